@@ -1,0 +1,33 @@
+/* bvshim — the native half of bvisor, loaded by koffi from src/backends/linux/ffi/shim.ts only.
+ *
+ * The library holds small, syscall-only functions. Everything that decides lives in TypeScript;
+ * C only does what Node cannot: raw syscalls (landlock, clone, flock) and, later, the launcher's
+ * async-signal-safe child.
+ *
+ * ABI: bv_shim_abi() returns BV_SHIM_ABI. The TS side refuses to use a library that reports a
+ * different number (a stale build), so a layout change must bump it.
+ *
+ * Error convention: functions return 0 (or a non-negative result) on success and a negative
+ * errno on failure; they never print and never abort.
+ */
+#ifndef BVSHIM_H
+#define BVSHIM_H
+
+#define BV_SHIM_ABI 1
+
+int bv_shim_abi(void);
+
+/* landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): the ABI (>= 1), or -errno
+ * (-ENOSYS: kernel without landlock; -EOPNOTSUPP: built in but disabled at boot). */
+int bv_landlock_abi(void);
+
+/* Really tries to create a user namespace in a short-lived child. When uid/gid are not -1 the
+ * child first drops to them (setgroups(0), setresgid, setresuid) so the answer is the one an
+ * unprivileged user would get. Returns 0 when unshare(CLONE_NEWUSER) succeeded, else -errno
+ * (from the child's failing step, or from clone/wait in the parent). */
+int bv_userns_probe(int uid, int gid);
+
+/* flock(2): 0 or -errno. op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
+int bv_flock(int fd, int op);
+
+#endif

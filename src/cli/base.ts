@@ -1,0 +1,76 @@
+// The one base command: global flags (runc's --root, --log, --log-format, --debug), --json on
+// every command, and the single place where errors become exit codes, hints and JSON error
+// objects (schemas/error.schema.json). Commands stay thin: parse, call app/, render.
+import { Command, Flags, Interfaces } from '@oclif/core';
+import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
+import type { ErrorOutput } from '../contract/generated/types.js';
+import { renderError } from './render.js';
+import { Logger } from './log.js';
+
+export function defaultRoot(): string {
+  if (process.geteuid?.() === 0) return '/run/bvisor';
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  return xdg ? `${xdg}/bvisor` : `/tmp/bvisor-${process.geteuid?.() ?? 'user'}`;
+}
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    root: Flags.string({ description: 'state root (default /run/bvisor as root, $XDG_RUNTIME_DIR/bvisor otherwise)', helpGroup: 'GLOBAL' }),
+    log: Flags.string({ description: 'append log lines to this file', helpGroup: 'GLOBAL' }),
+    'log-format': Flags.string({ description: 'log line format', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ description: 'log debug detail (to stderr without --log)', default: false, helpGroup: 'GLOBAL' }),
+    'cgroup-parent': Flags.string({ description: 'cgroup under our own cgroup in which bvisor may create its cgroups', helpGroup: 'GLOBAL' }),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected logger!: Logger;
+
+  public override async init(): Promise<void> {
+    await super.init();
+    const { flags } = await this.parse({ flags: this.ctor.flags, baseFlags: (this.ctor as typeof BaseCommand).baseFlags, args: this.ctor.args, strict: this.ctor.strict, enableJsonFlag: this.ctor.enableJsonFlag });
+    this.flags = flags as BaseFlags<T>;
+    this.logger = new Logger({ file: this.flags.log ?? null, format: this.flags['log-format'] === 'json' ? 'json' : 'text', debug: this.flags.debug });
+  }
+
+  protected get stateRoot(): string {
+    return this.flags.root ?? defaultRoot();
+  }
+
+  protected get cgroupParent(): string | null {
+    return this.flags['cgroup-parent'] ?? null;
+  }
+
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
+    let e: BvisorError;
+    if (isBvisorError(err)) e = err;
+    else if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(err.message)) {
+      e = new BvisorError('BV_USAGE', err.message.split('\n')[0] ?? err.message, { hint: `see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
+    } else if (err.oclif?.exit !== undefined) {
+      // oclif's own exits (help, version) pass through.
+      throw err;
+    } else {
+      e = new BvisorError('BV_INTERNAL', err.message || String(err), { hint: 'this is a bug in bvisor; rerun with --debug and report it', cause: err });
+      if (this.flags?.debug) process.stderr.write(`${err.stack ?? err}\n`);
+    }
+    this.logger?.log('error', e.message, { code: e.code });
+    if (this.jsonEnabled() || process.argv.includes('--json')) {
+      const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
+      if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    } else {
+      process.stderr.write(renderError(e) + '\n');
+    }
+    process.exitCode = e.exit;
+  }
+
+  /** Prints text for people; with --json the returned value is printed instead by oclif. */
+  protected say(text: string): void {
+    if (!this.jsonEnabled()) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+}
+
+export { EXIT };

@@ -1,0 +1,22 @@
+// Plain-text rendering for people: aligned tables and error blocks. No colours unless stdout is
+// a TTY, so scripts that scrape text get stable output (they should use --json anyway).
+import { BvisorError, formatIssueLocation } from '../contract/errors.js';
+
+export function table(headers: string[], rows: string[][], maxWidth = 72): string {
+  const clip = (s: string): string => (s.length > maxWidth ? s.slice(0, maxWidth - 1) + '…' : s);
+  const cells = [headers, ...rows].map((r) => r.map((c) => clip(c)));
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(cells[0]!), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
+}
+
+export function renderError(e: BvisorError): string {
+  const out = [`bvisor: error ${e.code}: ${e.message}`];
+  for (const i of e.issues) {
+    const where = formatIssueLocation(i);
+    out.push(`  ${where ? where + ': ' : ''}${i.message} [${i.code}]`);
+    if (i.hint && i.hint !== e.hint) out.push(`    hint: ${i.hint}`);
+  }
+  if (e.hint) out.push(`hint: ${e.hint}`);
+  return out.join('\n');
+}

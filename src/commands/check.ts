@@ -1,0 +1,40 @@
+// bvisor check — probe the host and show what each backend can enforce here.
+import { BaseCommand } from '../cli/base.js';
+import { check, type CheckResult } from '../app/check.js';
+import { table } from '../cli/render.js';
+
+export default class Check extends BaseCommand<typeof Check> {
+  static override summary = 'Probe the host: kernel, landlock, seccomp, user namespaces, cgroups, and what each backend can enforce';
+
+  async run(): Promise<CheckResult> {
+    const r = check({ cgroupParent: this.cgroupParent });
+    const h = r.host;
+    const cg = h.cgroup;
+    const lines = [
+      `kernel        ${h.kernel.release} (${h.kernel.arch})`,
+      `landlock      ${h.landlock.abi ? `ABI ${h.landlock.abi}` : `unavailable (${h.landlock.error})`}`,
+      `seccomp       ${h.seccomp.available ? `filters; actions: ${h.seccomp.actions.join(' ')}` : 'unavailable'}`,
+      `user ns       ${h.userns.canCreate ? 'can create' : 'cannot create'}; unprivileged: ${h.userns.unprivilegedCanCreate ? 'yes' : 'no'}; max_user_namespaces=${h.userns.maxUserNamespaces ?? '?'}${h.userns.error ? ` (${h.userns.error})` : ''}`,
+      `identity      uid=${h.identity.uid} euid=${h.identity.euid} gid=${h.identity.gid}`,
+      `capabilities  ${h.capabilities.names.length === 0 ? 'none' : h.capabilities.names.length >= 38 ? `all (${h.capabilities.names.length})` : h.capabilities.names.join(' ')}`,
+      `rlimits       nofile ${fmt(h.rlimits.nofile?.soft)}/${fmt(h.rlimits.nofile?.hard)}, nproc ${fmt(h.rlimits.nproc?.soft)}/${fmt(h.rlimits.nproc?.hard)}, as ${fmt(h.rlimits.as?.hard)}, cpu ${fmt(h.rlimits.cpu?.hard)}`,
+      `cgroups       ${cg.mode}`,
+    ];
+    const hier = [...(cg.v2 ? [cg.v2] : []), ...cg.v1];
+    this.say(lines.join('\n'));
+    this.say(
+      table(
+        ['hierarchy', 'controllers', 'our cgroup', 'create children'],
+        hier.map((x) => [`v${x.version} ${x.mountPoint}`, x.controllers.join(',') || '-', `${x.ownPath}${x.isRoot ? ' (root)' : ''}`, x.canCreateChild ? (x.isRoot ? 'only under --cgroup-parent' : 'yes') : `no${x.error ? ` (${x.error})` : ''}`]),
+        90,
+      ),
+    );
+    this.say('');
+    this.say(table(['backend', 'clause', 'mechanism here', 'strength'], r.capabilities.map((c) => [c.backend, c.clause, c.mechanism ?? `refused: ${c.reason}`, c.strength ?? '-']), 110));
+    return r;
+  }
+}
+
+function fmt(n: number | null | undefined): string {
+  return n === null ? 'unlimited' : n === undefined ? '?' : String(n);
+}

@@ -1,0 +1,37 @@
+// bvisor plan — the planner's verdict on every clause; exits 3 when anything is refused.
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../cli/base.js';
+import { planBundle } from '../app/plan.js';
+import { table } from '../cli/render.js';
+import { BvisorError } from '../contract/errors.js';
+import type { Plan as PlanDoc } from '../contract/generated/types.js';
+
+export default class Plan extends BaseCommand<typeof Plan> {
+  static override summary = "Show how this host would enforce each clause of a bundle's manifest, or why it refuses";
+  static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', required: true }) };
+
+  async run(): Promise<PlanDoc> {
+    const { args } = await this.parse(Plan);
+    const { plan } = planBundle(args.bundle, { cgroupParent: this.cgroupParent });
+    this.say(
+      table(
+        ['clause', 'verdict', 'mechanism / reason'],
+        plan.clauses.map((c) => [c.clause, c.verdict, c.mechanism ? `${c.mechanism}${c.reason ? ` (${c.reason})` : ''}` : (c.reason ?? '')]),
+        100,
+      ),
+    );
+    if (!plan.admitted) {
+      if (this.jsonEnabled()) {
+        // --json prints the whole plan (with its refusals) and still exits 3.
+        process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+        process.exitCode = 3;
+        return undefined as unknown as PlanDoc;
+      }
+      throw new BvisorError('BV_PLAN_REFUSED', `${args.bundle}: ${plan.refusals.length} clause(s) refused on this host; nothing was run`, {
+        issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
+      });
+    }
+    this.say(`\nadmitted: ${plan.backend} backend, plan ${plan.planHash?.slice(0, 16)}`);
+    return plan;
+  }
+}

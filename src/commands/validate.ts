@@ -1,0 +1,16 @@
+// bvisor validate — schema and semantic validation of a bundle's manifest.
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../cli/base.js';
+import { validateBundle, type ValidateResult } from '../app/plan.js';
+
+export default class Validate extends BaseCommand<typeof Validate> {
+  static override summary = 'Validate a bundle: strict YAML, schema, and meaning; errors name file:line:col and the clause';
+  static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', required: true }) };
+
+  async run(): Promise<ValidateResult> {
+    const { args } = await this.parse(Validate);
+    const r = validateBundle(args.bundle);
+    this.say(`${args.bundle}: valid (${r.backend} workload)`);
+    return r;
+  }
+}

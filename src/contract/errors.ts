@@ -1,0 +1,128 @@
+// The one error type of bvisor and its closed registry of codes. Every code maps to a stable
+// exit code (docs/exit-codes.md) and a documented anchor (docs/errors.md). A test checks that
+// every code thrown anywhere in src/ is registered here and documented.
+
+/** Stable process exit codes. `run` returns the workload's own status instead (see docs). */
+export const EXIT = {
+  ok: 0,
+  runtime: 1,
+  usage: 2,
+  refused: 3,
+  setup: 4,
+  invalid: 5,
+  notFound: 6,
+  conflict: 7,
+  integrity: 8,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+interface CodeInfo {
+  exit: ExitCode;
+  summary: string;
+}
+
+/** Codes that end a command. Issue codes (inside `issues`) are listed in ISSUE_CODES. */
+export const ERROR_CODES = {
+  BV_USAGE: { exit: EXIT.usage, summary: 'bad command-line flags or arguments' },
+  BV_INTERNAL: { exit: EXIT.runtime, summary: 'a bug in bvisor' },
+  BV_IO: { exit: EXIT.runtime, summary: 'a file operation failed' },
+  BV_MANIFEST_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle has no boundary.yaml' },
+  BV_MANIFEST_INVALID: { exit: EXIT.invalid, summary: 'the manifest is not valid (YAML, schema or meaning)' },
+  BV_BUNDLE_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle path does not exist' },
+  BV_BUNDLE_UNSAFE_TAR: { exit: EXIT.invalid, summary: 'a bundle archive holds an entry that could escape or is not allowed' },
+  BV_BUNDLE_TAR_TOO_LARGE: { exit: EXIT.invalid, summary: 'a bundle archive is larger than allowed' },
+  BV_BUNDLE_TAR_INVALID: { exit: EXIT.invalid, summary: 'a bundle archive cannot be read' },
+  BV_PLAN_REFUSED: { exit: EXIT.refused, summary: 'the planner refused one or more clauses on this host' },
+  BV_HOST_PROBE: { exit: EXIT.runtime, summary: 'a host fact could not be read' },
+  BV_SHIM_LOAD: { exit: EXIT.setup, summary: 'the native shim is missing or does not match this build' },
+  BV_SPEC_EXISTS: { exit: EXIT.conflict, summary: 'bvisor spec would overwrite an existing file' },
+  BV_JOURNAL_CORRUPT: { exit: EXIT.integrity, summary: 'the journal failed verification' },
+  BV_JOURNAL_LOCK: { exit: EXIT.runtime, summary: 'the journal lock could not be taken' },
+} as const satisfies Record<string, CodeInfo>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Codes of single problems reported inside BV_MANIFEST_INVALID and BV_PLAN_REFUSED. */
+export const ISSUE_CODES = {
+  // manifest, from the YAML reader
+  BV_YAML_SYNTAX: 'the YAML cannot be parsed',
+  BV_YAML_DUPLICATE_KEY: 'a mapping repeats a key',
+  BV_YAML_ALIAS: 'anchors and aliases are not allowed (no expansion bombs, no hidden sharing)',
+  BV_YAML_TAG: 'custom or explicit tags are not allowed',
+  BV_YAML_KEY_TYPE: 'mapping keys must be plain strings',
+  BV_YAML_MULTI_DOC: 'a manifest is exactly one YAML document',
+  // manifest, from the schema and semantic checks
+  BV_SCHEMA: 'the manifest does not match schemas/boundary.schema.json',
+  BV_MANIFEST_PATH: 'a path is not absolute, not normalised, or not allowed here',
+  BV_MANIFEST_PATH_ESCAPE: 'a bundle-relative path leaves the bundle (.. or a symlink)',
+  BV_MANIFEST_PATH_MISSING: 'a bundle-relative path does not exist',
+  BV_MANIFEST_LIMIT: 'a limit is absurd (zero, too large, or not representable)',
+  BV_MANIFEST_CONFLICT: 'two clauses contradict each other',
+  // planner refusals
+  BV_PLAN_BACKEND_UNSUPPORTED: 'the backend has no mechanism for this clause',
+  BV_PLAN_LANDLOCK_UNAVAILABLE: 'landlock is not available on this kernel',
+  BV_PLAN_LANDLOCK_ABI_TOO_OLD: "the kernel's landlock ABI lacks a right this clause needs",
+  BV_PLAN_NON_RECURSIVE: 'a non-recursive grant on a directory cannot be enforced without widening it',
+  BV_PLAN_PATH_MISSING: 'a granted path does not exist',
+  BV_PLAN_PATH_KIND: 'a granted path has the wrong kind (file, directory) for this clause',
+  BV_PLAN_USERNS_UNAVAILABLE: 'the clause needs a namespace that this host will not create for us',
+  BV_PLAN_SECCOMP_UNAVAILABLE: 'seccomp filters are not available',
+  BV_PLAN_CGROUP_UNAVAILABLE: 'no cgroup controller that we may use backs this limit',
+  BV_PLAN_RLIMIT_ABOVE_HARD: 'the limit is above our hard rlimit and we cannot raise it',
+  BV_PLAN_WEAKER_THAN_REQUESTED: 'the only mechanism here is weaker than the guarantee the clause asks for',
+  BV_PLAN_NEEDS_LIMIT: 'the clause needs another clause to bound it',
+  BV_PLAN_EXE_NOT_GRANTED: 'the program is not reachable through an executable filesystem grant',
+} as const;
+export type IssueCode = keyof typeof ISSUE_CODES;
+
+/** One located problem: a YAML error, a schema violation, a refused clause. */
+export interface Issue {
+  code: IssueCode;
+  /** Clause path, e.g. filesystem[2].access; '' for the document itself. */
+  clause: string;
+  message: string;
+  hint?: string | null;
+  file?: string | null;
+  line?: number | null;
+  col?: number | null;
+}
+
+export interface BvisorErrorOptions {
+  hint?: string;
+  detail?: Record<string, unknown>;
+  issues?: Issue[];
+  cause?: unknown;
+}
+
+export class BvisorError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | null;
+  readonly detail: Record<string, unknown>;
+  readonly issues: Issue[];
+
+  constructor(code: ErrorCode, message: string, options: BvisorErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BvisorError';
+    this.code = code;
+    this.hint = options.hint ?? null;
+    this.detail = options.detail ?? {};
+    this.issues = options.issues ?? [];
+  }
+
+  get exit(): ExitCode {
+    return ERROR_CODES[this.code].exit;
+  }
+
+  get doc(): string {
+    return `docs/errors.md#${this.code.toLowerCase()}`;
+  }
+}
+
+export function isBvisorError(e: unknown): e is BvisorError {
+  return e instanceof BvisorError;
+}
+
+/** Where an issue is, as people read it: file:line:col clause. */
+export function formatIssueLocation(i: Issue): string {
+  const where = i.file ? `${i.file}${i.line ? `:${i.line}:${i.col ?? 1}` : ''}` : '';
+  return [where, i.clause].filter(Boolean).join(' ');
+}

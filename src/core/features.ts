@@ -1,0 +1,287 @@
+// The backends' feature tables: for every kind of clause, the mechanisms a backend could use,
+// strongest first, each with its strength and whether this host has it (with the reason and a
+// hint when it does not). The planner picks the first available mechanism at least as strong as
+// the clause's guarantee; this file never decides, it only describes.
+import type { HostFacts, Guarantee } from '../contract/generated/types.js';
+import type { IssueCode } from '../contract/errors.js';
+import type { NormalManifest, NormalGrant, LimitName } from './manifest.js';
+import { rightsFor, handledFs, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
+import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
+import { formatSize, formatDuration } from './units.js';
+
+export type Strength = Guarantee;
+export const STRENGTH_RANK: Record<Strength, number> = { 'best-effort': 1, mediated: 2, enforced: 3 };
+
+export type Candidate =
+  | { available: true; mechanism: string; strength: Strength; note?: string }
+  | { available: false; mechanism: string; strength: Strength; code: IssueCode; reason: string; hint: string };
+
+export interface PathFact {
+  /** Absolute resolved path on the host. */
+  path: string;
+  kind: 'file' | 'directory' | 'other' | 'missing';
+}
+
+export interface PlanPaths {
+  grants: PathFact[];
+  exe: PathFact | null;
+  module: PathFact | null;
+  root: PathFact | null;
+}
+
+export interface FeatureCtx {
+  host: HostFacts;
+  manifest: NormalManifest;
+  paths: PlanPaths;
+  cgroupParentNamed: boolean;
+}
+
+export type Backend = 'linux' | 'wasm';
+
+const missing = (mechanism: string, strength: Strength, code: IssueCode, reason: string, hint: string): Candidate => ({ available: false, mechanism, strength, code, reason, hint });
+const have = (mechanism: string, strength: Strength, note?: string): Candidate => (note ? { available: true, mechanism, strength, note } : { available: true, mechanism, strength });
+
+const NS_HINT = 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0), or run bvisor as root';
+
+function namespaced(ctx: FeatureCtx, mechanism: string, what: string): Candidate {
+  return canNamespace(ctx.host) ? have(mechanism, 'enforced') : missing(mechanism, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', `${what} needs a new namespace and this host lets us create none (${ctx.host.userns.error ?? 'user namespaces unavailable'})`, NS_HINT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// linux
+
+function linuxFilesystemDefault(ctx: FeatureCtx): Candidate[] {
+  const abi = ctx.host.landlock.abi;
+  const out: Candidate[] = [];
+  if (ctx.manifest.root) out.push(namespaced(ctx, 'linux:mount(pivot_root)', 'container mode'));
+  if (abi >= 3) out.push(have(`linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'enforced'));
+  else if (abi >= 1) {
+    out.push(missing(`linux:landlock(abi=${abi})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict truncate (needs ABI 3), so any file could be truncated`, 'run on Linux ≥ 6.2, or set guarantee: best-effort for the manifest'));
+    out.push(have(`linux:landlock(abi=${abi},unhandled=TRUNCATE)`, 'best-effort'));
+  } else out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', `landlock is not available (${ctx.host.landlock.error ?? 'ABI 0'}), so the filesystem cannot be denied by default`, 'enable landlock (CONFIG_SECURITY_LANDLOCK, lsm=…,landlock) or use container mode (root:)'));
+  return out;
+}
+
+function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
+  const fact = ctx.paths.grants[g.index];
+  const abi = ctx.host.landlock.abi;
+  if (!fact || fact.kind === 'missing') {
+    return [missing('linux:landlock', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
+  }
+  if (fact.kind === 'directory' && !g.recursive) {
+    return [missing('linux:landlock', 'enforced', 'BV_PLAN_NON_RECURSIVE', `landlock rules cover everything beneath a directory; a non-recursive grant on ${g.path} would be widened`, 'grant the files you need one by one, or make the grant recursive')];
+  }
+  const kind = fact.kind === 'other' ? 'file' : fact.kind;
+  const needed = rightsFor(g.access, kind, fact.path);
+  const lacking = needed.filter((r) => FS_RIGHTS[r].abi > abi);
+  const out: Candidate[] = [];
+  if (ctx.manifest.root) out.push(namespaced(ctx, `linux:mount(bind,${g.access.includes('write') ? 'rw' : 'ro'})`, 'a bind mount into the rootfs'));
+  if (abi === 0) {
+    out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', 'landlock is not available on this kernel', 'enable landlock, or use container mode (root:) where grants are bind mounts'));
+    return out;
+  }
+  const mech = `linux:landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})`;
+  if (lacking.length === 0) out.push(have(mech, 'enforced'));
+  else {
+    const need = Math.max(...lacking.map((r) => FS_RIGHTS[r].abi));
+    out.push(missing(mech, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict ${lacking.join(', ')} (needs ABI ${need})`, `run on a kernel with landlock ABI ≥ ${need}, or mark this grant guarantee: best-effort`));
+    out.push(have(`${mech.slice(0, -1)},unhandled=${lacking.join('+')})`, 'best-effort'));
+  }
+  return out;
+}
+
+const ABBREV: Partial<Record<FsRight, string>> = { READ_FILE: 'r', READ_DIR: 'l', EXECUTE: 'x', WRITE_FILE: 'w', TRUNCATE: 't', REMOVE_DIR: 'D', REMOVE_FILE: 'F', MAKE_DIR: 'd', MAKE_REG: 'f', MAKE_SOCK: 's', MAKE_FIFO: 'p', MAKE_SYM: 'y', REFER: 'R', IOCTL_DEV: 'i' };
+function abbreviate(rights: readonly FsRight[]): string {
+  return rights.map((r) => ABBREV[r] ?? r).join('');
+}
+
+function linuxNetwork(ctx: FeatureCtx): Candidate[] {
+  const n = ctx.manifest.network.value;
+  const abi = ctx.host.landlock.abi;
+  switch (n.mode) {
+    case 'deny':
+      return [namespaced(ctx, 'linux:netns(empty)', 'network: deny')];
+    case 'loopback':
+      return [namespaced(ctx, 'linux:netns(lo-up)', 'network: loopback')];
+    case 'host':
+      return [have('linux:host-network(granted)', 'enforced')];
+    case 'ports': {
+      const mech = `linux:landlock-net(abi=${Math.min(abi, KNOWN_ABI)},tcp)+seccomp(inet:tcp-only)`;
+      if (abi < 4) return [missing(mech, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `TCP port rules need landlock ABI 4 (this host has ${abi})`, 'run on Linux ≥ 6.7, or use network: deny / host')];
+      if (!seccompAction(ctx.host, 'errno')) return [missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'landlock restricts only TCP; without seccomp, UDP and raw sockets would stay open', 'enable seccomp filters')];
+      return [have(mech, 'enforced')];
+    }
+  }
+}
+
+function linuxSpawn(ctx: FeatureCtx): Candidate[] {
+  const mode = ctx.manifest.spawn.value;
+  if (mode === 'descendants') {
+    const p = ctx.manifest.limits.processes;
+    if (!p) return [missing('linux:cgroup(pids)', 'enforced', 'BV_PLAN_NEEDS_LIMIT', 'spawn: descendants must be bounded by limits.processes', 'add limits: { processes: 64 } (or another bound)')];
+    return linuxLimit(ctx, 'processes', p.value).map((c) => ({ ...c, mechanism: `${c.mechanism} via limits.processes` }));
+  }
+  const mech = mode === 'deny' ? 'linux:seccomp(errno:clone,clone3,fork,vfork)' : 'linux:seccomp(clone:CLONE_THREAD-only,clone3:ENOSYS)';
+  if (!seccompAction(ctx.host, 'errno')) return [missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'seccomp filters with the errno action are not available', 'enable CONFIG_SECCOMP_FILTER')];
+  return [have(mech, 'enforced')];
+}
+
+function rlimitCandidate(ctx: FeatureCtx, resource: string, value: number, strength: Strength, mechanism: string): Candidate {
+  const hard = hardRlimit(ctx.host, resource);
+  if (hard === undefined) return missing(mechanism, strength, 'BV_PLAN_RLIMIT_ABOVE_HARD', `the hard limit of ${resource} could not be read`, 'run bvisor check to see why');
+  if (hard !== null && value > hard && !hasCap(ctx.host, CAP.SYS_RESOURCE)) {
+    return missing(mechanism, strength, 'BV_PLAN_RLIMIT_ABOVE_HARD', `${value} is above our hard ${resource} limit ${hard}, and without CAP_SYS_RESOURCE it cannot be raised`, `ask for at most ${hard}, or raise the hard limit (ulimit -H) before running bvisor`);
+  }
+  return have(mechanism, strength);
+}
+
+function cgroupCandidate(ctx: FeatureCtx, controller: string, v2file: string, v1file: string, strength: Strength = 'enforced'): Candidate {
+  const c = cgroupFor(ctx.host, controller, ctx.cgroupParentNamed);
+  if (!c.ok) return missing(`linux:cgroup(${controller})`, strength, 'BV_PLAN_CGROUP_UNAVAILABLE', c.reason, c.hint);
+  return have(c.choice.version === 2 ? `linux:cgroup2:${v2file}` : `linux:cgroup1:${v1file}`, strength);
+}
+
+function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[] {
+  const spawn = ctx.manifest.spawn.value;
+  switch (name) {
+    case 'wall':
+      return [have(ctx.manifest.spawn.value === 'descendants' ? 'linux:supervisor(deadline,kill pid namespace and cgroup)' : 'linux:supervisor(deadline,kill)', 'enforced')];
+    case 'cpu': {
+      const secs = Math.ceil(value / 1000);
+      // RLIMIT_CPU is per process (all its threads): exact when the workload cannot fork.
+      if (spawn !== 'descendants') return [rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`)];
+      return [
+        missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'RLIMIT_CPU is per process; with spawn: descendants the total is not bounded by the kernel', 'mark limits.cpu guarantee: mediated (bvisor polls the cgroup and kills), or use spawn: deny'),
+        cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated'),
+      ].map((c) => (c.available ? { ...c, mechanism: `${c.mechanism}+supervisor(poll,kill)` } : c));
+    }
+    case 'cpus':
+      return [cgroupCandidate(ctx, 'cpu', 'cpu.max', 'cpu.cfs_quota_us')];
+    case 'memory':
+      return [cgroupCandidate(ctx, 'memory', 'memory.max+memory.swap.max=0', 'memory.limit_in_bytes+swappiness=0'), rlimitCandidate(ctx, 'as', value, 'best-effort', `linux:rlimit(RLIMIT_AS=${formatSize(value)})`)];
+    case 'processes':
+      return [cgroupCandidate(ctx, 'pids', 'pids.max', 'pids.max'), rlimitCandidate(ctx, 'nproc', value, 'best-effort', `linux:rlimit(RLIMIT_NPROC=${value},per-uid)`)];
+    case 'openFiles':
+      return [rlimitCandidate(ctx, 'nofile', value, 'enforced', `linux:rlimit(RLIMIT_NOFILE=${value})`)];
+    case 'fuel':
+      return [missing('linux:fuel', 'enforced', 'BV_PLAN_BACKEND_UNSUPPORTED', 'fuel counts Wasm instructions; native code has no fuel', 'use limits.cpu for native workloads, or run a wasm workload')];
+    case 'output':
+      return [have(`linux:capture(cap=${formatSize(value)})`, 'enforced')];
+    case 'tmpSize':
+      if (ctx.manifest.tmp.value !== 'private') return [missing('linux:mount(tmpfs)', 'enforced', 'BV_PLAN_NEEDS_LIMIT', 'limits.tmpSize applies to a private /tmp, and tmp is not private', 'add tmp: private, or drop limits.tmpSize')];
+      return [namespaced(ctx, `linux:mount(tmpfs,size=${formatSize(value)})`, 'a private /tmp')];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wasm
+
+const WASM_UNSUPPORTED = (mech: string, reason: string, hint: string): Candidate => missing(mech, 'enforced', 'BV_PLAN_BACKEND_UNSUPPORTED', reason, hint);
+
+function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
+  const fact = ctx.paths.grants[g.index];
+  if (!fact || fact.kind === 'missing') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
+  if (fact.kind !== 'directory') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_KIND', `WASI preopens are directories; ${g.path} is a ${fact.kind}`, 'grant the directory that holds it')];
+  if (!g.recursive) return [missing('wasm:preopen', 'enforced', 'BV_PLAN_NON_RECURSIVE', 'a WASI preopen covers everything beneath it; a non-recursive grant would be widened', 'make the grant recursive')];
+  const mode = g.access.includes('write') ? 'rw' : 'ro';
+  const abi = ctx.host.landlock.abi;
+  // The host resolves every path with openat2(RESOLVE_BENEATH) and enforces read-only itself
+  // (mediated); landlock on the runner process makes it a kernel guarantee (enforced).
+  const out: Candidate[] = [];
+  if (abi >= 3) out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'enforced'));
+  else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:landlock`, 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', `the runner needs landlock ABI ≥ 3 to back preopens in the kernel (this host has ${abi})`, 'mark the grant guarantee: mediated to rely on the WASI host alone'));
+  out.push(have(`wasm:preopen(openat2-beneath,${mode})`, 'mediated'));
+  return out;
+}
+
+function wasmLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[] {
+  switch (name) {
+    case 'wall':
+      return [have('wasm:runner(deadline,SIGKILL)', 'enforced')];
+    case 'memory':
+      return [have(`wasm:memory-cap(max-pages=${Math.floor(value / 65536)})`, 'enforced')];
+    case 'fuel':
+      return [have('wasm:fuel(wasmtime-like/v1)', 'enforced')];
+    case 'processes':
+      return [have('wasm:no-spawn', 'enforced')];
+    case 'openFiles':
+      return [have(`wasm:fd-table(max=${value})`, 'mediated')];
+    case 'output':
+      return [have(`wasm:capture(cap=${formatSize(value)})`, 'enforced')];
+    case 'cpu':
+      return [WASM_UNSUPPORTED('wasm:cpu', `the wasm backend meters instructions, not CPU time (${formatDuration(value)} asked)`, 'use limits.fuel, and limits.wall as the backstop')];
+    case 'cpus':
+      return [WASM_UNSUPPORTED('wasm:cpus', 'a wasm guest runs on one thread; CPU bandwidth is not a wasm budget', 'drop limits.cpus')];
+    case 'tmpSize':
+      return [WASM_UNSUPPORTED('wasm:tmp', 'the wasm backend has no private /tmp', 'grant a bundle directory read-write instead')];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface BackendFeatures {
+  workload(ctx: FeatureCtx): Candidate[];
+  filesystemDefault(ctx: FeatureCtx): Candidate[];
+  grant(ctx: FeatureCtx, g: NormalGrant): Candidate[];
+  root(ctx: FeatureCtx): Candidate[];
+  network(ctx: FeatureCtx): Candidate[];
+  spawn(ctx: FeatureCtx): Candidate[];
+  syscalls(ctx: FeatureCtx): Candidate[];
+  capabilities(ctx: FeatureCtx): Candidate[];
+  fds(ctx: FeatureCtx): Candidate[];
+  tmp(ctx: FeatureCtx): Candidate[];
+  limit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[];
+}
+
+export const FEATURES: Record<Backend, BackendFeatures> = {
+  linux: {
+    workload(ctx) {
+      const exe = ctx.paths.exe;
+      if (!exe || exe.kind === 'missing') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_MISSING', `the program ${ctx.manifest.workload.kind === 'process' ? ctx.manifest.workload.exe : ''} does not exist`, 'check workload.process.exe')];
+      if (exe.kind !== 'file') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_KIND', `the program ${exe.path} is not a regular file`, 'check workload.process.exe')];
+      return [have('linux:execveat(fd,AT_EMPTY_PATH)', 'enforced')];
+    },
+    filesystemDefault: linuxFilesystemDefault,
+    grant: linuxGrant,
+    root: (ctx) => {
+      const r = ctx.paths.root;
+      if (!r || r.kind !== 'directory') return [missing('linux:mount(pivot_root)', 'enforced', r && r.kind !== 'missing' ? 'BV_PLAN_PATH_KIND' : 'BV_PLAN_PATH_MISSING', `the rootfs ${r?.path ?? ''} is not a directory in the bundle`, 'unpack a root filesystem into the bundle (e.g. busybox)')];
+      return [namespaced(ctx, `linux:mount(pivot_root${ctx.manifest.root?.readonly ? ',ro' : ''})`, 'container mode')];
+    },
+    network: linuxNetwork,
+    spawn: linuxSpawn,
+    syscalls: (ctx) =>
+      seccompAction(ctx.host, 'errno')
+        ? [have('linux:seccomp(errno,default-denylist)', 'enforced')]
+        : [missing('linux:seccomp', 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'seccomp filters with the errno action are not available, so the default syscall denylist cannot be installed', 'enable CONFIG_SECCOMP_FILTER')],
+    capabilities: () => [have('linux:capset(none)+no_new_privs', 'enforced')],
+    fds: () => [have('linux:fd-scrub(close_range)', 'enforced')],
+    tmp: (ctx) => (ctx.manifest.tmp.value === 'private' ? [namespaced(ctx, 'linux:mount(tmpfs,/tmp)', 'a private /tmp')] : []),
+    limit: linuxLimit,
+  },
+  wasm: {
+    workload(ctx) {
+      const m = ctx.paths.module;
+      if (!m || m.kind === 'missing') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_MISSING', 'the module does not exist in the bundle', 'check workload.wasm.module')];
+      if (m.kind !== 'file') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_KIND', `the module ${m.path} is not a regular file`, 'check workload.wasm.module')];
+      return [have('wasm:wasi-preview1(bvisor-host)', 'enforced')];
+    },
+    filesystemDefault: () => [have('wasm:preopens-only', 'enforced')],
+    grant: wasmGrant,
+    root: () => [WASM_UNSUPPORTED('wasm:root', 'container mode (root:) applies to process workloads', 'drop root: for a wasm workload')],
+    network: (ctx) => (ctx.manifest.network.value.mode === 'deny' ? [have('wasm:no-sockets', 'enforced')] : [WASM_UNSUPPORTED('wasm:network', `WASI preview 1 has no way to back network: ${ctx.manifest.network.value.mode}`, 'use network: deny for wasm workloads')]),
+    spawn: (ctx) => (ctx.manifest.spawn.value === 'deny' ? [have('wasm:no-spawn', 'enforced')] : [WASM_UNSUPPORTED('wasm:spawn', `WASI preview 1 cannot create processes or threads (spawn: ${ctx.manifest.spawn.value})`, 'use spawn: deny for wasm workloads')]),
+    syscalls: () => [have('wasm:wasi-imports-only', 'enforced')],
+    capabilities: () => [have('wasm:no-capabilities', 'enforced')],
+    fds: (ctx) => (ctx.manifest.fds.length === 0 ? [have('wasm:no-inherited-fds', 'enforced')] : [WASM_UNSUPPORTED('wasm:fds', 'the wasm backend does not pass host descriptors', 'use fds: none')]),
+    tmp: (ctx) => (ctx.manifest.tmp.value === 'private' ? [WASM_UNSUPPORTED('wasm:tmp', 'the wasm backend has no private /tmp', 'grant a bundle directory read-write instead')] : []),
+    limit: wasmLimit,
+  },
+};
+
+/** Which backend a manifest runs on. */
+export function backendOf(m: NormalManifest): Backend {
+  return m.workload.kind === 'process' ? 'linux' : 'wasm';
+}
+
+export { handledFs };

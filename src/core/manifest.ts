@@ -1,0 +1,360 @@
+// From manifest text to a normalised manifest: strict YAML, then the ahead-of-time schema
+// validator, then the semantic rules a schema cannot say (normal paths, sane limits, clauses
+// that contradict each other). Every problem is collected (not just the first) with file:line:col
+// and its clause path. Defaults are NOT applied here; the planner applies them visibly.
+import { BvisorError, type Issue } from '../contract/errors.js';
+import type {
+  BoundaryManifest,
+  Guarantee,
+  Access,
+  NetworkMode,
+  SpawnMode,
+  TmpMode,
+} from '../contract/generated/types.js';
+import { validateBoundaryManifest } from '../contract/generated/validators.js';
+import { boundarySchema } from '../contract/generated/boundary-schema.js';
+import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
+import { parseDuration, parseSize } from './units.js';
+import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute } from './paths.js';
+
+export interface ClauseSetting<T> {
+  value: T;
+  /** The weakest guarantee accepted: the clause's own, else the manifest default, else enforced. */
+  guarantee: Guarantee;
+  /** Whether the manifest wrote this clause (false: the planner's default applies). */
+  explicit: boolean;
+}
+
+export interface NormalGrant {
+  index: number;
+  path: string;
+  bundleRelative: boolean;
+  access: Access;
+  recursive: boolean;
+  guarantee: Guarantee;
+}
+
+export type NormalWorkload =
+  | { kind: 'process'; exe: string; args: string[]; cwd: string }
+  | { kind: 'wasm'; module: string; args: string[]; deterministic: boolean; seed: number | null };
+
+export interface NormalLimits {
+  wall?: ClauseSetting<number>; // ms
+  cpu?: ClauseSetting<number>; // ms
+  cpus?: ClauseSetting<number>;
+  memory?: ClauseSetting<number>; // bytes
+  processes?: ClauseSetting<number>;
+  openFiles?: ClauseSetting<number>;
+  fuel?: ClauseSetting<number>;
+  output?: ClauseSetting<number>; // bytes
+  tmpSize?: ClauseSetting<number>; // bytes
+}
+export type LimitName = keyof NormalLimits;
+export const LIMIT_NAMES: readonly LimitName[] = ['wall', 'cpu', 'cpus', 'memory', 'processes', 'openFiles', 'fuel', 'output', 'tmpSize'];
+
+export interface NormalManifest {
+  workload: NormalWorkload;
+  root: { path: string; readonly: boolean; guarantee: Guarantee } | null;
+  filesystem: NormalGrant[];
+  network: ClauseSetting<{ mode: NetworkMode | 'ports'; connect: number[]; bind: number[] }>;
+  spawn: ClauseSetting<SpawnMode>;
+  env: Array<{ name: string; value?: string; secret?: string }>;
+  fds: number[];
+  stdio: { stdin: string; stdout: 'null' | 'inherit' | 'capture'; stderr: 'null' | 'inherit' | 'capture' };
+  limits: NormalLimits;
+  tmp: ClauseSetting<TmpMode>;
+  defaultGuarantee: Guarantee;
+  explicitDefaultGuarantee: boolean;
+}
+
+/** Bounds that keep limits meaningful: below the minimum nothing can run, above the maximum it is a typo. */
+export const LIMIT_BOUNDS: Record<LimitName, { min: number; max: number; unit: string }> = {
+  wall: { min: 1, max: 30 * 24 * 3_600_000, unit: 'ms' },
+  cpu: { min: 1, max: 30 * 24 * 3_600_000, unit: 'ms' },
+  cpus: { min: 0.01, max: 4096, unit: 'cpus' },
+  memory: { min: 2 ** 20, max: 2 ** 50, unit: 'bytes' },
+  processes: { min: 1, max: 4_194_304, unit: 'count' },
+  openFiles: { min: 3, max: 1 << 30, unit: 'count' },
+  fuel: { min: 1, max: Number.MAX_SAFE_INTEGER, unit: 'fuel' },
+  output: { min: 0, max: 2 ** 40, unit: 'bytes' },
+  tmpSize: { min: 4096, max: 2 ** 50, unit: 'bytes' },
+};
+
+export interface ManifestLoad {
+  manifest: NormalManifest;
+  yaml: YamlReadResult;
+}
+
+/** Parses and checks a manifest. Throws BV_MANIFEST_INVALID listing every issue. */
+export function loadManifest(source: string, file: string): ManifestLoad {
+  const yaml = readYamlStrict(source, file);
+  if (yaml.issues.length > 0) throw invalid(file, yaml.issues);
+  if (yaml.data === null || typeof yaml.data !== 'object' || Array.isArray(yaml.data)) {
+    throw invalid(file, [{ code: 'BV_SCHEMA', clause: '', message: 'the manifest must be a mapping (bvisorVersion, workload, …)', hint: 'run `bvisor spec` for a starter manifest', file, line: 1, col: 1 }]);
+  }
+  if (!validateBoundaryManifest(yaml.data)) {
+    const issues = schemaIssues(validateBoundaryManifest.errors ?? [], yaml, file);
+    throw invalid(file, issues);
+  }
+  const raw = yaml.data as BoundaryManifest;
+  const issues: Issue[] = [];
+  const manifest = normalise(raw, (path, code, message, hint, key) => {
+    const at = yaml.locate(path, { key: key ?? false });
+    issues.push({ code, clause: clausePath(path), message, hint: hint ?? null, file, line: at.line, col: at.col });
+  });
+  if (issues.length > 0) throw invalid(file, issues);
+  return { manifest, yaml };
+}
+
+function invalid(file: string, issues: Issue[]): BvisorError {
+  const n = issues.length;
+  return new BvisorError('BV_MANIFEST_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'} in the manifest`, {
+    issues,
+    hint: issues.find((i) => i.hint)?.hint ?? 'see schemas/boundary.schema.json, or run `bvisor spec` for a starter manifest',
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema errors → located issues
+
+interface AjvErr {
+  instancePath: string;
+  schemaPath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+function pointerSegments(ptr: string): PathSegment[] {
+  if (ptr === '') return [];
+  return ptr
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+function schemaAt(schemaPath: string): Record<string, unknown> | undefined {
+  // schemaPath is '#/…' inside boundary.schema.json (its $defs are local).
+  let node: unknown = boundarySchema;
+  for (const seg of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node as Record<string, unknown> | undefined;
+}
+
+function describe(schema: Record<string, unknown> | undefined): string | undefined {
+  if (!schema) return undefined;
+  if (typeof schema.description === 'string') return schema.description;
+  const ref = schema.$ref;
+  if (typeof ref === 'string') return describe(schemaAt(ref));
+  return undefined;
+}
+
+function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Issue[] {
+  // An anyOf failure explains itself better than each branch's complaint: keep the anyOf error
+  // and drop the branch errors beneath the same instance path.
+  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => ({ inst: e.instancePath, schema: e.schemaPath.replace(/\/anyOf$/, '/anyOf/') }));
+  const kept = errors.filter((e) => {
+    if (e.keyword === 'anyOf') return !anyOfPaths.some((a) => a.inst !== e.instancePath && e.instancePath.startsWith(a.inst + '/') && e.schemaPath.startsWith(a.schema));
+    return !anyOfPaths.some((a) => (e.instancePath === a.inst || e.instancePath.startsWith(a.inst + '/')) && (e.schemaPath.startsWith(a.schema) || e.schemaPath.includes('/anyOf/')));
+  });
+  const out: Issue[] = [];
+  const seen = new Set<string>();
+  for (const e of kept) {
+    let path = pointerSegments(e.instancePath);
+    let key = false;
+    let message = e.message ?? e.keyword;
+    let hint: string | undefined;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const prop = String(e.params.additionalProperty);
+        path = [...path, prop];
+        key = true;
+        const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''));
+        const allowed = parent && typeof parent.properties === 'object' ? Object.keys(parent.properties as object) : [];
+        message = `unknown key "${prop}"`;
+        if (allowed.length) hint = `allowed here: ${allowed.join(', ')}`;
+        break;
+      }
+      case 'required':
+        message = `missing required key "${String(e.params.missingProperty)}"`;
+        break;
+      case 'enum':
+        message = `must be one of: ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+        break;
+      case 'const':
+        message = `must be ${JSON.stringify(e.params.allowedValue)}`;
+        break;
+      case 'anyOf': {
+        const s = schemaAt(e.schemaPath.replace(/\/anyOf$/, ''));
+        message = `is not a valid ${typeof s?.title === 'string' ? s.title : 'value'}`;
+        hint = describe(s);
+        break;
+      }
+      case 'pattern': {
+        const s = schemaAt(e.schemaPath.replace(/\/pattern$/, ''));
+        message = `has the wrong form`;
+        hint = describe(s);
+        break;
+      }
+      case 'minProperties':
+      case 'maxProperties': {
+        const s = schemaAt(e.schemaPath.replace(/\/(min|max)Properties$/, ''));
+        hint = describe(s);
+        break;
+      }
+      default:
+        break;
+    }
+    const clause = clausePath(path);
+    const dedupe = `${clause}|${message}`;
+    if (seen.has(dedupe)) continue;
+    seen.add(dedupe);
+    const at = yaml.locate(path, { key });
+    out.push({ code: 'BV_SCHEMA', clause, message, hint: hint ?? null, file, line: at.line, col: at.col });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semantic rules
+
+type Report = (path: PathSegment[], code: Issue['code'], message: string, hint?: string, key?: boolean) => void;
+
+function unwrap<T>(v: T | { value: T; guarantee?: Guarantee }, isObjectForm: (x: unknown) => boolean): { value: T; guarantee?: Guarantee } {
+  if (isObjectForm(v)) return v as { value: T; guarantee?: Guarantee };
+  return { value: v as T };
+}
+const hasValue = (x: unknown): boolean => x !== null && typeof x === 'object' && !Array.isArray(x) && 'value' in (x as object);
+
+function normalise(m: BoundaryManifest, report: Report): NormalManifest {
+  const defaultGuarantee: Guarantee = m.guarantee ?? 'enforced';
+  const g = (own: Guarantee | undefined): Guarantee => own ?? defaultGuarantee;
+
+  // workload
+  let workload: NormalWorkload;
+  if (m.workload.process) {
+    const p = m.workload.process;
+    if (!isNormalAbsolute(p.exe)) report(['workload', 'process', 'exe'], 'BV_MANIFEST_PATH', `exe "${p.exe}" must be an absolute, normalised path`, 'write the full path, e.g. /usr/bin/env');
+    const cwd = p.cwd ?? '/';
+    if (!isNormalAbsolute(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd "${cwd}" must be an absolute, normalised path`);
+    workload = { kind: 'process', exe: p.exe, args: p.args ?? [], cwd };
+  } else {
+    const w = m.workload.wasm!;
+    if (bundleRelativeSegments(w.module) === null) report(['workload', 'wasm', 'module'], 'BV_MANIFEST_PATH', `module "${w.module}" must be a path inside the bundle (relative, no ..)`);
+    workload = { kind: 'wasm', module: w.module, args: w.args ?? [], deterministic: w.deterministic ?? false, seed: w.seed ?? null };
+    if (w.seed !== undefined && !w.deterministic) report(['workload', 'wasm', 'seed'], 'BV_MANIFEST_CONFLICT', 'seed is only meaningful with deterministic: true');
+  }
+
+  // root
+  let root: NormalManifest['root'] = null;
+  if (m.root) {
+    if (bundleRelativeSegments(m.root.path) === null) report(['root', 'path'], 'BV_MANIFEST_PATH', `root path "${m.root.path}" must be a directory inside the bundle (relative, no ..)`, 'e.g. root: { path: rootfs }');
+    root = { path: m.root.path, readonly: m.root.readonly ?? true, guarantee: g(m.root.guarantee) };
+    if (workload.kind === 'wasm') report(['root'], 'BV_MANIFEST_CONFLICT', 'root (container mode) applies to process workloads only');
+  }
+
+  // filesystem
+  const filesystem: NormalGrant[] = [];
+  const seenPaths = new Map<string, number>();
+  (m.filesystem ?? []).forEach((grant, index) => {
+    const rel = isBundleRelativeGrant(grant.path);
+    if (rel) {
+      if (bundleRelativeSegments(grant.path) === null) report(['filesystem', index, 'path'], 'BV_MANIFEST_PATH', `"${grant.path}" leaves the bundle`);
+    } else if (!isNormalAbsolute(grant.path)) {
+      const why = isAbsolute(grant.path) ? 'must be normalised (no //, . or .., no trailing /)' : 'must be absolute, or bundle-relative starting with ./';
+      report(['filesystem', index, 'path'], 'BV_MANIFEST_PATH', `"${grant.path}" ${why}`);
+    }
+    const prev = seenPaths.get(grant.path);
+    if (prev !== undefined) report(['filesystem', index, 'path'], 'BV_MANIFEST_CONFLICT', `"${grant.path}" is already granted by filesystem[${prev}]`, 'merge the two grants into one');
+    seenPaths.set(grant.path, index);
+    filesystem.push({ index, path: grant.path, bundleRelative: rel, access: grant.access, recursive: grant.recursive ?? true, guarantee: g(grant.guarantee) });
+  });
+
+  // network
+  const netRaw = m.network;
+  let network: NormalManifest['network'];
+  if (netRaw === undefined) network = { value: { mode: 'deny', connect: [], bind: [] }, guarantee: defaultGuarantee, explicit: false };
+  else if (typeof netRaw === 'string') network = { value: { mode: netRaw, connect: [], bind: [] }, guarantee: defaultGuarantee, explicit: true };
+  else if ('mode' in netRaw && netRaw.mode !== undefined) network = { value: { mode: netRaw.mode, connect: [], bind: [] }, guarantee: g(netRaw.guarantee), explicit: true };
+  else {
+    const o = netRaw as { connect?: number[]; bind?: number[]; guarantee?: Guarantee };
+    if (!o.connect && !o.bind) report(['network'], 'BV_MANIFEST_CONFLICT', 'a port allowlist needs connect or bind', 'e.g. network: { connect: [443] }');
+    network = { value: { mode: 'ports', connect: [...(o.connect ?? [])].sort((a, b) => a - b), bind: [...(o.bind ?? [])].sort((a, b) => a - b) }, guarantee: g(o.guarantee), explicit: true };
+  }
+
+  // spawn, tmp
+  const spawnU = m.spawn === undefined ? null : unwrap<SpawnMode>(m.spawn, hasValue);
+  const spawn: NormalManifest['spawn'] = spawnU ? { value: spawnU.value, guarantee: g(spawnU.guarantee), explicit: true } : { value: 'deny', guarantee: defaultGuarantee, explicit: false };
+  const tmpU = m.tmp === undefined ? null : unwrap<TmpMode>(m.tmp, hasValue);
+  const tmp: NormalManifest['tmp'] = tmpU ? { value: tmpU.value, guarantee: g(tmpU.guarantee), explicit: true } : { value: 'none', guarantee: defaultGuarantee, explicit: false };
+
+  // env
+  const env: NormalManifest['env'] = [];
+  for (const [name, v] of Object.entries(m.env ?? {})) {
+    if (typeof v === 'string') {
+      if (v.includes('\0')) report(['env', name], 'BV_MANIFEST_CONFLICT', 'environment values cannot contain NUL');
+      env.push({ name, value: v });
+    } else if (v) env.push({ name, secret: v.secret });
+  }
+  env.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+  // fds
+  const fds = m.fds === undefined || m.fds === 'none' ? [] : [...m.fds];
+
+  // stdio
+  const out = (v: string | null | undefined, dflt: 'null' | 'inherit'): 'null' | 'inherit' | 'capture' => (v === undefined ? dflt : v === null ? 'null' : (v as 'null' | 'inherit' | 'capture'));
+  const s = m.stdio ?? {};
+  let stdin = 'null';
+  if (s.stdin === 'inherit') stdin = 'inherit';
+  else if (s.stdin && typeof s.stdin === 'object') {
+    const f = s.stdin.file;
+    if (!isNormalAbsolute(f) && bundleRelativeSegments(f) === null) report(['stdio', 'stdin', 'file'], 'BV_MANIFEST_PATH', `"${f}" must be absolute or inside the bundle`);
+    stdin = `file:${f}`;
+  }
+  const stdio = { stdin, stdout: out(s.stdout, 'inherit'), stderr: out(s.stderr, 'inherit') };
+
+  // limits
+  const limits: NormalLimits = {};
+  const rawLimits = (m.limits ?? {}) as Record<string, unknown>;
+  for (const name of LIMIT_NAMES) {
+    const raw = rawLimits[name];
+    if (raw === undefined) continue;
+    const u = unwrap<unknown>(raw, hasValue);
+    let n: number | null;
+    if (name === 'wall' || name === 'cpu') n = parseDuration(u.value as string);
+    else if (name === 'memory' || name === 'output' || name === 'tmpSize') n = parseSize(u.value as number | string);
+    else n = u.value as number;
+    const path: PathSegment[] = ['limits', name];
+    const b = LIMIT_BOUNDS[name];
+    if (n === null) {
+      report(path, 'BV_MANIFEST_LIMIT', `${JSON.stringify(u.value)} is not representable`);
+      continue;
+    }
+    if (n < b.min || n > b.max) {
+      report(path, 'BV_MANIFEST_LIMIT', `${JSON.stringify(u.value)} is out of range (${b.min}…${b.max} ${b.unit})`, name === 'memory' ? 'below 1Mi nothing can start; give at least a few MiB' : undefined);
+      continue;
+    }
+    limits[name] = { value: n, guarantee: g(u.guarantee), explicit: true };
+  }
+  if (limits.openFiles && limits.openFiles.value < 3 + fds.length) {
+    report(['limits', 'openFiles'], 'BV_MANIFEST_CONFLICT', `openFiles ${limits.openFiles.value} leaves no room for stdio and ${fds.length} passed fd(s)`);
+  }
+
+  return {
+    workload,
+    root,
+    filesystem,
+    network,
+    spawn,
+    env,
+    fds,
+    stdio,
+    limits,
+    tmp,
+    defaultGuarantee,
+    explicitDefaultGuarantee: m.guarantee !== undefined,
+  };
+}

@@ -1,0 +1,42 @@
+// Lexical path rules shared by the manifest checks and the planner. Pure: no filesystem access;
+// the host layer resolves symlinks and checks that resolved paths stay inside the bundle.
+
+/** POSIX normalisation without touching the disk: collapses //, ., and .. (never above /). */
+export function normalizeAbsolute(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return '/' + out.join('/');
+}
+
+export function isAbsolute(path: string): boolean {
+  return path.startsWith('/');
+}
+
+/** True when an absolute path is already in normal form (no //, ., .., trailing /). */
+export function isNormalAbsolute(path: string): boolean {
+  return isAbsolute(path) && normalizeAbsolute(path) === path && !path.includes('\0');
+}
+
+/**
+ * A bundle-relative path in normal form: `./out`, `rootfs`, `lib/x.wasm`. Returns the relative
+ * segments, or null when the path is absolute, empty, contains NUL, or climbs with `..`.
+ */
+export function bundleRelativeSegments(path: string): string[] | null {
+  if (path === '' || isAbsolute(path) || path.includes('\0')) return null;
+  const segs: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') return null;
+    segs.push(part);
+  }
+  return segs;
+}
+
+/** A grant path is bundle-relative when it starts with ./ (absolute paths are host paths). */
+export function isBundleRelativeGrant(path: string): boolean {
+  return path === '.' || path.startsWith('./');
+}

@@ -1,0 +1,120 @@
+// Strict YAML for manifests. YAML is a big language; a boundary manifest needs a small part of
+// it. We refuse what can hide meaning or cost: duplicate keys (which one wins?), anchors and
+// aliases (sharing and expansion bombs), explicit or custom tags (type coercion), non-string
+// keys (`1:`, `true:`, `? [a]`), and more than one document. Every issue keeps line:col, and
+// the returned locator maps a clause path back to where it is written.
+import { LineCounter, parseAllDocuments, visit, isScalar, isMap, isSeq, isPair, isAlias } from 'yaml';
+import type { Document, Node as YamlNode, Pair } from 'yaml';
+import type { Issue } from '../contract/errors.js';
+
+export type PathSegment = string | number;
+
+export interface Located {
+  line: number;
+  col: number;
+}
+
+export interface YamlReadResult {
+  /** The plain data, or undefined when there were issues. */
+  data: unknown;
+  issues: Issue[];
+  /** Finds where a clause is written; falls back to the nearest written ancestor. */
+  locate(path: readonly PathSegment[], opts?: { key?: boolean }): Located;
+}
+
+/** Renders a path as people write it: filesystem[2].access */
+export function clausePath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+export function readYamlStrict(source: string, file: string): YamlReadResult {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(source, {
+    uniqueKeys: true,
+    merge: false,
+    strict: true,
+    schema: 'core',
+    lineCounter,
+    prettyErrors: false,
+  });
+  const issues: Issue[] = [];
+  const at = (offset: number | undefined): Located => {
+    if (offset === undefined) return { line: 1, col: 1 };
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, col: p.col };
+  };
+  const push = (code: Issue['code'], offset: number | undefined, clause: string, message: string, hint?: string): void => {
+    const { line, col } = at(offset);
+    issues.push({ code, clause, message, hint: hint ?? null, file, line, col });
+  };
+
+  // parseAllDocuments returns an EmptyStream for empty input; treat it as an empty document.
+  const list = Array.isArray(docs) ? docs : [];
+  if (list.length > 1) {
+    push('BV_YAML_MULTI_DOC', list[1]?.range[0], '', 'the manifest holds more than one YAML document', 'remove the --- separator and keep one document');
+  }
+  const doc = list[0] as Document.Parsed | undefined;
+  const noLocate = (): Located => ({ line: 1, col: 1 });
+  if (!doc) return { data: null, issues, locate: noLocate };
+
+  for (const e of doc.errors) {
+    const code = e.code === 'DUPLICATE_KEY' ? 'BV_YAML_DUPLICATE_KEY' : 'BV_YAML_SYNTAX';
+    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : e.message.split('\n')[0] ?? e.message;
+    push(code, e.pos[0], '', message);
+  }
+  // Unresolved tags are warnings in the yaml package; for us any explicit tag is an error (below).
+  for (const w of doc.warnings) {
+    if (w.code !== 'TAG_RESOLVE_FAILED') push('BV_YAML_SYNTAX', w.pos[0], '', w.message.split('\n')[0] ?? w.message);
+  }
+
+  visit(doc, {
+    Alias(_k, node) {
+      push('BV_YAML_ALIAS', node.range?.[0], '', `alias *${node.source} is not allowed`, 'write the value out in full');
+    },
+    Node(_k, node) {
+      if (isAlias(node)) return;
+      const n = node as YamlNode & { anchor?: string; tag?: string };
+      if (n.anchor) push('BV_YAML_ALIAS', n.range?.[0], '', `anchor &${n.anchor} is not allowed`, 'write the value out in full');
+      if (n.tag) push('BV_YAML_TAG', n.range?.[0], '', `tag ${n.tag} is not allowed`, 'remove the tag; quote the value if it must be a string');
+    },
+    Pair(_k, pair) {
+      const key = (pair as Pair).key as YamlNode | null;
+      if (isScalar(key) && typeof key.value === 'string') return;
+      const offset = (key as YamlNode | null)?.range?.[0];
+      const shown = isScalar(key) ? JSON.stringify(key.value) : 'a complex key';
+      push('BV_YAML_KEY_TYPE', offset, '', `mapping key ${shown} is not a string`, 'quote the key');
+    },
+  });
+
+  const locate = (path: readonly PathSegment[], opts: { key?: boolean } = {}): Located => {
+    // Walk down as far as the document goes; report the deepest node found.
+    let node: unknown = doc.contents;
+    let best: number | undefined = (doc.contents as YamlNode | null)?.range?.[0];
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+        if (!pair) break;
+        const keyNode = pair.key as YamlNode;
+        if (last && opts.key) return at(keyNode.range?.[0]);
+        node = pair.value;
+        best = (pair.value as YamlNode | null)?.range?.[0] ?? keyNode.range?.[0];
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg] as YamlNode | undefined;
+        if (!item) break;
+        node = item;
+        best = item.range?.[0];
+      } else break;
+    }
+    return at(best);
+  };
+
+  if (issues.length > 0) return { data: undefined, issues, locate };
+  return { data: doc.toJS({ maxAliasCount: 0 }), issues, locate };
+}

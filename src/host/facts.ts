@@ -1,0 +1,211 @@
+// Probes the host: every fact is read from the kernel (/proc, /sys, a syscall through the shim),
+// never assumed from the distribution or the kernel version. A fact that cannot be read says why
+// in its error field; the planner treats unknown as unavailable (fail closed).
+import { readFileSync, mkdirSync, rmdirSync, accessSync, constants } from 'node:fs';
+import { release, machine } from 'node:os';
+import { join, posix } from 'node:path';
+import type { HostFacts, CgroupHierarchy, CgroupFacts, Rlimit } from '../contract/generated/types.js';
+import { shim } from '../backends/linux/ffi/shim.js';
+
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 28: 'ENOSPC', 38: 'ENOSYS', 95: 'EOPNOTSUPP' };
+export function errnoName(n: number): string {
+  return ERRNO_NAMES[Math.abs(n)] ?? `errno ${Math.abs(n)}`;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function readInt(path: string): number | null {
+  const t = readText(path);
+  if (t === null) return null;
+  const n = Number.parseInt(t.trim(), 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Linux capability names by number (include/uapi/linux/capability.h). */
+export const CAP_NAMES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
+];
+
+export function capNames(hex: string): string[] {
+  const v = BigInt('0x' + hex);
+  const out: string[] = [];
+  for (let i = 0; i < 64; i++) if ((v >> BigInt(i)) & 1n) out.push(CAP_NAMES[i] ?? `CAP_${i}`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// cgroups
+
+export interface MountEntry {
+  root: string;
+  mountPoint: string;
+  fsType: string;
+  superOptions: string[];
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo. */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const pre = line.slice(0, dash).split(' ');
+    const post = line.slice(dash + 3).split(' ');
+    if (pre.length < 5 || post.length < 3) continue;
+    out.push({ root: unescapeMount(pre[3]!), mountPoint: unescapeMount(pre[4]!), fsType: post[0]!, superOptions: post[2]!.split(',') });
+  }
+  return out;
+}
+
+export interface CgroupMembership {
+  id: number;
+  controllers: string[];
+  path: string;
+}
+
+export function parseProcCgroup(text: string): CgroupMembership[] {
+  const out: CgroupMembership[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const a = line.indexOf(':');
+    const b = line.indexOf(':', a + 1);
+    if (a < 0 || b < 0) continue;
+    const ctl = line.slice(a + 1, b);
+    out.push({ id: Number(line.slice(0, a)), controllers: ctl === '' ? [] : ctl.split(','), path: line.slice(b + 1) });
+  }
+  return out;
+}
+
+const V1_OPTIONS_NOT_CONTROLLERS = new Set(['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'noprefix', 'xattr', 'cpuset_v2_mode', 'favordynmods']);
+
+/** Where our cgroup is under a mount whose root is `root`; null when the mount does not show it. */
+function ownDirUnder(mount: MountEntry, path: string): string | null {
+  const rel = posix.relative(mount.root, path);
+  if (rel.startsWith('..')) return null;
+  return rel === '' ? mount.mountPoint : join(mount.mountPoint, rel);
+}
+
+/** Tries a child cgroup in our own cgroup, removing it at once. At a hierarchy root we only
+ * check write access: bvisor does not create cgroups at a root unless a parent is named. */
+function probeCreate(dir: string | null, isRoot: boolean): { ok: boolean; error: string | null } {
+  if (!dir) return { ok: false, error: 'our cgroup is not visible under this mount' };
+  try {
+    if (isRoot) {
+      accessSync(dir, constants.W_OK);
+      return { ok: true, error: null };
+    }
+    const probe = join(dir, `bvisor-probe-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(probe);
+    rmdirSync(probe);
+    return { ok: true, error: null };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return { ok: false, error: `${err.code ?? 'error'} on ${dir}` };
+  }
+}
+
+export function probeCgroups(mountinfo: string, procCgroup: string, tryCreate = probeCreate): CgroupFacts {
+  const mounts = parseMountinfo(mountinfo);
+  const members = parseProcCgroup(procCgroup);
+  const v2Mount = mounts.find((m) => m.fsType === 'cgroup2');
+  const v2Member = members.find((m) => m.id === 0 && m.controllers.length === 0);
+  let v2: CgroupHierarchy | null = null;
+  if (v2Mount && v2Member) {
+    const ownDir = ownDirUnder(v2Mount, v2Member.path);
+    const isRoot = v2Member.path === '/';
+    const rd = (f: string): string[] => (ownDir ? (readText(join(ownDir, f)) ?? '').trim().split(/\s+/).filter(Boolean) : []);
+    const created = tryCreate(ownDir, isRoot);
+    v2 = { version: 2, controllers: rd('cgroup.controllers'), subtreeControl: rd('cgroup.subtree_control'), mountPoint: v2Mount.mountPoint, ownPath: v2Member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error };
+  }
+  const v1: CgroupHierarchy[] = [];
+  for (const m of mounts.filter((x) => x.fsType === 'cgroup')) {
+    const controllers = m.superOptions.filter((o) => !V1_OPTIONS_NOT_CONTROLLERS.has(o) && !o.startsWith('release_agent=')).sort();
+    const member = members.find((x) => x.id !== 0 && [...x.controllers].sort().join(',') === controllers.join(','));
+    if (!member) continue;
+    // A controller mounted twice (bind mounts) is listed once.
+    if (v1.some((h) => h.controllers.join(',') === controllers.join(','))) continue;
+    const ownDir = ownDirUnder(m, member.path);
+    const isRoot = member.path === '/';
+    const created = tryCreate(ownDir, isRoot);
+    v1.push({ version: 1, controllers, subtreeControl: controllers, mountPoint: m.mountPoint, ownPath: member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error });
+  }
+  const realV1 = v1.filter((h) => h.controllers.some((c) => !c.startsWith('name=')));
+  const mode: CgroupFacts['mode'] = v2 && realV1.length ? 'hybrid' : v2 ? 'v2' : realV1.length ? 'v1' : 'none';
+  return { mode, v2, v1 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// rlimits
+
+const LIMIT_KEYS: Record<string, string> = {
+  'Max cpu time': 'cpu', 'Max file size': 'fsize', 'Max data size': 'data', 'Max stack size': 'stack', 'Max core file size': 'core',
+  'Max resident set': 'rss', 'Max processes': 'nproc', 'Max open files': 'nofile', 'Max locked memory': 'memlock', 'Max address space': 'as',
+  'Max file locks': 'locks', 'Max pending signals': 'sigpending', 'Max msgqueue size': 'msgqueue', 'Max nice priority': 'nice',
+  'Max realtime priority': 'rtprio', 'Max realtime timeout': 'rttime',
+};
+
+export function parseLimits(text: string): Record<string, Rlimit> {
+  const out: Record<string, Rlimit> = {};
+  for (const line of text.split('\n').slice(1)) {
+    const key = Object.keys(LIMIT_KEYS).find((k) => line.startsWith(k));
+    if (!key) continue;
+    const rest = line.slice(key.length).trim().split(/\s+/);
+    const val = (s: string | undefined): number | null => (s === undefined || s === 'unlimited' ? null : Number(s));
+    out[LIMIT_KEYS[key]!] = { soft: val(rest[0]), hard: val(rest[1]) };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function probeHost(): HostFacts {
+  const s = shim();
+  const ll = s.bv_landlock_abi();
+  const landlock = ll >= 0 ? { abi: ll, error: null } : { abi: 0, error: ll === -38 ? 'ENOSYS: kernel built without landlock' : ll === -95 ? 'EOPNOTSUPP: landlock disabled at boot (lsm=)' : errnoName(ll) };
+
+  const actions = readText('/proc/sys/kernel/seccomp/actions_avail');
+  const status = readText('/proc/self/status') ?? '';
+  const seccomp = { available: actions !== null && /^Seccomp:/m.test(status), actions: (actions ?? '').trim().split(/\s+/).filter(Boolean) };
+
+  const uid = process.getuid?.() ?? -1;
+  const euid = process.geteuid?.() ?? -1;
+  const own = s.bv_userns_probe(-1, -1);
+  const unpriv = euid === 0 ? s.bv_userns_probe(65534, 65534) : own;
+  const userns = {
+    maxUserNamespaces: readInt('/proc/sys/user/max_user_namespaces'),
+    unprivilegedClone: readInt('/proc/sys/kernel/unprivileged_userns_clone'),
+    apparmorRestrict: readInt('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
+    canCreate: own === 0,
+    unprivilegedCanCreate: unpriv === 0,
+    error: own !== 0 ? `unshare(CLONE_NEWUSER): ${errnoName(own)}` : unpriv !== 0 ? `unprivileged unshare(CLONE_NEWUSER): ${errnoName(unpriv)}` : null,
+  };
+
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0000000000000000';
+  return {
+    bvisorVersion: '1',
+    kernel: { release: release(), arch: machine() },
+    landlock,
+    seccomp,
+    userns,
+    cgroup: probeCgroups(readText('/proc/self/mountinfo') ?? '', readText('/proc/self/cgroup') ?? ''),
+    identity: { uid, gid: process.getgid?.() ?? -1, euid, egid: process.getegid?.() ?? -1 },
+    capabilities: { effective: capEff.padStart(16, '0'), names: capNames(capEff) },
+    rlimits: parseLimits(readText('/proc/self/limits') ?? ''),
+  };
+}
