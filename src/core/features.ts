@@ -144,8 +144,18 @@ function cgroupCandidate(ctx: FeatureCtx, controller: string, v2file: string, v1
 function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[] {
   const spawn = ctx.manifest.spawn.value;
   switch (name) {
-    case 'wall':
-      return [have(ctx.manifest.spawn.value === 'descendants' ? 'linux:supervisor(deadline,kill pid namespace and cgroup)' : 'linux:supervisor(deadline,kill)', 'enforced')];
+    case 'wall': {
+      if (spawn !== 'descendants') return [have('linux:supervisor(deadline,kill)', 'enforced')];
+      // Descendants can outlive a killed parent; the deadline must reach all of them: killing
+      // the init of a pid namespace does, and so does killing every member of a cgroup.
+      if (canNamespace(ctx.host)) return [have('linux:supervisor(deadline,kill pid namespace)', 'enforced')];
+      const c = cgroupFor(ctx.host, 'membership', ctx.cgroupParentNamed);
+      if (c.ok) return [have(`linux:supervisor(deadline,kill cgroup${c.choice.version})`, 'enforced')];
+      return [
+        missing('linux:supervisor(deadline)', 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'with spawn: descendants the deadline must reach every descendant, and neither a pid namespace nor a cgroup is available', NS_HINT),
+        have('linux:supervisor(deadline,kill process group)', 'best-effort'),
+      ];
+    }
     case 'cpu': {
       const secs = Math.ceil(value / 1000);
       // RLIMIT_CPU is per process (all its threads): exact when the workload cannot fork.

@@ -36,18 +36,21 @@ export function cgroupFor(host: HostFacts, controller: string, parentNamed: bool
   const reasons: string[] = [];
   const v2 = host.cgroup.v2;
   if (v2) {
-    const has = v2.controllers.includes(controller) && (v2.subtreeControl.includes(controller) || v2.isRoot);
+    // cgroup v2 keeps membership and cpu.stat in every cgroup, with no controller enabled.
+    const core = controller === 'membership' || controller === 'cpuacct';
+    const has = core || (v2.controllers.includes(controller) && (v2.subtreeControl.includes(controller) || v2.isRoot));
     if (!has) reasons.push(`the cgroup2 mount at ${v2.mountPoint} has no ${controller} controller for us`);
     else if (v2.isRoot && !parentNamed) reasons.push(`our cgroup2 cgroup is the hierarchy root`);
     else if (!v2.canCreateChild) reasons.push(`we cannot create cgroups under ${v2.ownDir ?? v2.mountPoint}`);
     else return { ok: true, choice: { version: 2, controller, hierarchy: v2 } };
   }
-  const v1 = host.cgroup.v1.find((h) => h.controllers.includes(controller));
+  // Membership alone (to find and kill every descendant) can use any v1 hierarchy we may write.
+  const v1 = controller === 'membership' ? host.cgroup.v1.find((h) => h.canCreateChild && (!h.isRoot || parentNamed)) ?? host.cgroup.v1[0] : host.cgroup.v1.find((h) => h.controllers.includes(controller));
   if (v1) {
     if (v1.isRoot && !parentNamed) reasons.push(`our ${controller} (v1) cgroup is the hierarchy root`);
     else if (!v1.canCreateChild) reasons.push(`we cannot create cgroups under ${v1.ownDir ?? v1.mountPoint}`);
     else return { ok: true, choice: { version: 1, controller, hierarchy: v1 } };
-  } else if (!v2 || !v2.controllers.includes(controller)) {
+  } else if (!v2 || (!v2.controllers.includes(controller) && controller !== 'membership' && controller !== 'cpuacct')) {
     reasons.push(`no cgroup v1 hierarchy carries ${controller}`);
   }
   const rootish = reasons.some((r) => r.includes('hierarchy root'));

@@ -1,0 +1,75 @@
+// Architecture: pure folders (src/contract, src/core, src/backends/*/lower.ts) import no node:*,
+// koffi, @oclif/*, tar, and nothing outside the pure set, and do not read the clock, the
+// environment or randomness. koffi is imported by exactly one file. The checker is tested on
+// a synthetic bad file first, so a broken checker cannot pass silently.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, dirname, resolve } from 'node:path';
+import { builtinModules } from 'node:module';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const SRC = resolve(__dirname, '..', 'src');
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function isPure(file: string): boolean {
+  const r = relative(SRC, file);
+  return r.startsWith('contract/') || r.startsWith('core/') || /^backends\/[^/]+\/lower\.ts$/.test(r);
+}
+
+const FORBIDDEN_MODULES = (spec: string): boolean =>
+  spec.startsWith('node:') || builtinModules.includes(spec) || spec === 'koffi' || spec.startsWith('@oclif/') || spec === 'tar';
+const FORBIDDEN_CALLS = [/\bprocess\./, /\bDate\.now\(/, /\bnew Date\(/, /\bMath\.random\(/, /\bperformance\.now\(/, /\brequire\(/, /\bcrypto\./, /\bglobalThis\./];
+
+export function violations(file: string, text: string, pure: (abs: string) => boolean = isPure): string[] {
+  const out: string[] = [];
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const specs: string[] = [];
+  sf.forEachChild(function visit(n) {
+    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) {
+      if (!(ts.isImportDeclaration(n) && n.importClause?.isTypeOnly)) specs.push(n.moduleSpecifier.text);
+    }
+    if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) specs.push('dynamic import()');
+    n.forEachChild(visit);
+  });
+  for (const s of specs) {
+    if (s === 'dynamic import()' || FORBIDDEN_MODULES(s)) out.push(`${file}: imports ${s}`);
+    else if (s.startsWith('.')) {
+      const target = resolve(dirname(file), s.replace(/\.js$/, '.ts'));
+      if (!pure(target) && !target.includes('/contract/generated/')) out.push(`${file}: imports non-pure ${relative(SRC, target)}`);
+    }
+  }
+  // Strip comments and strings before looking for clock/env/randomness.
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '').replace(/'(?:\\.|[^'\\])*'|`(?:\\.|[^`\\])*`/g, "''");
+  for (const re of FORBIDDEN_CALLS) if (re.test(code)) out.push(`${file}: uses ${re.source}`);
+  return out;
+}
+
+describe('architecture', () => {
+  it('the checker catches a bad pure file (red twin)', () => {
+    const bad = "import { readFileSync } from 'node:fs';\nimport { x } from '../host/facts.js';\nexport const t = Date.now() + Math.random();\nconst e = process.env.X;\n";
+    const v = violations(join(SRC, 'core', 'bad.ts'), bad);
+    expect(v.join('\n')).toMatch(/imports node:fs/);
+    expect(v.join('\n')).toMatch(/non-pure host\/facts\.ts/);
+    expect(v.join('\n')).toMatch(/Date\\.now/);
+    expect(v.join('\n')).toMatch(/process/);
+    expect(violations(join(SRC, 'core', 'ok.ts'), "import type { X } from 'node:fs';\nimport { y } from './units.js';\n// Date.now() in a comment\n")).toEqual([]);
+  });
+
+  it('pure folders import nothing impure and read no clock, env or randomness', () => {
+    const files = walk(SRC).filter(isPure).filter((f) => !f.includes('/generated/'));
+    expect(files.length).toBeGreaterThan(8);
+    const all = files.flatMap((f) => violations(f, readFileSync(f, 'utf8')));
+    expect(all).toEqual([]);
+  });
+
+  it('exactly one file imports koffi', () => {
+    const users = walk(SRC).filter((f) => /['"]koffi['"]/.test(readFileSync(f, 'utf8')));
+    expect(users.map((f) => relative(SRC, f))).toEqual(['backends/linux/ffi/shim.ts']);
+  });
+});

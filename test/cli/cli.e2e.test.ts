@@ -1,0 +1,162 @@
+// The CLI end to end: exit codes from docs/exit-codes.md, --json outputs that match their
+// schemas, errors with file:line:col and hints, global flags before the command.
+import { readdirSync, writeFileSync, copyFileSync, readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+import { writeTar } from '../helpers/rawtar.js';
+import { validateHostFacts, validatePlan, validateErrorOutput } from '../../src/contract/generated/validators.js';
+import { appendReport, journalPaths } from '../../src/host/journal-store.js';
+import { sealReport } from '../../src/core/report.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { sampleBody } from '../helpers/sample-report.js';
+
+const bundle = (n: string) => join(ROOT, 'bundles', n);
+
+describe('bvisor CLI', () => {
+  it('--version', () => {
+    const r = cli(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^bvisor\/\d+\.\d+\.\d+/);
+  });
+
+  it('check --json prints host facts that match their schema, and a capability table', () => {
+    const r = cli(['check', '--json']);
+    expect(r.status).toBe(0);
+    const out = r.json();
+    expect(validateHostFacts(out.host), JSON.stringify(validateHostFacts.errors)).toBe(true);
+    expect(out.capabilities.some((c: any) => c.backend === 'linux' && c.clause === 'limits.wall' && c.mechanism)).toBe(true);
+    expect(out.capabilities.some((c: any) => c.backend === 'wasm')).toBe(true);
+  });
+
+  it('plan bundles/hello is admitted, as a table and as JSON', () => {
+    const t = cli(['plan', bundle('hello')]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/filesystem\[0\]\s+enforced\s+linux:landlock\(abi=\d/);
+    expect(t.stdout).toMatch(/admitted: linux backend/);
+    const j = cli(['plan', bundle('hello'), '--json']);
+    const p = j.json();
+    expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+    expect(p.admitted).toBe(true);
+    expect(p.planHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  for (const name of readdirSync(join(ROOT, 'bundles')).filter((n) => n.startsWith('refused-'))) {
+    it(`plan bundles/${name} is refused with exit 3, a reason and a hint`, () => {
+      const r = cli(['plan', bundle(name)]);
+      expect(r.status).toBe(3);
+      expect(r.stderr).toMatch(/bvisor: error BV_PLAN_REFUSED/);
+      expect(r.stderr).toMatch(/hint: /);
+      const j = cli(['plan', bundle(name), '--json']);
+      expect(j.status).toBe(3);
+      const p = j.json();
+      expect(validatePlan(p)).toBe(true);
+      expect(p.admitted).toBe(false);
+      expect(p.launch).toBeNull();
+      expect(p.refusals.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('validate reports YAML and schema errors with file:line:col, exit 5', () => {
+    const d = tempDir();
+    writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: rwx }\n');
+    const r = cli(['validate', d]);
+    expect(r.status).toBe(5);
+    expect(r.stderr).toContain(`${d}/boundary.yaml:5:27 filesystem[0].access: must be one of`);
+    const j = cli(['validate', d, '--json']);
+    expect(j.status).toBe(5);
+    const e = j.json();
+    expect(validateErrorOutput(e), JSON.stringify(validateErrorOutput.errors)).toBe(true);
+    expect(e.error.issues[0]).toMatchObject({ code: 'BV_SCHEMA', clause: 'filesystem[0].access', line: 5, col: 27 });
+  });
+
+  it('validate accepts the shipped bundles', () => {
+    for (const b of ['hello', 'hello-wasm']) expect(cli(['validate', bundle(b)]).status).toBe(0);
+  });
+
+  it('usage errors exit 2 with BV_USAGE', () => {
+    const missing = cli(['plan']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/BV_USAGE/);
+    const unknown = cli(['check', '--no-such-flag']);
+    expect(unknown.status).toBe(2);
+  });
+
+  it('a missing bundle exits 5 with BV_BUNDLE_NOT_FOUND', () => {
+    const r = cli(['plan', '/nonexistent/bundle', '--json']);
+    expect(r.status).toBe(5);
+    expect(r.json().error.code).toBe('BV_BUNDLE_NOT_FOUND');
+  });
+
+  it('spec writes a starter manifest that validates and plans, and will not overwrite it', () => {
+    const d = tempDir();
+    expect(cli(['spec', '-b', d]).status).toBe(0);
+    expect(cli(['plan', d]).status).toBe(0);
+    const again = cli(['spec', '-b', d]);
+    expect(again.status).toBe(7);
+    expect(again.stderr).toMatch(/--force/);
+    expect(cli(['spec', '-b', d, '--force', '--wasm']).status).toBe(0);
+    copyFileSync(join(bundle('hello-wasm'), 'hello.wasm'), join(d, 'hello.wasm'));
+    expect(cli(['plan', d]).status).toBe(0);
+  });
+
+  it('accepts global flags before the command, as runc does', () => {
+    const root = tempDir();
+    appendReport(root, sealReport(sampleBody(), sha256Hex));
+    const r = cli(['--root', root, '--debug', 'journal', 'verify', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ ok: true, entries: 1, file: journalPaths(root).file });
+    const after = cli(['journal', 'verify', '--root', root]);
+    expect(after.status).toBe(0);
+    expect(after.stdout).toMatch(/ok, 1 entry verified/);
+  });
+
+  it('journal verify exits 8 and names the first bad line', () => {
+    const root = tempDir();
+    for (let i = 0; i < 3; i++) appendReport(root, sealReport(sampleBody(`r${i}`), sha256Hex));
+    const f = journalPaths(root).file;
+    const lines = readFileSync(f, 'utf8').split('\n');
+    lines[2] = lines[2]!.replace('"runId":"r2"', '"runId":"rX"');
+    writeFileSync(f, lines.join('\n'));
+    const r = cli(['journal', 'verify', '--root', root]);
+    expect(r.status).toBe(8);
+    expect(r.stderr).toMatch(/BV_JOURNAL_CORRUPT: .*line 3/);
+  });
+
+  it('--log writes log lines to a file, in JSON when asked', () => {
+    const d = tempDir();
+    const log = join(d, 'bv.log');
+    const r = cli(['--log', log, '--log-format', 'json', 'plan', '/nonexistent']);
+    expect(r.status).toBe(5);
+    const line = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+    expect(line).toMatchObject({ level: 'error', code: 'BV_BUNDLE_NOT_FOUND' });
+  });
+
+  it('plans a bundle shipped as .tar.gz, and refuses a hostile one leaving nothing behind', () => {
+    const d = tempDir();
+    const manifest = readFileSync(join(bundle('hello'), 'boundary.yaml'), 'utf8');
+    writeTar(join(d, 'ok.tar.gz'), [{ name: 'boundary.yaml', data: manifest }], true);
+    const before = readdirSync(tmpdir()).filter((n) => n.startsWith('bvisor-bundle-'));
+    expect(cli(['plan', join(d, 'ok.tar.gz')]).status).toBe(0);
+    writeTar(join(d, 'bad.tar'), [{ name: 'boundary.yaml', data: manifest }, { name: 'x', type: '2', link: '/etc/shadow' }]);
+    const r = cli(['plan', join(d, 'bad.tar'), '--json']);
+    expect(r.status).toBe(5);
+    expect(r.json().error.code).toBe('BV_BUNDLE_UNSAFE_TAR');
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('bvisor-bundle-'))).toEqual(before);
+  });
+});
+
+describe('shipped bundles', () => {
+  it('hello.wasm is built from hello.wat', () => {
+    const d = tempDir();
+    const r = spawnSync('wat2wasm', [join(bundle('hello-wasm'), 'hello.wat'), '-o', join(d, 'h.wasm')]);
+    if (r.error) return skipOrFail('wabt', 'hello.wasm rebuild check: wat2wasm (Debian wabt) is not installed');
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(d, 'h.wasm')).equals(readFileSync(join(bundle('hello-wasm'), 'hello.wasm')))).toBe(true);
+    expect(existsSync(join(bundle('refused-wasm-network'), 'guest.wasm'))).toBe(true);
+  });
+});

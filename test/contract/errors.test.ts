@@ -1,0 +1,41 @@
+// Every error and issue code used anywhere in src/ is registered, has an exit code, and is
+// documented in docs/errors.md; documented codes that nothing uses are flagged too.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, ISSUE_CODES, BvisorError, EXIT } from '../../src/contract/errors.js';
+
+const root = join(__dirname, '..', '..');
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? (n === 'generated' ? [] : walk(p)) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+const source = walk(join(root, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+const docs = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
+const used = new Set([...source.matchAll(/'(BV_[A-Z0-9_]+)'/g)].map((m) => m[1]!));
+
+describe('error registry', () => {
+  it('every code used in src is registered', () => {
+    const known = new Set([...Object.keys(ERROR_CODES), ...Object.keys(ISSUE_CODES)]);
+    expect([...used].filter((c) => !known.has(c))).toEqual([]);
+  });
+
+  it('every registered code is documented with a heading', () => {
+    for (const c of [...Object.keys(ERROR_CODES), ...Object.keys(ISSUE_CODES)]) expect(docs, c).toContain(`### ${c}\n`);
+  });
+
+  it('every command error maps to a documented exit code', () => {
+    const table = readFileSync(join(root, 'docs', 'exit-codes.md'), 'utf8');
+    for (const [c, info] of Object.entries(ERROR_CODES)) {
+      expect(Object.values(EXIT), c).toContain(info.exit);
+      expect(table).toContain(`| ${info.exit} |`);
+    }
+  });
+
+  it('an error carries its exit code, hint and doc anchor', () => {
+    const e = new BvisorError('BV_PLAN_REFUSED', 'x', { hint: 'h' });
+    expect([e.exit, e.hint, e.doc]).toEqual([3, 'h', 'docs/errors.md#bv_plan_refused']);
+  });
+});

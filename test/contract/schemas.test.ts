@@ -1,0 +1,58 @@
+// Good and bad documents for every schema other than the manifest (which has YAML fixtures):
+// one table, each row a document and whether its validator must accept it.
+import { describe, expect, it } from 'vitest';
+import * as V from '../../src/contract/generated/validators.js';
+import { sealReport } from '../../src/core/report.js';
+import { makeEntry } from '../../src/core/journal.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { plan } from '../../src/core/planner.js';
+import { loadManifest } from '../../src/core/manifest.js';
+import { sampleBody } from '../helpers/sample-report.js';
+import { hybridHost } from '../helpers/hosts.js';
+
+type Row = { name: string; validator: V.CompiledValidator; doc: unknown; valid: boolean };
+
+const report = sealReport(sampleBody(), sha256Hex);
+const entry = makeEntry(null, report, '2026-11-29T20:00:01.000Z', sha256Hex);
+const { manifest } = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n', 'm.yaml');
+const okPlan = plan({ manifest, host: hybridHost(), paths: { grants: [{ path: '/usr', kind: 'directory' }], exe: { path: '/usr/bin/true', kind: 'file' }, module: null, root: null }, cgroupParent: null }, sha256Hex);
+const refusedPlan = plan({ manifest, host: hybridHost(), paths: { grants: [{ path: '/usr', kind: 'missing' }], exe: { path: '/usr/bin/true', kind: 'file' }, module: null, root: null }, cgroupParent: null }, sha256Hex);
+const clone = <T>(x: T): T => structuredClone(x);
+const mut = <T>(x: T, f: (y: any) => void): T => {
+  const y = clone(x);
+  f(y);
+  return y;
+};
+
+const rows: Row[] = [
+  { name: 'sealed report', validator: V.validateSealedReport, doc: report, valid: true },
+  { name: 'report: observed as a bare string', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.budgets.cpu.observed = 'n/a')), valid: false },
+  { name: 'report: negative observation', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.budgets.wall.observed = -1)), valid: false },
+  { name: 'report: unknown outcome', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.outcome.status = 'ok')), valid: false },
+  { name: 'report: short hash', validator: V.validateSealedReport, doc: mut(report, (r) => (r.bodyHash = 'abc')), valid: false },
+  { name: 'report: extra field', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.secret = 'x')), valid: false },
+  { name: 'report: bad timestamp', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.timings.createdAt = 'yesterday')), valid: false },
+  { name: 'journal entry', validator: V.validateJournalEntry, doc: entry, valid: true },
+  { name: 'journal entry: seq 0', validator: V.validateJournalEntry, doc: mut(entry, (e) => (e.seq = 0)), valid: false },
+  { name: 'journal entry: report missing', validator: V.validateJournalEntry, doc: mut(entry, (e) => delete e.report), valid: false },
+  { name: 'journal entry: embedded report invalid', validator: V.validateJournalEntry, doc: mut(entry, (e) => (e.report.kind = 'other')), valid: false },
+  { name: 'admitted plan', validator: V.validatePlan, doc: okPlan, valid: true },
+  { name: 'refused plan', validator: V.validatePlan, doc: refusedPlan, valid: true },
+  { name: 'plan: verdict typo', validator: V.validatePlan, doc: mut(okPlan, (p) => (p.clauses[0].verdict = 'ok')), valid: false },
+  { name: 'plan: refusal without hint', validator: V.validatePlan, doc: mut(refusedPlan, (p) => delete p.refusals[0].hint), valid: false },
+  { name: 'host facts', validator: V.validateHostFacts, doc: hybridHost(), valid: true },
+  { name: 'host facts: cgroup mode typo', validator: V.validateHostFacts, doc: mut(hybridHost(), (h) => (h.cgroup.mode = 'mixed')), valid: false },
+  { name: 'host facts: capeff not hex', validator: V.validateHostFacts, doc: mut(hybridHost(), (h) => (h.capabilities.effective = 'zz')), valid: false },
+  { name: 'error output', validator: V.validateErrorOutput, doc: { error: { code: 'BV_USAGE', message: 'm', exit: 2, hint: null, doc: 'docs/errors.md#bv_usage' } }, valid: true },
+  { name: 'error output with issues', validator: V.validateErrorOutput, doc: { error: { code: 'BV_MANIFEST_INVALID', message: 'm', exit: 5, hint: 'h', doc: 'd', issues: [{ code: 'BV_SCHEMA', clause: 'network', message: 'x', hint: null, file: 'b/boundary.yaml', line: 3, col: 10 }] } }, valid: true },
+  { name: 'error output: lowercase code', validator: V.validateErrorOutput, doc: { error: { code: 'bv_usage', message: 'm', exit: 2, hint: null, doc: 'd' } }, valid: false },
+];
+
+describe('schemas accept good documents and reject bad ones', () => {
+  for (const r of rows) {
+    it(`${r.valid ? 'accepts' : 'rejects'} ${r.name}`, () => {
+      const ok = r.validator(r.doc);
+      expect(ok, JSON.stringify(r.validator.errors)).toBe(r.valid);
+    });
+  }
+});

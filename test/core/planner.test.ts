@@ -1,0 +1,303 @@
+// The planner against fixed host facts (examples) and against generated manifests and degraded
+// hosts (properties): fail closed, monotone in host capabilities, deterministic.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { plan, type PlanInput } from '../../src/core/planner.js';
+import { loadManifest, type NormalManifest, type NormalGrant } from '../../src/core/manifest.js';
+import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
+import type { PlanPaths, PathFact } from '../../src/core/features.js';
+import { STRENGTH_RANK } from '../../src/core/features.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { validatePlan } from '../../src/contract/generated/validators.js';
+import { hybridHost, v2Host, bareHost } from '../helpers/hosts.js';
+
+const dirFact = (path: string): PathFact => ({ path, kind: 'directory' });
+
+function manifestOf(yaml: string): NormalManifest {
+  return loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
+}
+
+function pathsFor(m: NormalManifest, overrides: Partial<PlanPaths> = {}): PlanPaths {
+  return {
+    grants: m.filesystem.map((g) => dirFact(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
+    exe: m.workload.kind === 'process' ? { path: m.workload.exe, kind: 'file' } : null,
+    module: m.workload.kind === 'wasm' ? { path: `/bundle/${m.workload.module}`, kind: 'file' } : null,
+    root: m.root ? dirFact(`/bundle/${m.root.path}`) : null,
+    ...overrides,
+  };
+}
+
+function run(m: NormalManifest, host: HostFacts, extra: Partial<PlanInput> = {}): Plan {
+  const p = plan({ manifest: m, host, paths: pathsFor(m), cgroupParent: null, ...extra }, sha256Hex);
+  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+  return p;
+}
+
+const clause = (p: Plan, name: string) => {
+  const c = p.clauses.find((x) => x.clause === name);
+  if (!c) throw new Error(`no clause ${name} in ${p.clauses.map((x) => x.clause).join(',')}`);
+  return c;
+};
+
+const HELLO = `workload:
+  process: { exe: /usr/bin/echo, args: [hi] }
+filesystem:
+  - { path: /usr, access: read-exec }
+limits: { wall: 10s, cpu: 5s, memory: 64Mi, openFiles: 64 }
+`;
+
+describe('planner examples', () => {
+  it('admits hello on a hybrid host, memory through the v1 controller', () => {
+    const p = run(manifestOf(HELLO), hybridHost());
+    expect(p.admitted).toBe(true);
+    expect(p.refusals).toEqual([]);
+    expect(clause(p, 'limits.memory').mechanism).toBe('linux:cgroup1:memory.limit_in_bytes+swappiness=0');
+    expect(clause(p, 'filesystem[0]').mechanism).toMatch(/^linux:landlock\(abi=7,rights=xrl\)$/);
+    expect(clause(p, 'network')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:netns(empty)', requested: 'deny (default)' });
+    expect(clause(p, 'limits.processes').verdict).toBe('not-requested');
+    expect(p.launch?.cgroup.limits).toContainEqual({ clause: 'limits.memory', version: 1, controller: 'memory', file: 'memory.limit_in_bytes', value: String(64 * 2 ** 20) });
+    expect(p.launch?.rlimits).toContainEqual({ clause: 'limits.cpu', resource: 'cpu', soft: 5, hard: 5 });
+  });
+
+  it('uses cgroup v2 controllers where the v2 mount has them', () => {
+    const lim = HELLO.replace('cpu: 5s', 'cpu: { value: 5s, guarantee: mediated }');
+    const p = run(manifestOf(lim + 'spawn: descendants\n'), v2Host());
+    expect(p.admitted).toBe(false); // descendants without limits.processes
+    expect(p.refusals.map((r) => r.code)).toEqual(['BV_PLAN_NEEDS_LIMIT']);
+    const q = run(manifestOf(lim.replace('openFiles: 64', 'openFiles: 64, processes: 16') + 'spawn: descendants\n'), v2Host());
+    expect(clause(q, 'limits.cpu')).toMatchObject({ verdict: 'mediated', mechanism: 'linux:cgroup2:cpu.stat+supervisor(poll,kill)' });
+    expect(run(manifestOf(HELLO + 'spawn: descendants\n'), v2Host()).refusals.find((r) => r.clause === 'limits.cpu')?.code).toBe('BV_PLAN_WEAKER_THAN_REQUESTED');
+    expect(q.admitted).toBe(true);
+    expect(clause(q, 'limits.memory').mechanism).toBe('linux:cgroup2:memory.max+memory.swap.max=0');
+    expect(clause(q, 'limits.processes').mechanism).toBe('linux:cgroup2:pids.max');
+    expect(clause(q, 'spawn').mechanism).toBe('linux:cgroup2:pids.max via limits.processes');
+  });
+
+  it('refuses a pids limit at a hierarchy root unless a parent is named, with a hint', () => {
+    const m = manifestOf(HELLO.replace('openFiles: 64', 'processes: 8'));
+    const p = run(m, hybridHost());
+    expect(p.admitted).toBe(false);
+    const r = p.refusals.find((x) => x.clause === 'limits.processes')!;
+    expect(r.code).toBe('BV_PLAN_CGROUP_UNAVAILABLE');
+    expect(r.reason).toMatch(/hierarchy root/);
+    expect(r.hint).toMatch(/--cgroup-parent/);
+    expect(r.hint).toMatch(/guarantee: best-effort/);
+    const q = run(m, hybridHost(), { cgroupParent: 'bvisor-test' });
+    expect(clause(q, 'limits.processes').mechanism).toBe('linux:cgroup1:pids.max');
+    expect(q.launch?.cgroup.parent).toBe('bvisor-test');
+  });
+
+  it('honours best-effort only where the clause names it, and records it', () => {
+    const m = manifestOf(HELLO.replace('openFiles: 64', 'processes: { value: 8, guarantee: best-effort }'));
+    const p = run(m, hybridHost());
+    expect(p.admitted).toBe(true);
+    expect(clause(p, 'limits.processes')).toMatchObject({ verdict: 'best-effort', guarantee: 'best-effort', mechanism: 'linux:rlimit(RLIMIT_NPROC=8,per-uid)' });
+    expect(clause(p, 'limits.processes').reason).toMatch(/asks only for best-effort/);
+  });
+
+  it('refuses grants that need rights an old landlock ABI lacks, unless best-effort', () => {
+    const host = hybridHost();
+    host.landlock.abi = 2;
+    const strict = manifestOf(HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read-write }\n'));
+    const p = run(strict, host);
+    expect(p.admitted).toBe(false);
+    const codes = p.refusals.map((r) => `${r.clause}:${r.code}`);
+    expect(codes).toContain('filesystem:BV_PLAN_LANDLOCK_ABI_TOO_OLD');
+    expect(codes).toContain('filesystem[1]:BV_PLAN_LANDLOCK_ABI_TOO_OLD');
+    expect(p.refusals.find((r) => r.clause === 'filesystem[1]')!.reason).toMatch(/TRUNCATE/);
+    expect(codes).not.toContain('filesystem[0]:BV_PLAN_LANDLOCK_ABI_TOO_OLD'); // read-exec needs nothing newer
+    const lax = manifestOf(HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read-write, guarantee: best-effort }\n') + 'guarantee: best-effort\n');
+    const q = run(lax, host);
+    expect(q.admitted).toBe(true);
+    expect(clause(q, 'filesystem[1]').mechanism).toMatch(/unhandled=TRUNCATE/);
+    expect(q.launch?.filesystem[1]?.rights).not.toContain('TRUNCATE');
+  });
+
+  it('refuses an rlimit above the hard limit without CAP_SYS_RESOURCE, naming the limit', () => {
+    const host = bareHost();
+    const m = manifestOf(HELLO.replace('openFiles: 64', 'openFiles: 100000'));
+    const p = run(m, host);
+    const r = p.refusals.find((x) => x.clause === 'limits.openFiles')!;
+    expect(r.code).toBe('BV_PLAN_RLIMIT_ABOVE_HARD');
+    expect(r.hint).toMatch(/at most 4096/);
+  });
+
+  it('returns every refusal, not the first', () => {
+    const p = run(manifestOf(HELLO.replace('openFiles: 64', 'openFiles: 64, processes: 4, cpus: 0.5, fuel: 10') + 'network: { connect: [443] }\nspawn: threads\ntmp: private\n'), bareHost());
+    const clauses = p.refusals.map((r) => r.clause).sort();
+    expect(clauses).toEqual(['filesystem', 'filesystem[0]', 'limits.cpus', 'limits.fuel', 'limits.memory', 'limits.processes', 'network', 'spawn', 'syscalls', 'tmp'].sort());
+    for (const r of p.refusals) expect(r.hint.length).toBeGreaterThan(5);
+    expect(p.launch).toBeNull();
+  });
+
+  it('refuses a program outside every exec grant', () => {
+    const p = run(manifestOf(HELLO.replace('access: read-exec', 'access: read')), hybridHost());
+    expect(p.refusals.map((r) => r.code)).toEqual(['BV_PLAN_EXE_NOT_GRANTED']);
+  });
+
+  it('wasm: refuses what WASI cannot back, admits the rest', () => {
+    const m = manifestOf(`workload:\n  wasm: { module: m.wasm }\nnetwork: loopback\nspawn: threads\nfds: [3]\nlimits: { fuel: 1000, memory: 16Mi, cpu: 1s }\nfilesystem:\n  - { path: ./data, access: read-write }\n`);
+    const p = run(m, hybridHost());
+    expect(p.backend).toBe('wasm');
+    expect(p.refusals.map((r) => `${r.clause}:${r.code}`).sort()).toEqual(['fds:BV_PLAN_BACKEND_UNSUPPORTED', 'limits.cpu:BV_PLAN_BACKEND_UNSUPPORTED', 'network:BV_PLAN_BACKEND_UNSUPPORTED', 'spawn:BV_PLAN_BACKEND_UNSUPPORTED']);
+    expect(clause(p, 'limits.fuel').mechanism).toBe('wasm:fuel(wasmtime-like/v1)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('wasm:preopen(openat2-beneath,rw)+linux:landlock(abi=7)');
+  });
+
+  it('wasm: a file grant or a non-recursive grant is refused, never widened', () => {
+    const m = manifestOf(`workload:\n  wasm: { module: m.wasm }\nfilesystem:\n  - { path: ./f.txt, access: read }\n  - { path: ./d, access: read, recursive: false }\n`);
+    const p = plan({ manifest: m, host: hybridHost(), paths: pathsFor(m, { grants: [{ path: '/bundle/f.txt', kind: 'file' }, dirFact('/bundle/d')] }), cgroupParent: null }, sha256Hex);
+    expect(p.refusals.map((r) => r.code)).toEqual(['BV_PLAN_PATH_KIND', 'BV_PLAN_NON_RECURSIVE']);
+  });
+
+  it('a missing grant path is an error, whatever the guarantee', () => {
+    const m = manifestOf(HELLO.replace('access: read-exec }', 'access: read-exec, guarantee: best-effort }'));
+    const p = plan({ manifest: m, host: hybridHost(), paths: pathsFor(m, { grants: [{ path: '/usr', kind: 'missing' }] }), cgroupParent: null }, sha256Hex);
+    expect(p.refusals.map((r) => r.code)).toContain('BV_PLAN_PATH_MISSING');
+  });
+
+  it('secrets appear in the plan only as references', () => {
+    const m = manifestOf(HELLO + 'env: { TOKEN: { secret: api-token }, HOME: /nonexistent }\n');
+    const p = run(m, hybridHost());
+    expect(p.launch?.env).toEqual([{ name: 'HOME', value: '/nonexistent' }, { name: 'TOKEN', secret: 'api-token' }]);
+    expect(clause(p, 'env.TOKEN').mechanism).toBe('secret:env(BVISOR_SECRET_API_TOKEN)');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// properties
+
+const guarantee = fc.constantFrom('enforced' as const, 'mediated' as const, 'best-effort' as const);
+const grantArb = fc.record({
+  path: fc.constantFrom('/usr', '/srv', '/dev/shm', '/etc/hosts'),
+  access: fc.constantFrom('read' as const, 'read-exec' as const, 'write' as const, 'read-write' as const, 'read-write-exec' as const),
+  recursive: fc.boolean(),
+  guarantee,
+  kind: fc.constantFrom('file' as const, 'directory' as const, 'missing' as const),
+});
+const limitArb = <T>(v: fc.Arbitrary<T>) => fc.option(fc.record({ value: v, guarantee, explicit: fc.constant(true) }), { nil: undefined });
+
+const manifestArb = fc
+  .record({
+    wasm: fc.boolean(),
+    grants: fc.array(grantArb, { maxLength: 4 }),
+    network: fc.constantFrom('deny' as const, 'loopback' as const, 'host' as const, 'ports' as const),
+    spawn: fc.constantFrom('deny' as const, 'threads' as const, 'descendants' as const),
+    tmp: fc.constantFrom('private' as const, 'none' as const),
+    root: fc.boolean(),
+    g: guarantee,
+    fds: fc.constantFrom([] as number[], [3]),
+    limits: fc.record({
+      wall: limitArb(fc.integer({ min: 1, max: 1e6 })),
+      cpu: limitArb(fc.integer({ min: 1, max: 1e6 })),
+      cpus: limitArb(fc.constantFrom(0.5, 2)),
+      memory: limitArb(fc.integer({ min: 2 ** 20, max: 2 ** 34 })),
+      processes: limitArb(fc.integer({ min: 1, max: 200_000 })),
+      openFiles: limitArb(fc.integer({ min: 3, max: 100_000 })),
+      fuel: limitArb(fc.integer({ min: 1, max: 1e9 })),
+      output: limitArb(fc.integer({ min: 0, max: 2 ** 30 })),
+      tmpSize: limitArb(fc.integer({ min: 4096, max: 2 ** 30 })),
+    }),
+  })
+  .map(({ wasm, grants, network, spawn, tmp, root, g, fds, limits }) => {
+    const seen = new Set<string>();
+    const filesystem: NormalGrant[] = [];
+    const facts: PathFact[] = [];
+    for (const x of grants) {
+      if (seen.has(x.path)) continue;
+      seen.add(x.path);
+      filesystem.push({ index: filesystem.length, path: x.path, bundleRelative: false, access: x.access, recursive: x.recursive, guarantee: x.guarantee });
+      facts.push({ path: x.path, kind: x.kind });
+    }
+    const cleanLimits = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+    const m: NormalManifest = {
+      workload: wasm ? { kind: 'wasm', module: 'm.wasm', args: [], deterministic: false, seed: null } : { kind: 'process', exe: '/usr/bin/true', args: [], cwd: '/' },
+      root: root && !wasm ? { path: 'rootfs', readonly: true, guarantee: g } : null,
+      filesystem,
+      network: { value: { mode: network, connect: network === 'ports' ? [443] : [], bind: [] }, guarantee: g, explicit: true },
+      spawn: { value: spawn, guarantee: g, explicit: true },
+      env: [],
+      fds,
+      stdio: { stdin: 'null', stdout: 'capture', stderr: 'inherit' },
+      limits: cleanLimits,
+      tmp: { value: tmp, guarantee: g, explicit: true },
+      defaultGuarantee: g,
+      explicitDefaultGuarantee: true,
+    };
+    const paths: PlanPaths = { grants: facts, exe: { path: '/usr/bin/true', kind: 'file' }, module: { path: '/b/m.wasm', kind: 'file' }, root: dirFact('/b/rootfs') };
+    return { m, paths };
+  });
+
+type Degrade = (h: HostFacts) => void;
+const degradeArb: fc.Arbitrary<Degrade> = fc.oneof(
+  fc.integer({ min: 0, max: 6 }).map((abi) => (h: HostFacts) => void (h.landlock.abi = Math.min(h.landlock.abi, abi))),
+  fc.constant((h: HostFacts) => void (h.seccomp = { available: false, actions: [] })),
+  fc.constant((h: HostFacts) => void (h.seccomp.actions = h.seccomp.actions.filter((a) => a !== 'errno'))),
+  fc.constant((h: HostFacts) => void (h.userns.canCreate = false)),
+  fc.constant((h: HostFacts) => void (h.capabilities.effective = '0000000000000000')),
+  fc.constantFrom('memory', 'pids', 'cpu', 'cpuacct').map((c) => (h: HostFacts) => {
+    h.cgroup.v1 = h.cgroup.v1.filter((x) => !x.controllers.includes(c));
+    if (h.cgroup.v2) h.cgroup.v2.controllers = h.cgroup.v2.controllers.filter((x) => x !== c);
+  }),
+  fc.constant((h: HostFacts) => {
+    for (const x of [...h.cgroup.v1, ...(h.cgroup.v2 ? [h.cgroup.v2] : [])]) x.canCreateChild = false;
+  }),
+  fc.integer({ min: 0, max: 5000 }).map((n) => (h: HostFacts) => {
+    for (const k of ['nofile', 'nproc', 'cpu', 'as']) {
+      const r = h.rlimits[k];
+      if (r) h.rlimits[k] = { soft: Math.min(r.soft ?? n, n), hard: Math.min(r.hard ?? n, n) };
+    }
+  }),
+);
+const hostArb = fc.constantFrom(hybridHost, v2Host);
+
+const HOST_MECHANISMS = /landlock|seccomp|netns|mount|cgroup/;
+
+describe('planner properties', () => {
+  it('(a) removing a host capability never turns a refusal into an admission', () => {
+    fc.assert(
+      fc.property(manifestArb, hostArb, fc.array(degradeArb, { minLength: 1, maxLength: 4 }), fc.boolean(), ({ m, paths }, mkHost, degrades, parent) => {
+        const strong = mkHost();
+        const weak = mkHost();
+        for (const d of degrades) d(weak);
+        const cgroupParent = parent ? 'p' : null;
+        const a = plan({ manifest: m, host: strong, paths, cgroupParent }, sha256Hex);
+        const b = plan({ manifest: m, host: weak, paths, cgroupParent }, sha256Hex);
+        const refusedStrong = new Set(a.refusals.map((r) => r.clause));
+        for (const c of refusedStrong) expect(b.refusals.map((r) => r.clause)).toContain(c);
+        if (!a.admitted) expect(b.admitted).toBe(false);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('(b) a clause is admitted only at or above its guarantee; with no host mechanisms, nothing that needs one is admitted', () => {
+    fc.assert(
+      fc.property(manifestArb, ({ m, paths }) => {
+        for (const host of [hybridHost(), bareHost()]) {
+          const p = plan({ manifest: m, host, paths, cgroupParent: null }, sha256Hex);
+          for (const c of p.clauses) {
+            if (c.verdict === 'refused' || c.verdict === 'not-requested') continue;
+            expect(STRENGTH_RANK[c.verdict]).toBeGreaterThanOrEqual(STRENGTH_RANK[c.guarantee]);
+            if (host.landlock.abi === 0) expect(c.mechanism).not.toMatch(HOST_MECHANISMS);
+          }
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('(c) the same inputs give the same plan hash, and the hash covers the plan', () => {
+    fc.assert(
+      fc.property(manifestArb, hostArb, ({ m, paths }, mkHost) => {
+        const a = plan({ manifest: m, host: mkHost(), paths, cgroupParent: null }, sha256Hex);
+        const b = plan({ manifest: structuredClone(m), host: structuredClone(mkHost()), paths: structuredClone(paths), cgroupParent: null }, sha256Hex);
+        expect(a.planHash).toBe(b.planHash);
+        expect(a).toEqual(b);
+        const edited = { ...a, clauses: a.clauses.slice(1), planHash: null };
+        expect(sha256Hex(JSON.stringify(edited))).not.toBe(a.planHash);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -1,0 +1,11 @@
+// Loud skips. A test that cannot run here prints why; but when CI declares that its host has
+// the feature (BVISOR_CI_REQUIRE, a comma list set by .ci/run), a skip is a failure, so a
+// required property can never pass by silently not running.
+export function required(feature: string): boolean {
+  return (process.env.BVISOR_CI_REQUIRE ?? '').split(',').map((s) => s.trim()).includes(feature);
+}
+
+export function skipOrFail(feature: string, why: string): void {
+  if (required(feature)) throw new Error(`required feature "${feature}" is missing on this host: ${why}`);
+  console.warn(`SKIP (${feature}): ${why}`);
+}

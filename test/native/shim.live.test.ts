@@ -1,0 +1,39 @@
+// The native shim through koffi: it loads, reports its ABI, and its syscalls do what they say
+// (oracles: a second process contending for a lock; the kernel's own errno for a bad fd).
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { shim, EXPECTED_SHIM_ABI, LOCK_EX, LOCK_NB, LOCK_UN } from '../../src/backends/linux/ffi/shim.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('native shim (live)', () => {
+  it('loads and reports the ABI this build expects', () => {
+    expect(shim().bv_shim_abi()).toBe(EXPECTED_SHIM_ABI);
+  });
+
+  it('reads the header ABI constant the TS side expects', () => {
+    const h = readFileSync(join(__dirname, '../../native-shim/src/bvshim.h'), 'utf8');
+    expect(Number(/#define BV_SHIM_ABI (\d+)/.exec(h)![1])).toBe(EXPECTED_SHIM_ABI);
+  });
+
+  it('flock excludes another process, and unlocking lets it in', () => {
+    const d = tempDir();
+    const f = join(d, 'lock');
+    const fd = openSync(f, 'a');
+    try {
+      expect(shim().bv_flock(fd, LOCK_EX)).toBe(0);
+      const other = (): number | null =>
+        spawnSync('flock', ['-n', '-x', f, 'true']).status;
+      expect(other()).not.toBe(0);
+      expect(shim().bv_flock(fd, LOCK_UN)).toBe(0);
+      expect(other()).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('returns -errno instead of throwing', () => {
+    expect(shim().bv_flock(987654, LOCK_EX | LOCK_NB)).toBe(-9); // EBADF
+  });
+});
