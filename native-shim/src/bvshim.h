@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 1
+#define BV_SHIM_ABI 2
 
 int bv_shim_abi(void);
 
@@ -29,5 +29,21 @@ int bv_userns_probe(int uid, int gid);
 
 /* flock(2): 0 or -errno. op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
 int bv_flock(int fd, int op);
+
+/* ---- sys.c ---- */
+#include <stdint.h>
+int bv_pipe(int32_t *fds, int cloexec_read, int cloexec_write);
+int bv_open(const char *path, int flags, int mode);
+int bv_close(int fd);
+int bv_set_cloexec(int fd, int on);
+int bv_fd_info(int fd, int32_t *out);
+int bv_wait(int pidfd, int64_t *out, int nohang);
+int bv_pidfd_signal(int pidfd, int sig);
+int bv_pidfd_open(int pid);
+int bv_write_byte(int fd);
+int bv_read_record(int fd, int32_t *rec);
+int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);
+int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed);
+int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed);
 
 #endif

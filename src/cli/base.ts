@@ -17,6 +17,8 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true;
+  /** Commands whose own exit status is the workload's (run) report bvisor failures with this. */
+  static failureExit: number | null = null;
 
   static override baseFlags = {
     root: Flags.string({ description: 'state root (default /run/bvisor as root, $XDG_RUNTIME_DIR/bvisor otherwise)', helpGroup: 'GLOBAL' }),
@@ -64,7 +66,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } else {
       process.stderr.write(renderError(e) + '\n');
     }
-    process.exitCode = e.exit;
+    process.exitCode = (this.ctor as unknown as typeof BaseCommand).failureExit ?? e.exit;
   }
 
   /** Prints text for people; with --json the returned value is printed instead by oclif. */

@@ -5,6 +5,7 @@ import Spec from './spec.js';
 import Validate from './validate.js';
 import Plan from './plan.js';
 import JournalVerify from './journal/verify.js';
+import Run from './run.js';
 
 export const COMMANDS = {
   check: Check,
@@ -12,4 +13,5 @@ export const COMMANDS = {
   validate: Validate,
   plan: Plan,
   'journal:verify': JournalVerify,
+  run: Run,
 };

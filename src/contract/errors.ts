@@ -38,6 +38,15 @@ export const ERROR_CODES = {
   BV_SPEC_EXISTS: { exit: EXIT.conflict, summary: 'bvisor spec would overwrite an existing file' },
   BV_JOURNAL_CORRUPT: { exit: EXIT.integrity, summary: 'the journal failed verification' },
   BV_JOURNAL_LOCK: { exit: EXIT.runtime, summary: 'the journal lock could not be taken' },
+  BV_CONTAINER_EXISTS: { exit: EXIT.conflict, summary: 'a container with this id already exists under the state root' },
+  BV_ID_INVALID: { exit: EXIT.usage, summary: 'a container id has characters or a length runc would not accept' },
+  BV_SECRET_MISSING: { exit: EXIT.invalid, summary: 'a secret the manifest references is not provided to bvisor' },
+  BV_FD_NOT_OPEN: { exit: EXIT.setup, summary: 'a descriptor the manifest passes is not open in bvisor' },
+  BV_CGROUP_SETUP: { exit: EXIT.setup, summary: 'a cgroup could not be created, limited, joined or read' },
+  BV_LAUNCH_UNSUPPORTED: { exit: EXIT.setup, summary: 'the plan names a mechanism this build of the launcher does not implement' },
+  BV_LAUNCH_RENDEZVOUS: { exit: EXIT.setup, summary: 'the parent could not prepare the child (uid/gid maps, cgroups); the workload never ran' },
+  BV_LAUNCH_FAILED: { exit: EXIT.setup, summary: 'the child failed at a named setup stage before exec; the workload never ran' },
+  BV_LAUNCH_SPAWN: { exit: EXIT.setup, summary: 'clone3 or a descriptor needed for it failed' },
 } as const satisfies Record<string, CodeInfo>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

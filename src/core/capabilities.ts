@@ -25,6 +25,7 @@ function base(kind: 'process' | 'wasm'): NormalManifest {
     stdio: { stdin: 'null', stdout: 'inherit', stderr: 'inherit' },
     limits: {},
     tmp: { value: 'none', guarantee: 'enforced', explicit: true },
+    syscalls: { value: 'errno', guarantee: 'enforced', explicit: false },
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: false,
   };

@@ -8,6 +8,12 @@ import type { NormalManifest, NormalGrant, LimitName } from './manifest.js';
 import { rightsFor, handledFs, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
 import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
 import { formatSize, formatDuration } from './units.js';
+import { compile, TABLES, type Arch } from './seccomp/compile.js';
+import { policyFor } from './seccomp/policy.js';
+
+function seccompArch(host: HostFacts): Arch | null {
+  return host.kernel.arch in TABLES ? (host.kernel.arch as Arch) : null;
+}
 
 export type Strength = Guarantee;
 export const STRENGTH_RANK: Record<Strength, number> = { 'best-effort': 1, mediated: 2, enforced: 3 };
@@ -108,7 +114,7 @@ function linuxNetwork(ctx: FeatureCtx): Candidate[] {
     case 'ports': {
       const mech = `linux:landlock-net(abi=${Math.min(abi, KNOWN_ABI)},tcp)+seccomp(inet:tcp-only)`;
       if (abi < 4) return [missing(mech, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `TCP port rules need landlock ABI 4 (this host has ${abi})`, 'run on Linux ≥ 6.7, or use network: deny / host')];
-      if (!seccompAction(ctx.host, 'errno')) return [missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'landlock restricts only TCP; without seccomp, UDP and raw sockets would stay open', 'enable seccomp filters')];
+      if (!seccompAction(ctx.host, 'errno') || !seccompArch(ctx.host)) return [missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'landlock restricts only TCP; without seccomp, UDP and raw sockets would stay open', 'enable seccomp filters')];
       return [have(mech, 'enforced')];
     }
   }
@@ -121,9 +127,28 @@ function linuxSpawn(ctx: FeatureCtx): Candidate[] {
     if (!p) return [missing('linux:cgroup(pids)', 'enforced', 'BV_PLAN_NEEDS_LIMIT', 'spawn: descendants must be bounded by limits.processes', 'add limits: { processes: 64 } (or another bound)')];
     return linuxLimit(ctx, 'processes', p.value).map((c) => ({ ...c, mechanism: `${c.mechanism} via limits.processes` }));
   }
-  const mech = mode === 'deny' ? 'linux:seccomp(errno:clone,clone3,fork,vfork)' : 'linux:seccomp(clone:CLONE_THREAD-only,clone3:ENOSYS)';
-  if (!seccompAction(ctx.host, 'errno')) return [missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'seccomp filters with the errno action are not available', 'enable CONFIG_SECCOMP_FILTER')];
-  return [have(mech, 'enforced')];
+  const act = ctx.manifest.syscalls.value;
+  const mech = mode === 'deny' ? `linux:seccomp(${act}:clone,clone3,fork,vfork)` : `linux:seccomp(${act}:clone-without-CLONE_THREAD,fork,vfork;clone3:ENOSYS)`;
+  const s = seccompCandidate(ctx, mech);
+  return act === 'log' && s.available ? [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } only logs spawning, it does not stop it', 'mark spawn guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }] : [s];
+}
+
+function seccompCandidate(ctx: FeatureCtx, mech: string): Candidate {
+  const act = ctx.manifest.syscalls.value;
+  const need = act === 'kill' ? 'kill_process' : act;
+  if (!seccompArch(ctx.host)) return missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', `bvisor has no syscall table for ${ctx.host.kernel.arch}`, 'run on x86_64 or aarch64');
+  if (!seccompAction(ctx.host, need)) return missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', `seccomp filters with the ${need} action are not available`, 'enable CONFIG_SECCOMP_FILTER');
+  return have(mech, 'enforced');
+}
+
+function linuxSyscalls(ctx: FeatureCtx): Candidate[] {
+  const arch = seccompArch(ctx.host);
+  const act = ctx.manifest.syscalls.value;
+  const n = arch ? compile(policyFor({ spawn: ctx.manifest.spawn.value, network: ctx.manifest.network.value }, act), arch).rules : 0;
+  const mech = `linux:seccomp(${act},${n} rules)`;
+  const s = seccompCandidate(ctx, mech);
+  if (act === 'log' && s.available) return [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } logs the default denylist instead of enforcing it', 'mark syscalls guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }];
+  return [s];
 }
 
 function rlimitCandidate(ctx: FeatureCtx, resource: string, value: number, strength: Strength, mechanism: string): Candidate {
@@ -260,10 +285,7 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     },
     network: linuxNetwork,
     spawn: linuxSpawn,
-    syscalls: (ctx) =>
-      seccompAction(ctx.host, 'errno')
-        ? [have('linux:seccomp(errno,default-denylist)', 'enforced')]
-        : [missing('linux:seccomp', 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'seccomp filters with the errno action are not available, so the default syscall denylist cannot be installed', 'enable CONFIG_SECCOMP_FILTER')],
+    syscalls: linuxSyscalls,
     capabilities: () => [have('linux:capset(none)+no_new_privs', 'enforced')],
     fds: () => [have('linux:fd-scrub(close_range)', 'enforced')],
     tmp: (ctx) => (ctx.manifest.tmp.value === 'private' ? [namespaced(ctx, 'linux:mount(tmpfs,/tmp)', 'a private /tmp')] : []),

@@ -63,6 +63,7 @@ export interface NormalManifest {
   stdio: { stdin: string; stdout: 'null' | 'inherit' | 'capture'; stderr: 'null' | 'inherit' | 'capture' };
   limits: NormalLimits;
   tmp: ClauseSetting<TmpMode>;
+  syscalls: ClauseSetting<'errno' | 'kill' | 'log'>;
   defaultGuarantee: Guarantee;
   explicitDefaultGuarantee: boolean;
 }
@@ -291,6 +292,10 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
   const tmpU = m.tmp === undefined ? null : unwrap<TmpMode>(m.tmp, hasValue);
   const tmp: NormalManifest['tmp'] = tmpU ? { value: tmpU.value, guarantee: g(tmpU.guarantee), explicit: true } : { value: 'none', guarantee: defaultGuarantee, explicit: false };
 
+  const syscalls: NormalManifest['syscalls'] = m.syscalls
+    ? { value: m.syscalls.deny ?? 'errno', guarantee: g(m.syscalls.guarantee), explicit: true }
+    : { value: 'errno', guarantee: defaultGuarantee, explicit: false };
+
   // env
   const env: NormalManifest['env'] = [];
   for (const [name, v] of Object.entries(m.env ?? {})) {
@@ -354,6 +359,7 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
     stdio,
     limits,
     tmp,
+    syscalls,
     defaultGuarantee,
     explicitDefaultGuarantee: m.guarantee !== undefined,
   };

@@ -104,7 +104,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   const netWords = net.mode === 'ports' ? `tcp ${net.connect.length ? 'connect ' + net.connect.join(',') : ''}${net.bind.length ? ' bind ' + net.bind.join(',') : ''}`.trim() : `${net.mode}${m.network.explicit ? '' : ' (default)'}`;
   choices.push(choose('network', netWords, m.network.guarantee, f.network(ctx)));
   choices.push(choose('spawn', `${m.spawn.value}${m.spawn.explicit ? '' : ' (default)'}`, m.spawn.guarantee, f.spawn(ctx)));
-  choices.push(choose('syscalls', 'default denylist (mount, ptrace, bpf, keyctl, …)', dg, f.syscalls(ctx)));
+  choices.push(choose('syscalls', `default denylist (mount, ptrace, bpf, keyctl, …), denials: ${m.syscalls.value}`, m.syscalls.guarantee, f.syscalls(ctx)));
   choices.push(choose('capabilities', 'none', dg, f.capabilities(ctx)));
 
   const envWords = m.env.length === 0 ? 'empty' : m.env.map((e) => (e.secret ? `${e.name}=<secret ${e.secret}>` : e.name)).join(' ');
@@ -218,5 +218,6 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
     outputBytes: m.limits.output?.value ?? (capturing ? DEFAULT_OUTPUT_CAP : 0),
     tmp: { mode: m.tmp.value, sizeBytes: m.limits.tmpSize?.value ?? null },
     root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly } : null,
+    syscalls: { deny: m.syscalls.value },
   };
 }

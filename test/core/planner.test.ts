@@ -221,6 +221,7 @@ const manifestArb = fc
       stdio: { stdin: 'null', stdout: 'capture', stderr: 'inherit' },
       limits: cleanLimits,
       tmp: { value: tmp, guarantee: g, explicit: true },
+      syscalls: { value: 'errno', guarantee: g, explicit: true },
       defaultGuarantee: g,
       explicitDefaultGuarantee: true,
     };

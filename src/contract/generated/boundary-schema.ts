@@ -61,6 +61,9 @@ export const boundarySchema: Record<string, unknown> = {
     "guarantee": {
       "description": "Default guarantee for every clause that does not name its own.",
       "$ref": "#/$defs/Guarantee"
+    },
+    "syscalls": {
+      "$ref": "#/$defs/Syscalls"
     }
   },
   "$defs": {
@@ -617,6 +620,25 @@ export const boundarySchema: Record<string, unknown> = {
           }
         }
       ]
+    },
+    "Syscalls": {
+      "title": "Syscalls",
+      "description": "What a denied system call does. errno (default): it fails with EPERM, so denials are observable. kill: the whole workload is killed. log: allowed but logged by the kernel (audit mode, recorded as best-effort).",
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "deny": {
+          "type": "string",
+          "enum": [
+            "errno",
+            "kill",
+            "log"
+          ]
+        },
+        "guarantee": {
+          "$ref": "#/$defs/Guarantee"
+        }
+      }
     }
   }
 };

@@ -297,6 +297,7 @@ export interface BoundaryManifest {
   limits?: Limits;
   tmp?: Tmp;
   guarantee?: Guarantee1;
+  syscalls?: Syscalls;
 }
 /**
  * Exactly one of process (linux backend) or wasm (wasm backend).
@@ -404,6 +405,16 @@ export interface Limits {
   fuel?: CountLimit2;
   output?: SizeLimit1;
   tmpSize?: SizeLimit2;
+}
+/**
+ * What a denied system call does. errno (default): it fails with EPERM, so denials are observable. kill: the whole workload is killed. log: allowed but logged by the kernel (audit mode, recorded as best-effort).
+ *
+ * This interface was referenced by `BoundaryManifest`'s JSON-Schema
+ * via the `definition` "Syscalls".
+ */
+export interface Syscalls {
+  deny?: 'errno' | 'kill' | 'log';
+  guarantee?: Guarantee;
 }
 
 // ---- error.schema.json ----
@@ -796,7 +807,7 @@ export interface LaunchInputs {
   };
   env: EnvEntry[];
   filesystem: FsRule[];
-  landlockAbi?: number;
+  landlockAbi: number;
   network: {
     mode: 'deny' | 'loopback' | 'host' | 'ports';
     connect: number[];
@@ -824,7 +835,7 @@ export interface LaunchInputs {
   wallMs: number | null;
   cpuMs: number | null;
   fuel: number | null;
-  memoryBytes?: number | null;
+  memoryBytes: number | null;
   outputBytes: number;
   tmp: {
     mode: 'private' | 'none';
@@ -833,6 +844,9 @@ export interface LaunchInputs {
   root: null | {
     path: string;
     readonly: boolean;
+  };
+  syscalls: {
+    deny: 'errno' | 'kill' | 'log';
   };
 }
 /**

@@ -2,19 +2,38 @@
 // import time: start-up matters to scripts calling bvisor thousands of times) and exposes typed
 // wrappers. Every wrapper returns what the C function returned: a value, or a negative errno
 // that callers turn into a coded error. Nothing here decides policy.
-import { existsSync } from 'node:fs';
+import { existsSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../../../contract/errors.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 1;
+export const EXPECTED_SHIM_ABI = 2;
+
+type Ptr = Uint8Array | Int32Array | BigInt64Array;
+type AsyncCb = (err: unknown, res: number) => void;
 
 interface ShimFns {
   bv_shim_abi(): number;
   bv_landlock_abi(): number;
   bv_userns_probe(uid: number, gid: number): number;
   bv_flock(fd: number, op: number): number;
+  bv_body_layout(out: Int32Array, n: number): number;
+  bv_spawn(body: Uint8Array, len: number, out: Int32Array): number;
+  bv_pipe(fds: Int32Array, cloexecRead: number, cloexecWrite: number): number;
+  bv_open(path: string, flags: number, mode: number): number;
+  bv_close(fd: number): number;
+  bv_set_cloexec(fd: number, on: number): number;
+  bv_fd_info(fd: number, out: Int32Array): number;
+  bv_wait(pidfd: number, out: BigInt64Array, nohang: number): number;
+  bv_pidfd_signal(pidfd: number, sig: number): number;
+  bv_pidfd_open(pid: number): number;
+  bv_write_byte(fd: number): number;
+  bv_read_record: { (fd: number, rec: Int32Array): number; async(fd: number, rec: Int32Array, cb: AsyncCb): void };
+  bv_landlock_create(fs: bigint, net: bigint, scoped: bigint, abi: number): number;
+  bv_landlock_add_path(ruleset: number, parentFd: number, allowed: bigint): number;
+  bv_landlock_add_port(ruleset: number, port: bigint, allowed: bigint): number;
 }
+void (null as unknown as Ptr);
 
 let cached: ShimFns | null = null;
 
@@ -46,6 +65,21 @@ export function shim(): ShimFns {
     bv_landlock_abi: lib.func('int bv_landlock_abi(void)') as ShimFns['bv_landlock_abi'],
     bv_userns_probe: lib.func('int bv_userns_probe(int uid, int gid)') as ShimFns['bv_userns_probe'],
     bv_flock: lib.func('int bv_flock(int fd, int op)') as ShimFns['bv_flock'],
+    bv_body_layout: lib.func('int bv_body_layout(void *out, int n)') as ShimFns['bv_body_layout'],
+    bv_spawn: lib.func('int bv_spawn(const void *body, uint32_t len, void *out)') as ShimFns['bv_spawn'],
+    bv_pipe: lib.func('int bv_pipe(void *fds, int cloexec_read, int cloexec_write)') as ShimFns['bv_pipe'],
+    bv_open: lib.func('int bv_open(const char *path, int flags, int mode)') as ShimFns['bv_open'],
+    bv_close: lib.func('int bv_close(int fd)') as ShimFns['bv_close'],
+    bv_set_cloexec: lib.func('int bv_set_cloexec(int fd, int on)') as ShimFns['bv_set_cloexec'],
+    bv_fd_info: lib.func('int bv_fd_info(int fd, void *out)') as ShimFns['bv_fd_info'],
+    bv_wait: lib.func('int bv_wait(int pidfd, void *out, int nohang)') as ShimFns['bv_wait'],
+    bv_pidfd_signal: lib.func('int bv_pidfd_signal(int pidfd, int sig)') as ShimFns['bv_pidfd_signal'],
+    bv_pidfd_open: lib.func('int bv_pidfd_open(int pid)') as ShimFns['bv_pidfd_open'],
+    bv_write_byte: lib.func('int bv_write_byte(int fd)') as ShimFns['bv_write_byte'],
+    bv_read_record: lib.func('int bv_read_record(int fd, void *rec)') as unknown as ShimFns['bv_read_record'],
+    bv_landlock_create: lib.func('int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi)') as ShimFns['bv_landlock_create'],
+    bv_landlock_add_path: lib.func('int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)') as ShimFns['bv_landlock_add_path'],
+    bv_landlock_add_port: lib.func('int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed)') as ShimFns['bv_landlock_add_port'],
   };
   const abi = fns.bv_shim_abi();
   if (abi !== EXPECTED_SHIM_ABI) {
@@ -54,6 +88,26 @@ export function shim(): ShimFns {
   cached = fns;
   return fns;
 }
+
+/** Await a blocking shim call on koffi's worker thread, so Node's event loop keeps running. */
+export function callAsync<A extends unknown[]>(fn: { async(...args: [...A, AsyncCb]): void }, ...args: A): Promise<number> {
+  return new Promise((resolve, reject) => fn.async(...args, (err: unknown, res: number) => (err ? reject(err) : resolve(res))));
+}
+
+/** open(2) flags: from Node where it has them (they differ between arches), O_PATH is 010000000 on
+ * both x86_64 and the generic (aarch64) ABI. */
+export const O = {
+  RDONLY: constants.O_RDONLY,
+  WRONLY: constants.O_WRONLY,
+  RDWR: constants.O_RDWR,
+  CREAT: constants.O_CREAT,
+  TRUNC: constants.O_TRUNC,
+  APPEND: constants.O_APPEND,
+  NONBLOCK: constants.O_NONBLOCK,
+  DIRECTORY: constants.O_DIRECTORY,
+  NOFOLLOW: constants.O_NOFOLLOW,
+  PATH: 0o10000000,
+} as const;
 
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;

@@ -1,0 +1,226 @@
+/* bvprobe: a small static program that runs INSIDE a boundary and reports what it can see and
+ * do, for tests that must not trust bvisor's own report. Modes (argv[1]):
+ *   facts                 JSON: ids, uid/gid maps, hostname, namespace inodes, open fds, env,
+ *                         cgroup, Seccomp/NoNewPrivs/Cap* lines, rlimits, fork and socket tries
+ *   write PATH TEXT       create/truncate PATH with TEXT   (exit 0, or 1 with the errno printed)
+ *   read PATH             print PATH                       (exit 0, or 1 with the errno printed)
+ *   exit N                exit with N
+ *   segv                  fault on a NULL pointer (a kernel-forced signal, so even a pid-1 dies)
+ *   spin                  burn CPU for ever
+ *   sleep SECONDS         sleep
+ *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
+ *   forkbomb N            try to fork N sleeping children; print how many succeeded
+ *   spew BYTES            write BYTES bytes of 'x' to stdout
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c == '\n') printf("\\n");
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}
+
+static void file_field(const char *name, const char *path) {
+  char buf[4096];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  printf("\"%s\":", name);
+  if (fd < 0) {
+    printf("null");
+    return;
+  }
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  buf[n < 0 ? 0 : n] = 0;
+  json_str(buf);
+}
+
+static void status_line(const char *key) {
+  FILE *f = fopen("/proc/self/status", "re");
+  char line[256];
+  printf("\"%s\":", key);
+  if (!f) {
+    printf("null");
+    return;
+  }
+  size_t kl = strlen(key);
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+      char *v = line + kl + 1;
+      while (*v == ' ' || *v == '\t') v++;
+      v[strcspn(v, "\n")] = 0;
+      json_str(v);
+      fclose(f);
+      return;
+    }
+  }
+  fclose(f);
+  printf("null");
+}
+
+static void rl_field(const char *name, int res) {
+  struct rlimit rl;
+  getrlimit(res, &rl);
+  printf("\"%s\":[", name);
+  if (rl.rlim_cur == RLIM_INFINITY) printf("null,"); else printf("%llu,", (unsigned long long)rl.rlim_cur);
+  if (rl.rlim_max == RLIM_INFINITY) printf("null]"); else printf("%llu]", (unsigned long long)rl.rlim_max);
+}
+
+static int facts(void) {
+  printf("{\"pid\":%d,\"ppid\":%d,\"uid\":%d,\"gid\":%d,", getpid(), getppid(), getuid(), getgid());
+  file_field("uidMap", "/proc/self/uid_map"); putchar(',');
+  file_field("gidMap", "/proc/self/gid_map"); putchar(',');
+  file_field("setgroups", "/proc/self/setgroups"); putchar(',');
+  char host[256] = "";
+  gethostname(host, sizeof host);
+  printf("\"hostname\":"); json_str(host); putchar(',');
+  printf("\"ns\":{");
+  const char *nss[] = {"user", "pid", "net", "mnt", "ipc", "uts", "cgroup"};
+  for (int i = 0; i < 7; i++) {
+    if (i) putchar(',');
+    char path[64], link[128];
+    snprintf(path, sizeof path, "/proc/self/ns/%s", nss[i]);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0) { printf("\"%s\":null", nss[i]); continue; }
+    link[n] = 0;
+    char *lb = strchr(link, '[');
+    printf("\"%s\":%lu", nss[i], lb ? strtoul(lb + 1, NULL, 10) : 0UL);
+  }
+  printf("},\"fds\":[");
+  DIR *d = opendir("/proc/self/fd");
+  int first = 1;
+  int dfd = d ? dirfd(d) : -1;
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      if (e->d_name[0] == '.') continue;
+      int fd = atoi(e->d_name);
+      if (fd == dfd) continue;
+      char path[64], target[512];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      ssize_t n = readlink(path, target, sizeof target - 1);
+      target[n < 0 ? 0 : n] = 0;
+      printf("%s{\"fd\":%d,\"target\":", first ? "" : ",", fd);
+      json_str(target);
+      printf("}");
+      first = 0;
+    }
+    closedir(d);
+  }
+  printf("],\"env\":[");
+  for (char **e = environ; e && *e; e++) {
+    if (e != environ) putchar(',');
+    json_str(*e);
+  }
+  printf("],");
+  file_field("cgroup", "/proc/self/cgroup"); putchar(',');
+  status_line("NoNewPrivs"); putchar(',');
+  status_line("Seccomp"); putchar(',');
+  status_line("CapEff"); putchar(',');
+  status_line("CapPrm"); putchar(',');
+  status_line("CapBnd"); putchar(',');
+  status_line("CapAmb"); putchar(',');
+  printf("\"rlimits\":{");
+  rl_field("nofile", RLIMIT_NOFILE); putchar(',');
+  rl_field("nproc", RLIMIT_NPROC); putchar(',');
+  rl_field("cpu", RLIMIT_CPU); putchar(',');
+  rl_field("as", RLIMIT_AS);
+  printf("},");
+  fflush(stdout);
+  pid_t c = fork();
+  int fork_errno = 0;
+  if (c == 0) _exit(0);
+  if (c < 0) fork_errno = errno;
+  else waitpid(c, NULL, 0);
+  printf("\"forkErrno\":%d,", fork_errno);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  printf("\"inetSocketErrno\":%d", s < 0 ? errno : 0);
+  if (s >= 0) close(s);
+  printf("}\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: bvprobe facts|write|read|exit|segv|spin|sleep|alloc|forkbomb|spew ...\n");
+    return 2;
+  }
+  const char *m = argv[1];
+  if (!strcmp(m, "facts")) return facts();
+  if (!strcmp(m, "write") && argc >= 4) {
+    int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) { printf("errno %d\n", errno); return 1; }
+    ssize_t w = write(fd, argv[3], strlen(argv[3]));
+    close(fd);
+    return w < 0 ? 1 : 0;
+  }
+  if (!strcmp(m, "read") && argc >= 3) {
+    int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { printf("errno %d\n", errno); return 1; }
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)n, stdout);
+    close(fd);
+    return 0;
+  }
+  if (!strcmp(m, "exit") && argc >= 3) return atoi(argv[2]);
+  if (!strcmp(m, "segv")) {
+    volatile int *p = NULL;
+    return *p;
+  }
+  if (!strcmp(m, "spin")) for (volatile unsigned long i = 0;; i++) {}
+  if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
+  if (!strcmp(m, "alloc") && argc >= 3) {
+    size_t mib = (size_t)atol(argv[2]);
+    for (size_t i = 0; i < mib; i++) {
+      char *b = malloc(1 << 20);
+      if (!b) { printf("malloc failed at %zu MiB\n", i); return 3; }
+      memset(b, 1, 1 << 20);
+    }
+    printf("ok\n");
+    return 0;
+  }
+  if (!strcmp(m, "forkbomb") && argc >= 3) {
+    int n = atoi(argv[2]), ok = 0;
+    for (int i = 0; i < n; i++) {
+      pid_t c = fork();
+      if (c == 0) { sleep(30); _exit(0); }
+      if (c > 0) ok++;
+    }
+    printf("%d\n", ok);
+    fflush(stdout);
+    return 0;
+  }
+  if (!strcmp(m, "spew") && argc >= 3) {
+    long n = atol(argv[2]);
+    char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    while (n > 0) {
+      ssize_t w = write(1, buf, n > (long)sizeof buf ? sizeof buf : (size_t)n);
+      if (w <= 0) return 1;
+      n -= w;
+    }
+    return 0;
+  }
+  fprintf(stderr, "bvprobe: unknown mode %s\n", m);
+  return 2;
+}

@@ -1,0 +1,144 @@
+/* The launch body: how a plan crosses from TypeScript into the C launcher.
+ *
+ * This header is the source of truth for the layout. src/backends/linux/lower.ts encodes the
+ * same layout; bv_body_layout() reports the sizes and offsets below so a test can compare them
+ * with the encoder (test/backends/linux/lower.live.test.ts).
+ *
+ * A body is one length-prefixed, versioned buffer: a fixed header, then sections the header
+ * points at (offsets from the start of the body, each inside total_len):
+ *   strings  NUL-terminated: hostname (if hostname_len), argv[0..argc), envp[0..envc)
+ *   fds      struct bv_fd[nfds]          declared descriptors, renumbered from 3
+ *   rlimits  struct bv_rlimit[nrlimits]
+ *   bpf      struct sock_filter[bpf_len] seccomp program, installed last (0 = none)
+ *   mounts   struct bv_mount[nmounts]    mount steps (0 = none)
+ * Integers are native-endian: a body is built for, and used on, this machine only.
+ *
+ * Order in the child, and why:
+ *   0. block all signals, reset every disposition to default, pdeathsig
+ *                                     Node's handlers and its ignored SIGPIPE were copied into
+ *                                     us; a handler running here would write into Node's own
+ *                                     signal pipe, and an ignored SIGPIPE would survive exec
+ *   1. wait for the release byte      the parent writes uid/gid maps and moves us into v1
+ *                                     cgroups first; we must never run unmapped or unlimited
+ *   2. mount propagation private      so later mounts never leak to the host (mount ns only)
+ *   3. mount steps                    need CAP_SYS_ADMIN in our user namespace: before caps go
+ *   4. sethostname                    needs CAP_SYS_ADMIN in the uts namespace's owner
+ *   5. loopback up                    needs CAP_NET_ADMIN in the new net namespace
+ *   6. rlimits                        raising a hard limit needs CAP_SYS_RESOURCE
+ *   7. no_new_privs                   required by landlock and seccomp for the unprivileged;
+ *                                     also stops setuid binaries regaining what we drop
+ *   8. landlock_restrict_self         after no_new_privs; the ruleset was built by the parent
+ *   9. fd table, then close the rest  after everything that might open files
+ *  10. drop capabilities              bounding, ambient, then capset(0): last privileged step
+ *  11. ready / go handshake           the parent reads /proc/<pid>/status as evidence
+ *  12. seccomp                        last, so no setup syscall can be denied by our own filter
+ *  13. unblock signals, execveat(exe_fd, "", AT_EMPTY_PATH)
+ */
+#ifndef BV_LAUNCH_H
+#define BV_LAUNCH_H
+
+#include <stdint.h>
+
+#define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
+#define BV_BODY_VERSION 1u
+
+/* flags */
+#define BV_F_NO_NEW_PRIVS   (1u << 0)
+#define BV_F_DROP_CAPS      (1u << 1)
+#define BV_F_LO_UP          (1u << 2)
+#define BV_F_MOUNT_PRIVATE  (1u << 3)
+#define BV_F_READY          (1u << 4) /* stop after setup, report READY, wait for a second byte */
+#define BV_F_SECCOMP_KILL   (1u << 5) /* informational: the program's default action kills */
+#define BV_F_PDEATHSIG      (1u << 6) /* SIGKILL the workload if the launching thread dies */
+
+struct bv_body_header {
+  uint32_t magic;        /* BV_BODY_MAGIC */
+  uint32_t version;      /* BV_BODY_VERSION */
+  uint32_t total_len;    /* whole body, header included */
+  uint32_t flags;        /* BV_F_* */
+  uint64_t clone_flags;  /* CLONE_NEW* for clone3 */
+  int32_t exe_fd;        /* O_PATH fd of the program */
+  int32_t cgroup_fd;     /* cgroup v2 leaf for CLONE_INTO_CGROUP, or -1 */
+  int32_t sync_fd;       /* read end: release (and go) bytes from the parent */
+  int32_t fail_fd;       /* write end, CLOEXEC: struct bv_record on failure or ready */
+  int32_t landlock_fd;   /* prepared ruleset, or -1 */
+  int32_t stdio[3];      /* parent fds that become 0, 1, 2 */
+  uint32_t argc;
+  uint32_t envc;
+  uint32_t nfds;
+  uint32_t nrlimits;
+  uint32_t strings_off;
+  uint32_t strings_len;
+  uint32_t fds_off;
+  uint32_t rlimits_off;
+  uint32_t bpf_off;
+  uint32_t bpf_len;      /* in instructions */
+  uint32_t mounts_off;
+  uint32_t nmounts;
+  uint32_t hostname_len; /* 0: leave the hostname alone */
+  uint32_t reserved;
+};
+
+struct bv_fd {
+  int32_t src;        /* descriptor in the parent */
+  int32_t dst;        /* number in the workload (3, 4, …) */
+  uint32_t type;      /* expected S_IFMT bits, 0: any */
+  int32_t accmode;    /* expected O_ACCMODE, -1: any */
+};
+
+struct bv_rlimit {
+  uint32_t resource;  /* RLIMIT_* */
+  uint32_t pad;
+  uint64_t soft;
+  uint64_t hard;
+};
+
+/* A mount step (filled by the confinement issue). Paths are offsets into the strings section. */
+struct bv_mount {
+  uint32_t op;        /* BV_MOUNT_* */
+  uint32_t flags;     /* MS_* */
+  uint32_t source;    /* string offset, or UINT32_MAX */
+  uint32_t target;
+  uint32_t fstype;
+  uint32_t data;
+};
+
+/* What the child reports on fail_fd. kind 0: failure (then _exit(127)); kind 1: ready. */
+struct bv_record {
+  int32_t kind;
+  int32_t stage;      /* enum bv_stage */
+  int32_t err;        /* errno */
+  int32_t item;       /* index of the rlimit, fd or mount step; -1 otherwise */
+};
+
+/* Failure stages: explicit values, stable, mirrored in TS (STAGES in lower.ts). */
+enum bv_stage {
+  BV_STAGE_SYNC = 1,          /* reading the release byte */
+  BV_STAGE_MOUNT_PRIVATE = 2,
+  BV_STAGE_MOUNT = 3,         /* item: step */
+  BV_STAGE_HOSTNAME = 4,
+  BV_STAGE_LOOPBACK = 5,
+  BV_STAGE_RLIMIT = 6,        /* item: rlimit index */
+  BV_STAGE_NO_NEW_PRIVS = 7,
+  BV_STAGE_LANDLOCK = 8,
+  BV_STAGE_FD = 9,            /* item: fd index (-1..-3: stdio 0..2) */
+  BV_STAGE_FD_CHECK = 10,     /* item: fd index; err EBADFD: kind or mode differs */
+  BV_STAGE_CLOSE = 11,
+  BV_STAGE_CAPS = 12,
+  BV_STAGE_READY = 13,        /* kind 1 record, or the go byte was missing */
+  BV_STAGE_SECCOMP = 14,
+  BV_STAGE_EXEC = 15,
+  BV_STAGE_SIGNALS = 16,
+};
+
+/* Layout self-report: bv_body_layout(out, n) fills up to n int32 values, in this order:
+ * version, sizeof header, offsets of every header field in declaration order (25 values),
+ * sizeof bv_fd, sizeof bv_rlimit, sizeof bv_mount, sizeof bv_record, sizeof sock_filter.
+ * Returns the number of values written. */
+int bv_body_layout(int32_t *out, int n);
+
+/* Parent side. Validates the body, clones the child (which blocks on sync_fd), and writes
+ * {pid, pidfd} to out. Returns 0 or -errno (-EBADMSG: malformed body). */
+int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out);
+
+#endif

@@ -1,0 +1,159 @@
+/* Small syscall wrappers the TypeScript side needs and Node does not expose. Each returns a
+ * value >= 0 or -errno; none prints or aborts. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bvshim.h"
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
+
+int bv_pipe(int32_t *fds, int cloexec_read, int cloexec_write) {
+  int p[2];
+  if (pipe2(p, 0) < 0) return -errno;
+  if ((cloexec_read && fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0) || (cloexec_write && fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    return -e;
+  }
+  fds[0] = p[0];
+  fds[1] = p[1];
+  return 0;
+}
+
+int bv_open(const char *path, int flags, int mode) {
+  int fd = open(path, flags | O_CLOEXEC, mode);
+  return fd < 0 ? -errno : fd;
+}
+
+int bv_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+
+int bv_set_cloexec(int fd, int on) {
+  int f = fcntl(fd, F_GETFD);
+  if (f < 0) return -errno;
+  f = on ? (f | FD_CLOEXEC) : (f & ~FD_CLOEXEC);
+  return fcntl(fd, F_SETFD, f) < 0 ? -errno : 0;
+}
+
+/* out: {S_IFMT bits, O_ACCMODE, FD_CLOEXEC} */
+int bv_fd_info(int fd, int32_t *out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  int fdf = fcntl(fd, F_GETFD);
+  if (fl < 0 || fdf < 0) return -errno;
+  out[0] = (int32_t)(st.st_mode & S_IFMT);
+  out[1] = fl & O_ACCMODE;
+  out[2] = (fdf & FD_CLOEXEC) ? 1 : 0;
+  return 0;
+}
+
+/* Reaps the process behind pidfd. With nohang, returns 0 at once if it is still running (the
+ * TS side calls this on SIGCHLD, so no thread ever blocks); otherwise 1 when reaped.
+ * out: {si_code, si_status, utime_us, stime_us, maxrss_kb} as int64. */
+int bv_wait(int pidfd, int64_t *out, int nohang) {
+  siginfo_t info;
+  struct rusage ru;
+  for (;;) {
+    memset(&info, 0, sizeof info);
+    memset(&ru, 0, sizeof ru);
+    if (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | (nohang ? WNOHANG : 0), &ru) == 0) break;
+    if (errno != EINTR) return -errno;
+  }
+  if (info.si_pid == 0) return 0; /* WNOHANG: still running */
+  out[0] = info.si_code;
+  out[1] = info.si_status;
+  out[2] = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+  out[3] = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+  out[4] = ru.ru_maxrss;
+  return 1;
+}
+
+int bv_pidfd_signal(int pidfd, int sig) {
+  return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+int bv_pidfd_open(int pid) {
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  return fd < 0 ? -errno : (int)fd;
+}
+
+/* Release and go bytes for the child. */
+int bv_write_byte(int fd) {
+  char b = 'x';
+  for (;;) {
+    ssize_t w = write(fd, &b, 1);
+    if (w == 1) return 0;
+    if (w < 0 && errno == EINTR) continue;
+    return w < 0 ? -errno : -EIO;
+  }
+}
+
+/* Reads one struct bv_record (16 bytes) or EOF. Returns bytes read (0 = EOF: exec succeeded or
+ * the child died), or -errno. Blocking: called on a koffi worker thread. */
+int bv_read_record(int fd, int32_t *rec) {
+  char *p = (char *)rec;
+  size_t got = 0;
+  while (got < 16) {
+    ssize_t r = read(fd, p + got, 16 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (int)got;
+}
+
+/* landlock: create a ruleset handling the given rights (fs, net, scope). */
+struct bv_ll_attr {
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+  uint64_t scoped;
+};
+
+int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi) {
+  struct bv_ll_attr a = {fs, net, scoped};
+  /* The attr struct grew with the ABI; pass only the size this kernel knows. */
+  size_t size = abi >= 6 ? sizeof a : abi >= 4 ? 16 : 8;
+  long fd = syscall(SYS_landlock_create_ruleset, &a, size, 0);
+  return fd < 0 ? -errno : (int)fd;
+}
+
+int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed) {
+  struct __attribute__((packed)) {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+  } pb = {allowed, parent_fd};
+  return syscall(SYS_landlock_add_rule, ruleset, 1 /* LANDLOCK_RULE_PATH_BENEATH */, &pb, 0) < 0 ? -errno : 0;
+}
+
+int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed) {
+  struct {
+    uint64_t allowed_access;
+    uint64_t port;
+  } np = {allowed, port};
+  return syscall(SYS_landlock_add_rule, ruleset, 2 /* LANDLOCK_RULE_NET_PORT */, &np, 0) < 0 ? -errno : 0;
+}

@@ -1,0 +1,83 @@
+// Assembles the report body of a Linux run from the plan and what the launcher observed.
+import type { ReportBody, Plan, HostFacts, Evidence } from '../contract/generated/types.js';
+import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
+import { notObserved, witness } from '../core/report.js';
+import { signalName } from '../core/signals.js';
+
+export interface ReportContext {
+  runId: string;
+  containerId: string | null;
+  bundle: string;
+  manifestSha256: string;
+  plan: Plan;
+  host: HostFacts;
+  createdAt: Date;
+}
+
+export function outcomeOf(r: Pick<LinuxRunResult, 'timedOut' | 'oomKilled' | 'exitCode' | 'signal'>): ReportBody['outcome'] {
+  const sig = r.signal === null ? null : signalName(r.signal);
+  if (r.timedOut) return { status: 'timeout', reason: 'wall', exitCode: r.exitCode, signal: sig };
+  if (r.oomKilled) return { status: 'killed', reason: 'oom', exitCode: null, signal: sig };
+  if (r.signal !== null) return { status: 'failed', reason: 'signal', exitCode: null, signal: sig };
+  return { status: r.exitCode === 0 ? 'completed' : 'failed', reason: 'exit', exitCode: r.exitCode, signal: null };
+}
+
+function stream(s: StreamFacts): ReportBody['streams']['stdout'] {
+  return {
+    mode: s.mode,
+    bytes: s.bytes === null ? notObserved(s.mode === 'capture' ? 'the stream did not close in time' : `${s.mode} streams are not counted`) : s.bytes,
+    sha256: s.sha256,
+    truncated: s.truncated,
+  };
+}
+
+export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBody {
+  const L = ctx.plan.launch!;
+  const rb = r.readback;
+  const evidence: Evidence[] = [...r.evidence];
+  if (r.landlock) {
+    evidence.push({ name: 'landlock.abi', source: 'landlock_create_ruleset(VERSION)', value: r.landlock.abi });
+    evidence.push({ name: 'landlock.ruleset', source: `${r.landlock.rules} rule(s), sha256`, value: r.landlock.digest });
+  }
+  if (r.seccomp) {
+    evidence.push({ name: 'seccomp.program', source: `${r.seccomp.rules} rule(s), ${r.seccomp.instructions} instructions, deny=${r.seccomp.deny}, sha256`, value: r.seccomp.sha256 });
+  }
+  for (const d of r.cgroupDirs) evidence.push({ name: 'cgroup.leaf', source: 'bvisor', value: d });
+  const cpu = rb.cpuUsec
+    ? witness('ms', L.cpuMs, Math.round(rb.cpuUsec.value / 1000), rb.cpuUsec.source)
+    : witness('ms', L.cpuMs, Math.round((r.wait.utimeUs + r.wait.stimeUs) / 1000), 'waitid rusage (the workload and the descendants it reaped)');
+  return {
+    runId: ctx.runId,
+    containerId: ctx.containerId,
+    backend: 'linux',
+    host: { kernel: ctx.host.kernel.release, arch: ctx.host.kernel.arch, landlockAbi: ctx.host.landlock.abi, cgroupMode: ctx.host.cgroup.mode },
+    requested: { bundle: ctx.bundle, manifestSha256: ctx.manifestSha256, planHash: ctx.plan.planHash! },
+    admitted: ctx.plan.clauses.filter((c) => c.verdict !== 'refused').map((c) => ({ clause: c.clause, verdict: c.verdict as 'enforced', mechanism: c.mechanism })),
+    evidence,
+    outcome: outcomeOf(r),
+    budgets: {
+      wall: witness('ms', L.wallMs, r.runMs, 'supervisor clock, release to exit'),
+      cpu,
+      memory: rb.memoryPeak ? witness('bytes', L.memoryBytes, rb.memoryPeak.value, rb.memoryPeak.source) : witness('bytes', L.memoryBytes, notObserved('no memory cgroup for this run')),
+      processes: rb.pidsPeak ? witness('count', L.rlimits.find((x) => x.resource === 'nproc')?.soft ?? null, rb.pidsPeak.value, rb.pidsPeak.source) : witness('count', null, notObserved('no pids.peak for this run (cgroup v1 or no pids cgroup)')),
+      fuel: witness('fuel', null, notObserved('native code has no fuel')),
+    },
+    streams: { stdout: stream(r.streams.stdout), stderr: stream(r.streams.stderr) },
+    timings: {
+      createdAt: ctx.createdAt.toISOString(),
+      startedAt: r.startedAt.toISOString(),
+      endedAt: r.endedAt.toISOString(),
+      setupMs: r.setupMs,
+      runMs: r.runMs,
+      teardownMs: r.teardownMs,
+    },
+    teardown: r.teardown,
+  };
+}
+
+/** bvisor run's exit status: the workload's code, 128+signal, 124 on a wall timeout. */
+export function runExitStatus(r: Pick<LinuxRunResult, 'timedOut' | 'exitCode' | 'signal'>): number {
+  if (r.timedOut) return 124;
+  if (r.signal !== null) return 128 + r.signal;
+  return r.exitCode ?? 125;
+}

@@ -1,0 +1,105 @@
+// bvisor run and the runConfined API: plan, launch, wait, seal, journal, clean up. Nothing is
+// created before the planner admits the manifest; everything created is removed on any failure.
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import { loadBundle, type LoadedBundle } from '../host/bundle.js';
+import { probeHost } from '../host/facts.js';
+import { sha256Hex } from '../host/hash.js';
+import { plan as runPlanner } from '../core/planner.js';
+import { sealReport } from '../core/report.js';
+import { idProblem } from '../core/ids.js';
+import { appendReport } from '../host/journal-store.js';
+import { launchLinux, type CaptureSink, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { linuxReportBody, runExitStatus } from './report.js';
+
+export interface RunOptions {
+  /** Container id (CLI) or null (API: a random run id). */
+  id: string | null;
+  /** State root: journal and the container's directory. null: no journal (API default). */
+  root: string | null;
+  cgroupParent: string | null;
+  /** Where secrets come from: BVISOR_SECRET_<NAME> in this environment. */
+  secretEnv: NodeJS.ProcessEnv;
+  /** Relay captured bytes as they arrive (CLI run). */
+  relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void };
+  /** Reuse host facts (API: probed once per process). */
+  host?: HostFacts;
+  hooks?: LaunchHooks;
+}
+
+export interface RunOutcome {
+  report: SealedReport;
+  plan: Plan;
+  result: LinuxRunResult;
+  exitStatus: number;
+  stdout: Buffer | null;
+  stderr: Buffer | null;
+}
+
+export function secretFromEnv(env: NodeJS.ProcessEnv): (name: string) => string | undefined {
+  return (name) => env[`BVISOR_SECRET_${name.toUpperCase().replace(/-/g, '_')}`];
+}
+
+export function planLoaded(b: LoadedBundle, host: HostFacts, cgroupParent: string | null): Plan {
+  return runPlanner({ manifest: b.manifest, host, paths: b.paths, cgroupParent }, sha256Hex);
+}
+
+export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunOutcome> {
+  if (opts.id !== null) {
+    const why = idProblem(opts.id);
+    if (why) throw new BvisorError('BV_ID_INVALID', `container id ${JSON.stringify(opts.id)}: ${why}`, { hint: 'e.g. build-42' });
+  }
+  const createdAt = new Date();
+  const host = opts.host ?? probeHost();
+  const plan = planLoaded(b, host, opts.cgroupParent);
+  if (!plan.admitted) {
+    throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was run`, {
+      issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
+      hint: plan.refusals[0]?.hint,
+    });
+  }
+  if (plan.backend !== 'linux') throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the wasm backend cannot run workloads yet', { hint: 'nothing was run' });
+  const runId = randomUUID();
+  let stateDir: string | null = null;
+  if (opts.root !== null && opts.id !== null) {
+    mkdirSync(join(opts.root, 'containers'), { recursive: true, mode: 0o700 });
+    stateDir = join(opts.root, 'containers', opts.id);
+    try {
+      mkdirSync(stateDir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${opts.id} already exists under ${opts.root}`, { hint: `choose another id, or remove it with bvisor delete -f ${opts.id}` });
+      throw e;
+    }
+  }
+  try {
+    const sink = (relay?: (b: Buffer) => void): CaptureSink => ({ cap: plan.launch!.outputBytes, ...(relay ? { onChunk: relay } : {}) });
+    const result = await launchLinux({
+      plan,
+      host,
+      runName: opts.id ?? runId.slice(0, 18),
+      hostname: opts.id ?? 'bvisor',
+      secret: secretFromEnv(opts.secretEnv),
+      capture: { stdout: sink(opts.relay?.stdout), stderr: sink(opts.relay?.stderr) },
+      dieWithParent: true,
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    });
+    const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
+    const report = sealReport(body, sha256Hex);
+    if (opts.root !== null) appendReport(opts.root, report);
+    return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
+  } finally {
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+export async function runBundle(bundlePath: string, opts: RunOptions): Promise<RunOutcome> {
+  const b = loadBundle(bundlePath);
+  try {
+    return await runLoaded(b, opts);
+  } finally {
+    b.bundle.cleanup();
+  }
+}

@@ -1,0 +1,261 @@
+// Per-run cgroup leaves: created before clone (v2: entered at birth with CLONE_INTO_CGROUP; v1:
+// joined by the parent while the child is still blocked before exec), limited, read back after
+// the run, and torn down: kill every member, wait until empty, rmdir. Only under our own cgroup
+// (or a parent the user named under it), never anywhere else.
+import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract/generated/types.js';
+import { BvisorError } from '../../../contract/errors.js';
+import { cgroupFor } from '../../../core/host-view.js';
+import { shim, O } from '../ffi/shim.js';
+
+export interface Leaf {
+  version: 1 | 2;
+  controllers: string[];
+  dir: string;
+  /** Parent directories we created (deepest last), removed at teardown when empty. */
+  createdParents: string[];
+}
+
+export interface CgroupSet {
+  leaves: Leaf[];
+  /** Open fd of the v2 leaf for CLONE_INTO_CGROUP, or -1. */
+  v2Fd: number;
+}
+
+const PARENT_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function validateParent(parent: string | null): string[] {
+  if (parent === null) return [];
+  const segs = parent.split('/').filter(Boolean);
+  if (segs.length === 0 || segs.length > 8 || !segs.every((s) => PARENT_SEGMENT.test(s))) {
+    throw new BvisorError('BV_CGROUP_SETUP', `cgroup parent "${parent}" is not a relative path of plain names`, { hint: 'e.g. --cgroup-parent bvisor or --cgroup-parent ci/jobs' });
+  }
+  return segs;
+}
+
+function cgErr(op: string, path: string, e: unknown): BvisorError {
+  const err = e as NodeJS.ErrnoException;
+  return new BvisorError('BV_CGROUP_SETUP', `${op} \`${path}\`: ${err.code ?? err.message}`, { hint: 'run `bvisor check` to see which cgroups bvisor may use here', cause: e });
+}
+
+function write(path: string, value: string, op = 'write'): void {
+  try {
+    writeFileSync(path, value);
+  } catch (e) {
+    throw cgErr(`${op} ${value.trim()} to`, path, e);
+  }
+}
+
+function hierarchyFor(host: HostFacts, version: 1 | 2, controller: string): CgroupHierarchy | undefined {
+  if (version === 2) return host.cgroup.v2 ?? undefined;
+  return host.cgroup.v1.find((h) => h.controllers.includes(controller));
+}
+
+/**
+ * Creates one leaf per hierarchy the plan's limits need, plus one for membership (so teardown
+ * can find every descendant) when none of those serves. Cleans up after itself on failure.
+ */
+export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, wantMembership: boolean): CgroupSet {
+  const parentSegs = validateParent(launch.cgroup.parent);
+  const byHierarchy = new Map<string, { h: CgroupHierarchy; version: 1 | 2; controllers: Set<string>; limits: LaunchInputs['cgroup']['limits'] }>();
+  for (const l of launch.cgroup.limits) {
+    const h = hierarchyFor(host, l.version as 1 | 2, l.controller);
+    if (!h || !h.ownDir) throw new BvisorError('BV_CGROUP_SETUP', `no ${l.controller} hierarchy for ${l.clause}`, { hint: 'the host changed since planning; plan again' });
+    const key = h.mountPoint;
+    const entry = byHierarchy.get(key) ?? { h, version: l.version as 1 | 2, controllers: new Set<string>(), limits: [] };
+    entry.controllers.add(l.controller);
+    entry.limits.push(l);
+    byHierarchy.set(key, entry);
+  }
+  if (wantMembership && byHierarchy.size === 0) {
+    const c = cgroupFor(host, 'membership', parentSegs.length > 0);
+    if (c.ok && c.choice.hierarchy.ownDir) byHierarchy.set(c.choice.hierarchy.mountPoint, { h: c.choice.hierarchy, version: c.choice.version, controllers: new Set(), limits: [] });
+  }
+  const set: CgroupSet = { leaves: [], v2Fd: -1 };
+  try {
+    for (const { h, version, controllers, limits } of byHierarchy.values()) {
+      let dir = h.ownDir!;
+      const created: string[] = [];
+      for (const seg of parentSegs) {
+        if (version === 2) enableControllers(dir, controllers);
+        dir = join(dir, seg);
+        if (!existsSync(dir)) {
+          try {
+            mkdirSync(dir);
+            created.push(dir);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cgErr('mkdir', dir, e);
+          }
+        }
+      }
+      if (version === 2) enableControllers(dir, controllers);
+      const leaf = join(dir, leafName);
+      try {
+        mkdirSync(leaf);
+      } catch (e) {
+        throw cgErr('mkdir', leaf, e);
+      }
+      set.leaves.push({ version, controllers: [...controllers], dir: leaf, createdParents: created });
+      for (const l of limits) {
+        const file = join(leaf, l.file);
+        // Where the kernel lacks a swap knob (no swap accounting), the limit still holds for RAM.
+        if ((l.file === 'memory.swap.max' || l.file === 'memory.swappiness') && !existsSync(file)) continue;
+        write(file, l.value);
+      }
+      if (version === 1 && controllers.has('memory')) {
+        const memsw = join(leaf, 'memory.memsw.limit_in_bytes');
+        const lim = limits.find((x) => x.file === 'memory.limit_in_bytes');
+        if (lim && existsSync(memsw)) write(memsw, lim.value);
+      }
+      if (version === 2) {
+        const fd = shim().bv_open(leaf, O.DIRECTORY | O.PATH, 0);
+        if (fd < 0) throw cgErr('open', leaf, { code: `errno ${-fd}` });
+        set.v2Fd = fd;
+      }
+    }
+  } catch (e) {
+    teardownCgroups(set);
+    throw e;
+  }
+  return set;
+}
+
+function enableControllers(dir: string, controllers: Set<string>): void {
+  if (controllers.size === 0) return;
+  const file = join(dir, 'cgroup.subtree_control');
+  const have = new Set(readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean));
+  const missing = [...controllers].filter((c) => !have.has(c));
+  if (missing.length) write(file, missing.map((c) => `+${c}`).join(' '), 'enable');
+}
+
+/** Moves a (still blocked) child into every v1 leaf. v2 leaves were entered at birth. */
+export function joinV1(set: CgroupSet, pid: number): void {
+  for (const l of set.leaves) if (l.version === 1) write(join(l.dir, 'cgroup.procs'), String(pid), 'join');
+}
+
+function members(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Kills every process in every leaf (cgroup.kill on v2, SIGKILL each member on v1). */
+export function killAll(set: CgroupSet): void {
+  for (const l of set.leaves) {
+    const killFile = join(l.dir, 'cgroup.kill');
+    if (l.version === 2 && existsSync(killFile)) {
+      try {
+        writeFileSync(killFile, '1');
+        continue;
+      } catch {
+        // fall through to per-member kills
+      }
+    }
+    for (const pid of members(l.dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export interface Teardown {
+  complete: boolean;
+  notes: string[];
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
+  const notes: string[] = [];
+  if (set.v2Fd >= 0) {
+    shim().bv_close(set.v2Fd);
+    set.v2Fd = -1;
+  }
+  const until = Date.now() + deadlineMs;
+  for (const l of set.leaves) {
+    // New members can appear while we kill (a fork in flight); repeat until empty.
+    while (members(l.dir).length > 0 && Date.now() < until) {
+      killAll({ leaves: [l], v2Fd: -1 });
+      sleepMs(5);
+    }
+    let removed = false;
+    while (!removed && Date.now() < until) {
+      try {
+        rmdirSync(l.dir);
+        removed = true;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') removed = true;
+        else sleepMs(5); // EBUSY while exiting tasks are released
+      }
+    }
+    if (!removed) notes.push(`could not remove ${l.dir}: ${members(l.dir).length} process(es) still inside`);
+    for (const p of [...l.createdParents].reverse()) {
+      try {
+        rmdirSync(p);
+      } catch {
+        // still used by another run: leave it
+      }
+    }
+  }
+  set.leaves = [];
+  return { complete: notes.length === 0, notes };
+}
+
+export interface CgroupReadback {
+  memoryPeak: { value: number; source: string } | null;
+  oomKills: { value: number; source: string } | null;
+  pidsPeak: { value: number; source: string } | null;
+  cpuUsec: { value: number; source: string } | null;
+}
+
+function readNum(path: string): number | null {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+function readKey(path: string, key: string): number | null {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(path, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function readBack(set: CgroupSet): CgroupReadback {
+  const r: CgroupReadback = { memoryPeak: null, oomKills: null, pidsPeak: null, cpuUsec: null };
+  const take = (key: keyof CgroupReadback, source: string, value: number | null): void => {
+    if (value !== null && r[key] === null) r[key] = { value, source };
+  };
+  for (const l of set.leaves) {
+    if (l.version === 2) {
+      take('memoryPeak', join(l.dir, 'memory.peak'), readNum(join(l.dir, 'memory.peak')));
+      take('oomKills', join(l.dir, 'memory.events'), readKey(join(l.dir, 'memory.events'), 'oom_kill'));
+      take('pidsPeak', join(l.dir, 'pids.peak'), readNum(join(l.dir, 'pids.peak')));
+      take('cpuUsec', join(l.dir, 'cpu.stat'), readKey(join(l.dir, 'cpu.stat'), 'usage_usec'));
+    } else {
+      if (l.controllers.includes('memory')) {
+        take('memoryPeak', join(l.dir, 'memory.max_usage_in_bytes'), readNum(join(l.dir, 'memory.max_usage_in_bytes')));
+        take('oomKills', join(l.dir, 'memory.oom_control'), readKey(join(l.dir, 'memory.oom_control'), 'oom_kill'));
+      }
+      if (l.controllers.includes('cpuacct')) {
+        const ns = readNum(join(l.dir, 'cpuacct.usage'));
+        take('cpuUsec', join(l.dir, 'cpuacct.usage'), ns === null ? null : Math.round(ns / 1000));
+      }
+    }
+  }
+  return r;
+}

@@ -1,0 +1,55 @@
+// Waits for workloads without blocking the event loop or a thread: on SIGCHLD (and on a slow
+// timer, in case signals coalesce or arrive before we listen) every watched pidfd is polled
+// with waitid(P_PIDFD, WNOHANG). The timer also keeps Node alive while a workload runs.
+import { shim } from '../ffi/shim.js';
+import { errnoName } from '../../../host/facts.js';
+
+export interface WaitResult {
+  /** CLD_EXITED (1), CLD_KILLED (2), CLD_DUMPED (3) */
+  siCode: number;
+  /** exit code, or signal number */
+  status: number;
+  utimeUs: number;
+  stimeUs: number;
+  maxRssKb: number;
+}
+
+interface Watch {
+  pidfd: number;
+  resolve(r: WaitResult): void;
+  reject(e: Error): void;
+}
+
+const watches = new Set<Watch>();
+let timer: NodeJS.Timeout | null = null;
+const onSigchld = (): void => poll();
+
+function poll(): void {
+  const out = new BigInt64Array(5);
+  for (const w of [...watches]) {
+    const rc = shim().bv_wait(w.pidfd, out, 1);
+    if (rc === 0) continue;
+    watches.delete(w);
+    if (rc < 0) w.reject(new Error(`waitid(pidfd ${w.pidfd}): ${errnoName(rc)}`));
+    else w.resolve({ siCode: Number(out[0]), status: Number(out[1]), utimeUs: Number(out[2]), stimeUs: Number(out[3]), maxRssKb: Number(out[4]) });
+  }
+  if (watches.size === 0) stop();
+}
+
+function stop(): void {
+  if (timer) clearInterval(timer);
+  timer = null;
+  process.removeListener('SIGCHLD', onSigchld);
+}
+
+/** Resolves when the process behind pidfd has exited and been reaped. */
+export function waitPidfd(pidfd: number): Promise<WaitResult> {
+  return new Promise((resolve, reject) => {
+    if (watches.size === 0) {
+      process.on('SIGCHLD', onSigchld);
+      timer = setInterval(poll, 100);
+    }
+    watches.add({ pidfd, resolve, reject });
+    poll(); // it may have exited before we listened
+  });
+}

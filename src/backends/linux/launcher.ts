@@ -1,0 +1,458 @@
+// The Linux backend's launcher: turns an admitted plan into a running, supervised workload and
+// the facts a report needs. Plan first, act second: everything below executes decisions the
+// planner already made; on any failure the cleanup stack undoes what was done, in reverse.
+//
+//   prepare fds (exe O_PATH, stdio, declared fds, sync and fail pipes), landlock ruleset,
+//   cgroup leaves → lower the body → bv_spawn (clone3, child blocks) → uid_map, setgroups,
+//   gid_map, join v1 cgroups → release → READY: read /proc evidence → go → exec (EOF on the
+//   fail pipe) → supervise (SIGCHLD + pidfd, wall deadline) → read back cgroups → tear down.
+import { writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { createHash } from 'node:crypto';
+import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
+import { BvisorError } from '../../contract/errors.js';
+import { shim, O } from './ffi/shim.js';
+import { lower, decodeRecord, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { createCgroups, joinV1, killAll, readBack, teardownCgroups, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { buildRuleset, type Ruleset } from './host/landlock.js';
+import { readEvidence } from './host/evidence.js';
+import { waitPidfd, type WaitResult } from './host/reaper.js';
+import { errnoName } from '../../host/facts.js';
+import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
+import { policyFor } from '../../core/seccomp/policy.js';
+
+export interface CaptureSink {
+  /** Bytes kept; the rest is counted and dropped. */
+  cap: number;
+  /** Called with every chunk as it arrives (e.g. to stream it back to a terminal). */
+  onChunk?: (chunk: Buffer) => void;
+}
+
+export interface StreamFacts {
+  mode: 'null' | 'inherit' | 'capture';
+  bytes: number | null;
+  kept: Buffer | null;
+  sha256: string | null;
+  truncated: boolean;
+}
+
+/** Test-only fault injection. Production callers never pass it (the CLI and API cannot). */
+export interface LaunchHooks {
+  failUidMap?: boolean;
+}
+
+export interface LinuxLaunchRequest {
+  plan: Plan;
+  host: HostFacts;
+  /** Names the cgroup leaves (bvisor-<runName>) and, with a uts namespace, the hostname. */
+  runName: string;
+  hostname: string;
+  /** Resolves a secret reference; never logged, never stored. */
+  secret: (name: string) => string | undefined;
+  capture: { stdout: CaptureSink | null; stderr: CaptureSink | null };
+  /** Foreground runs: the workload dies if bvisor does. */
+  dieWithParent: boolean;
+  hooks?: LaunchHooks;
+}
+
+export interface LinuxRunResult {
+  pid: number;
+  startedAt: Date;
+  endedAt: Date;
+  setupMs: number;
+  runMs: number;
+  teardownMs: number;
+  wait: WaitResult;
+  exitCode: number | null;
+  signal: number | null;
+  timedOut: boolean;
+  oomKilled: boolean;
+  evidence: Evidence[];
+  readback: CgroupReadback;
+  cgroupDirs: string[];
+  streams: { stdout: StreamFacts; stderr: StreamFacts };
+  teardown: Teardown;
+  landlock: { abi: number; digest: string; rules: number } | null;
+  seccomp: { sha256: string; rules: number; instructions: number; deny: string } | null;
+}
+
+const NOT_IMPLEMENTED = [/^linux:mount\(/];
+
+/** Refuses plans naming mechanisms this launcher does not implement yet (fail closed). */
+export function assertImplemented(plan: Plan): void {
+  const missing = plan.clauses.filter((c) => c.mechanism && NOT_IMPLEMENTED.some((re) => re.test(c.mechanism!)));
+  if (missing.length) {
+    throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `this launcher does not implement ${missing.map((c) => `${c.clause} (${c.mechanism})`).join(', ')}`, {
+      hint: 'nothing was run; remove or weaken those clauses, or use a bvisor that implements them',
+    });
+  }
+}
+
+class Cleanup {
+  private steps: Array<() => void> = [];
+  push(fn: () => void): void {
+    this.steps.push(fn);
+  }
+  run(): void {
+    while (this.steps.length) {
+      try {
+        this.steps.pop()!();
+      } catch {
+        // keep unwinding; the first error is what the caller reports
+      }
+    }
+  }
+}
+
+/** Descriptors this launch opened. Closing is idempotent, so a cleanup step can never close a
+ * number the kernel has since handed to someone else. */
+class OwnedFds {
+  private open = new Set<number>();
+  own(fd: number): number {
+    if (fd >= 0) this.open.add(fd);
+    return fd;
+  }
+  close(fd: number): void {
+    if (!this.open.delete(fd)) return;
+    shim().bv_close(fd);
+  }
+  closeAll(): void {
+    for (const fd of [...this.open]) this.close(fd);
+  }
+}
+
+function spawnErr(what: string, rc: number, hint?: string): BvisorError {
+  return new BvisorError('BV_LAUNCH_SPAWN', `${what}: ${errnoName(rc)}`, hint ? { hint } : {});
+}
+
+function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, number] {
+  const fds = new Int32Array(2);
+  const rc = shim().bv_pipe(fds, cloexecRead ? 1 : 0, cloexecWrite ? 1 : 0);
+  if (rc < 0) throw spawnErr('pipe2', rc);
+  return [fds[0]!, fds[1]!];
+}
+
+/** Reads child records (16 bytes each) from the fail pipe, without blocking the event loop. */
+class RecordReader {
+  private buf = Buffer.alloc(0);
+  private ended = false;
+  private waiters: Array<() => void> = [];
+  private readonly sock: Socket;
+  constructor(fd: number) {
+    this.sock = new Socket({ fd, readable: true, writable: false });
+    this.sock.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    const end = (): void => {
+      this.ended = true;
+      this.wake();
+    };
+    this.sock.on('end', end);
+    this.sock.on('close', end);
+    this.sock.on('error', end);
+  }
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+  /** The next record, or null at EOF (exec succeeded, or the child died without a word). */
+  async next(): Promise<ReturnType<typeof decodeRecord> | null> {
+    for (;;) {
+      if (this.buf.length >= RECORD_SIZE) {
+        const rec = decodeRecord(new Uint8Array(this.buf.subarray(0, RECORD_SIZE)));
+        this.buf = this.buf.subarray(RECORD_SIZE);
+        return rec;
+      }
+      if (this.ended) return null;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
+  return new Promise((resolve) => {
+    const sock = new Socket({ fd, readable: true, writable: false });
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let total = 0;
+    const hash = createHash('sha256');
+    sock.on('data', (d: Buffer) => {
+      total += d.length;
+      sink.onChunk?.(d);
+      if (kept < sink.cap) {
+        const part = d.subarray(0, Math.min(d.length, sink.cap - kept));
+        chunks.push(part);
+        hash.update(part);
+        kept += part.length;
+      }
+    });
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      const buf = Buffer.concat(chunks);
+      resolve({ mode: 'capture', bytes: total, kept: buf, sha256: hash.digest('hex'), truncated: total > kept });
+    };
+    sock.on('end', finish);
+    sock.on('close', finish);
+    sock.on('error', finish);
+  });
+}
+
+function describeItem(launch: LaunchInputs, stage: number, item: number): string {
+  const name = STAGES[stage] ?? `stage ${stage}`;
+  if (stage === 6 && launch.rlimits[item]) return `${name} ${launch.rlimits[item]!.resource} (${launch.rlimits[item]!.clause})`;
+  if ((stage === 9 || stage === 10) && item >= 0) return `${name} ${launch.fds[item]} → ${3 + item} (fds[${item}])`;
+  if ((stage === 9 || stage === 10) && item < 0 && item >= -3) return `${name} stdio ${-1 - item}`;
+  return name;
+}
+
+function writeProc(path: string, text: string): void {
+  writeFileSync(path, text);
+}
+
+export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResult> {
+  const { plan, host } = req;
+  const launch = plan.launch;
+  if (!plan.admitted || !launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'launchLinux needs an admitted linux plan');
+  assertImplemented(plan);
+  const s = shim();
+  const t0 = Date.now();
+  const cleanup = new Cleanup();
+  const fds = new OwnedFds();
+  cleanup.push(() => fds.closeAll());
+  const closeFd = (fd: number): void => fds.close(fd);
+  let pidfd = -1;
+  let pid = -1;
+  let cgroups: CgroupSet | null = null;
+  let released = false;
+  try {
+    // Environment, with secrets resolved only here, in memory.
+    const env = launch.env.map((e) => {
+      if (e.secret === undefined) return { name: e.name, value: e.value ?? '' };
+      const v = req.secret(e.secret);
+      if (v === undefined) throw new BvisorError('BV_SECRET_MISSING', `env.${e.name}: secret "${e.secret}" is not provided`, { hint: `set BVISOR_SECRET_${e.secret.toUpperCase().replace(/-/g, '_')} in bvisor's environment (it is passed to the workload only)` });
+      return { name: e.name, value: v };
+    });
+
+    const exeFd = fds.own(s.bv_open(launch.workload.path, O.PATH, 0));
+    if (exeFd < 0) throw spawnErr(`open \`${launch.workload.path}\` (O_PATH)`, exeFd, 'the program changed since planning; plan again');
+
+    // stdio
+    const childEnds: number[] = [];
+    let devnull = -1;
+    const nullFd = (): number => {
+      if (devnull < 0) {
+        devnull = fds.own(s.bv_open('/dev/null', O.RDWR, 0));
+        if (devnull < 0) throw spawnErr('open /dev/null', devnull);
+        childEnds.push(devnull);
+      }
+      return devnull;
+    };
+    let stdinFd: number;
+    if (launch.stdio.stdin === 'inherit') stdinFd = 0;
+    else if (launch.stdio.stdin.startsWith('file:')) {
+      const p = launch.stdio.stdin.slice(5);
+      stdinFd = fds.own(s.bv_open(p, O.RDONLY, 0));
+      if (stdinFd < 0) throw spawnErr(`open stdin \`${p}\``, stdinFd);
+      childEnds.push(stdinFd);
+    } else stdinFd = nullFd();
+    const captures: Array<Promise<StreamFacts>> = [];
+    const outFd = (mode: string, which: 1 | 2, sink: CaptureSink | null): number => {
+      if (mode === 'inherit') return which;
+      if (mode === 'capture') {
+        const [r, w] = pipe(true, true);
+        fds.own(w);
+        childEnds.push(w);
+        captures[which - 1] = captureStream(r, sink ?? { cap: launch.outputBytes });
+        return w;
+      }
+      return nullFd();
+    };
+    const stdoutFd = outFd(launch.stdio.stdout, 1, req.capture.stdout);
+    const stderrFd = outFd(launch.stdio.stderr, 2, req.capture.stderr);
+
+    // declared fds: must be open now; the child re-checks kind and mode after renumbering.
+    const declared: DeclaredFd[] = launch.fds.map((fd, i) => {
+      // These are the caller's descriptors: passed on, never closed by us.
+      const info = new Int32Array(3);
+      const rc = s.bv_fd_info(fd, info);
+      if (rc < 0) throw new BvisorError('BV_FD_NOT_OPEN', `fds[${i}]: descriptor ${fd} is not open in bvisor (${errnoName(rc)})`, { hint: 'open it before calling bvisor (e.g. `3<file`), or remove it from fds' });
+      return { src: fd, type: info[0]!, accmode: info[1]! };
+    });
+
+    const [syncR, syncW] = pipe(true, true);
+    fds.own(syncR);
+    fds.own(syncW);
+    childEnds.push(syncR);
+    const [failR, failW] = pipe(true, true);
+    fds.own(failW);
+    childEnds.push(failW);
+    const records = new RecordReader(failR);
+    cleanup.push(() => records.close());
+
+    let ruleset: Ruleset | null = null;
+    if (plan.clauses.some((c) => c.clause === 'filesystem' && c.mechanism?.startsWith('linux:landlock'))) {
+      ruleset = buildRuleset(launch);
+      childEnds.push(fds.own(ruleset.fd));
+    }
+
+    let seccomp: LinuxRunResult['seccomp'] = null;
+    let bpf: Uint8Array | null = null;
+    if (plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) {
+      if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
+      const c = compile(policyFor(launch, launch.syscalls.deny), host.kernel.arch as Arch);
+      bpf = encode(c.insns);
+      seccomp = { sha256: createHash('sha256').update(bpf).digest('hex'), rules: c.rules, instructions: c.insns.length, deny: launch.syscalls.deny };
+    }
+
+    const wantMembership = launch.spawn === 'descendants' || !launch.namespaces.includes('pid');
+    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, wantMembership);
+    const cg = cgroups;
+    cleanup.push(() => teardownCgroups(cg));
+
+    const body = lower({
+      launch,
+      argv0: launch.workload.path,
+      env,
+      runtime: { exeFd, cgroupFd: cg.v2Fd, syncFd: syncR, failFd: failW, landlockFd: ruleset?.fd ?? -1, stdio: [stdinFd, stdoutFd, stderrFd], declared },
+      hostname: launch.namespaces.includes('uts') ? req.hostname : null,
+      ready: true,
+      dieWithParent: req.dieWithParent,
+      bpf,
+    });
+    const out = new Int32Array(2);
+    const rc = s.bv_spawn(body, body.length, out);
+    if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
+    pid = out[0]!;
+    pidfd = out[1]!;
+    fds.own(pidfd);
+    const exited = waitPidfd(pidfd);
+    // The child holds its own copies now; the parent's child-side ends must close so EOF works.
+    childEnds.forEach(closeFd);
+    childEnds.length = 0;
+    closeFd(exeFd);
+
+    // Rendezvous: maps in the kernel's required order, then v1 cgroups; the child is blocked.
+    try {
+      if (launch.namespaces.includes('user')) {
+        if (req.hooks?.failUidMap) throw Object.assign(new Error('injected fault'), { code: 'EPERM' });
+        writeProc(`/proc/${pid}/uid_map`, `0 ${host.identity.euid} 1\n`);
+        writeProc(`/proc/${pid}/setgroups`, 'deny');
+        writeProc(`/proc/${pid}/gid_map`, `0 ${host.identity.egid} 1\n`);
+      }
+      joinV1(cg, pid);
+    } catch (e) {
+      // Never release: closing the sync pipe makes the child exit before it runs anything.
+      closeFd(syncW);
+      await exited;
+      const err = e as NodeJS.ErrnoException;
+      throw e instanceof BvisorError ? e : new BvisorError('BV_LAUNCH_RENDEZVOUS', `preparing pid ${pid}: ${err.code ?? ''} ${err.message}`.trim(), { hint: 'the workload never ran; run `bvisor check`', cause: e });
+    }
+
+    const rel = s.bv_write_byte(syncW);
+    if (rel < 0) throw spawnErr('release', rel);
+    released = true;
+    const startedAt = new Date();
+
+    let evidence: Evidence[] = [];
+    let rec = await records.next();
+    if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
+      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false });
+      // The filter goes on after this handshake (it is the last step); read it back at exec.
+      const go = s.bv_write_byte(syncW);
+      if (go < 0) throw spawnErr('go', go);
+      rec = await records.next();
+    }
+    closeFd(syncW);
+    if (!rec && bpf) {
+      const st = readEvidence(pid, { namespaces: [], noNewPrivs: true, seccomp: true }).find((x) => x.name === 'Seccomp');
+      if (st) evidence = evidence.map((x) => (x.name === 'Seccomp' ? { ...st, source: `${st.source} (after exec)` } : x));
+    }
+    if (rec) {
+      await exited;
+      throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, {
+        hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : 'the workload never ran; see the stage for the cause',
+        detail: { stage: STAGES[rec.stage] ?? rec.stage, errno: rec.errno, item: rec.item },
+      });
+    }
+    const setupMs = Date.now() - t0;
+
+    // Supervise.
+    let timedOut = false;
+    let timer: NodeJS.Timeout | null = null;
+    if (launch.wallMs !== null) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        killAll(cg);
+        s.bv_pidfd_signal(pidfd, 9);
+      }, launch.wallMs);
+    }
+    const wait = await exited;
+    if (timer) clearTimeout(timer);
+    const endedAt = new Date();
+    const runMs = endedAt.getTime() - startedAt.getTime();
+    const t1 = Date.now();
+
+    const readback = readBack(cg);
+    const cgroupDirs = cg.leaves.map((l) => l.dir);
+    // Descendants may still hold the capture pipes (no pid namespace): kill them so EOF comes.
+    killAll(cg);
+    const teardown = teardownCgroups(cg);
+    cgroups = null;
+    const streams = await collectStreams(launch, captures);
+    records.close();
+    closeFd(pidfd);
+    pidfd = -1;
+    fds.closeAll();
+
+    const signal = wait.siCode === 2 || wait.siCode === 3 ? wait.status : null;
+    const exitCode = wait.siCode === 1 ? wait.status : null;
+    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !timedOut;
+    return {
+      pid,
+      startedAt,
+      endedAt,
+      setupMs,
+      runMs,
+      teardownMs: Date.now() - t1,
+      wait,
+      exitCode,
+      signal,
+      timedOut,
+      oomKilled,
+      evidence,
+      readback,
+      cgroupDirs,
+      streams,
+      teardown,
+      landlock: ruleset ? { abi: ruleset.abi, digest: ruleset.digest, rules: ruleset.rules } : null,
+      seccomp,
+    };
+  } catch (e) {
+    if (pidfd >= 0) {
+      // Kill (an unreleased child has run nothing of the workload) and reap before the fds and
+      // cgroups go.
+      s.bv_pidfd_signal(pidfd, 9);
+      try {
+        await Promise.race([waitPidfd(pidfd), new Promise((r) => setTimeout(r, 2000))]);
+      } catch {
+        // already reaped
+      }
+    }
+    cleanup.run();
+    throw e;
+  }
+}
+
+async function collectStreams(launch: LaunchInputs, captures: Array<Promise<StreamFacts>>): Promise<{ stdout: StreamFacts; stderr: StreamFacts }> {
+  const plain = (mode: 'null' | 'inherit' | 'capture'): StreamFacts => ({ mode, bytes: null, kept: null, sha256: null, truncated: false });
+  // Captures end when every writer is gone; bound the wait so a leaked writer cannot hang us.
+  const bounded = (p: Promise<StreamFacts> | undefined, mode: 'null' | 'inherit' | 'capture'): Promise<StreamFacts> =>
+    p ? Promise.race([p, new Promise<StreamFacts>((r) => setTimeout(() => r({ ...plain(mode), bytes: null }), 5000).unref())]) : Promise.resolve(plain(mode));
+  const [stdout, stderr] = await Promise.all([bounded(captures[0], launch.stdio.stdout), bounded(captures[1], launch.stdio.stderr)]);
+  return { stdout, stderr };
+}

@@ -1,0 +1,32 @@
+// bvisor run — create, start, wait, seal, journal and delete in one go. Exits with the
+// workload's status (128+N for signal N, 124 on a wall timeout); 125 when bvisor itself failed
+// and the workload never ran (the error names why).
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base.js';
+import { runBundle } from '../app/run.js';
+import type { SealedReport } from '../contract/generated/types.js';
+
+export default class Run extends BaseCommand<typeof Run> {
+  static override summary = 'Run a bundle to completion under its boundary; exit with its status';
+  static override failureExit = 125;
+  static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
+  static override flags = {
+    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
+  };
+
+  async run(): Promise<SealedReport> {
+    const { args } = await this.parse(Run);
+    const json = this.jsonEnabled();
+    const out = await runBundle(this.flags.bundle, {
+      id: args.id,
+      root: this.stateRoot,
+      cgroupParent: this.cgroupParent,
+      secretEnv: process.env,
+      // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
+      ...(json ? {} : { relay: { stdout: (b: Buffer) => process.stdout.write(b), stderr: (b: Buffer) => process.stderr.write(b) } }),
+    });
+    this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
+    process.exitCode = out.exitStatus;
+    return out.report;
+  }
+}

@@ -1,0 +1,123 @@
+// The seccomp compiler against a BPF interpreter, over decision tables: for every policy the
+// planner can produce (spawn × network × deny action), on both arches, each row (arch,
+// syscall, args) gets the expected action. Tables name syscalls, not numbers, so a wrong
+// number in a table would show up as a row that does not match.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { compile, encode, AUDIT_ARCH, TABLES, RET, EPERM, ENOSYS, type Arch } from '../../../src/core/seccomp/compile.js';
+import { policyFor, DEFAULT_DENYLIST, CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6 } from '../../../src/core/seccomp/policy.js';
+import { runBpf } from '../../helpers/bpf.js';
+
+const ARCHES: Arch[] = ['x86_64', 'aarch64'];
+const DENY = RET.ERRNO | EPERM;
+
+function decide(arch: Arch, prog: Uint8Array, name: string, args: bigint[] = []): number {
+  const nr = TABLES[arch][name];
+  if (nr === undefined) throw new Error(`${name} not on ${arch}`);
+  return runBpf(prog, { nr, arch: AUDIT_ARCH[arch], args });
+}
+
+const SPAWNS = ['deny', 'threads', 'descendants'] as const;
+const NETS = ['deny', 'loopback', 'host', 'ports'] as const;
+
+describe('seccomp compiler (decision tables through a BPF interpreter)', () => {
+  for (const arch of ARCHES) {
+    for (const spawn of SPAWNS) {
+      for (const net of NETS) {
+        it(`${arch} spawn=${spawn} network=${net}`, () => {
+          const c = compile(policyFor({ spawn, network: { mode: net, connect: [], bind: [] } }), arch);
+          const prog = encode(c.insns);
+          const has = (n: string): boolean => TABLES[arch][n] !== undefined;
+          // ordinary syscalls are allowed
+          for (const n of ['read', 'write', 'openat', 'close', 'mmap', 'exit_group', 'execve', 'getpid']) if (has(n)) expect(decide(arch, prog, n), n).toBe(RET.ALLOW);
+          // the default denylist
+          for (const r of DEFAULT_DENYLIST) {
+            if (!has(r.syscall) || r.when) continue;
+            expect(decide(arch, prog, r.syscall), r.syscall).toBe(DENY);
+          }
+          // personality: query and plain values allowed, ASLR-weakening flags refused
+          expect(decide(arch, prog, 'personality', [0xffffffffn])).toBe(RET.ALLOW); // a query
+          expect(decide(arch, prog, 'personality', [0n])).toBe(RET.ALLOW);
+          expect(decide(arch, prog, 'personality', [0x0040000n])).toBe(DENY);
+          // ioctl: TIOCSTI refused, TCGETS allowed
+          expect(decide(arch, prog, 'ioctl', [0n, 0x5412n])).toBe(DENY);
+          expect(decide(arch, prog, 'ioctl', [0n, 0x5401n])).toBe(RET.ALLOW);
+          // spawn
+          const cloneThread = BigInt(CLONE_THREAD | 0x100 | 0x800);
+          const cloneFork = 0x11n; // SIGCHLD
+          if (spawn === 'deny') {
+            expect(decide(arch, prog, 'clone', [cloneThread])).toBe(DENY);
+            expect(decide(arch, prog, 'clone', [cloneFork])).toBe(DENY);
+            expect(decide(arch, prog, 'clone3')).toBe(DENY);
+            if (has('fork')) expect(decide(arch, prog, 'fork')).toBe(DENY);
+            if (has('vfork')) expect(decide(arch, prog, 'vfork')).toBe(DENY);
+          } else if (spawn === 'threads') {
+            expect(decide(arch, prog, 'clone', [cloneThread])).toBe(RET.ALLOW);
+            expect(decide(arch, prog, 'clone', [cloneFork])).toBe(DENY);
+            expect(decide(arch, prog, 'clone3')).toBe(RET.ERRNO | ENOSYS);
+            if (has('fork')) expect(decide(arch, prog, 'fork')).toBe(DENY);
+          } else {
+            expect(decide(arch, prog, 'clone', [cloneFork])).toBe(RET.ALLOW);
+            expect(decide(arch, prog, 'clone3')).toBe(RET.ALLOW);
+          }
+          // network
+          const sock = (dom: number, type: number): number => decide(arch, prog, 'socket', [BigInt(dom), BigInt(type)]);
+          expect(sock(AF_UNIX, 1)).toBe(RET.ALLOW);
+          if (net === 'deny') {
+            expect(sock(AF_INET, 1)).toBe(DENY);
+            expect(sock(AF_INET6, 2)).toBe(DENY);
+            expect(sock(16 /* AF_NETLINK */, 3)).toBe(DENY);
+          } else if (net === 'ports') {
+            expect(sock(AF_INET, 1)).toBe(RET.ALLOW);
+            expect(sock(AF_INET, 1 | 0x80000 /* SOCK_CLOEXEC */)).toBe(RET.ALLOW);
+            expect(sock(AF_INET, 2 /* DGRAM */)).toBe(DENY);
+            expect(sock(AF_INET6, 3 /* RAW */)).toBe(DENY);
+            expect(sock(16, 3)).toBe(DENY);
+          } else {
+            expect(sock(AF_INET, 2)).toBe(RET.ALLOW);
+          }
+        });
+      }
+    }
+  }
+
+  it('kills on a foreign architecture', () => {
+    const prog = encode(compile(policyFor({ spawn: 'deny', network: { mode: 'deny', connect: [], bind: [] } }), 'x86_64').insns);
+    expect(runBpf(prog, { nr: 0, arch: AUDIT_ARCH.aarch64 })).toBe(RET.KILL_PROCESS);
+    expect(runBpf(prog, { nr: 0, arch: 0x40000003 /* i386 */ })).toBe(RET.KILL_PROCESS);
+  });
+
+  it('refuses the x32 ABI on x86_64, whatever the number', () => {
+    const prog = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }), 'x86_64').insns);
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1023 }), (nr) => runBpf(prog, { nr: 0x40000000 | nr, arch: AUDIT_ARCH.x86_64 }) === DENY));
+  });
+
+  it('kill and log actions replace errno where the manifest asks', () => {
+    const net = { mode: 'deny' as const, connect: [], bind: [] };
+    const kill = encode(compile(policyFor({ spawn: 'deny', network: net }, 'kill'), 'x86_64').insns);
+    expect(decide('x86_64', kill, 'ptrace')).toBe(RET.KILL_PROCESS);
+    const log = encode(compile(policyFor({ spawn: 'deny', network: net }, 'log'), 'x86_64').insns);
+    expect(decide('x86_64', log, 'ptrace')).toBe(RET.LOG);
+    // enosys for clone3 stays enosys: libc must see ENOSYS to fall back
+    expect(decide('x86_64', encode(compile(policyFor({ spawn: 'threads', network: net }, 'kill'), 'x86_64').insns), 'clone3')).toBe(RET.ERRNO | ENOSYS);
+  });
+
+  it('is deterministic, and any syscall not named is allowed (fuzzed)', () => {
+    const p = policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } });
+    const a = encode(compile(p, 'x86_64').insns);
+    const b = encode(compile(structuredClone(p), 'x86_64').insns);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    const named = new Set(p.rules.map((r) => TABLES.x86_64[r.syscall]).filter((x) => x !== undefined));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 500 }), fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { minLength: 6, maxLength: 6 }), (nr, args) => {
+        if (named.has(nr)) return true;
+        return runBpf(a, { nr, arch: AUDIT_ARCH.x86_64, args }) === RET.ALLOW;
+      }),
+    );
+  });
+
+  it('syscall tables agree with well-known numbers', () => {
+    expect([TABLES.x86_64.read, TABLES.x86_64.clone, TABLES.x86_64.fork, TABLES.x86_64.socket, TABLES.x86_64.clone3, TABLES.x86_64.io_uring_setup]).toEqual([0, 56, 57, 41, 435, 425]);
+    expect([TABLES.aarch64.read, TABLES.aarch64.clone, TABLES.aarch64.socket, TABLES.aarch64.mount, TABLES.aarch64.clone3, TABLES.aarch64.fork]).toEqual([63, 220, 198, 40, 435, undefined]);
+  });
+});
