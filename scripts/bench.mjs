@@ -1,23 +1,27 @@
-// npm run bench: start-up cost of the CLI against baselines measured in the same run.
-// Runs each command N times, interleaved (so machine noise hits all of them alike), and prints
-// medians and ratios to `node -e 0`. Not a test: numbers are for the closing notes and for
-// spotting regressions by eye.
-import { spawnSync } from 'node:child_process';
+// npm run bench: costs measured against baselines in the same run, interleaved so machine
+// noise hits every case alike. Prints medians and ratios; never asserts (not a test).
+//   1. CLI start-up: bvisor --version / validate / plan vs `node -e 0`
+//   2. CLI run of bundles/hello vs `node -e 0`, and the peak RSS of `bvisor run`
+//   3. per-launch overhead of the warm API: runConfined(/usr/bin/true) with the full boundary
+//      vs child_process.spawn('/usr/bin/true') vs bwrap --unshare-all (when installed)
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
+const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'run.js');
 const N = Number(process.env.BENCH_N ?? 21);
+const API_N = Number(process.env.BENCH_API_N ?? 200);
+const stateRoot = mkdtempSync(join(tmpdir(), 'bvisor-bench-'));
 
-const cases = [
-  { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
-  { name: 'bvisor --version', argv: [process.execPath, bin, '--version'] },
-  { name: 'bvisor validate bundles/hello', argv: [process.execPath, bin, 'validate', join(root, 'bundles/hello')] },
-  { name: 'bvisor plan bundles/hello', argv: [process.execPath, bin, 'plan', join(root, 'bundles/hello')] },
-  { name: 'bvisor check --json', argv: [process.execPath, bin, 'check', '--json'] },
-];
-
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 function once(argv) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -25,19 +29,78 @@ function once(argv) {
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
   return ms;
 }
-
-const samples = new Map(cases.map((c) => [c.name, []]));
-for (const c of cases) once(c.argv); // warm the page cache
-for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(c.argv));
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const base = median(samples.get('node -e 0'));
-console.log(`start-up, ${N} runs each, interleaved; node ${process.version}`);
-console.log('command'.padEnd(34) + 'median ms'.padStart(10) + '  ratio to node -e 0');
-for (const c of cases) {
-  const m = median(samples.get(c.name));
-  console.log(c.name.padEnd(34) + m.toFixed(1).padStart(10) + `  ${(m / base).toFixed(2)}x`);
+function table(title, cases, base) {
+  const samples = new Map(cases.map((c) => [c.name, []]));
+  for (const c of cases) once(c.argv);
+  for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(typeof c.argv === 'function' ? c.argv(i) : c.argv));
+  const b = median(samples.get(base));
+  console.log(`\n${title} (${N} runs each, interleaved)`);
+  console.log('case'.padEnd(40) + 'median ms'.padStart(10) + `  ratio to ${base}`);
+  for (const c of cases) {
+    const m = median(samples.get(c.name));
+    console.log(c.name.padEnd(40) + m.toFixed(1).padStart(10) + `  ${(m / b).toFixed(2)}x`);
+  }
 }
+
+console.log(`bvisor bench — node ${process.version}, ${new Date().toISOString()}`);
+table('CLI start-up', [
+  { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
+  { name: 'bvisor --version', argv: [process.execPath, bin, '--version'] },
+  { name: 'bvisor validate bundles/hello', argv: [process.execPath, bin, 'validate', join(root, 'bundles/hello')] },
+  { name: 'bvisor plan bundles/hello', argv: [process.execPath, bin, 'plan', join(root, 'bundles/hello')] },
+], 'node -e 0');
+table('CLI run', [
+  { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
+  { name: 'bvisor run hello -b bundles/hello', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'bench', '-b', join(root, 'bundles/hello')] },
+], 'node -e 0');
+
+// Peak RSS of bvisor run, from GNU time if present, else from getrusage of the child.
+{
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, bin, '--root', stateRoot, 'run', 'rss', '-b', join(root, 'bundles/hello')], { encoding: 'utf8' });
+  if (r.status === 0) console.log(`\npeak RSS of bvisor run: ${(Number(r.stderr.trim().split('\n').pop()) / 1024).toFixed(1)} MiB (GNU time %M)`);
+  else console.log('\npeak RSS of bvisor run: not measured (/usr/bin/time missing)');
+}
+
+// Warm API.
+const { runConfined } = require(join(root, 'dist', 'index.js'));
+const bundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-true-'));
+writeFileSync(join(bundle, 'boundary.yaml'), `bvisorVersion: "1"
+workload:
+  process: { exe: /usr/bin/true }
+filesystem:
+  - { path: /usr, access: read-exec }
+network: deny
+spawn: deny
+limits: { wall: 10s, memory: 64Mi, openFiles: 64 }
+`);
+const spawnTrue = () => new Promise((res, rej) => spawn('/usr/bin/true').on('exit', (c) => (c === 0 ? res() : rej(new Error(`exit ${c}`)))));
+const bwrap = ['/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/', '/', '/usr/bin/true'];
+const hasBwrap = existsSync(bwrap[0]) && spawnSync(bwrap[0], bwrap.slice(1)).status === 0;
+const api = { runConfined: [], spawn: [], bwrap: [] };
+await runConfined(bundle);
+for (let i = 0; i < API_N; i++) {
+  let t = process.hrtime.bigint();
+  const r = await runConfined(bundle);
+  api.runConfined.push(Number(process.hrtime.bigint() - t) / 1e6);
+  if (r.exitStatus !== 0) throw new Error('runConfined /usr/bin/true failed');
+  t = process.hrtime.bigint();
+  await spawnTrue();
+  api.spawn.push(Number(process.hrtime.bigint() - t) / 1e6);
+  if (hasBwrap) {
+    t = process.hrtime.bigint();
+    await new Promise((res) => spawn(bwrap[0], bwrap.slice(1)).on('exit', res));
+    api.bwrap.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+}
+const base = median(api.spawn);
+console.log(`\nper-launch, warm API (${API_N} sequential, interleaved)`);
+console.log('case'.padEnd(40) + 'median ms'.padStart(10) + '  ratio to spawn');
+for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runConfined], ["child_process.spawn('/usr/bin/true')", api.spawn], ['bwrap --unshare-all --ro-bind / / true', api.bwrap]]) {
+  if (!xs.length) {
+    console.log(name.padEnd(40) + '  (not installed)');
+    continue;
+  }
+  console.log(name.padEnd(40) + median(xs).toFixed(2).padStart(10) + `  ${(median(xs) / base).toFixed(2)}x`);
+}
+rmSync(bundle, { recursive: true, force: true });
+rmSync(stateRoot, { recursive: true, force: true });

@@ -65,7 +65,7 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, rlimits_off), offsetof(struct bv_body_header, bpf_off),
       offsetof(struct bv_body_header, bpf_len), offsetof(struct bv_body_header, mounts_off),
       offsetof(struct bv_body_header, nmounts), offsetof(struct bv_body_header, hostname_len),
-      offsetof(struct bv_body_header, reserved),
+      offsetof(struct bv_body_header, sync_peer_fd),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -205,6 +205,12 @@ static void child_fds(const struct prepared *p, int *fail_fd, int *sync_fd, int 
   if (e) child_fail(*fail_fd, BV_STAGE_CLOSE, e, -1);
 }
 
+/* Only for the fd-scrub red twin: the keepers still move above the targets, nothing else. */
+static void child_fds_noscrub(const struct prepared *p, int *fail_fd) {
+  for (int s = 0; s < 3; s++)
+    if (syscall(SYS_dup3, p->h->stdio[s], s, 0) < 0 && p->h->stdio[s] != s) child_fail(*fail_fd, BV_STAGE_FD, errno, -1 - s);
+}
+
 static int child_drop_caps(void) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
@@ -257,6 +263,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_SIGNALS, errno, -1);
   }
 
+  if (h->sync_peer_fd >= 0) syscall(SYS_close, h->sync_peer_fd);
   e = child_read_byte(sync_fd);
   if (e) {
     /* Released never: the parent gave up (map write failed…). Leave without a trace. */
@@ -273,10 +280,6 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     e = child_lo_up();
     if (e) child_fail(fail_fd, BV_STAGE_LOOPBACK, e, -1);
   }
-  for (uint32_t i = 0; i < h->nrlimits; i++) {
-    struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
-    if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(fail_fd, BV_STAGE_RLIMIT, errno, (int32_t)i);
-  }
   if (h->flags & BV_F_NO_NEW_PRIVS) {
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_NO_NEW_PRIVS, errno, -1);
   }
@@ -284,7 +287,12 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_landlock_restrict_self, h->landlock_fd, 0) < 0) child_fail(fail_fd, BV_STAGE_LANDLOCK, errno, -1);
     syscall(SYS_close, h->landlock_fd);
   }
-  child_fds(p, &fail_fd, &sync_fd, &exe_fd);
+  if (h->flags & BV_F_TEST_NO_SCRUB) child_fds_noscrub(p, &fail_fd);
+  else child_fds(p, &fail_fd, &sync_fd, &exe_fd);
+  for (uint32_t i = 0; i < h->nrlimits; i++) {
+    struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
+    if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(fail_fd, BV_STAGE_RLIMIT, errno, (int32_t)i);
+  }
   if (h->flags & BV_F_DROP_CAPS) {
     e = child_drop_caps();
     if (e) child_fail(fail_fd, BV_STAGE_CAPS, e, -1);

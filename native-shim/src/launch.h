@@ -24,11 +24,12 @@
  *   3. mount steps                    need CAP_SYS_ADMIN in our user namespace: before caps go
  *   4. sethostname                    needs CAP_SYS_ADMIN in the uts namespace's owner
  *   5. loopback up                    needs CAP_NET_ADMIN in the new net namespace
- *   6. rlimits                        raising a hard limit needs CAP_SYS_RESOURCE
- *   7. no_new_privs                   required by landlock and seccomp for the unprivileged;
+ *   6. no_new_privs                   required by landlock and seccomp for the unprivileged;
  *                                     also stops setuid binaries regaining what we drop
- *   8. landlock_restrict_self         after no_new_privs; the ruleset was built by the parent
- *   9. fd table, then close the rest  after everything that might open files
+ *   7. landlock_restrict_self         after no_new_privs; the ruleset was built by the parent
+ *   8. fd table, then close the rest  after everything that might open files, and before
+ *                                     RLIMIT_NOFILE, which would stop the moves above it
+ *   9. rlimits                        raising a hard limit needs CAP_SYS_RESOURCE: before 10
  *  10. drop capabilities              bounding, ambient, then capset(0): last privileged step
  *  11. ready / go handshake           the parent reads /proc/<pid>/status as evidence
  *  12. seccomp                        last, so no setup syscall can be denied by our own filter
@@ -50,6 +51,7 @@
 #define BV_F_READY          (1u << 4) /* stop after setup, report READY, wait for a second byte */
 #define BV_F_SECCOMP_KILL   (1u << 5) /* informational: the program's default action kills */
 #define BV_F_PDEATHSIG      (1u << 6) /* SIGKILL the workload if the launching thread dies */
+#define BV_F_TEST_NO_SCRUB  (1u << 7) /* tests only (red twin of the fd scrub): keep every fd */
 
 struct bv_body_header {
   uint32_t magic;        /* BV_BODY_MAGIC */
@@ -76,7 +78,8 @@ struct bv_body_header {
   uint32_t mounts_off;
   uint32_t nmounts;
   uint32_t hostname_len; /* 0: leave the hostname alone */
-  uint32_t reserved;
+  int32_t sync_peer_fd;  /* the parent's (write) end of the sync pipe: the child closes its copy
+                          * first, so the parent closing its own end reads as EOF (never release) */
 };
 
 struct bv_fd {

@@ -181,3 +181,19 @@ export function loadBundle(arg: string): LoadedBundle {
     throw e;
   }
 }
+
+/** A manifest given as text (API users), resolved against a bundle directory. */
+export function loadManifestText(text: string, dir: string, name = 'boundary.yaml'): LoadedBundle {
+  const realDir = realpathSync(resolve(dir));
+  const { manifest, yaml } = loadManifest(text, name);
+  const paths = resolvePlanPaths(manifest, realDir, yaml, name);
+  const bundle: OpenBundle = {
+    source: realDir,
+    dir: realDir,
+    manifestPath: join(realDir, name),
+    manifestText: text,
+    manifestSha256: createHash('sha256').update(text, 'utf8').digest('hex'),
+    cleanup: () => {},
+  };
+  return { bundle, manifest, paths };
+}

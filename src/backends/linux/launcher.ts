@@ -36,9 +36,19 @@ export interface StreamFacts {
   truncated: boolean;
 }
 
-/** Test-only fault injection. Production callers never pass it (the CLI and API cannot). */
+/**
+ * Test-only fault injection and mechanism switches (the red twins). Production callers never
+ * pass it: neither the CLI nor the public API has a way to.
+ */
 export interface LaunchHooks {
   failUidMap?: boolean;
+  /** Edit the inert launch inputs before lowering (drop a namespace, a limit…). */
+  mutateLaunch?: (launch: LaunchInputs) => void;
+  /** Skip the fd scrub in the child. */
+  noScrub?: boolean;
+  /** Skip seccomp / landlock. */
+  noSeccomp?: boolean;
+  noLandlock?: boolean;
 }
 
 export interface LinuxLaunchRequest {
@@ -216,8 +226,9 @@ function writeProc(path: string, text: string): void {
 
 export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResult> {
   const { plan, host } = req;
-  const launch = plan.launch;
-  if (!plan.admitted || !launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'launchLinux needs an admitted linux plan');
+  if (!plan.admitted || !plan.launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'launchLinux needs an admitted linux plan');
+  const launch: LaunchInputs = req.hooks?.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
+  req.hooks?.mutateLaunch?.(launch);
   assertImplemented(plan);
   const s = shim();
   const t0 = Date.now();
@@ -295,14 +306,14 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
     cleanup.push(() => records.close());
 
     let ruleset: Ruleset | null = null;
-    if (plan.clauses.some((c) => c.clause === 'filesystem' && c.mechanism?.startsWith('linux:landlock'))) {
+    if (!req.hooks?.noLandlock && plan.clauses.some((c) => c.clause === 'filesystem' && c.mechanism?.startsWith('linux:landlock'))) {
       ruleset = buildRuleset(launch);
       childEnds.push(fds.own(ruleset.fd));
     }
 
     let seccomp: LinuxRunResult['seccomp'] = null;
     let bpf: Uint8Array | null = null;
-    if (plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) {
+    if (!req.hooks?.noSeccomp && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) {
       if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
       const c = compile(policyFor(launch, launch.syscalls.deny), host.kernel.arch as Arch);
       bpf = encode(c.insns);
@@ -318,10 +329,11 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
       launch,
       argv0: launch.workload.path,
       env,
-      runtime: { exeFd, cgroupFd: cg.v2Fd, syncFd: syncR, failFd: failW, landlockFd: ruleset?.fd ?? -1, stdio: [stdinFd, stdoutFd, stderrFd], declared },
+      runtime: { exeFd, cgroupFd: cg.v2Fd, syncFd: syncR, syncPeerFd: syncW, failFd: failW, landlockFd: ruleset?.fd ?? -1, stdio: [stdinFd, stdoutFd, stderrFd], declared },
       hostname: launch.namespaces.includes('uts') ? req.hostname : null,
       ready: true,
       dieWithParent: req.dieWithParent,
+      testNoScrub: req.hooks?.noScrub === true,
       bpf,
     });
     const out = new Int32Array(2);

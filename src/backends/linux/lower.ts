@@ -10,7 +10,7 @@ export const HEADER_SIZE = 112;
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
-  rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, reserved: 108,
+  rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -18,7 +18,7 @@ export const MOUNT_SIZE = 24;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
@@ -54,6 +54,8 @@ export interface BodyRuntime {
   exeFd: number;
   cgroupFd: number;
   syncFd: number;
+  /** The parent's end of the sync pipe, which the child closes first. */
+  syncPeerFd: number;
   failFd: number;
   landlockFd: number;
   stdio: [number, number, number];
@@ -71,6 +73,8 @@ export interface LowerInput {
   ready: boolean;
   /** Kill the workload when the launching thread dies (foreground runs). */
   dieWithParent: boolean;
+  /** Tests only: the red twin of the fd scrub. Production never sets it. */
+  testNoScrub?: boolean;
   /** A seccomp program, 8 bytes per instruction, or null. */
   bpf: Uint8Array | null;
 }
@@ -124,6 +128,7 @@ export function lower(input: LowerInput): Uint8Array {
   if (launch.namespaces.includes('net') && launch.network.mode === 'loopback') flags |= FLAGS.LO_UP;
   if (input.ready) flags |= FLAGS.READY;
   if (input.dieWithParent) flags |= FLAGS.PDEATHSIG;
+  if (input.testNoScrub) flags |= FLAGS.TEST_NO_SCRUB;
   let clone = 0n;
   for (const ns of launch.namespaces) clone |= CLONE_NS[ns];
 
@@ -151,6 +156,7 @@ export function lower(input: LowerInput): Uint8Array {
   u32(H.mounts_off, 0);
   u32(H.nmounts, 0);
   u32(H.hostname_len, hostnameLen);
+  i32(H.sync_peer_fd, runtime.syncPeerFd);
 
   let off = stringsOff;
   for (const s of strings) {

@@ -1,0 +1,41 @@
+// The programmatic API for Node programs that launch many short workloads. Host facts are
+// probed once per process (they do not change under a running program; pass refreshHost to
+// re-probe). Secrets come from options.secrets, or from BVISOR_SECRET_<NAME> in the environment.
+import type { HostFacts, SealedReport } from '../contract/generated/types.js';
+import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
+import { probeHost } from '../host/facts.js';
+import { runLoaded } from './run.js';
+
+export interface RunConfinedOptions {
+  /** State root for the journal (and the container's directory when id is set). Default: none. */
+  root?: string | null;
+  id?: string | null;
+  cgroupParent?: string | null;
+  /** Secret values by name; default: BVISOR_SECRET_<NAME> from process.env. */
+  secrets?: Record<string, string>;
+  refreshHost?: boolean;
+}
+
+export interface ConfinedResult {
+  report: SealedReport;
+  /** The workload's status as `bvisor run` would exit with it (128+N for signal N, 124 timeout). */
+  exitStatus: number;
+  stdout: Buffer | null;
+  stderr: Buffer | null;
+}
+
+let hostCache: HostFacts | null = null;
+
+export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
+  if (!hostCache || options.refreshHost) hostCache = probeHost();
+  const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
+  const secretEnv: NodeJS.ProcessEnv = options.secrets
+    ? Object.fromEntries(Object.entries(options.secrets).map(([k, v]) => [`BVISOR_SECRET_${k.toUpperCase().replace(/-/g, '_')}`, v]))
+    : process.env;
+  try {
+    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, host: hostCache });
+    return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr };
+  } finally {
+    loaded.bundle.cleanup();
+  }
+}

@@ -1,0 +1,209 @@
+// The launcher, proven by the probe running inside the boundary (and by /proc, the cgroup
+// files and the disk), never by bvisor's own report alone. Each property has a red twin: the
+// same oracle applied to a run with that mechanism switched off (test-only hooks) must fail.
+import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { probeFacts, runProbe, facts, type ProbeFacts } from '../../helpers/probe.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { shim } from '../../../src/backends/linux/ffi/shim.js';
+import { BvisorError } from '../../../src/contract/errors.js';
+
+const ourNs = (ns: string): number => Number(/\[(\d+)\]/.exec(require('node:fs').readlinkSync(`/proc/self/ns/${ns}`))![1]);
+const NS = ['user', 'pid', 'net', 'mnt', 'ipc', 'uts', 'cgroup'];
+
+function assertNamespaced(p: ProbeFacts): void {
+  for (const ns of NS) expect(p.ns[ns], ns).not.toBe(ourNs(ns));
+  expect(p.pid).toBe(1);
+  expect(p.uidMap.trim().split(/\s+/)).toEqual(['0', String(process.geteuid!()), '1']);
+  expect(p.setgroups.trim()).toBe('deny');
+}
+
+async function expectRedTwin(fn: () => Promise<void>): Promise<void> {
+  let failed = false;
+  try {
+    await fn();
+  } catch {
+    failed = true;
+  }
+  expect(failed, 'the oracle must fail when the mechanism is switched off').toBe(true);
+}
+
+describe('launcher (live)', () => {
+  it('puts the workload in every namespace the plan asks for, with a mapped uid and its own hostname', async () => {
+    const { p, out } = await probeFacts();
+    assertNamespaced(p);
+    expect(p.hostname).toBe('bvisor');
+    expect(out.exitStatus).toBe(0);
+    expect(out.report.body.evidence.filter((e) => e.name.startsWith('ns.')).every((e) => e.ok === true)).toBe(true);
+  });
+
+  it('red twin: without the namespaces the oracle sees ours', async () => {
+    await expectRedTwin(async () => assertNamespaced((await probeFacts('', { hooks: { mutateLaunch: (l) => void (l.namespaces = l.namespaces.filter((n) => n !== 'net')) } })).p));
+  });
+
+  it('never runs the workload when the rendezvous fails (oracle: a marker it would write)', async () => {
+    const dir = tempDir();
+    const marker = join(dir, 'ran');
+    const before = leaves();
+    await expect(runProbe(['write', marker, 'x'], '', { filesystem: [`  - { path: ${dir}, access: read-write }`], hooks: { failUidMap: true } })).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
+    expect(existsSync(marker)).toBe(false);
+    expect(leaves()).toEqual(before);
+    // control: the same run without the fault writes the marker
+    await runProbe(['write', marker, 'x'], '', { filesystem: [`  - { path: ${dir}, access: read-write }`] });
+    expect(readFileSync(marker, 'utf8')).toBe('x');
+  });
+
+  it('scrubs descriptors: a non-CLOEXEC fd in bvisor does not reach the workload', async () => {
+    const fd = shim().bv_open('/etc/hostname', 0, 0);
+    shim().bv_set_cloexec(fd, 0);
+    try {
+      const check = (p: ProbeFacts): void => expect(p.fds.map((f) => f.fd).sort()).toEqual([0, 1, 2]);
+      check((await probeFacts()).p);
+      await expectRedTwin(async () => check((await probeFacts('', { hooks: { noScrub: true } })).p));
+    } finally {
+      shim().bv_close(fd);
+    }
+  });
+
+  it('passes declared fds renumbered from 3, and nothing else', async () => {
+    const d = tempDir();
+    const f = join(d, 'data');
+    require('node:fs').writeFileSync(f, 'x');
+    const fd = openSync(f, 'r');
+    try {
+      const { p } = await probeFacts(`fds: [${fd}]\nlimits: { openFiles: 16 }\n`);
+      expect(p.fds.map((x) => x.fd).sort()).toEqual([0, 1, 2, 3]);
+      expect(p.fds.find((x) => x.fd === 3)!.target).toBe(f);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('refuses a declared fd that is not open', async () => {
+    await expect(runProbe(['facts'], 'fds: [987]\n')).rejects.toMatchObject({ code: 'BV_FD_NOT_OPEN' });
+  });
+
+  it('gives exactly the manifest environment', async () => {
+    process.env.BVISOR_TEST_CANARY = 'leak';
+    try {
+      const { p } = await probeFacts('env: { A: "1", PATH: /usr/bin }\n');
+      expect(p.env.sort()).toEqual(['A=1', 'PATH=/usr/bin']);
+    } finally {
+      delete process.env.BVISOR_TEST_CANARY;
+    }
+  });
+
+  it('resolves secrets at launch and never writes them under the state root', async () => {
+    const root = tempDir();
+    const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
+    const { p } = await probeFacts('env: { TOKEN: { secret: api-token } }\n', { root, id: 'sec1', secretEnv: { BVISOR_SECRET_API_TOKEN: secret } });
+    expect(p.env).toContain(`TOKEN=${secret}`);
+    const all = walk(root).map((f) => readFileSync(f, 'utf8')).join('\n');
+    expect(all.length).toBeGreaterThan(100); // the journal was written
+    expect(all).not.toContain(secret);
+    expect(all).toContain('BVISOR_SECRET_API_TOKEN'); // the reference is recorded
+    await expect(runProbe(['facts'], 'env: { TOKEN: { secret: api-token } }\n')).rejects.toMatchObject({ code: 'BV_SECRET_MISSING' });
+  });
+
+  it('drops every capability and sets no_new_privs; seccomp is in filter mode at exec', async () => {
+    const { p, out } = await probeFacts();
+    expect([p.CapEff, p.CapBnd, p.NoNewPrivs, p.Seccomp]).toEqual(['0000000000000000', '0000000000000000', '1', '2']);
+    expect(out.report.body.evidence.find((e) => e.name === 'NoNewPrivs')?.value).toBe('1');
+  });
+
+  it('denies fork under spawn: deny (EPERM), allows it under descendants', async () => {
+    expect((await probeFacts()).p.forkErrno).toBe(1);
+    expect((await probeFacts('spawn: descendants\nlimits: { processes: 8 }\n', { cgroupParent: `bvisor-test-${process.pid}` })).p.forkErrno).toBe(0);
+    await expectRedTwin(async () => expect((await probeFacts('', { hooks: { noSeccomp: true } })).p.forkErrno).toBe(1));
+  });
+
+  it('denies AF_INET sockets under network: deny', async () => {
+    expect((await probeFacts()).p.inetSocketErrno).toBe(1);
+  });
+
+  it('reports the exit code and the killing signal', async () => {
+    expect((await runProbe(['exit', '7'])).exitStatus).toBe(7);
+    const segv = await runProbe(['segv']);
+    expect(segv.exitStatus).toBe(128 + 11);
+    expect(segv.report.body.outcome).toMatchObject({ status: 'failed', reason: 'signal', signal: 'SIGSEGV', exitCode: null });
+    expect((await runProbe(['exit', '0'])).report.body.outcome.status).toBe('completed');
+  });
+
+  it('kills at the wall-clock deadline', async () => {
+    const t0 = Date.now();
+    const out = await runProbe(['spin'], 'limits: { wall: 300ms }\n');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(out.exitStatus).toBe(124);
+    expect(out.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+  });
+
+  it('enforces the memory limit: an OOM kill, reported as such', async () => {
+    const out = await runProbe(['alloc', '256'], 'limits: { memory: 32Mi }\n');
+    expect(out.stdout?.toString()).not.toContain('ok'); // the probe never finished allocating
+    expect(out.exitStatus).toBe(137);
+    expect(out.report.body.outcome).toMatchObject({ status: 'killed', reason: 'oom' });
+    await expectRedTwin(async () => {
+      const t = await runProbe(['alloc', '64'], 'limits: { memory: 32Mi }\n', { hooks: { mutateLaunch: (l) => void (l.cgroup.limits = []) } });
+      expect(t.stdout?.toString()).not.toContain('ok');
+    });
+  });
+
+  it('contains a fork bomb with the pids limit (cgroup under a named parent)', async () => {
+    const parent = `bvisor-test-${process.pid}`;
+    const out = await runProbe(['forkbomb', '60'], 'spawn: descendants\nlimits: { processes: 10, wall: 10s }\n', { cgroupParent: parent });
+    const made = Number(out.stdout?.toString().trim());
+    expect(made).toBeLessThan(10);
+    expect(made).toBeGreaterThan(0);
+    for (const h of facts().cgroup.v1) if (h.ownDir) expect(existsSync(join(h.ownDir, parent)), h.ownDir).toBe(false);
+  });
+
+  it('caps captured output and records the truncation', async () => {
+    const out = await runProbe(['spew', '100000'], 'limits: { output: 1000 }\n');
+    expect(out.stdout!.length).toBe(1000);
+    expect(out.report.body.streams.stdout).toMatchObject({ mode: 'capture', bytes: 100000, truncated: true });
+    expect(out.report.body.streams.stdout.sha256).toBe(require('node:crypto').createHash('sha256').update(out.stdout!).digest('hex'));
+  });
+
+  it('leaves no cgroup, fd or process behind across 200 runs', async () => {
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const leavesBefore = leaves();
+    for (let i = 0; i < 200; i++) await runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n');
+    expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore + 2);
+    expect(leaves()).toEqual(leavesBefore);
+    expect(children()).toEqual([]);
+  }, 120_000);
+
+  it('refuses plans with mechanisms this launcher does not implement, creating nothing', async () => {
+    const before = leaves();
+    const e = await runProbe(['facts'], 'tmp: private\n').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BvisorError);
+    expect((e as BvisorError).code).toBe('BV_LAUNCH_UNSUPPORTED');
+    expect(leaves()).toEqual(before);
+  });
+});
+
+function walk(d: string): string[] {
+  return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+}
+
+function leaves(): string[] {
+  const out: string[] = [];
+  for (const h of [...facts().cgroup.v1, ...(facts().cgroup.v2 ? [facts().cgroup.v2!] : [])]) {
+    if (!h.ownDir) continue;
+    for (const n of readdirSync(h.ownDir)) if (n.startsWith('bvisor-')) out.push(join(h.ownDir, n));
+  }
+  return out.sort();
+}
+
+function children(): string[] {
+  const out: string[] = [];
+  for (const t of readdirSync(`/proc/${process.pid}/task`)) {
+    try {
+      out.push(...readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    } catch {
+      // thread gone
+    }
+  }
+  return out;
+}

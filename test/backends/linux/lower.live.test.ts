@@ -1,0 +1,66 @@
+// The launch body layout: the TS encoder's constants against the layout the C shim reports
+// about itself (launch.h is the source of truth), and the encoder's output against the header.
+import { describe, expect, it } from 'vitest';
+import { shim } from '../../../src/backends/linux/ffi/shim.js';
+import { lower, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE, MOUNT_SIZE, RECORD_SIZE, SOCK_FILTER_SIZE, BODY_MAGIC } from '../../../src/backends/linux/lower.js';
+import type { LaunchInputs } from '../../../src/contract/generated/types.js';
+
+const launch: LaunchInputs = {
+  workload: { kind: 'process', path: '/bin/true', args: ['a', 'b'], cwd: '/' },
+  env: [],
+  filesystem: [],
+  landlockAbi: 7,
+  network: { mode: 'deny', connect: [], bind: [] },
+  spawn: 'deny',
+  fds: [7],
+  stdio: { stdin: 'null', stdout: 'inherit', stderr: 'inherit' },
+  namespaces: ['user', 'pid', 'net'],
+  cgroup: { parent: null, limits: [] },
+  rlimits: [{ clause: 'limits.openFiles', resource: 'nofile', soft: 64, hard: 64 }],
+  wallMs: null,
+  cpuMs: null,
+  fuel: null,
+  memoryBytes: null,
+  outputBytes: 0,
+  tmp: { mode: 'none', sizeBytes: null },
+  root: null,
+  syscalls: { deny: 'errno' },
+};
+
+describe('launch body layout', () => {
+  it('matches what the shim reports about launch.h', () => {
+    const out = new Int32Array(64);
+    const n = shim().bv_body_layout(out, 64);
+    const v = Array.from(out.slice(0, n));
+    const offsets = Object.values(HEADER_OFFSETS);
+    expect(v).toEqual([BODY_VERSION, HEADER_SIZE, ...offsets, FD_SIZE, RLIMIT_SIZE, MOUNT_SIZE, RECORD_SIZE, SOCK_FILTER_SIZE]);
+  });
+
+  it('encodes header, strings, fds and rlimits where the header says', () => {
+    const body = lower({ launch, argv0: '/bin/true', env: [{ name: 'A', value: '1' }], runtime: { exeFd: 10, cgroupFd: -1, syncFd: 11, syncPeerFd: 13, failFd: 12, landlockFd: -1, stdio: [0, 1, 2], declared: [{ src: 7, type: 0o010000, accmode: 0 }] }, hostname: 'h', ready: true, dieWithParent: false, bpf: new Uint8Array(16) });
+    const dv = new DataView(body.buffer);
+    expect(dv.getUint32(HEADER_OFFSETS.magic, true)).toBe(BODY_MAGIC);
+    expect(dv.getUint32(HEADER_OFFSETS.total_len, true)).toBe(body.length);
+    expect(dv.getBigUint64(HEADER_OFFSETS.clone_flags, true)).toBe(0x10000000n | 0x20000000n | 0x40000000n);
+    expect([dv.getUint32(HEADER_OFFSETS.argc, true), dv.getUint32(HEADER_OFFSETS.envc, true), dv.getUint32(HEADER_OFFSETS.nfds, true), dv.getUint32(HEADER_OFFSETS.bpf_len, true)]).toEqual([3, 1, 1, 2]);
+    const so = dv.getUint32(HEADER_OFFSETS.strings_off, true);
+    const sl = dv.getUint32(HEADER_OFFSETS.strings_len, true);
+    expect(Buffer.from(body.subarray(so, so + sl)).toString('latin1')).toBe('h\0/bin/true\0a\0b\0A=1\0');
+    const fo = dv.getUint32(HEADER_OFFSETS.fds_off, true);
+    expect([dv.getInt32(fo, true), dv.getInt32(fo + 4, true), dv.getUint32(fo + 8, true), dv.getInt32(fo + 12, true)]).toEqual([7, 3, 0o010000, 0]);
+    const ro = dv.getUint32(HEADER_OFFSETS.rlimits_off, true);
+    expect([dv.getUint32(ro, true), dv.getBigUint64(ro + 8, true), dv.getBigUint64(ro + 16, true)]).toEqual([7, 64n, 64n]);
+  });
+
+  it('the shim rejects a malformed body without cloning', () => {
+    const body = lower({ launch, argv0: '/bin/true', env: [], runtime: { exeFd: -1, cgroupFd: -1, syncFd: -1, syncPeerFd: -1, failFd: -1, landlockFd: -1, stdio: [0, 1, 2], declared: [] }, hostname: null, ready: false, dieWithParent: false, bpf: null });
+    const out = new Int32Array(2);
+    const bad = body.slice();
+    new DataView(bad.buffer).setUint32(HEADER_OFFSETS.strings_len, 100000, true);
+    expect(shim().bv_spawn(bad, bad.length, out)).toBe(-74); // EBADMSG
+    const wrongVersion = body.slice();
+    new DataView(wrongVersion.buffer).setUint32(HEADER_OFFSETS.version, 99, true);
+    expect(shim().bv_spawn(wrongVersion, wrongVersion.length, out)).toBe(-74);
+    expect(shim().bv_spawn(body, body.length - 8, out)).toBe(-74);
+  });
+});

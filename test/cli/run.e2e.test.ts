@@ -1,0 +1,58 @@
+// bvisor run from the command line: stdio passes through, the exit status is the workload's,
+// bvisor's own failures are 125, the sealed report matches its schema and lands in the journal.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { probeBundle } from '../helpers/probe.js';
+import { validateSealedReport } from '../../src/contract/generated/validators.js';
+
+describe('bvisor run', () => {
+  it('runs bundles/hello: its output passes through, exit 0, one verified journal entry', () => {
+    const root = tempDir();
+    const r = cli(['--root', root, 'run', 'hello-1', '-b', join(ROOT, 'bundles', 'hello')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello from inside the boundary\n');
+    const v = cli(['journal', 'verify', '--root', root, '--json']);
+    expect(v.json()).toMatchObject({ ok: true, entries: 1 });
+  });
+
+  it('--json prints the sealed report, which matches its schema', () => {
+    const root = tempDir();
+    const r = cli(['run', 'j1', '-b', probeBundle(['exit', '3']), '--root', root, '--json']);
+    expect(r.status).toBe(3);
+    const rep = r.json();
+    expect(validateSealedReport(rep), JSON.stringify(validateSealedReport.errors)).toBe(true);
+    expect(rep.body.outcome).toMatchObject({ status: 'failed', exitCode: 3 });
+  });
+
+  it('relays captured streams and exits 128+signal', () => {
+    const root = tempDir();
+    const out = cli(['run', 's1', '-b', probeBundle(['spew', '10']), '--root', root]);
+    expect(out.stdout).toBe('xxxxxxxxxx');
+    expect(cli(['run', 's2', '-b', probeBundle(['segv']), '--root', root]).status).toBe(139);
+  });
+
+  it('exits 125 when bvisor refuses, naming why; nothing is run or left', () => {
+    const root = tempDir();
+    const b = tempDir();
+    writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\nlimits: { fuel: 10 }\n');
+    const r = cli(['run', 'r1', '-b', b, '--root', root]);
+    expect(r.status).toBe(125);
+    expect(r.stderr).toMatch(/BV_PLAN_REFUSED/);
+    const j = cli(['run', 'r1', '-b', b, '--root', root, '--json']);
+    expect(j.status).toBe(125);
+    expect(j.json().error).toMatchObject({ code: 'BV_PLAN_REFUSED', exit: 3 });
+    expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(0);
+  });
+
+  it('rejects an id that could address a path outside the root', () => {
+    const root = tempDir();
+    for (const id of ['../x', 'a/b', '..', 'x'.repeat(200)]) {
+      const r = cli(['run', id, '-b', join(ROOT, 'bundles', 'hello'), '--root', root, '--json']);
+      expect(r.status, id).toBe(125);
+      expect(r.json().error.code).toBe('BV_ID_INVALID');
+    }
+  });
+});

@@ -1,0 +1,65 @@
+// Runs the probe (native-shim/build/bvprobe) as a workload, through the same path `bvisor run`
+// takes, with optional test-only hooks. The probe's own report is the oracle.
+import { writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadBundle } from '../../src/host/bundle.js';
+import { runLoaded, type RunOutcome } from '../../src/app/run.js';
+import type { LaunchHooks } from '../../src/backends/linux/launcher.js';
+import type { HostFacts } from '../../src/contract/generated/types.js';
+import { probeHost } from '../../src/host/facts.js';
+import { tempDir } from './tmp.js';
+
+export const PROBE = join(__dirname, '..', '..', 'native-shim', 'build', 'bvprobe');
+
+let host: HostFacts | null = null;
+export function facts(): HostFacts {
+  return (host ??= probeHost());
+}
+
+export interface ProbeFacts {
+  pid: number;
+  uid: number;
+  gid: number;
+  uidMap: string;
+  gidMap: string;
+  setgroups: string;
+  hostname: string;
+  ns: Record<string, number>;
+  fds: Array<{ fd: number; target: string }>;
+  env: string[];
+  cgroup: string;
+  NoNewPrivs: string;
+  Seccomp: string;
+  CapEff: string;
+  CapBnd: string;
+  rlimits: Record<string, [number | null, number | null]>;
+  forkErrno: number;
+  inetSocketErrno: number;
+}
+
+/** A bundle whose workload is the probe with `args`; `extra` is appended YAML. */
+export function probeBundle(args: string[], extra = '', opts: { filesystem?: string[] } = {}): string {
+  const dir = tempDir('bvisor-probe-');
+  chmodSync(dir, 0o755);
+  const fs = [`  - { path: ${PROBE}, access: read-exec }`, '  - { path: /proc, access: read }', ...(opts.filesystem ?? [])];
+  writeFileSync(
+    join(dir, 'boundary.yaml'),
+    `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: ${JSON.stringify(args)} }\nfilesystem:\n${fs.join('\n')}\nstdio: { stdout: capture, stderr: capture }\n${extra}`,
+  );
+  return dir;
+}
+
+export async function runProbe(args: string[], extra = '', o: { hooks?: LaunchHooks; cgroupParent?: string | null; secretEnv?: NodeJS.ProcessEnv; filesystem?: string[]; root?: string | null; id?: string | null } = {}): Promise<RunOutcome> {
+  const b = loadBundle(probeBundle(args, extra, o.filesystem ? { filesystem: o.filesystem } : {}));
+  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent ?? null, secretEnv: o.secretEnv ?? {}, host: facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+}
+
+export async function probeFacts(extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<{ out: RunOutcome; p: ProbeFacts }> {
+  const out = await runProbe(['facts'], extra, o);
+  const text = out.stdout?.toString() ?? '';
+  try {
+    return { out, p: JSON.parse(text) as ProbeFacts };
+  } catch {
+    throw new Error(`probe printed no JSON (exit ${out.exitStatus}): ${text} ${out.stderr?.toString() ?? ''}`);
+  }
+}
