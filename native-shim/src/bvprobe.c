@@ -11,6 +11,15 @@
  *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
  *   spew BYTES            write BYTES bytes of 'x' to stdout
+ *   try OP... [, OP...]   run each operation, print a JSON array of errnos (0 = it worked):
+ *     open PATH r|w|rw|c   openat (c: O_CREAT|O_WRONLY)      mkdir PATH       unlink PATH
+ *     symlink TARGET PATH  rename FROM TO    truncate PATH   readdir PATH
+ *     connect IP PORT      TCP connect        udp IP PORT     sendto over UDP
+ *     inet                 socket(AF_INET, SOCK_STREAM)       abstract NAME (connect "@NAME")
+ *     thread | fork | vfork | clone3           kill PID SIG       ptrace PID (attach)
+ *     syscall NR [A0..A5]  a raw syscall       x32 (getpid through the x32 ABI)
+ *     fdpath FD REL        openat("/proc/self/fd/FD/REL")  after opening nothing else
+ *   ops are separated by the argument ","
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -20,6 +29,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -159,6 +176,135 @@ static int facts(void) {
   return 0;
 }
 
+static void *thread_fn(void *arg) { return arg; }
+
+static int try_op(int argc, char **argv) {
+  const char *op = argv[0];
+#define ARG(i) (argc > (i) ? argv[i] : "")
+  errno = 0;
+  if (!strcmp(op, "open")) {
+    const char *m = ARG(2);
+    int fl = !strcmp(m, "w") ? O_WRONLY : !strcmp(m, "rw") ? O_RDWR : !strcmp(m, "c") ? (O_WRONLY | O_CREAT) : O_RDONLY;
+    int fd = open(ARG(1), fl | O_CLOEXEC, 0644);
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+  }
+  if (!strcmp(op, "mkdir")) return mkdir(ARG(1), 0755) < 0 ? errno : 0;
+  if (!strcmp(op, "unlink")) return unlink(ARG(1)) < 0 ? errno : 0;
+  if (!strcmp(op, "symlink")) return symlink(ARG(1), ARG(2)) < 0 ? errno : 0;
+  if (!strcmp(op, "rename")) return rename(ARG(1), ARG(2)) < 0 ? errno : 0;
+  if (!strcmp(op, "truncate")) return truncate(ARG(1), 0) < 0 ? errno : 0;
+  if (!strcmp(op, "readdir")) {
+    DIR *d = opendir(ARG(1));
+    if (!d) return errno;
+    closedir(d);
+    return 0;
+  }
+  if (!strcmp(op, "connect") || !strcmp(op, "udp")) {
+    int udp = !strcmp(op, "udp");
+    int s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)atoi(ARG(2)));
+    inet_pton(AF_INET, ARG(1), &a.sin_addr);
+    int r = udp ? (int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
+    int e = r < 0 ? errno : 0;
+    close(s);
+    return e;
+  }
+  if (!strcmp(op, "inet")) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    close(s);
+    return 0;
+  }
+  if (!strcmp(op, "abstract")) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    size_t n = strlen(ARG(1));
+    if (n > sizeof a.sun_path - 2) n = sizeof a.sun_path - 2;
+    memcpy(a.sun_path + 1, ARG(1), n);
+    int r = connect(s, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    int e = r < 0 ? errno : 0;
+    close(s);
+    return e;
+  }
+  if (!strcmp(op, "thread")) {
+    pthread_t t;
+    int e = pthread_create(&t, NULL, thread_fn, NULL);
+    if (!e) pthread_join(t, NULL);
+    return e;
+  }
+  if (!strcmp(op, "fork")) {
+    pid_t c = fork();
+    if (c == 0) _exit(0);
+    if (c < 0) return errno;
+    waitpid(c, NULL, 0);
+    return 0;
+  }
+  if (!strcmp(op, "vfork")) {
+    pid_t c = vfork();
+    if (c == 0) _exit(0);
+    if (c < 0) return errno;
+    waitpid(c, NULL, 0);
+    return 0;
+  }
+  if (!strcmp(op, "clone3")) {
+    uint64_t args[11];
+    memset(args, 0, sizeof args);
+    args[4] = SIGCHLD; /* exit_signal */
+    long c = syscall(435, args, sizeof args);
+    if (c == 0) syscall(SYS_exit_group, 0);
+    if (c < 0) return errno;
+    waitpid((pid_t)c, NULL, 0);
+    return 0;
+  }
+  if (!strcmp(op, "kill")) return kill(atoi(ARG(1)), atoi(ARG(2))) < 0 ? errno : 0;
+  if (!strcmp(op, "ptrace")) return syscall(SYS_ptrace, PTRACE_ATTACH, atoi(ARG(1)), 0, 0) < 0 ? errno : 0;
+  if (!strcmp(op, "syscall")) {
+    long a[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 6 && argc > 2 + i; i++) a[i] = strtol(argv[2 + i], NULL, 0);
+    return syscall(strtol(ARG(1), NULL, 0), a[0], a[1], a[2], a[3], a[4], a[5]) < 0 ? errno : 0;
+  }
+  if (!strcmp(op, "x32")) return syscall(0x40000000 | 39) < 0 ? errno : 0;
+  if (!strcmp(op, "fdpath")) {
+    int dfd = open(ARG(1), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return errno;
+    char p[512];
+    snprintf(p, sizeof p, "/proc/self/fd/%d/%s", dfd, ARG(2));
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0) close(fd);
+    close(dfd);
+    return e;
+  }
+#undef ARG
+  return -1;
+}
+
+static int try_ops(int argc, char **argv) {
+  printf("[");
+  int start = 0, first = 1;
+  for (int i = 0; i <= argc; i++) {
+    if (i == argc || !strcmp(argv[i], ",")) {
+      if (i > start) {
+        int e = try_op(i - start, argv + start);
+        printf("%s%d", first ? "" : ",", e);
+        first = 0;
+      }
+      start = i + 1;
+    }
+  }
+  printf("]\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: bvprobe facts|write|read|exit|segv|spin|sleep|alloc|forkbomb|spew ...\n");
@@ -166,6 +312,7 @@ int main(int argc, char **argv) {
   }
   const char *m = argv[1];
   if (!strcmp(m, "facts")) return facts();
+  if (!strcmp(m, "try")) return try_ops(argc - 2, argv + 2);
   if (!strcmp(m, "write") && argc >= 4) {
     int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) { printf("errno %d\n", errno); return 1; }

@@ -18,6 +18,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +40,9 @@
 #endif
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
 #endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -65,7 +70,7 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, rlimits_off), offsetof(struct bv_body_header, bpf_off),
       offsetof(struct bv_body_header, bpf_len), offsetof(struct bv_body_header, mounts_off),
       offsetof(struct bv_body_header, nmounts), offsetof(struct bv_body_header, hostname_len),
-      offsetof(struct bv_body_header, sync_peer_fd),
+      offsetof(struct bv_body_header, sync_peer_fd), offsetof(struct bv_body_header, cap_keep),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -118,6 +123,86 @@ static int child_read_byte(int fd) {
     if (r == 1) return 0;
     if (r < 0 && errno == EINTR) continue;
     return r == 0 ? EPIPE : errno;
+  }
+}
+
+static const char *str_at(const struct prepared *p, uint32_t off) {
+  if (off == BV_NO_STRING) return NULL;
+  return (const char *)p->body + p->h->strings_off + off;
+}
+
+/* MS_* flags a bind remount must keep: in a user namespace the kernel locks them. */
+static unsigned long locked_flags(const char *path) {
+  struct statfs sf;
+  unsigned long keep = 0;
+  if (syscall(SYS_statfs, path, &sf) < 0) return 0;
+  if (sf.f_flags & ST_NOSUID) keep |= MS_NOSUID;
+  if (sf.f_flags & ST_NODEV) keep |= MS_NODEV;
+  if (sf.f_flags & ST_NOEXEC) keep |= MS_NOEXEC;
+  if (sf.f_flags & ST_NOATIME) keep |= MS_NOATIME;
+  if (sf.f_flags & ST_NODIRATIME) keep |= MS_NODIRATIME;
+  if (sf.f_flags & ST_RELATIME) keep |= MS_RELATIME;
+  return keep;
+}
+
+static int remount_ro(const char *target) {
+  unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target);
+  return syscall(SYS_mount, NULL, target, NULL, fl, NULL) < 0 ? errno : 0;
+}
+
+static int child_mount_step(const struct prepared *p, const struct bv_mount *m, int landlock_fd) {
+  const char *src = str_at(p, m->source), *tgt = str_at(p, m->target), *fst = str_at(p, m->fstype), *dat = str_at(p, m->data);
+  switch (m->op) {
+    case BV_MOUNT_MOUNT:
+      return syscall(SYS_mount, src, tgt, fst, (unsigned long)m->flags, dat) < 0 ? errno : 0;
+    case BV_MOUNT_BIND:
+      if (syscall(SYS_mount, src, tgt, NULL, MS_BIND | MS_REC, NULL) < 0) return errno;
+      return (m->flags & MS_RDONLY) ? remount_ro(tgt) : 0;
+    case BV_MOUNT_MKDIR:
+      if (syscall(SYS_mkdirat, AT_FDCWD, tgt, 0755) < 0 && errno != EEXIST) return errno;
+      return 0;
+    case BV_MOUNT_MKFILE: {
+      long fd = syscall(SYS_openat, AT_FDCWD, tgt, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (fd < 0) return errno == EEXIST ? 0 : errno;
+      syscall(SYS_close, fd);
+      return 0;
+    }
+    case BV_MOUNT_PIVOT:
+      /* pivot_root(".", "."): the old root is stacked under the new one; detaching "." then
+       * removes it without needing a directory for it inside the rootfs. */
+      if (syscall(SYS_chdir, tgt) < 0) return errno;
+      if (syscall(SYS_pivot_root, ".", ".") < 0) return errno;
+      if (syscall(SYS_umount2, ".", MNT_DETACH) < 0) return errno;
+      if (syscall(SYS_chdir, "/") < 0) return errno;
+      return 0;
+    case BV_MOUNT_REMOUNT_RO:
+      return remount_ro(tgt);
+    case BV_MOUNT_LL_RULE: {
+      if (landlock_fd < 0) return EBADF;
+      long fd = syscall(SYS_openat, AT_FDCWD, tgt, O_PATH | O_CLOEXEC);
+      if (fd < 0) return errno;
+      struct __attribute__((packed)) {
+        uint64_t allowed_access;
+        int32_t parent_fd;
+      } pb = {m->flags, (int32_t)fd};
+      long r = syscall(SYS_landlock_add_rule, landlock_fd, 1, &pb, 0);
+      int e = r < 0 ? errno : 0;
+      syscall(SYS_close, fd);
+      return e;
+    }
+    case BV_MOUNT_MASK: {
+      struct stat st;
+      if (syscall(SYS_newfstatat, AT_FDCWD, tgt, &st, 0) < 0) return errno == ENOENT ? 0 : errno;
+      if (S_ISDIR(st.st_mode)) return syscall(SYS_mount, "tmpfs", tgt, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=000") < 0 ? errno : 0;
+      return syscall(SYS_mount, "/dev/null", tgt, NULL, MS_BIND, NULL) < 0 ? errno : 0;
+    }
+    case BV_MOUNT_SYMLINK:
+      if (syscall(SYS_symlinkat, src, AT_FDCWD, tgt) < 0 && errno != EEXIST) return errno;
+      return 0;
+    case BV_MOUNT_CHDIR:
+      return syscall(SYS_chdir, tgt) < 0 ? errno : 0;
+    default:
+      return EINVAL;
   }
 }
 
@@ -211,15 +296,18 @@ static void child_fds_noscrub(const struct prepared *p, int *fail_fd) {
     if (syscall(SYS_dup3, p->h->stdio[s], s, 0) < 0 && p->h->stdio[s] != s) child_fail(*fail_fd, BV_STAGE_FD, errno, -1 - s);
 }
 
-static int child_drop_caps(void) {
+static int child_drop_caps(uint64_t keep) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
   if (syscall(SYS_capget, &hdr, data) < 0) return errno;
+  struct __user_cap_data_struct now[2];
+  memcpy(now, data, sizeof now);
   int have = data[0].permitted || data[1].permitted || data[0].inheritable || data[1].inheritable;
   if (have) {
     /* Bounding set first: with it empty, exec cannot hand root its capabilities back. */
     for (int cap = 0; cap < 64; cap++) {
+      if (keep & ((uint64_t)1 << cap)) continue;
       if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
         if (errno == EINVAL) break;
         return errno;
@@ -227,7 +315,11 @@ static int child_drop_caps(void) {
     }
   }
   if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return errno;
-  memset(data, 0, sizeof data);
+  /* Keep only the granted ones (as root in the user namespace, exec then grants exactly the
+   * bounding set, which now holds only these). */
+  uint32_t lo = (uint32_t)keep, hi = (uint32_t)(keep >> 32);
+  data[0].effective &= lo; data[0].permitted &= lo; data[0].inheritable &= lo;
+  data[1].effective &= hi; data[1].permitted &= hi; data[1].inheritable &= hi;
   if (syscall(SYS_capset, &hdr, data) < 0) return errno;
   return 0;
 }
@@ -272,7 +364,11 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   if (h->flags & BV_F_MOUNT_PRIVATE) {
     if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(fail_fd, BV_STAGE_MOUNT_PRIVATE, errno, -1);
   }
-  /* (mount steps: the confinement issue) */
+  const struct bv_mount *mounts = (const struct bv_mount *)(p->body + h->mounts_off);
+  for (uint32_t i = 0; i < h->nmounts; i++) {
+    e = child_mount_step(p, &mounts[i], h->landlock_fd);
+    if (e) child_fail(fail_fd, BV_STAGE_MOUNT, e, (int32_t)i);
+  }
   if (h->hostname_len) {
     if (syscall(SYS_sethostname, p->hostname, h->hostname_len) < 0) child_fail(fail_fd, BV_STAGE_HOSTNAME, errno, -1);
   }
@@ -294,7 +390,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(fail_fd, BV_STAGE_RLIMIT, errno, (int32_t)i);
   }
   if (h->flags & BV_F_DROP_CAPS) {
-    e = child_drop_caps();
+    e = child_drop_caps(h->cap_keep);
     if (e) child_fail(fail_fd, BV_STAGE_CAPS, e, -1);
   }
   if (h->flags & BV_F_READY) {
@@ -330,6 +426,14 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
       !section_ok(h, h->mounts_off, h->nmounts, sizeof(struct bv_mount)))
     return -EBADMSG;
   if (h->strings_len == 0 || body[h->strings_off + h->strings_len - 1] != '\0') return -EBADMSG;
+  /* Mount steps name strings by offset: each must start inside the (NUL-terminated) section. */
+  const struct bv_mount *ms = (const struct bv_mount *)(body + h->mounts_off);
+  for (uint32_t i = 0; i < h->nmounts; i++) {
+    uint32_t offs[4] = {ms[i].source, ms[i].target, ms[i].fstype, ms[i].data};
+    for (int k = 0; k < 4; k++)
+      if (offs[k] != BV_NO_STRING && offs[k] >= h->strings_len) return -EBADMSG;
+  }
+  if (h->nmounts > 1024) return -EBADMSG;
 
   struct prepared p;
   memset(&p, 0, sizeof p);

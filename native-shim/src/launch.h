@@ -80,6 +80,8 @@ struct bv_body_header {
   uint32_t hostname_len; /* 0: leave the hostname alone */
   int32_t sync_peer_fd;  /* the parent's (write) end of the sync pipe: the child closes its copy
                           * first, so the parent closing its own end reads as EOF (never release) */
+  uint64_t cap_keep;     /* capabilities the manifest grants (bit n = capability n); all others
+                          * leave the bounding, permitted, effective and inheritable sets */
 };
 
 struct bv_fd {
@@ -96,14 +98,31 @@ struct bv_rlimit {
   uint64_t hard;
 };
 
-/* A mount step (filled by the confinement issue). Paths are offsets into the strings section. */
+/* A mount step. source/target/fstype/data are byte offsets into the strings section, or
+ * BV_NO_STRING. Steps run in order in the child, before any capability is dropped. */
+#define BV_NO_STRING 0xffffffffu
 struct bv_mount {
-  uint32_t op;        /* BV_MOUNT_* */
-  uint32_t flags;     /* MS_* */
-  uint32_t source;    /* string offset, or UINT32_MAX */
+  uint32_t op;        /* enum bv_mount_op */
+  uint32_t flags;     /* MS_* (or, for LL_RULE, the landlock access mask) */
+  uint32_t source;
   uint32_t target;
   uint32_t fstype;
   uint32_t data;
+};
+
+enum bv_mount_op {
+  BV_MOUNT_MOUNT = 1,     /* mount(source, target, fstype, flags, data) */
+  BV_MOUNT_BIND = 2,      /* bind source on target (recursive); MS_RDONLY in flags: then remount
+                           * read-only, keeping the locked nosuid/nodev/noexec flags */
+  BV_MOUNT_MKDIR = 3,     /* mkdir target 0755 (an existing one is fine) */
+  BV_MOUNT_MKFILE = 4,    /* create an empty file at target (an existing one is fine) */
+  BV_MOUNT_PIVOT = 5,     /* pivot_root into target, detach the old root, chdir / */
+  BV_MOUNT_REMOUNT_RO = 6,/* remount the mount at target read-only */
+  BV_MOUNT_LL_RULE = 7,   /* landlock path_beneath rule on target (opened here), access = flags */
+  BV_MOUNT_MASK = 8,      /* hide target: /dev/null over a file, an empty read-only tmpfs over a
+                           * directory; a missing target is skipped */
+  BV_MOUNT_SYMLINK = 9,   /* symlink(source, target) */
+  BV_MOUNT_CHDIR = 10,    /* chdir(target): the workload's cwd */
 };
 
 /* What the child reports on fail_fd. kind 0: failure (then _exit(127)); kind 1: ready. */

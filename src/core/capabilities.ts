@@ -26,6 +26,8 @@ function base(kind: 'process' | 'wasm'): NormalManifest {
     limits: {},
     tmp: { value: 'none', guarantee: 'enforced', explicit: true },
     syscalls: { value: 'errno', guarantee: 'enforced', explicit: false },
+    isolate: { value: { signals: false, abstractUnix: false }, guarantee: 'enforced', explicit: false },
+    capabilities: [],
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: false,
   };

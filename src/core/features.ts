@@ -59,7 +59,10 @@ function namespaced(ctx: FeatureCtx, mechanism: string, what: string): Candidate
 function linuxFilesystemDefault(ctx: FeatureCtx): Candidate[] {
   const abi = ctx.host.landlock.abi;
   const out: Candidate[] = [];
-  if (ctx.manifest.root) out.push(namespaced(ctx, 'linux:mount(pivot_root)', 'container mode'));
+  if (ctx.manifest.root) {
+    if (abi >= 3) out.push(namespaced(ctx, `linux:mount(pivot_root)+landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'container mode'));
+    out.push(namespaced(ctx, 'linux:mount(pivot_root)', 'container mode'));
+  }
   if (abi >= 3) out.push(have(`linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'enforced'));
   else if (abi >= 1) {
     out.push(missing(`linux:landlock(abi=${abi})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict truncate (needs ABI 3), so any file could be truncated`, 'run on Linux ≥ 6.2, or set guarantee: best-effort for the manifest'));
@@ -81,7 +84,12 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const needed = rightsFor(g.access, kind, fact.path);
   const lacking = needed.filter((r) => FS_RIGHTS[r].abi > abi);
   const out: Candidate[] = [];
-  if (ctx.manifest.root) out.push(namespaced(ctx, `linux:mount(bind,${g.access.includes('write') ? 'rw' : 'ro'})`, 'a bind mount into the rootfs'));
+  const bind = `linux:mount(bind,${g.access.includes('write') ? 'rw' : 'ro'})`;
+  if (ctx.manifest.root) {
+    // In container mode a grant is a bind mount into the rootfs, and a landlock rule on it too.
+    if (abi >= 1 && lacking.length === 0) out.push({ ...namespaced(ctx, `${bind}+landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'a bind mount into the rootfs') });
+    out.push(namespaced(ctx, bind, 'a bind mount into the rootfs'));
+  }
   if (abi === 0) {
     out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', 'landlock is not available on this kernel', 'enable landlock, or use container mode (root:) where grants are bind mounts'));
     return out;
@@ -265,6 +273,7 @@ export interface BackendFeatures {
   capabilities(ctx: FeatureCtx): Candidate[];
   fds(ctx: FeatureCtx): Candidate[];
   tmp(ctx: FeatureCtx): Candidate[];
+  isolate(ctx: FeatureCtx): Candidate[];
   limit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[];
 }
 
@@ -286,9 +295,24 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     network: linuxNetwork,
     spawn: linuxSpawn,
     syscalls: linuxSyscalls,
-    capabilities: () => [have('linux:capset(none)+no_new_privs', 'enforced')],
+    capabilities: (ctx) => {
+      const keep = ctx.manifest.capabilities;
+      if (keep.length === 0) return [have('linux:capset(none)+no_new_privs', 'enforced')];
+      // A kept capability is scoped to the workload's user namespace; outside one it would be
+      // a real host privilege, which a boundary does not hand out.
+      const mech = `linux:capset(keep=${keep.map((c) => c.replace(/^CAP_/, '')).join('+')},in-userns)+no_new_privs`;
+      if (!ctx.host.userns.canCreate) return [missing(mech, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'kept capabilities are granted only inside a user namespace, and this host will not create one for us', NS_HINT)];
+      return [have(mech, 'enforced')];
+    },
     fds: () => [have('linux:fd-scrub(close_range)', 'enforced')],
     tmp: (ctx) => (ctx.manifest.tmp.value === 'private' ? [namespaced(ctx, 'linux:mount(tmpfs,/tmp)', 'a private /tmp')] : []),
+    isolate: (ctx) => {
+      const v = ctx.manifest.isolate.value;
+      const what = [v.signals ? 'signal' : '', v.abstractUnix ? 'abstract-unix' : ''].filter(Boolean).join(',');
+      const abi = ctx.host.landlock.abi;
+      if (abi < 6) return [missing(`linux:landlock-scope(${what})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock scoping needs ABI 6 (this host has ${abi})`, 'run on Linux ≥ 6.12, or drop isolate')];
+      return [have(`linux:landlock-scope(abi=${Math.min(abi, KNOWN_ABI)},${what})`, 'enforced')];
+    },
     limit: linuxLimit,
   },
   wasm: {
@@ -304,9 +328,11 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     network: (ctx) => (ctx.manifest.network.value.mode === 'deny' ? [have('wasm:no-sockets', 'enforced')] : [WASM_UNSUPPORTED('wasm:network', `WASI preview 1 has no way to back network: ${ctx.manifest.network.value.mode}`, 'use network: deny for wasm workloads')]),
     spawn: (ctx) => (ctx.manifest.spawn.value === 'deny' ? [have('wasm:no-spawn', 'enforced')] : [WASM_UNSUPPORTED('wasm:spawn', `WASI preview 1 cannot create processes or threads (spawn: ${ctx.manifest.spawn.value})`, 'use spawn: deny for wasm workloads')]),
     syscalls: () => [have('wasm:wasi-imports-only', 'enforced')],
-    capabilities: () => [have('wasm:no-capabilities', 'enforced')],
+    capabilities: (ctx) => (ctx.manifest.capabilities.length ? [WASM_UNSUPPORTED('wasm:capabilities', 'a wasm guest has no capabilities to keep', 'drop capabilities for wasm workloads')] : [have('wasm:no-capabilities', 'enforced')]),
     fds: (ctx) => (ctx.manifest.fds.length === 0 ? [have('wasm:no-inherited-fds', 'enforced')] : [WASM_UNSUPPORTED('wasm:fds', 'the wasm backend does not pass host descriptors', 'use fds: none')]),
     tmp: (ctx) => (ctx.manifest.tmp.value === 'private' ? [WASM_UNSUPPORTED('wasm:tmp', 'the wasm backend has no private /tmp', 'grant a bundle directory read-write instead')] : []),
+    // A guest has no signals and no sockets: there is nothing outside to reach.
+    isolate: () => [have('wasm:no-signals,no-sockets', 'enforced')],
     limit: wasmLimit,
   },
 };

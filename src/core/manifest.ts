@@ -64,6 +64,9 @@ export interface NormalManifest {
   limits: NormalLimits;
   tmp: ClauseSetting<TmpMode>;
   syscalls: ClauseSetting<'errno' | 'kill' | 'log'>;
+  isolate: ClauseSetting<{ signals: boolean; abstractUnix: boolean }>;
+  /** Capability names to keep (CAP_*). */
+  capabilities: string[];
   defaultGuarantee: Guarantee;
   explicitDefaultGuarantee: boolean;
 }
@@ -296,6 +299,12 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
     ? { value: m.syscalls.deny ?? 'errno', guarantee: g(m.syscalls.guarantee), explicit: true }
     : { value: 'errno', guarantee: defaultGuarantee, explicit: false };
 
+  const isolate: NormalManifest['isolate'] = {
+    value: { signals: m.isolate?.signals ?? false, abstractUnix: m.isolate?.abstractUnix ?? false },
+    guarantee: g(m.isolate?.guarantee),
+    explicit: m.isolate !== undefined,
+  };
+
   // env
   const env: NormalManifest['env'] = [];
   for (const [name, v] of Object.entries(m.env ?? {})) {
@@ -360,6 +369,8 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
     limits,
     tmp,
     syscalls,
+    isolate,
+    capabilities: [...(m.capabilities ?? [])],
     defaultGuarantee,
     explicitDefaultGuarantee: m.guarantee !== undefined,
   };

@@ -11,6 +11,7 @@ import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor } from './host-view.js';
 import { contentHash, type Sha256Hex } from './seal.js';
 import { formatSize, formatDuration } from './units.js';
+import { CAPABILITY_NUMBERS } from './capability-names.js';
 
 export interface PlanInput {
   manifest: NormalManifest;
@@ -105,7 +106,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   choices.push(choose('network', netWords, m.network.guarantee, f.network(ctx)));
   choices.push(choose('spawn', `${m.spawn.value}${m.spawn.explicit ? '' : ' (default)'}`, m.spawn.guarantee, f.spawn(ctx)));
   choices.push(choose('syscalls', `default denylist (mount, ptrace, bpf, keyctl, …), denials: ${m.syscalls.value}`, m.syscalls.guarantee, f.syscalls(ctx)));
-  choices.push(choose('capabilities', 'none', dg, f.capabilities(ctx)));
+  choices.push(choose('capabilities', m.capabilities.length ? `keep ${m.capabilities.join(', ')}` : 'none', dg, f.capabilities(ctx)));
 
   const envWords = m.env.length === 0 ? 'empty' : m.env.map((e) => (e.secret ? `${e.name}=<secret ${e.secret}>` : e.name)).join(' ');
   choices.push(choose('env', envWords, dg, [{ available: true, mechanism: `${backend}:env(exact,${m.env.length} var${m.env.length === 1 ? '' : 's'})`, strength: 'enforced' }]));
@@ -114,6 +115,9 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   }
   choices.push(choose('fds', m.fds.length ? `pass ${m.fds.join(',')} as 3..${2 + m.fds.length}` : 'none (stdio only)', dg, f.fds(ctx)));
   choices.push(choose('stdio', `stdin=${m.stdio.stdin} stdout=${m.stdio.stdout} stderr=${m.stdio.stderr}`, dg, [{ available: true, mechanism: `${backend}:stdio`, strength: 'enforced' }]));
+  if (m.isolate.value.signals || m.isolate.value.abstractUnix) {
+    choices.push(choose('isolate', [m.isolate.value.signals ? 'signals' : '', m.isolate.value.abstractUnix ? 'abstract unix sockets' : ''].filter(Boolean).join(', '), m.isolate.guarantee, f.isolate(ctx)));
+  }
   if (m.tmp.value === 'private') choices.push(choose('tmp', 'private', m.tmp.guarantee, f.tmp(ctx)));
   else choices.push(notRequested('tmp', `none${m.tmp.explicit ? '' : ' (default)'}`, m.tmp.guarantee, 'no /tmp is granted'));
 
@@ -153,7 +157,9 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
     const fact = paths.grants[g.index]!;
     const kind = fact.kind === 'directory' ? 'directory' : fact.kind === 'file' ? 'file' : 'other';
     const rights = rightsFor(g.access, kind, fact.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi);
-    return { clause: `filesystem[${g.index}]`, path: fact.path, access: g.access, recursive: g.recursive, kind, rights };
+    // Container mode: grants are bind-mounted into the rootfs; bundle-relative ones at /<rel>.
+    const target = m.root ? (g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path) : fact.path;
+    return { clause: `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights };
   });
   const limits: CgroupLimit[] = [];
   const rlimits: RlimitSetting[] = [];
@@ -197,8 +203,8 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
   }
   const workload: LaunchInputs['workload'] =
     w.kind === 'process'
-      ? { kind: 'process', path: paths.exe?.path ?? w.exe, args: w.args, cwd: w.cwd }
-      : { kind: 'wasm', path: paths.module?.path ?? w.module, args: w.args, cwd: '/', deterministic: w.deterministic, seed: w.seed };
+      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd }
+      : { kind: 'wasm', path: paths.module?.path ?? w.module, argv0: w.module, args: w.args, cwd: '/', deterministic: w.deterministic, seed: w.seed };
   return {
     workload,
     env: m.env.map((e) => (e.secret ? { name: e.name, secret: e.secret } : { name: e.name, value: e.value ?? '' })),
@@ -219,5 +225,7 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
     tmp: { mode: m.tmp.value, sizeBytes: m.limits.tmpSize?.value ?? null },
     root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly } : null,
     syscalls: { deny: m.syscalls.value },
+    capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
+    scope: [...(m.isolate.value.signals ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix ? (['abstract-unix-socket'] as const) : [])],
   };
 }

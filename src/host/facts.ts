@@ -6,6 +6,7 @@ import { release, machine } from 'node:os';
 import { join, posix } from 'node:path';
 import type { HostFacts, CgroupHierarchy, CgroupFacts, Rlimit } from '../contract/generated/types.js';
 import { shim } from '../backends/linux/ffi/shim.js';
+import { CAPABILITY_LIST } from '../core/capability-names.js';
 
 const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 28: 'ENOSPC', 38: 'ENOSYS', 95: 'EOPNOTSUPP' };
 export function errnoName(n: number): string {
@@ -27,15 +28,8 @@ function readInt(path: string): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** Linux capability names by number (include/uapi/linux/capability.h). */
-export const CAP_NAMES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE',
-  'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
-  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE',
-];
+/** Linux capability names by number. */
+export const CAP_NAMES: readonly string[] = CAPABILITY_LIST;
 
 export function capNames(hex: string): string[] {
   const v = BigInt('0x' + hex);

@@ -156,6 +156,32 @@ describe('planner examples', () => {
     expect(p.refusals.map((r) => r.code)).toContain('BV_PLAN_PATH_MISSING');
   });
 
+  it('isolate needs landlock ABI 6, capabilities need a user namespace, deny: log is only best-effort', () => {
+    const old = hybridHost();
+    old.landlock.abi = 5;
+    const p = run(manifestOf(HELLO + 'isolate: { signals: true }\n'), old);
+    expect(p.refusals.map((r) => `${r.clause}:${r.code}`)).toEqual(['isolate:BV_PLAN_LANDLOCK_ABI_TOO_OLD']);
+    expect(clause(run(manifestOf(HELLO + 'isolate: { signals: true, abstractUnix: true }\n'), hybridHost()), 'isolate').mechanism).toBe('linux:landlock-scope(abi=7,signal,abstract-unix)');
+    const noUserns = hybridHost();
+    noUserns.userns.canCreate = false;
+    expect(run(manifestOf(HELLO + 'capabilities: [CAP_NET_BIND_SERVICE]\n'), noUserns).refusals.map((r) => r.clause)).toContain('capabilities');
+    const log = run(manifestOf(HELLO + 'syscalls: { deny: log }\n'), hybridHost());
+    expect(log.refusals.map((r) => `${r.clause}:${r.code}`).sort()).toEqual(['spawn:BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls:BV_PLAN_WEAKER_THAN_REQUESTED']);
+    const logOk = run(manifestOf(HELLO + 'syscalls: { deny: log, guarantee: best-effort }\nspawn: { value: deny, guarantee: best-effort }\n'), hybridHost());
+    expect(clause(logOk, 'syscalls')).toMatchObject({ verdict: 'best-effort', mechanism: expect.stringMatching(/^linux:seccomp\(log,\d+ rules\)$/) });
+  });
+
+  it('container mode: grants are bind mounts plus landlock; the rootfs is the default deny', () => {
+    const m = manifestOf(HELLO.replace('exe: /usr/bin/echo', 'exe: /bin/sh') + 'root: { path: rootfs }\n');
+    const p = run(m, hybridHost());
+    expect(clause(p, 'root').mechanism).toBe('linux:mount(pivot_root,ro)');
+    expect(clause(p, 'filesystem').mechanism).toBe('linux:mount(pivot_root)+landlock(abi=7)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)+landlock(abi=7)');
+    const bare = hybridHost();
+    bare.landlock.abi = 0;
+    expect(clause(run(m, bare), 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)');
+  });
+
   it('secrets appear in the plan only as references', () => {
     const m = manifestOf(HELLO + 'env: { TOKEN: { secret: api-token }, HOME: /nonexistent }\n');
     const p = run(m, hybridHost());
@@ -222,6 +248,8 @@ const manifestArb = fc
       limits: cleanLimits,
       tmp: { value: tmp, guarantee: g, explicit: true },
       syscalls: { value: 'errno', guarantee: g, explicit: true },
+      isolate: { value: { signals: false, abstractUnix: false }, guarantee: g, explicit: false },
+      capabilities: [],
       defaultGuarantee: g,
       explicitDefaultGuarantee: true,
     };

@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, decodeRecord, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, decodeRecord, mountSteps, MOUNT_OP, type MountStep, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { createCgroups, joinV1, killAll, readBack, teardownCgroups, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { buildRuleset, type Ruleset } from './host/landlock.js';
 import { readEvidence } from './host/evidence.js';
@@ -49,6 +50,8 @@ export interface LaunchHooks {
   /** Skip seccomp / landlock. */
   noSeccomp?: boolean;
   noLandlock?: boolean;
+  /** Keep capabilities (skip the drop). */
+  keepCaps?: boolean;
 }
 
 export interface LinuxLaunchRequest {
@@ -84,18 +87,6 @@ export interface LinuxRunResult {
   teardown: Teardown;
   landlock: { abi: number; digest: string; rules: number } | null;
   seccomp: { sha256: string; rules: number; instructions: number; deny: string } | null;
-}
-
-const NOT_IMPLEMENTED = [/^linux:mount\(/];
-
-/** Refuses plans naming mechanisms this launcher does not implement yet (fail closed). */
-export function assertImplemented(plan: Plan): void {
-  const missing = plan.clauses.filter((c) => c.mechanism && NOT_IMPLEMENTED.some((re) => re.test(c.mechanism!)));
-  if (missing.length) {
-    throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `this launcher does not implement ${missing.map((c) => `${c.clause} (${c.mechanism})`).join(', ')}`, {
-      hint: 'nothing was run; remove or weaken those clauses, or use a bvisor that implements them',
-    });
-  }
 }
 
 class Cleanup {
@@ -212,11 +203,15 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
   });
 }
 
-function describeItem(launch: LaunchInputs, stage: number, item: number): string {
+function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage: number, item: number): string {
   const name = STAGES[stage] ?? `stage ${stage}`;
   if (stage === 6 && launch.rlimits[item]) return `${name} ${launch.rlimits[item]!.resource} (${launch.rlimits[item]!.clause})`;
   if ((stage === 9 || stage === 10) && item >= 0) return `${name} ${launch.fds[item]} → ${3 + item} (fds[${item}])`;
   if ((stage === 9 || stage === 10) && item < 0 && item >= -3) return `${name} stdio ${-1 - item}`;
+  if (stage === 3 && mounts[item]) {
+    const m = mounts[item]!;
+    return `mount step ${item} (${Object.entries(MOUNT_OP).find(([, v]) => v === m.op)?.[0] ?? m.op} ${m.source ? m.source + ' → ' : ''}${m.target ?? ''})`;
+  }
   return name;
 }
 
@@ -229,7 +224,6 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
   if (!plan.admitted || !plan.launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'launchLinux needs an admitted linux plan');
   const launch: LaunchInputs = req.hooks?.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
   req.hooks?.mutateLaunch?.(launch);
-  assertImplemented(plan);
   const s = shim();
   const t0 = Date.now();
   const cleanup = new Cleanup();
@@ -306,7 +300,8 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
     cleanup.push(() => records.close());
 
     let ruleset: Ruleset | null = null;
-    if (!req.hooks?.noLandlock && plan.clauses.some((c) => c.clause === 'filesystem' && c.mechanism?.startsWith('linux:landlock'))) {
+    const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
+    if (!req.hooks?.noLandlock && landlockWanted) {
       ruleset = buildRuleset(launch);
       childEnds.push(fds.own(ruleset.fd));
     }
@@ -325,15 +320,19 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
 
+    const handled = new Set(handledFs(ruleset?.abi ?? 0));
+    const mounts = mountSteps(launch, { landlock: ruleset !== null, ruleMask: (rights) => maskOf((rights as FsRight[]).filter((r) => handled.has(r))) });
     const body = lower({
       launch,
-      argv0: launch.workload.path,
+      mounts,
+      argv0: launch.workload.argv0,
       env,
       runtime: { exeFd, cgroupFd: cg.v2Fd, syncFd: syncR, syncPeerFd: syncW, failFd: failW, landlockFd: ruleset?.fd ?? -1, stdio: [stdinFd, stdoutFd, stderrFd], declared },
       hostname: launch.namespaces.includes('uts') ? req.hostname : null,
       ready: true,
       dieWithParent: req.dieWithParent,
       testNoScrub: req.hooks?.noScrub === true,
+      keepCaps: req.hooks?.keepCaps === true,
       bpf,
     });
     const out = new Int32Array(2);
@@ -373,7 +372,8 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
     let evidence: Evidence[] = [];
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
-      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false });
+      const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
+      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff });
       // The filter goes on after this handshake (it is the last step); read it back at exec.
       const go = s.bv_write_byte(syncW);
       if (go < 0) throw spawnErr('go', go);
@@ -386,7 +386,7 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
     }
     if (rec) {
       await exited;
-      throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, {
+      throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, mounts, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, {
         hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : 'the workload never ran; see the stage for the cause',
         detail: { stage: STAGES[rec.stage] ?? rec.stage, errno: rec.errno, item: rec.item },
       });

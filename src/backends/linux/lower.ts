@@ -5,12 +5,12 @@ import type { LaunchInputs } from '../../contract/generated/types.js';
 
 export const BODY_MAGIC = 0x44425642;
 export const BODY_VERSION = 1;
-export const HEADER_SIZE = 112;
+export const HEADER_SIZE = 120;
 /** Offsets of the header fields, in declaration order (launch.h). */
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
-  rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108,
+  rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -62,6 +62,111 @@ export interface BodyRuntime {
   declared: DeclaredFd[];
 }
 
+/** enum bv_mount_op (launch.h). */
+export const MOUNT_OP = { MOUNT: 1, BIND: 2, MKDIR: 3, MKFILE: 4, PIVOT: 5, REMOUNT_RO: 6, LL_RULE: 7, MASK: 8, SYMLINK: 9, CHDIR: 10 } as const;
+export const NO_STRING = 0xffffffff;
+/** MS_* (linux/mount.h). */
+export const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384 } as const;
+
+export interface MountStep {
+  op: (typeof MOUNT_OP)[keyof typeof MOUNT_OP];
+  flags: number;
+  source?: string;
+  target?: string;
+  fstype?: string;
+  data?: string;
+}
+
+const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir + '/');
+
+/**
+ * Whether a filesystem rule must be added by the child, after its mounts: a rule opened by the
+ * parent names a host inode, which a fresh /proc or a private /tmp (or a pivot_root) hides.
+ */
+export function ruleIsChildSide(launch: LaunchInputs, target: string): boolean {
+  if (!launch.namespaces.includes('mount')) return false;
+  if (launch.root) return true;
+  if (launch.namespaces.includes('pid') && under(target, '/proc')) return true;
+  return launch.tmp.mode === 'private' && under(target, '/tmp');
+}
+
+export interface MountContext {
+  /** landlock masks (bits) per rule, computed by the caller from the rule's rights. */
+  ruleMask: (rights: readonly string[]) => number;
+  /** landlock is in use: emit child-side rules. */
+  landlock: boolean;
+}
+
+const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+const MASKED = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug', '/proc/sysrq-trigger', '/proc/latency_stats', '/proc/acpi', '/proc/scsi', '/proc/asound', '/sys/firmware'];
+const READONLY = ['/proc/sys', '/proc/irq', '/proc/bus', '/proc/fs'];
+
+function parents(root: string, target: string): string[] {
+  const segs = target.split('/').filter(Boolean);
+  const out: string[] = [];
+  for (let i = 1; i < segs.length; i++) out.push(root + '/' + segs.slice(0, i).join('/'));
+  return out;
+}
+
+/** The mount steps the child runs, from the inert launch inputs (pure). */
+export function mountSteps(launch: LaunchInputs, ctx: MountContext): MountStep[] {
+  const steps: MountStep[] = [];
+  if (!launch.namespaces.includes('mount')) return steps;
+  const tmpData = `mode=1777,size=${launch.tmp.sizeBytes ?? launch.memoryBytes ?? 64 * 2 ** 20}`;
+  const rr = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const rule = (target: string, rights: readonly string[]): void => {
+    if (ctx.landlock) steps.push({ op: MOUNT_OP.LL_RULE, flags: ctx.ruleMask(rights), target });
+  };
+  if (!launch.root) {
+    if (launch.namespaces.includes('pid')) steps.push({ op: MOUNT_OP.MOUNT, flags: rr, source: 'proc', target: '/proc', fstype: 'proc' });
+    if (launch.tmp.mode === 'private') {
+      steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NODEV, source: 'tmpfs', target: '/tmp', fstype: 'tmpfs', data: tmpData });
+      rule('/tmp', RW_DIR);
+    }
+    for (const r of launch.filesystem) if (ruleIsChildSide(launch, r.target)) rule(r.target, r.rights);
+  } else {
+    const R = launch.root.path;
+    steps.push({ op: MOUNT_OP.BIND, flags: 0, source: R, target: R });
+    steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/proc` });
+    if (launch.namespaces.includes('pid')) steps.push({ op: MOUNT_OP.MOUNT, flags: rr, source: 'proc', target: `${R}/proc`, fstype: 'proc' });
+    steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/dev` });
+    steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NOEXEC, source: 'tmpfs', target: `${R}/dev`, fstype: 'tmpfs', data: 'mode=755,size=65536' });
+    for (const d of DEVICES) {
+      steps.push({ op: MOUNT_OP.MKFILE, flags: 0, target: `${R}/dev/${d}` });
+      steps.push({ op: MOUNT_OP.BIND, flags: 0, source: `/dev/${d}`, target: `${R}/dev/${d}` });
+    }
+    steps.push({ op: MOUNT_OP.SYMLINK, flags: 0, source: '/proc/self/fd', target: `${R}/dev/fd` });
+    ['stdin', 'stdout', 'stderr'].forEach((n, i) => steps.push({ op: MOUNT_OP.SYMLINK, flags: 0, source: `/proc/self/fd/${i}`, target: `${R}/dev/${n}` }));
+    steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/dev/shm` });
+    steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NODEV, source: 'tmpfs', target: `${R}/dev/shm`, fstype: 'tmpfs', data: 'mode=1777,size=' + (launch.memoryBytes ?? 64 * 2 ** 20) });
+    if (launch.tmp.mode === 'private') {
+      steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/tmp` });
+      steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NODEV, source: 'tmpfs', target: `${R}/tmp`, fstype: 'tmpfs', data: tmpData });
+    }
+    for (const g of launch.filesystem) {
+      for (const p of parents(R, g.target)) steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: p });
+      steps.push({ op: g.kind === 'directory' ? MOUNT_OP.MKDIR : MOUNT_OP.MKFILE, flags: 0, target: R + g.target });
+      steps.push({ op: MOUNT_OP.BIND, flags: g.access.includes('write') ? 0 : MS.RDONLY, source: g.path, target: R + g.target });
+    }
+    steps.push({ op: MOUNT_OP.PIVOT, flags: 0, target: R });
+    for (const m of MASKED) steps.push({ op: MOUNT_OP.MASK, flags: 0, target: m });
+    for (const m of READONLY) steps.push({ op: MOUNT_OP.BIND, flags: MS.RDONLY, source: m, target: m });
+    if (launch.root.readonly) steps.push({ op: MOUNT_OP.REMOUNT_RO, flags: 0, target: '/' });
+    rule('/', launch.root.readonly ? RX_DIR : RWX_DIR);
+    rule('/proc', ['READ_FILE', 'READ_DIR']);
+    rule('/dev/shm', RW_DIR);
+    if (launch.tmp.mode === 'private') rule('/tmp', RW_DIR);
+    for (const d of DEVICES) rule(`/dev/${d}`, ['READ_FILE', 'WRITE_FILE', 'TRUNCATE', 'IOCTL_DEV']);
+    for (const g of launch.filesystem) rule(g.target, g.rights);
+  }
+  steps.push({ op: MOUNT_OP.CHDIR, flags: 0, target: launch.workload.cwd });
+  return steps;
+}
+
+const RW_DIR = ['READ_FILE', 'READ_DIR', 'WRITE_FILE', 'TRUNCATE', 'REMOVE_DIR', 'REMOVE_FILE', 'MAKE_DIR', 'MAKE_REG', 'MAKE_SOCK', 'MAKE_FIFO', 'MAKE_SYM', 'REFER'];
+const RX_DIR = ['READ_FILE', 'READ_DIR', 'EXECUTE'];
+const RWX_DIR = [...RW_DIR, 'EXECUTE'];
+
 export interface LowerInput {
   launch: LaunchInputs;
   /** argv[0] as the workload sees it. */
@@ -75,8 +180,11 @@ export interface LowerInput {
   dieWithParent: boolean;
   /** Tests only: the red twin of the fd scrub. Production never sets it. */
   testNoScrub?: boolean;
+  /** Tests only: the red twin of the capability drop. */
+  keepCaps?: boolean;
   /** A seccomp program, 8 bytes per instruction, or null. */
   bpf: Uint8Array | null;
+  mounts?: readonly MountStep[];
 }
 
 export class LowerError extends Error {}
@@ -99,6 +207,18 @@ export function lower(input: LowerInput): Uint8Array {
   const argv = [input.argv0, ...launch.workload.args];
   for (const a of argv) pushString(a);
   for (const e of input.env) pushString(`${e.name}=${e.value}`);
+  // Mount strings follow; steps refer to them by offset within the strings section.
+  let cursor = strings.reduce((n, s) => n + s.length, 0);
+  const mountRefs = (input.mounts ?? []).map((m) => {
+    const ref = (v: string | undefined): number => {
+      if (v === undefined) return NO_STRING;
+      const at = cursor;
+      pushString(v);
+      cursor += enc.encode(v).length + 1;
+      return at;
+    };
+    return { op: m.op, flags: m.flags, source: ref(m.source), target: ref(m.target), fstype: ref(m.fstype), data: ref(m.data) };
+  });
   const stringsLen = strings.reduce((n, s) => n + s.length, 0);
 
   if (runtime.declared.length > 64) throw new LowerError('at most 64 declared fds');
@@ -115,7 +235,8 @@ export function lower(input: LowerInput): Uint8Array {
   const fdsOff = align8(stringsOff + stringsLen);
   const rlimitsOff = align8(fdsOff + runtime.declared.length * FD_SIZE);
   const bpfOff = align8(rlimitsOff + rlimits.length * RLIMIT_SIZE);
-  const total = align8(bpfOff + bpfLen * SOCK_FILTER_SIZE);
+  const mountsOff = align8(bpfOff + bpfLen * SOCK_FILTER_SIZE);
+  const total = align8(mountsOff + mountRefs.length * MOUNT_SIZE);
 
   const buf = new Uint8Array(total);
   const dv = new DataView(buf.buffer);
@@ -123,7 +244,7 @@ export function lower(input: LowerInput): Uint8Array {
   const i32 = (off: number, v: number): void => dv.setInt32(off, v, true);
   const H = HEADER_OFFSETS;
 
-  let flags = FLAGS.NO_NEW_PRIVS | FLAGS.DROP_CAPS;
+  let flags = FLAGS.NO_NEW_PRIVS | (input.keepCaps ? 0 : FLAGS.DROP_CAPS);
   if (launch.namespaces.includes('mount')) flags |= FLAGS.MOUNT_PRIVATE;
   if (launch.namespaces.includes('net') && launch.network.mode === 'loopback') flags |= FLAGS.LO_UP;
   if (input.ready) flags |= FLAGS.READY;
@@ -153,10 +274,11 @@ export function lower(input: LowerInput): Uint8Array {
   u32(H.rlimits_off, rlimits.length ? rlimitsOff : 0);
   u32(H.bpf_off, bpfLen ? bpfOff : 0);
   u32(H.bpf_len, bpfLen);
-  u32(H.mounts_off, 0);
-  u32(H.nmounts, 0);
+  u32(H.mounts_off, mountRefs.length ? mountsOff : 0);
+  u32(H.nmounts, mountRefs.length);
   u32(H.hostname_len, hostnameLen);
   i32(H.sync_peer_fd, runtime.syncPeerFd);
+  dv.setBigUint64(H.cap_keep, launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n), true);
 
   let off = stringsOff;
   for (const s of strings) {
@@ -177,6 +299,10 @@ export function lower(input: LowerInput): Uint8Array {
     dv.setBigUint64(o + 16, r.hard, true);
   });
   if (input.bpf) buf.set(input.bpf, bpfOff);
+  mountRefs.forEach((m, i) => {
+    const o = mountsOff + i * MOUNT_SIZE;
+    [m.op, m.flags, m.source, m.target, m.fstype, m.data].forEach((v, j) => u32(o + 4 * j, v >>> 0));
+  });
   return buf;
 }
 

@@ -64,6 +64,61 @@ export const boundarySchema: Record<string, unknown> = {
     },
     "syscalls": {
       "$ref": "#/$defs/Syscalls"
+    },
+    "isolate": {
+      "$ref": "#/$defs/Isolate"
+    },
+    "capabilities": {
+      "description": "Capabilities to keep (default: none). They hold only inside the workload's user namespace, and are refused where bvisor cannot create one.",
+      "type": "array",
+      "maxItems": 41,
+      "uniqueItems": true,
+      "items": {
+        "type": "string",
+        "enum": [
+          "CAP_CHOWN",
+          "CAP_DAC_OVERRIDE",
+          "CAP_DAC_READ_SEARCH",
+          "CAP_FOWNER",
+          "CAP_FSETID",
+          "CAP_KILL",
+          "CAP_SETGID",
+          "CAP_SETUID",
+          "CAP_SETPCAP",
+          "CAP_LINUX_IMMUTABLE",
+          "CAP_NET_BIND_SERVICE",
+          "CAP_NET_BROADCAST",
+          "CAP_NET_ADMIN",
+          "CAP_NET_RAW",
+          "CAP_IPC_LOCK",
+          "CAP_IPC_OWNER",
+          "CAP_SYS_MODULE",
+          "CAP_SYS_RAWIO",
+          "CAP_SYS_CHROOT",
+          "CAP_SYS_PTRACE",
+          "CAP_SYS_PACCT",
+          "CAP_SYS_ADMIN",
+          "CAP_SYS_BOOT",
+          "CAP_SYS_NICE",
+          "CAP_SYS_RESOURCE",
+          "CAP_SYS_TIME",
+          "CAP_SYS_TTY_CONFIG",
+          "CAP_MKNOD",
+          "CAP_LEASE",
+          "CAP_AUDIT_WRITE",
+          "CAP_AUDIT_CONTROL",
+          "CAP_SETFCAP",
+          "CAP_MAC_OVERRIDE",
+          "CAP_MAC_ADMIN",
+          "CAP_SYSLOG",
+          "CAP_WAKE_ALARM",
+          "CAP_BLOCK_SUSPEND",
+          "CAP_AUDIT_READ",
+          "CAP_PERFMON",
+          "CAP_BPF",
+          "CAP_CHECKPOINT_RESTORE"
+        ]
+      }
     }
   },
   "$defs": {
@@ -634,6 +689,23 @@ export const boundarySchema: Record<string, unknown> = {
             "kill",
             "log"
           ]
+        },
+        "guarantee": {
+          "$ref": "#/$defs/Guarantee"
+        }
+      }
+    },
+    "Isolate": {
+      "title": "Isolate",
+      "description": "Extra isolation from the host (landlock scoping, ABI 6): signals: the workload cannot signal processes outside its boundary; abstractUnix: it cannot connect to abstract unix sockets outside it.",
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "signals": {
+          "type": "boolean"
+        },
+        "abstractUnix": {
+          "type": "boolean"
         },
         "guarantee": {
           "$ref": "#/$defs/Guarantee"

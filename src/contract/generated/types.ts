@@ -298,6 +298,55 @@ export interface BoundaryManifest {
   tmp?: Tmp;
   guarantee?: Guarantee1;
   syscalls?: Syscalls;
+  isolate?: Isolate;
+  /**
+   * Capabilities to keep (default: none). They hold only inside the workload's user namespace, and are refused where bvisor cannot create one.
+   *
+   * @maxItems 41
+   */
+  capabilities?: (
+    | 'CAP_CHOWN'
+    | 'CAP_DAC_OVERRIDE'
+    | 'CAP_DAC_READ_SEARCH'
+    | 'CAP_FOWNER'
+    | 'CAP_FSETID'
+    | 'CAP_KILL'
+    | 'CAP_SETGID'
+    | 'CAP_SETUID'
+    | 'CAP_SETPCAP'
+    | 'CAP_LINUX_IMMUTABLE'
+    | 'CAP_NET_BIND_SERVICE'
+    | 'CAP_NET_BROADCAST'
+    | 'CAP_NET_ADMIN'
+    | 'CAP_NET_RAW'
+    | 'CAP_IPC_LOCK'
+    | 'CAP_IPC_OWNER'
+    | 'CAP_SYS_MODULE'
+    | 'CAP_SYS_RAWIO'
+    | 'CAP_SYS_CHROOT'
+    | 'CAP_SYS_PTRACE'
+    | 'CAP_SYS_PACCT'
+    | 'CAP_SYS_ADMIN'
+    | 'CAP_SYS_BOOT'
+    | 'CAP_SYS_NICE'
+    | 'CAP_SYS_RESOURCE'
+    | 'CAP_SYS_TIME'
+    | 'CAP_SYS_TTY_CONFIG'
+    | 'CAP_MKNOD'
+    | 'CAP_LEASE'
+    | 'CAP_AUDIT_WRITE'
+    | 'CAP_AUDIT_CONTROL'
+    | 'CAP_SETFCAP'
+    | 'CAP_MAC_OVERRIDE'
+    | 'CAP_MAC_ADMIN'
+    | 'CAP_SYSLOG'
+    | 'CAP_WAKE_ALARM'
+    | 'CAP_BLOCK_SUSPEND'
+    | 'CAP_AUDIT_READ'
+    | 'CAP_PERFMON'
+    | 'CAP_BPF'
+    | 'CAP_CHECKPOINT_RESTORE'
+  )[];
 }
 /**
  * Exactly one of process (linux backend) or wasm (wasm backend).
@@ -414,6 +463,17 @@ export interface Limits {
  */
 export interface Syscalls {
   deny?: 'errno' | 'kill' | 'log';
+  guarantee?: Guarantee;
+}
+/**
+ * Extra isolation from the host (landlock scoping, ABI 6): signals: the workload cannot signal processes outside its boundary; abstractUnix: it cannot connect to abstract unix sockets outside it.
+ *
+ * This interface was referenced by `BoundaryManifest`'s JSON-Schema
+ * via the `definition` "Isolate".
+ */
+export interface Isolate {
+  signals?: boolean;
+  abstractUnix?: boolean;
   guarantee?: Guarantee;
 }
 
@@ -804,6 +864,10 @@ export interface LaunchInputs {
     cwd: string;
     deterministic?: boolean;
     seed?: number | null;
+    /**
+     * argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).
+     */
+    argv0: string;
   };
   env: EnvEntry[];
   filesystem: FsRule[];
@@ -848,6 +912,14 @@ export interface LaunchInputs {
   syscalls: {
     deny: 'errno' | 'kill' | 'log';
   };
+  /**
+   * landlock scopes: signal, abstract-unix-socket.
+   */
+  scope: ('signal' | 'abstract-unix-socket')[];
+  /**
+   * Capability numbers kept.
+   */
+  capabilities: number[];
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema
@@ -878,6 +950,10 @@ export interface FsRule {
    * Backend rights, e.g. landlock access flag names.
    */
   rights: string[];
+  /**
+   * Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).
+   */
+  target: string;
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema

@@ -6,7 +6,7 @@ import { lower, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE,
 import type { LaunchInputs } from '../../../src/contract/generated/types.js';
 
 const launch: LaunchInputs = {
-  workload: { kind: 'process', path: '/bin/true', args: ['a', 'b'], cwd: '/' },
+  workload: { kind: 'process', path: '/bin/true', argv0: '/bin/true', args: ['a', 'b'], cwd: '/' },
   env: [],
   filesystem: [],
   landlockAbi: 7,
@@ -25,6 +25,8 @@ const launch: LaunchInputs = {
   tmp: { mode: 'none', sizeBytes: null },
   root: null,
   syscalls: { deny: 'errno' },
+  scope: [],
+  capabilities: [10],
 };
 
 describe('launch body layout', () => {
@@ -48,6 +50,7 @@ describe('launch body layout', () => {
     expect(Buffer.from(body.subarray(so, so + sl)).toString('latin1')).toBe('h\0/bin/true\0a\0b\0A=1\0');
     const fo = dv.getUint32(HEADER_OFFSETS.fds_off, true);
     expect([dv.getInt32(fo, true), dv.getInt32(fo + 4, true), dv.getUint32(fo + 8, true), dv.getInt32(fo + 12, true)]).toEqual([7, 3, 0o010000, 0]);
+    expect(dv.getBigUint64(HEADER_OFFSETS.cap_keep, true)).toBe(1n << 10n);
     const ro = dv.getUint32(HEADER_OFFSETS.rlimits_off, true);
     expect([dv.getUint32(ro, true), dv.getBigUint64(ro + 8, true), dv.getBigUint64(ro + 16, true)]).toEqual([7, 64n, 64n]);
   });

@@ -19,6 +19,8 @@ export interface EvidenceExpect {
   namespaces: string[];
   noNewPrivs: boolean;
   seccomp: boolean;
+  /** CapEff as 16 hex digits: the kept capabilities, or none. */
+  capEff?: string;
 }
 
 export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
@@ -38,7 +40,7 @@ export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
   };
   field('NoNewPrivs', expect.noNewPrivs ? '1' : null);
   field('Seccomp', expect.seccomp ? '2' : null);
-  field('CapEff', '0000000000000000');
+  field('CapEff', expect.capEff ?? '0000000000000000');
   field('CapBnd', null);
   for (const ns of NAMESPACES) {
     const theirs = nsInode(pid, ns);

@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import type { LaunchInputs } from '../../../contract/generated/types.js';
 import { BvisorError } from '../../../contract/errors.js';
-import { handledFs, maskOf, NET_RIGHTS, KNOWN_ABI, type FsRight } from '../../../core/landlock.js';
+import { handledFs, maskOf, NET_RIGHTS, SCOPES, KNOWN_ABI, type FsRight } from '../../../core/landlock.js';
 import { shim, O } from '../ffi/shim.js';
+import { ruleIsChildSide } from '../lower.js';
 import { errnoName } from '../../../host/facts.js';
 
 export interface Ruleset {
@@ -24,14 +25,21 @@ export function buildRuleset(launch: LaunchInputs): Ruleset {
   const fsMask = BigInt(maskOf(handledFs(abi)));
   const ports = launch.network.mode === 'ports';
   const netMask = ports && abi >= 4 ? BigInt(NET_RIGHTS.BIND_TCP.bit | NET_RIGHTS.CONNECT_TCP.bit) : 0n;
-  const fd = s.bv_landlock_create(fsMask, netMask, 0n, abi);
+  const scoped = abi >= 6 ? BigInt((launch.scope.includes('signal') ? SCOPES.SIGNAL.bit : 0) | (launch.scope.includes('abstract-unix-socket') ? SCOPES.ABSTRACT_UNIX_SOCKET.bit : 0)) : 0n;
+  const fd = s.bv_landlock_create(fsMask, netMask, scoped, abi);
   if (fd < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `landlock_create_ruleset(abi=${abi}): ${errnoName(fd)}`, { hint: 'run `bvisor check`: landlock may be disabled' });
   const h = createHash('sha256');
-  h.update(`abi=${abi};fs=${fsMask};net=${netMask}\n`);
+  h.update(`abi=${abi};fs=${fsMask};net=${netMask};scoped=${scoped}\n`);
   let rules = 0;
   try {
     for (const r of launch.filesystem) {
       const mask = BigInt(maskOf(r.rights as FsRight[]));
+      // Rules on paths the child mounts over are added by the child, after its mounts.
+      if (ruleIsChildSide(launch, r.target)) {
+        h.update(`child ${r.target} ${mask}\n`);
+        rules++;
+        continue;
+      }
       const pfd = s.bv_open(r.path, O.PATH, 0);
       if (pfd < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `${r.clause}: open \`${r.path}\` (O_PATH): ${errnoName(pfd)}`, { hint: 'the path changed since planning; plan again' });
       const rc = s.bv_landlock_add_path(fd, pfd, mask);
