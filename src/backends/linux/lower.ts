@@ -81,13 +81,14 @@ const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir
 
 /**
  * Whether a filesystem rule must be added by the child, after its mounts: a rule opened by the
- * parent names a host inode, which a fresh /proc or a private /tmp (or a pivot_root) hides.
+ * parent names a host inode, which a fresh /proc (or, in container mode, pivot_root) replaces.
+ * Grants under a private /tmp stay parent-side: the tmpfs hides their paths, but descriptors
+ * opened before it (the program itself, executed by fd) still need their rights.
  */
 export function ruleIsChildSide(launch: LaunchInputs, target: string): boolean {
   if (!launch.namespaces.includes('mount')) return false;
   if (launch.root) return true;
-  if (launch.namespaces.includes('pid') && under(target, '/proc')) return true;
-  return launch.tmp.mode === 'private' && under(target, '/tmp');
+  return launch.namespaces.includes('pid') && under(target, '/proc');
 }
 
 export interface MountContext {
