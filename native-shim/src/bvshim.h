@@ -45,5 +45,6 @@ int bv_read_record(int fd, int32_t *rec);
 int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);
 int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed);
 int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed);
+int bv_mkfifo(const char *path, int mode);
 
 #endif

@@ -157,3 +157,5 @@ int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed) {
   } np = {allowed, port};
   return syscall(SYS_landlock_add_rule, ruleset, 2 /* LANDLOCK_RULE_NET_PORT */, &np, 0) < 0 ? -errno : 0;
 }
+
+int bv_mkfifo(const char *path, int mode) { return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0; }

@@ -79,7 +79,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const result = await launchLinux({
       plan,
       host,
-      runName: opts.id ?? runId.slice(0, 18),
+      runName: opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18),
       hostname: opts.id ?? 'bvisor',
       secret: secretFromEnv(opts.secretEnv),
       capture: { stdout: sink(opts.relay?.stdout), stderr: sink(opts.relay?.stderr) },

@@ -6,6 +6,13 @@ import Validate from './validate.js';
 import Plan from './plan.js';
 import JournalVerify from './journal/verify.js';
 import Run from './run.js';
+import Create from './create.js';
+import Start from './start.js';
+import State from './state.js';
+import Kill from './kill.js';
+import Delete from './delete.js';
+import List from './list.js';
+import Report from './report.js';
 
 export const COMMANDS = {
   check: Check,
@@ -14,4 +21,11 @@ export const COMMANDS = {
   plan: Plan,
   'journal:verify': JournalVerify,
   run: Run,
+  create: Create,
+  start: Start,
+  state: State,
+  kill: Kill,
+  delete: Delete,
+  list: List,
+  report: Report,
 };

@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   BV_SPEC_EXISTS: { exit: EXIT.conflict, summary: 'bvisor spec would overwrite an existing file' },
   BV_JOURNAL_CORRUPT: { exit: EXIT.integrity, summary: 'the journal failed verification' },
   BV_JOURNAL_LOCK: { exit: EXIT.runtime, summary: 'the journal lock could not be taken' },
+  BV_CONTAINER_NOT_FOUND: { exit: EXIT.notFound, summary: 'no container with this id under the state root' },
+  BV_CONTAINER_STATE: { exit: EXIT.conflict, summary: 'the container is not in a state that allows this operation' },
   BV_CONTAINER_EXISTS: { exit: EXIT.conflict, summary: 'a container with this id already exists under the state root' },
   BV_ID_INVALID: { exit: EXIT.usage, summary: 'a container id has characters or a length runc would not accept' },
   BV_SECRET_MISSING: { exit: EXIT.invalid, summary: 'a secret the manifest references is not provided to bvisor' },

@@ -54,6 +54,26 @@ export interface LaunchHooks {
   keepCaps?: boolean;
 }
 
+/** bvisor create: the workload's parent is the per-container monitor, not this process. */
+export interface Detached {
+  stateDir: string;
+  monitorPath: string;
+  /** Called before each cgroup leaf is made, so the caller can record it first. */
+  beforeCgroup?: (leaf: string) => void;
+  /** Called just before the monitor is told the container was created (crash tests). */
+  beforeConfirm?: () => void;
+}
+
+export interface LinuxCreated {
+  pid: number;
+  monitorPid: number;
+  setupMs: number;
+  evidence: Evidence[];
+  cgroupDirs: string[];
+  landlock: { abi: number; digest: string; rules: number } | null;
+  seccomp: { sha256: string; rules: number; instructions: number; deny: string } | null;
+}
+
 export interface LinuxLaunchRequest {
   plan: Plan;
   host: HostFacts;
@@ -66,6 +86,7 @@ export interface LinuxLaunchRequest {
   /** Foreground runs: the workload dies if bvisor does. */
   dieWithParent: boolean;
   hooks?: LaunchHooks;
+  detached?: Detached;
 }
 
 export interface LinuxRunResult {
@@ -219,7 +240,15 @@ function writeProc(path: string, text: string): void {
   writeFileSync(path, text);
 }
 
-export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResult> {
+export async function launchLinux(req: LinuxLaunchRequest & { detached?: undefined }): Promise<LinuxRunResult> {
+  return (await launch(req)) as LinuxRunResult;
+}
+
+export async function createLinux(req: LinuxLaunchRequest & { detached: Detached }): Promise<LinuxCreated> {
+  return (await launch(req)) as LinuxCreated;
+}
+
+async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCreated> {
   const { plan, host } = req;
   if (!plan.admitted || !plan.launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'launchLinux needs an admitted linux plan');
   const launch: LaunchInputs = req.hooks?.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
@@ -266,13 +295,16 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
       childEnds.push(stdinFd);
     } else stdinFd = nullFd();
     const captures: Array<Promise<StreamFacts>> = [];
+    const captureReadEnds: [number, number] = [-1, -1];
     const outFd = (mode: string, which: 1 | 2, sink: CaptureSink | null): number => {
       if (mode === 'inherit') return which;
       if (mode === 'capture') {
         const [r, w] = pipe(true, true);
         fds.own(w);
         childEnds.push(w);
-        captures[which - 1] = captureStream(r, sink ?? { cap: launch.outputBytes });
+        // Detached: the monitor relays captured output into the state directory.
+        if (req.detached) captureReadEnds[which - 1] = fds.own(r);
+        else captures[which - 1] = captureStream(r, sink ?? { cap: launch.outputBytes });
         return w;
       }
       return nullFd();
@@ -316,18 +348,35 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
     }
 
     const wantMembership = launch.spawn === 'descendants' || !launch.namespaces.includes('pid');
-    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, wantMembership);
+    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, wantMembership, req.detached?.beforeCgroup);
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
 
     const handled = new Set(handledFs(ruleset?.abi ?? 0));
     const mounts = mountSteps(launch, { landlock: ruleset !== null, ruleMask: (rights) => maskOf((rights as FsRight[]).filter((r) => handled.has(r))) });
+    // Detached: every descriptor the body names is handed to the monitor at a fixed position
+    // (7, 8, …), and the body carries those positions, since the monitor calls clone3.
+    const position = new Map<number, number>();
+    const at = (fd: number): number => {
+      if (!req.detached || fd < 0) return fd;
+      if (!position.has(fd)) position.set(fd, 7 + position.size);
+      return position.get(fd)!;
+    };
     const body = lower({
       launch,
       mounts,
       argv0: launch.workload.argv0,
       env,
-      runtime: { exeFd, cgroupFd: cg.v2Fd, syncFd: syncR, syncPeerFd: syncW, failFd: failW, landlockFd: ruleset?.fd ?? -1, stdio: [stdinFd, stdoutFd, stderrFd], declared },
+      runtime: {
+        exeFd: at(exeFd),
+        cgroupFd: at(cg.v2Fd),
+        syncFd: at(syncR),
+        syncPeerFd: at(syncW),
+        failFd: at(failW),
+        landlockFd: at(ruleset?.fd ?? -1),
+        stdio: [at(stdinFd), at(stdoutFd), at(stderrFd)],
+        declared: declared.map((d) => ({ ...d, src: at(d.src) })),
+      },
       hostname: launch.namespaces.includes('uts') ? req.hostname : null,
       ready: true,
       dieWithParent: req.dieWithParent,
@@ -335,13 +384,24 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
       keepCaps: req.hooks?.keepCaps === true,
       bpf,
     });
-    const out = new Int32Array(2);
-    const rc = s.bv_spawn(body, body.length, out);
-    if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
-    pid = out[0]!;
-    pidfd = out[1]!;
-    fds.own(pidfd);
-    const exited = waitPidfd(pidfd);
+    let monitor: Awaited<ReturnType<typeof spawnMonitor>> | null = null;
+    if (req.detached) {
+      monitor = await spawnMonitor(req.detached, body, failR, position, captureReadEnds.map(at) as [number, number], launch);
+      pid = monitor.pid;
+      pidfd = fds.own(s.bv_pidfd_open(pid));
+      if (pidfd < 0) throw spawnErr(`pidfd_open(${pid})`, pidfd);
+      const mon = monitor;
+      cleanup.push(() => mon.abort());
+    } else {
+      const out = new Int32Array(2);
+      const rc = s.bv_spawn(body, body.length, out);
+      if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
+      pid = out[0]!;
+      pidfd = out[1]!;
+      fds.own(pidfd);
+    }
+    // A detached workload is the monitor's child: we cannot reap it, only see it go.
+    const exited = req.detached ? new Promise<WaitResult>(() => {}) : waitPidfd(pidfd);
     // The child holds its own copies now; the parent's child-side ends must close so EOF works.
     childEnds.forEach(closeFd);
     childEnds.length = 0;
@@ -375,9 +435,33 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
       evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff });
       // The filter goes on after this handshake (it is the last step); read it back at exec.
-      const go = s.bv_write_byte(syncW);
-      if (go < 0) throw spawnErr('go', go);
-      rec = await records.next();
+      // Detached, the go byte is the monitor's to send, at bvisor start.
+      if (!req.detached) {
+        const go = s.bv_write_byte(syncW);
+        if (go < 0) throw spawnErr('go', go);
+        rec = await records.next();
+      } else rec = null;
+    } else if (req.detached && !rec) {
+      throw new BvisorError('BV_LAUNCH_FAILED', 'the workload exited before it was ready', { hint: 'the workload never ran' });
+    }
+    if (req.detached && monitor) {
+      if (rec) {
+        throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, mounts, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, { hint: 'the workload never ran', detail: { stage: STAGES[rec.stage] ?? rec.stage } });
+      }
+      req.detached.beforeConfirm?.();
+      monitor.confirm();
+      const created: LinuxCreated = {
+        pid,
+        monitorPid: monitor.monitorPid,
+        setupMs: Date.now() - t0,
+        evidence,
+        cgroupDirs: cg.leaves.map((l) => l.dir),
+        landlock: ruleset ? { abi: ruleset.abi, digest: ruleset.digest, rules: ruleset.rules } : null,
+        seccomp,
+      };
+      records.close();
+      fds.closeAll();
+      return created;
     }
     closeFd(syncW);
     if (!rec && bpf) {
@@ -445,7 +529,8 @@ export async function launchLinux(req: LinuxLaunchRequest): Promise<LinuxRunResu
       seccomp,
     };
   } catch (e) {
-    if (pidfd >= 0) {
+    if (pidfd >= 0 && req.detached) s.bv_pidfd_signal(pidfd, 9);
+    else if (pidfd >= 0) {
       // Kill (an unreleased child has run nothing of the workload) and reap before the fds and
       // cgroups go.
       s.bv_pidfd_signal(pidfd, 9);
@@ -467,4 +552,62 @@ async function collectStreams(launch: LaunchInputs, captures: Array<Promise<Stre
     p ? Promise.race([p, new Promise<StreamFacts>((r) => setTimeout(() => r({ ...plain(mode), bytes: null }), 5000).unref())]) : Promise.resolve(plain(mode));
   const [stdout, stderr] = await Promise.all([bounded(captures[0], launch.stdio.stdout), bounded(captures[1], launch.stdio.stderr)]);
   return { stdout, stderr };
+}
+
+/**
+ * Starts the monitor (native-shim/build/bvmonitor) detached, in its own session, hands it the
+ * body on a pipe (the body carries resolved secrets: it never touches a disk) and the
+ * descriptors at the positions the body names, and reads back the workload's pid.
+ */
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+  const { spawn } = await import('node:child_process');
+  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
+  for (const [fd, pos] of position) stdio[pos] = fd;
+  for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
+  const child = spawn(d.monitorPath, [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1])], { detached: true, stdio });
+  const toMonitor = child.stdio[3] as import('node:stream').Writable;
+  const fromMonitor = child.stdio[4] as import('node:stream').Readable;
+  const confirmPipe = (child.stdio as unknown as Array<unknown>)[5] as import('node:stream').Writable;
+  toMonitor.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s')), 10_000);
+    fromMonitor.on('data', (c: Buffer) => {
+      buf += c.toString();
+      if (buf.includes('\n')) {
+        clearTimeout(timer);
+        resolve(buf.split('\n')[0]!);
+      }
+    });
+    fromMonitor.on('end', () => {
+      clearTimeout(timer);
+      resolve(buf.split('\n')[0] ?? '');
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new BvisorError('BV_LAUNCH_SPAWN', `cannot start the monitor ${d.monitorPath}: ${e.message}`, { hint: 'build it with `npm run build:shim`' }));
+    });
+  });
+  const m = /^pid (\d+)$/.exec(line);
+  if (!m) {
+    const err = /^error (\d+)$/.exec(line);
+    throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor could not start the workload: ${err ? errnoName(-Number(err[1])) : line || 'no answer'}`);
+  }
+  const done = (): void => {
+    fromMonitor.destroy();
+    child.unref();
+  };
+  return {
+    pid: Number(m[1]),
+    monitorPid: child.pid!,
+    confirm: () => {
+      // The "created" byte: without it (we died, or failed) the monitor kills the workload.
+      confirmPipe.end('c');
+      done();
+    },
+    abort: () => {
+      confirmPipe.destroy();
+      done();
+    },
+  };
 }

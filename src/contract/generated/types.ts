@@ -781,6 +781,38 @@ export interface Stream {
   truncated: boolean;
 }
 
+// ---- oci-state.schema.json ----
+/**
+ * What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.
+ */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: 'creating' | 'created' | 'running' | 'stopped';
+  pid?: number;
+  bundle: string;
+  annotations: {
+    [k: string]: string | undefined;
+  };
+  bvisor: {
+    planHash: string;
+    backend: string;
+    createdAt: string;
+    startedAt: string | null;
+    reportHash: string | null;
+    monitorPid?: number | null;
+    exit: null | {
+      status: string;
+      exitCode: number | null;
+      signal: string | null;
+    };
+    /**
+     * bvisor lost track of this container (a create or monitor died); delete -f removes it.
+     */
+    broken: string | null;
+  };
+}
+
 // ---- plan.schema.json ----
 /**
  * This interface was referenced by `Plan`'s JSON-Schema
@@ -1011,3 +1043,45 @@ export interface RlimitSetting {
  * This interface was referenced by `SealedReport`'s JSON-Schema
  * via the `definition` "Stream".
  */
+/**
+ * <root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.
+ */
+export interface ContainerState {
+  bvisorVersion: '1';
+  id: string;
+  status: 'creating' | 'created' | 'running' | 'stopped';
+  bundle: string;
+  createdAt: string;
+  runId: string;
+  creator: ProcRef;
+  pid: ProcRef1 | null;
+  monitor: ProcRef1 | null;
+  planHash: string;
+  backend: 'linux' | 'wasm';
+  manifestSha256: string;
+  cgroupDirs: string[];
+  setupMs?: number | null;
+  startedAt: string | null;
+  reportHash: string | null;
+  journaled: boolean;
+  annotations: {
+    [k: string]: string | undefined;
+  };
+}
+/**
+ * the bvisor create process, while status is creating
+ */
+export interface ProcRef {
+  pid: number;
+  startTime: string;
+}
+/**
+ * A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.
+ *
+ * This interface was referenced by `ContainerState`'s JSON-Schema
+ * via the `definition` "ProcRef".
+ */
+export interface ProcRef1 {
+  pid: number;
+  startTime: string;
+}

@@ -32,6 +32,7 @@ interface ShimFns {
   bv_landlock_create(fs: bigint, net: bigint, scoped: bigint, abi: number): number;
   bv_landlock_add_path(ruleset: number, parentFd: number, allowed: bigint): number;
   bv_landlock_add_port(ruleset: number, port: bigint, allowed: bigint): number;
+  bv_mkfifo(path: string, mode: number): number;
 }
 void (null as unknown as Ptr);
 
@@ -80,6 +81,7 @@ export function shim(): ShimFns {
     bv_landlock_create: lib.func('int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi)') as ShimFns['bv_landlock_create'],
     bv_landlock_add_path: lib.func('int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)') as ShimFns['bv_landlock_add_path'],
     bv_landlock_add_port: lib.func('int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed)') as ShimFns['bv_landlock_add_port'],
+    bv_mkfifo: lib.func('int bv_mkfifo(const char *path, int mode)') as ShimFns['bv_mkfifo'],
   };
   const abi = fns.bv_shim_abi();
   if (abi !== EXPECTED_SHIM_ABI) {

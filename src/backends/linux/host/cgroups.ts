@@ -56,7 +56,7 @@ function hierarchyFor(host: HostFacts, version: 1 | 2, controller: string): Cgro
  * Creates one leaf per hierarchy the plan's limits need, plus one for membership (so teardown
  * can find every descendant) when none of those serves. Cleans up after itself on failure.
  */
-export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, wantMembership: boolean): CgroupSet {
+export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, wantMembership: boolean, beforeMkdir?: (leaf: string) => void): CgroupSet {
   const parentSegs = validateParent(launch.cgroup.parent);
   const byHierarchy = new Map<string, { h: CgroupHierarchy; version: 1 | 2; controllers: Set<string>; limits: LaunchInputs['cgroup']['limits'] }>();
   for (const l of launch.cgroup.limits) {
@@ -91,6 +91,8 @@ export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: s
       }
       if (version === 2) enableControllers(dir, controllers);
       const leaf = join(dir, leafName);
+      // Recorded before it exists, so a crash right after mkdir still leaves a trace to clean.
+      beforeMkdir?.(leaf);
       try {
         mkdirSync(leaf);
       } catch (e) {

@@ -1,0 +1,547 @@
+// The OCI-style lifecycle for scripts: create / start / state / kill / delete / list / report.
+//
+// <root>/containers/<id>/
+//   lock          flock: every command on this id holds it while it acts
+//   state.json    what bvisor last decided (schemas/state.schema.json), written atomically
+//   plan.json     the admitted plan (no secrets: only references)
+//   create.json   what create read back (evidence, landlock and seccomp digests)
+//   exec.fifo     start writes a byte here; the monitor then lets the workload exec
+//   monitor.json  the monitor's phase;  exit.json  the exit status it reaped
+//   stdout/stderr captured streams (relayed by the monitor, capped)
+//   report.json   the sealed report, once stopped
+// The real status is derived from the processes (pid + start time, so a recycled pid is never
+// taken for ours) and the monitor's files; state.json alone is never trusted for it.
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomUUID, createHash } from 'node:crypto';
+import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
+import { validateContainerState, validatePlan } from '../contract/generated/validators.js';
+import { BvisorError } from '../contract/errors.js';
+import { idProblem } from '../core/ids.js';
+import { signalName, parseSignal } from '../core/signals.js';
+import { sealReport, notObserved } from '../core/report.js';
+import { loadBundle } from '../host/bundle.js';
+import { probeHost, errnoName } from '../host/facts.js';
+import { sha256Hex } from '../host/hash.js';
+import { writeFileAtomic } from '../host/atomic.js';
+import { appendReport, journalPaths } from '../host/journal-store.js';
+import { shim, packageRoot, LOCK_EX } from '../backends/linux/ffi/shim.js';
+import { createLinux, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { readBack, teardownCgroups, killAll, type CgroupSet } from '../backends/linux/host/cgroups.js';
+import { planLoaded, secretFromEnv } from './run.js';
+import { linuxReportBody } from './report.js';
+
+export const OCI_VERSION = '1.0.2';
+
+export function containersDir(root: string): string {
+  return join(root, 'containers');
+}
+
+function dirOf(root: string, id: string): string {
+  const why = idProblem(id);
+  if (why) throw new BvisorError('BV_ID_INVALID', `container id ${JSON.stringify(id)}: ${why}`, { hint: 'e.g. build-42' });
+  return join(containersDir(root), id);
+}
+
+function notFound(id: string, root: string): BvisorError {
+  return new BvisorError('BV_CONTAINER_NOT_FOUND', `container ${id} does not exist under ${root}`, { hint: 'bvisor list shows the containers under this --root' });
+}
+
+/** Start time of a process (field 22 of /proc/<pid>/stat), or null when it is gone. */
+export function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may hold spaces and parentheses: fields start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function procRef(pid: number): ProcRef | null {
+  const st = startTime(pid);
+  return st === null ? null : { pid, startTime: st };
+}
+
+function alive(ref: ProcRef | null): boolean {
+  if (!ref) return false;
+  if (startTime(ref.pid) !== ref.startTime) return false;
+  // A zombie has exited; only its parent's wait is missing.
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${ref.pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function withLock<T>(dir: string, fn: () => T): T {
+  const fd = openSync(join(dir, 'lock'), 'a', 0o600);
+  try {
+    const rc = shim().bv_flock(fd, LOCK_EX);
+    if (rc < 0) throw new BvisorError('BV_IO', `flock ${join(dir, 'lock')}: ${errnoName(rc)}`);
+    return fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function withLockAsync<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const fd = openSync(join(dir, 'lock'), 'a', 0o600);
+  try {
+    const rc = shim().bv_flock(fd, LOCK_EX);
+    if (rc < 0) throw new BvisorError('BV_IO', `flock ${join(dir, 'lock')}: ${errnoName(rc)}`);
+    return await fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readJson<T>(path: string): T | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+function readState(dir: string): ContainerState | null {
+  const s = readJson<ContainerState>(join(dir, 'state.json'));
+  return s && validateContainerState(s) ? s : null;
+}
+
+function writeState(dir: string, s: ContainerState): void {
+  writeFileAtomic(join(dir, 'state.json'), JSON.stringify(s, null, 2) + '\n');
+}
+
+interface ExitFile {
+  phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed';
+  siCode: number;
+  status: number;
+  timedOut: boolean;
+  startedAtMs: number;
+  endedAtMs: number;
+  utimeUs: number;
+  stimeUs: number;
+  maxRssKb: number;
+  failStage: number;
+  failErrno: number;
+  stdoutBytes: number;
+  stdoutKept: number;
+  stderrBytes: number;
+  stderrKept: number;
+}
+
+export interface Derived {
+  status: 'creating' | 'created' | 'running' | 'stopped';
+  broken: string | null;
+  exit: ExitFile | null;
+}
+
+/** The real status, from the processes and the monitor's files. */
+export function derive(dir: string, s: ContainerState): Derived {
+  const exit = readJson<ExitFile>(join(dir, 'exit.json'));
+  if (exit) return { status: 'stopped', broken: exit.phase === 'aborted' ? 'bvisor create died before the container was created (its monitor killed the workload)' : null, exit };
+  if (s.status === 'creating') {
+    if (alive(s.creator)) return { status: 'creating', broken: null, exit: null };
+    return { status: 'stopped', broken: 'bvisor create died before the container was created', exit: null };
+  }
+  if (s.status === 'stopped') return { status: 'stopped', broken: null, exit: null };
+  if (alive(s.pid)) {
+    const phase = readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase;
+    return { status: phase === 'running' ? 'running' : (s.status as 'created' | 'running'), broken: null, exit: null };
+  }
+  if (alive(s.monitor)) return { status: 'running', broken: null, exit: null }; // exit.json is being written
+  return { status: 'stopped', broken: 'the workload is gone and its monitor left no exit status (killed, or the host rebooted)', exit: null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// create
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  cgroupParent: string | null;
+  pidFile: string | null;
+  secretEnv: NodeJS.ProcessEnv;
+  host?: HostFacts;
+}
+
+function fault(stage: string): void {
+  // Test-only crash injection: the crash-safety tests kill create at named stages.
+  if (process.env.BVISOR_TEST_CRASH_AT === stage) process.kill(process.pid, 'SIGKILL');
+}
+
+export async function createContainer(o: CreateOptions): Promise<ContainerState> {
+  const dir = dirOf(o.root, o.id);
+  const loaded = loadBundle(o.bundle);
+  try {
+    const host = o.host ?? probeHost();
+    const plan = planLoaded(loaded, host, o.cgroupParent);
+    if (!plan.admitted) {
+      throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was created`, {
+        issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
+        hint: plan.refusals[0]?.hint,
+      });
+    }
+    if (plan.backend !== 'linux') throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the wasm backend cannot run workloads yet', { hint: 'nothing was created' });
+    mkdirSync(containersDir(o.root), { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${o.id} already exists under ${o.root}`, { hint: `choose another id, or remove it with bvisor delete -f ${o.id}` });
+      throw e;
+    }
+    let cgroupDirs: string[] = [];
+    try {
+      return await withLockAsync(dir, async () => {
+        const state: ContainerState = {
+          bvisorVersion: '1',
+          id: o.id,
+          status: 'creating',
+          bundle: loaded.bundle.source,
+          createdAt: new Date().toISOString(),
+          runId: randomUUID(),
+          creator: procRef(process.pid)!,
+          pid: null,
+          monitor: null,
+          planHash: plan.planHash!,
+          backend: 'linux',
+          manifestSha256: loaded.bundle.manifestSha256,
+          cgroupDirs: [],
+          setupMs: null,
+          startedAt: null,
+          reportHash: null,
+          journaled: false,
+          annotations: {},
+        };
+        writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
+        writeState(dir, state);
+        fault('after-state');
+        const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
+        if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
+        const created = await createLinux({
+          plan,
+          host,
+          // Unique per run: the same id may live under two state roots.
+          runName: `${o.id}-${state.runId.slice(0, 8)}`,
+          hostname: o.id,
+          secret: secretFromEnv(o.secretEnv),
+          capture: { stdout: null, stderr: null },
+          dieWithParent: false,
+          detached: {
+            stateDir: dir,
+            monitorPath: join(packageRoot(), 'native-shim', 'build', 'bvmonitor'),
+            beforeCgroup: (leaf) => {
+              state.cgroupDirs = [...state.cgroupDirs, leaf];
+              writeState(dir, state);
+              fault('before-cgroup');
+            },
+            beforeConfirm: () => fault('before-confirm'),
+          },
+        });
+        cgroupDirs = created.cgroupDirs;
+        fault('after-spawn');
+        writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
+        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs };
+        writeState(done.pid ? dir : dir, done);
+        if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}\n`, 0o644);
+        return done;
+      });
+    } catch (e) {
+      // Leave the environment as if create had never been attempted.
+      for (const d of cgroupDirs) rmSync(d, { recursive: false, force: true });
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  } finally {
+    loaded.bundle.cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// start, kill
+
+function loadExisting(root: string, id: string): { dir: string; state: ContainerState | null } {
+  const dir = dirOf(root, id);
+  if (!existsSync(dir)) throw notFound(id, root);
+  return { dir, state: readState(dir) };
+}
+
+function wrongState(id: string, op: string, status: string, hint: string): BvisorError {
+  return new BvisorError('BV_CONTAINER_STATE', `cannot ${op} container ${id}: it is ${status}`, { hint });
+}
+
+export async function startContainer(root: string, id: string): Promise<ContainerState> {
+  const { dir } = loadExisting(root, id);
+  return withLockAsync(dir, async () => {
+    const s = readState(dir);
+    if (!s) throw wrongState(id, 'start', 'broken', `remove it with bvisor delete -f ${id}`);
+    const d = derive(dir, s);
+    if (d.status !== 'created') throw wrongState(id, 'start', d.status, d.status === 'running' ? 'it was started already' : `delete it with bvisor delete ${id}`);
+    let fd: number;
+    try {
+      fd = openSync(join(dir, 'exec.fifo'), (await import('node:fs')).constants.O_WRONLY | (await import('node:fs')).constants.O_NONBLOCK);
+    } catch (e) {
+      throw new BvisorError('BV_CONTAINER_STATE', `cannot start container ${id}: its monitor is not waiting (${(e as NodeJS.ErrnoException).code})`, { hint: `delete it with bvisor delete -f ${id}` });
+    }
+    try {
+      (await import('node:fs')).writeSync(fd, 's');
+    } finally {
+      closeSync(fd);
+    }
+    // The monitor reports running (exec succeeded) or writes exit.json (it failed).
+    const until = Date.now() + 5000;
+    for (;;) {
+      const phase = readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase;
+      const exit = readJson<ExitFile>(join(dir, 'exit.json'));
+      if (exit?.phase === 'exec-failed') throw new BvisorError('BV_LAUNCH_FAILED', `container ${id} failed before exec (stage ${exit.failStage}: ${errnoName(-exit.failErrno)})`, { hint: 'the workload never ran' });
+      if (phase === 'running' || exit) break;
+      if (Date.now() > until) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} did not report running within 5s`, { hint: 'bvisor state shows where it is' });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const next: ContainerState = { ...s, status: 'running', startedAt: new Date().toISOString() };
+    writeState(dir, next);
+    return next;
+  });
+}
+
+export function killContainer(root: string, id: string, signal: string, all: boolean): void {
+  const sig = parseSignal(signal);
+  if (sig === null) throw new BvisorError('BV_USAGE', `unknown signal ${JSON.stringify(signal)}`, { hint: 'a name (TERM, SIGKILL) or a number (1–64)' });
+  const { dir } = loadExisting(root, id);
+  withLock(dir, () => {
+    const s = readState(dir);
+    if (!s) throw wrongState(id, 'kill', 'broken', `remove it with bvisor delete -f ${id}`);
+    const d = derive(dir, s);
+    if (d.status !== 'created' && d.status !== 'running') throw wrongState(id, 'kill', d.status, 'only created or running containers take signals');
+    const targets = all ? cgroupMembers(s.cgroupDirs) : [];
+    if (!all || targets.length === 0) targets.push(s.pid!.pid);
+    for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
+  });
+}
+
+function cgroupMembers(dirs: string[]): number[] {
+  const out: number[] = [];
+  for (const d of dirs) {
+    try {
+      out.push(...readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
+    } catch {
+      // leaf gone
+    }
+  }
+  return out;
+}
+
+/** pidfd_send_signal, after checking (with the pidfd held) that the pid is still ours. */
+function signalPid(pid: number, sig: number, expectStart: string | null): void {
+  const s = shim();
+  const fd = s.bv_pidfd_open(pid);
+  if (fd < 0) return; // gone
+  try {
+    if (expectStart !== null && startTime(pid) !== expectStart) return; // recycled
+    const rc = s.bv_pidfd_signal(fd, sig);
+    if (rc < 0 && rc !== -3) throw new BvisorError('BV_IO', `pidfd_send_signal(${pid}, ${signalName(sig)}): ${errnoName(rc)}`);
+  } finally {
+    s.bv_close(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// state, seal, delete, list, report
+
+export function ociState(id: string, dir: string, s: ContainerState, d: Derived): OciState {
+  const report = readJson<SealedReport>(join(dir, 'report.json'));
+  const out: OciState = {
+    ociVersion: OCI_VERSION,
+    id,
+    status: d.status,
+    bundle: s.bundle,
+    annotations: s.annotations,
+    bvisor: {
+      planHash: s.planHash,
+      backend: s.backend,
+      createdAt: s.createdAt,
+      startedAt: s.startedAt,
+      reportHash: report?.bodyHash ?? s.reportHash,
+      monitorPid: s.monitor?.pid ?? null,
+      exit: report ? { status: report.body.outcome.status, exitCode: report.body.outcome.exitCode, signal: report.body.outcome.signal } : null,
+      broken: d.broken,
+    },
+  };
+  if ((d.status === 'created' || d.status === 'running') && s.pid) out.pid = s.pid.pid;
+  return out;
+}
+
+/** Leaves recorded by path: cgroup.controllers exists only on v2; v1 controllers show by their files. */
+function leavesOf(dirs: string[]): CgroupSet {
+  const v1Controllers = (dir: string): string[] =>
+    [['memory', 'memory.limit_in_bytes'], ['cpuacct', 'cpuacct.usage'], ['pids', 'pids.max'], ['cpu', 'cpu.cfs_quota_us']].filter(([, f]) => existsSync(join(dir, f!))).map(([c]) => c!);
+  return {
+    leaves: dirs.filter((dir) => existsSync(dir)).map((dir) => {
+      const v2 = existsSync(join(dir, 'cgroup.controllers'));
+      return { version: v2 ? (2 as const) : (1 as const), controllers: v2 ? [] : v1Controllers(dir), dir, createdParents: [] };
+    }),
+    v2Fd: -1,
+  };
+}
+
+let hostCache: HostFacts | null = null;
+const host = (): HostFacts => (hostCache ??= probeHost());
+
+/** Seals the report of a stopped container and journals it, exactly once. */
+function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null): SealedReport {
+  const existing = readJson<SealedReport>(join(dir, 'report.json'));
+  let report = existing;
+  if (!report) {
+    const plan = readJson<Plan>(join(dir, 'plan.json'));
+    if (!plan || !validatePlan(plan)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json`, { hint: `remove it with bvisor delete -f ${id}` });
+    const created = readJson<{ evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] }>(join(dir, 'create.json'));
+    const e = d.exit;
+    const readback = readBack(leavesOf(s.cgroupDirs));
+    const stream = (name: 'stdout' | 'stderr', mode: 'null' | 'inherit' | 'capture', bytes: number | undefined, kept: number | undefined): LinuxRunResult['streams']['stdout'] => {
+      if (mode !== 'capture') return { mode, bytes: null, kept: null, sha256: null, truncated: false };
+      const p = join(dir, name);
+      const buf = existsSync(p) ? readFileSync(p) : Buffer.alloc(0);
+      return { mode, bytes: bytes ?? null, kept: buf, sha256: createHash('sha256').update(buf).digest('hex'), truncated: (bytes ?? 0) > (kept ?? 0) };
+    };
+    const signal = e && (e.siCode === 2 || e.siCode === 3) ? e.status : null;
+    const exitCode = e && e.siCode === 1 ? e.status : null;
+    const started = e && e.startedAtMs ? new Date(e.startedAtMs) : s.startedAt ? new Date(s.startedAt) : new Date(s.createdAt);
+    const ended = e ? new Date(e.endedAtMs) : new Date(started);
+    const result: LinuxRunResult = {
+      pid: s.pid?.pid ?? -1,
+      startedAt: started,
+      endedAt: ended,
+      setupMs: s.setupMs ?? 0,
+      runMs: Math.max(0, ended.getTime() - started.getTime()),
+      teardownMs: 0,
+      wait: { siCode: e?.siCode ?? 0, status: e?.status ?? 0, utimeUs: e?.utimeUs ?? 0, stimeUs: e?.stimeUs ?? 0, maxRssKb: e?.maxRssKb ?? 0 },
+      exitCode,
+      signal,
+      timedOut: e?.timedOut ?? false,
+      oomKilled: (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !(e?.timedOut ?? false),
+      evidence: created?.evidence ?? [],
+      readback,
+      cgroupDirs: s.cgroupDirs,
+      streams: { stdout: stream('stdout', plan.launch!.stdio.stdout, e?.stdoutBytes, e?.stdoutKept), stderr: stream('stderr', plan.launch!.stdio.stderr, e?.stderrBytes, e?.stderrKept) },
+      teardown: teardown ?? { complete: false, notes: ['cgroups are removed by bvisor delete, after this report was sealed'] },
+      landlock: created?.landlock ?? null,
+      seccomp: created?.seccomp ?? null,
+    };
+    const body = linuxReportBody({ runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: host(), createdAt: new Date(s.createdAt) }, result);
+    if (!e) {
+      body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
+      body.budgets.wall.observed = notObserved('no exit status was recorded');
+    } else if (e.phase === 'killed-before-start' || e.phase === 'aborted') {
+      body.outcome = { status: 'killed', reason: 'never-started', exitCode: null, signal: signal === null ? null : signalName(signal) };
+    } else if (e.phase === 'exec-failed') {
+      body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
+    }
+    report = sealReport(body, sha256Hex);
+    writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n');
+  }
+  if (!s.journaled) {
+    if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report);
+    writeState(dir, { ...s, status: 'stopped', reportHash: report.bodyHash, journaled: true });
+  }
+  return report;
+}
+
+function alreadyJournaled(root: string, bodyHash: string): boolean {
+  // A crash between the append and the state write must not journal the report twice.
+  const f = journalPaths(root).file;
+  return existsSync(f) && readFileSync(f, 'utf8').includes(`"bodyHash":"${bodyHash}"`);
+}
+
+export function stateOf(root: string, id: string): OciState {
+  const { dir } = loadExisting(root, id);
+  return withLock(dir, () => {
+    const s = readState(dir);
+    if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`, { hint: `remove it with bvisor delete -f ${id}` });
+    const d = derive(dir, s);
+    if (d.status === 'stopped' && !s.journaled && s.status !== 'creating') seal(root, id, dir, s, d, null);
+    return ociState(id, dir, readState(dir) ?? s, d);
+  });
+}
+
+export function reportOf(root: string, id: string): SealedReport {
+  const { dir } = loadExisting(root, id);
+  return withLock(dir, () => {
+    const s = readState(dir);
+    if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`);
+    const d = derive(dir, s);
+    if (d.status !== 'stopped') throw wrongState(id, 'report on', d.status, 'the report is sealed when the container stops');
+    return seal(root, id, dir, s, d, null);
+  });
+}
+
+export async function deleteContainer(root: string, id: string, force: boolean): Promise<{ report: SealedReport | null }> {
+  const dir = dirOf(root, id);
+  if (!existsSync(dir)) throw notFound(id, root);
+  return withLockAsync(dir, async () => {
+    const s = readState(dir);
+    if (!s) {
+      // Half-made or half-deleted: nothing to seal; remove what is there.
+      rmSync(dir, { recursive: true, force: true });
+      return { report: null };
+    }
+    let d = derive(dir, s);
+    if ((d.status === 'running' || d.status === 'creating') && !force) throw wrongState(id, 'delete', d.status, `stop it first (bvisor kill ${id} KILL), or use delete -f`);
+    if (d.status !== 'stopped' || d.broken) {
+      // Kill everything that is ours: the cgroup members, the workload, the monitor's group.
+      killAll(leavesOf(s.cgroupDirs));
+      if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
+      if (s.monitor && alive(s.monitor)) {
+        const until = Date.now() + 5000;
+        while (!existsSync(join(dir, 'exit.json')) && alive(s.monitor) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        if (alive(s.monitor)) signalPid(s.monitor.pid, 9, s.monitor.startTime);
+      }
+      d = derive(dir, s);
+    }
+    const teardown = teardownCgroups(leavesOf(s.cgroupDirs));
+    let report: SealedReport | null = null;
+    if (s.status !== 'creating' || d.exit) report = seal(root, id, dir, s, d, teardown);
+    rmSync(dir, { recursive: true, force: true });
+    return { report };
+  });
+}
+
+export interface ListEntry {
+  id: string;
+  pid: number | null;
+  status: string;
+  bundle: string;
+  created: string;
+  broken: string | null;
+}
+
+export function listContainers(root: string): ListEntry[] {
+  const base = containersDir(root);
+  if (!existsSync(base)) return [];
+  const out: ListEntry[] = [];
+  for (const id of readdirSync(base).sort()) {
+    const dir = join(base, id);
+    try {
+      if (!statSync(dir).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    const s = readState(dir);
+    if (!s) {
+      out.push({ id, pid: null, status: 'stopped', bundle: '', created: '', broken: 'no readable state.json' });
+      continue;
+    }
+    let d = derive(dir, s);
+    if (d.status === 'stopped' && !s.journaled && s.status !== 'creating' && !d.broken) {
+      withLock(dir, () => {
+        const again = readState(dir);
+        if (again && !again.journaled) seal(root, id, dir, again, derive(dir, again), null);
+      });
+      d = derive(dir, readState(dir) ?? s);
+    }
+    out.push({ id, pid: d.status === 'created' || d.status === 'running' ? (s.pid?.pid ?? null) : null, status: d.status, bundle: s.bundle, created: s.createdAt, broken: d.broken });
+  }
+  return out;
+}

@@ -1,0 +1,199 @@
+// The lifecycle as scripts drive it: create / start / state / kill / delete / list / report,
+// through the real CLI. Oracles: /proc (is the pid alive, who is its parent), the cgroup
+// directories, the state root on disk, the journal.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, BIN } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { probeBundle, facts } from '../helpers/probe.js';
+import { validateOciState } from '../../src/contract/generated/validators.js';
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+const state = (root: string, id: string) => cli(['state', id, '--root', root]).json();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(fn: () => boolean, ms = 5000): Promise<void> {
+  const t = Date.now();
+  while (!fn()) {
+    if (Date.now() - t > ms) throw new Error('condition not reached');
+    await sleep(20);
+  }
+}
+
+function leaves(): string[] {
+  const out: string[] = [];
+  for (const h of [...facts().cgroup.v1, ...(facts().cgroup.v2 ? [facts().cgroup.v2!] : [])]) {
+    if (!h.ownDir) continue;
+    for (const n of readdirSync(h.ownDir)) if (n.startsWith('bvisor-')) out.push(n);
+  }
+  return out.sort();
+}
+
+describe('lifecycle (CLI)', () => {
+  it('create → created (waiting before exec) → start → stopped, report, delete, journal', async () => {
+    const root = tempDir();
+    const b = probeBundle(['spew', '5'], 'limits: { memory: 64Mi }\n');
+    const c = cli(['create', 'a1', '-b', b, '--root', root, '--json']);
+    expect(c.status, c.stderr).toBe(0);
+    const st = state(root, 'a1');
+    expect(validateOciState(st), JSON.stringify(validateOciState.errors)).toBe(true);
+    expect(st).toMatchObject({ ociVersion: '1.0.2', id: 'a1', status: 'created', bundle: b });
+    // Oracle: the pid exists, its parent is the monitor (not create, which is gone), and it has
+    // not exec'd yet (its executable is not the probe).
+    expect(alive(st.pid)).toBe(true);
+    const ppid = Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${st.pid}/status`, 'utf8'))![1]);
+    expect(ppid).toBe(st.bvisor.monitorPid);
+    expect(require('node:fs').readlinkSync(`/proc/${st.pid}/exe`)).not.toMatch(/bvprobe$/);
+    expect(cli(['start', 'a1', '--root', root]).status).toBe(0);
+    await until(() => state(root, 'a1').status === 'stopped');
+    expect(readFileSync(join(root, 'containers', 'a1', 'stdout'), 'utf8')).toBe('xxxxx');
+    const rep = cli(['report', 'a1', '--root', root, '--json']).json();
+    expect(rep.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(rep.body.streams.stdout).toMatchObject({ bytes: 5, truncated: false });
+    expect(cli(['delete', 'a1', '--root', root]).status).toBe(0);
+    expect(existsSync(join(root, 'containers', 'a1'))).toBe(false);
+    expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(1);
+    expect(cli(['state', 'a1', '--root', root]).status).toBe(6);
+  });
+
+  it('start only from created: twice, or stopped, is a coded error with no effect', async () => {
+    const root = tempDir();
+    const b = probeBundle(['exit', '0']);
+    expect(cli(['create', 's1', '-b', b, '--root', root]).status).toBe(0);
+    expect(cli(['start', 's1', '--root', root]).status).toBe(0);
+    await until(() => state(root, 's1').status === 'stopped');
+    const again = cli(['start', 's1', '--root', root, '--json']);
+    expect(again.status).toBe(7);
+    expect(again.json().error.code).toBe('BV_CONTAINER_STATE');
+    expect(cli(['delete', 's1', '--root', root]).status).toBe(0);
+  });
+
+  it('kill by name or number with pidfd; delete refuses a running container unless -f; nothing is left', async () => {
+    const root = tempDir();
+    const before = leaves();
+    const b = probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n');
+    expect(cli(['create', 'k1', '-b', b, '--root', root]).status).toBe(0);
+    expect(cli(['start', 'k1', '--root', root]).status).toBe(0);
+    const st = state(root, 'k1');
+    expect(st.status).toBe('running');
+    expect(cli(['kill', 'k1', 'NOPE', '--root', root]).status).toBe(2);
+    const del = cli(['delete', 'k1', '--root', root, '--json']);
+    expect(del.status).toBe(7);
+    expect(cli(['kill', 'k1', 'SIGKILL', '--root', root]).status).toBe(0);
+    await until(() => !alive(st.pid));
+    await until(() => state(root, 'k1').status === 'stopped');
+    expect(cli(['report', 'k1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'failed', signal: 'SIGKILL' });
+    expect(cli(['kill', 'k1', '9', '--root', root]).status).toBe(7);
+    expect(cli(['delete', 'k1', '--root', root]).status).toBe(0);
+    expect(leaves()).toEqual(before);
+    // -f on a running one
+    expect(cli(['create', 'k2', '-b', b, '--root', root]).status).toBe(0);
+    expect(cli(['start', 'k2', '--root', root]).status).toBe(0);
+    const p2 = state(root, 'k2');
+    expect(cli(['delete', '-f', 'k2', '--root', root]).status).toBe(0);
+    expect(alive(p2.pid)).toBe(false);
+    expect(alive(p2.bvisor.monitorPid)).toBe(false);
+    expect(leaves()).toEqual(before);
+    expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(2);
+  });
+
+  it('delete of a created (never started) container kills it and seals a report', async () => {
+    const root = tempDir();
+    expect(cli(['create', 'd1', '-b', probeBundle(['exit', '0']), '--root', root]).status).toBe(0);
+    const st = state(root, 'd1');
+    const d = cli(['delete', 'd1', '--root', root, '--json']);
+    expect(d.status, d.stderr).toBe(0);
+    expect(alive(st.pid)).toBe(false);
+    const j = readFileSync(join(root, 'journal.jsonl'), 'utf8');
+    expect(JSON.parse(j).report.body.outcome).toMatchObject({ status: 'killed', reason: 'never-started' });
+  });
+
+  it('the wall clock runs from start, not from create', async () => {
+    const root = tempDir();
+    expect(cli(['create', 'w1', '-b', probeBundle(['spin'], 'limits: { wall: 400ms }\n'), '--root', root]).status).toBe(0);
+    await sleep(800);
+    expect(state(root, 'w1').status).toBe('created');
+    expect(cli(['start', 'w1', '--root', root]).status).toBe(0);
+    await until(() => state(root, 'w1').status === 'stopped');
+    expect(cli(['report', 'w1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+    expect(cli(['delete', 'w1', '--root', root]).status).toBe(0);
+  });
+
+  it('--pid-file, list (table and JSON), and the monitor stays under 1 MiB', async () => {
+    const root = tempDir();
+    const pf = join(tempDir(), 'pid');
+    expect(cli(['create', 'l1', '-b', probeBundle(['exit', '0']), '--root', root, '--pid-file', pf]).status).toBe(0);
+    const st = state(root, 'l1');
+    expect(Number(readFileSync(pf, 'utf8'))).toBe(st.pid);
+    const rss = Number(/^VmRSS:\s*(\d+) kB/m.exec(readFileSync(`/proc/${st.bvisor.monitorPid}/status`, 'utf8'))![1]);
+    expect(rss).toBeLessThan(1024);
+    expect(cli(['list', '--root', root]).stdout).toMatch(/l1\s+\d+\s+created/);
+    expect(cli(['list', '--root', root, '--json']).json()).toEqual([expect.objectContaining({ id: 'l1', status: 'created', pid: st.pid })]);
+    expect(cli(['delete', 'l1', '--root', root]).status).toBe(0);
+  });
+
+  it('refuses ids that could leave the root, and a missing container is exit 6', () => {
+    const root = tempDir();
+    expect(cli(['create', '../x', '-b', probeBundle(['exit', '0']), '--root', root]).status).toBe(2);
+    expect(cli(['delete', 'nope', '--root', root]).status).toBe(6);
+  });
+
+  it('a planner refusal creates nothing', () => {
+    const root = tempDir();
+    const r = cli(['create', 'r1', '-b', probeBundle(['exit', '0'], 'limits: { fuel: 5 }\n'), '--root', root]);
+    expect(r.status).toBe(3);
+    expect(existsSync(join(root, 'containers', 'r1'))).toBe(false);
+  });
+});
+
+describe('crash safety and concurrency (CLI)', () => {
+  for (const stage of ['after-state', 'before-cgroup', 'before-confirm', 'after-spawn']) {
+    it(`a create killed ${stage} leaves nothing that delete -f cannot remove`, async () => {
+      const root = tempDir();
+      const before = leaves();
+      const r = cli(['create', 'x1', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), '--root', root], { env: { BVISOR_TEST_CRASH_AT: stage } });
+      expect(r.status).toBeNull(); // killed
+      const listed = cli(['list', '--root', root, '--json']).json();
+      expect(listed).toEqual([expect.objectContaining({ id: 'x1', broken: expect.any(String) })]);
+      expect(cli(['delete', '-f', 'x1', '--root', root]).status).toBe(0);
+      expect(existsSync(join(root, 'containers', 'x1'))).toBe(false);
+      await until(() => leaves().join() === before.join());
+      // no monitor or workload of ours survives
+      const ps = require('node:child_process').execSync('ps -eo args').toString();
+      expect(ps).not.toMatch(new RegExp(`bvmonitor ${root}`));
+    });
+  }
+
+  it('a lost monitor and workload (as after a reboot) are reported broken and removable', async () => {
+    const root = tempDir();
+    expect(cli(['create', 'rb', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    const st = state(root, 'rb');
+    process.kill(st.bvisor.monitorPid, 'SIGKILL');
+    process.kill(st.pid, 'SIGKILL');
+    await until(() => !alive(st.pid));
+    expect(cli(['list', '--root', root, '--json']).json()[0]).toMatchObject({ id: 'rb', status: 'stopped', broken: expect.stringMatching(/monitor/) });
+    expect(cli(['delete', '-f', 'rb', '--root', root]).status).toBe(0);
+    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+  });
+
+  it('50 parallel creates of one id: exactly one succeeds, the rest say it exists', async () => {
+    const root = tempDir();
+    const b = probeBundle(['exit', '0']);
+    const one = (): Promise<{ code: number | null; out: string }> =>
+      new Promise((resolve) => {
+        const p = spawn(process.execPath, [BIN, 'create', 'same', '-b', b, '--root', root, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.on('exit', (code) => resolve({ code, out }));
+      });
+    const results = await Promise.all(Array.from({ length: 50 }, one));
+    expect(results.filter((r) => r.code === 0)).toHaveLength(1);
+    const losers = results.filter((r) => r.code !== 0);
+    expect(losers).toHaveLength(49);
+    for (const l of losers) expect(JSON.parse(l.out).error.code).toBe('BV_CONTAINER_EXISTS');
+    expect(cli(['delete', 'same', '--root', root]).status).toBe(0);
+    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+  }, 120_000);
+});
