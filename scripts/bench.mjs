@@ -5,7 +5,7 @@
 //   3. per-launch overhead of the warm API: runConfined(/usr/bin/true) with the full boundary
 //      vs child_process.spawn('/usr/bin/true') vs bwrap --unshare-all (when installed)
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,5 +102,51 @@ for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runC
   }
   console.log(name.padEnd(40) + median(xs).toFixed(2).padStart(10) + `  ${(median(xs) / base).toFixed(2)}x`);
 }
+// Lifecycle through the CLI: create → start → wait → delete, against `node -e 0`.
+{
+  const CYCLES = Number(process.env.BENCH_CYCLE_N ?? 100);
+  const lroot = mkdtempSync(join(tmpdir(), 'bvisor-bench-lc-'));
+  const cli = (...a) => spawnSync(process.execPath, [bin, '--root', lroot, ...a], { encoding: 'utf8' });
+  const cyc = [];
+  const base = [];
+  for (let i = 0; i < CYCLES; i++) {
+    let t = process.hrtime.bigint();
+    if (cli('create', `c${i}`, '-b', bundle).status !== 0) throw new Error('create failed');
+    cli('start', `c${i}`);
+    while (JSON.parse(cli('state', `c${i}`).stdout).status !== 'stopped') {}
+    if (cli('delete', `c${i}`).status !== 0) throw new Error('delete failed');
+    cyc.push(Number(process.hrtime.bigint() - t) / 1e6);
+    t = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0']);
+    base.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  console.log(`\nlifecycle through the CLI (${CYCLES} sequential cycles, interleaved with node -e 0)`);
+  console.log('create→start→state…→delete'.padEnd(40) + median(cyc).toFixed(1).padStart(10) + `  ${(median(cyc) / median(base)).toFixed(2)}x node -e 0 (${median(base).toFixed(1)} ms)`);
+
+  // bvisor list with 1 and with LIST_N created containers (real ones, each with its monitor).
+  const LIST_N = Number(process.env.BENCH_LIST_N ?? 1000);
+  const { createContainer, deleteContainer } = require(join(root, 'dist', 'app', 'lifecycle.js'));
+  const listTime = () => {
+    const xs = [];
+    for (let i = 0; i < 5; i++) {
+      const t = process.hrtime.bigint();
+      cli('list', '--json');
+      xs.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    return median(xs);
+  };
+  await createContainer({ root: lroot, id: 'l0', bundle, cgroupParent: null, pidFile: null, secretEnv: {} });
+  const one = listTime();
+  const st = JSON.parse(cli('state', 'l0').stdout);
+  const rss = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${st.bvisor.monitorPid}/status`, 'utf8'))[1]);
+  for (let i = 1; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => createContainer({ root: lroot, id: `l${i + k}`, bundle, cgroupParent: null, pidFile: null, secretEnv: {} })));
+  const many = listTime();
+  console.log(`bvisor list --json, 1 container`.padEnd(40) + one.toFixed(1).padStart(10));
+  console.log(`bvisor list --json, ${LIST_N} containers`.padEnd(40) + many.toFixed(1).padStart(10) + `  ${(many / one).toFixed(2)}x`);
+  console.log(`monitor VmRSS per created container`.padEnd(40) + `${rss} kB`.padStart(10));
+  for (let i = 0; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => deleteContainer(lroot, `l${i + k}`, true)));
+  rmSync(lroot, { recursive: true, force: true });
+}
+
 rmSync(bundle, { recursive: true, force: true });
 rmSync(stateRoot, { recursive: true, force: true });

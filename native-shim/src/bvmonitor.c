@@ -215,12 +215,12 @@ int main(int argc, char **argv) {
     write_exit("aborted", &info, &ru, 0, 0, now_ms(), 0, 0);
     return 0;
   }
-  write_atomic("monitor.json", "{\"phase\":\"created\"}\n");
-
-  /* 4. start, or death before it */
+  /* 4. start, or death before it. The fifo is open for reading before "created" is announced,
+   * so a start that follows create at once always finds a reader. */
   char fifo[4200];
   snprintf(fifo, sizeof fifo, "%s/exec.fifo", statedir);
   int ff = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  write_atomic("monitor.json", "{\"phase\":\"created\"}\n");
   int started = 0;
   while (ff >= 0) {
     struct pollfd p[2] = {{ff, POLLIN, 0}, {pidfd, POLLIN, 0}};

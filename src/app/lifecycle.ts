@@ -28,7 +28,7 @@ import { appendReport, journalPaths } from '../host/journal-store.js';
 import { shim, packageRoot, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { readBack, teardownCgroups, killAll, type CgroupSet } from '../backends/linux/host/cgroups.js';
-import { planLoaded, secretFromEnv } from './run.js';
+import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
 
 export const OCI_VERSION = '1.0.2';
@@ -178,14 +178,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   const loaded = loadBundle(o.bundle);
   try {
     const host = o.host ?? probeHost();
-    const plan = planLoaded(loaded, host, o.cgroupParent);
-    if (!plan.admitted) {
-      throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was created`, {
-        issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
-        hint: plan.refusals[0]?.hint,
-      });
-    }
-    if (plan.backend !== 'linux') throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the wasm backend cannot run workloads yet', { hint: 'nothing was created' });
+    const plan = admittedLinuxPlan(loaded, host, o.cgroupParent, 'created');
     mkdirSync(containersDir(o.root), { recursive: true, mode: 0o700 });
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -242,6 +235,13 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           },
         });
         cgroupDirs = created.cgroupDirs;
+        // The monitor announces "created" once it listens on the exec fifo: wait for that, so
+        // a start right after create never finds nobody there.
+        const until = Date.now() + 5000;
+        while (readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase !== 'created') {
+          if (existsSync(join(dir, 'exit.json')) || Date.now() > until) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
+          await new Promise((r) => setTimeout(r, 1));
+        }
         fault('after-spawn');
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs };

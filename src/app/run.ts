@@ -47,6 +47,19 @@ export function planLoaded(b: LoadedBundle, host: HostFacts, cgroupParent: strin
   return runPlanner({ manifest: b.manifest, host, paths: b.paths, cgroupParent }, sha256Hex);
 }
 
+/** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */
+export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, cgroupParent: string | null, nothing: 'run' | 'created'): Plan {
+  const plan = planLoaded(b, host, cgroupParent);
+  if (!plan.admitted) {
+    throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was ${nothing}`, {
+      issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
+      hint: plan.refusals[0]?.hint,
+    });
+  }
+  if (plan.backend !== 'linux') throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the wasm backend cannot run workloads yet', { hint: `nothing was ${nothing}` });
+  return plan;
+}
+
 export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunOutcome> {
   if (opts.id !== null) {
     const why = idProblem(opts.id);
@@ -54,14 +67,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   }
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
-  const plan = planLoaded(b, host, opts.cgroupParent);
-  if (!plan.admitted) {
-    throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was run`, {
-      issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
-      hint: plan.refusals[0]?.hint,
-    });
-  }
-  if (plan.backend !== 'linux') throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the wasm backend cannot run workloads yet', { hint: 'nothing was run' });
+  const plan = admittedLinuxPlan(b, host, opts.cgroupParent, 'run');
   const runId = randomUUID();
   let stateDir: string | null = null;
   if (opts.root !== null && opts.id !== null) {

@@ -4,11 +4,25 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { cli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, facts } from '../helpers/probe.js';
 import { validateOciState } from '../../src/contract/generated/validators.js';
+
+// Every root a test makes: whatever a failing test leaves there is force-deleted afterwards,
+// so no monitor, workload or cgroup outlives the test run.
+const roots: string[] = [];
+function newRoot(): string {
+  const r = tempDir();
+  roots.push(r);
+  return r;
+}
+afterEach(() => {
+  for (const root of roots.splice(0)) {
+    for (const c of existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []) cli(['delete', '-f', c, '--root', root]);
+  }
+});
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 const state = (root: string, id: string) => cli(['state', id, '--root', root]).json();
@@ -33,7 +47,7 @@ function leaves(): string[] {
 
 describe('lifecycle (CLI)', () => {
   it('create → created (waiting before exec) → start → stopped, report, delete, journal', async () => {
-    const root = tempDir();
+    const root = newRoot();
     const b = probeBundle(['spew', '5'], 'limits: { memory: 64Mi }\n');
     const c = cli(['create', 'a1', '-b', b, '--root', root, '--json']);
     expect(c.status, c.stderr).toBe(0);
@@ -59,7 +73,7 @@ describe('lifecycle (CLI)', () => {
   });
 
   it('start only from created: twice, or stopped, is a coded error with no effect', async () => {
-    const root = tempDir();
+    const root = newRoot();
     const b = probeBundle(['exit', '0']);
     expect(cli(['create', 's1', '-b', b, '--root', root]).status).toBe(0);
     expect(cli(['start', 's1', '--root', root]).status).toBe(0);
@@ -71,7 +85,7 @@ describe('lifecycle (CLI)', () => {
   });
 
   it('kill by name or number with pidfd; delete refuses a running container unless -f; nothing is left', async () => {
-    const root = tempDir();
+    const root = newRoot();
     const before = leaves();
     const b = probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n');
     expect(cli(['create', 'k1', '-b', b, '--root', root]).status).toBe(0);
@@ -99,8 +113,27 @@ describe('lifecycle (CLI)', () => {
     expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(2);
   });
 
+  it('kill --all signals every process in the container cgroup', async () => {
+    const root = newRoot();
+    const parent = `bvisor-test-${process.pid}`;
+    const b = probeBundle(['forkbomb', '3'], 'spawn: descendants\nlimits: { processes: 16 }\n');
+    expect(cli(['create', 'ka', '-b', b, '--root', root, '--cgroup-parent', parent]).status).toBe(0);
+    expect(cli(['start', 'ka', '--root', root]).status).toBe(0);
+    await until(() => state(root, 'ka').status === 'stopped'); // the probe exits, its children sleep
+    const r = cli(['delete', 'ka', '--root', root]);
+    expect(r.status, r.stderr).toBe(0);
+    // with a pid namespace the children died with their init; the cgroup is gone either way
+    expect(leaves().filter((l) => l.includes('ka-'))).toEqual([]);
+    expect(cli(['create', 'kb', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    expect(cli(['start', 'kb', '--root', root]).status).toBe(0);
+    const st = state(root, 'kb');
+    expect(cli(['kill', 'kb', 'KILL', '--all', '--root', root]).status).toBe(0);
+    await until(() => !alive(st.pid));
+    expect(cli(['delete', 'kb', '--root', root]).status).toBe(0);
+  });
+
   it('delete of a created (never started) container kills it and seals a report', async () => {
-    const root = tempDir();
+    const root = newRoot();
     expect(cli(['create', 'd1', '-b', probeBundle(['exit', '0']), '--root', root]).status).toBe(0);
     const st = state(root, 'd1');
     const d = cli(['delete', 'd1', '--root', root, '--json']);
@@ -111,7 +144,7 @@ describe('lifecycle (CLI)', () => {
   });
 
   it('the wall clock runs from start, not from create', async () => {
-    const root = tempDir();
+    const root = newRoot();
     expect(cli(['create', 'w1', '-b', probeBundle(['spin'], 'limits: { wall: 400ms }\n'), '--root', root]).status).toBe(0);
     await sleep(800);
     expect(state(root, 'w1').status).toBe('created');
@@ -122,7 +155,7 @@ describe('lifecycle (CLI)', () => {
   });
 
   it('--pid-file, list (table and JSON), and the monitor stays under 1 MiB', async () => {
-    const root = tempDir();
+    const root = newRoot();
     const pf = join(tempDir(), 'pid');
     expect(cli(['create', 'l1', '-b', probeBundle(['exit', '0']), '--root', root, '--pid-file', pf]).status).toBe(0);
     const st = state(root, 'l1');
@@ -135,13 +168,13 @@ describe('lifecycle (CLI)', () => {
   });
 
   it('refuses ids that could leave the root, and a missing container is exit 6', () => {
-    const root = tempDir();
+    const root = newRoot();
     expect(cli(['create', '../x', '-b', probeBundle(['exit', '0']), '--root', root]).status).toBe(2);
     expect(cli(['delete', 'nope', '--root', root]).status).toBe(6);
   });
 
   it('a planner refusal creates nothing', () => {
-    const root = tempDir();
+    const root = newRoot();
     const r = cli(['create', 'r1', '-b', probeBundle(['exit', '0'], 'limits: { fuel: 5 }\n'), '--root', root]);
     expect(r.status).toBe(3);
     expect(existsSync(join(root, 'containers', 'r1'))).toBe(false);
@@ -151,7 +184,7 @@ describe('lifecycle (CLI)', () => {
 describe('crash safety and concurrency (CLI)', () => {
   for (const stage of ['after-state', 'before-cgroup', 'before-confirm', 'after-spawn']) {
     it(`a create killed ${stage} leaves nothing that delete -f cannot remove`, async () => {
-      const root = tempDir();
+      const root = newRoot();
       const before = leaves();
       const r = cli(['create', 'x1', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), '--root', root], { env: { BVISOR_TEST_CRASH_AT: stage } });
       expect(r.status).toBeNull(); // killed
@@ -167,7 +200,7 @@ describe('crash safety and concurrency (CLI)', () => {
   }
 
   it('a lost monitor and workload (as after a reboot) are reported broken and removable', async () => {
-    const root = tempDir();
+    const root = newRoot();
     expect(cli(['create', 'rb', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
     const st = state(root, 'rb');
     process.kill(st.bvisor.monitorPid, 'SIGKILL');
@@ -179,7 +212,7 @@ describe('crash safety and concurrency (CLI)', () => {
   });
 
   it('50 parallel creates of one id: exactly one succeeds, the rest say it exists', async () => {
-    const root = tempDir();
+    const root = newRoot();
     const b = probeBundle(['exit', '0']);
     const one = (): Promise<{ code: number | null; out: string }> =>
       new Promise((resolve) => {

@@ -128,6 +128,14 @@ describe('security grid, host mode (live)', () => {
     expect(accepted).toBe(before);
   });
 
+  it('network: loopback → a private namespace whose lo is up (refused, not unreachable), host unreachable', async () => {
+    const before = accepted;
+    // Inside, 127.0.0.1 is the workload's own loopback: nobody listens there (ECONNREFUSED).
+    expect(await tryOps([['connect', '127.0.0.1', String(port)]], 'network: loopback\n')).toEqual([E.CONNREFUSED]);
+    expect(await tryOps([['connect', '127.0.0.1', String(port)]], 'network: loopback\n', { hooks: { mutateLaunch: (l) => void (l.network.mode = 'deny') } })).toEqual([E.PERM]);
+    expect(accepted).toBe(before);
+  });
+
   it('network: { connect: [P] } → P reachable, another port EACCES, UDP EPERM', async () => {
     await withTwin(async (hooks) => {
       const before = accepted;
