@@ -23,8 +23,10 @@ function need(m: Uint8Array | null): m is Uint8Array {
   return m !== null;
 }
 
+const ab = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuffer>;
+
 async function run(bytes: Uint8Array, fuel: bigint, fn: string, ...args: number[]): Promise<{ result?: unknown; trap?: string; fuelLeft: bigint }> {
-  const { instance } = await WebAssembly.instantiate(bytes, {});
+  const { instance } = await WebAssembly.instantiate(ab(bytes), {});
   const g = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
   g.value = fuel;
   try {
@@ -55,7 +57,7 @@ describe('fuel rewriter', () => {
     const sum = wat(SUM);
     if (!need(fib) || !need(sum)) return;
     const f = instrument(fib, { maxPages: 16 });
-    expect(WebAssembly.validate(f.bytes)).toBe(true);
+    expect(WebAssembly.validate(ab(f.bytes))).toBe(true);
     expect((await run(f.bytes, 10n ** 12n, 'fib', 20)).result).toBe(6765);
     expect((await run(instrument(sum, { maxPages: 16 }).bytes, 10n ** 12n, 'sum', 1000)).result).toBe(500500);
   });
@@ -103,7 +105,7 @@ describe('fuel rewriter', () => {
     if (!need(m)) return;
     const r = instrument(m, { maxPages: 1 });
     expect(r.deferredStart).toBe(0);
-    const { instance } = await WebAssembly.instantiate(r.bytes, {});
+    const { instance } = await WebAssembly.instantiate(ab(r.bytes), {});
     expect((instance.exports.g as WebAssembly.Global).value).toBe(0);
     (instance.exports[FUEL_EXPORT] as WebAssembly.Global).value = 1000n;
     (instance.exports[START_EXPORT] as () => void)();
@@ -124,7 +126,7 @@ describe('fuel rewriter', () => {
   it('instruments the shipped hello module into a valid module', () => {
     const b = new Uint8Array(readFileSync(join(__dirname, '../../../bundles/hello-wasm/hello.wasm')));
     const r = instrument(b, { maxPages: 2 });
-    expect(WebAssembly.validate(r.bytes)).toBe(true);
+    expect(WebAssembly.validate(ab(r.bytes))).toBe(true);
     expect(r.functions).toBe(1);
   });
 });
