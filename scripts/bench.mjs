@@ -102,8 +102,11 @@ for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runC
   }
   console.log(name.padEnd(40) + median(xs).toFixed(2).padStart(10) + `  ${(median(xs) / base).toFixed(2)}x`);
 }
-// Lifecycle through the CLI: create → start → wait → delete, against `node -e 0`.
+// Lifecycle through the CLI: create → start → wait → delete, against `node -e 0`. The bundle's
+// stdio is null: with inherit, the workload would hold this script's pipes (as with runc).
 {
+  const lbundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-lcb-'));
+  writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(bundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
   const CYCLES = Number(process.env.BENCH_CYCLE_N ?? 100);
   const lroot = mkdtempSync(join(tmpdir(), 'bvisor-bench-lc-'));
   const cli = (...a) => spawnSync(process.execPath, [bin, '--root', lroot, ...a], { encoding: 'utf8' });
@@ -111,8 +114,8 @@ for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runC
   const base = [];
   for (let i = 0; i < CYCLES; i++) {
     let t = process.hrtime.bigint();
-    if (cli('create', `c${i}`, '-b', bundle).status !== 0) throw new Error('create failed');
-    cli('start', `c${i}`);
+    if (cli('create', `c${i}`, '-b', lbundle).status !== 0) throw new Error('create failed');
+    if (cli('start', `c${i}`).status !== 0) throw new Error('start failed');
     while (JSON.parse(cli('state', `c${i}`).stdout).status !== 'stopped') {}
     if (cli('delete', `c${i}`).status !== 0) throw new Error('delete failed');
     cyc.push(Number(process.hrtime.bigint() - t) / 1e6);
@@ -135,17 +138,18 @@ for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runC
     }
     return median(xs);
   };
-  await createContainer({ root: lroot, id: 'l0', bundle, cgroupParent: null, pidFile: null, secretEnv: {} });
+  await createContainer({ root: lroot, id: 'l0', bundle: lbundle, cgroupParent: null, pidFile: null, secretEnv: {} });
   const one = listTime();
   const st = JSON.parse(cli('state', 'l0').stdout);
   const rss = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${st.bvisor.monitorPid}/status`, 'utf8'))[1]);
-  for (let i = 1; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => createContainer({ root: lroot, id: `l${i + k}`, bundle, cgroupParent: null, pidFile: null, secretEnv: {} })));
+  for (let i = 1; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => createContainer({ root: lroot, id: `l${i + k}`, bundle: lbundle, cgroupParent: null, pidFile: null, secretEnv: {} })));
   const many = listTime();
   console.log(`bvisor list --json, 1 container`.padEnd(40) + one.toFixed(1).padStart(10));
   console.log(`bvisor list --json, ${LIST_N} containers`.padEnd(40) + many.toFixed(1).padStart(10) + `  ${(many / one).toFixed(2)}x`);
   console.log(`monitor VmRSS per created container`.padEnd(40) + `${rss} kB`.padStart(10));
   for (let i = 0; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => deleteContainer(lroot, `l${i + k}`, true)));
   rmSync(lroot, { recursive: true, force: true });
+  rmSync(lbundle, { recursive: true, force: true });
 }
 
 rmSync(bundle, { recursive: true, force: true });

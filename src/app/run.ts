@@ -14,6 +14,7 @@ import { idProblem } from '../core/ids.js';
 import { appendReport } from '../host/journal-store.js';
 import { launchLinux, type CaptureSink, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { linuxReportBody, runExitStatus } from './report.js';
+import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 
 export interface RunOptions {
   /** Container id (CLI) or null (API: a random run id). */
@@ -48,7 +49,7 @@ export function planLoaded(b: LoadedBundle, host: HostFacts, cgroupParent: strin
 }
 
 /** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */
-export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, cgroupParent: string | null, nothing: 'run' | 'created'): Plan {
+export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, cgroupParent: string | null, nothing: 'run' | 'created', allowWasm = false): Plan {
   const plan = planLoaded(b, host, cgroupParent);
   if (!plan.admitted) {
     throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was ${nothing}`, {
@@ -56,7 +57,7 @@ export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, cgroupParent
       hint: plan.refusals[0]?.hint,
     });
   }
-  if (plan.backend !== 'linux') throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the wasm backend cannot run workloads yet', { hint: `nothing was ${nothing}` });
+  if (plan.backend !== 'linux' && !allowWasm) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'wasm workloads run with bvisor run (or runConfined); create/start for them is not implemented yet', { hint: `nothing was ${nothing}` });
   return plan;
 }
 
@@ -67,7 +68,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   }
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
-  const plan = admittedLinuxPlan(b, host, opts.cgroupParent, 'run');
+  const plan = admittedLinuxPlan(b, host, opts.cgroupParent, 'run', true);
   const runId = randomUUID();
   let stateDir: string | null = null;
   if (opts.root !== null && opts.id !== null) {
@@ -81,6 +82,14 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     }
   }
   try {
+    if (plan.backend === 'wasm') {
+      const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
+      const w = await runWasm(b, plan, host, { id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
+      const report = sealReport(body, sha256Hex);
+      if (opts.root !== null) appendReport(opts.root, report);
+      return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
+    }
     const sink = (relay?: (b: Buffer) => void): CaptureSink => ({ cap: plan.launch!.outputBytes, ...(relay ? { onChunk: relay } : {}) });
     const result = await launchLinux({
       plan,

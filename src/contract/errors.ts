@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   BV_LAUNCH_UNSUPPORTED: { exit: EXIT.setup, summary: 'the plan names a mechanism this build of the launcher does not implement' },
   BV_LAUNCH_RENDEZVOUS: { exit: EXIT.setup, summary: 'the parent could not prepare the child (uid/gid maps, cgroups); the workload never ran' },
   BV_LAUNCH_FAILED: { exit: EXIT.setup, summary: 'the child failed at a named setup stage before exec; the workload never ran' },
+  BV_WASM_REFUSED: { exit: EXIT.invalid, summary: 'the wasm module uses a proposal or an import bvisor does not run' },
+  BV_WASM_RUNNER: { exit: EXIT.runtime, summary: 'the wasm runner ended without reporting an outcome' },
   BV_LAUNCH_SPAWN: { exit: EXIT.setup, summary: 'clone3 or a descriptor needed for it failed' },
 } as const satisfies Record<string, CodeInfo>;
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -151,12 +151,14 @@ describe('bvisor CLI', () => {
 });
 
 describe('shipped bundles', () => {
-  it('hello.wasm is built from hello.wat', () => {
+  it('every shipped .wasm is built from the .wat beside it', () => {
     const d = tempDir();
-    const r = spawnSync('wat2wasm', [join(bundle('hello-wasm'), 'hello.wat'), '-o', join(d, 'h.wasm')]);
-    if (r.error) return skipOrFail('wabt', 'hello.wasm rebuild check: wat2wasm (Debian wabt) is not installed');
-    expect(r.status).toBe(0);
-    expect(readFileSync(join(d, 'h.wasm')).equals(readFileSync(join(bundle('hello-wasm'), 'hello.wasm')))).toBe(true);
+    for (const [b, name] of [['hello-wasm', 'hello'], ['wasm-compute', 'compute'], ['wasm-out-of-fuel', 'spin']] as const) {
+      const r = spawnSync('wat2wasm', [join(bundle(b), `${name}.wat`), '-o', join(d, `${name}.wasm`)]);
+      if (r.error) return skipOrFail('wabt', 'shipped .wasm rebuild check: wat2wasm (Debian wabt) is not installed');
+      expect(r.status).toBe(0);
+      expect(readFileSync(join(d, `${name}.wasm`)).equals(readFileSync(join(bundle(b), `${name}.wasm`))), b).toBe(true);
+    }
     expect(existsSync(join(bundle('refused-wasm-network'), 'guest.wasm'))).toBe(true);
   });
 });

@@ -29,6 +29,8 @@ export interface FuelOptions {
 
 export interface FuelResult {
   bytes: Uint8Array;
+  /** Every import, as module/name. */
+  imports: Array<{ module: string; name: string; kind: number }>;
   /** The start function that was deferred, if any. */
   deferredStart: number | null;
   functions: number;
@@ -41,6 +43,7 @@ export class WasmRefused extends Error {}
 const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
 
 interface ModuleInfo {
+  imports: Array<{ module: string; name: string; kind: number }>;
   paramCounts: number[]; // per type index
   funcTypes: number[]; // per defined function
   importedFuncs: number;
@@ -56,7 +59,7 @@ export function instrument(input: Uint8Array, opts: FuelOptions): FuelResult {
   } catch (e) {
     throw new WasmRefused(`not a valid module: ${(e as Error).message}`);
   }
-  const info: ModuleInfo = { paramCounts: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, definedGlobals: 0, exportNames: new Set() };
+  const info: ModuleInfo = { imports: [], paramCounts: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, definedGlobals: 0, exportNames: new Set() };
   let start: number | null = null;
   let memory: FuelResult['memory'] = null;
   const out: Section[] = [];
@@ -143,7 +146,7 @@ export function instrument(input: Uint8Array, opts: FuelOptions): FuelResult {
 
   // Sections in canonical order; custom sections keep their place after the section they followed.
   const ordered = sortSections(out);
-  return { bytes: writeModule(ordered), deferredStart: start, functions: info.funcTypes.length, memory };
+  return { bytes: writeModule(ordered), imports: info.imports, deferredStart: start, functions: info.funcTypes.length, memory };
 }
 
 function sortSections(list: Section[]): Section[] {
@@ -189,9 +192,10 @@ function valType(r: Reader): void {
 function readImports(r: Reader, info: ModuleInfo): void {
   const n = r.u32();
   for (let i = 0; i < n; i++) {
-    r.name();
-    r.name();
+    const module = r.name();
+    const name = r.name();
     const kind = r.byte();
+    info.imports.push({ module, name, kind });
     if (kind === 0) {
       r.u32();
       info.importedFuncs++;

@@ -1,0 +1,180 @@
+// Runs a wasm workload: instrument the module (fuel, memory cap, deferred start), then start
+// the runner (a Node process) through the Linux launcher, under a boundary derived from the
+// same manifest: no network, threads only, /usr and bvisor's own code readable and nothing
+// else, the manifest's wall limit (a SIGKILL of the runner), and a cgroup memory backstop.
+// The job (args, env with resolved secrets, the module) travels on a pipe, the outcome on
+// another; neither ever touches a disk.
+import { readFileSync, realpathSync, existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import type { LoadedBundle } from '../host/bundle.js';
+import { instrument, WasmRefused, FUEL_VERSION } from '../core/wasm/fuel.js';
+import { plan as runPlanner } from '../core/planner.js';
+import type { NormalManifest } from '../core/manifest.js';
+import { sha256Hex } from '../host/hash.js';
+import { shim, packageRoot } from '../backends/linux/ffi/shim.js';
+import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
+import type { Outcome } from '../backends/wasm/runner.js';
+import { linuxReportBody, type ReportContext } from './report.js';
+import { notObserved, witness } from '../core/report.js';
+
+/** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
+export const RUNNER_OVERHEAD_BYTES = 256 * 2 ** 20;
+const WASM_PAGE = 65536;
+const DEFAULT_MAX_PAGES = 16384; // 1 GiB when the manifest sets no memory limit
+const OPENSSL_CNF = '/etc/ssl/openssl.cnf';
+
+export interface WasmRun {
+  result: LinuxRunResult;
+  outcome: Outcome | null;
+  runnerPlan: Plan;
+  maxPages: number;
+}
+
+function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  const rc = shim().bv_pipe(fds, 1, 1);
+  if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `pipe2: errno ${-rc}`);
+  return [fds[0]!, fds[1]!];
+}
+
+/** The runner's own boundary, derived from the wasm manifest. */
+function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node: string): NormalManifest {
+  const L = m.limits;
+  const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
+  return {
+    workload: { kind: 'process', exe: node, args: [`--wasm-max-mem-pages=${maxPages}`, '--max-old-space-size=128', join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js')], cwd: '/' },
+    root: null,
+    // Node reads OpenSSL's configuration at start-up; nothing else outside /usr and our code.
+    filesystem: [grant('/usr', 'read-exec', 0), grant(join(packageRoot(), 'dist'), 'read', 1), ...(existsSync(OPENSSL_CNF) ? [{ ...grant(OPENSSL_CNF, 'read', 2), recursive: false }] : [])],
+    network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
+    spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
+    env: [],
+    fds,
+    stdio: m.stdio,
+    limits: {
+      ...(L.wall ? { wall: L.wall } : {}),
+      ...(L.output ? { output: L.output } : {}),
+      memory: { value: maxPages * WASM_PAGE + RUNNER_OVERHEAD_BYTES, guarantee: 'best-effort', explicit: true },
+    },
+    tmp: { value: 'none', guarantee: 'enforced', explicit: true },
+    syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
+    isolate: { value: { signals: false, abstractUnix: false }, guarantee: 'enforced', explicit: false },
+    capabilities: [],
+    defaultGuarantee: 'enforced',
+    explicitDefaultGuarantee: true,
+  };
+}
+
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }): Promise<WasmRun> {
+  const L = plan.launch!;
+  const maxPages = L.memoryBytes !== null ? Math.floor(L.memoryBytes / WASM_PAGE) : DEFAULT_MAX_PAGES;
+  let inst;
+  try {
+    inst = instrument(new Uint8Array(readFileSync(L.workload.path)), { maxPages });
+  } catch (e) {
+    if (e instanceof WasmRefused) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0}: ${e.message}`, { hint: 'bvisor runs WASI preview 1 modules without the threads, SIMD, exceptions, GC, memory64 and multi-memory proposals' });
+    throw e;
+  }
+  const foreign = inst.imports.filter((i) => i.module !== 'wasi_snapshot_preview1' || i.kind !== 0 || !(WASI_IMPORTS as readonly string[]).includes(i.name));
+  if (foreign.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} imports what bvisor does not provide: ${foreign.map((i) => `${i.module}.${i.name}`).join(', ')}`, { hint: 'only wasi_snapshot_preview1 functions can be imported' });
+  const env = L.env.map((e): [string, string] => {
+    if (e.secret === undefined) return [e.name, e.value ?? ''];
+    const v = o.secret(e.secret);
+    if (v === undefined) throw new BvisorError('BV_SECRET_MISSING', `env.${e.name}: secret "${e.secret}" is not provided`, { hint: `set BVISOR_SECRET_${e.secret.toUpperCase().replace(/-/g, '_')} in bvisor's environment` });
+    return [e.name, v];
+  });
+  const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
+
+  const [jobR, jobW] = pipe();
+  const [outR, outW] = pipe();
+  const s = shim();
+  try {
+    const node = realpathSync(process.execPath);
+    const rm = runnerManifest(b.manifest, [jobR, outW], maxPages, node);
+    const runnerPlan = runPlanner({ manifest: rm, host, paths: { grants: rm.filesystem.map((g) => ({ path: realpathSync(g.path), kind: g.recursive ? ('directory' as const) : ('file' as const) })), exe: { path: node, kind: 'file' }, module: null, root: null }, cgroupParent: o.cgroupParent }, sha256Hex);
+    if (!runnerPlan.admitted) {
+      throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
+        issues: runnerPlan.refusals.map((r) => ({ code: r.code as never, clause: `runner:${r.clause}`, message: r.reason, hint: r.hint })),
+      });
+    }
+    const header = JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length });
+    const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
+    jobSock.on('error', () => {});
+    jobSock.end(Buffer.concat([Buffer.from(header + '\n'), Buffer.from(inst.bytes)]));
+    const outSock = new Socket({ fd: outR, readable: true, writable: false });
+    let outText = '';
+    outSock.on('data', (d: Buffer) => (outText += d.toString()));
+    const outDone = new Promise<void>((r) => {
+      outSock.on('end', r);
+      outSock.on('close', r);
+      outSock.on('error', () => r());
+    });
+    const cap = L.outputBytes;
+    const result = await launchLinux({
+      plan: runnerPlan,
+      host,
+      runName: o.runName,
+      hostname: o.id ?? 'bvisor',
+      secret: () => undefined,
+      capture: { stdout: { cap, ...(o.relay?.stdout ? { onChunk: o.relay.stdout } : {}) }, stderr: { cap, ...(o.relay?.stderr ? { onChunk: o.relay.stderr } : {}) } },
+      dieWithParent: true,
+      ...(o.hooks ? { hooks: o.hooks } : {}),
+    });
+    s.bv_close(jobR);
+    s.bv_close(outW);
+    await Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))]);
+    outSock.destroy();
+    jobSock.destroy();
+    let outcome: Outcome | null = null;
+    try {
+      outcome = outText.trim() ? (JSON.parse(outText.trim().split('\n').pop()!) as Outcome) : null;
+    } catch {
+      outcome = null;
+    }
+    return { result, outcome, runnerPlan, maxPages };
+  } catch (e) {
+    for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
+    throw e;
+  }
+}
+
+/** The report of a wasm run: the wasm plan's clauses, the runner's read-back, the guest's fate. */
+export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
+  const body = linuxReportBody({ ...ctx }, w.result);
+  body.backend = 'wasm';
+  const L = ctx.plan.launch!;
+  const o = w.outcome;
+  body.evidence.push({ name: 'wasm.fuel-unit', source: 'bvisor rewriter', value: FUEL_VERSION });
+  body.evidence.push({ name: 'wasm.max-pages', source: 'rewritten memory limits', value: w.maxPages });
+  if (L.workload.deterministic) body.evidence.push({ name: 'wasm.seed', source: 'random_get and clocks', value: String(L.workload.seed ?? 'derived from the module hash') });
+  body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
+  body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
+  body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE, 'wasm linear memory (pages × 64 KiB)') : body.budgets.memory;
+  if (w.result.timedOut) return body; // outcome timeout (wall) from the launcher
+  if (w.result.oomKilled) return body;
+  if (o === null) {
+    body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome' } };
+  } else if (o.trap === 'out_of_fuel') {
+    body.outcome = { status: 'timeout', reason: 'fuel', exitCode: null, signal: null, trap: 'out_of_fuel' };
+  } else if (o.trap) {
+    body.outcome = { status: 'failed', reason: 'trap', exitCode: null, signal: null, trap: o.trap };
+  } else {
+    body.outcome = { status: o.exitCode === 0 ? 'completed' : 'failed', reason: 'exit', exitCode: o.exitCode, signal: null, trap: null };
+  }
+  return body;
+}
+
+export function wasmExitStatus(w: WasmRun): number {
+  if (w.result.timedOut) return 124;
+  if (w.result.signal !== null) return 128 + w.result.signal;
+  if (!w.outcome) return 125;
+  if (w.outcome.trap === 'out_of_fuel') return 124;
+  if (w.outcome.trap) return 134; // like an abort: the guest trapped
+  return w.outcome.exitCode ?? 125;
+}
+
+void dirname;

@@ -1,0 +1,92 @@
+// The wasm runner: a Node process started through the Linux launcher (namespaces, landlock,
+// seccomp, cgroup) for one run, never sharing a process with bvisor or its API caller. It reads
+// its job from fd 3 (a JSON line: args, env, fuel, seed; then the instrumented module's bytes),
+// runs the module with bvisor's WASI host, and writes the outcome as one JSON line to fd 4.
+// It runs synchronously from start to end: no async I/O, no worker threads of its own.
+import { readSync, writeSync, closeSync } from 'node:fs';
+import { wasiImports, ProcExit } from './wasi.js';
+
+interface Job {
+  args: string[];
+  env: Array<[string, string]>;
+  fuel: string | null;
+  seed: number | null;
+  moduleBytes: number;
+}
+
+export interface Outcome {
+  exitCode: number | null;
+  trap: string | null;
+  fuelUsed: string | null;
+  peakPages: number;
+  message: string | null;
+}
+
+function readAll(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(1 << 16);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** V8's trap messages, pinned by tests; anything else is unknown_trap. */
+export function classifyTrap(e: unknown, fuelLeft: bigint | null): string {
+  if (fuelLeft !== null && fuelLeft < 0n) return 'out_of_fuel';
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return 'stack_overflow';
+  const m = (e as Error)?.message ?? '';
+  if (/memory access out of bounds/.test(m)) return 'memory_oob';
+  if (/divide by zero/.test(m)) return 'int_div_zero';
+  if (/divide result unrepresentable/.test(m)) return 'int_overflow';
+  if (/float unrepresentable in integer range/.test(m)) return 'bad_conversion';
+  if (/null function or function signature mismatch|function signature mismatch/.test(m)) return 'indirect_call';
+  if (/table index is out of bounds/.test(m)) return 'table_oob';
+  if (/unreachable/.test(m)) return 'unreachable';
+  return 'unknown_trap';
+}
+
+function main(): void {
+  const raw = readAll(3);
+  closeSync(3);
+  const nl = raw.indexOf(10);
+  const job = JSON.parse(raw.subarray(0, nl).toString('utf8')) as Job;
+  const bytes = raw.subarray(nl + 1, nl + 1 + job.moduleBytes);
+  const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  let memory: WebAssembly.Memory | null = null;
+  let fuelGlobal: WebAssembly.Global | null = null;
+  const charge = (units: number): void => {
+    if (fuelGlobal) fuelGlobal.value = (fuelGlobal.value as bigint) - BigInt(units);
+  };
+  const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge }) };
+  const instance = new WebAssembly.Instance(mod, imports);
+  memory = instance.exports.memory as WebAssembly.Memory;
+  fuelGlobal = (instance.exports.__bvisor_fuel as WebAssembly.Global | undefined) ?? null;
+  const budget = job.fuel === null ? 2n ** 62n : BigInt(job.fuel);
+  if (fuelGlobal) fuelGlobal.value = budget;
+  const out: Outcome = { exitCode: null, trap: null, fuelUsed: null, peakPages: 0, message: null };
+  try {
+    (instance.exports.__bvisor_start as (() => void) | undefined)?.();
+    (instance.exports._start as () => void)();
+    out.exitCode = 0;
+  } catch (e) {
+    if (e instanceof ProcExit) out.exitCode = e.code;
+    else {
+      out.trap = classifyTrap(e, fuelGlobal ? (fuelGlobal.value as bigint) : null);
+      out.message = (e as Error)?.message ?? String(e);
+    }
+  }
+  if (fuelGlobal) out.fuelUsed = String(budget - (fuelGlobal.value as bigint));
+  out.peakPages = memory ? memory.buffer.byteLength / 65536 : 0;
+  writeSync(4, JSON.stringify(out) + '\n');
+}
+
+if (require.main === module) main();

@@ -1,0 +1,162 @@
+// A WASI preview 1 host, written for bvisor (never node:wasi, which a guest can escape: see
+// ../shared/WASM.md). All 46 wasi_snapshot_preview1 imports exist; this version implements
+// what a guest without preopens needs (args, environ, clocks, random, stdio, proc_exit,
+// sched_yield, fd_fdstat_get, fd_prestat_get…) and answers ENOSYS/ENOTSUP/EBADF for the rest,
+// so nothing is ever reachable by accident. Host calls are charged to the fuel counter.
+import { readSync, writeSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+
+export const E = { SUCCESS: 0, BADF: 8, FAULT: 21, INVAL: 28, NOSYS: 52, NOTSUP: 58, SPIPE: 70, NOTCAPABLE: 76 } as const;
+
+export const WASI_IMPORTS = [
+  'args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'clock_res_get', 'clock_time_get', 'fd_advise', 'fd_allocate',
+  'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags', 'fd_fdstat_set_rights', 'fd_filestat_get', 'fd_filestat_set_size',
+  'fd_filestat_set_times', 'fd_pread', 'fd_prestat_get', 'fd_prestat_dir_name', 'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber',
+  'fd_seek', 'fd_sync', 'fd_tell', 'fd_write', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link',
+  'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file', 'poll_oneoff', 'proc_exit',
+  'proc_raise', 'sched_yield', 'random_get', 'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown',
+] as const;
+
+export class ProcExit {
+  constructor(readonly code: number) {}
+}
+
+export interface WasiOptions {
+  args: string[];
+  env: Array<[string, string]>;
+  /** Seed for random_get and the virtual clock; null: real randomness and time. */
+  seed: number | null;
+  /** Charge a host call (units of fuel). */
+  charge: (units: number) => void;
+}
+
+/** splitmix64: small, well known, and deterministic for a given seed. */
+function prng(seed: number): () => number {
+  let s = BigInt(seed) & 0xffffffffffffffffn;
+  return () => {
+    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+    let z = s;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
+    return Number((z ^ (z >> 31n)) & 0xffn);
+  };
+}
+
+export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions): Record<string, (...a: never[]) => number> {
+  const enc = new TextEncoder();
+  const args = o.args.map((a) => enc.encode(a + '\0'));
+  const env = o.env.map(([k, v]) => enc.encode(`${k}=${v}\0`));
+  const rand = o.seed === null ? null : prng(o.seed);
+  let virtualNs = 1_700_000_000_000_000_000n; // a fixed epoch for deterministic runs
+  const view = (): DataView => new DataView(getMemory().buffer);
+  const bytes = (): Uint8Array => new Uint8Array(getMemory().buffer);
+  const putList = (list: Uint8Array[], ptrs: number, buf: number): number => {
+    const dv = view();
+    const b = bytes();
+    let at = buf;
+    list.forEach((item, i) => {
+      dv.setUint32(ptrs + 4 * i, at, true);
+      b.set(item, at);
+      at += item.length;
+    });
+    return E.SUCCESS;
+  };
+  const sizes = (list: Uint8Array[], countPtr: number, sizePtr: number): number => {
+    const dv = view();
+    dv.setUint32(countPtr, list.length, true);
+    dv.setUint32(sizePtr, list.reduce((n, x) => n + x.length, 0), true);
+    return E.SUCCESS;
+  };
+  const iovecs = (ptr: number, len: number): Array<[number, number]> => {
+    const dv = view();
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < len; i++) out.push([dv.getUint32(ptr + 8 * i, true), dv.getUint32(ptr + 8 * i + 4, true)]);
+    return out;
+  };
+
+  const impl: Record<string, (...a: number[]) => number> = {
+    args_get: (argv, buf) => putList(args, argv, buf),
+    args_sizes_get: (c, s) => sizes(args, c, s),
+    environ_get: (envp, buf) => putList(env, envp, buf),
+    environ_sizes_get: (c, s) => sizes(env, c, s),
+    clock_res_get: (_id, res) => {
+      view().setBigUint64(res, 1000n, true);
+      return E.SUCCESS;
+    },
+    clock_time_get: (id, _precision, res) => {
+      let t: bigint;
+      if (o.seed !== null) t = virtualNs += 1_000_000n; // each reading advances 1 ms
+      else t = id === 0 ? BigInt(Date.now()) * 1_000_000n : process.hrtime.bigint();
+      view().setBigUint64(res, t, true);
+      return E.SUCCESS;
+    },
+    fd_write: (fd, iovs, iovsLen, nwritten) => {
+      if (fd !== 1 && fd !== 2) return E.BADF;
+      let total = 0;
+      const b = bytes();
+      for (const [p, l] of iovecs(iovs, iovsLen)) {
+        if (l === 0) continue;
+        writeSync(fd, b, p, l);
+        total += l;
+      }
+      o.charge(1 + Math.floor(total / 64));
+      view().setUint32(nwritten, total, true);
+      return E.SUCCESS;
+    },
+    fd_read: (fd, iovs, iovsLen, nread) => {
+      if (fd !== 0) return E.BADF;
+      let total = 0;
+      const b = bytes();
+      for (const [p, l] of iovecs(iovs, iovsLen)) {
+        const n = l === 0 ? 0 : readSync(0, b, p, l, null);
+        total += n;
+        if (n < l) break;
+      }
+      o.charge(1 + Math.floor(total / 64));
+      view().setUint32(nread, total, true);
+      return E.SUCCESS;
+    },
+    fd_close: (fd) => (fd <= 2 ? E.SUCCESS : E.BADF),
+    fd_fdstat_get: (fd, buf) => {
+      if (fd > 2) return E.BADF;
+      const dv = view();
+      dv.setUint8(buf, 0); // filetype unknown: stdio may be a pipe, a file or /dev/null
+      dv.setUint16(buf + 2, 0, true);
+      // rights: fd_read (1<<1) for stdin, fd_write (1<<6) for stdout/stderr
+      dv.setBigUint64(buf + 8, fd === 0 ? 2n : 64n, true);
+      dv.setBigUint64(buf + 16, 0n, true);
+      return E.SUCCESS;
+    },
+    fd_prestat_get: () => E.BADF, // no preopens in this version
+    fd_prestat_dir_name: () => E.BADF,
+    fd_seek: (fd) => (fd <= 2 ? E.SPIPE : E.BADF),
+    fd_tell: (fd) => (fd <= 2 ? E.SPIPE : E.BADF),
+    random_get: (buf, len) => {
+      const b = bytes().subarray(buf, buf + len);
+      if (rand) for (let i = 0; i < b.length; i++) b[i] = rand();
+      else randomFillSync(b);
+      o.charge(1 + Math.floor(len / 64));
+      return E.SUCCESS;
+    },
+    sched_yield: () => E.SUCCESS,
+    proc_exit: (code) => {
+      throw new ProcExit(code);
+    },
+    proc_raise: () => E.NOSYS,
+    poll_oneoff: () => E.NOSYS,
+    sock_accept: () => E.NOTSUP,
+    sock_recv: () => E.NOTSUP,
+    sock_send: () => E.NOTSUP,
+    sock_shutdown: () => E.NOTSUP,
+  };
+  const out: Record<string, (...a: never[]) => number> = {};
+  for (const name of WASI_IMPORTS) {
+    const f = impl[name];
+    out[name] = f
+      ? (f as (...a: never[]) => number)
+      : name.startsWith('path_') || name.startsWith('fd_')
+        ? () => E.BADF // there are no files to act on: no preopens
+        : () => E.NOSYS;
+  }
+  return out;
+}
