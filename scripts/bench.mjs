@@ -52,6 +52,8 @@ table('CLI start-up', [
 table('CLI run', [
   { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
   { name: 'bvisor run hello -b bundles/hello', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'bench', '-b', join(root, 'bundles/hello')] },
+  { name: 'bvisor run … bundles/hello-wasm', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'benchw', '-b', join(root, 'bundles/hello-wasm')] },
+  { name: 'bvisor run … bundles/wasm-compute', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'benchc', '-b', join(root, 'bundles/wasm-compute')] },
 ], 'node -e 0');
 
 // Peak RSS of bvisor run, from GNU time if present, else from getrusage of the child.
@@ -92,6 +94,13 @@ for (let i = 0; i < API_N; i++) {
     api.bwrap.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
 }
+// wasm through the API: each run starts a confined runner process
+const wasmApi = [];
+for (let i = 0; i < Math.min(API_N, 50); i++) {
+  const t = process.hrtime.bigint();
+  await runConfined(join(root, 'bundles/hello-wasm'));
+  wasmApi.push(Number(process.hrtime.bigint() - t) / 1e6);
+}
 const base = median(api.spawn);
 console.log(`\nper-launch, warm API (${API_N} sequential, interleaved)`);
 console.log('case'.padEnd(40) + 'median ms'.padStart(10) + '  ratio to spawn');
@@ -102,6 +111,7 @@ for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runC
   }
   console.log(name.padEnd(40) + median(xs).toFixed(2).padStart(10) + `  ${(median(xs) / base).toFixed(2)}x`);
 }
+console.log('runConfined(bundles/hello-wasm)'.padEnd(40) + median(wasmApi).toFixed(2).padStart(10) + `  (${wasmApi.length} runs; a new confined runner each)`);
 // Lifecycle through the CLI: create → start → wait → delete, against `node -e 0`. The bundle's
 // stdio is null: with inherit, the workload would hold this script's pipes (as with runc).
 {

@@ -15,6 +15,7 @@ import { appendReport } from '../host/journal-store.js';
 import { launchLinux, type CaptureSink, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { linuxReportBody, runExitStatus } from './report.js';
 import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
+import { defaultCacheDir } from '../host/wasm-cache.js';
 
 export interface RunOptions {
   /** Container id (CLI) or null (API: a random run id). */
@@ -84,7 +85,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   try {
     if (plan.backend === 'wasm') {
       const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
-      const w = await runWasm(b, plan, host, { id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = sealReport(body, sha256Hex);
       if (opts.root !== null) appendReport(opts.root, report);

@@ -10,13 +10,14 @@ import { dirname, join } from 'node:path';
 import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
-import { instrument, WasmRefused, FUEL_VERSION } from '../core/wasm/fuel.js';
+import { instrument, readImportList, WasmRefused, FUEL_VERSION } from '../core/wasm/fuel.js';
 import { plan as runPlanner } from '../core/planner.js';
 import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot } from '../backends/linux/ffi/shim.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
+import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import type { Outcome } from '../backends/wasm/runner.js';
 import { linuxReportBody, type ReportContext } from './report.js';
 import { notObserved, witness } from '../core/report.js';
@@ -32,6 +33,7 @@ export interface WasmRun {
   outcome: Outcome | null;
   runnerPlan: Plan;
   maxPages: number;
+  cache: CacheResult;
 }
 
 function pipe(): [number, number] {
@@ -69,12 +71,19 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
   };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }): Promise<WasmRun> {
   const L = plan.launch!;
   const maxPages = L.memoryBytes !== null ? Math.floor(L.memoryBytes / WASM_PAGE) : DEFAULT_MAX_PAGES;
   let inst;
+  let cache: CacheResult = 'disabled';
   try {
-    inst = instrument(new Uint8Array(readFileSync(L.workload.path)), { maxPages });
+    const original = new Uint8Array(readFileSync(L.workload.path));
+    // The rewriter also validates and lists imports; the cache holds only its output bytes, so
+    // a cached module is re-read (cheap) for its imports.
+    const key = cacheKey(FUEL_VERSION, { maxPages }, original);
+    const c = cached(o.cacheDir, key, () => instrument(original, { maxPages }).bytes);
+    cache = c.result;
+    inst = { bytes: c.bytes, imports: readImportList(original) };
   } catch (e) {
     if (e instanceof WasmRefused) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0}: ${e.message}`, { hint: 'bvisor runs WASI preview 1 modules without the threads, SIMD, exceptions, GC, memory64 and multi-memory proposals' });
     throw e;
@@ -126,7 +135,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     });
     s.bv_close(jobR);
     s.bv_close(outW);
-    await Promise.race([outDone, new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([outDone, new Promise((r) => setTimeout(r, 2000).unref())]);
     outSock.destroy();
     jobSock.destroy();
     let outcome: Outcome | null = null;
@@ -135,7 +144,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     } catch {
       outcome = null;
     }
-    return { result, outcome, runnerPlan, maxPages };
+    return { result, outcome, runnerPlan, maxPages, cache };
   } catch (e) {
     for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
     throw e;
@@ -150,6 +159,7 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const o = w.outcome;
   body.evidence.push({ name: 'wasm.fuel-unit', source: 'bvisor rewriter', value: FUEL_VERSION });
   body.evidence.push({ name: 'wasm.max-pages', source: 'rewritten memory limits', value: w.maxPages });
+  body.evidence.push({ name: 'wasm.cache', source: 'instrumented-module cache (sha256-checked)', value: w.cache });
   if (L.workload.deterministic) body.evidence.push({ name: 'wasm.seed', source: 'random_get and clocks', value: String(L.workload.seed ?? 'derived from the module hash') });
   body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
   body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));

@@ -535,7 +535,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // cgroups go.
       s.bv_pidfd_signal(pidfd, 9);
       try {
-        await Promise.race([waitPidfd(pidfd), new Promise((r) => setTimeout(r, 2000))]);
+        await Promise.race([waitPidfd(pidfd), new Promise((r) => setTimeout(r, 2000).unref())]);
       } catch {
         // already reaped
       }

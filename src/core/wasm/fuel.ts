@@ -40,6 +40,13 @@ export interface FuelResult {
 
 export class WasmRefused extends Error {}
 
+/** The module's imports, read from its import section only (cheap: for cache hits). */
+export function readImportList(input: Uint8Array): FuelResult['imports'] {
+  const info: ModuleInfo = { imports: [], paramCounts: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, definedGlobals: 0, exportNames: new Set() };
+  for (const s of readSections(input)) if (s.id === 2) readImports(new Reader(s.body), info);
+  return info.imports;
+}
+
 const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
 
 interface ModuleInfo {
