@@ -253,6 +253,10 @@ interface Insn {
   end: number;
   kind: K;
   free: boolean;
+  /** call or call_indirect: the callee (or the host) charges the shared counter */
+  call: boolean;
+  /** leaves the function (return, a tail call, or a branch to the function's own label) */
+  exits: boolean;
 }
 
 function decode(r: Reader): Insn[] {
@@ -263,6 +267,9 @@ function decode(r: Reader): Insn[] {
     const op = r.byte();
     let kind = K.Plain;
     let free = false;
+    let call = false;
+    let exits = false;
+    const fnLabel = depth - 1; // label index of the function's own block here
     switch (op) {
       case 0x00: // unreachable
         kind = K.Boundary;
@@ -297,33 +304,38 @@ function decode(r: Reader): Insn[] {
         break;
       case 0x0c:
       case 0x0d: // br, br_if
-        r.u32();
+        exits = r.u32() === fnLabel;
         kind = K.Boundary;
         break;
       case 0x0e: {
         const n = r.u32();
-        for (let i = 0; i <= n; i++) r.u32();
+        for (let i = 0; i <= n; i++) if (r.u32() === fnLabel) exits = true;
         kind = K.Boundary;
         break;
       }
       case 0x0f: // return
         kind = K.Boundary;
+        exits = true;
         break;
       case 0x10: // call
         r.u32();
+        call = true;
         break;
       case 0x11: // call_indirect
         r.u32();
         r.u32();
+        call = true;
         break;
       case 0x12: // return_call
         r.u32();
         kind = K.Boundary;
+        exits = true;
         break;
       case 0x13: // return_call_indirect
         r.u32();
         r.u32();
         kind = K.Boundary;
+        exits = true;
         break;
       case 0x1a:
       case 0x1b: // drop, select
@@ -405,23 +417,66 @@ function decode(r: Reader): Insn[] {
           // numeric, no immediates
         } else throw new WasmRefused(`opcode 0x${op.toString(16)} is not supported (exceptions or an unknown proposal)`);
     }
-    out.push({ start, end: r.pos, kind, free });
+    out.push({ start, end: r.pos, kind, free, call, exits });
   }
   return out;
 }
 
-function charge(w: Writer, g: number, cost: number): void {
+// Where the counter lives while a function runs. In a function with loops it is cached in a
+// local ($f): loaded at entry, written back to the global before anything that can observe it
+// (a call, which the callee or the host charges; leaving the function; the trap) and reloaded
+// after calls. A function without loops (often a small recursive one) works on the global
+// directly: for it the loads and write-backs around every call would cost more than they save.
+// Measured on V8: a summing loop 1.59× → 1.06× with the local; fib 1.94× with the global,
+// 2.51× with the local.
+interface Counter {
+  get(w: Writer): void;
+  set(w: Writer): void;
+  /** write the cached value back (local mode only) */
+  sync(w: Writer): void;
+  /** reload after a call (local mode only) */
+  reload(w: Writer): void;
+}
+
+function globalCounter(g: number): Counter {
+  return {
+    get: (w) => void w.byte(0x23).u32(g),
+    set: (w) => void w.byte(0x24).u32(g),
+    sync: () => {},
+    reload: () => {},
+  };
+}
+
+function localCounter(g: number, f: number): Counter {
+  return {
+    get: (w) => void w.byte(0x20).u32(f),
+    set: (w) => void w.byte(0x21).u32(f),
+    sync: (w) => void w.byte(0x20).u32(f).byte(0x24).u32(g),
+    reload: (w) => void w.byte(0x23).u32(g).byte(0x21).u32(f),
+  };
+}
+
+function charge(w: Writer, c: Counter, cost: number): void {
   if (cost <= 0) return;
-  w.byte(0x23).u32(g).byte(0x42).s64(BigInt(cost)).byte(0x7d).byte(0x24).u32(g); // fuel -= cost
+  c.get(w);
+  w.byte(0x42).s64(BigInt(cost)).byte(0x7d);
+  c.set(w);
 }
 
-function check(w: Writer, g: number): void {
-  w.byte(0x23).u32(g).byte(0x42).byte(0x00).byte(0x53).byte(0x04).byte(0x40).byte(0x00).byte(0x0b); // if fuel < 0 unreachable
+function check(w: Writer, c: Counter): void {
+  // if counter < 0 { write it back; unreachable }
+  c.get(w);
+  w.byte(0x42).byte(0x00).byte(0x53).byte(0x04).byte(0x40);
+  c.sync(w);
+  w.byte(0x00).byte(0x0b);
 }
 
-function bulkCharge(w: Writer, g: number, tmp: number): void {
-  // [..., len] → tee len; fuel -= len / BULK_UNIT
-  w.byte(0x22).u32(tmp).byte(0x23).u32(g).byte(0x20).u32(tmp).byte(0xad).byte(0x42).s64(BigInt(Math.log2(BULK_UNIT))).byte(0x88).byte(0x7d).byte(0x24).u32(g);
+function bulkCharge(w: Writer, c: Counter, tmp: number): void {
+  // [..., len] → tee len; counter -= len / BULK_UNIT
+  w.byte(0x22).u32(tmp);
+  c.get(w);
+  w.byte(0x20).u32(tmp).byte(0xad).byte(0x42).s64(BigInt(Math.log2(BULK_UNIT))).byte(0x88).byte(0x7d);
+  c.set(w);
 }
 
 function rewriteCode(body: Uint8Array, info: ModuleInfo, g: number): Uint8Array {
@@ -447,10 +502,14 @@ function rewriteCode(body: Uint8Array, info: ModuleInfo, g: number): Uint8Array 
     const insns = decode(fr);
     if (fr.pos !== end) throw new WasmRefused(`function ${info.importedFuncs + f}: trailing bytes after its end`);
     const needsTmp = insns.some((i) => i.kind === K.Bulk);
-    const tmp = locals; // appended i32 local, only used when needed
+    const useLocal = insns.some((i) => i.kind === K.Loop);
+    const fl = locals; // appended i64 local: the cached counter (functions with loops)
+    const tmp = locals + (useLocal ? 1 : 0); // appended i32 local, only when a bulk op needs it
+    const ctr = useLocal ? localCounter(g, fl) : globalCounter(g);
     const fw = new Writer();
-    fw.u32(localDecl.length + (needsTmp ? 1 : 0));
+    fw.u32(localDecl.length + (useLocal ? 1 : 0) + (needsTmp ? 1 : 0));
     for (const [c, t] of localDecl) fw.u32(c).byte(t);
+    if (useLocal) fw.u32(1).byte(0x7e);
     if (needsTmp) fw.u32(1).byte(0x7f);
     // Segments: from a boundary to the next; the first begins at entry and is checked there.
     const costOf = (from: number): number => {
@@ -461,16 +520,19 @@ function rewriteCode(body: Uint8Array, info: ModuleInfo, g: number): Uint8Array 
       }
       return c;
     };
-    charge(fw, g, costOf(0));
-    check(fw, g);
+    ctr.reload(fw);
+    charge(fw, ctr, costOf(0));
+    check(fw, ctr);
     for (let k = 0; k < insns.length; k++) {
       const ins = insns[k]!;
-      if (ins.kind === K.Bulk) bulkCharge(fw, g, tmp);
-      fw.bytes(body.subarray(ins.start, ins.end));
       const last = k === insns.length - 1;
+      if (ins.kind === K.Bulk) bulkCharge(fw, ctr, tmp);
+      if (ins.call || ins.exits || last) ctr.sync(fw);
+      fw.bytes(body.subarray(ins.start, ins.end));
+      if (ins.call) ctr.reload(fw);
       if (!last && (ins.kind === K.Boundary || ins.kind === K.Loop)) {
-        charge(fw, g, costOf(k + 1));
-        if (ins.kind === K.Loop) check(fw, g);
+        charge(fw, ctr, costOf(k + 1));
+        if (ins.kind === K.Loop) check(fw, ctr);
       }
     }
     const fb = fw.toBytes();
