@@ -15,8 +15,9 @@ import { BvisorError } from '../../src/contract/errors.js';
 
 const BUNDLES = join(__dirname, '..', '..', 'bundles');
 
+// A root per run: its journal and module cache go away with the test's temp dirs.
 async function run(dir: string): Promise<RunOutcome> {
-  return runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: null, secretEnv: {}, host: facts() });
 }
 
 /** A bundle from WAT source (needs wat2wasm), or null. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { probeBundle, facts } from '../helpers/probe.js';
+import { probeBundle, facts, testCgroupParent } from '../helpers/probe.js';
 import { validateOciState } from '../../src/contract/generated/validators.js';
 
 // Every root a test makes: whatever a failing test leaves there is force-deleted afterwards,
@@ -115,7 +115,7 @@ describe('lifecycle (CLI)', () => {
 
   it('kill --all signals every process in the container cgroup', async () => {
     const root = newRoot();
-    const parent = `bvisor-test-${process.pid}`;
+    const parent = testCgroupParent();
     const b = probeBundle(['forkbomb', '3'], 'spawn: descendants\nlimits: { processes: 16 }\n');
     expect(cli(['create', 'ka', '-b', b, '--root', root, '--cgroup-parent', parent]).status).toBe(0);
     expect(cli(['start', 'ka', '--root', root]).status).toBe(0);

@@ -1,6 +1,7 @@
 // Runs the probe (native-shim/build/bvprobe) as a workload, through the same path `bvisor run`
 // takes, with optional test-only hooks. The probe's own report is the oracle.
-import { writeFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, chmodSync, rmdirSync } from 'node:fs';
+import { afterAll } from 'vitest';
 import { join } from 'node:path';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded, type RunOutcome } from '../../src/app/run.js';
@@ -63,3 +64,24 @@ export async function probeFacts(extra = '', o: Parameters<typeof runProbe>[2] =
     throw new Error(`probe printed no JSON (exit ${out.exitStatus}): ${text} ${out.stderr?.toString() ?? ''}`);
   }
 }
+
+/**
+ * A cgroup parent named for this test process (bvisor creates it under our own cgroup when a
+ * pids or cpu limit needs it). bvisor leaves a parent the user named; tests must not leave
+ * anything, so it is removed after each test file (registered when this helper is imported).
+ */
+export function testCgroupParent(): string {
+  return `bvisor-test-${process.pid}`;
+}
+
+afterAll(() => {
+  if (host === null) return; // this file never launched anything
+  for (const h of [...host.cgroup.v1, ...(host.cgroup.v2 ? [host.cgroup.v2] : [])]) {
+    if (!h.ownDir) continue;
+    try {
+      rmdirSync(join(h.ownDir, testCgroupParent()));
+    } catch {
+      // not made in this hierarchy
+    }
+  }
+});

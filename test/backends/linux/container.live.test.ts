@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../../src/host/bundle.js';
 import { runLoaded } from '../../../src/app/run.js';
-import { PROBE, facts } from '../../helpers/probe.js';
+import { PROBE, facts, testCgroupParent } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { skipOrFail } from '../../helpers/require.js';
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
@@ -79,7 +79,7 @@ describe('container mode (live)', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const b = containerBundle([]);
     writeFileSync(join(b.dir, 'boundary.yaml'), readFileSync(join(b.dir, 'boundary.yaml'), 'utf8').replace('exe: /bin/bvprobe, args: []', 'exe: /bin/sh, args: ["-c", "echo $((6*7)) > /tmp/x; cat /tmp/x; cat /etc/hostname"]').replace('spawn', 'spawn') + 'spawn: descendants\nlimits: { processes: { value: 16, guarantee: best-effort } }\n');
-    const out = await runLoaded(loadBundle(b.dir), { id: null, root: null, cgroupParent: `bvisor-test-${process.pid}`, secretEnv: {}, host: facts() });
+    const out = await runLoaded(loadBundle(b.dir), { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, host: facts() });
     expect(out.stdout?.toString()).toBe('42\ninside\n');
   });
 

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { probeFacts, runProbe, facts, type ProbeFacts } from '../../helpers/probe.js';
+import { probeFacts, runProbe, facts, type ProbeFacts, testCgroupParent } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
 
@@ -113,7 +113,7 @@ describe('launcher (live)', () => {
 
   it('denies fork under spawn: deny (EPERM), allows it under descendants', async () => {
     expect((await probeFacts()).p.forkErrno).toBe(1);
-    expect((await probeFacts('spawn: descendants\nlimits: { processes: 8 }\n', { cgroupParent: `bvisor-test-${process.pid}` })).p.forkErrno).toBe(0);
+    expect((await probeFacts('spawn: descendants\nlimits: { processes: 8 }\n', { cgroupParent: testCgroupParent() })).p.forkErrno).toBe(0);
     await expectRedTwin(async () => expect((await probeFacts('', { hooks: { noSeccomp: true } })).p.forkErrno).toBe(1));
   });
 
@@ -149,7 +149,7 @@ describe('launcher (live)', () => {
   });
 
   it('contains a fork bomb with the pids limit (cgroup under a named parent)', async () => {
-    const parent = `bvisor-test-${process.pid}`;
+    const parent = testCgroupParent();
     const out = await runProbe(['forkbomb', '60'], 'spawn: descendants\nlimits: { processes: 10, wall: 10s }\n', { cgroupParent: parent });
     const made = Number(out.stdout?.toString().trim());
     expect(made).toBeLessThan(10);
