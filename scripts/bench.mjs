@@ -101,6 +101,17 @@ for (let i = 0; i < Math.min(API_N, 50); i++) {
   await runConfined(join(root, 'bundles/hello-wasm'));
   wasmApi.push(Number(process.hrtime.bigint() - t) / 1e6);
 }
+// with a pre-started spare runner (runConfined's spare option), one idle gap between runs
+const { closeSpares } = require(join(root, 'dist', 'index.js'));
+const wasmSpare = [];
+await runConfined(join(root, 'bundles/hello-wasm'), { spare: true });
+for (let i = 0; i < Math.min(API_N, 50); i++) {
+  await new Promise((r) => setTimeout(r, 100));
+  const t = process.hrtime.bigint();
+  await runConfined(join(root, 'bundles/hello-wasm'), { spare: true });
+  wasmSpare.push(Number(process.hrtime.bigint() - t) / 1e6);
+}
+await closeSpares();
 const base = median(api.spawn);
 console.log(`\nper-launch, warm API (${API_N} sequential, interleaved)`);
 console.log('case'.padEnd(40) + 'median ms'.padStart(10) + '  ratio to spawn');
@@ -112,6 +123,7 @@ for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runC
   console.log(name.padEnd(40) + median(xs).toFixed(2).padStart(10) + `  ${(median(xs) / base).toFixed(2)}x`);
 }
 console.log('runConfined(bundles/hello-wasm)'.padEnd(40) + median(wasmApi).toFixed(2).padStart(10) + `  (${wasmApi.length} runs; a new confined runner each)`);
+console.log('runConfined(hello-wasm, { spare: true })'.padEnd(40) + median(wasmSpare).toFixed(2).padStart(10) + `  (${wasmSpare.length} runs; a runner started ahead of time)`);
 // Lifecycle through the CLI: create → start → wait → delete, against `node -e 0`. The bundle's
 // stdio is null: with inherit, the workload would hold this script's pipes (as with runc).
 {

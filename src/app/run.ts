@@ -30,6 +30,8 @@ export interface RunOptions {
   /** Reuse host facts (API: probed once per process). */
   host?: HostFacts;
   hooks?: LaunchHooks;
+  /** wasm: keep a pre-started runner for the next run of the same kind (API). */
+  spare?: boolean;
 }
 
 export interface RunOutcome {
@@ -85,7 +87,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   try {
     if (plan.backend === 'wasm') {
       const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
-      const w = await runWasm(b, plan, host, { cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = sealReport(body, sha256Hex);
       if (opts.root !== null) appendReport(opts.root, report);

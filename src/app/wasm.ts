@@ -34,6 +34,8 @@ export interface WasmRun {
   runnerPlan: Plan;
   maxPages: number;
   cache: CacheResult;
+  /** The run used a runner started ahead of time. */
+  spare: boolean;
 }
 
 function pipe(): [number, number] {
@@ -57,8 +59,9 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
     env: [],
     fds,
     stdio: m.stdio,
+    // The wall deadline is kept by runWasm from the moment the job is handed over, so a runner
+    // started ahead of time (a spare) is not charged for its wait.
     limits: {
-      ...(L.wall ? { wall: L.wall } : {}),
       ...(L.output ? { output: L.output } : {}),
       memory: { value: maxPages * WASM_PAGE + RUNNER_OVERHEAD_BYTES, guarantee: 'best-effort', explicit: true },
     },
@@ -71,7 +74,7 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
   };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }): Promise<WasmRun> {
   const L = plan.launch!;
   const maxPages = L.memoryBytes !== null ? Math.floor(L.memoryBytes / WASM_PAGE) : DEFAULT_MAX_PAGES;
   let inst;
@@ -98,57 +101,118 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
   });
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
 
-  const [jobR, jobW] = pipe();
-  const [outR, outW] = pipe();
-  const s = shim();
+  const job = Buffer.concat([
+    Buffer.from(JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length }) + '\n'),
+    Buffer.from(inst.bytes),
+  ]);
+  const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, maxPages, cgroupParent: o.cgroupParent });
+  const taken = o.spare ? spares.get(key) : undefined;
+  if (taken) spares.delete(key);
+  const runner = taken ?? launchRunner(b.manifest, maxPages, host, o, L.outputBytes);
+  const t0 = Date.now();
+  runner.jobSock.end(job);
+  let timer: NodeJS.Timeout | null = null;
+  if (L.wallMs !== null) timer = setTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs);
   try {
-    const node = realpathSync(process.execPath);
-    const rm = runnerManifest(b.manifest, [jobR, outW], maxPages, node);
-    const runnerPlan = runPlanner({ manifest: rm, host, paths: { grants: rm.filesystem.map((g) => ({ path: realpathSync(g.path), kind: g.recursive ? ('directory' as const) : ('file' as const) })), exe: { path: node, kind: 'file' }, module: null, root: null }, cgroupParent: o.cgroupParent }, sha256Hex);
-    if (!runnerPlan.admitted) {
-      throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
-        issues: runnerPlan.refusals.map((r) => ({ code: r.code as never, clause: `runner:${r.clause}`, message: r.reason, hint: r.hint })),
-      });
-    }
-    const header = JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length });
-    const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
-    jobSock.on('error', () => {});
-    jobSock.end(Buffer.concat([Buffer.from(header + '\n'), Buffer.from(inst.bytes)]));
-    const outSock = new Socket({ fd: outR, readable: true, writable: false });
-    let outText = '';
-    outSock.on('data', (d: Buffer) => (outText += d.toString()));
-    const outDone = new Promise<void>((r) => {
-      outSock.on('end', r);
-      outSock.on('close', r);
-      outSock.on('error', () => r());
-    });
-    const cap = L.outputBytes;
-    const result = await launchLinux({
-      plan: runnerPlan,
-      host,
-      runName: o.runName,
-      hostname: o.id ?? 'bvisor',
-      secret: () => undefined,
-      capture: { stdout: { cap, ...(o.relay?.stdout ? { onChunk: o.relay.stdout } : {}) }, stderr: { cap, ...(o.relay?.stderr ? { onChunk: o.relay.stderr } : {}) } },
-      dieWithParent: true,
-      ...(o.hooks ? { hooks: o.hooks } : {}),
-    });
-    s.bv_close(jobR);
-    s.bv_close(outW);
-    await Promise.race([outDone, new Promise((r) => setTimeout(r, 2000).unref())]);
-    outSock.destroy();
-    jobSock.destroy();
+    const result = await runner.done;
+    const runMs = Date.now() - t0;
+    await Promise.race([runner.outDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+    runner.close();
     let outcome: Outcome | null = null;
     try {
-      outcome = outText.trim() ? (JSON.parse(outText.trim().split('\n').pop()!) as Outcome) : null;
+      const t = runner.outText();
+      outcome = t.trim() ? (JSON.parse(t.trim().split('\n').pop()!) as Outcome) : null;
     } catch {
       outcome = null;
     }
-    return { result, outcome, runnerPlan, maxPages, cache };
-  } catch (e) {
-    for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
-    throw e;
+    // The run began when the job was handed over, not when the (possibly spare) runner started.
+    result.runMs = runMs;
+    result.startedAt = new Date(t0);
+    if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, maxPages, host, o, L.outputBytes));
+    return { result, outcome, runnerPlan: runner.plan, maxPages, cache, spare: taken !== undefined };
+  } finally {
+    if (timer) clearTimeout(timer);
   }
+}
+
+interface Runner {
+  plan: Plan;
+  jobSock: Socket;
+  done: Promise<LinuxRunResult>;
+  ctl: Promise<{ timeout(): void }>;
+  outDone: Promise<void>;
+  outText(): string;
+  close(): void;
+}
+
+/** Pre-started runners, one per runner boundary (opt-in: runConfined's spare option). */
+const spares = new Map<string, Runner>();
+
+/** Ends every pre-started runner (they would otherwise keep Node running). */
+export async function closeSpares(): Promise<void> {
+  const all = [...spares.values()];
+  spares.clear();
+  for (const r of all) {
+    void r.ctl.then((c) => c.timeout());
+    r.jobSock.destroy();
+    await r.done.catch(() => undefined);
+    r.close();
+  }
+}
+
+function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }, cap: number): Runner {
+  const [jobR, jobW] = pipe();
+  const [outR, outW] = pipe();
+  const s = shim();
+  const node = realpathSync(process.execPath);
+  const rm = runnerManifest(m, [jobR, outW], maxPages, node);
+  const runnerPlan = runPlanner({ manifest: rm, host, paths: { grants: rm.filesystem.map((g) => ({ path: realpathSync(g.path), kind: g.recursive ? ('directory' as const) : ('file' as const) })), exe: { path: node, kind: 'file' }, module: null, root: null }, cgroupParent: o.cgroupParent }, sha256Hex);
+  if (!runnerPlan.admitted) {
+    for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
+    throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
+      issues: runnerPlan.refusals.map((r) => ({ code: r.code as never, clause: `runner:${r.clause}`, message: r.reason, hint: r.hint })),
+    });
+  }
+  const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
+  jobSock.on('error', () => {});
+  const outSock = new Socket({ fd: outR, readable: true, writable: false });
+  let outText = '';
+  outSock.on('data', (d: Buffer) => (outText += d.toString()));
+  const outDone = new Promise<void>((r) => {
+    outSock.on('end', r);
+    outSock.on('close', r);
+    outSock.on('error', () => r());
+  });
+  let setCtl: (c: { timeout(): void }) => void = () => {};
+  const ctl = new Promise<{ timeout(): void }>((r) => (setCtl = r));
+  const done = launchLinux({
+    plan: runnerPlan,
+    host,
+    runName: `${o.runName}-${Math.random().toString(36).slice(2, 8)}`,
+    hostname: o.id ?? 'bvisor',
+    secret: () => undefined,
+    capture: { stdout: { cap, ...(o.relay?.stdout ? { onChunk: o.relay.stdout } : {}) }, stderr: { cap, ...(o.relay?.stderr ? { onChunk: o.relay.stderr } : {}) } },
+    dieWithParent: true,
+    onExec: setCtl,
+    ...(o.hooks ? { hooks: o.hooks } : {}),
+  });
+  // The runner holds its own copies now (or the launch failed): ours must close for EOF.
+  void done.finally(() => {
+    s.bv_close(jobR);
+    s.bv_close(outW);
+  }).catch(() => undefined);
+  return {
+    plan: runnerPlan,
+    jobSock,
+    done,
+    ctl,
+    outDone,
+    outText: () => outText,
+    close: () => {
+      outSock.destroy();
+      jobSock.destroy();
+    },
+  };
 }
 
 /** The report of a wasm run: the wasm plan's clauses, the runner's read-back, the guest's fate. */
@@ -160,6 +224,7 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   body.evidence.push({ name: 'wasm.fuel-unit', source: 'bvisor rewriter', value: FUEL_VERSION });
   body.evidence.push({ name: 'wasm.max-pages', source: 'rewritten memory limits', value: w.maxPages });
   body.evidence.push({ name: 'wasm.cache', source: 'instrumented-module cache (sha256-checked)', value: w.cache });
+  body.evidence.push({ name: 'wasm.runner', source: 'runner process', value: w.spare ? 'pre-started spare' : 'started for this run' });
   if (L.workload.deterministic) body.evidence.push({ name: 'wasm.seed', source: 'random_get and clocks', value: String(L.workload.seed ?? 'derived from the module hash') });
   body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
   body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));

@@ -87,6 +87,9 @@ export interface LinuxLaunchRequest {
   dieWithParent: boolean;
   hooks?: LaunchHooks;
   detached?: Detached;
+  /** Called once the workload has exec'd, with a way to end it as a timeout (a caller that
+   * keeps its own deadline, like the wasm backend's pre-started runners). */
+  onExec?: (ctl: { timeout(): void; pid: number }) => void;
 }
 
 export interface LinuxRunResult {
@@ -480,6 +483,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Supervise.
     let timedOut = false;
     let timer: NodeJS.Timeout | null = null;
+    req.onExec?.({
+      pid,
+      timeout: () => {
+        timedOut = true;
+        killAll(cg);
+        s.bv_pidfd_signal(pidfd, 9);
+      },
+    });
     if (launch.wallMs !== null) {
       timer = setTimeout(() => {
         timedOut = true;
