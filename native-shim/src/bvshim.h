@@ -46,5 +46,15 @@ int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);
 int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed);
 int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed);
 int bv_mkfifo(const char *path, int mode);
+int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve);
+int bv_fstat(int fd, int64_t *out);
+int bv_getdents(int fd, void *buf, int len);
+int64_t bv_lseek(int fd, int64_t off, int whence);
+int bv_mkdirat(int dirfd, const char *name, int mode);
+int bv_unlinkat(int dirfd, const char *name, int flags);
+int bv_symlinkat(const char *target, int dirfd, const char *name);
+int bv_readlinkat(int dirfd, const char *name, void *buf, int len);
+int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname);
+int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname);
 
 #endif

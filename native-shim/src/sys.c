@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -159,3 +160,55 @@ int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed) {
 }
 
 int bv_mkfifo(const char *path, int mode) { return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0; }
+
+/* ---- the wasm runner's file host: every path is resolved by the kernel beneath a pinned fd ---- */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct bv_open_how {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+
+/* openat2(dirfd, path, {flags, mode, resolve}) */
+int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve) {
+  struct bv_open_how how = {(uint64_t)(unsigned)(flags | O_CLOEXEC), (uint64_t)(unsigned)mode, (uint64_t)(unsigned)resolve};
+  long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  return fd < 0 ? -errno : (int)fd;
+}
+
+/* out: {mode, size, ino, dev, nlink, atime_ns, mtime_ns, ctime_ns} */
+int bv_fstat(int fd, int64_t *out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  out[0] = st.st_mode;
+  out[1] = st.st_size;
+  out[2] = (int64_t)st.st_ino;
+  out[3] = (int64_t)st.st_dev;
+  out[4] = (int64_t)st.st_nlink;
+  out[5] = (int64_t)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
+  out[6] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  out[7] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  return 0;
+}
+
+int bv_getdents(int fd, void *buf, int len) {
+  long n = syscall(SYS_getdents64, fd, buf, len);
+  return n < 0 ? -errno : (int)n;
+}
+
+int64_t bv_lseek(int fd, int64_t off, int whence) {
+  off_t r = lseek(fd, (off_t)off, whence);
+  return r < 0 ? -errno : (int64_t)r;
+}
+
+int bv_mkdirat(int dirfd, const char *name, int mode) { return mkdirat(dirfd, name, (mode_t)mode) < 0 ? -errno : 0; }
+int bv_unlinkat(int dirfd, const char *name, int flags) { return unlinkat(dirfd, name, flags) < 0 ? -errno : 0; }
+int bv_symlinkat(const char *target, int dirfd, const char *name) { return symlinkat(target, dirfd, name) < 0 ? -errno : 0; }
+int bv_readlinkat(int dirfd, const char *name, void *buf, int len) {
+  ssize_t n = readlinkat(dirfd, name, buf, (size_t)len);
+  return n < 0 ? -errno : (int)n;
+}
+int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname) { return renameat(olddir, oldname, newdir, newname) < 0 ? -errno : 0; }
+int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname) { return linkat(olddir, oldname, newdir, newname, 0) < 0 ? -errno : 0; }

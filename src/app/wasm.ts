@@ -46,14 +46,25 @@ function pipe(): [number, number] {
 }
 
 /** The runner's own boundary, derived from the wasm manifest. */
-function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node: string): NormalManifest {
+function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): NormalManifest {
   const L = m.limits;
   const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
   return {
     workload: { kind: 'process', exe: node, args: [`--wasm-max-mem-pages=${maxPages}`, '--max-old-space-size=128', join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js')], cwd: '/' },
     root: null,
     // Node reads OpenSSL's configuration at start-up; nothing else outside /usr and our code.
-    filesystem: [grant('/usr', 'read-exec', 0), grant(join(packageRoot(), 'dist'), 'read', 1), ...(existsSync(OPENSSL_CNF) ? [{ ...grant(OPENSSL_CNF, 'read', 2), recursive: false }] : [])],
+    // The file host loads our shim through koffi (native code: read-exec), and reaches exactly
+    // the preopened directories, read-only where the manifest says so.
+    filesystem: [
+      grant('/usr', 'read-exec', 0),
+      grant(join(packageRoot(), 'dist'), 'read', 1),
+      grant(join(packageRoot(), 'native-shim', 'build'), 'read-exec', 2),
+      grant(join(packageRoot(), 'node_modules', 'koffi'), 'read-exec', 3),
+      // koffi's prebuilt native module ships in a per-platform package beside it
+      grant(join(packageRoot(), 'node_modules', '@koromix'), 'read-exec', 4),
+      ...preopens.map((p, i) => ({ ...grant(p.host, 'read', 5 + i), access: p.readonly ? ('read' as const) : ('read-write' as const) })),
+      ...(existsSync(OPENSSL_CNF) ? [{ ...grant(OPENSSL_CNF, 'read', 5 + preopens.length), recursive: false }] : []),
+    ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
     network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
     spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
     env: [],
@@ -101,14 +112,15 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
   });
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
 
+  const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write') }));
   const job = Buffer.concat([
-    Buffer.from(JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length }) + '\n'),
+    Buffer.from(JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
     Buffer.from(inst.bytes),
   ]);
-  const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, maxPages, cgroupParent: o.cgroupParent });
+  const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, maxPages, cgroupParent: o.cgroupParent, preopens });
   const taken = o.spare ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
-  const runner = taken ?? launchRunner(b.manifest, maxPages, host, o, L.outputBytes);
+  const runner = taken ?? launchRunner(b.manifest, maxPages, host, o, L.outputBytes, preopens);
   const t0 = Date.now();
   runner.jobSock.end(job);
   let timer: NodeJS.Timeout | null = null;
@@ -128,7 +140,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
-    if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, maxPages, host, o, L.outputBytes));
+    if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, maxPages, host, o, L.outputBytes, preopens));
     return { result, outcome, runnerPlan: runner.plan, maxPages, cache, spare: taken !== undefined };
   } finally {
     if (timer) clearTimeout(timer);
@@ -160,12 +172,12 @@ export async function closeSpares(): Promise<void> {
   }
 }
 
-function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }, cap: number): Runner {
+function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }, cap: number, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): Runner {
   const [jobR, jobW] = pipe();
   const [outR, outW] = pipe();
   const s = shim();
   const node = realpathSync(process.execPath);
-  const rm = runnerManifest(m, [jobR, outW], maxPages, node);
+  const rm = runnerManifest(m, [jobR, outW], maxPages, node, preopens);
   const runnerPlan = runPlanner({ manifest: rm, host, paths: { grants: rm.filesystem.map((g) => ({ path: realpathSync(g.path), kind: g.recursive ? ('directory' as const) : ('file' as const) })), exe: { path: node, kind: 'file' }, module: null, root: null }, cgroupParent: o.cgroupParent }, sha256Hex);
   if (!runnerPlan.admitted) {
     for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);

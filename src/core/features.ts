@@ -228,8 +228,15 @@ function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   if (!g.recursive) return [missing('wasm:preopen', 'enforced', 'BV_PLAN_NON_RECURSIVE', 'a WASI preopen covers everything beneath it; a non-recursive grant would be widened', 'make the grant recursive')];
   // Preopens need the kernel-resolved (openat2) WASI file host, which this version does not
   // have yet: refuse rather than run a guest with a grant it cannot use.
-  return [missing('wasm:preopen(openat2-beneath)', 'enforced', 'BV_PLAN_BACKEND_UNSUPPORTED', 'WASI preopens are not implemented in this version of the wasm backend', 'run the guest without filesystem grants for now')];
-  // When the file host lands: enforced with landlock on the runner (ABI ≥ 3), mediated without.
+  const mode = g.access.includes('write') ? 'rw' : 'ro';
+  const abi = ctx.host.landlock.abi;
+  // The host resolves every path with openat2(RESOLVE_BENEATH) and enforces read-only itself
+  // (mediated); landlock on the runner process makes it a kernel guarantee (enforced).
+  const out: Candidate[] = [];
+  if (abi >= 3) out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'enforced'));
+  else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:landlock`, 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', `the runner needs landlock ABI ≥ 3 to back preopens in the kernel (this host has ${abi})`, 'mark the grant guarantee: mediated to rely on the WASI host alone'));
+  out.push(have(`wasm:preopen(openat2-beneath,${mode})`, 'mediated'));
+  return out;
 }
 
 function wasmLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[] {

@@ -158,7 +158,8 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
     const kind = fact.kind === 'directory' ? 'directory' : fact.kind === 'file' ? 'file' : 'other';
     const rights = rightsFor(g.access, kind, fact.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi);
     // Container mode: grants are bind-mounted into the rootfs; bundle-relative ones at /<rel>.
-    const target = m.root ? (g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path) : fact.path;
+    // wasm: preopens are named the same way, so a guest sees ./data as /data.
+    const target = m.root || backend === 'wasm' ? (g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path) : fact.path;
     return { clause: `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights };
   });
   const limits: CgroupLimit[] = [];

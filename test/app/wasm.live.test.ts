@@ -144,12 +144,14 @@ describe('wasm backend (live)', () => {
     expect(ps).not.toMatch(/dist\/backends\/wasm\/runner\.js/);
   });
 
-  it('refuses filesystem grants (preopens are not implemented yet): nothing runs', async () => {
+  it('refuses a filesystem grant that is not a directory (a preopen is a directory): nothing runs', async () => {
     const d = tempDir();
     chmodSync(d, 0o755);
     copyFileSync(join(BUNDLES, 'hello-wasm', 'hello.wasm'), join(d, 'hello.wasm'));
-    require('node:fs').mkdirSync(join(d, 'data'));
-    writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: hello.wasm }\nfilesystem:\n  - { path: ./data, access: read }\n');
-    await expect(run(d)).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED' });
+    writeFileSync(join(d, 'data.txt'), 'x');
+    writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: hello.wasm }\nfilesystem:\n  - { path: ./data.txt, access: read }\n');
+    const e = await run(d).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'BV_PLAN_REFUSED' });
+    expect((e as BvisorError).issues.map((i) => i.code)).toEqual(['BV_PLAN_PATH_KIND']);
   });
 });

@@ -139,9 +139,9 @@ describe('planner examples', () => {
     const m = manifestOf(`workload:\n  wasm: { module: m.wasm }\nnetwork: loopback\nspawn: threads\nfds: [3]\nlimits: { fuel: 1000, memory: 16Mi, cpu: 1s }\nfilesystem:\n  - { path: ./data, access: read-write }\n`);
     const p = run(m, hybridHost());
     expect(p.backend).toBe('wasm');
-    // filesystem[0]: preopens are refused until the kernel-resolved WASI file host exists
-    expect(p.refusals.map((r) => `${r.clause}:${r.code}`).sort()).toEqual(['fds:BV_PLAN_BACKEND_UNSUPPORTED', 'filesystem[0]:BV_PLAN_BACKEND_UNSUPPORTED', 'limits.cpu:BV_PLAN_BACKEND_UNSUPPORTED', 'network:BV_PLAN_BACKEND_UNSUPPORTED', 'spawn:BV_PLAN_BACKEND_UNSUPPORTED']);
+    expect(p.refusals.map((r) => `${r.clause}:${r.code}`).sort()).toEqual(['fds:BV_PLAN_BACKEND_UNSUPPORTED', 'limits.cpu:BV_PLAN_BACKEND_UNSUPPORTED', 'network:BV_PLAN_BACKEND_UNSUPPORTED', 'spawn:BV_PLAN_BACKEND_UNSUPPORTED']);
     expect(clause(p, 'limits.fuel').mechanism).toBe('wasm:fuel(wasmtime-like/v1)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('wasm:preopen(openat2-beneath,rw)+linux:landlock(abi=7)');
   });
 
   it('wasm: a file grant or a non-recursive grant is refused, never widened', () => {

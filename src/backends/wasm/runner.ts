@@ -12,6 +12,7 @@ interface Job {
   fuel: string | null;
   seed: number | null;
   moduleBytes: number;
+  preopens: Array<{ guest: string; host: string; readonly: boolean }>;
 }
 
 export interface Outcome {
@@ -66,7 +67,7 @@ function main(): void {
   const charge = (units: number): void => {
     if (fuelGlobal) fuelGlobal.value = (fuelGlobal.value as bigint) - BigInt(units);
   };
-  const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge }) };
+  const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens }) };
   const instance = new WebAssembly.Instance(mod, imports);
   memory = instance.exports.memory as WebAssembly.Memory;
   fuelGlobal = (instance.exports.__bvisor_fuel as WebAssembly.Global | undefined) ?? null;

@@ -33,6 +33,16 @@ interface ShimFns {
   bv_landlock_add_path(ruleset: number, parentFd: number, allowed: bigint): number;
   bv_landlock_add_port(ruleset: number, port: bigint, allowed: bigint): number;
   bv_mkfifo(path: string, mode: number): number;
+  bv_openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  bv_fstat(fd: number, out: BigInt64Array): number;
+  bv_getdents(fd: number, buf: Uint8Array, len: number): number;
+  bv_lseek(fd: number, off: bigint, whence: number): number | bigint;
+  bv_mkdirat(dirfd: number, name: string, mode: number): number;
+  bv_unlinkat(dirfd: number, name: string, flags: number): number;
+  bv_symlinkat(target: string, dirfd: number, name: string): number;
+  bv_readlinkat(dirfd: number, name: string, buf: Uint8Array, len: number): number;
+  bv_renameat(olddir: number, oldname: string, newdir: number, newname: string): number;
+  bv_linkat(olddir: number, oldname: string, newdir: number, newname: string): number;
 }
 void (null as unknown as Ptr);
 
@@ -82,6 +92,16 @@ export function shim(): ShimFns {
     bv_landlock_add_path: lib.func('int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)') as ShimFns['bv_landlock_add_path'],
     bv_landlock_add_port: lib.func('int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed)') as ShimFns['bv_landlock_add_port'],
     bv_mkfifo: lib.func('int bv_mkfifo(const char *path, int mode)') as ShimFns['bv_mkfifo'],
+    bv_openat2: lib.func('int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve)') as ShimFns['bv_openat2'],
+    bv_fstat: lib.func('int bv_fstat(int fd, void *out)') as ShimFns['bv_fstat'],
+    bv_getdents: lib.func('int bv_getdents(int fd, void *buf, int len)') as ShimFns['bv_getdents'],
+    bv_lseek: lib.func('int64_t bv_lseek(int fd, int64_t off, int whence)') as ShimFns['bv_lseek'],
+    bv_mkdirat: lib.func('int bv_mkdirat(int dirfd, const char *name, int mode)') as ShimFns['bv_mkdirat'],
+    bv_unlinkat: lib.func('int bv_unlinkat(int dirfd, const char *name, int flags)') as ShimFns['bv_unlinkat'],
+    bv_symlinkat: lib.func('int bv_symlinkat(const char *target, int dirfd, const char *name)') as ShimFns['bv_symlinkat'],
+    bv_readlinkat: lib.func('int bv_readlinkat(int dirfd, const char *name, void *buf, int len)') as ShimFns['bv_readlinkat'],
+    bv_renameat: lib.func('int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_renameat'],
+    bv_linkat: lib.func('int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_linkat'],
   };
   const abi = fns.bv_shim_abi();
   if (abi !== EXPECTED_SHIM_ABI) {

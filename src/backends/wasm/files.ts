@@ -1,0 +1,377 @@
+// The WASI file host: preopened directories as pinned descriptors, every guest path resolved
+// by the kernel with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) on them, *at() calls on
+// a parent opened the same way, read-only preopens enforced here, absolute guest paths and
+// absolute symlink targets refused, and anything that is neither a regular file nor a
+// directory refused at open (opened O_NONBLOCK, then fstat), so a FIFO cannot hang the runner.
+// Why not node:wasi: a guest escapes its preopens with two symlinks of its own (WASM.md §1.3).
+import { constants, readSync, writeSync, fstatSync, ftruncateSync, closeSync } from 'node:fs';
+import { shim } from '../linux/ffi/shim.js';
+
+const RESOLVE = 0x08 | 0x02; // RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+const O_PATH = 0o10000000;
+const AT_FDCWD = -100;
+const AT_REMOVEDIR = 0x200;
+
+/** WASI errno values. */
+export const W = {
+  SUCCESS: 0, TOOBIG: 1, ACCES: 2, BADF: 8, EXIST: 20, FAULT: 21, INVAL: 28, IO: 29, ISDIR: 31, LOOP: 32, NAMETOOLONG: 37,
+  NOENT: 44, NOSPC: 51, NOSYS: 52, NOTDIR: 54, NOTEMPTY: 55, NOTSUP: 58, PERM: 63, ROFS: 69, SPIPE: 70, XDEV: 75, NOTCAPABLE: 76,
+} as const;
+
+/** Linux errno → WASI errno. EXDEV is what RESOLVE_BENEATH says about an escape. */
+const FROM_LINUX: Record<number, number> = {
+  1: W.PERM, 2: W.NOENT, 5: W.IO, 9: W.BADF, 13: W.ACCES, 17: W.EXIST, 18: W.NOTCAPABLE, 20: W.NOTDIR, 21: W.ISDIR, 22: W.INVAL,
+  28: W.NOSPC, 29: W.SPIPE, 30: W.ROFS, 36: W.NAMETOOLONG, 39: W.NOTEMPTY, 40: W.LOOP, 95: W.NOTSUP,
+};
+const wasiErr = (rc: number): number => FROM_LINUX[-rc] ?? W.IO;
+
+export interface Preopen {
+  guest: string;
+  host: string;
+  readonly: boolean;
+}
+
+interface Entry {
+  fd: number; // host descriptor
+  kind: 'dir' | 'file';
+  readonly: boolean;
+  preopen: string | null; // guest name, for fd_prestat
+  append: boolean;
+}
+
+export class FileTable {
+  private entries = new Map<number, Entry>();
+  private next = 3;
+
+  constructor(preopens: readonly Preopen[]) {
+    for (const p of preopens) {
+      const fd = shim().bv_openat2(AT_FDCWD, p.host, O_PATH | constants.O_DIRECTORY, 0, 0);
+      if (fd < 0) throw new Error(`cannot open preopen ${p.host}: errno ${-fd}`);
+      this.entries.set(this.next++, { fd, kind: 'dir', readonly: p.readonly, preopen: p.guest, append: false });
+    }
+  }
+
+  get(fd: number): Entry | undefined {
+    return this.entries.get(fd);
+  }
+
+  add(e: Entry): number {
+    const n = this.next++;
+    this.entries.set(n, e);
+    return n;
+  }
+
+  close(fd: number): number {
+    const e = this.entries.get(fd);
+    if (!e) return W.BADF;
+    this.entries.delete(fd);
+    closeSync(e.fd);
+    return W.SUCCESS;
+  }
+}
+
+/** Splits a guest path for an *at() call: the parent opened beneath dir, and a plain leaf. */
+function parentAndLeaf(dir: Entry, path: string): { parent: number; leaf: string; close(): void } | number {
+  if (path.startsWith('/')) return W.NOTCAPABLE;
+  const parts = path.split('/').filter((p) => p !== '');
+  const leaf = parts.pop();
+  if (leaf === undefined || leaf === '.' || leaf === '..') return W.NOTCAPABLE;
+  const parentPath = parts.length ? parts.join('/') : '.';
+  const parent = shim().bv_openat2(dir.fd, parentPath, O_PATH | constants.O_DIRECTORY, 0, RESOLVE);
+  if (parent < 0) return wasiErr(parent);
+  return { parent, leaf, close: () => void closeSync(parent) };
+}
+
+export interface FileOps {
+  table: FileTable;
+  mem: () => DataView;
+  bytes: () => Uint8Array;
+  str: (ptr: number, len: number) => string;
+}
+
+const FILETYPE = { unknown: 0, dir: 3, file: 4, symlink: 7 } as const;
+
+function filetypeOf(mode: number): number {
+  const t = mode & 0o170000;
+  return t === 0o040000 ? FILETYPE.dir : t === 0o100000 ? FILETYPE.file : t === 0o120000 ? FILETYPE.symlink : FILETYPE.unknown;
+}
+
+function writeFilestat(dv: DataView, at: number, st: BigInt64Array): void {
+  dv.setBigUint64(at, BigInt.asUintN(64, st[3]!), true);
+  dv.setBigUint64(at + 8, BigInt.asUintN(64, st[2]!), true);
+  dv.setUint8(at + 16, filetypeOf(Number(st[0])));
+  dv.setBigUint64(at + 24, BigInt.asUintN(64, st[4]!), true);
+  dv.setBigUint64(at + 32, BigInt.asUintN(64, st[1]!), true);
+  dv.setBigUint64(at + 40, BigInt.asUintN(64, st[5]!), true);
+  dv.setBigUint64(at + 48, BigInt.asUintN(64, st[6]!), true);
+  dv.setBigUint64(at + 56, BigInt.asUintN(64, st[7]!), true);
+}
+
+const RIGHT_FD_READ = 1n << 1n;
+const RIGHT_FD_WRITE = 1n << 6n;
+
+// i64 parameters arrive from wasm as BigInt.
+type Arg = number & bigint;
+export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number> {
+  const s = shim();
+  const t = o.table;
+  const dirOf = (fd: number): Entry | number => {
+    const e = t.get(fd);
+    if (!e) return W.BADF;
+    if (e.kind !== 'dir') return W.NOTDIR;
+    return e;
+  };
+  const atCall = (fd: number, ptr: number, len: number, mutating: boolean, fn: (parent: number, leaf: string) => number): number => {
+    const d = dirOf(fd);
+    if (typeof d === 'number') return d;
+    if (mutating && d.readonly) return W.NOTCAPABLE;
+    const pl = parentAndLeaf(d, o.str(ptr, len));
+    if (typeof pl === 'number') return pl;
+    try {
+      const rc = fn(pl.parent, pl.leaf);
+      return rc < 0 ? wasiErr(rc) : W.SUCCESS;
+    } finally {
+      pl.close();
+    }
+  };
+  const io = (fd: number, iovs: number, n: number, out: number, op: (hostFd: number, buf: Uint8Array, off: number, len: number) => number): number => {
+    const e = t.get(fd);
+    if (!e || e.kind !== 'file') return e ? W.ISDIR : W.BADF;
+    const dv = o.mem();
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const p = dv.getUint32(iovs + 8 * i, true);
+      const l = dv.getUint32(iovs + 8 * i + 4, true);
+      if (l === 0) continue;
+      let k: number;
+      try {
+        k = op(e.fd, o.bytes(), p, l);
+      } catch (err) {
+        return wasiErr(-((err as NodeJS.ErrnoException).errno ?? -5) < 0 ? (err as NodeJS.ErrnoException).errno! : -5);
+      }
+      total += k;
+      if (k < l) break;
+    }
+    o.mem().setUint32(out, total, true);
+    return W.SUCCESS;
+  };
+
+  return {
+    fd_prestat_get: (fd, buf) => {
+      const e = t.get(fd);
+      if (!e || e.preopen === null) return W.BADF;
+      const dv = o.mem();
+      dv.setUint8(buf, 0);
+      dv.setUint32(buf + 4, new TextEncoder().encode(e.preopen).length, true);
+      return W.SUCCESS;
+    },
+    fd_prestat_dir_name: (fd, ptr, len) => {
+      const e = t.get(fd);
+      if (!e || e.preopen === null) return W.BADF;
+      const b = new TextEncoder().encode(e.preopen);
+      if (len < b.length) return W.NAMETOOLONG;
+      o.bytes().set(b, ptr);
+      return W.SUCCESS;
+    },
+    path_open: (dirfd, lookup, ptr, len, oflags, rightsBase, _rightsInheriting, fdflags, outFd) => {
+      const d = dirOf(dirfd);
+      if (typeof d === 'number') return d;
+      const path = o.str(ptr, len);
+      if (path.startsWith('/')) return W.NOTCAPABLE;
+      const rights = BigInt(rightsBase);
+      const creat = (oflags & 1) !== 0;
+      const directory = (oflags & 2) !== 0;
+      const excl = (oflags & 4) !== 0;
+      const trunc = (oflags & 8) !== 0;
+      const append = (fdflags & 1) !== 0;
+      const wantWrite = (rights & RIGHT_FD_WRITE) !== 0n || creat || trunc || append;
+      if (wantWrite && d.readonly) return W.NOTCAPABLE;
+      const wantRead = (rights & RIGHT_FD_READ) !== 0n || !wantWrite;
+      let flags = constants.O_NONBLOCK | (wantWrite ? (wantRead ? constants.O_RDWR : constants.O_WRONLY) : constants.O_RDONLY);
+      if (directory) flags = constants.O_RDONLY | constants.O_DIRECTORY;
+      if (creat) flags |= constants.O_CREAT;
+      if (excl) flags |= constants.O_EXCL;
+      if (trunc) flags |= constants.O_TRUNC;
+      if (append) flags |= constants.O_APPEND;
+      if ((lookup & 1) === 0) flags |= constants.O_NOFOLLOW;
+      let fd = s.bv_openat2(d.fd, path, flags, creat ? 0o644 : 0, RESOLVE);
+      // A directory asked for with write rights: open it for reading (it is a directory).
+      if (fd === -21 && !directory) fd = s.bv_openat2(d.fd, path, constants.O_RDONLY | constants.O_DIRECTORY | ((lookup & 1) === 0 ? constants.O_NOFOLLOW : 0), 0, RESOLVE);
+      if (fd < 0) return wasiErr(fd);
+      const st = new BigInt64Array(8);
+      s.bv_fstat(fd, st);
+      const type = filetypeOf(Number(st[0]));
+      if (type !== FILETYPE.file && type !== FILETYPE.dir) {
+        closeSync(fd);
+        return W.ACCES; // FIFOs, devices, sockets: never (a FIFO would block the runner)
+      }
+      o.mem().setUint32(outFd, t.add({ fd, kind: type === FILETYPE.dir ? 'dir' : 'file', readonly: d.readonly, preopen: null, append }), true);
+      return W.SUCCESS;
+    },
+    fd_close: (fd) => (fd <= 2 ? W.SUCCESS : t.close(fd)),
+    fd_read: (fd, iovs, n, out) => io(fd, iovs, n, out, (h, b, p, l) => readSync(h, b, p, l, null)),
+    fd_write: (fd, iovs, n, out) => {
+      const e = t.get(fd);
+      if (e?.readonly) return W.NOTCAPABLE;
+      return io(fd, iovs, n, out, (h, b, p, l) => writeSync(h, b, p, l));
+    },
+    fd_pread: (fd, iovs, n, offset, out) => {
+      let pos = Number(offset);
+      return io(fd, iovs, n, out, (h, b, p, l) => {
+        const k = readSync(h, b, p, l, pos);
+        pos += k;
+        return k;
+      });
+    },
+    fd_pwrite: (fd, iovs, n, offset, out) => {
+      if (t.get(fd)?.readonly) return W.NOTCAPABLE;
+      let pos = Number(offset);
+      return io(fd, iovs, n, out, (h, b, p, l) => {
+        const k = writeSync(h, b, p, l, pos);
+        pos += k;
+        return k;
+      });
+    },
+    fd_seek: (fd, offset, whence, out) => {
+      const e = t.get(fd);
+      if (!e) return fd <= 2 ? W.SPIPE : W.BADF;
+      const off = BigInt.asIntN(64, BigInt(offset));
+      const r = BigInt(s.bv_lseek(e.fd, off, whence));
+      if (r < 0n) return wasiErr(Number(r));
+      o.mem().setBigUint64(out, r, true);
+      return W.SUCCESS;
+    },
+    fd_tell: (fd, out) => {
+      const e = t.get(fd);
+      if (!e) return fd <= 2 ? W.SPIPE : W.BADF;
+      const r = BigInt(s.bv_lseek(e.fd, 0n, 1));
+      if (r < 0n) return wasiErr(Number(r));
+      o.mem().setBigUint64(out, r, true);
+      return W.SUCCESS;
+    },
+    fd_filestat_get: (fd, buf) => {
+      const e = t.get(fd);
+      if (!e) return W.BADF;
+      const st = new BigInt64Array(8);
+      const rc = s.bv_fstat(e.fd, st);
+      if (rc < 0) return wasiErr(rc);
+      writeFilestat(o.mem(), buf, st);
+      return W.SUCCESS;
+    },
+    fd_filestat_set_size: (fd, size) => {
+      const e = t.get(fd);
+      if (!e || e.kind !== 'file') return W.BADF;
+      if (e.readonly) return W.NOTCAPABLE;
+      try {
+        ftruncateSync(e.fd, Number(size));
+      } catch {
+        return W.IO;
+      }
+      return W.SUCCESS;
+    },
+    fd_readdir: (fd, buf, bufLen, cookieArg, usedPtr) => {
+      const e = t.get(fd);
+      if (!e) return W.BADF;
+      if (e.kind !== 'dir') return W.NOTDIR;
+      // Re-read from the start each call; the cookie is the index of the next entry.
+      const cookie = Number(cookieArg);
+      const dfd = s.bv_openat2(e.fd, '.', constants.O_RDONLY | constants.O_DIRECTORY, 0, RESOLVE);
+      if (dfd < 0) return wasiErr(dfd);
+      const names: Array<{ name: Uint8Array; ino: bigint; type: number }> = [];
+      try {
+        const chunk = new Uint8Array(32768);
+        for (;;) {
+          const n = s.bv_getdents(dfd, chunk, chunk.length);
+          if (n < 0) return wasiErr(n);
+          if (n === 0) break;
+          const dv = new DataView(chunk.buffer, 0, n);
+          for (let off = 0; off < n; ) {
+            const reclen = dv.getUint16(off + 16, true);
+            const dtype = dv.getUint8(off + 18);
+            let end = off + 19;
+            while (end < off + reclen && chunk[end] !== 0) end++;
+            names.push({ name: chunk.slice(off + 19, end), ino: dv.getBigUint64(off, true), type: dtype === 4 ? FILETYPE.dir : dtype === 8 ? FILETYPE.file : dtype === 10 ? FILETYPE.symlink : FILETYPE.unknown });
+            off += reclen;
+          }
+        }
+      } finally {
+        closeSync(dfd);
+      }
+      const dv = o.mem();
+      const b = o.bytes();
+      let used = 0;
+      for (let i = cookie; i < names.length && used < bufLen; i++) {
+        const ent = new Uint8Array(24 + names[i]!.name.length);
+        const edv = new DataView(ent.buffer);
+        edv.setBigUint64(0, BigInt(i + 1), true);
+        edv.setBigUint64(8, names[i]!.ino, true);
+        edv.setUint32(16, names[i]!.name.length, true);
+        edv.setUint8(20, names[i]!.type);
+        ent.set(names[i]!.name, 24);
+        const n = Math.min(ent.length, bufLen - used);
+        b.set(ent.subarray(0, n), buf + used);
+        used += n;
+      }
+      dv.setUint32(usedPtr, used, true);
+      return W.SUCCESS;
+    },
+    path_filestat_get: (fd, lookup, ptr, len, buf) => {
+      const d = dirOf(fd);
+      if (typeof d === 'number') return d;
+      const path = o.str(ptr, len);
+      if (path.startsWith('/')) return W.NOTCAPABLE;
+      const h = s.bv_openat2(d.fd, path, O_PATH | ((lookup & 1) === 0 ? constants.O_NOFOLLOW : 0), 0, RESOLVE);
+      if (h < 0) return wasiErr(h);
+      const st = new BigInt64Array(8);
+      const rc = s.bv_fstat(h, st);
+      closeSync(h);
+      if (rc < 0) return wasiErr(rc);
+      writeFilestat(o.mem(), buf, st);
+      return W.SUCCESS;
+    },
+    path_create_directory: (fd, ptr, len) => atCall(fd, ptr, len, true, (p, l) => s.bv_mkdirat(p, l, 0o755)),
+    path_unlink_file: (fd, ptr, len) => atCall(fd, ptr, len, true, (p, l) => s.bv_unlinkat(p, l, 0)),
+    path_remove_directory: (fd, ptr, len) => atCall(fd, ptr, len, true, (p, l) => s.bv_unlinkat(p, l, AT_REMOVEDIR)),
+    path_symlink: (tptr, tlen, fd, ptr, len) => {
+      const target = o.str(tptr, tlen);
+      if (target.startsWith('/')) return W.NOTCAPABLE; // absolute targets point at the host
+      return atCall(fd, ptr, len, true, (p, l) => s.bv_symlinkat(target, p, l));
+    },
+    path_readlink: (fd, ptr, len, buf, bufLen, usedPtr) =>
+      atCall(fd, ptr, len, false, (p, l) => {
+        const tmp = new Uint8Array(Math.max(1, bufLen));
+        const n = s.bv_readlinkat(p, l, tmp, tmp.length);
+        if (n >= 0) {
+          o.bytes().set(tmp.subarray(0, n), buf);
+          o.mem().setUint32(usedPtr, n, true);
+        }
+        return n;
+      }),
+    path_rename: (fd, ptr, len, fd2, ptr2, len2) => {
+      const d2 = dirOf(fd2);
+      if (typeof d2 === 'number') return d2;
+      if (d2.readonly) return W.NOTCAPABLE;
+      const to = parentAndLeaf(d2, o.str(ptr2, len2));
+      if (typeof to === 'number') return to;
+      try {
+        return atCall(fd, ptr, len, true, (p, l) => s.bv_renameat(p, l, to.parent, to.leaf));
+      } finally {
+        to.close();
+      }
+    },
+    path_link: (fd, _flags, ptr, len, fd2, ptr2, len2) => {
+      const d2 = dirOf(fd2);
+      if (typeof d2 === 'number') return d2;
+      if (d2.readonly) return W.NOTCAPABLE;
+      const to = parentAndLeaf(d2, o.str(ptr2, len2));
+      if (typeof to === 'number') return to;
+      try {
+        return atCall(fd, ptr, len, false, (p, l) => s.bv_linkat(p, l, to.parent, to.leaf));
+      } finally {
+        to.close();
+      }
+    },
+  };
+}
+
+void fstatSync;
