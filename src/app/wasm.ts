@@ -36,6 +36,8 @@ export interface WasmRun {
   cache: CacheResult;
   /** The run used a runner started ahead of time. */
   spare: boolean;
+  /** Deterministic mode's seed (random_get, clocks), or null. */
+  seed: number | null;
 }
 
 function pipe(): [number, number] {
@@ -141,7 +143,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     result.runMs = runMs;
     result.startedAt = new Date(t0);
     if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, maxPages, host, o, L.outputBytes, preopens));
-    return { result, outcome, runnerPlan: runner.plan, maxPages, cache, spare: taken !== undefined };
+    return { result, outcome, runnerPlan: runner.plan, maxPages, cache, spare: taken !== undefined, seed };
   } finally {
     if (timer) clearTimeout(timer);
   }
@@ -237,7 +239,7 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   body.evidence.push({ name: 'wasm.max-pages', source: 'rewritten memory limits', value: w.maxPages });
   body.evidence.push({ name: 'wasm.cache', source: 'instrumented-module cache (sha256-checked)', value: w.cache });
   body.evidence.push({ name: 'wasm.runner', source: 'runner process', value: w.spare ? 'pre-started spare' : 'started for this run' });
-  if (L.workload.deterministic) body.evidence.push({ name: 'wasm.seed', source: 'random_get and clocks', value: String(L.workload.seed ?? 'derived from the module hash') });
+  if (w.seed !== null) body.evidence.push({ name: 'wasm.seed', source: L.workload.seed !== null && L.workload.seed !== undefined ? 'the manifest' : 'derived from the module hash', value: w.seed });
   body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
   body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
   body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE, 'wasm linear memory (pages × 64 KiB)') : body.budgets.memory;

@@ -154,7 +154,30 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
       throw new ProcExit(code);
     },
     proc_raise: () => E.NOSYS,
-    poll_oneoff: () => E.NOSYS,
+    // Clock subscriptions only (what sleep() uses): a deterministic run advances its virtual
+    // clock instead of sleeping; fd subscriptions are not supported.
+    poll_oneoff: (inPtr, outPtr, n, neventsPtr) => {
+      const dv = view();
+      let maxNs = 0n;
+      for (let i = 0; i < n; i++) {
+        const sub = inPtr + 48 * i;
+        if (dv.getUint8(sub + 8) !== 0) return E.NOTSUP; // 0 = clock
+        const timeout = dv.getBigUint64(sub + 24, true);
+        const absolute = (dv.getUint16(sub + 40, true) & 1) !== 0;
+        const now = o.seed !== null ? virtualNs : process.hrtime.bigint();
+        const wait = absolute ? (timeout > now ? timeout - now : 0n) : timeout;
+        if (wait > maxNs) maxNs = wait;
+        const ev = outPtr + 32 * i;
+        dv.setBigUint64(ev, dv.getBigUint64(sub, true), true); // userdata
+        dv.setUint16(ev + 8, 0, true); // error
+        dv.setUint8(ev + 10, 0); // type clock
+      }
+      if (o.seed !== null) virtualNs += maxNs;
+      else if (maxNs > 0n) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(maxNs / 1_000_000n));
+      o.charge(1);
+      dv.setUint32(neventsPtr, n, true);
+      return E.SUCCESS;
+    },
     sock_accept: () => E.NOTSUP,
     sock_recv: () => E.NOTSUP,
     sock_send: () => E.NOTSUP,
