@@ -1,8 +1,8 @@
 // A WASI preview 1 host, written for bvisor (never node:wasi, which a guest can escape: see
-// ../shared/WASM.md). All 46 wasi_snapshot_preview1 imports exist; this version implements
-// what a guest without preopens needs (args, environ, clocks, random, stdio, proc_exit,
-// sched_yield, fd_fdstat_get, fd_prestat_get…) and answers ENOSYS/ENOTSUP/EBADF for the rest,
-// so nothing is ever reachable by accident. Host calls are charged to the fuel counter.
+// ../shared/WASM.md). All 46 wasi_snapshot_preview1 imports exist: args, environ, clocks,
+// random, stdio, poll_oneoff (clocks), proc_exit and sched_yield here, files in files.ts; the
+// rest answer ENOSYS (sockets ENOTSUP), so nothing is reachable by accident. Host calls are
+// charged to the fuel counter.
 import { readSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { FileTable, fileImports, type Preopen } from './files.js';
@@ -200,11 +200,7 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
   const out: Record<string, (...a: never[]) => number> = {};
   for (const name of WASI_IMPORTS) {
     const f = impl[name];
-    out[name] = f
-      ? (f as (...a: never[]) => number)
-      : name.startsWith('path_') || name.startsWith('fd_')
-        ? () => E.BADF // there are no files to act on: no preopens
-        : () => E.NOSYS;
+    out[name] = f ? (f as (...a: never[]) => number) : () => E.NOSYS; // fail closed
   }
   return out;
 }
