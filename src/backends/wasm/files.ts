@@ -134,6 +134,19 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       pl.close();
     }
   };
+  /** rename and link: both ends beneath their directories; the target's must be writable. */
+  const twoPaths = (fd: number, ptr: number, len: number, fd2: number, ptr2: number, len2: number, sourceMutates: boolean, fn: (p: number, l: string, tp: number, tl: string) => number): number => {
+    const d2 = dirOf(fd2);
+    if (typeof d2 === 'number') return d2;
+    if (d2.readonly) return W.NOTCAPABLE;
+    const to = parentAndLeaf(d2, o.str(ptr2, len2));
+    if (typeof to === 'number') return to;
+    try {
+      return atCall(fd, ptr, len, sourceMutates, (p, l) => fn(p, l, to.parent, to.leaf));
+    } finally {
+      to.close();
+    }
+  };
   const io = (fd: number, iovs: number, n: number, out: number, op: (hostFd: number, buf: Uint8Array, off: number, len: number) => number): number => {
     const e = t.get(fd);
     if (!e || e.kind !== 'file') return e ? W.ISDIR : W.BADF;
@@ -347,30 +360,8 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
         }
         return n;
       }),
-    path_rename: (fd, ptr, len, fd2, ptr2, len2) => {
-      const d2 = dirOf(fd2);
-      if (typeof d2 === 'number') return d2;
-      if (d2.readonly) return W.NOTCAPABLE;
-      const to = parentAndLeaf(d2, o.str(ptr2, len2));
-      if (typeof to === 'number') return to;
-      try {
-        return atCall(fd, ptr, len, true, (p, l) => s.bv_renameat(p, l, to.parent, to.leaf));
-      } finally {
-        to.close();
-      }
-    },
-    path_link: (fd, _flags, ptr, len, fd2, ptr2, len2) => {
-      const d2 = dirOf(fd2);
-      if (typeof d2 === 'number') return d2;
-      if (d2.readonly) return W.NOTCAPABLE;
-      const to = parentAndLeaf(d2, o.str(ptr2, len2));
-      if (typeof to === 'number') return to;
-      try {
-        return atCall(fd, ptr, len, false, (p, l) => s.bv_linkat(p, l, to.parent, to.leaf));
-      } finally {
-        to.close();
-      }
-    },
+    path_rename: (fd, ptr, len, fd2, ptr2, len2) => twoPaths(fd, ptr, len, fd2, ptr2, len2, true, (p, l, tp, tl) => s.bv_renameat(p, l, tp, tl)),
+    path_link: (fd, _flags, ptr, len, fd2, ptr2, len2) => twoPaths(fd, ptr, len, fd2, ptr2, len2, false, (p, l, tp, tl) => s.bv_linkat(p, l, tp, tl)),
   };
 }
 
