@@ -11,7 +11,7 @@
 //   report.json   the sealed report, once stopped
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID, createHash } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
@@ -24,10 +24,11 @@ import { loadBundle } from '../host/bundle.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex } from '../host/hash.js';
 import { writeFileAtomic } from '../host/atomic.js';
+import { withFlock } from '../host/flock.js';
 import { appendReport, journalPaths } from '../host/journal-store.js';
 import { shim, packageRoot, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxRunResult } from '../backends/linux/launcher.js';
-import { readBack, teardownCgroups, killAll, type CgroupSet } from '../backends/linux/host/cgroups.js';
+import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
 
@@ -75,26 +76,9 @@ function alive(ref: ProcRef | null): boolean {
   }
 }
 
+/** Every command on an id holds its lock while it acts (sync or async bodies alike). */
 function withLock<T>(dir: string, fn: () => T): T {
-  const fd = openSync(join(dir, 'lock'), 'a', 0o600);
-  try {
-    const rc = shim().bv_flock(fd, LOCK_EX);
-    if (rc < 0) throw new BvisorError('BV_IO', `flock ${join(dir, 'lock')}: ${errnoName(rc)}`);
-    return fn();
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function withLockAsync<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const fd = openSync(join(dir, 'lock'), 'a', 0o600);
-  try {
-    const rc = shim().bv_flock(fd, LOCK_EX);
-    if (rc < 0) throw new BvisorError('BV_IO', `flock ${join(dir, 'lock')}: ${errnoName(rc)}`);
-    return await fn();
-  } finally {
-    closeSync(fd);
-  }
+  return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn);
 }
 
 function readJson<T>(path: string): T | null {
@@ -188,7 +172,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     }
     let cgroupDirs: string[] = [];
     try {
-      return await withLockAsync(dir, async () => {
+      return await withLock(dir, async () => {
         const state: ContainerState = {
           bvisorVersion: '1',
           id: o.id,
@@ -245,7 +229,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         fault('after-spawn');
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs };
-        writeState(done.pid ? dir : dir, done);
+        writeState(dir, done);
         if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}\n`, 0o644);
         return done;
       });
@@ -275,19 +259,19 @@ function wrongState(id: string, op: string, status: string, hint: string): Bviso
 
 export async function startContainer(root: string, id: string): Promise<ContainerState> {
   const { dir } = loadExisting(root, id);
-  return withLockAsync(dir, async () => {
+  return withLock(dir, async () => {
     const s = readState(dir);
     if (!s) throw wrongState(id, 'start', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created') throw wrongState(id, 'start', d.status, d.status === 'running' ? 'it was started already' : `delete it with bvisor delete ${id}`);
     let fd: number;
     try {
-      fd = openSync(join(dir, 'exec.fifo'), (await import('node:fs')).constants.O_WRONLY | (await import('node:fs')).constants.O_NONBLOCK);
+      fd = openSync(join(dir, 'exec.fifo'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
     } catch (e) {
       throw new BvisorError('BV_CONTAINER_STATE', `cannot start container ${id}: its monitor is not waiting (${(e as NodeJS.ErrnoException).code})`, { hint: `delete it with bvisor delete -f ${id}` });
     }
     try {
-      (await import('node:fs')).writeSync(fd, 's');
+      writeSync(fd, 's');
     } finally {
       closeSync(fd);
     }
@@ -316,22 +300,10 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s) throw wrongState(id, 'kill', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created' && d.status !== 'running') throw wrongState(id, 'kill', d.status, 'only created or running containers take signals');
-    const targets = all ? cgroupMembers(s.cgroupDirs) : [];
+    const targets = all ? s.cgroupDirs.flatMap(cgroupMembers) : [];
     if (!all || targets.length === 0) targets.push(s.pid!.pid);
     for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
   });
-}
-
-function cgroupMembers(dirs: string[]): number[] {
-  const out: number[] = [];
-  for (const d of dirs) {
-    try {
-      out.push(...readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
-    } catch {
-      // leaf gone
-    }
-  }
-  return out;
 }
 
 /** pidfd_send_signal, after checking (with the pidfd held) that the pid is still ours. */
@@ -480,7 +452,7 @@ export function reportOf(root: string, id: string): SealedReport {
 export async function deleteContainer(root: string, id: string, force: boolean): Promise<{ report: SealedReport | null }> {
   const dir = dirOf(root, id);
   if (!existsSync(dir)) throw notFound(id, root);
-  return withLockAsync(dir, async () => {
+  return withLock(dir, async () => {
     const s = readState(dir);
     if (!s) {
       // Half-made or half-deleted: nothing to seal; remove what is there.

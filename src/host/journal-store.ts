@@ -5,12 +5,11 @@
 import { openSync, closeSync, writeSync, fsyncSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JournalEntry, SealedReport } from '../contract/generated/types.js';
-import { BvisorError } from '../contract/errors.js';
 import { makeEntry, verifyJournal, type JournalHead, type JournalVerdict } from '../core/journal.js';
-import { shim, LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
+import { LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir } from './atomic.js';
-import { errnoName } from './facts.js';
+import { withFlock } from './flock.js';
 
 export function journalPaths(root: string): { file: string; head: string; lock: string } {
   return { file: join(root, 'journal.jsonl'), head: join(root, 'journal.head.json'), lock: join(root, 'journal.lock') };
@@ -18,14 +17,7 @@ export function journalPaths(root: string): { file: string; head: string; lock: 
 
 function withLock<T>(root: string, op: number, fn: () => T): T {
   mkdirSync(root, { recursive: true, mode: 0o700 });
-  const fd = openSync(journalPaths(root).lock, 'a', 0o600);
-  try {
-    const r = shim().bv_flock(fd, op);
-    if (r < 0) throw new BvisorError('BV_JOURNAL_LOCK', `flock ${journalPaths(root).lock}: ${errnoName(r)}`);
-    return fn();
-  } finally {
-    closeSync(fd); // closing releases the flock
-  }
+  return withFlock(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn);
 }
 
 function readHead(path: string): JournalHead | null {

@@ -136,7 +136,8 @@ export function joinV1(set: CgroupSet, pid: number): void {
   for (const l of set.leaves) if (l.version === 1) write(join(l.dir, 'cgroup.procs'), String(pid), 'join');
 }
 
-function members(dir: string): number[] {
+/** The pids in one leaf's cgroup.procs ([] once the leaf is gone). */
+export function cgroupMembers(dir: string): number[] {
   try {
     return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
@@ -156,7 +157,7 @@ export function killAll(set: CgroupSet): void {
         // fall through to per-member kills
       }
     }
-    for (const pid of members(l.dir)) {
+    for (const pid of cgroupMembers(l.dir)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -184,7 +185,7 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
   const until = Date.now() + deadlineMs;
   for (const l of set.leaves) {
     // New members can appear while we kill (a fork in flight); repeat until empty.
-    while (members(l.dir).length > 0 && Date.now() < until) {
+    while (cgroupMembers(l.dir).length > 0 && Date.now() < until) {
       killAll({ leaves: [l], v2Fd: -1 });
       sleepMs(5);
     }
@@ -199,7 +200,7 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
         else sleepMs(5); // EBUSY while exiting tasks are released
       }
     }
-    if (!removed) notes.push(`could not remove ${l.dir}: ${members(l.dir).length} process(es) still inside`);
+    if (!removed) notes.push(`could not remove ${l.dir}: ${cgroupMembers(l.dir).length} process(es) still inside`);
     for (const p of [...l.createdParents].reverse()) {
       try {
         rmdirSync(p);
