@@ -5,7 +5,7 @@
 import type { HostFacts, Guarantee } from '../contract/generated/types.js';
 import type { IssueCode } from '../contract/errors.js';
 import type { NormalManifest, NormalGrant, LimitName } from './manifest.js';
-import { rightsFor, handledFs, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
+import { rightsFor, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
 import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
 import { formatSize, formatDuration } from './units.js';
 import { compile, TABLES, type Arch } from './seccomp/compile.js';
@@ -344,4 +344,3 @@ export function backendOf(m: NormalManifest): Backend {
   return m.workload.kind === 'process' ? 'linux' : 'wasm';
 }
 
-export { handledFs };

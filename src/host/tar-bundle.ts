@@ -3,7 +3,7 @@
 // the archive made, device nodes and FIFOs, oversize archives), then extracted with the `tar`
 // package into a private 0700 temp dir, then the extracted tree is walked once more with lstat
 // as a second, independent check. Any failure removes the temp dir.
-import { mkdtempSync, rmSync, lstatSync, readdirSync, readlinkSync, statSync, realpathSync } from 'node:fs';
+import { mkdtempSync, rmSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type * as TarNs from 'tar';
@@ -145,7 +145,6 @@ export interface Extracted {
 }
 
 export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS): Extracted {
-  statSync(archive);
   checkTar(archive, limits);
   const dir = mkdtempSync(join(tmpdir(), 'bvisor-bundle-'));
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 // absolute symlink targets refused, and anything that is neither a regular file nor a
 // directory refused at open (opened O_NONBLOCK, then fstat), so a FIFO cannot hang the runner.
 // Why not node:wasi: a guest escapes its preopens with two symlinks of its own (WASM.md §1.3).
-import { constants, readSync, writeSync, fstatSync, ftruncateSync, closeSync } from 'node:fs';
+import { constants, readSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
 import { shim } from '../linux/ffi/shim.js';
 
 const RESOLVE = 0x08 | 0x02; // RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
@@ -365,4 +365,3 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
   };
 }
 
-void fstatSync;

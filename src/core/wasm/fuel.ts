@@ -42,7 +42,7 @@ export class WasmRefused extends Error {}
 
 /** The module's imports, read from its import section only (cheap: for cache hits). */
 export function readImportList(input: Uint8Array): FuelResult['imports'] {
-  const info: ModuleInfo = { imports: [], paramCounts: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, definedGlobals: 0, exportNames: new Set() };
+  const info = emptyInfo();
   for (const s of readSections(input)) if (s.id === 2) readImports(new Reader(s.body), info);
   return info.imports;
 }
@@ -59,6 +59,10 @@ interface ModuleInfo {
   exportNames: Set<string>;
 }
 
+function emptyInfo(): ModuleInfo {
+  return { imports: [], paramCounts: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, definedGlobals: 0, exportNames: new Set() };
+}
+
 export function instrument(input: Uint8Array, opts: FuelOptions): FuelResult {
   let sections: Section[];
   try {
@@ -66,7 +70,7 @@ export function instrument(input: Uint8Array, opts: FuelOptions): FuelResult {
   } catch (e) {
     throw new WasmRefused(`not a valid module: ${(e as Error).message}`);
   }
-  const info: ModuleInfo = { imports: [], paramCounts: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, definedGlobals: 0, exportNames: new Set() };
+  const info = emptyInfo();
   let start: number | null = null;
   let memory: FuelResult['memory'] = null;
   const out: Section[] = [];
