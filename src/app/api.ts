@@ -5,6 +5,7 @@ import type { HostFacts, SealedReport } from '../contract/generated/types.js';
 import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { runLoaded } from './run.js';
+import { secretVar } from '../core/secrets.js';
 export { closeSpares } from './wasm.js';
 
 export interface RunConfinedOptions {
@@ -36,7 +37,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   if (!hostCache || options.refreshHost) hostCache = probeHost();
   const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
   const secretEnv: NodeJS.ProcessEnv = options.secrets
-    ? Object.fromEntries(Object.entries(options.secrets).map(([k, v]) => [`BVISOR_SECRET_${k.toUpperCase().replace(/-/g, '_')}`, v]))
+    ? Object.fromEntries(Object.entries(options.secrets).map(([k, v]) => [secretVar(k), v]))
     : process.env;
   try {
     const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, host: hostCache, spare: options.spare === true });

@@ -11,6 +11,7 @@ import { sha256Hex } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { idProblem } from '../core/ids.js';
+import { secretVar } from '../core/secrets.js';
 import { appendReport } from '../host/journal-store.js';
 import { launchLinux, type CaptureSink, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { linuxReportBody, runExitStatus } from './report.js';
@@ -44,7 +45,7 @@ export interface RunOutcome {
 }
 
 export function secretFromEnv(env: NodeJS.ProcessEnv): (name: string) => string | undefined {
-  return (name) => env[`BVISOR_SECRET_${name.toUpperCase().replace(/-/g, '_')}`];
+  return (name) => env[secretVar(name)];
 }
 
 export function planLoaded(b: LoadedBundle, host: HostFacts, cgroupParent: string | null): Plan {

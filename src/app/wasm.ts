@@ -6,7 +6,7 @@
 // another; neither ever touches a disk.
 import { readFileSync, realpathSync, existsSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
@@ -15,7 +15,8 @@ import { plan as runPlanner } from '../core/planner.js';
 import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot } from '../backends/linux/ffi/shim.js';
-import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { launchLinux, pipe, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { resolveEnv } from '../core/secrets.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import type { Outcome } from '../backends/wasm/runner.js';
@@ -38,13 +39,6 @@ export interface WasmRun {
   spare: boolean;
   /** Deterministic mode's seed (random_get, clocks), or null. */
   seed: number | null;
-}
-
-function pipe(): [number, number] {
-  const fds = new Int32Array(2);
-  const rc = shim().bv_pipe(fds, 1, 1);
-  if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `pipe2: errno ${-rc}`);
-  return [fds[0]!, fds[1]!];
 }
 
 /** The runner's own boundary, derived from the wasm manifest. */
@@ -106,12 +100,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
   }
   const foreign = inst.imports.filter((i) => i.module !== 'wasi_snapshot_preview1' || i.kind !== 0 || !(WASI_IMPORTS as readonly string[]).includes(i.name));
   if (foreign.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} imports what bvisor does not provide: ${foreign.map((i) => `${i.module}.${i.name}`).join(', ')}`, { hint: 'only wasi_snapshot_preview1 functions can be imported' });
-  const env = L.env.map((e): [string, string] => {
-    if (e.secret === undefined) return [e.name, e.value ?? ''];
-    const v = o.secret(e.secret);
-    if (v === undefined) throw new BvisorError('BV_SECRET_MISSING', `env.${e.name}: secret "${e.secret}" is not provided`, { hint: `set BVISOR_SECRET_${e.secret.toUpperCase().replace(/-/g, '_')} in bvisor's environment` });
-    return [e.name, v];
-  });
+  const env = resolveEnv(L.env, o.secret).map((e): [string, string] => [e.name, e.value]);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
 
   const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write') }));
@@ -175,8 +164,8 @@ export async function closeSpares(): Promise<void> {
 }
 
 function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }, cap: number, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): Runner {
-  const [jobR, jobW] = pipe();
-  const [outR, outW] = pipe();
+  const [jobR, jobW] = pipe(true, true);
+  const [outR, outW] = pipe(true, true);
   const s = shim();
   const node = realpathSync(process.execPath);
   const rm = runnerManifest(m, [jobR, outW], maxPages, node, preopens);
@@ -266,4 +255,3 @@ export function wasmExitStatus(w: WasmRun): number {
   return w.outcome.exitCode ?? 125;
 }
 
-void dirname;

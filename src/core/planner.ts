@@ -12,6 +12,7 @@ import { canNamespace, cgroupFor } from './host-view.js';
 import { contentHash, type Sha256Hex } from './seal.js';
 import { formatSize, formatDuration } from './units.js';
 import { CAPABILITY_NUMBERS } from './capability-names.js';
+import { secretVar } from './secrets.js';
 
 export interface PlanInput {
   manifest: NormalManifest;
@@ -111,7 +112,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   const envWords = m.env.length === 0 ? 'empty' : m.env.map((e) => (e.secret ? `${e.name}=<secret ${e.secret}>` : e.name)).join(' ');
   choices.push(choose('env', envWords, dg, [{ available: true, mechanism: `${backend}:env(exact,${m.env.length} var${m.env.length === 1 ? '' : 's'})`, strength: 'enforced' }]));
   for (const e of m.env) {
-    if (e.secret) choices.push(choose(`env.${e.name}`, `secret ${e.secret}`, dg, [{ available: true, mechanism: `secret:env(BVISOR_SECRET_${e.secret.toUpperCase().replace(/-/g, '_')})`, strength: 'enforced' }]));
+    if (e.secret) choices.push(choose(`env.${e.name}`, `secret ${e.secret}`, dg, [{ available: true, mechanism: `secret:env(${secretVar(e.secret)})`, strength: 'enforced' }]));
   }
   choices.push(choose('fds', m.fds.length ? `pass ${m.fds.join(',')} as 3..${2 + m.fds.length}` : 'none (stdio only)', dg, f.fds(ctx)));
   choices.push(choose('stdio', `stdin=${m.stdio.stdin} stdout=${m.stdio.stdout} stderr=${m.stdio.stderr}`, dg, [{ available: true, mechanism: `${backend}:stdio`, strength: 'enforced' }]));

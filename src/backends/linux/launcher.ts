@@ -16,11 +16,12 @@ import { lower, decodeRecord, mountSteps, MOUNT_OP, type MountStep, STAGES, STAG
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { createCgroups, joinV1, killAll, readBack, teardownCgroups, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { buildRuleset, type Ruleset } from './host/landlock.js';
-import { readEvidence } from './host/evidence.js';
+import { readEvidence, statusEvidence } from './host/evidence.js';
 import { waitPidfd, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { policyFor } from '../../core/seccomp/policy.js';
+import { resolveEnv } from '../../core/secrets.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -150,7 +151,8 @@ function spawnErr(what: string, rc: number, hint?: string): BvisorError {
   return new BvisorError('BV_LAUNCH_SPAWN', `${what}: ${errnoName(rc)}`, hint ? { hint } : {});
 }
 
-function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, number] {
+/** pipe2, each end close-on-exec or not; failures are BV_LAUNCH_SPAWN. */
+export function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, number] {
   const fds = new Int32Array(2);
   const rc = shim().bv_pipe(fds, cloexecRead ? 1 : 0, cloexecWrite ? 1 : 0);
   if (rc < 0) throw spawnErr('pipe2', rc);
@@ -265,15 +267,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pidfd = -1;
   let pid = -1;
   let cgroups: CgroupSet | null = null;
-  let released = false;
   try {
     // Environment, with secrets resolved only here, in memory.
-    const env = launch.env.map((e) => {
-      if (e.secret === undefined) return { name: e.name, value: e.value ?? '' };
-      const v = req.secret(e.secret);
-      if (v === undefined) throw new BvisorError('BV_SECRET_MISSING', `env.${e.name}: secret "${e.secret}" is not provided`, { hint: `set BVISOR_SECRET_${e.secret.toUpperCase().replace(/-/g, '_')} in bvisor's environment (it is passed to the workload only)` });
-      return { name: e.name, value: v };
-    });
+    const env = resolveEnv(launch.env, req.secret);
 
     const exeFd = fds.own(s.bv_open(launch.workload.path, O.PATH, 0));
     if (exeFd < 0) throw spawnErr(`open \`${launch.workload.path}\` (O_PATH)`, exeFd, 'the program changed since planning; plan again');
@@ -429,7 +425,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     const rel = s.bv_write_byte(syncW);
     if (rel < 0) throw spawnErr('release', rel);
-    released = true;
     const startedAt = new Date();
 
     let evidence: Evidence[] = [];
@@ -468,8 +463,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     }
     closeFd(syncW);
     if (!rec && bpf) {
-      const st = readEvidence(pid, { namespaces: [], noNewPrivs: true, seccomp: true }).find((x) => x.name === 'Seccomp');
-      if (st) evidence = evidence.map((x) => (x.name === 'Seccomp' ? { ...st, source: `${st.source} (after exec)` } : x));
+      const [st] = statusEvidence(pid, [['Seccomp', '2']]);
+      evidence = evidence.map((x) => (x.name === 'Seccomp' ? { ...st!, source: `${st!.source} (after exec)` } : x));
     }
     if (rec) {
       await exited;

@@ -23,25 +23,28 @@ export interface EvidenceExpect {
   capEff?: string;
 }
 
-export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
-  const out: Evidence[] = [];
-  const statusPath = `/proc/${pid}/status`;
-  let status = '';
+/** Fields of /proc/<pid>/status (one read), each against its expected value (null: recorded only). */
+export function statusEvidence(pid: number, fields: ReadonlyArray<readonly [name: string, expected: string | null]>): Evidence[] {
+  const source = `/proc/${pid}/status`;
+  let status: string | null = null;
   try {
-    status = readFileSync(statusPath, 'utf8');
-  } catch (e) {
-    status = '';
-    void e;
+    status = readFileSync(source, 'utf8');
+  } catch {
+    // gone already: every field is recorded as not observed
   }
-  const line = (key: string): string | null => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null;
-  const field = (name: string, expected: string | null): void => {
-    const v = line(name);
-    out.push(v === null ? { name, source: statusPath, value: { notObserved: 'process gone before read-back' } } : { name, source: statusPath, value: v, expected, ok: expected === null ? null : v === expected });
-  };
-  field('NoNewPrivs', expect.noNewPrivs ? '1' : null);
-  field('Seccomp', expect.seccomp ? '2' : null);
-  field('CapEff', expect.capEff ?? '0000000000000000');
-  field('CapBnd', null);
+  return fields.map(([name, expected]) => {
+    const v = status === null ? null : (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null);
+    return v === null ? { name, source, value: { notObserved: 'process gone before read-back' } } : { name, source, value: v, expected, ok: expected === null ? null : v === expected };
+  });
+}
+
+export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
+  const out = statusEvidence(pid, [
+    ['NoNewPrivs', expect.noNewPrivs ? '1' : null],
+    ['Seccomp', expect.seccomp ? '2' : null],
+    ['CapEff', expect.capEff ?? '0000000000000000'],
+    ['CapBnd', null],
+  ]);
   for (const ns of NAMESPACES) {
     const theirs = nsInode(pid, ns);
     const ours = nsInode('self', ns);
