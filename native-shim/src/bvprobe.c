@@ -19,6 +19,12 @@
  *     thread | fork | vfork | clone3           kill PID SIG       ptrace PID (attach)
  *     syscall NR [A0..A5]  a raw syscall       x32 (getpid through the x32 ABI)
  *     fdpath FD REL        openat("/proc/self/fd/FD/REL")  after opening nothing else
+ *     stat PATH            lstat            chmod PATH OCTAL    chown PATH UID GID
+ *     utime PATH           utimensat(now)   xattr PATH NAME     setxattr NAME=x
+ *     inotify PATH         inotify_add_watch                    unix PATH (connect)
+ *     clonens HEXFLAGS     raw clone(FLAGS|SIGCHLD), the child exits at once
+ *     fdwrite FD TEXT      write TEXT to an inherited descriptor
+ *     tty                  open /dev/tty read-write (the controlling terminal)
  *   ops are separated by the argument ","
  */
 #define _GNU_SOURCE
@@ -41,6 +47,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/inotify.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -283,6 +291,49 @@ static int try_op(int argc, char **argv) {
     if (fd >= 0) close(fd);
     close(dfd);
     return e;
+  }
+  if (!strcmp(op, "stat")) {
+    struct stat st;
+    return lstat(ARG(1), &st) < 0 ? errno : 0;
+  }
+  if (!strcmp(op, "chmod")) return chmod(ARG(1), (mode_t)strtol(ARG(2), NULL, 8)) < 0 ? errno : 0;
+  if (!strcmp(op, "chown")) return chown(ARG(1), (uid_t)atoi(ARG(2)), (gid_t)atoi(ARG(3))) < 0 ? errno : 0;
+  if (!strcmp(op, "utime")) return utimensat(AT_FDCWD, ARG(1), NULL, 0) < 0 ? errno : 0;
+  if (!strcmp(op, "xattr")) return setxattr(ARG(1), ARG(2), "x", 1, 0) < 0 ? errno : 0;
+  if (!strcmp(op, "inotify")) {
+    int in = inotify_init1(IN_CLOEXEC);
+    if (in < 0) return errno;
+    int w = inotify_add_watch(in, ARG(1), IN_ALL_EVENTS);
+    int e = w < 0 ? errno : 0;
+    close(in);
+    return e;
+  }
+  if (!strcmp(op, "unix")) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", ARG(1));
+    int r = connect(s, (struct sockaddr *)&a, sizeof a);
+    int e = r < 0 ? errno : 0;
+    close(s);
+    return e;
+  }
+  if (!strcmp(op, "clonens")) {
+    /* A raw clone: if it works, the child leaves at once so only the parent reports. */
+    long c = syscall(SYS_clone, (unsigned long)strtoul(ARG(1), NULL, 16) | SIGCHLD, 0, 0, 0, 0);
+    if (c == 0) syscall(SYS_exit_group, 0);
+    if (c < 0) return errno;
+    waitpid((pid_t)c, NULL, 0);
+    return 0;
+  }
+  if (!strcmp(op, "fdwrite")) return write(atoi(ARG(1)), ARG(2), strlen(ARG(2))) < 0 ? errno : 0;
+  if (!strcmp(op, "tty")) {
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
   }
 #undef ARG
   return -1;
