@@ -1,19 +1,23 @@
 // Bundles shipped as .tar / .tar.gz. The archive is checked entry by entry BEFORE anything is
-// written (absolute paths, .., links that leave the bundle, entries reached through a symlink
-// the archive made, device nodes and FIFOs, oversize archives), then extracted with the `tar`
-// package into a private 0700 temp dir, then the extracted tree is walked once more with lstat
-// as a second, independent check. Any failure removes the temp dir.
-import { mkdtempSync, rmSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// written (absolute paths, .., links that leave the bundle, entries or link targets that pass
+// through a name the archive makes a symlink, device nodes and FIFOs, oversize archives), then
+// extracted with the `tar` package into a private 0700 temp dir, then the extracted tree is
+// checked once more, independently, by the kernel: every symlink is resolved with
+// openat2(RESOLVE_BENEATH) from the bundle root, so a link the lexical checks misjudged is still
+// refused. Any failure removes the temp dir.
+import { mkdtempSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync } from 'node:fs';
+import { tmpdir, constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import type * as TarNs from 'tar';
+import { BvisorError } from '../contract/errors.js';
+import { shim, O } from '../backends/linux/ffi/shim.js';
+import { errnoName } from './facts.js';
 
 // tar is loaded on first use: only commands that read an archive pay for it.
 function tarLib(): typeof TarNs {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('tar') as typeof TarNs;
 }
-import { BvisorError } from '../contract/errors.js';
 
 export interface TarLimits {
   /** Sum of entry sizes (decompressed). */
@@ -26,15 +30,20 @@ const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory',
 // Metadata records that describe the next entry; they are not written to disk.
 const META_TYPES = new Set(['ExtendedHeader', 'GlobalExtendedHeader', 'NextFileHasLongPath', 'NextFileHasLongLinkpath', 'OldExtendedHeader']);
 
+// openat2(2) resolve flags (include/uapi/linux/openat2.h, Linux ≥ 5.6).
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_BENEATH = 0x08;
+const AT_FDCWD = -100;
+const ERRNO = osConstants.errno;
+
 export function isTarBundle(path: string): boolean {
   return /\.(tar|tar\.gz|tgz)$/.test(path);
 }
 
-function unsafe(archive: string, entry: string, why: string): BvisorError {
-  return new BvisorError('BV_BUNDLE_UNSAFE_TAR', `${archive}: entry "${entry}" ${why}`, {
-    hint: 'rebuild the archive from a plain directory (tar -C bundle -cf bundle.tar .), or pass the directory itself',
-    detail: { entry },
-  });
+const REBUILD_HINT = 'rebuild the archive from a plain directory (tar -C bundle -cf bundle.tar .), or pass the directory itself';
+
+function unsafe(archive: string, entry: string, why: string, hint = REBUILD_HINT): BvisorError {
+  return new BvisorError('BV_BUNDLE_UNSAFE_TAR', `${archive}: entry "${entry}" ${why}`, { hint, detail: { entry } });
 }
 
 /** Lexical normal form of an archive path: no leading ./, no //, and null if it climbs. */
@@ -48,14 +57,23 @@ function normalEntryPath(p: string): string | null {
   return segs.join('/');
 }
 
+interface ListedEntry {
+  raw: string;
+  /** normalEntryPath(raw); '' is the bundle root itself. */
+  path: string;
+  type: string;
+  link: string;
+}
+
 export function checkTar(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS): { entries: number; bytes: number } {
   let bytes = 0;
   let entries = 0;
-  const symlinks = new Set<string>();
+  const listed: ListedEntry[] = [];
   let failure: BvisorError | null = null;
   const fail = (e: BvisorError): void => {
     if (!failure) failure = e;
   };
+  // Pass 1, while reading: what each entry is on its own (size, path, type).
   try {
     tarLib().t({
       file: archive,
@@ -75,32 +93,7 @@ export function checkTar(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS
         const p = normalEntryPath(raw);
         if (p === null) return fail(unsafe(archive, raw, 'climbs with ..'));
         if (!ALLOWED_TYPES.has(type)) return fail(unsafe(archive, raw, `is a ${type}; only files, directories and links are allowed`));
-        // An entry reached through a symlink made earlier by this archive could land anywhere.
-        const parts = p.split('/');
-        for (let i = 1; i < parts.length; i++) {
-          if (symlinks.has(parts.slice(0, i).join('/'))) return fail(unsafe(archive, raw, `is reached through the symlink ${parts.slice(0, i).join('/')}`));
-        }
-        if (type === 'SymbolicLink' || type === 'Link') {
-          const target = entry.linkpath ?? '';
-          if (target === '' || target.startsWith('/')) return fail(unsafe(archive, raw, `links to an absolute path (${target || 'empty'})`));
-          // Walk the raw target from where it will be resolved (the link's directory for a
-          // symlink, the archive root for a hard link). Climbing above the root, or passing
-          // through a symlink this archive made, is refused: normalising first would hide
-          // `r -> .` followed by `esc -> r/..`.
-          const cur = type === 'SymbolicLink' ? parts.slice(0, -1) : [];
-          const segs = target.split('/').filter((x) => x !== '' && x !== '.');
-          for (let i = 0; i < segs.length; i++) {
-            const seg = segs[i]!;
-            if (seg === '..') {
-              if (cur.length === 0) return fail(unsafe(archive, raw, `links outside the bundle (${target})`));
-              cur.pop();
-            } else {
-              cur.push(seg);
-              if (i < segs.length - 1 && symlinks.has(cur.join('/'))) return fail(unsafe(archive, raw, `links through the symlink ${cur.join('/')} (${target})`));
-            }
-          }
-          if (type === 'SymbolicLink') symlinks.add(p);
-        } else symlinks.delete(p);
+        listed.push({ raw, path: p, type, link: entry.linkpath ?? '' });
       },
     });
   } catch (e) {
@@ -108,35 +101,200 @@ export function checkTar(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS
     throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot read archive: ${(e as Error).message}`, { hint: 'check that it is a tar or gzip-compressed tar file', cause: e });
   }
   if (failure) throw failure;
+
+  // Pass 2: how entries combine. Every name that ANY entry makes a symlink counts as a symlink,
+  // whatever the order of entries. Order-independence is deliberate: a link's target is not
+  // resolved when the link is written but whenever it is followed (by the next check, by the
+  // launcher, by the workload), against the finished tree. Judging `a -> b/..` before `b ->
+  // a2` exists judged a tree nobody will ever resolve against; that is how the chained archive
+  // `d/q -> ../a, a -> b/.., b -> a2, a2 -> b2/.., b2 -> .` (CHAIN) escaped. Taking the
+  // union (a name stays a symlink even if a later entry of the same name replaces it) also
+  // spares us from modelling how the extractor overwrites duplicates: it only refuses more.
+  // (The `tar` package has a guard of its own when it writes a link, but it too judges only
+  // the links made so far, after applying `..` textually: CHAIN gets through it.)
+  const symlinks = new Set(listed.filter((e) => e.type === 'SymbolicLink').map((e) => e.path));
+  for (const { raw, path: p, type, link } of listed) {
+    if (p === '' && type !== 'Directory') throw unsafe(archive, raw, 'would replace the bundle root with a non-directory');
+    // An entry reached through a symlink could land anywhere.
+    const parts = p === '' ? [] : p.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const via = parts.slice(0, i).join('/');
+      if (symlinks.has(via)) throw unsafe(archive, raw, `is reached through the symlink ${via}`);
+    }
+    if (type !== 'SymbolicLink' && type !== 'Link') continue;
+    if (link === '' || link.startsWith('/')) throw unsafe(archive, raw, `links to an absolute path (${link || 'empty'})`);
+    // Walk the raw target from where it will be resolved (the link's directory for a symlink,
+    // the archive root for a hard link). Climbing above the root, or passing through a symlink
+    // of this archive, is refused: normalising first would hide `r -> .` followed by
+    // `esc -> r/..`. A symlink as the LAST component is fine (that link is judged on its own).
+    const cur = type === 'SymbolicLink' ? parts.slice(0, -1) : [];
+    const segs = link.split('/').filter((x) => x !== '' && x !== '.');
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i]!;
+      if (seg === '..') {
+        if (cur.length === 0) throw unsafe(archive, raw, `links outside the bundle (${link})`);
+        cur.pop();
+      } else {
+        cur.push(seg);
+        if (i < segs.length - 1 && symlinks.has(cur.join('/'))) throw unsafe(archive, raw, `links through the symlink ${cur.join('/')} (${link})`);
+      }
+    }
+    // link(2) on Linux does not follow a symlink: a hard link to one is a second symlink with
+    // the same text in another directory, where `..` means something else.
+    if (type === 'Link' && symlinks.has(cur.join('/'))) throw unsafe(archive, raw, `hard-links the symlink ${cur.join('/')}, which would re-anchor its target`);
+  }
   return { entries, bytes };
 }
 
-/** Walks an extracted tree and refuses anything a check missed: links that resolve outside. */
-function verifyTree(root: string, archive: string): void {
-  const realRoot = realpathSync(root);
-  const stack = [''];
-  while (stack.length) {
-    const rel = stack.pop()!;
-    const abs = join(root, rel);
-    for (const name of readdirSync(abs)) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(root, r));
-      if (st.isSymbolicLink()) {
-        const target = readlinkSync(join(root, r));
-        let inside: boolean;
-        try {
-          const real = realpathSync(join(root, r));
-          inside = real === realRoot || real.startsWith(realRoot + '/');
-        } catch {
-          // Dangling: judge the text, from the link's physical directory.
-          const rel2 = posix.normalize(posix.join(posix.relative(realRoot, realpathSync(join(root, posix.dirname(r)))), target));
-          inside = !target.startsWith('/') && rel2 !== '..' && !rel2.startsWith('../');
+/** The extracted tree's root, opened once; every resolution below is made beneath it. */
+class BeneathRoot {
+  readonly fd: number;
+  /** Where the kernel says the root is (readlink of its fd), to place other fds against it. */
+  readonly real: string;
+  private constructor(fd: number) {
+    this.fd = fd;
+    this.real = readlinkSync(`/proc/self/fd/${fd}`);
+  }
+  /** A BvisorError naming `entry` when the root itself cannot be opened (no openat2: ENOSYS). */
+  static open(root: string, archive: string, entry: string): BeneathRoot {
+    const fd = shim().bv_openat2(AT_FDCWD, root, O.PATH | O.DIRECTORY, 0, RESOLVE_NO_MAGICLINKS);
+    if (fd < 0) {
+      throw unsafe(archive, entry, `is a symlink that cannot be checked: openat2 ${root}: ${errnoName(fd)}`, fd === -ERRNO.ENOSYS ? 'checking symlinks in a bundle archive needs openat2 (Linux ≥ 5.6); unpack it yourself and pass the directory' : REBUILD_HINT);
+    }
+    return new BeneathRoot(fd);
+  }
+  /** openat2(root, rel, O_PATH|extra) with RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS: an fd or -errno. */
+  openBeneath(rel: string, extra = 0): number {
+    return shim().bv_openat2(this.fd, rel, O.PATH | extra, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+  }
+  /** Components of where an fd opened beneath the root really is, relative to the root. */
+  where(fd: number): string[] | null {
+    const at = readlinkSync(`/proc/self/fd/${fd}`);
+    if (at === this.real) return [];
+    const base = this.real === '/' ? '/' : this.real + '/';
+    return at.startsWith(base) ? at.slice(base.length).split('/') : null;
+  }
+  close(fd = this.fd): void {
+    shim().bv_close(fd);
+  }
+}
+
+/**
+ * Judges the symlink at `rel` (text `target`) as the kernel resolves it, beneath the root.
+ * Returns why it is refused, or null when it stays inside.
+ */
+function judgeSymlink(root: BeneathRoot, rel: string, target: string): string | null {
+  const fd = root.openBeneath(rel);
+  if (fd >= 0) {
+    root.close(fd);
+    return null;
+  }
+  // EXDEV: resolution left the root (`..` above it, or an absolute target). ELOOP, ENOTDIR,
+  // EACCES…: the kernel cannot say where it goes, so neither can we. Fail closed.
+  if (fd === -ERRNO.EXDEV) return `links outside the bundle (${target})`;
+  if (fd !== -ERRNO.ENOENT) return `cannot be resolved inside the bundle (${target}: ${errnoName(fd)})`;
+  if (target.startsWith('/')) return `links to an absolute path (${target})`;
+
+  // Dangling. It may come alive when the workload creates the missing name, so judge its text.
+  // 1. Lexically from its parent directory, placed where the kernel really has it.
+  const dir = posix.dirname(rel);
+  const pfd = root.openBeneath(dir, O.DIRECTORY);
+  if (pfd < 0) return `cannot be resolved inside the bundle (its directory: ${errnoName(pfd)})`;
+  let pos: string[] | null;
+  try {
+    pos = root.where(pfd);
+  } finally {
+    root.close(pfd);
+  }
+  if (pos === null) return `sits in a directory outside the bundle (${target})`;
+  const segs = target.split('/').filter((x) => x !== '' && x !== '.');
+  for (const seg of segs) {
+    if (seg !== '..') pos.push(seg);
+    else if (pos.pop() === undefined) return `links outside the bundle (${target})`;
+  }
+  // 2. Lexical text can differ from the kernel where it passes through a symlink (`s/../..`
+  // expands s first). So let the kernel walk the prefix up to the first missing name; from
+  // there on nothing exists, and a `..` after it could climb from wherever the missing name
+  // gets created (or a dangling symlink lands): refused.
+  for (let k = 0; k < segs.length; k++) {
+    const pre = root.openBeneath([dir, ...segs.slice(0, k + 1)].join('/'));
+    if (pre >= 0) {
+      root.close(pre);
+      continue;
+    }
+    if (pre === -ERRNO.EXDEV) return `links outside the bundle (${target})`;
+    if (pre !== -ERRNO.ENOENT) return `cannot be resolved inside the bundle (${target}: ${errnoName(pre)})`;
+    if (segs.slice(k + 1).includes('..')) return `is dangling at ${segs[k]} and climbs with .. after it (${target})`;
+    return null;
+  }
+  return `changed while it was checked (${target})`;
+}
+
+/**
+ * Walks an extracted tree and refuses what a pre-extraction check missed: a symlink that the
+ * kernel resolves outside the root (or cannot resolve), a hard link shared with a file outside
+ * the tree, anything but files, directories and symlinks. Walks breadth-first in name order, so
+ * the entry named in a refusal does not depend on readdir order. Exported for tests, which run
+ * it on trees unpacked without the pre-extraction check.
+ */
+export function verifyExtractedTree(root: string, archive: string): void {
+  let beneath: BeneathRoot | null = null;
+  const linked = new Map<string, { entry: string; nlink: number; seen: number }>();
+  try {
+    const queue = [''];
+    while (queue.length) {
+      const rel = queue.shift()!;
+      for (const name of readdirSync(join(root, rel)).sort()) {
+        const r = rel ? `${rel}/${name}` : name;
+        const st = lstatSync(join(root, r));
+        if (st.isDirectory()) {
+          queue.push(r);
+          continue;
         }
-        if (!inside) throw unsafe(archive, r, `links outside the bundle (${target})`);
-      } else if (st.isDirectory()) stack.push(r);
-      else if (!st.isFile()) throw unsafe(archive, r, 'is not a file, directory or link');
+        if (!st.isFile() && !st.isSymbolicLink()) throw unsafe(archive, r, 'is not a file, directory or link');
+        // A hard link's other names must all be in this tree: link counts say so without
+        // knowing the names, and cannot be faked by the archive.
+        if (st.nlink > 1) {
+          const key = `${st.dev}:${st.ino}`;
+          const seen = linked.get(key);
+          if (seen) seen.seen++;
+          else linked.set(key, { entry: r, nlink: st.nlink, seen: 1 });
+        }
+        if (st.isSymbolicLink()) {
+          // The shim is loaded only for trees that hold a symlink.
+          beneath ??= BeneathRoot.open(root, archive, r);
+          const why = judgeSymlink(beneath, r, readlinkSync(join(root, r)));
+          if (why) throw unsafe(archive, r, why);
+        }
+      }
+    }
+    for (const { entry, nlink, seen } of linked.values()) {
+      if (seen < nlink) throw unsafe(archive, entry, `is hard-linked to a file outside the bundle (${nlink} links, ${seen} inside)`);
+    }
+  } finally {
+    beneath?.close();
+  }
+}
+
+/** rm -rf that also copes with directories the archive made unreadable (mode 000). */
+function removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  } catch {
+    // Open every directory up (lstat first: chmod follows symlinks), then try again.
+  }
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    try {
+      chmodSync(d, 0o700);
+      for (const n of readdirSync(d)) if (lstatSync(join(d, n)).isDirectory()) stack.push(join(d, n));
+    } catch {
+      // The final rmSync reports what is still in the way.
     }
   }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export interface Extracted {
@@ -144,13 +302,17 @@ export interface Extracted {
   cleanup(): void;
 }
 
-export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS): Extracted {
+/**
+ * Checks, extracts into a fresh `bvisor-bundle-*` dir under `parentDir` (default the OS temp
+ * dir), and checks the result. On any refusal or failure the dir is gone before this throws.
+ */
+export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS, parentDir: string = tmpdir()): Extracted {
   checkTar(archive, limits);
-  const dir = mkdtempSync(join(tmpdir(), 'bvisor-bundle-'));
-  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  const dir = mkdtempSync(join(parentDir, 'bvisor-bundle-'));
+  const cleanup = (): void => removeTree(dir);
   try {
     tarLib().x({ file: archive, cwd: dir, sync: true, strict: true, preservePaths: false, preserveOwner: false, noChmod: false, unlink: false });
-    verifyTree(dir, archive);
+    verifyExtractedTree(dir, archive);
   } catch (e) {
     cleanup();
     if (e instanceof BvisorError) throw e;

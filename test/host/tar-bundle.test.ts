@@ -1,67 +1,277 @@
-// Hostile bundle archives are refused before anything is written, and leave no temp dir.
-import { readdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Hostile bundle archives are refused, and leave no temp dir behind. Where a refusal is about
+// where a link goes, the oracle is the kernel (openat2 on a tree unpacked WITHOUT our checks),
+// not our own checker: the chained-symlink archive below passed both of the old checks, which
+// judged link text lexically (and with Node's JS realpath, which normalises `..` textually after
+// expanding a link, unlike the kernel).
+import { readdirSync, existsSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, linkSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join, dirname } from 'node:path';
+import { x as untar } from 'tar';
 import { describe, expect, it } from 'vitest';
-import { extractTarBundle, checkTar } from '../../src/host/tar-bundle.js';
+import { extractTarBundle, checkTar, verifyExtractedTree } from '../../src/host/tar-bundle.js';
 import { BvisorError } from '../../src/contract/errors.js';
+import { shim, O } from '../../src/backends/linux/ffi/shim.js';
 import { writeTar, type RawEntry } from '../helpers/rawtar.js';
 import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
 
 const MANIFEST = 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\n';
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_BENEATH = 0x08;
+const { EXDEV, ENOSYS } = osConstants.errno;
 
-function bundleTmpDirs(): string[] {
-  return readdirSync(tmpdir()).filter((d) => d.startsWith('bvisor-bundle-'));
+// The post-extraction check needs the shim and openat2 (Linux ≥ 5.6); without them every
+// archive holding a symlink is refused (fail closed), so tests that expect acceptance or ask
+// the kernel cannot run. They skip loudly (and fail where CI declares the feature).
+const HAS_OPENAT2 = ((): boolean => {
+  let rc: number;
+  try {
+    rc = shim().bv_openat2(-100, '.', O.PATH | O.DIRECTORY, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+  } catch (e) {
+    skipOrFail('openat2', `the native shim cannot be loaded (${(e as Error).message}): symlink checks of bundle archives cannot be tested`);
+    return false;
+  }
+  if (rc >= 0) shim().bv_close(rc);
+  else skipOrFail('openat2', `openat2(2) with RESOLVE_BENEATH fails here (${rc === -ENOSYS ? 'ENOSYS: needs Linux ≥ 5.6' : `errno ${-rc}`}): symlink checks of bundle archives cannot be tested`);
+  return rc >= 0;
+})();
+const kit = it.skipIf(!HAS_OPENAT2);
+
+interface Expect {
+  code?: string;
+  /** The entry the refusal must name (detail.entry), for BV_BUNDLE_UNSAFE_TAR. */
+  entry?: string;
+  pattern?: RegExp;
 }
 
-function refused(entries: RawEntry[], code = 'BV_BUNDLE_UNSAFE_TAR', pattern?: RegExp): void {
-  const dir = tempDir();
-  const tar = join(dir, 'b.tar');
-  writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, ...entries]);
-  const before = bundleTmpDirs();
+/** A BvisorError with this code (and entry, and message), nothing else. */
+function expectRefusal(fn: () => unknown, { code = 'BV_BUNDLE_UNSAFE_TAR', entry, pattern }: Expect): BvisorError {
   let err: unknown;
   try {
-    extractTarBundle(tar, { maxBytes: 1 << 20, maxEntries: 50 });
+    fn();
   } catch (e) {
     err = e;
   }
   expect(err).toBeInstanceOf(BvisorError);
-  expect((err as BvisorError).code).toBe(code);
-  if (pattern) expect((err as BvisorError).message).toMatch(pattern);
-  expect(bundleTmpDirs()).toEqual(before);
-  expect(existsSync('/tmp/pwned'), 'nothing may be written outside').toBe(false);
+  const be = err as BvisorError;
+  expect(be.code).toBe(code);
+  if (entry !== undefined) expect(be.detail.entry).toBe(entry);
+  if (pattern) expect(be.message).toMatch(pattern);
+  return be;
 }
+
+/** extractTarBundle on manifest + entries must refuse, and leave its own parent dir empty. */
+function refused(entries: RawEntry[], want: Expect): BvisorError {
+  const dir = tempDir();
+  const tar = join(dir, 'b.tar');
+  writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, ...entries]);
+  // A parent dir only this test uses: other test files extract in parallel into the OS temp dir.
+  const parent = join(dir, 'parent');
+  mkdirSync(parent);
+  const err = expectRefusal(() => extractTarBundle(tar, { maxBytes: 1 << 20, maxEntries: 50 }, parent), want);
+  expect(readdirSync(parent), 'a refused archive leaves no bvisor-bundle-* dir').toEqual([]);
+  expect(existsSync('/tmp/pwned'), 'nothing may be written outside').toBe(false);
+  return err;
+}
+
+/** Unpacks entries with the `tar` package alone (none of our checks) into <tmp>/p1/p2/root. */
+function rawUnpack(entries: RawEntry[]): string {
+  const dir = tempDir();
+  const tar = join(dir, 'raw.tar');
+  writeTar(tar, entries);
+  const root = join(realpathSync(dir), 'p1', 'p2', 'root');
+  mkdirSync(root, { recursive: true });
+  untar({ file: tar, cwd: root, sync: true, strict: true });
+  return root;
+}
+
+/** The kernel's answer for `rel` under `root`: an errno (negative), or where the fd really is. */
+function kernelResolve(root: string, rel: string, resolve: number): number | string {
+  const s = shim();
+  const rfd = s.bv_openat2(-100, root, O.PATH | O.DIRECTORY, 0, 0);
+  expect(rfd).toBeGreaterThanOrEqual(0);
+  try {
+    const fd = s.bv_openat2(rfd, rel, O.PATH, 0, resolve);
+    if (fd < 0) return fd;
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } finally {
+      s.bv_close(fd);
+    }
+  } finally {
+    s.bv_close(rfd);
+  }
+}
+
+const link = (name: string, target: string): RawEntry => ({ name, type: '2', link: target });
 
 describe('tar bundles', () => {
   it('extracts a plain bundle (also gzipped) into a private dir, and cleans up', () => {
     const dir = tempDir();
+    const parent = join(dir, 'parent');
+    mkdirSync(parent);
     for (const gz of [false, true]) {
       const tar = join(dir, gz ? 'b.tar.gz' : 'b.tar');
-      writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'out/', type: '5' }, { name: 'lib/', type: '5' }, { name: 'lib/a.txt', data: 'x' }, { name: 'link', type: '2', link: 'lib/a.txt' }], gz);
-      const x = extractTarBundle(tar);
+      writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'out/', type: '5' }, { name: 'lib/', type: '5' }, { name: 'lib/a.txt', data: 'x' }, { name: 'lib/h.txt', type: '1', link: 'lib/a.txt' }], gz);
+      const x = extractTarBundle(tar, undefined, parent);
+      expect(dirname(x.dir)).toBe(parent);
       expect(readFileSync(join(x.dir, 'boundary.yaml'), 'utf8')).toBe(MANIFEST);
-      expect(readFileSync(join(x.dir, 'link'), 'utf8')).toBe('x');
+      expect(readFileSync(join(x.dir, 'lib/h.txt'), 'utf8'), 'a hard link inside the bundle is fine').toBe('x');
       x.cleanup();
       expect(existsSync(x.dir)).toBe(false);
+      expect(readdirSync(parent)).toEqual([]);
     }
   });
 
-  it('refuses absolute paths', () => refused([{ name: '/tmp/pwned', data: 'x' }], undefined, /absolute/));
-  it('refuses .. in paths', () => refused([{ name: 'a/../../tmp/pwned', data: 'x' }], undefined, /climbs/));
-  it('refuses symlinks to absolute targets', () => refused([{ name: 'l', type: '2', link: '/etc' }], undefined, /absolute/));
-  it('refuses symlinks that climb out', () => refused([{ name: 'a/', type: '5' }, { name: 'a/l', type: '2', link: '../../etc' }], undefined, /outside/));
-  it('refuses the r -> . / esc -> r/.. pair', () => refused([{ name: 'r', type: '2', link: '.' }, { name: 'esc', type: '2', link: 'r/..' }], undefined, /through the symlink r/));
-  it('refuses entries written through an archive symlink', () => refused([{ name: 'd', type: '2', link: '.' }, { name: 'd/x', data: 'x' }], undefined, /reached through the symlink/));
-  it('refuses hard links that leave the bundle', () => refused([{ name: 'h', type: '1', link: '../../etc/passwd' }], undefined, /outside/));
-  it('refuses character devices', () => refused([{ name: 'null', type: '3' }], undefined, /CharacterDevice/));
-  it('refuses block devices', () => refused([{ name: 'sda', type: '4' }], undefined, /BlockDevice/));
-  it('refuses FIFOs', () => refused([{ name: 'fifo', type: '6' }], undefined, /FIFO/));
-  it('refuses archives that unpack too large', () => refused([{ name: 'big', size: 2 << 20 }], 'BV_BUNDLE_TAR_TOO_LARGE'));
-  it('refuses archives with too many entries', () => refused(Array.from({ length: 60 }, (_, i) => ({ name: `f${i}`, data: 'x' })), 'BV_BUNDLE_TAR_TOO_LARGE'));
+  kit('extracts a bundle with symlinks that stay inside', () => {
+    const dir = tempDir();
+    const tar = join(dir, 'b.tar');
+    writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'lib/', type: '5' }, { name: 'lib/a.txt', data: 'x' }, link('link', 'lib/a.txt')]);
+    const x = extractTarBundle(tar, undefined, dir);
+    expect(readFileSync(join(x.dir, 'link'), 'utf8')).toBe('x');
+    x.cleanup();
+  });
+
+  it('refuses absolute paths', () => refused([{ name: '/tmp/pwned', data: 'x' }], { entry: '/tmp/pwned', pattern: /absolute/ }));
+  it('refuses .. in paths', () => refused([{ name: 'a/../../tmp/pwned', data: 'x' }], { entry: 'a/../../tmp/pwned', pattern: /climbs/ }));
+  it('refuses symlinks to absolute targets', () => refused([link('l', '/etc')], { entry: 'l', pattern: /absolute/ }));
+  it('refuses symlinks that climb out', () => refused([{ name: 'a/', type: '5' }, link('a/l', '../../etc')], { entry: 'a/l', pattern: /outside/ }));
+  it('refuses the r -> . / esc -> r/.. pair', () => refused([link('r', '.'), link('esc', 'r/..')], { entry: 'esc', pattern: /through the symlink r/ }));
+  it('refuses entries written through an archive symlink', () => refused([link('d', '.'), { name: 'd/x', data: 'x' }], { entry: 'd/x', pattern: /reached through the symlink d/ }));
+  it('refuses entries under a name the archive makes a symlink LATER', () => refused([{ name: 'd/', type: '5' }, { name: 'd/x', data: 'x' }, link('d', '.')], { entry: 'd/x', pattern: /reached through the symlink d/ }));
+  it('refuses a symlink that replaces the bundle root', () => refused([link('./', 'x')], { entry: './', pattern: /bundle root/ }));
+  it('refuses hard links that leave the bundle', () => refused([{ name: 'h', type: '1', link: '../../etc/passwd' }], { entry: 'h', pattern: /outside/ }));
+  it('refuses character devices', () => refused([{ name: 'null', type: '3' }], { entry: 'null', pattern: /CharacterDevice/ }));
+  it('refuses block devices', () => refused([{ name: 'sda', type: '4' }], { entry: 'sda', pattern: /BlockDevice/ }));
+  it('refuses FIFOs', () => refused([{ name: 'fifo', type: '6' }], { entry: 'fifo', pattern: /FIFO/ }));
+  it('refuses archives that unpack too large', () => refused([{ name: 'big', size: 2 << 20 }], { code: 'BV_BUNDLE_TAR_TOO_LARGE' }));
+  it('refuses archives with too many entries', () => refused(Array.from({ length: 60 }, (_, i) => ({ name: `f${i}`, data: 'x' })), { code: 'BV_BUNDLE_TAR_TOO_LARGE' }));
   it('refuses garbage with a coded error', () => {
     const dir = tempDir();
     const p = join(dir, 'junk.tar.gz');
     writeFileSync(p, Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5]));
     expect(() => checkTar(p)).toThrowError(expect.objectContaining({ code: 'BV_BUNDLE_TAR_INVALID' }));
+  });
+});
+
+describe('chained relative symlinks (issue 9)', () => {
+  // Each link alone, judged against the links made before it, stays inside: `a -> b/..` comes
+  // before b is a symlink, `a2 -> b2/..` before b2 is. The kernel expands b before applying
+  // `..`: b -> a2 -> b2/.. -> (root)/.. so a is the root's grandparent, and so is d/q.
+  const CHAIN: RawEntry[] = [{ name: 'd/', type: '5' }, link('d/q', '../a'), link('a', 'b/..'), link('b', 'a2'), link('a2', 'b2/..'), link('b2', '.')];
+  // The same links in another order the old order-dependent check also accepted.
+  const SHUFFLED: RawEntry[] = [link('a2', 'b2/..'), { name: 'd/', type: '5' }, link('a', 'b/..'), link('b2', '.'), link('d/q', '../a'), link('b', 'a2')];
+  // And fully reversed (each link made after what it passes through).
+  const REVERSED: RawEntry[] = [link('b2', '.'), link('a2', 'b2/..'), link('b', 'a2'), link('a', 'b/..'), { name: 'd/', type: '5' }, link('d/q', '../a')];
+
+  it('refuses the chained archive before extracting, naming the first link that passes through a symlink', () => {
+    refused(CHAIN, { entry: 'a', pattern: /"a" links through the symlink b \(b\/\.\.\)/ });
+    refused(SHUFFLED, { entry: 'a2', pattern: /through the symlink b2/ });
+    refused(REVERSED, { entry: 'a2', pattern: /through the symlink b2/ });
+  });
+
+  kit('the kernel resolves it outside the root; JS realpath (the old post-check) said inside; the new post-check refuses', () => {
+    // The `tar` package alone unpacks CHAIN: its own guard (no existing symlink on the
+    // textually resolved target) is order-dependent too. (It happens to stop SHUFFLED and
+    // REVERSED, which leave the same tree; the kernel's verdict below is about that tree.)
+    const root = rawUnpack(CHAIN);
+    const grandparent = dirname(dirname(root));
+    // Oracle: the kernel, without RESOLVE_BENEATH, lands on the root's grandparent…
+    expect(kernelResolve(root, 'd/q', 0)).toBe(grandparent);
+    expect(kernelResolve(root, 'a', 0)).toBe(grandparent);
+    // …and with it refuses to leave the root.
+    expect(kernelResolve(root, 'd/q', RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)).toBe(-EXDEV);
+    expect(kernelResolve(root, 'a', RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)).toBe(-EXDEV);
+    // The old post-extraction judgement (fs.realpathSync, which applies `..` textually after
+    // expanding each link) was fooled: it places d/q at the root.
+    expect(realpathSync(join(root, 'd/q'))).toBe(root);
+    // The new one asks the kernel; breadth-first in name order, `a` is the first escaping link.
+    expectRefusal(() => verifyExtractedTree(root, 'chain.tar'), { entry: 'a', pattern: /"a" links outside the bundle \(b\/\.\.\)/ });
+  });
+
+  kit('accepts inside-pointing chains (lib -> usr/lib, usr/lib/x -> ../share/x)', () => {
+    const dir = tempDir();
+    const tar = join(dir, 'b.tar');
+    writeTar(tar, [
+      { name: 'boundary.yaml', data: MANIFEST },
+      link('lib', 'usr/lib'),
+      { name: 'usr/', type: '5' },
+      { name: 'usr/lib/', type: '5' },
+      link('usr/lib/x', '../share/x'),
+      { name: 'usr/share/', type: '5' },
+      { name: 'usr/share/x', data: 'shared' },
+      link('usr/lib/y', '../share/later'), // dangling, stays inside
+    ]);
+    const x = extractTarBundle(tar, undefined, dir);
+    try {
+      expect(readFileSync(join(x.dir, 'lib/x'), 'utf8')).toBe('shared');
+      expect(kernelResolve(x.dir, 'lib/x', RESOLVE_BENEATH)).toBe(join(realpathSync(x.dir), 'usr/share/x'));
+    } finally {
+      x.cleanup();
+    }
+    expect(existsSync(x.dir)).toBe(false);
+  });
+});
+
+describe('post-extraction check (kernel-resolved)', () => {
+  kit('a self-loop passes the lexical checks and the tar package, is refused after extraction (ELOOP), and nothing is left', () => {
+    refused([{ name: 'd/', type: '5' }, link('d/l', '../d/l')], { entry: 'd/l', pattern: /"d\/l" cannot be resolved inside the bundle \(\.\.\/d\/l: ELOOP\)/ });
+  });
+
+  it('refuses a hard link to an archive symlink before extracting', () => {
+    refused([{ name: 'd/', type: '5' }, link('d/s', '..'), { name: 'h', type: '1', link: 'd/s' }], { entry: 'h', pattern: /hard-links the symlink d\/s/ });
+  });
+
+  kit('a hard link to a symlink re-anchors its text: the kernel resolves it outside, the post-check refuses', () => {
+    const root = join(tempDir(), 'root');
+    mkdirSync(join(root, 'd'), { recursive: true });
+    symlinkSync('..', join(root, 'd/s'));
+    linkSync(join(root, 'd/s'), join(root, 'h')); // link(2) does not follow: h is a symlink `..` at the root
+    expect(lstatSync(join(root, 'h')).isSymbolicLink()).toBe(true);
+    expect(kernelResolve(root, 'h', RESOLVE_BENEATH)).toBe(-EXDEV);
+    expectRefusal(() => verifyExtractedTree(root, 'h.tar'), { entry: 'h', pattern: /"h" links outside the bundle \(\.\.\)/ });
+  });
+
+  kit('judges a dangling link lexically from its kernel-resolved directory', () => {
+    const root = join(tempDir(), 'root');
+    mkdirSync(join(root, 'd'), { recursive: true });
+    symlinkSync('missing/../../..', join(root, 'd/l'));
+    expectRefusal(() => verifyExtractedTree(root, 't.tar'), { entry: 'd/l', pattern: /links outside the bundle \(missing\/\.\.\/\.\.\/\.\.\)/ });
+  });
+
+  kit('refuses a dangling link that escapes once its missing name exists (kernel: EXDEV after mkdir)', () => {
+    const root = join(tempDir(), 'p', 'root');
+    mkdirSync(join(root, 'x'), { recursive: true });
+    symlinkSync('..', join(root, 'x/s'));
+    // Lexically from x: x/s/missing/../.. is x itself; the kernel expands s to the root first.
+    symlinkSync('s/missing/../..', join(root, 'x/l'));
+    expectRefusal(() => verifyExtractedTree(root, 't.tar'), { entry: 'x/l', pattern: /dangling at missing/ });
+    mkdirSync(join(root, 'missing'));
+    expect(kernelResolve(root, 'x/l', RESOLVE_BENEATH)).toBe(-EXDEV);
+    expect(kernelResolve(root, 'x/l', 0)).toBe(realpathSync(dirname(root)));
+  });
+
+  kit('accepts a dangling link that stays inside', () => {
+    const root = join(tempDir(), 'root');
+    mkdirSync(join(root, 'out'), { recursive: true });
+    symlinkSync('run-1/result', join(root, 'out/latest'));
+    symlinkSync('../out/run-2', join(root, 'out/next'));
+    expect(() => verifyExtractedTree(root, 't.tar')).not.toThrow();
+  });
+
+  it('refuses a file hard-linked to one outside the tree', () => {
+    const dir = tempDir();
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    writeFileSync(join(dir, 'secret'), 's');
+    linkSync(join(dir, 'secret'), join(root, 'f'));
+    expectRefusal(() => verifyExtractedTree(root, 't.tar'), { entry: 'f', pattern: /hard-linked to a file outside the bundle \(2 links, 1 inside\)/ });
+  });
+
+  kit('refuses anything but files, directories and links', () => {
+    const root = join(tempDir(), 'root');
+    mkdirSync(join(root, 'sub'), { recursive: true });
+    expect(shim().bv_mkfifo(join(root, 'sub/fifo'), 0o600)).toBe(0);
+    expectRefusal(() => verifyExtractedTree(root, 't.tar'), { entry: 'sub/fifo', pattern: /not a file, directory or link/ });
   });
 });
