@@ -1,6 +1,8 @@
 // Compiles a seccomp policy to classic BPF (pure, deterministic). Layout:
 //   check the architecture (kill on anything else: a foreign ABI has other numbers),
 //   on x86_64 refuse the x32 ABI (numbers with bit 30 set),
+//   answer ENOSYS to any number above the arch table's highest (a syscall newer than our
+//   tables: no rule can name it, so nobody has decided it is harmless),
 //   one block per rule, each starting by reloading the syscall number, all jumps local
 //   (classic BPF jumps reach only 255 instructions ahead), default allow.
 import { SYSCALLS_X86_64, SYSCALLS_AARCH64 } from './syscalls.generated.js';
@@ -11,6 +13,12 @@ export type Arch = 'x86_64' | 'aarch64';
 export const AUDIT_ARCH: Record<Arch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
 export const TABLES: Record<Arch, Readonly<Record<string, number>>> = { x86_64: SYSCALLS_X86_64, aarch64: SYSCALLS_AARCH64 };
 export const X32_SYSCALL_BIT = 0x40000000;
+/**
+ * The newest syscall number each table knows. Kernels keep adding syscalls at the top (since
+ * 424 with one number on every arch), and one the table lacks would pass every rule: that is
+ * how open_tree_attr (467) reached workloads while open_tree was denied.
+ */
+export const HIGHEST_KNOWN: Record<Arch, number> = { x86_64: Math.max(...Object.values(SYSCALLS_X86_64)), aarch64: Math.max(...Object.values(SYSCALLS_AARCH64)) };
 
 export const RET = {
   KILL_PROCESS: 0x80000000,
@@ -115,6 +123,10 @@ export function compile(policy: Policy, arch: Arch): Compiled {
   if (arch === 'x86_64') {
     out.push(ins(LD_W_ABS, OFF_NR), { ...ins(JGE_K, X32_SYSCALL_BIT), jt: 0, jf: 1 }, ins(RET_K, retFor('errno', policy.deny)));
   }
+  // Above the table: ENOSYS whatever the deny action, because it is what a kernel older than
+  // the syscall answers, so libc and runtimes fall back to the older call they already handle
+  // (EPERM or a kill would break them). After the x32 check, which keeps its own answer.
+  out.push(ins(LD_W_ABS, OFF_NR), { ...ins(JGE_K, HIGHEST_KNOWN[arch] + 1), jt: 0, jf: 1 }, ins(RET_K, retFor('enosys', policy.deny)));
   const skipped: string[] = [];
   let rules = 0;
   for (const r of policy.rules) {

@@ -1,6 +1,8 @@
 // seccomp policy as data: which syscalls a Linux workload may not make, and why. The policy is
 // derived from the plan (spawn and network clauses) plus the default denylist every workload
-// gets. compile.ts turns it into BPF; the tests run that BPF in an interpreter over tables.
+// gets. compile.ts turns it into BPF (and answers ENOSYS above the newest syscall our tables
+// know); the tests run that BPF in an interpreter over tables. Syscalls newer than the system
+// headers (scripts/syscalls-newer.json) each get a decision here, denied or REVIEWED_ALLOWED.
 import type { LaunchInputs } from '../../contract/generated/types.js';
 
 export type Action = 'errno' | 'enosys' | 'kill' | 'log';
@@ -42,6 +44,7 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   d('fsmount', 'new mount API'),
   d('fspick', 'new mount API: reconfigures mounted filesystems'),
   d('mount_setattr', 'changes mount flags (e.g. drops read-only)'),
+  d('open_tree_attr', 'new mount API (Linux 6.15): open_tree that also changes mount attributes, as mount_setattr does'),
   d('unshare', 'a new user namespace hands back capabilities and kernel attack surface'),
   d('setns', 'could join namespaces outside the boundary'),
   d('ptrace', 'inspects and controls other processes'),
@@ -80,6 +83,8 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   d('uselib', 'obsolete loader entry point'),
   d('vhangup', 'acts on the controlling terminal'),
   d('kcmp', 'compares kernel objects of other processes'),
+  d('lsm_set_self_attr', 'relabels the caller for its LSM (AppArmor, SELinux…), which the boundary otherwise gates as a write to /proc/self/attr'),
+  d('cachestat', 'page-cache state of files it may only read is a side channel on what others read (closed for mincore in 5.0; cachestat, new in 6.5, got the same check only later); EPERM is what a fixed kernel answers too'),
   {
     syscall: 'personality',
     action: 'errno',
@@ -97,7 +102,40 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   },
 ];
 
+/**
+ * Syscalls newer than the system headers that were reviewed and stay allowed, with why. Each
+ * one in scripts/syscalls-newer.json is either here or in DEFAULT_DENYLIST (a test checks), so
+ * a new syscall gets a decision before it gets a number in our tables.
+ */
+export const REVIEWED_ALLOWED: readonly { syscall: string; why: string }[] = [
+  { syscall: 'uretprobe', why: 'x86_64 only; works only from the kernel’s uretprobe trampoline (SIGILL elsewhere), and seccomp lets it through unfiltered since 6.14 (and stable backports) anyway' },
+  { syscall: 'uprobe', why: 'x86_64 only; works only from the kernel’s uprobe trampoline (ENXIO elsewhere)' },
+  { syscall: 'fchmodat2', why: 'fchmodat with flags: the same power as chmod, which is allowed' },
+  { syscall: 'map_shadow_stack', why: 'allocates a shadow stack for the caller: hardening, used by libc when CET/GCS is on' },
+  { syscall: 'futex_wake', why: 'futex2: the same power as futex' },
+  { syscall: 'futex_wait', why: 'futex2: the same power as futex' },
+  { syscall: 'futex_requeue', why: 'futex2: the same power as futex' },
+  { syscall: 'statmount', why: 'only reads mount information the caller could read in /proc/self/mountinfo' },
+  { syscall: 'listmount', why: 'only reads mount ids; other mount namespaces need CAP_SYS_ADMIN over them, which the workload lacks' },
+  { syscall: 'lsm_get_self_attr', why: 'reads the caller’s own LSM labels, as /proc/self/attr does' },
+  { syscall: 'lsm_list_modules', why: 'only lists the active LSMs' },
+  { syscall: 'mseal', why: 'seals the caller’s own mappings: hardening' },
+  { syscall: 'setxattrat', why: 'the *at form of setxattr, which is allowed' },
+  { syscall: 'getxattrat', why: 'the *at form of getxattr, which is allowed' },
+  { syscall: 'listxattrat', why: 'the *at form of listxattr, which is allowed' },
+  { syscall: 'removexattrat', why: 'the *at form of removexattr, which is allowed' },
+  { syscall: 'file_getattr', why: 'reads inode flags, as the FS_IOC_FSGETXATTR ioctl does' },
+  { syscall: 'file_setattr', why: 'sets inode flags, as the FS_IOC_FSSETXATTR ioctl (allowed) does, with the same permission checks' },
+  { syscall: 'listns', why: 'only lists namespace ids the caller may see; entering one needs setns, which is denied' },
+];
+
 export const CLONE_THREAD = 0x00010000;
+/**
+ * The namespace flags clone(2) takes (include/uapi/linux/sched.h): NEWNS, NEWCGROUP, NEWUTS,
+ * NEWIPC, NEWUSER, NEWPID, NEWNET. CLONE_NEWTIME (0x80) is not among them: in clone()'s flags
+ * that bit belongs to the exit-signal byte, so only unshare and clone3 can ask for it.
+ */
+export const CLONE_NEW_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000;
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -107,10 +145,21 @@ export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'>, deny:
   const rules: Rule[] = [...DEFAULT_DENYLIST];
   if (launch.spawn === 'deny') {
     for (const s of ['clone', 'clone3', 'fork', 'vfork']) rules.push(d(s, 'spawn: deny (no new processes or threads)'));
-  } else if (launch.spawn === 'threads') {
-    rules.push({ syscall: 'clone3', action: 'enosys', why: 'spawn: threads: clone3 cannot be argument-checked (flags are in memory), so libc falls back to clone' });
-    rules.push({ syscall: 'clone', action: 'errno', when: [{ arg: 0, op: 'eq', mask: CLONE_THREAD, value: 0 }], why: 'spawn: threads: only clone with CLONE_THREAD' });
-    for (const s of ['fork', 'vfork']) rules.push(d(s, 'spawn: threads (no new processes)'));
+  } else {
+    // Wherever a process or thread may be made, clone must not make the namespaces unshare
+    // may not (unshare is in the default denylist, so: always), or CLONE_NEWUSER would hand
+    // back what denying unshare keeps away. The kernel reads only the low 32 bits of clone's
+    // flags (kernel/fork.c: lower_32_bits), as the rule does.
+    const unshareDenied = rules.some((r) => r.syscall === 'unshare' && !r.when);
+    if (unshareDenied) rules.push({ syscall: 'clone', action: 'errno', when: [{ arg: 0, op: 'ne', mask: CLONE_NEW_FLAGS, value: 0 }], why: 'clone with CLONE_NEW* makes the namespaces unshare is denied for' });
+    // clone3 passes its flags in memory, where seccomp cannot look, so neither CLONE_NEW* nor a
+    // missing CLONE_THREAD could be refused: ENOSYS makes libc fall back to clone (glibc ≥ 2.34
+    // does), whose flags are in a register.
+    if (unshareDenied || launch.spawn === 'threads') rules.push({ syscall: 'clone3', action: 'enosys', why: `spawn: ${launch.spawn}: clone3 cannot be argument-checked (flags are in memory), so libc falls back to clone` });
+    if (launch.spawn === 'threads') {
+      rules.push({ syscall: 'clone', action: 'errno', when: [{ arg: 0, op: 'eq', mask: CLONE_THREAD, value: 0 }], why: 'spawn: threads: only clone with CLONE_THREAD' });
+      for (const s of ['fork', 'vfork']) rules.push(d(s, 'spawn: threads (no new processes)'));
+    }
   }
   if (launch.network.mode === 'deny') {
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX] }], why: 'network: deny: only AF_UNIX sockets' });
