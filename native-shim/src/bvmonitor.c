@@ -194,6 +194,10 @@ int main(int argc, char **argv) {
   const struct bv_fd *fds = (const struct bv_fd *)(body + h->fds_off);
   for (uint32_t i = 0; i < h->nfds; i++)
     if (fds[i].src > 6 && fds[i].src != keep_sync) close(fds[i].src);
+  /* Detached mount trees the parent prepared: the workload moved its copies into place. */
+  const int32_t *slots = (const int32_t *)(body + h->slots_off);
+  for (uint32_t i = 0; i < h->nslots; i++)
+    if (slots[i] > 6 && slots[i] != keep_sync) close(slots[i]);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     dup2(devnull, 0);

@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 2
+#define BV_SHIM_ABI 3
 
 int bv_shim_abi(void);
 
@@ -56,5 +56,10 @@ int bv_symlinkat(const char *target, int dirfd, const char *name);
 int bv_readlinkat(int dirfd, const char *name, void *buf, int len);
 int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname);
 int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname);
+
+/* ---- mounts.c (parent side) ---- */
+int bv_stat_id(int fd, int64_t *out);
+int bv_tree(int fd, uint32_t attrs, int userns_fd);
+int bv_userns(const char *uid_map, const char *gid_map);
 
 #endif

@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,42 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+/* linux/mount.h and linux/openat2.h values, stable UAPI; defined here because glibc's
+ * <sys/mount.h> and <linux/mount.h> cannot be included together on every libc we build with. */
+#define BV_OPEN_TREE_CLONE 1u
+#define BV_AT_RECURSIVE 0x8000u
+#define BV_MOVE_MOUNT_F_EMPTY_PATH 0x4u
+#define BV_MOVE_MOUNT_T_EMPTY_PATH 0x40u
+#define BV_FSOPEN_CLOEXEC 1u
+#define BV_FSCONFIG_SET_STRING 1u
+#define BV_FSCONFIG_CMD_CREATE 6u
+#define BV_FSMOUNT_CLOEXEC 1u
+#define BV_RESOLVE_NO_MAGICLINKS 0x02u
+#define BV_RESOLVE_NO_SYMLINKS 0x04u
+#define BV_RESOLVE_BENEATH 0x08u
+#define BV_MS_PRIVATE (1u << 18)
+
 /* Our own copy: older headers lack the cgroup field. */
 struct bv_clone_args {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
@@ -71,6 +108,7 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, bpf_len), offsetof(struct bv_body_header, mounts_off),
       offsetof(struct bv_body_header, nmounts), offsetof(struct bv_body_header, hostname_len),
       offsetof(struct bv_body_header, sync_peer_fd), offsetof(struct bv_body_header, cap_keep),
+      offsetof(struct bv_body_header, slots_off), offsetof(struct bv_body_header, nslots),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -90,6 +128,7 @@ struct prepared {
   const struct bv_fd *fds;
   const struct bv_rlimit *rlimits;
   const struct sock_filter *bpf;
+  int32_t *slots; /* a copy the child may fill (prepare steps), allocated by the parent */
 };
 
 /* ==== ASYNC-SIGNAL-SAFE REGION ====
@@ -131,74 +170,297 @@ static const char *str_at(const struct prepared *p, uint32_t off) {
   return (const char *)p->body + p->h->strings_off + off;
 }
 
-/* MS_* flags a bind remount must keep: in a user namespace the kernel locks them. */
-static unsigned long locked_flags(const char *path) {
-  struct statfs sf;
-  unsigned long keep = 0;
-  if (syscall(SYS_statfs, path, &sf) < 0) return 0;
-  if (sf.f_flags & ST_NOSUID) keep |= MS_NOSUID;
-  if (sf.f_flags & ST_NODEV) keep |= MS_NODEV;
-  if (sf.f_flags & ST_NOEXEC) keep |= MS_NOEXEC;
-  if (sf.f_flags & ST_NOATIME) keep |= MS_NOATIME;
-  if (sf.f_flags & ST_NODIRATIME) keep |= MS_NODIRATIME;
-  if (sf.f_flags & ST_RELATIME) keep |= MS_RELATIME;
-  return keep;
+/* struct mount_attr (linux/mount.h, MOUNT_ATTR_SIZE_VER0) and struct open_how (openat2). */
+struct bv_mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+struct bv_open_how_c {
+  uint64_t flags, mode, resolve;
+};
+
+static long sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
+  struct bv_open_how_c how = {flags | O_CLOEXEC, 0, resolve};
+  return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
-static int remount_ro(const char *target) {
-  unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target);
-  return syscall(SYS_mount, NULL, target, NULL, fl, NULL) < 0 ? errno : 0;
+/* Sets attrs (and private propagation, so nothing we mount beneath can reach a peer outside)
+ * on a detached tree. */
+static int tree_setattr(int tree, uint32_t attrs, unsigned recursive) {
+  struct bv_mount_attr a = {attrs, 0, BV_MS_PRIVATE, 0};
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? BV_AT_RECURSIVE : 0), &a, sizeof a) < 0) return errno;
+  return 0;
+}
+
+/* The directory fd of `path` in the new root, made if missing, never through a symlink:
+ * each component is opened with RESOLVE_NO_SYMLINKS beneath the last. Returns fd or -errno. */
+static int walk_mkdir(const char *path) {
+  char comp[256];
+  long dir = sys_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+  if (dir < 0) return -errno;
+  const char *p = path;
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    size_t n = 0;
+    while (p[n] && p[n] != '/') n++;
+    if (n >= sizeof comp || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+      syscall(SYS_close, dir);
+      return -EINVAL;
+    }
+    memcpy(comp, p, n);
+    comp[n] = 0;
+    p += n;
+    long next = sys_openat2((int)dir, comp, O_PATH | O_DIRECTORY, BV_RESOLVE_NO_SYMLINKS | BV_RESOLVE_BENEATH);
+    if (next < 0 && errno == ENOENT) {
+      if (syscall(SYS_mkdirat, dir, comp, 0755) < 0 && errno != EEXIST) {
+        int e = errno;
+        syscall(SYS_close, dir);
+        return -e;
+      }
+      next = sys_openat2((int)dir, comp, O_PATH | O_DIRECTORY, BV_RESOLVE_NO_SYMLINKS | BV_RESOLVE_BENEATH);
+    }
+    int e = errno;
+    syscall(SYS_close, dir);
+    if (next < 0) return -e;
+    dir = next;
+  }
+  return (int)dir;
+}
+
+/* Splits "/a/b/leaf" into the parent's fd (made if missing) and the leaf name. */
+static int walk_parent(const char *path, char *leaf, size_t leafsz) {
+  const char *slash = NULL;
+  for (const char *q = path; *q; q++)
+    if (*q == '/') slash = q;
+  if (!slash || !slash[1]) return -EINVAL;
+  size_t n = strlen(slash + 1);
+  if (n >= leafsz) return -ENAMETOOLONG;
+  memcpy(leaf, slash + 1, n + 1);
+  char parent[4096];
+  size_t pl = (size_t)(slash - path);
+  if (pl >= sizeof parent) return -ENAMETOOLONG;
+  memcpy(parent, path, pl);
+  parent[pl] = 0;
+  return walk_mkdir(pl ? parent : "/");
+}
+
+/* An O_PATH fd of an existing target in the new root, no symlink on the way (a trailing one:
+ * ELOOP, or, with nofollow, the link itself); -errno. */
+static int open_target(const char *path, int nofollow) {
+  long fd = sys_openat2(AT_FDCWD, path, O_PATH | (nofollow ? O_NOFOLLOW : 0), BV_RESOLVE_NO_SYMLINKS);
+  return fd < 0 ? -errno : (int)fd;
+}
+
+static int kind_ok(int fd, uint32_t kind) {
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) < 0) return errno;
+  if (kind == BV_KIND_DIR && !S_ISDIR(st.st_mode)) return ENOTDIR;
+  if (kind == BV_KIND_FILE && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) return EISDIR;
+  return 0;
+}
+
+static int fsmount_new(const char *fstype, const char *data, uint32_t attrs) {
+  long fs = syscall(SYS_fsopen, fstype, BV_FSOPEN_CLOEXEC);
+  if (fs < 0) return -errno;
+  /* data: "key=value,key=value"; copied piecewise into a stack buffer (no malloc here). */
+  char kv[256];
+  const char *p = data ? data : "";
+  int e = 0;
+  while (*p && !e) {
+    size_t n = 0;
+    while (p[n] && p[n] != ',') n++;
+    if (n >= sizeof kv) { e = ENAMETOOLONG; break; }
+    memcpy(kv, p, n);
+    kv[n] = 0;
+    p += n;
+    if (*p == ',') p++;
+    char *eq = kv;
+    while (*eq && *eq != '=') eq++;
+    if (!*eq) { e = EINVAL; break; }
+    *eq = 0;
+    if (syscall(SYS_fsconfig, fs, BV_FSCONFIG_SET_STRING, kv, eq + 1, 0) < 0) e = errno;
+  }
+  if (!e && syscall(SYS_fsconfig, fs, BV_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) e = errno;
+  long m = e ? -1 : syscall(SYS_fsmount, fs, BV_FSMOUNT_CLOEXEC, attrs);
+  if (!e && m < 0) e = errno;
+  syscall(SYS_close, fs);
+  if (e) return -e;
+  return (int)m;
+}
+
+static int move_onto(int tree, const char *target, uint32_t kind) {
+  int t = open_target(target, 0);
+  if (t < 0) return -t;
+  int e = kind ? kind_ok(t, kind) : 0;
+  if (!e && syscall(SYS_move_mount, tree, "", t, "", BV_MOVE_MOUNT_F_EMPTY_PATH | BV_MOVE_MOUNT_T_EMPTY_PATH) < 0) e = errno;
+  syscall(SYS_close, t);
+  return e;
 }
 
 static int child_mount_step(const struct prepared *p, const struct bv_mount *m, int landlock_fd) {
   const char *src = str_at(p, m->source), *tgt = str_at(p, m->target), *fst = str_at(p, m->fstype), *dat = str_at(p, m->data);
+  int32_t *slot = (m->slot >= 0 && (uint32_t)m->slot < p->h->nslots) ? &p->slots[m->slot] : NULL;
   switch (m->op) {
-    case BV_MOUNT_MOUNT:
-      return syscall(SYS_mount, src, tgt, fst, (unsigned long)m->flags, dat) < 0 ? errno : 0;
-    case BV_MOUNT_BIND:
-      if (syscall(SYS_mount, src, tgt, NULL, MS_BIND | MS_REC, NULL) < 0) return errno;
-      return (m->flags & MS_RDONLY) ? remount_ro(tgt) : 0;
-    case BV_MOUNT_MKDIR:
-      if (syscall(SYS_mkdirat, AT_FDCWD, tgt, 0755) < 0 && errno != EEXIST) return errno;
+    case BV_MOUNT_STAGE:
+      /* The stage is only ever ours: mkdir and pivot inside it by name are safe. */
+      if (syscall(SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=16k") < 0) return errno;
+      if (syscall(SYS_chdir, "/tmp") < 0) return errno;
+      if (syscall(SYS_mkdirat, AT_FDCWD, ".old", 0700) < 0) return errno;
+      if (syscall(SYS_mkdirat, AT_FDCWD, ".new", 0700) < 0) return errno;
+      if (syscall(SYS_pivot_root, ".", ".old") < 0) return errno;
+      if (syscall(SYS_chdir, "/") < 0) return errno;
       return 0;
-    case BV_MOUNT_MKFILE: {
-      long fd = syscall(SYS_openat, AT_FDCWD, tgt, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-      if (fd < 0) return errno == EEXIST ? 0 : errno;
+    case BV_MOUNT_CLONE: {
+      if (!slot || !src || src[0] != '/') return EINVAL;
+      char path[4096];
+      size_t n = strlen(src);
+      if (n + 6 > sizeof path) return ENAMETOOLONG;
+      memcpy(path, "/.old", 5);
+      memcpy(path + 5, src, n + 1);
+      long fd = sys_openat2(AT_FDCWD, path, O_PATH, BV_RESOLVE_NO_SYMLINKS | BV_RESOLVE_NO_MAGICLINKS);
+      if (fd < 0) return errno;
+      if (m->dev || m->ino) {
+        struct stat st;
+        int bad = syscall(SYS_fstat, fd, &st) < 0 ? errno : ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) ? ESTALE : 0;
+        if (bad) {
+          syscall(SYS_close, fd);
+          return bad;
+        }
+      }
+      long tree = syscall(SYS_open_tree, fd, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
+      int e = tree < 0 ? errno : 0;
       syscall(SYS_close, fd);
+      if (e) return e;
+      e = tree_setattr((int)tree, m->flags, 1);
+      if (e) {
+        syscall(SYS_close, tree);
+        return e;
+      }
+      *slot = (int32_t)tree;
+      return 0;
+    }
+    case BV_MOUNT_FSMOUNT: {
+      if (!slot || !fst) return EINVAL;
+      int fd = fsmount_new(fst, dat, m->flags);
+      if (fd < 0) return -fd;
+      *slot = fd;
       return 0;
     }
     case BV_MOUNT_PIVOT:
-      /* pivot_root(".", "."): the old root is stacked under the new one; detaching "." then
-       * removes it without needing a directory for it inside the rootfs. */
-      if (syscall(SYS_chdir, tgt) < 0) return errno;
+      if (!slot || *slot < 0) return EBADF;
+      if (syscall(SYS_move_mount, *slot, "", AT_FDCWD, "/.new", BV_MOVE_MOUNT_F_EMPTY_PATH) < 0) return errno;
+      syscall(SYS_close, *slot);
+      *slot = -1;
+      /* pivot_root(".", "."): the stage (with the host's root beneath it) is stacked on the new
+       * root; detaching "." removes both without a directory for them inside the new root. */
+      if (syscall(SYS_chdir, "/.new") < 0) return errno;
       if (syscall(SYS_pivot_root, ".", ".") < 0) return errno;
       if (syscall(SYS_umount2, ".", MNT_DETACH) < 0) return errno;
       if (syscall(SYS_chdir, "/") < 0) return errno;
       return 0;
-    case BV_MOUNT_REMOUNT_RO:
-      return remount_ro(tgt);
+    case BV_MOUNT_MKDIR: {
+      int fd = walk_mkdir(tgt ? tgt : "");
+      if (fd < 0) return -fd;
+      syscall(SYS_close, fd);
+      return 0;
+    }
+    case BV_MOUNT_MKFILE: {
+      char leaf[256];
+      int dir = walk_parent(tgt ? tgt : "", leaf, sizeof leaf);
+      if (dir < 0) return -dir;
+      long fd = syscall(SYS_openat, dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      int e = 0;
+      if (fd < 0 && errno == EEXIST) {
+        fd = sys_openat2(dir, leaf, O_PATH | O_NOFOLLOW, BV_RESOLVE_NO_SYMLINKS | BV_RESOLVE_BENEATH);
+        e = fd < 0 ? errno : kind_ok((int)fd, BV_KIND_FILE);
+      } else if (fd < 0) e = errno;
+      if (fd >= 0) syscall(SYS_close, fd);
+      syscall(SYS_close, dir);
+      return e;
+    }
+    case BV_MOUNT_MOVE: {
+      if (!slot || *slot < 0 || !tgt) return EBADF;
+      int e = move_onto(*slot, tgt, m->flags);
+      syscall(SYS_close, *slot);
+      *slot = -1;
+      return e;
+    }
+    case BV_MOUNT_SYMLINK: {
+      char leaf[256];
+      int dir = walk_parent(tgt ? tgt : "", leaf, sizeof leaf);
+      if (dir < 0) return -dir;
+      int e = syscall(SYS_symlinkat, src, dir, leaf) < 0 && errno != EEXIST ? errno : 0;
+      syscall(SYS_close, dir);
+      return e;
+    }
+    case BV_MOUNT_BIND_SELF: {
+      int t = open_target(tgt ? tgt : "", 0);
+      if (t < 0) return (t == -ENOENT && (m->aux & BV_AUX_OPTIONAL)) ? 0 : -t;
+      long tree = syscall(SYS_open_tree, t, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
+      int e = tree < 0 ? errno : tree_setattr((int)tree, m->flags, 1);
+      if (!e && syscall(SYS_move_mount, tree, "", t, "", BV_MOVE_MOUNT_F_EMPTY_PATH | BV_MOVE_MOUNT_T_EMPTY_PATH) < 0) e = errno;
+      if (tree >= 0) syscall(SYS_close, tree);
+      syscall(SYS_close, t);
+      return e;
+    }
+    case BV_MOUNT_MASK: {
+      int t = open_target(tgt ? tgt : "", 0);
+      if (t < 0) return (t == -ENOENT && (m->aux & BV_AUX_OPTIONAL)) ? 0 : -t;
+      struct stat st;
+      int e = syscall(SYS_fstat, t, &st) < 0 ? errno : 0;
+      long over = -1;
+      if (!e && S_ISDIR(st.st_mode)) {
+        over = fsmount_new("tmpfs", "size=4k,mode=000", BV_ATTR_RDONLY | BV_ATTR_NOSUID | BV_ATTR_NODEV | BV_ATTR_NOEXEC);
+        if (over < 0) e = (int)-over;
+      } else if (!e) {
+        long null = sys_openat2(AT_FDCWD, "/dev/null", O_PATH, BV_RESOLVE_NO_SYMLINKS);
+        if (null < 0) e = errno;
+        else {
+          over = syscall(SYS_open_tree, null, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+          if (over < 0) e = errno;
+          syscall(SYS_close, null);
+        }
+      }
+      if (!e && syscall(SYS_move_mount, over, "", t, "", BV_MOVE_MOUNT_F_EMPTY_PATH | BV_MOVE_MOUNT_T_EMPTY_PATH) < 0) e = errno;
+      if (over >= 0) syscall(SYS_close, over);
+      syscall(SYS_close, t);
+      return e;
+    }
+    case BV_MOUNT_SETATTR: {
+      int t = open_target(tgt ? tgt : "", 0);
+      if (t < 0) return -t;
+      struct bv_mount_attr a = {m->flags, 0, 0, 0};
+      int e = syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH | ((m->aux & BV_AUX_RECURSIVE) ? BV_AT_RECURSIVE : 0), &a, sizeof a) < 0 ? errno : 0;
+      syscall(SYS_close, t);
+      return e;
+    }
     case BV_MOUNT_LL_RULE: {
       if (landlock_fd < 0) return EBADF;
-      long fd = syscall(SYS_openat, AT_FDCWD, tgt, O_PATH | O_CLOEXEC);
-      if (fd < 0) return errno;
+      int fd = open_target(tgt ? tgt : "", 1);
+      if (fd < 0) return (m->aux & BV_AUX_OPTIONAL) && (fd == -ENOENT || fd == -ELOOP) ? 0 : -fd;
+      struct stat st;
+      if (syscall(SYS_fstat, fd, &st) < 0) {
+        int e = errno;
+        syscall(SYS_close, fd);
+        return e;
+      }
+      if (S_ISLNK(st.st_mode)) {
+        /* A rule on a symlink would name whatever it points at next: never. */
+        syscall(SYS_close, fd);
+        return (m->aux & BV_AUX_OPTIONAL) ? 0 : ELOOP;
+      }
+      /* A file gets only file rights (the kernel refuses directory rights on a file). */
+      uint64_t allowed = m->flags;
+      if (!S_ISDIR(st.st_mode)) allowed &= (1u << 0) | (1u << 1) | (1u << 2) | (1u << 14) | (1u << 15);
       struct __attribute__((packed)) {
         uint64_t allowed_access;
         int32_t parent_fd;
-      } pb = {m->flags, (int32_t)fd};
+      } pb = {allowed, (int32_t)fd};
       long r = syscall(SYS_landlock_add_rule, landlock_fd, 1, &pb, 0);
       int e = r < 0 ? errno : 0;
       syscall(SYS_close, fd);
       return e;
     }
-    case BV_MOUNT_MASK: {
-      struct stat st;
-      if (syscall(SYS_newfstatat, AT_FDCWD, tgt, &st, 0) < 0) return errno == ENOENT ? 0 : errno;
-      if (S_ISDIR(st.st_mode)) return syscall(SYS_mount, "tmpfs", tgt, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=000") < 0 ? errno : 0;
-      return syscall(SYS_mount, "/dev/null", tgt, NULL, MS_BIND, NULL) < 0 ? errno : 0;
-    }
-    case BV_MOUNT_SYMLINK:
-      if (syscall(SYS_symlinkat, src, AT_FDCWD, tgt) < 0 && errno != EEXIST) return errno;
-      return 0;
     case BV_MOUNT_CHDIR:
       return syscall(SYS_chdir, tgt) < 0 ? errno : 0;
     default:
@@ -355,11 +617,22 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_SIGNALS, errno, -1);
   }
 
+  if (h->flags & BV_F_SETSID) {
+    if (syscall(SYS_setsid) < 0) child_fail(fail_fd, BV_STAGE_SETSID, errno, -1);
+  }
   if (h->sync_peer_fd >= 0) syscall(SYS_close, h->sync_peer_fd);
   e = child_read_byte(sync_fd);
   if (e) {
     /* Released never: the parent gave up (map write failed…). Leave without a trace. */
     for (;;) syscall(SYS_exit_group, 0);
+  }
+  if (h->flags & BV_F_DROP_GROUPS) {
+    if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 0);
+  }
+  if (h->flags & BV_F_SETIDS) {
+    /* gid first: after the uid changes we may no longer change it. */
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
+    if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
   }
   if (h->flags & BV_F_MOUNT_PRIVATE) {
     if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(fail_fd, BV_STAGE_MOUNT_PRIVATE, errno, -1);
@@ -433,7 +706,18 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
     for (int k = 0; k < 4; k++)
       if (offs[k] != BV_NO_STRING && offs[k] >= h->strings_len) return -EBADMSG;
   }
-  if (h->nmounts > 1024) return -EBADMSG;
+  if (h->nmounts > 1024 || h->nslots > 256) return -EBADMSG;
+  if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;
+  /* Phases never go back: stage, prepare, pivot, assemble; slots are in range. */
+  int phase = 0;
+  for (uint32_t i = 0; i < h->nmounts; i++) {
+    uint32_t op = ms[i].op;
+    int ph = op == BV_MOUNT_STAGE ? 0 : (op == BV_MOUNT_CLONE || op == BV_MOUNT_FSMOUNT) ? 1 : op == BV_MOUNT_PIVOT ? 2 : 3;
+    if (op < BV_MOUNT_STAGE || op > BV_MOUNT_CHDIR || ph < phase) return -EBADMSG;
+    if (ph == 1 && i == 0) return -EBADMSG; /* preparing needs the stage */
+    phase = ph;
+    if (ms[i].slot >= 0 && (uint32_t)ms[i].slot >= h->nslots) return -EBADMSG;
+  }
 
   struct prepared p;
   memset(&p, 0, sizeof p);
@@ -444,11 +728,14 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
   p.bpf = (const struct sock_filter *)(body + h->bpf_off);
   p.argv = calloc(h->argc + 1, sizeof(char *));
   p.envp = calloc(h->envc + 1, sizeof(char *));
-  if (!p.argv || !p.envp) {
+  p.slots = calloc(h->nslots + 1, sizeof(int32_t));
+  if (!p.argv || !p.envp || !p.slots) {
     free(p.argv);
     free(p.envp);
+    free(p.slots);
     return -ENOMEM;
   }
+  if (h->nslots) memcpy(p.slots, body + h->slots_off, h->nslots * sizeof(int32_t));
   /* Walk the strings: hostname (if any), argv, envp. Each must end inside the section. */
   const char *s = (const char *)body + h->strings_off;
   const char *end = s + h->strings_len;
@@ -469,6 +756,7 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
   if (bad) {
     free(p.argv);
     free(p.envp);
+    free(p.slots);
     return -EBADMSG;
   }
 
@@ -482,11 +770,18 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)h->cgroup_fd;
   }
+  /* No signal handler of Node's may run in the child before it resets them: block everything
+   * around the clone (the child starts with this mask and keeps it until just before exec). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) child_main(&p);
   int err = pid < 0 ? errno : 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   free(p.argv);
   free(p.envp);
+  free(p.slots);
   if (pid < 0) return -err;
   out[0] = (int32_t)pid;
   out[1] = pidfd;

@@ -14,14 +14,32 @@
  * Integers are native-endian: a body is built for, and used on, this machine only.
  *
  * Order in the child, and why:
- *   0. block all signals, reset every disposition to default, pdeathsig
+ *   0. block all signals, reset every disposition to default, pdeathsig; setsid unless the
+ *      terminal was granted
  *                                     Node's handlers and its ignored SIGPIPE were copied into
  *                                     us; a handler running here would write into Node's own
- *                                     signal pipe, and an ignored SIGPIPE would survive exec
+ *                                     signal pipe, and an ignored SIGPIPE would survive exec. A
+ *                                     new session has no controlling terminal: /dev/tty is ENXIO
  *   1. wait for the release byte      the parent writes uid/gid maps and moves us into v1
  *                                     cgroups first; we must never run unmapped or unlimited
+ *   1b. drop groups, become ns root   our ids are still the parent's (host root's, unmapped
+ *                                     here): switch to the mapped ones before anything else, and
+ *                                     shed root's supplementary groups, which would still count
  *   2. mount propagation private      so later mounts never leak to the host (mount ns only)
- *   3. mount steps                    need CAP_SYS_ADMIN in our user namespace: before caps go
+ *   3. mount steps, in three phases (see enum bv_mount_op):
+ *        stage   a private tmpfs becomes / with the host's root at /.old, so host paths are
+ *                reachable only as sources, by name, while we build
+ *        prepare every source becomes a detached mount (a slot): trees the parent cloned from
+ *                the descriptors it opened (rootful), or clones of host paths re-opened here
+ *                with no symlink allowed and checked against the (dev, ino) the plan recorded
+ *                (rootless); fresh proc/tmpfs instances (proc must be made while a full proc
+ *                is still visible: the kernel's mount_too_revealing rule)
+ *        pivot   the new root (a tmpfs in host mode, the rootfs in container mode) becomes /,
+ *                and the stage with the host under it is detached: from here on no path can
+ *                name a host file, so a hostile rootfs symlink can only point inside the root
+ *        assemble mount points made without following symlinks, slots moved onto them by fd,
+ *                masks, read-only remounts, landlock rules opened in the final tree, cwd
+ *                       all need CAP_SYS_ADMIN in our user namespace: before caps go
  *   4. sethostname                    needs CAP_SYS_ADMIN in the uts namespace's owner
  *   5. loopback up                    needs CAP_NET_ADMIN in the new net namespace
  *   6. no_new_privs                   required by landlock and seccomp for the unprivileged;
@@ -31,7 +49,8 @@
  *                                     RLIMIT_NOFILE, which would stop the moves above it
  *   9. rlimits                        raising a hard limit needs CAP_SYS_RESOURCE: before 10
  *  10. drop capabilities              bounding, ambient, then capset(0): last privileged step
- *  11. ready / go handshake           the parent reads /proc/<pid>/status as evidence
+ *  11. ready / go handshake           the parent reads /proc/<pid>/status as evidence and sends
+ *                                     the go byte only if it matches the plan
  *  12. seccomp                        last, so no setup syscall can be denied by our own filter
  *  13. unblock signals, execveat(exe_fd, "", AT_EMPTY_PATH)
  */
@@ -41,7 +60,7 @@
 #include <stdint.h>
 
 #define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
-#define BV_BODY_VERSION 1u
+#define BV_BODY_VERSION 2u
 
 /* flags */
 #define BV_F_NO_NEW_PRIVS   (1u << 0)
@@ -52,6 +71,12 @@
 #define BV_F_SECCOMP_KILL   (1u << 5) /* informational: the program's default action kills */
 #define BV_F_PDEATHSIG      (1u << 6) /* SIGKILL the workload if the launching thread dies */
 #define BV_F_TEST_NO_SCRUB  (1u << 7) /* tests only (red twin of the fd scrub): keep every fd */
+#define BV_F_SETSID         (1u << 8) /* start a new session: no controlling terminal */
+#define BV_F_SETIDS         (1u << 9) /* after release: become root of the new user namespace
+                                       * (setresgid/setresuid 0), i.e. the mapped host ids */
+#define BV_F_DROP_GROUPS    (1u << 10)/* after release: setgroups(0): the supplementary groups
+                                       * inherited from bvisor (root's) must not follow the
+                                       * workload (rootful; the parent left setgroups allowed) */
 
 struct bv_body_header {
   uint32_t magic;        /* BV_BODY_MAGIC */
@@ -82,6 +107,9 @@ struct bv_body_header {
                           * first, so the parent closing its own end reads as EOF (never release) */
   uint64_t cap_keep;     /* capabilities the manifest grants (bit n = capability n); all others
                           * leave the bounding, permitted, effective and inheritable sets */
+  uint32_t slots_off;    /* int32_t slots[nslots]: detached mounts (fds) the parent prepared, or
+                          * -1 for a slot a prepare step fills */
+  uint32_t nslots;
 };
 
 struct bv_fd {
@@ -99,31 +127,58 @@ struct bv_rlimit {
 };
 
 /* A mount step. source/target/fstype/data are byte offsets into the strings section, or
- * BV_NO_STRING. Steps run in order in the child, before any capability is dropped. */
+ * BV_NO_STRING. Steps run in order in the child, before any capability is dropped; the parent
+ * orders them stage, prepare, pivot, assemble (launch.c checks the order). */
 #define BV_NO_STRING 0xffffffffu
 struct bv_mount {
   uint32_t op;        /* enum bv_mount_op */
-  uint32_t flags;     /* MS_* (or, for LL_RULE, the landlock access mask) */
+  uint32_t flags;     /* MOUNT_ATTR_* to set (CLONE, FSMOUNT, SETATTR, BIND_SELF); the landlock
+                       * access mask (LL_RULE); the expected kind (MOVE, MKFILE: BV_KIND_*) */
   uint32_t source;
   uint32_t target;
   uint32_t fstype;
-  uint32_t data;
+  uint32_t data;      /* FSMOUNT: "key=value,key=value" options for fsconfig */
+  int32_t slot;       /* slot index (CLONE, FSMOUNT, PIVOT, MOVE), else -1 */
+  uint32_t aux;       /* BV_AUX_* */
+  uint64_t dev;       /* CLONE: st_dev and st_ino the source must have (both 0: not checked) */
+  uint64_t ino;
 };
 
+#define BV_KIND_DIR 1u
+#define BV_KIND_FILE 2u
+
+#define BV_AUX_RECURSIVE 1u  /* SETATTR: the whole tree beneath the target */
+#define BV_AUX_OPTIONAL 2u   /* LL_RULE, MASK, BIND_SELF: a missing target (or, for LL_RULE, a
+                              * symlink) is skipped, not an error */
+
 enum bv_mount_op {
-  BV_MOUNT_MOUNT = 1,     /* mount(source, target, fstype, flags, data) */
-  BV_MOUNT_BIND = 2,      /* bind source on target (recursive); MS_RDONLY in flags: then remount
-                           * read-only, keeping the locked nosuid/nodev/noexec flags */
-  BV_MOUNT_MKDIR = 3,     /* mkdir target 0755 (an existing one is fine) */
-  BV_MOUNT_MKFILE = 4,    /* create an empty file at target (an existing one is fine) */
-  BV_MOUNT_PIVOT = 5,     /* pivot_root into target, detach the old root, chdir / */
-  BV_MOUNT_REMOUNT_RO = 6,/* remount the mount at target read-only */
-  BV_MOUNT_LL_RULE = 7,   /* landlock path_beneath rule on target (opened here), access = flags */
-  BV_MOUNT_MASK = 8,      /* hide target: /dev/null over a file, an empty read-only tmpfs over a
-                           * directory; a missing target is skipped */
-  BV_MOUNT_SYMLINK = 9,   /* symlink(source, target) */
-  BV_MOUNT_CHDIR = 10,    /* chdir(target): the workload's cwd */
+  /* stage */
+  BV_MOUNT_STAGE = 1,     /* tmpfs on /tmp, pivot into it: / = the stage, /.old = the host root */
+  /* prepare (the host is still at /.old) */
+  BV_MOUNT_CLONE = 2,     /* slot = open_tree(CLONE, recursive) of /.old<source>, re-opened with no
+                           * symlink allowed and checked against dev/ino; flags set recursively */
+  BV_MOUNT_FSMOUNT = 3,   /* slot = a new fstype instance (fsopen/fsconfig/fsmount) with flags */
+  /* pivot */
+  BV_MOUNT_PIVOT = 4,     /* the slot becomes /; the stage and the host under it are detached */
+  /* assemble (only the new root is reachable) */
+  BV_MOUNT_MKDIR = 5,     /* mkdir -p target, never through a symlink */
+  BV_MOUNT_MKFILE = 6,    /* an empty regular file at target (an existing regular file is fine;
+                           * anything else, a FIFO included, is an error: never opened for I/O) */
+  BV_MOUNT_MOVE = 7,      /* move the slot's mount onto target (of kind flags), by descriptor */
+  BV_MOUNT_SYMLINK = 8,   /* symlink(source, target) */
+  BV_MOUNT_BIND_SELF = 9, /* clone the tree at target and put it back with flags (read-only...) */
+  BV_MOUNT_MASK = 10,     /* hide target: /dev/null over a file, an empty read-only tmpfs over a
+                           * directory */
+  BV_MOUNT_SETATTR = 11,  /* mount_setattr(target, flags) (aux: recursive) */
+  BV_MOUNT_LL_RULE = 12,  /* landlock path_beneath rule on target (opened here), access = flags */
+  BV_MOUNT_CHDIR = 13,    /* chdir(target): the workload's cwd */
 };
+
+/* MOUNT_ATTR_* (linux/mount.h), as the steps carry them. */
+#define BV_ATTR_RDONLY 0x1u
+#define BV_ATTR_NOSUID 0x2u
+#define BV_ATTR_NODEV 0x4u
+#define BV_ATTR_NOEXEC 0x8u
 
 /* What the child reports on fail_fd. kind 0: failure (then _exit(127)); kind 1: ready. */
 struct bv_record {
@@ -151,10 +206,12 @@ enum bv_stage {
   BV_STAGE_SECCOMP = 14,
   BV_STAGE_EXEC = 15,
   BV_STAGE_SIGNALS = 16,
+  BV_STAGE_SETSID = 17,
+  BV_STAGE_IDS = 18,          /* item: 0 setgroups, 1 setresgid, 2 setresuid */
 };
 
 /* Layout self-report: bv_body_layout(out, n) fills up to n int32 values, in this order:
- * version, sizeof header, offsets of every header field in declaration order (25 values),
+ * version, sizeof header, offsets of every header field in declaration order (27 values),
  * sizeof bv_fd, sizeof bv_rlimit, sizeof bv_mount, sizeof bv_record, sizeof sock_filter.
  * Returns the number of values written. */
 int bv_body_layout(int32_t *out, int n);

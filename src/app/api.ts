@@ -1,11 +1,12 @@
 // The programmatic API for Node programs that launch many short workloads. Host facts are
 // probed once per process (they do not change under a running program; pass refreshHost to
-// re-probe). Secrets come from options.secrets, or from BVISOR_SECRET_<NAME> in the environment.
+// re-probe). Secrets come only from options.secrets, descriptors only from options.fds.
 import type { HostFacts, SealedReport } from '../contract/generated/types.js';
 import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { runLoaded } from './run.js';
 import { secretVar } from '../core/secrets.js';
+import { apiHandedFds } from '../host/fds.js';
 export { closeSpares } from './wasm.js';
 
 export interface RunConfinedOptions {
@@ -13,8 +14,10 @@ export interface RunConfinedOptions {
   root?: string | null;
   id?: string | null;
   cgroupParent?: string | null;
-  /** Secret values by name; default: BVISOR_SECRET_<NAME> from process.env. */
+  /** Secret values by name. A manifest may reference these and no others (default: none). */
   secrets?: Record<string, string>;
+  /** Descriptors of yours to hand to the workload; a manifest's fds must be among them. */
+  fds?: number[];
   refreshHost?: boolean;
   /**
    * wasm workloads: keep a confined runner started ahead of time for the next run with the same
@@ -36,11 +39,10 @@ let hostCache: HostFacts | null = null;
 export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
   if (!hostCache || options.refreshHost) hostCache = probeHost();
   const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
-  const secretEnv: NodeJS.ProcessEnv = options.secrets
-    ? Object.fromEntries(Object.entries(options.secrets).map(([k, v]) => [secretVar(k), v]))
-    : process.env;
+  // Secrets travel only from the caller's map, never from bvisor's environment.
+  const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
   try {
-    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, host: hostCache, spare: options.spare === true });
+    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true });
     return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr };
   } finally {
     loaded.bundle.cleanup();

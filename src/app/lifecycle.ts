@@ -149,6 +149,8 @@ export interface CreateOptions {
   cgroupParent: string | null;
   pidFile: string | null;
   secretEnv: NodeJS.ProcessEnv;
+  secrets?: readonly string[];
+  fds?: readonly number[];
   host?: HostFacts;
 }
 
@@ -162,7 +164,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   const loaded = loadBundle(o.bundle);
   try {
     const host = o.host ?? probeHost();
-    const plan = admittedLinuxPlan(loaded, host, o.cgroupParent, 'created');
+    const plan = admittedLinuxPlan(loaded, host, o, 'created');
     mkdirSync(containersDir(o.root), { recursive: true, mode: 0o700 });
     try {
       mkdirSync(dir, { mode: 0o700 });

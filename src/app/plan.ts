@@ -3,8 +3,7 @@
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { sha256Hex } from '../host/hash.js';
-import { plan as runPlanner } from '../core/planner.js';
+import { planLoaded, type PlanOptions } from './run.js';
 import { backendOf } from '../core/features.js';
 
 export interface ValidateResult {
@@ -35,11 +34,11 @@ export interface PlanResult {
   plan: Plan;
 }
 
-export function planBundle(arg: string, opts: { cgroupParent: string | null }): PlanResult {
-  const { bundle, manifest, paths } = loadBundle(arg);
+export function planBundle(arg: string, opts: PlanOptions): PlanResult {
+  const loaded = loadBundle(arg);
+  const { bundle } = loaded;
   try {
-    const host = probeHost();
-    const plan = runPlanner({ manifest, host, paths, cgroupParent: opts.cgroupParent }, sha256Hex);
+    const plan = planLoaded(loaded, probeHost(), opts);
     return { bundle: bundle.source, plan };
   } finally {
     bundle.cleanup();

@@ -1,6 +1,6 @@
 // bvisor run and the runConfined API: plan, launch, wait, seal, journal, clean up. Nothing is
 // created before the planner admits the manifest; everything created is removed on any failure.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
@@ -17,14 +17,24 @@ import { launchLinux, type CaptureSink, type LaunchHooks, type LinuxRunResult } 
 import { linuxReportBody, runExitStatus } from './report.js';
 import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
+import { packageRoot } from '../backends/linux/ffi/shim.js';
+import type { Reserved } from '../core/features.js';
 
-export interface RunOptions {
+/** What the caller hands to a run: which of its secrets, which of its descriptors. */
+export interface Handover {
+  /** Secret names this run may receive (--secret NAME; the API's secrets); no others (default). */
+  secrets?: readonly string[];
+  /** Descriptors handed over for the workload (--preserve-fds; the API's fds); none by default. */
+  fds?: readonly number[];
+}
+
+export interface RunOptions extends Handover {
   /** Container id (CLI) or null (API: a random run id). */
   id: string | null;
   /** State root: journal and the container's directory. null: no journal (API default). */
   root: string | null;
   cgroupParent: string | null;
-  /** Where secrets come from: BVISOR_SECRET_<NAME> in this environment. */
+  /** Where secret values come from: BVISOR_SECRET_<NAME> in this environment. */
   secretEnv: NodeJS.ProcessEnv;
   /** Relay captured bytes as they arrive (CLI run). */
   relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void };
@@ -48,13 +58,37 @@ export function secretFromEnv(env: NodeJS.ProcessEnv): (name: string) => string 
   return (name) => env[secretVar(name)];
 }
 
-export function planLoaded(b: LoadedBundle, host: HostFacts, cgroupParent: string | null): Plan {
-  return runPlanner({ manifest: b.manifest, host, paths: b.paths, cgroupParent }, sha256Hex);
+/**
+ * bvisor's own directories, physical, as far as they exist: the state root (other runs' state,
+ * reports, the journal), the wasm cache (trusted code), and the install (read-only to workloads).
+ */
+export function reservedPaths(root: string | null): Reserved[] {
+  const out: Reserved[] = [];
+  const add = (path: string, what: Reserved['what']): void => {
+    try {
+      out.push({ path: realpathSync.native(path), what });
+    } catch {
+      // not there (yet): a grant cannot hold what does not exist, and bvisor makes these 0700
+    }
+  };
+  if (root !== null) add(root, 'state root');
+  add(defaultCacheDir(root), 'wasm cache');
+  add(packageRoot(), 'bvisor install');
+  return out;
+}
+
+export interface PlanOptions extends Handover {
+  cgroupParent: string | null;
+  root: string | null;
+}
+
+export function planLoaded(b: LoadedBundle, host: HostFacts, o: PlanOptions): Plan {
+  return runPlanner({ manifest: b.manifest, host, paths: b.paths, cgroupParent: o.cgroupParent, reserved: reservedPaths(o.root), secrets: o.secrets ?? [], handedFds: o.fds ?? [] }, sha256Hex);
 }
 
 /** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */
-export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, cgroupParent: string | null, nothing: 'run' | 'created', allowWasm = false): Plan {
-  const plan = planLoaded(b, host, cgroupParent);
+export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptions, nothing: 'run' | 'created', allowWasm = false): Plan {
+  const plan = planLoaded(b, host, o);
   if (!plan.admitted) {
     throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was ${nothing}`, {
       issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
@@ -72,7 +106,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   }
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
-  const plan = admittedLinuxPlan(b, host, opts.cgroupParent, 'run', true);
+  const plan = admittedLinuxPlan(b, host, opts, 'run', true);
   const runId = randomUUID();
   let stateDir: string | null = null;
   if (opts.root !== null && opts.id !== null) {
@@ -88,7 +122,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   try {
     if (plan.backend === 'wasm') {
       const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = sealReport(body, sha256Hex);
       if (opts.root !== null) appendReport(opts.root, report);

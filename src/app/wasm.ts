@@ -14,7 +14,10 @@ import { instrument, readImportList, WasmRefused, FUEL_VERSION } from '../core/w
 import { plan as runPlanner } from '../core/planner.js';
 import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
-import { shim, packageRoot } from '../backends/linux/ffi/shim.js';
+import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
+import { openPlanned } from '../backends/linux/host/objects.js';
+import { resolveHostPath, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
+import type { PlanPaths, Reserved } from '../core/features.js';
 import { launchLinux, pipe, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { resolveEnv } from '../core/secrets.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
@@ -81,13 +84,20 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
   };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
   const maxPages = L.memoryBytes !== null ? Math.floor(L.memoryBytes / WASM_PAGE) : DEFAULT_MAX_PAGES;
   let inst;
   let cache: CacheResult = 'disabled';
   try {
-    const original = new Uint8Array(readFileSync(L.workload.path));
+    // The module is read from the descriptor checked against the plan, never by name again.
+    const fd = openPlanned({ path: L.workload.path, dev: L.workload.dev, ino: L.workload.ino }, 'workload.wasm.module', O.RDONLY | O.NONBLOCK);
+    let original: Uint8Array;
+    try {
+      original = new Uint8Array(readFileSync(fd));
+    } finally {
+      shim().bv_close(fd);
+    }
     // The rewriter also validates and lists imports; the cache holds only its output bytes, so
     // a cached module is re-read (cheap) for its imports.
     const key = cacheKey(FUEL_VERSION, { maxPages }, original);
@@ -163,13 +173,28 @@ export async function closeSpares(): Promise<void> {
   }
 }
 
-function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null }, cap: number, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): Runner {
+/** The runner plan's paths, resolved and identified like any bundle's (the preopens were). */
+function runnerPaths(rm: NormalManifest, node: string): PlanPaths {
+  const grants = rm.filesystem.map((g) => resolveHostPath(g.path));
+  const rootful = host0Rootful();
+  // Rootful write preopens: an idmapped mount may be needed for the runner to write there.
+  rm.filesystem.forEach((g, i) => {
+    const f = grants[i]!;
+    if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = canIdmap(f.path);
+  });
+  return { grants, exe: resolveHostPath(node), module: null, root: null, stdin: null, rootLinks: hostRootLinks() };
+}
+
+const host0Rootful = (): boolean => process.geteuid?.() === 0;
+
+function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): Runner {
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
   const node = realpathSync(process.execPath);
   const rm = runnerManifest(m, [jobR, outW], maxPages, node, preopens);
-  const runnerPlan = runPlanner({ manifest: rm, host, paths: { grants: rm.filesystem.map((g) => ({ path: realpathSync(g.path), kind: g.recursive ? ('directory' as const) : ('file' as const) })), exe: { path: node, kind: 'file' }, module: null, root: null }, cgroupParent: o.cgroupParent }, sha256Hex);
+  // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
+  const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: [jobR, outW] }, sha256Hex);
   if (!runnerPlan.admitted) {
     for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
     throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {

@@ -1,19 +1,21 @@
 // bvisor create — set everything up and leave the workload waiting before exec.
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
+import { handoverFlags, handover } from '../cli/handover.js';
 import { createContainer } from '../app/lifecycle.js';
 
 export default class Create extends BaseCommand<typeof Create> {
   static override summary = 'Create a container: plan, set up the boundary, leave the workload waiting before exec (status created)';
   static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
   static override flags = {
+    ...handoverFlags,
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
     'pid-file': Flags.string({ description: 'write the workload pid to this file' }),
   };
 
   async run(): Promise<{ id: string; pid: number | null; status: string }> {
     const { args } = await this.parse(Create);
-    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, secretEnv: process.env });
+    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, secretEnv: process.env, ...handover(this.flags) });
     this.logger.log('info', 'created', { id: args.id, pid: s.pid?.pid });
     return { id: s.id, pid: s.pid?.pid ?? null, status: s.status };
   }

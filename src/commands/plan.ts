@@ -1,6 +1,7 @@
 // bvisor plan — the planner's verdict on every clause; exits 3 when anything is refused.
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
+import { handoverFlags, handover } from '../cli/handover.js';
 import { planBundle } from '../app/plan.js';
 import { table } from '../cli/render.js';
 import { BvisorError } from '../contract/errors.js';
@@ -8,11 +9,12 @@ import type { Plan as PlanDoc } from '../contract/generated/types.js';
 
 export default class Plan extends BaseCommand<typeof Plan> {
   static override summary = "Show how this host would enforce each clause of a bundle's manifest, or why it refuses";
+  static override flags = { ...handoverFlags };
   static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', required: true }) };
 
   async run(): Promise<PlanDoc> {
     const { args } = await this.parse(Plan);
-    const { plan } = planBundle(args.bundle, { cgroupParent: this.cgroupParent });
+    const { plan } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
     this.say(
       table(
         ['clause', 'verdict', 'mechanism / reason'],

@@ -3,6 +3,7 @@
 // and the workload never ran (the error names why).
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
+import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import type { SealedReport } from '../contract/generated/types.js';
 
@@ -11,6 +12,7 @@ export default class Run extends BaseCommand<typeof Run> {
   static override failureExit = 125;
   static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
   static override flags = {
+    ...handoverFlags,
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
   };
 
@@ -22,6 +24,7 @@ export default class Run extends BaseCommand<typeof Run> {
       root: this.stateRoot,
       cgroupParent: this.cgroupParent,
       secretEnv: process.env,
+      ...handover(this.flags),
       // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
       ...(json ? {} : { relay: { stdout: (b: Buffer) => process.stdout.write(b), stderr: (b: Buffer) => process.stderr.write(b) } }),
     });

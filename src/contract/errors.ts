@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   BV_WASM_REFUSED: { exit: EXIT.invalid, summary: 'the wasm module uses a proposal or an import bvisor does not run' },
   BV_WASM_RUNNER: { exit: EXIT.runtime, summary: 'the wasm runner ended without reporting an outcome' },
   BV_LAUNCH_SPAWN: { exit: EXIT.setup, summary: 'clone3 or a descriptor needed for it failed' },
+  BV_LAUNCH_CHANGED: { exit: EXIT.setup, summary: 'a path the plan names is no longer the object that was planned (swapped, replaced or made a symlink); nothing ran' },
+  BV_LAUNCH_EVIDENCE: { exit: EXIT.setup, summary: 'what the kernel reported about the prepared workload does not match the plan; it was never released' },
 } as const satisfies Record<string, CodeInfo>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -84,6 +86,16 @@ export const ISSUE_CODES = {
   BV_PLAN_WEAKER_THAN_REQUESTED: 'the only mechanism here is weaker than the guarantee the clause asks for',
   BV_PLAN_NEEDS_LIMIT: 'the clause needs another clause to bound it',
   BV_PLAN_EXE_NOT_GRANTED: 'the program is not reachable through an executable filesystem grant',
+  BV_PLAN_GRANT_UNSAFE: 'the grant would hand the workload host-wide kernel state (/proc, /sys, devices) for writing',
+  BV_PLAN_GRANT_RESERVED: "the grant reaches bvisor's own state root, cache or (for writing) install",
+  BV_PLAN_GRANT_NESTED: 'a grant lies inside a wider one, whose landlock rule would widen it',
+  BV_PLAN_WRITE_OWNER: 'a write grant belongs to an owner the workload may not act as here',
+  BV_PLAN_LAYOUT_CONFLICT: "two clauses would mount on the same place in the workload's root",
+  BV_PLAN_CWD_UNREACHABLE: "the working directory does not exist in the workload's root",
+  BV_PLAN_STDIN: 'the stdin file is not a regular file the workload could read itself',
+  BV_PLAN_SECRET_NOT_ALLOWED: 'the manifest asks for a secret the caller did not hand to this run',
+  BV_PLAN_FD_NOT_HANDED: 'the manifest passes a descriptor the caller did not hand to bvisor for the workload',
+  BV_PLAN_HOST_ROOT: 'the workload would run as host root (no user namespace to map it)',
 } as const;
 export type IssueCode = keyof typeof ISSUE_CODES;
 

@@ -6,6 +6,9 @@ import type { HostFacts, Guarantee } from '../contract/generated/types.js';
 import type { IssueCode } from '../contract/errors.js';
 import type { NormalManifest, NormalGrant, LimitName } from './manifest.js';
 import { rightsFor, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
+import { MINIMAL_DEVICES, under } from './layout.js';
+
+const MINIMAL_DEVICE_PATHS: readonly string[] = MINIMAL_DEVICES.map((d) => `/dev/${d}`);
 import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
 import { formatSize, formatDuration } from './units.js';
 import { compile, TABLES, type Arch } from './seccomp/compile.js';
@@ -23,9 +26,18 @@ export type Candidate =
   | { available: false; mechanism: string; strength: Strength; code: IssueCode; reason: string; hint: string };
 
 export interface PathFact {
-  /** Absolute resolved path on the host. */
+  /** Absolute physical path on the host (no symlink in it when planned). */
   path: string;
   kind: 'file' | 'directory' | 'other' | 'missing';
+  /** Identity when planned (decimal st_dev, st_ino): the launcher refuses any other object. */
+  dev?: string;
+  ino?: string;
+  /** Owner and permission bits. */
+  uid?: number;
+  gid?: number;
+  mode?: number;
+  /** Rootful write grants: an idmapped mount of it works on this host (tried when planning). */
+  idmap?: boolean;
 }
 
 export interface PlanPaths {
@@ -33,6 +45,16 @@ export interface PlanPaths {
   exe: PathFact | null;
   module: PathFact | null;
   root: PathFact | null;
+  /** stdin: { file }, resolved like the other paths. */
+  stdin?: PathFact | null;
+  /** Symlinks at the top of the host's / (merged /usr links such as lib64 -> usr/lib64). */
+  rootLinks?: ReadonlyArray<{ name: string; target: string }>;
+}
+
+/** A host path bvisor keeps to itself. */
+export interface Reserved {
+  path: string;
+  what: 'state root' | 'wasm cache' | 'bvisor install';
 }
 
 export interface FeatureCtx {
@@ -40,6 +62,7 @@ export interface FeatureCtx {
   manifest: NormalManifest;
   paths: PlanPaths;
   cgroupParentNamed: boolean;
+  reserved?: readonly Reserved[];
 }
 
 export type Backend = 'linux' | 'wasm';
@@ -56,19 +79,84 @@ function namespaced(ctx: FeatureCtx, mechanism: string, what: string): Candidate
 // ---------------------------------------------------------------------------------------------
 // linux
 
+/** The workload's root is built from its grants (or is the rootfs): needs a mount namespace. */
+function llSuffix(abi: number): string {
+  return abi >= 1 ? `+landlock(abi=${Math.min(abi, KNOWN_ABI)})` : '';
+}
+
 function linuxFilesystemDefault(ctx: FeatureCtx): Candidate[] {
   const abi = ctx.host.landlock.abi;
   const out: Candidate[] = [];
-  if (ctx.manifest.root) {
-    if (abi >= 3) out.push(namespaced(ctx, `linux:mount(pivot_root)+landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'container mode'));
-    out.push(namespaced(ctx, 'linux:mount(pivot_root)', 'container mode'));
+  // The root holds only what is granted: an ungranted path does not exist, so no call (open,
+  // stat, chmod, xattr, inotify, connect to a socket file) can reach it. Landlock is a second
+  // layer on top when the kernel has it; the mounts alone already keep the promise.
+  if (ctx.manifest.root) out.push(namespaced(ctx, `linux:mount(pivot_root)${llSuffix(abi)}`, 'container mode'));
+  else out.push(namespaced(ctx, `linux:mount(root from grants)${llSuffix(abi)}`, 'a root built from the grants'));
+  // Without a mount namespace only landlock is left: reads and writes outside the grants are
+  // denied, but metadata calls and unix sockets are not, so it is weaker than the promise.
+  if (!ctx.manifest.root) {
+    if (abi >= 3) out.push(have(`linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'best-effort', 'landlock alone does not hide ungranted paths from stat, chmod, xattr or unix connect'));
+    else if (abi >= 1) out.push(have(`linux:landlock(abi=${abi},unhandled=TRUNCATE)`, 'best-effort', 'landlock alone does not hide ungranted paths, and this ABI cannot restrict truncate'));
   }
-  if (abi >= 3) out.push(have(`linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'enforced'));
-  else if (abi >= 1) {
-    out.push(missing(`linux:landlock(abi=${abi})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict truncate (needs ABI 3), so any file could be truncated`, 'run on Linux ≥ 6.2, or set guarantee: best-effort for the manifest'));
-    out.push(have(`linux:landlock(abi=${abi},unhandled=TRUNCATE)`, 'best-effort'));
-  } else out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', `landlock is not available (${ctx.host.landlock.error ?? 'ABI 0'}), so the filesystem cannot be denied by default`, 'enable landlock (CONFIG_SECURITY_LANDLOCK, lsm=…,landlock) or use container mode (root:)'));
   return out;
+}
+
+/** Grants bvisor never makes, or makes only in a safe shape. null: nothing special. */
+function unsafeGrant(ctx: FeatureCtx, g: NormalGrant, path: string, writes: boolean): Candidate | null {
+  const no = (code: IssueCode, reason: string, hint: string): Candidate => missing('linux:mount', 'enforced', code, reason, hint);
+  if (under(path, '/proc') && writes) return no('BV_PLAN_GRANT_UNSAFE', `${g.path} is in /proc, whose writable files steer the host kernel (core_pattern, sysrq)`, 'grant /proc read-only (the workload gets a fresh /proc of its own, /proc/sys read-only)');
+  if (under(path, '/sys') && writes) return no('BV_PLAN_GRANT_UNSAFE', `${g.path} is in /sys, whose writable files (cgroups, devices, kernel knobs) are host-wide`, 'grant it read-only, or drop the grant');
+  if (under(path, '/dev') && !(MINIMAL_DEVICE_PATHS.includes(path) && !g.access.includes('exec'))) {
+    return no('BV_PLAN_GRANT_UNSAFE', `${g.path} is a device path; every root gets a minimal /dev (${MINIMAL_DEVICE_PATHS.join(', ')}) and nothing else of the host's`, 'drop the grant; the minimal /dev is always there');
+  }
+  for (const r of ctx.reserved ?? []) {
+    if (r.what === 'bvisor install') {
+      if (writes && (under(path, r.path) || under(r.path, path))) return no('BV_PLAN_GRANT_RESERVED', `${g.path} would let the workload write ${r.what} ${r.path}, which runs as root later`, 'grant it read-only, or a directory that does not hold bvisor');
+    } else if (under(path, r.path)) {
+      return no('BV_PLAN_GRANT_RESERVED', `${g.path} is inside bvisor's ${r.what} ${r.path} (other runs' state, reports and the journal)`, 'grant another directory; bvisor hides its own directories from every workload');
+    }
+  }
+  return null;
+}
+
+/** Landlock rules add up along a path: a grant inside a wider one would get the wider rights. */
+function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate | null {
+  const mine = new Set(rightsFor(g.access, 'directory', path));
+  for (const o of ctx.manifest.filesystem) {
+    if (o.index === g.index) continue;
+    const op = ctx.paths.grants[o.index];
+    if (!op || op.kind !== 'directory' || op.path === path || !under(path, op.path)) continue;
+    const extra = rightsFor(o.access, 'directory', op.path).filter((r) => !mine.has(r) && (ctx.paths.grants[g.index]?.kind === 'directory' || FS_RIGHTS[r].fileOk));
+    if (extra.length) return missing('linux:landlock', 'enforced', 'BV_PLAN_GRANT_NESTED', `${g.path} (${g.access}) lies inside filesystem[${o.index}] ${o.path} (${o.access}), whose rules also cover it: it would get ${extra.join(', ')}`, `grant the parts of ${o.path} that need ${o.access} one by one, beside ${g.path}, or give ${g.path} the same access`);
+  }
+  return null;
+}
+
+/**
+ * How a write grant stays usable when the workload is not the caller (rootful: it acts as an
+ * unprivileged id). Returns the idmap (on-disk owner shown as the workload's own), null when no
+ * mapping is needed, or a refusal.
+ */
+function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: { uid: number; gid: number } | null } | Candidate {
+  const me = ctx.host.mapping;
+  if (ctx.host.identity.euid !== 0) return { idmap: null }; // the workload is the caller: its own files
+  if (fact.uid === me.uid || ((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
+  const id = `${fact.uid}:${fact.gid}`;
+  if (fact.uid === 0 || fact.gid === 0) {
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path}), or to ${me.uid}, or make it world-writable (chmod 1777)`);
+  }
+  if (!fact.idmap) {
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, the workload runs as ${me.uid}:${me.gid}, and this filesystem does not support idmapped mounts to bridge them`, `chown ${me.uid}:${me.gid} ${fact.path} (or chmod 1777), or use a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3)`);
+  }
+  return { idmap: { uid: fact.uid!, gid: fact.gid! } };
+}
+
+/** The idmap a write grant gets (planner and feature table agree through this). */
+export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): { uid: number; gid: number } | null {
+  const fact = ctx.paths.grants[g.index];
+  if (!fact || fact.kind === 'missing' || !g.access.includes('write') || !canNamespace(ctx.host)) return null;
+  const w = writeShape(ctx, g, fact);
+  return 'idmap' in w ? w.idmap : null;
 }
 
 function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
@@ -77,29 +165,47 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   if (!fact || fact.kind === 'missing') {
     return [missing('linux:landlock', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
   }
+  const writes = g.access.includes('write');
+  const unsafe = unsafeGrant(ctx, g, fact.path, writes);
+  if (unsafe) return [unsafe];
+  const device = MINIMAL_DEVICE_PATHS.includes(fact.path);
+  if (fact.kind === 'other' && !device) {
+    // A FIFO would block whoever opens it (bvisor included); sockets and devices are not files.
+    return [missing('linux:mount', 'enforced', 'BV_PLAN_PATH_KIND', `${g.path} is not a regular file or a directory (a FIFO, socket or device)`, 'grant the directory that holds it, or a regular file')];
+  }
   if (fact.kind === 'directory' && !g.recursive) {
     return [missing('linux:landlock', 'enforced', 'BV_PLAN_NON_RECURSIVE', `landlock rules cover everything beneath a directory; a non-recursive grant on ${g.path} would be widened`, 'grant the files you need one by one, or make the grant recursive')];
   }
+  const nested = nestedWider(ctx, g, fact.path);
+  if (nested) return [nested];
   const kind = fact.kind === 'other' ? 'file' : fact.kind;
   const needed = rightsFor(g.access, kind, fact.path);
   const lacking = needed.filter((r) => FS_RIGHTS[r].abi > abi);
+  const ns = canNamespace(ctx.host);
+  let shape: string;
+  if (under(fact.path, '/proc')) shape = 'proc(fresh,sys-ro,masked)';
+  else if (device) shape = 'dev(minimal)';
+  else {
+    // Whom the workload writes as is a question of identity, whatever else the host lacks.
+    let idmap: { uid: number; gid: number } | null = null;
+    if (writes) {
+      const w = writeShape(ctx, g, fact);
+      if (!('idmap' in w)) return [w];
+      idmap = ns ? w.idmap : null;
+    }
+    shape = `mount(bind,${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,idmap=${idmap.uid}:${idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}` : ''})`;
+  }
+  const ll = abi >= 1 ? `+landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})` : '';
   const out: Candidate[] = [];
-  const bind = `linux:mount(bind,${g.access.includes('write') ? 'rw' : 'ro'})`;
-  if (ctx.manifest.root) {
-    // In container mode a grant is a bind mount into the rootfs, and a landlock rule on it too.
-    if (abi >= 1 && lacking.length === 0) out.push({ ...namespaced(ctx, `${bind}+landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'a bind mount into the rootfs') });
-    out.push(namespaced(ctx, bind, 'a bind mount into the rootfs'));
-  }
-  if (abi === 0) {
-    out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', 'landlock is not available on this kernel', 'enable landlock, or use container mode (root:) where grants are bind mounts'));
-    return out;
-  }
-  const mech = `linux:landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})`;
-  if (lacking.length === 0) out.push(have(mech, 'enforced'));
+  // With a mount namespace the mount is authoritative (read-only, noexec, only this path); the
+  // landlock rule is a second layer, so an older ABI does not weaken the grant.
+  if (ns) out.push(have(`linux:${shape}${ll}`, 'enforced'));
+  else if (abi === 0) out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', 'neither a mount namespace nor landlock is available to enforce the grant', NS_HINT));
+  else if (lacking.length === 0) out.push(have(`linux:landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed)})`, 'best-effort', 'landlock alone: the path is reachable but only with these rights'));
   else {
     const need = Math.max(...lacking.map((r) => FS_RIGHTS[r].abi));
-    out.push(missing(mech, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict ${lacking.join(', ')} (needs ABI ${need})`, `run on a kernel with landlock ABI ≥ ${need}, or mark this grant guarantee: best-effort`));
-    out.push(have(`${mech.slice(0, -1)},unhandled=${lacking.join('+')})`, 'best-effort'));
+    out.push(missing(`linux:landlock(abi=${abi})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict ${lacking.join(', ')} (needs ABI ${need}), and no mount namespace is available`, `run on a kernel with landlock ABI ≥ ${need}, or mark this grant guarantee: best-effort`));
+    out.push(have(`linux:landlock(abi=${abi},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))},unhandled=${lacking.join('+')})`, 'best-effort'));
   }
   return out;
 }
@@ -136,7 +242,7 @@ function linuxSpawn(ctx: FeatureCtx): Candidate[] {
     return linuxLimit(ctx, 'processes', p.value).map((c) => ({ ...c, mechanism: `${c.mechanism} via limits.processes` }));
   }
   const act = ctx.manifest.syscalls.value;
-  const mech = mode === 'deny' ? `linux:seccomp(${act}:clone,clone3,fork,vfork)` : `linux:seccomp(${act}:clone-without-CLONE_THREAD,fork,vfork;clone3:ENOSYS)`;
+  const mech = mode === 'deny' ? `linux:seccomp(${act}:clone,clone3,fork,vfork)` : `linux:seccomp(${act}:clone-without-CLONE_THREAD,clone-with-CLONE_NEW*,fork,vfork;clone3:ENOSYS)`;
   const s = seccompCandidate(ctx, mech);
   return act === 'log' && s.available ? [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } only logs spawning, it does not stop it', 'mark spawn guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }] : [s];
 }
@@ -226,15 +332,23 @@ function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   if (!fact || fact.kind === 'missing') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
   if (fact.kind !== 'directory') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_KIND', `WASI preopens are directories; ${g.path} is a ${fact.kind}`, 'grant the directory that holds it')];
   if (!g.recursive) return [missing('wasm:preopen', 'enforced', 'BV_PLAN_NON_RECURSIVE', 'a WASI preopen covers everything beneath it; a non-recursive grant would be widened', 'make the grant recursive')];
-  // Preopens need the kernel-resolved (openat2) WASI file host, which this version does not
-  // have yet: refuse rather than run a guest with a grant it cannot use.
-  const mode = g.access.includes('write') ? 'rw' : 'ro';
-  const abi = ctx.host.landlock.abi;
-  // The host resolves every path with openat2(RESOLVE_BENEATH) and enforces read-only itself
-  // (mediated); landlock on the runner process makes it a kernel guarantee (enforced).
+  const writes = g.access.includes('write');
+  const unsafe = unsafeGrant(ctx, g, fact.path, writes);
+  if (unsafe) return [unsafe];
+  const mode = writes ? 'rw' : 'ro';
+  // The host resolves every guest path with openat2(RESOLVE_BENEATH) and enforces read-only
+  // itself (mediated); the runner process's root, built from its grants, makes it a kernel
+  // guarantee (enforced), with landlock on top where the kernel has it.
   const out: Candidate[] = [];
-  if (abi >= 3) out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:landlock(abi=${Math.min(abi, KNOWN_ABI)})`, 'enforced'));
-  else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:landlock`, 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', `the runner needs landlock ABI ≥ 3 to back preopens in the kernel (this host has ${abi})`, 'mark the grant guarantee: mediated to rely on the WASI host alone'));
+  if (canNamespace(ctx.host)) {
+    let idmap = '';
+    if (writes) {
+      const w = writeShape(ctx, g, fact);
+      if (!('idmap' in w)) return [w];
+      if (w.idmap) idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+    }
+    out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:mount(bind,${mode}${idmap})${llSuffix(ctx.host.landlock.abi)}`, 'enforced'));
+  } else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:mount`, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'the runner needs a mount namespace to hold only the preopened directories', 'mark the grant guarantee: mediated to rely on the WASI host alone'));
   out.push(have(`wasm:preopen(openat2-beneath,${mode})`, 'mediated'));
   return out;
 }

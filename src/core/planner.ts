@@ -6,7 +6,8 @@
 import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, backendOf, type Backend, type Candidate, type FeatureCtx, type PlanPaths } from './features.js';
+import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor } from './host-view.js';
 import { contentHash, type Sha256Hex } from './seal.js';
@@ -22,6 +23,13 @@ export interface PlanInput {
   cgroupParent: string | null;
   /** Force a backend; by default the workload decides (process → linux, wasm → wasm). */
   backend?: Backend;
+  /** bvisor's own directories (state root, wasm cache, install), physical paths. */
+  reserved?: readonly Reserved[];
+  /** Secrets the caller hands to this run (--secret NAME, the API's secrets); no others. */
+  secrets?: readonly string[];
+  /** Descriptors the caller hands over for the workload (--preserve-fds, LISTEN_FDS, the API's
+   * fds); a manifest may pass only these. */
+  handedFds?: readonly number[];
 }
 
 /** Bytes kept per captured stream when the manifest captures without limits.output. */
@@ -68,7 +76,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   const { manifest: m, host } = input;
   const backend = input.backend ?? backendOf(m);
   const f = FEATURES[backend];
-  const ctx: FeatureCtx = { host, manifest: m, paths: input.paths, cgroupParentNamed: input.cgroupParent !== null };
+  const ctx: FeatureCtx = { host, manifest: m, paths: input.paths, cgroupParentNamed: input.cgroupParent !== null, reserved: input.reserved ?? [] };
   const choices: Choice[] = [];
   const dg = m.defaultGuarantee;
 
@@ -77,7 +85,10 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   const w = m.workload;
   const wWords = w.kind === 'process' ? `process ${[w.exe, ...w.args].join(' ')}` : `wasm ${w.module}${w.args.length ? ' ' + w.args.join(' ') : ''}`;
   if (!kindOk) choices.push(choose('workload', wWords, dg, [{ available: false, mechanism: `${backend}:workload`, strength: 'enforced', code: 'BV_PLAN_BACKEND_UNSUPPORTED', reason: `the ${backend} backend does not run ${w.kind} workloads`, hint: `use the ${w.kind === 'process' ? 'linux' : 'wasm'} backend` }]));
-  else choices.push(choose('workload', wWords, dg, f.workload(ctx)));
+  else if (host.identity.euid === 0 && !host.userns.canCreate) {
+    // Without a user namespace there is nothing to map root to: the workload would be host root.
+    choices.push(choose('workload', wWords, dg, [{ available: false, mechanism: 'linux:userns', strength: 'enforced', code: 'BV_PLAN_HOST_ROOT', reason: `the workload would run as host root: this host will not create a user namespace (${host.userns.error ?? 'unavailable'})`, hint: 'enable user namespaces (user.max_user_namespaces > 0), or run bvisor as an unprivileged user' }]));
+  } else choices.push(choose('workload', wWords, dg, f.workload(ctx)));
 
   if (m.root) choices.push(choose('root', `${m.root.path}${m.root.readonly ? ' (read-only)' : ''}`, m.root.guarantee, f.root(ctx)));
 
@@ -95,11 +106,11 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
       if (!p || !g.access.includes('exec')) return false;
       return p === exePath || (g.recursive && (p === '/' || exePath.startsWith(p + '/')));
     });
-    if (!covered) {
-      const i = choices.findIndex((c) => c.verdict.clause === 'workload');
-      const refusal: Refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so landlock would refuse to run it`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
-      choices[i] = { verdict: { ...choices[i]!.verdict, verdict: 'refused', mechanism: null, reason: refusal.reason }, refusal };
-    }
+    const i = choices.findIndex((c) => c.verdict.clause === 'workload');
+    let refusal: Refusal | null = null;
+    if (!covered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so it does not exist in the workload's root`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
+    else if (!mayAccess(input.paths.exe, host, 0o1)) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not executable by the workload's identity ${host.mapping.uid}:${host.mapping.gid}`, hint: `chmod o+x ${exePath}` };
+    if (refusal && choices[i]!.refusal === null) choices[i] = { verdict: { ...choices[i]!.verdict, verdict: 'refused', mechanism: null, reason: refusal.reason }, refusal };
   }
 
   const net = m.network.value;
@@ -111,11 +122,19 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
 
   const envWords = m.env.length === 0 ? 'empty' : m.env.map((e) => (e.secret ? `${e.name}=<secret ${e.secret}>` : e.name)).join(' ');
   choices.push(choose('env', envWords, dg, [{ available: true, mechanism: `${backend}:env(exact,${m.env.length} var${m.env.length === 1 ? '' : 's'})`, strength: 'enforced' }]));
+  const handed = new Set(input.secrets ?? []);
   for (const e of m.env) {
-    if (e.secret) choices.push(choose(`env.${e.name}`, `secret ${e.secret}`, dg, [{ available: true, mechanism: `secret:env(${secretVar(e.secret)})`, strength: 'enforced' }]));
+    if (!e.secret) continue;
+    // The caller decides which of its secrets a run receives; a bundle cannot ask for others.
+    if (!handed.has(e.secret)) choices.push(choose(`env.${e.name}`, `secret ${e.secret}`, dg, [{ available: false, mechanism: 'secret:env', strength: 'enforced', code: 'BV_PLAN_SECRET_NOT_ALLOWED', reason: `secret "${e.secret}" was not handed to this run`, hint: `pass --secret ${e.secret} (API: secrets: { '${e.secret}': … }) if this bundle may have it` }]));
+    else choices.push(choose(`env.${e.name}`, `secret ${e.secret}`, dg, [{ available: true, mechanism: `secret:env(${secretVar(e.secret)})`, strength: 'enforced' }]));
   }
-  choices.push(choose('fds', m.fds.length ? `pass ${m.fds.join(',')} as 3..${2 + m.fds.length}` : 'none (stdio only)', dg, f.fds(ctx)));
-  choices.push(choose('stdio', `stdin=${m.stdio.stdin} stdout=${m.stdio.stdout} stderr=${m.stdio.stderr}`, dg, [{ available: true, mechanism: `${backend}:stdio`, strength: 'enforced' }]));
+  const handedFds = new Set(input.handedFds ?? []);
+  const strayFds = m.fds.filter((fd) => !handedFds.has(fd));
+  const fdsBackend = f.fds(ctx);
+  if (strayFds.length && fdsBackend.some((c) => c.available)) choices.push(choose('fds', `pass ${m.fds.join(',')}`, dg, [{ available: false, mechanism: 'linux:fd-pass', strength: 'enforced', code: 'BV_PLAN_FD_NOT_HANDED', reason: `descriptor${strayFds.length === 1 ? '' : 's'} ${strayFds.join(', ')} ${strayFds.length === 1 ? 'was' : 'were'} not handed to bvisor for the workload (bvisor's own descriptors are never passed)`, hint: `open it in the calling shell and pass --preserve-fds N (fds 3..N+2), or list it in the API's fds` }]));
+  else choices.push(choose('fds', m.fds.length ? `pass ${m.fds.join(',')} as 3..${2 + m.fds.length}` : 'none (stdio only)', dg, fdsBackend));
+  choices.push(choose('stdio', `stdin=${m.stdio.stdin} stdout=${m.stdio.stdout} stderr=${m.stdio.stderr}`, dg, stdinCandidates(input, backend)));
   if (m.isolate.value.signals || m.isolate.value.abstractUnix) {
     choices.push(choose('isolate', [m.isolate.value.signals ? 'signals' : '', m.isolate.value.abstractUnix ? 'abstract unix sockets' : ''].filter(Boolean).join(', '), m.isolate.guarantee, f.isolate(ctx)));
   }
@@ -134,6 +153,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
     else choices.push(notRequested(`limits.${name}`, 'unlimited', dg, 'not requested by the manifest'));
   }
 
+  choices.push(...layoutRefusals(input, backend, ctx));
   const clauses = choices.map((c) => c.verdict);
   const refusals = choices.flatMap((c) => (c.refusal ? [c.refusal] : []));
   const admitted = refusals.length === 0;
@@ -145,24 +165,80 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
     planHash: null,
     clauses,
     refusals,
-    launch: admitted ? launchInputs(input, backend) : null,
+    launch: admitted ? launchInputs(input, backend, ctx) : null,
   };
   body.planHash = contentHash(body, sha256);
   return body;
 }
 
-function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
+/** Whether the workload's identity may read (4) or execute (1) a file, by its mode bits (ACLs
+ * may allow more; refusing on the bits alone errs on the closed side). The caller itself when
+ * rootless: then bvisor opens nothing the workload could not. */
+function mayAccess(fact: PathFact | null | undefined, host: HostFacts, bit: 4 | 1): boolean {
+  if (!fact || fact.mode === undefined) return false;
+  if (host.identity.euid !== 0) return true;
+  const me = host.mapping;
+  if (fact.uid === me.uid) return (fact.mode & (bit << 6)) !== 0;
+  if (fact.gid === me.gid) return (fact.mode & (bit << 3)) !== 0;
+  return (fact.mode & bit) !== 0;
+}
+
+function stdinCandidates(input: PlanInput, backend: Backend): Candidate[] {
+  const s = input.manifest.stdio.stdin;
+  if (!s.startsWith('file:')) return [{ available: true, mechanism: `${backend}:stdio`, strength: 'enforced' }];
+  const fact = input.paths.stdin;
+  const no = (reason: string, hint: string): Candidate[] => [{ available: false, mechanism: `${backend}:stdio(file)`, strength: 'enforced', code: 'BV_PLAN_STDIN', reason, hint }];
+  if (!fact || fact.kind === 'missing') return no(`stdin file ${s.slice(5)} does not exist`, 'create it, or use stdin: null');
+  // A FIFO would block bvisor's own open; a device is not a file to feed.
+  if (fact.kind !== 'file') return no(`stdin file ${s.slice(5)} is not a regular file`, 'feed a regular file, or stdin: inherit');
+  if (!mayAccess(fact, input.host, 4)) return no(`stdin file ${fact.path} is not readable by the workload's identity ${input.host.mapping.uid}:${input.host.mapping.gid}; bvisor opens it for the workload and will not read what the workload could not`, `chmod o+r ${fact.path}, or feed another file`);
+  return [{ available: true, mechanism: `${backend}:stdio(file by fd)`, strength: 'enforced' }];
+}
+
+const ids = (f: PathFact | null | undefined): { dev: string; ino: string } => ({ dev: f?.dev ?? '0', ino: f?.ino ?? '0' });
+
+function fsRules(input: PlanInput, backend: Backend, ctx: FeatureCtx): FsRule[] {
   const { manifest: m, host, paths } = input;
-  const w = m.workload;
-  const filesystem: FsRule[] = m.filesystem.map((g) => {
-    const fact = paths.grants[g.index]!;
+  return m.filesystem.map((g) => {
+    const fact = paths.grants[g.index] ?? { path: g.path, kind: 'missing' as const };
     const kind = fact.kind === 'directory' ? 'directory' : fact.kind === 'file' ? 'file' : 'other';
     const rights = rightsFor(g.access, kind, fact.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi);
     // Container mode: grants are bind-mounted into the rootfs; bundle-relative ones at /<rel>.
     // wasm: preopens are named the same way, so a guest sees ./data as /data.
     const target = m.root || backend === 'wasm' ? (g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path) : fact.path;
-    return { clause: `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights };
+    return { clause: `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights, ...ids(fact), idmap: grantIdmap(ctx, g) };
   });
+}
+
+/**
+ * Checks of the root as a whole, made on the layout a mount namespace would give whatever this
+ * host has (so they do not come and go with host capabilities): no two steps on one place, and
+ * the cwd exists in it.
+ */
+function layoutRefusals(input: PlanInput, backend: Backend, ctx: FeatureCtx): Choice[] {
+  const { manifest: m } = input;
+  if (backend !== 'linux') return [];
+  const dg = m.defaultGuarantee;
+  const rules = fsRules(input, backend, ctx);
+  const layout = layoutFor(
+    { root: m.root ? { path: 'rootfs', readonly: m.root.readonly, dev: '0', ino: '0' } : null, filesystem: rules, namespaces: ['user', 'pid', 'mount'], tmp: { mode: m.tmp.value, sizeBytes: null }, stdio: m.stdio, memoryBytes: null, identity: input.host.mapping },
+    { rootLinks: [], reserved: [] },
+  );
+  const out: Choice[] = [];
+  for (const [a, b] of layoutConflicts(layout)) {
+    out.push(choose(b.clause ?? 'filesystem', `${b.kind} at ${b.target}`, dg, [{ available: false, mechanism: 'linux:mount', strength: 'enforced', code: 'BV_PLAN_LAYOUT_CONFLICT', reason: `${b.clause ?? b.kind} and ${a.clause ?? a.kind} would both be mounted at ${b.target}; the later would hide the earlier`, hint: 'drop one of them (tmp: private already gives an empty writable /tmp)' }]));
+  }
+  const w = m.workload;
+  if (w.kind === 'process' && !m.root && w.cwd !== '/' && !layout.some((e) => e.kind !== 'symlink' && e.kind !== 'mask' && e.target !== '/' && under(w.cwd, e.target))) {
+    out.push(choose('workload.process.cwd', w.cwd, dg, [{ available: false, mechanism: 'linux:chdir', strength: 'enforced', code: 'BV_PLAN_CWD_UNREACHABLE', reason: `${w.cwd} is not under any grant, so it does not exist in the workload's root`, hint: `grant ${w.cwd} (or a directory above it), or set cwd: /` }]));
+  }
+  return out;
+}
+
+function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): LaunchInputs {
+  const { manifest: m, host, paths } = input;
+  const w = m.workload;
+  const filesystem = fsRules(input, backend, ctx);
   const limits: CgroupLimit[] = [];
   const rlimits: RlimitSetting[] = [];
   const parentNamed = input.cgroupParent !== null;
@@ -205,9 +281,10 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
   }
   const workload: LaunchInputs['workload'] =
     w.kind === 'process'
-      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd }
-      : { kind: 'wasm', path: paths.module?.path ?? w.module, argv0: w.module, args: w.args, cwd: '/', deterministic: w.deterministic, seed: w.seed };
-  return {
+      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe) }
+      : { kind: 'wasm', path: paths.module?.path ?? w.module, argv0: w.module, args: w.args, cwd: '/', deterministic: w.deterministic, seed: w.seed, ...ids(paths.module) };
+  const stdinFile = m.stdio.stdin.startsWith('file:') && paths.stdin ? { path: paths.stdin.path, ...ids(paths.stdin) } : null;
+  const inputs: Omit<LaunchInputs, 'layout'> = {
     workload,
     env: m.env.map((e) => (e.secret ? { name: e.name, secret: e.secret } : { name: e.name, value: e.value ?? '' })),
     filesystem,
@@ -215,7 +292,8 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
     network: { mode: m.network.value.mode, connect: m.network.value.connect, bind: m.network.value.bind },
     spawn: m.spawn.value,
     fds: m.fds,
-    stdio: m.stdio,
+    stdio: stdinFile ? { ...m.stdio, stdin: `file:${stdinFile.path}` } : m.stdio,
+    stdinFile,
     namespaces,
     cgroup: { parent: input.cgroupParent, limits },
     rlimits,
@@ -225,9 +303,14 @@ function launchInputs(input: PlanInput, backend: Backend): LaunchInputs {
     memoryBytes: m.limits.memory?.value ?? null,
     outputBytes: m.limits.output?.value ?? (capturing ? DEFAULT_OUTPUT_CAP : 0),
     tmp: { mode: m.tmp.value, sizeBytes: m.limits.tmpSize?.value ?? null },
-    root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly } : null,
+    root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root) } : null,
     syscalls: { deny: m.syscalls.value },
     capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
     scope: [...(m.isolate.value.signals ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix ? (['abstract-unix-socket'] as const) : [])],
+    // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
+    identity: { ...host.mapping },
   };
+  // Only the state root and the cache are hidden inside binds; the install is readable.
+  const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');
+  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], reserved: hide }) : [] };
 }

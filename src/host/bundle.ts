@@ -1,8 +1,9 @@
 // Opens a bundle (a directory, or a .tar/.tar.gz unpacked into a private temp dir), reads its
-// manifest, and resolves every path the manifest names into facts the planner can use. Bundle-
-// relative paths are resolved physically (symlinks followed) and must stay inside the bundle;
-// paths inside a rootfs are resolved as if the rootfs were `/` (absolute symlinks stay inside).
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+// manifest, and resolves every path the manifest names into facts the planner can use: the
+// kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
+// program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
+// path and (dev, ino), which the launcher checks again before it uses anything.
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve, posix } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, type Issue } from '../contract/errors.js';
@@ -11,6 +12,9 @@ import type { YamlReadResult } from '../core/yaml-reader.js';
 import type { PathFact, PlanPaths } from '../core/features.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { isTarBundle, extractTarBundle } from './tar-bundle.js';
+import { shim, O } from '../backends/linux/ffi/shim.js';
+import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFDIR, S_IFREG } from '../backends/linux/host/objects.js';
+import { errnoName } from './facts.js';
 
 export const MANIFEST_NAME = 'boundary.yaml';
 /** A manifest larger than this is not a manifest. */
@@ -57,13 +61,33 @@ export function openBundle(arg: string): OpenBundle {
   }
 }
 
-function kindOf(path: string): PathFact['kind'] {
+/** What an open descriptor is: physical path (the kernel's, from /proc/self/fd), kind, identity. */
+function factOfFd(fd: number): PathFact {
+  const id = identityOf(fd);
+  const t = id.mode & S_IFMT;
+  return { path: readlinkSync(`/proc/self/fd/${fd}`), kind: t === S_IFDIR ? 'directory' : t === S_IFREG ? 'file' : 'other', dev: id.dev, ino: id.ino, uid: id.uid, gid: id.gid, mode: id.mode & 0o7777 };
+}
+
+/**
+ * Resolves a path the way the kernel does (openat2, magic links refused), relative to dirFd
+ * with the given RESOLVE_* flags, and describes what it finds. Missing: the physical path of
+ * the deepest existing ancestor plus the rest, so messages still name something real.
+ */
+function resolveWith(dirFd: number, path: string, resolve: number, missingAs: () => string): PathFact | 'escape' {
+  const s = shim();
+  const fd = s.bv_openat2(dirFd, path, O.PATH, 0, resolve | RESOLVE.NO_MAGICLINKS);
+  if (fd === -18 /* EXDEV: resolution left the anchor */) return 'escape';
+  if (fd < 0) return { path: missingAs(), kind: 'missing' };
   try {
-    const st = statSync(path);
-    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
-  } catch {
-    return 'missing';
+    return factOfFd(fd);
+  } finally {
+    s.bv_close(fd);
   }
+}
+
+/** An absolute host path, symlinks followed as the kernel follows them. */
+export function resolveHostPath(path: string): PathFact {
+  return resolveWith(AT_FDCWD, path, 0, () => physical(path)) as PathFact;
 }
 
 /** The real path when it exists; else the real path of the deepest existing ancestor + the rest. */
@@ -72,7 +96,7 @@ function physical(path: string): string {
   const tail: string[] = [];
   for (;;) {
     try {
-      const real = realpathSync(head);
+      const real = realpathSync.native(head);
       return tail.length ? join(real, ...tail.reverse()) : real;
     } catch {
       const parent = posix.dirname(head);
@@ -83,41 +107,40 @@ function physical(path: string): string {
   }
 }
 
-function inside(dir: string, p: string): boolean {
-  return p === dir || p.startsWith(dir + '/');
+/** Top-level symlinks of the host's / (merged /usr: bin -> usr/bin, lib64 -> usr/lib64). */
+export function hostRootLinks(): Array<{ name: string; target: string }> {
+  const out: Array<{ name: string; target: string }> = [];
+  for (const e of readdirSync('/', { withFileTypes: true })) {
+    if (!e.isSymbolicLink()) continue;
+    try {
+      out.push({ name: e.name, target: readlinkSync('/' + e.name) });
+    } catch {
+      // vanished: nothing to recreate
+    }
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/** One user namespace per process for trying idmapped mounts while planning. */
+let probeUserns: number | null = null;
+
 /**
- * Resolves `path` (absolute, meaning inside root) under `root` the way the kernel would after
- * pivot_root: absolute symlink targets restart at root, and .. never climbs above it.
+ * Whether an idmapped mount of the directory works here (the filesystem supports it and we may
+ * make one): tried for real on a detached copy that is dropped at once.
  */
-export function resolveInRoot(root: string, path: string): string {
-  let parts = path.split('/').filter((x) => x && x !== '.');
-  const done: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const seg = parts.shift()!;
-    if (seg === '..') {
-      done.pop();
-      continue;
-    }
-    const candidate = join(root, ...done, seg);
-    let st;
-    try {
-      st = lstatSync(candidate);
-    } catch {
-      done.push(seg, ...parts);
-      break;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) throw new BvisorError('BV_MANIFEST_INVALID', `too many symlinks resolving ${path} in ${root}`);
-      const target = readlinkSync(candidate);
-      const tparts = target.split('/').filter((x) => x && x !== '.');
-      if (target.startsWith('/')) done.length = 0;
-      parts = [...tparts, ...parts];
-    } else done.push(seg);
+export function idmappable(path: string): boolean {
+  const s = shim();
+  probeUserns ??= s.bv_userns('0 65534 1\n', '0 65534 1\n');
+  if (probeUserns < 0) return false;
+  const fd = s.bv_openat2(AT_FDCWD, path, O.PATH, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  if (fd < 0) return false;
+  try {
+    const tree = s.bv_tree(fd, 0, probeUserns);
+    if (tree >= 0) s.bv_close(tree);
+    return tree >= 0;
+  } finally {
+    s.bv_close(fd);
   }
-  return join(root, ...done);
 }
 
 export interface ResolvedPaths {
@@ -131,35 +154,58 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, yaml: Yam
     const at = yaml.locate(path);
     issues.push({ code: 'BV_MANIFEST_PATH_ESCAPE', clause, message: `${what} resolves outside the bundle`, hint: 'bundle paths must stay inside the bundle, also through symlinks', file, line: at.line, col: at.col });
   };
-  const inBundle = (rel: string, path: (string | number)[], clause: string): PathFact => {
-    const segs = bundleRelativeSegments(rel) ?? [];
-    const p = physical(join(bundleDir, ...segs));
-    if (!inside(bundleDir, p)) {
-      escape(path, clause, `"${rel}"`);
-      return { path: p, kind: 'missing' };
+  const s = shim();
+  const bundleFd = s.bv_openat2(AT_FDCWD, bundleDir, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+  if (bundleFd < 0) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `open bundle ${bundleDir}: ${errnoName(bundleFd)}`);
+  try {
+    // Bundle-relative paths are resolved by the kernel beneath the bundle: a symlink (or a
+    // chain of them) that leaves it is EXDEV, whatever its text looks like.
+    const inBundle = (rel: string, path: (string | number)[], clause: string): PathFact => {
+      const segs = bundleRelativeSegments(rel) ?? [];
+      if (segs.length === 0) return factOfFd(bundleFd);
+      const f = resolveWith(bundleFd, segs.join('/'), RESOLVE.BENEATH, () => physical(join(bundleDir, ...segs)));
+      if (f === 'escape') {
+        escape(path, clause, `"${rel}"`);
+        return { path: join(bundleDir, ...segs), kind: 'missing' };
+      }
+      return f;
+    };
+    const rootful = process.geteuid?.() === 0;
+    const grants = m.filesystem.map((g) => {
+      const f = g.bundleRelative ? inBundle(g.path, ['filesystem', g.index, 'path'], `filesystem[${g.index}].path`) : resolveHostPath(g.path);
+      // Rootful write grants not already the workload's: can an idmapped mount bridge them?
+      if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
+      return f;
+    });
+    const root = m.root ? inBundle(m.root.path, ['root', 'path'], 'root.path') : null;
+    let exe: PathFact | null = null;
+    let module: PathFact | null = null;
+    const w = m.workload;
+    if (w.kind === 'process') {
+      if (root && root.kind === 'directory') {
+        // The program as the workload will find it after pivot_root: resolved in the rootfs,
+        // absolute symlinks included, never above it (RESOLVE_IN_ROOT).
+        const rfd = s.bv_openat2(AT_FDCWD, root.path, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+        if (rfd >= 0) {
+          try {
+            const f = resolveWith(rfd, w.exe, RESOLVE.IN_ROOT, () => join(root.path, w.exe));
+            exe = f === 'escape' ? { path: join(root.path, w.exe), kind: 'missing' } : f;
+          } finally {
+            s.bv_close(rfd);
+          }
+        }
+      } else if (!root) exe = resolveHostPath(w.exe);
+    } else module = inBundle(w.module, ['workload', 'wasm', 'module'], 'workload.wasm.module');
+    let stdin: PathFact | null = null;
+    if (m.stdio.stdin.startsWith('file:')) {
+      const f = m.stdio.stdin.slice(5);
+      stdin = f.startsWith('/') ? resolveHostPath(f) : inBundle(f, ['stdio', 'stdin', 'file'], 'stdio.stdin.file');
     }
-    return { path: p, kind: kindOf(p) };
-  };
-
-  const grants = m.filesystem.map((g) => {
-    if (g.bundleRelative) return inBundle(g.path, ['filesystem', g.index, 'path'], `filesystem[${g.index}].path`);
-    const p = physical(g.path);
-    return { path: p, kind: kindOf(p) };
-  });
-  const root = m.root ? inBundle(m.root.path, ['root', 'path'], 'root.path') : null;
-  let exe: PathFact | null = null;
-  let module: PathFact | null = null;
-  if (m.workload.kind === 'process') {
-    if (root && root.kind === 'directory') {
-      const p = resolveInRoot(root.path, m.workload.exe);
-      exe = { path: p, kind: kindOf(p) };
-    } else if (!root) {
-      const p = physical(m.workload.exe);
-      exe = { path: p, kind: kindOf(p) };
-    }
-  } else module = inBundle(m.workload.module, ['workload', 'wasm', 'module'], 'workload.wasm.module');
-  if (issues.length) throw new BvisorError('BV_MANIFEST_INVALID', `${file}: ${issues.length} path(s) leave the bundle`, { issues, hint: issues[0]!.hint ?? undefined });
-  return { grants, exe, module, root };
+    if (issues.length) throw new BvisorError('BV_MANIFEST_INVALID', `${file}: ${issues.length} path(s) leave the bundle`, { issues, hint: issues[0]!.hint ?? undefined });
+    return { grants, exe, module, root, stdin, rootLinks: m.root ? [] : hostRootLinks() };
+  } finally {
+    s.bv_close(bundleFd);
+  }
 }
 
 export interface LoadedBundle {

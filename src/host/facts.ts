@@ -2,13 +2,17 @@
 // never assumed from the distribution or the kernel version. A fact that cannot be read says why
 // in its error field; the planner treats unknown as unavailable (fail closed).
 import { readFileSync, mkdirSync, rmdirSync, accessSync, constants } from 'node:fs';
-import { release, machine } from 'node:os';
+import { release, machine, constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import type { HostFacts, CgroupHierarchy, CgroupFacts, Rlimit } from '../contract/generated/types.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { CAPABILITY_LIST } from '../core/capability-names.js';
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 28: 'ENOSPC', 38: 'ENOSYS', 95: 'EOPNOTSUPP' };
+// errno names from the platform (os.constants.errno), never a hand table that prints "errno 74".
+// Where Linux has two names for a number (EAGAIN/EWOULDBLOCK, EOPNOTSUPP/ENOTSUP), the first
+// listed wins, as in errno(3).
+const ERRNO_NAMES: Record<number, string> = {};
+for (const [name, n] of Object.entries(osConstants.errno)) ERRNO_NAMES[n] ??= name;
 export function errnoName(n: number): string {
   return ERRNO_NAMES[Math.abs(n)] ?? `errno ${Math.abs(n)}`;
 }
@@ -167,6 +171,32 @@ export function parseLimits(text: string): Record<string, Rlimit> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// the workload's host identity
+
+/** The first subordinate id of `user` in an /etc/subuid-style text ("name:start:count"). */
+export function subId(text: string | null, user: string): number | null {
+  for (const line of (text ?? '').split('\n')) {
+    const [name, start, count] = line.trim().split(':');
+    if (name === user && /^\d+$/.test(start ?? '') && Number(count) > 0) return Number(start);
+  }
+  return null;
+}
+
+/**
+ * Whom a launch maps the workload's root to. As root: the `bvisor` range of /etc/subuid and
+ * /etc/subgid when the administrator gave bvisor one (as podman's `containers` user), else the
+ * kernel's overflow ids ("nobody"). Never 0: a mapping to host root is refused outright. Without
+ * root: the caller's own ids (a user namespace cannot map anything else).
+ */
+export function probeMapping(euid: number, egid: number): HostFacts['mapping'] {
+  if (euid !== 0) return { uid: euid, gid: egid, source: 'the caller (rootless)' };
+  const su = subId(readText('/etc/subuid'), 'bvisor');
+  const sg = subId(readText('/etc/subgid'), 'bvisor');
+  if (su !== null && sg !== null && su > 0 && sg > 0) return { uid: su, gid: sg, source: '/etc/subuid and /etc/subgid (bvisor)' };
+  const ou = readInt('/proc/sys/kernel/overflowuid') ?? 65534;
+  const og = readInt('/proc/sys/kernel/overflowgid') ?? 65534;
+  return { uid: ou > 0 ? ou : 65534, gid: og > 0 ? og : 65534, source: 'overflow ids (/proc/sys/kernel/overflowuid, overflowgid)' };
+}
 
 export function probeHost(): HostFacts {
   const s = shim();
@@ -199,6 +229,7 @@ export function probeHost(): HostFacts {
     userns,
     cgroup: probeCgroups(readText('/proc/self/mountinfo') ?? '', readText('/proc/self/cgroup') ?? ''),
     identity: { uid, gid: process.getgid?.() ?? -1, euid, egid: process.getegid?.() ?? -1 },
+    mapping: probeMapping(euid, process.getegid?.() ?? -1),
     capabilities: { effective: capEff.padStart(16, '0'), names: capNames(capEff) },
     rlimits: parseLimits(readText('/proc/self/limits') ?? ''),
   };

@@ -2,7 +2,7 @@
 // the whole wasm backend: libc's preopen discovery, file copy between a read-only and a
 // read-write preopen, readdir, sleep, and a memory hog against the cap. Oracles: the host disk,
 // the guest's own output, repeated runs.
-import { mkdirSync, writeFileSync, readFileSync, copyFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, copyFileSync, chmodSync, chownSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +35,7 @@ describe('C guests (live)', () => {
     copyFileSync(wasm, join(b, 'copy.wasm'));
     mkdirSync(join(b, 'in'));
     mkdirSync(join(b, 'out'));
+    chownSync(join(b, 'out'), 1000, 1000); // written through an idmapped mount as its owner
     writeFileSync(join(b, 'in', 'source.txt'), 'the quick brown fox\n');
     writeFileSync(join(b, 'in', 'other'), 'x');
     writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: copy.wasm, deterministic: true }\nfilesystem:\n  - { path: ./in, access: read }\n  - { path: ./out, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 10s, memory: 32Mi, fuel: 100000000 }\n');

@@ -1,7 +1,7 @@
 // The WASI file host against escapes, with the guest's own errnos as the oracle (and the host
 // disk for writes). The same guest under node:wasi, in a throwaway process, is the negative
 // control: it shows the escape is real there, so these tests can see one.
-import { mkdirSync, writeFileSync, symlinkSync, existsSync, readFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, writeFileSync, symlinkSync, existsSync, readFileSync, chmodSync, chownSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,6 +106,9 @@ function makeBox(ops: Op[], access: 'read' | 'read-write'): Box | null {
   const box = join(bundle, 'box');
   const sb = join(box, 'sb');
   mkdirSync(sb, { recursive: true });
+  // A regular user's directory: the runner (uid 65534 when bvisor is root) writes it through an
+  // idmapped mount.
+  if (access === 'read-write') chownSync(sb, 1000, 1000);
   writeFileSync(join(box, 'secret.txt'), 'SECRET');
   writeFileSync(join(sb, 'inside.txt'), 'inside');
   symlinkSync(join(box, 'secret.txt'), join(sb, 'host_abs_link'));

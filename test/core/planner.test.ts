@@ -11,7 +11,10 @@ import { sha256Hex } from '../../src/host/hash.js';
 import { validatePlan } from '../../src/contract/generated/validators.js';
 import { hybridHost, v2Host, bareHost } from '../helpers/hosts.js';
 
-const dirFact = (path: string): PathFact => ({ path, kind: 'directory' });
+// Facts as the host layer reports them: a directory owned by a regular user (so a write grant
+// needs an idmapped mount as root, which these filesystems support), world-readable files.
+const dirFact = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
+const fileFact = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755 });
 
 function manifestOf(yaml: string): NormalManifest {
   return loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
@@ -20,8 +23,8 @@ function manifestOf(yaml: string): NormalManifest {
 function pathsFor(m: NormalManifest, overrides: Partial<PlanPaths> = {}): PlanPaths {
   return {
     grants: m.filesystem.map((g) => dirFact(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
-    exe: m.workload.kind === 'process' ? { path: m.workload.exe, kind: 'file' } : null,
-    module: m.workload.kind === 'wasm' ? { path: `/bundle/${m.workload.module}`, kind: 'file' } : null,
+    exe: m.workload.kind === 'process' ? fileFact(m.workload.exe) : null,
+    module: m.workload.kind === 'wasm' ? fileFact(`/bundle/${m.workload.module}`) : null,
     root: m.root ? dirFact(`/bundle/${m.root.path}`) : null,
     ...overrides,
   };
@@ -52,7 +55,11 @@ describe('planner examples', () => {
     expect(p.admitted).toBe(true);
     expect(p.refusals).toEqual([]);
     expect(clause(p, 'limits.memory').mechanism).toBe('linux:cgroup1:memory.limit_in_bytes+swappiness=0');
-    expect(clause(p, 'filesystem[0]').mechanism).toMatch(/^linux:landlock\(abi=7,rights=xrl\)$/);
+    // The root is built from the grants: /usr is a read-only bind, landlock a second layer.
+    expect(clause(p, 'filesystem').mechanism).toBe('linux:mount(root from grants)+landlock(abi=7)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)+landlock(abi=7,rights=xrl)');
+    expect(p.launch?.identity).toMatchObject({ uid: 65534, gid: 65534 });
+    expect(p.launch?.layout.find((e) => e.target === '/usr')).toMatchObject({ kind: 'bind', source: '/usr', options: ['ro', 'nosuid', 'nodev'] });
     expect(clause(p, 'network')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:netns(empty)', requested: 'deny (default)' });
     expect(clause(p, 'limits.processes').verdict).toBe('not-requested');
     expect(p.launch?.cgroup.limits).toContainEqual({ clause: 'limits.memory', version: 1, controller: 'memory', file: 'memory.limit_in_bytes', value: String(64 * 2 ** 20) });
@@ -95,22 +102,31 @@ describe('planner examples', () => {
     expect(clause(p, 'limits.processes').reason).toMatch(/asks only for best-effort/);
   });
 
-  it('refuses grants that need rights an old landlock ABI lacks, unless best-effort', () => {
+  it('an old landlock ABI does not weaken grants when the root is built from them; without a mount namespace it refuses, unless best-effort', () => {
     const host = hybridHost();
     host.landlock.abi = 2;
     const strict = manifestOf(HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read-write }\n'));
+    // The mounts are authoritative (read-only binds stop truncation); landlock is a second layer.
     const p = run(strict, host);
-    expect(p.admitted).toBe(false);
-    const codes = p.refusals.map((r) => `${r.clause}:${r.code}`);
-    expect(codes).toContain('filesystem:BV_PLAN_LANDLOCK_ABI_TOO_OLD');
+    expect(p.admitted).toBe(true);
+    expect(clause(p, 'filesystem[1]').mechanism).toBe('linux:mount(bind,rw,noexec,idmap=1000:1000→65534:65534)+landlock(abi=2,rights=wrlDFdfspyR)');
+    // Without namespaces only landlock is left, and ABI 2 cannot restrict truncate.
+    const bare = hybridHost();
+    bare.landlock.abi = 2;
+    bare.userns.canCreate = false;
+    bare.capabilities.effective = '0000000000000000';
+    bare.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+    const q = run(strict, bare);
+    const codes = q.refusals.map((r) => `${r.clause}:${r.code}`);
     expect(codes).toContain('filesystem[1]:BV_PLAN_LANDLOCK_ABI_TOO_OLD');
-    expect(p.refusals.find((r) => r.clause === 'filesystem[1]')!.reason).toMatch(/TRUNCATE/);
+    expect(q.refusals.find((r) => r.clause === 'filesystem[1]')!.reason).toMatch(/TRUNCATE/);
     expect(codes).not.toContain('filesystem[0]:BV_PLAN_LANDLOCK_ABI_TOO_OLD'); // read-exec needs nothing newer
-    const lax = manifestOf(HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read-write, guarantee: best-effort }\n') + 'guarantee: best-effort\n');
-    const q = run(lax, host);
-    expect(q.admitted).toBe(true);
-    expect(clause(q, 'filesystem[1]').mechanism).toMatch(/unhandled=TRUNCATE/);
-    expect(q.launch?.filesystem[1]?.rights).not.toContain('TRUNCATE');
+    const lax = manifestOf(HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read-write, guarantee: best-effort }\n') + 'guarantee: best-effort\nnetwork: host\n');
+    const r = run(lax, bare);
+    expect(r.refusals).toEqual([]);
+    expect(clause(r, 'filesystem')).toMatchObject({ verdict: 'best-effort', mechanism: 'linux:landlock(abi=2,unhandled=TRUNCATE)' });
+    expect(clause(r, 'filesystem[1]').mechanism).toMatch(/unhandled=TRUNCATE/);
+    expect(r.launch?.filesystem[1]?.rights).not.toContain('TRUNCATE');
   });
 
   it('refuses an rlimit above the hard limit without CAP_SYS_RESOURCE, naming the limit', () => {
@@ -141,7 +157,7 @@ describe('planner examples', () => {
     expect(p.backend).toBe('wasm');
     expect(p.refusals.map((r) => `${r.clause}:${r.code}`).sort()).toEqual(['fds:BV_PLAN_BACKEND_UNSUPPORTED', 'limits.cpu:BV_PLAN_BACKEND_UNSUPPORTED', 'network:BV_PLAN_BACKEND_UNSUPPORTED', 'spawn:BV_PLAN_BACKEND_UNSUPPORTED']);
     expect(clause(p, 'limits.fuel').mechanism).toBe('wasm:fuel(wasmtime-like/v1)');
-    expect(clause(p, 'filesystem[0]').mechanism).toBe('wasm:preopen(openat2-beneath,rw)+linux:landlock(abi=7)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('wasm:preopen(openat2-beneath,rw)+linux:mount(bind,rw,idmap=1000:1000→65534:65534)+landlock(abi=7)');
   });
 
   it('wasm: a file grant or a non-recursive grant is refused, never widened', () => {
@@ -176,7 +192,7 @@ describe('planner examples', () => {
     const p = run(m, hybridHost());
     expect(clause(p, 'root').mechanism).toBe('linux:mount(pivot_root,ro)');
     expect(clause(p, 'filesystem').mechanism).toBe('linux:mount(pivot_root)+landlock(abi=7)');
-    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)+landlock(abi=7)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)+landlock(abi=7,rights=xrl)');
     const bare = hybridHost();
     bare.landlock.abi = 0;
     expect(clause(run(m, bare), 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)');
@@ -184,7 +200,7 @@ describe('planner examples', () => {
 
   it('secrets appear in the plan only as references', () => {
     const m = manifestOf(HELLO + 'env: { TOKEN: { secret: api-token }, HOME: /nonexistent }\n');
-    const p = run(m, hybridHost());
+    const p = run(m, hybridHost(), { secrets: ['api-token'] });
     expect(p.launch?.env).toEqual([{ name: 'HOME', value: '/nonexistent' }, { name: 'TOKEN', secret: 'api-token' }]);
     expect(clause(p, 'env.TOKEN').mechanism).toBe('secret:env(BVISOR_SECRET_API_TOKEN)');
   });
@@ -233,7 +249,7 @@ const manifestArb = fc
       if (seen.has(x.path)) continue;
       seen.add(x.path);
       filesystem.push({ index: filesystem.length, path: x.path, bundleRelative: false, access: x.access, recursive: x.recursive, guarantee: x.guarantee });
-      facts.push({ path: x.path, kind: x.kind });
+      facts.push(x.kind === 'missing' ? { path: x.path, kind: 'missing' } : x.kind === 'file' ? fileFact(x.path) : dirFact(x.path));
     }
     const cleanLimits = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
     const m: NormalManifest = {
@@ -253,7 +269,7 @@ const manifestArb = fc
       defaultGuarantee: g,
       explicitDefaultGuarantee: true,
     };
-    const paths: PlanPaths = { grants: facts, exe: { path: '/usr/bin/true', kind: 'file' }, module: { path: '/b/m.wasm', kind: 'file' }, root: dirFact('/b/rootfs') };
+    const paths: PlanPaths = { grants: facts, exe: fileFact('/usr/bin/true'), module: fileFact('/b/m.wasm'), root: dirFact('/b/rootfs') };
     return { m, paths };
   });
 

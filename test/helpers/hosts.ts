@@ -22,6 +22,7 @@ export function hybridHost(): HostFacts {
       v1: [v1('cpu', '/'), v1('cpuacct', '/'), v1('memory', '/job/1'), v1('pids', '/')],
     },
     identity: { uid: 0, gid: 0, euid: 0, egid: 0 },
+    mapping: { uid: 65534, gid: 65534, source: 'overflow ids' },
     capabilities: { effective: ALL_CAPS, names: [] },
     rlimits: { nofile: { soft: 20000, hard: 20000 }, nproc: { soft: 96364, hard: 96364 }, as: { soft: null, hard: null }, cpu: { soft: null, hard: null } },
   };
@@ -35,6 +36,7 @@ export function v2Host(): HostFacts {
     v1: [],
   };
   h.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+  h.mapping = { uid: 1000, gid: 1000, source: 'the caller (rootless)' };
   h.capabilities = { effective: '0000000000000000', names: [] };
   return h;
 }
@@ -47,6 +49,7 @@ export function bareHost(): HostFacts {
   h.cgroup = { mode: 'none', v2: null, v1: [] };
   h.capabilities = { effective: '0000000000000000', names: [] };
   h.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+  h.mapping = { uid: 1000, gid: 1000, source: 'the caller (rootless)' };
   h.rlimits = { nofile: { soft: 1024, hard: 4096 }, nproc: { soft: 100, hard: 100 }, as: { soft: null, hard: null }, cpu: { soft: null, hard: null } };
   return h;
 }

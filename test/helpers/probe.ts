@@ -1,6 +1,6 @@
 // Runs the probe (native-shim/build/bvprobe) as a workload, through the same path `bvisor run`
 // takes, with optional test-only hooks. The probe's own report is the oracle.
-import { writeFileSync, chmodSync, rmdirSync } from 'node:fs';
+import { writeFileSync, chmodSync, chownSync, rmdirSync } from 'node:fs';
 import { afterAll } from 'vitest';
 import { join } from 'node:path';
 import { loadBundle } from '../../src/host/bundle.js';
@@ -50,9 +50,24 @@ export function probeBundle(args: string[], extra = '', opts: { filesystem?: str
   return dir;
 }
 
-export async function runProbe(args: string[], extra = '', o: { hooks?: LaunchHooks; cgroupParent?: string | null; secretEnv?: NodeJS.ProcessEnv; filesystem?: string[]; root?: string | null; id?: string | null } = {}): Promise<RunOutcome> {
+export async function runProbe(args: string[], extra = '', o: { hooks?: LaunchHooks; cgroupParent?: string | null; secretEnv?: NodeJS.ProcessEnv; filesystem?: string[]; root?: string | null; id?: string | null; secrets?: string[]; fds?: number[] } = {}): Promise<RunOutcome> {
   const b = loadBundle(probeBundle(args, extra, o.filesystem ? { filesystem: o.filesystem } : {}));
-  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent ?? null, secretEnv: o.secretEnv ?? {}, host: facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent ?? null, secretEnv: o.secretEnv ?? {}, secrets: o.secrets ?? Object.keys(o.secretEnv ?? {}).map((k) => k.replace(/^BVISOR_SECRET_/, '').toLowerCase().replace(/_/g, '-')), fds: o.fds ?? [], host: facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+}
+
+/**
+ * A directory a workload may write: bvisor runs it as an unprivileged id (65534 when bvisor is
+ * root), so a write grant must be that id's, world-writable, or bridged by an idmapped mount
+ * (owned by a regular user). `owner` picks: 'world' (mode 1777) or a uid:gid to chown to.
+ */
+export function writableDir(owner: 'world' | { uid: number; gid: number } = 'world'): string {
+  const d = tempDir('bvisor-rw-');
+  if (owner === 'world') chmodSync(d, 0o1777);
+  else {
+    chmodSync(d, 0o755);
+    chownSync(d, owner.uid, owner.gid);
+  }
+  return d;
 }
 
 export async function probeFacts(extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<{ out: RunOutcome; p: ProbeFacts }> {

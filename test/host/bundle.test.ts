@@ -1,9 +1,9 @@
 // Bundle paths: bundle-relative paths may not leave the bundle, physically (symlinks) as well
 // as lexically; rootfs paths resolve as if the rootfs were /.
-import { mkdirSync, symlinkSync, writeFileSync, readdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadBundle, resolveInRoot, openBundle } from '../../src/host/bundle.js';
+import { loadBundle, openBundle } from '../../src/host/bundle.js';
 import { BvisorError } from '../../src/contract/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -27,7 +27,10 @@ describe('bundle paths', () => {
     const b = bundle('workload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: ./out, access: read-write }\n');
     mkdirSync(join(b, 'out'));
     const { paths, bundle: ob } = loadBundle(b);
-    expect(paths.grants[0]).toEqual({ path: join(ob.dir, 'out'), kind: 'directory' });
+    // The kernel's own view of the object: physical path, kind, and the identity the launcher
+    // checks again (oracle: stat from Node).
+    const st = statSync(join(b, 'out'));
+    expect(paths.grants[0]).toMatchObject({ path: join(ob.dir, 'out'), kind: 'directory', dev: String(st.dev), ino: String(st.ino), uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 });
     expect(paths.exe?.path).toBe(realpathSync('/usr/bin/true'));
   });
 
@@ -59,16 +62,22 @@ describe('bundle paths', () => {
     expect(issuesOf(() => openBundle(tempDir())).code).toBe('BV_MANIFEST_NOT_FOUND');
   });
 
-  it('resolves absolute symlinks inside a rootfs against the rootfs', () => {
-    const r = tempDir();
-    mkdirSync(join(r, 'bin'));
+  it('resolves the program of a rootfs inside it, as the kernel does (absolute links restart at the rootfs, .. stops there)', () => {
+    const b = tempDir();
+    const r = join(b, 'rootfs');
+    mkdirSync(join(r, 'bin'), { recursive: true });
     mkdirSync(join(r, 'usr/bin'), { recursive: true });
+    mkdirSync(join(r, 'etc'));
     writeFileSync(join(r, 'bin/busybox'), '');
+    writeFileSync(join(r, 'etc/passwd'), '');
     symlinkSync('/bin/busybox', join(r, 'usr/bin/sh'));
     symlinkSync('../../../../../../etc', join(r, 'up'));
-    expect(resolveInRoot(r, '/usr/bin/sh')).toBe(join(r, 'bin/busybox'));
-    // .. never climbs above the rootfs
-    expect(resolveInRoot(r, '/up/passwd')).toBe(join(r, 'etc/passwd'));
-    expect(readdirSync(r).sort()).toEqual(['bin', 'up', 'usr']);
+    const manifest = (exe: string): void => writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs }\nworkload: { process: { exe: ${exe} } }\n`);
+    manifest('/usr/bin/sh');
+    expect(loadBundle(b).paths.exe).toMatchObject({ path: join(realpathSync(r), 'bin/busybox'), kind: 'file' });
+    // .. never climbs above the rootfs: /up is /etc of the rootfs, not the host's
+    manifest('/up/passwd');
+    expect(loadBundle(b).paths.exe).toMatchObject({ path: join(realpathSync(r), 'etc/passwd'), kind: 'file' });
+    expect(readdirSync(r).sort()).toEqual(['bin', 'etc', 'up', 'usr']);
   });
 });

@@ -12,11 +12,14 @@ import { createHash } from 'node:crypto';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, decodeRecord, mountSteps, MOUNT_OP, type MountStep, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
+import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
+import { servedBySpecial } from '../../core/layout.js';
 import { createCgroups, joinV1, killAll, readBack, teardownCgroups, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { buildRuleset, type Ruleset } from './host/landlock.js';
-import { readEvidence, statusEvidence } from './host/evidence.js';
+import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
 import { waitPidfd, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
@@ -271,8 +274,17 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Environment, with secrets resolved only here, in memory.
     const env = resolveEnv(launch.env, req.secret);
 
-    const exeFd = fds.own(s.bv_open(launch.workload.path, O.PATH, 0));
-    if (exeFd < 0) throw spawnErr(`open \`${launch.workload.path}\` (O_PATH)`, exeFd, 'the program changed since planning; plan again');
+    // Resolve once: the program, every grant and the rootfs are opened here, checked against
+    // the (dev, ino) the plan recorded, and used by descriptor from now on.
+    const exeFd = fds.own(openPlanned({ path: launch.workload.path, dev: launch.workload.dev, ino: launch.workload.ino }, 'workload'));
+    const grantFds = new Map<string, number>();
+    for (const r of launch.filesystem) {
+      if (launch.layout.length > 0 && servedBySpecial(r.target)) continue;
+      grantFds.set(r.clause, fds.own(openPlanned({ path: r.path, dev: r.dev, ino: r.ino }, r.clause)));
+    }
+    const rootFd = launch.root ? fds.own(openPlanned({ path: launch.root.path, dev: launch.root.dev, ino: launch.root.ino }, 'root')) : -1;
+    if (rootFd >= 0 && (identityOf(rootFd).mode & S_IFMT) !== S_IFDIR) throw new BvisorError('BV_LAUNCH_CHANGED', `root: \`${launch.root!.path}\` is not a directory`, { hint: 'plan again' });
+    if (rootFd >= 0 && launch.layout.length) prepareMountPoints(rootFd, launch);
 
     // stdio
     const childEnds: number[] = [];
@@ -287,10 +299,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     };
     let stdinFd: number;
     if (launch.stdio.stdin === 'inherit') stdinFd = 0;
-    else if (launch.stdio.stdin.startsWith('file:')) {
-      const p = launch.stdio.stdin.slice(5);
-      stdinFd = fds.own(s.bv_open(p, O.RDONLY, 0));
-      if (stdinFd < 0) throw spawnErr(`open stdin \`${p}\``, stdinFd);
+    else if (launch.stdinFile) {
+      // O_NONBLOCK: had a FIFO been swapped in, this open must not hang before the check below.
+      stdinFd = fds.own(openPlanned(launch.stdinFile, 'stdio.stdin', O.RDONLY | O.NONBLOCK));
       childEnds.push(stdinFd);
     } else stdinFd = nullFd();
     const captures: Array<Promise<StreamFacts>> = [];
@@ -333,7 +344,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let ruleset: Ruleset | null = null;
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
     if (!req.hooks?.noLandlock && landlockWanted) {
-      ruleset = buildRuleset(launch);
+      ruleset = buildRuleset(launch, (clause) => grantFds.get(clause)!);
       childEnds.push(fds.own(ruleset.fd));
     }
 
@@ -351,8 +362,38 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
 
+    // Rootful: the parent makes every bind a detached tree from the descriptor it checked (and
+    // idmaps write grants); the child only moves them into place. Rootless: the child clones
+    // them itself, re-opening each path and checking the same identity.
+    const trees = new Map<number, number>();
+    const rootful = host.identity.euid === 0 && launch.namespaces.includes('user');
+    if (rootful) {
+      const userns = new Map<string, number>();
+      const nsFor = (idmap: { uid: number; gid: number }): number => {
+        const key = `${idmap.uid}:${idmap.gid}`;
+        let fd = userns.get(key);
+        if (fd === undefined) {
+          fd = s.bv_userns(`${idmap.uid} ${launch.identity.uid} 1\n`, `${idmap.gid} ${launch.identity.gid} 1\n`);
+          if (fd < 0) throw spawnErr(`a user namespace for the idmapped mount ${key}→${launch.identity.uid}:${launch.identity.gid}`, fd);
+          userns.set(key, fds.own(fd));
+        }
+        return fd;
+      };
+      launch.layout.forEach((e, i) => {
+        const r = e.kind === 'bind' ? launch.filesystem.find((x) => x.clause === e.clause) : undefined;
+        const src = e.kind === 'root' && rootFd >= 0 ? rootFd : r ? grantFds.get(r.clause) : undefined;
+        if (src === undefined) return;
+        const attrs = e.kind === 'root' ? attrsOf(e.options) & ~1 : attrsOf(e.options);
+        const tree = s.bv_tree(src, attrs, r?.idmap ? nsFor(r.idmap) : -1);
+        if (tree < 0) throw spawnErr(`${e.clause ?? e.target}: a detached copy of \`${e.source}\`${r?.idmap ? ' (idmapped)' : ''}`, tree, r?.idmap ? 'the filesystem refused an idmapped mount; plan again' : undefined);
+        trees.set(i, fds.own(tree));
+        childEnds.push(tree);
+      });
+      for (const fd of userns.values()) closeFd(fd);
+    }
     const handled = new Set(handledFs(ruleset?.abi ?? 0));
-    const mounts = mountSteps(launch, { landlock: ruleset !== null, ruleMask: (rights) => maskOf((rights as FsRight[]).filter((r) => handled.has(r))) });
+    const ruleMask = (rights: readonly string[]): number => maskOf((rights as FsRight[]).filter((r) => handled.has(r)));
+    const { steps: mounts, slots } = mountPlan(launch, { landlock: ruleset !== null, ruleMask, trees, rootfsRules: rootFd >= 0 && ruleset ? rootfsRules(rootFd, launch) : [] });
     // Detached: every descriptor the body names is handed to the monitor at a fixed position
     // (7, 8, …), and the body carries those positions, since the monitor calls clone3.
     const position = new Map<number, number>();
@@ -363,7 +404,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     };
     const body = lower({
       launch,
-      mounts,
       argv0: launch.workload.argv0,
       env,
       runtime: {
@@ -379,9 +419,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       hostname: launch.namespaces.includes('uts') ? req.hostname : null,
       ready: true,
       dieWithParent: req.dieWithParent,
+      rootful,
       testNoScrub: req.hooks?.noScrub === true,
       keepCaps: req.hooks?.keepCaps === true,
       bpf,
+      mounts,
+      slots: slots.map(at),
     });
     let monitor: Awaited<ReturnType<typeof spawnMonitor>> | null = null;
     if (req.detached) {
@@ -405,14 +448,19 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     childEnds.forEach(closeFd);
     childEnds.length = 0;
     closeFd(exeFd);
+    for (const fd of grantFds.values()) closeFd(fd);
+    if (rootFd >= 0) closeFd(rootFd);
 
     // Rendezvous: maps in the kernel's required order, then v1 cgroups; the child is blocked.
     try {
       if (launch.namespaces.includes('user')) {
         if (req.hooks?.failUidMap) throw Object.assign(new Error('injected fault'), { code: 'EPERM' });
-        writeProc(`/proc/${pid}/uid_map`, `0 ${host.identity.euid} 1\n`);
-        writeProc(`/proc/${pid}/setgroups`, 'deny');
-        writeProc(`/proc/${pid}/gid_map`, `0 ${host.identity.egid} 1\n`);
+        // The workload's root is an unprivileged host id (the plan's identity), never host root.
+        writeProc(`/proc/${pid}/uid_map`, `0 ${launch.identity.uid} 1\n`);
+        // Rootless, the kernel demands setgroups=deny before gid_map. Rootful, we may leave it
+        // allowed, and must: the child clears root's supplementary groups with setgroups(0).
+        if (!rootful) writeProc(`/proc/${pid}/setgroups`, 'deny');
+        writeProc(`/proc/${pid}/gid_map`, `0 ${launch.identity.gid} 1\n`);
       }
       joinV1(cg, pid);
     } catch (e) {
@@ -431,7 +479,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
-      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff });
+      const user = launch.namespaces.includes('user');
+      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}) });
+      // Evidence decides: what the kernel says about the prepared child must match the plan, or
+      // the go byte is never sent and the workload never runs.
+      const bad = failedEvidence(evidence);
+      if (bad.length) {
+        throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
+      }
       // The filter goes on after this handshake (it is the last step); read it back at exec.
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {

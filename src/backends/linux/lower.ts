@@ -1,29 +1,30 @@
 // Lowers an admitted plan into the launch body the C launcher reads (pure). The layout is
 // defined by native-shim/src/launch.h; the constants below mirror it, and a live test compares
 // them with the layout the shim reports about itself (bv_body_layout).
-import type { LaunchInputs } from '../../contract/generated/types.js';
+import type { FsRule, LaunchInputs } from '../../contract/generated/types.js';
+import { servedBySpecial } from '../../core/layout.js';
 
 export const BODY_MAGIC = 0x44425642;
-export const BODY_VERSION = 1;
-export const HEADER_SIZE = 120;
+export const BODY_VERSION = 2;
+export const HEADER_SIZE = 128;
 /** Offsets of the header fields, in declaration order (launch.h). */
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
-  rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112,
+  rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
-export const MOUNT_SIZE = 24;
+export const MOUNT_SIZE = 48;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
   1: 'sync', 2: 'mount-private', 3: 'mount', 4: 'hostname', 5: 'loopback', 6: 'rlimit', 7: 'no-new-privs', 8: 'landlock',
-  9: 'fd', 10: 'fd-check', 11: 'close-fds', 12: 'capabilities', 13: 'ready', 14: 'seccomp', 15: 'exec', 16: 'signals',
+  9: 'fd', 10: 'fd-check', 11: 'close-fds', 12: 'capabilities', 13: 'ready', 14: 'seccomp', 15: 'exec', 16: 'signals', 17: 'setsid', 18: 'ids',
 };
 export const STAGE_READY = 13;
 export const STAGE_EXEC = 15;
@@ -62,11 +63,13 @@ export interface BodyRuntime {
   declared: DeclaredFd[];
 }
 
-/** enum bv_mount_op (launch.h). */
-export const MOUNT_OP = { MOUNT: 1, BIND: 2, MKDIR: 3, MKFILE: 4, PIVOT: 5, REMOUNT_RO: 6, LL_RULE: 7, MASK: 8, SYMLINK: 9, CHDIR: 10 } as const;
+/** enum bv_mount_op (launch.h): stage, prepare (CLONE, FSMOUNT), pivot, assemble. */
+export const MOUNT_OP = { STAGE: 1, CLONE: 2, FSMOUNT: 3, PIVOT: 4, MKDIR: 5, MKFILE: 6, MOVE: 7, SYMLINK: 8, BIND_SELF: 9, MASK: 10, SETATTR: 11, LL_RULE: 12, CHDIR: 13 } as const;
 export const NO_STRING = 0xffffffff;
-/** MS_* (linux/mount.h). */
-export const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, BIND: 4096, REC: 16384 } as const;
+/** MOUNT_ATTR_* (linux/mount.h). */
+export const ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
+export const KIND = { DIR: 1, FILE: 2 } as const;
+export const AUX = { RECURSIVE: 1, OPTIONAL: 2 } as const;
 
 export interface MountStep {
   op: (typeof MOUNT_OP)[keyof typeof MOUNT_OP];
@@ -75,20 +78,22 @@ export interface MountStep {
   target?: string;
   fstype?: string;
   data?: string;
+  slot?: number;
+  aux?: number;
+  /** CLONE: the (st_dev, st_ino) the source must still have; 0n, 0n: not checked. */
+  dev?: bigint;
+  ino?: bigint;
 }
 
-const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir + '/');
+/** MOUNT_ATTR_* bits from a layout entry's options (idmap is the parent's to apply). */
+export function attrsOf(options: readonly string[] | undefined): number {
+  const o = new Set(options ?? []);
+  return (o.has('ro') ? ATTR.RDONLY : 0) | (o.has('nosuid') ? ATTR.NOSUID : 0) | (o.has('nodev') ? ATTR.NODEV : 0) | (o.has('noexec') ? ATTR.NOEXEC : 0);
+}
 
-/**
- * Whether a filesystem rule must be added by the child, after its mounts: a rule opened by the
- * parent names a host inode, which a fresh /proc (or, in container mode, pivot_root) replaces.
- * Grants under a private /tmp stay parent-side: the tmpfs hides their paths, but descriptors
- * opened before it (the program itself, executed by fd) still need their rights.
- */
-export function ruleIsChildSide(launch: LaunchInputs, target: string): boolean {
-  if (!launch.namespaces.includes('mount')) return false;
-  if (launch.root) return true;
-  return launch.namespaces.includes('pid') && under(target, '/proc');
+/** fsconfig options of a tmpfs entry: its mode= and size=. */
+function fsData(options: readonly string[] | undefined): string {
+  return (options ?? []).filter((o) => o.startsWith('mode=') || o.startsWith('size=')).join(',');
 }
 
 export interface MountContext {
@@ -96,77 +101,115 @@ export interface MountContext {
   ruleMask: (rights: readonly string[]) => number;
   /** landlock is in use: emit child-side rules. */
   landlock: boolean;
+  /** Detached trees the parent made from the descriptors it opened (rootful), by layout index.
+   * Entries without one are cloned by the child from the host path it re-opens and checks. */
+  trees: ReadonlyMap<number, number>;
+  /** Container mode: child-side rules on the rootfs's own entries (never on "/" itself, which
+   * would widen every grant mounted beneath it). */
+  rootfsRules: ReadonlyArray<{ target: string; rights: readonly string[] }>;
 }
 
-const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
-const MASKED = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug', '/proc/sysrq-trigger', '/proc/latency_stats', '/proc/acpi', '/proc/scsi', '/proc/asound', '/sys/firmware'];
-const READONLY = ['/proc/sys', '/proc/irq', '/proc/bus', '/proc/fs'];
-
-function parents(root: string, target: string): string[] {
-  const segs = target.split('/').filter(Boolean);
-  const out: string[] = [];
-  for (let i = 1; i < segs.length; i++) out.push(root + '/' + segs.slice(0, i).join('/'));
-  return out;
-}
-
-/** The mount steps the child runs, from the inert launch inputs (pure). */
-export function mountSteps(launch: LaunchInputs, ctx: MountContext): MountStep[] {
-  const steps: MountStep[] = [];
-  if (!launch.namespaces.includes('mount')) return steps;
-  const tmpData = `mode=1777,size=${launch.tmp.sizeBytes ?? launch.memoryBytes ?? 64 * 2 ** 20}`;
-  const rr = MS.NOSUID | MS.NODEV | MS.NOEXEC;
-  const rule = (target: string, rights: readonly string[]): void => {
-    if (ctx.landlock) steps.push({ op: MOUNT_OP.LL_RULE, flags: ctx.ruleMask(rights), target });
-  };
-  if (!launch.root) {
-    if (launch.namespaces.includes('pid')) steps.push({ op: MOUNT_OP.MOUNT, flags: rr, source: 'proc', target: '/proc', fstype: 'proc' });
-    if (launch.tmp.mode === 'private') {
-      steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NODEV, source: 'tmpfs', target: '/tmp', fstype: 'tmpfs', data: tmpData });
-      rule('/tmp', RW_DIR);
-    }
-    for (const r of launch.filesystem) if (ruleIsChildSide(launch, r.target)) rule(r.target, r.rights);
-  } else {
-    const R = launch.root.path;
-    steps.push({ op: MOUNT_OP.BIND, flags: 0, source: R, target: R });
-    steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/proc` });
-    if (launch.namespaces.includes('pid')) steps.push({ op: MOUNT_OP.MOUNT, flags: rr, source: 'proc', target: `${R}/proc`, fstype: 'proc' });
-    steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/dev` });
-    steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NOEXEC, source: 'tmpfs', target: `${R}/dev`, fstype: 'tmpfs', data: 'mode=755,size=65536' });
-    for (const d of DEVICES) {
-      steps.push({ op: MOUNT_OP.MKFILE, flags: 0, target: `${R}/dev/${d}` });
-      steps.push({ op: MOUNT_OP.BIND, flags: 0, source: `/dev/${d}`, target: `${R}/dev/${d}` });
-    }
-    steps.push({ op: MOUNT_OP.SYMLINK, flags: 0, source: '/proc/self/fd', target: `${R}/dev/fd` });
-    ['stdin', 'stdout', 'stderr'].forEach((n, i) => steps.push({ op: MOUNT_OP.SYMLINK, flags: 0, source: `/proc/self/fd/${i}`, target: `${R}/dev/${n}` }));
-    steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/dev/shm` });
-    steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NODEV, source: 'tmpfs', target: `${R}/dev/shm`, fstype: 'tmpfs', data: 'mode=1777,size=' + (launch.memoryBytes ?? 64 * 2 ** 20) });
-    if (launch.tmp.mode === 'private') {
-      steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: `${R}/tmp` });
-      steps.push({ op: MOUNT_OP.MOUNT, flags: MS.NOSUID | MS.NODEV, source: 'tmpfs', target: `${R}/tmp`, fstype: 'tmpfs', data: tmpData });
-    }
-    for (const g of launch.filesystem) {
-      for (const p of parents(R, g.target)) steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: p });
-      steps.push({ op: g.kind === 'directory' ? MOUNT_OP.MKDIR : MOUNT_OP.MKFILE, flags: 0, target: R + g.target });
-      steps.push({ op: MOUNT_OP.BIND, flags: g.access.includes('write') ? 0 : MS.RDONLY, source: g.path, target: R + g.target });
-    }
-    steps.push({ op: MOUNT_OP.PIVOT, flags: 0, target: R });
-    for (const m of MASKED) steps.push({ op: MOUNT_OP.MASK, flags: 0, target: m });
-    for (const m of READONLY) steps.push({ op: MOUNT_OP.BIND, flags: MS.RDONLY, source: m, target: m });
-    if (launch.root.readonly) steps.push({ op: MOUNT_OP.REMOUNT_RO, flags: 0, target: '/' });
-    rule('/', launch.root.readonly ? RX_DIR : RWX_DIR);
-    rule('/proc', ['READ_FILE', 'READ_DIR']);
-    rule('/dev/shm', RW_DIR);
-    if (launch.tmp.mode === 'private') rule('/tmp', RW_DIR);
-    for (const d of DEVICES) rule(`/dev/${d}`, ['READ_FILE', 'WRITE_FILE', 'TRUNCATE', 'IOCTL_DEV']);
-    for (const g of launch.filesystem) rule(g.target, g.rights);
-  }
-  steps.push({ op: MOUNT_OP.CHDIR, flags: 0, target: launch.workload.cwd });
-  return steps;
+export interface MountPlan {
+  steps: MountStep[];
+  /** Initial slot contents: a tree fd from the parent, or -1 (a prepare step fills it). */
+  slots: number[];
 }
 
 const RW_DIR = ['READ_FILE', 'READ_DIR', 'WRITE_FILE', 'TRUNCATE', 'REMOVE_DIR', 'REMOVE_FILE', 'MAKE_DIR', 'MAKE_REG', 'MAKE_SOCK', 'MAKE_FIFO', 'MAKE_SYM', 'REFER'];
-const RX_DIR = ['READ_FILE', 'READ_DIR', 'EXECUTE'];
-const RWX_DIR = [...RW_DIR, 'EXECUTE'];
+const DEVICE_RIGHTS = ['READ_FILE', 'WRITE_FILE', 'TRUNCATE', 'IOCTL_DEV'];
+
+/** The child's mount steps, in the order the plan's layout gives (pure). */
+export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
+  const steps: MountStep[] = [];
+  const slots: number[] = [];
+  if (launch.layout.length === 0) {
+    if (launch.namespaces.includes('mount')) steps.push({ op: MOUNT_OP.CHDIR, flags: 0, target: launch.workload.cwd });
+    return { steps, slots };
+  }
+  const ruleOf = (clause: string | undefined): FsRule | undefined => launch.filesystem.find((r) => r.clause === clause);
+  const newSlot = (fd = -1): number => slots.push(fd) - 1;
+  const slotOf = new Map<number, number>();
+  steps.push({ op: MOUNT_OP.STAGE, flags: 0 });
+  // prepare: every mount source becomes a detached mount while the host is still at /.old
+  launch.layout.forEach((e, i) => {
+    const tree = ctx.trees.get(i);
+    if (tree !== undefined) {
+      slotOf.set(i, newSlot(tree));
+      return;
+    }
+    const attrs = attrsOf(e.options);
+    switch (e.kind) {
+      case 'root':
+        if (e.source === 'tmpfs') slotOf.set(i, newSlot()), steps.push({ op: MOUNT_OP.FSMOUNT, flags: attrs & ~ATTR.RDONLY, fstype: 'tmpfs', data: fsData(e.options), slot: slotOf.get(i)! });
+        else slotOf.set(i, newSlot()), steps.push({ op: MOUNT_OP.CLONE, flags: attrs & ~ATTR.RDONLY, source: launch.root!.path, slot: slotOf.get(i)!, dev: BigInt(launch.root!.dev), ino: BigInt(launch.root!.ino) });
+        return;
+      case 'bind': {
+        const r = ruleOf(e.clause)!;
+        slotOf.set(i, newSlot());
+        steps.push({ op: MOUNT_OP.CLONE, flags: attrs, source: r.path, slot: slotOf.get(i)!, dev: BigInt(r.dev), ino: BigInt(r.ino) });
+        return;
+      }
+      case 'device':
+        slotOf.set(i, newSlot());
+        // The host's own /dev: trusted, so not checked against a planned identity.
+        steps.push({ op: MOUNT_OP.CLONE, flags: attrs, source: e.source!, slot: slotOf.get(i)!, dev: 0n, ino: 0n });
+        return;
+      case 'proc':
+      case 'tmpfs':
+        slotOf.set(i, newSlot());
+        steps.push({ op: MOUNT_OP.FSMOUNT, flags: attrs, fstype: e.kind === 'proc' ? 'proc' : 'tmpfs', data: e.kind === 'proc' ? '' : fsData(e.options), slot: slotOf.get(i)! });
+        return;
+      default:
+        return;
+    }
+  });
+  steps.push({ op: MOUNT_OP.PIVOT, flags: 0, slot: slotOf.get(0)! });
+  // assemble, in layout order (parents first)
+  launch.layout.forEach((e, i) => {
+    if (i === 0) return;
+    switch (e.kind) {
+      case 'bind':
+      case 'device':
+      case 'proc':
+      case 'tmpfs': {
+        const file = e.kind === 'device' || (e.kind === 'bind' && ruleOf(e.clause)!.kind !== 'directory');
+        steps.push({ op: file ? MOUNT_OP.MKFILE : MOUNT_OP.MKDIR, flags: 0, target: e.target });
+        steps.push({ op: MOUNT_OP.MOVE, flags: file ? KIND.FILE : KIND.DIR, target: e.target, slot: slotOf.get(i)! });
+        return;
+      }
+      case 'symlink':
+        steps.push({ op: MOUNT_OP.SYMLINK, flags: 0, source: e.source!, target: e.target });
+        return;
+      case 'mask':
+        // bvisor's own directories must be hidden; /proc's list is a superset of what kernels have.
+        steps.push({ op: MOUNT_OP.MASK, flags: 0, target: e.target, aux: e.clause === 'filesystem' ? AUX.OPTIONAL : 0 });
+        return;
+      case 'readonly':
+        steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, target: e.target, aux: AUX.OPTIONAL });
+        return;
+      default:
+        return;
+    }
+  });
+  if (attrsOf(launch.layout[0]!.options) & ATTR.RDONLY) steps.push({ op: MOUNT_OP.SETATTR, flags: ATTR.RDONLY, target: '/' });
+  if (ctx.landlock) {
+    const rule = (target: string, rights: readonly string[], optional = false): void => {
+      steps.push({ op: MOUNT_OP.LL_RULE, flags: ctx.ruleMask(rights), target, aux: optional ? AUX.OPTIONAL : 0 });
+    };
+    for (const e of launch.layout) {
+      if (e.kind === 'device') rule(e.target, DEVICE_RIGHTS);
+      if (e.kind === 'tmpfs' && e.target !== '/dev') rule(e.target, RW_DIR);
+    }
+    // Grants the fresh /proc serves: rules on its inodes, which exist only in here.
+    for (const r of launch.filesystem) if (servedBySpecial(r.target) === 'proc') rule(r.target, r.rights);
+    if (launch.root) {
+      if (!launch.filesystem.some((r) => servedBySpecial(r.target) === 'proc')) rule('/proc', ['READ_FILE', 'READ_DIR']);
+      for (const r of ctx.rootfsRules) rule(r.target, r.rights, true);
+    }
+  }
+  steps.push({ op: MOUNT_OP.CHDIR, flags: 0, target: launch.workload.cwd });
+  return { steps, slots };
+}
 
 export interface LowerInput {
   launch: LaunchInputs;
@@ -179,6 +222,9 @@ export interface LowerInput {
   ready: boolean;
   /** Kill the workload when the launching thread dies (foreground runs). */
   dieWithParent: boolean;
+  /** bvisor runs as root: the child sheds root's supplementary groups (setgroups stays allowed
+   * for that; the parent may write gid_map without denying it). */
+  rootful?: boolean;
   /** Tests only: the red twin of the fd scrub. Production never sets it. */
   testNoScrub?: boolean;
   /** Tests only: the red twin of the capability drop. */
@@ -186,6 +232,8 @@ export interface LowerInput {
   /** A seccomp program, 8 bytes per instruction, or null. */
   bpf: Uint8Array | null;
   mounts?: readonly MountStep[];
+  /** Slot fds (MountPlan.slots), as the child will see them. */
+  slots?: readonly number[];
 }
 
 export class LowerError extends Error {}
@@ -218,8 +266,9 @@ export function lower(input: LowerInput): Uint8Array {
       cursor += enc.encode(v).length + 1;
       return at;
     };
-    return { op: m.op, flags: m.flags, source: ref(m.source), target: ref(m.target), fstype: ref(m.fstype), data: ref(m.data) };
+    return { op: m.op, flags: m.flags, source: ref(m.source), target: ref(m.target), fstype: ref(m.fstype), data: ref(m.data), slot: m.slot ?? -1, aux: m.aux ?? 0, dev: m.dev ?? 0n, ino: m.ino ?? 0n };
   });
+  const slots = input.slots ?? [];
   const stringsLen = strings.reduce((n, s) => n + s.length, 0);
 
   if (runtime.declared.length > 64) throw new LowerError('at most 64 declared fds');
@@ -237,7 +286,8 @@ export function lower(input: LowerInput): Uint8Array {
   const rlimitsOff = align8(fdsOff + runtime.declared.length * FD_SIZE);
   const bpfOff = align8(rlimitsOff + rlimits.length * RLIMIT_SIZE);
   const mountsOff = align8(bpfOff + bpfLen * SOCK_FILTER_SIZE);
-  const total = align8(mountsOff + mountRefs.length * MOUNT_SIZE);
+  const slotsOff = align8(mountsOff + mountRefs.length * MOUNT_SIZE);
+  const total = align8(slotsOff + slots.length * 4);
 
   const buf = new Uint8Array(total);
   const dv = new DataView(buf.buffer);
@@ -251,6 +301,9 @@ export function lower(input: LowerInput): Uint8Array {
   if (input.ready) flags |= FLAGS.READY;
   if (input.dieWithParent) flags |= FLAGS.PDEATHSIG;
   if (input.testNoScrub) flags |= FLAGS.TEST_NO_SCRUB;
+  // A new session (no controlling terminal, so no /dev/tty) unless the terminal is granted.
+  if (launch.stdio.stdin !== 'inherit') flags |= FLAGS.SETSID;
+  if (launch.namespaces.includes('user')) flags |= FLAGS.SETIDS | (input.rootful ? FLAGS.DROP_GROUPS : 0);
   let clone = 0n;
   for (const ns of launch.namespaces) clone |= CLONE_NS[ns];
 
@@ -280,6 +333,8 @@ export function lower(input: LowerInput): Uint8Array {
   u32(H.hostname_len, hostnameLen);
   i32(H.sync_peer_fd, runtime.syncPeerFd);
   dv.setBigUint64(H.cap_keep, launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n), true);
+  u32(H.slots_off, slots.length ? slotsOff : 0);
+  u32(H.nslots, slots.length);
 
   let off = stringsOff;
   for (const s of strings) {
@@ -303,7 +358,12 @@ export function lower(input: LowerInput): Uint8Array {
   mountRefs.forEach((m, i) => {
     const o = mountsOff + i * MOUNT_SIZE;
     [m.op, m.flags, m.source, m.target, m.fstype, m.data].forEach((v, j) => u32(o + 4 * j, v >>> 0));
+    i32(o + 24, m.slot);
+    u32(o + 28, m.aux);
+    dv.setBigUint64(o + 32, m.dev, true);
+    dv.setBigUint64(o + 40, m.ino, true);
   });
+  slots.forEach((fd, i) => i32(slotsOff + 4 * i, fd));
   return buf;
 }
 

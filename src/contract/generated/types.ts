@@ -545,6 +545,14 @@ export interface HostFacts {
     error: string | null;
   };
   cgroup: CgroupFacts;
+  /**
+   * The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.
+   */
+  mapping: {
+    uid: number;
+    gid: number;
+    source: string;
+  };
   identity: {
     uid: number;
     gid: number;
@@ -900,6 +908,11 @@ export interface LaunchInputs {
      * argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).
      */
     argv0: string;
+    /**
+     * st_dev of the program or module when planned (decimal).
+     */
+    dev: string;
+    ino: string;
   };
   env: EnvEntry[];
   filesystem: FsRule[];
@@ -940,6 +953,8 @@ export interface LaunchInputs {
   root: null | {
     path: string;
     readonly: boolean;
+    dev: string;
+    ino: string;
   };
   syscalls: {
     deny: 'errno' | 'kill' | 'log';
@@ -952,6 +967,22 @@ export interface LaunchInputs {
    * Capability numbers kept.
    */
   capabilities: number[];
+  /**
+   * The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.
+   */
+  identity: {
+    uid: number;
+    gid: number;
+    source: string;
+  };
+  /**
+   * The workload's root, step by step (empty without a mount namespace).
+   */
+  layout: LayoutEntry[];
+  /**
+   * stdin: { file }, resolved and identified when planned; null otherwise.
+   */
+  stdinFile: null | ObjectRef;
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema
@@ -986,6 +1017,21 @@ export interface FsRule {
    * Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).
    */
   target: string;
+  /**
+   * st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.
+   */
+  dev: string;
+  /**
+   * st_ino of the path when planned (decimal).
+   */
+  ino: string;
+  /**
+   * Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.
+   */
+  idmap: null | {
+    uid: number;
+    gid: number;
+  };
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema
@@ -1007,6 +1053,42 @@ export interface RlimitSetting {
   resource: string;
   soft: number;
   hard: number;
+}
+/**
+ * One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.
+ *
+ * This interface was referenced by `Plan`'s JSON-Schema
+ * via the `definition` "LayoutEntry".
+ */
+export interface LayoutEntry {
+  /**
+   * Where the workload sees it.
+   */
+  target: string;
+  kind: 'root' | 'bind' | 'proc' | 'tmpfs' | 'device' | 'symlink' | 'mask' | 'readonly';
+  /**
+   * bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.
+   */
+  source?: string;
+  /**
+   * Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).
+   */
+  options?: string[];
+  /**
+   * The clause this step serves.
+   */
+  clause?: string;
+}
+/**
+ * A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.
+ *
+ * This interface was referenced by `Plan`'s JSON-Schema
+ * via the `definition` "ObjectRef".
+ */
+export interface ObjectRef {
+  path: string;
+  dev: string;
+  ino: string;
 }
 
 // ---- report.schema.json ----

@@ -3614,7 +3614,7 @@ return errors === 0;
 validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateHostFacts = validate55;
-const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/host-facts.schema.json","title":"HostFacts","description":"What bvisor check read off this host. Every field was read, never assumed; a read that failed says why in its error field.","type":"object","additionalProperties":false,"required":["bvisorVersion","kernel","landlock","seccomp","userns","cgroup","identity","capabilities","rlimits"],"properties":{"bvisorVersion":{"const":"1"},"kernel":{"type":"object","additionalProperties":false,"required":["release","arch"],"properties":{"release":{"type":"string"},"arch":{"type":"string"}}},"landlock":{"type":"object","additionalProperties":false,"required":["abi","error"],"properties":{"abi":{"description":"0 when landlock is unavailable.","type":"integer","minimum":0},"error":{"type":["string","null"]}}},"seccomp":{"type":"object","additionalProperties":false,"required":["available","actions"],"properties":{"available":{"type":"boolean"},"actions":{"type":"array","items":{"type":"string"}}}},"userns":{"type":"object","additionalProperties":false,"required":["maxUserNamespaces","unprivilegedClone","apparmorRestrict","canCreate","unprivilegedCanCreate","error"],"properties":{"maxUserNamespaces":{"type":["integer","null"]},"unprivilegedClone":{"description":"kernel.unprivileged_userns_clone (Debian), null when absent.","type":["integer","null"]},"apparmorRestrict":{"description":"kernel.apparmor_restrict_unprivileged_userns (Ubuntu), null when absent.","type":["integer","null"]},"canCreate":{"description":"A user namespace was really created by this process's credentials.","type":"boolean"},"unprivilegedCanCreate":{"description":"A user namespace was really created by uid/gid 65534 (or by us when we are not root).","type":"boolean"},"error":{"type":["string","null"]}}},"cgroup":{"$ref":"#/$defs/CgroupFacts"},"identity":{"type":"object","additionalProperties":false,"required":["uid","gid","euid","egid"],"properties":{"uid":{"type":"integer"},"gid":{"type":"integer"},"euid":{"type":"integer"},"egid":{"type":"integer"}}},"capabilities":{"type":"object","additionalProperties":false,"required":["effective","names"],"properties":{"effective":{"description":"CapEff from /proc/self/status, hex.","type":"string","pattern":"^[0-9a-f]{16}$"},"names":{"type":"array","items":{"type":"string"}}}},"rlimits":{"description":"Resource limits of this process; null means unlimited.","type":"object","additionalProperties":{"$ref":"#/$defs/Rlimit"}}},"$defs":{"Rlimit":{"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}},"CgroupHierarchy":{"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root: bvisor will not create cgroups there unless a parent is named.","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]}}},"CgroupFacts":{"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}}}}}};
+const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/host-facts.schema.json","title":"HostFacts","description":"What bvisor check read off this host. Every field was read, never assumed; a read that failed says why in its error field.","type":"object","additionalProperties":false,"required":["bvisorVersion","kernel","landlock","seccomp","userns","cgroup","identity","capabilities","rlimits","mapping"],"properties":{"bvisorVersion":{"const":"1"},"kernel":{"type":"object","additionalProperties":false,"required":["release","arch"],"properties":{"release":{"type":"string"},"arch":{"type":"string"}}},"landlock":{"type":"object","additionalProperties":false,"required":["abi","error"],"properties":{"abi":{"description":"0 when landlock is unavailable.","type":"integer","minimum":0},"error":{"type":["string","null"]}}},"seccomp":{"type":"object","additionalProperties":false,"required":["available","actions"],"properties":{"available":{"type":"boolean"},"actions":{"type":"array","items":{"type":"string"}}}},"userns":{"type":"object","additionalProperties":false,"required":["maxUserNamespaces","unprivilegedClone","apparmorRestrict","canCreate","unprivilegedCanCreate","error"],"properties":{"maxUserNamespaces":{"type":["integer","null"]},"unprivilegedClone":{"description":"kernel.unprivileged_userns_clone (Debian), null when absent.","type":["integer","null"]},"apparmorRestrict":{"description":"kernel.apparmor_restrict_unprivileged_userns (Ubuntu), null when absent.","type":["integer","null"]},"canCreate":{"description":"A user namespace was really created by this process's credentials.","type":"boolean"},"unprivilegedCanCreate":{"description":"A user namespace was really created by uid/gid 65534 (or by us when we are not root).","type":"boolean"},"error":{"type":["string","null"]}}},"cgroup":{"$ref":"#/$defs/CgroupFacts"},"mapping":{"description":"The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"identity":{"type":"object","additionalProperties":false,"required":["uid","gid","euid","egid"],"properties":{"uid":{"type":"integer"},"gid":{"type":"integer"},"euid":{"type":"integer"},"egid":{"type":"integer"}}},"capabilities":{"type":"object","additionalProperties":false,"required":["effective","names"],"properties":{"effective":{"description":"CapEff from /proc/self/status, hex.","type":"string","pattern":"^[0-9a-f]{16}$"},"names":{"type":"array","items":{"type":"string"}}}},"rlimits":{"description":"Resource limits of this process; null means unlimited.","type":"object","additionalProperties":{"$ref":"#/$defs/Rlimit"}}},"$defs":{"Rlimit":{"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}},"CgroupHierarchy":{"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root: bvisor will not create cgroups there unless a parent is named.","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]}}},"CgroupFacts":{"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}}}}}};
 const schema88 = {"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}};
 const schema85 = {"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}}}};
 const schema86 = {"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root: bvisor will not create cgroups there unless a parent is named.","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]}}};
@@ -4410,9 +4410,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(func1.call(schema84.properties, key0))){
-const err9 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.mapping === undefined){
+const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "mapping"},message:"must have required property '"+"mapping"+"'"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4421,10 +4420,9 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
-if(data.bvisorVersion !== undefined){
-if("1" !== data.bvisorVersion){
-const err10 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
+for(const key0 in data){
+if(!(func1.call(schema84.properties, key0))){
+const err10 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4434,11 +4432,9 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data.kernel !== undefined){
-let data1 = data.kernel;
-if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
-if(data1.release === undefined){
-const err11 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/required",keyword:"required",params:{missingProperty: "release"},message:"must have required property '"+"release"+"'"};
+if(data.bvisorVersion !== undefined){
+if("1" !== data.bvisorVersion){
+const err11 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -4447,8 +4443,12 @@ vErrors.push(err11);
 }
 errors++;
 }
-if(data1.arch === undefined){
-const err12 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/required",keyword:"required",params:{missingProperty: "arch"},message:"must have required property '"+"arch"+"'"};
+}
+if(data.kernel !== undefined){
+let data1 = data.kernel;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(data1.release === undefined){
+const err12 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/required",keyword:"required",params:{missingProperty: "release"},message:"must have required property '"+"release"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4457,9 +4457,8 @@ vErrors.push(err12);
 }
 errors++;
 }
-for(const key1 in data1){
-if(!((key1 === "release") || (key1 === "arch"))){
-const err13 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data1.arch === undefined){
+const err13 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/required",keyword:"required",params:{missingProperty: "arch"},message:"must have required property '"+"arch"+"'"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4468,10 +4467,9 @@ vErrors.push(err13);
 }
 errors++;
 }
-}
-if(data1.release !== undefined){
-if(typeof data1.release !== "string"){
-const err14 = {instancePath:instancePath+"/kernel/release",schemaPath:"#/properties/kernel/properties/release/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data1){
+if(!((key1 === "release") || (key1 === "arch"))){
+const err14 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4481,9 +4479,9 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data1.arch !== undefined){
-if(typeof data1.arch !== "string"){
-const err15 = {instancePath:instancePath+"/kernel/arch",schemaPath:"#/properties/kernel/properties/arch/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.release !== undefined){
+if(typeof data1.release !== "string"){
+const err15 = {instancePath:instancePath+"/kernel/release",schemaPath:"#/properties/kernel/properties/release/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4493,9 +4491,9 @@ vErrors.push(err15);
 errors++;
 }
 }
-}
-else {
-const err16 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.arch !== undefined){
+if(typeof data1.arch !== "string"){
+const err16 = {instancePath:instancePath+"/kernel/arch",schemaPath:"#/properties/kernel/properties/arch/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4505,11 +4503,9 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data.landlock !== undefined){
-let data4 = data.landlock;
-if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
-if(data4.abi === undefined){
-const err17 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/required",keyword:"required",params:{missingProperty: "abi"},message:"must have required property '"+"abi"+"'"};
+}
+else {
+const err17 = {instancePath:instancePath+"/kernel",schemaPath:"#/properties/kernel/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4518,8 +4514,12 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(data4.error === undefined){
-const err18 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/required",keyword:"required",params:{missingProperty: "error"},message:"must have required property '"+"error"+"'"};
+}
+if(data.landlock !== undefined){
+let data4 = data.landlock;
+if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
+if(data4.abi === undefined){
+const err18 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/required",keyword:"required",params:{missingProperty: "abi"},message:"must have required property '"+"abi"+"'"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4528,9 +4528,8 @@ vErrors.push(err18);
 }
 errors++;
 }
-for(const key2 in data4){
-if(!((key2 === "abi") || (key2 === "error"))){
-const err19 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data4.error === undefined){
+const err19 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/required",keyword:"required",params:{missingProperty: "error"},message:"must have required property '"+"error"+"'"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4539,11 +4538,9 @@ vErrors.push(err19);
 }
 errors++;
 }
-}
-if(data4.abi !== undefined){
-let data5 = data4.abi;
-if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err20 = {instancePath:instancePath+"/landlock/abi",schemaPath:"#/properties/landlock/properties/abi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key2 in data4){
+if(!((key2 === "abi") || (key2 === "error"))){
+const err20 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4552,9 +4549,11 @@ vErrors.push(err20);
 }
 errors++;
 }
-if((typeof data5 == "number") && (isFinite(data5))){
-if(data5 < 0 || isNaN(data5)){
-const err21 = {instancePath:instancePath+"/landlock/abi",schemaPath:"#/properties/landlock/properties/abi/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data4.abi !== undefined){
+let data5 = data4.abi;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err21 = {instancePath:instancePath+"/landlock/abi",schemaPath:"#/properties/landlock/properties/abi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4563,12 +4562,9 @@ vErrors.push(err21);
 }
 errors++;
 }
-}
-}
-if(data4.error !== undefined){
-let data6 = data4.error;
-if((typeof data6 !== "string") && (data6 !== null)){
-const err22 = {instancePath:instancePath+"/landlock/error",schemaPath:"#/properties/landlock/properties/error/type",keyword:"type",params:{type: schema84.properties.landlock.properties.error.type},message:"must be string,null"};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 0 || isNaN(data5)){
+const err22 = {instancePath:instancePath+"/landlock/abi",schemaPath:"#/properties/landlock/properties/abi/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -4579,8 +4575,10 @@ errors++;
 }
 }
 }
-else {
-const err23 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data4.error !== undefined){
+let data6 = data4.error;
+if((typeof data6 !== "string") && (data6 !== null)){
+const err23 = {instancePath:instancePath+"/landlock/error",schemaPath:"#/properties/landlock/properties/error/type",keyword:"type",params:{type: schema84.properties.landlock.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -4590,11 +4588,9 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data.seccomp !== undefined){
-let data7 = data.seccomp;
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.available === undefined){
-const err24 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/required",keyword:"required",params:{missingProperty: "available"},message:"must have required property '"+"available"+"'"};
+}
+else {
+const err24 = {instancePath:instancePath+"/landlock",schemaPath:"#/properties/landlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -4603,8 +4599,12 @@ vErrors.push(err24);
 }
 errors++;
 }
-if(data7.actions === undefined){
-const err25 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/required",keyword:"required",params:{missingProperty: "actions"},message:"must have required property '"+"actions"+"'"};
+}
+if(data.seccomp !== undefined){
+let data7 = data.seccomp;
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.available === undefined){
+const err25 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/required",keyword:"required",params:{missingProperty: "available"},message:"must have required property '"+"available"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -4613,9 +4613,8 @@ vErrors.push(err25);
 }
 errors++;
 }
-for(const key3 in data7){
-if(!((key3 === "available") || (key3 === "actions"))){
-const err26 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data7.actions === undefined){
+const err26 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/required",keyword:"required",params:{missingProperty: "actions"},message:"must have required property '"+"actions"+"'"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -4624,15 +4623,26 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-if(data7.available !== undefined){
-if(typeof data7.available !== "boolean"){
-const err27 = {instancePath:instancePath+"/seccomp/available",schemaPath:"#/properties/seccomp/properties/available/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key3 in data7){
+if(!((key3 === "available") || (key3 === "actions"))){
+const err27 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err27];
 }
 else {
 vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data7.available !== undefined){
+if(typeof data7.available !== "boolean"){
+const err28 = {instancePath:instancePath+"/seccomp/available",schemaPath:"#/properties/seccomp/properties/available/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -4643,19 +4653,7 @@ if(Array.isArray(data9)){
 const len0 = data9.length;
 for(let i0=0; i0<len0; i0++){
 if(typeof data9[i0] !== "string"){
-const err28 = {instancePath:instancePath+"/seccomp/actions/" + i0,schemaPath:"#/properties/seccomp/properties/actions/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err28];
-}
-else {
-vErrors.push(err28);
-}
-errors++;
-}
-}
-}
-else {
-const err29 = {instancePath:instancePath+"/seccomp/actions",schemaPath:"#/properties/seccomp/properties/actions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err29 = {instancePath:instancePath+"/seccomp/actions/" + i0,schemaPath:"#/properties/seccomp/properties/actions/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -4667,7 +4665,7 @@ errors++;
 }
 }
 else {
-const err30 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err30 = {instancePath:instancePath+"/seccomp/actions",schemaPath:"#/properties/seccomp/properties/actions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -4677,11 +4675,9 @@ vErrors.push(err30);
 errors++;
 }
 }
-if(data.userns !== undefined){
-let data11 = data.userns;
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.maxUserNamespaces === undefined){
-const err31 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "maxUserNamespaces"},message:"must have required property '"+"maxUserNamespaces"+"'"};
+}
+else {
+const err31 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -4690,8 +4686,12 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data11.unprivilegedClone === undefined){
-const err32 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "unprivilegedClone"},message:"must have required property '"+"unprivilegedClone"+"'"};
+}
+if(data.userns !== undefined){
+let data11 = data.userns;
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.maxUserNamespaces === undefined){
+const err32 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "maxUserNamespaces"},message:"must have required property '"+"maxUserNamespaces"+"'"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -4700,8 +4700,8 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data11.apparmorRestrict === undefined){
-const err33 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "apparmorRestrict"},message:"must have required property '"+"apparmorRestrict"+"'"};
+if(data11.unprivilegedClone === undefined){
+const err33 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "unprivilegedClone"},message:"must have required property '"+"unprivilegedClone"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -4710,8 +4710,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-if(data11.canCreate === undefined){
-const err34 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "canCreate"},message:"must have required property '"+"canCreate"+"'"};
+if(data11.apparmorRestrict === undefined){
+const err34 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "apparmorRestrict"},message:"must have required property '"+"apparmorRestrict"+"'"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -4720,8 +4720,8 @@ vErrors.push(err34);
 }
 errors++;
 }
-if(data11.unprivilegedCanCreate === undefined){
-const err35 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "unprivilegedCanCreate"},message:"must have required property '"+"unprivilegedCanCreate"+"'"};
+if(data11.canCreate === undefined){
+const err35 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "canCreate"},message:"must have required property '"+"canCreate"+"'"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -4730,8 +4730,8 @@ vErrors.push(err35);
 }
 errors++;
 }
-if(data11.error === undefined){
-const err36 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "error"},message:"must have required property '"+"error"+"'"};
+if(data11.unprivilegedCanCreate === undefined){
+const err36 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "unprivilegedCanCreate"},message:"must have required property '"+"unprivilegedCanCreate"+"'"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -4740,9 +4740,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-for(const key4 in data11){
-if(!((((((key4 === "maxUserNamespaces") || (key4 === "unprivilegedClone")) || (key4 === "apparmorRestrict")) || (key4 === "canCreate")) || (key4 === "unprivilegedCanCreate")) || (key4 === "error"))){
-const err37 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data11.error === undefined){
+const err37 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/required",keyword:"required",params:{missingProperty: "error"},message:"must have required property '"+"error"+"'"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -4751,11 +4750,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-}
-if(data11.maxUserNamespaces !== undefined){
-let data12 = data11.maxUserNamespaces;
-if((!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))) && (data12 !== null)){
-const err38 = {instancePath:instancePath+"/userns/maxUserNamespaces",schemaPath:"#/properties/userns/properties/maxUserNamespaces/type",keyword:"type",params:{type: schema84.properties.userns.properties.maxUserNamespaces.type},message:"must be integer,null"};
+for(const key4 in data11){
+if(!((((((key4 === "maxUserNamespaces") || (key4 === "unprivilegedClone")) || (key4 === "apparmorRestrict")) || (key4 === "canCreate")) || (key4 === "unprivilegedCanCreate")) || (key4 === "error"))){
+const err38 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -4765,10 +4762,10 @@ vErrors.push(err38);
 errors++;
 }
 }
-if(data11.unprivilegedClone !== undefined){
-let data13 = data11.unprivilegedClone;
-if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err39 = {instancePath:instancePath+"/userns/unprivilegedClone",schemaPath:"#/properties/userns/properties/unprivilegedClone/type",keyword:"type",params:{type: schema84.properties.userns.properties.unprivilegedClone.type},message:"must be integer,null"};
+if(data11.maxUserNamespaces !== undefined){
+let data12 = data11.maxUserNamespaces;
+if((!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))) && (data12 !== null)){
+const err39 = {instancePath:instancePath+"/userns/maxUserNamespaces",schemaPath:"#/properties/userns/properties/maxUserNamespaces/type",keyword:"type",params:{type: schema84.properties.userns.properties.maxUserNamespaces.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -4778,10 +4775,10 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data11.apparmorRestrict !== undefined){
-let data14 = data11.apparmorRestrict;
-if((!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))) && (data14 !== null)){
-const err40 = {instancePath:instancePath+"/userns/apparmorRestrict",schemaPath:"#/properties/userns/properties/apparmorRestrict/type",keyword:"type",params:{type: schema84.properties.userns.properties.apparmorRestrict.type},message:"must be integer,null"};
+if(data11.unprivilegedClone !== undefined){
+let data13 = data11.unprivilegedClone;
+if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
+const err40 = {instancePath:instancePath+"/userns/unprivilegedClone",schemaPath:"#/properties/userns/properties/unprivilegedClone/type",keyword:"type",params:{type: schema84.properties.userns.properties.unprivilegedClone.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -4791,9 +4788,10 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data11.canCreate !== undefined){
-if(typeof data11.canCreate !== "boolean"){
-const err41 = {instancePath:instancePath+"/userns/canCreate",schemaPath:"#/properties/userns/properties/canCreate/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data11.apparmorRestrict !== undefined){
+let data14 = data11.apparmorRestrict;
+if((!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))) && (data14 !== null)){
+const err41 = {instancePath:instancePath+"/userns/apparmorRestrict",schemaPath:"#/properties/userns/properties/apparmorRestrict/type",keyword:"type",params:{type: schema84.properties.userns.properties.apparmorRestrict.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -4803,9 +4801,9 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data11.unprivilegedCanCreate !== undefined){
-if(typeof data11.unprivilegedCanCreate !== "boolean"){
-const err42 = {instancePath:instancePath+"/userns/unprivilegedCanCreate",schemaPath:"#/properties/userns/properties/unprivilegedCanCreate/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data11.canCreate !== undefined){
+if(typeof data11.canCreate !== "boolean"){
+const err42 = {instancePath:instancePath+"/userns/canCreate",schemaPath:"#/properties/userns/properties/canCreate/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -4815,10 +4813,9 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data11.error !== undefined){
-let data17 = data11.error;
-if((typeof data17 !== "string") && (data17 !== null)){
-const err43 = {instancePath:instancePath+"/userns/error",schemaPath:"#/properties/userns/properties/error/type",keyword:"type",params:{type: schema84.properties.userns.properties.error.type},message:"must be string,null"};
+if(data11.unprivilegedCanCreate !== undefined){
+if(typeof data11.unprivilegedCanCreate !== "boolean"){
+const err43 = {instancePath:instancePath+"/userns/unprivilegedCanCreate",schemaPath:"#/properties/userns/properties/unprivilegedCanCreate/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -4828,14 +4825,27 @@ vErrors.push(err43);
 errors++;
 }
 }
-}
-else {
-const err44 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data11.error !== undefined){
+let data17 = data11.error;
+if((typeof data17 !== "string") && (data17 !== null)){
+const err44 = {instancePath:instancePath+"/userns/error",schemaPath:"#/properties/userns/properties/error/type",keyword:"type",params:{type: schema84.properties.userns.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err44];
 }
 else {
 vErrors.push(err44);
+}
+errors++;
+}
+}
+}
+else {
+const err45 = {instancePath:instancePath+"/userns",schemaPath:"#/properties/userns/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
 }
 errors++;
 }
@@ -4846,21 +4856,11 @@ vErrors = vErrors === null ? validate56.errors : vErrors.concat(validate56.error
 errors = vErrors.length;
 }
 }
-if(data.identity !== undefined){
-let data19 = data.identity;
+if(data.mapping !== undefined){
+let data19 = data.mapping;
 if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
 if(data19.uid === undefined){
-const err45 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
-if(vErrors === null){
-vErrors = [err45];
-}
-else {
-vErrors.push(err45);
-}
-errors++;
-}
-if(data19.gid === undefined){
-const err46 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+const err46 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -4869,8 +4869,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(data19.euid === undefined){
-const err47 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "euid"},message:"must have required property '"+"euid"+"'"};
+if(data19.gid === undefined){
+const err47 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -4879,8 +4879,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data19.egid === undefined){
-const err48 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "egid"},message:"must have required property '"+"egid"+"'"};
+if(data19.source === undefined){
+const err48 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -4890,8 +4890,8 @@ vErrors.push(err48);
 errors++;
 }
 for(const key5 in data19){
-if(!((((key5 === "uid") || (key5 === "gid")) || (key5 === "euid")) || (key5 === "egid"))){
-const err49 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(!(((key5 === "uid") || (key5 === "gid")) || (key5 === "source"))){
+const err49 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -4904,7 +4904,7 @@ errors++;
 if(data19.uid !== undefined){
 let data20 = data19.uid;
 if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err50 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err50 = {instancePath:instancePath+"/mapping/uid",schemaPath:"#/properties/mapping/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4913,11 +4913,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-if(data19.gid !== undefined){
-let data21 = data19.gid;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err51 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err51 = {instancePath:instancePath+"/mapping/uid",schemaPath:"#/properties/mapping/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4927,10 +4925,11 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data19.euid !== undefined){
-let data22 = data19.euid;
-if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err52 = {instancePath:instancePath+"/identity/euid",schemaPath:"#/properties/identity/properties/euid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data19.gid !== undefined){
+let data21 = data19.gid;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err52 = {instancePath:instancePath+"/mapping/gid",schemaPath:"#/properties/mapping/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4939,11 +4938,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-if(data19.egid !== undefined){
-let data23 = data19.egid;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err53 = {instancePath:instancePath+"/identity/egid",schemaPath:"#/properties/identity/properties/egid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err53 = {instancePath:instancePath+"/mapping/gid",schemaPath:"#/properties/mapping/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4954,8 +4951,9 @@ errors++;
 }
 }
 }
-else {
-const err54 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data19.source !== undefined){
+if(typeof data19.source !== "string"){
+const err54 = {instancePath:instancePath+"/mapping/source",schemaPath:"#/properties/mapping/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4965,11 +4963,9 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data.capabilities !== undefined){
-let data24 = data.capabilities;
-if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
-if(data24.effective === undefined){
-const err55 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "effective"},message:"must have required property '"+"effective"+"'"};
+}
+else {
+const err55 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -4978,8 +4974,12 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(data24.names === undefined){
-const err56 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "names"},message:"must have required property '"+"names"+"'"};
+}
+if(data.identity !== undefined){
+let data23 = data.identity;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+if(data23.uid === undefined){
+const err56 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -4988,9 +4988,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-for(const key6 in data24){
-if(!((key6 === "effective") || (key6 === "names"))){
-const err57 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data23.gid === undefined){
+const err57 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -4999,12 +4998,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data24.effective !== undefined){
-let data25 = data24.effective;
-if(typeof data25 === "string"){
-if(!pattern11.test(data25)){
-const err58 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(data23.euid === undefined){
+const err58 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "euid"},message:"must have required property '"+"euid"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -5013,9 +5008,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-else {
-const err59 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data23.egid === undefined){
+const err59 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "egid"},message:"must have required property '"+"egid"+"'"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -5024,14 +5018,9 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-if(data24.names !== undefined){
-let data26 = data24.names;
-if(Array.isArray(data26)){
-const len1 = data26.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data26[i1] !== "string"){
-const err60 = {instancePath:instancePath+"/capabilities/names/" + i1,schemaPath:"#/properties/capabilities/properties/names/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key6 in data23){
+if(!((((key6 === "uid") || (key6 === "gid")) || (key6 === "euid")) || (key6 === "egid"))){
+const err60 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -5041,9 +5030,10 @@ vErrors.push(err60);
 errors++;
 }
 }
-}
-else {
-const err61 = {instancePath:instancePath+"/capabilities/names",schemaPath:"#/properties/capabilities/properties/names/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data23.uid !== undefined){
+let data24 = data23.uid;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err61 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -5053,9 +5043,10 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data23.gid !== undefined){
+let data25 = data23.gid;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err62 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -5065,14 +5056,10 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data.rlimits !== undefined){
-let data28 = data.rlimits;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-for(const key7 in data28){
-let data29 = data28[key7];
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-if(data29.soft === undefined){
-const err63 = {instancePath:instancePath+"/rlimits/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(data23.euid !== undefined){
+let data26 = data23.euid;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err63 = {instancePath:instancePath+"/identity/euid",schemaPath:"#/properties/identity/properties/euid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -5081,8 +5068,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data29.hard === undefined){
-const err64 = {instancePath:instancePath+"/rlimits/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+}
+if(data23.egid !== undefined){
+let data27 = data23.egid;
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+const err64 = {instancePath:instancePath+"/identity/egid",schemaPath:"#/properties/identity/properties/egid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -5091,9 +5081,10 @@ vErrors.push(err64);
 }
 errors++;
 }
-for(const key8 in data29){
-if(!((key8 === "soft") || (key8 === "hard"))){
-const err65 = {instancePath:instancePath+"/rlimits/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -5103,10 +5094,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data29.soft !== undefined){
-let data30 = data29.soft;
-if((!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))) && (data30 !== null)){
-const err66 = {instancePath:instancePath+"/rlimits/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: schema88.properties.soft.type},message:"must be integer,null"};
+if(data.capabilities !== undefined){
+let data28 = data.capabilities;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.effective === undefined){
+const err66 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "effective"},message:"must have required property '"+"effective"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -5115,11 +5107,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data29.hard !== undefined){
-let data31 = data29.hard;
-if((!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))) && (data31 !== null)){
-const err67 = {instancePath:instancePath+"/rlimits/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: schema88.properties.hard.type},message:"must be integer,null"};
+if(data28.names === undefined){
+const err67 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "names"},message:"must have required property '"+"names"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -5128,10 +5117,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-}
-else {
-const err68 = {instancePath:instancePath+"/rlimits/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key7 in data28){
+if(!((key7 === "effective") || (key7 === "names"))){
+const err68 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -5141,9 +5129,11 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
-else {
-const err69 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data28.effective !== undefined){
+let data29 = data28.effective;
+if(typeof data29 === "string"){
+if(!pattern11.test(data29)){
+const err69 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -5153,14 +5143,153 @@ vErrors.push(err69);
 errors++;
 }
 }
-}
 else {
-const err70 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err70 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err70];
 }
 else {
 vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data28.names !== undefined){
+let data30 = data28.names;
+if(Array.isArray(data30)){
+const len1 = data30.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data30[i1] !== "string"){
+const err71 = {instancePath:instancePath+"/capabilities/names/" + i1,schemaPath:"#/properties/capabilities/properties/names/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/capabilities/names",schemaPath:"#/properties/capabilities/properties/names/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+if(data.rlimits !== undefined){
+let data32 = data.rlimits;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+for(const key8 in data32){
+let data33 = data32[key8];
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+if(data33.soft === undefined){
+const err74 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+if(data33.hard === undefined){
+const err75 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+for(const key9 in data33){
+if(!((key9 === "soft") || (key9 === "hard"))){
+const err76 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+}
+if(data33.soft !== undefined){
+let data34 = data33.soft;
+if((!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))) && (data34 !== null)){
+const err77 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: schema88.properties.soft.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+if(data33.hard !== undefined){
+let data35 = data33.hard;
+if((!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))) && (data35 !== null)){
+const err78 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: schema88.properties.hard.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+}
+else {
+const err79 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+}
+else {
+const err80 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+}
+}
+else {
+const err81 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
 }
 errors++;
 }
@@ -8064,7 +8193,7 @@ return errors === 0;
 validate74.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate75;
-const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}}}}}};
+const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
 const schema101 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
 const schema104 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
 const schema102 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
@@ -8265,11 +8394,14 @@ return errors === 0;
 }
 validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}}}};
+const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
 const schema106 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
-const schema107 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"}}};
+const schema107 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
 const schema108 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
 const schema109 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
+const schema110 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
+const schema111 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
+const pattern24 = new RegExp("^[0-9]+$", "u");
 
 function validate78(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -8492,9 +8624,8 @@ vErrors.push(err20);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(func1.call(schema105.properties, key0))){
-const err21 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.identity === undefined){
+const err21 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "identity"},message:"must have required property '"+"identity"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -8503,12 +8634,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-}
-if(data.workload !== undefined){
-let data0 = data.workload;
-if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
-if(data0.kind === undefined){
-const err22 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data.layout === undefined){
+const err22 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "layout"},message:"must have required property '"+"layout"+"'"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -8517,8 +8644,8 @@ vErrors.push(err22);
 }
 errors++;
 }
-if(data0.path === undefined){
-const err23 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data.stdinFile === undefined){
+const err23 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "stdinFile"},message:"must have required property '"+"stdinFile"+"'"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -8527,8 +8654,9 @@ vErrors.push(err23);
 }
 errors++;
 }
-if(data0.args === undefined){
-const err24 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+for(const key0 in data){
+if(!(func1.call(schema105.properties, key0))){
+const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -8537,8 +8665,12 @@ vErrors.push(err24);
 }
 errors++;
 }
-if(data0.cwd === undefined){
-const err25 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "cwd"},message:"must have required property '"+"cwd"+"'"};
+}
+if(data.workload !== undefined){
+let data0 = data.workload;
+if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
+if(data0.kind === undefined){
+const err25 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -8547,8 +8679,8 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(data0.argv0 === undefined){
-const err26 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "argv0"},message:"must have required property '"+"argv0"+"'"};
+if(data0.path === undefined){
+const err26 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -8557,9 +8689,8 @@ vErrors.push(err26);
 }
 errors++;
 }
-for(const key1 in data0){
-if(!(((((((key1 === "kind") || (key1 === "path")) || (key1 === "args")) || (key1 === "cwd")) || (key1 === "deterministic")) || (key1 === "seed")) || (key1 === "argv0"))){
-const err27 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data0.args === undefined){
+const err27 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -8568,11 +8699,8 @@ vErrors.push(err27);
 }
 errors++;
 }
-}
-if(data0.kind !== undefined){
-let data1 = data0.kind;
-if(typeof data1 !== "string"){
-const err28 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.cwd === undefined){
+const err28 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "cwd"},message:"must have required property '"+"cwd"+"'"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -8581,8 +8709,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(!((data1 === "process") || (data1 === "wasm"))){
-const err29 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema105.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data0.argv0 === undefined){
+const err29 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "argv0"},message:"must have required property '"+"argv0"+"'"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -8591,15 +8719,69 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-if(data0.path !== undefined){
-if(typeof data0.path !== "string"){
-const err30 = {instancePath:instancePath+"/workload/path",schemaPath:"#/properties/workload/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.dev === undefined){
+const err30 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err30];
 }
 else {
 vErrors.push(err30);
+}
+errors++;
+}
+if(data0.ino === undefined){
+const err31 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+for(const key1 in data0){
+if(!(func1.call(schema105.properties.workload.properties, key1))){
+const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data0.kind !== undefined){
+let data1 = data0.kind;
+if(typeof data1 !== "string"){
+const err33 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(!((data1 === "process") || (data1 === "wasm"))){
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema105.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data0.path !== undefined){
+if(typeof data0.path !== "string"){
+const err35 = {instancePath:instancePath+"/workload/path",schemaPath:"#/properties/workload/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
 }
 errors++;
 }
@@ -8610,68 +8792,7 @@ if(Array.isArray(data3)){
 const len0 = data3.length;
 for(let i0=0; i0<len0; i0++){
 if(typeof data3[i0] !== "string"){
-const err31 = {instancePath:instancePath+"/workload/args/" + i0,schemaPath:"#/properties/workload/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err31];
-}
-else {
-vErrors.push(err31);
-}
-errors++;
-}
-}
-}
-else {
-const err32 = {instancePath:instancePath+"/workload/args",schemaPath:"#/properties/workload/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err32];
-}
-else {
-vErrors.push(err32);
-}
-errors++;
-}
-}
-if(data0.cwd !== undefined){
-if(typeof data0.cwd !== "string"){
-const err33 = {instancePath:instancePath+"/workload/cwd",schemaPath:"#/properties/workload/properties/cwd/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err33];
-}
-else {
-vErrors.push(err33);
-}
-errors++;
-}
-}
-if(data0.deterministic !== undefined){
-if(typeof data0.deterministic !== "boolean"){
-const err34 = {instancePath:instancePath+"/workload/deterministic",schemaPath:"#/properties/workload/properties/deterministic/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
-if(vErrors === null){
-vErrors = [err34];
-}
-else {
-vErrors.push(err34);
-}
-errors++;
-}
-}
-if(data0.seed !== undefined){
-let data7 = data0.seed;
-if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err35 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema105.properties.workload.properties.seed.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err35];
-}
-else {
-vErrors.push(err35);
-}
-errors++;
-}
-}
-if(data0.argv0 !== undefined){
-if(typeof data0.argv0 !== "string"){
-const err36 = {instancePath:instancePath+"/workload/argv0",schemaPath:"#/properties/workload/properties/argv0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err36 = {instancePath:instancePath+"/workload/args/" + i0,schemaPath:"#/properties/workload/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -8683,7 +8804,7 @@ errors++;
 }
 }
 else {
-const err37 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err37 = {instancePath:instancePath+"/workload/args",schemaPath:"#/properties/workload/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -8693,15 +8814,9 @@ vErrors.push(err37);
 errors++;
 }
 }
-if(data.env !== undefined){
-let data9 = data.env;
-if(Array.isArray(data9)){
-const len1 = data9.length;
-for(let i1=0; i1<len1; i1++){
-let data10 = data9[i1];
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-if(data10.name === undefined){
-const err38 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data0.cwd !== undefined){
+if(typeof data0.cwd !== "string"){
+const err38 = {instancePath:instancePath+"/workload/cwd",schemaPath:"#/properties/workload/properties/cwd/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -8710,9 +8825,10 @@ vErrors.push(err38);
 }
 errors++;
 }
-for(const key2 in data10){
-if(!(((key2 === "name") || (key2 === "value")) || (key2 === "secret"))){
-const err39 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+if(data0.deterministic !== undefined){
+if(typeof data0.deterministic !== "boolean"){
+const err39 = {instancePath:instancePath+"/workload/deterministic",schemaPath:"#/properties/workload/properties/deterministic/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -8722,9 +8838,10 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data10.name !== undefined){
-if(typeof data10.name !== "string"){
-const err40 = {instancePath:instancePath+"/env/" + i1+"/name",schemaPath:"#/$defs/EnvEntry/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.seed !== undefined){
+let data7 = data0.seed;
+if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema105.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -8734,9 +8851,9 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data10.value !== undefined){
-if(typeof data10.value !== "string"){
-const err41 = {instancePath:instancePath+"/env/" + i1+"/value",schemaPath:"#/$defs/EnvEntry/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.argv0 !== undefined){
+if(typeof data0.argv0 !== "string"){
+const err41 = {instancePath:instancePath+"/workload/argv0",schemaPath:"#/properties/workload/properties/argv0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -8746,9 +8863,11 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data10.secret !== undefined){
-if(typeof data10.secret !== "string"){
-const err42 = {instancePath:instancePath+"/env/" + i1+"/secret",schemaPath:"#/$defs/EnvEntry/properties/secret/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.dev !== undefined){
+let data9 = data0.dev;
+if(typeof data9 === "string"){
+if(!pattern24.test(data9)){
+const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -8758,9 +8877,8 @@ vErrors.push(err42);
 errors++;
 }
 }
-}
 else {
-const err43 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err43 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -8770,9 +8888,11 @@ vErrors.push(err43);
 errors++;
 }
 }
-}
-else {
-const err44 = {instancePath:instancePath+"/env",schemaPath:"#/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data0.ino !== undefined){
+let data10 = data0.ino;
+if(typeof data10 === "string"){
+if(!pattern24.test(data10)){
+const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -8782,15 +8902,8 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(data.filesystem !== undefined){
-let data14 = data.filesystem;
-if(Array.isArray(data14)){
-const len2 = data14.length;
-for(let i2=0; i2<len2; i2++){
-let data15 = data14[i2];
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.clause === undefined){
-const err45 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+else {
+const err45 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -8799,8 +8912,10 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data15.path === undefined){
-const err46 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err46 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -8809,8 +8924,16 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(data15.access === undefined){
-const err47 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "access"},message:"must have required property '"+"access"+"'"};
+}
+if(data.env !== undefined){
+let data11 = data.env;
+if(Array.isArray(data11)){
+const len1 = data11.length;
+for(let i1=0; i1<len1; i1++){
+let data12 = data11[i1];
+if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.name === undefined){
+const err47 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -8819,8 +8942,9 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data15.recursive === undefined){
-const err48 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "recursive"},message:"must have required property '"+"recursive"+"'"};
+for(const key2 in data12){
+if(!(((key2 === "name") || (key2 === "value")) || (key2 === "secret"))){
+const err48 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -8829,8 +8953,10 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data15.kind === undefined){
-const err49 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data12.name !== undefined){
+if(typeof data12.name !== "string"){
+const err49 = {instancePath:instancePath+"/env/" + i1+"/name",schemaPath:"#/$defs/EnvEntry/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -8839,8 +8965,10 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(data15.rights === undefined){
-const err50 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
+}
+if(data12.value !== undefined){
+if(typeof data12.value !== "string"){
+const err50 = {instancePath:instancePath+"/env/" + i1+"/value",schemaPath:"#/$defs/EnvEntry/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -8849,8 +8977,10 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(data15.target === undefined){
-const err51 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+}
+if(data12.secret !== undefined){
+if(typeof data12.secret !== "string"){
+const err51 = {instancePath:instancePath+"/env/" + i1+"/secret",schemaPath:"#/$defs/EnvEntry/properties/secret/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -8859,9 +8989,10 @@ vErrors.push(err51);
 }
 errors++;
 }
-for(const key3 in data15){
-if(!(((((((key3 === "clause") || (key3 === "path")) || (key3 === "access")) || (key3 === "recursive")) || (key3 === "kind")) || (key3 === "rights")) || (key3 === "target"))){
-const err52 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+}
+else {
+const err52 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -8871,9 +9002,9 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data15.clause !== undefined){
-if(typeof data15.clause !== "string"){
-const err53 = {instancePath:instancePath+"/filesystem/" + i2+"/clause",schemaPath:"#/$defs/FsRule/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err53 = {instancePath:instancePath+"/env",schemaPath:"#/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -8883,9 +9014,15 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data15.path !== undefined){
-if(typeof data15.path !== "string"){
-const err54 = {instancePath:instancePath+"/filesystem/" + i2+"/path",schemaPath:"#/$defs/FsRule/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.filesystem !== undefined){
+let data16 = data.filesystem;
+if(Array.isArray(data16)){
+const len2 = data16.length;
+for(let i2=0; i2<len2; i2++){
+let data17 = data16[i2];
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(data17.clause === undefined){
+const err54 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -8894,10 +9031,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-if(data15.access !== undefined){
-if(typeof data15.access !== "string"){
-const err55 = {instancePath:instancePath+"/filesystem/" + i2+"/access",schemaPath:"#/$defs/FsRule/properties/access/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.path === undefined){
+const err55 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -8906,10 +9041,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-if(data15.recursive !== undefined){
-if(typeof data15.recursive !== "boolean"){
-const err56 = {instancePath:instancePath+"/filesystem/" + i2+"/recursive",schemaPath:"#/$defs/FsRule/properties/recursive/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data17.access === undefined){
+const err56 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "access"},message:"must have required property '"+"access"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -8918,11 +9051,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-if(data15.kind !== undefined){
-let data20 = data15.kind;
-if(typeof data20 !== "string"){
-const err57 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.recursive === undefined){
+const err57 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "recursive"},message:"must have required property '"+"recursive"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -8931,8 +9061,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(!(((data20 === "file") || (data20 === "directory")) || (data20 === "other"))){
-const err58 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema107.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data17.kind === undefined){
+const err58 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -8941,14 +9071,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-if(data15.rights !== undefined){
-let data21 = data15.rights;
-if(Array.isArray(data21)){
-const len3 = data21.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data21[i3] !== "string"){
-const err59 = {instancePath:instancePath+"/filesystem/" + i2+"/rights/" + i3,schemaPath:"#/$defs/FsRule/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.rights === undefined){
+const err59 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -8957,10 +9081,8 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-}
-else {
-const err60 = {instancePath:instancePath+"/filesystem/" + i2+"/rights",schemaPath:"#/$defs/FsRule/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.target === undefined){
+const err60 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -8969,10 +9091,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data15.target !== undefined){
-if(typeof data15.target !== "string"){
-const err61 = {instancePath:instancePath+"/filesystem/" + i2+"/target",schemaPath:"#/$defs/FsRule/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.dev === undefined){
+const err61 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -8981,10 +9101,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-}
-else {
-const err62 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data17.ino === undefined){
+const err62 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -8993,10 +9111,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-}
-else {
-const err63 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.idmap === undefined){
+const err63 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -9005,11 +9121,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-if(data.landlockAbi !== undefined){
-let data24 = data.landlockAbi;
-if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err64 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key3 in data17){
+if(!(func1.call(schema107.properties, key3))){
+const err64 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -9019,11 +9133,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data.network !== undefined){
-let data25 = data.network;
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(data25.mode === undefined){
-const err65 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data17.clause !== undefined){
+if(typeof data17.clause !== "string"){
+const err65 = {instancePath:instancePath+"/filesystem/" + i2+"/clause",schemaPath:"#/$defs/FsRule/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -9032,8 +9144,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(data25.connect === undefined){
-const err66 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
+}
+if(data17.path !== undefined){
+if(typeof data17.path !== "string"){
+const err66 = {instancePath:instancePath+"/filesystem/" + i2+"/path",schemaPath:"#/$defs/FsRule/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -9042,8 +9156,10 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data25.bind === undefined){
-const err67 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
+}
+if(data17.access !== undefined){
+if(typeof data17.access !== "string"){
+const err67 = {instancePath:instancePath+"/filesystem/" + i2+"/access",schemaPath:"#/$defs/FsRule/properties/access/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -9052,9 +9168,10 @@ vErrors.push(err67);
 }
 errors++;
 }
-for(const key4 in data25){
-if(!(((key4 === "mode") || (key4 === "connect")) || (key4 === "bind"))){
-const err68 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+if(data17.recursive !== undefined){
+if(typeof data17.recursive !== "boolean"){
+const err68 = {instancePath:instancePath+"/filesystem/" + i2+"/recursive",schemaPath:"#/$defs/FsRule/properties/recursive/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -9064,10 +9181,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data25.mode !== undefined){
-let data26 = data25.mode;
-if(typeof data26 !== "string"){
-const err69 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.kind !== undefined){
+let data22 = data17.kind;
+if(typeof data22 !== "string"){
+const err69 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -9076,8 +9193,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!((((data26 === "deny") || (data26 === "loopback")) || (data26 === "host")) || (data26 === "ports"))){
-const err70 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+if(!(((data22 === "file") || (data22 === "directory")) || (data22 === "other"))){
+const err70 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema107.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -9087,14 +9204,13 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data25.connect !== undefined){
-let data27 = data25.connect;
-if(Array.isArray(data27)){
-const len4 = data27.length;
-for(let i4=0; i4<len4; i4++){
-let data28 = data27[i4];
-if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
-const err71 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data17.rights !== undefined){
+let data23 = data17.rights;
+if(Array.isArray(data23)){
+const len3 = data23.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data23[i3] !== "string"){
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/rights/" + i3,schemaPath:"#/$defs/FsRule/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -9106,7 +9222,7 @@ errors++;
 }
 }
 else {
-const err72 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err72 = {instancePath:instancePath+"/filesystem/" + i2+"/rights",schemaPath:"#/$defs/FsRule/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -9116,14 +9232,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data25.bind !== undefined){
-let data29 = data25.bind;
-if(Array.isArray(data29)){
-const len5 = data29.length;
-for(let i5=0; i5<len5; i5++){
-let data30 = data29[i5];
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err73 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data17.target !== undefined){
+if(typeof data17.target !== "string"){
+const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/target",schemaPath:"#/$defs/FsRule/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -9133,9 +9244,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.dev !== undefined){
+let data26 = data17.dev;
+if(typeof data26 === "string"){
+if(!pattern24.test(data26)){
+const err74 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -9145,9 +9258,8 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
 else {
-const err75 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -9157,10 +9269,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data.spawn !== undefined){
-let data31 = data.spawn;
-if(typeof data31 !== "string"){
-const err76 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.ino !== undefined){
+let data27 = data17.ino;
+if(typeof data27 === "string"){
+if(!pattern24.test(data27)){
+const err76 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -9169,8 +9282,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-if(!(((data31 === "deny") || (data31 === "threads")) || (data31 === "descendants"))){
-const err77 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema105.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -9180,14 +9294,13 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data.fds !== undefined){
-let data32 = data.fds;
-if(Array.isArray(data32)){
-const len6 = data32.length;
-for(let i6=0; i6<len6; i6++){
-let data33 = data32[i6];
-if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err78 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data17.idmap !== undefined){
+let data28 = data17.idmap;
+const _errs64 = errors;
+let valid14 = false;
+const _errs65 = errors;
+if(data28 !== null){
+const err78 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -9196,10 +9309,12 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-}
-else {
-const err79 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
+var _valid0 = _errs65 === errors;
+valid14 = valid14 || _valid0;
+const _errs67 = errors;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.uid === undefined){
+const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -9208,12 +9323,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-if(data.stdio !== undefined){
-let data34 = data.stdio;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.stdin === undefined){
-const err80 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
+if(data28.gid === undefined){
+const err80 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -9222,8 +9333,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data34.stdout === undefined){
-const err81 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
+for(const key4 in data28){
+if(!((key4 === "uid") || (key4 === "gid"))){
+const err81 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -9232,8 +9344,11 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data34.stderr === undefined){
-const err82 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
+}
+if(data28.uid !== undefined){
+let data29 = data28.uid;
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+const err82 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -9242,9 +9357,9 @@ vErrors.push(err82);
 }
 errors++;
 }
-for(const key5 in data34){
-if(!(((key5 === "stdin") || (key5 === "stdout")) || (key5 === "stderr"))){
-const err83 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 < 1 || isNaN(data29)){
+const err83 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -9254,9 +9369,11 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data34.stdin !== undefined){
-if(typeof data34.stdin !== "string"){
-const err84 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data28.gid !== undefined){
+let data30 = data28.gid;
+if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
+const err84 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -9265,11 +9382,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-if(data34.stdout !== undefined){
-let data36 = data34.stdout;
-if(typeof data36 !== "string"){
-const err85 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 1 || isNaN(data30)){
+const err85 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -9278,8 +9393,11 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!(((data36 === "null") || (data36 === "inherit")) || (data36 === "capture"))){
-const err86 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+}
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -9288,11 +9406,10 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-if(data34.stderr !== undefined){
-let data37 = data34.stderr;
-if(typeof data37 !== "string"){
-const err87 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid0 = _errs67 === errors;
+valid14 = valid14 || _valid0;
+if(!valid14){
+const err87 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -9301,8 +9418,21 @@ vErrors.push(err87);
 }
 errors++;
 }
-if(!(((data37 === "null") || (data37 === "inherit")) || (data37 === "capture"))){
-const err88 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+else {
+errors = _errs64;
+if(vErrors !== null){
+if(_errs64){
+vErrors.length = _errs64;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err88 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -9314,7 +9444,7 @@ errors++;
 }
 }
 else {
-const err89 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err89 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -9324,14 +9454,10 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data.namespaces !== undefined){
-let data38 = data.namespaces;
-if(Array.isArray(data38)){
-const len7 = data38.length;
-for(let i7=0; i7<len7; i7++){
-let data39 = data38[i7];
-if(typeof data39 !== "string"){
-const err90 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.landlockAbi !== undefined){
+let data31 = data.landlockAbi;
+if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
+const err90 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -9340,8 +9466,12 @@ vErrors.push(err90);
 }
 errors++;
 }
-if(!(((((((data39 === "user") || (data39 === "pid")) || (data39 === "mount")) || (data39 === "net")) || (data39 === "ipc")) || (data39 === "uts")) || (data39 === "cgroup"))){
-const err91 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.network !== undefined){
+let data32 = data.network;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+if(data32.mode === undefined){
+const err91 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -9350,10 +9480,8 @@ vErrors.push(err91);
 }
 errors++;
 }
-}
-}
-else {
-const err92 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data32.connect === undefined){
+const err92 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -9362,12 +9490,8 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-if(data.cgroup !== undefined){
-let data40 = data.cgroup;
-if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
-if(data40.parent === undefined){
-const err93 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
+if(data32.bind === undefined){
+const err93 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -9376,8 +9500,9 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(data40.limits === undefined){
-const err94 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
+for(const key5 in data32){
+if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
+const err94 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -9386,9 +9511,11 @@ vErrors.push(err94);
 }
 errors++;
 }
-for(const key6 in data40){
-if(!((key6 === "parent") || (key6 === "limits"))){
-const err95 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+if(data32.mode !== undefined){
+let data33 = data32.mode;
+if(typeof data33 !== "string"){
+const err95 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -9397,11 +9524,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-if(data40.parent !== undefined){
-let data41 = data40.parent;
-if((typeof data41 !== "string") && (data41 !== null)){
-const err96 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema105.properties.cgroup.properties.parent.type},message:"must be string,null"};
+if(!((((data33 === "deny") || (data33 === "loopback")) || (data33 === "host")) || (data33 === "ports"))){
+const err96 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -9411,15 +9535,14 @@ vErrors.push(err96);
 errors++;
 }
 }
-if(data40.limits !== undefined){
-let data42 = data40.limits;
-if(Array.isArray(data42)){
-const len8 = data42.length;
-for(let i8=0; i8<len8; i8++){
-let data43 = data42[i8];
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-if(data43.clause === undefined){
-const err97 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data32.connect !== undefined){
+let data34 = data32.connect;
+if(Array.isArray(data34)){
+const len4 = data34.length;
+for(let i4=0; i4<len4; i4++){
+let data35 = data34[i4];
+if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
+const err97 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -9428,8 +9551,10 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(data43.version === undefined){
-const err98 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+}
+else {
+const err98 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -9438,8 +9563,15 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data43.controller === undefined){
-const err99 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+}
+if(data32.bind !== undefined){
+let data36 = data32.bind;
+if(Array.isArray(data36)){
+const len5 = data36.length;
+for(let i5=0; i5<len5; i5++){
+let data37 = data36[i5];
+if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
+const err99 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -9448,8 +9580,10 @@ vErrors.push(err99);
 }
 errors++;
 }
-if(data43.file === undefined){
-const err100 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+}
+}
+else {
+const err100 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -9458,8 +9592,10 @@ vErrors.push(err100);
 }
 errors++;
 }
-if(data43.value === undefined){
-const err101 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+}
+}
+else {
+const err101 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -9468,9 +9604,11 @@ vErrors.push(err101);
 }
 errors++;
 }
-for(const key7 in data43){
-if(!(((((key7 === "clause") || (key7 === "version")) || (key7 === "controller")) || (key7 === "file")) || (key7 === "value"))){
-const err102 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+if(data.spawn !== undefined){
+let data38 = data.spawn;
+if(typeof data38 !== "string"){
+const err102 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -9479,10 +9617,8 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-if(data43.clause !== undefined){
-if(typeof data43.clause !== "string"){
-const err103 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data38 === "deny") || (data38 === "threads")) || (data38 === "descendants"))){
+const err103 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema105.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -9492,10 +9628,14 @@ vErrors.push(err103);
 errors++;
 }
 }
-if(data43.version !== undefined){
-let data45 = data43.version;
-if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
-const err104 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.fds !== undefined){
+let data39 = data.fds;
+if(Array.isArray(data39)){
+const len6 = data39.length;
+for(let i6=0; i6<len6; i6++){
+let data40 = data39[i6];
+if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
+const err104 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -9504,8 +9644,10 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!((data45 === 1) || (data45 === 2))){
-const err105 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema108.properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err105 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -9515,9 +9657,11 @@ vErrors.push(err105);
 errors++;
 }
 }
-if(data43.controller !== undefined){
-if(typeof data43.controller !== "string"){
-const err106 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.stdio !== undefined){
+let data41 = data.stdio;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.stdin === undefined){
+const err106 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -9526,10 +9670,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-if(data43.file !== undefined){
-if(typeof data43.file !== "string"){
-const err107 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41.stdout === undefined){
+const err107 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -9538,10 +9680,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-if(data43.value !== undefined){
-if(typeof data43.value !== "string"){
-const err108 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41.stderr === undefined){
+const err108 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -9550,10 +9690,9 @@ vErrors.push(err108);
 }
 errors++;
 }
-}
-}
-else {
-const err109 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key6 in data41){
+if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
+const err109 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -9563,9 +9702,9 @@ vErrors.push(err109);
 errors++;
 }
 }
-}
-else {
-const err110 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data41.stdin !== undefined){
+if(typeof data41.stdin !== "string"){
+const err110 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -9575,9 +9714,10 @@ vErrors.push(err110);
 errors++;
 }
 }
-}
-else {
-const err111 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data41.stdout !== undefined){
+let data43 = data41.stdout;
+if(typeof data43 !== "string"){
+const err111 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -9586,16 +9726,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-if(data.rlimits !== undefined){
-let data49 = data.rlimits;
-if(Array.isArray(data49)){
-const len9 = data49.length;
-for(let i9=0; i9<len9; i9++){
-let data50 = data49[i9];
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.clause === undefined){
-const err112 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(!(((data43 === "null") || (data43 === "inherit")) || (data43 === "capture"))){
+const err112 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -9604,8 +9736,11 @@ vErrors.push(err112);
 }
 errors++;
 }
-if(data50.resource === undefined){
-const err113 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
+}
+if(data41.stderr !== undefined){
+let data44 = data41.stderr;
+if(typeof data44 !== "string"){
+const err113 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -9614,8 +9749,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(data50.soft === undefined){
-const err114 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
+const err114 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -9624,8 +9759,10 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(data50.hard === undefined){
-const err115 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+}
+}
+else {
+const err115 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -9634,9 +9771,15 @@ vErrors.push(err115);
 }
 errors++;
 }
-for(const key8 in data50){
-if(!((((key8 === "clause") || (key8 === "resource")) || (key8 === "soft")) || (key8 === "hard"))){
-const err116 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+}
+if(data.namespaces !== undefined){
+let data45 = data.namespaces;
+if(Array.isArray(data45)){
+const len7 = data45.length;
+for(let i7=0; i7<len7; i7++){
+let data46 = data45[i7];
+if(typeof data46 !== "string"){
+const err116 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -9645,10 +9788,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-if(data50.clause !== undefined){
-if(typeof data50.clause !== "string"){
-const err117 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((((data46 === "user") || (data46 === "pid")) || (data46 === "mount")) || (data46 === "net")) || (data46 === "ipc")) || (data46 === "uts")) || (data46 === "cgroup"))){
+const err117 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -9658,9 +9799,9 @@ vErrors.push(err117);
 errors++;
 }
 }
-if(data50.resource !== undefined){
-if(typeof data50.resource !== "string"){
-const err118 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err118 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -9670,10 +9811,11 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data50.soft !== undefined){
-let data53 = data50.soft;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err119 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.cgroup !== undefined){
+let data47 = data.cgroup;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+if(data47.parent === undefined){
+const err119 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -9682,11 +9824,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-if(data50.hard !== undefined){
-let data54 = data50.hard;
-if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
-const err120 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data47.limits === undefined){
+const err120 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -9695,10 +9834,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-}
-else {
-const err121 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key7 in data47){
+if(!((key7 === "parent") || (key7 === "limits"))){
+const err121 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -9708,9 +9846,10 @@ vErrors.push(err121);
 errors++;
 }
 }
-}
-else {
-const err122 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data47.parent !== undefined){
+let data48 = data47.parent;
+if((typeof data48 !== "string") && (data48 !== null)){
+const err122 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema105.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -9720,10 +9859,15 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data.wallMs !== undefined){
-let data55 = data.wallMs;
-if((!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))) && (data55 !== null)){
-const err123 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema105.properties.wallMs.type},message:"must be integer,null"};
+if(data47.limits !== undefined){
+let data49 = data47.limits;
+if(Array.isArray(data49)){
+const len8 = data49.length;
+for(let i8=0; i8<len8; i8++){
+let data50 = data49[i8];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.clause === undefined){
+const err123 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -9732,11 +9876,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-if(data.cpuMs !== undefined){
-let data56 = data.cpuMs;
-if((!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))) && (data56 !== null)){
-const err124 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema105.properties.cpuMs.type},message:"must be integer,null"};
+if(data50.version === undefined){
+const err124 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -9745,11 +9886,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-}
-if(data.fuel !== undefined){
-let data57 = data.fuel;
-if((!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))) && (data57 !== null)){
-const err125 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema105.properties.fuel.type},message:"must be integer,null"};
+if(data50.controller === undefined){
+const err125 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -9758,11 +9896,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-}
-if(data.memoryBytes !== undefined){
-let data58 = data.memoryBytes;
-if((!(((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58))) && (isFinite(data58)))) && (data58 !== null)){
-const err126 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema105.properties.memoryBytes.type},message:"must be integer,null"};
+if(data50.file === undefined){
+const err126 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -9771,11 +9906,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-if(data.outputBytes !== undefined){
-let data59 = data.outputBytes;
-if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
-const err127 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data50.value === undefined){
+const err127 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -9784,12 +9916,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-if(data.tmp !== undefined){
-let data60 = data.tmp;
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-if(data60.mode === undefined){
-const err128 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+for(const key8 in data50){
+if(!(((((key8 === "clause") || (key8 === "version")) || (key8 === "controller")) || (key8 === "file")) || (key8 === "value"))){
+const err128 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -9798,8 +9927,10 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data60.sizeBytes === undefined){
-const err129 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+}
+if(data50.clause !== undefined){
+if(typeof data50.clause !== "string"){
+const err129 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -9808,9 +9939,11 @@ vErrors.push(err129);
 }
 errors++;
 }
-for(const key9 in data60){
-if(!((key9 === "mode") || (key9 === "sizeBytes"))){
-const err130 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+if(data50.version !== undefined){
+let data52 = data50.version;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err130 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -9819,11 +9952,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data60.mode !== undefined){
-let data61 = data60.mode;
-if(typeof data61 !== "string"){
-const err131 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data52 === 1) || (data52 === 2))){
+const err131 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema108.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -9832,8 +9962,10 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(!((data61 === "private") || (data61 === "none"))){
-const err132 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+}
+if(data50.controller !== undefined){
+if(typeof data50.controller !== "string"){
+const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -9843,10 +9975,9 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data60.sizeBytes !== undefined){
-let data62 = data60.sizeBytes;
-if((!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))) && (data62 !== null)){
-const err133 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema105.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(data50.file !== undefined){
+if(typeof data50.file !== "string"){
+const err133 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -9856,9 +9987,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-}
-else {
-const err134 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data50.value !== undefined){
+if(typeof data50.value !== "string"){
+const err134 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -9868,13 +9999,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-if(data.root !== undefined){
-let data63 = data.root;
-const _errs142 = errors;
-let valid34 = false;
-const _errs143 = errors;
-if(data63 !== null){
-const err135 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err135 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -9883,12 +10010,10 @@ vErrors.push(err135);
 }
 errors++;
 }
-var _valid0 = _errs143 === errors;
-valid34 = valid34 || _valid0;
-const _errs145 = errors;
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-if(data63.path === undefined){
-const err136 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -9897,8 +10022,10 @@ vErrors.push(err136);
 }
 errors++;
 }
-if(data63.readonly === undefined){
-const err137 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+}
+}
+else {
+const err137 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -9907,9 +10034,16 @@ vErrors.push(err137);
 }
 errors++;
 }
-for(const key10 in data63){
-if(!((key10 === "path") || (key10 === "readonly"))){
-const err138 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+if(data.rlimits !== undefined){
+let data56 = data.rlimits;
+if(Array.isArray(data56)){
+const len9 = data56.length;
+for(let i9=0; i9<len9; i9++){
+let data57 = data56[i9];
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.clause === undefined){
+const err138 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -9918,10 +10052,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-if(data63.path !== undefined){
-if(typeof data63.path !== "string"){
-const err139 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.resource === undefined){
+const err139 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -9930,10 +10062,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-if(data63.readonly !== undefined){
-if(typeof data63.readonly !== "boolean"){
-const err140 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data57.soft === undefined){
+const err140 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -9942,10 +10072,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-}
-else {
-const err141 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.hard === undefined){
+const err141 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -9954,10 +10082,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-var _valid0 = _errs145 === errors;
-valid34 = valid34 || _valid0;
-if(!valid34){
-const err142 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+for(const key9 in data57){
+if(!((((key9 === "clause") || (key9 === "resource")) || (key9 === "soft")) || (key9 === "hard"))){
+const err142 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -9966,23 +10093,10 @@ vErrors.push(err142);
 }
 errors++;
 }
-else {
-errors = _errs142;
-if(vErrors !== null){
-if(_errs142){
-vErrors.length = _errs142;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.syscalls !== undefined){
-let data66 = data.syscalls;
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(data66.deny === undefined){
-const err143 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+if(data57.clause !== undefined){
+if(typeof data57.clause !== "string"){
+const err143 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -9991,9 +10105,10 @@ vErrors.push(err143);
 }
 errors++;
 }
-for(const key11 in data66){
-if(!(key11 === "deny")){
-const err144 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+if(data57.resource !== undefined){
+if(typeof data57.resource !== "string"){
+const err144 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -10003,10 +10118,10 @@ vErrors.push(err144);
 errors++;
 }
 }
-if(data66.deny !== undefined){
-let data67 = data66.deny;
-if(typeof data67 !== "string"){
-const err145 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.soft !== undefined){
+let data60 = data57.soft;
+if(!(((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60))) && (isFinite(data60)))){
+const err145 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -10015,8 +10130,11 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(!(((data67 === "errno") || (data67 === "kill")) || (data67 === "log"))){
-const err146 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+}
+if(data57.hard !== undefined){
+let data61 = data57.hard;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err146 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -10028,7 +10146,7 @@ errors++;
 }
 }
 else {
-const err147 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err147 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -10038,14 +10156,9 @@ vErrors.push(err147);
 errors++;
 }
 }
-if(data.scope !== undefined){
-let data68 = data.scope;
-if(Array.isArray(data68)){
-const len10 = data68.length;
-for(let i10=0; i10<len10; i10++){
-let data69 = data68[i10];
-if(typeof data69 !== "string"){
-const err148 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err148 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -10054,8 +10167,11 @@ vErrors.push(err148);
 }
 errors++;
 }
-if(!((data69 === "signal") || (data69 === "abstract-unix-socket"))){
-const err149 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.wallMs !== undefined){
+let data62 = data.wallMs;
+if((!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))) && (data62 !== null)){
+const err149 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema105.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -10065,9 +10181,10 @@ vErrors.push(err149);
 errors++;
 }
 }
-}
-else {
-const err150 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.cpuMs !== undefined){
+let data63 = data.cpuMs;
+if((!(((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63))) && (isFinite(data63)))) && (data63 !== null)){
+const err150 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema105.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -10077,14 +10194,10 @@ vErrors.push(err150);
 errors++;
 }
 }
-if(data.capabilities !== undefined){
-let data70 = data.capabilities;
-if(Array.isArray(data70)){
-const len11 = data70.length;
-for(let i11=0; i11<len11; i11++){
-let data71 = data70[i11];
-if(!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))){
-const err151 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.fuel !== undefined){
+let data64 = data.fuel;
+if((!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))) && (data64 !== null)){
+const err151 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema105.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -10093,9 +10206,11 @@ vErrors.push(err151);
 }
 errors++;
 }
-if((typeof data71 == "number") && (isFinite(data71))){
-if(data71 > 63 || isNaN(data71)){
-const err152 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+if(data.memoryBytes !== undefined){
+let data65 = data.memoryBytes;
+if((!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))) && (data65 !== null)){
+const err152 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema105.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -10104,8 +10219,11 @@ vErrors.push(err152);
 }
 errors++;
 }
-if(data71 < 0 || isNaN(data71)){
-const err153 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.outputBytes !== undefined){
+let data66 = data.outputBytes;
+if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
+const err153 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -10115,10 +10233,11 @@ vErrors.push(err153);
 errors++;
 }
 }
-}
-}
-else {
-const err154 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.tmp !== undefined){
+let data67 = data.tmp;
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+if(data67.mode === undefined){
+const err154 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -10127,15 +10246,841 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-}
-else {
-const err155 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data67.sizeBytes === undefined){
+const err155 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err155];
 }
 else {
 vErrors.push(err155);
+}
+errors++;
+}
+for(const key10 in data67){
+if(!((key10 === "mode") || (key10 === "sizeBytes"))){
+const err156 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+if(data67.mode !== undefined){
+let data68 = data67.mode;
+if(typeof data68 !== "string"){
+const err157 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+if(!((data68 === "private") || (data68 === "none"))){
+const err158 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+}
+if(data67.sizeBytes !== undefined){
+let data69 = data67.sizeBytes;
+if((!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))) && (data69 !== null)){
+const err159 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema105.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+}
+if(data.root !== undefined){
+let data70 = data.root;
+const _errs161 = errors;
+let valid36 = false;
+const _errs162 = errors;
+if(data70 !== null){
+const err161 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+var _valid1 = _errs162 === errors;
+valid36 = valid36 || _valid1;
+const _errs164 = errors;
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.path === undefined){
+const err162 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+if(data70.readonly === undefined){
+const err163 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+if(data70.dev === undefined){
+const err164 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+if(data70.ino === undefined){
+const err165 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+for(const key11 in data70){
+if(!((((key11 === "path") || (key11 === "readonly")) || (key11 === "dev")) || (key11 === "ino"))){
+const err166 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err167 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
+}
+errors++;
+}
+}
+if(data70.readonly !== undefined){
+if(typeof data70.readonly !== "boolean"){
+const err168 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err168];
+}
+else {
+vErrors.push(err168);
+}
+errors++;
+}
+}
+if(data70.dev !== undefined){
+let data73 = data70.dev;
+if(typeof data73 === "string"){
+if(!pattern24.test(data73)){
+const err169 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err169];
+}
+else {
+vErrors.push(err169);
+}
+errors++;
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err170];
+}
+else {
+vErrors.push(err170);
+}
+errors++;
+}
+}
+if(data70.ino !== undefined){
+let data74 = data70.ino;
+if(typeof data74 === "string"){
+if(!pattern24.test(data74)){
+const err171 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err171];
+}
+else {
+vErrors.push(err171);
+}
+errors++;
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err172];
+}
+else {
+vErrors.push(err172);
+}
+errors++;
+}
+}
+}
+else {
+const err173 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
+var _valid1 = _errs164 === errors;
+valid36 = valid36 || _valid1;
+if(!valid36){
+const err174 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+else {
+errors = _errs161;
+if(vErrors !== null){
+if(_errs161){
+vErrors.length = _errs161;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.syscalls !== undefined){
+let data75 = data.syscalls;
+if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
+if(data75.deny === undefined){
+const err175 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+for(const key12 in data75){
+if(!(key12 === "deny")){
+const err176 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+}
+if(data75.deny !== undefined){
+let data76 = data75.deny;
+if(typeof data76 !== "string"){
+const err177 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+if(!(((data76 === "errno") || (data76 === "kill")) || (data76 === "log"))){
+const err178 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+}
+}
+else {
+const err179 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+}
+if(data.scope !== undefined){
+let data77 = data.scope;
+if(Array.isArray(data77)){
+const len10 = data77.length;
+for(let i10=0; i10<len10; i10++){
+let data78 = data77[i10];
+if(typeof data78 !== "string"){
+const err180 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+if(!((data78 === "signal") || (data78 === "abstract-unix-socket"))){
+const err181 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+}
+if(data.capabilities !== undefined){
+let data79 = data.capabilities;
+if(Array.isArray(data79)){
+const len11 = data79.length;
+for(let i11=0; i11<len11; i11++){
+let data80 = data79[i11];
+if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
+const err183 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 > 63 || isNaN(data80)){
+const err184 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+if(data80 < 0 || isNaN(data80)){
+const err185 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err186 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
+}
+errors++;
+}
+}
+if(data.identity !== undefined){
+let data81 = data.identity;
+if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
+if(data81.uid === undefined){
+const err187 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(vErrors === null){
+vErrors = [err187];
+}
+else {
+vErrors.push(err187);
+}
+errors++;
+}
+if(data81.gid === undefined){
+const err188 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
+}
+errors++;
+}
+if(data81.source === undefined){
+const err189 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(vErrors === null){
+vErrors = [err189];
+}
+else {
+vErrors.push(err189);
+}
+errors++;
+}
+for(const key13 in data81){
+if(!(((key13 === "uid") || (key13 === "gid")) || (key13 === "source"))){
+const err190 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+if(data81.uid !== undefined){
+let data82 = data81.uid;
+if(!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))){
+const err191 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+if((typeof data82 == "number") && (isFinite(data82))){
+if(data82 < 0 || isNaN(data82)){
+const err192 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+}
+}
+if(data81.gid !== undefined){
+let data83 = data81.gid;
+if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
+const err193 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
+}
+errors++;
+}
+if((typeof data83 == "number") && (isFinite(data83))){
+if(data83 < 0 || isNaN(data83)){
+const err194 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err194];
+}
+else {
+vErrors.push(err194);
+}
+errors++;
+}
+}
+}
+if(data81.source !== undefined){
+if(typeof data81.source !== "string"){
+const err195 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err195];
+}
+else {
+vErrors.push(err195);
+}
+errors++;
+}
+}
+}
+else {
+const err196 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+}
+if(data.layout !== undefined){
+let data85 = data.layout;
+if(Array.isArray(data85)){
+const len12 = data85.length;
+for(let i12=0; i12<len12; i12++){
+let data86 = data85[i12];
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+if(data86.target === undefined){
+const err197 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+if(data86.kind === undefined){
+const err198 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+for(const key14 in data86){
+if(!(((((key14 === "target") || (key14 === "kind")) || (key14 === "source")) || (key14 === "options")) || (key14 === "clause"))){
+const err199 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
+}
+errors++;
+}
+}
+if(data86.target !== undefined){
+if(typeof data86.target !== "string"){
+const err200 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err200];
+}
+else {
+vErrors.push(err200);
+}
+errors++;
+}
+}
+if(data86.kind !== undefined){
+let data88 = data86.kind;
+if(typeof data88 !== "string"){
+const err201 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err201];
+}
+else {
+vErrors.push(err201);
+}
+errors++;
+}
+if(!((((((((data88 === "root") || (data88 === "bind")) || (data88 === "proc")) || (data88 === "tmpfs")) || (data88 === "device")) || (data88 === "symlink")) || (data88 === "mask")) || (data88 === "readonly"))){
+const err202 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
+}
+errors++;
+}
+}
+if(data86.source !== undefined){
+if(typeof data86.source !== "string"){
+const err203 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err203];
+}
+else {
+vErrors.push(err203);
+}
+errors++;
+}
+}
+if(data86.options !== undefined){
+let data90 = data86.options;
+if(Array.isArray(data90)){
+const len13 = data90.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data90[i13] !== "string"){
+const err204 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+}
+}
+else {
+const err205 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+}
+if(data86.clause !== undefined){
+if(typeof data86.clause !== "string"){
+const err206 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+}
+}
+else {
+const err207 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+}
+}
+else {
+const err208 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+}
+if(data.stdinFile !== undefined){
+let data93 = data.stdinFile;
+const _errs216 = errors;
+let valid50 = false;
+const _errs217 = errors;
+if(data93 !== null){
+const err209 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
+}
+errors++;
+}
+var _valid2 = _errs217 === errors;
+valid50 = valid50 || _valid2;
+const _errs219 = errors;
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.path === undefined){
+const err210 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+if(data93.dev === undefined){
+const err211 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+if(data93.ino === undefined){
+const err212 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+for(const key15 in data93){
+if(!(((key15 === "path") || (key15 === "dev")) || (key15 === "ino"))){
+const err213 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+}
+if(data93.path !== undefined){
+if(typeof data93.path !== "string"){
+const err214 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+}
+if(data93.dev !== undefined){
+let data95 = data93.dev;
+if(typeof data95 === "string"){
+if(!pattern24.test(data95)){
+const err215 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+}
+else {
+const err216 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+}
+if(data93.ino !== undefined){
+let data96 = data93.ino;
+if(typeof data96 === "string"){
+if(!pattern24.test(data96)){
+const err217 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
+}
+errors++;
+}
+}
+else {
+const err218 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err218];
+}
+else {
+vErrors.push(err218);
+}
+errors++;
+}
+}
+}
+else {
+const err219 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err219];
+}
+else {
+vErrors.push(err219);
+}
+errors++;
+}
+var _valid2 = _errs219 === errors;
+valid50 = valid50 || _valid2;
+if(!valid50){
+const err220 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err220];
+}
+else {
+vErrors.push(err220);
+}
+errors++;
+}
+else {
+errors = _errs216;
+if(vErrors !== null){
+if(_errs216){
+vErrors.length = _errs216;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err221 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err221];
+}
+else {
+vErrors.push(err221);
 }
 errors++;
 }
@@ -10564,8 +11509,8 @@ validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 exports.validateSealedReport = validate59;
 
 exports.validateContainerState = validate80;
-const schema110 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process, while status is creating"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
-const schema111 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
+const schema112 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process, while status is creating"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
+const schema113 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
 
 function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
@@ -10750,7 +11695,7 @@ vErrors.push(err16);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema110.properties, key0))){
+if(!(func1.call(schema112.properties, key0))){
 const err17 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err17];
@@ -10798,7 +11743,7 @@ vErrors.push(err20);
 errors++;
 }
 if(!((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped"))){
-const err21 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema110.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema112.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -11163,7 +12108,7 @@ vErrors.push(err48);
 errors++;
 }
 if(!((data16 === "linux") || (data16 === "wasm"))){
-const err49 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema110.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err49 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema112.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -11216,7 +12161,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data20 = data.setupMs;
 if((!((typeof data20 == "number") && (isFinite(data20)))) && (data20 !== null)){
-const err53 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema110.properties.setupMs.type},message:"must be number,null"};
+const err53 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema112.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -11229,7 +12174,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data21 = data.startedAt;
 if((typeof data21 !== "string") && (data21 !== null)){
-const err54 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema110.properties.startedAt.type},message:"must be string,null"};
+const err54 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema112.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -11242,7 +12187,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data22 = data.reportHash;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err55 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema110.properties.reportHash.type},message:"must be string,null"};
+const err55 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema112.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err55];
 }

@@ -2,7 +2,7 @@
 // private /tmp and /dev/shm, the host invisible, the root read-only, masked /proc paths, and
 // granted host paths bind-mounted (read-only unless granted write). Oracles: the probe's
 // errnos, the host disk.
-import { copyFileSync, mkdirSync, writeFileSync, existsSync, symlinkSync, chmodSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync, existsSync, symlinkSync, chmodSync, chownSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../../src/host/bundle.js';
@@ -28,6 +28,7 @@ function containerBundle(args: string[], extra = ''): { dir: string; host: strin
   const host = join(dir, 'shared');
   mkdirSync(host);
   mkdirSync(join(dir, 'out'));
+  chownSync(join(dir, 'out'), 1000, 1000); // a regular user's: bridged by an idmapped mount
   writeFileSync(join(host, 'data'), 'from host');
   writeFileSync(
     join(dir, 'boundary.yaml'),
@@ -72,7 +73,11 @@ describe('container mode (live)', () => {
     expect(r.stdout).toBe('');
     const w = await run(['try', 'open', '/proc/sys/kernel/hostname', 'w', ',', 'readdir', '/proc/acpi']);
     const got = JSON.parse(w.stdout);
-    expect(got[0]).toBe(E.ROFS);
+    // Two layers: the workload is not host root (EACCES on root's sysctl), and /proc/sys is a
+    // read-only mount, which is what even host root meets there (EROFS).
+    expect(got[0]).toBe(E.ACCES);
+    const asRoot = await run(['try', 'open', '/proc/sys/kernel/hostname', 'w'], '', { mutateLaunch: (l) => void (l.identity = { uid: 0, gid: 0, source: 'test: host root' }) });
+    expect(JSON.parse(asRoot.stdout)).toEqual([E.ROFS]);
   });
 
   it('runs a shell from the rootfs (absolute symlink /bin/sh → /bin/busybox resolved inside)', async () => {
@@ -85,7 +90,7 @@ describe('container mode (live)', () => {
 
   it('red twin: without landlock and pivot the probe would see the host', async () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
-    const r = await run(['try', 'open', '/work/main/package.json', 'r'], '', { noLandlock: true, mutateLaunch: (l) => void (l.root = null) });
+    const r = await run(['try', 'open', '/work/main/package.json', 'r'], '', { noLandlock: true, mutateLaunch: (l) => void ((l.root = null), (l.layout = [])) });
     expect(JSON.parse(r.stdout)).toEqual([0]);
   });
 });

@@ -2,7 +2,7 @@
 // thing, oracles outside bvisor (the errno the kernel gave the probe, the host disk, a TCP
 // listener this test owns, /proc). Every property has a red twin: the same oracle with the
 // mechanism switched off through a test-only hook must fail.
-import { mkdirSync, writeFileSync, existsSync, readFileSync, chmodSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, readFileSync, chmodSync, chownSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
 import { DEFAULT_DENYLIST } from '../../../src/core/seccomp/policy.js';
 import { TABLES } from '../../../src/core/seccomp/compile.js';
 
-const E = { PERM: 1, NOENT: 2, SRCH: 3, ACCES: 13, NOSYS: 38, ROFS: 30, NETUNREACH: 101, CONNREFUSED: 111 } as const;
+const E = { PERM: 1, NOENT: 2, SRCH: 3, ACCES: 13, EXIST: 17, NOSYS: 38, ROFS: 30, NETUNREACH: 101, CONNREFUSED: 111 } as const;
 
 async function tryOps(ops: string[][], extra = '', o: { hooks?: LaunchHooks; filesystem?: string[]; cgroupParent?: string } = {}): Promise<number[]> {
   const args = ops.flatMap((op, i) => (i ? [',', ...op] : op));
@@ -38,6 +38,23 @@ async function withTwin(check: (hooks?: LaunchHooks) => Promise<void>, off: Laun
   expect(failed, 'red twin: the oracle must fail with the mechanism switched off').toBe(true);
 }
 
+/** Test-only switches that peel the filesystem layers off one by one (the red twins). */
+const NO_ROOT: LaunchHooks = { mutateLaunch: (l) => void (l.layout = []) }; // the host's root instead of one built from grants
+const NO_ROOT_NO_LL: LaunchHooks = { ...NO_ROOT, noLandlock: true };
+const AS_HOST_ROOT: LaunchHooks = { noLandlock: true, mutateLaunch: (l) => void ((l.layout = []), (l.identity = { uid: 0, gid: 0, source: 'test: host root' })) };
+
+/**
+ * The same operations under the full boundary and with layers switched off, each giving the
+ * errno the kernel is expected to give for the layer that is left (the last row is everything
+ * off: the attack works, so the oracle is real).
+ */
+async function layers(ops: string[][], filesystem: string[], rows: Array<[LaunchHooks | null, number[]]>, extra = ''): Promise<void> {
+  for (const [hooks, want] of rows) {
+    expect(await tryOps(ops, extra, { filesystem, ...(hooks ? { hooks } : {}) }), JSON.stringify(hooks ? Object.keys(hooks) : 'full boundary')).toEqual(want);
+  }
+}
+
+/** ro: root's, read-only grant; rw: a regular user's (1000), bridged by an idmapped mount. */
 function hostDirs(): { base: string; ro: string; rw: string; secret: string; outside: string } {
   const base = tempDir('bvisor-grid-');
   chmodSync(base, 0o755);
@@ -45,10 +62,20 @@ function hostDirs(): { base: string; ro: string; rw: string; secret: string; out
   const rw = join(base, 'rw');
   const outside = join(base, 'outside');
   for (const d of [ro, rw, outside, join(ro, 'inner')]) mkdirSync(d);
+  chownSync(rw, 1000, 1000);
   writeFileSync(join(ro, 'f'), 'ro');
+  chmodSync(join(ro, 'f'), 0o666); // the mount and landlock must stop writes, not the mode bits
   const secret = join(base, 'secret');
-  writeFileSync(secret, 'secret');
+  writeFileSync(secret, 'secret'); // world-readable: only the boundary keeps it out of reach
   return { base, ro, rw, secret, outside };
+}
+
+/** Test-only: run in our pid namespace (no fresh /proc can be mounted there, so none is). */
+function hostPidns(l: { namespaces: string[]; layout: Array<{ target: string }>; filesystem: Array<{ target: string }> }): void {
+  const proc = (t: string): boolean => t === '/proc' || t.startsWith('/proc/');
+  l.namespaces = l.namespaces.filter((n) => n !== 'pid');
+  l.layout = l.layout.filter((e) => !proc(e.target));
+  l.filesystem = l.filesystem.filter((r) => !proc(r.target));
 }
 
 const grants = (d: ReturnType<typeof hostDirs>): string[] => [`  - { path: ${d.ro}, access: read }`, `  - { path: ${d.rw}, access: read-write }`];
@@ -78,39 +105,63 @@ afterAll(() => {
 });
 
 describe('security grid, host mode (live)', () => {
-  it('read outside grants → EACCES', async () => {
+  it('read outside grants → ENOENT (not in the root); landlock alone: EACCES; neither: readable', async () => {
     const d = hostDirs();
-    await withTwin(async (hooks) => expect(await tryOps([['open', d.secret, 'r']], '', { filesystem: grants(d), ...(hooks ? { hooks } : {}) })).toEqual([E.ACCES]), { noLandlock: true });
+    await layers([['open', d.secret, 'r'], ['stat', d.secret]], grants(d), [
+      [null, [E.NOENT, E.NOENT]],
+      [{ noLandlock: true }, [E.NOENT, E.NOENT]],
+      [NO_ROOT, [E.ACCES, 0]], // landlock does not mediate stat: the root built from grants does
+      [NO_ROOT_NO_LL, [0, 0]],
+    ]);
   });
 
-  it('write outside grants → EACCES, and nothing appears on the host disk', async () => {
+  it('write outside grants → ENOENT, and nothing appears on the host disk', async () => {
     const d = hostDirs();
-    await withTwin(async (hooks) => {
-      const f = join(d.outside, `x${Math.random()}`);
-      expect(await tryOps([['open', f, 'c']], '', { filesystem: grants(d), ...(hooks ? { hooks } : {}) })).toEqual([E.ACCES]);
-      expect(existsSync(f)).toBe(false);
-    }, { noLandlock: true });
+    const f = (): string => join(d.outside, `x${Math.random()}`);
+    const a = f();
+    await layers([['open', a, 'c']], grants(d), [
+      [null, [E.NOENT]],
+      [NO_ROOT, [E.ACCES]], // landlock
+      [NO_ROOT_NO_LL, [E.ACCES]], // the identity: 65534 may not write root's directory
+    ]);
+    expect(existsSync(a)).toBe(false);
+    // Red twin: with every layer off, as host root, the file lands on the host disk.
+    const b = f();
+    expect(await tryOps([['open', b, 'c']], '', { filesystem: grants(d), hooks: AS_HOST_ROOT })).toEqual([0]);
+    expect(existsSync(b)).toBe(true);
   });
 
-  it('write to a read-only grant → EACCES; the read-write grant works (file on the host disk)', async () => {
+  it('write to a read-only grant → EROFS (the mount), EACCES (landlock); the read-write grant works, stored as its owner', async () => {
     const d = hostDirs();
-    await withTwin(async (hooks) => {
-      expect(await tryOps([['open', join(d.ro, 'f'), 'w'], ['mkdir', join(d.ro, 'new')], ['open', join(d.rw, 'made'), 'c']], '', { filesystem: grants(d), ...(hooks ? { hooks } : {}) })).toEqual([E.ACCES, E.ACCES, 0]);
-      expect(existsSync(join(d.rw, 'made'))).toBe(true);
-    }, { noLandlock: true });
+    const ops = [['open', join(d.ro, 'f'), 'w'], ['mkdir', join(d.ro, 'new')], ['open', join(d.rw, 'made'), 'c']];
+    const rwBind: LaunchHooks = { mutateLaunch: (l) => void l.layout.forEach((e) => e.kind === 'bind' && e.options && (e.options = e.options.map((o) => (o === 'ro' ? 'rw' : o)))) };
+    await layers(ops, grants(d), [
+      [null, [E.ROFS, E.ROFS, 0]],
+      [rwBind, [E.ACCES, E.ACCES, 0]],
+      [{ ...rwBind, noLandlock: true }, [0, E.ACCES, 0]], // twin: f is 0666; mkdir still needs root's dir
+    ]);
+    // The idmapped mount stores the workload's file as the directory's owner, not as 65534.
+    expect(statSync(join(d.rw, 'made'))).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(readFileSync(join(d.ro, 'f'), 'utf8')).toBe('ro'); // opened, never written
   });
 
-  it('.. and symlinks out of a granted dir → EACCES', async () => {
+  it('.. and symlinks out of a granted dir → ENOENT', async () => {
     const d = hostDirs();
-    await withTwin(async (hooks) => {
-      const link = join(d.rw, `l${Math.random()}`);
-      expect(await tryOps([['open', join(d.ro, 'inner', '..', '..', 'secret'), 'r'], ['symlink', d.secret, link], ['open', link, 'r']], '', { filesystem: grants(d), ...(hooks ? { hooks } : {}) })).toEqual([E.ACCES, 0, E.ACCES]);
-    }, { noLandlock: true });
+    const link = join(d.rw, `l${Math.random()}`);
+    await layers([['open', join(d.ro, 'inner', '..', '..', 'secret'), 'r'], ['symlink', d.secret, link], ['open', link, 'r']], grants(d), [
+      [null, [E.NOENT, 0, E.NOENT]],
+      [NO_ROOT, [E.ACCES, E.EXIST, E.ACCES]],
+      [NO_ROOT_NO_LL, [0, E.EXIST, 0]],
+    ]);
   });
 
-  it('re-open through /proc/self/fd/N/.. → EACCES', async () => {
+  it('re-open through /proc/self/fd/N/.. → ENOENT', async () => {
     const d = hostDirs();
-    await withTwin(async (hooks) => expect(await tryOps([['fdpath', d.ro, '../secret']], '', { filesystem: grants(d), ...(hooks ? { hooks } : {}) })).toEqual([E.ACCES]), { noLandlock: true });
+    await layers([['fdpath', d.ro, '../secret']], grants(d), [
+      [null, [E.NOENT]],
+      [NO_ROOT, [E.ACCES]],
+      [NO_ROOT_NO_LL, [0]],
+    ]);
   });
 
   it('network: deny → no AF_INET socket, no connection reaches a host listener', async () => {
@@ -172,10 +223,11 @@ describe('security grid, host mode (live)', () => {
   it('a host process can be neither signalled nor traced', async () => {
     const victim = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
-      await withTwin(async (hooks) => expect(await tryOps([['kill', String(victim.pid), '0'], ['ptrace', String(victim.pid)]], '', hooks ? { hooks } : {})).toEqual([E.SRCH, E.PERM]), {
-        noSeccomp: true,
-        mutateLaunch: (l) => void (l.namespaces = l.namespaces.filter((n) => n !== 'pid')),
-      });
+      const ops = [['kill', String(victim.pid), '0'], ['ptrace', String(victim.pid)]];
+      expect(await tryOps(ops)).toEqual([E.SRCH, E.PERM]);
+      // Red twin: in our pid namespace, without seccomp, the probe does find the host process:
+      // kill(0) is EPERM (not ESRCH: the pid exists), ptrace EPERM from the kernel itself.
+      expect(await tryOps(ops, '', { hooks: { noSeccomp: true, mutateLaunch: hostPidns } })).toEqual([E.PERM, E.PERM]);
       expect(victim.exitCode).toBeNull();
     } finally {
       victim.kill('SIGKILL');
@@ -185,17 +237,28 @@ describe('security grid, host mode (live)', () => {
   it('isolate: { signals } stops signals to host processes even in the host pid namespace', async () => {
     const victim = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
-      const hooks = (extra: LaunchHooks = {}): LaunchHooks => ({ ...extra, mutateLaunch: (l) => void (l.namespaces = l.namespaces.filter((n) => n !== 'pid')) });
-      await withTwin(async (h) => expect(await tryOps([['kill', String(victim.pid), '0']], 'isolate: { signals: true }\n', { hooks: h ?? hooks() })).toEqual([E.PERM]), hooks({ noLandlock: true }));
+      // kill(pid, 0) as an unprivileged id would be EPERM from the kernel anyway; a landlock scope
+      // denial is EPERM too, so the twin runs as host root (identity 0), where only the scope
+      // stands between the workload and the signal.
+      const asRoot = (l: Parameters<NonNullable<LaunchHooks['mutateLaunch']>>[0]): void => {
+        hostPidns(l);
+        l.identity = { uid: 0, gid: 0, source: 'test: host root' };
+      };
+      expect(await tryOps([['kill', String(victim.pid), '0']], 'isolate: { signals: true }\n', { hooks: { mutateLaunch: asRoot } })).toEqual([E.PERM]);
+      expect(await tryOps([['kill', String(victim.pid), '0']], 'isolate: { signals: true }\n', { hooks: { mutateLaunch: asRoot, noLandlock: true } })).toEqual([0]);
     } finally {
       victim.kill('SIGKILL');
     }
   });
 
-  it('cgroup files are not writable', async () => {
+  it('cgroup files do not exist for the workload; without the root, landlock and the identity still refuse', async () => {
     const mem = facts().cgroup.v1.find((h) => h.controllers.includes('memory'))?.ownDir ?? facts().cgroup.v2?.ownDir;
     const file = join(mem!, 'cgroup.procs');
-    await withTwin(async (hooks) => expect(await tryOps([['open', file, 'w']], '', hooks ? { hooks } : {})).toEqual([E.ACCES]), { noLandlock: true });
+    await layers([['open', file, 'w']], [], [
+      [null, [E.NOENT]],
+      [NO_ROOT, [E.ACCES]],
+      [NO_ROOT_NO_LL, [E.ACCES]], // cgroup.procs is root's, 0644
+    ]);
   });
 
   it('no capability is left', async () => {

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { probeFacts, runProbe, facts, type ProbeFacts, testCgroupParent } from '../../helpers/probe.js';
+import { probeFacts, runProbe, facts, type ProbeFacts, testCgroupParent, writableDir } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
 
@@ -14,8 +14,12 @@ const NS = ['user', 'pid', 'net', 'mnt', 'ipc', 'uts', 'cgroup'];
 function assertNamespaced(p: ProbeFacts): void {
   for (const ns of NS) expect(p.ns[ns], ns).not.toBe(ourNs(ns));
   expect(p.pid).toBe(1);
-  expect(p.uidMap.trim().split(/\s+/)).toEqual(['0', String(process.geteuid!()), '1']);
-  expect(p.setgroups.trim()).toBe('deny');
+  // The workload's root is the mapped unprivileged id (65534 as root), never host root.
+  expect(p.uidMap.trim().split(/\s+/)).toEqual(['0', String(facts().mapping.uid), '1']);
+  expect(p.gidMap.trim().split(/\s+/)).toEqual(['0', String(facts().mapping.gid), '1']);
+  expect(facts().mapping.uid).not.toBe(0);
+  // Rootful, setgroups stays allowed so the child can shed root's groups; rootless, it is denied.
+  expect(p.setgroups.trim()).toBe(process.geteuid!() === 0 ? 'allow' : 'deny');
 }
 
 async function expectRedTwin(fn: () => Promise<void>): Promise<void> {
@@ -42,7 +46,7 @@ describe('launcher (live)', () => {
   });
 
   it('never runs the workload when the rendezvous fails (oracle: a marker it would write)', async () => {
-    const dir = tempDir();
+    const dir = writableDir();
     const marker = join(dir, 'ran');
     const before = leaves();
     await expect(runProbe(['write', marker, 'x'], '', { filesystem: [`  - { path: ${dir}, access: read-write }`], hooks: { failUidMap: true } })).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
@@ -71,7 +75,7 @@ describe('launcher (live)', () => {
     require('node:fs').writeFileSync(f, 'x');
     const fd = openSync(f, 'r');
     try {
-      const { p } = await probeFacts(`fds: [${fd}]\nlimits: { openFiles: 16 }\n`);
+      const { p } = await probeFacts(`fds: [${fd}]\nlimits: { openFiles: 16 }\n`, { fds: [fd] });
       expect(p.fds.map((x) => x.fd).sort()).toEqual([0, 1, 2, 3]);
       expect(p.fds.find((x) => x.fd === 3)!.target).toBe(f);
     } finally {
@@ -80,7 +84,7 @@ describe('launcher (live)', () => {
   });
 
   it('refuses a declared fd that is not open', async () => {
-    await expect(runProbe(['facts'], 'fds: [987]\n')).rejects.toMatchObject({ code: 'BV_FD_NOT_OPEN' });
+    await expect(runProbe(['facts'], 'fds: [987]\n', { fds: [987] })).rejects.toMatchObject({ code: 'BV_FD_NOT_OPEN' });
   });
 
   it('gives exactly the manifest environment', async () => {
@@ -102,7 +106,7 @@ describe('launcher (live)', () => {
     expect(all.length).toBeGreaterThan(100); // the journal was written
     expect(all).not.toContain(secret);
     expect(all).toContain('BVISOR_SECRET_API_TOKEN'); // the reference is recorded
-    await expect(runProbe(['facts'], 'env: { TOKEN: { secret: api-token } }\n')).rejects.toMatchObject({ code: 'BV_SECRET_MISSING' });
+    await expect(runProbe(['facts'], 'env: { TOKEN: { secret: api-token } }\n', { secrets: ['api-token'] })).rejects.toMatchObject({ code: 'BV_SECRET_MISSING' });
   });
 
   it('drops every capability and sets no_new_privs; seccomp is in filter mode at exec', async () => {

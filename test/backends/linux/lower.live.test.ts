@@ -6,7 +6,7 @@ import { lower, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE,
 import type { LaunchInputs } from '../../../src/contract/generated/types.js';
 
 const launch: LaunchInputs = {
-  workload: { kind: 'process', path: '/bin/true', argv0: '/bin/true', args: ['a', 'b'], cwd: '/' },
+  workload: { kind: 'process', path: '/bin/true', argv0: '/bin/true', args: ['a', 'b'], cwd: '/', dev: '0', ino: '0' },
   env: [],
   filesystem: [],
   landlockAbi: 7,
@@ -27,6 +27,9 @@ const launch: LaunchInputs = {
   syscalls: { deny: 'errno' },
   scope: [],
   capabilities: [10],
+  identity: { uid: 65534, gid: 65534, source: 'test' },
+  layout: [],
+  stdinFile: null,
 };
 
 describe('launch body layout', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { BvisorError } from '../../../contract/errors.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 2;
+export const EXPECTED_SHIM_ABI = 3;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -43,6 +43,9 @@ interface ShimFns {
   bv_readlinkat(dirfd: number, name: string, buf: Uint8Array, len: number): number;
   bv_renameat(olddir: number, oldname: string, newdir: number, newname: string): number;
   bv_linkat(olddir: number, oldname: string, newdir: number, newname: string): number;
+  bv_stat_id(fd: number, out: BigInt64Array): number;
+  bv_tree(fd: number, attrs: number, usernsFd: number): number;
+  bv_userns(uidMap: string, gidMap: string): number;
 }
 void (null as unknown as Ptr);
 
@@ -102,6 +105,9 @@ export function shim(): ShimFns {
     bv_readlinkat: lib.func('int bv_readlinkat(int dirfd, const char *name, void *buf, int len)') as ShimFns['bv_readlinkat'],
     bv_renameat: lib.func('int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_renameat'],
     bv_linkat: lib.func('int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_linkat'],
+    bv_stat_id: lib.func('int bv_stat_id(int fd, void *out)') as ShimFns['bv_stat_id'],
+    bv_tree: lib.func('int bv_tree(int fd, uint32_t attrs, int userns_fd)') as ShimFns['bv_tree'],
+    bv_userns: lib.func('int bv_userns(const char *uid_map, const char *gid_map)') as ShimFns['bv_userns'],
   };
   const abi = fns.bv_shim_abi();
   if (abi !== EXPECTED_SHIM_ABI) {
@@ -128,6 +134,8 @@ export const O = {
   NONBLOCK: constants.O_NONBLOCK,
   DIRECTORY: constants.O_DIRECTORY,
   NOFOLLOW: constants.O_NOFOLLOW,
+  NOCTTY: constants.O_NOCTTY,
+  EXCL: constants.O_EXCL,
   PATH: 0o10000000,
 } as const;
 

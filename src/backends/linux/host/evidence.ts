@@ -21,6 +21,29 @@ export interface EvidenceExpect {
   seccomp: boolean;
   /** CapEff as 16 hex digits: the kept capabilities, or none. */
   capEff?: string;
+  /** The single mapping lines the parent wrote ("0 65534 1"), when there is a user namespace. */
+  uidMap?: string;
+  gidMap?: string;
+  /** The host ids the workload must hold (real, effective, saved, fs), and no supplementary
+   * group: checked when bvisor is root, so the workload is never host root or root's group. */
+  ids?: { uid: number; gid: number };
+}
+
+/** /proc/<pid>/{uid,gid}_map, whitespace-normalised, against the one line the plan asked for. */
+function mapEvidence(pid: number, which: 'uid_map' | 'gid_map', expected: string): Evidence {
+  const source = `/proc/${pid}/${which}`;
+  try {
+    const v = readFileSync(source, 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).join('; ');
+    return { name: which, source, value: v, expected, ok: v === expected };
+  } catch {
+    return { name: which, source, value: { notObserved: 'process gone before read-back' } };
+  }
+}
+
+/** Evidence that contradicts the plan (ok: false), and evidence that could not be read where a
+ * value was expected: either withholds the go byte. */
+export function failedEvidence(ev: readonly Evidence[]): Evidence[] {
+  return ev.filter((e) => e.ok === false || (e.expected !== undefined && e.expected !== null && typeof e.value === 'object' && e.value !== null && 'notObserved' in e.value));
 }
 
 /** Fields of /proc/<pid>/status (one read), each against its expected value (null: recorded only). */
@@ -33,18 +56,24 @@ export function statusEvidence(pid: number, fields: ReadonlyArray<readonly [name
     // gone already: every field is recorded as not observed
   }
   return fields.map(([name, expected]) => {
-    const v = status === null ? null : (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null);
+    const v = status === null ? null : (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null);
     return v === null ? { name, source, value: { notObserved: 'process gone before read-back' } } : { name, source, value: v, expected, ok: expected === null ? null : v === expected };
   });
 }
 
 export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
+  const four = (n: number): string => [n, n, n, n].join('\t');
   const out = statusEvidence(pid, [
     ['NoNewPrivs', expect.noNewPrivs ? '1' : null],
     ['Seccomp', expect.seccomp ? '2' : null],
     ['CapEff', expect.capEff ?? '0000000000000000'],
     ['CapBnd', null],
+    ['Uid', expect.ids ? four(expect.ids.uid) : null],
+    ['Gid', expect.ids ? four(expect.ids.gid) : null],
+    ['Groups', expect.ids ? '' : null],
   ]);
+  if (expect.uidMap) out.push(mapEvidence(pid, 'uid_map', expect.uidMap));
+  if (expect.gidMap) out.push(mapEvidence(pid, 'gid_map', expect.gidMap));
   for (const ns of NAMESPACES) {
     const theirs = nsInode(pid, ns);
     const ours = nsInode('self', ns);

@@ -1,13 +1,15 @@
-// Builds the landlock ruleset in the parent: one path_beneath rule per filesystem grant (every
-// grant, each opened O_PATH here), and TCP port rules for network: {connect, bind}. The child
-// only calls landlock_restrict_self on the fd. The handled set is everything the host's ABI
-// knows, so nothing is left unrestricted by omission.
+// Builds the landlock ruleset in the parent: one path_beneath rule per filesystem grant, on the
+// descriptor the launcher opened and checked (landlock names inodes, so the rule holds for the
+// same inode bind-mounted into the workload's root), and TCP port rules for network: {connect,
+// bind}. Grants the fresh /proc or the minimal /dev serve get their rules in the child, on the
+// inodes that exist only there. The child only calls landlock_restrict_self on the fd. The
+// handled set is everything the host's ABI knows, so nothing is left unrestricted by omission.
 import { createHash } from 'node:crypto';
 import type { LaunchInputs } from '../../../contract/generated/types.js';
 import { BvisorError } from '../../../contract/errors.js';
 import { handledFs, maskOf, NET_RIGHTS, SCOPES, KNOWN_ABI, type FsRight } from '../../../core/landlock.js';
-import { shim, O } from '../ffi/shim.js';
-import { ruleIsChildSide } from '../lower.js';
+import { shim } from '../ffi/shim.js';
+import { servedBySpecial } from '../../../core/layout.js';
 import { errnoName } from '../../../host/facts.js';
 
 export interface Ruleset {
@@ -18,7 +20,7 @@ export interface Ruleset {
   rules: number;
 }
 
-export function buildRuleset(launch: LaunchInputs): Ruleset {
+export function buildRuleset(launch: LaunchInputs, grantFd: (clause: string) => number): Ruleset {
   const abi = Math.min(launch.landlockAbi ?? 0, KNOWN_ABI);
   if (abi < 1) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'the plan needs landlock but names no landlock ABI', { hint: 'plan again on this host' });
   const s = shim();
@@ -35,15 +37,12 @@ export function buildRuleset(launch: LaunchInputs): Ruleset {
     for (const r of launch.filesystem) {
       const mask = BigInt(maskOf(r.rights as FsRight[]));
       // Rules on paths the child mounts over are added by the child, after its mounts.
-      if (ruleIsChildSide(launch, r.target)) {
+      if (launch.layout.length > 0 && servedBySpecial(r.target)) {
         h.update(`child ${r.target} ${mask}\n`);
         rules++;
         continue;
       }
-      const pfd = s.bv_open(r.path, O.PATH, 0);
-      if (pfd < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `${r.clause}: open \`${r.path}\` (O_PATH): ${errnoName(pfd)}`, { hint: 'the path changed since planning; plan again' });
-      const rc = s.bv_landlock_add_path(fd, pfd, mask);
-      s.bv_close(pfd);
+      const rc = s.bv_landlock_add_path(fd, grantFd(r.clause), mask);
       if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `${r.clause}: landlock_add_rule(path_beneath \`${r.path}\`): ${errnoName(rc)}`, { hint: 'a file grant can carry only file rights' });
       h.update(`path ${r.path} ${mask}\n`);
       rules++;

@@ -1,0 +1,112 @@
+// The workload's root as data (pure). In host mode it is built from the grants, as bubblewrap
+// builds one: an empty tmpfs, each grant bind-mounted at its own path with exactly its access, a
+// fresh /proc (with /proc/sys read-only and the leaky files masked), a minimal /dev, a private
+// /tmp when asked. What no grant names does not exist for the workload, so metadata calls
+// (stat, chmod, chown, utime, xattr, inotify) and pathname unix sockets cannot reach it either;
+// landlock stays on top as a second layer. In container mode the bundle's rootfs is the root
+// and the same pieces are mounted into it.
+//
+// The planner puts this list into the plan (so `plan --json` shows the root and its hash covers
+// it); lower.ts turns it into the child's mount steps without adding or reordering anything.
+import type { FsRule, LayoutEntry, LaunchInputs } from '../contract/generated/types.js';
+
+/** Device nodes every root gets (bound from the host's /dev, read-write, never others). */
+export const MINIMAL_DEVICES = ['null', 'zero', 'full', 'random', 'urandom'] as const;
+/** /proc files that leak or control host-wide state: hidden (as runc, crun and podman do). */
+export const PROC_MASKED = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/sysrq-trigger', '/proc/latency_stats', '/proc/acpi', '/proc/scsi', '/proc/asound', '/proc/interrupts', '/proc/kallsyms'];
+/** /proc directories that stay visible but read-only (host-wide tunables). */
+export const PROC_READONLY = ['/proc/sys', '/proc/irq', '/proc/bus', '/proc/fs'];
+
+export const under = (p: string, dir: string): boolean => dir === '/' || p === dir || p.startsWith(dir + '/');
+
+/** A grant the fresh /proc or the minimal /dev serves (a landlock rule there, no bind). */
+export function servedBySpecial(target: string): 'proc' | 'device' | null {
+  if (under(target, '/proc')) return 'proc';
+  if (MINIMAL_DEVICES.some((d) => target === `/dev/${d}`) || target === '/dev/tty') return 'device';
+  return null;
+}
+
+export interface LayoutContext {
+  /** Symlinks at the top of the host's / (merged /usr: lib64 -> usr/lib64). Host mode only. */
+  rootLinks: ReadonlyArray<{ name: string; target: string }>;
+  /** Host paths bvisor keeps to itself (state root, cache): masked inside any bind holding them. */
+  reserved: ReadonlyArray<{ path: string; what: string }>;
+}
+
+/** Mount attributes a grant's bind gets: exactly its access, never set-id or device files. */
+export function bindOptions(r: Pick<FsRule, 'access' | 'idmap'>, identity: { uid: number; gid: number }): string[] {
+  const o = [r.access.includes('write') ? 'rw' : 'ro', 'nosuid', 'nodev'];
+  if (!r.access.includes('exec')) o.push('noexec');
+  if (r.idmap) o.push(`idmap=${r.idmap.uid}:${r.idmap.gid}→${identity.uid}:${identity.gid}`);
+  return o;
+}
+
+/** Parents before children, so every mount point exists (or is made) in what is already there. */
+function byTarget(a: LayoutEntry, b: LayoutEntry): number {
+  if (a.kind === 'root') return -1;
+  if (b.kind === 'root') return 1;
+  const sa = a.target.split('/').filter(Boolean);
+  const sb = b.target.split('/').filter(Boolean);
+  for (let i = 0; i < Math.min(sa.length, sb.length); i++) if (sa[i] !== sb[i]) return sa[i]! < sb[i]! ? -1 : 1;
+  return sa.length - sb.length;
+}
+
+type LayoutInputs = Pick<LaunchInputs, 'root' | 'filesystem' | 'namespaces' | 'tmp' | 'stdio' | 'memoryBytes' | 'identity'>;
+
+export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry[] {
+  if (!launch.namespaces.includes('mount')) return [];
+  const out: LayoutEntry[] = [];
+  const container = launch.root !== null;
+  out.push(container ? { target: '/', kind: 'root', source: launch.root!.path, options: [launch.root!.readonly ? 'ro' : 'rw', 'nosuid', 'nodev'], clause: 'root' } : { target: '/', kind: 'root', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755'], clause: 'filesystem' });
+
+  const binds: FsRule[] = launch.filesystem.filter((r) => !servedBySpecial(r.target));
+  for (const r of binds) out.push({ target: r.target, kind: 'bind', source: r.path, options: bindOptions(r, launch.identity), clause: r.clause });
+  // A bind that holds one of bvisor's own directories shows an empty, read-only one instead.
+  for (const res of ctx.reserved) {
+    for (const r of binds) {
+      if (res.path !== r.path && under(res.path, r.path) && r.kind === 'directory') {
+        out.push({ target: r.target === '/' ? res.path : r.target + res.path.slice(r.path === '/' ? 0 : r.path.length), kind: 'mask', source: res.what, clause: r.clause });
+      }
+    }
+  }
+
+  if (launch.namespaces.includes('pid')) {
+    out.push({ target: '/proc', kind: 'proc', options: ['nosuid', 'nodev', 'noexec'], clause: 'filesystem' });
+    for (const p of PROC_READONLY) out.push({ target: p, kind: 'readonly', options: ['ro'], clause: 'filesystem' });
+    for (const p of PROC_MASKED) out.push({ target: p, kind: 'mask', source: 'host-wide', clause: 'filesystem' });
+  }
+  out.push({ target: '/dev', kind: 'tmpfs', options: ['nosuid', 'noexec', 'mode=755', 'size=65536'], clause: 'filesystem' });
+  // /dev/tty is the caller's terminal: only when stdin is granted from it.
+  const devices = launch.stdio.stdin === 'inherit' ? [...MINIMAL_DEVICES, 'tty'] : [...MINIMAL_DEVICES];
+  for (const d of devices) out.push({ target: `/dev/${d}`, kind: 'device', source: `/dev/${d}`, options: ['nosuid', 'noexec'], clause: 'filesystem' });
+  out.push({ target: '/dev/fd', kind: 'symlink', source: '/proc/self/fd', clause: 'filesystem' });
+  ['stdin', 'stdout', 'stderr'].forEach((n, i) => out.push({ target: `/dev/${n}`, kind: 'symlink', source: `/proc/self/fd/${i}`, clause: 'filesystem' }));
+  out.push({ target: '/dev/shm', kind: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'filesystem' });
+  if (launch.tmp.mode === 'private') {
+    out.push({ target: '/tmp', kind: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${launch.tmp.sizeBytes ?? launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'tmp' });
+  }
+  if (!container) {
+    // Merged /usr: the loader is /lib64/ld-linux…, a link into /usr. Recreate the top-level links
+    // whose destination some bind makes exist; nothing else of the host's / appears.
+    for (const l of ctx.rootLinks) {
+      const dest = l.target.startsWith('/') ? l.target : '/' + l.target;
+      const name = '/' + l.name;
+      if (out.some((e) => e.target === name || under(e.target, name))) continue;
+      if (binds.some((r) => under(dest, r.target))) out.push({ target: name, kind: 'symlink', source: l.target, clause: 'filesystem' });
+    }
+  }
+  return out.sort(byTarget);
+}
+
+/** Two steps that would mount on the same place: the later one would hide the earlier. */
+export function layoutConflicts(layout: readonly LayoutEntry[]): Array<[LayoutEntry, LayoutEntry]> {
+  const seen = new Map<string, LayoutEntry>();
+  const out: Array<[LayoutEntry, LayoutEntry]> = [];
+  for (const e of layout) {
+    if (e.kind === 'readonly') continue;
+    const prev = seen.get(e.target);
+    if (prev) out.push([prev, e]);
+    else seen.set(e.target, e);
+  }
+  return out;
+}
