@@ -40,7 +40,6 @@
 #define P_PIDFD 3
 #endif
 
-static char statedir[4096];
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -54,21 +53,27 @@ static int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Files are made by name inside the state directory, which bvisor keeps from every workload;
+ * still, nothing here follows a symlink or reuses a file someone else made: the temp file is
+ * unlinked and created exclusively (O_EXCL|O_NOFOLLOW), and renamed over the target (rename
+ * replaces a planted link, never writes through it). */
+static int statedir_fd = -1;
+
 static void write_atomic(const char *name, const char *text) {
-  char path[4200], tmp[4220];
-  snprintf(path, sizeof path, "%s/%s", statedir, name);
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", statedir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  char tmp[300];
+  snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+  unlinkat(statedir_fd, tmp, 0);
+  int fd = openat(statedir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return;
   size_t n = strlen(text);
   if (write(fd, text, n) != (ssize_t)n) {
     close(fd);
-    unlink(tmp);
+    unlinkat(statedir_fd, tmp, 0);
     return;
   }
   fsync(fd);
   close(fd);
-  rename(tmp, path);
+  renameat(statedir_fd, tmp, statedir_fd, name);
 }
 
 static int read_all(int fd, uint8_t **out, size_t *len) {
@@ -106,9 +111,8 @@ static long long cap_bytes;
 static void relay_open(int i, int fd, const char *name) {
   relays[i].in = fd;
   if (fd < 0) return;
-  char path[4200];
-  snprintf(path, sizeof path, "%s/%s", statedir, name);
-  relays[i].out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  unlinkat(statedir_fd, name, 0);
+  relays[i].out = openat(statedir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
 /* Moves what is available; returns 0 at EOF (and closes), 1 otherwise. */
@@ -158,7 +162,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD\n");
     return 2;
   }
-  snprintf(statedir, sizeof statedir, "%s", argv[1]);
+  statedir_fd = open(argv[1], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (statedir_fd < 0) {
+    fprintf(stderr, "bvmonitor: open %s: %s\n", argv[1], strerror(errno));
+    return 2;
+  }
   long long wall_ms = atoll(argv[2]);
   cap_bytes = atoll(argv[3]);
   relay_open(0, atoi(argv[4]), "stdout");
@@ -221,9 +229,7 @@ int main(int argc, char **argv) {
   }
   /* 4. start, or death before it. The fifo is open for reading before "created" is announced,
    * so a start that follows create at once always finds a reader. */
-  char fifo[4200];
-  snprintf(fifo, sizeof fifo, "%s/exec.fifo", statedir);
-  int ff = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int ff = openat(statedir_fd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
   write_atomic("monitor.json", "{\"phase\":\"created\"}\n");
   int started = 0;
   while (ff >= 0) {
@@ -239,7 +245,7 @@ int main(int argc, char **argv) {
     if (p[0].revents & POLLHUP) {
       /* a writer came and went without a byte: reopen and keep waiting */
       close(ff);
-      ff = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      ff = openat(statedir_fd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     }
   }
   if (ff >= 0) close(ff);

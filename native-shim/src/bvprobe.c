@@ -4,6 +4,7 @@
  *                         cgroup, Seccomp/NoNewPrivs/Cap* lines, rlimits, fork and socket tries
  *   write PATH TEXT       create/truncate PATH with TEXT   (exit 0, or 1 with the errno printed)
  *   read PATH             print PATH                       (exit 0, or 1 with the errno printed)
+ *   cat                   copy stdin (fd 0, as inherited) to stdout
  *   exit N                exit with N
  *   segv                  fault on a NULL pointer (a kernel-forced signal, so even a pid-1 dies)
  *   spin                  burn CPU for ever
@@ -11,6 +12,8 @@
  *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
  *   spew BYTES            write BYTES bytes of 'x' to stdout
+ *   exchange A B          swap A and B with renameat2(RENAME_EXCHANGE) in a loop until killed
+ *                         (a racer for tests; runs on the host, never inside a boundary)
  *   try OP... [, OP...]   run each operation, print a JSON array of errnos (0 = it worked):
  *     open PATH r|w|rw|c   openat (c: O_CREAT|O_WRONLY)      mkdir PATH       unlink PATH
  *     symlink TARGET PATH  rename FROM TO    truncate PATH   readdir PATH
@@ -25,6 +28,7 @@
  *     clonens HEXFLAGS     raw clone(FLAGS|SIGCHLD), the child exits at once
  *     fdwrite FD TEXT      write TEXT to an inherited descriptor
  *     tty                  open /dev/tty read-write (the controlling terminal)
+ *     creat PATH OCTAL     open(O_WRONLY|O_CREAT|O_EXCL, mode)    mkdirm PATH OCTAL  mkdir(mode)
  *   ops are separated by the argument ","
  */
 #define _GNU_SOURCE
@@ -329,6 +333,17 @@ static int try_op(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(op, "fdwrite")) return write(atoi(ARG(1)), ARG(2), strlen(ARG(2))) < 0 ? errno : 0;
+  if (!strcmp(op, "creat")) {
+    int fd = open(ARG(1), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)strtol(ARG(2), NULL, 8));
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+  }
+  if (!strcmp(op, "mkdirm")) {
+    /* mkdir applies the umask: clear it so the mode asked is the mode tried. */
+    umask(0);
+    return mkdir(ARG(1), (mode_t)strtol(ARG(2), NULL, 8)) < 0 ? errno : 0;
+  }
   if (!strcmp(op, "tty")) {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return errno;
@@ -380,6 +395,12 @@ int main(int argc, char **argv) {
     close(fd);
     return 0;
   }
+  if (!strcmp(m, "cat")) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(0, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)n, stdout);
+    return n < 0 ? 1 : 0;
+  }
   if (!strcmp(m, "exit") && argc >= 3) return atoi(argv[2]);
   if (!strcmp(m, "segv")) {
     volatile int *p = NULL;
@@ -418,6 +439,13 @@ int main(int argc, char **argv) {
       n -= w;
     }
     return 0;
+  }
+  if (!strcmp(m, "exchange") && argc >= 4) {
+    for (unsigned long n = 0;; n++)
+      if (syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], 2 /* RENAME_EXCHANGE */) < 0) {
+        printf("errno %d after %lu\n", errno, n);
+        return 1;
+      }
   }
   fprintf(stderr, "bvprobe: unknown mode %s\n", m);
   return 2;

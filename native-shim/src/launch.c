@@ -7,7 +7,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -613,9 +615,6 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
 
   int e = child_signals_reset();
   if (e) child_fail(fail_fd, BV_STAGE_SIGNALS, e, -1);
-  if (h->flags & BV_F_PDEATHSIG) {
-    if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_SIGNALS, errno, -1);
-  }
 
   if (h->flags & BV_F_SETSID) {
     if (syscall(SYS_setsid) < 0) child_fail(fail_fd, BV_STAGE_SETSID, errno, -1);
@@ -633,6 +632,15 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     /* gid first: after the uid changes we may no longer change it. */
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
     if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
+  }
+  if (h->flags & BV_F_PDEATHSIG) {
+    /* After the id change: changing credentials clears the parent-death signal. The parent may
+     * have died before this point (we are released, so it was alive a moment ago): it holds the
+     * sync pipe's write end until the go byte, so a hang-up on it means it is gone. */
+    if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_SIGNALS, errno, -1);
+    struct pollfd pf = {sync_fd, POLLIN, 0};
+    long n = syscall(SYS_ppoll, &pf, 1, &(struct timespec){0, 0}, NULL, 0);
+    if (n > 0 && (pf.revents & POLLHUP) && !(pf.revents & POLLIN)) for (;;) syscall(SYS_exit_group, 0);
   }
   if (h->flags & BV_F_MOUNT_PRIVATE) {
     if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(fail_fd, BV_STAGE_MOUNT_PRIVATE, errno, -1);

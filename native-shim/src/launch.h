@@ -14,8 +14,8 @@
  * Integers are native-endian: a body is built for, and used on, this machine only.
  *
  * Order in the child, and why:
- *   0. block all signals, reset every disposition to default, pdeathsig; setsid unless the
- *      terminal was granted
+ *   0. block all signals, reset every disposition to default; setsid unless the terminal was
+ *      granted
  *                                     Node's handlers and its ignored SIGPIPE were copied into
  *                                     us; a handler running here would write into Node's own
  *                                     signal pipe, and an ignored SIGPIPE would survive exec. A
@@ -25,6 +25,8 @@
  *   1b. drop groups, become ns root   our ids are still the parent's (host root's, unmapped
  *                                     here): switch to the mapped ones before anything else, and
  *                                     shed root's supplementary groups, which would still count
+ *   1c. pdeathsig                     only now: a credential change clears it (then check the
+ *                                     parent is still there)
  *   2. mount propagation private      so later mounts never leak to the host (mount ns only)
  *   3. mount steps, in three phases (see enum bv_mount_op):
  *        stage   a private tmpfs becomes / with the host's root at /.old, so host paths are

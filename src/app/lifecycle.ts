@@ -12,7 +12,7 @@
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { randomUUID, createHash } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validatePlan } from '../contract/generated/validators.js';
@@ -302,7 +302,10 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s) throw wrongState(id, 'kill', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created' && d.status !== 'running') throw wrongState(id, 'kill', d.status, 'only created or running containers take signals');
-    const targets = all ? s.cgroupDirs.flatMap(cgroupMembers) : [];
+    // state.json is bvisor's, but it is read back from disk: signal only members of cgroups
+    // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
+    const ours = s.cgroupDirs.filter((d) => basename(d).startsWith(`bvisor-${id}-`) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
+    const targets = all ? ours.flatMap(cgroupMembers) : [];
     if (!all || targets.length === 0) targets.push(s.pid!.pid);
     for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
   });

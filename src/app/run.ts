@@ -64,16 +64,19 @@ export function secretFromEnv(env: NodeJS.ProcessEnv): (name: string) => string 
  */
 export function reservedPaths(root: string | null): Reserved[] {
   const out: Reserved[] = [];
-  const add = (path: string, what: Reserved['what']): void => {
+  const add = (path: string, what: Reserved['what'], make: boolean): void => {
     try {
+      // Made (0700, as they would be later) before planning, so a grant that contains them
+      // always gets the mask, not only once something has created them.
+      if (make) mkdirSync(path, { recursive: true, mode: 0o700 });
       out.push({ path: realpathSync.native(path), what });
     } catch {
-      // not there (yet): a grant cannot hold what does not exist, and bvisor makes these 0700
+      // cannot exist here (a read-only parent): then no workload can create it either
     }
   };
-  if (root !== null) add(root, 'state root');
-  add(defaultCacheDir(root), 'wasm cache');
-  add(packageRoot(), 'bvisor install');
+  if (root !== null) add(root, 'state root', true);
+  add(defaultCacheDir(root), 'wasm cache', true);
+  add(packageRoot(), 'bvisor install', false);
   return out;
 }
 

@@ -81,6 +81,7 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
     capabilities: [],
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: true,
+    internal: { wasmRunner: true },
   };
 }
 

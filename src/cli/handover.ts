@@ -7,7 +7,7 @@ import { cliHandedFds } from '../host/fds.js';
 
 export const handoverFlags = {
   secret: Flags.string({ description: 'hand this secret to the run (its value comes from BVISOR_SECRET_<NAME>); repeatable', multiple: true }),
-  'preserve-fds': Flags.integer({ description: 'hand descriptors 3..N+2 (after LISTEN_FDS) to the workload; they must be inherited, open and not close-on-exec', min: 0, max: 1024 }),
+  'preserve-fds': Flags.integer({ description: 'hand descriptors 3..N+2 (after LISTEN_FDS) to the workload, as runc; only ones inherited from the caller (a contiguous run from 3) are handed', min: 0, max: 1024 }),
 };
 
 export function handover(flags: { secret?: string[] | undefined; 'preserve-fds'?: number | undefined }): Handover {

@@ -9,6 +9,8 @@ import { rightsFor, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
 import { MINIMAL_DEVICES, under } from './layout.js';
 
 const MINIMAL_DEVICE_PATHS: readonly string[] = MINIMAL_DEVICES.map((d) => `/dev/${d}`);
+/** The first uid/gid of regular users on Debian-family systems (login.defs UID_MIN/GID_MIN). */
+const FIRST_REGULAR_ID = 1000;
 import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
 import { formatSize, formatDuration } from './units.js';
 import { compile, TABLES, type Arch } from './seccomp/compile.js';
@@ -49,6 +51,22 @@ export interface PlanPaths {
   stdin?: PathFact | null;
   /** Symlinks at the top of the host's / (merged /usr links such as lib64 -> usr/lib64). */
   rootLinks?: ReadonlyArray<{ name: string; target: string }>;
+  /** Container mode: what the rootfs has where bvisor will mount (grant targets, /proc, /dev,
+   * /tmp), resolved beneath it with no symlink allowed ('symlink': one is on the way). */
+  rootTargets?: Readonly<Record<string, PathFact['kind'] | 'symlink'>>;
+}
+
+/** Where a grant appears in container mode: bundle-relative ones at /<relative path>. */
+export function containerTarget(g: NormalGrant, fact: PathFact): string {
+  return g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path;
+}
+
+/** A refusal when the rootfs has a symlink, a FIFO, a device or the wrong kind where bvisor mounts. */
+function rootTargetProblem(ctx: FeatureCtx, target: string, want: 'directory' | 'file', clause: string): Candidate | null {
+  const got = ctx.paths.rootTargets?.[target];
+  if (got === undefined || got === 'missing' || got === want) return null;
+  const what = got === 'symlink' ? 'passes through a symlink' : got === 'other' ? 'is a FIFO, socket or device' : `is a ${got}, not a ${want}`;
+  return missing('linux:mount', 'enforced', 'BV_PLAN_PATH_KIND', `${clause}: the mount point ${target} in the rootfs ${what}`, 'bvisor never mounts through links or onto special files in a rootfs: fix the rootfs, or mount elsewhere');
 }
 
 /** A host path bvisor keeps to itself. */
@@ -145,6 +163,11 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   if (fact.uid === 0 || fact.gid === 0) {
     return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path}), or to ${me.uid}, or make it world-writable (chmod 1777)`);
   }
+  // An idmapped mount makes the workload the owner and a member of the group on that mount: a
+  // system user or group (shadow, disk, docker…) is a privilege no workload gets, even there.
+  if ((fact.uid ?? 0) < FIRST_REGULAR_ID || (fact.gid ?? 0) < FIRST_REGULAR_ID) {
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, a system user or group (below ${FIRST_REGULAR_ID}); bvisor bridges only a regular user's directory with an idmapped mount`, `chown USER:GROUP ${fact.path} to a regular user and group (≥ ${FIRST_REGULAR_ID}), chown ${me.uid}:${me.gid} it, or chmod 1777 it`);
+  }
   if (!fact.idmap) {
     return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, the workload runs as ${me.uid}:${me.gid}, and this filesystem does not support idmapped mounts to bridge them`, `chown ${me.uid}:${me.gid} ${fact.path} (or chmod 1777), or use a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3)`);
   }
@@ -152,6 +175,15 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
 }
 
 /** The idmap a write grant gets (planner and feature table agree through this). */
+/** The idmap a writable rootfs gets (rootful, owned by a regular user). */
+export function rootIdmap(ctx: FeatureCtx): { uid: number; gid: number } | null {
+  const r = ctx.paths.root;
+  const m = ctx.manifest.root;
+  if (!r || !m || m.readonly || r.kind !== 'directory' || !canNamespace(ctx.host)) return null;
+  const w = writeShape(ctx, { index: -1, path: m.path, bundleRelative: true, access: 'read-write', recursive: true, guarantee: m.guarantee }, r);
+  return 'idmap' in w ? w.idmap : null;
+}
+
 export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): { uid: number; gid: number } | null {
   const fact = ctx.paths.grants[g.index];
   if (!fact || fact.kind === 'missing' || !g.access.includes('write') || !canNamespace(ctx.host)) return null;
@@ -168,6 +200,14 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const writes = g.access.includes('write');
   const unsafe = unsafeGrant(ctx, g, fact.path, writes);
   if (unsafe) return [unsafe];
+  if (ctx.manifest.root) {
+    // In a container the grant appears at its target: a bundle directory mounted over the
+    // container's /proc, /sys or /dev would replace what bvisor puts there.
+    const t = containerTarget(g, fact);
+    if (t !== fact.path && (under(t, '/proc') || under(t, '/sys') || under(t, '/dev'))) {
+      return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_UNSAFE', `${g.path} would be mounted at ${t}, over the container's own ${t.split('/').slice(0, 2).join('/')}`, 'mount it elsewhere in the container')];
+    }
+  }
   const device = MINIMAL_DEVICE_PATHS.includes(fact.path);
   if (fact.kind === 'other' && !device) {
     // A FIFO would block whoever opens it (bvisor included); sockets and devices are not files.
@@ -178,6 +218,10 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   }
   const nested = nestedWider(ctx, g, fact.path);
   if (nested) return [nested];
+  if (ctx.manifest.root) {
+    const t = rootTargetProblem(ctx, containerTarget(g, fact), fact.kind === 'directory' ? 'directory' : 'file', `filesystem[${g.index}]`);
+    if (t) return [t];
+  }
   const kind = fact.kind === 'other' ? 'file' : fact.kind;
   const needed = rightsFor(g.access, kind, fact.path);
   const lacking = needed.filter((r) => FS_RIGHTS[r].abi > abi);
@@ -406,7 +450,18 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     root: (ctx) => {
       const r = ctx.paths.root;
       if (!r || r.kind !== 'directory') return [missing('linux:mount(pivot_root)', 'enforced', r && r.kind !== 'missing' ? 'BV_PLAN_PATH_KIND' : 'BV_PLAN_PATH_MISSING', `the rootfs ${r?.path ?? ''} is not a directory in the bundle`, 'unpack a root filesystem into the bundle (e.g. busybox)')];
-      return [namespaced(ctx, `linux:mount(pivot_root${ctx.manifest.root?.readonly ? ',ro' : ''})`, 'container mode')];
+      for (const t of ['/proc', '/dev', ...(ctx.manifest.tmp.value === 'private' ? ['/tmp'] : [])]) {
+        const bad = rootTargetProblem(ctx, t, 'directory', 'root');
+        if (bad) return [bad];
+      }
+      // A writable rootfs is written as the workload's id: the same rules as a write grant.
+      let idmap = '';
+      if (ctx.manifest.root && !ctx.manifest.root.readonly) {
+        const w = writeShape(ctx, { index: -1, path: ctx.manifest.root.path, bundleRelative: true, access: 'read-write', recursive: true, guarantee: ctx.manifest.root.guarantee }, r);
+        if (!('idmap' in w)) return [w];
+        if (w.idmap) idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+      }
+      return [namespaced(ctx, `linux:mount(pivot_root${ctx.manifest.root?.readonly ? ',ro' : ''}${idmap})`, 'container mode')];
     },
     network: linuxNetwork,
     spawn: linuxSpawn,

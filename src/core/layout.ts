@@ -19,10 +19,15 @@ export const PROC_READONLY = ['/proc/sys', '/proc/irq', '/proc/bus', '/proc/fs']
 
 export const under = (p: string, dir: string): boolean => dir === '/' || p === dir || p.startsWith(dir + '/');
 
-/** A grant the fresh /proc or the minimal /dev serves (a landlock rule there, no bind). */
-export function servedBySpecial(target: string): 'proc' | 'device' | null {
-  if (under(target, '/proc')) return 'proc';
-  if (MINIMAL_DEVICES.some((d) => target === `/dev/${d}`) || target === '/dev/tty') return 'device';
+/**
+ * A grant of the host's own /proc (or a minimal device), which the fresh /proc (or the minimal
+ * /dev) serves: a landlock rule there, no bind. Anything else, even a bundle directory a
+ * container would see at /proc, is a bind like any grant (and then collides with /proc).
+ */
+export function servedBySpecial(r: { target: string; path: string }): 'proc' | 'device' | null {
+  if (r.path !== r.target) return null;
+  if (under(r.target, '/proc')) return 'proc';
+  if (MINIMAL_DEVICES.some((d) => r.target === `/dev/${d}`) || r.target === '/dev/tty') return 'device';
   return null;
 }
 
@@ -57,12 +62,15 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
   if (!launch.namespaces.includes('mount')) return [];
   const out: LayoutEntry[] = [];
   const container = launch.root !== null;
-  out.push(container ? { target: '/', kind: 'root', source: launch.root!.path, options: [launch.root!.readonly ? 'ro' : 'rw', 'nosuid', 'nodev'], clause: 'root' } : { target: '/', kind: 'root', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755'], clause: 'filesystem' });
+  const rootIdmap = launch.root?.idmap ? [`idmap=${launch.root.idmap.uid}:${launch.root.idmap.gid}→${launch.identity.uid}:${launch.identity.gid}`] : [];
+  out.push(container ? { target: '/', kind: 'root', source: launch.root!.path, options: [launch.root!.readonly ? 'ro' : 'rw', 'nosuid', 'nodev', ...rootIdmap], clause: 'root' } : { target: '/', kind: 'root', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755'], clause: 'filesystem' });
 
-  const binds: FsRule[] = launch.filesystem.filter((r) => !servedBySpecial(r.target));
+  const binds: FsRule[] = launch.filesystem.filter((r) => !servedBySpecial(r));
   for (const r of binds) out.push({ target: r.target, kind: 'bind', source: r.path, options: bindOptions(r, launch.identity), clause: r.clause });
   // A bind that holds one of bvisor's own directories shows an empty, read-only one instead.
   for (const res of ctx.reserved) {
+    // One mask covers what lies beneath it (the wasm cache inside the state root).
+    if (ctx.reserved.some((o) => o !== res && o.path !== res.path && under(res.path, o.path))) continue;
     for (const r of binds) {
       if (res.path !== r.path && under(res.path, r.path) && r.kind === 'directory') {
         out.push({ target: r.target === '/' ? res.path : r.target + res.path.slice(r.path === '/' ? 0 : r.path.length), kind: 'mask', source: res.what, clause: r.clause });
@@ -81,7 +89,7 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
   for (const d of devices) out.push({ target: `/dev/${d}`, kind: 'device', source: `/dev/${d}`, options: ['nosuid', 'noexec'], clause: 'filesystem' });
   out.push({ target: '/dev/fd', kind: 'symlink', source: '/proc/self/fd', clause: 'filesystem' });
   ['stdin', 'stdout', 'stderr'].forEach((n, i) => out.push({ target: `/dev/${n}`, kind: 'symlink', source: `/proc/self/fd/${i}`, clause: 'filesystem' }));
-  out.push({ target: '/dev/shm', kind: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'filesystem' });
+  out.push({ target: '/dev/shm', kind: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', `size=${launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'filesystem' });
   if (launch.tmp.mode === 'private') {
     out.push({ target: '/tmp', kind: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${launch.tmp.sizeBytes ?? launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'tmp' });
   }

@@ -69,6 +69,9 @@ export interface NormalManifest {
   capabilities: string[];
   defaultGuarantee: Guarantee;
   explicitDefaultGuarantee: boolean;
+  /** Set only by bvisor for its own processes, never from YAML: the wasm runner, whose file host
+   * uses openat2 (modes it chooses itself). */
+  internal?: { wasmRunner: true };
 }
 
 /** Bounds that keep limits meaningful: below the minimum nothing can run, above the maximum it is a typo. */

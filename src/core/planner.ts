@@ -6,7 +6,7 @@
 import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor } from './host-view.js';
@@ -205,7 +205,7 @@ function fsRules(input: PlanInput, backend: Backend, ctx: FeatureCtx): FsRule[] 
     const rights = rightsFor(g.access, kind, fact.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi);
     // Container mode: grants are bind-mounted into the rootfs; bundle-relative ones at /<rel>.
     // wasm: preopens are named the same way, so a guest sees ./data as /data.
-    const target = m.root || backend === 'wasm' ? (g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path) : fact.path;
+    const target = m.root || backend === 'wasm' ? containerTarget(g, fact) : fact.path;
     return { clause: `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights, ...ids(fact), idmap: grantIdmap(ctx, g) };
   });
 }
@@ -221,7 +221,7 @@ function layoutRefusals(input: PlanInput, backend: Backend, ctx: FeatureCtx): Ch
   const dg = m.defaultGuarantee;
   const rules = fsRules(input, backend, ctx);
   const layout = layoutFor(
-    { root: m.root ? { path: 'rootfs', readonly: m.root.readonly, dev: '0', ino: '0' } : null, filesystem: rules, namespaces: ['user', 'pid', 'mount'], tmp: { mode: m.tmp.value, sizeBytes: null }, stdio: m.stdio, memoryBytes: null, identity: input.host.mapping },
+    { root: m.root ? { path: 'rootfs', readonly: m.root.readonly, dev: '0', ino: '0', idmap: null } : null, filesystem: rules, namespaces: ['user', 'pid', 'mount'], tmp: { mode: m.tmp.value, sizeBytes: null }, stdio: m.stdio, memoryBytes: null, identity: input.host.mapping },
     { rootLinks: [], reserved: [] },
   );
   const out: Choice[] = [];
@@ -303,8 +303,8 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     memoryBytes: m.limits.memory?.value ?? null,
     outputBytes: m.limits.output?.value ?? (capturing ? DEFAULT_OUTPUT_CAP : 0),
     tmp: { mode: m.tmp.value, sizeBytes: m.limits.tmpSize?.value ?? null },
-    root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root) } : null,
-    syscalls: { deny: m.syscalls.value },
+    root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root), idmap: rootIdmap(ctx) } : null,
+    syscalls: { deny: m.syscalls.value, openat2: m.internal?.wasmRunner ? 'allow' : 'enosys' },
     capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
     scope: [...(m.isolate.value.signals ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).

@@ -3,17 +3,17 @@
 // kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve, posix } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, type Issue } from '../contract/errors.js';
 import { loadManifest, type NormalManifest } from '../core/manifest.js';
 import type { YamlReadResult } from '../core/yaml-reader.js';
-import type { PathFact, PlanPaths } from '../core/features.js';
+import { containerTarget, type PathFact, type PlanPaths } from '../core/features.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { isTarBundle, extractTarBundle } from './tar-bundle.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
-import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFDIR, S_IFREG } from '../backends/linux/host/objects.js';
+import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName } from './facts.js';
 
 export const MANIFEST_NAME = 'boundary.yaml';
@@ -25,38 +25,92 @@ export interface OpenBundle {
   source: string;
   /** The bundle directory (real path). For a tar, the private temp dir. */
   dir: string;
+  /** The bundle directory, opened once (O_PATH): the manifest is read and every bundle path is
+   * resolved beneath this descriptor, never by name again (-1 once the paths are resolved). */
+  fd: number;
+  /** Closes the descriptor (the plan's facts carry what the launcher checks from then on). */
+  releaseFd(): void;
   manifestPath: string;
   manifestText: string;
   manifestSha256: string;
   cleanup(): void;
 }
 
+/** Opens a bundle directory by the name the caller gave (symlinks followed: it is their choice). */
+function openDir(path: string): number {
+  const fd = shim().bv_openat2(AT_FDCWD, path, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+  if (fd < 0) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `open bundle ${path}: ${errnoName(fd)}`, { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
+  return fd;
+}
+
+/**
+ * Reads the manifest beneath the bundle descriptor: no symlink, never blocking (a FIFO in its
+ * place is refused, not waited on), a regular file of sane size, read from the descriptor that
+ * was checked.
+ */
+function readManifest(dirFd: number, shown: string): Buffer {
+  const s = shim();
+  const fd = s.bv_openat2(dirFd, MANIFEST_NAME, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
+  if (fd === -2) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${shown} has no ${MANIFEST_NAME}`, { hint: 'write one with `bvisor spec` in the bundle directory' });
+  if (fd === -40 || fd === -6 /* ELOOP, ENXIO */) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
+  if (fd < 0) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `open ${join(shown, MANIFEST_NAME)}: ${errnoName(fd)}`);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
+    if (st.size > MAX_MANIFEST_BYTES) throw new BvisorError('BV_MANIFEST_INVALID', `${join(shown, MANIFEST_NAME)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
+    const buf = Buffer.alloc(MAX_MANIFEST_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > MAX_MANIFEST_BYTES) throw new BvisorError('BV_MANIFEST_INVALID', `${join(shown, MANIFEST_NAME)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
+    }
+    return buf.subarray(0, n);
+  } finally {
+    s.bv_close(fd);
+  }
+}
+
 export function openBundle(arg: string): OpenBundle {
   const source = resolve(arg);
   if (!existsSync(source)) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} does not exist`, { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
-  let dir: string;
-  let cleanup = (): void => {};
+  let path: string;
+  let removeTemp = (): void => {};
   const st = statSync(source);
-  if (st.isDirectory()) dir = realpathSync(source);
+  if (st.isDirectory()) path = source;
   else if (st.isFile() && isTarBundle(source)) {
     const x = extractTarBundle(source);
-    dir = realpathSync(x.dir);
-    cleanup = x.cleanup;
+    path = x.dir;
+    removeTemp = x.cleanup;
   } else throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} is neither a directory nor a .tar/.tar.gz`, { hint: 'pass a bundle directory (holding boundary.yaml)' });
+  let fd = -1;
+  const release = (ob?: OpenBundle): void => {
+    if (fd >= 0) shim().bv_close(fd);
+    fd = -1;
+    if (ob) ob.fd = -1;
+  };
   try {
-    const manifestPath = join(dir, MANIFEST_NAME);
-    let lst;
-    try {
-      lst = lstatSync(manifestPath);
-    } catch {
-      throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${arg} has no ${MANIFEST_NAME}`, { hint: 'write one with `bvisor spec` in the bundle directory' });
-    }
-    if (!lst.isFile()) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(arg, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
-    if (lst.size > MAX_MANIFEST_BYTES) throw new BvisorError('BV_MANIFEST_INVALID', `${join(arg, MANIFEST_NAME)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
-    const buf = readFileSync(manifestPath);
-    return { source, dir, manifestPath, manifestText: buf.toString('utf8'), manifestSha256: createHash('sha256').update(buf).digest('hex'), cleanup };
+    fd = openDir(path);
+    const dir = readlinkSync(`/proc/self/fd/${fd}`);
+    const buf = readManifest(fd, arg);
+    const ob: OpenBundle = {
+      source,
+      dir,
+      fd,
+      manifestPath: join(dir, MANIFEST_NAME),
+      manifestText: buf.toString('utf8'),
+      manifestSha256: createHash('sha256').update(buf).digest('hex'),
+      releaseFd: () => release(ob),
+      cleanup: () => {
+        release(ob);
+        removeTemp();
+      },
+    };
+    return ob;
   } catch (e) {
-    cleanup();
+    release();
+    removeTemp();
     throw e;
   }
 }
@@ -148,64 +202,83 @@ export interface ResolvedPaths {
   issues: Issue[];
 }
 
-export function resolvePlanPaths(m: NormalManifest, bundleDir: string, yaml: YamlReadResult, file: string): PlanPaths {
+export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd: number, yaml: YamlReadResult, file: string): PlanPaths {
   const issues: Issue[] = [];
   const escape = (path: (string | number)[], clause: string, what: string): void => {
     const at = yaml.locate(path);
     issues.push({ code: 'BV_MANIFEST_PATH_ESCAPE', clause, message: `${what} resolves outside the bundle`, hint: 'bundle paths must stay inside the bundle, also through symlinks', file, line: at.line, col: at.col });
   };
   const s = shim();
-  const bundleFd = s.bv_openat2(AT_FDCWD, bundleDir, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
-  if (bundleFd < 0) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `open bundle ${bundleDir}: ${errnoName(bundleFd)}`);
-  try {
-    // Bundle-relative paths are resolved by the kernel beneath the bundle: a symlink (or a
-    // chain of them) that leaves it is EXDEV, whatever its text looks like.
-    const inBundle = (rel: string, path: (string | number)[], clause: string): PathFact => {
-      const segs = bundleRelativeSegments(rel) ?? [];
-      if (segs.length === 0) return factOfFd(bundleFd);
-      const f = resolveWith(bundleFd, segs.join('/'), RESOLVE.BENEATH, () => physical(join(bundleDir, ...segs)));
-      if (f === 'escape') {
-        escape(path, clause, `"${rel}"`);
-        return { path: join(bundleDir, ...segs), kind: 'missing' };
+  // Bundle-relative paths are resolved by the kernel beneath the bundle: a symlink (or a
+  // chain of them) that leaves it is EXDEV, whatever its text looks like.
+  const inBundle = (rel: string, path: (string | number)[], clause: string): PathFact => {
+    const segs = bundleRelativeSegments(rel) ?? [];
+    if (segs.length === 0) return factOfFd(bundleFd);
+    const f = resolveWith(bundleFd, segs.join('/'), RESOLVE.BENEATH, () => physical(join(bundleDir, ...segs)));
+    if (f === 'escape') {
+      escape(path, clause, `"${rel}"`);
+      return { path: join(bundleDir, ...segs), kind: 'missing' };
+    }
+    return f;
+  };
+  const rootful = process.geteuid?.() === 0;
+  const grants = m.filesystem.map((g) => {
+    const f = g.bundleRelative ? inBundle(g.path, ['filesystem', g.index, 'path'], `filesystem[${g.index}].path`) : resolveHostPath(g.path);
+    // Rootful write grants not already the workload's: can an idmapped mount bridge them?
+    if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
+    return f;
+  });
+  const root = m.root ? inBundle(m.root.path, ['root', 'path'], 'root.path') : null;
+  if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && root.uid !== 0 && root.gid !== 0) root.idmap = idmappable(root.path);
+  let exe: PathFact | null = null;
+  let module: PathFact | null = null;
+  const w = m.workload;
+  if (w.kind === 'process') {
+    if (root && root.kind === 'directory') {
+      // The program as the workload will find it after pivot_root: resolved in the rootfs,
+      // absolute symlinks included, never above it (RESOLVE_IN_ROOT).
+      const rfd = s.bv_openat2(AT_FDCWD, root.path, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+      if (rfd >= 0) {
+        try {
+          const f = resolveWith(rfd, w.exe, RESOLVE.IN_ROOT, () => join(root.path, w.exe));
+          exe = f === 'escape' ? { path: join(root.path, w.exe), kind: 'missing' } : f;
+        } finally {
+          s.bv_close(rfd);
+        }
       }
-      return f;
-    };
-    const rootful = process.geteuid?.() === 0;
-    const grants = m.filesystem.map((g) => {
-      const f = g.bundleRelative ? inBundle(g.path, ['filesystem', g.index, 'path'], `filesystem[${g.index}].path`) : resolveHostPath(g.path);
-      // Rootful write grants not already the workload's: can an idmapped mount bridge them?
-      if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
-      return f;
-    });
-    const root = m.root ? inBundle(m.root.path, ['root', 'path'], 'root.path') : null;
-    let exe: PathFact | null = null;
-    let module: PathFact | null = null;
-    const w = m.workload;
-    if (w.kind === 'process') {
-      if (root && root.kind === 'directory') {
-        // The program as the workload will find it after pivot_root: resolved in the rootfs,
-        // absolute symlinks included, never above it (RESOLVE_IN_ROOT).
-        const rfd = s.bv_openat2(AT_FDCWD, root.path, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
-        if (rfd >= 0) {
-          try {
-            const f = resolveWith(rfd, w.exe, RESOLVE.IN_ROOT, () => join(root.path, w.exe));
-            exe = f === 'escape' ? { path: join(root.path, w.exe), kind: 'missing' } : f;
-          } finally {
-            s.bv_close(rfd);
+    } else if (!root) exe = resolveHostPath(w.exe);
+  } else module = inBundle(w.module, ['workload', 'wasm', 'module'], 'workload.wasm.module');
+  // Container mode: what the rootfs holds where bvisor will mount, no symlink followed.
+  const rootTargets: Record<string, PathFact['kind'] | 'symlink'> = {};
+  if (root && root.kind === 'directory') {
+    const rfd = s.bv_openat2(AT_FDCWD, root.path, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+    if (rfd >= 0) {
+      try {
+        const targets = ['/proc', '/dev', '/tmp', ...m.filesystem.map((g, i) => containerTarget(g, grants[i]!))];
+        for (const t of targets) {
+          const fd = s.bv_openat2(rfd, t.replace(/^\/+/, ''), O.PATH | O.NOFOLLOW, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
+          if (fd === -40 /* ELOOP */) rootTargets[t] = 'symlink';
+          else if (fd < 0) rootTargets[t] = 'missing';
+          else {
+            try {
+              rootTargets[t] = (identityOf(fd).mode & S_IFMT) === S_IFLNK ? 'symlink' : factOfFd(fd).kind;
+            } finally {
+              s.bv_close(fd);
+            }
           }
         }
-      } else if (!root) exe = resolveHostPath(w.exe);
-    } else module = inBundle(w.module, ['workload', 'wasm', 'module'], 'workload.wasm.module');
-    let stdin: PathFact | null = null;
-    if (m.stdio.stdin.startsWith('file:')) {
-      const f = m.stdio.stdin.slice(5);
-      stdin = f.startsWith('/') ? resolveHostPath(f) : inBundle(f, ['stdio', 'stdin', 'file'], 'stdio.stdin.file');
+      } finally {
+        s.bv_close(rfd);
+      }
     }
-    if (issues.length) throw new BvisorError('BV_MANIFEST_INVALID', `${file}: ${issues.length} path(s) leave the bundle`, { issues, hint: issues[0]!.hint ?? undefined });
-    return { grants, exe, module, root, stdin, rootLinks: m.root ? [] : hostRootLinks() };
-  } finally {
-    s.bv_close(bundleFd);
   }
+  let stdin: PathFact | null = null;
+  if (m.stdio.stdin.startsWith('file:')) {
+    const f = m.stdio.stdin.slice(5);
+    stdin = f.startsWith('/') ? resolveHostPath(f) : inBundle(f, ['stdio', 'stdin', 'file'], 'stdio.stdin.file');
+  }
+  if (issues.length) throw new BvisorError('BV_MANIFEST_INVALID', `${file}: ${issues.length} path(s) leave the bundle`, { issues, hint: issues[0]!.hint ?? undefined });
+  return { grants, exe, module, root, stdin, rootLinks: m.root ? [] : hostRootLinks(), rootTargets };
 }
 
 export interface LoadedBundle {
@@ -220,7 +293,8 @@ export function loadBundle(arg: string): LoadedBundle {
   try {
     const file = posix.join(arg, MANIFEST_NAME);
     const { manifest, yaml } = loadManifest(bundle.manifestText, file);
-    const paths = resolvePlanPaths(manifest, bundle.dir, yaml, file);
+    const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, yaml, file);
+    bundle.releaseFd();
     return { bundle, manifest, paths };
   } catch (e) {
     bundle.cleanup();
@@ -230,16 +304,29 @@ export function loadBundle(arg: string): LoadedBundle {
 
 /** A manifest given as text (API users), resolved against a bundle directory. */
 export function loadManifestText(text: string, dir: string, name = 'boundary.yaml'): LoadedBundle {
-  const realDir = realpathSync(resolve(dir));
-  const { manifest, yaml } = loadManifest(text, name);
-  const paths = resolvePlanPaths(manifest, realDir, yaml, name);
-  const bundle: OpenBundle = {
-    source: realDir,
-    dir: realDir,
-    manifestPath: join(realDir, name),
-    manifestText: text,
-    manifestSha256: createHash('sha256').update(text, 'utf8').digest('hex'),
-    cleanup: () => {},
+  let fd = openDir(resolve(dir));
+  const cleanup = (): void => {
+    if (fd >= 0) shim().bv_close(fd);
+    fd = -1;
   };
-  return { bundle, manifest, paths };
+  try {
+    const realDir = readlinkSync(`/proc/self/fd/${fd}`);
+    const { manifest, yaml } = loadManifest(text, name);
+    const paths = resolvePlanPaths(manifest, realDir, fd, yaml, name);
+    cleanup();
+    const bundle: OpenBundle = {
+      source: realDir,
+      dir: realDir,
+      fd: -1,
+      manifestPath: join(realDir, name),
+      manifestText: text,
+      manifestSha256: createHash('sha256').update(text, 'utf8').digest('hex'),
+      releaseFd: () => {},
+      cleanup: () => {},
+    };
+    return { bundle, manifest, paths };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
 }

@@ -2,25 +2,39 @@
 // one that bvisor, Node or koffi holds (a lock file, the event loop, a pipe to the monitor).
 //
 // CLI: runc's contract. --preserve-fds N hands over 3..N+2 (after the LISTEN_FDS block of systemd
-// socket activation, when LISTEN_PID is us). Each must also have come through exec: Node and
-// libuv open every descriptor of their own close-on-exec, so an open descriptor in that range
-// without FD_CLOEXEC was inherited from the caller, and one with it was not.
+// socket activation, when LISTEN_PID is us). Node marks inherited descriptors close-on-exec at
+// start-up, like its own, so that flag cannot tell them apart; what can is the order: the first
+// descriptor Node opens is its event loop's epoll, at the lowest free number. Every descriptor
+// below it was there before Node ran, i.e. inherited; one at or above it may be Node's (a caller
+// who leaves a hole in 3..N+2 has Node fill it), so it is not handed, and a manifest asking for
+// it is refused.
 // API: an explicit list; descriptors that can never be the caller's to give (Node's epoll, an
 // io_uring) are refused as well.
-import { readlinkSync } from 'node:fs';
-import { shim } from '../backends/linux/ffi/shim.js';
+import { readdirSync, readlinkSync } from 'node:fs';
 
-/** Open and without FD_CLOEXEC: inherited through exec. */
-function inherited(fd: number): boolean {
-  const info = new Int32Array(3);
-  return shim().bv_fd_info(fd, info) === 0 && info[2] === 0;
+function target(fd: number): string | null {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+/** Node's first descriptor: the lowest epoll in our table (null: none, so hand nothing). */
+export function firstOwnFd(): number | null {
+  const fds = readdirSync('/proc/self/fd').map(Number).filter((n) => Number.isInteger(n)).sort((a, b) => a - b);
+  return fds.find((fd) => fd >= 3 && target(fd) === 'anon_inode:[eventpoll]') ?? null;
 }
 
 /** The CLI's handed descriptors: the LISTEN_FDS block (if it is ours) and --preserve-fds N. */
 export function cliHandedFds(preserve: number, env: NodeJS.ProcessEnv, pid: number): number[] {
   const listen = env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) === pid ? Math.max(0, Number(env.LISTEN_FDS ?? 0) | 0) : 0;
+  const count = listen + Math.max(0, preserve | 0);
+  if (count === 0) return [];
+  const own = firstOwnFd();
+  if (own === null) return [];
   const out: number[] = [];
-  for (let fd = 3; fd < 3 + listen + Math.max(0, preserve | 0); fd++) if (inherited(fd)) out.push(fd);
+  for (let fd = 3; fd < 3 + count && fd < own; fd++) if (target(fd) !== null) out.push(fd);
   return out;
 }
 
@@ -28,10 +42,7 @@ export function cliHandedFds(preserve: number, env: NodeJS.ProcessEnv, pid: numb
 export function apiHandedFds(fds: readonly number[]): number[] {
   return fds.filter((fd) => {
     if (!Number.isInteger(fd) || fd < 3) return false;
-    try {
-      return !/^anon_inode:\[(eventpoll|io_uring)\]$/.test(readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      return false;
-    }
+    const t = target(fd);
+    return t !== null && !/^anon_inode:\[(eventpoll|io_uring)\]$/.test(t);
   });
 }

@@ -5,7 +5,7 @@
 // checked once more, independently, by the kernel: every symlink is resolved with
 // openat2(RESOLVE_BENEATH) from the bundle root, so a link the lexical checks misjudged is still
 // refused. Any failure removes the temp dir.
-import { mkdtempSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync, openSync, closeSync, fstatSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
 import { tmpdir, constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import type * as TarNs from 'tar';
@@ -65,7 +65,7 @@ interface ListedEntry {
   link: string;
 }
 
-export function checkTar(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS): { entries: number; bytes: number } {
+export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, archive: string = file): { entries: number; bytes: number } {
   let bytes = 0;
   let entries = 0;
   const listed: ListedEntry[] = [];
@@ -76,7 +76,7 @@ export function checkTar(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS
   // Pass 1, while reading: what each entry is on its own (size, path, type).
   try {
     tarLib().t({
-      file: archive,
+      file,
       sync: true,
       strict: true,
       onReadEntry: (entry) => {
@@ -93,6 +93,8 @@ export function checkTar(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS
         const p = normalEntryPath(raw);
         if (p === null) return fail(unsafe(archive, raw, 'climbs with ..'));
         if (!ALLOWED_TYPES.has(type)) return fail(unsafe(archive, raw, `is a ${type}; only files, directories and links are allowed`));
+        // Set-user/group-ID files extracted as root would be root's set-id programs on the host.
+        if (((entry.mode ?? 0) & 0o6000) !== 0) return fail(unsafe(archive, raw, `has set-user-ID or set-group-ID bits (mode ${(entry.mode ?? 0).toString(8)})`));
         listed.push({ raw, path: p, type, link: entry.linkpath ?? '' });
       },
     });
@@ -252,6 +254,7 @@ export function verifyExtractedTree(root: string, archive: string): void {
           continue;
         }
         if (!st.isFile() && !st.isSymbolicLink()) throw unsafe(archive, r, 'is not a file, directory or link');
+        if (st.isFile() && (st.mode & 0o6000) !== 0) throw unsafe(archive, r, 'has set-user-ID or set-group-ID bits');
         // A hard link's other names must all be in this tree: link counts say so without
         // knowing the names, and cannot be faked by the archive.
         if (st.nlink > 1) {
@@ -303,20 +306,59 @@ export interface Extracted {
 }
 
 /**
- * Checks, extracts into a fresh `bvisor-bundle-*` dir under `parentDir` (default the OS temp
- * dir), and checks the result. On any refusal or failure the dir is gone before this throws.
+ * Copies the archive once into a fresh private `bvisor-bundle-*` dir (0700) under `parentDir`,
+ * checks that copy, extracts it into `bundle/` beneath, and checks the result. Reading the
+ * caller's file once closes the window in which it could be swapped between the check and the
+ * extraction; extracting one level down keeps the 0700 dir around whatever modes the archive
+ * gives its own root (`./` with mode 0777). On any refusal or failure the dir is gone.
  */
 export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS, parentDir: string = tmpdir()): Extracted {
-  checkTar(archive, limits);
-  const dir = mkdtempSync(join(parentDir, 'bvisor-bundle-'));
-  const cleanup = (): void => removeTree(dir);
+  const top = mkdtempSync(join(parentDir, 'bvisor-bundle-'));
+  const cleanup = (): void => removeTree(top);
   try {
-    tarLib().x({ file: archive, cwd: dir, sync: true, strict: true, preservePaths: false, preserveOwner: false, noChmod: false, unlink: false });
+    const copy = join(top, 'archive');
+    copyOnce(archive, copy, limits);
+    checkTar(copy, limits, archive);
+    const dir = join(top, 'bundle');
+    mkdirSync(dir, { mode: 0o700 });
+    tarLib().x({ file: copy, cwd: dir, sync: true, strict: true, preservePaths: false, preserveOwner: false, noChmod: false, unlink: false });
+    rmSync(copy);
     verifyExtractedTree(dir, archive);
+    return { dir, cleanup };
   } catch (e) {
     cleanup();
     if (e instanceof BvisorError) throw e;
     throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot extract: ${(e as Error).message}`, { cause: e });
   }
-  return { dir, cleanup };
+}
+
+/** The caller's archive, read once (never blocking on a FIFO) into a private copy. */
+function copyOnce(archive: string, copy: string, limits: TarLimits): void {
+  let fd: number;
+  try {
+    fd = openSync(archive, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  } catch (e) {
+    throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive} is not a regular file`, { hint: 'pass a tar file or a bundle directory' });
+    if (st.size > limits.maxBytes) throw new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: larger than ${limits.maxBytes} bytes`, { hint: 'ship a smaller bundle, or a directory' });
+    const out = openSync(copy, 'wx', 0o600);
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      let total = 0;
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        total += n;
+        if (total > limits.maxBytes) throw new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: larger than ${limits.maxBytes} bytes`, { hint: 'ship a smaller bundle, or a directory' });
+        writeSync(out, buf, 0, n);
+      }
+    } finally {
+      closeSync(out);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

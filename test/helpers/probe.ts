@@ -100,3 +100,18 @@ afterAll(() => {
     }
   }
 });
+
+/** Runs `bvprobe try OP… , OP…` and returns the errno of each operation (0: it worked). */
+export async function tryOps(ops: string[][], extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<number[]> {
+  const args = ops.flatMap((op, i) => (i ? [',', ...op] : op));
+  const out = await runProbe(['try', ...args], extra, o);
+  const text = out.stdout?.toString().trim() ?? '';
+  try {
+    return JSON.parse(text) as number[];
+  } catch {
+    throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
+  }
+}
+
+/** errno values (asm-generic/errno-base.h, errno.h), as the kernel gives them to the probe. */
+export const E = { PERM: 1, NOENT: 2, SRCH: 3, BADF: 9, ACCES: 13, FAULT: 14, EXIST: 17, NOTDIR: 20, ROFS: 30, NOSYS: 38, LOOP: 40, NXIO: 6, CONNREFUSED: 111, NETUNREACH: 101 } as const;

@@ -11,6 +11,8 @@ export interface RawEntry {
   data?: string;
   /** Claimed size, to fake a huge entry without writing it. */
   size?: number;
+  /** Permission bits (default 0755 for directories, 0644 otherwise). */
+  mode?: number;
 }
 
 function header(e: RawEntry, size: number): Buffer {
@@ -18,7 +20,7 @@ function header(e: RawEntry, size: number): Buffer {
   const put = (off: number, len: number, s: string): void => void h.write(s.slice(0, len), off, 'utf8');
   const oct = (off: number, len: number, n: number): void => put(off, len, n.toString(8).padStart(len - 1, '0') + '\0');
   put(0, 100, e.name);
-  oct(100, 8, e.type === '5' ? 0o755 : 0o644);
+  oct(100, 8, e.mode ?? (e.type === '5' ? 0o755 : 0o644));
   oct(108, 8, 0);
   oct(116, 8, 0);
   oct(124, 12, size);

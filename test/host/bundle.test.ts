@@ -2,6 +2,7 @@
 // as lexically; rootfs paths resolve as if the rootfs were /.
 import { mkdirSync, symlinkSync, writeFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { loadBundle, openBundle } from '../../src/host/bundle.js';
 import { BvisorError } from '../../src/contract/errors.js';
@@ -55,6 +56,21 @@ describe('bundle paths', () => {
     writeFileSync(join(other, 'boundary.yaml'), 'bvisorVersion: "1"\n');
     symlinkSync(join(other, 'boundary.yaml'), join(d, 'boundary.yaml'));
     expect(issuesOf(() => openBundle(d)).code).toBe('BV_MANIFEST_NOT_FOUND');
+  });
+
+  it('reads the manifest once beneath the bundle: a symlink or a FIFO in its place is refused at once, never followed or waited on', () => {
+    const secret = join(tempDir(), 'secret');
+    writeFileSync(secret, 'root:*:19000:0:99999:7:::\n');
+    const linked = tempDir();
+    symlinkSync(secret, join(linked, 'boundary.yaml'));
+    const e = issuesOf(() => openBundle(linked));
+    expect(e.code).toBe('BV_MANIFEST_NOT_FOUND');
+    expect(e.message).not.toContain('root:*');
+    const fifo = tempDir();
+    expect(spawnSync('mkfifo', [join(fifo, 'boundary.yaml')]).status).toBe(0);
+    const t0 = Date.now();
+    expect(issuesOf(() => openBundle(fifo)).code).toBe('BV_MANIFEST_NOT_FOUND');
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it('names a missing bundle and a bundle without a manifest', () => {

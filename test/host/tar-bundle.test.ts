@@ -3,7 +3,8 @@
 // not our own checker: the chained-symlink archive below passed both of the old checks, which
 // judged link text lexically (and with Node's JS realpath, which normalises `..` textually after
 // expanding a link, unlike the kernel).
-import { readdirSync, existsSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, linkSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { readdirSync, existsSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, linkSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { join, dirname } from 'node:path';
 import { x as untar } from 'tar';
@@ -114,7 +115,10 @@ describe('tar bundles', () => {
       const tar = join(dir, gz ? 'b.tar.gz' : 'b.tar');
       writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'out/', type: '5' }, { name: 'lib/', type: '5' }, { name: 'lib/a.txt', data: 'x' }, { name: 'lib/h.txt', type: '1', link: 'lib/a.txt' }], gz);
       const x = extractTarBundle(tar, undefined, parent);
-      expect(dirname(x.dir)).toBe(parent);
+      // bundle/ inside a private 0700 dir: whatever mode the archive gives its own root, no
+      // other user can reach what was extracted.
+      expect(dirname(dirname(x.dir))).toBe(parent);
+      expect(statSync(dirname(x.dir)).mode & 0o777).toBe(0o700);
       expect(readFileSync(join(x.dir, 'boundary.yaml'), 'utf8')).toBe(MANIFEST);
       expect(readFileSync(join(x.dir, 'lib/h.txt'), 'utf8'), 'a hard link inside the bundle is fine').toBe('x');
       x.cleanup();
@@ -151,6 +155,34 @@ describe('tar bundles', () => {
     const p = join(dir, 'junk.tar.gz');
     writeFileSync(p, Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5]));
     expect(() => checkTar(p)).toThrowError(expect.objectContaining({ code: 'BV_BUNDLE_TAR_INVALID' }));
+  });
+});
+
+describe('set-id files and the extraction root (issue 9)', () => {
+  it('refuses set-user-ID and set-group-ID entries before extracting', () => {
+    const dir = tempDir();
+    const parent = join(dir, 'parent');
+    mkdirSync(parent);
+    const tar = join(dir, 's.tar');
+    writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'bin/', type: '5' }, { name: 'bin/x', data: 'x', mode: 0o4755 }]);
+    expect(() => extractTarBundle(tar, undefined, parent)).toThrow(/"bin\/x" has set-user-ID or set-group-ID bits/);
+    expect(readdirSync(parent)).toEqual([]);
+  });
+
+  it('an archive whose ./ is mode 0777 cannot open the private dir to others', () => {
+    const dir = tempDir();
+    const parent = join(dir, 'parent');
+    mkdirSync(parent);
+    const tar = join(dir, 'w.tar');
+    writeTar(tar, [{ name: './', type: '5', mode: 0o777 }, { name: 'boundary.yaml', data: MANIFEST }]);
+    const x = extractTarBundle(tar, undefined, parent);
+    try {
+      expect(statSync(dirname(x.dir)).mode & 0o777).toBe(0o700);
+      // Oracle: uid 65534 cannot list it (the kernel's permission check, not ours).
+      expect(spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'ls', x.dir]).status).not.toBe(0);
+    } finally {
+      x.cleanup();
+    }
   });
 });
 

@@ -201,9 +201,9 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
       if (e.kind === 'tmpfs' && e.target !== '/dev') rule(e.target, RW_DIR);
     }
     // Grants the fresh /proc serves: rules on its inodes, which exist only in here.
-    for (const r of launch.filesystem) if (servedBySpecial(r.target) === 'proc') rule(r.target, r.rights);
+    for (const r of launch.filesystem) if (servedBySpecial(r) === 'proc') rule(r.target, r.rights);
     if (launch.root) {
-      if (!launch.filesystem.some((r) => servedBySpecial(r.target) === 'proc')) rule('/proc', ['READ_FILE', 'READ_DIR']);
+      if (!launch.filesystem.some((r) => servedBySpecial(r) === 'proc')) rule('/proc', ['READ_FILE', 'READ_DIR']);
       for (const r of ctx.rootfsRules) rule(r.target, r.rights, true);
     }
   }

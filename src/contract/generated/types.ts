@@ -955,9 +955,20 @@ export interface LaunchInputs {
     readonly: boolean;
     dev: string;
     ino: string;
+    /**
+     * readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.
+     */
+    idmap: null | {
+      uid: number;
+      gid: number;
+    };
   };
   syscalls: {
     deny: 'errno' | 'kill' | 'log';
+    /**
+     * enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.
+     */
+    openat2: 'enosys' | 'allow';
   };
   /**
    * landlock scopes: signal, abstract-unix-socket.

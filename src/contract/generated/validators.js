@@ -8193,7 +8193,7 @@ return errors === 0;
 validate74.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate75;
-const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
+const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
 const schema101 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
 const schema104 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
 const schema102 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
@@ -8394,7 +8394,7 @@ return errors === 0;
 }
 validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
 const schema106 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
 const schema107 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
 const schema108 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
@@ -10375,9 +10375,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-for(const key11 in data70){
-if(!((((key11 === "path") || (key11 === "readonly")) || (key11 === "dev")) || (key11 === "ino"))){
-const err166 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data70.idmap === undefined){
+const err166 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -10386,10 +10385,9 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-if(data70.path !== undefined){
-if(typeof data70.path !== "string"){
-const err167 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data70){
+if(!(((((key11 === "path") || (key11 === "readonly")) || (key11 === "dev")) || (key11 === "ino")) || (key11 === "idmap"))){
+const err167 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -10399,9 +10397,9 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data70.readonly !== undefined){
-if(typeof data70.readonly !== "boolean"){
-const err168 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err168 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -10411,11 +10409,9 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data70.dev !== undefined){
-let data73 = data70.dev;
-if(typeof data73 === "string"){
-if(!pattern24.test(data73)){
-const err169 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data70.readonly !== undefined){
+if(typeof data70.readonly !== "boolean"){
+const err169 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -10425,8 +10421,11 @@ vErrors.push(err169);
 errors++;
 }
 }
-else {
-const err170 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.dev !== undefined){
+let data73 = data70.dev;
+if(typeof data73 === "string"){
+if(!pattern24.test(data73)){
+const err170 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -10436,11 +10435,8 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data70.ino !== undefined){
-let data74 = data70.ino;
-if(typeof data74 === "string"){
-if(!pattern24.test(data74)){
-const err171 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+else {
+const err171 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -10450,8 +10446,11 @@ vErrors.push(err171);
 errors++;
 }
 }
-else {
-const err172 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.ino !== undefined){
+let data74 = data70.ino;
+if(typeof data74 === "string"){
+if(!pattern24.test(data74)){
+const err172 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -10461,9 +10460,8 @@ vErrors.push(err172);
 errors++;
 }
 }
-}
 else {
-const err173 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err173 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -10472,15 +10470,163 @@ vErrors.push(err173);
 }
 errors++;
 }
-var _valid1 = _errs164 === errors;
-valid36 = valid36 || _valid1;
-if(!valid36){
-const err174 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data70.idmap !== undefined){
+let data75 = data70.idmap;
+const _errs176 = errors;
+let valid38 = false;
+const _errs177 = errors;
+if(data75 !== null){
+const err174 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err174];
 }
 else {
 vErrors.push(err174);
+}
+errors++;
+}
+var _valid2 = _errs177 === errors;
+valid38 = valid38 || _valid2;
+const _errs179 = errors;
+if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
+if(data75.uid === undefined){
+const err175 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+if(data75.gid === undefined){
+const err176 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+for(const key12 in data75){
+if(!((key12 === "uid") || (key12 === "gid"))){
+const err177 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+if(data75.uid !== undefined){
+let data76 = data75.uid;
+if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
+const err178 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+if((typeof data76 == "number") && (isFinite(data76))){
+if(data76 < 1 || isNaN(data76)){
+const err179 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+}
+}
+if(data75.gid !== undefined){
+let data77 = data75.gid;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err180 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+if((typeof data77 == "number") && (isFinite(data77))){
+if(data77 < 1 || isNaN(data77)){
+const err181 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+var _valid2 = _errs179 === errors;
+valid38 = valid38 || _valid2;
+if(!valid38){
+const err183 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+else {
+errors = _errs176;
+if(vErrors !== null){
+if(_errs176){
+vErrors.length = _errs176;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err184 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+var _valid1 = _errs164 === errors;
+valid36 = valid36 || _valid1;
+if(!valid36){
+const err185 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
 }
 errors++;
 }
@@ -10497,146 +10643,10 @@ vErrors = null;
 }
 }
 if(data.syscalls !== undefined){
-let data75 = data.syscalls;
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.deny === undefined){
-const err175 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
-if(vErrors === null){
-vErrors = [err175];
-}
-else {
-vErrors.push(err175);
-}
-errors++;
-}
-for(const key12 in data75){
-if(!(key12 === "deny")){
-const err176 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err176];
-}
-else {
-vErrors.push(err176);
-}
-errors++;
-}
-}
-if(data75.deny !== undefined){
-let data76 = data75.deny;
-if(typeof data76 !== "string"){
-const err177 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err177];
-}
-else {
-vErrors.push(err177);
-}
-errors++;
-}
-if(!(((data76 === "errno") || (data76 === "kill")) || (data76 === "log"))){
-const err178 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
-if(vErrors === null){
-vErrors = [err178];
-}
-else {
-vErrors.push(err178);
-}
-errors++;
-}
-}
-}
-else {
-const err179 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err179];
-}
-else {
-vErrors.push(err179);
-}
-errors++;
-}
-}
-if(data.scope !== undefined){
-let data77 = data.scope;
-if(Array.isArray(data77)){
-const len10 = data77.length;
-for(let i10=0; i10<len10; i10++){
-let data78 = data77[i10];
-if(typeof data78 !== "string"){
-const err180 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err180];
-}
-else {
-vErrors.push(err180);
-}
-errors++;
-}
-if(!((data78 === "signal") || (data78 === "abstract-unix-socket"))){
-const err181 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
-if(vErrors === null){
-vErrors = [err181];
-}
-else {
-vErrors.push(err181);
-}
-errors++;
-}
-}
-}
-else {
-const err182 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err182];
-}
-else {
-vErrors.push(err182);
-}
-errors++;
-}
-}
-if(data.capabilities !== undefined){
-let data79 = data.capabilities;
-if(Array.isArray(data79)){
-const len11 = data79.length;
-for(let i11=0; i11<len11; i11++){
-let data80 = data79[i11];
-if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
-const err183 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err183];
-}
-else {
-vErrors.push(err183);
-}
-errors++;
-}
-if((typeof data80 == "number") && (isFinite(data80))){
-if(data80 > 63 || isNaN(data80)){
-const err184 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
-if(vErrors === null){
-vErrors = [err184];
-}
-else {
-vErrors.push(err184);
-}
-errors++;
-}
-if(data80 < 0 || isNaN(data80)){
-const err185 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err185];
-}
-else {
-vErrors.push(err185);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err186 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+let data78 = data.syscalls;
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+if(data78.deny === undefined){
+const err186 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -10645,12 +10655,8 @@ vErrors.push(err186);
 }
 errors++;
 }
-}
-if(data.identity !== undefined){
-let data81 = data.identity;
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-if(data81.uid === undefined){
-const err187 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(data78.openat2 === undefined){
+const err187 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -10659,8 +10665,9 @@ vErrors.push(err187);
 }
 errors++;
 }
-if(data81.gid === undefined){
-const err188 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+for(const key13 in data78){
+if(!((key13 === "deny") || (key13 === "openat2"))){
+const err188 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -10669,8 +10676,11 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(data81.source === undefined){
-const err189 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+}
+if(data78.deny !== undefined){
+let data79 = data78.deny;
+if(typeof data79 !== "string"){
+const err189 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -10679,9 +10689,8 @@ vErrors.push(err189);
 }
 errors++;
 }
-for(const key13 in data81){
-if(!(((key13 === "uid") || (key13 === "gid")) || (key13 === "source"))){
-const err190 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(!(((data79 === "errno") || (data79 === "kill")) || (data79 === "log"))){
+const err190 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -10691,10 +10700,10 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data81.uid !== undefined){
-let data82 = data81.uid;
-if(!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))){
-const err191 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data78.openat2 !== undefined){
+let data80 = data78.openat2;
+if(typeof data80 !== "string"){
+const err191 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -10703,9 +10712,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-if((typeof data82 == "number") && (isFinite(data82))){
-if(data82 < 0 || isNaN(data82)){
-const err192 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((data80 === "enosys") || (data80 === "allow"))){
+const err192 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -10716,10 +10724,8 @@ errors++;
 }
 }
 }
-if(data81.gid !== undefined){
-let data83 = data81.gid;
-if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
-const err193 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err193 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -10728,9 +10734,15 @@ vErrors.push(err193);
 }
 errors++;
 }
-if((typeof data83 == "number") && (isFinite(data83))){
-if(data83 < 0 || isNaN(data83)){
-const err194 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.scope !== undefined){
+let data81 = data.scope;
+if(Array.isArray(data81)){
+const len10 = data81.length;
+for(let i10=0; i10<len10; i10++){
+let data82 = data81[i10];
+if(typeof data82 !== "string"){
+const err194 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -10739,11 +10751,8 @@ vErrors.push(err194);
 }
 errors++;
 }
-}
-}
-if(data81.source !== undefined){
-if(typeof data81.source !== "string"){
-const err195 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data82 === "signal") || (data82 === "abstract-unix-socket"))){
+const err195 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -10755,7 +10764,7 @@ errors++;
 }
 }
 else {
-const err196 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err196 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -10765,15 +10774,14 @@ vErrors.push(err196);
 errors++;
 }
 }
-if(data.layout !== undefined){
-let data85 = data.layout;
-if(Array.isArray(data85)){
-const len12 = data85.length;
-for(let i12=0; i12<len12; i12++){
-let data86 = data85[i12];
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-if(data86.target === undefined){
-const err197 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(data.capabilities !== undefined){
+let data83 = data.capabilities;
+if(Array.isArray(data83)){
+const len11 = data83.length;
+for(let i11=0; i11<len11; i11++){
+let data84 = data83[i11];
+if(!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))){
+const err197 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -10782,8 +10790,9 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data86.kind === undefined){
-const err198 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if((typeof data84 == "number") && (isFinite(data84))){
+if(data84 > 63 || isNaN(data84)){
+const err198 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -10792,9 +10801,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-for(const key14 in data86){
-if(!(((((key14 === "target") || (key14 === "kind")) || (key14 === "source")) || (key14 === "options")) || (key14 === "clause"))){
-const err199 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data84 < 0 || isNaN(data84)){
+const err199 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -10804,9 +10812,10 @@ vErrors.push(err199);
 errors++;
 }
 }
-if(data86.target !== undefined){
-if(typeof data86.target !== "string"){
-const err200 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+else {
+const err200 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -10816,10 +10825,11 @@ vErrors.push(err200);
 errors++;
 }
 }
-if(data86.kind !== undefined){
-let data88 = data86.kind;
-if(typeof data88 !== "string"){
-const err201 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.identity !== undefined){
+let data85 = data.identity;
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+if(data85.uid === undefined){
+const err201 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -10828,8 +10838,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(!((((((((data88 === "root") || (data88 === "bind")) || (data88 === "proc")) || (data88 === "tmpfs")) || (data88 === "device")) || (data88 === "symlink")) || (data88 === "mask")) || (data88 === "readonly"))){
-const err202 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data85.gid === undefined){
+const err202 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -10838,10 +10848,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-}
-if(data86.source !== undefined){
-if(typeof data86.source !== "string"){
-const err203 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data85.source === undefined){
+const err203 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -10850,14 +10858,9 @@ vErrors.push(err203);
 }
 errors++;
 }
-}
-if(data86.options !== undefined){
-let data90 = data86.options;
-if(Array.isArray(data90)){
-const len13 = data90.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data90[i13] !== "string"){
-const err204 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data85){
+if(!(((key14 === "uid") || (key14 === "gid")) || (key14 === "source"))){
+const err204 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -10867,9 +10870,10 @@ vErrors.push(err204);
 errors++;
 }
 }
-}
-else {
-const err205 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data85.uid !== undefined){
+let data86 = data85.uid;
+if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
+const err205 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -10878,10 +10882,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-}
-if(data86.clause !== undefined){
-if(typeof data86.clause !== "string"){
-const err206 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data86 == "number") && (isFinite(data86))){
+if(data86 < 0 || isNaN(data86)){
+const err206 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -10892,8 +10895,10 @@ errors++;
 }
 }
 }
-else {
-const err207 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data85.gid !== undefined){
+let data87 = data85.gid;
+if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
+const err207 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -10902,10 +10907,9 @@ vErrors.push(err207);
 }
 errors++;
 }
-}
-}
-else {
-const err208 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data87 == "number") && (isFinite(data87))){
+if(data87 < 0 || isNaN(data87)){
+const err208 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -10915,13 +10919,10 @@ vErrors.push(err208);
 errors++;
 }
 }
-if(data.stdinFile !== undefined){
-let data93 = data.stdinFile;
-const _errs216 = errors;
-let valid50 = false;
-const _errs217 = errors;
-if(data93 !== null){
-const err209 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+if(data85.source !== undefined){
+if(typeof data85.source !== "string"){
+const err209 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -10930,12 +10931,10 @@ vErrors.push(err209);
 }
 errors++;
 }
-var _valid2 = _errs217 === errors;
-valid50 = valid50 || _valid2;
-const _errs219 = errors;
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-if(data93.path === undefined){
-const err210 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err210 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -10944,8 +10943,16 @@ vErrors.push(err210);
 }
 errors++;
 }
-if(data93.dev === undefined){
-const err211 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+if(data.layout !== undefined){
+let data89 = data.layout;
+if(Array.isArray(data89)){
+const len12 = data89.length;
+for(let i12=0; i12<len12; i12++){
+let data90 = data89[i12];
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+if(data90.target === undefined){
+const err211 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -10954,8 +10961,8 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(data93.ino === undefined){
-const err212 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data90.kind === undefined){
+const err212 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -10964,9 +10971,9 @@ vErrors.push(err212);
 }
 errors++;
 }
-for(const key15 in data93){
-if(!(((key15 === "path") || (key15 === "dev")) || (key15 === "ino"))){
-const err213 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+for(const key15 in data90){
+if(!(((((key15 === "target") || (key15 === "kind")) || (key15 === "source")) || (key15 === "options")) || (key15 === "clause"))){
+const err213 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -10976,9 +10983,9 @@ vErrors.push(err213);
 errors++;
 }
 }
-if(data93.path !== undefined){
-if(typeof data93.path !== "string"){
-const err214 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data90.target !== undefined){
+if(typeof data90.target !== "string"){
+const err214 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -10988,11 +10995,10 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data93.dev !== undefined){
-let data95 = data93.dev;
-if(typeof data95 === "string"){
-if(!pattern24.test(data95)){
-const err215 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data90.kind !== undefined){
+let data92 = data90.kind;
+if(typeof data92 !== "string"){
+const err215 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -11001,9 +11007,8 @@ vErrors.push(err215);
 }
 errors++;
 }
-}
-else {
-const err216 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((((data92 === "root") || (data92 === "bind")) || (data92 === "proc")) || (data92 === "tmpfs")) || (data92 === "device")) || (data92 === "symlink")) || (data92 === "mask")) || (data92 === "readonly"))){
+const err216 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -11013,11 +11018,9 @@ vErrors.push(err216);
 errors++;
 }
 }
-if(data93.ino !== undefined){
-let data96 = data93.ino;
-if(typeof data96 === "string"){
-if(!pattern24.test(data96)){
-const err217 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data90.source !== undefined){
+if(typeof data90.source !== "string"){
+const err217 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -11027,8 +11030,13 @@ vErrors.push(err217);
 errors++;
 }
 }
-else {
-const err218 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data90.options !== undefined){
+let data94 = data90.options;
+if(Array.isArray(data94)){
+const len13 = data94.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data94[i13] !== "string"){
+const err218 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -11040,7 +11048,7 @@ errors++;
 }
 }
 else {
-const err219 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err219 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -11049,10 +11057,10 @@ vErrors.push(err219);
 }
 errors++;
 }
-var _valid2 = _errs219 === errors;
-valid50 = valid50 || _valid2;
-if(!valid50){
-const err220 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data90.clause !== undefined){
+if(typeof data90.clause !== "string"){
+const err220 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -11061,11 +11069,182 @@ vErrors.push(err220);
 }
 errors++;
 }
+}
+}
 else {
-errors = _errs216;
+const err221 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err221];
+}
+else {
+vErrors.push(err221);
+}
+errors++;
+}
+}
+}
+else {
+const err222 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err222];
+}
+else {
+vErrors.push(err222);
+}
+errors++;
+}
+}
+if(data.stdinFile !== undefined){
+let data97 = data.stdinFile;
+const _errs229 = errors;
+let valid52 = false;
+const _errs230 = errors;
+if(data97 !== null){
+const err223 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err223];
+}
+else {
+vErrors.push(err223);
+}
+errors++;
+}
+var _valid3 = _errs230 === errors;
+valid52 = valid52 || _valid3;
+const _errs232 = errors;
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(data97.path === undefined){
+const err224 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err224];
+}
+else {
+vErrors.push(err224);
+}
+errors++;
+}
+if(data97.dev === undefined){
+const err225 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err225];
+}
+else {
+vErrors.push(err225);
+}
+errors++;
+}
+if(data97.ino === undefined){
+const err226 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err226];
+}
+else {
+vErrors.push(err226);
+}
+errors++;
+}
+for(const key16 in data97){
+if(!(((key16 === "path") || (key16 === "dev")) || (key16 === "ino"))){
+const err227 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err227];
+}
+else {
+vErrors.push(err227);
+}
+errors++;
+}
+}
+if(data97.path !== undefined){
+if(typeof data97.path !== "string"){
+const err228 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err228];
+}
+else {
+vErrors.push(err228);
+}
+errors++;
+}
+}
+if(data97.dev !== undefined){
+let data99 = data97.dev;
+if(typeof data99 === "string"){
+if(!pattern24.test(data99)){
+const err229 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err229];
+}
+else {
+vErrors.push(err229);
+}
+errors++;
+}
+}
+else {
+const err230 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err230];
+}
+else {
+vErrors.push(err230);
+}
+errors++;
+}
+}
+if(data97.ino !== undefined){
+let data100 = data97.ino;
+if(typeof data100 === "string"){
+if(!pattern24.test(data100)){
+const err231 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err231];
+}
+else {
+vErrors.push(err231);
+}
+errors++;
+}
+}
+else {
+const err232 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err232];
+}
+else {
+vErrors.push(err232);
+}
+errors++;
+}
+}
+}
+else {
+const err233 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err233];
+}
+else {
+vErrors.push(err233);
+}
+errors++;
+}
+var _valid3 = _errs232 === errors;
+valid52 = valid52 || _valid3;
+if(!valid52){
+const err234 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err234];
+}
+else {
+vErrors.push(err234);
+}
+errors++;
+}
+else {
+errors = _errs229;
 if(vErrors !== null){
-if(_errs216){
-vErrors.length = _errs216;
+if(_errs229){
+vErrors.length = _errs229;
 }
 else {
 vErrors = null;
@@ -11075,12 +11254,12 @@ vErrors = null;
 }
 }
 else {
-const err221 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err235 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err221];
+vErrors = [err235];
 }
 else {
-vErrors.push(err221);
+vErrors.push(err235);
 }
 errors++;
 }

@@ -136,13 +136,50 @@ export const CLONE_THREAD = 0x00010000;
  * that bit belongs to the exit-signal byte, so only unshare and clone3 can ask for it.
  */
 export const CLONE_NEW_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000;
+/** Mode bits that make a file run with its owner's or group's rights (S_ISUID | S_ISGID). */
+export const SET_ID_BITS = 0o6000;
+/** O_CREAT | __O_TMPFILE (asm-generic/fcntl.h; the same values on x86_64): the flags under which
+ * open/openat use their mode argument. */
+export const O_CREAT_OR_TMPFILE = 0o100 | 0o20000000;
+
+const noSetId = (syscall: string, modeArg: number, flagsArg?: number): Rule => ({
+  syscall,
+  action: 'errno',
+  when: [...(flagsArg === undefined ? [] : [{ arg: flagsArg, op: 'ne' as const, mask: O_CREAT_OR_TMPFILE, value: 0 }]), { arg: modeArg, op: 'ne', mask: SET_ID_BITS, value: 0 }],
+  why: 'a set-user-ID or set-group-ID file a workload makes (in a write grant: stored as the grant owner through an idmapped mount, or as its own id) would run with those rights on the host (systemd: RestrictSUIDSGID)',
+});
+
+/**
+ * No workload makes set-user-ID or set-group-ID files: not by chmod, nor when creating. openat2
+ * carries its mode in memory, beyond seccomp's reach, so it is answered ENOSYS (libc does not
+ * use it; callers fall back to openat), except for bvisor's own wasm runner, whose file host
+ * uses openat2 with modes it chooses itself.
+ */
+export function setIdRules(openat2: 'allow' | 'enosys'): Rule[] {
+  const rules: Rule[] = [
+    noSetId('chmod', 1),
+    noSetId('fchmod', 1),
+    noSetId('fchmodat', 2),
+    noSetId('fchmodat2', 2),
+    noSetId('creat', 1),
+    noSetId('open', 2, 1),
+    noSetId('openat', 3, 2),
+    noSetId('mkdir', 1),
+    noSetId('mkdirat', 2),
+    noSetId('mknod', 1),
+    noSetId('mknodat', 2),
+  ];
+  if (openat2 === 'enosys') rules.push({ syscall: 'openat2', action: 'enosys', why: 'its mode is in memory, where seccomp cannot check it for set-ID bits; libc falls back to openat' });
+  return rules;
+}
+
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 
-export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'>, deny: Policy['deny'] = 'errno'): Policy {
-  const rules: Rule[] = [...DEFAULT_DENYLIST];
+export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'>, deny: Policy['deny'] = 'errno', openat2: 'allow' | 'enosys' = 'enosys'): Policy {
+  const rules: Rule[] = [...DEFAULT_DENYLIST, ...setIdRules(openat2)];
   if (launch.spawn === 'deny') {
     for (const s of ['clone', 'clone3', 'fork', 'vfork']) rules.push(d(s, 'spawn: deny (no new processes or threads)'));
   } else {

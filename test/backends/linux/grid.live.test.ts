@@ -7,24 +7,11 @@ import { createServer, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it, afterAll, beforeAll } from 'vitest';
-import { runProbe, facts } from '../../helpers/probe.js';
+import { runProbe, facts, tryOps, E } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
 import { DEFAULT_DENYLIST } from '../../../src/core/seccomp/policy.js';
 import { TABLES } from '../../../src/core/seccomp/compile.js';
-
-const E = { PERM: 1, NOENT: 2, SRCH: 3, ACCES: 13, EXIST: 17, NOSYS: 38, ROFS: 30, NETUNREACH: 101, CONNREFUSED: 111 } as const;
-
-async function tryOps(ops: string[][], extra = '', o: { hooks?: LaunchHooks; filesystem?: string[]; cgroupParent?: string } = {}): Promise<number[]> {
-  const args = ops.flatMap((op, i) => (i ? [',', ...op] : op));
-  const out = await runProbe(['try', ...args], extra, o);
-  const text = out.stdout?.toString().trim() ?? '';
-  try {
-    return JSON.parse(text) as number[];
-  } catch {
-    throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
-  }
-}
 
 /** The property holds on the real boundary, and its oracle fails with the mechanism off. */
 async function withTwin(check: (hooks?: LaunchHooks) => Promise<void>, off: LaunchHooks): Promise<void> {

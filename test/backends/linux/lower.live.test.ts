@@ -24,7 +24,7 @@ const launch: LaunchInputs = {
   outputBytes: 0,
   tmp: { mode: 'none', sizeBytes: null },
   root: null,
-  syscalls: { deny: 'errno' },
+  syscalls: { deny: 'errno', openat2: 'enosys' },
   scope: [],
   capabilities: [10],
   identity: { uid: 65534, gid: 65534, source: 'test' },

@@ -37,7 +37,7 @@ export function buildRuleset(launch: LaunchInputs, grantFd: (clause: string) => 
     for (const r of launch.filesystem) {
       const mask = BigInt(maskOf(r.rights as FsRight[]));
       // Rules on paths the child mounts over are added by the child, after its mounts.
-      if (launch.layout.length > 0 && servedBySpecial(r.target)) {
+      if (launch.layout.length > 0 && servedBySpecial(r)) {
         h.update(`child ${r.target} ${mask}\n`);
         rules++;
         continue;

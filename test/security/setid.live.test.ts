@@ -1,0 +1,48 @@
+// Found by attacking this change (issue 9, item 1's idmapped write grants): through an idmapped
+// write grant the workload's files are stored as the directory's owner and group, so a file it
+// chmods 02755 there is a set-group-ID program of that group on the host (shadow, disk…), and
+// 04755 a set-user-ID program of the owner; in a 1777 grant, of the workload's own id. Now no
+// workload makes set-ID files (seccomp, as systemd's RestrictSUIDSGID: chmod, creation with set-ID
+// modes, and openat2, whose mode seccomp cannot see), and an idmap never bridges a system user or
+// group. Oracles: the probe's errnos, the modes on the host disk; the red twin runs without
+// seccomp and plants the set-ID file.
+import { chmodSync, chownSync, statSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tryOps, probeBundle, facts, E, writableDir } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { loadBundle } from '../../src/host/bundle.js';
+import { runLoaded } from '../../src/app/run.js';
+
+describe('no workload plants set-user-ID or set-group-ID files', () => {
+  it('in an idmapped write grant: chmod, creat and mkdir with set-ID bits are EPERM; openat2 is ENOSYS', async () => {
+    const d = writableDir({ uid: 1000, gid: 1000 });
+    const fs = [`  - { path: ${d}, access: read-write }`];
+    const f = join(d, 'f');
+    const ops = [['creat', f, '0755'], ['chmod', f, '4755'], ['chmod', f, '2755'], ['chmod', f, '0750'], ['creat', join(d, 'g'), '4755'], ['mkdirm', join(d, 'sd'), '2755'], ['syscall', '437', '-100', '0', '0', '24']];
+    expect(await tryOps(ops, '', { filesystem: fs })).toEqual([0, E.PERM, E.PERM, 0, E.PERM, E.PERM, E.NOSYS]);
+    expect(statSync(f)).toMatchObject({ mode: 0o100750, uid: 1000, gid: 1000 });
+    expect(existsSync(join(d, 'g'))).toBe(false);
+    // Red twin: without seccomp the same workload leaves a set-user-ID program of uid 1000 on
+    // the host (and openat2 reaches the kernel, which faults on the NULL how).
+    const t = join(d, 't');
+    expect(await tryOps([['creat', t, '0755'], ['chmod', t, '4755'], ['syscall', '437', '-100', '0', '0', '24']], '', { filesystem: fs, hooks: { noSeccomp: true } })).toEqual([0, 0, E.FAULT]);
+    expect(statSync(t)).toMatchObject({ mode: 0o104755, uid: 1000, gid: 1000 });
+  });
+
+  it('in a world-writable grant too (the workload’s own id would be set-ID otherwise)', async () => {
+    const d = writableDir();
+    const f = join(d, 'f');
+    expect(await tryOps([['creat', f, '0755'], ['chmod', f, '6755']], '', { filesystem: [`  - { path: ${d}, access: read-write }`] })).toEqual([0, E.PERM]);
+    expect(statSync(f).mode & 0o7777).toBe(0o755);
+  });
+
+  it('an idmap never bridges a system user or group', async () => {
+    const d = tempDir('bvisor-sysgrp-');
+    chmodSync(d, 0o775);
+    chownSync(d, 1000, 42); // group shadow on Debian
+    mkdirSync(join(d, 'x'));
+    const b = loadBundle(probeBundle(['exit', '0'], '', { filesystem: [`  - { path: ${d}, access: read-write }`] }));
+    await expect(runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[2]', code: 'BV_PLAN_WRITE_OWNER', message: expect.stringMatching(/1000:42, a system user or group/) })] });
+  });
+});

@@ -1,0 +1,78 @@
+// Issue 9, attack 7: `stdin: { file }` was opened relative to bvisor's cwd with symlinks
+// followed (a bundle symlink fed a root-only file to the workload), and in container mode with
+// `stdin: null` the workload read keystrokes from the user's terminal through /dev/tty. Now the
+// stdin file is resolved like every bundle path (beneath the bundle, by the kernel), must be a
+// regular file the workload's own identity could read, and is opened once and checked; and
+// unless stdin is the caller's terminal the workload starts a new session (no controlling
+// terminal) and its /dev has no tty node. Oracles: the refusal codes, what the workload read,
+// the errno opening /dev/tty under a real pseudo-terminal (script(1)).
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROBE, facts, E } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { BIN } from '../helpers/cli.js';
+import { skipOrFail } from '../helpers/require.js';
+import { loadBundle } from '../../src/host/bundle.js';
+import { runLoaded } from '../../src/app/run.js';
+
+function stdinBundle(file: string): string {
+  const d = tempDir('bvisor-stdin-');
+  chmodSync(d, 0o755);
+  writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [cat] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: /proc, access: read }\nstdio: { stdin: { file: ${file} }, stdout: capture, stderr: capture }\n`);
+  return d;
+}
+
+const run = async (dir: string, host = facts()) => runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host });
+
+describe('attack 7: stdin files and the terminal', () => {
+  it('a bundle stdin file is fed to the workload; one that links out of the bundle is refused', async () => {
+    const ok = stdinBundle('./in.txt');
+    writeFileSync(join(ok, 'in.txt'), 'from the bundle');
+    expect((await run(ok)).stdout?.toString()).toBe('from the bundle');
+    const secret = join(tempDir('bvisor-secret-'), 'secret');
+    writeFileSync(secret, 'SECRET');
+    const bad = stdinBundle('./in.txt');
+    symlinkSync(secret, join(bad, 'in.txt'));
+    await expect(run(bad)).rejects.toMatchObject({ code: 'BV_MANIFEST_INVALID', issues: [expect.objectContaining({ code: 'BV_MANIFEST_PATH_ESCAPE', clause: 'stdio.stdin.file' })] });
+  });
+
+  it('a stdin file the workload could not read itself is refused; red twin: mapped to root, it would be fed', async () => {
+    const d = tempDir('bvisor-secret-');
+    chmodSync(d, 0o755);
+    const secret = join(d, 'secret');
+    writeFileSync(secret, 'SECRET');
+    chmodSync(secret, 0o600); // root's
+    const b = stdinBundle(secret);
+    await expect(run(b)).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'stdio', code: 'BV_PLAN_STDIN' })] });
+    // The check is what stops it: with a (test-only) mapping to host root, bvisor feeds it.
+    const asRoot = { ...facts(), mapping: { uid: 0, gid: 0, source: 'test: host root' } };
+    expect((await run(b, asRoot)).stdout?.toString()).toBe('SECRET');
+  });
+
+  it('container mode with stdin: null cannot open /dev/tty, even under a real terminal', () => {
+    if (!existsSync('/bin/busybox')) return skipOrFail('busybox', '/bin/busybox is missing (Debian busybox-static)');
+    if (spawnSync('script', ['--version']).error) return skipOrFail('util-linux', 'script(1) is missing');
+    const d = tempDir('bvisor-tty-');
+    chmodSync(d, 0o755);
+    const r = join(d, 'rootfs');
+    mkdirSync(join(r, 'bin'), { recursive: true });
+    copyFileSync(PROBE, join(r, 'bin', 'bvprobe'));
+    chmodSync(join(r, 'bin', 'bvprobe'), 0o755);
+    const manifest = (stdin: string): void => writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/bvprobe, args: [try, tty] }\nstdio: { stdin: ${stdin}, stdout: inherit, stderr: inherit }\n`);
+    const underTty = (): number => {
+      const root = tempDir('bvisor-tty-root-');
+      const cmd = `"${process.execPath}" "${BIN}" --root "${root}" run tty-${Math.random().toString(36).slice(2, 8)} -b "${d}"`;
+      const out = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+      const m = /\[(\d+)\]/.exec(out.stdout);
+      if (!m) throw new Error(`no probe output under script: ${out.stdout} ${out.stderr}`);
+      return Number(m[1]);
+    };
+    manifest('null');
+    expect(underTty()).toBe(E.NOENT); // no tty node, and no controlling terminal either
+    // Control: with the terminal granted (stdin: inherit), the same probe opens it.
+    manifest('inherit');
+    expect(underTty()).toBe(0);
+  });
+});
