@@ -33,7 +33,8 @@ function base(kind: 'process' | 'wasm'): NormalManifest {
   };
 }
 
-const dir: PathFact = { path: '/srv/data', kind: 'directory' };
+/** A directory as `check` supposes it: the workload's own (so a write grant needs no idmap). */
+const dirFor = (host: HostFacts): PathFact => ({ path: '/srv/data', kind: 'directory', dev: '0', ino: '0', uid: host.mapping.uid, gid: host.mapping.gid, mode: 0o755 });
 
 function best(backend: Backend, clause: string, cands: Candidate[]): CapabilityRow {
   const ok = cands.find((c) => c.available);
@@ -47,7 +48,8 @@ export function capabilityTable(host: HostFacts, cgroupParentNamed: boolean): Ca
   for (const backend of ['linux', 'wasm'] as const) {
     const f = FEATURES[backend];
     const m0 = base(backend === 'linux' ? 'process' : 'wasm');
-    const ctx = (m: NormalManifest): FeatureCtx => ({ host, manifest: m, paths: { grants: [dir, dir], exe: { path: '/bin/true', kind: 'file' }, module: { path: '/b/m.wasm', kind: 'file' }, root: dir }, cgroupParentNamed });
+    const dir = dirFor(host);
+    const ctx = (m: NormalManifest): FeatureCtx => ({ host, manifest: m, paths: { grants: [dir, dir], exe: { path: '/bin/true', kind: 'file', mode: 0o755 }, module: { path: '/b/m.wasm', kind: 'file', mode: 0o644 }, root: dir }, cgroupParentNamed });
     rows.push(best(backend, 'filesystem (deny by default)', f.filesystemDefault(ctx(m0))));
     for (const access of ['read', 'read-write'] as const) {
       const m = { ...m0, filesystem: [{ index: 0, path: '/srv/data', bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const }] };

@@ -158,6 +158,7 @@ function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate |
 function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: { uid: number; gid: number } | null } | Candidate {
   const me = ctx.host.mapping;
   if (ctx.host.identity.euid !== 0) return { idmap: null }; // the workload is the caller: its own files
+  if (fact.uid === undefined || fact.gid === undefined) return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path}: its owner could not be read`, 'check that the path exists and bvisor may stat it');
   if (fact.uid === me.uid || ((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
   const id = `${fact.uid}:${fact.gid}`;
   if (fact.uid === 0 || fact.gid === 0) {
