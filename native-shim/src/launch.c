@@ -666,6 +666,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   }
   if (h->flags & BV_F_TEST_NO_SCRUB) child_fds_noscrub(p, &fail_fd);
   else child_fds(p, &fail_fd, &sync_fd, &exe_fd);
+  if ((h->flags & BV_F_EXE_INHERIT) && syscall(SYS_fcntl, exe_fd, F_SETFD, 0) < 0) child_fail(fail_fd, BV_STAGE_FD, errno, -20);
   for (uint32_t i = 0; i < h->nrlimits; i++) {
     struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(fail_fd, BV_STAGE_RLIMIT, errno, (int32_t)i);
@@ -714,7 +715,7 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
     for (int k = 0; k < 4; k++)
       if (offs[k] != BV_NO_STRING && offs[k] >= h->strings_len) return -EBADMSG;
   }
-  if (h->nmounts > 1024 || h->nslots > 256) return -EBADMSG;
+  if (h->nmounts > BV_MAX_MOUNTS || h->nslots > BV_MAX_SLOTS) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;
   /* Phases never go back: stage, prepare, pivot, assemble; slots are in range. */
   int phase = 0;

@@ -79,6 +79,8 @@
 #define BV_F_DROP_GROUPS    (1u << 10)/* after release: setgroups(0): the supplementary groups
                                        * inherited from bvisor (root's) must not follow the
                                        * workload (rootful; the parent left setgroups allowed) */
+#define BV_F_EXE_INHERIT    (1u << 11)/* the program is a #! script: its fd survives exec, since the
+                                       * kernel hands it to the interpreter as /dev/fd/N */
 
 struct bv_body_header {
   uint32_t magic;        /* BV_BODY_MAGIC */
@@ -145,6 +147,10 @@ struct bv_mount {
   uint64_t dev;       /* CLONE: st_dev and st_ino the source must have (both 0: not checked) */
   uint64_t ino;
 };
+
+/* Bounds bv_spawn enforces (and lower.ts mirrors, refusing a body beyond them with a reason). */
+#define BV_MAX_MOUNTS 65536u
+#define BV_MAX_SLOTS 4096u
 
 #define BV_KIND_DIR 1u
 #define BV_KIND_FILE 2u

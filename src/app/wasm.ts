@@ -12,11 +12,21 @@ import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
 import { instrument, readImportList, WasmRefused, FUEL_VERSION } from '../core/wasm/fuel.js';
 import { plan as runPlanner } from '../core/planner.js';
+import { cgroupFor } from '../core/host-view.js';
 import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
-import { resolveHostPath, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
+import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
+
+/** A preopen as the wasm plan identified it. */
+interface Preopen {
+  guest: string;
+  host: string;
+  readonly: boolean;
+  dev: string;
+  ino: string;
+}
 import type { PlanPaths, Reserved } from '../core/features.js';
 import { launchLinux, pipe, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { resolveEnv } from '../core/secrets.js';
@@ -45,7 +55,7 @@ export interface WasmRun {
 }
 
 /** The runner's own boundary, derived from the wasm manifest. */
-function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): NormalManifest {
+function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean): NormalManifest {
   const L = m.limits;
   const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
   return {
@@ -73,7 +83,10 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
     // started ahead of time (a spare) is not charged for its wait.
     limits: {
       ...(L.output ? { output: L.output } : {}),
-      memory: { value: maxPages * WASM_PAGE + RUNNER_OVERHEAD_BYTES, guarantee: 'best-effort', explicit: true },
+      // A cgroup backstop only: without one the fallback (RLIMIT_AS) would starve V8, which
+      // reserves address space far beyond what it uses (guard regions around wasm memory); the
+      // guest's own memory is capped by the rewritten module and --wasm-max-mem-pages anyway.
+      ...(memoryCgroup ? { memory: { value: maxPages * WASM_PAGE + RUNNER_OVERHEAD_BYTES, guarantee: 'enforced' as const, explicit: true } } : {}),
     },
     tmp: { value: 'none', guarantee: 'enforced', explicit: true },
     syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
@@ -114,7 +127,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
   const env = resolveEnv(L.env, o.secret).map((e): [string, string] => [e.name, e.value]);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
 
-  const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write') }));
+  const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write'), dev: f.dev, ino: f.ino }));
   const job = Buffer.concat([
     Buffer.from(JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
     Buffer.from(inst.bytes),
@@ -175,8 +188,13 @@ export async function closeSpares(): Promise<void> {
 }
 
 /** The runner plan's paths, resolved and identified like any bundle's (the preopens were). */
-function runnerPaths(rm: NormalManifest, node: string): PlanPaths {
-  const grants = rm.filesystem.map((g) => resolveHostPath(g.path));
+function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<Preopen>): PlanPaths {
+  // The preopens were resolved and identified by the wasm plan: the runner's plan takes them as
+  // that very object (re-opened with no symlink, same dev and ino), never by name again.
+  const grants = rm.filesystem.map((g) => {
+    const p = preopens.find((x) => x.host === g.path);
+    return p ? resolvePlanned({ path: p.host, dev: p.dev, ino: p.ino }, 'a preopen') : resolveHostPath(g.path);
+  });
   const rootful = host0Rootful();
   // Rootful write preopens: an idmapped mount may be needed for the runner to write there.
   rm.filesystem.forEach((g, i) => {
@@ -188,14 +206,14 @@ function runnerPaths(rm: NormalManifest, node: string): PlanPaths {
 
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
-function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<{ host: string; readonly: boolean }>): Runner {
+function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
   const node = realpathSync(process.execPath);
-  const rm = runnerManifest(m, [jobR, outW], maxPages, node, preopens);
+  const rm = runnerManifest(m, [jobR, outW], maxPages, node, preopens, cgroupFor(host, 'memory', o.cgroupParent !== null).ok);
   // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
-  const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: [jobR, outW] }, sha256Hex);
+  const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node, preopens), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: [jobR, outW] }, sha256Hex);
   if (!runnerPlan.admitted) {
     for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
     throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
@@ -262,6 +280,8 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   if (w.result.oomKilled) return body;
   if (o === null) {
     body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome' } };
+  } else if (o.trap === 'host_error') {
+    body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: `the runner could not set up the guest: ${o.message ?? 'unknown'}` } };
   } else if (o.trap === 'out_of_fuel') {
     body.outcome = { status: 'timeout', reason: 'fuel', exitCode: null, signal: null, trap: 'out_of_fuel' };
   } else if (o.trap) {
@@ -277,6 +297,7 @@ export function wasmExitStatus(w: WasmRun): number {
   if (w.result.signal !== null) return 128 + w.result.signal;
   if (!w.outcome) return 125;
   if (w.outcome.trap === 'out_of_fuel') return 124;
+  if (w.outcome.trap === 'host_error') return 125; // bvisor's failure, not the guest's
   if (w.outcome.trap) return 134; // like an abort: the guest trapped
   return w.outcome.exitCode ?? 125;
 }

@@ -2,8 +2,17 @@
 // a TTY, so scripts that scrape text get stable output (they should use --json anyway).
 import { BvisorError, formatIssueLocation } from '../contract/errors.js';
 
+/** Control characters shown as \xNN: text from a bundle (paths, names) can never move the
+ * cursor, forge a line or clear the caller's terminal. */
+export function visible(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function table(headers: string[], rows: string[][], maxWidth = 72): string {
-  const clip = (s: string): string => (s.length > maxWidth ? s.slice(0, maxWidth - 1) + '…' : s);
+  const clip = (raw: string): string => {
+    const s = visible(raw);
+    return s.length > maxWidth ? s.slice(0, maxWidth - 1) + '…' : s;
+  };
   const cells = [headers, ...rows].map((r) => r.map((c) => clip(c)));
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
@@ -11,12 +20,12 @@ export function table(headers: string[], rows: string[][], maxWidth = 72): strin
 }
 
 export function renderError(e: BvisorError): string {
-  const out = [`bvisor: error ${e.code}: ${e.message}`];
+  const out = [`bvisor: error ${e.code}: ${visible(e.message)}`];
   for (const i of e.issues) {
     const where = formatIssueLocation(i);
-    out.push(`  ${where ? where + ': ' : ''}${i.message} [${i.code}]`);
-    if (i.hint && i.hint !== e.hint) out.push(`    hint: ${i.hint}`);
+    out.push(`  ${visible(where ? where + ': ' : '')}${visible(i.message)} [${i.code}]`);
+    if (i.hint && i.hint !== e.hint) out.push(`    hint: ${visible(i.hint)}`);
   }
-  if (e.hint) out.push(`hint: ${e.hint}`);
+  if (e.hint) out.push(`hint: ${visible(e.hint)}`);
   return out.join('\n');
 }

@@ -96,6 +96,7 @@ export const ISSUE_CODES = {
   BV_PLAN_SECRET_NOT_ALLOWED: 'the manifest asks for a secret the caller did not hand to this run',
   BV_PLAN_FD_NOT_HANDED: 'the manifest passes a descriptor the caller did not hand to bvisor for the workload',
   BV_PLAN_HOST_ROOT: 'the workload would run as host root (no user namespace to map it)',
+  BV_PLAN_PATH_LINK: 'a host path passes through a symlink that someone other than root (or the caller) controls',
 } as const;
 export type IssueCode = keyof typeof ISSUE_CODES;
 

@@ -40,6 +40,10 @@ export interface PathFact {
   mode?: number;
   /** Rootful write grants: an idmapped mount of it works on this host (tried when planning). */
   idmap?: boolean;
+  /** The path passes through a symlink someone other than root (or the caller) controls: why. */
+  untrusted?: string;
+  /** A program that is a #! script: its interpreter's path. */
+  interpreter?: string;
 }
 
 export interface PlanPaths {
@@ -119,6 +123,11 @@ function linuxFilesystemDefault(ctx: FeatureCtx): Candidate[] {
   return out;
 }
 
+/** A host path through a symlink that someone else could have planted or could swap. */
+export function untrustedLink(path: string, why: string): Candidate {
+  return missing('linux:mount', 'enforced', 'BV_PLAN_PATH_LINK', `${path} passes through a symlink bvisor will not follow: ${why}`, 'name the real path, or have root own the link and its directory');
+}
+
 /** Grants bvisor never makes, or makes only in a safe shape. null: nothing special. */
 function unsafeGrant(ctx: FeatureCtx, g: NormalGrant, path: string, writes: boolean): Candidate | null {
   const no = (code: IssueCode, reason: string, hint: string): Candidate => missing('linux:mount', 'enforced', code, reason, hint);
@@ -137,13 +146,26 @@ function unsafeGrant(ctx: FeatureCtx, g: NormalGrant, path: string, writes: bool
   return null;
 }
 
-/** Landlock rules add up along a path: a grant inside a wider one would get the wider rights. */
+/**
+ * Landlock rules add up along a path, across mounts: a grant mounted inside a wider one would
+ * get the wider rights. Where the workload sees them is what counts (in a container, the
+ * targets). And in a container a grant mounted inside another grant's mount needs its mount
+ * point there: only when the two host paths nest the same way does it already exist; otherwise
+ * bvisor would have to make it in the other grant's host directory.
+ */
 function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate | null {
   const mine = new Set(rightsFor(g.access, 'directory', path));
+  const where = (i: number, p: string): string => (ctx.manifest.root ? containerTarget(ctx.manifest.filesystem[i]!, ctx.paths.grants[i] ?? { path: p, kind: 'missing' }) : p);
+  const myTarget = where(g.index, path);
   for (const o of ctx.manifest.filesystem) {
     if (o.index === g.index) continue;
     const op = ctx.paths.grants[o.index];
-    if (!op || op.kind !== 'directory' || op.path === path || !under(path, op.path)) continue;
+    if (!op || op.kind !== 'directory') continue;
+    const oTarget = where(o.index, op.path);
+    if (oTarget === myTarget || !under(myTarget, oTarget)) continue;
+    if (ctx.manifest.root && myTarget.slice(oTarget.length) !== (under(path, op.path) ? path.slice(op.path === '/' ? 0 : op.path.length) : null)) {
+      return missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_NESTED', `${g.path} would be mounted at ${myTarget}, inside filesystem[${o.index}]'s mount at ${oTarget}, where ${o.path} has no such directory`, `mount it outside ${oTarget}, or grant a directory of ${o.path}`);
+    }
     const extra = rightsFor(o.access, 'directory', op.path).filter((r) => !mine.has(r) && (ctx.paths.grants[g.index]?.kind === 'directory' || FS_RIGHTS[r].fileOk));
     if (extra.length) return missing('linux:landlock', 'enforced', 'BV_PLAN_GRANT_NESTED', `${g.path} (${g.access}) lies inside filesystem[${o.index}] ${o.path} (${o.access}), whose rules also cover it: it would get ${extra.join(', ')}`, `grant the parts of ${o.path} that need ${o.access} one by one, beside ${g.path}, or give ${g.path} the same access`);
   }
@@ -195,6 +217,7 @@ export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): { uid: number; gid:
 function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const fact = ctx.paths.grants[g.index];
   const abi = ctx.host.landlock.abi;
+  if (fact?.untrusted) return [untrustedLink(g.path, fact.untrusted)];
   if (!fact || fact.kind === 'missing') {
     return [missing('linux:landlock', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
   }
@@ -374,6 +397,7 @@ const WASM_UNSUPPORTED = (mech: string, reason: string, hint: string): Candidate
 
 function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const fact = ctx.paths.grants[g.index];
+  if (fact?.untrusted) return [untrustedLink(g.path, fact.untrusted)];
   if (!fact || fact.kind === 'missing') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
   if (fact.kind !== 'directory') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_KIND', `WASI preopens are directories; ${g.path} is a ${fact.kind}`, 'grant the directory that holds it')];
   if (!g.recursive) return [missing('wasm:preopen', 'enforced', 'BV_PLAN_NON_RECURSIVE', 'a WASI preopen covers everything beneath it; a non-recursive grant would be widened', 'make the grant recursive')];
@@ -442,6 +466,7 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
   linux: {
     workload(ctx) {
       const exe = ctx.paths.exe;
+      if (exe?.untrusted) return [untrustedLink(exe.path, exe.untrusted)];
       if (!exe || exe.kind === 'missing') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_MISSING', `the program ${ctx.manifest.workload.kind === 'process' ? ctx.manifest.workload.exe : ''} does not exist`, 'check workload.process.exe')];
       if (exe.kind !== 'file') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_KIND', `the program ${exe.path} is not a regular file`, 'check workload.process.exe')];
       return [have('linux:execveat(fd,AT_EMPTY_PATH)', 'enforced')];

@@ -67,10 +67,14 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
 
   const binds: FsRule[] = launch.filesystem.filter((r) => !servedBySpecial(r));
   for (const r of binds) out.push({ target: r.target, kind: 'bind', source: r.path, options: bindOptions(r, launch.identity), clause: r.clause });
-  // A bind that holds one of bvisor's own directories shows an empty, read-only one instead.
+  // A bind (or, in a container, the rootfs) that holds one of bvisor's own directories shows an
+  // empty, read-only one instead.
   for (const res of ctx.reserved) {
     // One mask covers what lies beneath it (the wasm cache inside the state root).
     if (ctx.reserved.some((o) => o !== res && o.path !== res.path && under(res.path, o.path))) continue;
+    if (container && res.path !== launch.root!.path && under(res.path, launch.root!.path)) {
+      out.push({ target: res.path.slice(launch.root!.path.length), kind: 'mask', source: res.what, clause: 'root' });
+    }
     for (const r of binds) {
       if (res.path !== r.path && under(res.path, r.path) && r.kind === 'directory') {
         out.push({ target: r.target === '/' ? res.path : r.target + res.path.slice(r.path === '/' ? 0 : r.path.length), kind: 'mask', source: res.what, clause: r.clause });

@@ -16,9 +16,13 @@ export function isAbsolute(path: string): boolean {
   return path.startsWith('/');
 }
 
+/** Control characters (C0 and DEL): in a path they could forge lines of a plan table or an
+ * error message on the caller's terminal, so no manifest path may hold one. */
+export const hasControl = (s: string): boolean => /[\u0000-\u001f\u007f]/.test(s);
+
 /** True when an absolute path is already in normal form (no //, ., .., trailing /). */
 export function isNormalAbsolute(path: string): boolean {
-  return isAbsolute(path) && normalizeAbsolute(path) === path && !path.includes('\0');
+  return isAbsolute(path) && normalizeAbsolute(path) === path && !hasControl(path);
 }
 
 /**
@@ -26,7 +30,7 @@ export function isNormalAbsolute(path: string): boolean {
  * segments, or null when the path is absolute, empty, contains NUL, or climbs with `..`.
  */
 export function bundleRelativeSegments(path: string): string[] | null {
-  if (path === '' || isAbsolute(path) || path.includes('\0')) return null;
+  if (path === '' || isAbsolute(path) || hasControl(path)) return null;
   const segs: string[] = [];
   for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;

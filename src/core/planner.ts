@@ -6,7 +6,7 @@
 import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor } from './host-view.js';
@@ -108,7 +108,13 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
     });
     const i = choices.findIndex((c) => c.verdict.clause === 'workload');
     let refusal: Refusal | null = null;
-    if (!covered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so it does not exist in the workload's root`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
+    const interp = input.paths.exe.interpreter;
+    const interpCovered = !interp || m.filesystem.some((g) => {
+      const p = input.paths.grants[g.index]?.path;
+      return !!p && g.access.includes('exec') && (p === interp || (g.recursive && under(interp, p)));
+    });
+    if (!interpCovered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is a script for ${interp}, which is not under a read-exec grant, so it does not exist in the workload's root`, hint: `add { path: ${interp!.slice(0, interp!.lastIndexOf('/')) || '/'}, access: read-exec } to filesystem` };
+    else if (!covered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so it does not exist in the workload's root`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
     else if (!mayAccess(input.paths.exe, host, 0o1)) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not executable by the workload's identity ${host.mapping.uid}:${host.mapping.gid}`, hint: `chmod o+x ${exePath}` };
     if (refusal && choices[i]!.refusal === null) choices[i] = { verdict: { ...choices[i]!.verdict, verdict: 'refused', mechanism: null, reason: refusal.reason }, refusal };
   }
@@ -188,6 +194,7 @@ function stdinCandidates(input: PlanInput, backend: Backend): Candidate[] {
   if (!s.startsWith('file:')) return [{ available: true, mechanism: `${backend}:stdio`, strength: 'enforced' }];
   const fact = input.paths.stdin;
   const no = (reason: string, hint: string): Candidate[] => [{ available: false, mechanism: `${backend}:stdio(file)`, strength: 'enforced', code: 'BV_PLAN_STDIN', reason, hint }];
+  if (fact?.untrusted) return [untrustedLink(s.slice(5), fact.untrusted)];
   if (!fact || fact.kind === 'missing') return no(`stdin file ${s.slice(5)} does not exist`, 'create it, or use stdin: null');
   // A FIFO would block bvisor's own open; a device is not a file to feed.
   if (fact.kind !== 'file') return no(`stdin file ${s.slice(5)} is not a regular file`, 'feed a regular file, or stdin: inherit');
@@ -222,14 +229,17 @@ function layoutRefusals(input: PlanInput, backend: Backend, ctx: FeatureCtx): Ch
   const rules = fsRules(input, backend, ctx);
   const layout = layoutFor(
     { root: m.root ? { path: 'rootfs', readonly: m.root.readonly, dev: '0', ino: '0', idmap: null } : null, filesystem: rules, namespaces: ['user', 'pid', 'mount'], tmp: { mode: m.tmp.value, sizeBytes: null }, stdio: m.stdio, memoryBytes: null, identity: input.host.mapping },
-    { rootLinks: [], reserved: [] },
+    { rootLinks: [], reserved: (input.reserved ?? []).filter((r) => r.what !== 'bvisor install') },
   );
   const out: Choice[] = [];
   for (const [a, b] of layoutConflicts(layout)) {
     out.push(choose(b.clause ?? 'filesystem', `${b.kind} at ${b.target}`, dg, [{ available: false, mechanism: 'linux:mount', strength: 'enforced', code: 'BV_PLAN_LAYOUT_CONFLICT', reason: `${b.clause ?? b.kind} and ${a.clause ?? a.kind} would both be mounted at ${b.target}; the later would hide the earlier`, hint: 'drop one of them (tmp: private already gives an empty writable /tmp)' }]));
   }
   const w = m.workload;
-  if (w.kind === 'process' && !m.root && w.cwd !== '/' && !layout.some((e) => e.kind !== 'symlink' && e.kind !== 'mask' && e.target !== '/' && under(w.cwd, e.target))) {
+  const masked = w.kind === 'process' ? layout.find((e) => e.kind === 'mask' && under(w.cwd, e.target)) : undefined;
+  if (w.kind === 'process' && masked) {
+    out.push(choose('workload.process.cwd', w.cwd, dg, [{ available: false, mechanism: 'linux:chdir', strength: 'enforced', code: 'BV_PLAN_CWD_UNREACHABLE', reason: `${w.cwd} is inside ${masked.target}, which the workload sees empty (${masked.source ?? 'masked'})`, hint: 'set cwd to a directory the workload can use' }]));
+  } else if (w.kind === 'process' && !m.root && w.cwd !== '/' && !layout.some((e) => e.kind !== 'symlink' && e.kind !== 'mask' && e.target !== '/' && under(w.cwd, e.target))) {
     out.push(choose('workload.process.cwd', w.cwd, dg, [{ available: false, mechanism: 'linux:chdir', strength: 'enforced', code: 'BV_PLAN_CWD_UNREACHABLE', reason: `${w.cwd} is not under any grant, so it does not exist in the workload's root`, hint: `grant ${w.cwd} (or a directory above it), or set cwd: /` }]));
   }
   return out;
@@ -281,7 +291,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
   }
   const workload: LaunchInputs['workload'] =
     w.kind === 'process'
-      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe) }
+      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe), ...(paths.exe?.interpreter ? { script: true } : {}) }
       : { kind: 'wasm', path: paths.module?.path ?? w.module, argv0: w.module, args: w.args, cwd: '/', deterministic: w.deterministic, seed: w.seed, ...ids(paths.module) };
   const stdinFile = m.stdio.stdin.startsWith('file:') && paths.stdin ? { path: paths.stdin.path, ...ids(paths.stdin) } : null;
   const inputs: Omit<LaunchInputs, 'layout'> = {

@@ -13,7 +13,7 @@ import { containerTarget, type PathFact, type PlanPaths } from '../core/features
 import { bundleRelativeSegments } from '../core/paths.js';
 import { isTarBundle, extractTarBundle } from './tar-bundle.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
-import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } from '../backends/linux/host/objects.js';
+import { identityOf, openPlanned, AT_FDCWD, RESOLVE, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName } from './facts.js';
 
 export const MANIFEST_NAME = 'boundary.yaml';
@@ -139,9 +139,66 @@ function resolveWith(dirFd: number, path: string, resolve: number, missingAs: ()
   }
 }
 
-/** An absolute host path, symlinks followed as the kernel follows them. */
+/**
+ * An absolute host path, resolved one component at a time. A symlink on the way is followed
+ * only when nobody but root (or the caller) could have made it or could swap it: the link is
+ * theirs and sits in a directory of theirs that nobody else may write (the merged-/usr `/bin`).
+ * Any other link (one a workload planted in a directory it could write, one a local user races
+ * in and out) makes the fact `untrusted`, and the planner refuses it: a grant never silently
+ * becomes a different directory.
+ */
 export function resolveHostPath(path: string): PathFact {
-  return resolveWith(AT_FDCWD, path, 0, () => physical(path)) as PathFact;
+  const s = shim();
+  const me = process.geteuid?.() ?? -1;
+  const trustedId = (uid: number): boolean => uid === 0 || uid === me;
+  let dir = s.bv_openat2(AT_FDCWD, '/', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+  if (dir < 0) return { path, kind: 'missing' };
+  let rest = path.split('/').filter((x) => x && x !== '.');
+  let hops = 0;
+  try {
+    while (rest.length) {
+      const name = rest.shift()!;
+      const fd = s.bv_openat2(dir, name, O.PATH | O.NOFOLLOW, 0, RESOLVE.NO_MAGICLINKS);
+      if (fd < 0) return { path: physical(path), kind: 'missing' };
+      const id = identityOf(fd);
+      if ((id.mode & S_IFMT) !== S_IFLNK) {
+        s.bv_close(dir);
+        dir = fd;
+        continue;
+      }
+      // A symlink: whose is it, and who could change the directory it sits in?
+      const parent = identityOf(dir);
+      const where = readlinkSync(`/proc/self/fd/${dir}`);
+      const link = `${where === '/' ? '' : where}/${name}`;
+      s.bv_close(fd);
+      if (!trustedId(id.uid) || !trustedId(parent.uid) || (parent.mode & 0o022) !== 0 || ++hops > 40) {
+        return { path: link, kind: 'missing', untrusted: `${link} is a symlink ${!trustedId(id.uid) ? `owned by uid ${id.uid}` : 'in a directory others may write'}` };
+      }
+      const text = readlinkSync(link);
+      if (text.startsWith('/')) {
+        s.bv_close(dir);
+        dir = s.bv_openat2(AT_FDCWD, '/', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+        if (dir < 0) return { path, kind: 'missing' };
+      }
+      rest = [...text.split('/').filter((x) => x && x !== '.'), ...rest];
+    }
+    return factOfFd(dir);
+  } finally {
+    if (dir >= 0) s.bv_close(dir);
+  }
+}
+
+/**
+ * A path a plan already identified, as a fact again: opened with no symlink allowed and checked
+ * to be the same object (dev, ino), else BV_LAUNCH_CHANGED.
+ */
+export function resolvePlanned(ref: { path: string; dev: string; ino: string }, what: string): PathFact {
+  const fd = openPlanned(ref, what);
+  try {
+    return factOfFd(fd);
+  } finally {
+    shim().bv_close(fd);
+  }
 }
 
 /** The real path when it exists; else the real path of the deepest existing ancestor + the rest. */
@@ -158,6 +215,24 @@ function physical(path: string): string {
       tail.push(posix.basename(head));
       head = parent;
     }
+  }
+}
+
+/** The interpreter of a #! script (its first word), or null for anything else. */
+function interpreterOf(path: string): string | null {
+  const s = shim();
+  const fd = s.bv_openat2(AT_FDCWD, path, O.RDONLY | O.NONBLOCK | O.NOFOLLOW | O.NOCTTY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  if (fd < 0) return null;
+  try {
+    const buf = Buffer.alloc(256);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const head = buf.subarray(0, n).toString('latin1');
+    if (!head.startsWith('#!')) return null;
+    return /^#!\s*(\S+)/.exec(head)?.[1] ?? null;
+  } catch {
+    return null;
+  } finally {
+    s.bv_close(fd);
   }
 }
 
@@ -247,6 +322,11 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
         }
       }
     } else if (!root) exe = resolveHostPath(w.exe);
+    if (exe && exe.kind === 'file') {
+      const interp = interpreterOf(exe.path);
+      // Where the interpreter really is (through root's own links, as /bin/sh -> usr/bin/dash).
+      if (interp) exe.interpreter = root ? interp : resolveHostPath(interp).path;
+    }
   } else module = inBundle(w.module, ['workload', 'wasm', 'module'], 'workload.wasm.module');
   // Container mode: what the rootfs holds where bvisor will mount, no symlink followed.
   const rootTargets: Record<string, PathFact['kind'] | 'symlink'> = {};

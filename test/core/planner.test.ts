@@ -198,6 +198,23 @@ describe('planner examples', () => {
     expect(clause(run(m, bare), 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)');
   });
 
+  it('a cwd inside a directory bvisor masks is refused', () => {
+    const m = manifestOf(HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read }\n').replace('args: [hi] }', 'args: [hi], cwd: /srv/state/containers }'));
+    const p = run(m, hybridHost(), { reserved: [{ path: '/srv/state', what: 'state root' }] });
+    expect(p.refusals.map((r) => `${r.clause}:${r.code}`)).toEqual(['workload.process.cwd:BV_PLAN_CWD_UNREACHABLE']);
+    expect(p.refusals[0]!.reason).toMatch(/inside \/srv\/state, which the workload sees empty/);
+  });
+
+  it('a #! program needs its interpreter granted', () => {
+    const m = manifestOf(HELLO);
+    const paths = { ...pathsFor(m), exe: { ...pathsFor(m).exe!, interpreter: '/opt/perl/bin/perl' } };
+    const p = plan({ manifest: m, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals).toMatchObject([{ clause: 'workload', code: 'BV_PLAN_EXE_NOT_GRANTED', reason: expect.stringMatching(/script for \/opt\/perl\/bin\/perl/) }]);
+    const ok = plan({ manifest: m, host: hybridHost(), paths: { ...paths, exe: { ...paths.exe, interpreter: '/usr/bin/dash' } }, cgroupParent: null }, sha256Hex);
+    expect(ok.admitted).toBe(true);
+    expect(ok.launch?.workload.script).toBe(true);
+  });
+
   it('secrets appear in the plan only as references', () => {
     const m = manifestOf(HELLO + 'env: { TOKEN: { secret: api-token }, HOME: /nonexistent }\n');
     const p = run(m, hybridHost(), { secrets: ['api-token'] });

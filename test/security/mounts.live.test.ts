@@ -76,3 +76,32 @@ describe('attack 9: read grants stay read-only all the way down, and landlock ne
     await expect(runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[3]', code: 'BV_PLAN_GRANT_NESTED' })] });
   });
 });
+
+describe('found by attacking the change: what the planner admits, the launcher can build', () => {
+  it('250 grants launch (the body bounds are above what a manifest may ask)', async () => {
+    const base = tempDir('bvisor-many-');
+    chmodSync(base, 0o755);
+    const fs: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      mkdirSync(join(base, `d${i}`));
+      fs.push(`  - { path: ${join(base, `d${i}`)}, access: read }`);
+    }
+    expect(await tryOps([['stat', join(base, 'd249')], ['stat', join(base, 'nope')]], '', { filesystem: fs })).toEqual([0, E.NOENT]);
+  });
+
+  it('container mode: a grant mounted inside another grant’s mount, where it has no directory, is refused', async () => {
+    const d = tempDir('bvisor-ctnest-');
+    chmodSync(d, 0o755);
+    mkdirSync(join(d, 'rootfs', 'bin'), { recursive: true });
+    copyFileSync(PROBE, join(d, 'rootfs', 'bin', 'true'));
+    chmodSync(join(d, 'rootfs', 'bin', 'true'), 0o755);
+    mkdirSync(join(d, 'tmp'));
+    chmodSync(join(d, 'tmp'), 0o1777);
+    const other = tempDir('bvisor-ctnest-o-');
+    chmodSync(other, 0o755);
+    // ./tmp is mounted at /tmp; the host path /tmp/<other> would be mounted at its own path, i.e.
+    // inside the ./tmp mount, where bvisor would have to make a directory in the bundle's tmp.
+    writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/true }\nfilesystem:\n  - { path: ./tmp, access: read-write }\n  - { path: ${other}, access: read }\n`);
+    await expect((async () => runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() }))()).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[1]', code: 'BV_PLAN_GRANT_NESTED' })] });
+  });
+});

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
@@ -246,6 +246,16 @@ function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage:
   return name;
 }
 
+/** lower(), with its refusals (a body the launcher would not take) as coded errors. */
+function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
+  try {
+    return lower(input);
+  } catch (e) {
+    if (e instanceof LowerError) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `the launch body cannot be built: ${e.message}`, { hint: 'fewer grants, or (container mode) a rootfs with fewer entries beside the mount points' });
+    throw e;
+  }
+}
+
 function writeProc(path: string, text: string): void {
   writeFileSync(path, text);
 }
@@ -405,7 +415,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (!position.has(fd)) position.set(fd, 7 + position.size);
       return position.get(fd)!;
     };
-    const body = lower({
+    const body = lowerOrRefuse({
       launch,
       argv0: launch.workload.argv0,
       env,
@@ -440,6 +450,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } else {
       const out = new Int32Array(2);
       const rc = s.bv_spawn(body, body.length, out);
+      if (rc === -74) throw spawnErr('the shim rejected the launch body', rc, 'this is a bug in bvisor (the body breaks a bound lower.ts should have refused)');
       if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
       pid = out[0]!;
       pidfd = out[1]!;

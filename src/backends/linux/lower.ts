@@ -16,10 +16,13 @@ export const HEADER_OFFSETS = {
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
 export const MOUNT_SIZE = 48;
+/** BV_MAX_MOUNTS, BV_MAX_SLOTS (launch.h). */
+export const MAX_MOUNTS = 65536;
+export const MAX_SLOTS = 4096;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
@@ -272,6 +275,8 @@ export function lower(input: LowerInput): Uint8Array {
   const stringsLen = strings.reduce((n, s) => n + s.length, 0);
 
   if (runtime.declared.length > 64) throw new LowerError('at most 64 declared fds');
+  if (mountRefs.length > MAX_MOUNTS) throw new LowerError(`${mountRefs.length} mount steps, more than the launcher takes (${MAX_MOUNTS})`);
+  if (slots.length > MAX_SLOTS) throw new LowerError(`${slots.length} mounts, more than the launcher takes (${MAX_SLOTS})`);
   const rlimits = launch.rlimits.map((r) => {
     const res = RLIMIT_RESOURCE[r.resource];
     if (res === undefined) throw new LowerError(`unknown rlimit ${r.resource}`);
@@ -304,6 +309,7 @@ export function lower(input: LowerInput): Uint8Array {
   // A new session (no controlling terminal, so no /dev/tty) unless the terminal is granted.
   if (launch.stdio.stdin !== 'inherit') flags |= FLAGS.SETSID;
   if (launch.namespaces.includes('user')) flags |= FLAGS.SETIDS | (input.rootful ? FLAGS.DROP_GROUPS : 0);
+  if (launch.workload.script) flags |= FLAGS.EXE_INHERIT;
   let clone = 0n;
   for (const ns of launch.namespaces) clone |= CLONE_NS[ns];
 

@@ -45,7 +45,9 @@ export class FileTable {
 
   constructor(preopens: readonly Preopen[]) {
     for (const p of preopens) {
-      const fd = shim().bv_openat2(AT_FDCWD, p.host, O_PATH | constants.O_DIRECTORY, 0, 0);
+      // In the runner's root the preopen is a mount of the object the plan checked; no symlink
+      // is followed on the way to it.
+      const fd = shim().bv_openat2(AT_FDCWD, p.host, O_PATH | constants.O_DIRECTORY, 0, 0x04 | 0x02 /* RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS */);
       if (fd < 0) throw new Error(`cannot open preopen ${p.host}: errno ${-fd}`);
       this.entries.set(this.next++, { fd, kind: 'dir', readonly: p.readonly, preopen: p.guest, append: false });
     }

@@ -67,8 +67,16 @@ function main(): void {
   const charge = (units: number): void => {
     if (fuelGlobal) fuelGlobal.value = (fuelGlobal.value as bigint) - BigInt(units);
   };
-  const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens }) };
-  const instance = new WebAssembly.Instance(mod, imports);
+  let instance: WebAssembly.Instance;
+  try {
+    const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens }) };
+    instance = new WebAssembly.Instance(mod, imports);
+  } catch (e) {
+    // The host could not be set up (a preopen that is not what the plan checked, memory): an
+    // outcome bvisor reports, never a stack trace on the guest's stderr.
+    writeSync(4, JSON.stringify({ exitCode: null, trap: 'host_error', fuelUsed: null, peakPages: 0, message: (e as Error)?.message ?? String(e) } satisfies Outcome) + '\n');
+    return;
+  }
   memory = instance.exports.memory as WebAssembly.Memory;
   fuelGlobal = (instance.exports.__bvisor_fuel as WebAssembly.Global | undefined) ?? null;
   const budget = job.fuel === null ? 2n ** 62n : BigInt(job.fuel);

@@ -913,6 +913,10 @@ export interface LaunchInputs {
      */
     dev: string;
     ino: string;
+    /**
+     * The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.
+     */
+    script?: boolean;
   };
   env: EnvEntry[];
   filesystem: FsRule[];

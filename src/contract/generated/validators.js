@@ -8193,7 +8193,7 @@ return errors === 0;
 validate74.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate75;
-const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
+const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
 const schema101 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
 const schema104 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
 const schema102 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
@@ -8394,7 +8394,7 @@ return errors === 0;
 }
 validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
 const schema106 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
 const schema107 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
 const schema108 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
@@ -8913,9 +8913,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
-else {
-const err46 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data0.script !== undefined){
+if(typeof data0.script !== "boolean"){
+const err46 = {instancePath:instancePath+"/workload/script",schemaPath:"#/properties/workload/properties/script/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -8925,15 +8925,9 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data.env !== undefined){
-let data11 = data.env;
-if(Array.isArray(data11)){
-const len1 = data11.length;
-for(let i1=0; i1<len1; i1++){
-let data12 = data11[i1];
-if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
-if(data12.name === undefined){
-const err47 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+else {
+const err47 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -8942,9 +8936,16 @@ vErrors.push(err47);
 }
 errors++;
 }
-for(const key2 in data12){
-if(!(((key2 === "name") || (key2 === "value")) || (key2 === "secret"))){
-const err48 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+if(data.env !== undefined){
+let data12 = data.env;
+if(Array.isArray(data12)){
+const len1 = data12.length;
+for(let i1=0; i1<len1; i1++){
+let data13 = data12[i1];
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.name === undefined){
+const err48 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -8953,10 +8954,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-if(data12.name !== undefined){
-if(typeof data12.name !== "string"){
-const err49 = {instancePath:instancePath+"/env/" + i1+"/name",schemaPath:"#/$defs/EnvEntry/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key2 in data13){
+if(!(((key2 === "name") || (key2 === "value")) || (key2 === "secret"))){
+const err49 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -8966,9 +8966,9 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data12.value !== undefined){
-if(typeof data12.value !== "string"){
-const err50 = {instancePath:instancePath+"/env/" + i1+"/value",schemaPath:"#/$defs/EnvEntry/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data13.name !== undefined){
+if(typeof data13.name !== "string"){
+const err50 = {instancePath:instancePath+"/env/" + i1+"/name",schemaPath:"#/$defs/EnvEntry/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -8978,9 +8978,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data12.secret !== undefined){
-if(typeof data12.secret !== "string"){
-const err51 = {instancePath:instancePath+"/env/" + i1+"/secret",schemaPath:"#/$defs/EnvEntry/properties/secret/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data13.value !== undefined){
+if(typeof data13.value !== "string"){
+const err51 = {instancePath:instancePath+"/env/" + i1+"/value",schemaPath:"#/$defs/EnvEntry/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -8990,9 +8990,9 @@ vErrors.push(err51);
 errors++;
 }
 }
-}
-else {
-const err52 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data13.secret !== undefined){
+if(typeof data13.secret !== "string"){
+const err52 = {instancePath:instancePath+"/env/" + i1+"/secret",schemaPath:"#/$defs/EnvEntry/properties/secret/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -9004,7 +9004,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath:instancePath+"/env",schemaPath:"#/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err53 = {instancePath:instancePath+"/env/" + i1,schemaPath:"#/$defs/EnvEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -9014,15 +9014,9 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data.filesystem !== undefined){
-let data16 = data.filesystem;
-if(Array.isArray(data16)){
-const len2 = data16.length;
-for(let i2=0; i2<len2; i2++){
-let data17 = data16[i2];
-if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
-if(data17.clause === undefined){
-const err54 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+else {
+const err54 = {instancePath:instancePath+"/env",schemaPath:"#/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -9031,8 +9025,16 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(data17.path === undefined){
-const err55 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data.filesystem !== undefined){
+let data17 = data.filesystem;
+if(Array.isArray(data17)){
+const len2 = data17.length;
+for(let i2=0; i2<len2; i2++){
+let data18 = data17[i2];
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(data18.clause === undefined){
+const err55 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -9041,8 +9043,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(data17.access === undefined){
-const err56 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "access"},message:"must have required property '"+"access"+"'"};
+if(data18.path === undefined){
+const err56 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -9051,8 +9053,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(data17.recursive === undefined){
-const err57 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "recursive"},message:"must have required property '"+"recursive"+"'"};
+if(data18.access === undefined){
+const err57 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "access"},message:"must have required property '"+"access"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -9061,8 +9063,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data17.kind === undefined){
-const err58 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data18.recursive === undefined){
+const err58 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "recursive"},message:"must have required property '"+"recursive"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -9071,8 +9073,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data17.rights === undefined){
-const err59 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
+if(data18.kind === undefined){
+const err59 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -9081,8 +9083,8 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(data17.target === undefined){
-const err60 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(data18.rights === undefined){
+const err60 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -9091,8 +9093,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data17.dev === undefined){
-const err61 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(data18.target === undefined){
+const err61 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -9101,8 +9103,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-if(data17.ino === undefined){
-const err62 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data18.dev === undefined){
+const err62 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -9111,8 +9113,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data17.idmap === undefined){
-const err63 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
+if(data18.ino === undefined){
+const err63 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -9121,9 +9123,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-for(const key3 in data17){
-if(!(func1.call(schema107.properties, key3))){
-const err64 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data18.idmap === undefined){
+const err64 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -9132,10 +9133,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-if(data17.clause !== undefined){
-if(typeof data17.clause !== "string"){
-const err65 = {instancePath:instancePath+"/filesystem/" + i2+"/clause",schemaPath:"#/$defs/FsRule/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data18){
+if(!(func1.call(schema107.properties, key3))){
+const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -9145,9 +9145,9 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data17.path !== undefined){
-if(typeof data17.path !== "string"){
-const err66 = {instancePath:instancePath+"/filesystem/" + i2+"/path",schemaPath:"#/$defs/FsRule/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.clause !== undefined){
+if(typeof data18.clause !== "string"){
+const err66 = {instancePath:instancePath+"/filesystem/" + i2+"/clause",schemaPath:"#/$defs/FsRule/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -9157,9 +9157,9 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data17.access !== undefined){
-if(typeof data17.access !== "string"){
-const err67 = {instancePath:instancePath+"/filesystem/" + i2+"/access",schemaPath:"#/$defs/FsRule/properties/access/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.path !== undefined){
+if(typeof data18.path !== "string"){
+const err67 = {instancePath:instancePath+"/filesystem/" + i2+"/path",schemaPath:"#/$defs/FsRule/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -9169,9 +9169,9 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data17.recursive !== undefined){
-if(typeof data17.recursive !== "boolean"){
-const err68 = {instancePath:instancePath+"/filesystem/" + i2+"/recursive",schemaPath:"#/$defs/FsRule/properties/recursive/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data18.access !== undefined){
+if(typeof data18.access !== "string"){
+const err68 = {instancePath:instancePath+"/filesystem/" + i2+"/access",schemaPath:"#/$defs/FsRule/properties/access/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -9181,10 +9181,9 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data17.kind !== undefined){
-let data22 = data17.kind;
-if(typeof data22 !== "string"){
-const err69 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.recursive !== undefined){
+if(typeof data18.recursive !== "boolean"){
+const err69 = {instancePath:instancePath+"/filesystem/" + i2+"/recursive",schemaPath:"#/$defs/FsRule/properties/recursive/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -9193,8 +9192,11 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!(((data22 === "file") || (data22 === "directory")) || (data22 === "other"))){
-const err70 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema107.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data18.kind !== undefined){
+let data23 = data18.kind;
+if(typeof data23 !== "string"){
+const err70 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -9203,14 +9205,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-if(data17.rights !== undefined){
-let data23 = data17.rights;
-if(Array.isArray(data23)){
-const len3 = data23.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data23[i3] !== "string"){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/rights/" + i3,schemaPath:"#/$defs/FsRule/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema107.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -9220,9 +9216,13 @@ vErrors.push(err71);
 errors++;
 }
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/filesystem/" + i2+"/rights",schemaPath:"#/$defs/FsRule/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data18.rights !== undefined){
+let data24 = data18.rights;
+if(Array.isArray(data24)){
+const len3 = data24.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data24[i3] !== "string"){
+const err72 = {instancePath:instancePath+"/filesystem/" + i2+"/rights/" + i3,schemaPath:"#/$defs/FsRule/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -9232,9 +9232,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data17.target !== undefined){
-if(typeof data17.target !== "string"){
-const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/target",schemaPath:"#/$defs/FsRule/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/rights",schemaPath:"#/$defs/FsRule/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -9244,11 +9244,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data17.dev !== undefined){
-let data26 = data17.dev;
-if(typeof data26 === "string"){
-if(!pattern24.test(data26)){
-const err74 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data18.target !== undefined){
+if(typeof data18.target !== "string"){
+const err74 = {instancePath:instancePath+"/filesystem/" + i2+"/target",schemaPath:"#/$defs/FsRule/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -9258,8 +9256,11 @@ vErrors.push(err74);
 errors++;
 }
 }
-else {
-const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.dev !== undefined){
+let data27 = data18.dev;
+if(typeof data27 === "string"){
+if(!pattern24.test(data27)){
+const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -9269,11 +9270,8 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data17.ino !== undefined){
-let data27 = data17.ino;
-if(typeof data27 === "string"){
-if(!pattern24.test(data27)){
-const err76 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+else {
+const err76 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -9283,8 +9281,11 @@ vErrors.push(err76);
 errors++;
 }
 }
-else {
-const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.ino !== undefined){
+let data28 = data18.ino;
+if(typeof data28 === "string"){
+if(!pattern24.test(data28)){
+const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -9294,13 +9295,8 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data17.idmap !== undefined){
-let data28 = data17.idmap;
-const _errs64 = errors;
-let valid14 = false;
-const _errs65 = errors;
-if(data28 !== null){
-const err78 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+else {
+const err78 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -9309,12 +9305,14 @@ vErrors.push(err78);
 }
 errors++;
 }
-var _valid0 = _errs65 === errors;
-valid14 = valid14 || _valid0;
+}
+if(data18.idmap !== undefined){
+let data29 = data18.idmap;
+const _errs66 = errors;
+let valid14 = false;
 const _errs67 = errors;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-if(data28.uid === undefined){
-const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(data29 !== null){
+const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -9323,8 +9321,12 @@ vErrors.push(err79);
 }
 errors++;
 }
-if(data28.gid === undefined){
-const err80 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+var _valid0 = _errs67 === errors;
+valid14 = valid14 || _valid0;
+const _errs69 = errors;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.uid === undefined){
+const err80 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -9333,9 +9335,8 @@ vErrors.push(err80);
 }
 errors++;
 }
-for(const key4 in data28){
-if(!((key4 === "uid") || (key4 === "gid"))){
-const err81 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data29.gid === undefined){
+const err81 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -9344,11 +9345,9 @@ vErrors.push(err81);
 }
 errors++;
 }
-}
-if(data28.uid !== undefined){
-let data29 = data28.uid;
-if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
-const err82 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key4 in data29){
+if(!((key4 === "uid") || (key4 === "gid"))){
+const err82 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -9357,9 +9356,11 @@ vErrors.push(err82);
 }
 errors++;
 }
-if((typeof data29 == "number") && (isFinite(data29))){
-if(data29 < 1 || isNaN(data29)){
-const err83 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data29.uid !== undefined){
+let data30 = data29.uid;
+if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
+const err83 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -9368,12 +9369,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-}
-if(data28.gid !== undefined){
-let data30 = data28.gid;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err84 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data30 == "number") && (isFinite(data30))){
+if(data30 < 1 || isNaN(data30)){
+const err84 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -9382,9 +9380,12 @@ vErrors.push(err84);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 < 1 || isNaN(data30)){
-const err85 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+if(data29.gid !== undefined){
+let data31 = data29.gid;
+if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
+const err85 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -9393,11 +9394,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err86 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data31 == "number") && (isFinite(data31))){
+if(data31 < 1 || isNaN(data31)){
+const err86 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -9406,10 +9405,11 @@ vErrors.push(err86);
 }
 errors++;
 }
-var _valid0 = _errs67 === errors;
-valid14 = valid14 || _valid0;
-if(!valid14){
-const err87 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+}
+else {
+const err87 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -9418,11 +9418,23 @@ vErrors.push(err87);
 }
 errors++;
 }
+var _valid0 = _errs69 === errors;
+valid14 = valid14 || _valid0;
+if(!valid14){
+const err88 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err88];
+}
 else {
-errors = _errs64;
+vErrors.push(err88);
+}
+errors++;
+}
+else {
+errors = _errs66;
 if(vErrors !== null){
-if(_errs64){
-vErrors.length = _errs64;
+if(_errs66){
+vErrors.length = _errs66;
 }
 else {
 vErrors = null;
@@ -9432,19 +9444,7 @@ vErrors = null;
 }
 }
 else {
-const err88 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err88];
-}
-else {
-vErrors.push(err88);
-}
-errors++;
-}
-}
-}
-else {
-const err89 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err89 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -9454,10 +9454,9 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data.landlockAbi !== undefined){
-let data31 = data.landlockAbi;
-if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err90 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err90 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -9467,11 +9466,10 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data.network !== undefined){
-let data32 = data.network;
-if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-if(data32.mode === undefined){
-const err91 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data.landlockAbi !== undefined){
+let data32 = data.landlockAbi;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err91 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -9480,8 +9478,12 @@ vErrors.push(err91);
 }
 errors++;
 }
-if(data32.connect === undefined){
-const err92 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
+}
+if(data.network !== undefined){
+let data33 = data.network;
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+if(data33.mode === undefined){
+const err92 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -9490,8 +9492,8 @@ vErrors.push(err92);
 }
 errors++;
 }
-if(data32.bind === undefined){
-const err93 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
+if(data33.connect === undefined){
+const err93 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -9500,9 +9502,8 @@ vErrors.push(err93);
 }
 errors++;
 }
-for(const key5 in data32){
-if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
-const err94 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data33.bind === undefined){
+const err94 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -9511,11 +9512,9 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
-if(data32.mode !== undefined){
-let data33 = data32.mode;
-if(typeof data33 !== "string"){
-const err95 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data33){
+if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
+const err95 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -9524,8 +9523,11 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(!((((data33 === "deny") || (data33 === "loopback")) || (data33 === "host")) || (data33 === "ports"))){
-const err96 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+}
+if(data33.mode !== undefined){
+let data34 = data33.mode;
+if(typeof data34 !== "string"){
+const err96 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -9534,15 +9536,8 @@ vErrors.push(err96);
 }
 errors++;
 }
-}
-if(data32.connect !== undefined){
-let data34 = data32.connect;
-if(Array.isArray(data34)){
-const len4 = data34.length;
-for(let i4=0; i4<len4; i4++){
-let data35 = data34[i4];
-if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
-const err97 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
+const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -9552,9 +9547,14 @@ vErrors.push(err97);
 errors++;
 }
 }
-}
-else {
-const err98 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data33.connect !== undefined){
+let data35 = data33.connect;
+if(Array.isArray(data35)){
+const len4 = data35.length;
+for(let i4=0; i4<len4; i4++){
+let data36 = data35[i4];
+if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
+const err98 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -9564,14 +9564,9 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data32.bind !== undefined){
-let data36 = data32.bind;
-if(Array.isArray(data36)){
-const len5 = data36.length;
-for(let i5=0; i5<len5; i5++){
-let data37 = data36[i5];
-if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
-const err99 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err99 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -9581,9 +9576,14 @@ vErrors.push(err99);
 errors++;
 }
 }
-}
-else {
-const err100 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data33.bind !== undefined){
+let data37 = data33.bind;
+if(Array.isArray(data37)){
+const len5 = data37.length;
+for(let i5=0; i5<len5; i5++){
+let data38 = data37[i5];
+if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
+const err100 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -9595,7 +9595,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err101 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -9605,10 +9605,9 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data.spawn !== undefined){
-let data38 = data.spawn;
-if(typeof data38 !== "string"){
-const err102 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err102 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -9617,8 +9616,11 @@ vErrors.push(err102);
 }
 errors++;
 }
-if(!(((data38 === "deny") || (data38 === "threads")) || (data38 === "descendants"))){
-const err103 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema105.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.spawn !== undefined){
+let data39 = data.spawn;
+if(typeof data39 !== "string"){
+const err103 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -9627,15 +9629,8 @@ vErrors.push(err103);
 }
 errors++;
 }
-}
-if(data.fds !== undefined){
-let data39 = data.fds;
-if(Array.isArray(data39)){
-const len6 = data39.length;
-for(let i6=0; i6<len6; i6++){
-let data40 = data39[i6];
-if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
-const err104 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
+const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema105.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -9645,9 +9640,14 @@ vErrors.push(err104);
 errors++;
 }
 }
-}
-else {
-const err105 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.fds !== undefined){
+let data40 = data.fds;
+if(Array.isArray(data40)){
+const len6 = data40.length;
+for(let i6=0; i6<len6; i6++){
+let data41 = data40[i6];
+if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
+const err105 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -9657,11 +9657,9 @@ vErrors.push(err105);
 errors++;
 }
 }
-if(data.stdio !== undefined){
-let data41 = data.stdio;
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-if(data41.stdin === undefined){
-const err106 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
+}
+else {
+const err106 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -9670,8 +9668,12 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(data41.stdout === undefined){
-const err107 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
+}
+if(data.stdio !== undefined){
+let data42 = data.stdio;
+if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
+if(data42.stdin === undefined){
+const err107 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -9680,8 +9682,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data41.stderr === undefined){
-const err108 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
+if(data42.stdout === undefined){
+const err108 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -9690,9 +9692,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-for(const key6 in data41){
-if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
-const err109 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data42.stderr === undefined){
+const err109 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -9701,10 +9702,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-if(data41.stdin !== undefined){
-if(typeof data41.stdin !== "string"){
-const err110 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key6 in data42){
+if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
+const err110 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -9714,10 +9714,9 @@ vErrors.push(err110);
 errors++;
 }
 }
-if(data41.stdout !== undefined){
-let data43 = data41.stdout;
-if(typeof data43 !== "string"){
-const err111 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data42.stdin !== undefined){
+if(typeof data42.stdin !== "string"){
+const err111 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -9726,8 +9725,11 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(!(((data43 === "null") || (data43 === "inherit")) || (data43 === "capture"))){
-const err112 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+}
+if(data42.stdout !== undefined){
+let data44 = data42.stdout;
+if(typeof data44 !== "string"){
+const err112 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -9736,11 +9738,8 @@ vErrors.push(err112);
 }
 errors++;
 }
-}
-if(data41.stderr !== undefined){
-let data44 = data41.stderr;
-if(typeof data44 !== "string"){
-const err113 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
+const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -9749,8 +9748,11 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err114 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+}
+if(data42.stderr !== undefined){
+let data45 = data42.stderr;
+if(typeof data45 !== "string"){
+const err114 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -9759,10 +9761,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-}
-else {
-const err115 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
+const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -9772,14 +9772,9 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data.namespaces !== undefined){
-let data45 = data.namespaces;
-if(Array.isArray(data45)){
-const len7 = data45.length;
-for(let i7=0; i7<len7; i7++){
-let data46 = data45[i7];
-if(typeof data46 !== "string"){
-const err116 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err116 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -9788,8 +9783,15 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(!(((((((data46 === "user") || (data46 === "pid")) || (data46 === "mount")) || (data46 === "net")) || (data46 === "ipc")) || (data46 === "uts")) || (data46 === "cgroup"))){
-const err117 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.namespaces !== undefined){
+let data46 = data.namespaces;
+if(Array.isArray(data46)){
+const len7 = data46.length;
+for(let i7=0; i7<len7; i7++){
+let data47 = data46[i7];
+if(typeof data47 !== "string"){
+const err117 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -9798,10 +9800,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-}
-else {
-const err118 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
+const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -9811,11 +9811,9 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data.cgroup !== undefined){
-let data47 = data.cgroup;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-if(data47.parent === undefined){
-const err119 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
+}
+else {
+const err119 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -9824,8 +9822,12 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(data47.limits === undefined){
-const err120 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
+}
+if(data.cgroup !== undefined){
+let data48 = data.cgroup;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+if(data48.parent === undefined){
+const err120 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -9834,9 +9836,8 @@ vErrors.push(err120);
 }
 errors++;
 }
-for(const key7 in data47){
-if(!((key7 === "parent") || (key7 === "limits"))){
-const err121 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data48.limits === undefined){
+const err121 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -9845,11 +9846,9 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-if(data47.parent !== undefined){
-let data48 = data47.parent;
-if((typeof data48 !== "string") && (data48 !== null)){
-const err122 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema105.properties.cgroup.properties.parent.type},message:"must be string,null"};
+for(const key7 in data48){
+if(!((key7 === "parent") || (key7 === "limits"))){
+const err122 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -9859,15 +9858,10 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data47.limits !== undefined){
-let data49 = data47.limits;
-if(Array.isArray(data49)){
-const len8 = data49.length;
-for(let i8=0; i8<len8; i8++){
-let data50 = data49[i8];
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.clause === undefined){
-const err123 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data48.parent !== undefined){
+let data49 = data48.parent;
+if((typeof data49 !== "string") && (data49 !== null)){
+const err123 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema105.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -9876,8 +9870,16 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(data50.version === undefined){
-const err124 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data48.limits !== undefined){
+let data50 = data48.limits;
+if(Array.isArray(data50)){
+const len8 = data50.length;
+for(let i8=0; i8<len8; i8++){
+let data51 = data50[i8];
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+if(data51.clause === undefined){
+const err124 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -9886,8 +9888,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data50.controller === undefined){
-const err125 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+if(data51.version === undefined){
+const err125 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -9896,8 +9898,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data50.file === undefined){
-const err126 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data51.controller === undefined){
+const err126 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -9906,8 +9908,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data50.value === undefined){
-const err127 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(data51.file === undefined){
+const err127 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -9916,9 +9918,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-for(const key8 in data50){
-if(!(((((key8 === "clause") || (key8 === "version")) || (key8 === "controller")) || (key8 === "file")) || (key8 === "value"))){
-const err128 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data51.value === undefined){
+const err128 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -9927,10 +9928,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-if(data50.clause !== undefined){
-if(typeof data50.clause !== "string"){
-const err129 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key8 in data51){
+if(!(((((key8 === "clause") || (key8 === "version")) || (key8 === "controller")) || (key8 === "file")) || (key8 === "value"))){
+const err129 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -9940,10 +9940,9 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data50.version !== undefined){
-let data52 = data50.version;
-if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
-const err130 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data51.clause !== undefined){
+if(typeof data51.clause !== "string"){
+const err130 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -9952,8 +9951,11 @@ vErrors.push(err130);
 }
 errors++;
 }
-if(!((data52 === 1) || (data52 === 2))){
-const err131 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema108.properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data51.version !== undefined){
+let data53 = data51.version;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err131 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -9962,10 +9964,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-if(data50.controller !== undefined){
-if(typeof data50.controller !== "string"){
-const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data53 === 1) || (data53 === 2))){
+const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema108.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -9975,9 +9975,9 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data50.file !== undefined){
-if(typeof data50.file !== "string"){
-const err133 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.controller !== undefined){
+if(typeof data51.controller !== "string"){
+const err133 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -9987,9 +9987,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data50.value !== undefined){
-if(typeof data50.value !== "string"){
-const err134 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.file !== undefined){
+if(typeof data51.file !== "string"){
+const err134 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -9999,9 +9999,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-}
-else {
-const err135 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data51.value !== undefined){
+if(typeof data51.value !== "string"){
+const err135 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -10013,7 +10013,7 @@ errors++;
 }
 }
 else {
-const err136 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err136 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -10025,7 +10025,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err137 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -10035,15 +10035,9 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data.rlimits !== undefined){
-let data56 = data.rlimits;
-if(Array.isArray(data56)){
-const len9 = data56.length;
-for(let i9=0; i9<len9; i9++){
-let data57 = data56[i9];
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.clause === undefined){
-const err138 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+else {
+const err138 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -10052,8 +10046,16 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data57.resource === undefined){
-const err139 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
+}
+if(data.rlimits !== undefined){
+let data57 = data.rlimits;
+if(Array.isArray(data57)){
+const len9 = data57.length;
+for(let i9=0; i9<len9; i9++){
+let data58 = data57[i9];
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.clause === undefined){
+const err139 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -10062,8 +10064,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(data57.soft === undefined){
-const err140 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(data58.resource === undefined){
+const err140 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -10072,8 +10074,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(data57.hard === undefined){
-const err141 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(data58.soft === undefined){
+const err141 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -10082,9 +10084,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-for(const key9 in data57){
-if(!((((key9 === "clause") || (key9 === "resource")) || (key9 === "soft")) || (key9 === "hard"))){
-const err142 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data58.hard === undefined){
+const err142 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -10093,10 +10094,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-if(data57.clause !== undefined){
-if(typeof data57.clause !== "string"){
-const err143 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data58){
+if(!((((key9 === "clause") || (key9 === "resource")) || (key9 === "soft")) || (key9 === "hard"))){
+const err143 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -10106,9 +10106,9 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data57.resource !== undefined){
-if(typeof data57.resource !== "string"){
-const err144 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.clause !== undefined){
+if(typeof data58.clause !== "string"){
+const err144 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -10118,10 +10118,9 @@ vErrors.push(err144);
 errors++;
 }
 }
-if(data57.soft !== undefined){
-let data60 = data57.soft;
-if(!(((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60))) && (isFinite(data60)))){
-const err145 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data58.resource !== undefined){
+if(typeof data58.resource !== "string"){
+const err145 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -10131,10 +10130,10 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data57.hard !== undefined){
-let data61 = data57.hard;
+if(data58.soft !== undefined){
+let data61 = data58.soft;
 if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
-const err146 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err146 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -10144,9 +10143,10 @@ vErrors.push(err146);
 errors++;
 }
 }
-}
-else {
-const err147 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.hard !== undefined){
+let data62 = data58.hard;
+if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
+const err147 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -10158,7 +10158,7 @@ errors++;
 }
 }
 else {
-const err148 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err148 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -10168,10 +10168,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data.wallMs !== undefined){
-let data62 = data.wallMs;
-if((!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))) && (data62 !== null)){
-const err149 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema105.properties.wallMs.type},message:"must be integer,null"};
+}
+else {
+const err149 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -10181,10 +10180,10 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data.cpuMs !== undefined){
-let data63 = data.cpuMs;
+if(data.wallMs !== undefined){
+let data63 = data.wallMs;
 if((!(((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63))) && (isFinite(data63)))) && (data63 !== null)){
-const err150 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema105.properties.cpuMs.type},message:"must be integer,null"};
+const err150 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema105.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -10194,10 +10193,10 @@ vErrors.push(err150);
 errors++;
 }
 }
-if(data.fuel !== undefined){
-let data64 = data.fuel;
+if(data.cpuMs !== undefined){
+let data64 = data.cpuMs;
 if((!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))) && (data64 !== null)){
-const err151 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema105.properties.fuel.type},message:"must be integer,null"};
+const err151 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema105.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -10207,10 +10206,10 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data.memoryBytes !== undefined){
-let data65 = data.memoryBytes;
+if(data.fuel !== undefined){
+let data65 = data.fuel;
 if((!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))) && (data65 !== null)){
-const err152 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema105.properties.memoryBytes.type},message:"must be integer,null"};
+const err152 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema105.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -10220,10 +10219,10 @@ vErrors.push(err152);
 errors++;
 }
 }
-if(data.outputBytes !== undefined){
-let data66 = data.outputBytes;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-const err153 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.memoryBytes !== undefined){
+let data66 = data.memoryBytes;
+if((!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))) && (data66 !== null)){
+const err153 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema105.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -10233,11 +10232,10 @@ vErrors.push(err153);
 errors++;
 }
 }
-if(data.tmp !== undefined){
-let data67 = data.tmp;
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-if(data67.mode === undefined){
-const err154 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data.outputBytes !== undefined){
+let data67 = data.outputBytes;
+if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
+const err154 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -10246,8 +10244,12 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(data67.sizeBytes === undefined){
-const err155 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+}
+if(data.tmp !== undefined){
+let data68 = data.tmp;
+if(data68 && typeof data68 == "object" && !Array.isArray(data68)){
+if(data68.mode === undefined){
+const err155 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -10256,9 +10258,8 @@ vErrors.push(err155);
 }
 errors++;
 }
-for(const key10 in data67){
-if(!((key10 === "mode") || (key10 === "sizeBytes"))){
-const err156 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data68.sizeBytes === undefined){
+const err156 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -10267,11 +10268,9 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-if(data67.mode !== undefined){
-let data68 = data67.mode;
-if(typeof data68 !== "string"){
-const err157 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key10 in data68){
+if(!((key10 === "mode") || (key10 === "sizeBytes"))){
+const err157 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -10280,8 +10279,11 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(!((data68 === "private") || (data68 === "none"))){
-const err158 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+}
+if(data68.mode !== undefined){
+let data69 = data68.mode;
+if(typeof data69 !== "string"){
+const err158 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -10290,11 +10292,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-if(data67.sizeBytes !== undefined){
-let data69 = data67.sizeBytes;
-if((!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))) && (data69 !== null)){
-const err159 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema105.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(!((data69 === "private") || (data69 === "none"))){
+const err159 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -10304,9 +10303,10 @@ vErrors.push(err159);
 errors++;
 }
 }
-}
-else {
-const err160 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data68.sizeBytes !== undefined){
+let data70 = data68.sizeBytes;
+if((!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))) && (data70 !== null)){
+const err160 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema105.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -10316,13 +10316,9 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data.root !== undefined){
-let data70 = data.root;
-const _errs161 = errors;
-let valid36 = false;
-const _errs162 = errors;
-if(data70 !== null){
-const err161 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err161 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -10331,12 +10327,14 @@ vErrors.push(err161);
 }
 errors++;
 }
-var _valid1 = _errs162 === errors;
-valid36 = valid36 || _valid1;
+}
+if(data.root !== undefined){
+let data71 = data.root;
+const _errs163 = errors;
+let valid36 = false;
 const _errs164 = errors;
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.path === undefined){
-const err162 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data71 !== null){
+const err162 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -10345,8 +10343,12 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data70.readonly === undefined){
-const err163 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+var _valid1 = _errs164 === errors;
+valid36 = valid36 || _valid1;
+const _errs166 = errors;
+if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
+if(data71.path === undefined){
+const err163 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -10355,8 +10357,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data70.dev === undefined){
-const err164 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(data71.readonly === undefined){
+const err164 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -10365,8 +10367,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data70.ino === undefined){
-const err165 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data71.dev === undefined){
+const err165 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -10375,8 +10377,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data70.idmap === undefined){
-const err166 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
+if(data71.ino === undefined){
+const err166 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -10385,9 +10387,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-for(const key11 in data70){
-if(!(((((key11 === "path") || (key11 === "readonly")) || (key11 === "dev")) || (key11 === "ino")) || (key11 === "idmap"))){
-const err167 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data71.idmap === undefined){
+const err167 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -10396,10 +10397,9 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-if(data70.path !== undefined){
-if(typeof data70.path !== "string"){
-const err168 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data71){
+if(!(((((key11 === "path") || (key11 === "readonly")) || (key11 === "dev")) || (key11 === "ino")) || (key11 === "idmap"))){
+const err168 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -10409,9 +10409,9 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data70.readonly !== undefined){
-if(typeof data70.readonly !== "boolean"){
-const err169 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data71.path !== undefined){
+if(typeof data71.path !== "string"){
+const err169 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -10421,11 +10421,9 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data70.dev !== undefined){
-let data73 = data70.dev;
-if(typeof data73 === "string"){
-if(!pattern24.test(data73)){
-const err170 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data71.readonly !== undefined){
+if(typeof data71.readonly !== "boolean"){
+const err170 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -10435,8 +10433,11 @@ vErrors.push(err170);
 errors++;
 }
 }
-else {
-const err171 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data71.dev !== undefined){
+let data74 = data71.dev;
+if(typeof data74 === "string"){
+if(!pattern24.test(data74)){
+const err171 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -10446,11 +10447,8 @@ vErrors.push(err171);
 errors++;
 }
 }
-if(data70.ino !== undefined){
-let data74 = data70.ino;
-if(typeof data74 === "string"){
-if(!pattern24.test(data74)){
-const err172 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+else {
+const err172 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -10460,8 +10458,11 @@ vErrors.push(err172);
 errors++;
 }
 }
-else {
-const err173 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data71.ino !== undefined){
+let data75 = data71.ino;
+if(typeof data75 === "string"){
+if(!pattern24.test(data75)){
+const err173 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -10471,13 +10472,8 @@ vErrors.push(err173);
 errors++;
 }
 }
-if(data70.idmap !== undefined){
-let data75 = data70.idmap;
-const _errs176 = errors;
-let valid38 = false;
-const _errs177 = errors;
-if(data75 !== null){
-const err174 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+else {
+const err174 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -10486,12 +10482,14 @@ vErrors.push(err174);
 }
 errors++;
 }
-var _valid2 = _errs177 === errors;
-valid38 = valid38 || _valid2;
+}
+if(data71.idmap !== undefined){
+let data76 = data71.idmap;
+const _errs178 = errors;
+let valid38 = false;
 const _errs179 = errors;
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.uid === undefined){
-const err175 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(data76 !== null){
+const err175 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -10500,8 +10498,12 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(data75.gid === undefined){
-const err176 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+var _valid2 = _errs179 === errors;
+valid38 = valid38 || _valid2;
+const _errs181 = errors;
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+if(data76.uid === undefined){
+const err176 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -10510,9 +10512,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-for(const key12 in data75){
-if(!((key12 === "uid") || (key12 === "gid"))){
-const err177 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(data76.gid === undefined){
+const err177 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -10521,11 +10522,9 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-if(data75.uid !== undefined){
-let data76 = data75.uid;
-if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
-const err178 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key12 in data76){
+if(!((key12 === "uid") || (key12 === "gid"))){
+const err178 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -10534,9 +10533,11 @@ vErrors.push(err178);
 }
 errors++;
 }
-if((typeof data76 == "number") && (isFinite(data76))){
-if(data76 < 1 || isNaN(data76)){
-const err179 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data76.uid !== undefined){
+let data77 = data76.uid;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err179 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -10545,12 +10546,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-}
-if(data75.gid !== undefined){
-let data77 = data75.gid;
-if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
-const err180 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data77 == "number") && (isFinite(data77))){
+if(data77 < 1 || isNaN(data77)){
+const err180 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -10559,9 +10557,12 @@ vErrors.push(err180);
 }
 errors++;
 }
-if((typeof data77 == "number") && (isFinite(data77))){
-if(data77 < 1 || isNaN(data77)){
-const err181 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+if(data76.gid !== undefined){
+let data78 = data76.gid;
+if(!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))){
+const err181 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -10570,11 +10571,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err182 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data78 == "number") && (isFinite(data78))){
+if(data78 < 1 || isNaN(data78)){
+const err182 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -10583,10 +10582,11 @@ vErrors.push(err182);
 }
 errors++;
 }
-var _valid2 = _errs179 === errors;
-valid38 = valid38 || _valid2;
-if(!valid38){
-const err183 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+}
+else {
+const err183 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -10595,21 +10595,10 @@ vErrors.push(err183);
 }
 errors++;
 }
-else {
-errors = _errs176;
-if(vErrors !== null){
-if(_errs176){
-vErrors.length = _errs176;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err184 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid2 = _errs181 === errors;
+valid38 = valid38 || _valid2;
+if(!valid38){
+const err184 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -10618,10 +10607,21 @@ vErrors.push(err184);
 }
 errors++;
 }
-var _valid1 = _errs164 === errors;
-valid36 = valid36 || _valid1;
-if(!valid36){
-const err185 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+errors = _errs178;
+if(vErrors !== null){
+if(_errs178){
+vErrors.length = _errs178;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err185 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -10630,23 +10630,10 @@ vErrors.push(err185);
 }
 errors++;
 }
-else {
-errors = _errs161;
-if(vErrors !== null){
-if(_errs161){
-vErrors.length = _errs161;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.syscalls !== undefined){
-let data78 = data.syscalls;
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-if(data78.deny === undefined){
-const err186 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+var _valid1 = _errs166 === errors;
+valid36 = valid36 || _valid1;
+if(!valid36){
+const err186 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -10655,8 +10642,23 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(data78.openat2 === undefined){
-const err187 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
+else {
+errors = _errs163;
+if(vErrors !== null){
+if(_errs163){
+vErrors.length = _errs163;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.syscalls !== undefined){
+let data79 = data.syscalls;
+if(data79 && typeof data79 == "object" && !Array.isArray(data79)){
+if(data79.deny === undefined){
+const err187 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -10665,9 +10667,8 @@ vErrors.push(err187);
 }
 errors++;
 }
-for(const key13 in data78){
-if(!((key13 === "deny") || (key13 === "openat2"))){
-const err188 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data79.openat2 === undefined){
+const err188 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -10676,11 +10677,9 @@ vErrors.push(err188);
 }
 errors++;
 }
-}
-if(data78.deny !== undefined){
-let data79 = data78.deny;
-if(typeof data79 !== "string"){
-const err189 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key13 in data79){
+if(!((key13 === "deny") || (key13 === "openat2"))){
+const err189 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -10689,8 +10688,11 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(!(((data79 === "errno") || (data79 === "kill")) || (data79 === "log"))){
-const err190 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+}
+if(data79.deny !== undefined){
+let data80 = data79.deny;
+if(typeof data80 !== "string"){
+const err190 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -10699,11 +10701,8 @@ vErrors.push(err190);
 }
 errors++;
 }
-}
-if(data78.openat2 !== undefined){
-let data80 = data78.openat2;
-if(typeof data80 !== "string"){
-const err191 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data80 === "errno") || (data80 === "kill")) || (data80 === "log"))){
+const err191 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -10712,8 +10711,11 @@ vErrors.push(err191);
 }
 errors++;
 }
-if(!((data80 === "enosys") || (data80 === "allow"))){
-const err192 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+}
+if(data79.openat2 !== undefined){
+let data81 = data79.openat2;
+if(typeof data81 !== "string"){
+const err192 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -10722,10 +10724,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-}
-else {
-const err193 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data81 === "enosys") || (data81 === "allow"))){
+const err193 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -10735,14 +10735,9 @@ vErrors.push(err193);
 errors++;
 }
 }
-if(data.scope !== undefined){
-let data81 = data.scope;
-if(Array.isArray(data81)){
-const len10 = data81.length;
-for(let i10=0; i10<len10; i10++){
-let data82 = data81[i10];
-if(typeof data82 !== "string"){
-const err194 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err194 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -10751,8 +10746,15 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(!((data82 === "signal") || (data82 === "abstract-unix-socket"))){
-const err195 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.scope !== undefined){
+let data82 = data.scope;
+if(Array.isArray(data82)){
+const len10 = data82.length;
+for(let i10=0; i10<len10; i10++){
+let data83 = data82[i10];
+if(typeof data83 !== "string"){
+const err195 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -10761,10 +10763,8 @@ vErrors.push(err195);
 }
 errors++;
 }
-}
-}
-else {
-const err196 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((data83 === "signal") || (data83 === "abstract-unix-socket"))){
+const err196 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -10774,14 +10774,9 @@ vErrors.push(err196);
 errors++;
 }
 }
-if(data.capabilities !== undefined){
-let data83 = data.capabilities;
-if(Array.isArray(data83)){
-const len11 = data83.length;
-for(let i11=0; i11<len11; i11++){
-let data84 = data83[i11];
-if(!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))){
-const err197 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err197 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -10790,9 +10785,15 @@ vErrors.push(err197);
 }
 errors++;
 }
-if((typeof data84 == "number") && (isFinite(data84))){
-if(data84 > 63 || isNaN(data84)){
-const err198 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+if(data.capabilities !== undefined){
+let data84 = data.capabilities;
+if(Array.isArray(data84)){
+const len11 = data84.length;
+for(let i11=0; i11<len11; i11++){
+let data85 = data84[i11];
+if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
+const err198 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -10801,8 +10802,9 @@ vErrors.push(err198);
 }
 errors++;
 }
-if(data84 < 0 || isNaN(data84)){
-const err199 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data85 == "number") && (isFinite(data85))){
+if(data85 > 63 || isNaN(data85)){
+const err199 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -10811,11 +10813,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err200 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data85 < 0 || isNaN(data85)){
+const err200 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -10825,11 +10824,10 @@ vErrors.push(err200);
 errors++;
 }
 }
-if(data.identity !== undefined){
-let data85 = data.identity;
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-if(data85.uid === undefined){
-const err201 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+}
+}
+else {
+const err201 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -10838,8 +10836,12 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(data85.gid === undefined){
-const err202 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+}
+if(data.identity !== undefined){
+let data86 = data.identity;
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+if(data86.uid === undefined){
+const err202 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -10848,8 +10850,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(data85.source === undefined){
-const err203 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data86.gid === undefined){
+const err203 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -10858,9 +10860,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-for(const key14 in data85){
-if(!(((key14 === "uid") || (key14 === "gid")) || (key14 === "source"))){
-const err204 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data86.source === undefined){
+const err204 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -10869,11 +10870,9 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-if(data85.uid !== undefined){
-let data86 = data85.uid;
-if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-const err205 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key14 in data86){
+if(!(((key14 === "uid") || (key14 === "gid")) || (key14 === "source"))){
+const err205 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -10882,9 +10881,11 @@ vErrors.push(err205);
 }
 errors++;
 }
-if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 < 0 || isNaN(data86)){
-const err206 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data86.uid !== undefined){
+let data87 = data86.uid;
+if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
+const err206 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -10893,12 +10894,9 @@ vErrors.push(err206);
 }
 errors++;
 }
-}
-}
-if(data85.gid !== undefined){
-let data87 = data85.gid;
-if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
-const err207 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data87 == "number") && (isFinite(data87))){
+if(data87 < 0 || isNaN(data87)){
+const err207 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -10907,9 +10905,12 @@ vErrors.push(err207);
 }
 errors++;
 }
-if((typeof data87 == "number") && (isFinite(data87))){
-if(data87 < 0 || isNaN(data87)){
-const err208 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data86.gid !== undefined){
+let data88 = data86.gid;
+if(!(((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88))) && (isFinite(data88)))){
+const err208 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -10918,11 +10919,9 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-}
-if(data85.source !== undefined){
-if(typeof data85.source !== "string"){
-const err209 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data88 == "number") && (isFinite(data88))){
+if(data88 < 0 || isNaN(data88)){
+const err209 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -10933,8 +10932,9 @@ errors++;
 }
 }
 }
-else {
-const err210 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data86.source !== undefined){
+if(typeof data86.source !== "string"){
+const err210 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -10944,15 +10944,9 @@ vErrors.push(err210);
 errors++;
 }
 }
-if(data.layout !== undefined){
-let data89 = data.layout;
-if(Array.isArray(data89)){
-const len12 = data89.length;
-for(let i12=0; i12<len12; i12++){
-let data90 = data89[i12];
-if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
-if(data90.target === undefined){
-const err211 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+}
+else {
+const err211 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -10961,8 +10955,16 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(data90.kind === undefined){
-const err212 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data.layout !== undefined){
+let data90 = data.layout;
+if(Array.isArray(data90)){
+const len12 = data90.length;
+for(let i12=0; i12<len12; i12++){
+let data91 = data90[i12];
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(data91.target === undefined){
+const err212 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -10971,9 +10973,8 @@ vErrors.push(err212);
 }
 errors++;
 }
-for(const key15 in data90){
-if(!(((((key15 === "target") || (key15 === "kind")) || (key15 === "source")) || (key15 === "options")) || (key15 === "clause"))){
-const err213 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data91.kind === undefined){
+const err213 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -10982,10 +10983,9 @@ vErrors.push(err213);
 }
 errors++;
 }
-}
-if(data90.target !== undefined){
-if(typeof data90.target !== "string"){
-const err214 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data91){
+if(!(((((key15 === "target") || (key15 === "kind")) || (key15 === "source")) || (key15 === "options")) || (key15 === "clause"))){
+const err214 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -10995,10 +10995,9 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data90.kind !== undefined){
-let data92 = data90.kind;
-if(typeof data92 !== "string"){
-const err215 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data91.target !== undefined){
+if(typeof data91.target !== "string"){
+const err215 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -11007,8 +11006,11 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(!((((((((data92 === "root") || (data92 === "bind")) || (data92 === "proc")) || (data92 === "tmpfs")) || (data92 === "device")) || (data92 === "symlink")) || (data92 === "mask")) || (data92 === "readonly"))){
-const err216 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data91.kind !== undefined){
+let data93 = data91.kind;
+if(typeof data93 !== "string"){
+const err216 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -11017,10 +11019,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-}
-if(data90.source !== undefined){
-if(typeof data90.source !== "string"){
-const err217 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((((data93 === "root") || (data93 === "bind")) || (data93 === "proc")) || (data93 === "tmpfs")) || (data93 === "device")) || (data93 === "symlink")) || (data93 === "mask")) || (data93 === "readonly"))){
+const err217 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -11030,13 +11030,9 @@ vErrors.push(err217);
 errors++;
 }
 }
-if(data90.options !== undefined){
-let data94 = data90.options;
-if(Array.isArray(data94)){
-const len13 = data94.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data94[i13] !== "string"){
-const err218 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data91.source !== undefined){
+if(typeof data91.source !== "string"){
+const err218 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -11046,9 +11042,13 @@ vErrors.push(err218);
 errors++;
 }
 }
-}
-else {
-const err219 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data91.options !== undefined){
+let data95 = data91.options;
+if(Array.isArray(data95)){
+const len13 = data95.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data95[i13] !== "string"){
+const err219 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -11058,9 +11058,9 @@ vErrors.push(err219);
 errors++;
 }
 }
-if(data90.clause !== undefined){
-if(typeof data90.clause !== "string"){
-const err220 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err220 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -11070,9 +11070,9 @@ vErrors.push(err220);
 errors++;
 }
 }
-}
-else {
-const err221 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data91.clause !== undefined){
+if(typeof data91.clause !== "string"){
+const err221 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -11084,7 +11084,7 @@ errors++;
 }
 }
 else {
-const err222 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err222 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -11094,13 +11094,9 @@ vErrors.push(err222);
 errors++;
 }
 }
-if(data.stdinFile !== undefined){
-let data97 = data.stdinFile;
-const _errs229 = errors;
-let valid52 = false;
-const _errs230 = errors;
-if(data97 !== null){
-const err223 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err223 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -11109,12 +11105,14 @@ vErrors.push(err223);
 }
 errors++;
 }
-var _valid3 = _errs230 === errors;
-valid52 = valid52 || _valid3;
+}
+if(data.stdinFile !== undefined){
+let data98 = data.stdinFile;
+const _errs231 = errors;
+let valid52 = false;
 const _errs232 = errors;
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-if(data97.path === undefined){
-const err224 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data98 !== null){
+const err224 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -11123,8 +11121,12 @@ vErrors.push(err224);
 }
 errors++;
 }
-if(data97.dev === undefined){
-const err225 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+var _valid3 = _errs232 === errors;
+valid52 = valid52 || _valid3;
+const _errs234 = errors;
+if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
+if(data98.path === undefined){
+const err225 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -11133,8 +11135,8 @@ vErrors.push(err225);
 }
 errors++;
 }
-if(data97.ino === undefined){
-const err226 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data98.dev === undefined){
+const err226 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -11143,9 +11145,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-for(const key16 in data97){
-if(!(((key16 === "path") || (key16 === "dev")) || (key16 === "ino"))){
-const err227 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(data98.ino === undefined){
+const err227 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -11154,10 +11155,9 @@ vErrors.push(err227);
 }
 errors++;
 }
-}
-if(data97.path !== undefined){
-if(typeof data97.path !== "string"){
-const err228 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key16 in data98){
+if(!(((key16 === "path") || (key16 === "dev")) || (key16 === "ino"))){
+const err228 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -11167,11 +11167,9 @@ vErrors.push(err228);
 errors++;
 }
 }
-if(data97.dev !== undefined){
-let data99 = data97.dev;
-if(typeof data99 === "string"){
-if(!pattern24.test(data99)){
-const err229 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data98.path !== undefined){
+if(typeof data98.path !== "string"){
+const err229 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -11181,8 +11179,11 @@ vErrors.push(err229);
 errors++;
 }
 }
-else {
-const err230 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data98.dev !== undefined){
+let data100 = data98.dev;
+if(typeof data100 === "string"){
+if(!pattern24.test(data100)){
+const err230 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -11192,11 +11193,8 @@ vErrors.push(err230);
 errors++;
 }
 }
-if(data97.ino !== undefined){
-let data100 = data97.ino;
-if(typeof data100 === "string"){
-if(!pattern24.test(data100)){
-const err231 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+else {
+const err231 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -11206,8 +11204,11 @@ vErrors.push(err231);
 errors++;
 }
 }
-else {
-const err232 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data98.ino !== undefined){
+let data101 = data98.ino;
+if(typeof data101 === "string"){
+if(!pattern24.test(data101)){
+const err232 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -11217,9 +11218,8 @@ vErrors.push(err232);
 errors++;
 }
 }
-}
 else {
-const err233 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err233 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -11228,10 +11228,10 @@ vErrors.push(err233);
 }
 errors++;
 }
-var _valid3 = _errs232 === errors;
-valid52 = valid52 || _valid3;
-if(!valid52){
-const err234 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+else {
+const err234 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -11240,11 +11240,23 @@ vErrors.push(err234);
 }
 errors++;
 }
+var _valid3 = _errs234 === errors;
+valid52 = valid52 || _valid3;
+if(!valid52){
+const err235 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err235];
+}
 else {
-errors = _errs229;
+vErrors.push(err235);
+}
+errors++;
+}
+else {
+errors = _errs231;
 if(vErrors !== null){
-if(_errs229){
-vErrors.length = _errs229;
+if(_errs231){
+vErrors.length = _errs231;
 }
 else {
 vErrors = null;
@@ -11254,12 +11266,12 @@ vErrors = null;
 }
 }
 else {
-const err235 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err236 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err235];
+vErrors = [err236];
 }
 else {
-vErrors.push(err235);
+vErrors.push(err236);
 }
 errors++;
 }

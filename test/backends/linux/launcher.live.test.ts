@@ -87,6 +87,21 @@ describe('launcher (live)', () => {
     await expect(runProbe(['facts'], 'fds: [987]\n', { fds: [987] })).rejects.toMatchObject({ code: 'BV_FD_NOT_OPEN' });
   });
 
+  it('runs a #! script: its interpreter is found in the root, its descriptor handed to it', async () => {
+    const d = tempDir('bvisor-script-');
+    require('node:fs').chmodSync(d, 0o755);
+    const script = join(d, 'hello.sh');
+    require('node:fs').writeFileSync(script, '#!/bin/sh\necho "script says $1"\n', { mode: 0o755 });
+    const dir = tempDir('bvisor-script-b-');
+    require('node:fs').chmodSync(dir, 0o755);
+    require('node:fs').writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${script}, args: [hi] }\nfilesystem:\n  - { path: ${d}, access: read-exec }\n  - { path: /usr, access: read-exec }\n  - { path: /proc, access: read }\nstdio: { stdout: capture, stderr: capture }\n`);
+    const { loadBundle } = await import('../../../src/host/bundle.js');
+    const { runLoaded } = await import('../../../src/app/run.js');
+    const out = await runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+    expect(out.stdout?.toString(), out.stderr?.toString()).toBe('script says hi\n');
+    expect(out.plan.launch?.workload.script).toBe(true);
+  });
+
   it('gives exactly the manifest environment', async () => {
     process.env.BVISOR_TEST_CANARY = 'leak';
     try {

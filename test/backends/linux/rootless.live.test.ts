@@ -41,6 +41,13 @@ describe('rootless launch (live)', () => {
     expect(p.forkErrno).toBe(1);
   });
 
+  it('runs a wasm guest as uid 65534 (its runner has no cgroup here, and no address-space cap that would starve V8)', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'switching to uid 65534 needs root');
+    if (!nobodyCanRead()) return skipOrFail('world-readable-checkout', 'uid 65534 cannot read this checkout (e.g. it is under /root)');
+    const r = asNobody(join(__dirname, '..', '..', '..', 'bundles', 'hello-wasm'));
+    expect(r.out, r.stderr).toMatchObject({ ok: true, exitStatus: 0, stdout: 'hello from wasm, bv\n' });
+  });
+
   it('refuses a memory limit this user has no cgroup for, instead of skipping it', () => {
     if (process.geteuid?.() !== 0) return skipOrFail('root', 'switching to uid 65534 needs root');
     if (!nobodyCanRead()) return skipOrFail('world-readable-checkout', 'uid 65534 cannot read this checkout (e.g. it is under /root)');

@@ -1,0 +1,16 @@
+// Text from a bundle (paths, names) reaches the caller's terminal through tables and error
+// blocks: control characters are shown as \xNN, never sent raw (an escape sequence could clear
+// the screen or forge a row of the plan table).
+import { describe, expect, it } from 'vitest';
+import { renderError, table, visible } from '../../src/cli/render.js';
+import { BvisorError } from '../../src/contract/errors.js';
+
+describe('rendering for people', () => {
+  it('shows control characters instead of sending them', () => {
+    expect(visible('a\u001b[2Jb\nc\u007f')).toBe('a\\x1b[2Jb\\x0ac\\x7f');
+    const e = new BvisorError('BV_PLAN_REFUSED', 'x\u001b[2J', { issues: [{ code: 'BV_PLAN_PATH_MISSING', clause: 'filesystem[0]', message: '/tmp/a\nfilesystem[1]  enforced  fake' }] });
+    const text = renderError(e) + table(['a'], [['\u001b[31mred']]);
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect(text.split('\n').filter((l) => l.includes('fake'))).toHaveLength(1);
+  });
+});
