@@ -1,6 +1,6 @@
 // Runs the probe (native-shim/build/bvprobe) as a workload, through the same path `bvisor run`
 // takes, with optional test-only hooks. The probe's own report is the oracle.
-import { writeFileSync, chmodSync, chownSync, rmdirSync } from 'node:fs';
+import { writeFileSync, chmodSync, chownSync, rmdirSync, mkdirSync, copyFileSync } from 'node:fs';
 import { afterAll } from 'vitest';
 import { join } from 'node:path';
 import { loadBundle } from '../../src/host/bundle.js';
@@ -115,3 +115,14 @@ export async function tryOps(ops: string[][], extra = '', o: Parameters<typeof r
 
 /** errno values (asm-generic/errno-base.h, errno.h), as the kernel gives them to the probe. */
 export const E = { PERM: 1, NOENT: 2, SRCH: 3, BADF: 9, ACCES: 13, FAULT: 14, EXIST: 17, NOTDIR: 20, ROFS: 30, NOSYS: 38, LOOP: 40, NXIO: 6, CONNREFUSED: 111, NETUNREACH: 101 } as const;
+
+/** A bundle directory (0755) holding rootfs/bin/bvprobe, for container-mode tests. */
+export function probeRootfs(prefix = 'bvisor-rootfs-'): { dir: string; rootfs: string } {
+  const dir = tempDir(prefix);
+  chmodSync(dir, 0o755);
+  const rootfs = join(dir, 'rootfs');
+  mkdirSync(join(rootfs, 'bin'), { recursive: true });
+  copyFileSync(PROBE, join(rootfs, 'bin', 'bvprobe'));
+  chmodSync(join(rootfs, 'bin', 'bvprobe'), 0o755);
+  return { dir, rootfs };
+}

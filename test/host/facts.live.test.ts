@@ -3,7 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { probeHost, probeCgroups, parseMountinfo, capNames } from '../../src/host/facts.js';
+import { probeHost, probeCgroups, parseMountinfo, capNames, subId, probeMapping } from '../../src/host/facts.js';
 import { validateHostFacts } from '../../src/contract/generated/validators.js';
 import { skipOrFail } from '../helpers/require.js';
 
@@ -98,5 +98,23 @@ describe('cgroup layout parsing (pure)', () => {
     expect(v2only.v2?.ownDir).toBe('/sys/fs/cgroup/user.slice/x.scope');
     expect(probeCgroups('', '', none).mode).toBe('none');
     expect(parseMountinfo('garbage line\n')).toEqual([]);
+  });
+});
+
+describe('the workload identity', () => {
+  it('reads a bvisor range from /etc/subuid-style text, never a zero or malformed one', () => {
+    expect(subId('root:100000:65536\nbvisor:231072:65536\n', 'bvisor')).toBe(231072);
+    expect(subId('bvisor:0:0\n', 'bvisor')).toBeNull();
+    expect(subId('bvisor:x:10\n', 'bvisor')).toBeNull();
+    expect(subId(null, 'bvisor')).toBeNull();
+  });
+
+  it('as root, defaults to the kernel overflow ids; rootless, is the caller', () => {
+    const host = probeHost();
+    if (host.identity.euid === 0 && !existsSync('/etc/subuid')) {
+      expect(host.mapping).toMatchObject({ uid: Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8')), gid: Number(readFileSync('/proc/sys/kernel/overflowgid', 'utf8')) });
+      expect(host.mapping.uid).not.toBe(0);
+    }
+    expect(probeMapping(1234, 5678)).toEqual({ uid: 1234, gid: 5678, source: 'the caller (rootless)' });
   });
 });

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync, existsSyn
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tryOps, PROBE, facts, E, probeBundle } from '../helpers/probe.js';
+import { tryOps, PROBE, facts, E, probeBundle, probeRootfs } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { loadBundle } from '../../src/host/bundle.js';
@@ -48,16 +48,11 @@ describe('attack 9: read grants stay read-only all the way down, and landlock ne
 
   it('container mode, readonly: false: a read grant is read-only, and landlock alone still refuses writes to it', async () => {
     if (!existsSync('/bin/busybox')) return skipOrFail('busybox', '/bin/busybox is missing');
-    const d = tempDir('bvisor-rwroot-');
-    chmodSync(d, 0o755);
-    const r = join(d, 'rootfs');
-    mkdirSync(join(r, 'bin'), { recursive: true });
+    const { dir: d, rootfs: r } = probeRootfs('bvisor-rwroot-');
     mkdirSync(join(r, 'work'));
     // A writable rootfs is written as the workload's id: a regular user's rootfs is bridged by
     // an idmapped mount (a root-owned one would be refused).
     for (const p of [r, join(r, 'bin'), join(r, 'work')]) chownSync(p, 1000, 1000);
-    copyFileSync(PROBE, join(r, 'bin', 'bvprobe'));
-    chmodSync(join(r, 'bin', 'bvprobe'), 0o755);
     const shared = tempDir('bvisor-shared-');
     chmodSync(shared, 0o1777); // the mode bits would allow anyone: only the boundary says read
     writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs, readonly: false }\nworkload:\n  process: { exe: /bin/bvprobe, args: [try, open, /work/ok, c, ",", open, ${shared}/x, c] }\nfilesystem:\n  - { path: ${shared}, access: read }\nstdio: { stdout: capture, stderr: capture }\n`);

@@ -8,11 +8,11 @@
 // - The chained-symlink tar is refused (test/host/tar-bundle.test.ts has the kernel oracle);
 //   here, through the CLI, with nothing left behind.
 // Oracles: the host disk, the refusal code and clause, the time taken, the temp dir listing.
-import { copyFileSync, chmodSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROBE, facts, probeBundle } from '../helpers/probe.js';
+import { PROBE, facts, probeBundle, probeRootfs } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { cli } from '../helpers/cli.js';
 import { writeTar } from '../helpers/rawtar.js';
@@ -20,12 +20,7 @@ import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded } from '../../src/app/run.js';
 
 function rootfsBundle(): { dir: string; rootfs: string } {
-  const dir = tempDir('bvisor-hostile-');
-  chmodSync(dir, 0o755);
-  const rootfs = join(dir, 'rootfs');
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  copyFileSync(PROBE, join(rootfs, 'bin', 'bvprobe'));
-  chmodSync(join(rootfs, 'bin', 'bvprobe'), 0o755);
+  const { dir, rootfs } = probeRootfs('bvisor-hostile-');
   mkdirSync(join(dir, 'data', 'sub'), { recursive: true });
   writeFileSync(join(dir, 'boundary.yaml'), 'bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/bvprobe, args: [exit, "0"] }\nfilesystem:\n  - { path: ./data/sub, access: read }\n');
   return { dir, rootfs };

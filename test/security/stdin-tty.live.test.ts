@@ -6,11 +6,11 @@
 // unless stdin is the caller's terminal the workload starts a new session (no controlling
 // terminal) and its /dev has no tty node. Oracles: the refusal codes, what the workload read,
 // the errno opening /dev/tty under a real pseudo-terminal (script(1)).
-import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROBE, facts, E } from '../helpers/probe.js';
+import { PROBE, facts, E, probeRootfs } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { BIN } from '../helpers/cli.js';
 import { skipOrFail } from '../helpers/require.js';
@@ -54,12 +54,7 @@ describe('attack 7: stdin files and the terminal', () => {
   it('container mode with stdin: null cannot open /dev/tty, even under a real terminal', () => {
     if (!existsSync('/bin/busybox')) return skipOrFail('busybox', '/bin/busybox is missing (Debian busybox-static)');
     if (spawnSync('script', ['--version']).error) return skipOrFail('util-linux', 'script(1) is missing');
-    const d = tempDir('bvisor-tty-');
-    chmodSync(d, 0o755);
-    const r = join(d, 'rootfs');
-    mkdirSync(join(r, 'bin'), { recursive: true });
-    copyFileSync(PROBE, join(r, 'bin', 'bvprobe'));
-    chmodSync(join(r, 'bin', 'bvprobe'), 0o755);
+    const { dir: d } = probeRootfs('bvisor-tty-');
     const manifest = (stdin: string): void => writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/bvprobe, args: [try, tty] }\nstdio: { stdin: ${stdin}, stdout: inherit, stderr: inherit }\n`);
     const underTty = (): number => {
       const root = tempDir('bvisor-tty-root-');
