@@ -11,7 +11,7 @@ workload:
     exe: /usr/bin/echo                     # absolute path; it must be under an exec grant
     args: ["hello from inside the boundary"]
     cwd: /
-filesystem:                                # deny by default; every grant is a landlock rule
+filesystem:                                # deny by default: the root holds only these
   - { path: /usr, access: read-exec }      # programs and shared libraries
 network: deny                              # an empty network namespace
 spawn: deny                                # no new processes or threads (seccomp)
