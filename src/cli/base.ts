@@ -26,6 +26,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     'log-format': Flags.string({ description: 'log line format', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ description: 'log debug detail (to stderr without --log)', default: false, helpGroup: 'GLOBAL' }),
     'cgroup-parent': Flags.string({ description: 'cgroup under our own cgroup in which bvisor may create its cgroups', helpGroup: 'GLOBAL' }),
+    'journal-key': Flags.string({ description: 'key file (0600, outside the state root) to MAC journal entries with; see docs/journal.md', helpGroup: 'GLOBAL' }),
   };
 
   protected flags!: BaseFlags<T>;
@@ -40,6 +41,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected get stateRoot(): string {
     return this.flags.root ?? defaultRoot();
+  }
+
+  /** The journal key file (--journal-key), for app/ to load with loadJournalKey(file, stateRoot). */
+  protected get journalKeyFile(): string | null {
+    return this.flags['journal-key'] ?? null;
   }
 
   protected get cgroupParent(): string | null {
