@@ -2,8 +2,18 @@
 // user namespaces), *.e2e.test.ts (spawns bin/run.js, needs `npm run build`). All run in
 // parallel in forked workers; each test makes its own temp dirs and removes them.
 import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
 
 export default defineConfig({
+  // Test seams: in-process tests use the native test build (BV_TEST_BUILD: the red twins'
+  // switches) and honour LaunchHooks; the shipped modules name the production build and drop
+  // hooks (test/seams/shipped.e2e.test.ts proves it).
+  resolve: {
+    alias: [
+      { find: /^(\.\/|.*\/ffi\/)native-artifacts\.js$/, replacement: fileURLToPath(new URL('./test/seams/native-artifacts.ts', import.meta.url)) },
+      { find: /^(\.\/|.*\/linux\/)test-hooks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-hooks.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',

@@ -36,6 +36,11 @@
 
 #include "launch.h"
 
+#ifdef BV_TEST_BUILD
+/* Marks the test build (a test proves the shipped monitor lacks it). */
+__attribute__((used)) static const char test_build_marker[] = "BV_TEST_BUILD";
+#endif
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif

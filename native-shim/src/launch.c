@@ -554,11 +554,13 @@ static void child_fds(const struct prepared *p, int *fail_fd, int *sync_fd, int 
   if (e) child_fail(*fail_fd, BV_STAGE_CLOSE, e, -1);
 }
 
+#ifdef BV_TEST_BUILD
 /* Only for the fd-scrub red twin: the keepers still move above the targets, nothing else. */
 static void child_fds_noscrub(const struct prepared *p, int *fail_fd) {
   for (int s = 0; s < 3; s++)
     if (syscall(SYS_dup3, p->h->stdio[s], s, 0) < 0 && p->h->stdio[s] != s) child_fail(*fail_fd, BV_STAGE_FD, errno, -1 - s);
 }
+#endif
 
 static int child_drop_caps(uint64_t keep) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -664,8 +666,11 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_landlock_restrict_self, h->landlock_fd, 0) < 0) child_fail(fail_fd, BV_STAGE_LANDLOCK, errno, -1);
     syscall(SYS_close, h->landlock_fd);
   }
+#ifdef BV_TEST_BUILD
   if (h->flags & BV_F_TEST_NO_SCRUB) child_fds_noscrub(p, &fail_fd);
-  else child_fds(p, &fail_fd, &sync_fd, &exe_fd);
+  else
+#endif
+  child_fds(p, &fail_fd, &sync_fd, &exe_fd);
   if ((h->flags & BV_F_EXE_INHERIT) && syscall(SYS_fcntl, exe_fd, F_SETFD, 0) < 0) child_fail(fail_fd, BV_STAGE_FD, errno, -20);
   for (uint32_t i = 0; i < h->nrlimits; i++) {
     struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};

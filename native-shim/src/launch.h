@@ -72,7 +72,8 @@
 #define BV_F_READY          (1u << 4) /* stop after setup, report READY, wait for a second byte */
 #define BV_F_SECCOMP_KILL   (1u << 5) /* informational: the program's default action kills */
 #define BV_F_PDEATHSIG      (1u << 6) /* SIGKILL the workload if the launching thread dies */
-#define BV_F_TEST_NO_SCRUB  (1u << 7) /* tests only (red twin of the fd scrub): keep every fd */
+#define BV_F_TEST_NO_SCRUB  (1u << 7) /* the red twin of the fd scrub (keep every fd): honoured only
+                                       * by the test build (BV_TEST_BUILD), ignored by the shipped one */
 #define BV_F_SETSID         (1u << 8) /* start a new session: no controlling terminal */
 #define BV_F_SETIDS         (1u << 9) /* after release: become root of the new user namespace
                                        * (setresgid/setresuid 0), i.e. the mapped host ids */

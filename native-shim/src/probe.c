@@ -18,6 +18,12 @@
 
 int bv_shim_abi(void) { return BV_SHIM_ABI; }
 
+#ifdef BV_TEST_BUILD
+/* Present only in the test build (make test): a test looks it up to prove the shipped library
+ * was compiled without the test-only switches. */
+int bv_test_build(void) { return 1; }
+#endif
+
 int bv_landlock_abi(void) {
   long r = syscall(SYS_landlock_create_ruleset, NULL, 0, BV_LANDLOCK_CREATE_RULESET_VERSION);
   return r < 0 ? -errno : (int)r;

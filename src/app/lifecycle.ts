@@ -26,11 +26,12 @@ import { sha256Hex } from '../host/hash.js';
 import { writeFileAtomic } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, journalPaths } from '../host/journal-store.js';
-import { shim, packageRoot, LOCK_EX } from '../backends/linux/ffi/shim.js';
+import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
+import { fault } from './faults.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -154,11 +155,6 @@ export interface CreateOptions {
   host?: HostFacts;
 }
 
-function fault(stage: string): void {
-  // Test-only crash injection: the crash-safety tests kill create at named stages.
-  if (process.env.BVISOR_TEST_CRASH_AT === stage) process.kill(process.pid, 'SIGKILL');
-}
-
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
   const dir = dirOf(o.root, o.id);
   const loaded = loadBundle(o.bundle);
@@ -197,7 +193,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         };
         writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
         writeState(dir, state);
-        fault('after-state');
+        fault('create:after-state');
         const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
         if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
         const created = await createLinux({
@@ -211,13 +207,13 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           dieWithParent: false,
           detached: {
             stateDir: dir,
-            monitorPath: join(packageRoot(), 'native-shim', 'build', 'bvmonitor'),
+            monitorPath: monitorPath(),
             beforeCgroup: (leaf) => {
               state.cgroupDirs = [...state.cgroupDirs, leaf];
               writeState(dir, state);
-              fault('before-cgroup');
+              fault('create:before-cgroup');
             },
-            beforeConfirm: () => fault('before-confirm'),
+            beforeConfirm: () => fault('create:before-confirm'),
           },
         });
         cgroupDirs = created.cgroupDirs;
@@ -228,7 +224,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           if (existsSync(join(dir, 'exit.json')) || Date.now() > until) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
           await new Promise((r) => setTimeout(r, 1));
         }
-        fault('after-spawn');
+        fault('create:after-spawn');
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs };
         writeState(dir, done);

@@ -182,11 +182,11 @@ describe('lifecycle (CLI)', () => {
 });
 
 describe('crash safety and concurrency (CLI)', () => {
-  for (const stage of ['after-state', 'before-cgroup', 'before-confirm', 'after-spawn']) {
+  for (const stage of ['create:after-state', 'create:before-cgroup', 'create:before-confirm', 'create:after-spawn']) {
     it(`a create killed ${stage} leaves nothing that delete -f cannot remove`, async () => {
       const root = newRoot();
       const before = leaves();
-      const r = cli(['create', 'x1', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), '--root', root], { env: { BVISOR_TEST_CRASH_AT: stage } });
+      const r = cli(['create', 'x1', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), '--root', root], { crashAt: stage });
       expect(r.status).toBeNull(); // killed
       const listed = cli(['list', '--root', root, '--json']).json();
       expect(listed).toEqual([expect.objectContaining({ id: 'x1', broken: expect.any(String) })]);

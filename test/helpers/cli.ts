@@ -12,8 +12,17 @@ export interface CliResult {
   json<T = any>(): T;
 }
 
-export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: 60_000 });
+/** The preload that turns fault points into SIGKILL (test/seams/crash-at.mjs). */
+export const CRASH_SEAM = join(ROOT, 'test', 'seams', 'crash-at.mjs');
+
+/** Node's arguments for a bvisor that SIGKILLs itself at the fault point `stage`. */
+export function crashArgs(stage: string): { pre: string[]; env: NodeJS.ProcessEnv } {
+  return { pre: ['--import', CRASH_SEAM], env: { BVISOR_TEST_CRASH_AT: stage } };
+}
+
+export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; crashAt?: string } = {}): CliResult {
+  const crash = opts.crashAt ? crashArgs(opts.crashAt) : { pre: [], env: {} };
+  const r = spawnSync(process.execPath, [...crash.pre, BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env, ...crash.env }, encoding: 'utf8', timeout: 60_000 });
   return {
     status: r.status,
     stdout: r.stdout,

@@ -25,6 +25,7 @@ import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { policyFor } from '../../core/seccomp/policy.js';
 import { resolveEnv } from '../../core/secrets.js';
+import { effectiveHooks } from './test-hooks.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -271,8 +272,9 @@ export async function createLinux(req: LinuxLaunchRequest & { detached: Detached
 async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCreated> {
   const { plan, host } = req;
   if (!plan.admitted || !plan.launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'launchLinux needs an admitted linux plan');
-  const launch: LaunchInputs = req.hooks?.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
-  req.hooks?.mutateLaunch?.(launch);
+  const hooks = effectiveHooks(req.hooks);
+  const launch: LaunchInputs = hooks.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
+  hooks.mutateLaunch?.(launch);
   const s = shim();
   const t0 = Date.now();
   const cleanup = new Cleanup();
@@ -355,14 +357,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     let ruleset: Ruleset | null = null;
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
-    if (!req.hooks?.noLandlock && landlockWanted) {
+    if (!hooks.noLandlock && landlockWanted) {
       ruleset = buildRuleset(launch, (clause) => grantFds.get(clause)!);
       childEnds.push(fds.own(ruleset.fd));
     }
 
     let seccomp: LinuxRunResult['seccomp'] = null;
     let bpf: Uint8Array | null = null;
-    if (!req.hooks?.noSeccomp && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) {
+    if (!hooks.noSeccomp && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) {
       if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
       const c = compile(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), host.kernel.arch as Arch);
       bpf = encode(c.insns);
@@ -433,8 +435,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       ready: true,
       dieWithParent: req.dieWithParent,
       rootful,
-      testNoScrub: req.hooks?.noScrub === true,
-      keepCaps: req.hooks?.keepCaps === true,
+      testNoScrub: hooks.noScrub === true,
+      keepCaps: hooks.keepCaps === true,
       bpf,
       mounts,
       slots: slots.map(at),
@@ -468,7 +470,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Rendezvous: maps in the kernel's required order, then v1 cgroups; the child is blocked.
     try {
       if (launch.namespaces.includes('user')) {
-        if (req.hooks?.failUidMap) throw Object.assign(new Error('injected fault'), { code: 'EPERM' });
+        if (hooks.failUidMap) throw Object.assign(new Error('injected fault'), { code: 'EPERM' });
         // The workload's root is an unprivileged host id (the plan's identity), never host root.
         writeProc(`/proc/${pid}/uid_map`, `0 ${launch.identity.uid} 1\n`);
         // Rootless, the kernel demands setgroups=deny before gid_map. Rootful, we may leave it
@@ -498,7 +500,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Evidence decides: what the kernel says about the prepared child must match the plan, or
       // the go byte is never sent and the workload never runs.
       const bad = failedEvidence(evidence);
-      if (bad.length && !req.hooks?.ignoreEvidence) {
+      if (bad.length && !hooks.ignoreEvidence) {
         throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
       }
       // The filter goes on after this handshake (it is the last step); read it back at exec.

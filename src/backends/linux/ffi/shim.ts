@@ -5,6 +5,7 @@
 import { existsSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../../../contract/errors.js';
+import { NATIVE } from './native-artifacts.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
 export const EXPECTED_SHIM_ABI = 3;
@@ -57,7 +58,12 @@ export function packageRoot(): string {
 }
 
 export function shimPath(): string {
-  return process.env.BVISOR_SHIM_PATH ?? join(packageRoot(), 'native-shim', 'build', 'libbvshim.so');
+  return join(packageRoot(), ...NATIVE.lib);
+}
+
+/** The per-container monitor binary. */
+export function monitorPath(): string {
+  return join(packageRoot(), ...NATIVE.monitor);
 }
 
 export function shim(): ShimFns {

@@ -1,0 +1,72 @@
+// The test switches exist only in the test suite: the shipped library, monitor, launcher and
+// CLI ignore them. Each check runs the shipped artifacts (dist/, native-shim/build/) outside
+// vitest, where no seam is aliased in, next to the test build it contrasts with.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import koffi from 'koffi';
+import { cli, ROOT } from '../helpers/cli.js';
+import { probeBundle } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const BUILD = join(ROOT, 'native-shim', 'build');
+
+/** Whether a library exports bv_test_build (defined only under BV_TEST_BUILD). */
+function hasTestMarker(lib: string): boolean {
+  try {
+    koffi.load(lib).func('int bv_test_build(void)');
+    return true;
+  } catch (e) {
+    expect(String(e)).toMatch(/bv_test_build/);
+    return false;
+  }
+}
+
+describe('shipped artifacts have no test switches', () => {
+  it('the shipped shim and monitor are built without BV_TEST_BUILD; the test build is not', () => {
+    expect(hasTestMarker(join(BUILD, 'libbvshim.so'))).toBe(false);
+    expect(hasTestMarker(join(BUILD, 'test', 'libbvshim.so'))).toBe(true);
+    // The static monitor has no dynamic symbols: the test build carries a marker string instead.
+    expect(readFileSync(join(BUILD, 'bvmonitor')).includes('BV_TEST_BUILD')).toBe(false);
+    expect(readFileSync(join(BUILD, 'test', 'bvmonitor')).includes('BV_TEST_BUILD')).toBe(true);
+  });
+
+  it('dist names only the shipped native build and reads no test variable', () => {
+    const artifacts = readFileSync(join(ROOT, 'dist', 'backends', 'linux', 'ffi', 'native-artifacts.js'), 'utf8');
+    expect(artifacts).not.toMatch(/'test'/);
+    const grep = spawnSync('grep', ['-rl', '-e', 'BVISOR_TEST_', '-e', 'BVISOR_SHIM_PATH', join(ROOT, 'dist')], { encoding: 'utf8' });
+    expect(grep.status, grep.stdout).toBe(1); // grep: no match
+  });
+
+  it('the shipped launcher drops LaunchHooks: a run asking to switch everything off is confined', () => {
+    // A leaked descriptor the scrub must close, and hooks that would skip every mechanism.
+    const script = `
+      const { runBundle } = await import(${JSON.stringify(join(ROOT, 'dist', 'app', 'run.js'))});
+      const { shim } = await import(${JSON.stringify(join(ROOT, 'dist', 'backends', 'linux', 'ffi', 'shim.js'))});
+      const fd = shim().bv_open('/etc/hostname', 0, 0);
+      shim().bv_set_cloexec(fd, 0);
+      const hooks = { noScrub: true, noSeccomp: true, noLandlock: true, keepCaps: true, failUidMap: true, ignoreEvidence: true, mutateLaunch: (l) => { l.namespaces = []; } };
+      const out = await runBundle(process.argv[1], { id: null, root: null, cgroupParent: null, secretEnv: {}, hooks });
+      process.stdout.write(out.stdout.toString());
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, probeBundle(['facts'])], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.fds.map((f: { fd: number }) => f.fd).sort()).toEqual([0, 1, 2]); // scrubbed
+    expect(p.pid).toBe(1); // namespaces kept (a pid namespace of its own)
+    expect(p.CapEff).toBe('0000000000000000'); // capabilities dropped
+    expect(p.Seccomp).toBe('2'); // filter mode (proc(5): 2 = SECCOMP_MODE_FILTER)
+  });
+
+  it('the shipped CLI ignores BVISOR_TEST_CRASH_AT; the crash preload obeys it', () => {
+    const root = tempDir();
+    const b = probeBundle(['exit', '0']);
+    const plain = cli(['create', 'c1', '-b', b, '--root', root], { env: { BVISOR_TEST_CRASH_AT: 'create:after-state' } });
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
+    const crashed = cli(['create', 'c2', '-b', b, '--root', root], { crashAt: 'create:after-state' });
+    expect(crashed.status).toBeNull(); // killed by SIGKILL at the fault point
+    expect(cli(['delete', '-f', 'c2', '--root', root]).status).toBe(0);
+  });
+});
