@@ -1,59 +1,420 @@
 // The journal on disk: <root>/journal.jsonl (one entry per line, append-only) and
 // <root>/journal.head.json (the last entry's seq and hash, which is what reveals a truncated
-// tail). Appends hold an exclusive flock on <root>/journal.lock and fsync the line before the
-// head moves; verification holds a shared lock so it never reads a half-done append.
-import { openSync, closeSync, writeSync, fsyncSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import type { JournalEntry, SealedReport } from '../contract/generated/types.js';
-import { makeEntry, verifyJournal, type JournalHead, type JournalVerdict } from '../core/journal.js';
+// tail). Appends hold an exclusive flock on <root>/journal.lock, look at the tail first (never
+// append after an incomplete line, or onto a journal its head disagrees with), fsync the line,
+// then move the head; if either write fails the line is cut back off, so a full disk leaves the
+// journal as it was instead of torn. Verification holds a shared lock so it never reads a
+// half-done append. Keys for keyed journals are loaded here (docs/journal.md).
+import { openSync, closeSync, writeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, mkdirSync, realpathSync, constants as C } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { join, resolve, dirname, basename } from 'node:path';
+import type { EventEntry, JournalEntry, JournalRepair, ReportEntry, SealedReport } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import { makeEntry, makeRepairEntry, verifyJournal, checkEntry, parseHead, headText, KEY_ID_DOMAIN, type JournalHead, type JournalKey, type JournalVerdict } from '../core/journal.js';
 import { LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir } from './atomic.js';
 import { withFlock } from './flock.js';
 
+export type { JournalKey } from '../core/journal.js';
+
 export function journalPaths(root: string): { file: string; head: string; lock: string } {
   return { file: join(root, 'journal.jsonl'), head: join(root, 'journal.head.json'), lock: join(root, 'journal.lock') };
 }
 
+const REPAIR_HINT = 'run bvisor journal verify --repair: it keeps the cut bytes aside and records the repair as a journal entry (docs/journal.md#repair)';
+const MANUAL_HINT = 'the journal is evidence: keep a copy aside; docs/journal.md#manual-repair says how to start a new journal';
+
+function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? String((e as Error)?.message ?? e);
+}
+
 function withLock<T>(root: string, op: number, fn: () => T): T {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
-  return withFlock(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn);
+  if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
+  else if (!existsSync(root)) return fn(); // nothing to read, nothing to lock, nothing made
+  try {
+    return withFlock(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn);
+  } catch (e) {
+    // A reader on a read-only file system where the lock file was never made: nobody can append
+    // there either, so reading unlocked is safe.
+    if (op === LOCK_SH && errnoOf(e) === 'EROFS') return fn();
+    throw e;
+  }
 }
 
-function readHead(path: string): JournalHead | null {
-  if (!existsSync(path)) return null;
-  const h = JSON.parse(readFileSync(path, 'utf8')) as JournalHead;
-  return h;
+// ---- the key ------------------------------------------------------------------------------
+
+const KEY_MIN = 32;
+const KEY_MAX = 4096;
+
+function keyError(file: string, why: string, hint: string): BvisorError {
+  return new BvisorError('BV_JOURNAL_KEY', `journal key ${file}: ${why}`, { hint });
 }
 
-export function appendReport(root: string, report: SealedReport, now: Date = new Date()): JournalEntry {
-  const p = journalPaths(root);
-  return withLock(root, LOCK_EX, () => {
-    const head = readHead(p.head);
-    const entry = makeEntry(head, report, now.toISOString(), sha256Hex);
-    const fd = openSync(p.file, 'a', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(entry) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+/** The path inside `root` (both resolved through symlinks as far as they exist), or null. */
+function insideRoot(path: string, root: string): boolean {
+  const real = (p: string): string => {
+    let head = resolve(p);
+    const rest: string[] = [];
+    for (;;) {
+      try {
+        return join(realpathSync(head), ...rest);
+      } catch {
+        const up = dirname(head);
+        if (up === head) return join(head, ...rest);
+        rest.unshift(basename(head));
+        head = up;
+      }
     }
-    if (!head) fsyncDir(root);
-    writeFileAtomic(p.head, JSON.stringify({ seq: entry.seq, entryHash: entry.entryHash }) + '\n');
-    return entry;
+  };
+  const r = real(root);
+  const p = real(path);
+  return p === r || p.startsWith(r.endsWith('/') ? r : r + '/');
+}
+
+/**
+ * Loads a journal key: a regular file (not a symlink, one link only) owned by us, mode 0600 or
+ * stricter, 32 to 4096 bytes (its raw bytes are the key, e.g. `head -c 32 /dev/urandom`), and not
+ * inside the state root: a key beside the journal proves nothing, since whoever can rewrite the
+ * journal could read it. The bytes never leave this closure.
+ */
+export function loadJournalKey(file: string, stateRoot: string): JournalKey {
+  let fd: number;
+  try {
+    fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW);
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'ELOOP') throw keyError(file, 'is a symlink', 'name the key file itself');
+    throw keyError(file, `cannot be opened: ${code}`, 'create one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE (outside the state root)');
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw keyError(file, 'is not a regular file', 'name a file holding the key bytes');
+    if ((st.mode & 0o077) !== 0) throw keyError(file, `has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; others may read it`, `chmod 600 ${file}`);
+    const uid = process.geteuid?.() ?? st.uid;
+    if (st.uid !== uid) throw keyError(file, `is owned by uid ${st.uid}, not by us (uid ${uid})`, `chown ${uid} ${file}`);
+    if (st.nlink !== 1) throw keyError(file, `has ${st.nlink} hard links; another name could be inside the state root`, 'copy the key to a file of its own');
+    if (insideRoot(file, stateRoot)) throw keyError(file, `is inside the state root ${stateRoot}: whoever can rewrite the journal could read the key`, 'keep the key outside the state root, e.g. /etc/bvisor/journal.key');
+    if (st.size < KEY_MIN || st.size > KEY_MAX) throw keyError(file, `holds ${st.size} bytes; a key is ${KEY_MIN} to ${KEY_MAX}`, 'head -c 32 /dev/urandom > FILE');
+    const key = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < key.length) {
+      const n = readSync(fd, key, got, key.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== key.length) throw keyError(file, 'changed size while being read', 'retry');
+    const hmac = (message: string): string => createHmac('sha256', key).update(message, 'utf8').digest('hex');
+    return { id: hmac(KEY_ID_DOMAIN).slice(0, 16), hmac };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// ---- the head and the tail ----------------------------------------------------------------
+
+/** The head record, strictly: null when there is none; a coded error when it is not a head. */
+export function readHead(root: string): JournalHead | null {
+  const path = journalPaths(root).head;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'ENOENT') return null;
+    if (code === 'EISDIR') throw new BvisorError('BV_JOURNAL_CORRUPT', `${path}: the journal head is a directory`, { hint: MANUAL_HINT, detail: { file: path } });
+    throw new BvisorError('BV_IO', `read ${path}: ${code}`, { hint: 'check the state root’s file system', cause: e });
+  }
+  const h = parseHead(text);
+  if (!h.ok) throw new BvisorError('BV_JOURNAL_CORRUPT', `${path}: the journal head ${h.problem}`, { hint: MANUAL_HINT, detail: { file: path, line: 0 } });
+  return h.head;
+}
+
+/** Counts newlines before `end`: the 1-based number of the line that starts there. Error paths only. */
+function lineAt(fd: number, end: number): number {
+  const buf = Buffer.alloc(64 * 1024);
+  let lines = 1;
+  for (let pos = 0; pos < end; ) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+    if (n === 0) break;
+    for (let i = 0; i < n; i++) if (buf[i] === 0x0a) lines++;
+    pos += n;
+  }
+  return lines;
+}
+
+interface Tail {
+  /** Bytes in journal.jsonl (0 when missing). */
+  size: number;
+  /** Offset where the last complete line starts, and its text; null when there is none. */
+  last: { start: number; text: string } | null;
+  /** Bytes after the last newline (an incomplete line), or null. */
+  torn: { start: number; bytes: number } | null;
+}
+
+/** Reads backwards from the end: the last complete line and any incomplete one after it. */
+function readTail(fd: number): Tail {
+  const size = fstatSync(fd).size;
+  if (size === 0) return { size, last: null, torn: null };
+  const chunk = 64 * 1024;
+  const parts: Buffer[] = [];
+  const newlines: number[] = []; // offsets of the last two newlines found, latest first
+  for (let end = size; end > 0 && newlines.length < 2; ) {
+    const start = Math.max(0, end - chunk);
+    const buf = Buffer.alloc(end - start);
+    readSync(fd, buf, 0, buf.length, start);
+    parts.unshift(buf);
+    for (let i = buf.length - 1; i >= 0 && newlines.length < 2; i--) if (buf[i] === 0x0a) newlines.push(start + i);
+    end = start;
+  }
+  const all = Buffer.concat(parts);
+  const base = size - all.length;
+  const lastNl = newlines[0];
+  if (lastNl === undefined) return { size, last: null, torn: { start: 0, bytes: size } };
+  const torn = lastNl === size - 1 ? null : { start: lastNl + 1, bytes: size - lastNl - 1 };
+  const lineStart = newlines[1] === undefined ? 0 : newlines[1] + 1;
+  return { size, last: { start: lineStart, text: all.subarray(lineStart - base, lastNl - base).toString('utf8') }, torn };
+}
+
+export interface JournalState {
+  file: string;
+  size: number;
+  head: JournalHead | null;
+  /** The key id the journal's last entry was MAC'd with, or null (unkeyed or empty). */
+  keyId: string | null;
+}
+
+/**
+ * What an append may build on, checked from the tail (O(one entry), not O(journal)): the head is
+ * a head, the last line is complete, valid and is the entry the head records, and the key (if
+ * any) is the journal's. Throws BV_JOURNAL_TORN, BV_JOURNAL_CORRUPT or BV_JOURNAL_KEY. Call it
+ * under the journal lock; prepareStateRoot calls it (shared) before a workload runs.
+ */
+function inspect(root: string, key: JournalKey | null, forWrite: boolean): JournalState {
+  const p = journalPaths(root);
+  const head = readHead(root);
+  let fd: number;
+  try {
+    fd = openSync(p.file, 'r');
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw new BvisorError('BV_IO', `open ${p.file}: ${errnoOf(e)}`, { cause: e });
+    if (head) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: missing, but its head records entry ${head.seq} (truncated or removed)`, { hint: MANUAL_HINT, detail: { line: 1, verifiedEntries: 0 } });
+    return { file: p.file, size: 0, head: null, keyId: null };
+  }
+  try {
+    const t = readTail(fd);
+    if (t.torn) {
+      const line = lineAt(fd, t.torn.start);
+      throw new BvisorError('BV_JOURNAL_TORN', `${p.file}: line ${line} is incomplete (${t.torn.bytes} bytes without a newline: a write that did not finish); nothing will be appended after it`, { hint: REPAIR_HINT, detail: { line, bytes: t.torn.bytes } });
+    }
+    if (!t.last) {
+      if (head) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: empty, but its head records entry ${head.seq} (truncated)`, { hint: MANUAL_HINT, detail: { line: 1, verifiedEntries: 0 } });
+      return { file: p.file, size: 0, head: null, keyId: null };
+    }
+    const c = checkEntry(t.last.text, sha256Hex);
+    if (!c.ok) {
+      const line = lineAt(fd, t.last.start);
+      throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: entry at line ${line}: ${c.problem}`, { hint: MANUAL_HINT, detail: { line } });
+    }
+    const last = c.entry;
+    if (!head) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: the journal has entries but no head record ${p.head}`, { hint: MANUAL_HINT, detail: { line: 1 } });
+    if (last.seq === head.seq + 1 && last.prevHash === head.entryHash) {
+      throw new BvisorError('BV_JOURNAL_TORN', `${p.file}: entry ${last.seq} (the last line) is complete but its head still records entry ${head.seq}: an append that did not finish; nothing will be appended after it`, { hint: REPAIR_HINT, detail: { line: last.seq } });
+    }
+    if (last.seq !== head.seq || last.entryHash !== head.entryHash) {
+      const line = lineAt(fd, t.last.start);
+      throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: the last entry (line ${line}, seq ${last.seq}) is not the one its head records (seq ${head.seq}): truncated, rewritten or appended without the lock`, { hint: MANUAL_HINT, detail: { line } });
+    }
+    const keyId = last.mac?.keyId ?? null;
+    if (keyId && !key) throw new BvisorError('BV_JOURNAL_KEY', `${p.file} is keyed (key id ${keyId}) and no journal key was given${forWrite ? '; an unkeyed entry would break its keyed verification' : ''}`, { hint: 'pass --journal-key FILE (the key this journal was written with)' });
+    if (keyId && key && keyId !== key.id) throw new BvisorError('BV_JOURNAL_KEY', `${p.file} is keyed with key id ${keyId}, not with the given key (key id ${key.id})`, { hint: 'pass the key this journal was written with, or start a new journal (docs/journal.md#keys)' });
+    if (key && keyId) {
+      const m = checkEntry(t.last.text, sha256Hex, key);
+      if (!m.ok) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: entry at line ${lineAt(fd, t.last.start)}: ${m.problem}`, { hint: MANUAL_HINT, detail: { line: lineAt(fd, t.last.start) } });
+    }
+    return { file: p.file, size: t.size, head, keyId };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The tail check of appends, under a shared lock: for callers that must know before a workload runs. */
+export function checkJournal(root: string, key: JournalKey | null = null): JournalState {
+  return withLock(root, LOCK_SH, () => inspect(root, key, true));
+}
+
+// ---- appends ------------------------------------------------------------------------------
+
+function writeAll(fd: number, buf: Buffer): void {
+  // writeSync may write less than asked (a file system that fills up mid-write): loop, and let
+  // the next call report the errno.
+  for (let off = 0; off < buf.length; ) {
+    const n = writeSync(fd, buf, off, buf.length - off);
+    if (n <= 0) throw Object.assign(new Error('write returned 0'), { code: 'EIO' });
+    off += n;
+  }
+}
+
+/** Cuts the journal back to `size` after a failed append. Returns a note when even that failed. */
+function rollBack(fd: number, size: number): string {
+  try {
+    ftruncateSync(fd, size);
+    fsyncSync(fd);
+    return `the journal was cut back to its previous ${size} bytes`;
+  } catch (e) {
+    return `cutting the journal back failed too (${errnoOf(e)}): it may end in an incomplete line, which the next append refuses and bvisor journal verify --repair cuts`;
+  }
+}
+
+/** Appends one entry (under the exclusive lock, after inspect). */
+function appendEntry<E extends JournalEntry>(root: string, state: JournalState, entry: E, beforeWrite?: () => void): E {
+  const p = journalPaths(root);
+  beforeWrite?.();
+  let fd: number;
+  try {
+    fd = openSync(p.file, 'a', 0o600);
+  } catch (e) {
+    throw new BvisorError('BV_IO', `append to ${p.file}: ${errnoOf(e)}; nothing was written`, { hint: 'check that the state root is writable and has space (bvisor runs prepareStateRoot before a workload for this)', cause: e });
+  }
+  try {
+    try {
+      writeAll(fd, Buffer.from(JSON.stringify(entry) + '\n', 'utf8'));
+      fsyncSync(fd);
+      if (state.size === 0) fsyncDir(root); // the journal file may be new
+    } catch (e) {
+      throw new BvisorError('BV_IO', `append entry ${entry.seq} to ${p.file}: ${errnoOf(e)}; ${rollBack(fd, state.size)}`, { hint: 'free space on the state root’s file system (or make it writable), then retry', cause: e, detail: { errno: errnoOf(e) } });
+    }
+    try {
+      writeFileAtomic(p.head, headText({ seq: entry.seq, entryHash: entry.entryHash }));
+    } catch (e) {
+      // The entry is not committed until the head records it: without the head moving, the
+      // next append would refuse the journal, so the line goes too.
+      throw new BvisorError('BV_IO', `write ${p.head} for entry ${entry.seq}: ${errnoOf(e)}; ${rollBack(fd, state.size)}`, { hint: 'free space on the state root’s file system (or make it writable), then retry', cause: e, detail: { errno: errnoOf(e) } });
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return entry;
+}
+
+export interface AppendOptions {
+  now?: Date;
+  /** A journal key (loadJournalKey): the entry gets an HMAC. Required when the journal is keyed. */
+  key?: JournalKey | null;
+  /** Space reserved by prepareStateRoot: released under the lock just before the write it was for. */
+  reservation?: { release(): void } | null;
+}
+
+export function appendReport(root: string, report: SealedReport, opts: AppendOptions = {}): ReportEntry {
+  const key = opts.key ?? null;
+  return withLock(root, LOCK_EX, () => {
+    const state = inspect(root, key, true);
+    const entry = makeEntry(state.head, report, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
+    return appendEntry(root, state, entry, () => opts.reservation?.release());
   });
 }
 
-export function verifyJournalAt(root: string): JournalVerdict & { file: string } {
+// ---- verification and repair --------------------------------------------------------------
+
+export type JournalVerdictAt = JournalVerdict & { file: string };
+
+function readJournal(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return Buffer.alloc(0);
+    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
+  }
+}
+
+export function verifyJournalAt(root: string, key: JournalKey | null = null): JournalVerdictAt {
   const p = journalPaths(root);
   return withLock(root, LOCK_SH, () => {
-    const text = existsSync(p.file) ? readFileSync(p.file, 'utf8') : '';
     let head: JournalHead | null;
     try {
-      head = readHead(p.head);
-    } catch {
-      return { ok: false as const, entries: 0, line: 0, problem: `the head record ${p.head} is unreadable`, file: p.file };
+      head = readHead(root);
+    } catch (e) {
+      if (e instanceof BvisorError && e.code === 'BV_JOURNAL_CORRUPT') return { ok: false as const, entries: 0, line: 0, kind: 'head-invalid' as const, problem: e.message, file: p.file };
+      throw e;
     }
-    return { ...verifyJournal(text, head, sha256Hex), file: p.file };
+    return { ...verifyJournal(readJournal(p.file).toString('utf8'), head, sha256Hex, key), file: p.file };
   });
 }
+
+export interface RepairOutcome {
+  file: string;
+  /** What was done, as recorded in the journal; null when there was nothing to repair. */
+  repair: JournalRepair | null;
+  entry: EventEntry | null;
+  /** The journal verified after the repair. */
+  verdict: JournalVerdict;
+}
+
+/**
+ * Repairs what an interrupted append leaves, and nothing else: an incomplete last line (cut off
+ * and kept aside byte for byte) and one complete entry its head does not record yet (the head
+ * moves onto it). Everything before must verify; then a repair entry records what was done.
+ * Any other damage is refused with BV_JOURNAL_CORRUPT: deciding what to trust is then a person's
+ * job (docs/journal.md#manual-repair).
+ */
+export function repairJournalAt(root: string, key: JournalKey | null = null, now: Date = new Date()): RepairOutcome {
+  const p = journalPaths(root);
+  return withLock(root, LOCK_EX, () => {
+    const head = readHead(root);
+    const bytes = readJournal(p.file);
+    const nl = bytes.lastIndexOf(0x0a);
+    const completeLen = nl + 1;
+    const tornBytes = bytes.subarray(completeLen);
+    const v = verifyJournal(bytes.subarray(0, completeLen).toString('utf8'), head, sha256Hex, key);
+    let rollTo: JournalHead | null = null;
+    if (!v.ok) {
+      // The one complete entry of an append interrupted between its fsync and its head: the
+      // head is one behind (or, for the very first entry, missing).
+      const interrupted = (v.kind === 'head-behind' && head !== null && v.entries === head.seq + 1) || (v.kind === 'head-missing' && v.entries === 1);
+      if (!interrupted) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: entry at line ${v.line}: ${v.problem}; --repair mends only an append that did not finish`, { hint: MANUAL_HINT, detail: { line: v.line, verifiedEntries: v.entries } });
+      const lastLine = bytes.subarray(0, completeLen).toString('utf8').trimEnd().split('\n').pop()!;
+      const last = JSON.parse(lastLine) as JournalEntry;
+      const recheck = verifyJournal(bytes.subarray(0, completeLen).toString('utf8'), { seq: last.seq, entryHash: last.entryHash }, sha256Hex, key);
+      if (!recheck.ok) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: entry at line ${recheck.line}: ${recheck.problem}`, { hint: MANUAL_HINT, detail: { line: recheck.line } });
+      rollTo = { seq: last.seq, entryHash: last.entryHash };
+    }
+    if (tornBytes.length === 0 && !rollTo) return { file: p.file, repair: null, entry: null, verdict: v };
+    const prev = rollTo ?? (v.ok ? v.head : null);
+    // A keyed journal gets a keyed repair entry, or none.
+    const lastComplete = completeLen > 0 ? (JSON.parse(bytes.subarray(0, completeLen).toString('utf8').trimEnd().split('\n').pop()!) as JournalEntry) : null;
+    const keyId = lastComplete?.mac?.keyId ?? null;
+    if (keyId && !key) throw new BvisorError('BV_JOURNAL_KEY', `${p.file} is keyed (key id ${keyId}); its repair entry must be keyed too`, { hint: 'pass --key FILE (the key this journal was written with)' });
+    const entries = v.ok ? v.entries : rollTo!.seq;
+    let truncated: JournalRepair['truncated'] = null;
+    if (tornBytes.length > 0) {
+      const line = entries + 1;
+      const savedAs = `journal.jsonl.torn-${line}-${now.getTime()}`;
+      const keep = openSync(join(root, savedAs), 'wx', 0o600);
+      try {
+        writeAll(keep, Buffer.from(tornBytes));
+        fsyncSync(keep);
+      } finally {
+        closeSync(keep);
+      }
+      const fd = openSync(p.file, 'r+');
+      try {
+        ftruncateSync(fd, completeLen);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      fsyncDir(root);
+      truncated = { line, bytes: tornBytes.length, sha256: createHash('sha256').update(tornBytes).digest('hex'), savedAs };
+    }
+    const repair: JournalRepair = {
+      kind: 'repair',
+      problem: [tornBytes.length > 0 ? `line ${entries + 1} was incomplete (${tornBytes.length} bytes)` : null, rollTo ? `the head recorded entry ${head?.seq ?? 0} but entry ${rollTo.seq} was complete` : null].filter(Boolean).join('; '),
+      truncated,
+      headRolledForward: rollTo ? { from: head?.seq ?? 0, to: rollTo.seq } : null,
+    };
+    const entry = makeRepairEntry(prev, repair, now.toISOString(), sha256Hex, key);
+    appendEntry(root, { file: p.file, size: completeLen, head: prev, keyId }, entry);
+    return { file: p.file, repair, entry, verdict: verifyJournal(readJournal(p.file).toString('utf8'), readHead(root), sha256Hex, key) };
+  });
+}
+

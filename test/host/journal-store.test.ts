@@ -1,8 +1,16 @@
-// The journal on disk: appends chain, and verify finds any edit, deletion, reorder or truncation
-// (oracle: we tamper with the file directly, as an attacker or a crash would).
-import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+// The journal on disk: appends chain, and verify finds any edit, deletion, reorder or truncation;
+// a damaged head or a torn tail is a coded error and never appended after; --repair mends only
+// what an interrupted append leaves (oracle: we tamper with the file directly, as an attacker or
+// a crash would, and compare the file's bytes before and after).
+import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendReport, verifyJournalAt, journalPaths } from '../../src/host/journal-store.js';
+import { verifyJournal } from '../../src/app/journal.js';
+import { makeEntry } from '../../src/core/journal.js';
+import { BvisorError } from '../../src/contract/errors.js';
+import { validateJournalEntry } from '../../src/contract/generated/validators.js';
 import { sealReport } from '../../src/core/report.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { sampleBody } from '../helpers/sample-report.js';
@@ -97,5 +105,195 @@ describe('journal', () => {
     const codes = await Promise.all([0, 1, 2, 3].map(child));
     expect(codes).toEqual([0, 0, 0, 0]);
     expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 40 });
+  });
+});
+
+// ---- faults: the head, a torn tail, repair, the old format ---------------------------------
+
+function thrown(fn: () => unknown): BvisorError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof BvisorError) return e;
+    throw new Error(`expected a BvisorError, got ${String(e)}`);
+  }
+  throw new Error('expected a BvisorError, nothing was thrown');
+}
+
+const report = (id: string) => sealReport(sampleBody(id), sha256Hex);
+
+describe('journal head', () => {
+  for (const [name, text] of [
+    ['[]', '[]\n'],
+    ['garbage', 'not json at all'],
+    ['empty', ''],
+    ['null', 'null\n'],
+    ['a string seq', '{"seq":"3","entryHash":"' + 'a'.repeat(64) + '"}'],
+    ['seq 0', '{"seq":0,"entryHash":"' + 'a'.repeat(64) + '"}'],
+    ['a short hash', '{"seq":1,"entryHash":"abc"}'],
+    ['an extra key', '{"seq":1,"entryHash":"' + 'a'.repeat(64) + '","x":1}'],
+    ['another version', '{"bvisorVersion":"2","seq":1,"entryHash":"' + 'a'.repeat(64) + '"}'],
+  ] as const) {
+    it(`a head that is ${name} is a coded error for append and verify, never "no head"`, () => {
+      const { root, file } = journalWith(2);
+      const before = readFileSync(file);
+      writeFileSync(journalPaths(root).head, text);
+      const e = thrown(() => appendReport(root, report('x')));
+      expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+      expect(e.message).toContain(journalPaths(root).head);
+      expect(readFileSync(file).equals(before)).toBe(true); // nothing appended
+      expect(verifyJournalAt(root)).toMatchObject({ ok: false, kind: 'head-invalid', line: 0 });
+      expect(thrown(() => verifyJournal(root)).code).toBe('BV_JOURNAL_CORRUPT');
+    });
+  }
+
+  it('new heads carry bvisorVersion; old heads without it still verify', () => {
+    const { root } = journalWith(1);
+    expect(JSON.parse(readFileSync(journalPaths(root).head, 'utf8'))).toEqual({ bvisorVersion: '1', seq: 1, entryHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+});
+
+describe('a torn last line', () => {
+  // What an append that died mid-write (ENOSPC, SIGKILL, power loss) leaves: n-1 committed
+  // entries, then the first part of entry n, and a head that still records entry n-1.
+  function torn(n: number, keep = 300): { root: string; file: string; bytes: Buffer } {
+    const { root, file } = journalWith(n);
+    const b = readFileSync(file);
+    const headBefore = readFileSync(journalPaths(root).head);
+    const full = journalWith(n - 1);
+    writeFileSync(file, Buffer.concat([readFileSync(full.file), b.subarray(b.lastIndexOf(0x0a, b.length - 2) + 1).subarray(0, keep)]));
+    writeFileSync(journalPaths(root).head, readFileSync(journalPaths(full.root).head));
+    expect(readFileSync(journalPaths(root).head).equals(headBefore)).toBe(n === 1);
+    return { root, file, bytes: readFileSync(file) };
+  }
+
+  it('append refuses to write after it, naming the line, and leaves the bytes as they were', () => {
+    const { root, file, bytes } = torn(3);
+    const e = thrown(() => appendReport(root, report('after')));
+    expect(e.code).toBe('BV_JOURNAL_TORN');
+    expect(e.message).toMatch(/line 3 is incomplete/);
+    expect(e.detail).toMatchObject({ line: 3 });
+    expect(e.hint).toMatch(/--repair/);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  it('a torn first line (the first append died) is named line 1, and --repair leaves a journal of one repair entry', () => {
+    const root = tempDir();
+    writeFileSync(journalPaths(root).file, '{"bvisorVersion":"1","se');
+    expect(thrown(() => appendReport(root, report('a'))).detail).toMatchObject({ line: 1 });
+    expect(verifyJournalAt(root)).toMatchObject({ ok: false, kind: 'torn', line: 1, entries: 0 });
+    expect(verifyJournal(root, { repair: true })).toMatchObject({ entries: 1, repaired: { truncated: { line: 1, bytes: 24 } } });
+  });
+
+  it('--repair refuses to cut a line its head records (a committed entry damaged, not an unfinished append)', () => {
+    const { root, file } = journalWith(3);
+    const b = readFileSync(file);
+    writeFileSync(file, b.subarray(0, b.length - 20));
+    const bytes = readFileSync(file);
+    const e = thrown(() => verifyJournal(root, { repair: true }));
+    expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(e.message).toMatch(/head records entry 3/);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  it('verify reports it as BV_JOURNAL_TORN after checking the complete lines before it', () => {
+    const { root } = torn(3);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: false, kind: 'torn', line: 3, entries: 2 });
+    const e = thrown(() => verifyJournal(root));
+    expect(e.code).toBe('BV_JOURNAL_TORN');
+    expect(e.message).toMatch(/line 3/);
+  });
+
+  it('--repair cuts it, keeps the cut bytes aside byte for byte, records the repair, and appends work again', () => {
+    const { root, file, bytes } = torn(3);
+    const nl = bytes.lastIndexOf(0x0a);
+    const cut = bytes.subarray(nl + 1);
+    const r = verifyJournal(root, { repair: true });
+    expect(r).toMatchObject({ ok: true, entries: 3, headSeq: 3, repaired: { kind: 'repair', truncated: { line: 3, bytes: cut.length }, headRolledForward: null } });
+    // On disk: the two intact lines unchanged, then the repair entry; the cut bytes saved.
+    const after = readFileSync(file);
+    expect(after.subarray(0, nl + 1).equals(bytes.subarray(0, nl + 1))).toBe(true);
+    const lines = after.toString('utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    const ev = JSON.parse(lines[2]!);
+    expect(ev).toMatchObject({ seq: 3, event: { kind: 'repair', truncated: { line: 3, bytes: cut.length, sha256: createHash('sha256').update(cut).digest('hex') } } });
+    expect(readFileSync(join(root, ev.event.truncated.savedAs)).equals(cut)).toBe(true);
+    appendReport(root, report('after'));
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 4 });
+  });
+
+  it('an append interrupted between its line and its head is refused, and --repair moves the head onto it', () => {
+    const { root, file } = journalWith(2);
+    const head = journalPaths(root).head;
+    const oldHead = readFileSync(head);
+    appendReport(root, report('third'));
+    writeFileSync(head, oldHead); // as if killed before the head moved
+    const bytes = readFileSync(file);
+    const e = thrown(() => appendReport(root, report('fourth')));
+    expect(e.code).toBe('BV_JOURNAL_TORN');
+    expect(e.message).toMatch(/entry 3 .*complete but its head still records entry 2/);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(thrown(() => verifyJournal(root)).code).toBe('BV_JOURNAL_TORN');
+    const r = verifyJournal(root, { repair: true });
+    expect(r.repaired).toMatchObject({ truncated: null, headRolledForward: { from: 2, to: 3 } });
+    expect(r).toMatchObject({ entries: 4, headSeq: 4 });
+    expect(readFileSync(file).subarray(0, bytes.length).equals(bytes)).toBe(true);
+  });
+
+  it('--repair on a sound journal changes nothing', () => {
+    const { root, file } = journalWith(2);
+    const bytes = readFileSync(file);
+    expect(verifyJournal(root, { repair: true })).toMatchObject({ ok: true, entries: 2, repaired: null });
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  it('--repair refuses any other damage (an edit before the torn line) and touches nothing', () => {
+    const { root, file } = torn(3);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines[0] = lines[0]!.replace('"exitCode":0', '"exitCode":7');
+    writeFileSync(file, lines.join('\n'));
+    const bytes = readFileSync(file);
+    const headBytes = readFileSync(journalPaths(root).head);
+    const e = thrown(() => verifyJournal(root, { repair: true }));
+    expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(e.message).toMatch(/line 1/);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(readFileSync(journalPaths(root).head).equals(headBytes)).toBe(true);
+  });
+
+  it('the torn line of the old bug (a fragment, then a later entry on the same line) is refused, not repaired', () => {
+    const { root, file } = journalWith(2);
+    const text = readFileSync(file, 'utf8');
+    const lines = text.trimEnd().split('\n');
+    writeFileSync(file, lines[0] + '\n' + lines[1]!.slice(0, 50) + lines[1] + '\n');
+    expect(verifyJournalAt(root)).toMatchObject({ ok: false, line: 2, kind: 'json' });
+    expect(thrown(() => verifyJournal(root, { repair: true })).code).toBe('BV_JOURNAL_CORRUPT');
+  });
+});
+
+describe('the journal format before keys and repairs', () => {
+  it('a journal written by the first format (no MACs, a head without bvisorVersion) verifies and takes appends', () => {
+    const root = tempDir();
+    const fx = join(__dirname, 'fixtures', 'journal-v1');
+    copyFileSync(join(fx, 'journal.jsonl'), journalPaths(root).file);
+    copyFileSync(join(fx, 'journal.head.json'), journalPaths(root).head);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 3, macs: 0 });
+    const old = readFileSync(journalPaths(root).file);
+    appendReport(root, report('new'));
+    expect(readFileSync(journalPaths(root).file).subarray(0, old.length).equals(old)).toBe(true);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 4 });
+  });
+
+  it('the schema takes report and repair entries and nothing in between', () => {
+    const r = report('s');
+    const e = makeEntry(null, r, '2026-01-01T00:00:00Z', sha256Hex);
+    expect(validateJournalEntry(e)).toBe(true);
+    expect(validateJournalEntry({ ...e, event: { kind: 'repair', problem: 'x', truncated: null, headRolledForward: null } })).toBe(false);
+    const { report: _r, bodyHash: _b, ...bare } = e;
+    expect(validateJournalEntry(bare)).toBe(false);
+    expect(validateJournalEntry({ ...bare, event: { kind: 'repair', problem: 'x', truncated: null, headRolledForward: null } })).toBe(true);
+    expect(validateJournalEntry({ ...bare, event: { kind: 'other', problem: 'x', truncated: null, headRolledForward: null } })).toBe(false);
+    expect(validateJournalEntry({ ...e, mac: { alg: 'hmac-sha256', keyId: '0'.repeat(16), value: 'f'.repeat(64) } })).toBe(true);
+    expect(validateJournalEntry({ ...e, mac: { alg: 'sha1', keyId: '0'.repeat(16), value: 'f'.repeat(64) } })).toBe(false);
   });
 });

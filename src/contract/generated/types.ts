@@ -629,9 +629,14 @@ export interface Rlimit {
 
 // ---- journal-entry.schema.json ----
 /**
- * One line of the append-only journal. entryHash = sha256(JCS(entry with entryHash omitted)); prevHash is the previous line's entryHash (64 zeros for the first).
+ * One line of the append-only journal: a sealed report, or an event the journal records about itself (a repair). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).
  */
-export interface JournalEntry {
+export type JournalEntry = ReportEntry | EventEntry;
+
+/**
+ * A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.
+ */
+export interface ReportEntry {
   bvisorVersion: '1';
   seq: number;
   at: string;
@@ -639,6 +644,7 @@ export interface JournalEntry {
   bodyHash: string;
   report: SealedReport;
   entryHash: string;
+  mac?: JournalMac;
 }
 /**
  * What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).
@@ -787,6 +793,43 @@ export interface Stream {
    */
   sha256: string | null;
   truncated: boolean;
+}
+/**
+ * HMAC-SHA256(key, "bvisor-journal-mac-v1\n" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, "bvisor-journal-key-id-v1"): it names the key without revealing it.
+ */
+export interface JournalMac {
+  alg: 'hmac-sha256';
+  keyId: string;
+  value: string;
+}
+/**
+ * Something that happened to the journal itself.
+ */
+export interface EventEntry {
+  bvisorVersion: '1';
+  seq: number;
+  at: string;
+  prevHash: string;
+  event: JournalRepair;
+  entryHash: string;
+  mac?: JournalMac;
+}
+/**
+ * bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.
+ */
+export interface JournalRepair {
+  kind: 'repair';
+  problem: string;
+  truncated: null | {
+    line: number;
+    bytes: number;
+    sha256: string;
+    savedAs: string;
+  };
+  headRolledForward: null | {
+    from: number;
+    to: number;
+  };
 }
 
 // ---- oci-state.schema.json ----

@@ -5299,19 +5299,21 @@ return errors === 0;
 validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateJournalEntry = validate58;
-const schema89 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/journal-entry.schema.json","title":"JournalEntry","description":"One line of the append-only journal. entryHash = sha256(JCS(entry with entryHash omitted)); prevHash is the previous line's entryHash (64 zeros for the first).","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
+const schema89 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/journal-entry.schema.json","title":"JournalEntry","description":"One line of the append-only journal: a sealed report, or an event the journal records about itself (a repair). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).","oneOf":[{"$ref":"#/$defs/ReportEntry"},{"$ref":"#/$defs/EventEntry"}],"$defs":{"JournalMac":{"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"ReportEntry":{"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"EventEntry":{"description":"Something that happened to the journal itself.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"$ref":"#/$defs/JournalRepair"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"JournalRepair":{"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}}}};
+const schema90 = {"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
+const schema100 = {"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
 const pattern12 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern13 = new RegExp("^[0-9a-f]{64}$", "u");
-const schema90 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}}}};
-const schema91 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}};
-const schema92 = {"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
-const schema93 = {"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}};
-const schema94 = {"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}};
+const schema91 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}}}};
+const schema92 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}};
+const schema93 = {"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
+const schema94 = {"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}};
+const schema95 = {"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}};
 
-function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate61.evaluated;
+const evaluated0 = validate62.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5502,7 +5504,7 @@ vErrors = null;
 if(data.expected !== undefined){
 let data4 = data.expected;
 if((((typeof data4 !== "string") && (!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4))))) && (typeof data4 !== "boolean")) && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/expected",schemaPath:"#/properties/expected/type",keyword:"type",params:{type: schema93.properties.expected.type},message:"must be string,integer,boolean,null"};
+const err14 = {instancePath:instancePath+"/expected",schemaPath:"#/properties/expected/type",keyword:"type",params:{type: schema94.properties.expected.type},message:"must be string,integer,boolean,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5515,7 +5517,7 @@ errors++;
 if(data.ok !== undefined){
 let data5 = data.ok;
 if((typeof data5 !== "boolean") && (data5 !== null)){
-const err15 = {instancePath:instancePath+"/ok",schemaPath:"#/properties/ok/type",keyword:"type",params:{type: schema93.properties.ok.type},message:"must be boolean,null"};
+const err15 = {instancePath:instancePath+"/ok",schemaPath:"#/properties/ok/type",keyword:"type",params:{type: schema94.properties.ok.type},message:"must be boolean,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5536,17 +5538,17 @@ vErrors.push(err16);
 }
 errors++;
 }
-validate61.errors = vErrors;
+validate62.errors = vErrors;
 return errors === 0;
 }
-validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate62.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema95 = {"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}};
+const schema96 = {"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}};
 
-function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate64(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate63.evaluated;
+const evaluated0 = validate64.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5609,7 +5611,7 @@ vErrors.push(err4);
 errors++;
 }
 if(!((((data0 === "ms") || (data0 === "bytes")) || (data0 === "count")) || (data0 === "fuel"))){
-const err5 = {instancePath:instancePath+"/unit",schemaPath:"#/properties/unit/enum",keyword:"enum",params:{allowedValues: schema95.properties.unit.enum},message:"must be equal to one of the allowed values"};
+const err5 = {instancePath:instancePath+"/unit",schemaPath:"#/properties/unit/enum",keyword:"enum",params:{allowedValues: schema96.properties.unit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5622,7 +5624,7 @@ errors++;
 if(data.limit !== undefined){
 let data1 = data.limit;
 if((!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))) && (data1 !== null)){
-const err6 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: schema95.properties.limit.type},message:"must be integer,null"};
+const err6 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: schema96.properties.limit.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5755,17 +5757,17 @@ vErrors.push(err15);
 }
 errors++;
 }
-validate63.errors = vErrors;
+validate64.errors = vErrors;
 return errors === 0;
 }
-validate63.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate64.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema97 = {"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}};
+const schema98 = {"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}};
 
-function validate69(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate70(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate69.evaluated;
+const evaluated0 = validate70.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5838,7 +5840,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((data0 === "null") || (data0 === "inherit")) || (data0 === "capture"))){
-const err6 = {instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/enum",keyword:"enum",params:{allowedValues: schema97.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err6 = {instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/enum",keyword:"enum",params:{allowedValues: schema98.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5951,7 +5953,7 @@ vErrors = null;
 if(data.sha256 !== undefined){
 let data3 = data.sha256;
 if((typeof data3 !== "string") && (data3 !== null)){
-const err14 = {instancePath:instancePath+"/sha256",schemaPath:"#/properties/sha256/type",keyword:"type",params:{type: schema97.properties.sha256.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/sha256",schemaPath:"#/properties/sha256/type",keyword:"type",params:{type: schema98.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5984,16 +5986,16 @@ vErrors.push(err16);
 }
 errors++;
 }
-validate69.errors = vErrors;
+validate70.errors = vErrors;
 return errors === 0;
 }
-validate69.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate70.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate60.evaluated;
+const evaluated0 = validate61.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6122,7 +6124,7 @@ vErrors.push(err11);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema91.properties, key0))){
+if(!(func1.call(schema92.properties, key0))){
 const err12 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
@@ -6148,7 +6150,7 @@ errors++;
 if(data.containerId !== undefined){
 let data1 = data.containerId;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err14 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema91.properties.containerId.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema92.properties.containerId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6171,7 +6173,7 @@ vErrors.push(err15);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err16 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema91.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err16 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema92.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -6490,7 +6492,7 @@ vErrors.push(err42);
 errors++;
 }
 if(!((((data15 === "enforced") || (data15 === "mediated")) || (data15 === "best-effort")) || (data15 === "not-requested"))){
-const err43 = {instancePath:instancePath+"/admitted/" + i0+"/verdict",schemaPath:"#/$defs/Admitted/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema92.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err43 = {instancePath:instancePath+"/admitted/" + i0+"/verdict",schemaPath:"#/$defs/Admitted/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema93.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -6503,7 +6505,7 @@ errors++;
 if(data13.mechanism !== undefined){
 let data16 = data13.mechanism;
 if((typeof data16 !== "string") && (data16 !== null)){
-const err44 = {instancePath:instancePath+"/admitted/" + i0+"/mechanism",schemaPath:"#/$defs/Admitted/properties/mechanism/type",keyword:"type",params:{type: schema92.properties.mechanism.type},message:"must be string,null"};
+const err44 = {instancePath:instancePath+"/admitted/" + i0+"/mechanism",schemaPath:"#/$defs/Admitted/properties/mechanism/type",keyword:"type",params:{type: schema93.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -6542,8 +6544,8 @@ let data17 = data.evidence;
 if(Array.isArray(data17)){
 const len1 = data17.length;
 for(let i1=0; i1<len1; i1++){
-if(!(validate61(data17[i1], {instancePath:instancePath+"/evidence/" + i1,parentData:data17,parentDataProperty:i1,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate61.errors : vErrors.concat(validate61.errors);
+if(!(validate62(data17[i1], {instancePath:instancePath+"/evidence/" + i1,parentData:data17,parentDataProperty:i1,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate62.errors : vErrors.concat(validate62.errors);
 errors = vErrors.length;
 }
 }
@@ -6627,7 +6629,7 @@ vErrors.push(err53);
 errors++;
 }
 if(!(((((data20 === "completed") || (data20 === "failed")) || (data20 === "timeout")) || (data20 === "killed")) || (data20 === "error"))){
-const err54 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/enum",keyword:"enum",params:{allowedValues: schema91.properties.outcome.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err54 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/enum",keyword:"enum",params:{allowedValues: schema92.properties.outcome.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -6640,7 +6642,7 @@ errors++;
 if(data19.reason !== undefined){
 let data21 = data19.reason;
 if((typeof data21 !== "string") && (data21 !== null)){
-const err55 = {instancePath:instancePath+"/outcome/reason",schemaPath:"#/properties/outcome/properties/reason/type",keyword:"type",params:{type: schema91.properties.outcome.properties.reason.type},message:"must be string,null"};
+const err55 = {instancePath:instancePath+"/outcome/reason",schemaPath:"#/properties/outcome/properties/reason/type",keyword:"type",params:{type: schema92.properties.outcome.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -6653,7 +6655,7 @@ errors++;
 if(data19.exitCode !== undefined){
 let data22 = data19.exitCode;
 if((!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))) && (data22 !== null)){
-const err56 = {instancePath:instancePath+"/outcome/exitCode",schemaPath:"#/properties/outcome/properties/exitCode/type",keyword:"type",params:{type: schema91.properties.outcome.properties.exitCode.type},message:"must be integer,null"};
+const err56 = {instancePath:instancePath+"/outcome/exitCode",schemaPath:"#/properties/outcome/properties/exitCode/type",keyword:"type",params:{type: schema92.properties.outcome.properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -6666,7 +6668,7 @@ errors++;
 if(data19.signal !== undefined){
 let data23 = data19.signal;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err57 = {instancePath:instancePath+"/outcome/signal",schemaPath:"#/properties/outcome/properties/signal/type",keyword:"type",params:{type: schema91.properties.outcome.properties.signal.type},message:"must be string,null"};
+const err57 = {instancePath:instancePath+"/outcome/signal",schemaPath:"#/properties/outcome/properties/signal/type",keyword:"type",params:{type: schema92.properties.outcome.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -6679,7 +6681,7 @@ errors++;
 if(data19.trap !== undefined){
 let data24 = data19.trap;
 if((typeof data24 !== "string") && (data24 !== null)){
-const err58 = {instancePath:instancePath+"/outcome/trap",schemaPath:"#/properties/outcome/properties/trap/type",keyword:"type",params:{type: schema91.properties.outcome.properties.trap.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/outcome/trap",schemaPath:"#/properties/outcome/properties/trap/type",keyword:"type",params:{type: schema92.properties.outcome.properties.trap.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -6877,32 +6879,32 @@ errors++;
 }
 }
 if(data28.wall !== undefined){
-if(!(validate63(data28.wall, {instancePath:instancePath+"/budgets/wall",parentData:data28,parentDataProperty:"wall",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+if(!(validate64(data28.wall, {instancePath:instancePath+"/budgets/wall",parentData:data28,parentDataProperty:"wall",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
 errors = vErrors.length;
 }
 }
 if(data28.cpu !== undefined){
-if(!(validate63(data28.cpu, {instancePath:instancePath+"/budgets/cpu",parentData:data28,parentDataProperty:"cpu",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+if(!(validate64(data28.cpu, {instancePath:instancePath+"/budgets/cpu",parentData:data28,parentDataProperty:"cpu",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
 errors = vErrors.length;
 }
 }
 if(data28.memory !== undefined){
-if(!(validate63(data28.memory, {instancePath:instancePath+"/budgets/memory",parentData:data28,parentDataProperty:"memory",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+if(!(validate64(data28.memory, {instancePath:instancePath+"/budgets/memory",parentData:data28,parentDataProperty:"memory",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
 errors = vErrors.length;
 }
 }
 if(data28.processes !== undefined){
-if(!(validate63(data28.processes, {instancePath:instancePath+"/budgets/processes",parentData:data28,parentDataProperty:"processes",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+if(!(validate64(data28.processes, {instancePath:instancePath+"/budgets/processes",parentData:data28,parentDataProperty:"processes",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
 errors = vErrors.length;
 }
 }
 if(data28.fuel !== undefined){
-if(!(validate63(data28.fuel, {instancePath:instancePath+"/budgets/fuel",parentData:data28,parentDataProperty:"fuel",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate63.errors : vErrors.concat(validate63.errors);
+if(!(validate64(data28.fuel, {instancePath:instancePath+"/budgets/fuel",parentData:data28,parentDataProperty:"fuel",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate64.errors : vErrors.concat(validate64.errors);
 errors = vErrors.length;
 }
 }
@@ -6954,14 +6956,14 @@ errors++;
 }
 }
 if(data34.stdout !== undefined){
-if(!(validate69(data34.stdout, {instancePath:instancePath+"/streams/stdout",parentData:data34,parentDataProperty:"stdout",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
+if(!(validate70(data34.stdout, {instancePath:instancePath+"/streams/stdout",parentData:data34,parentDataProperty:"stdout",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
 errors = vErrors.length;
 }
 }
 if(data34.stderr !== undefined){
-if(!(validate69(data34.stderr, {instancePath:instancePath+"/streams/stderr",parentData:data34,parentDataProperty:"stderr",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate69.errors : vErrors.concat(validate69.errors);
+if(!(validate70(data34.stderr, {instancePath:instancePath+"/streams/stderr",parentData:data34,parentDataProperty:"stderr",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate70.errors : vErrors.concat(validate70.errors);
 errors = vErrors.length;
 }
 }
@@ -7080,7 +7082,7 @@ errors++;
 if(data37.startedAt !== undefined){
 let data39 = data37.startedAt;
 if((typeof data39 !== "string") && (data39 !== null)){
-const err88 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/type",keyword:"type",params:{type: schema91.properties.timings.properties.startedAt.type},message:"must be string,null"};
+const err88 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/type",keyword:"type",params:{type: schema92.properties.timings.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -7105,7 +7107,7 @@ errors++;
 if(data37.endedAt !== undefined){
 let data40 = data37.endedAt;
 if((typeof data40 !== "string") && (data40 !== null)){
-const err90 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/type",keyword:"type",params:{type: schema91.properties.timings.properties.endedAt.type},message:"must be string,null"};
+const err90 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/type",keyword:"type",params:{type: schema92.properties.timings.properties.endedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -7130,7 +7132,7 @@ errors++;
 if(data37.setupMs !== undefined){
 let data41 = data37.setupMs;
 if((!((typeof data41 == "number") && (isFinite(data41)))) && (data41 !== null)){
-const err92 = {instancePath:instancePath+"/timings/setupMs",schemaPath:"#/properties/timings/properties/setupMs/type",keyword:"type",params:{type: schema91.properties.timings.properties.setupMs.type},message:"must be number,null"};
+const err92 = {instancePath:instancePath+"/timings/setupMs",schemaPath:"#/properties/timings/properties/setupMs/type",keyword:"type",params:{type: schema92.properties.timings.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -7143,7 +7145,7 @@ errors++;
 if(data37.runMs !== undefined){
 let data42 = data37.runMs;
 if((!((typeof data42 == "number") && (isFinite(data42)))) && (data42 !== null)){
-const err93 = {instancePath:instancePath+"/timings/runMs",schemaPath:"#/properties/timings/properties/runMs/type",keyword:"type",params:{type: schema91.properties.timings.properties.runMs.type},message:"must be number,null"};
+const err93 = {instancePath:instancePath+"/timings/runMs",schemaPath:"#/properties/timings/properties/runMs/type",keyword:"type",params:{type: schema92.properties.timings.properties.runMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -7156,7 +7158,7 @@ errors++;
 if(data37.teardownMs !== undefined){
 let data43 = data37.teardownMs;
 if((!((typeof data43 == "number") && (isFinite(data43)))) && (data43 !== null)){
-const err94 = {instancePath:instancePath+"/timings/teardownMs",schemaPath:"#/properties/timings/properties/teardownMs/type",keyword:"type",params:{type: schema91.properties.timings.properties.teardownMs.type},message:"must be number,null"};
+const err94 = {instancePath:instancePath+"/timings/teardownMs",schemaPath:"#/properties/timings/properties/teardownMs/type",keyword:"type",params:{type: schema92.properties.timings.properties.teardownMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -7276,17 +7278,17 @@ vErrors.push(err103);
 }
 errors++;
 }
-validate60.errors = vErrors;
+validate61.errors = vErrors;
 return errors === 0;
 }
-validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/report.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate59.evaluated;
+const evaluated0 = validate60.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7396,8 +7398,8 @@ errors++;
 }
 }
 if(data.body !== undefined){
-if(!(validate60(data.body, {instancePath:instancePath+"/body",parentData:data,parentDataProperty:"body",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
+if(!(validate61(data.body, {instancePath:instancePath+"/body",parentData:data,parentDataProperty:"body",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate61.errors : vErrors.concat(validate61.errors);
 errors = vErrors.length;
 }
 }
@@ -7412,17 +7414,16 @@ vErrors.push(err9);
 }
 errors++;
 }
-validate59.errors = vErrors;
+validate60.errors = vErrors;
 return errors === 0;
 }
-validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-/*# sourceURL="https://bvisor.dev/schemas/journal-entry.schema.json" */;
+function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate58.evaluated;
+const evaluated0 = validate59.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7501,7 +7502,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "bvisorVersion") || (key0 === "seq")) || (key0 === "at")) || (key0 === "prevHash")) || (key0 === "bodyHash")) || (key0 === "report")) || (key0 === "entryHash"))){
+if(!((((((((key0 === "bvisorVersion") || (key0 === "seq")) || (key0 === "at")) || (key0 === "prevHash")) || (key0 === "bodyHash")) || (key0 === "report")) || (key0 === "entryHash")) || (key0 === "mac"))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -7625,8 +7626,8 @@ errors++;
 }
 }
 if(data.report !== undefined){
-if(!(validate59(data.report, {instancePath:instancePath+"/report",parentData:data,parentDataProperty:"report",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
+if(!(validate60(data.report, {instancePath:instancePath+"/report",parentData:data,parentDataProperty:"report",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate60.errors : vErrors.concat(validate60.errors);
 errors = vErrors.length;
 }
 }
@@ -7655,9 +7656,11 @@ vErrors.push(err18);
 errors++;
 }
 }
-}
-else {
-const err19 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.mac !== undefined){
+let data7 = data.mac;
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.alg === undefined){
+const err19 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/required",keyword:"required",params:{missingProperty: "alg"},message:"must have required property '"+"alg"+"'"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -7666,19 +7669,1014 @@ vErrors.push(err19);
 }
 errors++;
 }
-validate58.errors = vErrors;
+if(data7.keyId === undefined){
+const err20 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/required",keyword:"required",params:{missingProperty: "keyId"},message:"must have required property '"+"keyId"+"'"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+if(data7.value === undefined){
+const err21 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+for(const key1 in data7){
+if(!(((key1 === "alg") || (key1 === "keyId")) || (key1 === "value"))){
+const err22 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data7.alg !== undefined){
+if("hmac-sha256" !== data7.alg){
+const err23 = {instancePath:instancePath+"/mac/alg",schemaPath:"#/$defs/JournalMac/properties/alg/const",keyword:"const",params:{allowedValue: "hmac-sha256"},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data7.keyId !== undefined){
+let data9 = data7.keyId;
+if(typeof data9 === "string"){
+if(!pattern11.test(data9)){
+const err24 = {instancePath:instancePath+"/mac/keyId",schemaPath:"#/$defs/JournalMac/properties/keyId/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/mac/keyId",schemaPath:"#/$defs/JournalMac/properties/keyId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data7.value !== undefined){
+let data10 = data7.value;
+if(typeof data10 === "string"){
+if(!pattern13.test(data10)){
+const err26 = {instancePath:instancePath+"/mac/value",schemaPath:"#/$defs/JournalMac/properties/value/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/mac/value",schemaPath:"#/$defs/JournalMac/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+}
+else {
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+validate59.errors = vErrors;
 return errors === 0;
 }
-validate58.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validateOciState = validate74;
-const schema99 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+const schema101 = {"description":"Something that happened to the journal itself.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"$ref":"#/$defs/JournalRepair"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
+const schema102 = {"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}};
+const pattern27 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
 
-function validate74(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate76(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate76.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.bvisorVersion === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "bvisorVersion"},message:"must have required property '"+"bvisorVersion"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.seq === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "seq"},message:"must have required property '"+"seq"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.at === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.prevHash === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "prevHash"},message:"must have required property '"+"prevHash"+"'"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(data.event === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(data.entryHash === undefined){
+const err5 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "entryHash"},message:"must have required property '"+"entryHash"+"'"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(((((((key0 === "bvisorVersion") || (key0 === "seq")) || (key0 === "at")) || (key0 === "prevHash")) || (key0 === "event")) || (key0 === "entryHash")) || (key0 === "mac"))){
+const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.bvisorVersion !== undefined){
+if("1" !== data.bvisorVersion){
+const err7 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data.seq !== undefined){
+let data1 = data.seq;
+if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
+const err8 = {instancePath:instancePath+"/seq",schemaPath:"#/properties/seq/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if((typeof data1 == "number") && (isFinite(data1))){
+if(data1 < 1 || isNaN(data1)){
+const err9 = {instancePath:instancePath+"/seq",schemaPath:"#/properties/seq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+}
+if(data.at !== undefined){
+let data2 = data.at;
+if(typeof data2 === "string"){
+if(!pattern12.test(data2)){
+const err10 = {instancePath:instancePath+"/at",schemaPath:"#/properties/at/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+else {
+const err11 = {instancePath:instancePath+"/at",schemaPath:"#/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+if(data.prevHash !== undefined){
+let data3 = data.prevHash;
+if(typeof data3 === "string"){
+if(!pattern13.test(data3)){
+const err12 = {instancePath:instancePath+"/prevHash",schemaPath:"#/properties/prevHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+else {
+const err13 = {instancePath:instancePath+"/prevHash",schemaPath:"#/properties/prevHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data.event !== undefined){
+let data4 = data.event;
+if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
+if(data4.kind === undefined){
+const err14 = {instancePath:instancePath+"/event",schemaPath:"#/$defs/JournalRepair/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if(data4.problem === undefined){
+const err15 = {instancePath:instancePath+"/event",schemaPath:"#/$defs/JournalRepair/required",keyword:"required",params:{missingProperty: "problem"},message:"must have required property '"+"problem"+"'"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(data4.truncated === undefined){
+const err16 = {instancePath:instancePath+"/event",schemaPath:"#/$defs/JournalRepair/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(data4.headRolledForward === undefined){
+const err17 = {instancePath:instancePath+"/event",schemaPath:"#/$defs/JournalRepair/required",keyword:"required",params:{missingProperty: "headRolledForward"},message:"must have required property '"+"headRolledForward"+"'"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+for(const key1 in data4){
+if(!((((key1 === "kind") || (key1 === "problem")) || (key1 === "truncated")) || (key1 === "headRolledForward"))){
+const err18 = {instancePath:instancePath+"/event",schemaPath:"#/$defs/JournalRepair/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data4.kind !== undefined){
+if("repair" !== data4.kind){
+const err19 = {instancePath:instancePath+"/event/kind",schemaPath:"#/$defs/JournalRepair/properties/kind/const",keyword:"const",params:{allowedValue: "repair"},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+if(data4.problem !== undefined){
+let data6 = data4.problem;
+if(typeof data6 === "string"){
+if(func2(data6) > 1000){
+const err20 = {instancePath:instancePath+"/event/problem",schemaPath:"#/$defs/JournalRepair/properties/problem/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/event/problem",schemaPath:"#/$defs/JournalRepair/properties/problem/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data4.truncated !== undefined){
+let data7 = data4.truncated;
+const _errs17 = errors;
+let valid3 = false;
+let passing0 = null;
+const _errs18 = errors;
+if(data7 !== null){
+const err22 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+var _valid0 = _errs18 === errors;
+if(_valid0){
+valid3 = true;
+passing0 = 0;
+}
+const _errs20 = errors;
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.line === undefined){
+const err23 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/required",keyword:"required",params:{missingProperty: "line"},message:"must have required property '"+"line"+"'"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+if(data7.bytes === undefined){
+const err24 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+if(data7.sha256 === undefined){
+const err25 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(data7.savedAs === undefined){
+const err26 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/required",keyword:"required",params:{missingProperty: "savedAs"},message:"must have required property '"+"savedAs"+"'"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+for(const key2 in data7){
+if(!((((key2 === "line") || (key2 === "bytes")) || (key2 === "sha256")) || (key2 === "savedAs"))){
+const err27 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data7.line !== undefined){
+let data8 = data7.line;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err28 = {instancePath:instancePath+"/event/truncated/line",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err29 = {instancePath:instancePath+"/event/truncated/line",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+if(data7.bytes !== undefined){
+let data9 = data7.bytes;
+if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
+const err30 = {instancePath:instancePath+"/event/truncated/bytes",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+if((typeof data9 == "number") && (isFinite(data9))){
+if(data9 < 1 || isNaN(data9)){
+const err31 = {instancePath:instancePath+"/event/truncated/bytes",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+}
+if(data7.sha256 !== undefined){
+let data10 = data7.sha256;
+if(typeof data10 === "string"){
+if(!pattern13.test(data10)){
+const err32 = {instancePath:instancePath+"/event/truncated/sha256",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/event/truncated/sha256",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data7.savedAs !== undefined){
+let data11 = data7.savedAs;
+if(typeof data11 === "string"){
+if(!pattern27.test(data11)){
+const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+else {
+const err35 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+var _valid0 = _errs20 === errors;
+if(_valid0 && valid3){
+valid3 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid3 = true;
+passing0 = 1;
+}
+}
+if(!valid3){
+const err37 = {instancePath:instancePath+"/event/truncated",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+else {
+errors = _errs17;
+if(vErrors !== null){
+if(_errs17){
+vErrors.length = _errs17;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data4.headRolledForward !== undefined){
+let data12 = data4.headRolledForward;
+const _errs32 = errors;
+let valid5 = false;
+let passing1 = null;
+const _errs33 = errors;
+if(data12 !== null){
+const err38 = {instancePath:instancePath+"/event/headRolledForward",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+var _valid1 = _errs33 === errors;
+if(_valid1){
+valid5 = true;
+passing1 = 0;
+}
+const _errs35 = errors;
+if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.from === undefined){
+const err39 = {instancePath:instancePath+"/event/headRolledForward",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data12.to === undefined){
+const err40 = {instancePath:instancePath+"/event/headRolledForward",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+for(const key3 in data12){
+if(!((key3 === "from") || (key3 === "to"))){
+const err41 = {instancePath:instancePath+"/event/headRolledForward",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data12.from !== undefined){
+let data13 = data12.from;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err42 = {instancePath:instancePath+"/event/headRolledForward/from",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/properties/from/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 < 0 || isNaN(data13)){
+const err43 = {instancePath:instancePath+"/event/headRolledForward/from",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/properties/from/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+}
+if(data12.to !== undefined){
+let data14 = data12.to;
+if(!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))){
+const err44 = {instancePath:instancePath+"/event/headRolledForward/to",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/properties/to/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+if((typeof data14 == "number") && (isFinite(data14))){
+if(data14 < 1 || isNaN(data14)){
+const err45 = {instancePath:instancePath+"/event/headRolledForward/to",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/properties/to/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err46 = {instancePath:instancePath+"/event/headRolledForward",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+var _valid1 = _errs35 === errors;
+if(_valid1 && valid5){
+valid5 = false;
+passing1 = [passing1, 1];
+}
+else {
+if(_valid1){
+valid5 = true;
+passing1 = 1;
+}
+}
+if(!valid5){
+const err47 = {instancePath:instancePath+"/event/headRolledForward",schemaPath:"#/$defs/JournalRepair/properties/headRolledForward/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+else {
+errors = _errs32;
+if(vErrors !== null){
+if(_errs32){
+vErrors.length = _errs32;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/event",schemaPath:"#/$defs/JournalRepair/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data.entryHash !== undefined){
+let data15 = data.entryHash;
+if(typeof data15 === "string"){
+if(!pattern13.test(data15)){
+const err49 = {instancePath:instancePath+"/entryHash",schemaPath:"#/properties/entryHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/entryHash",schemaPath:"#/properties/entryHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+if(data.mac !== undefined){
+let data16 = data.mac;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.alg === undefined){
+const err51 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/required",keyword:"required",params:{missingProperty: "alg"},message:"must have required property '"+"alg"+"'"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+if(data16.keyId === undefined){
+const err52 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/required",keyword:"required",params:{missingProperty: "keyId"},message:"must have required property '"+"keyId"+"'"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+if(data16.value === undefined){
+const err53 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+for(const key4 in data16){
+if(!(((key4 === "alg") || (key4 === "keyId")) || (key4 === "value"))){
+const err54 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+if(data16.alg !== undefined){
+if("hmac-sha256" !== data16.alg){
+const err55 = {instancePath:instancePath+"/mac/alg",schemaPath:"#/$defs/JournalMac/properties/alg/const",keyword:"const",params:{allowedValue: "hmac-sha256"},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+if(data16.keyId !== undefined){
+let data18 = data16.keyId;
+if(typeof data18 === "string"){
+if(!pattern11.test(data18)){
+const err56 = {instancePath:instancePath+"/mac/keyId",schemaPath:"#/$defs/JournalMac/properties/keyId/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+else {
+const err57 = {instancePath:instancePath+"/mac/keyId",schemaPath:"#/$defs/JournalMac/properties/keyId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+}
+if(data16.value !== undefined){
+let data19 = data16.value;
+if(typeof data19 === "string"){
+if(!pattern13.test(data19)){
+const err58 = {instancePath:instancePath+"/mac/value",schemaPath:"#/$defs/JournalMac/properties/value/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+else {
+const err59 = {instancePath:instancePath+"/mac/value",schemaPath:"#/$defs/JournalMac/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/mac",schemaPath:"#/$defs/JournalMac/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+}
+else {
+const err61 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+validate76.errors = vErrors;
+return errors === 0;
+}
+validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+
+function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+/*# sourceURL="https://bvisor.dev/schemas/journal-entry.schema.json" */;
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate58.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+const _errs0 = errors;
+let valid0 = false;
+let passing0 = null;
+const _errs1 = errors;
+if(!(validate59(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate59.errors : vErrors.concat(validate59.errors);
+errors = vErrors.length;
+}
+var _valid0 = _errs1 === errors;
+if(_valid0){
+valid0 = true;
+passing0 = 0;
+var props0 = true;
+}
+const _errs2 = errors;
+if(!(validate76(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
+errors = vErrors.length;
+}
+var _valid0 = _errs2 === errors;
+if(_valid0 && valid0){
+valid0 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid0 = true;
+passing0 = 1;
+if(props0 !== true){
+props0 = true;
+}
+}
+}
+if(!valid0){
+const err0 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+else {
+errors = _errs0;
+if(vErrors !== null){
+if(_errs0){
+vErrors.length = _errs0;
+}
+else {
+vErrors = null;
+}
+}
+}
+validate58.errors = vErrors;
+evaluated0.props = props0;
+return errors === 0;
+}
+validate58.evaluated = {"dynamicProps":true,"dynamicItems":false};
+
+exports.validateOciState = validate78;
+const schema104 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+
+function validate78(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/oci-state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate74.evaluated;
+const evaluated0 = validate78.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7795,7 +8793,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped"))){
-const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema99.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema104.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7981,7 +8979,7 @@ errors++;
 if(data7.startedAt !== undefined){
 let data11 = data7.startedAt;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema99.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -7994,7 +8992,7 @@ errors++;
 if(data7.reportHash !== undefined){
 let data12 = data7.reportHash;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema99.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
+const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -8007,7 +9005,7 @@ errors++;
 if(data7.monitorPid !== undefined){
 let data13 = data7.monitorPid;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema99.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
+const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -8093,7 +9091,7 @@ errors++;
 if(data14.exitCode !== undefined){
 let data16 = data14.exitCode;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema99.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -8106,7 +9104,7 @@ errors++;
 if(data14.signal !== undefined){
 let data17 = data14.signal;
 if((typeof data17 !== "string") && (data17 !== null)){
-const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema99.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
+const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -8154,7 +9152,7 @@ vErrors = null;
 if(data7.broken !== undefined){
 let data18 = data7.broken;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema99.properties.bvisor.properties.broken.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.broken.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -8187,22 +9185,22 @@ vErrors.push(err41);
 }
 errors++;
 }
-validate74.errors = vErrors;
+validate78.errors = vErrors;
 return errors === 0;
 }
-validate74.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validatePlan = validate75;
-const schema100 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
-const schema101 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
-const schema104 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
-const schema102 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
-const schema103 = {"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]};
+exports.validatePlan = validate79;
+const schema105 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
+const schema106 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
+const schema109 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
+const schema107 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
+const schema108 = {"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]};
 
-function validate76(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate76.evaluated;
+const evaluated0 = validate80.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8319,7 +9317,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((data2 === "enforced") || (data2 === "mediated")) || (data2 === "best-effort"))){
-const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema103.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema108.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -8342,7 +9340,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!(((((data3 === "enforced") || (data3 === "mediated")) || (data3 === "best-effort")) || (data3 === "refused")) || (data3 === "not-requested"))){
-const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema102.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema107.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -8355,7 +9353,7 @@ errors++;
 if(data.mechanism !== undefined){
 let data4 = data.mechanism;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema102.properties.mechanism.type},message:"must be string,null"};
+const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema107.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -8368,7 +9366,7 @@ errors++;
 if(data.reason !== undefined){
 let data5 = data.reason;
 if((typeof data5 !== "string") && (data5 !== null)){
-const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema102.properties.reason.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema107.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -8389,24 +9387,24 @@ vErrors.push(err15);
 }
 errors++;
 }
-validate76.errors = vErrors;
+validate80.errors = vErrors;
 return errors === 0;
 }
-validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema105 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
-const schema106 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
-const schema107 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
-const schema108 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
-const schema109 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
-const schema110 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
-const schema111 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
-const pattern24 = new RegExp("^[0-9]+$", "u");
+const schema110 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+const schema111 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
+const schema112 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
+const schema113 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
+const schema114 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
+const schema115 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
+const schema116 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
+const pattern33 = new RegExp("^[0-9]+$", "u");
 
-function validate78(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate78.evaluated;
+const evaluated0 = validate82.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8655,7 +9653,7 @@ vErrors.push(err23);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema105.properties, key0))){
+if(!(func1.call(schema110.properties, key0))){
 const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
@@ -8740,7 +9738,7 @@ vErrors.push(err31);
 errors++;
 }
 for(const key1 in data0){
-if(!(func1.call(schema105.properties.workload.properties, key1))){
+if(!(func1.call(schema110.properties.workload.properties, key1))){
 const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
@@ -8764,7 +9762,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data1 === "process") || (data1 === "wasm"))){
-const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema105.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -8841,7 +9839,7 @@ errors++;
 if(data0.seed !== undefined){
 let data7 = data0.seed;
 if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema105.properties.workload.properties.seed.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema110.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -8866,7 +9864,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern24.test(data9)){
+if(!pattern33.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -8891,7 +9889,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern24.test(data10)){
+if(!pattern33.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -9134,7 +10132,7 @@ vErrors.push(err64);
 errors++;
 }
 for(const key3 in data18){
-if(!(func1.call(schema107.properties, key3))){
+if(!(func1.call(schema112.properties, key3))){
 const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -9206,7 +10204,7 @@ vErrors.push(err70);
 errors++;
 }
 if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema107.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema112.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -9259,7 +10257,7 @@ errors++;
 if(data18.dev !== undefined){
 let data27 = data18.dev;
 if(typeof data27 === "string"){
-if(!pattern24.test(data27)){
+if(!pattern33.test(data27)){
 const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
@@ -9284,7 +10282,7 @@ errors++;
 if(data18.ino !== undefined){
 let data28 = data18.ino;
 if(typeof data28 === "string"){
-if(!pattern24.test(data28)){
+if(!pattern33.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -9537,7 +10535,7 @@ vErrors.push(err96);
 errors++;
 }
 if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
-const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema110.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -9630,7 +10628,7 @@ vErrors.push(err103);
 errors++;
 }
 if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
-const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema105.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema110.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -9739,7 +10737,7 @@ vErrors.push(err112);
 errors++;
 }
 if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema110.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -9762,7 +10760,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema105.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema110.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -9801,7 +10799,7 @@ vErrors.push(err117);
 errors++;
 }
 if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
-const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema110.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -9861,7 +10859,7 @@ errors++;
 if(data48.parent !== undefined){
 let data49 = data48.parent;
 if((typeof data49 !== "string") && (data49 !== null)){
-const err123 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema105.properties.cgroup.properties.parent.type},message:"must be string,null"};
+const err123 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema110.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -9965,7 +10963,7 @@ vErrors.push(err131);
 errors++;
 }
 if(!((data53 === 1) || (data53 === 2))){
-const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema108.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema113.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -10183,7 +11181,7 @@ errors++;
 if(data.wallMs !== undefined){
 let data63 = data.wallMs;
 if((!(((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63))) && (isFinite(data63)))) && (data63 !== null)){
-const err150 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema105.properties.wallMs.type},message:"must be integer,null"};
+const err150 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema110.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -10196,7 +11194,7 @@ errors++;
 if(data.cpuMs !== undefined){
 let data64 = data.cpuMs;
 if((!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))) && (data64 !== null)){
-const err151 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema105.properties.cpuMs.type},message:"must be integer,null"};
+const err151 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema110.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -10209,7 +11207,7 @@ errors++;
 if(data.fuel !== undefined){
 let data65 = data.fuel;
 if((!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))) && (data65 !== null)){
-const err152 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema105.properties.fuel.type},message:"must be integer,null"};
+const err152 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema110.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -10222,7 +11220,7 @@ errors++;
 if(data.memoryBytes !== undefined){
 let data66 = data.memoryBytes;
 if((!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))) && (data66 !== null)){
-const err153 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema105.properties.memoryBytes.type},message:"must be integer,null"};
+const err153 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema110.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -10293,7 +11291,7 @@ vErrors.push(err158);
 errors++;
 }
 if(!((data69 === "private") || (data69 === "none"))){
-const err159 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema105.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err159 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema110.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -10306,7 +11304,7 @@ errors++;
 if(data68.sizeBytes !== undefined){
 let data70 = data68.sizeBytes;
 if((!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))) && (data70 !== null)){
-const err160 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema105.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+const err160 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema110.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -10436,7 +11434,7 @@ errors++;
 if(data71.dev !== undefined){
 let data74 = data71.dev;
 if(typeof data74 === "string"){
-if(!pattern24.test(data74)){
+if(!pattern33.test(data74)){
 const err171 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err171];
@@ -10461,7 +11459,7 @@ errors++;
 if(data71.ino !== undefined){
 let data75 = data71.ino;
 if(typeof data75 === "string"){
-if(!pattern24.test(data75)){
+if(!pattern33.test(data75)){
 const err173 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err173];
@@ -10702,7 +11700,7 @@ vErrors.push(err190);
 errors++;
 }
 if(!(((data80 === "errno") || (data80 === "kill")) || (data80 === "log"))){
-const err191 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+const err191 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -10725,7 +11723,7 @@ vErrors.push(err192);
 errors++;
 }
 if(!((data81 === "enosys") || (data81 === "allow"))){
-const err193 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema105.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+const err193 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -10764,7 +11762,7 @@ vErrors.push(err195);
 errors++;
 }
 if(!((data83 === "signal") || (data83 === "abstract-unix-socket"))){
-const err196 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema105.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+const err196 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema110.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -11020,7 +12018,7 @@ vErrors.push(err216);
 errors++;
 }
 if(!((((((((data93 === "root") || (data93 === "bind")) || (data93 === "proc")) || (data93 === "tmpfs")) || (data93 === "device")) || (data93 === "symlink")) || (data93 === "mask")) || (data93 === "readonly"))){
-const err217 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err217 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema115.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -11182,7 +12180,7 @@ errors++;
 if(data98.dev !== undefined){
 let data100 = data98.dev;
 if(typeof data100 === "string"){
-if(!pattern24.test(data100)){
+if(!pattern33.test(data100)){
 const err230 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err230];
@@ -11207,7 +12205,7 @@ errors++;
 if(data98.ino !== undefined){
 let data101 = data98.ino;
 if(typeof data101 === "string"){
-if(!pattern24.test(data101)){
+if(!pattern33.test(data101)){
 const err232 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err232];
@@ -11275,17 +12273,17 @@ vErrors.push(err236);
 }
 errors++;
 }
-validate78.errors = vErrors;
+validate82.errors = vErrors;
 return errors === 0;
 }
-validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate82.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate79(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/plan.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate75.evaluated;
+const evaluated0 = validate79.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11422,7 +12420,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema101.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema106.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -11447,7 +12445,7 @@ errors++;
 if(data.planHash !== undefined){
 let data4 = data.planHash;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema100.properties.planHash.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema105.properties.planHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -11474,8 +12472,8 @@ let data5 = data.clauses;
 if(Array.isArray(data5)){
 const len0 = data5.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate76(data5[i0], {instancePath:instancePath+"/clauses/" + i0,parentData:data5,parentDataProperty:i0,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
+if(!(validate80(data5[i0], {instancePath:instancePath+"/clauses/" + i0,parentData:data5,parentDataProperty:i0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
 errors = vErrors.length;
 }
 }
@@ -11640,8 +12638,8 @@ let data13 = data.launch;
 const _errs29 = errors;
 let valid8 = false;
 const _errs30 = errors;
-if(!(validate78(data13, {instancePath:instancePath+"/launch",parentData:data,parentDataProperty:"launch",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate78.errors : vErrors.concat(validate78.errors);
+if(!(validate82(data13, {instancePath:instancePath+"/launch",parentData:data,parentDataProperty:"launch",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs30 === errors;
@@ -11692,22 +12690,22 @@ vErrors.push(err31);
 }
 errors++;
 }
-validate75.errors = vErrors;
+validate79.errors = vErrors;
 return errors === 0;
 }
-validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate79.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validateSealedReport = validate59;
+exports.validateSealedReport = validate60;
 
-exports.validateContainerState = validate80;
-const schema112 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process, while status is creating"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
-const schema113 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
+exports.validateContainerState = validate84;
+const schema117 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process, while status is creating"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
+const schema118 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
 
-function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate80.evaluated;
+const evaluated0 = validate84.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11886,7 +12884,7 @@ vErrors.push(err16);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema112.properties, key0))){
+if(!(func1.call(schema117.properties, key0))){
 const err17 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err17];
@@ -11934,7 +12932,7 @@ vErrors.push(err20);
 errors++;
 }
 if(!((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped"))){
-const err21 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema112.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema117.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -12299,7 +13297,7 @@ vErrors.push(err48);
 errors++;
 }
 if(!((data16 === "linux") || (data16 === "wasm"))){
-const err49 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema112.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err49 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema117.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -12352,7 +13350,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data20 = data.setupMs;
 if((!((typeof data20 == "number") && (isFinite(data20)))) && (data20 !== null)){
-const err53 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema112.properties.setupMs.type},message:"must be number,null"};
+const err53 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema117.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -12365,7 +13363,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data21 = data.startedAt;
 if((typeof data21 !== "string") && (data21 !== null)){
-const err54 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema112.properties.startedAt.type},message:"must be string,null"};
+const err54 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema117.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -12378,7 +13376,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data22 = data.reportHash;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err55 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema112.properties.reportHash.type},message:"must be string,null"};
+const err55 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema117.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -12438,8 +13436,8 @@ vErrors.push(err59);
 }
 errors++;
 }
-validate80.errors = vErrors;
+validate84.errors = vErrors;
 return errors === 0;
 }
-validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate84.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
