@@ -1,0 +1,220 @@
+// The state root before a workload runs. A run ends with writes into the state root (its
+// container directory, the sealed report's journal entry, the journal head); if the root cannot
+// take them, the workload has run and its evidence is lost. prepareStateRoot finds that out
+// first: the root is a real directory of ours (made 0700 if missing; never a symlink, checked
+// with lstat), not writable by others, and can take the run's writes now, because a reservation
+// of that size is written, fsync'd and held until the caller releases it just before those
+// writes. The journal's tail is checked too (head valid, last line complete, key right), so a
+// damaged journal is a coded error before the run rather than after it.
+import { lstatSync, statSync, mkdirSync, openSync, closeSync, writeSync, fsyncSync, unlinkSync, readdirSync, statfsSync, readlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { BvisorError } from '../contract/errors.js';
+import { shim, LOCK_EX, LOCK_NB } from '../backends/linux/ffi/shim.js';
+import { fsyncDir } from './atomic.js';
+import { checkJournal, type JournalKey, type JournalState } from './journal-store.js';
+
+/**
+ * What a run writes into the root besides captured output: a journal line (a sealed report is a
+ * few KiB; 64 KiB of evidence would be a very large one), the head, state and plan files. Callers
+ * whose monitor writes captured streams into the root add those (limits.output per stream).
+ */
+export const DEFAULT_RESERVE_BYTES = 256 * 1024;
+const RESERVE_PREFIX = '.reserve.';
+
+export interface PrepareOptions {
+  /** Bytes to reserve (default DEFAULT_RESERVE_BYTES); 0 checks writability with an empty file only. */
+  reserveBytes?: number;
+  /** The journal key the run will append with (loadJournalKey); checked against a keyed journal. */
+  key?: JournalKey | null;
+}
+
+export interface StateRootLease {
+  root: string;
+  /** The journal as the run will find it (head, size, key id). */
+  journal: JournalState;
+  /** The reservation file, until released. */
+  reservation: string | null;
+  /**
+   * Gives the reserved space back: call it just before the writes it was held for (appendReport
+   * does, given { reservation: lease }), and in a finally. Idempotent; never throws.
+   */
+  release(): void;
+}
+
+function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? String((e as Error)?.message ?? e);
+}
+
+function unusable(root: string, why: string, hint: string, errno: string | null = null, cause?: unknown): BvisorError {
+  return new BvisorError('BV_STATE_ROOT_UNUSABLE', `state root ${root}: ${why}`, { hint, detail: { root, errno }, ...(cause === undefined ? {} : { cause }) });
+}
+
+const ROOT_HINT = 'pass --root with a directory of your own on a writable file system with free space';
+
+function errnoHint(code: string): string {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'free space on its file system (df -h), or pass --root on another one; nothing ran';
+    case 'EROFS':
+      return 'its file system is mounted read-only: remount it read-write, or pass --root on a writable one; nothing ran';
+    case 'EACCES':
+    case 'EPERM':
+      return 'we may not write there: fix its owner and mode (chmod 700), or pass --root with a directory of our own; nothing ran';
+    default:
+      return `${ROOT_HINT}; nothing ran`;
+  }
+}
+
+/** Makes the root if missing, then checks that it is a real directory that only we can write. */
+function ensureDirectory(root: string): void {
+  let st;
+  try {
+    st = lstatSync(root);
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw unusable(root, `lstat: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
+    // One component at a time: Node's recursive mkdir reports ENOENT for what was EROFS.
+    const abs = resolve(root);
+    const parts = abs.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = '/' + parts.slice(0, i).join('/');
+      try {
+        mkdirSync(dir, { mode: 0o700 });
+      } catch (e2) {
+        const code = errnoOf(e2);
+        if (code !== 'EEXIST') throw unusable(root, `cannot be created (mkdir ${dir}): ${code}`, errnoHint(code), code, e2);
+      }
+    }
+    st = lstatSync(root);
+  }
+  if (st.isSymbolicLink()) {
+    let target = '?';
+    try {
+      target = readlinkSync(root);
+    } catch {
+      /* the lstat said symlink; the message needs no more */
+    }
+    let dangling = false;
+    try {
+      statSync(root);
+    } catch {
+      dangling = true;
+    }
+    throw unusable(root, `is a symlink to ${target}${dangling ? ', which does not exist (dangling)' : ''}; bvisor does not follow a symlinked state root`, 'pass --root with the real directory, or remove the link', 'ELOOP');
+  }
+  if (!st.isDirectory()) throw unusable(root, 'is not a directory', ROOT_HINT, 'ENOTDIR');
+  const uid = process.geteuid?.() ?? st.uid;
+  if (st.uid !== uid) throw unusable(root, `is owned by uid ${st.uid}, not by us (uid ${uid})`, `chown ${uid} ${root}, or pass --root with a directory of our own`, 'EPERM');
+  if ((st.mode & 0o022) !== 0) throw unusable(root, `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could plant files bvisor trusts`, `chmod 700 ${root}`, 'EPERM');
+  try {
+    const c = lstatSync(join(root, 'containers'));
+    if (!c.isDirectory()) throw unusable(root, `${join(root, 'containers')} is ${c.isSymbolicLink() ? 'a symlink' : 'not a directory'}`, `remove ${join(root, 'containers')}; bvisor makes it`, 'ENOTDIR');
+  } catch (e) {
+    if (e instanceof BvisorError) throw e;
+    if (errnoOf(e) !== 'ENOENT') throw unusable(root, `lstat containers: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
+  }
+}
+
+/** Removes reservations whose holder died (its flock is gone): SIGKILL must not leak space. */
+function sweepReservations(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((n) => n.startsWith(RESERVE_PREFIX));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const path = join(root, n);
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      continue;
+    }
+    try {
+      if (shim().bv_flock(fd, LOCK_EX | LOCK_NB) === 0) unlinkSync(path);
+    } catch {
+      /* someone else swept it */
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Writes `bytes` of zeros (real blocks, not a sparse hole) into a new file, fsyncs, keeps it locked. */
+function reserve(root: string, bytes: number): { path: string; fd: number } {
+  const path = join(root, `${RESERVE_PREFIX}${process.pid}.${randomBytes(6).toString('hex')}`);
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (e) {
+    const code = errnoOf(e);
+    throw unusable(root, `cannot create a file: ${code}`, errnoHint(code), code, e);
+  }
+  try {
+    // Held for the lease's life: a sweeper that can take this lock knows we are gone.
+    shim().bv_flock(fd, LOCK_EX | LOCK_NB);
+    const zeros = Buffer.alloc(Math.min(bytes, 64 * 1024));
+    for (let off = 0; off < bytes; ) {
+      const n = writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - off), off);
+      if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+      off += n;
+    }
+    fsyncSync(fd);
+    fsyncDir(root);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(path);
+    } catch {
+      /* best effort: the sweeper takes it later */
+    }
+    const code = errnoOf(e);
+    let free = '';
+    try {
+      const s = statfsSync(root);
+      free = ` (${s.bavail * s.bsize} bytes free for us)`;
+    } catch {
+      /* only for the message */
+    }
+    throw unusable(root, `cannot take the ${bytes} bytes a run needs: ${code}${free}`, errnoHint(code), code, e);
+  }
+  return { path, fd };
+}
+
+/**
+ * Run before a workload runs (run, create): makes or checks the state root, reserves the space
+ * the run's own writes will need, and checks the journal's tail. Throws BV_STATE_ROOT_UNUSABLE
+ * (exit 4), or BV_JOURNAL_TORN / BV_JOURNAL_CORRUPT / BV_JOURNAL_KEY for a journal that could
+ * not be appended to. Nothing is left behind on failure; on success, release the lease.
+ */
+export function prepareStateRoot(root: string, opts: PrepareOptions = {}): StateRootLease {
+  const bytes = opts.reserveBytes ?? DEFAULT_RESERVE_BYTES;
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`reserveBytes ${bytes}`);
+  ensureDirectory(root);
+  sweepReservations(root);
+  const r = reserve(root, bytes);
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    try {
+      closeSync(r.fd);
+      unlinkSync(r.path);
+      // ext4 reuses freed blocks only once the unlink is committed: fsync the directory.
+      fsyncDir(root);
+    } catch {
+      /* a leftover reservation is swept by the next prepare */
+    }
+  };
+  try {
+    const journal = checkJournal(root, opts.key ?? null);
+    return { root, journal, reservation: r.path, release };
+  } catch (e) {
+    release();
+    const code = errnoOf(e);
+    if (!(e instanceof BvisorError) && typeof (e as NodeJS.ErrnoException)?.code === 'string') throw unusable(root, `journal: ${code}`, errnoHint(code), code, e);
+    throw e;
+  }
+}
