@@ -111,6 +111,25 @@ export function loadJournalKey(file: string, stateRoot: string): JournalKey {
   }
 }
 
+/**
+ * Opens journal.jsonl never through a symlink, and only if it is a regular file: bvisor appends
+ * as root, and a journal.jsonl planted as a link to another file must not make it write there.
+ */
+function openJournal(file: string, flags: number): number {
+  let fd: number;
+  try {
+    fd = openSync(file, flags | C.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    if (errnoOf(e) === 'ELOOP') throw new BvisorError('BV_JOURNAL_CORRUPT', `${file} is a symlink; bvisor does not follow it`, { hint: MANUAL_HINT, detail: { line: 0 } });
+    throw e;
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new BvisorError('BV_JOURNAL_CORRUPT', `${file} is not a regular file`, { hint: MANUAL_HINT, detail: { line: 0 } });
+  }
+  return fd;
+}
+
 // ---- the head and the tail ----------------------------------------------------------------
 
 /** The head record, strictly: null when there is none; a coded error when it is not a head. */
@@ -195,8 +214,9 @@ function inspect(root: string, key: JournalKey | null, forWrite: boolean): Journ
   const head = readHead(root);
   let fd: number;
   try {
-    fd = openSync(p.file, 'r');
+    fd = openJournal(p.file, C.O_RDONLY);
   } catch (e) {
+    if (e instanceof BvisorError) throw e;
     if (errnoOf(e) !== 'ENOENT') throw new BvisorError('BV_IO', `open ${p.file}: ${errnoOf(e)}`, { cause: e });
     if (head) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: missing, but its head records entry ${head.seq} (truncated or removed)`, { hint: MANUAL_HINT, detail: { line: 1, verifiedEntries: 0 } });
     return { file: p.file, size: 0, head: null, keyId: null };
@@ -272,8 +292,9 @@ function appendEntry<E extends JournalEntry>(root: string, state: JournalState, 
   beforeWrite?.();
   let fd: number;
   try {
-    fd = openSync(p.file, 'a', 0o600);
+    fd = openJournal(p.file, C.O_WRONLY | C.O_APPEND | C.O_CREAT);
   } catch (e) {
+    if (e instanceof BvisorError) throw e;
     throw new BvisorError('BV_IO', `append to ${p.file}: ${errnoOf(e)}; nothing was written`, { hint: 'check that the state root is writable and has space (bvisor runs prepareStateRoot before a workload for this)', cause: e });
   }
   try {
@@ -319,11 +340,20 @@ export function appendReport(root: string, report: SealedReport, opts: AppendOpt
 export type JournalVerdictAt = JournalVerdict & { file: string };
 
 function readJournal(file: string): Buffer {
+  let fd: number;
   try {
-    return readFileSync(file);
+    fd = openJournal(file, C.O_RDONLY);
   } catch (e) {
+    if (e instanceof BvisorError) throw e;
     if (errnoOf(e) === 'ENOENT') return Buffer.alloc(0);
     throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
+  }
+  try {
+    return readFileSync(fd);
+  } catch (e) {
+    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -396,7 +426,7 @@ export function repairJournalAt(root: string, key: JournalKey | null = null, now
       } finally {
         closeSync(keep);
       }
-      const fd = openSync(p.file, 'r+');
+      const fd = openJournal(p.file, C.O_WRONLY);
       try {
         ftruncateSync(fd, completeLen);
         fsyncSync(fd);

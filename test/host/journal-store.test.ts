@@ -2,11 +2,11 @@
 // a damaged head or a torn tail is a coded error and never appended after; --repair mends only
 // what an interrupted append leaves (oracle: we tamper with the file directly, as an attacker or
 // a crash would, and compare the file's bytes before and after).
-import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendReport, verifyJournalAt, journalPaths } from '../../src/host/journal-store.js';
+import { appendReport, verifyJournalAt, journalPaths, loadJournalKey } from '../../src/host/journal-store.js';
 import { verifyJournal } from '../../src/app/journal.js';
 import { makeEntry } from '../../src/core/journal.js';
 import { BvisorError } from '../../src/contract/errors.js';
@@ -295,5 +295,46 @@ describe('the journal format before keys and repairs', () => {
     expect(validateJournalEntry({ ...bare, event: { kind: 'other', problem: 'x', truncated: null, headRolledForward: null } })).toBe(false);
     expect(validateJournalEntry({ ...e, mac: { alg: 'hmac-sha256', keyId: '0'.repeat(16), value: 'f'.repeat(64) } })).toBe(true);
     expect(validateJournalEntry({ ...e, mac: { alg: 'sha1', keyId: '0'.repeat(16), value: 'f'.repeat(64) } })).toBe(false);
+  });
+});
+
+describe('the journal file itself', () => {
+  it('a journal.jsonl planted as a symlink is never followed: append and verify refuse, the target is untouched', () => {
+    const root = tempDir();
+    const victim = join(tempDir(), 'victim');
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, journalPaths(root).file);
+    const e = thrown(() => appendReport(root, report('x')));
+    expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(e.message).toMatch(/is a symlink/);
+    expect(thrown(() => verifyJournal(root)).code).toBe('BV_JOURNAL_CORRUPT');
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+
+  it('a journal.jsonl that is a directory is a coded error, not a crash', () => {
+    const root = tempDir();
+    mkdirSync(journalPaths(root).file);
+    expect(thrown(() => appendReport(root, report('x'))).message).toMatch(/is not a regular file/);
+  });
+
+  it('an append onto a forged last entry is refused when the key is given', () => {
+    const root = tempDir();
+    const keyFile = join(tempDir('bvisor-key-'), 'k');
+    writeFileSync(keyFile, Buffer.alloc(40, 9), { mode: 0o600 });
+    const key = loadJournalKey(keyFile, root);
+    appendReport(root, report('a'), { key });
+    const file = journalPaths(root).file;
+    const e = JSON.parse(readFileSync(file, 'utf8'));
+    e.at = '2030-01-01T00:00:00.000Z';
+    const { entryHash: _h, mac, ...rest } = e;
+    e.entryHash = makeEntry(null, e.report, e.at, sha256Hex).entryHash;
+    expect(rest.at).toBe(e.at);
+    writeFileSync(file, JSON.stringify({ ...e, mac }) + '\n');
+    writeFileSync(journalPaths(root).head, JSON.stringify({ seq: 1, entryHash: e.entryHash }));
+    const bytes = readFileSync(file);
+    const err = thrown(() => appendReport(root, report('b'), { key }));
+    expect(err.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(err.message).toMatch(/line 1: its MAC does not match/);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
   });
 });
