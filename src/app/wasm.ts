@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
-import { instrument, readImportList, WasmRefused, FUEL_VERSION } from '../core/wasm/fuel.js';
+import { instrument, readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { cgroupFor } from '../core/host-view.js';
 import type { NormalManifest } from '../core/manifest.js';
@@ -39,7 +39,6 @@ import { notObserved, witness } from '../core/report.js';
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
 export const RUNNER_OVERHEAD_BYTES = 256 * 2 ** 20;
 const WASM_PAGE = 65536;
-const DEFAULT_MAX_PAGES = 16384; // 1 GiB when the manifest sets no memory limit
 const OPENSSL_CNF = '/etc/ssl/openssl.cnf';
 
 export interface WasmRun {
@@ -47,6 +46,8 @@ export interface WasmRun {
   outcome: Outcome | null;
   runnerPlan: Plan;
   maxPages: number;
+  /** The cap on all tables' entries together. */
+  tableEntries: number;
   cache: CacheResult;
   /** The run used a runner started ahead of time. */
   spare: boolean;
@@ -55,11 +56,12 @@ export interface WasmRun {
 }
 
 /** The runner's own boundary, derived from the wasm manifest. */
-function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean): NormalManifest {
+function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean): NormalManifest {
   const L = m.limits;
   const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
   return {
-    workload: { kind: 'process', exe: node, args: [`--wasm-max-mem-pages=${maxPages}`, '--max-old-space-size=128', join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js')], cwd: '/' },
+    // V8's own caps back the rewritten limits: linear memory pages, and the entries of a table.
+    workload: { kind: 'process', exe: node, args: [`--wasm-max-mem-pages=${caps.maxPages}`, `--wasm-max-table-size=${caps.tableEntries}`, '--max-old-space-size=128', join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js')], cwd: '/' },
     root: null,
     // Node reads OpenSSL's configuration at start-up; nothing else outside /usr and our code.
     // The file host loads our shim through koffi (native code: read-exec), and reaches exactly
@@ -86,7 +88,7 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
       // A cgroup backstop only: without one the fallback (RLIMIT_AS) would starve V8, which
       // reserves address space far beyond what it uses (guard regions around wasm memory); the
       // guest's own memory is capped by the rewritten module and --wasm-max-mem-pages anyway.
-      ...(memoryCgroup ? { memory: { value: maxPages * WASM_PAGE + RUNNER_OVERHEAD_BYTES, guarantee: 'enforced' as const, explicit: true } } : {}),
+      ...(memoryCgroup ? { memory: { value: caps.maxPages * WASM_PAGE + caps.tableEntries * TABLE_ENTRY_BYTES + RUNNER_OVERHEAD_BYTES, guarantee: 'enforced' as const, explicit: true } } : {}),
     },
     tmp: { value: 'none', guarantee: 'enforced', explicit: true },
     syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
@@ -100,8 +102,10 @@ function runnerManifest(m: NormalManifest, fds: number[], maxPages: number, node
 
 export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
-  const maxPages = L.memoryBytes !== null ? Math.floor(L.memoryBytes / WASM_PAGE) : DEFAULT_MAX_PAGES;
-  let inst;
+  // limits.memory covers linear memory and tables together (the planner's mechanism says how).
+  const caps = L.memoryBytes !== null ? splitMemory(L.memoryBytes) : DEFAULT_CAPS;
+  const { maxPages, tableEntries } = caps;
+  let inst: { bytes: Uint8Array; surface: ModuleSurface };
   let cache: CacheResult = 'disabled';
   try {
     // The module is read from the descriptor checked against the plan, never by name again.
@@ -112,18 +116,26 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     } finally {
       shim().bv_close(fd);
     }
-    // The rewriter also validates and lists imports; the cache holds only its output bytes, so
-    // a cached module is re-read (cheap) for its imports.
-    const key = cacheKey(FUEL_VERSION, { maxPages }, original);
-    const c = cached(o.cacheDir, key, () => instrument(original, { maxPages }).bytes);
+    // The rewriter validates the module (the engine's validation and its own bounds checks)
+    // before it rewrites anything, and reads its imports and exports. The cache holds only
+    // output bytes, keyed by the rewriter's version and the module, so an entry exists only for
+    // a module that passed those checks; on a hit the surface is re-read (cheap).
+    const key = cacheKey(`${FUEL_VERSION}+${REWRITER_VERSION}`, caps, original);
+    let surface: ModuleSurface | null = null;
+    const c = cached(o.cacheDir, key, () => {
+      const r = instrument(original, caps);
+      surface = r;
+      return r.bytes;
+    });
     cache = c.result;
-    inst = { bytes: c.bytes, imports: readImportList(original) };
+    inst = { bytes: c.bytes, surface: surface ?? readSurface(original) };
   } catch (e) {
-    if (e instanceof WasmRefused) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0}: ${e.message}`, { hint: 'bvisor runs WASI preview 1 modules without the threads, SIMD, exceptions, GC, memory64 and multi-memory proposals' });
+    if (e instanceof WasmRefused) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0}: ${e.message}`, { hint: 'bvisor runs valid WASI preview 1 modules without the threads, SIMD, exceptions, GC, memory64 and multi-memory proposals, within limits.memory' });
     throw e;
   }
-  const foreign = inst.imports.filter((i) => i.module !== 'wasi_snapshot_preview1' || i.kind !== 0 || !(WASI_IMPORTS as readonly string[]).includes(i.name));
-  if (foreign.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} imports what bvisor does not provide: ${foreign.map((i) => `${i.module}.${i.name}`).join(', ')}`, { hint: 'only wasi_snapshot_preview1 functions can be imported' });
+  // A WASI command: _start, a memory for the host to use, and only WASI imports of the right types.
+  const problems = wasiProblems(inst.surface, WASI_IMPORTS);
+  if (problems.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} cannot run as a WASI command: ${problems.join('; ')}`, { hint: 'bvisor runs WASI preview 1 commands: an exported _start and memory, and only wasi_snapshot_preview1 functions imported' });
   const env = resolveEnv(L.env, o.secret).map((e): [string, string] => [e.name, e.value]);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
 
@@ -132,10 +144,10 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     Buffer.from(JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
     Buffer.from(inst.bytes),
   ]);
-  const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, maxPages, cgroupParent: o.cgroupParent, preopens });
+  const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, caps, cgroupParent: o.cgroupParent, preopens });
   const taken = o.spare ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
-  const runner = taken ?? launchRunner(b.manifest, maxPages, host, o, L.outputBytes, preopens);
+  const runner = taken ?? launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
   const t0 = Date.now();
   runner.jobSock.end(job);
   let timer: NodeJS.Timeout | null = null;
@@ -155,8 +167,8 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
-    if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, maxPages, host, o, L.outputBytes, preopens));
-    return { result, outcome, runnerPlan: runner.plan, maxPages, cache, spare: taken !== undefined, seed };
+    if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
+    return { result, outcome, runnerPlan: runner.plan, maxPages, tableEntries, cache, spare: taken !== undefined, seed };
   } finally {
     if (timer) clearTimeout(timer);
   }
@@ -206,12 +218,12 @@ function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<P
 
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
-function launchRunner(m: NormalManifest, maxPages: number, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
+function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
   const node = realpathSync(process.execPath);
-  const rm = runnerManifest(m, [jobR, outW], maxPages, node, preopens, cgroupFor(host, 'memory', o.cgroupParent !== null).ok);
+  const rm = runnerManifest(m, [jobR, outW], caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent !== null).ok);
   // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
   const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node, preopens), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: [jobR, outW] }, sha256Hex);
   if (!runnerPlan.admitted) {
@@ -270,12 +282,16 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const o = w.outcome;
   body.evidence.push({ name: 'wasm.fuel-unit', source: 'bvisor rewriter', value: FUEL_VERSION });
   body.evidence.push({ name: 'wasm.max-pages', source: 'rewritten memory limits', value: w.maxPages });
+  body.evidence.push({ name: 'wasm.table-entries', source: 'rewritten table limits (all tables together)', value: w.tableEntries });
   body.evidence.push({ name: 'wasm.cache', source: 'instrumented-module cache (sha256-checked)', value: w.cache });
   body.evidence.push({ name: 'wasm.runner', source: 'runner process', value: w.spare ? 'pre-started spare' : 'started for this run' });
   if (w.seed !== null) body.evidence.push({ name: 'wasm.seed', source: L.workload.seed !== null && L.workload.seed !== undefined ? 'the manifest' : 'derived from the module hash', value: w.seed });
   body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
-  body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
-  body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE, 'wasm linear memory (pages × 64 KiB)') : body.budgets.memory;
+  // After a trap the engine raises (not unreachable, not out of fuel) the counter misses what the
+  // trapping function's loops used since they last wrote it back (core/wasm/fuel.ts): a lower bound.
+  const lowerBound = o?.trap && o.trap !== 'out_of_fuel' && o.trap !== 'unreachable';
+  body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), lowerBound ? 'the module’s fuel counter (at least: the trap cut the last loop’s count)' : 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
+  body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE + (o.tableEntries ?? 0) * TABLE_ENTRY_BYTES, `wasm linear memory (pages × 64 KiB) and tables (entries × ${TABLE_ENTRY_BYTES} B)`) : body.budgets.memory;
   if (w.result.timedOut) return body; // outcome timeout (wall) from the launcher
   if (w.result.oomKilled) return body;
   if (o === null) {

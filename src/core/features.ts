@@ -427,7 +427,8 @@ function wasmLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[]
     case 'wall':
       return [have('wasm:runner(deadline,SIGKILL)', 'enforced')];
     case 'memory':
-      return [have(`wasm:memory-cap(max-pages=${Math.floor(value / 65536)})`, 'enforced')];
+      // linear memory and tables share limits.memory: 15/16 in 64 KiB pages, 1/16 in 64-byte table entries (core/wasm/fuel.ts splitMemory)
+      return [have(`wasm:memory-cap(max-pages=${Math.floor((value - Math.floor(value / 16)) / 65536)},table-entries=${Math.floor(Math.floor(value / 16) / 64)})`, 'enforced')];
     case 'fuel':
       return [have('wasm:fuel(wasmtime-like/v1)', 'enforced')];
     case 'processes':

@@ -5,6 +5,7 @@
 // It runs synchronously from start to end: no async I/O, no worker threads of its own.
 import { readSync, writeSync, closeSync } from 'node:fs';
 import { wasiImports, ProcExit } from './wasi.js';
+import { TABLE_EXPORT_PREFIX } from '../../core/wasm/fuel.js';
 
 interface Job {
   args: string[];
@@ -20,6 +21,8 @@ export interface Outcome {
   trap: string | null;
   fuelUsed: string | null;
   peakPages: number;
+  /** Entries of all the module's tables at the end (their peak). */
+  tableEntries: number;
   message: string | null;
 }
 
@@ -45,7 +48,7 @@ export function classifyTrap(e: unknown, fuelLeft: bigint | null): string {
   if (fuelLeft !== null && fuelLeft < 0n) return 'out_of_fuel';
   if (e instanceof RangeError && /call stack/i.test(e.message)) return 'stack_overflow';
   const m = (e as Error)?.message ?? '';
-  if (/memory access out of bounds/.test(m)) return 'memory_oob';
+  if (/memory access out of bounds|data segment is out of bounds/.test(m)) return 'memory_oob';
   if (/divide by zero/.test(m)) return 'int_div_zero';
   if (/divide result unrepresentable/.test(m)) return 'int_overflow';
   if (/float unrepresentable in integer range/.test(m)) return 'bad_conversion';
@@ -55,13 +58,28 @@ export function classifyTrap(e: unknown, fuelLeft: bigint | null): string {
   return 'unknown_trap';
 }
 
-function main(): void {
-  const raw = readAll(3);
-  closeSync(3);
+function hostError(message: string): Outcome {
+  return { exitCode: null, trap: 'host_error', fuelUsed: null, peakPages: 0, tableEntries: 0, message };
+}
+
+/** The job's outcome. Never throws: whatever goes wrong becomes an outcome, never a stack trace on the guest's stderr. */
+export function runJob(raw: Buffer): Outcome {
   const nl = raw.indexOf(10);
-  const job = JSON.parse(raw.subarray(0, nl).toString('utf8')) as Job;
+  if (nl < 0) return hostError('the job is incomplete');
+  let job: Job;
+  try {
+    job = JSON.parse(raw.subarray(0, nl).toString('utf8')) as Job;
+  } catch (e) {
+    return hostError(`the job is not valid JSON: ${message(e)}`);
+  }
   const bytes = raw.subarray(nl + 1, nl + 1 + job.moduleBytes);
-  const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  if (bytes.length !== job.moduleBytes) return hostError(`the job carries ${bytes.length} module bytes of ${job.moduleBytes}`);
+  let mod: WebAssembly.Module;
+  try {
+    mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    return hostError(`the module could not be compiled: ${message(e)}`);
+  }
   let memory: WebAssembly.Memory | null = null;
   let fuelGlobal: WebAssembly.Global | null = null;
   const charge = (units: number): void => {
@@ -72,29 +90,52 @@ function main(): void {
     const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens }) };
     instance = new WebAssembly.Instance(mod, imports);
   } catch (e) {
-    // The host could not be set up (a preopen that is not what the plan checked, memory): an
-    // outcome bvisor reports, never a stack trace on the guest's stderr.
-    writeSync(4, JSON.stringify({ exitCode: null, trap: 'host_error', fuelUsed: null, peakPages: 0, message: (e as Error)?.message ?? String(e) } satisfies Outcome) + '\n');
-    return;
+    // A segment that does not fit its memory or table traps during instantiation: the guest's
+    // fault, reported as a trap. Anything else is the host that could not be set up (a preopen
+    // that is not what the plan checked, memory): an outcome bvisor reports.
+    if (e instanceof WebAssembly.RuntimeError) return { exitCode: null, trap: classifyTrap(e, null), fuelUsed: null, peakPages: 0, tableEntries: 0, message: message(e) };
+    return hostError(message(e));
   }
-  memory = instance.exports.memory as WebAssembly.Memory;
-  fuelGlobal = (instance.exports.__bvisor_fuel as WebAssembly.Global | undefined) ?? null;
+  const ex = instance.exports;
+  memory = ex.memory instanceof WebAssembly.Memory ? ex.memory : null;
+  fuelGlobal = ex.__bvisor_fuel instanceof WebAssembly.Global ? ex.__bvisor_fuel : null;
+  const start = ex._start;
+  if (typeof start !== 'function') return hostError('module has no _start export');
+  if (!fuelGlobal) return hostError('the module carries no fuel counter (it was not instrumented): not run'); // fail closed
   const budget = job.fuel === null ? 2n ** 62n : BigInt(job.fuel);
   if (fuelGlobal) fuelGlobal.value = budget;
-  const out: Outcome = { exitCode: null, trap: null, fuelUsed: null, peakPages: 0, message: null };
+  const out: Outcome = { exitCode: null, trap: null, fuelUsed: null, peakPages: 0, tableEntries: 0, message: null };
   try {
-    (instance.exports.__bvisor_start as (() => void) | undefined)?.();
-    (instance.exports._start as () => void)();
+    (ex.__bvisor_start as (() => void) | undefined)?.();
+    (start as () => void)();
     out.exitCode = 0;
   } catch (e) {
     if (e instanceof ProcExit) out.exitCode = e.code;
     else {
       out.trap = classifyTrap(e, fuelGlobal ? (fuelGlobal.value as bigint) : null);
-      out.message = (e as Error)?.message ?? String(e);
+      out.message = message(e);
     }
   }
   if (fuelGlobal) out.fuelUsed = String(budget - (fuelGlobal.value as bigint));
   out.peakPages = memory ? memory.buffer.byteLength / 65536 : 0;
+  // tables never shrink: their length now is their peak
+  for (const [name, t] of Object.entries(ex)) if (name.startsWith(TABLE_EXPORT_PREFIX) && t instanceof WebAssembly.Table) out.tableEntries += t.length;
+  return out;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function main(): void {
+  let out: Outcome;
+  try {
+    const raw = readAll(3);
+    closeSync(3);
+    out = runJob(raw);
+  } catch (e) {
+    out = hostError(`the job could not be read: ${message(e)}`);
+  }
   writeSync(4, JSON.stringify(out) + '\n');
 }
 

@@ -1,0 +1,205 @@
+// Hostile and broken wasm modules through the whole backend: each gets a coded refusal before
+// anything runs, or a classified outcome, never a stack trace. And limits.memory covers tables:
+// a guest that grows a table to 10M entries under 8Mi is refused the growth, and the runner's
+// resident memory stays bounded. Oracles: the guest's own output, the runner's /proc entry
+// (VmHWM, read while it runs), and twins whose outcome flips.
+import { writeFileSync, readFileSync, readdirSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadBundle } from '../../src/host/bundle.js';
+import { runLoaded, type RunOutcome } from '../../src/app/run.js';
+import { BvisorError } from '../../src/contract/errors.js';
+import { facts } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+import { I, T, wasmModule } from '../core/wasm/builder.js';
+
+const BUNDLES = join(__dirname, '..', '..', 'bundles');
+
+async function run(dir: string): Promise<RunOutcome> {
+  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: null, secretEnv: {}, host: facts() });
+}
+
+function bundle(module: Uint8Array, limits = 'limits: { fuel: 100000 }'): string {
+  const d = tempDir('bvisor-wasm-');
+  chmodSync(d, 0o755);
+  writeFileSync(join(d, 'm.wasm'), module);
+  writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  wasm: { module: m.wasm, deterministic: true }\nstdio: { stdout: capture, stderr: capture }\n${limits}\n`);
+  return d;
+}
+
+function wat(src: string): Uint8Array | null {
+  const d = tempDir('bvisor-wat-');
+  writeFileSync(join(d, 'm.wat'), src);
+  const r = spawnSync('wat2wasm', [join(d, 'm.wat'), '-o', join(d, 'm.wasm')], { encoding: 'utf8' });
+  if (r.error) return null;
+  if (r.status !== 0) throw new Error(r.stderr);
+  return new Uint8Array(readFileSync(join(d, 'm.wasm')));
+}
+
+async function refusal(dir: string): Promise<BvisorError> {
+  const e = await run(dir).catch((x: unknown) => x);
+  expect(e).toBeInstanceOf(BvisorError);
+  expect((e as BvisorError).code).toBe('BV_WASM_REFUSED');
+  expect((e as BvisorError).message).not.toMatch(/\n\s+at /);
+  return e as BvisorError;
+}
+
+const MEM = { min: 1, export: 'memory' };
+
+describe('hostile modules are refused at load, coded', () => {
+  it('the fuel refill (local.set on the counter the rewriter appends): refused, nothing runs', async () => {
+    const body = [I.loop(), I.i64((1n << 62n) - 1n), I.localSet(1), I.localGet(0), I.i32(1), I.i32Add, I.localTee(0), I.i32(200_000_000), I.i32LtU, I.brIf(0), I.end];
+    const e = await refusal(bundle(wasmModule({ memory: MEM, funcs: [{ locals: [[1, T.i32]], body, export: '_start' }] })));
+    expect(e.message).toMatch(/m\.wasm: not a valid module: .*invalid local index: 1 @\+\d+/i);
+  });
+
+  it('a duplicate section and a huge locals count: refused with where, no stack trace', async () => {
+    const ok = wasmModule({ memory: MEM, funcs: [{ body: [], export: '_start' }] });
+    // the type section (right after the 8-byte header) twice
+    const typeSec = ok.subarray(8, 8 + 2 + ok[9]!);
+    const dup = Uint8Array.from([...ok.subarray(0, 8), ...typeSec, ...ok.subarray(8)]);
+    expect((await refusal(bundle(dup))).message).toMatch(/duplicate section 1 \(type\) at byte \d+/);
+    const huge = wasmModule({ memory: MEM, funcs: [{ locals: [[0xffffffff, T.i32]], body: [], export: '_start' }] });
+    expect((await refusal(bundle(huge))).message).toMatch(/not a valid module: .*local/i);
+  });
+
+  it('a module without _start is refused ("module has no _start export"), not run as unknown_trap', async () => {
+    const e = await refusal(bundle(wasmModule({ memory: MEM, funcs: [{ body: [], export: 'main' }] })));
+    expect(e.message).toMatch(/module has no _start export/);
+  });
+
+  it('"memory" exported as a global, and a WASI import of the wrong type: refused, every problem named', async () => {
+    const e = await refusal(
+      bundle(
+        wasmModule({
+          imports: [{ module: 'wasi_snapshot_preview1', name: 'fd_write', params: [T.i64], results: [] }],
+          memory: { min: 1 },
+          globals: [{ type: T.i32, mutable: false, init: I.i32(0), export: 'memory' }],
+          funcs: [{ body: [], export: '_start' }],
+        }),
+      ),
+    );
+    expect(e.message).toMatch(/"memory" is exported as a global, not a memory/);
+    expect(e.message).toMatch(/imports wasi_snapshot_preview1\.fd_write as \(i64\) -> \(\), but WASI preview 1 defines it as \(i32, i32, i32, i32\) -> \(i32\)/);
+  });
+
+  it('bytes that are not wasm at all', async () => {
+    expect((await refusal(bundle(Uint8Array.from(Buffer.from('#!/bin/sh\necho hi\n'))))).message).toMatch(/not a WebAssembly 1\.0 module/);
+  });
+});
+
+describe('guests that fail early get a classified outcome', () => {
+  it('a trap in the start function is a trap (unreachable), and proc_exit there is an exit', async () => {
+    const trap = wasmModule({ memory: MEM, funcs: [{ body: [I.unreachable] }, { body: [], export: '_start' }], start: 0 });
+    const t = await run(bundle(trap));
+    expect(t.report.body.outcome).toMatchObject({ status: 'failed', reason: 'trap', trap: 'unreachable' });
+    expect(t.exitStatus).toBe(134);
+    const exit = wasmModule({ imports: [{ module: 'wasi_snapshot_preview1', name: 'proc_exit', params: [T.i32], results: [] }], memory: MEM, funcs: [{ body: [I.i32(3), I.call(0)] }, { body: [], export: '_start' }], start: 1 });
+    const x = await run(bundle(exit));
+    expect(x.report.body.outcome).toMatchObject({ status: 'failed', reason: 'exit', exitCode: 3 });
+    expect(x.exitStatus).toBe(3);
+  });
+
+  it('a data segment outside memory traps at instantiation: memory_oob, not a host error', async () => {
+    const m = wasmModule({ memory: MEM, funcs: [{ body: [], export: '_start' }], data: [{ offset: 70_000, bytes: [1, 2, 3] }] });
+    const out = await run(bundle(m));
+    expect(out.report.body.outcome).toMatchObject({ status: 'failed', reason: 'trap', trap: 'memory_oob' });
+    expect(out.stderr?.toString() ?? '').not.toMatch(/\n\s+at /);
+  });
+
+  it('fuel counts are unchanged by validation: wasm-compute still uses 515,921 units (compute.wat)', async () => {
+    const out = await run(join(BUNDLES, 'wasm-compute'));
+    expect(out.report.body.budgets.fuel.observed).toBe(515_921);
+  });
+});
+
+/** Host pids of the runners started by this test process (descendants whose command line names runner.js). */
+function ourRunners(): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return [...parent.keys()].filter((pid) => {
+    try {
+      return mine(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner.js');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Runs a bundle while sampling its runner's VmHWM (kB → bytes); the highest value seen. */
+async function runSampling(dir: string): Promise<{ out: RunOutcome; hwm: number }> {
+  let hwm = 0;
+  const sample = (): void => {
+    for (const pid of ourRunners()) {
+      try {
+        const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        hwm = Math.max(hwm, kb * 1024);
+      } catch {
+        // exited between the listing and the read
+      }
+    }
+  };
+  const timer = setInterval(sample, 25);
+  try {
+    const out = await run(dir);
+    return { out, hwm };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('limits.memory covers tables', () => {
+  // Grows its table by $n entries, prints "refused" or "grown", then spins until the wall limit
+  // (so the runner can be measured while it holds what it got). With $exit, exits instead.
+  const guest = (n: number, spin: boolean): string => `(module
+    (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (table $t 1 funcref)
+    (data (i32.const 16) "refused\\ngrown\\n")
+    (func (export "_start")
+      (if (i32.eq (table.grow $t (ref.null func) (i32.const ${n})) (i32.const -1))
+        (then (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 8)))
+        (else (i32.store (i32.const 0) (i32.const 24)) (i32.store (i32.const 4) (i32.const 6))))
+      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      ${spin ? '(loop $l (br $l))' : ''}))`;
+
+  it('a 10M-entry table.grow under 8Mi is refused and the runner stays small; the twin with room grows and the runner swells', async () => {
+    const tenM = wat(guest(10_000_000, true));
+    const some = wat(guest(1_500_000, true));
+    if (tenM === null || some === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const limits = (mem: string): string => `limits: { wall: 1500ms, memory: ${mem}, fuel: 100000000000 }`;
+    const small = await runSampling(bundle(tenM, limits('8Mi')));
+    expect(small.out.stdout?.toString()).toBe('refused\n');
+    const twin = await runSampling(bundle(some, limits('2Gi'))); // tables get 2Gi/16 = 2M entries
+    expect(twin.out.stdout?.toString()).toBe('grown\n');
+    expect(small.hwm).toBeGreaterThan(0); // the sampler saw the runner
+    // 1.5M funcref entries cost V8 at least 28 B each: the twin's runner holds 40 MB more
+    expect(twin.hwm - small.hwm).toBeGreaterThan(40 * 2 ** 20);
+    // and the refused one is a Node process with nothing big in it (before: 276 MB)
+    expect(small.hwm).toBeLessThan(twin.hwm - 40 * 2 ** 20);
+    expect(small.hwm).toBeLessThan(150 * 2 ** 20);
+  });
+
+  it('the report counts what tables reached in the memory budget (pages × 64 KiB + entries × 64 B)', async () => {
+    const m = wat(guest(1000, false));
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const out = await run(bundle(m, 'limits: { memory: 8Mi, fuel: 1000000 }'));
+    expect(out.stdout?.toString()).toBe('grown\n');
+    expect(out.report.body.budgets.memory).toMatchObject({ limit: 8 * 2 ** 20, observed: 65536 + 1001 * 64 });
+    expect(out.report.body.evidence.find((e) => e.name === 'wasm.table-entries')?.value).toBe(8192);
+  });
+});

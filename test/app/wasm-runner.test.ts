@@ -1,0 +1,52 @@
+// The runner's job → outcome step, in process: whatever the job holds, the runner answers with
+// an outcome (a classified trap, an exit, or host_error with a message), never an exception that
+// would end as a stack trace on the guest's stderr.
+import { describe, expect, it } from 'vitest';
+import { runJob } from '../../src/backends/wasm/runner.js';
+import { instrument } from '../../src/core/wasm/fuel.js';
+import { I, T, wasmModule, type ModuleParts } from '../core/wasm/builder.js';
+
+const CAPS = { maxPages: 16, tableEntries: 1024 };
+const MEM = { min: 1, export: 'memory' };
+
+function job(bytes: Uint8Array, fuel: string | null = '1000000', header: Record<string, unknown> = {}): Buffer {
+  return Buffer.concat([Buffer.from(JSON.stringify({ args: ['m.wasm'], env: [], fuel, seed: 1, moduleBytes: bytes.length, preopens: [], ...header }) + '\n'), Buffer.from(bytes)]);
+}
+
+const instrumented = (p: ModuleParts): Uint8Array => instrument(wasmModule(p), CAPS).bytes;
+
+describe('runner outcomes', () => {
+  it('a guest that returns: exit 0, fuel counted', () => {
+    const o = runJob(job(instrumented({ memory: MEM, funcs: [{ body: [I.nop], export: '_start' }] })));
+    expect(o).toMatchObject({ exitCode: 0, trap: null, peakPages: 1, tableEntries: 0 });
+    expect(Number(o.fuelUsed)).toBeGreaterThan(0);
+  });
+
+  it('broken jobs and modules are host errors with a message, not exceptions', () => {
+    expect(runJob(Buffer.from('no newline'))).toMatchObject({ trap: 'host_error', message: 'the job is incomplete' });
+    expect(runJob(Buffer.from('{not json\n'))).toMatchObject({ trap: 'host_error', message: expect.stringMatching(/^the job is not valid JSON: /) });
+    expect(runJob(job(Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0]), '1', { moduleBytes: 20 }))).toMatchObject({ trap: 'host_error', message: 'the job carries 8 module bytes of 20' });
+    expect(runJob(job(Uint8Array.from([1, 2, 3])))).toMatchObject({ trap: 'host_error', message: expect.stringMatching(/could not be compiled/) });
+  });
+
+  it('no _start, or no fuel counter (an uninstrumented module): host errors, nothing runs', () => {
+    expect(runJob(job(instrumented({ memory: MEM, funcs: [{ body: [], export: 'main' }] })))).toMatchObject({ trap: 'host_error', message: 'module has no _start export' });
+    expect(runJob(job(wasmModule({ memory: MEM, funcs: [{ body: [I.unreachable], export: '_start' }] })))).toMatchObject({ trap: 'host_error', message: expect.stringMatching(/no fuel counter/) });
+  });
+
+  it('a data segment outside memory traps at instantiation: memory_oob', () => {
+    expect(runJob(job(instrumented({ memory: MEM, funcs: [{ body: [], export: '_start' }], data: [{ offset: 70_000, bytes: [1] }] })))).toMatchObject({ trap: 'memory_oob', exitCode: null });
+  });
+
+  it('a trap in the start function, and running out of fuel there', () => {
+    const trap = instrumented({ memory: MEM, funcs: [{ body: [I.unreachable] }, { body: [], export: '_start' }], start: 0 });
+    expect(runJob(job(trap))).toMatchObject({ trap: 'unreachable' });
+    const spin = instrumented({ memory: MEM, funcs: [{ body: [I.loop(), I.br(0), I.end] }, { body: [], export: '_start' }], start: 0 });
+    expect(runJob(job(spin, '1000'))).toMatchObject({ trap: 'out_of_fuel' });
+  });
+
+  it('reports the entries its tables reached', () => {
+    const m = instrumented({ memory: MEM, tables: [{ ref: T.funcref, min: 1 }], funcs: [{ body: [I.refNull(T.funcref), I.i32(99), I.tableGrow(0), I.drop], export: '_start' }] });
+    expect(runJob(job(m))).toMatchObject({ exitCode: 0, tableEntries: 100 });
+  });
+});
