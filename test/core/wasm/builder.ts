@@ -54,6 +54,7 @@ export const I = {
   else: 0x05,
   br: (l: number) => [0x0c, ...u32(l)],
   brIf: (l: number) => [0x0d, ...u32(l)],
+  brTable: (labels: number[], dflt: number) => [0x0e, ...vec(labels.map((l) => u32(l))), ...u32(dflt)],
   return: 0x0f,
   call: (f: number) => [0x10, ...u32(f)],
   callIndirect: (t: number, table = 0) => [0x11, ...u32(t), ...u32(table)],
@@ -106,6 +107,8 @@ export interface ModuleParts {
   globals?: Array<{ type: number; mutable: boolean; init: number[]; export?: string }>;
   exports?: Array<{ name: string; kind: number; index: number }>;
   start?: number;
+  /** Active element segments on table 0. */
+  elems?: Array<{ offset: number; funcs: number[] }>;
   data?: Array<{ offset: number; bytes: number[] }>;
 }
 
@@ -120,6 +123,7 @@ export function body(f: Pick<Fn, 'locals' | 'body'>): number[] {
 }
 
 export function wasmModule(p: ModuleParts): Uint8Array {
+  // types in order of first use: imports, then functions (tests may rely on this numbering)
   const types: string[] = [];
   const typeOf = (params: number[], results: number[]): number => {
     const k = JSON.stringify([params, results]);
@@ -147,6 +151,7 @@ export function wasmModule(p: ModuleParts): Uint8Array {
   for (const e of p.exports ?? []) exports.push([...name(e.name), e.kind, ...u32(e.index)]);
   if (exports.length) out.push(...section(7, vec(exports)));
   if (p.start !== undefined) out.push(...section(8, u32(p.start)));
+  if (p.elems?.length) out.push(...section(9, vec(p.elems.map((e) => [0, ...I.i32(e.offset), I.end, ...vec(e.funcs.map((f) => u32(f)))]))));
   out.push(...section(10, [...u32(p.funcs.length), ...p.funcs.flatMap((f) => body(f))]));
   if (p.data?.length) out.push(...section(11, vec(p.data.map((d) => [0, ...I.i32(d.offset), I.end, ...u32(d.bytes.length), ...d.bytes]))));
   return Uint8Array.from(out);
