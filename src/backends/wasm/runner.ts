@@ -5,7 +5,7 @@
 // It runs synchronously from start to end: no async I/O, no worker threads of its own.
 import { readSync, writeSync, closeSync } from 'node:fs';
 import { wasiImports, ProcExit } from './wasi.js';
-import { TABLE_EXPORT_PREFIX } from '../../core/wasm/fuel.js';
+import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from '../../core/wasm/names.js';
 
 interface Job {
   args: string[];
@@ -98,7 +98,8 @@ export function runJob(raw: Buffer): Outcome {
   }
   const ex = instance.exports;
   memory = ex.memory instanceof WebAssembly.Memory ? ex.memory : null;
-  fuelGlobal = ex.__bvisor_fuel instanceof WebAssembly.Global ? ex.__bvisor_fuel : null;
+  const counter = ex[FUEL_EXPORT];
+  fuelGlobal = counter instanceof WebAssembly.Global ? counter : null;
   const start = ex._start;
   if (typeof start !== 'function') return hostError('module has no _start export');
   if (!fuelGlobal) return hostError('the module carries no fuel counter (it was not instrumented): not run'); // fail closed
@@ -106,7 +107,7 @@ export function runJob(raw: Buffer): Outcome {
   if (fuelGlobal) fuelGlobal.value = budget;
   const out: Outcome = { exitCode: null, trap: null, fuelUsed: null, peakPages: 0, tableEntries: 0, message: null };
   try {
-    (ex.__bvisor_start as (() => void) | undefined)?.();
+    (ex[START_EXPORT] as (() => void) | undefined)?.();
     (start as () => void)();
     out.exitCode = 0;
   } catch (e) {

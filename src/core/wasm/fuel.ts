@@ -28,14 +28,13 @@
 // and locals do not change (new items are appended), so name sections stay valid.
 import { Reader, Writer, readSections, writeModule, WasmFormatError, SECTION_NAMES, type Section } from './binary.js';
 import { WASI_PREVIEW1, sameType, showType, type FuncType } from './wasi-types.js';
+import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from './names.js';
+
+export { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX };
 
 export const FUEL_VERSION = 'fuel:wasmtime-like/v1';
 /** Changes whenever the rewriter's output or its checks change (part of the cache key). */
-export const REWRITER_VERSION = 'bvisor-rewriter/2';
-export const FUEL_EXPORT = '__bvisor_fuel';
-export const START_EXPORT = '__bvisor_start';
-/** Every table is exported as this prefix + its index, for the runner to measure. */
-export const TABLE_EXPORT_PREFIX = '__bvisor_table';
+export const REWRITER_VERSION = 'bvisor-rewriter/3';
 /** Bulk operations cost one extra unit per this many bytes or elements (as wasmi does). */
 export const BULK_UNIT = 64;
 export const WASM_PAGE = 65536;
@@ -495,7 +494,9 @@ export function instrument(input: Uint8Array, opts: FuelOptions, testOnly: Unche
     code = rewriteCode(input, s, info);
   });
   const tableExports = info.tables.map((_, i) => `${TABLE_EXPORT_PREFIX}${i}`);
-  for (const n of [FUEL_EXPORT, START_EXPORT, ...tableExports]) if (info.exports.some((e) => e.name === n)) throw new WasmRefused(`the module already exports ${n}`);
+  // bvisor's own names (the runner reads them): a module may not export any of that form
+  const reserved = info.exports.find((e) => e.name.startsWith('__bvisor_'));
+  if (reserved) throw new WasmRefused(`the module exports ${JSON.stringify(reserved.name)}: export names starting with __bvisor_ are reserved`);
 
   let memory: FuelResult['memory'] = null;
   if (info.memory) {

@@ -137,6 +137,8 @@ describe('malformed modules: a coded refusal naming what and where', () => {
   it('refuses what it cannot meter or cap, with the reason', () => {
     const tag = mod([1, TYPE_V], [13, vec([[0, 0]])]);
     expect(refusal(tag, { skipEngineValidation: true })).toMatch(/exception-handling proposal \(tag section at byte \d+\)/);
+    const reserved = wasmModule({ funcs: [{ body: [], export: '__bvisor_table7' }] });
+    expect(refusal(reserved)).toMatch(/exports "__bvisor_table7": export names starting with __bvisor_ are reserved/);
     const tableImport = mod([2, vec([[...name('env'), ...name('t'), 1, T.funcref, 0, 1]])]);
     expect(refusal(tableImport)).toMatch(/imported tables are not supported \(env\.t\)/);
   });
