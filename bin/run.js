@@ -4,7 +4,7 @@
 // there first. Nothing else happens here.
 'use strict';
 
-const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--cgroup-parent']);
+const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
 const GLOBAL_BOOL = new Set(['--debug']);
 
 function hoistGlobals(argv) {

@@ -3,21 +3,31 @@
  * status after `create` has exited; this is it. Small and static: its memory per container is
  * what an orchestrator pays for every idle container.
  *
- *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD
+ *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US
  *     fds: 3 the body (a pipe: it carries resolved secrets, so it never touches a disk),
  *          4 to node, 5 from node, 6 the fail pipe's read end, OUT_FD/ERR_FD the read ends of
- *          captured stdout/stderr (-1: not captured), plus the fds the body names.
+ *          captured stdout/stderr (-1: not captured), CPU_FD the leaf's CPU usage file
+ *          (CPU_KIND 1: cgroup v2 cpu.stat, 2: v1 cpuacct.usage; -1/0: no mediated cpu limit),
+ *          plus the fds the body names.
  *     Captured streams are relayed into STATE_DIR/stdout and /stderr, at most CAP bytes each;
  *     the total and whether it was truncated go into exit.json.
  *
- *   1. setsid (leave create's session and terminal), read the body, bv_spawn the workload
- *   2. tell node the pid; close every child-side descriptor
+ *   0. ignore every catchable signal (only bvisor's SIGKILL, through a pidfd, stops us), become
+ *      a child subreaper, setsid; reserve the space of every file we will write, so a full
+ *      disk fails create here, before the workload exists, and never loses the exit record
+ *   1. read the body, bv_spawn the workload (it dies with us: PR_SET_PDEATHSIG), then close
+ *      every descriptor we do not need (the caller's stray ones included)
+ *   2. tell node the pid
  *   3. wait for node's "created" byte; EOF instead means create died mid-way: kill, reap, exit
  *   4. wait for `bvisor start` (a byte on STATE_DIR/exec.fifo) or the workload's death
  *   5. send the go byte; the fail pipe says exec succeeded (EOF) or where it failed
- *   6. enforce the wall deadline from start; reap with rusage; write STATE_DIR/exit.json
- *      atomically; exit. Whoever runs bvisor next on the container seals the report.
- * Every file it writes is written with open/write/fsync/rename: no partial status ever. */
+ *   6. relay output, enforce the wall deadline (64-bit) and the mediated cpu limit (poll the
+ *      cgroup's usage, kill); reap orphans handed to us; when the workload ends, kill what is
+ *      left of its descendants; write STATE_DIR/exit.json; exit. If the monitor itself cannot
+ *      go on (a poll error), it kills the workload and records why: never an unsupervised
+ *      workload. Whoever runs bvisor next on the container seals the report.
+ * Every file it writes replaces a reservation by rename (write, fsync, rename, fsync the
+ * directory): no partial status ever, and no ENOSPC at the end. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -37,8 +49,18 @@
 #include "launch.h"
 
 #ifdef BV_TEST_BUILD
-/* Marks the test build (a test proves the shipped monitor lacks it). */
+/* Marks the test build (a test proves the shipped monitor lacks it). Its red-twin switches come
+ * from BV_TEST_MONITOR (comma-separated): no-subreaper, no-ignore, poll-fault. */
 __attribute__((used)) static const char test_build_marker[] = "BV_TEST_BUILD";
+static int test_switch(const char *name) {
+  const char *v = getenv("BV_TEST_MONITOR");
+  return v && strstr(v, name) != NULL;
+}
+#else
+static int test_switch(const char *name) {
+  (void)name;
+  return 0;
+}
 #endif
 
 #ifndef P_PIDFD
@@ -58,27 +80,52 @@ static int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* poll(2) takes an int of milliseconds: a deadline weeks away is waited for in slices. */
+static int poll_ms(int64_t ms) {
+  if (ms < 0) return -1;
+  return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 /* Files are made by name inside the state directory, which bvisor keeps from every workload;
- * still, nothing here follows a symlink or reuses a file someone else made: the temp file is
- * unlinked and created exclusively (O_EXCL|O_NOFOLLOW), and renamed over the target (rename
- * replaces a planted link, never writes through it). */
+ * still, nothing here follows a symlink or reuses a file someone else made: reservations are
+ * created exclusively (O_EXCL|O_NOFOLLOW) and renamed over the target (rename replaces a
+ * planted link, never writes through it). */
 static int statedir_fd = -1;
 
-static void write_atomic(const char *name, const char *text) {
-  char tmp[300];
-  snprintf(tmp, sizeof tmp, ".%s.tmp", name);
-  unlinkat(statedir_fd, tmp, 0);
-  int fd = openat(statedir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  size_t n = strlen(text);
-  if (write(fd, text, n) != (ssize_t)n) {
-    close(fd);
-    unlinkat(statedir_fd, tmp, 0);
-    return;
-  }
-  fsync(fd);
+#define RESERVE_BYTES 2048
+enum { RES_CREATED, RES_RUNNING, RES_EXIT, NRES };
+static const char *const res_names[NRES] = {".reserve.created", ".reserve.running", ".reserve.exit"};
+
+/* A reservation: a file of RESERVE_BYTES spaces, written and fsync'd, so its blocks exist. */
+static int reserve(const char *name) {
+  char pad[RESERVE_BYTES];
+  memset(pad, ' ', sizeof pad);
+  pad[sizeof pad - 1] = '\n';
+  unlinkat(statedir_fd, name, 0);
+  int fd = openat(statedir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  int e = 0;
+  if (write(fd, pad, sizeof pad) != (ssize_t)sizeof pad) e = errno ? errno : EIO;
+  if (!e && fsync(fd) < 0) e = errno;
   close(fd);
-  renameat(statedir_fd, tmp, statedir_fd, name);
+  if (e) unlinkat(statedir_fd, name, 0);
+  return e;
+}
+
+/* Writes text over a reservation (JSON ignores the trailing spaces), then renames it into
+ * place. Overwriting blocks that exist needs no new space. Returns 0 or an errno. */
+static int write_reserved(int res, const char *name, const char *text) {
+  size_t n = strlen(text);
+  if (n >= RESERVE_BYTES) return EOVERFLOW;
+  int fd = openat(statedir_fd, res_names[res], O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int e = 0;
+  if (pwrite(fd, text, n, 0) != (ssize_t)n) e = errno ? errno : EIO;
+  if (!e && fsync(fd) < 0) e = errno;
+  close(fd);
+  if (!e && renameat(statedir_fd, res_names[res], statedir_fd, name) < 0) e = errno;
+  if (!e && fsync(statedir_fd) < 0) e = errno;
+  return e;
 }
 
 static int read_all(int fd, uint8_t **out, size_t *len) {
@@ -140,17 +187,21 @@ static int relay_step(struct relay *r) {
   return 1;
 }
 
-static void write_exit(const char *phase, const siginfo_t *info, const struct rusage *ru, int timed_out, int64_t started, int64_t ended, int stage, int err) {
+/* Why the workload was stopped by us rather than by itself. */
+enum { END_NONE = 0, END_WALL = 1, END_CPU = 2, END_FAULT = 3 };
+static const char *const end_names[] = {"none", "wall", "cpu", "monitor-fault"};
+
+static void write_exit(const char *phase, const siginfo_t *info, const struct rusage *ru, int end, int64_t started, int64_t ended, int stage, int err, long long cpu_us) {
   char buf[1024];
   snprintf(buf, sizeof buf,
-           "{\"phase\":\"%s\",\"siCode\":%d,\"status\":%d,\"timedOut\":%s,\"startedAtMs\":%lld,\"endedAtMs\":%lld,"
-           "\"utimeUs\":%lld,\"stimeUs\":%lld,\"maxRssKb\":%ld,\"failStage\":%d,\"failErrno\":%d,"
+           "{\"phase\":\"%s\",\"siCode\":%d,\"status\":%d,\"timedOut\":%s,\"stoppedBy\":\"%s\",\"startedAtMs\":%lld,\"endedAtMs\":%lld,"
+           "\"utimeUs\":%lld,\"stimeUs\":%lld,\"maxRssKb\":%ld,\"failStage\":%d,\"failErrno\":%d,\"cpuUsageUs\":%lld,"
            "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld}\n",
-           phase, info ? info->si_code : 0, info ? info->si_status : 0, timed_out ? "true" : "false", (long long)started, (long long)ended,
+           phase, info ? info->si_code : 0, info ? info->si_status : 0, end == END_WALL ? "true" : "false", end_names[end], (long long)started, (long long)ended,
            ru ? (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec : 0LL,
-           ru ? (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec : 0LL, ru ? ru->ru_maxrss : 0L, stage, err,
+           ru ? (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec : 0LL, ru ? ru->ru_maxrss : 0L, stage, err, cpu_us,
            relays[0].total, relays[0].kept, relays[1].total, relays[1].kept);
-  write_atomic("exit.json", buf);
+  write_reserved(RES_EXIT, "exit.json", buf);
 }
 
 static void reap(int pidfd, siginfo_t *info, struct rusage *ru) {
@@ -162,24 +213,119 @@ static void reap(int pidfd, siginfo_t *info, struct rusage *ru) {
   }
 }
 
+/* Orphans the kernel handed us (we are a subreaper): reap every zombie child but the workload,
+ * whose status the pidfd path collects. */
+static void reap_orphans(int workload) {
+  for (;;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) return;
+    if (si.si_pid == workload) return;
+    waitpid(si.si_pid, NULL, 0);
+  }
+}
+
+/* After the workload: its descendants that escaped a pid namespace (or had none) were
+ * reparented to us. Kill our children until none is left; each death hands us the next
+ * generation. A child's pid cannot be reused before we reap it, so no stranger is signalled. */
+static void kill_descendants(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  for (int round = 0; round < 1000; round++) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[8192];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return;
+    buf[n] = 0;
+    for (char *p = buf; *p;) {
+      char *end;
+      long pid = strtol(p, &end, 10);
+      if (end == p) break;
+      if (pid > 0) kill((pid_t)pid, SIGKILL);
+      p = end;
+    }
+    while (waitpid(-1, NULL, 0) > 0) {}
+  }
+}
+
+/* CPU time the workload's cgroup has used, in microseconds, or -1. */
+static int cpu_fd = -1, cpu_kind = 0;
+static long long cpu_usage_us(void) {
+  if (cpu_fd < 0) return -1;
+  char buf[4096];
+  ssize_t n = pread(cpu_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  if (cpu_kind == 2) return atoll(buf) / 1000; /* cpuacct.usage: nanoseconds */
+  const char *k = strstr(buf, "usage_usec ");   /* cpu.stat: "usage_usec N" */
+  return k ? atoll(k + 11) : -1;
+}
+
+static void ignore_signals(void) {
+  struct sigaction ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  for (int sig = 1; sig < 65; sig++) {
+    /* SIGKILL/SIGSTOP cannot be; faults must not be (a loop); SIGCHLD is read from a signalfd. */
+    if (sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD || sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT || sig == SIGTRAP || sig == SIGSYS) continue;
+    sigaction(sig, &ign, NULL); /* glibc's reserved real-time signals say EINVAL: fine */
+  }
+}
+
+static int cmp_int(const void *a, const void *b) {
+  return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every descriptor from 3 up except those in keep. */
+static void close_except(int *keep, int n) {
+  qsort(keep, (size_t)n, sizeof *keep, cmp_int);
+  unsigned lo = 3;
+  for (int i = 0; i < n; i++) {
+    if (keep[i] < (int)lo) continue;
+    if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+    lo = (unsigned)keep[i] + 1;
+  }
+  syscall(SYS_close_range, lo, ~0u, 0);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 6) {
-    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD\n");
+  if (!test_switch("no-ignore")) ignore_signals();
+  if (argc < 9) {
+    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US\n");
     return 2;
   }
-  statedir_fd = open(argv[1], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  /* A subreaper: descendants whose parents die become ours, not init's, so none escapes us. */
+  if (!test_switch("no-subreaper")) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  setsid();
+  statedir_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (statedir_fd < 0) {
-    fprintf(stderr, "bvmonitor: open %s: %s\n", argv[1], strerror(errno));
+    dprintf(4, "error %d\n", errno);
     return 2;
+  }
+  for (int i = 0; i < NRES; i++) {
+    int e = reserve(res_names[i]);
+    if (e) {
+      dprintf(4, "reserve %d\n", e);
+      return 1;
+    }
   }
   long long wall_ms = atoll(argv[2]);
   cap_bytes = atoll(argv[3]);
   relay_open(0, atoi(argv[4]), "stdout");
   relay_open(1, atoi(argv[5]), "stderr");
-  setsid();
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
-  signal(SIGINT, SIG_IGN);
+  cpu_fd = atoi(argv[6]);
+  cpu_kind = atoi(argv[7]);
+  long long cpu_limit_us = atoll(argv[8]);
+  if (cpu_kind == 0 || cpu_limit_us <= 0) cpu_fd = -1;
+
+  /* SIGCHLD through a signalfd: orphans are reaped from the poll loop. */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 
   uint8_t *body = NULL;
   size_t len = 0;
@@ -197,20 +343,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   int pid = out[0], pidfd = out[1];
-  dprintf(4, "pid %d\n", pid);
-  close(4);
-  /* Child-side descriptors: the workload has its copies; ours would keep pipes open. */
   int keep_sync = h->sync_peer_fd;
-  int closing[] = {h->exe_fd, h->cgroup_fd, h->sync_fd, h->fail_fd, h->landlock_fd, h->stdio[0], h->stdio[1], h->stdio[2]};
-  for (unsigned i = 0; i < sizeof closing / sizeof closing[0]; i++)
-    if (closing[i] > 6 && closing[i] != keep_sync && closing[i] != relays[0].in && closing[i] != relays[1].in) close(closing[i]);
-  const struct bv_fd *fds = (const struct bv_fd *)(body + h->fds_off);
-  for (uint32_t i = 0; i < h->nfds; i++)
-    if (fds[i].src > 6 && fds[i].src != keep_sync) close(fds[i].src);
-  /* Detached mount trees the parent prepared: the workload moved its copies into place. */
-  const int32_t *slots = (const int32_t *)(body + h->slots_off);
-  for (uint32_t i = 0; i < h->nslots; i++)
-    if (slots[i] > 6 && slots[i] != keep_sync) close(slots[i]);
+  /* Everything else the body named is the workload's now; and whatever the caller left open
+   * (`bvisor create … 100>&1 | cat`) must not be held by us for the container's lifetime. */
+  int keep[] = {4, 5, 6, statedir_fd, keep_sync, pidfd, relays[0].in, relays[0].out, relays[1].in, relays[1].out, cpu_fd, sigfd};
+  close_except(keep, (int)(sizeof keep / sizeof keep[0]));
+  memset(body, 0, len); /* resolved secrets */
+  free(body);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     dup2(devnull, 0);
@@ -218,6 +357,8 @@ int main(int argc, char **argv) {
     dup2(devnull, 2);
     if (devnull > 2) close(devnull);
   }
+  dprintf(4, "pid %d\n", pid);
+  close(4);
 
   siginfo_t info;
   struct rusage ru;
@@ -229,19 +370,25 @@ int main(int argc, char **argv) {
   if (r != 1) {
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     reap(pidfd, &info, &ru);
-    write_exit("aborted", &info, &ru, 0, 0, now_ms(), 0, 0);
+    kill_descendants();
+    write_exit("aborted", &info, &ru, END_NONE, 0, now_ms(), 0, 0, -1);
     return 0;
   }
   /* 4. start, or death before it. The fifo is open for reading before "created" is announced,
    * so a start that follows create at once always finds a reader. */
   int ff = openat(statedir_fd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-  write_atomic("monitor.json", "{\"phase\":\"created\"}\n");
-  int started = 0;
+  write_reserved(RES_CREATED, "monitor.json", "{\"phase\":\"created\"}\n");
+  int started = 0, fault = 0;
   while (ff >= 0) {
-    struct pollfd p[2] = {{ff, POLLIN, 0}, {pidfd, POLLIN, 0}};
-    int n = poll(p, 2, -1);
+    struct pollfd p[3] = {{ff, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    int n = poll(p, 3, -1);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
+    if (n < 0) { fault = errno; break; }
+    if (p[2].revents) {
+      struct signalfd_siginfo ssi;
+      while (read(sigfd, &ssi, sizeof ssi) > 0) {}
+      reap_orphans(pid);
+    }
     if (p[1].revents) break; /* died (killed) while created */
     if (p[0].revents & POLLIN) {
       r = read(ff, &b, 1);
@@ -259,7 +406,8 @@ int main(int argc, char **argv) {
     close(keep_sync);
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     reap(pidfd, &info, &ru);
-    write_exit("killed-before-start", &info, &ru, 0, 0, now_ms(), 0, 0);
+    kill_descendants();
+    write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, now_ms(), 0, fault, -1);
     return 0;
   }
   /* 5. go */
@@ -280,33 +428,70 @@ int main(int argc, char **argv) {
   close(6);
   if (got == sizeof rec && rec.kind == 0) {
     reap(pidfd, &info, &ru);
-    write_exit("exec-failed", &info, &ru, 0, started_at, now_ms(), rec.stage, rec.err);
+    kill_descendants();
+    write_exit("exec-failed", &info, &ru, END_NONE, started_at, now_ms(), rec.stage, rec.err, -1);
     return 0;
   }
   char msg[128];
   snprintf(msg, sizeof msg, "{\"phase\":\"running\",\"startedAtMs\":%lld}\n", (long long)started_at);
-  write_atomic("monitor.json", msg);
+  write_reserved(RES_RUNNING, "monitor.json", msg);
 
-  /* 6. relay output, enforce the deadline, then reap */
-  int timed_out = 0, exited = 0;
+  /* 6. relay output, enforce the deadline and the cpu limit, reap orphans, then the workload */
+  int end = END_NONE, exited = 0;
   int64_t deadline = wall_ms > 0 ? mono_ms() + wall_ms : -1;
   int64_t drain_until = -1;
+  long long cpu_used = cpu_usage_us();
   for (;;) {
-    int wait = -1;
     int64_t now = mono_ms();
-    if (!exited && deadline >= 0) wait = deadline - now < 0 ? 0 : (int)(deadline - now);
+    int64_t wait = -1;
+    if (!exited && deadline >= 0) wait = deadline - now < 0 ? 0 : deadline - now;
+    if (!exited && cpu_fd >= 0 && end == END_NONE) {
+      /* Poll sooner as the budget runs out: overshoot is bounded by a slice of the rest. */
+      long long left_ms = (cpu_limit_us - (cpu_used < 0 ? 0 : cpu_used)) / 1000;
+      int64_t slice = left_ms / 4 < 5 ? 5 : left_ms / 4 > 100 ? 100 : left_ms / 4;
+      if (wait < 0 || slice < wait) wait = slice;
+    }
     if (exited) {
       if (drain_until < 0) drain_until = now + 2000; /* writers that outlive the workload */
-      wait = drain_until - now < 0 ? 0 : (int)(drain_until - now);
+      wait = drain_until - now < 0 ? 0 : drain_until - now;
     }
-    struct pollfd p[3] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}};
+    struct pollfd p[4] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}, {sigfd, POLLIN, 0}};
     if (exited && relays[0].in < 0 && relays[1].in < 0) break;
-    int n = poll(p, 3, wait);
+    int n;
+    if (test_switch("poll-fault")) {
+      n = -1; /* the test build's stand-in for a poll that fails */
+      errno = EFAULT;
+    } else
+      n = poll(p, 4, poll_ms(wait));
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
-      if (exited) break;
-      timed_out = 1;
-      /* The pid namespace dies with its init; bvisor kills the cgroup when it tears down. */
+    if (n < 0) {
+      /* We cannot watch the workload any more: it must not run on unwatched. */
+      fault = errno;
+      if (!exited) {
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        reap(pidfd, &info, &ru);
+        exited = 1;
+      }
+      end = END_FAULT;
+      break;
+    }
+    if (p[3].revents) {
+      struct signalfd_siginfo ssi;
+      while (read(sigfd, &ssi, sizeof ssi) > 0) {}
+      reap_orphans(pid);
+    }
+    if (!exited && cpu_fd >= 0) {
+      cpu_used = cpu_usage_us();
+      if (cpu_used >= cpu_limit_us && end == END_NONE) {
+        end = END_CPU;
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+      }
+    }
+    /* Deadlines are checked whatever woke us: a stream of output must not postpone them. */
+    if (exited && mono_ms() >= drain_until) break;
+    if (!exited && deadline >= 0 && mono_ms() >= deadline) {
+      if (end == END_NONE) end = END_WALL;
+      /* The pid namespace dies with its init; descendants without one are ours to kill. */
       syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
       deadline = -1;
       continue;
@@ -316,9 +501,13 @@ int main(int argc, char **argv) {
     if (!exited && p[0].revents) {
       reap(pidfd, &info, &ru);
       exited = 1;
+      /* Descendants that outlived it would hold the output pipes open: kill them now. */
+      kill_descendants();
     }
   }
   if (!exited) reap(pidfd, &info, &ru);
-  write_exit("exited", &info, &ru, timed_out, started_at, now_ms(), 0, 0);
+  kill_descendants();
+  if (cpu_fd >= 0) cpu_used = cpu_usage_us();
+  write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, now_ms(), 0, fault, cpu_used);
   return 0;
 }

@@ -12,6 +12,7 @@
  *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
  *   spew BYTES            write BYTES bytes of 'x' to stdout
+ *   spinners N            N processes (this one and N-1 children) spinning forever
  *   exchange A B          swap A and B with renameat2(RENAME_EXCHANGE) in a loop until killed
  *                         (a racer for tests; runs on the host, never inside a boundary)
  *   try OP... [, OP...]   run each operation, print a JSON array of errnos (0 = it worked):
@@ -407,6 +408,13 @@ int main(int argc, char **argv) {
     return *p;
   }
   if (!strcmp(m, "spin")) for (volatile unsigned long i = 0;; i++) {}
+  if (!strcmp(m, "spinners") && argc >= 3) {
+    /* N processes burning CPU together: only a limit on the whole tree stops them soon */
+    int n = atoi(argv[2]);
+    for (int i = 1; i < n; i++)
+      if (fork() == 0) break;
+    for (volatile unsigned long i = 0;; i++) {}
+  }
   if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
   if (!strcmp(m, "alloc") && argc >= 3) {
     size_t mib = (size_t)atol(argv[2]);

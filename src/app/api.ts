@@ -4,9 +4,11 @@
 import type { HostFacts, SealedReport } from '../contract/generated/types.js';
 import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
+import { BvisorError } from '../contract/errors.js';
 import { runLoaded } from './run.js';
 import { secretVar } from '../core/secrets.js';
 import { apiHandedFds } from '../host/fds.js';
+import { loadJournalKey } from '../host/journal-store.js';
 export { closeSpares } from './wasm.js';
 
 export interface RunConfinedOptions {
@@ -19,6 +21,8 @@ export interface RunConfinedOptions {
   /** Descriptors of yours to hand to the workload; a manifest's fds must be among them. */
   fds?: number[];
   refreshHost?: boolean;
+  /** Key file of a keyed journal under root (0600, outside the root; see docs/journal.md). */
+  journalKey?: string | null;
   /**
    * wasm workloads: keep a confined runner started ahead of time for the next run with the same
    * kind of boundary, hiding Node's start-up (about 50 ms). Call closeSpares() before exiting.
@@ -37,12 +41,13 @@ export interface ConfinedResult {
 let hostCache: HostFacts | null = null;
 
 export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
+  if (options.journalKey && !options.root) throw new BvisorError('BV_USAGE', 'journalKey needs a root: the journal it keys lives there', { hint: 'pass root as well, or drop journalKey' });
   if (!hostCache || options.refreshHost) hostCache = probeHost();
   const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
   // Secrets travel only from the caller's map, never from bvisor's environment.
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
   try {
-    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true });
+    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, options.root) : null });
     return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr };
   } finally {
     loaded.bundle.cleanup();

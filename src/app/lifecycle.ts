@@ -21,19 +21,27 @@ import { idProblem } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved } from '../core/report.js';
 import { loadBundle } from '../host/bundle.js';
+import { removeKeptBundle, sweepBundles } from '../host/extracted.js';
+import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex } from '../host/hash.js';
+import { startTime, procRef, alive } from '../host/proc.js';
 import { writeFileAtomic } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
-import { appendReport, journalPaths } from '../host/journal-store.js';
+import { appendReport, journalPaths, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
-import { createLinux, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { createLinux, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
-import { fault } from './faults.js';
+import { fault } from '../host/faults.js';
 
 export const OCI_VERSION = '1.0.2';
+
+/** How reports are journaled: with the key of a keyed journal (--journal-key), if any. */
+export interface JournalOptions {
+  key?: JournalKey | null;
+}
 
 export function containersDir(root: string): string {
   return join(root, 'containers');
@@ -47,34 +55,6 @@ function dirOf(root: string, id: string): string {
 
 function notFound(id: string, root: string): BvisorError {
   return new BvisorError('BV_CONTAINER_NOT_FOUND', `container ${id} does not exist under ${root}`, { hint: 'bvisor list shows the containers under this --root' });
-}
-
-/** Start time of a process (field 22 of /proc/<pid>/stat), or null when it is gone. */
-export function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm may hold spaces and parentheses: fields start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-export function procRef(pid: number): ProcRef | null {
-  const st = startTime(pid);
-  return st === null ? null : { pid, startTime: st };
-}
-
-function alive(ref: ProcRef | null): boolean {
-  if (!ref) return false;
-  if (startTime(ref.pid) !== ref.startTime) return false;
-  // A zombie has exited; only its parent's wait is missing.
-  try {
-    return !/^State:\s*Z/m.test(readFileSync(`/proc/${ref.pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 /** Every command on an id holds its lock while it acts (sync or async bodies alike). */
@@ -100,10 +80,14 @@ function writeState(dir: string, s: ContainerState): void {
 }
 
 interface ExitFile {
-  phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed';
+  phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed' | 'monitor-fault';
   siCode: number;
   status: number;
   timedOut: boolean;
+  /** What stopped the workload, if the monitor did: wall, cpu, or its own fault. */
+  stoppedBy?: 'none' | 'wall' | 'cpu' | 'monitor-fault';
+  /** The watched cgroup's cpu usage at the end (limits.cpu, mediated), -1 if none. */
+  cpuUsageUs?: number;
   startedAtMs: number;
   endedAtMs: number;
   utimeUs: number;
@@ -125,6 +109,11 @@ export interface Derived {
 
 /** The real status, from the processes and the monitor's files. */
 export function derive(dir: string, s: ContainerState): Derived {
+  if (s.kind === 'run') {
+    // A bvisor run in progress: it lives as long as its process (the workload dies with it).
+    if (alive(s.creator)) return { status: 'running', broken: null, exit: null };
+    return { status: 'stopped', broken: 'bvisor run died before it finished (killed, or the host rebooted); its workload died with it', exit: null };
+  }
   const exit = readJson<ExitFile>(join(dir, 'exit.json'));
   if (exit) return { status: 'stopped', broken: exit.phase === 'aborted' ? 'bvisor create died before the container was created (its monitor killed the workload)' : null, exit };
   if (s.status === 'creating') {
@@ -153,6 +142,10 @@ export interface CreateOptions {
   secrets?: readonly string[];
   fds?: readonly number[];
   host?: HostFacts;
+  /** Test-only switches (dropped by the shipped launcher; see backends/linux/test-hooks.ts). */
+  hooks?: LaunchHooks;
+  /** The journal key (a keyed journal is checked before anything is created). */
+  key?: JournalKey | null;
 }
 
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
@@ -161,6 +154,9 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   try {
     const host = o.host ?? probeHost();
     const plan = admittedLinuxPlan(loaded, host, o, 'created');
+    // The root must take what this container will write (its records, its report) before
+    // anything exists; the monitor reserves its own exit record's space in its directory.
+    prepareStateRoot(o.root, { key: o.key ?? null }).release();
     mkdirSync(containersDir(o.root), { recursive: true, mode: 0o700 });
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -168,29 +164,30 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${o.id} already exists under ${o.root}`, { hint: `choose another id, or remove it with bvisor delete -f ${o.id}` });
       throw e;
     }
-    let cgroupDirs: string[] = [];
+    const state: ContainerState = {
+      bvisorVersion: '1',
+      id: o.id,
+      kind: 'container',
+      status: 'creating',
+      bundle: loaded.bundle.source,
+      createdAt: new Date().toISOString(),
+      runId: randomUUID(),
+      creator: procRef(process.pid)!,
+      pid: null,
+      monitor: null,
+      planHash: plan.planHash!,
+      backend: 'linux',
+      manifestSha256: loaded.bundle.manifestSha256,
+      cgroupDirs: [],
+      setupMs: null,
+      startedAt: null,
+      reportHash: null,
+      journaled: false,
+      annotations: {},
+      keptBundle: null,
+    };
     try {
       return await withLock(dir, async () => {
-        const state: ContainerState = {
-          bvisorVersion: '1',
-          id: o.id,
-          status: 'creating',
-          bundle: loaded.bundle.source,
-          createdAt: new Date().toISOString(),
-          runId: randomUUID(),
-          creator: procRef(process.pid)!,
-          pid: null,
-          monitor: null,
-          planHash: plan.planHash!,
-          backend: 'linux',
-          manifestSha256: loaded.bundle.manifestSha256,
-          cgroupDirs: [],
-          setupMs: null,
-          startedAt: null,
-          reportHash: null,
-          journaled: false,
-          annotations: {},
-        };
         writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
         writeState(dir, state);
         fault('create:after-state');
@@ -204,19 +201,25 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           hostname: o.id,
           secret: secretFromEnv(o.secretEnv),
           capture: { stdout: null, stderr: null },
-          dieWithParent: false,
+          // The monitor is the workload's parent: if it dies, so does the workload.
+          dieWithParent: true,
+          ...(o.hooks ? { hooks: o.hooks } : {}),
+          beforeCgroup: (leaf) => {
+            state.cgroupDirs = [...state.cgroupDirs, leaf];
+            writeState(dir, state);
+            fault('create:before-cgroup');
+          },
           detached: {
             stateDir: dir,
             monitorPath: monitorPath(),
-            beforeCgroup: (leaf) => {
-              state.cgroupDirs = [...state.cgroupDirs, leaf];
+            onSpawned: ({ pid, monitorPid }) => {
+              state.pid = procRef(pid);
+              state.monitor = procRef(monitorPid);
               writeState(dir, state);
-              fault('create:before-cgroup');
             },
             beforeConfirm: () => fault('create:before-confirm'),
           },
         });
-        cgroupDirs = created.cgroupDirs;
         // The monitor announces "created" once it listens on the exec fifo: wait for that, so
         // a start right after create never finds nobody there.
         const until = Date.now() + 5000;
@@ -226,20 +229,140 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         }
         fault('create:after-spawn');
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
-        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs };
+        const kept = loaded.bundle.keep(dir, state.runId);
+        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);
         if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}\n`, 0o644);
         return done;
       });
     } catch (e) {
-      // Leave the environment as if create had never been attempted.
-      for (const d of cgroupDirs) rmSync(d, { recursive: false, force: true });
-      rmSync(dir, { recursive: true, force: true });
+      // Leave the environment as if create had never been attempted: the monitor (told
+      // nothing, it kills the workload) must be gone before its directory goes.
+      await stopProcesses(state);
+      teardownCgroups(leavesOf(state.cgroupDirs));
+      removeDir(dir);
       throw e;
     }
   } finally {
     loaded.bundle.cleanup();
   }
+}
+
+/** Removes a container directory, retrying while a dying monitor may still be writing in it. */
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+}
+
+/** Waits (bounded) for a process of ours to go, then SIGKILLs it and waits again. */
+async function awaitGone(ref: ProcRef | null, ms: number): Promise<void> {
+  if (!ref) return;
+  for (const kill of [false, true]) {
+    if (kill) signalPid(ref.pid, 9, ref.startTime);
+    const until = Date.now() + ms;
+    while (alive(ref) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    if (!alive(ref)) return;
+  }
+}
+
+/** Kills a container's workload (and its cgroups' members), then its monitor, waiting for both. */
+async function stopProcesses(s: ContainerState, dir?: string): Promise<void> {
+  killAll(leavesOf(s.cgroupDirs));
+  if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
+  // The monitor sees its workload die, writes exit.json and exits; give it the time to.
+  if (s.monitor && alive(s.monitor)) {
+    const until = Date.now() + 5000;
+    while ((!dir || !existsSync(join(dir, 'exit.json'))) && alive(s.monitor) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await awaitGone(s.monitor, 1000);
+  }
+  await awaitGone(s.pid, 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// run, registered
+
+/**
+ * A bvisor run in progress, registered under its id like a container (kind run, status
+ * running): the id is taken while it runs, list shows it, delete without -f refuses it, and
+ * after a crash delete -f or gc finds its cgroups and seals what is known.
+ */
+export interface RunRegistration {
+  dir: string;
+  runId: string;
+  addCgroup(leaf: string): void;
+  setPid(pid: number): void;
+  /** The sealed report, kept before it is journaled, so a crash in between journals it once. */
+  saveReport(report: SealedReport): void;
+  /** Removes the entry, if it is still this run's. */
+  release(): void;
+}
+
+export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
+  const dir = dirOf(root, id);
+  mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
+    throw e;
+  }
+  const state: ContainerState = {
+    bvisorVersion: '1',
+    id,
+    kind: 'run',
+    status: 'running',
+    bundle: o.bundle,
+    createdAt: new Date().toISOString(),
+    runId: o.runId,
+    creator: procRef(process.pid)!,
+    pid: null,
+    monitor: null,
+    planHash: o.plan.planHash!,
+    backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux',
+    manifestSha256: o.manifestSha256,
+    cgroupDirs: [],
+    setupMs: null,
+    startedAt: null,
+    reportHash: null,
+    journaled: false,
+    annotations: {},
+    keptBundle: null,
+  };
+  try {
+    withLock(dir, () => {
+      writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');
+      writeState(dir, state);
+    });
+  } catch (e) {
+    removeDir(dir);
+    throw e;
+  }
+  // Every write checks, under the lock, that the entry is still this run's: delete -f may have
+  // removed it (and a create may have taken the id again) meanwhile.
+  const ours = <T>(fn: () => T): T | undefined => {
+    try {
+      return withLock(dir, () => (readState(dir)?.runId === o.runId ? fn() : undefined));
+    } catch (e) {
+      if (!existsSync(dir)) return undefined;
+      throw e;
+    }
+  };
+  const update = (fn: () => void): void =>
+    void ours(() => {
+      fn();
+      writeState(dir, state);
+    });
+  return {
+    dir,
+    runId: o.runId,
+    addCgroup: (leaf) => update(() => void (state.cgroupDirs = [...state.cgroupDirs, leaf])),
+    setPid: (pid) =>
+      update(() => {
+        state.pid = procRef(pid);
+        state.startedAt = new Date().toISOString();
+      }),
+    saveReport: (report) => void ours(() => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n')),
+    release: () => void ours(() => removeDir(dir)),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +396,7 @@ export async function startContainer(root: string, id: string): Promise<Containe
     } finally {
       closeSync(fd);
     }
+    fault('start:after-go');
     // The monitor reports running (exec succeeded) or writes exit.json (it failed).
     const until = Date.now() + 5000;
     for (;;) {
@@ -364,7 +488,7 @@ let hostCache: HostFacts | null = null;
 const host = (): HostFacts => (hostCache ??= probeHost());
 
 /** Seals the report of a stopped container and journals it, exactly once. */
-function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null): SealedReport {
+function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null, j: JournalOptions): SealedReport {
   const existing = readJson<SealedReport>(join(dir, 'report.json'));
   let report = existing;
   if (!report) {
@@ -394,7 +518,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       exitCode,
       signal,
       timedOut: e?.timedOut ?? false,
-      oomKilled: (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !(e?.timedOut ?? false),
+      cpuExceeded: e?.stoppedBy === 'cpu',
+      oomKilled: (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !(e?.timedOut ?? false) && e?.stoppedBy !== 'cpu',
       evidence: created?.evidence ?? [],
       readback,
       cgroupDirs: s.cgroupDirs,
@@ -404,11 +529,16 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       seccomp: created?.seccomp ?? null,
     };
     const body = linuxReportBody({ runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: host(), createdAt: new Date(s.createdAt) }, result);
+    body.backend = s.backend;
     if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
       body.budgets.wall.observed = notObserved('no exit status was recorded');
     } else if (e.phase === 'killed-before-start' || e.phase === 'aborted') {
       body.outcome = { status: 'killed', reason: 'never-started', exitCode: null, signal: signal === null ? null : signalName(signal) };
+    } else if (e.phase === 'monitor-fault') {
+      // The monitor could not watch the workload any more, so it killed it rather than let it
+      // run unsupervised.
+      body.outcome = { status: 'killed', reason: 'monitor-fault', exitCode: null, signal: signal === null ? null : signalName(signal), error: { code: 'BV_MONITOR_FAULT', message: `the monitor stopped the workload after its own failure (${errnoName(-e.failErrno)})` } };
     } else if (e.phase === 'exec-failed') {
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
@@ -416,7 +546,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n');
   }
   if (!s.journaled) {
-    if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report);
+    if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
     writeState(dir, { ...s, status: 'stopped', reportHash: report.bodyHash, journaled: true });
   }
   return report;
@@ -428,57 +558,117 @@ function alreadyJournaled(root: string, bodyHash: string): boolean {
   return existsSync(f) && readFileSync(f, 'utf8').includes(`"bodyHash":"${bodyHash}"`);
 }
 
-export function stateOf(root: string, id: string): OciState {
+export function stateOf(root: string, id: string, j: JournalOptions = {}): OciState {
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const s = readState(dir);
     if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`, { hint: `remove it with bvisor delete -f ${id}` });
     const d = derive(dir, s);
-    if (d.status === 'stopped' && !s.journaled && s.status !== 'creating') seal(root, id, dir, s, d, null);
+    if (d.status === 'stopped' && !s.journaled && s.status !== 'creating') seal(root, id, dir, s, d, null, j);
     return ociState(id, dir, readState(dir) ?? s, d);
   });
 }
 
-export function reportOf(root: string, id: string): SealedReport {
+export function reportOf(root: string, id: string, j: JournalOptions = {}): SealedReport {
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const s = readState(dir);
     if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`);
     const d = derive(dir, s);
     if (d.status !== 'stopped') throw wrongState(id, 'report on', d.status, 'the report is sealed when the container stops');
-    return seal(root, id, dir, s, d, null);
+    return seal(root, id, dir, s, d, null, j);
   });
 }
 
-export async function deleteContainer(root: string, id: string, force: boolean): Promise<{ report: SealedReport | null }> {
+export async function deleteContainer(root: string, id: string, force: boolean, j: JournalOptions = {}, again = false): Promise<{ report: SealedReport | null }> {
   const dir = dirOf(root, id);
   if (!existsSync(dir)) throw notFound(id, root);
-  return withLock(dir, async () => {
+  const step = await withLock(dir, async (): Promise<{ report: SealedReport | null } | { runner: ProcRef }> => {
     const s = readState(dir);
     if (!s) {
       // Half-made or half-deleted: nothing to seal; remove what is there.
-      rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
       return { report: null };
     }
     let d = derive(dir, s);
     if ((d.status === 'running' || d.status === 'creating') && !force) throw wrongState(id, 'delete', d.status, `stop it first (bvisor kill ${id} KILL), or use delete -f`);
-    if (d.status !== 'stopped' || d.broken) {
-      // Kill everything that is ours: the cgroup members, the workload, the monitor's group.
+    if (s.kind === 'run' && d.status === 'running') {
+      if (again) throw wrongState(id, 'delete', 'running', `its bvisor run (pid ${s.creator.pid}) did not stop when killed; try again`);
+      // A bvisor run in progress owns its entry: end its workload; the run then seals,
+      // journals and removes the entry itself (waited for below, outside the lock it needs).
       killAll(leavesOf(s.cgroupDirs));
       if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
-      if (s.monitor && alive(s.monitor)) {
-        const until = Date.now() + 5000;
-        while (!existsSync(join(dir, 'exit.json')) && alive(s.monitor) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-        if (alive(s.monitor)) signalPid(s.monitor.pid, 9, s.monitor.startTime);
-      }
+      return { runner: s.creator };
+    }
+    if (d.status !== 'stopped' || d.broken) {
+      await stopProcesses(s, dir);
       d = derive(dir, s);
     }
-    const teardown = teardownCgroups(leavesOf(s.cgroupDirs));
-    let report: SealedReport | null = null;
-    if (s.status !== 'creating' || d.exit) report = seal(root, id, dir, s, d, teardown);
-    rmSync(dir, { recursive: true, force: true });
-    return { report };
+    return { report: finish(root, id, dir, s, d, j) };
   });
+  if ('report' in step) return step;
+  // The run should finish within moments of its workload's death; a run that does not (or
+  // is stopped) is killed, and its leftovers are cleaned up like a crashed run's.
+  await awaitGone(step.runner, 10_000);
+  if (!existsSync(dir)) return { report: null };
+  return deleteContainer(root, id, true, j, true);
+}
+
+/** Tears down, seals (once) and removes a container whose processes are gone. */
+function finish(root: string, id: string, dir: string, s: ContainerState, d: Derived, j: JournalOptions): SealedReport | null {
+  fault('delete:after-kill');
+  const teardown = teardownCgroups(leavesOf(s.cgroupDirs));
+  fault('delete:after-teardown');
+  let report: SealedReport | null = null;
+  if (s.status !== 'creating' || d.exit) report = seal(root, id, dir, s, d, teardown, j);
+  fault('delete:after-seal');
+  if (s.keptBundle) removeKeptBundle(s.keptBundle);
+  removeDir(dir);
+  return report;
+}
+
+export interface GcResult {
+  /** Entries removed: broken containers (their processes killed, cgroups removed, a report
+   * sealed and journaled where one can be) and half-made directories. */
+  removed: Array<{ id: string; why: string; reportHash: string | null }>;
+  /** Bundles extracted from archives whose owner (a bvisor process or container) is gone. */
+  bundles: string[];
+  /** Entries that could not be removed, and why. */
+  failed: Array<{ id: string; error: string }>;
+}
+
+/** A directory without state younger than this may be a create between mkdir and its lock. */
+const HALF_MADE_GRACE_MS = 60_000;
+
+/**
+ * bvisor gc: finds what crashed commands left under the state root (a run or create killed
+ * mid-way, a monitor lost) by their state and their processes, and removes it as delete -f
+ * would. Containers that stopped normally are left for their owner's delete.
+ */
+export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
+  const out: GcResult = { removed: [], bundles: sweepBundles(), failed: [] };
+  const base = containersDir(root);
+  if (!existsSync(base)) return out;
+  for (const id of readdirSync(base).sort()) {
+    const dir = join(base, id);
+    try {
+      if (idProblem(id) || !statSync(dir).isDirectory()) continue;
+      const s = readState(dir);
+      if (!s) {
+        if (Date.now() - statSync(dir).mtimeMs < HALF_MADE_GRACE_MS) continue;
+        await deleteContainer(root, id, true, j);
+        out.removed.push({ id, why: 'no readable state.json', reportHash: null });
+        continue;
+      }
+      const d = derive(dir, s);
+      if (d.status !== 'stopped' || !d.broken) continue;
+      const r = await deleteContainer(root, id, true, j);
+      out.removed.push({ id, why: d.broken, reportHash: r.report?.bodyHash ?? null });
+    } catch (e) {
+      out.failed.push({ id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
+    }
+  }
+  return out;
 }
 
 export interface ListEntry {
@@ -490,7 +680,7 @@ export interface ListEntry {
   broken: string | null;
 }
 
-export function listContainers(root: string): ListEntry[] {
+export function listContainers(root: string, j: JournalOptions = {}): ListEntry[] {
   const base = containersDir(root);
   if (!existsSync(base)) return [];
   const out: ListEntry[] = [];
@@ -510,7 +700,7 @@ export function listContainers(root: string): ListEntry[] {
     if (d.status === 'stopped' && !s.journaled && s.status !== 'creating' && !d.broken) {
       withLock(dir, () => {
         const again = readState(dir);
-        if (again && !again.journaled) seal(root, id, dir, again, derive(dir, again), null);
+        if (again && !again.journaled) seal(root, id, dir, again, derive(dir, again), null, j);
       });
       d = derive(dir, readState(dir) ?? s);
     }

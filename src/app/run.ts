@@ -1,7 +1,6 @@
 // bvisor run and the runConfined API: plan, launch, wait, seal, journal, clean up. Nothing is
 // created before the planner admits the manifest; everything created is removed on any failure.
-import { mkdirSync, rmSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
@@ -12,13 +11,17 @@ import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { idProblem } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
-import { appendReport } from '../host/journal-store.js';
-import { launchLinux, type CaptureSink, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { appendReport, type JournalKey } from '../host/journal-store.js';
+import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
 import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
+import { registerRun, type RunRegistration } from './lifecycle.js';
+import { prepareStateRoot } from '../host/state-root.js';
+import { fault } from '../host/faults.js';
 
 /** What the caller hands to a run: which of its secrets, which of its descriptors. */
 export interface Handover {
@@ -37,12 +40,14 @@ export interface RunOptions extends Handover {
   /** Where secret values come from: BVISOR_SECRET_<NAME> in this environment. */
   secretEnv: NodeJS.ProcessEnv;
   /** Relay captured bytes as they arrive (CLI run). */
-  relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void };
+  relay?: RunRelay;
   /** Reuse host facts (API: probed once per process). */
   host?: HostFacts;
   hooks?: LaunchHooks;
   /** wasm: keep a pre-started runner for the next run of the same kind (API). */
   spare?: boolean;
+  /** The key of a keyed journal (--journal-key; the API's journalKey). */
+  journalKey?: JournalKey | null;
 }
 
 export interface RunOutcome {
@@ -111,43 +116,61 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   const host = opts.host ?? probeHost();
   const plan = admittedLinuxPlan(b, host, opts, 'run', true);
   const runId = randomUUID();
-  let stateDir: string | null = null;
-  if (opts.root !== null && opts.id !== null) {
-    mkdirSync(join(opts.root, 'containers'), { recursive: true, mode: 0o700 });
-    stateDir = join(opts.root, 'containers', opts.id);
-    try {
-      mkdirSync(stateDir, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${opts.id} already exists under ${opts.root}`, { hint: `choose another id, or remove it with bvisor delete -f ${opts.id}` });
-      throw e;
-    }
-  }
+  const key = opts.journalKey ?? null;
+  // Before anything runs, the state root must take this run's writes: space is reserved until
+  // the journal append, and a damaged journal or a wrong key is an error now, not after.
+  const lease = opts.root !== null ? prepareStateRoot(opts.root, { key }) : null;
+  let reg: RunRegistration | null = null;
   try {
+    // With an id and a root, the run is registered like a container while it runs.
+    if (opts.root !== null && opts.id !== null) reg = registerRun(opts.root, opts.id, { runId, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan });
+    fault('run:after-state');
+    const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
+    const r = reg;
+    const beforeCgroup = r
+      ? (leaf: string): void => {
+          r.addCgroup(leaf);
+          fault('run:before-cgroup');
+        }
+      : undefined;
+    const onExec = r
+      ? (ctl: { pid: number }): void => {
+          r.setPid(ctl.pid);
+          fault('run:running');
+        }
+      : undefined;
+    const finish = (report: SealedReport): void => {
+      fault('run:before-seal');
+      reg?.saveReport(report);
+      if (opts.root !== null) appendReport(opts.root, report, { key, reservation: lease });
+      fault('run:after-journal');
+    };
     if (plan.backend === 'wasm') {
-      const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = sealReport(body, sha256Hex);
-      if (opts.root !== null) appendReport(opts.root, report);
+      finish(report);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
-    const sink = (relay?: (b: Buffer) => void): CaptureSink => ({ cap: plan.launch!.outputBytes, ...(relay ? { onChunk: relay } : {}) });
     const result = await launchLinux({
       plan,
       host,
-      runName: opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18),
+      runName,
       hostname: opts.id ?? 'bvisor',
       secret: secretFromEnv(opts.secretEnv),
-      capture: { stdout: sink(opts.relay?.stdout), stderr: sink(opts.relay?.stderr) },
+      capture: { stdout: relaySink('stdout', plan.launch!.outputBytes, opts.relay), stderr: relaySink('stderr', plan.launch!.outputBytes, opts.relay) },
       dieWithParent: true,
+      ...(beforeCgroup ? { beforeCgroup } : {}),
+      ...(onExec ? { onExec } : {}),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
     const report = sealReport(body, sha256Hex);
-    if (opts.root !== null) appendReport(opts.root, report);
+    finish(report);
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } finally {
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    reg?.release();
+    lease?.release();
   }
 }
 

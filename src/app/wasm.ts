@@ -18,6 +18,8 @@ import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
+import { relaySink, type RunRelay } from './relay.js';
+import { longTimeout, type LongTimer } from '../host/timers.js';
 
 /** A preopen as the wasm plan identified it. */
 interface Preopen {
@@ -100,7 +102,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
   };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
   // limits.memory covers linear memory and tables together (the planner's mechanism says how).
   const caps = L.memoryBytes !== null ? splitMemory(L.memoryBytes) : DEFAULT_CAPS;
@@ -150,8 +152,8 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
   const runner = taken ?? launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
   const t0 = Date.now();
   runner.jobSock.end(job);
-  let timer: NodeJS.Timeout | null = null;
-  if (L.wallMs !== null) timer = setTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs);
+  // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.
+  const timer: LongTimer | null = L.wallMs !== null ? longTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs) : null;
   try {
     const result = await runner.done;
     const runMs = Date.now() - t0;
@@ -170,7 +172,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
     return { result, outcome, runnerPlan: runner.plan, maxPages, tableEntries, cache, spare: taken !== undefined, seed };
   } finally {
-    if (timer) clearTimeout(timer);
+    timer?.clear();
   }
 }
 
@@ -218,7 +220,7 @@ function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<P
 
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
-function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: { stdout?: (b: Buffer) => void; stderr?: (b: Buffer) => void }; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
+function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
@@ -250,9 +252,13 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     runName: `${o.runName}-${Math.random().toString(36).slice(2, 8)}`,
     hostname: o.id ?? 'bvisor',
     secret: () => undefined,
-    capture: { stdout: { cap, ...(o.relay?.stdout ? { onChunk: o.relay.stdout } : {}) }, stderr: { cap, ...(o.relay?.stderr ? { onChunk: o.relay.stderr } : {}) } },
+    capture: { stdout: relaySink('stdout', cap, o.relay), stderr: relaySink('stderr', cap, o.relay) },
     dieWithParent: true,
-    onExec: setCtl,
+    ...(o.beforeCgroup ? { beforeCgroup: o.beforeCgroup } : {}),
+    onExec: (c) => {
+      setCtl(c);
+      o.onExec?.(c);
+    },
     ...(o.hooks ? { hooks: o.hooks } : {}),
   });
   // The runner holds its own copies now (or the launch failed): ours must close for EOF.

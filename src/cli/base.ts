@@ -6,6 +6,7 @@ import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
 import type { ErrorOutput } from '../contract/generated/types.js';
 import { renderError } from './render.js';
 import { Logger } from './log.js';
+import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 
 export function defaultRoot(): string {
   if (process.geteuid?.() === 0) return '/run/bvisor';
@@ -46,6 +47,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The journal key file (--journal-key), for app/ to load with loadJournalKey(file, stateRoot). */
   protected get journalKeyFile(): string | null {
     return this.flags['journal-key'] ?? null;
+  }
+
+  /** How this command journals reports: with the --journal-key key, loaded and checked once. */
+  protected get journal(): { key: JournalKey | null } {
+    const file = this.journalKeyFile;
+    return { key: file === null ? null : loadJournalKey(file, this.stateRoot) };
   }
 
   protected get cgroupParent(): string | null {

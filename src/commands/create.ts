@@ -15,7 +15,7 @@ export default class Create extends BaseCommand<typeof Create> {
 
   async run(): Promise<{ id: string; pid: number | null; status: string }> {
     const { args } = await this.parse(Create);
-    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, secretEnv: process.env, ...handover(this.flags) });
+    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal });
     this.logger.log('info', 'created', { id: args.id, pid: s.pid?.pid });
     return { id: s.id, pid: s.pid?.pid ?? null, status: s.status };
   }

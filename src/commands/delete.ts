@@ -11,7 +11,7 @@ export default class Delete extends BaseCommand<typeof Delete> {
 
   async run(): Promise<{ id: string; reportHash: string | null }> {
     const { args } = await this.parse(Delete);
-    const r = await deleteContainer(this.stateRoot, args.id, this.flags.force);
+    const r = await deleteContainer(this.stateRoot, args.id, this.flags.force, this.journal);
     return { id: args.id, reportHash: r.report?.bodyHash ?? null };
   }
 }

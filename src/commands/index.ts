@@ -13,6 +13,7 @@ import Kill from './kill.js';
 import Delete from './delete.js';
 import List from './list.js';
 import Report from './report.js';
+import Gc from './gc.js';
 
 export const COMMANDS = {
   check: Check,
@@ -28,4 +29,5 @@ export const COMMANDS = {
   delete: Delete,
   list: List,
   report: Report,
+  gc: Gc,
 };

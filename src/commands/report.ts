@@ -10,7 +10,7 @@ export default class Report extends BaseCommand<typeof Report> {
 
   async run(): Promise<SealedReport> {
     const { args } = await this.parse(Report);
-    const r = reportOf(this.stateRoot, args.id);
+    const r = reportOf(this.stateRoot, args.id, this.journal);
     const o = r.body.outcome;
     this.say(`${args.id}: ${o.status}${o.exitCode !== null ? ` (exit ${o.exitCode})` : ''}${o.signal ? ` (${o.signal})` : ''}; sealed ${r.bodyHash}`);
     return r;

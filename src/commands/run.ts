@@ -6,6 +6,7 @@ import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import type { SealedReport } from '../contract/generated/types.js';
+import { formatSize } from '../core/units.js';
 
 export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
@@ -25,8 +26,18 @@ export default class Run extends BaseCommand<typeof Run> {
       cgroupParent: this.cgroupParent,
       secretEnv: process.env,
       ...handover(this.flags),
+      journalKey: this.journal.key,
       // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
-      ...(json ? {} : { relay: { stdout: (b: Buffer) => process.stdout.write(b), stderr: (b: Buffer) => process.stderr.write(b) } }),
+      // Both stop at limits.output, and the cut is said on stderr (the report counts the rest).
+      ...(json
+        ? {}
+        : {
+            relay: {
+              stdout: (b: Buffer) => process.stdout.write(b),
+              stderr: (b: Buffer) => process.stderr.write(b),
+              truncated: (stream: string, cap: number) => process.stderr.write(`\nbvisor: ${stream} reached limits.output (${formatSize(cap)}): the rest is counted in the report, not shown\n`),
+            },
+          }),
     });
     this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
     process.exitCode = out.exitStatus;

@@ -10,7 +10,7 @@ export default class State extends BaseCommand<typeof State> {
 
   async run(): Promise<OciState> {
     const { args } = await this.parse(State);
-    const st = stateOf(this.stateRoot, args.id);
+    const st = stateOf(this.stateRoot, args.id, this.journal);
     this.say(JSON.stringify(st, null, 2));
     return st;
   }

@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   BV_WASM_RUNNER: { exit: EXIT.runtime, summary: 'the wasm runner ended without reporting an outcome' },
   BV_LAUNCH_SPAWN: { exit: EXIT.setup, summary: 'clone3 or a descriptor needed for it failed' },
   BV_LAUNCH_CHANGED: { exit: EXIT.setup, summary: 'a path the plan names is no longer the object that was planned (swapped, replaced or made a symlink); nothing ran' },
+  BV_MONITOR_FAULT: { exit: EXIT.runtime, summary: 'a container\'s monitor could not go on supervising its workload, so it killed it (a report outcome; no command ends with it)' },
   BV_LAUNCH_EVIDENCE: { exit: EXIT.setup, summary: 'what the kernel reported about the prepared workload does not match the plan; it was never released' },
 } as const satisfies Record<string, CodeInfo>;
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -251,6 +251,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
   const filesystem = fsRules(input, backend, ctx);
   const limits: CgroupLimit[] = [];
   const rlimits: RlimitSetting[] = [];
+  let watch: LaunchInputs['cgroup']['watch'] = null;
   const parentNamed = input.cgroupParent !== null;
   const addCg = (clause: string, controller: string, v2: [string, string][], v1: [string, string][]): void => {
     const c = cgroupFor(host, controller, parentNamed);
@@ -277,6 +278,11 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     if (L.cpu && m.spawn.value !== 'descendants') {
       const s = Math.ceil(L.cpu.value / 1000);
       rlimits.push({ clause: 'limits.cpu', resource: 'cpu', soft: s, hard: s });
+    }
+    if (L.cpu && m.spawn.value === 'descendants') {
+      // Mediated: the whole tree's usage, from the cgroup, polled by the supervisor.
+      const c = cgroupFor(host, 'cpuacct', parentNamed);
+      if (c.ok) watch = { clause: 'limits.cpu', version: c.choice.version, controller: 'cpuacct', file: c.choice.version === 2 ? 'cpu.stat' : 'cpuacct.usage', limitUs: L.cpu.value * 1000 };
     }
     if (L.openFiles) rlimits.push({ clause: 'limits.openFiles', resource: 'nofile', soft: L.openFiles.value, hard: L.openFiles.value });
   }
@@ -305,7 +311,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     stdio: stdinFile ? { ...m.stdio, stdin: `file:${stdinFile.path}` } : m.stdio,
     stdinFile,
     namespaces,
-    cgroup: { parent: input.cgroupParent, limits },
+    cgroup: { parent: input.cgroupParent, limits, watch },
     rlimits,
     wallMs: m.limits.wall?.value ?? null,
     cpuMs: m.limits.cpu?.value ?? null,

@@ -4,7 +4,7 @@
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
 import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { join, resolve, posix } from 'node:path';
+import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, type Issue } from '../contract/errors.js';
 import { loadManifest, type NormalManifest } from '../core/manifest.js';
@@ -12,9 +12,11 @@ import type { YamlReadResult } from '../core/yaml-reader.js';
 import { containerTarget, type PathFact, type PlanPaths } from '../core/features.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { isTarBundle, extractTarBundle } from './tar-bundle.js';
+import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, openPlanned, AT_FDCWD, RESOLVE, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName } from './facts.js';
+
 
 export const MANIFEST_NAME = 'boundary.yaml';
 /** A manifest larger than this is not a manifest. */
@@ -33,6 +35,11 @@ export interface OpenBundle {
   manifestPath: string;
   manifestText: string;
   manifestSha256: string;
+  /**
+   * Archives: keeps the extracted bundle past cleanup (a created container's rootfs and files
+   * are used until delete) and returns the directory to remove then. null for a directory.
+   */
+  keep(stateDir: string, runId: string): string | null;
   cleanup(): void;
 }
 
@@ -77,12 +84,14 @@ export function openBundle(arg: string): OpenBundle {
   if (!existsSync(source)) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} does not exist`, { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
   let path: string;
   let removeTemp = (): void => {};
+  let tempTop: string | null = null;
   const st = statSync(source);
   if (st.isDirectory()) path = source;
   else if (st.isFile() && isTarBundle(source)) {
     const x = extractTarBundle(source);
     path = x.dir;
     removeTemp = x.cleanup;
+    tempTop = dirname(x.dir);
   } else throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} is neither a directory nor a .tar/.tar.gz`, { hint: 'pass a bundle directory (holding boundary.yaml)' });
   let fd = -1;
   const release = (ob?: OpenBundle): void => {
@@ -102,6 +111,12 @@ export function openBundle(arg: string): OpenBundle {
       manifestText: buf.toString('utf8'),
       manifestSha256: createHash('sha256').update(buf).digest('hex'),
       releaseFd: () => release(ob),
+      keep: (stateDir: string, runId: string) => {
+        if (tempTop === null) return null;
+        writeOwner(tempTop, { stateDir, runId });
+        removeTemp = () => {};
+        return tempTop;
+      },
       cleanup: () => {
         release(ob);
         removeTemp();
@@ -402,6 +417,7 @@ export function loadManifestText(text: string, dir: string, name = 'boundary.yam
       manifestText: text,
       manifestSha256: createHash('sha256').update(text, 'utf8').digest('hex'),
       releaseFd: () => {},
+      keep: () => null,
       cleanup: () => {},
     };
     return { bundle, manifest, paths };

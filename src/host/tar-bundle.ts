@@ -9,6 +9,9 @@ import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, c
 import { tmpdir, constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import type * as TarNs from 'tar';
+import { removeTree, writeOwner, TEMP_PREFIX } from './extracted.js';
+import { procRef } from './proc.js';
+import { fault } from './faults.js';
 import { BvisorError } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
@@ -279,27 +282,6 @@ export function verifyExtractedTree(root: string, archive: string): void {
   }
 }
 
-/** rm -rf that also copes with directories the archive made unreadable (mode 000). */
-function removeTree(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true });
-    return;
-  } catch {
-    // Open every directory up (lstat first: chmod follows symlinks), then try again.
-  }
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop()!;
-    try {
-      chmodSync(d, 0o700);
-      for (const n of readdirSync(d)) if (lstatSync(join(d, n)).isDirectory()) stack.push(join(d, n));
-    } catch {
-      // The final rmSync reports what is still in the way.
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
 export interface Extracted {
   dir: string;
   cleanup(): void;
@@ -313,7 +295,9 @@ export interface Extracted {
  * gives its own root (`./` with mode 0777). On any refusal or failure the dir is gone.
  */
 export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS, parentDir: string = tmpdir()): Extracted {
-  const top = mkdtempSync(join(parentDir, 'bvisor-bundle-'));
+  const top = mkdtempSync(join(parentDir, TEMP_PREFIX));
+  // Claimed at once: a crash from here on leaves a directory gc knows how to judge.
+  writeOwner(top, procRef(process.pid)!);
   const cleanup = (): void => removeTree(top);
   try {
     const copy = join(top, 'archive');
@@ -322,6 +306,7 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
     const dir = join(top, 'bundle');
     mkdirSync(dir, { mode: 0o700 });
     tarLib().x({ file: copy, cwd: dir, sync: true, strict: true, preservePaths: false, preserveOwner: false, noChmod: false, unlink: false });
+    fault('tar:extracting'); // crash tests: a tree extracted, not yet checked
     rmSync(copy);
     verifyExtractedTree(dir, archive);
     return { dir, cleanup };

@@ -7,6 +7,7 @@ export const BIN = join(ROOT, 'bin', 'run.js');
 
 export interface CliResult {
   status: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   json<T = any>(): T;
@@ -25,6 +26,7 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   const r = spawnSync(process.execPath, [...crash.pre, BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env, ...crash.env }, encoding: 'utf8', timeout: 60_000 });
   return {
     status: r.status,
+    signal: r.signal,
     stdout: r.stdout,
     stderr: r.stderr,
     json: () => JSON.parse(r.stdout),

@@ -1,7 +1,7 @@
 // Test preload (node --import): SIGKILLs this bvisor process when it reaches the fault point
 // named by BVISOR_TEST_CRASH_AT. Only the crash-safety tests load it; the shipped CLI never
 // reads that variable (test/seams/shipped.e2e.test.ts proves it).
-import { faultPoints } from '../../dist/app/faults.js';
+import { faultPoints } from '../../dist/host/faults.js';
 
 const want = process.env.BVISOR_TEST_CRASH_AT;
 faultPoints.hit = (stage) => {

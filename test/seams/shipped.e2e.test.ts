@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import koffi from 'koffi';
 import { cli, ROOT } from '../helpers/cli.js';
 import { probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -15,7 +14,7 @@ const BUILD = join(ROOT, 'native-shim', 'build');
 /** Whether a library exports bv_test_build (defined only under BV_TEST_BUILD). */
 function hasTestMarker(lib: string): boolean {
   try {
-    koffi.load(lib).func('int bv_test_build(void)');
+    (require('koffi') as { load(p: string): { func(sig: string): unknown } }).load(lib).func('int bv_test_build(void)');
     return true;
   } catch (e) {
     expect(String(e)).toMatch(/bv_test_build/);

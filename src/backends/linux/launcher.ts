@@ -17,10 +17,11 @@ import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
-import { createCgroups, joinV1, killAll, readBack, teardownCgroups, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { createCgroups, joinV1, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, type Ruleset } from './host/landlock.js';
 import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
-import { waitPidfd, type WaitResult } from './host/reaper.js';
+import { waitPidfd, awaitGone, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { policyFor } from '../../core/seccomp/policy.js';
@@ -30,8 +31,10 @@ import { effectiveHooks } from './test-hooks.js';
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
   cap: number;
-  /** Called with every chunk as it arrives (e.g. to stream it back to a terminal). */
+  /** Called with every kept chunk as it arrives (e.g. to stream it back to a terminal). */
   onChunk?: (chunk: Buffer) => void;
+  /** Called once, when the stream first exceeds the cap: what follows is counted, not kept. */
+  onTruncate?: (cap: number) => void;
 }
 
 export interface StreamFacts {
@@ -59,14 +62,17 @@ export interface LaunchHooks {
   keepCaps?: boolean;
   /** Send the go byte whatever the READY-time evidence says (the red twin of "evidence decides"). */
   ignoreEvidence?: boolean;
+  /** No PR_SET_PDEATHSIG: the workload outlives its parent (the red twin of "dies with it"). */
+  noPdeathsig?: boolean;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
 export interface Detached {
   stateDir: string;
   monitorPath: string;
-  /** Called before each cgroup leaf is made, so the caller can record it first. */
-  beforeCgroup?: (leaf: string) => void;
+  /** Called as soon as the monitor reports the workload's pid, so the caller can record both
+   * before anything else can fail (a crash from here on leaves processes to find). */
+  onSpawned?: (pids: { pid: number; monitorPid: number }) => void;
   /** Called just before the monitor is told the container was created (crash tests). */
   beforeConfirm?: () => void;
 }
@@ -90,8 +96,11 @@ export interface LinuxLaunchRequest {
   /** Resolves a secret reference; never logged, never stored. */
   secret: (name: string) => string | undefined;
   capture: { stdout: CaptureSink | null; stderr: CaptureSink | null };
-  /** Foreground runs: the workload dies if bvisor does. */
+  /** The workload dies with its parent (bvisor run; the monitor, detached). */
   dieWithParent: boolean;
+  /** Called before each cgroup leaf is made, so the caller can record it first (a crash right
+   * after the mkdir still leaves a trace to clean). */
+  beforeCgroup?: (leaf: string) => void;
   hooks?: LaunchHooks;
   detached?: Detached;
   /** Called once the workload has exec'd, with a way to end it as a timeout (a caller that
@@ -110,6 +119,8 @@ export interface LinuxRunResult {
   exitCode: number | null;
   signal: number | null;
   timedOut: boolean;
+  /** Killed because the run's cgroup used up limits.cpu (guarantee mediated). */
+  cpuExceeded?: boolean;
   oomKilled: boolean;
   evidence: Evidence[];
   readback: CgroupReadback;
@@ -214,13 +225,15 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
     const hash = createHash('sha256');
     sock.on('data', (d: Buffer) => {
       total += d.length;
-      sink.onChunk?.(d);
+      // The cap bounds what is kept and what is relayed alike; the rest is only counted.
       if (kept < sink.cap) {
         const part = d.subarray(0, Math.min(d.length, sink.cap - kept));
         chunks.push(part);
         hash.update(part);
         kept += part.length;
-      }
+        sink.onChunk?.(part);
+        if (part.length < d.length) sink.onTruncate?.(sink.cap);
+      } else if (sink.cap === 0 && total === d.length) sink.onTruncate?.(0);
     });
     let done = false;
     const finish = (): void => {
@@ -372,7 +385,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     }
 
     const wantMembership = launch.spawn === 'descendants' || !launch.namespaces.includes('pid');
-    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, wantMembership, req.detached?.beforeCgroup);
+    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, wantMembership, req.beforeCgroup);
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
 
@@ -433,7 +446,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       },
       hostname: launch.namespaces.includes('uts') ? req.hostname : null,
       ready: true,
-      dieWithParent: req.dieWithParent,
+      dieWithParent: req.dieWithParent && !hooks.noPdeathsig,
       rootful,
       testNoScrub: hooks.noScrub === true,
       keepCaps: hooks.keepCaps === true,
@@ -443,8 +456,17 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     });
     let monitor: Awaited<ReturnType<typeof spawnMonitor>> | null = null;
     if (req.detached) {
-      monitor = await spawnMonitor(req.detached, body, failR, position, captureReadEnds.map(at) as [number, number], launch);
+      // The monitor polls the watched cpu counter through a descriptor we open here.
+      const wPath = watchPath(cg, launch.cgroup.watch);
+      let watch: MonitorWatch | null = null;
+      if (wPath) {
+        const fd = fds.own(s.bv_open(wPath, O.RDONLY, 0));
+        if (fd < 0) throw spawnErr(`open ${wPath}`, fd);
+        watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
+      }
+      monitor = await spawnMonitor(req.detached, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch);
       pid = monitor.pid;
+      req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
       if (pidfd < 0) throw spawnErr(`pidfd_open(${pid})`, pidfd);
       const mon = monitor;
@@ -459,7 +481,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       fds.own(pidfd);
     }
     // A detached workload is the monitor's child: we cannot reap it, only see it go.
-    const exited = req.detached ? new Promise<WaitResult>(() => {}) : waitPidfd(pidfd);
+    const exited = req.detached ? null : waitPidfd(pidfd);
     // The child holds its own copies now; the parent's child-side ends must close so EOF works.
     childEnds.forEach(closeFd);
     childEnds.length = 0;
@@ -482,7 +504,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } catch (e) {
       // Never release: closing the sync pipe makes the child exit before it runs anything.
       closeFd(syncW);
-      await exited;
+      // Detached, the monitor reaps it: we only see it go (and kill it if it lingers).
+      await (exited ?? awaitGone(pidfd, 2000));
       const err = e as NodeJS.ErrnoException;
       throw e instanceof BvisorError ? e : new BvisorError('BV_LAUNCH_RENDEZVOUS', `preparing pid ${pid}: ${err.code ?? ''} ${err.message}`.trim(), { hint: 'the workload never ran; run `bvisor check`', cause: e });
     }
@@ -538,7 +561,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       evidence = evidence.map((x) => (x.name === 'Seccomp' ? { ...st!, source: `${st!.source} (after exec)` } : x));
     }
     if (rec) {
-      await exited;
+      await exited!;
       throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, mounts, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, {
         hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : 'the workload never ran; see the stage for the cause',
         detail: { stage: STAGES[rec.stage] ?? rec.stage, errno: rec.errno, item: rec.item },
@@ -546,26 +569,37 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     }
     const setupMs = Date.now() - t0;
 
-    // Supervise.
+    // Supervise: the wall deadline and, if the plan watches one, the cgroup's cpu usage.
     let timedOut = false;
-    let timer: NodeJS.Timeout | null = null;
+    let cpuExceeded = false;
+    let timer: LongTimer | null = null;
+    const killRun = (): void => {
+      killAll(cg);
+      s.bv_pidfd_signal(pidfd, 9);
+    };
     req.onExec?.({
       pid,
       timeout: () => {
         timedOut = true;
-        killAll(cg);
-        s.bv_pidfd_signal(pidfd, 9);
+        killRun();
       },
     });
     if (launch.wallMs !== null) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        killAll(cg);
-        s.bv_pidfd_signal(pidfd, 9);
+      timer = longTimeout(() => {
+        if (!cpuExceeded) timedOut = true;
+        killRun();
       }, launch.wallMs);
     }
-    const wait = await exited;
-    if (timer) clearTimeout(timer);
+    const cpuFile = watchPath(cg, launch.cgroup.watch);
+    const cpuWatch = cpuFile
+      ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => {
+          if (!timedOut) cpuExceeded = true;
+          killRun();
+        })
+      : null;
+    const wait = await exited!;
+    timer?.clear();
+    cpuWatch?.stop();
     const endedAt = new Date();
     const runMs = endedAt.getTime() - startedAt.getTime();
     const t1 = Date.now();
@@ -584,7 +618,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     const signal = wait.siCode === 2 || wait.siCode === 3 ? wait.status : null;
     const exitCode = wait.siCode === 1 ? wait.status : null;
-    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !timedOut;
+    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !timedOut && !cpuExceeded;
     return {
       pid,
       startedAt,
@@ -596,6 +630,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       exitCode,
       signal,
       timedOut,
+      cpuExceeded,
       oomKilled,
       evidence,
       readback,
@@ -622,6 +657,33 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   }
 }
 
+/**
+ * Polls a cgroup cpu counter and calls onExceed once it reaches limitUs. The poll comes sooner
+ * as the budget runs out (a quarter of what is left, 5–100 ms), so the overshoot is bounded by
+ * what the run's CPUs can use in one slice.
+ */
+function watchCounter(path: string, limitUs: number, onExceed: () => void): { stop(): void } {
+  let t: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    const used = cpuUsageUs(path);
+    if (used !== null && used >= limitUs) {
+      onExceed();
+      return;
+    }
+    const leftMs = (limitUs - (used ?? 0)) / 1000;
+    t = setTimeout(tick, Math.min(100, Math.max(5, Math.floor(leftMs / 4))));
+  };
+  tick();
+  return {
+    stop: () => {
+      stopped = true;
+      if (t) clearTimeout(t);
+    },
+  };
+}
+
 async function collectStreams(launch: LaunchInputs, captures: Array<Promise<StreamFacts>>): Promise<{ stdout: StreamFacts; stderr: StreamFacts }> {
   const plain = (mode: 'null' | 'inherit' | 'capture'): StreamFacts => ({ mode, bytes: null, kept: null, sha256: null, truncated: false });
   // Captures end when every writer is gone; bound the wait so a leaked writer cannot hang us.
@@ -636,12 +698,21 @@ async function collectStreams(launch: LaunchInputs, captures: Array<Promise<Stre
  * body on a pipe (the body carries resolved secrets: it never touches a disk) and the
  * descriptors at the positions the body names, and reads back the workload's pid.
  */
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+interface MonitorWatch {
+  /** Position of the counter's descriptor in the monitor. */
+  fd: number;
+  /** 1: cgroup v2 cpu.stat, 2: v1 cpuacct.usage. */
+  kind: 1 | 2;
+  limitUs: number;
+}
+
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
   const { spawn } = await import('node:child_process');
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
   for (const [fd, pos] of position) stdio[pos] = fd;
   for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
-  const child = spawn(d.monitorPath, [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1])], { detached: true, stdio });
+  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0)];
+  const child = spawn(d.monitorPath, args, { detached: true, stdio });
   const toMonitor = child.stdio[3] as import('node:stream').Writable;
   const fromMonitor = child.stdio[4] as import('node:stream').Readable;
   const confirmPipe = (child.stdio as unknown as Array<unknown>)[5] as import('node:stream').Writable;
@@ -666,6 +737,10 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
     });
   });
   const m = /^pid (\d+)$/.exec(line);
+  const reserve = /^reserve (\d+)$/.exec(line);
+  if (reserve) {
+    throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `the container's state directory ${d.stateDir} cannot hold the monitor's records: ${errnoName(-Number(reserve[1]))}`, { hint: 'free space in the state root (or choose another --root); nothing was started' });
+  }
   if (!m) {
     const err = /^error (\d+)$/.exec(line);
     throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor could not start the workload: ${err ? errnoName(-Number(err[1])) : line || 'no answer'}`);

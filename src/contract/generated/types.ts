@@ -986,6 +986,19 @@ export interface LaunchInputs {
      */
     parent: string | null;
     limits: CgroupLimit[];
+    /**
+     * A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.
+     */
+    watch: null | {
+      clause: string;
+      version: 1 | 2;
+      controller: string;
+      /**
+       * cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).
+       */
+      file: 'cpu.stat' | 'cpuacct.usage';
+      limitUs: number;
+    };
   };
   rlimits: RlimitSetting[];
   wallMs: number | null;
@@ -1189,6 +1202,10 @@ export interface ObjectRef {
 export interface ContainerState {
   bvisorVersion: '1';
   id: string;
+  /**
+   * container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.
+   */
+  kind: 'container' | 'run';
   status: 'creating' | 'created' | 'running' | 'stopped';
   bundle: string;
   createdAt: string;
@@ -1207,9 +1224,13 @@ export interface ContainerState {
   annotations: {
     [k: string]: string | undefined;
   };
+  /**
+   * A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.
+   */
+  keptBundle: string | null;
 }
 /**
- * the bvisor create process, while status is creating
+ * the bvisor create process (while status is creating), or the bvisor run process (kind run)
  */
 export interface ProcRef {
   pid: number;

@@ -9191,7 +9191,7 @@ return errors === 0;
 validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate79;
-const schema105 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
+const schema105 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
 const schema106 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
 const schema109 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
 const schema107 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
@@ -9392,7 +9392,7 @@ return errors === 0;
 }
 validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema110 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+const schema110 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
 const schema111 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
 const schema112 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
 const schema113 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
@@ -10844,9 +10844,8 @@ vErrors.push(err121);
 }
 errors++;
 }
-for(const key7 in data48){
-if(!((key7 === "parent") || (key7 === "limits"))){
-const err122 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data48.watch === undefined){
+const err122 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "watch"},message:"must have required property '"+"watch"+"'"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -10855,16 +10854,27 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-if(data48.parent !== undefined){
-let data49 = data48.parent;
-if((typeof data49 !== "string") && (data49 !== null)){
-const err123 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema110.properties.cgroup.properties.parent.type},message:"must be string,null"};
+for(const key7 in data48){
+if(!(((key7 === "parent") || (key7 === "limits")) || (key7 === "watch"))){
+const err123 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err123];
 }
 else {
 vErrors.push(err123);
+}
+errors++;
+}
+}
+if(data48.parent !== undefined){
+let data49 = data48.parent;
+if((typeof data49 !== "string") && (data49 !== null)){
+const err124 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema110.properties.cgroup.properties.parent.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
 }
 errors++;
 }
@@ -10877,17 +10887,7 @@ for(let i8=0; i8<len8; i8++){
 let data51 = data50[i8];
 if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
 if(data51.clause === undefined){
-const err124 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
-if(vErrors === null){
-vErrors = [err124];
-}
-else {
-vErrors.push(err124);
-}
-errors++;
-}
-if(data51.version === undefined){
-const err125 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+const err125 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -10896,8 +10896,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data51.controller === undefined){
-const err126 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+if(data51.version === undefined){
+const err126 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -10906,8 +10906,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data51.file === undefined){
-const err127 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data51.controller === undefined){
+const err127 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -10916,8 +10916,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data51.value === undefined){
-const err128 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(data51.file === undefined){
+const err128 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -10926,9 +10926,8 @@ vErrors.push(err128);
 }
 errors++;
 }
-for(const key8 in data51){
-if(!(((((key8 === "clause") || (key8 === "version")) || (key8 === "controller")) || (key8 === "file")) || (key8 === "value"))){
-const err129 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data51.value === undefined){
+const err129 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -10937,10 +10936,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-if(data51.clause !== undefined){
-if(typeof data51.clause !== "string"){
-const err130 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key8 in data51){
+if(!(((((key8 === "clause") || (key8 === "version")) || (key8 === "controller")) || (key8 === "file")) || (key8 === "value"))){
+const err130 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -10950,10 +10948,9 @@ vErrors.push(err130);
 errors++;
 }
 }
-if(data51.version !== undefined){
-let data53 = data51.version;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err131 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data51.clause !== undefined){
+if(typeof data51.clause !== "string"){
+const err131 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -10962,8 +10959,11 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(!((data53 === 1) || (data53 === 2))){
-const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema113.properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data51.version !== undefined){
+let data53 = data51.version;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -10972,10 +10972,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-if(data51.controller !== undefined){
-if(typeof data51.controller !== "string"){
-const err133 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data53 === 1) || (data53 === 2))){
+const err133 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema113.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -10985,9 +10983,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data51.file !== undefined){
-if(typeof data51.file !== "string"){
-const err134 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.controller !== undefined){
+if(typeof data51.controller !== "string"){
+const err134 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -10997,9 +10995,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-if(data51.value !== undefined){
-if(typeof data51.value !== "string"){
-const err135 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.file !== undefined){
+if(typeof data51.file !== "string"){
+const err135 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -11009,9 +11007,9 @@ vErrors.push(err135);
 errors++;
 }
 }
-}
-else {
-const err136 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data51.value !== undefined){
+if(typeof data51.value !== "string"){
+const err136 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -11023,7 +11021,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err137 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -11035,7 +11033,7 @@ errors++;
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err138 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -11045,15 +11043,13 @@ vErrors.push(err138);
 errors++;
 }
 }
-if(data.rlimits !== undefined){
-let data57 = data.rlimits;
-if(Array.isArray(data57)){
-const len9 = data57.length;
-for(let i9=0; i9<len9; i9++){
-let data58 = data57[i9];
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.clause === undefined){
-const err139 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data48.watch !== undefined){
+let data57 = data48.watch;
+const _errs132 = errors;
+let valid31 = false;
+const _errs133 = errors;
+if(data57 !== null){
+const err139 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -11062,8 +11058,12 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(data58.resource === undefined){
-const err140 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
+var _valid1 = _errs133 === errors;
+valid31 = valid31 || _valid1;
+const _errs135 = errors;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.clause === undefined){
+const err140 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -11072,8 +11072,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(data58.soft === undefined){
-const err141 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(data57.version === undefined){
+const err141 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -11082,8 +11082,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data58.hard === undefined){
-const err142 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(data57.controller === undefined){
+const err142 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -11092,9 +11092,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-for(const key9 in data58){
-if(!((((key9 === "clause") || (key9 === "resource")) || (key9 === "soft")) || (key9 === "hard"))){
-const err143 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data57.file === undefined){
+const err143 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -11103,10 +11102,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-if(data58.clause !== undefined){
-if(typeof data58.clause !== "string"){
-const err144 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.limitUs === undefined){
+const err144 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -11115,10 +11112,9 @@ vErrors.push(err144);
 }
 errors++;
 }
-}
-if(data58.resource !== undefined){
-if(typeof data58.resource !== "string"){
-const err145 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data57){
+if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "limitUs"))){
+const err145 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -11128,10 +11124,9 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data58.soft !== undefined){
-let data61 = data58.soft;
-if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
-const err146 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data57.clause !== undefined){
+if(typeof data57.clause !== "string"){
+const err146 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -11141,10 +11136,10 @@ vErrors.push(err146);
 errors++;
 }
 }
-if(data58.hard !== undefined){
-let data62 = data58.hard;
-if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
-const err147 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data57.version !== undefined){
+let data59 = data57.version;
+if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
+const err147 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -11153,10 +11148,8 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-}
-else {
-const err148 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data59 === 1) || (data59 === 2))){
+const err148 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema110.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -11166,9 +11159,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
-else {
-const err149 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data57.controller !== undefined){
+if(typeof data57.controller !== "string"){
+const err149 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -11178,10 +11171,10 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data.wallMs !== undefined){
-let data63 = data.wallMs;
-if((!(((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63))) && (isFinite(data63)))) && (data63 !== null)){
-const err150 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema110.properties.wallMs.type},message:"must be integer,null"};
+if(data57.file !== undefined){
+let data61 = data57.file;
+if(typeof data61 !== "string"){
+const err150 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -11190,11 +11183,8 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-if(data.cpuMs !== undefined){
-let data64 = data.cpuMs;
-if((!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))) && (data64 !== null)){
-const err151 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema110.properties.cpuMs.type},message:"must be integer,null"};
+if(!((data61 === "cpu.stat") || (data61 === "cpuacct.usage"))){
+const err151 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema110.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -11204,10 +11194,10 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data.fuel !== undefined){
-let data65 = data.fuel;
-if((!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))) && (data65 !== null)){
-const err152 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema110.properties.fuel.type},message:"must be integer,null"};
+if(data57.limitUs !== undefined){
+let data62 = data57.limitUs;
+if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
+const err152 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -11216,11 +11206,9 @@ vErrors.push(err152);
 }
 errors++;
 }
-}
-if(data.memoryBytes !== undefined){
-let data66 = data.memoryBytes;
-if((!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))) && (data66 !== null)){
-const err153 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema110.properties.memoryBytes.type},message:"must be integer,null"};
+if((typeof data62 == "number") && (isFinite(data62))){
+if(data62 < 1 || isNaN(data62)){
+const err153 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -11230,10 +11218,10 @@ vErrors.push(err153);
 errors++;
 }
 }
-if(data.outputBytes !== undefined){
-let data67 = data.outputBytes;
-if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
-const err154 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err154 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -11242,12 +11230,10 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-if(data.tmp !== undefined){
-let data68 = data.tmp;
-if(data68 && typeof data68 == "object" && !Array.isArray(data68)){
-if(data68.mode === undefined){
-const err155 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+var _valid1 = _errs135 === errors;
+valid31 = valid31 || _valid1;
+if(!valid31){
+const err155 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -11256,8 +11242,21 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(data68.sizeBytes === undefined){
-const err156 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+else {
+errors = _errs132;
+if(vErrors !== null){
+if(_errs132){
+vErrors.length = _errs132;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -11266,9 +11265,16 @@ vErrors.push(err156);
 }
 errors++;
 }
-for(const key10 in data68){
-if(!((key10 === "mode") || (key10 === "sizeBytes"))){
-const err157 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+if(data.rlimits !== undefined){
+let data63 = data.rlimits;
+if(Array.isArray(data63)){
+const len9 = data63.length;
+for(let i9=0; i9<len9; i9++){
+let data64 = data63[i9];
+if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
+if(data64.clause === undefined){
+const err157 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -11277,11 +11283,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-if(data68.mode !== undefined){
-let data69 = data68.mode;
-if(typeof data69 !== "string"){
-const err158 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.resource === undefined){
+const err158 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -11290,8 +11293,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(!((data69 === "private") || (data69 === "none"))){
-const err159 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema110.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+if(data64.soft === undefined){
+const err159 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -11300,11 +11303,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-if(data68.sizeBytes !== undefined){
-let data70 = data68.sizeBytes;
-if((!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))) && (data70 !== null)){
-const err160 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema110.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(data64.hard === undefined){
+const err160 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -11313,10 +11313,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-}
-else {
-const err161 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key10 in data64){
+if(!((((key10 === "clause") || (key10 === "resource")) || (key10 === "soft")) || (key10 === "hard"))){
+const err161 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -11326,13 +11325,9 @@ vErrors.push(err161);
 errors++;
 }
 }
-if(data.root !== undefined){
-let data71 = data.root;
-const _errs163 = errors;
-let valid36 = false;
-const _errs164 = errors;
-if(data71 !== null){
-const err162 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data64.clause !== undefined){
+if(typeof data64.clause !== "string"){
+const err162 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -11341,12 +11336,10 @@ vErrors.push(err162);
 }
 errors++;
 }
-var _valid1 = _errs164 === errors;
-valid36 = valid36 || _valid1;
-const _errs166 = errors;
-if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
-if(data71.path === undefined){
-const err163 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data64.resource !== undefined){
+if(typeof data64.resource !== "string"){
+const err163 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -11355,8 +11348,11 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data71.readonly === undefined){
-const err164 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+}
+if(data64.soft !== undefined){
+let data67 = data64.soft;
+if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
+const err164 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -11365,8 +11361,11 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data71.dev === undefined){
-const err165 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+if(data64.hard !== undefined){
+let data68 = data64.hard;
+if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
+const err165 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -11375,8 +11374,10 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data71.ino === undefined){
-const err166 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+}
+else {
+const err166 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -11385,8 +11386,10 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(data71.idmap === undefined){
-const err167 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
+}
+}
+else {
+const err167 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -11395,9 +11398,11 @@ vErrors.push(err167);
 }
 errors++;
 }
-for(const key11 in data71){
-if(!(((((key11 === "path") || (key11 === "readonly")) || (key11 === "dev")) || (key11 === "ino")) || (key11 === "idmap"))){
-const err168 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+if(data.wallMs !== undefined){
+let data69 = data.wallMs;
+if((!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))) && (data69 !== null)){
+const err168 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema110.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -11407,9 +11412,10 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data71.path !== undefined){
-if(typeof data71.path !== "string"){
-const err169 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.cpuMs !== undefined){
+let data70 = data.cpuMs;
+if((!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))) && (data70 !== null)){
+const err169 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema110.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -11419,9 +11425,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data71.readonly !== undefined){
-if(typeof data71.readonly !== "boolean"){
-const err170 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data.fuel !== undefined){
+let data71 = data.fuel;
+if((!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))) && (data71 !== null)){
+const err170 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema110.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -11431,11 +11438,10 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data71.dev !== undefined){
-let data74 = data71.dev;
-if(typeof data74 === "string"){
-if(!pattern33.test(data74)){
-const err171 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data.memoryBytes !== undefined){
+let data72 = data.memoryBytes;
+if((!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))) && (data72 !== null)){
+const err171 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema110.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -11445,8 +11451,10 @@ vErrors.push(err171);
 errors++;
 }
 }
-else {
-const err172 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.outputBytes !== undefined){
+let data73 = data.outputBytes;
+if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
+const err172 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -11456,11 +11464,11 @@ vErrors.push(err172);
 errors++;
 }
 }
-if(data71.ino !== undefined){
-let data75 = data71.ino;
-if(typeof data75 === "string"){
-if(!pattern33.test(data75)){
-const err173 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data.tmp !== undefined){
+let data74 = data.tmp;
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+if(data74.mode === undefined){
+const err173 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -11469,9 +11477,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-else {
-const err174 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data74.sizeBytes === undefined){
+const err174 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -11480,14 +11487,9 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-if(data71.idmap !== undefined){
-let data76 = data71.idmap;
-const _errs178 = errors;
-let valid38 = false;
-const _errs179 = errors;
-if(data76 !== null){
-const err175 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+for(const key11 in data74){
+if(!((key11 === "mode") || (key11 === "sizeBytes"))){
+const err175 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -11496,12 +11498,11 @@ vErrors.push(err175);
 }
 errors++;
 }
-var _valid2 = _errs179 === errors;
-valid38 = valid38 || _valid2;
-const _errs181 = errors;
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-if(data76.uid === undefined){
-const err176 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+}
+if(data74.mode !== undefined){
+let data75 = data74.mode;
+if(typeof data75 !== "string"){
+const err176 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -11510,8 +11511,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data76.gid === undefined){
-const err177 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+if(!((data75 === "private") || (data75 === "none"))){
+const err177 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema110.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -11520,9 +11521,11 @@ vErrors.push(err177);
 }
 errors++;
 }
-for(const key12 in data76){
-if(!((key12 === "uid") || (key12 === "gid"))){
-const err178 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data74.sizeBytes !== undefined){
+let data76 = data74.sizeBytes;
+if((!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))) && (data76 !== null)){
+const err178 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema110.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -11532,10 +11535,9 @@ vErrors.push(err178);
 errors++;
 }
 }
-if(data76.uid !== undefined){
-let data77 = data76.uid;
-if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
-const err179 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err179 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -11544,9 +11546,14 @@ vErrors.push(err179);
 }
 errors++;
 }
-if((typeof data77 == "number") && (isFinite(data77))){
-if(data77 < 1 || isNaN(data77)){
-const err180 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data.root !== undefined){
+let data77 = data.root;
+const _errs180 = errors;
+let valid38 = false;
+const _errs181 = errors;
+if(data77 !== null){
+const err180 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -11555,12 +11562,12 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-}
-if(data76.gid !== undefined){
-let data78 = data76.gid;
-if(!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))){
-const err181 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var _valid2 = _errs181 === errors;
+valid38 = valid38 || _valid2;
+const _errs183 = errors;
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.path === undefined){
+const err181 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -11569,9 +11576,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-if((typeof data78 == "number") && (isFinite(data78))){
-if(data78 < 1 || isNaN(data78)){
-const err182 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data77.readonly === undefined){
+const err182 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -11580,11 +11586,8 @@ vErrors.push(err182);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err183 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data77.dev === undefined){
+const err183 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -11593,10 +11596,8 @@ vErrors.push(err183);
 }
 errors++;
 }
-var _valid2 = _errs181 === errors;
-valid38 = valid38 || _valid2;
-if(!valid38){
-const err184 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data77.ino === undefined){
+const err184 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -11605,21 +11606,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-else {
-errors = _errs178;
-if(vErrors !== null){
-if(_errs178){
-vErrors.length = _errs178;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err185 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data77.idmap === undefined){
+const err185 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -11628,10 +11616,9 @@ vErrors.push(err185);
 }
 errors++;
 }
-var _valid1 = _errs166 === errors;
-valid36 = valid36 || _valid1;
-if(!valid36){
-const err186 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+for(const key12 in data77){
+if(!(((((key12 === "path") || (key12 === "readonly")) || (key12 === "dev")) || (key12 === "ino")) || (key12 === "idmap"))){
+const err186 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -11640,23 +11627,10 @@ vErrors.push(err186);
 }
 errors++;
 }
-else {
-errors = _errs163;
-if(vErrors !== null){
-if(_errs163){
-vErrors.length = _errs163;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.syscalls !== undefined){
-let data79 = data.syscalls;
-if(data79 && typeof data79 == "object" && !Array.isArray(data79)){
-if(data79.deny === undefined){
-const err187 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+if(data77.path !== undefined){
+if(typeof data77.path !== "string"){
+const err187 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -11665,8 +11639,10 @@ vErrors.push(err187);
 }
 errors++;
 }
-if(data79.openat2 === undefined){
-const err188 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
+}
+if(data77.readonly !== undefined){
+if(typeof data77.readonly !== "boolean"){
+const err188 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -11675,9 +11651,12 @@ vErrors.push(err188);
 }
 errors++;
 }
-for(const key13 in data79){
-if(!((key13 === "deny") || (key13 === "openat2"))){
-const err189 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data77.dev !== undefined){
+let data80 = data77.dev;
+if(typeof data80 === "string"){
+if(!pattern33.test(data80)){
+const err189 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -11687,10 +11666,8 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data79.deny !== undefined){
-let data80 = data79.deny;
-if(typeof data80 !== "string"){
-const err190 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err190 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -11699,8 +11676,12 @@ vErrors.push(err190);
 }
 errors++;
 }
-if(!(((data80 === "errno") || (data80 === "kill")) || (data80 === "log"))){
-const err191 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+}
+if(data77.ino !== undefined){
+let data81 = data77.ino;
+if(typeof data81 === "string"){
+if(!pattern33.test(data81)){
+const err191 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -11710,10 +11691,8 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data79.openat2 !== undefined){
-let data81 = data79.openat2;
-if(typeof data81 !== "string"){
-const err192 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err192 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -11722,8 +11701,14 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(!((data81 === "enosys") || (data81 === "allow"))){
-const err193 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+}
+if(data77.idmap !== undefined){
+let data82 = data77.idmap;
+const _errs195 = errors;
+let valid40 = false;
+const _errs196 = errors;
+if(data82 !== null){
+const err193 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -11732,10 +11717,12 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-}
-else {
-const err194 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid3 = _errs196 === errors;
+valid40 = valid40 || _valid3;
+const _errs198 = errors;
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.uid === undefined){
+const err194 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -11744,15 +11731,8 @@ vErrors.push(err194);
 }
 errors++;
 }
-}
-if(data.scope !== undefined){
-let data82 = data.scope;
-if(Array.isArray(data82)){
-const len10 = data82.length;
-for(let i10=0; i10<len10; i10++){
-let data83 = data82[i10];
-if(typeof data83 !== "string"){
-const err195 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.gid === undefined){
+const err195 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -11761,8 +11741,9 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(!((data83 === "signal") || (data83 === "abstract-unix-socket"))){
-const err196 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema110.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+for(const key13 in data82){
+if(!((key13 === "uid") || (key13 === "gid"))){
+const err196 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -11772,9 +11753,10 @@ vErrors.push(err196);
 errors++;
 }
 }
-}
-else {
-const err197 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data82.uid !== undefined){
+let data83 = data82.uid;
+if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
+const err197 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -11783,15 +11765,9 @@ vErrors.push(err197);
 }
 errors++;
 }
-}
-if(data.capabilities !== undefined){
-let data84 = data.capabilities;
-if(Array.isArray(data84)){
-const len11 = data84.length;
-for(let i11=0; i11<len11; i11++){
-let data85 = data84[i11];
-if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
-const err198 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data83 == "number") && (isFinite(data83))){
+if(data83 < 1 || isNaN(data83)){
+const err198 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -11800,9 +11776,12 @@ vErrors.push(err198);
 }
 errors++;
 }
-if((typeof data85 == "number") && (isFinite(data85))){
-if(data85 > 63 || isNaN(data85)){
-const err199 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+}
+if(data82.gid !== undefined){
+let data84 = data82.gid;
+if(!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))){
+const err199 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -11811,8 +11790,9 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(data85 < 0 || isNaN(data85)){
-const err200 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data84 == "number") && (isFinite(data84))){
+if(data84 < 1 || isNaN(data84)){
+const err200 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -11825,7 +11805,7 @@ errors++;
 }
 }
 else {
-const err201 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err201 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -11834,12 +11814,10 @@ vErrors.push(err201);
 }
 errors++;
 }
-}
-if(data.identity !== undefined){
-let data86 = data.identity;
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-if(data86.uid === undefined){
-const err202 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+var _valid3 = _errs198 === errors;
+valid40 = valid40 || _valid3;
+if(!valid40){
+const err202 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -11848,413 +11826,11 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(data86.gid === undefined){
-const err203 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
-if(vErrors === null){
-vErrors = [err203];
-}
 else {
-vErrors.push(err203);
-}
-errors++;
-}
-if(data86.source === undefined){
-const err204 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
-if(vErrors === null){
-vErrors = [err204];
-}
-else {
-vErrors.push(err204);
-}
-errors++;
-}
-for(const key14 in data86){
-if(!(((key14 === "uid") || (key14 === "gid")) || (key14 === "source"))){
-const err205 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err205];
-}
-else {
-vErrors.push(err205);
-}
-errors++;
-}
-}
-if(data86.uid !== undefined){
-let data87 = data86.uid;
-if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
-const err206 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err206];
-}
-else {
-vErrors.push(err206);
-}
-errors++;
-}
-if((typeof data87 == "number") && (isFinite(data87))){
-if(data87 < 0 || isNaN(data87)){
-const err207 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err207];
-}
-else {
-vErrors.push(err207);
-}
-errors++;
-}
-}
-}
-if(data86.gid !== undefined){
-let data88 = data86.gid;
-if(!(((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88))) && (isFinite(data88)))){
-const err208 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err208];
-}
-else {
-vErrors.push(err208);
-}
-errors++;
-}
-if((typeof data88 == "number") && (isFinite(data88))){
-if(data88 < 0 || isNaN(data88)){
-const err209 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err209];
-}
-else {
-vErrors.push(err209);
-}
-errors++;
-}
-}
-}
-if(data86.source !== undefined){
-if(typeof data86.source !== "string"){
-const err210 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err210];
-}
-else {
-vErrors.push(err210);
-}
-errors++;
-}
-}
-}
-else {
-const err211 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err211];
-}
-else {
-vErrors.push(err211);
-}
-errors++;
-}
-}
-if(data.layout !== undefined){
-let data90 = data.layout;
-if(Array.isArray(data90)){
-const len12 = data90.length;
-for(let i12=0; i12<len12; i12++){
-let data91 = data90[i12];
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-if(data91.target === undefined){
-const err212 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
-if(vErrors === null){
-vErrors = [err212];
-}
-else {
-vErrors.push(err212);
-}
-errors++;
-}
-if(data91.kind === undefined){
-const err213 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
-if(vErrors === null){
-vErrors = [err213];
-}
-else {
-vErrors.push(err213);
-}
-errors++;
-}
-for(const key15 in data91){
-if(!(((((key15 === "target") || (key15 === "kind")) || (key15 === "source")) || (key15 === "options")) || (key15 === "clause"))){
-const err214 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err214];
-}
-else {
-vErrors.push(err214);
-}
-errors++;
-}
-}
-if(data91.target !== undefined){
-if(typeof data91.target !== "string"){
-const err215 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err215];
-}
-else {
-vErrors.push(err215);
-}
-errors++;
-}
-}
-if(data91.kind !== undefined){
-let data93 = data91.kind;
-if(typeof data93 !== "string"){
-const err216 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err216];
-}
-else {
-vErrors.push(err216);
-}
-errors++;
-}
-if(!((((((((data93 === "root") || (data93 === "bind")) || (data93 === "proc")) || (data93 === "tmpfs")) || (data93 === "device")) || (data93 === "symlink")) || (data93 === "mask")) || (data93 === "readonly"))){
-const err217 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema115.properties.kind.enum},message:"must be equal to one of the allowed values"};
-if(vErrors === null){
-vErrors = [err217];
-}
-else {
-vErrors.push(err217);
-}
-errors++;
-}
-}
-if(data91.source !== undefined){
-if(typeof data91.source !== "string"){
-const err218 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err218];
-}
-else {
-vErrors.push(err218);
-}
-errors++;
-}
-}
-if(data91.options !== undefined){
-let data95 = data91.options;
-if(Array.isArray(data95)){
-const len13 = data95.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data95[i13] !== "string"){
-const err219 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err219];
-}
-else {
-vErrors.push(err219);
-}
-errors++;
-}
-}
-}
-else {
-const err220 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err220];
-}
-else {
-vErrors.push(err220);
-}
-errors++;
-}
-}
-if(data91.clause !== undefined){
-if(typeof data91.clause !== "string"){
-const err221 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err221];
-}
-else {
-vErrors.push(err221);
-}
-errors++;
-}
-}
-}
-else {
-const err222 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err222];
-}
-else {
-vErrors.push(err222);
-}
-errors++;
-}
-}
-}
-else {
-const err223 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err223];
-}
-else {
-vErrors.push(err223);
-}
-errors++;
-}
-}
-if(data.stdinFile !== undefined){
-let data98 = data.stdinFile;
-const _errs231 = errors;
-let valid52 = false;
-const _errs232 = errors;
-if(data98 !== null){
-const err224 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
-if(vErrors === null){
-vErrors = [err224];
-}
-else {
-vErrors.push(err224);
-}
-errors++;
-}
-var _valid3 = _errs232 === errors;
-valid52 = valid52 || _valid3;
-const _errs234 = errors;
-if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
-if(data98.path === undefined){
-const err225 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
-if(vErrors === null){
-vErrors = [err225];
-}
-else {
-vErrors.push(err225);
-}
-errors++;
-}
-if(data98.dev === undefined){
-const err226 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
-if(vErrors === null){
-vErrors = [err226];
-}
-else {
-vErrors.push(err226);
-}
-errors++;
-}
-if(data98.ino === undefined){
-const err227 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
-if(vErrors === null){
-vErrors = [err227];
-}
-else {
-vErrors.push(err227);
-}
-errors++;
-}
-for(const key16 in data98){
-if(!(((key16 === "path") || (key16 === "dev")) || (key16 === "ino"))){
-const err228 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err228];
-}
-else {
-vErrors.push(err228);
-}
-errors++;
-}
-}
-if(data98.path !== undefined){
-if(typeof data98.path !== "string"){
-const err229 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err229];
-}
-else {
-vErrors.push(err229);
-}
-errors++;
-}
-}
-if(data98.dev !== undefined){
-let data100 = data98.dev;
-if(typeof data100 === "string"){
-if(!pattern33.test(data100)){
-const err230 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
-if(vErrors === null){
-vErrors = [err230];
-}
-else {
-vErrors.push(err230);
-}
-errors++;
-}
-}
-else {
-const err231 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err231];
-}
-else {
-vErrors.push(err231);
-}
-errors++;
-}
-}
-if(data98.ino !== undefined){
-let data101 = data98.ino;
-if(typeof data101 === "string"){
-if(!pattern33.test(data101)){
-const err232 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
-if(vErrors === null){
-vErrors = [err232];
-}
-else {
-vErrors.push(err232);
-}
-errors++;
-}
-}
-else {
-const err233 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err233];
-}
-else {
-vErrors.push(err233);
-}
-errors++;
-}
-}
-}
-else {
-const err234 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err234];
-}
-else {
-vErrors.push(err234);
-}
-errors++;
-}
-var _valid3 = _errs234 === errors;
-valid52 = valid52 || _valid3;
-if(!valid52){
-const err235 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err235];
-}
-else {
-vErrors.push(err235);
-}
-errors++;
-}
-else {
-errors = _errs231;
+errors = _errs195;
 if(vErrors !== null){
-if(_errs231){
-vErrors.length = _errs231;
+if(_errs195){
+vErrors.length = _errs195;
 }
 else {
 vErrors = null;
@@ -12264,12 +11840,657 @@ vErrors = null;
 }
 }
 else {
-const err236 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err203 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err203];
+}
+else {
+vErrors.push(err203);
+}
+errors++;
+}
+var _valid2 = _errs183 === errors;
+valid38 = valid38 || _valid2;
+if(!valid38){
+const err204 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+else {
+errors = _errs180;
+if(vErrors !== null){
+if(_errs180){
+vErrors.length = _errs180;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.syscalls !== undefined){
+let data85 = data.syscalls;
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+if(data85.deny === undefined){
+const err205 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+if(data85.openat2 === undefined){
+const err206 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+for(const key14 in data85){
+if(!((key14 === "deny") || (key14 === "openat2"))){
+const err207 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+}
+if(data85.deny !== undefined){
+let data86 = data85.deny;
+if(typeof data86 !== "string"){
+const err208 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+if(!(((data86 === "errno") || (data86 === "kill")) || (data86 === "log"))){
+const err209 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
+}
+errors++;
+}
+}
+if(data85.openat2 !== undefined){
+let data87 = data85.openat2;
+if(typeof data87 !== "string"){
+const err210 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+if(!((data87 === "enosys") || (data87 === "allow"))){
+const err211 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+}
+}
+else {
+const err212 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+}
+if(data.scope !== undefined){
+let data88 = data.scope;
+if(Array.isArray(data88)){
+const len10 = data88.length;
+for(let i10=0; i10<len10; i10++){
+let data89 = data88[i10];
+if(typeof data89 !== "string"){
+const err213 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+if(!((data89 === "signal") || (data89 === "abstract-unix-socket"))){
+const err214 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema110.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+}
+}
+else {
+const err215 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+}
+if(data.capabilities !== undefined){
+let data90 = data.capabilities;
+if(Array.isArray(data90)){
+const len11 = data90.length;
+for(let i11=0; i11<len11; i11++){
+let data91 = data90[i11];
+if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
+const err216 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+if((typeof data91 == "number") && (isFinite(data91))){
+if(data91 > 63 || isNaN(data91)){
+const err217 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
+}
+errors++;
+}
+if(data91 < 0 || isNaN(data91)){
+const err218 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err218];
+}
+else {
+vErrors.push(err218);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err219 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err219];
+}
+else {
+vErrors.push(err219);
+}
+errors++;
+}
+}
+if(data.identity !== undefined){
+let data92 = data.identity;
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(data92.uid === undefined){
+const err220 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(vErrors === null){
+vErrors = [err220];
+}
+else {
+vErrors.push(err220);
+}
+errors++;
+}
+if(data92.gid === undefined){
+const err221 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+if(vErrors === null){
+vErrors = [err221];
+}
+else {
+vErrors.push(err221);
+}
+errors++;
+}
+if(data92.source === undefined){
+const err222 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(vErrors === null){
+vErrors = [err222];
+}
+else {
+vErrors.push(err222);
+}
+errors++;
+}
+for(const key15 in data92){
+if(!(((key15 === "uid") || (key15 === "gid")) || (key15 === "source"))){
+const err223 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err223];
+}
+else {
+vErrors.push(err223);
+}
+errors++;
+}
+}
+if(data92.uid !== undefined){
+let data93 = data92.uid;
+if(!(((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93))) && (isFinite(data93)))){
+const err224 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err224];
+}
+else {
+vErrors.push(err224);
+}
+errors++;
+}
+if((typeof data93 == "number") && (isFinite(data93))){
+if(data93 < 0 || isNaN(data93)){
+const err225 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err225];
+}
+else {
+vErrors.push(err225);
+}
+errors++;
+}
+}
+}
+if(data92.gid !== undefined){
+let data94 = data92.gid;
+if(!(((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94))) && (isFinite(data94)))){
+const err226 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err226];
+}
+else {
+vErrors.push(err226);
+}
+errors++;
+}
+if((typeof data94 == "number") && (isFinite(data94))){
+if(data94 < 0 || isNaN(data94)){
+const err227 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err227];
+}
+else {
+vErrors.push(err227);
+}
+errors++;
+}
+}
+}
+if(data92.source !== undefined){
+if(typeof data92.source !== "string"){
+const err228 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err228];
+}
+else {
+vErrors.push(err228);
+}
+errors++;
+}
+}
+}
+else {
+const err229 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err229];
+}
+else {
+vErrors.push(err229);
+}
+errors++;
+}
+}
+if(data.layout !== undefined){
+let data96 = data.layout;
+if(Array.isArray(data96)){
+const len12 = data96.length;
+for(let i12=0; i12<len12; i12++){
+let data97 = data96[i12];
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(data97.target === undefined){
+const err230 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(vErrors === null){
+vErrors = [err230];
+}
+else {
+vErrors.push(err230);
+}
+errors++;
+}
+if(data97.kind === undefined){
+const err231 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err231];
+}
+else {
+vErrors.push(err231);
+}
+errors++;
+}
+for(const key16 in data97){
+if(!(((((key16 === "target") || (key16 === "kind")) || (key16 === "source")) || (key16 === "options")) || (key16 === "clause"))){
+const err232 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err232];
+}
+else {
+vErrors.push(err232);
+}
+errors++;
+}
+}
+if(data97.target !== undefined){
+if(typeof data97.target !== "string"){
+const err233 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err233];
+}
+else {
+vErrors.push(err233);
+}
+errors++;
+}
+}
+if(data97.kind !== undefined){
+let data99 = data97.kind;
+if(typeof data99 !== "string"){
+const err234 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err234];
+}
+else {
+vErrors.push(err234);
+}
+errors++;
+}
+if(!((((((((data99 === "root") || (data99 === "bind")) || (data99 === "proc")) || (data99 === "tmpfs")) || (data99 === "device")) || (data99 === "symlink")) || (data99 === "mask")) || (data99 === "readonly"))){
+const err235 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema115.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err235];
+}
+else {
+vErrors.push(err235);
+}
+errors++;
+}
+}
+if(data97.source !== undefined){
+if(typeof data97.source !== "string"){
+const err236 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err236];
 }
 else {
 vErrors.push(err236);
+}
+errors++;
+}
+}
+if(data97.options !== undefined){
+let data101 = data97.options;
+if(Array.isArray(data101)){
+const len13 = data101.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data101[i13] !== "string"){
+const err237 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err237];
+}
+else {
+vErrors.push(err237);
+}
+errors++;
+}
+}
+}
+else {
+const err238 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err238];
+}
+else {
+vErrors.push(err238);
+}
+errors++;
+}
+}
+if(data97.clause !== undefined){
+if(typeof data97.clause !== "string"){
+const err239 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err239];
+}
+else {
+vErrors.push(err239);
+}
+errors++;
+}
+}
+}
+else {
+const err240 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err240];
+}
+else {
+vErrors.push(err240);
+}
+errors++;
+}
+}
+}
+else {
+const err241 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err241];
+}
+else {
+vErrors.push(err241);
+}
+errors++;
+}
+}
+if(data.stdinFile !== undefined){
+let data104 = data.stdinFile;
+const _errs248 = errors;
+let valid54 = false;
+const _errs249 = errors;
+if(data104 !== null){
+const err242 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err242];
+}
+else {
+vErrors.push(err242);
+}
+errors++;
+}
+var _valid4 = _errs249 === errors;
+valid54 = valid54 || _valid4;
+const _errs251 = errors;
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+if(data104.path === undefined){
+const err243 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err243];
+}
+else {
+vErrors.push(err243);
+}
+errors++;
+}
+if(data104.dev === undefined){
+const err244 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err244];
+}
+else {
+vErrors.push(err244);
+}
+errors++;
+}
+if(data104.ino === undefined){
+const err245 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err245];
+}
+else {
+vErrors.push(err245);
+}
+errors++;
+}
+for(const key17 in data104){
+if(!(((key17 === "path") || (key17 === "dev")) || (key17 === "ino"))){
+const err246 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err246];
+}
+else {
+vErrors.push(err246);
+}
+errors++;
+}
+}
+if(data104.path !== undefined){
+if(typeof data104.path !== "string"){
+const err247 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err247];
+}
+else {
+vErrors.push(err247);
+}
+errors++;
+}
+}
+if(data104.dev !== undefined){
+let data106 = data104.dev;
+if(typeof data106 === "string"){
+if(!pattern33.test(data106)){
+const err248 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err248];
+}
+else {
+vErrors.push(err248);
+}
+errors++;
+}
+}
+else {
+const err249 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err249];
+}
+else {
+vErrors.push(err249);
+}
+errors++;
+}
+}
+if(data104.ino !== undefined){
+let data107 = data104.ino;
+if(typeof data107 === "string"){
+if(!pattern33.test(data107)){
+const err250 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err250];
+}
+else {
+vErrors.push(err250);
+}
+errors++;
+}
+}
+else {
+const err251 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err251];
+}
+else {
+vErrors.push(err251);
+}
+errors++;
+}
+}
+}
+else {
+const err252 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err252];
+}
+else {
+vErrors.push(err252);
+}
+errors++;
+}
+var _valid4 = _errs251 === errors;
+valid54 = valid54 || _valid4;
+if(!valid54){
+const err253 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err253];
+}
+else {
+vErrors.push(err253);
+}
+errors++;
+}
+else {
+errors = _errs248;
+if(vErrors !== null){
+if(_errs248){
+vErrors.length = _errs248;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err254 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err254];
+}
+else {
+vErrors.push(err254);
 }
 errors++;
 }
@@ -12698,7 +12919,7 @@ validate79.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 exports.validateSealedReport = validate60;
 
 exports.validateContainerState = validate84;
-const schema117 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process, while status is creating"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
+const schema117 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
 const schema118 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
 
 function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -12733,8 +12954,8 @@ vErrors.push(err1);
 }
 errors++;
 }
-if(data.status === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+if(data.kind === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -12743,8 +12964,8 @@ vErrors.push(err2);
 }
 errors++;
 }
-if(data.bundle === undefined){
-const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "bundle"},message:"must have required property '"+"bundle"+"'"};
+if(data.status === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -12753,8 +12974,8 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(data.createdAt === undefined){
-const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "createdAt"},message:"must have required property '"+"createdAt"+"'"};
+if(data.bundle === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "bundle"},message:"must have required property '"+"bundle"+"'"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -12763,8 +12984,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(data.runId === undefined){
-const err5 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "runId"},message:"must have required property '"+"runId"+"'"};
+if(data.createdAt === undefined){
+const err5 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "createdAt"},message:"must have required property '"+"createdAt"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -12773,8 +12994,8 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(data.creator === undefined){
-const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "creator"},message:"must have required property '"+"creator"+"'"};
+if(data.runId === undefined){
+const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "runId"},message:"must have required property '"+"runId"+"'"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -12783,8 +13004,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-if(data.pid === undefined){
-const err7 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+if(data.creator === undefined){
+const err7 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "creator"},message:"must have required property '"+"creator"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -12793,8 +13014,8 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(data.monitor === undefined){
-const err8 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "monitor"},message:"must have required property '"+"monitor"+"'"};
+if(data.pid === undefined){
+const err8 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -12803,8 +13024,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(data.planHash === undefined){
-const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "planHash"},message:"must have required property '"+"planHash"+"'"};
+if(data.monitor === undefined){
+const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "monitor"},message:"must have required property '"+"monitor"+"'"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -12813,8 +13034,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(data.backend === undefined){
-const err10 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
+if(data.planHash === undefined){
+const err10 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "planHash"},message:"must have required property '"+"planHash"+"'"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -12823,8 +13044,8 @@ vErrors.push(err10);
 }
 errors++;
 }
-if(data.manifestSha256 === undefined){
-const err11 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "manifestSha256"},message:"must have required property '"+"manifestSha256"+"'"};
+if(data.backend === undefined){
+const err11 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -12833,8 +13054,8 @@ vErrors.push(err11);
 }
 errors++;
 }
-if(data.cgroupDirs === undefined){
-const err12 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "cgroupDirs"},message:"must have required property '"+"cgroupDirs"+"'"};
+if(data.manifestSha256 === undefined){
+const err12 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "manifestSha256"},message:"must have required property '"+"manifestSha256"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -12843,8 +13064,8 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(data.startedAt === undefined){
-const err13 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "startedAt"},message:"must have required property '"+"startedAt"+"'"};
+if(data.cgroupDirs === undefined){
+const err13 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "cgroupDirs"},message:"must have required property '"+"cgroupDirs"+"'"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -12853,8 +13074,8 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(data.reportHash === undefined){
-const err14 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "reportHash"},message:"must have required property '"+"reportHash"+"'"};
+if(data.startedAt === undefined){
+const err14 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "startedAt"},message:"must have required property '"+"startedAt"+"'"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -12863,8 +13084,8 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data.journaled === undefined){
-const err15 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "journaled"},message:"must have required property '"+"journaled"+"'"};
+if(data.reportHash === undefined){
+const err15 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "reportHash"},message:"must have required property '"+"reportHash"+"'"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -12873,8 +13094,8 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(data.annotations === undefined){
-const err16 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "annotations"},message:"must have required property '"+"annotations"+"'"};
+if(data.journaled === undefined){
+const err16 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "journaled"},message:"must have required property '"+"journaled"+"'"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -12883,9 +13104,8 @@ vErrors.push(err16);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(func1.call(schema117.properties, key0))){
-const err17 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.annotations === undefined){
+const err17 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "annotations"},message:"must have required property '"+"annotations"+"'"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -12894,10 +13114,8 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-if(data.bvisorVersion !== undefined){
-if("1" !== data.bvisorVersion){
-const err18 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
+if(data.keptBundle === undefined){
+const err18 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "keptBundle"},message:"must have required property '"+"keptBundle"+"'"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -12906,10 +13124,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-if(data.id !== undefined){
-if(typeof data.id !== "string"){
-const err19 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key0 in data){
+if(!(func1.call(schema117.properties, key0))){
+const err19 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -12919,10 +13136,9 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data2 = data.status;
-if(typeof data2 !== "string"){
-const err20 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.bvisorVersion !== undefined){
+if("1" !== data.bvisorVersion){
+const err20 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -12931,8 +13147,10 @@ vErrors.push(err20);
 }
 errors++;
 }
-if(!((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped"))){
-const err21 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema117.properties.status.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.id !== undefined){
+if(typeof data.id !== "string"){
+const err21 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -12942,9 +13160,10 @@ vErrors.push(err21);
 errors++;
 }
 }
-if(data.bundle !== undefined){
-if(typeof data.bundle !== "string"){
-const err22 = {instancePath:instancePath+"/bundle",schemaPath:"#/properties/bundle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.kind !== undefined){
+let data2 = data.kind;
+if(typeof data2 !== "string"){
+const err22 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -12953,10 +13172,8 @@ vErrors.push(err22);
 }
 errors++;
 }
-}
-if(data.createdAt !== undefined){
-if(typeof data.createdAt !== "string"){
-const err23 = {instancePath:instancePath+"/createdAt",schemaPath:"#/properties/createdAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data2 === "container") || (data2 === "run"))){
+const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema117.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -12966,9 +13183,10 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data.runId !== undefined){
-if(typeof data.runId !== "string"){
-const err24 = {instancePath:instancePath+"/runId",schemaPath:"#/properties/runId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.status !== undefined){
+let data3 = data.status;
+if(typeof data3 !== "string"){
+const err24 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -12977,12 +13195,8 @@ vErrors.push(err24);
 }
 errors++;
 }
-}
-if(data.creator !== undefined){
-let data6 = data.creator;
-if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
-if(data6.pid === undefined){
-const err25 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+if(!((((data3 === "creating") || (data3 === "created")) || (data3 === "running")) || (data3 === "stopped"))){
+const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema117.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -12991,8 +13205,10 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(data6.startTime === undefined){
-const err26 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "startTime"},message:"must have required property '"+"startTime"+"'"};
+}
+if(data.bundle !== undefined){
+if(typeof data.bundle !== "string"){
+const err26 = {instancePath:instancePath+"/bundle",schemaPath:"#/properties/bundle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -13001,9 +13217,10 @@ vErrors.push(err26);
 }
 errors++;
 }
-for(const key1 in data6){
-if(!((key1 === "pid") || (key1 === "startTime"))){
-const err27 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+if(data.createdAt !== undefined){
+if(typeof data.createdAt !== "string"){
+const err27 = {instancePath:instancePath+"/createdAt",schemaPath:"#/properties/createdAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -13013,10 +13230,9 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data6.pid !== undefined){
-let data7 = data6.pid;
-if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-const err28 = {instancePath:instancePath+"/creator/pid",schemaPath:"#/$defs/ProcRef/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.runId !== undefined){
+if(typeof data.runId !== "string"){
+const err28 = {instancePath:instancePath+"/runId",schemaPath:"#/properties/runId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -13026,9 +13242,11 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data6.startTime !== undefined){
-if(typeof data6.startTime !== "string"){
-const err29 = {instancePath:instancePath+"/creator/startTime",schemaPath:"#/$defs/ProcRef/properties/startTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.creator !== undefined){
+let data7 = data.creator;
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.pid === undefined){
+const err29 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -13037,10 +13255,8 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-}
-else {
-const err30 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data7.startTime === undefined){
+const err30 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "startTime"},message:"must have required property '"+"startTime"+"'"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -13049,15 +13265,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-if(data.pid !== undefined){
-let data9 = data.pid;
-const _errs22 = errors;
-let valid3 = false;
-const _errs23 = errors;
-if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-if(data9.pid === undefined){
-const err31 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+for(const key1 in data7){
+if(!((key1 === "pid") || (key1 === "startTime"))){
+const err31 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -13066,8 +13276,11 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data9.startTime === undefined){
-const err32 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "startTime"},message:"must have required property '"+"startTime"+"'"};
+}
+if(data7.pid !== undefined){
+let data8 = data7.pid;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err32 = {instancePath:instancePath+"/creator/pid",schemaPath:"#/$defs/ProcRef/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -13076,9 +13289,10 @@ vErrors.push(err32);
 }
 errors++;
 }
-for(const key2 in data9){
-if(!((key2 === "pid") || (key2 === "startTime"))){
-const err33 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+if(data7.startTime !== undefined){
+if(typeof data7.startTime !== "string"){
+const err33 = {instancePath:instancePath+"/creator/startTime",schemaPath:"#/$defs/ProcRef/properties/startTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -13088,10 +13302,9 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data9.pid !== undefined){
-let data10 = data9.pid;
-if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-const err34 = {instancePath:instancePath+"/pid/pid",schemaPath:"#/$defs/ProcRef/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err34 = {instancePath:instancePath+"/creator",schemaPath:"#/$defs/ProcRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -13101,9 +13314,14 @@ vErrors.push(err34);
 errors++;
 }
 }
-if(data9.startTime !== undefined){
-if(typeof data9.startTime !== "string"){
-const err35 = {instancePath:instancePath+"/pid/startTime",schemaPath:"#/$defs/ProcRef/properties/startTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.pid !== undefined){
+let data10 = data.pid;
+const _errs24 = errors;
+let valid3 = false;
+const _errs25 = errors;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.pid === undefined){
+const err35 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -13112,10 +13330,8 @@ vErrors.push(err35);
 }
 errors++;
 }
-}
-}
-else {
-const err36 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data10.startTime === undefined){
+const err36 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "startTime"},message:"must have required property '"+"startTime"+"'"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -13124,11 +13340,9 @@ vErrors.push(err36);
 }
 errors++;
 }
-var _valid0 = _errs23 === errors;
-valid3 = valid3 || _valid0;
-const _errs31 = errors;
-if(data9 !== null){
-const err37 = {instancePath:instancePath+"/pid",schemaPath:"#/properties/pid/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+for(const key2 in data10){
+if(!((key2 === "pid") || (key2 === "startTime"))){
+const err37 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -13137,10 +13351,11 @@ vErrors.push(err37);
 }
 errors++;
 }
-var _valid0 = _errs31 === errors;
-valid3 = valid3 || _valid0;
-if(!valid3){
-const err38 = {instancePath:instancePath+"/pid",schemaPath:"#/properties/pid/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data10.pid !== undefined){
+let data11 = data10.pid;
+if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
+const err38 = {instancePath:instancePath+"/pid/pid",schemaPath:"#/$defs/ProcRef/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -13149,26 +13364,10 @@ vErrors.push(err38);
 }
 errors++;
 }
-else {
-errors = _errs22;
-if(vErrors !== null){
-if(_errs22){
-vErrors.length = _errs22;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.monitor !== undefined){
-let data12 = data.monitor;
-const _errs34 = errors;
-let valid6 = false;
-const _errs35 = errors;
-if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
-if(data12.pid === undefined){
-const err39 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+if(data10.startTime !== undefined){
+if(typeof data10.startTime !== "string"){
+const err39 = {instancePath:instancePath+"/pid/startTime",schemaPath:"#/$defs/ProcRef/properties/startTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -13177,8 +13376,10 @@ vErrors.push(err39);
 }
 errors++;
 }
-if(data12.startTime === undefined){
-const err40 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "startTime"},message:"must have required property '"+"startTime"+"'"};
+}
+}
+else {
+const err40 = {instancePath:instancePath+"/pid",schemaPath:"#/$defs/ProcRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -13187,9 +13388,11 @@ vErrors.push(err40);
 }
 errors++;
 }
-for(const key3 in data12){
-if(!((key3 === "pid") || (key3 === "startTime"))){
-const err41 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+var _valid0 = _errs25 === errors;
+valid3 = valid3 || _valid0;
+const _errs33 = errors;
+if(data10 !== null){
+const err41 = {instancePath:instancePath+"/pid",schemaPath:"#/properties/pid/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -13198,11 +13401,10 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-if(data12.pid !== undefined){
-let data13 = data12.pid;
-if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
-const err42 = {instancePath:instancePath+"/monitor/pid",schemaPath:"#/$defs/ProcRef/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var _valid0 = _errs33 === errors;
+valid3 = valid3 || _valid0;
+if(!valid3){
+const err42 = {instancePath:instancePath+"/pid",schemaPath:"#/properties/pid/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -13211,10 +13413,26 @@ vErrors.push(err42);
 }
 errors++;
 }
+else {
+errors = _errs24;
+if(vErrors !== null){
+if(_errs24){
+vErrors.length = _errs24;
 }
-if(data12.startTime !== undefined){
-if(typeof data12.startTime !== "string"){
-const err43 = {instancePath:instancePath+"/monitor/startTime",schemaPath:"#/$defs/ProcRef/properties/startTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.monitor !== undefined){
+let data13 = data.monitor;
+const _errs36 = errors;
+let valid6 = false;
+const _errs37 = errors;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.pid === undefined){
+const err43 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -13223,10 +13441,8 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-}
-else {
-const err44 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data13.startTime === undefined){
+const err44 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/required",keyword:"required",params:{missingProperty: "startTime"},message:"must have required property '"+"startTime"+"'"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -13235,11 +13451,9 @@ vErrors.push(err44);
 }
 errors++;
 }
-var _valid1 = _errs35 === errors;
-valid6 = valid6 || _valid1;
-const _errs43 = errors;
-if(data12 !== null){
-const err45 = {instancePath:instancePath+"/monitor",schemaPath:"#/properties/monitor/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+for(const key3 in data13){
+if(!((key3 === "pid") || (key3 === "startTime"))){
+const err45 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -13248,10 +13462,11 @@ vErrors.push(err45);
 }
 errors++;
 }
-var _valid1 = _errs43 === errors;
-valid6 = valid6 || _valid1;
-if(!valid6){
-const err46 = {instancePath:instancePath+"/monitor",schemaPath:"#/properties/monitor/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data13.pid !== undefined){
+let data14 = data13.pid;
+if(!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))){
+const err46 = {instancePath:instancePath+"/monitor/pid",schemaPath:"#/$defs/ProcRef/properties/pid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -13260,21 +13475,10 @@ vErrors.push(err46);
 }
 errors++;
 }
-else {
-errors = _errs34;
-if(vErrors !== null){
-if(_errs34){
-vErrors.length = _errs34;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.planHash !== undefined){
-if(typeof data.planHash !== "string"){
-const err47 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data13.startTime !== undefined){
+if(typeof data13.startTime !== "string"){
+const err47 = {instancePath:instancePath+"/monitor/startTime",schemaPath:"#/$defs/ProcRef/properties/startTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -13284,10 +13488,9 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data.backend !== undefined){
-let data16 = data.backend;
-if(typeof data16 !== "string"){
-const err48 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err48 = {instancePath:instancePath+"/monitor",schemaPath:"#/$defs/ProcRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -13296,8 +13499,11 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(!((data16 === "linux") || (data16 === "wasm"))){
-const err49 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema117.properties.backend.enum},message:"must be equal to one of the allowed values"};
+var _valid1 = _errs37 === errors;
+valid6 = valid6 || _valid1;
+const _errs45 = errors;
+if(data13 !== null){
+const err49 = {instancePath:instancePath+"/monitor",schemaPath:"#/properties/monitor/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -13306,10 +13512,10 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-if(data.manifestSha256 !== undefined){
-if(typeof data.manifestSha256 !== "string"){
-const err50 = {instancePath:instancePath+"/manifestSha256",schemaPath:"#/properties/manifestSha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid1 = _errs45 === errors;
+valid6 = valid6 || _valid1;
+if(!valid6){
+const err50 = {instancePath:instancePath+"/monitor",schemaPath:"#/properties/monitor/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -13318,14 +13524,21 @@ vErrors.push(err50);
 }
 errors++;
 }
+else {
+errors = _errs36;
+if(vErrors !== null){
+if(_errs36){
+vErrors.length = _errs36;
 }
-if(data.cgroupDirs !== undefined){
-let data18 = data.cgroupDirs;
-if(Array.isArray(data18)){
-const len0 = data18.length;
-for(let i0=0; i0<len0; i0++){
-if(typeof data18[i0] !== "string"){
-const err51 = {instancePath:instancePath+"/cgroupDirs/" + i0,schemaPath:"#/properties/cgroupDirs/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.planHash !== undefined){
+if(typeof data.planHash !== "string"){
+const err51 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -13335,9 +13548,10 @@ vErrors.push(err51);
 errors++;
 }
 }
-}
-else {
-const err52 = {instancePath:instancePath+"/cgroupDirs",schemaPath:"#/properties/cgroupDirs/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.backend !== undefined){
+let data17 = data.backend;
+if(typeof data17 !== "string"){
+const err52 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -13346,11 +13560,8 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-if(data.setupMs !== undefined){
-let data20 = data.setupMs;
-if((!((typeof data20 == "number") && (isFinite(data20)))) && (data20 !== null)){
-const err53 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema117.properties.setupMs.type},message:"must be number,null"};
+if(!((data17 === "linux") || (data17 === "wasm"))){
+const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema117.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -13360,10 +13571,9 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data.startedAt !== undefined){
-let data21 = data.startedAt;
-if((typeof data21 !== "string") && (data21 !== null)){
-const err54 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema117.properties.startedAt.type},message:"must be string,null"};
+if(data.manifestSha256 !== undefined){
+if(typeof data.manifestSha256 !== "string"){
+const err54 = {instancePath:instancePath+"/manifestSha256",schemaPath:"#/properties/manifestSha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -13373,10 +13583,13 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data.reportHash !== undefined){
-let data22 = data.reportHash;
-if((typeof data22 !== "string") && (data22 !== null)){
-const err55 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema117.properties.reportHash.type},message:"must be string,null"};
+if(data.cgroupDirs !== undefined){
+let data19 = data.cgroupDirs;
+if(Array.isArray(data19)){
+const len0 = data19.length;
+for(let i0=0; i0<len0; i0++){
+if(typeof data19[i0] !== "string"){
+const err55 = {instancePath:instancePath+"/cgroupDirs/" + i0,schemaPath:"#/properties/cgroupDirs/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -13386,9 +13599,9 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data.journaled !== undefined){
-if(typeof data.journaled !== "boolean"){
-const err56 = {instancePath:instancePath+"/journaled",schemaPath:"#/properties/journaled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err56 = {instancePath:instancePath+"/cgroupDirs",schemaPath:"#/properties/cgroupDirs/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -13398,12 +13611,10 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data.annotations !== undefined){
-let data24 = data.annotations;
-if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
-for(const key4 in data24){
-if(typeof data24[key4] !== "string"){
-const err57 = {instancePath:instancePath+"/annotations/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.setupMs !== undefined){
+let data21 = data.setupMs;
+if((!((typeof data21 == "number") && (isFinite(data21)))) && (data21 !== null)){
+const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema117.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -13413,9 +13624,10 @@ vErrors.push(err57);
 errors++;
 }
 }
-}
-else {
-const err58 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.startedAt !== undefined){
+let data22 = data.startedAt;
+if((typeof data22 !== "string") && (data22 !== null)){
+const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema117.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -13425,14 +13637,79 @@ vErrors.push(err58);
 errors++;
 }
 }
-}
-else {
-const err59 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.reportHash !== undefined){
+let data23 = data.reportHash;
+if((typeof data23 !== "string") && (data23 !== null)){
+const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema117.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
 else {
 vErrors.push(err59);
+}
+errors++;
+}
+}
+if(data.journaled !== undefined){
+if(typeof data.journaled !== "boolean"){
+const err60 = {instancePath:instancePath+"/journaled",schemaPath:"#/properties/journaled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data.annotations !== undefined){
+let data25 = data.annotations;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+for(const key4 in data25){
+if(typeof data25[key4] !== "string"){
+const err61 = {instancePath:instancePath+"/annotations/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+}
+else {
+const err62 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data27 = data.keptBundle;
+if((typeof data27 !== "string") && (data27 !== null)){
+const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema117.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+}
+else {
+const err64 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
 }
 errors++;
 }

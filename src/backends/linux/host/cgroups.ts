@@ -68,6 +68,16 @@ export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: s
     entry.limits.push(l);
     byHierarchy.set(key, entry);
   }
+  const w = launch.cgroup.watch;
+  if (w) {
+    // A counter to poll (limits.cpu, mediated): v2 keeps cpu.stat in every cgroup; v1 needs a
+    // leaf in the cpuacct hierarchy.
+    const h = hierarchyFor(host, w.version as 1 | 2, w.controller);
+    if (!h || !h.ownDir) throw new BvisorError('BV_CGROUP_SETUP', `no ${w.controller} hierarchy for ${w.clause}`, { hint: 'the host changed since planning; plan again' });
+    const entry = byHierarchy.get(h.mountPoint) ?? { h, version: w.version as 1 | 2, controllers: new Set<string>(), limits: [] };
+    if (w.version === 1) entry.controllers.add(w.controller);
+    byHierarchy.set(h.mountPoint, entry);
+  }
   if (wantMembership && byHierarchy.size === 0) {
     const c = cgroupFor(host, 'membership', parentSegs.length > 0);
     if (c.ok && c.choice.hierarchy.ownDir) byHierarchy.set(c.choice.hierarchy.mountPoint, { h: c.choice.hierarchy, version: c.choice.version, controllers: new Set(), limits: [] });
@@ -165,6 +175,22 @@ export function killAll(set: CgroupSet): void {
       }
     }
   }
+}
+
+/** The file of the plan's watched counter in this run's leaves, or null. */
+export function watchPath(set: CgroupSet, w: LaunchInputs['cgroup']['watch']): string | null {
+  if (!w) return null;
+  const leaf = set.leaves.find((l) => l.version === w.version && (l.version === 2 || l.controllers.includes(w.controller)));
+  return leaf ? join(leaf.dir, w.file) : null;
+}
+
+/** CPU time used, in µs: cpu.stat's usage_usec (v2) or cpuacct.usage in ns (v1); null if unreadable. */
+export function cpuUsageUs(path: string): number | null {
+  if (path.endsWith('cpuacct.usage')) {
+    const ns = readNum(path);
+    return ns === null ? null : Math.floor(ns / 1000);
+  }
+  return readKey(path, 'usage_usec');
 }
 
 export interface Teardown {

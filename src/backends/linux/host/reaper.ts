@@ -53,3 +53,22 @@ export function waitPidfd(pidfd: number): Promise<WaitResult> {
     poll(); // it may have exited before we listened
   });
 }
+
+/**
+ * A process we cannot reap (the monitor's child): resolves once it is gone, polling with a
+ * null signal; after `ms` it is killed, and the wait goes on briefly for its parent to reap it.
+ */
+export async function awaitGone(pidfd: number, ms: number): Promise<void> {
+  const s = shim();
+  const until = Date.now() + ms;
+  let killed = false;
+  for (;;) {
+    if (s.bv_pidfd_signal(pidfd, 0) === -3) return; // ESRCH: exited and reaped
+    if (Date.now() > until) {
+      if (killed) return;
+      s.bv_pidfd_signal(pidfd, 9);
+      killed = true;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

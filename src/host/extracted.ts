@@ -1,0 +1,91 @@
+// Bundles extracted from archives: tmpdir()/bvisor-bundle-*/ (0700), holding bundle/ and an
+// owner.json that names who it belongs to: the bvisor process extracting and using it, or the
+// container that kept it until delete (create from a .tar). A crash leaves such a directory
+// behind with a dead owner; sweepBundles (bvisor gc) finds and removes those.
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, isAbsolute, join } from 'node:path';
+import { writeFileAtomic } from './atomic.js';
+import { alive } from './proc.js';
+
+export const TEMP_PREFIX = 'bvisor-bundle-';
+const OWNER_FILE = 'owner.json';
+/** An owner-less directory younger than this may be an extraction that has not claimed it yet. */
+const UNCLAIMED_GRACE_MS = 10 * 60_000;
+
+export type BundleOwner = { pid: number; startTime: string } | { stateDir: string; runId: string };
+
+export function writeOwner(top: string, owner: BundleOwner): void {
+  writeFileAtomic(join(top, OWNER_FILE), JSON.stringify(owner) + '\n');
+}
+
+/** rm -rf that also copes with directories the archive made unreadable (mode 000). */
+export function removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  } catch {
+    // Open every directory up (lstat first: chmod follows symlinks), then try again.
+  }
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    try {
+      chmodSync(d, 0o700);
+      for (const n of readdirSync(d)) if (lstatSync(join(d, n)).isDirectory()) stack.push(join(d, n));
+    } catch {
+      // The final rmSync reports what is still in the way.
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function ownerGone(top: string): boolean {
+  let owner: BundleOwner;
+  try {
+    owner = JSON.parse(readFileSync(join(top, OWNER_FILE), 'utf8')) as BundleOwner;
+  } catch {
+    try {
+      return Date.now() - lstatSync(top).mtimeMs > UNCLAIMED_GRACE_MS;
+    } catch {
+      return false;
+    }
+  }
+  if ('pid' in owner) return !alive(owner);
+  try {
+    return (JSON.parse(readFileSync(join(owner.stateDir, 'state.json'), 'utf8')) as { runId?: string }).runId !== owner.runId;
+  } catch {
+    return !existsSync(owner.stateDir);
+  }
+}
+
+/** Removes extracted bundles (ours) whose owner is gone; returns what was removed. */
+export function sweepBundles(parent: string = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(TEMP_PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const top = join(parent, name);
+    try {
+      const st = lstatSync(top);
+      if (!st.isDirectory() || st.uid !== process.geteuid?.()) continue;
+      if (!ownerGone(top)) continue;
+      removeTree(top);
+      removed.push(top);
+    } catch {
+      // raced with its owner's own cleanup
+    }
+  }
+  return removed;
+}
+
+/** Removes a bundle a container kept, once the container is deleted. */
+export function removeKeptBundle(top: string): void {
+  // state.json names it; remove only what extraction makes.
+  if (!isAbsolute(top) || !basename(top).startsWith(TEMP_PREFIX)) return;
+  removeTree(top);
+}

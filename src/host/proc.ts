@@ -1,0 +1,32 @@
+// Processes named by pid and start time (field 22 of /proc/<pid>/stat), so a recycled pid is
+// never taken for the process that was recorded.
+import { readFileSync } from 'node:fs';
+import type { ProcRef } from '../contract/generated/types.js';
+
+/** Start time of a process, or null when it is gone. */
+export function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may hold spaces and parentheses: fields start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function procRef(pid: number): ProcRef | null {
+  const st = startTime(pid);
+  return st === null ? null : { pid, startTime: st };
+}
+
+/** Whether the recorded process still runs (a zombie has exited; only its parent's wait is missing). */
+export function alive(ref: ProcRef | null): boolean {
+  if (!ref) return false;
+  if (startTime(ref.pid) !== ref.startTime) return false;
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${ref.pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

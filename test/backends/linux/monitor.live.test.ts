@@ -1,0 +1,142 @@
+// The per-container monitor (native-shim/src/bvmonitor.c, the test build): it cannot be lost.
+// Oracles: /proc (who is alive, who is whose parent), the leaf's cgroup.procs, exit.json and the
+// sealed report on disk. Red twins use the test build's switches (BV_TEST_MONITOR) or hooks.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createContainer, startContainer, stateOf, deleteContainer, reportOf } from '../../../src/app/lifecycle.js';
+import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
+import { probeBundle, facts, testCgroupParent } from '../../helpers/probe.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const alive = (pid: number): boolean => {
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+const ppid = (pid: number): number => Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+async function until(what: string, fn: () => boolean, ms = 8000): Promise<void> {
+  const t = Date.now();
+  while (!fn()) {
+    if (Date.now() - t > ms) throw new Error(`${what}: not reached within ${ms} ms`);
+    await sleep(10);
+  }
+}
+
+const made: Array<{ root: string; id: string }> = [];
+afterEach(async () => {
+  delete process.env.BV_TEST_MONITOR;
+  for (const { root, id } of made.splice(0)) {
+    try {
+      await deleteContainer(root, id, true);
+    } catch {
+      // already deleted by the test
+    }
+  }
+});
+
+async function create(args: string[], extra = '', o: { hooks?: LaunchHooks; twin?: string } = {}): Promise<{ root: string; id: string; pid: number; monitor: number; dir: string }> {
+  const root = tempDir();
+  const id = `m${made.length}`;
+  made.push({ root, id });
+  if (o.twin) process.env.BV_TEST_MONITOR = o.twin;
+  const s = await createContainer({ root, id, bundle: probeBundle(args, extra), cgroupParent: testCgroupParent(), pidFile: null, secretEnv: {}, host: facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+  return { root, id, pid: s.pid!.pid, monitor: s.monitor!.pid, dir: join(root, 'containers', id) };
+}
+
+describe('monitor (live)', () => {
+  it('is the workload\'s parent and ignores every catchable signal a stranger may send', async () => {
+    const c = await create(['sleep', '30']);
+    expect(ppid(c.pid)).toBe(c.monitor);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGPIPE', 'SIGTSTP'] as const) process.kill(c.monitor, sig);
+    await sleep(200);
+    expect(alive(c.monitor)).toBe(true);
+    expect(alive(c.pid)).toBe(true);
+    expect(stateOf(c.root, c.id).status).toBe('created');
+  });
+
+  it('red twin: a monitor that does not ignore them dies of SIGTERM', async () => {
+    const c = await create(['sleep', '30'], '', { twin: 'no-ignore' });
+    process.kill(c.monitor, 'SIGTERM');
+    await until('monitor dead', () => !alive(c.monitor));
+  });
+
+  it('takes its workload with it: SIGKILL of the monitor kills the workload (PR_SET_PDEATHSIG)', async () => {
+    const c = await create(['sleep', '30']);
+    await startContainer(c.root, c.id);
+    process.kill(c.monitor, 'SIGKILL');
+    await until('workload dead', () => !alive(c.pid), 3000);
+    expect(stateOf(c.root, c.id)).toMatchObject({ status: 'stopped', bvisor: { broken: expect.stringMatching(/monitor/) } });
+  });
+
+  it('red twin: without PDEATHSIG the workload outlives its monitor (reparented away from it)', async () => {
+    const c = await create(['sleep', '30'], '', { hooks: { noPdeathsig: true } });
+    await startContainer(c.root, c.id);
+    process.kill(c.monitor, 'SIGKILL');
+    await sleep(300);
+    expect(alive(c.pid)).toBe(true);
+    expect(ppid(c.pid)).not.toBe(c.monitor);
+  });
+
+  // Without a pid namespace, a workload's orphans go to the nearest subreaper: the monitor,
+  // which kills them once the workload is gone; otherwise they would run on under init.
+  // (A fresh /proc needs a pid namespace of its own: without one, the workload sees none.)
+  const noPidNs: LaunchHooks = {
+    mutateLaunch: (l) => {
+      l.namespaces = l.namespaces.filter((n) => n !== 'pid');
+      l.layout = l.layout.filter((e) => e.target !== '/proc' && !e.target.startsWith('/proc/'));
+      l.filesystem = l.filesystem.filter((r) => r.path !== '/proc');
+    },
+  };
+  const leafProcs = (root: string, id: string): number[] => {
+    const s = JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { cgroupDirs: string[] };
+    return s.cgroupDirs.flatMap((d) => (existsSync(join(d, 'cgroup.procs')) ? readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number) : []));
+  };
+
+  it('is a subreaper: descendants left by the workload are reaped and killed when it exits', async () => {
+    const c = await create(['forkbomb', '3'], 'spawn: descendants\nlimits: { processes: 16 }\n', { hooks: noPidNs });
+    await startContainer(c.root, c.id);
+    await until('workload exited', () => !alive(c.pid));
+    await until('its orphans killed', () => leafProcs(c.root, c.id).length === 0, 3000);
+    await until('exit record', () => existsSync(join(c.dir, 'exit.json')));
+    expect(JSON.parse(readFileSync(join(c.dir, 'exit.json'), 'utf8'))).toMatchObject({ phase: 'exited', siCode: 1, status: 0 });
+  });
+
+  it('red twin: without the subreaper the orphans run on (under init) after the workload exits', async () => {
+    const c = await create(['forkbomb', '3'], 'spawn: descendants\nlimits: { processes: 16 }\n', { hooks: noPidNs, twin: 'no-subreaper' });
+    await startContainer(c.root, c.id);
+    await until('workload exited', () => !alive(c.pid));
+    await sleep(500);
+    const left = leafProcs(c.root, c.id);
+    expect(left).toHaveLength(3);
+    for (const p of left) expect(ppid(p)).not.toBe(c.monitor);
+  });
+
+  it('fails safe: a monitor that cannot poll kills the workload and records why', async () => {
+    const c = await create(['sleep', '30'], '', { twin: 'poll-fault' });
+    await startContainer(c.root, c.id);
+    await until('workload killed', () => !alive(c.pid), 3000);
+    await until('exit record', () => existsSync(join(c.dir, 'exit.json')));
+    const exit = JSON.parse(readFileSync(join(c.dir, 'exit.json'), 'utf8'));
+    // si_code CLD_KILLED (2), SIGKILL (9): waitid(2), signal(7)
+    expect(exit).toMatchObject({ phase: 'monitor-fault', stoppedBy: 'monitor-fault', siCode: 2, status: 9, failErrno: 14 /* EFAULT */ });
+    expect(reportOf(c.root, c.id).body.outcome).toMatchObject({ status: 'killed', reason: 'monitor-fault', signal: 'SIGKILL', error: { code: 'BV_MONITOR_FAULT' } });
+  });
+
+  it('enforces a mediated cpu limit on the whole tree: two spinners stop at 300 ms of cpu, not at the wall', async () => {
+    const c = await create(['spinners', '2'], 'spawn: descendants\nlimits: { processes: 8, wall: 20s, cpu: { value: 300ms, guarantee: mediated } }\n');
+    const t0 = Date.now();
+    await startContainer(c.root, c.id);
+    await until('stopped', () => stateOf(c.root, c.id).status === 'stopped', 15_000);
+    const r = reportOf(c.root, c.id).body;
+    expect(r.outcome).toMatchObject({ status: 'killed', reason: 'cpu', signal: 'SIGKILL' });
+    const used = r.budgets.cpu.observed as number; // ms, from the cgroup
+    expect(used).toBeGreaterThanOrEqual(300);
+    // poll slices of at most 100 ms with 2 cpus: at most ~200 ms over, plus the kill's latency
+    expect(used).toBeLessThan(300 + 400);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+});
