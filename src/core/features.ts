@@ -376,8 +376,16 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
       return [cgroupCandidate(ctx, 'cpu', 'cpu.max', 'cpu.cfs_quota_us')];
     case 'memory':
       return [cgroupCandidate(ctx, 'memory', 'memory.max+memory.swap.max=0', 'memory.limit_in_bytes+swappiness=0'), rlimitCandidate(ctx, 'as', value, 'best-effort', `linux:rlimit(RLIMIT_AS=${formatSize(value)})`)];
-    case 'processes':
-      return [cgroupCandidate(ctx, 'pids', 'pids.max', 'pids.max'), rlimitCandidate(ctx, 'nproc', value, 'best-effort', `linux:rlimit(RLIMIT_NPROC=${value},per-uid)`)];
+    case 'processes': {
+      // RLIMIT_NPROC counts a uid's processes per user namespace (ucounts, Linux 5.14+), and
+      // every run gets a user namespace of its own: the limit is then this run's alone. Without
+      // one, it counts every process of the workload's host uid: only best effort.
+      const perRun = ctx.host.userns.canCreate && kernelAtLeast(ctx.host.kernel.release, 5, 14);
+      const nproc = perRun
+        ? rlimitCandidate(ctx, 'nproc', value, 'enforced', `linux:rlimit(RLIMIT_NPROC=${value},per-user-namespace)`)
+        : rlimitCandidate(ctx, 'nproc', value, 'best-effort', `linux:rlimit(RLIMIT_NPROC=${value},per-uid)`);
+      return [cgroupCandidate(ctx, 'pids', 'pids.max', 'pids.max'), nproc];
+    }
     case 'openFiles':
       return [rlimitCandidate(ctx, 'nofile', value, 'enforced', `linux:rlimit(RLIMIT_NOFILE=${value})`)];
     case 'fuel':
@@ -540,3 +548,10 @@ export function backendOf(m: NormalManifest): Backend {
   return m.workload.kind === 'process' ? 'linux' : 'wasm';
 }
 
+/** Whether a kernel release string ("6.1.0-18-amd64") is at least major.minor. */
+export function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}

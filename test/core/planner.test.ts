@@ -80,15 +80,25 @@ describe('planner examples', () => {
     expect(clause(q, 'spawn').mechanism).toBe('linux:cgroup2:pids.max via limits.processes');
   });
 
-  it('refuses a pids limit at a hierarchy root unless a parent is named, with a hint', () => {
+  it('a pids limit at a hierarchy root: RLIMIT_NPROC per user namespace holds it; without user namespaces it is refused, with a hint', () => {
     const m = manifestOf(HELLO.replace('openFiles: 64', 'processes: 8'));
+    // Each run has a user namespace of its own, and since Linux 5.14 RLIMIT_NPROC counts per
+    // user namespace: a bound on this run alone.
     const p = run(m, hybridHost());
-    expect(p.admitted).toBe(false);
-    const r = p.refusals.find((x) => x.clause === 'limits.processes')!;
-    expect(r.code).toBe('BV_PLAN_CGROUP_UNAVAILABLE');
-    expect(r.reason).toMatch(/hierarchy root/);
-    expect(r.hint).toMatch(/--cgroup-parent/);
-    expect(r.hint).toMatch(/guarantee: best-effort/);
+    expect(clause(p, 'limits.processes')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_NPROC=8,per-user-namespace)' });
+    const old = hybridHost();
+    old.kernel.release = '5.10.0-28-amd64'; // per user (kuid) then: shared with other runs
+    const noNs = hybridHost();
+    noNs.userns.canCreate = false;
+    for (const h of [old, noNs]) {
+      const q = run(m, h);
+      expect(q.admitted).toBe(false);
+      const r = q.refusals.find((x) => x.clause === 'limits.processes')!;
+      expect(r.code).toBe('BV_PLAN_CGROUP_UNAVAILABLE');
+      expect(r.reason).toMatch(/hierarchy root/);
+      expect(r.hint).toMatch(/--cgroup-parent/);
+      expect(r.hint).toMatch(/guarantee: best-effort/);
+    }
     const q = run(m, hybridHost(), { cgroupParent: 'bvisor-test' });
     expect(clause(q, 'limits.processes').mechanism).toBe('linux:cgroup1:pids.max');
     expect(q.launch?.cgroup.parent).toBe('bvisor-test');
@@ -96,7 +106,9 @@ describe('planner examples', () => {
 
   it('honours best-effort only where the clause names it, and records it', () => {
     const m = manifestOf(HELLO.replace('openFiles: 64', 'processes: { value: 8, guarantee: best-effort }'));
-    const p = run(m, hybridHost());
+    const host = hybridHost();
+    host.kernel.release = '5.10.0'; // RLIMIT_NPROC per kuid: shared with other runs, best effort
+    const p = run(m, host);
     expect(p.admitted).toBe(true);
     expect(clause(p, 'limits.processes')).toMatchObject({ verdict: 'best-effort', guarantee: 'best-effort', mechanism: 'linux:rlimit(RLIMIT_NPROC=8,per-uid)' });
     expect(clause(p, 'limits.processes').reason).toMatch(/asks only for best-effort/);

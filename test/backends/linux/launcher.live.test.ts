@@ -176,6 +176,21 @@ describe('launcher (live)', () => {
     for (const h of facts().cgroup.v1) if (h.ownDir) expect(existsSync(join(h.ownDir, parent)), h.ownDir).toBe(false);
   });
 
+  it('holds limits.processes without a pids cgroup: RLIMIT_NPROC counts per user namespace, so per run', async () => {
+    // A host where no pids controller is ours: the planner falls back to RLIMIT_NPROC, which
+    // counts "the number of extant processes for the real user ID" (setrlimit(2)), per user
+    // namespace since Linux 5.14; each run has its own, so 5 means this run: the probe and 4.
+    const f = facts();
+    const noPids = { ...f, cgroup: { ...f.cgroup, v1: f.cgroup.v1.filter((h) => !h.controllers.includes('pids')), v2: f.cgroup.v2 ? { ...f.cgroup.v2, controllers: f.cgroup.v2.controllers.filter((c) => c !== 'pids') } : null } };
+    const manifest = 'spawn: descendants\nlimits: { processes: 5, wall: 10s }\n';
+    const out = await runProbe(['forkbomb', '50'], manifest, { host: noPids });
+    expect(out.report.body.admitted.find((a) => a.clause === 'limits.processes')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_NPROC=5,per-user-namespace)' });
+    expect(Number(out.stdout?.toString().trim())).toBe(4);
+    // red twin: without the rlimit every fork succeeds
+    const twin = await runProbe(['forkbomb', '50'], manifest, { host: noPids, hooks: { mutateLaunch: (l) => void (l.rlimits = l.rlimits.filter((r) => r.resource !== 'nproc')) } });
+    expect(Number(twin.stdout?.toString().trim())).toBe(50);
+  });
+
   it('caps captured output and records the truncation', async () => {
     const out = await runProbe(['spew', '100000'], 'limits: { output: 1000 }\n');
     expect(out.stdout!.length).toBe(1000);
