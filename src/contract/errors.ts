@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   BV_HOST_PROBE: { exit: EXIT.runtime, summary: 'a host fact could not be read' },
   BV_SHIM_LOAD: { exit: EXIT.setup, summary: 'the native shim is missing or does not match this build' },
   BV_SPEC_EXISTS: { exit: EXIT.conflict, summary: 'bvisor spec would overwrite an existing file' },
+  BV_SPEC_TARGET: { exit: EXIT.conflict, summary: 'the boundary.yaml that bvisor spec would write is a symlink or not a regular file; spec never writes through one' },
   BV_JOURNAL_CORRUPT: { exit: EXIT.integrity, summary: 'the journal failed verification' },
   BV_JOURNAL_LOCK: { exit: EXIT.runtime, summary: 'the journal lock could not be taken' },
   BV_JOURNAL_TORN: { exit: EXIT.integrity, summary: 'the journal ends in an append that did not finish (an incomplete last line, or an entry its head does not record); nothing is appended after it until bvisor journal verify --repair mends it' },
@@ -46,6 +47,7 @@ export const ERROR_CODES = {
   BV_CONTAINER_EXISTS: { exit: EXIT.conflict, summary: 'a container with this id already exists under the state root' },
   BV_ID_INVALID: { exit: EXIT.usage, summary: 'a container id has characters or a length runc would not accept' },
   BV_SECRET_MISSING: { exit: EXIT.invalid, summary: 'a secret the manifest references is not provided to bvisor' },
+  BV_SECRET_INVALID: { exit: EXIT.invalid, summary: 'a secret value cannot be passed to the workload (it holds a NUL byte); the message names the variable, never the value' },
   BV_FD_NOT_OPEN: { exit: EXIT.setup, summary: 'a descriptor the manifest passes is not open in bvisor' },
   BV_CGROUP_SETUP: { exit: EXIT.setup, summary: 'a cgroup could not be created, limited, joined or read' },
   BV_LAUNCH_UNSUPPORTED: { exit: EXIT.setup, summary: 'the plan names a mechanism this build of the launcher does not implement' },
@@ -76,6 +78,7 @@ export const ISSUE_CODES = {
   BV_MANIFEST_PATH_MISSING: 'a bundle-relative path does not exist',
   BV_MANIFEST_LIMIT: 'a limit is absurd (zero, too large, or not representable)',
   BV_MANIFEST_CONFLICT: 'two clauses contradict each other',
+  BV_MANIFEST_STRING: 'an argument or environment string cannot reach the program unchanged (a NUL byte, or longer than execve passes)',
   // planner refusals
   BV_PLAN_BACKEND_UNSUPPORTED: 'the backend has no mechanism for this clause',
   BV_PLAN_LANDLOCK_UNAVAILABLE: 'landlock is not available on this kernel',
