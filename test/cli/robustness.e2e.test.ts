@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, probeRootfs } from '../helpers/probe.js';
+import { skipOrFail } from '../helpers/require.js';
 
 const roots: string[] = [];
 function newRoot(): string {
@@ -120,3 +121,56 @@ describe('a tar bundle', () => {
   });
 });
 
+
+describe('a full state root', () => {
+  // A private mount namespace holds a 1 MiB tmpfs as the state root, for one script: the
+  // container's monitor lives in it too, and all of it goes when the script's processes do.
+  function inFullRoot(script: string): { status: number | null; out: string } {
+    if (process.geteuid?.() !== 0) {
+      skipOrFail('root', 'mounting a tmpfs needs root');
+      return { status: 0, out: 'SKIP' };
+    }
+    const dir = tempDir();
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `set -u\nmount -t tmpfs -o size=1m tmpfs "$R"\n${script}`], {
+      encoding: 'utf8',
+      env: { ...process.env, R: dir, BV: `${process.execPath} ${BIN}`, B: probeBundle(['exit', '7']) },
+      timeout: 60_000,
+    });
+    return { status: r.status, out: r.stdout + r.stderr };
+  }
+
+  it('at create: a coded error before anything exists', () => {
+    const r = inFullRoot(`
+      head -c 2000000 /dev/zero > "$R/fill" 2>/dev/null
+      $BV create f1 -b "$B" --root "$R/root" --json; echo "create=$?"
+      ls -A "$R/root/containers" 2>/dev/null | wc -l | sed 's/^/entries=/'
+    `);
+    if (r.out === 'SKIP') return;
+    expect(r.out).toMatch(/"code": "BV_STATE_ROOT_UNUSABLE"/);
+    expect(r.out).toMatch(/create=4\n/); // exit 4: setup (docs/exit-codes.md)
+    expect(r.out).toMatch(/entries=0\n/);
+  });
+
+  it('after create: the monitor still records the exit (its space was reserved), and delete works once there is room', () => {
+    const r = inFullRoot(`
+      $BV create f2 -b "$B" --root "$R/root" >/dev/null; echo "create=$?"
+      head -c 2000000 /dev/zero > "$R/fill" 2>/dev/null
+      $BV start f2 --root "$R/root" >/dev/null; echo "start=$?"
+      for i in $(seq 100); do [ -e "$R/root/containers/f2/exit.json" ] && break; sleep 0.05; done
+      echo "exit=$(tr -d ' \\n' < "$R/root/containers/f2/exit.json")"
+      $BV delete f2 --root "$R/root" --json; echo "full-delete=$?"
+      rm "$R/fill"
+      $BV delete f2 --root "$R/root" --json; echo "delete=$?"
+      grep -o '"exitCode":[0-9]*' "$R/root/journal.jsonl" | tail -1
+    `);
+    if (r.out === 'SKIP') return;
+    expect(r.out).toMatch(/create=0\n/);
+    expect(r.out).toMatch(/start=0\n/);
+    expect(r.out).toMatch(/exit=\{"phase":"exited","siCode":1,"status":7,/); // CLD_EXITED (1), exit 7
+    // with no room to seal, delete is a coded error (never BV_INTERNAL) and keeps the container
+    expect(r.out).not.toMatch(/BV_INTERNAL/);
+    expect(r.out).toMatch(/full-delete=[14]\n/);
+    expect(r.out).toMatch(/delete=0\n/);
+    expect(r.out).toMatch(/"exitCode":7/);
+  });
+});

@@ -504,8 +504,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } catch (e) {
       // Never release: closing the sync pipe makes the child exit before it runs anything.
       closeFd(syncW);
-      // Detached, the monitor reaps it: we only see it go (and kill it if it lingers).
-      await (exited ?? awaitGone(pidfd, 2000));
+      // Detached, the monitor holds the sync pipe too (EOF would never come) and reaps the child:
+      // kill it (it has run nothing of the workload) and see it go.
+      if (!exited) s.bv_pidfd_signal(pidfd, 9);
+      await (exited ?? awaitGone(pidfd, pid, 2000));
       const err = e as NodeJS.ErrnoException;
       throw e instanceof BvisorError ? e : new BvisorError('BV_LAUNCH_RENDEZVOUS', `preparing pid ${pid}: ${err.code ?? ''} ${err.message}`.trim(), { hint: 'the workload never ran; run `bvisor check`', cause: e });
     }

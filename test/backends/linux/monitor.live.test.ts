@@ -1,7 +1,7 @@
 // The per-container monitor (native-shim/src/bvmonitor.c, the test build): it cannot be lost.
 // Oracles: /proc (who is alive, who is whose parent), the leaf's cgroup.procs, exit.json and the
 // sealed report on disk. Red twins use the test build's switches (BV_TEST_MONITOR) or hooks.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createContainer, startContainer, stateOf, deleteContainer, reportOf } from '../../../src/app/lifecycle.js';
@@ -113,6 +113,26 @@ describe('monitor (live)', () => {
     const left = leafProcs(c.root, c.id);
     expect(left).toHaveLength(3);
     for (const p of left) expect(ppid(p)).not.toBe(c.monitor);
+  });
+
+  it('a detached create whose rendezvous fails ends promptly with the coded error, leaving nothing', async () => {
+    const root = tempDir();
+    const t0 = Date.now();
+    // (failUidMap: the uid_map write fails, as on a host that refuses it.)
+    const p = createContainer({ root, id: 'rv', bundle: probeBundle(['sleep', '30']), cgroupParent: testCgroupParent(), pidFile: null, secretEnv: {}, host: facts(), hooks: { failUidMap: true } });
+    await expect(p).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
+    // (a kill-after-2-s fallback exists; the child, never released, must not need it)
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(existsSync(join(root, 'containers', 'rv'))).toBe(false);
+    // no monitor of this root is left (its argv names the state directory)
+    const mine = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(root);
+      } catch {
+        return false;
+      }
+    });
+    expect(mine).toEqual([]);
   });
 
   it('fails safe: a monitor that cannot poll kills the workload and records why', async () => {

@@ -1,6 +1,7 @@
 // Waits for workloads without blocking the event loop or a thread: on SIGCHLD (and on a slow
 // timer, in case signals coalesce or arrive before we listen) every watched pidfd is polled
 // with waitid(P_PIDFD, WNOHANG). The timer also keeps Node alive while a workload runs.
+import { readFileSync } from 'node:fs';
 import { shim } from '../ffi/shim.js';
 import { errnoName } from '../../../host/facts.js';
 
@@ -55,20 +56,27 @@ export function waitPidfd(pidfd: number): Promise<WaitResult> {
 }
 
 /**
- * A process we cannot reap (the monitor's child): resolves once it is gone, polling with a
- * null signal; after `ms` it is killed, and the wait goes on briefly for its parent to reap it.
+ * A process we cannot reap (the monitor's child): resolves once it has exited (a zombie
+ * waiting for its parent counts: its parent may be waiting for us), polling the pidfd with a
+ * null signal and its /proc state; after `ms` it is killed, and the wait goes on as long again.
  */
-export async function awaitGone(pidfd: number, ms: number): Promise<void> {
+export async function awaitGone(pidfd: number, pid: number, ms: number): Promise<void> {
   const s = shim();
-  const until = Date.now() + ms;
-  let killed = false;
-  for (;;) {
-    if (s.bv_pidfd_signal(pidfd, 0) === -3) return; // ESRCH: exited and reaped
-    if (Date.now() > until) {
-      if (killed) return;
-      s.bv_pidfd_signal(pidfd, 9);
-      killed = true;
+  const exited = (): boolean => {
+    if (s.bv_pidfd_signal(pidfd, 0) === -3) return true; // ESRCH: reaped
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+    } catch {
+      return true;
     }
-    await new Promise((r) => setTimeout(r, 5));
+  };
+  for (const kill of [false, true]) {
+    if (kill) s.bv_pidfd_signal(pidfd, 9);
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (exited()) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 }
