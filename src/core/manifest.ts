@@ -15,7 +15,7 @@ import { validateBoundaryManifest } from '../contract/generated/validators.js';
 import { boundarySchema } from '../contract/generated/boundary-schema.js';
 import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
 import { parseDuration, parseSize } from './units.js';
-import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute } from './paths.js';
+import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
 
 export interface ClauseSetting<T> {
   value: T;
@@ -170,6 +170,9 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
   const out: Issue[] = [];
   const seen = new Set<string>();
   for (const e of kept) {
+    // A name refused by propertyNames is reported once, on the key itself (below), not again by
+    // the rule inside propertyNames that it failed.
+    if ((e as { propertyName?: string }).propertyName !== undefined) continue;
     let path = pointerSegments(e.instancePath);
     let key = false;
     let message = e.message ?? e.keyword;
@@ -206,6 +209,14 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
         hint = describe(s);
         break;
       }
+      case 'propertyNames': {
+        const name = String(e.params.propertyName);
+        path = [...path, name];
+        key = true;
+        message = `${JSON.stringify(name)} is not a valid name here`;
+        hint = describe(schemaAt(e.schemaPath));
+        break;
+      }
       case 'minProperties':
       case 'maxProperties': {
         const s = schemaAt(e.schemaPath.replace(/\/(min|max)Properties$/, ''));
@@ -230,6 +241,29 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
 
 type Report = (path: PathSegment[], code: Issue['code'], message: string, hint?: string, key?: boolean) => void;
 
+// The kernel copies each argv and envp string with its NUL terminator and refuses (E2BIG) one
+// longer than MAX_ARG_STRLEN (32 pages: 131072 bytes, include/uapi/linux/binfmts.h); a NUL
+// inside a string would silently cut it short. The schema bounds characters, not UTF-8 bytes.
+const MAX_ARG_STRLEN = 131072;
+const utf8 = new TextEncoder();
+
+/**
+ * Why this string could not reach the program unchanged, or null. Both execve(2) and WASI
+ * (args_get, environ_get) hand strings over NUL-terminated; only execve has a length limit.
+ */
+function stringProblem(s: string, execve: boolean): string | null {
+  if (s.includes('\0')) return 'contains a NUL byte, which would end it early';
+  if (execve && s.length * 3 >= MAX_ARG_STRLEN && utf8.encode(s).length >= MAX_ARG_STRLEN) return `is longer than execve(2) passes (${MAX_ARG_STRLEN - 1} bytes in UTF-8)`;
+  return null;
+}
+
+function checkArgs(args: readonly string[], at: PathSegment[], execve: boolean, report: Report): void {
+  args.forEach((a, i) => {
+    const why = stringProblem(a, execve);
+    if (why) report([...at, i], 'BV_MANIFEST_STRING', `argument ${i + 1} ${why}`, `each argument reaches the program as one NUL-terminated string${execve ? ` of at most ${MAX_ARG_STRLEN - 1} bytes` : ''}`);
+  });
+}
+
 function unwrap<T>(v: T | { value: T; guarantee?: Guarantee }, isObjectForm: (x: unknown) => boolean): { value: T; guarantee?: Guarantee } {
   if (isObjectForm(v)) return v as { value: T; guarantee?: Guarantee };
   return { value: v as T };
@@ -244,13 +278,17 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
   let workload: NormalWorkload;
   if (m.workload.process) {
     const p = m.workload.process;
-    if (!isNormalAbsolute(p.exe)) report(['workload', 'process', 'exe'], 'BV_MANIFEST_PATH', `exe "${p.exe}" must be an absolute, normalised path`, 'write the full path, e.g. /usr/bin/env');
+    if (hasControl(p.exe)) report(['workload', 'process', 'exe'], 'BV_MANIFEST_PATH', `exe ${JSON.stringify(p.exe)} holds a control character (NUL, newline, …)`, 'write the program as a plain absolute path, e.g. /usr/bin/env');
+    else if (!isNormalAbsolute(p.exe)) report(['workload', 'process', 'exe'], 'BV_MANIFEST_PATH', `exe "${p.exe}" must be an absolute, normalised path`, 'write the full path, e.g. /usr/bin/env');
     const cwd = p.cwd ?? '/';
-    if (!isNormalAbsolute(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd "${cwd}" must be an absolute, normalised path`);
+    if (hasControl(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd ${JSON.stringify(cwd)} holds a control character (NUL, newline, …)`);
+    else if (!isNormalAbsolute(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd "${cwd}" must be an absolute, normalised path`);
+    checkArgs(p.args ?? [], ['workload', 'process', 'args'], true, report);
     workload = { kind: 'process', exe: p.exe, args: p.args ?? [], cwd };
   } else {
     const w = m.workload.wasm!;
-    if (bundleRelativeSegments(w.module) === null) report(['workload', 'wasm', 'module'], 'BV_MANIFEST_PATH', `module "${w.module}" must be a path inside the bundle (relative, no ..)`);
+    if (bundleRelativeSegments(w.module) === null) report(['workload', 'wasm', 'module'], 'BV_MANIFEST_PATH', `module ${JSON.stringify(w.module)} must be a path inside the bundle (relative, no .., no control characters)`);
+    checkArgs(w.args ?? [], ['workload', 'wasm', 'args'], false, report);
     workload = { kind: 'wasm', module: w.module, args: w.args ?? [], deterministic: w.deterministic ?? false, seed: w.seed ?? null };
     if (w.seed !== undefined && !w.deterministic) report(['workload', 'wasm', 'seed'], 'BV_MANIFEST_CONFLICT', 'seed is only meaningful with deterministic: true');
   }
@@ -312,7 +350,8 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
   const env: NormalManifest['env'] = [];
   for (const [name, v] of Object.entries(m.env ?? {})) {
     if (typeof v === 'string') {
-      if (v.includes('\0')) report(['env', name], 'BV_MANIFEST_CONFLICT', 'environment values cannot contain NUL');
+      const why = stringProblem(`${name}=${v}`, workload.kind === 'process');
+      if (why) report(['env', name], 'BV_MANIFEST_STRING', `${name}=… ${why}`, 'each variable reaches the program as one NUL-terminated NAME=value string');
       env.push({ name, value: v });
     } else if (v) env.push({ name, secret: v.secret });
   }

@@ -14,6 +14,12 @@ export function resolveEnv(env: ReadonlyArray<{ name: string; value?: string; se
     if (e.secret === undefined) return { name: e.name, value: e.value ?? '' };
     const value = lookup(e.secret);
     if (value === undefined) throw new BvisorError('BV_SECRET_MISSING', `env.${e.name}: secret "${e.secret}" is not provided`, { hint: `set ${secretVar(e.secret)} in bvisor's environment (it is passed to the workload only)` });
+    // execve(2) ends each environment string at NUL: the workload would get a different value
+    // than the one given. Refused here, naming the variable and never echoing the value, which
+    // would otherwise reach an error message (and from there a log).
+    if (typeof value !== 'string' || value.includes('\0')) {
+      throw new BvisorError('BV_SECRET_INVALID', `env.${e.name}: the value of secret "${e.secret}" is not a string without NUL bytes`, { hint: `give ${secretVar(e.secret)} a value without NUL (an environment string cannot hold one)` });
+    }
     return { name: e.name, value };
   });
 }

@@ -33,6 +33,17 @@ export function clausePath(path: readonly PathSegment[]): string {
 }
 
 export function readYamlStrict(source: string, file: string): YamlReadResult {
+  try {
+    return readYaml(source, file);
+  } catch (e) {
+    // Walking a deeply nested document (the parser, the checks below) can exhaust the stack.
+    if (!(e instanceof RangeError)) throw e;
+    const tooDeep: Issue = { code: 'BV_YAML_SYNTAX', clause: '', message: TOO_DEEP, hint: 'a manifest is a few levels deep', file, line: 1, col: 1 };
+    return { data: undefined, issues: [tooDeep], locate: () => ({ line: 1, col: 1 }) };
+  }
+}
+
+function readYaml(source: string, file: string): YamlReadResult {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(source, {
     uniqueKeys: true,
@@ -64,8 +75,9 @@ export function readYamlStrict(source: string, file: string): YamlReadResult {
 
   for (const e of doc.errors) {
     const code = e.code === 'DUPLICATE_KEY' ? 'BV_YAML_DUPLICATE_KEY' : 'BV_YAML_SYNTAX';
-    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : e.message.split('\n')[0] ?? e.message;
-    push(code, e.pos[0], '', message);
+    // The parser recurses per level of nesting, and reports its own stack overflow as an error.
+    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : /Maximum call stack/.test(e.message) ? TOO_DEEP : (e.message.split('\n')[0] ?? e.message);
+    push(code, e.pos[0], '', message, /Maximum call stack/.test(e.message) ? 'a manifest is a few levels deep' : undefined);
   }
   // Unresolved tags are warnings in the yaml package; for us any explicit tag is an error (below).
   for (const w of doc.warnings) {
@@ -118,3 +130,5 @@ export function readYamlStrict(source: string, file: string): YamlReadResult {
   if (issues.length > 0) return { data: undefined, issues, locate };
   return { data: doc.toJS({ maxAliasCount: 0 }), issues, locate };
 }
+
+const TOO_DEEP = 'the document is nested too deeply to read';

@@ -40,6 +40,7 @@ export const boundarySchema: Record<string, unknown> = {
       "type": "object",
       "maxProperties": 256,
       "propertyNames": {
+        "description": "A variable name: a letter or _, then letters, digits or _ (at most 128 characters).",
         "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"
       },
       "additionalProperties": {
