@@ -15,6 +15,7 @@ import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from 
 import { formatSize, formatDuration } from './units.js';
 import { compile, TABLES, type Arch } from './seccomp/compile.js';
 import { policyFor } from './seccomp/policy.js';
+import { splitMemory } from './wasm/fuel.js';
 
 function seccompArch(host: HostFacts): Arch | null {
   return host.kernel.arch in TABLES ? (host.kernel.arch as Arch) : null;
@@ -434,9 +435,11 @@ function wasmLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[]
   switch (name) {
     case 'wall':
       return [have('wasm:runner(deadline,SIGKILL)', 'enforced')];
-    case 'memory':
-      // linear memory and tables share limits.memory: 15/16 in 64 KiB pages, 1/16 in 64-byte table entries (core/wasm/fuel.ts splitMemory)
-      return [have(`wasm:memory-cap(max-pages=${Math.floor((value - Math.floor(value / 16)) / 65536)},table-entries=${Math.floor(Math.floor(value / 16) / 64)})`, 'enforced')];
+    case 'memory': {
+      // Linear memory and tables share limits.memory (the rewriter's split, one place).
+      const caps = splitMemory(value);
+      return [have(`wasm:memory-cap(max-pages=${caps.maxPages},table-entries=${caps.tableEntries})`, 'enforced')];
+    }
     case 'fuel':
       return [have('wasm:fuel(wasmtime-like/v1)', 'enforced')];
     case 'processes':
