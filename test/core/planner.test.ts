@@ -6,7 +6,6 @@ import { plan, type PlanInput } from '../../src/core/planner.js';
 import { loadManifest, type NormalManifest, type NormalGrant } from '../../src/core/manifest.js';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
 import type { PlanPaths, PathFact } from '../../src/core/features.js';
-import { STRENGTH_RANK } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { validatePlan } from '../../src/contract/generated/validators.js';
 import { hybridHost, v2Host, bareHost } from '../helpers/hosts.js';
@@ -72,6 +71,8 @@ describe('planner examples', () => {
     expect(p.admitted).toBe(false); // descendants without limits.processes
     expect(p.refusals.map((r) => r.code)).toEqual(['BV_PLAN_NEEDS_LIMIT']);
     const q = run(manifestOf(lim.replace('openFiles: 64', 'openFiles: 64, processes: 16') + 'spawn: descendants\n'), v2Host());
+    // A string alone proves nothing: this mechanism is shown to exist by a live kill before the
+    // wall (test/backends/linux/launcher.live.test.ts for run, monitor.live.test.ts for create/start).
     expect(clause(q, 'limits.cpu')).toMatchObject({ verdict: 'mediated', mechanism: 'linux:cgroup2:cpu.stat+supervisor(poll,kill)' });
     expect(run(manifestOf(HELLO + 'spawn: descendants\n'), v2Host()).refusals.find((r) => r.clause === 'limits.cpu')?.code).toBe('BV_PLAN_WEAKER_THAN_REQUESTED');
     expect(q.admitted).toBe(true);
@@ -326,6 +327,12 @@ const degradeArb: fc.Arbitrary<Degrade> = fc.oneof(
 const hostArb = fc.constantFrom(hybridHost, v2Host);
 
 const HOST_MECHANISMS = /landlock|seccomp|netns|mount|cgroup/;
+
+/**
+ * How strong a verdict is, written from the brief (§1 "Fail closed, explained"; docs/security.md):
+ * enforced by the kernel > mediated by the supervisor > best-effort, never taken from the planner.
+ */
+const STRENGTH_RANK: Record<'best-effort' | 'mediated' | 'enforced', number> = { 'best-effort': 1, mediated: 2, enforced: 3 };
 
 describe('planner properties', () => {
   it('(a) removing a host capability never turns a refusal into an admission', () => {

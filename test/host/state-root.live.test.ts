@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { prepareStateRoot, DEFAULT_RESERVE_BYTES } from '../../src/host/state-root.js';
+import { prepareStateRoot } from '../../src/host/state-root.js';
 import { appendReport, journalPaths, loadJournalKey, verifyJournalAt } from '../../src/host/journal-store.js';
 import { sealReport } from '../../src/core/report.js';
 import { sha256Hex } from '../../src/host/hash.js';
@@ -102,7 +102,9 @@ describe('prepareStateRoot: a usable root', () => {
   it('appendReport releases the reservation it is given, under the journal lock', () => {
     const root = tempDir();
     const lease = prepareStateRoot(root);
-    expect(lstatSync(lease.reservation!).size).toBe(DEFAULT_RESERVE_BYTES);
+    // The default reservation: 64 KiB, room for the run's own writes (a real report line is
+    // about 6 KiB); written here, not read from the code.
+    expect(lstatSync(lease.reservation!).size).toBe(64 * 1024);
     appendReport(root, report('r'), { reservation: lease });
     expect(reservations(root)).toEqual([]);
     expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 1 });

@@ -10,6 +10,7 @@ import { runLoaded } from '../../../src/app/run.js';
 import { PROBE, facts, testCgroupParent } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { skipOrFail } from '../../helpers/require.js';
+import { ROOT } from '../../helpers/cli.js';
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -44,11 +45,13 @@ async function run(args: string[], extra = '', hooks?: LaunchHooks): Promise<{ s
 }
 
 const E = { PERM: 1, NOENT: 2, ACCES: 13, ROFS: 30 };
+/** A host file the workload must not see: this checkout's package.json, wherever it is. */
+const HOST_FILE = join(ROOT, 'package.json');
 
 describe('container mode (live)', () => {
   it('pivots into the rootfs: host files are gone, the root is read-only, /tmp and /dev work', async () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
-    const r = await run(['try', 'open', '/etc/hostname', 'r', ',', 'open', '/bin/made', 'c', ',', 'open', '/tmp/x', 'c', ',', 'open', '/dev/null', 'rw', ',', 'open', '/work/main/package.json', 'r', ',', 'readdir', '/proc/1']);
+    const r = await run(['try', 'open', '/etc/hostname', 'r', ',', 'open', '/bin/made', 'c', ',', 'open', '/tmp/x', 'c', ',', 'open', '/dev/null', 'rw', ',', 'open', HOST_FILE, 'r', ',', 'readdir', '/proc/1']);
     expect(JSON.parse(r.stdout)).toEqual([0, E.ROFS, 0, 0, E.NOENT, 0]);
   });
 
@@ -90,7 +93,7 @@ describe('container mode (live)', () => {
 
   it('red twin: without landlock and pivot the probe would see the host', async () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
-    const r = await run(['try', 'open', '/work/main/package.json', 'r'], '', { noLandlock: true, mutateLaunch: (l) => void ((l.root = null), (l.layout = [])) });
+    const r = await run(['try', 'open', HOST_FILE, 'r'], '', { noLandlock: true, mutateLaunch: (l) => void ((l.root = null), (l.layout = [])) });
     expect(JSON.parse(r.stdout)).toEqual([0]);
   });
 });

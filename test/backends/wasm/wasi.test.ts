@@ -1,7 +1,23 @@
 // The WASI host's surface: all 46 preview1 imports exist, the unimplemented ones fail closed
-// (ENOSYS; sockets ENOTSUP), and deterministic mode repeats its random bytes and clock.
+// (ENOSYS; sockets ENOTSUP), and deterministic mode repeats its random bytes and clock. The
+// expected names and errno values are written here from the spec (WebAssembly/WASI,
+// phases/snapshot/witx/wasi_snapshot_preview1.witx and typenames.witx), not taken from the host.
 import { describe, expect, it } from 'vitest';
-import { wasiImports, WASI_IMPORTS, E } from '../../../src/backends/wasm/wasi.js';
+import { wasiImports, WASI_IMPORTS } from '../../../src/backends/wasm/wasi.js';
+
+/** The 46 functions of wasi_snapshot_preview1.witx, in the order the witx declares them. */
+const PREVIEW1 = [
+  'args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'clock_res_get', 'clock_time_get',
+  'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags', 'fd_fdstat_set_rights',
+  'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread', 'fd_prestat_get', 'fd_prestat_dir_name',
+  'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber', 'fd_seek', 'fd_sync', 'fd_tell', 'fd_write',
+  'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link', 'path_open', 'path_readlink',
+  'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file',
+  'poll_oneoff', 'proc_exit', 'proc_raise', 'sched_yield', 'random_get',
+  'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown',
+];
+/** typenames.witx, (typename $errno (enum (@witx tag u16) …)): the values by position. */
+const E = { BADF: 8, NOSYS: 52, NOTSUP: 58 } as const;
 
 function host(seed: number | null) {
   const memory = new WebAssembly.Memory({ initial: 1 });
@@ -11,8 +27,9 @@ function host(seed: number | null) {
 describe('WASI host surface', () => {
   it('has all 46 imports, and fails closed on the ones it does not implement', () => {
     const { imports } = host(1);
-    expect(WASI_IMPORTS).toHaveLength(46);
-    expect(Object.keys(imports).sort()).toEqual([...WASI_IMPORTS].sort());
+    expect(PREVIEW1).toHaveLength(46);
+    expect(Object.keys(imports).sort()).toEqual([...PREVIEW1].sort());
+    expect([...WASI_IMPORTS].sort()).toEqual([...PREVIEW1].sort()); // the list the runner checks modules against
     for (const n of ['fd_advise', 'fd_allocate', 'fd_renumber', 'proc_raise', 'path_filestat_set_times']) expect(imports[n]!(0, 0, 0, 0), n).toBe(E.NOSYS);
     for (const n of ['sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown']) expect(imports[n]!(0, 0, 0, 0), n).toBe(E.NOTSUP);
     expect(imports.fd_prestat_get!(3, 0)).toBe(E.BADF); // no preopens given
