@@ -38,7 +38,8 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
   const evidence: Evidence[] = [...r.evidence];
   if (r.landlock) {
     evidence.push({ name: 'landlock.abi', source: 'landlock_create_ruleset(VERSION)', value: r.landlock.abi });
-    evidence.push({ name: 'landlock.ruleset', source: `${r.landlock.rules} rule(s), sha256`, value: r.landlock.digest });
+    // What the digest covers, and its canonical form: rulesetEvidence in backends/linux/host/landlock.ts.
+    evidence.push({ name: 'landlock.ruleset', source: `sha256 over all ${r.landlock.rules} rule(s) applied, the parent's and the child's (bvisor-landlock-ruleset/2)`, value: r.landlock.digest });
   }
   if (r.seccomp) {
     evidence.push({ name: 'seccomp.program', source: `${r.seccomp.rules} rule(s), ${r.seccomp.instructions} instructions, deny=${r.seccomp.deny}, sha256`, value: r.seccomp.sha256 });

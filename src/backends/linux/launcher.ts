@@ -19,7 +19,7 @@ import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
 import { createCgroups, joinV1, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { longTimeout, type LongTimer } from '../../host/timers.js';
-import { buildRuleset, type Ruleset } from './host/landlock.js';
+import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
 import { waitPidfd, awaitGone, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
@@ -422,6 +422,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const handled = new Set(handledFs(ruleset?.abi ?? 0));
     const ruleMask = (rights: readonly string[]): number => maskOf((rights as FsRight[]).filter((r) => handled.has(r)));
     const { steps: mounts, slots } = mountPlan(launch, { landlock: ruleset !== null, ruleMask, trees, rootfsRules: rootFd >= 0 && ruleset ? rootfsRules(rootFd, launch) : [] });
+    // The report's digest: the parent's rules and the child's LL_RULE steps, from the very steps lowered below.
+    const landlockFacts = ruleset ? rulesetEvidence(ruleset, mounts) : null;
     // Detached: every descriptor the body names is handed to the monitor at a fixed position
     // (7, 8, …), and the body carries those positions, since the monitor calls clone3.
     const position = new Map<number, number>();
@@ -550,7 +552,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         setupMs: Date.now() - t0,
         evidence,
         cgroupDirs: cg.leaves.map((l) => l.dir),
-        landlock: ruleset ? { abi: ruleset.abi, digest: ruleset.digest, rules: ruleset.rules } : null,
+        landlock: landlockFacts,
         seccomp,
       };
       records.close();
@@ -639,7 +641,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       cgroupDirs,
       streams,
       teardown,
-      landlock: ruleset ? { abi: ruleset.abi, digest: ruleset.digest, rules: ruleset.rules } : null,
+      landlock: landlockFacts,
       seccomp,
     };
   } catch (e) {
