@@ -422,6 +422,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s) throw wrongState(id, 'kill', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created' && d.status !== 'running') throw wrongState(id, 'kill', d.status, 'only created or running containers take signals');
+    if (!s.pid) throw wrongState(id, 'kill', 'starting', 'its workload does not exist yet (a bvisor run still setting up); try again');
     // state.json is bvisor's, but it is read back from disk: signal only members of cgroups
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
     const ours = s.cgroupDirs.filter((d) => basename(d).startsWith(`bvisor-${id}-`) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
