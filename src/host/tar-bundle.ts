@@ -4,14 +4,16 @@
 // extracted with the `tar` package into a private 0700 temp dir, then the extracted tree is
 // checked once more, independently, by the kernel: every symlink is resolved with
 // openat2(RESOLVE_BENEATH) from the bundle root, so a link the lexical checks misjudged is still
-// refused. Any failure removes the temp dir.
+// refused. Any failure removes the temp dir. Both passes stream: gzip is inflated a few KiB of
+// input at a time, so memory stays small whatever the archive expands to.
 import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync, openSync, closeSync, fstatSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
 import { tmpdir, constants as osConstants } from 'node:os';
+import { createGunzip, constants as zlibConstants } from 'node:zlib';
 import { join, posix } from 'node:path';
 import type * as TarNs from 'tar';
+import { fault } from './faults.js';
 import { removeTree, writeOwner, TEMP_PREFIX } from './extracted.js';
 import { procRef } from './proc.js';
-import { fault } from './faults.js';
 import { BvisorError } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
@@ -60,27 +62,194 @@ function normalEntryPath(p: string): string | null {
   return segs.join('/');
 }
 
-interface ListedEntry {
+interface ListedLink {
+  /** Position in the archive: of several problems, the first entry's is reported. */
+  index: number;
   raw: string;
   /** normalEntryPath(raw); '' is the bundle root itself. */
   path: string;
-  type: string;
+  type: 'SymbolicLink' | 'Link';
   link: string;
+}
+
+/** The first entry (archive order) with a given property, and its raw name. */
+interface FirstEntry {
+  index: number;
+  raw: string;
+}
+
+/** What a tar parser (the `tar` package's Parser or UnpackSync) takes from pumpTar. write()
+ * returns false when the parser holds on to what it was given (backpressure). */
+interface TarSink {
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+}
+
+/**
+ * Synchronous, incremental gunzip into the caller's buffer. node:zlib has no public API for
+ * this (gunzipSync inflates everything at once, streams are asynchronous), so this drives the
+ * binding the way gunzipSync does (`_handle.writeSync`, `_writeState`), as the minizlib package
+ * under `tar` also does. A zlib error destroys the stream: it is thrown here.
+ */
+class SyncGunzip {
+  private readonly z = createGunzip();
+  private readonly handle: { writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void };
+  private readonly state: Uint32Array;
+  constructor() {
+    // destroy() emits the error again on the next tick; step() has already thrown it.
+    this.z.on('error', () => {});
+    const z = this.z as unknown as { _handle: SyncGunzip['handle']; _writeState: Uint32Array };
+    this.handle = z._handle;
+    this.state = z._writeState;
+  }
+  /** Inflates from input[inOff, inOff+inLen) into out[outOff, outOff+outLen). */
+  step(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): { consumed: number; produced: number } {
+    this.handle.writeSync(flush, input, inOff, inLen, out, outOff, outLen);
+    if (this.z.destroyed) throw this.z.errored ?? new Error('corrupt gzip stream');
+    return { consumed: inLen - this.state[1]!, produced: outLen - this.state[0]! };
+  }
+  close(): void {
+    this.z.close();
+  }
+}
+
+// The `tar` package reads 16 MiB of a file per step and inflates each step at once: a 3 MB
+// archive of zeros took 1.2 GB of RAM. Here gzip input is read 16 KiB at a time and inflated
+// into one reused 256 KiB buffer, and the parser is fed whole 512-byte blocks of it, so that it
+// never keeps a partial block (a view of the buffer) between two steps.
+const INPUT_STEP = 16 << 10;
+const OUTPUT_SIZE = 256 << 10;
+const BLOCK = 512;
+
+/**
+ * Streams an archive (gzip-compressed or plain tar; a bundle is named .tar, .tar.gz or .tgz)
+ * into a tar parser, synchronously, in bounded memory. More than `maxStream` bytes of tar
+ * stream is refused with `tooLarge()` before more is inflated. `stop` ends the pump early (the
+ * caller has already refused the archive: the rest is not worth reading).
+ */
+function pumpTar(file: string, sink: TarSink, maxStream: number, tooLarge: () => BvisorError, stop: () => boolean = () => false): void {
+  const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  let gz: SyncGunzip | null = null;
+  let out = Buffer.allocUnsafe(OUTPUT_SIZE);
+  let pending = 0;
+  let total = 0;
+  /** Hands the parser the whole blocks pending in `out` (everything, at the end). */
+  const feed = (final: boolean): void => {
+    const n = final ? pending : pending - (pending % BLOCK);
+    if (n === 0) return;
+    total += n;
+    if (total > maxStream) throw tooLarge();
+    const flowing = sink.write(out.subarray(0, n));
+    // A parser that did not take everything at once may still hold a view of `out`: leave that
+    // buffer to it and go on in a fresh one.
+    const next = flowing ? out : Buffer.allocUnsafe(OUTPUT_SIZE);
+    out.copy(next, 0, n, pending);
+    out = next;
+    pending -= n;
+  };
+  try {
+    const input = Buffer.allocUnsafe(INPUT_STEP);
+    let k = readSync(fd, input, 0, input.length, null);
+    if (k >= 2 && input[0] === 0x1f && input[1] === 0x8b) gz = new SyncGunzip();
+    else {
+      input.copy(out, 0, 0, k);
+      pending = k;
+    }
+    while (k > 0 && !stop()) {
+      if (gz) {
+        let off = 0;
+        while (off < k) {
+          if (pending === out.length) feed(false);
+          const r = gz.step(zlibConstants.Z_NO_FLUSH, input, off, k - off, out, pending, out.length - pending);
+          off += r.consumed;
+          pending += r.produced;
+          // Data after the end of the gzip stream: nothing more will come out of it.
+          if (r.consumed === 0 && r.produced === 0) break;
+        }
+        k = readSync(fd, input, 0, input.length, null);
+      } else {
+        if (pending === out.length) feed(false);
+        k = readSync(fd, out, pending, out.length - pending, null);
+        pending += k;
+      }
+      if (pending >= out.length / 2) feed(false);
+    }
+    if (stop()) return;
+    // The end of the gzip stream: what zlib still holds, and a check that it is complete.
+    for (;;) {
+      if (!gz) break;
+      if (pending === out.length) feed(false);
+      const r = gz.step(zlibConstants.Z_FINISH, input, 0, 0, out, pending, out.length - pending);
+      pending += r.produced;
+      if (pending < out.length) break;
+    }
+    feed(true);
+    if (!stop()) sink.end();
+  } finally {
+    gz?.close();
+    closeSync(fd);
+  }
+}
+
+/** A parser's or extractor's failure, as a coded error. */
+function readError(e: unknown, archive: string, what: string): BvisorError {
+  if (e instanceof BvisorError) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  return new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: ${what}: ${msg}`, { hint: 'check that it is a tar or gzip-compressed tar file', cause: e });
+}
+
+/** The most tar stream an archive within `limits` can need: its entries' bytes, a header and
+ * padding per entry (and as much again for pax or long-name records), and the end blocks. */
+function maxStreamOf(limits: TarLimits): number {
+  return limits.maxBytes + limits.maxEntries * 4 * BLOCK + (1 << 20);
+}
+
+function tooLargeError(archive: string, limits: TarLimits): () => BvisorError {
+  return () => new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: more than ${limits.maxBytes} bytes when unpacked`, { hint: 'ship a smaller bundle, or a directory' });
+}
+
+/**
+ * Why a link entry is refused (or null): its target, walked from where it will be resolved (the
+ * link's directory for a symlink, the archive root for a hard link), must not be absolute,
+ * climb above the root, or pass through a symlink of this archive. Normalising first would
+ * hide `r -> .` followed by `esc -> r/..`. A symlink as the LAST component is fine (that link
+ * is judged on its own).
+ */
+function linkProblem(p: string, type: 'SymbolicLink' | 'Link', link: string, symlinks: ReadonlySet<string>): string | null {
+  if (link === '' || link.startsWith('/')) return `links to an absolute path (${link || 'empty'})`;
+  const cur = type === 'SymbolicLink' && p !== '' ? p.split('/').slice(0, -1) : [];
+  const segs = link.split('/').filter((x) => x !== '' && x !== '.');
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i]!;
+    if (seg === '..') {
+      if (cur.length === 0) return `links outside the bundle (${link})`;
+      cur.pop();
+    } else {
+      cur.push(seg);
+      if (i < segs.length - 1 && symlinks.has(cur.join('/'))) return `links through the symlink ${cur.join('/')} (${link})`;
+    }
+  }
+  // link(2) on Linux does not follow a symlink: a hard link to one is a second symlink with
+  // the same text in another directory, where `..` means something else.
+  if (type === 'Link' && symlinks.has(cur.join('/'))) return `hard-links the symlink ${cur.join('/')}, which would re-anchor its target`;
+  return null;
 }
 
 export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, archive: string = file): { entries: number; bytes: number } {
   let bytes = 0;
   let entries = 0;
-  const listed: ListedEntry[] = [];
+  // What pass 2 needs, kept small (a 100,000-entry archive must not cost 100,000 objects): the
+  // links, and for every directory that some entry lies beneath, the first such entry.
+  const links: ListedLink[] = [];
+  const firstBeneath = new Map<string, FirstEntry>();
+  let rootReplaced = null as FirstEntry | null;
   let failure: BvisorError | null = null;
   const fail = (e: BvisorError): void => {
     if (!failure) failure = e;
   };
   // Pass 1, while reading: what each entry is on its own (size, path, type).
   try {
-    tarLib().t({
-      file,
-      sync: true,
+    const parser = new (tarLib().Parser)({
       strict: true,
       onReadEntry: (entry) => {
         entry.resume();
@@ -98,12 +267,31 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
         if (!ALLOWED_TYPES.has(type)) return fail(unsafe(archive, raw, `is a ${type}; only files, directories and links are allowed`));
         // Set-user/group-ID files extracted as root would be root's set-id programs on the host.
         if (((entry.mode ?? 0) & 0o6000) !== 0) return fail(unsafe(archive, raw, `has set-user-ID or set-group-ID bits (mode ${(entry.mode ?? 0).toString(8)})`));
-        listed.push({ raw, path: p, type, link: entry.linkpath ?? '' });
+        const index = entries - 1;
+        if (p === '' && type !== 'Directory') rootReplaced ??= { index, raw };
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
+          const dir = p.slice(0, i);
+          if (!firstBeneath.has(dir)) firstBeneath.set(dir, { index, raw });
+        }
+        if (type === 'SymbolicLink' || type === 'Link') links.push({ index, raw, path: p, type, link: entry.linkpath ?? '' });
       },
     });
+    // What the parser consumes without handing it over (entries of unknown types, pax and
+    // GNU long-name records) still costs reading and inflating: it counts against the limits.
+    parser.on('ignoredEntry', (entry: { size?: number }) => {
+      entries++;
+      bytes += entry.size ?? 0;
+      if (!failure && (entries > limits.maxEntries || bytes > limits.maxBytes)) fail(new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: more than ${limits.maxEntries} entries or ${limits.maxBytes} bytes when unpacked`, { hint: 'ship a smaller bundle, or a directory' }));
+    });
+    parser.on('meta', (text: string) => {
+      bytes += text.length;
+      if (!failure && bytes > limits.maxBytes) fail(new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: more than ${limits.maxBytes} bytes when unpacked`, { hint: 'ship a smaller bundle, or a directory' }));
+    });
+    // Stop feeding at the first refusal: the rest of a hostile archive is not worth inflating.
+    pumpTar(file, parser, maxStreamOf(limits), tooLargeError(archive, limits), () => failure !== null);
   } catch (e) {
     if (failure) throw failure;
-    throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot read archive: ${(e as Error).message}`, { hint: 'check that it is a tar or gzip-compressed tar file', cause: e });
+    throw readError(e, archive, 'cannot read archive');
   }
   if (failure) throw failure;
 
@@ -117,37 +305,38 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
   // spares us from modelling how the extractor overwrites duplicates: it only refuses more.
   // (The `tar` package has a guard of its own when it writes a link, but it too judges only
   // the links made so far, after applying `..` textually: CHAIN gets through it.)
-  const symlinks = new Set(listed.filter((e) => e.type === 'SymbolicLink').map((e) => e.path));
-  for (const { raw, path: p, type, link } of listed) {
-    if (p === '' && type !== 'Directory') throw unsafe(archive, raw, 'would replace the bundle root with a non-directory');
-    // An entry reached through a symlink could land anywhere.
-    const parts = p === '' ? [] : p.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const via = parts.slice(0, i).join('/');
-      if (symlinks.has(via)) throw unsafe(archive, raw, `is reached through the symlink ${via}`);
-    }
-    if (type !== 'SymbolicLink' && type !== 'Link') continue;
-    if (link === '' || link.startsWith('/')) throw unsafe(archive, raw, `links to an absolute path (${link || 'empty'})`);
-    // Walk the raw target from where it will be resolved (the link's directory for a symlink,
-    // the archive root for a hard link). Climbing above the root, or passing through a symlink
-    // of this archive, is refused: normalising first would hide `r -> .` followed by
-    // `esc -> r/..`. A symlink as the LAST component is fine (that link is judged on its own).
-    const cur = type === 'SymbolicLink' ? parts.slice(0, -1) : [];
-    const segs = link.split('/').filter((x) => x !== '' && x !== '.');
-    for (let i = 0; i < segs.length; i++) {
-      const seg = segs[i]!;
-      if (seg === '..') {
-        if (cur.length === 0) throw unsafe(archive, raw, `links outside the bundle (${link})`);
-        cur.pop();
-      } else {
-        cur.push(seg);
-        if (i < segs.length - 1 && symlinks.has(cur.join('/'))) throw unsafe(archive, raw, `links through the symlink ${cur.join('/')} (${link})`);
+  const symlinks = new Set(links.filter((e) => e.type === 'SymbolicLink').map((e) => e.path));
+  // The problem of the first entry that has one wins, whatever kind it is; for one entry, the
+  // checks run in the order below.
+  const worst: { index: number; rank: number; error: BvisorError | null } = { index: Infinity, rank: 0, error: null };
+  const found = (index: number, rank: number, error: () => BvisorError): void => {
+    if (index < worst.index || (index === worst.index && rank < worst.rank)) Object.assign(worst, { index, rank, error: error() });
+  };
+  if (rootReplaced) found(rootReplaced.index, 0, () => unsafe(archive, rootReplaced!.raw, 'would replace the bundle root with a non-directory'));
+  // An entry reached through a symlink could land anywhere.
+  for (const s of symlinks) {
+    const first = firstBeneath.get(s);
+    if (!first) continue;
+    found(first.index, 1, () => {
+      // Name the outermost symlink on that entry's way, as a reader would walk it.
+      const parts = normalEntryPath(first.raw)!.split('/');
+      let via = s;
+      for (let i = 1; i < parts.length; i++) {
+        const d = parts.slice(0, i).join('/');
+        if (symlinks.has(d)) {
+          via = d;
+          break;
+        }
       }
-    }
-    // link(2) on Linux does not follow a symlink: a hard link to one is a second symlink with
-    // the same text in another directory, where `..` means something else.
-    if (type === 'Link' && symlinks.has(cur.join('/'))) throw unsafe(archive, raw, `hard-links the symlink ${cur.join('/')}, which would re-anchor its target`);
+      return unsafe(archive, first.raw, `is reached through the symlink ${via}`);
+    });
   }
+  for (const { index, raw, path: p, type, link } of links) {
+    if (worst.index < index) break;
+    const why = linkProblem(p, type, link, symlinks);
+    if (why) found(index, 2, () => unsafe(archive, raw, why));
+  }
+  if (worst.error) throw worst.error;
   return { entries, bytes };
 }
 
@@ -305,15 +494,14 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
     checkTar(copy, limits, archive);
     const dir = join(top, 'bundle');
     mkdirSync(dir, { mode: 0o700 });
-    tarLib().x({ file: copy, cwd: dir, sync: true, strict: true, preservePaths: false, preserveOwner: false, noChmod: false, unlink: false });
-    fault('tar:extracting'); // crash tests: a tree extracted, not yet checked
+    pumpTar(copy, new (tarLib().UnpackSync)({ cwd: dir, strict: true, preservePaths: false, preserveOwner: false, chmod: true, unlink: false }), maxStreamOf(limits), tooLargeError(archive, limits));
+    fault('tar:extracting'); // crash tests: a tree extracted, not yet checked or owned
     rmSync(copy);
     verifyExtractedTree(dir, archive);
     return { dir, cleanup };
   } catch (e) {
     cleanup();
-    if (e instanceof BvisorError) throw e;
-    throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot extract: ${(e as Error).message}`, { cause: e });
+    throw readError(e, archive, 'cannot extract');
   }
 }
 

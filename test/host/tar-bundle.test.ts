@@ -7,7 +7,9 @@ import { readdirSync, existsSync, readFileSync, writeFileSync, mkdirSync, symlin
 import { spawnSync } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { join, dirname } from 'node:path';
-import { x as untar } from 'tar';
+import { x as untar, c as createTar } from 'tar';
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { extractTarBundle, checkTar, verifyExtractedTree } from '../../src/host/tar-bundle.js';
 import { BvisorError } from '../../src/contract/errors.js';
@@ -305,5 +307,96 @@ describe('post-extraction check (kernel-resolved)', () => {
     mkdirSync(join(root, 'sub'), { recursive: true });
     expect(shim().bv_mkfifo(join(root, 'sub/fifo'), 0o600)).toBe(0);
     expectRefusal(() => verifyExtractedTree(root, 't.tar'), { entry: 'sub/fifo', pattern: /not a file, directory or link/ });
+  });
+});
+
+describe('streaming (issue 10): bounded memory, the same bytes', () => {
+  // Sizes around the 512-byte block, the 16 KiB input step and the 256 KiB output buffer of
+  // the pump; random content (gzip cannot shrink it) and zeros (gzip shrinks it ~1000:1, so one
+  // input step overfills the output buffer).
+  const SIZES = [0, 1, 511, 512, 513, 4095, 16384, 65536, 262143, 262144, 262145, 300_001, 1_000_003];
+
+  function sourceTree(): { dir: string; files: Map<string, Buffer> } {
+    const dir = tempDir();
+    const files = new Map<string, Buffer>([['boundary.yaml', Buffer.from(MANIFEST)]]);
+    SIZES.forEach((n, i) => {
+      files.set(`rand/${i}`, randomBytes(n));
+      files.set(`zero/${i}`, Buffer.alloc(n));
+    });
+    for (const [name, data] of files) {
+      mkdirSync(join(dir, dirname(name)), { recursive: true });
+      writeFileSync(join(dir, name), data);
+    }
+    return { dir, files };
+  }
+
+  it('extracts exactly what was archived, plain and gzipped, whatever the sizes', () => {
+    const { dir: src, files } = sourceTree();
+    const out = tempDir();
+    for (const gzip of [false, true]) {
+      const archive = join(out, gzip ? 'b.tar.gz' : 'b.tar');
+      createTar({ file: archive, cwd: src, gzip, sync: true, portable: true }, [...files.keys()]);
+      const x = extractTarBundle(archive, undefined, out);
+      for (const [name, data] of files) expect(readFileSync(join(x.dir, name)).equals(data), `${gzip ? 'gz ' : ''}${name} (${data.length} bytes)`).toBe(true);
+      x.cleanup();
+    }
+    expect(readdirSync(out).filter((n) => n.startsWith('bvisor-bundle-'))).toEqual([]);
+  });
+
+  it('reads a gzip stream made of several members as one archive', () => {
+    const { dir: src, files } = sourceTree();
+    const d = tempDir();
+    createTar({ file: join(d, 'plain.tar'), cwd: src, sync: true, portable: true }, [...files.keys()]);
+    const raw = readFileSync(join(d, 'plain.tar'));
+    const cut = 512 * 700 + 17;
+    writeFileSync(join(d, 'multi.tar.gz'), Buffer.concat([gzipSync(raw.subarray(0, cut)), gzipSync(raw.subarray(cut))]));
+    const x = extractTarBundle(join(d, 'multi.tar.gz'), undefined, d);
+    expect(readFileSync(join(x.dir, 'rand/12')).equals(files.get('rand/12')!)).toBe(true);
+    x.cleanup();
+  });
+
+  it('refuses truncated or corrupt streams with BV_BUNDLE_TAR_INVALID, leaving nothing', () => {
+    const d = tempDir();
+    writeTar(join(d, 'ok.tar'), [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'x', data: 'y'.repeat(3000) }]);
+    const raw = readFileSync(join(d, 'ok.tar'));
+    const gz = gzipSync(raw);
+    const corrupt = Buffer.from(gz);
+    corrupt[gz.length >> 1] ^= 0xff;
+    const parent = join(d, 'parent');
+    mkdirSync(parent);
+    for (const [name, bytes] of [
+      ['trunc.tar.gz', gz.subarray(0, gz.length - 12)],
+      ['trunc.tar', raw.subarray(0, 1000)],
+      ['corrupt.tar.gz', corrupt],
+      ['trailing-garbage.tar.gz', Buffer.concat([gz, Buffer.from('not gzip')])],
+      ['empty.tar', Buffer.alloc(0)],
+    ] as const) {
+      writeFileSync(join(d, name), bytes);
+      expectRefusal(() => extractTarBundle(join(d, name), undefined, parent), { code: 'BV_BUNDLE_TAR_INVALID' });
+      expect(readdirSync(parent), name).toEqual([]);
+    }
+  });
+
+  it('refuses a stream longer than its limits can need before inflating the rest (zeros after the end blocks)', () => {
+    const d = tempDir();
+    writeTar(join(d, 'ok.tar'), [{ name: 'boundary.yaml', data: MANIFEST }]);
+    const padded = Buffer.concat([readFileSync(join(d, 'ok.tar')), Buffer.alloc(8 << 20)]);
+    const parent = join(d, 'parent');
+    mkdirSync(parent);
+    writeFileSync(join(d, 'padded.tar.gz'), gzipSync(padded));
+    expectRefusal(() => extractTarBundle(join(d, 'padded.tar.gz'), { maxBytes: 1 << 20, maxEntries: 50 }, parent), { code: 'BV_BUNDLE_TAR_TOO_LARGE' });
+    expect(readdirSync(parent)).toEqual([]);
+    // Within the default limits the same padding is harmless.
+    const x = extractTarBundle(join(d, 'padded.tar.gz'), undefined, parent);
+    x.cleanup();
+  });
+
+  it('of several problems, the first entry in the archive is named, whatever the kind of its problem', () => {
+    refused([link('a', '/etc'), { name: 'd/x', data: 'x' }, link('d', '.')], { entry: 'a', pattern: /absolute/ });
+    refused([{ name: 'd/x', data: 'x' }, link('d', '.'), link('a', '/etc')], { entry: 'd/x', pattern: /reached through the symlink d/ });
+    // One entry with two problems: reached through a symlink is reported before its own target.
+    refused([link('d', '.'), link('d/l', '/etc')], { entry: 'd/l', pattern: /reached through the symlink d/ });
+    // The outermost symlink on the way is named.
+    refused([{ name: 'a/b/c/x', data: 'x' }, link('a/b', '.'), link('a', '.')], { entry: 'a/b/c/x', pattern: /through the symlink a$/ });
   });
 });
