@@ -1,7 +1,11 @@
 // bvisor spec: a starter manifest that grants things explicitly, in YAML a person can read.
-import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
+// It is written without ever following a link at boundary.yaml (bvisor often runs as root, and
+// a planted `boundary.yaml -> /etc/…` must not become a write to /etc): a new file is created
+// with O_EXCL|O_NOFOLLOW, and --force replaces only a regular file, by rename.
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, writeSync, constants as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
+import { writeFileAtomic } from '../host/atomic.js';
 
 export const PROCESS_SPEC = `# bvisor boundary manifest. Everything not granted here is denied.
 # Check it with \`bvisor validate .\` and see how this host enforces it with \`bvisor plan .\`.
@@ -40,13 +44,71 @@ limits: { wall: 5s, memory: 16Mi, fuel: 10000000, output: 1Mi }
 guarantee: enforced
 `;
 
+/** A failed file operation as BV_IO, naming the path and the errno (never a stack trace). */
+function ioError(op: string, path: string, e: unknown): BvisorError {
+  const code = (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message ?? String(e);
+  return new BvisorError('BV_IO', `${op} ${path}: ${code}`, { hint: 'check that the bundle directory exists (or can be made) and is writable', cause: e });
+}
+
+function notPlain(path: string, what: string): BvisorError {
+  return new BvisorError('BV_SPEC_TARGET', `${path} is ${what}; bvisor spec writes only a plain file of its own`, { hint: 'remove it, or write the starter manifest elsewhere with -b <dir>' });
+}
+
+/** What is at path without following a link: 'missing', 'file', or why it is not one. */
+function whatIs(path: string): 'missing' | 'file' | string {
+  try {
+    const st = lstatSync(path);
+    if (st.isFile()) return 'file';
+    return st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'not a regular file';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw ioError('lstat', path, e);
+  }
+}
+
+/** Creates path with the text; never follows a link there, never replaces anything. */
+function createNew(path: string, text: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, fs.O_WRONLY | fs.O_CREAT | fs.O_EXCL | fs.O_NOFOLLOW | fs.O_NOCTTY, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('create', path, e);
+    const what = whatIs(path);
+    if (what === 'file') throw new BvisorError('BV_SPEC_EXISTS', `${path} already exists`, { hint: 'pass --force to overwrite it' });
+    throw notPlain(path, what === 'missing' ? 'changing under us' : what);
+  }
+  try {
+    writeSync(fd, text);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw ioError('write', path, e);
+  }
+  closeSync(fd);
+}
+
 export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }): { path: string } {
+  if (opts.dir.includes('\0')) throw new BvisorError('BV_USAGE', 'the bundle directory name contains a NUL byte', { hint: 'see bvisor spec --help' });
   const dir = resolve(opts.dir);
   const path = join(dir, 'boundary.yaml');
-  if (existsSync(path) && !opts.force) {
-    throw new BvisorError('BV_SPEC_EXISTS', `${path} already exists`, { hint: 'pass --force to overwrite it' });
+  const text = opts.wasm ? WASM_SPEC : PROCESS_SPEC;
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw ioError('mkdir', dir, e);
   }
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path, opts.wasm ? WASM_SPEC : PROCESS_SPEC, { mode: 0o644 });
+  const what = whatIs(path);
+  if (what === 'missing') createNew(path, text);
+  else if (what !== 'file') throw notPlain(path, what);
+  else if (!opts.force) throw new BvisorError('BV_SPEC_EXISTS', `${path} already exists`, { hint: 'pass --force to overwrite it' });
+  else {
+    // rename(2) replaces the name itself, never what a link there points to, so a link raced in
+    // after the check above is replaced, not written through.
+    try {
+      writeFileAtomic(path, text, 0o644);
+    } catch (e) {
+      throw ioError('write', path, e);
+    }
+  }
   return { path };
 }

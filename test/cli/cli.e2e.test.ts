@@ -1,11 +1,14 @@
 // The CLI end to end: exit codes from docs/exit-codes.md, --json outputs that match their
 // schemas, errors with file:line:col and hints, global flags before the command.
-import { readdirSync, writeFileSync, copyFileSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, writeFileSync, copyFileSync, readFileSync, existsSync, mkdirSync, symlinkSync, lstatSync, readlinkSync, createWriteStream } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { cli, ROOT } from '../helpers/cli.js';
+import { cli, ROOT, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { writeTar } from '../helpers/rawtar.js';
@@ -148,7 +151,116 @@ describe('bvisor CLI', () => {
     expect(r.json().error.code).toBe('BV_BUNDLE_UNSAFE_TAR');
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('bvisor-bundle-'))).toEqual(before);
   });
+
+  it('spec never writes through a symlink at boundary.yaml (dangling or not), nor into a FIFO or a directory', () => {
+    const d = tempDir();
+    const victim = join(d, 'victim');
+    writeFileSync(victim, 'precious\n');
+    const cases: Array<[string, (p: string) => void, RegExp]> = [
+      ['link', (p) => symlinkSync(victim, p), /is a symlink/],
+      ['dangling', (p) => symlinkSync(join(d, 'would-be-created'), p), /is a symlink/],
+      ['fifo', (p) => spawnSync('mkfifo', [p]), /not a regular file/],
+      ['dir', (p) => mkdirSync(p), /is a directory/],
+    ];
+    for (const [name, plant, why] of cases) {
+      const b = join(d, name);
+      mkdirSync(b);
+      plant(join(b, 'boundary.yaml'));
+      for (const force of [[], ['--force']]) {
+        const r = cli(['spec', '-b', b, ...force, '--json'], { env: { TMPDIR: d } });
+        expect(r.status, `${name} ${force}`).toBe(7);
+        expect(r.json().error).toMatchObject({ code: 'BV_SPEC_TARGET', exit: 7 });
+        expect(r.json().error.message).toMatch(why);
+      }
+    }
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(existsSync(join(d, 'would-be-created'))).toBe(false);
+    expect(readlinkSync(join(d, 'link', 'boundary.yaml'))).toBe(victim);
+    expect(lstatSync(join(d, 'fifo', 'boundary.yaml')).isFIFO()).toBe(true);
+    // Nothing else was left: no temp files beside the targets.
+    for (const name of ['link', 'dangling', 'fifo', 'dir']) expect(readdirSync(join(d, name))).toEqual(['boundary.yaml']);
+  });
+
+  it('spec --force replaces a regular file; a bundle path that is a file is a coded I/O error', () => {
+    const d = tempDir();
+    writeFileSync(join(d, 'boundary.yaml'), 'old\n');
+    expect(cli(['spec', '-b', d, '--force']).status).toBe(0);
+    expect(readFileSync(join(d, 'boundary.yaml'), 'utf8')).toMatch(/^# bvisor boundary manifest/);
+    expect(readdirSync(d)).toEqual(['boundary.yaml']);
+    const r = cli(['spec', '-b', join(d, 'boundary.yaml'), '--json']);
+    expect(r.status).toBe(1);
+    expect(r.json().error.code).toBe('BV_IO');
+  });
+
+  it('validate refuses a NUL in an argument or an environment value, located, exit 5', () => {
+    const d = tempDir();
+    writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/echo, args: ["a\\0b"] }\nenv: { K: "v\\0" }\n');
+    const r = cli(['validate', d, '--json']);
+    expect(r.status).toBe(5);
+    const e = r.json();
+    expect(validateErrorOutput(e), JSON.stringify(validateErrorOutput.errors)).toBe(true);
+    expect(e.error.issues.map((i: any) => [i.code, i.clause, i.line])).toEqual([
+      ['BV_MANIFEST_STRING', 'workload.process.args[0]', 3],
+      ['BV_MANIFEST_STRING', 'env.K', 4],
+    ]);
+  });
+
+  it('validate streams a tar.gz: memory stays bounded whatever it expands to, and nothing is left', async () => {
+    const d = tempDir();
+    const tmp = join(d, 'tmp');
+    mkdirSync(tmp);
+    // A 256 MiB file of zeros (about 1000:1 in gzip) and 1,000 small files: reading the archive
+    // in 16 MiB steps, as the tar package does by itself, inflates it all at once.
+    const manifest = readFileSync(join(bundle('hello'), 'boundary.yaml'));
+    const archive = join(d, 'big.tar.gz');
+    await pipeline(Readable.from(bombEntries(manifest, 256 << 20, 1000)), createGzip({ level: 9 }), createWriteStream(archive));
+    // The process's own peak RSS, written as it exits (no external time(1) needed).
+    const hook = join(d, 'rss.cjs');
+    writeFileSync(hook, "process.on('exit', () => require('fs').writeFileSync(process.env.BV_TEST_RSS, String(process.resourceUsage().maxRSS)));\n");
+    const peak = (target: string): number => {
+      const out = join(d, 'rss');
+      const r = spawnSync(process.execPath, ['--require', hook, BIN, 'validate', target], { env: { ...process.env, TMPDIR: tmp, BV_TEST_RSS: out }, encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      return Number(readFileSync(out, 'utf8')) * 1024;
+    };
+    const base = peak(bundle('hello'));
+    const big = peak(archive);
+    expect(big - base, `peak RSS ${(big / 2 ** 20).toFixed(0)} MiB, ${(base / 2 ** 20).toFixed(0)} MiB for a directory bundle`).toBeLessThan(48 << 20);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
 });
+
+/** A tar stream: boundary.yaml, one file of `bigSize` zeros, then `small` files of 4 KiB. */
+function* bombEntries(manifest: Buffer, bigSize: number, small: number): Generator<Buffer> {
+  const header = (name: string, size: number): Buffer => {
+    const h = Buffer.alloc(512);
+    h.write(name, 0);
+    h.write('0000644\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+    h.write('00000000000\0', 136);
+    h.write('        ', 148);
+    h.write('0', 156);
+    h.write('ustar\0' + '00', 257);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    return h;
+  };
+  const pad = (n: number): Buffer => Buffer.alloc((512 - (n % 512)) % 512);
+  yield header('boundary.yaml', manifest.length);
+  yield Buffer.concat([manifest, pad(manifest.length)]);
+  yield header('big', bigSize);
+  const zeros = Buffer.alloc(1 << 20);
+  for (let n = 0; n < bigSize; n += zeros.length) yield zeros.subarray(0, Math.min(zeros.length, bigSize - n));
+  const body = Buffer.alloc(4096, 'x');
+  for (let i = 0; i < small; i++) {
+    yield header(`small/f${i}`, body.length);
+    yield body;
+  }
+  yield Buffer.alloc(1024);
+}
 
 describe('shipped bundles', () => {
   it('every shipped .wasm is built from the .wat beside it', () => {
