@@ -182,7 +182,15 @@ static int relay_step(struct relay *r) {
   if (r->kept < cap_bytes && r->out >= 0) {
     long long room = cap_bytes - r->kept;
     size_t w = (size_t)(n < room ? n : room);
-    if (write(r->out, buf, w) == (ssize_t)w) r->kept += (long long)w;
+    ssize_t wr = write(r->out, buf, w);
+    if (wr > 0) r->kept += (long long)wr;
+    /* A short or failed write (a full disk): keep what is on disk, a prefix of the stream, and
+     * write no more, so the file never holds a gap; the total still counts everything. */
+    if (wr != (ssize_t)w) {
+      fsync(r->out);
+      close(r->out);
+      r->out = -1;
+    }
   }
   return 1;
 }
@@ -226,28 +234,45 @@ static void reap_orphans(int workload) {
 }
 
 /* After the workload: its descendants that escaped a pid namespace (or had none) were
- * reparented to us. Kill our children until none is left; each death hands us the next
- * generation. A child's pid cannot be reused before we reap it, so no stranger is signalled. */
+ * reparented to us. Kill every child we have, reap whoever died, and look again: each death
+ * hands us the next generation. Never block in waitpid: a grandchild reparented between two
+ * reads must be killed, not waited for. A child's pid cannot be reused before we reap it, so no
+ * stranger is signalled. Bounded (about 5 s): D-state children are left to the cgroup kill. */
 static void kill_descendants(void) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-  for (int round = 0; round < 1000; round++) {
+  for (int round = 0; round < 5000; round++) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
     char buf[8192];
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (n <= 0) return;
-    buf[n] = 0;
-    for (char *p = buf; *p;) {
-      char *end;
-      long pid = strtol(p, &end, 10);
-      if (end == p) break;
-      if (pid > 0) kill((pid_t)pid, SIGKILL);
-      p = end;
+    int found = 0;
+    if (n > 0) {
+      buf[n] = 0;
+      for (char *p = buf; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid > 0) {
+          kill((pid_t)pid, SIGKILL);
+          found = 1;
+        }
+        p = end;
+      }
     }
-    while (waitpid(-1, NULL, 0) > 0) {}
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    if (!found) return;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
   }
+}
+
+/* Whether our state directory was removed (rm -rf of the root): no one can manage this
+ * container any more, nor read what we would record, so the workload must not run on. */
+static int statedir_gone(void) {
+  struct stat st;
+  return fstat(statedir_fd, &st) == 0 && st.st_nlink == 0;
 }
 
 /* CPU time the workload's cgroup has used, in microseconds, or -1. */
@@ -379,11 +404,13 @@ int main(int argc, char **argv) {
   int ff = openat(statedir_fd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
   write_reserved(RES_CREATED, "monitor.json", "{\"phase\":\"created\"}\n");
   int started = 0, fault = 0;
+  int orphaned = 0;
   while (ff >= 0) {
     struct pollfd p[3] = {{ff, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    int n = poll(p, 3, -1);
+    int n = poll(p, 3, 1000);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) { fault = errno; break; }
+    if (statedir_gone()) { orphaned = 1; break; }
     if (p[2].revents) {
       struct signalfd_siginfo ssi;
       while (read(sigfd, &ssi, sizeof ssi) > 0) {}
@@ -407,7 +434,7 @@ int main(int argc, char **argv) {
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     reap(pidfd, &info, &ru);
     kill_descendants();
-    write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, now_ms(), 0, fault, -1);
+    if (!orphaned) write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, now_ms(), 0, fault, -1);
     return 0;
   }
   /* 5. go */
@@ -455,6 +482,7 @@ int main(int argc, char **argv) {
       if (drain_until < 0) drain_until = now + 2000; /* writers that outlive the workload */
       wait = drain_until - now < 0 ? 0 : drain_until - now;
     }
+    if (wait < 0 || wait > 1000) wait = 1000; /* look at the state directory once a second */
     struct pollfd p[4] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}, {sigfd, POLLIN, 0}};
     if (exited && relays[0].in < 0 && relays[1].in < 0) break;
     int n;
@@ -486,6 +514,13 @@ int main(int argc, char **argv) {
         end = END_CPU;
         syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
       }
+    }
+    if (!exited && statedir_gone()) {
+      /* Removed under us: nothing can record or end this container any more. */
+      syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+      reap(pidfd, &info, &ru);
+      kill_descendants();
+      return 0;
     }
     /* Deadlines are checked whatever woke us: a stream of output must not postpone them. */
     if (exited && mono_ms() >= drain_until) break;

@@ -1,6 +1,7 @@
 // The programmatic API for Node programs that launch many short workloads. Host facts are
 // probed once per process (they do not change under a running program; pass refreshHost to
 // re-probe). Secrets come only from options.secrets, descriptors only from options.fds.
+import { resolve } from 'node:path';
 import type { HostFacts, SealedReport } from '../contract/generated/types.js';
 import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
@@ -47,7 +48,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   // Secrets travel only from the caller's map, never from bvisor's environment.
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
   try {
-    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ?? null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, options.root) : null });
+    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null });
     return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr };
   } finally {
     loaded.bundle.cleanup();

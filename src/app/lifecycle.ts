@@ -11,13 +11,13 @@
 //   report.json   the sealed report, once stopped
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { randomUUID, createHash } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validatePlan } from '../contract/generated/validators.js';
 import { BvisorError } from '../contract/errors.js';
-import { idProblem } from '../core/ids.js';
+import { idProblem, hostnameFor } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved } from '../core/report.js';
 import { loadBundle } from '../host/bundle.js';
@@ -31,7 +31,7 @@ import { withFlock } from '../host/flock.js';
 import { appendReport, journalPaths, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
-import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet } from '../backends/linux/host/cgroups.js';
+import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
@@ -59,7 +59,10 @@ function notFound(id: string, root: string): BvisorError {
 
 /** Every command on an id holds its lock while it acts (sync or async bodies alike). */
 function withLock<T>(dir: string, fn: () => T): T {
-  return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn);
+  // The lock lives in the directory delete removes: a waiter that wakes to find it gone (or
+  // made again by a new create) must not act on what is no longer the container it meant.
+  const gone = (): Error => new BvisorError('BV_CONTAINER_NOT_FOUND', `container ${basename(dir)} no longer exists (deleted while this command waited)`, { hint: 'bvisor list shows the containers under this --root' });
+  return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn, { gone });
 }
 
 function readJson<T>(path: string): T | null {
@@ -72,7 +75,36 @@ function readJson<T>(path: string): T | null {
 
 function readState(dir: string): ContainerState | null {
   const s = readJson<ContainerState>(join(dir, 'state.json'));
+  if (s && typeof s === 'object') {
+    // Written by an earlier bvisor (before runs registered and tar bundles were kept): the same
+    // container, with the fields' old meaning.
+    const o = s as Partial<ContainerState>;
+    if (o.kind === undefined) o.kind = 'container';
+    if (o.keptBundle === undefined) o.keptBundle = null;
+  }
   return s && validateContainerState(s) ? s : null;
+}
+
+/**
+ * A state.json that does not validate may still name processes and cgroups of ours: before
+ * such a directory is removed, whatever it names is stopped (a pid only if its start time
+ * still matches; a cgroup only if bvisor named it for this id).
+ */
+async function salvage(dir: string, id: string): Promise<void> {
+  const raw = readJson<Record<string, unknown>>(join(dir, 'state.json'));
+  if (!raw || typeof raw !== 'object') return;
+  const ref = (v: unknown): ProcRef | null => {
+    const r = v as ProcRef | null;
+    return r && typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 1 && typeof r.startTime === 'string' ? { pid: r.pid, startTime: r.startTime } : null;
+  };
+  const dirs = Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [];
+  await stopProcesses({ pid: ref(raw.pid), monitor: ref(raw.monitor), cgroupDirs: ourCgroups(id, dirs) } as ContainerState, dir);
+  teardownCgroups(leavesOf(ourCgroups(id, dirs)));
+}
+
+/** Cgroup dirs as recorded, kept only if bvisor named them for this container. */
+function ourCgroups(id: string, dirs: readonly string[]): string[] {
+  return dirs.filter((d) => basename(d).startsWith(`bvisor-${id}-`) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
 }
 
 function writeState(dir: string, s: ContainerState): void {
@@ -198,7 +230,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           host,
           // Unique per run: the same id may live under two state roots.
           runName: `${o.id}-${state.runId.slice(0, 8)}`,
-          hostname: o.id,
+          // An id may be 128 characters; a hostname at most 64 bytes (sethostname(2)).
+          hostname: hostnameFor(o.id),
           secret: secretFromEnv(o.secretEnv),
           capture: { stdout: null, stderr: null },
           // The monitor is the workload's parent: if it dies, so does the workload.
@@ -250,7 +283,22 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
 
 /** Removes a container directory, retrying while a dying monitor may still be writing in it. */
 function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  } catch (e) {
+    throw new BvisorError('BV_IO', `remove ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'the state root must be a writable directory of ours; retry', cause: e });
+  }
+}
+
+/** The entries of containers/ (none if it does not exist yet); anything else is a coded error. */
+function containerIds(root: string): string[] {
+  try {
+    return readdirSync(containersDir(root)).sort();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw new BvisorError('BV_IO', `read ${containersDir(root)}: ${code ?? (e as Error).message}`, { hint: 'the state root must be a directory of ours holding containers/ (see --root)', cause: e });
+  }
 }
 
 /** Waits (bounded) for a process of ours to go, then SIGKILLs it and waits again. */
@@ -425,7 +473,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s.pid) throw wrongState(id, 'kill', 'starting', 'its workload does not exist yet (a bvisor run still setting up); try again');
     // state.json is bvisor's, but it is read back from disk: signal only members of cgroups
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
-    const ours = s.cgroupDirs.filter((d) => basename(d).startsWith(`bvisor-${id}-`) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
+    const ours = ourCgroups(id, s.cgroupDirs);
     const targets = all ? ours.flatMap(cgroupMembers) : [];
     if (!all || targets.length === 0) targets.push(s.pid!.pid);
     for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
@@ -489,7 +537,7 @@ let hostCache: HostFacts | null = null;
 const host = (): HostFacts => (hostCache ??= probeHost());
 
 /** Seals the report of a stopped container and journals it, exactly once. */
-function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null, j: JournalOptions): SealedReport {
+function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null, j: JournalOptions, readback: CgroupReadback = readBack(leavesOf(s.cgroupDirs)), dropCaptures = false): SealedReport {
   const existing = readJson<SealedReport>(join(dir, 'report.json'));
   let report = existing;
   if (!report) {
@@ -497,12 +545,12 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     if (!plan || !validatePlan(plan)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json`, { hint: `remove it with bvisor delete -f ${id}` });
     const created = readJson<{ evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] }>(join(dir, 'create.json'));
     const e = d.exit;
-    const readback = readBack(leavesOf(s.cgroupDirs));
+    // The monitor's last reading of a watched cpu counter outlives the cgroup.
+    if (!readback.cpuUsec && e?.cpuUsageUs !== undefined && e.cpuUsageUs >= 0) readback.cpuUsec = { value: e.cpuUsageUs, source: 'the monitor\'s last reading of the watched cgroup counter' };
     const stream = (name: 'stdout' | 'stderr', mode: 'null' | 'inherit' | 'capture', bytes: number | undefined, kept: number | undefined): LinuxRunResult['streams']['stdout'] => {
       if (mode !== 'capture') return { mode, bytes: null, kept: null, sha256: null, truncated: false };
-      const p = join(dir, name);
-      const buf = existsSync(p) ? readFileSync(p) : Buffer.alloc(0);
-      return { mode, bytes: bytes ?? null, kept: buf, sha256: createHash('sha256').update(buf).digest('hex'), truncated: (bytes ?? 0) > (kept ?? 0) };
+      // Hashed as it is read: a capture may be larger than a Buffer can hold (limits.output).
+      return { mode, bytes: bytes ?? null, kept: null, sha256: hashFile(join(dir, name)), truncated: (bytes ?? 0) > (kept ?? 0) };
     };
     const signal = e && (e.siCode === 2 || e.siCode === 3) ? e.status : null;
     const exitCode = e && e.siCode === 1 ? e.status : null;
@@ -544,13 +592,27 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
     report = sealReport(body, sha256Hex);
-    writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n');
+    if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
+    const sealed = report;
+    stateRootWrite(root, () => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(sealed) + '\n'));
   }
   if (!s.journaled) {
+    const sealed = report;
     if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
-    writeState(dir, { ...s, status: 'stopped', reportHash: report.bodyHash, journaled: true });
+    stateRootWrite(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
   }
   return report;
+}
+
+/** A write into the state root; a full or read-only root is a coded error, never BV_INTERNAL. */
+function stateRootWrite(root: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof BvisorError || typeof code !== 'string') throw e;
+    throw new BvisorError(isStateRootFault(e) ? 'BV_STATE_ROOT_UNUSABLE' : 'BV_IO', `writing into the state root ${root}: ${code}`, { hint: code === 'ENOSPC' || code === 'EDQUOT' ? 'free space on its file system, then retry' : 'the state root must be a writable directory of ours', cause: e });
+  }
 }
 
 function alreadyJournaled(root: string, bodyHash: string): boolean {
@@ -581,51 +643,101 @@ export function reportOf(root: string, id: string, j: JournalOptions = {}): Seal
   });
 }
 
-export async function deleteContainer(root: string, id: string, force: boolean, j: JournalOptions = {}, again = false): Promise<{ report: SealedReport | null }> {
+export async function deleteContainer(root: string, id: string, force: boolean, j: JournalOptions = {}, expectRun: string | null = null): Promise<{ report: SealedReport | null }> {
   const dir = dirOf(root, id);
   if (!existsSync(dir)) throw notFound(id, root);
-  const step = await withLock(dir, async (): Promise<{ report: SealedReport | null } | { runner: ProcRef }> => {
+  const step = await withLock(dir, async (): Promise<{ report: SealedReport | null } | { runner: ProcRef; runId: string }> => {
     const s = readState(dir);
     if (!s) {
-      // Half-made or half-deleted: nothing to seal; remove what is there.
+      // Half-made, half-deleted or damaged: nothing to seal; stop whatever it still names, then
+      // remove what is there.
+      if (!force && existsSync(join(dir, 'state.json'))) throw wrongState(id, 'delete', 'unreadable', `its state.json cannot be read; bvisor delete -f ${id} stops what it names and removes it`);
+      await salvage(dir, id);
       removeDir(dir);
       return { report: null };
     }
+    if (expectRun && s.runId !== expectRun) return { report: null }; // the run ended; the id is someone else's now
     let d = derive(dir, s);
     if ((d.status === 'running' || d.status === 'creating') && !force) throw wrongState(id, 'delete', d.status, `stop it first (bvisor kill ${id} KILL), or use delete -f`);
     if (s.kind === 'run' && d.status === 'running') {
-      if (again) throw wrongState(id, 'delete', 'running', `its bvisor run (pid ${s.creator.pid}) did not stop when killed; try again`);
+      if (expectRun) throw wrongState(id, 'delete', 'running', `its bvisor run (pid ${s.creator.pid}) did not stop when killed; try again`);
       // A bvisor run in progress owns its entry: end its workload; the run then seals,
       // journals and removes the entry itself (waited for below, outside the lock it needs).
       killAll(leavesOf(s.cgroupDirs));
       if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
-      return { runner: s.creator };
+      return { runner: s.creator, runId: s.runId };
     }
     if (d.status !== 'stopped' || d.broken) {
       await stopProcesses(s, dir);
       d = derive(dir, s);
     }
-    return { report: finish(root, id, dir, s, d, j) };
+    return { report: finish(root, id, dir, s, d, j, force) };
   });
   if ('report' in step) return step;
   // The run should finish within moments of its workload's death; a run that does not (or
   // is stopped) is killed, and its leftovers are cleaned up like a crashed run's.
   await awaitGone(step.runner, 10_000);
   if (!existsSync(dir)) return { report: null };
-  return deleteContainer(root, id, true, j, true);
+  // Only that run's entry: if it finished and someone made the id again, that is not ours.
+  return deleteContainer(root, id, true, j, step.runId);
 }
 
-/** Tears down, seals (once) and removes a container whose processes are gone. */
-function finish(root: string, id: string, dir: string, s: ContainerState, d: Derived, j: JournalOptions): SealedReport | null {
+/**
+ * Reads back, tears down, seals (once) and removes a container whose processes are gone. The
+ * cgroups are read before they go (peaks, OOM kills, cpu). The captures, hashed into the report,
+ * are removed before it is written: they go with the container anyway, and a full root is most
+ * often full of them. If the report still cannot be written or journaled, delete keeps the
+ * container (retry once there is room); delete -f removes it and says the report was lost.
+ */
+function finish(root: string, id: string, dir: string, s: ContainerState, d: Derived, j: JournalOptions, force: boolean): SealedReport | null {
   fault('delete:after-kill');
+  const readback = readBack(leavesOf(s.cgroupDirs));
   const teardown = teardownCgroups(leavesOf(s.cgroupDirs));
   fault('delete:after-teardown');
   let report: SealedReport | null = null;
-  if (s.status !== 'creating' || d.exit) report = seal(root, id, dir, s, d, teardown, j);
+  let lost: BvisorError | null = null;
+  if (s.status !== 'creating' || d.exit) {
+    try {
+      report = seal(root, id, dir, s, d, teardown, j, readback, true);
+    } catch (e) {
+      if (!force || !isStateRootFault(e)) throw e;
+      lost = e as BvisorError;
+    }
+  }
   fault('delete:after-seal');
   if (s.keptBundle) removeKeptBundle(s.keptBundle);
   removeDir(dir);
+  if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: 'free space in the state root; the container is gone' });
   return report;
+}
+
+/** A failure of the state root itself (full, read-only), as opposed to a bug or bad input. */
+function isStateRootFault(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code ?? '';
+  if (e instanceof BvisorError) return e.code === 'BV_STATE_ROOT_UNUSABLE' || (e.code === 'BV_IO' && /ENOSPC|EDQUOT|EROFS|EIO/.test(e.message));
+  return ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'].includes(code);
+}
+
+/** sha256 of a file, read in pieces; of nothing if it does not exist. */
+function hashFile(path: string): string {
+  const h = createHash('sha256');
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return h.digest('hex');
+  }
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 export interface GcResult {
@@ -649,8 +761,7 @@ const HALF_MADE_GRACE_MS = 60_000;
 export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
   const out: GcResult = { removed: [], bundles: sweepBundles(), failed: [] };
   const base = containersDir(root);
-  if (!existsSync(base)) return out;
-  for (const id of readdirSync(base).sort()) {
+  for (const id of containerIds(root)) {
     const dir = join(base, id);
     try {
       if (idProblem(id) || !statSync(dir).isDirectory()) continue;
@@ -683,9 +794,8 @@ export interface ListEntry {
 
 export function listContainers(root: string, j: JournalOptions = {}): ListEntry[] {
   const base = containersDir(root);
-  if (!existsSync(base)) return [];
   const out: ListEntry[] = [];
-  for (const id of readdirSync(base).sort()) {
+  for (const id of containerIds(root)) {
     const dir = join(base, id);
     try {
       if (!statSync(dir).isDirectory()) continue;
@@ -698,14 +808,21 @@ export function listContainers(root: string, j: JournalOptions = {}): ListEntry[
       continue;
     }
     let d = derive(dir, s);
+    let sealError: string | null = null;
     if (d.status === 'stopped' && !s.journaled && s.status !== 'creating' && !d.broken) {
-      withLock(dir, () => {
-        const again = readState(dir);
-        if (again && !again.journaled) seal(root, id, dir, again, derive(dir, again), null, j);
-      });
+      // One container's report that cannot be sealed (a full root) must not hide the others.
+      try {
+        withLock(dir, () => {
+          const again = readState(dir);
+          if (again && !again.journaled) seal(root, id, dir, again, derive(dir, again), null, j);
+        });
+      } catch (e) {
+        if (!(e instanceof BvisorError)) throw e;
+        sealError = `its report cannot be sealed yet: ${e.code}: ${e.message}`;
+      }
       d = derive(dir, readState(dir) ?? s);
     }
-    out.push({ id, pid: d.status === 'created' || d.status === 'running' ? (s.pid?.pid ?? null) : null, status: d.status, bundle: s.bundle, created: s.createdAt, broken: d.broken });
+    out.push({ id, pid: d.status === 'created' || d.status === 'running' ? (s.pid?.pid ?? null) : null, status: d.status, bundle: s.bundle, created: s.createdAt, broken: d.broken ?? sealError });
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { probeHost } from '../host/facts.js';
 import { sha256Hex } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
-import { idProblem } from '../core/ids.js';
+import { idProblem, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
 import { appendReport, type JournalKey } from '../host/journal-store.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
@@ -156,7 +156,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       plan,
       host,
       runName,
-      hostname: opts.id ?? 'bvisor',
+      hostname: opts.id ? hostnameFor(opts.id) : 'bvisor',
       secret: secretFromEnv(opts.secretEnv),
       capture: { stdout: relaySink('stdout', plan.launch!.outputBytes, opts.relay), stderr: relaySink('stderr', plan.launch!.outputBytes, opts.relay) },
       dieWithParent: true,

@@ -4,6 +4,7 @@
 // else, the manifest's wall limit (a SIGKILL of the runner), and a cgroup memory backstop.
 // The job (args, env with resolved secrets, the module) travels on a pipe, the outcome on
 // another; neither ever touches a disk.
+import { hostnameFor } from '../core/ids.js';
 import { readFileSync, realpathSync, existsSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -250,7 +251,7 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     plan: runnerPlan,
     host,
     runName: `${o.runName}-${Math.random().toString(36).slice(2, 8)}`,
-    hostname: o.id ?? 'bvisor',
+    hostname: o.id ? hostnameFor(o.id) : 'bvisor',
     secret: () => undefined,
     capture: { stdout: relaySink('stdout', cap, o.relay), stderr: relaySink('stderr', cap, o.relay) },
     dieWithParent: true,

@@ -1,6 +1,7 @@
 // The one base command: global flags (runc's --root, --log, --log-format, --debug), --json on
 // every command, and the single place where errors become exit codes, hints and JSON error
 // objects (schemas/error.schema.json). Commands stay thin: parse, call app/, render.
+import { resolve } from 'node:path';
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
 import type { ErrorOutput } from '../contract/generated/types.js';
@@ -37,11 +38,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     await super.init();
     const { flags } = await this.parse({ flags: this.ctor.flags, baseFlags: (this.ctor as typeof BaseCommand).baseFlags, args: this.ctor.args, strict: this.ctor.strict, enableJsonFlag: this.ctor.enableJsonFlag });
     this.flags = flags as BaseFlags<T>;
+    if (this.flags.root === '') throw new BvisorError('BV_USAGE', '--root is empty', { hint: 'name the state root directory, or leave --root out for the default' });
     this.logger = new Logger({ file: this.flags.log ?? null, format: this.flags['log-format'] === 'json' ? 'json' : 'text', debug: this.flags.debug });
+    this.logger.check();
   }
 
+  /** The state root, absolute: recorded paths (owner.json, state files) must not depend on the cwd. */
   protected get stateRoot(): string {
-    return this.flags.root ?? defaultRoot();
+    return resolve(this.flags.root ?? defaultRoot());
   }
 
   /** The journal key file (--journal-key), for app/ to load with loadJournalKey(file, stateRoot). */
@@ -61,7 +65,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
     let e: BvisorError;
+    const fsErr = err as NodeJS.ErrnoException;
     if (isBvisorError(err)) e = err;
+    else if (typeof fsErr.code === 'string' && /^E[A-Z]+$/.test(fsErr.code) && typeof fsErr.syscall === 'string') {
+      // A file operation no coded path caught: still the caller's to fix (a path, a mode, space).
+      e = new BvisorError('BV_IO', `${fsErr.syscall} ${fsErr.path ?? ''}: ${fsErr.code}`.replace(/\s+:/, ':'), { hint: 'check the path, its permissions and free space', cause: err });
+    }
     else if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(err.message)) {
       e = new BvisorError('BV_USAGE', err.message.split('\n')[0] ?? err.message, { hint: `see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
     } else if (err.oclif?.exit !== undefined) {
@@ -71,7 +80,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       e = new BvisorError('BV_INTERNAL', err.message || String(err), { hint: 'this is a bug in bvisor; rerun with --debug and report it', cause: err });
       if (this.flags?.debug) process.stderr.write(`${err.stack ?? err}\n`);
     }
-    this.logger?.log('error', e.message, { code: e.code });
+    try {
+      this.logger?.log('error', e.message, { code: e.code });
+    } catch {
+      // the log file itself may be what failed
+    }
     if (this.jsonEnabled() || process.argv.includes('--json')) {
       const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
       if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));

@@ -349,16 +349,32 @@ function cgroupCandidate(ctx: FeatureCtx, controller: string, v2file: string, v1
   return have(c.choice.version === 2 ? `linux:cgroup2:${v2file}` : `linux:cgroup1:${v1file}`, strength);
 }
 
+/**
+ * A limit a supervisor enforces (bvisor run's timer, the container's monitor) holds only if the
+ * workload cannot stop its supervisor. In a pid namespace of its own it cannot see it; without
+ * one (no user namespaces here) it shares its pid namespace and, rootless, its uid, and a
+ * SIGSTOP would freeze the deadline: landlock's signal scope (ABI 6) forbids that.
+ */
+function supervised(ctx: FeatureCtx, c: Candidate): Candidate[] {
+  if (!c.available || canNamespace(ctx.host)) return [c];
+  const abi = ctx.host.landlock.abi;
+  if (abi >= 6) return [{ ...c, mechanism: `${c.mechanism}+landlock-scope(abi=${Math.min(abi, KNOWN_ABI)},signal)` }];
+  return [
+    missing(c.mechanism, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `without a pid namespace the workload could stop its supervisor (SIGSTOP) and outlive the limit; landlock scopes signals from ABI 6, this host has ${abi}`, 'run where user namespaces are available, or mark the limit guarantee: best-effort'),
+    { ...c, strength: 'best-effort' },
+  ];
+}
+
 function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[] {
   const spawn = ctx.manifest.spawn.value;
   switch (name) {
     case 'wall': {
-      if (spawn !== 'descendants') return [have('linux:supervisor(deadline,kill)', 'enforced')];
+      if (spawn !== 'descendants') return supervised(ctx, have('linux:supervisor(deadline,kill)', 'enforced'));
       // Descendants can outlive a killed parent; the deadline must reach all of them: killing
       // the init of a pid namespace does, and so does killing every member of a cgroup.
       if (canNamespace(ctx.host)) return [have('linux:supervisor(deadline,kill pid namespace)', 'enforced')];
       const c = cgroupFor(ctx.host, 'membership', ctx.cgroupParentNamed);
-      if (c.ok) return [have(`linux:supervisor(deadline,kill cgroup${c.choice.version})`, 'enforced')];
+      if (c.ok) return supervised(ctx, have(`linux:supervisor(deadline,kill cgroup${c.choice.version})`, 'enforced'));
       return [
         missing('linux:supervisor(deadline)', 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'with spawn: descendants the deadline must reach every descendant, and neither a pid namespace nor a cgroup is available', NS_HINT),
         have('linux:supervisor(deadline,kill process group)', 'best-effort'),
@@ -370,7 +386,7 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
       if (spawn !== 'descendants') return [rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`)];
       return [
         missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'RLIMIT_CPU is per process; with spawn: descendants the total is not bounded by the kernel', 'mark limits.cpu guarantee: mediated (bvisor polls the cgroup and kills), or use spawn: deny'),
-        cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated'),
+        ...supervised(ctx, cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated')),
       ].map((c) => (c.available ? { ...c, mechanism: `${c.mechanism}+supervisor(poll,kill)` } : c));
     }
     case 'cpus':

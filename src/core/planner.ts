@@ -322,7 +322,9 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root), idmap: rootIdmap(ctx) } : null,
     syscalls: { deny: m.syscalls.value, openat2: m.internal?.wasmRunner ? 'allow' : 'enosys' },
     capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
-    scope: [...(m.isolate.value.signals ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix ? (['abstract-unix-socket'] as const) : [])],
+    // Without a pid namespace the workload could signal (stop) its supervisor: scope signals
+    // wherever landlock can (the planner refused supervised limits where it cannot).
+    scope: [...(m.isolate.value.signals || (backend === 'linux' && !namespaces.includes('pid') && host.landlock.abi >= 6) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { ...host.mapping },
   };

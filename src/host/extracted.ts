@@ -10,8 +10,12 @@ import { alive } from './proc.js';
 
 export const TEMP_PREFIX = 'bvisor-bundle-';
 const OWNER_FILE = 'owner.json';
-/** An owner-less directory younger than this may be an extraction that has not claimed it yet. */
-const UNCLAIMED_GRACE_MS = 10 * 60_000;
+/**
+ * An owner-less directory: an extraction killed between mkdtemp and its claim (a moment), or one
+ * made by a bvisor from before owner.json existed, which may still be using it: only a day later
+ * is it taken for litter.
+ */
+const UNCLAIMED_GRACE_MS = 24 * 3600_000;
 
 export type BundleOwner = { pid: number; startTime: string } | { stateDir: string; runId: string };
 
@@ -52,6 +56,8 @@ function ownerGone(top: string): boolean {
     }
   }
   if ('pid' in owner) return !alive(owner);
+  // A container's directory, recorded absolute; anything else is not ours to judge: keep it.
+  if (typeof owner.stateDir !== 'string' || !isAbsolute(owner.stateDir)) return false;
   try {
     return (JSON.parse(readFileSync(join(owner.stateDir, 'state.json'), 'utf8')) as { runId?: string }).runId !== owner.runId;
   } catch {

@@ -105,6 +105,31 @@ describe('planner examples', () => {
     expect(q.launch?.cgroup.parent).toBe('bvisor-test');
   });
 
+  it('without a pid namespace a supervised limit needs signals scoped (the workload could SIGSTOP its supervisor)', () => {
+    // A rootless host without user namespaces: the workload shares bvisor's pid namespace and uid.
+    const host = hybridHost();
+    host.userns = { ...host.userns, canCreate: false, unprivilegedCanCreate: false, error: 'unshare(CLONE_NEWUSER): EPERM' };
+    host.capabilities = { effective: '0000000000000000', names: [] };
+    host.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+    host.mapping = { uid: 1000, gid: 1000, source: 'the caller (rootless)' };
+    // (Everything else best effort: the root built from grants needs namespaces this host lacks.)
+    const m = manifestOf('workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\nnetwork: host\nguarantee: best-effort\nlimits: { wall: { value: 10s, guarantee: enforced } }\n');
+    const p = run(m, host);
+    expect(clause(p, 'limits.wall')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:supervisor(deadline,kill)+landlock-scope(abi=7,signal)' });
+    expect(p.launch?.namespaces).not.toContain('pid');
+    expect(p.launch?.scope).toEqual(['signal']);
+    // Landlock before ABI 6 has no signal scope: refused as enforced, admitted as best effort.
+    host.landlock.abi = 5;
+    const q = run(m, host);
+    expect(q.refusals.find((r) => r.clause === 'limits.wall')).toMatchObject({ code: 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', reason: expect.stringMatching(/SIGSTOP/) });
+    const soft = run(manifestOf('workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\nnetwork: host\nguarantee: best-effort\nlimits: { wall: 10s }\n'), host);
+    expect(clause(soft, 'limits.wall')).toMatchObject({ verdict: 'best-effort', mechanism: 'linux:supervisor(deadline,kill)' });
+    // With a pid namespace of its own the supervisor is out of sight: no scope needed.
+    const ns = run(manifestOf('workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\nlimits: { wall: 10s }\n'), hybridHost());
+    expect(clause(ns, 'limits.wall').mechanism).toBe('linux:supervisor(deadline,kill)');
+    expect(ns.launch?.scope).toEqual([]);
+  });
+
   it('honours best-effort only where the clause names it, and records it', () => {
     const m = manifestOf(HELLO.replace('openFiles: 64', 'processes: { value: 8, guarantee: best-effort }'));
     const host = hybridHost();
@@ -154,7 +179,7 @@ describe('planner examples', () => {
   it('returns every refusal, not the first', () => {
     const p = run(manifestOf(HELLO.replace('openFiles: 64', 'openFiles: 64, processes: 4, cpus: 0.5, fuel: 10') + 'network: { connect: [443] }\nspawn: threads\ntmp: private\n'), bareHost());
     const clauses = p.refusals.map((r) => r.clause).sort();
-    expect(clauses).toEqual(['filesystem', 'filesystem[0]', 'limits.cpus', 'limits.fuel', 'limits.memory', 'limits.processes', 'network', 'spawn', 'syscalls', 'tmp'].sort());
+    expect(clauses).toEqual(['filesystem', 'filesystem[0]', 'limits.cpus', 'limits.fuel', 'limits.memory', 'limits.processes', 'limits.wall', 'network', 'spawn', 'syscalls', 'tmp'].sort());
     for (const r of p.refusals) expect(r.hint.length).toBeGreaterThan(5);
     expect(p.launch).toBeNull();
   });

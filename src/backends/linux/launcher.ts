@@ -223,6 +223,7 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
     let kept = 0;
     let total = 0;
     const hash = createHash('sha256');
+    let told = false;
     sock.on('data', (d: Buffer) => {
       total += d.length;
       // The cap bounds what is kept and what is relayed alike; the rest is only counted.
@@ -232,8 +233,12 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
         hash.update(part);
         kept += part.length;
         sink.onChunk?.(part);
-        if (part.length < d.length) sink.onTruncate?.(sink.cap);
-      } else if (sink.cap === 0 && total === d.length) sink.onTruncate?.(0);
+      }
+      // Said once, at the first byte dropped (wherever the chunks happen to split).
+      if (total > kept && !told) {
+        told = true;
+        sink.onTruncate?.(sink.cap);
+      }
     });
     let done = false;
     const finish = (): void => {

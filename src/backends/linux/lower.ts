@@ -248,7 +248,8 @@ export function lower(input: LowerInput): Uint8Array {
   const strings: Uint8Array[] = [];
   let hostnameLen = 0;
   const pushString = (s: string): void => {
-    if (s.includes('\0')) throw new LowerError(`string contains NUL: ${JSON.stringify(s.slice(0, 40))}`);
+    // (Never the string itself: it may be a resolved secret.)
+    if (s.includes('\0')) throw new LowerError('a launch string contains NUL');
     strings.push(enc.encode(s + '\0'));
   };
   if (input.hostname !== null) {

@@ -6,7 +6,10 @@
 import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { probeFacts, runProbe, facts, type ProbeFacts, testCgroupParent, writableDir } from '../../helpers/probe.js';
+import { probeFacts, runProbe, tryOps, E, facts, type ProbeFacts, testCgroupParent, writableDir } from '../../helpers/probe.js';
+import { skipOrFail } from '../../helpers/require.js';
+import { expectTwin } from '../../helpers/twin.js';
+import { spawn } from 'node:child_process';
 import { tempDir } from '../../helpers/tmp.js';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
 
@@ -201,6 +204,33 @@ describe('launcher (live)', () => {
     // red twin: without the rlimit every fork succeeds
     const twin = await runProbe(['forkbomb', '50'], manifest, { host: noPids, hooks: { mutateLaunch: (l) => void (l.rlimits = l.rlimits.filter((r) => r.resource !== 'nproc')) } });
     expect(Number(twin.stdout?.toString().trim())).toBe(50);
+  });
+
+  it('without a pid namespace, the workload cannot signal a process outside its boundary (landlock signal scope): its supervisor cannot be stopped', async () => {
+    if (facts().landlock.abi < 6) return skipOrFail('landlock-scope', `landlock ABI ${facts().landlock.abi} has no signal scope`);
+    // A process outside, with the workload's own host uid (so credentials alone would allow the
+    // signal), visible because the workload shares our pid namespace.
+    const outsider = spawn('setpriv', [`--reuid=${facts().mapping.uid}`, `--regid=${facts().mapping.gid}`, '--clear-groups', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const pid = outsider.pid!;
+      // The plan a host without pid namespaces gets (planner.test.ts checks the planner adds
+      // the scope there); signal 0 checks permission without delivering anything (kill(2)).
+      const observe = async (dropScope?: boolean): Promise<number[]> =>
+        tryOps([['kill', String(pid), '0']], '', {
+          hooks: {
+            mutateLaunch: (l) => {
+              l.namespaces = l.namespaces.filter((n) => n !== 'pid');
+              l.layout = l.layout.filter((e) => e.target !== '/proc' && !e.target.startsWith('/proc/'));
+              l.filesystem = l.filesystem.filter((r) => r.path !== '/proc');
+              l.scope = dropScope ? [] : ['signal'];
+            },
+          },
+        });
+      await expectTwin(observe, true, { on: [E.PERM], twin: { value: [0] } });
+    } finally {
+      outsider.kill('SIGKILL');
+    }
   });
 
   it('caps captured output and records the truncation', async () => {
