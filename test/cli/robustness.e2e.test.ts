@@ -1,7 +1,7 @@
 // What the CLI does under faults and at the edges of its limits, as a script would see it.
 // Oracles: the streams and exit status a caller gets, /proc, the state root and the journal on
 // disk, the monitor's exit record.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync, chmodSync, truncateSync } from 'node:fs';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -133,7 +133,7 @@ describe('a full state root', () => {
     const dir = tempDir();
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `set -u\nmount -t tmpfs -o size=1m tmpfs "$R"\n${script}`], {
       encoding: 'utf8',
-      env: { ...process.env, R: dir, BV: `${process.execPath} ${BIN}`, B: probeBundle(['exit', '7']) },
+      env: { ...process.env, R: dir, BV: `${process.execPath} ${BIN}`, B: probeBundle(['exit', '7']), SPEW: probeBundle(['spew', '3000000'], 'limits: { output: 2Mi }\n') },
       timeout: 60_000,
     });
     return { status: r.status, out: r.stdout + r.stderr };
@@ -172,5 +172,146 @@ describe('a full state root', () => {
     expect(r.out).toMatch(/full-delete=[14]\n/);
     expect(r.out).toMatch(/delete=0\n/);
     expect(r.out).toMatch(/"exitCode":7/);
+  });
+
+  it('filled by captures: list still lists, delete makes room by dropping the captures it hashed, a neighbour can go too', () => {
+    const r = inFullRoot(`
+      $BV create f3 -b "$B" --root "$R/root" >/dev/null; echo "create3=$?"
+      $BV create f4 -b "$SPEW" --root "$R/root" >/dev/null; echo "create4=$?"
+      $BV start f4 --root "$R/root" >/dev/null
+      for i in $(seq 100); do [ -e "$R/root/containers/f4/exit.json" ] && break; sleep 0.05; done
+      echo "free=$(df --output=avail "$R" | tail -1 | tr -d ' ')"
+      $BV list --root "$R/root" --json >/dev/null; echo "list=$?"
+      $BV delete f4 --root "$R/root" --json; echo "delete4=$?"
+      $BV delete f3 --root "$R/root" --json; echo "delete3=$?"
+      ls "$R/root/containers" | wc -l | sed 's/^/left=/'
+    `);
+    if (r.out === 'SKIP') return;
+    expect(r.out).toMatch(/create3=0\n/);
+    expect(r.out).toMatch(/create4=0\n/);
+    expect(r.out).toMatch(/free=0\n/); // the captures did fill it
+    expect(r.out).not.toMatch(/BV_INTERNAL/);
+    expect(r.out).toMatch(/list=0\n/);
+    expect(r.out).toMatch(/delete4=0\n/);
+    expect(r.out).toMatch(/delete3=0\n/);
+    expect(r.out).toMatch(/left=0\n/);
+  });
+});
+
+describe('what an attack on the lifecycle found', () => {
+  const shBundle = (script: string, extra = ''): string => {
+    const b = tempDir('bvisor-sh-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nstdio: { stdout: capture, stderr: capture }\n${extra}`);
+    return b;
+  };
+
+  it('delete -f of a run leaves alone a new container that took the id after the run let it go', async () => {
+    const root = newRoot();
+    const run = spawn(process.execPath, [BIN, 'run', 'z1', '-b', probeBundle(['sleep', '30']), '--root', root], { stdio: 'ignore' });
+    const ended = new Promise((r) => run.on('exit', r));
+    await until('registered', () => cli(['list', '--root', root, '--json']).json()[0]?.pid > 0);
+    run.kill('SIGSTOP');
+    const del = spawn(process.execPath, [BIN, 'delete', '-f', 'z1', '--root', root], { stdio: 'ignore' });
+    const delDone = new Promise<number | null>((r) => del.on('exit', (c) => r(c)));
+    await sleep(500);
+    // As if the run had released its entry: the id is free, and a create takes it.
+    rmSync(join(root, 'containers', 'z1'), { recursive: true, force: true });
+    expect(cli(['create', 'z1', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    run.kill('SIGCONT');
+    await ended;
+    expect(await delDone).toBe(0);
+    expect(cli(['state', 'z1', '--root', root]).json().status).toBe('created');
+  });
+
+  it('a relative --root is recorded absolute: gc run elsewhere keeps a live container\'s kept bundle', () => {
+    const cwd = tempDir();
+    const tmp = tempDir('bvisor-tmp-');
+    const tar = join(tempDir(), 'b.tar');
+    execFileSync('tar', ['-cf', tar, '-C', probeBundle(['sleep', '30']), '.']);
+    expect(cli(['create', 'rel', '-b', tar, '--root', './r'], { cwd, env: { TMPDIR: tmp } }).status).toBe(0);
+    roots.push(join(cwd, 'r'));
+    const owner = JSON.parse(readFileSync(join(tmp, readdirSync(tmp)[0]!, 'owner.json'), 'utf8'));
+    expect(owner.stateDir).toBe(join(cwd, 'r', 'containers', 'rel'));
+    expect(cli(['gc', '--root', newRoot()], { cwd: '/', env: { TMPDIR: tmp } }).status).toBe(0);
+    expect(readdirSync(tmp)).toHaveLength(1);
+  });
+
+  it('a capture larger than a Buffer (2 GiB + 4 KiB, sparse here) is hashed as it is read: report works', async () => {
+    const root = newRoot();
+    expect(cli(['create', 'big', '-b', probeBundle(['exit', '0'], 'limits: { output: 3Gi }\n'), '--root', root]).status).toBe(0);
+    expect(cli(['start', 'big', '--root', root]).status).toBe(0);
+    await until('exit record', () => existsSync(join(root, 'containers', 'big', 'exit.json')));
+    truncateSync(join(root, 'containers', 'big', 'stdout'), 2 ** 31 + 4096); // just over what a Buffer holds
+    const r = cli(['report', 'big', '--root', root, '--json']);
+    expect(r.status, r.stdout).toBe(0);
+    const { createHash } = require('node:crypto') as typeof import('node:crypto');
+    expect(r.json().body.streams.stdout.sha256).not.toBe(createHash('sha256').digest('hex'));
+  });
+
+  it('a state.json from before kind/keptBundle is still the container; a damaged one still has its processes stopped', async () => {
+    const root = newRoot();
+    const b = probeBundle(['sleep', '30']);
+    expect(cli(['create', 'o1', '-b', b, '--root', root]).status).toBe(0);
+    const f = join(root, 'containers', 'o1', 'state.json');
+    const st = JSON.parse(readFileSync(f, 'utf8'));
+    delete st.kind;
+    delete st.keptBundle;
+    writeFileSync(f, JSON.stringify(st));
+    expect(cli(['list', '--root', root, '--json']).json()[0]).toMatchObject({ id: 'o1', status: 'created', broken: null });
+    // damaged: an unknown field (it no longer validates), its pids intact
+    writeFileSync(f, JSON.stringify({ ...st, extra: 1 }));
+    expect(cli(['delete', 'o1', '--root', root]).status).toBe(7);
+    expect(cli(['delete', '-f', 'o1', '--root', root]).status).toBe(0);
+    const gone = (ref: { pid: number }): boolean => !existsSync(`/proc/${ref.pid}`) || /^State:\s*Z/m.test(readFileSync(`/proc/${ref.pid}/status`, 'utf8'));
+    await until('workload and monitor stopped', () => gone(st.pid) && gone(st.monitor));
+  });
+
+  it('delete seals an OOM-killed container as killed/oom with the memory it reached (read before the cgroups go)', async () => {
+    const root = newRoot();
+    expect(cli(['create', 'oom', '-b', probeBundle(['alloc', '200'], 'limits: { memory: 64Mi }\n'), '--root', root]).status).toBe(0);
+    expect(cli(['start', 'oom', '--root', root]).status).toBe(0);
+    await until('exit record', () => existsSync(join(root, 'containers', 'oom', 'exit.json')));
+    expect(cli(['delete', 'oom', '--root', root]).status).toBe(0);
+    const rep = journalLines(root).at(-1)!.report as unknown as { body: { outcome: { status: string; reason: string }; budgets: { memory: { observed: unknown } } } };
+    expect(rep.body.outcome).toMatchObject({ status: 'killed', reason: 'oom' });
+    expect(rep.body.budgets.memory.observed).toBeGreaterThanOrEqual(60 * 1024 * 1024);
+  });
+
+  it('the truncation notice comes even when the cap falls on a chunk boundary', () => {
+    const root = newRoot();
+    const r = spawnSync(process.execPath, [BIN, 'run', 'tb', '-b', shBundle('head -c 4096 /dev/zero; sleep 0.3; echo more', 'spawn: descendants\nlimits: { output: 4Ki, processes: 8 }\n'), '--root', root], { encoding: 'buffer' });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(r.stdout.length).toBe(4096);
+    expect(r.stderr.toString()).toMatch(/stdout reached limits\.output \(4Ki\)/);
+  });
+
+  it('an id of 100 characters runs (its hostname is cut to 64 bytes)', () => {
+    const root = newRoot();
+    const id = 'a'.repeat(100);
+    const r = cli(['run', id, '-b', probeBundle(['facts']), '--root', root]);
+    expect(r.status, r.stderr).toBe(0);
+    const host = JSON.parse(r.stdout).hostname as string;
+    expect(Buffer.byteLength(host)).toBeLessThanOrEqual(64); // HOST_NAME_MAX (sethostname(2))
+    expect(host.startsWith('a'.repeat(55))).toBe(true);
+  });
+
+  it('a command waiting for a lock whose container is deleted meanwhile says it is gone', async () => {
+    const root = newRoot();
+    expect(cli(['create', 'lk', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    // hold the container's lock as another bvisor command would
+    const holder = spawn('flock', [join(root, 'containers', 'lk', 'lock'), '-c', 'sleep 1.5'], { stdio: 'ignore' });
+    await sleep(200);
+    const waiter = spawn(process.execPath, [BIN, 'state', 'lk', '--root', root, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    waiter.stdout.on('data', (d) => (out += d));
+    const code = new Promise<number | null>((r) => waiter.on('exit', (c) => r(c)));
+    await sleep(300);
+    const st = JSON.parse(readFileSync(join(root, 'containers', 'lk', 'state.json'), 'utf8'));
+    process.kill(st.monitor.pid, 'SIGKILL');
+    rmSync(join(root, 'containers', 'lk'), { recursive: true, force: true });
+    await new Promise((r) => holder.on('exit', r));
+    expect(await code).toBe(6);
+    expect(JSON.parse(out).error.code).toBe('BV_CONTAINER_NOT_FOUND');
   });
 });

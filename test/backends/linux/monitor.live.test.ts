@@ -1,7 +1,7 @@
 // The per-container monitor (native-shim/src/bvmonitor.c, the test build): it cannot be lost.
 // Oracles: /proc (who is alive, who is whose parent), the leaf's cgroup.procs, exit.json and the
 // sealed report on disk. Red twins use the test build's switches (BV_TEST_MONITOR) or hooks.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createContainer, startContainer, stateOf, deleteContainer, reportOf } from '../../../src/app/lifecycle.js';
@@ -44,6 +44,18 @@ async function create(args: string[], extra = '', o: { hooks?: LaunchHooks; twin
   made.push({ root, id });
   if (o.twin) process.env.BV_TEST_MONITOR = o.twin;
   const s = await createContainer({ root, id, bundle: probeBundle(args, extra), cgroupParent: testCgroupParent(), pidFile: null, secretEnv: {}, host: facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+  return { root, id, pid: s.pid!.pid, monitor: s.monitor!.pid, dir: join(root, 'containers', id) };
+}
+
+/** A container whose workload is /bin/sh -c SCRIPT (grants: /usr, the shell's libraries). */
+async function createSh(script: string, extra: string, o: { hooks?: LaunchHooks } = {}): Promise<{ root: string; id: string; pid: number; monitor: number; dir: string }> {
+  const root = tempDir();
+  const id = `s${made.length}`;
+  made.push({ root, id });
+  const b = tempDir('bvisor-sh-');
+  chmodSync(b, 0o755);
+  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nstdio: { stdout: capture, stderr: capture }\n${extra}`);
+  const s = await createContainer({ root, id, bundle: b, cgroupParent: testCgroupParent(), pidFile: null, secretEnv: {}, host: facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
   return { root, id, pid: s.pid!.pid, monitor: s.monitor!.pid, dir: join(root, 'containers', id) };
 }
 
@@ -133,6 +145,24 @@ describe('monitor (live)', () => {
       }
     });
     expect(mine).toEqual([]);
+  });
+
+  it('kills a grandchild reparented to it mid-way, without blocking: the wall still holds', async () => {
+    // The workload's child S forks G and becomes a sleeper; the workload exits. S is ours
+    // (subreaper); killing S hands us G, which must be killed too, not waited for (40 s).
+    const c = await createSh('(sleep 40 & exec sleep 41) & exit 0', 'spawn: descendants\nlimits: { processes: 16, wall: 3s }\n', { hooks: noPidNs });
+    const t0 = Date.now();
+    await startContainer(c.root, c.id);
+    await until('exit record', () => existsSync(join(c.dir, 'exit.json')), 10_000);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    await until('no descendant left', () => leafProcs(c.root, c.id).length === 0, 3000);
+  });
+
+  it('a monitor whose state directory is removed ends its workload instead of waiting forever', async () => {
+    const c = await create(['sleep', '30']);
+    rmSync(c.dir, { recursive: true, force: true });
+    await until('workload gone', () => !alive(c.pid), 4000);
+    await until('monitor gone', () => !alive(c.monitor), 4000);
   });
 
   it('fails safe: a monitor that cannot poll kills the workload and records why', async () => {
