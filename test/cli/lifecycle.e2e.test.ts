@@ -36,11 +36,14 @@ async function until(fn: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-function leaves(): string[] {
+/** Leaves bvisor made for these container ids (other test files run in parallel, with theirs). */
+function leaves(ids: string[]): string[] {
   const out: string[] = [];
   for (const h of [...facts().cgroup.v1, ...(facts().cgroup.v2 ? [facts().cgroup.v2!] : [])]) {
     if (!h.ownDir) continue;
-    for (const n of readdirSync(h.ownDir)) if (n.startsWith('bvisor-')) out.push(n);
+    for (const d of [h.ownDir, join(h.ownDir, testCgroupParent())]) {
+      if (existsSync(d)) for (const n of readdirSync(d)) if (ids.some((id) => n.startsWith(`bvisor-${id}-`))) out.push(join(d, n));
+    }
   }
   return out.sort();
 }
@@ -86,7 +89,7 @@ describe('lifecycle (CLI)', () => {
 
   it('kill by name or number with pidfd; delete refuses a running container unless -f; nothing is left', async () => {
     const root = newRoot();
-    const before = leaves();
+    const before = leaves(['k1', 'k2']);
     const b = probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n');
     expect(cli(['create', 'k1', '-b', b, '--root', root]).status).toBe(0);
     expect(cli(['start', 'k1', '--root', root]).status).toBe(0);
@@ -101,7 +104,7 @@ describe('lifecycle (CLI)', () => {
     expect(cli(['report', 'k1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'failed', signal: 'SIGKILL' });
     expect(cli(['kill', 'k1', '9', '--root', root]).status).toBe(7);
     expect(cli(['delete', 'k1', '--root', root]).status).toBe(0);
-    expect(leaves()).toEqual(before);
+    expect(leaves(['k1', 'k2'])).toEqual(before);
     // -f on a running one
     expect(cli(['create', 'k2', '-b', b, '--root', root]).status).toBe(0);
     expect(cli(['start', 'k2', '--root', root]).status).toBe(0);
@@ -109,7 +112,7 @@ describe('lifecycle (CLI)', () => {
     expect(cli(['delete', '-f', 'k2', '--root', root]).status).toBe(0);
     expect(alive(p2.pid)).toBe(false);
     expect(alive(p2.bvisor.monitorPid)).toBe(false);
-    expect(leaves()).toEqual(before);
+    expect(leaves(['k1', 'k2'])).toEqual(before);
     expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(2);
   });
 
@@ -123,7 +126,7 @@ describe('lifecycle (CLI)', () => {
     const r = cli(['delete', 'ka', '--root', root]);
     expect(r.status, r.stderr).toBe(0);
     // with a pid namespace the children died with their init; the cgroup is gone either way
-    expect(leaves().filter((l) => l.includes('ka-'))).toEqual([]);
+    expect(leaves(['ka'])).toEqual([]);
     expect(cli(['create', 'kb', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
     expect(cli(['start', 'kb', '--root', root]).status).toBe(0);
     const st = state(root, 'kb');
@@ -185,14 +188,14 @@ describe('crash safety and concurrency (CLI)', () => {
   for (const stage of ['create:after-state', 'create:before-cgroup', 'create:before-confirm', 'create:after-spawn']) {
     it(`a create killed ${stage} leaves nothing that delete -f cannot remove`, async () => {
       const root = newRoot();
-      const before = leaves();
+      const before = leaves(['x1']);
       const r = cli(['create', 'x1', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), '--root', root], { crashAt: stage });
       expect(r.status).toBeNull(); // killed
       const listed = cli(['list', '--root', root, '--json']).json();
       expect(listed).toEqual([expect.objectContaining({ id: 'x1', broken: expect.any(String) })]);
       expect(cli(['delete', '-f', 'x1', '--root', root]).status).toBe(0);
       expect(existsSync(join(root, 'containers', 'x1'))).toBe(false);
-      await until(() => leaves().join() === before.join());
+      await until(() => leaves(['x1']).join() === before.join());
       // no monitor or workload of ours survives
       const ps = require('node:child_process').execSync('ps -eo args').toString();
       expect(ps).not.toMatch(new RegExp(`bvmonitor ${root}`));

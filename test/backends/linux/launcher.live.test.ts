@@ -46,7 +46,7 @@ describe('launcher (live)', () => {
     const dir = writableDir();
     const marker = join(dir, 'ran');
     const before = leaves();
-    await expect(runProbe(['write', marker, 'x'], '', { filesystem: [`  - { path: ${dir}, access: read-write }`], hooks: { failUidMap: true } })).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
+    await expect(runProbe(['write', marker, 'x'], 'limits: { memory: 64Mi }\n', { filesystem: [`  - { path: ${dir}, access: read-write }`], hooks: { failUidMap: true }, cgroupParent: testCgroupParent() })).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
     expect(existsSync(marker)).toBe(false);
     expect(leaves()).toEqual(before);
     // control: the same run without the fault writes the marker
@@ -243,7 +243,7 @@ describe('launcher (live)', () => {
   it('leaves no cgroup, fd or process behind across 200 runs', async () => {
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const leavesBefore = leaves();
-    for (let i = 0; i < 200; i++) await runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n');
+    for (let i = 0; i < 200; i++) await runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n', { cgroupParent: testCgroupParent() });
     expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore + 2);
     expect(leaves()).toEqual(leavesBefore);
     expect(children()).toEqual([]);
@@ -254,11 +254,13 @@ function walk(d: string): string[] {
   return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
 }
 
+/** Leaves under this file's own cgroup parent (other test files run in parallel, with theirs). */
 function leaves(): string[] {
   const out: string[] = [];
   for (const h of [...facts().cgroup.v1, ...(facts().cgroup.v2 ? [facts().cgroup.v2!] : [])]) {
     if (!h.ownDir) continue;
-    for (const n of readdirSync(h.ownDir)) if (n.startsWith('bvisor-')) out.push(join(h.ownDir, n));
+    const d = join(h.ownDir, testCgroupParent());
+    if (existsSync(d)) for (const n of readdirSync(d)) if (n.startsWith('bvisor-')) out.push(join(d, n));
   }
   return out.sort();
 }
