@@ -80,6 +80,7 @@ function readManifest(dirFd: number, shown: string): Buffer {
 }
 
 export function openBundle(arg: string): OpenBundle {
+  if (arg === '') throw new BvisorError('BV_BUNDLE_NOT_FOUND', 'the bundle path is empty', { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
   const source = resolve(arg);
   if (!existsSync(source)) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} does not exist`, { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
   let path: string;

@@ -315,3 +315,17 @@ describe('what an attack on the lifecycle found', () => {
     expect(JSON.parse(out).error.code).toBe('BV_CONTAINER_NOT_FOUND');
   });
 });
+
+describe('empty and impossible global inputs', () => {
+  it('an empty bundle path, an empty --root and an unwritable --log are coded errors', () => {
+    const v = cli(['validate', '', '--json']);
+    expect(v.status).toBe(5);
+    expect(v.json().error.code).toBe('BV_BUNDLE_NOT_FOUND');
+    const r = cli(['list', '--root', '', '--json']);
+    expect(r.status).toBe(2);
+    expect(r.json().error.code).toBe('BV_USAGE');
+    const l = cli(['list', '--root', newRoot(), '--log', '/nonexistent-dir/x.log', '--json']);
+    expect(l.status).toBe(2);
+    expect(l.json().error).toMatchObject({ code: 'BV_USAGE', message: expect.stringMatching(/ENOENT/) });
+  });
+});
