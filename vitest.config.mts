@@ -6,12 +6,13 @@ import { fileURLToPath } from 'node:url';
 
 export default defineConfig({
   // Test seams: in-process tests use the native test build (BV_TEST_BUILD: the red twins'
-  // switches) and honour LaunchHooks; the shipped modules name the production build and drop
+  // switches) and honour LaunchHooks and the rewriter's check switches; the shipped modules name the production build and drop
   // hooks (test/seams/shipped.e2e.test.ts proves it).
   resolve: {
     alias: [
       { find: /^(\.\/|.*\/ffi\/)native-artifacts\.js$/, replacement: fileURLToPath(new URL('./test/seams/native-artifacts.ts', import.meta.url)) },
       { find: /^(\.\/|.*\/linux\/)test-hooks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-hooks.ts', import.meta.url)) },
+      { find: /^(\.\/|.*\/wasm\/)test-checks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-checks.ts', import.meta.url)) },
     ],
   },
   test: {

@@ -1,6 +1,7 @@
-// The test switches exist only in the test suite: the shipped library, monitor, launcher and
-// CLI ignore them. Each check runs the shipped artifacts (dist/, native-shim/build/) outside
-// vitest, where no seam is aliased in, next to the test build it contrasts with.
+// The test switches exist only in the test suite: the shipped library, monitor, launcher,
+// rewriter and CLI ignore them. Each check runs the shipped artifacts (dist/,
+// native-shim/build/) outside vitest, where no seam is aliased in, next to the test build it
+// contrasts with.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { cli, ROOT } from '../helpers/cli.js';
 import { probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
+import { I, T, wasmModule } from '../core/wasm/builder.js';
 
 const BUILD = join(ROOT, 'native-shim', 'build');
 
@@ -56,6 +58,22 @@ describe('shipped artifacts have no test switches', () => {
     expect(p.pid).toBe(1); // namespaces kept (a pid namespace of its own)
     expect(p.CapEff).toBe('0000000000000000'); // capabilities dropped
     expect(p.Seccomp).toBe('2'); // filter mode (proc(5): 2 = SECCOMP_MODE_FILTER)
+  });
+
+  it('the shipped rewriter ignores the switches that turn its validation off', () => {
+    // Invalid as it comes: a local.set on the index the rewriter appends for its counter.
+    const forged = wasmModule({ funcs: [{ results: [T.i32], locals: [[1, T.i32]], export: 'run', body: [I.i64(1n << 62n), I.localSet(1), I.i32(0)] }] });
+    const script = `
+      const { instrument } = await import(${JSON.stringify(join(ROOT, 'dist', 'core', 'wasm', 'fuel.js'))});
+      try {
+        instrument(Buffer.from(process.argv[1], 'hex'), { maxPages: 16, tableEntries: 1024 }, { skipEngineValidation: true, skipIndexChecks: true });
+        console.log('rewritten');
+      } catch (e) {
+        console.log(e.message);
+      }
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, Buffer.from(forged).toString('hex')], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^not a valid module: .*invalid local index/i);
   });
 
   it('the shipped CLI ignores BVISOR_TEST_CRASH_AT; the crash preload obeys it', () => {

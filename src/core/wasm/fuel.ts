@@ -26,6 +26,7 @@
 // Proposals the rewriter cannot meter soundly are refused: threads (shared memory, atomics),
 // exceptions, GC, SIMD, memory64, multiple memories. Indices of existing functions, globals
 // and locals do not change (new items are appended), so name sections stay valid.
+import { effectiveChecks, type UncheckedForTests } from './test-checks.js';
 import { Reader, Writer, readSections, writeModule, WasmFormatError, SECTION_NAMES, type Section } from './binary.js';
 import { WASI_PREVIEW1, sameType, showType, type FuncType } from './wasi-types.js';
 import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from './names.js';
@@ -104,14 +105,7 @@ export interface FuelResult extends ModuleSurface {
 /** A module bvisor will not run, and why (the message names what and where). */
 export class WasmRefused extends Error {}
 
-/**
- * Test-only switches (never passed by the app): skip a validation layer, to show what it stops.
- * The rewritten output is validated whatever these say.
- */
-export interface UncheckedForTests {
-  skipEngineValidation?: boolean;
-  skipIndexChecks?: boolean;
-}
+export type { UncheckedForTests } from './test-checks.js';
 
 const KIND = ['function', 'table', 'memory', 'global'];
 
@@ -482,7 +476,8 @@ function engineProblem(bytes: Uint8Array): string | null {
   }
 }
 
-export function instrument(input: Uint8Array, opts: FuelOptions, testOnly: UncheckedForTests = {}): FuelResult {
+export function instrument(input: Uint8Array, opts: FuelOptions, requested: UncheckedForTests = {}): FuelResult {
+  const testOnly = effectiveChecks(requested);
   const list = sections(input);
   if (!testOnly.skipEngineValidation) {
     const why = engineProblem(input);
