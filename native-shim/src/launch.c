@@ -290,13 +290,18 @@ static int fsmount_new(const char *fstype, const char *data, uint32_t attrs) {
   return (int)m;
 }
 
-static int move_onto(int tree, const char *target, uint32_t kind) {
-  int t = open_target(target, 0);
-  if (t < 0) return -t;
-  int e = kind ? kind_ok(t, kind) : 0;
+/* Moves a detached tree onto the opened target t unless an earlier step failed (e), then
+ * closes t. Returns the first error. */
+static int place(long tree, int t, int e) {
   if (!e && syscall(SYS_move_mount, tree, "", t, "", BV_MOVE_MOUNT_F_EMPTY_PATH | BV_MOVE_MOUNT_T_EMPTY_PATH) < 0) e = errno;
   syscall(SYS_close, t);
   return e;
+}
+
+static int move_onto(int tree, const char *target, uint32_t kind) {
+  int t = open_target(target, 0);
+  if (t < 0) return -t;
+  return place(tree, t, kind ? kind_ok(t, kind) : 0);
 }
 
 static int child_mount_step(const struct prepared *p, const struct bv_mount *m, int landlock_fd) {
@@ -399,10 +404,8 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
       int t = open_target(tgt ? tgt : "", 0);
       if (t < 0) return (t == -ENOENT && (m->aux & BV_AUX_OPTIONAL)) ? 0 : -t;
       long tree = syscall(SYS_open_tree, t, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
-      int e = tree < 0 ? errno : tree_setattr((int)tree, m->flags, 1);
-      if (!e && syscall(SYS_move_mount, tree, "", t, "", BV_MOVE_MOUNT_F_EMPTY_PATH | BV_MOVE_MOUNT_T_EMPTY_PATH) < 0) e = errno;
+      int e = place(tree, t, tree < 0 ? errno : tree_setattr((int)tree, m->flags, 1));
       if (tree >= 0) syscall(SYS_close, tree);
-      syscall(SYS_close, t);
       return e;
     }
     case BV_MOUNT_MASK: {
@@ -423,9 +426,8 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
           syscall(SYS_close, null);
         }
       }
-      if (!e && syscall(SYS_move_mount, over, "", t, "", BV_MOVE_MOUNT_F_EMPTY_PATH | BV_MOVE_MOUNT_T_EMPTY_PATH) < 0) e = errno;
+      e = place(over, t, e);
       if (over >= 0) syscall(SYS_close, over);
-      syscall(SYS_close, t);
       return e;
     }
     case BV_MOUNT_SETATTR: {

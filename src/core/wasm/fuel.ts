@@ -252,6 +252,15 @@ function readImports(r: Reader, info: Info): void {
   }
 }
 
+/** Skips the immediate of a constant instruction (i32/i64/f32/f64.const, ref.null): constant expressions and code read them alike. */
+function constImmediate(r: Reader, op: 0x41 | 0x42 | 0x43 | 0x44 | 0xd0): void {
+  if (op === 0x41) r.signed(32);
+  else if (op === 0x42) r.signed(64);
+  else if (op === 0x43) r.skip(4);
+  else if (op === 0x44) r.skip(8);
+  else refType(r);
+}
+
 /** A constant expression (init or offset) ending with `end`; global.get must name an earlier global. */
 function constExpr(r: Reader, info: Info, globalsVisible: number): void {
   for (;;) {
@@ -261,19 +270,11 @@ function constExpr(r: Reader, info: Info, globalsVisible: number): void {
       case 0x0b:
         return;
       case 0x41:
-        r.signed(32);
-        break;
       case 0x42:
-        r.signed(64);
-        break;
       case 0x43:
-        r.skip(4);
-        break;
       case 0x44:
-        r.skip(8);
-        break;
       case 0xd0:
-        refType(r);
+        constImmediate(r, op);
         break;
       case 0xd2: {
         const f = r.u32();
@@ -775,19 +776,11 @@ function decode(r: Reader, sc: Scope): Insn[] {
         memIndexByte(start);
         break;
       case 0x41:
-        r.signed(32);
-        break;
       case 0x42:
-        r.signed(64);
-        break;
       case 0x43:
-        r.skip(4);
-        break;
       case 0x44:
-        r.skip(8);
-        break;
       case 0xd0:
-        refType(r);
+        constImmediate(r, op);
         break;
       case 0xd1:
         break;
