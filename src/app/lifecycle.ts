@@ -11,9 +11,9 @@
 //   report.json   the sealed report, once stopped
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { randomUUID, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validatePlan } from '../contract/generated/validators.js';
 import { BvisorError } from '../contract/errors.js';
@@ -22,15 +22,16 @@ import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved } from '../core/report.js';
 import { loadBundle } from '../host/bundle.js';
 import { removeKeptBundle, sweepBundles } from '../host/extracted.js';
-import { prepareStateRoot } from '../host/state-root.js';
+import { prepareStateRoot, writeIntoRoot, isRootFault } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
-import { sha256Hex } from '../host/hash.js';
+import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, procRef, alive } from '../host/proc.js';
 import { writeFileAtomic } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, journalPaths, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
+import { awaitExit } from '../backends/linux/host/reaper.js';
 import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
@@ -97,9 +98,9 @@ async function salvage(dir: string, id: string): Promise<void> {
     const r = v as ProcRef | null;
     return r && typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 1 && typeof r.startTime === 'string' ? { pid: r.pid, startTime: r.startTime } : null;
   };
-  const dirs = Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [];
-  await stopProcesses({ pid: ref(raw.pid), monitor: ref(raw.monitor), cgroupDirs: ourCgroups(id, dirs) } as ContainerState, dir);
-  teardownCgroups(leavesOf(ourCgroups(id, dirs)));
+  const cgroupDirs = ourCgroups(id, Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : []);
+  await stopProcesses({ pid: ref(raw.pid), monitor: ref(raw.monitor), cgroupDirs });
+  teardownCgroups(leavesOf(cgroupDirs));
 }
 
 /** Cgroup dirs as recorded, kept only if bvisor named them for this container. */
@@ -180,6 +181,36 @@ export interface CreateOptions {
   key?: JournalKey | null;
 }
 
+/** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
+function takeId(root: string, id: string, dir: string): void {
+  mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
+    throw e;
+  }
+}
+
+/** The first state of an entry: this process its creator, nothing else known yet. */
+function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256'>): ContainerState {
+  return {
+    bvisorVersion: '1',
+    ...f,
+    createdAt: new Date().toISOString(),
+    creator: procRef(process.pid)!,
+    pid: null,
+    monitor: null,
+    cgroupDirs: [],
+    setupMs: null,
+    startedAt: null,
+    reportHash: null,
+    journaled: false,
+    annotations: {},
+    keptBundle: null,
+  };
+}
+
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
   const dir = dirOf(o.root, o.id);
   const loaded = loadBundle(o.bundle);
@@ -189,35 +220,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     // The root must take what this container will write (its records, its report) before
     // anything exists; the monitor reserves its own exit record's space in its directory.
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
-    mkdirSync(containersDir(o.root), { recursive: true, mode: 0o700 });
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${o.id} already exists under ${o.root}`, { hint: `choose another id, or remove it with bvisor delete -f ${o.id}` });
-      throw e;
-    }
-    const state: ContainerState = {
-      bvisorVersion: '1',
-      id: o.id,
-      kind: 'container',
-      status: 'creating',
-      bundle: loaded.bundle.source,
-      createdAt: new Date().toISOString(),
-      runId: randomUUID(),
-      creator: procRef(process.pid)!,
-      pid: null,
-      monitor: null,
-      planHash: plan.planHash!,
-      backend: 'linux',
-      manifestSha256: loaded.bundle.manifestSha256,
-      cgroupDirs: [],
-      setupMs: null,
-      startedAt: null,
-      reportHash: null,
-      journaled: false,
-      annotations: {},
-      keptBundle: null,
-    };
+    takeId(o.root, o.id, dir);
+    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId: randomUUID(), planHash: plan.planHash!, backend: 'linux', manifestSha256: loaded.bundle.manifestSha256 });
     try {
       return await withLock(dir, async () => {
         writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
@@ -304,24 +308,22 @@ function containerIds(root: string): string[] {
 /** Waits (bounded) for a process of ours to go, then SIGKILLs it and waits again. */
 async function awaitGone(ref: ProcRef | null, ms: number): Promise<void> {
   if (!ref) return;
-  for (const kill of [false, true]) {
-    if (kill) signalPid(ref.pid, 9, ref.startTime);
-    const until = Date.now() + ms;
-    while (alive(ref) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    if (!alive(ref)) return;
+  const s = shim();
+  const fd = s.bv_pidfd_open(ref.pid);
+  if (fd < 0) return; // gone
+  try {
+    if (startTime(ref.pid) === ref.startTime) await awaitExit(fd, ref.pid, ms); // not a recycled pid
+  } finally {
+    s.bv_close(fd);
   }
 }
 
 /** Kills a container's workload (and its cgroups' members), then its monitor, waiting for both. */
-async function stopProcesses(s: ContainerState, dir?: string): Promise<void> {
+async function stopProcesses(s: Pick<ContainerState, 'pid' | 'monitor' | 'cgroupDirs'>): Promise<void> {
   killAll(leavesOf(s.cgroupDirs));
   if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
   // The monitor sees its workload die, writes exit.json and exits; give it the time to.
-  if (s.monitor && alive(s.monitor)) {
-    const until = Date.now() + 5000;
-    while ((!dir || !existsSync(join(dir, 'exit.json'))) && alive(s.monitor) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    await awaitGone(s.monitor, 1000);
-  }
+  await awaitGone(s.monitor, 5000);
   await awaitGone(s.pid, 1000);
 }
 
@@ -346,35 +348,8 @@ export interface RunRegistration {
 
 export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
   const dir = dirOf(root, id);
-  mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
-    throw e;
-  }
-  const state: ContainerState = {
-    bvisorVersion: '1',
-    id,
-    kind: 'run',
-    status: 'running',
-    bundle: o.bundle,
-    createdAt: new Date().toISOString(),
-    runId: o.runId,
-    creator: procRef(process.pid)!,
-    pid: null,
-    monitor: null,
-    planHash: o.plan.planHash!,
-    backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux',
-    manifestSha256: o.manifestSha256,
-    cgroupDirs: [],
-    setupMs: null,
-    startedAt: null,
-    reportHash: null,
-    journaled: false,
-    annotations: {},
-    keptBundle: null,
-  };
+  takeId(root, id, dir);
+  const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256 });
   try {
     withLock(dir, () => {
       writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');
@@ -550,7 +525,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const stream = (name: 'stdout' | 'stderr', mode: 'null' | 'inherit' | 'capture', bytes: number | undefined, kept: number | undefined): LinuxRunResult['streams']['stdout'] => {
       if (mode !== 'capture') return { mode, bytes: null, kept: null, sha256: null, truncated: false };
       // Hashed as it is read: a capture may be larger than a Buffer can hold (limits.output).
-      return { mode, bytes: bytes ?? null, kept: null, sha256: hashFile(join(dir, name)), truncated: (bytes ?? 0) > (kept ?? 0) };
+      return { mode, bytes: bytes ?? null, kept: null, sha256: sha256File(join(dir, name)), truncated: (bytes ?? 0) > (kept ?? 0) };
     };
     const signal = e && (e.siCode === 2 || e.siCode === 3) ? e.status : null;
     const exitCode = e && e.siCode === 1 ? e.status : null;
@@ -594,25 +569,14 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     report = sealReport(body, sha256Hex);
     if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
     const sealed = report;
-    stateRootWrite(root, () => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(sealed) + '\n'));
+    writeIntoRoot(root, () => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(sealed) + '\n'));
   }
   if (!s.journaled) {
     const sealed = report;
     if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
-    stateRootWrite(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
+    writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
   }
   return report;
-}
-
-/** A write into the state root; a full or read-only root is a coded error, never BV_INTERNAL. */
-function stateRootWrite(root: string, fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (e instanceof BvisorError || typeof code !== 'string') throw e;
-    throw new BvisorError(isStateRootFault(e) ? 'BV_STATE_ROOT_UNUSABLE' : 'BV_IO', `writing into the state root ${root}: ${code}`, { hint: code === 'ENOSPC' || code === 'EDQUOT' ? 'free space on its file system, then retry' : 'the state root must be a writable directory of ours', cause: e });
-  }
 }
 
 function alreadyJournaled(root: string, bodyHash: string): boolean {
@@ -668,7 +632,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       return { runner: s.creator, runId: s.runId };
     }
     if (d.status !== 'stopped' || d.broken) {
-      await stopProcesses(s, dir);
+      await stopProcesses(s);
       d = derive(dir, s);
     }
     return { report: finish(root, id, dir, s, d, j, force) };
@@ -700,7 +664,7 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
     try {
       report = seal(root, id, dir, s, d, teardown, j, readback, true);
     } catch (e) {
-      if (!force || !isStateRootFault(e)) throw e;
+      if (!force || !isRootFault(e)) throw e;
       lost = e as BvisorError;
     }
   }
@@ -711,34 +675,6 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   return report;
 }
 
-/** A failure of the state root itself (full, read-only), as opposed to a bug or bad input. */
-function isStateRootFault(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException)?.code ?? '';
-  if (e instanceof BvisorError) return e.code === 'BV_STATE_ROOT_UNUSABLE' || (e.code === 'BV_IO' && /ENOSPC|EDQUOT|EROFS|EIO/.test(e.message));
-  return ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'].includes(code);
-}
-
-/** sha256 of a file, read in pieces; of nothing if it does not exist. */
-function hashFile(path: string): string {
-  const h = createHash('sha256');
-  let fd: number;
-  try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  } catch {
-    return h.digest('hex');
-  }
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 export interface GcResult {
   /** Entries removed: broken containers (their processes killed, cgroups removed, a report

@@ -54,18 +54,41 @@ function unusable(root: string, why: string, hint: string, errno: string | null 
 
 const ROOT_HINT = 'pass --root with a directory of your own on a writable file system with free space';
 
-function errnoHint(code: string): string {
+function errnoHint(code: string, after = 'nothing ran'): string {
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return 'free space on its file system (df -h), or pass --root on another one; nothing ran';
+      return `free space on its file system (df -h), or pass --root on another one; ${after}`;
     case 'EROFS':
-      return 'its file system is mounted read-only: remount it read-write, or pass --root on a writable one; nothing ran';
+      return `its file system is mounted read-only: remount it read-write, or pass --root on a writable one; ${after}`;
     case 'EACCES':
     case 'EPERM':
-      return 'we may not write there: fix its owner and mode (chmod 700), or pass --root with a directory of our own; nothing ran';
+      return `we may not write there: fix its owner and mode (chmod 700), or pass --root with a directory of our own; ${after}`;
     default:
-      return `${ROOT_HINT}; nothing ran`;
+      return `${ROOT_HINT}; ${after}`;
+  }
+}
+
+const ROOT_FAULTS = ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'];
+
+/** A failure of the state root itself (full, read-only), as opposed to a bug or bad input. */
+export function isRootFault(e: unknown): boolean {
+  if (e instanceof BvisorError) return e.code === 'BV_STATE_ROOT_UNUSABLE' || (e.code === 'BV_IO' && ROOT_FAULTS.some((c) => e.message.includes(c)));
+  return ROOT_FAULTS.includes(errnoOf(e));
+}
+
+/**
+ * A write into the state root after a run (a seal, a state update): a full or read-only root
+ * is BV_STATE_ROOT_UNUSABLE, any other errno BV_IO; never BV_INTERNAL. Retrying later is safe.
+ */
+export function writeIntoRoot(root: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (e instanceof BvisorError || typeof code !== 'string') throw e;
+    if (isRootFault(e)) throw unusable(root, `writing: ${code}`, errnoHint(code, 'then retry'), code, e);
+    throw new BvisorError('BV_IO', `state root ${root}: writing: ${code}`, { hint: errnoHint(code, 'then retry'), cause: e });
   }
 }
 

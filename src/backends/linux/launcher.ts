@@ -21,7 +21,7 @@ import { createCgroups, joinV1, killAll, readBack, teardownCgroups, watchPath, c
 import { longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
-import { waitPidfd, awaitGone, type WaitResult } from './host/reaper.js';
+import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { policyFor } from '../../core/seccomp/policy.js';
@@ -514,7 +514,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Detached, the monitor holds the sync pipe too (EOF would never come) and reaps the child:
       // kill it (it has run nothing of the workload) and see it go.
       if (!exited) s.bv_pidfd_signal(pidfd, 9);
-      await (exited ?? awaitGone(pidfd, pid, 2000));
+      await (exited ?? awaitExit(pidfd, pid, 2000));
       const err = e as NodeJS.ErrnoException;
       throw e instanceof BvisorError ? e : new BvisorError('BV_LAUNCH_RENDEZVOUS', `preparing pid ${pid}: ${err.code ?? ''} ${err.message}`.trim(), { hint: 'the workload never ran; run `bvisor check`', cause: e });
     }

@@ -60,7 +60,7 @@ export function waitPidfd(pidfd: number): Promise<WaitResult> {
  * waiting for its parent counts: its parent may be waiting for us), polling the pidfd with a
  * null signal and its /proc state; after `ms` it is killed, and the wait goes on as long again.
  */
-export async function awaitGone(pidfd: number, pid: number, ms: number): Promise<void> {
+export async function awaitExit(pidfd: number, pid: number, ms: number): Promise<void> {
   const s = shim();
   const exited = (): boolean => {
     if (s.bv_pidfd_signal(pidfd, 0) === -3) return true; // ESRCH: reaped
