@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, facts } from '../helpers/probe.js';
+import { until } from '../helpers/wait.js';
 
 interface Ref {
   pid: number;
@@ -37,15 +38,6 @@ function leavesUnder(parent: string): string[] {
 }
 
 const mountCount = (): number => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, fn: () => boolean, ms = 8000): Promise<void> {
-  const t = Date.now();
-  while (!fn()) {
-    if (Date.now() - t > ms) throw new Error(`${what}: not reached within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 // Whatever a failing case leaves is force-deleted, then its cgroup parent removed.
 const made: Array<{ root: string; parent: string }> = [];

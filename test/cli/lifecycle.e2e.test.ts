@@ -4,38 +4,15 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, facts, testCgroupParent } from '../helpers/probe.js';
+import { newRoot } from '../helpers/roots.js';
+import { sleep, until, alive } from '../helpers/wait.js';
 import { validateOciState } from '../../src/contract/generated/validators.js';
 
-// Every root a test makes: whatever a failing test leaves there is force-deleted afterwards,
-// so no monitor, workload or cgroup outlives the test run.
-const roots: string[] = [];
-function newRoot(): string {
-  const r = tempDir();
-  roots.push(r);
-  return r;
-}
-afterEach(() => {
-  for (const root of roots.splice(0)) {
-    for (const c of existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []) cli(['delete', '-f', c, '--root', root]);
-  }
-});
-
-const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 const state = (root: string, id: string) => cli(['state', id, '--root', root]).json();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(fn: () => boolean, ms = 5000): Promise<void> {
-  const t = Date.now();
-  while (!fn()) {
-    if (Date.now() - t > ms) throw new Error('condition not reached');
-    await sleep(20);
-  }
-}
-
 /** Leaves bvisor made for these container ids (other test files run in parallel, with theirs). */
 function leaves(ids: string[]): string[] {
   const out: string[] = [];
@@ -64,7 +41,7 @@ describe('lifecycle (CLI)', () => {
     expect(ppid).toBe(st.bvisor.monitorPid);
     expect(require('node:fs').readlinkSync(`/proc/${st.pid}/exe`)).not.toMatch(/bvprobe$/);
     expect(cli(['start', 'a1', '--root', root]).status).toBe(0);
-    await until(() => state(root, 'a1').status === 'stopped');
+    await until('condition', () => state(root, 'a1').status === 'stopped');
     expect(readFileSync(join(root, 'containers', 'a1', 'stdout'), 'utf8')).toBe('xxxxx');
     const rep = cli(['report', 'a1', '--root', root, '--json']).json();
     expect(rep.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
@@ -80,7 +57,7 @@ describe('lifecycle (CLI)', () => {
     const b = probeBundle(['exit', '0']);
     expect(cli(['create', 's1', '-b', b, '--root', root]).status).toBe(0);
     expect(cli(['start', 's1', '--root', root]).status).toBe(0);
-    await until(() => state(root, 's1').status === 'stopped');
+    await until('condition', () => state(root, 's1').status === 'stopped');
     const again = cli(['start', 's1', '--root', root, '--json']);
     expect(again.status).toBe(7);
     expect(again.json().error.code).toBe('BV_CONTAINER_STATE');
@@ -99,8 +76,8 @@ describe('lifecycle (CLI)', () => {
     const del = cli(['delete', 'k1', '--root', root, '--json']);
     expect(del.status).toBe(7);
     expect(cli(['kill', 'k1', 'SIGKILL', '--root', root]).status).toBe(0);
-    await until(() => !alive(st.pid));
-    await until(() => state(root, 'k1').status === 'stopped');
+    await until('condition', () => !alive(st.pid));
+    await until('condition', () => state(root, 'k1').status === 'stopped');
     expect(cli(['report', 'k1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'failed', signal: 'SIGKILL' });
     expect(cli(['kill', 'k1', '9', '--root', root]).status).toBe(7);
     expect(cli(['delete', 'k1', '--root', root]).status).toBe(0);
@@ -122,7 +99,7 @@ describe('lifecycle (CLI)', () => {
     const b = probeBundle(['forkbomb', '3'], 'spawn: descendants\nlimits: { processes: 16 }\n');
     expect(cli(['create', 'ka', '-b', b, '--root', root, '--cgroup-parent', parent]).status).toBe(0);
     expect(cli(['start', 'ka', '--root', root]).status).toBe(0);
-    await until(() => state(root, 'ka').status === 'stopped'); // the probe exits, its children sleep
+    await until('condition', () => state(root, 'ka').status === 'stopped'); // the probe exits, its children sleep
     const r = cli(['delete', 'ka', '--root', root]);
     expect(r.status, r.stderr).toBe(0);
     // with a pid namespace the children died with their init; the cgroup is gone either way
@@ -131,7 +108,7 @@ describe('lifecycle (CLI)', () => {
     expect(cli(['start', 'kb', '--root', root]).status).toBe(0);
     const st = state(root, 'kb');
     expect(cli(['kill', 'kb', 'KILL', '--all', '--root', root]).status).toBe(0);
-    await until(() => !alive(st.pid));
+    await until('condition', () => !alive(st.pid));
     expect(cli(['delete', 'kb', '--root', root]).status).toBe(0);
   });
 
@@ -152,7 +129,7 @@ describe('lifecycle (CLI)', () => {
     await sleep(800);
     expect(state(root, 'w1').status).toBe('created');
     expect(cli(['start', 'w1', '--root', root]).status).toBe(0);
-    await until(() => state(root, 'w1').status === 'stopped');
+    await until('condition', () => state(root, 'w1').status === 'stopped');
     expect(cli(['report', 'w1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
     expect(cli(['delete', 'w1', '--root', root]).status).toBe(0);
   });
@@ -195,7 +172,7 @@ describe('crash safety and concurrency (CLI)', () => {
       expect(listed).toEqual([expect.objectContaining({ id: 'x1', broken: expect.any(String) })]);
       expect(cli(['delete', '-f', 'x1', '--root', root]).status).toBe(0);
       expect(existsSync(join(root, 'containers', 'x1'))).toBe(false);
-      await until(() => leaves(['x1']).join() === before.join());
+      await until('condition', () => leaves(['x1']).join() === before.join());
       // no monitor or workload of ours survives
       const ps = require('node:child_process').execSync('ps -eo args').toString();
       expect(ps).not.toMatch(new RegExp(`bvmonitor ${root}`));
@@ -208,7 +185,7 @@ describe('crash safety and concurrency (CLI)', () => {
     const st = state(root, 'rb');
     process.kill(st.bvisor.monitorPid, 'SIGKILL');
     process.kill(st.pid, 'SIGKILL');
-    await until(() => !alive(st.pid));
+    await until('condition', () => !alive(st.pid));
     expect(cli(['list', '--root', root, '--json']).json()[0]).toMatchObject({ id: 'rb', status: 'stopped', broken: expect.stringMatching(/monitor/) });
     expect(cli(['delete', '-f', 'rb', '--root', root]).status).toBe(0);
     expect(readdirSync(join(root, 'containers'))).toEqual([]);

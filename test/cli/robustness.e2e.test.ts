@@ -4,32 +4,14 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync, chmodSync, truncateSync } from 'node:fs';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, probeRootfs } from '../helpers/probe.js';
 import { skipOrFail } from '../helpers/require.js';
+import { newRoot, keepRoot } from '../helpers/roots.js';
+import { sleep, until } from '../helpers/wait.js';
 
-const roots: string[] = [];
-function newRoot(): string {
-  const r = tempDir();
-  roots.push(r);
-  return r;
-}
-afterEach(() => {
-  for (const root of roots.splice(0)) {
-    for (const c of existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []) cli(['delete', '-f', c, '--root', root]);
-  }
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => boolean, ms = 8000): Promise<void> {
-  const t = Date.now();
-  while (!fn()) {
-    if (Date.now() - t > ms) throw new Error(`${what}: not reached within ${ms} ms`);
-    await sleep(20);
-  }
-}
 const journalLines = (root: string): Array<{ report: { body: { containerId: string; outcome: { status: string; signal: string | null } } } }> =>
   existsSync(join(root, 'journal.jsonl')) ? readFileSync(join(root, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 
@@ -230,7 +212,7 @@ describe('what an attack on the lifecycle found', () => {
     const tar = join(tempDir(), 'b.tar');
     execFileSync('tar', ['-cf', tar, '-C', probeBundle(['sleep', '30']), '.']);
     expect(cli(['create', 'rel', '-b', tar, '--root', './r'], { cwd, env: { TMPDIR: tmp } }).status).toBe(0);
-    roots.push(join(cwd, 'r'));
+    keepRoot(join(cwd, 'r'));
     const owner = JSON.parse(readFileSync(join(tmp, readdirSync(tmp)[0]!, 'owner.json'), 'utf8'));
     expect(owner.stateDir).toBe(join(cwd, 'r', 'containers', 'rel'));
     expect(cli(['gc', '--root', newRoot()], { cwd: '/', env: { TMPDIR: tmp } }).status).toBe(0);

@@ -1,5 +1,7 @@
 // A complete report body for contract and journal tests.
-import type { ReportBody } from '../../src/contract/generated/types.js';
+import type { ReportBody, SealedReport } from '../../src/contract/generated/types.js';
+import { sealReport } from '../../src/core/report.js';
+import { sha256Hex } from '../../src/host/hash.js';
 
 export function sampleBody(runId = 'run-1'): ReportBody {
   return {
@@ -28,4 +30,9 @@ export function sampleBody(runId = 'run-1'): ReportBody {
     timings: { createdAt: '2026-11-29T20:00:00.000Z', startedAt: '2026-11-29T20:00:00.010Z', endedAt: '2026-11-29T20:00:00.022Z', setupMs: 10, runMs: 12, teardownMs: 1 },
     teardown: { complete: true, notes: [] },
   };
+}
+
+/** sampleBody(runId), sealed. */
+export function sampleReport(runId = 'run-1'): SealedReport {
+  return sealReport(sampleBody(runId), sha256Hex);
 }

@@ -12,22 +12,13 @@ import { appendReport, verifyJournalAt, journalPaths, loadJournalKey } from '../
 import { verifyJournal } from '../../src/app/journal.js';
 import { sealReport } from '../../src/core/report.js';
 import { sha256Hex } from '../../src/host/hash.js';
-import { BvisorError } from '../../src/contract/errors.js';
-import { sampleBody } from '../helpers/sample-report.js';
+import { sampleReport } from '../helpers/sample-report.js';
+import { thrown } from '../helpers/thrown.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 
-function thrown(fn: () => unknown): BvisorError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BvisorError) return e;
-    throw new Error(`expected a BvisorError, got ${String(e)}`);
-  }
-  throw new Error('expected a BvisorError, nothing was thrown');
-}
 
-const report = (id: string) => sealReport(sampleBody(id), sha256Hex);
+const report = sampleReport;
 const sha = (t: string) => createHash('sha256').update(t, 'utf8').digest('hex');
 const jcs = (v: unknown) => (canonicalize as unknown as (x: unknown) => string)(v);
 

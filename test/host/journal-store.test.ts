@@ -9,11 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { appendReport, verifyJournalAt, journalPaths, loadJournalKey } from '../../src/host/journal-store.js';
 import { verifyJournal } from '../../src/app/journal.js';
 import { makeEntry } from '../../src/core/journal.js';
-import { BvisorError } from '../../src/contract/errors.js';
 import { validateJournalEntry } from '../../src/contract/generated/validators.js';
 import { sealReport } from '../../src/core/report.js';
 import { sha256Hex } from '../../src/host/hash.js';
-import { sampleBody } from '../helpers/sample-report.js';
+import { sampleBody, sampleReport } from '../helpers/sample-report.js';
+import { thrown } from '../helpers/thrown.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function journalWith(n: number): { root: string; file: string; lines: string[] } {
@@ -110,17 +110,8 @@ describe('journal', () => {
 
 // ---- faults: the head, a torn tail, repair, the old format ---------------------------------
 
-function thrown(fn: () => unknown): BvisorError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BvisorError) return e;
-    throw new Error(`expected a BvisorError, got ${String(e)}`);
-  }
-  throw new Error('expected a BvisorError, nothing was thrown');
-}
 
-const report = (id: string) => sealReport(sampleBody(id), sha256Hex);
+const report = sampleReport;
 
 describe('journal head', () => {
   for (const [name, text] of [

@@ -11,24 +11,13 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareStateRoot } from '../../src/host/state-root.js';
 import { appendReport, journalPaths, loadJournalKey, verifyJournalAt } from '../../src/host/journal-store.js';
-import { sealReport } from '../../src/core/report.js';
-import { sha256Hex } from '../../src/host/hash.js';
-import { BvisorError } from '../../src/contract/errors.js';
-import { sampleBody } from '../helpers/sample-report.js';
+import { sampleReport } from '../helpers/sample-report.js';
+import { thrown } from '../helpers/thrown.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 
-function thrown(fn: () => unknown): BvisorError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BvisorError) return e;
-    throw new Error(`expected a BvisorError, got ${String((e as Error)?.stack ?? e)}`);
-  }
-  throw new Error('expected a BvisorError, nothing was thrown');
-}
 
-const report = (id: string) => sealReport(sampleBody(id), sha256Hex);
+const report = sampleReport;
 const reservations = (root: string) => readdirSync(root).filter((n) => n.startsWith('.reserve.'));
 
 // ---- tmpfs mounts, unmounted after each test ------------------------------------------------

@@ -8,23 +8,9 @@ import { createContainer, startContainer, stateOf, deleteContainer, reportOf } f
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
 import { probeBundle, facts, testCgroupParent } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { sleep, until, alive } from '../../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const alive = (pid: number): boolean => {
-  try {
-    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 const ppid = (pid: number): number => Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-async function until(what: string, fn: () => boolean, ms = 8000): Promise<void> {
-  const t = Date.now();
-  while (!fn()) {
-    if (Date.now() - t > ms) throw new Error(`${what}: not reached within ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 const made: Array<{ root: string; id: string }> = [];
 afterEach(async () => {
