@@ -12,11 +12,16 @@ export default defineConfig({
     alias: [
       { find: /^(\.\/|.*\/ffi\/)native-artifacts\.js$/, replacement: fileURLToPath(new URL('./test/seams/native-artifacts.ts', import.meta.url)) },
       { find: /^(\.\/|.*\/linux\/)test-hooks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-hooks.ts', import.meta.url)) },
+      { find: /^(\.\/|.*\/host\/)cgroup-audit\.js$/, replacement: fileURLToPath(new URL('./test/seams/cgroup-audit.ts', import.meta.url)) },
       { find: /^(\.\/|.*\/wasm\/)test-checks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-checks.ts', import.meta.url)) },
     ],
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Cgroups on a shared machine: each test file's parent is removed after it, and the run
+    // fails if anything bvisor made is left in a hierarchy (test/setup/).
+    setupFiles: ['test/setup/cgroups.ts'],
+    globalSetup: ['test/setup/cgroup-guard.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

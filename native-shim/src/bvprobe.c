@@ -9,6 +9,7 @@
  *   segv                  fault on a NULL pointer (a kernel-forced signal, so even a pid-1 dies)
  *   spin                  burn CPU for ever
  *   sleep SECONDS         sleep
+ *   burn MS               spin for MS of wall time, print the CPU ms this process got
  *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
  *   spew BYTES            write BYTES bytes of 'x' to stdout
@@ -62,6 +63,7 @@ static void json_str(const char *s) {
   putchar('"');
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
+#include <time.h>
     if (c == '"' || c == '\\') printf("\\%c", c);
     else if (c == '\n') printf("\\n");
     else if (c < 0x20) printf("\\u%04x", c);
@@ -454,6 +456,18 @@ int main(int argc, char **argv) {
         printf("errno %d after %lu\n", errno, n);
         return 1;
       }
+  if (!strcmp(m, "burn") && argc >= 3) {
+    /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a
+     * CPU bandwidth limit (cpu.max) it is about the quota's share of the wall time. */
+    long ms = atol(argv[2]);
+    struct timespec w0, w, c;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    do clock_gettime(CLOCK_MONOTONIC, &w);
+    while ((w.tv_sec - w0.tv_sec) * 1000 + (w.tv_nsec - w0.tv_nsec) / 1000000 < ms);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    printf("%ld\n", (long)(c.tv_sec * 1000 + c.tv_nsec / 1000000));
+    return 0;
+  }
   }
   fprintf(stderr, "bvprobe: unknown mode %s\n", m);
   return 2;

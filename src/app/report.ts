@@ -1,5 +1,5 @@
 // Assembles the report body of a Linux run from the plan and what the launcher observed.
-import type { ReportBody, Plan, HostFacts, Evidence } from '../contract/generated/types.js';
+import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { notObserved, witness } from '../core/report.js';
 import { signalName } from '../core/signals.js';
@@ -61,7 +61,7 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
       wall: witness('ms', L.wallMs, r.runMs, 'supervisor clock, release to exit'),
       cpu,
       memory: rb.memoryPeak ? witness('bytes', L.memoryBytes, rb.memoryPeak.value, rb.memoryPeak.source) : witness('bytes', L.memoryBytes, notObserved('no memory cgroup for this run')),
-      processes: rb.pidsPeak ? witness('count', L.rlimits.find((x) => x.resource === 'nproc')?.soft ?? null, rb.pidsPeak.value, rb.pidsPeak.source) : witness('count', null, notObserved('no pids.peak for this run (cgroup v1 or no pids cgroup)')),
+      processes: rb.pidsPeak ? witness('count', processLimit(L), rb.pidsPeak.value, rb.pidsPeak.source) : witness('count', processLimit(L), notObserved('no pids.peak for this run (cgroup v1, no pids cgroup, or a kernel without pids.peak)')),
       fuel: witness('fuel', null, notObserved('native code has no fuel')),
     },
     streams: { stdout: stream(r.streams.stdout), stderr: stream(r.streams.stderr) },
@@ -82,4 +82,10 @@ export function runExitStatus(r: Pick<LinuxRunResult, 'timedOut' | 'exitCode' | 
   if (r.timedOut) return 124;
   if (r.signal !== null) return 128 + r.signal;
   return r.exitCode ?? 125;
+}
+
+/** limits.processes as enforced: pids.max of the run's cgroup, or RLIMIT_NPROC; null when unbounded. */
+function processLimit(L: LaunchInputs): number | null {
+  const pids = L.cgroup.limits.find((x) => x.file === 'pids.max');
+  return pids ? Number(pids.value) : (L.rlimits.find((x) => x.resource === 'nproc')?.soft ?? null);
 }

@@ -226,7 +226,7 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
   const [outR, outW] = pipe(true, true);
   const s = shim();
   const node = realpathSync(process.execPath);
-  const rm = runnerManifest(m, [jobR, outW], caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent !== null).ok);
+  const rm = runnerManifest(m, [jobR, outW], caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent).ok);
   // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
   const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node, preopens), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: [jobR, outW] }, sha256Hex);
   if (!runnerPlan.admitted) {

@@ -27,7 +27,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     log: Flags.string({ description: 'append log lines to this file', helpGroup: 'GLOBAL' }),
     'log-format': Flags.string({ description: 'log line format', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ description: 'log debug detail (to stderr without --log)', default: false, helpGroup: 'GLOBAL' }),
-    'cgroup-parent': Flags.string({ description: 'cgroup under our own cgroup in which bvisor may create its cgroups', helpGroup: 'GLOBAL' }),
+    'cgroup-parent': Flags.string({ description: 'parent cgroup for bvisor\'s cgroups: relative to our own cgroup, or absolute from the hierarchy root (see docs/cgroups.md)', env: 'BVISOR_CGROUP_PARENT', helpGroup: 'GLOBAL' }),
     'journal-key': Flags.string({ description: 'key file (0600, outside the state root) to MAC journal entries with; see docs/journal.md', helpGroup: 'GLOBAL' }),
   };
 

@@ -23,13 +23,13 @@ export default class Check extends BaseCommand<typeof Check> {
     ];
     const hier = [...(cg.v2 ? [cg.v2] : []), ...cg.v1];
     this.say(lines.join('\n'));
-    this.say(
-      table(
-        ['hierarchy', 'controllers', 'our cgroup', 'create children'],
-        hier.map((x) => [`v${x.version} ${x.mountPoint}`, x.controllers.join(',') || '-', `${x.ownPath}${x.isRoot ? ' (root)' : ''}`, x.canCreateChild ? (x.isRoot ? 'only under --cgroup-parent' : 'yes') : `no${x.error ? ` (${x.error})` : ''}`]),
-        90,
-      ),
-    );
+    this.say(table(['hierarchy', 'controllers', 'our cgroup'], hier.map((x) => [`v${x.version} ${x.mountPoint}`, x.controllers.join(',') || '-', `${x.ownPath}${x.isRoot ? ' (root)' : ''}`]), 90));
+    // Where a run's cgroups go, hierarchy by hierarchy, and why (the planner uses the same rule).
+    this.say('');
+    for (const p of r.cgroupPlacements) {
+      this.say(`${p.hierarchy}: ${p.dir ? `runs go under ${p.dir}` : 'bvisor places no cgroup here'}`);
+      this.say(`  why: ${p.why}${p.hint ? `\n  hint: ${p.hint}` : ''}`);
+    }
     this.say('');
     this.say(table(['backend', 'clause', 'mechanism here', 'strength'], r.capabilities.map((c) => [c.backend, c.clause, c.mechanism ?? `refused: ${c.reason}`, c.strength ?? '-']), 110));
     return r;

@@ -43,13 +43,13 @@ function best(backend: Backend, clause: string, cands: Candidate[]): CapabilityR
   return { backend, clause, mechanism: null, strength: null, reason: no?.reason ?? 'no mechanism' };
 }
 
-export function capabilityTable(host: HostFacts, cgroupParentNamed: boolean): CapabilityRow[] {
+export function capabilityTable(host: HostFacts, cgroupParent: string | null): CapabilityRow[] {
   const rows: CapabilityRow[] = [];
   for (const backend of ['linux', 'wasm'] as const) {
     const f = FEATURES[backend];
     const m0 = base(backend === 'linux' ? 'process' : 'wasm');
     const dir = dirFor(host);
-    const ctx = (m: NormalManifest): FeatureCtx => ({ host, manifest: m, paths: { grants: [dir, dir], exe: { path: '/bin/true', kind: 'file', mode: 0o755 }, module: { path: '/b/m.wasm', kind: 'file', mode: 0o644 }, root: dir }, cgroupParentNamed });
+    const ctx = (m: NormalManifest): FeatureCtx => ({ host, manifest: m, paths: { grants: [dir, dir], exe: { path: '/bin/true', kind: 'file', mode: 0o755 }, module: { path: '/b/m.wasm', kind: 'file', mode: 0o644 }, root: dir }, cgroupParent });
     rows.push(best(backend, 'filesystem (deny by default)', f.filesystemDefault(ctx(m0))));
     for (const access of ['read', 'read-write'] as const) {
       const m = { ...m0, filesystem: [{ index: 0, path: '/srv/data', bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const }] };

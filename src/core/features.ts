@@ -84,7 +84,8 @@ export interface FeatureCtx {
   host: HostFacts;
   manifest: NormalManifest;
   paths: PlanPaths;
-  cgroupParentNamed: boolean;
+  /** The cgroup parent the user named, or null (the planner then places cgroups itself). */
+  cgroupParent: string | null;
   reserved?: readonly Reserved[];
 }
 
@@ -344,7 +345,7 @@ function rlimitCandidate(ctx: FeatureCtx, resource: string, value: number, stren
 }
 
 function cgroupCandidate(ctx: FeatureCtx, controller: string, v2file: string, v1file: string, strength: Strength = 'enforced'): Candidate {
-  const c = cgroupFor(ctx.host, controller, ctx.cgroupParentNamed);
+  const c = cgroupFor(ctx.host, controller, ctx.cgroupParent);
   if (!c.ok) return missing(`linux:cgroup(${controller})`, strength, 'BV_PLAN_CGROUP_UNAVAILABLE', c.reason, c.hint);
   return have(c.choice.version === 2 ? `linux:cgroup2:${v2file}` : `linux:cgroup1:${v1file}`, strength);
 }
@@ -373,7 +374,7 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
       // Descendants can outlive a killed parent; the deadline must reach all of them: killing
       // the init of a pid namespace does, and so does killing every member of a cgroup.
       if (canNamespace(ctx.host)) return [have('linux:supervisor(deadline,kill pid namespace)', 'enforced')];
-      const c = cgroupFor(ctx.host, 'membership', ctx.cgroupParentNamed);
+      const c = cgroupFor(ctx.host, 'membership', ctx.cgroupParent);
       if (c.ok) return supervised(ctx, have(`linux:supervisor(deadline,kill cgroup${c.choice.version})`, 'enforced'));
       return [
         missing('linux:supervisor(deadline)', 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'with spawn: descendants the deadline must reach every descendant, and neither a pid namespace nor a cgroup is available', NS_HINT),

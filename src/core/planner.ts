@@ -3,13 +3,13 @@
 // A clause is admitted only by a mechanism at least as strong as the guarantee it asks for;
 // weaker guarantees are honoured only where the manifest names them, and the verdict records it.
 // Nothing here touches the host: facts come in as data, the hash function as an argument.
-import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, RlimitSetting } from '../contract/generated/types.js';
+import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
 import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
-import { canNamespace, cgroupFor } from './host-view.js';
+import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
 import { contentHash, type Sha256Hex } from './seal.js';
 import { formatSize, formatDuration } from './units.js';
 import { CAPABILITY_NUMBERS } from './capability-names.js';
@@ -76,7 +76,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   const { manifest: m, host } = input;
   const backend = input.backend ?? backendOf(m);
   const f = FEATURES[backend];
-  const ctx: FeatureCtx = { host, manifest: m, paths: input.paths, cgroupParentNamed: input.cgroupParent !== null, reserved: input.reserved ?? [] };
+  const ctx: FeatureCtx = { host, manifest: m, paths: input.paths, cgroupParent: input.cgroupParent, reserved: input.reserved ?? [] };
   const choices: Choice[] = [];
   const dg = m.defaultGuarantee;
 
@@ -252,11 +252,18 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
   const limits: CgroupLimit[] = [];
   const rlimits: RlimitSetting[] = [];
   let watch: LaunchInputs['cgroup']['watch'] = null;
-  const parentNamed = input.cgroupParent !== null;
+  // One placement per hierarchy: every choice for a hierarchy comes from the same rule.
+  const placements = new Map<string, CgroupPlacement>();
+  const place = (controller: string): CgroupChoice | null => {
+    const c = cgroupFor(host, controller, input.cgroupParent);
+    if (!c.ok) return null;
+    placements.set(c.choice.placement.mountPoint, c.choice.placement);
+    return c.choice;
+  };
   const addCg = (clause: string, controller: string, v2: [string, string][], v1: [string, string][]): void => {
-    const c = cgroupFor(host, controller, parentNamed);
-    if (!c.ok) return;
-    for (const [file, value] of c.choice.version === 2 ? v2 : v1) limits.push({ clause, version: c.choice.version, controller, file, value });
+    const c = place(controller);
+    if (!c) return;
+    for (const [file, value] of c.version === 2 ? v2 : v1) limits.push({ clause, version: c.version, controller, file, value });
   };
   if (backend === 'linux') {
     const L = m.limits;
@@ -281,8 +288,8 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     }
     if (L.cpu && m.spawn.value === 'descendants') {
       // Mediated: the whole tree's usage, from the cgroup, polled by the supervisor.
-      const c = cgroupFor(host, 'cpuacct', parentNamed);
-      if (c.ok) watch = { clause: 'limits.cpu', version: c.choice.version, controller: 'cpuacct', file: c.choice.version === 2 ? 'cpu.stat' : 'cpuacct.usage', limitUs: L.cpu.value * 1000 };
+      const c = place('cpuacct');
+      if (c) watch = { clause: 'limits.cpu', version: c.version, controller: 'cpuacct', file: c.version === 2 ? 'cpu.stat' : 'cpuacct.usage', limitUs: L.cpu.value * 1000 };
     }
     if (L.openFiles) rlimits.push({ clause: 'limits.openFiles', resource: 'nofile', soft: L.openFiles.value, hard: L.openFiles.value });
   }
@@ -295,6 +302,8 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
       if (m.network.value.mode === 'deny' || m.network.value.mode === 'loopback') namespaces.push('net');
     }
   }
+    // A cgroup that finds every descendant (teardown, kill --all) when limits make none.
+    if ((m.spawn.value === 'descendants' || !namespaces.includes('pid')) && placements.size === 0) place('membership');
   const workload: LaunchInputs['workload'] =
     w.kind === 'process'
       ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe), ...(paths.exe?.interpreter ? { script: true } : {}) }
@@ -311,7 +320,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     stdio: stdinFile ? { ...m.stdio, stdin: `file:${stdinFile.path}` } : m.stdio,
     stdinFile,
     namespaces,
-    cgroup: { parent: input.cgroupParent, limits, watch },
+    cgroup: { parent: input.cgroupParent, limits, watch, placements: [...placements.values()] },
     rlimits,
     wallMs: m.limits.wall?.value ?? null,
     cpuMs: m.limits.cpu?.value ?? null,

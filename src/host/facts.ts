@@ -1,7 +1,7 @@
 // Probes the host: every fact is read from the kernel (/proc, /sys, a syscall through the shim),
 // never assumed from the distribution or the kernel version. A fact that cannot be read says why
 // in its error field; the planner treats unknown as unavailable (fail closed).
-import { readFileSync, mkdirSync, rmdirSync, accessSync, constants } from 'node:fs';
+import { readFileSync, mkdirSync, rmdirSync, accessSync, statSync, constants } from 'node:fs';
 import { release, machine, constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import type { HostFacts, CgroupHierarchy, CgroupFacts, Rlimit } from '../contract/generated/types.js';
@@ -118,7 +118,7 @@ function probeCreate(dir: string | null, isRoot: boolean): { ok: boolean; error:
   }
 }
 
-export function probeCgroups(mountinfo: string, procCgroup: string, tryCreate = probeCreate): CgroupFacts {
+export function probeCgroups(mountinfo: string, procCgroup: string, tryCreate = probeCreate, euid = process.geteuid?.() ?? -1): CgroupFacts {
   const mounts = parseMountinfo(mountinfo);
   const members = parseProcCgroup(procCgroup);
   const v2Mount = mounts.find((m) => m.fsType === 'cgroup2');
@@ -129,7 +129,8 @@ export function probeCgroups(mountinfo: string, procCgroup: string, tryCreate = 
     const isRoot = v2Member.path === '/';
     const rd = (f: string): string[] => (ownDir ? (readText(join(ownDir, f)) ?? '').trim().split(/\s+/).filter(Boolean) : []);
     const created = tryCreate(ownDir, isRoot);
-    v2 = { version: 2, controllers: rd('cgroup.controllers'), subtreeControl: rd('cgroup.subtree_control'), mountPoint: v2Mount.mountPoint, ownPath: v2Member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error };
+    const rootControllers = words(join(v2Mount.mountPoint, 'cgroup.controllers'));
+    v2 = { version: 2, controllers: rd('cgroup.controllers'), subtreeControl: rd('cgroup.subtree_control'), mountPoint: v2Mount.mountPoint, ownPath: v2Member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error, rootControllers, rootWritable: writable(v2Mount.mountPoint) };
   }
   const v1: CgroupHierarchy[] = [];
   for (const m of mounts.filter((x) => x.fsType === 'cgroup')) {
@@ -141,11 +142,45 @@ export function probeCgroups(mountinfo: string, procCgroup: string, tryCreate = 
     const ownDir = ownDirUnder(m, member.path);
     const isRoot = member.path === '/';
     const created = tryCreate(ownDir, isRoot);
-    v1.push({ version: 1, controllers, subtreeControl: controllers, mountPoint: m.mountPoint, ownPath: member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error });
+    v1.push({ version: 1, controllers, subtreeControl: controllers, mountPoint: m.mountPoint, ownPath: member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error, rootControllers: controllers, rootWritable: writable(m.mountPoint) });
   }
   const realV1 = v1.filter((h) => h.controllers.some((c) => !c.startsWith('name=')));
   const mode: CgroupFacts['mode'] = v2 && realV1.length ? 'hybrid' : v2 ? 'v2' : realV1.length ? 'v1' : 'none';
-  return { mode, v2, v1 };
+  return { mode, v2, v1, delegated: v2 && euid !== 0 ? delegatedSubtree(v2, euid) : null };
+}
+
+function words(path: string): string[] {
+  return (readText(path) ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The caller's delegated subtree on cgroup v2: systemd's user@UID.service, which systemd hands
+ * to the user (Delegate=yes: the directory and its cgroup.subtree_control and cgroup.procs are
+ * chowned to them). Found above our own cgroup when we run inside it, else at its usual path.
+ */
+export function delegatedSubtree(v2: CgroupHierarchy, euid: number): CgroupFacts['delegated'] {
+  const mine = new RegExp(`^/user\\.slice/user-${euid}\\.slice/user@${euid}\\.service(?=/|$)`).exec(v2.ownPath)?.[0];
+  const path = mine ?? `/user.slice/user-${euid}.slice/user@${euid}.service`;
+  const dir = join(v2.mountPoint, path);
+  const owner = (f: string): number | null => {
+    try {
+      return statSync(f).uid;
+    } catch {
+      return null;
+    }
+  };
+  if (owner(dir) === null) return null;
+  const owned = [dir, join(dir, 'cgroup.subtree_control'), join(dir, 'cgroup.procs')].every((f) => owner(f) === euid);
+  return { path, dir, controllers: words(join(dir, 'cgroup.controllers')), subtreeControl: words(join(dir, 'cgroup.subtree_control')), owned };
 }
 
 // ---------------------------------------------------------------------------------------------

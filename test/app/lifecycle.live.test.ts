@@ -1,6 +1,7 @@
 // 200 containers with distinct ids, created in parallel through the lifecycle API, then started,
 // waited for and deleted: all succeed, nothing is left, the journal verifies with 200 reports.
 import { readdirSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createContainer, startContainer, stateOf, deleteContainer } from '../../src/app/lifecycle.js';
@@ -14,7 +15,7 @@ describe('lifecycle at scale (live)', () => {
     const b = probeBundle(['exit', '0']);
     const ids = Array.from({ length: 200 }, (_, i) => `p${i}`);
     const host = facts();
-    const created = await Promise.allSettled(ids.map((id) => createContainer({ root, id, bundle: b, cgroupParent: null, pidFile: null, secretEnv: {}, host })));
+    const created = await Promise.allSettled(ids.map((id) => createContainer({ root, id, bundle: b, cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host })));
     expect(created.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
     await Promise.all(ids.map((id) => startContainer(root, id)));
     const t = Date.now();

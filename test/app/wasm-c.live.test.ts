@@ -3,6 +3,7 @@
 // read-write preopen, readdir, sleep, and a memory hog against the cap. Oracles: the host disk,
 // the guest's own output, repeated runs.
 import { mkdirSync, writeFileSync, readFileSync, copyFileSync, chmodSync, chownSync, existsSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ function build(name: string): string | null {
 }
 
 async function run(dir: string): Promise<RunOutcome> {
-  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: null, secretEnv: {}, host: facts() });
+  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
 }
 
 describe('C guests (live)', () => {

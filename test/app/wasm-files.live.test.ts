@@ -2,6 +2,7 @@
 // disk for writes). The same guest under node:wasi, in a throwaway process, is the negative
 // control: it shows the escape is real there, so these tests can see one.
 import { mkdirSync, writeFileSync, symlinkSync, existsSync, readFileSync, chmodSync, chownSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,7 +44,7 @@ function makeBox(ops: Op[], access: 'read' | 'read-write'): Box | null {
 }
 
 async function errnos(b: Box): Promise<string[]> {
-  const out = await runLoaded(loadBundle(b.bundle), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: null, secretEnv: {}, host: facts() });
+  const out = await runLoaded(loadBundle(b.bundle), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
   expect(out.report.body.outcome.status, out.stderr?.toString()).toBe('completed');
   return out.stdout!.toString().trim().split('\n');
 }

@@ -4,6 +4,7 @@
 // resident memory stays bounded. Oracles: the guest's own output, the runner's /proc entry
 // (VmHWM, read while it runs), and twins whose outcome flips.
 import { writeFileSync, readFileSync, readdirSync, chmodSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ import { I, T, wasmModule } from '../core/wasm/builder.js';
 const BUNDLES = join(__dirname, '..', '..', 'bundles');
 
 async function run(dir: string): Promise<RunOutcome> {
-  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: null, secretEnv: {}, host: facts() });
+  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
 }
 
 function bundle(module: Uint8Array, limits = 'limits: { fuel: 100000 }'): string {

@@ -2,6 +2,7 @@
 // launcher; oracles are the guest's own output, its exit, the runner's /proc read-back, and
 // repeated runs (determinism).
 import { writeFileSync, copyFileSync, chmodSync, readFileSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ const BUNDLES = join(__dirname, '..', '..', 'bundles');
 
 // A root per run: its journal and module cache go away with the test's temp dirs.
 async function run(dir: string): Promise<RunOutcome> {
-  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: null, secretEnv: {}, host: facts() });
+  return runLoaded(loadBundle(dir), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
 }
 
 /** A bundle from WAT source (needs wat2wasm), or null. */
@@ -123,7 +124,7 @@ describe('wasm backend (live)', () => {
 
   it('a pre-started spare runner serves the next run; its deadline counts from the job; closeSpares ends it', async () => {
     const root = tempDir('bvisor-wasm-root-');
-    const go = (dir: string) => runLoaded(loadBundle(dir), { id: null, root, cgroupParent: null, secretEnv: {}, host: facts(), spare: true });
+    const go = (dir: string) => runLoaded(loadBundle(dir), { id: null, root, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), spare: true });
     const first = await go(join(BUNDLES, 'hello-wasm'));
     expect(first.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('started for this run');
     await new Promise((r) => setTimeout(r, 300)); // the spare is idle now, and not charged for it

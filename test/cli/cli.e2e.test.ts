@@ -36,6 +36,23 @@ describe('bvisor CLI', () => {
     expect(out.capabilities.some((c: any) => c.backend === 'wasm')).toBe(true);
   });
 
+  it('check says where runs\' cgroups go and why; BVISOR_CGROUP_PARENT names the parent, and --cgroup-parent wins over it', () => {
+    const env = { BVISOR_CGROUP_PARENT: 'from-env' };
+    const placed = (r: ReturnType<typeof cli>): Array<{ dir: string | null; why: string }> => r.json().cgroupPlacements;
+    const byEnv = placed(cli(['check', '--json'], { env }));
+    expect(byEnv.length).toBeGreaterThan(0);
+    for (const p of byEnv.filter((x) => x.dir)) expect(p).toMatchObject({ dir: expect.stringMatching(/\/from-env$/), why: expect.stringMatching(/named parent from-env, under our own cgroup/) });
+    expect(byEnv.some((x) => x.dir)).toBe(true);
+    const byFlag = placed(cli(['check', '--json', '--cgroup-parent', '/from-flag'], { env }));
+    for (const p of byFlag.filter((x) => x.dir)) expect(p).toMatchObject({ dir: expect.stringMatching(/^\/sys\/fs\/cgroup\/[^/]+\/from-flag$|^\/sys\/fs\/cgroup\/from-flag$/), why: expect.stringMatching(/from the hierarchy root/) });
+    const text = cli(['check'], { env }).stdout;
+    expect(text).toMatch(/^v\d \/sys\/fs\/cgroup\S*: runs go under \S+\/from-env\n  why: the named parent from-env/m);
+    // A parent that is not a path of plain names is refused in the plan, naming it.
+    const bad = cli(['plan', bundle('hello'), '--cgroup-parent', '../up'], { env });
+    expect(bad.status).toBe(3);
+    expect(bad.stderr).toMatch(/cgroup parent "\.\.\/up" is not a path of plain names/);
+  });
+
   it('plan bundles/hello is admitted, as a table and as JSON', () => {
     const t = cli(['plan', bundle('hello')]);
     expect(t.status, t.stderr).toBe(0);

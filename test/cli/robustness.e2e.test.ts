@@ -1,7 +1,7 @@
 // What the CLI does under faults and at the edges of its limits, as a script would see it.
 // Oracles: the streams and exit status a caller gets, /proc, the state root and the journal on
 // disk, the monitor's exit record.
-import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync, chmodSync, truncateSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync, rmSync, chmodSync, truncateSync } from 'node:fs';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -196,7 +196,15 @@ describe('what an attack on the lifecycle found', () => {
     run.kill('SIGSTOP');
     const del = spawn(process.execPath, [BIN, 'delete', '-f', 'z1', '--root', root], { stdio: 'ignore' });
     const delDone = new Promise<number | null>((r) => del.on('exit', (c) => r(c)));
-    await sleep(500);
+    // The delete has killed the run's workload and waits, through a pidfd, for the stopped run
+    // to finish (a fixed sleep here raced node's start-up on a loaded machine).
+    await until('delete waits for the run', () => {
+      try {
+        return readdirSync(`/proc/${del.pid}/fd`).some((fd) => readlinkSync(`/proc/${del.pid}/fd/${fd}`) === 'anon_inode:[pidfd]');
+      } catch {
+        return false;
+      }
+    }, 20_000);
     // As if the run had released its entry: the id is free, and a create takes it.
     rmSync(join(root, 'containers', 'z1'), { recursive: true, force: true });
     expect(cli(['create', 'z1', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);

@@ -1,6 +1,13 @@
 // Runs the real CLI (bin/run.js over dist/) as a user would.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { defaultTestParent } from './cgroups.js';
+
+/** Every CLI a test runs names the test's cgroup parent (in the VM: none, the defaults are under test). */
+function parentEnv(): NodeJS.ProcessEnv {
+  const p = defaultTestParent();
+  return p === null ? {} : { BVISOR_CGROUP_PARENT: p };
+}
 
 export const ROOT = join(__dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'run.js');
@@ -23,7 +30,7 @@ export function crashArgs(stage: string): { pre: string[]; env: NodeJS.ProcessEn
 
 export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; crashAt?: string } = {}): CliResult {
   const crash = opts.crashAt ? crashArgs(opts.crashAt) : { pre: [], env: {} };
-  const r = spawnSync(process.execPath, [...crash.pre, BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env, ...crash.env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [...crash.pre, BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...parentEnv(), ...opts.env, ...crash.env }, encoding: 'utf8', timeout: 60_000 });
   return {
     status: r.status,
     signal: r.signal,

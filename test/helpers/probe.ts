@@ -1,7 +1,6 @@
 // Runs the probe (native-shim/build/bvprobe) as a workload, through the same path `bvisor run`
 // takes, with optional test-only hooks. The probe's own report is the oracle.
-import { writeFileSync, chmodSync, chownSync, rmdirSync, mkdirSync, copyFileSync } from 'node:fs';
-import { afterAll } from 'vitest';
+import { writeFileSync, chmodSync, chownSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded, type RunOutcome } from '../../src/app/run.js';
@@ -9,6 +8,9 @@ import type { LaunchHooks } from '../../src/backends/linux/launcher.js';
 import type { HostFacts } from '../../src/contract/generated/types.js';
 import { probeHost } from '../../src/host/facts.js';
 import { tempDir } from './tmp.js';
+import { testCgroupParent, defaultTestParent } from './cgroups.js';
+
+export { testCgroupParent };
 
 export const PROBE = join(__dirname, '..', '..', 'native-shim', 'build', 'bvprobe');
 
@@ -52,7 +54,7 @@ export function probeBundle(args: string[], extra = '', opts: { filesystem?: str
 
 export async function runProbe(args: string[], extra = '', o: { hooks?: LaunchHooks; cgroupParent?: string | null; secretEnv?: NodeJS.ProcessEnv; filesystem?: string[]; root?: string | null; id?: string | null; secrets?: string[]; fds?: number[]; host?: HostFacts } = {}): Promise<RunOutcome> {
   const b = loadBundle(probeBundle(args, extra, o.filesystem ? { filesystem: o.filesystem } : {}));
-  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent ?? null, secretEnv: o.secretEnv ?? {}, secrets: o.secrets ?? Object.keys(o.secretEnv ?? {}).map((k) => k.replace(/^BVISOR_SECRET_/, '').toLowerCase().replace(/_/g, '-')), fds: o.fds ?? [], host: o.host ?? facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent === undefined ? defaultTestParent() : o.cgroupParent, secretEnv: o.secretEnv ?? {}, secrets: o.secrets ?? Object.keys(o.secretEnv ?? {}).map((k) => k.replace(/^BVISOR_SECRET_/, '').toLowerCase().replace(/_/g, '-')), fds: o.fds ?? [], host: o.host ?? facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
 }
 
 /**
@@ -79,27 +81,6 @@ export async function probeFacts(extra = '', o: Parameters<typeof runProbe>[2] =
     throw new Error(`probe printed no JSON (exit ${out.exitStatus}): ${text} ${out.stderr?.toString() ?? ''}`);
   }
 }
-
-/**
- * A cgroup parent named for this test process (bvisor creates it under our own cgroup when a
- * pids or cpu limit needs it). bvisor leaves a parent the user named; tests must not leave
- * anything, so it is removed after each test file (registered when this helper is imported).
- */
-export function testCgroupParent(): string {
-  return `bvisor-test-${process.pid}`;
-}
-
-afterAll(() => {
-  if (host === null) return; // this file never launched anything
-  for (const h of [...host.cgroup.v1, ...(host.cgroup.v2 ? [host.cgroup.v2] : [])]) {
-    if (!h.ownDir) continue;
-    try {
-      rmdirSync(join(h.ownDir, testCgroupParent()));
-    } catch {
-      // not made in this hierarchy
-    }
-  }
-});
 
 /** Runs `bvprobe try OP… , OP…` and returns the errno of each operation (0: it worked). */
 export async function tryOps(ops: string[][], extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<number[]> {

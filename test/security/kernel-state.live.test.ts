@@ -6,6 +6,7 @@
 // errno the probe gets opening the knob for writing (never actually writing; the red twin only
 // opens too), the layers peeled off with test-only switches.
 import { existsSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tmp.js';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ const AS_ROOT_NO_MOUNTS: LaunchHooks = { noLandlock: true, mutateLaunch: (l) => 
 async function refusals(grant: string): Promise<string[]> {
   const b = loadBundle(probeBundle(['exit', '0'], '', { filesystem: [`  - { path: ${grant}, access: read-write }`] }));
   try {
-    await runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+    await runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
     return [];
   } catch (e) {
     return (e as { issues: Array<{ clause: string; code: string }> }).issues.map((i) => `${i.clause}:${i.code}`);
@@ -40,7 +41,7 @@ describe('attack 6: host-wide kernel state stays out of reach', () => {
     const refusal = async (grant: string, access: string): Promise<string[]> => {
       writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/true }\nfilesystem:\n  - { path: ${grant}, access: ${access} }\n`);
       try {
-        await runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+        await runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
         return [];
       } catch (e) {
         return (e as { issues?: Array<{ clause: string; code: string }> }).issues?.map((i) => `${i.clause}:${i.code}`) ?? [String(e)];

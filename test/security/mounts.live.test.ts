@@ -5,6 +5,7 @@
 // than a grant (the rootfs gets rules on its own entries, never on "/"; a grant nested in a
 // wider one is refused). Oracles: the probe's errnos, the host disk, layers peeled off.
 import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -56,7 +57,7 @@ describe('attack 9: read grants stay read-only all the way down, and landlock ne
     const shared = tempDir('bvisor-shared-');
     chmodSync(shared, 0o1777); // the mode bits would allow anyone: only the boundary says read
     writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs, readonly: false }\nworkload:\n  process: { exe: /bin/bvprobe, args: [try, open, /work/ok, c, ",", open, ${shared}/x, c] }\nfilesystem:\n  - { path: ${shared}, access: read }\nstdio: { stdout: capture, stderr: capture }\n`);
-    const go = async (hooks?: LaunchHooks): Promise<number[]> => JSON.parse((await runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts(), ...(hooks ? { hooks } : {}) })).stdout!.toString());
+    const go = async (hooks?: LaunchHooks): Promise<number[]> => JSON.parse((await runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), ...(hooks ? { hooks } : {}) })).stdout!.toString());
     expect(await go()).toEqual([0, E.ROFS]); // the writable rootfs works; the read grant does not
     expect(await go(writable({}))).toEqual([0, E.ACCES]); // landlock: no rule wider than the grant
     expect(await go(writable({ noLandlock: true }))).toEqual([0, 0]); // red twin
@@ -68,7 +69,7 @@ describe('attack 9: read grants stay read-only all the way down, and landlock ne
     chmodSync(outer, 0o1777);
     mkdirSync(join(outer, 'inner'));
     const b = loadBundle(probeBundle(['exit', '0'], '', { filesystem: [`  - { path: ${outer}, access: read-write }`, `  - { path: ${join(outer, 'inner')}, access: read }`] }));
-    await expect(runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[3]', code: 'BV_PLAN_GRANT_NESTED' })] });
+    await expect(runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[3]', code: 'BV_PLAN_GRANT_NESTED' })] });
   });
 });
 
@@ -97,6 +98,6 @@ describe('found by attacking the change: what the planner admits, the launcher c
     // ./tmp is mounted at /tmp; the host path /tmp/<other> would be mounted at its own path, i.e.
     // inside the ./tmp mount, where bvisor would have to make a directory in the bundle's tmp.
     writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/true }\nfilesystem:\n  - { path: ./tmp, access: read-write }\n  - { path: ${other}, access: read }\n`);
-    await expect((async () => runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() }))()).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[1]', code: 'BV_PLAN_GRANT_NESTED' })] });
+    await expect((async () => runLoaded(loadBundle(d), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() }))()).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[1]', code: 'BV_PLAN_GRANT_NESTED' })] });
   });
 });

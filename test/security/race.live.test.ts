@@ -6,6 +6,7 @@
 // the descriptor. A launch that loses the race is refused (BV_MANIFEST_INVALID at planning,
 // BV_LAUNCH_CHANGED at launch); none reads outside. Oracle: what the workload printed.
 import { mkdirSync, writeFileSync, symlinkSync, chmodSync, chownSync, readFileSync, copyFileSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,7 +68,7 @@ describe('attack 3: no launch reads outside while bundle paths are swapped with 
     try {
       seen = await tally(LAUNCHES, async () => {
         const b = loadBundle(bundle);
-        const out = await runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+        const out = await runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
         return out.stdout?.toString() ?? '';
       });
     } finally {
@@ -99,7 +100,7 @@ describe('attack 3: no launch reads outside while bundle paths are swapped with 
     const r = racer(join(own, 'data'), join(own, 'lnk'), 2000);
     let seen: Record<string, number>;
     try {
-      seen = await tally(200, async () => (await runLoaded(loadBundle(bundle), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() })).stdout?.toString() ?? '');
+      seen = await tally(200, async () => (await runLoaded(loadBundle(bundle), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() })).stdout?.toString() ?? '');
     } finally {
       await r.stop();
     }
@@ -144,7 +145,7 @@ describe('attack 3: no launch reads outside while bundle paths are swapped with 
     let seen: Record<string, number>;
     try {
       seen = await tally(40, async () => {
-        const out = await runLoaded(loadBundle(bundle), { id: null, root, cgroupParent: null, secretEnv: {}, host: facts() });
+        const out = await runLoaded(loadBundle(bundle), { id: null, root, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
         return (out.stdout?.toString() ?? '').replace(/,.*$/s, '');
       });
     } finally {

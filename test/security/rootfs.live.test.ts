@@ -9,6 +9,7 @@
 //   here, through the CLI, with nothing left behind.
 // Oracles: the host disk, the refusal code and clause, the time taken, the temp dir listing.
 import { chmodSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +27,7 @@ function rootfsBundle(): { dir: string; rootfs: string } {
   return { dir, rootfs };
 }
 
-const run = async (dir: string): Promise<unknown> => runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+const run = async (dir: string): Promise<unknown> => runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
 
 describe('attack 4: hostile rootfs, FIFOs, tar', () => {
   it('a rootfs symlink where a grant is mounted is refused, and nothing is created on the host', async () => {
@@ -46,7 +47,7 @@ describe('attack 4: hostile rootfs, FIFOs, tar', () => {
     const host = tempDir('bvisor-hostdir-');
     const b = loadBundle(dir); // planned while rootfs/data does not exist
     symlinkSync(host, join(rootfs, 'data'));
-    await expect(runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_LAUNCH_FAILED', message: expect.stringMatching(/symlink/) });
+    await expect(runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_LAUNCH_FAILED', message: expect.stringMatching(/symlink/) });
     expect(readdirSync(host)).toEqual([]);
   });
 

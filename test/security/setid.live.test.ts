@@ -7,6 +7,7 @@
 // group. Oracles: the probe's errnos, the modes on the host disk; the red twin runs without
 // seccomp and plants the set-ID file.
 import { chmodSync, chownSync, statSync, existsSync, mkdirSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tryOps, probeBundle, facts, E, writableDir } from '../helpers/probe.js';
@@ -43,6 +44,6 @@ describe('no workload plants set-user-ID or set-group-ID files', () => {
     chownSync(d, 1000, 42); // group shadow on Debian
     mkdirSync(join(d, 'x'));
     const b = loadBundle(probeBundle(['exit', '0'], '', { filesystem: [`  - { path: ${d}, access: read-write }`] }));
-    await expect(runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[2]', code: 'BV_PLAN_WRITE_OWNER', message: expect.stringMatching(/1000:42, a system user or group/) })] });
+    await expect(runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[2]', code: 'BV_PLAN_WRITE_OWNER', message: expect.stringMatching(/1000:42, a system user or group/) })] });
   });
 });

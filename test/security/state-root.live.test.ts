@@ -7,6 +7,7 @@
 // - kill --all signals only cgroups bvisor named for that container.
 // Oracles: the probe's errnos, the host disk (the victim file's content), a live process.
 import { chmodSync, mkdirSync, writeFileSync, readFileSync, symlinkSync, existsSync, readdirSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,7 +38,7 @@ describe('attack 5: the state root is out of every workload’s reach', () => {
     const root = tempDir('bvisor-sr2-');
     mkdirSync(join(root, 'containers'));
     const b = loadBundle(probeBundle(['exit', '0'], '', { filesystem: [`  - { path: ${join(root, 'containers')}, access: read }`] }));
-    await expect(runLoaded(b, { id: null, root, cgroupParent: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[2]', code: 'BV_PLAN_GRANT_RESERVED' })] });
+    await expect(runLoaded(b, { id: null, root, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[2]', code: 'BV_PLAN_GRANT_RESERVED' })] });
   });
 
   it('the monitor never writes through a planted symlink (defence in depth)', () => {

@@ -7,6 +7,7 @@
 // terminal) and its /dev has no tty node. Oracles: the refusal codes, what the workload read,
 // the errno opening /dev/tty under a real pseudo-terminal (script(1)).
 import { chmodSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ function stdinBundle(file: string): string {
   return d;
 }
 
-const run = async (dir: string, host = facts()) => runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host });
+const run = async (dir: string, host = facts()) => runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host });
 
 describe('attack 7: stdin files and the terminal', () => {
   it('a bundle stdin file is fed to the workload; one that links out of the bundle is refused', async () => {

@@ -64,6 +64,9 @@ export interface LaunchHooks {
   ignoreEvidence?: boolean;
   /** No PR_SET_PDEATHSIG: the workload outlives its parent (the red twin of "dies with it"). */
   noPdeathsig?: boolean;
+  /** clone3 without CLONE_INTO_CGROUP: the workload is born in bvisor's own cgroup and never
+   * enters its v2 leaf (the red twin of "born into the cgroup"). */
+  noCloneIntoCgroup?: boolean;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
@@ -389,8 +392,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       seccomp = { sha256: createHash('sha256').update(bpf).digest('hex'), rules: c.rules, instructions: c.insns.length, deny: launch.syscalls.deny };
     }
 
-    const wantMembership = launch.spawn === 'descendants' || !launch.namespaces.includes('pid');
-    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, wantMembership, req.beforeCgroup);
+    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, req.beforeCgroup);
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
 
@@ -443,7 +445,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       env,
       runtime: {
         exeFd: at(exeFd),
-        cgroupFd: at(cg.v2Fd),
+        cgroupFd: hooks.noCloneIntoCgroup ? -1 : at(cg.v2Fd),
         syncFd: at(syncR),
         syncPeerFd: at(syncW),
         failFd: at(failW),

@@ -584,6 +584,10 @@ export interface CgroupFacts {
   mode: 'v2' | 'hybrid' | 'v1' | 'none';
   v2: CgroupHierarchy | null;
   v1: CgroupHierarchy[];
+  /**
+   * Rootless on cgroup v2: the caller's delegated subtree, or null when there is none (absent: not probed).
+   */
+  delegated?: DelegatedSubtree | null;
 }
 /**
  * This interface was referenced by `HostFacts`'s JSON-Schema
@@ -609,7 +613,7 @@ export interface CgroupHierarchy {
    */
   ownDir: string | null;
   /**
-   * Our cgroup is the hierarchy root: bvisor will not create cgroups there unless a parent is named.
+   * Our cgroup is the hierarchy root (see docs/cgroups.md for where bvisor then creates its cgroups).
    */
   isRoot: boolean;
   /**
@@ -617,6 +621,36 @@ export interface CgroupHierarchy {
    */
   canCreateChild: boolean;
   error: string | null;
+  /**
+   * The controllers the hierarchy root offers (v2: the root's cgroup.controllers; v1: the hierarchy's controllers). Absent: unknown.
+   */
+  rootControllers?: string[];
+  /**
+   * We may create cgroups at the hierarchy root (write access to its directory). Absent: unknown, treated as no.
+   */
+  rootWritable?: boolean;
+}
+/**
+ * The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.
+ *
+ * This interface was referenced by `HostFacts`'s JSON-Schema
+ * via the `definition` "DelegatedSubtree".
+ */
+export interface DelegatedSubtree {
+  /**
+   * Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.
+   */
+  path: string;
+  dir: string;
+  /**
+   * Its cgroup.controllers: what it may enable for its children.
+   */
+  controllers: string[];
+  subtreeControl: string[];
+  /**
+   * The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).
+   */
+  owned: boolean;
 }
 /**
  * This interface was referenced by `HostFacts`'s JSON-Schema
@@ -982,9 +1016,13 @@ export interface LaunchInputs {
   namespaces: ('user' | 'pid' | 'mount' | 'net' | 'ipc' | 'uts' | 'cgroup')[];
   cgroup: {
     /**
-     * The parent named by the user, relative to our own cgroup, or null for our own cgroup.
+     * The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.
      */
     parent: string | null;
+    /**
+     * Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).
+     */
+    placements: CgroupPlacement[];
     limits: CgroupLimit[];
     /**
      * A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.
@@ -1103,6 +1141,26 @@ export interface FsRule {
     uid: number;
     gid: number;
   };
+}
+/**
+ * This interface was referenced by `Plan`'s JSON-Schema
+ * via the `definition` "CgroupPlacement".
+ */
+export interface CgroupPlacement {
+  version: 1 | 2;
+  mountPoint: string;
+  /**
+   * An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).
+   */
+  anchor: string;
+  /**
+   * Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.
+   */
+  segments: string[];
+  /**
+   * Which placement rule chose this, in words.
+   */
+  why: string;
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema

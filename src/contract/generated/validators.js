@@ -3614,10 +3614,11 @@ return errors === 0;
 validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateHostFacts = validate55;
-const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/host-facts.schema.json","title":"HostFacts","description":"What bvisor check read off this host. Every field was read, never assumed; a read that failed says why in its error field.","type":"object","additionalProperties":false,"required":["bvisorVersion","kernel","landlock","seccomp","userns","cgroup","identity","capabilities","rlimits","mapping"],"properties":{"bvisorVersion":{"const":"1"},"kernel":{"type":"object","additionalProperties":false,"required":["release","arch"],"properties":{"release":{"type":"string"},"arch":{"type":"string"}}},"landlock":{"type":"object","additionalProperties":false,"required":["abi","error"],"properties":{"abi":{"description":"0 when landlock is unavailable.","type":"integer","minimum":0},"error":{"type":["string","null"]}}},"seccomp":{"type":"object","additionalProperties":false,"required":["available","actions"],"properties":{"available":{"type":"boolean"},"actions":{"type":"array","items":{"type":"string"}}}},"userns":{"type":"object","additionalProperties":false,"required":["maxUserNamespaces","unprivilegedClone","apparmorRestrict","canCreate","unprivilegedCanCreate","error"],"properties":{"maxUserNamespaces":{"type":["integer","null"]},"unprivilegedClone":{"description":"kernel.unprivileged_userns_clone (Debian), null when absent.","type":["integer","null"]},"apparmorRestrict":{"description":"kernel.apparmor_restrict_unprivileged_userns (Ubuntu), null when absent.","type":["integer","null"]},"canCreate":{"description":"A user namespace was really created by this process's credentials.","type":"boolean"},"unprivilegedCanCreate":{"description":"A user namespace was really created by uid/gid 65534 (or by us when we are not root).","type":"boolean"},"error":{"type":["string","null"]}}},"cgroup":{"$ref":"#/$defs/CgroupFacts"},"mapping":{"description":"The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"identity":{"type":"object","additionalProperties":false,"required":["uid","gid","euid","egid"],"properties":{"uid":{"type":"integer"},"gid":{"type":"integer"},"euid":{"type":"integer"},"egid":{"type":"integer"}}},"capabilities":{"type":"object","additionalProperties":false,"required":["effective","names"],"properties":{"effective":{"description":"CapEff from /proc/self/status, hex.","type":"string","pattern":"^[0-9a-f]{16}$"},"names":{"type":"array","items":{"type":"string"}}}},"rlimits":{"description":"Resource limits of this process; null means unlimited.","type":"object","additionalProperties":{"$ref":"#/$defs/Rlimit"}}},"$defs":{"Rlimit":{"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}},"CgroupHierarchy":{"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root: bvisor will not create cgroups there unless a parent is named.","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]}}},"CgroupFacts":{"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}}}}}};
-const schema88 = {"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}};
-const schema85 = {"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}}}};
-const schema86 = {"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root: bvisor will not create cgroups there unless a parent is named.","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]}}};
+const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/host-facts.schema.json","title":"HostFacts","description":"What bvisor check read off this host. Every field was read, never assumed; a read that failed says why in its error field.","type":"object","additionalProperties":false,"required":["bvisorVersion","kernel","landlock","seccomp","userns","cgroup","identity","capabilities","rlimits","mapping"],"properties":{"bvisorVersion":{"const":"1"},"kernel":{"type":"object","additionalProperties":false,"required":["release","arch"],"properties":{"release":{"type":"string"},"arch":{"type":"string"}}},"landlock":{"type":"object","additionalProperties":false,"required":["abi","error"],"properties":{"abi":{"description":"0 when landlock is unavailable.","type":"integer","minimum":0},"error":{"type":["string","null"]}}},"seccomp":{"type":"object","additionalProperties":false,"required":["available","actions"],"properties":{"available":{"type":"boolean"},"actions":{"type":"array","items":{"type":"string"}}}},"userns":{"type":"object","additionalProperties":false,"required":["maxUserNamespaces","unprivilegedClone","apparmorRestrict","canCreate","unprivilegedCanCreate","error"],"properties":{"maxUserNamespaces":{"type":["integer","null"]},"unprivilegedClone":{"description":"kernel.unprivileged_userns_clone (Debian), null when absent.","type":["integer","null"]},"apparmorRestrict":{"description":"kernel.apparmor_restrict_unprivileged_userns (Ubuntu), null when absent.","type":["integer","null"]},"canCreate":{"description":"A user namespace was really created by this process's credentials.","type":"boolean"},"unprivilegedCanCreate":{"description":"A user namespace was really created by uid/gid 65534 (or by us when we are not root).","type":"boolean"},"error":{"type":["string","null"]}}},"cgroup":{"$ref":"#/$defs/CgroupFacts"},"mapping":{"description":"The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"identity":{"type":"object","additionalProperties":false,"required":["uid","gid","euid","egid"],"properties":{"uid":{"type":"integer"},"gid":{"type":"integer"},"euid":{"type":"integer"},"egid":{"type":"integer"}}},"capabilities":{"type":"object","additionalProperties":false,"required":["effective","names"],"properties":{"effective":{"description":"CapEff from /proc/self/status, hex.","type":"string","pattern":"^[0-9a-f]{16}$"},"names":{"type":"array","items":{"type":"string"}}}},"rlimits":{"description":"Resource limits of this process; null means unlimited.","type":"object","additionalProperties":{"$ref":"#/$defs/Rlimit"}}},"$defs":{"Rlimit":{"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}},"CgroupHierarchy":{"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root (see docs/cgroups.md for where bvisor then creates its cgroups).","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]},"rootControllers":{"description":"The controllers the hierarchy root offers (v2: the root's cgroup.controllers; v1: the hierarchy's controllers). Absent: unknown.","type":"array","items":{"type":"string"}},"rootWritable":{"description":"We may create cgroups at the hierarchy root (write access to its directory). Absent: unknown, treated as no.","type":"boolean"}}},"DelegatedSubtree":{"title":"DelegatedSubtree","description":"The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.","type":"object","additionalProperties":false,"required":["path","dir","controllers","subtreeControl","owned"],"properties":{"path":{"description":"Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.","type":"string"},"dir":{"type":"string"},"controllers":{"description":"Its cgroup.controllers: what it may enable for its children.","type":"array","items":{"type":"string"}},"subtreeControl":{"type":"array","items":{"type":"string"}},"owned":{"description":"The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).","type":"boolean"}}},"CgroupFacts":{"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}},"delegated":{"description":"Rootless on cgroup v2: the caller's delegated subtree, or null when there is none (absent: not probed).","anyOf":[{"$ref":"#/$defs/DelegatedSubtree"},{"type":"null"}]}}}}};
+const schema89 = {"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}};
+const schema85 = {"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}},"delegated":{"description":"Rootless on cgroup v2: the caller's delegated subtree, or null when there is none (absent: not probed).","anyOf":[{"$ref":"#/$defs/DelegatedSubtree"},{"type":"null"}]}}};
+const schema86 = {"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root (see docs/cgroups.md for where bvisor then creates its cgroups).","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]},"rootControllers":{"description":"The controllers the hierarchy root offers (v2: the root's cgroup.controllers; v1: the hierarchy's controllers). Absent: unknown.","type":"array","items":{"type":"string"}},"rootWritable":{"description":"We may create cgroups at the hierarchy root (write access to its directory). Absent: unknown, treated as no.","type":"boolean"}}};
+const schema88 = {"title":"DelegatedSubtree","description":"The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.","type":"object","additionalProperties":false,"required":["path","dir","controllers","subtreeControl","owned"],"properties":{"path":{"description":"Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.","type":"string"},"dir":{"type":"string"},"controllers":{"description":"Its cgroup.controllers: what it may enable for its children.","type":"array","items":{"type":"string"}},"subtreeControl":{"type":"array","items":{"type":"string"}},"owned":{"description":"The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).","type":"boolean"}}};
 
 function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3661,7 +3662,7 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(((key0 === "mode") || (key0 === "v2")) || (key0 === "v1"))){
+if(!((((key0 === "mode") || (key0 === "v2")) || (key0 === "v1")) || (key0 === "delegated"))){
 const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err3];
@@ -3956,9 +3957,13 @@ vErrors.push(err27);
 errors++;
 }
 }
-}
-else {
-const err28 = {instancePath:instancePath+"/v2",schemaPath:"#/$defs/CgroupHierarchy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.rootControllers !== undefined){
+let data13 = data1.rootControllers;
+if(Array.isArray(data13)){
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+if(typeof data13[i2] !== "string"){
+const err28 = {instancePath:instancePath+"/v2/rootControllers/" + i2,schemaPath:"#/$defs/CgroupHierarchy/properties/rootControllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3967,11 +3972,10 @@ vErrors.push(err28);
 }
 errors++;
 }
-var _valid0 = _errs6 === errors;
-valid1 = valid1 || _valid0;
-const _errs32 = errors;
-if(data1 !== null){
-const err29 = {instancePath:instancePath+"/v2",schemaPath:"#/properties/v2/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/v2/rootControllers",schemaPath:"#/$defs/CgroupHierarchy/properties/rootControllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3980,15 +3984,52 @@ vErrors.push(err29);
 }
 errors++;
 }
-var _valid0 = _errs32 === errors;
-valid1 = valid1 || _valid0;
-if(!valid1){
-const err30 = {instancePath:instancePath+"/v2",schemaPath:"#/properties/v2/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data1.rootWritable !== undefined){
+if(typeof data1.rootWritable !== "boolean"){
+const err30 = {instancePath:instancePath+"/v2/rootWritable",schemaPath:"#/$defs/CgroupHierarchy/properties/rootWritable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err30];
 }
 else {
 vErrors.push(err30);
+}
+errors++;
+}
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/v2",schemaPath:"#/$defs/CgroupHierarchy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+var _valid0 = _errs6 === errors;
+valid1 = valid1 || _valid0;
+const _errs38 = errors;
+if(data1 !== null){
+const err32 = {instancePath:instancePath+"/v2",schemaPath:"#/properties/v2/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+var _valid0 = _errs38 === errors;
+valid1 = valid1 || _valid0;
+if(!valid1){
+const err33 = {instancePath:instancePath+"/v2",schemaPath:"#/properties/v2/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
 }
 errors++;
 }
@@ -4005,44 +4046,14 @@ vErrors = null;
 }
 }
 if(data.v1 !== undefined){
-let data13 = data.v1;
-if(Array.isArray(data13)){
-const len2 = data13.length;
-for(let i2=0; i2<len2; i2++){
-let data14 = data13[i2];
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-if(data14.version === undefined){
-const err31 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
-if(vErrors === null){
-vErrors = [err31];
-}
-else {
-vErrors.push(err31);
-}
-errors++;
-}
-if(data14.controllers === undefined){
-const err32 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "controllers"},message:"must have required property '"+"controllers"+"'"};
-if(vErrors === null){
-vErrors = [err32];
-}
-else {
-vErrors.push(err32);
-}
-errors++;
-}
-if(data14.subtreeControl === undefined){
-const err33 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "subtreeControl"},message:"must have required property '"+"subtreeControl"+"'"};
-if(vErrors === null){
-vErrors = [err33];
-}
-else {
-vErrors.push(err33);
-}
-errors++;
-}
-if(data14.mountPoint === undefined){
-const err34 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
+let data16 = data.v1;
+if(Array.isArray(data16)){
+const len3 = data16.length;
+for(let i3=0; i3<len3; i3++){
+let data17 = data16[i3];
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(data17.version === undefined){
+const err34 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -4051,8 +4062,8 @@ vErrors.push(err34);
 }
 errors++;
 }
-if(data14.ownPath === undefined){
-const err35 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "ownPath"},message:"must have required property '"+"ownPath"+"'"};
+if(data17.controllers === undefined){
+const err35 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "controllers"},message:"must have required property '"+"controllers"+"'"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -4061,8 +4072,8 @@ vErrors.push(err35);
 }
 errors++;
 }
-if(data14.ownDir === undefined){
-const err36 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "ownDir"},message:"must have required property '"+"ownDir"+"'"};
+if(data17.subtreeControl === undefined){
+const err36 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "subtreeControl"},message:"must have required property '"+"subtreeControl"+"'"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -4071,8 +4082,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-if(data14.isRoot === undefined){
-const err37 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "isRoot"},message:"must have required property '"+"isRoot"+"'"};
+if(data17.mountPoint === undefined){
+const err37 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -4081,8 +4092,8 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(data14.canCreateChild === undefined){
-const err38 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "canCreateChild"},message:"must have required property '"+"canCreateChild"+"'"};
+if(data17.ownPath === undefined){
+const err38 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "ownPath"},message:"must have required property '"+"ownPath"+"'"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -4091,8 +4102,8 @@ vErrors.push(err38);
 }
 errors++;
 }
-if(data14.error === undefined){
-const err39 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "error"},message:"must have required property '"+"error"+"'"};
+if(data17.ownDir === undefined){
+const err39 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "ownDir"},message:"must have required property '"+"ownDir"+"'"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -4101,9 +4112,8 @@ vErrors.push(err39);
 }
 errors++;
 }
-for(const key2 in data14){
-if(!(func1.call(schema86.properties, key2))){
-const err40 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data17.isRoot === undefined){
+const err40 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "isRoot"},message:"must have required property '"+"isRoot"+"'"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -4112,11 +4122,8 @@ vErrors.push(err40);
 }
 errors++;
 }
-}
-if(data14.version !== undefined){
-let data15 = data14.version;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-const err41 = {instancePath:instancePath+"/v1/" + i2+"/version",schemaPath:"#/$defs/CgroupHierarchy/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data17.canCreateChild === undefined){
+const err41 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "canCreateChild"},message:"must have required property '"+"canCreateChild"+"'"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -4125,8 +4132,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(!((data15 === 1) || (data15 === 2))){
-const err42 = {instancePath:instancePath+"/v1/" + i2+"/version",schemaPath:"#/$defs/CgroupHierarchy/properties/version/enum",keyword:"enum",params:{allowedValues: schema86.properties.version.enum},message:"must be equal to one of the allowed values"};
+if(data17.error === undefined){
+const err42 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/required",keyword:"required",params:{missingProperty: "error"},message:"must have required property '"+"error"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -4135,14 +4142,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-if(data14.controllers !== undefined){
-let data16 = data14.controllers;
-if(Array.isArray(data16)){
-const len3 = data16.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data16[i3] !== "string"){
-const err43 = {instancePath:instancePath+"/v1/" + i2+"/controllers/" + i3,schemaPath:"#/$defs/CgroupHierarchy/properties/controllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key2 in data17){
+if(!(func1.call(schema86.properties, key2))){
+const err43 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -4152,9 +4154,10 @@ vErrors.push(err43);
 errors++;
 }
 }
-}
-else {
-const err44 = {instancePath:instancePath+"/v1/" + i2+"/controllers",schemaPath:"#/$defs/CgroupHierarchy/properties/controllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.version !== undefined){
+let data18 = data17.version;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err44 = {instancePath:instancePath+"/v1/" + i3+"/version",schemaPath:"#/$defs/CgroupHierarchy/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -4163,14 +4166,8 @@ vErrors.push(err44);
 }
 errors++;
 }
-}
-if(data14.subtreeControl !== undefined){
-let data18 = data14.subtreeControl;
-if(Array.isArray(data18)){
-const len4 = data18.length;
-for(let i4=0; i4<len4; i4++){
-if(typeof data18[i4] !== "string"){
-const err45 = {instancePath:instancePath+"/v1/" + i2+"/subtreeControl/" + i4,schemaPath:"#/$defs/CgroupHierarchy/properties/subtreeControl/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data18 === 1) || (data18 === 2))){
+const err45 = {instancePath:instancePath+"/v1/" + i3+"/version",schemaPath:"#/$defs/CgroupHierarchy/properties/version/enum",keyword:"enum",params:{allowedValues: schema86.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -4180,9 +4177,13 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
-else {
-const err46 = {instancePath:instancePath+"/v1/" + i2+"/subtreeControl",schemaPath:"#/$defs/CgroupHierarchy/properties/subtreeControl/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.controllers !== undefined){
+let data19 = data17.controllers;
+if(Array.isArray(data19)){
+const len4 = data19.length;
+for(let i4=0; i4<len4; i4++){
+if(typeof data19[i4] !== "string"){
+const err46 = {instancePath:instancePath+"/v1/" + i3+"/controllers/" + i4,schemaPath:"#/$defs/CgroupHierarchy/properties/controllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -4192,9 +4193,9 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data14.mountPoint !== undefined){
-if(typeof data14.mountPoint !== "string"){
-const err47 = {instancePath:instancePath+"/v1/" + i2+"/mountPoint",schemaPath:"#/$defs/CgroupHierarchy/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err47 = {instancePath:instancePath+"/v1/" + i3+"/controllers",schemaPath:"#/$defs/CgroupHierarchy/properties/controllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -4204,9 +4205,13 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data14.ownPath !== undefined){
-if(typeof data14.ownPath !== "string"){
-const err48 = {instancePath:instancePath+"/v1/" + i2+"/ownPath",schemaPath:"#/$defs/CgroupHierarchy/properties/ownPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.subtreeControl !== undefined){
+let data21 = data17.subtreeControl;
+if(Array.isArray(data21)){
+const len5 = data21.length;
+for(let i5=0; i5<len5; i5++){
+if(typeof data21[i5] !== "string"){
+const err48 = {instancePath:instancePath+"/v1/" + i3+"/subtreeControl/" + i5,schemaPath:"#/$defs/CgroupHierarchy/properties/subtreeControl/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -4216,10 +4221,9 @@ vErrors.push(err48);
 errors++;
 }
 }
-if(data14.ownDir !== undefined){
-let data22 = data14.ownDir;
-if((typeof data22 !== "string") && (data22 !== null)){
-const err49 = {instancePath:instancePath+"/v1/" + i2+"/ownDir",schemaPath:"#/$defs/CgroupHierarchy/properties/ownDir/type",keyword:"type",params:{type: schema86.properties.ownDir.type},message:"must be string,null"};
+}
+else {
+const err49 = {instancePath:instancePath+"/v1/" + i3+"/subtreeControl",schemaPath:"#/$defs/CgroupHierarchy/properties/subtreeControl/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -4229,9 +4233,9 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data14.isRoot !== undefined){
-if(typeof data14.isRoot !== "boolean"){
-const err50 = {instancePath:instancePath+"/v1/" + i2+"/isRoot",schemaPath:"#/$defs/CgroupHierarchy/properties/isRoot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data17.mountPoint !== undefined){
+if(typeof data17.mountPoint !== "string"){
+const err50 = {instancePath:instancePath+"/v1/" + i3+"/mountPoint",schemaPath:"#/$defs/CgroupHierarchy/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4241,9 +4245,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data14.canCreateChild !== undefined){
-if(typeof data14.canCreateChild !== "boolean"){
-const err51 = {instancePath:instancePath+"/v1/" + i2+"/canCreateChild",schemaPath:"#/$defs/CgroupHierarchy/properties/canCreateChild/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data17.ownPath !== undefined){
+if(typeof data17.ownPath !== "string"){
+const err51 = {instancePath:instancePath+"/v1/" + i3+"/ownPath",schemaPath:"#/$defs/CgroupHierarchy/properties/ownPath/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4253,10 +4257,10 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data14.error !== undefined){
-let data25 = data14.error;
+if(data17.ownDir !== undefined){
+let data25 = data17.ownDir;
 if((typeof data25 !== "string") && (data25 !== null)){
-const err52 = {instancePath:instancePath+"/v1/" + i2+"/error",schemaPath:"#/$defs/CgroupHierarchy/properties/error/type",keyword:"type",params:{type: schema86.properties.error.type},message:"must be string,null"};
+const err52 = {instancePath:instancePath+"/v1/" + i3+"/ownDir",schemaPath:"#/$defs/CgroupHierarchy/properties/ownDir/type",keyword:"type",params:{type: schema86.properties.ownDir.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4266,9 +4270,9 @@ vErrors.push(err52);
 errors++;
 }
 }
-}
-else {
-const err53 = {instancePath:instancePath+"/v1/" + i2,schemaPath:"#/$defs/CgroupHierarchy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data17.isRoot !== undefined){
+if(typeof data17.isRoot !== "boolean"){
+const err53 = {instancePath:instancePath+"/v1/" + i3+"/isRoot",schemaPath:"#/$defs/CgroupHierarchy/properties/isRoot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4278,9 +4282,9 @@ vErrors.push(err53);
 errors++;
 }
 }
-}
-else {
-const err54 = {instancePath:instancePath+"/v1",schemaPath:"#/properties/v1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.canCreateChild !== undefined){
+if(typeof data17.canCreateChild !== "boolean"){
+const err54 = {instancePath:instancePath+"/v1/" + i3+"/canCreateChild",schemaPath:"#/$defs/CgroupHierarchy/properties/canCreateChild/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4290,14 +4294,299 @@ vErrors.push(err54);
 errors++;
 }
 }
-}
-else {
-const err55 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data17.error !== undefined){
+let data28 = data17.error;
+if((typeof data28 !== "string") && (data28 !== null)){
+const err55 = {instancePath:instancePath+"/v1/" + i3+"/error",schemaPath:"#/$defs/CgroupHierarchy/properties/error/type",keyword:"type",params:{type: schema86.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err55];
 }
 else {
 vErrors.push(err55);
+}
+errors++;
+}
+}
+if(data17.rootControllers !== undefined){
+let data29 = data17.rootControllers;
+if(Array.isArray(data29)){
+const len6 = data29.length;
+for(let i6=0; i6<len6; i6++){
+if(typeof data29[i6] !== "string"){
+const err56 = {instancePath:instancePath+"/v1/" + i3+"/rootControllers/" + i6,schemaPath:"#/$defs/CgroupHierarchy/properties/rootControllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+}
+else {
+const err57 = {instancePath:instancePath+"/v1/" + i3+"/rootControllers",schemaPath:"#/$defs/CgroupHierarchy/properties/rootControllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+}
+if(data17.rootWritable !== undefined){
+if(typeof data17.rootWritable !== "boolean"){
+const err58 = {instancePath:instancePath+"/v1/" + i3+"/rootWritable",schemaPath:"#/$defs/CgroupHierarchy/properties/rootWritable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+}
+else {
+const err59 = {instancePath:instancePath+"/v1/" + i3,schemaPath:"#/$defs/CgroupHierarchy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/v1",schemaPath:"#/properties/v1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data.delegated !== undefined){
+let data32 = data.delegated;
+const _errs75 = errors;
+let valid20 = false;
+const _errs76 = errors;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+if(data32.path === undefined){
+const err61 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+if(data32.dir === undefined){
+const err62 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/required",keyword:"required",params:{missingProperty: "dir"},message:"must have required property '"+"dir"+"'"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+if(data32.controllers === undefined){
+const err63 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/required",keyword:"required",params:{missingProperty: "controllers"},message:"must have required property '"+"controllers"+"'"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+if(data32.subtreeControl === undefined){
+const err64 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/required",keyword:"required",params:{missingProperty: "subtreeControl"},message:"must have required property '"+"subtreeControl"+"'"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+if(data32.owned === undefined){
+const err65 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/required",keyword:"required",params:{missingProperty: "owned"},message:"must have required property '"+"owned"+"'"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+for(const key3 in data32){
+if(!(((((key3 === "path") || (key3 === "dir")) || (key3 === "controllers")) || (key3 === "subtreeControl")) || (key3 === "owned"))){
+const err66 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+if(data32.path !== undefined){
+if(typeof data32.path !== "string"){
+const err67 = {instancePath:instancePath+"/delegated/path",schemaPath:"#/$defs/DelegatedSubtree/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+if(data32.dir !== undefined){
+if(typeof data32.dir !== "string"){
+const err68 = {instancePath:instancePath+"/delegated/dir",schemaPath:"#/$defs/DelegatedSubtree/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data32.controllers !== undefined){
+let data35 = data32.controllers;
+if(Array.isArray(data35)){
+const len7 = data35.length;
+for(let i7=0; i7<len7; i7++){
+if(typeof data35[i7] !== "string"){
+const err69 = {instancePath:instancePath+"/delegated/controllers/" + i7,schemaPath:"#/$defs/DelegatedSubtree/properties/controllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/delegated/controllers",schemaPath:"#/$defs/DelegatedSubtree/properties/controllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data32.subtreeControl !== undefined){
+let data37 = data32.subtreeControl;
+if(Array.isArray(data37)){
+const len8 = data37.length;
+for(let i8=0; i8<len8; i8++){
+if(typeof data37[i8] !== "string"){
+const err71 = {instancePath:instancePath+"/delegated/subtreeControl/" + i8,schemaPath:"#/$defs/DelegatedSubtree/properties/subtreeControl/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/delegated/subtreeControl",schemaPath:"#/$defs/DelegatedSubtree/properties/subtreeControl/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+if(data32.owned !== undefined){
+if(typeof data32.owned !== "boolean"){
+const err73 = {instancePath:instancePath+"/delegated/owned",schemaPath:"#/$defs/DelegatedSubtree/properties/owned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+var _valid1 = _errs76 === errors;
+valid20 = valid20 || _valid1;
+const _errs94 = errors;
+if(data32 !== null){
+const err75 = {instancePath:instancePath+"/delegated",schemaPath:"#/properties/delegated/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+var _valid1 = _errs94 === errors;
+valid20 = valid20 || _valid1;
+if(!valid20){
+const err76 = {instancePath:instancePath+"/delegated",schemaPath:"#/properties/delegated/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+else {
+errors = _errs75;
+if(vErrors !== null){
+if(_errs75){
+vErrors.length = _errs75;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err77 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
 }
 errors++;
 }
@@ -5235,7 +5524,7 @@ errors++;
 if(data33.soft !== undefined){
 let data34 = data33.soft;
 if((!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))) && (data34 !== null)){
-const err77 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: schema88.properties.soft.type},message:"must be integer,null"};
+const err77 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: schema89.properties.soft.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -5248,7 +5537,7 @@ errors++;
 if(data33.hard !== undefined){
 let data35 = data33.hard;
 if((!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))) && (data35 !== null)){
-const err78 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: schema88.properties.hard.type},message:"must be integer,null"};
+const err78 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: schema89.properties.hard.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -5299,16 +5588,16 @@ return errors === 0;
 validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateJournalEntry = validate58;
-const schema89 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/journal-entry.schema.json","title":"JournalEntry","description":"One line of the append-only journal: a sealed report, or an event the journal records about itself (a repair). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).","oneOf":[{"$ref":"#/$defs/ReportEntry"},{"$ref":"#/$defs/EventEntry"}],"$defs":{"JournalMac":{"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"ReportEntry":{"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"EventEntry":{"description":"Something that happened to the journal itself.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"$ref":"#/$defs/JournalRepair"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"JournalRepair":{"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}}}};
-const schema90 = {"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
-const schema100 = {"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
+const schema90 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/journal-entry.schema.json","title":"JournalEntry","description":"One line of the append-only journal: a sealed report, or an event the journal records about itself (a repair). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).","oneOf":[{"$ref":"#/$defs/ReportEntry"},{"$ref":"#/$defs/EventEntry"}],"$defs":{"JournalMac":{"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"ReportEntry":{"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"EventEntry":{"description":"Something that happened to the journal itself.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"$ref":"#/$defs/JournalRepair"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"JournalRepair":{"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}}}};
+const schema91 = {"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
+const schema101 = {"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
 const pattern12 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern13 = new RegExp("^[0-9a-f]{64}$", "u");
-const schema91 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}}}};
-const schema92 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}};
-const schema93 = {"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
-const schema94 = {"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}};
-const schema95 = {"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}};
+const schema92 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}}}};
+const schema93 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error"]},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}}}};
+const schema94 = {"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
+const schema95 = {"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}};
+const schema96 = {"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}};
 
 function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5504,7 +5793,7 @@ vErrors = null;
 if(data.expected !== undefined){
 let data4 = data.expected;
 if((((typeof data4 !== "string") && (!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4))))) && (typeof data4 !== "boolean")) && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/expected",schemaPath:"#/properties/expected/type",keyword:"type",params:{type: schema94.properties.expected.type},message:"must be string,integer,boolean,null"};
+const err14 = {instancePath:instancePath+"/expected",schemaPath:"#/properties/expected/type",keyword:"type",params:{type: schema95.properties.expected.type},message:"must be string,integer,boolean,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -5517,7 +5806,7 @@ errors++;
 if(data.ok !== undefined){
 let data5 = data.ok;
 if((typeof data5 !== "boolean") && (data5 !== null)){
-const err15 = {instancePath:instancePath+"/ok",schemaPath:"#/properties/ok/type",keyword:"type",params:{type: schema94.properties.ok.type},message:"must be boolean,null"};
+const err15 = {instancePath:instancePath+"/ok",schemaPath:"#/properties/ok/type",keyword:"type",params:{type: schema95.properties.ok.type},message:"must be boolean,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -5543,7 +5832,7 @@ return errors === 0;
 }
 validate62.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema96 = {"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}};
+const schema97 = {"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}};
 
 function validate64(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5611,7 +5900,7 @@ vErrors.push(err4);
 errors++;
 }
 if(!((((data0 === "ms") || (data0 === "bytes")) || (data0 === "count")) || (data0 === "fuel"))){
-const err5 = {instancePath:instancePath+"/unit",schemaPath:"#/properties/unit/enum",keyword:"enum",params:{allowedValues: schema96.properties.unit.enum},message:"must be equal to one of the allowed values"};
+const err5 = {instancePath:instancePath+"/unit",schemaPath:"#/properties/unit/enum",keyword:"enum",params:{allowedValues: schema97.properties.unit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5624,7 +5913,7 @@ errors++;
 if(data.limit !== undefined){
 let data1 = data.limit;
 if((!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))) && (data1 !== null)){
-const err6 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: schema96.properties.limit.type},message:"must be integer,null"};
+const err6 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: schema97.properties.limit.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5762,7 +6051,7 @@ return errors === 0;
 }
 validate64.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema98 = {"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}};
+const schema99 = {"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}};
 
 function validate70(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5840,7 +6129,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((data0 === "null") || (data0 === "inherit")) || (data0 === "capture"))){
-const err6 = {instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/enum",keyword:"enum",params:{allowedValues: schema98.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err6 = {instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/enum",keyword:"enum",params:{allowedValues: schema99.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5953,7 +6242,7 @@ vErrors = null;
 if(data.sha256 !== undefined){
 let data3 = data.sha256;
 if((typeof data3 !== "string") && (data3 !== null)){
-const err14 = {instancePath:instancePath+"/sha256",schemaPath:"#/properties/sha256/type",keyword:"type",params:{type: schema98.properties.sha256.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/sha256",schemaPath:"#/properties/sha256/type",keyword:"type",params:{type: schema99.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6124,7 +6413,7 @@ vErrors.push(err11);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema92.properties, key0))){
+if(!(func1.call(schema93.properties, key0))){
 const err12 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
@@ -6150,7 +6439,7 @@ errors++;
 if(data.containerId !== undefined){
 let data1 = data.containerId;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err14 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema92.properties.containerId.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema93.properties.containerId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6173,7 +6462,7 @@ vErrors.push(err15);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err16 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema92.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err16 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema93.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -6492,7 +6781,7 @@ vErrors.push(err42);
 errors++;
 }
 if(!((((data15 === "enforced") || (data15 === "mediated")) || (data15 === "best-effort")) || (data15 === "not-requested"))){
-const err43 = {instancePath:instancePath+"/admitted/" + i0+"/verdict",schemaPath:"#/$defs/Admitted/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema93.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err43 = {instancePath:instancePath+"/admitted/" + i0+"/verdict",schemaPath:"#/$defs/Admitted/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema94.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -6505,7 +6794,7 @@ errors++;
 if(data13.mechanism !== undefined){
 let data16 = data13.mechanism;
 if((typeof data16 !== "string") && (data16 !== null)){
-const err44 = {instancePath:instancePath+"/admitted/" + i0+"/mechanism",schemaPath:"#/$defs/Admitted/properties/mechanism/type",keyword:"type",params:{type: schema93.properties.mechanism.type},message:"must be string,null"};
+const err44 = {instancePath:instancePath+"/admitted/" + i0+"/mechanism",schemaPath:"#/$defs/Admitted/properties/mechanism/type",keyword:"type",params:{type: schema94.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -6629,7 +6918,7 @@ vErrors.push(err53);
 errors++;
 }
 if(!(((((data20 === "completed") || (data20 === "failed")) || (data20 === "timeout")) || (data20 === "killed")) || (data20 === "error"))){
-const err54 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/enum",keyword:"enum",params:{allowedValues: schema92.properties.outcome.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err54 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/enum",keyword:"enum",params:{allowedValues: schema93.properties.outcome.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -6642,7 +6931,7 @@ errors++;
 if(data19.reason !== undefined){
 let data21 = data19.reason;
 if((typeof data21 !== "string") && (data21 !== null)){
-const err55 = {instancePath:instancePath+"/outcome/reason",schemaPath:"#/properties/outcome/properties/reason/type",keyword:"type",params:{type: schema92.properties.outcome.properties.reason.type},message:"must be string,null"};
+const err55 = {instancePath:instancePath+"/outcome/reason",schemaPath:"#/properties/outcome/properties/reason/type",keyword:"type",params:{type: schema93.properties.outcome.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -6655,7 +6944,7 @@ errors++;
 if(data19.exitCode !== undefined){
 let data22 = data19.exitCode;
 if((!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))) && (data22 !== null)){
-const err56 = {instancePath:instancePath+"/outcome/exitCode",schemaPath:"#/properties/outcome/properties/exitCode/type",keyword:"type",params:{type: schema92.properties.outcome.properties.exitCode.type},message:"must be integer,null"};
+const err56 = {instancePath:instancePath+"/outcome/exitCode",schemaPath:"#/properties/outcome/properties/exitCode/type",keyword:"type",params:{type: schema93.properties.outcome.properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -6668,7 +6957,7 @@ errors++;
 if(data19.signal !== undefined){
 let data23 = data19.signal;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err57 = {instancePath:instancePath+"/outcome/signal",schemaPath:"#/properties/outcome/properties/signal/type",keyword:"type",params:{type: schema92.properties.outcome.properties.signal.type},message:"must be string,null"};
+const err57 = {instancePath:instancePath+"/outcome/signal",schemaPath:"#/properties/outcome/properties/signal/type",keyword:"type",params:{type: schema93.properties.outcome.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -6681,7 +6970,7 @@ errors++;
 if(data19.trap !== undefined){
 let data24 = data19.trap;
 if((typeof data24 !== "string") && (data24 !== null)){
-const err58 = {instancePath:instancePath+"/outcome/trap",schemaPath:"#/properties/outcome/properties/trap/type",keyword:"type",params:{type: schema92.properties.outcome.properties.trap.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/outcome/trap",schemaPath:"#/properties/outcome/properties/trap/type",keyword:"type",params:{type: schema93.properties.outcome.properties.trap.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -7082,7 +7371,7 @@ errors++;
 if(data37.startedAt !== undefined){
 let data39 = data37.startedAt;
 if((typeof data39 !== "string") && (data39 !== null)){
-const err88 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/type",keyword:"type",params:{type: schema92.properties.timings.properties.startedAt.type},message:"must be string,null"};
+const err88 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/type",keyword:"type",params:{type: schema93.properties.timings.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -7107,7 +7396,7 @@ errors++;
 if(data37.endedAt !== undefined){
 let data40 = data37.endedAt;
 if((typeof data40 !== "string") && (data40 !== null)){
-const err90 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/type",keyword:"type",params:{type: schema92.properties.timings.properties.endedAt.type},message:"must be string,null"};
+const err90 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/type",keyword:"type",params:{type: schema93.properties.timings.properties.endedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -7132,7 +7421,7 @@ errors++;
 if(data37.setupMs !== undefined){
 let data41 = data37.setupMs;
 if((!((typeof data41 == "number") && (isFinite(data41)))) && (data41 !== null)){
-const err92 = {instancePath:instancePath+"/timings/setupMs",schemaPath:"#/properties/timings/properties/setupMs/type",keyword:"type",params:{type: schema92.properties.timings.properties.setupMs.type},message:"must be number,null"};
+const err92 = {instancePath:instancePath+"/timings/setupMs",schemaPath:"#/properties/timings/properties/setupMs/type",keyword:"type",params:{type: schema93.properties.timings.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -7145,7 +7434,7 @@ errors++;
 if(data37.runMs !== undefined){
 let data42 = data37.runMs;
 if((!((typeof data42 == "number") && (isFinite(data42)))) && (data42 !== null)){
-const err93 = {instancePath:instancePath+"/timings/runMs",schemaPath:"#/properties/timings/properties/runMs/type",keyword:"type",params:{type: schema92.properties.timings.properties.runMs.type},message:"must be number,null"};
+const err93 = {instancePath:instancePath+"/timings/runMs",schemaPath:"#/properties/timings/properties/runMs/type",keyword:"type",params:{type: schema93.properties.timings.properties.runMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -7158,7 +7447,7 @@ errors++;
 if(data37.teardownMs !== undefined){
 let data43 = data37.teardownMs;
 if((!((typeof data43 == "number") && (isFinite(data43)))) && (data43 !== null)){
-const err94 = {instancePath:instancePath+"/timings/teardownMs",schemaPath:"#/properties/timings/properties/teardownMs/type",keyword:"type",params:{type: schema92.properties.timings.properties.teardownMs.type},message:"must be number,null"};
+const err94 = {instancePath:instancePath+"/timings/teardownMs",schemaPath:"#/properties/timings/properties/teardownMs/type",keyword:"type",params:{type: schema93.properties.timings.properties.teardownMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -7791,8 +8080,8 @@ return errors === 0;
 }
 validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema101 = {"description":"Something that happened to the journal itself.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"$ref":"#/$defs/JournalRepair"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
-const schema102 = {"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}};
+const schema102 = {"description":"Something that happened to the journal itself.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"$ref":"#/$defs/JournalRepair"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
+const schema103 = {"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}};
 const pattern27 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
 
 function validate76(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -8670,7 +8959,7 @@ return errors === 0;
 validate58.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 exports.validateOciState = validate78;
-const schema104 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+const schema105 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
 
 function validate78(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/oci-state.schema.json" */;
@@ -8793,7 +9082,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped"))){
-const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema104.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema105.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -8979,7 +9268,7 @@ errors++;
 if(data7.startedAt !== undefined){
 let data11 = data7.startedAt;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema105.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -8992,7 +9281,7 @@ errors++;
 if(data7.reportHash !== undefined){
 let data12 = data7.reportHash;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
+const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema105.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -9005,7 +9294,7 @@ errors++;
 if(data7.monitorPid !== undefined){
 let data13 = data7.monitorPid;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
+const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema105.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -9091,7 +9380,7 @@ errors++;
 if(data14.exitCode !== undefined){
 let data16 = data14.exitCode;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema105.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -9104,7 +9393,7 @@ errors++;
 if(data14.signal !== undefined){
 let data17 = data14.signal;
 if((typeof data17 !== "string") && (data17 !== null)){
-const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
+const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema105.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -9152,7 +9441,7 @@ vErrors = null;
 if(data7.broken !== undefined){
 let data18 = data7.broken;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema104.properties.bvisor.properties.broken.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema105.properties.bvisor.properties.broken.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -9191,11 +9480,11 @@ return errors === 0;
 validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate79;
-const schema105 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
-const schema106 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
-const schema109 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
-const schema107 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
-const schema108 = {"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]};
+const schema106 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}}}};
+const schema107 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
+const schema110 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
+const schema108 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
+const schema109 = {"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]};
 
 function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -9317,7 +9606,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((data2 === "enforced") || (data2 === "mediated")) || (data2 === "best-effort"))){
-const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema108.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema109.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -9340,7 +9629,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!(((((data3 === "enforced") || (data3 === "mediated")) || (data3 === "best-effort")) || (data3 === "refused")) || (data3 === "not-requested"))){
-const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema107.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema108.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -9353,7 +9642,7 @@ errors++;
 if(data.mechanism !== undefined){
 let data4 = data.mechanism;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema107.properties.mechanism.type},message:"must be string,null"};
+const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema108.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -9366,7 +9655,7 @@ errors++;
 if(data.reason !== undefined){
 let data5 = data.reason;
 if((typeof data5 !== "string") && (data5 !== null)){
-const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema107.properties.reason.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema108.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -9392,13 +9681,14 @@ return errors === 0;
 }
 validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema110 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch"],"properties":{"parent":{"description":"The parent named by the user, relative to our own cgroup, or null for our own cgroup.","type":["string","null"]},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
-const schema111 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
-const schema112 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
-const schema113 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
-const schema114 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
-const schema115 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
-const schema116 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
+const schema111 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+const schema112 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
+const schema113 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":1},"gid":{"type":"integer","minimum":1}}}]}}};
+const schema114 = {"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}};
+const schema115 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
+const schema116 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
+const schema117 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
+const schema118 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
 const pattern33 = new RegExp("^[0-9]+$", "u");
 
 function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -9653,7 +9943,7 @@ vErrors.push(err23);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema110.properties, key0))){
+if(!(func1.call(schema111.properties, key0))){
 const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
@@ -9738,7 +10028,7 @@ vErrors.push(err31);
 errors++;
 }
 for(const key1 in data0){
-if(!(func1.call(schema110.properties.workload.properties, key1))){
+if(!(func1.call(schema111.properties.workload.properties, key1))){
 const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
@@ -9762,7 +10052,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data1 === "process") || (data1 === "wasm"))){
-const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema111.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -9839,7 +10129,7 @@ errors++;
 if(data0.seed !== undefined){
 let data7 = data0.seed;
 if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema110.properties.workload.properties.seed.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema111.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -10132,7 +10422,7 @@ vErrors.push(err64);
 errors++;
 }
 for(const key3 in data18){
-if(!(func1.call(schema112.properties, key3))){
+if(!(func1.call(schema113.properties, key3))){
 const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -10204,7 +10494,7 @@ vErrors.push(err70);
 errors++;
 }
 if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema112.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema113.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -10535,7 +10825,7 @@ vErrors.push(err96);
 errors++;
 }
 if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
-const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema110.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema111.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -10628,7 +10918,7 @@ vErrors.push(err103);
 errors++;
 }
 if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
-const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema110.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema111.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -10737,7 +11027,7 @@ vErrors.push(err112);
 errors++;
 }
 if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema110.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema111.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -10760,7 +11050,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema110.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema111.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -10799,7 +11089,7 @@ vErrors.push(err117);
 errors++;
 }
 if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
-const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema110.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema111.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -10854,9 +11144,8 @@ vErrors.push(err122);
 }
 errors++;
 }
-for(const key7 in data48){
-if(!(((key7 === "parent") || (key7 === "limits")) || (key7 === "watch"))){
-const err123 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data48.placements === undefined){
+const err123 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "placements"},message:"must have required property '"+"placements"+"'"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -10865,11 +11154,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-if(data48.parent !== undefined){
-let data49 = data48.parent;
-if((typeof data49 !== "string") && (data49 !== null)){
-const err124 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema110.properties.cgroup.properties.parent.type},message:"must be string,null"};
+for(const key7 in data48){
+if(!((((key7 === "parent") || (key7 === "placements")) || (key7 === "limits")) || (key7 === "watch"))){
+const err124 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -10879,15 +11166,10 @@ vErrors.push(err124);
 errors++;
 }
 }
-if(data48.limits !== undefined){
-let data50 = data48.limits;
-if(Array.isArray(data50)){
-const len8 = data50.length;
-for(let i8=0; i8<len8; i8++){
-let data51 = data50[i8];
-if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
-if(data51.clause === undefined){
-const err125 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data48.parent !== undefined){
+let data49 = data48.parent;
+if((typeof data49 !== "string") && (data49 !== null)){
+const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema111.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -10896,8 +11178,16 @@ vErrors.push(err125);
 }
 errors++;
 }
+}
+if(data48.placements !== undefined){
+let data50 = data48.placements;
+if(Array.isArray(data50)){
+const len8 = data50.length;
+for(let i8=0; i8<len8; i8++){
+let data51 = data50[i8];
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
 if(data51.version === undefined){
-const err126 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+const err126 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -10906,8 +11196,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data51.controller === undefined){
-const err127 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+if(data51.mountPoint === undefined){
+const err127 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -10916,8 +11206,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data51.file === undefined){
-const err128 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data51.anchor === undefined){
+const err128 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "anchor"},message:"must have required property '"+"anchor"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -10926,8 +11216,8 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data51.value === undefined){
-const err129 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(data51.segments === undefined){
+const err129 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "segments"},message:"must have required property '"+"segments"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -10936,9 +11226,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-for(const key8 in data51){
-if(!(((((key8 === "clause") || (key8 === "version")) || (key8 === "controller")) || (key8 === "file")) || (key8 === "value"))){
-const err130 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data51.why === undefined){
+const err130 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "why"},message:"must have required property '"+"why"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -10947,10 +11236,9 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data51.clause !== undefined){
-if(typeof data51.clause !== "string"){
-const err131 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key8 in data51){
+if(!(((((key8 === "version") || (key8 === "mountPoint")) || (key8 === "anchor")) || (key8 === "segments")) || (key8 === "why"))){
+const err131 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -10961,9 +11249,9 @@ errors++;
 }
 }
 if(data51.version !== undefined){
-let data53 = data51.version;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err132 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data52 = data51.version;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err132 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -10972,8 +11260,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!((data53 === 1) || (data53 === 2))){
-const err133 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema113.properties.version.enum},message:"must be equal to one of the allowed values"};
+if(!((data52 === 1) || (data52 === 2))){
+const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema114.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -10983,9 +11271,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data51.controller !== undefined){
-if(typeof data51.controller !== "string"){
-const err134 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.mountPoint !== undefined){
+if(typeof data51.mountPoint !== "string"){
+const err134 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/mountPoint",schemaPath:"#/$defs/CgroupPlacement/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -10995,9 +11283,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-if(data51.file !== undefined){
-if(typeof data51.file !== "string"){
-const err135 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.anchor !== undefined){
+if(typeof data51.anchor !== "string"){
+const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/anchor",schemaPath:"#/$defs/CgroupPlacement/properties/anchor/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -11007,9 +11295,13 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data51.value !== undefined){
-if(typeof data51.value !== "string"){
-const err136 = {instancePath:instancePath+"/cgroup/limits/" + i8+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data51.segments !== undefined){
+let data55 = data51.segments;
+if(Array.isArray(data55)){
+const len9 = data55.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data55[i9] !== "string"){
+const err136 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments/" + i9,schemaPath:"#/$defs/CgroupPlacement/properties/segments/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -11021,7 +11313,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/cgroup/limits/" + i8,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err137 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments",schemaPath:"#/$defs/CgroupPlacement/properties/segments/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -11031,9 +11323,9 @@ vErrors.push(err137);
 errors++;
 }
 }
-}
-else {
-const err138 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data51.why !== undefined){
+if(typeof data51.why !== "string"){
+const err138 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/why",schemaPath:"#/$defs/CgroupPlacement/properties/why/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -11043,13 +11335,9 @@ vErrors.push(err138);
 errors++;
 }
 }
-if(data48.watch !== undefined){
-let data57 = data48.watch;
-const _errs132 = errors;
-let valid31 = false;
-const _errs133 = errors;
-if(data57 !== null){
-const err139 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err139 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -11058,12 +11346,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-var _valid1 = _errs133 === errors;
-valid31 = valid31 || _valid1;
-const _errs135 = errors;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.clause === undefined){
-const err140 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/cgroup/placements",schemaPath:"#/properties/cgroup/properties/placements/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -11072,8 +11358,16 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(data57.version === undefined){
-const err141 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data48.limits !== undefined){
+let data58 = data48.limits;
+if(Array.isArray(data58)){
+const len10 = data58.length;
+for(let i10=0; i10<len10; i10++){
+let data59 = data58[i10];
+if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
+if(data59.clause === undefined){
+const err141 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -11082,8 +11376,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data57.controller === undefined){
-const err142 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+if(data59.version === undefined){
+const err142 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -11092,8 +11386,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data57.file === undefined){
-const err143 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data59.controller === undefined){
+const err143 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -11102,8 +11396,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data57.limitUs === undefined){
-const err144 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
+if(data59.file === undefined){
+const err144 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -11112,9 +11406,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-for(const key9 in data57){
-if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "limitUs"))){
-const err145 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data59.value === undefined){
+const err145 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -11123,10 +11416,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-if(data57.clause !== undefined){
-if(typeof data57.clause !== "string"){
-const err146 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data59){
+if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "value"))){
+const err146 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -11136,10 +11428,9 @@ vErrors.push(err146);
 errors++;
 }
 }
-if(data57.version !== undefined){
-let data59 = data57.version;
-if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
-const err147 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data59.clause !== undefined){
+if(typeof data59.clause !== "string"){
+const err147 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -11148,8 +11439,11 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(!((data59 === 1) || (data59 === 2))){
-const err148 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema110.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data59.version !== undefined){
+let data61 = data59.version;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err148 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -11158,10 +11452,8 @@ vErrors.push(err148);
 }
 errors++;
 }
-}
-if(data57.controller !== undefined){
-if(typeof data57.controller !== "string"){
-const err149 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data61 === 1) || (data61 === 2))){
+const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema115.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -11171,10 +11463,9 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data57.file !== undefined){
-let data61 = data57.file;
-if(typeof data61 !== "string"){
-const err150 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data59.controller !== undefined){
+if(typeof data59.controller !== "string"){
+const err150 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -11183,8 +11474,10 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(!((data61 === "cpu.stat") || (data61 === "cpuacct.usage"))){
-const err151 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema110.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+}
+if(data59.file !== undefined){
+if(typeof data59.file !== "string"){
+const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -11194,10 +11487,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data57.limitUs !== undefined){
-let data62 = data57.limitUs;
-if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
-const err152 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data59.value !== undefined){
+if(typeof data59.value !== "string"){
+const err152 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -11206,9 +11498,10 @@ vErrors.push(err152);
 }
 errors++;
 }
-if((typeof data62 == "number") && (isFinite(data62))){
-if(data62 < 1 || isNaN(data62)){
-const err153 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -11219,9 +11512,8 @@ errors++;
 }
 }
 }
-}
 else {
-const err154 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err154 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -11230,10 +11522,14 @@ vErrors.push(err154);
 }
 errors++;
 }
-var _valid1 = _errs135 === errors;
-valid31 = valid31 || _valid1;
-if(!valid31){
-const err155 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data48.watch !== undefined){
+let data65 = data48.watch;
+const _errs150 = errors;
+let valid37 = false;
+const _errs151 = errors;
+if(data65 !== null){
+const err155 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -11242,21 +11538,12 @@ vErrors.push(err155);
 }
 errors++;
 }
-else {
-errors = _errs132;
-if(vErrors !== null){
-if(_errs132){
-vErrors.length = _errs132;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err156 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid1 = _errs151 === errors;
+valid37 = valid37 || _valid1;
+const _errs153 = errors;
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+if(data65.clause === undefined){
+const err156 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -11265,16 +11552,8 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-if(data.rlimits !== undefined){
-let data63 = data.rlimits;
-if(Array.isArray(data63)){
-const len9 = data63.length;
-for(let i9=0; i9<len9; i9++){
-let data64 = data63[i9];
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(data64.clause === undefined){
-const err157 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data65.version === undefined){
+const err157 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -11283,8 +11562,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data64.resource === undefined){
-const err158 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
+if(data65.controller === undefined){
+const err158 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -11293,8 +11572,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data64.soft === undefined){
-const err159 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(data65.file === undefined){
+const err159 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -11303,8 +11582,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(data64.hard === undefined){
-const err160 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(data65.limitUs === undefined){
+const err160 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -11313,9 +11592,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-for(const key10 in data64){
-if(!((((key10 === "clause") || (key10 === "resource")) || (key10 === "soft")) || (key10 === "hard"))){
-const err161 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+for(const key10 in data65){
+if(!(((((key10 === "clause") || (key10 === "version")) || (key10 === "controller")) || (key10 === "file")) || (key10 === "limitUs"))){
+const err161 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -11325,9 +11604,9 @@ vErrors.push(err161);
 errors++;
 }
 }
-if(data64.clause !== undefined){
-if(typeof data64.clause !== "string"){
-const err162 = {instancePath:instancePath+"/rlimits/" + i9+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.clause !== undefined){
+if(typeof data65.clause !== "string"){
+const err162 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -11337,9 +11616,10 @@ vErrors.push(err162);
 errors++;
 }
 }
-if(data64.resource !== undefined){
-if(typeof data64.resource !== "string"){
-const err163 = {instancePath:instancePath+"/rlimits/" + i9+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.version !== undefined){
+let data67 = data65.version;
+if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
+const err163 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -11348,11 +11628,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-if(data64.soft !== undefined){
-let data67 = data64.soft;
-if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
-const err164 = {instancePath:instancePath+"/rlimits/" + i9+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data67 === 1) || (data67 === 2))){
+const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema111.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -11362,10 +11639,9 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data64.hard !== undefined){
-let data68 = data64.hard;
-if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
-const err165 = {instancePath:instancePath+"/rlimits/" + i9+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data65.controller !== undefined){
+if(typeof data65.controller !== "string"){
+const err165 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -11375,9 +11651,10 @@ vErrors.push(err165);
 errors++;
 }
 }
-}
-else {
-const err166 = {instancePath:instancePath+"/rlimits/" + i9,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data65.file !== undefined){
+let data69 = data65.file;
+if(typeof data69 !== "string"){
+const err166 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -11386,10 +11663,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-}
-else {
-const err167 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((data69 === "cpu.stat") || (data69 === "cpuacct.usage"))){
+const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema111.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -11399,10 +11674,10 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data.wallMs !== undefined){
-let data69 = data.wallMs;
-if((!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))) && (data69 !== null)){
-const err168 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema110.properties.wallMs.type},message:"must be integer,null"};
+if(data65.limitUs !== undefined){
+let data70 = data65.limitUs;
+if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
+const err168 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -11411,11 +11686,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-if(data.cpuMs !== undefined){
-let data70 = data.cpuMs;
-if((!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))) && (data70 !== null)){
-const err169 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema110.properties.cpuMs.type},message:"must be integer,null"};
+if((typeof data70 == "number") && (isFinite(data70))){
+if(data70 < 1 || isNaN(data70)){
+const err169 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -11425,10 +11698,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data.fuel !== undefined){
-let data71 = data.fuel;
-if((!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))) && (data71 !== null)){
-const err170 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema110.properties.fuel.type},message:"must be integer,null"};
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -11437,11 +11710,10 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-if(data.memoryBytes !== undefined){
-let data72 = data.memoryBytes;
-if((!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))) && (data72 !== null)){
-const err171 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema110.properties.memoryBytes.type},message:"must be integer,null"};
+var _valid1 = _errs153 === errors;
+valid37 = valid37 || _valid1;
+if(!valid37){
+const err171 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -11450,11 +11722,21 @@ vErrors.push(err171);
 }
 errors++;
 }
+else {
+errors = _errs150;
+if(vErrors !== null){
+if(_errs150){
+vErrors.length = _errs150;
 }
-if(data.outputBytes !== undefined){
-let data73 = data.outputBytes;
-if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
-const err172 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -11464,11 +11746,15 @@ vErrors.push(err172);
 errors++;
 }
 }
-if(data.tmp !== undefined){
-let data74 = data.tmp;
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-if(data74.mode === undefined){
-const err173 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data.rlimits !== undefined){
+let data71 = data.rlimits;
+if(Array.isArray(data71)){
+const len11 = data71.length;
+for(let i11=0; i11<len11; i11++){
+let data72 = data71[i11];
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+if(data72.clause === undefined){
+const err173 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -11477,8 +11763,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-if(data74.sizeBytes === undefined){
-const err174 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+if(data72.resource === undefined){
+const err174 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -11487,9 +11773,8 @@ vErrors.push(err174);
 }
 errors++;
 }
-for(const key11 in data74){
-if(!((key11 === "mode") || (key11 === "sizeBytes"))){
-const err175 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data72.soft === undefined){
+const err175 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -11498,11 +11783,8 @@ vErrors.push(err175);
 }
 errors++;
 }
-}
-if(data74.mode !== undefined){
-let data75 = data74.mode;
-if(typeof data75 !== "string"){
-const err176 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data72.hard === undefined){
+const err176 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -11511,8 +11793,9 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(!((data75 === "private") || (data75 === "none"))){
-const err177 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema110.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+for(const key11 in data72){
+if(!((((key11 === "clause") || (key11 === "resource")) || (key11 === "soft")) || (key11 === "hard"))){
+const err177 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -11522,10 +11805,9 @@ vErrors.push(err177);
 errors++;
 }
 }
-if(data74.sizeBytes !== undefined){
-let data76 = data74.sizeBytes;
-if((!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))) && (data76 !== null)){
-const err178 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema110.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(data72.clause !== undefined){
+if(typeof data72.clause !== "string"){
+const err178 = {instancePath:instancePath+"/rlimits/" + i11+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -11535,9 +11817,9 @@ vErrors.push(err178);
 errors++;
 }
 }
-}
-else {
-const err179 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data72.resource !== undefined){
+if(typeof data72.resource !== "string"){
+const err179 = {instancePath:instancePath+"/rlimits/" + i11+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -11547,13 +11829,10 @@ vErrors.push(err179);
 errors++;
 }
 }
-if(data.root !== undefined){
-let data77 = data.root;
-const _errs180 = errors;
-let valid38 = false;
-const _errs181 = errors;
-if(data77 !== null){
-const err180 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data72.soft !== undefined){
+let data75 = data72.soft;
+if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
+const err180 = {instancePath:instancePath+"/rlimits/" + i11+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -11562,12 +11841,11 @@ vErrors.push(err180);
 }
 errors++;
 }
-var _valid2 = _errs181 === errors;
-valid38 = valid38 || _valid2;
-const _errs183 = errors;
-if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-if(data77.path === undefined){
-const err181 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data72.hard !== undefined){
+let data76 = data72.hard;
+if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
+const err181 = {instancePath:instancePath+"/rlimits/" + i11+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -11576,8 +11854,10 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data77.readonly === undefined){
-const err182 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -11586,8 +11866,10 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(data77.dev === undefined){
-const err183 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+}
+else {
+const err183 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -11596,8 +11878,11 @@ vErrors.push(err183);
 }
 errors++;
 }
-if(data77.ino === undefined){
-const err184 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+if(data.wallMs !== undefined){
+let data77 = data.wallMs;
+if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (data77 !== null)){
+const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema111.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -11606,8 +11891,11 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data77.idmap === undefined){
-const err185 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
+}
+if(data.cpuMs !== undefined){
+let data78 = data.cpuMs;
+if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
+const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema111.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -11616,9 +11904,11 @@ vErrors.push(err185);
 }
 errors++;
 }
-for(const key12 in data77){
-if(!(((((key12 === "path") || (key12 === "readonly")) || (key12 === "dev")) || (key12 === "ino")) || (key12 === "idmap"))){
-const err186 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data.fuel !== undefined){
+let data79 = data.fuel;
+if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
+const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema111.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -11628,9 +11918,10 @@ vErrors.push(err186);
 errors++;
 }
 }
-if(data77.path !== undefined){
-if(typeof data77.path !== "string"){
-const err187 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.memoryBytes !== undefined){
+let data80 = data.memoryBytes;
+if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
+const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema111.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -11640,9 +11931,10 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data77.readonly !== undefined){
-if(typeof data77.readonly !== "boolean"){
-const err188 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data.outputBytes !== undefined){
+let data81 = data.outputBytes;
+if(!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))){
+const err188 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -11652,11 +11944,11 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data77.dev !== undefined){
-let data80 = data77.dev;
-if(typeof data80 === "string"){
-if(!pattern33.test(data80)){
-const err189 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data.tmp !== undefined){
+let data82 = data.tmp;
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.mode === undefined){
+const err189 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -11665,9 +11957,8 @@ vErrors.push(err189);
 }
 errors++;
 }
-}
-else {
-const err190 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.sizeBytes === undefined){
+const err190 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -11676,12 +11967,9 @@ vErrors.push(err190);
 }
 errors++;
 }
-}
-if(data77.ino !== undefined){
-let data81 = data77.ino;
-if(typeof data81 === "string"){
-if(!pattern33.test(data81)){
-const err191 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+for(const key12 in data82){
+if(!((key12 === "mode") || (key12 === "sizeBytes"))){
+const err191 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -11691,8 +11979,10 @@ vErrors.push(err191);
 errors++;
 }
 }
-else {
-const err192 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.mode !== undefined){
+let data83 = data82.mode;
+if(typeof data83 !== "string"){
+const err192 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -11701,14 +11991,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-if(data77.idmap !== undefined){
-let data82 = data77.idmap;
-const _errs195 = errors;
-let valid40 = false;
-const _errs196 = errors;
-if(data82 !== null){
-const err193 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(!((data83 === "private") || (data83 === "none"))){
+const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema111.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -11717,12 +12001,11 @@ vErrors.push(err193);
 }
 errors++;
 }
-var _valid3 = _errs196 === errors;
-valid40 = valid40 || _valid3;
-const _errs198 = errors;
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-if(data82.uid === undefined){
-const err194 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+}
+if(data82.sizeBytes !== undefined){
+let data84 = data82.sizeBytes;
+if((!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))) && (data84 !== null)){
+const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema111.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -11731,8 +12014,10 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(data82.gid === undefined){
-const err195 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+}
+}
+else {
+const err195 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -11741,9 +12026,14 @@ vErrors.push(err195);
 }
 errors++;
 }
-for(const key13 in data82){
-if(!((key13 === "uid") || (key13 === "gid"))){
-const err196 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data.root !== undefined){
+let data85 = data.root;
+const _errs198 = errors;
+let valid44 = false;
+const _errs199 = errors;
+if(data85 !== null){
+const err196 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -11752,11 +12042,12 @@ vErrors.push(err196);
 }
 errors++;
 }
-}
-if(data82.uid !== undefined){
-let data83 = data82.uid;
-if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
-const err197 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var _valid2 = _errs199 === errors;
+valid44 = valid44 || _valid2;
+const _errs201 = errors;
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+if(data85.path === undefined){
+const err197 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -11765,9 +12056,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-if((typeof data83 == "number") && (isFinite(data83))){
-if(data83 < 1 || isNaN(data83)){
-const err198 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data85.readonly === undefined){
+const err198 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -11776,12 +12066,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-}
-}
-if(data82.gid !== undefined){
-let data84 = data82.gid;
-if(!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))){
-const err199 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data85.dev === undefined){
+const err199 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -11790,9 +12076,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-if((typeof data84 == "number") && (isFinite(data84))){
-if(data84 < 1 || isNaN(data84)){
-const err200 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data85.ino === undefined){
+const err200 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -11801,11 +12086,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err201 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data85.idmap === undefined){
+const err201 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -11814,10 +12096,9 @@ vErrors.push(err201);
 }
 errors++;
 }
-var _valid3 = _errs198 === errors;
-valid40 = valid40 || _valid3;
-if(!valid40){
-const err202 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+for(const key13 in data85){
+if(!(((((key13 === "path") || (key13 === "readonly")) || (key13 === "dev")) || (key13 === "ino")) || (key13 === "idmap"))){
+const err202 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -11826,21 +12107,10 @@ vErrors.push(err202);
 }
 errors++;
 }
-else {
-errors = _errs195;
-if(vErrors !== null){
-if(_errs195){
-vErrors.length = _errs195;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err203 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data85.path !== undefined){
+if(typeof data85.path !== "string"){
+const err203 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -11849,10 +12119,10 @@ vErrors.push(err203);
 }
 errors++;
 }
-var _valid2 = _errs183 === errors;
-valid38 = valid38 || _valid2;
-if(!valid38){
-const err204 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data85.readonly !== undefined){
+if(typeof data85.readonly !== "boolean"){
+const err204 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -11861,23 +12131,12 @@ vErrors.push(err204);
 }
 errors++;
 }
-else {
-errors = _errs180;
-if(vErrors !== null){
-if(_errs180){
-vErrors.length = _errs180;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.syscalls !== undefined){
-let data85 = data.syscalls;
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-if(data85.deny === undefined){
-const err205 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+if(data85.dev !== undefined){
+let data88 = data85.dev;
+if(typeof data88 === "string"){
+if(!pattern33.test(data88)){
+const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -11886,8 +12145,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-if(data85.openat2 === undefined){
-const err206 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
+}
+else {
+const err206 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -11896,9 +12156,12 @@ vErrors.push(err206);
 }
 errors++;
 }
-for(const key14 in data85){
-if(!((key14 === "deny") || (key14 === "openat2"))){
-const err207 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data85.ino !== undefined){
+let data89 = data85.ino;
+if(typeof data89 === "string"){
+if(!pattern33.test(data89)){
+const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -11908,10 +12171,8 @@ vErrors.push(err207);
 errors++;
 }
 }
-if(data85.deny !== undefined){
-let data86 = data85.deny;
-if(typeof data86 !== "string"){
-const err208 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err208 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -11920,8 +12181,14 @@ vErrors.push(err208);
 }
 errors++;
 }
-if(!(((data86 === "errno") || (data86 === "kill")) || (data86 === "log"))){
-const err209 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+}
+if(data85.idmap !== undefined){
+let data90 = data85.idmap;
+const _errs213 = errors;
+let valid46 = false;
+const _errs214 = errors;
+if(data90 !== null){
+const err209 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -11930,11 +12197,12 @@ vErrors.push(err209);
 }
 errors++;
 }
-}
-if(data85.openat2 !== undefined){
-let data87 = data85.openat2;
-if(typeof data87 !== "string"){
-const err210 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid3 = _errs214 === errors;
+valid46 = valid46 || _valid3;
+const _errs216 = errors;
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+if(data90.uid === undefined){
+const err210 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -11943,8 +12211,8 @@ vErrors.push(err210);
 }
 errors++;
 }
-if(!((data87 === "enosys") || (data87 === "allow"))){
-const err211 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema110.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+if(data90.gid === undefined){
+const err211 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -11953,10 +12221,9 @@ vErrors.push(err211);
 }
 errors++;
 }
-}
-}
-else {
-const err212 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key14 in data90){
+if(!((key14 === "uid") || (key14 === "gid"))){
+const err212 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -11966,14 +12233,10 @@ vErrors.push(err212);
 errors++;
 }
 }
-if(data.scope !== undefined){
-let data88 = data.scope;
-if(Array.isArray(data88)){
-const len10 = data88.length;
-for(let i10=0; i10<len10; i10++){
-let data89 = data88[i10];
-if(typeof data89 !== "string"){
-const err213 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data90.uid !== undefined){
+let data91 = data90.uid;
+if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
+const err213 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -11982,8 +12245,9 @@ vErrors.push(err213);
 }
 errors++;
 }
-if(!((data89 === "signal") || (data89 === "abstract-unix-socket"))){
-const err214 = {instancePath:instancePath+"/scope/" + i10,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema110.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+if((typeof data91 == "number") && (isFinite(data91))){
+if(data91 < 1 || isNaN(data91)){
+const err214 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -11994,8 +12258,10 @@ errors++;
 }
 }
 }
-else {
-const err215 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data90.gid !== undefined){
+let data92 = data90.gid;
+if(!(((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92))) && (isFinite(data92)))){
+const err215 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -12004,15 +12270,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-}
-if(data.capabilities !== undefined){
-let data90 = data.capabilities;
-if(Array.isArray(data90)){
-const len11 = data90.length;
-for(let i11=0; i11<len11; i11++){
-let data91 = data90[i11];
-if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
-const err216 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data92 == "number") && (isFinite(data92))){
+if(data92 < 1 || isNaN(data92)){
+const err216 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -12021,9 +12281,11 @@ vErrors.push(err216);
 }
 errors++;
 }
-if((typeof data91 == "number") && (isFinite(data91))){
-if(data91 > 63 || isNaN(data91)){
-const err217 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+}
+}
+else {
+const err217 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -12032,8 +12294,10 @@ vErrors.push(err217);
 }
 errors++;
 }
-if(data91 < 0 || isNaN(data91)){
-const err218 = {instancePath:instancePath+"/capabilities/" + i11,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+var _valid3 = _errs216 === errors;
+valid46 = valid46 || _valid3;
+if(!valid46){
+const err218 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -12042,11 +12306,21 @@ vErrors.push(err218);
 }
 errors++;
 }
+else {
+errors = _errs213;
+if(vErrors !== null){
+if(_errs213){
+vErrors.length = _errs213;
+}
+else {
+vErrors = null;
+}
+}
 }
 }
 }
 else {
-const err219 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err219 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -12055,12 +12329,10 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-if(data.identity !== undefined){
-let data92 = data.identity;
-if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
-if(data92.uid === undefined){
-const err220 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+var _valid2 = _errs201 === errors;
+valid44 = valid44 || _valid2;
+if(!valid44){
+const err220 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -12069,8 +12341,23 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(data92.gid === undefined){
-const err221 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+else {
+errors = _errs198;
+if(vErrors !== null){
+if(_errs198){
+vErrors.length = _errs198;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.syscalls !== undefined){
+let data93 = data.syscalls;
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.deny === undefined){
+const err221 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -12079,8 +12366,8 @@ vErrors.push(err221);
 }
 errors++;
 }
-if(data92.source === undefined){
-const err222 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data93.openat2 === undefined){
+const err222 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -12089,9 +12376,9 @@ vErrors.push(err222);
 }
 errors++;
 }
-for(const key15 in data92){
-if(!(((key15 === "uid") || (key15 === "gid")) || (key15 === "source"))){
-const err223 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+for(const key15 in data93){
+if(!((key15 === "deny") || (key15 === "openat2"))){
+const err223 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -12101,10 +12388,10 @@ vErrors.push(err223);
 errors++;
 }
 }
-if(data92.uid !== undefined){
-let data93 = data92.uid;
-if(!(((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93))) && (isFinite(data93)))){
-const err224 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data93.deny !== undefined){
+let data94 = data93.deny;
+if(typeof data94 !== "string"){
+const err224 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -12113,9 +12400,8 @@ vErrors.push(err224);
 }
 errors++;
 }
-if((typeof data93 == "number") && (isFinite(data93))){
-if(data93 < 0 || isNaN(data93)){
-const err225 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!(((data94 === "errno") || (data94 === "kill")) || (data94 === "log"))){
+const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema111.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -12125,11 +12411,10 @@ vErrors.push(err225);
 errors++;
 }
 }
-}
-if(data92.gid !== undefined){
-let data94 = data92.gid;
-if(!(((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94))) && (isFinite(data94)))){
-const err226 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data93.openat2 !== undefined){
+let data95 = data93.openat2;
+if(typeof data95 !== "string"){
+const err226 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -12138,9 +12423,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-if((typeof data94 == "number") && (isFinite(data94))){
-if(data94 < 0 || isNaN(data94)){
-const err227 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((data95 === "enosys") || (data95 === "allow"))){
+const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema111.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -12151,9 +12435,8 @@ errors++;
 }
 }
 }
-if(data92.source !== undefined){
-if(typeof data92.source !== "string"){
-const err228 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err228 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -12163,9 +12446,14 @@ vErrors.push(err228);
 errors++;
 }
 }
-}
-else {
-const err229 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.scope !== undefined){
+let data96 = data.scope;
+if(Array.isArray(data96)){
+const len12 = data96.length;
+for(let i12=0; i12<len12; i12++){
+let data97 = data96[i12];
+if(typeof data97 !== "string"){
+const err229 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -12174,16 +12462,8 @@ vErrors.push(err229);
 }
 errors++;
 }
-}
-if(data.layout !== undefined){
-let data96 = data.layout;
-if(Array.isArray(data96)){
-const len12 = data96.length;
-for(let i12=0; i12<len12; i12++){
-let data97 = data96[i12];
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-if(data97.target === undefined){
-const err230 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(!((data97 === "signal") || (data97 === "abstract-unix-socket"))){
+const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema111.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -12192,8 +12472,10 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(data97.kind === undefined){
-const err231 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+}
+else {
+const err231 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -12202,9 +12484,15 @@ vErrors.push(err231);
 }
 errors++;
 }
-for(const key16 in data97){
-if(!(((((key16 === "target") || (key16 === "kind")) || (key16 === "source")) || (key16 === "options")) || (key16 === "clause"))){
-const err232 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+if(data.capabilities !== undefined){
+let data98 = data.capabilities;
+if(Array.isArray(data98)){
+const len13 = data98.length;
+for(let i13=0; i13<len13; i13++){
+let data99 = data98[i13];
+if(!(((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99))) && (isFinite(data99)))){
+const err232 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -12213,10 +12501,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-}
-if(data97.target !== undefined){
-if(typeof data97.target !== "string"){
-const err233 = {instancePath:instancePath+"/layout/" + i12+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data99 == "number") && (isFinite(data99))){
+if(data99 > 63 || isNaN(data99)){
+const err233 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -12225,11 +12512,8 @@ vErrors.push(err233);
 }
 errors++;
 }
-}
-if(data97.kind !== undefined){
-let data99 = data97.kind;
-if(typeof data99 !== "string"){
-const err234 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data99 < 0 || isNaN(data99)){
+const err234 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -12238,8 +12522,11 @@ vErrors.push(err234);
 }
 errors++;
 }
-if(!((((((((data99 === "root") || (data99 === "bind")) || (data99 === "proc")) || (data99 === "tmpfs")) || (data99 === "device")) || (data99 === "symlink")) || (data99 === "mask")) || (data99 === "readonly"))){
-const err235 = {instancePath:instancePath+"/layout/" + i12+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema115.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+}
+else {
+const err235 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -12249,9 +12536,11 @@ vErrors.push(err235);
 errors++;
 }
 }
-if(data97.source !== undefined){
-if(typeof data97.source !== "string"){
-const err236 = {instancePath:instancePath+"/layout/" + i12+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.identity !== undefined){
+let data100 = data.identity;
+if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
+if(data100.uid === undefined){
+const err236 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -12260,14 +12549,8 @@ vErrors.push(err236);
 }
 errors++;
 }
-}
-if(data97.options !== undefined){
-let data101 = data97.options;
-if(Array.isArray(data101)){
-const len13 = data101.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data101[i13] !== "string"){
-const err237 = {instancePath:instancePath+"/layout/" + i12+"/options/" + i13,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data100.gid === undefined){
+const err237 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -12276,10 +12559,8 @@ vErrors.push(err237);
 }
 errors++;
 }
-}
-}
-else {
-const err238 = {instancePath:instancePath+"/layout/" + i12+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data100.source === undefined){
+const err238 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -12288,10 +12569,9 @@ vErrors.push(err238);
 }
 errors++;
 }
-}
-if(data97.clause !== undefined){
-if(typeof data97.clause !== "string"){
-const err239 = {instancePath:instancePath+"/layout/" + i12+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key16 in data100){
+if(!(((key16 === "uid") || (key16 === "gid")) || (key16 === "source"))){
+const err239 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -12301,9 +12581,10 @@ vErrors.push(err239);
 errors++;
 }
 }
-}
-else {
-const err240 = {instancePath:instancePath+"/layout/" + i12,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data100.uid !== undefined){
+let data101 = data100.uid;
+if(!(((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101))) && (isFinite(data101)))){
+const err240 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -12312,10 +12593,9 @@ vErrors.push(err240);
 }
 errors++;
 }
-}
-}
-else {
-const err241 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data101 == "number") && (isFinite(data101))){
+if(data101 < 0 || isNaN(data101)){
+const err241 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -12325,13 +12605,11 @@ vErrors.push(err241);
 errors++;
 }
 }
-if(data.stdinFile !== undefined){
-let data104 = data.stdinFile;
-const _errs248 = errors;
-let valid54 = false;
-const _errs249 = errors;
-if(data104 !== null){
-const err242 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+if(data100.gid !== undefined){
+let data102 = data100.gid;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err242 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -12340,12 +12618,9 @@ vErrors.push(err242);
 }
 errors++;
 }
-var _valid4 = _errs249 === errors;
-valid54 = valid54 || _valid4;
-const _errs251 = errors;
-if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
-if(data104.path === undefined){
-const err243 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 < 0 || isNaN(data102)){
+const err243 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -12354,8 +12629,11 @@ vErrors.push(err243);
 }
 errors++;
 }
-if(data104.dev === undefined){
-const err244 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+}
+if(data100.source !== undefined){
+if(typeof data100.source !== "string"){
+const err244 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -12364,8 +12642,10 @@ vErrors.push(err244);
 }
 errors++;
 }
-if(data104.ino === undefined){
-const err245 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+}
+else {
+const err245 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -12374,9 +12654,16 @@ vErrors.push(err245);
 }
 errors++;
 }
-for(const key17 in data104){
-if(!(((key17 === "path") || (key17 === "dev")) || (key17 === "ino"))){
-const err246 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+if(data.layout !== undefined){
+let data104 = data.layout;
+if(Array.isArray(data104)){
+const len14 = data104.length;
+for(let i14=0; i14<len14; i14++){
+let data105 = data104[i14];
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+if(data105.target === undefined){
+const err246 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -12385,10 +12672,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-}
-if(data104.path !== undefined){
-if(typeof data104.path !== "string"){
-const err247 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data105.kind === undefined){
+const err247 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -12397,12 +12682,9 @@ vErrors.push(err247);
 }
 errors++;
 }
-}
-if(data104.dev !== undefined){
-let data106 = data104.dev;
-if(typeof data106 === "string"){
-if(!pattern33.test(data106)){
-const err248 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+for(const key17 in data105){
+if(!(((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause"))){
+const err248 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -12412,8 +12694,9 @@ vErrors.push(err248);
 errors++;
 }
 }
-else {
-const err249 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data105.target !== undefined){
+if(typeof data105.target !== "string"){
+const err249 = {instancePath:instancePath+"/layout/" + i14+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -12423,11 +12706,10 @@ vErrors.push(err249);
 errors++;
 }
 }
-if(data104.ino !== undefined){
-let data107 = data104.ino;
-if(typeof data107 === "string"){
-if(!pattern33.test(data107)){
-const err250 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data105.kind !== undefined){
+let data107 = data105.kind;
+if(typeof data107 !== "string"){
+const err250 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -12436,9 +12718,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-}
-else {
-const err251 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((((data107 === "root") || (data107 === "bind")) || (data107 === "proc")) || (data107 === "tmpfs")) || (data107 === "device")) || (data107 === "symlink")) || (data107 === "mask")) || (data107 === "readonly"))){
+const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema117.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -12448,9 +12729,9 @@ vErrors.push(err251);
 errors++;
 }
 }
-}
-else {
-const err252 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data105.source !== undefined){
+if(typeof data105.source !== "string"){
+const err252 = {instancePath:instancePath+"/layout/" + i14+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -12459,10 +12740,14 @@ vErrors.push(err252);
 }
 errors++;
 }
-var _valid4 = _errs251 === errors;
-valid54 = valid54 || _valid4;
-if(!valid54){
-const err253 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data105.options !== undefined){
+let data109 = data105.options;
+if(Array.isArray(data109)){
+const len15 = data109.length;
+for(let i15=0; i15<len15; i15++){
+if(typeof data109[i15] !== "string"){
+const err253 = {instancePath:instancePath+"/layout/" + i14+"/options/" + i15,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -12471,11 +12756,206 @@ vErrors.push(err253);
 }
 errors++;
 }
+}
+}
 else {
-errors = _errs248;
+const err254 = {instancePath:instancePath+"/layout/" + i14+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err254];
+}
+else {
+vErrors.push(err254);
+}
+errors++;
+}
+}
+if(data105.clause !== undefined){
+if(typeof data105.clause !== "string"){
+const err255 = {instancePath:instancePath+"/layout/" + i14+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err255];
+}
+else {
+vErrors.push(err255);
+}
+errors++;
+}
+}
+}
+else {
+const err256 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err256];
+}
+else {
+vErrors.push(err256);
+}
+errors++;
+}
+}
+}
+else {
+const err257 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err257];
+}
+else {
+vErrors.push(err257);
+}
+errors++;
+}
+}
+if(data.stdinFile !== undefined){
+let data112 = data.stdinFile;
+const _errs266 = errors;
+let valid60 = false;
+const _errs267 = errors;
+if(data112 !== null){
+const err258 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err258];
+}
+else {
+vErrors.push(err258);
+}
+errors++;
+}
+var _valid4 = _errs267 === errors;
+valid60 = valid60 || _valid4;
+const _errs269 = errors;
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+if(data112.path === undefined){
+const err259 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err259];
+}
+else {
+vErrors.push(err259);
+}
+errors++;
+}
+if(data112.dev === undefined){
+const err260 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err260];
+}
+else {
+vErrors.push(err260);
+}
+errors++;
+}
+if(data112.ino === undefined){
+const err261 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err261];
+}
+else {
+vErrors.push(err261);
+}
+errors++;
+}
+for(const key18 in data112){
+if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
+const err262 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err262];
+}
+else {
+vErrors.push(err262);
+}
+errors++;
+}
+}
+if(data112.path !== undefined){
+if(typeof data112.path !== "string"){
+const err263 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err263];
+}
+else {
+vErrors.push(err263);
+}
+errors++;
+}
+}
+if(data112.dev !== undefined){
+let data114 = data112.dev;
+if(typeof data114 === "string"){
+if(!pattern33.test(data114)){
+const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err264];
+}
+else {
+vErrors.push(err264);
+}
+errors++;
+}
+}
+else {
+const err265 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err265];
+}
+else {
+vErrors.push(err265);
+}
+errors++;
+}
+}
+if(data112.ino !== undefined){
+let data115 = data112.ino;
+if(typeof data115 === "string"){
+if(!pattern33.test(data115)){
+const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err266];
+}
+else {
+vErrors.push(err266);
+}
+errors++;
+}
+}
+else {
+const err267 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err267];
+}
+else {
+vErrors.push(err267);
+}
+errors++;
+}
+}
+}
+else {
+const err268 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err268];
+}
+else {
+vErrors.push(err268);
+}
+errors++;
+}
+var _valid4 = _errs269 === errors;
+valid60 = valid60 || _valid4;
+if(!valid60){
+const err269 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err269];
+}
+else {
+vErrors.push(err269);
+}
+errors++;
+}
+else {
+errors = _errs266;
 if(vErrors !== null){
-if(_errs248){
-vErrors.length = _errs248;
+if(_errs266){
+vErrors.length = _errs266;
 }
 else {
 vErrors = null;
@@ -12485,12 +12965,12 @@ vErrors = null;
 }
 }
 else {
-const err254 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err270 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err254];
+vErrors = [err270];
 }
 else {
-vErrors.push(err254);
+vErrors.push(err270);
 }
 errors++;
 }
@@ -12641,7 +13121,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema106.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema107.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -12666,7 +13146,7 @@ errors++;
 if(data.planHash !== undefined){
 let data4 = data.planHash;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema105.properties.planHash.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema106.properties.planHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -12919,8 +13399,8 @@ validate79.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 exports.validateSealedReport = validate60;
 
 exports.validateContainerState = validate84;
-const schema117 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
-const schema118 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
+const schema119 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
+const schema120 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
 
 function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
@@ -13125,7 +13605,7 @@ vErrors.push(err18);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema117.properties, key0))){
+if(!(func1.call(schema119.properties, key0))){
 const err19 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
@@ -13173,7 +13653,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data2 === "container") || (data2 === "run"))){
-const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema117.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema119.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -13196,7 +13676,7 @@ vErrors.push(err24);
 errors++;
 }
 if(!((((data3 === "creating") || (data3 === "created")) || (data3 === "running")) || (data3 === "stopped"))){
-const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema117.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema119.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -13561,7 +14041,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((data17 === "linux") || (data17 === "wasm"))){
-const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema117.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema119.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -13614,7 +14094,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data21 = data.setupMs;
 if((!((typeof data21 == "number") && (isFinite(data21)))) && (data21 !== null)){
-const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema117.properties.setupMs.type},message:"must be number,null"};
+const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema119.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -13627,7 +14107,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data22 = data.startedAt;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema117.properties.startedAt.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema119.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -13640,7 +14120,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data23 = data.reportHash;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema117.properties.reportHash.type},message:"must be string,null"};
+const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema119.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -13692,7 +14172,7 @@ errors++;
 if(data.keptBundle !== undefined){
 let data27 = data.keptBundle;
 if((typeof data27 !== "string") && (data27 !== null)){
-const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema117.properties.keptBundle.type},message:"must be string,null"};
+const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema119.properties.keptBundle.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err63];
 }

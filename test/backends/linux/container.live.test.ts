@@ -3,6 +3,7 @@
 // granted host paths bind-mounted (read-only unless granted write). Oracles: the probe's
 // errnos, the host disk.
 import { copyFileSync, mkdirSync, writeFileSync, existsSync, symlinkSync, chmodSync, chownSync, readFileSync } from 'node:fs';
+import { defaultTestParent } from '../../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../../src/host/bundle.js';
@@ -40,7 +41,7 @@ function containerBundle(args: string[], extra = ''): { dir: string; host: strin
 
 async function run(args: string[], extra = '', hooks?: LaunchHooks): Promise<{ stdout: string; status: number }> {
   const b = loadBundle(containerBundle(args, extra).dir);
-  const out = await runLoaded(b, { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts(), ...(hooks ? { hooks } : {}) });
+  const out = await runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), ...(hooks ? { hooks } : {}) });
   return { stdout: out.stdout?.toString() ?? '', status: out.exitStatus };
 }
 
@@ -60,7 +61,7 @@ describe('container mode (live)', () => {
     const b = containerBundle([]);
     const probeArgs = ['try', 'open', `${b.host}/data`, 'r', ',', 'open', `${b.host}/new`, 'c', ',', 'open', '/out/written', 'c'];
     writeFileSync(join(b.dir, 'boundary.yaml'), readFileSync(join(b.dir, 'boundary.yaml'), 'utf8').replace('args: []', `args: ${JSON.stringify(probeArgs)}`));
-    const out = await runLoaded(loadBundle(b.dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+    const out = await runLoaded(loadBundle(b.dir), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
     expect(JSON.parse(out.stdout!.toString())).toEqual([0, E.ROFS, 0]);
     expect(existsSync(join(b.dir, 'out', 'written'))).toBe(true);
     expect(existsSync(join(b.host, 'new'))).toBe(false);

@@ -4,6 +4,7 @@
 // concrete outcome that mechanism prevents (the namespace inode is ours, the leaked fd shows,
 // fork succeeds, the allocation completes), not merely fail.
 import { existsSync, readdirSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { defaultTestParent } from '../../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeFacts, runProbe, tryOps, E, facts, type ProbeFacts, testCgroupParent, writableDir } from '../../helpers/probe.js';
@@ -94,7 +95,7 @@ describe('launcher (live)', () => {
     require('node:fs').writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${script}, args: [hi] }\nfilesystem:\n  - { path: ${d}, access: read-exec }\n  - { path: /usr, access: read-exec }\n  - { path: /proc, access: read }\nstdio: { stdout: capture, stderr: capture }\n`);
     const { loadBundle } = await import('../../../src/host/bundle.js');
     const { runLoaded } = await import('../../../src/app/run.js');
-    const out = await runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: null, secretEnv: {}, host: facts() });
+    const out = await runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
     expect(out.stdout?.toString(), out.stderr?.toString()).toBe('script says hi\n');
     expect(out.plan.launch?.workload.script).toBe(true);
   });

@@ -15,7 +15,7 @@ const launch: LaunchInputs = {
   fds: [7],
   stdio: { stdin: 'null', stdout: 'inherit', stderr: 'inherit' },
   namespaces: ['user', 'pid', 'net'],
-  cgroup: { parent: null, limits: [], watch: null },
+  cgroup: { parent: null, limits: [], watch: null, placements: [] },
   rlimits: [{ clause: 'limits.openFiles', resource: 'nofile', soft: 64, hard: 64 }],
   wallMs: null,
   cpuMs: null,

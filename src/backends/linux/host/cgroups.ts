@@ -1,13 +1,13 @@
 // Per-run cgroup leaves: created before clone (v2: entered at birth with CLONE_INTO_CGROUP; v1:
 // joined by the parent while the child is still blocked before exec), limited, read back after
-// the run, and torn down: kill every member, wait until empty, rmdir. Only under our own cgroup
-// (or a parent the user named under it), never anywhere else.
+// the run, and torn down: kill every member, wait until empty, rmdir. Only where the plan placed
+// them (core/host-view.ts placementFor, docs/cgroups.md), never anywhere else.
 import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract/generated/types.js';
 import { BvisorError } from '../../../contract/errors.js';
-import { cgroupFor } from '../../../core/host-view.js';
 import { shim, O } from '../ffi/shim.js';
+import { auditCgroupPath } from './cgroup-audit.js';
 
 export interface Leaf {
   version: 1 | 2;
@@ -21,17 +21,6 @@ export interface CgroupSet {
   leaves: Leaf[];
   /** Open fd of the v2 leaf for CLONE_INTO_CGROUP, or -1. */
   v2Fd: number;
-}
-
-const PARENT_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function validateParent(parent: string | null): string[] {
-  if (parent === null) return [];
-  const segs = parent.split('/').filter(Boolean);
-  if (segs.length === 0 || segs.length > 8 || !segs.every((s) => PARENT_SEGMENT.test(s))) {
-    throw new BvisorError('BV_CGROUP_SETUP', `cgroup parent "${parent}" is not a relative path of plain names`, { hint: 'e.g. --cgroup-parent bvisor or --cgroup-parent ci/jobs' });
-  }
-  return segs;
 }
 
 function cgErr(op: string, path: string, e: unknown): BvisorError {
@@ -52,75 +41,52 @@ function hierarchyFor(host: HostFacts, version: 1 | 2, controller: string): Cgro
   return host.cgroup.v1.find((h) => h.controllers.includes(controller));
 }
 
+type Placement = LaunchInputs['cgroup']['placements'][number];
+
 /**
- * Creates one leaf per hierarchy the plan's limits need, plus one for membership (so teardown
- * can find every descendant) when none of those serves. Cleans up after itself on failure.
+ * Creates one leaf per placement the plan decided (one per hierarchy: the limits', the watched
+ * counter's, or membership alone so teardown can find every descendant), writing the limits.
+ * Cleans up after itself on failure.
  */
-export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, wantMembership: boolean, beforeMkdir?: (leaf: string) => void): CgroupSet {
-  const parentSegs = validateParent(launch.cgroup.parent);
-  const byHierarchy = new Map<string, { h: CgroupHierarchy; version: 1 | 2; controllers: Set<string>; limits: LaunchInputs['cgroup']['limits'] }>();
+export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, beforeMkdir?: (leaf: string) => void): CgroupSet {
+  const byHierarchy = new Map<string, { p: Placement; controllers: Set<string>; limits: LaunchInputs['cgroup']['limits'] }>();
+  for (const p of launch.cgroup.placements) byHierarchy.set(p.mountPoint, { p, controllers: new Set(), limits: [] });
+  const entryFor = (clause: string, version: 1 | 2, controller: string) => {
+    const h = hierarchyFor(host, version, controller);
+    const entry = h && byHierarchy.get(h.mountPoint);
+    if (!entry) throw new BvisorError('BV_CGROUP_SETUP', `no ${controller} hierarchy placed for ${clause}`, { hint: 'the host changed since planning; plan again' });
+    return entry;
+  };
   for (const l of launch.cgroup.limits) {
-    const h = hierarchyFor(host, l.version as 1 | 2, l.controller);
-    if (!h || !h.ownDir) throw new BvisorError('BV_CGROUP_SETUP', `no ${l.controller} hierarchy for ${l.clause}`, { hint: 'the host changed since planning; plan again' });
-    const key = h.mountPoint;
-    const entry = byHierarchy.get(key) ?? { h, version: l.version as 1 | 2, controllers: new Set<string>(), limits: [] };
+    const entry = entryFor(l.clause, l.version as 1 | 2, l.controller);
     entry.controllers.add(l.controller);
     entry.limits.push(l);
-    byHierarchy.set(key, entry);
   }
   const w = launch.cgroup.watch;
+  // A counter to poll (limits.cpu, mediated): v2 keeps cpu.stat in every cgroup; v1 needs a
+  // leaf in the cpuacct hierarchy.
   if (w) {
-    // A counter to poll (limits.cpu, mediated): v2 keeps cpu.stat in every cgroup; v1 needs a
-    // leaf in the cpuacct hierarchy.
-    const h = hierarchyFor(host, w.version as 1 | 2, w.controller);
-    if (!h || !h.ownDir) throw new BvisorError('BV_CGROUP_SETUP', `no ${w.controller} hierarchy for ${w.clause}`, { hint: 'the host changed since planning; plan again' });
-    const entry = byHierarchy.get(h.mountPoint) ?? { h, version: w.version as 1 | 2, controllers: new Set<string>(), limits: [] };
+    const entry = entryFor(w.clause, w.version as 1 | 2, w.controller);
     if (w.version === 1) entry.controllers.add(w.controller);
-    byHierarchy.set(h.mountPoint, entry);
-  }
-  if (wantMembership && byHierarchy.size === 0) {
-    const c = cgroupFor(host, 'membership', parentSegs.length > 0);
-    if (c.ok && c.choice.hierarchy.ownDir) byHierarchy.set(c.choice.hierarchy.mountPoint, { h: c.choice.hierarchy, version: c.choice.version, controllers: new Set(), limits: [] });
   }
   const set: CgroupSet = { leaves: [], v2Fd: -1 };
   try {
-    for (const { h, version, controllers, limits } of byHierarchy.values()) {
-      let dir = h.ownDir!;
-      const created: string[] = [];
-      for (const seg of parentSegs) {
-        if (version === 2) enableControllers(dir, controllers);
-        dir = join(dir, seg);
-        if (!existsSync(dir)) {
-          try {
-            mkdirSync(dir);
-            created.push(dir);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cgErr('mkdir', dir, e);
-          }
-        }
-      }
-      if (version === 2) enableControllers(dir, controllers);
-      const leaf = join(dir, leafName);
-      // Recorded before it exists, so a crash right after mkdir still leaves a trace to clean.
-      beforeMkdir?.(leaf);
-      try {
-        mkdirSync(leaf);
-      } catch (e) {
-        throw cgErr('mkdir', leaf, e);
-      }
-      set.leaves.push({ version, controllers: [...controllers], dir: leaf, createdParents: created });
+    for (const { p, controllers, limits } of byHierarchy.values()) {
+      const v2 = p.version === 2;
+      const { leaf, created } = makeLeaf(p, v2 ? controllers : new Set(), leafName, beforeMkdir);
+      set.leaves.push({ version: p.version as 1 | 2, controllers: [...controllers], dir: leaf, createdParents: created });
       for (const l of limits) {
         const file = join(leaf, l.file);
         // Where the kernel lacks a swap knob (no swap accounting), the limit still holds for RAM.
         if ((l.file === 'memory.swap.max' || l.file === 'memory.swappiness') && !existsSync(file)) continue;
         write(file, l.value);
       }
-      if (version === 1 && controllers.has('memory')) {
+      if (!v2 && controllers.has('memory')) {
         const memsw = join(leaf, 'memory.memsw.limit_in_bytes');
         const lim = limits.find((x) => x.file === 'memory.limit_in_bytes');
         if (lim && existsSync(memsw)) write(memsw, lim.value);
       }
-      if (version === 2) {
+      if (v2) {
         const fd = shim().bv_open(leaf, O.DIRECTORY | O.PATH, 0);
         if (fd < 0) throw cgErr('open', leaf, { code: `errno ${-fd}` });
         set.v2Fd = fd;
@@ -131,6 +97,40 @@ export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: s
     throw e;
   }
   return set;
+}
+
+/**
+ * The parents from the anchor down (made when missing, with the controllers enabled at each
+ * level on v2), then the leaf. Another run's teardown may remove an empty parent we are about
+ * to use (ENOENT on the leaf): make the path again, a few times.
+ */
+function makeLeaf(p: Placement, controllers: Set<string>, leafName: string, beforeMkdir?: (leaf: string) => void): { leaf: string; created: string[] } {
+  const created: string[] = [];
+  for (let attempt = 0; ; attempt++) {
+    let dir = p.anchor;
+    for (const seg of p.segments) {
+      enableControllers(dir, controllers);
+      dir = join(dir, seg);
+      auditCgroupPath(dir);
+      try {
+        mkdirSync(dir);
+        created.push(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cgErr('mkdir', dir, e);
+      }
+    }
+    enableControllers(dir, controllers);
+    const leaf = join(dir, leafName);
+    auditCgroupPath(leaf);
+    // Recorded before it exists, so a crash right after mkdir still leaves a trace to clean.
+    beforeMkdir?.(leaf);
+    try {
+      mkdirSync(leaf);
+      return { leaf, created };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw cgErr('mkdir', leaf, e);
+    }
+  }
 }
 
 function enableControllers(dir: string, controllers: Set<string>): void {
@@ -174,6 +174,29 @@ export function killAll(set: CgroupSet): void {
         // already gone
       }
     }
+  }
+}
+
+/**
+ * Freezes or thaws every process of a v2 leaf (cgroup.freeze), returning once cgroup.events
+ * reports it (cgroup-v2.rst: the freeze completes asynchronously): the ground for pause and
+ * resume. v1 leaves have no freezer here; the caller refuses pause for them.
+ */
+export function freezeLeaf(dir: string, frozen: boolean, deadlineMs = 5000): void {
+  write(join(dir, 'cgroup.freeze'), frozen ? '1' : '0', frozen ? 'freeze with' : 'thaw with');
+  const want = new RegExp(`^frozen ${frozen ? 1 : 0}$`, 'm');
+  const until = Date.now() + deadlineMs;
+  while (!want.test(readText(join(dir, 'cgroup.events')))) {
+    if (Date.now() > until) throw new BvisorError('BV_CGROUP_SETUP', `${dir} did not ${frozen ? 'freeze' : 'thaw'} within ${deadlineMs} ms`, { hint: 'a task in an uninterruptible sleep can delay a freeze; try again' });
+    sleepMs(5);
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 

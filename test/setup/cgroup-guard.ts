@@ -1,0 +1,45 @@
+// Run-wide guard (vitest globalSetup): fails the run when a cgroup bvisor made (a name starting
+// with `bvisor`) is left in any hierarchy, at its root or under our own cgroup, that was not
+// there when the run started. A test parent of a test process still running (another suite on
+// the same machine) is not ours to judge.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupDirs } from '../helpers/cgroups.js';
+
+function candidates(): Set<string> {
+  const dirs = new Set(cgroupDirs().flatMap((d) => [d.root, d.own]));
+  const out = new Set<string>();
+  for (const d of dirs) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.startsWith('bvisor') && statSync(join(d, n), { throwIfNoEntry: false })?.isDirectory()) out.add(join(d, n));
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let before = new Set<string>();
+
+export function setup(): void {
+  before = candidates();
+}
+
+export function teardown(): void {
+  const left = [...candidates()].filter((d) => !before.has(d)).filter((d) => {
+    const m = /\/bvisor-test-(\d+)$/.exec(d);
+    return !(m && alive(Number(m[1])));
+  });
+  if (left.length) throw new Error(`tests left cgroups behind (or made them outside their test parent):\n  ${left.join('\n  ')}`);
+}
