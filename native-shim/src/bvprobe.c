@@ -17,10 +17,11 @@
  *   exchange A B          swap A and B with renameat2(RENAME_EXCHANGE) in a loop until killed
  *                         (a racer for tests; runs on the host, never inside a boundary)
  *   try OP... [, OP...]   run each operation, print a JSON array of errnos (0 = it worked):
- *     open PATH r|w|rw|c   openat (c: O_CREAT|O_WRONLY)      mkdir PATH       unlink PATH
+ *     open PATH r|w|rw|c|rt  openat (c: O_CREAT|O_WRONLY, rt: O_RDONLY|O_TRUNC)   mkdir PATH   unlink PATH
  *     symlink TARGET PATH  rename FROM TO    truncate PATH   readdir PATH
  *     connect IP PORT      TCP connect        udp IP PORT     sendto over UDP
- *     inet                 socket(AF_INET, SOCK_STREAM)       abstract NAME (connect "@NAME")
+ *     inet                 socket(AF_INET, SOCK_STREAM)       abstract NAME [full] (connect "@NAME";
+ *                          full: NUL-padded to the whole sun_path, as Node binds abstract names)
  *     thread | fork | vfork | clone3           kill PID SIG       ptrace PID (attach)
  *     syscall NR [A0..A5]  a raw syscall       x32 (getpid through the x32 ABI)
  *     fdpath FD REL        openat("/proc/self/fd/FD/REL")  after opening nothing else
@@ -31,6 +32,12 @@
  *     fdwrite FD TEXT      write TEXT to an inherited descriptor
  *     tty                  open /dev/tty read-write (the controlling terminal)
  *     creat PATH OCTAL     open(O_WRONLY|O_CREAT|O_EXCL, mode)    mkdirm PATH OCTAL  mkdir(mode)
+ *     link FROM TO         a hard link        bind IP PORT       TCP bind
+ *     ioctl PATH REQ       open PATH read-only (O_NOCTTY|O_NONBLOCK), then ioctl(REQ, &int 0):
+ *                          the open's errno if it fails, else the ioctl's
+ *     fdioctl FD REQ       ioctl(FD, REQ, &int 0) on an inherited descriptor
+ *     sctty FD             ioctl(FD, TIOCSCTTY, 0): take FD as the controlling terminal
+ *     sti FD               ioctl(FD, TIOCSTI, "#"): push a byte into the terminal's input queue
  *   ops are separated by the argument ","
  */
 #define _GNU_SOURCE
@@ -46,6 +53,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -199,7 +207,8 @@ static int try_op(int argc, char **argv) {
   errno = 0;
   if (!strcmp(op, "open")) {
     const char *m = ARG(2);
-    int fl = !strcmp(m, "w") ? O_WRONLY : !strcmp(m, "rw") ? O_RDWR : !strcmp(m, "c") ? (O_WRONLY | O_CREAT) : O_RDONLY;
+    /* rt: O_RDONLY|O_TRUNC, which truncates on Linux with only read access asked for */
+    int fl = !strcmp(m, "w") ? O_WRONLY : !strcmp(m, "rw") ? O_RDWR : !strcmp(m, "c") ? (O_WRONLY | O_CREAT) : !strcmp(m, "rt") ? (O_RDONLY | O_TRUNC) : O_RDONLY;
     int fd = open(ARG(1), fl | O_CLOEXEC, 0644);
     if (fd < 0) return errno;
     close(fd);
@@ -245,7 +254,9 @@ static int try_op(int argc, char **argv) {
     size_t n = strlen(ARG(1));
     if (n > sizeof a.sun_path - 2) n = sizeof a.sun_path - 2;
     memcpy(a.sun_path + 1, ARG(1), n);
-    int r = connect(s, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    /* "full": the name NUL-padded to the whole sun_path, as Node (libuv) binds abstract names */
+    socklen_t len = !strcmp(ARG(2), "full") ? (socklen_t)sizeof a : (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    int r = connect(s, (struct sockaddr *)&a, len);
     int e = r < 0 ? errno : 0;
     close(s);
     return e;
@@ -346,6 +357,33 @@ static int try_op(int argc, char **argv) {
     /* mkdir applies the umask: clear it so the mode asked is the mode tried. */
     umask(0);
     return mkdir(ARG(1), (mode_t)strtol(ARG(2), NULL, 8)) < 0 ? errno : 0;
+  }
+  if (!strcmp(op, "link")) return link(ARG(1), ARG(2)) < 0 ? errno : 0;
+  if (!strcmp(op, "bind")) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)atoi(ARG(2)));
+    inet_pton(AF_INET, ARG(1), &a.sin_addr);
+    int e = bind(s, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0;
+    close(s);
+    return e;
+  }
+  if (!strcmp(op, "ioctl") || !strcmp(op, "fdioctl")) {
+    int path = !strcmp(op, "ioctl");
+    int fd = path ? open(ARG(1), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : atoi(ARG(1));
+    if (fd < 0) return errno;
+    int v = 0;
+    int e = ioctl(fd, (unsigned long)strtoul(ARG(2), NULL, 0), &v) < 0 ? errno : 0;
+    if (path) close(fd);
+    return e;
+  }
+  if (!strcmp(op, "sctty")) return ioctl(atoi(ARG(1)), TIOCSCTTY, 0) < 0 ? errno : 0;
+  if (!strcmp(op, "sti")) {
+    char c = '#';
+    return ioctl(atoi(ARG(1)), TIOCSTI, &c) < 0 ? errno : 0;
   }
   if (!strcmp(op, "tty")) {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);

@@ -113,9 +113,16 @@ function linuxFilesystemDefault(ctx: FeatureCtx): Candidate[] {
   const out: Candidate[] = [];
   // The root holds only what is granted: an ungranted path does not exist, so no call (open,
   // stat, chmod, xattr, inotify, connect to a socket file) can reach it. Landlock is a second
-  // layer on top when the kernel has it; the mounts alone already keep the promise.
-  if (ctx.manifest.root) out.push(namespaced(ctx, `linux:mount(pivot_root)${llSuffix(abi)}`, 'container mode'));
-  else out.push(namespaced(ctx, `linux:mount(root from grants)${llSuffix(abi)}`, 'a root built from the grants'));
+  // layer on top when the kernel has it. One way out of the root stays: /proc/self/fd/N of a
+  // file the workload was handed open (stdin, a passed fd, a script) names the host's path on
+  // the host's mount. Writing there needs WRITE_FILE (every ABI); truncating needs TRUNCATE
+  // (ABI 3), so below it seccomp refuses the path-based truncations (docs/landlock.md).
+  const root = ctx.manifest.root ? namespaced(ctx, `linux:mount(pivot_root)${llSuffix(abi)}`, 'container mode') : namespaced(ctx, `linux:mount(root from grants)${llSuffix(abi)}`, 'a root built from the grants');
+  if (root.available && abi >= 1 && abi < 3) {
+    const cover = truncateCover(ctx);
+    if (cover === null) out.push({ ...root, mechanism: `${root.mechanism}+seccomp(truncate)` });
+    else out.push(missing(root.mechanism, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock ABI ${abi} cannot restrict truncate (needs ABI 3), so a file handed to the workload open (stdin, fds, a script) could be truncated through /proc/self/fd, and ${cover}`, 'run on Linux ≥ 6.2 (landlock ABI 3), or let seccomp deny truncate(2) (syscalls: { deny: errno }), or mark filesystem guarantee: best-effort'), { ...root, strength: 'best-effort', note: `landlock ABI ${abi} does not restrict truncate through /proc/self/fd` });
+  } else out.push(root);
   // Without a mount namespace only landlock is left: reads and writes outside the grants are
   // denied, but metadata calls and unix sockets are not, so it is weaker than the promise.
   if (!ctx.manifest.root) {
@@ -123,6 +130,34 @@ function linuxFilesystemDefault(ctx: FeatureCtx): Candidate[] {
     else if (abi >= 1) out.push(have(`linux:landlock(abi=${abi},unhandled=TRUNCATE)`, 'best-effort', 'landlock alone does not hide ungranted paths, and this ABI cannot restrict truncate'));
   }
   return out;
+}
+
+/**
+ * Below landlock ABI 3, what keeps truncate(2) and open(O_RDONLY|O_TRUNC) from files outside the
+ * grants is seccomp's truncate rules (policy.ts truncateRules): null when they will be installed
+ * and refuse (errno or kill), else why not.
+ */
+function truncateCover(ctx: FeatureCtx): string | null {
+  const act = ctx.manifest.syscalls.value;
+  if (!seccompArch(ctx.host)) return `bvisor has no seccomp table for ${ctx.host.kernel.arch} to deny truncate(2) instead`;
+  if (act === 'log') return 'syscalls: { deny: log } would only log truncate(2), not deny it';
+  if (!seccompAction(ctx.host, act === 'kill' ? 'kill_process' : 'errno')) return 'seccomp filters are not available to deny truncate(2) instead';
+  return null;
+}
+
+/**
+ * stdin: inherit keeps the workload in the caller's session and process group (no setsid, so
+ * the terminal stays its controlling terminal), and a pid namespace does not scope kill(0, sig):
+ * it reaches every member of that group (kernel/signal.c, kill_something_info). Where the
+ * workload runs as the caller's own uid (rootless), that is bvisor itself, its supervisor, and
+ * the caller's shell. Landlock's signal scope (ABI 6) stops it; below that only a different uid
+ * does (rootful: the workload's mapped id is not the caller's).
+ */
+export function inheritedStdin(host: HostFacts): Candidate[] {
+  const abi = host.landlock.abi;
+  if (abi >= 6) return [have(`linux:stdio+landlock-scope(abi=${Math.min(abi, KNOWN_ABI)},signal)`, 'enforced')];
+  if (host.identity.euid === 0 && host.mapping.uid !== 0) return [have('linux:stdio', 'enforced', `stdin: inherit keeps the workload in your process group; it runs as ${host.mapping.uid}, so it can signal none of its other members but those of that uid`)];
+  return [missing('linux:stdio+landlock-scope(signal)', 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `stdin: inherit keeps the workload in your process group, where it runs as your uid: kill(0, SIGSTOP) would stop bvisor (its supervisor) and your shell; landlock scopes signals from ABI 6, this host has ${abi}`, 'use stdin: null or stdin: { file }, run bvisor as root (the workload then runs as another uid), or run on Linux ≥ 6.12 (landlock ABI 6)')];
 }
 
 /** A host path through a symlink that someone else could have planted or could swap. */
@@ -296,9 +331,12 @@ function linuxNetwork(ctx: FeatureCtx): Candidate[] {
     case 'host':
       return [have('linux:host-network(granted)', 'enforced')];
     case 'ports': {
-      const mech = `linux:landlock-net(abi=${Math.min(abi, KNOWN_ABI)},tcp)+seccomp(inet:tcp-only)`;
+      // No network namespace here: the host's abstract unix sockets are reachable unless landlock
+      // scopes them (ABI 6) or seccomp refuses unix sockets altogether (below it).
+      const mech = abi >= 6 ? `linux:landlock-net(abi=${Math.min(abi, KNOWN_ABI)},tcp)+landlock-scope(abstract-unix)+seccomp(inet:tcp-only)` : `linux:landlock-net(abi=${abi},tcp)+seccomp(inet:tcp-only,unix:none)`;
       if (abi < 4) return [missing(mech, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `TCP port rules need landlock ABI 4 (this host has ${abi})`, 'run on Linux ≥ 6.7, or use network: deny / host')];
       if (!seccompAction(ctx.host, 'errno') || !seccompArch(ctx.host)) return [missing(mech, 'enforced', 'BV_PLAN_SECCOMP_UNAVAILABLE', 'landlock restricts only TCP; without seccomp, UDP and raw sockets would stay open', 'enable seccomp filters')];
+      if (ctx.manifest.syscalls.value === 'log') return [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', `landlock restricts only TCP, and syscalls: { deny: log } would only log UDP, raw${abi < 6 ? ' and unix' : ''} sockets`, 'use syscalls: { deny: errno }')];
       return [have(mech, 'enforced')];
     }
   }
@@ -328,7 +366,7 @@ function seccompCandidate(ctx: FeatureCtx, mech: string): Candidate {
 function linuxSyscalls(ctx: FeatureCtx): Candidate[] {
   const arch = seccompArch(ctx.host);
   const act = ctx.manifest.syscalls.value;
-  const n = arch ? compile(policyFor({ spawn: ctx.manifest.spawn.value, network: ctx.manifest.network.value }, act), arch).rules : 0;
+  const n = arch ? compile(policyFor({ spawn: ctx.manifest.spawn.value, network: ctx.manifest.network.value, landlockAbi: ctx.host.landlock.abi }, act), arch).rules : 0;
   const mech = `linux:seccomp(${act},${n} rules)`;
   const s = seccompCandidate(ctx, mech);
   if (act === 'log' && s.available) return [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } logs the default denylist instead of enforcing it', 'mark syscalls guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }];
@@ -536,8 +574,17 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       const v = ctx.manifest.isolate.value;
       const what = [v.signals ? 'signal' : '', v.abstractUnix ? 'abstract-unix' : ''].filter(Boolean).join(',');
       const abi = ctx.host.landlock.abi;
-      if (abi < 6) return [missing(`linux:landlock-scope(${what})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `landlock scoping needs ABI 6 (this host has ${abi})`, 'run on Linux ≥ 6.12, or drop isolate')];
-      return [have(`linux:landlock-scope(abi=${Math.min(abi, KNOWN_ABI)},${what})`, 'enforced')];
+      if (abi >= 6) return [have(`linux:landlock-scope(abi=${Math.min(abi, KNOWN_ABI)},${what})`, 'enforced')];
+      // Below ABI 6 a namespace can still keep the promise: in its own pid namespace the
+      // workload cannot name a process outside it (kill, pidfd_open, F_SETOWN take pids of its
+      // namespace), and abstract unix sockets live per network namespace (unix(7)), so in an
+      // empty or loopback-only one nobody outside is listening.
+      const ns = canNamespace(ctx.host);
+      const netns = ns && (ctx.manifest.network.value.mode === 'deny' || ctx.manifest.network.value.mode === 'loopback');
+      const inherit = ctx.manifest.stdio.stdin === 'inherit';
+      const uncovered = [v.signals && (!ns || inherit) ? `signals (${ns ? "stdin: inherit keeps the workload in the caller's process group" : 'no pid namespace here'})` : '', v.abstractUnix && !netns ? `abstract unix sockets (${ns ? `network: ${ctx.manifest.network.value.mode} shares the host's network namespace` : 'no network namespace here'})` : ''].filter(Boolean);
+      if (uncovered.length) return [missing(`linux:landlock-scope(${what})`, 'enforced', 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', `isolate: landlock scoping needs ABI 6 (this host has ${abi}), and no namespace covers ${uncovered.join(' or ')}`, `run on Linux ≥ 6.12 (landlock ABI 6)${v.abstractUnix && ns && !netns ? ', or use network: deny or loopback' : ''}${v.signals && ns && inherit ? ', or use stdin: null or { file }' : ''}, or drop isolate`)];
+      return [have(`linux:${[v.signals ? 'pidns(signal)' : '', v.abstractUnix ? 'netns(abstract-unix)' : ''].filter(Boolean).join('+')}`, 'enforced')];
     },
     limit: linuxLimit,
   },

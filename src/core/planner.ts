@@ -6,7 +6,7 @@
 import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
@@ -191,6 +191,7 @@ function mayAccess(fact: PathFact | null | undefined, host: HostFacts, bit: 4 | 
 
 function stdinCandidates(input: PlanInput, backend: Backend): Candidate[] {
   const s = input.manifest.stdio.stdin;
+  if (s === 'inherit' && backend === 'linux') return inheritedStdin(input.host);
   if (!s.startsWith('file:')) return [{ available: true, mechanism: `${backend}:stdio`, strength: 'enforced' }];
   const fact = input.paths.stdin;
   const no = (reason: string, hint: string): Candidate[] => [{ available: false, mechanism: `${backend}:stdio(file)`, strength: 'enforced', code: 'BV_PLAN_STDIN', reason, hint }];
@@ -331,9 +332,11 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root), idmap: rootIdmap(ctx) } : null,
     syscalls: { deny: m.syscalls.value, openat2: m.internal?.wasmRunner ? 'allow' : 'enosys' },
     capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
-    // Without a pid namespace the workload could signal (stop) its supervisor: scope signals
-    // wherever landlock can (the planner refused supervised limits where it cannot).
-    scope: [...(m.isolate.value.signals || (backend === 'linux' && !namespaces.includes('pid') && host.landlock.abi >= 6) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix ? (['abstract-unix-socket'] as const) : [])],
+    // Landlock scopes (ABI 6; below it the features' namespaces or refusals decide, and none is
+    // listed). Signals are scoped wherever the workload could reach a process outside: without a
+    // pid namespace, and with stdin: inherit, which keeps it in the caller's process group
+    // (kill(0, …)). Abstract unix sockets: without a network namespace (network ports).
+    scope: backend === 'linux' && host.landlock.abi < 6 ? [] : [...(m.isolate.value.signals || (backend === 'linux' && (!namespaces.includes('pid') || m.stdio.stdin === 'inherit')) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix || (backend === 'linux' && m.network.value.mode === 'ports') ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { ...host.mapping },
   };

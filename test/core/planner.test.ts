@@ -210,10 +210,10 @@ describe('planner examples', () => {
     expect(p.refusals.map((r) => r.code)).toContain('BV_PLAN_PATH_MISSING');
   });
 
-  it('isolate needs landlock ABI 6, capabilities need a user namespace, deny: log is only best-effort', () => {
+  it('isolate needs landlock ABI 6 where no namespace covers it, capabilities need a user namespace, deny: log is only best-effort', () => {
     const old = hybridHost();
     old.landlock.abi = 5;
-    const p = run(manifestOf(HELLO + 'isolate: { signals: true }\n'), old);
+    const p = run(manifestOf(HELLO + 'isolate: { abstractUnix: true }\nnetwork: host\n'), old);
     expect(p.refusals.map((r) => `${r.clause}:${r.code}`)).toEqual(['isolate:BV_PLAN_LANDLOCK_ABI_TOO_OLD']);
     expect(clause(run(manifestOf(HELLO + 'isolate: { signals: true, abstractUnix: true }\n'), hybridHost()), 'isolate').mechanism).toBe('linux:landlock-scope(abi=7,signal,abstract-unix)');
     const noUserns = hybridHost();
@@ -405,5 +405,104 @@ describe('planner properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+/**
+ * What the planner claims per landlock ABI (docs/landlock.md, the table): ABI 1–7 on a rootful
+ * host with user namespaces (the mounts are authoritative, landlock a second layer), and what
+ * covers each gap below the ABI that closes it. The rights per ABI are those of the kernel's
+ * UAPI (include/uapi/linux/landlock.h): REFER 2, TRUNCATE 3, net 4, IOCTL_DEV 5, scopes 6.
+ */
+describe('planner verdicts per landlock ABI', () => {
+  const ABIS = [1, 2, 3, 4, 5, 6, 7];
+  const at = (abi: number, base: () => HostFacts = hybridHost): HostFacts => {
+    const h = base();
+    h.landlock.abi = abi;
+    return h;
+  };
+  const refusal = (p: Plan, clauseName: string): string | undefined => p.refusals.find((r) => r.clause === clauseName)?.code;
+  const RW = HELLO.replace('filesystem:\n  - { path: /usr, access: read-exec }\n', 'filesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv, access: read-write }\n');
+
+  it.each(ABIS)('ABI %i: the root and the grants are enforced by the mounts; below 3 seccomp covers truncate through /proc/self/fd', (abi) => {
+    const p = run(manifestOf(RW), at(abi));
+    expect(p.admitted).toBe(true);
+    expect(clause(p, 'filesystem')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(root from grants)+landlock(abi=${abi})${abi < 3 ? '+seccomp(truncate)' : ''}` });
+    expect(clause(p, 'filesystem[0]')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(bind,ro)+landlock(abi=${abi},rights=xrl)` });
+    // Rights the ABI has: REFER (R) from 2, TRUNCATE (t) from 3; never more than the ABI handles.
+    const rw = `wrlDFdfspy${abi >= 2 ? 'R' : ''}${abi >= 3 ? 't' : ''}`;
+    expect(clause(p, 'filesystem[1]')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(bind,rw,noexec,idmap=1000:1000→65534:65534)+landlock(abi=${abi},rights=${rw})` });
+    const rights = p.launch!.filesystem[1]!.rights;
+    expect(rights.includes('REFER')).toBe(abi >= 2);
+    expect(rights.includes('TRUNCATE')).toBe(abi >= 3);
+    expect(p.launch!.landlockAbi).toBe(abi);
+    // The syscall filter is the one the launcher installs: three truncate rules more below ABI 3
+    // (truncate, and open/openat with O_RDONLY|O_TRUNC).
+    const n = (h: HostFacts): number => Number(/,(\d+) rules\)$/.exec(clause(run(manifestOf(RW), h), 'syscalls').mechanism!)![1]);
+    expect(n(at(abi)) - n(at(7))).toBe(abi < 3 ? 3 : 0);
+  });
+
+  it.each([1, 2])('ABI %i: without a seccomp filter that denies, truncate is not covered: refused, or best-effort where the manifest says so', (abi) => {
+    const noSeccomp = at(abi);
+    noSeccomp.seccomp = { available: false, actions: [] };
+    const lax = 'syscalls: { deny: errno, guarantee: best-effort }\nspawn: { value: deny, guarantee: best-effort }\n';
+    const p = run(manifestOf(RW + lax), noSeccomp);
+    const r = p.refusals.find((x) => x.clause === 'filesystem');
+    expect(r).toMatchObject({ code: 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', reason: expect.stringMatching(new RegExp(`landlock ABI ${abi} cannot restrict truncate \\(needs ABI 3\\).*/proc/self/fd.*seccomp`)), hint: expect.stringMatching(/Linux ≥ 6\.2/) });
+    const log = run(manifestOf(RW + 'syscalls: { deny: log, guarantee: best-effort }\nspawn: { value: deny, guarantee: best-effort }\n'), at(abi));
+    expect(log.refusals.find((x) => x.clause === 'filesystem')).toMatchObject({ code: 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', reason: expect.stringMatching(/deny: log/) });
+    const ok = run(manifestOf(RW + 'syscalls: { deny: log, guarantee: best-effort }\nspawn: { value: deny, guarantee: best-effort }\nguarantee: best-effort\n'), at(abi));
+    expect(clause(ok, 'filesystem')).toMatchObject({ verdict: 'best-effort', mechanism: `linux:mount(root from grants)+landlock(abi=${abi})`, reason: expect.stringMatching(/truncate/) });
+    // From ABI 3 landlock restricts truncate itself: no filter needed.
+    const three = at(3);
+    three.seccomp = { available: false, actions: [] };
+    expect(refusal(run(manifestOf(RW + lax), three), 'filesystem')).toBeUndefined();
+  });
+
+  it.each(ABIS)('ABI %i: TCP port rules need ABI 4; without a network namespace abstract unix sockets are scoped (6) or unix sockets denied (4–5)', (abi) => {
+    const p = run(manifestOf(HELLO + 'network: { connect: [443], bind: [8080] }\n'), at(abi));
+    if (abi < 4) {
+      expect(p.refusals.find((r) => r.clause === 'network')).toMatchObject({ code: 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', reason: `TCP port rules need landlock ABI 4 (this host has ${abi})`, hint: expect.stringMatching(/Linux ≥ 6\.7/) });
+      return;
+    }
+    expect(clause(p, 'network')).toMatchObject({ verdict: 'enforced', mechanism: abi >= 6 ? `linux:landlock-net(abi=${abi},tcp)+landlock-scope(abstract-unix)+seccomp(inet:tcp-only)` : `linux:landlock-net(abi=${abi},tcp)+seccomp(inet:tcp-only,unix:none)` });
+    expect(p.launch!.scope.includes('abstract-unix-socket')).toBe(abi >= 6);
+    // deny: log would leave UDP (and below 6 unix) sockets open: not enforced.
+    const log = run(manifestOf(HELLO + 'network: { connect: [443] }\nsyscalls: { deny: log, guarantee: best-effort }\nspawn: { value: deny, guarantee: best-effort }\n'), at(abi));
+    expect(refusal(log, 'network')).toBe('BV_PLAN_WEAKER_THAN_REQUESTED');
+  });
+
+  it.each(ABIS)('ABI %i: isolate is kept by the pid and network namespaces below 6, by landlock scopes from 6; what no namespace covers is refused', (abi) => {
+    const both = run(manifestOf(HELLO + 'isolate: { signals: true, abstractUnix: true }\n'), at(abi));
+    expect(clause(both, 'isolate')).toMatchObject({ verdict: 'enforced', mechanism: abi >= 6 ? `linux:landlock-scope(abi=${abi},signal,abstract-unix)` : 'linux:pidns(signal)+netns(abstract-unix)' });
+    expect(both.launch!.scope).toEqual(abi >= 6 ? ['signal', 'abstract-unix-socket'] : []);
+    expect(both.launch!.namespaces).toEqual(expect.arrayContaining(['pid', 'net']));
+    // network: host shares the host's network namespace, where its abstract sockets are.
+    const host = run(manifestOf(HELLO + 'isolate: { abstractUnix: true }\nnetwork: host\n'), at(abi));
+    if (abi >= 6) expect(clause(host, 'isolate').mechanism).toBe(`linux:landlock-scope(abi=${abi},abstract-unix)`);
+    else expect(host.refusals.find((r) => r.clause === 'isolate')).toMatchObject({ code: 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', reason: expect.stringMatching(/abstract unix sockets \(network: host shares the host's network namespace\)/), hint: expect.stringMatching(/network: deny or loopback/) });
+    // Without user namespaces nothing but landlock can.
+    const bare = at(abi);
+    bare.userns.canCreate = false;
+    bare.capabilities.effective = '0000000000000000';
+    bare.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+    bare.mapping = { uid: 1000, gid: 1000, source: 'the caller (rootless)' };
+    const b = run(manifestOf(HELLO + 'isolate: { signals: true }\nnetwork: host\n'), bare);
+    expect(refusal(b, 'isolate')).toBe(abi >= 6 ? undefined : 'BV_PLAN_LANDLOCK_ABI_TOO_OLD');
+  });
+
+  it.each(ABIS)('ABI %i: stdin: inherit keeps the caller’s process group: scoped signals from 6, the mapped uid rootful, refused rootless below 6', (abi) => {
+    const M = manifestOf(HELLO + 'stdio: { stdin: inherit }\n');
+    const rootful = run(M, at(abi));
+    expect(clause(rootful, 'stdio')).toMatchObject({ verdict: 'enforced', mechanism: abi >= 6 ? `linux:stdio+landlock-scope(abi=${abi},signal)` : 'linux:stdio' });
+    expect(rootful.launch!.scope).toEqual(abi >= 6 ? ['signal'] : []);
+    const rootless = run(M, at(abi, v2Host));
+    if (abi >= 6) expect(clause(rootless, 'stdio').mechanism).toBe(`linux:stdio+landlock-scope(abi=${abi},signal)`);
+    else expect(rootless.refusals.find((r) => r.clause === 'stdio')).toMatchObject({ code: 'BV_PLAN_LANDLOCK_ABI_TOO_OLD', reason: expect.stringMatching(/kill\(0, SIGSTOP\) would stop bvisor/), hint: expect.stringMatching(/stdin: null/) });
+    // isolate: { signals } with stdin: inherit: a pid namespace does not cover kill(0).
+    const iso = run(manifestOf(HELLO + 'stdio: { stdin: inherit }\nisolate: { signals: true }\n'), at(abi));
+    expect(refusal(iso, 'isolate')).toBe(abi >= 6 ? undefined : 'BV_PLAN_LANDLOCK_ABI_TOO_OLD');
+    // stdin: null starts a new session: kill(0) stays in it; no scope is asked for with a pid namespace.
+    expect(run(manifestOf(HELLO), at(abi)).launch!.scope).toEqual([]);
   });
 });

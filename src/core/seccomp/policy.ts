@@ -4,6 +4,7 @@
 // know); the tests run that BPF in an interpreter over tables. Syscalls newer than the system
 // headers (scripts/syscalls-newer.json) each get a decision here, denied or REVIEWED_ALLOWED.
 import type { LaunchInputs } from '../../contract/generated/types.js';
+import { KNOWN_ABI as KNOWN_LANDLOCK_ABI } from '../landlock.js';
 
 export type Action = 'errno' | 'enosys' | 'kill' | 'log';
 
@@ -173,13 +174,38 @@ export function setIdRules(openat2: 'allow' | 'enosys'): Rule[] {
   return rules;
 }
 
+/** O_ACCMODE | O_TRUNC (asm-generic/fcntl.h; the same values on x86_64 and aarch64). */
+export const O_ACCMODE_TRUNC = 0o3 | 0o1000;
+export const O_TRUNC = 0o1000;
+
+/**
+ * Landlock handles truncation from ABI 3 (LANDLOCK_ACCESS_FS_TRUNCATE). Below it, a file the
+ * workload holds open for reading outside its grants (stdin: { file }, a passed descriptor, a
+ * script's descriptor) can be re-opened by path through /proc/self/fd/N, which lands on the
+ * host's mount, not the workload's read-only bind: truncate(2) there needs only the mode bits,
+ * and open(O_RDONLY|O_TRUNC) needs only READ_FILE, which a read grant gives. Both are refused.
+ * Writing opens need WRITE_FILE, which every ABI handles; ftruncate(2) needs a writable fd.
+ */
+export function truncateRules(): Rule[] {
+  const why = 'landlock below ABI 3 cannot restrict truncation: a file reached through /proc/self/fd could be cut by path';
+  return [
+    { syscall: 'truncate', action: 'errno', why },
+    { syscall: 'open', action: 'errno', when: [{ arg: 1, op: 'eq', mask: O_ACCMODE_TRUNC, value: O_TRUNC }], why: `open(O_RDONLY|O_TRUNC): ${why}` },
+    { syscall: 'openat', action: 'errno', when: [{ arg: 2, op: 'eq', mask: O_ACCMODE_TRUNC, value: O_TRUNC }], why: `openat(O_RDONLY|O_TRUNC): ${why}` },
+  ];
+}
+
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 
-export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'>, deny: Policy['deny'] = 'errno', openat2: 'allow' | 'enosys' = 'enosys'): Policy {
+export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'> & Partial<Pick<LaunchInputs, 'landlockAbi'>>, deny: Policy['deny'] = 'errno', openat2: 'allow' | 'enosys' = 'enosys'): Policy {
   const rules: Rule[] = [...DEFAULT_DENYLIST, ...setIdRules(openat2)];
+  // What landlock below some ABI cannot restrict, seccomp covers (docs/landlock.md). Without an
+  // ABI (callers that only count rules) nothing is added.
+  const abi = launch.landlockAbi ?? KNOWN_LANDLOCK_ABI;
+  if (abi < 3) rules.push(...truncateRules());
   if (launch.spawn === 'deny') {
     for (const s of ['clone', 'clone3', 'fork', 'vfork']) rules.push(d(s, 'spawn: deny (no new processes or threads)'));
   } else {
@@ -200,6 +226,12 @@ export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'>, deny:
   }
   if (launch.network.mode === 'deny') {
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX] }], why: 'network: deny: only AF_UNIX sockets' });
+  } else if (launch.network.mode === 'ports' && abi < 6) {
+    // No network namespace: the host's abstract unix sockets (X11's @/tmp/.X11-unix/X0, D-Bus…)
+    // would be reachable, and landlock scopes them only from ABI 6. socketpair(2) stays allowed:
+    // its sockets have no name to reach anything by.
+    rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_INET, AF_INET6] }], why: 'network ports below landlock ABI 6: only IP sockets, since abstract unix sockets of the host cannot be scoped' });
+    rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
   } else if (launch.network.mode === 'ports') {
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX, AF_INET, AF_INET6] }], why: 'network ports: only unix and IP sockets' });
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
