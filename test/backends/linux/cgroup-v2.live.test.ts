@@ -3,8 +3,9 @@
 // probe inside the boundary (what it managed to allocate, fork, burn), /proc/<pid>/cgroup and
 // the cgroup files read by the test itself; expected values from
 // Documentation/admin-guide/cgroup-v2.rst. Each mechanism has a red twin without it.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createContainer, startContainer, stateOf, deleteContainer } from '../../../src/app/lifecycle.js';
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
@@ -31,8 +32,10 @@ beforeAll(() => {
 });
 
 const made: Array<{ root: string; id: string }> = [];
+const strangers: ChildProcess[] = [];
 afterEach(async () => {
   for (const { root, id } of made.splice(0)) await deleteContainer(root, id, true).catch(() => undefined);
+  for (const p of strangers.splice(0)) p.kill('SIGKILL');
 });
 
 /** The v2 cgroup of a live process, from its /proc/<pid>/cgroup ("0::PATH"), as a directory. */
@@ -41,11 +44,13 @@ function cgroupDirOf(pid: number): string {
   return join(facts().cgroup.v2!.mountPoint, line.slice(3));
 }
 
+/** The probe as a container's workload. */
 async function create(args: string[], extra: string, hooks?: LaunchHooks): Promise<{ root: string; id: string; pid: number }> {
   const root = tempDir();
   const id = `v2c${made.length}`;
   made.push({ root, id });
-  const s = await createContainer({ root, id, bundle: probeBundle(args, extra), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts(), ...(hooks ? { hooks } : {}) });
+  const bundle = probeBundle(args, extra);
+  const s = await createContainer({ root, id, bundle, cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts(), ...(hooks ? { hooks } : {}) });
   return { root, id, pid: s.pid!.pid };
 }
 
@@ -110,18 +115,29 @@ describe('cgroup v2 (live, pure v2 host)', () => {
     expect(Number(twin.stdout?.toString().trim())).toBeGreaterThan(900);
   });
 
-  it('delete -f kills through cgroup.kill: every process of the leaf dies (forked children included) and the leaf is removed', async (t) => {
+  it('delete -f kills through the cgroup (cgroup.kill): a member that is no descendant of the workload dies too, and the leaf is removed; red twin: the process-tree kill alone misses it', async (t) => {
     if (skip) return t.skip();
-    const c = await create(['forkbomb', '5'], 'spawn: descendants\nlimits: { processes: 16, wall: 30s }\n');
+    const procsOf = (dir: string): number[] => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
+    const c = await create(['spinners', '3'], 'spawn: descendants\nlimits: { processes: 16, wall: 30s }\n');
     const dir = cgroupDirOf(c.pid);
     expect(existsSync(join(dir, 'cgroup.kill'))).toBe(true); // Linux ≥ 5.14 (cgroup-v2.rst)
     await startContainer(c.root, c.id);
-    const procs = (): number[] => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
-    await until('the probe and its 5 children are in the leaf', () => procs().length >= 6, 10_000);
-    const members = procs();
+    await until('the probe and its 2 children are in the leaf', () => procsOf(dir).length >= 3, 10_000);
+    // A process the test made, moved into the leaf: a member, but no descendant of the workload
+    // or of its monitor, so neither the pid namespace nor the monitor's subreaping reach it.
+    const stranger = spawn('sleep', ['60'], { stdio: 'ignore' });
+    strangers.push(stranger);
+    writeFileSync(join(dir, 'cgroup.procs'), String(stranger.pid));
+    const tree = procsOf(dir).filter((p) => p !== stranger.pid);
+    // Red twin: the tree kill (the workload dies, the monitor ends its descendants) misses it.
+    process.kill(c.pid, 'SIGKILL');
+    await until('the workload and its children are gone', () => tree.every((p) => !alive(p)), 10_000);
+    expect(alive(stranger.pid!)).toBe(true);
+    expect(procsOf(dir)).toEqual([stranger.pid]);
+    // delete -f kills every member of the cgroup, then removes the leaf.
     await deleteContainer(c.root, c.id, true);
     made.splice(made.findIndex((x) => x.id === c.id), 1);
-    for (const p of members) expect(alive(p), `pid ${p}`).toBe(false);
+    await until('the stranger is killed', () => !alive(stranger.pid!), 5000);
     expect(existsSync(dir)).toBe(false);
   });
 
