@@ -63,6 +63,7 @@
 #include <sys/wait.h>
 #include <sys/inotify.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -71,7 +72,6 @@ static void json_str(const char *s) {
   putchar('"');
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-#include <time.h>
     if (c == '"' || c == '\\') printf("\\%c", c);
     else if (c == '\n') printf("\\n");
     else if (c < 0x20) printf("\\u%04x", c);
@@ -456,6 +456,18 @@ int main(int argc, char **argv) {
     for (volatile unsigned long i = 0;; i++) {}
   }
   if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
+  if (!strcmp(m, "burn") && argc >= 3) {
+    /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a
+     * CPU bandwidth limit (cpu.max) it is about the quota's share of the wall time. */
+    long ms = atol(argv[2]);
+    struct timespec w0, w, c;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    do clock_gettime(CLOCK_MONOTONIC, &w);
+    while ((w.tv_sec - w0.tv_sec) * 1000 + (w.tv_nsec - w0.tv_nsec) / 1000000 < ms);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    printf("%ld\n", (long)(c.tv_sec * 1000 + c.tv_nsec / 1000000));
+    return 0;
+  }
   if (!strcmp(m, "alloc") && argc >= 3) {
     size_t mib = (size_t)atol(argv[2]);
     for (size_t i = 0; i < mib; i++) {
@@ -494,18 +506,6 @@ int main(int argc, char **argv) {
         printf("errno %d after %lu\n", errno, n);
         return 1;
       }
-  if (!strcmp(m, "burn") && argc >= 3) {
-    /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a
-     * CPU bandwidth limit (cpu.max) it is about the quota's share of the wall time. */
-    long ms = atol(argv[2]);
-    struct timespec w0, w, c;
-    clock_gettime(CLOCK_MONOTONIC, &w0);
-    do clock_gettime(CLOCK_MONOTONIC, &w);
-    while ((w.tv_sec - w0.tv_sec) * 1000 + (w.tv_nsec - w0.tv_nsec) / 1000000 < ms);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
-    printf("%ld\n", (long)(c.tv_sec * 1000 + c.tv_nsec / 1000000));
-    return 0;
-  }
   }
   fprintf(stderr, "bvprobe: unknown mode %s\n", m);
   return 2;

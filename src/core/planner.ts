@@ -302,9 +302,9 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
       namespaces.push('pid', 'mount', 'ipc', 'uts', 'cgroup');
       if (m.network.value.mode === 'deny' || m.network.value.mode === 'loopback') namespaces.push('net');
     }
-  }
     // A cgroup that finds every descendant (teardown, kill --all) when limits make none.
     if ((m.spawn.value === 'descendants' || !namespaces.includes('pid')) && placements.size === 0) place('membership');
+  }
   const workload: LaunchInputs['workload'] =
     w.kind === 'process'
       ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe), ...(paths.exe?.interpreter ? { script: true } : {}) }
