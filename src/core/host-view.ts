@@ -91,8 +91,11 @@ export function placementFor(host: HostFacts, h: CgroupHierarchy, parent: string
     return { ok: true, placement: { version: 2, mountPoint: h.mountPoint, anchor: h.mountPoint, segments: [BVISOR_PARENT], why: `${ownWhy}: a bvisor-owned parent at the hierarchy root, as runc/crun's cgroupfs driver` }, offers: h.rootControllers ?? [] };
   }
   const d = host.cgroup.delegated;
-  if (d && d.owned) return { ok: true, placement: { version: 2, mountPoint: h.mountPoint, anchor: d.dir, segments: [BVISOR_PARENT], why: `${ownWhy}: a bvisor parent in our delegated subtree ${d.path}` }, offers: d.controllers };
-  return { ok: false, reason: `${ownWhy}, and we have no delegated cgroup subtree (systemd user@${host.identity.euid}.service with Delegate=yes)`, hint: ROOTLESS_HINT };
+  if (d && d.owned && d.containsUs) return { ok: true, placement: { version: 2, mountPoint: h.mountPoint, anchor: d.dir, segments: [BVISOR_PARENT], why: `${ownWhy}: a bvisor parent in our delegated subtree ${d.path}` }, offers: d.controllers };
+  // Outside it (a login shell's session scope belongs to root), the kernel would refuse to place
+  // the workload there: moving a process needs write access to the common ancestor's cgroup.procs.
+  const why = !d ? 'we have no delegated cgroup subtree (systemd user@' + host.identity.euid + '.service with Delegate=yes)' : !d.owned ? `${d.path} is not delegated to us (not ours)` : `we run outside our delegated subtree ${d.path} (in ${h.ownPath}), and may not move processes into it`;
+  return { ok: false, reason: `${ownWhy}, and ${why}`, hint: ROOTLESS_HINT };
 }
 
 /**

@@ -180,7 +180,7 @@ export function delegatedSubtree(v2: CgroupHierarchy, euid: number): CgroupFacts
   };
   if (owner(dir) === null) return null;
   const owned = [dir, join(dir, 'cgroup.subtree_control'), join(dir, 'cgroup.procs')].every((f) => owner(f) === euid);
-  return { path, dir, controllers: words(join(dir, 'cgroup.controllers')), subtreeControl: words(join(dir, 'cgroup.subtree_control')), owned };
+  return { path, dir, controllers: words(join(dir, 'cgroup.controllers')), subtreeControl: words(join(dir, 'cgroup.subtree_control')), owned, containsUs: mine !== undefined };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,7 +86,16 @@ describe('cgroup placement on a pure cgroup v2 host', () => {
     expect(r.reason).toMatch(/no delegated cgroup subtree \(systemd user@1000\.service with Delegate=yes\)/);
     expect(r.hint).toMatch(/systemd-run --user --scope -p Delegate=yes/);
     const d = '/user.slice/user-1000.slice/user@1000.service';
-    host.cgroup.delegated = { path: d, dir: `/sys/fs/cgroup${d}`, controllers: ['cpu', 'memory', 'pids'], subtreeControl: ['cpu', 'memory', 'pids'], owned: true };
+    // From a login shell (session-3.scope belongs to root) the kernel would not let us move the
+    // workload into user@1000.service: refused, with the hint that puts bvisor inside it.
+    host.cgroup.delegated = { path: d, dir: `/sys/fs/cgroup${d}`, controllers: ['cpu', 'memory', 'pids'], subtreeControl: ['cpu', 'memory', 'pids'], owned: true, containsUs: false };
+    const outside = run(host).refusals.find((x) => x.clause === 'limits.memory')!;
+    expect(outside.reason).toMatch(/we run outside our delegated subtree \/user\.slice\/user-1000\.slice\/user@1000\.service \(in \/user\.slice\/user-1000\.slice\/session-3\.scope\)/);
+    expect(outside.hint).toMatch(/systemd-run --user --scope -p Delegate=yes/);
+    // Inside it (systemd-run --user --scope puts us in app.slice/run-….scope): a bvisor parent there.
+    host.cgroup.v2!.ownPath = `${d}/app.slice/run-r1.scope`;
+    host.cgroup.v2!.ownDir = `/sys/fs/cgroup${host.cgroup.v2!.ownPath}`;
+    host.cgroup.delegated.containsUs = true;
     const ok = run(host);
     expect(ok.admitted).toBe(true);
     expect(ok.launch!.cgroup.placements[0]).toMatchObject({ anchor: `/sys/fs/cgroup${d}`, segments: ['bvisor'] });

@@ -651,6 +651,10 @@ export interface DelegatedSubtree {
    * The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).
    */
   owned: boolean;
+  /**
+   * Our own cgroup is inside it: the kernel lets an unprivileged process move a process (CLONE_INTO_CGROUP included) only between cgroups whose common ancestor's cgroup.procs it may write.
+   */
+  containsUs: boolean;
 }
 /**
  * This interface was referenced by `HostFacts`'s JSON-Schema

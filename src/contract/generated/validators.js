@@ -3614,11 +3614,11 @@ return errors === 0;
 validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateHostFacts = validate55;
-const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/host-facts.schema.json","title":"HostFacts","description":"What bvisor check read off this host. Every field was read, never assumed; a read that failed says why in its error field.","type":"object","additionalProperties":false,"required":["bvisorVersion","kernel","landlock","seccomp","userns","cgroup","identity","capabilities","rlimits","mapping"],"properties":{"bvisorVersion":{"const":"1"},"kernel":{"type":"object","additionalProperties":false,"required":["release","arch"],"properties":{"release":{"type":"string"},"arch":{"type":"string"}}},"landlock":{"type":"object","additionalProperties":false,"required":["abi","error"],"properties":{"abi":{"description":"0 when landlock is unavailable.","type":"integer","minimum":0},"error":{"type":["string","null"]}}},"seccomp":{"type":"object","additionalProperties":false,"required":["available","actions"],"properties":{"available":{"type":"boolean"},"actions":{"type":"array","items":{"type":"string"}}}},"userns":{"type":"object","additionalProperties":false,"required":["maxUserNamespaces","unprivilegedClone","apparmorRestrict","canCreate","unprivilegedCanCreate","error"],"properties":{"maxUserNamespaces":{"type":["integer","null"]},"unprivilegedClone":{"description":"kernel.unprivileged_userns_clone (Debian), null when absent.","type":["integer","null"]},"apparmorRestrict":{"description":"kernel.apparmor_restrict_unprivileged_userns (Ubuntu), null when absent.","type":["integer","null"]},"canCreate":{"description":"A user namespace was really created by this process's credentials.","type":"boolean"},"unprivilegedCanCreate":{"description":"A user namespace was really created by uid/gid 65534 (or by us when we are not root).","type":"boolean"},"error":{"type":["string","null"]}}},"cgroup":{"$ref":"#/$defs/CgroupFacts"},"mapping":{"description":"The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"identity":{"type":"object","additionalProperties":false,"required":["uid","gid","euid","egid"],"properties":{"uid":{"type":"integer"},"gid":{"type":"integer"},"euid":{"type":"integer"},"egid":{"type":"integer"}}},"capabilities":{"type":"object","additionalProperties":false,"required":["effective","names"],"properties":{"effective":{"description":"CapEff from /proc/self/status, hex.","type":"string","pattern":"^[0-9a-f]{16}$"},"names":{"type":"array","items":{"type":"string"}}}},"rlimits":{"description":"Resource limits of this process; null means unlimited.","type":"object","additionalProperties":{"$ref":"#/$defs/Rlimit"}}},"$defs":{"Rlimit":{"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}},"CgroupHierarchy":{"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root (see docs/cgroups.md for where bvisor then creates its cgroups).","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]},"rootControllers":{"description":"The controllers the hierarchy root offers (v2: the root's cgroup.controllers; v1: the hierarchy's controllers). Absent: unknown.","type":"array","items":{"type":"string"}},"rootWritable":{"description":"We may create cgroups at the hierarchy root (write access to its directory). Absent: unknown, treated as no.","type":"boolean"}}},"DelegatedSubtree":{"title":"DelegatedSubtree","description":"The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.","type":"object","additionalProperties":false,"required":["path","dir","controllers","subtreeControl","owned"],"properties":{"path":{"description":"Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.","type":"string"},"dir":{"type":"string"},"controllers":{"description":"Its cgroup.controllers: what it may enable for its children.","type":"array","items":{"type":"string"}},"subtreeControl":{"type":"array","items":{"type":"string"}},"owned":{"description":"The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).","type":"boolean"}}},"CgroupFacts":{"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}},"delegated":{"description":"Rootless on cgroup v2: the caller's delegated subtree, or null when there is none (absent: not probed).","anyOf":[{"$ref":"#/$defs/DelegatedSubtree"},{"type":"null"}]}}}}};
+const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/host-facts.schema.json","title":"HostFacts","description":"What bvisor check read off this host. Every field was read, never assumed; a read that failed says why in its error field.","type":"object","additionalProperties":false,"required":["bvisorVersion","kernel","landlock","seccomp","userns","cgroup","identity","capabilities","rlimits","mapping"],"properties":{"bvisorVersion":{"const":"1"},"kernel":{"type":"object","additionalProperties":false,"required":["release","arch"],"properties":{"release":{"type":"string"},"arch":{"type":"string"}}},"landlock":{"type":"object","additionalProperties":false,"required":["abi","error"],"properties":{"abi":{"description":"0 when landlock is unavailable.","type":"integer","minimum":0},"error":{"type":["string","null"]}}},"seccomp":{"type":"object","additionalProperties":false,"required":["available","actions"],"properties":{"available":{"type":"boolean"},"actions":{"type":"array","items":{"type":"string"}}}},"userns":{"type":"object","additionalProperties":false,"required":["maxUserNamespaces","unprivilegedClone","apparmorRestrict","canCreate","unprivilegedCanCreate","error"],"properties":{"maxUserNamespaces":{"type":["integer","null"]},"unprivilegedClone":{"description":"kernel.unprivileged_userns_clone (Debian), null when absent.","type":["integer","null"]},"apparmorRestrict":{"description":"kernel.apparmor_restrict_unprivileged_userns (Ubuntu), null when absent.","type":["integer","null"]},"canCreate":{"description":"A user namespace was really created by this process's credentials.","type":"boolean"},"unprivilegedCanCreate":{"description":"A user namespace was really created by uid/gid 65534 (or by us when we are not root).","type":"boolean"},"error":{"type":["string","null"]}}},"cgroup":{"$ref":"#/$defs/CgroupFacts"},"mapping":{"description":"The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"identity":{"type":"object","additionalProperties":false,"required":["uid","gid","euid","egid"],"properties":{"uid":{"type":"integer"},"gid":{"type":"integer"},"euid":{"type":"integer"},"egid":{"type":"integer"}}},"capabilities":{"type":"object","additionalProperties":false,"required":["effective","names"],"properties":{"effective":{"description":"CapEff from /proc/self/status, hex.","type":"string","pattern":"^[0-9a-f]{16}$"},"names":{"type":"array","items":{"type":"string"}}}},"rlimits":{"description":"Resource limits of this process; null means unlimited.","type":"object","additionalProperties":{"$ref":"#/$defs/Rlimit"}}},"$defs":{"Rlimit":{"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}},"CgroupHierarchy":{"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root (see docs/cgroups.md for where bvisor then creates its cgroups).","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]},"rootControllers":{"description":"The controllers the hierarchy root offers (v2: the root's cgroup.controllers; v1: the hierarchy's controllers). Absent: unknown.","type":"array","items":{"type":"string"}},"rootWritable":{"description":"We may create cgroups at the hierarchy root (write access to its directory). Absent: unknown, treated as no.","type":"boolean"}}},"DelegatedSubtree":{"title":"DelegatedSubtree","description":"The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.","type":"object","additionalProperties":false,"required":["path","dir","controllers","subtreeControl","owned","containsUs"],"properties":{"path":{"description":"Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.","type":"string"},"dir":{"type":"string"},"controllers":{"description":"Its cgroup.controllers: what it may enable for its children.","type":"array","items":{"type":"string"}},"subtreeControl":{"type":"array","items":{"type":"string"}},"owned":{"description":"The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).","type":"boolean"},"containsUs":{"description":"Our own cgroup is inside it: the kernel lets an unprivileged process move a process (CLONE_INTO_CGROUP included) only between cgroups whose common ancestor's cgroup.procs it may write.","type":"boolean"}}},"CgroupFacts":{"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}},"delegated":{"description":"Rootless on cgroup v2: the caller's delegated subtree, or null when there is none (absent: not probed).","anyOf":[{"$ref":"#/$defs/DelegatedSubtree"},{"type":"null"}]}}}}};
 const schema89 = {"title":"Rlimit","type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":["integer","null"]},"hard":{"type":["integer","null"]}}};
 const schema85 = {"title":"CgroupFacts","type":"object","additionalProperties":false,"required":["mode","v2","v1"],"properties":{"mode":{"description":"v2 (unified only), hybrid (v1 controllers plus a v2 mount), v1, or none.","type":"string","enum":["v2","hybrid","v1","none"]},"v2":{"anyOf":[{"$ref":"#/$defs/CgroupHierarchy"},{"type":"null"}]},"v1":{"type":"array","items":{"$ref":"#/$defs/CgroupHierarchy"}},"delegated":{"description":"Rootless on cgroup v2: the caller's delegated subtree, or null when there is none (absent: not probed).","anyOf":[{"$ref":"#/$defs/DelegatedSubtree"},{"type":"null"}]}}};
 const schema86 = {"title":"CgroupHierarchy","type":"object","additionalProperties":false,"required":["version","controllers","subtreeControl","mountPoint","ownPath","ownDir","isRoot","canCreateChild","error"],"properties":{"version":{"type":"integer","enum":[1,2]},"controllers":{"description":"v2: the controllers enabled for our own cgroup's children (or available at the root). v1: the controllers bound to this hierarchy.","type":"array","items":{"type":"string"}},"subtreeControl":{"description":"v2: controllers already enabled for the children of our cgroup (cgroup.subtree_control). v1: same as controllers.","type":"array","items":{"type":"string"}},"mountPoint":{"type":"string"},"ownPath":{"description":"Our cgroup path in this hierarchy, from /proc/self/cgroup.","type":"string"},"ownDir":{"description":"Where our cgroup is in the filesystem, or null when this hierarchy's mount does not show it.","type":["string","null"]},"isRoot":{"description":"Our cgroup is the hierarchy root (see docs/cgroups.md for where bvisor then creates its cgroups).","type":"boolean"},"canCreateChild":{"description":"A child cgroup was really made (and removed) under our own cgroup.","type":"boolean"},"error":{"type":["string","null"]},"rootControllers":{"description":"The controllers the hierarchy root offers (v2: the root's cgroup.controllers; v1: the hierarchy's controllers). Absent: unknown.","type":"array","items":{"type":"string"}},"rootWritable":{"description":"We may create cgroups at the hierarchy root (write access to its directory). Absent: unknown, treated as no.","type":"boolean"}}};
-const schema88 = {"title":"DelegatedSubtree","description":"The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.","type":"object","additionalProperties":false,"required":["path","dir","controllers","subtreeControl","owned"],"properties":{"path":{"description":"Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.","type":"string"},"dir":{"type":"string"},"controllers":{"description":"Its cgroup.controllers: what it may enable for its children.","type":"array","items":{"type":"string"}},"subtreeControl":{"type":"array","items":{"type":"string"}},"owned":{"description":"The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).","type":"boolean"}}};
+const schema88 = {"title":"DelegatedSubtree","description":"The caller's delegated cgroup v2 subtree (systemd's user@UID.service, Delegate=yes), where a rootless bvisor creates its cgroups.","type":"object","additionalProperties":false,"required":["path","dir","controllers","subtreeControl","owned","containsUs"],"properties":{"path":{"description":"Its cgroup path, e.g. /user.slice/user-1000.slice/user@1000.service.","type":"string"},"dir":{"type":"string"},"controllers":{"description":"Its cgroup.controllers: what it may enable for its children.","type":"array","items":{"type":"string"}},"subtreeControl":{"type":"array","items":{"type":"string"}},"owned":{"description":"The directory and its cgroup.subtree_control and cgroup.procs belong to the caller (the sign of delegation).","type":"boolean"},"containsUs":{"description":"Our own cgroup is inside it: the kernel lets an unprivileged process move a process (CLONE_INTO_CGROUP included) only between cgroups whose common ancestor's cgroup.procs it may write.","type":"boolean"}}};
 
 function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4427,9 +4427,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-for(const key3 in data32){
-if(!(((((key3 === "path") || (key3 === "dir")) || (key3 === "controllers")) || (key3 === "subtreeControl")) || (key3 === "owned"))){
-const err66 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data32.containsUs === undefined){
+const err66 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/required",keyword:"required",params:{missingProperty: "containsUs"},message:"must have required property '"+"containsUs"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -4438,10 +4437,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data32.path !== undefined){
-if(typeof data32.path !== "string"){
-const err67 = {instancePath:instancePath+"/delegated/path",schemaPath:"#/$defs/DelegatedSubtree/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data32){
+if(!((((((key3 === "path") || (key3 === "dir")) || (key3 === "controllers")) || (key3 === "subtreeControl")) || (key3 === "owned")) || (key3 === "containsUs"))){
+const err67 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -4451,14 +4449,26 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data32.dir !== undefined){
-if(typeof data32.dir !== "string"){
-const err68 = {instancePath:instancePath+"/delegated/dir",schemaPath:"#/$defs/DelegatedSubtree/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data32.path !== undefined){
+if(typeof data32.path !== "string"){
+const err68 = {instancePath:instancePath+"/delegated/path",schemaPath:"#/$defs/DelegatedSubtree/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
 else {
 vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data32.dir !== undefined){
+if(typeof data32.dir !== "string"){
+const err69 = {instancePath:instancePath+"/delegated/dir",schemaPath:"#/$defs/DelegatedSubtree/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
 }
 errors++;
 }
@@ -4469,24 +4479,24 @@ if(Array.isArray(data35)){
 const len7 = data35.length;
 for(let i7=0; i7<len7; i7++){
 if(typeof data35[i7] !== "string"){
-const err69 = {instancePath:instancePath+"/delegated/controllers/" + i7,schemaPath:"#/$defs/DelegatedSubtree/properties/controllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err70 = {instancePath:instancePath+"/delegated/controllers/" + i7,schemaPath:"#/$defs/DelegatedSubtree/properties/controllers/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err69];
+vErrors = [err70];
 }
 else {
-vErrors.push(err69);
+vErrors.push(err70);
 }
 errors++;
 }
 }
 }
 else {
-const err70 = {instancePath:instancePath+"/delegated/controllers",schemaPath:"#/$defs/DelegatedSubtree/properties/controllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err71 = {instancePath:instancePath+"/delegated/controllers",schemaPath:"#/$defs/DelegatedSubtree/properties/controllers/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
-vErrors = [err70];
+vErrors = [err71];
 }
 else {
-vErrors.push(err70);
+vErrors.push(err71);
 }
 errors++;
 }
@@ -4497,19 +4507,7 @@ if(Array.isArray(data37)){
 const len8 = data37.length;
 for(let i8=0; i8<len8; i8++){
 if(typeof data37[i8] !== "string"){
-const err71 = {instancePath:instancePath+"/delegated/subtreeControl/" + i8,schemaPath:"#/$defs/DelegatedSubtree/properties/subtreeControl/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err71];
-}
-else {
-vErrors.push(err71);
-}
-errors++;
-}
-}
-}
-else {
-const err72 = {instancePath:instancePath+"/delegated/subtreeControl",schemaPath:"#/$defs/DelegatedSubtree/properties/subtreeControl/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err72 = {instancePath:instancePath+"/delegated/subtreeControl/" + i8,schemaPath:"#/$defs/DelegatedSubtree/properties/subtreeControl/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -4519,9 +4517,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data32.owned !== undefined){
-if(typeof data32.owned !== "boolean"){
-const err73 = {instancePath:instancePath+"/delegated/owned",schemaPath:"#/$defs/DelegatedSubtree/properties/owned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err73 = {instancePath:instancePath+"/delegated/subtreeControl",schemaPath:"#/$defs/DelegatedSubtree/properties/subtreeControl/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -4531,9 +4529,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data32.owned !== undefined){
+if(typeof data32.owned !== "boolean"){
+const err74 = {instancePath:instancePath+"/delegated/owned",schemaPath:"#/$defs/DelegatedSubtree/properties/owned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -4542,11 +4540,10 @@ vErrors.push(err74);
 }
 errors++;
 }
-var _valid1 = _errs76 === errors;
-valid20 = valid20 || _valid1;
-const _errs94 = errors;
-if(data32 !== null){
-const err75 = {instancePath:instancePath+"/delegated",schemaPath:"#/properties/delegated/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+if(data32.containsUs !== undefined){
+if(typeof data32.containsUs !== "boolean"){
+const err75 = {instancePath:instancePath+"/delegated/containsUs",schemaPath:"#/$defs/DelegatedSubtree/properties/containsUs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -4555,15 +4552,40 @@ vErrors.push(err75);
 }
 errors++;
 }
-var _valid1 = _errs94 === errors;
-valid20 = valid20 || _valid1;
-if(!valid20){
-const err76 = {instancePath:instancePath+"/delegated",schemaPath:"#/properties/delegated/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+else {
+const err76 = {instancePath:instancePath+"/delegated",schemaPath:"#/$defs/DelegatedSubtree/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err76];
 }
 else {
 vErrors.push(err76);
+}
+errors++;
+}
+var _valid1 = _errs76 === errors;
+valid20 = valid20 || _valid1;
+const _errs96 = errors;
+if(data32 !== null){
+const err77 = {instancePath:instancePath+"/delegated",schemaPath:"#/properties/delegated/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+var _valid1 = _errs96 === errors;
+valid20 = valid20 || _valid1;
+if(!valid20){
+const err78 = {instancePath:instancePath+"/delegated",schemaPath:"#/properties/delegated/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
 }
 errors++;
 }
@@ -4581,12 +4603,12 @@ vErrors = null;
 }
 }
 else {
-const err77 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err79 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err77];
+vErrors = [err79];
 }
 else {
-vErrors.push(err77);
+vErrors.push(err79);
 }
 errors++;
 }
