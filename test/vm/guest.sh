@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The VM suite's steps, run inside the guest by test/vm/suite.sh (through test/vm/run-in-vm.sh),
+# from the checkout's root, once per placement: bvisor's own commands as a user runs them
+# (check, plan and run of bundles/hello, a container-mode bundle), then the live test files
+# listed in test/vm/tests.txt in one vitest run (vitest starts slowly under emulation).
+# Prints each step's time and result, and exits 1 if any step failed.
+#
+#   test/vm/guest.sh PLACEMENT          (a label for the output: root or scope)
+set -uo pipefail
+PLACEMENT=${1:?usage: guest.sh PLACEMENT}
+cd "$(dirname "$0")/../.."
+
+# What this VM has, declared so that a test needing it fails instead of skipping (see
+# test/helpers/require.ts). Debian 12's kernel: pure cgroup v2 with memory/pids/cpu (cgroup2),
+# openat2, the masked /proc files; the guest mounts securityfs and devpts (pty) and we are root
+# (root, mknod); busybox-static comes with the runner, util-linux with Debian; the suite built
+# dist/ (build). Not here: landlock ABI 3 and up (landlock-abi-N, landlock-scope), and wabt and
+# the wasm toolchain (the listed tests do not need them).
+export BVISOR_CI_REQUIRE=root,busybox,util-linux,procfs-masked,openat2,securityfs,cgroup2,pty,mknod,build
+# This machine is ours alone and thrown away: tests may make cgroups anywhere, and those that do
+# not care where leave the placement to bvisor, since its defaults are what is under test here
+# (test/helpers/cgroups.ts; on a shared machine tests stay inside their own cgroup).
+export BVISOR_TEST_CGROUP_ANYWHERE=1
+
+names=() results=() times=() failed=0
+now_ms() { date +%s%3N; }
+# step NAME COMMAND...: runs COMMAND, records its time and whether it exited 0.
+step() {
+  local name=$1; shift
+  echo; echo "=== [$PLACEMENT] $name"
+  local t0 rc; t0=$(now_ms)
+  "$@"; rc=$?
+  local ms=$(( $(now_ms) - t0 ))
+  names+=("$name") times+=("$ms")
+  if [ "$rc" = 0 ]; then results+=(ok); else results+=("FAIL($rc)"); failed=1; fi
+  printf '=== [%s] %s: %s in %d.%01ds\n' "$PLACEMENT" "$name" "${results[-1]}" $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# expect_run WANT COMMAND...: COMMAND must exit 0 and print exactly WANT on stdout.
+expect_run() {
+  local want=$1; shift
+  local out rc
+  out=$("$@"); rc=$?
+  printf '%s\n' "$out"
+  [ "$rc" = 0 ] || { echo "exit status $rc, expected 0"; return 1; }
+  [ "$out" = "$want" ] || { echo "stdout differs; expected:"; printf '%s\n' "$want"; return 1; }
+}
+
+container_bundle() {
+  local d; d=$(mktemp -d /tmp/bvisor-vm-ct.XXXXXX) || return 1
+  test/vm/container-bundle.sh "$d/bundle" || return 1
+  expect_run $'hello from the container\nbvisor-ct' node bin/run.js run vm-ct -b "$d/bundle"
+}
+
+# The listed files, one vitest run. A listed file that does not exist fails the step: vitest
+# takes its arguments as filters and would silently run nothing for it.
+live_tests() {
+  local files=() missing=0 f
+  while read -r f _; do
+    case "$f" in ''|'#'*) continue ;; esac
+    if [ -f "$f" ]; then files+=("$f"); else echo "listed in test/vm/tests.txt but missing: $f"; missing=1; fi
+  done < test/vm/tests.txt
+  [ ${#files[@]} -gt 0 ] || return 1
+  # node_modules/.bin/vitest, not npx: npm's own start-up costs tens of seconds under emulation.
+  # Emulation is 10-50 times slower than the host: the per-test timeouts are for a real CPU.
+  node_modules/.bin/vitest run --testTimeout=180000 --hookTimeout=180000 "${files[@]}" || return 1
+  return "$missing"
+}
+
+echo "vm suite [$PLACEMENT]: kernel $(uname -r), cgroup $(cut -d: -f3 /proc/self/cgroup), node $(node --version)"
+step "bvisor check" node bin/run.js check
+step "bvisor plan bundles/hello" node bin/run.js plan bundles/hello
+step "bvisor run hello -b bundles/hello" expect_run 'hello from inside the boundary' node bin/run.js run hello -b bundles/hello
+step "bvisor run (container-mode bundle)" container_bundle
+step "vitest (test/vm/tests.txt)" live_tests
+
+# A process killed by an invalid opcode is the emulator's fault, not bvisor's: say so, so that
+# a failure above is read for what it is (see the note on TCG in run-in-vm.sh).
+if dmesg 2>/dev/null | grep -q 'trap invalid opcode'; then
+  echo; echo "vm suite [$PLACEMENT]: the emulated CPU raised invalid opcodes (an emulator fault):"
+  dmesg | grep 'trap invalid opcode'
+fi
+
+echo; echo "vm suite [$PLACEMENT] summary:"
+total=0
+for i in "${!names[@]}"; do
+  printf '  %-40s %-9s %6d.%01ds\n' "${names[$i]}" "${results[$i]}" $((times[i] / 1000)) $((times[i] % 1000 / 100))
+  total=$((total + times[i]))
+done
+printf '  %-40s %-9s %6d.%01ds\n' "total" "$([ $failed = 0 ] && echo ok || echo FAILED)" $((total / 1000)) $((total % 1000 / 100))
+exit "$failed"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `npm run test:vm`: bvisor on a stock Debian 12 kernel (pure cgroup v2, landlock ABI 2), in a
+# VM booted twice: with bvisor at the root of the cgroup hierarchy (as under a container
+# engine), then in a systemd-style login scope (/user.slice/user-0.slice/session-1.scope).
+# Each boot runs test/vm/guest.sh: check, plan and run of bundles/hello, a container-mode
+# bundle, and the live tests listed in test/vm/tests.txt. Prints each boot's time and the total;
+# exits 1 if anything failed at either placement.
+#
+#   test/vm/suite.sh [--no-build] [--only root|scope] [--timeout S]
+#
+# The guest runs this checkout as it is on disk, so it is built first (dist/, the shim, and the
+# shim's test build that the live tests load); --no-build skips that when the caller just
+# built (.ci/run, after npm test). Needs root (see test/vm/run-in-vm.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=1 ONLY="" TIMEOUT=600
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) BUILD=0; shift ;;
+    --only) ONLY=$2; shift 2 ;;
+    --timeout) TIMEOUT=$2; shift 2 ;;
+    *) echo "usage: $0 [--no-build] [--only root|scope] [--timeout S]" >&2; exit 2 ;;
+  esac
+done
+secs() { printf '%d.%01ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+now_ms() { date +%s%3N; }
+start=$(now_ms)
+
+if [ "$BUILD" = 1 ]; then
+  t=$(now_ms)
+  npm run -s build >/dev/null
+  make -s -C native-shim test
+  echo "vm suite: built in $(secs $(( $(now_ms) - t )))"
+fi
+
+placements=(root scope)
+[ -n "$ONLY" ] && placements=("$ONLY")
+summary=() failed=0
+for p in "${placements[@]}"; do
+  case "$p" in root) flags=() ;; scope) flags=(--scope) ;; *) echo "vm suite: unknown placement $p" >&2; exit 2 ;; esac
+  echo "vm suite: booting ($p placement)"
+  t=$(now_ms)
+  rc=0
+  test/vm/run-in-vm.sh "${flags[@]}" --timeout "$TIMEOUT" -- test/vm/guest.sh "$p" || rc=$?
+  ms=$(( $(now_ms) - t ))
+  [ "$rc" = 0 ] && r=ok || { r="FAILED (exit $rc)"; failed=1; }
+  summary+=("$(printf '  %-6s %-18s %s' "$p" "$r" "$(secs "$ms")")")
+done
+
+echo
+echo "vm suite: per boot (boot + steps + power-off)"
+printf '%s\n' "${summary[@]}"
+echo "vm suite: total $(secs $(( $(now_ms) - start )))"
+exit "$failed"
