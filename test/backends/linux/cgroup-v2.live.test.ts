@@ -80,7 +80,7 @@ describe('cgroup v2 (live, pure v2 host)', () => {
     await until('the allocating workload exits', () => !alive(c.pid), 20_000);
     // The leaf stays until delete: read the kernel's own account (cgroup-v2.rst: memory.events).
     expect(readFileSync(join(dir, 'memory.events'), 'utf8')).toMatch(/^oom_kill 1$/m);
-    expect(stateOf(c.root, c.id).status).toBe('stopped');
+    await until('the monitor records the exit', () => stateOf(c.root, c.id).status === 'stopped', 10_000);
     const out = await runProbe(['alloc', '256'], 'limits: { memory: 32Mi }\n');
     expect(out.stdout?.toString()).not.toContain('ok');
     expect(out.report.body.outcome).toMatchObject({ status: 'killed', reason: 'oom' });

@@ -204,7 +204,7 @@ describe('launcher (live)', () => {
     // counts "the number of extant processes for the real user ID" (setrlimit(2)), per user
     // namespace since Linux 5.14; each run has its own, so 5 means this run: the probe and 4.
     const f = facts();
-    const noPids = { ...f, cgroup: { ...f.cgroup, v1: f.cgroup.v1.filter((h) => !h.controllers.includes('pids')), v2: f.cgroup.v2 ? { ...f.cgroup.v2, controllers: f.cgroup.v2.controllers.filter((c) => c !== 'pids') } : null } };
+    const noPids = { ...f, cgroup: { ...f.cgroup, v1: f.cgroup.v1.filter((h) => !h.controllers.includes('pids')), v2: f.cgroup.v2 ? { ...f.cgroup.v2, controllers: f.cgroup.v2.controllers.filter((c) => c !== 'pids'), subtreeControl: f.cgroup.v2.subtreeControl.filter((c) => c !== 'pids'), rootControllers: (f.cgroup.v2.rootControllers ?? []).filter((c) => c !== 'pids') } : null } };
     const manifest = 'spawn: descendants\nlimits: { processes: 5, wall: 10s }\n';
     const out = await runProbe(['forkbomb', '50'], manifest, { host: noPids });
     expect(out.report.body.admitted.find((a) => a.clause === 'limits.processes')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_NPROC=5,per-user-namespace)' });

@@ -38,14 +38,19 @@ function delegate(): string {
   return scope;
 }
 
+// What the test made: user-1000.slice always, user.slice only where it was not there (at the
+// root placement; in the login-scope placement our own scope lives under it).
+const madeUserSlice = !existsSync(join(CG, 'user.slice'));
 afterAll(() => {
-  // Bottom-up, whatever exists (bvisor's own parent included).
+  // Bottom-up, whatever exists below (bvisor's own parent included).
   const rm = (d: string): void => {
     if (!existsSync(d)) return;
     for (const n of readdirSync(d, { withFileTypes: true })) if (n.isDirectory()) rm(join(d, n.name));
     rmdirSync(d);
   };
-  if (!why()) rm(join(CG, '/user.slice'));
+  if (why()) return;
+  rm(join(CG, 'user.slice', `user-${UID}.slice`));
+  if (madeUserSlice) rm(join(CG, 'user.slice'));
 });
 
 /** bvisor as uid 1000, started by a shell that first enters `cgroup` (a process this test made). */
