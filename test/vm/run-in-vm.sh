@@ -128,7 +128,12 @@ cat > "$JOB/guest-init" <<'EOF'
 J=$(dirname "$0")
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t securityfs securityfs /sys/kernel/security
+# A checkout under /tmp (a CI clone, say) must stay visible once the fresh disk covers /tmp:
+# carry it over with a bind mount.
+CWD=$(cat "$J/cwd")
+case "$CWD" in /tmp/*) mkdir -p /mnt/bvisor-cwd && mount --bind "$CWD" /mnt/bvisor-cwd ;; esac
 mount -t ext4 /dev/vda /tmp && chmod 1777 /tmp
+case "$CWD" in /tmp/*) mkdir -p "$CWD" && mount --bind /mnt/bvisor-cwd "$CWD" ;; esac
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 hostname bvisor-vm
