@@ -71,30 +71,32 @@ type Placed = { ok: true; placement: CgroupPlacement; offers: readonly string[] 
 export function placementFor(host: HostFacts, h: CgroupHierarchy, parent: string | null): Placed {
   const v2 = h.version === 2;
   const where = v2 ? 'cgroup2' : `${h.controllers.join(',')} (v1)`;
+  // A placement here; on v1 a child has the hierarchy's controllers, on v2 what `offers` says.
+  const at = (anchor: string, segments: string[], why: string, offers: readonly string[]): Placed => ({ ok: true, placement: { version: h.version as 1 | 2, mountPoint: h.mountPoint, anchor, segments, why }, offers: v2 ? offers : h.controllers });
   if (parent !== null) {
     const p = parseParent(parent);
     if (!p) return { ok: false, reason: `cgroup parent "${parent}" is not a path of plain names`, hint: PARENT_HINT };
     if (p.absolute) {
       if (!h.rootWritable) return { ok: false, reason: `we may not create cgroups at the ${where} hierarchy root ${h.mountPoint}`, hint: 'name a relative parent (under our own cgroup), or run bvisor as root' };
-      return { ok: true, placement: { version: h.version as 1 | 2, mountPoint: h.mountPoint, anchor: h.mountPoint, segments: p.segments, why: `the named parent ${parent}, from the hierarchy root` }, offers: v2 ? (h.rootControllers ?? []) : h.controllers };
+      return at(h.mountPoint, p.segments, `the named parent ${parent}, from the hierarchy root`, h.rootControllers ?? []);
     }
     if (!h.ownDir || !h.canCreateChild) return { ok: false, reason: `we cannot create cgroups under ${h.ownDir ?? h.mountPoint}${h.error ? ` (${h.error})` : ''}`, hint: 'name an absolute parent (from the hierarchy root), or run bvisor from a cgroup it may write' };
-    return { ok: true, placement: { version: h.version as 1 | 2, mountPoint: h.mountPoint, anchor: h.ownDir, segments: p.segments, why: `the named parent ${parent}, under our own cgroup ${h.ownPath}` }, offers: v2 ? (h.isRoot ? (h.rootControllers ?? h.controllers) : h.subtreeControl) : h.controllers };
+    return at(h.ownDir, p.segments, `the named parent ${parent}, under our own cgroup ${h.ownPath}`, h.isRoot ? (h.rootControllers ?? h.controllers) : h.subtreeControl);
   }
   const wanted = v2 ? LIMIT_CONTROLLERS.filter((c) => (h.rootControllers ?? h.controllers).includes(c)) : [];
   const ownServes = !h.isRoot && h.ownDir !== null && h.canCreateChild && (!v2 || wanted.every((c) => h.subtreeControl.includes(c)));
-  if (ownServes) return { ok: true, placement: { version: h.version as 1 | 2, mountPoint: h.mountPoint, anchor: h.ownDir!, segments: [], why: `under our own cgroup ${h.ownPath}` }, offers: v2 ? h.subtreeControl : h.controllers };
+  if (ownServes) return at(h.ownDir!, [], `under our own cgroup ${h.ownPath}`, h.subtreeControl);
   const ownWhy = h.isRoot ? `our ${where} cgroup is the hierarchy root` : !h.canCreateChild ? `we cannot create cgroups under our own ${where} cgroup ${h.ownPath}${h.error ? ` (${h.error})` : ''}` : `our cgroup ${h.ownPath} holds processes, and cgroup v2's no-internal-process rule keeps its children from ${wanted.filter((c) => !h.subtreeControl.includes(c)).join(', ')}`;
   if (!v2 || host.cgroup.mode !== 'v2') return { ok: false, reason: ownWhy, hint: NAME_PARENT_HINT };
   if (host.identity.euid === 0) {
     if (!h.rootWritable) return { ok: false, reason: `${ownWhy}, and we may not create cgroups at the hierarchy root`, hint: NAME_PARENT_HINT };
-    return { ok: true, placement: { version: 2, mountPoint: h.mountPoint, anchor: h.mountPoint, segments: [BVISOR_PARENT], why: `${ownWhy}: a bvisor-owned parent at the hierarchy root, as runc/crun's cgroupfs driver` }, offers: h.rootControllers ?? [] };
+    return at(h.mountPoint, [BVISOR_PARENT], `${ownWhy}: a bvisor-owned parent at the hierarchy root, as runc/crun's cgroupfs driver`, h.rootControllers ?? []);
   }
   const d = host.cgroup.delegated;
-  if (d && d.owned && d.containsUs) return { ok: true, placement: { version: 2, mountPoint: h.mountPoint, anchor: d.dir, segments: [BVISOR_PARENT], why: `${ownWhy}: a bvisor parent in our delegated subtree ${d.path}` }, offers: d.controllers };
+  if (d && d.owned && d.containsUs) return at(d.dir, [BVISOR_PARENT], `${ownWhy}: a bvisor parent in our delegated subtree ${d.path}`, d.controllers);
   // Outside it (a login shell's session scope belongs to root), the kernel would refuse to place
   // the workload there: moving a process needs write access to the common ancestor's cgroup.procs.
-  const why = !d ? 'we have no delegated cgroup subtree (systemd user@' + host.identity.euid + '.service with Delegate=yes)' : !d.owned ? `${d.path} is not delegated to us (not ours)` : `we run outside our delegated subtree ${d.path} (in ${h.ownPath}), and may not move processes into it`;
+  const why = !d ? `we have no delegated cgroup subtree (systemd user@${host.identity.euid}.service with Delegate=yes)` : !d.owned ? `${d.path} is not delegated to us (not ours)` : `we run outside our delegated subtree ${d.path} (in ${h.ownPath}), and may not move processes into it`;
   return { ok: false, reason: `${ownWhy}, and ${why}`, hint: ROOTLESS_HINT };
 }
 

@@ -127,7 +127,7 @@ export function probeCgroups(mountinfo: string, procCgroup: string, tryCreate = 
   if (v2Mount && v2Member) {
     const ownDir = ownDirUnder(v2Mount, v2Member.path);
     const isRoot = v2Member.path === '/';
-    const rd = (f: string): string[] => (ownDir ? (readText(join(ownDir, f)) ?? '').trim().split(/\s+/).filter(Boolean) : []);
+    const rd = (f: string): string[] => (ownDir ? words(join(ownDir, f)) : []);
     const created = tryCreate(ownDir, isRoot);
     const rootControllers = words(join(v2Mount.mountPoint, 'cgroup.controllers'));
     v2 = { version: 2, controllers: rd('cgroup.controllers'), subtreeControl: rd('cgroup.subtree_control'), mountPoint: v2Mount.mountPoint, ownPath: v2Member.path, ownDir, isRoot, canCreateChild: created.ok, error: created.error, rootControllers, rootWritable: writable(v2Mount.mountPoint) };

@@ -6,6 +6,7 @@
 // that nothing bvisor made is left in any hierarchy.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { probeCgroups } from '../../src/host/facts.js';
 
 /** In the throwaway VM (test/vm) the placement defaults are under test and nothing is shared. */
 export function cgroupsAnywhere(): boolean {
@@ -26,24 +27,11 @@ export function defaultTestParent(): string | null {
   return cgroupsAnywhere() ? null : testCgroupParent();
 }
 
-/** Every mounted hierarchy (v1 and v2): its root directory and our own cgroup's directory. */
+/** Every mounted hierarchy (v1 and v2): its root directory and our own cgroup's directory, as
+ * the host probe reads them (without its trial mkdir). */
 export function cgroupDirs(): Array<{ root: string; own: string }> {
-  const members = readFileSync('/proc/self/cgroup', 'utf8').split('\n').filter(Boolean).map((l) => {
-    const [id, ctl, ...rest] = l.split(':');
-    return { id, ctl: (ctl ?? '').split(',').filter(Boolean).sort().join(','), path: rest.join(':') };
-  });
-  const out: Array<{ root: string; own: string }> = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const dash = line.indexOf(' - ');
-    if (dash < 0) continue;
-    const pre = line.slice(0, dash).split(' ');
-    const [fsType, , opts = ''] = line.slice(dash + 3).split(' ');
-    if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
-    const ctl = fsType === 'cgroup2' ? '' : opts.split(',').filter((o) => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'noprefix', 'xattr', 'cpuset_v2_mode', 'favordynmods'].includes(o) && !o.startsWith('release_agent=')).sort().join(',');
-    const m = members.find((x) => (fsType === 'cgroup2' ? x.id === '0' : x.ctl === ctl));
-    if (m && pre[3] === '/' && !out.some((x) => x.root === pre[4])) out.push({ root: pre[4]!, own: join(pre[4]!, m.path) });
-  }
-  return out;
+  const c = probeCgroups(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'), () => ({ ok: false, error: null }));
+  return [...(c.v2 ? [c.v2] : []), ...c.v1].filter((h) => h.ownDir !== null).map((h) => ({ root: h.mountPoint, own: h.ownDir! }));
 }
 
 /** Where a test's parent is in each hierarchy. */

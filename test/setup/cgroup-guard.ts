@@ -5,6 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { cgroupDirs, cgroupsAnywhere } from '../helpers/cgroups.js';
+import { alive } from '../helpers/wait.js';
 
 function candidates(): Set<string> {
   const dirs = new Set(cgroupDirs().flatMap((d) => [d.root, d.own]));
@@ -19,15 +20,6 @@ function candidates(): Set<string> {
     for (const n of names) if (n.startsWith('bvisor') && statSync(join(d, n), { throwIfNoEntry: false })?.isDirectory()) out.add(join(d, n));
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 let before = new Set<string>();

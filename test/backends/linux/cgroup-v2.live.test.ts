@@ -38,6 +38,9 @@ afterEach(async () => {
   for (const p of strangers.splice(0)) p.kill('SIGKILL');
 });
 
+/** The pids in a leaf, from its cgroup.procs. */
+const members = (dir: string): number[] => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
+
 /** The v2 cgroup of a live process, from its /proc/<pid>/cgroup ("0::PATH"), as a directory. */
 function cgroupDirOf(pid: number): string {
   const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'))!;
@@ -63,7 +66,7 @@ describe('cgroup v2 (live, pure v2 host)', () => {
     expect(dir).toMatch(/\/bvisor-[^/]+$/);
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(`${48 * 1024 * 1024}\n`);
     expect(readFileSync(join(dir, 'memory.swap.max'), 'utf8')).toBe('0\n');
-    expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(c.pid));
+    expect(members(dir)).toContain(c.pid);
     // Red twin: clone3 without CLONE_INTO_CGROUP: the workload is born where its creator was,
     // outside any bvisor leaf, and no limit applies to it.
     const twin = await create(['sleep', '30'], 'limits: { memory: 48Mi }\n', { noCloneIntoCgroup: true });
@@ -117,23 +120,22 @@ describe('cgroup v2 (live, pure v2 host)', () => {
 
   it('delete -f kills through the cgroup (cgroup.kill): a member that is no descendant of the workload dies too, and the leaf is removed; red twin: the process-tree kill alone misses it', async (t) => {
     if (skip) return t.skip();
-    const procsOf = (dir: string): number[] => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
     const c = await create(['spinners', '3'], 'spawn: descendants\nlimits: { processes: 16, wall: 30s }\n');
     const dir = cgroupDirOf(c.pid);
     expect(existsSync(join(dir, 'cgroup.kill'))).toBe(true); // Linux ≥ 5.14 (cgroup-v2.rst)
     await startContainer(c.root, c.id);
-    await until('the probe and its 2 children are in the leaf', () => procsOf(dir).length >= 3, 10_000);
+    await until('the probe and its 2 children are in the leaf', () => members(dir).length >= 3, 10_000);
     // A process the test made, moved into the leaf: a member, but no descendant of the workload
     // or of its monitor, so neither the pid namespace nor the monitor's subreaping reach it.
     const stranger = spawn('sleep', ['60'], { stdio: 'ignore' });
     strangers.push(stranger);
     writeFileSync(join(dir, 'cgroup.procs'), String(stranger.pid));
-    const tree = procsOf(dir).filter((p) => p !== stranger.pid);
+    const tree = members(dir).filter((p) => p !== stranger.pid);
     // Red twin: the tree kill (the workload dies, the monitor ends its descendants) misses it.
     process.kill(c.pid, 'SIGKILL');
     await until('the workload and its children are gone', () => tree.every((p) => !alive(p)), 10_000);
     expect(alive(stranger.pid!)).toBe(true);
-    expect(procsOf(dir)).toEqual([stranger.pid]);
+    expect(members(dir)).toEqual([stranger.pid]);
     // delete -f kills every member of the cgroup, then removes the leaf.
     await deleteContainer(c.root, c.id, true);
     made.splice(made.findIndex((x) => x.id === c.id), 1);
@@ -146,10 +148,9 @@ describe('cgroup v2 (live, pure v2 host)', () => {
     const c = await create(['spinners', '2'], 'spawn: descendants\nlimits: { processes: 8, wall: 30s }\n');
     const dir = cgroupDirOf(c.pid);
     await startContainer(c.root, c.id);
-    const procs = (): number[] => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
-    await until('both spinners run', () => procs().length >= 2, 10_000);
+    await until('both spinners run', () => members(dir).length >= 2, 10_000);
     // utime + stime of every member, in clock ticks (proc(5): fields 14 and 15 of stat).
-    const ticks = (): number => procs().reduce((n, p) => {
+    const ticks = (): number => members(dir).reduce((n, p) => {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return n + Number(f[11]) + Number(f[12]);
     }, 0);

@@ -184,19 +184,10 @@ export function killAll(set: CgroupSet): void {
  */
 export function freezeLeaf(dir: string, frozen: boolean, deadlineMs = 5000): void {
   write(join(dir, 'cgroup.freeze'), frozen ? '1' : '0', frozen ? 'freeze with' : 'thaw with');
-  const want = new RegExp(`^frozen ${frozen ? 1 : 0}$`, 'm');
   const until = Date.now() + deadlineMs;
-  while (!want.test(readText(join(dir, 'cgroup.events')))) {
+  while (readKey(join(dir, 'cgroup.events'), 'frozen') !== (frozen ? 1 : 0)) {
     if (Date.now() > until) throw new BvisorError('BV_CGROUP_SETUP', `${dir} did not ${frozen ? 'freeze' : 'thaw'} within ${deadlineMs} ms`, { hint: 'a task in an uninterruptible sleep can delay a freeze; try again' });
     sleepMs(5);
-  }
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
   }
 }
 
