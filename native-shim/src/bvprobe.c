@@ -225,8 +225,8 @@ static int try_op(int argc, char **argv) {
     closedir(d);
     return 0;
   }
-  if (!strcmp(op, "connect") || !strcmp(op, "udp")) {
-    int udp = !strcmp(op, "udp");
+  if (!strcmp(op, "connect") || !strcmp(op, "udp") || !strcmp(op, "bind")) {
+    int udp = !strcmp(op, "udp"), bnd = !strcmp(op, "bind");
     int s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
     if (s < 0) return errno;
     struct sockaddr_in a;
@@ -234,7 +234,7 @@ static int try_op(int argc, char **argv) {
     a.sin_family = AF_INET;
     a.sin_port = htons((unsigned short)atoi(ARG(2)));
     inet_pton(AF_INET, ARG(1), &a.sin_addr);
-    int r = udp ? (int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
+    int r = udp ? (int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a) : bnd ? bind(s, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
     int e = r < 0 ? errno : 0;
     close(s);
     return e;
@@ -359,18 +359,6 @@ static int try_op(int argc, char **argv) {
     return mkdir(ARG(1), (mode_t)strtol(ARG(2), NULL, 8)) < 0 ? errno : 0;
   }
   if (!strcmp(op, "link")) return link(ARG(1), ARG(2)) < 0 ? errno : 0;
-  if (!strcmp(op, "bind")) {
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return errno;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)atoi(ARG(2)));
-    inet_pton(AF_INET, ARG(1), &a.sin_addr);
-    int e = bind(s, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0;
-    close(s);
-    return e;
-  }
   if (!strcmp(op, "ioctl") || !strcmp(op, "fdioctl")) {
     int path = !strcmp(op, "ioctl");
     int fd = path ? open(ARG(1), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : atoi(ARG(1));
