@@ -88,6 +88,15 @@ async function killedRun(start: () => Promise<Result>, running: () => Promise<bo
   return fg;
 }
 
+/** Removes a ctr container and its task whatever state they are in (after a failed step). */
+async function ctrForget(id: string): Promise<void> {
+  if ((await ctr('task', 'ls', '-q')).stdout.split('\n').includes(id)) {
+    await ctr('task', 'kill', '-s', 'KILL', id);
+    await ctr('task', 'rm', '-f', id);
+  }
+  if ((await ctr('container', 'ls', '-q')).stdout.split('\n').includes(id)) await ctr('container', 'rm', id);
+}
+
 // ---- leak checks: what a batch of containers may not leave behind ----
 
 function ctrdPid(): number {
@@ -227,24 +236,28 @@ describe.skipIf(!!podmanMissing)(`podman → ${basename(RUNTIME)}`, () => {
       () => podman('run', '--rm', '--name', 'p-killed', IMAGE, 'sleep', '1000'),
       async () => (await podman('inspect', '-f', '{{.State.Status}}', 'p-killed')).stdout.trim() === 'running',
       () => podman('kill', '-s', 'KILL', 'p-killed'),
-    );
+    ).finally(() => podman('rm', '-f', '-t', '0', '--ignore', 'p-killed'));
     expectExit(killed, 137);
   }, 180_000);
 
   it('run -d, exec (output, exit code, 137 for a SIGKILLed exec), stop, rm', async () => {
     ready();
-    const d = await podman('run', '-d', '--name', 'p-detached', IMAGE, 'sleep', '1000');
-    expectExit(d, 0);
-    expect(d.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
-    const ex = await podman('exec', 'p-detached', 'sh', '-c', "echo exec-out; tr '\\0' ' ' < /proc/1/cmdline; exit 4");
-    expectExit(ex, 4);
-    expect(ex.stdout).toBe('exec-out\nsleep 1000 ');
-    // an exec'd process is not its namespace's init: its own SIGKILL does kill it
-    expectExit(await podman('exec', 'p-detached', 'sh', '-c', 'kill -9 $$'), 137);
-    const stop = await podman('stop', '-t', '1', 'p-detached');
-    expectExit(stop, 0);
-    expect((await podman('inspect', '-f', '{{.State.ExitCode}}', 'p-detached')).stdout.trim()).toBe('137');
-    expectExit(await podman('rm', 'p-detached'), 0);
+    try {
+      const d = await podman('run', '-d', '--name', 'p-detached', IMAGE, 'sleep', '1000');
+      expectExit(d, 0);
+      expect(d.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+      const ex = await podman('exec', 'p-detached', 'sh', '-c', "echo exec-out; tr '\\0' ' ' < /proc/1/cmdline; exit 4");
+      expectExit(ex, 4);
+      expect(ex.stdout).toBe('exec-out\nsleep 1000 ');
+      // an exec'd process is not its namespace's init: its own SIGKILL does kill it
+      expectExit(await podman('exec', 'p-detached', 'sh', '-c', 'kill -9 $$'), 137);
+      const stop = await podman('stop', '-t', '1', 'p-detached');
+      expectExit(stop, 0);
+      expect((await podman('inspect', '-f', '{{.State.ExitCode}}', 'p-detached')).stdout.trim()).toBe('137');
+      expectExit(await podman('rm', 'p-detached'), 0);
+    } finally {
+      await podman('rm', '-f', '-t', '0', '--ignore', 'p-detached'); // a failure here leaves nothing for the next test
+    }
   }, 180_000);
 
   it('run -t gives the workload a terminal', async () => {
@@ -276,21 +289,25 @@ describe.skipIf(!!ctrMissing)(`containerd (ctr) → ${basename(RUNTIME)}`, () =>
       () => ctr('run', '--rm', IMAGE, 'c-killed', 'sleep', '1000'),
       async () => / RUNNING/.test((await ctr('task', 'ls')).stdout.split('\n').find((l) => l.startsWith('c-killed ')) ?? ''),
       () => ctr('task', 'kill', '-s', 'KILL', 'c-killed'),
-    );
+    ).finally(() => ctrForget('c-killed'));
     expectExit(killed, 137);
   }, 180_000);
 
   it('run -d, task exec, task kill, task rm, container rm', async () => {
     ready();
-    expectExit(await ctr('run', '-d', IMAGE, 'c-detached', 'sleep', '1000'), 0);
-    const ex = await ctr('task', 'exec', '--exec-id', 'e1', 'c-detached', 'sh', '-c', "echo exec-out; tr '\\0' ' ' < /proc/1/cmdline; exit 4");
-    expectExit(ex, 4);
-    expect(ex.stdout).toBe('exec-out\nsleep 1000 ');
-    expectExit(await ctr('task', 'kill', '-s', 'KILL', 'c-detached'), 0);
-    await until('the task to stop', async () => / STOPPED/.test((await ctr('task', 'ls')).stdout.split('\n').find((l) => l.startsWith('c-detached ')) ?? ''));
-    expectExit(await ctr('task', 'rm', 'c-detached'), 0);
-    expectExit(await ctr('container', 'rm', 'c-detached'), 0);
-    expect((await ctr('container', 'ls', '-q')).stdout).not.toContain('c-detached');
+    try {
+      expectExit(await ctr('run', '-d', IMAGE, 'c-detached', 'sleep', '1000'), 0);
+      const ex = await ctr('task', 'exec', '--exec-id', 'e1', 'c-detached', 'sh', '-c', "echo exec-out; tr '\\0' ' ' < /proc/1/cmdline; exit 4");
+      expectExit(ex, 4);
+      expect(ex.stdout).toBe('exec-out\nsleep 1000 ');
+      expectExit(await ctr('task', 'kill', '-s', 'KILL', 'c-detached'), 0);
+      await until('the task to stop', async () => / STOPPED/.test((await ctr('task', 'ls')).stdout.split('\n').find((l) => l.startsWith('c-detached ')) ?? ''));
+      expectExit(await ctr('task', 'rm', 'c-detached'), 0);
+      expectExit(await ctr('container', 'rm', 'c-detached'), 0);
+      expect((await ctr('container', 'ls', '-q')).stdout).not.toContain('c-detached');
+    } finally {
+      await ctrForget('c-detached');
+    }
   }, 180_000);
 
   it('run -t gives the workload a terminal', async () => {
@@ -305,7 +322,7 @@ describe.skipIf(!!ctrMissing)(`containerd (ctr) → ${basename(RUNTIME)}`, () =>
     const r = await ctr('run', '--rm', IMAGE, 'c-missing', '/nonexistent');
     expect(r.code, show(r)).not.toBe(0);
     expect(r.stderr).toMatch(/OCI runtime create failed: .*\/nonexistent/);
-    await ctr('container', 'rm', 'c-missing'); // ctr leaves the container record when create fails
+    await ctrForget('c-missing');
   }, 120_000);
 });
 

@@ -18,7 +18,6 @@ set -uo pipefail
 D=${ENGINE_DIR:?ENGINE_DIR is required}
 [[ -d $D ]] || exit 0
 D=$(cd "$D" && pwd -P)
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 C=$D/containerd
 status=0
 
@@ -64,7 +63,7 @@ our_pids() {
     p=${p#/proc/}
     [[ $ancestors == *" $p "* || $p == "$BASHPID" ]] && continue
     if [[ -n $ns && $(readlink "/proc/$p/ns/mnt" 2>/dev/null) == "$ns" ]]; then echo "$p"; continue; fi
-    tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF "$D" && echo "$p"
+    tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF "$D" && echo "$p"
   done
 }
 stop_all() {
