@@ -3,7 +3,7 @@
  * status after `create` has exited; this is it. Small and static: its memory per container is
  * what an orchestrator pays for every idle container.
  *
- *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US
+ *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [parent|engine]
  *     fds: 3 the body (a pipe: it carries resolved secrets, so it never touches a disk),
  *          4 to node, 5 from node, 6 the fail pipe's read end, OUT_FD/ERR_FD the read ends of
  *          captured stdout/stderr (-1: not captured), CPU_FD the leaf's CPU usage file
@@ -199,16 +199,22 @@ static int relay_step(struct relay *r) {
 enum { END_NONE = 0, END_WALL = 1, END_CPU = 2, END_FAULT = 3 };
 static const char *const end_names[] = {"none", "wall", "cpu", "monitor-fault"};
 
+/* Engine mode (argv[9] "engine"): the workload was cloned with CLONE_PARENT, so it is our
+ * sibling and its exit status is the engine's (conmon, the containerd shim: subreapers) to
+ * collect, not ours. We still hold the go byte, enforce the deadlines through the pidfd, and
+ * record when it ended; exit.json says "reaper":"engine" and carries no status. */
+static int engine_mode = 0;
+
 static void write_exit(const char *phase, const siginfo_t *info, const struct rusage *ru, int end, int64_t started, int64_t ended, int stage, int err, long long cpu_us) {
   char buf[1024];
   snprintf(buf, sizeof buf,
            "{\"phase\":\"%s\",\"siCode\":%d,\"status\":%d,\"timedOut\":%s,\"stoppedBy\":\"%s\",\"startedAtMs\":%lld,\"endedAtMs\":%lld,"
            "\"utimeUs\":%lld,\"stimeUs\":%lld,\"maxRssKb\":%ld,\"failStage\":%d,\"failErrno\":%d,\"cpuUsageUs\":%lld,"
-           "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld}\n",
+           "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld,\"reaper\":\"%s\"}\n",
            phase, info ? info->si_code : 0, info ? info->si_status : 0, end == END_WALL ? "true" : "false", end_names[end], (long long)started, (long long)ended,
            ru ? (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec : 0LL,
            ru ? (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec : 0LL, ru ? ru->ru_maxrss : 0L, stage, err, cpu_us,
-           relays[0].total, relays[0].kept, relays[1].total, relays[1].kept);
+           relays[0].total, relays[0].kept, relays[1].total, relays[1].kept, engine_mode ? "engine" : "monitor");
   write_reserved(RES_EXIT, "exit.json", buf);
 }
 
@@ -318,7 +324,7 @@ static void close_except(int *keep, int n) {
 int main(int argc, char **argv) {
   if (!test_switch("no-ignore")) ignore_signals();
   if (argc < 9) {
-    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US\n");
+    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [parent|engine]\n");
     return 2;
   }
   /* A subreaper: descendants whose parents die become ours, not init's, so none escapes us. */
@@ -343,6 +349,7 @@ int main(int argc, char **argv) {
   cpu_fd = atoi(argv[6]);
   cpu_kind = atoi(argv[7]);
   long long cpu_limit_us = atoll(argv[8]);
+  engine_mode = argc > 9 && strcmp(argv[9], "engine") == 0;
   if (cpu_kind == 0 || cpu_limit_us <= 0) cpu_fd = -1;
 
   /* SIGCHLD through a signalfd: orphans are reaped from the poll loop. */

@@ -32,7 +32,7 @@ import { appendReport, journalPaths, type JournalKey } from '../host/journal-sto
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
-import { readBack, teardownCgroups, killAll, cgroupMembers, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
+import { readBack, teardownCgroups, killAll, cgroupMembers, isFrozen, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
@@ -59,14 +59,14 @@ function notFound(id: string, root: string): BvisorError {
 }
 
 /** Every command on an id holds its lock while it acts (sync or async bodies alike). */
-function withLock<T>(dir: string, fn: () => T): T {
+export function withLock<T>(dir: string, fn: () => T): T {
   // The lock lives in the directory delete removes: a waiter that wakes to find it gone (or
   // made again by a new create) must not act on what is no longer the container it meant.
   const gone = (): Error => new BvisorError('BV_CONTAINER_NOT_FOUND', `container ${basename(dir)} no longer exists (deleted while this command waited)`, { hint: 'bvisor list shows the containers under this --root' });
   return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn, { gone });
 }
 
-function readJson<T>(path: string): T | null {
+export function readJson<T>(path: string): T | null {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
@@ -74,7 +74,7 @@ function readJson<T>(path: string): T | null {
   }
 }
 
-function readState(dir: string): ContainerState | null {
+export function readState(dir: string): ContainerState | null {
   const s = readJson<ContainerState>(join(dir, 'state.json'));
   if (s && typeof s === 'object') {
     // Written by an earlier bvisor (before runs registered and tar bundles were kept): the same
@@ -98,14 +98,16 @@ async function salvage(dir: string, id: string): Promise<void> {
     const r = v as ProcRef | null;
     return r && typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 1 && typeof r.startTime === 'string' ? { pid: r.pid, startTime: r.startTime } : null;
   };
-  const cgroupDirs = ourCgroups(id, Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : []);
+  const cgroupDirs = ourCgroups(id, Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [], dir);
   await stopProcesses({ pid: ref(raw.pid), monitor: ref(raw.monitor), cgroupDirs });
   teardownCgroups(leavesOf(cgroupDirs));
 }
 
-/** Cgroup dirs as recorded, kept only if bvisor named them for this container. */
-function ourCgroups(id: string, dirs: readonly string[]): string[] {
-  return dirs.filter((d) => basename(d).startsWith(`bvisor-${id}-`) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
+/** Cgroup dirs as recorded, kept only if bvisor named them for this container: bvisor-<id>-…,
+ * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan). */
+export function ourCgroups(id: string, dirs: readonly string[], dir: string | null = null): string[] {
+  const ociLeaf = dir ? readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.cgroupLeaf ?? null : null;
+  return dirs.filter((d) => (basename(d).startsWith(`bvisor-${id}-`) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
 }
 
 function writeState(dir: string, s: ContainerState): void {
@@ -132,6 +134,8 @@ interface ExitFile {
   stdoutKept: number;
   stderrBytes: number;
   stderrKept: number;
+  /** Who collected the status: the monitor (its child), or the engine (engine mode; no status). */
+  reaper?: 'monitor' | 'engine';
 }
 
 export interface Derived {
@@ -222,6 +226,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
     takeId(o.root, o.id, dir);
     const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId: randomUUID(), planHash: plan.planHash!, backend: 'linux', manifestSha256: loaded.bundle.manifestSha256 });
+    // An OCI config's annotations are the container's (runtime-spec state: "annotations").
+    state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
     try {
       return await withLock(dir, async () => {
         writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
@@ -391,13 +397,13 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
 // ---------------------------------------------------------------------------------------------
 // start, kill
 
-function loadExisting(root: string, id: string): { dir: string; state: ContainerState | null } {
+export function loadExisting(root: string, id: string): { dir: string; state: ContainerState | null } {
   const dir = dirOf(root, id);
   if (!existsSync(dir)) throw notFound(id, root);
   return { dir, state: readState(dir) };
 }
 
-function wrongState(id: string, op: string, status: string, hint: string): BvisorError {
+export function wrongState(id: string, op: string, status: string, hint: string): BvisorError {
   return new BvisorError('BV_CONTAINER_STATE', `cannot ${op} container ${id}: it is ${status}`, { hint });
 }
 
@@ -448,7 +454,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s.pid) throw wrongState(id, 'kill', 'starting', 'its workload does not exist yet (a bvisor run still setting up); try again');
     // state.json is bvisor's, but it is read back from disk: signal only members of cgroups
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
-    const ours = ourCgroups(id, s.cgroupDirs);
+    const ours = ourCgroups(id, s.cgroupDirs, dir);
     const targets = all ? ours.flatMap(cgroupMembers) : [];
     if (!all || targets.length === 0) targets.push(s.pid!.pid);
     for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
@@ -477,7 +483,8 @@ export function ociState(id: string, dir: string, s: ContainerState, d: Derived)
   const out: OciState = {
     ociVersion: OCI_VERSION,
     id,
-    status: d.status,
+    // A running container whose v2 leaf is frozen (bvisor pause) is paused, as runc says.
+    status: d.status === 'running' && ourCgroups(id, s.cgroupDirs, dir).some(isFrozen) ? 'paused' : d.status,
     bundle: s.bundle,
     annotations: s.annotations,
     bvisor: {
@@ -496,7 +503,7 @@ export function ociState(id: string, dir: string, s: ContainerState, d: Derived)
 }
 
 /** Leaves recorded by path: cgroup.controllers exists only on v2; v1 controllers show by their files. */
-function leavesOf(dirs: string[]): CgroupSet {
+export function leavesOf(dirs: string[]): CgroupSet {
   const v1Controllers = (dir: string): string[] =>
     [['memory', 'memory.limit_in_bytes'], ['cpuacct', 'cpuacct.usage'], ['pids', 'pids.max'], ['cpu', 'cpu.cfs_quota_us']].filter(([, f]) => existsSync(join(dir, f!))).map(([c]) => c!);
   return {
@@ -563,6 +570,10 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       // The monitor could not watch the workload any more, so it killed it rather than let it
       // run unsupervised.
       body.outcome = { status: 'killed', reason: 'monitor-fault', exitCode: null, signal: signal === null ? null : signalName(signal), error: { code: 'BV_MONITOR_FAULT', message: `the monitor stopped the workload after its own failure (${errnoName(-e.failErrno)})` } };
+    } else if (e.reaper === 'engine' && e.phase === 'exited' && body.outcome.status === 'failed' && exitCode === null && signal === null) {
+      // Engine mode: the init's status is the engine's (its subreaper reaped it); what bvisor
+      // observed is that and when it ended, and any budget that ended it (above).
+      body.outcome = (readback.oomKills?.value ?? 0) > 0 ? { status: 'killed', reason: 'oom', exitCode: null, signal: null } : { status: 'exited', reason: 'reaped-by-engine', exitCode: null, signal: null };
     } else if (e.phase === 'exec-failed') {
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }

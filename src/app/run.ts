@@ -91,7 +91,9 @@ export interface PlanOptions extends Handover {
 }
 
 export function planLoaded(b: LoadedBundle, host: HostFacts, o: PlanOptions): Plan {
-  return runPlanner({ manifest: b.manifest, host, paths: b.paths, cgroupParent: o.cgroupParent, reserved: reservedPaths(o.root), secrets: o.secrets ?? [], handedFds: o.fds ?? [] }, sha256Hex);
+  // An OCI bundle passes exactly the descriptors the engine hands over (--preserve-fds).
+  const manifest = b.manifest.oci ? { ...b.manifest, fds: [...(o.fds ?? [])] } : b.manifest;
+  return runPlanner({ manifest, host, paths: b.paths, cgroupParent: o.cgroupParent, reserved: reservedPaths(o.root), secrets: o.secrets ?? [], handedFds: o.fds ?? [] }, sha256Hex);
 }
 
 /** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */

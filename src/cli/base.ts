@@ -15,6 +15,19 @@ export function defaultRoot(): string {
   return xdg ? `${xdg}/bvisor` : `/tmp/bvisor-${process.geteuid?.() ?? 'user'}`;
 }
 
+/** --log and --log-format as written on the command line (before or after the verb). */
+export function logOptionsFromArgv(argv: readonly string[]): { file: string | null; format: 'text' | 'json'; debug: boolean } {
+  let file: string | null = null;
+  let format: 'text' | 'json' = 'text';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (name === '--log') file = inline ?? argv[i + 1] ?? null;
+    if (name === '--log-format') format = (inline ?? argv[i + 1]) === 'json' ? 'json' : 'text';
+  }
+  return { file, format, debug: argv.includes('--debug') };
+}
+
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
 export abstract class BaseCommand<T extends typeof Command> extends Command {
@@ -81,7 +94,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (this.flags?.debug) process.stderr.write(`${err.stack ?? err}\n`);
     }
     try {
-      this.logger?.log('error', e.message, { code: e.code });
+      // A flag error can end init before the logger exists: engines still need the error line.
+      (this.logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', e.message, { code: e.code });
     } catch {
       // the log file itself may be what failed
     }

@@ -14,6 +14,12 @@ import Delete from './delete.js';
 import List from './list.js';
 import Report from './report.js';
 import Gc from './gc.js';
+import Features from './features.js';
+import Ps from './ps.js';
+import Pause from './pause.js';
+import Resume from './resume.js';
+import Events from './events.js';
+import Update from './update.js';
 
 export const COMMANDS = {
   check: Check,
@@ -30,4 +36,10 @@ export const COMMANDS = {
   list: List,
   report: Report,
   gc: Gc,
+  features: Features,
+  ps: Ps,
+  pause: Pause,
+  resume: Resume,
+  events: Events,
+  update: Update,
 };

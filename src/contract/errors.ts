@@ -26,7 +26,10 @@ export const ERROR_CODES = {
   BV_USAGE: { exit: EXIT.usage, summary: 'bad command-line flags or arguments' },
   BV_INTERNAL: { exit: EXIT.runtime, summary: 'a bug in bvisor' },
   BV_IO: { exit: EXIT.runtime, summary: 'a file operation failed' },
-  BV_MANIFEST_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle has no boundary.yaml' },
+  BV_MANIFEST_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle has no boundary.yaml (nor an OCI config.json)' },
+  BV_OCI_CONFIG_INVALID: { exit: EXIT.invalid, summary: 'an OCI bundle\'s config.json cannot be read or is not JSON (file:line:col)' },
+  BV_CONSOLE_SOCKET: { exit: EXIT.setup, summary: 'the --console-socket cannot take the terminal (connect or send failed), or a terminal was asked without one' },
+  BV_HOOK_FAILED: { exit: EXIT.setup, summary: 'an OCI hook exited non-zero or ran past its timeout' },
   BV_MANIFEST_INVALID: { exit: EXIT.invalid, summary: 'the manifest is not valid (YAML, schema or meaning)' },
   BV_BUNDLE_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle path does not exist' },
   BV_BUNDLE_UNSAFE_TAR: { exit: EXIT.invalid, summary: 'a bundle archive holds an entry that could escape or is not allowed' },
@@ -104,6 +107,12 @@ export const ISSUE_CODES = {
   BV_PLAN_FD_NOT_HANDED: 'the manifest passes a descriptor the caller did not hand to bvisor for the workload',
   BV_PLAN_HOST_ROOT: 'the workload would run as host root (no user namespace to map it)',
   BV_PLAN_PATH_LINK: 'a host path passes through a symlink that someone other than root (or the caller) controls',
+  // OCI bundles (config.json): the clause is the field's JSON path
+  BV_OCI_INVALID: 'a config.json field does not follow the OCI runtime-spec (type, range, form)',
+  BV_OCI_UNKNOWN_FIELD: 'config.json has a field bvisor does not know; it is refused, never ignored',
+  BV_OCI_UNSUPPORTED: 'config.json asks for something bvisor cannot enforce or apply on this host',
+  BV_OCI_VERSION: 'config.json is of a runtime-spec version bvisor does not read (1.0 to 1.2)',
+  BV_OCI_SECCOMP: 'a linux.seccomp rule cannot be compiled or would weaken the filter',
 } as const;
 export type IssueCode = keyof typeof ISSUE_CODES;
 

@@ -63,6 +63,7 @@ export interface PlanPaths {
 
 /** Where a grant appears in container mode: bundle-relative ones at /<relative path>. */
 export function containerTarget(g: NormalGrant, fact: PathFact): string {
+  if (g.target !== undefined) return g.target;
   return g.bundleRelative ? '/' + g.path.split('/').filter((x) => x && x !== '.').join('/') : fact.path;
 }
 
@@ -220,6 +221,12 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   if (fact.uid === undefined || fact.gid === undefined) return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path}: its owner could not be read`, 'check that the path exists and bvisor may stat it');
   if (fact.uid === me.uid || ((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
   const id = `${fact.uid}:${fact.gid}`;
+  // An engine's container (OCI config.json): its rootfs and the files it binds belong to root,
+  // as the engine made them, and the container's root is expected to write them. An idmapped
+  // mount shows their owner as the workload's root; what it creates lands as that owner (host
+  // root) on the engine's own storage, exactly as under runc, while set-id bits stay denied by
+  // seccomp (setIdRules) and the mount is nosuid.
+  if (ctx.manifest.oci && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
   if (fact.uid === 0 || fact.gid === 0) {
     return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path}), or to ${me.uid}, or make it world-writable (chmod 1777)`);
   }
@@ -373,7 +380,7 @@ function linuxSyscalls(ctx: FeatureCtx): Candidate[] {
   return [s];
 }
 
-function rlimitCandidate(ctx: FeatureCtx, resource: string, value: number, strength: Strength, mechanism: string): Candidate {
+export function rlimitCandidate(ctx: FeatureCtx, resource: string, value: number, strength: Strength, mechanism: string): Candidate {
   const hard = hardRlimit(ctx.host, resource);
   if (hard === undefined) return missing(mechanism, strength, 'BV_PLAN_RLIMIT_ABOVE_HARD', `the hard limit of ${resource} could not be read`, 'run bvisor check to see why');
   if (hard !== null && value > hard && !hasCap(ctx.host, CAP.SYS_RESOURCE)) {

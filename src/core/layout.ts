@@ -36,6 +36,13 @@ export interface LayoutContext {
   rootLinks: ReadonlyArray<{ name: string; target: string }>;
   /** Host paths bvisor keeps to itself (state root, cache): masked inside any bind holding them. */
   reserved: ReadonlyArray<{ path: string; what: string }>;
+  /** OCI bundles: the config's fresh mounts (devpts, mqueue, sysfs, cgroup2), maskedPaths and
+   * readonlyPaths, each with the JSON path it came from. */
+  oci?: {
+    fsMounts: ReadonlyArray<{ path: string; destination: string; type: 'devpts' | 'mqueue' | 'sysfs' | 'cgroup2' | 'tmpfs'; options: readonly string[] }>;
+    maskedPaths: readonly string[];
+    readonlyPaths: readonly string[];
+  };
 }
 
 /** Mount attributes a grant's bind gets: exactly its access, never set-id or device files. */
@@ -96,6 +103,22 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
   out.push({ target: '/dev/shm', kind: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', `size=${launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'filesystem' });
   if (launch.tmp.mode === 'private') {
     out.push({ target: '/tmp', kind: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${launch.tmp.sizeBytes ?? launch.memoryBytes ?? 64 * 2 ** 20}`], clause: 'tmp' });
+  }
+  if (ctx.oci) {
+    for (const m of ctx.oci.fsMounts) {
+      // The kernel's defaults for the rest; gid=5 is dropped (only group 0 exists inside), and
+      // sysfs and cgroup2 are never writable from a container.
+      const opts = m.options.filter((o) => ['nosuid', 'nodev', 'noexec', 'ro'].includes(o) || (m.type === 'tmpfs' && /^(mode|size)=/.test(o)));
+      if ((m.type === 'sysfs' || m.type === 'cgroup2') && !opts.includes('ro')) opts.push('ro');
+      // (devpts is never nodev unless the config says so: its ptmx and ptys are device nodes.)
+      for (const f of m.type === 'tmpfs' ? ['nosuid', 'nodev'] : m.type === 'devpts' ? ['nosuid', 'noexec'] : ['nosuid', 'nodev', 'noexec']) if (!opts.includes(f)) opts.push(f);
+      if (m.type === 'devpts') opts.push('newinstance', 'ptmxmode=0666', 'mode=0620');
+      out.push({ target: m.destination, kind: m.type, options: opts, clause: m.path });
+      if (m.type === 'devpts' && m.destination === '/dev/pts') out.push({ target: '/dev/ptmx', kind: 'symlink', source: 'pts/ptmx', clause: m.path });
+    }
+    // /proc's leaky files are masked already (the same list runc and podman send, and more).
+    ctx.oci.maskedPaths.forEach((p, i) => out.some((e) => e.kind === 'mask' && e.target === p) || out.push({ target: p, kind: 'mask', source: 'config', clause: `linux.maskedPaths[${i}]` }));
+    ctx.oci.readonlyPaths.forEach((p, i) => out.some((e) => e.kind === 'readonly' && e.target === p) || out.push({ target: p, kind: 'readonly', options: ['ro'], clause: `linux.readonlyPaths[${i}]` }));
   }
   if (!container) {
     // Merged /usr: the loader is /lib64/ld-linux…, a link into /usr. Recreate the top-level links

@@ -15,6 +15,7 @@ import { validateBoundaryManifest } from '../contract/generated/validators.js';
 import { boundarySchema } from '../contract/generated/boundary-schema.js';
 import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
 import { parseDuration, parseSize } from './units.js';
+import type { OciExtras } from './oci/config.js';
 import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
 
 export interface ClauseSetting<T> {
@@ -32,6 +33,10 @@ export interface NormalGrant {
   access: Access;
   recursive: boolean;
   guarantee: Guarantee;
+  /** OCI bundles only: where the bind appears in the container (mounts[i].destination). */
+  target?: string;
+  /** OCI bundles only: the JSON path of the mount this grant came from (mounts[3]). */
+  ociPath?: string;
 }
 
 export type NormalWorkload =
@@ -72,6 +77,8 @@ export interface NormalManifest {
   /** Set only by bvisor for its own processes, never from YAML: the wasm runner, whose file host
    * uses openat2 (modes it chooses itself). */
   internal?: { wasmRunner: true };
+  /** Set only for an OCI bundle: what its config.json asks beyond a manifest (core/oci/config.ts). */
+  oci?: OciExtras;
 }
 
 /** Bounds that keep limits meaningful: below the minimum nothing can run, above the maximum it is a typo. */

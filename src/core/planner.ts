@@ -3,10 +3,10 @@
 // A clause is admitted only by a mechanism at least as strong as the guarantee it asks for;
 // weaker guarantees are honoured only where the manifest names them, and the verdict records it.
 // Nothing here touches the host: facts come in as data, the hash function as an argument.
-import type { HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
+import type { OciLaunch, HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
@@ -14,6 +14,8 @@ import { contentHash, type Sha256Hex } from './seal.js';
 import { formatSize, formatDuration } from './units.js';
 import { CAPABILITY_NUMBERS } from './capability-names.js';
 import { secretVar } from './secrets.js';
+import type { OciExtras } from './oci/config.js';
+import { compileOciSeccomp } from './seccomp/oci.js';
 
 export interface PlanInput {
   manifest: NormalManifest;
@@ -72,7 +74,10 @@ function limitWords(name: LimitName, v: number): string {
   return String(v);
 }
 
-export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
+export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
+  // An OCI config's linux.cgroupsPath names the parent (as runc reads it), over the flag.
+  const cgp = input0.manifest.oci?.cgroupsPath;
+  const input: PlanInput = cgp && cgp.parent !== '' ? { ...input0, cgroupParent: cgp.parent } : input0;
   const { manifest: m, host } = input;
   const backend = input.backend ?? backendOf(m);
   const f = FEATURES[backend];
@@ -159,6 +164,7 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
     else choices.push(notRequested(`limits.${name}`, 'unlimited', dg, 'not requested by the manifest'));
   }
 
+  if (m.oci) choices.push(...ociChoices(m.oci, ctx));
   choices.push(...layoutRefusals(input, backend, ctx));
   const clauses = choices.map((c) => c.verdict);
   const refusals = choices.flatMap((c) => (c.refusal ? [c.refusal] : []));
@@ -175,6 +181,33 @@ export function plan(input: PlanInput, sha256: Sha256Hex): Plan {
   };
   body.planHash = contentHash(body, sha256);
   return body;
+}
+
+/**
+ * An OCI config's own verdicts (each field accepted with its mechanism, or refused with its JSON
+ * path), its rlimits against this host's hard limits, and its seccomp profile compiled here, so
+ * a profile bvisor cannot compile is refused with the path of the rule before anything runs.
+ */
+function ociChoices(o: OciExtras, ctx: FeatureCtx): Choice[] {
+  const out: Choice[] = o.verdicts.map((verdict) => ({ verdict, refusal: null }));
+  for (const r of o.refusals) out.push({ verdict: { clause: r.clause || 'config.json', requested: 'config.json', guarantee: 'enforced', verdict: 'refused', mechanism: null, reason: r.reason }, refusal: { ...r, clause: r.clause || 'config.json' } });
+  for (const r of o.rlimits) {
+    const name = `RLIMIT_${r.resource.toUpperCase()}`;
+    out.push(choose(r.path, `${name} soft ${r.soft} hard ${r.hard}`, 'enforced', [rlimitCandidate(ctx, r.resource, r.hard, 'enforced', `linux:rlimit(${name}=${r.soft}/${r.hard})`)]));
+  }
+  if (o.seccomp !== null) {
+    const arch = ctx.host.kernel.arch === 'x86_64' || ctx.host.kernel.arch === 'aarch64' ? ctx.host.kernel.arch : null;
+    if (!arch) out.push(choose('linux.seccomp', 'the config\'s seccomp profile', 'enforced', [{ available: false, mechanism: 'linux:seccomp(oci)', strength: 'enforced', code: 'BV_OCI_UNSUPPORTED', reason: `bvisor has no syscall table for ${ctx.host.kernel.arch}`, hint: 'run on x86_64 or aarch64' }]));
+    else {
+      const c = compileOciSeccomp(o.seccomp, arch);
+      if (!c.ok) for (const r of c.refusals) out.push({ verdict: { clause: r.path, requested: 'config.json seccomp', guarantee: 'enforced', verdict: 'refused', mechanism: null, reason: r.reason }, refusal: { code: 'BV_OCI_SECCOMP', clause: r.path, reason: r.reason, hint: r.hint } });
+      else {
+        const skipped = c.compiled.skipped.length ? `; ${c.compiled.skipped.length} name(s) this arch lacks skipped (${c.compiled.skipped.slice(0, 4).map((x) => x.name).join(', ')}${c.compiled.skipped.length > 4 ? ', …' : ''})` : '';
+        out.push({ verdict: { clause: 'linux.seccomp', requested: `profile of ${c.compiled.rules} rule(s)`, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:seccomp(oci,${c.compiled.insns.length} insns,behind bvisor's denylist)`, reason: `compiled by bvisor${skipped}${c.compiled.notes.length ? '; ' + c.compiled.notes.join('; ') : ''}` }, refusal: null });
+      }
+    }
+  }
+  return out;
 }
 
 /** Whether the workload's identity may read (4) or execute (1) a file, by its mode bits (ACLs
@@ -230,7 +263,7 @@ function layoutRefusals(input: PlanInput, backend: Backend, ctx: FeatureCtx): Ch
   const rules = fsRules(input, backend, ctx);
   const layout = layoutFor(
     { root: m.root ? { path: 'rootfs', readonly: m.root.readonly, dev: '0', ino: '0', idmap: null } : null, filesystem: rules, namespaces: ['user', 'pid', 'mount'], tmp: { mode: m.tmp.value, sizeBytes: null }, stdio: m.stdio, memoryBytes: null, identity: input.host.mapping },
-    { rootLinks: [], reserved: (input.reserved ?? []).filter((r) => r.what !== 'bvisor install') },
+    { rootLinks: [], reserved: (input.reserved ?? []).filter((r) => r.what !== 'bvisor install'), ...(m.oci ? { oci: m.oci } : {}) },
   );
   const out: Choice[] = [];
   for (const [a, b] of layoutConflicts(layout)) {
@@ -293,6 +326,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
       if (c) watch = { clause: 'limits.cpu', version: c.version, controller: 'cpuacct', file: c.version === 2 ? 'cpu.stat' : 'cpuacct.usage', limitUs: L.cpu.value * 1000 };
     }
     if (L.openFiles) rlimits.push({ clause: 'limits.openFiles', resource: 'nofile', soft: L.openFiles.value, hard: L.openFiles.value });
+    for (const r of m.oci?.rlimits ?? []) rlimits.push({ clause: r.path, resource: r.resource, soft: r.soft, hard: r.hard });
   }
   const capturing = m.stdio.stdout === 'capture' || m.stdio.stderr === 'capture';
   const namespaces: LaunchInputs['namespaces'] = [];
@@ -304,10 +338,13 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     }
     // A cgroup that finds every descendant (teardown, kill --all) when limits make none.
     if ((m.spawn.value === 'descendants' || !namespaces.includes('pid')) && placements.size === 0) place('membership');
+    // An OCI container also gets a cgroup v2 leaf wherever v2 exists (hybrid hosts too): the
+    // freezer of pause/resume (cgroup.freeze) lives only there.
+    if (m.oci && host.cgroup.v2 && ![...placements.values()].some((p) => p.version === 2)) place('membership');
   }
   const workload: LaunchInputs['workload'] =
     w.kind === 'process'
-      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe), ...(paths.exe?.interpreter ? { script: true } : {}) }
+      ? { kind: 'process', path: paths.exe?.path ?? w.exe, argv0: m.oci?.argv0 ?? w.exe, args: w.args, cwd: w.cwd, ...ids(paths.exe), ...(paths.exe?.interpreter ? { script: true } : {}) }
       : { kind: 'wasm', path: paths.module?.path ?? w.module, argv0: w.module, args: w.args, cwd: '/', deterministic: w.deterministic, seed: w.seed, ...ids(paths.module) };
   const stdinFile = m.stdio.stdin.startsWith('file:') && paths.stdin ? { path: paths.stdin.path, ...ids(paths.stdin) } : null;
   const inputs: Omit<LaunchInputs, 'layout'> = {
@@ -339,8 +376,9 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     scope: backend === 'linux' && host.landlock.abi < 6 ? [] : [...(m.isolate.value.signals || (backend === 'linux' && (!namespaces.includes('pid') || m.stdio.stdin === 'inherit')) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix || (backend === 'linux' && m.network.value.mode === 'ports') ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { ...host.mapping },
+    oci: m.oci ? { hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.
   const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');
-  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], reserved: hide }) : [] };
+  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], reserved: hide, ...(m.oci ? { oci: m.oci } : {}) }) : [] };
 }

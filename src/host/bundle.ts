@@ -11,6 +11,7 @@ import { loadManifest, type NormalManifest } from '../core/manifest.js';
 import type { YamlReadResult } from '../core/yaml-reader.js';
 import { containerTarget, type PathFact, type PlanPaths } from '../core/features.js';
 import { bundleRelativeSegments } from '../core/paths.js';
+import { translateOciConfig, jsonErrorAt } from '../core/oci/config.js';
 import { isTarBundle, extractTarBundle } from './tar-bundle.js';
 import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
@@ -19,6 +20,8 @@ import { errnoName } from './facts.js';
 
 
 export const MANIFEST_NAME = 'boundary.yaml';
+/** An OCI runtime bundle's configuration (runtime-spec bundle.md). */
+export const OCI_CONFIG_NAME = 'config.json';
 /** A manifest larger than this is not a manifest. */
 export const MAX_MANIFEST_BYTES = 1 << 20;
 
@@ -55,10 +58,10 @@ function openDir(path: string): number {
  * place is refused, not waited on), a regular file of sane size, read from the descriptor that
  * was checked.
  */
-function readManifest(dirFd: number, shown: string): Buffer {
+function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffer {
   const s = shim();
-  const fd = s.bv_openat2(dirFd, MANIFEST_NAME, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
-  if (fd === -2) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${shown} has no ${MANIFEST_NAME}`, { hint: 'write one with `bvisor spec` in the bundle directory' });
+  const fd = s.bv_openat2(dirFd, name, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
+  if (fd === -2) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${shown} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint: 'write one with `bvisor spec` in the bundle directory' });
   if (fd === -40 || fd === -6 /* ELOOP, ENXIO */) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
   if (fd < 0) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `open ${join(shown, MANIFEST_NAME)}: ${errnoName(fd)}`);
   try {
@@ -103,12 +106,15 @@ export function openBundle(arg: string): OpenBundle {
   try {
     fd = openDir(path);
     const dir = readlinkSync(`/proc/self/fd/${fd}`);
-    const buf = readManifest(fd, arg);
+    // An OCI bundle: config.json and no boundary.yaml (a boundary.yaml beside a config.json
+    // narrows it; see loadBundle).
+    const name = !hasEntry(fd, MANIFEST_NAME) && hasEntry(fd, OCI_CONFIG_NAME) ? OCI_CONFIG_NAME : MANIFEST_NAME;
+    const buf = readManifest(fd, arg, name);
     const ob: OpenBundle = {
       source,
       dir,
       fd,
-      manifestPath: join(dir, MANIFEST_NAME),
+      manifestPath: join(dir, name),
       manifestText: buf.toString('utf8'),
       manifestSha256: createHash('sha256').update(buf).digest('hex'),
       releaseFd: () => release(ob),
@@ -129,6 +135,14 @@ export function openBundle(arg: string): OpenBundle {
     removeTemp();
     throw e;
   }
+}
+
+/** Whether a directory (by descriptor) has an entry of this name, symlinks not followed. */
+function hasEntry(dirFd: number, name: string): boolean {
+  const s = shim();
+  const fd = s.bv_openat2(dirFd, name, O.PATH | O.NOFOLLOW, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
+  if (fd >= 0) s.bv_close(fd);
+  return fd >= 0 || fd === -40 /* ELOOP: a symlink is there */;
 }
 
 /** What an open descriptor is: physical path (the kernel's, from /proc/self/fd), kind, identity. */
@@ -317,10 +331,13 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     const f = g.bundleRelative ? inBundle(g.path, ['filesystem', g.index, 'path'], `filesystem[${g.index}].path`) : resolveHostPath(g.path);
     // Rootful write grants not already the workload's: can an idmapped mount bridge them?
     if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
+    // An engine's binds and rootfs are root's: bridged by an idmapped mount where the filesystem has them.
+    else if (rootful && m.oci && g.access.includes('write') && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
     return f;
   });
-  const root = m.root ? inBundle(m.root.path, ['root', 'path'], 'root.path') : null;
-  if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && root.uid !== 0 && root.gid !== 0) root.idmap = idmappable(root.path);
+  // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).
+  const root = m.root ? (m.oci && m.root.path.startsWith('/') ? resolveHostPath(m.root.path) : inBundle(m.root.path, ['root', 'path'], 'root.path')) : null;
+  if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
   let exe: PathFact | null = null;
   let module: PathFact | null = null;
   const w = m.workload;
@@ -331,8 +348,14 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
       const rfd = s.bv_openat2(AT_FDCWD, root.path, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
       if (rfd >= 0) {
         try {
-          const f = resolveWith(rfd, w.exe, RESOLVE.IN_ROOT, () => join(root.path, w.exe));
-          exe = f === 'escape' ? { path: join(root.path, w.exe), kind: 'missing' } : f;
+          // An OCI config's args[0] may be a bare name: looked up in its PATH inside the root,
+          // as runc does (the first regular file found).
+          const tries = m.oci && !w.exe.includes('/') ? m.oci.searchPath.map((d) => posix.join(d, w.exe)) : [w.exe];
+          for (const t of tries) {
+            const f = resolveWith(rfd, t, RESOLVE.IN_ROOT, () => join(root.path, t));
+            exe = f === 'escape' ? { path: join(root.path, t), kind: 'missing' } : f;
+            if (exe.kind === 'file') break;
+          }
         } finally {
           s.bv_close(rfd);
         }
@@ -377,6 +400,24 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
   return { grants, exe, module, root, stdin, rootLinks: m.root ? [] : hostRootLinks(), rootTargets };
 }
 
+/** config.json text → the manifest it translates to (refusals travel inside, for the planner). */
+export function ociManifest(text: string, file: string): NormalManifest {
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const at = jsonErrorAt(text, msg);
+    throw new BvisorError('BV_OCI_CONFIG_INVALID', `${file}:${at.line}:${at.col}: not JSON (${msg})`, { hint: 'config.json must be one JSON object (OCI runtime-spec config.md)' });
+  }
+  return translateOciConfig(config).manifest;
+}
+
+/** JSON has no located issues past parsing: every issue names its JSON path instead. */
+function jsonLocator(): YamlReadResult {
+  return { data: undefined, issues: [], locate: () => ({ line: 1, col: 1 }) } as unknown as YamlReadResult;
+}
+
 export interface LoadedBundle {
   bundle: OpenBundle;
   manifest: NormalManifest;
@@ -387,6 +428,13 @@ export interface LoadedBundle {
 export function loadBundle(arg: string): LoadedBundle {
   const bundle = openBundle(arg);
   try {
+    if (bundle.manifestPath.endsWith('/' + OCI_CONFIG_NAME)) {
+      const file = posix.join(arg, OCI_CONFIG_NAME);
+      const manifest = ociManifest(bundle.manifestText, file);
+      const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, jsonLocator(), file);
+      bundle.releaseFd();
+      return { bundle, manifest, paths };
+    }
     const file = posix.join(arg, MANIFEST_NAME);
     const { manifest, yaml } = loadManifest(bundle.manifestText, file);
     const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, yaml, file);

@@ -718,7 +718,10 @@ export interface ReportBody {
   admitted: Admitted[];
   evidence: Evidence[];
   outcome: {
-    status: 'completed' | 'failed' | 'timeout' | 'killed' | 'error';
+    /**
+     * completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure.
+     */
+    status: 'completed' | 'failed' | 'timeout' | 'killed' | 'error' | 'exited';
     /**
      * e.g. exit, signal, wall, fuel, oom, trap, setup.
      */
@@ -877,7 +880,7 @@ export interface JournalRepair {
 export interface OciState {
   ociVersion: string;
   id: string;
-  status: 'creating' | 'created' | 'running' | 'stopped';
+  status: 'creating' | 'created' | 'running' | 'stopped' | 'paused';
   pid?: number;
   bundle: string;
   annotations: {
@@ -1058,7 +1061,7 @@ export interface LaunchInputs {
     dev: string;
     ino: string;
     /**
-     * readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null.
+     * readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.
      */
     idmap: null | {
       uid: number;
@@ -1096,6 +1099,10 @@ export interface LaunchInputs {
    * stdin: { file }, resolved and identified when planned; null otherwise.
    */
   stdinFile: null | ObjectRef;
+  /**
+   * Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.
+   */
+  oci?: null | OciLaunch;
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema
@@ -1139,7 +1146,7 @@ export interface FsRule {
    */
   ino: string;
   /**
-   * Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping.
+   * Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.
    */
   idmap: null | {
     uid: number;
@@ -1198,7 +1205,19 @@ export interface LayoutEntry {
    * Where the workload sees it.
    */
   target: string;
-  kind: 'root' | 'bind' | 'proc' | 'tmpfs' | 'device' | 'symlink' | 'mask' | 'readonly';
+  kind:
+    | 'root'
+    | 'bind'
+    | 'proc'
+    | 'tmpfs'
+    | 'device'
+    | 'symlink'
+    | 'mask'
+    | 'readonly'
+    | 'devpts'
+    | 'mqueue'
+    | 'sysfs'
+    | 'cgroup2';
   /**
    * bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.
    */
@@ -1222,6 +1241,34 @@ export interface ObjectRef {
   path: string;
   dev: string;
   ino: string;
+}
+/**
+ * This interface was referenced by `Plan`'s JSON-Schema
+ * via the `definition` "OciLaunch".
+ */
+export interface OciLaunch {
+  /**
+   * The container's hostname (config.json hostname), or null for bvisor's default.
+   */
+  hostname: string | null;
+  /**
+   * linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.
+   */
+  seccomp: null | {};
+  /**
+   * The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.
+   */
+  cgroupLeaf: string | null;
+  oomScoreAdj: number | null;
+  umask: number | null;
+  /**
+   * process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.
+   */
+  terminal: boolean;
+  /**
+   * The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.
+   */
+  engine: boolean;
 }
 
 // ---- report.schema.json ----

@@ -191,6 +191,11 @@ export function freezeLeaf(dir: string, frozen: boolean, deadlineMs = 5000): voi
   }
 }
 
+/** Whether a v2 leaf is frozen (cgroup.events "frozen 1"); false for v1 leaves and gone ones. */
+export function isFrozen(dir: string): boolean {
+  return readKey(join(dir, 'cgroup.events'), 'frozen') === 1;
+}
+
 /** The file of the plan's watched counter in this run's leaves, or null. */
 export function watchPath(set: CgroupSet, w: LaunchInputs['cgroup']['watch']): string | null {
   if (!w) return null;
@@ -260,7 +265,7 @@ export interface CgroupReadback {
   cpuUsec: { value: number; source: string } | null;
 }
 
-function readNum(path: string): number | null {
+export function readNum(path: string): number | null {
   try {
     const n = Number(readFileSync(path, 'utf8').trim());
     return Number.isFinite(n) ? n : null;
@@ -269,7 +274,7 @@ function readNum(path: string): number | null {
   }
 }
 
-function readKey(path: string, key: string): number | null {
+export function readKey(path: string, key: string): number | null {
   try {
     const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(path, 'utf8'));
     return m ? Number(m[1]) : null;

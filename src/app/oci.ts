@@ -1,0 +1,210 @@
+// The runtime verbs engines use beyond create/start/state/kill/delete (runc's CLI): pause and
+// resume (the cgroup v2 freezer), ps (the container's cgroup members), events (cgroup stats,
+// once or every interval), update (new cgroup limits for a live container) and features (what
+// this build and host enforce, as the runtime-spec's features.md document). Each works on the
+// records create left in the container's state directory; none acts on a cgroup bvisor did not
+// name for the container.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BvisorError } from '../contract/errors.js';
+import type { HostFacts, Plan } from '../contract/generated/types.js';
+import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, readJson } from './lifecycle.js';
+import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backends/linux/host/cgroups.js';
+import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
+import { KNOWN_ABI } from '../core/landlock.js';
+
+/** A container's v2 leaves (the freezer and cgroup.kill live there), ours by name. */
+function v2Leaves(id: string, dir: string, dirs: readonly string[]): string[] {
+  return ourCgroups(id, dirs, dir).filter((d) => {
+    try {
+      readFileSync(join(d, 'cgroup.controllers'));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function live(root: string, id: string, op: string): { dir: string; leaves: string[]; all: string[] } {
+  const { dir } = loadExisting(root, id);
+  const s = readState(dir);
+  if (!s) throw wrongState(id, op, 'broken', `remove it with bvisor delete -f ${id}`);
+  const d = derive(dir, s);
+  if (d.status !== 'running' && d.status !== 'created') throw wrongState(id, op, d.status, 'only a created or running container');
+  return { dir, leaves: v2Leaves(id, dir, s.cgroupDirs), all: ourCgroups(id, s.cgroupDirs, dir) };
+}
+
+/** pause/resume: freezes or thaws every process of the container (cgroup v2 freezer). */
+export function setPaused(root: string, id: string, paused: boolean): void {
+  const op = paused ? 'pause' : 'resume';
+  const { dir } = loadExisting(root, id);
+  withLock(dir, () => {
+    const { leaves } = live(root, id, op);
+    if (leaves.length === 0) throw new BvisorError('BV_CONTAINER_STATE', `cannot ${op} container ${id}: it has no cgroup v2 leaf, where the freezer is`, { hint: 'bvisor pauses through cgroup v2 (cgroup.freeze); this container was created without one' });
+    const frozen = leaves.some(isFrozen);
+    if (paused && frozen) throw wrongState(id, op, 'paused', 'it is paused already');
+    if (!paused && !frozen) throw wrongState(id, op, 'not paused', 'only a paused container resumes');
+    for (const l of leaves) freezeLeaf(l, paused);
+  });
+}
+
+/** ps: the pids of every process in the container's cgroups (host pids, as runc prints). */
+export function containerPids(root: string, id: string): number[] {
+  const { dir } = loadExisting(root, id);
+  return withLock(dir, () => {
+    const { all } = live(root, id, 'list the processes of');
+    return [...new Set(all.flatMap(cgroupMembers))].sort((a, b) => a - b);
+  });
+}
+
+export interface OciStats {
+  type: 'stats';
+  id: string;
+  data: {
+    cpu: { usage: { total: number | null } };
+    memory: { usage: { usage: number | null; max: number | null; limit: number | null }; oomKills: number | null };
+    pids: { current: number | null; limit: number | null };
+  };
+}
+
+const numOrMax = (path: string): number | null => {
+  try {
+    const t = readFileSync(path, 'utf8').trim();
+    return t === 'max' ? null : Number(t);
+  } catch {
+    return null;
+  }
+};
+
+/** events --stats: usage read from the container's cgroups (v2 files first, then v1). */
+export function containerStats(root: string, id: string): OciStats {
+  const { dir } = loadExisting(root, id);
+  const s = readState(dir);
+  if (!s) throw wrongState(id, 'read the stats of', 'broken', `remove it with bvisor delete -f ${id}`);
+  const all = ourCgroups(id, s.cgroupDirs, dir);
+  const first = (f: (d: string) => number | null): number | null => {
+    for (const d of all) {
+      const v = f(d);
+      if (v !== null && !Number.isNaN(v)) return v;
+    }
+    return null;
+  };
+  const cpuNs = first((d) => {
+    const us = readKey(join(d, 'cpu.stat'), 'usage_usec');
+    return us !== null ? us * 1000 : readNum(join(d, 'cpuacct.usage'));
+  });
+  return {
+    type: 'stats',
+    id,
+    data: {
+      cpu: { usage: { total: cpuNs } },
+      memory: {
+        usage: { usage: first((d) => readNum(join(d, 'memory.current')) ?? readNum(join(d, 'memory.usage_in_bytes'))), max: first((d) => readNum(join(d, 'memory.peak')) ?? readNum(join(d, 'memory.max_usage_in_bytes'))), limit: first((d) => numOrMax(join(d, 'memory.max')) ?? numOrMax(join(d, 'memory.limit_in_bytes'))) },
+        oomKills: first((d) => readKey(join(d, 'memory.events'), 'oom_kill') ?? readKey(join(d, 'memory.oom_control'), 'oom_kill')),
+      },
+      pids: { current: first((d) => readNum(join(d, 'pids.current'))), limit: first((d) => numOrMax(join(d, 'pids.max'))) },
+    },
+  };
+}
+
+/** Whether the container is still alive (events streams until it stops). */
+export function containerLive(root: string, id: string): boolean {
+  try {
+    const { dir } = loadExisting(root, id);
+    const s = readState(dir);
+    return s !== null && ['created', 'running'].includes(derive(dir, s).status);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * update --resources: new memory, pids and cpu limits, written to the cgroup files the plan
+ * already limits (a controller the plan never placed cannot be added to a live container).
+ * Anything else in the file is refused by its JSON path, as config.json's fields are.
+ */
+export function updateResources(root: string, id: string, resources: unknown): string[] {
+  const r = (resources ?? {}) as Record<string, unknown>;
+  if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) throw new BvisorError('BV_USAGE', 'the --resources file must hold a JSON object (LinuxResources)', { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
+  const bad = Object.keys(r).filter((k) => !['memory', 'pids', 'cpu'].includes(k));
+  if (bad.length) throw new BvisorError('BV_USAGE', `update cannot apply ${bad.map((k) => `resources.${k}`).join(', ')}`, { hint: 'bvisor updates memory.limit, pids.limit and cpu.quota/period' });
+  const { dir } = loadExisting(root, id);
+  return withLock(dir, () => {
+    const { all } = live(root, id, 'update');
+    const plan = readJson<Plan>(join(dir, 'plan.json'));
+    const limited = new Set((plan?.launch?.cgroup.limits ?? []).map((l) => l.controller));
+    const writes: Array<[string, string, string]> = []; // [controller, file suffix per version, value]
+    const mem = r.memory as Record<string, unknown> | undefined;
+    if (mem && typeof mem.limit === 'number') writes.push(['memory', 'memory', String(mem.limit)]);
+    const pids = r.pids as Record<string, unknown> | undefined;
+    if (pids && typeof pids.limit === 'number') writes.push(['pids', 'pids', pids.limit > 0 ? String(pids.limit) : 'max']);
+    const cpu = r.cpu as Record<string, unknown> | undefined;
+    if (cpu && typeof cpu.quota === 'number') writes.push(['cpu', 'cpu', `${cpu.quota > 0 ? cpu.quota : 'max'} ${typeof cpu.period === 'number' ? cpu.period : 100000}`]);
+    const done: string[] = [];
+    for (const [controller, , value] of writes) {
+      if (!limited.has(controller)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (linux.resources.${controller}) to update it later` });
+      const leaf = all.find((d) => {
+        try {
+          readFileSync(join(d, controller === 'memory' ? (d.includes('/memory/') ? 'memory.limit_in_bytes' : 'memory.max') : controller === 'pids' ? 'pids.max' : d.includes('/cpu') && !d.includes('/unified') ? 'cpu.cfs_quota_us' : 'cpu.max'));
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (!leaf) throw new BvisorError('BV_CGROUP_SETUP', `container ${id}: no ${controller} cgroup found among its leaves`, { hint: 'bvisor state shows whether it is still alive' });
+      const v1 = !existsV2(leaf);
+      const [file, text] = controller === 'memory' ? [v1 ? 'memory.limit_in_bytes' : 'memory.max', value] : controller === 'pids' ? ['pids.max', value] : v1 ? ['cpu.cfs_quota_us', value.split(' ')[0] === 'max' ? '-1' : value.split(' ')[0]!] : ['cpu.max', value];
+      try {
+        writeFileSync(join(leaf, file), text);
+      } catch (e) {
+        throw new BvisorError('BV_CGROUP_SETUP', `write ${text} to \`${join(leaf, file)}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'a memory limit below current usage is refused by the kernel (EBUSY)' });
+      }
+      done.push(`${join(leaf, file)}=${text}`);
+    }
+    return done;
+  });
+}
+
+function existsV2(dir: string): boolean {
+  try {
+    readFileSync(join(dir, 'cgroup.controllers'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The runtime-spec features document (features.md), honest about this host. */
+export function features(host: HostFacts): Record<string, unknown> {
+  return {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: '1.2.0',
+    // OCI hooks are refused in config.json until bvisor runs them.
+    hooks: [],
+    mountOptions: ['ro', 'rw', 'nosuid', 'nodev', 'noexec', 'bind', 'rbind', 'private', 'rprivate', 'relatime', 'strictatime', 'noatime', 'mode', 'size'],
+    linux: {
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
+      capabilities: Object.keys(CAPABILITY_NUMBERS).sort(),
+      cgroup: { v1: host.cgroup.v1.length > 0, v2: host.cgroup.v2 !== null, systemd: false, systemdUser: false, rdma: false },
+      seccomp: {
+        enabled: host.seccomp.available,
+        // What core/seccomp/oci.ts compiles; SCMP_ACT_NOTIFY and SCMP_ACT_TRACE are refused.
+        actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_LOG', 'SCMP_ACT_TRAP'],
+        operators: ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'],
+        archs: host.kernel.arch === 'x86_64' ? ['SCMP_ARCH_X86_64'] : host.kernel.arch === 'aarch64' ? ['SCMP_ARCH_AARCH64'] : [],
+        knownFlags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+        supportedFlags: ['SECCOMP_FILTER_FLAG_TSYNC'],
+      },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: {
+      'org.bvisor.landlock.abi': String(host.landlock.abi),
+      'org.bvisor.landlock.known-abi': String(KNOWN_ABI),
+      'org.bvisor.boundary': 'not read yet: config.json is planned as given',
+    },
+    potentiallyUnsafeConfigAnnotations: [],
+  };
+}

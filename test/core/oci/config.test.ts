@@ -1,0 +1,196 @@
+// config.json → manifest → plan, against the configs podman 4.3 and containerd 1.6 really send
+// (test/fixtures/oci, captured through a logging runtime) and hand-made bad ones. Expected
+// paths and values come from the runtime-spec (config.md, config-linux.md) and the fixtures.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { translateOciConfig, DEFAULT_OCI_PIDS } from '../../../src/core/oci/config.js';
+import { plan } from '../../../src/core/planner.js';
+import type { NormalManifest } from '../../../src/core/manifest.js';
+import type { PathFact, PlanPaths } from '../../../src/core/features.js';
+import { sha256Hex } from '../../../src/host/hash.js';
+import { validatePlan } from '../../../src/contract/generated/validators.js';
+import { hybridHost, v2Host } from '../../helpers/hosts.js';
+
+const fixture = (name: string): Record<string, any> => JSON.parse(readFileSync(join(__dirname, '..', '..', 'fixtures', 'oci', name), 'utf8'));
+const podman = (): Record<string, any> => fixture('podman-config.json');
+const containerd = (): Record<string, any> => fixture('containerd-config.json');
+
+/** The engine's own files belong to root, on a filesystem with idmapped mounts. */
+const rootDir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 0, gid: 0, mode: 0o755, idmap: true });
+const rootFile = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 7), uid: 0, gid: 0, mode: 0o644, idmap: true });
+
+function pathsFor(m: NormalManifest): PlanPaths {
+  return {
+    grants: m.filesystem.map((g) => rootFile(g.path.startsWith('/') ? g.path : `/bundle/${g.path.slice(2)}`)),
+    exe: { ...rootFile('/bundle/rootfs/bin/busybox'), mode: 0o755 },
+    module: null,
+    root: rootDir('/bundle/rootfs'),
+  };
+}
+
+function planOf(config: unknown, host = hybridHost()) {
+  const { manifest } = translateOciConfig(config);
+  const p = plan({ manifest, host, paths: pathsFor(manifest), cgroupParent: null }, sha256Hex);
+  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+  return p;
+}
+
+const refusedPaths = (config: unknown): string[] => translateOciConfig(config).manifest.oci.refusals.map((r) => r.clause);
+
+describe('OCI config translation', () => {
+  it('translates podman\'s default config without a refusal', () => {
+    const { manifest: m } = translateOciConfig(podman());
+    expect(m.oci.refusals).toEqual([]);
+    expect(m.workload).toEqual({ kind: 'process', exe: '/bin/true', args: [], cwd: '/' });
+    expect(m.env.map((e) => e.name)).toEqual(['PATH', 'TERM', 'container', 'HOME', 'HOSTNAME']);
+    // One capability set: podman's bounding = effective = permitted (14 names).
+    expect(m.capabilities).toHaveLength(14);
+    expect(m.capabilities).toContain('CAP_NET_BIND_SERVICE');
+    // pids.limit 2048 → processes; RLIMIT_NOFILE/NPROC → rlimits with their soft and hard.
+    expect(m.limits.processes?.value).toBe(2048);
+    expect(m.oci.rlimits).toEqual([
+      { path: 'process.rlimits[0]', resource: 'nofile', soft: 20000, hard: 20000 },
+      { path: 'process.rlimits[1]', resource: 'nproc', soft: 32768, hard: 32768 },
+    ]);
+    // A network namespace without a path: a private one (with lo up).
+    expect(m.network.value.mode).toBe('loopback');
+    expect(m.oci.umask).toBe(0o22);
+    expect(m.oci.hostname).toBe('<short-id>');
+    expect(m.oci.cgroupsPath).toEqual({ parent: '<cgroup-parent>', leaf: 'libpod-<id>' });
+    // /etc/hosts, /run/.containerenv, /etc/hostname are binds (writable: podman sends no ro);
+    // /dev/shm's bind becomes bvisor's private /dev/shm.
+    expect(m.filesystem.map((g) => [g.target, g.access])).toEqual([
+      ['/etc/hosts', 'read-write-exec'],
+      ['/run/.containerenv', 'read-write-exec'],
+      ['/etc/hostname', 'read-write-exec'],
+    ]);
+    expect(m.oci.fsMounts.map((x) => [x.destination, x.type])).toEqual([
+      ['/sys', 'sysfs'],
+      ['/dev/pts', 'devpts'],
+      ['/dev/mqueue', 'mqueue'],
+      ['/sys/fs/cgroup', 'cgroup2'],
+    ]);
+    expect(m.oci.seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO' });
+  });
+
+  it('translates containerd\'s default config, bounding its descendants by bvisor\'s default', () => {
+    const { manifest: m } = translateOciConfig(containerd());
+    expect(m.oci.refusals).toEqual([]);
+    expect(m.root).toMatchObject({ path: 'rootfs', readonly: false });
+    expect(m.limits.processes?.value).toBe(DEFAULT_OCI_PIDS);
+    expect(m.oci.verdicts.find((v) => v.clause === 'linux.resources.pids')?.reason).toMatch(/no pids limit/);
+    // A tmpfs at /run is made fresh; cpu.shares 1024 is the kernel's default weight.
+    expect(m.oci.fsMounts.find((x) => x.destination === '/run')?.type).toBe('tmpfs');
+    expect(m.oci.seccomp).toBeNull();
+  });
+
+  it('plans both engines\' configs on a hybrid and a pure v2 host', () => {
+    for (const host of [hybridHost(), v2Host()]) {
+      for (const c of [podman(), containerd()]) {
+        delete c.linux.seccomp; // compiled by its own tests (test/core/seccomp/oci.test.ts)
+        const p = planOf(c, host);
+        expect(p.refusals, JSON.stringify(p.refusals)).toEqual([]);
+        const l = p.launch!;
+        expect(l.oci).toMatchObject({ engine: true });
+        // The layout carries the config's mounts, masks and read-only paths.
+        expect(l.layout.filter((e) => e.kind === 'sysfs').map((e) => [e.target, e.options])).toEqual([['/sys', ['nosuid', 'noexec', 'nodev', 'ro']]]);
+        expect(l.layout.some((e) => e.kind === 'mask' && e.target === '/sys/firmware')).toBe(true);
+        expect(l.layout.some((e) => e.kind === 'readonly' && e.target === '/proc/sys')).toBe(true);
+        expect(l.layout.some((e) => e.kind === 'devpts' && e.target === '/dev/pts')).toBe(true);
+        expect(l.layout.some((e) => e.kind === 'symlink' && e.target === '/dev/ptmx' && e.source === 'pts/ptmx')).toBe(true);
+        // rlimits as the config gives them (soft and hard), with the JSON path as clause.
+        expect(l.rlimits).toContainEqual({ clause: 'process.rlimits[0]', resource: 'nofile', soft: c.process.rlimits[0].soft, hard: c.process.rlimits[0].hard });
+        // Rootful, the rootfs is root's: bridged by an idmapped mount (an engine's container
+        // layer). Rootless, the workload is the caller and needs none.
+        expect(l.root?.idmap).toEqual(host.identity.euid === 0 ? { uid: 0, gid: 0 } : null);
+      }
+    }
+  });
+
+  it('takes the cgroup parent and leaf from linux.cgroupsPath, over the flag', () => {
+    const c = containerd();
+    c.linux.cgroupsPath = '/machine/ctr-7';
+    const p = planOf(c, v2Host());
+    expect(p.launch!.cgroup.parent).toBe('/machine');
+    expect(p.launch!.oci!.cgroupLeaf).toBe('ctr-7');
+  });
+
+  it('refuses an rlimit above this host\'s hard limit, by its path', () => {
+    const c = containerd();
+    const host = hybridHost();
+    host.capabilities = { effective: '000001fffeffffff', names: [] }; // without CAP_SYS_RESOURCE (24)
+    const hard = host.rlimits.nofile!.hard as number;
+    c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: hard + 1, hard: hard + 1 }];
+    const p = planOf(c, host);
+    expect(p.refusals.map((r) => [r.clause, r.code])).toEqual([['process.rlimits[0]', 'BV_PLAN_RLIMIT_ABOVE_HARD']]);
+  });
+
+  it('refuses, by JSON path and with a hint, every field it cannot honour', () => {
+    const c = podman();
+    c.process.user.uid = 1000;
+    c.process.capabilities.ambient = ['CAP_CHOWN'];
+    c.process.apparmorProfile = 'containers-default';
+    c.linux.namespaces[1] = { type: 'network', path: '/run/netns/cni-1' };
+    c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+    c.linux.resources.memory = { limit: 1 << 28, swap: 1 << 29 };
+    c.linux.resources.blockIO = { weight: 10 };
+    c.linux.seccompx = {};
+    c.mounts.push({ destination: '/mnt', type: 'nfs', source: 'srv:/x', options: [] });
+    c.mounts.push({ destination: '/data', type: 'bind', source: '/srv', options: ['rbind', 'rshared'] });
+    c.hooks = { createRuntime: [{ path: '/usr/bin/true' }] };
+    c.ociVersion = '2.0.0';
+    const { manifest } = translateOciConfig(c);
+    const paths = manifest.oci.refusals.map((r) => r.clause);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'process.user.uid',
+        'process.capabilities.ambient',
+        'process.apparmorProfile',
+        'linux.namespaces[1].path',
+        'linux.sysctl.net.ipv4.ip_forward',
+        'linux.resources.memory.swap',
+        'linux.resources.blockIO',
+        'linux.seccompx',
+        'mounts[10].type',
+        'mounts[11].options',
+        'hooks',
+        'ociVersion',
+      ]),
+    );
+    for (const r of manifest.oci.refusals) expect(r.hint.length, r.clause).toBeGreaterThan(5);
+    // The planner carries them: nothing runs, and plan lists every one.
+    delete c.linux.seccomp;
+    const p = planOf(c);
+    expect(p.admitted).toBe(false);
+    expect(p.refusals.map((r) => r.clause)).toEqual(expect.arrayContaining(['linux.namespaces[1].path', 'mounts[11].options']));
+    expect(p.refusals.find((r) => r.clause === 'linux.seccompx')?.code).toBe('BV_OCI_UNKNOWN_FIELD');
+  });
+
+  it('refuses malformed values as invalid, not as unsupported', () => {
+    const c = containerd();
+    c.process.args = [];
+    c.process.env = ['=x', 'GOOD=1'];
+    c.linux.namespaces.push({ type: 'pid' });
+    c.mounts[0].destination = 'proc';
+    const t = translateOciConfig(c).manifest.oci.refusals;
+    const byPath = Object.fromEntries(t.map((r) => [r.clause, r.code]));
+    expect(byPath).toMatchObject({ 'process.args': 'BV_OCI_INVALID', 'process.env[0]': 'BV_OCI_INVALID', 'linux.namespaces[5]': 'BV_OCI_INVALID', 'mounts[0].destination': 'BV_OCI_INVALID' });
+  });
+
+  it('never lets a config widen: sysfs without a network namespace, propagation, lower oom score', () => {
+    const c = containerd();
+    c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+    c.linux.rootfsPropagation = 'rshared';
+    c.process.oomScoreAdj = -500;
+    expect(refusedPaths(c)).toEqual(expect.arrayContaining(['mounts[5]', 'linux.rootfsPropagation', 'process.oomScoreAdj']));
+  });
+
+  it('records what bvisor adds as verdicts: no_new_privs, a user namespace, a cgroup namespace', () => {
+    const c = podman(); // podman leaves noNewPrivileges unset and asks for no user namespace
+    const v = translateOciConfig(c).manifest.oci.verdicts;
+    expect(v.find((x) => x.clause === 'process.noNewPrivileges')?.reason).toMatch(/always sets no_new_privs/);
+    expect(v.find((x) => x.clause === 'linux.namespaces(user)')?.reason).toMatch(/always makes a new user namespace/);
+    expect(v.find((x) => x.clause === 'linux.namespaces(cgroup)')?.mechanism).toBe('linux:cgroupns');
+  });
+});
