@@ -4,10 +4,14 @@
 # `localhost/bvisor-busybox:latest` imported, an OCI image-layout tar of the same rootfs, and a
 # containerd started in a private mount namespace (a temp dir over /run, because containerd 1.6
 # hard-codes /run/containerd for shim sockets and fifos) with the image imported by ctr.
-# Idempotent per ENGINE_DIR: a second call only (re)starts containerd if it is gone. Prints the
+# Idempotent per ENGINE_DIR: a second call redoes only what is missing (and restarts containerd
+# if it is gone). When setup.sh makes ENGINE_DIR itself, a failure tears everything down; when
+# the caller names it, the caller runs teardown.sh (the e2e test does in afterAll). Prints the
 # environment a test needs as `KEY=value` lines (eval-able). Stop and remove it all with
-# teardown.sh. Nothing is written outside ENGINE_DIR except the cgroups the engines make under
-# the parent named here (inside our own memory cgroup), which teardown.sh removes.
+# teardown.sh. Outside ENGINE_DIR the engines write only the cgroups under the parent named here
+# (inside our own memory cgroup), the runtimes' default state roots and podman's hard-coded
+# /run/containers/networks (recorded below when missing), and transient sockets in /tmp; all
+# of which teardown.sh removes.
 set -euo pipefail
 
 IMAGE=localhost/bvisor-busybox:latest
@@ -164,7 +168,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   path = "$C/opt"
 CONF
 fi
-ctrd_alive() { [[ -f $C/pid ]] && kill -0 "$(cat "$C/pid")" 2>/dev/null && [[ $(cat /proc/"$(cat "$C/pid")"/comm 2>/dev/null) == containerd ]]; }
+# Alive = running containerd, not a zombie: a containerd killed after its starter exited stays a
+# zombie until our pid 1 reaps it, and kill -0 succeeds on a zombie.
+ctrd_alive() {
+  local p
+  p=$(cat "$C/pid" 2>/dev/null) || return 1
+  [[ $(cat "/proc/$p/comm" 2>/dev/null) == containerd ]] && [[ $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != [ZX] ]]
+}
 if ! ctrd_alive; then
   rm -f "$C/pid" "$C/containerd.sock" "$C/containerd.sock.ttrpc" "$C/debug.sock"
   # setsid: containerd and the shims it daemonises are in their own session, out of our

@@ -10,7 +10,8 @@
 #  3. cgroups under the parent in every hierarchy, deepest first, then the parent's own path
 #     up to the first directory that existed before setup (runc and conmon mkdir -p the whole
 #     path in every v1 hierarchy, and runc also in the v2 mount);
-#  4. the runtimes' state left by killed podman containers (/run/runc/<id>, /run/crun/<id>),
+#  4. the runtimes' state left by killed podman containers (/run/runc/<id>, /run/crun/<id>,
+#     /run/bvisor/containers/<id>: only directories named by our own 64-hex container ids),
 #     the mounts podman made in our namespace under ENGINE_DIR (/dev/shm of each container),
 #     the host directories setup.sh saw missing (if empty), and ENGINE_DIR itself.
 # Exit status 1 when something could not be removed (it is named on stderr).
@@ -66,6 +67,8 @@ our_pids() {
     tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF "$D" && echo "$p"
   done
 }
+# kill -0 succeeds on a zombie, which may wait a while for our pid 1 to reap it: not running.
+running() { [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == [^ZX] ]]; }
 stop_all() {
   local pids left p
   pids=$(our_pids)
@@ -73,7 +76,7 @@ stop_all() {
   kill -TERM $pids 2>/dev/null
   for _ in $(seq 50); do
     left=""
-    for p in $pids; do kill -0 "$p" 2>/dev/null && left+=" $p"; done
+    for p in $pids; do running "$p" && left+=" $p"; done
     [[ -z $left ]] && return 0
     sleep 0.1
   done
@@ -117,7 +120,7 @@ fi
 for b in "$D"/podman/root/vfs-containers/*/; do
   id=$(basename "$b")
   [[ $id =~ ^[0-9a-f]{64}$ ]] || continue
-  for r in /run/runc /run/crun; do [[ -d $r/$id ]] && rm -rf "${r:?}/$id"; done
+  for r in /run/runc /run/crun /run/bvisor/containers; do [[ -d $r/$id ]] && rm -rf "${r:?}/$id"; done
 done
 for _ in 1 2 3; do
   mnts=$(awk -v d="$D" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
