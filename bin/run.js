@@ -22,6 +22,8 @@ function hoistGlobals(argv) {
   if (globals.length === 0) return argv;
   const rest = argv.slice(i);
   const dd = rest.indexOf('--');
+  // exec's argv after the container id is the process's own: its globals go right after `exec`.
+  if (rest[0] === 'exec') return [rest[0], ...globals.filter((g) => g !== undefined), ...rest.slice(1)];
   return dd < 0 ? [...rest, ...globals.filter((g) => g !== undefined)] : [...rest.slice(0, dd), ...globals, ...rest.slice(dd)];
 }
 

@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 3
+#define BV_SHIM_ABI 4
 
 int bv_shim_abi(void);
 
@@ -56,6 +56,7 @@ int bv_symlinkat(const char *target, int dirfd, const char *name);
 int bv_readlinkat(int dirfd, const char *name, void *buf, int len);
 int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname);
 int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname);
+int bv_unix_connect(const char *path);
 
 /* ---- mounts.c (parent side) ---- */
 int bv_stat_id(int fd, int64_t *out);

@@ -47,6 +47,12 @@
 #ifndef SYS_landlock_add_rule
 #define SYS_landlock_add_rule 445
 #endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER 0x5441 /* _IO('T', 0x41), asm-generic/ioctls.h */
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
@@ -111,6 +117,10 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, nmounts), offsetof(struct bv_body_header, hostname_len),
       offsetof(struct bv_body_header, sync_peer_fd), offsetof(struct bv_body_header, cap_keep),
       offsetof(struct bv_body_header, slots_off), offsetof(struct bv_body_header, nslots),
+      offsetof(struct bv_body_header, console_fd), offsetof(struct bv_body_header, console_rows),
+      offsetof(struct bv_body_header, console_cols), offsetof(struct bv_body_header, join_fd),
+      offsetof(struct bv_body_header, join_ns), offsetof(struct bv_body_header, exe_path),
+      offsetof(struct bv_body_header, reserved),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -453,6 +463,11 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
         syscall(SYS_close, fd);
         return (m->aux & BV_AUX_OPTIONAL) ? 0 : ELOOP;
       }
+      if ((m->dev || m->ino) && ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino)) {
+        /* An exec's rule on a grant's target: it must still be the object the plan names. */
+        syscall(SYS_close, fd);
+        return ESTALE;
+      }
       /* A file gets only file rights (the kernel refuses directory rights on a file). */
       uint64_t allowed = m->flags;
       if (!S_ISDIR(st.st_mode)) allowed &= (1u << 0) | (1u << 1) | (1u << 2) | (1u << 14) | (1u << 15);
@@ -502,8 +517,9 @@ static int close_from_to(unsigned lo, unsigned hi) {
   return 0;
 }
 
-/* dup every keeper and source above `high`, then onto targets, then close the rest. */
-static void child_fds(const struct prepared *p, int *fail_fd, int *sync_fd, int *exe_fd) {
+/* dup every keeper and source above `high`, then onto targets, then close the rest. stdio: the
+ * descriptors that become 0, 1, 2 (the header's, or the console's peer). */
+static void child_fds(const struct prepared *p, const int stdio[3], int *fail_fd, int *sync_fd, int *exe_fd) {
   const struct bv_body_header *h = p->h;
   unsigned top = 3;
   for (uint32_t i = 0; i < h->nfds; i++)
@@ -520,7 +536,7 @@ static void child_fds(const struct prepared *p, int *fail_fd, int *sync_fd, int 
   /* Temporary copies of the sources so a dup onto a target cannot clobber an unread source. */
   int tmp_stdio[3];
   for (int s = 0; s < 3; s++) {
-    long t = syscall(SYS_fcntl, h->stdio[s], F_DUPFD_CLOEXEC, high);
+    long t = syscall(SYS_fcntl, stdio[s], F_DUPFD_CLOEXEC, high);
     if (t < 0) child_fail(*fail_fd, BV_STAGE_FD, errno, -1 - s);
     tmp_stdio[s] = (int)t;
   }
@@ -558,9 +574,9 @@ static void child_fds(const struct prepared *p, int *fail_fd, int *sync_fd, int 
 
 #ifdef BV_TEST_BUILD
 /* Only for the fd-scrub red twin: the keepers still move above the targets, nothing else. */
-static void child_fds_noscrub(const struct prepared *p, int *fail_fd) {
+static void child_fds_noscrub(const int stdio[3], int *fail_fd) {
   for (int s = 0; s < 3; s++)
-    if (syscall(SYS_dup3, p->h->stdio[s], s, 0) < 0 && p->h->stdio[s] != s) child_fail(*fail_fd, BV_STAGE_FD, errno, -1 - s);
+    if (syscall(SYS_dup3, stdio[s], s, 0) < 0 && stdio[s] != s) child_fail(*fail_fd, BV_STAGE_FD, errno, -1 - s);
 }
 #endif
 
@@ -590,6 +606,143 @@ static int child_drop_caps(uint64_t keep) {
   data[1].effective &= hi; data[1].permitted &= hi; data[1].inheritable &= hi;
   if (syscall(SYS_capset, &hdr, data) < 0) return errno;
   return 0;
+}
+
+/* Step 5b: a pty from the root's own devpts, its master sent to the console socket, its peer
+ * our controlling terminal. Returns the peer (close-on-exec; step 8 makes it 0, 1, 2). */
+static int child_console(const struct bv_body_header *h, int fail_fd) {
+  /* /dev/ptmx is bvisor's symlink to pts/ptmx in the /dev it made; no magic link is followed. */
+  long m = sys_openat2(AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY, BV_RESOLVE_NO_MAGICLINKS);
+  if (m < 0) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 0);
+  struct stat st;
+  if (syscall(SYS_fstat, m, &st) < 0) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 0);
+  if (!S_ISCHR(st.st_mode)) child_fail(fail_fd, BV_STAGE_CONSOLE, ENOTTY, 0);
+  int unlock = 0;
+  if (syscall(SYS_ioctl, m, TIOCSPTLCK, &unlock) < 0) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 1);
+  /* The peer by descriptor (Linux 4.13): no /dev/pts/N path lookup a container could redirect. */
+  long peer = syscall(SYS_ioctl, m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (peer < 0) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 2);
+  if (h->console_rows || h->console_cols) {
+    struct winsize ws = {h->console_rows, h->console_cols, 0, 0};
+    if (syscall(SYS_ioctl, m, TIOCSWINSZ, &ws) < 0) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 3);
+  }
+  /* runc's message: the master as SCM_RIGHTS, its name as the payload (receivers name the file
+   * by it; conmon and containerd's shim read both). */
+  static const char name[] = "/dev/ptmx";
+  struct iovec iov = {(void *)name, sizeof name - 1};
+  union {
+    struct cmsghdr hdr;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cm.buf;
+  msg.msg_controllen = sizeof cm.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int mfd = (int)m;
+  memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
+  for (;;) {
+    long w = syscall(SYS_sendmsg, h->console_fd, &msg, MSG_NOSIGNAL);
+    if (w >= 0) break;
+    if (errno != EINTR) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 4);
+  }
+  syscall(SYS_close, m);
+  syscall(SYS_close, h->console_fd);
+  /* A new session (EPERM: we lead one already, BV_F_SETSID), with the peer as its terminal. */
+  if (syscall(SYS_setsid) < 0 && errno != EPERM) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 5);
+  if (syscall(SYS_ioctl, peer, TIOCSCTTY, 0) < 0) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 6);
+  return (int)peer;
+}
+
+/* One candidate of step 5c: an O_PATH descriptor of a regular file, or -errno. */
+static int child_candidate(const char *cand, int *script) {
+  long fd = sys_openat2(AT_FDCWD, cand, O_PATH, BV_RESOLVE_NO_MAGICLINKS);
+  if (fd < 0) return -errno;
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    syscall(SYS_close, fd);
+    return -EACCES; /* execve's answer for what is not a regular file */
+  }
+  /* A #! script: the kernel hands its descriptor to the interpreter as /dev/fd/N, so it must
+   * survive exec. (Unreadable: not a script we could run anyway.) */
+  *script = 0;
+  long r = sys_openat2(AT_FDCWD, cand, O_RDONLY | O_NOCTTY | O_NONBLOCK, BV_RESOLVE_NO_MAGICLINKS);
+  if (r >= 0) {
+    char magic[2] = {0, 0};
+    if (syscall(SYS_read, r, magic, 2) == 2 && magic[0] == '#' && magic[1] == '!') *script = 1;
+    syscall(SYS_close, r);
+  }
+  return (int)fd;
+}
+
+/* Step 5c: the program named by `name` in the root we see now, as an O_PATH descriptor: a name
+ * with a slash as it is (relative to the cwd), a bare name looked up in the workload's PATH (the
+ * first regular file, as execvp would; runc's default PATH if it has none), no magic link
+ * followed on the way (/proc/self/fd/N would name a descriptor of Node's). Returns the
+ * descriptor or -errno. */
+static int child_resolve(const struct prepared *p, const char *name, int *script) {
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (uint32_t i = 0; i < p->h->envc; i++) {
+    const char *e = p->envp[i];
+    if (e[0] == 'P' && e[1] == 'A' && e[2] == 'T' && e[3] == 'H' && e[4] == '=') path = e + 5;
+  }
+  size_t nl = strlen(name);
+  if (nl == 0) return -ENOENT;
+  for (size_t i = 0; i < nl; i++)
+    if (name[i] == '/') return child_candidate(name, script);
+  char buf[4096];
+  int err = ENOENT;
+  for (const char *d = path;;) {
+    const char *end = d;
+    while (*end && *end != ':') end++;
+    size_t dl = (size_t)(end - d);
+    const char *dir = dl ? d : ".";  /* an empty entry is the cwd */
+    if (!dl) dl = 1;
+    if (dl + nl + 2 > sizeof buf) err = ENAMETOOLONG;
+    else {
+      memcpy(buf, dir, dl);
+      buf[dl] = '/';
+      memcpy(buf + dl + 1, name, nl + 1);
+      int fd = child_candidate(buf, script);
+      if (fd >= 0) return fd;
+      if (fd != -ENOENT && fd != -ENOTDIR) err = -fd;
+    }
+    if (!*end) break;
+    d = end + 1;
+  }
+  return -err;
+}
+
+/* Step 1x-1z: an exec joins the container (see launch.h). Returns in the second child only. */
+static void child_join(const struct bv_body_header *h, int fail_fd) {
+  if (syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 0);
+  if (syscall(SYS_setns, h->join_fd, h->join_ns) < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 1);
+  syscall(SYS_close, h->join_fd);
+  int pp[2];
+  if (syscall(SYS_pipe2, pp, O_CLOEXEC) < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 2);
+  struct bv_clone_args a;
+  memset(&a, 0, sizeof a);
+  /* Fork-like (no CLONE_VM, no stack): the second child runs on its copy of this stack. Its
+   * parent is bvisor (CLONE_PARENT), and so is its exit signal, ours (SIGCHLD): clone3 wants
+   * exit_signal 0 with CLONE_PARENT (EINVAL otherwise). */
+  a.flags = CLONE_PARENT;
+  a.exit_signal = 0;
+  long c = syscall(SYS_clone3, &a, sizeof a);
+  if (c < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 3);
+  if (c > 0) {
+    child_report(fail_fd, 2, BV_STAGE_JOIN, 0, (int32_t)c);
+    for (;;) syscall(SYS_exit_group, 0); /* our exit closes pp[1]: the second child goes on */
+  }
+  syscall(SYS_close, pp[1]);
+  char b;
+  while (syscall(SYS_read, pp[0], &b, 1) < 0 && errno == EINTR) {}
+  syscall(SYS_close, pp[0]);
 }
 
 /* The kernel's struct sigaction for rt_sigaction (not glibc's, whose layout differs). */
@@ -629,6 +782,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     /* Released never: the parent gave up (map write failed…). Leave without a trace. */
     for (;;) syscall(SYS_exit_group, 0);
   }
+  if (h->join_fd >= 0) child_join(h, fail_fd);
   if (h->flags & BV_F_DROP_GROUPS) {
     if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 0);
   }
@@ -661,6 +815,13 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     e = child_lo_up();
     if (e) child_fail(fail_fd, BV_STAGE_LOOPBACK, e, -1);
   }
+  int stdio[3] = {h->stdio[0], h->stdio[1], h->stdio[2]};
+  if (h->flags & BV_F_CONSOLE) stdio[0] = stdio[1] = stdio[2] = child_console(h, fail_fd);
+  int script = (h->flags & BV_F_EXE_INHERIT) != 0;
+  if (h->exe_path != BV_NO_STRING) {
+    exe_fd = child_resolve(p, str_at(p, h->exe_path), &script);
+    if (exe_fd < 0) child_fail(fail_fd, BV_STAGE_RESOLVE, -exe_fd, -1);
+  }
   if (h->flags & BV_F_NO_NEW_PRIVS) {
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_NO_NEW_PRIVS, errno, -1);
   }
@@ -669,11 +830,11 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     syscall(SYS_close, h->landlock_fd);
   }
 #ifdef BV_TEST_BUILD
-  if (h->flags & BV_F_TEST_NO_SCRUB) child_fds_noscrub(p, &fail_fd);
+  if (h->flags & BV_F_TEST_NO_SCRUB) child_fds_noscrub(stdio, &fail_fd);
   else
 #endif
-  child_fds(p, &fail_fd, &sync_fd, &exe_fd);
-  if ((h->flags & BV_F_EXE_INHERIT) && syscall(SYS_fcntl, exe_fd, F_SETFD, 0) < 0) child_fail(fail_fd, BV_STAGE_FD, errno, -20);
+  child_fds(p, stdio, &fail_fd, &sync_fd, &exe_fd);
+  if (script && syscall(SYS_fcntl, exe_fd, F_SETFD, 0) < 0) child_fail(fail_fd, BV_STAGE_FD, errno, -20);
   for (uint32_t i = 0; i < h->nrlimits; i++) {
     struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(fail_fd, BV_STAGE_RLIMIT, errno, (int32_t)i);
@@ -723,6 +884,10 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
       if (offs[k] != BV_NO_STRING && offs[k] >= h->strings_len) return -EBADMSG;
   }
   if (h->nmounts > BV_MAX_MOUNTS || h->nslots > BV_MAX_SLOTS) return -EBADMSG;
+  if (h->exe_path != BV_NO_STRING && h->exe_path >= h->strings_len) return -EBADMSG;
+  if ((h->flags & BV_F_CONSOLE) && h->console_fd < 0) return -EBADMSG;
+  if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
+  if (h->reserved != 0) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;
   /* Phases never go back: stage, prepare, pivot, assemble; slots are in range. */
   int phase = 0;
@@ -781,7 +946,9 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
   memset(&args, 0, sizeof args);
   args.flags = CLONE_PIDFD | h->clone_flags;
   args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-  args.exit_signal = SIGCHLD;
+  /* clone3 refuses an exit signal with CLONE_PARENT (kernel/fork.c clone3_args_valid): the
+   * child then inherits ours, which our own parent chose (SIGCHLD from node's spawn). */
+  args.exit_signal = (h->clone_flags & CLONE_PARENT) ? 0 : SIGCHLD;
   if (h->cgroup_fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)h->cgroup_fd;

@@ -44,6 +44,15 @@
  *                       all need CAP_SYS_ADMIN in our user namespace: before caps go
  *   4. sethostname                    needs CAP_SYS_ADMIN in the uts namespace's owner
  *   5. loopback up                    needs CAP_NET_ADMIN in the new net namespace
+ *   5b. console (BV_F_CONSOLE)        the pty comes from the container's own devpts (open
+ *                                     /dev/ptmx, unlock, TIOCGPTPEER), so only now, with the
+ *                                     mounts in place; the master goes to console_fd by
+ *                                     SCM_RIGHTS, then setsid and TIOCSCTTY on the peer, which
+ *                                     becomes 0, 1, 2 at step 8. Before 6-7: opening devices
+ *                                     under landlock would need rules the workload does not get
+ *   5c. resolve the program (exe_path) in the root the workload sees (an exec's: the joined
+ *                                     mount namespace), no magic link followed; before landlock,
+ *                                     which could refuse the script check's read
  *   6. no_new_privs                   required by landlock and seccomp for the unprivileged;
  *                                     also stops setuid binaries regaining what we drop
  *   7. landlock_restrict_self         after no_new_privs; the ruleset was built by the parent
@@ -55,6 +64,26 @@
  *                                     the go byte only if it matches the plan
  *  12. seccomp                        last, so no setup syscall can be denied by our own filter
  *  13. unblock signals, execveat(exe_fd, "", AT_EMPTY_PATH)
+ *
+ * An exec into a running container (join_fd >= 0) differs at step 1: after the release byte
+ * (the parent has moved us into the container's v1 cgroups; CLONE_INTO_CGROUP put us in its v2
+ * leaf) we
+ *   1x. become non-dumpable            from here on we are in the container's namespaces holding
+ *                                      Node's descriptors until step 8: no process of the
+ *                                      container may ptrace us or open /proc/<pid>/fd
+ *   1y. setns(join_fd, join_ns)        one call through the init's pidfd: the kernel joins the
+ *                                      user namespace first, then the others, atomically; root
+ *                                      and cwd become the container's
+ *   1z. clone once more (CLONE_PARENT) setns(CLONE_NEWPID) only places our children in the pid
+ *                                      namespace: the second child is in it, and is Node's child
+ *                                      (CLONE_PARENT), so bvisor can wait for it. We report its
+ *                                      pid (a kind 2 record) and exit; it waits for that (our
+ *                                      exit closes a pipe) and goes on with step 1b. Doing this
+ *                                      here rather than setns(CLONE_NEWPID) on Node's launching
+ *                                      thread keeps Node's own namespaces untouched, and works
+ *                                      rootless (the kernel wants CAP_SYS_ADMIN in the caller's
+ *                                      user namespace too, to set pid_for_children back).
+ * and then takes steps 1b, 1c, 3 (LL_RULE and CHDIR steps only), 5b, 5c and 6-13 as above.
  */
 #ifndef BV_LAUNCH_H
 #define BV_LAUNCH_H
@@ -62,7 +91,7 @@
 #include <stdint.h>
 
 #define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
-#define BV_BODY_VERSION 2u
+#define BV_BODY_VERSION 3u
 
 /* flags */
 #define BV_F_NO_NEW_PRIVS   (1u << 0)
@@ -82,6 +111,9 @@
                                        * workload (rootful; the parent left setgroups allowed) */
 #define BV_F_EXE_INHERIT    (1u << 11)/* the program is a #! script: its fd survives exec, since the
                                        * kernel hands it to the interpreter as /dev/fd/N */
+#define BV_F_CONSOLE        (1u << 12)/* process.terminal: a pty from the root's /dev/ptmx becomes the
+                                       * controlling terminal and 0, 1, 2; its master goes to
+                                       * console_fd (SCM_RIGHTS) */
 
 struct bv_body_header {
   uint32_t magic;        /* BV_BODY_MAGIC */
@@ -115,6 +147,14 @@ struct bv_body_header {
   uint32_t slots_off;    /* int32_t slots[nslots]: detached mounts (fds) the parent prepared, or
                           * -1 for a slot a prepare step fills */
   uint32_t nslots;
+  int32_t console_fd;    /* BV_F_CONSOLE: a connected unix socket (the --console-socket), or -1 */
+  uint16_t console_rows; /* BV_F_CONSOLE: the window size to set (TIOCSWINSZ); 0 x 0: none */
+  uint16_t console_cols;
+  int32_t join_fd;       /* exec: pidfd of the container's init, whose namespaces we join; or -1 */
+  uint32_t join_ns;      /* exec: the CLONE_NEW* namespaces to join through join_fd */
+  uint32_t exe_path;     /* strings offset of the program to resolve in the workload's root (step
+                          * 5c; then exe_fd is -1), or BV_NO_STRING: exe_fd is the program */
+  uint32_t reserved;     /* 0 */
 };
 
 struct bv_fd {
@@ -189,7 +229,8 @@ enum bv_mount_op {
 #define BV_ATTR_NODEV 0x4u
 #define BV_ATTR_NOEXEC 0x8u
 
-/* What the child reports on fail_fd. kind 0: failure (then _exit(127)); kind 1: ready. */
+/* What the child reports on fail_fd. kind 0: failure (then _exit(127)); kind 1: ready; kind 2
+ * (exec only): the second child was made, item = its pid (in bvisor's pid namespace). */
 struct bv_record {
   int32_t kind;
   int32_t stage;      /* enum bv_stage */
@@ -217,10 +258,14 @@ enum bv_stage {
   BV_STAGE_SIGNALS = 16,
   BV_STAGE_SETSID = 17,
   BV_STAGE_IDS = 18,          /* item: 0 setgroups, 1 setresgid, 2 setresuid */
+  BV_STAGE_CONSOLE = 19,      /* item: 0 open /dev/ptmx, 1 unlock, 2 peer, 3 window size,
+                               * 4 sendmsg to the console socket, 5 setsid, 6 TIOCSCTTY */
+  BV_STAGE_JOIN = 20,         /* item: 0 dumpable, 1 setns, 2 pipe, 3 clone */
+  BV_STAGE_RESOLVE = 21,      /* the program named by exe_path: not found (or not a regular file) */
 };
 
 /* Layout self-report: bv_body_layout(out, n) fills up to n int32 values, in this order:
- * version, sizeof header, offsets of every header field in declaration order (27 values),
+ * version, sizeof header, offsets of every header field in declaration order (35 values),
  * sizeof bv_fd, sizeof bv_rlimit, sizeof bv_mount, sizeof bv_record, sizeof sock_filter.
  * Returns the number of values written. */
 int bv_body_layout(int32_t *out, int n);

@@ -5,9 +5,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -212,3 +215,25 @@ int bv_readlinkat(int dirfd, const char *name, void *buf, int len) {
 }
 int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname) { return renameat(olddir, oldname, newdir, newname) < 0 ? -errno : 0; }
 int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname) { return linkat(olddir, oldname, newdir, newname, 0) < 0 ? -errno : 0; }
+
+/* connect(2) to a unix stream socket by path (--console-socket): a close-on-exec descriptor, or
+ * -errno (-ENAMETOOLONG: the path does not fit sun_path). */
+int bv_unix_connect(const char *path) {
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof sa.sun_path) return -ENAMETOOLONG;
+  memcpy(sa.sun_path, path, n);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int rc;
+  do rc = connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1));
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}

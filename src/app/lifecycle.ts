@@ -183,6 +183,22 @@ export interface CreateOptions {
   hooks?: LaunchHooks;
   /** The journal key (a keyed journal is checked before anything is created). */
   key?: JournalKey | null;
+  /** --console-socket: the unix socket that receives the terminal's master (process.terminal). */
+  consoleSocket?: string | null;
+}
+
+/** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
+ * once with SCM_RIGHTS). The descriptor is the caller's to close. */
+export function connectConsole(path: string): number {
+  const fd = shim().bv_unix_connect(path);
+  if (fd < 0) throw new BvisorError('BV_CONSOLE_SOCKET', `connect to the console socket \`${path}\`: ${errnoName(fd)}`, { hint: fd === -36 ? 'a unix socket path must be shorter than 108 bytes' : 'the process that listens on it (conmon, the containerd shim) must be running, and the path a unix stream socket' });
+  return fd;
+}
+
+/** runc's rule both ways: a terminal needs a console socket, a console socket a terminal. */
+export function checkConsole(terminal: boolean, socket: string | null | undefined): void {
+  if (terminal && !socket) throw new BvisorError('BV_CONSOLE_SOCKET', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket PATH (a unix socket that receives the pty master, as conmon and containerd\'s shim do), or set process.terminal to false' });
+  if (!terminal && socket) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json (exec: --tty), or leave --console-socket out' });
 }
 
 /** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
@@ -221,6 +237,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   try {
     const host = o.host ?? probeHost();
     const plan = admittedLinuxPlan(loaded, host, o, 'created');
+    checkConsole(plan.launch?.oci?.terminal === true, o.consoleSocket);
     // The root must take what this container will write (its records, its report) before
     // anything exists; the monitor reserves its own exit record's space in its directory.
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
@@ -235,7 +252,12 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         fault('create:after-state');
         const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
         if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
+        // The console socket is connected last, just before the launch, and closed right after
+        // it: the workload's child sends the master on its own copy.
+        const size = loaded.manifest.oci?.consoleSize ?? null;
+        const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
         const created = await createLinux({
+          ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
           plan,
           host,
           // Unique per run: the same id may live under two state roots.
@@ -262,6 +284,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
             },
             beforeConfirm: () => fault('create:before-confirm'),
           },
+        }).finally(() => {
+          if (consoleFd >= 0) shim().bv_close(consoleFd);
         });
         // The monitor announces "created" once it listens on the exec fifo: wait for that, so
         // a start right after create never finds nobody there.

@@ -20,6 +20,7 @@ import Pause from './pause.js';
 import Resume from './resume.js';
 import Events from './events.js';
 import Update from './update.js';
+import Exec from './exec.js';
 
 export const COMMANDS = {
   check: Check,
@@ -42,4 +43,5 @@ export const COMMANDS = {
   resume: Resume,
   events: Events,
   update: Update,
+  exec: Exec,
 };

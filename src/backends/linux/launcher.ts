@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, STAGES, STAGE_READY, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
@@ -25,6 +25,7 @@ import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { policyFor } from '../../core/seccomp/policy.js';
+import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
 
@@ -109,6 +110,15 @@ export interface LinuxLaunchRequest {
   /** Called once the workload has exec'd, with a way to end it as a timeout (a caller that
    * keeps its own deadline, like the wasm backend's pre-started runners). */
   onExec?: (ctl: { timeout(): void; pid: number }) => void;
+  /** process.terminal: the connected --console-socket (the caller's descriptor: it closes it)
+   * and the window size to set (0 x 0: none). */
+  console?: ConsoleRequest | null;
+}
+
+export interface ConsoleRequest {
+  fd: number;
+  rows: number;
+  cols: number;
 }
 
 export interface LinuxRunResult {
@@ -134,7 +144,7 @@ export interface LinuxRunResult {
   seccomp: { sha256: string; rules: number; instructions: number; deny: string } | null;
 }
 
-class Cleanup {
+export class Cleanup {
   private steps: Array<() => void> = [];
   push(fn: () => void): void {
     this.steps.push(fn);
@@ -152,7 +162,7 @@ class Cleanup {
 
 /** Descriptors this launch opened. Closing is idempotent, so a cleanup step can never close a
  * number the kernel has since handed to someone else. */
-class OwnedFds {
+export class OwnedFds {
   private open = new Set<number>();
   own(fd: number): number {
     if (fd >= 0) this.open.add(fd);
@@ -167,7 +177,7 @@ class OwnedFds {
   }
 }
 
-function spawnErr(what: string, rc: number, hint?: string): BvisorError {
+export function spawnErr(what: string, rc: number, hint?: string): BvisorError {
   return new BvisorError('BV_LAUNCH_SPAWN', `${what}: ${errnoName(rc)}`, hint ? { hint } : {});
 }
 
@@ -180,7 +190,7 @@ export function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, numb
 }
 
 /** Reads child records (16 bytes each) from the fail pipe, without blocking the event loop. */
-class RecordReader {
+export class RecordReader {
   private buf = Buffer.alloc(0);
   private ended = false;
   private waiters: Array<() => void> = [];
@@ -256,11 +266,13 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
   });
 }
 
-function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage: number, item: number): string {
+export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage: number, item: number): string {
   const name = STAGES[stage] ?? `stage ${stage}`;
   if (stage === 6 && launch.rlimits[item]) return `${name} ${launch.rlimits[item]!.resource} (${launch.rlimits[item]!.clause})`;
   if ((stage === 9 || stage === 10) && item >= 0) return `${name} ${launch.fds[item]} → ${3 + item} (fds[${item}])`;
   if ((stage === 9 || stage === 10) && item < 0 && item >= -3) return `${name} stdio ${-1 - item}`;
+  if (stage === STAGE_CONSOLE) return `${name} (${['open /dev/ptmx', 'unlock', 'the peer (TIOCGPTPEER)', 'window size', 'send to the console socket', 'setsid', 'TIOCSCTTY'][item] ?? item})`;
+  if (stage === 20) return `${name} (${['dumpable', 'setns', 'pipe', 'clone'][item] ?? item})`;
   if (stage === 3 && mounts[item]) {
     const m = mounts[item]!;
     return `mount step ${item} (${Object.entries(MOUNT_OP).find(([, v]) => v === m.op)?.[0] ?? m.op} ${m.source ? m.source + ' → ' : ''}${m.target ?? ''})`;
@@ -268,8 +280,45 @@ function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage:
   return name;
 }
 
+/** The coded error for a child's failure record: the console socket's own code where the
+ * terminal could not be handed over, BV_LAUNCH_FAILED otherwise. */
+export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[], rec: ChildRecord): BvisorError {
+  const where = describeItem(launch, mounts, rec.stage, rec.item);
+  const detail = { stage: STAGES[rec.stage] ?? rec.stage, errno: rec.errno, item: rec.item };
+  if (rec.stage === STAGE_CONSOLE) {
+    return new BvisorError('BV_CONSOLE_SOCKET', `the terminal could not be set up at ${where}: ${errnoName(-rec.errno)}`, {
+      hint: rec.item === 0 ? 'process.terminal needs a devpts mount at /dev/pts (the container\'s /dev/ptmx)' : rec.item === 4 ? 'the process behind --console-socket closed it or does not take descriptors' : 'the workload never ran',
+      detail,
+    });
+  }
+  return new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${where}: ${errnoName(-rec.errno)}`, {
+    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : 'the workload never ran; see the stage for the cause',
+    detail,
+  });
+}
+
+/** The seccomp program a plan's launch gets, exactly as create computes it (bvisor's policy,
+ * with an OCI profile stacked behind it), or null when the plan has none. */
+export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
+  if (!plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return null;
+  if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
+  const c = compile(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), host.kernel.arch as Arch);
+  let insns = c.insns;
+  let rules = c.rules;
+  if (launch.oci?.seccomp) {
+    // An OCI profile runs behind bvisor's own filter, in one program: a call passes only if
+    // both allow it, and bvisor's denials keep their answer (core/seccomp/oci.ts).
+    const o = compileOciSeccomp(launch.oci.seccomp, host.kernel.arch as Arch);
+    if (!o.ok) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `linux.seccomp: ${o.refusals[0]!.path}: ${o.refusals[0]!.reason}`, { hint: 'plan again: the planner refuses this profile' });
+    insns = composeFilters(c.insns, o.compiled.insns);
+    rules += o.compiled.rules;
+  }
+  const bpf = encode(insns);
+  return { bpf, facts: { sha256: createHash('sha256').update(bpf).digest('hex'), rules, instructions: insns.length, deny: launch.syscalls.deny } };
+}
+
 /** lower(), with its refusals (a body the launcher would not take) as coded errors. */
-function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
+export function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
   try {
     return lower(input);
   } catch (e) {
@@ -306,6 +355,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pid = -1;
   let cgroups: CgroupSet | null = null;
   try {
+    // process.terminal: the pty's master goes to the engine's --console-socket; without one
+    // nobody could ever read the workload's terminal.
+    if (launch.oci?.terminal && !req.console) throw new BvisorError('BV_CONSOLE_SOCKET', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket PATH (a unix socket that receives the pty master, as conmon and containerd\'s shim do), or set process.terminal to false' });
+    if (req.console && !launch.oci?.terminal) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json, or leave --console-socket out' });
     // Environment, with secrets resolved only here, in memory.
     const env = resolveEnv(launch.env, req.secret);
 
@@ -383,16 +436,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       childEnds.push(fds.own(ruleset.fd));
     }
 
-    let seccomp: LinuxRunResult['seccomp'] = null;
-    let bpf: Uint8Array | null = null;
-    if (!hooks.noSeccomp && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) {
-      if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
-      const c = compile(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), host.kernel.arch as Arch);
-      bpf = encode(c.insns);
-      seccomp = { sha256: createHash('sha256').update(bpf).digest('hex'), rules: c.rules, instructions: c.insns.length, deny: launch.syscalls.deny };
-    }
+    const program = hooks.noSeccomp ? null : seccompProgram(plan, launch, host);
+    const seccomp: LinuxRunResult['seccomp'] = program?.facts ?? null;
+    const bpf: Uint8Array | null = program?.bpf ?? null;
 
-    cgroups = createCgroups(host, launch, `bvisor-${req.runName}`, req.beforeCgroup);
+    // An OCI config names its own leaf (linux.cgroupsPath), as engines expect to find it.
+    cgroups = createCgroups(host, launch, launch.oci?.cgroupLeaf ?? `bvisor-${req.runName}`, req.beforeCgroup);
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
 
@@ -439,6 +488,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (!position.has(fd)) position.set(fd, 7 + position.size);
       return position.get(fd)!;
     };
+    // Engine mode: the monitor clones the workload as its sibling (CLONE_PARENT), so the init's
+    // parent is `bvisor create`, and once create exits, the engine's subreaper (conmon, the
+    // containerd shim) that collects its exit status. Only detached launches have a monitor.
+    const engine = req.detached !== undefined && launch.oci?.engine === true;
     const body = lowerOrRefuse({
       launch,
       argv0: launch.workload.argv0,
@@ -452,10 +505,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         landlockFd: at(ruleset?.fd ?? -1),
         stdio: [at(stdinFd), at(stdoutFd), at(stderrFd)],
         declared: declared.map((d) => ({ ...d, src: at(d.src) })),
+        consoleFd: req.console ? at(req.console.fd) : -1,
       },
-      hostname: launch.namespaces.includes('uts') ? req.hostname : null,
+      console: req.console ? { rows: req.console.rows, cols: req.console.cols } : null,
+      hostname: launch.namespaces.includes('uts') ? (launch.oci?.hostname ?? req.hostname) : null,
       ready: true,
-      dieWithParent: req.dieWithParent && !hooks.noPdeathsig,
+      // An engine's init outlives `bvisor create` (its parent until then): it is the engine's.
+      dieWithParent: req.dieWithParent && !hooks.noPdeathsig && !engine,
+      engine,
       rootful,
       testNoScrub: hooks.noScrub === true,
       keepCaps: hooks.keepCaps === true,
@@ -473,7 +530,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         if (fd < 0) throw spawnErr(`open ${wPath}`, fd);
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
-      monitor = await spawnMonitor(req.detached, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch);
+      // The config's umask reaches the workload through the monitor, which inherits ours.
+      const umask = launch.oci?.umask ?? null;
+      const oldMask = umask === null ? null : process.umask(umask);
+      try {
+        monitor = await spawnMonitor(req.detached, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine);
+      } finally {
+        if (oldMask !== null) process.umask(oldMask);
+      }
       pid = monitor.pid;
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
@@ -482,7 +546,15 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       cleanup.push(() => mon.abort());
     } else {
       const out = new Int32Array(2);
-      const rc = s.bv_spawn(body, body.length, out);
+      // The config's umask reaches the workload through clone: ours, for the moment of the call.
+      const umask = launch.oci?.umask ?? null;
+      const oldMask = umask === null ? null : process.umask(umask);
+      let rc: number;
+      try {
+        rc = s.bv_spawn(body, body.length, out);
+      } finally {
+        if (oldMask !== null) process.umask(oldMask);
+      }
       if (rc === -74) throw spawnErr('the shim rejected the launch body', rc, 'this is a bug in bvisor (the body breaks a bound lower.ts should have refused)');
       if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
       pid = out[0]!;
@@ -510,6 +582,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         writeProc(`/proc/${pid}/gid_map`, `0 ${launch.identity.gid} 1\n`);
       }
       joinV1(cg, pid);
+      // process.oomScoreAdj: only raised (the planner refuses lowering), before anything runs.
+      if (launch.oci?.oomScoreAdj != null) writeProc(`/proc/${pid}/oom_score_adj`, `${launch.oci.oomScoreAdj}\n`);
     } catch (e) {
       // Never release: closing the sync pipe makes the child exit before it runs anything.
       closeFd(syncW);
@@ -548,9 +622,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       throw new BvisorError('BV_LAUNCH_FAILED', 'the workload exited before it was ready', { hint: 'the workload never ran' });
     }
     if (req.detached && monitor) {
-      if (rec) {
-        throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, mounts, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, { hint: 'the workload never ran', detail: { stage: STAGES[rec.stage] ?? rec.stage } });
-      }
+      if (rec) throw childFailure(launch, mounts, rec);
       req.detached.beforeConfirm?.();
       monitor.confirm();
       const created: LinuxCreated = {
@@ -573,10 +645,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     }
     if (rec) {
       await exited!;
-      throw new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${describeItem(launch, mounts, rec.stage, rec.item)}: ${errnoName(-rec.errno)}`, {
-        hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : 'the workload never ran; see the stage for the cause',
-        detail: { stage: STAGES[rec.stage] ?? rec.stage, errno: rec.errno, item: rec.item },
-      });
+      throw childFailure(launch, mounts, rec);
     }
     const setupMs = Date.now() - t0;
 
@@ -717,12 +786,12 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
   const { spawn } = await import('node:child_process');
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
   for (const [fd, pos] of position) stdio[pos] = fd;
   for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
-  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0)];
+  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent'];
   const child = spawn(d.monitorPath, args, { detached: true, stdio });
   const toMonitor = child.stdio[3] as import('node:stream').Writable;
   const fromMonitor = child.stdio[4] as import('node:stream').Readable;

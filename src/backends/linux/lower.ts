@@ -5,13 +5,14 @@ import type { FsRule, LaunchInputs } from '../../contract/generated/types.js';
 import { servedBySpecial } from '../../core/layout.js';
 
 export const BODY_MAGIC = 0x44425642;
-export const BODY_VERSION = 2;
-export const HEADER_SIZE = 128;
+export const BODY_VERSION = 3;
+export const HEADER_SIZE = 152;
 /** Offsets of the header fields, in declaration order (launch.h). */
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
   rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
+  console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, reserved: 148,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -22,16 +23,22 @@ export const MAX_SLOTS = 4096;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
   1: 'sync', 2: 'mount-private', 3: 'mount', 4: 'hostname', 5: 'loopback', 6: 'rlimit', 7: 'no-new-privs', 8: 'landlock',
-  9: 'fd', 10: 'fd-check', 11: 'close-fds', 12: 'capabilities', 13: 'ready', 14: 'seccomp', 15: 'exec', 16: 'signals', 17: 'setsid', 18: 'ids',
+  9: 'fd', 10: 'fd-check', 11: 'close-fds', 12: 'capabilities', 13: 'ready', 14: 'seccomp', 15: 'exec', 16: 'signals', 17: 'setsid', 18: 'ids', 19: 'console', 20: 'join', 21: 'resolve',
 };
 export const STAGE_READY = 13;
 export const STAGE_EXEC = 15;
+export const STAGE_CONSOLE = 19;
+/** Record kinds on the fail pipe (struct bv_record): 0 failure, 1 ready, 2 an exec's second
+ * child was made (item: its pid). */
+export const RECORD_KIND = { FAIL: 0, READY: 1, SPAWNED: 2 } as const;
 
+/** CLONE_PARENT (include/uapi/linux/sched.h): the child's parent is the caller's parent. */
+export const CLONE_PARENT = 0x00008000n;
 /** CLONE_NEW* (include/uapi/linux/sched.h). */
 export const CLONE_NS: Record<LaunchInputs['namespaces'][number], bigint> = {
   user: 0x10000000n,
@@ -44,7 +51,7 @@ export const CLONE_NS: Record<LaunchInputs['namespaces'][number], bigint> = {
 };
 
 /** RLIMIT_* numbers (asm-generic/resource.h; the same on x86_64 and aarch64). */
-export const RLIMIT_RESOURCE: Record<string, number> = { cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9 };
+export const RLIMIT_RESOURCE: Record<string, number> = { cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9, locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15 };
 
 export interface DeclaredFd {
   src: number;
@@ -64,6 +71,8 @@ export interface BodyRuntime {
   landlockFd: number;
   stdio: [number, number, number];
   declared: DeclaredFd[];
+  /** The connected --console-socket (BV_F_CONSOLE), or -1/absent. */
+  consoleFd?: number;
 }
 
 /** enum bv_mount_op (launch.h): stage, prepare (CLONE, FSMOUNT), pivot, assemble. */
@@ -94,9 +103,10 @@ export function attrsOf(options: readonly string[] | undefined): number {
   return (o.has('ro') ? ATTR.RDONLY : 0) | (o.has('nosuid') ? ATTR.NOSUID : 0) | (o.has('nodev') ? ATTR.NODEV : 0) | (o.has('noexec') ? ATTR.NOEXEC : 0);
 }
 
-/** fsconfig options of a tmpfs entry: its mode= and size=. */
+/** fsconfig options of a fresh mount: tmpfs's mode= and size=, devpts's modes. (Every devpts
+ * fsopen makes is a new instance: "newinstance" is shown in the plan, not passed.) */
 function fsData(options: readonly string[] | undefined): string {
-  return (options ?? []).filter((o) => o.startsWith('mode=') || o.startsWith('size=')).join(',');
+  return (options ?? []).filter((o) => o.startsWith('mode=') || o.startsWith('size=') || o.startsWith('ptmxmode=')).join(',');
 }
 
 export interface MountContext {
@@ -159,8 +169,12 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
         return;
       case 'proc':
       case 'tmpfs':
+      case 'devpts':
+      case 'mqueue':
+      case 'sysfs':
+      case 'cgroup2':
         slotOf.set(i, newSlot());
-        steps.push({ op: MOUNT_OP.FSMOUNT, flags: attrs, fstype: e.kind === 'proc' ? 'proc' : 'tmpfs', data: e.kind === 'proc' ? '' : fsData(e.options), slot: slotOf.get(i)! });
+        steps.push({ op: MOUNT_OP.FSMOUNT, flags: attrs, fstype: e.kind, data: e.kind === 'proc' ? '' : fsData(e.options), slot: slotOf.get(i)! });
         return;
       default:
         return;
@@ -174,7 +188,11 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
       case 'bind':
       case 'device':
       case 'proc':
-      case 'tmpfs': {
+      case 'tmpfs':
+      case 'devpts':
+      case 'mqueue':
+      case 'sysfs':
+      case 'cgroup2': {
         const file = e.kind === 'device' || (e.kind === 'bind' && ruleOf(e.clause)!.kind !== 'directory');
         steps.push({ op: file ? MOUNT_OP.MKFILE : MOUNT_OP.MKDIR, flags: 0, target: e.target });
         steps.push({ op: MOUNT_OP.MOVE, flags: file ? KIND.FILE : KIND.DIR, target: e.target, slot: slotOf.get(i)! });
@@ -185,7 +203,8 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
         return;
       case 'mask':
         // bvisor's own directories must be hidden; /proc's list is a superset of what kernels have.
-        steps.push({ op: MOUNT_OP.MASK, flags: 0, target: e.target, aux: e.clause === 'filesystem' ? AUX.OPTIONAL : 0 });
+        // (an OCI config's maskedPaths name what kernels may or may not have, too).
+        steps.push({ op: MOUNT_OP.MASK, flags: 0, target: e.target, aux: e.clause === 'filesystem' || e.clause?.startsWith('linux.maskedPaths') ? AUX.OPTIONAL : 0 });
         return;
       case 'readonly':
         steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, target: e.target, aux: AUX.OPTIONAL });
@@ -202,6 +221,11 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
     for (const e of launch.layout) {
       if (e.kind === 'device') rule(e.target, DEVICE_RIGHTS);
       if (e.kind === 'tmpfs' && e.target !== '/dev') rule(e.target, RW_DIR);
+      // An OCI config's fresh mounts: ptys are devices; message queues are files; sysfs and
+      // cgroup2 are mounted read-only and are read like any directory.
+      if (e.kind === 'devpts') rule(e.target, ['READ_DIR', ...DEVICE_RIGHTS]);
+      if (e.kind === 'mqueue') rule(e.target, RW_DIR);
+      if (e.kind === 'sysfs' || e.kind === 'cgroup2') rule(e.target, ['READ_FILE', 'READ_DIR']);
     }
     // Grants the fresh /proc serves: rules on its inodes, which exist only in here.
     for (const r of launch.filesystem) if (servedBySpecial(r) === 'proc') rule(r.target, r.rights);
@@ -225,6 +249,9 @@ export interface LowerInput {
   ready: boolean;
   /** Kill the workload when the launching thread dies (foreground runs). */
   dieWithParent: boolean;
+  /** Engine mode: clone with CLONE_PARENT, so the workload is the monitor's sibling and becomes
+   * the engine's child (see launcher.ts). */
+  engine?: boolean;
   /** bvisor runs as root: the child sheds root's supplementary groups (setgroups stays allowed
    * for that; the parent may write gid_map without denying it). */
   rootful?: boolean;
@@ -237,6 +264,12 @@ export interface LowerInput {
   mounts?: readonly MountStep[];
   /** Slot fds (MountPlan.slots), as the child will see them. */
   slots?: readonly number[];
+  /** process.terminal: a pty from the root's /dev/ptmx, its master sent over runtime.consoleFd;
+   * rows x cols (0 x 0: the kernel's default) set on it. */
+  console?: { rows: number; cols: number } | null;
+  /** bvisor exec: join the namespaces of the init behind joinFd (a pidfd) instead of making
+   * new ones, and resolve `exePath` in the joined root (runtime.exeFd is then -1). */
+  exec?: { joinFd: number; exePath: string } | null;
 }
 
 export class LowerError extends Error {}
@@ -260,6 +293,12 @@ export function lower(input: LowerInput): Uint8Array {
   const argv = [input.argv0, ...launch.workload.args];
   for (const a of argv) pushString(a);
   for (const e of input.env) pushString(`${e.name}=${e.value}`);
+  let exePathOff = NO_STRING;
+  if (input.exec) {
+    exePathOff = strings.reduce((n, s) => n + s.length, 0);
+    if (input.exec.exePath === '') throw new LowerError('the program name is empty');
+    pushString(input.exec.exePath);
+  }
   // Mount strings follow; steps refer to them by offset within the strings section.
   let cursor = strings.reduce((n, s) => n + s.length, 0);
   const mountRefs = (input.mounts ?? []).map((m) => {
@@ -301,18 +340,33 @@ export function lower(input: LowerInput): Uint8Array {
   const i32 = (off: number, v: number): void => dv.setInt32(off, v, true);
   const H = HEADER_OFFSETS;
 
+  const exec = input.exec ?? null;
   let flags = FLAGS.NO_NEW_PRIVS | (input.keepCaps ? 0 : FLAGS.DROP_CAPS);
-  if (launch.namespaces.includes('mount')) flags |= FLAGS.MOUNT_PRIVATE;
-  if (launch.namespaces.includes('net') && launch.network.mode === 'loopback') flags |= FLAGS.LO_UP;
+  // An exec joins namespaces the init set up: nothing of theirs is made again.
+  if (!exec && launch.namespaces.includes('mount')) flags |= FLAGS.MOUNT_PRIVATE;
+  if (!exec && launch.namespaces.includes('net') && launch.network.mode === 'loopback') flags |= FLAGS.LO_UP;
   if (input.ready) flags |= FLAGS.READY;
   if (input.dieWithParent) flags |= FLAGS.PDEATHSIG;
   if (input.testNoScrub) flags |= FLAGS.TEST_NO_SCRUB;
   // A new session (no controlling terminal, so no /dev/tty) unless the terminal is granted.
-  if (launch.stdio.stdin !== 'inherit') flags |= FLAGS.SETSID;
+  // An exec always gets one: it must not share bvisor exec's caller's terminal (TIOCSTI).
+  if (launch.stdio.stdin !== 'inherit' || exec) flags |= FLAGS.SETSID;
   if (launch.namespaces.includes('user')) flags |= FLAGS.SETIDS | (input.rootful ? FLAGS.DROP_GROUPS : 0);
-  if (launch.workload.script) flags |= FLAGS.EXE_INHERIT;
+  if (launch.workload.script && !exec) flags |= FLAGS.EXE_INHERIT;
+  const consoleFd = runtime.consoleFd ?? -1;
+  if (input.console) {
+    if (consoleFd < 0) throw new LowerError('a terminal needs the console socket');
+    if (![input.console.rows, input.console.cols].every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff)) throw new LowerError('the console size must be 0..65535');
+    flags |= FLAGS.CONSOLE;
+  }
   let clone = 0n;
-  for (const ns of launch.namespaces) clone |= CLONE_NS[ns];
+  let joinNs = 0;
+  for (const ns of launch.namespaces) {
+    if (exec) joinNs |= Number(CLONE_NS[ns]);
+    else clone |= CLONE_NS[ns];
+  }
+  if (exec && joinNs === 0) throw new LowerError('an exec needs namespaces to join');
+  if (input.engine && !exec) clone |= CLONE_PARENT;
 
   u32(H.magic, BODY_MAGIC);
   u32(H.version, BODY_VERSION);
@@ -342,6 +396,13 @@ export function lower(input: LowerInput): Uint8Array {
   dv.setBigUint64(H.cap_keep, launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n), true);
   u32(H.slots_off, slots.length ? slotsOff : 0);
   u32(H.nslots, slots.length);
+  i32(H.console_fd, consoleFd);
+  dv.setUint16(H.console_rows, input.console?.rows ?? 0, true);
+  dv.setUint16(H.console_cols, input.console?.cols ?? 0, true);
+  i32(H.join_fd, exec ? exec.joinFd : -1);
+  u32(H.join_ns, joinNs >>> 0);
+  u32(H.exe_path, exePathOff);
+  u32(H.reserved, 0);
 
   let off = stringsOff;
   for (const s of strings) {

@@ -2,7 +2,7 @@
 // about itself (launch.h is the source of truth), and the encoder's output against the header.
 import { describe, expect, it } from 'vitest';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
-import { lower, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE, MOUNT_SIZE, RECORD_SIZE, SOCK_FILTER_SIZE, BODY_MAGIC } from '../../../src/backends/linux/lower.js';
+import { lower, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE, MOUNT_SIZE, RECORD_SIZE, SOCK_FILTER_SIZE, BODY_MAGIC, FLAGS } from '../../../src/backends/linux/lower.js';
 import type { LaunchInputs } from '../../../src/contract/generated/types.js';
 
 const launch: LaunchInputs = {
@@ -58,6 +58,26 @@ describe('launch body layout', () => {
     expect([dv.getUint32(ro, true), dv.getBigUint64(ro + 8, true), dv.getBigUint64(ro + 16, true)]).toEqual([7, 64n, 64n]);
   });
 
+  it('encodes a terminal and an exec: console socket and size, the pidfd to join and its namespaces, the program to resolve', () => {
+    const runtime = { exeFd: -1, cgroupFd: -1, syncFd: 11, syncPeerFd: 13, failFd: 12, landlockFd: -1, stdio: [0, 1, 2] as [number, number, number], declared: [], consoleFd: 9 };
+    const body = lower({ launch, argv0: 'sh', env: [], runtime, hostname: null, ready: true, dieWithParent: false, bpf: null, console: { rows: 33, cols: 101 }, exec: { joinFd: 8, exePath: 'sh' } });
+    const dv = new DataView(body.buffer);
+    expect(dv.getInt32(HEADER_OFFSETS.console_fd, true)).toBe(9);
+    expect([dv.getUint16(HEADER_OFFSETS.console_rows, true), dv.getUint16(HEADER_OFFSETS.console_cols, true)]).toEqual([33, 101]);
+    expect(dv.getInt32(HEADER_OFFSETS.join_fd, true)).toBe(8);
+    // An exec makes no namespace: it joins the plan's (user, pid, net).
+    expect(dv.getBigUint64(HEADER_OFFSETS.clone_flags, true)).toBe(0n);
+    expect(dv.getUint32(HEADER_OFFSETS.join_ns, true)).toBe(0x10000000 | 0x20000000 | 0x40000000);
+    const so = dv.getUint32(HEADER_OFFSETS.strings_off, true);
+    const at = dv.getUint32(HEADER_OFFSETS.exe_path, true);
+    expect(Buffer.from(body.subarray(so + at, so + at + 3)).toString('latin1')).toBe('sh\0');
+    expect(dv.getUint32(HEADER_OFFSETS.flags, true) & FLAGS.CONSOLE).toBe(FLAGS.CONSOLE);
+    // Without one, the console fields say none.
+    const plain = new DataView(lower({ launch, argv0: 'x', env: [], runtime: { ...runtime, consoleFd: undefined }, hostname: null, ready: false, dieWithParent: false, bpf: null }).buffer);
+    expect([plain.getInt32(HEADER_OFFSETS.console_fd, true), plain.getInt32(HEADER_OFFSETS.join_fd, true), plain.getUint32(HEADER_OFFSETS.exe_path, true)]).toEqual([-1, -1, 0xffffffff]);
+    expect(() => lower({ launch, argv0: 'x', env: [], runtime: { ...runtime, consoleFd: -1 }, hostname: null, ready: false, dieWithParent: false, bpf: null, console: { rows: 0, cols: 0 } })).toThrow(/console socket/);
+  });
+
   it('the shim rejects a malformed body without cloning', () => {
     const body = lower({ launch, argv0: '/bin/true', env: [], runtime: { exeFd: -1, cgroupFd: -1, syncFd: -1, syncPeerFd: -1, failFd: -1, landlockFd: -1, stdio: [0, 1, 2], declared: [] }, hostname: null, ready: false, dieWithParent: false, bpf: null });
     const out = new Int32Array(2);
@@ -68,5 +88,16 @@ describe('launch body layout', () => {
     new DataView(wrongVersion.buffer).setUint32(HEADER_OFFSETS.version, 99, true);
     expect(shim().bv_spawn(wrongVersion, wrongVersion.length, out)).toBe(-74);
     expect(shim().bv_spawn(body, body.length - 8, out)).toBe(-74);
+    // A terminal without its socket, an exec that makes namespaces too, the reserved word set.
+    for (const [field, value] of [['flags', 1 << 12], ['reserved', 1]] as const) {
+      const b = body.slice();
+      const dv = new DataView(b.buffer);
+      dv.setUint32(HEADER_OFFSETS[field], field === 'flags' ? dv.getUint32(HEADER_OFFSETS.flags, true) | value : value, true);
+      expect(shim().bv_spawn(b, b.length, out), field).toBe(-74);
+    }
+    const join = body.slice();
+    new DataView(join.buffer).setInt32(HEADER_OFFSETS.join_fd, 0, true);
+    new DataView(join.buffer).setUint32(HEADER_OFFSETS.join_ns, 0x20000000, true);
+    expect(shim().bv_spawn(join, join.length, out)).toBe(-74); // clone_flags is not 0
   });
 });

@@ -8,7 +8,7 @@ import { BvisorError } from '../../../contract/errors.js';
 import { NATIVE } from './native-artifacts.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 3;
+export const EXPECTED_SHIM_ABI = 4;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -47,6 +47,7 @@ interface ShimFns {
   bv_stat_id(fd: number, out: BigInt64Array): number;
   bv_tree(fd: number, attrs: number, usernsFd: number): number;
   bv_userns(uidMap: string, gidMap: string): number;
+  bv_unix_connect(path: string): number;
 }
 void (null as unknown as Ptr);
 
@@ -114,6 +115,7 @@ export function shim(): ShimFns {
     bv_stat_id: lib.func('int bv_stat_id(int fd, void *out)') as ShimFns['bv_stat_id'],
     bv_tree: lib.func('int bv_tree(int fd, uint32_t attrs, int userns_fd)') as ShimFns['bv_tree'],
     bv_userns: lib.func('int bv_userns(const char *uid_map, const char *gid_map)') as ShimFns['bv_userns'],
+    bv_unix_connect: lib.func('int bv_unix_connect(const char *path)') as ShimFns['bv_unix_connect'],
   };
   const abi = fns.bv_shim_abi();
   if (abi !== EXPECTED_SHIM_ABI) {

@@ -1,0 +1,128 @@
+// bvisor exec: a new process in a running container, under the init's confinement or narrower
+// (core/exec.ts says what is narrowed, backends/linux/exec.ts runs it). The container's lock is
+// held while the process is set up, so no delete or second create can pull the container away
+// in between; it is released once the process has exec'd, before any waiting.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Evidence, HostFacts, LaunchInputs, Plan } from '../contract/generated/types.js';
+import { validatePlan } from '../contract/generated/validators.js';
+import { BvisorError } from '../contract/errors.js';
+import { execFromProcess, execFromFlags, type ExecSpec } from '../core/exec.js';
+import { resolveEnv } from '../core/secrets.js';
+import { probeHost } from '../host/facts.js';
+import { writeFileAtomic } from '../host/atomic.js';
+import { shim } from '../backends/linux/ffi/shim.js';
+import { execLinux } from '../backends/linux/exec.js';
+import type { LaunchHooks } from '../backends/linux/launcher.js';
+import type { WaitResult } from '../backends/linux/host/reaper.js';
+import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState, connectConsole, checkConsole } from './lifecycle.js';
+import { secretFromEnv } from './run.js';
+
+export interface ExecOptions {
+  root: string;
+  id: string;
+  /** --process FILE: an OCI process object; else `args` and the flags below. */
+  processFile: string | null;
+  args: string[];
+  env: string[];
+  cwd: string | null;
+  user: string | null;
+  tty: boolean;
+  caps?: string[];
+  consoleSocket: string | null;
+  pidFile: string | null;
+  detach: boolean;
+  /** Where the container's secret references are resolved from (flags form only). */
+  secretEnv: NodeJS.ProcessEnv;
+  /** The descriptors that become the process's 0, 1, 2 (default: ours). */
+  stdio?: [number, number, number];
+  host?: HostFacts;
+  /** Test-only switches (dropped by the shipped launcher). */
+  hooks?: LaunchHooks;
+}
+
+export interface ExecStarted {
+  pid: number;
+  /** What the request asked beyond the init and did not get. */
+  narrowed: string[];
+  evidence: Evidence[];
+  /** The process's end, as an exit status (128+N for signal N); null with --detach. */
+  exit: Promise<{ status: number; exitCode: number | null; signal: number | null; wait: WaitResult }> | null;
+}
+
+function readProcess(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new BvisorError('BV_USAGE', `exec --process ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'name a readable OCI process JSON file' });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BvisorError('BV_USAGE', `exec --process ${file}: not JSON (${(e as Error).message})`, { hint: 'the file must hold one OCI process object (runtime-spec config.md#process)' });
+  }
+}
+
+export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
+  const { dir } = loadExisting(o.root, o.id);
+  const host = o.host ?? probeHost();
+  let consoleFd = -1;
+  try {
+    const started = await withLock(dir, async () => {
+      const s = readState(dir);
+      if (!s) throw wrongState(o.id, 'exec into', 'broken', `remove it with bvisor delete -f ${o.id}`);
+      if (s.kind !== 'container') throw wrongState(o.id, 'exec into', 'a bvisor run', 'exec joins containers made by bvisor create');
+      const d = derive(dir, s);
+      if (d.status !== 'running' || !s.pid) throw wrongState(o.id, 'exec into', d.status, d.status === 'created' ? `start it first (bvisor start ${o.id})` : 'only a running container takes new processes');
+      const plan = readJson<Plan>(join(dir, 'plan.json'));
+      if (!plan || !validatePlan(plan) || !plan.launch || plan.backend !== 'linux') throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
+      const created = readJson<{ seccomp: { sha256: string } | null }>(join(dir, 'create.json'));
+      if (!created) throw wrongState(o.id, 'exec into', 'unreadable', 'its create.json (what create read back) is missing');
+      const base = plan.launch;
+      const spec: ExecSpec = o.processFile !== null ? execFromProcess(readProcess(o.processFile), base, o.processFile) : execFromFlags({ args: o.args, env: o.env, cwd: o.cwd, user: o.user, tty: o.tty, caps: o.caps ?? [] }, base, resolveEnv(base.env, secretFromEnv(o.secretEnv)));
+      checkConsole(spec.terminal, o.consoleSocket);
+      // The container's launch inputs with this process's program, cwd, capabilities and limits.
+      const launch: LaunchInputs = {
+        ...base,
+        workload: { ...base.workload, argv0: spec.args[0]!, args: spec.args.slice(1), cwd: spec.cwd, script: false },
+        capabilities: spec.capabilities,
+        rlimits: spec.rlimits,
+      };
+      if (o.consoleSocket) consoleFd = connectConsole(o.consoleSocket);
+      const run = await execLinux({
+        plan,
+        host,
+        launch,
+        exePath: spec.args[0]!,
+        env: spec.env,
+        init: s.pid,
+        cgroupDirs: ourCgroups(o.id, s.cgroupDirs, dir),
+        stdio: o.stdio ?? [0, 1, 2],
+        console: consoleFd >= 0 ? { fd: consoleFd, rows: spec.consoleSize?.rows ?? 0, cols: spec.consoleSize?.cols ?? 0 } : null,
+        detach: o.detach,
+        createdSeccomp: created.seccomp?.sha256 ?? null,
+        umask: spec.umask ?? base.oci?.umask ?? null,
+        oomScoreAdj: spec.oomScoreAdj,
+        ...(o.hooks ? { hooks: o.hooks } : {}),
+      });
+      if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${run.pid}`, 0o644); // bare, as runc: containerd parses it with Atoi
+      return { run, spec };
+    });
+    const { run, spec } = started;
+    return {
+      pid: run.pid,
+      narrowed: spec.narrowed,
+      evidence: run.evidence,
+      exit: run.exited
+        ? run.exited.then((wait) => {
+            const signal = wait.siCode === 2 || wait.siCode === 3 ? wait.status : null;
+            const exitCode = wait.siCode === 1 ? wait.status : null;
+            return { status: signal !== null ? 128 + signal : (exitCode ?? 255), exitCode, signal, wait };
+          })
+        : null,
+    };
+  } finally {
+    if (consoleFd >= 0) shim().bv_close(consoleFd);
+  }
+}

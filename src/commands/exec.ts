@@ -1,0 +1,80 @@
+// bvisor exec — run a new process in a running container (runc's exec): `exec --process FILE ID`
+// (an OCI process JSON, as podman and containerd send it) or `exec [flags] ID ARGS...`. Without
+// --detach it waits and exits with the process's status (128+N for signal N; 125 when bvisor
+// itself failed and nothing ran); with --detach it writes --pid-file and returns at once.
+// As with runc, everything after the container id is the process's own argv (flags included).
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base.js';
+import { BvisorError } from '../contract/errors.js';
+import { execContainer } from '../app/exec.js';
+
+/** Flags that take a value (exec's own and the global ones bin/run.js moves after `exec`). */
+const WITH_VALUE = new Set(['--process', '-p', '--console-socket', '--pid-file', '--cwd', '--env', '-e', '--user', '-u', '--cap', '-c', '--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
+
+/** Splits exec's argv at the container id: [flags…, ID] for oclif, and the process's argv. */
+export function splitExecArgv(argv: readonly string[]): { head: string[]; command: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return { head: argv.slice(0, i + 2), command: argv.slice(i + 2) };
+    if (!a.startsWith('-') || a === '-') {
+      const rest = argv.slice(i + 1);
+      return { head: argv.slice(0, i + 1), command: rest[0] === '--' ? rest.slice(1) : rest };
+    }
+    if (WITH_VALUE.has(a)) i++;
+  }
+  return { head: [...argv], command: [] };
+}
+
+export default class Exec extends BaseCommand<typeof Exec> {
+  static override summary = 'Run a new process in a running container, under the same boundary as its init or a narrower one';
+  static override failureExit = 125;
+  static override strict = false;
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
+  static override flags = {
+    process: Flags.string({ char: 'p', description: 'an OCI process JSON file (args, env, cwd, user, capabilities, terminal, rlimits…); ARGS are then not taken' }),
+    detach: Flags.boolean({ char: 'd', description: 'do not wait: write --pid-file and return once the process runs', default: false }),
+    tty: Flags.boolean({ char: 't', description: 'a terminal (pty from the container\'s devpts); needs --console-socket', default: false }),
+    'console-socket': Flags.string({ description: 'unix socket that receives the terminal\'s master (SCM_RIGHTS)' }),
+    'pid-file': Flags.string({ description: 'write the process\'s pid to this file' }),
+    cwd: Flags.string({ description: 'working directory inside the container (default: the container\'s)' }),
+    env: Flags.string({ char: 'e', description: 'NAME=value over the container\'s environment; repeatable', multiple: true, multipleNonGreedy: true }),
+    user: Flags.string({ char: 'u', description: 'UID[:GID] inside the container (only 0:0 exists under bvisor)' }),
+    cap: Flags.string({ char: 'c', description: 'a capability to keep, if the container\'s init has it (never more); repeatable', multiple: true, multipleNonGreedy: true }),
+  };
+
+  private command: string[] = [];
+
+  public override async init(): Promise<void> {
+    const { head, command } = splitExecArgv(this.argv);
+    this.argv = head;
+    this.command = command;
+    await super.init();
+  }
+
+  async run(): Promise<{ id: string; pid: number; status: number | null; narrowed: string[] }> {
+    const { args } = await this.parse(Exec, this.argv);
+    if (this.flags.process && this.command.length) throw new BvisorError('BV_USAGE', 'exec takes --process FILE or ARGS, not both', { hint: 'put the program in the process JSON\'s args, or leave --process out' });
+    const started = await execContainer({
+      root: this.stateRoot,
+      id: args.id,
+      processFile: this.flags.process ?? null,
+      args: this.command,
+      env: this.flags.env ?? [],
+      cwd: this.flags.cwd ?? null,
+      user: this.flags.user ?? null,
+      tty: this.flags.tty,
+      caps: this.flags.cap ?? [],
+      consoleSocket: this.flags['console-socket'] ?? null,
+      pidFile: this.flags['pid-file'] ?? null,
+      detach: this.flags.detach,
+      secretEnv: process.env,
+    });
+    // What the request asked beyond the container's init, and did not get: in the log (runc's
+    // --log, which engines keep), and in --json; never on the process's own stderr.
+    for (const n of started.narrowed) this.logger.log('warn', `exec narrowed: ${n}`, { id: args.id });
+    this.logger.log('info', 'exec', { id: args.id, pid: started.pid, detach: this.flags.detach });
+    const status = started.exit ? (await started.exit).status : null;
+    if (status !== null) process.exitCode = status;
+    return { id: args.id, pid: started.pid, status, narrowed: started.narrowed };
+  }
+}
