@@ -6,6 +6,8 @@
 # `--cgroup <parent>/ctr-<id>` under our own memory cgroup (without it ctr's default is
 # /default/<id>, outside our subtree). For other subcommands RUNTIME is ignored (the shim
 # remembers the binary of each task), so `ctr.sh - task kill ID` is fine.
+# ENGINE_CTR_SNAPSHOTTER=native makes `run` use plain directories instead of containerd's
+# default overlayfs snapshots (a runtime that idmaps the rootfs cannot idmap an overlay mount).
 # The id is found as the second positional argument of `run` (IMAGE ID CMD...): flags taking a
 # value must be written `--flag=value` or be one of the value flags listed below.
 set -euo pipefail
@@ -35,5 +37,6 @@ if [[ $sub == run ]]; then
   done
   [[ ${#pos[@]} -ge 2 ]] || { echo "ctr.sh: run needs IMAGE ID" >&2; exit 2; }
   extra=(--runc-binary "$(engine_runtime "$runtime")" --cgroup "$CGROUP_PARENT/ctr-${pos[1]}")
+  [[ -n ${ENGINE_CTR_SNAPSHOTTER:-} ]] && extra+=(--snapshotter "$ENGINE_CTR_SNAPSHOTTER")
 fi
 exec nsenter --target "$CTRD_PID" --mount ctr --address "$CTRD_ADDRESS" "$sub" "${extra[@]}" "$@"

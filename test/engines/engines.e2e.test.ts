@@ -7,6 +7,7 @@
 // and crun: `BVISOR_ENGINE_RUNTIME=/usr/sbin/runc npx vitest run test/engines/engines.e2e.test.ts`.
 // Everything lives in one ENGINE_DIR made by setup.sh and removed by teardown.sh in afterAll,
 // whatever the tests did; the engines' cgroups go under our own memory cgroup.
+// ENGINE_CTR_SNAPSHOTTER=native gives containerd plain-directory rootfs instead of overlayfs.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
