@@ -130,6 +130,15 @@ done
 if [[ -n $(awk -v d="$D" 'index($5, d) == 1' /proc/self/mountinfo) ]]; then
   echo "teardown.sh: mounts left under $D" >&2; status=1
 fi
+# conmon leaves its console socket (/tmp/conmon-term.*, outside any directory we name) when the
+# runtime fails `create --console-socket`: remove those made since setup that nobody is bound
+# to any more (a live one is listed in /proc/net/unix; another session's may be in use).
+if [[ -f $D/cgroup-parent ]]; then
+  for s in /tmp/conmon-term.*; do
+    [[ -S $s && $s -nt $D/cgroup-parent ]] || continue
+    grep -qF " $s" /proc/net/unix || rm -f "$s"
+  done
+fi
 if [[ -f $D/host-dirs-made ]]; then
   while read -r h; do [[ -d $h ]] && rmdir "$h" 2>/dev/null; done < "$D/host-dirs-made"
 fi
