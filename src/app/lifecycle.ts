@@ -299,7 +299,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);
-        if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}\n`, 0o644);
+        // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
+        if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}`, 0o644);
         return done;
       });
     } catch (e) {
@@ -644,6 +645,9 @@ export function reportOf(root: string, id: string, j: JournalOptions = {}): Seal
 
 export async function deleteContainer(root: string, id: string, force: boolean, j: JournalOptions = {}, expectRun: string | null = null): Promise<{ report: SealedReport | null }> {
   const dir = dirOf(root, id);
+  // delete --force of what does not exist is done, as runc has it: engines clean up after a
+  // create that failed (podman calls `delete --force ID` whatever happened).
+  if (!existsSync(dir) && force) return { report: null };
   if (!existsSync(dir)) throw notFound(id, root);
   const step = await withLock(dir, async (): Promise<{ report: SealedReport | null } | { runner: ProcRef; runId: string }> => {
     const s = readState(dir);

@@ -203,7 +203,7 @@ export function features(host: HostFacts): Record<string, unknown> {
     annotations: {
       'org.bvisor.landlock.abi': String(host.landlock.abi),
       'org.bvisor.landlock.known-abi': String(KNOWN_ABI),
-      'org.bvisor.boundary': 'not read yet: config.json is planned as given',
+      'org.bvisor.boundary': 'a boundary manifest (YAML, without workload/root/env/fds/stdio/tmp) that narrows the config: filesystem (container paths), network, spawn, syscalls, isolate, capabilities, limits',
     },
     potentiallyUnsafeConfigAnnotations: [],
   };

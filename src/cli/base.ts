@@ -95,7 +95,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     try {
       // A flag error can end init before the logger exists: engines still need the error line.
-      (this.logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', e.message, { code: e.code });
+      // The line an engine shows its user ("OCI runtime create failed: <msg>"): the cause itself,
+      // so a refusal names its clauses, not only their number.
+      const msg = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
+      (this.logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', msg, { code: e.code });
     } catch {
       // the log file itself may be what failed
     }

@@ -12,6 +12,10 @@ export default class Create extends BaseCommand<typeof Create> {
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
     'pid-file': Flags.string({ description: 'write the workload pid to this file' }),
     'console-socket': Flags.string({ description: 'unix socket that receives the terminal\'s master (SCM_RIGHTS) when process.terminal is true (runc\'s contract)' }),
+    // runc's: bvisor always pivot_roots and never makes a session keyring (keyctl is denied),
+    // so both are what bvisor does anyway; accepted so engines can pass them.
+    'no-pivot': Flags.boolean({ description: 'accepted for runc compatibility: bvisor always uses pivot_root', default: false }),
+    'no-new-keyring': Flags.boolean({ description: 'accepted for runc compatibility: bvisor never creates a session keyring', default: false }),
   };
 
   async run(): Promise<{ id: string; pid: number | null; status: string }> {

@@ -227,6 +227,9 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // root) on the engine's own storage, exactly as under runc, while set-id bits stay denied by
   // seccomp (setIdRules) and the mount is nosuid.
   if (ctx.manifest.oci && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
+  if (ctx.manifest.oci) {
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} and writable in the config, and this filesystem cannot be idmapped (an overlay snapshot cannot), so the container's root (an unprivileged host id) could not write it`, `use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or a read-only root (root.readonly: true)`);
+  }
   if (fact.uid === 0 || fact.gid === 0) {
     return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path}), or to ${me.uid}, or make it world-writable (chmod 1777)`);
   }
@@ -541,6 +544,11 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     workload(ctx) {
       const exe = ctx.paths.exe;
       if (exe?.untrusted) return [untrustedLink(exe.path, exe.untrusted)];
+      // An OCI config's args[0] is reported in runc's words, which engines map to exit 127
+      // (podman: "executable file not found in $PATH", "no such file or directory").
+      const w = ctx.manifest.workload;
+      const oci = ctx.manifest.oci;
+      if ((!exe || exe.kind === 'missing') && oci && w.kind === 'process') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_MISSING', w.exe.includes('/') ? `process.args[0] ${w.exe}: no such file or directory in the rootfs` : `process.args[0] "${w.exe}": executable file not found in $PATH (${oci.searchPath.join(':')}) in the rootfs`, 'check process.args[0] and the image')];
       if (!exe || exe.kind === 'missing') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_MISSING', `the program ${ctx.manifest.workload.kind === 'process' ? ctx.manifest.workload.exe : ''} does not exist`, 'check workload.process.exe')];
       if (exe.kind !== 'file') return [missing('linux:execveat', 'enforced', 'BV_PLAN_PATH_KIND', `the program ${exe.path} is not a regular file`, 'check workload.process.exe')];
       return [have('linux:execveat(fd,AT_EMPTY_PATH)', 'enforced')];

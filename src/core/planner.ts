@@ -99,7 +99,7 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
 
   choices.push(choose('filesystem', m.filesystem.length ? `deny except ${m.filesystem.length} grant(s)` : 'deny everything', dg, f.filesystemDefault(ctx)));
   for (const g of m.filesystem) {
-    choices.push(choose(`filesystem[${g.index}]`, `${g.path} ${g.access}${g.recursive ? '' : ' (non-recursive)'}`, g.guarantee, f.grant(ctx, g)));
+    choices.push(choose(g.ociPath ?? `filesystem[${g.index}]`, `${g.path} ${g.access}${g.recursive ? '' : ' (non-recursive)'}${g.target ? ` at ${g.target}` : ''}`, g.guarantee, f.grant(ctx, g)));
   }
 
   // In host mode the program must be reachable through an executable grant, or exec fails with
@@ -247,7 +247,10 @@ function fsRules(input: PlanInput, backend: Backend, ctx: FeatureCtx): FsRule[] 
     // Container mode: grants are bind-mounted into the rootfs; bundle-relative ones at /<rel>.
     // wasm: preopens are named the same way, so a guest sees ./data as /data.
     const target = m.root || backend === 'wasm' ? containerTarget(g, fact) : fact.path;
-    return { clause: `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights, ...ids(fact), idmap: grantIdmap(ctx, g) };
+    // A narrowing boundary beside an OCI config: a bind keeps only the rights a narrowing grant
+    // covering its place in the container gives (none: no landlock rule, so unreachable).
+    const narrowed = m.oci?.narrowFs ? rights.filter((r) => m.oci!.narrowFs!.some((n) => (n.path === target || (n.recursive && under(target, n.path))) && rightsFor(n.access, kind, target).includes(r))) : rights;
+    return { clause: g.ociPath ?? `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights: narrowed, ...ids(fact), idmap: grantIdmap(ctx, g) };
   });
 }
 
@@ -376,7 +379,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     scope: backend === 'linux' && host.landlock.abi < 6 ? [] : [...(m.isolate.value.signals || (backend === 'linux' && (!namespaces.includes('pid') || m.stdio.stdin === 'inherit')) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix || (backend === 'linux' && m.network.value.mode === 'ports') ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { ...host.mapping },
-    oci: m.oci ? { hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
+    oci: m.oci ? { rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.
   const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');

@@ -11,7 +11,8 @@ import { loadManifest, type NormalManifest } from '../core/manifest.js';
 import type { YamlReadResult } from '../core/yaml-reader.js';
 import { containerTarget, type PathFact, type PlanPaths } from '../core/features.js';
 import { bundleRelativeSegments } from '../core/paths.js';
-import { translateOciConfig, jsonErrorAt } from '../core/oci/config.js';
+import { translateOciConfig, jsonErrorAt, BOUNDARY_ANNOTATION, type OciExtras } from '../core/oci/config.js';
+import { loadNarrowing, narrowOci } from '../core/oci/narrow.js';
 import { isTarBundle, extractTarBundle } from './tar-bundle.js';
 import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
@@ -106,9 +107,8 @@ export function openBundle(arg: string): OpenBundle {
   try {
     fd = openDir(path);
     const dir = readlinkSync(`/proc/self/fd/${fd}`);
-    // An OCI bundle: config.json and no boundary.yaml (a boundary.yaml beside a config.json
-    // narrows it; see loadBundle).
-    const name = !hasEntry(fd, MANIFEST_NAME) && hasEntry(fd, OCI_CONFIG_NAME) ? OCI_CONFIG_NAME : MANIFEST_NAME;
+    // An OCI bundle: config.json (a boundary.yaml beside it narrows it; see loadBundle).
+    const name = hasEntry(fd, OCI_CONFIG_NAME) ? OCI_CONFIG_NAME : MANIFEST_NAME;
     const buf = readManifest(fd, arg, name);
     const ob: OpenBundle = {
       source,
@@ -401,7 +401,7 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
 }
 
 /** config.json text → the manifest it translates to (refusals travel inside, for the planner). */
-export function ociManifest(text: string, file: string): NormalManifest {
+export function ociManifest(text: string, file: string): NormalManifest & { oci: OciExtras } {
   let config: unknown;
   try {
     config = JSON.parse(text);
@@ -430,7 +430,14 @@ export function loadBundle(arg: string): LoadedBundle {
   try {
     if (bundle.manifestPath.endsWith('/' + OCI_CONFIG_NAME)) {
       const file = posix.join(arg, OCI_CONFIG_NAME);
-      const manifest = ociManifest(bundle.manifestText, file);
+      let manifest = ociManifest(bundle.manifestText, file);
+      // Narrowed by a boundary beside it, then by the annotation (each can only narrow).
+      if (hasEntry(bundle.fd, MANIFEST_NAME)) {
+        const yamlFile = posix.join(arg, MANIFEST_NAME);
+        manifest = narrowOci(manifest, loadNarrowing(readManifest(bundle.fd, arg).toString('utf8'), yamlFile), MANIFEST_NAME);
+      }
+      const ann = manifest.oci.annotations[BOUNDARY_ANNOTATION];
+      if (ann !== undefined) manifest = narrowOci(manifest, loadNarrowing(ann, `${file} annotations["${BOUNDARY_ANNOTATION}"]`), `annotations.${BOUNDARY_ANNOTATION}`);
       const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, jsonLocator(), file);
       bundle.releaseFd();
       return { bundle, manifest, paths };

@@ -1269,6 +1269,16 @@ export interface OciLaunch {
    * The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.
    */
   engine: boolean;
+  /**
+   * A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.
+   */
+  rootRules?:
+    | null
+    | {
+        clause: string;
+        target: string;
+        rights: string[];
+      }[];
 }
 
 // ---- report.schema.json ----

@@ -57,6 +57,8 @@ export interface OciExtras {
   umask: number | null;
   annotations: Record<string, string>;
   hooks: Partial<Record<HookName, OciHook[]>>;
+  /** A narrowing boundary's filesystem grants (container paths; core/oci/narrow.ts), or none. */
+  narrowFs?: Array<{ clause: string; path: string; access: Access; recursive: boolean }>;
   /** What was accepted, each with its mechanism, and what was refused, each with its path. */
   verdicts: ClauseVerdict[];
   refusals: Refusal[];

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { translateOciConfig, DEFAULT_OCI_PIDS } from '../../../src/core/oci/config.js';
+import { loadNarrowing, narrowOci } from '../../../src/core/oci/narrow.js';
 import { plan } from '../../../src/core/planner.js';
 import type { NormalManifest } from '../../../src/core/manifest.js';
 import type { PathFact, PlanPaths } from '../../../src/core/features.js';
@@ -192,5 +193,50 @@ describe('OCI config translation', () => {
     expect(v.find((x) => x.clause === 'process.noNewPrivileges')?.reason).toMatch(/always sets no_new_privs/);
     expect(v.find((x) => x.clause === 'linux.namespaces(user)')?.reason).toMatch(/always makes a new user namespace/);
     expect(v.find((x) => x.clause === 'linux.namespaces(cgroup)')?.mechanism).toBe('linux:cgroupns');
+  });
+});
+
+describe('a boundary narrowing an OCI config (boundary.yaml beside it, or the annotation)', () => {
+  const narrowed = (yaml: string, c: Record<string, any> = containerd()) => narrowOci(translateOciConfig(c).manifest, loadNarrowing(yaml, 'boundary.yaml'), 'boundary.yaml');
+
+  it('takes the smaller limit, adds the ones the config lacks, and narrows spawn and syscalls', () => {
+    const c = podman();
+    const m = narrowed('limits: { processes: 64, wall: 30s, memory: 1Gi }\nspawn: threads\nsyscalls: { deny: kill }\n', c);
+    expect(m.limits.processes?.value).toBe(64); // config: 2048
+    expect(m.limits.wall?.value).toBe(30_000); // config: none
+    expect(m.limits.memory?.value).toBe(2 ** 30);
+    expect(m.spawn.value).toBe('threads');
+    expect(m.syscalls.value).toBe('kill');
+    expect(m.oci.refusals).toEqual([]);
+    // A limit larger than the config's keeps the config's.
+    expect(narrowed('limits: { processes: 100000 }\n').limits.processes?.value).toBe(DEFAULT_OCI_PIDS);
+  });
+
+  it('refuses what would widen the config, and what the config decides', () => {
+    // containerd's config has a network namespace: host networking would widen it.
+    expect(narrowed('network: host\n').oci.refusals.map((r) => r.clause)).toEqual(['boundary.yaml:network']);
+    expect(narrowed('network: { connect: [443] }\n').oci.refusals[0]?.reason).toMatch(/private network namespace/);
+    expect(narrowed('network: deny\n').network.value.mode).toBe('deny');
+    expect(() => loadNarrowing('workload:\n  process: { exe: /bin/sh }\n', 'boundary.yaml')).toThrow(/workload comes from config.json/);
+    expect(() => loadNarrowing('filesystem: [ { path: /x, acess: read } ]\n', 'boundary.yaml')).toThrow(/problem/);
+  });
+
+  it('filesystem grants become the container\'s only reachable paths; a bind keeps only what a grant covering it gives', () => {
+    const c = containerd();
+    c.mounts.push({ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw'] }, { destination: '/etc/secret', type: 'bind', source: '/srv/secret', options: ['rbind', 'ro'] });
+    const m = narrowed('filesystem:\n  - { path: /bin, access: read-exec }\n  - { path: /data, access: read }\n', c);
+    expect(m.oci.narrowFs?.map((g) => [g.path, g.access])).toEqual([['/bin', 'read-exec'], ['/data', 'read']]);
+    const paths: PlanPaths = { grants: m.filesystem.map((g) => ({ ...rootDir(g.path), uid: 1000, gid: 1000 })), exe: { ...rootFile('/bundle/rootfs/bin/busybox'), mode: 0o755 }, module: null, root: rootDir('/bundle/rootfs') };
+    const p = plan({ manifest: m, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals, JSON.stringify(p.refusals)).toEqual([]);
+    const rule = (target: string) => p.launch!.filesystem.find((r) => r.target === target)!;
+    // /data was mounted rw: narrowed to the grant's read rights, no write right left.
+    expect(rule('/data').rights).toEqual(expect.arrayContaining(['READ_FILE', 'READ_DIR']));
+    expect(rule('/data').rights).not.toContain('WRITE_FILE');
+    // /etc/secret lies under no grant: no right at all (no landlock rule: unreachable).
+    expect(rule('/etc/secret').rights).toEqual([]);
+    // The rootfs's own rules are the grants', not every entry of the rootfs.
+    expect(p.launch!.oci!.rootRules?.map((r) => r.target)).toEqual(['/bin', '/data']);
+    expect(p.clauses.find((x) => x.clause === 'boundary.yaml:filesystem')?.mechanism).toBe('linux:landlock(container paths)');
   });
 });

@@ -88,6 +88,9 @@ export function buildRuleset(launch: LaunchInputs, grantFd: (clause: string) => 
       // Rules on paths the child mounts over are added by the child, after its mounts (LL_RULE
       // steps of the mount plan, which rulesetEvidence counts).
       if (launch.layout.length > 0 && servedBySpecial(r)) continue;
+      // Narrowed to nothing (a narrowing boundary covers no part of this bind): no rule, so the
+      // bind is mounted but unreachable; landlock refuses an empty rule anyway (ENOMSG).
+      if (mask === 0) continue;
       const rc = s.bv_landlock_add_path(fd, grantFd(r.clause), BigInt(mask));
       if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `${r.clause}: landlock_add_rule(path_beneath \`${r.path}\`): ${errnoName(rc)}`, { hint: 'a file grant can carry only file rights' });
       parentRules.push({ side: 'parent', kind: 'path', subject: r.path, mask, optional: false });

@@ -5,7 +5,7 @@
 // entries, recursively. Listed here from the descriptor the launcher checked; the child opens
 // each again in the final root (no symlink followed; a symlink or a vanished entry is skipped,
 // so an entry that changed in between gets no rule: closed, not open).
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import type { LaunchInputs } from '../../../contract/generated/types.js';
 import { FS_RIGHTS, type FsRight } from '../../../core/landlock.js';
 import { under } from '../../../core/layout.js';
@@ -18,6 +18,20 @@ const READ: FsRight[] = ['READ_FILE', 'READ_DIR', 'EXECUTE'];
 const WRITE: FsRight[] = ['WRITE_FILE', 'TRUNCATE', 'REMOVE_DIR', 'REMOVE_FILE', 'MAKE_DIR', 'MAKE_REG', 'MAKE_SOCK', 'MAKE_FIFO', 'MAKE_SYM', 'REFER'];
 
 export function rootfsRules(rootFd: number, launch: LaunchInputs): Array<{ target: string; rights: FsRight[] }> {
+  // A narrowing boundary beside an OCI config names the reachable paths itself; a file among
+  // them gets only the rights a file can have (landlock refuses directory rights on a file).
+  if (launch.oci?.rootRules) {
+    return launch.oci.rootRules.map((r) => {
+      let isDir = true;
+      try {
+        isDir = statSync(`/proc/self/fd/${rootFd}${r.target}`).isDirectory();
+      } catch {
+        // missing in the rootfs: the child skips it (optional rule), closed rather than open
+      }
+      const rights = r.rights as FsRight[];
+      return { target: r.target, rights: isDir ? rights : rights.filter((x) => FS_RIGHTS[x].fileOk) };
+    });
+  }
   const dirRights = launch.root?.readonly ? READ : [...READ, ...WRITE];
   const fileRights = dirRights.filter((r) => FS_RIGHTS[r].fileOk);
   const mounts = launch.layout.filter((e) => e.target !== '/' && e.kind !== 'symlink' && e.kind !== 'mask' && e.kind !== 'readonly').map((e) => e.target);
@@ -57,7 +71,7 @@ export function rootfsRules(rootFd: number, launch: LaunchInputs): Array<{ targe
  */
 export function prepareMountPoints(rootFd: number, launch: LaunchInputs): void {
   const s = shim();
-  const mounts = launch.layout.filter((e) => e.target !== '/' && (e.kind === 'bind' || e.kind === 'tmpfs' || e.kind === 'proc' || e.kind === 'device'));
+  const mounts = launch.layout.filter((e) => e.target !== '/' && (e.kind === 'bind' || e.kind === 'tmpfs' || e.kind === 'proc' || e.kind === 'device' || e.kind === 'sysfs' || e.kind === 'mqueue' || e.kind === 'devpts' || e.kind === 'cgroup2'));
   for (const e of mounts) {
     if (mounts.some((o) => o !== e && o.target !== e.target && under(e.target, o.target))) continue;
     const file = e.kind === 'device' || (e.kind === 'bind' && launch.filesystem.find((r) => r.clause === e.clause)?.kind !== 'directory');

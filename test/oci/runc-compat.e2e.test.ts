@@ -1,0 +1,231 @@
+// runc compatibility, written from the runtime-spec (runtime.md: "Lifecycle", "Operations",
+// "State"; features.md) and runc's documented CLI (man runc-create, runc-start, runc-kill,
+// runc-delete, runc-state): what an engine may rely on, tested on OCI bundles through bin/.
+// Oracles: the disk (a file the program writes, the pid file), /proc, exit statuses.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, cli } from '../helpers/cli.js';
+import { newRoot } from '../helpers/roots.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+import { until } from '../helpers/wait.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+
+const BUSYBOX = '/bin/busybox';
+let work = '';
+beforeAll(() => {
+  work = tempDir('bvisor-runc-');
+  chmodSync(work, 0o755);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const parentEnv = (): NodeJS.ProcessEnv => (defaultTestParent() ? { BVISOR_CGROUP_PARENT: defaultTestParent()! } : {});
+
+/** containerd's default config over a busybox rootfs with a writable /out bound from `out`. */
+function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): { dir: string; out: string } {
+  const dir = join(work, `b${Math.random().toString(36).slice(2, 8)}`);
+  const r = join(dir, 'rootfs');
+  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'run', 'out']) mkdirSync(join(r, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(r, 'bin', 'busybox'));
+  chmodSync(join(r, 'bin', 'busybox'), 0o755);
+  for (const a of ['sh', 'sleep', 'touch', 'true', 'cat']) symlinkSync('busybox', join(r, 'bin', a));
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  chmodSync(out, 0o1777);
+  const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+  c.process.args = args;
+  c.mounts.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
+  const parent = defaultTestParent();
+  c.linux.cgroupsPath = `${parent ?? 'bvisor-oci'}/rc-${Math.random().toString(36).slice(2, 8)}`;
+  edit(c);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c, null, 2));
+  return { dir, out };
+}
+
+/** create with stdio away from pipes: the init inherits create's stdio, as under runc. */
+function create(root: string, id: string, dir: string, extra: string[] = []): { status: number | null; stderr: string } {
+  const errFile = join(work, `${id}-${Math.random().toString(36).slice(2, 8)}.err`);
+  const fd = openSync(errFile, 'w');
+  try {
+    const r = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', dir, ...extra, id], { stdio: ['ignore', 'ignore', fd], env: { ...process.env, ...parentEnv() }, timeout: 30_000 });
+    return { status: r.status, stderr: readFileSync(errFile, 'utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const status = (root: string, id: string): string => cli(['--root', root, 'state', id]).json().status;
+
+describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
+  it('create leaves the init waiting: the program has not run, the pid file names a live process, state is created', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    const root = newRoot();
+    const b = bundle(['touch', '/out/ran']);
+    const pf = join(work, 'c1.pid');
+    expect(create(root, 'c1', b.dir, ['--pid-file', pf]).status).toBe(0);
+    try {
+      // runc writes the bare pid (no newline): containerd's shim parses it with Atoi.
+      const text = readFileSync(pf, 'utf8');
+      expect(text).toMatch(/^[0-9]+$/);
+      const pid = Number(text);
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      const st = cli(['--root', root, 'state', 'c1']).json();
+      // state.md: ociVersion, id, status, pid (created/running), bundle (absolute), annotations.
+      expect(st).toMatchObject({ id: 'c1', status: 'created', pid, bundle: b.dir });
+      expect(typeof st.ociVersion).toBe('string');
+      expect(st.annotations).toEqual({});
+      expect(existsSync(join(b.out, 'ran'))).toBe(false);
+      expect(cli(['--root', root, 'start', 'c1']).status).toBe(0);
+      await until('the program to run', () => existsSync(join(b.out, 'ran')), 10_000);
+      await until('stopped', () => status(root, 'c1') === 'stopped', 10_000);
+      // A stopped container has no pid in its state (state.md: "pid" for created/running).
+      expect(cli(['--root', root, 'state', 'c1']).json().pid).toBeUndefined();
+    } finally {
+      cli(['--root', root, 'delete', '--force', 'c1']);
+    }
+  });
+
+  it('create twice with one id fails and leaves the first container as it was', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['sleep', '30']);
+    expect(create(root, 'dup', b.dir).status).toBe(0);
+    try {
+      const before = cli(['--root', root, 'state', 'dup']).json();
+      const again = create(root, 'dup', b.dir);
+      expect(again.status).toBe(7);
+      expect(again.stderr).toContain('already exists');
+      expect(cli(['--root', root, 'state', 'dup']).json()).toMatchObject({ status: 'created', pid: before.pid });
+    } finally {
+      cli(['--root', root, 'delete', '--force', 'dup']);
+    }
+  });
+
+  it('start twice fails the second time; start of a stopped container fails (runtime.md: MUST generate an error)', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['sleep', '2']);
+    expect(create(root, 's2', b.dir).status).toBe(0);
+    try {
+      expect(cli(['--root', root, 'start', 's2']).status).toBe(0);
+      const second = cli(['--root', root, 'start', 's2']);
+      expect(second.status).toBe(7);
+      expect(second.stderr).toMatch(/cannot start container s2: it is running/);
+      await until('stopped', () => status(root, 's2') === 'stopped', 15_000);
+      expect(cli(['--root', root, 'start', 's2']).status).toBe(7);
+    } finally {
+      cli(['--root', root, 'delete', '--force', 's2']);
+    }
+  });
+
+  it('kill signals a running container (positional number, as engines send it) and fails on a stopped one', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['sleep', '60']);
+    expect(create(root, 'k1', b.dir).status).toBe(0);
+    try {
+      expect(cli(['--root', root, 'start', 'k1']).status).toBe(0);
+      const pid = cli(['--root', root, 'state', 'k1']).json().pid as number;
+      // The init of a pid namespace ignores signals it has no handler for, except SIGKILL.
+      expect(cli(['--root', root, 'kill', 'k1', '9']).status).toBe(0);
+      await until('the init to die', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')), 10_000);
+      await until('stopped', () => status(root, 'k1') === 'stopped', 10_000);
+      const again = cli(['--root', root, 'kill', 'k1', 'TERM']);
+      expect(again.status).toBe(7);
+      expect(again.stderr).toMatch(/cannot kill container k1: it is stopped/);
+    } finally {
+      cli(['--root', root, 'delete', '--force', 'k1']);
+    }
+  });
+
+  it('delete refuses a running container, --force kills and removes it; delete --force of an unknown id succeeds (runc)', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['sleep', '60']);
+    expect(create(root, 'd1', b.dir).status).toBe(0);
+    expect(cli(['--root', root, 'start', 'd1']).status).toBe(0);
+    const pid = cli(['--root', root, 'state', 'd1']).json().pid as number;
+    const refused = cli(['--root', root, 'delete', 'd1']);
+    expect(refused.status).toBe(7);
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    expect(cli(['--root', root, 'delete', '--force', 'd1']).status).toBe(0);
+    await until('the init to be gone', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')), 10_000);
+    expect(existsSync(join(root, 'containers', 'd1'))).toBe(false);
+    const st = cli(['--root', root, 'state', 'd1']);
+    expect(st.status).toBe(6);
+    // podman's cleanup deletes whatever happened; runc answers success for an id it lacks.
+    expect(cli(['--root', root, 'delete', '--force', 'never-was']).status).toBe(0);
+    expect(cli(['--root', root, 'delete', 'never-was']).status).toBe(6);
+  });
+
+  it('delete of a created container kills the waiting init; its program never ran', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['touch', '/out/ran']);
+    const pf = join(work, 'dc.pid');
+    expect(create(root, 'dc', b.dir, ['--pid-file', pf]).status).toBe(0);
+    const pid = Number(readFileSync(pf, 'utf8'));
+    expect(cli(['--root', root, 'delete', 'dc']).status).toBe(0);
+    await until('the init to be gone', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')), 10_000);
+    expect(existsSync(join(b.out, 'ran'))).toBe(false);
+  });
+
+  it('run returns the program\'s exit status, 128+N for a signal (runc run)', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    expect(cli(['--root', root, 'run', '--bundle', bundle(['sh', '-c', 'exit 7']).dir, 'r7']).status).toBe(7);
+    // A signal that ends the init: the kernel's SIGKILL at the hard RLIMIT_CPU (setrlimit(2);
+    // a pid namespace's init ignores signals sent from inside it, so it cannot kill itself).
+    const spin = bundle(['sh', '-c', 'while :; do :; done'], (c) => (c.process.rlimits = [{ type: 'RLIMIT_CPU', soft: 1, hard: 1 }]));
+    expect(cli(['--root', root, 'run', '--bundle', spin.dir, 'r9']).status).toBe(137);
+  });
+
+  it('state and delete find the container without --root flags when create used the default root', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'the default root /run/bvisor is root\'s');
+    const id = `compat-default-${process.pid}`;
+    const r = spawnSync(process.execPath, [BIN, 'create', '--bundle', bundle(['sleep', '30']).dir, id], { stdio: 'ignore', env: { ...process.env, ...parentEnv() }, timeout: 30_000 });
+    expect(r.status).toBe(0);
+    try {
+      expect(cli(['state', id]).json()).toMatchObject({ id, status: 'created' });
+    } finally {
+      expect(cli(['delete', '--force', id]).status).toBe(0);
+    }
+    expect(existsSync(join('/run/bvisor/containers', id))).toBe(false);
+  });
+
+  it('a failed create leaves one JSON error line naming the cause at the end of --log (what the shim shows)', () => {
+    const root = newRoot();
+    const log = join(work, 'log.json');
+    const b = bundle(['no-such-program']);
+    const r = cli(['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', b.dir, 'bad']);
+    expect(r.status).toBe(3);
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const last = lines.at(-1);
+    expect(last).toMatchObject({ level: 'error' });
+    expect(typeof last.time).toBe('string');
+    expect(last.msg).toContain('"no-such-program": executable file not found in $PATH');
+    // A flag error ends the log the same way, though it happens before the command's own setup.
+    const flag = cli(['--log', log, '--log-format', 'json', 'create', '--no-such-flag', 'x']);
+    expect(flag.status).toBe(2);
+    expect(JSON.parse(readFileSync(log, 'utf8').trim().split('\n').at(-1)!)).toMatchObject({ level: 'error' });
+  });
+
+  it('features follows features.md: version bounds, namespaces, seccomp lists and cgroup versions', () => {
+    const f = cli(['features']).json();
+    expect(f.ociVersionMin).toMatch(/^1\.\d+\.\d+$/);
+    expect(f.ociVersionMax).toMatch(/^1\.\d+\.\d+$/);
+    expect(Array.isArray(f.hooks)).toBe(true);
+    expect(Array.isArray(f.mountOptions)).toBe(true);
+    for (const k of ['namespaces', 'capabilities']) expect(Array.isArray(f.linux[k])).toBe(true);
+    expect(typeof f.linux.cgroup.v1).toBe('boolean');
+    expect(typeof f.linux.cgroup.v2).toBe('boolean');
+    expect(f.linux.cgroup.systemd).toBe(false);
+    expect(typeof f.linux.seccomp.enabled).toBe('boolean');
+    for (const k of ['actions', 'operators', 'archs', 'knownFlags', 'supportedFlags']) expect(Array.isArray(f.linux.seccomp[k])).toBe(true);
+    expect(f.linux.seccomp.supportedFlags.every((x: string) => f.linux.seccomp.knownFlags.includes(x))).toBe(true);
+    expect(typeof f.annotations).toBe('object');
+  });
+});

@@ -1,0 +1,218 @@
+// An OCI bundle (config.json + busybox rootfs) driven through bin/ as engines drive runc: the
+// init belongs to the caller's subreaper (test/oci/subreaper.c plays conmon), refusals carry
+// JSON paths, and the extra verbs (features, ps, pause/resume, events) read the kernel's view.
+// Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, cli } from '../helpers/cli.js';
+import { newRoot } from '../helpers/roots.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+import { until } from '../helpers/wait.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+
+const BUSYBOX = '/bin/busybox';
+let work = '';
+let subreaper = '';
+
+beforeAll(() => {
+  work = tempDir('bvisor-oci-');
+  chmodSync(work, 0o755);
+  subreaper = join(work, 'subreaper');
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-Werror', '-o', subreaper, join(__dirname, 'subreaper.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cc subreaper.c: ${cc.stderr}`);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A bundle as containerd writes it (its real default config), running `args` in busybox. */
+function ociBundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): string {
+  const dir = join(work, `b${Math.random().toString(36).slice(2, 8)}`);
+  const r = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run']) mkdirSync(join(r, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(r, 'bin', 'busybox'));
+  chmodSync(join(r, 'bin', 'busybox'), 0o755);
+  for (const a of ['sh', 'sleep', 'cat', 'true']) symlinkSync('busybox', join(r, 'bin', a));
+  const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+  c.process.args = args;
+  // The leaf under the test's cgroup parent (the engine would give its own path).
+  const parent = defaultTestParent();
+  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${Math.random().toString(36).slice(2, 8)}` : `${parent}/oci-${Math.random().toString(36).slice(2, 8)}`;
+  edit(c);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c, null, 2));
+  return dir;
+}
+
+/** Runs `bvisor create` under the subreaper and collects what it prints. */
+function underSubreaper(root: string, id: string, bundle: string, pidFile: string): { proc: ChildProcess; lines: string[] } {
+  const proc = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', bundle, '--pid-file', pidFile, id], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...(defaultTestParent() ? { BVISOR_CGROUP_PARENT: defaultTestParent()! } : {}) } });
+  const lines: string[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  return { proc, lines };
+}
+
+const ppidOf = (pid: number): number => Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+describe('OCI runtime (e2e)', () => {
+  it('the init belongs to the caller\'s subreaper: it reparents there and its exit status is the subreaper\'s to collect', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    const root = newRoot();
+    const b = ociBundle(['sh', '-c', 'exit 3']);
+    const pidFile = join(work, 'init.pid');
+    const s = underSubreaper(root, 'oci-a', b, pidFile);
+    try {
+      await until('create to finish under the subreaper', () => s.lines.includes('created 0'), 30_000);
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      // bvisor create has exited: the init is the subreaper's child now (not bvisor's monitor's).
+      expect(ppidOf(pid)).toBe(s.proc.pid);
+      expect(cli(['--root', root, 'state', 'oci-a']).json()).toMatchObject({ status: 'created', pid });
+      expect(cli(['--root', root, 'start', 'oci-a']).status).toBe(0);
+      await until('the subreaper to reap the init', () => s.lines.some((l) => l.startsWith(`reaped ${pid} `)), 30_000);
+      expect(s.lines).toContain(`reaped ${pid} exit 3`);
+      await until('the container to stop', () => cli(['--root', root, 'state', 'oci-a']).json().status === 'stopped', 10_000);
+      expect(cli(['--root', root, 'delete', 'oci-a']).status).toBe(0);
+      // The report says what bvisor saw: it ended, its status went to the engine.
+      const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(journal.at(-1).report.body.outcome).toMatchObject({ status: 'exited', reason: 'reaped-by-engine', exitCode: null });
+    } finally {
+      s.proc.kill('SIGKILL');
+      cli(['--root', root, 'delete', '-f', 'oci-a']);
+    }
+  });
+
+  it('runs the config\'s process confined: seccomp, no_new_privs, its hostname, env and caps (probe: /proc inside)', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = ociBundle(['sh', '-c', 'cat /proc/self/status; echo HOST=$(cat /proc/sys/kernel/hostname); echo ENV=$OCI_VAR; echo UMASK=$(umask)'], (c) => {
+      c.hostname = 'oci-box';
+      c.process.env.push('OCI_VAR=from-config');
+      c.process.user.umask = 0o027;
+      c.process.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'] };
+    });
+    const r = cli(['--root', root, 'run', '--bundle', b, 'oci-run']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    // capabilities(7): CAP_KILL is bit 5 → 0x20; nothing else.
+    expect(r.stdout).toMatch(/^CapEff:\s+0000000000000020$/m);
+    expect(r.stdout).toContain('HOST=oci-box');
+    expect(r.stdout).toContain('ENV=from-config');
+    expect(r.stdout).toContain('UMASK=0027');
+  });
+
+  it('a boundary.yaml beside config.json narrows it: only its paths are reachable (the program\'s own view; twin without it)', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const script = 'cat /etc/data >/dev/null 2>&1 && echo data-read || echo data-denied; ls /bin >/dev/null && echo bin-listed';
+    const b = ociBundle(['sh', '-c', script]);
+    writeFileSync(join(b, 'rootfs', 'etc', 'data'), 'inside the image\n');
+    // The twin first: the config alone lets the container read its whole rootfs.
+    const open = cli(['--root', root, 'run', '--bundle', b, 'nar-0']);
+    expect(open.status, open.stderr).toBe(0);
+    expect(open.stdout).toContain('data-read');
+    writeFileSync(join(b, 'boundary.yaml'), 'filesystem:\n  - { path: /bin, access: read-exec }\n');
+    const r = cli(['--root', root, 'run', '--bundle', b, 'nar-1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('data-denied');
+    expect(r.stdout).toContain('bin-listed');
+    expect(cli(['plan', b]).stdout).toMatch(/boundary\.yaml:filesystem\s+enforced\s+linux:landlock\(container paths\)/);
+  });
+
+  it('the org.bvisor.boundary annotation narrows too: a wall clock the config lacks ends the container (exit 124)', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = ociBundle(['sleep', '30'], (c) => (c.annotations = { 'org.bvisor.boundary': 'limits: { wall: 1s }\n' }));
+    const t0 = Date.now();
+    const r = cli(['--root', root, 'run', '--bundle', b, 'ann-1']);
+    expect(r.status).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    // Widening through the annotation is refused by its clause.
+    const w = ociBundle(['true'], (c) => (c.annotations = { 'org.bvisor.boundary': 'network: host\n' }));
+    const p = cli(['plan', w]);
+    expect(p.status).toBe(3);
+    expect(p.stderr).toContain('annotations.org.bvisor.boundary:network');
+  });
+
+  it('refuses a config it cannot honour with the JSON path and a hint, before anything exists', () => {
+    const root = newRoot();
+    const b = ociBundle(['true'], (c) => {
+      c.linux.namespaces[4] = { type: 'network', path: '/run/netns/cni-1234' };
+      c.linux.sysctl = { 'net.core.somaxconn': '1024' };
+    });
+    const r = cli(['--root', root, 'create', '--bundle', b, 'oci-refused']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('linux.namespaces[4].path: joining an existing network namespace (/run/netns/cni-1234)');
+    expect(r.stderr).toContain('linux.sysctl.net.core.somaxconn');
+    expect(r.stderr).toMatch(/hint: /);
+    expect(existsSync(join(root, 'containers', 'oci-refused'))).toBe(false);
+    const p = cli(['plan', '--json', b]);
+    expect(p.status).toBe(3);
+    expect(p.json().refusals.map((x: { clause: string }) => x.clause)).toEqual(expect.arrayContaining(['linux.namespaces[4].path', 'linux.sysctl.net.core.somaxconn']));
+  });
+
+  it('names file:line:col when config.json is not JSON', () => {
+    const b = ociBundle(['true']);
+    writeFileSync(join(b, 'config.json'), '{\n  "ociVersion": "1.0.2",\n  "process": { args: [] }\n}\n');
+    const r = cli(['plan', b]);
+    expect(r.status).toBe(5);
+    expect(r.stderr).toMatch(/config\.json:3:\d+: not JSON/);
+  });
+
+  it('features prints the runtime-spec features document for this host', () => {
+    const r = cli(['features']);
+    expect(r.status).toBe(0);
+    const f = r.json();
+    expect(f).toMatchObject({ ociVersionMin: '1.0.0', ociVersionMax: '1.2.0' });
+    expect(f.linux.namespaces).toEqual(expect.arrayContaining(['user', 'pid', 'mount', 'network', 'ipc', 'uts', 'cgroup']));
+    expect(f.linux.seccomp.operators).toContain('SCMP_CMP_MASKED_EQ');
+    expect(f.linux.seccomp.actions).not.toContain('SCMP_ACT_NOTIFY');
+    expect(f.linux.capabilities).toContain('CAP_SYS_ADMIN');
+    // Hooks are refused in config.json, so none is advertised.
+    expect(f.hooks).toEqual([]);
+  });
+
+  it('ps, pause, resume and events act on the container\'s own cgroup (cgroup.events is the oracle)', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = ociBundle(['sleep', '30']);
+    const pidFile = join(work, 'p2.pid');
+    // The init inherits create's stdio (as under runc): a pipe would stay open as long as it lives.
+    const c = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', b, '--pid-file', pidFile, 'oci-p'], { stdio: 'ignore', env: { ...process.env, ...(defaultTestParent() ? { BVISOR_CGROUP_PARENT: defaultTestParent()! } : {}) }, timeout: 30_000 });
+    expect(c.status).toBe(0);
+    try {
+      expect(cli(['--root', root, 'start', 'oci-p']).status).toBe(0);
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      const ps = cli(['--root', root, 'ps', '--format', 'json', 'oci-p']);
+      expect(ps.status, ps.stderr).toBe(0);
+      expect(JSON.parse(ps.stdout)).toContain(pid);
+      // The init's v2 cgroup, as the kernel names it (/proc/<pid>/cgroup "0::<path>").
+      const v2 = /^0::(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))![1]!;
+      const mnt = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[f.indexOf('-') + 1] === 'cgroup2')![4]!;
+      const events = (): string => readFileSync(join(mnt, v2, 'cgroup.events'), 'utf8');
+      expect(cli(['--root', root, 'pause', 'oci-p']).status).toBe(0);
+      expect(events()).toMatch(/^frozen 1$/m);
+      expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('paused');
+      expect(cli(['--root', root, 'pause', 'oci-p']).status).toBe(7);
+      expect(cli(['--root', root, 'resume', 'oci-p']).status).toBe(0);
+      expect(events()).toMatch(/^frozen 0$/m);
+      expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('running');
+      const ev = cli(['--root', root, 'events', '--stats', 'oci-p']);
+      expect(ev.status, ev.stderr).toBe(0);
+      const stats = JSON.parse(ev.stdout);
+      expect(stats).toMatchObject({ type: 'stats', id: 'oci-p' });
+      expect(stats.data.pids.current).toBeGreaterThanOrEqual(1);
+      expect(cli(['--root', root, 'kill', 'oci-p', '9']).status).toBe(0);
+    } finally {
+      cli(['--root', root, 'delete', '-f', 'oci-p']);
+    }
+    expect(existsSync(join(root, 'containers', 'oci-p'))).toBe(false);
+  });
+});
+
