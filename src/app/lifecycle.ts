@@ -36,6 +36,7 @@ import { readBack, teardownCgroups, killAll, cgroupMembers, isFrozen, type Cgrou
 import { admittedLinuxPlan, secretFromEnv } from './run.js';
 import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
+import { runHooks } from './hooks.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -295,6 +296,16 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           await new Promise((r) => setTimeout(r, 1));
         }
         fault('create:after-spawn');
+        // prestart and createRuntime hooks: the container exists, its program has not run; a
+        // failing hook ends create, and the catch below removes everything.
+        const hooks = plan.launch?.oci?.hooks;
+        if (hooks?.prestart || hooks?.createRuntime) {
+          // runc's state for these hooks: status creating, with the init's pid (a network hook
+          // reaches /proc/<pid>/ns/net through it).
+          const st = { ...ociState(o.id, dir, { ...state, monitor: procRef(created.monitorPid) }, { status: 'creating', broken: null, exit: null }), pid: created.pid };
+          runHooks('prestart', hooks.prestart, st);
+          runHooks('createRuntime', hooks.createRuntime, st);
+        }
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
@@ -314,6 +325,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   } finally {
     loaded.bundle.cleanup();
   }
+}
+
+/** A hook that may fail without stopping anything (poststart, poststop) says so on stderr. */
+function hookWarning(msg: string): void {
+  process.stderr.write(`bvisor: warning: ${msg}\n`);
 }
 
 /** Removes a container directory, retrying while a dying monitor may still be writing in it. */
@@ -463,6 +479,10 @@ export async function startContainer(root: string, id: string): Promise<Containe
     }
     const next: ContainerState = { ...s, status: 'running', startedAt: new Date().toISOString() };
     writeState(dir, next);
+    // poststart hooks: after the program started; a failure is a warning (runtime-spec).
+    const post = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststart;
+    // (The program may have ended already; the state says what start did: running.)
+    if (post) runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), hookWarning);
     return next;
   });
 }
@@ -674,7 +694,12 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       await stopProcesses(s);
       d = derive(dir, s);
     }
-    return { report: finish(root, id, dir, s, d, j, force) };
+    // poststop hooks run after the container is deleted; read first, with its last state.
+    const poststop = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststop;
+    const last = poststop ? ociState(id, dir, s, d) : null;
+    const report = finish(root, id, dir, s, d, j, force);
+    if (poststop && last) runHooks('poststop', poststop, last, hookWarning);
+    return { report };
   });
   if ('report' in step) return step;
   // The run should finish within moments of its workload's death; a run that does not (or

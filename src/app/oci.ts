@@ -179,8 +179,9 @@ export function features(host: HostFacts): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.2.0',
-    // OCI hooks are refused in config.json until bvisor runs them.
-    hooks: [],
+    // Hooks bvisor runs (in the runtime namespace); createContainer and startContainer, which
+    // run inside the container, are refused in the plan.
+    hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
     mountOptions: ['ro', 'rw', 'nosuid', 'nodev', 'noexec', 'bind', 'rbind', 'private', 'rprivate', 'relatime', 'strictatime', 'noatime', 'mode', 'size'],
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],

@@ -117,6 +117,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
   const plan = admittedLinuxPlan(b, host, opts, 'run', true);
+  // OCI hooks have their moments in create, start and delete; run has none to offer them.
+  const hooks = plan.launch?.oci?.hooks ?? {};
+  if (Object.keys(hooks).length) throw new BvisorError('BV_USAGE', `config.json has ${Object.keys(hooks).map((k) => `hooks.${k}`).join(', ')}, which run with create, start and delete; nothing was run`, { hint: 'use bvisor create, start and delete (as engines do), or remove the hooks' });
   const runId = randomUUID();
   const key = opts.journalKey ?? null;
   // Before anything runs, the state root must take this run's writes: space is reserved until

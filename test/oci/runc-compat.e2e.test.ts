@@ -213,6 +213,49 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(JSON.parse(readFileSync(log, 'utf8').trim().split('\n').at(-1)!)).toMatchObject({ level: 'error' });
   });
 
+  it('hooks run in order with the state on stdin: prestart and createRuntime at create, poststart, poststop after delete (config.md)', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const log = join(work, 'hooks.log');
+    const hook = join(work, 'hook.sh');
+    // Each call appends its name and the state it read on stdin, one line each.
+    writeFileSync(hook, `#!/bin/sh\nprintf '%s ' "$1" >> ${log}\ncat >> ${log}\necho >> ${log}\n`);
+    chmodSync(hook, 0o755);
+    const h = (name: string) => [{ path: hook, args: ['hook.sh', name], env: ['PATH=/usr/bin:/bin'], timeout: 10 }];
+    const b = bundle(['true'], (c) => (c.hooks = { prestart: h('prestart'), createRuntime: h('createRuntime'), poststart: h('poststart'), poststop: h('poststop') }));
+    expect(create(root, 'hk', b.dir).status).toBe(0);
+    const atCreate = readFileSync(log, 'utf8').trim().split('\n');
+    expect(atCreate.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime']);
+    const st = JSON.parse(atCreate[1]!.slice('createRuntime '.length));
+    expect(st).toMatchObject({ id: 'hk', status: 'creating', bundle: b.dir });
+    // The init's pid, alive: a network hook would reach /proc/<pid>/ns/net through it.
+    expect(existsSync(`/proc/${st.pid}/ns/net`)).toBe(true);
+    expect(cli(['--root', root, 'start', 'hk']).status).toBe(0);
+    await until('stopped', () => status(root, 'hk') === 'stopped', 10_000);
+    expect(cli(['--root', root, 'delete', 'hk']).status).toBe(0);
+    const all = readFileSync(log, 'utf8').trim().split('\n');
+    expect(all.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime', 'poststart', 'poststop']);
+    expect(JSON.parse(all[2]!.slice('poststart '.length))).toMatchObject({ id: 'hk', status: 'running' });
+  });
+
+  it('a failing createRuntime hook, or one past its timeout, ends create and leaves nothing; run refuses hooks', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const fail = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo no network for you >&2; exit 3'] }] }));
+    const r = create(root, 'hf', fail.dir);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('hooks.createRuntime[0] /bin/sh exited 3: no network for you');
+    expect(existsSync(join(root, 'containers', 'hf'))).toBe(false);
+    const slow = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'sleep 30'], timeout: 1 }] }));
+    const t = create(root, 'hs', slow.dir);
+    expect(t.status).toBe(4);
+    expect(t.stderr).toContain('ran past its timeout of 1s');
+    expect(existsSync(join(root, 'containers', 'hs'))).toBe(false);
+    const run = cli(['--root', root, 'run', '--bundle', fail.dir, 'hr']);
+    expect(run.status).toBe(125);
+    expect(run.stderr).toContain('hooks.createRuntime, which run with create, start and delete');
+  });
+
   it('features follows features.md: version bounds, namespaces, seccomp lists and cgroup versions', () => {
     const f = cli(['features']).json();
     expect(f.ociVersionMin).toMatch(/^1\.\d+\.\d+$/);

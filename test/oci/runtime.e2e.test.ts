@@ -174,8 +174,9 @@ describe('OCI runtime (e2e)', () => {
     expect(f.linux.seccomp.operators).toContain('SCMP_CMP_MASKED_EQ');
     expect(f.linux.seccomp.actions).not.toContain('SCMP_ACT_NOTIFY');
     expect(f.linux.capabilities).toContain('CAP_SYS_ADMIN');
-    // Hooks are refused in config.json, so none is advertised.
-    expect(f.hooks).toEqual([]);
+    // The hooks bvisor runs, in the runtime namespace (createContainer and startContainer, run
+    // inside the container, are refused).
+    expect(f.hooks).toEqual(['prestart', 'createRuntime', 'poststart', 'poststop']);
   });
 
   it('ps, pause, resume and events act on the container\'s own cgroup (cgroup.events is the oracle)', async () => {

@@ -1279,6 +1279,35 @@ export interface OciLaunch {
         target: string;
         rights: string[];
       }[];
+  /**
+   * The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.
+   */
+  hooks?: {
+    prestart?: {
+      path: string;
+      args: string[];
+      env: string[];
+      timeout: number | null;
+    }[];
+    createRuntime?: {
+      path: string;
+      args: string[];
+      env: string[];
+      timeout: number | null;
+    }[];
+    poststart?: {
+      path: string;
+      args: string[];
+      env: string[];
+      timeout: number | null;
+    }[];
+    poststop?: {
+      path: string;
+      args: string[];
+      env: string[];
+      timeout: number | null;
+    }[];
+  };
 }
 
 // ---- report.schema.json ----

@@ -9502,7 +9502,7 @@ return errors === 0;
 validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate79;
-const schema106 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}},"OciLaunch":{"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]}}}}};
+const schema106 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}},"OciLaunch":{"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}}}}}};
 const schema107 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
 const schema110 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
 const schema108 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
@@ -9711,7 +9711,7 @@ const schema115 = {"title":"CgroupLimit","type":"object","additionalProperties":
 const schema116 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
 const schema117 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
 const schema118 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
-const schema119 = {"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]}}};
+const schema119 = {"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}}}};
 const pattern33 = new RegExp("^[0-9]+$", "u");
 
 function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -13076,7 +13076,7 @@ vErrors.push(err277);
 errors++;
 }
 for(const key19 in data116){
-if(!((((((((key19 === "hostname") || (key19 === "seccomp")) || (key19 === "cgroupLeaf")) || (key19 === "oomScoreAdj")) || (key19 === "umask")) || (key19 === "terminal")) || (key19 === "engine")) || (key19 === "rootRules"))){
+if(!(func1.call(schema119.properties, key19))){
 const err278 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err278];
@@ -13379,9 +13379,12 @@ vErrors = null;
 }
 }
 }
-}
-else {
-const err300 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data116.hooks !== undefined){
+let data130 = data116.hooks;
+if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
+for(const key21 in data130){
+if(!((((key21 === "prestart") || (key21 === "createRuntime")) || (key21 === "poststart")) || (key21 === "poststop"))){
+const err300 = {instancePath:instancePath+"/oci/hooks",schemaPath:"#/$defs/OciLaunch/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -13390,15 +13393,695 @@ vErrors.push(err300);
 }
 errors++;
 }
-var _valid5 = _errs283 === errors;
-valid63 = valid63 || _valid5;
-if(!valid63){
-const err301 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data130.prestart !== undefined){
+let data131 = data130.prestart;
+if(Array.isArray(data131)){
+const len18 = data131.length;
+for(let i18=0; i18<len18; i18++){
+let data132 = data131[i18];
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+if(data132.path === undefined){
+const err301 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err301];
 }
 else {
 vErrors.push(err301);
+}
+errors++;
+}
+if(data132.args === undefined){
+const err302 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err302];
+}
+else {
+vErrors.push(err302);
+}
+errors++;
+}
+if(data132.env === undefined){
+const err303 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err303];
+}
+else {
+vErrors.push(err303);
+}
+errors++;
+}
+if(data132.timeout === undefined){
+const err304 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err304];
+}
+else {
+vErrors.push(err304);
+}
+errors++;
+}
+for(const key22 in data132){
+if(!((((key22 === "path") || (key22 === "args")) || (key22 === "env")) || (key22 === "timeout"))){
+const err305 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err305];
+}
+else {
+vErrors.push(err305);
+}
+errors++;
+}
+}
+if(data132.path !== undefined){
+if(typeof data132.path !== "string"){
+const err306 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err306];
+}
+else {
+vErrors.push(err306);
+}
+errors++;
+}
+}
+if(data132.args !== undefined){
+let data134 = data132.args;
+if(Array.isArray(data134)){
+const len19 = data134.length;
+for(let i19=0; i19<len19; i19++){
+if(typeof data134[i19] !== "string"){
+const err307 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/args/" + i19,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err307];
+}
+else {
+vErrors.push(err307);
+}
+errors++;
+}
+}
+}
+else {
+const err308 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err308];
+}
+else {
+vErrors.push(err308);
+}
+errors++;
+}
+}
+if(data132.env !== undefined){
+let data136 = data132.env;
+if(Array.isArray(data136)){
+const len20 = data136.length;
+for(let i20=0; i20<len20; i20++){
+if(typeof data136[i20] !== "string"){
+const err309 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/env/" + i20,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err309];
+}
+else {
+vErrors.push(err309);
+}
+errors++;
+}
+}
+}
+else {
+const err310 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err310];
+}
+else {
+vErrors.push(err310);
+}
+errors++;
+}
+}
+if(data132.timeout !== undefined){
+let data138 = data132.timeout;
+if((!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))) && (data138 !== null)){
+const err311 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err311];
+}
+else {
+vErrors.push(err311);
+}
+errors++;
+}
+}
+}
+else {
+const err312 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err312];
+}
+else {
+vErrors.push(err312);
+}
+errors++;
+}
+}
+}
+else {
+const err313 = {instancePath:instancePath+"/oci/hooks/prestart",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err313];
+}
+else {
+vErrors.push(err313);
+}
+errors++;
+}
+}
+if(data130.createRuntime !== undefined){
+let data139 = data130.createRuntime;
+if(Array.isArray(data139)){
+const len21 = data139.length;
+for(let i21=0; i21<len21; i21++){
+let data140 = data139[i21];
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+if(data140.path === undefined){
+const err314 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err314];
+}
+else {
+vErrors.push(err314);
+}
+errors++;
+}
+if(data140.args === undefined){
+const err315 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err315];
+}
+else {
+vErrors.push(err315);
+}
+errors++;
+}
+if(data140.env === undefined){
+const err316 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err316];
+}
+else {
+vErrors.push(err316);
+}
+errors++;
+}
+if(data140.timeout === undefined){
+const err317 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err317];
+}
+else {
+vErrors.push(err317);
+}
+errors++;
+}
+for(const key23 in data140){
+if(!((((key23 === "path") || (key23 === "args")) || (key23 === "env")) || (key23 === "timeout"))){
+const err318 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err318];
+}
+else {
+vErrors.push(err318);
+}
+errors++;
+}
+}
+if(data140.path !== undefined){
+if(typeof data140.path !== "string"){
+const err319 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err319];
+}
+else {
+vErrors.push(err319);
+}
+errors++;
+}
+}
+if(data140.args !== undefined){
+let data142 = data140.args;
+if(Array.isArray(data142)){
+const len22 = data142.length;
+for(let i22=0; i22<len22; i22++){
+if(typeof data142[i22] !== "string"){
+const err320 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/args/" + i22,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err320];
+}
+else {
+vErrors.push(err320);
+}
+errors++;
+}
+}
+}
+else {
+const err321 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err321];
+}
+else {
+vErrors.push(err321);
+}
+errors++;
+}
+}
+if(data140.env !== undefined){
+let data144 = data140.env;
+if(Array.isArray(data144)){
+const len23 = data144.length;
+for(let i23=0; i23<len23; i23++){
+if(typeof data144[i23] !== "string"){
+const err322 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/env/" + i23,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err322];
+}
+else {
+vErrors.push(err322);
+}
+errors++;
+}
+}
+}
+else {
+const err323 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err323];
+}
+else {
+vErrors.push(err323);
+}
+errors++;
+}
+}
+if(data140.timeout !== undefined){
+let data146 = data140.timeout;
+if((!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))) && (data146 !== null)){
+const err324 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err324];
+}
+else {
+vErrors.push(err324);
+}
+errors++;
+}
+}
+}
+else {
+const err325 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err325];
+}
+else {
+vErrors.push(err325);
+}
+errors++;
+}
+}
+}
+else {
+const err326 = {instancePath:instancePath+"/oci/hooks/createRuntime",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err326];
+}
+else {
+vErrors.push(err326);
+}
+errors++;
+}
+}
+if(data130.poststart !== undefined){
+let data147 = data130.poststart;
+if(Array.isArray(data147)){
+const len24 = data147.length;
+for(let i24=0; i24<len24; i24++){
+let data148 = data147[i24];
+if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
+if(data148.path === undefined){
+const err327 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err327];
+}
+else {
+vErrors.push(err327);
+}
+errors++;
+}
+if(data148.args === undefined){
+const err328 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err328];
+}
+else {
+vErrors.push(err328);
+}
+errors++;
+}
+if(data148.env === undefined){
+const err329 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err329];
+}
+else {
+vErrors.push(err329);
+}
+errors++;
+}
+if(data148.timeout === undefined){
+const err330 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err330];
+}
+else {
+vErrors.push(err330);
+}
+errors++;
+}
+for(const key24 in data148){
+if(!((((key24 === "path") || (key24 === "args")) || (key24 === "env")) || (key24 === "timeout"))){
+const err331 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err331];
+}
+else {
+vErrors.push(err331);
+}
+errors++;
+}
+}
+if(data148.path !== undefined){
+if(typeof data148.path !== "string"){
+const err332 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err332];
+}
+else {
+vErrors.push(err332);
+}
+errors++;
+}
+}
+if(data148.args !== undefined){
+let data150 = data148.args;
+if(Array.isArray(data150)){
+const len25 = data150.length;
+for(let i25=0; i25<len25; i25++){
+if(typeof data150[i25] !== "string"){
+const err333 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/args/" + i25,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err333];
+}
+else {
+vErrors.push(err333);
+}
+errors++;
+}
+}
+}
+else {
+const err334 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err334];
+}
+else {
+vErrors.push(err334);
+}
+errors++;
+}
+}
+if(data148.env !== undefined){
+let data152 = data148.env;
+if(Array.isArray(data152)){
+const len26 = data152.length;
+for(let i26=0; i26<len26; i26++){
+if(typeof data152[i26] !== "string"){
+const err335 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/env/" + i26,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err335];
+}
+else {
+vErrors.push(err335);
+}
+errors++;
+}
+}
+}
+else {
+const err336 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err336];
+}
+else {
+vErrors.push(err336);
+}
+errors++;
+}
+}
+if(data148.timeout !== undefined){
+let data154 = data148.timeout;
+if((!(((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154))) && (isFinite(data154)))) && (data154 !== null)){
+const err337 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err337];
+}
+else {
+vErrors.push(err337);
+}
+errors++;
+}
+}
+}
+else {
+const err338 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err338];
+}
+else {
+vErrors.push(err338);
+}
+errors++;
+}
+}
+}
+else {
+const err339 = {instancePath:instancePath+"/oci/hooks/poststart",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err339];
+}
+else {
+vErrors.push(err339);
+}
+errors++;
+}
+}
+if(data130.poststop !== undefined){
+let data155 = data130.poststop;
+if(Array.isArray(data155)){
+const len27 = data155.length;
+for(let i27=0; i27<len27; i27++){
+let data156 = data155[i27];
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+if(data156.path === undefined){
+const err340 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err340];
+}
+else {
+vErrors.push(err340);
+}
+errors++;
+}
+if(data156.args === undefined){
+const err341 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err341];
+}
+else {
+vErrors.push(err341);
+}
+errors++;
+}
+if(data156.env === undefined){
+const err342 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err342];
+}
+else {
+vErrors.push(err342);
+}
+errors++;
+}
+if(data156.timeout === undefined){
+const err343 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err343];
+}
+else {
+vErrors.push(err343);
+}
+errors++;
+}
+for(const key25 in data156){
+if(!((((key25 === "path") || (key25 === "args")) || (key25 === "env")) || (key25 === "timeout"))){
+const err344 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err344];
+}
+else {
+vErrors.push(err344);
+}
+errors++;
+}
+}
+if(data156.path !== undefined){
+if(typeof data156.path !== "string"){
+const err345 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err345];
+}
+else {
+vErrors.push(err345);
+}
+errors++;
+}
+}
+if(data156.args !== undefined){
+let data158 = data156.args;
+if(Array.isArray(data158)){
+const len28 = data158.length;
+for(let i28=0; i28<len28; i28++){
+if(typeof data158[i28] !== "string"){
+const err346 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/args/" + i28,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err346];
+}
+else {
+vErrors.push(err346);
+}
+errors++;
+}
+}
+}
+else {
+const err347 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err347];
+}
+else {
+vErrors.push(err347);
+}
+errors++;
+}
+}
+if(data156.env !== undefined){
+let data160 = data156.env;
+if(Array.isArray(data160)){
+const len29 = data160.length;
+for(let i29=0; i29<len29; i29++){
+if(typeof data160[i29] !== "string"){
+const err348 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/env/" + i29,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err348];
+}
+else {
+vErrors.push(err348);
+}
+errors++;
+}
+}
+}
+else {
+const err349 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err349];
+}
+else {
+vErrors.push(err349);
+}
+errors++;
+}
+}
+if(data156.timeout !== undefined){
+let data162 = data156.timeout;
+if((!(((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162))) && (isFinite(data162)))) && (data162 !== null)){
+const err350 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err350];
+}
+else {
+vErrors.push(err350);
+}
+errors++;
+}
+}
+}
+else {
+const err351 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err351];
+}
+else {
+vErrors.push(err351);
+}
+errors++;
+}
+}
+}
+else {
+const err352 = {instancePath:instancePath+"/oci/hooks/poststop",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err352];
+}
+else {
+vErrors.push(err352);
+}
+errors++;
+}
+}
+}
+else {
+const err353 = {instancePath:instancePath+"/oci/hooks",schemaPath:"#/$defs/OciLaunch/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err353];
+}
+else {
+vErrors.push(err353);
+}
+errors++;
+}
+}
+}
+else {
+const err354 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err354];
+}
+else {
+vErrors.push(err354);
+}
+errors++;
+}
+var _valid5 = _errs283 === errors;
+valid63 = valid63 || _valid5;
+if(!valid63){
+const err355 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err355];
+}
+else {
+vErrors.push(err355);
 }
 errors++;
 }
@@ -13416,12 +14099,12 @@ vErrors = null;
 }
 }
 else {
-const err302 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err356 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err302];
+vErrors = [err356];
 }
 else {
-vErrors.push(err302);
+vErrors.push(err356);
 }
 errors++;
 }

@@ -319,8 +319,12 @@ export function translateOciConfig(config: unknown): OciTranslation {
   // hooks
   const hooks: OciExtras['hooks'] = {};
   const hk = r.obj(c.hooks, 'hooks');
-  if (hk && Object.values(hk).some((v) => Array.isArray(v) && v.length > 0)) r.refuse('hooks', 'OCI hooks are not run by bvisor yet', 'remove the hooks, or run them from the engine');
   if (hk) {
+    // createContainer and startContainer hooks run inside the container's namespaces (before
+    // pivot_root, before the program); bvisor runs hooks only in the runtime namespace.
+    for (const name of ['createContainer', 'startContainer'] as const) {
+      if (Array.isArray(hk[name]) && (hk[name] as unknown[]).length) r.refuse(`hooks.${name}`, `${name} hooks run inside the container's namespaces, which bvisor does not do`, 'run the step as a createRuntime or poststart hook (runtime namespace), or in the image');
+    }
     r.keys(hk, 'hooks', HOOK_NAMES);
     for (const name of HOOK_NAMES) {
       const list = r.arr(hk[name], `hooks.${name}`);
@@ -335,6 +339,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
         const timeout = r.int(o.timeout, `${at}.timeout`, 1, 86400);
         return [{ path, args: r.strs(o.args, `${at}.args`), env: r.strs(o.env, `${at}.env`), timeout }];
       });
+      if (name !== 'createContainer' && name !== 'startContainer') r.accept(`hooks.${name}`, `${list.length} hook(s)`, `bvisor:hook(${name === 'poststart' ? 'after start' : name === 'poststop' ? 'after delete' : 'at create, before the program'},runtime namespace,state on stdin)`, name === 'poststart' || name === 'poststop' ? 'a failure is a warning, as the runtime-spec says' : 'a failure stops the container before its program runs');
     }
   }
 

@@ -139,7 +139,7 @@ describe('OCI config translation', () => {
     c.linux.seccompx = {};
     c.mounts.push({ destination: '/mnt', type: 'nfs', source: 'srv:/x', options: [] });
     c.mounts.push({ destination: '/data', type: 'bind', source: '/srv', options: ['rbind', 'rshared'] });
-    c.hooks = { createRuntime: [{ path: '/usr/bin/true' }] };
+    c.hooks = { createRuntime: [{ path: '/usr/bin/true' }], startContainer: [{ path: '/usr/bin/true' }] };
     c.ociVersion = '2.0.0';
     const { manifest } = translateOciConfig(c);
     const paths = manifest.oci.refusals.map((r) => r.clause);
@@ -155,7 +155,7 @@ describe('OCI config translation', () => {
         'linux.seccompx',
         'mounts[10].type',
         'mounts[11].options',
-        'hooks',
+        'hooks.startContainer',
         'ociVersion',
       ]),
     );
