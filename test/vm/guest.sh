@@ -52,6 +52,26 @@ container_bundle() {
   expect_run $'hello from the container\nbvisor-ct' node bin/run.js run vm-ct -b "$d/bundle"
 }
 
+# An OCI bundle (containerd's config) on pure v2: run prints; create/start/pause/resume/kill/
+# delete with the config's cgroupsPath, and the kernel's freezer state read back.
+oci_bundle() {
+  local d; d=$(mktemp -d /tmp/bvisor-vm-oci.XXXXXX) || return 1
+  test/vm/oci-bundle.sh "$d/run" /bvisor-vm-oci/run sh -c 'echo hello from an OCI bundle' || return 1
+  expect_run 'hello from an OCI bundle' node bin/run.js --root "$d/state" run --bundle "$d/run" vm-oci-run || return 1
+  test/vm/oci-bundle.sh "$d/live" /bvisor-vm-oci/live sleep 60 || return 1
+  node bin/run.js --root "$d/state" create --bundle "$d/live" --pid-file "$d/pid" vm-oci </dev/null >/dev/null 2>"$d/err" || { cat "$d/err"; return 1; }
+  node bin/run.js --root "$d/state" start vm-oci || return 1
+  grep -qx "0::/bvisor-vm-oci/live" "/proc/$(cat "$d/pid")/cgroup" || { echo "the init is not in /bvisor-vm-oci/live:"; cat "/proc/$(cat "$d/pid")/cgroup"; return 1; }
+  node bin/run.js --root "$d/state" pause vm-oci || return 1
+  grep -qx 'frozen 1' /sys/fs/cgroup/bvisor-vm-oci/live/cgroup.events || { echo "cgroup.events does not say frozen"; return 1; }
+  node bin/run.js --root "$d/state" state vm-oci | grep -q '"status": "paused"' || return 1
+  node bin/run.js --root "$d/state" resume vm-oci || return 1
+  node bin/run.js --root "$d/state" kill vm-oci 9 || return 1
+  node bin/run.js --root "$d/state" delete --force vm-oci || return 1
+  [ ! -e /sys/fs/cgroup/bvisor-vm-oci/live ] || { echo "the container's cgroup is left"; return 1; }
+  rmdir /sys/fs/cgroup/bvisor-vm-oci 2>/dev/null || true
+}
+
 # The listed files, one vitest run. A listed file that does not exist fails the step: vitest
 # takes its arguments as filters and would silently run nothing for it.
 live_tests() {
@@ -72,6 +92,7 @@ step "bvisor check" node bin/run.js check
 step "bvisor plan bundles/hello" node bin/run.js plan bundles/hello
 step "bvisor run hello -b bundles/hello" expect_run 'hello from inside the boundary' node bin/run.js run hello -b bundles/hello
 step "bvisor run (container-mode bundle)" container_bundle
+step "OCI bundle (run, create…delete)" oci_bundle
 step "vitest (test/vm/tests.txt)" live_tests
 
 # A process killed by an invalid opcode is the emulator's fault, not bvisor's: say so, so that

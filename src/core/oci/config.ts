@@ -19,6 +19,10 @@ import { isNormalAbsolute } from '../paths.js';
 export const OCI_SUPPORTED = /^1\.(0|1|2)\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
 /** The annotation a podman user (--annotation) or a Kubernetes pod sets to narrow the config. */
 export const BOUNDARY_ANNOTATION = 'org.bvisor.boundary';
+/** Set to best-effort, it lets a config carry AppArmor/SELinux labels bvisor does not apply. */
+export const LSM_ANNOTATION = 'org.bvisor.lsm-labels';
+
+const mountLabelOf = (c: Obj): string | null => (isObj(c.linux) && typeof c.linux.mountLabel === 'string' && c.linux.mountLabel !== '' ? c.linux.mountLabel : null);
 
 /** A mount of the config that is not a bind: made fresh in the child (fsopen/fsmount). */
 export interface OciFsMount {
@@ -282,9 +286,15 @@ export function translateOciConfig(config: unknown): OciTranslation {
   else r.accept('process.noNewPrivileges', 'true', 'linux:prctl(PR_SET_NO_NEW_PRIVS)');
   const oomScoreAdj = r.int(p.oomScoreAdj, 'process.oomScoreAdj', -1000, 1000);
   if (oomScoreAdj !== null && oomScoreAdj < 0) r.refuse('process.oomScoreAdj', `${oomScoreAdj} would make the container harder to kill than bvisor itself`, 'use 0 or more');
+  // LSM labels: bvisor applies none. Refused, unless the bundle says labels are best-effort
+  // (the annotation below), and then recorded as not applied.
+  const lsmBestEffort = isObj(c.annotations) && c.annotations[LSM_ANNOTATION] === 'best-effort';
   for (const k of ['apparmorProfile', 'selinuxLabel'] as const) {
-    if (p[k] !== undefined && p[k] !== '') r.refuse(`process.${k}`, `this host's LSM label ${JSON.stringify(p[k])} is not applied by bvisor`, 'remove the label; bvisor confines with landlock and seccomp');
+    if (p[k] === undefined || p[k] === '') continue;
+    if (lsmBestEffort) r.verdicts.push({ clause: `process.${k}`, requested: String(p[k]), guarantee: 'best-effort', verdict: 'best-effort', mechanism: 'none', reason: `not applied (bvisor confines with landlock and seccomp); accepted because ${LSM_ANNOTATION} is best-effort` });
+    else r.refuse(`process.${k}`, `the LSM label ${JSON.stringify(p[k])} is not applied by bvisor`, `remove the label (bvisor confines with landlock and seccomp), or accept it unapplied with the annotation ${LSM_ANNOTATION}=best-effort`);
   }
+  if (mountLabelOf(c) && lsmBestEffort) r.verdicts.push({ clause: 'linux.mountLabel', requested: String(mountLabelOf(c)), guarantee: 'best-effort', verdict: 'best-effort', mechanism: 'none', reason: `not applied; accepted because ${LSM_ANNOTATION} is best-effort` });
   for (const k of ['ioPriority', 'scheduler', 'execCPUAffinity'] as const) if (p[k] !== undefined) r.refuse(`process.${k}`, 'is not applied by bvisor', `remove process.${k}`);
 
   const rlimits: OciRlimit[] = [];
@@ -444,7 +454,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
   if (sysctl) for (const k of Object.keys(sysctl)) r.refuse(`linux.sysctl.${k}`, 'sysctls are not written by bvisor', 'remove it (podman: --sysctl; containerd: the spec\'s linux.sysctl)');
   const seccomp = l.seccomp ?? null;
   if (l.rootfsPropagation !== undefined && !['private', 'rprivate', 'slave', 'rslave'].includes(String(l.rootfsPropagation))) r.refuse('linux.rootfsPropagation', `${String(l.rootfsPropagation)} propagation would let mounts cross between the container and the host`, 'use private (bvisor\'s mounts are always private)');
-  if (l.mountLabel !== undefined && l.mountLabel !== '') r.refuse('linux.mountLabel', 'SELinux mount labels are not applied by bvisor', 'remove mountLabel');
+  if (l.mountLabel !== undefined && l.mountLabel !== '' && !(isObj(c.annotations) && c.annotations[LSM_ANNOTATION] === 'best-effort')) r.refuse('linux.mountLabel', 'SELinux mount labels are not applied by bvisor', `remove mountLabel, or accept it unapplied with the annotation ${LSM_ANNOTATION}=best-effort`);
   if (l.intelRdt !== undefined) r.refuse('linux.intelRdt', 'is not applied by bvisor', 'remove it');
   if (l.rdmaRdma !== undefined) r.refuse('linux.rdmaRdma', 'is not applied by bvisor', 'remove it');
   if (l.personality !== undefined) r.refuse('linux.personality', 'is not applied by bvisor', 'remove it');

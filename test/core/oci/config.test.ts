@@ -240,3 +240,19 @@ describe('a boundary narrowing an OCI config (boundary.yaml beside it, or the an
     expect(p.clauses.find((x) => x.clause === 'boundary.yaml:filesystem')?.mechanism).toBe('linux:landlock(container paths)');
   });
 });
+
+describe('LSM labels', () => {
+  it('are refused unless the bundle marks them best-effort, then recorded as not applied', () => {
+    const c = podman();
+    c.process.apparmorProfile = 'containers-default-0.50.1';
+    c.linux.mountLabel = 'system_u:object_r:container_file_t:s0';
+    expect(translateOciConfig(c).manifest.oci.refusals.map((r) => r.clause)).toEqual(['process.apparmorProfile', 'linux.mountLabel']);
+    c.annotations['org.bvisor.lsm-labels'] = 'best-effort';
+    const m = translateOciConfig(c).manifest;
+    expect(m.oci.refusals).toEqual([]);
+    expect(m.oci.verdicts.filter((v) => v.verdict === 'best-effort').map((v) => [v.clause, v.mechanism])).toEqual([
+      ['process.apparmorProfile', 'none'],
+      ['linux.mountLabel', 'none'],
+    ]);
+  });
+});
