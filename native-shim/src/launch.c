@@ -120,7 +120,7 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, console_fd), offsetof(struct bv_body_header, console_rows),
       offsetof(struct bv_body_header, console_cols), offsetof(struct bv_body_header, join_fd),
       offsetof(struct bv_body_header, join_ns), offsetof(struct bv_body_header, exe_path),
-      offsetof(struct bv_body_header, reserved),
+      offsetof(struct bv_body_header, net_fd),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -887,7 +887,7 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
   if (h->exe_path != BV_NO_STRING && h->exe_path >= h->strings_len) return -EBADMSG;
   if ((h->flags & BV_F_CONSOLE) && h->console_fd < 0) return -EBADMSG;
   if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
-  if (h->reserved != 0) return -EBADMSG;
+  if (h->net_fd < -1 || (h->net_fd >= 0 && ((h->clone_flags & CLONE_NEWNET) || h->join_fd >= 0))) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;
   /* Phases never go back: stage, prepare, pivot, assemble; slots are in range. */
   int phase = 0;
@@ -958,9 +958,41 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  /* An engine's network namespace: setns applies to the calling thread only, and a clone3
+   * child is born in its creator's; enter it just for the clone, then return to our own. Done
+   * here, by root in the initial user namespace, because the child (in its new user
+   * namespace) would have no rights over a namespace the host owns. */
+  int own_net = -1;
+  if (h->net_fd >= 0) {
+    own_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own_net < 0 || syscall(SYS_setns, h->net_fd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      if (own_net >= 0) close(own_net);
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+      free(p.argv);
+      free(p.envp);
+      free(p.slots);
+      return -e;
+    }
+  }
   long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) child_main(&p);
   int err = pid < 0 ? errno : 0;
+  if (own_net >= 0) {
+    /* Back to our own namespace. If that ever failed, this thread would go on in the
+     * container's network: kill what we made and report it, never carry on. */
+    if (syscall(SYS_setns, own_net, CLONE_NEWNET) < 0) {
+      int e = errno;
+      close(own_net);
+      if (pid > 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+      free(p.argv);
+      free(p.envp);
+      free(p.slots);
+      return -e;
+    }
+    close(own_net);
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   free(p.argv);
   free(p.envp);

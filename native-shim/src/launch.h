@@ -154,7 +154,9 @@ struct bv_body_header {
   uint32_t join_ns;      /* exec: the CLONE_NEW* namespaces to join through join_fd */
   uint32_t exe_path;     /* strings offset of the program to resolve in the workload's root (step
                           * 5c; then exe_fd is -1), or BV_NO_STRING: exe_fd is the program */
-  uint32_t reserved;     /* 0 */
+  int32_t net_fd;        /* a network namespace (an engine's CNI netns, by its nsfs fd) that
+                          * bv_spawn's thread enters around clone3, so the child is born in it
+                          * and never needs rights over it; -1: none. Not with CLONE_NEWNET */
 };
 
 struct bv_fd {

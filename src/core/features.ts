@@ -59,6 +59,8 @@ export interface PlanPaths {
   /** Container mode: what the rootfs has where bvisor will mount (grant targets, /proc, /dev,
    * /tmp), resolved beneath it with no symlink allowed ('symlink': one is on the way). */
   rootTargets?: Readonly<Record<string, PathFact['kind'] | 'symlink'>>;
+  /** An OCI config's network namespace path (linux.namespaces[network].path), resolved. */
+  netns?: PathFact | null;
 }
 
 /** Where a grant appears in container mode: bundle-relative ones at /<relative path>. */

@@ -165,6 +165,15 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
   }
 
   if (m.oci) choices.push(...ociChoices(m.oci, ctx));
+  if (m.oci?.netnsPath) {
+    // The engine's network namespace: the network clause says so instead of "host".
+    const i = choices.findIndex((c) => c.verdict.clause === 'network');
+    const fact = input.paths.netns;
+    const no = (reason: string, hint: string): Choice => ({ verdict: { clause: 'network', requested: `the network namespace ${m.oci!.netnsPath}`, guarantee: 'enforced', verdict: 'refused', mechanism: null, reason }, refusal: { code: 'BV_OCI_UNSUPPORTED', clause: 'linux.namespaces(network).path', reason, hint } });
+    if (host.identity.euid !== 0) choices[i] = no('entering a network namespace the host owns needs root (CAP_SYS_ADMIN in its user namespace)', 'run bvisor as root, or let it make the network namespace');
+    else if (!fact || fact.kind === 'missing') choices[i] = no(`${m.oci.netnsPath} does not exist`, 'the engine must create the namespace before create');
+    else choices[i] = { verdict: { clause: 'network', requested: `the network namespace ${m.oci.netnsPath}`, guarantee: 'enforced', verdict: 'enforced', mechanism: 'linux:setns(net) around clone3', reason: 'the engine\'s network namespace (its interfaces, routes and firewall are the engine\'s)' }, refusal: null };
+  }
   choices.push(...layoutRefusals(input, backend, ctx));
   const clauses = choices.map((c) => c.verdict);
   const refusals = choices.flatMap((c) => (c.refusal ? [c.refusal] : []));
@@ -379,7 +388,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     scope: backend === 'linux' && host.landlock.abi < 6 ? [] : [...(m.isolate.value.signals || (backend === 'linux' && (!namespaces.includes('pid') || m.stdio.stdin === 'inherit')) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix || (backend === 'linux' && m.network.value.mode === 'ports') ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { ...host.mapping },
-    oci: m.oci ? { hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
+    oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.
   const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');

@@ -439,6 +439,8 @@ export function loadBundle(arg: string): LoadedBundle {
       const ann = manifest.oci.annotations[BOUNDARY_ANNOTATION];
       if (ann !== undefined) manifest = narrowOci(manifest, loadNarrowing(ann, `${file} annotations["${BOUNDARY_ANNOTATION}"]`), `annotations.${BOUNDARY_ANNOTATION}`);
       const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, jsonLocator(), file);
+      // The engine's network namespace, identified now: the launcher enters only this one.
+      if (manifest.oci.netnsPath) paths.netns = resolveHostPath(manifest.oci.netnsPath);
       bundle.releaseFd();
       return { bundle, manifest, paths };
     }

@@ -4,7 +4,7 @@
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, cli } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
@@ -140,21 +140,52 @@ describe('OCI runtime (e2e)', () => {
     expect(p.stderr).toContain('annotations.org.bvisor.boundary:network');
   });
 
+  it('joins the engine\'s network namespace by path (the init\'s /proc/<pid>/ns/net is that file\'s nsfs inode); /sys is empty there', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    // A network namespace kept alive by a bind mount on a file, as `ip netns add` and CNI do.
+    const nsFile = join(work, `netns-${process.pid}`);
+    writeFileSync(nsFile, '');
+    const made = spawnSync('unshare', [`--net=${nsFile}`, 'true'], { encoding: 'utf8' });
+    if (made.status !== 0) return skipOrFail('util-linux', `unshare --net=FILE: ${made.stderr.trim()}`);
+    try {
+      const ino = statSync(nsFile).ino;
+      const root = newRoot();
+      const b = ociBundle(['sh', '-c', 'readlink /proc/self/ns/net; ls -A /sys | wc -l'], (c) => {
+        for (const n of c.linux.namespaces) if (n.type === 'network') n.path = nsFile;
+      });
+      const r = cli(['--root', root, 'run', '--bundle', b, 'netns-1']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.split('\n')[0]).toBe(`net:[${ino}]`);
+      expect(r.stdout.split('\n')[1]?.trim()).toBe('0');
+      expect(cli(['plan', b]).stdout).toMatch(/^network\s+enforced\s+linux:setns\(net\) around clone3/m);
+      // A path that is not there is refused before anything runs.
+      const gone = ociBundle(['true'], (c) => {
+        for (const n of c.linux.namespaces) if (n.type === 'network') n.path = `${nsFile}-missing`;
+      });
+      const p = cli(['plan', gone]);
+      expect(p.status).toBe(3);
+      expect(p.stderr).toContain(`linux.namespaces(network).path: ${nsFile}-missing does not exist`);
+    } finally {
+      spawnSync('umount', [nsFile]);
+      rmSync(nsFile, { force: true });
+    }
+  });
+
   it('refuses a config it cannot honour with the JSON path and a hint, before anything exists', () => {
     const root = newRoot();
     const b = ociBundle(['true'], (c) => {
-      c.linux.namespaces[4] = { type: 'network', path: '/run/netns/cni-1234' };
+      c.linux.namespaces[0] = { type: 'pid', path: '/proc/1/ns/pid' };
       c.linux.sysctl = { 'net.core.somaxconn': '1024' };
     });
     const r = cli(['--root', root, 'create', '--bundle', b, 'oci-refused']);
     expect(r.status).toBe(3);
-    expect(r.stderr).toContain('linux.namespaces[4].path: joining an existing network namespace (/run/netns/cni-1234)');
+    expect(r.stderr).toContain('linux.namespaces[0].path: joining an existing pid namespace (/proc/1/ns/pid) is not supported');
     expect(r.stderr).toContain('linux.sysctl.net.core.somaxconn');
     expect(r.stderr).toMatch(/hint: /);
     expect(existsSync(join(root, 'containers', 'oci-refused'))).toBe(false);
     const p = cli(['plan', '--json', b]);
     expect(p.status).toBe(3);
-    expect(p.json().refusals.map((x: { clause: string }) => x.clause)).toEqual(expect.arrayContaining(['linux.namespaces[4].path', 'linux.sysctl.net.core.somaxconn']));
+    expect(p.json().refusals.map((x: { clause: string }) => x.clause)).toEqual(expect.arrayContaining(['linux.namespaces[0].path', 'linux.sysctl.net.core.somaxconn']));
   });
 
   it('names file:line:col when config.json is not JSON', () => {

@@ -365,6 +365,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Resolve once: the program, every grant and the rootfs are opened here, checked against
     // the (dev, ino) the plan recorded, and used by descriptor from now on.
     const exeFd = fds.own(openPlanned({ path: launch.workload.path, dev: launch.workload.dev, ino: launch.workload.ino }, 'workload'));
+    // An engine's network namespace: the very one planned (nsfs dev/ino), opened for setns.
+    const netFd = launch.oci?.netns ? fds.own(openPlanned(launch.oci.netns, 'linux.namespaces(network).path', O.RDONLY)) : -1;
     const grantFds = new Map<string, number>();
     for (const r of launch.filesystem) {
       if (launch.layout.length > 0 && servedBySpecial(r)) continue;
@@ -506,6 +508,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         stdio: [at(stdinFd), at(stdoutFd), at(stderrFd)],
         declared: declared.map((d) => ({ ...d, src: at(d.src) })),
         consoleFd: req.console ? at(req.console.fd) : -1,
+        netFd: at(netFd),
       },
       console: req.console ? { rows: req.console.rows, cols: req.console.cols } : null,
       hostname: launch.namespaces.includes('uts') ? (launch.oci?.hostname ?? req.hostname) : null,
@@ -567,6 +570,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     childEnds.forEach(closeFd);
     childEnds.length = 0;
     closeFd(exeFd);
+    if (netFd >= 0) closeFd(netFd);
     for (const fd of grantFds.values()) closeFd(fd);
     if (rootFd >= 0) closeFd(rootFd);
 
@@ -604,7 +608,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
       const user = launch.namespaces.includes('user');
-      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}) });
+      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}) });
       // Evidence decides: what the kernel says about the prepared child must match the plan, or
       // the go byte is never sent and the workload never runs.
       const bad = failedEvidence(evidence);

@@ -12,7 +12,7 @@ export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
   rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
-  console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, reserved: 148,
+  console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, net_fd: 148,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -73,6 +73,8 @@ export interface BodyRuntime {
   declared: DeclaredFd[];
   /** The connected --console-socket (BV_F_CONSOLE), or -1/absent. */
   consoleFd?: number;
+  /** An engine's network namespace (nsfs fd) the child is born in, or -1/absent. */
+  netFd?: number;
 }
 
 /** enum bv_mount_op (launch.h): stage, prepare (CLONE, FSMOUNT), pivot, assemble. */
@@ -402,7 +404,7 @@ export function lower(input: LowerInput): Uint8Array {
   i32(H.join_fd, exec ? exec.joinFd : -1);
   u32(H.join_ns, joinNs >>> 0);
   u32(H.exe_path, exePathOff);
-  u32(H.reserved, 0);
+  i32(H.net_fd, runtime.netFd ?? -1);
 
   let off = stringsOff;
   for (const s of strings) {

@@ -1308,6 +1308,10 @@ export interface OciLaunch {
       timeout: number | null;
     }[];
   };
+  /**
+   * linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.
+   */
+  netns?: null | ObjectRef;
 }
 
 // ---- report.schema.json ----

@@ -9502,7 +9502,7 @@ return errors === 0;
 validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate79;
-const schema106 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}},"OciLaunch":{"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}}}}}};
+const schema106 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}},"OciLaunch":{"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}},"netns":{"description":"linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}}}};
 const schema107 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
 const schema110 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
 const schema108 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
@@ -9711,8 +9711,1251 @@ const schema115 = {"title":"CgroupLimit","type":"object","additionalProperties":
 const schema116 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
 const schema117 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
 const schema118 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
-const schema119 = {"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}}}};
 const pattern33 = new RegExp("^[0-9]+$", "u");
+const schema119 = {"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}},"netns":{"description":"linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+
+function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate83.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.hostname === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "hostname"},message:"must have required property '"+"hostname"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.seccomp === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "seccomp"},message:"must have required property '"+"seccomp"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.cgroupLeaf === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "cgroupLeaf"},message:"must have required property '"+"cgroupLeaf"+"'"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.oomScoreAdj === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "oomScoreAdj"},message:"must have required property '"+"oomScoreAdj"+"'"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(data.umask === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "umask"},message:"must have required property '"+"umask"+"'"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(data.terminal === undefined){
+const err5 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "terminal"},message:"must have required property '"+"terminal"+"'"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if(data.engine === undefined){
+const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "engine"},message:"must have required property '"+"engine"+"'"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(func1.call(schema119.properties, key0))){
+const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data.hostname !== undefined){
+let data0 = data.hostname;
+if((typeof data0 !== "string") && (data0 !== null)){
+const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema119.properties.hostname.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data.seccomp !== undefined){
+let data1 = data.seccomp;
+const _errs5 = errors;
+let valid1 = false;
+const _errs6 = errors;
+if(data1 !== null){
+const err9 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+var _valid0 = _errs6 === errors;
+valid1 = valid1 || _valid0;
+const _errs8 = errors;
+if(!(data1 && typeof data1 == "object" && !Array.isArray(data1))){
+const err10 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+var _valid0 = _errs8 === errors;
+valid1 = valid1 || _valid0;
+if(!valid1){
+const err11 = {instancePath:instancePath+"/seccomp",schemaPath:"#/properties/seccomp/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+else {
+errors = _errs5;
+if(vErrors !== null){
+if(_errs5){
+vErrors.length = _errs5;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.cgroupLeaf !== undefined){
+let data2 = data.cgroupLeaf;
+if((typeof data2 !== "string") && (data2 !== null)){
+const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema119.properties.cgroupLeaf.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data.oomScoreAdj !== undefined){
+let data3 = data.oomScoreAdj;
+if((!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))) && (data3 !== null)){
+const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema119.properties.oomScoreAdj.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data.umask !== undefined){
+let data4 = data.umask;
+if((!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))) && (data4 !== null)){
+const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema119.properties.umask.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.terminal !== undefined){
+if(typeof data.terminal !== "boolean"){
+const err15 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data.engine !== undefined){
+if(typeof data.engine !== "boolean"){
+const err16 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data.rootRules !== undefined){
+let data7 = data.rootRules;
+const _errs21 = errors;
+let valid2 = false;
+const _errs22 = errors;
+if(data7 !== null){
+const err17 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+var _valid1 = _errs22 === errors;
+valid2 = valid2 || _valid1;
+const _errs24 = errors;
+if(Array.isArray(data7)){
+const len0 = data7.length;
+for(let i0=0; i0<len0; i0++){
+let data8 = data7[i0];
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(data8.clause === undefined){
+const err18 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+if(data8.target === undefined){
+const err19 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+if(data8.rights === undefined){
+const err20 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+for(const key1 in data8){
+if(!(((key1 === "clause") || (key1 === "target")) || (key1 === "rights"))){
+const err21 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data8.clause !== undefined){
+if(typeof data8.clause !== "string"){
+const err22 = {instancePath:instancePath+"/rootRules/" + i0+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data8.target !== undefined){
+if(typeof data8.target !== "string"){
+const err23 = {instancePath:instancePath+"/rootRules/" + i0+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data8.rights !== undefined){
+let data11 = data8.rights;
+if(Array.isArray(data11)){
+const len1 = data11.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data11[i1] !== "string"){
+const err24 = {instancePath:instancePath+"/rootRules/" + i0+"/rights/" + i1,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/rootRules/" + i0+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+var _valid1 = _errs24 === errors;
+valid2 = valid2 || _valid1;
+if(!valid2){
+const err28 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+else {
+errors = _errs21;
+if(vErrors !== null){
+if(_errs21){
+vErrors.length = _errs21;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.hooks !== undefined){
+let data13 = data.hooks;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+for(const key2 in data13){
+if(!((((key2 === "prestart") || (key2 === "createRuntime")) || (key2 === "poststart")) || (key2 === "poststop"))){
+const err29 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data13.prestart !== undefined){
+let data14 = data13.prestart;
+if(Array.isArray(data14)){
+const len2 = data14.length;
+for(let i2=0; i2<len2; i2++){
+let data15 = data14[i2];
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.path === undefined){
+const err30 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+if(data15.args === undefined){
+const err31 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+if(data15.env === undefined){
+const err32 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+if(data15.timeout === undefined){
+const err33 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+for(const key3 in data15){
+if(!((((key3 === "path") || (key3 === "args")) || (key3 === "env")) || (key3 === "timeout"))){
+const err34 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data15.path !== undefined){
+if(typeof data15.path !== "string"){
+const err35 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data15.args !== undefined){
+let data17 = data15.args;
+if(Array.isArray(data17)){
+const len3 = data17.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data17[i3] !== "string"){
+const err36 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args/" + i3,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+if(data15.env !== undefined){
+let data19 = data15.env;
+if(Array.isArray(data19)){
+const len4 = data19.length;
+for(let i4=0; i4<len4; i4++){
+if(typeof data19[i4] !== "string"){
+const err38 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data15.timeout !== undefined){
+let data21 = data15.timeout;
+if((!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))) && (data21 !== null)){
+const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+}
+else {
+const err41 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+}
+else {
+const err42 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data13.createRuntime !== undefined){
+let data22 = data13.createRuntime;
+if(Array.isArray(data22)){
+const len5 = data22.length;
+for(let i5=0; i5<len5; i5++){
+let data23 = data22[i5];
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+if(data23.path === undefined){
+const err43 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if(data23.args === undefined){
+const err44 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+if(data23.env === undefined){
+const err45 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+if(data23.timeout === undefined){
+const err46 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+for(const key4 in data23){
+if(!((((key4 === "path") || (key4 === "args")) || (key4 === "env")) || (key4 === "timeout"))){
+const err47 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data23.path !== undefined){
+if(typeof data23.path !== "string"){
+const err48 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data23.args !== undefined){
+let data25 = data23.args;
+if(Array.isArray(data25)){
+const len6 = data25.length;
+for(let i6=0; i6<len6; i6++){
+if(typeof data25[i6] !== "string"){
+const err49 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args/" + i6,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+if(data23.env !== undefined){
+let data27 = data23.env;
+if(Array.isArray(data27)){
+const len7 = data27.length;
+for(let i7=0; i7<len7; i7++){
+if(typeof data27[i7] !== "string"){
+const err51 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+}
+else {
+const err52 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+}
+if(data23.timeout !== undefined){
+let data29 = data23.timeout;
+if((!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))) && (data29 !== null)){
+const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+}
+else {
+const err54 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+if(data13.poststart !== undefined){
+let data30 = data13.poststart;
+if(Array.isArray(data30)){
+const len8 = data30.length;
+for(let i8=0; i8<len8; i8++){
+let data31 = data30[i8];
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+if(data31.path === undefined){
+const err56 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+if(data31.args === undefined){
+const err57 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+if(data31.env === undefined){
+const err58 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+if(data31.timeout === undefined){
+const err59 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+for(const key5 in data31){
+if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
+const err60 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data31.path !== undefined){
+if(typeof data31.path !== "string"){
+const err61 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(data31.args !== undefined){
+let data33 = data31.args;
+if(Array.isArray(data33)){
+const len9 = data33.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data33[i9] !== "string"){
+const err62 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args/" + i9,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+}
+else {
+const err63 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+if(data31.env !== undefined){
+let data35 = data31.env;
+if(Array.isArray(data35)){
+const len10 = data35.length;
+for(let i10=0; i10<len10; i10++){
+if(typeof data35[i10] !== "string"){
+const err64 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+}
+if(data31.timeout !== undefined){
+let data37 = data31.timeout;
+if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
+const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+}
+else {
+const err68 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data13.poststop !== undefined){
+let data38 = data13.poststop;
+if(Array.isArray(data38)){
+const len11 = data38.length;
+for(let i11=0; i11<len11; i11++){
+let data39 = data38[i11];
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+if(data39.path === undefined){
+const err69 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+if(data39.args === undefined){
+const err70 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+if(data39.env === undefined){
+const err71 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+if(data39.timeout === undefined){
+const err72 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+for(const key6 in data39){
+if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
+const err73 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+if(data39.path !== undefined){
+if(typeof data39.path !== "string"){
+const err74 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+}
+if(data39.args !== undefined){
+let data41 = data39.args;
+if(Array.isArray(data41)){
+const len12 = data41.length;
+for(let i12=0; i12<len12; i12++){
+if(typeof data41[i12] !== "string"){
+const err75 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args/" + i12,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+}
+}
+else {
+const err76 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+}
+if(data39.env !== undefined){
+let data43 = data39.env;
+if(Array.isArray(data43)){
+const len13 = data43.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data43[i13] !== "string"){
+const err77 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+if(data39.timeout !== undefined){
+let data45 = data39.timeout;
+if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (data45 !== null)){
+const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+}
+else {
+const err80 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+}
+}
+else {
+const err81 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+}
+}
+else {
+const err82 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+}
+if(data.netns !== undefined){
+let data46 = data.netns;
+const _errs109 = errors;
+let valid37 = false;
+const _errs110 = errors;
+if(data46 !== null){
+const err83 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+var _valid2 = _errs110 === errors;
+valid37 = valid37 || _valid2;
+const _errs112 = errors;
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+if(data46.path === undefined){
+const err84 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+if(data46.dev === undefined){
+const err85 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+}
+if(data46.ino === undefined){
+const err86 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+for(const key7 in data46){
+if(!(((key7 === "path") || (key7 === "dev")) || (key7 === "ino"))){
+const err87 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+}
+if(data46.path !== undefined){
+if(typeof data46.path !== "string"){
+const err88 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+if(data46.dev !== undefined){
+let data48 = data46.dev;
+if(typeof data48 === "string"){
+if(!pattern33.test(data48)){
+const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+else {
+const err90 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+if(data46.ino !== undefined){
+let data49 = data46.ino;
+if(typeof data49 === "string"){
+if(!pattern33.test(data49)){
+const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+else {
+const err92 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+var _valid2 = _errs112 === errors;
+valid37 = valid37 || _valid2;
+if(!valid37){
+const err94 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+else {
+errors = _errs109;
+if(vErrors !== null){
+if(_errs109){
+vErrors.length = _errs109;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err95 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+validate83.errors = vErrors;
+return errors === 0;
+}
+validate83.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
 
 function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -13004,1084 +14247,19 @@ errors++;
 var _valid5 = _errs281 === errors;
 valid63 = valid63 || _valid5;
 const _errs283 = errors;
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-if(data116.hostname === undefined){
-const err271 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "hostname"},message:"must have required property '"+"hostname"+"'"};
+if(!(validate83(data116, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
+errors = vErrors.length;
+}
+var _valid5 = _errs283 === errors;
+valid63 = valid63 || _valid5;
+if(!valid63){
+const err271 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err271];
 }
 else {
 vErrors.push(err271);
-}
-errors++;
-}
-if(data116.seccomp === undefined){
-const err272 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "seccomp"},message:"must have required property '"+"seccomp"+"'"};
-if(vErrors === null){
-vErrors = [err272];
-}
-else {
-vErrors.push(err272);
-}
-errors++;
-}
-if(data116.cgroupLeaf === undefined){
-const err273 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "cgroupLeaf"},message:"must have required property '"+"cgroupLeaf"+"'"};
-if(vErrors === null){
-vErrors = [err273];
-}
-else {
-vErrors.push(err273);
-}
-errors++;
-}
-if(data116.oomScoreAdj === undefined){
-const err274 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "oomScoreAdj"},message:"must have required property '"+"oomScoreAdj"+"'"};
-if(vErrors === null){
-vErrors = [err274];
-}
-else {
-vErrors.push(err274);
-}
-errors++;
-}
-if(data116.umask === undefined){
-const err275 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "umask"},message:"must have required property '"+"umask"+"'"};
-if(vErrors === null){
-vErrors = [err275];
-}
-else {
-vErrors.push(err275);
-}
-errors++;
-}
-if(data116.terminal === undefined){
-const err276 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "terminal"},message:"must have required property '"+"terminal"+"'"};
-if(vErrors === null){
-vErrors = [err276];
-}
-else {
-vErrors.push(err276);
-}
-errors++;
-}
-if(data116.engine === undefined){
-const err277 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/required",keyword:"required",params:{missingProperty: "engine"},message:"must have required property '"+"engine"+"'"};
-if(vErrors === null){
-vErrors = [err277];
-}
-else {
-vErrors.push(err277);
-}
-errors++;
-}
-for(const key19 in data116){
-if(!(func1.call(schema119.properties, key19))){
-const err278 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err278];
-}
-else {
-vErrors.push(err278);
-}
-errors++;
-}
-}
-if(data116.hostname !== undefined){
-let data117 = data116.hostname;
-if((typeof data117 !== "string") && (data117 !== null)){
-const err279 = {instancePath:instancePath+"/oci/hostname",schemaPath:"#/$defs/OciLaunch/properties/hostname/type",keyword:"type",params:{type: schema119.properties.hostname.type},message:"must be string,null"};
-if(vErrors === null){
-vErrors = [err279];
-}
-else {
-vErrors.push(err279);
-}
-errors++;
-}
-}
-if(data116.seccomp !== undefined){
-let data118 = data116.seccomp;
-const _errs290 = errors;
-let valid66 = false;
-const _errs291 = errors;
-if(data118 !== null){
-const err280 = {instancePath:instancePath+"/oci/seccomp",schemaPath:"#/$defs/OciLaunch/properties/seccomp/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
-if(vErrors === null){
-vErrors = [err280];
-}
-else {
-vErrors.push(err280);
-}
-errors++;
-}
-var _valid6 = _errs291 === errors;
-valid66 = valid66 || _valid6;
-const _errs293 = errors;
-if(!(data118 && typeof data118 == "object" && !Array.isArray(data118))){
-const err281 = {instancePath:instancePath+"/oci/seccomp",schemaPath:"#/$defs/OciLaunch/properties/seccomp/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err281];
-}
-else {
-vErrors.push(err281);
-}
-errors++;
-}
-var _valid6 = _errs293 === errors;
-valid66 = valid66 || _valid6;
-if(!valid66){
-const err282 = {instancePath:instancePath+"/oci/seccomp",schemaPath:"#/$defs/OciLaunch/properties/seccomp/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err282];
-}
-else {
-vErrors.push(err282);
-}
-errors++;
-}
-else {
-errors = _errs290;
-if(vErrors !== null){
-if(_errs290){
-vErrors.length = _errs290;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data116.cgroupLeaf !== undefined){
-let data119 = data116.cgroupLeaf;
-if((typeof data119 !== "string") && (data119 !== null)){
-const err283 = {instancePath:instancePath+"/oci/cgroupLeaf",schemaPath:"#/$defs/OciLaunch/properties/cgroupLeaf/type",keyword:"type",params:{type: schema119.properties.cgroupLeaf.type},message:"must be string,null"};
-if(vErrors === null){
-vErrors = [err283];
-}
-else {
-vErrors.push(err283);
-}
-errors++;
-}
-}
-if(data116.oomScoreAdj !== undefined){
-let data120 = data116.oomScoreAdj;
-if((!(((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120))) && (isFinite(data120)))) && (data120 !== null)){
-const err284 = {instancePath:instancePath+"/oci/oomScoreAdj",schemaPath:"#/$defs/OciLaunch/properties/oomScoreAdj/type",keyword:"type",params:{type: schema119.properties.oomScoreAdj.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err284];
-}
-else {
-vErrors.push(err284);
-}
-errors++;
-}
-}
-if(data116.umask !== undefined){
-let data121 = data116.umask;
-if((!(((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121))) && (isFinite(data121)))) && (data121 !== null)){
-const err285 = {instancePath:instancePath+"/oci/umask",schemaPath:"#/$defs/OciLaunch/properties/umask/type",keyword:"type",params:{type: schema119.properties.umask.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err285];
-}
-else {
-vErrors.push(err285);
-}
-errors++;
-}
-}
-if(data116.terminal !== undefined){
-if(typeof data116.terminal !== "boolean"){
-const err286 = {instancePath:instancePath+"/oci/terminal",schemaPath:"#/$defs/OciLaunch/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
-if(vErrors === null){
-vErrors = [err286];
-}
-else {
-vErrors.push(err286);
-}
-errors++;
-}
-}
-if(data116.engine !== undefined){
-if(typeof data116.engine !== "boolean"){
-const err287 = {instancePath:instancePath+"/oci/engine",schemaPath:"#/$defs/OciLaunch/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
-if(vErrors === null){
-vErrors = [err287];
-}
-else {
-vErrors.push(err287);
-}
-errors++;
-}
-}
-if(data116.rootRules !== undefined){
-let data124 = data116.rootRules;
-const _errs306 = errors;
-let valid67 = false;
-const _errs307 = errors;
-if(data124 !== null){
-const err288 = {instancePath:instancePath+"/oci/rootRules",schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
-if(vErrors === null){
-vErrors = [err288];
-}
-else {
-vErrors.push(err288);
-}
-errors++;
-}
-var _valid7 = _errs307 === errors;
-valid67 = valid67 || _valid7;
-const _errs309 = errors;
-if(Array.isArray(data124)){
-const len16 = data124.length;
-for(let i16=0; i16<len16; i16++){
-let data125 = data124[i16];
-if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
-if(data125.clause === undefined){
-const err289 = {instancePath:instancePath+"/oci/rootRules/" + i16,schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
-if(vErrors === null){
-vErrors = [err289];
-}
-else {
-vErrors.push(err289);
-}
-errors++;
-}
-if(data125.target === undefined){
-const err290 = {instancePath:instancePath+"/oci/rootRules/" + i16,schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
-if(vErrors === null){
-vErrors = [err290];
-}
-else {
-vErrors.push(err290);
-}
-errors++;
-}
-if(data125.rights === undefined){
-const err291 = {instancePath:instancePath+"/oci/rootRules/" + i16,schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
-if(vErrors === null){
-vErrors = [err291];
-}
-else {
-vErrors.push(err291);
-}
-errors++;
-}
-for(const key20 in data125){
-if(!(((key20 === "clause") || (key20 === "target")) || (key20 === "rights"))){
-const err292 = {instancePath:instancePath+"/oci/rootRules/" + i16,schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err292];
-}
-else {
-vErrors.push(err292);
-}
-errors++;
-}
-}
-if(data125.clause !== undefined){
-if(typeof data125.clause !== "string"){
-const err293 = {instancePath:instancePath+"/oci/rootRules/" + i16+"/clause",schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err293];
-}
-else {
-vErrors.push(err293);
-}
-errors++;
-}
-}
-if(data125.target !== undefined){
-if(typeof data125.target !== "string"){
-const err294 = {instancePath:instancePath+"/oci/rootRules/" + i16+"/target",schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err294];
-}
-else {
-vErrors.push(err294);
-}
-errors++;
-}
-}
-if(data125.rights !== undefined){
-let data128 = data125.rights;
-if(Array.isArray(data128)){
-const len17 = data128.length;
-for(let i17=0; i17<len17; i17++){
-if(typeof data128[i17] !== "string"){
-const err295 = {instancePath:instancePath+"/oci/rootRules/" + i16+"/rights/" + i17,schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err295];
-}
-else {
-vErrors.push(err295);
-}
-errors++;
-}
-}
-}
-else {
-const err296 = {instancePath:instancePath+"/oci/rootRules/" + i16+"/rights",schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err296];
-}
-else {
-vErrors.push(err296);
-}
-errors++;
-}
-}
-}
-else {
-const err297 = {instancePath:instancePath+"/oci/rootRules/" + i16,schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err297];
-}
-else {
-vErrors.push(err297);
-}
-errors++;
-}
-}
-}
-else {
-const err298 = {instancePath:instancePath+"/oci/rootRules",schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err298];
-}
-else {
-vErrors.push(err298);
-}
-errors++;
-}
-var _valid7 = _errs309 === errors;
-valid67 = valid67 || _valid7;
-if(!valid67){
-const err299 = {instancePath:instancePath+"/oci/rootRules",schemaPath:"#/$defs/OciLaunch/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err299];
-}
-else {
-vErrors.push(err299);
-}
-errors++;
-}
-else {
-errors = _errs306;
-if(vErrors !== null){
-if(_errs306){
-vErrors.length = _errs306;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data116.hooks !== undefined){
-let data130 = data116.hooks;
-if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
-for(const key21 in data130){
-if(!((((key21 === "prestart") || (key21 === "createRuntime")) || (key21 === "poststart")) || (key21 === "poststop"))){
-const err300 = {instancePath:instancePath+"/oci/hooks",schemaPath:"#/$defs/OciLaunch/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err300];
-}
-else {
-vErrors.push(err300);
-}
-errors++;
-}
-}
-if(data130.prestart !== undefined){
-let data131 = data130.prestart;
-if(Array.isArray(data131)){
-const len18 = data131.length;
-for(let i18=0; i18<len18; i18++){
-let data132 = data131[i18];
-if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
-if(data132.path === undefined){
-const err301 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
-if(vErrors === null){
-vErrors = [err301];
-}
-else {
-vErrors.push(err301);
-}
-errors++;
-}
-if(data132.args === undefined){
-const err302 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
-if(vErrors === null){
-vErrors = [err302];
-}
-else {
-vErrors.push(err302);
-}
-errors++;
-}
-if(data132.env === undefined){
-const err303 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
-if(vErrors === null){
-vErrors = [err303];
-}
-else {
-vErrors.push(err303);
-}
-errors++;
-}
-if(data132.timeout === undefined){
-const err304 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
-if(vErrors === null){
-vErrors = [err304];
-}
-else {
-vErrors.push(err304);
-}
-errors++;
-}
-for(const key22 in data132){
-if(!((((key22 === "path") || (key22 === "args")) || (key22 === "env")) || (key22 === "timeout"))){
-const err305 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err305];
-}
-else {
-vErrors.push(err305);
-}
-errors++;
-}
-}
-if(data132.path !== undefined){
-if(typeof data132.path !== "string"){
-const err306 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err306];
-}
-else {
-vErrors.push(err306);
-}
-errors++;
-}
-}
-if(data132.args !== undefined){
-let data134 = data132.args;
-if(Array.isArray(data134)){
-const len19 = data134.length;
-for(let i19=0; i19<len19; i19++){
-if(typeof data134[i19] !== "string"){
-const err307 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/args/" + i19,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err307];
-}
-else {
-vErrors.push(err307);
-}
-errors++;
-}
-}
-}
-else {
-const err308 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err308];
-}
-else {
-vErrors.push(err308);
-}
-errors++;
-}
-}
-if(data132.env !== undefined){
-let data136 = data132.env;
-if(Array.isArray(data136)){
-const len20 = data136.length;
-for(let i20=0; i20<len20; i20++){
-if(typeof data136[i20] !== "string"){
-const err309 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/env/" + i20,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err309];
-}
-else {
-vErrors.push(err309);
-}
-errors++;
-}
-}
-}
-else {
-const err310 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err310];
-}
-else {
-vErrors.push(err310);
-}
-errors++;
-}
-}
-if(data132.timeout !== undefined){
-let data138 = data132.timeout;
-if((!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))) && (data138 !== null)){
-const err311 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err311];
-}
-else {
-vErrors.push(err311);
-}
-errors++;
-}
-}
-}
-else {
-const err312 = {instancePath:instancePath+"/oci/hooks/prestart/" + i18,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err312];
-}
-else {
-vErrors.push(err312);
-}
-errors++;
-}
-}
-}
-else {
-const err313 = {instancePath:instancePath+"/oci/hooks/prestart",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err313];
-}
-else {
-vErrors.push(err313);
-}
-errors++;
-}
-}
-if(data130.createRuntime !== undefined){
-let data139 = data130.createRuntime;
-if(Array.isArray(data139)){
-const len21 = data139.length;
-for(let i21=0; i21<len21; i21++){
-let data140 = data139[i21];
-if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
-if(data140.path === undefined){
-const err314 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
-if(vErrors === null){
-vErrors = [err314];
-}
-else {
-vErrors.push(err314);
-}
-errors++;
-}
-if(data140.args === undefined){
-const err315 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
-if(vErrors === null){
-vErrors = [err315];
-}
-else {
-vErrors.push(err315);
-}
-errors++;
-}
-if(data140.env === undefined){
-const err316 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
-if(vErrors === null){
-vErrors = [err316];
-}
-else {
-vErrors.push(err316);
-}
-errors++;
-}
-if(data140.timeout === undefined){
-const err317 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
-if(vErrors === null){
-vErrors = [err317];
-}
-else {
-vErrors.push(err317);
-}
-errors++;
-}
-for(const key23 in data140){
-if(!((((key23 === "path") || (key23 === "args")) || (key23 === "env")) || (key23 === "timeout"))){
-const err318 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err318];
-}
-else {
-vErrors.push(err318);
-}
-errors++;
-}
-}
-if(data140.path !== undefined){
-if(typeof data140.path !== "string"){
-const err319 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err319];
-}
-else {
-vErrors.push(err319);
-}
-errors++;
-}
-}
-if(data140.args !== undefined){
-let data142 = data140.args;
-if(Array.isArray(data142)){
-const len22 = data142.length;
-for(let i22=0; i22<len22; i22++){
-if(typeof data142[i22] !== "string"){
-const err320 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/args/" + i22,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err320];
-}
-else {
-vErrors.push(err320);
-}
-errors++;
-}
-}
-}
-else {
-const err321 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err321];
-}
-else {
-vErrors.push(err321);
-}
-errors++;
-}
-}
-if(data140.env !== undefined){
-let data144 = data140.env;
-if(Array.isArray(data144)){
-const len23 = data144.length;
-for(let i23=0; i23<len23; i23++){
-if(typeof data144[i23] !== "string"){
-const err322 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/env/" + i23,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err322];
-}
-else {
-vErrors.push(err322);
-}
-errors++;
-}
-}
-}
-else {
-const err323 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err323];
-}
-else {
-vErrors.push(err323);
-}
-errors++;
-}
-}
-if(data140.timeout !== undefined){
-let data146 = data140.timeout;
-if((!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))) && (data146 !== null)){
-const err324 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err324];
-}
-else {
-vErrors.push(err324);
-}
-errors++;
-}
-}
-}
-else {
-const err325 = {instancePath:instancePath+"/oci/hooks/createRuntime/" + i21,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err325];
-}
-else {
-vErrors.push(err325);
-}
-errors++;
-}
-}
-}
-else {
-const err326 = {instancePath:instancePath+"/oci/hooks/createRuntime",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err326];
-}
-else {
-vErrors.push(err326);
-}
-errors++;
-}
-}
-if(data130.poststart !== undefined){
-let data147 = data130.poststart;
-if(Array.isArray(data147)){
-const len24 = data147.length;
-for(let i24=0; i24<len24; i24++){
-let data148 = data147[i24];
-if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
-if(data148.path === undefined){
-const err327 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
-if(vErrors === null){
-vErrors = [err327];
-}
-else {
-vErrors.push(err327);
-}
-errors++;
-}
-if(data148.args === undefined){
-const err328 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
-if(vErrors === null){
-vErrors = [err328];
-}
-else {
-vErrors.push(err328);
-}
-errors++;
-}
-if(data148.env === undefined){
-const err329 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
-if(vErrors === null){
-vErrors = [err329];
-}
-else {
-vErrors.push(err329);
-}
-errors++;
-}
-if(data148.timeout === undefined){
-const err330 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
-if(vErrors === null){
-vErrors = [err330];
-}
-else {
-vErrors.push(err330);
-}
-errors++;
-}
-for(const key24 in data148){
-if(!((((key24 === "path") || (key24 === "args")) || (key24 === "env")) || (key24 === "timeout"))){
-const err331 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err331];
-}
-else {
-vErrors.push(err331);
-}
-errors++;
-}
-}
-if(data148.path !== undefined){
-if(typeof data148.path !== "string"){
-const err332 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err332];
-}
-else {
-vErrors.push(err332);
-}
-errors++;
-}
-}
-if(data148.args !== undefined){
-let data150 = data148.args;
-if(Array.isArray(data150)){
-const len25 = data150.length;
-for(let i25=0; i25<len25; i25++){
-if(typeof data150[i25] !== "string"){
-const err333 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/args/" + i25,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err333];
-}
-else {
-vErrors.push(err333);
-}
-errors++;
-}
-}
-}
-else {
-const err334 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err334];
-}
-else {
-vErrors.push(err334);
-}
-errors++;
-}
-}
-if(data148.env !== undefined){
-let data152 = data148.env;
-if(Array.isArray(data152)){
-const len26 = data152.length;
-for(let i26=0; i26<len26; i26++){
-if(typeof data152[i26] !== "string"){
-const err335 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/env/" + i26,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err335];
-}
-else {
-vErrors.push(err335);
-}
-errors++;
-}
-}
-}
-else {
-const err336 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err336];
-}
-else {
-vErrors.push(err336);
-}
-errors++;
-}
-}
-if(data148.timeout !== undefined){
-let data154 = data148.timeout;
-if((!(((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154))) && (isFinite(data154)))) && (data154 !== null)){
-const err337 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err337];
-}
-else {
-vErrors.push(err337);
-}
-errors++;
-}
-}
-}
-else {
-const err338 = {instancePath:instancePath+"/oci/hooks/poststart/" + i24,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err338];
-}
-else {
-vErrors.push(err338);
-}
-errors++;
-}
-}
-}
-else {
-const err339 = {instancePath:instancePath+"/oci/hooks/poststart",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err339];
-}
-else {
-vErrors.push(err339);
-}
-errors++;
-}
-}
-if(data130.poststop !== undefined){
-let data155 = data130.poststop;
-if(Array.isArray(data155)){
-const len27 = data155.length;
-for(let i27=0; i27<len27; i27++){
-let data156 = data155[i27];
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-if(data156.path === undefined){
-const err340 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
-if(vErrors === null){
-vErrors = [err340];
-}
-else {
-vErrors.push(err340);
-}
-errors++;
-}
-if(data156.args === undefined){
-const err341 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
-if(vErrors === null){
-vErrors = [err341];
-}
-else {
-vErrors.push(err341);
-}
-errors++;
-}
-if(data156.env === undefined){
-const err342 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
-if(vErrors === null){
-vErrors = [err342];
-}
-else {
-vErrors.push(err342);
-}
-errors++;
-}
-if(data156.timeout === undefined){
-const err343 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
-if(vErrors === null){
-vErrors = [err343];
-}
-else {
-vErrors.push(err343);
-}
-errors++;
-}
-for(const key25 in data156){
-if(!((((key25 === "path") || (key25 === "args")) || (key25 === "env")) || (key25 === "timeout"))){
-const err344 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err344];
-}
-else {
-vErrors.push(err344);
-}
-errors++;
-}
-}
-if(data156.path !== undefined){
-if(typeof data156.path !== "string"){
-const err345 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/path",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err345];
-}
-else {
-vErrors.push(err345);
-}
-errors++;
-}
-}
-if(data156.args !== undefined){
-let data158 = data156.args;
-if(Array.isArray(data158)){
-const len28 = data158.length;
-for(let i28=0; i28<len28; i28++){
-if(typeof data158[i28] !== "string"){
-const err346 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/args/" + i28,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err346];
-}
-else {
-vErrors.push(err346);
-}
-errors++;
-}
-}
-}
-else {
-const err347 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/args",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err347];
-}
-else {
-vErrors.push(err347);
-}
-errors++;
-}
-}
-if(data156.env !== undefined){
-let data160 = data156.env;
-if(Array.isArray(data160)){
-const len29 = data160.length;
-for(let i29=0; i29<len29; i29++){
-if(typeof data160[i29] !== "string"){
-const err348 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/env/" + i29,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err348];
-}
-else {
-vErrors.push(err348);
-}
-errors++;
-}
-}
-}
-else {
-const err349 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/env",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err349];
-}
-else {
-vErrors.push(err349);
-}
-errors++;
-}
-}
-if(data156.timeout !== undefined){
-let data162 = data156.timeout;
-if((!(((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162))) && (isFinite(data162)))) && (data162 !== null)){
-const err350 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27+"/timeout",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema119.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
-if(vErrors === null){
-vErrors = [err350];
-}
-else {
-vErrors.push(err350);
-}
-errors++;
-}
-}
-}
-else {
-const err351 = {instancePath:instancePath+"/oci/hooks/poststop/" + i27,schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err351];
-}
-else {
-vErrors.push(err351);
-}
-errors++;
-}
-}
-}
-else {
-const err352 = {instancePath:instancePath+"/oci/hooks/poststop",schemaPath:"#/$defs/OciLaunch/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err352];
-}
-else {
-vErrors.push(err352);
-}
-errors++;
-}
-}
-}
-else {
-const err353 = {instancePath:instancePath+"/oci/hooks",schemaPath:"#/$defs/OciLaunch/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err353];
-}
-else {
-vErrors.push(err353);
-}
-errors++;
-}
-}
-}
-else {
-const err354 = {instancePath:instancePath+"/oci",schemaPath:"#/$defs/OciLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err354];
-}
-else {
-vErrors.push(err354);
-}
-errors++;
-}
-var _valid5 = _errs283 === errors;
-valid63 = valid63 || _valid5;
-if(!valid63){
-const err355 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err355];
-}
-else {
-vErrors.push(err355);
 }
 errors++;
 }
@@ -14099,12 +14277,12 @@ vErrors = null;
 }
 }
 else {
-const err356 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err272 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err356];
+vErrors = [err272];
 }
 else {
-vErrors.push(err356);
+vErrors.push(err272);
 }
 errors++;
 }
@@ -14532,15 +14710,15 @@ validate79.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateSealedReport = validate60;
 
-exports.validateContainerState = validate84;
-const schema120 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
-const schema121 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
+exports.validateContainerState = validate86;
+const schema121 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
+const schema122 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
 
-function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate86(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate84.evaluated;
+const evaluated0 = validate86.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -14739,7 +14917,7 @@ vErrors.push(err18);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema120.properties, key0))){
+if(!(func1.call(schema121.properties, key0))){
 const err19 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
@@ -14787,7 +14965,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data2 === "container") || (data2 === "run"))){
-const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema120.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema121.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -14810,7 +14988,7 @@ vErrors.push(err24);
 errors++;
 }
 if(!((((data3 === "creating") || (data3 === "created")) || (data3 === "running")) || (data3 === "stopped"))){
-const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema120.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema121.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -15175,7 +15353,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((data17 === "linux") || (data17 === "wasm"))){
-const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema120.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema121.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -15228,7 +15406,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data21 = data.setupMs;
 if((!((typeof data21 == "number") && (isFinite(data21)))) && (data21 !== null)){
-const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema120.properties.setupMs.type},message:"must be number,null"};
+const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema121.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -15241,7 +15419,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data22 = data.startedAt;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema120.properties.startedAt.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema121.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -15254,7 +15432,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data23 = data.reportHash;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema120.properties.reportHash.type},message:"must be string,null"};
+const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema121.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -15306,7 +15484,7 @@ errors++;
 if(data.keptBundle !== undefined){
 let data27 = data.keptBundle;
 if((typeof data27 !== "string") && (data27 !== null)){
-const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema120.properties.keptBundle.type},message:"must be string,null"};
+const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -15327,8 +15505,8 @@ vErrors.push(err64);
 }
 errors++;
 }
-validate84.errors = vErrors;
+validate86.errors = vErrors;
 return errors === 0;
 }
-validate84.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate86.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 

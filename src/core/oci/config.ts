@@ -57,6 +57,8 @@ export interface OciExtras {
   seccomp: unknown | null;
   /** cgroupsPath split as runc reads it: parent and leaf name; null when absent. */
   cgroupsPath: { parent: string; leaf: string } | null;
+  /** linux.namespaces[network].path: the engine's network namespace to be born in, or null. */
+  netnsPath: string | null;
   oomScoreAdj: number | null;
   umask: number | null;
   annotations: Record<string, string>;
@@ -357,6 +359,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
   const l = r.obj(c.linux, 'linux') ?? {};
   r.keys(l, 'linux', ['namespaces', 'uidMappings', 'gidMappings', 'timeOffsets', 'devices', 'cgroupsPath', 'rdmaRdma', 'resources', 'unified', 'intelRdt', 'sysctl', 'seccomp', 'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel', 'personality']);
   const nsTypes = new Set<string>();
+  let netnsPath: string | null = null;
   r.arr(l.namespaces, 'linux.namespaces').forEach((x, i) => {
     const at = `linux.namespaces[${i}]`;
     const o = r.obj(x, at);
@@ -366,7 +369,14 @@ export function translateOciConfig(config: unknown): OciTranslation {
     if (!NS_TYPES.has(type)) return r.refuse(`${at}.type`, `unknown namespace type ${JSON.stringify(type)}`, 'see config-linux.md', 'BV_OCI_INVALID');
     if (nsTypes.has(type)) return r.refuse(at, `namespace ${type} is listed twice`, 'list each type once', 'BV_OCI_INVALID');
     nsTypes.add(type);
-    if (o.path !== undefined && o.path !== '') r.refuse(`${at}.path`, `joining an existing ${type} namespace (${o.path}) is not supported by bvisor yet`, type === 'network' ? 'let bvisor make the network namespace (podman --network none, or host networking), or use another runtime for CNI networks' : `drop the path, so bvisor makes a new ${type} namespace`);
+    if (o.path !== undefined && o.path !== '') {
+      // The network namespace an engine made (CNI, netavark, a pod's): the child is born in it
+      // (bv_spawn enters it around clone3). Other kinds would share more than a network.
+      if (type === 'network' && typeof o.path === 'string' && isNormalAbsolute(o.path)) {
+        netnsPath = o.path;
+        r.accept(`${at}.path`, `join ${o.path}`, 'linux:setns(net) around clone3', 'the engine\'s network namespace; the container\'s other namespaces are still its own');
+      } else r.refuse(`${at}.path`, `joining an existing ${type} namespace (${String(o.path)}) is not supported by bvisor`, type === 'network' ? 'give an absolute path to the network namespace (/run/netns/…, /proc/<pid>/ns/net)' : `drop the path, so bvisor makes a new ${type} namespace (a pod's shared ${type} namespace is not supported)`);
+    }
     if (type === 'time') r.refuse(at, 'time namespaces are not made by bvisor', 'remove the time namespace');
   });
   // bvisor makes a namespace of each kind the config lists, and more: user, pid, mount, ipc, uts
@@ -374,7 +384,9 @@ export function translateOciConfig(config: unknown): OciTranslation {
   for (const t of ['pid', 'mount', 'ipc', 'uts', 'cgroup', 'user']) {
     r.accept(`linux.namespaces(${t})`, nsTypes.has(t) ? `new ${t} namespace` : `${t}: the host's`, `linux:${t === 'mount' ? 'mnt' : t}ns`, nsTypes.has(t) ? null : `bvisor always makes a new ${t} namespace (narrower than the config)`);
   }
-  const network: NormalManifest['network'] = nsTypes.has('network') ? { value: { mode: 'loopback', connect: [], bind: [] }, guarantee: 'enforced', explicit: true } : { value: { mode: 'host', connect: [], bind: [] }, guarantee: 'enforced', explicit: true };
+  // A joined network namespace is not the host's, but bvisor makes none: to the planner it is
+  // "host" (no CLONE_NEWNET, sockets allowed), and the plan carries the namespace to join.
+  const network: NormalManifest['network'] = nsTypes.has('network') && netnsPath === null ? { value: { mode: 'loopback', connect: [], bind: [] }, guarantee: 'enforced', explicit: true } : { value: { mode: 'host', connect: [], bind: [] }, guarantee: 'enforced', explicit: true };
   if (nsTypes.has('user')) {
     // The config's own maps would place ids bvisor does not own; bvisor maps 0 to its identity.
     const maps = [...r.arr(l.uidMappings, 'linux.uidMappings'), ...r.arr(l.gidMappings, 'linux.gidMappings')];
@@ -512,6 +524,13 @@ export function translateOciConfig(config: unknown): OciTranslation {
     if (dest !== known[type]) return r.refuse(`${at}.destination`, `${type} is mounted only at ${known[type]}`, `mount it at ${known[type]}`);
     // sysfs may be mounted only by the owner of the network namespace (fs/sysfs/mount.c).
     if (type === 'sysfs' && !nsTypes.has('network')) return r.refuse(at, 'sysfs in a container that shares the host network would show the host\'s devices and cannot be mounted from a user namespace', 'add a network namespace, or drop the /sys mount');
+    // A joined namespace belongs to the host's user namespace: no sysfs from ours. The
+    // container gets an empty read-only /sys instead (narrower), and no cgroup2 under it.
+    if (netnsPath !== null && type === 'sysfs') {
+      fsMounts.push({ path: at, destination: dest, type: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec', 'mode=755', 'size=4k'] });
+      return r.accept(at, `sysfs at ${dest}`, 'linux:mount(tmpfs, empty, read-only)', 'narrowed: in the engine\'s network namespace sysfs cannot be mounted from the container\'s user namespace, so /sys is empty');
+    }
+    if (netnsPath !== null && (type === 'cgroup' || type === 'cgroup2')) return r.accept(at, `${type} at ${dest}`, 'none', 'narrowed: /sys is empty in the engine\'s network namespace (see the sysfs mount), so no cgroup2 is mounted there');
     const allowed = new Set([...FLAG_OPTIONS, 'newinstance', 'ptmxmode=0666', 'mode=0620', 'mode=620', 'gid=5', 'mode=755']);
     const bad = options.filter((opt) => !allowed.has(opt));
     if (bad.length) return r.refuse(`${at}.options`, `options ${bad.join(', ')} are not applied by bvisor`, 'use the defaults podman and containerd send');
@@ -544,7 +563,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
     capabilities,
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: false,
-    oci: { ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
+    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
   };
   return { manifest };
 }

@@ -88,8 +88,8 @@ describe('launch body layout', () => {
     new DataView(wrongVersion.buffer).setUint32(HEADER_OFFSETS.version, 99, true);
     expect(shim().bv_spawn(wrongVersion, wrongVersion.length, out)).toBe(-74);
     expect(shim().bv_spawn(body, body.length - 8, out)).toBe(-74);
-    // A terminal without its socket, an exec that makes namespaces too, the reserved word set.
-    for (const [field, value] of [['flags', 1 << 12], ['reserved', 1]] as const) {
+    // A terminal without its socket, an exec that makes namespaces too, a net_fd below -1.
+    for (const [field, value] of [['flags', 1 << 12], ['net_fd', -2]] as const) {
       const b = body.slice();
       const dv = new DataView(b.buffer);
       dv.setUint32(HEADER_OFFSETS[field], field === 'flags' ? dv.getUint32(HEADER_OFFSETS.flags, true) | value : value, true);
@@ -99,5 +99,11 @@ describe('launch body layout', () => {
     new DataView(join.buffer).setInt32(HEADER_OFFSETS.join_fd, 0, true);
     new DataView(join.buffer).setUint32(HEADER_OFFSETS.join_ns, 0x20000000, true);
     expect(shim().bv_spawn(join, join.length, out)).toBe(-74); // clone_flags is not 0
+    // A network namespace to be born in, and a new one asked for as well: contradictory.
+    const net = body.slice();
+    const ndv = new DataView(net.buffer);
+    ndv.setInt32(HEADER_OFFSETS.net_fd, 0, true);
+    ndv.setBigUint64(HEADER_OFFSETS.clone_flags, 0x40000000n, true); // CLONE_NEWNET
+    expect(shim().bv_spawn(net, net.length, out)).toBe(-74);
   });
 });

@@ -132,7 +132,7 @@ describe('OCI config translation', () => {
     c.process.user.uid = 1000;
     c.process.capabilities.ambient = ['CAP_CHOWN'];
     c.process.apparmorProfile = 'containers-default';
-    c.linux.namespaces[1] = { type: 'network', path: '/run/netns/cni-1' };
+    c.linux.namespaces[3] = { type: 'uts', path: '/proc/1/ns/uts' };
     c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
     c.linux.resources.memory = { limit: 1 << 28, swap: 1 << 29 };
     c.linux.resources.blockIO = { weight: 10 };
@@ -148,7 +148,7 @@ describe('OCI config translation', () => {
         'process.user.uid',
         'process.capabilities.ambient',
         'process.apparmorProfile',
-        'linux.namespaces[1].path',
+        'linux.namespaces[3].path',
         'linux.sysctl.net.ipv4.ip_forward',
         'linux.resources.memory.swap',
         'linux.resources.blockIO',
@@ -164,7 +164,7 @@ describe('OCI config translation', () => {
     delete c.linux.seccomp;
     const p = planOf(c);
     expect(p.admitted).toBe(false);
-    expect(p.refusals.map((r) => r.clause)).toEqual(expect.arrayContaining(['linux.namespaces[1].path', 'mounts[11].options']));
+    expect(p.refusals.map((r) => r.clause)).toEqual(expect.arrayContaining(['linux.namespaces[3].path', 'mounts[11].options']));
     expect(p.refusals.find((r) => r.clause === 'linux.seccompx')?.code).toBe('BV_OCI_UNKNOWN_FIELD');
   });
 

@@ -27,6 +27,8 @@ export interface EvidenceExpect {
   /** The host ids the workload must hold (real, effective, saved, fs), and no supplementary
    * group: checked when bvisor is root, so the workload is never host root or root's group. */
   ids?: { uid: number; gid: number };
+  /** Namespaces the workload must be in exactly (kind → inode): an engine's network namespace. */
+  joined?: Record<string, number>;
 }
 
 /** /proc/<pid>/{uid,gid}_map, whitespace-normalised, against the one line the plan asked for. */
@@ -79,7 +81,10 @@ export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
     const ours = nsInode('self', ns);
     const wanted = expect.namespaces.some((n) => NS_OF[n] === ns);
     const source = `/proc/${pid}/ns/${ns}`;
+    const joined = expect.joined?.[ns];
     if (theirs === null) out.push({ name: `ns.${ns}`, source, value: { notObserved: 'process gone before read-back' } });
+    // ok: a joined namespace is exactly the one planned.
+    else if (joined !== undefined) out.push({ name: `ns.${ns}`, source, value: theirs, expected: String(joined), ok: theirs === joined });
     // ok: a requested namespace differs from ours; an unrequested one equals ours.
     else out.push({ name: `ns.${ns}`, source, value: theirs, expected: wanted ? `≠${ours}` : String(ours), ok: wanted ? theirs !== ours : theirs === ours });
   }
