@@ -97,7 +97,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       // A flag error can end init before the logger exists: engines still need the error line.
       // The line an engine shows its user ("OCI runtime create failed: <msg>"): the cause itself,
       // so a refusal names its clauses, not only their number.
-      const msg = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
+      // The hint goes with it: the engine's user sees only this line.
+      const cause = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
+      const hint = e.issues.find((i) => i.hint)?.hint ?? e.hint;
+      const msg = hint ? `${cause}; hint: ${hint}` : cause;
       (this.logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', msg, { code: e.code });
     } catch {
       // the log file itself may be what failed
