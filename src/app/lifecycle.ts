@@ -8,6 +8,9 @@
 //   exec.fifo     start writes a byte here; the monitor then lets the workload exec
 //   monitor.json  the monitor's phase;  exit.json  the exit status it reaped
 //   stdout/stderr captured streams (relayed by the monitor, capped)
+//   wasm.json     a wasm container: its runner's plan, memory caps, cache result, seed
+//   wasm-outcome  a wasm container: the runner's outcome line (exit code, trap, fuel), written
+//                 through the one descriptor create gave the runner (app/wasm.ts)
 //   report.json   the sealed report, once stopped
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
@@ -30,10 +33,12 @@ import { writeFileAtomic } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, journalPaths, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
-import { createLinux, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
+import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
 import { readBack, teardownCgroups, killAll, cgroupMembers, isFrozen, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
-import { admittedLinuxPlan, secretFromEnv } from './run.js';
+import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
+import { createWasm, readOutcome, wasmReportBody, WASM_RECORD, type WasmRecord } from './wasm.js';
+import { defaultCacheDir } from '../host/wasm-cache.js';
 import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
@@ -237,13 +242,15 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   const loaded = loadBundle(o.bundle);
   try {
     const host = o.host ?? probeHost();
-    const plan = admittedLinuxPlan(loaded, host, o, 'created');
+    // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
+    const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
+    const wasm = plan.backend === 'wasm';
     checkConsole(plan.launch?.oci?.terminal === true, o.consoleSocket);
     // The root must take what this container will write (its records, its report) before
     // anything exists; the monitor reserves its own exit record's space in its directory.
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
     takeId(o.root, o.id, dir);
-    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId: randomUUID(), planHash: plan.planHash!, backend: 'linux', manifestSha256: loaded.bundle.manifestSha256 });
+    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId: randomUUID(), planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256 });
     // An OCI config's annotations are the container's (runtime-spec state: "annotations").
     state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
     try {
@@ -257,37 +264,48 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         // it: the workload's child sends the master on its own copy.
         const size = loaded.manifest.oci?.consoleSize ?? null;
         const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
-        const created = await createLinux({
-          ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
-          plan,
-          host,
-          // Unique per run: the same id may live under two state roots.
-          runName: `${o.id}-${state.runId.slice(0, 8)}`,
-          // An id may be 128 characters; a hostname at most 64 bytes (sethostname(2)).
-          hostname: hostnameFor(o.id),
-          secret: secretFromEnv(o.secretEnv),
-          capture: { stdout: null, stderr: null },
-          // The monitor is the workload's parent: if it dies, so does the workload.
-          dieWithParent: true,
-          ...(o.hooks ? { hooks: o.hooks } : {}),
-          beforeCgroup: (leaf) => {
-            state.cgroupDirs = [...state.cgroupDirs, leaf];
+        // Unique per run: the same id may live under two state roots.
+        const runName = `${o.id}-${state.runId.slice(0, 8)}`;
+        const beforeCgroup = (leaf: string): void => {
+          state.cgroupDirs = [...state.cgroupDirs, leaf];
+          writeState(dir, state);
+          fault('create:before-cgroup');
+        };
+        const detached = {
+          stateDir: dir,
+          monitorPath: monitorPath(),
+          onSpawned: ({ pid, monitorPid }: { pid: number; monitorPid: number }) => {
+            state.pid = procRef(pid);
+            state.monitor = procRef(monitorPid);
             writeState(dir, state);
-            fault('create:before-cgroup');
           },
-          detached: {
-            stateDir: dir,
-            monitorPath: monitorPath(),
-            onSpawned: ({ pid, monitorPid }) => {
-              state.pid = procRef(pid);
-              state.monitor = procRef(monitorPid);
-              writeState(dir, state);
-            },
-            beforeConfirm: () => fault('create:before-confirm'),
-          },
-        }).finally(() => {
-          if (consoleFd >= 0) shim().bv_close(consoleFd);
-        });
+          beforeConfirm: () => fault('create:before-confirm'),
+        };
+        let created: LinuxCreated;
+        if (wasm) {
+          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
+          created = w.created;
+          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
+          writeFileAtomic(join(dir, WASM_RECORD), JSON.stringify(w.record) + '\n');
+        } else {
+          created = await createLinux({
+            ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
+            plan,
+            host,
+            runName,
+            // An id may be 128 characters; a hostname at most 64 bytes (sethostname(2)).
+            hostname: hostnameFor(o.id),
+            secret: secretFromEnv(o.secretEnv),
+            capture: { stdout: null, stderr: null },
+            // The monitor is the workload's parent: if it dies, so does the workload.
+            dieWithParent: true,
+            ...(o.hooks ? { hooks: o.hooks } : {}),
+            beforeCgroup,
+            detached,
+          }).finally(() => {
+            if (consoleFd >= 0) shim().bv_close(consoleFd);
+          });
+        }
         // The monitor announces "created" once it listens on the exec fifo: wait for that, so
         // a start right after create never finds nobody there.
         const until = Date.now() + 5000;
@@ -604,7 +622,11 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       landlock: created?.landlock ?? null,
       seccomp: created?.seccomp ?? null,
     };
-    const body = linuxReportBody({ runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: host(), createdAt: new Date(s.createdAt) }, result);
+    const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: host(), createdAt: new Date(s.createdAt) };
+    // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
+    // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
+    const wasm = s.backend === 'wasm' ? wasmRecordOf(dir) : null;
+    const body = wasm ? wasmReportBody(ctx, { result, outcome: readOutcome(dir), ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
     if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
@@ -633,6 +655,12 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
   }
   return report;
+}
+
+/** What create recorded about a wasm container's runner (null if create died before it did). */
+function wasmRecordOf(dir: string): WasmRecord | null {
+  const r = readJson<WasmRecord>(join(dir, WASM_RECORD));
+  return r && typeof r === 'object' && r.runnerPlan && validatePlan(r.runnerPlan) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
 }
 
 function alreadyJournaled(root: string, bodyHash: string): boolean {

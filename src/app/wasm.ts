@@ -2,10 +2,16 @@
 // the runner (a Node process) through the Linux launcher, under a boundary derived from the
 // same manifest: no network, threads only, /usr and bvisor's own code readable and nothing
 // else, the manifest's wall limit (a SIGKILL of the runner), and a cgroup memory backstop.
-// The job (args, env with resolved secrets, the module) travels on a pipe, the outcome on
-// another; neither ever touches a disk.
+// The job (args, env with resolved secrets, the module) never touches a disk:
+//   - bvisor run: it travels on a pipe, the outcome on another, while bvisor waits;
+//   - bvisor create: the runner waits under the container's monitor like a Linux workload (it
+//     has not exec'd Node yet), holding the job in an unnamed in-memory file (O_TMPFILE on a
+//     tmpfs: what memfd_create makes, without a name anyone could open) that nobody else
+//     holds once create exits; its outcome goes to a file in the container's state directory
+//     through the one descriptor create opened for it, where delete reads it to seal the same
+//     report run seals.
 import { hostnameFor } from '../core/ids.js';
-import { readFileSync, realpathSync, existsSync } from 'node:fs';
+import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, readSync, statfsSync, constants as fsConstants } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
@@ -31,7 +37,7 @@ interface Preopen {
   ino: string;
 }
 import type { PlanPaths, Reserved } from '../core/features.js';
-import { launchLinux, pipe, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { resolveEnv } from '../core/secrets.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
@@ -59,7 +65,7 @@ export interface WasmRun {
 }
 
 /** The runner's own boundary, derived from the wasm manifest. */
-function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean): NormalManifest {
+function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
   const L = m.limits;
   const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
   return {
@@ -84,10 +90,12 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
     env: [],
     fds,
     stdio: m.stdio,
-    // The wall deadline is kept by runWasm from the moment the job is handed over, so a runner
-    // started ahead of time (a spare) is not charged for its wait.
+    // bvisor run keeps the wall deadline itself from the moment the job is handed over, so a
+    // runner started ahead of time (a spare) is not charged for its wait (wallMs null); a
+    // created container's monitor keeps it from start, as for a Linux container.
     limits: {
       ...(L.output ? { output: L.output } : {}),
+      ...(wallMs !== null ? { wall: { value: wallMs, guarantee: 'enforced' as const, explicit: true } } : {}),
       // A cgroup backstop only: without one the fallback (RLIMIT_AS) would starve V8, which
       // reserves address space far beyond what it uses (guard regions around wasm memory); the
       // guest's own memory is capped by the rewritten module and --wasm-max-mem-pages anyway.
@@ -103,11 +111,22 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
   };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+/** What a launch of the module needs, made in memory (never written anywhere). */
+interface PreparedJob {
+  /** The job line and the instrumented module: it holds resolved secrets. */
+  job: Buffer;
+  caps: FuelOptions;
+  cache: CacheResult;
+  seed: number | null;
+  preopens: Preopen[];
+}
+
+/** Reads the module through the descriptor the plan checked, instruments it (or takes it from
+ * the cache), checks it is a WASI command, and builds the runner's job. */
+function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
   const L = plan.launch!;
   // limits.memory covers linear memory and tables together (the planner's mechanism says how).
   const caps = L.memoryBytes !== null ? splitMemory(L.memoryBytes) : DEFAULT_CAPS;
-  const { maxPages, tableEntries } = caps;
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
   let cache: CacheResult = 'disabled';
   try {
@@ -125,7 +144,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     // a module that passed those checks; on a hit the surface is re-read (cheap).
     const key = cacheKey(`${FUEL_VERSION}+${REWRITER_VERSION}`, caps, original);
     let surface: ModuleSurface | null = null;
-    const c = cached(o.cacheDir, key, () => {
+    const c = cached(cacheDir, key, () => {
       const r = instrument(original, caps);
       surface = r;
       return r.bytes;
@@ -139,14 +158,26 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
   // A WASI command: _start, a memory for the host to use, and only WASI imports of the right types.
   const problems = wasiProblems(inst.surface, WASI_IMPORTS);
   if (problems.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} cannot run as a WASI command: ${problems.join('; ')}`, { hint: 'bvisor runs WASI preview 1 commands: an exported _start and memory, and only wasi_snapshot_preview1 functions imported' });
-  const env = resolveEnv(L.env, o.secret).map((e): [string, string] => [e.name, e.value]);
+  const env = resolveEnv(L.env, secret).map((e): [string, string] => [e.name, e.value]);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
-
   const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write'), dev: f.dev, ino: f.ino }));
+  // argv[0]: an OCI config's args[0] exactly as given (crun's wasm handlers pass it so), else
+  // the module's name.
+  const argv0 = b.manifest.oci?.argv0 ?? L.workload.argv0.split('/').pop() ?? 'module.wasm';
   const job = Buffer.concat([
-    Buffer.from(JSON.stringify({ args: [L.workload.argv0.split('/').pop() ?? 'module.wasm', ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
+    Buffer.from(JSON.stringify({ args: [argv0, ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
     Buffer.from(inst.bytes),
   ]);
+  return { job, caps, cache, seed, preopens };
+}
+
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+  const L = plan.launch!;
+  // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
+  // linux.cgroupsPath, else the caller's parent).
+  const o = { ...o0, cgroupParent: L.cgroup.parent };
+  const { job, caps, cache, seed, preopens } = prepareJob(b, plan, o.secret, o.cacheDir);
+  const { maxPages, tableEntries } = caps;
   const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, caps, cgroupParent: o.cgroupParent, preopens });
   const taken = o.spare ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
@@ -160,13 +191,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: {
     const runMs = Date.now() - t0;
     await Promise.race([runner.outDone, new Promise((r) => setTimeout(r, 2000).unref())]);
     runner.close();
-    let outcome: Outcome | null = null;
-    try {
-      const t = runner.outText();
-      outcome = t.trim() ? (JSON.parse(t.trim().split('\n').pop()!) as Outcome) : null;
-    } catch {
-      outcome = null;
-    }
+    const outcome = parseOutcome(runner.outText());
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
@@ -225,21 +250,22 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
-  const node = realpathSync(process.execPath);
-  const rm = runnerManifest(m, [jobR, outW], caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent).ok);
-  // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
-  const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node, preopens), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: [jobR, outW] }, sha256Hex);
-  if (!runnerPlan.admitted) {
+  let runnerPlan: Plan;
+  try {
+    // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
+    runnerPlan = planRunner(m, caps, host, preopens, [jobR, outW], { cgroupParent: o.cgroupParent, reserved: o.reserved, wallMs: null });
+  } catch (e) {
     for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
-    throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
-      issues: runnerPlan.refusals.map((r) => ({ code: r.code as never, clause: `runner:${r.clause}`, message: r.reason, hint: r.hint })),
-    });
+    throw e;
   }
   const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
   jobSock.on('error', () => {});
   const outSock = new Socket({ fd: outR, readable: true, writable: false });
   let outText = '';
-  outSock.on('data', (d: Buffer) => (outText += d.toString()));
+  // An outcome is one short line; a runner that says more is not believed past OUTCOME_MAX.
+  outSock.on('data', (d: Buffer) => {
+    if (outText.length <= OUTCOME_MAX) outText += d.toString();
+  });
   const outDone = new Promise<void>((r) => {
     outSock.on('end', r);
     outSock.on('close', r);
@@ -281,6 +307,157 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
   };
 }
 
+/** The runner's plan: its own boundary derived from the wasm manifest, admitted, or every
+ * refusal as one error (named runner:<clause>). */
+function planRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, preopens: ReadonlyArray<Preopen>, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null }): Plan {
+  const node = realpathSync(process.execPath);
+  const rm = runnerManifest(m, handed, caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent).ok, o.wallMs);
+  const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node, preopens), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: handed }, sha256Hex);
+  if (!runnerPlan.admitted) {
+    throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
+      issues: runnerPlan.refusals.map((r) => ({ code: r.code as never, clause: `runner:${r.clause}`, message: r.reason, hint: r.hint })),
+    });
+  }
+  return runnerPlan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// bvisor create: the runner as a created container
+
+/** In the container's state directory: what create decided about the runner (no secrets)… */
+export const WASM_RECORD = 'wasm.json';
+/** …and the runner's outcome line, written by the runner through the descriptor create gave it. */
+export const OUTCOME_FILE = 'wasm-outcome';
+/** An outcome is one short JSON line (the runner caps its message); more is not believed. */
+const OUTCOME_MAX = 64 * 1024;
+
+/** What sealing a created wasm container's report needs besides the Linux records. */
+export interface WasmRecord {
+  runnerPlan: Plan;
+  maxPages: number;
+  tableEntries: number;
+  cache: CacheResult;
+  seed: number | null;
+}
+
+const TMPFS_MAGIC = 0x01021994;
+/** open(2)'s O_TMPFILE: __O_TMPFILE | O_DIRECTORY (the same __O_TMPFILE on x86_64 and aarch64). */
+const O_TMPFILE = 0o20000000 | fsConstants.O_DIRECTORY;
+
+/**
+ * Bytes in an unnamed file in memory, as a read-only descriptor of ours (close-on-exec).
+ * O_TMPFILE|O_EXCL on a tmpfs is what memfd_create(2) does on the kernel's own tmpfs: no name
+ * ever exists (O_EXCL: it can never be linked into a directory), the pages are memory, and the
+ * file goes away with its last descriptor. The read-only re-open through /proc/self/fd leaves
+ * the runner nothing to write to. A directory that is not a tmpfs (checked on the open file,
+ * not on the path) is never used: its pages could be written back to a disk.
+ */
+function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
+  const tried: string[] = [];
+  for (const dir of dirs) {
+    let rw: number;
+    try {
+      rw = openSync(dir, O_TMPFILE | fsConstants.O_RDWR | fsConstants.O_EXCL, 0o600);
+    } catch (e) {
+      tried.push(`${dir}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      continue;
+    }
+    try {
+      if (statfsSync(`/proc/self/fd/${rw}`).type !== TMPFS_MAGIC) {
+        tried.push(`${dir}: not a tmpfs`);
+        continue;
+      }
+      for (let at = 0; at < bytes.length; ) at += writeSync(rw, bytes, at, bytes.length - at, at);
+      return openSync(`/proc/self/fd/${rw}`, fsConstants.O_RDONLY);
+    } finally {
+      closeSync(rw);
+    }
+  }
+  throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `the wasm job needs an in-memory file, and none could be made (${tried.join('; ')})`, { hint: 'bvisor create keeps the job (args, env with secrets, the module) in memory only: mount a tmpfs at /dev/shm (or use a state root on a tmpfs, like /run/bvisor); nothing was created' });
+}
+
+/**
+ * bvisor create for a wasm workload: the runner is created under the container's monitor
+ * exactly as a Linux workload is (createLinux, detached): it waits before exec (Node has not
+ * started; the module has not run), start releases it, the monitor reaps it, keeps limits.wall
+ * from start (the runner plan carries it), relays captured output and records its exit.
+ * The runner's fd 3 is the job in memory (memoryFile), fd 4 the outcome file in the state
+ * directory (created here, empty; the runner reaches nothing else of the state root).
+ */
+export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: (leaf: string) => void; detached: Detached }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
+  const L = plan.launch!;
+  const prep = prepareJob(b, plan, o.secret, o.cacheDir);
+  let jobFd = -1;
+  let outFd = -1;
+  try {
+    jobFd = memoryFile(prep.job, ['/dev/shm', o.detached.stateDir]);
+    outFd = openSync(join(o.detached.stateDir, OUTCOME_FILE), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    const runnerPlan = planRunner(b.manifest, prep.caps, host, prep.preopens, [jobFd, outFd], { cgroupParent: L.cgroup.parent, reserved: o.reserved, wallMs: L.wallMs });
+    const created = await createLinux({
+      plan: runnerPlan,
+      host,
+      runName: o.runName,
+      hostname: hostnameFor(o.id),
+      secret: () => undefined,
+      // Detached, the monitor relays captured output into the state directory.
+      capture: { stdout: null, stderr: null },
+      dieWithParent: true,
+      ...(o.hooks ? { hooks: o.hooks } : {}),
+      ...(o.beforeCgroup ? { beforeCgroup: o.beforeCgroup } : {}),
+      detached: o.detached,
+    });
+    return { created, record: { runnerPlan, maxPages: prep.caps.maxPages, tableEntries: prep.caps.tableEntries, cache: prep.cache, seed: prep.seed } };
+  } finally {
+    // The waiting runner holds its own copies (or nothing was created): ours go, and with them
+    // the last reference this process had to the secrets.
+    if (jobFd >= 0) closeSync(jobFd);
+    if (outFd >= 0) closeSync(outFd);
+    prep.job.fill(0);
+  }
+}
+
+/** The runner's outcome from its text (the last line), or null when it is missing, too long,
+ * or not an outcome's shape: whatever the runner wrote is checked before it reaches a report. */
+export function parseOutcome(text: string): Outcome | null {
+  if (text.length > OUTCOME_MAX) return null;
+  const line = text.trim().split('\n').pop() ?? '';
+  if (!line) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const o = v as Record<string, unknown>;
+  const intOrNull = (x: unknown): boolean => x === null || (typeof x === 'number' && Number.isSafeInteger(x));
+  const strOrNull = (x: unknown): boolean => x === null || typeof x === 'string';
+  // A trap is a name (classifyTrap's); anything else is not an outcome.
+  if (!o || typeof o !== 'object' || !intOrNull(o.exitCode) || !(o.trap === null || (typeof o.trap === 'string' && /^[a-z_]{1,32}$/.test(o.trap))) || !strOrNull(o.message)) return null;
+  if (!(o.fuelUsed === null || (typeof o.fuelUsed === 'string' && /^-?[0-9]{1,20}$/.test(o.fuelUsed)))) return null;
+  if (!(typeof o.peakPages === 'number' && Number.isSafeInteger(o.peakPages) && o.peakPages >= 0)) return null;
+  if (!(o.tableEntries === undefined || (typeof o.tableEntries === 'number' && Number.isSafeInteger(o.tableEntries) && o.tableEntries >= 0))) return null;
+  return { exitCode: o.exitCode as number | null, trap: o.trap as string | null, fuelUsed: o.fuelUsed as string | null, peakPages: o.peakPages, tableEntries: (o.tableEntries as number | undefined) ?? 0, message: o.message as string | null };
+}
+
+/** The outcome a created container's runner left in its state directory (at most OUTCOME_MAX
+ * bytes are read; the file is never followed through a link). */
+export function readOutcome(stateDir: string): Outcome | null {
+  let fd: number;
+  try {
+    fd = openSync(join(stateDir, OUTCOME_FILE), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const buf = Buffer.alloc(OUTCOME_MAX + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, n);
+    return parseOutcome(buf.subarray(0, n).toString('utf8'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The report of a wasm run: the wasm plan's clauses, the runner's read-back, the guest's fate. */
 export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const body = linuxReportBody({ ...ctx }, w.result);
@@ -301,6 +478,9 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE + (o.tableEntries ?? 0) * TABLE_ENTRY_BYTES, `wasm linear memory (pages × 64 KiB) and tables (entries × ${TABLE_ENTRY_BYTES} B)`) : body.budgets.memory;
   if (w.result.timedOut) return body; // outcome timeout (wall) from the launcher
   if (w.result.oomKilled) return body;
+  // SIGKILLed before it could say anything (bvisor kill KILL, delete -f): the signal is the
+  // outcome, as for a Linux workload.
+  if (o === null && w.result.signal === 9) return body;
   if (o === null) {
     body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome' } };
   } else if (o.trap === 'host_error') {

@@ -2,6 +2,8 @@
 // seccomp, cgroup) for one run, never sharing a process with bvisor or its API caller. It reads
 // its job from fd 3 (a JSON line: args, env, fuel, seed; then the instrumented module's bytes),
 // runs the module with bvisor's WASI host, and writes the outcome as one JSON line to fd 4.
+// Under bvisor run both are pipes; a created container's fd 3 is an unnamed in-memory file and
+// its fd 4 a file in the container's state directory (app/wasm.ts): read and written the same.
 // It runs synchronously from start to end: no async I/O, no worker threads of its own.
 import { readSync, writeSync, closeSync } from 'node:fs';
 import { wasiImports, ProcExit } from './wasi.js';
@@ -124,8 +126,10 @@ export function runJob(raw: Buffer): Outcome {
   return out;
 }
 
+/** Bounded: the outcome is one short line (bvisor does not believe a longer one). */
 function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  const m = e instanceof Error ? e.message : String(e);
+  return m.length > 1024 ? `${m.slice(0, 1024)}…` : m;
 }
 
 function main(): void {
