@@ -15,6 +15,7 @@ import type { ClauseVerdict, Refusal, Access } from '../../contract/generated/ty
 import type { NormalManifest, NormalGrant, NormalLimits, ClauseSetting } from '../manifest.js';
 import { CAPABILITY_NUMBERS } from '../capability-names.js';
 import { isNormalAbsolute } from '../paths.js';
+import { wasmHandlerOf, wasmFromOci } from './wasm.js';
 
 export const OCI_SUPPORTED = /^1\.(0|1|2)\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
 /** The annotation a podman user (--annotation) or a Kubernetes pod sets to narrow the config. */
@@ -565,7 +566,10 @@ export function translateOciConfig(config: unknown): OciTranslation {
     explicitDefaultGuarantee: false,
     oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
   };
-  return { manifest };
+  // crun's wasm handlers (an annotation, args[0] a module): a wasm workload (core/oci/wasm.ts).
+  const handler = wasmHandlerOf(config);
+  if (handler.kind === 'refused') manifest.oci.refusals.push(handler.refusal);
+  return { manifest: handler.kind === 'wasm' ? wasmFromOci(config, manifest, handler) : manifest };
 }
 
 /** Line and column of a JSON.parse error position, for file:line:col messages. */
