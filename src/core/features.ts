@@ -45,6 +45,12 @@ export interface PathFact {
   untrusted?: string;
   /** A program that is a #! script: its interpreter's path. */
   interpreter?: string;
+  /** OCI bundles: the path lies in an engine's own container storage (the bundle, or a storage
+   * root the operator trusts: see host/bundle.ts engineStorage), where its files are the
+   * container's to write. */
+  engineStorage?: boolean;
+  /** A namespace file (nsfs), for an OCI config's namespace path. */
+  nsfs?: boolean;
 }
 
 export interface PlanPaths {
@@ -228,9 +234,14 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // mount shows their owner as the workload's root; what it creates lands as that owner (host
   // root) on the engine's own storage, exactly as under runc, while set-id bits stay denied by
   // seccomp (setIdRules) and the mount is nosuid.
-  if (ctx.manifest.oci && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
-  if (ctx.manifest.oci) {
+  // Only there: a config naming /etc or /usr writable must not make the container host root's
+  // equal on them (a hostile or careless config; runc would let it, bvisor does not).
+  if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
+  if (ctx.manifest.oci && fact.engineStorage) {
     return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} and writable in the config, and this filesystem cannot be idmapped (an overlay snapshot cannot), so the container's root (an unprivileged host id) could not write it`, `use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or a read-only root (root.readonly: true)`);
+  }
+  if (ctx.manifest.oci && (fact.uid === 0 || fact.gid === 0)) {
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root) and lies outside the bundle and the engines' container storage, so bvisor will not let the container write it as its owner`, `bind it read-only, or, if it is an engine's own storage, name that directory in BVISOR_OCI_STORAGE (colon-separated)`);
   }
   if (fact.uid === 0 || fact.gid === 0) {
     return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path}), or to ${me.uid}, or make it world-writable (chmod 1777)`);

@@ -172,6 +172,7 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
     const no = (reason: string, hint: string): Choice => ({ verdict: { clause: 'network', requested: `the network namespace ${m.oci!.netnsPath}`, guarantee: 'enforced', verdict: 'refused', mechanism: null, reason }, refusal: { code: 'BV_OCI_UNSUPPORTED', clause: 'linux.namespaces(network).path', reason, hint } });
     if (host.identity.euid !== 0) choices[i] = no('entering a network namespace the host owns needs root (CAP_SYS_ADMIN in its user namespace)', 'run bvisor as root, or let it make the network namespace');
     else if (!fact || fact.kind === 'missing') choices[i] = no(`${m.oci.netnsPath} does not exist`, 'the engine must create the namespace before create');
+    else if (!fact.nsfs) choices[i] = no(`${m.oci.netnsPath} is not a namespace file (nsfs)`, 'name a bind-mounted namespace file (/run/netns/NAME, as ip netns and CNI plugins make)');
     else choices[i] = { verdict: { clause: 'network', requested: `the network namespace ${m.oci.netnsPath}`, guarantee: 'enforced', verdict: 'enforced', mechanism: 'linux:setns(net) around clone3', reason: 'the engine\'s network namespace (its interfaces, routes and firewall are the engine\'s)' }, refusal: null };
   }
   choices.push(...layoutRefusals(input, backend, ctx));

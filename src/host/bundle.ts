@@ -3,7 +3,7 @@
 // kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
-import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, type Issue } from '../contract/errors.js';
@@ -413,6 +413,35 @@ export function ociManifest(text: string, file: string): NormalManifest & { oci:
   return translateOciConfig(config).manifest;
 }
 
+/** fs/nsfs.c's magic: a namespace file (/run/netns/x, /proc/<pid>/ns/net). */
+const NSFS_MAGIC = 0x6e736673;
+function isNsfs(path: string): boolean {
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where an OCI container's root-owned files are its own to write: its bundle, the storage roots
+ * of the engines bvisor knows (podman/CRI-O's and containerd's, as root), and those the operator
+ * names in BVISOR_OCI_STORAGE (colon-separated absolute paths). Physical paths, existing only.
+ */
+export const ENGINE_STORAGE_DEFAULTS = ['/var/lib/containers/storage', '/run/containers/storage', '/var/lib/containerd', '/run/containerd'];
+function engineStorage(bundleDir: string): string[] {
+  const named = (process.env.BVISOR_OCI_STORAGE ?? '').split(':').filter((p) => p.startsWith('/'));
+  const out: string[] = [];
+  for (const p of [bundleDir, ...ENGINE_STORAGE_DEFAULTS, ...named]) {
+    try {
+      out.push(realpathSync(p));
+    } catch {
+      // absent here: nothing to trust
+    }
+  }
+  return out;
+}
+
 /** JSON has no located issues past parsing: every issue names its JSON path instead. */
 function jsonLocator(): YamlReadResult {
   return { data: undefined, issues: [], locate: () => ({ line: 1, col: 1 }) } as unknown as YamlReadResult;
@@ -440,7 +469,19 @@ export function loadBundle(arg: string): LoadedBundle {
       if (ann !== undefined) manifest = narrowOci(manifest, loadNarrowing(ann, `${file} annotations["${BOUNDARY_ANNOTATION}"]`), `annotations.${BOUNDARY_ANNOTATION}`);
       const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, jsonLocator(), file);
       // The engine's network namespace, identified now: the launcher enters only this one.
-      if (manifest.oci.netnsPath) paths.netns = resolveHostPath(manifest.oci.netnsPath);
+      // Only a namespace file (nsfs): a FIFO or a device there must never be opened.
+      if (manifest.oci.netnsPath) {
+        const ns = resolveHostPath(manifest.oci.netnsPath);
+        if (ns.kind !== 'missing') ns.nsfs = isNsfs(ns.path);
+        paths.netns = ns;
+      }
+      // The engine's storage: where root-owned files are the container's to write (idmapped).
+      const storage = engineStorage(bundle.dir);
+      const inStorage = (f: PathFact | null | undefined): void => {
+        if (f && f.kind !== 'missing') f.engineStorage = storage.some((s) => f.path === s || f.path.startsWith(s + '/'));
+      };
+      paths.grants.forEach(inStorage);
+      inStorage(paths.root);
       bundle.releaseFd();
       return { bundle, manifest, paths };
     }

@@ -38,9 +38,11 @@ engine_runtime() {
   [[ -e $abs ]] || { echo "runtime not found: $abs" >&2; return 1; }
   if [[ $abs == *.js ]]; then
     local w=$D/runtimes/bvisor/bvisor
-    if [[ ! -x $w ]] || ! grep -qF "$abs" "$w"; then
+    # The engines' storage is under $D, not in /var/lib/containers: bvisor bridges root-owned
+    # container files (a podman vfs layer, its /etc/hosts) only in storage it is told to trust.
+    if [[ ! -x $w ]] || ! grep -qF "$abs" "$w" || ! grep -qF BVISOR_OCI_STORAGE "$w"; then
       mkdir -p "$(dirname "$w")"
-      printf '#!/bin/sh\nexec %s %s "$@"\n' "$(command -v node)" "$abs" > "$w.tmp" && chmod +x "$w.tmp" && mv "$w.tmp" "$w"
+      printf '#!/bin/sh\nBVISOR_OCI_STORAGE=%s exec %s %s "$@"\n' "$D" "$(command -v node)" "$abs" > "$w.tmp" && chmod +x "$w.tmp" && mv "$w.tmp" "$w"
     fi
     echo "$w"
   elif [[ $(basename "$abs") == crun ]] && engine_cgroup_hybrid; then

@@ -171,6 +171,42 @@ describe('OCI runtime (e2e)', () => {
     }
   });
 
+  it('never adopts an existing cgroup: a second container naming the first one\'s leaf fails, and the first lives on', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const a = ociBundle(['sleep', '30']);
+    const leaf = JSON.parse(readFileSync(join(a, 'config.json'), 'utf8')).linux.cgroupsPath;
+    const made = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', a, '--pid-file', join(a, 'pid'), 'first'], { stdio: 'ignore', env: { ...process.env, ...(defaultTestParent() ? { BVISOR_CGROUP_PARENT: defaultTestParent()! } : {}) }, timeout: 30_000 });
+    expect(made.status).toBe(0);
+    try {
+      const pid = Number(readFileSync(join(a, 'pid'), 'utf8'));
+      const b = ociBundle(['true'], (c) => (c.linux.cgroupsPath = leaf));
+      const r = cli(['--root', root, 'create', '--bundle', b, 'second']);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toMatch(/exists already: it is not this container's/);
+      // The first container's init is untouched (the oracle: /proc), and still created.
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      expect(cli(['--root', root, 'state', 'first']).json()).toMatchObject({ status: 'created', pid });
+    } finally {
+      cli(['--root', root, 'delete', '--force', 'first']);
+    }
+  });
+
+  it('a network namespace path that is not a namespace (a FIFO) is refused at plan time, never opened', () => {
+    const fifo = join(work, `fifo-${process.pid}`);
+    spawnSync('mkfifo', [fifo]);
+    try {
+      const b = ociBundle(['true'], (c) => {
+        for (const n of c.linux.namespaces) if (n.type === 'network') n.path = fifo;
+      });
+      const p = cli(['plan', b]);
+      expect(p.status).toBe(3);
+      expect(p.stderr).toContain(`${fifo} is not a namespace file (nsfs)`);
+    } finally {
+      rmSync(fifo, { force: true });
+    }
+  });
+
   it('refuses a config it cannot honour with the JSON path and a hint, before anything exists', () => {
     const root = newRoot();
     const b = ociBundle(['true'], (c) => {

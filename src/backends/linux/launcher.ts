@@ -366,7 +366,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // the (dev, ino) the plan recorded, and used by descriptor from now on.
     const exeFd = fds.own(openPlanned({ path: launch.workload.path, dev: launch.workload.dev, ino: launch.workload.ino }, 'workload'));
     // An engine's network namespace: the very one planned (nsfs dev/ino), opened for setns.
-    const netFd = launch.oci?.netns ? fds.own(openPlanned(launch.oci.netns, 'linux.namespaces(network).path', O.RDONLY)) : -1;
+    // O_NONBLOCK: whatever replaced it since planning (a FIFO) must not block us; the identity
+    // check then refuses it.
+    const netFd = launch.oci?.netns ? fds.own(openPlanned(launch.oci.netns, 'linux.namespaces(network).path', O.RDONLY | O.NONBLOCK)) : -1;
     const grantFds = new Map<string, number>();
     for (const r of launch.filesystem) {
       if (launch.layout.length > 0 && servedBySpecial(r)) continue;

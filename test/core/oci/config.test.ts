@@ -18,8 +18,8 @@ const podman = (): Record<string, any> => fixture('podman-config.json');
 const containerd = (): Record<string, any> => fixture('containerd-config.json');
 
 /** The engine's own files belong to root, on a filesystem with idmapped mounts. */
-const rootDir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 0, gid: 0, mode: 0o755, idmap: true });
-const rootFile = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 7), uid: 0, gid: 0, mode: 0o644, idmap: true });
+const rootDir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 0, gid: 0, mode: 0o755, idmap: true, engineStorage: true });
+const rootFile = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 7), uid: 0, gid: 0, mode: 0o644, idmap: true, engineStorage: true });
 
 function pathsFor(m: NormalManifest): PlanPaths {
   return {
@@ -107,6 +107,23 @@ describe('OCI config translation', () => {
         expect(l.root?.idmap).toEqual(host.identity.euid === 0 ? { uid: 0, gid: 0 } : null);
       }
     }
+  });
+
+  it('bridges root-owned files only in the engine\'s storage: a writable bind of /etc/shadow is refused', () => {
+    const c = containerd();
+    c.mounts.push({ destination: '/mnt/shadow', type: 'bind', source: '/etc/shadow', options: ['bind', 'rw'] });
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    // The host's own file: root's, idmappable, but not in the bundle nor an engine's storage.
+    paths.grants[paths.grants.length - 1] = { ...rootFile('/etc/shadow'), mode: 0o640, gid: 42, engineStorage: false };
+    const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals.map((r) => [r.clause, r.code])).toEqual([['mounts[7]', 'BV_PLAN_WRITE_OWNER']]);
+    expect(p.refusals[0]!.hint).toContain('BVISOR_OCI_STORAGE');
+    // The same rootfs outside any storage: not bridged either.
+    const out = pathsFor(translateOciConfig(containerd()).manifest);
+    out.root = { ...rootDir('/usr'), engineStorage: false };
+    const q = plan({ manifest: translateOciConfig(containerd()).manifest, host: hybridHost(), paths: out, cgroupParent: null }, sha256Hex);
+    expect(q.refusals.map((r) => [r.clause, r.code])).toEqual([['root', 'BV_PLAN_WRITE_OWNER']]);
   });
 
   it('takes the cgroup parent and leaf from linux.cgroupsPath, over the flag', () => {

@@ -122,12 +122,17 @@ function makeLeaf(p: Placement, controllers: Set<string>, leafName: string, befo
     enableControllers(dir, controllers);
     const leaf = join(dir, leafName);
     auditCgroupPath(leaf);
+    // A leaf that exists is someone else's (another container's, a service's: an OCI config
+    // names its own leaf): never record it, or a failed create would kill and remove it.
+    if (existsSync(leaf)) throw new BvisorError('BV_CGROUP_SETUP', `the cgroup ${leaf} exists already: it is not this container's`, { hint: 'give the container its own cgroup (linux.cgroupsPath, or another id); bvisor never adopts an existing cgroup' });
     // Recorded before it exists, so a crash right after mkdir still leaves a trace to clean.
     beforeMkdir?.(leaf);
     try {
       mkdirSync(leaf);
       return { leaf, created };
     } catch (e) {
+      // (EEXIST here means someone made it between the check and the mkdir: a race only a
+      // process racing bvisor could win, unlike a config naming an existing cgroup.)
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw cgErr('mkdir', leaf, e);
     }
   }
