@@ -2,10 +2,11 @@
 // prestart and createRuntime while `create` holds the init before its program, poststart after
 // `start`, poststop after `delete`. Each gets the container's state JSON on stdin, exactly its
 // own args (args[0] is argv[0], as execv's) and env (nothing inherited), and its timeout in
-// seconds (then SIGKILL). createContainer and startContainer hooks run *inside* the container's
-// namespaces; bvisor refuses them in the plan (src/core/oci/config.ts), it does not run them
-// elsewhere.
-import { spawnSync } from 'node:child_process';
+// seconds. A hook runs in a process group of its own, which is SIGKILLed at the timeout and
+// once the hook has exited (a hook's background leftovers do not outlive it, nor hold create's
+// pipes). createContainer and startContainer hooks run *inside* the container's namespaces;
+// bvisor refuses them in the plan (src/core/oci/config.ts), it does not run them elsewhere.
+import { spawn } from 'node:child_process';
 import { BvisorError } from '../contract/errors.js';
 import type { OciHook, HookName } from '../core/oci/config.js';
 
@@ -21,35 +22,71 @@ export interface HookRun {
 
 /** Hooks whose failure stops the container (spec: "MUST generate an error"); the rest warn. */
 const FATAL: readonly HookName[] = ['prestart', 'createRuntime', 'createContainer', 'startContainer'];
+/** The end of a hook's stderr kept for its error message. */
+const STDERR_TAIL = 4096;
+
+/** Printable text only: a hook's stderr reaches messages and logs. */
+const printable = (s: string): string => s.replace(/[^\x20-\x7e\t]+/g, ' ').trim();
+
+async function runOne(h: OciHook, input: string): Promise<{ status: number | null; signal: string | null; timedOut: boolean; error: string | null; stderr: string }> {
+  const [argv0, ...rest] = h.args.length ? h.args : [h.path];
+  return await new Promise((resolve) => {
+    let tail = '';
+    let timedOut = false;
+    let error: string | null = null;
+    const child = spawn(h.path, rest, {
+      argv0,
+      env: Object.fromEntries(h.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+      stdio: ['pipe', 'ignore', 'pipe'],
+      cwd: '/',
+      detached: true, // its own process group, killed as a whole
+    });
+    const killGroup = (): void => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    };
+    const timer = h.timeout ? setTimeout(() => ((timedOut = true), killGroup()), h.timeout * 1000) : null;
+    child.stdin!.on('error', () => {}); // a hook that does not read its state
+    child.stdin!.end(input);
+    child.stderr!.on('data', (d: Buffer) => {
+      tail = (tail + d.toString('utf8')).slice(-STDERR_TAIL);
+    });
+    child.on('error', (e) => (error = (e as NodeJS.ErrnoException).code ?? e.message));
+    // 'exit', not 'close': a leftover holding stderr must not keep us waiting; it is killed.
+    child.on('exit', (status, signal) => {
+      if (timer) clearTimeout(timer);
+      killGroup();
+      child.stderr!.destroy();
+      resolve({ status, signal, timedOut, error, stderr: tail });
+    });
+    child.on('error', () => {
+      if (timer) clearTimeout(timer);
+      resolve({ status: null, signal: null, timedOut, error, stderr: tail });
+    });
+  });
+}
 
 /**
  * Runs every hook of one kind, in order. A fatal hook that fails throws BV_HOOK_FAILED after
  * the ones before it ran; a non-fatal one is reported to `warn` and the rest still run.
  */
-export function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, state: object, warn: (msg: string) => void = () => {}): HookRun[] {
+export async function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, state: object, warn: (msg: string) => void = () => {}): Promise<HookRun[]> {
   const out: HookRun[] = [];
   const input = JSON.stringify(state);
-  (hooks ?? []).forEach((h, index) => {
+  for (const [index, h] of (hooks ?? []).entries()) {
     const t0 = Date.now();
-    const [argv0, ...rest] = h.args.length ? h.args : [h.path];
-    const r = spawnSync(h.path, rest, {
-      argv0,
-      input,
-      env: Object.fromEntries(h.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
-      stdio: ['pipe', 'ignore', 'pipe'],
-      timeout: h.timeout ? h.timeout * 1000 : undefined,
-      killSignal: 'SIGKILL',
-      cwd: '/',
-    });
-    const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
-    const run: HookRun = { name, index, path: h.path, status: r.status, signal: r.signal, timedOut, ms: Date.now() - t0 };
-    out.push(run);
-    if (r.status === 0) return;
-    const why = timedOut ? `ran past its timeout of ${h.timeout}s (killed)` : r.error && !timedOut ? `could not start: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` : r.signal ? `was killed by ${r.signal}` : `exited ${r.status}`;
-    const stderr = (r.stderr?.toString('utf8') ?? '').trim().split('\n').slice(-1)[0] ?? '';
-    const msg = `hooks.${name}[${index}] ${h.path} ${why}${stderr ? `: ${stderr.slice(0, 200)}` : ''}`;
+    const r = await runOne(h, input);
+    out.push({ name, index, path: h.path, status: r.status, signal: r.signal, timedOut: r.timedOut, ms: Date.now() - t0 });
+    // The timeout first: a hook killed at its deadline failed, whatever it would have said.
+    if (!r.timedOut && !r.error && r.status === 0) continue;
+    const why = r.timedOut ? `ran past its timeout of ${h.timeout}s (killed)` : r.error ? `could not start: ${r.error}` : r.signal ? `was killed by ${r.signal}` : `exited ${r.status}`;
+    const last = printable(r.stderr.trim().split('\n').slice(-1)[0] ?? '').slice(0, 200);
+    const msg = `hooks.${name}[${index}] ${h.path} ${why}${last ? `: ${last}` : ''}`;
     if (FATAL.includes(name)) throw new BvisorError('BV_HOOK_FAILED', msg, { hint: 'the container was not started; fix the hook or remove it from config.json' });
     warn(msg);
-  });
+  }
   return out;
 }

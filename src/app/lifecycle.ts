@@ -321,8 +321,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           // runc's state for these hooks: status creating, with the init's pid (a network hook
           // reaches /proc/<pid>/ns/net through it).
           const st = { ...ociState(o.id, dir, { ...state, monitor: procRef(created.monitorPid) }, { status: 'creating', broken: null, exit: null }), pid: created.pid };
-          runHooks('prestart', hooks.prestart, st);
-          runHooks('createRuntime', hooks.createRuntime, st);
+          await runHooks('prestart', hooks.prestart, st);
+          await runHooks('createRuntime', hooks.createRuntime, st);
         }
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const kept = loaded.bundle.keep(dir, state.runId);
@@ -500,7 +500,7 @@ export async function startContainer(root: string, id: string): Promise<Containe
     // poststart hooks: after the program started; a failure is a warning (runtime-spec).
     const post = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststart;
     // (The program may have ended already; the state says what start did: running.)
-    if (post) runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), hookWarning);
+    if (post) await runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), hookWarning);
     return next;
   });
 }
@@ -726,7 +726,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
     const poststop = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststop;
     const last = poststop ? ociState(id, dir, s, d) : null;
     const report = finish(root, id, dir, s, d, j, force);
-    if (poststop && last) runHooks('poststop', poststop, last, hookWarning);
+    if (poststop && last) await runHooks('poststop', poststop, last, hookWarning);
     return { report };
   });
   if ('report' in step) return step;

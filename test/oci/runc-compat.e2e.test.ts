@@ -251,6 +251,18 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(t.status).toBe(4);
     expect(t.stderr).toContain('ran past its timeout of 1s');
     expect(existsSync(join(root, 'containers', 'hs'))).toBe(false);
+    // A hook past its timeout that would have exited 0 failed all the same.
+    const late = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'sleep 3; exit 0'], timeout: 1 }] }));
+    expect(create(root, 'hl', late.dir).stderr).toContain('ran past its timeout of 1s');
+    // A hook's background leftover neither holds create up nor outlives it.
+    const mark = join(work, `bg-${process.pid}`);
+    const bg = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `sleep 20 & echo $! > ${mark}; exit 0`] }] }));
+    const t0 = Date.now();
+    expect(create(root, 'hb', bg.dir).status).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const leftover = Number(readFileSync(mark, 'utf8'));
+    expect(existsSync(`/proc/${leftover}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${leftover}/status`, 'utf8'))).toBe(false);
+    cli(['--root', root, 'delete', '--force', 'hb']);
     const run = cli(['--root', root, 'run', '--bundle', fail.dir, 'hr']);
     expect(run.status).toBe(125);
     expect(run.stderr).toContain('hooks.createRuntime, which run with create, start and delete');

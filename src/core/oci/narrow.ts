@@ -13,6 +13,7 @@
 import type { Refusal, ClauseVerdict } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { loadManifest, LIMIT_NAMES, type NormalManifest, type LimitName } from '../manifest.js';
+import { readYamlStrict } from '../yaml-reader.js';
 import type { OciExtras } from './config.js';
 
 /** A grant of the narrowing boundary: a path inside the container. */
@@ -33,18 +34,22 @@ const SPAWN_RANK = { deny: 0, threads: 1, descendants: 2 } as const;
  * at the end of the text (line numbers of what the user wrote do not move).
  */
 export function loadNarrowing(text: string, file: string): Narrowing {
-  const owned = CONFIG_OWNED.filter((k) => new RegExp(`^${k}\\s*:`, 'm').test(text));
+  // The document's own top-level keys (quoted, explicit `? key` forms included), not a guess
+  // from the text; a document that does not parse is reported by loadManifest below.
+  const parsed = readYamlStrict(text, file);
+  const keys = parsed.data !== null && typeof parsed.data === 'object' && !Array.isArray(parsed.data) ? Object.keys(parsed.data as object) : [];
+  const owned = CONFIG_OWNED.filter((k) => keys.includes(k));
   if (owned.length) {
     throw new BvisorError('BV_MANIFEST_INVALID', `${file}: ${owned.join(', ')} ${owned.length === 1 ? 'comes' : 'come'} from config.json; a boundary beside an OCI config only narrows it`, {
       issues: owned.map((k) => ({ code: 'BV_MANIFEST_CONFLICT' as const, clause: k, message: `${k} is decided by config.json`, hint: 'remove it from the narrowing boundary', file, line: lineOf(text, k), col: 1 })),
       hint: `remove ${owned.join(', ')}: config.json decides ${owned.length === 1 ? 'it' : 'them'}`,
     });
   }
-  const body = /^bvisorVersion\s*:/m.test(text) ? text : `bvisorVersion: "1"\n${text}`;
+  const body = keys.includes('bvisorVersion') ? text : `bvisorVersion: "1"\n${text}`;
   const manifest = loadManifest(`${body.endsWith('\n') ? body : body + '\n'}workload: { process: { exe: /config.json } }\n`, file).manifest;
   // Which clauses were written at all (an absent capabilities clause keeps the config's; an
   // empty one drops them all).
-  const written = new Set([...text.matchAll(/^([A-Za-z]+)\s*:/gm)].map((x) => x[1]!));
+  const written = new Set(keys);
   return { manifest, written };
 }
 
@@ -74,15 +79,22 @@ export function narrowOci(m: NormalManifest & { oci: OciExtras }, narrowing: Nar
   const no = (clause: string, reason: string, hint: string): void => {
     refusals.push({ code: 'BV_MANIFEST_CONFLICT', clause: at(clause), reason, hint });
   };
-  const out: NormalManifest & { oci: OciExtras } = { ...m, limits: { ...m.limits }, oci: { ...m.oci } };
+  const out: NormalManifest & { oci: OciExtras } = { ...m, limits: { ...m.limits }, oci: { ...m.oci, rlimits: [...m.oci.rlimits] } };
 
   // limits: the smaller one; a limit the config lacks is added (wall, cpu…).
   for (const name of LIMIT_NAMES) {
     const l = n.limits[name as LimitName];
     if (!l) continue;
     const mine = m.limits[name as LimitName];
-    if (name === 'fuel') {
+    if (name === 'fuel' && m.workload.kind !== 'wasm') {
       no('limits.fuel', 'fuel counts Wasm instructions; this is a Linux container', 'remove limits.fuel');
+      continue;
+    }
+    // openFiles is the config's RLIMIT_NOFILE when it has one: one rlimit, the smaller of both.
+    const nofile = name === 'openFiles' ? out.oci.rlimits.find((x) => x.resource === 'nofile') : undefined;
+    if (nofile) {
+      out.oci.rlimits = out.oci.rlimits.map((x) => (x === nofile ? { ...x, soft: Math.min(x.soft, l.value), hard: Math.min(x.hard, l.value) } : x));
+      ok('limits.openFiles', String(l.value), 'narrowed', `RLIMIT_NOFILE: the smaller of the config's ${nofile.soft}/${nofile.hard} and the boundary's ${l.value}`);
       continue;
     }
     if (!mine || l.value < mine.value) out.limits[name as LimitName] = { ...l };

@@ -273,3 +273,18 @@ describe('LSM labels', () => {
     ]);
   });
 });
+
+describe('narrowing, as a hostile annotation might write it', () => {
+  it('reads the document\'s own keys: quoted or explicit keys narrow, and config-owned ones are refused', () => {
+    const m = narrowOci(translateOciConfig(podman()).manifest, loadNarrowing('"capabilities": []\n', 'ann'), 'ann');
+    expect(m.capabilities).toEqual([]);
+    expect(narrowOci(translateOciConfig(podman()).manifest, loadNarrowing('? capabilities\n: [CAP_KILL]\n', 'ann'), 'ann').capabilities).toEqual(['CAP_KILL']);
+    expect(() => loadNarrowing('"env": { X: "1" }\n', 'ann')).toThrow(/env comes from config.json/);
+  });
+
+  it('merges openFiles with the config\'s RLIMIT_NOFILE into one rlimit, the smaller', () => {
+    const m = narrowOci(translateOciConfig(containerd()).manifest, loadNarrowing('limits: { openFiles: 64 }\n', 'ann'), 'ann');
+    expect(m.oci.rlimits).toEqual([{ path: 'process.rlimits[0]', resource: 'nofile', soft: 64, hard: 64 }]);
+    expect(m.limits.openFiles).toBeUndefined();
+  });
+});
