@@ -640,7 +640,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     } else if (e.reaper === 'engine' && e.phase === 'exited' && body.outcome.status === 'failed' && exitCode === null && signal === null) {
       // Engine mode: the init's status is the engine's (its subreaper reaped it); what bvisor
       // observed is that and when it ended, and any budget that ended it (above).
-      body.outcome = (readback.oomKills?.value ?? 0) > 0 ? { status: 'killed', reason: 'oom', exitCode: null, signal: null } : { status: 'exited', reason: 'reaped-by-engine', exitCode: null, signal: null };
+      body.outcome = (readback.oomKills?.value ?? 0) > 0 ? { status: 'killed', reason: 'oom', exitCode: null, signal: null } : existsSync(join(dir, 'killed.json')) ? { status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL' } : { status: 'exited', reason: 'reaped-by-engine', exitCode: null, signal: null };
     } else if (e.phase === 'exec-failed') {
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
@@ -719,6 +719,9 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       return { runner: s.creator, runId: s.runId };
     }
     if (d.status !== 'stopped' || d.broken) {
+      // Said before the kill: in engine mode nobody here sees the status it ends with, and the
+      // report must not call a container bvisor killed one that exited.
+      if (d.status === 'running' || d.status === 'created') writeFileAtomic(join(dir, 'killed.json'), JSON.stringify({ by: 'delete --force', atMs: Date.now() }) + '\n');
       await stopProcesses(s);
       d = derive(dir, s);
     }

@@ -140,9 +140,26 @@ export function updateResources(root: string, id: string, resources: unknown): s
     if (pids && typeof pids.limit === 'number') writes.push(['pids', 'pids', pids.limit > 0 ? String(pids.limit) : 'max']);
     const cpu = r.cpu as Record<string, unknown> | undefined;
     if (cpu && typeof cpu.quota === 'number') writes.push(['cpu', 'cpu', `${cpu.quota > 0 ? cpu.quota : 'max'} ${typeof cpu.period === 'number' ? cpu.period : 100000}`]);
-    const done: string[] = [];
+    // Only down: the plan was admitted (and its report will be sealed) with these limits as the
+    // boundary; raising or lifting one afterwards would widen it. All are checked before any
+    // is written, so a refused file changes nothing.
+    const planned = (controller: string): number | null => {
+      const l = (plan?.launch?.cgroup.limits ?? []).find((x) => x.controller === controller && /^(memory\.max|memory\.limit_in_bytes|pids\.max|cpu\.max|cpu\.cfs_quota_us)$/.test(x.file));
+      if (!l) return null;
+      const n = Number(l.value.split(' ')[0]);
+      return Number.isFinite(n) ? n : null;
+    };
     for (const [controller, , value] of writes) {
       if (!limited.has(controller)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (linux.resources.${controller}) to update it later` });
+      // cpu: compared as bandwidth (quota / period), the planner's period being 100000 µs.
+      const raw = planned(controller);
+      const was = raw === null ? null : controller === 'cpu' ? raw / 100_000 : raw;
+      const [q, per] = value.split(' ');
+      const now = controller === 'cpu' ? Number(q) / Number(per) : Number(q);
+      if (was !== null && (!Number.isFinite(now) || now > was)) throw new BvisorError('BV_CONTAINER_STATE', `update would raise container ${id}'s ${controller} limit above the ${was} it was planned with${Number.isFinite(now) ? ` (to ${now})` : ' (to none)'}`, { hint: 'a boundary only narrows once admitted: lower limits may be set; create the container again for higher ones' });
+    }
+    const done: string[] = [];
+    for (const [controller, , value] of writes) {
       const leaf = all.find((d) => {
         try {
           readFileSync(join(d, controller === 'memory' ? (d.includes('/memory/') ? 'memory.limit_in_bytes' : 'memory.max') : controller === 'pids' ? 'pids.max' : d.includes('/cpu') && !d.includes('/unified') ? 'cpu.cfs_quota_us' : 'cpu.max'));

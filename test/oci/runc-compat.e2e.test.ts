@@ -153,6 +153,9 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(cli(['--root', root, 'delete', '--force', 'd1']).status).toBe(0);
     await until('the init to be gone', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')), 10_000);
     expect(existsSync(join(root, 'containers', 'd1'))).toBe(false);
+    // bvisor killed it: the report says so (in engine mode no exit status reached bvisor).
+    const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(journal.at(-1).report.body.outcome).toMatchObject({ status: 'killed', reason: 'deleted', signal: 'SIGKILL' });
     const st = cli(['--root', root, 'state', 'd1']);
     expect(st.status).toBe(6);
     // podman's cleanup deletes whatever happened; runc answers success for an id it lacks.

@@ -276,6 +276,16 @@ describe('OCI runtime (e2e)', () => {
       const stats = JSON.parse(ev.stdout);
       expect(stats).toMatchObject({ type: 'stats', id: 'oci-p' });
       expect(stats.data.pids.current).toBeGreaterThanOrEqual(1);
+      // update lowers a limit (the kernel's pids.max says so), and never raises or lifts one.
+      const lower = join(work, 'lower.json');
+      writeFileSync(lower, JSON.stringify({ pids: { limit: 100 } }));
+      expect(cli(['--root', root, 'update', '--resources', lower, 'oci-p']).status).toBe(0);
+      const pidsLeaf = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:pids:/.test(l))?.split(':')[2];
+      if (pidsLeaf) expect(readFileSync(`/sys/fs/cgroup/pids${pidsLeaf}/pids.max`, 'utf8').trim()).toBe('100');
+      writeFileSync(lower, JSON.stringify({ pids: { limit: -1 } }));
+      const lift = cli(['--root', root, 'update', '--resources', lower, 'oci-p']);
+      expect(lift.status).toBe(7);
+      expect(lift.stderr).toContain('would raise container oci-p\'s pids limit above the');
       expect(cli(['--root', root, 'kill', 'oci-p', '9']).status).toBe(0);
     } finally {
       cli(['--root', root, 'delete', '-f', 'oci-p']);
