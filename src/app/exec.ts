@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../contract/generated/types.js';
 import { validatePlan } from '../contract/generated/validators.js';
 import { BvisorError } from '../contract/errors.js';
-import { execFromProcess, execFromFlags, type ExecSpec } from '../core/exec.js';
+import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
 import { resolveEnv } from '../core/secrets.js';
 import { probeHost } from '../host/facts.js';
 import { writeFileAtomic } from '../host/atomic.js';
@@ -18,17 +18,12 @@ import type { WaitResult } from '../backends/linux/host/reaper.js';
 import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState, connectConsole, checkConsole } from './lifecycle.js';
 import { secretFromEnv } from './run.js';
 
-export interface ExecOptions {
+/** The flags form's args/env/cwd/user/tty/caps are core/exec.ts's ExecFlags. */
+export interface ExecOptions extends ExecFlags {
   root: string;
   id: string;
-  /** --process FILE: an OCI process object; else `args` and the flags below. */
+  /** --process FILE: an OCI process object; else `args` and the flags. */
   processFile: string | null;
-  args: string[];
-  env: string[];
-  cwd: string | null;
-  user: string | null;
-  tty: boolean;
-  caps?: string[];
   consoleSocket: string | null;
   pidFile: string | null;
   detach: boolean;

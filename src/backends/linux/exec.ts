@@ -33,7 +33,7 @@ import { waitPidfd, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
-import { Cleanup, OwnedFds, RecordReader, pipe, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
+import { Cleanup, OwnedFds, rendezvousPipes, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
 
 export interface LinuxExecRequest {
   plan: Plan;
@@ -181,15 +181,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     }
     mounts.push({ op: MOUNT_OP.CHDIR, flags: 0, target: launch.workload.cwd });
 
-    const [syncR, syncW] = pipe(true, true);
-    fds.own(syncR);
-    fds.own(syncW);
-    childEnds.push(syncR);
-    const [failR, failW] = pipe(true, true);
-    fds.own(failW);
-    childEnds.push(failW);
-    const records = new RecordReader(failR);
-    cleanup.push(() => records.close());
+    const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup);
 
     const rootful = host.identity.euid === 0 && launch.namespaces.includes('user');
     const body = lowerOrRefuse({

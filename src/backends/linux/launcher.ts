@@ -190,6 +190,23 @@ export function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, numb
 }
 
 /** Reads child records (16 bytes each) from the fail pipe, without blocking the event loop. */
+/**
+ * The two pipes of the rendezvous: sync (the parent's release and go bytes) and fail (the
+ * child's records, EOF at exec). The child's ends go to `childEnds`, closed once it holds them.
+ */
+export function rendezvousPipes(fds: OwnedFds, childEnds: number[], cleanup: Cleanup): { syncR: number; syncW: number; failR: number; failW: number; records: RecordReader } {
+  const [syncR, syncW] = pipe(true, true);
+  fds.own(syncR);
+  fds.own(syncW);
+  childEnds.push(syncR);
+  const [failR, failW] = pipe(true, true);
+  fds.own(failW);
+  childEnds.push(failW);
+  const records = new RecordReader(failR);
+  cleanup.push(() => records.close());
+  return { syncR, syncW, failR, failW, records };
+}
+
 export class RecordReader {
   private buf = Buffer.alloc(0);
   private ended = false;
@@ -423,15 +440,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       return { src: fd, type: info[0]!, accmode: info[1]! };
     });
 
-    const [syncR, syncW] = pipe(true, true);
-    fds.own(syncR);
-    fds.own(syncW);
-    childEnds.push(syncR);
-    const [failR, failW] = pipe(true, true);
-    fds.own(failW);
-    childEnds.push(failW);
-    const records = new RecordReader(failR);
-    cleanup.push(() => records.close());
+    const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup);
 
     let ruleset: Ruleset | null = null;
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
