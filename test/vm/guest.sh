@@ -92,7 +92,7 @@ step "bvisor check" node bin/run.js check
 step "bvisor plan bundles/hello" node bin/run.js plan bundles/hello
 step "bvisor run hello -b bundles/hello" expect_run 'hello from inside the boundary' node bin/run.js run hello -b bundles/hello
 step "bvisor run (container-mode bundle)" container_bundle
-step "OCI bundle (run, create…delete)" oci_bundle
+step "OCI bundle (run, create to delete)" oci_bundle
 step "vitest (test/vm/tests.txt)" live_tests
 
 # A process killed by an invalid opcode is the emulator's fault, not bvisor's: say so, so that
