@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 4
+#define BV_SHIM_ABI 5
 
 int bv_shim_abi(void);
 
@@ -62,5 +62,10 @@ int bv_unix_connect(const char *path);
 int bv_stat_id(int fd, int64_t *out);
 int bv_tree(int fd, uint32_t attrs, int userns_fd);
 int bv_userns(const char *uid_map, const char *gid_map);
+/* An outputs quarantine (host side, root): a tmpfs bounding its size and inode count, mounted
+ * nosuid,nodev,noexec at target; remounted read-only to freeze it; detached at disposal. */
+int bv_mount_tmpfs(const char *target, const char *data);
+int bv_remount_ro(const char *target);
+int bv_umount(const char *target);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -141,4 +142,21 @@ int bv_userns(const char *uid_map, const char *gid_map) {
   while (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED, NULL) < 0 && errno == EINTR) {}
   close(pidfd);
   return rc ? rc : ns;
+}
+
+/* ---- outputs quarantine (host side) ---- */
+
+int bv_mount_tmpfs(const char *target, const char *data) {
+  if (mount("bvisor-outputs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0) return -errno;
+  return 0;
+}
+
+int bv_remount_ro(const char *target) {
+  if (mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) return -errno;
+  return 0;
+}
+
+int bv_umount(const char *target) {
+  if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return -errno;
+  return 0;
 }

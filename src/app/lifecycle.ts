@@ -42,6 +42,7 @@ import { defaultCacheDir } from '../host/wasm-cache.js';
 import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
+import { prepareOutputs, removeQuarantine, stageArtifacts, type Quarantine } from './outputs.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -240,8 +241,12 @@ function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
   const dir = dirOf(o.root, o.id);
   const loaded = loadBundle(o.bundle);
+  let quarantine: Quarantine | null = null;
   try {
     const host = o.host ?? probeHost();
+    const runId = randomUUID();
+    // outputs: the quarantine exists before planning, so the plan names it (and checks it).
+    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host);
     // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
     const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
     const wasm = plan.backend === 'wasm';
@@ -250,7 +255,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     // anything exists; the monitor reserves its own exit record's space in its directory.
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
     takeId(o.root, o.id, dir);
-    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId: randomUUID(), planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256 });
+    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256 });
     // An OCI config's annotations are the container's (runtime-spec state: "annotations").
     state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
     try {
@@ -340,6 +345,10 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
       removeDir(dir);
       throw e;
     }
+  } catch (e) {
+    // No container, so no report will ever list the quarantine: it goes too.
+    removeQuarantine(quarantine);
+    throw e;
   } finally {
     loaded.bundle.cleanup();
   }
@@ -628,6 +637,9 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const wasm = s.backend === 'wasm' ? wasmRecordOf(dir) : null;
     const body = wasm ? wasmReportBody(ctx, { result, outcome: readOutcome(dir), ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
+    // The container's processes are gone (sealing needs it stopped): freeze, then hash.
+    const artifacts = stageArtifacts(plan);
+    if (artifacts) body.artifacts = artifacts;
     if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
       body.budgets.wall.observed = notObserved('no exit status was recorded');

@@ -3,6 +3,10 @@ import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../con
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { notObserved, witness } from '../core/report.js';
 import { signalName } from '../core/signals.js';
+import { readFileSync } from 'node:fs';
+import type { SealedReport } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import { journalPaths } from '../host/journal-store.js';
 
 export interface ReportContext {
   runId: string;
@@ -88,4 +92,27 @@ export function runExitStatus(r: Pick<LinuxRunResult, 'timedOut' | 'exitCode' | 
 function processLimit(L: LaunchInputs): number | null {
   const pids = L.cgroup.limits.find((x) => x.file === 'pids.max');
   return pids ? Number(pids.value) : (L.rlimits.find((x) => x.resource === 'nproc')?.soft ?? null);
+}
+
+/**
+ * The sealed report of a run (by run id) or of a container's last run (by container id), from
+ * the journal under the root, the newest first. The journal is the record a host disposes by.
+ */
+export function sealedReportFor(root: string, id: string): SealedReport {
+  let lines: string[] = [];
+  try {
+    lines = readFileSync(journalPaths(root).file, 'utf8').trim().split('\n');
+  } catch {
+    // no journal: nothing sealed here
+  }
+  for (let i = lines.length - 1; i >= 0; i--) {
+    let e: { report?: SealedReport };
+    try {
+      e = JSON.parse(lines[i]!) as { report?: SealedReport };
+    } catch {
+      continue;
+    }
+    if (e.report && (e.report.body.runId === id || e.report.body.containerId === id)) return e.report;
+  }
+  throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `no sealed report for ${id} in ${journalPaths(root).file}`, { hint: 'commit and discard act on a run whose report is sealed (after run, or after delete of a container)' });
 }

@@ -15,6 +15,7 @@ import { appendReport, type JournalKey } from '../host/journal-store.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
+import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, recordDisposition } from './outputs.js';
 import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
@@ -116,11 +117,20 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   }
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
-  const plan = admittedLinuxPlan(b, host, opts, 'run', true);
-  // OCI hooks have their moments in create, start and delete; run has none to offer them.
-  const hooks = plan.launch?.oci?.hooks ?? {};
-  if (Object.keys(hooks).length) throw new BvisorError('BV_USAGE', `config.json has ${Object.keys(hooks).map((k) => `hooks.${k}`).join(', ')}, which run with create, start and delete; nothing was run`, { hint: 'use bvisor create, start and delete (as engines do), or remove the hooks' });
   const runId = randomUUID();
+  // outputs: the quarantine exists before planning, so the plan names it (and checks it).
+  if (b.manifest.outputs && opts.root === null) throw new BvisorError('BV_USAGE', 'outputs need a state root (the quarantine and its report live there); nothing was run', { hint: 'pass a root (bvisor run always has one; the API: root)' });
+  const quarantine = opts.root !== null ? prepareOutputs(opts.root, runId, b.manifest, b.paths, host) : null;
+  let plan: Plan;
+  try {
+    plan = admittedLinuxPlan(b, host, opts, 'run', true);
+    // OCI hooks have their moments in create, start and delete; run has none to offer them.
+    const hooks = plan.launch?.oci?.hooks ?? {};
+    if (Object.keys(hooks).length) throw new BvisorError('BV_USAGE', `config.json has ${Object.keys(hooks).map((k) => `hooks.${k}`).join(', ')}, which run with create, start and delete; nothing was run`, { hint: 'use bvisor create, start and delete (as engines do), or remove the hooks' });
+  } catch (e) {
+    removeQuarantine(quarantine);
+    throw e;
+  }
   const key = opts.journalKey ?? null;
   // Before anything runs, the state root must take this run's writes: space is reserved until
   // the journal append, and a damaged journal or a wrong key is an error now, not after.
@@ -170,8 +180,15 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
+    // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
+    const artifacts = stageArtifacts(plan);
+    if (artifacts) body.artifacts = artifacts;
     const report = sealReport(body, sha256Hex);
     finish(report);
+    // on-success: only after the seal, and only for a completed run that exited 0.
+    if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0) {
+      recordDisposition(opts.root, commitOutputs(report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }));
+    }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } finally {
     reg?.release();

@@ -20,6 +20,8 @@ import Pause from './pause.js';
 import Resume from './resume.js';
 import Events from './events.js';
 import Update from './update.js';
+import Commit from './commit.js';
+import Discard from './discard.js';
 import Exec from './exec.js';
 
 export const COMMANDS = {
@@ -43,5 +45,7 @@ export const COMMANDS = {
   resume: Resume,
   events: Events,
   update: Update,
+  commit: Commit,
+  discard: Discard,
   exec: Exec,
 };

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   BV_MANIFEST_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle has no boundary.yaml (nor an OCI config.json)' },
   BV_OCI_CONFIG_INVALID: { exit: EXIT.invalid, summary: 'an OCI bundle\'s config.json cannot be read or is not JSON (file:line:col)' },
   BV_CONSOLE_SOCKET: { exit: EXIT.setup, summary: 'the --console-socket cannot take the terminal (connect or send failed), or a terminal was asked without one' },
+  BV_OUTPUTS: { exit: EXIT.runtime, summary: 'an outputs quarantine could not be made, staged, committed or discarded (the message says which artifact and why)' },
+  BV_OUTPUTS_NOT_FOUND: { exit: EXIT.notFound, summary: 'no staged outputs for this id: no sealed report with artifacts, or they were committed or discarded already' },
   BV_HOOK_FAILED: { exit: EXIT.setup, summary: 'an OCI hook exited non-zero or ran past its timeout' },
   BV_MANIFEST_INVALID: { exit: EXIT.invalid, summary: 'the manifest is not valid (YAML, schema or meaning)' },
   BV_BUNDLE_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle path does not exist' },
@@ -113,6 +115,7 @@ export const ISSUE_CODES = {
   BV_OCI_UNSUPPORTED: 'config.json asks for something bvisor cannot enforce or apply on this host',
   BV_OCI_VERSION: 'config.json is of a runtime-spec version bvisor does not read (1.0 to 1.2)',
   BV_OCI_SECCOMP: 'a linux.seccomp rule cannot be compiled or would weaken the filter',
+  BV_PLAN_OUTPUTS: 'the outputs quarantine cannot be made or limited as the clause asks on this host',
 } as const;
 export type IssueCode = keyof typeof ISSUE_CODES;
 

@@ -182,7 +182,8 @@ function unsafeGrant(ctx: FeatureCtx, g: NormalGrant, path: string, writes: bool
   if (under(path, '/dev') && !(MINIMAL_DEVICE_PATHS.includes(path) && !g.access.includes('exec'))) {
     return no('BV_PLAN_GRANT_UNSAFE', `${g.path} is a device path; every root gets a minimal /dev (${MINIMAL_DEVICE_PATHS.join(', ')}) and nothing else of the host's`, 'drop the grant; the minimal /dev is always there');
   }
-  for (const r of ctx.reserved ?? []) {
+  // The outputs quarantine is bvisor's own directory for this run, made for the workload.
+  for (const r of g.outputs ? [] : (ctx.reserved ?? [])) {
     if (r.what === 'bvisor install') {
       if (writes && (under(path, r.path) || under(r.path, path))) return no('BV_PLAN_GRANT_RESERVED', `${g.path} would let the workload write ${r.what} ${r.path}, which runs as root later`, 'grant it read-only, or a directory that does not hold bvisor');
     } else if (under(path, r.path)) {

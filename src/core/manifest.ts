@@ -37,6 +37,8 @@ export interface NormalGrant {
   target?: string;
   /** OCI bundles only: the JSON path of the mount this grant came from (mounts[3]). */
   ociPath?: string;
+  /** The outputs quarantine, bound at the outputs path (made by bvisor under its state root). */
+  outputs?: { tmpfs: boolean };
 }
 
 export type NormalWorkload =
@@ -79,6 +81,20 @@ export interface NormalManifest {
   internal?: { wasmRunner: true };
   /** Set only for an OCI bundle: what its config.json asks beyond a manifest (core/oci/config.ts). */
   oci?: OciExtras;
+  /** outputs: a quarantine the workload writes and the host commits or discards. */
+  outputs?: NormalOutputs | null;
+}
+
+export interface NormalOutputs {
+  /** Where the workload sees it. */
+  path: string;
+  /** Commit's default destination: absolute, or bundle-relative (./x), or null. */
+  to: string | null;
+  commit: 'manual' | 'on-success';
+  durability: 'atomic' | 'durable';
+  sizeBytes: number | null;
+  files: number | null;
+  guarantee: Guarantee;
 }
 
 /** Bounds that keep limits meaningful: below the minimum nothing can run, above the maximum it is a typo. */
@@ -406,7 +422,22 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
     report(['limits', 'openFiles'], 'BV_MANIFEST_CONFLICT', `openFiles ${limits.openFiles.value} leaves no room for stdio and ${fds.length} passed fd(s)`);
   }
 
+  // outputs
+  let outputs: NormalOutputs | null = null;
+  if (m.outputs) {
+    const o = m.outputs;
+    if (!isNormalAbsolute(o.path)) report(['outputs', 'path'], 'BV_MANIFEST_PATH', `outputs path "${o.path}" must be an absolute, normalised path`, 'e.g. outputs: { path: /out }');
+    if (o.to !== undefined && !isNormalAbsolute(o.to) && bundleRelativeSegments(o.to) === null) report(['outputs', 'to'], 'BV_MANIFEST_PATH', `outputs to "${o.to}" must be absolute, or inside the bundle (./…)`);
+    if (o.commit === 'on-success' && o.to === undefined) report(['outputs', 'commit'], 'BV_MANIFEST_CONFLICT', 'commit: on-success needs a destination', 'add outputs.to');
+    const size = o.size === undefined ? null : parseSize(o.size as number | string);
+    if (o.size !== undefined && (size === null || size < 4096)) report(['outputs', 'size'], 'BV_MANIFEST_LIMIT', `${JSON.stringify(o.size)} is not a size of at least 4096 bytes`);
+    if (filesystem.some((g) => !g.bundleRelative && (g.path === o.path))) report(['outputs', 'path'], 'BV_MANIFEST_CONFLICT', `${o.path} is also a filesystem grant`, 'outputs gets its own directory; drop the grant');
+    outputs = { path: o.path, to: o.to ?? null, commit: o.commit ?? 'manual', durability: o.durability ?? 'atomic', sizeBytes: size, files: o.files ?? null, guarantee: g(o.guarantee) };
+    if (workload.kind === 'wasm') report(['outputs'], 'BV_MANIFEST_CONFLICT', 'outputs applies to process workloads (wasm preopens are granted with filesystem)');
+  }
+
   return {
+    outputs,
     workload,
     root,
     filesystem,

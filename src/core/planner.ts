@@ -98,7 +98,9 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
   if (m.root) choices.push(choose('root', `${m.root.path}${m.root.readonly ? ' (read-only)' : ''}`, m.root.guarantee, f.root(ctx)));
 
   choices.push(choose('filesystem', m.filesystem.length ? `deny except ${m.filesystem.length} grant(s)` : 'deny everything', dg, f.filesystemDefault(ctx)));
+  if (m.outputs) choices.push(outputsChoice(m, input, backend));
   for (const g of m.filesystem) {
+    if (g.outputs) continue; // the outputs clause's own verdict (above) covers its quarantine
     choices.push(choose(g.ociPath ?? `filesystem[${g.index}]`, `${g.path} ${g.access}${g.recursive ? '' : ' (non-recursive)'}${g.target ? ` at ${g.target}` : ''}`, g.guarantee, f.grant(ctx, g)));
   }
 
@@ -220,6 +222,25 @@ function ociChoices(o: OciExtras, ctx: FeatureCtx): Choice[] {
   return out;
 }
 
+/**
+ * outputs: a quarantine bvisor makes under its state root and binds read-write at the path.
+ * Size and file-count limits are a tmpfs's (size, nr_inodes), which only root can mount on
+ * the host: rootless, a limit is refused rather than left unenforced. The app layer makes the
+ * quarantine before planning and adds it as a grant (marked outputs); a plan without it
+ * (plan alone, no run) still judges the clause.
+ */
+function outputsChoice(m: NormalManifest, input: PlanInput, backend: Backend): Choice {
+  const o = m.outputs!;
+  const words = `${o.path}, commit ${o.commit}${o.to ? ` to ${o.to}` : ''}, ${o.durability}${o.sizeBytes !== null ? `, size ${formatSize(o.sizeBytes)}` : ''}${o.files !== null ? `, ${o.files} files` : ''}`;
+  const limited = o.sizeBytes !== null || o.files !== null;
+  const no = (reason: string, hint: string): Choice => choose('outputs', words, o.guarantee, [{ available: false, mechanism: 'linux:quarantine', strength: 'enforced', code: 'BV_PLAN_OUTPUTS', reason, hint }]);
+  if (backend !== 'linux') return no('outputs applies to process workloads', 'grant a directory with filesystem');
+  if (!input.manifest.root && !canNamespace(input.host)) return no('the quarantine is bound into the workload\'s root, which needs a mount namespace', 'run where bvisor can make namespaces');
+  if (limited && input.host.identity.euid !== 0) return no('size and file limits are a tmpfs bvisor mounts on the host, which needs root', 'drop outputs.size and outputs.files, or run bvisor as root');
+  const mech = limited ? `linux:quarantine(tmpfs${o.sizeBytes !== null ? `,size=${o.sizeBytes}` : ''}${o.files !== null ? `,nr_inodes=${o.files}` : ''})+bind(rw)` : 'linux:quarantine(dir)+bind(rw)';
+  return choose('outputs', words, o.guarantee, [{ available: true, mechanism: mech, strength: 'enforced', note: 'staged in the report (frozen, hashed); promoted only by commit' } as Candidate]);
+}
+
 /** Whether the workload's identity may read (4) or execute (1) a file, by its mode bits (ACLs
  * may allow more; refusing on the bits alone errs on the closed side). The caller itself when
  * rootless: then bvisor opens nothing the workload could not. */
@@ -256,11 +277,12 @@ function fsRules(input: PlanInput, backend: Backend, ctx: FeatureCtx): FsRule[] 
     const rights = rightsFor(g.access, kind, fact.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi);
     // Container mode: grants are bind-mounted into the rootfs; bundle-relative ones at /<rel>.
     // wasm: preopens are named the same way, so a guest sees ./data as /data.
-    const target = m.root || backend === 'wasm' ? containerTarget(g, fact) : fact.path;
+    // The outputs quarantine appears at the outputs path, in host mode too.
+    const target = g.outputs ? g.target! : m.root || backend === 'wasm' ? containerTarget(g, fact) : fact.path;
     // A narrowing boundary beside an OCI config: a bind keeps only the rights a narrowing grant
     // covering its place in the container gives (none: no landlock rule, so unreachable).
     const narrowed = m.oci?.narrowFs ? rights.filter((r) => m.oci!.narrowFs!.some((n) => (n.path === target || (n.recursive && under(target, n.path))) && rightsFor(n.access, kind, target).includes(r))) : rights;
-    return { clause: g.ociPath ?? `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights: narrowed, ...ids(fact), idmap: grantIdmap(ctx, g) };
+    return { clause: g.outputs ? 'outputs' : g.ociPath ?? `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights: narrowed, ...ids(fact), idmap: grantIdmap(ctx, g) };
   });
 }
 
@@ -290,6 +312,12 @@ function layoutRefusals(input: PlanInput, backend: Backend, ctx: FeatureCtx): Ch
     out.push(choose('workload.process.cwd', w.cwd, dg, [{ available: false, mechanism: 'linux:chdir', strength: 'enforced', code: 'BV_PLAN_CWD_UNREACHABLE', reason: `${w.cwd} is not under any grant, so it does not exist in the workload's root`, hint: `grant ${w.cwd} (or a directory above it), or set cwd: /` }]));
   }
   return out;
+}
+
+function outputsLaunch(m: NormalManifest): LaunchInputs['outputs'] {
+  const o = m.outputs!;
+  const q = m.filesystem.find((g) => g.outputs);
+  return { path: o.path, quarantine: q?.path ?? '', tmpfs: q?.outputs?.tmpfs ?? false, commit: o.commit, durability: o.durability, to: o.to, sizeBytes: o.sizeBytes, files: o.files };
 }
 
 function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): LaunchInputs {
@@ -389,6 +417,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     scope: backend === 'linux' && host.landlock.abi < 6 ? [] : [...(m.isolate.value.signals || (backend === 'linux' && (!namespaces.includes('pid') || m.stdio.stdin === 'inherit')) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix || (backend === 'linux' && m.network.value.mode === 'ports') ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { ...host.mapping },
+    outputs: m.outputs ? outputsLaunch(m) : null,
     oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.

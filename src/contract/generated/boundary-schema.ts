@@ -120,6 +120,9 @@ export const boundarySchema: Record<string, unknown> = {
           "CAP_CHECKPOINT_RESTORE"
         ]
       }
+    },
+    "outputs": {
+      "$ref": "#/$defs/Outputs"
     }
   },
   "$defs": {
@@ -707,6 +710,56 @@ export const boundarySchema: Record<string, unknown> = {
         },
         "abstractUnix": {
           "type": "boolean"
+        },
+        "guarantee": {
+          "$ref": "#/$defs/Guarantee"
+        }
+      }
+    },
+    "Outputs": {
+      "title": "Outputs",
+      "description": "A writable directory for the workload's outputs that is a quarantine on the host: its files are listed in the sealed report as artifacts (path, size, sha256, mode) and become real only when the host commits them (bvisor commit), or automatically with commit: on-success once the run completed with exit 0 and its report is sealed.",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "path"
+      ],
+      "properties": {
+        "path": {
+          "description": "Where the workload sees the directory (absolute).",
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 4096
+        },
+        "to": {
+          "description": "Where commit promotes the artifacts by default: an absolute host directory, or bundle-relative starting with ./",
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 4096
+        },
+        "commit": {
+          "description": "manual (default): the host runs bvisor commit or discard; on-success: committed to `to` when the outcome is completed with exit 0.",
+          "type": "string",
+          "enum": [
+            "manual",
+            "on-success"
+          ]
+        },
+        "durability": {
+          "description": "atomic (default): each artifact appears whole or not at all (rename); durable: and it survives a crash once commit returns (fsync of the file and the directories).",
+          "type": "string",
+          "enum": [
+            "atomic",
+            "durable"
+          ]
+        },
+        "size": {
+          "description": "The quarantine's size limit (a tmpfs of this size; rootful only).",
+          "$ref": "#/$defs/Size"
+        },
+        "files": {
+          "description": "The quarantine's file-count limit (the tmpfs's inodes; rootful only).",
+          "$ref": "#/$defs/Count"
         },
         "guarantee": {
           "$ref": "#/$defs/Guarantee"

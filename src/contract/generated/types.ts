@@ -228,6 +228,14 @@ export type TmpMode = 'private' | 'none';
  */
 export type Guarantee1 = 'enforced' | 'mediated' | 'best-effort';
 /**
+ * A size in bytes, with an optional unit: 4096, 64Ki, 256Mi, 1Gi, 10M.
+ */
+export type Size1 = number | string;
+/**
+ * The quarantine's file-count limit (the tmpfs's inodes; rootful only).
+ */
+export type Count1 = number;
+/**
  * This interface was referenced by `BoundaryManifest`'s JSON-Schema
  * via the `definition` "DurationLimit".
  */
@@ -347,6 +355,7 @@ export interface BoundaryManifest {
     | 'CAP_BPF'
     | 'CAP_CHECKPOINT_RESTORE'
   )[];
+  outputs?: Outputs;
 }
 /**
  * Exactly one of process (linux backend) or wasm (wasm backend).
@@ -474,6 +483,33 @@ export interface Syscalls {
 export interface Isolate {
   signals?: boolean;
   abstractUnix?: boolean;
+  guarantee?: Guarantee;
+}
+/**
+ * A writable directory for the workload's outputs that is a quarantine on the host: its files are listed in the sealed report as artifacts (path, size, sha256, mode) and become real only when the host commits them (bvisor commit), or automatically with commit: on-success once the run completed with exit 0 and its report is sealed.
+ *
+ * This interface was referenced by `BoundaryManifest`'s JSON-Schema
+ * via the `definition` "Outputs".
+ */
+export interface Outputs {
+  /**
+   * Where the workload sees the directory (absolute).
+   */
+  path: string;
+  /**
+   * Where commit promotes the artifacts by default: an absolute host directory, or bundle-relative starting with ./
+   */
+  to?: string;
+  /**
+   * manual (default): the host runs bvisor commit or discard; on-success: committed to `to` when the outcome is completed with exit 0.
+   */
+  commit?: 'manual' | 'on-success';
+  /**
+   * atomic (default): each artifact appears whole or not at all (rename); durable: and it survives a crash once commit returns (fsync of the file and the directories).
+   */
+  durability?: 'atomic' | 'durable';
+  size?: Size1;
+  files?: Count1;
   guarantee?: Guarantee;
 }
 
@@ -760,6 +796,7 @@ export interface ReportBody {
     complete: boolean;
     notes: string[];
   };
+  artifacts?: Artifacts;
 }
 /**
  * This interface was referenced by `SealedReport`'s JSON-Schema
@@ -833,6 +870,53 @@ export interface Stream {
    * Hash of the bytes kept (capture only).
    */
   sha256: string | null;
+  truncated: boolean;
+}
+/**
+ * The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.
+ */
+export interface Artifacts {
+  quarantine: string;
+  commit: 'manual' | 'on-success';
+  to: string | null;
+  items: {
+    id: string;
+    path: string;
+    size: number;
+    sha256: string;
+    mode: number;
+  }[];
+  refused: {
+    path: string;
+    reason: string;
+  }[];
+  /**
+   * More entries than the report lists (10000).
+   */
+  truncated: boolean;
+}
+/**
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "Artifacts".
+ */
+export interface Artifacts1 {
+  quarantine: string;
+  commit: 'manual' | 'on-success';
+  to: string | null;
+  items: {
+    id: string;
+    path: string;
+    size: number;
+    sha256: string;
+    mode: number;
+  }[];
+  refused: {
+    path: string;
+    reason: string;
+  }[];
+  /**
+   * More entries than the report lists (10000).
+   */
   truncated: boolean;
 }
 /**
@@ -1103,6 +1187,10 @@ export interface LaunchInputs {
    * Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.
    */
   oci?: null | OciLaunch;
+  /**
+   * The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.
+   */
+  outputs?: null | OutputsLaunch;
 }
 /**
  * This interface was referenced by `Plan`'s JSON-Schema
@@ -1313,6 +1401,26 @@ export interface OciLaunch {
    */
   netns?: null | ObjectRef;
 }
+/**
+ * This interface was referenced by `Plan`'s JSON-Schema
+ * via the `definition` "OutputsLaunch".
+ */
+export interface OutputsLaunch {
+  path: string;
+  /**
+   * The host directory (under the state root's outputs/), bound read-write at path.
+   */
+  quarantine: string;
+  /**
+   * The quarantine is a tmpfs bvisor mounted (size and inode limits).
+   */
+  tmpfs: boolean;
+  commit: 'manual' | 'on-success';
+  durability: 'atomic' | 'durable';
+  to: string | null;
+  sizeBytes: number | null;
+  files: number | null;
+}
 
 // ---- report.schema.json ----
 /**
@@ -1347,6 +1455,13 @@ export interface OciLaunch {
 /**
  * This interface was referenced by `SealedReport`'s JSON-Schema
  * via the `definition` "Stream".
+ */
+/**
+ * The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.
+ */
+/**
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "Artifacts".
  */
 /**
  * <root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.

@@ -662,7 +662,10 @@ describe('libseccomp decides alike (test/seccomp-oracle: libseccomp’s own comp
           }
           if (wrongHere) libWrong++;
         }),
-        { numRuns: LIB_RUNS },
+        // A fixed seed: libseccomp 2.5.4 has more generator defects than the three pinned
+        // below, and a random profile that meets a new one would fail CI by chance. Explore
+        // with another seed (BVISOR_FC_SEED) when changing the compiler.
+        { numRuns: LIB_RUNS, seed: Number(process.env.BVISOR_FC_SEED ?? 20261201) },
       );
       expect(compared).toBeGreaterThan(1000);
       if (libWrong) console.log(`libseccomp ${oracle!.version} on ${arch}: ${libWrong} of ${LIB_RUNS} random profiles compiled to a filter that contradicts libseccomp's documented semantics (bvisor kept them)`);

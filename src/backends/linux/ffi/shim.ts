@@ -8,7 +8,7 @@ import { BvisorError } from '../../../contract/errors.js';
 import { NATIVE } from './native-artifacts.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 4;
+export const EXPECTED_SHIM_ABI = 5;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -46,6 +46,9 @@ interface ShimFns {
   bv_linkat(olddir: number, oldname: string, newdir: number, newname: string): number;
   bv_stat_id(fd: number, out: BigInt64Array): number;
   bv_tree(fd: number, attrs: number, usernsFd: number): number;
+  bv_mount_tmpfs(target: string, data: string): number;
+  bv_remount_ro(target: string): number;
+  bv_umount(target: string): number;
   bv_userns(uidMap: string, gidMap: string): number;
   bv_unix_connect(path: string): number;
 }
@@ -114,6 +117,9 @@ export function shim(): ShimFns {
     bv_linkat: lib.func('int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_linkat'],
     bv_stat_id: lib.func('int bv_stat_id(int fd, void *out)') as ShimFns['bv_stat_id'],
     bv_tree: lib.func('int bv_tree(int fd, uint32_t attrs, int userns_fd)') as ShimFns['bv_tree'],
+    bv_mount_tmpfs: lib.func('int bv_mount_tmpfs(const char *target, const char *data)') as ShimFns['bv_mount_tmpfs'],
+    bv_remount_ro: lib.func('int bv_remount_ro(const char *target)') as ShimFns['bv_remount_ro'],
+    bv_umount: lib.func('int bv_umount(const char *target)') as ShimFns['bv_umount'],
     bv_userns: lib.func('int bv_userns(const char *uid_map, const char *gid_map)') as ShimFns['bv_userns'],
     bv_unix_connect: lib.func('int bv_unix_connect(const char *path)') as ShimFns['bv_unix_connect'],
   };

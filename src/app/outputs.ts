@@ -1,0 +1,300 @@
+// Outputs the host decides on (issue 15, items 1–3): the report stages, the host disposes.
+//   prepare  before planning: a quarantine directory for this run under the state root
+//            (outputs/<runId>), a tmpfs when the manifest limits its size or file count (the
+//            limits are the kernel's), owned by the workload's identity, added to the manifest
+//            as a grant bound read-write at outputs.path.
+//   stage    when the run is over (no process of it left): the quarantine is frozen (a tmpfs
+//            remounted read-only, a directory made root's 0500) BEFORE anything is hashed, then
+//            every regular file is hashed from a descriptor opened beneath it with no symlink
+//            followed; symlinks, devices, FIFOs, sockets and hard links are refused and listed.
+//   commit   re-verifies every artifact's hash, then promotes it whole (a rename within one
+//            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
+//   discard  drops the quarantine. Both record what they did in the report's place (the
+//            container's directory, or outputs/<runId>.disposition) and end the quarantine.
+import { chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync, rmdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { BvisorError } from '../contract/errors.js';
+import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
+import type { NormalManifest } from '../core/manifest.js';
+import type { PlanPaths } from '../core/features.js';
+import { shim, O } from '../backends/linux/ffi/shim.js';
+import { AT_FDCWD, RESOLVE } from '../backends/linux/host/objects.js';
+import { resolveHostPath } from '../host/bundle.js';
+import { errnoName } from '../host/facts.js';
+
+/** Listed in a report at most; more is `truncated` (the quarantine still holds them). */
+const MAX_ITEMS = 10_000;
+
+export function outputsDir(root: string): string {
+  return join(root, 'outputs');
+}
+
+export interface Quarantine {
+  dir: string;
+  tmpfs: boolean;
+  /** Removes it (unmount, remove): for a launch that never happened. */
+  drop(): void;
+}
+
+/**
+ * Makes the quarantine and adds it to the manifest and its resolved paths (before planning, so
+ * the plan names it and the launcher checks it like any grant). null without an outputs clause.
+ */
+export function prepareOutputs(root: string, runId: string, m: NormalManifest, paths: PlanPaths, host: HostFacts): Quarantine | null {
+  const o = m.outputs;
+  if (!o) return null;
+  const base = outputsDir(root);
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  const dir = join(base, runId);
+  mkdirSync(dir, { mode: 0o700 });
+  const rootful = host.identity.euid === 0;
+  const tmpfs = rootful && (o.sizeBytes !== null || o.files !== null);
+  const drop = (): void => dropQuarantine(dir, tmpfs);
+  try {
+    if (tmpfs) {
+      const data = [`mode=0700`, `uid=${host.mapping.uid}`, `gid=${host.mapping.gid}`, ...(o.sizeBytes !== null ? [`size=${o.sizeBytes}`] : []), ...(o.files !== null ? [`nr_inodes=${o.files}`] : [])].join(',');
+      const rc = shim().bv_mount_tmpfs(dir, data);
+      if (rc < 0) throw new BvisorError('BV_OUTPUTS', `mount a tmpfs quarantine at ${dir}: ${errnoName(rc)}`, { hint: 'outputs.size and outputs.files need a tmpfs bvisor can mount (root)' });
+    } else if (rootful) chownSync(dir, host.mapping.uid, host.mapping.gid);
+    m.filesystem.push({ index: m.filesystem.length, path: dir, bundleRelative: false, access: 'read-write', recursive: true, guarantee: o.guarantee, target: o.path, outputs: { tmpfs } });
+    paths.grants.push(resolveHostPath(dir));
+    return { dir, tmpfs, drop };
+  } catch (e) {
+    drop();
+    throw e;
+  }
+}
+
+function dropQuarantine(dir: string, tmpfs: boolean): void {
+  if (tmpfs) shim().bv_umount(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Freezes the quarantine and lists it: the report's artifacts. */
+export function stageArtifacts(plan: Plan): ReportBody['artifacts'] | undefined {
+  const o = plan.launch?.outputs;
+  if (!o || !o.quarantine) return undefined;
+  const out: NonNullable<ReportBody['artifacts']> = { quarantine: o.quarantine, commit: o.commit, to: o.to, items: [], refused: [], truncated: false };
+  if (!existsSync(o.quarantine)) {
+    out.refused.push({ path: '.', reason: 'the quarantine is gone' });
+    return out;
+  }
+  // Frozen first: no process of the run can change what is hashed (none is left, and from now
+  // on the directory is read-only to everyone, the workload's identity included).
+  if (o.tmpfs) {
+    const rc = shim().bv_remount_ro(o.quarantine);
+    if (rc < 0) throw new BvisorError('BV_OUTPUTS', `freeze ${o.quarantine} (remount read-only): ${errnoName(rc)}`);
+  } else {
+    chownSync(o.quarantine, 0, 0);
+    chmodSync(o.quarantine, 0o500);
+  }
+  walk(o.quarantine, '', out, 0);
+  return out;
+}
+
+function walk(top: string, rel: string, out: NonNullable<ReportBody['artifacts']>, depth: number): void {
+  if (depth > 64) {
+    out.refused.push({ path: rel, reason: 'nested deeper than 64 directories' });
+    return;
+  }
+  let names: string[];
+  try {
+    names = readdirSync(join(top, rel)).sort();
+  } catch (e) {
+    out.refused.push({ path: rel || '.', reason: `unreadable: ${(e as NodeJS.ErrnoException).code}` });
+    return;
+  }
+  for (const name of names) {
+    const p = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(top, p));
+    if (st.isDirectory()) {
+      walk(top, p, out, depth + 1);
+      continue;
+    }
+    if (!st.isFile()) {
+      out.refused.push({ path: p, reason: st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device' });
+      continue;
+    }
+    if (st.nlink > 1) {
+      out.refused.push({ path: p, reason: `a hard link (${st.nlink} names)` });
+      continue;
+    }
+    if (out.items.length >= MAX_ITEMS) {
+      out.truncated = true;
+      continue;
+    }
+    const h = hashBeneath(top, p);
+    if (typeof h === 'string') out.refused.push({ path: p, reason: h });
+    else out.items.push({ id: artifactId(p, h.sha256), path: p, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
+  }
+}
+
+export const artifactId = (path: string, sha256: string): string => createHash('sha256').update(`${path}\0${sha256}`).digest('hex').slice(0, 16);
+
+/** Hashes a file beneath the quarantine, from a descriptor opened with no symlink followed. */
+function hashBeneath(top: string, rel: string): { sha256: string; size: number; mode: number } | string {
+  const s = shim();
+  const dirFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  if (dirFd < 0) return `open the quarantine: ${errnoName(dirFd)}`;
+  try {
+    const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV);
+    if (fd < 0) return `open: ${errnoName(fd)}`;
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.nlink > 1) return 'changed into something other than a single regular file';
+      const hash = createHash('sha256');
+      const buf = Buffer.alloc(1 << 16);
+      let size = 0;
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
+        size += n;
+      }
+      return { sha256: hash.digest('hex'), size, mode: st.mode };
+    } finally {
+      s.bv_close(fd);
+    }
+  } finally {
+    s.bv_close(dirFd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dispose
+
+export interface Disposition {
+  action: 'commit' | 'discard';
+  runId: string;
+  to: string | null;
+  applied: Array<{ id: string; path: string; to: string }>;
+  failed: Array<{ id: string; path: string; error: string }>;
+}
+
+/** The staged artifacts of a run, from its sealed report. */
+function staged(report: SealedReport): NonNullable<ReportBody['artifacts']> {
+  const a = report.body.artifacts;
+  if (!a) throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `run ${report.body.runId} staged no outputs`, { hint: 'only a manifest with an outputs clause stages artifacts' });
+  if (!existsSync(a.quarantine)) throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `the quarantine of run ${report.body.runId} is gone (committed or discarded already)`, { hint: 'bvisor journal shows its disposition' });
+  return a;
+}
+
+/**
+ * Promotes artifacts (all, or those named by id or path) into `to`: each re-hashed from the
+ * quarantine first; a mismatch fails that artifact, never promotes it. Then the quarantine is
+ * dropped. Returns what was applied and what failed.
+ */
+export function commitOutputs(report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }): Disposition {
+  const a = staged(report);
+  const to = o.to ?? a.to;
+  if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
+  const dest = resolve(to);
+  mkdirSync(dest, { recursive: true });
+  const want = o.only && o.only.length ? a.items.filter((x) => o.only!.includes(x.id) || o.only!.includes(x.path)) : a.items;
+  if (o.only && o.only.length && want.length !== o.only.length) throw new BvisorError('BV_USAGE', `no artifact ${o.only.filter((x) => !a.items.some((i) => i.id === x || i.path === x)).join(', ')} in run ${report.body.runId}`, { hint: 'bvisor report shows the artifacts (id and path)' });
+  const durable = o.durable ?? false;
+  const d: Disposition = { action: 'commit', runId: report.body.runId, to: dest, applied: [], failed: [] };
+  for (const it of want) {
+    const h = hashBeneath(a.quarantine, it.path);
+    if (typeof h === 'string' || h.sha256 !== it.sha256 || h.size !== it.size) {
+      d.failed.push({ id: it.id, path: it.path, error: typeof h === 'string' ? h : `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)` });
+      continue;
+    }
+    const target = join(dest, it.path);
+    if (!target.startsWith(dest + '/')) {
+      d.failed.push({ id: it.id, path: it.path, error: 'leaves the destination' });
+      continue;
+    }
+    try {
+      promote(join(a.quarantine, it.path), target, it.mode, durable);
+      d.applied.push({ id: it.id, path: it.path, to: target });
+    } catch (e) {
+      d.failed.push({ id: it.id, path: it.path, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
+    }
+  }
+  if (d.failed.length === 0) dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine));
+  return d;
+}
+
+export function discardOutputs(report: SealedReport): Disposition {
+  const a = staged(report);
+  dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine));
+  return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
+}
+
+/** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. */
+function isTmpfsQuarantine(dir: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+  } catch {
+    return false;
+  }
+}
+
+/** copy + fsync + rename (the quarantine is read-only and often another filesystem). */
+function promote(src: string, target: string, mode: number, durable: boolean): void {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = join(dirname(target), `.bvisor-commit-${randomBytes(6).toString('hex')}`);
+  const input = openSync(src, 'r');
+  const output = openSync(tmp, 'wx', mode & 0o777 & ~0o022);
+  try {
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const n = readSync(input, buf, 0, buf.length, null);
+      if (n === 0) break;
+      let off = 0;
+      while (off < n) off += writeSync(output, buf, off, n - off);
+    }
+    fsyncSync(output);
+  } catch (e) {
+    closeSync(output);
+    rmSync(tmp, { force: true });
+    throw e;
+  } finally {
+    closeSync(input);
+  }
+  closeSync(output);
+  renameSync(tmp, target);
+  if (durable) {
+    const dfd = openSync(dirname(target), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  }
+}
+
+/** The quarantine of an aborted launch (no report will list it). */
+export function removeQuarantine(q: Quarantine | null): void {
+  if (!q) return;
+  try {
+    q.drop();
+  } catch {
+    // best effort: gc removes what is left
+  }
+  try {
+    rmdirSync(q.dir);
+  } catch {
+    // gone already
+  }
+}
+
+/**
+ * Where a disposition is recorded: outputs/<runId>.disposition.json beside the quarantine (the
+ * journal's disposition entries are issue 15's next step). Written atomically; never a secret.
+ */
+export function recordDisposition(root: string, d: Disposition): string {
+  const file = join(outputsDir(root), `${d.runId}.disposition.json`);
+  const tmp = `${file}.${randomBytes(4).toString('hex')}`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, JSON.stringify({ ...d, at: new Date().toISOString() }, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  return file;
+}

@@ -1,0 +1,18 @@
+// bvisor discard — drop the outputs a run staged, unpromoted.
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../cli/base.js';
+import { discardOutputs, recordDisposition, type Disposition } from '../app/outputs.js';
+import { sealedReportFor } from '../app/report.js';
+
+export default class Discard extends BaseCommand<typeof Discard> {
+  static override summary = 'Drop the outputs a run staged (its quarantine), without promoting any';
+  static override args = { id: Args.string({ description: 'the run id, or the container id whose last report it is', required: true }) };
+
+  async run(): Promise<Disposition> {
+    const { args } = await this.parse(Discard);
+    const d = discardOutputs(sealedReportFor(this.stateRoot, args.id));
+    recordDisposition(this.stateRoot, d);
+    this.say(`discarded ${d.applied.length} artifact(s) of run ${d.runId}`);
+    return d;
+  }
+}
