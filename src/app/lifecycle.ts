@@ -43,6 +43,7 @@ import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
 import { prepareOutputs, removeQuarantine, stageArtifacts, type Quarantine } from './outputs.js';
+import { snapshotGrants, grantDeltas, snapshotToJson, snapshotFromJson } from './fsdelta.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -261,6 +262,8 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     try {
       return await withLock(dir, async () => {
         writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
+        // The read-write grants before anything runs: the report's delta is taken from it.
+        if (plan.launch && !wasm) writeFileAtomic(join(dir, 'fsdelta.json'), snapshotToJson(snapshotGrants(plan.launch)) + '\n');
         writeState(dir, state);
         fault('create:after-state');
         const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
@@ -640,6 +643,9 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
     const artifacts = stageArtifacts(plan);
     if (artifacts) body.artifacts = artifacts;
+    const snap = existsSync(join(dir, 'fsdelta.json')) ? snapshotFromJson(readFileSync(join(dir, 'fsdelta.json'), 'utf8')) : null;
+    const fsDelta = snap ? grantDeltas(snap) : [];
+    if (fsDelta.length) body.fsDelta = fsDelta;
     if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
       body.budgets.wall.observed = notObserved('no exit status was recorded');

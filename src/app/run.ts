@@ -16,6 +16,7 @@ import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
 import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, recordDisposition } from './outputs.js';
+import { snapshotGrants, grantDeltas } from './fsdelta.js';
 import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
@@ -167,6 +168,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       finish(report);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
+    // What the read-write grants hold before the workload is released (the delta's "before").
+    const before = snapshotGrants(plan.launch!);
     const result = await launchLinux({
       plan,
       host,
@@ -183,6 +186,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
     const artifacts = stageArtifacts(plan);
     if (artifacts) body.artifacts = artifacts;
+    const fsDelta = grantDeltas(before);
+    if (fsDelta.length) body.fsDelta = fsDelta;
     const report = sealReport(body, sha256Hex);
     finish(report);
     // on-success: only after the seal, and only for a completed run that exited 0.

@@ -113,6 +113,22 @@ describe('outputs (e2e)', () => {
     expect(cli(['--root', root, 'discard', 'out-5']).status).toBe(0);
   });
 
+  it('the report carries the delta of each read-write grant: created, modified, deleted (the test made the "before")', () => {
+    const root = newRoot();
+    const data = join(work, `data-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'edit'), 'old');
+    writeFileSync(join(data, 'gone'), 'x');
+    spawnSync('chown', ['-R', '65534:65534', data]); // the workload's identity as root: writable to it
+    const dir = join(work, `fsd-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf new > ${data}/n; printf more >> ${data}/edit; rm ${data}/gone"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${data}, access: read-write }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\n`);
+    const r = cli(['--root', root, 'run', '-b', dir, 'fsd-1']);
+    expect(r.status, r.stderr).toBe(0);
+    const [d] = lastReport(root).body.fsDelta;
+    expect(d).toEqual({ clause: 'filesystem[1]', path: data, notObserved: null, created: [{ path: 'n', kind: 'file', size: 3, sha256: sha('new') }], modified: [{ path: 'edit', kind: 'file', size: 7, sha256: sha('oldmore') }], deleted: [{ path: 'gone', kind: 'file', size: 1 }] });
+  });
+
   it('the planner refuses limits it could not enforce (rootless: no tmpfs on the host)', () => {
     const m = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\noutputs: { path: /out, size: 1Mi }\n', 't.yaml').manifest;
     const p = plan({ manifest: m, host: v2Host(), paths: { grants: [{ path: '/usr', kind: 'directory', dev: '1', ino: '2', uid: 0, gid: 0, mode: 0o755 }], exe: { path: '/usr/bin/true', kind: 'file', dev: '1', ino: '3', uid: 0, gid: 0, mode: 0o755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);

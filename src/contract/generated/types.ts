@@ -797,6 +797,41 @@ export interface ReportBody {
     notes: string[];
   };
   artifacts?: Artifacts;
+  /**
+   * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.
+   */
+  fsDelta?: {
+    clause: string;
+    path: string;
+    notObserved: string | null;
+    created: {
+      path: string;
+      kind: 'file' | 'dir' | 'link' | 'other';
+      size: number;
+      /**
+       * What is there now (files up to 64 MiB); null: not hashed.
+       */
+      sha256?: string | null;
+    }[];
+    modified: {
+      path: string;
+      kind: 'file' | 'dir' | 'link' | 'other';
+      size: number;
+      /**
+       * What is there now (files up to 64 MiB); null: not hashed.
+       */
+      sha256?: string | null;
+    }[];
+    deleted: {
+      path: string;
+      kind: 'file' | 'dir' | 'link' | 'other';
+      size: number;
+      /**
+       * What is there now (files up to 64 MiB); null: not hashed.
+       */
+      sha256?: string | null;
+    }[];
+  }[];
 }
 /**
  * This interface was referenced by `SealedReport`'s JSON-Schema

@@ -5922,8 +5922,8 @@ const schema95 = {"description":"A sealed report. bodyHash repeats report.bodyHa
 const schema106 = {"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
-const schema96 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"}}},"Artifacts":{"title":"Artifacts","type":"object","additionalProperties":false,"required":["quarantine","commit","to","items","refused","truncated"],"properties":{"quarantine":{"type":"string"},"commit":{"type":"string","enum":["manual","on-success"]},"to":{"type":["string","null"]},"items":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["id","path","size","sha256","mode"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"},"path":{"type":"string"},"size":{"type":"integer","minimum":0},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mode":{"type":"integer","minimum":0}}}},"refused":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","reason"],"properties":{"path":{"type":"string"},"reason":{"type":"string"}}}},"truncated":{"description":"More entries than the report lists (10000).","type":"boolean"}}}}};
-const schema97 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"}}};
+const schema96 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"},"fsDelta":{"description":"What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.","type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","path","notObserved","created","modified","deleted"],"properties":{"clause":{"type":"string"},"path":{"type":"string"},"notObserved":{"type":["string","null"]},"created":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"modified":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"deleted":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}}}}}}},"Artifacts":{"title":"Artifacts","type":"object","additionalProperties":false,"required":["quarantine","commit","to","items","refused","truncated"],"properties":{"quarantine":{"type":"string"},"commit":{"type":"string","enum":["manual","on-success"]},"to":{"type":["string","null"]},"items":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["id","path","size","sha256","mode"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"},"path":{"type":"string"},"size":{"type":"integer","minimum":0},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mode":{"type":"integer","minimum":0}}}},"refused":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","reason"],"properties":{"path":{"type":"string"},"reason":{"type":"string"}}}},"truncated":{"description":"More entries than the report lists (10000).","type":"boolean"}}}}};
+const schema97 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"},"fsDelta":{"description":"What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.","type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","path","notObserved","created","modified","deleted"],"properties":{"clause":{"type":"string"},"path":{"type":"string"},"notObserved":{"type":["string","null"]},"created":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"modified":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"deleted":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}}}}}}};
 const schema98 = {"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema105 = {"title":"Artifacts","type":"object","additionalProperties":false,"required":["quarantine","commit","to","items","refused","truncated"],"properties":{"quarantine":{"type":"string"},"commit":{"type":"string","enum":["manual","on-success"]},"to":{"type":["string","null"]},"items":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["id","path","size","sha256","mode"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"},"path":{"type":"string"},"size":{"type":"integer","minimum":0},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mode":{"type":"integer","minimum":0}}}},"refused":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","reason"],"properties":{"path":{"type":"string"},"reason":{"type":"string"}}}},"truncated":{"description":"More entries than the report lists (10000).","type":"boolean"}}};
 const schema99 = {"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}};
@@ -8325,14 +8325,592 @@ vErrors.push(err139);
 errors++;
 }
 }
-}
-else {
-const err140 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.fsDelta !== undefined){
+let data64 = data.fsDelta;
+if(Array.isArray(data64)){
+const len5 = data64.length;
+for(let i5=0; i5<len5; i5++){
+let data65 = data64[i5];
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+if(data65.clause === undefined){
+const err140 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
 else {
 vErrors.push(err140);
+}
+errors++;
+}
+if(data65.path === undefined){
+const err141 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+if(data65.notObserved === undefined){
+const err142 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+if(data65.created === undefined){
+const err143 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+if(data65.modified === undefined){
+const err144 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+if(data65.deleted === undefined){
+const err145 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+for(const key13 in data65){
+if(!((((((key13 === "clause") || (key13 === "path")) || (key13 === "notObserved")) || (key13 === "created")) || (key13 === "modified")) || (key13 === "deleted"))){
+const err146 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+if(data65.clause !== undefined){
+if(typeof data65.clause !== "string"){
+const err147 = {instancePath:instancePath+"/fsDelta/" + i5+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+}
+if(data65.path !== undefined){
+if(typeof data65.path !== "string"){
+const err148 = {instancePath:instancePath+"/fsDelta/" + i5+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+}
+if(data65.notObserved !== undefined){
+let data68 = data65.notObserved;
+if((typeof data68 !== "string") && (data68 !== null)){
+const err149 = {instancePath:instancePath+"/fsDelta/" + i5+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+}
+if(data65.created !== undefined){
+let data69 = data65.created;
+if(Array.isArray(data69)){
+const len6 = data69.length;
+for(let i6=0; i6<len6; i6++){
+let data70 = data69[i6];
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.path === undefined){
+const err150 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+if(data70.kind === undefined){
+const err151 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+if(data70.size === undefined){
+const err152 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+for(const key14 in data70){
+if(!((((key14 === "path") || (key14 === "kind")) || (key14 === "size")) || (key14 === "sha256"))){
+const err153 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+}
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err154 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+}
+if(data70.kind !== undefined){
+let data72 = data70.kind;
+if(typeof data72 !== "string"){
+const err155 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+if(!((((data72 === "file") || (data72 === "dir")) || (data72 === "link")) || (data72 === "other"))){
+const err156 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+if(data70.size !== undefined){
+let data73 = data70.size;
+if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
+const err157 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+if((typeof data73 == "number") && (isFinite(data73))){
+if(data73 < 0 || isNaN(data73)){
+const err158 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+}
+}
+if(data70.sha256 !== undefined){
+let data74 = data70.sha256;
+if((typeof data74 !== "string") && (data74 !== null)){
+const err159 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+}
+}
+else {
+const err161 = {instancePath:instancePath+"/fsDelta/" + i5+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+}
+if(data65.modified !== undefined){
+let data75 = data65.modified;
+if(Array.isArray(data75)){
+const len7 = data75.length;
+for(let i7=0; i7<len7; i7++){
+let data76 = data75[i7];
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+if(data76.path === undefined){
+const err162 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+if(data76.kind === undefined){
+const err163 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+if(data76.size === undefined){
+const err164 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+for(const key15 in data76){
+if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
+const err165 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+}
+if(data76.path !== undefined){
+if(typeof data76.path !== "string"){
+const err166 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+if(data76.kind !== undefined){
+let data78 = data76.kind;
+if(typeof data78 !== "string"){
+const err167 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
+}
+errors++;
+}
+if(!((((data78 === "file") || (data78 === "dir")) || (data78 === "link")) || (data78 === "other"))){
+const err168 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err168];
+}
+else {
+vErrors.push(err168);
+}
+errors++;
+}
+}
+if(data76.size !== undefined){
+let data79 = data76.size;
+if(!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))){
+const err169 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err169];
+}
+else {
+vErrors.push(err169);
+}
+errors++;
+}
+if((typeof data79 == "number") && (isFinite(data79))){
+if(data79 < 0 || isNaN(data79)){
+const err170 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err170];
+}
+else {
+vErrors.push(err170);
+}
+errors++;
+}
+}
+}
+if(data76.sha256 !== undefined){
+let data80 = data76.sha256;
+if((typeof data80 !== "string") && (data80 !== null)){
+const err171 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err171];
+}
+else {
+vErrors.push(err171);
+}
+errors++;
+}
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err172];
+}
+else {
+vErrors.push(err172);
+}
+errors++;
+}
+}
+}
+else {
+const err173 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
+}
+if(data65.deleted !== undefined){
+let data81 = data65.deleted;
+if(Array.isArray(data81)){
+const len8 = data81.length;
+for(let i8=0; i8<len8; i8++){
+let data82 = data81[i8];
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.path === undefined){
+const err174 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+if(data82.kind === undefined){
+const err175 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+if(data82.size === undefined){
+const err176 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+for(const key16 in data82){
+if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
+const err177 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+if(data82.path !== undefined){
+if(typeof data82.path !== "string"){
+const err178 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+}
+if(data82.kind !== undefined){
+let data84 = data82.kind;
+if(typeof data84 !== "string"){
+const err179 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+if(!((((data84 === "file") || (data84 === "dir")) || (data84 === "link")) || (data84 === "other"))){
+const err180 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+}
+if(data82.size !== undefined){
+let data85 = data82.size;
+if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
+const err181 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+if((typeof data85 == "number") && (isFinite(data85))){
+if(data85 < 0 || isNaN(data85)){
+const err182 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+}
+}
+if(data82.sha256 !== undefined){
+let data86 = data82.sha256;
+if((typeof data86 !== "string") && (data86 !== null)){
+const err183 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+}
+}
+else {
+const err184 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+}
+}
+else {
+const err185 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+}
+else {
+const err186 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
+}
+errors++;
+}
+}
+}
+else {
+const err187 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err187];
+}
+else {
+vErrors.push(err187);
+}
+errors++;
+}
+}
+}
+else {
+const err188 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
 }
 errors++;
 }
