@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
+import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, RecoveredAttempt, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validatePlan } from '../contract/generated/validators.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem, hostnameFor } from '../core/ids.js';
@@ -31,7 +31,7 @@ import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, procRef, alive } from '../host/proc.js';
 import { writeFileAtomic } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
-import { appendReport, journalPaths, type JournalKey } from '../host/journal-store.js';
+import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
@@ -42,6 +42,7 @@ import { defaultCacheDir } from '../host/wasm-cache.js';
 import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
+import { recoverForGc } from './recover.js';
 import { prepareOutputs, removeQuarantine, stageArtifacts, type Quarantine } from './outputs.js';
 import { snapshotGrants, grantDeltas, snapshotToJson, snapshotFromJson } from './fsdelta.js';
 
@@ -266,6 +267,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         if (plan.launch && !wasm) writeFileAtomic(join(dir, 'fsdelta.json'), snapshotToJson(snapshotGrants(plan.launch)) + '\n');
         writeState(dir, state);
         fault('create:after-state');
+        reserveStartRecord(dir);
         const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
         if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
         // The console socket is connected last, just before the launch, and closed right after
@@ -478,7 +480,7 @@ export function wrongState(id: string, op: string, status: string, hint: string)
   return new BvisorError('BV_CONTAINER_STATE', `cannot ${op} container ${id}: it is ${status}`, { hint });
 }
 
-export async function startContainer(root: string, id: string): Promise<ContainerState> {
+export async function startContainer(root: string, id: string, j: JournalOptions = {}): Promise<ContainerState> {
   const { dir } = loadExisting(root, id);
   return withLock(dir, async () => {
     const s = readState(dir);
@@ -492,6 +494,10 @@ export async function startContainer(root: string, id: string): Promise<Containe
       throw new BvisorError('BV_CONTAINER_STATE', `cannot start container ${id}: its monitor is not waiting (${(e as NodeJS.ErrnoException).code})`, { hint: `delete it with bvisor delete -f ${id}` });
     }
     try {
+      // The start record (docs/journal.md#recovery), appended and fsync'd before the go byte.
+      fault('start:before-start-record');
+      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: s.cgroupDirs, supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
+      fault('start:after-start-record');
       writeSync(fd, 's');
     } finally {
       closeSync(fd);
@@ -797,6 +803,8 @@ export interface GcResult {
   bundles: string[];
   /** Entries that could not be removed, and why. */
   failed: Array<{ id: string; error: string }>;
+  /** Attempts bvisor recover's classification acted on first (docs/journal.md#recovery). */
+  recovered?: RecoveredAttempt[];
 }
 
 /** A directory without state younger than this may be a create between mkdir and its lock. */
@@ -809,11 +817,15 @@ const HALF_MADE_GRACE_MS = 60_000;
  */
 export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
   const out: GcResult = { removed: [], bundles: sweepBundles(), failed: [] };
+  // The journal as a recovery log first: crashed attempts classified and cleaned up, each
+  // recorded; a refused attempt's entry stays as evidence.
+  const rec = await recoverForGc(root, j, out.failed);
+  out.recovered = rec.recovered;
   const base = containersDir(root);
   for (const id of containerIds(root)) {
     const dir = join(base, id);
     try {
-      if (idProblem(id) || !statSync(dir).isDirectory()) continue;
+      if (idProblem(id) || rec.keep.has(id) || !statSync(dir).isDirectory()) continue;
       const s = readState(dir);
       if (!s) {
         if (Date.now() - statSync(dir).mtimeMs < HALF_MADE_GRACE_MS) continue;

@@ -11,7 +11,8 @@ import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { idProblem, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
-import { appendReport, type JournalKey } from '../host/journal-store.js';
+import { appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
+import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
@@ -155,6 +156,14 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
           fault('run:running');
         }
       : undefined;
+    // The start record (docs/journal.md#recovery), appended and fsync'd before the workload is
+    // released: the go byte (Linux), the job handed to the runner (wasm). A throw: never released.
+    const recordStart = (pid: number | null, cgroupDirs: string[]): void => {
+      if (opts.root === null) return;
+      fault('run:before-start-record');
+      appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
+      fault('run:after-start-record');
+    };
     const finish = (report: SealedReport): void => {
       fault('run:before-seal');
       reg?.saveReport(report);
@@ -162,7 +171,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       fault('run:after-journal');
     };
     if (plan.backend === 'wasm') {
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: () => recordStart(null, []), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = sealReport(body, sha256Hex);
       finish(report);
@@ -180,6 +189,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       dieWithParent: true,
       ...(beforeCgroup ? { beforeCgroup } : {}),
       ...(onExec ? { onExec } : {}),
+      beforeGo: (c) => recordStart(c.pid, c.cgroupDirs),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);

@@ -171,7 +171,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string |
   return { job, caps, cache, seed, preopens };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; beforeRelease?: () => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -182,6 +182,16 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const taken = o.spare ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
   const runner = taken ?? launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
+  try {
+    // The guest runs only once its runner has the job: bvisor run's start record goes first.
+    o.beforeRelease?.();
+  } catch (e) {
+    runner.jobSock.destroy();
+    void runner.ctl.then((c) => c.timeout());
+    await runner.done.catch(() => undefined);
+    runner.close();
+    throw e;
+  }
   const t0 = Date.now();
   runner.jobSock.end(job);
   // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.

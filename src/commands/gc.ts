@@ -9,6 +9,7 @@ export default class Gc extends BaseCommand<typeof Gc> {
 
   async run(): Promise<GcResult> {
     const r = await gcRoot(this.stateRoot, this.journal);
+    for (const a of r.recovered ?? []) this.say(`recovered ${a.runId}${a.containerId ? ` (${a.containerId})` : ''}: ${a.classification}${a.actions.length ? `: ${a.actions.map((x) => `${x.do} ${x.target}${x.error ? ' FAILED' : ''}`).join(', ')}` : ''}`);
     for (const x of r.removed) this.say(`removed ${x.id}: ${x.why}`);
     for (const b of r.bundles) this.say(`removed extracted bundle ${b}`);
     for (const f of r.failed) this.say(`could not remove ${f.id}: ${f.error}`);

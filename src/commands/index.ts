@@ -14,6 +14,7 @@ import Delete from './delete.js';
 import List from './list.js';
 import Report from './report.js';
 import Gc from './gc.js';
+import Recover from './recover.js';
 import Features from './features.js';
 import Ps from './ps.js';
 import Pause from './pause.js';
@@ -39,6 +40,7 @@ export const COMMANDS = {
   list: List,
   report: Report,
   gc: Gc,
+  recover: Recover,
   features: Features,
   ps: Ps,
   pause: Pause,

@@ -1,14 +1,16 @@
 // bvisor list — the containers under the state root.
 import { BaseCommand } from '../cli/base.js';
-import { listContainers, type ListEntry } from '../app/lifecycle.js';
+import { listContainers } from '../app/lifecycle.js';
+import { annotateList, type ListedContainer } from '../app/recover.js';
 import { table } from '../cli/render.js';
 
 export default class List extends BaseCommand<typeof List> {
   static override summary = 'List containers under the state root (broken ones are marked; delete -f removes them)';
 
-  async run(): Promise<ListEntry[]> {
-    const all = listContainers(this.stateRoot, this.journal);
-    this.say(table(['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED'], all.map((c) => [c.id, c.pid === null ? '0' : String(c.pid), c.broken ? `${c.status} (broken)` : c.status, c.bundle, c.created]), 120));
+  async run(): Promise<ListedContainer[]> {
+    // Each container's attempt as bvisor recover classifies it (read-only: docs/journal.md#recovery).
+    const all = annotateList(this.stateRoot, listContainers(this.stateRoot, this.journal));
+    this.say(table(['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'ATTEMPT'], all.map((c) => [c.id, c.pid === null ? '0' : String(c.pid), c.broken ? `${c.status} (broken)` : c.status, c.bundle, c.created, c.attempt?.classification ?? '-']), 120));
     return all;
   }
 }

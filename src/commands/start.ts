@@ -9,7 +9,7 @@ export default class Start extends BaseCommand<typeof Start> {
 
   async run(): Promise<{ id: string; status: string }> {
     const { args } = await this.parse(Start);
-    const s = await startContainer(this.stateRoot, args.id);
+    const s = await startContainer(this.stateRoot, args.id, this.journal);
     return { id: s.id, status: s.status };
   }
 }

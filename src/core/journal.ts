@@ -59,8 +59,39 @@ export function makeEntry(prev: JournalHead | null, report: SealedReport, at: st
   );
 }
 
-export function makeRepairEntry(prev: JournalHead | null, event: JournalRepair, at: string, sha256: Sha256Hex, key: JournalKey | null = null): EventEntry {
+/** An event entry: the journal's own (repair) or an attempt's (started, disposition, recovery). */
+export function makeEventEntry(prev: JournalHead | null, event: EventEntry['event'], at: string, sha256: Sha256Hex, key: JournalKey | null = null): EventEntry {
   return finish({ bvisorVersion: '1' as const, seq: (prev?.seq ?? 0) + 1, at, prevHash: prev?.entryHash ?? GENESIS_HASH, event }, sha256, key);
+}
+
+export function makeRepairEntry(prev: JournalHead | null, event: JournalRepair, at: string, sha256: Sha256Hex, key: JournalKey | null = null): EventEntry {
+  return makeEventEntry(prev, event, at, sha256, key);
+}
+
+/** What an entry is about: 'report', or its event's kind. */
+export type EntryKind = 'report' | EventEntry['event']['kind'];
+
+export function entryKind(entry: JournalEntry): EntryKind {
+  return 'report' in entry ? 'report' : entry.event.kind;
+}
+
+/** The attempt an entry belongs to (a report's body.runId, an attempt event's runId), or null. */
+export function entryRunId(entry: JournalEntry): string | null {
+  if ('report' in entry) return entry.report.body.runId;
+  return 'runId' in entry.event ? entry.event.runId : null;
+}
+
+/**
+ * What an incomplete last line (an append cut short) was going to be, as far as its bytes say:
+ * entries are written as JSON.stringify leaves them, so a report's fragment has `"report":` before
+ * its body, an event's `"event":{"kind":"…"` and, for an attempt's event or a report body, its
+ * `"runId":"…"` once enough was written. Anything shorter is 'unknown' (and its run id null).
+ */
+export function tornFragment(text: string): { kind: EntryKind | 'unknown'; runId: string | null } {
+  const ev = /"event":\{"kind":"(repair|started|disposition|recovery)"/.exec(text);
+  const kind: EntryKind | 'unknown' = ev ? (ev[1] as EntryKind) : /"report":\{/.test(text) ? 'report' : 'unknown';
+  const id = /"runId":"([A-Za-z0-9][A-Za-z0-9_.+-]{0,127})"/.exec(text);
+  return { kind, runId: kind === 'unknown' || kind === 'repair' || !id ? null : id[1]! };
 }
 
 // ---- the head record ----------------------------------------------------------------------

@@ -16,10 +16,22 @@ export type FaultStage =
   | 'delete:after-kill'
   | 'delete:after-teardown'
   | 'delete:after-seal'
-  | 'tar:extracting';
+  | 'tar:extracting'
+  // The journal as a recovery log (docs/journal.md#recovery): around the start record, and
+  // appends torn in half (only when armed: a shipped bvisor writes each line whole).
+  | 'run:before-start-record'
+  | 'run:after-start-record'
+  | 'start:before-start-record'
+  | 'start:after-start-record'
+  | 'journal:torn-report'
+  | 'journal:torn-started';
 
 export const faultPoints = {
   hit(_stage: FaultStage): void {},
+  /** Whether a test armed this stage (the journal then tears that append at it). */
+  armed(_stage: FaultStage): boolean {
+    return false;
+  },
 };
 
 export function fault(stage: FaultStage): void {

@@ -5,12 +5,13 @@
 // then move the head; if either write fails the line is cut back off, so a full disk leaves the
 // journal as it was instead of torn. Verification holds a shared lock so it never reads a
 // half-done append. Keys for keyed journals are loaded here (docs/journal.md).
-import { openSync, closeSync, writeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, mkdirSync, realpathSync, constants as C } from 'node:fs';
+import { openSync, closeSync, writeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, mkdirSync, realpathSync, unlinkSync, constants as C } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
 import { join, resolve, dirname, basename } from 'node:path';
-import type { EventEntry, JournalEntry, JournalRepair, ReportEntry, SealedReport } from '../contract/generated/types.js';
+import type { EventEntry, JournalDisposition, JournalEntry, JournalRecovery, JournalRepair, JournalStarted, ReportEntry, SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
-import { makeEntry, makeRepairEntry, verifyJournal, checkEntry, parseHead, headText, KEY_ID_DOMAIN, type JournalHead, type JournalKey, type JournalVerdict } from '../core/journal.js';
+import { makeEntry, makeEventEntry, makeRepairEntry, verifyJournal, checkEntry, parseHead, headText, tornFragment, entryKind, KEY_ID_DOMAIN, type EntryKind, type JournalHead, type JournalKey, type JournalVerdict } from '../core/journal.js';
+import { faultPoints, fault, type FaultStage } from './faults.js';
 import { LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir } from './atomic.js';
@@ -286,6 +287,12 @@ function rollBack(fd: number, size: number): string {
   }
 }
 
+/** The fault point at which the crash tests tear an append of this kind (written in two halves). */
+function tearStage(entry: JournalEntry): FaultStage | null {
+  const k = entryKind(entry);
+  return k === 'report' ? 'journal:torn-report' : k === 'started' ? 'journal:torn-started' : null;
+}
+
 /** Appends one entry (under the exclusive lock, after inspect). */
 function appendEntry<E extends JournalEntry>(root: string, state: JournalState, entry: E, beforeWrite?: () => void): E {
   const p = journalPaths(root);
@@ -299,7 +306,16 @@ function appendEntry<E extends JournalEntry>(root: string, state: JournalState, 
   }
   try {
     try {
-      writeAll(fd, Buffer.from(JSON.stringify(entry) + '\n', 'utf8'));
+      const line = Buffer.from(JSON.stringify(entry) + '\n', 'utf8');
+      const tear = tearStage(entry);
+      if (tear && faultPoints.armed(tear)) {
+        // Crash tests only (a shipped bvisor never arms a fault point): half the line reaches the
+        // disk, then bvisor dies, as a power cut mid-write would leave it.
+        writeAll(fd, line.subarray(0, line.length >> 1));
+        fsyncSync(fd);
+        fault(tear);
+        writeAll(fd, line.subarray(line.length >> 1));
+      } else writeAll(fd, line);
       fsyncSync(fd);
       if (state.size === 0) fsyncDir(root); // the journal file may be new
     } catch (e) {
@@ -332,6 +348,142 @@ export function appendReport(root: string, report: SealedReport, opts: AppendOpt
     const state = inspect(root, key, true);
     const entry = makeEntry(state.head, report, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
     return appendEntry(root, state, entry, () => opts.reservation?.release());
+  });
+}
+
+/** Appends an event entry: an attempt's (started, disposition, recovery) or the journal's own. */
+export function appendEvent(root: string, event: EventEntry['event'], opts: AppendOptions = {}): EventEntry {
+  const key = opts.key ?? null;
+  return withLock(root, LOCK_EX, () => {
+    const state = inspect(root, key, true);
+    const entry = makeEventEntry(state.head, event, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
+    return appendEntry(root, state, entry, () => opts.reservation?.release());
+  });
+}
+
+/**
+ * The start record, appended (locked, fsync'd, head moved) before the workload is released: the
+ * caller releases it only once this returns. A journal that cannot take it (torn, corrupt, full,
+ * wrong key) throws, and the workload is never released.
+ */
+export function appendStarted(root: string, started: Omit<JournalStarted, 'kind'>, opts: AppendOptions = {}): EventEntry {
+  return appendEvent(root, { kind: 'started', ...started }, opts);
+}
+
+/**
+ * One step of a disposition of an attempt's staged artifacts (bvisor commit/discard): `decided`
+ * before anything is moved, then `applied` or `failed` (with error). Recovery reads them: a commit
+ * applied without a sealed report before it is a canonical refusal; a decided step with neither
+ * after it is an interrupted commit/discard.
+ */
+export function appendDisposition(root: string, entry: Omit<JournalDisposition, 'kind'>, opts: AppendOptions = {}): EventEntry {
+  return appendEvent(root, { kind: 'disposition', ...entry }, opts);
+}
+
+/** The space a container's start record needs (a line and the head's new copy, a few blocks). */
+export const START_RESERVE_BYTES = 16 * 1024;
+const START_RESERVE = '.reserve.start';
+
+/**
+ * create holds the space of the container's start record (containers/<id>/.reserve.start, zeros,
+ * fsync'd: real blocks), as the monitor holds its records': a state root that fills up between
+ * create and start must not keep a created container from starting. It goes with the container.
+ */
+export function reserveStartRecord(dir: string): void {
+  const path = join(dir, START_RESERVE);
+  try {
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeAll(fd, Buffer.alloc(START_RESERVE_BYTES));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // never made
+    }
+    throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the ${START_RESERVE_BYTES} bytes of the start record in ${dir}: ${errnoOf(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
+  }
+}
+
+/** start's reservation: given back under the journal lock just before its append (appendStarted). */
+export function startRecordReservation(dir: string): { release(): void } {
+  return {
+    release: () => {
+      try {
+        unlinkSync(join(dir, START_RESERVE));
+        fsyncDir(dir); // ext4 reuses the blocks once the unlink is committed
+      } catch {
+        // none (a container created before start records), or released already
+      }
+    },
+  };
+}
+
+/** What bvisor recover (or gc) decided about an attempt and did. */
+export function appendRecovery(root: string, entry: Omit<JournalRecovery, 'kind'>, opts: AppendOptions = {}): EventEntry {
+  return appendEvent(root, { kind: 'recovery', ...entry }, opts);
+}
+
+// ---- reading entries ------------------------------------------------------------------------
+
+export interface TornTail {
+  /** 1-based line number of the incomplete line. */
+  line: number;
+  bytes: number;
+  kind: EntryKind | 'unknown';
+  runId: string | null;
+}
+
+export interface JournalRead {
+  /** Complete entries that parse as JSON objects, in order (checked by verify, not here). */
+  entries: JournalEntry[];
+  /** The incomplete last line, if any. */
+  torn: TornTail | null;
+  /** Fragments earlier repairs cut off and kept aside (journal.jsonl.torn-*), as far as they read. */
+  keptAside: Array<TornTail & { savedAs: string }>;
+}
+
+/**
+ * Reads the journal's entries under the shared lock (no verification: callers that act on them
+ * verify first). With `only`, a line is parsed only if it mentions one of these run ids (a cheap
+ * substring test first: list asks about a few attempts of a long journal).
+ */
+export function readJournalEntries(root: string, only: ReadonlySet<string> | null = null): JournalRead {
+  const p = journalPaths(root);
+  return withLock(root, LOCK_SH, () => {
+    const bytes = readJournal(p.file);
+    const nl = bytes.lastIndexOf(0x0a);
+    const lines = bytes.subarray(0, nl + 1).toString('utf8').split('\n');
+    lines.pop();
+    const entries: JournalEntry[] = [];
+    for (const line of lines) {
+      if (only && !line.includes('"event":{"kind":"repair"') && ![...only].some((id) => line.includes(id))) continue;
+      try {
+        const e = JSON.parse(line) as JournalEntry;
+        if (e && typeof e === 'object' && typeof e.seq === 'number') entries.push(e);
+      } catch {
+        // verify names it; a reader skips it
+      }
+    }
+    const rest = bytes.subarray(nl + 1);
+    const torn = rest.length ? { line: lines.length + 1, bytes: rest.length, ...tornFragment(rest.toString('utf8')) } : null;
+    const keptAside: JournalRead['keptAside'] = [];
+    for (const e of entries) {
+      if ('event' in e && e.event.kind === 'repair' && e.event.truncated && /^journal\.jsonl\.torn-[0-9]+-[0-9]+$/.test(e.event.truncated.savedAs)) {
+        let text: string;
+        try {
+          text = readFileSync(join(root, e.event.truncated.savedAs), 'utf8');
+        } catch {
+          continue; // moved away by a person: the repair entry still says where it was
+        }
+        keptAside.push({ line: e.event.truncated.line, bytes: e.event.truncated.bytes, savedAs: e.event.truncated.savedAs, ...tornFragment(text) });
+      }
+    }
+    return { entries, torn, keptAside };
   });
 }
 

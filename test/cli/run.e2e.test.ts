@@ -9,13 +9,13 @@ import { probeBundle } from '../helpers/probe.js';
 import { validateSealedReport } from '../../src/contract/generated/validators.js';
 
 describe('bvisor run', () => {
-  it('runs bundles/hello: its output passes through, exit 0, one verified journal entry', () => {
+  it('runs bundles/hello: its output passes through, exit 0, its start record and report verified in the journal', () => {
     const root = tempDir();
     const r = cli(['--root', root, 'run', 'hello-1', '-b', join(ROOT, 'bundles', 'hello')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('hello from inside the boundary\n');
     const v = cli(['journal', 'verify', '--root', root, '--json']);
-    expect(v.json()).toMatchObject({ ok: true, entries: 1 });
+    expect(v.json()).toMatchObject({ ok: true, entries: 2 });
   });
 
   it('--json prints the sealed report, which matches its schema', () => {

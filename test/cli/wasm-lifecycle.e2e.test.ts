@@ -101,7 +101,7 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(substance(created)).toEqual(substance(ran));
     expect(created.body.budgets.fuel.observed).toBeGreaterThan(0);
     expect(created.body.streams.stdout).toMatchObject({ bytes: 'hello from wasm, bv\n'.length, truncated: false });
-    expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(2);
+    expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(4); // a start record and a report each
     expect(leaves([id, 'wl-hello-run'])).toEqual(before);
   });
 

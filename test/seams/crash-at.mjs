@@ -7,3 +7,4 @@ const want = process.env.BVISOR_TEST_CRASH_AT;
 faultPoints.hit = (stage) => {
   if (stage === want) process.kill(process.pid, 'SIGKILL');
 };
+faultPoints.armed = (stage) => stage === want;

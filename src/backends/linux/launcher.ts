@@ -110,6 +110,9 @@ export interface LinuxLaunchRequest {
   /** Called once the workload has exec'd, with a way to end it as a timeout (a caller that
    * keeps its own deadline, like the wasm backend's pre-started runners). */
   onExec?: (ctl: { timeout(): void; pid: number }) => void;
+  /** Called just before the go byte (not detached): the last moment before the workload runs,
+   * where bvisor run appends its start record. A throw kills the child: it never runs. */
+  beforeGo?: (ctl: { pid: number; cgroupDirs: string[] }) => void;
   /** process.terminal: the connected --console-socket (the caller's descriptor: it closes it)
    * and the window size to set (0 x 0: none). */
   console?: ConsoleRequest | null;
@@ -629,6 +632,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // The filter goes on after this handshake (it is the last step); read it back at exec.
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
+        req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
         rec = await records.next();

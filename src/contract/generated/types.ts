@@ -703,9 +703,21 @@ export interface Rlimit {
 
 // ---- journal-entry.schema.json ----
 /**
- * One line of the append-only journal: a sealed report, or an event the journal records about itself (a repair). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).
+ * One line of the append-only journal: a sealed report, or an event: the journal's own (a repair) or an attempt's (started, disposition, recovery; docs/journal.md#recovery). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).
  */
 export type JournalEntry = ReportEntry | EventEntry;
+/**
+ * An attempt's run id (its report's body.runId): one path segment.
+ */
+export type RunId = string;
+/**
+ * The container id (bvisor create/run ID), or null (an API run without one).
+ */
+export type ContainerId = string | null;
+/**
+ * absent: no start record (never released); rolled-back: started, never completed, nothing left running; completed: its report is sealed (or its monitor's exit record is there to seal it from); running: its supervisor lives; refused: the canonical refusal (promoted bytes without a sealed report, or a torn report entry). docs/journal.md#recovery.
+ */
+export type AttemptClass = 'absent' | 'rolled-back' | 'completed' | 'running' | 'refused';
 
 /**
  * A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.
@@ -963,14 +975,14 @@ export interface JournalMac {
   value: string;
 }
 /**
- * Something that happened to the journal itself.
+ * Something that happened to the journal itself (repair), or to an attempt: started (before its workload is released), disposition (of its staged artifacts), recovery (what bvisor recover decided and did).
  */
 export interface EventEntry {
   bvisorVersion: '1';
   seq: number;
   at: string;
   prevHash: string;
-  event: JournalRepair;
+  event: JournalRepair | JournalStarted | JournalDisposition | JournalRecovery;
   entryHash: string;
   mac?: JournalMac;
 }
@@ -990,6 +1002,102 @@ export interface JournalRepair {
     from: number;
     to: number;
   };
+}
+/**
+ * Appended (locked, fsync'd, head moved) before the workload is released: by bvisor run before the go byte that lets the workload exec (a wasm run: before the runner is handed its job), by bvisor start before the byte into exec.fifo. An attempt without one was never released; an attempt with one may have run.
+ */
+export interface JournalStarted {
+  kind: 'started';
+  runId: RunId;
+  containerId: ContainerId;
+  /**
+   * The command that releases the workload right after this entry.
+   */
+  releasedBy: 'run' | 'start';
+  backend: 'linux' | 'wasm';
+  planHash: string;
+  stateRoot: string;
+  /**
+   * The attempt's cgroup leaves, as known at release.
+   *
+   * @maxItems 64
+   */
+  cgroupDirs: string[];
+  /**
+   * The process that supervises the workload and records its end: the bvisor run process, or the container's monitor. While it lives, the attempt is running.
+   */
+  supervisor: ProcRef | null;
+  /**
+   * The container's monitor (released by bvisor start), else null.
+   */
+  monitor: ProcRef | null;
+  /**
+   * The workload's process, when known at release (a wasm run's runner may not exist yet).
+   */
+  workload: ProcRef | null;
+}
+/**
+ * A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.
+ */
+export interface ProcRef {
+  pid: number;
+  startTime: string;
+}
+/**
+ * One step of the host's disposition of an attempt's staged artifacts (bvisor commit/discard): decided before anything is moved, then applied or failed.
+ */
+export interface JournalDisposition {
+  kind: 'disposition';
+  runId: RunId;
+  step: 'decided' | 'applied' | 'failed';
+  action: 'commit' | 'discard';
+  /**
+   * @maxItems 100000
+   */
+  artifacts: {
+    id: string;
+    sha256: string;
+    /**
+     * Where the artifact is (to be) promoted (commit).
+     */
+    to?: string;
+  }[];
+  /**
+   * Why the step failed (step failed).
+   */
+  error?: {
+    code: string;
+    message: string;
+  };
+}
+/**
+ * What bvisor recover (or gc) decided about one attempt from the journal and the host, and what it did. Appended for an attempt it acted on, and once for a canonical refusal.
+ */
+export interface JournalRecovery {
+  kind: 'recovery';
+  runId: RunId;
+  containerId: ContainerId;
+  classification: AttemptClass;
+  reason: string;
+  /**
+   * @maxItems 1000
+   */
+  actions: RecoveryAction[];
+}
+export interface RecoveryAction {
+  do:
+    | 'kill-process'
+    | 'remove-cgroup'
+    | 'discard-quarantine'
+    | 'remove-state'
+    | 'seal-report'
+    | 'repair-journal';
+  target: string;
+  /**
+   * false: planned only (--dry-run), or it failed (error says why).
+   */
+  done: boolean;
+  error: string | null;
 }
 
 // ---- oci-state.schema.json ----
@@ -1457,7 +1565,109 @@ export interface OutputsLaunch {
   files: number | null;
 }
 
-// ---- report.schema.json ----
+// ---- recover-output.schema.json ----
+/**
+ * absent: no start record (never released); rolled-back: started, never completed, nothing left running; completed: its report is sealed (or its monitor's exit record is there to seal it from); running: its supervisor lives; refused: the canonical refusal (promoted bytes without a sealed report, or a torn report entry). docs/journal.md#recovery.
+ */
+/**
+ * bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.
+ */
+export interface RecoverOutput {
+  stateRoot: string;
+  dryRun: boolean;
+  journal: {
+    /**
+     * Complete entries read.
+     */
+    entries: number;
+    /**
+     * An incomplete last line (an append that did not finish), as found before any repair; null if none.
+     */
+    torn: null | {
+      line: number;
+      bytes: number;
+      /**
+       * What the fragment was going to be, as far as its bytes say.
+       */
+      kind: 'report' | 'started' | 'disposition' | 'recovery' | 'repair' | 'unknown';
+      runId: string | null;
+    };
+    /**
+     * recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.
+     */
+    repaired: boolean;
+  };
+  attempts: RecoveredAttempt[];
+  counts: {
+    absent: number;
+    'rolled-back': number;
+    completed: number;
+    running: number;
+    refused: number;
+  };
+}
+/**
+ * This interface was referenced by `RecoverOutput`'s JSON-Schema
+ * via the `definition` "RecoveredAttempt".
+ */
+export interface RecoveredAttempt {
+  runId: string;
+  containerId: string | null;
+  classification: AttemptClass;
+  reason: string;
+  evidence: {
+    /**
+     * seq of the (last) started entry.
+     */
+    started: number | null;
+    /**
+     * seq of the report entry.
+     */
+    report: number | null;
+    /**
+     * The report's outcome status/reason.
+     */
+    outcome: string | null;
+    dispositions: {
+      seq: number;
+      step: string;
+      action: string;
+    }[];
+    /**
+     * seq of earlier recovery entries.
+     */
+    recoveries: number[];
+    /**
+     * A report entry of this run was torn (an append cut short).
+     */
+    tornReport: boolean;
+    /**
+     * containers/<id> of this run, if present.
+     */
+    stateDir: string | null;
+    /**
+     * Processes of the attempt that run (pid and start time matched).
+     */
+    live: {
+      role: 'supervisor' | 'monitor' | 'workload' | 'creator' | 'member';
+      pid: number;
+    }[];
+    /**
+     * The attempt's cgroup leaves that exist.
+     */
+    cgroups: string[];
+    quarantine: string | null;
+    /**
+     * Promoted bytes present on the host (paths).
+     */
+    promoted: string[];
+  };
+  actions: RecoveryAction[];
+  /**
+   * seq of the recovery entry appended for this attempt, or null.
+   */
+  recorded: number | null;
+}
 /**
  * What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).
  */
@@ -1534,10 +1744,6 @@ export interface ContainerState {
 /**
  * the bvisor create process (while status is creating), or the bvisor run process (kind run)
  */
-export interface ProcRef {
-  pid: number;
-  startTime: string;
-}
 /**
  * A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.
  *

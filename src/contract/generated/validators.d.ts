@@ -10,5 +10,6 @@ export declare const validateHostFacts: CompiledValidator;
 export declare const validateJournalEntry: CompiledValidator;
 export declare const validateOciState: CompiledValidator;
 export declare const validatePlan: CompiledValidator;
+export declare const validateRecoverOutput: CompiledValidator;
 export declare const validateSealedReport: CompiledValidator;
 export declare const validateContainerState: CompiledValidator;
