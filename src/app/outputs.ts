@@ -213,7 +213,9 @@ export function commitOutputs(report: SealedReport, o: { to: string | null; only
       d.failed.push({ id: it.id, path: it.path, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
     }
   }
-  if (d.failed.length === 0) dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine));
+  // The quarantine ends when everything in it was promoted; a subset leaves the rest staged
+  // (commit them later, or discard).
+  if (d.failed.length === 0 && want.length === a.items.length) dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine));
   return d;
 }
 

@@ -57,6 +57,12 @@ describe('outputs (e2e)', () => {
     const line = mounts().split('\n').find((l) => l.split(' ')[4] === a.quarantine)!;
     expect(line.split(' ')[5]!.split(',')).toContain('ro');
     expect(existsSync(dest)).toBe(false);
+    // A subset first: promoted, and the rest stays staged.
+    const one = cli(['--root', root, 'commit', 'out-1', '--artifact', 'sub/b.txt']);
+    expect(one.status, one.stderr).toBe(0);
+    expect(readFileSync(join(dest, 'sub', 'b.txt'), 'utf8')).toBe('deep');
+    expect(existsSync(join(dest, 'a.txt'))).toBe(false);
+    expect(existsSync(a.quarantine)).toBe(true);
     // commit: the bytes land whole in the destination; the quarantine and its mount go.
     const c = cli(['--root', root, 'commit', 'out-1']);
     expect(c.status, c.stderr).toBe(0);
