@@ -284,19 +284,18 @@ export function removeQuarantine(q: Quarantine | null): void {
 }
 
 /**
- * Where a disposition is recorded: outputs/<runId>.disposition.json beside the quarantine (the
- * journal's disposition entries are issue 15's next step). Written atomically; never a secret.
+ * Where dispositions are recorded, one JSON line per step, appended and fsync'd:
+ * outputs/<runId>.dispositions.jsonl beside the quarantine (the journal's disposition entries
+ * are issue 15's next step). Never a secret: ids, paths, hashes.
  */
 export function recordDisposition(root: string, d: Disposition): string {
-  const file = join(outputsDir(root), `${d.runId}.disposition.json`);
-  const tmp = `${file}.${randomBytes(4).toString('hex')}`;
-  const fd = openSync(tmp, 'wx', 0o600);
+  const file = join(outputsDir(root), `${d.runId}.dispositions.jsonl`);
+  const fd = openSync(file, 'a', 0o600);
   try {
-    writeSync(fd, JSON.stringify({ ...d, at: new Date().toISOString() }, null, 2) + '\n');
+    writeSync(fd, JSON.stringify({ ...d, at: new Date().toISOString() }) + '\n');
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, file);
   return file;
 }
