@@ -15,7 +15,8 @@ import { chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lsta
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
-import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
+import type { HostFacts, JournalDisposition, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
+import { appendDisposition, type JournalKey } from '../host/journal-store.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
@@ -185,8 +186,10 @@ function staged(report: SealedReport): NonNullable<ReportBody['artifacts']> {
  * quarantine first; a mismatch fails that artifact, never promotes it. Then the quarantine is
  * dropped. Returns what was applied and what failed.
  */
-export function commitOutputs(report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }): Disposition {
+export function commitOutputs(report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
   const a = staged(report);
+  // A run that never ran, or whose end bvisor lost, staged nothing a host should trust.
+  if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
   if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
   const dest = resolve(to);
@@ -195,6 +198,8 @@ export function commitOutputs(report: SealedReport, o: { to: string | null; only
   if (o.only && o.only.length && want.length !== o.only.length) throw new BvisorError('BV_USAGE', `no artifact ${o.only.filter((x) => !a.items.some((i) => i.id === x || i.path === x)).join(', ')} in run ${report.body.runId}`, { hint: 'bvisor report shows the artifacts (id and path)' });
   const durable = o.durable ?? false;
   const d: Disposition = { action: 'commit', runId: report.body.runId, to: dest, applied: [], failed: [] };
+  // Decided first, durably: a crash from here on leaves a decided step without its outcome.
+  sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: want.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
   for (const it of want) {
     const h = hashBeneath(a.quarantine, it.path);
     if (typeof h === 'string' || h.sha256 !== it.sha256 || h.size !== it.size) {
@@ -213,15 +218,21 @@ export function commitOutputs(report: SealedReport, o: { to: string | null; only
       d.failed.push({ id: it.id, path: it.path, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
     }
   }
+  const sums = new Map(a.items.map((x) => [x.id, x.sha256]));
+  if (d.applied.length) sink?.({ runId: d.runId, step: 'applied', action: 'commit', artifacts: d.applied.map((x) => ({ id: x.id, sha256: sums.get(x.id)!, to: x.to })) });
+  if (d.failed.length) sink?.({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: d.failed.map((f) => `${f.path}: ${f.error}`).join('; ') } });
   // The quarantine ends when everything in it was promoted; a subset leaves the rest staged
   // (commit them later, or discard).
   if (d.failed.length === 0 && want.length === a.items.length) dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine));
   return d;
 }
 
-export function discardOutputs(report: SealedReport): Disposition {
+export function discardOutputs(report: SealedReport, sink?: (e: DispositionStep) => void): Disposition {
   const a = staged(report);
+  const artifacts = a.items.map((x) => ({ id: x.id, sha256: x.sha256 }));
+  sink?.({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts });
   dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine));
+  sink?.({ runId: report.body.runId, step: 'applied', action: 'discard', artifacts });
   return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
 }
 
@@ -283,19 +294,15 @@ export function removeQuarantine(q: Quarantine | null): void {
   }
 }
 
+/** A disposition step, as the journal records it (decided before acting; applied or failed). */
+export type DispositionStep = Omit<JournalDisposition, 'kind'>;
+
 /**
- * Where dispositions are recorded, one JSON line per step, appended and fsync'd:
- * outputs/<runId>.dispositions.jsonl beside the quarantine (the journal's disposition entries
- * are issue 15's next step). Never a secret: ids, paths, hashes.
+ * The journal's disposition entries for a root (the recovery log: a decided step with no
+ * applied or failed after it is an interrupted disposition, docs/journal.md).
  */
-export function recordDisposition(root: string, d: Disposition): string {
-  const file = join(outputsDir(root), `${d.runId}.dispositions.jsonl`);
-  const fd = openSync(file, 'a', 0o600);
-  try {
-    writeSync(fd, JSON.stringify({ ...d, at: new Date().toISOString() }) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return file;
+export function journalSink(root: string, key: JournalKey | null): (e: DispositionStep) => void {
+  return (e) => {
+    appendDisposition(root, e, { key });
+  };
 }

@@ -16,7 +16,7 @@ import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
-import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, recordDisposition } from './outputs.js';
+import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, journalSink } from './outputs.js';
 import { snapshotGrants, grantDeltas } from './fsdelta.js';
 import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
@@ -202,7 +202,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     finish(report);
     // on-success: only after the seal, and only for a completed run that exited 0.
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0) {
-      recordDisposition(opts.root, commitOutputs(report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }));
+      commitOutputs(report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } finally {

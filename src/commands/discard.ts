@@ -1,7 +1,7 @@
 // bvisor discard — drop the outputs a run staged, unpromoted.
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { discardOutputs, recordDisposition, type Disposition } from '../app/outputs.js';
+import { discardOutputs, journalSink, type Disposition } from '../app/outputs.js';
 import { sealedReportFor } from '../app/report.js';
 
 export default class Discard extends BaseCommand<typeof Discard> {
@@ -10,8 +10,7 @@ export default class Discard extends BaseCommand<typeof Discard> {
 
   async run(): Promise<Disposition> {
     const { args } = await this.parse(Discard);
-    const d = discardOutputs(sealedReportFor(this.stateRoot, args.id));
-    recordDisposition(this.stateRoot, d);
+    const d = discardOutputs(sealedReportFor(this.stateRoot, args.id), journalSink(this.stateRoot, this.journal.key));
     this.say(`discarded ${d.applied.length} artifact(s) of run ${d.runId}`);
     return d;
   }

@@ -73,6 +73,15 @@ describe('outputs (e2e)', () => {
     expect(mounts()).not.toContain(a.quarantine);
     // Disposed once: a second commit finds nothing staged.
     expect(cli(['--root', root, 'commit', 'out-1']).status).toBe(6);
+    // The journal holds each step, decided before applied, and its chain still verifies.
+    const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => [e.event.action, e.event.step, e.event.artifacts.length]);
+    expect(steps).toEqual([
+      ['commit', 'decided', 1],
+      ['commit', 'applied', 1],
+      ['commit', 'decided', 2],
+      ['commit', 'applied', 2],
+    ]);
+    expect(cli(['--root', root, 'journal', 'verify']).status).toBe(0);
   });
 
   it('enforces the size and file limits (the kernel says ENOSPC inside)', () => {
