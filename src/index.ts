@@ -1,4 +1,4 @@
 // bvisor's programmatic API. Import from 'bvisor'.
-export { runConfined, closeSpares, type RunConfinedOptions, type ConfinedResult } from './app/api.js';
+export { runConfined, closeSpares, commitOutputs, discardOutputs, type RunConfinedOptions, type ConfinedResult, type Disposition } from './app/api.js';
 export { BvisorError, EXIT, ERROR_CODES } from './contract/errors.js';
 export type { SealedReport, ReportBody, Plan, HostFacts, BoundaryManifest } from './contract/generated/types.js';

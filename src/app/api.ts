@@ -11,6 +11,9 @@ import { secretVar } from '../core/secrets.js';
 import { apiHandedFds } from '../host/fds.js';
 import { loadJournalKey } from '../host/journal-store.js';
 export { closeSpares } from './wasm.js';
+import { commitOutputs as commitStaged, discardOutputs as discardStaged, journalSink, type Disposition } from './outputs.js';
+import { sealedReportFor } from './report.js';
+export type { Disposition } from './outputs.js';
 
 export interface RunConfinedOptions {
   /** State root for the journal (and the container's directory when id is set). Default: none. */
@@ -53,4 +56,18 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   } finally {
     loaded.bundle.cleanup();
   }
+}
+
+/**
+ * The host disposes (API): promote or drop what a run staged, by its sealed report (the one
+ * runConfined returned, or the journal's under `root`). Each step is journaled under `root`.
+ */
+export function commitOutputs(root: string, report: SealedReport | string, o: { to?: string; artifacts?: readonly string[]; durable?: boolean } = {}): Disposition {
+  const r = typeof report === 'string' ? sealedReportFor(resolve(root), report) : report;
+  return commitStaged(r, { to: o.to ?? null, only: o.artifacts ?? [], durable: o.durable ?? false }, journalSink(resolve(root), null));
+}
+
+export function discardOutputs(root: string, report: SealedReport | string): Disposition {
+  const r = typeof report === 'string' ? sealedReportFor(resolve(root), report) : report;
+  return discardStaged(r, journalSink(resolve(root), null));
 }

@@ -1,0 +1,30 @@
+// The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
+// step journaled under the root. Oracle: the destination's bytes and the journal's entries.
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
+import { newRoot } from '../helpers/roots.js';
+import { tempDir } from '../helpers/tmp.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+
+const manifest = (script: string): string => `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\noutputs: { path: /out }\n`;
+
+describe('outputs through the API (live)', () => {
+  it('commitOutputs promotes what runConfined staged; discardOutputs drops it; both journaled', async () => {
+    const root = newRoot();
+    const dir = tempDir();
+    const dest = join(tempDir(), 'dest');
+    const a = await runConfined({ manifest: manifest('printf api > /out/f'), dir }, { root, cgroupParent: defaultTestParent() });
+    expect(a.report.body.artifacts?.items.map((x) => x.path)).toEqual(['f']);
+    const d = commitOutputs(root, a.report, { to: dest });
+    expect(d.applied.map((x) => x.path)).toEqual(['f']);
+    expect(readFileSync(join(dest, 'f'), 'utf8')).toBe('api');
+    const b = await runConfined({ manifest: manifest('printf drop > /out/g'), dir }, { root, cgroupParent: defaultTestParent() });
+    const q = b.report.body.artifacts!.quarantine;
+    discardOutputs(root, b.report.body.runId);
+    expect(existsSync(q)).toBe(false);
+    const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => `${e.event.action}:${e.event.step}`);
+    expect(steps).toEqual(['commit:decided', 'commit:applied', 'discard:decided', 'discard:applied']);
+  });
+});
