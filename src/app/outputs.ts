@@ -11,7 +11,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -197,6 +197,9 @@ export function commitOutputs(report: SealedReport, o: { to: string | null; only
   const want = o.only && o.only.length ? a.items.filter((x) => o.only!.includes(x.id) || o.only!.includes(x.path)) : a.items;
   if (o.only && o.only.length && want.length !== o.only.length) throw new BvisorError('BV_USAGE', `no artifact ${o.only.filter((x) => !a.items.some((i) => i.id === x || i.path === x)).join(', ')} in run ${report.body.runId}`, { hint: 'bvisor report shows the artifacts (id and path)' });
   const durable = o.durable ?? false;
+  // A directory quarantine on the destination's filesystem: promotion is a rename (atomic,
+  // no copy). A tmpfs quarantine is always another filesystem: copy, fsync, rename.
+  const sameFs = !isTmpfsQuarantine(a.quarantine) && statSync(a.quarantine).dev === statSync(dest).dev;
   const d: Disposition = { action: 'commit', runId: report.body.runId, to: dest, applied: [], failed: [] };
   // Decided first, durably: a crash from here on leaves a decided step without its outcome.
   sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: want.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
@@ -212,7 +215,8 @@ export function commitOutputs(report: SealedReport, o: { to: string | null; only
       continue;
     }
     try {
-      promote(join(a.quarantine, it.path), target, it.mode, durable);
+      if (sameFs) promoteByRename(join(a.quarantine, it.path), target, it.mode, durable);
+      else promote(join(a.quarantine, it.path), target, it.mode, durable);
       d.applied.push({ id: it.id, path: it.path, to: target });
     } catch (e) {
       d.failed.push({ id: it.id, path: it.path, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
@@ -275,6 +279,25 @@ function promote(src: string, target: string, mode: number, durable: boolean): v
       fsyncSync(dfd);
     } finally {
       closeSync(dfd);
+    }
+  }
+}
+
+/** rename within one filesystem: the file becomes bvisor's (root's, mode without group/other
+ * write), as a copied one would be, then moves into place whole. */
+function promoteByRename(src: string, target: string, mode: number, durable: boolean): void {
+  mkdirSync(dirname(target), { recursive: true });
+  chownSync(src, 0, 0);
+  chmodSync(src, mode & 0o777 & ~0o022);
+  renameSync(src, target);
+  if (durable) {
+    for (const d of [dirname(target), dirname(src)]) {
+      const dfd = openSync(d, 'r');
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
     }
   }
 }

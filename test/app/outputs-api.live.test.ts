@@ -1,7 +1,7 @@
 // The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
 // step journaled under the root. Oracle: the destination's bytes and the journal's entries.
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
@@ -17,9 +17,16 @@ describe('outputs through the API (live)', () => {
     const dest = join(tempDir(), 'dest');
     const a = await runConfined({ manifest: manifest('printf api > /out/f'), dir }, { root, cgroupParent: defaultTestParent() });
     expect(a.report.body.artifacts?.items.map((x) => x.path)).toEqual(['f']);
+    // The quarantine (a directory: no limits) and the destination share a filesystem here, so
+    // promotion is a rename: the promoted file is the very inode the workload wrote.
+    const ino = statSync(join(a.report.body.artifacts!.quarantine, 'f')).ino;
+    mkdirSync(dest, { recursive: true });
+    const sameFs = statSync(a.report.body.artifacts!.quarantine).dev === statSync(dest).dev;
     const d = commitOutputs(root, a.report, { to: dest });
     expect(d.applied.map((x) => x.path)).toEqual(['f']);
     expect(readFileSync(join(dest, 'f'), 'utf8')).toBe('api');
+    if (sameFs) expect(statSync(join(dest, 'f')).ino).toBe(ino);
+    expect(statSync(join(dest, 'f')).uid).toBe(0);
     const b = await runConfined({ manifest: manifest('printf drop > /out/g'), dir }, { root, cgroupParent: defaultTestParent() });
     const q = b.report.body.artifacts!.quarantine;
     discardOutputs(root, b.report.body.runId);
