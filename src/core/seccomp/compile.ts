@@ -80,6 +80,9 @@ function ruleBlock(rule: Rule, nr: number, ret: number): Insn[] {
     else if (c.op === 'ne') cmp.push({ code: JEQ_K, k: c.value ?? 0, jt: 'end', jf: 'next' });
     else {
       const vals = c.values ?? [];
+      // "in" an empty list never holds: a jump to the next rule whatever the value ("notIn" an
+      // empty list always holds: no comparison at all).
+      if (c.op === 'in' && vals.length === 0) cmp.push({ code: JEQ_K, k: 0, jt: 'end', jf: 'end' });
       vals.forEach((v, i) => {
         const last = i === vals.length - 1;
         if (c.op === 'in') cmp.push({ code: JEQ_K, k: v, jt: 'cont', jf: last ? 'end' : 'next' });

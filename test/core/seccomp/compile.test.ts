@@ -140,3 +140,17 @@ describe('seccomp compiler (decision tables through a BPF interpreter)', () => {
     expect([TABLES.aarch64.read, TABLES.aarch64.clone, TABLES.aarch64.socket, TABLES.aarch64.mount, TABLES.aarch64.clone3, TABLES.aarch64.fork, TABLES.aarch64.open_tree_attr]).toEqual([63, 220, 198, 40, 435, undefined, 467]);
   });
 });
+
+describe('argument sets at their edges', () => {
+  it('"in" an empty list never matches; "notIn" an empty list always does', async () => {
+    const { compile, encode, AUDIT_ARCH, TABLES } = await import('../../../src/core/seccomp/compile.js');
+    const { runBpf } = await import('../../helpers/bpf.js');
+    const nr = TABLES.x86_64.socket!;
+    const prog = (op: 'in' | 'notIn') => encode(compile({ deny: 'errno', rules: [{ syscall: 'socket', action: 'errno', when: [{ arg: 0, op, values: [] }], why: 'test' }] }, 'x86_64').insns);
+    // seccomp(2): SECCOMP_RET_ALLOW is 0x7fff0000; an EPERM denial is SECCOMP_RET_ERRNO | 1.
+    for (const family of [0n, 1n, 2n, 10n]) {
+      expect(runBpf(prog('in'), { nr, arch: AUDIT_ARCH.x86_64, args: [family] })).toBe(0x7fff0000);
+      expect(runBpf(prog('notIn'), { nr, arch: AUDIT_ARCH.x86_64, args: [family] })).toBe(0x00050001);
+    }
+  });
+});
