@@ -18,27 +18,11 @@ import { cli, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, facts, testCgroupParent } from '../helpers/probe.js';
 import { newRoot } from '../helpers/roots.js';
-import { until } from '../helpers/wait.js';
+import { until, running, type ProcRefLike } from '../helpers/wait.js';
 import { validateRecoverOutput } from '../../src/contract/generated/validators.js';
 import { appendDisposition } from '../../src/host/journal-store.js';
 import type { AttemptClass, JournalEntry, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../../src/contract/generated/types.js';
 
-interface Ref {
-  pid: number;
-  startTime: string;
-}
-
-/** Whether a recorded process still runs (same pid and start time, not a zombie). */
-function running(ref: Ref | null | undefined): boolean {
-  if (!ref) return false;
-  try {
-    const stat = readFileSync(`/proc/${ref.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return f[19] === ref.startTime && f[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** The cgroup leaves bvisor made for this container id, in every hierarchy (the cgroup fs). */
 function leaves(id: string): string[] {
@@ -73,7 +57,7 @@ interface Ctx {
   /** The attempt's run id, once known (state.json or the journal). */
   runId: string | null;
   /** The processes the attempt recorded (state.json, the start record), before recovery. */
-  refs: Ref[];
+  refs: ProcRefLike[];
   scratch: string;
 }
 

@@ -9,24 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle, facts } from '../helpers/probe.js';
-import { until } from '../helpers/wait.js';
+import { until, running, type ProcRefLike } from '../helpers/wait.js';
 
-interface Ref {
-  pid: number;
-  startTime: string;
-}
-
-/** Whether a recorded process still runs (same pid and start time, not a zombie). */
-function running(ref: Ref | null | undefined): boolean {
-  if (!ref) return false;
-  try {
-    const stat = readFileSync(`/proc/${ref.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return f[19] === ref.startTime && f[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Every cgroup hierarchy's directory for our parent (made by bvisor on demand). */
 function parentDirs(parent: string): string[] {
@@ -112,7 +96,7 @@ describe('crash points: SIGKILL at each stage, then delete -f / gc leaves nothin
 
       // What the crash left, as recorded on disk.
       const stateFile = join(root, 'containers', 'x', 'state.json');
-      const st = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: Ref | null; monitor: Ref | null }) : null;
+      const st = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: ProcRefLike | null; monitor: ProcRefLike | null }) : null;
 
       // Clean up as a user would: delete -f the id if it is listed, then gc for the rest.
       if (existsSync(join(root, 'containers', 'x'))) {

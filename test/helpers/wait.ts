@@ -20,3 +20,21 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A process as bvisor records it: pid and start time (field 22 of /proc/<pid>/stat). */
+export interface ProcRefLike {
+  pid: number;
+  startTime: string;
+}
+
+/** Whether a recorded process still runs: the same pid with the same start time, not a zombie. */
+export function running(ref: ProcRefLike | null | undefined): boolean {
+  if (!ref) return false;
+  try {
+    const stat = readFileSync(`/proc/${ref.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return f[19] === ref.startTime && f[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
