@@ -33,7 +33,7 @@ import { waitPidfd, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
-import { Cleanup, OwnedFds, rendezvousPipes, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
+import { Cleanup, OwnedFds, rendezvousPipes, withUmask, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
 
 export interface LinuxExecRequest {
   plan: Plan;
@@ -205,13 +205,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     });
 
     const out = new Int32Array(2);
-    const oldMask = req.umask === null ? null : process.umask(req.umask);
-    let rc: number;
-    try {
-      rc = s.bv_spawn(body, body.length, out);
-    } finally {
-      if (oldMask !== null) process.umask(oldMask);
-    }
+    const rc = withUmask(req.umask, () => s.bv_spawn(body, body.length, out));
     if (rc === -74) throw spawnErr('the shim rejected the launch body', rc, 'this is a bug in bvisor (the body breaks a bound lower.ts should have refused)');
     if (rc < 0) throw spawnErr('clone3', rc, rc === -28 || rc === -16 ? 'the container\'s cgroup refused another process (pids limit?)' : undefined);
     const firstPid = out[0]!;

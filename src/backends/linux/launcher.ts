@@ -194,6 +194,27 @@ export function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, numb
 
 /** Reads child records (16 bytes each) from the fail pipe, without blocking the event loop. */
 /**
+ * Runs fn with this process's umask set to `mask` (null: unchanged), restored after: a clone
+ * made meanwhile (the workload, or the monitor that clones it) inherits it. The promise form
+ * restores once the spawn it waits for has forked.
+ */
+export function withUmask<T>(mask: number | null, fn: () => T): T {
+  if (mask === null) return fn();
+  const old = process.umask(mask);
+  let restoreLater = false;
+  try {
+    const r = fn();
+    if (r instanceof Promise) {
+      restoreLater = true;
+      return r.finally(() => process.umask(old)) as T;
+    }
+    return r;
+  } finally {
+    if (!restoreLater) process.umask(old);
+  }
+}
+
+/**
  * The two pipes of the rendezvous: sync (the parent's release and go bytes) and fail (the
  * child's records, EOF at exec). The child's ends go to `childEnds`, closed once it holds them.
  */
@@ -548,13 +569,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
-      const umask = launch.oci?.umask ?? null;
-      const oldMask = umask === null ? null : process.umask(umask);
-      try {
-        monitor = await spawnMonitor(req.detached, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine);
-      } finally {
-        if (oldMask !== null) process.umask(oldMask);
-      }
+      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine));
       pid = monitor.pid;
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
@@ -564,14 +579,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } else {
       const out = new Int32Array(2);
       // The config's umask reaches the workload through clone: ours, for the moment of the call.
-      const umask = launch.oci?.umask ?? null;
-      const oldMask = umask === null ? null : process.umask(umask);
-      let rc: number;
-      try {
-        rc = s.bv_spawn(body, body.length, out);
-      } finally {
-        if (oldMask !== null) process.umask(oldMask);
-      }
+      const rc = withUmask(launch.oci?.umask ?? null, () => s.bv_spawn(body, body.length, out));
       if (rc === -74) throw spawnErr('the shim rejected the launch body', rc, 'this is a bug in bvisor (the body breaks a bound lower.ts should have refused)');
       if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
       pid = out[0]!;
