@@ -3,10 +3,9 @@ import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../con
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { notObserved, witness } from '../core/report.js';
 import { signalName } from '../core/signals.js';
-import { readFileSync } from 'node:fs';
 import type { SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
-import { journalPaths } from '../host/journal-store.js';
+import { journalPaths, readJournalEntries } from '../host/journal-store.js';
 
 export interface ReportContext {
   runId: string;
@@ -99,20 +98,10 @@ function processLimit(L: LaunchInputs): number | null {
  * the journal under the root, the newest first. The journal is the record a host disposes by.
  */
 export function sealedReportFor(root: string, id: string): SealedReport {
-  let lines: string[] = [];
-  try {
-    lines = readFileSync(journalPaths(root).file, 'utf8').trim().split('\n');
-  } catch {
-    // no journal: nothing sealed here
-  }
-  for (let i = lines.length - 1; i >= 0; i--) {
-    let e: { report?: SealedReport };
-    try {
-      e = JSON.parse(lines[i]!) as { report?: SealedReport };
-    } catch {
-      continue;
-    }
-    if (e.report && (e.report.body.runId === id || e.report.body.containerId === id)) return e.report;
+  const { entries } = readJournalEntries(root, new Set([id]));
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    if ('report' in e && (e.report.body.runId === id || e.report.body.containerId === id)) return e.report;
   }
   throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `no sealed report for ${id} in ${journalPaths(root).file}`, { hint: 'commit and discard act on a run whose report is sealed (after run, or after delete of a container)' });
 }
