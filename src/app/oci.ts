@@ -4,7 +4,7 @@
 // this build and host enforce, as the runtime-spec's features.md document). Each works on the
 // records create left in the container's state directory; none acts on a cgroup bvisor did not
 // name for the container.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import type { HostFacts, Plan } from '../contract/generated/types.js';
@@ -15,14 +15,18 @@ import { KNOWN_ABI } from '../core/landlock.js';
 
 /** A container's v2 leaves (the freezer and cgroup.kill live there), ours by name. */
 function v2Leaves(id: string, dir: string, dirs: readonly string[]): string[] {
-  return ourCgroups(id, dirs, dir).filter((d) => {
-    try {
-      readFileSync(join(d, 'cgroup.controllers'));
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return ourCgroups(id, dirs, dir).filter(isV2);
+}
+
+/** cgroup.controllers exists only in cgroup v2 directories. */
+const isV2 = (dir: string): boolean => existsSync(join(dir, 'cgroup.controllers'));
+
+/** The file that holds a controller's limit in a leaf of either version. */
+function limitFile(controller: string, leaf: string): string {
+  const v2 = isV2(leaf);
+  if (controller === 'memory') return v2 ? 'memory.max' : 'memory.limit_in_bytes';
+  if (controller === 'pids') return 'pids.max';
+  return v2 ? 'cpu.max' : 'cpu.cfs_quota_us';
 }
 
 function live(root: string, id: string, op: string): { dir: string; leaves: string[]; all: string[] } {
@@ -160,17 +164,12 @@ export function updateResources(root: string, id: string, resources: unknown): s
     }
     const done: string[] = [];
     for (const [controller, , value] of writes) {
-      const leaf = all.find((d) => {
-        try {
-          readFileSync(join(d, controller === 'memory' ? (d.includes('/memory/') ? 'memory.limit_in_bytes' : 'memory.max') : controller === 'pids' ? 'pids.max' : d.includes('/cpu') && !d.includes('/unified') ? 'cpu.cfs_quota_us' : 'cpu.max'));
-          return true;
-        } catch {
-          return false;
-        }
-      });
+      const leaf = all.find((d) => existsSync(join(d, limitFile(controller, d))));
       if (!leaf) throw new BvisorError('BV_CGROUP_SETUP', `container ${id}: no ${controller} cgroup found among its leaves`, { hint: 'bvisor state shows whether it is still alive' });
-      const v1 = !existsV2(leaf);
-      const [file, text] = controller === 'memory' ? [v1 ? 'memory.limit_in_bytes' : 'memory.max', value] : controller === 'pids' ? ['pids.max', value] : v1 ? ['cpu.cfs_quota_us', value.split(' ')[0] === 'max' ? '-1' : value.split(' ')[0]!] : ['cpu.max', value];
+      const file = limitFile(controller, leaf);
+      // v1's cpu.cfs_quota_us takes the quota alone (-1: none); v2's cpu.max "quota period".
+      const quota = value.split(' ')[0]!;
+      const text = file === 'cpu.cfs_quota_us' ? (quota === 'max' ? '-1' : quota) : value;
       try {
         writeFileSync(join(leaf, file), text);
       } catch (e) {
@@ -180,15 +179,6 @@ export function updateResources(root: string, id: string, resources: unknown): s
     }
     return done;
   });
-}
-
-function existsV2(dir: string): boolean {
-  try {
-    readFileSync(join(dir, 'cgroup.controllers'));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The runtime-spec features document (features.md), honest about this host. */
