@@ -54,7 +54,6 @@ async function runOne(h: OciHook, input: string): Promise<{ status: number | nul
     child.stderr!.on('data', (d: Buffer) => {
       tail = (tail + d.toString('utf8')).slice(-STDERR_TAIL);
     });
-    child.on('error', (e) => (error = (e as NodeJS.ErrnoException).code ?? e.message));
     // 'exit', not 'close': a leftover holding stderr must not keep us waiting; it is killed.
     child.on('exit', (status, signal) => {
       if (timer) clearTimeout(timer);
@@ -62,8 +61,10 @@ async function runOne(h: OciHook, input: string): Promise<{ status: number | nul
       child.stderr!.destroy();
       resolve({ status, signal, timedOut, error, stderr: tail });
     });
-    child.on('error', () => {
+    // It could not start (no exit follows).
+    child.on('error', (e) => {
       if (timer) clearTimeout(timer);
+      error = (e as NodeJS.ErrnoException).code ?? e.message;
       resolve({ status: null, signal: null, timedOut, error, stderr: tail });
     });
   });
