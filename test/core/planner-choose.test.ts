@@ -1,0 +1,111 @@
+// How the planner picks the mechanism that backs a clause, and what it says when none will do
+// (src/core/planner.ts choose). The rules are the brief's "fail closed, explained" (docs/security.md):
+// a clause is admitted only by a mechanism at least as strong as its guarantee (enforced >
+// mediated > best-effort); a verdict weaker than enforced says why it was accepted; a refusal
+// carries the code of what blocked the clause and a hint, and when a weaker mechanism is at hand
+// the hint says how to accept it (docs/errors.md: BV_PLAN_WEAKER_THAN_REQUESTED, "the only
+// mechanism here is weaker than the guarantee the clause asks for").
+import { describe, expect, it } from 'vitest';
+import { plan } from '../../src/core/planner.js';
+import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
+import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
+import type { PlanPaths, PathFact } from '../../src/core/features.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { validatePlan } from '../../src/contract/generated/validators.js';
+import { hybridHost, bareHost } from '../helpers/hosts.js';
+
+const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
+const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
+const file = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755 });
+
+function run(m: NormalManifest, host: HostFacts): Plan {
+  const paths: PlanPaths = {
+    grants: m.filesystem.map((g) => dir(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
+    exe: m.workload.kind === 'process' ? file(m.workload.exe) : null,
+    module: m.workload.kind === 'wasm' ? file(`/bundle/${m.workload.module}`) : null,
+    root: null,
+  };
+  const p = plan({ manifest: m, host, paths, cgroupParent: null }, sha256Hex);
+  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+  return p;
+}
+const clause = (p: Plan, name: string) => p.clauses.find((c) => c.clause === name)!;
+const refusal = (p: Plan, name: string) => p.refusals.find((r) => r.clause === name);
+
+const HELLO = 'workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\n';
+const WASM = 'workload:\n  wasm: { module: m.wasm }\n';
+
+describe('an admitted clause: its verdict is the mechanism’s strength, and a weaker one says why', () => {
+  it('an enforced mechanism for an enforced clause needs no reason', () => {
+    const p = run(manifestOf(HELLO), hybridHost());
+    expect(clause(p, 'network')).toMatchObject({ guarantee: 'enforced', verdict: 'enforced', mechanism: 'linux:netns(empty)', reason: null });
+    expect(clause(p, 'capabilities')).toMatchObject({ verdict: 'enforced', reason: null });
+  });
+
+  it('a mediated mechanism for a mediated clause is accepted, saying the clause asked only for that', () => {
+    // WASI's descriptor table is bvisor's own code on every call: mediated, not a kernel limit.
+    const p = run(manifestOf(WASM + 'limits: { openFiles: { value: 64, guarantee: mediated } }\n'), hybridHost());
+    expect(clause(p, 'limits.openFiles')).toMatchObject({ guarantee: 'mediated', verdict: 'mediated', mechanism: 'wasm:fd-table(max=64)', reason: 'accepted because the clause asks only for mediated' });
+  });
+
+  it('a clause asking only for best-effort takes the strongest mechanism at hand, and its verdict says which', () => {
+    const p = run(manifestOf(WASM + 'limits: { openFiles: { value: 64, guarantee: best-effort } }\n'), hybridHost());
+    expect(clause(p, 'limits.openFiles')).toMatchObject({ guarantee: 'best-effort', verdict: 'mediated', reason: 'accepted because the clause asks only for best-effort' });
+    // An enforced mechanism is never described as a concession, whatever the clause asked.
+    const q = run(manifestOf(HELLO + 'network: { mode: deny, guarantee: best-effort }\n'), hybridHost());
+    expect(clause(q, 'network')).toMatchObject({ guarantee: 'best-effort', verdict: 'enforced', reason: null });
+  });
+
+  it('a mechanism that carries a note gives the note as the reason (what the verdict does not cover)', () => {
+    // Without namespaces only landlock holds the filesystem: it denies reads and writes outside
+    // the grants but does not hide the paths (docs/landlock.md).
+    const host = bareHost();
+    host.landlock = { abi: 7, error: null };
+    const p = run(manifestOf(HELLO + 'guarantee: best-effort\n'), host);
+    expect(clause(p, 'filesystem')).toMatchObject({ verdict: 'best-effort', mechanism: 'linux:landlock(abi=7)', reason: expect.stringMatching(/^landlock alone does not hide ungranted paths/) });
+  });
+});
+
+describe('a refused clause: the code of what blocked it, and a hint', () => {
+  it('only a weaker mechanism, nothing blocked: BV_PLAN_WEAKER_THAN_REQUESTED names it, its strength, the guarantee asked, and how to accept it', () => {
+    const p = run(manifestOf(WASM + 'limits: { openFiles: 64 }\n'), hybridHost());
+    expect(refusal(p, 'limits.openFiles')).toEqual({
+      code: 'BV_PLAN_WEAKER_THAN_REQUESTED',
+      clause: 'limits.openFiles',
+      reason: 'only wasm:fd-table(max=64) (mediated) is available, and the clause asks for enforced',
+      hint: 'mark the clause guarantee: mediated to accept it',
+    });
+    expect(clause(p, 'limits.openFiles')).toMatchObject({ verdict: 'refused', mechanism: null, reason: refusal(p, 'limits.openFiles')!.reason });
+  });
+
+  it('a blocked mechanism with a weaker one at hand: the blocker’s code and reason, and its hint extended by how to accept the weaker one', () => {
+    // Linux < 5.14 counts RLIMIT_NPROC per uid, not per user namespace: best effort only; and
+    // no cgroup can be made at a v1 hierarchy root without --cgroup-parent.
+    const host = hybridHost();
+    host.kernel.release = '5.10.0';
+    const p = run(manifestOf(HELLO + 'limits: { processes: 8 }\n'), host);
+    const r = refusal(p, 'limits.processes')!;
+    expect(r.code).toBe('BV_PLAN_CGROUP_UNAVAILABLE');
+    expect(r.reason).toMatch(/hierarchy root/);
+    expect(r.hint).toMatch(/; or accept linux:rlimit\(RLIMIT_NPROC=8,per-uid\) by marking the clause guarantee: best-effort$/);
+    expect(r.hint.split('guarantee:')).toHaveLength(2);
+    expect(clause(p, 'limits.processes')).toMatchObject({ verdict: 'refused', mechanism: null, reason: r.reason });
+  });
+
+  it('a hint that already says which guarantee to mark is not extended a second time', () => {
+    // Without namespaces a read-write grant is landlock's alone, and ABI 2 cannot restrict
+    // truncate (include/uapi/linux/landlock.h: TRUNCATE is ABI 3).
+    const host = bareHost();
+    host.landlock = { abi: 2, error: null };
+    const p = run(manifestOf(HELLO + '  - { path: /srv, access: read-write }\nnetwork: host\n'), host);
+    const r = refusal(p, 'filesystem[1]')!;
+    expect(r.code).toBe('BV_PLAN_LANDLOCK_ABI_TOO_OLD');
+    expect(r.hint.split('guarantee:')).toHaveLength(2);
+    expect(r.hint).not.toMatch(/or accept/);
+  });
+
+  it('with no weaker mechanism at hand the blocker’s hint is given as it is', () => {
+    const p = run(manifestOf(WASM + 'network: host\n'), hybridHost());
+    expect(refusal(p, 'network')).toEqual({ code: 'BV_PLAN_BACKEND_UNSUPPORTED', clause: 'network', reason: 'WASI preview 1 has no way to back network: host', hint: 'use network: deny for wasm workloads' });
+  });
+});
