@@ -165,7 +165,7 @@ function pointerSegments(ptr: string): PathSegment[] {
 }
 
 function schemaAt(schemaPath: string): Record<string, unknown> | undefined {
-  // schemaPath is '#/…' inside boundary.schema.json (its $defs are local).
+  // A $ref ('#/…') inside boundary.schema.json (its $defs are local).
   let node: unknown = boundarySchema;
   for (const seg of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) {
     if (node === null || typeof node !== 'object') return undefined;
@@ -174,7 +174,47 @@ function schemaAt(schemaPath: string): Record<string, unknown> | undefined {
   return node as Record<string, unknown> | undefined;
 }
 
-function describe(schema: Record<string, unknown> | undefined): string | undefined {
+type SchemaNode = Record<string, unknown>;
+const isNode = (x: unknown): x is SchemaNode => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** A schema node with its $ref followed (the node itself if it has none; no $def is a bare $ref). */
+function deref(node: SchemaNode | undefined): SchemaNode | undefined {
+  return node && typeof node.$ref === 'string' ? schemaAt(node.$ref) : node;
+}
+
+/** The schema node (as written, $ref not followed) that describes one step into `parent`. */
+function stepInto(parent: SchemaNode, seg: PathSegment): SchemaNode | undefined {
+  if (typeof seg === 'number') return isNode(parent.items) ? parent.items : undefined;
+  const props = parent.properties;
+  if (isNode(props) && isNode(props[seg])) return props[seg] as SchemaNode;
+  return isNode(parent.additionalProperties) ? parent.additionalProperties : undefined;
+}
+
+/**
+ * The schema node that describes the value at an instance path, found by walking the schema
+ * from its root (into an anyOf's branches where a step needs one). ajv's schemaPath cannot be
+ * used for this: inside a $ref'd definition it is relative to that definition ('#/anyOf' in
+ * Network), so read from the root it names the wrong node.
+ */
+function schemaFor(path: PathSegment[]): SchemaNode | undefined {
+  let node: SchemaNode | undefined = boundarySchema as SchemaNode;
+  for (const seg of path) {
+    const here = deref(node);
+    if (!here) return undefined;
+    let next = stepInto(here, seg);
+    if (!next && Array.isArray(here.anyOf)) {
+      for (const b of here.anyOf) {
+        const branch = deref(isNode(b) ? b : undefined);
+        next = branch && stepInto(branch, seg);
+        if (next) break;
+      }
+    }
+    node = next;
+  }
+  return node;
+}
+
+function describe(schema: SchemaNode | undefined): string | undefined {
   if (!schema) return undefined;
   if (typeof schema.description === 'string') return schema.description;
   const ref = schema.$ref;
@@ -184,11 +224,14 @@ function describe(schema: Record<string, unknown> | undefined): string | undefin
 
 function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Issue[] {
   // An anyOf failure explains itself better than each branch's complaint: keep the anyOf error
-  // and drop the branch errors beneath the same instance path.
-  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => ({ inst: e.instancePath, schema: e.schemaPath.replace(/\/anyOf$/, '/anyOf/') }));
+  // and drop every error at or beneath its instance path (no anyOf in boundary.schema.json has a
+  // sibling keyword, so all of them come from its branches); of anyOf errors nested in one
+  // another, keep the outermost.
+  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath);
+  const at = (p: string, a: string): boolean => p === a || p.startsWith(a + '/');
   const kept = errors.filter((e) => {
-    if (e.keyword === 'anyOf') return !anyOfPaths.some((a) => a.inst !== e.instancePath && e.instancePath.startsWith(a.inst + '/') && e.schemaPath.startsWith(a.schema));
-    return !anyOfPaths.some((a) => (e.instancePath === a.inst || e.instancePath.startsWith(a.inst + '/')) && (e.schemaPath.startsWith(a.schema) || e.schemaPath.includes('/anyOf/')));
+    if (e.keyword === 'anyOf') return !anyOfPaths.some((a) => a !== e.instancePath && at(e.instancePath, a));
+    return !anyOfPaths.some((a) => at(e.instancePath, a));
   });
   const out: Issue[] = [];
   const seen = new Set<string>();
@@ -197,6 +240,7 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
     // the rule inside propertyNames that it failed.
     if ((e as { propertyName?: string }).propertyName !== undefined) continue;
     let path = pointerSegments(e.instancePath);
+    const node = schemaFor(path);
     let key = false;
     let message = e.message ?? e.keyword;
     let hint: string | undefined;
@@ -205,8 +249,8 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
         const prop = String(e.params.additionalProperty);
         path = [...path, prop];
         key = true;
-        const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''));
-        const allowed = parent && typeof parent.properties === 'object' ? Object.keys(parent.properties as object) : [];
+        const parent = deref(node);
+        const allowed = parent && isNode(parent.properties) ? Object.keys(parent.properties) : [];
         message = `unknown key "${prop}"`;
         if (allowed.length) hint = `allowed here: ${allowed.join(', ')}`;
         break;
@@ -221,31 +265,28 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
         message = `must be ${JSON.stringify(e.params.allowedValue)}`;
         break;
       case 'anyOf': {
-        const s = schemaAt(e.schemaPath.replace(/\/anyOf$/, ''));
+        const s = deref(node);
         message = `is not a valid ${typeof s?.title === 'string' ? s.title : 'value'}`;
-        hint = describe(s);
+        hint = describe(node);
         break;
       }
-      case 'pattern': {
-        const s = schemaAt(e.schemaPath.replace(/\/pattern$/, ''));
+      case 'pattern':
         message = `has the wrong form`;
-        hint = describe(s);
+        hint = describe(node);
         break;
-      }
       case 'propertyNames': {
         const name = String(e.params.propertyName);
         path = [...path, name];
         key = true;
         message = `${JSON.stringify(name)} is not a valid name here`;
-        hint = describe(schemaAt(e.schemaPath));
+        const names = deref(node)?.propertyNames;
+        hint = describe(isNode(names) ? names : undefined);
         break;
       }
       case 'minProperties':
-      case 'maxProperties': {
-        const s = schemaAt(e.schemaPath.replace(/\/(min|max)Properties$/, ''));
-        hint = describe(s);
+      case 'maxProperties':
+        hint = describe(node);
         break;
-      }
       default:
         break;
     }
@@ -253,8 +294,8 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
     const dedupe = `${clause}|${message}`;
     if (seen.has(dedupe)) continue;
     seen.add(dedupe);
-    const at = yaml.locate(path, { key });
-    out.push({ code: 'BV_SCHEMA', clause, message, hint: hint ?? null, file, line: at.line, col: at.col });
+    const loc = yaml.locate(path, { key });
+    out.push({ code: 'BV_SCHEMA', clause, message, hint: hint ?? null, file, line: loc.line, col: loc.col });
   }
   return out;
 }

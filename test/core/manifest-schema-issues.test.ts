@@ -1,0 +1,102 @@
+// How a manifest that does not match schemas/boundary.schema.json is explained
+// (src/core/manifest.ts schemaIssues): one BV_SCHEMA issue per problem, on the clause it is
+// about and, for a key that should not be there, on the key itself; what was expected in the
+// schema's own words (its enum values, its const, its titles and descriptions); an anyOf
+// failure once, not once per branch. The expectations are read from the schema file, the
+// contract users write against, not from the code.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadManifest } from '../../src/core/manifest.js';
+import { BvisorError, type Issue } from '../../src/contract/errors.js';
+
+const schema = JSON.parse(readFileSync(join(__dirname, '..', '..', 'schemas', 'boundary.schema.json'), 'utf8')) as {
+  properties: Record<string, { description?: string }>;
+  $defs: Record<string, { title?: string; description?: string; enum?: string[]; properties?: Record<string, unknown> }>;
+};
+
+function issuesOf(text: string): Issue[] {
+  try {
+    loadManifest(text, 'b/boundary.yaml');
+  } catch (e) {
+    if (!(e instanceof BvisorError)) throw e;
+    expect(e.code).toBe('BV_MANIFEST_INVALID');
+    return e.issues;
+  }
+  throw new Error('the manifest was accepted');
+}
+
+const HEAD = 'bvisorVersion: "1"\n';
+const PROC = HEAD + 'workload:\n  process: { exe: /usr/bin/true }\n';
+
+describe('schema issues say what the schema expected', () => {
+  it('an unknown key: on the key, naming it, with the keys allowed there', () => {
+    const issues = issuesOf(PROC + 'netwrk: deny\n');
+    expect(issues).toEqual([{ code: 'BV_SCHEMA', clause: 'netwrk', message: 'unknown key "netwrk"', hint: `allowed here: ${Object.keys(schema.properties).join(', ')}`, file: 'b/boundary.yaml', line: 4, col: 1 }]);
+  });
+
+  it('an unknown key inside a clause lists that clause’s keys', () => {
+    const [i] = issuesOf(PROC + 'outputs: { path: /out, sise: 1Mi }\n');
+    expect(i).toMatchObject({ clause: 'outputs.sise', message: 'unknown key "sise"', hint: `allowed here: ${Object.keys(schema.$defs.Outputs!.properties!).join(', ')}`, line: 4, col: 24 });
+  });
+
+  it('an unknown key in a list item lists the item’s keys', () => {
+    const issues = issuesOf(PROC + 'filesystem:\n  - { path: /usr, acess: read }\n');
+    expect(issues.map((i) => i.message)).toEqual(['missing required key "access"', 'unknown key "acess"']);
+    expect(issues[1]).toMatchObject({ clause: 'filesystem[0].acess', message: 'unknown key "acess"', hint: `allowed here: ${Object.keys(schema.$defs.FilesystemGrant!.properties!).join(', ')}`, line: 5, col: 19 });
+  });
+
+  it('a missing required key is named', () => {
+    expect(issuesOf(HEAD + 'filesystem: []\n')).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', clause: '', message: 'missing required key "workload"' })]);
+    expect(issuesOf(PROC + 'filesystem:\n  - { path: /usr }\n')).toEqual([expect.objectContaining({ clause: 'filesystem[0]', message: 'missing required key "access"' })]);
+  });
+
+  it('a value outside an enum lists every allowed value', () => {
+    const [i] = issuesOf(PROC + 'filesystem:\n  - { path: /usr, access: rw }\n');
+    expect(i).toMatchObject({ code: 'BV_SCHEMA', clause: 'filesystem[0].access', message: `must be one of: ${schema.$defs.Access!.enum!.map((v) => JSON.stringify(v)).join(', ')}` });
+  });
+
+  it('a constant names the value it must be', () => {
+    expect(issuesOf('bvisorVersion: "2"\nworkload:\n  process: { exe: /usr/bin/true }\n')).toEqual([expect.objectContaining({ clause: 'bvisorVersion', message: 'must be "1"', line: 1, col: 16 })]);
+  });
+
+  it('a value none of a clause’s forms accepts: once, by the clause’s title, with its description as the hint', () => {
+    const issues = issuesOf(PROC + 'network: 5\n');
+    expect(issues).toEqual([{ code: 'BV_SCHEMA', clause: 'network', message: 'is not a valid Network', hint: schema.$defs.Network!.description!, file: 'b/boundary.yaml', line: 4, col: 10 }]);
+    const spawn = issuesOf(PROC + 'spawn: forks\n');
+    expect(spawn).toEqual([expect.objectContaining({ clause: 'spawn', message: 'is not a valid Spawn', hint: schema.$defs.Spawn!.description! })]);
+  });
+
+  it('a nested anyOf failure is reported on the inner clause only', () => {
+    // limits is an object; its wall is a DurationLimit (a Duration or { value, guarantee }).
+    const issues = issuesOf(PROC + 'limits: { wall: 10 }\n');
+    expect(issues).toEqual([expect.objectContaining({ clause: 'limits.wall', message: 'is not a valid DurationLimit' })]);
+  });
+
+  it('a bad variable name: once, on the key, with the rule for names', () => {
+    const issues = issuesOf(PROC + 'env: { "1X": y }\n');
+    expect(issues).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', clause: 'env.1X', message: '"1X" is not a valid name here', hint: expect.stringMatching(/^A variable name: a letter or _/), line: 4, col: 8 })]);
+  });
+
+  it('too many variables: the env clause, with its description', () => {
+    const vars = Array.from({ length: 257 }, (_, i) => `V${i}: x`).join(', ');
+    const issues = issuesOf(PROC + `env: { ${vars} }\n`);
+    expect(issues).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', clause: 'env', message: expect.stringMatching(/256/), hint: schema.properties.env!.description })]);
+  });
+
+  it('two workloads: the workload clause, with its description (exactly one of process or wasm)', () => {
+    const issues = issuesOf(HEAD + 'workload:\n  process: { exe: /usr/bin/true }\n  wasm: { module: m.wasm }\n');
+    expect(issues).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', clause: 'workload', hint: schema.$defs.Workload!.description })]);
+  });
+
+  it('the same problem found twice on one clause is reported once', () => {
+    const issues = issuesOf(PROC + 'filesystem:\n  - { path: /usr, access: read, x: 1, y: 2 }\n');
+    expect(issues.map((i) => i.clause)).toEqual(['filesystem[0].x', 'filesystem[0].y']);
+  });
+
+  it('a document that is not a mapping: one issue at its start, pointing at bvisor spec', () => {
+    expect(issuesOf('- a\n- b\n')).toEqual([{ code: 'BV_SCHEMA', clause: '', message: 'the manifest must be a mapping (bvisorVersion, workload, …)', hint: 'run `bvisor spec` for a starter manifest', file: 'b/boundary.yaml', line: 1, col: 1 }]);
+    expect(issuesOf('')).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', line: 1, col: 1 })]);
+    expect(issuesOf('just text\n')).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', line: 1, col: 1 })]);
+  });
+});
