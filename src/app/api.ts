@@ -64,10 +64,10 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
  */
 export function commitOutputs(root: string, report: SealedReport | string, o: { to?: string; artifacts?: readonly string[]; durable?: boolean } = {}): Disposition {
   const r = typeof report === 'string' ? sealedReportFor(resolve(root), report) : report;
-  return commitStaged(r, { to: o.to ?? null, only: o.artifacts ?? [], durable: o.durable ?? false }, journalSink(resolve(root), null));
+  return commitStaged(resolve(root), r, { to: o.to ?? null, only: o.artifacts ?? [], durable: o.durable ?? false }, journalSink(resolve(root), null));
 }
 
 export function discardOutputs(root: string, report: SealedReport | string): Disposition {
   const r = typeof report === 'string' ? sealedReportFor(resolve(root), report) : report;
-  return discardStaged(r, journalSink(resolve(root), null));
+  return discardStaged(resolve(root), r, journalSink(resolve(root), null));
 }

@@ -43,7 +43,7 @@ import { linuxReportBody } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
 import { recoverForGc } from './recover.js';
-import { prepareOutputs, removeQuarantine, stageArtifacts, type Quarantine } from './outputs.js';
+import { commitOutputs, journalSink, prepareOutputs, removeQuarantine, stageArtifacts, type Quarantine } from './outputs.js';
 import { snapshotGrants, grantDeltas, snapshotToJson, snapshotFromJson } from './fsdelta.js';
 
 export const OCI_VERSION = '1.0.2';
@@ -248,7 +248,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     const host = o.host ?? probeHost();
     const runId = randomUUID();
     // outputs: the quarantine exists before planning, so the plan names it (and checks it).
-    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host);
+    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle);
     // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
     const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
     const wasm = plan.backend === 'wasm';
@@ -677,8 +677,25 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const sealed = report;
     if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
     writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
+    commitOnSuccess(root, sealed, readJson<Plan>(join(dir, 'plan.json'))?.launch?.outputs?.durability === 'durable', j);
   }
   return report;
+}
+
+/**
+ * outputs.commit: on-success, for a container: right after its report is sealed and journaled
+ * (once), and only for a completed run that exited 0. A failure is a journal entry (a failed
+ * disposition), not a failed delete: the quarantine stays for bvisor commit or discard.
+ */
+function commitOnSuccess(root: string, report: SealedReport, durable: boolean, j: JournalOptions): void {
+  const a = report.body.artifacts;
+  if (!a || a.commit !== 'on-success' || report.body.outcome.status !== 'completed' || report.body.outcome.exitCode !== 0) return;
+  const sink = journalSink(root, j.key ?? null);
+  try {
+    commitOutputs(root, report, { to: null, durable }, sink);
+  } catch (e) {
+    sink({ runId: report.body.runId, step: 'failed', action: 'commit', artifacts: a.items.map((x) => ({ id: x.id, sha256: x.sha256 })), error: { code: 'BV_OUTPUTS', message: e instanceof Error ? e.message : String(e) } });
+  }
 }
 
 /** What create recorded about a wasm container's runner (null if create died before it did). */

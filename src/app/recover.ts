@@ -5,8 +5,8 @@
 // leaves, the quarantine, promoted bytes), then acted on: orphans killed, leftovers removed,
 // quarantines of attempts that never completed discarded, each recorded in a recovery entry.
 // `list` shows the same classification read-only; `gc` acts on it before its own sweep.
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, chmodSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, ProcRef, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
@@ -17,14 +17,16 @@ import { errnoName } from '../host/facts.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
+import { QUARANTINE_HOME } from './outputs.js';
 import { containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
 
 /**
  * What recovery needs to know of outputs, behind one small interface (app/outputs.ts owns the
- * quarantine; this default reads its layout: `<root>/outputs/<runId>`, and the `to` of the
- * artifacts the journal's commit dispositions name).
+ * quarantine; this default reads its layout: `<root>/outputs/<runId>`, a directory or a link
+ * to one placed on a destination's filesystem, and the `to` of the artifacts the journal's
+ * commit dispositions name).
  */
 export interface OutputsView {
   /** Run ids that have a quarantine under the root. */
@@ -39,9 +41,12 @@ export interface OutputsView {
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 
+/** A quarantine's index entry: its directory, or bvisor's link to one on a destination's
+ * filesystem (outputs.ts places it there; the link's target is bvisor's own directory). */
 function isDir(path: string): boolean {
   try {
-    return lstatSync(path).isDirectory();
+    const st = lstatSync(path);
+    return st.isDirectory() || (st.isSymbolicLink() && lstatSync(readlinkSync(path)).isDirectory());
   } catch {
     return false;
   }
@@ -94,7 +99,10 @@ export const quarantineDirs: OutputsView = {
     }
     return [...out];
   },
-  discard(path) {
+  discard(index) {
+    // A placed quarantine: its directory goes, then the link (and the home, when empty).
+    const placed = lstatSync(index, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+    const path = placed ? readlinkSync(index) : index;
     if (isMountPoint(path)) {
       // A tmpfs quarantine (outputs.size/files): its bytes live in the mount.
       const rc = shim().bv_umount(path);
@@ -111,6 +119,14 @@ export const quarantineDirs: OutputsView = {
       };
       open(path);
       rmSync(path, { recursive: true, force: true });
+    }
+    if (placed) {
+      unlinkSync(index);
+      try {
+        if (basename(dirname(path)) === QUARANTINE_HOME) rmdirSync(dirname(path));
+      } catch {
+        // another run's quarantine is there too
+      }
     }
   },
 };

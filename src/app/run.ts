@@ -122,7 +122,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   const runId = randomUUID();
   // outputs: the quarantine exists before planning, so the plan names it (and checks it).
   if (b.manifest.outputs && opts.root === null) throw new BvisorError('BV_USAGE', 'outputs need a state root (the quarantine and its report live there); nothing was run', { hint: 'pass a root (bvisor run always has one; the API: root)' });
-  const quarantine = opts.root !== null ? prepareOutputs(opts.root, runId, b.manifest, b.paths, host) : null;
+  const quarantine = opts.root !== null ? prepareOutputs(opts.root, runId, b.manifest, b.paths, host, b.bundle) : null;
   let plan: Plan;
   try {
     plan = admittedLinuxPlan(b, host, opts, 'run', true);
@@ -202,7 +202,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     finish(report);
     // on-success: only after the seal, and only for a completed run that exited 0.
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0) {
-      commitOutputs(report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
+      commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } finally {

@@ -18,7 +18,7 @@ export default class Commit extends BaseCommand<typeof Commit> {
   async run(): Promise<Disposition> {
     const { args } = await this.parse(Commit);
     const report = sealedReportFor(this.stateRoot, args.id);
-    const d = commitOutputs(report, { to: this.flags.to ?? null, only: this.flags.artifact ?? [], durable: this.flags.durable }, journalSink(this.stateRoot, this.journal.key));
+    const d = commitOutputs(this.stateRoot, report, { to: this.flags.to ?? null, only: this.flags.artifact ?? [], durable: this.flags.durable }, journalSink(this.stateRoot, this.journal.key));
     this.say(`committed ${d.applied.length} artifact(s) of run ${d.runId} to ${d.to}${d.failed.length ? `; ${d.failed.length} failed: ${d.failed.map((f) => `${f.path} (${f.error})`).join('; ')}` : ''}`);
     if (d.failed.length) throw new BvisorError('BV_OUTPUTS', `${d.failed.length} artifact(s) of run ${d.runId} were not committed: ${d.failed.map((f) => `${f.path}: ${f.error}`).join('; ')}`, { hint: 'the quarantine is kept: look at it, then commit again or discard' });
     return d;

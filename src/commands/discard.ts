@@ -10,7 +10,7 @@ export default class Discard extends BaseCommand<typeof Discard> {
 
   async run(): Promise<Disposition> {
     const { args } = await this.parse(Discard);
-    const d = discardOutputs(sealedReportFor(this.stateRoot, args.id), journalSink(this.stateRoot, this.journal.key));
+    const d = discardOutputs(this.stateRoot, sealedReportFor(this.stateRoot, args.id), journalSink(this.stateRoot, this.journal.key));
     this.say(`discarded ${d.applied.length} artifact(s) of run ${d.runId}`);
     return d;
   }

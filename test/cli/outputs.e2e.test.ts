@@ -4,11 +4,11 @@
 // ENOSPC for the limits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cli } from '../helpers/cli.js';
-import { newRoot } from '../helpers/roots.js';
+import { keepRoot, newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { plan } from '../../src/core/planner.js';
 import { loadManifest } from '../../src/core/manifest.js';
@@ -35,6 +35,8 @@ function bundle(script: string, outputs: string): string {
   return dir;
 }
 
+const reportOf = (root: string, id: string) => readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.report?.body.containerId === id).report;
+const tmpdirOf = (): string => process.env.TMPDIR || '/tmp';
 const lastReport = (root: string) => JSON.parse(readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!).report;
 
 describe('outputs (e2e)', () => {
@@ -128,6 +130,23 @@ describe('outputs (e2e)', () => {
     expect(cli(['--root', root, 'discard', 'out-5']).status).toBe(0);
   });
 
+  it('on-success for a container: committed when its report is sealed (at state or delete), once', () => {
+    const root = newRoot();
+    const dest = join(work, `dest-c-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work, `onsc-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ${dest} }\n`);
+    expect(cli(['--root', root, 'create', '-b', dir, 'onsc-1']).status).toBe(0);
+    expect(cli(['--root', root, 'start', 'onsc-1']).status).toBe(0);
+    for (let i = 0; i < 200 && cli(['--root', root, 'state', 'onsc-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
+    expect(cli(['--root', root, 'delete', 'onsc-1']).status).toBe(0);
+    expect(readFileSync(join(dest, 'k'), 'utf8')).toBe('c');
+    const entries = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const kinds = entries.map((e) => (e.report ? 'report' : e.event?.kind === 'disposition' ? `${e.event.action}:${e.event.step}` : e.event?.kind));
+    // The report first, then the commit, decided before applied, and only once.
+    expect(kinds.slice(kinds.indexOf('report'))).toEqual(['report', 'commit:decided', 'commit:applied']);
+  });
+
   it('the report carries the delta of each read-write grant: created, modified, deleted (the test made the "before")', () => {
     const root = newRoot();
     const data = join(work, `data-${Math.random().toString(36).slice(2, 8)}`);
@@ -142,6 +161,119 @@ describe('outputs (e2e)', () => {
     expect(r.status, r.stderr).toBe(0);
     const [d] = lastReport(root).body.fsDelta;
     expect(d).toEqual({ clause: 'filesystem[1]', path: data, notObserved: null, created: [{ path: 'n', kind: 'file', size: 3, sha256: sha('new') }], modified: [{ path: 'edit', kind: 'file', size: 7, sha256: sha('oldmore') }], deleted: [{ path: 'gone', kind: 'file', size: 1 }] });
+  });
+
+  it('hard links: all names inside the quarantine are artifacts (promoted as separate copies); a name outside refuses the file', () => {
+    const root = newRoot();
+    const dest = join(work, `dest-links-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work, `links-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf same > /out/a; ln /out/a /out/b; printf lone > /out/c; while [ ! -e /out/go ]; do sleep 0.05; done"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, to: ${dest} }\n`);
+    expect(cli(['--root', root, 'create', '-b', dir, 'links-1']).status).toBe(0);
+    expect(cli(['--root', root, 'start', 'links-1']).status).toBe(0);
+    // While it runs, the host (any process but the workload) gives c a name outside the
+    // quarantine: whoever holds that name could change the bytes after they were hashed.
+    const [runId] = readdirSync(join(root, 'outputs'));
+    const q = join(root, 'outputs', runId!);
+    for (let i = 0; i < 200 && !existsSync(join(q, 'c')); i++) spawnSync('sleep', ['0.05']);
+    const outside = join(work, `outside-${runId}`);
+    linkSync(join(q, 'c'), outside);
+    writeFileSync(join(q, 'go'), '');
+    try {
+      for (let i = 0; i < 200 && cli(['--root', root, 'state', 'links-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
+      expect(cli(['--root', root, 'delete', 'links-1']).status).toBe(0);
+      const a = lastReport(root).body.artifacts;
+      expect(a.items.map((x: { path: string; sha256: string }) => [x.path, x.sha256])).toEqual([
+        ['a', sha('same')],
+        ['b', sha('same')],
+        ['go', sha('')],
+      ]);
+      expect(a.refused).toEqual([{ path: 'c', reason: 'a hard link to a file outside the quarantine (2 names, 1 inside)' }]);
+      const c = cli(['--root', root, 'commit', 'links-1', '--artifact', 'a', '--artifact', 'b']);
+      expect(c.status, c.stderr).toBe(0);
+      // Two files with one name each: a rename would have handed the destination one inode
+      // under two names, and the quarantine's third name (none here) with it.
+      const [sa, sb] = [statSync(join(dest, 'a')), statSync(join(dest, 'b'))];
+      expect(readFileSync(join(dest, 'a'), 'utf8')).toBe('same');
+      expect(readFileSync(join(dest, 'b'), 'utf8')).toBe('same');
+      expect(sa.ino).not.toBe(sb.ino);
+      expect([sa.nlink, sb.nlink]).toEqual([1, 1]);
+      expect(existsSync(join(dest, 'c'))).toBe(false);
+      expect(cli(['--root', root, 'discard', 'links-1']).status).toBe(0);
+    } finally {
+      rmSync(outside, { force: true });
+    }
+  });
+
+  // The state root on a tmpfs (/dev/shm), the destination on the disk: two filesystems.
+  const shmApart = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tmpdirOf()).dev;
+  if (!shmApart) console.warn('SKIP outputs placement: /dev/shm is not a filesystem of its own here (the test needs two filesystems)');
+  it.skipIf(!shmApart)('a directory quarantine is placed on its destination\'s filesystem: commit is a rename, discard leaves nothing', () => {
+    const root = keepRoot(mkdtempSync('/dev/shm/bvisor-test-'));
+    try {
+      const dest = join(work, `dest-placed-${Math.random().toString(36).slice(2, 8)}`);
+      const b = bundle('printf placed > /out/p', `{ path: /out, to: ${dest} }`);
+      expect(cli(['--root', root, 'run', '-b', b, 'placed-1']).status).toBe(0);
+      const r = lastReport(root).body;
+      const q = r.artifacts.quarantine as string;
+      // Oracles: the devices of the quarantine, the destination and the root, and the disk.
+      expect(q).toBe(join(realpathSync(dest), '.bvisor-quarantine', r.runId));
+      expect(statSync(q).dev).toBe(statSync(dest).dev);
+      expect(statSync(q).dev).not.toBe(statSync(root).dev);
+      expect(statSync(join(dest, '.bvisor-quarantine')).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dest, '.bvisor-quarantine')).uid).toBe(0);
+      expect(readlinkSync(join(root, 'outputs', r.runId))).toBe(q);
+      const ino = statSync(join(q, 'p')).ino;
+      const c = cli(['--root', root, 'commit', 'placed-1']);
+      expect(c.status, c.stderr).toBe(0);
+      expect(readFileSync(join(dest, 'p'), 'utf8')).toBe('placed');
+      expect(statSync(join(dest, 'p')).ino).toBe(ino); // the very inode: a rename
+      expect(readdirSync(dest)).toEqual(['p']);
+      expect(lstatSync(join(root, 'outputs', r.runId), { throwIfNoEntry: false })).toBeUndefined();
+      // discard of a placed quarantine: its directory, its home and the link go.
+      expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/y', `{ path: /out, to: ${dest} }`), 'placed-2']).status).toBe(0);
+      const q2 = lastReport(root).body.artifacts.quarantine as string;
+      expect(existsSync(q2)).toBe(true);
+      expect(cli(['--root', root, 'discard', 'placed-2']).status).toBe(0);
+      expect(readdirSync(dest)).toEqual(['p']);
+      expect(readdirSync(join(root, 'outputs'))).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('outputs.to ./x is in the bundle directory; the plan and the report name it absolutely', () => {
+    const root = newRoot();
+    const b = bundle('printf rel > /out/r', '{ path: /out, commit: on-success, to: ./results }');
+    expect(cli(['--root', root, 'run', '-b', b, 'rel-1']).status).toBe(0);
+    expect(reportOf(root, 'rel-1').body.artifacts.to).toBe(join(realpathSync(b), 'results'));
+    expect(readFileSync(join(b, 'results', 'r'), 'utf8')).toBe('rel');
+  });
+
+  it('outputs.to ./x in a bundle archive is refused before anything runs (the archive is unpacked to a temp dir), and leaves nothing', () => {
+    const root = newRoot();
+    const b = bundle('printf rel > /out/r', '{ path: /out, to: ./results }');
+    const tarball = `${b}.tar`;
+    expect(spawnSync('tar', ['-cf', tarball, '-C', b, '.']).status).toBe(0);
+    try {
+      const r = cli(['--root', root, 'run', '-b', tarball, 'reltar-1']);
+      // bvisor run's own failure (docs/exit-codes.md: run reserves 125 for bvisor's errors)
+      expect(r.status).toBe(125);
+      expect(r.stderr).toMatch(/BV_OUTPUTS: outputs\.to "\.\/results" names a place in a bundle archive/);
+      expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
+    } finally {
+      rmSync(tarball, { force: true });
+    }
+  });
+
+  it('a workload cannot name the reserved .bvisor-quarantine (a commit never writes where quarantines live)', () => {
+    const root = newRoot();
+    const dest = join(work, `dest-res-${Math.random().toString(36).slice(2, 8)}`);
+    expect(cli(['--root', root, 'run', '-b', bundle('mkdir -p /out/.bvisor-quarantine/x; printf a > /out/.bvisor-quarantine/x/f; printf ok > /out/ok', `{ path: /out, to: ${dest} }`), 'res-1']).status).toBe(0);
+    const a = lastReport(root).body.artifacts;
+    expect(a.items.map((x: { path: string }) => x.path)).toEqual(['ok']);
+    expect(a.refused.map((x: { path: string }) => x.path)).toEqual(['.bvisor-quarantine']);
+    expect(cli(['--root', root, 'discard', 'res-1']).status).toBe(0);
   });
 
   it('the planner refuses limits it could not enforce (rootless: no tmpfs on the host)', () => {
