@@ -65,6 +65,14 @@ describe('host mode: grants at their own paths, with their kind and identity', (
   });
 });
 
+describe('host mode: a bundle-relative grant is bound where it is', () => {
+  it('./data is seen at its physical path (the root is built from the grants at their host paths)', () => {
+    const m = manifestOf('workload:\n  process: { exe: /usr/bin/cat }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ./data, access: read }\n');
+    const paths: PlanPaths = { grants: [fact('/usr', 'directory', '2049', '11'), fact('/bundle/data', 'directory', '7', '21')], exe: fact('/usr/bin/cat', 'file', '2049', '13'), module: null, root: null };
+    expect(run(m, paths).launch!.filesystem[1]).toMatchObject({ clause: 'filesystem[1]', path: '/bundle/data', target: '/bundle/data' });
+  });
+});
+
 describe('container mode and wasm: a bundle-relative grant is seen at /<rel>', () => {
   it('container mode: ./data is bound at /data, an absolute grant at its own path, the rootfs carries its identity', () => {
     const m = manifestOf('workload:\n  process: { exe: /bin/sh }\nroot: { path: rootfs }\nfilesystem:\n  - { path: ./data, access: read }\n  - { path: /srv, access: read }\n');

@@ -164,3 +164,23 @@ describe('the program on a rootful host: the workload identity must be able to e
     expect(workloadRefusal(p)).toBeUndefined();
   });
 });
+
+describe('stdin for a wasm guest', () => {
+  const WASM = 'bvisorVersion: "1"\nworkload:\n  wasm: { module: m.wasm }\n';
+  const mod: PathFact = { path: '/bundle/m.wasm', kind: 'file', dev: '1', ino: '5', uid: 0, gid: 0, mode: 0o644 };
+
+  it('stdin: inherit needs no signal scope: a guest has no signals to send to the caller’s process group', () => {
+    const host = v2Host();
+    host.landlock.abi = 5; // a process workload would be refused here (kill(0, SIGSTOP))
+    const p = planWith(host, { grants: [], exe: null, module: mod }, WASM + 'stdio: { stdin: inherit }\n');
+    expect(stdioClause(p)).toMatchObject({ verdict: 'enforced', mechanism: 'wasm:stdio' });
+  });
+
+  it('a stdin file is read the same way, and named for the wasm backend', () => {
+    const p = planWith(hybridHost(), { grants: [], exe: null, module: mod, stdin: stdinFile({ mode: 0o600 }) }, WASM + 'stdio: { stdin: { file: /data/in.txt } }\n');
+    expect(stdioRefusal(p)).toMatchObject({ code: 'BV_PLAN_STDIN' });
+    expect(p.clauses.find((c) => c.clause === 'stdio')).toMatchObject({ verdict: 'refused' });
+    const ok = planWith(hybridHost(), { grants: [], exe: null, module: mod, stdin: stdinFile({ mode: 0o644 }) }, WASM + 'stdio: { stdin: { file: /data/in.txt } }\n');
+    expect(stdioClause(ok)).toMatchObject({ verdict: 'enforced', mechanism: 'wasm:stdio(file by fd)' });
+  });
+});

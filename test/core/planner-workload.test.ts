@@ -1,0 +1,137 @@
+// The workload clause (src/core/planner.ts): what it says was asked, which backend runs it, and,
+// in host mode, whether the program (and a #! script's interpreter) is reachable through an
+// executable grant: the workload's root holds only what is granted, so a program outside every
+// read-exec grant does not exist there and execve would fail (docs/security.md; BV_PLAN_EXE_NOT_GRANTED
+// in docs/errors.md: "The program is not reachable through an executable filesystem grant").
+import { describe, expect, it } from 'vitest';
+import { plan, type PlanInput } from '../../src/core/planner.js';
+import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
+import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
+import type { PlanPaths, PathFact } from '../../src/core/features.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { validatePlan } from '../../src/contract/generated/validators.js';
+import { hybridHost } from '../helpers/hosts.js';
+
+const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
+const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 0, gid: 0, mode: 0o755 });
+const file = (path: string, over: Partial<PathFact> = {}): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755, ...over });
+
+function run(m: NormalManifest, host: HostFacts = hybridHost(), paths: Partial<PlanPaths> = {}, extra: Partial<PlanInput> = {}): Plan {
+  const base: PlanPaths = {
+    grants: m.filesystem.map((g) => (g.path.endsWith('.sh') || g.path.endsWith('echo') ? file(g.path) : dir(g.path))),
+    exe: m.workload.kind === 'process' ? file(m.workload.exe) : null,
+    module: m.workload.kind === 'wasm' ? file(`/bundle/${m.workload.module}`) : null,
+    root: m.root ? dir(`/bundle/${m.root.path}`) : null,
+  };
+  const p = plan({ manifest: m, host, paths: { ...base, ...paths }, cgroupParent: null, ...extra }, sha256Hex);
+  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+  return p;
+}
+const workload = (p: Plan) => p.clauses.find((c) => c.clause === 'workload')!;
+const refusal = (p: Plan) => p.refusals.find((r) => r.clause === 'workload');
+
+const proc = (exe: string, grants: string, args = ''): NormalManifest => manifestOf(`workload:\n  process: { exe: ${exe}${args ? `, args: [${args}]` : ''} }\nfilesystem:\n${grants}`);
+
+describe('what the workload clause says was asked', () => {
+  it('a process: its program and arguments', () => {
+    expect(workload(run(proc('/usr/bin/echo', '  - { path: /usr, access: read-exec }\n', 'hello, world')))).toMatchObject({ requested: 'process /usr/bin/echo hello world', verdict: 'enforced', mechanism: 'linux:execveat(fd,AT_EMPTY_PATH)' });
+    expect(workload(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'))).requested).toBe('process /usr/bin/true');
+  });
+
+  it('a wasm module: its path and arguments, if any', () => {
+    expect(workload(run(manifestOf('workload:\n  wasm: { module: m.wasm, args: [a, b] }\n'))).requested).toBe('wasm m.wasm a b');
+    expect(workload(run(manifestOf('workload:\n  wasm: { module: m.wasm }\n'))).requested).toBe('wasm m.wasm');
+  });
+});
+
+describe('the backend must run the workload’s kind', () => {
+  it('a process on the wasm backend, a module on the linux backend: refused, naming the backend to use', () => {
+    const p = run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), hybridHost(), {}, { backend: 'wasm' });
+    expect(refusal(p)).toEqual({ code: 'BV_PLAN_BACKEND_UNSUPPORTED', clause: 'workload', reason: 'the wasm backend does not run process workloads', hint: 'use the linux backend' });
+    const q = run(manifestOf('workload:\n  wasm: { module: m.wasm }\n'), hybridHost(), {}, { backend: 'linux' });
+    expect(refusal(q)).toEqual({ code: 'BV_PLAN_BACKEND_UNSUPPORTED', clause: 'workload', reason: 'the linux backend does not run wasm workloads', hint: 'use the wasm backend' });
+  });
+});
+
+describe('as root without user namespaces the workload would be host root', () => {
+  it('refused, saying why the host will not make a user namespace, and how to fix it', () => {
+    const host = hybridHost();
+    host.userns = { ...host.userns, canCreate: false, error: 'user.max_user_namespaces is 0' };
+    const p = run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), host);
+    expect(refusal(p)).toMatchObject({ code: 'BV_PLAN_HOST_ROOT', reason: expect.stringMatching(/host root.*\(user\.max_user_namespaces is 0\)$/), hint: expect.stringMatching(/user namespaces|unprivileged user/) });
+    host.userns.error = null;
+    expect(refusal(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), host))?.reason).toMatch(/\(unavailable\)$/);
+  });
+
+  it('rootless without user namespaces the workload is the caller, not host root', () => {
+    const host = hybridHost();
+    host.userns = { ...host.userns, canCreate: false };
+    host.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+    host.mapping = { uid: 1000, gid: 1000, source: 'the caller (rootless)' };
+    host.capabilities = { effective: '0000000000000000', names: [] };
+    expect(refusal(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), host))?.code).not.toBe('BV_PLAN_HOST_ROOT');
+  });
+});
+
+describe('host mode: the program must be under a read-exec grant', () => {
+  it.each([
+    ['a recursive grant above it', '  - { path: /usr, access: read-exec }\n'],
+    ['a grant of the file itself', '  - { path: /usr/bin/echo, access: read-exec }\n'],
+    ['a grant of /', '  - { path: /, access: read-exec }\n'],
+    ['read-write-exec', '  - { path: /usr, access: read-write-exec }\n'],
+  ])('covered by %s', (_what, grants) => {
+    expect(refusal(run(proc('/usr/bin/echo', grants)))).toBeUndefined();
+  });
+
+  it.each([
+    ['a read grant (no exec)', '  - { path: /usr, access: read }\n'],
+    ['a grant of a sibling whose name is a prefix (/us is not above /usr)', '  - { path: /us, access: read-exec }\n'],
+    ['a grant below it', '  - { path: /usr/bin/echo/x, access: read-exec }\n'],
+  ])('not covered by %s: refused, hinting the directory to grant', (_what, grants) => {
+    expect(refusal(run(proc('/usr/bin/echo', grants)))).toEqual({
+      code: 'BV_PLAN_EXE_NOT_GRANTED',
+      clause: 'workload',
+      reason: "/usr/bin/echo is not under a read-exec filesystem grant, so it does not exist in the workload's root",
+      hint: 'add { path: /usr/bin, access: read-exec } (and its libraries) to filesystem',
+    });
+  });
+
+  it('a non-recursive grant covers the path it names only', () => {
+    const m = proc('/usr/bin/echo', '  - { path: /usr/bin/echo, access: read-exec, recursive: false }\n  - { path: /opt, access: read-exec, recursive: false }\n');
+    expect(refusal(run(m, hybridHost(), { grants: [file('/usr/bin/echo'), file('/opt')] }))).toBeUndefined();
+    const n = proc('/opt/tool', '  - { path: /opt, access: read-exec, recursive: false }\n');
+    expect(refusal(run(n, hybridHost(), { grants: [file('/opt')] }))?.code).toBe('BV_PLAN_EXE_NOT_GRANTED');
+  });
+
+  it('a program at the top of the tree: the hint names /', () => {
+    expect(refusal(run(proc('/tool', '  - { path: /usr, access: read-exec }\n')))?.hint).toBe('add { path: /, access: read-exec } (and its libraries) to filesystem');
+  });
+
+  it('a #! script: its interpreter must be granted too, and the hint names the interpreter’s directory', () => {
+    const m = proc('/srv/run.sh', '  - { path: /srv/run.sh, access: read-exec }\n  - { path: /usr, access: read-exec }\n');
+    const script = (interpreter: string) => ({ exe: file('/srv/run.sh', { interpreter }) });
+    expect(refusal(run(m, hybridHost(), script('/usr/bin/sh')))).toBeUndefined();
+    expect(refusal(run(m, hybridHost(), script('/opt/perl/bin/perl')))).toEqual({
+      code: 'BV_PLAN_EXE_NOT_GRANTED',
+      clause: 'workload',
+      reason: "/srv/run.sh is a script for /opt/perl/bin/perl, which is not under a read-exec grant, so it does not exist in the workload's root",
+      hint: 'add { path: /opt/perl/bin, access: read-exec } to filesystem',
+    });
+    expect(refusal(run(m, hybridHost(), script('/perl')))?.hint).toBe('add { path: /, access: read-exec } to filesystem');
+    // An interpreter granted by its own path, or read-only, or a prefix sibling.
+    expect(refusal(run(proc('/srv/run.sh', '  - { path: /srv/run.sh, access: read-exec }\n  - { path: /usr/bin/echo, access: read-exec }\n'), hybridHost(), script('/usr/bin/echo')))).toBeUndefined();
+    expect(refusal(run(proc('/srv/run.sh', '  - { path: /srv/run.sh, access: read-exec }\n  - { path: /usr, access: read }\n'), hybridHost(), script('/usr/bin/sh')))?.code).toBe('BV_PLAN_EXE_NOT_GRANTED');
+    expect(refusal(run(proc('/srv/run.sh', '  - { path: /srv/run.sh, access: read-exec }\n  - { path: /us, access: read-exec }\n'), hybridHost(), script('/usr/bin/sh')))?.code).toBe('BV_PLAN_EXE_NOT_GRANTED');
+  });
+
+  it('a program that does not exist is refused for that, not for its grant', () => {
+    const p = run(proc('/usr/bin/nothere', '  - { path: /srv, access: read-exec }\n'), hybridHost(), { exe: { path: '/usr/bin/nothere', kind: 'missing' } });
+    expect(refusal(p)?.code).toBe('BV_PLAN_PATH_MISSING');
+    expect(p.refusals.filter((r) => r.clause === 'workload')).toHaveLength(1);
+  });
+
+  it('container mode has no such check: the program is in the rootfs', () => {
+    const m = manifestOf('workload:\n  process: { exe: /bin/sh }\nroot: { path: rootfs }\n');
+    expect(refusal(run(m))).toBeUndefined();
+  });
+});
