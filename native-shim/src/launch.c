@@ -120,7 +120,8 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, console_fd), offsetof(struct bv_body_header, console_rows),
       offsetof(struct bv_body_header, console_cols), offsetof(struct bv_body_header, join_fd),
       offsetof(struct bv_body_header, join_ns), offsetof(struct bv_body_header, exe_path),
-      offsetof(struct bv_body_header, net_fd),
+      offsetof(struct bv_body_header, net_fd), offsetof(struct bv_body_header, cgjoin_off),
+      offsetof(struct bv_body_header, ncgjoin),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -129,6 +130,34 @@ int bv_body_layout(int32_t *out, int n) {
   for (int i = 0; i < n; i++) out[i] = v[i];
   return n;
 }
+
+/* The profile build (make profile, BV_PROFILE): timestamps of the launch's steps, parent and
+ * child, in a shared page that scripts/profile-launch.mjs reads with bv_prof_read. Each mark is
+ * one raw clock_gettime syscall (async-signal-safe). The shipped and test builds compile the
+ * marks away. */
+#ifdef BV_PROFILE
+#include <sys/mman.h>
+#define BV_PROF_SLOTS 256
+static int64_t *bv_prof_page;
+static void bv_prof(int i) {
+  struct timespec t;
+  if (bv_prof_page && i >= 0 && i < BV_PROF_SLOTS && syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &t) == 0)
+    bv_prof_page[i] = (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+int bv_prof_read(int64_t *out, int n);
+int bv_prof_read(int64_t *out, int n) {
+  if (!bv_prof_page) return 0;
+  if (n > BV_PROF_SLOTS) n = BV_PROF_SLOTS;
+  for (int i = 0; i < n; i++) {
+    out[i] = bv_prof_page[i];
+    bv_prof_page[i] = 0;
+  }
+  return n;
+}
+#define BV_PROF(i) bv_prof(i)
+#else
+#define BV_PROF(i) ((void)0)
+#endif
 
 /* Prepared by the parent before clone3; the child reads its copy-on-write copy. */
 struct prepared {
@@ -770,8 +799,10 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   const struct bv_body_header *h = p->h;
   int fail_fd = h->fail_fd, sync_fd = h->sync_fd, exe_fd = h->exe_fd;
 
+  BV_PROF(2);
   int e = child_signals_reset();
   if (e) child_fail(fail_fd, BV_STAGE_SIGNALS, e, -1);
+  BV_PROF(3);
 
   if (h->flags & BV_F_SETSID) {
     if (syscall(SYS_setsid) < 0) child_fail(fail_fd, BV_STAGE_SETSID, errno, -1);
@@ -782,6 +813,15 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     /* Released never: the parent gave up (map write failed…). Leave without a trace. */
     for (;;) syscall(SYS_exit_group, 0);
   }
+  BV_PROF(4);
+  /* Step 1a: one write per v1 leaf; a short or failed write is the kernel's refusal. */
+  const int32_t *cgjoin = (const int32_t *)(p->body + h->cgjoin_off);
+  for (uint32_t i = 0; i < h->ncgjoin; i++) {
+    long w = syscall(SYS_write, cgjoin[i], "0", 1);
+    if (w != 1) child_fail(fail_fd, BV_STAGE_CGROUP, w < 0 ? errno : EIO, (int32_t)i);
+    syscall(SYS_close, cgjoin[i]);
+  }
+  BV_PROF(5);
   if (h->join_fd >= 0) child_join(h, fail_fd);
   if (h->flags & BV_F_DROP_GROUPS) {
     if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 0);
@@ -800,14 +840,18 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     long n = syscall(SYS_ppoll, &pf, 1, &(struct timespec){0, 0}, NULL, 0);
     if (n > 0 && (pf.revents & POLLHUP) && !(pf.revents & POLLIN)) for (;;) syscall(SYS_exit_group, 0);
   }
+  BV_PROF(6);
   if (h->flags & BV_F_MOUNT_PRIVATE) {
     if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(fail_fd, BV_STAGE_MOUNT_PRIVATE, errno, -1);
   }
+  BV_PROF(7);
   const struct bv_mount *mounts = (const struct bv_mount *)(p->body + h->mounts_off);
   for (uint32_t i = 0; i < h->nmounts; i++) {
     e = child_mount_step(p, &mounts[i], h->landlock_fd);
     if (e) child_fail(fail_fd, BV_STAGE_MOUNT, e, (int32_t)i);
+    BV_PROF(20 + (int)i);
   }
+  BV_PROF(8);
   if (h->hostname_len) {
     if (syscall(SYS_sethostname, p->hostname, h->hostname_len) < 0) child_fail(fail_fd, BV_STAGE_HOSTNAME, errno, -1);
   }
@@ -815,6 +859,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     e = child_lo_up();
     if (e) child_fail(fail_fd, BV_STAGE_LOOPBACK, e, -1);
   }
+  BV_PROF(9);
   int stdio[3] = {h->stdio[0], h->stdio[1], h->stdio[2]};
   if (h->flags & BV_F_CONSOLE) stdio[0] = stdio[1] = stdio[2] = child_console(h, fail_fd);
   int script = (h->flags & BV_F_EXE_INHERIT) != 0;
@@ -822,6 +867,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     exe_fd = child_resolve(p, str_at(p, h->exe_path), &script);
     if (exe_fd < 0) child_fail(fail_fd, BV_STAGE_RESOLVE, -exe_fd, -1);
   }
+  BV_PROF(10);
   if (h->flags & BV_F_NO_NEW_PRIVS) {
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_NO_NEW_PRIVS, errno, -1);
   }
@@ -829,12 +875,14 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_landlock_restrict_self, h->landlock_fd, 0) < 0) child_fail(fail_fd, BV_STAGE_LANDLOCK, errno, -1);
     syscall(SYS_close, h->landlock_fd);
   }
+  BV_PROF(11);
 #ifdef BV_TEST_BUILD
   if (h->flags & BV_F_TEST_NO_SCRUB) child_fds_noscrub(stdio, &fail_fd);
   else
 #endif
   child_fds(p, stdio, &fail_fd, &sync_fd, &exe_fd);
   if (script && syscall(SYS_fcntl, exe_fd, F_SETFD, 0) < 0) child_fail(fail_fd, BV_STAGE_FD, errno, -20);
+  BV_PROF(12);
   for (uint32_t i = 0; i < h->nrlimits; i++) {
     struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
     if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(fail_fd, BV_STAGE_RLIMIT, errno, (int32_t)i);
@@ -843,15 +891,19 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     e = child_drop_caps(h->cap_keep);
     if (e) child_fail(fail_fd, BV_STAGE_CAPS, e, -1);
   }
+  BV_PROF(13);
   if (h->flags & BV_F_READY) {
     child_report(fail_fd, 1, BV_STAGE_READY, 0, -1);
+    BV_PROF(14);
     e = child_read_byte(sync_fd);
+    BV_PROF(15);
     if (e) child_fail(fail_fd, BV_STAGE_READY, e, -1);
   }
   if (h->bpf_len) {
     struct sock_fprog prog = {(unsigned short)h->bpf_len, (struct sock_filter *)p->bpf};
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) child_fail(fail_fd, BV_STAGE_SECCOMP, errno, -1);
   }
+  BV_PROF(16);
   uint64_t none = 0;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
   syscall(SYS_execveat, exe_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
@@ -889,6 +941,8 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
   if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
   if (h->net_fd < -1 || (h->net_fd >= 0 && ((h->clone_flags & CLONE_NEWNET) || h->join_fd >= 0))) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;
+  if (h->ncgjoin > BV_MAX_CGJOIN || !section_ok(h, h->cgjoin_off, h->ncgjoin, sizeof(int32_t))) return -EBADMSG;
+  if (h->ncgjoin && (h->cgjoin_off & 3u)) return -EBADMSG;
   /* Phases never go back: stage, prepare, pivot, assemble; slots are in range. */
   int phase = 0;
   for (uint32_t i = 0; i < h->nmounts; i++) {
@@ -900,6 +954,12 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
     if (ms[i].slot >= 0 && (uint32_t)ms[i].slot >= h->nslots) return -EBADMSG;
   }
 
+#ifdef BV_PROFILE
+  if (!bv_prof_page) {
+    void *pg = mmap(NULL, BV_PROF_SLOTS * sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (pg != MAP_FAILED) bv_prof_page = pg;
+  }
+#endif
   struct prepared p;
   memset(&p, 0, sizeof p);
   p.h = h;
@@ -975,8 +1035,10 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
       return -e;
     }
   }
+  BV_PROF(0);
   long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) child_main(&p);
+  BV_PROF(1);
   int err = pid < 0 ? errno : 0;
   if (own_net >= 0) {
     /* Back to our own namespace. If that ever failed, this thread would go on in the

@@ -11,6 +11,7 @@
  *   rlimits  struct bv_rlimit[nrlimits]
  *   bpf      struct sock_filter[bpf_len] seccomp program, installed last (0 = none)
  *   mounts   struct bv_mount[nmounts]    mount steps (0 = none)
+ *   cgjoin   int32_t[ncgjoin]            v1 leaves' `tasks` files the child joins (step 1a)
  * Integers are native-endian: a body is built for, and used on, this machine only.
  *
  * Order in the child, and why:
@@ -20,8 +21,15 @@
  *                                     us; a handler running here would write into Node's own
  *                                     signal pipe, and an ignored SIGPIPE would survive exec. A
  *                                     new session has no controlling terminal: /dev/tty is ENXIO
- *   1. wait for the release byte      the parent writes uid/gid maps and moves us into v1
- *                                     cgroups first; we must never run unmapped or unlimited
+ *   1. wait for the release byte      the parent writes uid/gid maps first; we must never
+ *                                     run unmapped
+ *   1a. join the v1 cgroup leaves     write "0" (ourselves) to each leaf's `tasks` file, opened
+ *                                     for writing by the parent: moving the calling thread
+ *                                     skips the kernel's threadgroup lock (cgroup.c,
+ *                                     cgroup_procs_write_start), whose RCU grace period made a
+ *                                     parent's write of our pid to cgroup.procs cost milliseconds.
+ *                                     Before anything else runs; the parent checks membership at
+ *                                     READY and withholds the go byte otherwise
  *   1b. drop groups, become ns root   our ids are still the parent's (host root's, unmapped
  *                                     here): switch to the mapped ones before anything else, and
  *                                     shed root's supplementary groups, which would still count
@@ -91,7 +99,7 @@
 #include <stdint.h>
 
 #define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
-#define BV_BODY_VERSION 3u
+#define BV_BODY_VERSION 4u
 
 /* flags */
 #define BV_F_NO_NEW_PRIVS   (1u << 0)
@@ -157,6 +165,9 @@ struct bv_body_header {
   int32_t net_fd;        /* a network namespace (an engine's CNI netns, by its nsfs fd) that
                           * bv_spawn's thread enters around clone3, so the child is born in it
                           * and never needs rights over it; -1: none. Not with CLONE_NEWNET */
+  uint32_t cgjoin_off;   /* int32_t cgjoin[ncgjoin]: each v1 leaf's `tasks` file, open for
+                          * writing (step 1a); 0 = none */
+  uint32_t ncgjoin;      /* at most BV_MAX_CGJOIN */
 };
 
 struct bv_fd {
@@ -194,6 +205,7 @@ struct bv_mount {
 /* Bounds bv_spawn enforces (and lower.ts mirrors, refusing a body beyond them with a reason). */
 #define BV_MAX_MOUNTS 65536u
 #define BV_MAX_SLOTS 4096u
+#define BV_MAX_CGJOIN 16u
 
 #define BV_KIND_DIR 1u
 #define BV_KIND_FILE 2u
@@ -264,10 +276,11 @@ enum bv_stage {
                                * 4 sendmsg to the console socket, 5 setsid, 6 TIOCSCTTY */
   BV_STAGE_JOIN = 20,         /* item: 0 dumpable, 1 setns, 2 pipe, 3 clone */
   BV_STAGE_RESOLVE = 21,      /* the program named by exe_path: not found (or not a regular file) */
+  BV_STAGE_CGROUP = 22,       /* step 1a, item: the cgjoin index */
 };
 
 /* Layout self-report: bv_body_layout(out, n) fills up to n int32 values, in this order:
- * version, sizeof header, offsets of every header field in declaration order (35 values),
+ * version, sizeof header, offsets of every header field in declaration order (37 values),
  * sizeof bv_fd, sizeof bv_rlimit, sizeof bv_mount, sizeof bv_record, sizeof sock_filter.
  * Returns the number of values written. */
 int bv_body_layout(int32_t *out, int n);

@@ -4,20 +4,22 @@
 //
 //   prepare fds (exe O_PATH, stdio, declared fds, sync and fail pipes), landlock ruleset,
 //   cgroup leaves → lower the body → bv_spawn (clone3, child blocks) → uid_map, setgroups,
-//   gid_map, join v1 cgroups → release → READY: read /proc evidence → go → exec (EOF on the
-//   fail pipe) → supervise (SIGCHLD + pidfd, wall deadline) → read back cgroups → tear down.
+//   gid_map → release (the child joins its v1 leaves itself) → READY: read /proc evidence and
+//   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
+//   deadline) → read back cgroups → tear down.
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
-import { createCgroups, joinV1, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
@@ -68,6 +70,8 @@ export interface LaunchHooks {
   /** clone3 without CLONE_INTO_CGROUP: the workload is born in bvisor's own cgroup and never
    * enters its v2 leaf (the red twin of "born into the cgroup"). */
   noCloneIntoCgroup?: boolean;
+  /** The child skips joining its v1 leaves (the red twin of "joined before it runs"). */
+  noCgroupJoin?: boolean;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
@@ -314,6 +318,7 @@ export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[],
   if ((stage === 9 || stage === 10) && item < 0 && item >= -3) return `${name} stdio ${-1 - item}`;
   if (stage === STAGE_CONSOLE) return `${name} (${['open /dev/ptmx', 'unlock', 'the peer (TIOCGPTPEER)', 'window size', 'send to the console socket', 'setsid', 'TIOCSCTTY'][item] ?? item})`;
   if (stage === 20) return `${name} (${['dumpable', 'setns', 'pipe', 'clone'][item] ?? item})`;
+  if (stage === STAGE_CGROUP) return `${name} (v1 leaf ${item}: writing ourselves to its tasks file)`;
   if (stage === 3 && mounts[item]) {
     const m = mounts[item]!;
     return `mount step ${item} (${Object.entries(MOUNT_OP).find(([, v]) => v === m.op)?.[0] ?? m.op} ${m.source ? m.source + ' → ' : ''}${m.target ?? ''})`;
@@ -481,6 +486,17 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     cgroups = createCgroups(host, launch, launch.oci?.cgroupLeaf ?? `bvisor-${req.runName}`, req.beforeCgroup);
     const cg = cgroups;
     cleanup.push(() => teardownCgroups(cg));
+    // v1 leaves: the child writes itself into each one's `tasks` file, through a descriptor
+    // opened here (launch.h, step 1a). A parent writing the child's pid to cgroup.procs takes
+    // the kernel's threadgroup lock and waits out an RCU grace period: milliseconds per launch.
+    const joinFds = cg.leaves
+      .filter((l) => l.version === 1)
+      .map((l) => {
+        const fd = fds.own(s.bv_open(join(l.dir, 'tasks'), O.WRONLY, 0));
+        if (fd < 0) throw new BvisorError('BV_CGROUP_SETUP', `open \`${join(l.dir, 'tasks')}\`: ${errnoName(fd)}`, { hint: 'run `bvisor check` to see which cgroups bvisor may use here' });
+        childEnds.push(fd);
+        return fd;
+      });
 
     // Rootful: the parent makes every bind a detached tree from the descriptor it checked (and
     // idmaps write grants); the child only moves them into place. Rootless: the child clones
@@ -544,6 +560,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         declared: declared.map((d) => ({ ...d, src: at(d.src) })),
         consoleFd: req.console ? at(req.console.fd) : -1,
         netFd: at(netFd),
+        cgroupJoin: hooks.noCgroupJoin ? [] : joinFds.map(at),
       },
       console: req.console ? { rows: req.console.rows, cols: req.console.cols } : null,
       hostname: launch.namespaces.includes('uts') ? (launch.oci?.hostname ?? req.hostname) : null,
@@ -607,7 +624,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         if (!rootful) writeProc(`/proc/${pid}/setgroups`, 'deny');
         writeProc(`/proc/${pid}/gid_map`, `0 ${launch.identity.gid} 1\n`);
       }
-      joinV1(cg, pid);
       // process.oomScoreAdj: only raised (the planner refuses lowering), before anything runs.
       if (launch.oci?.oomScoreAdj != null) writeProc(`/proc/${pid}/oom_score_adj`, `${launch.oci.oomScoreAdj}\n`);
     } catch (e) {
@@ -636,6 +652,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       const bad = failedEvidence(evidence);
       if (bad.length && !hooks.ignoreEvidence) {
         throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
+      }
+      // The child joined its v1 leaves itself: each must list it before it may run.
+      const outside = cg.leaves.filter((l) => l.version === 1 && !cgroupMembers(l.dir).includes(pid));
+      if (outside.length && !hooks.ignoreEvidence) {
+        throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload is not in its cgroup ${outside.map((l) => l.dir).join(', ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: outside.map((l) => `${l.dir}/cgroup.procs`) } });
       }
       // The filter goes on after this handshake (it is the last step); read it back at exec.
       // Detached, the go byte is the monitor's to send, at bvisor start.

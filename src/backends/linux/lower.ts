@@ -5,14 +5,15 @@ import type { FsRule, LaunchInputs } from '../../contract/generated/types.js';
 import { servedBySpecial } from '../../core/layout.js';
 
 export const BODY_MAGIC = 0x44425642;
-export const BODY_VERSION = 3;
-export const HEADER_SIZE = 152;
+export const BODY_VERSION = 4;
+export const HEADER_SIZE = 160;
 /** Offsets of the header fields, in declaration order (launch.h). */
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
   rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
   console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, net_fd: 148,
+  cgjoin_off: 152, ncgjoin: 156,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -20,6 +21,8 @@ export const MOUNT_SIZE = 48;
 /** BV_MAX_MOUNTS, BV_MAX_SLOTS (launch.h). */
 export const MAX_MOUNTS = 65536;
 export const MAX_SLOTS = 4096;
+/** BV_MAX_CGJOIN (launch.h): v1 leaves the child joins. */
+export const MAX_CGJOIN = 16;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
@@ -28,8 +31,9 @@ export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, M
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
   1: 'sync', 2: 'mount-private', 3: 'mount', 4: 'hostname', 5: 'loopback', 6: 'rlimit', 7: 'no-new-privs', 8: 'landlock',
-  9: 'fd', 10: 'fd-check', 11: 'close-fds', 12: 'capabilities', 13: 'ready', 14: 'seccomp', 15: 'exec', 16: 'signals', 17: 'setsid', 18: 'ids', 19: 'console', 20: 'join', 21: 'resolve',
+  9: 'fd', 10: 'fd-check', 11: 'close-fds', 12: 'capabilities', 13: 'ready', 14: 'seccomp', 15: 'exec', 16: 'signals', 17: 'setsid', 18: 'ids', 19: 'console', 20: 'join', 21: 'resolve', 22: 'cgroup',
 };
+export const STAGE_CGROUP = 22;
 export const STAGE_READY = 13;
 export const STAGE_EXEC = 15;
 export const STAGE_CONSOLE = 19;
@@ -75,6 +79,8 @@ export interface BodyRuntime {
   consoleFd?: number;
   /** An engine's network namespace (nsfs fd) the child is born in, or -1/absent. */
   netFd?: number;
+  /** Each v1 cgroup leaf's `tasks` file, open for writing: the child joins them itself (step 1a). */
+  cgroupJoin?: readonly number[];
 }
 
 /** enum bv_mount_op (launch.h): stage, prepare (CLONE, FSMOUNT), pivot, assemble. */
@@ -319,6 +325,8 @@ export function lower(input: LowerInput): Uint8Array {
   if (runtime.declared.length > 64) throw new LowerError('at most 64 declared fds');
   if (mountRefs.length > MAX_MOUNTS) throw new LowerError(`${mountRefs.length} mount steps, more than the launcher takes (${MAX_MOUNTS})`);
   if (slots.length > MAX_SLOTS) throw new LowerError(`${slots.length} mounts, more than the launcher takes (${MAX_SLOTS})`);
+  const cgjoin = runtime.cgroupJoin ?? [];
+  if (cgjoin.length > MAX_CGJOIN) throw new LowerError(`${cgjoin.length} v1 cgroup leaves, more than the launcher joins (${MAX_CGJOIN})`);
   const rlimits = launch.rlimits.map((r) => {
     const res = RLIMIT_RESOURCE[r.resource];
     if (res === undefined) throw new LowerError(`unknown rlimit ${r.resource}`);
@@ -334,7 +342,8 @@ export function lower(input: LowerInput): Uint8Array {
   const bpfOff = align8(rlimitsOff + rlimits.length * RLIMIT_SIZE);
   const mountsOff = align8(bpfOff + bpfLen * SOCK_FILTER_SIZE);
   const slotsOff = align8(mountsOff + mountRefs.length * MOUNT_SIZE);
-  const total = align8(slotsOff + slots.length * 4);
+  const cgjoinOff = align8(slotsOff + slots.length * 4);
+  const total = align8(cgjoinOff + cgjoin.length * 4);
 
   const buf = new Uint8Array(total);
   const dv = new DataView(buf.buffer);
@@ -405,6 +414,8 @@ export function lower(input: LowerInput): Uint8Array {
   u32(H.join_ns, joinNs >>> 0);
   u32(H.exe_path, exePathOff);
   i32(H.net_fd, runtime.netFd ?? -1);
+  u32(H.cgjoin_off, cgjoin.length ? cgjoinOff : 0);
+  u32(H.ncgjoin, cgjoin.length);
 
   let off = stringsOff;
   for (const s of strings) {
@@ -434,6 +445,7 @@ export function lower(input: LowerInput): Uint8Array {
     dv.setBigUint64(o + 40, m.ino, true);
   });
   slots.forEach((fd, i) => i32(slotsOff + 4 * i, fd));
+  cgjoin.forEach((fd, i) => i32(cgjoinOff + 4 * i, fd));
   return buf;
 }
 

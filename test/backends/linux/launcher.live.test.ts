@@ -180,6 +180,23 @@ describe('launcher (live)', () => {
     expect(twin.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
   });
 
+  it('the child joins its v1 leaves itself, and the go byte waits until the leaf lists it (red twins: no join)', async () => {
+    if (!facts().cgroup.v1.some((h) => h.controllers.includes('memory')) || facts().cgroup.v2?.controllers.includes('memory')) {
+      skipOrFail('cgroup-v1-memory', 'limits.memory is not placed on a v1 memory hierarchy here');
+      return;
+    }
+    // Oracle: /proc/self/cgroup inside, relative to the cgroup namespace made at clone (bvisor's
+    // own cgroup): the leaf under this file's parent (cgroup_namespaces(7)).
+    const memLine = (p: ProbeFacts): string => p.cgroup.split('\n').find((l) => /^\d+:memory:/.test(l)) ?? '';
+    const { p } = await probeFacts('limits: { memory: 64Mi }\n', { cgroupParent: testCgroupParent() });
+    expect(memLine(p)).toMatch(new RegExp(`:memory:/${testCgroupParent()}/bvisor-[^/]+$`));
+    // Without the child's own join, the READY check finds it outside the leaf: never released.
+    await expect(runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n', { hooks: { noCgroupJoin: true }, cgroupParent: testCgroupParent() })).rejects.toMatchObject({ code: 'BV_LAUNCH_EVIDENCE' });
+    // ... and had the check been skipped too, it would have run outside its limit.
+    const twin = await probeFacts('limits: { memory: 64Mi }\n', { hooks: { noCgroupJoin: true, ignoreEvidence: true }, cgroupParent: testCgroupParent() });
+    expect(memLine(twin.p)).toMatch(/:memory:\/$/);
+  });
+
   it('enforces the memory limit: an OOM kill, reported as such', async () => {
     const out = await runProbe(['alloc', '256'], 'limits: { memory: 32Mi }\n');
     expect(out.stdout?.toString()).not.toContain('ok'); // the probe never finished allocating

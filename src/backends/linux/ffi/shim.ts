@@ -8,7 +8,7 @@ import { BvisorError } from '../../../contract/errors.js';
 import { NATIVE } from './native-artifacts.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 5;
+export const EXPECTED_SHIM_ABI = 6;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
