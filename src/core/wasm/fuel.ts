@@ -1,11 +1,13 @@
 // The fuel rewriter (pure): instruments a WASI module so it meters itself, deterministically.
 //
 //   - a mutable i64 global, exported as __bvisor_fuel, holds the budget left; the host sets it
-//     before running and reads it after;
+//     before running and reads it after; while guest code runs the counter is passed from
+//     function to function in a register (an extra i64 parameter and result, see below);
 //   - every straight-line segment is charged its instruction count where it starts (1 per
 //     instruction; block, loop, end and else free: wasmtime's rule, unit fuel:wasmtime-like/v1);
 //   - the budget is checked at function entry and at every loop header: below zero the module
-//     executes `unreachable` (the host tells this trap from others by the negative fuel);
+//     writes the counter back and executes `unreachable` (the host tells this trap from others by
+//     the negative fuel);
 //   - memory.fill/copy/init, table.fill/copy/init and table.grow are charged one more unit per
 //     64 elements, at run time, from their length operand;
 //   - limits.memory covers linear memory and tables together (splitMemory): the memory's maximum
@@ -15,17 +17,21 @@
 //     budget is set before any guest code runs; every table is exported as __bvisor_tableN, so
 //     the runner can report what the tables reached.
 //
-// Nothing is rewritten before it is validated. The counter is a global and a local the rewriter
-// appends, so a module that is invalid only because it names them (global.set or local.set on the
-// index just past its own) would become valid, and able to refill its fuel, after rewriting.
+// Nothing is rewritten before it is validated. The rewriter appends a global (the counter) and
+// functions (the wrappers the host calls), so a module that is invalid only because it names them
+// (a call of the function index just past its own) would become valid, and able to escape its
+// budget, after rewriting.
 // Two independent layers stop that: the engine's own validation of the original bytes, and the
 // rewriter's bounds checks on every length, count and index it reads (section order and sizes,
 // vector counts, LEB128 widths, local, global, function, type, table, memory, element, data and
 // label indices). Finally the rewritten bytes are validated again; a failure there is refused too.
 //
 // Proposals the rewriter cannot meter soundly are refused: threads (shared memory, atomics),
-// exceptions, GC, SIMD, memory64, multiple memories. Indices of existing functions, globals
-// and locals do not change (new items are appended), so name sections stay valid.
+// exceptions, GC, SIMD, memory64, multiple memories; and an imported function used as a value.
+// Indices of existing functions, globals and types do not change (new items are appended), so a
+// name section's function names stay valid; a function's declared locals move up by one (after
+// the counter parameter), which only a debugger's local names would notice. docs/wasm-fuel.md has
+// the strategy and its measurements.
 import { effectiveChecks, type UncheckedForTests } from './test-checks.js';
 import { Reader, Writer, readSections, writeModule, WasmFormatError, SECTION_NAMES, type Section } from './binary.js';
 import { WASI_PREVIEW1, sameType, showType, type FuncType } from './wasi-types.js';
@@ -35,7 +41,7 @@ export { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX };
 
 export const FUEL_VERSION = 'fuel:wasmtime-like/v1';
 /** Changes whenever the rewriter's output or its checks change (part of the cache key). */
-export const REWRITER_VERSION = 'bvisor-rewriter/3';
+export const REWRITER_VERSION = 'bvisor-rewriter/4';
 /** Bulk operations cost one extra unit per this many bytes or elements (as wasmi does). */
 export const BULK_UNIT = 64;
 export const WASM_PAGE = 65536;
@@ -252,6 +258,15 @@ function readImports(r: Reader, info: Info): void {
   }
 }
 
+/**
+ * An imported function used as a value (in a table, or by ref.func) is refused: every value of
+ * function type is called with the fuel-passing convention (see below), which a host function does
+ * not follow. WASI guests call their imports directly.
+ */
+function refValue(f: number, at: number): never {
+  throw new WasmRefused(`imported function ${f} is used as a value (a table element or ref.func, byte ${at}): not supported, bvisor meters calls to imported functions only where they are called directly`);
+}
+
 /** Skips the immediate of a constant instruction (i32/i64/f32/f64.const, ref.null): constant expressions and code read them alike. */
 function constImmediate(r: Reader, op: 0x41 | 0x42 | 0x43 | 0x44 | 0xd0): void {
   if (op === 0x41) r.signed(32);
@@ -279,6 +294,7 @@ function constExpr(r: Reader, info: Info, globalsVisible: number): void {
       case 0xd2: {
         const f = r.u32();
         if (info.check && f >= info.funcTypes.length) r.fail(`ref.func ${f}: function index out of range`, at);
+        if (f < info.importedFuncs) refValue(f, at);
         break;
       }
       case 0x23: {
@@ -355,6 +371,7 @@ function readElements(r: Reader, info: Info): void {
         const fa = r.pos;
         const f = r.u32();
         if (info.check && f >= info.funcTypes.length) r.fail(`element segment ${i}: function index ${f} out of range`, fa);
+        if (f < info.importedFuncs) refValue(f, fa);
       }
     }
   }
@@ -485,9 +502,13 @@ export function instrument(input: Uint8Array, opts: FuelOptions, requested: Unch
     if (why !== null) throw new WasmRefused(`not a valid module: ${why}`);
   }
   const info = emptyInfo(!testOnly.skipIndexChecks);
-  let code: Uint8Array | null = null;
+  let code: Code | null = null;
+  let types: Types | null = null;
   readModule(input, list, info, (s) => {
-    code = rewriteCode(input, s, info);
+    types = new Types(info.types);
+    // every type the function section will name, before the type section is written
+    for (let f = info.importedFuncs; f < info.funcTypes.length; f++) types.ext(info.funcTypes[f]!);
+    code = rewriteCode(input, s, info, types);
   });
   const tableExports = info.tables.map((_, i) => `${TABLE_EXPORT_PREFIX}${i}`);
   // bvisor's own names (the runner reads them): a module may not export any of that form
@@ -502,18 +523,59 @@ export function instrument(input: Uint8Array, opts: FuelOptions, requested: Unch
   }
   const tables = capTables(info.tables, opts.tableEntries);
 
+  // What the host calls (exported functions, the deferred start) gets a wrapper with the
+  // original type, appended after every function (no index moves).
+  const defined = info.funcTypes.length;
+  const wrapped = new Map<number, number>();
+  const wrap = (f: number): number => {
+    if (f < info.importedFuncs) return f; // a host function re-exported: nothing to adapt
+    let i = wrapped.get(f);
+    if (i === undefined) wrapped.set(f, (i = defined + wrapped.size));
+    return i;
+  };
+  const exports = info.exports.map((e) => (e.kind === 0 ? { ...e, index: wrap(e.index) } : e));
+  const start = info.start === null ? null : wrap(info.start);
+  // A function named by ref.func must be declared outside code; an export was such a declaration,
+  // so those the wrappers replaced are declared again by a declarative element segment.
+  const c = code as Code | null;
+  const tt = types as Types | null;
+  const declare = c ? [...c.refFuncs].filter((f) => wrapped.has(f) && info.exports.some((e) => e.kind === 0 && e.index === f)) : [];
+
   const fuelGlobal = info.globals;
   const out: Array<Pick<Section, 'id' | 'body'>> = [];
-  let hasGlobals = false;
-  let hasExports = false;
   const fuelDef = [0x7e, 0x01, 0x42, 0x00, 0x0b]; // i64 mut = i64.const 0
-  // Exports: the counter, the deferred start, and every table (so the runner can report their size).
-  const extra = new Writer().name(FUEL_EXPORT).byte(0x03).u32(fuelGlobal);
-  if (info.start !== null) extra.name(START_EXPORT).byte(0x00).u32(info.start);
-  tableExports.forEach((n, i) => extra.name(n).byte(0x01).u32(i));
-  const extraCount = 1 + (info.start !== null ? 1 : 0) + tableExports.length;
+  // Exports: the module's own (functions through their wrappers), the counter, the deferred
+  // start, and every table (so the runner can report their size).
+  const ex = new Writer().u32(exports.length + 1 + (start !== null ? 1 : 0) + tableExports.length);
+  for (const e of exports) ex.name(e.name).byte(e.kind).u32(e.index);
+  ex.name(FUEL_EXPORT).byte(0x03).u32(fuelGlobal);
+  if (start !== null) ex.name(START_EXPORT).byte(0x00).u32(start);
+  tableExports.forEach((n, i) => ex.name(n).byte(0x01).u32(i));
+  const declSegment = declare.length ? new Writer().byte(0x03).byte(0x00).u32(declare.length) : null;
+  for (const f of declare) declSegment!.u32(f);
+  const appended = (s: Section, count: number, items: Uint8Array): Uint8Array => {
+    const r = sectionReader(input, s);
+    const n = r.u32();
+    return new Writer().u32(n + count).bytes(input.subarray(r.pos, s.offset + s.body.length)).bytes(items).toBytes();
+  };
+  const seen = new Set<number>();
   for (const s of list) {
+    seen.add(s.id);
     switch (s.id) {
+      case 1: {
+        const w = new Writer();
+        for (const t of tt?.added ?? []) encodeType(w, t);
+        out.push({ id: 1, body: appended(s, tt?.added.length ?? 0, w.toBytes()) });
+        break;
+      }
+      case 3: {
+        // each defined function has its fuel-passing type; the wrappers the original one
+        const w = new Writer().u32(defined - info.importedFuncs + wrapped.size);
+        for (let f = info.importedFuncs; f < defined; f++) w.u32(tt!.ext(info.funcTypes[f]!));
+        for (const f of wrapped.keys()) w.u32(info.funcTypes[f]!);
+        out.push({ id: 3, body: w.toBytes() });
+        break;
+      }
       case 4: {
         const w = new Writer().u32(tables.length);
         tables.forEach((t, i) => w.byte(info.tables[i]!.ref).byte(1).u32(t.min).u32(t.max));
@@ -524,31 +586,32 @@ export function instrument(input: Uint8Array, opts: FuelOptions, requested: Unch
         out.push({ id: 5, body: memory ? new Writer().u32(1).byte(1).u32(memory.min).u32(memory.max).toBytes() : s.body });
         break;
       case 6:
-      case 7: {
-        // append to the vector: count + 1 (or 2), the old items, the new ones
-        const r = sectionReader(input, s);
-        const n = r.u32();
-        const items = input.subarray(r.pos, s.offset + s.body.length);
-        if (s.id === 6) {
-          hasGlobals = true;
-          out.push({ id: 6, body: new Writer().u32(n + 1).bytes(items).bytes(fuelDef).toBytes() });
-        } else {
-          hasExports = true;
-          out.push({ id: 7, body: new Writer().u32(n + extraCount).bytes(items).bytes(extra.toBytes()).toBytes() });
-        }
+        out.push({ id: 6, body: appended(s, 1, Uint8Array.from(fuelDef)) });
         break;
-      }
+      case 7:
+        out.push({ id: 7, body: ex.toBytes() });
+        break;
       case 8:
         break; // dropped: exported as __bvisor_start instead
-      case 10:
-        out.push({ id: 10, body: code! });
+      case 9:
+        out.push({ id: 9, body: declSegment ? appended(s, 1, declSegment.toBytes()) : s.body });
         break;
+      case 10: {
+        const w = new Writer().u32(defined - info.importedFuncs + wrapped.size).bytes(c!.bodies);
+        for (const f of wrapped.keys()) {
+          const b = wrapper(info, f);
+          w.u32(b.length).bytes(b);
+        }
+        out.push({ id: 10, body: w.toBytes() });
+        break;
+      }
       default:
         out.push(s);
     }
   }
-  if (!hasGlobals) out.push({ id: 6, body: new Writer().u32(1).bytes(fuelDef).toBytes() });
-  if (!hasExports) out.push({ id: 7, body: new Writer().u32(extraCount).bytes(extra.toBytes()).toBytes() });
+  if (!seen.has(6)) out.push({ id: 6, body: new Writer().u32(1).bytes(fuelDef).toBytes() });
+  if (!seen.has(7)) out.push({ id: 7, body: ex.toBytes() });
+  if (!seen.has(9) && declSegment) out.push({ id: 9, body: new Writer().u32(1).bytes(declSegment.toBytes()).toBytes() });
   const bytes = writeModule(sortSections(out));
   // The output is the engine's to judge too: a rewriter bug must refuse, never run.
   const why = engineProblem(bytes);
@@ -631,12 +694,19 @@ const enum K {
 interface Insn {
   start: number;
   end: number;
+  op: number;
   kind: K;
   free: boolean;
-  /** call or call_indirect: the callee (or the host) charges the shared counter */
-  call: boolean;
-  /** leaves the function (return, a tail call, a branch to the function's own label, unreachable) */
-  exits: boolean;
+  /** the immediate the rewriter changes or needs: a local, function or type index, a branch depth */
+  imm: number;
+  /** br_table's targets, the default last */
+  labels: number[] | null;
+  /** call_indirect's table */
+  imm2: number;
+  /** a branch (br, br_if, br_table) that can leave the function through its own label */
+  toFn: boolean;
+  /** the function's own label index at this instruction */
+  fnLabel: number;
 }
 
 /** What a function body may name. */
@@ -686,13 +756,14 @@ function decode(r: Reader, sc: Scope): Insn[] {
     const op = r.byte();
     let kind = K.Plain;
     let free = false;
-    let call = false;
-    let exits = false;
+    let imm = -1;
+    let labels: number[] | null = null;
+    let toFn = false;
+    let imm2 = -1;
     const fnLabel = blocks.length - 1; // label index of the function's own block here
     switch (op) {
       case 0x00: // unreachable: a trap, so the counter is written back first (exact fuel after abort())
         kind = K.Boundary;
-        exits = true;
         break;
       case 0x01: // nop
         break;
@@ -717,37 +788,34 @@ function decode(r: Reader, sc: Scope): Insn[] {
         break;
       case 0x0c:
       case 0x0d: // br, br_if
-        exits = label(start) === fnLabel;
+        imm = label(start);
+        toFn = imm === fnLabel;
         kind = K.Boundary;
         break;
       case 0x0e: {
         const n = r.count('br_table target');
-        for (let i = 0; i <= n; i++) if (label(start) === fnLabel) exits = true;
+        labels = [];
+        for (let i = 0; i <= n; i++) labels.push(label(start));
+        toFn = labels.includes(fnLabel);
         kind = K.Boundary;
         break;
       }
       case 0x0f: // return
         kind = K.Boundary;
-        exits = true;
         break;
       case 0x10: // call
       case 0x12: // return_call
-        idx('function', r.u32(), start, info.funcTypes.length);
-        if (op === 0x10) call = true;
-        else {
-          kind = K.Boundary;
-          exits = true;
-        }
+        imm = r.u32();
+        idx('function', imm, start, info.funcTypes.length);
+        if (op === 0x12) kind = K.Boundary;
         break;
       case 0x11: // call_indirect
       case 0x13: // return_call_indirect
-        idx('type', r.u32(), start, info.types.length);
-        table(start);
-        if (op === 0x11) call = true;
-        else {
-          kind = K.Boundary;
-          exits = true;
-        }
+        imm = r.u32();
+        idx('type', imm, start, info.types.length);
+        imm2 = r.u32();
+        idx('table', imm2, start, info.tables.length);
+        if (op === 0x13) kind = K.Boundary;
         break;
       case 0x1a:
       case 0x1b: // drop, select
@@ -761,7 +829,8 @@ function decode(r: Reader, sc: Scope): Insn[] {
       case 0x20:
       case 0x21:
       case 0x22: // local.get/set/tee
-        idx('local', r.u32(), start, sc.locals);
+        imm = r.u32();
+        idx('local', imm, start, sc.locals);
         break;
       case 0x23:
       case 0x24: // global.get/set
@@ -785,7 +854,9 @@ function decode(r: Reader, sc: Scope): Insn[] {
       case 0xd1:
         break;
       case 0xd2:
-        idx('function', r.u32(), start, info.funcTypes.length);
+        imm = r.u32();
+        idx('function', imm, start, info.funcTypes.length);
+        if (imm < info.importedFuncs) refValue(imm, start);
         break;
       case 0xfc: {
         const sub = r.u32();
@@ -851,77 +922,101 @@ function decode(r: Reader, sc: Scope): Insn[] {
           // numeric, no immediates
         } else throw new WasmRefused(`opcode 0x${op.toString(16)} at byte ${start} is not supported (exceptions or an unknown proposal)`);
     }
-    out.push({ start, end: r.pos, kind, free, call, exits });
+    out.push({ start, end: r.pos, op, kind, free, imm, imm2, labels, toFn, fnLabel });
   }
   return out;
 }
 
-// Where the counter lives while a function runs. In a function with loops it is cached in a
-// local ($f): loaded at entry, written back to the global before anything that can observe it
-// (a call, which the callee or the host charges; leaving the function; the trap) and reloaded
-// after calls. A function without loops (often a small recursive one) works on the global
-// directly: for it the loads and write-backs around every call would cost more than they save.
-// Measured on V8: a summing loop 1.59× → 1.06× with the local; fib 1.94× with the global,
-// 2.51× with the local. The local is written back before `unreachable` too; a trap the engine
-// raises (a division by zero, an access out of bounds) leaves what the current function's loops
-// used since its last write-back in the local, so after such a trap the global is a lower bound
-// of the fuel used (writing back at every loop header would make it exact, for 5–15% more time on
-// loop kernels: measured, not taken). Budgets are unaffected: the local is what is checked.
-interface Counter {
-  get(w: Writer): void;
-  set(w: Writer): void;
-  /** write the cached value back (local mode only) */
-  sync(w: Writer): void;
-  /** reload after a call (local mode only) */
-  reload(w: Writer): void;
+// Where the counter lives while a function runs: in a register. Every function the module
+// defines gets one more parameter and one more result, an i64 (the fuel-passing convention): a
+// caller passes the fuel it has left and gets back what the callee left. Inside a function the
+// counter is that parameter, a local V8 keeps in a register, so a charge is one subtraction and a
+// check one compare and branch, with no memory access, across calls too.
+//
+// The global is synced with it only where something else may read or write it:
+//   - around a call to an imported (host) function, which charges the global: written before,
+//     read back after;
+//   - at the edge of the module: what the host calls (every exported function, the deferred start)
+//     is a wrapper with the original type that reads the global, calls the function, writes back;
+//   - before a trap the module raises itself: the fuel check's, and the guest's own `unreachable`.
+// So the counter is exact after a normal return, an exit, and the trap for running out of fuel.
+// After a trap the engine raises (division by zero, out of bounds, stack overflow) the global
+// holds its value at the last sync, a lower bound of the fuel used: the trap itself is reported
+// exactly, and budgets are unaffected (the register is what the checks read).
+//
+// Function values keep the convention: tables hold the functions themselves, with their extended
+// type, and call_indirect names the extended type, so a signature mismatch traps exactly where it
+// did. An imported function cannot be a value (refValue), since the host does not follow it.
+//
+// Measured (docs/wasm-fuel.md): against a counter in a global (2.1× on a recursive fib, 1.9× on
+// clang's fib) or one cached in a local and synced around calls (worse on call-heavy code), the
+// register counter costs 1.0–1.3× on both and on loop kernels.
+
+/** V8's limits on a function's parameters and results; the rewriter adds one of each. */
+export const MAX_PARAMS = 1000;
+export const MAX_RESULTS = 1000;
+
+/** The type section as the rewriter extends it: equal types are reused, new ones appended. */
+class Types {
+  readonly added: FuncType[] = [];
+  private readonly byKey = new Map<string, number>();
+  private readonly extended = new Map<number, number>();
+  constructor(private readonly base: readonly FuncType[]) {
+    base.forEach((t, i) => {
+      if (!this.byKey.has(key(t))) this.byKey.set(key(t), i);
+    });
+  }
+  index(t: FuncType): number {
+    const k = key(t);
+    let i = this.byKey.get(k);
+    if (i === undefined) {
+      i = this.base.length + this.added.push(t) - 1;
+      this.byKey.set(k, i);
+    }
+    return i;
+  }
+  /** The fuel-passing form of type `t`: one more i64 parameter and result. */
+  ext(t: number): number {
+    let i = this.extended.get(t);
+    if (i === undefined) {
+      const ft = this.base[t]!;
+      i = this.index({ params: [...ft.params, 0x7e], results: [...ft.results, 0x7e] });
+      this.extended.set(t, i);
+    }
+    return i;
+  }
+  /** A block type: empty, one result, or a type index (as a signed LEB128). */
+  block(w: Writer, params: readonly number[], results: readonly number[]): void {
+    if (params.length === 0 && results.length === 0) w.byte(0x40);
+    else if (params.length === 0 && results.length === 1) w.byte(results[0]!);
+    else w.s64(BigInt(this.index({ params: [...params], results: [...results] })));
+  }
 }
 
-function globalCounter(g: number): Counter {
-  return {
-    get: (w) => void w.byte(0x23).u32(g),
-    set: (w) => void w.byte(0x24).u32(g),
-    sync: () => {},
-    reload: () => {},
-  };
+function key(t: FuncType): string {
+  return `${t.params.join(',')}>${t.results.join(',')}`;
 }
 
-function localCounter(g: number, f: number): Counter {
-  return {
-    get: (w) => void w.byte(0x20).u32(f),
-    set: (w) => void w.byte(0x21).u32(f),
-    sync: (w) => void w.byte(0x20).u32(f).byte(0x24).u32(g),
-    reload: (w) => void w.byte(0x23).u32(g).byte(0x21).u32(f),
-  };
+function encodeType(w: Writer, t: FuncType): void {
+  w.byte(0x60).u32(t.params.length);
+  for (const p of t.params) w.byte(p);
+  w.u32(t.results.length);
+  for (const p of t.results) w.byte(p);
 }
 
-function charge(w: Writer, c: Counter, cost: number): void {
-  if (cost <= 0) return;
-  c.get(w);
-  w.byte(0x42).s64(BigInt(cost)).byte(0x7d);
-  c.set(w);
+interface Code {
+  /** the rewritten bodies, each with its size */
+  bodies: Uint8Array;
+  /** functions named by ref.func in code */
+  refFuncs: Set<number>;
 }
 
-function check(w: Writer, c: Counter): void {
-  // if counter < 0 { write it back; unreachable }
-  c.get(w);
-  w.byte(0x42).byte(0x00).byte(0x53).byte(0x04).byte(0x40);
-  c.sync(w);
-  w.byte(0x00).byte(0x0b);
-}
-
-function bulkCharge(w: Writer, c: Counter, tmp: number): void {
-  // [..., len] → tee len; counter -= len / BULK_UNIT
-  w.byte(0x22).u32(tmp);
-  c.get(w);
-  w.byte(0x20).u32(tmp).byte(0xad).byte(0x42).s64(BigInt(Math.log2(BULK_UNIT))).byte(0x88).byte(0x7d);
-  c.set(w);
-}
-
-function rewriteCode(input: Uint8Array, s: Section, info: Info): Uint8Array {
+function rewriteCode(input: Uint8Array, s: Section, info: Info, types: Types): Code {
   const g = info.globals; // the fuel counter: appended after every existing global
   const r = sectionReader(input, s);
   const n = r.u32();
-  const w = new Writer().u32(n);
+  const w = new Writer();
+  const refFuncs = new Set<number>();
   for (let f = 0; f < n; f++) {
     const fi = info.importedFuncs + f;
     const bodyAt = r.pos;
@@ -930,10 +1025,13 @@ function rewriteCode(input: Uint8Array, s: Section, info: Info): Uint8Array {
     const end = r.pos + size;
     const fr = new Reader(input, r.pos, end);
     try {
+      const ft = info.types[info.funcTypes[fi]!]!;
+      if (ft.params.length >= MAX_PARAMS || ft.results.length >= MAX_RESULTS) throw new WasmRefused(`function ${fi} has ${ft.params.length} parameters and ${ft.results.length} results: bvisor adds one of each, above the ${MAX_PARAMS} an engine allows`);
       // locals
       const groups = fr.count('local group', 2);
       const localDecl: Array<[number, number]> = [];
-      let locals = info.types[info.funcTypes[fi]!]!.params.length;
+      const P = ft.params.length;
+      let locals = P;
       for (let i = 0; i < groups; i++) {
         const at = fr.pos;
         const c = fr.u32();
@@ -943,16 +1041,40 @@ function rewriteCode(input: Uint8Array, s: Section, info: Info): Uint8Array {
       }
       const insns = decode(fr, { info, locals });
       fr.expectEnd(`function ${fi}`);
-      const needsTmp = insns.some((i) => i.kind === K.Bulk);
-      const useLocal = insns.some((i) => i.kind === K.Loop);
-      const fl = locals; // appended i64 local: the cached counter (functions with loops)
-      const tmp = locals + (useLocal ? 1 : 0); // appended i32 local, only when a bulk op needs it
-      const ctr = useLocal ? localCounter(g, fl) : globalCounter(g);
+      // The counter is parameter P; the declared locals move up by one. No index of the original
+      // maps onto P, so no local.set of the original, valid or not, can write the counter.
+      const F = P;
+      const local = (i: number): number => (i < P ? i : i + 1);
+      const needsTmp = insns.some((i) => i.kind === K.Bulk || i.op === 0x11 || i.op === 0x13);
+      const tmp = locals + 1; // an appended i32 scratch local
+      const R = ft.results;
       const fw = new Writer();
-      fw.u32(localDecl.length + (useLocal ? 1 : 0) + (needsTmp ? 1 : 0));
+      fw.u32(localDecl.length + (needsTmp ? 1 : 0));
       for (const [c, t] of localDecl) fw.u32(c).byte(t);
-      if (useLocal) fw.u32(1).byte(0x7e);
       if (needsTmp) fw.u32(1).byte(0x7f);
+      const get = (): void => void fw.byte(0x20).u32(F);
+      const set = (): void => void fw.byte(0x21).u32(F);
+      const sync = (): void => {
+        get();
+        fw.byte(0x24).u32(g);
+      };
+      const reload = (): void => {
+        fw.byte(0x23).u32(g);
+        set();
+      };
+      // counter -= cost; and with a check: if (counter < 0) { write it back; unreachable }
+      const charge = (cost: number, checked: boolean): void => {
+        if (cost > 0) {
+          get();
+          fw.byte(0x42).s64(BigInt(cost)).byte(0x7d);
+          if (!checked) return set();
+          fw.byte(0x22).u32(F); // local.tee
+        } else if (checked) get();
+        else return;
+        fw.byte(0x42).byte(0x00).byte(0x53).byte(0x04).byte(0x40);
+        sync();
+        fw.byte(0x00).byte(0x0b);
+      };
       // Segments: from a boundary to the next; the first begins at entry and is checked there.
       const costOf = (from: number): number => {
         let c = 0;
@@ -962,20 +1084,93 @@ function rewriteCode(input: Uint8Array, s: Section, info: Info): Uint8Array {
         }
         return c;
       };
-      ctr.reload(fw);
-      charge(fw, ctr, costOf(0));
-      check(fw, ctr);
+      charge(costOf(0), true);
       for (let k = 0; k < insns.length; k++) {
         const ins = insns[k]!;
         const last = k === insns.length - 1;
-        if (ins.kind === K.Bulk) bulkCharge(fw, ctr, tmp);
-        if (ins.call || ins.exits || last) ctr.sync(fw);
-        fw.bytes(input.subarray(ins.start, ins.end));
-        if (ins.call) ctr.reload(fw);
-        if (!last && (ins.kind === K.Boundary || ins.kind === K.Loop)) {
-          charge(fw, ctr, costOf(k + 1));
-          if (ins.kind === K.Loop) check(fw, ctr);
+        const copy = (): void => void fw.bytes(input.subarray(ins.start, ins.end));
+        if (ins.kind === K.Bulk) {
+          // [..., len] → tee len; counter -= len / BULK_UNIT
+          fw.byte(0x22).u32(tmp);
+          get();
+          fw.byte(0x20).u32(tmp).byte(0xad).byte(0x42).s64(BigInt(Math.log2(BULK_UNIT))).byte(0x88).byte(0x7d);
+          set();
         }
+        switch (ins.op) {
+          case 0x00: // unreachable
+            sync();
+            copy();
+            break;
+          case 0x0f: // return: the counter is the last result
+            get();
+            copy();
+            break;
+          case 0x0c: // br
+            if (ins.toFn) get();
+            copy();
+            break;
+          case 0x0d: // br_if to the function's label: a conditional return
+            if (!ins.toFn) copy();
+            else {
+              fw.byte(0x04);
+              types.block(fw, R, R);
+              get();
+              fw.byte(0x0f).byte(0x0b);
+            }
+            break;
+          case 0x0e: // br_table with the function's label among its targets: through a block that returns
+            if (!ins.toFn) copy();
+            else {
+              fw.byte(0x02);
+              types.block(fw, [...R, 0x7f], R);
+              fw.byte(0x0e).u32(ins.labels!.length - 1);
+              for (const l of ins.labels!) fw.u32(l === ins.fnLabel ? 0 : l + 1);
+              fw.byte(0x0b);
+              get();
+              fw.byte(0x0f);
+            }
+            break;
+          case 0x10: // call
+            if (ins.imm < info.importedFuncs) {
+              sync();
+              copy();
+              reload();
+            } else {
+              get();
+              copy();
+              set();
+            }
+            break;
+          case 0x12: // return_call
+            if (ins.imm < info.importedFuncs) {
+              sync();
+              fw.byte(0x10).u32(ins.imm).byte(0x23).u32(g).byte(0x0f);
+            } else {
+              get();
+              copy();
+            }
+            break;
+          case 0x11: // call_indirect: the counter goes under the table index
+          case 0x13: // return_call_indirect
+            fw.byte(0x21).u32(tmp);
+            get();
+            fw.byte(0x20).u32(tmp).byte(ins.op).u32(types.ext(ins.imm)).u32(ins.imm2);
+            if (ins.op === 0x11) set();
+            break;
+          case 0x20:
+          case 0x21:
+          case 0x22:
+            fw.byte(ins.op).u32(local(ins.imm));
+            break;
+          case 0xd2:
+            refFuncs.add(ins.imm);
+            copy();
+            break;
+          default:
+            if (last) get(); // the final end: the counter is the last result
+            copy();
+        }
+        if (!last && (ins.kind === K.Boundary || ins.kind === K.Loop)) charge(costOf(k + 1), ins.kind === K.Loop);
       }
       const fb = fw.toBytes();
       w.u32(fb.length).bytes(fb);
@@ -986,7 +1181,16 @@ function rewriteCode(input: Uint8Array, s: Section, info: Info): Uint8Array {
     r.pos = end;
   }
   r.expectEnd('code section');
-  return w.toBytes();
+  return { bodies: w.toBytes(), refFuncs };
+}
+
+/** What the host calls instead of function `f`: the original type; fuel from the global and back. */
+function wrapper(info: Info, f: number): Uint8Array {
+  const ft = info.types[info.funcTypes[f]!]!;
+  const b = new Writer().u32(0);
+  for (let i = 0; i < ft.params.length; i++) b.byte(0x20).u32(i);
+  b.byte(0x23).u32(info.globals).byte(0x10).u32(f).byte(0x24).u32(info.globals).byte(0x0b);
+  return b.toBytes();
 }
 
 export { WasmFormatError };

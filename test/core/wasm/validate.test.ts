@@ -1,8 +1,13 @@
 // Nothing is rewritten before it is validated. The exploit: a module that is invalid only
-// because it names the local or global the rewriter appends (the fuel counter) would become
-// valid after rewriting and refill its own fuel. Each validation layer (the engine's, and the
-// rewriter's own index checks) refuses it on its own; with both switched off (a test-only
-// parameter the app never passes) the refill really happens: the red twin.
+// because it names what the rewriter appends would become valid after rewriting and escape its
+// budget. What it could name: the counter global (appended after the module's globals) and the
+// wrappers (appended after its functions: what the host calls, reading the budget from the
+// global). Each validation layer (the engine's, and the rewriter's own index checks) refuses
+// such a module on its own; with both switched off (a test-only parameter the app never passes)
+// the escape really happens: the red twin (a forged call of a wrapper). The counter inside a
+// function is a parameter no index of the original maps onto, so a forged local.set cannot reach
+// it even with both layers off; and a forged global.set of the counter is written over at the
+// next sync, before anything reads the global.
 // Malformed modules get a WasmRefused naming what is wrong and where, never another exception.
 import { describe, expect, it } from 'vitest';
 import { instrument, readSurface, WasmRefused, FUEL_EXPORT, type UncheckedForTests } from '../../../src/core/wasm/fuel.js';
@@ -18,19 +23,33 @@ const REFILL = (1n << 62n) - 1n;
 /** i += 1 while i < ITER, then return i; `refill` is spliced into the loop body. */
 const counting = (refill: Array<number | number[]>) => [I.loop(), ...refill, I.localGet(0), I.i32(1), I.i32Add, I.localTee(0), I.i32(ITER), I.i32LtU, I.brIf(0), I.end, I.localGet(0)];
 
-// local 1 does not exist before rewriting; after it, it is the i64 local caching the counter
+// local 1 does not exist before rewriting (one i32 local, no parameters)
 const LOCAL_REFILL = wasmModule({ funcs: [{ results: [T.i32], locals: [[1, T.i32]], export: 'run', body: counting([I.i64(REFILL), I.localSet(1)]) }] });
-// global 0 does not exist before rewriting; after it, it is the counter (reloaded after each call)
+// global 0 does not exist before rewriting; after it, it is the counter (read by the wrapper of
+// every export, and after every host call)
 const GLOBAL_REFILL = wasmModule({
+  imports: [{ module: 'env', name: 'host', params: [], results: [] }],
   funcs: [
-    { body: [I.i64(REFILL), I.globalSet(0)] },
-    { results: [T.i32], locals: [[1, T.i32]], export: 'run', body: counting([I.call(0)]) },
+    { body: [I.i64(REFILL), I.globalSet(0), I.call(0)] },
+    { results: [T.i32], locals: [[1, T.i32]], export: 'run', body: counting([I.call(1)]) },
+  ],
+});
+// function 3 does not exist before rewriting; after it, it is the wrapper of the first export
+// (`work`): it runs `work` on the budget left in the global, not on the caller's counter, and
+// the caller's next host call writes its own counter back over what `work` used.
+const WORK = 5_000; // iterations of `work`'s loop: about 8 units each, 40,000 a call
+const WRAPPER_CALL = wasmModule({
+  imports: [{ module: 'env', name: 'host', params: [], results: [] }],
+  globals: [{ type: T.i32, mutable: true, init: I.i32(0), export: 'done' }],
+  funcs: [
+    { locals: [[1, T.i32]], export: 'work', body: [I.loop(), I.globalGet(0), I.i32(1), I.i32Add, I.globalSet(0), I.localGet(0), I.i32(1), I.i32Add, I.localTee(0), I.i32(WORK), I.i32LtU, I.brIf(0), I.end] },
+    { results: [T.i32], locals: [[1, T.i32]], export: 'run', body: [I.loop(), I.call(0), I.call(3), I.localGet(0), I.i32(1), I.i32Add, I.localTee(0), I.i32(20), I.i32LtU, I.brIf(0), I.end, I.globalGet(0)] },
   ],
 });
 const HONEST = wasmModule({ funcs: [{ results: [T.i32], locals: [[1, T.i32]], export: 'run', body: counting([]) }] });
 
 function run(bytes: Uint8Array, fuel: bigint): { result?: number; trap?: string; left: bigint } {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(ab(bytes)), {});
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(ab(bytes)), { env: { host: () => {} } });
   const g = inst.exports[FUEL_EXPORT] as WebAssembly.Global;
   g.value = fuel;
   try {
@@ -60,23 +79,56 @@ describe('validation before rewriting: the fuel cannot be forged', () => {
     expect(r.left).toBeLessThan(0n);
   });
 
-  for (const [what, m, idx] of [['local.set', LOCAL_REFILL, /local index 1 out of range \(only 1\) at byte \d+/], ['global.set', GLOBAL_REFILL, /global index 0 out of range \(there are none\) at byte \d+/]] as const) {
-    it(`a ${what} on the counter the rewriter appends is refused by each layer on its own`, () => {
-      expect(WebAssembly.validate(ab(m))).toBe(false); // invalid as it comes
-      expect(refusal(m)).toMatch(/^not a valid module: Compiling function #\d+ failed: invalid (local|global) index: \d+ @\+\d+/i);
-      expect(refusal(m, { skipEngineValidation: true })).toMatch(idx);
-      expect(refusal(m, { skipIndexChecks: true })).toMatch(/invalid (local|global) index/i);
+  it('the honest twin of the wrapper call (work called directly) runs out of fuel under the same budget', () => {
+    const honest = wasmModule({
+      imports: [{ module: 'env', name: 'host', params: [], results: [] }],
+      globals: [{ type: T.i32, mutable: true, init: I.i32(0), export: 'done' }],
+      funcs: [
+        { locals: [[1, T.i32]], export: 'work', body: [I.loop(), I.globalGet(0), I.i32(1), I.i32Add, I.globalSet(0), I.localGet(0), I.i32(1), I.i32Add, I.localTee(0), I.i32(WORK), I.i32LtU, I.brIf(0), I.end] },
+        { results: [T.i32], locals: [[1, T.i32]], export: 'run', body: [I.loop(), I.call(0), I.call(1), I.localGet(0), I.i32(1), I.i32Add, I.localTee(0), I.i32(20), I.i32LtU, I.brIf(0), I.end, I.globalGet(0)] },
+      ],
     });
+    const r = run(instrument(honest, CAPS).bytes, BUDGET);
+    expect(r.trap).toMatch(/unreachable/);
+    expect(r.left).toBeLessThan(0n);
+  });
 
-    it(`red twin: with both layers off, the ${what} module validates after rewriting and refills its fuel`, () => {
-      const out = instrument(m, CAPS, { skipEngineValidation: true, skipIndexChecks: true }).bytes;
-      expect(WebAssembly.validate(ab(out))).toBe(true);
-      const r = run(out, BUDGET);
-      expect(r.trap).toBeUndefined();
-      expect(r.result).toBe(ITER); // ~10 instructions per iteration: 20M units under a budget of 100,000
-      expect(r.left).toBeGreaterThan(BUDGET);
+  for (const [what, m, idx] of [
+    ['global.set', GLOBAL_REFILL, /global index 0 out of range \(there are none\) at byte \d+/],
+    ['call', WRAPPER_CALL, /function index 3 out of range \(only 3\) at byte \d+/],
+  ] as const) {
+    it(`a ${what} of what the rewriter appends is refused by each layer on its own`, () => {
+      expect(WebAssembly.validate(ab(m))).toBe(false); // invalid as it comes
+      expect(refusal(m)).toMatch(/^not a valid module: Compiling function #\d+ failed: (invalid global index: \d+|function index #\d+ is out of bounds) @\+\d+/i);
+      expect(refusal(m, { skipEngineValidation: true })).toMatch(idx);
+      expect(refusal(m, { skipIndexChecks: true })).toMatch(/invalid global index|function index #\d+ is out of bounds/i);
     });
   }
+
+  it('with both layers off, a forged global.set does not refill: every sync writes the counter over it', () => {
+    const out = instrument(GLOBAL_REFILL, CAPS, { skipEngineValidation: true, skipIndexChecks: true }).bytes;
+    expect(WebAssembly.validate(ab(out))).toBe(true);
+    const r = run(out, BUDGET);
+    expect(r.trap).toMatch(/unreachable/);
+    expect(r.left).toBeLessThan(0n);
+  });
+
+  it('red twin: with both layers off, the call module validates after rewriting and works past its budget', () => {
+    const out = instrument(WRAPPER_CALL, CAPS, { skipEngineValidation: true, skipIndexChecks: true }).bytes;
+    expect(WebAssembly.validate(ab(out))).toBe(true);
+    const r = run(out, BUDGET);
+    expect(r.trap).toBeUndefined();
+    expect(r.result).toBe(20 * WORK); // at least 20 × 5,000 × 8 = 800,000 units under a budget of 100,000
+  });
+
+  it('a local.set past the function\'s own locals cannot reach the counter, even with both layers off', () => {
+    expect(WebAssembly.validate(ab(LOCAL_REFILL))).toBe(false);
+    expect(refusal(LOCAL_REFILL)).toMatch(/invalid local index/i);
+    expect(refusal(LOCAL_REFILL, { skipEngineValidation: true })).toMatch(/local index 1 out of range \(only 1\) at byte \d+/);
+    // no index of the original maps onto the counter parameter: the forged index stays out of
+    // range after rewriting, and the rewriter's output check refuses it
+    expect(refusal(LOCAL_REFILL, { skipEngineValidation: true, skipIndexChecks: true })).toMatch(/the instrumented module does not validate.*invalid local index/);
+  });
 });
 
 /** A module of `sections` (each [id, body]). */
