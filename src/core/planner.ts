@@ -127,7 +127,7 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
   }
 
   const net = m.network.value;
-  const netWords = net.mode === 'ports' ? `tcp ${net.connect.length ? 'connect ' + net.connect.join(',') : ''}${net.bind.length ? ' bind ' + net.bind.join(',') : ''}`.trim() : `${net.mode}${m.network.explicit ? '' : ' (default)'}`;
+  const netWords = net.mode === 'ports' ? ['tcp', net.connect.length ? `connect ${net.connect.join(',')}` : '', net.bind.length ? `bind ${net.bind.join(',')}` : ''].filter(Boolean).join(' ') : `${net.mode}${m.network.explicit ? '' : ' (default)'}`;
   choices.push(choose('network', netWords, m.network.guarantee, f.network(ctx)));
   choices.push(choose('spawn', `${m.spawn.value}${m.spawn.explicit ? '' : ' (default)'}`, m.spawn.guarantee, f.spawn(ctx)));
   choices.push(choose('syscalls', `default denylist (mount, ptrace, bpf, keyctl, …), denials: ${m.syscalls.value}`, m.syscalls.guarantee, f.syscalls(ctx)));
