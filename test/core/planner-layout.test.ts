@@ -1,0 +1,70 @@
+// Checks of the workload's root as a whole (src/core/planner.ts layoutRefusals): two clauses may
+// not mount on one place (the later mount would hide the earlier: mount(2) stacks, it does not
+// merge), and the working directory must exist in the root the grants build (chdir(2) fails
+// with ENOENT otherwise), both refused before anything runs (docs/errors.md:
+// BV_PLAN_LAYOUT_CONFLICT, BV_PLAN_CWD_UNREACHABLE).
+import { describe, expect, it } from 'vitest';
+import { plan } from '../../src/core/planner.js';
+import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
+import type { Plan } from '../../src/contract/generated/types.js';
+import type { PlanPaths, PathFact } from '../../src/core/features.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { validatePlan } from '../../src/contract/generated/validators.js';
+import { hybridHost } from '../helpers/hosts.js';
+
+const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
+const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 65534, gid: 65534, mode: 0o755 });
+
+function run(m: NormalManifest): Plan {
+  const paths: PlanPaths = {
+    grants: m.filesystem.map((g) => dir(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
+    exe: { path: m.workload.kind === 'process' ? m.workload.exe : '', kind: 'file', dev: '1', ino: '9', uid: 0, gid: 0, mode: 0o755 },
+    module: null,
+    root: m.root ? dir(`/bundle/${m.root.path}`) : null,
+  };
+  const p = plan({ manifest: m, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+  return p;
+}
+const proc = (cwd: string, grants: string, extra = ''): NormalManifest => manifestOf(`workload:\n  process: { exe: /usr/bin/true, cwd: ${cwd} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n${grants}${extra}`);
+
+describe('the working directory must exist in the workload’s root', () => {
+  it('/ always does', () => {
+    expect(run(proc('/', '')).refusals).toEqual([]);
+  });
+
+  it('a granted directory, or one beneath a grant, does', () => {
+    expect(run(proc('/srv', '  - { path: /srv, access: read }\n')).refusals).toEqual([]);
+    expect(run(proc('/srv/data/x', '  - { path: /srv, access: read }\n')).refusals).toEqual([]);
+    expect(run(proc('/usr/lib', '')).refusals).toEqual([]);
+  });
+
+  it('a directory under no grant does not: refused, with the two ways out', () => {
+    const p = run(proc('/srv', ''));
+    expect(p.refusals).toEqual([{ code: 'BV_PLAN_CWD_UNREACHABLE', clause: 'workload.process.cwd', reason: "/srv is not under any grant, so it does not exist in the workload's root", hint: 'grant /srv (or a directory above it), or set cwd: /' }]);
+    expect(p.clauses.find((c) => c.clause === 'workload.process.cwd')).toMatchObject({ requested: '/srv', verdict: 'refused' });
+  });
+
+  it('a sibling whose name is a prefix is not above it', () => {
+    expect(run(proc('/srv2', '  - { path: /srv, access: read }\n')).refusals.map((r) => r.code)).toEqual(['BV_PLAN_CWD_UNREACHABLE']);
+  });
+
+  it('a private /tmp is a place in the root', () => {
+    expect(run(proc('/tmp', '', 'tmp: private\n')).refusals).toEqual([]);
+    expect(run(proc('/tmp', '')).refusals.map((r) => r.code)).toEqual(['BV_PLAN_CWD_UNREACHABLE']);
+  });
+
+  it('container mode: the rootfs is the root, and the cwd is the image’s business', () => {
+    const m = manifestOf('workload:\n  process: { exe: /bin/sh, cwd: /srv }\nroot: { path: rootfs }\n');
+    expect(run(m).refusals).toEqual([]);
+  });
+});
+
+describe('two clauses on one place', () => {
+  it('a grant of /tmp beside tmp: private: refused on the later, naming both, with the hint', () => {
+    const p = run(proc('/', '  - { path: /tmp, access: read-write }\n', 'tmp: private\n'));
+    const r = p.refusals.find((x) => x.code === 'BV_PLAN_LAYOUT_CONFLICT');
+    expect(r).toMatchObject({ reason: expect.stringMatching(/would both be mounted at \/tmp; the later would hide the earlier$/), hint: 'drop one of them (tmp: private already gives an empty writable /tmp)' });
+    expect(r!.reason).toMatch(/filesystem\[1\]|tmp/);
+  });
+});
