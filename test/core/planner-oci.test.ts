@@ -1,0 +1,127 @@
+// What the planner adds for an OCI config (docs/oci.md): linux.namespaces' network path (an
+// engine's namespace, entered as root around clone3, refused rootless and for anything that is not
+// a namespace file), linux.cgroupsPath's parent over the flag, process.rlimits against this host's
+// hard limits, and the config's seccomp profile compiled into the plan.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { translateOciConfig } from '../../src/core/oci/config.js';
+import { plan } from '../../src/core/planner.js';
+import type { NormalManifest } from '../../src/core/manifest.js';
+import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
+import type { PathFact, PlanPaths } from '../../src/core/features.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { validatePlan } from '../../src/contract/generated/validators.js';
+import { hybridHost, v2Host } from '../helpers/hosts.js';
+
+const containerd = (): Record<string, any> => JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+const rootDir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 0, gid: 0, mode: 0o755, idmap: true, engineStorage: true });
+const rootFile = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 7), uid: 0, gid: 0, mode: 0o755, idmap: true, engineStorage: true });
+
+function pathsFor(m: NormalManifest, extra: Partial<PlanPaths> = {}): PlanPaths {
+  return { grants: m.filesystem.map((g) => rootFile(g.path.startsWith('/') ? g.path : `/bundle/${g.path.slice(2)}`)), exe: rootFile('/bundle/rootfs/bin/sh'), module: null, root: rootDir('/bundle/rootfs'), ...extra };
+}
+function planOf(config: Record<string, any>, host: HostFacts = hybridHost(), extra: Partial<PlanPaths> = {}, cgroupParent: string | null = null): Plan {
+  const { manifest } = translateOciConfig(config);
+  const p = plan({ manifest, host, paths: pathsFor(manifest, extra), cgroupParent }, sha256Hex);
+  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+  return p;
+}
+const network = (p: Plan) => p.clauses.find((c) => c.clause === 'network')!;
+
+/** A config joining the engine's network namespace by path (CNI's /run/netns/NAME). */
+function joining(): Record<string, any> {
+  const c = containerd();
+  delete c.linux.seccomp;
+  c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'network').concat([{ type: 'network', path: '/run/netns/cni-1' }]);
+  return c;
+}
+const nsFact = (over: Partial<PathFact> = {}): PathFact => ({ path: '/run/netns/cni-1', kind: 'other', dev: '4', ino: '4026532999', uid: 0, gid: 0, mode: 0o444, nsfs: true, ...over });
+
+describe('linux.namespaces: joining the engine’s network namespace by path', () => {
+  it('rootful, an nsfs file: the network clause says it is the engine’s namespace, entered around clone3; the launch names the object', () => {
+    const p = planOf(joining(), hybridHost(), { netns: nsFact() });
+    expect(p.refusals).toEqual([]);
+    expect(network(p)).toEqual({ clause: 'network', requested: 'the network namespace /run/netns/cni-1', guarantee: 'enforced', verdict: 'enforced', mechanism: 'linux:setns(net) around clone3', reason: expect.stringMatching(/engine's network namespace/) });
+    expect(p.launch!.oci!.netns).toEqual({ path: '/run/netns/cni-1', dev: '4', ino: '4026532999' });
+    expect(p.launch!.namespaces).not.toContain('net');
+  });
+
+  it('rootless: refused on the config path (entering a namespace the host owns needs CAP_SYS_ADMIN over it)', () => {
+    const p = planOf(joining(), v2Host(), { netns: nsFact() });
+    expect(p.refusals.find((r) => r.clause === 'linux.namespaces(network).path')).toEqual({ code: 'BV_OCI_UNSUPPORTED', clause: 'linux.namespaces(network).path', reason: expect.stringMatching(/needs root/), hint: expect.stringMatching(/run bvisor as root/) });
+    expect(network(p)).toMatchObject({ verdict: 'refused', mechanism: null, requested: 'the network namespace /run/netns/cni-1' });
+  });
+
+  it('a path that does not exist, or is not a namespace file (a FIFO would hang the open): refused', () => {
+    for (const netns of [null, { path: '/run/netns/cni-1', kind: 'missing' as const }]) {
+      const r = planOf(joining(), hybridHost(), { netns }).refusals.find((x) => x.clause === 'linux.namespaces(network).path');
+      expect(r).toMatchObject({ code: 'BV_OCI_UNSUPPORTED', reason: '/run/netns/cni-1 does not exist' });
+    }
+    const r = planOf(joining(), hybridHost(), { netns: nsFact({ nsfs: false }) }).refusals.find((x) => x.clause === 'linux.namespaces(network).path');
+    expect(r).toMatchObject({ code: 'BV_OCI_UNSUPPORTED', reason: '/run/netns/cni-1 is not a namespace file (nsfs)', hint: expect.stringMatching(/\/run\/netns\/NAME/) });
+  });
+
+  it('a config without a path has no netns in its launch', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    expect(planOf(c).launch!.oci!.netns).toBeNull();
+  });
+});
+
+describe('linux.cgroupsPath names the cgroup parent, over the flag', () => {
+  it('relative to our own cgroup, as runc reads it', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.linux.cgroupsPath = 'pods/ctr-7';
+    const p = planOf(c, hybridHost(), {}, 'flag-parent');
+    expect(p.launch!.cgroup.parent).toBe('pods');
+    expect(p.launch!.oci!.cgroupLeaf).toBe('ctr-7');
+  });
+
+  it('without a parent in it, the flag’s stays', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.linux.cgroupsPath = 'ctr-7';
+    expect(planOf(c, hybridHost(), {}, 'flag-parent').launch!.cgroup.parent).toBe('flag-parent');
+  });
+});
+
+describe('process.rlimits: each its own clause', () => {
+  it('admitted with soft and hard in the mechanism; in the launch by resource', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 4096 }];
+    const p = planOf(c);
+    expect(p.clauses.find((x) => x.clause === 'process.rlimits[0]')).toMatchObject({ requested: 'RLIMIT_NOFILE soft 1024 hard 4096', verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_NOFILE=1024/4096)' });
+    expect(p.launch!.rlimits).toContainEqual({ clause: 'process.rlimits[0]', resource: 'nofile', soft: 1024, hard: 4096 });
+  });
+});
+
+describe('linux.seccomp: compiled into the plan', () => {
+  it('a profile bvisor compiles: enforced, behind bvisor’s own denylist, its rule count in the words', () => {
+    const c = containerd();
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['chmod'], action: 'SCMP_ACT_ERRNO' }] };
+    const p = planOf(c);
+    const s = p.clauses.find((x) => x.clause === 'linux.seccomp')!;
+    expect(s).toMatchObject({ verdict: 'enforced', requested: 'profile of 1 rule(s)', mechanism: expect.stringMatching(/^linux:seccomp\(oci,\d+ insns,behind bvisor's denylist\)$/), reason: expect.stringMatching(/^compiled by bvisor/) });
+    expect(p.launch!.oci!.seccomp).toEqual(c.linux.seccomp);
+  });
+
+  it('a host arch with no syscall table: refused, naming the arch', () => {
+    const c = containerd();
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [] };
+    const host = hybridHost();
+    host.kernel.arch = 'riscv64';
+    const r = planOf(c, host).refusals.find((x) => x.clause === 'linux.seccomp');
+    expect(r).toEqual({ code: 'BV_OCI_UNSUPPORTED', clause: 'linux.seccomp', reason: 'bvisor has no syscall table for riscv64', hint: 'run on x86_64 or aarch64' });
+  });
+
+  it('a profile it cannot compile: refused by the path of the rule', () => {
+    const c = containerd();
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['chmod'], action: 'SCMP_ACT_NO_SUCH_ACTION' }] };
+    const r = planOf(c).refusals.filter((x) => x.code === 'BV_OCI_SECCOMP');
+    expect(r.length).toBeGreaterThan(0);
+    expect(r[0]!.clause).toMatch(/^linux\.seccomp\.syscalls\[0\]/);
+  });
+});
