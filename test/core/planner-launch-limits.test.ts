@@ -139,8 +139,10 @@ describe('what else the launch carries', () => {
     expect(run(manifestOf('syscalls: { deny: kill }\n'), hybridHost()).launch!.syscalls).toEqual({ deny: 'kill', openat2: 'enosys' });
   });
 
-  it('the workload runs as the mapped identity', () => {
-    expect(run(manifestOf(''), hybridHost()).launch!.identity).toEqual({ uid: 65534, gid: 65534, source: 'overflow ids' });
+  it('the workload runs as the mapped identity; a manifest is no engine’s config (no oci part)', () => {
+    const p = run(manifestOf(''), hybridHost());
+    expect(p.launch!.identity).toEqual({ uid: 65534, gid: 65534, source: 'overflow ids' });
+    expect(p.launch!.oci).toBeNull();
   });
 
   it('budgets: wall, memory, output, the private /tmp’s size', () => {

@@ -125,3 +125,21 @@ describe('linux.seccomp: compiled into the plan', () => {
     expect(r[0]!.clause).toMatch(/^linux\.seccomp\.syscalls\[0\]/);
   });
 });
+
+describe('what the launch carries for an engine', () => {
+  it('the config’s hostname, umask, terminal, oom score, and the hooks it has (runtime-spec config.md)', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.hostname = 'web-1';
+    c.process.user.umask = 0o27;
+    c.process.terminal = false;
+    c.process.oomScoreAdj = 500;
+    c.hooks = { prestart: [{ path: '/usr/bin/true' }], poststop: [{ path: '/usr/bin/true', args: ['true', 'x'] }], poststart: [] };
+    const p = planOf(c);
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.oci).toMatchObject({ hostname: 'web-1', umask: 0o27, terminal: false, oomScoreAdj: 500, engine: true, rootRules: null, seccomp: null });
+    // Only the kinds with hooks in them (an empty list runs nothing).
+    expect(Object.keys(p.launch!.oci!.hooks)).toEqual(['prestart', 'poststop']);
+    expect(p.launch!.oci!.hooks.poststop).toEqual([expect.objectContaining({ path: '/usr/bin/true', args: ['true', 'x'] })]);
+  });
+});
