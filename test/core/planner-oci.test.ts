@@ -139,7 +139,7 @@ describe('what the launch carries for an engine', () => {
     expect(p.refusals).toEqual([]);
     expect(p.launch!.oci).toMatchObject({ hostname: 'web-1', umask: 0o27, terminal: false, oomScoreAdj: 500, engine: true, rootRules: null, seccomp: null });
     // Only the kinds with hooks in them (an empty list runs nothing).
-    expect(Object.keys(p.launch!.oci!.hooks)).toEqual(['prestart', 'poststop']);
-    expect(p.launch!.oci!.hooks.poststop).toEqual([expect.objectContaining({ path: '/usr/bin/true', args: ['true', 'x'] })]);
+    expect(Object.keys(p.launch!.oci!.hooks!)).toEqual(['prestart', 'poststop']);
+    expect(p.launch!.oci!.hooks!.poststop).toEqual([expect.objectContaining({ path: '/usr/bin/true', args: ['true', 'x'] })]);
   });
 });
