@@ -78,6 +78,14 @@ describe('schema issues say what the schema expected', () => {
     expect(issues).toEqual([expect.objectContaining({ code: 'BV_SCHEMA', clause: 'env.1X', message: '"1X" is not a valid name here', hint: expect.stringMatching(/^A variable name: a letter or _/), line: 4, col: 8 })]);
   });
 
+  it('keys holding / or ~ are found again from the error’s JSON pointer (RFC 6901: ~1 is /, ~0 is ~)', () => {
+    const issues = issuesOf(PROC + 'env: { "a/b": 5, "c~d": 6 }\n');
+    expect(issues.filter((i) => i.message === 'is not a valid EnvValue').map((i) => [i.clause, i.line, i.col])).toEqual([
+      ['env.a/b', 4, 15],
+      ['env.c~d', 4, 25],
+    ]);
+  });
+
   it('too many variables: the env clause, with its description', () => {
     const vars = Array.from({ length: 257 }, (_, i) => `V${i}: x`).join(', ');
     const issues = issuesOf(PROC + `env: { ${vars} }\n`);
