@@ -143,3 +143,17 @@ describe('what the launch carries for an engine', () => {
     expect(p.launch!.oci!.hooks!.poststop).toEqual([expect.objectContaining({ path: '/usr/bin/true', args: ['true', 'x'] })]);
   });
 });
+
+describe('a bind mount of the config is a grant, named by its JSON path', () => {
+  it('its clause is mounts[i], and its words say where it appears in the container', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.mounts.push({ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] });
+    const i = c.mounts.length - 1;
+    const { manifest } = translateOciConfig(c);
+    const p = plan({ manifest, host: hybridHost(), paths: { ...pathsFor(manifest), grants: [rootDir('/srv/data')] }, cgroupParent: null }, sha256Hex);
+    // ro without noexec: mount(8) allows exec unless told noexec.
+    expect(p.clauses.find((x) => x.clause === `mounts[${i}]`)).toMatchObject({ requested: '/srv/data read-exec at /data', verdict: 'enforced' });
+    expect(p.launch?.filesystem.find((r) => r.clause === `mounts[${i}]`)).toMatchObject({ path: '/srv/data', target: '/data' });
+  });
+});

@@ -135,3 +135,14 @@ describe('host mode: the program must be under a read-exec grant', () => {
     expect(refusal(run(m))).toBeUndefined();
   });
 });
+
+describe('the root clause (container mode) says what was asked', () => {
+  it('read-only unless written otherwise', () => {
+    expect(run(manifestOf('workload:\n  process: { exe: /bin/sh }\nroot: { path: rootfs }\n')).clauses.find((c) => c.clause === 'root')).toMatchObject({ requested: 'rootfs (read-only)', verdict: 'enforced' });
+    expect(run(manifestOf('workload:\n  process: { exe: /bin/sh }\nroot: { path: rootfs, readonly: false, guarantee: mediated }\n')).clauses.find((c) => c.clause === 'root')).toMatchObject({ requested: 'rootfs', guarantee: 'mediated' });
+  });
+
+  it('host mode has no root clause', () => {
+    expect(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n')).clauses.some((c) => c.clause === 'root')).toBe(false);
+  });
+});
