@@ -61,8 +61,8 @@ const spans = {
 for (const [m, fns] of Object.entries(spans)) for (const [fn, label] of Object.entries(fns)) wrap(d(m), fn, label);
 const s = d('backends/linux/ffi/shim.js').shim();
 {
-  const spawn = s.bv_spawn;
-  s.bv_spawn = (...a) => {
+  const spawn = s.bv_spawn_vm;
+  s.bv_spawn_vm = (...a) => {
     mark('P bv_spawn called');
     try {
       return spawn(...a);

@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 6
+#define BV_SHIM_ABI 7
 
 int bv_shim_abi(void);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -172,11 +173,125 @@ struct prepared {
   int32_t *slots; /* a copy the child may fill (prepare steps), allocated by the parent */
 };
 
+/* The child's own stack. bv_spawn starts the child on a small stack it prepared, never on Node's:
+ * with CLONE_VM (bv_spawn_vm) the child shares Node's memory until exec, so copying Node's page
+ * tables (and tearing that copy down at exec, and the copy-on-write faults Node takes meanwhile)
+ * is gone from every launch. The region is BV_CHILD_REGION bytes, aligned to its size:
+ *   page 0   struct bv_child_ctx: the child's errno (a child sharing our memory must never write
+ *            the TLS of the Node thread it was cloned from: glibc's syscall() sets errno there)
+ *            and the word the kernel zeroes when the child leaves our memory (CLONE_CHILD_CLEARTID:
+ *            mm_release, at exec or exit), after which the region and the data it read are freed
+ *   page 1   guard (PROT_NONE)
+ *   rest     the stack, growing down from the region's end
+ * The child finds its context by masking its stack pointer. Every child (shared or not) runs on
+ * such a stack, so the child region below has one errno and one syscall layer. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define BV_CHILD_STACKS 1
+#endif
+
+struct bv_child_ctx {
+  int err;                   /* the child's errno */
+  uint32_t alive;            /* 1 until the child has left our memory (the kernel clears it) */
+  struct bv_child_ctx *next; /* live shared children, freed once alive is 0 */
+  void *job;                 /* the prepared data the child reads (struct prepared and arrays) */
+};
+
+#ifdef BV_CHILD_STACKS
+static size_t bv_region_size; /* a power of two, >= 8 pages; set once, before the first clone */
+
+#if defined(__x86_64__)
+static inline long bv_raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+  return ret;
+}
+/* long bv_clone3_stack(struct bv_clone_args *, size_t, void (*fn)(void *), void *arg): clone3 with
+ * args->stack set; the child calls fn(arg) on that stack (it never returns), the parent gets the
+ * pid or -errno. fn and arg ride in r8/r9, which the syscall preserves in both. */
+__asm__(".text\n.p2align 4\n.globl bv_clone3_stack\n.hidden bv_clone3_stack\n.type bv_clone3_stack,@function\n"
+        "bv_clone3_stack:\n"
+        "  mov %rdx, %r8\n"
+        "  mov %rcx, %r9\n"
+        "  mov $435, %eax\n"
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jnz 1f\n"
+        "  xor %ebp, %ebp\n"
+        "  mov %r9, %rdi\n"
+        "  call *%r8\n"
+        "  ud2\n"
+        "1:\n"
+        "  ret\n"
+        ".size bv_clone3_stack, .-bv_clone3_stack\n");
+#elif defined(__aarch64__)
+static inline long bv_raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+}
+__asm__(".text\n.p2align 4\n.globl bv_clone3_stack\n.hidden bv_clone3_stack\n.type bv_clone3_stack,%function\n"
+        "bv_clone3_stack:\n"
+        "  mov x10, x2\n"
+        "  mov x11, x3\n"
+        "  mov x8, #435\n"
+        "  svc 0\n"
+        "  cbnz x0, 1f\n"
+        "  mov x29, #0\n"
+        "  mov x30, #0\n"
+        "  mov x0, x11\n"
+        "  blr x10\n"
+        "  brk #0\n"
+        "1:\n"
+        "  ret\n"
+        ".size bv_clone3_stack, .-bv_clone3_stack\n");
+#endif
+long bv_clone3_stack(struct bv_clone_args *args, size_t size, void (*fn)(void *), void *arg);
+#endif
+
 /* ==== ASYNC-SIGNAL-SAFE REGION ====
  * Runs in the clone3() child of a multithreaded Node process.
  * Allowed: raw syscalls, memcpy/memset on memory the parent prepared.
  * Forbidden: malloc/free, stdio, strerror, locale, any lock.
- * Failure: write {stage, errno, item} to the fail pipe, then _exit(). Never return into Node. */
+ * Failure: write {stage, errno, item} to the fail pipe, then _exit(). Never return into Node.
+ * Shared memory (bv_spawn_vm, CLONE_VM): until exec this child shares Node's memory while Node's
+ * threads run on. It reads only the job bv_spawn copied for it, writes only its own stack and the
+ * job's slots, and never a Node thread's TLS: syscall() and errno below are the child's own raw
+ * layer (struct bv_child_ctx), not glibc's. Only memcpy/memset/strlen of libc are called. */
+
+#ifdef BV_CHILD_STACKS
+/* The child's syscall layer: raw syscalls whose errno goes to the child's own context (see
+ * struct bv_child_ctx), with glibc's syscall() contract (-1 and errno on failure). */
+static inline struct bv_child_ctx *bv_child_ctx(void) {
+  uintptr_t sp;
+#if defined(__x86_64__)
+  __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#else
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+#endif
+  return (struct bv_child_ctx *)(sp & ~(uintptr_t)(bv_region_size - 1));
+}
+static long bv_child_syscall(long n, long a, long b, long c, long d, long e, long f) {
+  long r = bv_raw_syscall(n, a, b, c, d, e, f);
+  if ((unsigned long)r > -4096UL) {
+    bv_child_ctx()->err = (int)-r;
+    return -1;
+  }
+  return r;
+}
+#undef errno
+#define errno (bv_child_ctx()->err)
+#define BV_CHILD_SYSCALL(n, a, b, c, d, e, f, ...) bv_child_syscall((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define syscall(...) BV_CHILD_SYSCALL(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
+#endif
 
 static void child_report(int fd, int32_t kind, int32_t stage, int32_t err, int32_t item) {
   struct bv_record r = {kind, stage, err, item};
@@ -837,7 +952,8 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
      * sync pipe's write end until the go byte, so a hang-up on it means it is gone. */
     if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_SIGNALS, errno, -1);
     struct pollfd pf = {sync_fd, POLLIN, 0};
-    long n = syscall(SYS_ppoll, &pf, 1, &(struct timespec){0, 0}, NULL, 0);
+    struct timespec zero = {0, 0};
+    long n = syscall(SYS_ppoll, &pf, 1, &zero, NULL, 0);
     if (n > 0 && (pf.revents & POLLHUP) && !(pf.revents & POLLIN)) for (;;) syscall(SYS_exit_group, 0);
   }
   BV_PROF(6);
@@ -909,6 +1025,12 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   syscall(SYS_execveat, exe_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
   child_fail(fail_fd, BV_STAGE_EXEC, errno, -1);
 }
+#ifdef BV_CHILD_STACKS
+static void child_entry(void *arg) { child_main((const struct prepared *)arg); }
+#undef syscall
+#undef errno
+#define errno (*__errno_location())
+#endif
 /* ==== END ASYNC-SIGNAL-SAFE REGION ==== */
 
 static int section_ok(const struct bv_body_header *h, uint32_t off, uint64_t count, uint64_t size) {
@@ -917,7 +1039,48 @@ static int section_ok(const struct bv_body_header *h, uint32_t off, uint64_t cou
   return off >= sizeof *h && end <= h->total_len;
 }
 
-int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
+#ifdef BV_CHILD_STACKS
+/* Child stacks (see struct bv_child_ctx), made per launch; a shared child's is kept on a list
+ * until the kernel has cleared its alive word. */
+static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bv_child_ctx *live_regions;
+
+static struct bv_child_ctx *region_new(void) {
+  if (!bv_region_size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), size = 128u * 1024u;
+    while (size < 8 * page) size <<= 1;
+    __atomic_store_n(&bv_region_size, size, __ATOMIC_RELEASE);
+  }
+  size_t size = bv_region_size, page = (size_t)sysconf(_SC_PAGESIZE);
+  uint8_t *m = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  uintptr_t base = ((uintptr_t)m + size - 1) & ~(uintptr_t)(size - 1);
+  if (base > (uintptr_t)m) munmap(m, base - (uintptr_t)m);
+  if ((uintptr_t)m + 2 * size > base + size) munmap((void *)(base + size), (uintptr_t)m + 2 * size - (base + size));
+  if (mprotect((void *)(base + page), page, PROT_NONE) < 0) {
+    munmap((void *)base, size);
+    return NULL;
+  }
+  struct bv_child_ctx *c = (struct bv_child_ctx *)base;
+  memset(c, 0, sizeof *c);
+  return c;
+}
+
+static void reap_regions(void) {
+  pthread_mutex_lock(&regions_lock);
+  for (struct bv_child_ctx **pp = &live_regions; *pp;) {
+    struct bv_child_ctx *c = *pp;
+    if (__atomic_load_n(&c->alive, __ATOMIC_ACQUIRE) == 0) {
+      *pp = c->next;
+      free(c->job);
+      munmap(c, bv_region_size);
+    } else pp = &c->next;
+  }
+  pthread_mutex_unlock(&regions_lock);
+}
+#endif
+
+static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   if (len < sizeof(struct bv_body_header)) return -EBADMSG;
   const struct bv_body_header *h = (const struct bv_body_header *)body;
   if (h->magic != BV_BODY_MAGIC || h->version != BV_BODY_VERSION || h->total_len != len) return -EBADMSG;
@@ -960,46 +1123,59 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
     if (pg != MAP_FAILED) bv_prof_page = pg;
   }
 #endif
-  struct prepared p;
-  memset(&p, 0, sizeof p);
-  p.h = h;
-  p.body = body;
-  p.fds = (const struct bv_fd *)(body + h->fds_off);
-  p.rlimits = (const struct bv_rlimit *)(body + h->rlimits_off);
-  p.bpf = (const struct sock_filter *)(body + h->bpf_off);
-  p.argv = calloc(h->argc + 1, sizeof(char *));
-  p.envp = calloc(h->envc + 1, sizeof(char *));
-  p.slots = calloc(h->nslots + 1, sizeof(int32_t));
-  if (!p.argv || !p.envp || !p.slots) {
-    free(p.argv);
-    free(p.envp);
-    free(p.slots);
-    return -ENOMEM;
-  }
-  if (h->nslots) memcpy(p.slots, body + h->slots_off, h->nslots * sizeof(int32_t));
+  /* Everything the child reads, in one block: struct prepared, the argv/envp/slots arrays and a
+   * copy of the body. A shared child reads it until it leaves our memory, so it is the region's
+   * to free then, not ours to free on return (and never the caller's buffer, which Node's GC
+   * may release once we return). */
+  size_t need = sizeof(struct prepared) + (h->argc + 1 + h->envc + 1) * sizeof(char *) + (h->nslots + 1) * sizeof(int32_t) + len + 16;
+  uint8_t *job = malloc(need);
+  if (!job) return -ENOMEM;
+  struct prepared *pp = (struct prepared *)job;
+  memset(pp, 0, sizeof *pp);
+  char **argv = (char **)(job + sizeof *pp);
+  char **envp = argv + h->argc + 1;
+  int32_t *slots = (int32_t *)(envp + h->envc + 1);
+  uint8_t *copy = (uint8_t *)(slots + h->nslots + 1);
+  copy = (uint8_t *)(((uintptr_t)copy + 15) & ~(uintptr_t)15);
+  memset(argv, 0, (h->argc + 1 + h->envc + 1) * sizeof(char *));
+  memset(slots, 0, (h->nslots + 1) * sizeof(int32_t));
+  memcpy(copy, body, len);
+  body = copy;
+  h = (const struct bv_body_header *)copy;
+  pp->h = h;
+  pp->body = body;
+  pp->fds = (const struct bv_fd *)(body + h->fds_off);
+  pp->rlimits = (const struct bv_rlimit *)(body + h->rlimits_off);
+  pp->bpf = (const struct sock_filter *)(body + h->bpf_off);
+  pp->argv = argv;
+  pp->envp = envp;
+  pp->slots = slots;
+  if (h->nslots) memcpy(slots, body + h->slots_off, h->nslots * sizeof(int32_t));
   /* Walk the strings: hostname (if any), argv, envp. Each must end inside the section. */
   const char *s = (const char *)body + h->strings_off;
   const char *end = s + h->strings_len;
   int bad = 0;
   if (h->hostname_len) {
     if (h->hostname_len > 64 || s + h->hostname_len >= end || s[h->hostname_len] != '\0') bad = 1;
-    p.hostname = s;
+    pp->hostname = s;
     s += h->hostname_len + 1;
   }
   for (uint32_t i = 0; !bad && i < h->argc + h->envc; i++) {
     if (s >= end) { bad = 1; break; }
     const char *z = memchr(s, '\0', (size_t)(end - s));
     if (!z) { bad = 1; break; }
-    if (i < h->argc) p.argv[i] = (char *)s;
-    else p.envp[i - h->argc] = (char *)s;
+    if (i < h->argc) argv[i] = (char *)s;
+    else envp[i - h->argc] = (char *)s;
     s = z + 1;
   }
   if (bad) {
-    free(p.argv);
-    free(p.envp);
-    free(p.slots);
+    free(job);
     return -EBADMSG;
   }
+  /* Sharing our memory only where nothing needs the child to hold its own: an exec's child
+   * makes itself non-dumpable (a property of the memory it would share with Node) and clones
+   * again; an engine's netns and CLONE_PARENT belong to the monitor, which is small anyway. */
+  if (h->join_fd >= 0 || h->net_fd >= 0 || (h->clone_flags & CLONE_PARENT)) share = 0;
 
   int pidfd = -1;
   struct bv_clone_args args;
@@ -1013,6 +1189,26 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)h->cgroup_fd;
   }
+#ifdef BV_CHILD_STACKS
+  reap_regions();
+  struct bv_child_ctx *ctx = region_new();
+  if (!ctx) {
+    free(job);
+    return -ENOMEM;
+  }
+  args.stack = (uint64_t)(uintptr_t)ctx;
+  args.stack_size = bv_region_size;
+  if (share) {
+    /* CLONE_VM: no copy of Node's memory. The kernel clears ctx->alive (and wakes a futex on it)
+     * when the child execs or exits; until then the region and the job are the child's. */
+    ctx->alive = 1;
+    ctx->job = job;
+    args.flags |= CLONE_VM | CLONE_CHILD_CLEARTID;
+    args.child_tid = (uint64_t)(uintptr_t)&ctx->alive;
+  }
+#else
+  share = 0;
+#endif
   /* No signal handler of Node's may run in the child before it resets them: block everything
    * around the clone (the child starts with this mask and keeps it until just before exec). */
   sigset_t all, old;
@@ -1023,44 +1219,64 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) {
    * here, by root in the initial user namespace, because the child (in its new user
    * namespace) would have no rights over a namespace the host owns. */
   int own_net = -1;
+  int err = 0;
   if (h->net_fd >= 0) {
     own_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (own_net < 0 || syscall(SYS_setns, h->net_fd, CLONE_NEWNET) < 0) {
-      int e = errno;
+      err = errno;
       if (own_net >= 0) close(own_net);
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-      free(p.argv);
-      free(p.envp);
-      free(p.slots);
-      return -e;
+      own_net = -1;
     }
   }
-  BV_PROF(0);
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid == 0) child_main(&p);
-  BV_PROF(1);
-  int err = pid < 0 ? errno : 0;
+  long pid = -1;
+  if (!err) {
+    BV_PROF(0);
+#ifdef BV_CHILD_STACKS
+    pid = bv_clone3_stack(&args, sizeof args, child_entry, pp);
+    if (pid < 0) {
+      err = (int)-pid;
+      pid = -1;
+    }
+#else
+    pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) child_main(pp);
+    if (pid < 0) err = errno;
+#endif
+    BV_PROF(1);
+  }
   if (own_net >= 0) {
     /* Back to our own namespace. If that ever failed, this thread would go on in the
-     * container's network: kill what we made and report it, never carry on. */
+     * container's network: kill what we made and report it, never carry on. (Never a shared
+     * child: share is off with net_fd.) */
     if (syscall(SYS_setns, own_net, CLONE_NEWNET) < 0) {
-      int e = errno;
-      close(own_net);
+      err = errno;
       if (pid > 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-      free(p.argv);
-      free(p.envp);
-      free(p.slots);
-      return -e;
+      pid = -1;
     }
     close(own_net);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  free(p.argv);
-  free(p.envp);
-  free(p.slots);
+#ifdef BV_CHILD_STACKS
+  if (share && pid > 0) {
+    /* The child now owns ctx and job; reap_regions frees them once it has left our memory. */
+    pthread_mutex_lock(&regions_lock);
+    ctx->next = live_regions;
+    live_regions = ctx;
+    pthread_mutex_unlock(&regions_lock);
+  } else {
+    /* A child of its own (or none): it has copies of all it needs. */
+    munmap(ctx, bv_region_size);
+    free(job);
+  }
+#else
+  free(job);
+#endif
   if (pid < 0) return -err;
   out[0] = (int32_t)pid;
   out[1] = pidfd;
   return 0;
 }
+
+int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out) { return spawn(body, len, out, 0); }
+
+int bv_spawn_vm(const uint8_t *body, uint32_t len, int32_t *out) { return spawn(body, len, out, 1); }

@@ -286,7 +286,16 @@ enum bv_stage {
 int bv_body_layout(int32_t *out, int n);
 
 /* Parent side. Validates the body, clones the child (which blocks on sync_fd), and writes
- * {pid, pidfd} to out. Returns 0 or -errno (-EBADMSG: malformed body). */
+ * {pid, pidfd} to out. Returns 0 or -errno (-EBADMSG: malformed body). The child runs on a
+ * small stack of its own (launch.c, struct bv_child_ctx) with copies of all it reads. */
 int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out);
+
+/* bv_spawn, with the child sharing the caller's memory until it execs (CLONE_VM): no copy of a
+ * large caller's page tables on every launch. The child only reads data bv_spawn copied for it
+ * and writes its own stack; both are freed by a later call once the kernel reports it gone from
+ * the caller's memory (CLONE_CHILD_CLEARTID). Falls back to bv_spawn's copy for an exec's body
+ * (join_fd), an engine's netns (net_fd) and CLONE_PARENT, and where launch.c has no child stack
+ * for the architecture. */
+int bv_spawn_vm(const uint8_t *body, uint32_t len, int32_t *out);
 
 #endif

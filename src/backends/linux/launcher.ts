@@ -596,7 +596,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } else {
       const out = new Int32Array(2);
       // The config's umask reaches the workload through clone: ours, for the moment of the call.
-      const rc = withUmask(launch.oci?.umask ?? null, () => s.bv_spawn(body, body.length, out));
+      // The child shares our memory until it execs (no copy of Node's page tables per launch);
+      // it reads only what bv_spawn_vm copied for it (launch.c, struct bv_child_ctx).
+      const rc = withUmask(launch.oci?.umask ?? null, () => s.bv_spawn_vm(body, body.length, out));
       if (rc === -74) throw spawnErr('the shim rejected the launch body', rc, 'this is a bug in bvisor (the body breaks a bound lower.ts should have refused)');
       if (rc < 0) throw spawnErr('clone3', rc, rc === -1 || rc === -28 ? 'the host refused a namespace or the cgroup; run `bvisor check`' : undefined);
       pid = out[0]!;

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { probeFacts, runProbe, tryOps, E, facts, type ProbeFacts, testCgroupParent, writableDir } from '../../helpers/probe.js';
 import { skipOrFail } from '../../helpers/require.js';
 import { expectTwin } from '../../helpers/twin.js';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { tempDir } from '../../helpers/tmp.js';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
 
@@ -265,10 +265,25 @@ describe('launcher (live)', () => {
     expect(out.report.body.streams.stdout.sha256).toBe(require('node:crypto').createHash('sha256').update(out.stdout!).digest('hex'));
   });
 
-  it('leaves no cgroup, fd or process behind across 200 runs', async () => {
+  it('leaves no cgroup, fd, process or child stack behind across 200 runs', async () => {
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const leavesBefore = leaves();
+    // A guard page (---p) per child stack (launch.c, struct bv_child_ctx): a child sharing our
+    // memory keeps its stack until it has exec'd, and the next launch frees it (oracle: the
+    // kernel's list of our mappings, proc(5) /proc/pid/maps).
+    // The region is a power of two >= 128 KiB and 8 pages, aligned to its size; its guard is its
+    // second page.
+    const page = BigInt(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
+    let region = 131072n;
+    while (region < 8n * page) region *= 2n;
+    const guards = (): number =>
+      readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .map((l) => /^([0-9a-f]+)-([0-9a-f]+) ---p 00000000 00:00 0 *$/.exec(l))
+        .filter((m) => m !== null && BigInt(`0x${m[2]}`) - BigInt(`0x${m[1]}`) === page && BigInt(`0x${m[1]}`) % region === page).length;
+    const guardsBefore = guards();
     for (let i = 0; i < 200; i++) await runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n', { cgroupParent: testCgroupParent() });
+    expect(guards()).toBeLessThanOrEqual(guardsBefore + 2);
     expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore + 2);
     expect(leaves()).toEqual(leavesBefore);
     expect(children()).toEqual([]);

@@ -6,9 +6,10 @@ import { existsSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../../../contract/errors.js';
 import { NATIVE } from './native-artifacts.js';
+import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 6;
+export const EXPECTED_SHIM_ABI = 7;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -20,6 +21,7 @@ interface ShimFns {
   bv_flock(fd: number, op: number): number;
   bv_body_layout(out: Int32Array, n: number): number;
   bv_spawn(body: Uint8Array, len: number, out: Int32Array): number;
+  bv_spawn_vm(body: Uint8Array, len: number, out: Int32Array): number;
   bv_pipe(fds: Int32Array, cloexecRead: number, cloexecWrite: number): number;
   bv_open(path: string, flags: number, mode: number): number;
   bv_close(fd: number): number;
@@ -56,10 +58,7 @@ void (null as unknown as Ptr);
 
 let cached: ShimFns | null = null;
 
-/** The package root: dist/backends/linux/ffi → ../../../.., and the same from src/ under vitest. */
-export function packageRoot(): string {
-  return join(__dirname, '..', '..', '..', '..');
-}
+export { packageRoot };
 
 export function shimPath(): string {
   return join(packageRoot(), ...NATIVE.lib);
@@ -77,7 +76,7 @@ export function shim(): ShimFns {
     throw new BvisorError('BV_SHIM_LOAD', `native shim not found at ${path}`, { hint: 'build it with `npm run build:shim` (needs cc and make)' });
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const koffi = require('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'require' } });
+  const koffi = lateRequire('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'require' } });
   let lib: ReturnType<typeof koffi.load>;
   try {
     lib = koffi.load(path);
@@ -91,6 +90,7 @@ export function shim(): ShimFns {
     bv_flock: lib.func('int bv_flock(int fd, int op)') as ShimFns['bv_flock'],
     bv_body_layout: lib.func('int bv_body_layout(void *out, int n)') as ShimFns['bv_body_layout'],
     bv_spawn: lib.func('int bv_spawn(const void *body, uint32_t len, void *out)') as ShimFns['bv_spawn'],
+    bv_spawn_vm: lib.func('int bv_spawn_vm(const void *body, uint32_t len, void *out)') as ShimFns['bv_spawn_vm'],
     bv_pipe: lib.func('int bv_pipe(void *fds, int cloexec_read, int cloexec_write)') as ShimFns['bv_pipe'],
     bv_open: lib.func('int bv_open(const char *path, int flags, int mode)') as ShimFns['bv_open'],
     bv_close: lib.func('int bv_close(int fd)') as ShimFns['bv_close'],
