@@ -192,24 +192,16 @@ function stepInto(parent: SchemaNode, seg: PathSegment): SchemaNode | undefined 
 
 /**
  * The schema node that describes the value at an instance path, found by walking the schema
- * from its root (into an anyOf's branches where a step needs one). ajv's schemaPath cannot be
- * used for this: inside a $ref'd definition it is relative to that definition ('#/anyOf' in
- * Network), so read from the root it names the wrong node.
+ * from its root. ajv's schemaPath cannot be used for this: inside a $ref'd definition it is
+ * relative to that definition ('#/anyOf' in Network), so read from the root it names the wrong
+ * node. No kept error lies beneath an anyOf (those are dropped below), so the walk never has
+ * to choose a branch.
  */
 function schemaFor(path: PathSegment[]): SchemaNode | undefined {
   let node: SchemaNode | undefined = boundarySchema as SchemaNode;
   for (const seg of path) {
     const here = deref(node);
-    if (!here) return undefined;
-    let next = stepInto(here, seg);
-    if (!next && Array.isArray(here.anyOf)) {
-      for (const b of here.anyOf) {
-        const branch = deref(isNode(b) ? b : undefined);
-        next = branch && stepInto(branch, seg);
-        if (next) break;
-      }
-    }
-    node = next;
+    node = here && stepInto(here, seg);
   }
   return node;
 }
