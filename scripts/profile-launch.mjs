@@ -59,6 +59,18 @@ const spans = {
   'app/report.js': { linuxReportBody: 'report body' },
 };
 for (const [m, fns] of Object.entries(spans)) for (const [fn, label] of Object.entries(fns)) wrap(d(m), fn, label);
+// The mount steps' names, to label the child's per-step marks.
+let stepNames = [];
+{
+  const lowerMod = d('backends/linux/lower.js');
+  const mp = lowerMod.mountPlan;
+  const opName = Object.fromEntries(Object.entries(lowerMod.MOUNT_OP).map(([k, v]) => [v, k]));
+  lowerMod.mountPlan = (...a) => {
+    const r = mp(...a);
+    stepNames = r.steps.map((st) => `${opName[st.op]} ${st.target ?? st.fstype ?? ''}`.trim());
+    return r;
+  };
+}
 const s = d('backends/linux/ffi/shim.js').shim();
 {
   const spawn = s.bv_spawn_vm;
@@ -129,7 +141,13 @@ for (const name of ORDER) {
   prev = name;
 }
 const steps = runs[0].mountSteps.length;
-if (steps) console.log(`\nmount steps: ${steps}, median each (µs): ${Array.from({ length: steps }, (_, k) => Math.round(median(runs.map((r) => Number(r.mountSteps[k] - (k ? r.mountSteps[k - 1] : r.marks.get('C mount propagation'))) / 1e3)))).join(' ')}`);
+if (steps) {
+  const each = Array.from({ length: steps }, (_, k) => [stepNames[k] ?? `step ${k}`, median(runs.map((r) => Number(r.mountSteps[k] - (k ? r.mountSteps[k - 1] : r.marks.get('C mount propagation'))) / 1e3))]);
+  const byOp = new Map();
+  for (const [name, us] of each) byOp.set(name.split(' ')[0], (byOp.get(name.split(' ')[0]) ?? 0) + us);
+  console.log(`\nmount steps (${steps}), summed by kind: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${ms(v).trim()}`).join(', ')}`);
+  console.log(`slowest: ${[...each].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${Math.round(v)} µs`).join(', ')}`);
+}
 console.log('\nparent work inside those steps (median per launch)');
 const labels = [...new Set(runs.flatMap((r) => [...r.spans.keys()]))];
 for (const l of labels.sort((a, b) => median(runs.map((r) => r.spans.get(b) ?? 0)) - median(runs.map((r) => r.spans.get(a) ?? 0)))) console.log(`${ms(median(runs.map((r) => r.spans.get(l) ?? 0)))}  ${l}`);

@@ -348,7 +348,24 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
 export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
   if (!plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return null;
   if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
-  const c = compile(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), host.kernel.arch as Arch);
+  const policy = policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
+  // Compiling is pure: the same policy, profile and arch give the same program. A program that
+  // launches many workloads with one boundary compiles it once (the key is the whole input).
+  const key = JSON.stringify([host.kernel.arch, policy, launch.oci?.seccomp ?? null, launch.syscalls.deny]);
+  const hit = programs.get(key);
+  if (hit) return { bpf: hit.bpf, facts: { ...hit.facts } };
+  const made = compileProgram(policy, launch, host);
+  if (programs.size >= 16) programs.delete(programs.keys().next().value!);
+  programs.set(key, made);
+  return { bpf: made.bpf, facts: { ...made.facts } };
+}
+
+/** Compiled seccomp programs by their whole input (seccompProgram), oldest first. Callers only
+ * read a program's bytes (lower copies them into the body). */
+const programs = new Map<string, { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> }>();
+
+function compileProgram(policy: ReturnType<typeof policyFor>, launch: LaunchInputs, host: HostFacts): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } {
+  const c = compile(policy, host.kernel.arch as Arch);
   let insns = c.insns;
   let rules = c.rules;
   if (launch.oci?.seccomp) {

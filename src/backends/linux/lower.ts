@@ -288,10 +288,13 @@ export function lower(input: LowerInput): Uint8Array {
   const { launch, runtime } = input;
   const strings: Uint8Array[] = [];
   let hostnameLen = 0;
-  const pushString = (s: string): void => {
+  /** Appends s and its NUL; returns its length in bytes, NUL included. */
+  const pushString = (s: string): number => {
     // (Never the string itself: it may be a resolved secret.)
     if (s.includes('\0')) throw new LowerError('a launch string contains NUL');
-    strings.push(enc.encode(s + '\0'));
+    const bytes = enc.encode(s + '\0');
+    strings.push(bytes);
+    return bytes.length;
   };
   if (input.hostname !== null) {
     hostnameLen = enc.encode(input.hostname).length;
@@ -309,12 +312,16 @@ export function lower(input: LowerInput): Uint8Array {
   }
   // Mount strings follow; steps refer to them by offset within the strings section.
   let cursor = strings.reduce((n, s) => n + s.length, 0);
+  // A path named by several steps (mkdir, then move, then a landlock rule) is stored once.
+  const interned = new Map<string, number>();
   const mountRefs = (input.mounts ?? []).map((m) => {
     const ref = (v: string | undefined): number => {
       if (v === undefined) return NO_STRING;
+      const known = interned.get(v);
+      if (known !== undefined) return known;
       const at = cursor;
-      pushString(v);
-      cursor += enc.encode(v).length + 1;
+      cursor += pushString(v);
+      interned.set(v, at);
       return at;
     };
     return { op: m.op, flags: m.flags, source: ref(m.source), target: ref(m.target), fstype: ref(m.fstype), data: ref(m.data), slot: m.slot ?? -1, aux: m.aux ?? 0, dev: m.dev ?? 0n, ino: m.ino ?? 0n };

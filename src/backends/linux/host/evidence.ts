@@ -57,8 +57,16 @@ export function statusEvidence(pid: number, fields: ReadonlyArray<readonly [name
   } catch {
     // gone already: every field is recorded as not observed
   }
+  // One pass over the lines ("Name:\tvalue", proc(5)), not one regular expression per field.
+  const byName = new Map<string, string>();
+  if (status !== null) {
+    for (const line of status.split('\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0 && !byName.has(line.slice(0, colon))) byName.set(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+  }
   return fields.map(([name, expected]) => {
-    const v = status === null ? null : (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? null);
+    const v = status === null ? null : (byName.get(name) ?? null);
     return v === null ? { name, source, value: { notObserved: 'process gone before read-back' } } : { name, source, value: v, expected, ok: expected === null ? null : v === expected };
   });
 }
