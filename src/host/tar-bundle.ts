@@ -16,12 +16,13 @@ import { removeTree, writeOwner, TEMP_PREFIX } from './extracted.js';
 import { procRef } from './proc.js';
 import { BvisorError } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
+import { lateRequire } from '../backends/linux/ffi/runtime.js';
 import { errnoName } from './facts.js';
 
 // tar is loaded on first use: only commands that read an archive pay for it.
 function tarLib(): typeof TarNs {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('tar') as typeof TarNs;
+  return lateRequire('tar') as typeof TarNs;
 }
 
 export interface TarLimits {

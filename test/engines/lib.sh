@@ -40,9 +40,11 @@ engine_runtime() {
     local w=$D/runtimes/bvisor/bvisor
     # The engines' storage is under $D, not in /var/lib/containers: bvisor bridges root-owned
     # container files (a podman vfs layer, its /etc/hosts) only in storage it is told to trust.
-    if [[ ! -x $w ]] || ! grep -qF "$abs" "$w" || ! grep -qF BVISOR_OCI_STORAGE "$w"; then
+    if [[ ! -x $w ]] || ! grep -qF "$(dirname "$abs")/bvisor" "$w" || ! grep -qF BVISOR_OCI_STORAGE "$w"; then
       mkdir -p "$(dirname "$w")"
-      printf '#!/bin/sh\nBVISOR_OCI_STORAGE=%s exec %s %s "$@"\n' "$D" "$(command -v node)" "$abs" > "$w.tmp" && chmod +x "$w.tmp" && mv "$w.tmp" "$w"
+      # bin/bvisor, the command users run (it starts from the snapshot when it can), with
+      # node's directory on PATH for its fallback.
+      printf '#!/bin/sh\nPATH=%s:$PATH BVISOR_OCI_STORAGE=%s exec %s "$@"\n' "$(dirname "$(command -v node)")" "$D" "$(dirname "$abs")/bvisor" > "$w.tmp" && chmod +x "$w.tmp" && mv "$w.tmp" "$w"
     fi
     echo "$w"
   elif [[ $(basename "$abs") == crun ]] && engine_cgroup_hybrid; then

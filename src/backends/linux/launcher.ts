@@ -7,6 +7,7 @@
 //   gid_map → release (the child joins its v1 leaves itself) → READY: read /proc evidence and
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
@@ -854,7 +855,6 @@ interface MonitorWatch {
 }
 
 async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
-  const { spawn } = await import('node:child_process');
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
   for (const [fd, pos] of position) stdio[pos] = fd;
   for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';

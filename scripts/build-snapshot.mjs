@@ -1,0 +1,115 @@
+// The CLI's V8 start-up snapshot (issue 12, docs/performance.md), built by `npm run build`:
+//   1. esbuild bundles dist/cli/snapshot.js and everything it imports into one script
+//      (Node 20 builds a snapshot from a single script: it cannot require user-land modules);
+//      koffi (a native addon) and tar stay outside, loaded at run time (src/backends/linux/ffi/runtime.ts);
+//   2. `node --snapshot-blob … --build-snapshot` runs it and writes the blob;
+//   3. the Node binary that built it is recorded (its path and its mtime, on a stamp file) so
+//      bin/bvisor uses the blob only with that very binary; any other Node starts bin/run.js.
+// A failure here is not fatal to the build: bin/bvisor falls back, and says so under --debug.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// --entry FILE --out DIR: another entry and place (test/cli/snapshot.e2e.test.ts proves the guard
+// with entries that read what they must not); by default the CLI's.
+const opt = (name, dflt) => (process.argv.includes(name) ? resolve(process.argv[process.argv.indexOf(name) + 1]) : dflt);
+const entry = opt('--entry', join(root, 'dist', 'cli', 'snapshot.js'));
+const out = opt('--out', join(root, 'dist', 'snapshot'));
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const script = join(out, 'bvisor.cjs');
+const blob = join(out, 'bvisor.blob');
+
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch {
+  console.error('snapshot: not built (esbuild, a development dependency, is not installed); bin/bvisor will start bin/run.js');
+  process.exit(0);
+}
+
+// Nothing may read the environment, the clock or randomness while the snapshot is made: what it
+// read would be frozen into every start. The guard makes such a read fail the build (it is put
+// around the bundle, and lifted before the heap is written, so the main function runs free).
+// Reads that are allowed, each answered as "unset" (the same at every build), with why.
+const ALLOWED_ENV = {
+  // @oclif/core compares Node with its engines when imported, to warn; the snapshot only ever
+  // runs on the Node binary that built it (bin/bvisor), so the answer cannot change.
+  OCLIF_DISABLE_ENGINE_WARNING: 'oclif engine warning',
+  // The debug package (oclif's logger) reads DEBUG and enumerates DEBUG_* options when imported:
+  // in the snapshot it sees an empty environment, and bin/bvisor starts bin/run.js whenever DEBUG
+  // is set, so oclif's own debug output still works.
+  DEBUG: 'debug package',
+  // oclif measures the terminal when imported (help and error text wrap to it): the build's
+  // stdout is a pipe (80 columns), and bin/bvisor uses the snapshot only when neither stdout nor
+  // stderr is a terminal, where oclif measures 80 columns too.
+  OCLIF_COLUMNS: 'oclif screen width',
+  // Colour detection (ansis, oclif's colours) when imported: the snapshot has none, what a pipe
+  // gets; bin/bvisor starts bin/run.js when FORCE_COLOR asks for colour anyway.
+  FORCE_COLOR: 'colour', NO_COLOR: 'colour', TERM: 'colour', COLORTERM: 'colour', TERM_PROGRAM: 'colour', CI: 'colour', TF_BUILD: 'colour', PM2_HOME: 'colour', NEXT_RUNTIME: 'colour',
+  // Debug switches of libraries, read when imported: bin/bvisor starts bin/run.js when
+  // NODE_DEBUG is set; the other two are a glob library's and oclif's flag parser's own.
+  NODE_DEBUG: 'debug', TINYGLOBBY_DEBUG: 'debug', CLI_FLAGS_DEBUG: 'debug', __MINIMATCH_TESTING_PLATFORM__: 'minimatch tests',
+};
+const GUARD = `(() => {
+  const allowed = ${JSON.stringify(Object.keys(ALLOWED_ENV))};
+  const env = process.env, now = Date.now, random = Math.random, perf = globalThis.performance;
+  const fail = (what) => { throw new Error('read ' + what + ' while the start-up snapshot is made'); };
+  globalThis.__bvisorSnapshotGuard = () => { process.env = env; Date.now = now; Math.random = random; };
+  const read = new Set();
+  globalThis.__bvisorEnvRead = read;
+  process.env = new Proxy({}, { get: (_, k) => { if (typeof k === 'string' && !allowed.includes(k)) read.add(k); return undefined; }, has: (_, k) => { if (typeof k === 'string' && !allowed.includes(k)) read.add(k); return false; }, ownKeys: () => [] });
+  Date.now = () => fail('the clock (Date.now)');
+  // brace-expansion (minimatch, oclif's plugin globs) makes its 5 escape sentinels from
+  // Math.random when imported; they only need to be unlikely in a glob, and oclif globs nothing
+  // of a user's. They get 0.5 (the same every build); a sixth call is another module drawing
+  // randomness that every start would share, and fails the build.
+  let draws = 0;
+  Math.random = () => (++draws > 5 ? fail('randomness (Math.random, beyond the 5 draws of brace-expansion)') : 0.5);
+})();`;
+
+await build({
+  entryPoints: [entry],
+  bundle: true,
+  platform: 'node',
+  format: 'iife',
+  target: `node${process.versions.node.split('.')[0]}`,
+  outfile: script,
+  // typescript: oclif reads a tsconfig only in a development checkout run through ts-node.
+  external: ['koffi', 'tar', 'typescript'],
+  logLevel: 'warning',
+  legalComments: 'none',
+  minify: true,
+  // Names stay: errors and oclif's command classes are known by them.
+  keepNames: true,
+  banner: { js: GUARD },
+  footer: { js: "globalThis.__bvisorSnapshotGuard(); delete globalThis.__bvisorSnapshotGuard; if (globalThis.__bvisorEnvRead.size) throw new Error('read process.env.' + [...globalThis.__bvisorEnvRead].join(', process.env.') + ' while the start-up snapshot is made'); delete globalThis.__bvisorEnvRead;" },
+  define: { BVISOR_PACKAGE_JSON: readFileSync(join(root, 'package.json'), 'utf8'), BVISOR_OCLIF_MANIFEST: readFileSync(join(root, 'oclif.manifest.json'), 'utf8') },
+});
+
+// --no-warnings: Node warns that it has "not fully verified" some built-in modules in snapshots
+// (fs/promises, child_process…); its warning printer would read FORCE_COLOR under the guard.
+const r = spawnSync(process.execPath, ['--no-warnings', '--snapshot-blob', blob, '--build-snapshot', script], { cwd: out, encoding: 'utf8' });
+// Node warns about built-in modules it has "not fully verified" in snapshots; those it cannot
+// hold at all fail the build (and the fallback stays).
+if (r.status !== 0 || !existsSync(blob)) {
+  rmSync(out, { recursive: true, force: true });
+  // A read the guard caught is a bug in a module's top level: the build fails, loudly.
+  const caught = /Error: (read .* while the start-up snapshot is made)/.exec(r.stderr ?? '');
+  if (caught) {
+    console.error(`snapshot: ${caught[1]}\n${r.stderr.split('\n').filter((l) => l.startsWith('    at ')).slice(0, 12).join('\n')}`);
+    process.exit(1);
+  }
+  console.error(`snapshot: not built (node --build-snapshot exited ${r.status}); bin/bvisor will start bin/run.js\n${r.stderr.slice(-2000)}`);
+  process.exit(0);
+}
+writeFileSync(join(out, 'node'), process.execPath + '\n');
+// The stamp carries the Node binary's mtime: bin/bvisor compares the two with test -nt/-ot
+// (shell built-ins, no process), so a replaced binary (an upgrade) never meets an old blob.
+const stamp = join(out, 'node.stamp');
+writeFileSync(stamp, `${process.version}\n`);
+const st = statSync(process.execPath);
+utimesSync(stamp, st.atime, st.mtime);
+console.log(`snapshot: ${blob} (${(statSync(blob).size / 1048576).toFixed(1)} MiB, ${process.version})`);

@@ -1,0 +1,23 @@
+// Where the installed package is, and the require that loads what cannot be bundled (koffi, a
+// native addon) or is loaded only by the commands that use it (tar). From dist/ both are this
+// module's own; in the CLI's start-up snapshot, whose modules were bundled into one script at
+// build time, the snapshot's main sets them from the running installation (src/cli/snapshot.ts).
+import { join } from 'node:path';
+
+let packageRootDir: string | null = null;
+let runtimeRequire: NodeRequire | null = null;
+
+export function setRuntime(o: { packageRoot: string; require: NodeRequire }): void {
+  packageRootDir = o.packageRoot;
+  runtimeRequire = o.require;
+}
+
+/** The package root: dist/backends/linux/ffi → ../../../.., and the same from src/ under vitest. */
+export function packageRoot(): string {
+  return packageRootDir ?? join(__dirname, '..', '..', '..', '..');
+}
+
+/** require() of a dependency at run time. */
+export function lateRequire(id: string): unknown {
+  return (runtimeRequire ?? require)(id);
+}

@@ -1,0 +1,58 @@
+// The CLI's V8 start-up snapshot entry (issue 12; docs/performance.md). scripts/build-snapshot.mjs
+// bundles this module with everything it imports (oclif, the command registry, the validators,
+// yaml, our modules) into one script and runs `node --build-snapshot` on it, so a start from the
+// blob finds all of it already in the heap. bin/bvisor starts Node with the blob when it was
+// built by that very Node binary, and bin/run.js otherwise.
+//
+// At snapshot time nothing may read the clock, the environment, randomness or the host: this
+// module's top level only imports and registers the main function. koffi is a native addon and
+// cannot be in a snapshot; tar is loaded by the commands that need it: both come from a require
+// made at run time against the installed package (setRuntimeRequire).
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { startupSnapshot } from 'node:v8';
+import { Config, Plugin, flush, handle, run } from '@oclif/core';
+import { COMMANDS } from '../commands/index.js';
+import { hoistGlobals } from './argv.js';
+import { setRuntime } from '../backends/linux/ffi/runtime.js';
+
+startupSnapshot.setDeserializeMainFunction(() => {
+  // bin/bvisor starts `node --snapshot-blob BLOB PACKAGE_ROOT ARGS…`: Node puts the first
+  // argument after the blob where a script's path would be.
+  const root = resolve(process.argv[1]!);
+  const args = process.argv.slice(2);
+  process.argv.splice(1, 1, join(root, 'bin', 'bvisor'));
+  setRuntime({ packageRoot: root, require: createRequire(join(root, 'package.json')) });
+  if (args.includes('--debug')) process.stderr.write(`bvisor: debug: started from the start-up snapshot (${process.version})\n`);
+  void main(root, hoistGlobals(args));
+});
+
+/** package.json and oclif.manifest.json, put in by the bundler (scripts/build-snapshot.mjs):
+ * build inputs, the same for every start, so oclif need not find and read them (its first
+ * asynchronous file read after deserialisation costs more than the rest of a start). */
+declare const BVISOR_PACKAGE_JSON: Record<string, unknown>;
+declare const BVISOR_OCLIF_MANIFEST: { commands: Record<string, unknown> };
+
+// The root plugin's manifest and command registry come from the heap: oclif's Plugin.load asks
+// _manifest() for them (oclif 4.x; test/cli/snapshot.e2e.test.ts compares every command's help
+// and behaviour with bin/run.js, so a change there shows).
+type RootPlugin = { isRoot: boolean; commandCache: unknown; commandIDs: string[]; hasManifest: boolean };
+const pluginProto = Plugin.prototype as unknown as { _manifest(this: RootPlugin): Promise<unknown> };
+const readManifest = pluginProto._manifest;
+pluginProto._manifest = async function (this: RootPlugin) {
+  if (!this.isRoot) return readManifest.call(this);
+  this.commandCache = COMMANDS;
+  this.commandIDs = Object.keys(BVISOR_OCLIF_MANIFEST.commands);
+  this.hasManifest = true;
+  return BVISOR_OCLIF_MANIFEST;
+};
+
+async function main(root: string, argv: string[]): Promise<void> {
+  try {
+    const config = await Config.load({ root, pjson: BVISOR_PACKAGE_JSON as never });
+    await run(argv, config);
+    flush();
+  } catch (e) {
+    await handle(e as Error);
+  }
+}

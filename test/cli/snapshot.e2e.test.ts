@@ -1,0 +1,120 @@
+// The CLI's V8 start-up snapshot (issue 12 item 1; scripts/build-snapshot.mjs, bin/bvisor,
+// src/cli/snapshot.ts). Oracles: what each entry prints and exits with (the snapshot must be
+// indistinguishable from bin/run.js), and bin/bvisor's own --debug line saying which started.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+
+const BLOB = join(ROOT, 'dist', 'snapshot', 'bvisor.blob');
+const built = existsSync(BLOB);
+if (!built) skipOrFail('snapshot', `no ${BLOB} (npm run build makes it; esbuild is a development dependency)`);
+
+const viaSnapshot = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(BVISOR, args, { cwd: ROOT, env: cliEnv(env), encoding: 'utf8', timeout: 60_000 });
+const viaRunJs = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+
+describe.skipIf(!built)('start-up snapshot', () => {
+  it('bin/bvisor starts from it, and says so under --debug', () => {
+    const r = viaSnapshot(['--debug', '--version']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('bvisor: debug: started from the start-up snapshot');
+  });
+
+  it('prints and exits exactly as bin/run.js does', () => {
+    const root = tempDir();
+    const bad = tempDir();
+    writeFileSync(join(bad, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nnetwork: sometimes\n');
+    const cases = [
+      ['--version'],
+      ['--help'],
+      ['run', '--help'],
+      ['validate', 'bundles/hello'],
+      ['validate', bad],
+      ['validate', '--json', bad],
+      ['plan', '--json', 'bundles/hello'],
+      ['plan', 'bundles/refused-wasm-network'],
+      ['--root', root, 'state', 'nothing-here'],
+      ['--root', root, 'list', '--json'],
+      ['--root', root, 'journal', 'verify', '--json'],
+      ['create', '--no-such-flag', 'x'],
+      ['no-such-command'],
+      ['--root', root, '--log-format', 'json', 'delete', '--force', 'unknown-id'],
+    ];
+    for (const args of cases) {
+      const a = viaSnapshot(args);
+      const b = viaRunJs(args);
+      // (Node's warnings name the process: (node:PID))
+      const same = (s: string): string => s.replace(/\(node:\d+\)/g, '(node:PID)');
+      expect({ args, status: a.status, stdout: a.stdout, stderr: same(a.stderr) }).toEqual({ args, status: b.status, stdout: b.stdout, stderr: same(b.stderr) });
+    }
+  });
+
+  it('runs a workload (koffi and the shim load at run time, from the installed package)', () => {
+    const root = tempDir();
+    const r = viaSnapshot(['--root', root, '--debug', 'run', 'snap-1', '-b', join(ROOT, 'bundles', 'hello')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello from inside the boundary\n');
+    expect(r.stderr).toContain('started from the start-up snapshot');
+  });
+
+  // A package laid out like the real one, where the snapshot is stale or missing.
+  function packageCopy(): string {
+    const p = tempDir();
+    mkdirSync(join(p, 'bin'));
+    for (const f of ['bvisor', 'run.js']) copyFileSync(join(ROOT, 'bin', f), join(p, 'bin', f));
+    mkdirSync(join(p, 'dist'));
+    for (const e of readdirSync(join(ROOT, 'dist'))) if (e !== 'snapshot') symlinkSync(join(ROOT, 'dist', e), join(p, 'dist', e));
+    mkdirSync(join(p, 'dist', 'snapshot'));
+    for (const f of readdirSync(join(ROOT, 'dist', 'snapshot'))) {
+      const from = join(ROOT, 'dist', 'snapshot', f);
+      copyFileSync(from, join(p, 'dist', 'snapshot', f));
+      utimesSync(join(p, 'dist', 'snapshot', f), statSync(from).atime, statSync(from).mtime); // the stamp's mtime is its content
+    }
+    for (const e of ['node_modules', 'package.json', 'oclif.manifest.json', 'native-shim']) symlinkSync(join(ROOT, e), join(p, e));
+    return p;
+  }
+
+  it('falls back to bin/run.js, saying why under --debug: a Node binary that changed, no blob, asked not to', () => {
+    const p = packageCopy();
+    const run = (env: NodeJS.ProcessEnv = {}) => spawnSync(join(p, 'bin', 'bvisor'), ['--debug', 'validate', join(ROOT, 'bundles', 'hello')], { env: cliEnv(env), encoding: 'utf8' });
+    const ok = run();
+    expect(ok.stderr).toContain('started from the start-up snapshot');
+    // The stamp carries the mtime of the Node binary that built the blob; an upgrade changes it.
+    utimesSync(join(p, 'dist', 'snapshot', 'node.stamp'), new Date(0), new Date(0));
+    const stale = run();
+    expect(stale.status).toBe(0);
+    expect(stale.stdout).toContain('valid (linux workload)');
+    expect(stale.stderr).toMatch(/start-up snapshot not used: .* changed since it was built/);
+    expect(run({ BVISOR_NO_SNAPSHOT: '1' }).stderr).toContain('start-up snapshot not used: BVISOR_NO_SNAPSHOT is set');
+    expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG or FORCE_COLOR is set');
+    spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'bvisor.blob')]);
+    const none = run();
+    expect(none.status).toBe(0);
+    expect(none.stderr).toMatch(/start-up snapshot not used: no snapshot in /);
+  });
+
+  it('the build refuses a module that reads the environment, the clock or randomness while the snapshot is made', () => {
+    const dir = tempDir();
+    const cases: Array<[string, RegExp]> = [
+      ['const home = process.env.HOME;', /read process\.env\.HOME while the start-up snapshot is made/],
+      ['const t = Date.now();', /read the clock \(Date\.now\) while the start-up snapshot is made/],
+      ['const r = [1, 2, 3, 4, 5, 6].map(() => Math.random());', /read randomness \(Math\.random, beyond the 5 draws of brace-expansion\)/],
+    ];
+    for (const [line, why] of cases) {
+      const entry = join(dir, 'entry.js');
+      writeFileSync(entry, `${line}\nrequire('node:v8').startupSnapshot.setDeserializeMainFunction(() => {});\n`);
+      const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-snapshot.mjs'), '--entry', entry, '--out', join(dir, 'out')], { encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(why);
+      expect(existsSync(join(dir, 'out', 'bvisor.blob'))).toBe(false);
+    }
+    // The same entry without the read builds.
+    writeFileSync(join(dir, 'entry.js'), `require('node:v8').startupSnapshot.setDeserializeMainFunction(() => {});\n`);
+    const ok = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-snapshot.mjs'), '--entry', join(dir, 'entry.js'), '--out', join(dir, 'out')], { encoding: 'utf8', timeout: 120_000 });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(existsSync(join(dir, 'out', 'bvisor.blob'))).toBe(true);
+  });
+});
