@@ -104,3 +104,46 @@ describe('a fact without an identity still gives a plan the schema accepts', () 
     expect(p.launch!.workload.dev).toMatch(/^[0-9]+$/);
   });
 });
+
+describe('the program the launch runs', () => {
+  const m = manifestOf('workload:\n  process: { exe: /usr/bin/cat, args: [-n], cwd: /usr }\nfilesystem:\n  - { path: /usr, access: read-exec }\n');
+  const paths = (exe: PathFact): PlanPaths => ({ grants: [fact('/usr', 'directory', '2049', '11')], exe, module: null, root: null });
+
+  it('argv[0] is the program as the manifest wrote it; the path is where it is on the host', () => {
+    const p = run(m, paths(fact('/usr/bin/cat', 'file', '2049', '13')));
+    expect(p.launch!.workload).toEqual({ kind: 'process', path: '/usr/bin/cat', argv0: '/usr/bin/cat', args: ['-n'], cwd: '/usr', dev: '2049', ino: '13' });
+  });
+
+  it('a #! script is marked as one (the launcher execs it through its interpreter)', () => {
+    const p = run(m, paths({ ...fact('/usr/bin/cat', 'file', '2049', '13'), interpreter: '/usr/bin/sh' }));
+    expect(p.launch!.workload).toMatchObject({ script: true });
+  });
+
+  it('openat2 is allowed only to bvisor’s own wasm runner, whose file host uses it with modes it chooses', () => {
+    const runner = { ...m, internal: { wasmRunner: true as const } };
+    expect(run(runner, paths(fact('/usr/bin/cat', 'file', '2049', '13'))).launch!.syscalls.openat2).toBe('allow');
+    expect(run(m, paths(fact('/usr/bin/cat', 'file', '2049', '13'))).launch!.syscalls.openat2).toBe('enosys');
+  });
+
+  it('a wasm guest gets no mount layout of its own in the launch (the runner is planned separately)', () => {
+    const w = manifestOf('workload:\n  wasm: { module: m.wasm }\n');
+    const p = run(w, { grants: [], exe: null, module: fact('/bundle/m.wasm', 'file', '7', '32', 0o644), root: null });
+    expect(p.launch!.layout).toEqual([]);
+    expect(p.launch!.workload).toMatchObject({ kind: 'wasm', argv0: 'm.wasm', cwd: '/', deterministic: false, seed: null });
+  });
+});
+
+describe('a cgroup that finds every process, even without limits', () => {
+  it('without a pid namespace (no user namespaces here), teardown needs a cgroup to find descendants', () => {
+    const host = hybridHost();
+    host.userns = { ...host.userns, canCreate: false };
+    host.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+    host.mapping = { uid: 1000, gid: 1000, source: 'the caller (rootless)' };
+    host.capabilities = { effective: '0000000000000000', names: [] };
+    const m = manifestOf('workload:\n  process: { exe: /usr/bin/cat }\nfilesystem:\n  - { path: /usr, access: read-exec }\nnetwork: host\nguarantee: best-effort\n');
+    const p = plan({ manifest: m, host, paths: { grants: [fact('/usr', 'directory', '1', '2')], exe: fact('/usr/bin/cat', 'file', '1', '3'), module: null, root: null }, cgroupParent: 'bvisor-test' }, sha256Hex);
+    expect(p.launch!.namespaces).not.toContain('pid');
+    expect(p.launch!.cgroup.placements.length).toBe(1);
+    expect(p.launch!.cgroup.limits).toEqual([]);
+  });
+});

@@ -157,3 +157,14 @@ describe('a bind mount of the config is a grant, named by its JSON path', () => 
     expect(p.launch?.filesystem.find((r) => r.clause === `mounts[${i}]`)).toMatchObject({ path: '/srv/data', target: '/data' });
   });
 });
+
+describe('an engine’s container always gets a cgroup v2 leaf where v2 exists (pause/resume is cgroup.freeze, v2 only)', () => {
+  it('on a hybrid host too, beside its v1 limits', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.linux.cgroupsPath = 'pods/ctr-7';
+    const p = planOf(c, hybridHost());
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.cgroup.placements.some((x) => x.version === 2)).toBe(true);
+  });
+});
