@@ -50,7 +50,12 @@ function choose(clause: string, requested: string, guarantee: Guarantee, candida
     return { verdict: { clause, requested, guarantee, verdict: pick.strength, mechanism: pick.mechanism, reason }, refusal: null };
   }
   const weaker = candidates.find((c) => c.available);
-  const blocked = candidates.find((c): c is Extract<Candidate, { available: false }> => !c.available && STRENGTH_RANK[c.strength] >= want);
+  // Of the missing mechanisms that would have met the guarantee, name the one closest to it: a
+  // stronger one may be missing for a reason that does not concern this clause (RLIMIT_CPU,
+  // enforced but per process, for a clause that asked only for mediated polling).
+  const blocked = candidates
+    .filter((c): c is Extract<Candidate, { available: false }> => !c.available && STRENGTH_RANK[c.strength] >= want)
+    .reduce<Extract<Candidate, { available: false }> | undefined>((best, c) => (best && STRENGTH_RANK[best.strength] <= STRENGTH_RANK[c.strength] ? best : c), undefined);
   let refusal: Refusal;
   if (blocked) {
     let hint = blocked.hint;

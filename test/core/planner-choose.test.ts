@@ -108,4 +108,20 @@ describe('a refused clause: the code of what blocked it, and a hint', () => {
     const p = run(manifestOf(WASM + 'network: host\n'), hybridHost());
     expect(refusal(p, 'network')).toEqual({ code: 'BV_PLAN_BACKEND_UNSUPPORTED', clause: 'network', reason: 'WASI preview 1 has no way to back network: host', hint: 'use network: deny for wasm workloads' });
   });
+
+  it('of the missing mechanisms that would do, the one closest to the guarantee asked is named, not a stronger one missing for another reason', () => {
+    // limits.cpu, spawn: descendants, guarantee mediated (docs/cgroups.md: the cgroup's cpu usage,
+    // polled by the supervisor). RLIMIT_CPU (enforced) is per process, so it cannot hold the
+    // tree; on a host with no cgroup the clause is refused because the cgroup is missing, and
+    // the hint must not tell the user to mark the guarantee the clause already has.
+    const host = hybridHost();
+    host.cgroup = { mode: 'none', v2: null, v1: [] };
+    const p = run(manifestOf(HELLO + 'spawn: descendants\nlimits: { processes: { value: 8, guarantee: best-effort }, cpu: { value: 5s, guarantee: mediated } }\n'), host);
+    const r = refusal(p, 'limits.cpu')!;
+    expect(r.code).toBe('BV_PLAN_CGROUP_UNAVAILABLE');
+    expect(r.hint).not.toMatch(/guarantee: mediated/);
+    // Asking for enforced, only the enforced mechanism would do: RLIMIT_CPU's refusal is the one.
+    const q = run(manifestOf(HELLO + 'spawn: descendants\nlimits: { processes: { value: 8, guarantee: best-effort }, cpu: 5s }\n'), host);
+    expect(refusal(q, 'limits.cpu')).toMatchObject({ code: 'BV_PLAN_WEAKER_THAN_REQUESTED', hint: expect.stringMatching(/guarantee: mediated/) });
+  });
 });
