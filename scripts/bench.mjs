@@ -1,11 +1,24 @@
-// npm run bench: costs measured against baselines in the same run, interleaved so machine
-// noise hits every case alike. Prints medians and ratios; never asserts (not a test).
+// npm run bench: every case of issue 12 against its baselines, measured in the same run and
+// interleaved so machine noise hits every case alike. Prints medians, ratios and peak RSS; never
+// asserts (not a test). Sections:
 //   1. CLI start-up: bvisor --version / validate / plan vs `node -e 0`
-//   2. CLI run of bundles/hello vs `node -e 0`, and the peak RSS of `bvisor run`
-//   3. per-launch overhead of the warm API: runConfined(/usr/bin/true) with the full boundary
-//      vs child_process.spawn('/usr/bin/true') vs bwrap --unshare-all (when installed)
+//   2. CLI run of bundles/hello (and the wasm bundles) vs `node -e 0`
+//   3. the warm API: runConfined(/usr/bin/true) with the full boundary vs child_process.spawn and
+//      bwrap --unshare-all --ro-bind / / true, the launches per second one process sustains
+//      (concurrent calls), and wasm through the API
+//   4. peers (when installed): `run` of one busybox-static OCI bundle by bvisor, crun, runc and
+//      bwrap, and the create → start → state… → delete cycle of bvisor, crun and runc, vs
+//      `node -e 0`. On a hybrid cgroup host crun refuses to start while a cgroup2 mount with
+//      controllers is visible, so its cases run in a child process in a private mount namespace
+//      (unshare -m) with a tmpfs over /sys/fs/cgroup/unified, interleaved there with their own
+//      `node -e 0`; crun gets no cgroup (--cgroup-manager=disabled: as root it would make its
+//      leaf at the root of the hierarchies). runc's and bvisor's cgroups go under our own cgroup.
+//   5. bvisor list with 1 and BENCH_LIST_N containers
+// Peak RSS is measured once per command with GNU time (%M), outside the timed runs.
+// Knobs: BENCH_N (21: runs per CLI case), BENCH_API_N (200), BENCH_CYCLE_N (30 lifecycle
+// cycles per runtime), BENCH_LIST_N (1000), BENCH_TPUT_MS (2000 per concurrency level).
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, symlinkSync, rmdirSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,57 +29,85 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'run.js');
 const N = Number(process.env.BENCH_N ?? 21);
 const API_N = Number(process.env.BENCH_API_N ?? 200);
-const stateRoot = mkdtempSync(join(tmpdir(), 'bvisor-bench-'));
+const CYCLES = Number(process.env.BENCH_CYCLE_N ?? 30);
+const LIST_N = Number(process.env.BENCH_LIST_N ?? 1000);
+const TPUT_MS = Number(process.env.BENCH_TPUT_MS ?? 2000);
+const PEERS_ONLY = process.argv[2] === '--crun';
+const node = process.execPath;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-function once(argv) {
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+function once(argv, o = {}) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], ...o });
+  const t = ms(t0);
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return ms;
+  return t;
 }
-function table(title, cases, base) {
-  const samples = new Map(cases.map((c) => [c.name, []]));
-  for (const c of cases) once(c.argv);
-  for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(typeof c.argv === 'function' ? c.argv(i) : c.argv));
-  const b = median(samples.get(base));
-  console.log(`\n${title} (${N} runs each, interleaved)`);
-  console.log('case'.padEnd(40) + 'median ms'.padStart(10) + `  ratio to ${base}`);
-  for (const c of cases) {
-    const m = median(samples.get(c.name));
-    console.log(c.name.padEnd(40) + m.toFixed(1).padStart(10) + `  ${(m / b).toFixed(2)}x`);
+/** once(), for a command that leaves a process behind holding its stdio (a created container's
+ * init or monitor): stderr goes to a file, so nothing waits for that process to close a pipe. */
+function detachedOnce(argv) {
+  const file = join(stateRoot, `stderr-${process.pid}`);
+  const fd = openSync(file, 'w+');
+  try {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', fd] });
+    const t = ms(t0);
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${readFileSync(file, 'utf8')}`);
+    return t;
+  } finally {
+    closeSync(fd);
   }
 }
-
-console.log(`bvisor bench — node ${process.version}, ${new Date().toISOString()}`);
-table('CLI start-up', [
-  { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
-  { name: 'bvisor --version', argv: [process.execPath, bin, '--version'] },
-  { name: 'bvisor validate bundles/hello', argv: [process.execPath, bin, 'validate', join(root, 'bundles/hello')] },
-  { name: 'bvisor plan bundles/hello', argv: [process.execPath, bin, 'plan', join(root, 'bundles/hello')] },
-], 'node -e 0');
-table('CLI run', [
-  { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
-  { name: 'bvisor run hello -b bundles/hello', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'bench', '-b', join(root, 'bundles/hello')] },
-  { name: 'bvisor run … bundles/hello-wasm', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'benchw', '-b', join(root, 'bundles/hello-wasm')] },
-  { name: 'bvisor run … bundles/wasm-compute', argv: [process.execPath, bin, '--root', stateRoot, 'run', 'benchc', '-b', join(root, 'bundles/wasm-compute')] },
-], 'node -e 0');
-
-// Peak RSS of bvisor run, from GNU time if present, else from getrusage of the child.
-{
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, bin, '--root', stateRoot, 'run', 'rss', '-b', join(root, 'bundles/hello')], { encoding: 'utf8' });
-  if (r.status === 0) console.log(`\npeak RSS of bvisor run: ${(Number(r.stderr.trim().split('\n').pop()) / 1024).toFixed(1)} MiB (GNU time %M)`);
-  else console.log('\npeak RSS of bvisor run: not measured (/usr/bin/time missing)');
+/** Peak RSS (MiB) of one run of argv, from GNU time's %M, or null without /usr/bin/time. */
+function peakRss(argv, o = {}) {
+  if (!existsSync('/usr/bin/time')) return null;
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], ...o });
+  const kb = Number(r.stderr.trim().split('\n').pop());
+  return r.status === 0 && Number.isFinite(kb) ? kb / 1024 : null;
+}
+const row = (name, m, ratio, rss) => console.log(name.padEnd(46) + m.toFixed(1).padStart(9) + ratio.padStart(10) + (rss === undefined ? '' : rss === null ? '         -' : rss.toFixed(1).padStart(10)));
+function header(title, base) {
+  console.log(`\n${title}`);
+  console.log('case'.padEnd(46) + 'median ms'.padStart(9) + `  ×${base}` + '  peak RSS MiB');
+}
+/** Each case's median over N interleaved runs (plus a warm-up), with its ratio to `base` and peak RSS. */
+function table(title, cases, base) {
+  const samples = new Map(cases.map((c) => [c.name, []]));
+  for (const c of cases) once(c.argv, c.opts);
+  for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(c.argv, c.opts));
+  const b = median(samples.get(base));
+  header(`${title} (${N} runs each, interleaved)`, ` ${base}`);
+  for (const c of cases) row(c.name, median(samples.get(c.name)), `${(median(samples.get(c.name)) / b).toFixed(2)}x`, peakRss(c.argv, c.opts));
 }
 
-// Warm API.
-const { runConfined } = require(join(root, 'dist', 'index.js'));
-const bundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-true-'));
-writeFileSync(join(bundle, 'boundary.yaml'), `bvisorVersion: "1"
+const cleanups = [];
+const cleanup = () => {
+  for (const f of cleanups.splice(0).reverse()) {
+    try {
+      f();
+    } catch (e) {
+      console.error(`cleanup: ${e.message}`);
+    }
+  }
+};
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+const stateRoot = mkdtempSync(join(tmpdir(), 'bvisor-bench-'));
+cleanups.push(() => rmSync(stateRoot, { recursive: true, force: true }));
+// The cgroup parent of bvisor's and runc's cgroups in this run, relative to our own cgroup.
+const cgParent = PEERS_ONLY ? process.argv[3] : `bvisor-bench-${process.pid}`;
+cleanups.push(() => removeCgroupParent(cgParent));
+
+// The API bundle (bench's "full boundary"): filesystem /usr read-exec, network and spawn denied,
+// wall, memory and open-file limits.
+const apiBundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-true-'));
+cleanups.push(() => rmSync(apiBundle, { recursive: true, force: true }));
+writeFileSync(join(apiBundle, 'boundary.yaml'), `bvisorVersion: "1"
 workload:
   process: { exe: /usr/bin/true }
 filesystem:
@@ -75,104 +116,318 @@ network: deny
 spawn: deny
 limits: { wall: 10s, memory: 64Mi, openFiles: 64 }
 `);
-const spawnTrue = () => new Promise((res, rej) => spawn('/usr/bin/true').on('exit', (c) => (c === 0 ? res() : rej(new Error(`exit ${c}`)))));
-const bwrap = ['/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/', '/', '/usr/bin/true'];
-const hasBwrap = existsSync(bwrap[0]) && spawnSync(bwrap[0], bwrap.slice(1)).status === 0;
-const api = { runConfined: [], spawn: [], bwrap: [] };
-await runConfined(bundle);
-for (let i = 0; i < API_N; i++) {
-  let t = process.hrtime.bigint();
-  const r = await runConfined(bundle);
-  api.runConfined.push(Number(process.hrtime.bigint() - t) / 1e6);
-  if (r.exitStatus !== 0) throw new Error('runConfined /usr/bin/true failed');
-  t = process.hrtime.bigint();
-  await spawnTrue();
-  api.spawn.push(Number(process.hrtime.bigint() - t) / 1e6);
-  if (hasBwrap) {
-    t = process.hrtime.bigint();
-    await new Promise((res) => spawn(bwrap[0], bwrap.slice(1)).on('exit', res));
-    api.bwrap.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-}
-// wasm through the API: each run starts a confined runner process
-const wasmApi = [];
-for (let i = 0; i < Math.min(API_N, 50); i++) {
-  const t = process.hrtime.bigint();
-  await runConfined(join(root, 'bundles/hello-wasm'));
-  wasmApi.push(Number(process.hrtime.bigint() - t) / 1e6);
-}
-// with a pre-started spare runner (runConfined's spare option), one idle gap between runs
-const { closeSpares } = require(join(root, 'dist', 'index.js'));
-const wasmSpare = [];
-await runConfined(join(root, 'bundles/hello-wasm'), { spare: true });
-for (let i = 0; i < Math.min(API_N, 50); i++) {
-  await new Promise((r) => setTimeout(r, 100));
-  const t = process.hrtime.bigint();
-  await runConfined(join(root, 'bundles/hello-wasm'), { spare: true });
-  wasmSpare.push(Number(process.hrtime.bigint() - t) / 1e6);
-}
-await closeSpares();
-const base = median(api.spawn);
-console.log(`\nper-launch, warm API (${API_N} sequential, interleaved)`);
-console.log('case'.padEnd(40) + 'median ms'.padStart(10) + '  ratio to spawn');
-for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runConfined], ["child_process.spawn('/usr/bin/true')", api.spawn], ['bwrap --unshare-all --ro-bind / / true', api.bwrap]]) {
-  if (!xs.length) {
-    console.log(name.padEnd(40) + '  (not installed)');
-    continue;
-  }
-  console.log(name.padEnd(40) + median(xs).toFixed(2).padStart(10) + `  ${(median(xs) / base).toFixed(2)}x`);
-}
-console.log('runConfined(bundles/hello-wasm)'.padEnd(40) + median(wasmApi).toFixed(2).padStart(10) + `  (${wasmApi.length} runs; a new confined runner each)`);
-console.log('runConfined(hello-wasm, { spare: true })'.padEnd(40) + median(wasmSpare).toFixed(2).padStart(10) + `  (${wasmSpare.length} runs; a runner started ahead of time)`);
-// Lifecycle through the CLI: create → start → wait → delete, against `node -e 0`. The bundle's
-// stdio is null: with inherit, the workload would hold this script's pipes (as with runc).
-{
-  const lbundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-lcb-'));
-  writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(bundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
-  const CYCLES = Number(process.env.BENCH_CYCLE_N ?? 100);
-  const lroot = mkdtempSync(join(tmpdir(), 'bvisor-bench-lc-'));
-  const cli = (...a) => spawnSync(process.execPath, [bin, '--root', lroot, ...a], { encoding: 'utf8' });
-  const cyc = [];
-  const base = [];
-  for (let i = 0; i < CYCLES; i++) {
-    let t = process.hrtime.bigint();
-    if (cli('create', `c${i}`, '-b', lbundle).status !== 0) throw new Error('create failed');
-    if (cli('start', `c${i}`).status !== 0) throw new Error('start failed');
-    while (JSON.parse(cli('state', `c${i}`).stdout).status !== 'stopped') {}
-    if (cli('delete', `c${i}`).status !== 0) throw new Error('delete failed');
-    cyc.push(Number(process.hrtime.bigint() - t) / 1e6);
-    t = process.hrtime.bigint();
-    spawnSync(process.execPath, ['-e', '0']);
-    base.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  console.log(`\nlifecycle through the CLI (${CYCLES} sequential cycles, interleaved with node -e 0)`);
-  console.log('create→start→state…→delete'.padEnd(40) + median(cyc).toFixed(1).padStart(10) + `  ${(median(cyc) / median(base)).toFixed(2)}x node -e 0 (${median(base).toFixed(1)} ms)`);
 
+if (!PEERS_ONLY) {
+  console.log(`bvisor bench — node ${process.version}, ${new Date().toISOString()}, ${(await import('node:os')).cpus().length} cpus, load ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  table('CLI start-up', [
+    { name: 'node -e 0', argv: [node, '-e', '0'] },
+    { name: 'bvisor --version', argv: [node, bin, '--version'] },
+    { name: 'bvisor validate bundles/hello', argv: [node, bin, 'validate', join(root, 'bundles/hello')] },
+    { name: 'bvisor plan bundles/hello', argv: [node, bin, 'plan', join(root, 'bundles/hello')] },
+  ], 'node -e 0');
+  table('CLI run', [
+    { name: 'node -e 0', argv: [node, '-e', '0'] },
+    { name: 'bvisor run hello -b bundles/hello', argv: [node, bin, '--root', stateRoot, 'run', 'bench', '-b', join(root, 'bundles/hello')] },
+    { name: 'bvisor run … bundles/hello-wasm', argv: [node, bin, '--root', stateRoot, 'run', 'benchw', '-b', join(root, 'bundles/hello-wasm')] },
+    { name: 'bvisor run … bundles/wasm-compute', argv: [node, bin, '--root', stateRoot, 'run', 'benchc', '-b', join(root, 'bundles/wasm-compute')] },
+  ], 'node -e 0');
+  await apiSection();
+  await peersSection();
+  await listSection();
+} else {
+  // the crun child (see peersSection): samples as JSON on stdout
+  const oci = process.argv[4];
+  const crun = which('crun');
+  const r = mkdtempSync(join(tmpdir(), 'bvisor-bench-crun-'));
+  cleanups.push(() => rmSync(r, { recursive: true, force: true }));
+  const rt = { name: 'crun', cmd: (...a) => [crun, '--cgroup-manager=disabled', '--root', r, ...a] };
+  const out = { run: [], cycle: [], node: [], nodeCycle: [], rss: null };
+  let k = 0;
+  const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
+  once(rt.cmd('run', '--bundle', oci, `w${process.pid}`), quiet);
+  for (let i = 0; i < N; i++) {
+    out.node.push(once([node, '-e', '0']));
+    out.run.push(once(rt.cmd('run', '--bundle', oci, `r${process.pid}-${k++}`), quiet));
+  }
+  out.rss = peakRss(rt.cmd('run', '--bundle', oci, `r${process.pid}-${k++}`), quiet);
+  for (let i = 0; i < CYCLES; i++) {
+    out.cycle.push(cycle(rt, oci, `c${process.pid}-${i}`));
+    out.nodeCycle.push(once([node, '-e', '0']));
+  }
+  process.stdout.write(JSON.stringify(out));
+}
+
+async function apiSection() {
+  const { runConfined, closeSpares } = require(join(root, 'dist', 'index.js'));
+  const spawnTrue = () => new Promise((res, rej) => spawn('/usr/bin/true').on('exit', (c) => (c === 0 ? res() : rej(new Error(`exit ${c}`)))));
+  const bwrap = ['/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/', '/', '/usr/bin/true'];
+  const hasBwrap = existsSync(bwrap[0]) && spawnSync(bwrap[0], bwrap.slice(1)).status === 0;
+  const api = { runConfined: [], spawn: [], bwrap: [] };
+  await runConfined(apiBundle);
+  for (let i = 0; i < API_N; i++) {
+    let t = process.hrtime.bigint();
+    const r = await runConfined(apiBundle);
+    api.runConfined.push(ms(t));
+    if (r.exitStatus !== 0) throw new Error('runConfined /usr/bin/true failed');
+    t = process.hrtime.bigint();
+    await spawnTrue();
+    api.spawn.push(ms(t));
+    if (hasBwrap) {
+      t = process.hrtime.bigint();
+      await new Promise((res) => spawn(bwrap[0], bwrap.slice(1)).on('exit', res));
+      api.bwrap.push(ms(t));
+    }
+  }
+  const base = median(api.spawn);
+  const bw = api.bwrap.length ? median(api.bwrap) : null;
+  console.log(`\nper launch, warm API (${API_N} sequential, interleaved)`);
+  console.log('case'.padEnd(46) + 'median ms'.padStart(9) + '  ×spawn'.padStart(10) + '  ×bwrap'.padStart(10));
+  for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runConfined], ["child_process.spawn('/usr/bin/true')", api.spawn], ['bwrap --unshare-all --ro-bind / / true', api.bwrap]]) {
+    if (!xs.length) {
+      console.log(name.padEnd(46) + '  (not installed)');
+      continue;
+    }
+    console.log(name.padEnd(46) + median(xs).toFixed(2).padStart(9) + `${(median(xs) / base).toFixed(2)}x`.padStart(10) + (bw ? `${(median(xs) / bw).toFixed(2)}x`.padStart(10) : ''));
+  }
+  // Launches per second one process sustains: k concurrent runConfined loops for TPUT_MS each.
+  const cpus = (await import('node:os')).cpus().length;
+  const rates = [];
+  for (const k of [1, 2, 4, 8]) {
+    let n = 0;
+    const until = Date.now() + TPUT_MS;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: k }, async () => {
+        while (Date.now() < until) {
+          const r = await runConfined(apiBundle);
+          if (r.exitStatus !== 0) throw new Error('runConfined /usr/bin/true failed');
+          n++;
+        }
+      }),
+    );
+    rates.push(`${k} in flight: ${((n * 1000) / ms(t0)).toFixed(0)}/s`);
+  }
+  console.log(`runConfined launches per second, one process, ${cpus} cpus: ${rates.join(', ')}`);
+  // wasm through the API: each run starts a confined runner process
+  const wasmApi = [];
+  for (let i = 0; i < Math.min(API_N, 50); i++) {
+    const t = process.hrtime.bigint();
+    await runConfined(join(root, 'bundles/hello-wasm'));
+    wasmApi.push(ms(t));
+  }
+  // with a pre-started spare runner (runConfined's spare option), one idle gap between runs
+  const wasmSpare = [];
+  await runConfined(join(root, 'bundles/hello-wasm'), { spare: true });
+  for (let i = 0; i < Math.min(API_N, 50); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const t = process.hrtime.bigint();
+    await runConfined(join(root, 'bundles/hello-wasm'), { spare: true });
+    wasmSpare.push(ms(t));
+  }
+  await closeSpares();
+  console.log('runConfined(bundles/hello-wasm)'.padEnd(46) + median(wasmApi).toFixed(2).padStart(9) + `  (${wasmApi.length} runs; a new confined runner each)`);
+  console.log('runConfined(hello-wasm, { spare: true })'.padEnd(46) + median(wasmSpare).toFixed(2).padStart(9) + `  (${wasmSpare.length} runs; a runner started ahead of time)`);
+}
+
+/** Section 4. crun's cases run in a child in a private mount namespace (see the header). */
+async function peersSection() {
+  const oci = busyboxBundle();
+  if (!oci) {
+    console.log('\npeers: skipped (no static busybox: apt install busybox-static)');
+    return;
+  }
+  const crun = which('crun');
+  const unshare = which('unshare');
+  let crunOut = null;
+  if (crun && unshare && process.geteuid() === 0) {
+    const script = existsSync('/sys/fs/cgroup/unified') ? 'mount -t tmpfs -o size=4k,mode=755 bvisor-bench /sys/fs/cgroup/unified && exec "$@"' : 'exec "$@"';
+    const r = spawnSync(unshare, ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', node, fileURLToPath(import.meta.url), '--crun', cgParent, oci], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (r.status === 0) crunOut = JSON.parse(r.stdout);
+    else console.log(`\npeers: crun's cases failed (exit ${r.status})`);
+  }
+  await peersInside(oci, crunOut);
+}
+
+function which(name) {
+  for (const d of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) if (d && existsSync(join(d, name))) return join(d, name);
+  return null;
+}
+
+/** A busybox-static rootfs with /bin/true, and an OCI config for it (runc spec's defaults, minus
+ * the ambient capabilities bvisor refuses; relative cgroupsPath: under the caller's cgroup). */
+function busyboxBundle() {
+  const bb = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p) && /statically linked/.test(spawnSync('file', [p], { encoding: 'utf8' }).stdout ?? ''));
+  if (!bb) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'bvisor-bench-oci-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(dir, 'rootfs', d), { recursive: true });
+  copyFileSync(bb, join(dir, 'rootfs', 'bin', 'busybox'));
+  symlinkSync('busybox', join(dir, 'rootfs', 'bin', 'true'));
+  symlinkSync('busybox', join(dir, 'rootfs', 'bin', 'sh'));
+  const config = {
+    ociVersion: '1.0.2',
+    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/bin/true'], env: ['PATH=/bin'], cwd: '/', capabilities: { bounding: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], effective: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], permitted: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'] }, rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }], noNewPrivileges: true },
+    root: { path: 'rootfs', readonly: true },
+    hostname: 'bench',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ],
+    linux: {
+      cgroupsPath: `${cgParent}/oci`,
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));
+  return dir;
+}
+
+/** One create → start → state until stopped → delete cycle; ms. */
+function cycle(rt, bundle, id) {
+  const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
+  const t0 = process.hrtime.bigint();
+  try {
+    detachedOnce(rt.cmd('create', '--bundle', bundle, id));
+    detachedOnce(rt.cmd('start', id));
+    for (;;) {
+      const argv = rt.cmd('state', id);
+      const s = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      if (s.status !== 0) throw new Error(`${rt.name} state ${id}: ${s.stderr}`);
+      if (JSON.parse(s.stdout).status === 'stopped') break;
+    }
+    once(rt.cmd('delete', id), quiet);
+  } catch (e) {
+    const argv = rt.cmd('delete', '-f', id);
+    spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+    throw e;
+  }
+  return ms(t0);
+}
+
+async function peersInside(oci, crunOut) {
+  const parent = cgParent;
+  const runtimes = [];
+  const rroot = (n) => {
+    const d = mkdtempSync(join(tmpdir(), `bvisor-bench-${n}-`));
+    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  };
+  const bvRoot = rroot('bv');
+  runtimes.push({ name: 'bvisor', cmd: (...a) => [node, bin, '--root', bvRoot, a[0], ...(['create', 'run'].includes(a[0]) ? ['--cgroup-parent', parent] : []), ...a.slice(1)] });
+  const runc = which('runc');
+  if (runc) {
+    const r = rroot('runc');
+    runtimes.push({ name: 'runc', cmd: (...a) => [runc, '--root', r, ...a] });
+  }
+  const bwrap = which('bwrap');
+  const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
+  // run of the busybox bundle
+  const cases = [{ name: 'node -e 0', argv: [node, '-e', '0'] }];
+  let k = 0;
+  for (const rt of runtimes) cases.push({ name: `${rt.name} run (busybox OCI bundle)`, argv: null, rt });
+  if (bwrap) cases.push({ name: 'bwrap --unshare-all, busybox rootfs', argv: [bwrap, '--unshare-all', '--ro-bind', join(oci, 'rootfs'), '/', '--proc', '/proc', '--dev', '/dev', '/bin/true'] });
+  const argvOf = (c) => c.argv ?? c.rt.cmd('run', '--bundle', oci, `r${process.pid}-${k++}`);
+  const samples = new Map(cases.map((c) => [c.name, []]));
+  for (const c of cases) once(argvOf(c), quiet);
+  for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(argvOf(c), quiet));
+  const b = median(samples.get('node -e 0'));
+  header(`run of a busybox-static OCI bundle (${N} runs each, interleaved)`, ' node -e 0');
+  for (const c of cases) row(c.name, median(samples.get(c.name)), `${(median(samples.get(c.name)) / b).toFixed(2)}x`, peakRss(argvOf(c), quiet));
+  if (crunOut) row('crun run (busybox OCI bundle) ¹', median(crunOut.run), `${(median(crunOut.run) / median(crunOut.node)).toFixed(2)}x`, crunOut.rss);
+
+  // create → start → state until stopped → delete, each runtime on the busybox bundle and bvisor
+  // also on the API's boundary bundle (stdio null: with inherit the workload would hold our pipes)
+  const lbundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-lcb-'));
+  cleanups.push(() => rmSync(lbundle, { recursive: true, force: true }));
+  writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
+  const cycleOf = (rt, bundle) => (i) => cycle(rt, bundle, `c${process.pid}-${i}`);
+  const cycles = [
+    { name: 'bvisor (boundary bundle, as the API)', fn: cycleOf(runtimes[0], lbundle) },
+    ...runtimes.map((rt) => ({ name: `${rt.name} (busybox OCI bundle)`, fn: cycleOf(rt, oci) })),
+    { name: 'node -e 0', fn: () => once([node, '-e', '0']) },
+  ];
+  const cyc = new Map(cycles.map((c) => [c.name, []]));
+  for (let i = 0; i < CYCLES; i++) for (const c of cycles) cyc.get(c.name).push(c.fn(`${c.name.split(' ')[0]}${i}`));
+  const nb = median(cyc.get('node -e 0'));
+  header(`create → start → state… → delete (${CYCLES} cycles each, interleaved)`, ' node -e 0');
+  for (const c of cycles) row(c.name, median(cyc.get(c.name)), `${(median(cyc.get(c.name)) / nb).toFixed(2)}x`);
+  if (crunOut) {
+    row('crun (busybox OCI bundle) ¹', median(crunOut.cycle), `${(median(crunOut.cycle) / median(crunOut.nodeCycle)).toFixed(2)}x`);
+    console.log('¹ crun: in a child in a private mount namespace (tmpfs over /sys/fs/cgroup/unified), no cgroup; its ratio is to the node -e 0 interleaved with it there');
+  }
+}
+
+async function listSection() {
   // bvisor list with 1 and with LIST_N created containers (real ones, each with its monitor).
-  const LIST_N = Number(process.env.BENCH_LIST_N ?? 1000);
+  const lroot = mkdtempSync(join(tmpdir(), 'bvisor-bench-lc-'));
+  const lbundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-lcb-'));
+  cleanups.push(() => rmSync(lroot, { recursive: true, force: true }));
+  cleanups.push(() => rmSync(lbundle, { recursive: true, force: true }));
+  writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
+  const cli = (...a) => spawnSync(node, [bin, '--root', lroot, ...a], { encoding: 'utf8' });
   const { createContainer, deleteContainer } = require(join(root, 'dist', 'app', 'lifecycle.js'));
   const listTime = () => {
     const xs = [];
     for (let i = 0; i < 5; i++) {
       const t = process.hrtime.bigint();
       cli('list', '--json');
-      xs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      xs.push(ms(t));
     }
     return median(xs);
   };
-  await createContainer({ root: lroot, id: 'l0', bundle: lbundle, cgroupParent: null, pidFile: null, secretEnv: {} });
-  const one = listTime();
-  const st = JSON.parse(cli('state', 'l0').stdout);
-  const rss = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${st.bvisor.monitorPid}/status`, 'utf8'))[1]);
-  for (let i = 1; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => createContainer({ root: lroot, id: `l${i + k}`, bundle: lbundle, cgroupParent: null, pidFile: null, secretEnv: {} })));
-  const many = listTime();
-  console.log(`bvisor list --json, 1 container`.padEnd(40) + one.toFixed(1).padStart(10));
-  console.log(`bvisor list --json, ${LIST_N} containers`.padEnd(40) + many.toFixed(1).padStart(10) + `  ${(many / one).toFixed(2)}x`);
-  console.log(`monitor VmRSS per created container`.padEnd(40) + `${rss} kB`.padStart(10));
-  for (let i = 0; i < LIST_N; i += 50) await Promise.all(Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => deleteContainer(lroot, `l${i + k}`, true)));
-  rmSync(lroot, { recursive: true, force: true });
-  rmSync(lbundle, { recursive: true, force: true });
+  const ids = [];
+  try {
+    ids.push('l0');
+    await createContainer({ root: lroot, id: 'l0', bundle: lbundle, cgroupParent: cgParent, pidFile: null, secretEnv: {} });
+    const one = listTime();
+    const st = JSON.parse(cli('state', 'l0').stdout);
+    const rss = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${st.bvisor.monitorPid}/status`, 'utf8'))[1]);
+    for (let i = 1; i < LIST_N; i += 50) {
+      const batch = Array.from({ length: Math.min(50, LIST_N - i) }, (_, k) => `l${i + k}`);
+      ids.push(...batch);
+      await Promise.all(batch.map((id) => createContainer({ root: lroot, id, bundle: lbundle, cgroupParent: cgParent, pidFile: null, secretEnv: {} })));
+    }
+    const many = listTime();
+    console.log('\nbvisor list');
+    console.log(`bvisor list --json, 1 container`.padEnd(46) + one.toFixed(1).padStart(9));
+    console.log(`bvisor list --json, ${LIST_N} containers`.padEnd(46) + many.toFixed(1).padStart(9) + `${(many / one).toFixed(2)}x`.padStart(10));
+    console.log(`monitor VmRSS per created container`.padEnd(46) + `${rss} kB`.padStart(9));
+  } finally {
+    for (let i = 0; i < ids.length; i += 50) await Promise.all(ids.slice(i, i + 50).map((id) => deleteContainer(lroot, id, true).catch(() => {})));
+  }
 }
 
-rmSync(bundle, { recursive: true, force: true });
-rmSync(stateRoot, { recursive: true, force: true });
+/** Removes the run's cgroup parent (and what is left beneath it) in every hierarchy, bottom up;
+ * only directories: a populated cgroup refuses rmdir and is reported. */
+function removeCgroupParent(parent) {
+  const own = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').map((l) => {
+    const a = l.indexOf(':');
+    const b = l.indexOf(':', a + 1);
+    return { controllers: l.slice(a + 1, b), path: l.slice(b + 1) };
+  });
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || !['cgroup', 'cgroup2'].includes(f[sep + 1])) continue;
+    const supers = (f[sep + 3] ?? '').split(',');
+    const mine = f[sep + 1] === 'cgroup2' ? own.find((o) => o.controllers === '') : own.find((o) => o.controllers && o.controllers.split(',').every((c) => supers.includes(c)));
+    if (!mine) continue;
+    const dir = join(f[4], mine.path, parent);
+    if (!existsSync(dir)) continue;
+    const rm = (d) => {
+      for (const e of spawnSync('find', [d, '-mindepth', '1', '-maxdepth', '1', '-type', 'd'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) rm(e);
+      try {
+        rmdirSync(d);
+      } catch (e) {
+        console.error(`bench: could not remove the cgroup ${d}: ${e.code}`);
+      }
+    };
+    rm(dir);
+  }
+}
