@@ -866,7 +866,10 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   toMonitor.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s')), 10_000);
+    // Timers run before the event loop reads its descriptors: when other work held the loop past
+    // the deadline (many creates in one process), the monitor's answer may be waiting unread.
+    // setImmediate decides after that read.
+    const timer = setTimeout(() => setImmediate(() => reject(new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s'))), 10_000);
     fromMonitor.on('data', (c: Buffer) => {
       buf += c.toString();
       if (buf.includes('\n')) {
