@@ -51,6 +51,9 @@ const ALLOWED_ENV = {
   FORCE_COLOR: 'colour', NO_COLOR: 'colour', TERM: 'colour', COLORTERM: 'colour', TERM_PROGRAM: 'colour', CI: 'colour', TF_BUILD: 'colour', PM2_HOME: 'colour', NEXT_RUNTIME: 'colour',
   // Debug switches of libraries, read when imported: bin/bvisor starts bin/run.js when
   // NODE_DEBUG is set; the other two are a glob library's and oclif's flag parser's own.
+  // yaml's trace switches, read on every parse (never kept): the warm-up parse reads them, and
+  // a parse at run time reads them again.
+  LOG_TOKENS: 'yaml trace', LOG_STREAM: 'yaml trace',
   NODE_DEBUG: 'debug', TINYGLOBBY_DEBUG: 'debug', CLI_FLAGS_DEBUG: 'debug', __MINIMATCH_TESTING_PLATFORM__: 'minimatch tests',
 };
 const GUARD = `(() => {

@@ -14,11 +14,11 @@
 //   report.json   the sealed report, once stopped
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, RecoveredAttempt, SealedReport } from '../contract/generated/types.js';
-import { validateContainerState, validatePlan } from '../contract/generated/validators.js';
+import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem, hostnameFor } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
@@ -263,6 +263,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     try {
       return await withLock(dir, async () => {
         writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
+        // The host it was planned on: the report's host facts, sealed later by state, delete or
+        // report, which need not probe the host again (issue 12: the lifecycle's commands stay
+        // cheap). Not fsync'd (many creates in one process would wait on it): a torn or missing
+        // file fails validation at the seal, which then probes the host as before.
+        writeFileSync(join(dir, 'host.json'), JSON.stringify(host) + '\n', { mode: 0o600, flag: 'wx' });
         // The read-write grants before anything runs: the report's delta is taken from it.
         if (plan.launch && !wasm) writeFileAtomic(join(dir, 'fsdelta.json'), snapshotToJson(snapshotGrants(plan.launch)) + '\n');
         writeState(dir, state);
@@ -640,7 +645,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       landlock: created?.landlock ?? null,
       seccomp: created?.seccomp ?? null,
     };
-    const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: host(), createdAt: new Date(s.createdAt) };
+    const planned = readJson<HostFacts>(join(dir, 'host.json'));
+    const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: planned && validateHostFacts(planned) ? planned : host(), createdAt: new Date(s.createdAt) };
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
     const wasm = s.backend === 'wasm' ? wasmRecordOf(dir) : null;
@@ -711,7 +717,14 @@ function alreadyJournaled(root: string, bodyHash: string): boolean {
 }
 
 export function stateOf(root: string, id: string, j: JournalOptions = {}): OciState {
-  const { dir } = loadExisting(root, id);
+  const { dir, state } = loadExisting(root, id);
+  // Without the lock when there is nothing to write: every file read here is replaced whole (a
+  // rename), so a read sees one version or the next, as runc's state does. Only the first state
+  // of a stopped container seals its report, under the lock (and loads the shim for it).
+  if (state) {
+    const d = derive(dir, state);
+    if (!(d.status === 'stopped' && !state.journaled && state.status !== 'creating')) return ociState(id, dir, state, d);
+  }
   return withLock(dir, () => {
     const s = readState(dir);
     if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`, { hint: `remove it with bvisor delete -f ${id}` });
