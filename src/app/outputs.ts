@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -343,15 +343,21 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   const inside = namesInside(found);
   const names = new Map(found.map((f) => [f.path, inside.get(f.inode)!]));
   for (const it of want) {
+    const target = join(dest, it.path);
+    if (!target.startsWith(dest + '/') || it.path.split('/')[0] === QUARANTINE_HOME) {
+      d.failed.push({ id: it.id, path: it.path, error: 'leaves the destination' });
+      continue;
+    }
+    // Promoted by an earlier commit (a rename takes it out of the quarantine; a commit cut short
+    // by a crash may have promoted some): done already when the destination holds its bytes.
+    if (!names.has(it.path) && sameBytes(target, it.sha256)) {
+      d.applied.push({ id: it.id, path: it.path, to: target });
+      continue;
+    }
     const n = names.get(it.path) ?? 1;
     const h = hashBeneath(a.quarantine, it.path, n);
     if (typeof h === 'string' || h.sha256 !== it.sha256 || h.size !== it.size) {
       d.failed.push({ id: it.id, path: it.path, error: typeof h === 'string' ? h : `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)` });
-      continue;
-    }
-    const target = join(dest, it.path);
-    if (!target.startsWith(dest + '/') || it.path.split('/')[0] === QUARANTINE_HOME) {
-      d.failed.push({ id: it.id, path: it.path, error: 'leaves the destination' });
       continue;
     }
     try {
@@ -380,6 +386,23 @@ export function discardOutputs(root: string, report: SealedReport, sink?: (e: Di
   dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine), quarantineIndex(root, report.body.runId));
   sink?.({ runId: report.body.runId, step: 'applied', action: 'discard', artifacts });
   return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
+}
+
+/** Whether a regular file (no symlink followed) holds bytes with this sha256. */
+function sameBytes(path: string, sha256: string): boolean {
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return false;
+    const hash = createHash('sha256');
+    const buf = Buffer.alloc(1 << 16);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    return hash.digest('hex') === sha256;
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
 }
 
 /** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. */

@@ -212,7 +212,7 @@ describe('outputs (e2e)', () => {
     const root = keepRoot(mkdtempSync('/dev/shm/bvisor-test-'));
     try {
       const dest = join(work, `dest-placed-${Math.random().toString(36).slice(2, 8)}`);
-      const b = bundle('printf placed > /out/p', `{ path: /out, to: ${dest} }`);
+      const b = bundle('printf placed > /out/p; printf second > /out/q', `{ path: /out, to: ${dest} }`);
       expect(cli(['--root', root, 'run', '-b', b, 'placed-1']).status).toBe(0);
       const r = lastReport(root).body;
       const q = r.artifacts.quarantine as string;
@@ -224,18 +224,24 @@ describe('outputs (e2e)', () => {
       expect(statSync(join(dest, '.bvisor-quarantine')).uid).toBe(0);
       expect(readlinkSync(join(root, 'outputs', r.runId))).toBe(q);
       const ino = statSync(join(q, 'p')).ino;
+      // A subset first (renamed out of the quarantine), then the rest: the second commit finds
+      // p promoted already (its bytes in the destination) and finishes.
+      const one = cli(['--root', root, 'commit', 'placed-1', '--artifact', 'p']);
+      expect(one.status, one.stderr).toBe(0);
+      expect(existsSync(join(q, 'p'))).toBe(false);
       const c = cli(['--root', root, 'commit', 'placed-1']);
       expect(c.status, c.stderr).toBe(0);
       expect(readFileSync(join(dest, 'p'), 'utf8')).toBe('placed');
+      expect(readFileSync(join(dest, 'q'), 'utf8')).toBe('second');
       expect(statSync(join(dest, 'p')).ino).toBe(ino); // the very inode: a rename
-      expect(readdirSync(dest)).toEqual(['p']);
+      expect(readdirSync(dest).sort()).toEqual(['p', 'q']);
       expect(lstatSync(join(root, 'outputs', r.runId), { throwIfNoEntry: false })).toBeUndefined();
       // discard of a placed quarantine: its directory, its home and the link go.
       expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/y', `{ path: /out, to: ${dest} }`), 'placed-2']).status).toBe(0);
       const q2 = lastReport(root).body.artifacts.quarantine as string;
       expect(existsSync(q2)).toBe(true);
       expect(cli(['--root', root, 'discard', 'placed-2']).status).toBe(0);
-      expect(readdirSync(dest)).toEqual(['p']);
+      expect(readdirSync(dest).sort()).toEqual(['p', 'q']);
       expect(readdirSync(join(root, 'outputs'))).toEqual([]);
     } finally {
       rmSync(root, { recursive: true, force: true });
