@@ -1198,9 +1198,15 @@ static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   }
   args.stack = (uint64_t)(uintptr_t)ctx;
   args.stack_size = bv_region_size;
+  if (share && geteuid() == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) share = 0;
   if (share) {
-    /* CLONE_VM: no copy of Node's memory. The kernel clears ctx->alive (and wakes a futex on it)
-     * when the child execs or exits; until then the region and the job are the child's. */
+    /* CLONE_VM: no copy of Node's memory. As root, the memory the child shares must be
+     * non-dumpable before the child takes the workload's unprivileged ids (step 1b): a process of
+     * that uid could otherwise ptrace the child and reach our memory (ptrace(2), "Ptrace access
+     * mode checking"). The kernel would make it so at that id change anyway, unless
+     * fs.suid_dumpable says otherwise; we do not leave that to a sysctl. So a root bvisor process
+     * is non-dumpable from its first launch on. The kernel clears ctx->alive (and wakes a futex
+     * on it) when the child execs or exits; until then the region and the job are the child's. */
     ctx->alive = 1;
     ctx->job = job;
     args.flags |= CLONE_VM | CLONE_CHILD_CLEARTID;
