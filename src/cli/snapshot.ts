@@ -14,28 +14,10 @@ import { startupSnapshot } from 'node:v8';
 import { Config, Plugin, flush, handle, run } from '@oclif/core';
 import { COMMANDS } from '../commands/index.js';
 import { hoistGlobals } from './argv.js';
-import { loadManifest } from '../core/manifest.js';
+import { warmUp } from './warm-up.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
 
-// Warm-up: code V8 compiled while the snapshot was made is in the blob as bytecode, so a start
-// skips compiling it again. Pure work on constants only (the build's guard fails on any read of
-// the environment, the clock or randomness): the manifest reader (YAML, schema, rules) on the
-// shipped hello bundle's manifest.
-function warmUp(): void {
-  loadManifest(WARM_MANIFEST, 'boundary.yaml');
-}
-const WARM_MANIFEST = `bvisorVersion: "1"
-workload:
-  process: { exe: /bin/sh, args: ["-c", "echo hello"], cwd: / }
-filesystem:
-  - { path: /usr, access: read-exec }
-  - { path: /tmp/x, access: read-write }
-network: deny
-spawn: descendants
-env: { PATH: /usr/bin:/bin }
-stdio: { stdin: null, stdout: inherit, stderr: capture }
-limits: { wall: 30s, cpu: 10s, memory: 256Mi, processes: 64, openFiles: 256 }
-`;
+// Code compiled while the snapshot is made is kept in it as bytecode (src/cli/warm-up.ts).
 warmUp();
 
 startupSnapshot.setDeserializeMainFunction(() => {

@@ -1,0 +1,52 @@
+// The start-up snapshot's warm-up (docs/startup.md): code V8 compiles while the snapshot is made
+// is kept in the blob as bytecode, so a start skips compiling it again. What runs here is pure
+// work on constants (scripts/build-snapshot.mjs fails the build on any read of the environment,
+// the clock or randomness): a manifest read (YAML, schema, rules), a plan of it for a typical
+// pure cgroup v2 host, and the validators every lifecycle command runs (plan, journal entry,
+// host facts). Nothing it computes is kept.
+import type { HostFacts } from '../contract/generated/types.js';
+import { validateHostFacts, validatePlan } from '../contract/generated/validators.js';
+import { loadManifest } from '../core/manifest.js';
+import { plan } from '../core/planner.js';
+import { checkEntry, makeEventEntry } from '../core/journal.js';
+import { sha256Hex } from '../host/hash.js';
+
+const MANIFEST = `bvisorVersion: "1"
+workload:
+  process: { exe: /bin/sh, args: ["-c", "echo hello"], cwd: / }
+filesystem:
+  - { path: /usr, access: read-exec }
+  - { path: /srv/data, access: read-write }
+network: deny
+spawn: descendants
+env: { PATH: /usr/bin:/bin }
+stdio: { stdin: null, stdout: inherit, stderr: capture }
+limits: { wall: 30s, memory: 256Mi, processes: 64, openFiles: 256 }
+`;
+
+const v2 = (controllers: string[]) => ({ version: 2 as const, controllers, subtreeControl: controllers, mountPoint: '/sys/fs/cgroup', ownPath: '/user.slice/user-0.slice/session-1.scope', ownDir: '/sys/fs/cgroup/user.slice/user-0.slice/session-1.scope', isRoot: false, canCreateChild: true, error: null, rootControllers: controllers, rootWritable: true });
+
+/** A root shell on a systemd host with Debian 12's kernel (the VM of test/vm). */
+const HOST = {
+  bvisorVersion: '1',
+  kernel: { release: '6.1.0-warm', arch: 'x86_64' },
+  landlock: { abi: 2, error: null },
+  seccomp: { available: true, actions: ['kill_process', 'kill_thread', 'trap', 'errno', 'user_notif', 'trace', 'log', 'allow'] },
+  userns: { maxUserNamespaces: 63000, unprivilegedClone: null, apparmorRestrict: null, canCreate: true, unprivilegedCanCreate: true, error: null },
+  cgroup: { mode: 'v2', v2: v2(['cpu', 'memory', 'pids', 'io']), v1: [], delegated: null },
+  identity: { uid: 0, gid: 0, euid: 0, egid: 0 },
+  mapping: { uid: 65534, gid: 65534, source: 'overflow ids (/proc/sys/kernel/overflowuid, overflowgid)' },
+  capabilities: { effective: '000001ffffffffff', names: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] },
+  rlimits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 95000, hard: 95000 } },
+} as unknown as HostFacts;
+
+const dir = (path: string, ino: number, uid = 0) => ({ path, kind: 'directory' as const, dev: '2049', ino: String(ino), uid, gid: uid, mode: 0o40755 });
+
+export function warmUp(): void {
+  const { manifest } = loadManifest(MANIFEST, 'boundary.yaml');
+  validateHostFacts(HOST);
+  const p = plan({ manifest, host: HOST, paths: { grants: [dir('/usr', 11), dir('/srv/data', 12, 65534)], exe: { path: '/usr/bin/sh', kind: 'file', dev: '2049', ino: '13', uid: 0, gid: 0, mode: 0o100755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);
+  validatePlan(p);
+  const started = makeEventEntry(null, { kind: 'started', runId: '00000000-0000-4000-8000-000000000000', containerId: 'warm', releasedBy: 'run', backend: 'linux', planHash: p.planHash ?? '0'.repeat(64), stateRoot: '/run/bvisor', cgroupDirs: [], supervisor: null, monitor: null, workload: null }, '2026-01-01T00:00:00.000Z', sha256Hex);
+  checkEntry(JSON.stringify(started), sha256Hex);
+}
