@@ -6,6 +6,9 @@
 //   3. the Node binary that built it is recorded (its path and its mtime, on a stamp file) so
 //      bin/bvisor uses the blob only with that very binary; any other Node starts bin/run.js.
 // A failure here is not fatal to the build: bin/bvisor falls back, and says so under --debug.
+// The wasm runner has a snapshot of its own, made the same way under the same guard
+// (dist/snapshot/runner.blob from dist/backends/wasm/runner-snapshot.js; docs/startup.md, "wasm
+// runner"): app/wasm.ts starts the runner from it under the same rule, else runner.js.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -19,8 +22,6 @@ const entry = opt('--entry', join(root, 'dist', 'cli', 'snapshot.js'));
 const out = opt('--out', join(root, 'dist', 'snapshot'));
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-const script = join(out, 'bvisor.cjs');
-const blob = join(out, 'bvisor.blob');
 
 let build;
 try {
@@ -56,6 +57,8 @@ const ALLOWED_ENV = {
   LOG_TOKENS: 'yaml trace', LOG_STREAM: 'yaml trace',
   NODE_DEBUG: 'debug', TINYGLOBBY_DEBUG: 'debug', CLI_FLAGS_DEBUG: 'debug', __MINIMATCH_TESTING_PLATFORM__: 'minimatch tests',
 };
+// The runner's V8 flags that are the same for every run (src/app/wasm.ts RUNNER_V8_FLAGS says the same).
+const RUNNER_V8_FLAGS = ['--max-old-space-size=128'];
 const GUARD = `(() => {
   const allowed = ${JSON.stringify(Object.keys(ALLOWED_ENV))};
   const env = process.env, now = Date.now, random = Math.random, perf = globalThis.performance;
@@ -73,39 +76,63 @@ const GUARD = `(() => {
   Math.random = () => (++draws > 5 ? fail('randomness (Math.random, beyond the 5 draws of brace-expansion)') : 0.5);
 })();`;
 
-await build({
-  entryPoints: [entry],
-  bundle: true,
-  platform: 'node',
-  format: 'iife',
-  target: `node${process.versions.node.split('.')[0]}`,
-  outfile: script,
-  // typescript: oclif reads a tsconfig only in a development checkout run through ts-node.
-  external: ['koffi', 'tar', 'typescript'],
-  logLevel: 'warning',
-  legalComments: 'none',
-  minify: true,
-  // Names stay: errors and oclif's command classes are known by them.
-  keepNames: true,
-  banner: { js: GUARD },
-  footer: { js: "globalThis.__bvisorSnapshotGuard(); delete globalThis.__bvisorSnapshotGuard; if (globalThis.__bvisorEnvRead.size) throw new Error('read process.env.' + [...globalThis.__bvisorEnvRead].join(', process.env.') + ' while the start-up snapshot is made'); delete globalThis.__bvisorEnvRead;" },
-  define: { BVISOR_PACKAGE_JSON: readFileSync(join(root, 'package.json'), 'utf8'), BVISOR_OCLIF_MANIFEST: readFileSync(join(root, 'oclif.manifest.json'), 'utf8') },
-});
+/**
+ * One snapshot: `name`.cjs bundled from `entryFile` under the guard, then `name`.blob.
+ * nodeFlags: V8 flags the blob is built with; each is part of the blob's configuration tag, so
+ * whoever starts Node from it must give exactly these (and no other V8 flag).
+ * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
+ */
+async function snapshot(name, entryFile, nodeFlags, fallback) {
+  const script = join(out, `${name}.cjs`);
+  const blob = join(out, `${name}.blob`);
+  await build({
+    entryPoints: [entryFile],
+    bundle: true,
+    platform: 'node',
+    format: 'iife',
+    target: `node${process.versions.node.split('.')[0]}`,
+    outfile: script,
+    // typescript: oclif reads a tsconfig only in a development checkout run through ts-node.
+    external: ['koffi', 'tar', 'typescript'],
+    logLevel: 'warning',
+    legalComments: 'none',
+    minify: true,
+    // Names stay: errors and oclif's command classes are known by them.
+    keepNames: true,
+    banner: { js: GUARD },
+    footer: { js: "globalThis.__bvisorSnapshotGuard(); delete globalThis.__bvisorSnapshotGuard; if (globalThis.__bvisorEnvRead.size) throw new Error('read process.env.' + [...globalThis.__bvisorEnvRead].join(', process.env.') + ' while the start-up snapshot is made'); delete globalThis.__bvisorEnvRead;" },
+    define: { BVISOR_PACKAGE_JSON: readFileSync(join(root, 'package.json'), 'utf8'), BVISOR_OCLIF_MANIFEST: readFileSync(join(root, 'oclif.manifest.json'), 'utf8') },
+  });
 
-// --no-warnings: Node warns that it has "not fully verified" some built-in modules in snapshots
-// (fs/promises, child_process…); its warning printer would read FORCE_COLOR under the guard.
-const r = spawnSync(process.execPath, ['--no-warnings', '--snapshot-blob', blob, '--build-snapshot', script], { cwd: out, encoding: 'utf8' });
-// Node warns about built-in modules it has "not fully verified" in snapshots; those it cannot
-// hold at all fail the build (and the fallback stays).
-if (r.status !== 0 || !existsSync(blob)) {
-  rmSync(out, { recursive: true, force: true });
-  // A read the guard caught is a bug in a module's top level: the build fails, loudly.
-  const caught = /Error: (read .* while the start-up snapshot is made)/.exec(r.stderr ?? '');
-  if (caught) {
-    console.error(`snapshot: ${caught[1]}\n${r.stderr.split('\n').filter((l) => l.startsWith('    at ')).slice(0, 12).join('\n')}`);
-    process.exit(1);
+  // --no-warnings: Node warns that it has "not fully verified" some built-in modules in snapshots
+  // (fs/promises, child_process…); its warning printer would read FORCE_COLOR under the guard.
+  const r = spawnSync(process.execPath, ['--no-warnings', ...nodeFlags, '--snapshot-blob', blob, '--build-snapshot', script], { cwd: out, encoding: 'utf8' });
+  // Node warns about built-in modules it has "not fully verified" in snapshots; those it cannot
+  // hold at all fail the build (and the fallback stays).
+  if (r.status !== 0 || !existsSync(blob)) {
+    rmSync(script, { force: true });
+    rmSync(blob, { force: true });
+    // A read the guard caught is a bug in a module's top level: the build fails, loudly.
+    const caught = /Error: (read .* while the start-up snapshot is made)/.exec(r.stderr ?? '');
+    if (caught) {
+      console.error(`snapshot: ${caught[1]}\n${r.stderr.split('\n').filter((l) => l.startsWith('    at ')).slice(0, 12).join('\n')}`);
+      process.exit(1);
+    }
+    console.error(`snapshot: ${name} not built (node --build-snapshot exited ${r.status}); ${fallback}\n${r.stderr.slice(-2000)}`);
+    return false;
   }
-  console.error(`snapshot: not built (node --build-snapshot exited ${r.status}); bin/bvisor will start bin/run.js\n${r.stderr.slice(-2000)}`);
+  console.log(`snapshot: ${blob} (${(statSync(blob).size / 1048576).toFixed(1)} MiB, ${process.version})`);
+  return true;
+}
+
+const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js')];
+// The wasm runner (not when another entry is given: the tests of the guard build only theirs).
+// --max-old-space-size=128 is the runner's heap cap (app/wasm.ts), the same for every run: the
+// blob is built with it so that a runner started with it may use the blob.
+const runnerEntry = join(root, 'dist', 'backends', 'wasm', 'runner-snapshot.js');
+if (!process.argv.includes('--entry') && existsSync(runnerEntry)) built.push(await snapshot('runner', runnerEntry, RUNNER_V8_FLAGS, 'the wasm runner will start runner.js'));
+if (!built.some(Boolean)) {
+  rmSync(out, { recursive: true, force: true });
   process.exit(0);
 }
 writeFileSync(join(out, 'node'), process.execPath + '\n');
@@ -115,4 +142,3 @@ const stamp = join(out, 'node.stamp');
 writeFileSync(stamp, `${process.version}\n`);
 const st = statSync(process.execPath);
 utimesSync(stamp, st.atime, st.mtime);
-console.log(`snapshot: ${blob} (${(statSync(blob).size / 1048576).toFixed(1)} MiB, ${process.version})`);

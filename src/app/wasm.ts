@@ -11,7 +11,7 @@
 //     through the one descriptor create opened for it, where delete reads it to seal the same
 //     report run seals.
 import { hostnameFor } from '../core/ids.js';
-import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, readSync, statfsSync, constants as fsConstants } from 'node:fs';
+import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, readSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
@@ -64,26 +64,80 @@ export interface WasmRun {
   seed: number | null;
 }
 
+/** The runner's V8 flags that are the same for every run: its snapshot is built with them
+ * (scripts/build-snapshot.mjs RUNNER_V8_FLAGS), since each V8 flag is part of a blob's tag. */
+export const RUNNER_V8_FLAGS = ['--max-old-space-size=128'] as const;
+
+/** How the runner starts: from its V8 start-up snapshot, or from runner.js and why not. */
+export type RunnerStart = { blob: string } | { script: string; why: string };
+
+let snapshotDirForTests: string | null = null;
+/** Test-only: where runnerStart looks for the runner's snapshot (null: dist/snapshot). */
+export function setRunnerSnapshotDirForTests(dir: string | null): void {
+  snapshotDirForTests = dir;
+}
+
+/**
+ * The runner's snapshot (dist/snapshot/runner.blob, docs/startup.md "wasm runner") when it was
+ * built by the very Node binary in use, the rule bin/bvisor follows for the CLI's: the binary
+ * recorded at build (dist/snapshot/node) is process.execPath, and its mtime is still the stamp's
+ * (an upgraded Node is another file, and would refuse the blob: exit 14, nothing run). Else
+ * runner.js, with why. Read at every launch (three small reads): a rebuilt or removed blob is seen.
+ */
+export function runnerStart(dir: string = snapshotDirForTests ?? join(packageRoot(), 'dist', 'snapshot')): RunnerStart {
+  const script = join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js');
+  const blob = join(dir, 'runner.blob');
+  let built: string;
+  try {
+    if (!statSync(blob).isFile()) return { script, why: `${blob} is not a file` };
+    built = readFileSync(join(dir, 'node'), 'utf8').replace(/\n$/, '');
+  } catch {
+    return { script, why: `no runner snapshot in ${dir} (npm run build makes it)` };
+  }
+  if (built !== process.execPath) return { script, why: `it was built by ${built}, and this is ${process.execPath}` };
+  try {
+    // The stamp's mtime was set from the binary's (utimes, millisecond precision).
+    if (Math.abs(statSync(join(dir, 'node.stamp')).mtimeMs - statSync(process.execPath).mtimeMs) >= 1) return { script, why: `${built} changed since it was built (npm run build makes it again)` };
+  } catch {
+    return { script, why: `no stamp in ${dir} (npm run build makes it)` };
+  }
+  return { blob };
+}
+
+/**
+ * The runner's command line. V8's caps back the rewritten limits: linear memory pages, and the
+ * entries of a table. From the snapshot they come after the package root, and the runner sets
+ * them itself before anything is compiled (runner-snapshot.ts, which also checks they hold):
+ * given to Node as flags, they would change the blob's configuration tag and Node would refuse it.
+ */
+export function runnerArgs(caps: FuelOptions, start: RunnerStart): string[] {
+  const wasmCaps = [`--wasm-max-mem-pages=${caps.maxPages}`, `--wasm-max-table-size=${caps.tableEntries}`];
+  return 'blob' in start ? [...RUNNER_V8_FLAGS, '--snapshot-blob', start.blob, packageRoot(), ...wasmCaps] : [...wasmCaps, ...RUNNER_V8_FLAGS, start.script];
+}
+
 /** The runner's own boundary, derived from the wasm manifest. */
 function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
   const L = m.limits;
   const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
+  const start = runnerStart();
+  const dist = join(packageRoot(), 'dist');
   return {
-    // V8's own caps back the rewritten limits: linear memory pages, and the entries of a table.
-    workload: { kind: 'process', exe: node, args: [`--wasm-max-mem-pages=${caps.maxPages}`, `--wasm-max-table-size=${caps.tableEntries}`, '--max-old-space-size=128', join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js')], cwd: '/' },
+    workload: { kind: 'process', exe: node, args: runnerArgs(caps, start), cwd: '/' },
     root: null,
     // Node reads OpenSSL's configuration at start-up; nothing else outside /usr and our code.
     // The file host loads our shim through koffi (native code: read-exec), and reaches exactly
     // the preopened directories, read-only where the manifest says so.
     filesystem: [
       grant('/usr', 'read-exec', 0),
-      grant(join(packageRoot(), 'dist'), 'read', 1),
+      grant(dist, 'read', 1),
       grant(join(packageRoot(), 'native-shim', 'build'), 'read-exec', 2),
       grant(join(packageRoot(), 'node_modules', 'koffi'), 'read-exec', 3),
       // koffi's prebuilt native module ships in a per-platform package beside it
       grant(join(packageRoot(), 'node_modules', '@koromix'), 'read-exec', 4),
       ...preopens.map((p, i) => ({ ...grant(p.host, 'read', 5 + i), access: p.readonly ? ('read' as const) : ('read-write' as const) })),
       ...(existsSync(OPENSSL_CNF) ? [{ ...grant(OPENSSL_CNF, 'read', 5 + preopens.length), recursive: false }] : []),
+      // The runner's snapshot is under dist (granted above), unless a test put it elsewhere.
+      ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read', 6 + preopens.length), recursive: false }] : []),
     ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
     network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
     spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
@@ -479,6 +533,7 @@ export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   body.evidence.push({ name: 'wasm.table-entries', source: 'rewritten table limits (all tables together)', value: w.tableEntries });
   body.evidence.push({ name: 'wasm.cache', source: 'instrumented-module cache (sha256-checked)', value: w.cache });
   body.evidence.push({ name: 'wasm.runner', source: 'runner process', value: w.spare ? 'pre-started spare' : 'started for this run' });
+  body.evidence.push({ name: 'wasm.runner-start', source: 'the runner plan’s command line', value: w.runnerPlan.launch?.workload.args.includes('--snapshot-blob') ? 'V8 start-up snapshot (runner.blob)' : 'runner.js' });
   if (w.seed !== null) body.evidence.push({ name: 'wasm.seed', source: L.workload.seed !== null && L.workload.seed !== undefined ? 'the manifest' : 'derived from the module hash', value: w.seed });
   body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
   // After a trap the engine raises (not unreachable, not out of fuel) the counter misses what the

@@ -116,7 +116,7 @@ describe('guests that fail early get a classified outcome', () => {
   });
 });
 
-/** Host pids of the runners started by this test process (descendants whose command line names runner.js). */
+/** Host pids of the runners started by this test process (descendants whose command line names runner.js or the runner's snapshot, runner.blob). */
 function ourRunners(): number[] {
   const parent = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
@@ -134,7 +134,7 @@ function ourRunners(): number[] {
   };
   return [...parent.keys()].filter((pid) => {
     try {
-      return mine(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner.js');
+      return mine(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').match(/runner\.(js|blob)/) !== null;
     } catch {
       return false;
     }

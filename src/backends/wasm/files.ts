@@ -72,6 +72,12 @@ export class FileTable {
   }
 }
 
+/** shim()'s functions, loaded on the first call of any of them. */
+function lazyShim(): ReturnType<typeof shim> {
+  let fns: ReturnType<typeof shim> | null = null;
+  return new Proxy({} as ReturnType<typeof shim>, { get: (_, k) => (fns ??= shim())[k as keyof ReturnType<typeof shim>] });
+}
+
 /** Splits a guest path for an *at() call: the parent opened beneath dir, and a plain leaf. */
 function parentAndLeaf(dir: Entry, path: string): { parent: number; leaf: string; close(): void } | number {
   if (path.startsWith('/')) return W.NOTCAPABLE;
@@ -115,7 +121,9 @@ const RIGHT_FD_WRITE = 1n << 6n;
 // i64 parameters arrive from wasm as BigInt.
 type Arg = number & bigint;
 export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number> {
-  const s = shim();
+  // The shim (koffi, a native addon: about 10 ms to load) only on the first call that needs it:
+  // a guest with no preopens never makes one, and its runner never loads koffi.
+  const s = lazyShim();
   const t = o.table;
   const dirOf = (fd: number): Entry | number => {
     const e = t.get(fd);

@@ -132,8 +132,15 @@ function message(e: unknown): string {
   return m.length > 1024 ? `${m.slice(0, 1024)}…` : m;
 }
 
-function main(): void {
+/** Reads the job from fd 3, runs it, writes the outcome to fd 4. `setup`, when given (the start
+ * from the runner's snapshot: runner-snapshot.ts), runs first and may refuse with a message. */
+export function main(setup?: () => string | null): void {
   let out: Outcome;
+  const refused = setup ? guarded(setup) : null;
+  if (refused !== null) {
+    writeSync(4, JSON.stringify(hostError(refused)) + '\n');
+    return;
+  }
   try {
     const raw = readAll(3);
     closeSync(3);
@@ -142,6 +149,14 @@ function main(): void {
     out = hostError(`the job could not be read: ${message(e)}`);
   }
   writeSync(4, JSON.stringify(out) + '\n');
+}
+
+function guarded(f: () => string | null): string | null {
+  try {
+    return f();
+  } catch (e) {
+    return message(e);
+  }
 }
 
 if (require.main === module) main();
