@@ -1,0 +1,124 @@
+// Which entry a wasm run's runner started from: its V8 start-up snapshot (dist/snapshot/runner.blob)
+// when the Node binary in use built it, else runner.js (docs/startup.md "wasm runner"). The
+// oracle is the runner process itself, found under /proc while its guest spins: its command
+// line, as the kernel holds it. The report's own evidence must agree with it.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadBundle } from '../../src/host/bundle.js';
+import { runLoaded, type RunOutcome } from '../../src/app/run.js';
+import { runnerStart, setRunnerSnapshotDirForTests } from '../../src/app/wasm.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+import { facts } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+import { I, wasmModule } from '../core/wasm/builder.js';
+
+const ROOT = join(__dirname, '..', '..');
+const SNAP = join(ROOT, 'dist', 'snapshot');
+const built = existsSync(join(SNAP, 'runner.blob'));
+if (!built) skipOrFail('snapshot', `no ${join(SNAP, 'runner.blob')} (npm run build makes it; esbuild is a development dependency)`);
+
+afterEach(() => setRunnerSnapshotDirForTests(null));
+
+/** A guest that spins until its wall limit, so its runner can be looked at. */
+function spinner(): string {
+  const d = tempDir('bvisor-wasm-snap-');
+  writeFileSync(join(d, 'm.wasm'), wasmModule({ memory: { min: 1, export: 'memory' }, funcs: [{ body: [I.loop(), I.br(0), I.end], export: '_start' }] }));
+  writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: m.wasm }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1500ms, memory: 16Mi }\n');
+  return d;
+}
+
+/** The command lines (NUL-separated words) of this process's descendants that name a runner. */
+function runnerCmdlines(): string[][] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  const out: string[][] = [];
+  for (const pid of parent.keys()) {
+    if (!mine(pid)) continue;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      if (argv.some((a) => /runner\.(js|blob)$/.test(a))) out.push(argv);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Runs the spinning guest, sampling its runner's command line; the first one seen. */
+async function runAndLook(): Promise<{ out: RunOutcome; argv: string[] | null }> {
+  let argv: string[] | null = null;
+  const timer = setInterval(() => {
+    argv ??= runnerCmdlines()[0] ?? null;
+  }, 20);
+  try {
+    const out = await runLoaded(loadBundle(spinner()), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
+    return { out, argv };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const startEvidence = (o: RunOutcome): unknown => o.report.body.evidence.find((e) => e.name === 'wasm.runner-start')?.value;
+
+/** A copy of the build's snapshot directory, changed by `edit`. */
+function snapCopy(edit: (dir: string) => void): string {
+  const d = join(tempDir('bvisor-runner-snap-'), 'snapshot');
+  mkdirSync(d);
+  for (const f of ['runner.blob', 'node', 'node.stamp']) copyFileSync(join(SNAP, f), join(d, f));
+  const st = statSync(join(SNAP, 'node.stamp'));
+  utimesSync(join(d, 'node.stamp'), st.atime, st.mtime);
+  edit(d);
+  return d;
+}
+
+describe.skipIf(!built)('the wasm runner’s start', () => {
+  it('a run starts its runner from the snapshot: the runner process’s command line names the blob', async () => {
+    expect(runnerStart()).toEqual({ blob: join(SNAP, 'runner.blob') });
+    const { out, argv } = await runAndLook();
+    expect(out.report.body.outcome).toMatchObject({ status: 'timeout' });
+    expect(argv, 'the sampler saw the runner').not.toBeNull();
+    expect(argv!.slice(1, 4)).toEqual(['--max-old-space-size=128', '--snapshot-blob', join(SNAP, 'runner.blob')]);
+    expect(argv!.slice(5)).toEqual([expect.stringMatching(/^--wasm-max-mem-pages=\d+$/), expect.stringMatching(/^--wasm-max-table-size=\d+$/)]);
+    expect(startEvidence(out)).toBe('V8 start-up snapshot (runner.blob)');
+  });
+
+  it('a blob elsewhere (not under dist) is granted to the runner, and used', async () => {
+    const d = snapCopy(() => {});
+    setRunnerSnapshotDirForTests(d);
+    const { out, argv } = await runAndLook();
+    expect(argv).toContain(join(d, 'runner.blob'));
+    expect(out.report.body.outcome).toMatchObject({ status: 'timeout' });
+  });
+
+  it('falls back to runner.js when the blob is missing or stale, or another Node built it', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [snapCopy((d) => rmSync(join(d, 'runner.blob'))), /no runner snapshot in/],
+      [join(tempDir('bvisor-runner-snap-'), 'none'), /no runner snapshot in/],
+      [snapCopy((d) => writeFileSync(join(d, 'node'), '/usr/local/bin/some-other-node\n')), /it was built by \/usr\/local\/bin\/some-other-node/],
+      [snapCopy((d) => utimesSync(join(d, 'node.stamp'), new Date(0), new Date(0))), /changed since it was built/],
+    ];
+    for (const [dir, why] of cases) expect(runnerStart(dir)).toMatchObject({ script: join(ROOT, 'dist', 'backends', 'wasm', 'runner.js'), why: expect.stringMatching(why) });
+    // a live run under the stale one: the runner is runner.js, with its caps as Node flags
+    setRunnerSnapshotDirForTests(cases[3]![0]);
+    const { out, argv } = await runAndLook();
+    expect(argv, 'the sampler saw the runner').not.toBeNull();
+    expect(argv).not.toContain('--snapshot-blob');
+    expect(argv!.slice(1)).toEqual([expect.stringMatching(/^--wasm-max-mem-pages=\d+$/), expect.stringMatching(/^--wasm-max-table-size=\d+$/), '--max-old-space-size=128', join(ROOT, 'dist', 'backends', 'wasm', 'runner.js')]);
+    expect(out.report.body.outcome).toMatchObject({ status: 'timeout' });
+    expect(startEvidence(out)).toBe('runner.js');
+  });
+});
