@@ -63,7 +63,18 @@ const GUARD = `(() => {
   const allowed = ${JSON.stringify(Object.keys(ALLOWED_ENV))};
   const env = process.env, now = Date.now, random = Math.random, perf = globalThis.performance;
   const fail = (what) => { throw new Error('read ' + what + ' while the start-up snapshot is made'); };
-  globalThis.__bvisorSnapshotGuard = () => { process.env = env; Date.now = now; Math.random = random; };
+  // The host, read natively (not through process.env): the home and temp directories, the user,
+  // the working directory. clean-stack (oclif's error printer) takes the home directory when
+  // imported, to shorten paths in stacks: it gets a name no path has, so nothing is shortened
+  // and the builder's home is not in the blob; anything else fails the build.
+  const os = require('node:os');
+  const host = { homedir: os.homedir, tmpdir: os.tmpdir, userInfo: os.userInfo, cwd: process.cwd };
+  const HOME_AT_SNAPSHOT = '/nonexistent/home-at-snapshot-time';
+  os.homedir = () => HOME_AT_SNAPSHOT;
+  os.tmpdir = () => fail('os.tmpdir()');
+  os.userInfo = () => fail('os.userInfo()');
+  process.cwd = () => fail('process.cwd()');
+  globalThis.__bvisorSnapshotGuard = () => { process.env = env; Date.now = now; Math.random = random; Object.assign(os, { homedir: host.homedir, tmpdir: host.tmpdir, userInfo: host.userInfo }); process.cwd = host.cwd; };
   const read = new Set();
   globalThis.__bvisorEnvRead = read;
   process.env = new Proxy({}, { get: (_, k) => { if (typeof k === 'string' && !allowed.includes(k)) read.add(k); return undefined; }, has: (_, k) => { if (typeof k === 'string' && !allowed.includes(k)) read.add(k); return false; }, ownKeys: () => [] });

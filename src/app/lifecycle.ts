@@ -723,7 +723,9 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
   // of a stopped container seals its report, under the lock (and loads the shim for it).
   if (state) {
     const d = derive(dir, state);
-    if (!(d.status === 'stopped' && !state.journaled && state.status !== 'creating')) return ociState(id, dir, state, d);
+    // (A journaled state whose report.json is gone is being deleted: the locked path says so.)
+    const sealing = d.status === 'stopped' && !state.journaled && state.status !== 'creating';
+    if (!sealing && !(state.journaled && !existsSync(join(dir, 'report.json')))) return ociState(id, dir, state, d);
   }
   return withLock(dir, () => {
     const s = readState(dir);

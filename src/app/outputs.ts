@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -56,6 +56,7 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
   const o = m.outputs;
   if (!o) return null;
   if (o.to !== null && !o.to.startsWith('/')) o.to = bundleDestination(o.to, bundle);
+  if (o.to !== null) refuseReachableDestination(o.to, m, paths, bundle);
   const base = outputsDir(root);
   mkdirSync(base, { recursive: true, mode: 0o700 });
   const index = join(base, runId);
@@ -103,15 +104,77 @@ function bundleDestination(to: string, bundle: Pick<OpenBundle, 'source' | 'dir'
   return join(bundle.dir, ...segs);
 }
 
+/** Whether `inner` is `outer` or beneath it (both absolute and normalised). */
+const within = (inner: string, outer: string): boolean => inner === outer || inner.startsWith(outer === '/' ? '/' : outer + '/');
+
+/** The physical path of p: its nearest existing ancestor resolved, the rest appended. */
+function physical(p: string): string {
+  let probe = p;
+  const rest: string[] = [];
+  while (!existsSync(probe)) {
+    rest.unshift(basename(probe));
+    probe = dirname(probe);
+  }
+  return join(realpathSync(probe), ...rest);
+}
+
+/**
+ * outputs.to must be out of the workload's reach: inside (or around) one of its writable grants or
+ * a writable root it could plant a symlink or a directory where commit writes as bvisor's user,
+ * and the bundle's own directory holds the manifest the next run reads. Refused before anything
+ * runs (BV_OUTPUTS), whatever the quarantine's placement.
+ */
+function refuseReachableDestination(to: string, m: NormalManifest, paths: PlanPaths, bundle: Pick<OpenBundle, 'source' | 'dir'>): void {
+  const dest = physical(to);
+  const refuse = (what: string): never => {
+    throw new BvisorError('BV_OUTPUTS', `outputs.to ${to} ${what}; nothing was run`, { hint: 'promote outputs to a directory the workload cannot write (outputs.to outside every read-write grant, and outside the bundle)' });
+  };
+  m.filesystem.forEach((g, i) => {
+    if (g.outputs || !g.access.includes('write')) return;
+    const gp = physical(paths.grants[i]?.path ?? g.path);
+    if (within(dest, gp) || within(gp, dest)) refuse(`overlaps the read-write grant filesystem[${g.index}] (${gp}): the workload could plant links where commit writes`);
+  });
+  const b = physical(bundle.dir);
+  if (within(b, dest)) refuse(`is the bundle directory or holds it (${b}): a commit could replace the manifest the next run reads`);
+  if (m.root && !m.root.readonly && paths.root && within(dest, physical(paths.root.path))) refuse(`is inside the container's writable root (${paths.root.path})`);
+}
+
+/**
+ * Whether every directory on the way to p (physical, existing part) is one only root or bvisor's
+ * own user can change: owned by one of them, and not writable by group or others unless sticky
+ * (then others cannot move what they do not own, and the next component must be ours). Only on
+ * such a path is the quarantine placed in the destination: its freeze, hashing and promotion
+ * work from descriptors, but its home must not be swapped by someone else between runs.
+ */
+function trustedPath(p: string): boolean {
+  const me = process.geteuid?.() ?? -1;
+  const ours = (uid: number): boolean => uid === 0 || uid === me;
+  let at = '/';
+  let st = lstatSync(at);
+  for (const seg of p.split('/').filter(Boolean)) {
+    const next = join(at, seg);
+    if (!existsSync(next)) break;
+    const nst = lstatSync(next);
+    if (nst.isSymbolicLink() || !ours(nst.uid)) return false;
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return false;
+    at = next;
+    st = nst;
+  }
+  return ours(st.uid) && (st.mode & 0o022) === 0;
+}
+
 /**
  * Where a directory quarantine goes so that promotion into `to` is a rename: null when the state
- * root's outputs directory is on to's filesystem already; else <to>/.bvisor-quarantine, made
- * (with to and any missing parent, each recorded to be removed if it stays empty) 0700.
+ * root's outputs directory is on to's filesystem already, or when the way to `to` is not
+ * trusted (trustedPath); else <to>/.bvisor-quarantine, made (with to and any missing parent, each
+ * recorded to be removed if it stays empty) 0700.
  */
-function destinationHome(to: string, base: string): { dir: string; made: string[] } | null {
+function destinationHome(to0: string, base: string): { dir: string; made: string[] } | null {
+  const to = physical(to0);
   let probe = to;
   while (!existsSync(probe)) probe = dirname(probe);
   if (statSync(probe).dev === statSync(base).dev) return null;
+  if (!trustedPath(to)) return null;
   const made: string[] = [];
   const want = join(to, QUARANTINE_HOME);
   const missing: string[] = [];
@@ -153,12 +216,30 @@ function rmdirQuiet(p: string): void {
  */
 function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made: readonly string[] = []): void {
   if (tmpfs) shim().bv_umount(dir);
-  rmSync(dir, { recursive: true, force: true });
+  removeFrozen(dir);
   if (index !== null && index !== dir && isLink(index)) {
     unlinkSync(index);
     if (basename(dirname(dir)) === QUARANTINE_HOME) rmdirQuiet(dirname(dir));
   }
   for (const p of made) rmdirQuiet(p);
+}
+
+/**
+ * Removes a quarantine directory. A frozen one is read-only (mode 0500); as root that does not
+ * stop the removal, rootless it does (the directory stays the user's): made writable, then removed.
+ */
+export function removeFrozen(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    const open = (dir: string): void => {
+      chmodSync(dir, 0o700);
+      for (const n of readdirSync(dir, { withFileTypes: true })) if (n.isDirectory()) open(join(dir, n.name));
+    };
+    open(path);
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** The index entry of a run's quarantine under the state root (the directory itself, or a link). */
@@ -186,8 +267,18 @@ export function stageArtifacts(plan: Plan): ReportBody['artifacts'] | undefined 
     const rc = shim().bv_remount_ro(o.quarantine);
     if (rc < 0) throw new BvisorError('BV_OUTPUTS', `freeze ${o.quarantine} (remount read-only): ${errnoName(rc)}`);
   } else {
-    chownSync(o.quarantine, 0, 0);
-    chmodSync(o.quarantine, 0o500);
+    // By descriptor, no symlink followed on the way: a name swapped since planning (the placed
+    // quarantine's parents are checked trusted, but the freeze must not trust a path) fails.
+    const s = shim();
+    const fd = s.bv_openat2(AT_FDCWD, o.quarantine, O.RDONLY | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+    if (fd < 0) throw new BvisorError('BV_OUTPUTS', `freeze ${o.quarantine}: ${errnoName(fd)}`);
+    try {
+      // Rootless, the quarantine stays the user's (it cannot be given away): read-only is the freeze.
+      if (process.geteuid?.() === 0) fchownSync(fd, 0, 0);
+      fchmodSync(fd, 0o500);
+    } finally {
+      s.bv_close(fd);
+    }
   }
   const files: Found[] = [];
   walk(o.quarantine, '', out, files, 0);
@@ -217,7 +308,7 @@ function walk(top: string, rel: string, out: NonNullable<ReportBody['artifacts']
   }
   for (const name of names) {
     const p = rel ? `${rel}/${name}` : name;
-    if (depth === 0 && name === QUARANTINE_HOME) {
+    if (name === QUARANTINE_HOME) {
       out.refused.push({ path: p, reason: 'a name bvisor reserves (where it keeps quarantines in a destination)' });
       continue;
     }
@@ -326,14 +417,26 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
   if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
-  const dest = resolve(to);
-  mkdirSync(dest, { recursive: true });
+  mkdirSync(resolve(to), { recursive: true });
+  // The destination as the host names it now, symlinks in that name resolved once; from here on
+  // everything is relative to descriptors opened with no symlink followed, so a link planted in
+  // the destination (by anyone who can write there) fails the artifact instead of redirecting
+  // bvisor's writes.
+  const dest = realpathSync(resolve(to));
   const want = o.only && o.only.length ? a.items.filter((x) => o.only!.includes(x.id) || o.only!.includes(x.path)) : a.items;
   if (o.only && o.only.length && want.length !== o.only.length) throw new BvisorError('BV_USAGE', `no artifact ${o.only.filter((x) => !a.items.some((i) => i.id === x || i.path === x)).join(', ')} in run ${report.body.runId}`, { hint: 'bvisor report shows the artifacts (id and path)' });
   const durable = o.durable ?? false;
   // A directory quarantine on the destination's filesystem: promotion is a rename (atomic,
   // no copy). A tmpfs quarantine is always another filesystem: copy, fsync, rename.
   const sameFs = !isTmpfsQuarantine(a.quarantine) && statSync(a.quarantine).dev === statSync(dest).dev;
+  const s = shim();
+  const destFd = s.bv_openat2(AT_FDCWD, dest, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  if (destFd < 0) throw new BvisorError('BV_OUTPUTS', `open the destination ${dest}: ${errnoName(destFd)}`);
+  const qFd = s.bv_openat2(AT_FDCWD, a.quarantine, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  if (qFd < 0) {
+    s.bv_close(destFd);
+    throw new BvisorError('BV_OUTPUTS', `open the quarantine ${a.quarantine}: ${errnoName(qFd)}`);
+  }
   const d: Disposition = { action: 'commit', runId: report.body.runId, to: dest, applied: [], failed: [] };
   // Decided first, durably: a crash from here on leaves a decided step without its outcome.
   sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: want.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
@@ -342,33 +445,49 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   walk(a.quarantine, '', { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found, 0);
   const inside = namesInside(found);
   const names = new Map(found.map((f) => [f.path, inside.get(f.inode)!]));
-  for (const it of want) {
-    const target = join(dest, it.path);
-    if (!target.startsWith(dest + '/') || it.path.split('/')[0] === QUARANTINE_HOME) {
-      d.failed.push({ id: it.id, path: it.path, error: 'leaves the destination' });
-      continue;
+  try {
+    for (const it of want) {
+      const target = join(dest, it.path);
+      const segs = it.path.split('/');
+      if (!target.startsWith(dest + '/') || segs.some((x) => x === '' || x === '.' || x === '..' || x === QUARANTINE_HOME)) {
+        d.failed.push({ id: it.id, path: it.path, error: 'leaves the destination' });
+        continue;
+      }
+      const name = segs.pop()!;
+      const destDir = dirBeneath(destFd, segs, true);
+      if (destDir < 0) {
+        d.failed.push({ id: it.id, path: it.path, error: `the destination's ${segs.join('/')}: ${errnoName(destDir)}${destDir === -40 ? ' (a symlink: not followed)' : ''}` });
+        continue;
+      }
+      try {
+        // Promoted by an earlier commit (a rename takes it out of the quarantine; a commit cut
+        // short by a crash may have promoted some): done when the destination holds its bytes.
+        if (!names.has(it.path)) {
+          if (hashAt(destDir, name, 1)?.sha256 === it.sha256) d.applied.push({ id: it.id, path: it.path, to: target });
+          else d.failed.push({ id: it.id, path: it.path, error: 'no longer in the quarantine' });
+          continue;
+        }
+        const n = names.get(it.path)!;
+        const srcDir = dirBeneath(qFd, segs, false);
+        if (srcDir < 0) {
+          d.failed.push({ id: it.id, path: it.path, error: `open in the quarantine: ${errnoName(srcDir)}` });
+          continue;
+        }
+        try {
+          // Rootless, the frozen quarantine (0500) is read-only to its owner too: a copy.
+          const err = promoteAt(srcDir, destDir, name, it, n, sameFs && n === 1 && process.geteuid?.() === 0, durable);
+          if (err) d.failed.push({ id: it.id, path: it.path, error: err });
+          else d.applied.push({ id: it.id, path: it.path, to: target });
+        } finally {
+          s.bv_close(srcDir);
+        }
+      } finally {
+        s.bv_close(destDir);
+      }
     }
-    // Promoted by an earlier commit (a rename takes it out of the quarantine; a commit cut short
-    // by a crash may have promoted some): done already when the destination holds its bytes.
-    if (!names.has(it.path) && sameBytes(target, it.sha256)) {
-      d.applied.push({ id: it.id, path: it.path, to: target });
-      continue;
-    }
-    const n = names.get(it.path) ?? 1;
-    const h = hashBeneath(a.quarantine, it.path, n);
-    if (typeof h === 'string' || h.sha256 !== it.sha256 || h.size !== it.size) {
-      d.failed.push({ id: it.id, path: it.path, error: typeof h === 'string' ? h : `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)` });
-      continue;
-    }
-    try {
-      // A file with other names in the quarantine is copied: a rename would take the inode
-      // those names share into the destination, and the next promotion of one would alias it.
-      if (sameFs && n === 1) promoteByRename(join(a.quarantine, it.path), target, it.mode, durable);
-      else promote(join(a.quarantine, it.path), target, it.mode, durable);
-      d.applied.push({ id: it.id, path: it.path, to: target });
-    } catch (e) {
-      d.failed.push({ id: it.id, path: it.path, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message });
-    }
+  } finally {
+    s.bv_close(destFd);
+    s.bv_close(qFd);
   }
   const sums = new Map(a.items.map((x) => [x.id, x.sha256]));
   if (d.applied.length) sink?.({ runId: d.runId, step: 'applied', action: 'commit', artifacts: d.applied.map((x) => ({ id: x.id, sha256: sums.get(x.id)!, to: x.to })) });
@@ -388,23 +507,6 @@ export function discardOutputs(root: string, report: SealedReport, sink?: (e: Di
   return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
 }
 
-/** Whether a regular file (no symlink followed) holds bytes with this sha256. */
-function sameBytes(path: string, sha256: string): boolean {
-  let fd = -1;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    if (!fstatSync(fd).isFile()) return false;
-    const hash = createHash('sha256');
-    const buf = Buffer.alloc(1 << 16);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
-    return hash.digest('hex') === sha256;
-  } catch {
-    return false;
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-}
-
 /** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. */
 function isTmpfsQuarantine(dir: string): boolean {
   try {
@@ -414,56 +516,109 @@ function isTmpfsQuarantine(dir: string): boolean {
   }
 }
 
-/** copy + fsync + rename (the quarantine is read-only and often another filesystem). */
-function promote(src: string, target: string, mode: number, durable: boolean): void {
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = join(dirname(target), `.bvisor-commit-${randomBytes(6).toString('hex')}`);
-  const input = openSync(src, 'r');
-  const output = openSync(tmp, 'wx', mode & 0o777 & ~0o022);
-  try {
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = readSync(input, buf, 0, buf.length, null);
-      if (n === 0) break;
-      let off = 0;
-      while (off < n) off += writeSync(output, buf, off, n - off);
+const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
+
+/** The directory `segs` beneath dirFd (O_PATH), each made (0755) when `make`, none a symlink;
+ * a negative errno when it cannot be (ELOOP: a symlink on the way). */
+function dirBeneath(dirFd: number, segs: readonly string[], make: boolean): number {
+  const s = shim();
+  let fd = s.bv_openat2(dirFd, '.', O.PATH | O.DIRECTORY, 0, BENEATH);
+  for (const seg of segs) {
+    if (fd < 0) return fd;
+    if (make) {
+      const rc = s.bv_mkdirat(fd, seg, 0o755);
+      if (rc < 0 && rc !== -17) {
+        s.bv_close(fd);
+        return rc;
+      }
     }
-    fsyncSync(output);
-  } catch (e) {
-    closeSync(output);
-    rmSync(tmp, { force: true });
-    throw e;
-  } finally {
-    closeSync(input);
+    const next = s.bv_openat2(fd, seg, O.PATH | O.DIRECTORY, 0, BENEATH);
+    s.bv_close(fd);
+    fd = next;
   }
-  closeSync(output);
-  renameSync(tmp, target);
-  if (durable) {
-    const dfd = openSync(dirname(target), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+  return fd;
+}
+
+/** Hash of the regular file `name` in dirFd (no symlink followed), which must have `names` names. */
+function hashAt(dirFd: number, name: string, names: number): { sha256: string; size: number; mode: number; fd: number } | null {
+  const s = shim();
+  const fd = s.bv_openat2(dirFd, name, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH);
+  if (fd < 0) return null;
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.nlink !== names) {
+    s.bv_close(fd);
+    return null;
+  }
+  const hash = createHash('sha256');
+  const buf = Buffer.alloc(1 << 16);
+  let size = 0;
+  for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) hash.update(buf.subarray(0, n));
+  const out = { sha256: hash.digest('hex'), size, mode: st.mode, fd };
+  // The caller that promotes keeps the descriptor; others close it.
+  return out;
+}
+
+function fsyncDirFd(dirFd: number): void {
+  const s = shim();
+  const fd = s.bv_openat2(dirFd, '.', O.RDONLY | O.DIRECTORY, 0, BENEATH);
+  if (fd < 0) throw new Error(`fsync: ${errnoName(fd)}`);
+  try {
+    fsyncSync(fd);
+  } finally {
+    s.bv_close(fd);
   }
 }
 
-/** rename within one filesystem: the file becomes bvisor's (root's, mode without group/other
- * write), as a copied one would be, then moves into place whole. */
-function promoteByRename(src: string, target: string, mode: number, durable: boolean): void {
-  mkdirSync(dirname(target), { recursive: true });
-  chownSync(src, 0, 0);
-  chmodSync(src, mode & 0o777 & ~0o022);
-  renameSync(src, target);
-  if (durable) {
-    for (const d of [dirname(target), dirname(src)]) {
-      const dfd = openSync(d, 'r');
-      try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
+/**
+ * Re-verifies one artifact and promotes it, all relative to descriptors: by rename within one
+ * filesystem (the very inode, made root's and without group/other write first, through the
+ * descriptor that was hashed), else copy into a new file beside the target, fsync, rename. The
+ * destination's entry is replaced whole; a symlink there is replaced, never followed. An error
+ * text, or null.
+ */
+function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number }, names: number, byRename: boolean, durable: boolean): string | null {
+  const s = shim();
+  const h = hashAt(srcDir, name, names);
+  if (!h) return 'changed into something other than a regular file with only the names it had';
+  try {
+    if (h.sha256 !== it.sha256 || h.size !== it.size) return `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)`;
+    const mode = it.mode & 0o777 & ~0o022;
+    if (byRename) {
+      if (process.geteuid?.() === 0) fchownSync(h.fd, 0, 0);
+      fchmodSync(h.fd, mode);
+      const rc = s.bv_renameat(srcDir, name, destDir, name);
+      if (rc < 0) return `rename: ${errnoName(rc)}`;
+      if (durable) {
+        fsyncDirFd(destDir);
+        fsyncDirFd(srcDir);
       }
+      return null;
     }
+    const tmp = `.bvisor-commit-${randomBytes(6).toString('hex')}`;
+    const out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
+    if (out < 0) return `create ${tmp}: ${errnoName(out)}`;
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (let pos = 0, n; (n = readSync(h.fd, buf, 0, buf.length, pos)) > 0; pos += n) {
+        let off = 0;
+        while (off < n) off += writeSync(out, buf, off, n - off);
+      }
+      fsyncSync(out);
+    } catch (e) {
+      s.bv_close(out);
+      s.bv_unlinkat(destDir, tmp, 0);
+      return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    }
+    s.bv_close(out);
+    const rc = s.bv_renameat(destDir, tmp, destDir, name);
+    if (rc < 0) {
+      s.bv_unlinkat(destDir, tmp, 0);
+      return `rename: ${errnoName(rc)}`;
+    }
+    if (durable) fsyncDirFd(destDir);
+    return null;
+  } finally {
+    s.bv_close(h.fd);
   }
 }
 

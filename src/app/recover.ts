@@ -5,7 +5,7 @@
 // leaves, the quarantine, promoted bytes), then acted on: orphans killed, leftovers removed,
 // quarantines of attempts that never completed discarded, each recorded in a recovery entry.
 // `list` shows the same classification read-only; `gc` acts on it before its own sweep.
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, chmodSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync,  unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, ProcRef, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
@@ -17,7 +17,7 @@ import { errnoName } from '../host/facts.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
-import { QUARANTINE_HOME } from './outputs.js';
+import { QUARANTINE_HOME, removeFrozen } from './outputs.js';
 import { containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
@@ -108,18 +108,8 @@ export const quarantineDirs: OutputsView = {
       const rc = shim().bv_umount(path);
       if (rc < 0 && isMountPoint(path)) throw new Error(`umount ${path}: ${errnoName(rc)}`);
     }
-    try {
-      rmSync(path, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-      // A frozen quarantine (read-only directories), rootless: writable again, then removed.
-      const open = (dir: string): void => {
-        chmodSync(dir, 0o700);
-        for (const n of readdirSync(dir, { withFileTypes: true })) if (n.isDirectory()) open(join(dir, n.name));
-      };
-      open(path);
-      rmSync(path, { recursive: true, force: true });
-    }
+    // A frozen quarantine is read-only: rootless, made writable first.
+    removeFrozen(path);
     if (placed) {
       unlinkSync(index);
       try {

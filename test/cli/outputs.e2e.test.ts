@@ -4,10 +4,10 @@
 // ENOSPC for the limits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { cli } from '../helpers/cli.js';
+import { BVISOR, cli } from '../helpers/cli.js';
 import { keepRoot, newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { plan } from '../../src/core/planner.js';
@@ -275,11 +275,92 @@ describe('outputs (e2e)', () => {
   it('a workload cannot name the reserved .bvisor-quarantine (a commit never writes where quarantines live)', () => {
     const root = newRoot();
     const dest = join(work, `dest-res-${Math.random().toString(36).slice(2, 8)}`);
-    expect(cli(['--root', root, 'run', '-b', bundle('mkdir -p /out/.bvisor-quarantine/x; printf a > /out/.bvisor-quarantine/x/f; printf ok > /out/ok', `{ path: /out, to: ${dest} }`), 'res-1']).status).toBe(0);
+    expect(cli(['--root', root, 'run', '-b', bundle('mkdir -p /out/.bvisor-quarantine/x /out/sub/.bvisor-quarantine; printf a > /out/.bvisor-quarantine/x/f; printf b > /out/sub/.bvisor-quarantine/g; printf ok > /out/ok', `{ path: /out, to: ${dest} }`), 'res-1']).status).toBe(0);
     const a = lastReport(root).body.artifacts;
     expect(a.items.map((x: { path: string }) => x.path)).toEqual(['ok']);
-    expect(a.refused.map((x: { path: string }) => x.path)).toEqual(['.bvisor-quarantine']);
+    // At any depth: `commit --to` an ancestor would otherwise write into another run's home.
+    expect(a.refused.map((x: { path: string }) => x.path)).toEqual(['.bvisor-quarantine', 'sub/.bvisor-quarantine']);
     expect(cli(['--root', root, 'discard', 'res-1']).status).toBe(0);
+  });
+
+  it('a destination the workload could reach is refused before anything runs: inside or around a read-write grant, or the bundle itself', () => {
+    const root = newRoot();
+    const data = join(work, `reach-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(join(data, 'results'), { recursive: true });
+    const grantLine = `  - { path: ${data}, access: read-write }\n`;
+    const withGrant = (to: string): string => {
+      const b = bundle(`printf ran > ${data}/ran`, `{ path: /out, to: ${to} }`);
+      writeFileSync(join(b, 'boundary.yaml'), readFileSync(join(b, 'boundary.yaml'), 'utf8').replace('filesystem:\n', `filesystem:\n${grantLine}`));
+      return b;
+    };
+    for (const [to, why] of [
+      [join(data, 'results'), /overlaps the read-write grant filesystem\[0\]/],
+      [work, /overlaps the read-write grant filesystem\[0\]/],
+      ['./', /is the bundle directory or holds it/],
+    ] as const) {
+      const r = cli(['--root', root, 'run', '-b', withGrant(to), 'reach-1']);
+      expect(r.status, r.stderr).toBe(125);
+      expect(r.stderr).toMatch(/BV_OUTPUTS: outputs\.to .* nothing was run/);
+      expect(r.stderr).toMatch(why);
+      expect(existsSync(join(data, 'ran'))).toBe(false);
+    }
+    expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
+  });
+
+  it('commit never follows a symlink in the destination: whoever can write there cannot redirect bvisor\'s writes', () => {
+    const root = newRoot();
+    const dest = join(work, `dest-sym-${Math.random().toString(36).slice(2, 8)}`);
+    const victim = join(work, `victim-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(victim, { recursive: true });
+    expect(cli(['--root', root, 'run', '-b', bundle('mkdir /out/sub; printf evil > /out/sub/f; printf fine > /out/top', `{ path: /out, to: ${dest} }`), 'sym-1']).status).toBe(0);
+    // Someone who may write the destination plants a link where sub/ will go.
+    mkdirSync(dest, { recursive: true });
+    symlinkSync(victim, join(dest, 'sub'));
+    const c = cli(['--root', root, 'commit', 'sym-1']);
+    expect(c.status).toBe(1);
+    expect(c.stderr).toMatch(/sub\/f: the destination's sub: ELOOP \(a symlink: not followed\)/);
+    expect(readdirSync(victim)).toEqual([]);
+    expect(readFileSync(join(dest, 'top'), 'utf8')).toBe('fine');
+    expect(cli(['--root', root, 'discard', 'sym-1']).status).toBe(0);
+  });
+
+  it.skipIf(!shmApart)('the quarantine is placed in a destination only on a path no one else can change; elsewhere it stays under the state root', () => {
+    const root = keepRoot(mkdtempSync('/dev/shm/bvisor-test-'));
+    try {
+      const open = join(work, `open-${Math.random().toString(36).slice(2, 8)}`);
+      mkdirSync(open, { recursive: true });
+      chmodSync(open, 0o777); // writable by anyone, not sticky: its entries can be swapped
+      const dest = join(open, 'results');
+      expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/x', `{ path: /out, to: ${dest} }`), 'open-1']).status).toBe(0);
+      const r = lastReport(root).body;
+      expect(r.artifacts.quarantine).toBe(join(root, 'outputs', r.runId));
+      expect(lstatSync(r.artifacts.quarantine).isDirectory()).toBe(true);
+      expect(existsSync(join(dest, '.bvisor-quarantine'))).toBe(false);
+      expect(cli(['--root', root, 'commit', 'open-1']).status).toBe(0);
+      expect(readFileSync(join(dest, 'x'), 'utf8')).toBe('x');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('rootless: the quarantine is frozen read-only (it stays the user\'s), committed by copy, discarded', () => {
+    const base = tempDir();
+    chmodSync(base, 0o777);
+    const b = bundle('printf mine > /out/f', '{ path: /out }');
+    const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
+    const r = as65534('run', '-b', b, 'rl-1');
+    expect(r.status, r.stderr).toBe(0);
+    const [runId] = readdirSync(join(base, 'root', 'outputs'));
+    const q = join(base, 'root', 'outputs', runId!);
+    expect(statSync(q).mode & 0o777).toBe(0o500);
+    expect(statSync(q).uid).toBe(65534);
+    const c = as65534('commit', 'rl-1', '--to', join(base, 'dest'));
+    expect(c.status, c.stderr).toBe(0);
+    expect(readFileSync(join(base, 'dest', 'f'), 'utf8')).toBe('mine');
+    expect(existsSync(q)).toBe(false);
+    expect(as65534('run', '-b', b, 'rl-2').status).toBe(0);
+    expect(as65534('discard', 'rl-2').status).toBe(0);
+    expect(readdirSync(join(base, 'root', 'outputs'))).toEqual([]);
   });
 
   it('the planner refuses limits it could not enforce (rootless: no tmpfs on the host)', () => {

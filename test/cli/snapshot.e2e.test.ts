@@ -89,7 +89,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(stale.stdout).toContain('valid (linux workload)');
     expect(stale.stderr).toMatch(/start-up snapshot not used: .* changed since it was built/);
     expect(run({ BVISOR_NO_SNAPSHOT: '1' }).stderr).toContain('start-up snapshot not used: BVISOR_NO_SNAPSHOT is set');
-    expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG or FORCE_COLOR is set');
+    expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG, FORCE_COLOR or OCLIF_COLUMNS is set');
     spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'bvisor.blob')]);
     const none = run();
     expect(none.status).toBe(0);
