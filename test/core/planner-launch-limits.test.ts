@@ -28,10 +28,12 @@ function run(m: NormalManifest, host: HostFacts, extra: Partial<PlanInput> = {})
 }
 
 describe('cgroup v2', () => {
-  const p = run(manifestOf('limits: { memory: 64Mi, processes: 16, cpus: 0.5 }\n'), v2Host());
+  // Planned inside each test: a plan made while the block is collected is made before Stryker
+  // activates a mutant, so no mutant would reach it.
+  const plan1 = (): Plan => run(manifestOf('limits: { memory: 64Mi, processes: 16, cpus: 0.5 }\n'), v2Host());
 
   it('memory.max is the limit and swap is off; pids.max; cpu.max is QUOTA PERIOD over a 100 ms period', () => {
-    expect(p.launch!.cgroup.limits).toEqual([
+    expect(plan1().launch!.cgroup.limits).toEqual([
       { clause: 'limits.memory', version: 2, controller: 'memory', file: 'memory.max', value: String(64 * 2 ** 20) },
       { clause: 'limits.memory', version: 2, controller: 'memory', file: 'memory.swap.max', value: '0' },
       { clause: 'limits.processes', version: 2, controller: 'pids', file: 'pids.max', value: '16' },
@@ -40,10 +42,10 @@ describe('cgroup v2', () => {
   });
 
   it('a cgroup holds them: no rlimit stands in', () => {
-    expect(p.launch!.rlimits).toEqual([]);
-    expect(p.launch!.cgroup.parent).toBe('bvisor-test');
-    expect(p.launch!.cgroup.placements).toHaveLength(1);
-    expect(p.launch!.memoryBytes).toBe(64 * 2 ** 20);
+    expect(plan1().launch!.rlimits).toEqual([]);
+    expect(plan1().launch!.cgroup.parent).toBe('bvisor-test');
+    expect(plan1().launch!.cgroup.placements).toHaveLength(1);
+    expect(plan1().launch!.memoryBytes).toBe(64 * 2 ** 20);
   });
 
   it('two cores are 200000 of each 100000', () => {
