@@ -69,9 +69,16 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
     const st = fstatSync(fd);
     if (!st.isFile()) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
     if (st.size > MAX_MANIFEST_BYTES) throw new BvisorError('BV_MANIFEST_INVALID', `${join(shown, MANIFEST_NAME)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
-    const buf = Buffer.alloc(MAX_MANIFEST_BYTES + 1);
+    // Sized from fstat (zero-filling the largest allowed size cost a millisecond per launch), and
+    // grown if the file grows while it is read, up to one byte past the limit.
+    let buf = Buffer.alloc(Math.min(MAX_MANIFEST_BYTES + 1, st.size + 4096));
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        const bigger = Buffer.alloc(Math.min(MAX_MANIFEST_BYTES + 1, buf.length * 2));
+        buf.copy(bigger);
+        buf = bigger;
+      }
       const r = readSync(fd, buf, n, buf.length - n, null);
       if (r === 0) break;
       n += r;

@@ -97,3 +97,29 @@ describe('bundle paths', () => {
     expect(readdirSync(r).sort()).toEqual(['bin', 'etc', 'up', 'usr']);
   });
 });
+
+describe('manifest size', () => {
+  // The limit is 1 MiB (docs: a manifest is a short YAML file); the reader sizes its buffer from
+  // fstat, so a file at the limit reads whole and one byte more is refused.
+  const LIMIT = 1024 * 1024;
+  it('reads a manifest of exactly 1 MiB whole, and refuses one byte more', () => {
+    const dir = tempDir();
+    const head = 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\n';
+    writeFileSync(join(dir, 'boundary.yaml'), head + '#'.repeat(LIMIT - head.length - 1) + '\n');
+    const b = openBundle(dir);
+    try {
+      expect(b.manifestText.length).toBe(LIMIT);
+      expect(b.manifestText.endsWith('#\n')).toBe(true);
+    } finally {
+      b.cleanup();
+    }
+    writeFileSync(join(dir, 'boundary.yaml'), head + '#'.repeat(LIMIT - head.length) + '\n');
+    try {
+      openBundle(dir).cleanup();
+      expect.unreachable('a manifest over 1 MiB was read');
+    } catch (e) {
+      expect((e as BvisorError).code).toBe('BV_MANIFEST_INVALID');
+      expect((e as BvisorError).message).toMatch(/is larger than 1048576 bytes/);
+    }
+  });
+});
