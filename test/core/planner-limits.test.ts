@@ -48,6 +48,9 @@ describe('a requested limit is echoed as the manifest wrote it', () => {
     ['output', '64Ki', '64Ki'],
     ['processes', '8', '8'],
     ['openFiles', '64', '64'],
+    // Counts are numbers, not sizes (schema: integer): 1024 and more stay digits, never "1Ki".
+    ['processes', '2048', '2048'],
+    ['openFiles', '1024', '1024'],
     ['cpus', '0.5', '0.5'],
   ])('limits.%s: %s → %s', (name, written, words) => {
     const p = run(manifestOf(PROC + `limits: { ${name}: ${written} }\n`));
