@@ -96,6 +96,11 @@ describe('stdin: { file } rootless: the caller is the workload, so its own open 
     expect(stdioRefusal(p)).toBeUndefined();
     expect(stdioClause(p)).toMatchObject({ verdict: 'enforced', mechanism: 'linux:stdio(file by fd)' });
   });
+
+  it('a file whose mode was not read is refused rootless too (no fact, no admission)', () => {
+    const { mode: _m, ...noMode } = stdinFile({});
+    expect(stdioRefusal(planWith(v2Host(), { stdin: noMode }))?.code).toBe('BV_PLAN_STDIN');
+  });
 });
 
 describe('stdin: { file } that is not a readable regular file', () => {
