@@ -45,6 +45,10 @@ describe('linux.namespaces: joining the engine’s network namespace by path', (
     expect(network(p)).toEqual({ clause: 'network', requested: 'the network namespace /run/netns/cni-1', guarantee: 'enforced', verdict: 'enforced', mechanism: 'linux:setns(net) around clone3', reason: expect.stringMatching(/engine's network namespace/) });
     expect(p.launch!.oci!.netns).toEqual({ path: '/run/netns/cni-1', dev: '4', ino: '4026532999' });
     expect(p.launch!.namespaces).not.toContain('net');
+    // The network clause is the one replaced: still one of it, and the workload clause (the
+    // first one) is still the workload's.
+    expect(p.clauses.filter((c) => c.clause === 'network')).toHaveLength(1);
+    expect(p.clauses[0]).toMatchObject({ clause: 'workload', verdict: 'enforced' });
   });
 
   it('rootless: refused on the config path (entering a namespace the host owns needs CAP_SYS_ADMIN over it)', () => {
