@@ -63,6 +63,15 @@ describe('as root without user namespaces the workload would be host root', () =
     expect(refusal(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), host))?.reason).toMatch(/\(unavailable\)$/);
   });
 
+  it('a workload refused as host root keeps that refusal even when its program is outside every grant too (one refusal per clause: the first reason)', () => {
+    const host = hybridHost();
+    host.userns = { ...host.userns, canCreate: false, error: 'user.max_user_namespaces is 0' };
+    const p = run(proc('/usr/bin/true', '  - { path: /srv, access: read }\n'), host);
+    expect(p.refusals.filter((r) => r.clause === 'workload')).toEqual([expect.objectContaining({ code: 'BV_PLAN_HOST_ROOT' })]);
+    // The same manifest where user namespaces work: the missing grant is what is refused.
+    expect(refusal(run(proc('/usr/bin/true', '  - { path: /srv, access: read }\n')))?.code).toBe('BV_PLAN_EXE_NOT_GRANTED');
+  });
+
   it('rootless without user namespaces the workload is the caller, not host root', () => {
     const host = hybridHost();
     host.userns = { ...host.userns, canCreate: false };
