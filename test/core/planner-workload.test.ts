@@ -72,6 +72,22 @@ describe('as root without user namespaces the workload would be host root', () =
     expect(refusal(run(proc('/usr/bin/true', '  - { path: /srv, access: read }\n')))?.code).toBe('BV_PLAN_EXE_NOT_GRANTED');
   });
 
+  it('the launch runs the program by its physical path (the one planned), argv[0] as written', () => {
+    // /usr/bin/sh is a symlink to dash on Debian: the fact the planner gets is the physical file.
+    const p = run(proc('/usr/bin/sh', '  - { path: /usr, access: read-exec }\n'), hybridHost(), { exe: file('/usr/bin/dash') });
+    expect(p.launch!.workload).toMatchObject({ kind: 'process', path: '/usr/bin/dash', argv0: '/usr/bin/sh' });
+  });
+
+  it('the namespaces a launch makes: none for a wasm plan (its runner is planned apart), no user namespace where none can be made', () => {
+    expect(run(manifestOf('workload:\n  wasm: { module: m.wasm }\n')).launch!.namespaces).toEqual([]);
+    const host = hybridHost();
+    expect(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), host).launch!.namespaces).toContain('user');
+    host.identity = { uid: 1000, gid: 1000, euid: 1000, egid: 1000 };
+    host.userns = { ...host.userns, canCreate: false, unprivilegedCanCreate: false };
+    const p = run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), host);
+    expect(p.launch?.namespaces ?? []).not.toContain('user');
+  });
+
   it('rootless without user namespaces the workload is the caller, not host root', () => {
     const host = hybridHost();
     host.userns = { ...host.userns, canCreate: false };
