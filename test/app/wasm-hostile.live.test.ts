@@ -3,7 +3,8 @@
 // a guest that grows a table to 10M entries under 8Mi is refused the growth, and the runner's
 // resident memory stays bounded. Oracles: the guest's own output, the runner's /proc entry
 // (VmHWM, read while it runs), and twins whose outcome flips.
-import { writeFileSync, readFileSync, readdirSync, chmodSync } from 'node:fs';
+import { writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { descendants } from '../helpers/wait.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -118,27 +119,7 @@ describe('guests that fail early get a classified outcome', () => {
 
 /** Host pids of the runners started by this test process (descendants whose command line names runner.js or the runner's snapshot, runner.blob). */
 function ourRunners(): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const mine = (pid: number): boolean => {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  return [...parent.keys()].filter((pid) => {
-    try {
-      return mine(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').match(/runner\.(js|blob)/) !== null;
-    } catch {
-      return false;
-    }
-  });
+  return descendants().filter((d) => d.argv.join('\0').match(/runner\.(js|blob)/) !== null).map((d) => d.pid);
 }
 
 /** Runs a bundle while sampling its runner's VmHWM (kB → bytes); the highest value seen. */

@@ -2,7 +2,8 @@
 // when the Node binary in use built it, else runner.js (docs/startup.md "wasm runner"). The
 // oracle is the runner process itself, found under /proc while its guest spins: its command
 // line, as the kernel holds it. The report's own evidence must agree with it.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { descendants } from '../helpers/wait.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/host/bundle.js';
@@ -31,31 +32,7 @@ function spinner(): string {
 
 /** The command lines (NUL-separated words) of this process's descendants that name a runner. */
 function runnerCmdlines(): string[][] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const mine = (pid: number): boolean => {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  const out: string[][] = [];
-  for (const pid of parent.keys()) {
-    if (!mine(pid)) continue;
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv.some((a) => /runner\.(js|blob)$/.test(a))) out.push(argv);
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return descendants().map((d) => d.argv).filter((argv) => argv.some((a) => /runner\.(js|blob)$/.test(a)));
 }
 
 /** Runs the spinning guest, sampling its runner's command line; the first one seen. */

@@ -9,7 +9,7 @@ import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
 import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
-import { validatePlan } from '../../src/contract/generated/validators.js';
+import { checkedPlan, clauseOf } from '../helpers/plans.js';
 import { hybridHost } from '../helpers/hosts.js';
 
 const PROC = 'workload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n';
@@ -20,14 +20,9 @@ const exe: PathFact = { path: '/usr/bin/true', kind: 'file', dev: '1', ino: '3',
 function run(m: NormalManifest, extra: Partial<PlanInput> = {}, host: HostFacts = hybridHost()): Plan {
   const paths: PlanPaths = { grants: m.workload.kind === 'process' ? [usr] : [], exe: m.workload.kind === 'process' ? exe : null, module: m.workload.kind === 'wasm' ? { ...exe, path: '/b/m.wasm' } : null, root: null };
   const p = plan({ manifest: m, host, paths, cgroupParent: null, ...extra }, sha256Hex);
-  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
-  return p;
+  return checkedPlan(p);
 }
-const clause = (p: Plan, name: string) => {
-  const c = p.clauses.find((x) => x.clause === name);
-  if (!c) throw new Error(`no clause ${name} in ${p.clauses.map((x) => x.clause).join(',')}`);
-  return c;
-};
+const clause = clauseOf;
 const requested = (yaml: string, name: string, extra: Partial<PlanInput> = {}) => clause(run(manifestOf(yaml), extra), name).requested;
 
 describe('the words of each clause', () => {

@@ -10,7 +10,7 @@ import { parseSize } from '../../src/core/units.js';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
 import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
-import { validatePlan } from '../../src/contract/generated/validators.js';
+import { checkedPlan, clauseOf } from '../helpers/plans.js';
 import { hybridHost } from '../helpers/hosts.js';
 
 const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
@@ -25,14 +25,9 @@ function run(m: NormalManifest, host: HostFacts = hybridHost()): Plan {
     root: null,
   };
   const p = plan({ manifest: m, host, paths, cgroupParent: 'bvisor-test' }, sha256Hex);
-  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
-  return p;
+  return checkedPlan(p);
 }
-const clause = (p: Plan, name: string) => {
-  const c = p.clauses.find((x) => x.clause === name);
-  if (!c) throw new Error(`no clause ${name} in ${p.clauses.map((x) => x.clause).join(',')}`);
-  return c;
-};
+const clause = clauseOf;
 
 const PROC = 'workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\n';
 const WASM = 'workload:\n  wasm: { module: m.wasm }\n';

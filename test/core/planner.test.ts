@@ -7,7 +7,7 @@ import { loadManifest, type NormalManifest, type NormalGrant } from '../../src/c
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
 import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
-import { validatePlan } from '../../src/contract/generated/validators.js';
+import { checkedPlan, clauseOf } from '../helpers/plans.js';
 import { hybridHost, v2Host, bareHost } from '../helpers/hosts.js';
 
 // Facts as the host layer reports them: a directory owned by a regular user (so a write grant
@@ -31,15 +31,10 @@ function pathsFor(m: NormalManifest, overrides: Partial<PlanPaths> = {}): PlanPa
 
 function run(m: NormalManifest, host: HostFacts, extra: Partial<PlanInput> = {}): Plan {
   const p = plan({ manifest: m, host, paths: pathsFor(m), cgroupParent: null, ...extra }, sha256Hex);
-  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
-  return p;
+  return checkedPlan(p);
 }
 
-const clause = (p: Plan, name: string) => {
-  const c = p.clauses.find((x) => x.clause === name);
-  if (!c) throw new Error(`no clause ${name} in ${p.clauses.map((x) => x.clause).join(',')}`);
-  return c;
-};
+const clause = clauseOf;
 
 const HELLO = `workload:
   process: { exe: /usr/bin/echo, args: [hi] }

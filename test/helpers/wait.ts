@@ -1,5 +1,5 @@
 // Waiting on the outside world: a condition polled until it holds, and whether a pid still runs.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -37,4 +37,32 @@ export function running(ref: ProcRefLike | null | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** This process's descendants now, with their command lines (NUL-separated words), from /proc. */
+export function descendants(): Array<{ pid: number; argv: string[] }> {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  const out: Array<{ pid: number; argv: string[] }> = [];
+  for (const pid of parent.keys()) {
+    if (!mine(pid)) continue;
+    try {
+      out.push({ pid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean) });
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
