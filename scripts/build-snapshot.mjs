@@ -15,6 +15,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The first `flags` (x86) or `Features` (arm) line of /proc/cpuinfo, as it is. */
+function cpuFlags() {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\b/.test(l)) ?? '';
+  } catch {
+    return '';
+  }
+}
 // --entry FILE --out DIR: another entry and place (test/cli/snapshot.e2e.test.ts proves the guard
 // with entries that read what they must not); by default the CLI's.
 const opt = (name, dflt) => (process.argv.includes(name) ? resolve(process.argv[process.argv.indexOf(name) + 1]) : dflt);
@@ -147,6 +156,11 @@ if (!built.some(Boolean)) {
   process.exit(0);
 }
 writeFileSync(join(out, 'node'), process.execPath + '\n');
+// The CPU's features: V8's configuration tag, which a blob carries, includes the features it
+// detected (CPUID), so a blob built here is refused (exit 14) on a CPU with others: a VM, another
+// machine the package was copied to. The first flags line of /proc/cpuinfo stands for them;
+// bin/bvisor and the runner's start compare it (an unneeded fallback at worst).
+writeFileSync(join(out, 'cpu'), cpuFlags() + '\n');
 // The stamp carries the Node binary's mtime: bin/bvisor compares the two with test -nt/-ot
 // (shell built-ins, no process), so a replaced binary (an upgrade) never meets an old blob.
 const stamp = join(out, 'node.stamp');

@@ -95,6 +95,13 @@ export function runnerStart(dir: string = snapshotDirForTests ?? join(packageRoo
     return { script, why: `no runner snapshot in ${dir} (npm run build makes it)` };
   }
   if (built !== process.execPath) return { script, why: `it was built by ${built}, and this is ${process.execPath}` };
+  // V8's configuration tag includes the CPU features it detects (scripts/build-snapshot.mjs).
+  const flagsLine = (text: string): string => text.split('\n').find((l) => /^(flags|Features)\b/.test(l)) ?? '';
+  try {
+    if (flagsLine(readFileSync('/proc/cpuinfo', 'utf8')) !== readFileSync(join(dir, 'cpu'), 'utf8').replace(/\n$/, '')) return { script, why: 'this CPU\'s features are not those of the machine that built it (V8 would refuse the blob)' };
+  } catch {
+    return { script, why: `no CPU record in ${dir} (npm run build makes it)` };
+  }
   try {
     // The stamp's mtime was set from the binary's (utimes, millisecond precision).
     if (Math.abs(statSync(join(dir, 'node.stamp')).mtimeMs - statSync(process.execPath).mtimeMs) >= 1) return { script, why: `${built} changed since it was built (npm run build makes it again)` };

@@ -55,7 +55,7 @@ const startEvidence = (o: RunOutcome): unknown => o.report.body.evidence.find((e
 function snapCopy(edit: (dir: string) => void): string {
   const d = join(tempDir('bvisor-runner-snap-'), 'snapshot');
   mkdirSync(d);
-  for (const f of ['runner.blob', 'node', 'node.stamp']) copyFileSync(join(SNAP, f), join(d, f));
+  for (const f of ['runner.blob', 'node', 'node.stamp', 'cpu']) copyFileSync(join(SNAP, f), join(d, f));
   const st = statSync(join(SNAP, 'node.stamp'));
   utimesSync(join(d, 'node.stamp'), st.atime, st.mtime);
   edit(d);
@@ -87,6 +87,8 @@ describe.skipIf(!built)('the wasm runner’s start', () => {
       [join(tempDir('bvisor-runner-snap-'), 'none'), /no runner snapshot in/],
       [snapCopy((d) => writeFileSync(join(d, 'node'), '/usr/local/bin/some-other-node\n')), /it was built by \/usr\/local\/bin\/some-other-node/],
       [snapCopy((d) => utimesSync(join(d, 'node.stamp'), new Date(0), new Date(0))), /changed since it was built/],
+      // (a blob built on another CPU: V8 would refuse it, exit 14, as it did in the VM of test/vm)
+      [snapCopy((d) => writeFileSync(join(d, 'cpu'), 'flags\t\t: fpu some-other-cpu\n')), /CPU's features are not those of the machine that built it/],
     ];
     for (const [dir, why] of cases) expect(runnerStart(dir)).toMatchObject({ script: join(ROOT, 'dist', 'backends', 'wasm', 'runner.js'), why: expect.stringMatching(why) });
     // a live run under the stale one: the runner is runner.js, with its caps as Node flags

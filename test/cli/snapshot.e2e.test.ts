@@ -88,6 +88,14 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(stale.status).toBe(0);
     expect(stale.stdout).toContain('valid (linux workload)');
     expect(stale.stderr).toMatch(/start-up snapshot not used: .* changed since it was built/);
+    utimesSync(join(p, 'dist', 'snapshot', 'node.stamp'), statSync(join(ROOT, 'dist', 'snapshot', 'node.stamp')).atime, statSync(join(ROOT, 'dist', 'snapshot', 'node.stamp')).mtime);
+    // Another CPU: V8's configuration tag includes its features, and Node would refuse the blob.
+    writeFileSync(join(p, 'dist', 'snapshot', 'cpu'), 'flags\t\t: fpu some-other-cpu\n');
+    const otherCpu = run();
+    expect(otherCpu.status).toBe(0);
+    expect(otherCpu.stderr).toContain("start-up snapshot not used: this CPU's features are not those of the machine that built it");
+    copyFileSync(join(ROOT, 'dist', 'snapshot', 'cpu'), join(p, 'dist', 'snapshot', 'cpu'));
+    expect(run().stderr).toContain('started from the start-up snapshot');
     expect(run({ BVISOR_NO_SNAPSHOT: '1' }).stderr).toContain('start-up snapshot not used: BVISOR_NO_SNAPSHOT is set');
     expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG, FORCE_COLOR or OCLIF_COLUMNS is set');
     spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'bvisor.blob')]);
