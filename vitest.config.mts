@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^(\.\/|.*\/ffi\/)native-artifacts\.js$/, replacement: fileURLToPath(new URL('./test/seams/native-artifacts.ts', import.meta.url)) },
       { find: /^(\.\/|.*\/linux\/)test-hooks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-hooks.ts', import.meta.url)) },
       { find: /^(\.\/|.*\/host\/)cgroup-audit\.js$/, replacement: fileURLToPath(new URL('./test/seams/cgroup-audit.ts', import.meta.url)) },
+      { find: /^(\.\/|.*\/app\/)runner-snapshot-dir\.js$/, replacement: fileURLToPath(new URL('./test/seams/runner-snapshot-dir.ts', import.meta.url)) },
       { find: /^(\.\/|.*\/wasm\/)test-checks\.js$/, replacement: fileURLToPath(new URL('./test/seams/test-checks.ts', import.meta.url)) },
     ],
   },

@@ -23,6 +23,7 @@ import { cgroupFor } from '../core/host-view.js';
 import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
+import { runnerSnapshotDir } from './runner-snapshot-dir.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { relaySink, type RunRelay } from './relay.js';
@@ -71,12 +72,6 @@ export const RUNNER_V8_FLAGS = ['--max-old-space-size=128'] as const;
 /** How the runner starts: from its V8 start-up snapshot, or from runner.js and why not. */
 export type RunnerStart = { blob: string } | { script: string; why: string };
 
-let snapshotDirForTests: string | null = null;
-/** Test-only: where runnerStart looks for the runner's snapshot (null: dist/snapshot). */
-export function setRunnerSnapshotDirForTests(dir: string | null): void {
-  snapshotDirForTests = dir;
-}
-
 /**
  * The runner's snapshot (dist/snapshot/runner.blob, docs/startup.md "wasm runner") when it was
  * built by the very Node binary in use, the rule bin/bvisor follows for the CLI's: the binary
@@ -84,7 +79,7 @@ export function setRunnerSnapshotDirForTests(dir: string | null): void {
  * (an upgraded Node is another file, and would refuse the blob: exit 14, nothing run). Else
  * runner.js, with why. Read at every launch (three small reads): a rebuilt or removed blob is seen.
  */
-export function runnerStart(dir: string = snapshotDirForTests ?? join(packageRoot(), 'dist', 'snapshot')): RunnerStart {
+export function runnerStart(dir: string = runnerSnapshotDir()): RunnerStart {
   const script = join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js');
   const blob = join(dir, 'runner.blob');
   let built: string;

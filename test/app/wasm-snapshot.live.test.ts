@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded, type RunOutcome } from '../../src/app/run.js';
-import { runnerStart, setRunnerSnapshotDirForTests } from '../../src/app/wasm.js';
+import { runnerStart } from '../../src/app/wasm.js';
+import { setRunnerSnapshotDir } from '../seams/runner-snapshot-dir.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { facts } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -20,7 +21,7 @@ const SNAP = join(ROOT, 'dist', 'snapshot');
 const built = existsSync(join(SNAP, 'runner.blob'));
 if (!built) skipOrFail('snapshot', `no ${join(SNAP, 'runner.blob')} (npm run build makes it; esbuild is a development dependency)`);
 
-afterEach(() => setRunnerSnapshotDirForTests(null));
+afterEach(() => setRunnerSnapshotDir(null));
 
 /** A guest that spins until its wall limit, so its runner can be looked at. */
 function spinner(): string {
@@ -75,7 +76,7 @@ describe.skipIf(!built)('the wasm runner’s start', () => {
 
   it('a blob elsewhere (not under dist) is granted to the runner, and used', async () => {
     const d = snapCopy(() => {});
-    setRunnerSnapshotDirForTests(d);
+    setRunnerSnapshotDir(d);
     const { out, argv } = await runAndLook();
     expect(argv).toContain(join(d, 'runner.blob'));
     expect(out.report.body.outcome).toMatchObject({ status: 'timeout' });
@@ -92,7 +93,7 @@ describe.skipIf(!built)('the wasm runner’s start', () => {
     ];
     for (const [dir, why] of cases) expect(runnerStart(dir)).toMatchObject({ script: join(ROOT, 'dist', 'backends', 'wasm', 'runner.js'), why: expect.stringMatching(why) });
     // a live run under the stale one: the runner is runner.js, with its caps as Node flags
-    setRunnerSnapshotDirForTests(cases[3]![0]);
+    setRunnerSnapshotDir(cases[3]![0]);
     const { out, argv } = await runAndLook();
     expect(argv, 'the sampler saw the runner').not.toBeNull();
     expect(argv).not.toContain('--snapshot-blob');

@@ -38,6 +38,9 @@ describe('shipped artifacts have no test switches', () => {
     expect(artifacts).not.toMatch(/'test'/);
     const grep = spawnSync('grep', ['-rl', '-e', 'BVISOR_TEST_', '-e', 'BVISOR_SHIM_PATH', join(ROOT, 'dist')], { encoding: 'utf8' });
     expect(grep.status, grep.stdout).toBe(1); // grep: no match
+    // The wasm runner's snapshot directory: fixed in the shipped module, movable only in the seam.
+    const shipped = spawnSync(process.execPath, ['-e', `console.log(Object.keys(require(${JSON.stringify(join(ROOT, 'dist', 'app', 'runner-snapshot-dir.js'))})).join(','))`], { encoding: 'utf8' });
+    expect(shipped.stdout.trim()).toBe('runnerSnapshotDir');
   });
 
   it('the shipped launcher drops LaunchHooks: a run asking to switch everything off is confined', () => {
