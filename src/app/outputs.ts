@@ -25,7 +25,8 @@ import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { AT_FDCWD, RESOLVE } from '../backends/linux/host/objects.js';
-import { resolveHostPath, type OpenBundle } from '../host/bundle.js';
+import { physical, resolveHostPath, type OpenBundle } from '../host/bundle.js';
+import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 
@@ -104,20 +105,6 @@ function bundleDestination(to: string, bundle: Pick<OpenBundle, 'source' | 'dir'
   return join(bundle.dir, ...segs);
 }
 
-/** Whether `inner` is `outer` or beneath it (both absolute and normalised). */
-const within = (inner: string, outer: string): boolean => inner === outer || inner.startsWith(outer === '/' ? '/' : outer + '/');
-
-/** The physical path of p: its nearest existing ancestor resolved, the rest appended. */
-function physical(p: string): string {
-  let probe = p;
-  const rest: string[] = [];
-  while (!existsSync(probe)) {
-    rest.unshift(basename(probe));
-    probe = dirname(probe);
-  }
-  return join(realpathSync(probe), ...rest);
-}
-
 /**
  * outputs.to must be out of the workload's reach: inside (or around) one of its writable grants or
  * a writable root it could plant a symlink or a directory where commit writes as bvisor's user,
@@ -132,11 +119,11 @@ function refuseReachableDestination(to: string, m: NormalManifest, paths: PlanPa
   m.filesystem.forEach((g, i) => {
     if (g.outputs || !g.access.includes('write')) return;
     const gp = physical(paths.grants[i]?.path ?? g.path);
-    if (within(dest, gp) || within(gp, dest)) refuse(`overlaps the read-write grant filesystem[${g.index}] (${gp}): the workload could plant links where commit writes`);
+    if (under(dest, gp) || under(gp, dest)) refuse(`overlaps the read-write grant filesystem[${g.index}] (${gp}): the workload could plant links where commit writes`);
   });
   const b = physical(bundle.dir);
-  if (within(b, dest)) refuse(`is the bundle directory or holds it (${b}): a commit could replace the manifest the next run reads`);
-  if (m.root && !m.root.readonly && paths.root && within(dest, physical(paths.root.path))) refuse(`is inside the container's writable root (${paths.root.path})`);
+  if (under(b, dest)) refuse(`is the bundle directory or holds it (${b}): a commit could replace the manifest the next run reads`);
+  if (m.root && !m.root.readonly && paths.root && under(dest, physical(paths.root.path))) refuse(`is inside the container's writable root (${paths.root.path})`);
 }
 
 /**
@@ -189,7 +176,7 @@ function destinationHome(to0: string, base: string): { dir: string; made: string
     for (const p of made) rmdirQuiet(p);
     throw new BvisorError('BV_OUTPUTS', `${want} is not a private directory of bvisor's user (mode 0700)`, { hint: `remove it, or choose another outputs.to` });
   }
-  // The quarantine's path is checked with no symlink followed (hashBeneath): its real one.
+  // The quarantine's path is opened with no symlink followed (stageFiles, commit): its real one.
   return { dir: realpathSync(want), made };
 }
 
@@ -215,13 +202,26 @@ function rmdirQuiet(p: string): void {
  * nothing else is in it (plus directories made for it, `made`, when empty).
  */
 function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made: readonly string[] = []): void {
-  if (tmpfs) shim().bv_umount(dir);
+  if (tmpfs) {
+    // A tmpfs quarantine (outputs.size/files): its bytes live in the mount.
+    const rc = shim().bv_umount(dir);
+    if (rc < 0 && isMountPoint(dir)) throw new BvisorError('BV_OUTPUTS', `umount ${dir}: ${errnoName(rc)}`);
+  }
   removeFrozen(dir);
   if (index !== null && index !== dir && isLink(index)) {
     unlinkSync(index);
     if (basename(dirname(dir)) === QUARANTINE_HOME) rmdirQuiet(dirname(dir));
   }
   for (const p of made) rmdirQuiet(p);
+}
+
+/**
+ * Removes a quarantine named by its index entry under the state root (recover, gc): the
+ * directory, or the one its link names (then the link too, and the home when empty).
+ */
+export function discardQuarantine(index: string): void {
+  const dir = isLink(index) ? readlinkSync(index) : index;
+  dropQuarantine(dir, isMountPoint(dir), index);
 }
 
 /**
@@ -339,53 +339,34 @@ function namesInside(files: readonly Found[]): Map<string, number> {
  */
 function stageFiles(top: string, files: readonly Found[], out: NonNullable<ReportBody['artifacts']>): void {
   const inside = namesInside(files);
-  for (const f of files) {
-    const here = inside.get(f.inode)!;
-    if (f.nlink > here) {
-      out.refused.push({ path: f.path, reason: `a hard link to a file outside the quarantine (${f.nlink} names, ${here} inside)` });
-      continue;
+  const s = shim();
+  // The quarantine opened once, with no symlink followed; every file is hashed beneath it.
+  const topFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  try {
+    for (const f of files) {
+      const here = inside.get(f.inode)!;
+      if (f.nlink > here) {
+        out.refused.push({ path: f.path, reason: `a hard link to a file outside the quarantine (${f.nlink} names, ${here} inside)` });
+        continue;
+      }
+      if (out.items.length >= MAX_ITEMS) {
+        out.truncated = true;
+        continue;
+      }
+      const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here);
+      if (typeof h === 'string') {
+        out.refused.push({ path: f.path, reason: h });
+        continue;
+      }
+      s.bv_close(h.fd);
+      out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
     }
-    if (out.items.length >= MAX_ITEMS) {
-      out.truncated = true;
-      continue;
-    }
-    const h = hashBeneath(top, f.path, here);
-    if (typeof h === 'string') out.refused.push({ path: f.path, reason: h });
-    else out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
+  } finally {
+    if (topFd >= 0) s.bv_close(topFd);
   }
 }
 
 export const artifactId = (path: string, sha256: string): string => createHash('sha256').update(`${path}\0${sha256}`).digest('hex').slice(0, 16);
-
-/** Hashes a file beneath the quarantine, from a descriptor opened with no symlink followed; the
- * file must still have exactly `names` names (all of them in the quarantine, see stageFiles). */
-function hashBeneath(top: string, rel: string, names: number): { sha256: string; size: number; mode: number } | string {
-  const s = shim();
-  const dirFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
-  if (dirFd < 0) return `open the quarantine: ${errnoName(dirFd)}`;
-  try {
-    const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV);
-    if (fd < 0) return `open: ${errnoName(fd)}`;
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile() || st.nlink !== names) return 'changed into something other than a regular file with only the names it had';
-      const hash = createHash('sha256');
-      const buf = Buffer.alloc(1 << 16);
-      let size = 0;
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (n === 0) break;
-        hash.update(buf.subarray(0, n));
-        size += n;
-      }
-      return { sha256: hash.digest('hex'), size, mode: st.mode };
-    } finally {
-      s.bv_close(fd);
-    }
-  } finally {
-    s.bv_close(dirFd);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // dispose
@@ -428,7 +409,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   const durable = o.durable ?? false;
   // A directory quarantine on the destination's filesystem: promotion is a rename (atomic,
   // no copy). A tmpfs quarantine is always another filesystem: copy, fsync, rename.
-  const sameFs = !isTmpfsQuarantine(a.quarantine) && statSync(a.quarantine).dev === statSync(dest).dev;
+  const sameFs = !isMountPoint(a.quarantine) && statSync(a.quarantine).dev === statSync(dest).dev;
   const s = shim();
   const destFd = s.bv_openat2(AT_FDCWD, dest, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (destFd < 0) throw new BvisorError('BV_OUTPUTS', `open the destination ${dest}: ${errnoName(destFd)}`);
@@ -463,7 +444,9 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
         // Promoted by an earlier commit (a rename takes it out of the quarantine; a commit cut
         // short by a crash may have promoted some): done when the destination holds its bytes.
         if (!names.has(it.path)) {
-          if (hashAt(destDir, name, 1)?.sha256 === it.sha256) d.applied.push({ id: it.id, path: it.path, to: target });
+          const there = openHashed(destDir, name, 1);
+          if (typeof there !== 'string') s.bv_close(there.fd);
+          if (typeof there !== 'string' && there.sha256 === it.sha256) d.applied.push({ id: it.id, path: it.path, to: target });
           else d.failed.push({ id: it.id, path: it.path, error: 'no longer in the quarantine' });
           continue;
         }
@@ -494,7 +477,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   if (d.failed.length) sink?.({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: d.failed.map((f) => `${f.path}: ${f.error}`).join('; ') } });
   // The quarantine ends when everything in it was promoted; a subset leaves the rest staged
   // (commit them later, or discard).
-  if (d.failed.length === 0 && want.length === a.items.length) dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine), quarantineIndex(root, d.runId));
+  if (d.failed.length === 0 && want.length === a.items.length) dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, d.runId));
   return d;
 }
 
@@ -502,13 +485,13 @@ export function discardOutputs(root: string, report: SealedReport, sink?: (e: Di
   const a = staged(report);
   const artifacts = a.items.map((x) => ({ id: x.id, sha256: x.sha256 }));
   sink?.({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts });
-  dropQuarantine(a.quarantine, isTmpfsQuarantine(a.quarantine), quarantineIndex(root, report.body.runId));
+  dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, report.body.runId));
   sink?.({ runId: report.body.runId, step: 'applied', action: 'discard', artifacts });
   return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
 }
 
 /** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. */
-function isTmpfsQuarantine(dir: string): boolean {
+function isMountPoint(dir: string): boolean {
   try {
     return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
   } catch {
@@ -539,23 +522,25 @@ function dirBeneath(dirFd: number, segs: readonly string[], make: boolean): numb
   return fd;
 }
 
-/** Hash of the regular file `name` in dirFd (no symlink followed), which must have `names` names. */
-function hashAt(dirFd: number, name: string, names: number): { sha256: string; size: number; mode: number; fd: number } | null {
+/**
+ * Opens the regular file `rel` beneath dirFd (no symlink followed, no mount crossed), which must
+ * have exactly `names` names, and hashes it. The descriptor is left open for the caller, who
+ * closes it (commit renames or copies through it); an error text instead when it cannot be.
+ */
+function openHashed(dirFd: number, rel: string, names: number): { sha256: string; size: number; mode: number; fd: number } | string {
   const s = shim();
-  const fd = s.bv_openat2(dirFd, name, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH);
-  if (fd < 0) return null;
+  const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH | RESOLVE.NO_XDEV);
+  if (fd < 0) return `open: ${errnoName(fd)}`;
   const st = fstatSync(fd);
   if (!st.isFile() || st.nlink !== names) {
     s.bv_close(fd);
-    return null;
+    return 'changed into something other than a regular file with only the names it had';
   }
   const hash = createHash('sha256');
   const buf = Buffer.alloc(1 << 16);
   let size = 0;
   for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) hash.update(buf.subarray(0, n));
-  const out = { sha256: hash.digest('hex'), size, mode: st.mode, fd };
-  // The caller that promotes keeps the descriptor; others close it.
-  return out;
+  return { sha256: hash.digest('hex'), size, mode: st.mode, fd };
 }
 
 function fsyncDirFd(dirFd: number): void {
@@ -578,8 +563,8 @@ function fsyncDirFd(dirFd: number): void {
  */
 function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number }, names: number, byRename: boolean, durable: boolean): string | null {
   const s = shim();
-  const h = hashAt(srcDir, name, names);
-  if (!h) return 'changed into something other than a regular file with only the names it had';
+  const h = openHashed(srcDir, name, names);
+  if (typeof h === 'string') return h;
   try {
     if (h.sha256 !== it.sha256 || h.size !== it.size) return `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)`;
     const mode = it.mode & 0o777 & ~0o022;

@@ -5,19 +5,18 @@
 // leaves, the quarantine, promoted bytes), then acted on: orphans killed, leftovers removed,
 // quarantines of attempts that never completed discarded, each recorded in a recovery entry.
 // `list` shows the same classification read-only; `gc` acts on it before its own sweep.
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync,  unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, ProcRef, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
 import { classify, type AttemptHost, type AttemptJournal } from '../core/recovery.js';
 import { appendRecovery, readJournalEntries, repairJournalAt, verifyJournalAt, type JournalRead, type TornTail } from '../host/journal-store.js';
 import { alive } from '../host/proc.js';
-import { errnoName } from '../host/facts.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
-import { QUARANTINE_HOME, removeFrozen } from './outputs.js';
+import { discardQuarantine } from './outputs.js';
 import { containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
@@ -61,14 +60,6 @@ function readJsonFile(path: string): { action?: unknown; applied?: Array<{ to?: 
   }
 }
 
-function isMountPoint(path: string): boolean {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
-  } catch {
-    return false;
-  }
-}
-
 export const quarantineDirs: OutputsView = {
   list(root) {
     try {
@@ -100,24 +91,7 @@ export const quarantineDirs: OutputsView = {
     return [...out];
   },
   discard(index) {
-    // A placed quarantine: its directory goes, then the link (and the home, when empty).
-    const placed = lstatSync(index, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
-    const path = placed ? readlinkSync(index) : index;
-    if (isMountPoint(path)) {
-      // A tmpfs quarantine (outputs.size/files): its bytes live in the mount.
-      const rc = shim().bv_umount(path);
-      if (rc < 0 && isMountPoint(path)) throw new Error(`umount ${path}: ${errnoName(rc)}`);
-    }
-    // A frozen quarantine is read-only: rootless, made writable first.
-    removeFrozen(path);
-    if (placed) {
-      unlinkSync(index);
-      try {
-        if (basename(dirname(path)) === QUARANTINE_HOME) rmdirSync(dirname(path));
-      } catch {
-        // another run's quarantine is there too
-      }
-    }
+    discardQuarantine(index);
   },
 };
 

@@ -239,7 +239,7 @@ export function resolvePlanned(ref: { path: string; dev: string; ino: string }, 
 }
 
 /** The real path when it exists; else the real path of the deepest existing ancestor + the rest. */
-function physical(path: string): string {
+export function physical(path: string): string {
   let head = path;
   const tail: string[] = [];
   for (;;) {
