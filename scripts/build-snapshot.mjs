@@ -13,17 +13,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The first `flags` (x86) or `Features` (arm) line of /proc/cpuinfo, as it is. */
-function cpuFlags() {
-  try {
-    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\b/.test(l)) ?? '';
-  } catch {
-    return '';
-  }
-}
+/** The CPU's first flags line, read as the runner's start reads it (src/host/facts.ts; built by now). */
+const cpuFlags = () => createRequire(import.meta.url)(join(root, 'dist', 'host', 'facts.js')).cpuFlagsLine();
 // --entry FILE --out DIR: another entry and place (test/cli/snapshot.e2e.test.ts proves the guard
 // with entries that read what they must not); by default the CLI's.
 const opt = (name, dflt) => (process.argv.includes(name) ? resolve(process.argv[process.argv.indexOf(name) + 1]) : dflt);

@@ -24,6 +24,7 @@ import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
 import { runnerSnapshotDir } from './runner-snapshot-dir.js';
+import { cpuFlagsLine } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { relaySink, type RunRelay } from './relay.js';
@@ -91,9 +92,8 @@ export function runnerStart(dir: string = runnerSnapshotDir()): RunnerStart {
   }
   if (built !== process.execPath) return { script, why: `it was built by ${built}, and this is ${process.execPath}` };
   // V8's configuration tag includes the CPU features it detects (scripts/build-snapshot.mjs).
-  const flagsLine = (text: string): string => text.split('\n').find((l) => /^(flags|Features)\b/.test(l)) ?? '';
   try {
-    if (flagsLine(readFileSync('/proc/cpuinfo', 'utf8')) !== readFileSync(join(dir, 'cpu'), 'utf8').replace(/\n$/, '')) return { script, why: 'this CPU\'s features are not those of the machine that built it (V8 would refuse the blob)' };
+    if (cpuFlagsLine() !== readFileSync(join(dir, 'cpu'), 'utf8').replace(/\n$/, '')) return { script, why: 'this CPU\'s features are not those of the machine that built it (V8 would refuse the blob)' };
   } catch {
     return { script, why: `no CPU record in ${dir} (npm run build makes it)` };
   }

@@ -17,6 +17,19 @@ export function errnoName(n: number): string {
   return ERRNO_NAMES[Math.abs(n)] ?? `errno ${Math.abs(n)}`;
 }
 
+let cpuLine: string | null = null;
+
+/**
+ * The CPU's features as the first `flags` (x86) or `Features` (arm) line of /proc/cpuinfo, read
+ * once per process (they do not change while it runs). V8's configuration tag includes the
+ * features it detects, so a start-up snapshot is used only where this line is the build's
+ * (scripts/build-snapshot.mjs records it; bin/bvisor reads the same line in sh).
+ */
+export function cpuFlagsLine(): string {
+  cpuLine ??= (readText('/proc/cpuinfo') ?? '').split('\n').find((l) => /^(flags|Features)\b/.test(l)) ?? '';
+  return cpuLine;
+}
+
 function readText(path: string): string | null {
   try {
     return readFileSync(path, 'utf8');
