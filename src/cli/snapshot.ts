@@ -7,8 +7,7 @@
 // At snapshot time nothing may read the clock, the environment, randomness or the host: this
 // module's top level only imports and registers the main function. koffi is a native addon and
 // cannot be in a snapshot; tar is loaded by the commands that need it: both come from a require
-// made at run time against the installed package (setRuntimeRequire).
-import { createRequire } from 'node:module';
+// made at run time against the installed package (setRuntime).
 import { join, resolve } from 'node:path';
 import { startupSnapshot } from 'node:v8';
 import { Config, Plugin, flush, handle, run } from '@oclif/core';
@@ -26,7 +25,7 @@ startupSnapshot.setDeserializeMainFunction(() => {
   const root = resolve(process.argv[1]!);
   const args = process.argv.slice(2);
   process.argv.splice(1, 1, join(root, 'bin', 'bvisor'));
-  setRuntime({ packageRoot: root, require: createRequire(join(root, 'package.json')) });
+  setRuntime(root);
   if (args.includes('--debug')) process.stderr.write(`bvisor: debug: started from the start-up snapshot (${process.version})\n`);
   void main(root, hoistGlobals(args));
 });

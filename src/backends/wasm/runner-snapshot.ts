@@ -19,8 +19,6 @@
 // --no-expose-wasm): the top level only imports. koffi is a native addon and cannot be in a
 // snapshot: the file host loads it on first use through a require made against the installed
 // package (setRuntime).
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { startupSnapshot, setFlagsFromString } from 'node:v8';
 import { main } from './runner.js';
 import { setRuntime } from '../linux/ffi/runtime.js';
@@ -38,7 +36,7 @@ export function runnerCaps(argv: readonly string[]): { root: string; pages: numb
 function setCaps(argv: readonly string[]): string | null {
   const c = runnerCaps(argv);
   if (typeof c === 'string') return c;
-  setRuntime({ packageRoot: c.root, require: createRequire(join(c.root, 'package.json')) });
+  setRuntime(c.root);
   setFlagsFromString(`--wasm-max-mem-pages=${c.pages}`);
   setFlagsFromString(`--wasm-max-table-size=${c.entries}`);
   // The memory probe is refused before anything is reserved when the cap holds (V8 compares the

@@ -1,15 +1,18 @@
 // Where the installed package is, and the require that loads what cannot be bundled (koffi, a
 // native addon) or is loaded only by the commands that use it (tar). From dist/ both are this
 // module's own; in the CLI's start-up snapshot, whose modules were bundled into one script at
-// build time, the snapshot's main sets them from the running installation (src/cli/snapshot.ts).
+// build time, the snapshot's main sets them from the running installation (src/cli/snapshot.ts,
+// src/backends/wasm/runner-snapshot.ts).
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 let packageRootDir: string | null = null;
 let runtimeRequire: NodeRequire | null = null;
 
-export function setRuntime(o: { packageRoot: string; require: NodeRequire }): void {
-  packageRootDir = o.packageRoot;
-  runtimeRequire = o.require;
+/** Runs from the package installed at `root`: its files, and a require made against it. */
+export function setRuntime(root: string): void {
+  packageRootDir = root;
+  runtimeRequire = createRequire(join(root, 'package.json'));
 }
 
 /** The package root: dist/backends/linux/ffi → ../../../.., and the same from src/ under vitest. */
