@@ -844,6 +844,7 @@ export interface ReportBody {
       sha256?: string | null;
     }[];
   }[];
+  denials?: Denials;
 }
 /**
  * This interface was referenced by `SealedReport`'s JSON-Schema
@@ -943,6 +944,122 @@ export interface Artifacts {
   truncated: boolean;
 }
 /**
+ * What the boundary blocked and why (absent in reports from before denials were observed).
+ */
+export interface Denials {
+  sources: {
+    seccomp: DenialSource;
+    landlock: DenialSource;
+    budgets: DenialSource;
+  };
+  items: Denial[];
+  /**
+   * Denials observed, repeats included (the items may be fewer).
+   */
+  total: number;
+  /**
+   * More distinct denials were seen than the report lists.
+   */
+  truncated: boolean;
+}
+/**
+ * How one kind of denial was watched on this run: by which mechanism, or why it was not observed (then its list is silent about that kind, not empty by proof).
+ *
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "DenialSource".
+ */
+export interface DenialSource {
+  observed: boolean;
+  /**
+   * e.g. seccomp:user-notif (the supervisor answers EPERM, as the filter would), cgroup:memory.events, supervisor:wall.
+   */
+  how: string | null;
+  /**
+   * Why this kind of denial could not be observed here.
+   */
+  notObserved: string | null;
+}
+/**
+ * One blocked action (identical repeats counted, not repeated), traced to the manifest clause that blocked it.
+ *
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "Denial".
+ */
+export interface Denial {
+  kind: 'syscall' | 'filesystem' | 'network' | 'spawn' | 'budget';
+  /**
+   * The manifest clause that denied it: syscalls (the default denylist), spawn, network, filesystem, limits.memory, limits.processes, limits.wall, limits.cpu, limits.fuel, limits.output, stdio.stdout, stdio.stderr.
+   */
+  clause: string;
+  /**
+   * What was attempted, decoded: mount("none", "/mnt", "tmpfs", 0x0), socket(AF_INET, SOCK_STREAM, 0), a budget reached.
+   */
+  what: string;
+  /**
+   * The system call, for denials seen by seccomp.
+   */
+  syscall?: {
+    name: string;
+    nr: number;
+    arch: string;
+    /**
+     * The six argument registers, hex.
+     *
+     * @maxItems 6
+     */
+    args:
+      | []
+      | [string]
+      | [string, string]
+      | [string, string, string]
+      | [string, string, string, string]
+      | [string, string, string, string, string]
+      | [string, string, string, string, string, string];
+    /**
+     * Arguments read as C strings from the caller's memory while it waited (null: not a string argument, or unreadable). Read for the report only; the decision never depends on them.
+     *
+     * @maxItems 6
+     */
+    strings?:
+      | []
+      | [string | null]
+      | [string | null, string | null]
+      | [string | null, string | null, string | null]
+      | [string | null, string | null, string | null, string | null]
+      | [string | null, string | null, string | null, string | null, string | null]
+      | [string | null, string | null, string | null, string | null, string | null, string | null];
+  };
+  path?: string | null;
+  port?: number | null;
+  signal?: string | null;
+  /**
+   * The row of the policy that matched, with its reason.
+   */
+  rule: string;
+  /**
+   * What the workload got (EPERM), or null when it was stopped instead (a budget).
+   */
+  errno: string | null;
+  observedBy: string;
+  /**
+   * The manifest change that would allow it, or null when no clause can (a denylist row the manifest cannot lift without turning all of them off).
+   */
+  allow: string | null;
+  /**
+   * Why allowing it weakens the boundary, when it does.
+   */
+  warning?: string | null;
+  count: number;
+  /**
+   * Milliseconds after the workload was released, at the first occurrence (null: not timed).
+   */
+  atMs: number | null;
+  /**
+   * The process that attempted it, as the supervisor sees it (null: not known).
+   */
+  pid: number | null;
+}
+/**
  * This interface was referenced by `SealedReport`'s JSON-Schema
  * via the `definition` "Artifacts".
  */
@@ -963,6 +1080,28 @@ export interface Artifacts1 {
   }[];
   /**
    * More entries than the report lists (10000).
+   */
+  truncated: boolean;
+}
+/**
+ * Every blocked action this run observed, each tied to the clause that blocked it. sources says what was watched and how; a kind not observed is named there with the reason.
+ *
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "Denials".
+ */
+export interface Denials1 {
+  sources: {
+    seccomp: DenialSource;
+    landlock: DenialSource;
+    budgets: DenialSource;
+  };
+  items: Denial[];
+  /**
+   * Denials observed, repeats included (the items may be fewer).
+   */
+  total: number;
+  /**
+   * More distinct denials were seen than the report lists.
    */
   truncated: boolean;
 }
@@ -1705,8 +1844,29 @@ export interface RecoveredAttempt {
  * The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.
  */
 /**
+ * What the boundary blocked and why (absent in reports from before denials were observed).
+ */
+/**
+ * How one kind of denial was watched on this run: by which mechanism, or why it was not observed (then its list is silent about that kind, not empty by proof).
+ *
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "DenialSource".
+ */
+/**
+ * One blocked action (identical repeats counted, not repeated), traced to the manifest clause that blocked it.
+ *
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "Denial".
+ */
+/**
  * This interface was referenced by `SealedReport`'s JSON-Schema
  * via the `definition` "Artifacts".
+ */
+/**
+ * Every blocked action this run observed, each tied to the clause that blocked it. sources says what was watched and how; a kind not observed is named there with the reason.
+ *
+ * This interface was referenced by `SealedReport`'s JSON-Schema
+ * via the `definition` "Denials".
  */
 /**
  * <root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.

@@ -5919,11 +5919,11 @@ validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 exports.validateJournalEntry = validate60;
 const schema94 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/journal-entry.schema.json","title":"JournalEntry","description":"One line of the append-only journal: a sealed report, or an event: the journal's own (a repair) or an attempt's (started, disposition, recovery; docs/journal.md#recovery). entryHash = sha256(JCS(entry with entryHash and mac omitted)); prevHash is the previous line's entryHash (64 zeros for the first). mac, present in keyed journals, is HMAC-SHA256 over entryHash with a key kept outside the state root (docs/journal.md).","oneOf":[{"$ref":"#/$defs/ReportEntry"},{"$ref":"#/$defs/EventEntry"}],"$defs":{"JournalMac":{"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"ReportEntry":{"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"EventEntry":{"description":"Something that happened to the journal itself (repair), or to an attempt: started (before its workload is released), disposition (of its staged artifacts), recovery (what bvisor recover decided and did).","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"oneOf":[{"$ref":"#/$defs/JournalRepair"},{"$ref":"#/$defs/JournalStarted"},{"$ref":"#/$defs/JournalDisposition"},{"$ref":"#/$defs/JournalRecovery"}]},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}},"RunId":{"description":"An attempt's run id (its report's body.runId): one path segment.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},"ContainerId":{"description":"The container id (bvisor create/run ID), or null (an API run without one).","type":["string","null"],"maxLength":128},"OptionalProcRef":{"anyOf":[{"$ref":"state.schema.json#/$defs/ProcRef"},{"type":"null"}]},"JournalStarted":{"title":"JournalStarted","description":"Appended (locked, fsync'd, head moved) before the workload is released: by bvisor run before the go byte that lets the workload exec (a wasm run: before the runner is handed its job), by bvisor start before the byte into exec.fifo. An attempt without one was never released; an attempt with one may have run.","type":"object","additionalProperties":false,"required":["kind","runId","containerId","releasedBy","backend","planHash","stateRoot","cgroupDirs","supervisor","monitor","workload"],"properties":{"kind":{"const":"started"},"runId":{"$ref":"#/$defs/RunId"},"containerId":{"$ref":"#/$defs/ContainerId"},"releasedBy":{"description":"The command that releases the workload right after this entry.","enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":{"type":"string","minLength":1,"maxLength":200},"stateRoot":{"type":"string","minLength":1,"maxLength":4096},"cgroupDirs":{"description":"The attempt's cgroup leaves, as known at release.","type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}},"supervisor":{"description":"The process that supervises the workload and records its end: the bvisor run process, or the container's monitor. While it lives, the attempt is running.","$ref":"#/$defs/OptionalProcRef"},"monitor":{"description":"The container's monitor (released by bvisor start), else null.","$ref":"#/$defs/OptionalProcRef"},"workload":{"description":"The workload's process, when known at release (a wasm run's runner may not exist yet).","$ref":"#/$defs/OptionalProcRef"}}},"JournalDisposition":{"title":"JournalDisposition","description":"One step of the host's disposition of an attempt's staged artifacts (bvisor commit/discard): decided before anything is moved, then applied or failed.","type":"object","additionalProperties":false,"required":["kind","runId","step","action","artifacts"],"properties":{"kind":{"const":"disposition"},"runId":{"$ref":"#/$defs/RunId"},"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]},"artifacts":{"type":"array","maxItems":100000,"items":{"type":"object","additionalProperties":false,"required":["id","sha256"],"properties":{"id":{"type":"string","minLength":1,"maxLength":4096},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"to":{"description":"Where the artifact is (to be) promoted (commit).","type":"string","minLength":1,"maxLength":4096}}}},"error":{"description":"Why the step failed (step failed).","type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string","maxLength":100},"message":{"type":"string","maxLength":2000}}}}},"JournalRecovery":{"title":"JournalRecovery","description":"What bvisor recover (or gc) decided about one attempt from the journal and the host, and what it did. Appended for an attempt it acted on, and once for a canonical refusal.","type":"object","additionalProperties":false,"required":["kind","runId","containerId","classification","reason","actions"],"properties":{"kind":{"const":"recovery"},"runId":{"$ref":"#/$defs/RunId"},"containerId":{"$ref":"#/$defs/ContainerId"},"classification":{"$ref":"#/$defs/AttemptClass"},"reason":{"type":"string","maxLength":2000},"actions":{"type":"array","maxItems":1000,"items":{"$ref":"#/$defs/RecoveryAction"}}}},"AttemptClass":{"title":"AttemptClass","description":"absent: no start record (never released); rolled-back: started, never completed, nothing left running; completed: its report is sealed (or its monitor's exit record is there to seal it from); running: its supervisor lives; refused: the canonical refusal (promoted bytes without a sealed report, or a torn report entry). docs/journal.md#recovery.","enum":["absent","rolled-back","completed","running","refused"]},"RecoveryAction":{"title":"RecoveryAction","type":"object","additionalProperties":false,"required":["do","target","done","error"],"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"target":{"type":"string","maxLength":4096},"done":{"description":"false: planned only (--dry-run), or it failed (error says why).","type":"boolean"},"error":{"type":["string","null"],"maxLength":2000}}},"JournalRepair":{"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}}}};
 const schema95 = {"description":"A sealed report. bodyHash repeats report.bodyHash so the chain can be read without the report.","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","bodyHash","report","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"report":{"$ref":"report.schema.json"},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
-const schema106 = {"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
+const schema111 = {"description":"HMAC-SHA256(key, \"bvisor-journal-mac-v1\\n\" + entryHash). keyId = the first 16 hex digits of HMAC-SHA256(key, \"bvisor-journal-key-id-v1\"): it names the key without revealing it.","type":"object","additionalProperties":false,"required":["alg","keyId","value"],"properties":{"alg":{"const":"hmac-sha256"},"keyId":{"type":"string","pattern":"^[0-9a-f]{16}$"},"value":{"type":"string","pattern":"^[0-9a-f]{64}$"}}};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
-const schema96 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"},"fsDelta":{"description":"What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.","type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","path","notObserved","created","modified","deleted"],"properties":{"clause":{"type":"string"},"path":{"type":"string"},"notObserved":{"type":["string","null"]},"created":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"modified":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"deleted":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}}}}}}},"Artifacts":{"title":"Artifacts","type":"object","additionalProperties":false,"required":["quarantine","commit","to","items","refused","truncated"],"properties":{"quarantine":{"type":"string"},"commit":{"type":"string","enum":["manual","on-success"]},"to":{"type":["string","null"]},"items":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["id","path","size","sha256","mode"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"},"path":{"type":"string"},"size":{"type":"integer","minimum":0},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mode":{"type":"integer","minimum":0}}}},"refused":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","reason"],"properties":{"path":{"type":"string"},"reason":{"type":"string"}}}},"truncated":{"description":"More entries than the report lists (10000).","type":"boolean"}}}}};
-const schema97 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"},"fsDelta":{"description":"What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.","type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","path","notObserved","created","modified","deleted"],"properties":{"clause":{"type":"string"},"path":{"type":"string"},"notObserved":{"type":["string","null"]},"created":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"modified":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"deleted":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}}}}}}};
+const schema96 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/report.schema.json","title":"SealedReport","description":"What one run was asked, what was admitted and by which mechanism, what was read back from the kernel, what happened and what was consumed. bodyHash = sha256(RFC 8785 canonical JSON of body).","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","body","bodyHash"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.report"},"bodyHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"body":{"$ref":"#/$defs/ReportBody"}},"$defs":{"NotObserved":{"title":"NotObserved","description":"The dimension was not measured on this run; nothing is invented.","type":"object","additionalProperties":false,"required":["notObserved"],"properties":{"notObserved":{"description":"Why it was not observed.","type":"string"}}},"Witness":{"title":"Witness","description":"A budget: its limit (null when not requested) and what was observed.","type":"object","additionalProperties":false,"required":["unit","limit","observed"],"properties":{"unit":{"type":"string","enum":["ms","bytes","count","fuel"]},"limit":{"type":["integer","null"]},"observed":{"anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"source":{"description":"Where the observation was read, e.g. /sys/fs/cgroup/memory/.../memory.max_usage_in_bytes.","type":"string"}}},"Evidence":{"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}},"Stream":{"title":"Stream","type":"object","additionalProperties":false,"required":["mode","bytes","sha256","truncated"],"properties":{"mode":{"type":"string","enum":["null","inherit","capture"]},"bytes":{"description":"Bytes the workload wrote (captured or not), or not observed.","anyOf":[{"type":"integer","minimum":0},{"$ref":"#/$defs/NotObserved"}]},"sha256":{"description":"Hash of the bytes kept (capture only).","type":["string","null"]},"truncated":{"type":"boolean"}}},"Admitted":{"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}},"ReportBody":{"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"},"fsDelta":{"description":"What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.","type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","path","notObserved","created","modified","deleted"],"properties":{"clause":{"type":"string"},"path":{"type":"string"},"notObserved":{"type":["string","null"]},"created":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"modified":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"deleted":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}}}}},"denials":{"description":"What the boundary blocked and why (absent in reports from before denials were observed).","$ref":"#/$defs/Denials"}}},"Artifacts":{"title":"Artifacts","type":"object","additionalProperties":false,"required":["quarantine","commit","to","items","refused","truncated"],"properties":{"quarantine":{"type":"string"},"commit":{"type":"string","enum":["manual","on-success"]},"to":{"type":["string","null"]},"items":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["id","path","size","sha256","mode"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"},"path":{"type":"string"},"size":{"type":"integer","minimum":0},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mode":{"type":"integer","minimum":0}}}},"refused":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","reason"],"properties":{"path":{"type":"string"},"reason":{"type":"string"}}}},"truncated":{"description":"More entries than the report lists (10000).","type":"boolean"}}},"DenialSource":{"title":"DenialSource","description":"How one kind of denial was watched on this run: by which mechanism, or why it was not observed (then its list is silent about that kind, not empty by proof).","type":"object","additionalProperties":false,"required":["observed","how","notObserved"],"properties":{"observed":{"type":"boolean"},"how":{"description":"e.g. seccomp:user-notif (the supervisor answers EPERM, as the filter would), cgroup:memory.events, supervisor:wall.","type":["string","null"]},"notObserved":{"description":"Why this kind of denial could not be observed here.","type":["string","null"]}}},"Denial":{"title":"Denial","description":"One blocked action (identical repeats counted, not repeated), traced to the manifest clause that blocked it.","type":"object","additionalProperties":false,"required":["kind","clause","what","rule","errno","observedBy","allow","count","atMs","pid"],"properties":{"kind":{"type":"string","enum":["syscall","filesystem","network","spawn","budget"]},"clause":{"description":"The manifest clause that denied it: syscalls (the default denylist), spawn, network, filesystem, limits.memory, limits.processes, limits.wall, limits.cpu, limits.fuel, limits.output, stdio.stdout, stdio.stderr.","type":"string"},"what":{"description":"What was attempted, decoded: mount(\"none\", \"/mnt\", \"tmpfs\", 0x0), socket(AF_INET, SOCK_STREAM, 0), a budget reached.","type":"string"},"syscall":{"description":"The system call, for denials seen by seccomp.","type":"object","additionalProperties":false,"required":["name","nr","arch","args"],"properties":{"name":{"type":"string"},"nr":{"type":"integer","minimum":0},"arch":{"type":"string"},"args":{"description":"The six argument registers, hex.","type":"array","items":{"type":"string","pattern":"^0x[0-9a-f]+$"},"maxItems":6},"strings":{"description":"Arguments read as C strings from the caller's memory while it waited (null: not a string argument, or unreadable). Read for the report only; the decision never depends on them.","type":"array","items":{"type":["string","null"]},"maxItems":6}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":{"description":"The row of the policy that matched, with its reason.","type":"string"},"errno":{"description":"What the workload got (EPERM), or null when it was stopped instead (a budget).","type":["string","null"]},"observedBy":{"type":"string"},"allow":{"description":"The manifest change that would allow it, or null when no clause can (a denylist row the manifest cannot lift without turning all of them off).","type":["string","null"]},"warning":{"description":"Why allowing it weakens the boundary, when it does.","type":["string","null"]},"count":{"type":"integer","minimum":1},"atMs":{"description":"Milliseconds after the workload was released, at the first occurrence (null: not timed).","type":["number","null"]},"pid":{"description":"The process that attempted it, as the supervisor sees it (null: not known).","type":["integer","null"]}}},"Denials":{"title":"Denials","description":"Every blocked action this run observed, each tied to the clause that blocked it. sources says what was watched and how; a kind not observed is named there with the reason.","type":"object","additionalProperties":false,"required":["sources","items","total","truncated"],"properties":{"sources":{"type":"object","additionalProperties":false,"required":["seccomp","landlock","budgets"],"properties":{"seccomp":{"$ref":"#/$defs/DenialSource"},"landlock":{"$ref":"#/$defs/DenialSource"},"budgets":{"$ref":"#/$defs/DenialSource"}}},"items":{"type":"array","items":{"$ref":"#/$defs/Denial"}},"total":{"description":"Denials observed, repeats included (the items may be fewer).","type":"integer","minimum":0},"truncated":{"description":"More distinct denials were seen than the report lists.","type":"boolean"}}}}};
+const schema97 = {"title":"ReportBody","type":"object","additionalProperties":false,"required":["runId","containerId","backend","host","requested","admitted","evidence","outcome","budgets","streams","timings","teardown"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"backend":{"type":"string","enum":["linux","wasm"]},"host":{"type":"object","additionalProperties":false,"required":["kernel","arch","landlockAbi","cgroupMode"],"properties":{"kernel":{"type":"string"},"arch":{"type":"string"},"landlockAbi":{"type":"integer"},"cgroupMode":{"type":"string"}}},"requested":{"type":"object","additionalProperties":false,"required":["bundle","manifestSha256","planHash"],"properties":{"bundle":{"type":"string"},"manifestSha256":{"description":"sha256 of the manifest file as read (secret values are never in it, only references).","type":"string","pattern":"^[0-9a-f]{64}$"},"planHash":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"admitted":{"type":"array","items":{"$ref":"#/$defs/Admitted"}},"evidence":{"type":"array","items":{"$ref":"#/$defs/Evidence"}},"outcome":{"type":"object","additionalProperties":false,"required":["status","reason","exitCode","signal"],"properties":{"status":{"type":"string","enum":["completed","failed","timeout","killed","error","exited"],"description":"completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure."},"reason":{"description":"e.g. exit, signal, wall, fuel, oom, trap, setup.","type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]},"error":{"description":"bvisor's own failure, as a code and message.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}]}}},"budgets":{"type":"object","additionalProperties":false,"required":["wall","cpu","memory","processes","fuel"],"properties":{"wall":{"$ref":"#/$defs/Witness"},"cpu":{"$ref":"#/$defs/Witness"},"memory":{"$ref":"#/$defs/Witness"},"processes":{"$ref":"#/$defs/Witness"},"fuel":{"$ref":"#/$defs/Witness"}}},"streams":{"type":"object","additionalProperties":false,"required":["stdout","stderr"],"properties":{"stdout":{"$ref":"#/$defs/Stream"},"stderr":{"$ref":"#/$defs/Stream"}}},"timings":{"type":"object","additionalProperties":false,"required":["createdAt","startedAt","endedAt","setupMs","runMs","teardownMs"],"properties":{"createdAt":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"startedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"endedAt":{"type":["string","null"],"pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":{"type":"object","additionalProperties":false,"required":["complete","notes"],"properties":{"complete":{"type":"boolean"},"notes":{"type":"array","items":{"type":"string"}}}},"artifacts":{"description":"The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.","$ref":"#/$defs/Artifacts"},"fsDelta":{"description":"What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.","type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","path","notObserved","created","modified","deleted"],"properties":{"clause":{"type":"string"},"path":{"type":"string"},"notObserved":{"type":["string","null"]},"created":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"modified":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}},"deleted":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","kind","size"],"properties":{"path":{"type":"string"},"kind":{"type":"string","enum":["file","dir","link","other"]},"size":{"type":"integer","minimum":0},"sha256":{"description":"What is there now (files up to 64 MiB); null: not hashed.","type":["string","null"]}}}}}}},"denials":{"description":"What the boundary blocked and why (absent in reports from before denials were observed).","$ref":"#/$defs/Denials"}}};
 const schema98 = {"title":"Admitted","type":"object","additionalProperties":false,"required":["clause","verdict","mechanism"],"properties":{"clause":{"type":"string"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema105 = {"title":"Artifacts","type":"object","additionalProperties":false,"required":["quarantine","commit","to","items","refused","truncated"],"properties":{"quarantine":{"type":"string"},"commit":{"type":"string","enum":["manual","on-success"]},"to":{"type":["string","null"]},"items":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["id","path","size","sha256","mode"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"},"path":{"type":"string"},"size":{"type":"integer","minimum":0},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mode":{"type":"integer","minimum":0}}}},"refused":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","reason"],"properties":{"path":{"type":"string"},"reason":{"type":"string"}}}},"truncated":{"description":"More entries than the report lists (10000).","type":"boolean"}}};
 const schema99 = {"title":"Evidence","description":"A fact read back from the kernel after launch.","type":"object","additionalProperties":false,"required":["name","source","value"],"properties":{"name":{"description":"e.g. NoNewPrivs, Seccomp, ns.net, cgroup.memory.","type":"string"},"source":{"description":"The file or call it was read from.","type":"string"},"value":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"},{"$ref":"#/$defs/NotObserved"}]},"expected":{"type":["string","integer","boolean","null"]},"ok":{"description":"Whether value matches expected, when something was expected.","type":["boolean","null"]}}};
@@ -6609,6 +6609,1018 @@ validate72.errors = vErrors;
 return errors === 0;
 }
 validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+const schema106 = {"title":"Denials","description":"Every blocked action this run observed, each tied to the clause that blocked it. sources says what was watched and how; a kind not observed is named there with the reason.","type":"object","additionalProperties":false,"required":["sources","items","total","truncated"],"properties":{"sources":{"type":"object","additionalProperties":false,"required":["seccomp","landlock","budgets"],"properties":{"seccomp":{"$ref":"#/$defs/DenialSource"},"landlock":{"$ref":"#/$defs/DenialSource"},"budgets":{"$ref":"#/$defs/DenialSource"}}},"items":{"type":"array","items":{"$ref":"#/$defs/Denial"}},"total":{"description":"Denials observed, repeats included (the items may be fewer).","type":"integer","minimum":0},"truncated":{"description":"More distinct denials were seen than the report lists.","type":"boolean"}}};
+const schema107 = {"title":"DenialSource","description":"How one kind of denial was watched on this run: by which mechanism, or why it was not observed (then its list is silent about that kind, not empty by proof).","type":"object","additionalProperties":false,"required":["observed","how","notObserved"],"properties":{"observed":{"type":"boolean"},"how":{"description":"e.g. seccomp:user-notif (the supervisor answers EPERM, as the filter would), cgroup:memory.events, supervisor:wall.","type":["string","null"]},"notObserved":{"description":"Why this kind of denial could not be observed here.","type":["string","null"]}}};
+const schema110 = {"title":"Denial","description":"One blocked action (identical repeats counted, not repeated), traced to the manifest clause that blocked it.","type":"object","additionalProperties":false,"required":["kind","clause","what","rule","errno","observedBy","allow","count","atMs","pid"],"properties":{"kind":{"type":"string","enum":["syscall","filesystem","network","spawn","budget"]},"clause":{"description":"The manifest clause that denied it: syscalls (the default denylist), spawn, network, filesystem, limits.memory, limits.processes, limits.wall, limits.cpu, limits.fuel, limits.output, stdio.stdout, stdio.stderr.","type":"string"},"what":{"description":"What was attempted, decoded: mount(\"none\", \"/mnt\", \"tmpfs\", 0x0), socket(AF_INET, SOCK_STREAM, 0), a budget reached.","type":"string"},"syscall":{"description":"The system call, for denials seen by seccomp.","type":"object","additionalProperties":false,"required":["name","nr","arch","args"],"properties":{"name":{"type":"string"},"nr":{"type":"integer","minimum":0},"arch":{"type":"string"},"args":{"description":"The six argument registers, hex.","type":"array","items":{"type":"string","pattern":"^0x[0-9a-f]+$"},"maxItems":6},"strings":{"description":"Arguments read as C strings from the caller's memory while it waited (null: not a string argument, or unreadable). Read for the report only; the decision never depends on them.","type":"array","items":{"type":["string","null"]},"maxItems":6}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":{"description":"The row of the policy that matched, with its reason.","type":"string"},"errno":{"description":"What the workload got (EPERM), or null when it was stopped instead (a budget).","type":["string","null"]},"observedBy":{"type":"string"},"allow":{"description":"The manifest change that would allow it, or null when no clause can (a denylist row the manifest cannot lift without turning all of them off).","type":["string","null"]},"warning":{"description":"Why allowing it weakens the boundary, when it does.","type":["string","null"]},"count":{"type":"integer","minimum":1},"atMs":{"description":"Milliseconds after the workload was released, at the first occurrence (null: not timed).","type":["number","null"]},"pid":{"description":"The process that attempted it, as the supervisor sees it (null: not known).","type":["integer","null"]}}};
+const pattern24 = new RegExp("^0x[0-9a-f]+$", "u");
+
+function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate75.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.sources === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "sources"},message:"must have required property '"+"sources"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.items === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.total === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "total"},message:"must have required property '"+"total"+"'"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.truncated === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((((key0 === "sources") || (key0 === "items")) || (key0 === "total")) || (key0 === "truncated"))){
+const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.sources !== undefined){
+let data0 = data.sources;
+if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
+if(data0.seccomp === undefined){
+const err5 = {instancePath:instancePath+"/sources",schemaPath:"#/properties/sources/required",keyword:"required",params:{missingProperty: "seccomp"},message:"must have required property '"+"seccomp"+"'"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if(data0.landlock === undefined){
+const err6 = {instancePath:instancePath+"/sources",schemaPath:"#/properties/sources/required",keyword:"required",params:{missingProperty: "landlock"},message:"must have required property '"+"landlock"+"'"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(data0.budgets === undefined){
+const err7 = {instancePath:instancePath+"/sources",schemaPath:"#/properties/sources/required",keyword:"required",params:{missingProperty: "budgets"},message:"must have required property '"+"budgets"+"'"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+for(const key1 in data0){
+if(!(((key1 === "seccomp") || (key1 === "landlock")) || (key1 === "budgets"))){
+const err8 = {instancePath:instancePath+"/sources",schemaPath:"#/properties/sources/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data0.seccomp !== undefined){
+let data1 = data0.seccomp;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(data1.observed === undefined){
+const err9 = {instancePath:instancePath+"/sources/seccomp",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "observed"},message:"must have required property '"+"observed"+"'"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+if(data1.how === undefined){
+const err10 = {instancePath:instancePath+"/sources/seccomp",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "how"},message:"must have required property '"+"how"+"'"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if(data1.notObserved === undefined){
+const err11 = {instancePath:instancePath+"/sources/seccomp",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+for(const key2 in data1){
+if(!(((key2 === "observed") || (key2 === "how")) || (key2 === "notObserved"))){
+const err12 = {instancePath:instancePath+"/sources/seccomp",schemaPath:"#/$defs/DenialSource/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data1.observed !== undefined){
+if(typeof data1.observed !== "boolean"){
+const err13 = {instancePath:instancePath+"/sources/seccomp/observed",schemaPath:"#/$defs/DenialSource/properties/observed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data1.how !== undefined){
+let data3 = data1.how;
+if((typeof data3 !== "string") && (data3 !== null)){
+const err14 = {instancePath:instancePath+"/sources/seccomp/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data1.notObserved !== undefined){
+let data4 = data1.notObserved;
+if((typeof data4 !== "string") && (data4 !== null)){
+const err15 = {instancePath:instancePath+"/sources/seccomp/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/sources/seccomp",schemaPath:"#/$defs/DenialSource/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data0.landlock !== undefined){
+let data5 = data0.landlock;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+if(data5.observed === undefined){
+const err17 = {instancePath:instancePath+"/sources/landlock",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "observed"},message:"must have required property '"+"observed"+"'"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(data5.how === undefined){
+const err18 = {instancePath:instancePath+"/sources/landlock",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "how"},message:"must have required property '"+"how"+"'"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+if(data5.notObserved === undefined){
+const err19 = {instancePath:instancePath+"/sources/landlock",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+for(const key3 in data5){
+if(!(((key3 === "observed") || (key3 === "how")) || (key3 === "notObserved"))){
+const err20 = {instancePath:instancePath+"/sources/landlock",schemaPath:"#/$defs/DenialSource/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+if(data5.observed !== undefined){
+if(typeof data5.observed !== "boolean"){
+const err21 = {instancePath:instancePath+"/sources/landlock/observed",schemaPath:"#/$defs/DenialSource/properties/observed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data5.how !== undefined){
+let data7 = data5.how;
+if((typeof data7 !== "string") && (data7 !== null)){
+const err22 = {instancePath:instancePath+"/sources/landlock/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data5.notObserved !== undefined){
+let data8 = data5.notObserved;
+if((typeof data8 !== "string") && (data8 !== null)){
+const err23 = {instancePath:instancePath+"/sources/landlock/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/sources/landlock",schemaPath:"#/$defs/DenialSource/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data0.budgets !== undefined){
+let data9 = data0.budgets;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+if(data9.observed === undefined){
+const err25 = {instancePath:instancePath+"/sources/budgets",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "observed"},message:"must have required property '"+"observed"+"'"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(data9.how === undefined){
+const err26 = {instancePath:instancePath+"/sources/budgets",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "how"},message:"must have required property '"+"how"+"'"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+if(data9.notObserved === undefined){
+const err27 = {instancePath:instancePath+"/sources/budgets",schemaPath:"#/$defs/DenialSource/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+for(const key4 in data9){
+if(!(((key4 === "observed") || (key4 === "how")) || (key4 === "notObserved"))){
+const err28 = {instancePath:instancePath+"/sources/budgets",schemaPath:"#/$defs/DenialSource/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+if(data9.observed !== undefined){
+if(typeof data9.observed !== "boolean"){
+const err29 = {instancePath:instancePath+"/sources/budgets/observed",schemaPath:"#/$defs/DenialSource/properties/observed/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data9.how !== undefined){
+let data11 = data9.how;
+if((typeof data11 !== "string") && (data11 !== null)){
+const err30 = {instancePath:instancePath+"/sources/budgets/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data9.notObserved !== undefined){
+let data12 = data9.notObserved;
+if((typeof data12 !== "string") && (data12 !== null)){
+const err31 = {instancePath:instancePath+"/sources/budgets/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/sources/budgets",schemaPath:"#/$defs/DenialSource/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/sources",schemaPath:"#/properties/sources/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data.items !== undefined){
+let data13 = data.items;
+if(Array.isArray(data13)){
+const len0 = data13.length;
+for(let i0=0; i0<len0; i0++){
+let data14 = data13[i0];
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.kind === undefined){
+const err34 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+if(data14.clause === undefined){
+const err35 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if(data14.what === undefined){
+const err36 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "what"},message:"must have required property '"+"what"+"'"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data14.rule === undefined){
+const err37 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "rule"},message:"must have required property '"+"rule"+"'"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+if(data14.errno === undefined){
+const err38 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "errno"},message:"must have required property '"+"errno"+"'"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if(data14.observedBy === undefined){
+const err39 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "observedBy"},message:"must have required property '"+"observedBy"+"'"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data14.allow === undefined){
+const err40 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "allow"},message:"must have required property '"+"allow"+"'"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(data14.count === undefined){
+const err41 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+if(data14.atMs === undefined){
+const err42 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "atMs"},message:"must have required property '"+"atMs"+"'"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+if(data14.pid === undefined){
+const err43 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/required",keyword:"required",params:{missingProperty: "pid"},message:"must have required property '"+"pid"+"'"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+for(const key5 in data14){
+if(!(func1.call(schema110.properties, key5))){
+const err44 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+if(data14.kind !== undefined){
+let data15 = data14.kind;
+if(typeof data15 !== "string"){
+const err45 = {instancePath:instancePath+"/items/" + i0+"/kind",schemaPath:"#/$defs/Denial/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+if(!(((((data15 === "syscall") || (data15 === "filesystem")) || (data15 === "network")) || (data15 === "spawn")) || (data15 === "budget"))){
+const err46 = {instancePath:instancePath+"/items/" + i0+"/kind",schemaPath:"#/$defs/Denial/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data14.clause !== undefined){
+if(typeof data14.clause !== "string"){
+const err47 = {instancePath:instancePath+"/items/" + i0+"/clause",schemaPath:"#/$defs/Denial/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data14.what !== undefined){
+if(typeof data14.what !== "string"){
+const err48 = {instancePath:instancePath+"/items/" + i0+"/what",schemaPath:"#/$defs/Denial/properties/what/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data14.syscall !== undefined){
+let data18 = data14.syscall;
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(data18.name === undefined){
+const err49 = {instancePath:instancePath+"/items/" + i0+"/syscall",schemaPath:"#/$defs/Denial/properties/syscall/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+if(data18.nr === undefined){
+const err50 = {instancePath:instancePath+"/items/" + i0+"/syscall",schemaPath:"#/$defs/Denial/properties/syscall/required",keyword:"required",params:{missingProperty: "nr"},message:"must have required property '"+"nr"+"'"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+if(data18.arch === undefined){
+const err51 = {instancePath:instancePath+"/items/" + i0+"/syscall",schemaPath:"#/$defs/Denial/properties/syscall/required",keyword:"required",params:{missingProperty: "arch"},message:"must have required property '"+"arch"+"'"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+if(data18.args === undefined){
+const err52 = {instancePath:instancePath+"/items/" + i0+"/syscall",schemaPath:"#/$defs/Denial/properties/syscall/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+for(const key6 in data18){
+if(!(((((key6 === "name") || (key6 === "nr")) || (key6 === "arch")) || (key6 === "args")) || (key6 === "strings"))){
+const err53 = {instancePath:instancePath+"/items/" + i0+"/syscall",schemaPath:"#/$defs/Denial/properties/syscall/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+if(data18.name !== undefined){
+if(typeof data18.name !== "string"){
+const err54 = {instancePath:instancePath+"/items/" + i0+"/syscall/name",schemaPath:"#/$defs/Denial/properties/syscall/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+if(data18.nr !== undefined){
+let data20 = data18.nr;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err55 = {instancePath:instancePath+"/items/" + i0+"/syscall/nr",schemaPath:"#/$defs/Denial/properties/syscall/properties/nr/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err56 = {instancePath:instancePath+"/items/" + i0+"/syscall/nr",schemaPath:"#/$defs/Denial/properties/syscall/properties/nr/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+}
+if(data18.arch !== undefined){
+if(typeof data18.arch !== "string"){
+const err57 = {instancePath:instancePath+"/items/" + i0+"/syscall/arch",schemaPath:"#/$defs/Denial/properties/syscall/properties/arch/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+}
+if(data18.args !== undefined){
+let data22 = data18.args;
+if(Array.isArray(data22)){
+if(data22.length > 6){
+const err58 = {instancePath:instancePath+"/items/" + i0+"/syscall/args",schemaPath:"#/$defs/Denial/properties/syscall/properties/args/maxItems",keyword:"maxItems",params:{limit: 6},message:"must NOT have more than 6 items"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+const len1 = data22.length;
+for(let i1=0; i1<len1; i1++){
+let data23 = data22[i1];
+if(typeof data23 === "string"){
+if(!pattern24.test(data23)){
+const err59 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/pattern",keyword:"pattern",params:{pattern: "^0x[0-9a-f]+$"},message:"must match pattern \""+"^0x[0-9a-f]+$"+"\""};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+}
+else {
+const err61 = {instancePath:instancePath+"/items/" + i0+"/syscall/args",schemaPath:"#/$defs/Denial/properties/syscall/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(data18.strings !== undefined){
+let data24 = data18.strings;
+if(Array.isArray(data24)){
+if(data24.length > 6){
+const err62 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings",schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/maxItems",keyword:"maxItems",params:{limit: 6},message:"must NOT have more than 6 items"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+const len2 = data24.length;
+for(let i2=0; i2<len2; i2++){
+let data25 = data24[i2];
+if((typeof data25 !== "string") && (data25 !== null)){
+const err63 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings/" + i2,schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/items/type",keyword:"type",params:{type: schema110.properties.syscall.properties.strings.items.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+}
+else {
+const err64 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings",schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/items/" + i0+"/syscall",schemaPath:"#/$defs/Denial/properties/syscall/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+}
+if(data14.path !== undefined){
+let data26 = data14.path;
+if((typeof data26 !== "string") && (data26 !== null)){
+const err66 = {instancePath:instancePath+"/items/" + i0+"/path",schemaPath:"#/$defs/Denial/properties/path/type",keyword:"type",params:{type: schema110.properties.path.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+if(data14.port !== undefined){
+let data27 = data14.port;
+if((!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))) && (data27 !== null)){
+const err67 = {instancePath:instancePath+"/items/" + i0+"/port",schemaPath:"#/$defs/Denial/properties/port/type",keyword:"type",params:{type: schema110.properties.port.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+if(data14.signal !== undefined){
+let data28 = data14.signal;
+if((typeof data28 !== "string") && (data28 !== null)){
+const err68 = {instancePath:instancePath+"/items/" + i0+"/signal",schemaPath:"#/$defs/Denial/properties/signal/type",keyword:"type",params:{type: schema110.properties.signal.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data14.rule !== undefined){
+if(typeof data14.rule !== "string"){
+const err69 = {instancePath:instancePath+"/items/" + i0+"/rule",schemaPath:"#/$defs/Denial/properties/rule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+if(data14.errno !== undefined){
+let data30 = data14.errno;
+if((typeof data30 !== "string") && (data30 !== null)){
+const err70 = {instancePath:instancePath+"/items/" + i0+"/errno",schemaPath:"#/$defs/Denial/properties/errno/type",keyword:"type",params:{type: schema110.properties.errno.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data14.observedBy !== undefined){
+if(typeof data14.observedBy !== "string"){
+const err71 = {instancePath:instancePath+"/items/" + i0+"/observedBy",schemaPath:"#/$defs/Denial/properties/observedBy/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+if(data14.allow !== undefined){
+let data32 = data14.allow;
+if((typeof data32 !== "string") && (data32 !== null)){
+const err72 = {instancePath:instancePath+"/items/" + i0+"/allow",schemaPath:"#/$defs/Denial/properties/allow/type",keyword:"type",params:{type: schema110.properties.allow.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+if(data14.warning !== undefined){
+let data33 = data14.warning;
+if((typeof data33 !== "string") && (data33 !== null)){
+const err73 = {instancePath:instancePath+"/items/" + i0+"/warning",schemaPath:"#/$defs/Denial/properties/warning/type",keyword:"type",params:{type: schema110.properties.warning.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+if(data14.count !== undefined){
+let data34 = data14.count;
+if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
+const err74 = {instancePath:instancePath+"/items/" + i0+"/count",schemaPath:"#/$defs/Denial/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 < 1 || isNaN(data34)){
+const err75 = {instancePath:instancePath+"/items/" + i0+"/count",schemaPath:"#/$defs/Denial/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+}
+}
+if(data14.atMs !== undefined){
+let data35 = data14.atMs;
+if((!((typeof data35 == "number") && (isFinite(data35)))) && (data35 !== null)){
+const err76 = {instancePath:instancePath+"/items/" + i0+"/atMs",schemaPath:"#/$defs/Denial/properties/atMs/type",keyword:"type",params:{type: schema110.properties.atMs.type},message:"must be number,null"};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+}
+if(data14.pid !== undefined){
+let data36 = data14.pid;
+if((!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))) && (data36 !== null)){
+const err77 = {instancePath:instancePath+"/items/" + i0+"/pid",schemaPath:"#/$defs/Denial/properties/pid/type",keyword:"type",params:{type: schema110.properties.pid.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+}
+else {
+const err79 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+if(data.total !== undefined){
+let data37 = data.total;
+if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
+const err80 = {instancePath:instancePath+"/total",schemaPath:"#/properties/total/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+if((typeof data37 == "number") && (isFinite(data37))){
+if(data37 < 0 || isNaN(data37)){
+const err81 = {instancePath:instancePath+"/total",schemaPath:"#/properties/total/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+}
+}
+if(data.truncated !== undefined){
+if(typeof data.truncated !== "boolean"){
+const err82 = {instancePath:instancePath+"/truncated",schemaPath:"#/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+}
+}
+else {
+const err83 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+validate75.errors = vErrors;
+return errors === 0;
+}
+validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
 function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -8903,6 +9915,12 @@ vErrors.push(err187);
 errors++;
 }
 }
+if(data.denials !== undefined){
+if(!(validate75(data.denials, {instancePath:instancePath+"/denials",parentData:data,parentDataProperty:"denials",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+errors = vErrors.length;
+}
+}
 }
 else {
 const err188 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
@@ -9427,20 +10445,20 @@ return errors === 0;
 }
 validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema107 = {"description":"Something that happened to the journal itself (repair), or to an attempt: started (before its workload is released), disposition (of its staged artifacts), recovery (what bvisor recover decided and did).","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"oneOf":[{"$ref":"#/$defs/JournalRepair"},{"$ref":"#/$defs/JournalStarted"},{"$ref":"#/$defs/JournalDisposition"},{"$ref":"#/$defs/JournalRecovery"}]},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
-const schema108 = {"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}};
-const pattern30 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
-const schema109 = {"title":"JournalStarted","description":"Appended (locked, fsync'd, head moved) before the workload is released: by bvisor run before the go byte that lets the workload exec (a wasm run: before the runner is handed its job), by bvisor start before the byte into exec.fifo. An attempt without one was never released; an attempt with one may have run.","type":"object","additionalProperties":false,"required":["kind","runId","containerId","releasedBy","backend","planHash","stateRoot","cgroupDirs","supervisor","monitor","workload"],"properties":{"kind":{"const":"started"},"runId":{"$ref":"#/$defs/RunId"},"containerId":{"$ref":"#/$defs/ContainerId"},"releasedBy":{"description":"The command that releases the workload right after this entry.","enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":{"type":"string","minLength":1,"maxLength":200},"stateRoot":{"type":"string","minLength":1,"maxLength":4096},"cgroupDirs":{"description":"The attempt's cgroup leaves, as known at release.","type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}},"supervisor":{"description":"The process that supervises the workload and records its end: the bvisor run process, or the container's monitor. While it lives, the attempt is running.","$ref":"#/$defs/OptionalProcRef"},"monitor":{"description":"The container's monitor (released by bvisor start), else null.","$ref":"#/$defs/OptionalProcRef"},"workload":{"description":"The workload's process, when known at release (a wasm run's runner may not exist yet).","$ref":"#/$defs/OptionalProcRef"}}};
-const schema110 = {"description":"An attempt's run id (its report's body.runId): one path segment.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"};
-const schema111 = {"description":"The container id (bvisor create/run ID), or null (an API run without one).","type":["string","null"],"maxLength":128};
-const pattern31 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
-const schema112 = {"anyOf":[{"$ref":"state.schema.json#/$defs/ProcRef"},{"type":"null"}]};
-const schema114 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
+const schema112 = {"description":"Something that happened to the journal itself (repair), or to an attempt: started (before its workload is released), disposition (of its staged artifacts), recovery (what bvisor recover decided and did).","type":"object","additionalProperties":false,"required":["bvisorVersion","seq","at","prevHash","event","entryHash"],"properties":{"bvisorVersion":{"const":"1"},"seq":{"type":"integer","minimum":1},"at":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},"prevHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"event":{"oneOf":[{"$ref":"#/$defs/JournalRepair"},{"$ref":"#/$defs/JournalStarted"},{"$ref":"#/$defs/JournalDisposition"},{"$ref":"#/$defs/JournalRecovery"}]},"entryHash":{"type":"string","pattern":"^[0-9a-f]{64}$"},"mac":{"$ref":"#/$defs/JournalMac"}}};
+const schema113 = {"description":"bvisor journal verify --repair cut an incomplete last line (kept aside, byte for byte, in savedAs) and/or moved the head onto one complete entry that an interrupted append had written but not yet recorded.","type":"object","additionalProperties":false,"required":["kind","problem","truncated","headRolledForward"],"properties":{"kind":{"const":"repair"},"problem":{"type":"string","maxLength":1000},"truncated":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","sha256","savedAs"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"savedAs":{"type":"string","pattern":"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"}}}]},"headRolledForward":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"integer","minimum":0},"to":{"type":"integer","minimum":1}}}]}}};
+const pattern31 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
+const schema114 = {"title":"JournalStarted","description":"Appended (locked, fsync'd, head moved) before the workload is released: by bvisor run before the go byte that lets the workload exec (a wasm run: before the runner is handed its job), by bvisor start before the byte into exec.fifo. An attempt without one was never released; an attempt with one may have run.","type":"object","additionalProperties":false,"required":["kind","runId","containerId","releasedBy","backend","planHash","stateRoot","cgroupDirs","supervisor","monitor","workload"],"properties":{"kind":{"const":"started"},"runId":{"$ref":"#/$defs/RunId"},"containerId":{"$ref":"#/$defs/ContainerId"},"releasedBy":{"description":"The command that releases the workload right after this entry.","enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":{"type":"string","minLength":1,"maxLength":200},"stateRoot":{"type":"string","minLength":1,"maxLength":4096},"cgroupDirs":{"description":"The attempt's cgroup leaves, as known at release.","type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}},"supervisor":{"description":"The process that supervises the workload and records its end: the bvisor run process, or the container's monitor. While it lives, the attempt is running.","$ref":"#/$defs/OptionalProcRef"},"monitor":{"description":"The container's monitor (released by bvisor start), else null.","$ref":"#/$defs/OptionalProcRef"},"workload":{"description":"The workload's process, when known at release (a wasm run's runner may not exist yet).","$ref":"#/$defs/OptionalProcRef"}}};
+const schema115 = {"description":"An attempt's run id (its report's body.runId): one path segment.","type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"};
+const schema116 = {"description":"The container id (bvisor create/run ID), or null (an API run without one).","type":["string","null"],"maxLength":128};
+const pattern32 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
+const schema117 = {"anyOf":[{"$ref":"state.schema.json#/$defs/ProcRef"},{"type":"null"}]};
+const schema119 = {"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}};
 
-function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate80.evaluated;
+const evaluated0 = validate82.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9558,17 +10576,17 @@ vErrors = null;
 }
 }
 }
-validate80.errors = vErrors;
+validate82.errors = vErrors;
 evaluated0.props = props0;
 return errors === 0;
 }
-validate80.evaluated = {"dynamicProps":true,"dynamicItems":false};
+validate82.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 
-function validate79(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate81(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate79.evaluated;
+const evaluated0 = validate81.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9687,7 +10705,7 @@ vErrors.push(err10);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema109.properties, key0))){
+if(!(func1.call(schema114.properties, key0))){
 const err11 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err11];
@@ -9713,7 +10731,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern31.test(data1)){
+if(!pattern32.test(data1)){
 const err13 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -9738,7 +10756,7 @@ errors++;
 if(data.containerId !== undefined){
 let data2 = data.containerId;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err15 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema111.type},message:"must be string,null"};
+const err15 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema116.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -9763,7 +10781,7 @@ errors++;
 if(data.releasedBy !== undefined){
 let data3 = data.releasedBy;
 if(!((data3 === "run") || (data3 === "start"))){
-const err17 = {instancePath:instancePath+"/releasedBy",schemaPath:"#/properties/releasedBy/enum",keyword:"enum",params:{allowedValues: schema109.properties.releasedBy.enum},message:"must be equal to one of the allowed values"};
+const err17 = {instancePath:instancePath+"/releasedBy",schemaPath:"#/properties/releasedBy/enum",keyword:"enum",params:{allowedValues: schema114.properties.releasedBy.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -9776,7 +10794,7 @@ errors++;
 if(data.backend !== undefined){
 let data4 = data.backend;
 if(!((data4 === "linux") || (data4 === "wasm"))){
-const err18 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema109.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err18 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema114.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -9918,20 +10936,20 @@ errors++;
 }
 }
 if(data.supervisor !== undefined){
-if(!(validate80(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+if(!(validate82(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
 errors = vErrors.length;
 }
 }
 if(data.monitor !== undefined){
-if(!(validate80(data.monitor, {instancePath:instancePath+"/monitor",parentData:data,parentDataProperty:"monitor",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+if(!(validate82(data.monitor, {instancePath:instancePath+"/monitor",parentData:data,parentDataProperty:"monitor",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
 errors = vErrors.length;
 }
 }
 if(data.workload !== undefined){
-if(!(validate80(data.workload, {instancePath:instancePath+"/workload",parentData:data,parentDataProperty:"workload",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+if(!(validate82(data.workload, {instancePath:instancePath+"/workload",parentData:data,parentDataProperty:"workload",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
 errors = vErrors.length;
 }
 }
@@ -9946,17 +10964,17 @@ vErrors.push(err30);
 }
 errors++;
 }
-validate79.errors = vErrors;
+validate81.errors = vErrors;
 return errors === 0;
 }
-validate79.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema118 = {"title":"JournalDisposition","description":"One step of the host's disposition of an attempt's staged artifacts (bvisor commit/discard): decided before anything is moved, then applied or failed.","type":"object","additionalProperties":false,"required":["kind","runId","step","action","artifacts"],"properties":{"kind":{"const":"disposition"},"runId":{"$ref":"#/$defs/RunId"},"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]},"artifacts":{"type":"array","maxItems":100000,"items":{"type":"object","additionalProperties":false,"required":["id","sha256"],"properties":{"id":{"type":"string","minLength":1,"maxLength":4096},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"to":{"description":"Where the artifact is (to be) promoted (commit).","type":"string","minLength":1,"maxLength":4096}}}},"error":{"description":"Why the step failed (step failed).","type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string","maxLength":100},"message":{"type":"string","maxLength":2000}}}}};
+const schema123 = {"title":"JournalDisposition","description":"One step of the host's disposition of an attempt's staged artifacts (bvisor commit/discard): decided before anything is moved, then applied or failed.","type":"object","additionalProperties":false,"required":["kind","runId","step","action","artifacts"],"properties":{"kind":{"const":"disposition"},"runId":{"$ref":"#/$defs/RunId"},"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]},"artifacts":{"type":"array","maxItems":100000,"items":{"type":"object","additionalProperties":false,"required":["id","sha256"],"properties":{"id":{"type":"string","minLength":1,"maxLength":4096},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"to":{"description":"Where the artifact is (to be) promoted (commit).","type":"string","minLength":1,"maxLength":4096}}}},"error":{"description":"Why the step failed (step failed).","type":"object","additionalProperties":false,"required":["code","message"],"properties":{"code":{"type":"string","maxLength":100},"message":{"type":"string","maxLength":2000}}}}};
 
-function validate86(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate86.evaluated;
+const evaluated0 = validate88.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10041,7 +11059,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern31.test(data1)){
+if(!pattern32.test(data1)){
 const err7 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -10066,7 +11084,7 @@ errors++;
 if(data.step !== undefined){
 let data2 = data.step;
 if(!(((data2 === "decided") || (data2 === "applied")) || (data2 === "failed"))){
-const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema118.properties.step.enum},message:"must be equal to one of the allowed values"};
+const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema123.properties.step.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -10079,7 +11097,7 @@ errors++;
 if(data.action !== undefined){
 let data3 = data.action;
 if(!((data3 === "commit") || (data3 === "discard"))){
-const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema118.properties.action.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema123.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -10365,19 +11383,19 @@ vErrors.push(err33);
 }
 errors++;
 }
-validate86.errors = vErrors;
+validate88.errors = vErrors;
 return errors === 0;
 }
-validate86.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema120 = {"title":"JournalRecovery","description":"What bvisor recover (or gc) decided about one attempt from the journal and the host, and what it did. Appended for an attempt it acted on, and once for a canonical refusal.","type":"object","additionalProperties":false,"required":["kind","runId","containerId","classification","reason","actions"],"properties":{"kind":{"const":"recovery"},"runId":{"$ref":"#/$defs/RunId"},"containerId":{"$ref":"#/$defs/ContainerId"},"classification":{"$ref":"#/$defs/AttemptClass"},"reason":{"type":"string","maxLength":2000},"actions":{"type":"array","maxItems":1000,"items":{"$ref":"#/$defs/RecoveryAction"}}}};
-const schema123 = {"title":"AttemptClass","description":"absent: no start record (never released); rolled-back: started, never completed, nothing left running; completed: its report is sealed (or its monitor's exit record is there to seal it from); running: its supervisor lives; refused: the canonical refusal (promoted bytes without a sealed report, or a torn report entry). docs/journal.md#recovery.","enum":["absent","rolled-back","completed","running","refused"]};
-const schema124 = {"title":"RecoveryAction","type":"object","additionalProperties":false,"required":["do","target","done","error"],"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"target":{"type":"string","maxLength":4096},"done":{"description":"false: planned only (--dry-run), or it failed (error says why).","type":"boolean"},"error":{"type":["string","null"],"maxLength":2000}}};
+const schema125 = {"title":"JournalRecovery","description":"What bvisor recover (or gc) decided about one attempt from the journal and the host, and what it did. Appended for an attempt it acted on, and once for a canonical refusal.","type":"object","additionalProperties":false,"required":["kind","runId","containerId","classification","reason","actions"],"properties":{"kind":{"const":"recovery"},"runId":{"$ref":"#/$defs/RunId"},"containerId":{"$ref":"#/$defs/ContainerId"},"classification":{"$ref":"#/$defs/AttemptClass"},"reason":{"type":"string","maxLength":2000},"actions":{"type":"array","maxItems":1000,"items":{"$ref":"#/$defs/RecoveryAction"}}}};
+const schema128 = {"title":"AttemptClass","description":"absent: no start record (never released); rolled-back: started, never completed, nothing left running; completed: its report is sealed (or its monitor's exit record is there to seal it from); running: its supervisor lives; refused: the canonical refusal (promoted bytes without a sealed report, or a torn report entry). docs/journal.md#recovery.","enum":["absent","rolled-back","completed","running","refused"]};
+const schema129 = {"title":"RecoveryAction","type":"object","additionalProperties":false,"required":["do","target","done","error"],"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"target":{"type":"string","maxLength":4096},"done":{"description":"false: planned only (--dry-run), or it failed (error says why).","type":"boolean"},"error":{"type":["string","null"],"maxLength":2000}}};
 
-function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate88.evaluated;
+const evaluated0 = validate90.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10472,7 +11490,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern31.test(data1)){
+if(!pattern32.test(data1)){
 const err8 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -10497,7 +11515,7 @@ errors++;
 if(data.containerId !== undefined){
 let data2 = data.containerId;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err10 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema111.type},message:"must be string,null"};
+const err10 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema116.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -10522,7 +11540,7 @@ errors++;
 if(data.classification !== undefined){
 let data3 = data.classification;
 if(!(((((data3 === "absent") || (data3 === "rolled-back")) || (data3 === "completed")) || (data3 === "running")) || (data3 === "refused"))){
-const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema123.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema128.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -10629,7 +11647,7 @@ errors++;
 if(data6.do !== undefined){
 let data7 = data6.do;
 if(!((((((data7 === "kill-process") || (data7 === "remove-cgroup")) || (data7 === "discard-quarantine")) || (data7 === "remove-state")) || (data7 === "seal-report")) || (data7 === "repair-journal"))){
-const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema124.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema129.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -10679,7 +11697,7 @@ errors++;
 if(data6.error !== undefined){
 let data10 = data6.error;
 if((typeof data10 !== "string") && (data10 !== null)){
-const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema124.properties.error.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema129.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -10736,16 +11754,16 @@ vErrors.push(err29);
 }
 errors++;
 }
-validate88.errors = vErrors;
+validate90.errors = vErrors;
 return errors === 0;
 }
-validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate90.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate78(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate78.evaluated;
+const evaluated0 = validate80.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11161,7 +12179,7 @@ errors++;
 if(data7.savedAs !== undefined){
 let data11 = data7.savedAs;
 if(typeof data11 === "string"){
-if(!pattern30.test(data11)){
+if(!pattern31.test(data11)){
 const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
@@ -11394,8 +12412,8 @@ passing0 = 0;
 var props2 = true;
 }
 const _errs44 = errors;
-if(!(validate79(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate79.errors : vErrors.concat(validate79.errors);
+if(!(validate81(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs44 === errors;
@@ -11412,8 +12430,8 @@ props2 = true;
 }
 }
 const _errs45 = errors;
-if(!(validate86(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate86.errors : vErrors.concat(validate86.errors);
+if(!(validate88(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs45 === errors;
@@ -11430,8 +12448,8 @@ props2 = true;
 }
 }
 const _errs46 = errors;
-if(!(validate88(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
+if(!(validate90(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate90.errors : vErrors.concat(validate90.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs46 === errors;
@@ -11627,10 +12645,10 @@ vErrors.push(err62);
 }
 errors++;
 }
-validate78.errors = vErrors;
+validate80.errors = vErrors;
 return errors === 0;
 }
-validate78.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -11659,8 +12677,8 @@ passing0 = 0;
 var props0 = true;
 }
 const _errs2 = errors;
-if(!(validate78(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate78.errors : vErrors.concat(validate78.errors);
+if(!(validate80(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs2 === errors;
@@ -11704,14 +12722,14 @@ return errors === 0;
 }
 validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
-exports.validateOciState = validate91;
-const schema126 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+exports.validateOciState = validate93;
+const schema131 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
 
-function validate91(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate93(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/oci-state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate91.evaluated;
+const evaluated0 = validate93.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11828,7 +12846,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped")) || (data2 === "paused"))){
-const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema126.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema131.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -12014,7 +13032,7 @@ errors++;
 if(data7.startedAt !== undefined){
 let data11 = data7.startedAt;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema126.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema131.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -12027,7 +13045,7 @@ errors++;
 if(data7.reportHash !== undefined){
 let data12 = data7.reportHash;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema126.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
+const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema131.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -12040,7 +13058,7 @@ errors++;
 if(data7.monitorPid !== undefined){
 let data13 = data7.monitorPid;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema126.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
+const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema131.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -12126,7 +13144,7 @@ errors++;
 if(data14.exitCode !== undefined){
 let data16 = data14.exitCode;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema126.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema131.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -12139,7 +13157,7 @@ errors++;
 if(data14.signal !== undefined){
 let data17 = data14.signal;
 if((typeof data17 !== "string") && (data17 !== null)){
-const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema126.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
+const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema131.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -12187,7 +13205,7 @@ vErrors = null;
 if(data7.broken !== undefined){
 let data18 = data7.broken;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema126.properties.bvisor.properties.broken.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema131.properties.bvisor.properties.broken.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -12220,22 +13238,22 @@ vErrors.push(err41);
 }
 errors++;
 }
-validate91.errors = vErrors;
+validate93.errors = vErrors;
 return errors === 0;
 }
-validate91.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate93.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validatePlan = validate92;
-const schema127 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}},"OciLaunch":{"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}},"netns":{"description":"linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"OutputsLaunch":{"title":"OutputsLaunch","type":"object","additionalProperties":false,"required":["path","quarantine","tmpfs","commit","durability","to","sizeBytes","files"],"properties":{"path":{"type":"string"},"quarantine":{"description":"The host directory (under the state root's outputs/), bound read-write at path.","type":"string"},"tmpfs":{"description":"The quarantine is a tmpfs bvisor mounted (size and inode limits).","type":"boolean"},"commit":{"type":"string","enum":["manual","on-success"]},"durability":{"type":"string","enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}}}};
-const schema128 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
-const schema131 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
-const schema129 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
-const schema130 = {"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]};
+exports.validatePlan = validate94;
+const schema132 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/plan.schema.json","title":"Plan","description":"The planner's verdict on every clause of a manifest on one host. admitted is true only when no clause was refused; then launch holds the inert inputs the backend needs and planHash identifies the plan.","type":"object","additionalProperties":false,"required":["bvisorVersion","kind","backend","admitted","planHash","clauses","refusals","launch"],"properties":{"bvisorVersion":{"const":"1"},"kind":{"const":"bvisor.plan"},"backend":{"$ref":"#/$defs/Backend"},"admitted":{"type":"boolean"},"planHash":{"description":"sha256 of the RFC 8785 canonical JSON of this plan with planHash set to null.","type":["string","null"],"pattern":"^[0-9a-f]{64}$"},"clauses":{"type":"array","items":{"$ref":"#/$defs/ClauseVerdict"}},"refusals":{"type":"array","items":{"$ref":"#/$defs/Refusal"}},"launch":{"anyOf":[{"$ref":"#/$defs/LaunchInputs"},{"type":"null"}]}},"$defs":{"Backend":{"title":"Backend","type":"string","enum":["linux","wasm"]},"Strength":{"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]},"ClauseVerdict":{"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}},"Refusal":{"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}},"FsRule":{"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}},"CgroupPlacement":{"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}},"CgroupLimit":{"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}},"Rlimit":{"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}},"EnvEntry":{"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}},"LaunchInputs":{"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}},"ObjectRef":{"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}},"LayoutEntry":{"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}},"OciLaunch":{"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}},"netns":{"description":"linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}},"OutputsLaunch":{"title":"OutputsLaunch","type":"object","additionalProperties":false,"required":["path","quarantine","tmpfs","commit","durability","to","sizeBytes","files"],"properties":{"path":{"type":"string"},"quarantine":{"description":"The host directory (under the state root's outputs/), bound read-write at path.","type":"string"},"tmpfs":{"description":"The quarantine is a tmpfs bvisor mounted (size and inode limits).","type":"boolean"},"commit":{"type":"string","enum":["manual","on-success"]},"durability":{"type":"string","enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}}}};
+const schema133 = {"title":"Backend","type":"string","enum":["linux","wasm"]};
+const schema136 = {"title":"Refusal","type":"object","additionalProperties":false,"required":["code","clause","reason","hint"],"properties":{"code":{"type":"string","pattern":"^BV_[A-Z0-9_]+$"},"clause":{"type":"string"},"reason":{"type":"string"},"hint":{"type":"string"}}};
+const schema134 = {"title":"ClauseVerdict","type":"object","additionalProperties":false,"required":["clause","requested","guarantee","verdict","mechanism","reason"],"properties":{"clause":{"description":"Clause path in the manifest, e.g. filesystem[2] or limits.memory.","type":"string"},"requested":{"description":"What the manifest asked, in words (secrets appear only as references).","type":"string"},"guarantee":{"description":"The weakest guarantee the clause accepts.","$ref":"#/$defs/Strength"},"verdict":{"type":"string","enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"description":"The mechanism that backs the clause on this host, e.g. linux:landlock(abi=7).","type":["string","null"]},"reason":{"description":"Why: for a refusal, the cause; for a default, which default.","type":["string","null"]}}};
+const schema135 = {"title":"Strength","type":"string","enum":["enforced","mediated","best-effort"]};
 
-function validate93(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate95(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate93.evaluated;
+const evaluated0 = validate95.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -12352,7 +13370,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((data2 === "enforced") || (data2 === "mediated")) || (data2 === "best-effort"))){
-const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema130.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema135.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -12375,7 +13393,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!(((((data3 === "enforced") || (data3 === "mediated")) || (data3 === "best-effort")) || (data3 === "refused")) || (data3 === "not-requested"))){
-const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema129.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema134.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -12388,7 +13406,7 @@ errors++;
 if(data.mechanism !== undefined){
 let data4 = data.mechanism;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema129.properties.mechanism.type},message:"must be string,null"};
+const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema134.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -12401,7 +13419,7 @@ errors++;
 if(data.reason !== undefined){
 let data5 = data.reason;
 if((typeof data5 !== "string") && (data5 !== null)){
-const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema129.properties.reason.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema134.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -12422,27 +13440,27 @@ vErrors.push(err15);
 }
 errors++;
 }
-validate93.errors = vErrors;
+validate95.errors = vErrors;
 return errors === 0;
 }
-validate93.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema132 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
-const schema133 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
-const schema134 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}};
-const schema135 = {"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}};
-const schema136 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
-const schema137 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
-const schema138 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
-const schema139 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
-const schema142 = {"title":"OutputsLaunch","type":"object","additionalProperties":false,"required":["path","quarantine","tmpfs","commit","durability","to","sizeBytes","files"],"properties":{"path":{"type":"string"},"quarantine":{"description":"The host directory (under the state root's outputs/), bound read-write at path.","type":"string"},"tmpfs":{"description":"The quarantine is a tmpfs bvisor mounted (size and inode limits).","type":"boolean"},"commit":{"type":"string","enum":["manual","on-success"]},"durability":{"type":"string","enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern40 = new RegExp("^[0-9]+$", "u");
-const schema140 = {"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}},"netns":{"description":"linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
+const schema137 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
+const schema138 = {"title":"EnvEntry","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string"},"value":{"type":"string"},"secret":{"description":"Reference only; the value is resolved at launch and never stored.","type":"string"}}};
+const schema139 = {"title":"FsRule","type":"object","additionalProperties":false,"required":["clause","path","access","recursive","kind","rights","target","dev","ino","idmap"],"properties":{"clause":{"type":"string"},"path":{"description":"Absolute host path (bundle-relative grants resolved).","type":"string"},"access":{"type":"string"},"recursive":{"type":"boolean"},"kind":{"type":"string","enum":["file","directory","other"]},"rights":{"description":"Backend rights, e.g. landlock access flag names.","type":"array","items":{"type":"string"}},"target":{"description":"Where the workload sees it: the host path in host mode; inside the rootfs in container mode (bundle-relative grants appear at /<relative path>).","type":"string"},"dev":{"description":"st_dev of the path when planned (decimal): the launcher refuses a path that is no longer this object.","type":"string","pattern":"^[0-9]+$"},"ino":{"description":"st_ino of the path when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}};
+const schema140 = {"title":"CgroupPlacement","type":"object","additionalProperties":false,"required":["version","mountPoint","anchor","segments","why"],"properties":{"version":{"type":"integer","enum":[1,2]},"mountPoint":{"type":"string"},"anchor":{"description":"An existing cgroup directory bvisor starts from (our own cgroup, the hierarchy root, or the delegated subtree).","type":"string"},"segments":{"description":"Parent cgroups bvisor creates below the anchor if missing (controllers enabled down the path on v2); the run's leaf goes in the last.","type":"array","items":{"type":"string"}},"why":{"description":"Which placement rule chose this, in words.","type":"string"}}};
+const schema141 = {"title":"CgroupLimit","type":"object","additionalProperties":false,"required":["clause","version","controller","file","value"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"type":"string"},"value":{"type":"string"}}};
+const schema142 = {"title":"RlimitSetting","type":"object","additionalProperties":false,"required":["clause","resource","soft","hard"],"properties":{"clause":{"type":"string"},"resource":{"type":"string"},"soft":{"type":"integer"},"hard":{"type":"integer"}}};
+const schema143 = {"title":"LayoutEntry","description":"One step of the workload's root as the child builds it, in order: a mount, a symlink, a mask or a read-only remount.","type":"object","additionalProperties":false,"required":["target","kind"],"properties":{"target":{"description":"Where the workload sees it.","type":"string"},"kind":{"type":"string","enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]},"source":{"description":"bind/root: the host path (or 'tmpfs'); device: the host device node; symlink: the link text.","type":"string"},"options":{"description":"Mount attributes (ro, nosuid, nodev, noexec, idmap=…, size=…, mode=…).","type":"array","items":{"type":"string"}},"clause":{"description":"The clause this step serves.","type":"string"}}};
+const schema144 = {"title":"ObjectRef","description":"A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.","type":"object","additionalProperties":false,"required":["path","dev","ino"],"properties":{"path":{"type":"string"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"}}};
+const schema147 = {"title":"OutputsLaunch","type":"object","additionalProperties":false,"required":["path","quarantine","tmpfs","commit","durability","to","sizeBytes","files"],"properties":{"path":{"type":"string"},"quarantine":{"description":"The host directory (under the state root's outputs/), bound read-write at path.","type":"string"},"tmpfs":{"description":"The quarantine is a tmpfs bvisor mounted (size and inode limits).","type":"boolean"},"commit":{"type":"string","enum":["manual","on-success"]},"durability":{"type":"string","enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
+const pattern41 = new RegExp("^[0-9]+$", "u");
+const schema145 = {"title":"OciLaunch","type":"object","additionalProperties":false,"required":["hostname","seccomp","cgroupLeaf","oomScoreAdj","umask","terminal","engine"],"properties":{"hostname":{"description":"The container's hostname (config.json hostname), or null for bvisor's default.","type":["string","null"]},"seccomp":{"description":"linux.seccomp as the config gives it: compiled when lowered and stacked behind bvisor's own filter; null when the config has none.","anyOf":[{"type":"null"},{"type":"object"}]},"cgroupLeaf":{"description":"The leaf cgroup name from linux.cgroupsPath, or null for bvisor's own.","type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":{"description":"process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.","type":"boolean"},"engine":{"description":"The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.","type":"boolean"},"rootRules":{"description":"A narrowing boundary's landlock grants inside the container (replacing the rules on the rootfs's own entries), or null for the rootfs's rights.","anyOf":[{"type":"null"},{"type":"array","items":{"type":"object","additionalProperties":false,"required":["clause","target","rights"],"properties":{"clause":{"type":"string"},"target":{"type":"string"},"rights":{"type":"array","items":{"type":"string"}}}}}]},"hooks":{"description":"The config's hooks that run in the runtime namespace (prestart, createRuntime at create; poststart after start; poststop after delete), each with its state on stdin and its timeout. Hooks that run inside the container are refused in the plan.","type":"object","additionalProperties":false,"properties":{"prestart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"createRuntime":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststart":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}},"poststop":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["path","args","env","timeout"],"properties":{"path":{"type":"string"},"args":{"type":"array","items":{"type":"string"}},"env":{"type":"array","items":{"type":"string"}},"timeout":{"type":["integer","null"]}}}}}},"netns":{"description":"linux.namespaces[network].path: the engine's network namespace the workload is born in (bv_spawn enters it around clone3), as planned; null: bvisor makes one or shares the host's.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]}}};
 
-function validate96(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate98(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate96.evaluated;
+const evaluated0 = validate98.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -12521,7 +13539,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema140.properties, key0))){
+if(!(func1.call(schema145.properties, key0))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -12535,7 +13553,7 @@ errors++;
 if(data.hostname !== undefined){
 let data0 = data.hostname;
 if((typeof data0 !== "string") && (data0 !== null)){
-const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema140.properties.hostname.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema145.properties.hostname.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -12600,7 +13618,7 @@ vErrors = null;
 if(data.cgroupLeaf !== undefined){
 let data2 = data.cgroupLeaf;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema140.properties.cgroupLeaf.type},message:"must be string,null"};
+const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema145.properties.cgroupLeaf.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -12613,7 +13631,7 @@ errors++;
 if(data.oomScoreAdj !== undefined){
 let data3 = data.oomScoreAdj;
 if((!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))) && (data3 !== null)){
-const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema140.properties.oomScoreAdj.type},message:"must be integer,null"};
+const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema145.properties.oomScoreAdj.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -12626,7 +13644,7 @@ errors++;
 if(data.umask !== undefined){
 let data4 = data.umask;
 if((!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))) && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema140.properties.umask.type},message:"must be integer,null"};
+const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema145.properties.umask.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -12969,7 +13987,7 @@ errors++;
 if(data15.timeout !== undefined){
 let data21 = data15.timeout;
 if((!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))) && (data21 !== null)){
-const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema140.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema145.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -13133,7 +14151,7 @@ errors++;
 if(data23.timeout !== undefined){
 let data29 = data23.timeout;
 if((!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))) && (data29 !== null)){
-const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema140.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema145.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -13297,7 +14315,7 @@ errors++;
 if(data31.timeout !== undefined){
 let data37 = data31.timeout;
 if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
-const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema140.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema145.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -13461,7 +14479,7 @@ errors++;
 if(data39.timeout !== undefined){
 let data45 = data39.timeout;
 if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (data45 !== null)){
-const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema140.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema145.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -13583,7 +14601,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern40.test(data48)){
+if(!pattern41.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -13608,7 +14626,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern40.test(data49)){
+if(!pattern41.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -13676,16 +14694,16 @@ vErrors.push(err95);
 }
 errors++;
 }
-validate96.errors = vErrors;
+validate98.errors = vErrors;
 return errors === 0;
 }
-validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate98.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate95(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate97(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate95.evaluated;
+const evaluated0 = validate97.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -13934,7 +14952,7 @@ vErrors.push(err23);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema132.properties, key0))){
+if(!(func1.call(schema137.properties, key0))){
 const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
@@ -14019,7 +15037,7 @@ vErrors.push(err31);
 errors++;
 }
 for(const key1 in data0){
-if(!(func1.call(schema132.properties.workload.properties, key1))){
+if(!(func1.call(schema137.properties.workload.properties, key1))){
 const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
@@ -14043,7 +15061,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data1 === "process") || (data1 === "wasm"))){
-const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema132.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema137.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -14120,7 +15138,7 @@ errors++;
 if(data0.seed !== undefined){
 let data7 = data0.seed;
 if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema132.properties.workload.properties.seed.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema137.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -14145,7 +15163,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern40.test(data9)){
+if(!pattern41.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -14170,7 +15188,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern40.test(data10)){
+if(!pattern41.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -14413,7 +15431,7 @@ vErrors.push(err64);
 errors++;
 }
 for(const key3 in data18){
-if(!(func1.call(schema134.properties, key3))){
+if(!(func1.call(schema139.properties, key3))){
 const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -14485,7 +15503,7 @@ vErrors.push(err70);
 errors++;
 }
 if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema134.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema139.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -14538,7 +15556,7 @@ errors++;
 if(data18.dev !== undefined){
 let data27 = data18.dev;
 if(typeof data27 === "string"){
-if(!pattern40.test(data27)){
+if(!pattern41.test(data27)){
 const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
@@ -14563,7 +15581,7 @@ errors++;
 if(data18.ino !== undefined){
 let data28 = data18.ino;
 if(typeof data28 === "string"){
-if(!pattern40.test(data28)){
+if(!pattern41.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -14816,7 +15834,7 @@ vErrors.push(err96);
 errors++;
 }
 if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
-const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema132.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema137.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -14909,7 +15927,7 @@ vErrors.push(err103);
 errors++;
 }
 if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
-const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema132.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema137.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -15018,7 +16036,7 @@ vErrors.push(err112);
 errors++;
 }
 if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema132.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema137.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -15041,7 +16059,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema132.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema137.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -15080,7 +16098,7 @@ vErrors.push(err117);
 errors++;
 }
 if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
-const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema132.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema137.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -15160,7 +16178,7 @@ errors++;
 if(data48.parent !== undefined){
 let data49 = data48.parent;
 if((typeof data49 !== "string") && (data49 !== null)){
-const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema132.properties.cgroup.properties.parent.type},message:"must be string,null"};
+const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema137.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -15252,7 +16270,7 @@ vErrors.push(err132);
 errors++;
 }
 if(!((data52 === 1) || (data52 === 2))){
-const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema135.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema140.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -15444,7 +16462,7 @@ vErrors.push(err148);
 errors++;
 }
 if(!((data61 === 1) || (data61 === 2))){
-const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema136.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema141.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -15620,7 +16638,7 @@ vErrors.push(err163);
 errors++;
 }
 if(!((data67 === 1) || (data67 === 2))){
-const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema132.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema137.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -15655,7 +16673,7 @@ vErrors.push(err166);
 errors++;
 }
 if(!((data69 === "cpu.stat") || (data69 === "cpuacct.usage"))){
-const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema132.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema137.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -15873,7 +16891,7 @@ errors++;
 if(data.wallMs !== undefined){
 let data77 = data.wallMs;
 if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (data77 !== null)){
-const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema132.properties.wallMs.type},message:"must be integer,null"};
+const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema137.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -15886,7 +16904,7 @@ errors++;
 if(data.cpuMs !== undefined){
 let data78 = data.cpuMs;
 if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
-const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema132.properties.cpuMs.type},message:"must be integer,null"};
+const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema137.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -15899,7 +16917,7 @@ errors++;
 if(data.fuel !== undefined){
 let data79 = data.fuel;
 if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
-const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema132.properties.fuel.type},message:"must be integer,null"};
+const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema137.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -15912,7 +16930,7 @@ errors++;
 if(data.memoryBytes !== undefined){
 let data80 = data.memoryBytes;
 if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
-const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema132.properties.memoryBytes.type},message:"must be integer,null"};
+const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema137.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -15983,7 +17001,7 @@ vErrors.push(err192);
 errors++;
 }
 if(!((data83 === "private") || (data83 === "none"))){
-const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema132.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema137.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -15996,7 +17014,7 @@ errors++;
 if(data82.sizeBytes !== undefined){
 let data84 = data82.sizeBytes;
 if((!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))) && (data84 !== null)){
-const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema132.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema137.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -16126,7 +17144,7 @@ errors++;
 if(data85.dev !== undefined){
 let data88 = data85.dev;
 if(typeof data88 === "string"){
-if(!pattern40.test(data88)){
+if(!pattern41.test(data88)){
 const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
@@ -16151,7 +17169,7 @@ errors++;
 if(data85.ino !== undefined){
 let data89 = data85.ino;
 if(typeof data89 === "string"){
-if(!pattern40.test(data89)){
+if(!pattern41.test(data89)){
 const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -16392,7 +17410,7 @@ vErrors.push(err224);
 errors++;
 }
 if(!(((data94 === "errno") || (data94 === "kill")) || (data94 === "log"))){
-const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema132.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema137.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -16415,7 +17433,7 @@ vErrors.push(err226);
 errors++;
 }
 if(!((data95 === "enosys") || (data95 === "allow"))){
-const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema132.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema137.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -16454,7 +17472,7 @@ vErrors.push(err229);
 errors++;
 }
 if(!((data97 === "signal") || (data97 === "abstract-unix-socket"))){
-const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema132.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema137.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -16710,7 +17728,7 @@ vErrors.push(err250);
 errors++;
 }
 if(!((((((((((((data107 === "root") || (data107 === "bind")) || (data107 === "proc")) || (data107 === "tmpfs")) || (data107 === "device")) || (data107 === "symlink")) || (data107 === "mask")) || (data107 === "readonly")) || (data107 === "devpts")) || (data107 === "mqueue")) || (data107 === "sysfs")) || (data107 === "cgroup2"))){
-const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema138.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema143.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -16872,7 +17890,7 @@ errors++;
 if(data112.dev !== undefined){
 let data114 = data112.dev;
 if(typeof data114 === "string"){
-if(!pattern40.test(data114)){
+if(!pattern41.test(data114)){
 const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err264];
@@ -16897,7 +17915,7 @@ errors++;
 if(data112.ino !== undefined){
 let data115 = data112.ino;
 if(typeof data115 === "string"){
-if(!pattern40.test(data115)){
+if(!pattern41.test(data115)){
 const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err266];
@@ -16972,8 +17990,8 @@ errors++;
 var _valid5 = _errs281 === errors;
 valid63 = valid63 || _valid5;
 const _errs283 = errors;
-if(!(validate96(data116, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
+if(!(validate98(data116, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
 errors = vErrors.length;
 }
 var _valid5 = _errs283 === errors;
@@ -17160,7 +18178,7 @@ vErrors.push(err285);
 errors++;
 }
 if(!((data121 === "manual") || (data121 === "on-success"))){
-const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema142.properties.commit.enum},message:"must be equal to one of the allowed values"};
+const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema147.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -17183,7 +18201,7 @@ vErrors.push(err287);
 errors++;
 }
 if(!((data122 === "atomic") || (data122 === "durable"))){
-const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema142.properties.durability.enum},message:"must be equal to one of the allowed values"};
+const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema147.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -17196,7 +18214,7 @@ errors++;
 if(data117.to !== undefined){
 let data123 = data117.to;
 if((typeof data123 !== "string") && (data123 !== null)){
-const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema142.properties.to.type},message:"must be string,null"};
+const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema147.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -17209,7 +18227,7 @@ errors++;
 if(data117.sizeBytes !== undefined){
 let data124 = data117.sizeBytes;
 if((!(((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124))) && (isFinite(data124)))) && (data124 !== null)){
-const err290 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema142.properties.sizeBytes.type},message:"must be integer,null"};
+const err290 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema147.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -17222,7 +18240,7 @@ errors++;
 if(data117.files !== undefined){
 let data125 = data117.files;
 if((!(((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125))) && (isFinite(data125)))) && (data125 !== null)){
-const err291 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema142.properties.files.type},message:"must be integer,null"};
+const err291 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema147.properties.files.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -17278,17 +18296,17 @@ vErrors.push(err294);
 }
 errors++;
 }
-validate95.errors = vErrors;
+validate97.errors = vErrors;
 return errors === 0;
 }
-validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate97.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate92(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate94(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/plan.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate92.evaluated;
+const evaluated0 = validate94.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -17425,7 +18443,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema128.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -17450,7 +18468,7 @@ errors++;
 if(data.planHash !== undefined){
 let data4 = data.planHash;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema127.properties.planHash.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema132.properties.planHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -17477,8 +18495,8 @@ let data5 = data.clauses;
 if(Array.isArray(data5)){
 const len0 = data5.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate93(data5[i0], {instancePath:instancePath+"/clauses/" + i0,parentData:data5,parentDataProperty:i0,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate93.errors : vErrors.concat(validate93.errors);
+if(!(validate95(data5[i0], {instancePath:instancePath+"/clauses/" + i0,parentData:data5,parentDataProperty:i0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate95.errors : vErrors.concat(validate95.errors);
 errors = vErrors.length;
 }
 }
@@ -17643,8 +18661,8 @@ let data13 = data.launch;
 const _errs29 = errors;
 let valid8 = false;
 const _errs30 = errors;
-if(!(validate95(data13, {instancePath:instancePath+"/launch",parentData:data,parentDataProperty:"launch",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate95.errors : vErrors.concat(validate95.errors);
+if(!(validate97(data13, {instancePath:instancePath+"/launch",parentData:data,parentDataProperty:"launch",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate97.errors : vErrors.concat(validate97.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs30 === errors;
@@ -17695,19 +18713,19 @@ vErrors.push(err31);
 }
 errors++;
 }
-validate92.errors = vErrors;
+validate94.errors = vErrors;
 return errors === 0;
 }
-validate92.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate94.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validateRecoverOutput = validate99;
-const schema143 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
-const schema144 = {"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}};
+exports.validateRecoverOutput = validate101;
+const schema148 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
+const schema149 = {"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}};
 
-function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate102(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate100.evaluated;
+const evaluated0 = validate102.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -17812,7 +18830,7 @@ errors++;
 if(data.containerId !== undefined){
 let data1 = data.containerId;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema144.properties.containerId.type},message:"must be string,null"};
+const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema149.properties.containerId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -17825,7 +18843,7 @@ errors++;
 if(data.classification !== undefined){
 let data2 = data.classification;
 if(!(((((data2 === "absent") || (data2 === "rolled-back")) || (data2 === "completed")) || (data2 === "running")) || (data2 === "refused"))){
-const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema123.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema128.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -17961,7 +18979,7 @@ vErrors.push(err22);
 errors++;
 }
 for(const key1 in data4){
-if(!(func1.call(schema144.properties.evidence.properties, key1))){
+if(!(func1.call(schema149.properties.evidence.properties, key1))){
 const err23 = {instancePath:instancePath+"/evidence",schemaPath:"#/properties/evidence/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err23];
@@ -17975,7 +18993,7 @@ errors++;
 if(data4.started !== undefined){
 let data5 = data4.started;
 if((!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))) && (data5 !== null)){
-const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema144.properties.evidence.properties.started.type},message:"must be integer,null"};
+const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema149.properties.evidence.properties.started.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -17988,7 +19006,7 @@ errors++;
 if(data4.report !== undefined){
 let data6 = data4.report;
 if((!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))) && (data6 !== null)){
-const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema144.properties.evidence.properties.report.type},message:"must be integer,null"};
+const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema149.properties.evidence.properties.report.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -18001,7 +19019,7 @@ errors++;
 if(data4.outcome !== undefined){
 let data7 = data4.outcome;
 if((typeof data7 !== "string") && (data7 !== null)){
-const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema144.properties.evidence.properties.outcome.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema149.properties.evidence.properties.outcome.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -18165,7 +19183,7 @@ errors++;
 if(data4.stateDir !== undefined){
 let data16 = data4.stateDir;
 if((typeof data16 !== "string") && (data16 !== null)){
-const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema144.properties.evidence.properties.stateDir.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema149.properties.evidence.properties.stateDir.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -18217,7 +19235,7 @@ errors++;
 if(data18.role !== undefined){
 let data19 = data18.role;
 if(!(((((data19 === "supervisor") || (data19 === "monitor")) || (data19 === "workload")) || (data19 === "creator")) || (data19 === "member"))){
-const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema144.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
+const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema149.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -18295,7 +19313,7 @@ errors++;
 if(data4.quarantine !== undefined){
 let data23 = data4.quarantine;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema144.properties.evidence.properties.quarantine.type},message:"must be string,null"};
+const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema149.properties.evidence.properties.quarantine.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -18407,7 +19425,7 @@ errors++;
 if(data27.do !== undefined){
 let data28 = data27.do;
 if(!((((((data28 === "kill-process") || (data28 === "remove-cgroup")) || (data28 === "discard-quarantine")) || (data28 === "remove-state")) || (data28 === "seal-report")) || (data28 === "repair-journal"))){
-const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema124.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema129.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -18457,7 +19475,7 @@ errors++;
 if(data27.error !== undefined){
 let data31 = data27.error;
 if((typeof data31 !== "string") && (data31 !== null)){
-const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema124.properties.error.type},message:"must be string,null"};
+const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema129.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -18506,7 +19524,7 @@ errors++;
 if(data.recorded !== undefined){
 let data32 = data.recorded;
 if((!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))) && (data32 !== null)){
-const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema144.properties.recorded.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema149.properties.recorded.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -18527,17 +19545,17 @@ vErrors.push(err67);
 }
 errors++;
 }
-validate100.errors = vErrors;
+validate102.errors = vErrors;
 return errors === 0;
 }
-validate100.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate102.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate101(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/recover-output.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate99.evaluated;
+const evaluated0 = validate101.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -18829,7 +19847,7 @@ errors++;
 if(data4.kind !== undefined){
 let data7 = data4.kind;
 if(!((((((data7 === "report") || (data7 === "started")) || (data7 === "disposition")) || (data7 === "recovery")) || (data7 === "repair")) || (data7 === "unknown"))){
-const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema143.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema148.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -18842,7 +19860,7 @@ errors++;
 if(data4.runId !== undefined){
 let data8 = data4.runId;
 if((typeof data8 !== "string") && (data8 !== null)){
-const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema143.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema148.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -18925,8 +19943,8 @@ let data10 = data.attempts;
 if(Array.isArray(data10)){
 const len0 = data10.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate100(data10[i0], {instancePath:instancePath+"/attempts/" + i0,parentData:data10,parentDataProperty:i0,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
+if(!(validate102(data10[i0], {instancePath:instancePath+"/attempts/" + i0,parentData:data10,parentDataProperty:i0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate102.errors : vErrors.concat(validate102.errors);
 errors = vErrors.length;
 }
 }
@@ -19155,21 +20173,21 @@ vErrors.push(err48);
 }
 errors++;
 }
-validate99.errors = vErrors;
+validate101.errors = vErrors;
 return errors === 0;
 }
-validate99.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate101.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateSealedReport = validate62;
 
-exports.validateContainerState = validate81;
-const schema113 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
+exports.validateContainerState = validate83;
+const schema118 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/state.schema.json","title":"ContainerState","description":"<root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.","type":"object","additionalProperties":false,"required":["bvisorVersion","id","kind","status","bundle","createdAt","runId","creator","pid","monitor","planHash","backend","manifestSha256","cgroupDirs","startedAt","reportHash","journaled","annotations","keptBundle"],"properties":{"bvisorVersion":{"const":"1"},"id":{"type":"string"},"kind":{"description":"container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.","type":"string","enum":["container","run"]},"status":{"type":"string","enum":["creating","created","running","stopped"]},"bundle":{"type":"string"},"createdAt":{"type":"string"},"runId":{"type":"string"},"creator":{"$ref":"#/$defs/ProcRef","description":"the bvisor create process (while status is creating), or the bvisor run process (kind run)"},"pid":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"monitor":{"anyOf":[{"$ref":"#/$defs/ProcRef"},{"type":"null"}]},"planHash":{"type":"string"},"backend":{"type":"string","enum":["linux","wasm"]},"manifestSha256":{"type":"string"},"cgroupDirs":{"type":"array","items":{"type":"string"}},"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":{"type":"boolean"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"keptBundle":{"description":"A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.","type":["string","null"]}},"$defs":{"ProcRef":{"title":"ProcRef","description":"A process named by pid and its start time (field 22 of /proc/<pid>/stat), so a recycled pid is never mistaken for it.","type":"object","additionalProperties":false,"required":["pid","startTime"],"properties":{"pid":{"type":"integer"},"startTime":{"type":"string"}}}}};
 
-function validate81(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate81.evaluated;
+const evaluated0 = validate83.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -19368,7 +20386,7 @@ vErrors.push(err18);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema113.properties, key0))){
+if(!(func1.call(schema118.properties, key0))){
 const err19 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
@@ -19416,7 +20434,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data2 === "container") || (data2 === "run"))){
-const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema113.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema118.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -19439,7 +20457,7 @@ vErrors.push(err24);
 errors++;
 }
 if(!((((data3 === "creating") || (data3 === "created")) || (data3 === "running")) || (data3 === "stopped"))){
-const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema113.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema118.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -19804,7 +20822,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((data17 === "linux") || (data17 === "wasm"))){
-const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema113.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema118.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -19857,7 +20875,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data21 = data.setupMs;
 if((!((typeof data21 == "number") && (isFinite(data21)))) && (data21 !== null)){
-const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema113.properties.setupMs.type},message:"must be number,null"};
+const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema118.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -19870,7 +20888,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data22 = data.startedAt;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema113.properties.startedAt.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema118.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -19883,7 +20901,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data23 = data.reportHash;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema113.properties.reportHash.type},message:"must be string,null"};
+const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema118.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -19935,7 +20953,7 @@ errors++;
 if(data.keptBundle !== undefined){
 let data27 = data.keptBundle;
 if((typeof data27 !== "string") && (data27 !== null)){
-const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema113.properties.keptBundle.type},message:"must be string,null"};
+const err63 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -19956,8 +20974,8 @@ vErrors.push(err64);
 }
 errors++;
 }
-validate81.errors = vErrors;
+validate83.errors = vErrors;
 return errors === 0;
 }
-validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate83.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
