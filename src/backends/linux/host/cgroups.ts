@@ -267,6 +267,9 @@ export interface CgroupReadback {
   memoryPeak: { value: number; source: string } | null;
   oomKills: { value: number; source: string } | null;
   pidsPeak: { value: number; source: string } | null;
+  /** How many times a fork or clone failed because pids.max was reached: the "max" line of
+   * pids.events, on v2 and on v1 alike (Documentation/admin-guide/cgroup-v2.rst, "pids"). */
+  pidsMax: { value: number; source: string } | null;
   cpuUsec: { value: number; source: string } | null;
 }
 
@@ -289,7 +292,7 @@ export function readKey(path: string, key: string): number | null {
 }
 
 export function readBack(set: CgroupSet): CgroupReadback {
-  const r: CgroupReadback = { memoryPeak: null, oomKills: null, pidsPeak: null, cpuUsec: null };
+  const r: CgroupReadback = { memoryPeak: null, oomKills: null, pidsPeak: null, pidsMax: null, cpuUsec: null };
   const take = (key: keyof CgroupReadback, source: string, value: number | null): void => {
     if (value !== null && r[key] === null) r[key] = { value, source };
   };
@@ -298,12 +301,14 @@ export function readBack(set: CgroupSet): CgroupReadback {
       take('memoryPeak', join(l.dir, 'memory.peak'), readNum(join(l.dir, 'memory.peak')));
       take('oomKills', join(l.dir, 'memory.events'), readKey(join(l.dir, 'memory.events'), 'oom_kill'));
       take('pidsPeak', join(l.dir, 'pids.peak'), readNum(join(l.dir, 'pids.peak')));
+      take('pidsMax', join(l.dir, 'pids.events'), readKey(join(l.dir, 'pids.events'), 'max'));
       take('cpuUsec', join(l.dir, 'cpu.stat'), readKey(join(l.dir, 'cpu.stat'), 'usage_usec'));
     } else {
       if (l.controllers.includes('memory')) {
         take('memoryPeak', join(l.dir, 'memory.max_usage_in_bytes'), readNum(join(l.dir, 'memory.max_usage_in_bytes')));
         take('oomKills', join(l.dir, 'memory.oom_control'), readKey(join(l.dir, 'memory.oom_control'), 'oom_kill'));
       }
+      if (l.controllers.includes('pids')) take('pidsMax', join(l.dir, 'pids.events'), readKey(join(l.dir, 'pids.events'), 'max'));
       if (l.controllers.includes('cpuacct')) {
         const ns = readNum(join(l.dir, 'cpuacct.usage'));
         take('cpuUsec', join(l.dir, 'cpuacct.usage'), ns === null ? null : Math.round(ns / 1000));

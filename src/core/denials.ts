@@ -1,0 +1,298 @@
+// Denials: what the boundary blocked on a run, each traced to the manifest clause that blocked
+// it, with the manifest line that would allow it (schemas/report.schema.json, Denials). Three
+// sources fill the list: seccomp (system calls, answered with an errno), landlock (filesystem and
+// network), and budgets (limits reached: OOM, wall, cpu, fuel, processes, output). A source that
+// could not watch says why, so an empty list is never read as proof. Pure: the facts come in as
+// arguments (the report body, the cgroup counters read back), nothing is read here.
+// docs/denials.md explains each source, what it cannot see, and the summary format.
+import type { Denial, DenialSource, Denials, ReportBody } from '../contract/generated/types.js';
+import { formatDuration } from './units.js';
+
+/** One source's findings: what the seccomp listener (or a monitor) hands over. */
+export interface SourceDenials {
+  source: DenialSource;
+  items: Denial[];
+  /** Denials seen, repeats included (items may be fewer). */
+  total: number;
+  /** More distinct denials were seen than items lists. */
+  truncated: boolean;
+}
+
+/** A counter read back from a cgroup file after the run: its value and the file's path. */
+export interface Counter {
+  value: number;
+  source: string;
+}
+
+/** What budgetDenials reads besides the report body: counters the body does not carry. */
+export interface BudgetCounters {
+  /** Bytes kept per captured stream (limits.output as enforced), or null when nothing is captured. */
+  outputBytes: number | null;
+  /** memory.events oom_kill (v2) or memory.oom_control oom_kill (v1). */
+  oomKills: Counter | null;
+  /** pids.events max: forks and clones refused at pids.max (v2 and v1). */
+  pidsMax: Counter | null;
+}
+
+type BudgetBody = Pick<ReportBody, 'backend' | 'admitted' | 'outcome' | 'budgets' | 'streams' | 'timings'>;
+
+const BINARY: Array<[string, number]> = [['Ti', 2 ** 40], ['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10]];
+const DECIMAL: Array<[string, number]> = [['T', 1e12], ['G', 1e9], ['M', 1e6], ['K', 1e3]];
+
+/** The largest unit a size is a whole multiple of (binary first, as formatSize prefers), or bytes. */
+function unitOf(bytes: number): [string, number] {
+  if (bytes > 0) for (const u of [...BINARY, ...DECIMAL]) if (bytes % u[1] === 0) return u;
+  return ['', 1];
+}
+
+/** A size written in the unit of `like` (the limit as the user most likely wrote it): 512Mi, 20M. */
+function sizeIn(bytes: number, like: number): string {
+  const [suffix, mult] = unitOf(like);
+  return `${Math.ceil(bytes / mult)}${suffix}`;
+}
+
+/** Twice the limit, in the limit's own unit: a budget that was reached needs headroom, and 2× is
+ * a first step the user can tighten with the peak the report measured. */
+export function headroomSize(limit: number): string {
+  return sizeIn(limit * 2, limit);
+}
+
+export function headroomDuration(limitMs: number): string {
+  return formatDuration(limitMs * 2);
+}
+
+function mechanismOf(body: BudgetBody, clause: string): string | null {
+  return body.admitted.find((a) => a.clause === clause)?.mechanism ?? null;
+}
+
+function rule(body: BudgetBody, clause: string, words: string, fallback: string): string {
+  return `${words}, by ${mechanismOf(body, clause) ?? fallback}`;
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function budget(d: Omit<Denial, 'kind' | 'pid'> & { pid?: number | null }): Denial {
+  return { kind: 'budget', ...d, pid: d.pid ?? null };
+}
+
+function observedMs(w: ReportBody['budgets']['cpu']): number | null {
+  return typeof w.observed === 'number' ? w.observed : null;
+}
+
+/**
+ * The budgets a run reached, from what it already records: the outcome (wall, cpu, fuel, oom),
+ * the cgroup counters (OOM kills, forks refused at pids.max) and the capture (limits.output).
+ * A budget whose limit was not requested is not a denial (a host OOM is not the boundary's).
+ */
+export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
+  const out: Denial[] = [];
+  const o = body.outcome;
+  const B = body.budgets;
+  const runMs = body.timings.runMs;
+  const wall = B.wall.limit;
+  if (o.status === 'timeout' && o.reason === 'wall' && wall !== null) {
+    out.push(budget({
+      clause: 'limits.wall',
+      what: 'still running at the deadline; the whole run was killed',
+      rule: rule(body, 'limits.wall', formatDuration(wall), 'the supervisor\'s deadline'),
+      errno: null,
+      observedBy: 'supervisor:wall (deadline from release)',
+      allow: `limits: { wall: ${headroomDuration(wall)} }`,
+      count: 1,
+      atMs: wall,
+    }));
+  }
+  const cpu = B.cpu.limit;
+  if (cpu !== null) {
+    const used = observedMs(B.cpu);
+    // Watched (mediated): the monitor killed the cgroup. RLIMIT_CPU: the kernel sends SIGXCPU at
+    // the soft limit and SIGKILL at the hard one (setrlimit(2)); bvisor sets both to the limit,
+    // so a SIGKILL counts only when the cpu time read back reached the limit.
+    const byWatch = o.status === 'killed' && o.reason === 'cpu';
+    const byRlimit = !byWatch && o.reason === 'signal' && (o.signal === 'SIGXCPU' || (o.signal === 'SIGKILL' && used !== null && used >= cpu));
+    if (byWatch || byRlimit) {
+      out.push(budget({
+        clause: 'limits.cpu',
+        what: `used up its CPU time${used !== null ? ` (${used} ms read back)` : ''}; killed`,
+        rule: rule(body, 'limits.cpu', formatDuration(cpu), byWatch ? 'the monitor\'s cpu watch' : 'RLIMIT_CPU'),
+        errno: null,
+        observedBy: byWatch ? `supervisor:cpu watch (${B.cpu.source ?? 'cgroup cpu counter'})` : `kernel:RLIMIT_CPU (${o.signal})`,
+        allow: `limits: { cpu: ${headroomDuration(cpu)} }`,
+        count: 1,
+        atMs: runMs,
+      }));
+    }
+  }
+  const mem = B.memory.limit;
+  const kills = c.oomKills?.value ?? 0;
+  if (mem !== null && (kills > 0 || (o.status === 'killed' && o.reason === 'oom'))) {
+    const n = Math.max(kills, 1);
+    out.push(budget({
+      clause: 'limits.memory',
+      what: 'allocated past the limit; the kernel\'s OOM killer killed a process',
+      rule: rule(body, 'limits.memory', sizeIn(mem, mem), 'the memory cgroup'),
+      errno: null,
+      observedBy: c.oomKills ? `cgroup:${basename(c.oomKills.source)} oom_kill` : 'outcome: killed (oom)',
+      allow: `limits: { memory: ${headroomSize(mem)} }`,
+      count: n,
+      // The kill may have hit a child long before the end: not timed.
+      atMs: null,
+    }));
+  }
+  const procs = B.processes.limit;
+  if (procs !== null && c.pidsMax && c.pidsMax.value > 0) {
+    out.push(budget({
+      clause: 'limits.processes',
+      what: 'fork/clone refused: the limit of processes and threads alive at once was reached',
+      rule: rule(body, 'limits.processes', `${procs} alive at once`, 'pids.max'),
+      // The pids controller fails the fork with EAGAIN (fork(2), cgroup-v2.rst "pids").
+      errno: 'EAGAIN',
+      observedBy: `cgroup:${basename(c.pidsMax.source)} max`,
+      allow: `limits: { processes: ${procs * 2} }`,
+      count: c.pidsMax.value,
+      atMs: null,
+    }));
+  }
+  const fuel = B.fuel.limit;
+  if (o.reason === 'fuel' && fuel !== null) {
+    out.push(budget({
+      clause: 'limits.fuel',
+      what: 'ran out of fuel; the guest was stopped',
+      rule: rule(body, 'limits.fuel', String(fuel), 'the module\'s fuel counter'),
+      errno: null,
+      observedBy: 'wasm:fuel counter (out_of_fuel trap)',
+      allow: `limits: { fuel: ${fuel * 2} }`,
+      count: 1,
+      atMs: runMs,
+    }));
+  }
+  const cap = c.outputBytes;
+  for (const name of ['stdout', 'stderr'] as const) {
+    const s = body.streams[name];
+    if (s.mode !== 'capture' || !s.truncated || cap === null || cap <= 0) continue;
+    const bytes = typeof s.bytes === 'number' ? s.bytes : null;
+    // Enough for what it wrote, and at least twice the cap.
+    const allowBytes = Math.max(cap * 2, bytes ?? 0);
+    out.push(budget({
+      clause: 'limits.output',
+      what: `wrote ${bytes !== null ? `${bytes} bytes` : 'more than the cap'} to ${name}; what passed the cap was counted, not kept`,
+      rule: rule(body, 'limits.output', `${sizeIn(cap, cap)} kept per captured stream`, 'the capture'),
+      // The workload's writes succeed; only what is kept is cut.
+      errno: null,
+      observedBy: `supervisor:capture ${name}`,
+      allow: `limits: { output: ${sizeIn(allowBytes, cap)} }`,
+      count: 1,
+      atMs: null,
+    }));
+  }
+  return out;
+}
+
+/** How budgets were watched on this run (always observed: they are the supervisor's own). */
+export function budgetSource(body: BudgetBody, c: BudgetCounters): DenialSource {
+  const how: string[] = [];
+  if (body.budgets.wall.limit !== null) how.push('supervisor:wall');
+  if (body.budgets.cpu.limit !== null) how.push(body.outcome.reason === 'cpu' ? 'supervisor:cpu watch' : 'outcome:cpu');
+  if (c.oomKills) how.push(`cgroup:${basename(c.oomKills.source)} oom_kill`);
+  if (c.pidsMax) how.push(`cgroup:${basename(c.pidsMax.source)} max`);
+  if (body.budgets.fuel.limit !== null) how.push('wasm:fuel counter');
+  if (c.outputBytes !== null && c.outputBytes > 0) how.push('supervisor:capture');
+  // What no counter records: an rlimit's refusal is only the failing call's errno.
+  how.push('not seen: limits.openFiles (EMFILE from RLIMIT_NOFILE), limits.memory and limits.processes held by rlimits (ENOMEM, EAGAIN), a wasm memory.grow refused');
+  return { observed: true, how: how.join(', '), notObserved: null };
+}
+
+/** A source that could not watch, with the reason. */
+export function notObservedSource(reason: string): DenialSource {
+  return { observed: false, how: null, notObserved: reason };
+}
+
+/** Landlock audit records (Linux 6.15, landlock ABI 7, LANDLOCK_RESTRICT_SELF_LOG_*) reach user
+ * space only through the kernel audit subsystem; bvisor neither reads audit nor changes the
+ * host's audit configuration. So filesystem and network denials are not observed. */
+export function landlockSource(hostLandlockAbi: number): DenialSource {
+  if (hostLandlockAbi <= 0) return notObservedSource('landlock is not available on this host (ABI 0): filesystem denials come from the mount namespace and are not recorded');
+  if (hostLandlockAbi < 7) return notObservedSource(`landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*) and only to the kernel audit log; this host has ABI ${hostLandlockAbi}`);
+  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor neither reads nor reconfigures`);
+}
+
+/** The wasm backend's seccomp source: its guest makes no system calls. */
+export const WASM_SECCOMP_SOURCE: DenialSource = notObservedSource('the wasm backend has no system calls: its WASI host answers instead');
+
+/** The wasm backend's filesystem source: the WASI host's refusals are not recorded (yet). */
+export const WASM_FILESYSTEM_SOURCE: DenialSource = notObservedSource('the wasm guest reaches files only through its WASI host, which answers paths outside its preopens with ENOTCAPABLE and does not record them');
+
+/**
+ * The report's denials: every source's items in the order they happened (atMs, untimed last;
+ * stable), the total with repeats, and whether any source had to drop items.
+ */
+export function assembleDenials(a: { seccomp: SourceDenials | null; seccompNotObserved: string; landlock: DenialSource; budgets: Denial[]; budgetSource: DenialSource }): Denials {
+  const seccomp: SourceDenials = a.seccomp ?? { source: notObservedSource(a.seccompNotObserved), items: [], total: 0, truncated: false };
+  const items = [...seccomp.items, ...a.budgets]
+    .map((d, i) => ({ d, i }))
+    .sort((x, y) => {
+      const ax = x.d.atMs, ay = y.d.atMs;
+      if (ax === null && ay === null) return x.i - y.i;
+      if (ax === null) return 1;
+      if (ay === null) return -1;
+      return ax - ay || x.i - y.i;
+    })
+    .map((x) => x.d);
+  const total = seccomp.total + a.budgets.reduce((n, d) => n + d.count, 0);
+  return { sources: { seccomp: seccomp.source, landlock: a.landlock, budgets: a.budgetSource }, items, total, truncated: seccomp.truncated };
+}
+
+/** Control characters as \xNN: a denial's text can carry a workload's bytes (a path, an argument). */
+function visible(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const SOURCE_WORDS: Record<keyof Denials['sources'], string> = {
+  seccomp: 'system-call denials (seccomp)',
+  landlock: 'filesystem and network denials (landlock)',
+  budgets: 'budget denials',
+};
+
+/**
+ * The lines `bvisor run` prints on stderr after a failed workload: the first `max` denials with
+ * their clause and the manifest line that would allow each, a pointer to the full report, and
+ * one line per source that was not watched (so an empty list is not read as "nothing was
+ * denied"). No colours; control characters escaped. [] when the body has no denials field.
+ */
+export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: { id: string; max?: number }): string[] {
+  const d = body.denials;
+  if (!d) return [];
+  const max = o.max ?? 5;
+  const id = visible(o.id);
+  const lines: string[] = [];
+  if (d.items.length === 0) lines.push(`bvisor: no denial was observed in run ${id}`);
+  else lines.push(`bvisor: the boundary denied ${d.total} action(s) in run ${id}:`);
+  for (const x of d.items.slice(0, max)) {
+    const times = x.count > 1 ? ` (×${x.count})` : '';
+    const got = x.errno !== null ? ` → ${x.errno}` : '';
+    lines.push(`  ${visible(x.what)}${got}${times}: ${visible(x.clause)} (${visible(x.rule)})${x.allow === null ? '; no clause allows it' : ''}`);
+    if (x.allow !== null) lines.push(`    allow with: ${visible(x.allow)}`);
+    if (x.warning) lines.push(`    warning: ${visible(x.warning)}`);
+  }
+  const more = d.items.length - Math.min(d.items.length, max);
+  if (more > 0 || d.truncated) lines.push(`  … and ${more > 0 ? `${more} more` : 'more'}${d.truncated ? ' (the report lists the first of them)' : ''}: bvisor report ${id}`);
+  for (const k of ['seccomp', 'landlock', 'budgets'] as const) {
+    const s = d.sources[k];
+    // A wasm guest makes no system calls: nothing to be misled about.
+    if (s.observed || (k === 'seccomp' && body.backend === 'wasm')) continue;
+    lines.push(`  ${SOURCE_WORDS[k]} are not observed here: ${visible(s.notObserved ?? 'no reason given')}`);
+  }
+  return lines;
+}
+
+/** Whether the summary says anything worth a failed run's stderr: a denial, or a source not watched. */
+export function summaryWorthSaying(body: Pick<ReportBody, 'backend' | 'denials'>): boolean {
+  return denialSummary(body, { id: '' }).length > 1;
+}
+
+/** A run the summary is for: a status other than 0, or ended by a budget (timeout, killed). */
+export function runFailed(body: Pick<ReportBody, 'outcome'>, exitStatus: number): boolean {
+  return exitStatus !== 0 || body.outcome.status !== 'completed';
+}
