@@ -3,12 +3,14 @@
  * status after `create` has exited; this is it. Small and static: its memory per container is
  * what an orchestrator pays for every idle container.
  *
- *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [parent|engine]
+ *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US parent|engine [STRINGS]
  *     fds: 3 the body (a pipe: it carries resolved secrets, so it never touches a disk),
  *          4 to node, 5 from node, 6 the fail pipe's read end, OUT_FD/ERR_FD the read ends of
  *          captured stdout/stderr (-1: not captured), CPU_FD the leaf's CPU usage file
  *          (CPU_KIND 1: cgroup v2 cpu.stat, 2: v1 cpuacct.usage; -1/0: no mediated cpu limit),
  *          plus the fds the body names.
+ *     STRINGS (with denials observed, BV_F_SECCOMP_NOTIFY): which syscall arguments are C strings,
+ *          "nr:mask,nr:mask" (bit i: argument i), for the denial records.
  *     Captured streams are relayed into STATE_DIR/stdout and /stderr, at most CAP bytes each;
  *     the total and whether it was truncated go into exit.json.
  *
@@ -21,7 +23,8 @@
  *   3. wait for node's "created" byte; EOF instead means create died mid-way: kill, reap, exit
  *   4. wait for `bvisor start` (a byte on STATE_DIR/exec.fifo) or the workload's death
  *   5. send the go byte; the fail pipe says exec succeeded (EOF) or where it failed
- *   6. relay output, enforce the wall deadline (64-bit) and the mediated cpu limit (poll the
+ *   5a. with denials observed, take the seccomp listener the child sent on the sync socket
+ *   6. serve the listener (answer -EPERM, append a record to STATE_DIR/denials), relay output, enforce the wall deadline (64-bit) and the mediated cpu limit (poll the
  *      cgroup's usage, kill); reap orphans handed to us; when the workload ends, kill what is
  *      left of its descendants; write STATE_DIR/exit.json; exit. If the monitor itself cannot
  *      go on (a poll error), it kills the workload and records why: never an unsupervised
@@ -47,6 +50,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "notify.h"
 
 #ifdef BV_TEST_BUILD
 /* Marks the test build (a test proves the shipped monitor lacks it). Its red-twin switches come
@@ -195,6 +199,49 @@ static int relay_step(struct relay *r) {
   return 1;
 }
 
+/* Denials (notify.h): the listener, and what became of its notifications. Records go to
+ * STATE_DIR/denials, at most MAX_DENIAL_RECORDS; the counts go to exit.json, whose space is
+ * reserved, so a full disk loses records, never the count. */
+#define MAX_DENIAL_RECORDS 256
+static struct bv_notifier *notifier;
+static int denials_fd = -1;
+static long long denials_total, denials_kept;
+static int denials_error; /* errno: the listener was not received or failed; -1: not observed */
+static long long started_mono_ns; /* CLOCK_MONOTONIC at the go byte: the records' time base */
+static uint8_t strmask[BV_NOTIFY_MAX_NR];
+
+static void parse_strings(const char *spec) {
+  while (spec && *spec) {
+    char *end;
+    long nr = strtol(spec, &end, 10);
+    if (*end != ':') return;
+    long mask = strtol(end + 1, &end, 10);
+    if (nr >= 0 && nr < BV_NOTIFY_MAX_NR) strmask[nr] = (uint8_t)mask;
+    spec = *end == ',' ? end + 1 : NULL;
+  }
+}
+
+static void serve_denial(void) {
+  struct bv_notify_rec rec;
+  int r = bv_notifier_serve(notifier, &rec);
+  if (r < 0) {
+    /* A listener that fails is closed: the filter then answers ENOSYS, still a denial. */
+    denials_error = -r;
+    bv_notifier_free(notifier);
+    notifier = NULL;
+    return;
+  }
+  if (r == 0) return;
+  denials_total++;
+  if (denials_fd >= 0 && denials_kept < MAX_DENIAL_RECORDS) {
+    if (write(denials_fd, &rec, sizeof rec) == (ssize_t)sizeof rec) denials_kept++;
+    else {
+      close(denials_fd);
+      denials_fd = -1;
+    }
+  }
+}
+
 /* Why the workload was stopped by us rather than by itself. */
 enum { END_NONE = 0, END_WALL = 1, END_CPU = 2, END_FAULT = 3 };
 static const char *const end_names[] = {"none", "wall", "cpu", "monitor-fault"};
@@ -210,11 +257,13 @@ static void write_exit(const char *phase, const siginfo_t *info, const struct ru
   snprintf(buf, sizeof buf,
            "{\"phase\":\"%s\",\"siCode\":%d,\"status\":%d,\"timedOut\":%s,\"stoppedBy\":\"%s\",\"startedAtMs\":%lld,\"endedAtMs\":%lld,"
            "\"utimeUs\":%lld,\"stimeUs\":%lld,\"maxRssKb\":%ld,\"failStage\":%d,\"failErrno\":%d,\"cpuUsageUs\":%lld,"
-           "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld,\"reaper\":\"%s\"}\n",
+           "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld,\"reaper\":\"%s\","
+           "\"denialsTotal\":%lld,\"denialsKept\":%lld,\"denialsError\":%d,\"startedMonoNs\":%lld}\n",
            phase, info ? info->si_code : 0, info ? info->si_status : 0, end == END_WALL ? "true" : "false", end_names[end], (long long)started, (long long)ended,
            ru ? (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec : 0LL,
            ru ? (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec : 0LL, ru ? ru->ru_maxrss : 0L, stage, err, cpu_us,
-           relays[0].total, relays[0].kept, relays[1].total, relays[1].kept, engine_mode ? "engine" : "monitor");
+           relays[0].total, relays[0].kept, relays[1].total, relays[1].kept, engine_mode ? "engine" : "monitor",
+           denials_total, denials_kept, denials_error, started_mono_ns);
   write_reserved(RES_EXIT, "exit.json", buf);
 }
 
@@ -350,6 +399,7 @@ int main(int argc, char **argv) {
   cpu_kind = atoi(argv[7]);
   long long cpu_limit_us = atoll(argv[8]);
   engine_mode = argc > 9 && strcmp(argv[9], "engine") == 0;
+  if (argc > 10) parse_strings(argv[10]);
   if (cpu_kind == 0 || cpu_limit_us <= 0) cpu_fd = -1;
 
   /* SIGCHLD through a signalfd: orphans are reaped from the poll loop. */
@@ -376,9 +426,15 @@ int main(int argc, char **argv) {
   }
   int pid = out[0], pidfd = out[1];
   int keep_sync = h->sync_peer_fd;
+  int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
+  denials_error = notify ? 0 : -1;
+  if (notify) {
+    unlinkat(statedir_fd, "denials", 0);
+    denials_fd = openat(statedir_fd, "denials", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  }
   /* Everything else the body named is the workload's now; and whatever the caller left open
    * (`bvisor create … 100>&1 | cat`) must not be held by us for the container's lifetime. */
-  int keep[] = {4, 5, 6, statedir_fd, keep_sync, pidfd, relays[0].in, relays[0].out, relays[1].in, relays[1].out, cpu_fd, sigfd};
+  int keep[] = {4, 5, 6, statedir_fd, keep_sync, pidfd, relays[0].in, relays[0].out, relays[1].in, relays[1].out, cpu_fd, sigfd, denials_fd};
   close_except(keep, (int)(sizeof keep / sizeof keep[0]));
   memset(body, 0, len); /* resolved secrets */
   free(body);
@@ -446,8 +502,10 @@ int main(int argc, char **argv) {
   }
   /* 5. go */
   char go = 'g';
+  struct timespec go_ts;
+  clock_gettime(CLOCK_MONOTONIC, &go_ts);
+  started_mono_ns = (long long)go_ts.tv_sec * 1000000000LL + go_ts.tv_nsec;
   while (write(keep_sync, &go, 1) < 0 && errno == EINTR) {}
-  close(keep_sync);
   /* bvisor create may have left this pipe O_NONBLOCK (it shares the open file): poll first. */
   struct bv_record rec;
   size_t got = 0;
@@ -460,6 +518,17 @@ int main(int argc, char **argv) {
     got += (size_t)r;
   }
   close(6);
+  if (notify && !(got == sizeof rec && rec.kind == 0)) {
+    /* 5a. exec succeeded: the listener was sent before it (the child fails rather than exec
+     * without sending it). */
+    int lfd = bv_recv_fd(keep_sync);
+    if (lfd < 0) denials_error = -lfd;
+    else if (!(notifier = bv_notifier_new(lfd, strmask, BV_NOTIFY_MAX_NR))) {
+      close(lfd);
+      denials_error = ENOMEM;
+    }
+  }
+  close(keep_sync);
   if (got == sizeof rec && rec.kind == 0) {
     reap(pidfd, &info, &ru);
     kill_descendants();
@@ -490,14 +559,14 @@ int main(int argc, char **argv) {
       wait = drain_until - now < 0 ? 0 : drain_until - now;
     }
     if (wait < 0 || wait > 1000) wait = 1000; /* look at the state directory once a second */
-    struct pollfd p[4] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    struct pollfd p[5] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}, {sigfd, POLLIN, 0}, {notifier ? bv_notifier_fd(notifier) : -1, POLLIN, 0}};
     if (exited && relays[0].in < 0 && relays[1].in < 0) break;
     int n;
     if (test_switch("poll-fault")) {
       n = -1; /* the test build's stand-in for a poll that fails */
       errno = EFAULT;
     } else
-      n = poll(p, 4, poll_ms(wait));
+      n = poll(p, 5, poll_ms(wait));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       /* We cannot watch the workload any more: it must not run on unwatched. */
@@ -514,6 +583,12 @@ int main(int argc, char **argv) {
       struct signalfd_siginfo ssi;
       while (read(sigfd, &ssi, sizeof ssi) > 0) {}
       reap_orphans(pid);
+    }
+    /* A denied call waits for our answer: serve it before anything slower. */
+    if (notifier && (p[4].revents & POLLIN)) serve_denial();
+    else if (notifier && p[4].revents) {
+      bv_notifier_free(notifier); /* POLLHUP: no task uses the filter any more */
+      notifier = NULL;
     }
     if (!exited && cpu_fd >= 0) {
       cpu_used = cpu_usage_us();
@@ -550,6 +625,7 @@ int main(int argc, char **argv) {
   if (!exited) reap(pidfd, &info, &ru);
   kill_descendants();
   if (cpu_fd >= 0) cpu_used = cpu_usage_us();
+  if (denials_fd >= 0) fsync(denials_fd);
   write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, now_ms(), 0, fault, cpu_used);
   return 0;
 }

@@ -53,6 +53,8 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -201,6 +203,18 @@ static int facts(void) {
 
 static void *thread_fn(void *arg) { return arg; }
 
+/* Installs a filter of its own that allows everything: with `listener`, asking for a listener
+ * too (the kernel allows one per filter chain: EBUSY when bvisor's already has one). The
+ * workload's attempt to get a denied call through, or to take over the notifications. */
+static int own_filter(int listener) {
+  struct sock_filter allow[] = {{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW}};
+  struct sock_fprog prog = {1, allow};
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+  if (r < 0) return errno;
+  if (listener) close((int)r);
+  return 0;
+}
+
 static int try_op(int argc, char **argv) {
   const char *op = argv[0];
 #define ARG(i) (argc > (i) ? argv[i] : "")
@@ -292,6 +306,24 @@ static int try_op(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(op, "kill")) return kill(atoi(ARG(1)), atoi(ARG(2))) < 0 ? errno : 0;
+  if (!strcmp(op, "allowall")) return own_filter(0);
+  if (!strcmp(op, "ownlistener")) return own_filter(1);
+  if (!strcmp(op, "forkexec")) {
+    /* a child that execs this probe again to make one raw syscall: its errno is its exit status */
+    pid_t c = fork();
+    if (c < 0) return errno;
+    if (c == 0) {
+      char *args[10] = {"bvprobe", "syscallexit"};
+      int n = 2;
+      for (int i = 1; i < argc && n < 9; i++) args[n++] = argv[i];
+      args[n] = NULL;
+      execv("/proc/self/exe", args);
+      _exit(127);
+    }
+    int st = 0;
+    if (waitpid(c, &st, 0) < 0) return errno;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
   if (!strcmp(op, "ptrace")) return syscall(SYS_ptrace, PTRACE_ATTACH, atoi(ARG(1)), 0, 0) < 0 ? errno : 0;
   if (!strcmp(op, "syscall")) {
     long a[6] = {0, 0, 0, 0, 0, 0};
@@ -408,6 +440,11 @@ int main(int argc, char **argv) {
   const char *m = argv[1];
   if (!strcmp(m, "facts")) return facts();
   if (!strcmp(m, "try")) return try_ops(argc - 2, argv + 2);
+  if (!strcmp(m, "syscallexit") && argc >= 3) {
+    long a[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 6 && argc > 3 + i; i++) a[i] = strtol(argv[3 + i], NULL, 0);
+    return syscall(strtol(argv[2], NULL, 0), a[0], a[1], a[2], a[3], a[4], a[5]) < 0 ? errno : 0;
+  }
   if (!strcmp(m, "write") && argc >= 4) {
     int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) { printf("errno %d\n", errno); return 1; }

@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 7
+#define BV_SHIM_ABI 8
 
 int bv_shim_abi(void);
 
@@ -57,6 +57,11 @@ int bv_readlinkat(int dirfd, const char *name, void *buf, int len);
 int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname);
 int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname);
 int bv_unix_connect(const char *path);
+
+/* ---- notify.c (seccomp user notification; see notify.h) ---- */
+int bv_recv_fd(int sock);
+int bv_socketpair(int32_t *fds);
+int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records);
 
 /* ---- mounts.c (parent side) ---- */
 int bv_stat_id(int fd, int64_t *out);

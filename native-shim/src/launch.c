@@ -661,6 +661,34 @@ static int close_from_to(unsigned lo, unsigned hi) {
   return 0;
 }
 
+/* Sends fd over a unix socket with SCM_RIGHTS (one byte of payload); 0 or an errno. */
+static int child_send_fd(int sock, int fd) {
+  char byte = 'L';
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  for (;;) {
+    long r = syscall(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL);
+    if (r == 1) return 0;
+    if (r < 0 && errno == EINTR) continue;
+    return r < 0 ? errno : EIO;
+  }
+}
+
 /* dup every keeper and source above `high`, then onto targets, then close the rest. stdio: the
  * descriptors that become 0, 1, 2 (the header's, or the console's peer). */
 static void child_fds(const struct prepared *p, const int stdio[3], int *fail_fd, int *sync_fd, int *exe_fd) {
@@ -1017,7 +1045,14 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   }
   if (h->bpf_len) {
     struct sock_fprog prog = {(unsigned short)h->bpf_len, (struct sock_filter *)p->bpf};
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) child_fail(fail_fd, BV_STAGE_SECCOMP, errno, -1);
+    int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
+    long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+    if (lfd < 0) child_fail(fail_fd, BV_STAGE_SECCOMP, errno, -1);
+    if (notify) {
+      e = child_send_fd(sync_fd, (int)lfd);
+      if (e) child_fail(fail_fd, BV_STAGE_SECCOMP, e, 1);
+      syscall(SYS_close, lfd);
+    }
   }
   BV_PROF(16);
   uint64_t none = 0;

@@ -70,7 +70,11 @@
  *  10. drop capabilities              bounding, ambient, then capset(0): last privileged step
  *  11. ready / go handshake           the parent reads /proc/<pid>/status as evidence and sends
  *                                     the go byte only if it matches the plan
- *  12. seccomp                        last, so no setup syscall can be denied by our own filter
+ *  12. seccomp                        last, so no setup syscall can be denied by our own filter;
+ *                                     with BV_F_SECCOMP_NOTIFY its listener goes to the parent on
+ *                                     sync_fd (item 1 if that fails): the parent holds it before
+ *                                     the workload's first instruction, and the child's copy is
+ *                                     close-on-exec
  *  13. unblock signals, execveat(exe_fd, "", AT_EMPTY_PATH)
  *
  * An exec into a running container (join_fd >= 0) differs at step 1: after the release byte
@@ -119,6 +123,9 @@
                                        * workload (rootful; the parent left setgroups allowed) */
 #define BV_F_EXE_INHERIT    (1u << 11)/* the program is a #! script: its fd survives exec, since the
                                        * kernel hands it to the interpreter as /dev/fd/N */
+#define BV_F_SECCOMP_NOTIFY (1u << 13)/* denials observed: the filter's deny rows answer USER_NOTIF; install
+                                          it with a listener and send that (SCM_RIGHTS) on sync_fd,
+                                          which is then a unix socket (notify.h) */
 #define BV_F_CONSOLE        (1u << 12)/* process.terminal: a pty from the root's /dev/ptmx becomes the
                                        * controlling terminal and 0, 1, 2; its master goes to
                                        * console_fd (SCM_RIGHTS) */

@@ -31,6 +31,7 @@ import { policyFor } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
+import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -73,6 +74,9 @@ export interface LaunchHooks {
   noCloneIntoCgroup?: boolean;
   /** The child skips joining its v1 leaves (the red twin of "joined before it runs"). */
   noCgroupJoin?: boolean;
+  /** The child installs the listener-holding filter but nobody holds the listener (it is closed
+   * on arrival): the red twin of "a dead listener still denies". */
+  dropListener?: boolean;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
@@ -121,6 +125,9 @@ export interface LinuxLaunchRequest {
   /** process.terminal: the connected --console-socket (the caller's descriptor: it closes it)
    * and the window size to set (0 x 0: none). */
   console?: ConsoleRequest | null;
+  /** Observe seccomp denials through a user-notification listener (default true; the filter
+   * denies the same either way). */
+  observeDenials?: boolean;
 }
 
 export interface ConsoleRequest {
@@ -150,6 +157,9 @@ export interface LinuxRunResult {
   teardown: Teardown;
   landlock: { abi: number; digest: string; rules: number } | null;
   seccomp: { sha256: string; rules: number; instructions: number; deny: string } | null;
+  /** What seccomp denied, as observed (or why it was not); absent: not looked at (a container's
+   * result before its seal reads the monitor's records). */
+  seccompDenials?: SeccompDenials;
 }
 
 export class Cleanup {
@@ -197,6 +207,14 @@ export function pipe(cloexecRead: boolean, cloexecWrite: boolean): [number, numb
   return [fds[0]!, fds[1]!];
 }
 
+/** A connected unix stream socketpair, both ends close-on-exec. */
+function socketpair(): [number, number] {
+  const fds = new Int32Array(2);
+  const rc = shim().bv_socketpair(fds);
+  if (rc < 0) throw spawnErr('socketpair', rc);
+  return [fds[0]!, fds[1]!];
+}
+
 /** Reads child records (16 bytes each) from the fail pipe, without blocking the event loop. */
 /**
  * Runs fn with this process's umask set to `mask` (null: unchanged), restored after: a clone
@@ -223,8 +241,10 @@ export function withUmask<T>(mask: number | null, fn: () => T): T {
  * The two pipes of the rendezvous: sync (the parent's release and go bytes) and fail (the
  * child's records, EOF at exec). The child's ends go to `childEnds`, closed once it holds them.
  */
-export function rendezvousPipes(fds: OwnedFds, childEnds: number[], cleanup: Cleanup): { syncR: number; syncW: number; failR: number; failW: number; records: RecordReader } {
-  const [syncR, syncW] = pipe(true, true);
+export function rendezvousPipes(fds: OwnedFds, childEnds: number[], cleanup: Cleanup, syncSocket = false): { syncR: number; syncW: number; failR: number; failW: number; records: RecordReader } {
+  // With denials observed the child sends the seccomp listener back on the sync channel, which
+  // must then be a unix socket (SCM_RIGHTS); bytes flow the same way on either.
+  const [syncR, syncW] = syncSocket ? socketpair() : pipe(true, true);
   fds.own(syncR);
   fds.own(syncW);
   childEnds.push(syncR);
@@ -346,16 +366,16 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
 
 /** The seccomp program a plan's launch gets, exactly as create computes it (bvisor's policy,
  * with an OCI profile stacked behind it), or null when the plan has none. */
-export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
+export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts, notify = false): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
   if (!plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return null;
   if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
   const policy = policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
   // Compiling is pure: the same policy, profile and arch give the same program. A program that
   // launches many workloads with one boundary compiles it once (the key is the whole input).
-  const key = JSON.stringify([host.kernel.arch, policy, launch.oci?.seccomp ?? null, launch.syscalls.deny]);
+  const key = JSON.stringify([host.kernel.arch, policy, launch.oci?.seccomp ?? null, launch.syscalls.deny, notify]);
   const hit = programs.get(key);
   if (hit) return { bpf: hit.bpf, facts: { ...hit.facts } };
-  const made = compileProgram(policy, launch, host);
+  const made = compileProgram(policy, launch, host, notify);
   if (programs.size >= 16) programs.delete(programs.keys().next().value!);
   programs.set(key, made);
   return { bpf: made.bpf, facts: { ...made.facts } };
@@ -365,8 +385,8 @@ export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts
  * read a program's bytes (lower copies them into the body). */
 const programs = new Map<string, { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> }>();
 
-function compileProgram(policy: ReturnType<typeof policyFor>, launch: LaunchInputs, host: HostFacts): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } {
-  const c = compile(policy, host.kernel.arch as Arch);
+function compileProgram(policy: ReturnType<typeof policyFor>, launch: LaunchInputs, host: HostFacts, notify: boolean): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } {
+  const c = compile(policy, host.kernel.arch as Arch, { notify });
   let insns = c.insns;
   let rules = c.rules;
   if (launch.oci?.seccomp) {
@@ -379,6 +399,20 @@ function compileProgram(policy: ReturnType<typeof policyFor>, launch: LaunchInpu
   }
   const bpf = encode(insns);
   return { bpf, facts: { sha256: createHash('sha256').update(bpf).digest('hex'), rules, instructions: insns.length, deny: launch.syscalls.deny } };
+}
+
+/** The policy the filter was compiled from, to name the row behind each denial. */
+function decodePolicy(launch: LaunchInputs): ReturnType<typeof policyFor> {
+  return policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
+}
+
+/** Why a launch does not observe seccomp denials. */
+function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest): string {
+  if (hooks.noSeccomp || !plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return 'no seccomp filter in this launch';
+  if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
+  if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
+  if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
+  return 'not observed';
 }
 
 /** lower(), with its refusals (a body the launcher would not take) as coded errors. */
@@ -418,6 +452,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pidfd = -1;
   let pid = -1;
   let cgroups: CgroupSet | null = null;
+  let holder: DenialHolder | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
     // nobody could ever read the workload's terminal.
@@ -487,7 +522,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       return { src: fd, type: info[0]!, accmode: info[1]! };
     });
 
-    const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup);
+    // Denials are observed when the filter is bvisor's errno policy (a kill or log policy has
+    // nothing to answer). Whether or not, the filter denies the same calls.
+    const notify = !hooks.noSeccomp && req.observeDenials !== false && launch.syscalls.deny === 'errno' && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
+    const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup, notify);
 
     let ruleset: Ruleset | null = null;
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
@@ -496,7 +534,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       childEnds.push(fds.own(ruleset.fd));
     }
 
-    const program = hooks.noSeccomp ? null : seccompProgram(plan, launch, host);
+    const program = hooks.noSeccomp ? null : seccompProgram(plan, launch, host, notify);
     const seccomp: LinuxRunResult['seccomp'] = program?.facts ?? null;
     const bpf: Uint8Array | null = program?.bpf ?? null;
 
@@ -590,6 +628,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       testNoScrub: hooks.noScrub === true,
       keepCaps: hooks.keepCaps === true,
       bpf,
+      seccompNotify: notify,
       mounts,
       slots: slots.map(at),
     });
@@ -604,7 +643,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
-      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine));
+      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(decodePolicy(launch), host.kernel.arch as Arch).spec : ''));
       pid = monitor.pid;
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
@@ -662,6 +701,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const startedAt = new Date();
 
     let evidence: Evidence[] = [];
+    let goNs = 0n;
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
@@ -682,6 +722,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
         req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
+        goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
         rec = await records.next();
@@ -705,6 +746,22 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       records.close();
       fds.closeAll();
       return created;
+    }
+    // Exec succeeded: the child sent the listener before it (or failed instead), so it is queued.
+    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req));
+    if (notify && !rec) {
+      const lfd = s.bv_recv_fd(syncW);
+      if (lfd < 0) seccompDenials = notObservedSeccomp(`no listener came from the child (${errnoName(lfd)}); denied calls are answered ENOSYS by the kernel`);
+      else if (hooks.dropListener) {
+        s.bv_close(lfd);
+        seccompDenials = notObservedSeccomp('the listener was dropped (test switch); denied calls are answered ENOSYS by the kernel');
+      } else {
+        try {
+          holder = DenialHolder.start(lfd, decodePolicy(launch), host.kernel.arch as Arch, goNs);
+        } catch (e) {
+          seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
+        }
+      }
     }
     closeFd(syncW);
     if (!rec && bpf) {
@@ -759,6 +816,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const teardown = teardownCgroups(cg);
     cgroups = null;
     const streams = await collectStreams(launch, captures);
+    if (holder) seccompDenials = await holder.finish();
+    holder = null;
     records.close();
     closeFd(pidfd);
     pidfd = -1;
@@ -787,8 +846,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       teardown,
       landlock: landlockFacts,
       seccomp,
+      seccompDenials: seccompDenials!,
     };
   } catch (e) {
+    holder?.abort();
     if (pidfd >= 0 && req.detached) s.bv_pidfd_signal(pidfd, 9);
     else if (pidfd >= 0) {
       // Kill (an unreleased child has run nothing of the workload) and reap before the fds and
@@ -854,11 +915,11 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
   for (const [fd, pos] of position) stdio[pos] = fd;
   for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
-  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent'];
+  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings];
   const child = spawn(d.monitorPath, args, { detached: true, stdio });
   const toMonitor = child.stdio[3] as import('node:stream').Writable;
   const fromMonitor = child.stdio[4] as import('node:stream').Readable;

@@ -23,6 +23,8 @@ export const HIGHEST_KNOWN: Record<Arch, number> = { x86_64: Math.max(...Object.
 export const RET = {
   KILL_PROCESS: 0x80000000,
   ERRNO: 0x00050000,
+  /** Stop the caller and ask the filter's listener (seccomp_unotify(2)); see notify.h. */
+  USER_NOTIF: 0x7fc00000,
   LOG: 0x7ffc0000,
   ALLOW: 0x7fff0000,
 } as const;
@@ -47,12 +49,17 @@ export const OFF_NR = 0;
 export const OFF_ARCH = 4;
 export const offArgLow = (i: number): number => 16 + 8 * i;
 
-function retFor(action: Action, deny: Policy['deny']): number {
+/**
+ * With `notify`, a row that answers EPERM asks the listener instead, which answers EPERM too and
+ * records the call (denials observed; the supervisor holds the listener). ENOSYS rows (newer
+ * syscalls, clone3's fallback) are not denials of the boundary and keep their direct answer.
+ */
+function retFor(action: Action, deny: Policy['deny'], notify = false): number {
   if (action === 'enosys') return RET.ERRNO | ENOSYS;
   const a = action === 'errno' ? deny : action;
   if (a === 'kill') return RET.KILL_PROCESS;
   if (a === 'log') return RET.LOG;
-  return RET.ERRNO | EPERM;
+  return notify ? RET.USER_NOTIF : RET.ERRNO | EPERM;
 }
 
 const ins = (code: number, k: number, jt = 0, jf = 0): Insn => ({ code, jt, jf, k: k >>> 0 });
@@ -120,7 +127,12 @@ export interface Compiled {
   rules: number;
 }
 
-export function compile(policy: Policy, arch: Arch): Compiled {
+export interface CompileOptions {
+  /** Deny rows answer SECCOMP_RET_USER_NOTIF (the listener answers EPERM); see retFor. */
+  notify?: boolean;
+}
+
+export function compile(policy: Policy, arch: Arch, opts: CompileOptions = {}): Compiled {
   const table = TABLES[arch];
   const out: Insn[] = [ins(LD_W_ABS, OFF_ARCH), { ...ins(JEQ_K, AUDIT_ARCH[arch]), jt: 1, jf: 0 }, ins(RET_K, RET.KILL_PROCESS)];
   if (arch === 'x86_64') {
@@ -138,7 +150,7 @@ export function compile(policy: Policy, arch: Arch): Compiled {
       skipped.push(r.syscall);
       continue;
     }
-    const block = ruleBlock(r, nr, retFor(r.action, policy.deny));
+    const block = ruleBlock(r, nr, retFor(r.action, policy.deny, opts.notify === true));
     if (block.some((b) => b.jt > 255 || b.jf > 255)) throw new Error(`seccomp rule for ${r.syscall} is too large for classic BPF jumps`);
     out.push(...block);
     rules++;

@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 7;
+export const EXPECTED_SHIM_ABI = 8;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -31,6 +31,9 @@ interface ShimFns {
   bv_pidfd_signal(pidfd: number, sig: number): number;
   bv_pidfd_open(pid: number): number;
   bv_write_byte(fd: number): number;
+  bv_recv_fd(sock: number): number;
+  bv_socketpair(fds: Int32Array): number;
+  bv_notify_thread(listener: number, outFd: number, stopFd: number, strmask: Uint8Array, nmask: number, maxRecords: number): number;
   bv_read_record: { (fd: number, rec: Int32Array): number; async(fd: number, rec: Int32Array, cb: AsyncCb): void };
   bv_landlock_create(fs: bigint, net: bigint, scoped: bigint, abi: number): number;
   bv_landlock_add_path(ruleset: number, parentFd: number, allowed: bigint): number;
@@ -100,6 +103,9 @@ export function shim(): ShimFns {
     bv_pidfd_signal: lib.func('int bv_pidfd_signal(int pidfd, int sig)') as ShimFns['bv_pidfd_signal'],
     bv_pidfd_open: lib.func('int bv_pidfd_open(int pid)') as ShimFns['bv_pidfd_open'],
     bv_write_byte: lib.func('int bv_write_byte(int fd)') as ShimFns['bv_write_byte'],
+    bv_recv_fd: lib.func('int bv_recv_fd(int sock)') as ShimFns['bv_recv_fd'],
+    bv_socketpair: lib.func('int bv_socketpair(void *fds)') as ShimFns['bv_socketpair'],
+    bv_notify_thread: lib.func('int bv_notify_thread(int listener, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records)') as ShimFns['bv_notify_thread'],
     bv_read_record: lib.func('int bv_read_record(int fd, void *rec)') as unknown as ShimFns['bv_read_record'],
     bv_landlock_create: lib.func('int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi)') as ShimFns['bv_landlock_create'],
     bv_landlock_add_path: lib.func('int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)') as ShimFns['bv_landlock_add_path'],

@@ -1,0 +1,259 @@
+/* Seccomp user notification, the holder's side (see notify.h for why it is never weaker than
+ * the plain filter). Used by bvmonitor (containers: its poll loop serves the listener) and by
+ * the shim (runs in-process: a thread of its own serves it, see bv_notify_thread in sys.c), so
+ * it allocates and uses stdio-free libc freely: it never runs in the clone child. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "notify.h"
+
+_Static_assert(sizeof(struct bv_notify_rec) == 592, "the record layout is decoded by src/backends/linux/notify.ts");
+
+struct bv_notifier {
+  int fd;
+  struct seccomp_notif_sizes sizes;
+  struct seccomp_notif *req;
+  struct seccomp_notif_resp *resp;
+  uint8_t strmask[BV_NOTIFY_MAX_NR];
+};
+
+struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nmask) {
+  struct bv_notifier *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->fd = listener;
+  /* The kernel's structs may be larger than our headers': ask for its sizes (seccomp_unotify(2)). */
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &n->sizes) < 0) {
+    n->sizes.seccomp_notif = sizeof(struct seccomp_notif);
+    n->sizes.seccomp_notif_resp = sizeof(struct seccomp_notif_resp);
+  }
+  size_t rq = n->sizes.seccomp_notif > sizeof(struct seccomp_notif) ? n->sizes.seccomp_notif : sizeof(struct seccomp_notif);
+  size_t rs = n->sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? n->sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
+  n->req = calloc(1, rq);
+  n->resp = calloc(1, rs);
+  if (!n->req || !n->resp) {
+    free(n->req);
+    free(n->resp);
+    free(n);
+    return NULL;
+  }
+  if (strmask && nmask > 0) memcpy(n->strmask, strmask, (size_t)(nmask < BV_NOTIFY_MAX_NR ? nmask : BV_NOTIFY_MAX_NR));
+  return n;
+}
+
+int bv_notifier_fd(const struct bv_notifier *n) { return n->fd; }
+
+void bv_notifier_free(struct bv_notifier *n) {
+  if (!n) return;
+  if (n->fd >= 0) close(n->fd);
+  free(n->req);
+  free(n->resp);
+  free(n);
+}
+
+/* Reads a C string at addr in pid's memory, one page at a time so a string that ends just
+ * before an unmapped page is still read. Returns its length, or -1. */
+static int read_string(pid_t pid, uint64_t addr, char *out, uint8_t *trunc) {
+  size_t got = 0;
+  *trunc = 0;
+  while (got < BV_NOTIFY_STR - 1) {
+    uint64_t a = addr + got;
+    size_t room = BV_NOTIFY_STR - 1 - got, to_page = 4096 - (size_t)(a & 4095);
+    size_t want = room < to_page ? room : to_page;
+    struct iovec local = {out + got, want}, remote = {(void *)(uintptr_t)a, want};
+    ssize_t r = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (r <= 0) {
+      if (got == 0) return -1;
+      break;
+    }
+    char *nul = memchr(out + got, 0, (size_t)r);
+    if (nul) return (int)(nul - out);
+    got += (size_t)r;
+  }
+  out[got] = 0;
+  *trunc = got >= BV_NOTIFY_STR - 1;
+  return (int)got;
+}
+
+int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
+  memset(n->req, 0, n->sizes.seccomp_notif > sizeof(struct seccomp_notif) ? n->sizes.seccomp_notif : sizeof(struct seccomp_notif));
+  if (ioctl(n->fd, SECCOMP_IOCTL_NOTIF_RECV, n->req) < 0) {
+    /* ENOENT: the caller was gone (killed) between the wakeup and the receive. */
+    if (errno == ENOENT || errno == EINTR) return 0;
+    return -errno;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  memset(rec, 0, sizeof *rec);
+  rec->kind = BV_NOTIFY_DENIED;
+  rec->pid = n->req->pid;
+  rec->nr = n->req->data.nr;
+  rec->arch = n->req->data.arch;
+  rec->t_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  for (int i = 0; i < 6; i++) rec->args[i] = n->req->data.args[i];
+  rec->str_arg[0] = rec->str_arg[1] = 0xff;
+  int s = 0;
+  uint8_t mask = (rec->nr >= 0 && rec->nr < BV_NOTIFY_MAX_NR) ? n->strmask[rec->nr] : 0;
+  for (int i = 0; i < 6 && s < 2 && mask; i++) {
+    if (!(mask & (1u << i))) continue;
+    if (rec->args[i] && read_string((pid_t)rec->pid, rec->args[i], rec->str[s], &rec->str_trunc[s]) >= 0) rec->str_arg[s] = (uint8_t)i;
+    else rec->str[s][0] = 0;
+    s++;
+  }
+  /* The pid may have died and been reused while we read: then what we read is someone else's. */
+  if (s && ioctl(n->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->req->id) < 0) {
+    memset(rec->str, 0, sizeof rec->str);
+    rec->str_arg[0] = rec->str_arg[1] = 0xff;
+  }
+  memset(n->resp, 0, n->sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? n->sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp));
+  n->resp->id = n->req->id;
+  n->resp->error = -EPERM; /* what SECCOMP_RET_ERRNO|EPERM returns: the policy's deny */
+  n->resp->val = 0;
+  n->resp->flags = 0;      /* never SECCOMP_USER_NOTIF_FLAG_CONTINUE */
+  if (ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, n->resp) < 0 && errno != ENOENT) return -errno;
+  return 1;
+}
+
+int bv_recv_fd(int sock) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  ssize_t r;
+  do r = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  if (r == 0) return -EAGAIN;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -EBADMSG;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+#ifndef BV_MONITOR
+/* ---- the shim's holder: a thread of its own, for launches whose parent is Node ----
+ * Node cannot block on the listener, and its event loop may be busy for longer than a denied
+ * call should wait, so a plain thread answers at once and hands records to Node through a pipe
+ * (out_fd), which Node reads when it can. The thread owns listener, out_fd and stop_fd and
+ * closes them when it ends: when the filter has no task left (POLLHUP), when stop_fd becomes
+ * readable or hung up (bvisor gave up waiting), or when the listener fails. Records beyond
+ * max_records are counted, not written; the last record (BV_NOTIFY_END) carries the counts. A
+ * full pipe blocks the thread, and so the next denied call, until Node reads: the workload is
+ * slowed, never let through. */
+#include <poll.h>
+#include <pthread.h>
+#include "bvshim.h"
+
+struct holder {
+  struct bv_notifier *n;
+  int out, stop;
+  int max;
+};
+
+static int write_rec(int fd, const struct bv_notify_rec *rec) {
+  ssize_t r;
+  do r = write(fd, rec, sizeof *rec);
+  while (r < 0 && errno == EINTR);
+  return r == (ssize_t)sizeof *rec ? 0 : -1;
+}
+
+static void *holder_main(void *arg) {
+  struct holder *h = arg;
+  uint64_t total = 0, dropped = 0, why = 0;
+  struct bv_notify_rec rec;
+  for (;;) {
+    struct pollfd p[2] = {{bv_notifier_fd(h->n), POLLIN, 0}, {h->stop, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      why = (uint64_t)errno;
+      break;
+    }
+    if (p[0].revents & POLLIN) {
+      int r = bv_notifier_serve(h->n, &rec);
+      if (r < 0) {
+        why = (uint64_t)-r;
+        break;
+      }
+      if (r == 1) {
+        total++;
+        if ((int)(total - dropped) > h->max || write_rec(h->out, &rec) < 0) dropped++;
+      }
+      continue;
+    }
+    if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) break; /* no task uses the filter any more */
+    if (p[1].revents) {
+      why = 1;
+      break;
+    }
+  }
+  memset(&rec, 0, sizeof rec);
+  rec.kind = BV_NOTIFY_END;
+  rec.args[0] = total;
+  rec.args[1] = dropped;
+  rec.args[2] = why;
+  write_rec(h->out, &rec);
+  bv_notifier_free(h->n);
+  close(h->out);
+  close(h->stop);
+  free(h);
+  return NULL;
+}
+
+int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records) {
+  struct holder *h = calloc(1, sizeof *h);
+  if (!h) return -ENOMEM;
+  h->n = bv_notifier_new(listener, strmask, nmask);
+  if (!h->n) {
+    free(h);
+    return -ENOMEM;
+  }
+  h->out = out_fd;
+  h->stop = stop_fd;
+  h->max = max_records;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  /* Signals stay with Node's threads: block them all in ours. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int e = pthread_create(&t, &attr, holder_main, h);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (e) {
+    h->n->fd = -1; /* the caller still owns the descriptors when we fail */
+    bv_notifier_free(h->n);
+    free(h);
+    return -e;
+  }
+  return 0;
+}
+
+int bv_socketpair(int32_t *fds) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+  fds[0] = sv[0];
+  fds[1] = sv[1];
+  return 0;
+}
+#endif

@@ -1,0 +1,66 @@
+/* Seccomp user notification: the supervisor's side of a denied system call.
+ *
+ * With denials observed, every deny row of the workload's filter answers SECCOMP_RET_USER_NOTIF
+ * instead of SECCOMP_RET_ERRNO|EPERM. The kernel then stops the calling thread and hands the
+ * call to whoever holds the filter's listener (the fd seccomp(SECCOMP_SET_MODE_FILTER,
+ * SECCOMP_FILTER_FLAG_NEW_LISTENER) returned in the child, sent to the parent before exec).
+ * The holder answers -EPERM, exactly what the plain filter returns, and records what was
+ * attempted. Never weaker than the plain filter (seccomp_unotify(2), seccomp(2)):
+ *   - the holder never answers SECCOMP_USER_NOTIF_FLAG_CONTINUE, so the call is never made;
+ *   - a filter the workload adds cannot turn the notification into an allow: the kernel takes
+ *     the most restrictive action of all filters (KILL > TRAP > ERRNO > USER_NOTIF > TRACE >
+ *     LOG > ALLOW), and a second listener in the same chain is refused (EBUSY);
+ *   - children (fork, exec) inherit the filter, so their calls reach the same listener;
+ *   - a dead holder (the listener closed) makes every notifying call fail with ENOSYS: still
+ *     denied (glibc's clone3→clone fallback meets the clone rows, which are denied too).
+ *
+ * Arguments are read from the caller's memory (process_vm_readv) while it waits, for the report
+ * only: the answer never depends on them, so a racing thread that rewrites them (the usual
+ * TOCTOU of user notification) can only make the report wrong about a call that was refused
+ * anyway. SECCOMP_IOCTL_NOTIF_ID_VALID after the read drops strings of a task that died and
+ * whose pid was reused. */
+#ifndef BV_NOTIFY_H
+#define BV_NOTIFY_H
+
+#include <stdint.h>
+
+#define BV_NOTIFY_STR 256      /* bytes kept of a string argument, NUL included */
+#define BV_NOTIFY_MAX_NR 1024  /* syscall numbers the string-argument table covers */
+
+enum bv_notify_kind {
+  BV_NOTIFY_DENIED = 1,   /* answered -EPERM */
+  BV_NOTIFY_END = 2,      /* the last record: args[0] total notifications, args[1] records dropped
+                           * (beyond max_records or unwritable), args[2] why it ended (0 the
+                           * filter has no task left, 1 stopped, else an errno) */
+};
+
+/* One record, written whole (616 bytes; PIPE_BUF is 4096, so a pipe write never interleaves). */
+struct bv_notify_rec {
+  uint32_t kind;
+  uint32_t pid;              /* the caller, in the holder's pid namespace */
+  int32_t nr;                /* syscall number (the filter's arch) */
+  uint32_t arch;             /* AUDIT_ARCH_* */
+  uint64_t t_ns;             /* CLOCK_MONOTONIC when the notification was received */
+  uint64_t args[6];
+  uint8_t str_arg[2];        /* which argument each string is (0xff: none) */
+  uint8_t str_trunc[2];      /* 1: longer than BV_NOTIFY_STR - 1, cut */
+  uint32_t pad;
+  char str[2][BV_NOTIFY_STR];
+};
+
+struct bv_notifier;
+
+/* Makes a notifier for `listener` (owned from here on). strmask[nr] has bit i set when argument
+ * i of syscall nr is a C string to read (at most two per call are read). NULL on ENOMEM. */
+struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nmask);
+/* Receives one notification, reads its strings, answers -EPERM. 1: *rec filled; 0: nothing to
+ * report (the caller died first); -errno: the listener failed. */
+int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec);
+int bv_notifier_fd(const struct bv_notifier *n);
+void bv_notifier_free(struct bv_notifier *n);
+
+/* Receives a descriptor sent with SCM_RIGHTS on a unix socket (MSG_DONTWAIT): the fd (made
+ * close-on-exec), -EAGAIN when none is queued, -errno otherwise. */
+int bv_recv_fd(int sock);
+
+#endif

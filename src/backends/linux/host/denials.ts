@@ -1,0 +1,141 @@
+// Holding the seccomp listener for launches whose parent is this process (bvisor run, the API):
+// the shim's thread answers each denied call at once (-EPERM, as the plain filter would) and
+// writes a record to a pipe this side reads; at the end the records become report entries
+// (core/seccomp/denials.ts). Containers' listeners are held by their monitor instead, which
+// writes the same records to STATE_DIR/denials (readMonitorDenials).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Socket } from 'node:net';
+import type { DenialSource, Denial } from '../../../contract/generated/types.js';
+import { shim } from '../ffi/shim.js';
+import { errnoName } from '../../../host/facts.js';
+import { decodeNotifyRecords, seccompDenials, stringArgTable, MAX_LISTED, type NotifyEnd } from '../../../core/seccomp/denials.js';
+import type { Policy } from '../../../core/seccomp/policy.js';
+import type { Arch } from '../../../core/seccomp/compile.js';
+
+export interface SeccompDenials {
+  source: DenialSource;
+  items: Denial[];
+  total: number;
+  truncated: boolean;
+}
+
+/** Records the holder writes before it only counts (the report lists MAX_LISTED distinct ones). */
+export const MAX_RECORDS = 256;
+const HOW = 'seccomp:user-notif (the deny rows ask bvisor, which answers EPERM as the filter would)';
+
+/** The "nr:mask,…" argument of bvmonitor, and the byte table of the shim's thread. */
+export function stringArgSpec(policy: Policy, arch: Arch): { spec: string; mask: Uint8Array } {
+  const table = stringArgTable(policy, arch);
+  const mask = new Uint8Array(table.reduce((m, [nr]) => Math.max(m, nr + 1), 0));
+  for (const [nr, bits] of table) mask[nr] = bits;
+  return { spec: table.map(([nr, bits]) => `${nr}:${bits}`).join(','), mask };
+}
+
+export function notObservedSeccomp(why: string): SeccompDenials {
+  return { source: { observed: false, how: null, notObserved: why }, items: [], total: 0, truncated: false };
+}
+
+function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint | null, counts: { total: number; dropped: number; error: number } | null): SeccompDenials {
+  const { records, end } = decodeNotifyRecords(bytes);
+  const c: NotifyEnd | null = counts ? { total: counts.total, dropped: counts.dropped, why: counts.error } : end;
+  const { items, distinct } = seccompDenials(records, policy, arch, t0Ns);
+  const total = c ? Math.max(c.total, records.length) : records.length;
+  // A listener that failed mid-run: the filter answered ENOSYS from then on (still denied), but
+  // what was attempted is no longer seen; the source says so rather than claim a full list.
+  const broken = c && c.why > 1 ? `the listener failed (${errnoName(-c.why)}); later denials were answered ENOSYS by the kernel and not observed` : null;
+  return {
+    source: broken ? { observed: true, how: `${HOW}; ${broken}`, notObserved: null } : { observed: true, how: HOW, notObserved: null },
+    items,
+    total,
+    truncated: distinct > MAX_LISTED || (c !== null && c.dropped > 0),
+  };
+}
+
+/** The shim's holder thread for one launch. finish() returns once the filter has no task left
+ * (the thread ends by itself) or, after `graceMs`, stops it. */
+export class DenialHolder {
+  private chunks: Buffer[] = [];
+  private ended: Promise<void>;
+  private stopW: number;
+  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint) {
+    this.stopW = stopW;
+    const sock = new Socket({ fd: outR, readable: true, writable: false });
+    this.ended = new Promise((resolve) => {
+      sock.on('data', (d: Buffer) => this.chunks.push(d));
+      sock.on('end', () => resolve());
+      sock.on('close', () => resolve());
+      sock.on('error', () => resolve());
+    });
+  }
+
+  /** Takes the listener (closes it on failure); throws a reason string the report will carry. */
+  static start(listener: number, policy: Policy, arch: Arch, t0Ns: bigint): DenialHolder {
+    const s = shim();
+    const out = new Int32Array(2);
+    const stop = new Int32Array(2);
+    let rc = s.bv_pipe(out, 1, 1);
+    if (rc < 0) {
+      s.bv_close(listener);
+      throw new Error(`pipe2: ${errnoName(rc)}`);
+    }
+    rc = s.bv_pipe(stop, 1, 1);
+    if (rc < 0) {
+      for (const fd of [listener, out[0]!, out[1]!]) s.bv_close(fd);
+      throw new Error(`pipe2: ${errnoName(rc)}`);
+    }
+    const { mask } = stringArgSpec(policy, arch);
+    rc = s.bv_notify_thread(listener, out[1]!, stop[0]!, mask, mask.length, MAX_RECORDS);
+    if (rc < 0) {
+      for (const fd of [listener, ...out, ...stop]) s.bv_close(fd);
+      throw new Error(`the holder thread: ${errnoName(rc)}`);
+    }
+    // listener, out[1] and stop[0] are the thread's now.
+    return new DenialHolder(out[0]!, stop[1]!, policy, arch, t0Ns);
+  }
+
+  async finish(graceMs = 2000): Promise<SeccompDenials> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([this.ended.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    clearTimeout(timer);
+    // Ask the thread to end (a task still holds the filter: a zombie nobody reaped yet); it
+    // writes its counts and closes the pipe.
+    if (this.stopW >= 0) shim().bv_close(this.stopW);
+    this.stopW = -1;
+    if (late) await Promise.race([this.ended, new Promise((r) => setTimeout(r, 1000).unref())]);
+    return fromRecords(new Uint8Array(Buffer.concat(this.chunks)), this.policy, this.arch, this.t0Ns, null);
+  }
+
+  /** Stops the thread without waiting (an aborted launch). */
+  abort(): void {
+    if (this.stopW >= 0) shim().bv_close(this.stopW);
+    this.stopW = -1;
+  }
+}
+
+/** exit.json's counts (bvmonitor's write_exit). denialsError -1: not observed; 0: fine. */
+export interface MonitorDenialCounts {
+  denialsTotal?: number;
+  denialsKept?: number;
+  denialsError?: number;
+  startedMonoNs?: number | string;
+}
+
+/** A container's denials, from its monitor's STATE_DIR/denials and exit.json counts; null when
+ * the monitor did not observe them (an older monitor, or denials off). */
+export function readMonitorDenials(stateDir: string, exit: MonitorDenialCounts | null, policy: Policy, arch: Arch): SeccompDenials | null {
+  if (!exit || exit.denialsError === undefined || exit.denialsError === -1) return null;
+  let bytes: Uint8Array = new Uint8Array(0);
+  try {
+    bytes = new Uint8Array(readFileSync(join(stateDir, 'denials')));
+  } catch {
+    // no file: nothing was denied before the disk refused it; the counts still say how many
+  }
+  const total = exit.denialsTotal ?? 0;
+  const kept = exit.denialsKept ?? 0;
+  if (exit.denialsError > 0 && total === 0 && kept === 0) {
+    return notObservedSeccomp(`the monitor could not hold the listener (${errnoName(-exit.denialsError)}); denied calls were answered ENOSYS by the kernel`);
+  }
+  const t0 = exit.startedMonoNs === undefined ? null : BigInt(exit.startedMonoNs);
+  return fromRecords(bytes, policy, arch, t0, { total, dropped: Math.max(0, total - kept), error: exit.denialsError });
+}

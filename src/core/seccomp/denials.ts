@@ -1,0 +1,228 @@
+// Seccomp denials, decoded: the fixed records the listener's holder writes (native-shim/src/
+// notify.h) become report entries, each matched back to the policy row that denied it, and so to
+// the manifest clause (syscalls, spawn, network, filesystem) and the change that would allow it.
+// Pure: the bytes come in, the policy and arch come in; no clock, no host.
+import type { Denial } from '../../contract/generated/types.js';
+import type { Policy, Rule, ArgCheck } from './policy.js';
+import { CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6 } from './policy.js';
+import { TABLES, AUDIT_ARCH, type Arch } from './compile.js';
+
+/** sizeof(struct bv_notify_rec) and its fields' offsets (notify.h; a live test compares). */
+export const NOTIFY_REC_SIZE = 592;
+export const NOTIFY_STR = 256;
+export const NOTIFY_DENIED = 1;
+export const NOTIFY_END = 2;
+/** Distinct denials a report lists; the rest are counted (Denials.total, truncated). */
+export const MAX_LISTED = 64;
+
+export interface NotifyRecord {
+  pid: number;
+  nr: number;
+  arch: number;
+  tNs: bigint;
+  args: bigint[];
+  strings: Array<string | null>;
+}
+
+export interface NotifyEnd {
+  total: number;
+  dropped: number;
+  /** 0: the filter had no task left; 1: stopped by bvisor; else an errno of the listener. */
+  why: number;
+}
+
+/** Splits a stream of records; a trailing partial record is ignored (a torn write never happens
+ * on a pipe below PIPE_BUF, but a file may be cut by a crash). */
+export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[]; end: NotifyEnd | null } {
+  const records: NotifyRecord[] = [];
+  let end: NotifyEnd | null = null;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const text = new TextDecoder('utf-8', { fatal: false });
+  for (let o = 0; o + NOTIFY_REC_SIZE <= buf.byteLength; o += NOTIFY_REC_SIZE) {
+    const kind = dv.getUint32(o, true);
+    const args = [0, 1, 2, 3, 4, 5].map((i) => dv.getBigUint64(o + 24 + 8 * i, true));
+    if (kind === NOTIFY_END) {
+      end = { total: Number(args[0]), dropped: Number(args[1]), why: Number(args[2]) };
+      continue;
+    }
+    if (kind !== NOTIFY_DENIED) continue;
+    const strings: Array<string | null> = [null, null, null, null, null, null];
+    for (let s = 0; s < 2; s++) {
+      const at = dv.getUint8(o + 72 + s);
+      if (at > 5) continue;
+      const start = o + 80 + s * NOTIFY_STR;
+      const bytes = buf.subarray(start, start + NOTIFY_STR);
+      const nul = bytes.indexOf(0);
+      const cut = dv.getUint8(o + 74 + s) === 1;
+      strings[at] = text.decode(bytes.subarray(0, nul < 0 ? NOTIFY_STR : nul)) + (cut ? '…' : '');
+    }
+    records.push({ pid: dv.getUint32(o + 4, true), nr: dv.getInt32(o + 8, true), arch: dv.getUint32(o + 12, true), tNs: dv.getBigUint64(o + 16, true), args, strings });
+  }
+  return { records, end };
+}
+
+/** Which arguments are C strings, for the denylist's calls that take paths or names. The holder
+ * reads at most two per call (notify.h). */
+const STRING_ARGS: Readonly<Record<string, readonly number[]>> = {
+  mount: [1, 2], umount2: [0], pivot_root: [0, 1], open_tree: [1], move_mount: [1, 3], fspick: [1], fsopen: [0],
+  chmod: [0], creat: [0], open: [0], openat: [1], mkdir: [0], mkdirat: [1], mknod: [0], mknodat: [1],
+  fchmodat: [1], fchmodat2: [1], truncate: [0], name_to_handle_at: [1], swapon: [0], swapoff: [0], acct: [0],
+  delete_module: [0], add_key: [0, 1], request_key: [0, 1], quotactl: [1], open_tree_attr: [1],
+};
+
+/** The holder's table: syscall number → bitmask of string arguments, for the rules a policy has. */
+export function stringArgTable(policy: Policy, arch: Arch): Array<[number, number]> {
+  const table = TABLES[arch];
+  const out = new Map<number, number>();
+  for (const r of policy.rules) {
+    const nr = table[r.syscall];
+    const idx = STRING_ARGS[r.syscall];
+    if (nr === undefined || !idx) continue;
+    out.set(nr, idx.reduce((m, i) => m | (1 << i), 0));
+  }
+  return [...out.entries()].sort((a, b) => a[0] - b[0]);
+}
+
+function holds(c: ArgCheck, args: readonly bigint[]): boolean {
+  // The filter compares the low 32 bits (compile.ts: offArgLow), as here.
+  const low = Number(args[c.arg]! & 0xffffffffn);
+  switch (c.op) {
+    case 'eq':
+      return ((c.mask === undefined ? low : (low & c.mask) >>> 0) >>> 0) === (c.value ?? 0) >>> 0;
+    case 'ne':
+      return ((c.mask === undefined ? low : (low & c.mask) >>> 0) >>> 0) !== (c.value ?? 0) >>> 0;
+    case 'in':
+      return (c.values ?? []).some((v) => v >>> 0 === low >>> 0);
+    case 'notIn':
+      return !(c.values ?? []).some((v) => v >>> 0 === low >>> 0);
+  }
+}
+
+/** The first policy row the call matches, in the filter's order (compile.ts emits rules in
+ * policy order and the first match returns). */
+export function matchRule(policy: Policy, name: string, args: readonly bigint[]): Rule | null {
+  return policy.rules.find((r) => r.syscall === name && r.action === 'errno' && (r.when ?? []).every((c) => holds(c, args))) ?? null;
+}
+
+const AF: Record<number, string> = { 1: 'AF_UNIX', 2: 'AF_INET', 10: 'AF_INET6', 16: 'AF_NETLINK', 17: 'AF_PACKET', 40: 'AF_VSOCK' };
+const SOCK: Record<number, string> = { 1: 'SOCK_STREAM', 2: 'SOCK_DGRAM', 3: 'SOCK_RAW', 5: 'SOCK_SEQPACKET' };
+const CLONE_FLAGS: Array<[number, string]> = [
+  [0x00000100, 'CLONE_VM'], [0x00000200, 'CLONE_FS'], [0x00000400, 'CLONE_FILES'], [0x00000800, 'CLONE_SIGHAND'],
+  [0x00010000, 'CLONE_THREAD'], [0x00020000, 'CLONE_NEWNS'], [0x02000000, 'CLONE_NEWCGROUP'], [0x04000000, 'CLONE_NEWUTS'],
+  [0x08000000, 'CLONE_NEWIPC'], [0x10000000, 'CLONE_NEWUSER'], [0x20000000, 'CLONE_NEWPID'], [0x40000000, 'CLONE_NEWNET'],
+];
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+const quote = (s: string): string => JSON.stringify(s);
+
+function cloneFlags(v: bigint): string {
+  const n = Number(v & 0xffffffffn);
+  const names = CLONE_FLAGS.filter(([bit]) => (n & bit) !== 0).map(([, name]) => name);
+  const rest = CLONE_FLAGS.reduce((m, [bit]) => m & ~bit, n) >>> 0;
+  if (rest) names.push(`0x${rest.toString(16)}`);
+  return names.length ? names.join('|') : '0';
+}
+
+/** How many arguments each call shows (the rest are not the call's), and how to print them. */
+const SHAPES: Readonly<Record<string, string>> = {
+  mount: 'sssx', umount2: 'sx', pivot_root: 'ss', unshare: 'c', setns: 'dc', clone: 'c', clone3: 'xd', fork: '', vfork: '',
+  socket: 'ftd', ptrace: 'ddxx', keyctl: 'dxxxx', add_key: 'ssxdd', request_key: 'ssxd', bpf: 'dxd', perf_event_open: 'xddd',
+  userfaultfd: 'x', chmod: 'so', fchmod: 'do', fchmodat: 'dso', fchmodat2: 'dsox', creat: 'so', open: 'sxo', openat: 'dsxo',
+  mkdir: 'so', mkdirat: 'dso', mknod: 'sox', mknodat: 'dsox', truncate: 'sd', personality: 'x', ioctl: 'dxx',
+  open_by_handle_at: 'dxx', name_to_handle_at: 'dsxxx', swapon: 'sx', swapoff: 's', acct: 's', reboot: 'xxxx',
+  init_module: 'xds', finit_module: 'dsx', delete_module: 'sx', kexec_load: 'xdxx', syslog: 'dxd', io_uring_setup: 'dx',
+  open_tree: 'dsx', move_mount: 'dsdsx', fsopen: 'sx', fspick: 'dsx',
+};
+
+/** name(args) as a reader of strace would expect it; strings as read, or the raw pointer. */
+export function describeCall(name: string, args: readonly bigint[], strings: ReadonlyArray<string | null>): string {
+  const shape = SHAPES[name] ?? 'xxxxxx';
+  const parts = [...shape].map((k, i) => {
+    const v = args[i] ?? 0n;
+    if (k === 's') return strings[i] !== null && strings[i] !== undefined ? quote(strings[i]!) : v === 0n ? 'NULL' : hex(v);
+    if (k === 'd') return String(BigInt.asIntN(32, v & 0xffffffffn));
+    if (k === 'o') return `0${(v & 0xffffffffn).toString(8)}`;
+    if (k === 'c') return cloneFlags(v);
+    if (k === 'f') return AF[Number(v & 0xffffffffn)] ?? String(v);
+    if (k === 't') {
+      const t = Number(v & 0xfn);
+      const extra = Number(v & 0xfffffff0n);
+      return (SOCK[t] ?? String(t)) + (extra & 0x80000 ? '|SOCK_CLOEXEC' : '') + (extra & 0x800 ? '|SOCK_NONBLOCK' : '');
+    }
+    return hex(v);
+  });
+  return `${name}(${parts.join(', ')})`;
+}
+
+/** The manifest clause a row enforces: spawn and network rows come from those clauses; rows
+ * covering what landlock below some ABI cannot (truncation) from filesystem; the rest are the
+ * default denylist (syscalls). */
+export function clauseOf(rule: Rule): 'syscalls' | 'spawn' | 'network' | 'filesystem' {
+  if (rule.why.startsWith('spawn:')) return 'spawn';
+  if (rule.why.startsWith('network')) return 'network';
+  if (rule.why.includes('landlock below ABI 3')) return 'filesystem';
+  return 'syscalls';
+}
+
+function allowFor(clause: string, name: string, args: readonly bigint[]): { allow: string | null; warning: string | null } {
+  if (clause === 'spawn') {
+    const thread = name === 'clone' && (Number(args[0]! & 0xffffffffn) & CLONE_THREAD) !== 0;
+    return thread
+      ? { allow: 'spawn: threads', warning: null }
+      : { allow: 'spawn: descendants   # with limits: { processes: N }', warning: null };
+  }
+  if (clause === 'network') {
+    const family = Number(args[0]! & 0xffffffffn);
+    if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1) {
+      return { allow: 'network: { connect: [PORT] }   # the TCP ports it may connect to', warning: null };
+    }
+    if (name === 'socket' && family === AF_UNIX) return { allow: 'network: host', warning: 'the host network: no namespace, no port filter' };
+    return { allow: 'network: host', warning: 'the host network: no namespace, no port filter (landlock filters TCP only, so other sockets need it)' };
+  }
+  if (clause === 'filesystem') return { allow: null, warning: 'this kernel’s landlock (ABI < 3) cannot restrict truncation, so it is refused outright; Linux ≥ 6.2 lifts it' };
+  return { allow: null, warning: 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets every denylisted call through (best-effort, recorded)' };
+}
+
+/**
+ * Report entries for the records, identical calls (same call text, same rule) counted once, in
+ * order of first occurrence; at most MAX_LISTED. t0Ns: CLOCK_MONOTONIC when the workload was
+ * released (null: not timed).
+ */
+export function seccompDenials(records: readonly NotifyRecord[], policy: Policy, arch: Arch, t0Ns: bigint | null): { items: Denial[]; distinct: number } {
+  const names = new Map<number, string>(Object.entries(TABLES[arch]).map(([n, nr]) => [nr, n]));
+  const byKey = new Map<string, Denial>();
+  for (const r of records) {
+    const name = names.get(r.nr) ?? `syscall_${r.nr}`;
+    const what = describeCall(name, r.args, r.strings);
+    const rule = r.arch === AUDIT_ARCH[arch] ? matchRule(policy, name, r.args) : null;
+    const clause = rule ? clauseOf(rule) : 'syscalls';
+    const key = `${what}\u0000${rule?.why ?? ''}`;
+    const seen = byKey.get(key);
+    if (seen) {
+      seen.count++;
+      continue;
+    }
+    const { allow, warning } = allowFor(clause, name, r.args);
+    const path = (STRING_ARGS[name] ?? []).map((i) => r.strings[i]).find((s): s is string => typeof s === 'string' && s.startsWith('/')) ?? null;
+    byKey.set(key, {
+      kind: clause === 'syscalls' ? 'syscall' : clause,
+      clause,
+      what,
+      syscall: { name, nr: r.nr, arch, args: r.args.slice(0, 6).map(hex) as NonNullable<Denial['syscall']>['args'], strings: r.strings.slice(0, 6) as NonNullable<NonNullable<Denial['syscall']>['strings']> },
+      path,
+      port: null,
+      signal: null,
+      // No row matched: the filter and this policy disagree (a stale program); say so rather than guess.
+      rule: rule ? rule.why : 'no row of this policy matches: the filter denied it by a rule this report cannot name',
+      errno: 'EPERM',
+      observedBy: 'seccomp:user-notif',
+      allow,
+      warning,
+      count: 1,
+      atMs: t0Ns === null ? null : Math.max(0, Number(r.tNs - t0Ns) / 1e6),
+      pid: r.pid,
+    });
+  }
+  const all = [...byKey.values()];
+  return { items: all.slice(0, MAX_LISTED), distinct: all.length };
+}
