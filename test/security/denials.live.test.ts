@@ -1,0 +1,237 @@
+// Seccomp denials observed through the user-notification listener bvisor holds (bvisor run and
+// the API: the shim's holder thread). Two oracles that do not share code with the listener:
+// the errno the kernel gave the probe for each call (bvprobe `try`, its own JSON), and the report's
+// list compared with what the probe was told to attempt. Expected numbers are written here from
+// the kernel's headers and man pages: x86_64 syscall numbers (arch/x86/entry/syscalls/
+// syscall_64.tbl), clone flags (sched.h), errnos (asm-generic/errno-base.h, errno.h), SIGSYS
+// (signal(7)), EBUSY for a second listener (seccomp(2) ERRORS), ENOSYS when nobody holds the
+// listener (seccomp_unotify(2)).
+// Never weaker than the plain filter: a filter of the workload's own that allows everything, a
+// listener of its own, a fork-and-exec'd child, a dropped listener — each still denies; the red
+// twin (no seccomp at all) lets the same call through and lists nothing.
+import { describe, expect, it } from 'vitest';
+import { runProbe, probeBundle, facts, testCgroupParent } from '../helpers/probe.js';
+import { loadBundle } from '../../src/host/bundle.js';
+import { runLoaded, type RunOutcome } from '../../src/app/run.js';
+import * as V from '../../src/contract/generated/validators.js';
+import type { Denial } from '../../src/contract/generated/types.js';
+import { hostArch } from '../helpers/syscalls.js';
+
+/** asm-generic/errno-base.h, errno.h */
+const E = { PERM: 1, BUSY: 16, NOSYS: 38 } as const;
+/** signal(7), x86 and arm: SIGSYS */
+const SIGSYS = 31;
+/** syscall_64.tbl (x86_64) and asm-generic/unistd.h (aarch64) */
+const NRS = { x86_64: { unshare: 272, mount: 165, socket: 41, clone: 56, getpid: 39 }, aarch64: { unshare: 97, mount: 40, socket: 198, clone: 220, getpid: 172 } } as const;
+const NR = NRS[hostArch()];
+/** include/uapi/linux/sched.h */
+const CLONE_NEWUSER = '0x10000000';
+const CLONE_NEWNET = '0x40000000';
+const SIGCHLD = 17;
+const OBSERVED_BY = 'seccomp:user-notif';
+const SPAWN = 'spawn: descendants\nlimits: { processes: { value: 16, guarantee: best-effort } }\n';
+
+/** The probe's errnos for a `try` run. */
+function errnos(out: RunOutcome): number[] {
+  const text = out.stdout?.toString().trim() ?? '';
+  try {
+    return JSON.parse(text) as number[];
+  } catch {
+    throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
+  }
+}
+
+const tryArgs = (ops: string[][]): string[] => ['try', ...ops.flatMap((op, i) => (i ? [',', ...op] : op))];
+
+async function probe(ops: string[][], extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<{ out: RunOutcome; got: number[]; items: Denial[] }> {
+  const out = await runProbe(tryArgs(ops), extra, { cgroupParent: testCgroupParent(), ...o });
+  const got = errnos(out);
+  // The report is the contract: it validates, and carries what the launcher handed over.
+  expect(V.validateSealedReport(out.report), JSON.stringify(V.validateSealedReport.errors)).toBe(true);
+  const d = out.report.body.denials!;
+  const items = d.items.filter((x) => x.observedBy === OBSERVED_BY);
+  expect(items).toEqual(out.result.seccompDenials!.items);
+  return { out, got, items };
+}
+
+describe('seccomp denials, observed (live, in-process holder)', () => {
+  it('unshare(CLONE_NEWUSER) and mount: the probe gets EPERM for each, and the report lists each once with its row', async () => {
+    const { out, got, items } = await probe([['syscall', String(NR.unshare), CLONE_NEWUSER], ['syscall', String(NR.mount), '0', '0', '0', '0', '0']]);
+    expect(got).toEqual([E.PERM, E.PERM]);
+    const d = out.report.body.denials!;
+    expect(d.sources.seccomp).toMatchObject({ observed: true, notObserved: null });
+    expect(d.sources.seccomp.how).toMatch(/^seccomp:user-notif/);
+    expect(d.total).toBe(2);
+    expect(d.truncated).toBe(false);
+    expect(items).toHaveLength(2);
+    const [u, m] = items;
+    expect(u).toMatchObject({ kind: 'syscall', clause: 'syscalls', what: 'unshare(CLONE_NEWUSER)', errno: 'EPERM', observedBy: OBSERVED_BY, count: 1, allow: null, pid: out.result.pid });
+    expect(u!.syscall).toMatchObject({ name: 'unshare', nr: NR.unshare, arch: hostArch() });
+    expect(u!.syscall!.args[0]).toBe(CLONE_NEWUSER);
+    expect(u!.rule).toMatch(/user namespace/);
+    expect(m).toMatchObject({ kind: 'syscall', clause: 'syscalls', what: 'mount(NULL, NULL, NULL, 0x0)', errno: 'EPERM', observedBy: OBSERVED_BY, count: 1 });
+    expect(m!.syscall).toMatchObject({ name: 'mount', nr: NR.mount });
+    // timed from the release of the workload, in order
+    expect(u!.atMs).not.toBeNull();
+    expect(u!.atMs!).toBeGreaterThanOrEqual(0);
+    expect(m!.atMs!).toBeGreaterThanOrEqual(u!.atMs!);
+    expect(u!.atMs!).toBeLessThan(out.result.runMs + 1000);
+  });
+
+  it('a path argument is read from the caller’s memory: chmod to set-user-ID (denied by its row) names the path', async () => {
+    const path = `/tmp/bvisor-denials-${process.pid}-never-created`;
+    const { got, items } = await probe([['chmod', path, '4755']]);
+    expect(got).toEqual([E.PERM]);
+    expect(items).toHaveLength(1);
+    // glibc may use chmod or fchmodat(AT_FDCWD, …): either way the path and mode are shown
+    expect(['chmod', 'fchmodat']).toContain(items[0]!.syscall!.name);
+    expect(items[0]).toMatchObject({ clause: 'syscalls', path, errno: 'EPERM' });
+    expect(items[0]!.what).toContain(JSON.stringify(path));
+    expect(items[0]!.what).toContain('04755');
+  });
+
+  it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {
+    const { out, got, items } = await probe([['syscall', String(NR.getpid)], ['open', '/proc/self/status', 'r'], ['fork']], SPAWN);
+    expect(got).toEqual([0, 0, 0]);
+    expect(items).toEqual([]);
+    expect(out.report.body.denials!.total).toBe(0);
+    expect(out.report.body.denials!.items).toEqual([]);
+    expect(out.report.body.denials!.sources.seccomp.observed).toBe(true);
+  });
+
+  it('spawn: deny — fork is refused (clone, EPERM) and traced to spawn, with spawn: descendants as the way to allow it', async () => {
+    const { got, items, out } = await probe([['fork']]);
+    expect(got).toEqual([E.PERM]);
+    expect(items).toHaveLength(1);
+    const [f] = items;
+    expect(f).toMatchObject({ kind: 'spawn', clause: 'spawn', errno: 'EPERM', observedBy: OBSERVED_BY, count: 1 });
+    expect(f!.allow).toMatch(/^spawn: descendants/);
+    // fork(2) NOTES: glibc's fork calls clone with SIGCHLD as the exit signal
+    expect(f!.syscall!.name).toBe('clone');
+    expect(f!.syscall!.nr).toBe(NR.clone);
+    expect(Number(BigInt(f!.syscall!.args[0]!) & 0xffn)).toBe(SIGCHLD);
+    expect(out.report.body.denials!.total).toBe(1);
+  });
+
+  it('network: deny — socket(AF_INET, SOCK_STREAM) is refused and traced to network', async () => {
+    const { got, items } = await probe([['inet']]);
+    expect(got).toEqual([E.PERM]);
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ kind: 'network', clause: 'network', errno: 'EPERM', observedBy: OBSERVED_BY });
+    expect(items[0]!.syscall).toMatchObject({ name: 'socket', nr: NR.socket });
+    // address_families(7): AF_INET = 2; SOCK_STREAM = 1 (the probe adds SOCK_CLOEXEC)
+    expect(items[0]!.what).toMatch(/^socket\(AF_INET, SOCK_STREAM(\|SOCK_CLOEXEC)?, 0\)$/);
+    expect(items[0]!.allow).toMatch(/^network: \{ connect: \[PORT\] \}/);
+  });
+
+  it('repeats: the same denied call 5 times is one item with count 5, total 5', async () => {
+    const one = ['syscall', String(NR.unshare), CLONE_NEWUSER];
+    const { got, items, out } = await probe([one, one, one, one, one]);
+    expect(got).toEqual([E.PERM, E.PERM, E.PERM, E.PERM, E.PERM]);
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ what: 'unshare(CLONE_NEWUSER)', count: 5 });
+    expect(out.report.body.denials!.total).toBe(5);
+  });
+
+  it('many: 300 denials are all counted (total) even beyond what the holder keeps, and the list says it is cut', async () => {
+    const one = ['syscall', String(NR.unshare), CLONE_NEWUSER];
+    const { got, items, out } = await probe(Array.from({ length: 300 }, () => one));
+    expect(got).toEqual(Array.from({ length: 300 }, () => E.PERM));
+    expect(items).toHaveLength(1);
+    expect(out.report.body.denials!.total).toBe(300);
+    const kept = items[0]!.count;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(300);
+    // a count below the total is only honest if the list says records were dropped
+    expect(out.report.body.denials!.truncated).toBe(kept < 300);
+  });
+
+  it('across fork and exec: a child that re-execs the probe is still denied (EPERM), and its call is listed with its own pid', async () => {
+    const { got, items, out } = await probe([['syscall', String(NR.unshare), CLONE_NEWNET], ['forkexec', String(NR.unshare), CLONE_NEWUSER]], SPAWN);
+    expect(got).toEqual([E.PERM, E.PERM]);
+    expect(items.map((d) => d.what)).toEqual(['unshare(CLONE_NEWNET)', 'unshare(CLONE_NEWUSER)']);
+    expect(items[0]!.pid).toBe(out.result.pid);
+    expect(items[1]!.pid).not.toBeNull();
+    expect(items[1]!.pid).not.toBe(out.result.pid);
+    expect(out.report.body.denials!.total).toBe(2);
+  });
+});
+
+describe('never weaker than the plain filter (live)', () => {
+  it('the listener never reaches the workload: its descriptors are only 0, 1, 2, none a seccomp notifier or the sync socket', async () => {
+    const out = await runProbe(['facts'], SPAWN, { cgroupParent: testCgroupParent() });
+    const f = JSON.parse(out.stdout!.toString()) as { fds: Array<{ fd: number; target: string }>; Seccomp: string };
+    // proc(5): an anon inode reads "anon_inode:seccomp notify"; a socket "socket:[N]"
+    expect(f.fds.filter((x) => /seccomp|socket:/.test(x.target))).toEqual([]);
+    expect(f.fds.map((x) => x.fd)).toEqual([0, 1, 2]);
+    expect(f.Seccomp).toBe('2'); // SECCOMP_MODE_FILTER
+    expect(out.report.body.denials!.sources.seccomp.observed).toBe(true);
+  });
+
+  it('a filter of the workload’s own that allows everything does not let a denied call through', async () => {
+    const { got, items } = await probe([['allowall'], ['syscall', String(NR.unshare), CLONE_NEWUSER]]);
+    expect(got).toEqual([0, E.PERM]); // the probe's filter was installed, and changed nothing
+    expect(items.map((d) => [d.what, d.count])).toEqual([['unshare(CLONE_NEWUSER)', 1]]);
+  });
+
+  it('the workload cannot take a listener of its own (EBUSY), before or after adding a filter, and stays denied', async () => {
+    const { got } = await probe([['ownlistener'], ['syscall', String(NR.unshare), CLONE_NEWUSER], ['allowall'], ['ownlistener'], ['syscall', String(NR.unshare), CLONE_NEWUSER]]);
+    expect(got).toEqual([E.BUSY, E.PERM, 0, E.BUSY, E.PERM]);
+  });
+
+  it('a dead listener still denies: with the listener dropped the call gets ENOSYS, never 0, and the report says it did not watch', async () => {
+    const { got, items, out } = await probe([['syscall', String(NR.unshare), CLONE_NEWUSER], ['syscall', String(NR.mount), '0', '0', '0', '0', '0']], '', { hooks: { dropListener: true } });
+    expect(got).toEqual([E.NOSYS, E.NOSYS]);
+    expect(items).toEqual([]);
+    const s = out.report.body.denials!.sources.seccomp;
+    expect(s.observed).toBe(false);
+    expect(s.notObserved).toMatch(/listener/);
+    expect(s.notObserved).toMatch(/ENOSYS/);
+  });
+
+  it('red twin: with no seccomp filter at all the same unshare succeeds, and nothing is listed', async () => {
+    const { got, items, out } = await probe([['syscall', String(NR.unshare), CLONE_NEWUSER]], '', { hooks: { noSeccomp: true } });
+    expect(got).toEqual([0]);
+    expect(items).toEqual([]);
+    expect(out.report.body.denials!.sources.seccomp.observed).toBe(false);
+    expect(out.report.body.denials!.sources.seccomp.notObserved).toMatch(/no seccomp filter/);
+  });
+});
+
+describe('when denials are not observed (live)', () => {
+  it('observeDenials: false — the filter denies the same (EPERM), nothing is listed, and the source says it was turned off', async () => {
+    const b = loadBundle(probeBundle(tryArgs([['syscall', String(NR.unshare), CLONE_NEWUSER]])));
+    const out = await runLoaded(b, { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, secrets: [], fds: [], host: facts(), observeDenials: false });
+    expect(errnos(out)).toEqual([E.PERM]);
+    expect(V.validateSealedReport(out.report), JSON.stringify(V.validateSealedReport.errors)).toBe(true);
+    const d = out.report.body.denials!;
+    expect(d.items.filter((x) => x.observedBy === OBSERVED_BY)).toEqual([]);
+    expect(d.sources.seccomp).toMatchObject({ observed: false, how: null });
+    expect(d.sources.seccomp.notObserved).toMatch(/observeDenials: false/);
+  });
+
+  it('syscalls: { deny: kill } — the probe is killed by SIGSYS at the denied call; seccomp is not observed, and says why', async () => {
+    const out = await runProbe(tryArgs([['syscall', String(NR.unshare), CLONE_NEWUSER]]), 'syscalls: { deny: kill }\n', { cgroupParent: testCgroupParent() });
+    expect(out.result.signal).toBe(SIGSYS);
+    expect(out.exitStatus).toBe(128 + SIGSYS);
+    expect(out.report.body.outcome.signal).toBe('SIGSYS');
+    const s = out.report.body.denials!.sources.seccomp;
+    expect(s.observed).toBe(false);
+    expect(s.notObserved).toMatch(/deny: kill/);
+    expect(out.report.body.denials!.items.filter((x) => x.observedBy === OBSERVED_BY)).toEqual([]);
+  });
+});
+
+// KNOWN GAP (reported to the lead, not fixed here): on x86_64 the filter's header refuses every
+// x32-ABI number (bit 30, syscall(2) NOTES) with ERRNO|EPERM directly, before any deny row, so the
+// call is never notified: the probe gets EPERM, the list stays empty, and the seccomp source still
+// says it observed. Either it should be listed (the x32 check answering USER_NOTIF too) or the
+// source should say x32 calls are refused unobserved. it.fails: flip to it() once fixed.
+describe.runIf(hostArch() === 'x86_64')('x32 calls (live)', () => {
+  it.fails('a refused x32 call is listed, or the seccomp source says x32 calls are not observed', async () => {
+    const { got, items, out } = await probe([['x32']]);
+    expect(got).toEqual([E.PERM]);
+    const s = out.report.body.denials!.sources.seccomp;
+    expect(items.length > 0 || /x32/.test(`${s.how ?? ''} ${s.notObserved ?? ''}`), JSON.stringify({ items, s })).toBe(true);
+  });
+});
