@@ -2,7 +2,7 @@
 // probed once per process (they do not change under a running program; pass refreshHost to
 // re-probe). Secrets come only from options.secrets, descriptors only from options.fds.
 import { resolve } from 'node:path';
-import type { HostFacts, SealedReport } from '../contract/generated/types.js';
+import type { Denials, HostFacts, SealedReport } from '../contract/generated/types.js';
 import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { BvisorError } from '../contract/errors.js';
@@ -40,6 +40,11 @@ export interface ConfinedResult {
   exitStatus: number;
   stdout: Buffer | null;
   stderr: Buffer | null;
+  /**
+   * What the boundary blocked (report.body.denials): each denial with its clause and the manifest
+   * line that would allow it, and for each source whether it was watched (docs/denials.md).
+   */
+  denials: Denials;
 }
 
 let hostCache: HostFacts | null = null;
@@ -52,7 +57,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
   try {
     const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null });
-    return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr };
+    return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr, denials: out.report.body.denials! };
   } finally {
     loaded.bundle.cleanup();
   }

@@ -14,6 +14,9 @@
 //   report.json   the sealed report, once stopped
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
+import { readMonitorDenials, notObservedSeccomp, type MonitorDenialCounts } from '../backends/linux/host/denials.js';
+import { policyFor } from '../core/seccomp/policy.js';
+import type { Arch } from '../core/seccomp/compile.js';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -39,7 +42,7 @@ import { readBack, teardownCgroups, killAll, cgroupMembers, isFrozen, type Cgrou
 import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
 import { createWasm, readOutcome, wasmReportBody, WASM_RECORD, type WasmRecord } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
-import { linuxReportBody } from './report.js';
+import { linuxReportBody, denialsOf, sealedReportFor } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
 import { recoverForGc } from './recover.js';
@@ -123,7 +126,7 @@ function writeState(dir: string, s: ContainerState): void {
   writeFileAtomic(join(dir, 'state.json'), JSON.stringify(s, null, 2) + '\n');
 }
 
-interface ExitFile {
+interface ExitFile extends MonitorDenialCounts {
   phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed' | 'monitor-fault';
   siCode: number;
   status: number;
@@ -644,6 +647,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       teardown: teardown ?? { complete: false, notes: ['cgroups are removed by bvisor delete, after this report was sealed'] },
       landlock: created?.landlock ?? null,
       seccomp: created?.seccomp ?? null,
+      // The monitor held the listener; its records and counts are in the state directory.
+      seccompDenials: s.backend === 'linux' ? (readMonitorDenials(dir, e, policyFor(plan.launch!, plan.launch!.syscalls.deny, plan.launch!.syscalls.openat2), (readJson<HostFacts>(join(dir, 'host.json'))?.kernel.arch ?? host().kernel.arch) as Arch) ?? notObservedSeccomp('the monitor did not observe them (denials off, a kill or log policy, or no seccomp filter)')) : notObservedSeccomp('the wasm backend has no system calls: its WASI host answers instead'),
     };
     const planned = readJson<HostFacts>(join(dir, 'host.json'));
     const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: planned && validateHostFacts(planned) ? planned : host(), createdAt: new Date(s.createdAt) };
@@ -674,6 +679,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     } else if (e.phase === 'exec-failed') {
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
+    // Once more, from the outcome as corrected above; the monitor's seccomp findings are in dir.
+    body.denials = denialsOf(body, plan, result, dir);
     report = sealReport(body, sha256Hex);
     if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
     const sealed = report;
@@ -737,6 +744,16 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
 }
 
 export function reportOf(root: string, id: string, j: JournalOptions = {}): SealedReport {
+  // A finished bvisor run (or a deleted container) has no directory any more: its sealed report
+  // is in the journal, found by container id or run id (the denial summary points here).
+  if (!existsSync(dirOf(root, id))) {
+    try {
+      return sealedReportFor(root, id);
+    } catch (e) {
+      if (e instanceof BvisorError && e.code === 'BV_OUTPUTS_NOT_FOUND') throw notFound(id, root);
+      throw e;
+    }
+  }
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const s = readState(dir);

@@ -2,6 +2,7 @@
 import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { notObserved, witness } from '../core/report.js';
+import { assembleDenials, budgetDenials, budgetSource, landlockSource, WASM_FILESYSTEM_SOURCE, WASM_SECCOMP_SOURCE, type BudgetCounters, type SourceDenials } from '../core/denials.js';
 import { signalName } from '../core/signals.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
@@ -51,7 +52,7 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
   const cpu = rb.cpuUsec
     ? witness('ms', L.cpuMs, Math.round(rb.cpuUsec.value / 1000), rb.cpuUsec.source)
     : witness('ms', L.cpuMs, Math.round((r.wait.utimeUs + r.wait.stimeUs) / 1000), 'waitid rusage (the workload and the descendants it reaped)');
-  return {
+  const body: ReportBody = {
     runId: ctx.runId,
     containerId: ctx.containerId,
     backend: 'linux',
@@ -78,6 +79,44 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
     },
     teardown: r.teardown,
   };
+  body.denials = denialsOf(body, ctx.plan, r);
+  return body;
+}
+
+/** Why seccomp denials are missing when the run handed none over. */
+export const SECCOMP_NOT_OBSERVED = 'seccomp denials are not observed yet';
+
+/**
+ * The seccomp denials of a run: the one place the listener's findings enter a report (bvisor
+ * run and the API through the launcher's result; a container through its state directory, where
+ * its monitor leaves them). null: not observed, and denialsOf says why.
+ */
+export function seccompDenialsOf(result: LinuxRunResult, stateDir: string | null = null): SourceDenials | null {
+  // The launcher (bvisor run, the API) or the seal (a container's monitor records) filled it.
+  void stateDir;
+  return result.seccompDenials ?? null;
+}
+
+/**
+ * The denials of a run, from its report body as it stands (call again after the outcome is
+ * corrected: a container's seal, a wasm guest's fate) and the launcher's facts. Every report
+ * carries them; a source that could not watch says why.
+ */
+export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, stateDir: string | null = null): NonNullable<ReportBody['denials']> {
+  const counters: BudgetCounters = {
+    outputBytes: plan.launch?.outputBytes ?? null,
+    oomKills: r.readback.oomKills,
+    pidsMax: r.readback.pidsMax ?? null,
+  };
+  const wasm = body.backend === 'wasm';
+  const seccomp = wasm ? { source: WASM_SECCOMP_SOURCE, items: [], total: 0, truncated: false } : seccompDenialsOf(r, stateDir);
+  return assembleDenials({
+    seccomp,
+    seccompNotObserved: r.seccomp === null ? 'this run installed no seccomp filter' : SECCOMP_NOT_OBSERVED,
+    landlock: wasm ? WASM_FILESYSTEM_SOURCE : landlockSource(body.host.landlockAbi),
+    budgets: budgetDenials(body, counters),
+    budgetSource: budgetSource(body, counters),
+  });
 }
 
 /** bvisor run's exit status: the workload's code, 128+signal, 124 on a wall timeout. */

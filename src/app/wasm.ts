@@ -44,7 +44,7 @@ import { resolveEnv } from '../core/secrets.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import type { Outcome } from '../backends/wasm/runner.js';
-import { linuxReportBody, type ReportContext } from './report.js';
+import { linuxReportBody, denialsOf, type ReportContext } from './report.js';
 import { notObserved, witness } from '../core/report.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
@@ -524,8 +524,15 @@ export function readOutcome(stateDir: string): Outcome | null {
   }
 }
 
-/** The report of a wasm run: the wasm plan's clauses, the runner's read-back, the guest's fate. */
+/** The report of a wasm run: the wasm plan's clauses, the runner's read-back, the guest's fate,
+ * and what the boundary denied (from that fate: fuel, wall, memory). */
 export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
+  const body = wasmBody(ctx, w);
+  body.denials = denialsOf(body, ctx.plan, w.result);
+  return body;
+}
+
+function wasmBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const body = linuxReportBody({ ...ctx }, w.result);
   body.backend = 'wasm';
   const L = ctx.plan.launch!;

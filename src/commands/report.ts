@@ -1,8 +1,10 @@
-// bvisor report — the sealed report of a stopped container.
+// bvisor report — the sealed report of a stopped container: its outcome, its seal, and what the
+// boundary denied (docs/denials.md); --json prints the whole report.
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { reportOf } from '../app/lifecycle.js';
 import type { SealedReport } from '../contract/generated/types.js';
+import { denialSummary } from '../core/denials.js';
 
 export default class Report extends BaseCommand<typeof Report> {
   static override summary = 'Print the sealed report of a stopped container';
@@ -13,6 +15,8 @@ export default class Report extends BaseCommand<typeof Report> {
     const r = reportOf(this.stateRoot, args.id, this.journal);
     const o = r.body.outcome;
     this.say(`${args.id}: ${o.status}${o.exitCode !== null ? ` (exit ${o.exitCode})` : ''}${o.signal ? ` (${o.signal})` : ''}; sealed ${r.bodyHash}`);
+    // Every denial (not only the first few bvisor run prints), and each source not watched.
+    if (r.body.denials) this.say(denialSummary(r.body, { id: args.id, max: r.body.denials.items.length }).join('\n'));
     return r;
   }
 }

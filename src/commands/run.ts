@@ -7,6 +7,7 @@ import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { formatSize } from '../core/units.js';
+import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
 
 export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
@@ -41,6 +42,10 @@ export default class Run extends BaseCommand<typeof Run> {
     });
     this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
     process.exitCode = out.exitStatus;
+    // After a failed workload, what the boundary denied (docs/denials.md#the-summary); --json
+    // carries the same in the report.
+    const body = out.report.body;
+    if (!json && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) process.stderr.write(denialSummary(body, { id: args.id }).join('\n') + '\n');
     return out.report;
   }
 }
