@@ -13,6 +13,28 @@ import { hybridHost } from '../helpers/hosts.js';
 type Row = { name: string; validator: V.CompiledValidator; doc: unknown; valid: boolean };
 
 const report = sealReport(sampleBody(), sha256Hex);
+// A report with denials: one seen by seccomp (with its call decoded), one budget, and a source
+// that was not watched, with its reason.
+const denied = sealReport(
+  {
+    ...sampleBody(),
+    outcome: { status: 'killed', reason: 'oom', exitCode: null, signal: 'SIGKILL' },
+    denials: {
+      sources: {
+        seccomp: { observed: true, how: 'seccomp:user-notif', notObserved: null },
+        landlock: { observed: false, how: null, notObserved: 'landlock logs denials only to the kernel audit log' },
+        budgets: { observed: true, how: 'cgroup:memory.events oom_kill', notObserved: null },
+      },
+      items: [
+        { kind: 'syscall', clause: 'syscalls', what: 'mount("none", "/mnt", "tmpfs", 0x0)', syscall: { name: 'mount', nr: 165, arch: 'x86_64', args: ['0x7f00', '0x7f10', '0x7f20', '0x0', '0x0', '0x0'], strings: ['none', '/mnt', 'tmpfs', null, null, null] }, rule: 'default denylist: changes the filesystem view', errno: 'EPERM', observedBy: 'seccomp:user-notif', allow: null, warning: null, count: 2, atMs: 3.5, pid: 7 },
+        { kind: 'budget', clause: 'limits.memory', what: 'allocated past the limit', rule: '64Mi, by linux:cgroup2:memory.max', errno: null, observedBy: 'cgroup:memory.events oom_kill', allow: 'limits: { memory: 128Mi }', count: 1, atMs: null, pid: null },
+      ],
+      total: 3,
+      truncated: false,
+    },
+  },
+  sha256Hex,
+);
 const entry = makeEntry(null, report, '2026-11-29T20:00:01.000Z', sha256Hex);
 const { manifest } = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n', 'm.yaml');
 const okPlan = plan({ manifest, host: hybridHost(), paths: { grants: [{ path: '/usr', kind: 'directory' }], exe: { path: '/usr/bin/true', kind: 'file' }, module: null, root: null }, cgroupParent: null }, sha256Hex);
@@ -32,6 +54,12 @@ const rows: Row[] = [
   { name: 'report: short hash', validator: V.validateSealedReport, doc: mut(report, (r) => (r.bodyHash = 'abc')), valid: false },
   { name: 'report: extra field', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.secret = 'x')), valid: false },
   { name: 'report: bad timestamp', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.timings.createdAt = 'yesterday')), valid: false },
+  { name: 'report with denials', validator: V.validateSealedReport, doc: denied, valid: true },
+  { name: 'report: a denial without its clause', validator: V.validateSealedReport, doc: mut(denied, (r) => delete r.body.denials.items[1].clause), valid: false },
+  { name: 'report: a denial counted zero times', validator: V.validateSealedReport, doc: mut(denied, (r) => (r.body.denials.items[0].count = 0)), valid: false },
+  { name: 'report: a denial source without its reason field', validator: V.validateSealedReport, doc: mut(denied, (r) => delete r.body.denials.sources.landlock.notObserved), valid: false },
+  { name: 'report: syscall args not hex', validator: V.validateSealedReport, doc: mut(denied, (r) => (r.body.denials.items[0].syscall.args[0] = '32512')), valid: false },
+  { name: 'report: unknown denial kind', validator: V.validateSealedReport, doc: mut(denied, (r) => (r.body.denials.items[1].kind = 'quota')), valid: false },
   { name: 'journal entry', validator: V.validateJournalEntry, doc: entry, valid: true },
   { name: 'journal entry: seq 0', validator: V.validateJournalEntry, doc: mut(entry, (e) => (e.seq = 0)), valid: false },
   { name: 'journal entry: report missing', validator: V.validateJournalEntry, doc: mut(entry, (e) => delete e.report), valid: false },
