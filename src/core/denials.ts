@@ -200,8 +200,8 @@ export function budgetSource(body: BudgetBody, c: BudgetCounters): DenialSource 
   if (body.budgets.fuel.limit !== null) how.push('wasm:fuel counter');
   if (c.outputBytes !== null && c.outputBytes > 0) how.push('supervisor:capture');
   // What no counter records: an rlimit's refusal is only the failing call's errno.
-  how.push('not seen: limits.openFiles (EMFILE from RLIMIT_NOFILE), limits.memory and limits.processes held by rlimits (ENOMEM, EAGAIN), a wasm memory.grow refused');
-  return { observed: true, how: how.join(', '), notObserved: null };
+  const notSeen = 'not seen: limits.openFiles (EMFILE from RLIMIT_NOFILE), limits.memory and limits.processes held by rlimits (ENOMEM, EAGAIN), a wasm memory.grow refused';
+  return { observed: true, how: how.length ? `${how.join(', ')}; ${notSeen}` : notSeen, notObserved: null };
 }
 
 /** A source that could not watch, with the reason. */
@@ -272,7 +272,9 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
   for (const x of d.items.slice(0, max)) {
     const times = x.count > 1 ? ` (×${x.count})` : '';
     const got = x.errno !== null ? ` → ${x.errno}` : '';
-    lines.push(`  ${visible(x.what)}${got}${times}: ${visible(x.clause)} (${visible(x.rule)})${x.allow === null ? '; no clause allows it' : ''}`);
+    // The clause, then the row or limit that matched (once, when the row already names it).
+    const where = x.rule.startsWith(`${x.clause}:`) ? x.rule : `${x.clause} (${x.rule})`;
+    lines.push(`  ${visible(x.what)}${got}${times}: ${visible(where)}${x.allow === null ? '; no clause allows it' : ''}`);
     if (x.allow !== null) lines.push(`    allow with: ${visible(x.allow)}`);
     if (x.warning) lines.push(`    warning: ${visible(x.warning)}`);
   }

@@ -196,6 +196,11 @@ describe('denialSummary', () => {
     ]);
   });
 
+  it('a row that names its clause is not preceded by it twice', () => {
+    const spawn: Denial = { ...seccompItem(1, 'vfork()'), kind: 'spawn', clause: 'spawn', rule: 'spawn: deny (no new processes or threads)', allow: 'spawn: descendants', count: 1 };
+    expect(denialSummary(withDenials([spawn]), { id: 'x' }).slice(1, 3)).toEqual(['  vfork() → EPERM: spawn: deny (no new processes or threads)', '    allow with: spawn: descendants']);
+  });
+
   it('past max: a count and where to see all', () => {
     const items = [1, 2, 3, 4, 5, 6, 7].map((t) => seccompItem(t, `call${t}()`));
     const lines = denialSummary(withDenials(items), { id: 'x', max: 5 });
