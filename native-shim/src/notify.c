@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -18,7 +20,7 @@
 
 #include "notify.h"
 
-_Static_assert(sizeof(struct bv_notify_rec) == 592, "the record layout is decoded by src/backends/linux/notify.ts");
+_Static_assert(sizeof(struct bv_notify_rec) == 592, "the record layout is decoded by src/core/seccomp/denials.ts");
 
 struct bv_notifier {
   int fd;
@@ -26,6 +28,8 @@ struct bv_notifier {
   struct seccomp_notif *req;
   struct seccomp_notif_resp *resp;
   uint8_t strmask[BV_NOTIFY_MAX_NR];
+  struct sock_filter *prog; /* observe mode */
+  int prog_len;
 };
 
 struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nmask) {
@@ -53,8 +57,73 @@ struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nm
 
 int bv_notifier_fd(const struct bv_notifier *n) { return n->fd; }
 
+int bv_notifier_observe(struct bv_notifier *n, const void *prog, int len) {
+  if (len <= 0 || len > 4096) return -EINVAL;
+  n->prog = malloc((size_t)len * sizeof *n->prog);
+  if (!n->prog) return -ENOMEM;
+  memcpy(n->prog, prog, (size_t)len * sizeof *n->prog);
+  n->prog_len = len;
+  return 0;
+}
+
+/* Classic BPF over seccomp_data, the subset seccomp filters use (filter.c: seccomp_check_filter
+ * allows LD/LDX W ABS, ALU, JMP, RET, MISC, LD/ST mem). Unknown instructions and out-of-range
+ * loads return a deny, so a program we cannot read never lets anything through. */
+static uint32_t run_bpf(const struct sock_filter *p, int len, const struct seccomp_data *d) {
+  const uint32_t deny = SECCOMP_RET_ERRNO | EPERM;
+  uint32_t A = 0, X = 0, M[16] = {0};
+  const uint8_t *data = (const uint8_t *)d;
+  for (int pc = 0; pc < len; pc++) {
+    const struct sock_filter *f = &p[pc];
+    uint32_t k = f->k;
+    switch (f->code) {
+    case BPF_LD | BPF_W | BPF_ABS:
+      if (k > sizeof *d - 4 || (k & 3)) return deny;
+      memcpy(&A, data + k, 4);
+      break;
+    case BPF_LDX | BPF_W | BPF_ABS:
+      if (k > sizeof *d - 4 || (k & 3)) return deny;
+      memcpy(&X, data + k, 4);
+      break;
+    case BPF_LD | BPF_W | BPF_LEN: A = sizeof *d; break;
+    case BPF_LDX | BPF_W | BPF_LEN: X = sizeof *d; break;
+    case BPF_LD | BPF_IMM: A = k; break;
+    case BPF_LDX | BPF_IMM: X = k; break;
+    case BPF_LD | BPF_MEM: if (k >= 16) return deny; A = M[k]; break;
+    case BPF_LDX | BPF_MEM: if (k >= 16) return deny; X = M[k]; break;
+    case BPF_ST: if (k >= 16) return deny; M[k] = A; break;
+    case BPF_STX: if (k >= 16) return deny; M[k] = X; break;
+    case BPF_MISC | BPF_TAX: X = A; break;
+    case BPF_MISC | BPF_TXA: A = X; break;
+    case BPF_ALU | BPF_AND | BPF_K: A &= k; break;
+    case BPF_ALU | BPF_AND | BPF_X: A &= X; break;
+    case BPF_ALU | BPF_OR | BPF_K: A |= k; break;
+    case BPF_ALU | BPF_OR | BPF_X: A |= X; break;
+    case BPF_ALU | BPF_ADD | BPF_K: A += k; break;
+    case BPF_ALU | BPF_SUB | BPF_K: A -= k; break;
+    case BPF_ALU | BPF_RSH | BPF_K: A >>= (k & 31); break;
+    case BPF_ALU | BPF_LSH | BPF_K: A <<= (k & 31); break;
+    case BPF_ALU | BPF_NEG: A = -A; break;
+    case BPF_JMP | BPF_JA: pc += (int)k; break;
+    case BPF_JMP | BPF_JEQ | BPF_K: pc += A == k ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JGT | BPF_K: pc += A > k ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JGE | BPF_K: pc += A >= k ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JSET | BPF_K: pc += (A & k) ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JEQ | BPF_X: pc += A == X ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JGT | BPF_X: pc += A > X ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JGE | BPF_X: pc += A >= X ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JSET | BPF_X: pc += (A & X) ? f->jt : f->jf; break;
+    case BPF_RET | BPF_K: return k;
+    case BPF_RET | BPF_A: return A;
+    default: return deny;
+    }
+  }
+  return deny; /* fell off the end: the kernel's checker forbids it */
+}
+
 void bv_notifier_free(struct bv_notifier *n) {
   if (!n) return;
+  free(n->prog);
   if (n->fd >= 0) close(n->fd);
   free(n->req);
   free(n->resp);
@@ -104,6 +173,17 @@ int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
   rec->str_arg[0] = rec->str_arg[1] = 0xff;
   int s = 0;
   uint8_t mask = (rec->nr >= 0 && rec->nr < BV_NOTIFY_MAX_NR) ? n->strmask[rec->nr] : 0;
+  if ((mask & 0x40) && rec->args[1] && rec->args[2]) {
+    /* connect/bind: the address, raw (its family tells how to read it) */
+    size_t want = rec->args[2] < 128 ? (size_t)rec->args[2] : 128;
+    struct iovec local = {rec->str[0], want}, remote = {(void *)(uintptr_t)rec->args[1], want};
+    if (process_vm_readv((pid_t)rec->pid, &local, 1, &remote, 1, 0) == (ssize_t)want) {
+      rec->str_arg[0] = 0x40 | 1;
+      rec->str_trunc[0] = (uint8_t)want;
+    }
+    s = 1;
+    mask = 0;
+  }
   for (int i = 0; i < 6 && s < 2 && mask; i++) {
     if (!(mask & (1u << i))) continue;
     if (rec->args[i] && read_string((pid_t)rec->pid, rec->args[i], rec->str[s], &rec->str_trunc[s]) >= 0) rec->str_arg[s] = (uint8_t)i;
@@ -119,7 +199,18 @@ int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
   n->resp->id = n->req->id;
   n->resp->error = -EPERM; /* what SECCOMP_RET_ERRNO|EPERM returns: the policy's deny */
   n->resp->val = 0;
-  n->resp->flags = 0;      /* never SECCOMP_USER_NOTIF_FLAG_CONTINUE */
+  n->resp->flags = 0;      /* never SECCOMP_USER_NOTIF_FLAG_CONTINUE, outside observe mode */
+  if (n->prog) {
+    uint32_t ret = run_bpf(n->prog, n->prog_len, &n->req->data);
+    uint32_t action = ret & SECCOMP_RET_ACTION_FULL;
+    if (action == SECCOMP_RET_ALLOW || action == SECCOMP_RET_LOG) {
+      n->resp->error = 0;
+      n->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      rec->kind = BV_NOTIFY_OBSERVED;
+    } else if (action == SECCOMP_RET_ERRNO) {
+      n->resp->error = -(int32_t)(ret & SECCOMP_RET_DATA);
+    }
+  }
   if (ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SEND, n->resp) < 0 && errno != ENOENT) return -errno;
   return 1;
 }
@@ -217,13 +308,22 @@ static void *holder_main(void *arg) {
   return NULL;
 }
 
-int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records) {
+int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len) {
   struct holder *h = calloc(1, sizeof *h);
   if (!h) return -ENOMEM;
   h->n = bv_notifier_new(listener, strmask, nmask);
   if (!h->n) {
     free(h);
     return -ENOMEM;
+  }
+  if (observe_prog) {
+    int e = bv_notifier_observe(h->n, observe_prog, observe_len);
+    if (e) {
+      h->n->fd = -1;
+      bv_notifier_free(h->n);
+      free(h);
+      return e;
+    }
   }
   h->out = out_fd;
   h->stop = stop_fd;
@@ -247,6 +347,23 @@ int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strma
     return -e;
   }
   return 0;
+}
+
+/* Waits for the listener the child sends after installing its filter, or for a sign that it
+ * never will: its fail pipe readable (a failure record) or hung up (it died, or exec'd: then the
+ * listener is already queued). The parent must hold the listener before the child's exec when
+ * execve itself notifies (observe mode), so it cannot wait for exec. fd, -EAGAIN (none will
+ * come), -ETIMEDOUT, or -errno. */
+int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms) {
+  struct pollfd p[2] = {{sock, POLLIN, 0}, {fail_fd, POLLIN, 0}};
+  for (;;) {
+    int n = poll(p, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return -ETIMEDOUT;
+    if (p[0].revents & POLLIN) return bv_recv_fd(sock);
+    return bv_recv_fd(sock); /* the fail pipe spoke: take a listener if one is queued anyway */
+  }
 }
 
 int bv_socketpair(int32_t *fds) {

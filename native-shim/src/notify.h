@@ -28,13 +28,15 @@
 #define BV_NOTIFY_MAX_NR 1024  /* syscall numbers the string-argument table covers */
 
 enum bv_notify_kind {
-  BV_NOTIFY_DENIED = 1,   /* answered -EPERM */
+  BV_NOTIFY_DENIED = 1,   /* answered -EPERM (or the deny program's errno, in observe mode) */
   BV_NOTIFY_END = 2,      /* the last record: args[0] total notifications, args[1] records dropped
                            * (beyond max_records or unwritable), args[2] why it ended (0 the
                            * filter has no task left, 1 stopped, else an errno) */
+  BV_NOTIFY_OBSERVED = 3, /* observe mode (bvisor learn): the deny program allows it, so the call
+                           * was let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) and recorded */
 };
 
-/* One record, written whole (616 bytes; PIPE_BUF is 4096, so a pipe write never interleaves). */
+/* One record, written whole (592 bytes; PIPE_BUF is 4096, so a pipe write never interleaves). */
 struct bv_notify_rec {
   uint32_t kind;
   uint32_t pid;              /* the caller, in the holder's pid namespace */
@@ -42,8 +44,9 @@ struct bv_notify_rec {
   uint32_t arch;             /* AUDIT_ARCH_* */
   uint64_t t_ns;             /* CLOCK_MONOTONIC when the notification was received */
   uint64_t args[6];
-  uint8_t str_arg[2];        /* which argument each string is (0xff: none) */
-  uint8_t str_trunc[2];      /* 1: longer than BV_NOTIFY_STR - 1, cut */
+  uint8_t str_arg[2];        /* which argument each string is (0xff: none); 0x40 | i: argument i
+                              * is a sockaddr, its raw bytes kept (length in str_trunc) */
+  uint8_t str_trunc[2];      /* 1: longer than BV_NOTIFY_STR - 1, cut (a sockaddr: its length) */
   uint32_t pad;
   char str[2][BV_NOTIFY_STR];
 };
@@ -51,12 +54,20 @@ struct bv_notify_rec {
 struct bv_notifier;
 
 /* Makes a notifier for `listener` (owned from here on). strmask[nr] has bit i set when argument
- * i of syscall nr is a C string to read (at most two per call are read). NULL on ENOMEM. */
+ * i of syscall nr is a C string to read (at most two per call are read); bit 6: argument 1 is a
+ * sockaddr whose length is argument 2 (connect, bind). NULL on ENOMEM. */
 struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nmask);
 /* Receives one notification, reads its strings, answers -EPERM. 1: *rec filled; 0: nothing to
  * report (the caller died first); -errno: the listener failed. */
 int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec);
 int bv_notifier_fd(const struct bv_notifier *n);
+/* Observe mode (bvisor learn only): the installed filter notifies more than its deny rows, and
+ * the answer comes from running `prog` (the plain deny program, classic BPF) over the call's
+ * seccomp_data, exactly as the kernel would have: an errno return is the answer, ALLOW lets the
+ * call through (CONTINUE: it runs as if no listener existed; registers cannot change meanwhile,
+ * and the deny program reads registers only). An instruction it does not know denies (EPERM).
+ * 0, or -ENOMEM / -EINVAL. */
+int bv_notifier_observe(struct bv_notifier *n, const void *prog, int len);
 void bv_notifier_free(struct bv_notifier *n);
 
 /* Receives a descriptor sent with SCM_RIGHTS on a unix socket (MSG_DONTWAIT): the fd (made

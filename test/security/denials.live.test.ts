@@ -222,13 +222,11 @@ describe('when denials are not observed (live)', () => {
   });
 });
 
-// KNOWN GAP (reported to the lead, not fixed here): on x86_64 the filter's header refuses every
-// x32-ABI number (bit 30, syscall(2) NOTES) with ERRNO|EPERM directly, before any deny row, so the
-// call is never notified: the probe gets EPERM, the list stays empty, and the seccomp source still
-// says it observed. Either it should be listed (the x32 check answering USER_NOTIF too) or the
-// source should say x32 calls are refused unobserved. it.fails: flip to it() once fixed.
+// Found by this test: on x86_64 the filter's header refuses every x32-ABI number (bit 30,
+// syscall(2) NOTES) before any deny row; it answered ERRNO|EPERM directly, so the call was never
+// listed while the source claimed to observe. The x32 check now notifies too.
 describe.runIf(hostArch() === 'x86_64')('x32 calls (live)', () => {
-  it.fails('a refused x32 call is listed, or the seccomp source says x32 calls are not observed', async () => {
+  it('a refused x32 call is listed, or the seccomp source says x32 calls are not observed', async () => {
     const { got, items, out } = await probe([['x32']]);
     expect(got).toEqual([E.PERM]);
     const s = out.report.body.denials!.sources.seccomp;

@@ -152,8 +152,12 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     }
 
     // seccomp: exactly create's program (recomputed from the plan, compared with its digest).
+    // The init's deny rows may notify its monitor (denials observed); an exec'd process has no
+    // holder, so it gets the same rows answering EPERM directly: the same decisions, its denials
+    // not observed.
     const program = hooks.noSeccomp ? null : seccompProgram(plan, plan.launch, host);
-    if (!hooks.noSeccomp && (program?.facts.sha256 ?? null) !== req.createdSeccomp) {
+    const twin = hooks.noSeccomp ? null : seccompProgram(plan, plan.launch, host, true);
+    if (!hooks.noSeccomp && (program?.facts.sha256 ?? null) !== req.createdSeccomp && (twin?.facts.sha256 ?? null) !== req.createdSeccomp) {
       throw new BvisorError('BV_LAUNCH_EVIDENCE', `the seccomp program recomputed from the plan (${program?.facts.sha256 ?? 'none'}) is not the one the container's init got (${req.createdSeccomp ?? 'none'})`, { hint: 'bvisor or the host changed since create; nothing ran. Run the process in a new container' });
     }
 

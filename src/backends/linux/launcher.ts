@@ -32,6 +32,7 @@ import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
+import type { Policy } from '../../core/seccomp/policy.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -128,6 +129,9 @@ export interface LinuxLaunchRequest {
   /** Observe seccomp denials through a user-notification listener (default true; the filter
    * denies the same either way). */
   observeDenials?: boolean;
+  /** bvisor learn only: these syscalls notify too, and are let through when the policy allows
+   * them (observe mode, see ObserveMode); the records come back in seccompDenials.observed. */
+  observe?: readonly string[];
 }
 
 export interface ConsoleRequest {
@@ -366,10 +370,10 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
 
 /** The seccomp program a plan's launch gets, exactly as create computes it (bvisor's policy,
  * with an OCI profile stacked behind it), or null when the plan has none. */
-export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts, notify = false): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
+export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts, notify = false, observe: readonly string[] = []): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
   if (!plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return null;
   if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
-  const policy = policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
+  const policy = observing(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), observe);
   // Compiling is pure: the same policy, profile and arch give the same program. A program that
   // launches many workloads with one boundary compiles it once (the key is the whole input).
   const key = JSON.stringify([host.kernel.arch, policy, launch.oci?.seccomp ?? null, launch.syscalls.deny, notify]);
@@ -399,6 +403,13 @@ function compileProgram(policy: ReturnType<typeof policyFor>, launch: LaunchInpu
   }
   const bpf = encode(insns);
   return { bpf, facts: { sha256: createHash('sha256').update(bpf).digest('hex'), rules, instructions: insns.length, deny: launch.syscalls.deny } };
+}
+
+/** Observe mode: the policy's rows, then every observed call, all answering USER_NOTIF (the holder
+ * decides with the plain policy's program). Rows come first, so an ENOSYS row keeps its answer. */
+function observing(policy: Policy, observe: readonly string[]): Policy {
+  if (!observe.length) return policy;
+  return { ...policy, rules: [...policy.rules, ...observe.map((syscall) => ({ syscall, action: 'errno' as const, why: 'observed (bvisor learn)' }))] };
 }
 
 /** The policy the filter was compiled from, to name the row behind each denial. */
@@ -524,7 +535,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     // Denials are observed when the filter is bvisor's errno policy (a kill or log policy has
     // nothing to answer). Whether or not, the filter denies the same calls.
-    const notify = !hooks.noSeccomp && req.observeDenials !== false && launch.syscalls.deny === 'errno' && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
+    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
+    const observe = notify && !req.detached ? (req.observe ?? []) : [];
     const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup, notify);
 
     let ruleset: Ruleset | null = null;
@@ -534,7 +546,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       childEnds.push(fds.own(ruleset.fd));
     }
 
-    const program = hooks.noSeccomp ? null : seccompProgram(plan, launch, host, notify);
+    const program = hooks.noSeccomp ? null : seccompProgram(plan, launch, host, notify, observe);
     const seccomp: LinuxRunResult['seccomp'] = program?.facts ?? null;
     const bpf: Uint8Array | null = program?.bpf ?? null;
 
@@ -702,6 +714,22 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     let evidence: Evidence[] = [];
     let goNs = 0n;
+    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req));
+    const takeListener = (lfd: number): void => {
+      if (lfd < 0) seccompDenials = notObservedSeccomp(`no listener came from the child (${errnoName(lfd)}); denied calls are answered ENOSYS by the kernel`);
+      else if (hooks.dropListener) {
+        s.bv_close(lfd);
+        seccompDenials = notObservedSeccomp('the listener was dropped (test switch); denied calls are answered ENOSYS by the kernel');
+      } else {
+        try {
+          const policy = decodePolicy(launch);
+          const arch = host.kernel.arch as Arch;
+          holder = DenialHolder.start(lfd, policy, arch, goNs, observe.length ? { syscalls: observe, denyProgram: encode(compile(policy, arch).insns) } : null);
+        } catch (e) {
+          seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
+        }
+      }
+    };
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
@@ -725,6 +753,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
+        // The listener comes right after the filter, before exec: hold it before the child's
+        // execve, which notifies in observe mode. Blocks the loop for the child's last steps only.
+        if (notify) takeListener(s.bv_recv_fd_wait(syncW, failR, 10_000));
         rec = await records.next();
       } else rec = null;
     } else if (req.detached && !rec) {
@@ -746,22 +777,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       records.close();
       fds.closeAll();
       return created;
-    }
-    // Exec succeeded: the child sent the listener before it (or failed instead), so it is queued.
-    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req));
-    if (notify && !rec) {
-      const lfd = s.bv_recv_fd(syncW);
-      if (lfd < 0) seccompDenials = notObservedSeccomp(`no listener came from the child (${errnoName(lfd)}); denied calls are answered ENOSYS by the kernel`);
-      else if (hooks.dropListener) {
-        s.bv_close(lfd);
-        seccompDenials = notObservedSeccomp('the listener was dropped (test switch); denied calls are answered ENOSYS by the kernel');
-      } else {
-        try {
-          holder = DenialHolder.start(lfd, decodePolicy(launch), host.kernel.arch as Arch, goNs);
-        } catch (e) {
-          seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
-        }
-      }
     }
     closeFd(syncW);
     if (!rec && bpf) {
@@ -816,7 +831,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const teardown = teardownCgroups(cg);
     cgroups = null;
     const streams = await collectStreams(launch, captures);
-    if (holder) seccompDenials = await holder.finish();
+    const held = holder as DenialHolder | null;
+    if (held) seccompDenials = await held.finish();
     holder = null;
     records.close();
     closeFd(pidfd);
@@ -849,7 +865,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       seccompDenials: seccompDenials!,
     };
   } catch (e) {
-    holder?.abort();
+    (holder as DenialHolder | null)?.abort();
     if (pidfd >= 0 && req.detached) s.bv_pidfd_signal(pidfd, 9);
     else if (pidfd >= 0) {
       // Kill (an unreleased child has run nothing of the workload) and reap before the fds and

@@ -136,7 +136,7 @@ export function compile(policy: Policy, arch: Arch, opts: CompileOptions = {}): 
   const table = TABLES[arch];
   const out: Insn[] = [ins(LD_W_ABS, OFF_ARCH), { ...ins(JEQ_K, AUDIT_ARCH[arch]), jt: 1, jf: 0 }, ins(RET_K, RET.KILL_PROCESS)];
   if (arch === 'x86_64') {
-    out.push(ins(LD_W_ABS, OFF_NR), { ...ins(JGE_K, X32_SYSCALL_BIT), jt: 0, jf: 1 }, ins(RET_K, retFor('errno', policy.deny)));
+    out.push(ins(LD_W_ABS, OFF_NR), { ...ins(JGE_K, X32_SYSCALL_BIT), jt: 0, jf: 1 }, ins(RET_K, retFor('errno', policy.deny, opts.notify === true)));
   }
   // Above the table: ENOSYS whatever the deny action, because it is what a kernel older than
   // the syscall answers, so libc and runtimes fall back to the older call they already handle

@@ -5,23 +5,28 @@
 import type { Denial } from '../../contract/generated/types.js';
 import type { Policy, Rule, ArgCheck } from './policy.js';
 import { CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6 } from './policy.js';
-import { TABLES, AUDIT_ARCH, type Arch } from './compile.js';
+import { TABLES, AUDIT_ARCH, X32_SYSCALL_BIT, type Arch } from './compile.js';
 
 /** sizeof(struct bv_notify_rec) and its fields' offsets (notify.h; a live test compares). */
 export const NOTIFY_REC_SIZE = 592;
 export const NOTIFY_STR = 256;
 export const NOTIFY_DENIED = 1;
 export const NOTIFY_END = 2;
+export const NOTIFY_OBSERVED = 3;
 /** Distinct denials a report lists; the rest are counted (Denials.total, truncated). */
 export const MAX_LISTED = 64;
 
 export interface NotifyRecord {
+  /** denied: answered with the deny; observed: let through (observe mode, bvisor learn). */
+  kind: 'denied' | 'observed';
   pid: number;
   nr: number;
   arch: number;
   tNs: bigint;
   args: bigint[];
   strings: Array<string | null>;
+  /** A sockaddr argument's raw bytes (connect, bind), when read. */
+  sockaddr: Uint8Array | null;
 }
 
 export interface NotifyEnd {
@@ -45,10 +50,16 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
       end = { total: Number(args[0]), dropped: Number(args[1]), why: Number(args[2]) };
       continue;
     }
-    if (kind !== NOTIFY_DENIED) continue;
+    if (kind !== NOTIFY_DENIED && kind !== NOTIFY_OBSERVED) continue;
     const strings: Array<string | null> = [null, null, null, null, null, null];
+    let sockaddr: Uint8Array | null = null;
     for (let s = 0; s < 2; s++) {
       const at = dv.getUint8(o + 72 + s);
+      if ((at & 0x40) !== 0 && (at & 0x3f) <= 5) {
+        const start = o + 80 + s * NOTIFY_STR;
+        sockaddr = buf.slice(start, start + dv.getUint8(o + 74 + s));
+        continue;
+      }
       if (at > 5) continue;
       const start = o + 80 + s * NOTIFY_STR;
       const bytes = buf.subarray(start, start + NOTIFY_STR);
@@ -56,7 +67,7 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
       const cut = dv.getUint8(o + 74 + s) === 1;
       strings[at] = text.decode(bytes.subarray(0, nul < 0 ? NOTIFY_STR : nul)) + (cut ? '…' : '');
     }
-    records.push({ pid: dv.getUint32(o + 4, true), nr: dv.getInt32(o + 8, true), arch: dv.getUint32(o + 12, true), tNs: dv.getBigUint64(o + 16, true), args, strings });
+    records.push({ kind: kind === NOTIFY_OBSERVED ? 'observed' : 'denied', sockaddr, pid: dv.getUint32(o + 4, true), nr: dv.getInt32(o + 8, true), arch: dv.getUint32(o + 12, true), tNs: dv.getBigUint64(o + 16, true), args, strings });
   }
   return { records, end };
 }
@@ -70,8 +81,19 @@ const STRING_ARGS: Readonly<Record<string, readonly number[]>> = {
   delete_module: [0], add_key: [0, 1], request_key: [0, 1], quotactl: [1], open_tree_attr: [1],
 };
 
-/** The holder's table: syscall number → bitmask of string arguments, for the rules a policy has. */
-export function stringArgTable(policy: Policy, arch: Arch): Array<[number, number]> {
+/** What observe mode (bvisor learn) reads of the calls it lets through: C strings by index,
+ * and SOCKADDR (bit 6): argument 1 is a sockaddr of argument 2's length. */
+export const SOCKADDR = 1 << 6;
+export const OBSERVE_ARGS: Readonly<Record<string, number>> = {
+  open: 1 << 0, openat: 1 << 1, openat2: 1 << 1, creat: 1 << 0, execve: 1 << 0, execveat: 1 << 1,
+  mkdir: 1 << 0, mkdirat: 1 << 1, unlink: 1 << 0, unlinkat: 1 << 1, rmdir: 1 << 0, rename: (1 << 0) | (1 << 1),
+  renameat: (1 << 1) | (1 << 3), renameat2: (1 << 1) | (1 << 3), chdir: 1 << 0, truncate: 1 << 0,
+  connect: SOCKADDR, bind: SOCKADDR, clone: 0, fork: 0, vfork: 0, socket: 0,
+};
+
+/** The holder's table: syscall number → bitmask of string arguments, for the rules a policy has
+ * (and, observing, for the calls observed). */
+export function stringArgTable(policy: Policy, arch: Arch, observe: readonly string[] = []): Array<[number, number]> {
   const table = TABLES[arch];
   const out = new Map<number, number>();
   for (const r of policy.rules) {
@@ -79,6 +101,10 @@ export function stringArgTable(policy: Policy, arch: Arch): Array<[number, numbe
     const idx = STRING_ARGS[r.syscall];
     if (nr === undefined || !idx) continue;
     out.set(nr, idx.reduce((m, i) => m | (1 << i), 0));
+  }
+  for (const name of observe) {
+    const nr = table[name];
+    if (nr !== undefined && OBSERVE_ARGS[name]) out.set(nr, (out.get(nr) ?? 0) | OBSERVE_ARGS[name]!);
   }
   return [...out.entries()].sort((a, b) => a[0] - b[0]);
 }
@@ -192,9 +218,12 @@ export function seccompDenials(records: readonly NotifyRecord[], policy: Policy,
   const names = new Map<number, string>(Object.entries(TABLES[arch]).map(([n, nr]) => [nr, n]));
   const byKey = new Map<string, Denial>();
   for (const r of records) {
-    const name = names.get(r.nr) ?? `syscall_${r.nr}`;
+    if (r.kind !== 'denied') continue;
+    // x86_64's x32 ABI (numbers with bit 30 set) is refused whole, before any row (compile.ts).
+    const x32 = arch === 'x86_64' && r.nr >= X32_SYSCALL_BIT;
+    const name = x32 ? `x32:${names.get(r.nr - X32_SYSCALL_BIT) ?? r.nr - X32_SYSCALL_BIT}` : (names.get(r.nr) ?? `syscall_${r.nr}`);
     const what = describeCall(name, r.args, r.strings);
-    const rule = r.arch === AUDIT_ARCH[arch] ? matchRule(policy, name, r.args) : null;
+    const rule: Rule | null = x32 ? { syscall: name, action: 'errno', why: 'the x32 ABI is refused: its calls use another syscall table than the one the filter checks' } : r.arch === AUDIT_ARCH[arch] ? matchRule(policy, name, r.args) : null;
     const clause = rule ? clauseOf(rule) : 'syscalls';
     const key = `${what}\u0000${rule?.why ?? ''}`;
     const seen = byKey.get(key);

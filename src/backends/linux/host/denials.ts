@@ -9,7 +9,7 @@ import { Socket } from 'node:net';
 import type { DenialSource, Denial } from '../../../contract/generated/types.js';
 import { shim } from '../ffi/shim.js';
 import { errnoName } from '../../../host/facts.js';
-import { decodeNotifyRecords, seccompDenials, stringArgTable, MAX_LISTED, type NotifyEnd } from '../../../core/seccomp/denials.js';
+import { decodeNotifyRecords, seccompDenials, stringArgTable, MAX_LISTED, type NotifyEnd, type NotifyRecord } from '../../../core/seccomp/denials.js';
 import type { Policy } from '../../../core/seccomp/policy.js';
 import type { Arch } from '../../../core/seccomp/compile.js';
 
@@ -18,15 +18,27 @@ export interface SeccompDenials {
   items: Denial[];
   total: number;
   truncated: boolean;
+  /** Observe mode (bvisor learn): the calls let through, in order; absent otherwise. */
+  observed?: NotifyRecord[];
 }
+
+/** Observe mode (bvisor learn): more calls notify than the deny rows; the holder answers each by
+ * running the plain deny program (see bv_notifier_observe). */
+export interface ObserveMode {
+  syscalls: readonly string[];
+  /** The policy's program without notification, encoded (8 bytes per instruction). */
+  denyProgram: Uint8Array;
+}
+/** Records an observing holder writes before it only counts. */
+export const MAX_OBSERVED_RECORDS = 200_000;
 
 /** Records the holder writes before it only counts (the report lists MAX_LISTED distinct ones). */
 export const MAX_RECORDS = 256;
 const HOW = 'seccomp:user-notif (the deny rows ask bvisor, which answers EPERM as the filter would)';
 
 /** The "nr:mask,…" argument of bvmonitor, and the byte table of the shim's thread. */
-export function stringArgSpec(policy: Policy, arch: Arch): { spec: string; mask: Uint8Array } {
-  const table = stringArgTable(policy, arch);
+export function stringArgSpec(policy: Policy, arch: Arch, observe: readonly string[] = []): { spec: string; mask: Uint8Array } {
+  const table = stringArgTable(policy, arch, observe);
   const mask = new Uint8Array(table.reduce((m, [nr]) => Math.max(m, nr + 1), 0));
   for (const [nr, bits] of table) mask[nr] = bits;
   return { spec: table.map(([nr, bits]) => `${nr}:${bits}`).join(','), mask };
@@ -44,11 +56,15 @@ function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint
   // A listener that failed mid-run: the filter answered ENOSYS from then on (still denied), but
   // what was attempted is no longer seen; the source says so rather than claim a full list.
   const broken = c && c.why > 1 ? `the listener failed (${errnoName(-c.why)}); later denials were answered ENOSYS by the kernel and not observed` : null;
+  const denied = records.filter((r) => r.kind === 'denied').length;
+  const observed = records.filter((r) => r.kind === 'observed');
   return {
     source: broken ? { observed: true, how: `${HOW}; ${broken}`, notObserved: null } : { observed: true, how: HOW, notObserved: null },
     items,
-    total,
+    // With observed calls in the stream, the holder's total counts both kinds.
+    total: observed.length ? denied : total,
     truncated: distinct > MAX_LISTED || (c !== null && c.dropped > 0),
+    ...(observed.length ? { observed } : {}),
   };
 }
 
@@ -58,7 +74,7 @@ export class DenialHolder {
   private chunks: Buffer[] = [];
   private ended: Promise<void>;
   private stopW: number;
-  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint) {
+  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint, private readonly observing: boolean) {
     this.stopW = stopW;
     const sock = new Socket({ fd: outR, readable: true, writable: false });
     this.ended = new Promise((resolve) => {
@@ -70,7 +86,7 @@ export class DenialHolder {
   }
 
   /** Takes the listener (closes it on failure); throws a reason string the report will carry. */
-  static start(listener: number, policy: Policy, arch: Arch, t0Ns: bigint): DenialHolder {
+  static start(listener: number, policy: Policy, arch: Arch, t0Ns: bigint, observe: ObserveMode | null = null): DenialHolder {
     const s = shim();
     const out = new Int32Array(2);
     const stop = new Int32Array(2);
@@ -84,14 +100,15 @@ export class DenialHolder {
       for (const fd of [listener, out[0]!, out[1]!]) s.bv_close(fd);
       throw new Error(`pipe2: ${errnoName(rc)}`);
     }
-    const { mask } = stringArgSpec(policy, arch);
-    rc = s.bv_notify_thread(listener, out[1]!, stop[0]!, mask, mask.length, MAX_RECORDS);
+    const { mask } = stringArgSpec(policy, arch, observe?.syscalls ?? []);
+    const prog = observe ? observe.denyProgram : null;
+    rc = s.bv_notify_thread(listener, out[1]!, stop[0]!, mask, mask.length, observe ? MAX_OBSERVED_RECORDS : MAX_RECORDS, prog, prog ? prog.length / 8 : 0);
     if (rc < 0) {
       for (const fd of [listener, ...out, ...stop]) s.bv_close(fd);
       throw new Error(`the holder thread: ${errnoName(rc)}`);
     }
     // listener, out[1] and stop[0] are the thread's now.
-    return new DenialHolder(out[0]!, stop[1]!, policy, arch, t0Ns);
+    return new DenialHolder(out[0]!, stop[1]!, policy, arch, t0Ns, observe !== null);
   }
 
   async finish(graceMs = 2000): Promise<SeccompDenials> {
