@@ -40,7 +40,7 @@ import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks }
 import { awaitExit } from '../backends/linux/host/reaper.js';
 import { readBack, teardownCgroups, killAll, cgroupMembers, isFrozen, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
-import { createWasm, readOutcome, wasmReportBody, WASM_RECORD, type WasmRecord } from './wasm.js';
+import { createWasm, readOutcome, wasmReportBody, wasiSourceOf, WASM_RECORD, type WasmRecord } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { linuxReportBody, denialsOf, sealedReportFor } from './report.js';
 import { fault } from '../host/faults.js';
@@ -655,7 +655,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
     const wasm = s.backend === 'wasm' ? wasmRecordOf(dir) : null;
-    const body = wasm ? wasmReportBody(ctx, { result, outcome: readOutcome(dir), ...wasm, spare: false }) : linuxReportBody(ctx, result);
+    const outcome = wasm ? readOutcome(dir) : null;
+    const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
     const artifacts = stageArtifacts(plan);
@@ -680,7 +681,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
     // Once more, from the outcome as corrected above; the monitor's seccomp findings are in dir.
-    body.denials = denialsOf(body, plan, result, dir);
+    body.denials = denialsOf(body, plan, result, dir, wasm ? wasiSourceOf(plan, outcome) : null);
     report = sealReport(body, sha256Hex);
     if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
     const sealed = report;

@@ -102,7 +102,7 @@ export function seccompDenialsOf(result: LinuxRunResult, stateDir: string | null
  * corrected: a container's seal, a wasm guest's fate) and the launcher's facts. Every report
  * carries them; a source that could not watch says why.
  */
-export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, stateDir: string | null = null): NonNullable<ReportBody['denials']> {
+export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, stateDir: string | null = null, wasi: SourceDenials | null = null): NonNullable<ReportBody['denials']> {
   const counters: BudgetCounters = {
     outputBytes: plan.launch?.outputBytes ?? null,
     oomKills: r.readback.oomKills,
@@ -113,7 +113,8 @@ export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, state
   return assembleDenials({
     seccomp,
     seccompNotObserved: r.seccomp === null ? 'this run installed no seccomp filter' : SECCOMP_NOT_OBSERVED,
-    landlock: wasm ? WASM_FILESYSTEM_SOURCE : landlockSource(body.host.landlockAbi),
+    // wasm: the WASI host's refusals (the runner's outcome) stand where landlock's would.
+    landlock: wasm ? (wasi ?? WASM_FILESYSTEM_SOURCE) : landlockSource(body.host.landlockAbi),
     budgets: budgetDenials(body, counters),
     budgetSource: budgetSource(body, counters),
   });

@@ -45,6 +45,7 @@ import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import type { Outcome } from '../backends/wasm/runner.js';
 import { linuxReportBody, denialsOf, type ReportContext } from './report.js';
+import { wasiDenials, type SourceDenials, type WasiRefusalFact } from '../core/denials.js';
 import { notObserved, witness } from '../core/report.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
@@ -502,7 +503,25 @@ export function parseOutcome(text: string): Outcome | null {
   if (!(o.fuelUsed === null || (typeof o.fuelUsed === 'string' && /^-?[0-9]{1,20}$/.test(o.fuelUsed)))) return null;
   if (!(typeof o.peakPages === 'number' && Number.isSafeInteger(o.peakPages) && o.peakPages >= 0)) return null;
   if (!(o.tableEntries === undefined || (typeof o.tableEntries === 'number' && Number.isSafeInteger(o.tableEntries) && o.tableEntries >= 0))) return null;
-  return { exitCode: o.exitCode as number | null, trap: o.trap as string | null, fuelUsed: o.fuelUsed as string | null, peakPages: o.peakPages, tableEntries: (o.tableEntries as number | undefined) ?? 0, message: o.message as string | null };
+  const refusals = refusalsOf(o.refusals, o.refusalsTotal);
+  if (refusals === null) return null;
+  return { exitCode: o.exitCode as number | null, trap: o.trap as string | null, fuelUsed: o.fuelUsed as string | null, peakPages: o.peakPages, tableEntries: (o.tableEntries as number | undefined) ?? 0, message: o.message as string | null, ...refusals };
+}
+
+/** The WASI host's refusals in an outcome (files.ts): absent, or each of their shape, at most
+ * REFUSALS_KEPT of them; null when they are not (then the outcome is not believed). */
+function refusalsOf(list: unknown, total: unknown): { refusals?: WasiRefusalFact[]; refusalsTotal?: number } | null {
+  if (list === undefined && total === undefined) return {};
+  if (!Array.isArray(list) || list.length > 32 || !(typeof total === 'number' && Number.isSafeInteger(total) && total >= list.length)) return null;
+  const ok = (r: Record<string, unknown>): boolean =>
+    typeof r.op === 'string' && /^[a-z_]{1,32}$/.test(r.op) &&
+    typeof r.path === 'string' && r.path.length <= 257 &&
+    (r.grant === null || (typeof r.grant === 'number' && Number.isSafeInteger(r.grant) && r.grant >= 0)) &&
+    (r.why === 'absolute' || r.why === 'escape' || r.why === 'readonly') &&
+    typeof r.count === 'number' && Number.isSafeInteger(r.count) && r.count >= 1 &&
+    typeof r.atMs === 'number' && Number.isFinite(r.atMs) && r.atMs >= 0;
+  if (!list.every((r) => r && typeof r === 'object' && ok(r as Record<string, unknown>))) return null;
+  return { refusals: (list as WasiRefusalFact[]).map((r) => ({ op: r.op, path: r.path, grant: r.grant, why: r.why, count: r.count, atMs: r.atMs })), refusalsTotal: total };
 }
 
 /** The outcome a created container's runner left in its state directory (at most OUTCOME_MAX
@@ -528,8 +547,14 @@ export function readOutcome(stateDir: string): Outcome | null {
  * and what the boundary denied (from that fate: fuel, wall, memory). */
 export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const body = wasmBody(ctx, w);
-  body.denials = denialsOf(body, ctx.plan, w.result);
+  body.denials = denialsOf(body, ctx.plan, w.result, null, wasiSourceOf(ctx.plan, w.outcome));
   return body;
+}
+
+/** The WASI host's refusals in the runner's outcome, as the report's filesystem denials (null:
+ * no outcome, so not known). */
+export function wasiSourceOf(plan: Plan, o: Outcome | null): SourceDenials | null {
+  return o ? wasiDenials(o.refusals ?? [], o.refusalsTotal ?? 0, plan.launch!.filesystem) : null;
 }
 
 function wasmBody(ctx: ReportContext, w: WasmRun): ReportBody {

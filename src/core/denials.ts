@@ -5,8 +5,9 @@
 // could not watch says why, so an empty list is never read as proof. Pure: the facts come in as
 // arguments (the report body, the cgroup counters read back), nothing is read here.
 // docs/denials.md explains each source, what it cannot see, and the summary format.
-import type { Denial, DenialSource, Denials, ReportBody } from '../contract/generated/types.js';
+import type { Denial, DenialSource, Denials, FsRule, ReportBody } from '../contract/generated/types.js';
 import { formatDuration } from './units.js';
+import { normalizeAbsolute } from './paths.js';
 
 /** One source's findings: what the seccomp listener (or a monitor) hands over. */
 export interface SourceDenials {
@@ -221,16 +222,59 @@ export function landlockSource(hostLandlockAbi: number): DenialSource {
 /** The wasm backend's seccomp source: its guest makes no system calls. */
 export const WASM_SECCOMP_SOURCE: DenialSource = notObservedSource('the wasm backend has no system calls: its WASI host answers instead');
 
-/** The wasm backend's filesystem source: the WASI host's refusals are not recorded (yet). */
-export const WASM_FILESYSTEM_SOURCE: DenialSource = notObservedSource('the wasm guest reaches files only through its WASI host, which answers paths outside its preopens with ENOTCAPABLE and does not record them');
+/** The wasm backend's filesystem source when the runner reported nothing (no outcome). */
+export const WASM_FILESYSTEM_SOURCE: DenialSource = notObservedSource('the runner reported no outcome, so the WASI host\'s refusals are not known');
+
+/** One refusal of the WASI file host (backends/wasm/files.ts WasiRefusal), as the runner reports it. */
+export interface WasiRefusalFact {
+  op: string;
+  /** The guest's path, from the preopen `grant` (absolute when the guest gave an absolute one). */
+  path: string;
+  /** Index of the preopen (the plan's filesystem rules, in order), or null. */
+  grant: number | null;
+  why: 'absolute' | 'escape' | 'readonly';
+  count: number;
+  atMs: number;
+}
+
+/** Operations that only read: a grant that allows them needs no write access. */
+const WASI_READS = new Set(['path_open', 'path_filestat_get', 'path_readlink']);
+
+/**
+ * The WASI host's refusals as filesystem denials. A write to a read-only preopen is the clause
+ * of that grant; a path outside every preopen (absolute, or climbing out with ..) is
+ * `filesystem` (no grant covers it), allowed by a grant of its directory; a path that stays
+ * inside lexically but leaves through a symlink has no clause that allows it.
+ */
+export function wasiDenials(refusals: readonly WasiRefusalFact[], total: number, grants: ReadonlyArray<Pick<FsRule, 'clause' | 'path' | 'target' | 'access'>>): SourceDenials {
+  const items = refusals.map((r): Denial => {
+    const g = r.grant === null ? undefined : grants[r.grant];
+    const guest = r.path.startsWith('/') || !g ? r.path : r.path === '.' ? g.target : `${g.target}/${r.path}`;
+    const access = WASI_READS.has(r.op) ? 'read' : 'read-write';
+    const base = { kind: 'filesystem' as const, errno: 'ENOTCAPABLE', observedBy: 'wasi:host', count: r.count, atMs: r.atMs, pid: null, path: guest };
+    if (r.why === 'readonly' && g) {
+      return { ...base, clause: g.clause, what: `${r.op}("${guest}"): a write`, rule: `${g.target} is granted ${g.access}`, allow: `filesystem: - { path: ${g.path}, access: read-write } (in place of ${g.clause})` };
+    }
+    const norm = normalizeAbsolute(guest);
+    const inside = g !== undefined && (norm === g.target || norm.startsWith(`${g.target}/`));
+    if (r.why === 'escape' && inside) {
+      return { ...base, clause: 'filesystem', what: `${r.op}("${guest}")`, rule: `a symlink leads out of ${g.target} (openat2 RESOLVE_BENEATH)`, allow: null };
+    }
+    const dir = norm.slice(0, norm.lastIndexOf('/')) || '/';
+    return { ...base, clause: 'filesystem', what: `${r.op}("${guest}")`, rule: r.why === 'absolute' ? 'no preopen covers this path' : `the path leaves ${g?.target ?? 'its preopen'}: no grant covers ${norm}`, allow: `filesystem: - { path: ${dir}, access: ${access} }` };
+  });
+  return { source: { observed: true, how: 'wasi:host (ENOTCAPABLE answers of the file host)', notObserved: null }, items, total, truncated: total > items.reduce((n, d) => n + d.count, 0) };
+}
 
 /**
  * The report's denials: every source's items in the order they happened (atMs, untimed last;
  * stable), the total with repeats, and whether any source had to drop items.
  */
-export function assembleDenials(a: { seccomp: SourceDenials | null; seccompNotObserved: string; landlock: DenialSource; budgets: Denial[]; budgetSource: DenialSource }): Denials {
+export function assembleDenials(a: { seccomp: SourceDenials | null; seccompNotObserved: string; landlock: DenialSource | SourceDenials; budgets: Denial[]; budgetSource: DenialSource }): Denials {
   const seccomp: SourceDenials = a.seccomp ?? { source: notObservedSource(a.seccompNotObserved), items: [], total: 0, truncated: false };
-  const items = [...seccomp.items, ...a.budgets]
+  // landlock's slot: a source alone on Linux; on wasm, the WASI host's findings.
+  const landlock: SourceDenials = 'items' in a.landlock ? a.landlock : { source: a.landlock, items: [], total: 0, truncated: false };
+  const items = [...seccomp.items, ...landlock.items, ...a.budgets]
     .map((d, i) => ({ d, i }))
     .sort((x, y) => {
       const ax = x.d.atMs, ay = y.d.atMs;
@@ -240,8 +284,8 @@ export function assembleDenials(a: { seccomp: SourceDenials | null; seccompNotOb
       return ax - ay || x.i - y.i;
     })
     .map((x) => x.d);
-  const total = seccomp.total + a.budgets.reduce((n, d) => n + d.count, 0);
-  return { sources: { seccomp: seccomp.source, landlock: a.landlock, budgets: a.budgetSource }, items, total, truncated: seccomp.truncated };
+  const total = seccomp.total + landlock.total + a.budgets.reduce((n, d) => n + d.count, 0);
+  return { sources: { seccomp: seccomp.source, landlock: landlock.source, budgets: a.budgetSource }, items, total, truncated: seccomp.truncated || landlock.truncated };
 }
 
 /** Control characters as \xNN: a denial's text can carry a workload's bytes (a path, an argument). */
@@ -284,7 +328,8 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
     const s = d.sources[k];
     // A wasm guest makes no system calls: nothing to be misled about.
     if (s.observed || (k === 'seccomp' && body.backend === 'wasm')) continue;
-    lines.push(`  ${SOURCE_WORDS[k]} are not observed here: ${visible(s.notObserved ?? 'no reason given')}`);
+    const words = k === 'landlock' && body.backend === 'wasm' ? 'filesystem denials (WASI host)' : SOURCE_WORDS[k];
+    lines.push(`  ${words} are not observed here: ${visible(s.notObserved ?? 'no reason given')}`);
   }
   return lines;
 }

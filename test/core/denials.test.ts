@@ -5,7 +5,7 @@
 // RLIMIT_CPU), not copied from the code's constants.
 import { describe, expect, it } from 'vitest';
 import type { Denial, ReportBody } from '../../src/contract/generated/types.js';
-import { assembleDenials, budgetDenials, budgetSource, denialSummary, headroomDuration, headroomSize, landlockSource, notObservedSource, runFailed, summaryWorthSaying, type BudgetCounters } from '../../src/core/denials.js';
+import { assembleDenials, budgetDenials, budgetSource, denialSummary, headroomDuration, headroomSize, landlockSource, notObservedSource, runFailed, summaryWorthSaying, wasiDenials, type BudgetCounters } from '../../src/core/denials.js';
 import { sampleBody } from '../helpers/sample-report.js';
 import * as V from '../../src/contract/generated/validators.js';
 import { sealReport } from '../../src/core/report.js';
@@ -238,5 +238,39 @@ describe('denialSummary', () => {
     expect(runFailed(body(), 0)).toBe(false);
     expect(runFailed(body(), 1)).toBe(true);
     expect(runFailed(body((b) => (b.outcome = { status: 'killed', reason: 'oom', exitCode: null, signal: 'SIGKILL' })), 137)).toBe(true);
+  });
+});
+
+describe('wasiDenials (the WASI host\'s ENOTCAPABLE answers)', () => {
+  const grants = [
+    { clause: 'filesystem[0]', path: '/b/box/sb', target: '/box/sb', access: 'read' },
+    { clause: 'filesystem[1]', path: '/b/out', target: '/out', access: 'read-write' },
+  ];
+  const at = { count: 1, atMs: 2 };
+
+  it('a write to a read-only preopen is that grant\'s denial; the allow line makes it read-write', () => {
+    const s = wasiDenials([{ op: 'path_open', path: 'inside.txt', grant: 0, why: 'readonly', ...at }], 1, grants);
+    expect(s.items).toEqual([expect.objectContaining({ kind: 'filesystem', clause: 'filesystem[0]', path: '/box/sb/inside.txt', errno: 'ENOTCAPABLE', observedBy: 'wasi:host', allow: 'filesystem: - { path: /b/box/sb, access: read-write } (in place of filesystem[0])' })]);
+    expect(s.source.observed).toBe(true);
+  });
+
+  it('a path outside every preopen is `filesystem` (no grant covers it), allowed by a grant of its directory', () => {
+    const s = wasiDenials([{ op: 'path_open', path: '../secret.txt', grant: 0, why: 'escape', ...at }, { op: 'path_open', path: '/etc/passwd', grant: 0, why: 'absolute', ...at }, { op: 'path_create_directory', path: '../../x/y', grant: 1, why: 'escape', ...at }], 3, grants);
+    expect(s.items.map((d) => [d.clause, d.path, d.allow])).toEqual([
+      ['filesystem', '/box/sb/../secret.txt', 'filesystem: - { path: /box, access: read }'],
+      ['filesystem', '/etc/passwd', 'filesystem: - { path: /etc, access: read }'],
+      ['filesystem', '/out/../../x/y', 'filesystem: - { path: /x, access: read-write }'],
+    ]);
+  });
+
+  it('a symlink that leaves its preopen: no clause allows it', () => {
+    const [d] = wasiDenials([{ op: 'path_open', path: 'esc/secret.txt', grant: 0, why: 'escape', ...at }], 1, grants).items;
+    expect(d).toMatchObject({ clause: 'filesystem', allow: null });
+  });
+
+  it('more refusals than kept: truncated, and the total counts them all', () => {
+    const s = wasiDenials([{ op: 'path_open', path: '/a', grant: 0, why: 'absolute', count: 3, atMs: 0 }], 5, grants);
+    expect(s).toMatchObject({ total: 5, truncated: true });
+    expect(wasiDenials([{ op: 'path_open', path: '/a', grant: 0, why: 'absolute', count: 3, atMs: 0 }], 3, grants).truncated).toBe(false);
   });
 });

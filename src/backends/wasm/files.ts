@@ -4,6 +4,8 @@
 // absolute symlink targets refused, and anything that is neither a regular file nor a
 // directory refused at open (opened O_NONBLOCK, then fstat), so a FIFO cannot hang the runner.
 // Why not node:wasi: a guest escapes its preopens with two symlinks of its own (WASM.md §1.3).
+// Every refusal that is the boundary's (ENOTCAPABLE: an absolute path, a path leaving its
+// preopen, a write to a read-only one) is recorded for the report's denials (docs/denials.md).
 import { constants, readSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
 import { shim } from '../linux/ffi/shim.js';
 
@@ -24,6 +26,7 @@ const FROM_LINUX: Record<number, number> = {
   28: W.NOSPC, 29: W.SPIPE, 30: W.ROFS, 36: W.NAMETOOLONG, 39: W.NOTEMPTY, 40: W.LOOP, 95: W.NOTSUP,
 };
 const wasiErr = (rc: number): number => FROM_LINUX[-rc] ?? W.IO;
+const EXDEV = 18;
 
 export interface Preopen {
   guest: string;
@@ -37,20 +40,55 @@ interface Entry {
   readonly: boolean;
   preopen: string | null; // guest name, for fd_prestat
   append: boolean;
+  /** The preopen it was opened beneath (its index in the job's preopens), and its guest path. */
+  grant: number;
+  path: string;
 }
+
+/** One refusal of the boundary's, as the guest asked it; repeats counted. */
+export interface WasiRefusal {
+  op: string;
+  /** The guest's path (beneath the preopen named by `grant`), at most PATH_MAX_KEPT characters. */
+  path: string;
+  grant: number | null;
+  why: 'absolute' | 'escape' | 'readonly';
+  count: number;
+  /** Milliseconds after the file host was set up (just before the guest's _start), first time. */
+  atMs: number;
+}
+
+/** Distinct refusals kept (the rest are counted); paths are cut to this many characters. */
+export const REFUSALS_KEPT = 32;
+const PATH_MAX_KEPT = 256;
 
 export class FileTable {
   private entries = new Map<number, Entry>();
   private next = 3;
+  readonly refusals: WasiRefusal[] = [];
+  refusalsTotal = 0;
+  private readonly t0 = performance.now();
 
   constructor(preopens: readonly Preopen[]) {
-    for (const p of preopens) {
+    for (const [i, p] of preopens.entries()) {
       // In the runner's root the preopen is a mount of the object the plan checked; no symlink
       // is followed on the way to it.
       const fd = shim().bv_openat2(AT_FDCWD, p.host, O_PATH | constants.O_DIRECTORY, 0, 0x04 | 0x02 /* RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS */);
       if (fd < 0) throw new Error(`cannot open preopen ${p.host}: errno ${-fd}`);
-      this.entries.set(this.next++, { fd, kind: 'dir', readonly: p.readonly, preopen: p.guest, append: false });
+      this.entries.set(this.next++, { fd, kind: 'dir', readonly: p.readonly, preopen: p.guest, append: false, grant: i, path: '.' });
     }
+  }
+
+  /** Records a refusal of the boundary's and returns what the guest gets (ENOTCAPABLE). */
+  refuse(op: string, at: Entry | null, path: string, why: WasiRefusal['why']): number {
+    this.refusalsTotal++;
+    // Beneath a directory opened below the preopen: the path from the preopen.
+    const full = at && at.kind === 'dir' && at.path !== '.' && !path.startsWith('/') ? `${at.path}/${path}` : path;
+    const kept = full.length > PATH_MAX_KEPT ? `${full.slice(0, PATH_MAX_KEPT)}…` : full;
+    const grant = at ? at.grant : null;
+    const same = this.refusals.find((r) => r.op === op && r.path === kept && r.grant === grant && r.why === why);
+    if (same) same.count++;
+    else if (this.refusals.length < REFUSALS_KEPT) this.refusals.push({ op, path: kept, grant, why, count: 1, atMs: Math.round((performance.now() - this.t0) * 1000) / 1000 });
+    return W.NOTCAPABLE;
   }
 
   get(fd: number): Entry | undefined {
@@ -131,28 +169,35 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
     if (e.kind !== 'dir') return W.NOTDIR;
     return e;
   };
-  const atCall = (fd: number, ptr: number, len: number, mutating: boolean, fn: (parent: number, leaf: string) => number): number => {
+  /** ENOTCAPABLE for a path: absolute, or leaving its preopen (RESOLVE_BENEATH's EXDEV, a leaf of "..") . */
+  const escaped = (op: string, d: Entry, path: string): number => t.refuse(op, d, path, path.startsWith('/') ? 'absolute' : 'escape');
+  const atCall = (op: string, fd: number, ptr: number, len: number, mutating: boolean, fn: (parent: number, leaf: string) => number): number => {
     const d = dirOf(fd);
     if (typeof d === 'number') return d;
-    if (mutating && d.readonly) return W.NOTCAPABLE;
-    const pl = parentAndLeaf(d, o.str(ptr, len));
+    const path = o.str(ptr, len);
+    if (mutating && d.readonly) return t.refuse(op, d, path, 'readonly');
+    const pl = parentAndLeaf(d, path);
+    if (pl === W.NOTCAPABLE) return escaped(op, d, path);
     if (typeof pl === 'number') return pl;
     try {
       const rc = fn(pl.parent, pl.leaf);
+      if (rc === -EXDEV) return escaped(op, d, path);
       return rc < 0 ? wasiErr(rc) : W.SUCCESS;
     } finally {
       pl.close();
     }
   };
   /** rename and link: both ends beneath their directories; the target's must be writable. */
-  const twoPaths = (fd: number, ptr: number, len: number, fd2: number, ptr2: number, len2: number, sourceMutates: boolean, fn: (p: number, l: string, tp: number, tl: string) => number): number => {
+  const twoPaths = (op: string, fd: number, ptr: number, len: number, fd2: number, ptr2: number, len2: number, sourceMutates: boolean, fn: (p: number, l: string, tp: number, tl: string) => number): number => {
     const d2 = dirOf(fd2);
     if (typeof d2 === 'number') return d2;
-    if (d2.readonly) return W.NOTCAPABLE;
-    const to = parentAndLeaf(d2, o.str(ptr2, len2));
+    const path2 = o.str(ptr2, len2);
+    if (d2.readonly) return t.refuse(op, d2, path2, 'readonly');
+    const to = parentAndLeaf(d2, path2);
+    if (to === W.NOTCAPABLE) return escaped(op, d2, path2);
     if (typeof to === 'number') return to;
     try {
-      return atCall(fd, ptr, len, sourceMutates, (p, l) => fn(p, l, to.parent, to.leaf));
+      return atCall(op, fd, ptr, len, sourceMutates, (p, l) => fn(p, l, to.parent, to.leaf));
     } finally {
       to.close();
     }
@@ -200,7 +245,7 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       const d = dirOf(dirfd);
       if (typeof d === 'number') return d;
       const path = o.str(ptr, len);
-      if (path.startsWith('/')) return W.NOTCAPABLE;
+      if (path.startsWith('/')) return escaped('path_open', d, path);
       const rights = BigInt(rightsBase);
       const creat = (oflags & 1) !== 0;
       const directory = (oflags & 2) !== 0;
@@ -208,7 +253,7 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       const trunc = (oflags & 8) !== 0;
       const append = (fdflags & 1) !== 0;
       const wantWrite = (rights & RIGHT_FD_WRITE) !== 0n || creat || trunc || append;
-      if (wantWrite && d.readonly) return W.NOTCAPABLE;
+      if (wantWrite && d.readonly) return t.refuse('path_open', d, path, 'readonly');
       const wantRead = (rights & RIGHT_FD_READ) !== 0n || !wantWrite;
       let flags = constants.O_NONBLOCK | (wantWrite ? (wantRead ? constants.O_RDWR : constants.O_WRONLY) : constants.O_RDONLY);
       if (directory) flags = constants.O_RDONLY | constants.O_DIRECTORY;
@@ -220,6 +265,7 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       let fd = s.bv_openat2(d.fd, path, flags, creat ? 0o644 : 0, RESOLVE);
       // A directory asked for with write rights: open it for reading (it is a directory).
       if (fd === -21 && !directory) fd = s.bv_openat2(d.fd, path, constants.O_RDONLY | constants.O_DIRECTORY | ((lookup & 1) === 0 ? constants.O_NOFOLLOW : 0), 0, RESOLVE);
+      if (fd === -EXDEV) return escaped('path_open', d, path);
       if (fd < 0) return wasiErr(fd);
       const st = new BigInt64Array(8);
       s.bv_fstat(fd, st);
@@ -228,14 +274,14 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
         closeSync(fd);
         return W.ACCES; // FIFOs, devices, sockets: never (a FIFO would block the runner)
       }
-      o.mem().setUint32(outFd, t.add({ fd, kind: type === FILETYPE.dir ? 'dir' : 'file', readonly: d.readonly, preopen: null, append }), true);
+      o.mem().setUint32(outFd, t.add({ fd, kind: type === FILETYPE.dir ? 'dir' : 'file', readonly: d.readonly, preopen: null, append, grant: d.grant, path: d.path === '.' ? path : `${d.path}/${path}` }), true);
       return W.SUCCESS;
     },
     fd_close: (fd) => (fd <= 2 ? W.SUCCESS : t.close(fd)),
     fd_read: (fd, iovs, n, out) => io(fd, iovs, n, out, (h, b, p, l) => readSync(h, b, p, l, null)),
     fd_write: (fd, iovs, n, out) => {
       const e = t.get(fd);
-      if (e?.readonly) return W.NOTCAPABLE;
+      if (e?.readonly) return t.refuse('fd_write', e, e.path, 'readonly');
       return io(fd, iovs, n, out, (h, b, p, l) => writeSync(h, b, p, l));
     },
     fd_pread: (fd, iovs, n, offset, out) => {
@@ -247,7 +293,8 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       });
     },
     fd_pwrite: (fd, iovs, n, offset, out) => {
-      if (t.get(fd)?.readonly) return W.NOTCAPABLE;
+      const e = t.get(fd);
+      if (e?.readonly) return t.refuse('fd_pwrite', e, e.path, 'readonly');
       let pos = Number(offset);
       return io(fd, iovs, n, out, (h, b, p, l) => {
         const k = writeSync(h, b, p, l, pos);
@@ -284,7 +331,7 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
     fd_filestat_set_size: (fd, size) => {
       const e = t.get(fd);
       if (!e || e.kind !== 'file') return W.BADF;
-      if (e.readonly) return W.NOTCAPABLE;
+      if (e.readonly) return t.refuse('fd_filestat_set_size', e, e.path, 'readonly');
       try {
         ftruncateSync(e.fd, Number(size));
       } catch {
@@ -342,8 +389,9 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       const d = dirOf(fd);
       if (typeof d === 'number') return d;
       const path = o.str(ptr, len);
-      if (path.startsWith('/')) return W.NOTCAPABLE;
+      if (path.startsWith('/')) return escaped('path_filestat_get', d, path);
       const h = s.bv_openat2(d.fd, path, O_PATH | ((lookup & 1) === 0 ? constants.O_NOFOLLOW : 0), 0, RESOLVE);
+      if (h === -EXDEV) return escaped('path_filestat_get', d, path);
       if (h < 0) return wasiErr(h);
       const st = new BigInt64Array(8);
       const rc = s.bv_fstat(h, st);
@@ -352,16 +400,18 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       writeFilestat(o.mem(), buf, st);
       return W.SUCCESS;
     },
-    path_create_directory: (fd, ptr, len) => atCall(fd, ptr, len, true, (p, l) => s.bv_mkdirat(p, l, 0o755)),
-    path_unlink_file: (fd, ptr, len) => atCall(fd, ptr, len, true, (p, l) => s.bv_unlinkat(p, l, 0)),
-    path_remove_directory: (fd, ptr, len) => atCall(fd, ptr, len, true, (p, l) => s.bv_unlinkat(p, l, AT_REMOVEDIR)),
+    path_create_directory: (fd, ptr, len) => atCall('path_create_directory', fd, ptr, len, true, (p, l) => s.bv_mkdirat(p, l, 0o755)),
+    path_unlink_file: (fd, ptr, len) => atCall('path_unlink_file', fd, ptr, len, true, (p, l) => s.bv_unlinkat(p, l, 0)),
+    path_remove_directory: (fd, ptr, len) => atCall('path_remove_directory', fd, ptr, len, true, (p, l) => s.bv_unlinkat(p, l, AT_REMOVEDIR)),
     path_symlink: (tptr, tlen, fd, ptr, len) => {
       const target = o.str(tptr, tlen);
-      if (target.startsWith('/')) return W.NOTCAPABLE; // absolute targets point at the host
-      return atCall(fd, ptr, len, true, (p, l) => s.bv_symlinkat(target, p, l));
+      const d = dirOf(fd);
+      // absolute targets point at the host
+      if (target.startsWith('/')) return typeof d === 'number' ? W.NOTCAPABLE : t.refuse('path_symlink', d, target, 'absolute');
+      return atCall('path_symlink', fd, ptr, len, true, (p, l) => s.bv_symlinkat(target, p, l));
     },
     path_readlink: (fd, ptr, len, buf, bufLen, usedPtr) =>
-      atCall(fd, ptr, len, false, (p, l) => {
+      atCall('path_readlink', fd, ptr, len, false, (p, l) => {
         const tmp = new Uint8Array(Math.max(1, bufLen));
         const n = s.bv_readlinkat(p, l, tmp, tmp.length);
         if (n >= 0) {
@@ -370,8 +420,8 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
         }
         return n;
       }),
-    path_rename: (fd, ptr, len, fd2, ptr2, len2) => twoPaths(fd, ptr, len, fd2, ptr2, len2, true, (p, l, tp, tl) => s.bv_renameat(p, l, tp, tl)),
-    path_link: (fd, _flags, ptr, len, fd2, ptr2, len2) => twoPaths(fd, ptr, len, fd2, ptr2, len2, false, (p, l, tp, tl) => s.bv_linkat(p, l, tp, tl)),
+    path_rename: (fd, ptr, len, fd2, ptr2, len2) => twoPaths('path_rename', fd, ptr, len, fd2, ptr2, len2, true, (p, l, tp, tl) => s.bv_renameat(p, l, tp, tl)),
+    path_link: (fd, _flags, ptr, len, fd2, ptr2, len2) => twoPaths('path_link', fd, ptr, len, fd2, ptr2, len2, false, (p, l, tp, tl) => s.bv_linkat(p, l, tp, tl)),
   };
 }
 

@@ -7,6 +7,7 @@
 // It runs synchronously from start to end: no async I/O, no worker threads of its own.
 import { readSync, writeSync, closeSync } from 'node:fs';
 import { wasiImports, ProcExit } from './wasi.js';
+import type { FileTable, WasiRefusal } from './files.js';
 import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from '../../core/wasm/names.js';
 
 interface Job {
@@ -26,6 +27,9 @@ export interface Outcome {
   /** Entries of all the module's tables at the end (their peak). */
   tableEntries: number;
   message: string | null;
+  /** The file host's refusals (ENOTCAPABLE), when there were any: distinct ones, and all counted. */
+  refusals?: WasiRefusal[];
+  refusalsTotal?: number;
 }
 
 function readAll(fd: number): Buffer {
@@ -88,8 +92,9 @@ export function runJob(raw: Buffer): Outcome {
     if (fuelGlobal) fuelGlobal.value = (fuelGlobal.value as bigint) - BigInt(units);
   };
   let instance: WebAssembly.Instance;
+  let files: FileTable | null = null;
   try {
-    const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens }) };
+    const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens, onFiles: (t) => (files = t) }) };
     instance = new WebAssembly.Instance(mod, imports);
   } catch (e) {
     // A segment that does not fit its memory or table traps during instantiation: the guest's
@@ -123,6 +128,11 @@ export function runJob(raw: Buffer): Outcome {
   out.peakPages = memory ? memory.buffer.byteLength / 65536 : 0;
   // tables never shrink: their length now is their peak
   for (const [name, t] of Object.entries(ex)) if (name.startsWith(TABLE_EXPORT_PREFIX) && t instanceof WebAssembly.Table) out.tableEntries += t.length;
+  const f = files as FileTable | null;
+  if (f && f.refusalsTotal > 0) {
+    out.refusals = f.refusals;
+    out.refusalsTotal = f.refusalsTotal;
+  }
   return out;
 }
 

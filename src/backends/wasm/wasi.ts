@@ -30,6 +30,8 @@ export interface WasiOptions {
   /** Charge a host call (units of fuel). */
   charge: (units: number) => void;
   preopens?: readonly Preopen[];
+  /** Handed the file host once made: its refusals go into the outcome (runner.ts). */
+  onFiles?: (table: FileTable) => void;
 }
 
 /** splitmix64: small, well known, and deterministic for a given seed. */
@@ -185,6 +187,7 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
   };
   // Files: preopens and everything opened beneath them.
   const table = new FileTable(o.preopens ?? []);
+  o.onFiles?.(table);
   const dec = new TextDecoder();
   const files = fileImports({ table, mem: view, bytes, str: (p, l) => dec.decode(bytes().subarray(p, p + l)) });
   const stdio = { fd_write: impl.fd_write!, fd_read: impl.fd_read!, fd_close: impl.fd_close!, fd_seek: impl.fd_seek!, fd_tell: impl.fd_tell! };
