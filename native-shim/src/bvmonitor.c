@@ -11,6 +11,8 @@
  *          plus the fds the body names.
  *     STRINGS (with denials observed, BV_F_SECCOMP_NOTIFY): which syscall arguments are C strings,
  *          "nr:mask,nr:mask" (bit i: argument i), for the denial records.
+ *     SECRETS: the indexes of the body's environment strings that hold resolved secrets
+ *          ("i,j"): a denial record holding one of their values is redacted (notify.h).
  *     Captured streams are relayed into STATE_DIR/stdout and /stderr, at most CAP bytes each;
  *     the total and whether it was truncated go into exit.json.
  *
@@ -209,6 +211,43 @@ static long long denials_total, denials_kept;
 static int denials_error; /* errno: the listener was not received or failed; -1: not observed */
 static long long started_mono_ns; /* CLOCK_MONOTONIC at the go byte: the records' time base */
 static uint8_t strmask[BV_NOTIFY_MAX_NR];
+static char *secret_values; /* NUL-separated, copied from the body before it is wiped */
+static size_t secret_values_len;
+static int secret_count;
+
+/* Copies the values ("NAME=value" → value) of the environment strings named by `spec`. */
+static int keep_secrets(const uint8_t *body, size_t len, const char *spec) {
+  const struct bv_body_header *h = (const struct bv_body_header *)body;
+  if (!spec || !*spec || len < sizeof *h || h->strings_off > len || h->strings_len > len - h->strings_off) return 0;
+  const char *s = (const char *)body + h->strings_off, *end = s + h->strings_len;
+  if (h->hostname_len) s += h->hostname_len + 1;
+  for (uint32_t i = 0; i < h->argc && s < end; i++) s += strnlen(s, (size_t)(end - s)) + 1;
+  secret_values = malloc(h->strings_len + 1);
+  if (!secret_values) return ENOMEM;
+  for (uint32_t i = 0; i < h->envc && s < end; i++) {
+    size_t l = strnlen(s, (size_t)(end - s));
+    char idx[16];
+    snprintf(idx, sizeof idx, "%u", i);
+    /* is i in the comma list? */
+    const char *p = spec;
+    int hit = 0;
+    while (*p) {
+      size_t n = strcspn(p, ",");
+      if (n == strlen(idx) && !strncmp(p, idx, n)) hit = 1;
+      p += n + (p[n] == ',');
+    }
+    const char *eq = memchr(s, '=', l);
+    if (hit && eq) {
+      size_t vl = l - (size_t)(eq + 1 - s);
+      memcpy(secret_values + secret_values_len, eq + 1, vl);
+      secret_values[secret_values_len + vl] = 0;
+      secret_values_len += vl + 1;
+      secret_count++;
+    }
+    s += l + 1;
+  }
+  return 0;
+}
 
 static void parse_strings(const char *spec) {
   while (spec && *spec) {
@@ -400,6 +439,7 @@ int main(int argc, char **argv) {
   long long cpu_limit_us = atoll(argv[8]);
   engine_mode = argc > 9 && strcmp(argv[9], "engine") == 0;
   if (argc > 10) parse_strings(argv[10]);
+  const char *secret_spec = argc > 11 ? argv[11] : "";
   if (cpu_kind == 0 || cpu_limit_us <= 0) cpu_fd = -1;
 
   /* SIGCHLD through a signalfd: orphans are reaped from the poll loop. */
@@ -426,6 +466,10 @@ int main(int argc, char **argv) {
   }
   int pid = out[0], pidfd = out[1];
   int keep_sync = h->sync_peer_fd;
+  if ((h->flags & BV_F_SECCOMP_NOTIFY) && keep_secrets(body, len, secret_spec)) {
+    dprintf(4, "error %d\n", ENOMEM);
+    return 1;
+  }
   int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
   denials_error = notify ? 0 : -1;
   if (notify) {
@@ -526,6 +570,15 @@ int main(int argc, char **argv) {
     else if (!(notifier = bv_notifier_new(lfd, strmask, BV_NOTIFY_MAX_NR))) {
       close(lfd);
       denials_error = ENOMEM;
+    } else if (bv_notifier_secrets(notifier, secret_values, secret_values_len, secret_count)) {
+      bv_notifier_free(notifier); /* closes lfd: denied calls get ENOSYS, still denied */
+      notifier = NULL;
+      denials_error = ENOMEM;
+    }
+    if (secret_values) {
+      memset(secret_values, 0, secret_values_len);
+      free(secret_values);
+      secret_values = NULL;
     }
   }
   close(keep_sync);

@@ -307,6 +307,13 @@ static int try_op(int argc, char **argv) {
   }
   if (!strcmp(op, "kill")) return kill(atoi(ARG(1)), atoi(ARG(2))) < 0 ? errno : 0;
   if (!strcmp(op, "allowall")) return own_filter(0);
+  if (!strcmp(op, "chmodenv")) {
+    /* chmod of /tmp/<the value of env VAR>: a workload putting its environment into a call */
+    char path[512];
+    const char *v = getenv(ARG(1));
+    snprintf(path, sizeof path, "/tmp/%s", v ? v : "");
+    return chmod(path, (mode_t)strtol(ARG(2), NULL, 8)) < 0 ? errno : 0;
+  }
   if (!strcmp(op, "ownlistener")) return own_filter(1);
   if (!strcmp(op, "forkexec")) {
     /* a child that execs this probe again to make one raw syscall: its errno is its exit status */

@@ -63,7 +63,7 @@ int bv_recv_fd(int sock);
 int bv_socketpair(int32_t *fds);
 int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms);
 /* observe_prog (NULL: none): observe mode, see bv_notifier_observe (bvisor learn). */
-int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len);
+int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count);
 
 /* ---- mounts.c (parent side) ---- */
 int bv_stat_id(int fd, int64_t *out);

@@ -30,7 +30,36 @@ struct bv_notifier {
   uint8_t strmask[BV_NOTIFY_MAX_NR];
   struct sock_filter *prog; /* observe mode */
   int prog_len;
+  char *secrets;            /* NUL-separated values, secret_count of them */
+  size_t secrets_len;
+  int secret_count;
 };
+
+int bv_notifier_secrets(struct bv_notifier *n, const char *values, size_t len, int count) {
+  if (count <= 0 || !len) return 0;
+  n->secrets = malloc(len);
+  if (!n->secrets) return -ENOMEM;
+  memcpy(n->secrets, values, len);
+  n->secrets_len = len;
+  n->secret_count = count;
+  return 0;
+}
+
+/* Whether buf[0..len) contains any secret value (an empty value matches nothing). */
+static int holds_secret(const struct bv_notifier *n, const char *buf, size_t len) {
+  const char *v = n->secrets, *end = n->secrets + n->secrets_len;
+  for (int i = 0; i < n->secret_count && v < end; i++) {
+    size_t vl = strnlen(v, (size_t)(end - v));
+    if (vl && vl <= len && memmem(buf, len, v, vl)) return 1;
+    /* a value longer than what we kept may still start in it: a cut string ending with a prefix */
+    if (vl > len) {
+      for (size_t k = len > vl ? len - vl : 0; k < len; k++)
+        if (!memcmp(buf + k, v, len - k)) return 1;
+    }
+    v += vl + 1;
+  }
+  return 0;
+}
 
 struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nmask) {
   struct bv_notifier *n = calloc(1, sizeof *n);
@@ -123,6 +152,10 @@ static uint32_t run_bpf(const struct sock_filter *p, int len, const struct secco
 
 void bv_notifier_free(struct bv_notifier *n) {
   if (!n) return;
+  if (n->secrets) {
+    memset(n->secrets, 0, n->secrets_len);
+    free(n->secrets);
+  }
   free(n->prog);
   if (n->fd >= 0) close(n->fd);
   free(n->req);
@@ -189,6 +222,17 @@ int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
     if (rec->args[i] && read_string((pid_t)rec->pid, rec->args[i], rec->str[s], &rec->str_trunc[s]) >= 0) rec->str_arg[s] = (uint8_t)i;
     else rec->str[s][0] = 0;
     s++;
+  }
+  /* Secrets never reach a record: a string (or address) holding one is replaced whole. */
+  for (int k = 0; k < 2 && n->secret_count; k++) {
+    if (rec->str_arg[k] == 0xff) continue;
+    size_t len = (rec->str_arg[k] & 0x40) ? rec->str_trunc[k] : strnlen(rec->str[k], BV_NOTIFY_STR);
+    if (holds_secret(n, rec->str[k], len)) {
+      memset(rec->str[k], 0, BV_NOTIFY_STR);
+      memcpy(rec->str[k], BV_NOTIFY_REDACTED, sizeof BV_NOTIFY_REDACTED);
+      if (rec->str_arg[k] & 0x40) rec->str_arg[k] = 1; /* no longer an address: a string */
+      rec->str_trunc[k] = 0;
+    }
   }
   /* The pid may have died and been reused while we read: then what we read is someone else's. */
   if (s && ioctl(n->fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->req->id) < 0) {
@@ -308,13 +352,20 @@ static void *holder_main(void *arg) {
   return NULL;
 }
 
-int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len) {
+int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count) {
   struct holder *h = calloc(1, sizeof *h);
   if (!h) return -ENOMEM;
   h->n = bv_notifier_new(listener, strmask, nmask);
   if (!h->n) {
     free(h);
     return -ENOMEM;
+  }
+  int e0 = bv_notifier_secrets(h->n, secrets, secrets_len > 0 ? (size_t)secrets_len : 0, secret_count);
+  if (e0) {
+    h->n->fd = -1;
+    bv_notifier_free(h->n);
+    free(h);
+    return e0;
   }
   if (observe_prog) {
     int e = bv_notifier_observe(h->n, observe_prog, observe_len);

@@ -68,6 +68,12 @@ int bv_notifier_fd(const struct bv_notifier *n);
  * and the deny program reads registers only). An instruction it does not know denies (EPERM).
  * 0, or -ENOMEM / -EINVAL. */
 int bv_notifier_observe(struct bv_notifier *n, const void *prog, int len);
+/* The workload's resolved secret values (count NUL-terminated strings, one after the other): a
+ * string or address argument that contains one is replaced by BV_NOTIFY_REDACTED before it is
+ * recorded, so a workload echoing a secret into a denied call cannot put it in a report.
+ * 0 or -ENOMEM. */
+int bv_notifier_secrets(struct bv_notifier *n, const char *values, size_t len, int count);
+#define BV_NOTIFY_REDACTED "<redacted: holds a secret value>"
 void bv_notifier_free(struct bv_notifier *n);
 
 /* Receives a descriptor sent with SCM_RIGHTS on a unix socket (MSG_DONTWAIT): the fd (made

@@ -51,6 +51,8 @@ export interface RunOptions extends Handover {
   spare?: boolean;
   /** The key of a keyed journal (--journal-key; the API's journalKey). */
   journalKey?: JournalKey | null;
+  /** Observe seccomp denials (default true): the filter denies the same calls either way. */
+  observeDenials?: boolean;
 }
 
 export interface RunOutcome {
@@ -191,6 +193,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       ...(onExec ? { onExec } : {}),
       beforeGo: (c) => recordStart(c.pid, c.cgroupDirs),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      ...(opts.observeDenials === false ? { observeDenials: false } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.

@@ -90,6 +90,20 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(items[0]!.what).toContain('04755');
   });
 
+  it('a secret never reaches the report: a denied call whose path holds a secret env value is redacted, a plain value is not', async () => {
+    const secret = `hunter2-${process.pid}-Zq9`;
+    const plain = `visible-${process.pid}`;
+    const env = `env: { TOKEN: { secret: tok }, PLAIN: ${plain} }\n`;
+    const { out, got, items } = await probe([['chmodenv', 'TOKEN', '4755'], ['chmodenv', 'PLAIN', '4755']], env, { secretEnv: { BVISOR_SECRET_TOK: secret } });
+    expect(got).toEqual([E.PERM, E.PERM]);
+    expect(items).toHaveLength(2);
+    // The holder read both paths from the workload's memory; only the one holding the secret is replaced.
+    expect(items[0]!.syscall!.strings).toContain('<redacted: holds a secret value>');
+    expect(items[1]!.path).toBe(`/tmp/${plain}`);
+    expect(JSON.stringify(out.report)).not.toContain(secret);
+    expect(JSON.stringify(out.result.seccompDenials)).not.toContain(secret);
+  });
+
   it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {
     const { out, got, items } = await probe([['syscall', String(NR.getpid)], ['open', '/proc/self/status', 'r'], ['fork']], SPAWN);
     expect(got).toEqual([0, 0, 0]);

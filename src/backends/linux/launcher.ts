@@ -471,6 +471,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     if (req.console && !launch.oci?.terminal) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json, or leave --console-socket out' });
     // Environment, with secrets resolved only here, in memory.
     const env = resolveEnv(launch.env, req.secret);
+    // Which environment strings hold secrets: the denial holder redacts their values (notify.h).
+    const secretIdx = launch.env.flatMap((e, i) => (e.secret !== undefined ? [i] : []));
 
     // Resolve once: the program, every grant and the rootfs are opened here, checked against
     // the (dev, ino) the plan recorded, and used by descriptor from now on.
@@ -655,7 +657,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
-      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(decodePolicy(launch), host.kernel.arch as Arch).spec : ''));
+      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(decodePolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(',')));
       pid = monitor.pid;
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
@@ -724,7 +726,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         try {
           const policy = decodePolicy(launch);
           const arch = host.kernel.arch as Arch;
-          holder = DenialHolder.start(lfd, policy, arch, goNs, observe.length ? { syscalls: observe, denyProgram: encode(compile(policy, arch).insns) } : null);
+          holder = DenialHolder.start(lfd, policy, arch, goNs, observe.length ? { syscalls: observe, denyProgram: encode(compile(policy, arch).insns) } : null, secretIdx.map((i) => env[i]!.value));
         } catch (e) {
           seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
         }
@@ -931,11 +933,11 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
   for (const [fd, pos] of position) stdio[pos] = fd;
   for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
-  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings];
+  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets];
   const child = spawn(d.monitorPath, args, { detached: true, stdio });
   const toMonitor = child.stdio[3] as import('node:stream').Writable;
   const fromMonitor = child.stdio[4] as import('node:stream').Readable;

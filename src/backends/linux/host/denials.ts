@@ -86,7 +86,7 @@ export class DenialHolder {
   }
 
   /** Takes the listener (closes it on failure); throws a reason string the report will carry. */
-  static start(listener: number, policy: Policy, arch: Arch, t0Ns: bigint, observe: ObserveMode | null = null): DenialHolder {
+  static start(listener: number, policy: Policy, arch: Arch, t0Ns: bigint, observe: ObserveMode | null = null, secrets: readonly string[] = []): DenialHolder {
     const s = shim();
     const out = new Int32Array(2);
     const stop = new Int32Array(2);
@@ -102,7 +102,10 @@ export class DenialHolder {
     }
     const { mask } = stringArgSpec(policy, arch, observe?.syscalls ?? []);
     const prog = observe ? observe.denyProgram : null;
-    rc = s.bv_notify_thread(listener, out[1]!, stop[0]!, mask, mask.length, observe ? MAX_OBSERVED_RECORDS : MAX_RECORDS, prog, prog ? prog.length / 8 : 0);
+    // The thread copies the values and wipes its copy when it ends; ours is wiped at once.
+    const values = secrets.length ? Buffer.concat(secrets.map((v) => Buffer.from(`${v}\0`, 'utf8'))) : null;
+    rc = s.bv_notify_thread(listener, out[1]!, stop[0]!, mask, mask.length, observe ? MAX_OBSERVED_RECORDS : MAX_RECORDS, prog, prog ? prog.length / 8 : 0, values, values?.length ?? 0, secrets.length);
+    values?.fill(0);
     if (rc < 0) {
       for (const fd of [listener, ...out, ...stop]) s.bv_close(fd);
       throw new Error(`the holder thread: ${errnoName(rc)}`);
