@@ -32,6 +32,9 @@ export interface RunConfinedOptions {
    * kind of boundary, hiding Node's start-up (about 50 ms). Call closeSpares() before exiting.
    */
   spare?: boolean;
+  /** Observe seccomp denials (default true). Off, the filter denies the same calls and the
+   * result's denials say seccomp was not observed. */
+  observeDenials?: boolean;
 }
 
 export interface ConfinedResult {
@@ -56,7 +59,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   // Secrets travel only from the caller's map, never from bvisor's environment.
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
   try {
-    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null });
+    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}) });
     return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr, denials: out.report.body.denials! };
   } finally {
     loaded.bundle.cleanup();

@@ -197,6 +197,8 @@ export interface CreateOptions {
   key?: JournalKey | null;
   /** --console-socket: the unix socket that receives the terminal's master (process.terminal). */
   consoleSocket?: string | null;
+  /** Observe seccomp denials (default true; --no-denials): the filter denies the same either way. */
+  observeDenials?: boolean;
 }
 
 /** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
@@ -318,6 +320,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
             // The monitor is the workload's parent: if it dies, so does the workload.
             dieWithParent: true,
             ...(o.hooks ? { hooks: o.hooks } : {}),
+            ...(o.observeDenials === false ? { observeDenials: false } : {}),
             beforeCgroup,
             detached,
           }).finally(() => {

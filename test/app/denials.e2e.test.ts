@@ -200,6 +200,27 @@ describe('bvisor run: the denial summary on stderr', () => {
     expect(items.map((x) => [x.what, x.clause, x.observedBy])).toEqual([['unshare(CLONE_NEWUSER)', 'syscalls', 'seccomp:user-notif']]);
   });
 
+  it('--no-denials: the call is denied the same (EPERM), nothing is listed, and run and create say seccomp was not observed', async () => {
+    const root = newRoot();
+    const r = cli(['--root', root, 'run', '--no-denials', '-b', failing(), 'dr4', '--json']);
+    expect(r.status, r.stderr).toBe(EPERM);
+    const d = r.json<SealedReport>().body.denials!;
+    expect(d.sources.seccomp).toEqual({ observed: false, how: null, notObserved: 'turned off for this launch (observeDenials: false)' });
+    expect(d.items.filter((x) => x.observedBy === 'seccomp:user-notif')).toEqual([]);
+    const c = cli(['--root', root, 'create', '--no-denials', '-b', failing(), 'dr5']);
+    expect(c.status, c.stderr).toBe(0);
+    expect(cli(['--root', root, 'start', 'dr5']).status).toBe(0);
+    await until('the container stops', () => state(root, 'dr5').status === 'stopped');
+    const dir = join(root, 'containers', 'dr5');
+    // the monitor held no listener (-1: not observed) and wrote no records
+    expect(JSON.parse(readFileSync(join(dir, 'exit.json'), 'utf8'))).toMatchObject({ status: EPERM, denialsTotal: 0, denialsError: -1 });
+    expect(existsSync(join(dir, 'denials'))).toBe(false);
+    const rep = cli(['--root', root, 'report', 'dr5', '--json']).json<SealedReport>();
+    expect(rep.body.denials!.sources.seccomp.observed).toBe(false);
+    expect(rep.body.denials!.items.filter((x) => x.observedBy === 'seccomp:user-notif')).toEqual([]);
+    expect(cli(['--root', root, 'delete', 'dr5']).status).toBe(0);
+  });
+
   it('not after a workload that succeeds, even with a denial; not with --json (the report carries it)', () => {
     const root = newRoot();
     const ok = cli(['--root', root, 'run', '-b', probeBundle(['try', 'syscall', String(UNSHARE), `0x${CLONE_NEWUSER.toString(16)}`]), 'dr2']);
