@@ -167,13 +167,18 @@ async function apiSection() {
   const spawnTrue = () => new Promise((res, rej) => spawn('/usr/bin/true').on('exit', (c) => (c === 0 ? res() : rej(new Error(`exit ${c}`)))));
   const bwrap = ['/usr/bin/bwrap', '--unshare-all', '--ro-bind', '/', '/', '/usr/bin/true'];
   const hasBwrap = existsSync(bwrap[0]) && spawnSync(bwrap[0], bwrap.slice(1)).status === 0;
-  const api = { runConfined: [], spawn: [], bwrap: [] };
+  const api = { runConfined: [], quiet: [], spawn: [], bwrap: [] };
   await runConfined(apiBundle);
+  await runConfined(apiBundle, { observeDenials: false });
   for (let i = 0; i < API_N; i++) {
     let t = process.hrtime.bigint();
     const r = await runConfined(apiBundle);
     api.runConfined.push(ms(t));
     if (r.exitStatus !== 0) throw new Error('runConfined /usr/bin/true failed');
+    // The same launch without the seccomp listener: the cost of observing denials.
+    t = process.hrtime.bigint();
+    await runConfined(apiBundle, { observeDenials: false });
+    api.quiet.push(ms(t));
     t = process.hrtime.bigint();
     await spawnTrue();
     api.spawn.push(ms(t));
@@ -185,15 +190,17 @@ async function apiSection() {
   }
   const base = median(api.spawn);
   const bw = api.bwrap.length ? median(api.bwrap) : null;
+  const denialCost = median(api.runConfined) / median(api.quiet);
   console.log(`\nper launch, warm API (${API_N} sequential, interleaved)`);
   console.log('case'.padEnd(46) + 'median ms'.padStart(9) + '  ×spawn'.padStart(10) + '  ×bwrap'.padStart(10));
-  for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runConfined], ["child_process.spawn('/usr/bin/true')", api.spawn], ['bwrap --unshare-all --ro-bind / / true', api.bwrap]]) {
+  for (const [name, xs] of [['runConfined(/usr/bin/true), full boundary', api.runConfined], ['  the same, observeDenials: false', api.quiet], ["child_process.spawn('/usr/bin/true')", api.spawn], ['bwrap --unshare-all --ro-bind / / true', api.bwrap]]) {
     if (!xs.length) {
       console.log(name.padEnd(46) + '  (not installed)');
       continue;
     }
     console.log(name.padEnd(46) + median(xs).toFixed(2).padStart(9) + `${(median(xs) / base).toFixed(2)}x`.padStart(10) + (bw ? `${(median(xs) / bw).toFixed(2)}x`.padStart(10) : ''));
   }
+  console.log(`denial observation (seccomp listener held by a shim thread): ${denialCost.toFixed(2)}x the same launch without it`);
   // Launches per second one process sustains: k concurrent runConfined loops for TPUT_MS each.
   const cpus = (await import('node:os')).cpus().length;
   const rates = [];
