@@ -24,6 +24,7 @@ import Update from './update.js';
 import Commit from './commit.js';
 import Discard from './discard.js';
 import Exec from './exec.js';
+import Learn from './learn.js';
 
 export const COMMANDS = {
   check: Check,
@@ -50,4 +51,5 @@ export const COMMANDS = {
   commit: Commit,
   discard: Discard,
   exec: Exec,
+  learn: Learn,
 };

@@ -64,6 +64,10 @@ export const ERROR_CODES = {
   BV_LAUNCH_CHANGED: { exit: EXIT.setup, summary: 'a path the plan names is no longer the object that was planned (swapped, replaced or made a symlink); nothing ran' },
   BV_MONITOR_FAULT: { exit: EXIT.runtime, summary: 'a container\'s monitor could not go on supervising its workload, so it killed it (a report outcome; no command ends with it)' },
   BV_LAUNCH_EVIDENCE: { exit: EXIT.setup, summary: 'what the kernel reported about the prepared workload does not match the plan; it was never released' },
+  BV_LEARN_UNSUPPORTED: { exit: EXIT.invalid, summary: 'bvisor learn proposes host-mode process manifests only: the bundle is container mode (root:, an OCI config.json), a wasm workload, or asks for outputs:' },
+  BV_LEARN_NOT_OBSERVED: { exit: EXIT.setup, summary: 'the learning run could not be observed (no seccomp user-notification listener), so nothing can be proposed' },
+  BV_LEARN_OUTPUT: { exit: EXIT.conflict, summary: 'bvisor learn will not write its proposal there: the bundle\'s own boundary.yaml, an existing file without --force, or not a regular file' },
+  BV_LEARN_UNVERIFIED: { exit: EXIT.runtime, summary: 'the proposal, run once fully enforced, did not behave as the observed run (another exit status, or denials); the proposal is still written, with the denials listed' },
 } as const satisfies Record<string, CodeInfo>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -89,6 +89,9 @@ export const OBSERVE_ARGS: Readonly<Record<string, number>> = {
   mkdir: 1 << 0, mkdirat: 1 << 1, unlink: 1 << 0, unlinkat: 1 << 1, rmdir: 1 << 0, rename: (1 << 0) | (1 << 1),
   renameat: (1 << 1) | (1 << 3), renameat2: (1 << 1) | (1 << 3), chdir: 1 << 0, truncate: 1 << 0,
   connect: SOCKADDR, bind: SOCKADDR, clone: 0, fork: 0, vfork: 0, socket: 0,
+  // Metadata calls: a path that must exist (or was only probed, and is dropped when missing).
+  stat: 1 << 0, lstat: 1 << 0, newfstatat: 1 << 1, statx: 1 << 1, access: 1 << 0, faccessat: 1 << 1, faccessat2: 1 << 1,
+  readlink: 1 << 0, readlinkat: 1 << 1,
 };
 
 /** The holder's table: syscall number → bitmask of string arguments, for the rules a policy has
