@@ -266,12 +266,12 @@ static void serve_denial(void) {
   if (r < 0) {
     /* A listener that fails is closed: the filter then answers ENOSYS, still a denial. */
     denials_error = -r;
-    bv_notifier_free(notifier);
-    notifier = NULL;
+    bv_notifier_close(notifier);
     return;
   }
   if (r == 0) return;
   denials_total++;
+  if (!bv_notifier_keep(notifier, &rec)) return; /* counted per syscall: written at the end */
   if (denials_fd >= 0 && denials_kept < MAX_DENIAL_RECORDS) {
     if (write(denials_fd, &rec, sizeof rec) == (ssize_t)sizeof rec) denials_kept++;
     else {
@@ -638,11 +638,8 @@ int main(int argc, char **argv) {
       reap_orphans(pid);
     }
     /* A denied call waits for our answer: serve it before anything slower. */
-    if (notifier && (p[4].revents & POLLIN)) serve_denial();
-    else if (notifier && p[4].revents) {
-      bv_notifier_free(notifier); /* POLLHUP: no task uses the filter any more */
-      notifier = NULL;
-    }
+    if (notifier && bv_notifier_fd(notifier) >= 0 && (p[4].revents & POLLIN)) serve_denial();
+    else if (notifier && bv_notifier_fd(notifier) >= 0 && p[4].revents) bv_notifier_close(notifier); /* POLLHUP: no task uses the filter any more */
     if (!exited && cpu_fd >= 0) {
       cpu_used = cpu_usage_us();
       if (cpu_used >= cpu_limit_us && end == END_NONE) {
@@ -678,6 +675,15 @@ int main(int argc, char **argv) {
   if (!exited) reap(pidfd, &info, &ru);
   kill_descendants();
   if (cpu_fd >= 0) cpu_used = cpu_usage_us();
+  if (denials_fd >= 0 && notifier) {
+    struct bv_notify_rec *counts = calloc(BV_NOTIFY_MAX_NR + 1, sizeof *counts);
+    if (counts) {
+      int nc = bv_notifier_counts(notifier, counts, BV_NOTIFY_MAX_NR + 1);
+      for (int k = 0; k < nc; k++)
+        if (write(denials_fd, &counts[k], sizeof counts[k]) != (ssize_t)sizeof counts[k]) break;
+      free(counts);
+    }
+  }
   if (denials_fd >= 0) fsync(denials_fd);
   write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, now_ms(), 0, fault, cpu_used);
   return 0;

@@ -62,6 +62,7 @@ int bv_unix_connect(const char *path);
 int bv_recv_fd(int sock);
 int bv_socketpair(int32_t *fds);
 int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms);
+uint32_t bv_bpf_eval(const void *prog, int len, const void *data);
 /* observe_prog (NULL: none): observe mode, see bv_notifier_observe (bvisor learn). */
 int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count);
 

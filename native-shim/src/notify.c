@@ -30,6 +30,8 @@ struct bv_notifier {
   uint8_t strmask[BV_NOTIFY_MAX_NR];
   struct sock_filter *prog; /* observe mode */
   int prog_len;
+  uint32_t denied[BV_NOTIFY_MAX_NR + 1], kept[BV_NOTIFY_MAX_NR + 1]; /* last: x32 and others */
+  uint32_t arch;
   char *secrets;            /* NUL-separated values, secret_count of them */
   size_t secrets_len;
   int secret_count;
@@ -45,15 +47,19 @@ int bv_notifier_secrets(struct bv_notifier *n, const char *values, size_t len, i
   return 0;
 }
 
-/* Whether buf[0..len) contains any secret value (an empty value matches nothing). */
-static int holds_secret(const struct bv_notifier *n, const char *buf, size_t len) {
+/* Whether buf[0..len) contains any secret value (an empty value matches nothing). `cut`: buf is
+ * the start of a longer string, so a value may begin in its tail and go on past what was kept: a
+ * tail of at least 8 bytes (or all of the value, if shorter) that starts the value counts too.
+ * Values are matched as given: a workload that encodes its own secret on purpose can always
+ * put it somewhere (its output, too); this keeps the accidental echo out of reports. */
+static int holds_secret(const struct bv_notifier *n, const char *buf, size_t len, int cut) {
   const char *v = n->secrets, *end = n->secrets + n->secrets_len;
   for (int i = 0; i < n->secret_count && v < end; i++) {
     size_t vl = strnlen(v, (size_t)(end - v));
     if (vl && vl <= len && memmem(buf, len, v, vl)) return 1;
-    /* a value longer than what we kept may still start in it: a cut string ending with a prefix */
-    if (vl > len) {
-      for (size_t k = len > vl ? len - vl : 0; k < len; k++)
+    if (vl && cut) {
+      size_t least = vl < 8 ? vl : 8;
+      for (size_t k = len > vl ? len - vl + 1 : 0; k + least <= len; k++)
         if (!memcmp(buf + k, v, len - k)) return 1;
     }
     v += vl + 1;
@@ -86,6 +92,32 @@ struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nm
 
 int bv_notifier_fd(const struct bv_notifier *n) { return n->fd; }
 
+int bv_notifier_keep(struct bv_notifier *n, const struct bv_notify_rec *rec) {
+  if (rec->kind != BV_NOTIFY_DENIED) return 1;
+  int i = rec->nr >= 0 && rec->nr < BV_NOTIFY_MAX_NR ? rec->nr : BV_NOTIFY_MAX_NR;
+  n->arch = rec->arch;
+  n->denied[i]++;
+  if (n->kept[i] >= BV_NOTIFY_PER_NR) return 0;
+  n->kept[i]++;
+  return 1;
+}
+
+int bv_notifier_counts(const struct bv_notifier *n, struct bv_notify_rec *out, int max) {
+  int c = 0;
+  for (int i = 0; i <= BV_NOTIFY_MAX_NR && c < max; i++) {
+    if (n->denied[i] <= n->kept[i]) continue;
+    memset(&out[c], 0, sizeof out[c]);
+    out[c].kind = BV_NOTIFY_COUNT;
+    out[c].nr = i < BV_NOTIFY_MAX_NR ? i : -1;
+    out[c].arch = n->arch;
+    out[c].args[0] = n->denied[i];
+    out[c].args[1] = n->kept[i];
+    out[c].str_arg[0] = out[c].str_arg[1] = 0xff;
+    c++;
+  }
+  return c;
+}
+
 int bv_notifier_observe(struct bv_notifier *n, const void *prog, int len) {
   if (len <= 0 || len > 4096) return -EINVAL;
   n->prog = malloc((size_t)len * sizeof *n->prog);
@@ -110,10 +142,6 @@ static uint32_t run_bpf(const struct sock_filter *p, int len, const struct secco
       if (k > sizeof *d - 4 || (k & 3)) return deny;
       memcpy(&A, data + k, 4);
       break;
-    case BPF_LDX | BPF_W | BPF_ABS:
-      if (k > sizeof *d - 4 || (k & 3)) return deny;
-      memcpy(&X, data + k, 4);
-      break;
     case BPF_LD | BPF_W | BPF_LEN: A = sizeof *d; break;
     case BPF_LDX | BPF_W | BPF_LEN: X = sizeof *d; break;
     case BPF_LD | BPF_IMM: A = k; break;
@@ -133,7 +161,10 @@ static uint32_t run_bpf(const struct sock_filter *p, int len, const struct secco
     case BPF_ALU | BPF_RSH | BPF_K: A >>= (k & 31); break;
     case BPF_ALU | BPF_LSH | BPF_K: A <<= (k & 31); break;
     case BPF_ALU | BPF_NEG: A = -A; break;
-    case BPF_JMP | BPF_JA: pc += (int)k; break;
+    case BPF_JMP | BPF_JA:
+      if (k >= (uint32_t)(len - pc - 1)) return deny; /* past the end: the kernel's checker refuses it */
+      pc += (int)k;
+      break;
     case BPF_JMP | BPF_JEQ | BPF_K: pc += A == k ? f->jt : f->jf; break;
     case BPF_JMP | BPF_JGT | BPF_K: pc += A > k ? f->jt : f->jf; break;
     case BPF_JMP | BPF_JGE | BPF_K: pc += A >= k ? f->jt : f->jf; break;
@@ -146,8 +177,23 @@ static uint32_t run_bpf(const struct sock_filter *p, int len, const struct secco
     case BPF_RET | BPF_A: return A;
     default: return deny;
     }
+    if (pc + 1 >= len) return deny; /* a conditional jump past the end (the kernel refuses those) */
   }
   return deny; /* fell off the end: the kernel's checker forbids it */
+}
+
+#ifndef BV_MONITOR
+/* The holder's BPF evaluation, exposed so a test can compare it with an independent interpreter
+ * over whole programs (observe mode must decide exactly as the kernel's filter would). */
+uint32_t bv_bpf_eval(const void *prog, int len, const void *data) {
+  if (len <= 0 || len > 4096) return SECCOMP_RET_ERRNO | EPERM;
+  return run_bpf((const struct sock_filter *)prog, len, (const struct seccomp_data *)data);
+}
+#endif
+
+void bv_notifier_close(struct bv_notifier *n) {
+  if (n->fd >= 0) close(n->fd);
+  n->fd = -1;
 }
 
 void bv_notifier_free(struct bv_notifier *n) {
@@ -176,7 +222,10 @@ static int read_string(pid_t pid, uint64_t addr, char *out, uint8_t *trunc) {
     ssize_t r = process_vm_readv(pid, &local, 1, &remote, 1, 0);
     if (r <= 0) {
       if (got == 0) return -1;
-      break;
+      /* unterminated before unmapped memory (the call itself would get EFAULT): mark it cut */
+      out[got] = 0;
+      *trunc = 1;
+      return (int)got;
     }
     char *nul = memchr(out + got, 0, (size_t)r);
     if (nul) return (int)(nul - out);
@@ -227,7 +276,7 @@ int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
   for (int k = 0; k < 2 && n->secret_count; k++) {
     if (rec->str_arg[k] == 0xff) continue;
     size_t len = (rec->str_arg[k] & 0x40) ? rec->str_trunc[k] : strnlen(rec->str[k], BV_NOTIFY_STR);
-    if (holds_secret(n, rec->str[k], len)) {
+    if (holds_secret(n, rec->str[k], len, !(rec->str_arg[k] & 0x40) && rec->str_trunc[k] == 1)) {
       memset(rec->str[k], 0, BV_NOTIFY_STR);
       memcpy(rec->str[k], BV_NOTIFY_REDACTED, sizeof BV_NOTIFY_REDACTED);
       if (rec->str_arg[k] & 0x40) rec->str_arg[k] = 1; /* no longer an address: a string */
@@ -277,9 +326,19 @@ int bv_recv_fd(int sock) {
   if (r < 0) return -errno;
   if (r == 0) return -EAGAIN;
   struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -EBADMSG;
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int))) return -EBADMSG;
   int fd;
   memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  if ((msg.msg_flags & MSG_CTRUNC) || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+    /* more than the one descriptor we expect: close what we got, refuse the message */
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int x;
+      memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+      close(x);
+    }
+    return -EBADMSG;
+  }
   return fd;
 }
 
@@ -329,7 +388,7 @@ static void *holder_main(void *arg) {
       }
       if (r == 1) {
         total++;
-        if ((int)(total - dropped) > h->max || write_rec(h->out, &rec) < 0) dropped++;
+        if (!bv_notifier_keep(h->n, &rec) || (int)(total - dropped) > h->max || write_rec(h->out, &rec) < 0) dropped++;
       }
       continue;
     }
@@ -338,6 +397,13 @@ static void *holder_main(void *arg) {
       why = 1;
       break;
     }
+  }
+  /* Past the caps, how often each kind of call was denied. */
+  struct bv_notify_rec *counts = calloc(BV_NOTIFY_MAX_NR + 1, sizeof *counts);
+  if (counts) {
+    int nc = bv_notifier_counts(h->n, counts, BV_NOTIFY_MAX_NR + 1);
+    for (int k = 0; k < nc; k++) write_rec(h->out, &counts[k]);
+    free(counts);
   }
   memset(&rec, 0, sizeof rec);
   rec.kind = BV_NOTIFY_END;

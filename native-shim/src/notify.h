@@ -34,7 +34,13 @@ enum bv_notify_kind {
                            * filter has no task left, 1 stopped, else an errno) */
   BV_NOTIFY_OBSERVED = 3, /* observe mode (bvisor learn): the deny program allows it, so the call
                            * was let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) and recorded */
+  BV_NOTIFY_COUNT = 4,    /* written at the end for each syscall number denied more often than
+                           * recorded: nr, arch, args[0] times denied, args[1] times recorded.
+                           * Many calls of one kind cannot hide another kind past the cap */
 };
+
+/* Denied calls recorded per syscall number (the rest are counted, see BV_NOTIFY_COUNT). */
+#define BV_NOTIFY_PER_NR 8
 
 /* One record, written whole (592 bytes; PIPE_BUF is 4096, so a pipe write never interleaves). */
 struct bv_notify_rec {
@@ -61,6 +67,11 @@ struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nm
  * report (the caller died first); -errno: the listener failed. */
 int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec);
 int bv_notifier_fd(const struct bv_notifier *n);
+/* Counts a served record and says whether to keep it (write it): denied calls up to
+ * BV_NOTIFY_PER_NR per syscall number; observed ones always. */
+int bv_notifier_keep(struct bv_notifier *n, const struct bv_notify_rec *rec);
+/* Fills out[] with BV_NOTIFY_COUNT records (at most max); returns how many. */
+int bv_notifier_counts(const struct bv_notifier *n, struct bv_notify_rec *out, int max);
 /* Observe mode (bvisor learn only): the installed filter notifies more than its deny rows, and
  * the answer comes from running `prog` (the plain deny program, classic BPF) over the call's
  * seccomp_data, exactly as the kernel would have: an errno return is the answer, ALLOW lets the
@@ -75,6 +86,8 @@ int bv_notifier_observe(struct bv_notifier *n, const void *prog, int len);
 int bv_notifier_secrets(struct bv_notifier *n, const char *values, size_t len, int count);
 #define BV_NOTIFY_REDACTED "<redacted: holds a secret value>"
 void bv_notifier_free(struct bv_notifier *n);
+/* Closes the listener (the filter then answers ENOSYS: still denied), keeping the counts. */
+void bv_notifier_close(struct bv_notifier *n);
 
 /* Receives a descriptor sent with SCM_RIGHTS on a unix socket (MSG_DONTWAIT): the fd (made
  * close-on-exec), -EAGAIN when none is queued, -errno otherwise. */

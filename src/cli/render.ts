@@ -2,11 +2,10 @@
 // a TTY, so scripts that scrape text get stable output (they should use --json anyway).
 import { BvisorError, formatIssueLocation } from '../contract/errors.js';
 
-/** Control characters shown as \xNN: text from a bundle (paths, names) can never move the
- * cursor, forge a line or clear the caller's terminal. */
-export function visible(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+/** Control characters shown escaped (\xNN, \u{…}): text from a bundle (paths, names) can never
+ * move the cursor, forge a line or clear the caller's terminal. */
+export { visible } from '../core/visible.js';
+import { visible } from '../core/visible.js';
 
 export function table(headers: string[], rows: string[][], maxWidth = 72): string {
   const clip = (raw: string): string => {

@@ -5,6 +5,7 @@
 // could not watch says why, so an empty list is never read as proof. Pure: the facts come in as
 // arguments (the report body, the cgroup counters read back), nothing is read here.
 // docs/denials.md explains each source, what it cannot see, and the summary format.
+import { visible } from './visible.js';
 import type { Denial, DenialSource, Denials, FsRule, ReportBody } from '../contract/generated/types.js';
 import { formatDuration } from './units.js';
 import { normalizeAbsolute } from './paths.js';
@@ -289,9 +290,6 @@ export function assembleDenials(a: { seccomp: SourceDenials | null; seccompNotOb
 }
 
 /** Control characters as \xNN: a denial's text can carry a workload's bytes (a path, an argument). */
-function visible(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 const SOURCE_WORDS: Record<keyof Denials['sources'], string> = {
   seccomp: 'system-call denials (seccomp)',

@@ -107,6 +107,19 @@ describe('OCI runtime (e2e)', () => {
     expect(r.stdout).toContain('UMASK=0027');
   });
 
+  it('a seccomp profile that denies sendmsg still launches (bvisor\'s listener is not used with a profile), and the report says seccomp denials were not observed', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = ociBundle(['true'], (c) => {
+      c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_AARCH64'], syscalls: [{ names: ['sendmsg'], action: 'SCMP_ACT_ERRNO' }] };
+    });
+    const r = cli(['--root', root, 'run', '--bundle', b, 'oci-sendmsg', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const d = r.json<{ body: { denials: { sources: { seccomp: { observed: boolean; notObserved: string | null } } } } }>().body.denials;
+    expect(d.sources.seccomp.observed).toBe(false);
+    expect(d.sources.seccomp.notObserved).toContain('OCI seccomp profile');
+  });
+
   it('a boundary.yaml beside config.json narrows it: only its paths are reachable (the program\'s own view; twin without it)', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const root = newRoot();

@@ -14,7 +14,7 @@ import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
-import { shim, O } from './ffi/shim.js';
+import { shim, O, callAsync } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
@@ -412,6 +412,9 @@ function observing(policy: Policy, observe: readonly string[]): Policy {
   return { ...policy, rules: [...policy.rules, ...observe.map((syscall) => ({ syscall, action: 'errno' as const, why: 'observed (bvisor learn)' }))] };
 }
 
+/** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
+const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask'];
+
 /** The policy the filter was compiled from, to name the row behind each denial. */
 function decodePolicy(launch: LaunchInputs): ReturnType<typeof policyFor> {
   return policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
@@ -420,6 +423,7 @@ function decodePolicy(launch: LaunchInputs): ReturnType<typeof policyFor> {
 /** Why a launch does not observe seccomp denials. */
 function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest): string {
   if (hooks.noSeccomp || !plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return 'no seccomp filter in this launch';
+  if (launch.oci?.seccomp) return 'an OCI seccomp profile is stacked behind bvisor\'s rows in one program: its answers are its own, and bvisor\'s are not observed with it';
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
   if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
   if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
@@ -537,8 +541,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     // Denials are observed when the filter is bvisor's errno policy (a kill or log policy has
     // nothing to answer). Whether or not, the filter denies the same calls.
-    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
+    // Not with an OCI profile stacked behind bvisor's rows (one program): the child's sendmsg of
+    // the listener would be filtered by it, and its own answers are not ours to report.
+    const notify = !hooks.noSeccomp && !launch.oci?.seccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
     const observe = notify && !req.detached ? (req.observe ?? []) : [];
+    // The child's own calls between its filter and exec: observing them would wait for a holder
+    // that has not got the listener yet.
+    const own = observe.filter((n) => CHILD_AFTER_FILTER.includes(n));
+    if (own.length) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `cannot observe ${own.join(', ')}: the launcher itself calls it after installing the filter`, { hint: 'observe other system calls' });
     const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup, notify);
 
     let ruleset: Ruleset | null = null;
@@ -726,7 +736,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         try {
           const policy = decodePolicy(launch);
           const arch = host.kernel.arch as Arch;
-          holder = DenialHolder.start(lfd, policy, arch, goNs, observe.length ? { syscalls: observe, denyProgram: encode(compile(policy, arch).insns) } : null, secretIdx.map((i) => env[i]!.value));
+          // Observe mode decides with the very program a plain launch would install.
+          const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
+          holder = DenialHolder.start(lfd, policy, arch, goNs, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
         } catch (e) {
           seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
         }
@@ -756,8 +768,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
         // The listener comes right after the filter, before exec: hold it before the child's
-        // execve, which notifies in observe mode. Blocks the loop for the child's last steps only.
-        if (notify) takeListener(s.bv_recv_fd_wait(syncW, failR, 10_000));
+        // execve, which notifies in observe mode (on a worker thread: the loop keeps running).
+        // No listener in time means a child stuck before exec: it is killed, nothing ran.
+        if (notify) {
+          const lfd = await callAsync(s.bv_recv_fd_wait, syncW, failR, 10_000);
+          if (lfd === -110) throw new BvisorError('BV_LAUNCH_FAILED', 'the workload did not hand over its seccomp listener within 10 s', { hint: 'it was killed before it ran; this is a bvisor or kernel fault worth reporting' });
+          takeListener(lfd);
+        }
         rec = await records.next();
       } else rec = null;
     } else if (req.detached && !rec) {

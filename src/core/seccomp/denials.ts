@@ -13,6 +13,7 @@ export const NOTIFY_STR = 256;
 export const NOTIFY_DENIED = 1;
 export const NOTIFY_END = 2;
 export const NOTIFY_OBSERVED = 3;
+export const NOTIFY_COUNT = 4;
 /** Distinct denials a report lists; the rest are counted (Denials.total, truncated). */
 export const MAX_LISTED = 64;
 
@@ -29,6 +30,15 @@ export interface NotifyRecord {
   sockaddr: Uint8Array | null;
 }
 
+/** Past the holder's per-syscall cap: how often one syscall number was denied, and how many of
+ * those calls were recorded (notify.h, BV_NOTIFY_COUNT). */
+export interface NotifyCount {
+  nr: number;
+  arch: number;
+  denied: number;
+  recorded: number;
+}
+
 export interface NotifyEnd {
   total: number;
   dropped: number;
@@ -38,8 +48,9 @@ export interface NotifyEnd {
 
 /** Splits a stream of records; a trailing partial record is ignored (a torn write never happens
  * on a pipe below PIPE_BUF, but a file may be cut by a crash). */
-export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[]; end: NotifyEnd | null } {
+export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[]; end: NotifyEnd | null; counts: NotifyCount[] } {
   const records: NotifyRecord[] = [];
+  const counts: NotifyCount[] = [];
   let end: NotifyEnd | null = null;
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const text = new TextDecoder('utf-8', { fatal: false });
@@ -48,6 +59,10 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
     const args = [0, 1, 2, 3, 4, 5].map((i) => dv.getBigUint64(o + 24 + 8 * i, true));
     if (kind === NOTIFY_END) {
       end = { total: Number(args[0]), dropped: Number(args[1]), why: Number(args[2]) };
+      continue;
+    }
+    if (kind === NOTIFY_COUNT) {
+      counts.push({ nr: dv.getInt32(o + 8, true), arch: dv.getUint32(o + 12, true), denied: Number(args[0]), recorded: Number(args[1]) });
       continue;
     }
     if (kind !== NOTIFY_DENIED && kind !== NOTIFY_OBSERVED) continue;
@@ -69,7 +84,7 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
     }
     records.push({ kind: kind === NOTIFY_OBSERVED ? 'observed' : 'denied', sockaddr, pid: dv.getUint32(o + 4, true), nr: dv.getInt32(o + 8, true), arch: dv.getUint32(o + 12, true), tNs: dv.getBigUint64(o + 16, true), args, strings });
   }
-  return { records, end };
+  return { records, end, counts };
 }
 
 /** Which arguments are C strings, for the denylist's calls that take paths or names. The holder
@@ -217,7 +232,7 @@ function allowFor(clause: string, name: string, args: readonly bigint[]): { allo
  * order of first occurrence; at most MAX_LISTED. t0Ns: CLOCK_MONOTONIC when the workload was
  * released (null: not timed).
  */
-export function seccompDenials(records: readonly NotifyRecord[], policy: Policy, arch: Arch, t0Ns: bigint | null): { items: Denial[]; distinct: number } {
+export function seccompDenials(records: readonly NotifyRecord[], policy: Policy, arch: Arch, t0Ns: bigint | null, counts: readonly NotifyCount[] = []): { items: Denial[]; distinct: number } {
   const names = new Map<number, string>(Object.entries(TABLES[arch]).map(([n, nr]) => [nr, n]));
   const byKey = new Map<string, Denial>();
   for (const r of records) {
@@ -255,6 +270,35 @@ export function seccompDenials(records: readonly NotifyRecord[], policy: Policy,
       pid: r.pid,
     });
   }
+  // Calls past the holder's per-syscall cap: named with their count, so a flood of one kind of
+  // call never hides another kind; their arguments were not kept.
+  const unrecorded: Denial[] = counts
+    .filter((c) => c.denied > c.recorded)
+    .map((c) => {
+      const name = c.nr < 0 ? 'an x32 or unnumbered call' : (names.get(c.nr) ?? `syscall_${c.nr}`);
+      const rows = policy.rules.filter((r) => r.syscall === name && r.action === 'errno');
+      const clause = rows[0] ? clauseOf(rows[0]) : 'syscalls';
+      const { allow, warning } = allowFor(clause, name, [0n, 0n, 0n, 0n, 0n, 0n]);
+      return {
+        kind: clause === 'syscalls' ? 'syscall' : clause,
+        clause,
+        what: `${name}(…): ${c.denied - c.recorded} more call(s), arguments not recorded`,
+        path: null,
+        port: null,
+        signal: null,
+        rule: rows.length === 1 ? rows[0]!.why : rows.length ? `one of the ${rows.length} rows for ${name}` : 'a row of this policy',
+        errno: 'EPERM',
+        observedBy: 'seccomp:user-notif',
+        allow: clause === 'spawn' || clause === 'network' ? allow : null,
+        warning,
+        count: c.denied - c.recorded,
+        atMs: null,
+        pid: null,
+      } satisfies Denial;
+    });
+  // The unrecorded kinds are kept whatever the cap on the list (they are few: one per syscall);
+  // untimed, they come last, as the report orders them.
   const all = [...byKey.values()];
-  return { items: all.slice(0, MAX_LISTED), distinct: all.length };
+  const listed = [...all.slice(0, Math.max(0, MAX_LISTED - unrecorded.length)), ...unrecorded];
+  return { items: listed, distinct: all.length + unrecorded.length };
 }

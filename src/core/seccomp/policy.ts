@@ -84,6 +84,7 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   d('uselib', 'obsolete loader entry point'),
   d('vhangup', 'acts on the controlling terminal'),
   d('kcmp', 'compares kernel objects of other processes'),
+  d('pidfd_getfd', 'copies a descriptor out of another process (ptrace-level access): the supervisor\'s seccomp listener, a monitor\'s pipes'),
   d('lsm_set_self_attr', 'relabels the caller for its LSM (AppArmor, SELinux…), which the boundary otherwise gates as a write to /proc/self/attr'),
   d('cachestat', 'page-cache state of files it may only read is a side channel on what others read (closed for mincore in 5.0; cachestat, new in 6.5, got the same check only later); EPERM is what a fixed kernel answers too'),
   {

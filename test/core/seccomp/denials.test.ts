@@ -158,7 +158,7 @@ describe('decodeNotifyRecords', () => {
   });
 
   it('an empty stream: no records, no end', () => {
-    expect(decodeNotifyRecords(new Uint8Array(0))).toEqual({ records: [], end: null });
+    expect(decodeNotifyRecords(new Uint8Array(0))).toEqual({ records: [], end: null, counts: [] });
   });
 });
 

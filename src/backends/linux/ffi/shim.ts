@@ -32,7 +32,8 @@ interface ShimFns {
   bv_pidfd_open(pid: number): number;
   bv_write_byte(fd: number): number;
   bv_recv_fd(sock: number): number;
-  bv_recv_fd_wait(sock: number, failFd: number, timeoutMs: number): number;
+  bv_bpf_eval(prog: Uint8Array, len: number, data: Uint8Array): number;
+  bv_recv_fd_wait: { (sock: number, failFd: number, timeoutMs: number): number; async(sock: number, failFd: number, timeoutMs: number, cb: AsyncCb): void };
   bv_socketpair(fds: Int32Array): number;
   bv_notify_thread(listener: number, outFd: number, stopFd: number, strmask: Uint8Array, nmask: number, maxRecords: number, observeProg: Uint8Array | null, observeLen: number, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
   bv_read_record: { (fd: number, rec: Int32Array): number; async(fd: number, rec: Int32Array, cb: AsyncCb): void };
@@ -105,7 +106,8 @@ export function shim(): ShimFns {
     bv_pidfd_open: lib.func('int bv_pidfd_open(int pid)') as ShimFns['bv_pidfd_open'],
     bv_write_byte: lib.func('int bv_write_byte(int fd)') as ShimFns['bv_write_byte'],
     bv_recv_fd: lib.func('int bv_recv_fd(int sock)') as ShimFns['bv_recv_fd'],
-    bv_recv_fd_wait: lib.func('int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms)') as ShimFns['bv_recv_fd_wait'],
+    bv_bpf_eval: lib.func('uint32_t bv_bpf_eval(const void *prog, int len, const void *data)') as ShimFns['bv_bpf_eval'],
+    bv_recv_fd_wait: lib.func('int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms)') as unknown as ShimFns['bv_recv_fd_wait'],
     bv_socketpair: lib.func('int bv_socketpair(void *fds)') as ShimFns['bv_socketpair'],
     bv_notify_thread: lib.func('int bv_notify_thread(int listener, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const void *secrets, int secrets_len, int secret_count)') as ShimFns['bv_notify_thread'],
     bv_read_record: lib.func('int bv_read_record(int fd, void *rec)') as unknown as ShimFns['bv_read_record'],

@@ -34,7 +34,7 @@ export const MAX_OBSERVED_RECORDS = 200_000;
 
 /** Records the holder writes before it only counts (the report lists MAX_LISTED distinct ones). */
 export const MAX_RECORDS = 256;
-const HOW = 'seccomp:user-notif (the deny rows ask bvisor, which answers EPERM as the filter would)';
+const HOW = 'seccomp:user-notif (the deny rows ask bvisor, which answers EPERM as the filter would; unseen: calls a filter the workload added answers first, and processes started by bvisor exec)';
 
 /** The "nr:mask,…" argument of bvmonitor, and the byte table of the shim's thread. */
 export function stringArgSpec(policy: Policy, arch: Arch, observe: readonly string[] = []): { spec: string; mask: Uint8Array } {
@@ -49,9 +49,9 @@ export function notObservedSeccomp(why: string): SeccompDenials {
 }
 
 function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint | null, counts: { total: number; dropped: number; error: number } | null): SeccompDenials {
-  const { records, end } = decodeNotifyRecords(bytes);
+  const { records, end, counts: perNr } = decodeNotifyRecords(bytes);
   const c: NotifyEnd | null = counts ? { total: counts.total, dropped: counts.dropped, why: counts.error } : end;
-  const { items, distinct } = seccompDenials(records, policy, arch, t0Ns);
+  const { items, distinct } = seccompDenials(records, policy, arch, t0Ns, perNr);
   const total = c ? Math.max(c.total, records.length) : records.length;
   // A listener that failed mid-run: the filter answered ENOSYS from then on (still denied), but
   // what was attempted is no longer seen; the source says so rather than claim a full list.
