@@ -661,10 +661,9 @@ static int close_from_to(unsigned lo, unsigned hi) {
   return 0;
 }
 
-/* Sends fd over a unix socket with SCM_RIGHTS (one byte of payload); 0 or an errno. */
-static int child_send_fd(int sock, int fd) {
-  char byte = 'L';
-  struct iovec iov = {&byte, 1};
+/* Sends fd over a unix socket with SCM_RIGHTS and `len` bytes of payload; 0 or an errno. */
+static int child_send_fd(int sock, int fd, const char *payload, size_t len) {
+  struct iovec iov = {(void *)payload, len};
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
@@ -683,7 +682,7 @@ static int child_send_fd(int sock, int fd) {
   memcpy(CMSG_DATA(c), &fd, sizeof fd);
   for (;;) {
     long r = syscall(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL);
-    if (r == 1) return 0;
+    if (r == (long)len) return 0;
     if (r < 0 && errno == EINTR) continue;
     return r < 0 ? errno : EIO;
   }
@@ -801,29 +800,8 @@ static int child_console(const struct bv_body_header *h, int fail_fd) {
   /* runc's message: the master as SCM_RIGHTS, its name as the payload (receivers name the file
    * by it; conmon and containerd's shim read both). */
   static const char name[] = "/dev/ptmx";
-  struct iovec iov = {(void *)name, sizeof name - 1};
-  union {
-    struct cmsghdr hdr;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } cm;
-  memset(&cm, 0, sizeof cm);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cm.buf;
-  msg.msg_controllen = sizeof cm.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  int mfd = (int)m;
-  memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
-  for (;;) {
-    long w = syscall(SYS_sendmsg, h->console_fd, &msg, MSG_NOSIGNAL);
-    if (w >= 0) break;
-    if (errno != EINTR) child_fail(fail_fd, BV_STAGE_CONSOLE, errno, 4);
-  }
+  int se = child_send_fd(h->console_fd, (int)m, name, sizeof name - 1);
+  if (se) child_fail(fail_fd, BV_STAGE_CONSOLE, se, 4);
   syscall(SYS_close, m);
   syscall(SYS_close, h->console_fd);
   /* A new session (EPERM: we lead one already, BV_F_SETSID), with the peer as its terminal. */
@@ -1049,7 +1027,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
     if (lfd < 0) child_fail(fail_fd, BV_STAGE_SECCOMP, errno, -1);
     if (notify) {
-      e = child_send_fd(sync_fd, (int)lfd);
+      e = child_send_fd(sync_fd, (int)lfd, "L", 1);
       if (e) child_fail(fail_fd, BV_STAGE_SECCOMP, e, 1);
       syscall(SYS_close, lfd);
     }

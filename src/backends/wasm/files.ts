@@ -6,6 +6,7 @@
 // Why not node:wasi: a guest escapes its preopens with two symlinks of its own (WASM.md §1.3).
 // Every refusal that is the boundary's (ENOTCAPABLE: an absolute path, a path leaving its
 // preopen, a write to a read-only one) is recorded for the report's denials (docs/denials.md).
+import type { WasiRefusalFact } from '../../core/denials.js';
 import { constants, readSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
 import { shim } from '../linux/ffi/shim.js';
 
@@ -45,17 +46,9 @@ interface Entry {
   path: string;
 }
 
-/** One refusal of the boundary's, as the guest asked it; repeats counted. */
-export interface WasiRefusal {
-  op: string;
-  /** The guest's path (beneath the preopen named by `grant`), at most PATH_MAX_KEPT characters. */
-  path: string;
-  grant: number | null;
-  why: 'absolute' | 'escape' | 'readonly';
-  count: number;
-  /** Milliseconds after the file host was set up (just before the guest's _start), first time. */
-  atMs: number;
-}
+/** One refusal of the boundary's, as the guest asked it; repeats counted (the report's shape:
+ * core/denials.ts). */
+export type WasiRefusal = WasiRefusalFact;
 
 /** Distinct refusals kept (the rest are counted); paths are cut to this many characters. */
 export const REFUSALS_KEPT = 32;
