@@ -2,11 +2,15 @@
 // probed once per process (they do not change under a running program; pass refreshHost to
 // re-probe). Secrets come only from options.secrets, descriptors only from options.fds.
 import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
 import type { Denials, HostFacts, SealedReport } from '../contract/generated/types.js';
-import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
+import { loadBundle, loadManifestText, openBundle, loadOpened, type LoadedBundle } from '../host/bundle.js';
+import type { Plan } from '../contract/generated/types.js';
+import type { NormalManifest } from '../core/manifest.js';
+import type { PlanPaths } from '../core/features.js';
 import { probeHost } from '../host/facts.js';
 import { BvisorError } from '../contract/errors.js';
-import { runLoaded } from './run.js';
+import { runLoaded, admittedLinuxPlan, type RunOptions } from './run.js';
 import { secretVar } from '../core/secrets.js';
 import { apiHandedFds } from '../host/fds.js';
 import { loadJournalKey } from '../host/journal-store.js';
@@ -52,18 +56,88 @@ export interface ConfinedResult {
 
 let hostCache: HostFacts | null = null;
 
-export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
-  if (options.journalKey && !options.root) throw new BvisorError('BV_USAGE', 'journalKey needs a root: the journal it keys lives there', { hint: 'pass root as well, or drop journalKey' });
-  if (!hostCache || options.refreshHost) hostCache = probeHost();
-  const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
-  // Secrets travel only from the caller's map, never from bvisor's environment.
-  const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
+/**
+ * Admitted plans of host-mode bundles, by bundle path and the options that enter a plan, with the
+ * sha256 of the manifest each was made from. A program launches one boundary many times, and
+ * loading and planning are a quarter of a warm launch (docs/performance.md). A cached plan is
+ * used only while the manifest's bytes are the same; the launch still opens every path the plan
+ * names and checks it against the plan's (dev, ino), so a path changed since planning is
+ * BV_LAUNCH_CHANGED before anything runs, and that launch is planned afresh. Not for container
+ * mode (a rootfs's entries enter the plan), OCI bundles, outputs (the plan names the run's own
+ * quarantine), wasm, or runs with a state root (one attempt, one journal record).
+ */
+interface CachedPlan {
+  manifestSha256: string;
+  manifest: NormalManifest;
+  paths: PlanPaths;
+  plan: Plan;
+}
+const plans = new Map<string, CachedPlan>();
+const PLANS_KEPT = 16;
+
+function cacheable(l: LoadedBundle, plan: Plan): boolean {
+  return plan.admitted && plan.backend === 'linux' && !l.manifest.oci && l.manifest.root === null && !l.manifest.outputs;
+}
+
+/** A bundle directory (an archive is extracted afresh for each run: its plan names that copy). */
+function isDirectory(path: string): boolean {
   try {
-    const out = await runLoaded(loaded, { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}) });
-    return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr, denials: out.report.body.denials! };
+    return statSync(resolve(path)).isDirectory();
+  } catch {
+    return false; // the normal path reports it
+  }
+}
+
+/** Runs a bundle directory, with its plan from the cache when the manifest is unchanged. */
+async function runCached(path: string, opts: RunOptions): Promise<Awaited<ReturnType<typeof runLoaded>>> {
+  const key = JSON.stringify([resolve(path), opts.cgroupParent, [...(opts.secrets ?? [])].sort(), opts.fds ?? []]);
+  const opened = openBundle(path);
+  const hit = plans.get(key);
+  if (hit && hit.manifestSha256 === opened.manifestSha256) {
+    opened.releaseFd();
+    try {
+      return await runLoaded({ bundle: opened, manifest: hit.manifest, paths: hit.paths }, { ...opts, plan: hit.plan });
+    } catch (e) {
+      if (!(e instanceof BvisorError && e.code === 'BV_LAUNCH_CHANGED')) throw e;
+      plans.delete(key); // a path moved since planning: nothing ran; plan again below
+    } finally {
+      opened.cleanup();
+    }
+    return runCached(path, opts);
+  }
+  const loaded = loadOpened(opened, path);
+  try {
+    const plan = admittedLinuxPlan(loaded, opts.host!, opts, 'run', true);
+    if (cacheable(loaded, plan)) {
+      if (plans.size >= PLANS_KEPT) plans.delete(plans.keys().next().value!);
+      plans.set(key, { manifestSha256: opened.manifestSha256, manifest: loaded.manifest, paths: loaded.paths, plan });
+    }
+    return await runLoaded(loaded, { ...opts, plan });
   } finally {
     loaded.bundle.cleanup();
   }
+}
+
+export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
+  if (options.journalKey && !options.root) throw new BvisorError('BV_USAGE', 'journalKey needs a root: the journal it keys lives there', { hint: 'pass root as well, or drop journalKey' });
+  if (!hostCache || options.refreshHost) {
+    hostCache = probeHost();
+    plans.clear(); // plans were made for the host as it was
+  }
+  // Secrets travel only from the caller's map, never from bvisor's environment.
+  const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
+  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}) };
+  let out: Awaited<ReturnType<typeof runLoaded>>;
+  if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
+  else {
+    const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
+    try {
+      out = await runLoaded(loaded, opts);
+    } finally {
+      loaded.bundle.cleanup();
+    }
+  }
+  return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr, denials: out.report.body.denials! };
 }
 
 /**

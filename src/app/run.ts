@@ -53,6 +53,9 @@ export interface RunOptions extends Handover {
   journalKey?: JournalKey | null;
   /** Observe seccomp denials (default true): the filter denies the same calls either way. */
   observeDenials?: boolean;
+  /** An admitted plan made earlier from this very bundle and these options (the API's plan
+   * cache); the launch still checks every path it names against the plan's identities. */
+  plan?: Plan;
 }
 
 export interface RunOutcome {
@@ -127,7 +130,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   const quarantine = opts.root !== null ? prepareOutputs(opts.root, runId, b.manifest, b.paths, host, b.bundle) : null;
   let plan: Plan;
   try {
-    plan = admittedLinuxPlan(b, host, opts, 'run', true);
+    plan = opts.plan ?? admittedLinuxPlan(b, host, opts, 'run', true);
     // OCI hooks have their moments in create, start and delete; run has none to offer them.
     const hooks = plan.launch?.oci?.hooks ?? {};
     if (Object.keys(hooks).length) throw new BvisorError('BV_USAGE', `config.json has ${Object.keys(hooks).map((k) => `hooks.${k}`).join(', ')}, which run with create, start and delete; nothing was run`, { hint: 'use bvisor create, start and delete (as engines do), or remove the hooks' });

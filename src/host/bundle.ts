@@ -462,7 +462,11 @@ export interface LoadedBundle {
 
 /** open → parse/validate → resolve paths. On any error the bundle's temp dir is removed. */
 export function loadBundle(arg: string): LoadedBundle {
-  const bundle = openBundle(arg);
+  return loadOpened(openBundle(arg), arg);
+}
+
+/** parse/validate → resolve paths, for a bundle already opened (its manifest read and hashed). */
+export function loadOpened(bundle: OpenBundle, arg: string): LoadedBundle {
   try {
     if (bundle.manifestPath.endsWith('/' + OCI_CONFIG_NAME)) {
       const file = posix.join(arg, OCI_CONFIG_NAME);
