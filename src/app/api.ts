@@ -39,6 +39,9 @@ export interface RunConfinedOptions {
   /** Observe seccomp denials (default true). Off, the filter denies the same calls and the
    * result's denials say seccomp was not observed. */
   observeDenials?: boolean;
+  /** Observe every path lookup and connect and explain the filesystem and network denials they
+   * show (docs/denials.md); each such call then waits for bvisor, so it is off by default. */
+  explain?: boolean;
 }
 
 export interface ConfinedResult {
@@ -126,7 +129,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   }
   // Secrets travel only from the caller's map, never from bvisor's environment.
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
-  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}) };
+  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.explain ? { explain: true } : {}) };
   let out: Awaited<ReturnType<typeof runLoaded>>;
   if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
   else {

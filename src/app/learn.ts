@@ -3,7 +3,7 @@
 // private /tmp, the bundle's own grants kept, descendants allowed), propose the minimal manifest
 // that run needed (core/learn.ts), and check the proposal by running it once fully enforced.
 // Nothing on the host becomes writable beyond what the bundle already grants read-write.
-import { lstatSync, readdirSync, realpathSync, writeFileSync, renameSync, existsSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Document } from 'yaml';
@@ -11,8 +11,9 @@ import type { Denial, HostFacts } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
+import { hostLookup } from '../host/lookup.js';
 import { loadManifest } from '../core/manifest.js';
-import { propose, type HostPath, type KeptGrant, type LearnCall, type Proposal } from '../core/learn.js';
+import { propose, type KeptGrant, type LearnCall, type Proposal } from '../core/learn.js';
 import { TABLES, type Arch } from '../core/seccomp/compile.js';
 import { launchLinux } from '../backends/linux/launcher.js';
 import { admittedLinuxPlan, runLoaded, secretFromEnv } from './run.js';
@@ -72,15 +73,6 @@ export function hostTopDirs(): string[] {
     .sort();
 }
 
-export function hostLookup(abs: string): HostPath {
-  try {
-    const real = realpathSync.native(abs);
-    const st = statSync(real);
-    return { real, kind: st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSocket() ? 'socket' : 'other' };
-  } catch {
-    return { real: abs, kind: 'missing' };
-  }
-}
 
 /** The manifest of the learning run: the bundle's, widened (see the file comment). */
 export function learningManifest(original: Record<string, unknown>, kept: readonly KeptGrant[], o: { network: boolean; wallSeconds: number; exe?: string; cwd?: string }): string {

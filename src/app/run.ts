@@ -1,5 +1,6 @@
 // bvisor run and the runConfined API: plan, launch, wait, seal, journal, clean up. Nothing is
 // created before the planner admits the manifest; everything created is removed on any failure.
+import { EXPLAIN_OBSERVE } from '../core/explain.js';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
@@ -53,6 +54,10 @@ export interface RunOptions extends Handover {
   journalKey?: JournalKey | null;
   /** Observe seccomp denials (default true): the filter denies the same calls either way. */
   observeDenials?: boolean;
+  /** Observe every path lookup and connect (seccomp observe mode) and explain the filesystem and
+   * network denials they show (core/explain.ts); each observed call costs a round trip to the
+   * holder, so it is asked for, not the default. */
+  explain?: boolean;
   /** An admitted plan made earlier from this very bundle and these options (the API's plan
    * cache); the launch still checks every path it names against the plan's identities. */
   plan?: Plan;
@@ -197,6 +202,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       beforeGo: (c) => recordStart(c.pid, c.cgroupDirs),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
       ...(opts.observeDenials === false ? { observeDenials: false } : {}),
+      ...(opts.explain ? { observe: [...EXPLAIN_OBSERVE] } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.

@@ -16,6 +16,7 @@ export default class Run extends BaseCommand<typeof Run> {
   static override flags = {
     ...handoverFlags,
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
+    explain: Flags.boolean({ description: 'observe every path lookup and connect, and explain the filesystem and network denials they show (slower: each such call waits for bvisor)', default: false }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
   };
 
@@ -30,6 +31,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...handover(this.flags),
       journalKey: this.journal.key,
       ...(this.flags['no-denials'] ? { observeDenials: false } : {}),
+      ...(this.flags.explain ? { explain: true } : {}),
       // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
       // Both stop at limits.output, and the cut is said on stderr (the report counts the rest).
       ...(json

@@ -216,8 +216,8 @@ export function notObservedSource(reason: string): DenialSource {
  * host's audit configuration. So filesystem and network denials are not observed. */
 export function landlockSource(hostLandlockAbi: number): DenialSource {
   if (hostLandlockAbi <= 0) return notObservedSource('landlock is not available on this host (ABI 0): filesystem denials come from the mount namespace and are not recorded');
-  if (hostLandlockAbi < 7) return notObservedSource(`landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*) and only to the kernel audit log; this host has ABI ${hostLandlockAbi}`);
-  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor neither reads nor reconfigures`);
+  if (hostLandlockAbi < 7) return notObservedSource(`landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*) and only to the kernel audit log; this host has ABI ${hostLandlockAbi} (bvisor run --explain traces path lookups instead)`);
+  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor neither reads nor reconfigures (bvisor run --explain traces path lookups instead)`);
 }
 
 /** The wasm backend's seccomp source: its guest makes no system calls. */
@@ -288,8 +288,6 @@ export function assembleDenials(a: { seccomp: SourceDenials | null; seccompNotOb
   const total = seccomp.total + landlock.total + a.budgets.reduce((n, d) => n + d.count, 0);
   return { sources: { seccomp: seccomp.source, landlock: landlock.source, budgets: a.budgetSource }, items, total, truncated: seccomp.truncated || landlock.truncated };
 }
-
-/** Control characters as \xNN: a denial's text can carry a workload's bytes (a path, an argument). */
 
 const SOURCE_WORDS: Record<keyof Denials['sources'], string> = {
   seccomp: 'system-call denials (seccomp)',

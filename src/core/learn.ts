@@ -127,7 +127,7 @@ const isLibrary = (p: string): boolean => /\.so(\.[0-9]+)*$/.test(p);
 
 /** Where each call's path arguments are, and the directory descriptor each is relative to
  * (null: relative to the working directory). */
-const PATHS: Readonly<Record<string, ReadonlyArray<[number, number | null]>>> = {
+export const PATHS: Readonly<Record<string, ReadonlyArray<[number, number | null]>>> = {
   open: [[0, null]], creat: [[0, null]], openat: [[1, 0]], openat2: [[1, 0]], execve: [[0, null]], execveat: [[1, 0]],
   mkdir: [[0, null]], mkdirat: [[1, 0]], unlink: [[0, null]], unlinkat: [[1, 0]], rmdir: [[0, null]],
   rename: [[0, null], [1, null]], renameat: [[1, 0], [3, 2]], renameat2: [[1, 0], [3, 2]], chdir: [[0, null]], truncate: [[0, null]],
@@ -135,9 +135,9 @@ const PATHS: Readonly<Record<string, ReadonlyArray<[number, number | null]>>> = 
   readlink: [[0, null]], readlinkat: [[1, 0]],
 };
 
-type Intent = 'read' | 'write' | 'readwrite' | 'create' | 'remove' | 'exec' | 'list' | 'probe';
+export type Intent = 'read' | 'write' | 'readwrite' | 'create' | 'remove' | 'exec' | 'list' | 'probe';
 
-function intentOf(name: string, args: readonly bigint[]): Intent {
+export function intentOf(name: string, args: readonly bigint[]): Intent {
   switch (name) {
     case 'open':
     case 'openat': {

@@ -4,7 +4,7 @@
 // own error text (Python's PermissionError with its errno, util-linux's message) and exit
 // status; then the report's list and the stderr summary must name the same call and the
 // clause that denied it. A clean Python run invents nothing.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
@@ -14,11 +14,11 @@ import type { SealedReport } from '../../src/contract/generated/types.js';
 
 const PY = '/usr/bin/python3';
 
-function bundle(exe: string, args: string[], extra = ''): string {
+function bundle(exe: string, args: string[], extra = '', grants = ['/usr, access: read-exec', '/etc, access: read']): string {
   const dir = tempDir('bvisor-denials-wl-');
   writeFileSync(
     join(dir, 'boundary.yaml'),
-    `bvisorVersion: "1"\nworkload:\n  process: { exe: ${exe}, args: ${JSON.stringify(args)}, cwd: / }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /etc, access: read }\nenv: { PATH: /usr/bin:/bin }\nstdio: { stdout: inherit, stderr: inherit }\n${extra}`,
+    `bvisorVersion: "1"\nworkload:\n  process: { exe: ${exe}, args: ${JSON.stringify(args)}, cwd: / }\nfilesystem:\n${grants.map((g) => `  - { path: ${g} }\n`).join('')}env: { PATH: /usr/bin:/bin }\nstdio: { stdout: inherit, stderr: inherit }\n${extra}`,
   );
   return dir;
 }
@@ -73,6 +73,39 @@ describe('denials of real programs (bvisor run)', () => {
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({ clause: 'spawn', errno: 'EPERM', allow: 'spawn: descendants   # with limits: { processes: N }' });
     expect(['clone', 'fork', 'vfork']).toContain(items[0]!.syscall!.name);
+  });
+
+  it('--explain: python reading an ungranted file and writing under a read grant — both traced, with the lines that allow them', () => {
+    const data = tempDir('bvisor-explain-');
+    const script = `import os\nfor p in ("/etc/hostname", "${data}/out.txt"):\n  try:\n    open(p, "w" if p.endswith("out.txt") else "r").close()\n  except OSError as e:\n    print(e.errno, p)\nraise SystemExit(3)`;
+    const b = bundle(PY, ['-c', script], '', ['/usr, access: read-exec', `${data}, access: read`]);
+    const root = newRoot();
+    // without --explain: nothing explains the ENOENT, and the report says what to use
+    const plain = cli(['--root', root, 'run', '-b', b, 'ex-plain']);
+    expect(plain.status).toBe(3);
+    const plainRep = cli(['--root', root, 'report', 'ex-plain', '--json']).json<SealedReport>();
+    expect(plainRep.body.denials!.sources.landlock.notObserved).toContain('--explain');
+    const r = cli(['--root', root, 'run', '--explain', '-b', b, 'ex-1']);
+    // the program's own view: ENOENT (2) for the ungranted file, EROFS (30) under the read grant
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stdout).toContain(`2 /etc/hostname`);
+    // EROFS (30) from the read-only mount, or EACCES (13) where the directory's mode refuses first
+    expect(r.stdout).toMatch(new RegExp(`^(30|13) ${data}/out.txt$`, 'm'));
+    const rep = cli(['--root', root, 'report', 'ex-1', '--json']).json<SealedReport>();
+    expect(rep.body.denials!.sources.landlock.observed).toBe(true);
+    const fs = rep.body.denials!.items.filter((d) => d.kind === 'filesystem');
+    expect(fs.map((d) => [d.path, d.clause, d.errno, d.allow])).toEqual(expect.arrayContaining([
+      ['/etc/hostname', 'filesystem', 'ENOENT', 'filesystem: - { path: /etc/hostname, access: read }'],
+      [`${data}/out.txt`, 'filesystem[1]', null, `filesystem: - { path: ${data}, access: read-write }`],
+    ]));
+    // The rest are the loader's and Python's own lookups under /etc (ld.so.cache, …): each a path
+    // the host has (nothing invented), none under a grant.
+    for (const d of fs.filter((x) => x.clause === 'filesystem')) {
+      expect(existsSync(d.path!), d.path!).toBe(true);
+      expect(d.path!.startsWith('/usr/') || d.path!.startsWith(`${data}/`)).toBe(false);
+    }
+    const s = summary(r.stderr);
+    expect(s).toContain('    allow with: filesystem: - { path: /etc/hostname, access: read }');
   });
 
   it('a clean python run invents no denial: empty list, total 0, no summary', () => {

@@ -18,8 +18,10 @@ export interface SeccompDenials {
   items: Denial[];
   total: number;
   truncated: boolean;
-  /** Observe mode (bvisor learn): the calls let through, in order; absent otherwise. */
+  /** Observe mode (bvisor learn, run --explain): the calls let through, in order, and the
+   * CLOCK_MONOTONIC time the workload was released (their time base); absent otherwise. */
   observed?: NotifyRecord[];
+  observedSince?: bigint | null;
 }
 
 /** Observe mode (bvisor learn): more calls notify than the deny rows; the holder answers each by
@@ -64,7 +66,7 @@ function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint
     // With observed calls in the stream, the holder's total counts both kinds.
     total: observed.length ? denied : total,
     truncated: distinct > MAX_LISTED || (c !== null && c.dropped > 0),
-    ...(observed.length ? { observed } : {}),
+    ...(observed.length ? { observed, observedSince: t0Ns } : {}),
   };
 }
 

@@ -1,0 +1,139 @@
+// Filesystem and network denials explained from observed calls (bvisor run --explain; the API's
+// explain option). In host mode an ungranted path does not exist for the workload, so the kernel
+// answers ENOENT and nothing records a denial; landlock logs its own refusals only to the host's
+// audit (docs/denials.md). Observing the path-taking calls (seccomp observe mode, the mechanism
+// bvisor learn uses) and comparing each with the plan's layout and grants names what was missing:
+// a path the host has and no grant covers, a write under a read-only grant, a program run from a
+// grant without exec, a TCP port the network clause does not list. Pure: the host comes in as a
+// lookup, the calls as data.
+import type { Denial, LaunchInputs } from '../contract/generated/types.js';
+import { PATHS, intentOf, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
+
+/** What --explain observes: every call that names a path, and connect (the port it asked). */
+export const EXPLAIN_OBSERVE = [
+  'open', 'openat', 'openat2', 'creat', 'execve', 'execveat', 'mkdir', 'mkdirat', 'unlink', 'unlinkat', 'rmdir',
+  'rename', 'renameat', 'renameat2', 'chdir', 'truncate', 'stat', 'lstat', 'newfstatat', 'statx', 'access', 'faccessat',
+  'faccessat2', 'readlink', 'readlinkat', 'connect',
+] as const;
+
+/** Items listed; the rest are counted in the last one's count (`… more`). */
+export const MAX_EXPLAINED = 32;
+
+export interface ObservedCall {
+  name: string;
+  pid: number;
+  args: readonly bigint[];
+  strings: ReadonlyArray<string | null>;
+  sockaddr: Uint8Array | null;
+  /** CLOCK_MONOTONIC ns of the call; null: not timed. */
+  tNs: bigint | null;
+}
+
+const MOUNTED = new Set(['bind', 'proc', 'tmpfs', 'device', 'devpts', 'mqueue', 'sysfs', 'cgroup2', 'symlink']);
+const under = (p: string, dir: string): boolean => dir === '/' || p === dir || p.startsWith(dir + '/');
+const parentOf = (p: string): string => (p === '/' ? '/' : p.slice(0, p.lastIndexOf('/')) || '/');
+const WRITES: ReadonlySet<Intent> = new Set(['write', 'readwrite', 'create', 'remove']);
+
+/** Whether the workload's root had something at p: a mount (or a link) at or above it, or a
+ * directory made on the way to one. */
+function served(p: string, launch: LaunchInputs): boolean {
+  return launch.layout.some((e) => MOUNTED.has(e.kind) && (under(p, e.target) || under(e.target, p)));
+}
+
+/** The grant whose target covers p most closely (its rights are what landlock enforces there). */
+function grantOf(p: string, launch: LaunchInputs): LaunchInputs['filesystem'][number] | null {
+  let best: LaunchInputs['filesystem'][number] | null = null;
+  for (const r of launch.filesystem) {
+    if (p === r.target || (r.recursive && under(p, r.target))) if (!best || r.target.length > best.target.length) best = r;
+  }
+  return best;
+}
+
+function accessFor(intent: Intent): 'read' | 'read-exec' | 'read-write' {
+  if (intent === 'exec') return 'read-exec';
+  return WRITES.has(intent) ? 'read-write' : 'read';
+}
+
+function widen(access: string, intent: Intent): string {
+  const w = WRITES.has(intent) || access.includes('write');
+  const x = intent === 'exec' || access.includes('exec');
+  return w && x ? 'read-write-exec' : w ? 'read-write' : x ? 'read-exec' : 'read';
+}
+
+const quote = (s: string): string => JSON.stringify(s);
+
+/**
+ * The denials the observed calls show, for a host-mode launch: absent paths the host has, writes
+ * and execs a grant does not allow, ports the network clause does not list. One item per manifest
+ * change (identical changes counted), in the order first seen; at most MAX_EXPLAINED.
+ */
+export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInputs, lookup: HostLookup, t0Ns: bigint | null): Denial[] {
+  if (launch.root) return []; // container mode: paths are the rootfs's, not the host's
+  const byAllow = new Map<string, Denial>();
+  const cwdOf = new Map<number, string>();
+  const add = (key: string, d: Omit<Denial, 'count' | 'atMs' | 'port' | 'signal' | 'observedBy'> & { port?: number | null }, c: ObservedCall): void => {
+    const seen = byAllow.get(key);
+    if (seen) {
+      seen.count++;
+      return;
+    }
+    byAllow.set(key, { ...d, port: d.port ?? null, signal: null, observedBy: 'seccomp:user-notif (observed: --explain)', count: 1, atMs: c.tNs === null || t0Ns === null ? null : Math.max(0, Number(c.tNs - t0Ns) / 1e6) });
+  };
+  for (const c of calls) {
+    if (c.name === 'connect') {
+      const a = c.sockaddr ? decodeSockaddr(c.sockaddr) : null;
+      if (!a || (a.family !== AF_INET && a.family !== AF_INET6) || a.port === undefined) continue;
+      const n = launch.network;
+      if (n.mode === 'ports' && !n.connect.includes(a.port)) {
+        const ports = [...new Set([...n.connect, a.port])].sort((x, y) => x - y);
+        add(`network:${a.port}`, { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`, path: null, port: a.port, rule: `network: connect is limited to ports ${n.connect.join(', ') || '(none)'} (landlock)`, errno: 'EACCES', allow: `network: { connect: [${ports.join(', ')}] }`, warning: null, pid: c.pid }, c);
+      } else if (n.mode === 'loopback' && !a.loopback) {
+        add('network:host', { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port}) to another host`, path: null, port: a.port, rule: 'network: loopback: a private network namespace with only lo', errno: 'ENETUNREACH', allow: `network: { connect: [${a.port}] }`, warning: null, pid: c.pid }, c);
+      }
+      continue;
+    }
+    const spec = PATHS[c.name];
+    if (!spec) continue;
+    const intent = intentOf(c.name, c.args);
+    for (const [arg, dirArg] of spec) {
+      const raw = c.strings[arg];
+      if (typeof raw !== 'string' || raw === '' || raw.endsWith('…')) continue;
+      const dirfd = dirArg === null ? AT_FDCWD : Number(BigInt.asIntN(32, (c.args[dirArg] ?? 0n) & 0xffffffffn));
+      let p: string;
+      if (raw.startsWith('/')) p = normalize(raw);
+      else if (dirfd === AT_FDCWD) p = normalize(`${cwdOf.get(c.pid) ?? launch.workload.cwd}/${raw}`);
+      else continue; // relative to a descriptor this record cannot name
+      if (c.name === 'chdir') {
+        cwdOf.set(c.pid, p);
+        continue;
+      }
+      if (p.startsWith('/proc/') || p === '/proc' || p.startsWith('/dev/') || p.startsWith('/sys')) continue;
+      const call = `${c.name}(${quote(raw)})`;
+      if (!served(p, launch)) {
+        // Absent for the workload: a denial only if the host has it (else ENOENT either way).
+        let host = lookup(p);
+        let target = p;
+        if (host.kind === 'missing' && (intent === 'create' || intent === 'write')) {
+          target = parentOf(p);
+          host = lookup(target);
+        }
+        if (host.kind === 'missing') continue;
+        const access = accessFor(intent === 'create' || intent === 'write' ? 'create' : intent);
+        // A symlink on the way: a grant is mounted at its target's own path, so the link the
+        // workload looked up stays absent (docs/denials.md); say so rather than promise the line.
+        const link = host.real !== target ? `${target} is a symlink to ${host.real}: a grant of it is mounted at ${host.real}, so ${target} itself stays absent; the program must use ${host.real}` : null;
+        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: 'no grant covers it, so it does not exist in the workload\'s root (host mode)', errno: 'ENOENT', allow: `filesystem: - { path: ${target}, access: ${access} }`, warning: link, pid: c.pid }, c);
+        continue;
+      }
+      const g = grantOf(p, launch);
+      if (!g) continue;
+      const needWrite = WRITES.has(intent) && !g.access.includes('write');
+      const needExec = intent === 'exec' && !g.access.includes('exec');
+      if (!needWrite && !needExec) continue;
+      const access = widen(g.access, intent);
+      add(`grant:${g.clause}:${access}`, { kind: 'filesystem', clause: g.clause, what: call, path: p, rule: `${g.clause} grants ${g.path} ${g.access}: ${needWrite ? 'no writes (a read-only mount and landlock: EROFS, or EACCES where permissions refuse first)' : 'no exec (landlock, and the mount is noexec: EACCES)'}`, errno: null, allow: `filesystem: - { path: ${g.path}, access: ${access} }`, warning: needWrite ? 'the workload may then change what is under it on the host' : null, pid: c.pid }, c);
+    }
+  }
+  const all = [...byAllow.values()];
+  return all.slice(0, MAX_EXPLAINED);
+}
