@@ -3,12 +3,18 @@
 // work on constants (scripts/build-snapshot.mjs fails the build on any read of the environment,
 // the clock or randomness): a manifest read (YAML, schema, rules), a plan of it for a typical
 // pure cgroup v2 host, and the validators every lifecycle command runs (plan, journal entry,
-// host facts). Nothing it computes is kept.
-import type { HostFacts } from '../contract/generated/types.js';
-import { validateHostFacts, validatePlan } from '../contract/generated/validators.js';
+// host facts), and a container's report as `state`/`delete` seal it: its body from a finished
+// run's facts, its seal, its journal entry checked as the next append's tail check reads it (the
+// report branches of the journal entry's validator are most of its code; compiled at run time
+// they cost every start and create about 5–10 ms). Nothing it computes is kept.
+import type { ContainerState, HostFacts } from '../contract/generated/types.js';
+import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
 import { loadManifest } from '../core/manifest.js';
 import { plan } from '../core/planner.js';
-import { checkEntry, makeEventEntry } from '../core/journal.js';
+import { checkEntry, makeEntry, makeEventEntry } from '../core/journal.js';
+import { sealReport } from '../core/report.js';
+import { linuxReportBody } from '../app/report.js';
+import { notObservedSeccomp } from '../backends/linux/host/denials.js';
 import { sha256Hex } from '../host/hash.js';
 
 const MANIFEST = `bvisorVersion: "1"
@@ -49,4 +55,34 @@ export function warmUp(): void {
   validatePlan(p);
   const started = makeEventEntry(null, { kind: 'started', runId: '00000000-0000-4000-8000-000000000000', containerId: 'warm', releasedBy: 'run', backend: 'linux', planHash: p.planHash ?? '0'.repeat(64), stateRoot: '/run/bvisor', cgroupDirs: [], supervisor: null, monitor: null, workload: null }, '2026-01-01T00:00:00.000Z', sha256Hex);
   checkEntry(JSON.stringify(started), sha256Hex);
+
+  // A container's report, sealed as state/delete seal it, and its journal entry as an append's
+  // tail check reads it back. Fixed times (constants, never the clock).
+  const at = new Date('2026-01-01T00:00:00.000Z');
+  const leaf = '/sys/fs/cgroup/user.slice/bvisor-warm-00000000';
+  const counter = (value: number, file: string) => ({ value, source: `${leaf}/${file}` });
+  const body = linuxReportBody(
+    { runId: '00000000-0000-4000-8000-000000000000', containerId: 'warm', bundle: '/srv/bundle', manifestSha256: '0'.repeat(64), plan: p, host: HOST, createdAt: at },
+    {
+      pid: 2, startedAt: at, endedAt: new Date(at.getTime() + 5), setupMs: 3, runMs: 5, teardownMs: 0,
+      wait: { siCode: 1, status: 0, utimeUs: 100, stimeUs: 200, maxRssKb: 1024 },
+      exitCode: 0, signal: null, timedOut: false, cpuExceeded: false, oomKilled: false,
+      evidence: [{ name: 'ns.pid', source: '/proc/2/ns/pid', value: 'pid:[4026532000]' }],
+      readback: { memoryPeak: counter(1 << 20, 'memory.peak'), oomKills: counter(0, 'memory.events'), pidsPeak: counter(1, 'pids.peak'), pidsMax: counter(0, 'pids.events'), cpuUsec: counter(300, 'cpu.stat') },
+      cgroupDirs: [leaf],
+      streams: { stdout: { mode: 'inherit', bytes: null, kept: null, sha256: null, truncated: false }, stderr: { mode: 'capture', bytes: 0, kept: null, sha256: 'e'.repeat(64), truncated: false } },
+      teardown: { complete: true, notes: [] },
+      landlock: { abi: 2, digest: 'a'.repeat(64), rules: 3 },
+      seccomp: { sha256: 'b'.repeat(64), rules: 40, instructions: 120, deny: 'errno' },
+      seccompDenials: notObservedSeccomp('the monitor did not observe them'),
+    },
+  );
+  const report = sealReport(body, sha256Hex);
+  const entry = makeEntry(started, report, '2026-01-01T00:00:01.000Z', sha256Hex);
+  checkEntry(JSON.stringify(entry), sha256Hex);
+  const state: ContainerState = {
+    bvisorVersion: '1', id: 'warm', kind: 'container', status: 'stopped', bundle: '/srv/bundle', keptBundle: null, runId: report.body.runId, planHash: p.planHash ?? '0'.repeat(64), backend: 'linux', manifestSha256: '0'.repeat(64),
+    createdAt: at.toISOString(), startedAt: at.toISOString(), pid: { pid: 2, startTime: '100' }, monitor: { pid: 3, startTime: '99' }, creator: { pid: 4, startTime: '98' }, cgroupDirs: [leaf], annotations: {}, setupMs: 3, reportHash: report.bodyHash, journaled: true,
+  };
+  validateContainerState(state);
 }
