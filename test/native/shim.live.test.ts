@@ -4,7 +4,8 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { shim, EXPECTED_SHIM_ABI, LOCK_EX, LOCK_NB, LOCK_UN } from '../../src/backends/linux/ffi/shim.js';
+import { shim, koffiFrom, EXPECTED_SHIM_ABI, LOCK_EX, LOCK_NB, LOCK_UN } from '../../src/backends/linux/ffi/shim.js';
+import { writeFileSync as writeFile } from 'node:fs';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('native shim (live)', () => {
@@ -35,5 +36,25 @@ describe('native shim (live)', () => {
 
   it('returns -errno instead of throwing', () => {
     expect(shim().bv_flock(987654, LOCK_EX | LOCK_NB)).toBe(-9); // EBADF
+  });
+
+  it('koffi is loaded by the native module the build recorded, and by its own loader when the record does not match', () => {
+    const recorded = JSON.parse(readFileSync(join(__dirname, '../../native-shim/build/koffi.json'), 'utf8')) as { path: string; version: string };
+    const koffiPkg = JSON.parse(readFileSync(join(__dirname, '../../node_modules/koffi/package.json'), 'utf8')) as { version: string };
+    // The record names the module of the koffi installed (its package.json, not the shim's constant).
+    expect(recorded.version).toBe(koffiPkg.version);
+    const d = tempDir();
+    const rec = (o: unknown): string => {
+      const f = join(d, `k${Math.random().toString(36).slice(2)}.json`);
+      writeFile(f, JSON.stringify(o));
+      return f;
+    };
+    const good = koffiFrom(rec(recorded));
+    expect(good.via).toBe('record');
+    expect(typeof good.koffi.load).toBe('function');
+    expect(koffiFrom(rec({ ...recorded, version: '0.0.1' })).via).toBe('loader');
+    expect(koffiFrom(rec({ ...recorded, path: '/usr/lib/evil.node' })).via).toBe('loader');
+    expect(koffiFrom(rec({ ...recorded, path: 'node_modules/../../evil.node' })).via).toBe('loader');
+    expect(koffiFrom(join(d, 'absent.json')).via).toBe('loader');
   });
 });

@@ -2,7 +2,7 @@
 // import time: start-up matters to scripts calling bvisor thousands of times) and exposes typed
 // wrappers. Every wrapper returns what the C function returned: a value, or a negative errno
 // that callers turn into a coded error. Nothing here decides policy.
-import { existsSync, constants } from 'node:fs';
+import { existsSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../../../contract/errors.js';
 import { NATIVE } from './native-artifacts.js';
@@ -74,14 +74,39 @@ export function monitorPath(): string {
   return join(packageRoot(), ...NATIVE.monitor);
 }
 
+type Koffi = typeof import('koffi', { with: { 'resolution-mode': 'require' } });
+
+/**
+ * koffi, by the native module its own loader picked when the package was built (recorded by
+ * scripts/record-koffi.mjs in native-shim/build/koffi.json): that loader's platform and libc
+ * detection costs about 10 ms per process, the module itself about 3. Only a record naming a
+ * module inside node_modules whose version is the one recorded is used; anything else goes
+ * through koffi's loader, as without a record. Only `load` is used here, which both provide.
+ */
+export function koffiFrom(record: string): { koffi: Koffi; via: 'record' | 'loader' } {
+  try {
+    const rec = JSON.parse(readFileSync(record, 'utf8')) as { path?: unknown; version?: unknown } | null;
+    if (rec && typeof rec.path === 'string' && typeof rec.version === 'string' && rec.path.startsWith('node_modules/') && rec.path.endsWith('.node') && !rec.path.split('/').includes('..')) {
+      const native = lateRequire(join(packageRoot(), rec.path)) as { version?: unknown; load?: unknown };
+      if (native.version === rec.version && typeof native.load === 'function') return { koffi: native as unknown as Koffi, via: 'record' };
+    }
+  } catch {
+    // no record, or a module that will not load: koffi's own loader decides below
+  }
+  return { koffi: lateRequire('koffi') as Koffi, via: 'loader' };
+}
+
+function loadKoffi(): Koffi {
+  return koffiFrom(join(packageRoot(), 'native-shim', 'build', 'koffi.json')).koffi;
+}
+
 export function shim(): ShimFns {
   if (cached) return cached;
   const path = shimPath();
   if (!existsSync(path)) {
     throw new BvisorError('BV_SHIM_LOAD', `native shim not found at ${path}`, { hint: 'build it with `npm run build:shim` (needs cc and make)' });
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const koffi = lateRequire('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'require' } });
+  const koffi = loadKoffi();
   let lib: ReturnType<typeof koffi.load>;
   try {
     lib = koffi.load(path);
