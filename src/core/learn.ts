@@ -3,6 +3,7 @@
 // the budgets consumed, a proposed minimal boundary.yaml with a comment per clause saying what
 // was observed. No host, no clock: the caller passes a lookup for host paths (realpath and kind)
 // and the run's facts. The collapse rules are written in docs/learn.md.
+import { normalizeAbsolute } from './paths.js';
 import { Document, isMap, isScalar, isSeq, type YAMLMap, type Scalar } from 'yaml';
 import type { Denial } from '../contract/generated/types.js';
 import { loadManifest } from './manifest.js';
@@ -111,15 +112,7 @@ interface Use {
 }
 
 /** POSIX lexical normalisation of an absolute path (no host: symlinks are the lookup's). */
-export function normalize(p: string): string {
-  const out: string[] = [];
-  for (const s of p.split('/')) {
-    if (s === '' || s === '.') continue;
-    if (s === '..') out.pop();
-    else out.push(s);
-  }
-  return '/' + out.join('/');
-}
+export const normalize = normalizeAbsolute;
 
 const parentOf = (p: string): string => (p === '/' ? '/' : p.slice(0, p.lastIndexOf('/')) || '/');
 const int32 = (v: bigint | undefined): number => Number(BigInt.asIntN(32, (v ?? 0n) & 0xffffffffn));
