@@ -50,9 +50,10 @@ describe('shipped artifacts have no test switches', () => {
       const { shim } = await import(${JSON.stringify(join(ROOT, 'dist', 'backends', 'linux', 'ffi', 'shim.js'))});
       const fd = shim().bv_open('/etc/hostname', 0, 0);
       shim().bv_set_cloexec(fd, 0);
-      const hooks = { noScrub: true, noSeccomp: true, noLandlock: true, keepCaps: true, failUidMap: true, ignoreEvidence: true, noCloneIntoCgroup: true, mutateLaunch: (l) => { l.namespaces = []; } };
+      const hooks = { noScrub: true, noSeccomp: true, noLandlock: true, keepCaps: true, failUidMap: true, ignoreEvidence: true, noCloneIntoCgroup: true, dropListener: true, mutateLaunch: (l) => { l.namespaces = []; } };
       const out = await runBundle(process.argv[1], { id: null, root: null, cgroupParent: null, secretEnv: {}, hooks });
       process.stdout.write(out.stdout.toString());
+      process.stderr.write(JSON.stringify({ seccompObserved: out.report.body.denials.sources.seccomp.observed }));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, probeBundle(['facts'])], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
@@ -61,6 +62,8 @@ describe('shipped artifacts have no test switches', () => {
     expect(p.pid).toBe(1); // namespaces kept (a pid namespace of its own)
     expect(p.CapEff).toBe('0000000000000000'); // capabilities dropped
     expect(p.Seccomp).toBe('2'); // filter mode (proc(5): 2 = SECCOMP_MODE_FILTER)
+    // dropListener ignored too: the seccomp listener was held, so its denials were observed
+    expect(JSON.parse(r.stderr.slice(r.stderr.lastIndexOf('{')))).toEqual({ seccompObserved: true });
   });
 
   it('the shipped rewriter ignores the switches that turn its validation off', () => {

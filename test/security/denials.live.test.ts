@@ -249,6 +249,8 @@ describe('when denials are not observed (live)', () => {
 // Found by this test: on x86_64 the filter's header refuses every x32-ABI number (bit 30,
 // syscall(2) NOTES) before any deny row; it answered ERRNO|EPERM directly, so the call was never
 // listed while the source claimed to observe. The x32 check now notifies too.
+// x32 is an x86_64 ABI: elsewhere there is nothing to refuse, and the skip says so.
+if (hostArch() !== 'x86_64') console.warn(`SKIP x32 calls: the x32 ABI exists only on x86_64, this host is ${hostArch()}`);
 describe.runIf(hostArch() === 'x86_64')('x32 calls (live)', () => {
   it('a refused x32 call is listed, or the seccomp source says x32 calls are not observed', async () => {
     const { got, items, out } = await probe([['x32']]);
