@@ -13,8 +13,9 @@ import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.
 import { probeHost } from '../host/facts.js';
 import { hostLookup } from '../host/lookup.js';
 import { loadManifest } from '../core/manifest.js';
-import { propose, type KeptGrant, type LearnCall, type Proposal } from '../core/learn.js';
+import { propose, type KeptGrant, type Proposal } from '../core/learn.js';
 import { TABLES, type Arch } from '../core/seccomp/compile.js';
+import { namedCalls } from '../core/seccomp/denials.js';
 import { launchLinux } from '../backends/linux/launcher.js';
 import { admittedLinuxPlan, runLoaded, secretFromEnv } from './run.js';
 import { runExitStatus } from './report.js';
@@ -104,12 +105,6 @@ function refuse(why: string, hint: string): never {
   throw new BvisorError('BV_LEARN_UNSUPPORTED', why, { hint });
 }
 
-/** Calls from the records, named from the syscall table of this arch. */
-function namedCalls(records: ReadonlyArray<{ nr: number; pid: number; args: bigint[]; strings: Array<string | null>; sockaddr: Uint8Array | null }>, arch: Arch): LearnCall[] {
-  const names = new Map<number, string>(Object.entries(TABLES[arch]).map(([n, nr]) => [nr, n]));
-  return records.map((r) => ({ name: names.get(r.nr) ?? `syscall_${r.nr}`, pid: r.pid, args: r.args, strings: r.strings, sockaddr: r.sockaddr }));
-}
-
 export async function learnBundle(o: LearnOptions): Promise<LearnOutcome> {
   const b: LoadedBundle = loadBundle(o.bundle);
   try {
@@ -146,7 +141,7 @@ export async function learnBundle(o: LearnOptions): Promise<LearnOutcome> {
     const learned: LearnRun = { exitStatus: runExitStatus(r), denials: sd.items, runMs: r.runMs };
     const calls = namedCalls(sd.observed ?? [], arch);
     const interp = plan.launch?.workload.script ? (b.paths.exe?.interpreter ?? null) : null;
-    if (interp) calls.unshift({ name: 'execve', pid: 0, args: [1n, 0n, 0n, 0n, 0n, 0n], strings: [interp, null, null, null, null, null], sockaddr: null });
+    if (interp) calls.unshift({ name: 'execve', pid: 0, args: [1n, 0n, 0n, 0n, 0n, 0n], strings: [interp, null, null, null, null, null], sockaddr: null, tNs: null });
     const proposal = propose({
       original,
       kept,

@@ -1,8 +1,8 @@
 // Assembles the report body of a Linux run from the plan and what the launcher observed.
 import { explainDenials, MAX_EXPLAINED } from '../core/explain.js';
 import { hostLookup } from '../host/lookup.js';
-import { TABLES, type Arch } from '../core/seccomp/compile.js';
-import type { NotifyRecord } from '../core/seccomp/denials.js';
+import type { Arch } from '../core/seccomp/compile.js';
+import { namedCalls, type NotifyRecord } from '../core/seccomp/denials.js';
 import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { notObserved, witness } from '../core/report.js';
@@ -114,7 +114,7 @@ export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, state
   };
   const wasm = body.backend === 'wasm';
   const seccomp = wasm ? { source: WASM_SECCOMP_SOURCE, items: [], total: 0, truncated: false } : seccompDenialsOf(r, stateDir);
-  const explained = !wasm && plan.launch && r.seccompDenials?.observed ? explainedOf(r.seccompDenials.observed, r.seccompDenials.observedSince ?? null, plan.launch, body.host.arch) : null;
+  const explained = !wasm && plan.launch && r.seccompDenials?.observed ? explainedOf(r.seccompDenials.observed, r.seccompDenials.observedSince ?? null, plan.launch, body.host.arch as Arch) : null;
   return assembleDenials({
     seccomp,
     seccompNotObserved: r.seccomp === null ? 'this run installed no seccomp filter' : SECCOMP_NOT_OBSERVED,
@@ -127,10 +127,8 @@ export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, state
 
 /** --explain: the filesystem and network denials the observed calls show, in landlock's slot (it
  * is landlock and the built root that refuse them; observed here by seccomp). */
-function explainedOf(observed: readonly NotifyRecord[], since: bigint | null, launch: LaunchInputs, arch: string): SourceDenials {
-  const names = new Map<number, string>(Object.entries(TABLES[arch as Arch] ?? {}).map(([n, nr]) => [nr, n]));
-  const calls = observed.map((o) => ({ name: names.get(o.nr) ?? `syscall_${o.nr}`, pid: o.pid, args: o.args, strings: o.strings, sockaddr: o.sockaddr, tNs: o.tNs }));
-  const items = explainDenials(calls, launch, hostLookup, since);
+function explainedOf(observed: readonly NotifyRecord[], since: bigint | null, launch: LaunchInputs, arch: Arch): SourceDenials {
+  const items = explainDenials(namedCalls(observed, arch), launch, hostLookup, since);
   const how = launch.root ? 'not explained in container mode (paths are the rootfs\'s)' : null;
   return {
     source: how ? { observed: false, how: null, notObserved: how } : { observed: true, how: 'seccomp:user-notif, observing every path lookup and connect (--explain), each compared with the plan\'s grants and the host', notObserved: null },

@@ -7,6 +7,7 @@
 // grant without exec, a TCP port the network clause does not list. Pure: the host comes in as a
 // lookup, the calls as data.
 import type { Denial, LaunchInputs } from '../contract/generated/types.js';
+import type { NamedCall } from './seccomp/denials.js';
 import { PATHS, intentOf, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
 
 /** What --explain observes: every call that names a path, and connect (the port it asked). */
@@ -19,15 +20,7 @@ export const EXPLAIN_OBSERVE = [
 /** Items listed; the rest are counted in the last one's count (`… more`). */
 export const MAX_EXPLAINED = 32;
 
-export interface ObservedCall {
-  name: string;
-  pid: number;
-  args: readonly bigint[];
-  strings: ReadonlyArray<string | null>;
-  sockaddr: Uint8Array | null;
-  /** CLOCK_MONOTONIC ns of the call; null: not timed. */
-  tNs: bigint | null;
-}
+export type ObservedCall = NamedCall;
 
 const MOUNTED = new Set(['bind', 'proc', 'tmpfs', 'device', 'devpts', 'mqueue', 'sysfs', 'cgroup2', 'symlink']);
 const under = (p: string, dir: string): boolean => dir === '/' || p === dir || p.startsWith(dir + '/');

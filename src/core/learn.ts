@@ -3,6 +3,7 @@
 // the budgets consumed, a proposed minimal boundary.yaml with a comment per clause saying what
 // was observed. No host, no clock: the caller passes a lookup for host paths (realpath and kind)
 // and the run's facts. The collapse rules are written in docs/learn.md.
+import type { NamedCall } from './seccomp/denials.js';
 import { normalizeAbsolute } from './paths.js';
 import { Document, isMap, isScalar, isSeq, type YAMLMap, type Scalar } from 'yaml';
 import type { Denial } from '../contract/generated/types.js';
@@ -36,13 +37,7 @@ export const EXEC_TREES = ['/usr'];
 export const MIN_MEMORY_MI = 16;
 
 /** One call the observed run made (let through, or denied by the plain program). */
-export interface LearnCall {
-  name: string;
-  pid: number;
-  args: readonly bigint[];
-  strings: ReadonlyArray<string | null>;
-  sockaddr: Uint8Array | null;
-}
+export type LearnCall = Omit<NamedCall, 'tNs'>;
 
 export type HostKind = 'file' | 'dir' | 'socket' | 'other' | 'missing';
 /** What the host says about an absolute path: its physical path (symlinks resolved; for a missing

@@ -87,6 +87,31 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
   return { records, end, counts };
 }
 
+const NAMES = new Map<Arch, ReadonlyMap<number, string>>();
+
+/** The name of syscall `nr` on `arch` (syscall_<nr> for one our table lacks); the reverse table
+ * is made once per arch. */
+export function syscallName(arch: Arch, nr: number): string {
+  let names = NAMES.get(arch);
+  if (!names) NAMES.set(arch, (names = new Map(Object.entries(TABLES[arch]).map(([n, x]) => [x, n]))));
+  return names.get(nr) ?? `syscall_${nr}`;
+}
+
+/** A call let through in observe mode, named (bvisor learn, run --explain). */
+export interface NamedCall {
+  name: string;
+  pid: number;
+  args: readonly bigint[];
+  strings: ReadonlyArray<string | null>;
+  sockaddr: Uint8Array | null;
+  /** CLOCK_MONOTONIC ns of the call; null: not timed. */
+  tNs: bigint | null;
+}
+
+export function namedCalls(records: readonly NotifyRecord[], arch: Arch): NamedCall[] {
+  return records.map((r) => ({ name: syscallName(arch, r.nr), pid: r.pid, args: r.args, strings: r.strings, sockaddr: r.sockaddr, tNs: r.tNs }));
+}
+
 /** Which arguments are C strings, for the denylist's calls that take paths or names. The holder
  * reads at most two per call (notify.h). */
 const STRING_ARGS: Readonly<Record<string, readonly number[]>> = {
@@ -233,13 +258,12 @@ function allowFor(clause: string, name: string, args: readonly bigint[]): { allo
  * released (null: not timed).
  */
 export function seccompDenials(records: readonly NotifyRecord[], policy: Policy, arch: Arch, t0Ns: bigint | null, counts: readonly NotifyCount[] = []): { items: Denial[]; distinct: number } {
-  const names = new Map<number, string>(Object.entries(TABLES[arch]).map(([n, nr]) => [nr, n]));
   const byKey = new Map<string, Denial>();
   for (const r of records) {
     if (r.kind !== 'denied') continue;
     // x86_64's x32 ABI (numbers with bit 30 set) is refused whole, before any row (compile.ts).
     const x32 = arch === 'x86_64' && r.nr >= X32_SYSCALL_BIT;
-    const name = x32 ? `x32:${names.get(r.nr - X32_SYSCALL_BIT) ?? r.nr - X32_SYSCALL_BIT}` : (names.get(r.nr) ?? `syscall_${r.nr}`);
+    const name = x32 ? `x32:${syscallName(arch, r.nr - X32_SYSCALL_BIT).replace(/^syscall_/, '')}` : syscallName(arch, r.nr);
     const what = describeCall(name, r.args, r.strings);
     const rule: Rule | null = x32 ? { syscall: name, action: 'errno', why: 'the x32 ABI is refused: its calls use another syscall table than the one the filter checks' } : r.arch === AUDIT_ARCH[arch] ? matchRule(policy, name, r.args) : null;
     const clause = rule ? clauseOf(rule) : 'syscalls';
@@ -275,7 +299,7 @@ export function seccompDenials(records: readonly NotifyRecord[], policy: Policy,
   const unrecorded: Denial[] = counts
     .filter((c) => c.denied > c.recorded)
     .map((c) => {
-      const name = c.nr < 0 ? 'an x32 or unnumbered call' : (names.get(c.nr) ?? `syscall_${c.nr}`);
+      const name = c.nr < 0 ? 'an x32 or unnumbered call' : syscallName(arch, c.nr);
       const rows = policy.rules.filter((r) => r.syscall === name && r.action === 'errno');
       const clause = rows[0] ? clauseOf(rows[0]) : 'syscalls';
       const { allow, warning } = allowFor(clause, name, [0n, 0n, 0n, 0n, 0n, 0n]);
