@@ -8,7 +8,9 @@
 // lookup, the calls as data.
 import type { Denial, LaunchInputs } from '../contract/generated/types.js';
 import type { NamedCall } from './seccomp/denials.js';
-import { PATHS, intentOf, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
+import { under } from './layout.js';
+import { parentOf } from './paths.js';
+import { PATHS, intentOf, accessOf, RANK, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
 
 /** What --explain observes: every call that names a path, and connect (the port it asked). */
 export const EXPLAIN_OBSERVE = [
@@ -23,8 +25,6 @@ export const MAX_EXPLAINED = 32;
 export type ObservedCall = NamedCall;
 
 const MOUNTED = new Set(['bind', 'proc', 'tmpfs', 'device', 'devpts', 'mqueue', 'sysfs', 'cgroup2', 'symlink']);
-const under = (p: string, dir: string): boolean => dir === '/' || p === dir || p.startsWith(dir + '/');
-const parentOf = (p: string): string => (p === '/' ? '/' : p.slice(0, p.lastIndexOf('/')) || '/');
 const WRITES: ReadonlySet<Intent> = new Set(['write', 'readwrite', 'create', 'remove']);
 
 /** Whether the workload's root had something at p: a mount (or a link) at or above it, or a
@@ -42,15 +42,10 @@ function grantOf(p: string, launch: LaunchInputs): LaunchInputs['filesystem'][nu
   return best;
 }
 
-function accessFor(intent: Intent): 'read' | 'read-exec' | 'read-write' {
-  if (intent === 'exec') return 'read-exec';
-  return WRITES.has(intent) ? 'read-write' : 'read';
-}
-
-function widen(access: string, intent: Intent): string {
-  const w = WRITES.has(intent) || access.includes('write');
-  const x = intent === 'exec' || access.includes('exec');
-  return w && x ? 'read-write-exec' : w ? 'read-write' : x ? 'read-exec' : 'read';
+/** The access a call needs, on top of what `base` grants (read, if nothing yet). */
+function accessFor(intent: Intent, base = 'read'): string {
+  const b = RANK[base] ?? RANK.read!;
+  return accessOf({ read: true, write: WRITES.has(intent) || b.w, exec: intent === 'exec' || b.x });
 }
 
 const quote = (s: string): string => JSON.stringify(s);
@@ -111,7 +106,7 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
           host = lookup(target);
         }
         if (host.kind === 'missing') continue;
-        const access = accessFor(intent === 'create' || intent === 'write' ? 'create' : intent);
+        const access = accessFor(intent);
         // A symlink on the way: a grant is mounted at its target's own path, so the link the
         // workload looked up stays absent (docs/denials.md); say so rather than promise the line.
         const link = host.real !== target ? `${target} is a symlink to ${host.real}: a grant of it is mounted at ${host.real}, so ${target} itself stays absent; the program must use ${host.real}` : null;
@@ -123,7 +118,7 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
       const needWrite = WRITES.has(intent) && !g.access.includes('write');
       const needExec = intent === 'exec' && !g.access.includes('exec');
       if (!needWrite && !needExec) continue;
-      const access = widen(g.access, intent);
+      const access = accessFor(intent, g.access);
       add(`grant:${g.clause}:${access}`, { kind: 'filesystem', clause: g.clause, what: call, path: p, rule: `${g.clause} grants ${g.path} ${g.access}: ${needWrite ? 'no writes (a read-only mount and landlock: EROFS, or EACCES where permissions refuse first)' : 'no exec (landlock, and the mount is noexec: EACCES)'}`, errno: null, allow: `filesystem: - { path: ${g.path}, access: ${access} }`, warning: needWrite ? 'the workload may then change what is under it on the host' : null, pid: c.pid }, c);
     }
   }

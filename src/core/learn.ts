@@ -4,7 +4,7 @@
 // was observed. No host, no clock: the caller passes a lookup for host paths (realpath and kind)
 // and the run's facts. The collapse rules are written in docs/learn.md.
 import type { NamedCall } from './seccomp/denials.js';
-import { normalizeAbsolute } from './paths.js';
+import { normalizeAbsolute, parentOf } from './paths.js';
 import { Document, isMap, isScalar, isSeq, type YAMLMap, type Scalar } from 'yaml';
 import type { Denial } from '../contract/generated/types.js';
 import { loadManifest } from './manifest.js';
@@ -15,18 +15,14 @@ import { under, MINIMAL_DEVICES } from './layout.js';
 export const O_WRONLY = 0o1;
 export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
-export const O_TRUNC = 0o1000;
 export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;
 /** openat(2): a relative path is taken from the caller's working directory. */
 export const AT_FDCWD = -100;
-/** clone(2). */
-export const CLONE_THREAD = 0x10000;
-/** socket(2), address_families(7), ip(7), ipv6(7), unix(7). */
-export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-export const SOCK_STREAM = 1;
+// O_TRUNC, CLONE_THREAD (clone(2)) and the socket families and types (socket(2),
+// address_families(7)) are the seccomp policy's, which checks the same arguments.
+export { O_TRUNC, CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6, SOCK_STREAM } from './seccomp/policy.js';
+import { O_TRUNC, CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6, SOCK_STREAM } from './seccomp/policy.js';
 
 /** A directory holding at least this many files the run read (outside /usr and /etc's own top
  * level) is proposed whole. */
@@ -109,7 +105,6 @@ interface Use {
 /** POSIX lexical normalisation of an absolute path (no host: symlinks are the lookup's). */
 export const normalize = normalizeAbsolute;
 
-const parentOf = (p: string): string => (p === '/' ? '/' : p.slice(0, p.lastIndexOf('/')) || '/');
 const int32 = (v: bigint | undefined): number => Number(BigInt.asIntN(32, (v ?? 0n) & 0xffffffffn));
 const isLibrary = (p: string): boolean => /\.so(\.[0-9]+)*$/.test(p);
 
@@ -179,9 +174,11 @@ export function decodeSockaddr(b: Uint8Array): { family: number; port?: number; 
   return { family };
 }
 
-const accessOf = (u: { read: boolean; write: boolean; exec: boolean }): ProposedGrant['access'] =>
+/** The manifest's access word for what a path needs. */
+export const accessOf = (u: { read: boolean; write: boolean; exec: boolean }): ProposedGrant['access'] =>
   u.write ? (u.exec ? 'read-write-exec' : u.read ? 'read-write' : 'write') : u.exec ? 'read-exec' : 'read';
-const RANK: Record<string, { r: boolean; w: boolean; x: boolean }> = {
+/** What each access word grants. */
+export const RANK: Record<string, { r: boolean; w: boolean; x: boolean }> = {
   read: { r: true, w: false, x: false }, 'read-exec': { r: true, w: false, x: true }, write: { r: false, w: true, x: false },
   'read-write': { r: true, w: true, x: false }, 'read-write-exec': { r: true, w: true, x: true },
 };

@@ -12,6 +12,11 @@ export function normalizeAbsolute(path: string): string {
   return '/' + out.join('/');
 }
 
+/** The directory holding an absolute, normal path (/ for / itself). */
+export function parentOf(path: string): string {
+  return path === '/' ? '/' : path.slice(0, path.lastIndexOf('/')) || '/';
+}
+
 export function isAbsolute(path: string): boolean {
   return path.startsWith('/');
 }
