@@ -8,6 +8,7 @@
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
@@ -368,10 +369,15 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
   });
 }
 
+/** Whether the plan enforces its syscalls clause with seccomp. */
+function hasSeccomp(plan: Plan): boolean {
+  return plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
+}
+
 /** The seccomp program a plan's launch gets, exactly as create computes it (bvisor's policy,
  * with an OCI profile stacked behind it), or null when the plan has none. */
 export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts, notify = false, observe: readonly string[] = []): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
-  if (!plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return null;
+  if (!hasSeccomp(plan)) return null;
   if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
   const policy = observing(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), observe);
   // Compiling is pure: the same policy, profile and arch give the same program. A program that
@@ -412,6 +418,8 @@ function observing(policy: Policy, observe: readonly string[]): Policy {
   return { ...policy, rules: [...policy.rules, ...observe.map((syscall) => ({ syscall, action: 'errno' as const, why: 'observed (bvisor learn)' }))] };
 }
 
+const ETIMEDOUT = osConstants.errno.ETIMEDOUT;
+
 /** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
 const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask'];
 
@@ -422,7 +430,7 @@ function decodePolicy(launch: LaunchInputs): ReturnType<typeof policyFor> {
 
 /** Why a launch does not observe seccomp denials. */
 function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest): string {
-  if (hooks.noSeccomp || !plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'))) return 'no seccomp filter in this launch';
+  if (hooks.noSeccomp || !hasSeccomp(plan)) return 'no seccomp filter in this launch';
   if (launch.oci?.seccomp) return 'an OCI seccomp profile is stacked behind bvisor\'s rows in one program: its answers are its own, and bvisor\'s are not observed with it';
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
   if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
@@ -543,7 +551,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // nothing to answer). Whether or not, the filter denies the same calls.
     // Not with an OCI profile stacked behind bvisor's rows (one program): the child's sendmsg of
     // the listener would be filtered by it, and its own answers are not ours to report.
-    const notify = !hooks.noSeccomp && !launch.oci?.seccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && plan.clauses.some((c) => c.clause === 'syscalls' && c.mechanism?.startsWith('linux:seccomp'));
+    const notify = !hooks.noSeccomp && !launch.oci?.seccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan);
     const observe = notify && !req.detached ? (req.observe ?? []) : [];
     // The child's own calls between its filter and exec: observing them would wait for a holder
     // that has not got the listener yet.
@@ -727,23 +735,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let evidence: Evidence[] = [];
     let goNs = 0n;
     let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req));
-    const takeListener = (lfd: number): void => {
-      if (lfd < 0) seccompDenials = notObservedSeccomp(`no listener came from the child (${errnoName(lfd)}); denied calls are answered ENOSYS by the kernel`);
-      else if (hooks.dropListener) {
-        s.bv_close(lfd);
-        seccompDenials = notObservedSeccomp('the listener was dropped (test switch); denied calls are answered ENOSYS by the kernel');
-      } else {
-        try {
-          const policy = decodePolicy(launch);
-          const arch = host.kernel.arch as Arch;
-          // Observe mode decides with the very program a plain launch would install.
-          const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
-          holder = DenialHolder.start(lfd, policy, arch, goNs, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
-        } catch (e) {
-          seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
-        }
-      }
-    };
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
@@ -772,8 +763,21 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         // No listener in time means a child stuck before exec: it is killed, nothing ran.
         if (notify) {
           const lfd = await callAsync(s.bv_recv_fd_wait, syncW, failR, 10_000);
-          if (lfd === -110) throw new BvisorError('BV_LAUNCH_FAILED', 'the workload did not hand over its seccomp listener within 10 s', { hint: 'it was killed before it ran; this is a bvisor or kernel fault worth reporting' });
-          takeListener(lfd);
+          if (lfd === -ETIMEDOUT) throw new BvisorError('BV_LAUNCH_FAILED', 'the workload did not hand over its seccomp listener within 10 s', { hint: 'it was killed before it ran; this is a bvisor or kernel fault worth reporting' });
+          const unheld = 'denied calls are answered ENOSYS by the kernel';
+          if (lfd < 0) seccompDenials = notObservedSeccomp(`no listener came from the child (${errnoName(lfd)}); ${unheld}`);
+          else if (hooks.dropListener) {
+            s.bv_close(lfd);
+            seccompDenials = notObservedSeccomp(`the listener was dropped (test switch); ${unheld}`);
+          } else {
+            try {
+              // Observe mode decides with the very program a plain launch would install.
+              const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
+              holder = DenialHolder.start(lfd, decodePolicy(launch), host.kernel.arch as Arch, goNs, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
+            } catch (e) {
+              seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); ${unheld}`);
+            }
+          }
         }
         rec = await records.next();
       } else rec = null;
@@ -850,8 +854,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const teardown = teardownCgroups(cg);
     cgroups = null;
     const streams = await collectStreams(launch, captures);
-    const held = holder as DenialHolder | null;
-    if (held) seccompDenials = await held.finish();
+    if (holder) seccompDenials = await holder.finish();
     holder = null;
     records.close();
     closeFd(pidfd);
@@ -884,7 +887,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       seccompDenials: seccompDenials!,
     };
   } catch (e) {
-    (holder as DenialHolder | null)?.abort();
+    holder?.abort();
     if (pidfd >= 0 && req.detached) s.bv_pidfd_signal(pidfd, 9);
     else if (pidfd >= 0) {
       // Kill (an unreleased child has run nothing of the workload) and reap before the fds and

@@ -76,7 +76,7 @@ export class DenialHolder {
   private chunks: Buffer[] = [];
   private ended: Promise<void>;
   private stopW: number;
-  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint, private readonly observing: boolean) {
+  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint) {
     this.stopW = stopW;
     const sock = new Socket({ fd: outR, readable: true, writable: false });
     this.ended = new Promise((resolve) => {
@@ -113,7 +113,7 @@ export class DenialHolder {
       throw new Error(`the holder thread: ${errnoName(rc)}`);
     }
     // listener, out[1] and stop[0] are the thread's now.
-    return new DenialHolder(out[0]!, stop[1]!, policy, arch, t0Ns, observe !== null);
+    return new DenialHolder(out[0]!, stop[1]!, policy, arch, t0Ns);
   }
 
   async finish(graceMs = 2000): Promise<SeccompDenials> {
