@@ -7,7 +7,7 @@
 // docs/denials.md explains each source, what it cannot see, and the summary format.
 import { visible } from './visible.js';
 import type { Denial, DenialSource, Denials, FsRule, ReportBody } from '../contract/generated/types.js';
-import { formatDuration } from './units.js';
+import { formatDuration, BINARY_UNITS, DECIMAL_UNITS } from './units.js';
 import { normalizeAbsolute } from './paths.js';
 
 /** One source's findings: what the seccomp listener (or a monitor) hands over. */
@@ -38,12 +38,9 @@ export interface BudgetCounters {
 
 type BudgetBody = Pick<ReportBody, 'backend' | 'admitted' | 'outcome' | 'budgets' | 'streams' | 'timings'>;
 
-const BINARY: Array<[string, number]> = [['Ti', 2 ** 40], ['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10]];
-const DECIMAL: Array<[string, number]> = [['T', 1e12], ['G', 1e9], ['M', 1e6], ['K', 1e3]];
-
 /** The largest unit a size is a whole multiple of (binary first, as formatSize prefers), or bytes. */
-function unitOf(bytes: number): [string, number] {
-  if (bytes > 0) for (const u of [...BINARY, ...DECIMAL]) if (bytes % u[1] === 0) return u;
+function unitOf(bytes: number): readonly [string, number] {
+  if (bytes > 0) for (const u of [...BINARY_UNITS, ...DECIMAL_UNITS]) if (bytes % u[1] === 0) return u;
   return ['', 1];
 }
 

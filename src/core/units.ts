@@ -40,9 +40,13 @@ export function parseSize(value: number | string): number | null {
   return Number.isSafeInteger(bytes) ? bytes : null;
 }
 
+/** The size suffixes, largest first: binary (what formatSize writes), then decimal. */
+export const BINARY_UNITS: ReadonlyArray<readonly [string, number]> = [['Ti', SIZE_MULT.Ti!], ['Gi', SIZE_MULT.Gi!], ['Mi', SIZE_MULT.Mi!], ['Ki', SIZE_MULT.Ki!]];
+export const DECIMAL_UNITS: ReadonlyArray<readonly [string, number]> = [['T', SIZE_MULT.T!], ['G', SIZE_MULT.G!], ['M', SIZE_MULT.M!], ['K', SIZE_MULT.K!]];
+
 /** 268435456 → "256Mi"; used to echo limits back in words. */
 export function formatSize(bytes: number): string {
-  for (const [suffix, mult] of [['Ti', 2 ** 40], ['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10]] as const) {
+  for (const [suffix, mult] of BINARY_UNITS) {
     if (bytes >= mult && bytes % mult === 0) return `${bytes / mult}${suffix}`;
   }
   return `${bytes}`;
