@@ -675,15 +675,7 @@ int main(int argc, char **argv) {
   if (!exited) reap(pidfd, &info, &ru);
   kill_descendants();
   if (cpu_fd >= 0) cpu_used = cpu_usage_us();
-  if (denials_fd >= 0 && notifier) {
-    struct bv_notify_rec *counts = calloc(BV_NOTIFY_MAX_NR + 1, sizeof *counts);
-    if (counts) {
-      int nc = bv_notifier_counts(notifier, counts, BV_NOTIFY_MAX_NR + 1);
-      for (int k = 0; k < nc; k++)
-        if (write(denials_fd, &counts[k], sizeof counts[k]) != (ssize_t)sizeof counts[k]) break;
-      free(counts);
-    }
-  }
+  if (denials_fd >= 0 && notifier) bv_notifier_write_counts(notifier, denials_fd);
   if (denials_fd >= 0) fsync(denials_fd);
   write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, now_ms(), 0, fault, cpu_used);
   return 0;

@@ -25,6 +25,7 @@ _Static_assert(sizeof(struct bv_notify_rec) == 592, "the record layout is decode
 struct bv_notifier {
   int fd;
   struct seccomp_notif_sizes sizes;
+  size_t req_size, resp_size; /* the larger of the kernel's size and our headers' */
   struct seccomp_notif *req;
   struct seccomp_notif_resp *resp;
   uint8_t strmask[BV_NOTIFY_MAX_NR];
@@ -76,10 +77,10 @@ struct bv_notifier *bv_notifier_new(int listener, const uint8_t *strmask, int nm
     n->sizes.seccomp_notif = sizeof(struct seccomp_notif);
     n->sizes.seccomp_notif_resp = sizeof(struct seccomp_notif_resp);
   }
-  size_t rq = n->sizes.seccomp_notif > sizeof(struct seccomp_notif) ? n->sizes.seccomp_notif : sizeof(struct seccomp_notif);
-  size_t rs = n->sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? n->sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
-  n->req = calloc(1, rq);
-  n->resp = calloc(1, rs);
+  n->req_size = n->sizes.seccomp_notif > sizeof(struct seccomp_notif) ? n->sizes.seccomp_notif : sizeof(struct seccomp_notif);
+  n->resp_size = n->sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? n->sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
+  n->req = calloc(1, n->req_size);
+  n->resp = calloc(1, n->resp_size);
   if (!n->req || !n->resp) {
     free(n->req);
     free(n->resp);
@@ -102,20 +103,28 @@ int bv_notifier_keep(struct bv_notifier *n, const struct bv_notify_rec *rec) {
   return 1;
 }
 
-int bv_notifier_counts(const struct bv_notifier *n, struct bv_notify_rec *out, int max) {
-  int c = 0;
-  for (int i = 0; i <= BV_NOTIFY_MAX_NR && c < max; i++) {
+/* One whole record (a pipe write below PIPE_BUF never interleaves); 0 or -1. */
+static int write_rec(int fd, const struct bv_notify_rec *rec) {
+  ssize_t r;
+  do r = write(fd, rec, sizeof *rec);
+  while (r < 0 && errno == EINTR);
+  return r == (ssize_t)sizeof *rec ? 0 : -1;
+}
+
+int bv_notifier_write_counts(const struct bv_notifier *n, int fd) {
+  for (int i = 0; i <= BV_NOTIFY_MAX_NR; i++) {
     if (n->denied[i] <= n->kept[i]) continue;
-    memset(&out[c], 0, sizeof out[c]);
-    out[c].kind = BV_NOTIFY_COUNT;
-    out[c].nr = i < BV_NOTIFY_MAX_NR ? i : -1;
-    out[c].arch = n->arch;
-    out[c].args[0] = n->denied[i];
-    out[c].args[1] = n->kept[i];
-    out[c].str_arg[0] = out[c].str_arg[1] = 0xff;
-    c++;
+    struct bv_notify_rec c;
+    memset(&c, 0, sizeof c);
+    c.kind = BV_NOTIFY_COUNT;
+    c.nr = i < BV_NOTIFY_MAX_NR ? i : -1;
+    c.arch = n->arch;
+    c.args[0] = n->denied[i];
+    c.args[1] = n->kept[i];
+    c.str_arg[0] = c.str_arg[1] = 0xff;
+    if (write_rec(fd, &c) < 0) return errno ? errno : EIO;
   }
-  return c;
+  return 0;
 }
 
 int bv_notifier_observe(struct bv_notifier *n, const void *prog, int len) {
@@ -237,7 +246,7 @@ static int read_string(pid_t pid, uint64_t addr, char *out, uint8_t *trunc) {
 }
 
 int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
-  memset(n->req, 0, n->sizes.seccomp_notif > sizeof(struct seccomp_notif) ? n->sizes.seccomp_notif : sizeof(struct seccomp_notif));
+  memset(n->req, 0, n->req_size);
   if (ioctl(n->fd, SECCOMP_IOCTL_NOTIF_RECV, n->req) < 0) {
     /* ENOENT: the caller was gone (killed) between the wakeup and the receive. */
     if (errno == ENOENT || errno == EINTR) return 0;
@@ -288,7 +297,7 @@ int bv_notifier_serve(struct bv_notifier *n, struct bv_notify_rec *rec) {
     memset(rec->str, 0, sizeof rec->str);
     rec->str_arg[0] = rec->str_arg[1] = 0xff;
   }
-  memset(n->resp, 0, n->sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? n->sizes.seccomp_notif_resp : sizeof(struct seccomp_notif_resp));
+  memset(n->resp, 0, n->resp_size);
   n->resp->id = n->req->id;
   n->resp->error = -EPERM; /* what SECCOMP_RET_ERRNO|EPERM returns: the policy's deny */
   n->resp->val = 0;
@@ -362,13 +371,6 @@ struct holder {
   int max;
 };
 
-static int write_rec(int fd, const struct bv_notify_rec *rec) {
-  ssize_t r;
-  do r = write(fd, rec, sizeof *rec);
-  while (r < 0 && errno == EINTR);
-  return r == (ssize_t)sizeof *rec ? 0 : -1;
-}
-
 static void *holder_main(void *arg) {
   struct holder *h = arg;
   uint64_t total = 0, dropped = 0, why = 0;
@@ -399,12 +401,7 @@ static void *holder_main(void *arg) {
     }
   }
   /* Past the caps, how often each kind of call was denied. */
-  struct bv_notify_rec *counts = calloc(BV_NOTIFY_MAX_NR + 1, sizeof *counts);
-  if (counts) {
-    int nc = bv_notifier_counts(h->n, counts, BV_NOTIFY_MAX_NR + 1);
-    for (int k = 0; k < nc; k++) write_rec(h->out, &counts[k]);
-    free(counts);
-  }
+  bv_notifier_write_counts(h->n, h->out);
   memset(&rec, 0, sizeof rec);
   rec.kind = BV_NOTIFY_END;
   rec.args[0] = total;

@@ -70,8 +70,9 @@ int bv_notifier_fd(const struct bv_notifier *n);
 /* Counts a served record and says whether to keep it (write it): denied calls up to
  * BV_NOTIFY_PER_NR per syscall number; observed ones always. */
 int bv_notifier_keep(struct bv_notifier *n, const struct bv_notify_rec *rec);
-/* Fills out[] with BV_NOTIFY_COUNT records (at most max); returns how many. */
-int bv_notifier_counts(const struct bv_notifier *n, struct bv_notify_rec *out, int max);
+/* Writes one BV_NOTIFY_COUNT record per syscall number denied more often than recorded to fd;
+ * 0, or the errno of a failed write. */
+int bv_notifier_write_counts(const struct bv_notifier *n, int fd);
 /* Observe mode (bvisor learn only): the installed filter notifies more than its deny rows, and
  * the answer comes from running `prog` (the plain deny program, classic BPF) over the call's
  * seccomp_data, exactly as the kernel would have: an errno return is the answer, ALLOW lets the
