@@ -15,7 +15,7 @@
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
 import { readMonitorDenials, notObservedSeccomp, type MonitorDenialCounts } from '../backends/linux/host/denials.js';
-import { policyFor } from '../core/seccomp/policy.js';
+import { launchPolicy } from '../core/seccomp/policy.js';
 import type { Arch } from '../core/seccomp/compile.js';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -650,11 +650,13 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       teardown: teardown ?? { complete: false, notes: ['cgroups are removed by bvisor delete, after this report was sealed'] },
       landlock: created?.landlock ?? null,
       seccomp: created?.seccomp ?? null,
-      // The monitor held the listener; its records and counts are in the state directory.
-      seccompDenials: s.backend === 'linux' ? (readMonitorDenials(dir, e, policyFor(plan.launch!, plan.launch!.syscalls.deny, plan.launch!.syscalls.openat2), (readJson<HostFacts>(join(dir, 'host.json'))?.kernel.arch ?? host().kernel.arch) as Arch) ?? notObservedSeccomp('the monitor did not observe them (denials off, a kill or log policy, or no seccomp filter)')) : notObservedSeccomp('the wasm backend has no system calls: its WASI host answers instead'),
     };
     const planned = readJson<HostFacts>(join(dir, 'host.json'));
-    const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: planned && validateHostFacts(planned) ? planned : host(), createdAt: new Date(s.createdAt) };
+    const facts = planned && validateHostFacts(planned) ? planned : host();
+    // The monitor held the listener; its records and counts are in the state directory. (A wasm
+    // container's report takes its seccomp source from the wasm backend instead.)
+    if (s.backend === 'linux') result.seccompDenials = readMonitorDenials(dir, e, launchPolicy(plan.launch!), facts.kernel.arch as Arch) ?? notObservedSeccomp('the monitor did not observe them (denials off, a kill or log policy, or no seccomp filter)');
+    const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: facts, createdAt: new Date(s.createdAt) };
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
     const wasm = s.backend === 'wasm' ? wasmRecordOf(dir) : null;
@@ -684,7 +686,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
     // Once more, from the outcome as corrected above; the monitor's seccomp findings are in dir.
-    body.denials = denialsOf(body, plan, result, dir, wasm ? wasiSourceOf(plan, outcome) : null);
+    body.denials = denialsOf(body, plan, result, wasm ? wasiSourceOf(plan, outcome) : null);
     report = sealReport(body, sha256Hex);
     if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
     const sealed = report;

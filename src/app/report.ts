@@ -91,29 +91,20 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
 export const SECCOMP_NOT_OBSERVED = 'seccomp denials are not observed yet';
 
 /**
- * The seccomp denials of a run: the one place the listener's findings enter a report (bvisor
- * run and the API through the launcher's result; a container through its state directory, where
- * its monitor leaves them). null: not observed, and denialsOf says why.
- */
-export function seccompDenialsOf(result: LinuxRunResult, stateDir: string | null = null): SourceDenials | null {
-  // The launcher (bvisor run, the API) or the seal (a container's monitor records) filled it.
-  void stateDir;
-  return result.seccompDenials ?? null;
-}
-
-/**
  * The denials of a run, from its report body as it stands (call again after the outcome is
  * corrected: a container's seal, a wasm guest's fate) and the launcher's facts. Every report
  * carries them; a source that could not watch says why.
  */
-export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, stateDir: string | null = null, wasi: SourceDenials | null = null): NonNullable<ReportBody['denials']> {
+export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, wasi: SourceDenials | null = null): NonNullable<ReportBody['denials']> {
   const counters: BudgetCounters = {
     outputBytes: plan.launch?.outputBytes ?? null,
     oomKills: r.readback.oomKills,
     pidsMax: r.readback.pidsMax ?? null,
   };
   const wasm = body.backend === 'wasm';
-  const seccomp = wasm ? { source: WASM_SECCOMP_SOURCE, items: [], total: 0, truncated: false } : seccompDenialsOf(r, stateDir);
+  // The listener's findings: the launcher's (bvisor run, the API) or, for a container, what its
+  // monitor left in the state directory, read at the seal. null: not observed, said below.
+  const seccomp = wasm ? { source: WASM_SECCOMP_SOURCE, items: [], total: 0, truncated: false } : (r.seccompDenials ?? null);
   const explained = !wasm && plan.launch && r.seccompDenials?.observed ? explainedOf(r.seccompDenials.observed, r.seccompDenials.observedSince ?? null, plan.launch, body.host.arch as Arch) : null;
   return assembleDenials({
     seccomp,

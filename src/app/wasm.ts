@@ -547,7 +547,7 @@ export function readOutcome(stateDir: string): Outcome | null {
  * and what the boundary denied (from that fate: fuel, wall, memory). */
 export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const body = wasmBody(ctx, w);
-  body.denials = denialsOf(body, ctx.plan, w.result, null, wasiSourceOf(ctx.plan, w.outcome));
+  body.denials = denialsOf(body, ctx.plan, w.result, wasiSourceOf(ctx.plan, w.outcome));
   return body;
 }
 

@@ -28,7 +28,7 @@ import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js
 import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
-import { policyFor } from '../../core/seccomp/policy.js';
+import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
@@ -379,7 +379,7 @@ function hasSeccomp(plan: Plan): boolean {
 export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts, notify = false, observe: readonly string[] = []): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } | null {
   if (!hasSeccomp(plan)) return null;
   if (!(host.kernel.arch in TABLES)) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `no syscall table for ${host.kernel.arch}`);
-  const policy = observing(policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2), observe);
+  const policy = observing(launchPolicy(launch), observe);
   // Compiling is pure: the same policy, profile and arch give the same program. A program that
   // launches many workloads with one boundary compiles it once (the key is the whole input).
   const key = JSON.stringify([host.kernel.arch, policy, launch.oci?.seccomp ?? null, launch.syscalls.deny, notify]);
@@ -395,7 +395,7 @@ export function seccompProgram(plan: Plan, launch: LaunchInputs, host: HostFacts
  * read a program's bytes (lower copies them into the body). */
 const programs = new Map<string, { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> }>();
 
-function compileProgram(policy: ReturnType<typeof policyFor>, launch: LaunchInputs, host: HostFacts, notify: boolean): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } {
+function compileProgram(policy: Policy, launch: LaunchInputs, host: HostFacts, notify: boolean): { bpf: Uint8Array; facts: NonNullable<LinuxRunResult['seccomp']> } {
   const c = compile(policy, host.kernel.arch as Arch, { notify });
   let insns = c.insns;
   let rules = c.rules;
@@ -422,11 +422,6 @@ const ETIMEDOUT = osConstants.errno.ETIMEDOUT;
 
 /** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
 const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask'];
-
-/** The policy the filter was compiled from, to name the row behind each denial. */
-function decodePolicy(launch: LaunchInputs): ReturnType<typeof policyFor> {
-  return policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
-}
 
 /** Why a launch does not observe seccomp denials. */
 function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest): string {
@@ -675,7 +670,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
-      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(decodePolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(',')));
+      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(',')));
       pid = monitor.pid;
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
@@ -773,7 +768,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
             try {
               // Observe mode decides with the very program a plain launch would install.
               const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
-              holder = DenialHolder.start(lfd, decodePolicy(launch), host.kernel.arch as Arch, goNs, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
+              holder = DenialHolder.start(lfd, launchPolicy(launch), host.kernel.arch as Arch, goNs, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
             } catch (e) {
               seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); ${unheld}`);
             }

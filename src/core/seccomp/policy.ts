@@ -201,6 +201,12 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 
+/** The policy a launch's filter is compiled from: its clauses, with the deny action and openat2
+ * answer the plan chose (the launcher, and a container's seal naming the rows behind denials). */
+export function launchPolicy(launch: LaunchInputs): Policy {
+  return policyFor(launch, launch.syscalls.deny, launch.syscalls.openat2);
+}
+
 export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'> & Partial<Pick<LaunchInputs, 'landlockAbi'>>, deny: Policy['deny'] = 'errno', openat2: 'allow' | 'enosys' = 'enosys'): Policy {
   const rules: Rule[] = [...DEFAULT_DENYLIST, ...setIdRules(openat2)];
   // What landlock below some ABI cannot restrict, seccomp covers (docs/landlock.md). Without an
