@@ -62,6 +62,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/inotify.h>
 #include <sys/xattr.h>
@@ -229,6 +230,11 @@ static int try_op(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(op, "mkdir")) return mkdir(ARG(1), 0755) < 0 ? errno : 0;
+  if (!strcmp(op, "mknod")) { /* mknod PATH c|b|p: a character device (1:3, /dev/null's numbers), a block device, a fifo */
+    const char *k = ARG(2);
+    mode_t m = !strcmp(k, "c") ? S_IFCHR : !strcmp(k, "b") ? S_IFBLK : S_IFIFO;
+    return mknod(ARG(1), m | 0600, m == S_IFIFO ? 0 : makedev(1, 3)) < 0 ? errno : 0;
+  }
   if (!strcmp(op, "unlink")) return unlink(ARG(1)) < 0 ? errno : 0;
   if (!strcmp(op, "symlink")) return symlink(ARG(1), ARG(2)) < 0 ? errno : 0;
   if (!strcmp(op, "rename")) return rename(ARG(1), ARG(2)) < 0 ? errno : 0;

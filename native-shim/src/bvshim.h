@@ -65,6 +65,11 @@ int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms);
 uint32_t bv_bpf_eval(const void *prog, int len, const void *data);
 /* observe_prog (NULL: none): observe mode, see bv_notifier_observe (bvisor learn). */
 int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count);
+/* Landlock audit records (audit.h): AUDIT_GET, the READLOG socket, and the reader thread, which owns
+ * audit_fd, out_fd and stop_fd and ends with the barrier once stop_fd is readable or hung up. */
+int bv_audit_status(uint32_t *out);
+int bv_audit_open(void);
+int bv_audit_thread(int audit_fd, int out_fd, int stop_fd);
 
 /* ---- mounts.c (parent side) ---- */
 int bv_stat_id(int fd, int64_t *out);

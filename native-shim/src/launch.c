@@ -994,7 +994,8 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_NO_NEW_PRIVS, errno, -1);
   }
   if (h->landlock_fd >= 0) {
-    if (syscall(SYS_landlock_restrict_self, h->landlock_fd, 0) < 0) child_fail(fail_fd, BV_STAGE_LANDLOCK, errno, -1);
+    /* LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON = 2 (include/uapi/linux/landlock.h) */
+    if (syscall(SYS_landlock_restrict_self, h->landlock_fd, (h->flags & BV_F_LANDLOCK_LOG) ? 2 : 0) < 0) child_fail(fail_fd, BV_STAGE_LANDLOCK, errno, -1);
     syscall(SYS_close, h->landlock_fd);
   }
   BV_PROF(11);

@@ -126,6 +126,9 @@
 #define BV_F_SECCOMP_NOTIFY (1u << 13)/* denials observed: the filter's deny rows answer USER_NOTIF; install
                                           it with a listener and send that (SCM_RIGHTS) on sync_fd,
                                           which is then a unix socket (notify.h) */
+#define BV_F_LANDLOCK_LOG   (1u << 14)/* landlock denials observed: restrict with LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, so
+                                       * the kernel audits the workload's denials, not only the
+                                       * launcher's own (landlock_restrict_self(2), ABI 7; audit.h) */
 #define BV_F_CONSOLE        (1u << 12)/* process.terminal: a pty from the root's /dev/ptmx becomes the
                                        * controlling terminal and 0, 1, 2; its master goes to
                                        * console_fd (SCM_RIGHTS) */

@@ -110,7 +110,7 @@ export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, wasi:
     seccomp,
     seccompNotObserved: r.seccomp === null ? 'this run installed no seccomp filter' : SECCOMP_NOT_OBSERVED,
     // wasm: the WASI host's refusals (the runner's outcome) stand where landlock's would.
-    landlock: wasm ? (wasi ?? WASM_FILESYSTEM_SOURCE) : (explained ?? landlockSource(body.host.landlockAbi)),
+    landlock: wasm ? (wasi ?? WASM_FILESYSTEM_SOURCE) : (explained ?? r.landlockDenials ?? landlockSource(body.host.landlockAbi)),
     budgets: budgetDenials(body, counters),
     budgetSource: budgetSource(body, counters),
   });

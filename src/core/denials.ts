@@ -208,13 +208,13 @@ export function notObservedSource(reason: string): DenialSource {
   return { observed: false, how: null, notObserved: reason };
 }
 
-/** Landlock audit records (Linux 6.15, landlock ABI 7, LANDLOCK_RESTRICT_SELF_LOG_*) reach user
- * space only through the kernel audit subsystem; bvisor neither reads audit nor changes the
- * host's audit configuration. So filesystem and network denials are not observed. */
+/** Landlock's source when the launcher handed none over: a container (its monitor does not read
+ * the audit records yet) or an older launcher. bvisor run and the API read the kernel's audit
+ * records where the host emits them (backends/linux/host/landlock-audit.ts). */
 export function landlockSource(hostLandlockAbi: number): DenialSource {
   if (hostLandlockAbi <= 0) return notObservedSource('landlock is not available on this host (ABI 0): filesystem denials come from the mount namespace and are not recorded');
   if (hostLandlockAbi < 7) return notObservedSource(`landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*) and only to the kernel audit log; this host has ABI ${hostLandlockAbi} (bvisor run --explain traces path lookups instead)`);
-  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor neither reads nor reconfigures (bvisor run --explain traces path lookups instead)`);
+  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor reads for bvisor run and the API where audit is on, not for a container (bvisor run --explain traces path lookups instead)`);
 }
 
 /** The wasm backend's seccomp source: its guest makes no system calls. */

@@ -3,8 +3,10 @@
 # (linux-image-amd64, 6.1: pure cgroup v2 with cpu/memory/pids/io, landlock ABI 2), the kind of
 # host most users have, unlike our development machines (hybrid cgroups, landlock ABI 7).
 #
-#   test/vm/run-in-vm.sh [--scope] [--mem MiB] [--cpus N] [--timeout S] -- COMMAND [ARG...]
+#   test/vm/run-in-vm.sh [--scope] [--mem MiB] [--cpus N] [--timeout S] [--kernel DIR] -- COMMAND [ARG...]
 #
+# --kernel DIR boots another kernel: DIR/boot/vmlinuz-KVER with its modules under
+# DIR/lib/modules/KVER (depmod'ed), as test/vm/newer-kernel.sh lays one out.
 # The guest sees this machine's root read-only over 9p with a tmpfs overlay on top, so the
 # checkout, node and node_modules are the host's own; writes stay in the guest and vanish.
 # /tmp is a fresh ext4 disk, as on a stock Debian 12 install (/tmp on the root filesystem), so
@@ -21,14 +23,15 @@
 # and caches a small initramfs under /var/tmp/bvisor-vm-test/.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--scope] [--mem MiB] [--cpus N] [--timeout S] -- COMMAND [ARG...]" >&2; exit 2; }
-SCOPE=0 MEM=3072 CPUS=$(nproc) TIMEOUT=900
+usage() { echo "usage: $0 [--scope] [--mem MiB] [--cpus N] [--timeout S] [--kernel DIR] -- COMMAND [ARG...]" >&2; exit 2; }
+SCOPE=0 MEM=3072 CPUS=$(nproc) TIMEOUT=900 KDIR=
 while [ $# -gt 0 ]; do
   case "$1" in
     --scope) SCOPE=1; shift ;;
     --mem) MEM=$2; shift 2 ;;
     --cpus) CPUS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
+    --kernel) KDIR=$2; shift 2 ;;
     --) shift; break ;;
     -*) usage ;;
     *) break ;;
@@ -58,8 +61,14 @@ MODPROBE=$(command -v modprobe || echo /sbin/modprobe)
 MKFS=$(command -v mkfs.ext4 || echo /sbin/mkfs.ext4)
 
 # --- kernel and initramfs ------------------------------------------------------------------
-VMLINUZ=$(printf '%s\n' /boot/vmlinuz-*-amd64 | sort -V | tail -1)
-KVER=${VMLINUZ#/boot/vmlinuz-}
+if [ -n "$KDIR" ]; then
+  VMLINUZ=$(printf '%s\n' "$KDIR"/boot/vmlinuz-* | sort -V | tail -1)
+  [ -f "$VMLINUZ" ] || { log "no kernel under $KDIR/boot"; exit 2; }
+  MODPROBE="$MODPROBE -d $KDIR"
+else
+  VMLINUZ=$(printf '%s\n' /boot/vmlinuz-*-amd64 | sort -V | tail -1)
+fi
+KVER=${VMLINUZ##*/vmlinuz-}
 CACHE=/var/tmp/bvisor-vm-test
 
 # The initramfs's /init: load the modules listed in /modules (dependency order), mount the
@@ -95,7 +104,7 @@ if [ ! -s "$INITRD" ]; then
   # The modules and their dependencies, in load order, as modprobe resolves them (built-in
   # ones print "builtin" and need nothing). Compressed modules are unpacked for busybox insmod.
   : > "$IR/modules"
-  for ko in $(for m in "${MODULES[@]}"; do "$MODPROBE" -S "$KVER" --show-depends "$m"; done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'); do
+  for ko in $(for m in "${MODULES[@]}"; do $MODPROBE -S "$KVER" --show-depends "$m"; done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'); do
     name=$(basename "$ko"); name=${name%.xz}; name=${name%.zst}; name=${name%.gz}
     case "$ko" in
       *.xz) xz -dc "$ko" > "$IR/mod/$name" ;; *.zst) zstd -qdc "$ko" > "$IR/mod/$name" ;;

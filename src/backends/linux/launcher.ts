@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
-import type { Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
+import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O, callAsync } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
@@ -32,6 +32,8 @@ import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
+import { LandlockAuditReader, auditStatus, auditUnavailable, landlockNotObserved, type AuditStatus } from './host/landlock-audit.js';
+import type { SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
 
@@ -79,6 +81,9 @@ export interface LaunchHooks {
   /** The child installs the listener-holding filter but nobody holds the listener (it is closed
    * on arrival): the red twin of "a dead listener still denies". */
   dropListener?: boolean;
+  /** Landlock restricts without LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON while the audit reader
+   * runs: the red twin of "the workload's landlock denials are audited and read". */
+  noLandlockLog?: boolean;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
@@ -165,6 +170,9 @@ export interface LinuxRunResult {
   /** What seccomp denied, as observed (or why it was not); absent: not looked at (a container's
    * result before its seal reads the monitor's records). */
   seccompDenials?: SeccompDenials;
+  /** What landlock denied, from the kernel's audit records, or why that was not read; absent:
+   * not looked at (a container). */
+  landlockDenials?: SourceDenials | DenialSource;
 }
 
 export class Cleanup {
@@ -471,6 +479,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pid = -1;
   let cgroups: CgroupSet | null = null;
   let holder: DenialHolder | null = null;
+  let auditReader: LandlockAuditReader | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
     // nobody could ever read the workload's terminal.
@@ -556,6 +565,19 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     let ruleset: Ruleset | null = null;
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
+    // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
+    // audit on; AUDIT_GET only reads). Containers: not yet (their monitor would read them).
+    let landlockDenials: SourceDenials | DenialSource | undefined;
+    let auditStatusNow: AuditStatus | null = null;
+    if (hooks.noLandlock || !landlockWanted) landlockDenials = landlockNotObserved('this run applied no landlock domain');
+    else if (req.observeDenials === false) landlockDenials = landlockNotObserved('turned off for this launch (observeDenials: false)');
+    else if (req.detached) landlockDenials = landlockNotObserved('a container\'s landlock denials are not read yet (its monitor does not join the audit group); bvisor run reads them');
+    else {
+      const st = auditStatus();
+      const why = auditUnavailable(host.landlock.abi, st);
+      if (why) landlockDenials = landlockNotObserved(why);
+      else auditStatusNow = st as AuditStatus;
+    }
     if (!hooks.noLandlock && landlockWanted) {
       ruleset = buildRuleset(launch, (clause) => grantFds.get(clause)!);
       childEnds.push(fds.own(ruleset.fd));
@@ -656,6 +678,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       keepCaps: hooks.keepCaps === true,
       bpf,
       seccompNotify: notify,
+      landlockLog: auditStatusNow !== null && !hooks.noLandlockLog,
       mounts,
       slots: slots.map(at),
     });
@@ -750,6 +773,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
         req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
+        // The audit reader joins before the go byte: the workload can be denied from its exec on.
+        if (auditStatusNow) {
+          const r = LandlockAuditReader.start(auditStatusNow);
+          if (typeof r === 'string') landlockDenials = landlockNotObserved(r);
+          else auditReader = r;
+        }
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
@@ -851,6 +880,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const streams = await collectStreams(launch, captures);
     if (holder) seccompDenials = await holder.finish();
     holder = null;
+    if (auditReader) landlockDenials = await auditReader.finish({ childPid: pid, launch, arch: host.kernel.arch as Arch, startedAtMs: startedAt.getTime() });
+    auditReader = null;
     records.close();
     closeFd(pidfd);
     pidfd = -1;
@@ -880,9 +911,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       landlock: landlockFacts,
       seccomp,
       seccompDenials: seccompDenials!,
+      ...(landlockDenials ? { landlockDenials } : {}),
     };
   } catch (e) {
     holder?.abort();
+    auditReader?.abort();
     if (pidfd >= 0 && req.detached) s.bv_pidfd_signal(pidfd, 9);
     else if (pidfd >= 0) {
       // Kill (an unreleased child has run nothing of the workload) and reap before the fds and

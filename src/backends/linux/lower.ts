@@ -26,7 +26,7 @@ export const MAX_CGJOIN = 16;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12, SECCOMP_NOTIFY: 1 << 13 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12, SECCOMP_NOTIFY: 1 << 13, LANDLOCK_LOG: 1 << 14 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
@@ -272,6 +272,9 @@ export interface LowerInput {
   /** Its deny rows answer USER_NOTIF: the child installs it with a listener and sends that on the
    * sync socket (notify.h). */
   seccompNotify?: boolean;
+  /** Landlock denials observed: restrict with LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, so the
+   * kernel audits the workload's denials (native-shim/src/audit.h). */
+  landlockLog?: boolean;
   mounts?: readonly MountStep[];
   /** Slot fds (MountPlan.slots), as the child will see them. */
   slots?: readonly number[];
@@ -370,6 +373,7 @@ export function lower(input: LowerInput): Uint8Array {
   if (input.dieWithParent) flags |= FLAGS.PDEATHSIG;
   if (input.testNoScrub) flags |= FLAGS.TEST_NO_SCRUB;
   if (input.seccompNotify && input.bpf) flags |= FLAGS.SECCOMP_NOTIFY;
+  if (input.landlockLog) flags |= FLAGS.LANDLOCK_LOG;
   // A new session (no controlling terminal, so no /dev/tty) unless the terminal is granted.
   // An exec always gets one: it must not share bvisor exec's caller's terminal (TIOCSTI).
   if (launch.stdio.stdin !== 'inherit' || exec) flags |= FLAGS.SETSID;

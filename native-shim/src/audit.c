@@ -1,0 +1,342 @@
+/* Landlock's audit records, read from the READLOG multicast group (audit.h says why and how).
+ * Used by the shim's reader thread (bvisor run, the API) and by bvmonitor (containers). */
+#define _GNU_SOURCE
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+#ifndef AUDIT_NLGRP_READLOG
+#define AUDIT_NLGRP_READLOG 1
+#endif
+#define LL_ACCESS_FS_READ_DIR (1ull << 3)
+
+int bv_audit_status(uint32_t *out) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+  if (fd < 0) return -errno;
+  struct {
+    struct nlmsghdr h;
+    char pad[8];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(0);
+  req.h.nlmsg_type = AUDIT_GET;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.h.nlmsg_seq = 1;
+  struct sockaddr_nl to = {.nl_family = AF_NETLINK};
+  if (sendto(fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&to, sizeof to) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  /* The reply: AUDIT_GET with a struct audit_status, or NLMSG_ERROR. Wait at most 1 s. */
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = poll(&p, 1, 1000);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return n == 0 ? -ETIMEDOUT : -errno;
+    }
+    char buf[1024] __attribute__((aligned(8)));
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+    for (ssize_t off = 0; r - off >= (ssize_t)NLMSG_HDRLEN;) {
+      struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
+      if (h->nlmsg_len < NLMSG_HDRLEN || (ssize_t)h->nlmsg_len > r - off) break;
+      off += NLMSG_ALIGN(h->nlmsg_len);
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *err = NLMSG_DATA(h);
+        close(fd);
+        return err->error ? err->error : -EPROTO;
+      }
+      if (h->nlmsg_type == AUDIT_GET && h->nlmsg_len >= NLMSG_LENGTH(offsetof(struct audit_status, backlog))) {
+        struct audit_status s;
+        memset(&s, 0, sizeof s);
+        size_t len = h->nlmsg_len - NLMSG_LENGTH(0);
+        memcpy(&s, NLMSG_DATA(h), len < sizeof s ? len : sizeof s);
+        out[0] = s.enabled;
+        out[1] = s.lost;
+        out[2] = s.backlog_limit;
+        out[3] = s.rate_limit;
+        close(fd);
+        return 0;
+      }
+    }
+  }
+}
+
+int bv_audit_open(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_AUDIT);
+  if (fd < 0) return -errno;
+  struct sockaddr_nl me = {.nl_family = AF_NETLINK, .nl_groups = 1u << (AUDIT_NLGRP_READLOG - 1)};
+  if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  /* Every record the host emits comes here, not only landlock's: room for bursts. FORCE needs
+   * CAP_NET_ADMIN; the plain option is capped by net.core.rmem_max, which is still something. */
+  int size = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  return fd;
+}
+
+#define SERIALS 64
+
+struct bv_audit {
+  int fd, out;
+  uint32_t forwarded, dropped, overflows, bytes;
+  int barrier_pid; /* while waiting for the barrier's record, else 0 */
+  int barrier_seen;
+  uint32_t serials[SERIALS]; /* events that had a landlock record: their SYSCALL record follows */
+  unsigned next_serial;
+  char buf[16384] __attribute__((aligned(8)));
+};
+
+struct bv_audit *bv_audit_new(int fd, int out) {
+  struct bv_audit *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  a->fd = fd;
+  a->out = out;
+  return a;
+}
+
+int bv_audit_fd(const struct bv_audit *a) { return a->fd; }
+
+void bv_audit_free(struct bv_audit *a) {
+  if (!a) return;
+  if (a->fd >= 0) close(a->fd);
+  free(a);
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t r = write(fd, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -errno;
+    c += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static int forward(struct bv_audit *a, uint32_t type, const char *text, uint32_t len) {
+  if (a->bytes + len + 8 > BV_AUDIT_CAP) {
+    a->dropped++;
+    return 0;
+  }
+  /* One write per record: header and text together. */
+  char rec[8 + 8970];
+  if (len > sizeof rec - 8) len = sizeof rec - 8;
+  memcpy(rec, &type, 4);
+  memcpy(rec + 4, &len, 4);
+  memcpy(rec + 8, text, len);
+  int e = write_all(a->out, rec, 8 + len);
+  if (e) return e;
+  a->bytes += len + 8;
+  a->forwarded++;
+  return 0;
+}
+
+/* "audit(1729738800.268:30): ..." → 30; 0 when it does not parse. */
+static uint32_t serial_of(const char *t, uint32_t len) {
+  const char *end = t + len;
+  const char *c = memchr(t, ':', len);
+  if (!c || len < 7 || memcmp(t, "audit(", 6)) return 0;
+  uint32_t s = 0;
+  for (c++; c < end && *c >= '0' && *c <= '9'; c++) s = s * 10 + (uint32_t)(*c - '0');
+  return s;
+}
+
+/* The barrier's domain record: " pid=<barrier> " with status=allocated. A quoted value never holds
+ * a space (audit hex-encodes such strings), so the pattern cannot come from an exe or comm. */
+static int is_barrier(const struct bv_audit *a, const char *t, uint32_t len) {
+  if (!a->barrier_pid) return 0;
+  char pat[32];
+  int n = snprintf(pat, sizeof pat, " pid=%d ", a->barrier_pid);
+  return memmem(t, len, pat, (size_t)n) && memmem(t, len, "status=allocated", 16);
+}
+
+int bv_audit_pump(struct bv_audit *a) {
+  for (;;) {
+    ssize_t r = recv(a->fd, a->buf, sizeof a->buf, MSG_DONTWAIT);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == ENOBUFS) {
+      a->overflows++; /* records were lost; the socket goes on */
+      continue;
+    }
+    if (r < 0 && errno == EAGAIN) return 0;
+    if (r < 0) return -errno;
+    if (r == 0) return 0;
+    /* Walked by hand, signed: a record's length need not be a multiple of NLMSG_ALIGNTO and the
+     * datagram is not padded after the last one, so NLMSG_NEXT's remainder can go negative, and
+     * NLMSG_OK with an unsigned length would then read past the buffer. */
+    for (ssize_t off = 0; r - off >= (ssize_t)NLMSG_HDRLEN;) {
+      struct nlmsghdr *h = (struct nlmsghdr *)(a->buf + off);
+      if (h->nlmsg_len < NLMSG_HDRLEN || (ssize_t)h->nlmsg_len > r - off) break;
+      off += NLMSG_ALIGN(h->nlmsg_len);
+      uint32_t type = h->nlmsg_type;
+      if (type != BV_AUDIT_LANDLOCK_ACCESS && type != BV_AUDIT_LANDLOCK_DOMAIN && type != BV_AUDIT_SYSCALL) continue;
+      const char *text = NLMSG_DATA(h);
+      uint32_t len = h->nlmsg_len - NLMSG_LENGTH(0);
+      while (len && text[len - 1] == '\0') len--;
+      uint32_t serial = serial_of(text, len);
+      if (type == BV_AUDIT_SYSCALL) {
+        int ours = 0;
+        for (int i = 0; i < SERIALS && !ours; i++) ours = serial && a->serials[i] == serial;
+        if (!ours) continue;
+      } else if (serial) {
+        int known = 0;
+        for (int i = 0; i < SERIALS && !known; i++) known = a->serials[i] == serial;
+        if (!known) a->serials[a->next_serial++ % SERIALS] = serial;
+      }
+      if (type == BV_AUDIT_LANDLOCK_DOMAIN && is_barrier(a, text, len)) a->barrier_seen = 1;
+      int e = forward(a, type, text, len);
+      if (e) return e;
+    }
+  }
+}
+
+/* The barrier child: shares the reader's memory until it exits (CLONE_VM|CLONE_VFORK), so it only
+ * makes system calls. A landlock domain handling READ_DIR alone, then a read of "/": denied, and
+ * logged (a denial of the restricting program itself is logged by default). */
+static int barrier_main(void *arg) {
+  (void)arg;
+  prctl(PR_SET_NAME, "bvisor-barrier", 0, 0, 0);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return 1;
+  uint64_t handled = LL_ACCESS_FS_READ_DIR;
+  long rs = syscall(SYS_landlock_create_ruleset, &handled, sizeof handled, 0);
+  if (rs < 0) return 2;
+  if (syscall(SYS_landlock_restrict_self, rs, 0) < 0) return 3;
+  long fd = syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return fd < 0 ? 0 : 4;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int bv_audit_finish(struct bv_audit *a, int timeout_ms) {
+  bv_audit_pump(a);
+  static char stack[32768] __attribute__((aligned(16)));
+  /* One barrier at a time per process: the static stack is shared. */
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&lock);
+  int pid = clone(barrier_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK, NULL);
+  int st = 0;
+  if (pid > 0) waitpid(pid, &st, __WALL);
+  pthread_mutex_unlock(&lock);
+  uint32_t barrier = 2;
+  if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    a->barrier_pid = pid;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (!a->barrier_seen) {
+      if (bv_audit_pump(a) < 0) break;
+      if (a->barrier_seen) break;
+      int64_t left = deadline - now_ms();
+      if (left <= 0) break;
+      struct pollfd p = {a->fd, POLLIN, 0};
+      if (poll(&p, 1, (int)left) < 0 && errno != EINTR) break;
+    }
+    barrier = a->barrier_seen ? 1 : 0;
+  }
+  uint32_t end[4] = {barrier, a->overflows, a->dropped, a->forwarded};
+  uint32_t hdr[2] = {BV_AUDIT_END, sizeof end};
+  char rec[8 + sizeof end];
+  memcpy(rec, hdr, 8);
+  memcpy(rec + 8, end, sizeof end);
+  return write_all(a->out, rec, sizeof rec);
+}
+
+#ifndef BV_MONITOR
+/* ---- the shim's reader thread (bvisor run, the API): reads while the workload runs, so the
+ * socket buffer does not overflow, and finishes with the barrier when stop_fd becomes readable or
+ * hung up (the workload has exited). Owns audit_fd, out_fd and stop_fd. ---- */
+
+struct reader {
+  struct bv_audit *a;
+  int stop;
+};
+
+static void *reader_main(void *arg) {
+  struct reader *r = arg;
+  for (;;) {
+    struct pollfd p[2] = {{bv_audit_fd(r->a), POLLIN, 0}, {r->stop, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[0].revents & POLLIN) {
+      if (bv_audit_pump(r->a) < 0) break;
+      continue;
+    }
+    if (p[1].revents) break;
+  }
+  bv_audit_finish(r->a, BV_AUDIT_BARRIER_MS);
+  close(r->a->out);
+  bv_audit_free(r->a);
+  close(r->stop);
+  free(r);
+  return NULL;
+}
+
+int bv_audit_thread(int audit_fd, int out_fd, int stop_fd) {
+  struct reader *r = calloc(1, sizeof *r);
+  if (!r) return -ENOMEM;
+  r->a = bv_audit_new(audit_fd, out_fd);
+  if (!r->a) {
+    free(r);
+    return -ENOMEM;
+  }
+  r->stop = stop_fd;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 128 * 1024);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int e = pthread_create(&t, &attr, reader_main, r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (e) {
+    r->a->fd = -1; /* the caller still owns the descriptors when we fail */
+    bv_audit_free(r->a);
+    free(r);
+    return -e;
+  }
+  return 0;
+}
+#endif

@@ -1,0 +1,97 @@
+// Reading landlock's audit records for launches whose parent is this process (bvisor run, the
+// API): the shim's reader thread (native-shim/src/audit.c) joins the audit READLOG multicast
+// group before the workload is released, forwards the landlock records to a pipe this side
+// reads, and ends with its barrier once the workload has exited; core/landlock-audit.ts turns
+// the records into report entries. Nothing here changes the host's audit configuration: when
+// audit is off there are no records, and the source says so.
+import { Socket } from 'node:net';
+import type { DenialSource, LaunchInputs } from '../../../contract/generated/types.js';
+import { shim } from '../ffi/shim.js';
+import { errnoName } from '../../../host/facts.js';
+import { decodeAuditStream, landlockAuditDenials } from '../../../core/landlock-audit.js';
+import type { SourceDenials } from '../../../core/denials.js';
+import type { Arch } from '../../../core/seccomp/compile.js';
+
+/** AUDIT_GET, read only: whether the kernel emits records, and its lost counter. */
+export interface AuditStatus {
+  enabled: boolean;
+  lost: number;
+}
+
+/** The audit subsystem's state, or the errno name of why it could not be asked. */
+export function auditStatus(): AuditStatus | string {
+  const out = new Uint32Array(4);
+  const rc = shim().bv_audit_status(out);
+  if (rc < 0) return errnoName(rc);
+  return { enabled: out[0]! !== 0, lost: out[1]! };
+}
+
+function notObserved(why: string): DenialSource {
+  return { observed: false, how: null, notObserved: why };
+}
+
+/** Why landlock's denials cannot be read on this launch, or null when they can (ABI ≥ 7 and audit on). */
+export function auditUnavailable(abi: number, status: AuditStatus | string): string | null {
+  if (abi < 7) return `landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*); this host has ABI ${abi} (bvisor run --explain traces path lookups instead)`;
+  if (typeof status === 'string') return `the kernel's audit status could not be read (AUDIT_GET: ${status}); bvisor reads landlock's audit records only where audit is on (bvisor run --explain traces path lookups instead)`;
+  if (!status.enabled) return 'audit is off on this host (AUDIT_GET enabled=0), so the kernel emits no landlock records; bvisor does not change the host\'s audit configuration (bvisor run --explain traces path lookups instead)';
+  return null;
+}
+
+/** One launch's reader thread. */
+export class LandlockAuditReader {
+  private chunks: Buffer[] = [];
+  private ended: Promise<void>;
+  private constructor(outR: number, private stopW: number, private readonly lostBefore: number) {
+    const sock = new Socket({ fd: outR, readable: true, writable: false });
+    this.ended = new Promise((resolve) => {
+      sock.on('data', (d: Buffer) => this.chunks.push(d));
+      sock.on('end', () => resolve());
+      sock.on('close', () => resolve());
+      sock.on('error', () => resolve());
+    });
+  }
+
+  /** Joins the multicast group and starts the thread; a reason string when it cannot. */
+  static start(status: AuditStatus): LandlockAuditReader | string {
+    const s = shim();
+    const fd = s.bv_audit_open();
+    if (fd < 0) return `the audit READLOG group could not be joined (${errnoName(fd)}; it needs CAP_AUDIT_READ)`;
+    const out = new Int32Array(2);
+    const stop = new Int32Array(2);
+    let rc = s.bv_pipe(out, 1, 1);
+    if (rc < 0) {
+      s.bv_close(fd);
+      return `pipe2: ${errnoName(rc)}`;
+    }
+    rc = s.bv_pipe(stop, 1, 1);
+    if (rc < 0) {
+      for (const x of [fd, out[0]!, out[1]!]) s.bv_close(x);
+      return `pipe2: ${errnoName(rc)}`;
+    }
+    rc = s.bv_audit_thread(fd, out[1]!, stop[0]!);
+    if (rc < 0) {
+      for (const x of [fd, ...out, ...stop]) s.bv_close(x);
+      return `the reader thread: ${errnoName(rc)}`;
+    }
+    return new LandlockAuditReader(out[0]!, stop[1]!, status.lost);
+  }
+
+  /** Stops the reader (it runs its barrier first) and turns what it read into denials. */
+  async finish(a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number }): Promise<SourceDenials> {
+    if (this.stopW >= 0) shim().bv_close(this.stopW);
+    this.stopW = -1;
+    // The barrier waits at most 2 s (BV_AUDIT_BARRIER_MS); the pipe closes right after.
+    await Promise.race([this.ended, new Promise((r) => setTimeout(r, 5000).unref())]);
+    const { records, end } = decodeAuditStream(new Uint8Array(Buffer.concat(this.chunks)));
+    const after = auditStatus();
+    return landlockAuditDenials({ records, end, ...a, lostBefore: this.lostBefore, lostAfter: typeof after === 'string' ? null : after.lost, errnoName });
+  }
+
+  abort(): void {
+    if (this.stopW >= 0) shim().bv_close(this.stopW);
+    this.stopW = -1;
+  }
+}
+
+export { notObserved as landlockNotObserved };
