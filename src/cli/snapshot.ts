@@ -16,8 +16,11 @@ import { hoistGlobals } from './argv.js';
 import { warmUp } from './warm-up.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
 
-// Code compiled while the snapshot is made is kept in it as bytecode (src/cli/warm-up.ts).
-warmUp();
+// Code compiled while the snapshot is made is kept in it as bytecode (src/cli/warm-up.ts). The
+// warm-up runs as a serialize callback: after the build has dropped the bytecode of every
+// module's top level (run once, at build), and still under the build's guard
+// (scripts/build-snapshot.mjs), so what it compiles is what the blob keeps.
+startupSnapshot.addSerializeCallback(warmUp);
 
 startupSnapshot.setDeserializeMainFunction(() => {
   // bin/bvisor starts `node --snapshot-blob BLOB PACKAGE_ROOT ARGS…`: Node puts the first
@@ -72,10 +75,17 @@ function codePointCompare(this: string, that: string): number {
   return a < that ? -1 : a > that ? 1 : 0;
 }
 
+// oclif's Config.load reads a user theme file (<config dir>/theme.json) at every start. A theme
+// only sets colours, and the snapshot runs only where there are none (bin/bvisor: no terminal,
+// no FORCE_COLOR; colour detection was frozen as "none" at build): the file cannot change what
+// is printed, so the snapshot does not read it. bin/run.js, which may print colours, still does.
+(Config.prototype as unknown as { loadTheme(): Promise<undefined> }).loadTheme = async () => undefined;
+
 async function main(root: string, argv: string[]): Promise<void> {
   try {
-    const config = await Config.load({ root, pjson: BVISOR_PACKAGE_JSON as never });
-    await run(argv, config);
+    // Options, not a loaded Config: given a Config, oclif's run() builds and loads a second one.
+    // userPlugins: false as in bin/run.js (LOAD_OPTIONS there says why).
+    await run(argv, { root, pjson: BVISOR_PACKAGE_JSON as never, userPlugins: false });
     flush();
   } catch (e) {
     await handle(e as Error);

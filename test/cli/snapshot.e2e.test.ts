@@ -3,7 +3,7 @@
 // indistinguishable from bin/run.js), and bin/bvisor's own --debug line saying which started.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -60,6 +60,38 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(r.stderr).toContain('started from the start-up snapshot');
   });
 
+  // oclif's Config.load reads, at every start, /proc/version (its WSL probe), a user theme file
+  // and a user plugins file. The snapshot reads none of them; bin/run.js reads the theme (it may
+  // print colours) but loads no user plugin either. Oracles: the files the process opens
+  // (strace), and what a user plugins file naming a plugin does to the output.
+  it('reads no WSL probe, theme or user plugins file at start; neither entry loads user plugins', () => {
+    const home = tempDir();
+    const env = { XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config') };
+    mkdirSync(join(home, 'data', 'bvisor'), { recursive: true });
+    mkdirSync(join(home, 'config', 'bvisor'), { recursive: true });
+    writeFileSync(join(home, 'config', 'bvisor', 'theme.json'), '{"flag":"red"}\n');
+    // oclif would try to load this plugin and warn that it cannot find it.
+    writeFileSync(join(home, 'data', 'bvisor', 'package.json'), '{"oclif":{"plugins":[{"name":"not-a-plugin","type":"user"}]}}\n');
+    for (const r of [viaSnapshot(['--version'], env), spawnSync(process.execPath, [BIN, '--version'], { cwd: ROOT, env: cliEnv(env), encoding: 'utf8' })]) {
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^bvisor\/\S+ linux-/);
+    }
+    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    if (!strace) {
+      skipOrFail('strace', 'no strace: the files the snapshot opens at start are not checked');
+      return;
+    }
+    const log = join(home, 'strace.log');
+    const t = spawnSync(strace, ['-f', '-qq', '-e', 'trace=%file', '-o', log, BVISOR, '--version'], { cwd: ROOT, env: cliEnv(env), encoding: 'utf8' });
+    expect(t.status, t.stderr).toBe(0);
+    const opened = readFileSync(log, 'utf8');
+    expect(opened).toContain('bvisor.blob'); // the trace is of the snapshot's start
+    expect(opened).not.toContain('/proc/version');
+    expect(opened).not.toContain(join(home, 'config'));
+    expect(opened).not.toContain(join(home, 'data'));
+  });
+
   // A package laid out like the real one, where the snapshot is stale or missing.
   function packageCopy(): string {
     const p = tempDir();
@@ -110,6 +142,8 @@ describe.skipIf(!built)('start-up snapshot', () => {
       ['const home = process.env.HOME;', /read process\.env\.HOME while the start-up snapshot is made/],
       ['const t = Date.now();', /read the clock \(Date\.now\) while the start-up snapshot is made/],
       ['const r = [1, 2, 3, 4, 5, 6].map(() => Math.random());', /read randomness \(Math\.random, beyond the 5 draws of brace-expansion\)/],
+      // In a serialize callback, where the CLI's warm-up runs (Node 20 would only print its error).
+      ["require('node:v8').startupSnapshot.addSerializeCallback(() => Date.now());", /read the clock \(Date\.now\) while the start-up snapshot is made/],
     ];
     for (const [line, why] of cases) {
       const entry = join(dir, 'entry.js');
