@@ -25,6 +25,8 @@
  *   3. wait for node's "created" byte; EOF instead means create died mid-way: kill, reap, exit
  *   4. wait for `bvisor start` (a byte on STATE_DIR/exec.fifo) or the workload's death
  *   5. send the go byte; the fail pipe says exec succeeded (EOF) or where it failed
+ *      (with landlock denials observed, BV_F_LANDLOCK_LOG, the audit reader joins the READLOG
+ *      group first, audit.h: records go to STATE_DIR/landlock, ended by the barrier in step 6)
  *   5a. with denials observed, take the seccomp listener the child sent on the sync socket
  *   6. serve the listener (answer -EPERM, append a record to STATE_DIR/denials), relay output, enforce the wall deadline (64-bit) and the mediated cpu limit (poll the
  *      cgroup's usage, kill); reap orphans handed to us; when the workload ends, kill what is
@@ -53,6 +55,7 @@
 
 #include "launch.h"
 #include "notify.h"
+#include "audit.h"
 
 #ifdef BV_TEST_BUILD
 /* Marks the test build (a test proves the shipped monitor lacks it). Its red-twin switches come
@@ -210,6 +213,11 @@ static int denials_fd = -1;
 static long long denials_total, denials_kept;
 static int denials_error; /* errno: the listener was not received or failed; -1: not observed */
 static long long started_mono_ns; /* CLOCK_MONOTONIC at the go byte: the records' time base */
+/* Landlock's audit records (audit.h), with BV_F_LANDLOCK_LOG: read while the workload runs,
+ * appended to STATE_DIR/landlock, ended with the barrier once it has exited. */
+static struct bv_audit *audit;
+static int audit_file = -1;
+static int landlock_error = -1; /* errno: the READLOG group or the file could not be had; -1: not observed */
 static uint8_t strmask[BV_NOTIFY_MAX_NR];
 static char *secret_values; /* NUL-separated, copied from the body before it is wiped */
 static size_t secret_values_len;
@@ -297,12 +305,12 @@ static void write_exit(const char *phase, const siginfo_t *info, const struct ru
            "{\"phase\":\"%s\",\"siCode\":%d,\"status\":%d,\"timedOut\":%s,\"stoppedBy\":\"%s\",\"startedAtMs\":%lld,\"endedAtMs\":%lld,"
            "\"utimeUs\":%lld,\"stimeUs\":%lld,\"maxRssKb\":%ld,\"failStage\":%d,\"failErrno\":%d,\"cpuUsageUs\":%lld,"
            "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld,\"reaper\":\"%s\","
-           "\"denialsTotal\":%lld,\"denialsKept\":%lld,\"denialsError\":%d,\"startedMonoNs\":%lld}\n",
+           "\"denialsTotal\":%lld,\"denialsKept\":%lld,\"denialsError\":%d,\"startedMonoNs\":%lld,\"landlockError\":%d}\n",
            phase, info ? info->si_code : 0, info ? info->si_status : 0, end == END_WALL ? "true" : "false", end_names[end], (long long)started, (long long)ended,
            ru ? (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec : 0LL,
            ru ? (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec : 0LL, ru ? ru->ru_maxrss : 0L, stage, err, cpu_us,
            relays[0].total, relays[0].kept, relays[1].total, relays[1].kept, engine_mode ? "engine" : "monitor",
-           denials_total, denials_kept, denials_error, started_mono_ns);
+           denials_total, denials_kept, denials_error, started_mono_ns, landlock_error);
   write_reserved(RES_EXIT, "exit.json", buf);
 }
 
@@ -471,6 +479,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
+  int audit_on = (h->flags & BV_F_LANDLOCK_LOG) != 0;
   denials_error = notify ? 0 : -1;
   if (notify) {
     unlinkat(statedir_fd, "denials", 0);
@@ -544,7 +553,18 @@ int main(int argc, char **argv) {
     if (!orphaned) write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, now_ms(), 0, fault, -1);
     return 0;
   }
-  /* 5. go */
+  /* 5. go. The audit reader joins first: the workload can be denied from its exec on. */
+  if (audit_on) {
+    landlock_error = 0;
+    unlinkat(statedir_fd, "landlock", 0);
+    audit_file = openat(statedir_fd, "landlock", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int afd = audit_file < 0 ? -errno : bv_audit_open();
+    if (afd < 0) landlock_error = -afd;
+    else if (!(audit = bv_audit_new(afd, audit_file))) {
+      close(afd);
+      landlock_error = ENOMEM;
+    }
+  }
   char go = 'g';
   struct timespec go_ts;
   clock_gettime(CLOCK_MONOTONIC, &go_ts);
@@ -612,14 +632,14 @@ int main(int argc, char **argv) {
       wait = drain_until - now < 0 ? 0 : drain_until - now;
     }
     if (wait < 0 || wait > 1000) wait = 1000; /* look at the state directory once a second */
-    struct pollfd p[5] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}, {sigfd, POLLIN, 0}, {notifier ? bv_notifier_fd(notifier) : -1, POLLIN, 0}};
+    struct pollfd p[6] = {{exited ? -1 : pidfd, POLLIN, 0}, {relays[0].in, POLLIN, 0}, {relays[1].in, POLLIN, 0}, {sigfd, POLLIN, 0}, {notifier ? bv_notifier_fd(notifier) : -1, POLLIN, 0}, {audit ? bv_audit_fd(audit) : -1, POLLIN, 0}};
     if (exited && relays[0].in < 0 && relays[1].in < 0) break;
     int n;
     if (test_switch("poll-fault")) {
       n = -1; /* the test build's stand-in for a poll that fails */
       errno = EFAULT;
     } else
-      n = poll(p, 5, poll_ms(wait));
+      n = poll(p, 6, poll_ms(wait));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       /* We cannot watch the workload any more: it must not run on unwatched. */
@@ -663,6 +683,15 @@ int main(int argc, char **argv) {
       deadline = -1;
       continue;
     }
+    /* Read audit records as they come: the socket gets the whole host's, and must not overflow. */
+    if (audit && (p[5].revents & POLLIN)) {
+      int ae = bv_audit_pump(audit);
+      if (ae < 0) {
+        landlock_error = -ae;
+        bv_audit_free(audit);
+        audit = NULL;
+      }
+    }
     for (int i = 0; i < 2; i++)
       if (p[1 + i].revents) relay_step(&relays[i]);
     if (!exited && p[0].revents) {
@@ -677,6 +706,14 @@ int main(int argc, char **argv) {
   if (cpu_fd >= 0) cpu_used = cpu_usage_us();
   if (denials_fd >= 0 && notifier) bv_notifier_write_counts(notifier, denials_fd);
   if (denials_fd >= 0) fsync(denials_fd);
+  if (audit) {
+    /* Every record of the workload was queued before it exited: the barrier says they arrived. */
+    int ae = bv_audit_finish(audit, BV_AUDIT_BARRIER_MS);
+    if (ae < 0) landlock_error = -ae;
+    bv_audit_free(audit);
+    audit = NULL;
+  }
+  if (audit_file >= 0) fsync(audit_file);
   write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, now_ms(), 0, fault, cpu_used);
   return 0;
 }

@@ -15,6 +15,7 @@
 // The real status is derived from the processes (pid + start time, so a recycled pid is never
 // taken for ours) and the monitor's files; state.json alone is never trusted for it.
 import { readMonitorDenials, notObservedSeccomp, type MonitorDenialCounts } from '../backends/linux/host/denials.js';
+import { containerLandlock, type MonitorLandlockCounts } from '../backends/linux/host/landlock-audit.js';
 import { launchPolicy } from '../core/seccomp/policy.js';
 import type { Arch } from '../core/seccomp/compile.js';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
@@ -126,7 +127,7 @@ function writeState(dir: string, s: ContainerState): void {
   writeFileAtomic(join(dir, 'state.json'), JSON.stringify(s, null, 2) + '\n');
 }
 
-interface ExitFile extends MonitorDenialCounts {
+interface ExitFile extends MonitorDenialCounts, MonitorLandlockCounts {
   phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed' | 'monitor-fault';
   siCode: number;
   status: number;
@@ -656,6 +657,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // The monitor held the listener; its records and counts are in the state directory. (A wasm
     // container's report takes its seccomp source from the wasm backend instead.)
     if (s.backend === 'linux') result.seccompDenials = readMonitorDenials(dir, e, launchPolicy(plan.launch!), facts.kernel.arch as Arch) ?? notObservedSeccomp('the monitor did not observe them (denials off, a kill or log policy, or no seccomp filter)');
+    if (s.backend === 'linux' && s.pid) result.landlockDenials = containerLandlock(dir, e, { childPid: s.pid.pid, launch: plan.launch!, arch: facts.kernel.arch as Arch, startedAtMs: e?.startedAtMs ?? Date.parse(s.createdAt), abi: facts.landlock.abi });
     const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: facts, createdAt: new Date(s.createdAt) };
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).

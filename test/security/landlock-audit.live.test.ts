@@ -122,6 +122,36 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
     expect(out.report.body.denials!.sources.landlock.how).not.toMatch(/missing/);
   });
 
+  it('a container: its monitor reads the records into STATE_DIR/landlock, and the sealed report lists the denial', async () => {
+    if (!canRead) return;
+    const { createContainer, startContainer, stateOf, reportOf, deleteContainer } = await import('../../src/app/lifecycle.js');
+    const { probeBundle } = await import('../helpers/probe.js');
+    const { tempDir } = await import('../helpers/tmp.js');
+    const { readFileSync } = await import('node:fs');
+    const root = tempDir();
+    const id = 'll1';
+    const b = probeBundle(tryArgs([['connect', '127.0.0.1', '9']]), PORTS);
+    await createContainer({ root, id, bundle: b, cgroupParent: testCgroupParent(), pidFile: null, secretEnv: {}, host: facts() });
+    await startContainer(root, id);
+    const t = Date.now();
+    while (stateOf(root, id).status !== 'stopped') {
+      if (Date.now() - t > 60_000) throw new Error('the container did not stop');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const dir = join(root, 'containers', id);
+    expect(JSON.parse(readFileSync(join(dir, 'stdout'), 'utf8'))).toEqual([E.ACCES]);
+    expect(JSON.parse(readFileSync(join(dir, 'exit.json'), 'utf8'))).toMatchObject({ landlockError: 0 });
+    const rep = reportOf(root, id);
+    expect(V.validateSealedReport(rep), JSON.stringify(V.validateSealedReport.errors)).toBe(true);
+    const d = rep.body.denials!;
+    expect(d.sources.landlock.how).toMatch(/^landlock:audit/);
+    expect(d.sources.landlock.how).not.toMatch(/missing|lost/);
+    const items = d.items.filter((x) => x.observedBy === BY);
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ kind: 'network', clause: 'network', port: 9, errno: 'EACCES', allow: 'network: { connect: [9, 443] }' });
+    await deleteContainer(root, id, false);
+  });
+
   it('observeDenials: false: no reader, the source says it was turned off', async () => {
     if (!canRead) return;
     const { runLoaded } = await import('../../src/app/run.js');

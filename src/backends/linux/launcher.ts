@@ -566,12 +566,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let ruleset: Ruleset | null = null;
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
     // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
-    // audit on; AUDIT_GET only reads). Containers: not yet (their monitor would read them).
+    // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
     let landlockDenials: SourceDenials | DenialSource | undefined;
     let auditStatusNow: AuditStatus | null = null;
     if (hooks.noLandlock || !landlockWanted) landlockDenials = landlockNotObserved('this run applied no landlock domain');
     else if (req.observeDenials === false) landlockDenials = landlockNotObserved('turned off for this launch (observeDenials: false)');
-    else if (req.detached) landlockDenials = landlockNotObserved('a container\'s landlock denials are not read yet (its monitor does not join the audit group); bvisor run reads them');
     else {
       const st = auditStatus();
       const why = auditUnavailable(host.landlock.abi, st);

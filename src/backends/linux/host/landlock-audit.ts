@@ -4,6 +4,8 @@
 // reads, and ends with its barrier once the workload has exited; core/landlock-audit.ts turns
 // the records into report entries. Nothing here changes the host's audit configuration: when
 // audit is off there are no records, and the source says so.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Socket } from 'node:net';
 import type { DenialSource, LaunchInputs } from '../../../contract/generated/types.js';
 import { shim } from '../ffi/shim.js';
@@ -95,3 +97,30 @@ export class LandlockAuditReader {
 }
 
 export { notObserved as landlockNotObserved };
+
+/** exit.json's field (bvmonitor's write_exit): -1 not asked; 0 read; else the errno that stopped it. */
+export interface MonitorLandlockCounts {
+  landlockError?: number;
+}
+
+/**
+ * A container's landlock denials, at its seal: what its monitor read into STATE_DIR/landlock
+ * (the same stream the shim's thread writes), or why there is nothing. When the monitor was not
+ * asked, the reason is the host's as it stands now (audit off, an old ABI), else denials were off.
+ */
+export function containerLandlock(stateDir: string, exit: MonitorLandlockCounts | null, a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number; abi: number }): SourceDenials | DenialSource {
+  const err = exit?.landlockError;
+  if (err === undefined || err === -1) {
+    const why = auditUnavailable(a.abi, auditStatus());
+    return notObserved(why ?? 'the monitor did not read them (denials off for this container, or no landlock domain)');
+  }
+  if (err > 0) return notObserved(`the monitor could not read landlock's audit records (${errnoName(-err)})`);
+  let bytes = new Uint8Array(0);
+  try {
+    bytes = new Uint8Array(readFileSync(join(stateDir, 'landlock')));
+  } catch {
+    // no file: the monitor said it read, so the END record's absence is reported below
+  }
+  const { records, end } = decodeAuditStream(bytes);
+  return landlockAuditDenials({ records, end, childPid: a.childPid, launch: a.launch, arch: a.arch, startedAtMs: a.startedAtMs, lostBefore: null, lostAfter: null, errnoName });
+}
