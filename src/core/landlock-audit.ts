@@ -176,6 +176,15 @@ export function landlockAuditDenials(a: LandlockAuditInput): SourceDenials {
         // No access word grants these: a workload never makes device nodes nor drives devices
         // beyond the few /dev entries bvisor provides.
         d = { ...base, kind: 'filesystem', clause: 'filesystem', what, path: p, rule: `no grant allows ${device.join(', ')} (device nodes and device ioctls are never granted)`, allow: null };
+      } else if (p === '/proc' || p.startsWith('/proc/')) {
+        // The run's own procfs: its pids are the workload's (the path names one); the grant
+        // that covers any of it is /proc's.
+        const shown = p.replace(/^\/proc\/\d+(?=\/|$)/, '/proc/<pid>');
+        d = { ...base, kind: 'filesystem', clause: 'filesystem', what: `${call ?? 'access'}(${quote(shown)}): ${blockers.join(', ')}`, path: shown, rule: 'no grant covers /proc (the run\'s own procfs is mounted, but landlock allows nothing in it without a grant)', allow: `filesystem: - { path: /proc, access: ${neededAccess(blockers)} }` };
+      } else if (!grantOf(p, a.launch) && a.launch.filesystem.some((r) => r.target !== p && under(r.target, p)) && blockers.every((b) => b === 'fs.read_dir')) {
+        // A directory of the built root that only holds grants' mount points (/, /var…): no grant
+        // lists it, and granting it would grant everything beneath it on the host.
+        d = { ...base, kind: 'filesystem', clause: 'filesystem', what, path: p, rule: `${p} holds only the mount points of the grants beneath it; listing it is not granted`, allow: null };
       } else {
         const g = grantOf(p, a.launch);
         // make_*, remove_* and refer name the directory changed; read_file, execute the file.

@@ -97,6 +97,22 @@ describe('landlock audit records', () => {
     expect(s).toMatchObject({ errno: 'EPERM', allow: null, what: 'access to pid 1 (systemd): scope.signal' });
   });
 
+  it('the run\'s procfs collapses to /proc/<pid> with a /proc grant; a directory of the built root that only holds mount points has no allow line', () => {
+    const { records } = decodeAuditStream(frame([
+      [ACCESS, 'audit(1729738800.221:40): domain=1a6fdc679 blockers=fs.read_file path="/proc/2/mounts" dev="proc" ino=9'],
+      [DOMAIN, 'audit(1729738800.221:40): domain=1a6fdc679 status=allocated mode=enforcing pid=289 uid=0 exe="/usr/bin/node" comm="node"'],
+      [ACCESS, 'audit(1729738800.222:41): domain=1a6fdc679 blockers=fs.read_file path="/proc/3/mounts" dev="proc" ino=10'],
+      [ACCESS, 'audit(1729738800.223:42): domain=1a6fdc679 blockers=fs.read_dir path="/" dev="tmpfs" ino=1'],
+      [ACCESS, 'audit(1729738800.224:43): domain=1a6fdc679 blockers=fs.read_dir path="/srv" dev="tmpfs" ino=2'],
+    ]));
+    const d = landlockAuditDenials(input(records));
+    expect(d.items.map((x) => [x.path, x.count, x.allow])).toEqual([
+      ['/proc/<pid>/mounts', 2, 'filesystem: - { path: /proc, access: read }'],
+      ['/', 1, null],
+      ['/srv', 1, null],
+    ]);
+  });
+
   it('says what may be missing: no barrier, an overflow, records past the cap, the kernel\'s lost counter', () => {
     const none = landlockAuditDenials(input([], { end: { barrier: 0, overflows: 2, dropped: 5, forwarded: 0 }, lostBefore: 4, lostAfter: 7 }));
     expect(none.items).toEqual([]);
