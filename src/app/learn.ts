@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Document } from 'yaml';
 import type { Denial, HostFacts } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
-import { loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
+import { hostRootLinks, loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { hostLookup } from '../host/lookup.js';
 import { loadManifest } from '../core/manifest.js';
@@ -152,6 +152,7 @@ export async function learnBundle(o: LearnOptions): Promise<LearnOutcome> {
       budgets: { memoryPeakBytes: r.readback.memoryPeak?.value ?? null, pidsPeak: r.readback.pidsPeak?.value ?? null, runMs: r.runMs },
       hostNetwork: o.network,
       lookup: hostLookup,
+      rootLinks: hostRootLinks().map((l) => l.name),
       alsoBound: [exe, m.workload.cwd],
     });
 

@@ -43,6 +43,9 @@ export interface PathFact {
   idmap?: boolean;
   /** The path passes through a symlink someone other than root (or the caller) controls: why. */
   untrusted?: string;
+  /** The trusted symlinks followed to reach it, in order: where each sits (its physical place)
+   * and its text. Host mode recreates them in the built root, so the path as written works. */
+  links?: ReadonlyArray<{ at: string; text: string }>;
   /** A program that is a #! script: its interpreter's path. */
   interpreter?: string;
   /** OCI bundles: the path lies in an engine's own container storage (the bundle, or a storage

@@ -34,6 +34,9 @@ export function servedBySpecial(r: { target: string; path: string }): 'proc' | '
 export interface LayoutContext {
   /** Symlinks at the top of the host's / (merged /usr: lib64 -> usr/lib64). Host mode only. */
   rootLinks: ReadonlyArray<{ name: string; target: string }>;
+  /** Host mode: the trusted symlinks a grant's path passed through (PathFact.links), with its
+   * clause: made again in the built root, so the path works as the manifest wrote it. */
+  grantLinks?: ReadonlyArray<{ at: string; text: string; clause: string }>;
   /** Host paths bvisor keeps to itself (state root, cache): masked inside any bind holding them. */
   reserved: ReadonlyArray<{ path: string; what: string }>;
   /** OCI bundles: the config's fresh mounts (devpts, mqueue, sysfs, cgroup2), maskedPaths and
@@ -121,6 +124,13 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
     ctx.oci.readonlyPaths.forEach((p, i) => out.some((e) => e.kind === 'readonly' && e.target === p) || out.push({ target: p, kind: 'readonly', options: ['ro'], clause: `linux.readonlyPaths[${i}]` }));
   }
   if (!container) {
+    // A grant written through links (/etc/localtime → /usr/share/zoneinfo/…) is bound at its
+    // physical place; the links on the way are made too, unless a bind already shows them (the
+    // host's own link is then inside it) or something is mounted beneath the link's place.
+    for (const l of ctx.grantLinks ?? []) {
+      if (l.at === '/' || out.some((e) => e.target === l.at || under(e.target, l.at) || ((e.kind === 'bind' || e.kind === 'root') && e.target !== '/' && under(l.at, e.target)))) continue;
+      out.push({ target: l.at, kind: 'symlink', source: l.text, clause: l.clause });
+    }
     // Merged /usr: the loader is /lib64/ld-linux…, a link into /usr. Recreate the top-level links
     // whose destination some bind makes exist; nothing else of the host's / appears.
     for (const l of ctx.rootLinks) {

@@ -69,6 +69,9 @@ export interface LearnInput {
   /** Host paths the learning run bound besides the grants and the top-level directories (the
    * program, the working directory), so not part of its private /tmp. */
   alsoBound?: readonly string[];
+  /** Names of the symlinks at the top of the host's / (merged /usr: lib, lib64, bin, sbin): the
+   * host-mode root makes them whenever their destination is bound. */
+  rootLinks?: readonly string[];
 }
 
 export interface ProposedGrant {
@@ -407,6 +410,23 @@ export function propose(input: LearnInput): Proposal {
   }
   // A grant beneath another with at least its access adds nothing.
   const final = grants.filter((g) => !grants.some((o) => o !== g && o.path !== g.path && under(g.path, o.path) && covers(o.access, g.access)));
+  // Paths used through a symlink (/etc/os-release → ../usr/lib/os-release): the grant that covers
+  // the file binds it at its physical place only; a grant of the path as used makes the planner
+  // recreate the links on the way too (layout.ts, grantLinks). With the covering grant's access:
+  // a narrower grant inside it would be refused (BV_PLAN_GRANT_NESTED). The top-level links of
+  // merged /usr (/lib → usr/lib) are made anyway.
+  const inRoot = (p: string): boolean => final.some((g) => under(p, g.path)) || input.kept.some((k) => under(p, k.hostPath)) || (input.rootLinks ?? []).includes(p.split('/')[1] ?? '');
+  const linked = new Set<string>();
+  for (const u of uses.values()) {
+    for (const alias of u.seen) {
+      if (alias === u.real || linked.has(alias) || inRoot(alias)) continue;
+      const cover = final.find((g) => under(u.real, g.path)) ?? null;
+      const kept = cover ? null : input.kept.find((k) => under(u.real, k.hostPath)) ?? null;
+      if (!cover && !kept) continue; // not granted at all: nothing to link to
+      linked.add(alias);
+      final.push({ path: alias, access: (cover?.access ?? kept!.access) as ProposedGrant['access'], comment: `used as ${alias}, a link to ${u.real}: granted by that path so the link is made` });
+    }
+  }
   // cwd: must be in the root (the planner refuses one that is not).
   const cwd = normalize(input.cwd);
   if (cwd !== '/' && !final.some((g) => under(cwd, g.path)) && !input.kept.some((k) => under(cwd, k.hostPath))) final.push({ path: input.lookup(cwd).real, access: 'read', comment: 'the working directory' });

@@ -427,5 +427,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.
   const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');
-  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], reserved: hide, ...(m.oci ? { oci: m.oci } : {}) }) : [] };
+  // Host mode: each grant's links on the way, to be made in the built root.
+  const grantLinks = m.root ? [] : m.filesystem.filter((g) => !g.outputs).flatMap((g) => (paths.grants[g.index]?.links ?? []).map((l) => ({ ...l, clause: g.ociPath ?? `filesystem[${g.index}]` })));
+  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], grantLinks, reserved: hide, ...(m.oci ? { oci: m.oci } : {}) }) : [] };
 }

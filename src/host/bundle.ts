@@ -192,6 +192,7 @@ export function resolveHostPath(path: string): PathFact {
   if (dir < 0) return { path, kind: 'missing' };
   let rest = path.split('/').filter((x) => x && x !== '.');
   let hops = 0;
+  const links: Array<{ at: string; text: string }> = [];
   try {
     while (rest.length) {
       const name = rest.shift()!;
@@ -212,6 +213,7 @@ export function resolveHostPath(path: string): PathFact {
         return { path: link, kind: 'missing', untrusted: `${link} is a symlink ${!trustedId(id.uid) ? `owned by uid ${id.uid}` : 'in a directory others may write'}` };
       }
       const text = readlinkSync(link);
+      links.push({ at: link, text });
       if (text.startsWith('/')) {
         s.bv_close(dir);
         dir = s.bv_openat2(AT_FDCWD, '/', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
@@ -219,7 +221,8 @@ export function resolveHostPath(path: string): PathFact {
       }
       rest = [...text.split('/').filter((x) => x && x !== '.'), ...rest];
     }
-    return factOfFd(dir);
+    const fact = factOfFd(dir);
+    return links.length ? { ...fact, links } : fact;
   } finally {
     if (dir >= 0) s.bv_close(dir);
   }

@@ -16,7 +16,8 @@ const openat = (path: string, flags: number, pid = 10): LearnCall => call('opena
 /** A host with these files and directories (everything else missing; /lib -> /usr/lib). */
 function hostOf(files: string[], dirs: string[] = []): (p: string) => HostPath {
   return (p) => {
-    const real = p.startsWith('/lib/') ? '/usr' + p : p;
+    // Debian's links: merged /usr's top-level /lib, and /etc/os-release → ../usr/lib/os-release.
+    const real = p.startsWith('/lib/') ? '/usr' + p : p === '/etc/os-release' ? '/usr/lib/os-release' : p;
     if (files.includes(real)) return { real, kind: 'file' };
     if (dirs.includes(real) || files.some((f) => f.startsWith(real + '/'))) return { real, kind: 'dir' };
     return { real, kind: 'missing' };
@@ -32,6 +33,7 @@ const base = (calls: LearnCall[], lookup: (p: string) => HostPath, over: Partial
   denials: [],
   budgets: { memoryPeakBytes: 5 * 1024 * 1024, pidsPeak: 3, runMs: 1200 },
   hostNetwork: false,
+  rootLinks: ['bin', 'lib', 'lib64', 'sbin'],
   lookup,
   ...over,
 });
@@ -57,6 +59,17 @@ describe('learn: the proposal from observed calls', () => {
     ]);
     expect(p.stats.dropped).toBe(2);
     expect(p.text).toMatch(/# read 3 files under \/usr \(1 libraries\), executed \/usr\/bin\/tool/);
+    expect(() => loadManifest(p.text, 'x')).not.toThrow();
+  });
+
+  it('a file used through a link outside the root\'s links (/etc/os-release) is granted by that path too, with its covering grant\'s access', () => {
+    const host = hostOf(['/usr/bin/tool', '/usr/lib/os-release', '/usr/lib/x86_64-linux-gnu/libc.so.6']);
+    const p = propose(base([openat('/etc/os-release', 0), openat('/lib/x86_64-linux-gnu/libc.so.6', 0)], host));
+    expect(parse(p.text).filesystem).toEqual([
+      { path: '/etc/os-release', access: 'read-exec' },
+      { path: '/usr', access: 'read-exec' },
+    ]);
+    expect(p.text).toMatch(/# used as \/etc\/os-release, a link to \/usr\/lib\/os-release/);
     expect(() => loadManifest(p.text, 'x')).not.toThrow();
   });
 

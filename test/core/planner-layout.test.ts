@@ -88,3 +88,47 @@ describe('bvisor’s own directories', () => {
     expect(p.launch!.layout.some((e) => e.kind === 'mask' && e.target.startsWith('/opt'))).toBe(false);
   });
 });
+
+// A grant written through symlinks (resolveHostPath follows only root's links in root's
+// directories, and lists them in PathFact.links) is bound at its physical place; the links are
+// made in the built root too, so the path as written works (symlink(7): a relative link is
+// resolved from the directory holding it).
+describe('a grant reached through links: the links are made in the host-mode root', () => {
+  const file = (path: string, links: PathFact['links']): PathFact => ({ path, kind: 'file', dev: '1', ino: '7', uid: 0, gid: 0, mode: 0o644, links });
+  function layoutOf(yaml: string, facts: Record<string, PathFact>, root = false): Plan['launch'] {
+    const m = manifestOf(`workload:\n  process: { exe: /usr/bin/true }\n${root ? 'root: { path: rootfs }\n' : ''}filesystem:\n  - { path: /usr, access: read-exec }\n${yaml}`);
+    const paths: PlanPaths = {
+      grants: m.filesystem.map((g) => facts[g.path] ?? dir(g.path)),
+      exe: { path: '/usr/bin/true', kind: 'file', dev: '1', ino: '9', uid: 0, gid: 0, mode: 0o755 },
+      module: null,
+      root: root ? dir('/bundle/rootfs') : null,
+    };
+    const p = plan({ manifest: m, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+    expect(p.refusals).toEqual([]);
+    return p.launch;
+  }
+  const localtime = { '/etc/localtime': file('/usr/share/zoneinfo/Etc/UTC', [{ at: '/etc/localtime', text: '/usr/share/zoneinfo/Etc/UTC' }]) };
+
+  // (read-exec: a grant inside /usr's is refused unless it has /usr's access, BV_PLAN_GRANT_NESTED)
+  it('/etc/localtime → the zone file: bound at its own place, and the link made where it was written', () => {
+    const l = layoutOf('  - { path: /etc/localtime, access: read-exec }\n', localtime)!.layout;
+    expect(l.filter((e) => e.clause === 'filesystem[1]')).toEqual([
+      { target: '/etc/localtime', kind: 'symlink', source: '/usr/share/zoneinfo/Etc/UTC', clause: 'filesystem[1]' },
+      expect.objectContaining({ target: '/usr/share/zoneinfo/Etc/UTC', kind: 'bind', source: '/usr/share/zoneinfo/Etc/UTC' }),
+    ]);
+  });
+
+  it('not when a bind already shows the link (the host\'s own link is inside it), nor in container mode', () => {
+    const l = layoutOf('  - { path: /etc, access: read }\n  - { path: /etc/localtime, access: read-exec }\n', localtime)!.layout;
+    expect(l.filter((e) => e.kind === 'symlink' && e.target === '/etc/localtime')).toEqual([]);
+    const c = layoutOf('  - { path: /etc/localtime, access: read-exec }\n', localtime, true)!.layout;
+    expect(c.filter((e) => e.kind === 'symlink' && e.target === '/etc/localtime')).toEqual([]);
+  });
+
+  it('a link in the middle of the path (/var/run → /run) is made once, however many grants pass through it', () => {
+    const viaRun = (name: string): PathFact => ({ ...dir(`/run/${name}`), links: [{ at: '/var/run', text: '../run' }] });
+    const l = layoutOf('  - { path: /var/run/a, access: read }\n  - { path: /var/run/b, access: read }\n', { '/var/run/a': viaRun('a'), '/var/run/b': viaRun('b') })!.layout;
+    expect(l.filter((e) => e.kind === 'symlink' && e.target === '/var/run')).toEqual([{ target: '/var/run', kind: 'symlink', source: '../run', clause: 'filesystem[1]' }]);
+  });
+});

@@ -206,9 +206,13 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
         steps.push({ op: MOUNT_OP.MOVE, flags: file ? KIND.FILE : KIND.DIR, target: e.target, slot: slotOf.get(i)! });
         return;
       }
-      case 'symlink':
+      case 'symlink': {
+        // A grant's link (/etc/localtime) may sit where nothing else made a directory.
+        const parent = e.target.slice(0, e.target.lastIndexOf('/'));
+        if (e.clause?.startsWith('filesystem[') && parent) steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: parent });
         steps.push({ op: MOUNT_OP.SYMLINK, flags: 0, source: e.source!, target: e.target });
         return;
+      }
       case 'mask':
         // bvisor's own directories must be hidden; /proc's list is a superset of what kernels have.
         // (an OCI config's maskedPaths name what kernels may or may not have, too).
