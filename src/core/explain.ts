@@ -106,11 +106,13 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
           host = lookup(target);
         }
         if (host.kind === 'missing') continue;
-        const access = accessFor(intent);
-        // A symlink on the way: a grant is mounted at its target's own path, so the link the
-        // workload looked up stays absent (docs/denials.md); say so rather than promise the line.
-        const link = host.real !== target ? `${target} is a symlink to ${host.real}: a grant of it is mounted at ${host.real}, so ${target} itself stays absent; the program must use ${host.real}` : null;
-        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: 'no grant covers it, so it does not exist in the workload\'s root (host mode)', errno: 'ENOENT', allow: `filesystem: - { path: ${target}, access: ${access} }`, warning: link, pid: c.pid }, c);
+        // A symlink on the way (/etc/localtime → /usr/share/zoneinfo/…): a grant of the path as
+        // used makes the link in the root (layout.ts, grantLinks) and binds the target; where the
+        // target is inside a grant already, with that grant's access (a narrower one is refused,
+        // BV_PLAN_GRANT_NESTED).
+        const cover = host.real !== target ? grantOf(host.real, launch) : null;
+        const access = accessFor(intent, cover?.access);
+        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `no grant covers it, so it does not exist in the workload's root (host mode)${host.real !== target ? `; it is a link to ${host.real}` : ''}`, errno: 'ENOENT', allow: `filesystem: - { path: ${target}, access: ${access} }`, warning: null, pid: c.pid }, c);
         continue;
       }
       const g = grantOf(p, launch);

@@ -72,9 +72,10 @@ describe('explainDenials', () => {
     expect(explainDenials([openat('/srv/data/new.txt', 0o1 | 0o100)], L, lookup, null).map((x) => x.allow)).toEqual(['filesystem: - { path: /srv/data, access: read-write }']);
   });
 
-  it('a symlink on the way is said, not promised: the warning names the target the grant would mount', () => {
+  it('a symlink on the way: the path as used is granted (the planner makes the link), with the access of the grant its target is in', () => {
     const d = explainDenials([openat('/etc/localtime', 0)], launchOf(''), lookup, null);
-    expect(d[0]!.warning).toContain('/usr/share/zoneinfo/Etc/UTC');
+    expect(d[0]).toMatchObject({ allow: 'filesystem: - { path: /etc/localtime, access: read-exec }', warning: null });
+    expect(d[0]!.rule).toContain('a link to /usr/share/zoneinfo/Etc/UTC');
   });
 
   it('network ports: a connect to a port the clause does not list is a network denial (EACCES), allowed by adding the port', () => {
