@@ -122,6 +122,26 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
     expect(out.report.body.denials!.sources.landlock.how).not.toMatch(/missing/);
   });
 
+  it('a real program (python3): its connect to an unlisted port is listed with the line that allows it, and nothing it did not do', async () => {
+    if (!canRead) return;
+    const { runLoaded } = await import('../../src/app/run.js');
+    const { loadBundle } = await import('../../src/host/bundle.js');
+    const { tempDir } = await import('../helpers/tmp.js');
+    const { writeFileSync, chmodSync } = await import('node:fs');
+    const dir = tempDir('bvisor-llpy-');
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/python3, args: ["-c", "import socket; socket.create_connection(('127.0.0.1', 9), timeout=2)"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n${PORTS}stdio: { stdin: null, stdout: capture, stderr: capture }\n`);
+    const out = await runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, secrets: [], fds: [], host: facts() });
+    // Python's own oracle: PermissionError, errno 13 (EACCES), exit 1.
+    expect(out.stderr?.toString()).toMatch(/PermissionError: \[Errno 13\]/);
+    expect(out.exitStatus).toBe(1);
+    const items = out.report.body.denials!.items.filter((d) => d.observedBy === BY);
+    expect(items.filter((d) => d.kind === 'network')).toEqual([expect.objectContaining({ clause: 'network', port: 9, errno: 'EACCES', allow: 'network: { connect: [9, 443] }' })]);
+    // Anything else landlock refused python is a filesystem lookup of the built root (its / only
+    // holds /usr), which no line allows: never a grant of the host's whole tree.
+    for (const d of items.filter((x) => x.kind !== 'network')) expect(d).toMatchObject({ kind: 'filesystem', allow: null });
+  });
+
   it('a container: its monitor reads the records into STATE_DIR/landlock, and the sealed report lists the denial', async () => {
     if (!canRead) return;
     const { createContainer, startContainer, stateOf, reportOf, deleteContainer } = await import('../../src/app/lifecycle.js');
