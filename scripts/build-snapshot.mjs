@@ -102,8 +102,9 @@ const GUARD = `(() => {
   // randomness that every start would share, and fails the build.
   let draws = 0;
   Math.random = () => (++draws > 5 ? fail('randomness (Math.random, beyond the 5 draws of brace-expansion)') : 0.5);
-  // Node 20 prints an exception thrown by a serialize callback and writes the blob anyway (exit
-  // 0): each callback (the entry's warm-up, the guard's own check below) fails the build instead.
+  // The guard is lifted in the last serialize callback, so an entry's own serialize callbacks run
+  // under it too. Node 20 prints an exception thrown by a serialize callback and writes the blob
+  // anyway (exit 0): each callback (an entry's, the guard's own check) fails the build instead.
   const ss = require('node:v8').startupSnapshot;
   const addSerializeCallback = ss.addSerializeCallback;
   ss.addSerializeCallback = (cb, data) => addSerializeCallback.call(ss, (d) => {
@@ -116,30 +117,6 @@ const GUARD = `(() => {
   }, data);
   globalThis.__bvisorSnapshotCallbacks = () => { ss.addSerializeCallback = addSerializeCallback; };
 })();`;
-// The bytecode of module initialisation, dropped before the heap is written (the CLI's snapshot;
-// docs/startup.md, "What the heap holds"). V8 keeps in the blob the bytecode of every function
-// compiled while it was made, and most of that is the top level of each bundled module, run once
-// at build and never again: about 1 MiB of a 8.5 MiB blob, deserialised at every start. The first
-// serialize callback (registered here, before the entry's) flushes all compiled bytecode with
-// V8's stress flushing; the entry's warm-up, registered as a serialize callback too, then runs and
-// compiles what a command needs again. Both flags are set back to their defaults before the blob
-// is written: every V8 flag is part of the blob's configuration tag, and the build checks the
-// blob loads (below). Functions keep their source: a flushed one compiles on its first call, as
-// any lazily compiled function does.
-const FLUSH_INIT = `
-require('node:v8').startupSnapshot.addSerializeCallback(() => {
-  const v8 = require('node:v8');
-  v8.setFlagsFromString('--allow-natives-syntax');
-  v8.setFlagsFromString('--stress-flush-code');
-  try {
-    const gc = new Function('%CollectGarbage(null)');
-    gc();
-    gc();
-  } finally {
-    v8.setFlagsFromString('--no-stress-flush-code');
-    v8.setFlagsFromString('--no-allow-natives-syntax');
-  }
-});`;
 
 /**
  * One snapshot: `name`.cjs bundled from `entryFile` under the guard, then `name`.blob.
@@ -147,7 +124,7 @@ require('node:v8').startupSnapshot.addSerializeCallback(() => {
  * whoever starts Node from it must give exactly these (and no other V8 flag).
  * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
  */
-async function snapshot(name, entryFile, nodeFlags, fallback, { flushInit = false, loadCheck = null } = {}) {
+async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null } = {}) {
   const script = join(out, `${name}.cjs`);
   const blob = join(out, `${name}.blob`);
   await build({
@@ -166,8 +143,8 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { flushInit = fals
     minify: true,
     // Names stay: errors and oclif's command classes are known by them.
     keepNames: true,
-    banner: { js: GUARD + (flushInit ? FLUSH_INIT : '') },
-    // Lifted in the last serialize callback, after the entry's own (its warm-up) have run under it.
+    banner: { js: GUARD },
+    // Lifted in the last serialize callback, after the entry's own have run under it.
     footer: { js: "require('node:v8').startupSnapshot.addSerializeCallback(() => { globalThis.__bvisorSnapshotGuard(); delete globalThis.__bvisorSnapshotGuard; globalThis.__bvisorSnapshotCallbacks(); delete globalThis.__bvisorSnapshotCallbacks; if (globalThis.__bvisorEnvRead.size) throw new Error('read process.env.' + [...globalThis.__bvisorEnvRead].join(', process.env.') + ' while the start-up snapshot is made'); delete globalThis.__bvisorEnvRead; });" },
     define: { BVISOR_PACKAGE_JSON: readFileSync(join(root, 'package.json'), 'utf8'), BVISOR_OCLIF_MANIFEST: readFileSync(join(root, 'oclif.manifest.json'), 'utf8') },
   });
@@ -189,8 +166,9 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { flushInit = fals
     console.error(`snapshot: ${name} not built (node --build-snapshot exited ${r.status}); ${fallback}\n${r.stderr.slice(-2000)}`);
     return false;
   }
-  // The blob must load under the V8 flags it is meant for (a flag left changed by the build, or
-  // any other mismatch, would make Node refuse it at every start: exit 14, nothing run).
+  // The blob must load under the V8 flags it is meant for: a mismatch (a V8 flag changed while it
+  // was made, a Node that cannot read what it wrote) would make Node refuse it at every start
+  // (exit 14, nothing run), and bin/bvisor trusts a blob its Node built.
   if (loadCheck) {
     const l = spawnSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, ...loadCheck], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (l.status !== 0) {
@@ -206,7 +184,7 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { flushInit = fals
 
 // The CLI's blob is checked by starting it: `bvisor --version` (an entry given for the guard's
 // tests gets the same arguments, which its empty main ignores).
-const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js', { flushInit: true, loadCheck: [root, '--version'] })];
+const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js', { loadCheck: [root, '--version'] })];
 // The wasm runner (not when another entry is given: the tests of the guard build only theirs).
 // --max-old-space-size=128 is the runner's heap cap (app/wasm.ts), the same for every run: the
 // blob is built with it so that a runner started with it may use the blob.

@@ -16,11 +16,8 @@ import { hoistGlobals } from './argv.js';
 import { warmUp } from './warm-up.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
 
-// Code compiled while the snapshot is made is kept in it as bytecode (src/cli/warm-up.ts). The
-// warm-up runs as a serialize callback: after the build has dropped the bytecode of every
-// module's top level (run once, at build), and still under the build's guard
-// (scripts/build-snapshot.mjs), so what it compiles is what the blob keeps.
-startupSnapshot.addSerializeCallback(warmUp);
+// Code compiled while the snapshot is made is kept in it as bytecode (src/cli/warm-up.ts).
+warmUp();
 
 startupSnapshot.setDeserializeMainFunction(() => {
   // bin/bvisor starts `node --snapshot-blob BLOB PACKAGE_ROOT ARGS…`: Node puts the first
