@@ -39,6 +39,10 @@ export interface RunConfinedOptions {
   /** Observe seccomp denials (default true). Off, the filter denies the same calls and the
    * result's denials say seccomp was not observed. */
   observeDenials?: boolean;
+  /** Read landlock's denials from the kernel's audit records where the host emits them (default
+   * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
+   * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
+  landlockAudit?: boolean;
   /** Observe every path lookup and connect and explain the filesystem and network denials they
    * show (docs/denials.md); each such call then waits for bvisor, so it is off by default. */
   explain?: boolean;
@@ -129,7 +133,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   }
   // Secrets travel only from the caller's map, never from bvisor's environment.
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
-  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.explain ? { explain: true } : {}) };
+  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}) };
   let out: Awaited<ReturnType<typeof runLoaded>>;
   if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
   else {

@@ -200,6 +200,10 @@ export interface CreateOptions {
   consoleSocket?: string | null;
   /** Observe seccomp denials (default true; --no-denials): the filter denies the same either way. */
   observeDenials?: boolean;
+  /** Read landlock's denials from the kernel's audit records where the host emits them (default
+   * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
+   * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
+  landlockAudit?: boolean;
 }
 
 /** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
@@ -322,6 +326,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
             dieWithParent: true,
             ...(o.hooks ? { hooks: o.hooks } : {}),
             ...(o.observeDenials === false ? { observeDenials: false } : {}),
+            ...(o.landlockAudit === false ? { landlockAudit: false } : {}),
             beforeCgroup,
             detached,
           }).finally(() => {

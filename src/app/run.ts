@@ -54,6 +54,10 @@ export interface RunOptions extends Handover {
   journalKey?: JournalKey | null;
   /** Observe seccomp denials (default true): the filter denies the same calls either way. */
   observeDenials?: boolean;
+  /** Read landlock's denials from the kernel's audit records where the host emits them (default
+   * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
+   * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
+  landlockAudit?: boolean;
   /** Observe every path lookup and connect (seccomp observe mode) and explain the filesystem and
    * network denials they show (core/explain.ts); each observed call costs a round trip to the
    * holder, so it is asked for, not the default. */
@@ -202,6 +206,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       beforeGo: (c) => recordStart(c.pid, c.cgroupDirs),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
       ...(opts.observeDenials === false ? { observeDenials: false } : {}),
+      ...(opts.landlockAudit === false ? { landlockAudit: false } : {}),
       ...(opts.explain ? { observe: [...EXPLAIN_OBSERVE] } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);

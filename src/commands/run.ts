@@ -18,6 +18,7 @@ export default class Run extends BaseCommand<typeof Run> {
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
     explain: Flags.boolean({ description: 'observe every path lookup and connect, and explain the filesystem and network denials they show (slower: each such call waits for bvisor)', default: false }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
+    'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),
   };
 
   async run(): Promise<SealedReport> {
@@ -31,6 +32,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...handover(this.flags),
       journalKey: this.journal.key,
       ...(this.flags['no-denials'] ? { observeDenials: false } : {}),
+      ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}),
       ...(this.flags.explain ? { explain: true } : {}),
       // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
       // Both stop at limits.output, and the cut is said on stderr (the report counts the rest).

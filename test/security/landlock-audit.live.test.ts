@@ -172,7 +172,7 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
     await deleteContainer(root, id, false);
   });
 
-  it('observeDenials: false: no reader, the source says it was turned off', async () => {
+  it('observeDenials: false, or landlockAudit: false alone: no reader, the source says it was turned off', async () => {
     if (!canRead) return;
     const { runLoaded } = await import('../../src/app/run.js');
     const { loadBundle } = await import('../../src/host/bundle.js');
@@ -180,6 +180,11 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
     const out = await runLoaded(loadBundle(probeBundle(tryArgs([['connect', '127.0.0.1', '9']]), PORTS)), { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, secrets: [], fds: [], host: facts(), observeDenials: false });
     expect(out.report.body.denials!.sources.landlock).toMatchObject({ observed: false });
     expect(out.report.body.denials!.sources.landlock.notObserved).toMatch(/turned off/);
+    // landlockAudit: false turns off landlock's source alone: seccomp's listener still watches.
+    const only = await runLoaded(loadBundle(probeBundle(tryArgs([['connect', '127.0.0.1', '9']]), PORTS)), { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, secrets: [], fds: [], host: facts(), landlockAudit: false });
+    expect(only.report.body.denials!.sources.landlock.notObserved).toMatch(/landlockAudit: false/);
+    expect(only.report.body.denials!.sources.seccomp.observed).toBe(true);
+    expect(only.report.body.denials!.items.filter((d) => d.observedBy === BY)).toEqual([]);
   });
 });
 

@@ -135,6 +135,10 @@ export interface LinuxLaunchRequest {
   /** Observe seccomp denials through a user-notification listener (default true; the filter
    * denies the same either way). */
   observeDenials?: boolean;
+  /** Read landlock's denials from the kernel's audit records where the host emits them (default
+   * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
+   * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
+  landlockAudit?: boolean;
   /** bvisor learn only: these syscalls notify too, and are let through when the policy allows
    * them (observe mode, see ObserveMode); the records come back in seccompDenials.observed. */
   observe?: readonly string[];
@@ -571,6 +575,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let auditStatusNow: AuditStatus | null = null;
     if (hooks.noLandlock || !landlockWanted) landlockDenials = landlockNotObserved('this run applied no landlock domain');
     else if (req.observeDenials === false) landlockDenials = landlockNotObserved('turned off for this launch (observeDenials: false)');
+    else if (req.landlockAudit === false) landlockDenials = landlockNotObserved('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
     else {
       const st = auditStatus();
       const why = auditUnavailable(host.landlock.abi, st);
@@ -864,6 +869,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         })
       : null;
     const wait = await exited!;
+    // Landlock's reader starts its barrier now, while the cgroups go and the streams drain.
+    auditReader?.stop();
     timer?.clear();
     cpuWatch?.stop();
     const endedAt = new Date();

@@ -79,10 +79,16 @@ export class LandlockAuditReader {
     return new LandlockAuditReader(out[0]!, stop[1]!, status.lost);
   }
 
-  /** Stops the reader (it runs its barrier first) and turns what it read into denials. */
-  async finish(a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number }): Promise<SourceDenials> {
+  /** Tells the thread the workload has exited: it runs its barrier meanwhile (the caller tears
+   * down cgroups and collects streams while the barrier's record travels). */
+  stop(): void {
     if (this.stopW >= 0) shim().bv_close(this.stopW);
     this.stopW = -1;
+  }
+
+  /** Stops the reader if not yet, waits for its barrier, and turns what it read into denials. */
+  async finish(a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number }): Promise<SourceDenials> {
+    this.stop();
     // The barrier waits at most 2 s (BV_AUDIT_BARRIER_MS); the pipe closes right after.
     await Promise.race([this.ended, new Promise((r) => setTimeout(r, 5000).unref())]);
     const { records, end } = decodeAuditStream(new Uint8Array(Buffer.concat(this.chunks)));
@@ -91,8 +97,7 @@ export class LandlockAuditReader {
   }
 
   abort(): void {
-    if (this.stopW >= 0) shim().bv_close(this.stopW);
-    this.stopW = -1;
+    this.stop();
   }
 }
 
@@ -112,7 +117,7 @@ export function containerLandlock(stateDir: string, exit: MonitorLandlockCounts 
   const err = exit?.landlockError;
   if (err === undefined || err === -1) {
     const why = auditUnavailable(a.abi, auditStatus());
-    return notObserved(why ?? 'the monitor did not read them (denials off for this container, or no landlock domain)');
+    return notObserved(why ?? 'the monitor did not read them (--no-denials or --no-landlock-audit at create, or no landlock domain)');
   }
   if (err > 0) return notObserved(`the monitor could not read landlock's audit records (${errnoName(-err)})`);
   let bytes = new Uint8Array(0);
