@@ -170,6 +170,17 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({ kind: 'network', clause: 'network', port: 9, errno: 'EACCES', allow: 'network: { connect: [9, 443] }' });
     await deleteContainer(root, id, false);
+
+    // landlockAudit: false at create (--no-landlock-audit): the monitor is not asked (exit.json
+    // landlockError -1), and the report says why.
+    await createContainer({ root, id: 'll2', bundle: b, cgroupParent: testCgroupParent(), pidFile: null, secretEnv: {}, host: facts(), landlockAudit: false });
+    await startContainer(root, 'll2');
+    while (stateOf(root, 'll2').status !== 'stopped') await new Promise((r) => setTimeout(r, 50));
+    expect(JSON.parse(readFileSync(join(root, 'containers', 'll2', 'exit.json'), 'utf8'))).toMatchObject({ landlockError: -1 });
+    const off = reportOf(root, 'll2').body.denials!;
+    expect(off.sources.landlock.notObserved).toMatch(/--no-landlock-audit/);
+    expect(off.items.filter((x) => x.observedBy === BY)).toEqual([]);
+    await deleteContainer(root, 'll2', false);
   });
 
   it('observeDenials: false, or landlockAudit: false alone: no reader, the source says it was turned off', async () => {
