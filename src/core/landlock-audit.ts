@@ -143,7 +143,7 @@ export interface LandlockAuditInput {
   errnoName: (negErrno: number) => string;
 }
 
-export const LANDLOCK_AUDIT_HOW = 'landlock:audit (the kernel\'s AUDIT_LANDLOCK_ACCESS records, read from the audit READLOG multicast group; the host\'s audit configuration unchanged)';
+export const LANDLOCK_AUDIT_HOW = 'landlock:audit (the kernel\'s AUDIT_LANDLOCK_ACCESS records, read from the audit READLOG multicast group; the host\'s audit configuration unchanged; unseen: processes started by bvisor exec, which restrict themselves without the log flag)';
 
 const quote = (s: string): string => JSON.stringify(s);
 
