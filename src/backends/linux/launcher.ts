@@ -27,7 +27,7 @@ import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js'
 import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
 import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
-import { compile, encode, TABLES, type Arch } from '../../core/seccomp/compile.js';
+import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
@@ -435,10 +435,28 @@ const ETIMEDOUT = osConstants.errno.ETIMEDOUT;
 /** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
 const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask'];
 
+/**
+ * With an OCI profile stacked behind bvisor's rows (one program), the child hands the listener
+ * over with sendmsg after installing it: a profile that refuses sendmsg would fail the launch. The
+ * program the child would install decides (the shim's BPF evaluator over that call, as the kernel
+ * would run it); such a profile gets the plain program, and its denials are not observed.
+ */
+function profileRefusesHandOver(plan: Plan, launch: LaunchInputs, host: HostFacts): boolean {
+  if (!launch.oci?.seccomp) return false;
+  const arch = host.kernel.arch as Arch;
+  const prog = seccompProgram(plan, launch, host, true);
+  if (!prog) return false;
+  const data = new Uint8Array(64); // struct seccomp_data: nr, arch, instruction_pointer, args[6]
+  const dv = new DataView(data.buffer);
+  dv.setInt32(0, TABLES[arch].sendmsg!, true);
+  dv.setUint32(4, AUDIT_ARCH[arch], true);
+  return shim().bv_bpf_eval(prog.bpf, prog.bpf.length / 8, data) >>> 0 !== RET.ALLOW >>> 0;
+}
+
 /** Why a launch does not observe seccomp denials. */
-function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest): string {
+function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest, host: HostFacts): string {
   if (hooks.noSeccomp || !hasSeccomp(plan)) return 'no seccomp filter in this launch';
-  if (launch.oci?.seccomp) return 'an OCI seccomp profile is stacked behind bvisor\'s rows in one program: its answers are its own, and bvisor\'s are not observed with it';
+  if (launch.oci?.seccomp && profileRefusesHandOver(plan, launch, host)) return 'the OCI seccomp profile refuses sendmsg, with which the workload hands bvisor its listener before exec: the plain program is installed, and bvisor\'s denials are not observed with it';
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
   if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
   if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
@@ -557,10 +575,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     // Denials are observed when the filter is bvisor's errno policy (a kill or log policy has
     // nothing to answer). Whether or not, the filter denies the same calls.
-    // Not with an OCI profile stacked behind bvisor's rows (one program): the child's sendmsg of
-    // the listener would be filtered by it, and its own answers are not ours to report.
-    const notify = !hooks.noSeccomp && !launch.oci?.seccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan);
-    const observe = notify && !req.detached ? (req.observe ?? []) : [];
+    // With an OCI profile stacked behind bvisor's rows (one program), bvisor's rows still notify
+    // (they come first); the profile's own answers are its own and not listed. Not when the
+    // profile refuses the child's sendmsg of the listener (profileRefusesHandOver).
+    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !profileRefusesHandOver(plan, launch, host);
+    // Observe mode (learn, --explain) is for host-mode bundles, never with an OCI profile.
+    const observe = notify && !req.detached && !launch.oci?.seccomp ? (req.observe ?? []) : [];
     // The child's own calls between its filter and exec: observing them would wait for a holder
     // that has not got the listener yet.
     const own = observe.filter((n) => CHILD_AFTER_FILTER.includes(n));
@@ -756,7 +776,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     let evidence: Evidence[] = [];
     let goNs = 0n;
-    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req));
+    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, host));
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');

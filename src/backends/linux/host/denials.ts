@@ -36,7 +36,7 @@ export const MAX_OBSERVED_RECORDS = 200_000;
 
 /** Records the holder writes before it only counts (the report lists MAX_LISTED distinct ones). */
 export const MAX_RECORDS = 256;
-const HOW = 'seccomp:user-notif (the deny rows ask bvisor, which answers EPERM as the filter would; unseen: calls a filter the workload added answers first, and processes started by bvisor exec)';
+const HOW = 'seccomp:user-notif (the deny rows ask bvisor, which answers EPERM as the filter would; unseen: calls a filter the workload added answers first, calls an OCI profile denies (its own answer), and processes started by bvisor exec)';
 
 /** The "nr:mask,…" argument of bvmonitor, and the byte table of the shim's thread. */
 export function stringArgSpec(policy: Policy, arch: Arch, observe: readonly string[] = []): { spec: string; mask: Uint8Array } {
