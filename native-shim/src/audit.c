@@ -2,6 +2,7 @@
  * Used by the shim's reader thread (bvisor run, the API) and by bvmonitor (containers). */
 #define _GNU_SOURCE
 #include "audit.h"
+#include "notify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -320,23 +321,12 @@ int bv_audit_thread(int audit_fd, int out_fd, int stop_fd) {
     return -ENOMEM;
   }
   r->stop = stop_fd;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 128 * 1024);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  int e = pthread_create(&t, &attr, reader_main, r);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  int e = bv_detached_thread(reader_main, r, 128 * 1024);
   if (e) {
     r->a->fd = -1; /* the caller still owns the descriptors when we fail */
     bv_audit_free(r->a);
     free(r);
-    return -e;
   }
-  return 0;
+  return e;
 }
 #endif

@@ -442,25 +442,29 @@ int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strma
   h->out = out_fd;
   h->stop = stop_fd;
   h->max = max_records;
+  int e = bv_detached_thread(holder_main, h, 64 * 1024);
+  if (e) {
+    h->n->fd = -1; /* the caller still owns the descriptors when we fail */
+    bv_notifier_free(h->n);
+    free(h);
+  }
+  return e;
+}
+
+int bv_detached_thread(void *(*fn)(void *), void *arg, size_t stack) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_attr_setstacksize(&attr, stack);
   /* Signals stay with Node's threads: block them all in ours. */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t t;
-  int e = pthread_create(&t, &attr, holder_main, h);
+  int e = pthread_create(&t, &attr, fn, arg);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
-  if (e) {
-    h->n->fd = -1; /* the caller still owns the descriptors when we fail */
-    bv_notifier_free(h->n);
-    free(h);
-    return -e;
-  }
-  return 0;
+  return -e;
 }
 
 /* Waits for the listener the child sends after installing its filter, or for a sign that it

@@ -22,6 +22,7 @@
 #ifndef BV_NOTIFY_H
 #define BV_NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define BV_NOTIFY_STR 256      /* bytes kept of a string argument, NUL included */
@@ -89,6 +90,12 @@ int bv_notifier_secrets(struct bv_notifier *n, const char *values, size_t len, i
 void bv_notifier_free(struct bv_notifier *n);
 /* Closes the listener (the filter then answers ENOSYS: still denied), keeping the counts. */
 void bv_notifier_close(struct bv_notifier *n);
+
+#ifndef BV_MONITOR
+/* Starts fn(arg) on a detached thread with every signal blocked (signals stay with Node's
+ * threads): the shim's holder and landlock's audit reader. 0, or -errno and nothing started. */
+int bv_detached_thread(void *(*fn)(void *), void *arg, size_t stack);
+#endif
 
 /* Receives a descriptor sent with SCM_RIGHTS on a unix socket (MSG_DONTWAIT): the fd (made
  * close-on-exec), -EAGAIN when none is queued, -errno otherwise. */

@@ -82,16 +82,22 @@ export async function probeFacts(extra = '', o: Parameters<typeof runProbe>[2] =
   }
 }
 
-/** Runs `bvprobe try OP… , OP…` and returns the errno of each operation (0: it worked). */
-export async function tryOps(ops: string[][], extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<number[]> {
-  const args = ops.flatMap((op, i) => (i ? [',', ...op] : op));
-  const out = await runProbe(['try', ...args], extra, o);
+/** `bvprobe try OP… , OP…`'s arguments. */
+export const tryArgs = (ops: string[][]): string[] => ['try', ...ops.flatMap((op, i) => (i ? [',', ...op] : op))];
+
+/** The errno of each operation a `try` run printed (0: it worked); throws with what it printed. */
+export function probeErrnos(out: RunOutcome): number[] {
   const text = out.stdout?.toString().trim() ?? '';
   try {
     return JSON.parse(text) as number[];
   } catch {
     throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
   }
+}
+
+/** Runs `bvprobe try OP… , OP…` and returns the errno of each operation (0: it worked). */
+export async function tryOps(ops: string[][], extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<number[]> {
+  return probeErrnos(await runProbe(tryArgs(ops), extra, o));
 }
 
 /** errno values (asm-generic/errno-base.h, errno.h), as the kernel gives them to the probe. */

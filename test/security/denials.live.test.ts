@@ -10,7 +10,7 @@
 // listener of its own, a fork-and-exec'd child, a dropped listener — each still denies; the red
 // twin (no seccomp at all) lets the same call through and lists nothing.
 import { describe, expect, it } from 'vitest';
-import { runProbe, probeBundle, facts, testCgroupParent } from '../helpers/probe.js';
+import { runProbe, probeBundle, facts, testCgroupParent, tryArgs, probeErrnos } from '../helpers/probe.js';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded, type RunOutcome } from '../../src/app/run.js';
 import * as V from '../../src/contract/generated/validators.js';
@@ -31,21 +31,9 @@ const SIGCHLD = 17;
 const OBSERVED_BY = 'seccomp:user-notif';
 const SPAWN = 'spawn: descendants\nlimits: { processes: { value: 16, guarantee: best-effort } }\n';
 
-/** The probe's errnos for a `try` run. */
-function errnos(out: RunOutcome): number[] {
-  const text = out.stdout?.toString().trim() ?? '';
-  try {
-    return JSON.parse(text) as number[];
-  } catch {
-    throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
-  }
-}
-
-const tryArgs = (ops: string[][]): string[] => ['try', ...ops.flatMap((op, i) => (i ? [',', ...op] : op))];
-
 async function probe(ops: string[][], extra = '', o: Parameters<typeof runProbe>[2] = {}): Promise<{ out: RunOutcome; got: number[]; items: Denial[] }> {
   const out = await runProbe(tryArgs(ops), extra, { cgroupParent: testCgroupParent(), ...o });
-  const got = errnos(out);
+  const got = probeErrnos(out);
   // The report is the contract: it validates, and carries what the launcher handed over.
   expect(V.validateSealedReport(out.report), JSON.stringify(V.validateSealedReport.errors)).toBe(true);
   const d = out.report.body.denials!;
@@ -226,7 +214,7 @@ describe('when denials are not observed (live)', () => {
   it('observeDenials: false — the filter denies the same (EPERM), nothing is listed, and the source says it was turned off', async () => {
     const b = loadBundle(probeBundle(tryArgs([['syscall', String(NR.unshare), CLONE_NEWUSER]])));
     const out = await runLoaded(b, { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, secrets: [], fds: [], host: facts(), observeDenials: false });
-    expect(errnos(out)).toEqual([E.PERM]);
+    expect(probeErrnos(out)).toEqual([E.PERM]);
     expect(V.validateSealedReport(out.report), JSON.stringify(V.validateSealedReport.errors)).toBe(true);
     const d = out.report.body.denials!;
     expect(d.items.filter((x) => x.observedBy === OBSERVED_BY)).toEqual([]);

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProbe, facts, testCgroupParent, writableDir } from '../helpers/probe.js';
+import { runProbe, facts, testCgroupParent, writableDir, tryArgs, probeErrnos } from '../helpers/probe.js';
 import { skipOrFail } from '../helpers/require.js';
 import * as V from '../../src/contract/generated/validators.js';
 import type { Denial } from '../../src/contract/generated/types.js';
@@ -30,17 +30,9 @@ const abi = facts().landlock.abi;
 const audit = auditState();
 const canRead = abi >= 7 && audit.enabled !== undefined && audit.enabled > 0;
 
-const tryArgs = (ops: string[][]): string[] => ['try', ...ops.flatMap((op, i) => (i ? [',', ...op] : op))];
-
 async function attempt(ops: string[][], extra: string, o: Parameters<typeof runProbe>[2] = {}): Promise<{ out: RunOutcome; got: number[]; items: Denial[] }> {
   const out = await runProbe(tryArgs(ops), extra, { cgroupParent: testCgroupParent(), ...o });
-  const text = out.stdout?.toString().trim() ?? '';
-  let got: number[];
-  try {
-    got = JSON.parse(text) as number[];
-  } catch {
-    throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
-  }
+  const got = probeErrnos(out);
   expect(V.validateSealedReport(out.report), JSON.stringify(V.validateSealedReport.errors)).toBe(true);
   return { out, got, items: out.report.body.denials!.items.filter((d) => d.observedBy === BY) };
 }

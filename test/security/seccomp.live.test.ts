@@ -5,7 +5,7 @@
 // table. The red twin runs the same probe with seccomp switched off (test-only hook) and must
 // see the kernel's own, different answers. Errnos from errno(3) / asm-generic/errno-base.h.
 import { describe, expect, it } from 'vitest';
-import { runProbe, testCgroupParent, facts } from '../helpers/probe.js';
+import { runProbe, testCgroupParent, facts, probeErrnos } from '../helpers/probe.js';
 import type { LaunchHooks } from '../../src/backends/linux/launcher.js';
 
 const E = { PERM: 1, FAULT: 14, NOSYS: 38 } as const;
@@ -25,13 +25,7 @@ const OPS: Array<[string, string[]]> = [
 async function probe(hooks?: LaunchHooks): Promise<Record<string, number>> {
   const args = OPS.flatMap(([, op], i) => (i ? [',', ...op] : op));
   const out = await runProbe(['try', ...args], MANIFEST, { cgroupParent: testCgroupParent(), ...(hooks ? { hooks } : {}) });
-  const text = out.stdout?.toString().trim() ?? '';
-  let got: number[];
-  try {
-    got = JSON.parse(text) as number[];
-  } catch {
-    throw new Error(`probe printed ${JSON.stringify(text)} (status ${out.exitStatus}) ${out.stderr?.toString() ?? ''}`);
-  }
+  const got = probeErrnos(out);
   return Object.fromEntries(OPS.map(([name], i) => [name, got[i]!]));
 }
 

@@ -70,6 +70,18 @@ function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint
   };
 }
 
+/** Reads a pipe a shim thread writes (its records) into `chunks` until the thread closes it;
+ * resolves then, or on an error (what arrived stays). Takes ownership of fd. */
+export function collectPipe(fd: number, chunks: Buffer[]): Promise<void> {
+  const sock = new Socket({ fd, readable: true, writable: false });
+  return new Promise((resolve) => {
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.on('end', () => resolve());
+    sock.on('close', () => resolve());
+    sock.on('error', () => resolve());
+  });
+}
+
 /** The shim's holder thread for one launch. finish() returns once the filter has no task left
  * (the thread ends by itself) or, after `graceMs`, stops it. */
 export class DenialHolder {
@@ -78,13 +90,7 @@ export class DenialHolder {
   private stopW: number;
   private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint) {
     this.stopW = stopW;
-    const sock = new Socket({ fd: outR, readable: true, writable: false });
-    this.ended = new Promise((resolve) => {
-      sock.on('data', (d: Buffer) => this.chunks.push(d));
-      sock.on('end', () => resolve());
-      sock.on('close', () => resolve());
-      sock.on('error', () => resolve());
-    });
+    this.ended = collectPipe(outR, this.chunks);
   }
 
   /** Takes the listener (closes it on failure); throws a reason string the report will carry. */

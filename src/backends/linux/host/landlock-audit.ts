@@ -6,9 +6,9 @@
 // audit is off there are no records, and the source says so.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Socket } from 'node:net';
 import type { DenialSource, LaunchInputs } from '../../../contract/generated/types.js';
 import { shim } from '../ffi/shim.js';
+import { collectPipe } from './denials.js';
 import { errnoName } from '../../../host/facts.js';
 import { decodeAuditStream, landlockAuditDenials } from '../../../core/landlock-audit.js';
 import type { SourceDenials } from '../../../core/denials.js';
@@ -45,13 +45,7 @@ export class LandlockAuditReader {
   private chunks: Buffer[] = [];
   private ended: Promise<void>;
   private constructor(outR: number, private stopW: number, private readonly lostBefore: number) {
-    const sock = new Socket({ fd: outR, readable: true, writable: false });
-    this.ended = new Promise((resolve) => {
-      sock.on('data', (d: Buffer) => this.chunks.push(d));
-      sock.on('end', () => resolve());
-      sock.on('close', () => resolve());
-      sock.on('error', () => resolve());
-    });
+    this.ended = collectPipe(outR, this.chunks);
   }
 
   /** Joins the multicast group and starts the thread; a reason string when it cannot. */
