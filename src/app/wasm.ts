@@ -348,6 +348,9 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     secret: () => undefined,
     capture: { stdout: relaySink('stdout', cap, o.relay), stderr: relaySink('stderr', cap, o.relay) },
     dieWithParent: true,
+    // The runner is bvisor's own Node: what landlock refuses it is not the guest's (the report
+    // takes the WASI host's refusals), so no audit reader and no audit lines for it.
+    landlockAudit: false,
     ...(o.beforeCgroup ? { beforeCgroup: o.beforeCgroup } : {}),
     onExec: (c) => {
       setCtl(c);
@@ -469,6 +472,7 @@ export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o
       // Detached, the monitor relays captured output into the state directory.
       capture: { stdout: null, stderr: null },
       dieWithParent: true,
+      landlockAudit: false, // (as above: the runner's denials are not the guest's)
       ...(o.hooks ? { hooks: o.hooks } : {}),
       ...(o.beforeCgroup ? { beforeCgroup: o.beforeCgroup } : {}),
       detached: o.detached,
