@@ -5,6 +5,7 @@ import { probeHost } from '../host/facts.js';
 import { capabilityTable, type CapabilityRow } from '../core/capabilities.js';
 import { placementFor } from '../core/host-view.js';
 import { join } from 'node:path';
+import { auditStatus, auditUnavailable } from '../backends/linux/host/landlock-audit.js';
 
 export interface CgroupPlacementRow {
   hierarchy: string;
@@ -19,6 +20,22 @@ export interface CheckResult {
   host: HostFacts;
   cgroupPlacements: CgroupPlacementRow[];
   capabilities: CapabilityRow[];
+  /** Which denials a run's report can list here (docs/denials.md): each source as observed on
+   * this host by default, or why not. */
+  denials: { seccomp: DenialSourceHere; landlock: DenialSourceHere };
+}
+
+export interface DenialSourceHere {
+  observed: boolean;
+  how: string;
+}
+
+/** The denial sources as a default run on this host gets them. */
+export function denialSourcesHere(host: HostFacts): CheckResult['denials'] {
+  const notif = host.seccomp.available && host.seccomp.actions.includes('user_notif');
+  const seccomp = notif ? { observed: true, how: 'seccomp:user-notif (bvisor answers each denied call and lists it)' } : { observed: false, how: host.seccomp.available ? 'the kernel lacks SECCOMP_RET_USER_NOTIF (Linux 5.0)' : 'no seccomp on this host' };
+  const why = host.landlock.abi > 0 ? auditUnavailable(host.landlock.abi, auditStatus()) : 'landlock is not available on this host';
+  return { seccomp, landlock: why ? { observed: false, how: why } : { observed: true, how: 'landlock:audit (audit is on: the kernel\'s records are read from the READLOG group; an observed run adds a few lines to the audit log, --no-landlock-audit to avoid)' } };
 }
 
 const USED_V1 = ['memory', 'pids', 'cpu', 'cpuacct'];
@@ -35,5 +52,5 @@ export function placementRows(host: HostFacts, cgroupParent: string | null): Cgr
 
 export function check(opts: { cgroupParent: string | null }): CheckResult {
   const host = probeHost();
-  return { host, cgroupPlacements: placementRows(host, opts.cgroupParent), capabilities: capabilityTable(host, opts.cgroupParent) };
+  return { host, cgroupPlacements: placementRows(host, opts.cgroupParent), capabilities: capabilityTable(host, opts.cgroupParent), denials: denialSourcesHere(host) };
 }

@@ -34,6 +34,11 @@ describe('bvisor CLI', () => {
     expect(validateHostFacts(out.host), JSON.stringify(validateHostFacts.errors)).toBe(true);
     expect(out.capabilities.some((c: any) => c.backend === 'linux' && c.clause === 'limits.wall' && c.mechanism)).toBe(true);
     expect(out.capabilities.some((c: any) => c.backend === 'wasm')).toBe(true);
+    // The denial sources a run gets here: seccomp's listener wherever the kernel has user_notif
+    // (/proc's view of seccomp's actions: /proc/sys/kernel/seccomp/actions_avail, seccomp(2)).
+    const avail = readFileSync('/proc/sys/kernel/seccomp/actions_avail', 'utf8').split(/\s+/);
+    expect(out.denials.seccomp.observed).toBe(avail.includes('user_notif'));
+    expect(typeof out.denials.landlock.how).toBe('string');
   });
 
   it('check says where runs\' cgroups go and why; BVISOR_CGROUP_PARENT names the parent, and --cgroup-parent wins over it', () => {
