@@ -114,6 +114,11 @@ int bv_audit_open(void) {
 
 struct bv_audit {
   int fd, out;
+  char token[64];           /* the marker directory's random part, or "" (forward everything) */
+  char domain[32];          /* the run's domain id, once the marker's record named it */
+  char *secrets;            /* NUL-separated values, secret_count of them */
+  size_t secrets_len;
+  int secret_count;
   uint32_t forwarded, dropped, overflows, bytes;
   int barrier_pid; /* while waiting for the barrier's record, else 0 */
   int barrier_seen;
@@ -122,12 +127,23 @@ struct bv_audit {
   char buf[16384] __attribute__((aligned(8)));
 };
 
-struct bv_audit *bv_audit_new(int fd, int out) {
+struct bv_audit *bv_audit_new(int fd, int out, const char *token) {
   struct bv_audit *a = calloc(1, sizeof *a);
   if (!a) return NULL;
   a->fd = fd;
   a->out = out;
+  if (token) snprintf(a->token, sizeof a->token, "%s", token);
   return a;
+}
+
+int bv_audit_secrets(struct bv_audit *a, const char *values, size_t len, int count) {
+  if (!count || !len) return 0;
+  a->secrets = malloc(len);
+  if (!a->secrets) return -ENOMEM;
+  memcpy(a->secrets, values, len);
+  a->secrets_len = len;
+  a->secret_count = count;
+  return 0;
 }
 
 int bv_audit_fd(const struct bv_audit *a) { return a->fd; }
@@ -135,7 +151,66 @@ int bv_audit_fd(const struct bv_audit *a) { return a->fd; }
 void bv_audit_free(struct bv_audit *a) {
   if (!a) return;
   if (a->fd >= 0) close(a->fd);
+  if (a->secrets) {
+    memset(a->secrets, 0, a->secrets_len);
+    free(a->secrets);
+  }
   free(a);
+}
+
+/* Replaces each occurrence of pat[0..pl) in buf[0..*len) (capacity cap) by rep; whole
+ * replacements only (what does not fit is cut at the end). */
+static void replace_all(char *buf, uint32_t *len, uint32_t cap, const char *pat, size_t pl, const char *rep) {
+  size_t rl = strlen(rep);
+  for (size_t at = 0; pl && at + pl <= *len;) {
+    char *hit = memmem(buf + at, *len - at, pat, pl);
+    if (!hit) return;
+    size_t off = (size_t)(hit - buf);
+    size_t tail = *len - off - pl;
+    if (off + rl + tail > cap) tail = cap > off + rl ? cap - off - rl : 0;
+    if (off + rl > cap) return;
+    memmove(buf + off + rl, buf + off + pl, tail);
+    memcpy(buf + off, rep, rl);
+    *len = (uint32_t)(off + rl + tail);
+    at = off + rl;
+  }
+}
+
+/* Secret values out of a record: as given, and as audit hex-encodes a string it will not quote
+ * (upper case, two digits a byte). */
+static void redact(const struct bv_audit *a, char *text, uint32_t *len, uint32_t cap) {
+  static const char hexd[] = "0123456789ABCDEF";
+  const char *v = a->secrets, *end = a->secrets ? a->secrets + a->secrets_len : NULL;
+  for (int i = 0; i < a->secret_count && v < end; i++) {
+    size_t vl = strnlen(v, (size_t)(end - v));
+    if (vl) {
+      replace_all(text, len, cap, v, vl, "<redacted>");
+      char hx[2 * 256 + 1];
+      if (vl <= 256) {
+        for (size_t k = 0; k < vl; k++) {
+          hx[2 * k] = hexd[(unsigned char)v[k] >> 4];
+          hx[2 * k + 1] = hexd[(unsigned char)v[k] & 15];
+        }
+        /* "<redacted>" in the same encoding */
+        replace_all(text, len, cap, hx, 2 * vl, "3C72656461637465643E");
+      }
+    }
+    v += vl + 1;
+  }
+}
+
+/* The value of `key=` in a record (unquoted, up to a space), copied into out; 0 if absent. */
+static int field(const char *t, uint32_t len, const char *key, char *out, size_t outsz) {
+  size_t kl = strlen(key);
+  for (const char *p = t, *end = t + len; p + kl < end; p++) {
+    if ((p == t || p[-1] == ' ') && !memcmp(p, key, kl)) {
+      size_t n = 0;
+      for (p += kl; p < end && *p != ' ' && n + 1 < outsz; p++) out[n++] = *p;
+      out[n] = 0;
+      return n > 0;
+    }
+  }
+  return 0;
 }
 
 static int write_all(int fd, const void *p, size_t n) {
@@ -158,9 +233,10 @@ static int forward(struct bv_audit *a, uint32_t type, const char *text, uint32_t
   /* One write per record: header and text together. */
   char rec[8 + 8970];
   if (len > sizeof rec - 8) len = sizeof rec - 8;
+  memcpy(rec + 8, text, len);
+  if (a->secret_count) redact(a, rec + 8, &len, (uint32_t)sizeof rec - 8);
   memcpy(rec, &type, 4);
   memcpy(rec + 4, &len, 4);
-  memcpy(rec + 8, text, len);
   int e = write_all(a->out, rec, 8 + len);
   if (e) return e;
   a->bytes += len + 8;
@@ -188,7 +264,9 @@ static int is_barrier(const struct bv_audit *a, const char *t, uint32_t len) {
 }
 
 int bv_audit_pump(struct bv_audit *a) {
-  for (;;) {
+  /* A batch at a time: the caller looks at its stop signal between batches, so traffic that never
+   * lets up cannot hold the end of the run back. */
+  for (int batch = 0; batch < 256; batch++) {
     ssize_t r = recv(a->fd, a->buf, sizeof a->buf, MSG_DONTWAIT);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == ENOBUFS) {
@@ -211,20 +289,35 @@ int bv_audit_pump(struct bv_audit *a) {
       uint32_t len = h->nlmsg_len - NLMSG_LENGTH(0);
       while (len && text[len - 1] == '\0') len--;
       uint32_t serial = serial_of(text, len);
+      if (type == BV_AUDIT_LANDLOCK_DOMAIN && is_barrier(a, text, len)) {
+        a->barrier_seen = 1;
+        continue;
+      }
       if (type == BV_AUDIT_SYSCALL) {
         int ours = 0;
         for (int i = 0; i < SERIALS && !ours; i++) ours = serial && a->serials[i] == serial;
         if (!ours) continue;
-      } else if (serial) {
-        int known = 0;
-        for (int i = 0; i < SERIALS && !known; i++) known = a->serials[i] == serial;
-        if (!known) a->serials[a->next_serial++ % SERIALS] = serial;
+      } else {
+        /* With a token: nothing before the marker's record, then the run's domain only. */
+        char dom[32];
+        if (a->token[0]) {
+          if (!field(text, len, "domain=", dom, sizeof dom)) continue;
+          if (!a->domain[0]) {
+            if (type != BV_AUDIT_LANDLOCK_ACCESS || !memmem(text, len, a->token, strlen(a->token))) continue;
+            snprintf(a->domain, sizeof a->domain, "%s", dom);
+          } else if (strcmp(dom, a->domain)) continue;
+        }
+        if (serial) {
+          int known = 0;
+          for (int i = 0; i < SERIALS && !known; i++) known = a->serials[i] == serial;
+          if (!known) a->serials[a->next_serial++ % SERIALS] = serial;
+        }
       }
-      if (type == BV_AUDIT_LANDLOCK_DOMAIN && is_barrier(a, text, len)) a->barrier_seen = 1;
       int e = forward(a, type, text, len);
       if (e) return e;
     }
   }
+  return 0;
 }
 
 /* The barrier child: shares the reader's memory until it exits (CLONE_VM|CLONE_VFORK), so it only
@@ -298,11 +391,8 @@ static void *reader_main(void *arg) {
       if (errno == EINTR) continue;
       break;
     }
-    if (p[0].revents & POLLIN) {
-      if (bv_audit_pump(r->a) < 0) break;
-      continue;
-    }
-    if (p[1].revents) break;
+    if ((p[0].revents & POLLIN) && bv_audit_pump(r->a) < 0) break;
+    if (p[1].revents) break; /* the workload has exited: on to the barrier */
   }
   bv_audit_finish(r->a, BV_AUDIT_BARRIER_MS);
   close(r->a->out);
@@ -312,11 +402,13 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
-int bv_audit_thread(int audit_fd, int out_fd, int stop_fd) {
+int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, const char *secrets, int secrets_len, int secret_count) {
   struct reader *r = calloc(1, sizeof *r);
   if (!r) return -ENOMEM;
-  r->a = bv_audit_new(audit_fd, out_fd);
-  if (!r->a) {
+  r->a = bv_audit_new(audit_fd, out_fd, token);
+  if (!r->a || bv_audit_secrets(r->a, secrets, secrets_len > 0 ? (size_t)secrets_len : 0, secret_count)) {
+    if (r->a) r->a->fd = -1;
+    bv_audit_free(r->a);
     free(r);
     return -ENOMEM;
   }

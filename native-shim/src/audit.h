@@ -29,6 +29,7 @@
 #ifndef BV_AUDIT_H
 #define BV_AUDIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define BV_AUDIT_END 0u
@@ -49,10 +50,19 @@ int bv_audit_status(uint32_t *out);
 int bv_audit_open(void);
 
 struct bv_audit;
-/* A reader of `fd` (owned from here on) writing to `out` (not owned). NULL on ENOMEM. */
-struct bv_audit *bv_audit_new(int fd, int out);
+/* A reader of `fd` (owned from here on) writing to `out` (not owned). NULL on ENOMEM.
+ * token: the random name part of the run's marker directory (launch.h, ll_marker_fd), or "".
+ * With a token, the reader forwards nothing until the marker's record names the run's domain,
+ * then only that domain's records (and their SYSCALL records): other runs' and the host's
+ * records never take the run's room, and a domain that merely shares the child's pid (a reused
+ * pid, one the workload stacks) is never taken for it. */
+struct bv_audit *bv_audit_new(int fd, int out, const char *token);
+/* The workload's resolved secret values (count NUL-terminated strings): every occurrence in a
+ * record, as given or in audit's hex encoding, is replaced by "<redacted>" before the record is
+ * forwarded (a workload naming a directory after its token). 0 or -ENOMEM. */
+int bv_audit_secrets(struct bv_audit *a, const char *values, size_t len, int count);
 int bv_audit_fd(const struct bv_audit *a);
-/* Reads every record queued on the socket and forwards the landlock ones; 0 or -errno. */
+/* Reads the records queued on the socket (at most a batch) and forwards the run's; 0 or -errno. */
 int bv_audit_pump(struct bv_audit *a);
 /* Runs the barrier, reads until its record arrives or timeout_ms pass, writes END. 0 or -errno
  * of the final write. */

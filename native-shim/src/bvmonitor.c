@@ -3,7 +3,7 @@
  * status after `create` has exited; this is it. Small and static: its memory per container is
  * what an orchestrator pays for every idle container.
  *
- *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US parent|engine [STRINGS]
+ *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US parent|engine [STRINGS [SECRETS [LL_TOKEN]]]
  *     fds: 3 the body (a pipe: it carries resolved secrets, so it never touches a disk),
  *          4 to node, 5 from node, 6 the fail pipe's read end, OUT_FD/ERR_FD the read ends of
  *          captured stdout/stderr (-1: not captured), CPU_FD the leaf's CPU usage file
@@ -11,6 +11,8 @@
  *          plus the fds the body names.
  *     STRINGS (with denials observed, BV_F_SECCOMP_NOTIFY): which syscall arguments are C strings,
  *          "nr:mask,nr:mask" (bit i: argument i), for the denial records.
+ *     LL_TOKEN (with BV_F_LANDLOCK_LOG): the random part of the run's landlock marker directory
+ *          (launch.h ll_marker_fd), which the audit reader looks for (audit.h).
  *     SECRETS: the indexes of the body's environment strings that hold resolved secrets
  *          ("i,j"): a denial record holding one of their values is redacted (notify.h).
  *     Captured streams are relayed into STATE_DIR/stdout and /stderr, at most CAP bytes each;
@@ -420,7 +422,7 @@ static void close_except(int *keep, int n) {
 int main(int argc, char **argv) {
   if (!test_switch("no-ignore")) ignore_signals();
   if (argc < 9) {
-    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [parent|engine]\n");
+    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [parent|engine [STRINGS [SECRETS [LL_TOKEN]]]]\n");
     return 2;
   }
   /* A subreaper: descendants whose parents die become ours, not init's, so none escapes us. */
@@ -448,6 +450,7 @@ int main(int argc, char **argv) {
   engine_mode = argc > 9 && strcmp(argv[9], "engine") == 0;
   if (argc > 10) parse_strings(argv[10]);
   const char *secret_spec = argc > 11 ? argv[11] : "";
+  const char *ll_token = argc > 12 ? argv[12] : "";
   if (cpu_kind == 0 || cpu_limit_us <= 0) cpu_fd = -1;
 
   /* SIGCHLD through a signalfd: orphans are reaped from the poll loop. */
@@ -466,6 +469,22 @@ int main(int argc, char **argv) {
     return 1;
   }
   const struct bv_body_header *h = (const struct bv_body_header *)body;
+  /* Landlock's audit reader joins before the clone: the child makes its marker's denial right
+   * after restricting itself, long before start (audit.h; launch.h ll_marker_fd). */
+  int audit_on = len >= sizeof *h && (h->flags & BV_F_LANDLOCK_LOG) != 0;
+  if (audit_on) {
+    landlock_error = 0;
+    unlinkat(statedir_fd, "landlock", 0);
+    audit_file = openat(statedir_fd, "landlock", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int afd = audit_file < 0 ? -errno : bv_audit_open();
+    if (afd < 0) landlock_error = -afd;
+    else if (!(audit = bv_audit_new(afd, audit_file, ll_token)) || (keep_secrets(body, len, secret_spec) == 0 && bv_audit_secrets(audit, secret_values, secret_values_len, secret_count))) {
+      if (audit) bv_audit_free(audit); /* closes afd */
+      else close(afd);
+      audit = NULL;
+      landlock_error = ENOMEM;
+    }
+  }
   int32_t out[2] = {-1, -1};
   int rc = bv_spawn(body, (uint32_t)len, out);
   if (rc < 0) {
@@ -474,12 +493,11 @@ int main(int argc, char **argv) {
   }
   int pid = out[0], pidfd = out[1];
   int keep_sync = h->sync_peer_fd;
-  if ((h->flags & BV_F_SECCOMP_NOTIFY) && keep_secrets(body, len, secret_spec)) {
+  if ((h->flags & BV_F_SECCOMP_NOTIFY) && !secret_values && keep_secrets(body, len, secret_spec)) {
     dprintf(4, "error %d\n", ENOMEM);
     return 1;
   }
   int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
-  int audit_on = (h->flags & BV_F_LANDLOCK_LOG) != 0;
   denials_error = notify ? 0 : -1;
   if (notify) {
     unlinkat(statedir_fd, "denials", 0);
@@ -487,7 +505,7 @@ int main(int argc, char **argv) {
   }
   /* Everything else the body named is the workload's now; and whatever the caller left open
    * (`bvisor create … 100>&1 | cat`) must not be held by us for the container's lifetime. */
-  int keep[] = {4, 5, 6, statedir_fd, keep_sync, pidfd, relays[0].in, relays[0].out, relays[1].in, relays[1].out, cpu_fd, sigfd, denials_fd};
+  int keep[] = {4, 5, 6, statedir_fd, keep_sync, pidfd, relays[0].in, relays[0].out, relays[1].in, relays[1].out, cpu_fd, sigfd, denials_fd, audit ? bv_audit_fd(audit) : -1, audit_file};
   close_except(keep, (int)(sizeof keep / sizeof keep[0]));
   memset(body, 0, len); /* resolved secrets */
   free(body);
@@ -522,11 +540,16 @@ int main(int argc, char **argv) {
   int started = 0, fault = 0;
   int orphaned = 0;
   while (ff >= 0) {
-    struct pollfd p[3] = {{ff, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    int n = poll(p, 3, 1000);
+    struct pollfd p[4] = {{ff, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}, {audit ? bv_audit_fd(audit) : -1, POLLIN, 0}};
+    int n = poll(p, 4, 1000);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) { fault = errno; break; }
     if (statedir_gone()) { orphaned = 1; break; }
+    if (audit && (p[3].revents & POLLIN) && bv_audit_pump(audit) < 0) {
+      landlock_error = EIO;
+      bv_audit_free(audit);
+      audit = NULL;
+    }
     if (p[2].revents) {
       struct signalfd_siginfo ssi;
       while (read(sigfd, &ssi, sizeof ssi) > 0) {}
@@ -553,18 +576,7 @@ int main(int argc, char **argv) {
     if (!orphaned) write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, now_ms(), 0, fault, -1);
     return 0;
   }
-  /* 5. go. The audit reader joins first: the workload can be denied from its exec on. */
-  if (audit_on) {
-    landlock_error = 0;
-    unlinkat(statedir_fd, "landlock", 0);
-    audit_file = openat(statedir_fd, "landlock", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int afd = audit_file < 0 ? -errno : bv_audit_open();
-    if (afd < 0) landlock_error = -afd;
-    else if (!(audit = bv_audit_new(afd, audit_file))) {
-      close(afd);
-      landlock_error = ENOMEM;
-    }
-  }
+  /* 5. go */
   char go = 'g';
   struct timespec go_ts;
   clock_gettime(CLOCK_MONOTONIC, &go_ts);
@@ -600,6 +612,11 @@ int main(int argc, char **argv) {
       free(secret_values);
       secret_values = NULL;
     }
+  }
+  if (secret_values) { /* the readers have their copies */
+    memset(secret_values, 0, secret_values_len);
+    free(secret_values);
+    secret_values = NULL;
   }
   close(keep_sync);
   if (got == sizeof rec && rec.kind == 0) {

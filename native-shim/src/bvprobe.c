@@ -320,6 +320,28 @@ static int try_op(int argc, char **argv) {
     snprintf(path, sizeof path, "/tmp/%s", v ? v : "");
     return chmod(path, (mode_t)strtol(ARG(2), NULL, 8)) < 0 ? errno : 0;
   }
+  if (!strcmp(op, "nestread")) {
+    /* a landlock domain of the workload's own, stacked on the boundary's, that refuses reading
+     * files (LANDLOCK_ACCESS_FS_READ_FILE, 1 << 2), then a read of PATH: refused by it alone */
+    uint64_t handled = 1ull << 2;
+    long rs = syscall(444 /* landlock_create_ruleset */, &handled, sizeof handled, 0);
+    if (rs < 0) return errno;
+    if (syscall(446 /* landlock_restrict_self */, rs, 0) < 0) return errno;
+    int fd = open(ARG(1), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+  }
+  if (!strcmp(op, "mknodenv")) {
+    /* mkdir DIR/<the value of env VAR>, then a character device in it (a path a landlock
+     * denial names: the directory) */
+    char path[512];
+    const char *v = getenv(ARG(2));
+    snprintf(path, sizeof path, "%s/%s", ARG(1), v ? v : "");
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) return errno;
+    snprintf(path, sizeof path, "%s/%s/dev", ARG(1), v ? v : "");
+    return mknod(path, S_IFCHR | 0600, makedev(1, 3)) < 0 ? errno : 0;
+  }
   if (!strcmp(op, "ownlistener")) return own_filter(1);
   if (!strcmp(op, "forkexec")) {
     /* a child that execs this probe again to make one raw syscall: its errno is its exit status */

@@ -69,7 +69,7 @@ int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strma
  * audit_fd, out_fd and stop_fd and ends with the barrier once stop_fd is readable or hung up. */
 int bv_audit_status(uint32_t *out);
 int bv_audit_open(void);
-int bv_audit_thread(int audit_fd, int out_fd, int stop_fd);
+int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, const char *secrets, int secrets_len, int secret_count);
 
 /* ---- mounts.c (parent side) ---- */
 int bv_stat_id(int fd, int64_t *out);

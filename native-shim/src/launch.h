@@ -103,7 +103,7 @@
 #include <stdint.h>
 
 #define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
-#define BV_BODY_VERSION 4u
+#define BV_BODY_VERSION 5u
 
 /* flags */
 #define BV_F_NO_NEW_PRIVS   (1u << 0)
@@ -178,6 +178,12 @@ struct bv_body_header {
   uint32_t cgjoin_off;   /* int32_t cgjoin[ncgjoin]: each v1 leaf's `tasks` file, open for
                           * writing (step 1a); 0 = none */
   uint32_t ncgjoin;      /* at most BV_MAX_CGJOIN */
+  int32_t ll_marker_fd;  /* BV_F_LANDLOCK_LOG: an O_PATH fd of a directory bvisor made for this run
+                          * (its name holds a random token), or -1. Right after restricting, the
+                          * child asks landlock to make a block device in it, a right no grant ever
+                          * has: the denial is logged (the launcher's own, before exec) and names
+                          * the run's domain exactly (audit.h). Closed before exec. */
+  uint32_t ll_pad;
 };
 
 struct bv_fd {

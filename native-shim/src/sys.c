@@ -36,8 +36,10 @@
 
 int bv_pipe(int32_t *fds, int cloexec_read, int cloexec_write) {
   int p[2];
-  if (pipe2(p, 0) < 0) return -errno;
-  if ((cloexec_read && fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0) || (cloexec_write && fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0)) {
+  /* Close-on-exec from birth, then cleared where asked: another thread's fork and exec in
+   * between must not carry our pipes into its program. */
+  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  if ((!cloexec_read && fcntl(p[0], F_SETFD, 0) < 0) || (!cloexec_write && fcntl(p[1], F_SETFD, 0) < 0)) {
     int e = errno;
     close(p[0]);
     close(p[1]);

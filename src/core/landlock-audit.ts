@@ -132,6 +132,10 @@ export interface LandlockAuditInput {
   end: AuditEnd | null;
   /** The launched child's pid (the domain's creator). */
   childPid: number;
+  /** The random part of the run's marker directory (launch.h ll_marker_fd): the marker's record
+   * (fs.make_block in that directory, before exec) names the run's domain. null: identify the
+   * domain by its creator's pid instead (a run without a marker). */
+  token?: string | null;
   launch: Pick<LaunchInputs, 'filesystem' | 'network'>;
   arch: Arch;
   /** The run's start (report startedAt), ms since the epoch: atMs is counted from it. */
@@ -149,13 +153,15 @@ const quote = (s: string): string => JSON.stringify(s);
 
 /** One denial per (blockers, object), repeats counted, in the order first seen. */
 export function landlockAuditDenials(a: LandlockAuditInput): SourceDenials {
-  const domain = runDomain(a.records, a.childPid);
+  const isMarker = (r: AuditRecord): boolean => !!a.token && r.type === AUDIT_LANDLOCK_ACCESS && (r.fields.path ?? '').includes(a.token);
+  const marker = a.token ? a.records.find(isMarker) : undefined;
+  const domain = a.token ? (marker?.fields.domain ?? null) : runDomain(a.records, a.childPid);
   const syscalls = new Map<number, AuditRecord>();
   for (const r of a.records) if (r.type === AUDIT_SYSCALL) syscalls.set(r.serial, r);
   const byKey = new Map<string, Denial>();
   let total = 0;
   for (const r of a.records) {
-    if (r.type !== AUDIT_LANDLOCK_ACCESS || domain === null || r.fields.domain !== domain) continue;
+    if (r.type !== AUDIT_LANDLOCK_ACCESS || domain === null || r.fields.domain !== domain || isMarker(r)) continue;
     total++;
     const blockers = (r.fields.blockers ?? '').split(',').filter(Boolean);
     const sc = syscalls.get(r.serial);
@@ -216,6 +222,7 @@ export function landlockAuditDenials(a: LandlockAuditInput): SourceDenials {
   }
   const items = [...byKey.values()];
   const notes: string[] = [];
+  if (a.token && !marker) notes.push('the run\'s marker record did not arrive, so no record could be told to be this run\'s: none is listed');
   const e = a.end;
   if (!e) notes.push('the reader ended without its last record: later denials may be missing');
   else {

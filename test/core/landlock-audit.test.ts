@@ -113,6 +113,31 @@ describe('landlock audit records', () => {
     ]);
   });
 
+  it('with a marker token: the run\'s domain is the one whose marker record holds the token, whatever other domains share the child\'s pid; the marker itself is not listed', () => {
+    const token = '0123456789abcdef0123456789abcdef';
+    const { records } = decodeAuditStream(frame([
+      // another user's older domain, its creator's pid reused by the run's child
+      [DOMAIN, 'audit(1729738800.100:50): domain=100 status=allocated mode=enforcing pid=289 uid=65534 exe="/x" comm="x"'],
+      [ACCESS, 'audit(1729738800.100:50): domain=100 blockers=fs.read_file path="/etc/passwd" dev="vda2" ino=3'],
+      // the run's marker (before exec), then its real denial
+      [ACCESS, `audit(1729738800.200:51): domain=1a6fdc679 blockers=fs.make_block path="/tmp/bvisor-ll-${token}" dev="tmpfs" ino=4`],
+      [DOMAIN, 'audit(1729738800.200:51): domain=1a6fdc679 status=allocated mode=enforcing pid=289 uid=0 exe="/usr/bin/node" comm="node"'],
+      [ACCESS, 'audit(1729738800.300:52): domain=1a6fdc679 blockers=net.connect_tcp daddr=127.0.0.1 dest=9'],
+      // a domain the workload stacked (younger, same pid)
+      [ACCESS, 'audit(1729738800.400:53): domain=1a6fdc680 blockers=fs.read_file path="/usr/bin/x" dev="vda2" ino=5'],
+      [DOMAIN, 'audit(1729738800.400:53): domain=1a6fdc680 status=allocated mode=enforcing pid=289 uid=65534 exe="/usr/bin/x" comm="x"'],
+    ]));
+    const d = landlockAuditDenials(input(records, { token }));
+    expect(d.items.map((x) => x.port)).toEqual([9]);
+    expect(d.total).toBe(1);
+    // without the token, the pid alone would have taken the other user's domain
+    expect(runDomain(records, 289)).toBe('100');
+    // the marker's record missing: nothing can be told to be the run's
+    const none = landlockAuditDenials(input(records.filter((r) => !(r.fields.path ?? '').includes(token)), { token }));
+    expect(none.items).toEqual([]);
+    expect(none.source.how).toMatch(/marker record did not arrive/);
+  });
+
   it('says what may be missing: no barrier, an overflow, records past the cap, the kernel\'s lost counter', () => {
     const none = landlockAuditDenials(input([], { end: { barrier: 0, overflows: 2, dropped: 5, forwarded: 0 }, lostBefore: 4, lostAfter: 7 }));
     expect(none.items).toEqual([]);

@@ -89,6 +89,33 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
     expect(items[0]!.what).toMatch(/scope\.abstract_unix_socket/);
   });
 
+  it('a secret the workload names a directory after is redacted, in the report and in the summary', async () => {
+    if (!canRead) return;
+    const dir = writableDir();
+    const secret = `hunter2-${process.pid}-Zq9`;
+    const spaced = `hunter2 ${process.pid} Zq9`; // audit hex-encodes a path with a space
+    for (const value of [secret, spaced]) {
+      const { out, got, items } = await attempt([['mknodenv', dir, 'TOKEN']], 'env: { TOKEN: { secret: tok } }\n', { filesystem: [`  - { path: ${dir}, access: read-write }`], secretEnv: { BVISOR_SECRET_TOK: value } });
+      expect(got).toEqual([E.ACCES]);
+      expect(items).toHaveLength(1);
+      expect(items[0]!.path).toBe(`${dir}/<redacted>`);
+      expect(JSON.stringify(out.report.body.denials)).not.toContain(value);
+      const { denialSummary } = await import('../../src/core/denials.js');
+      expect(denialSummary(out.report.body, { id: 'x' }).join('\n')).not.toContain(value);
+    }
+  });
+
+  it('a landlock domain the workload stacks in the same process is not the run\'s: what only it refuses is not listed (the marker names the run\'s domain)', async () => {
+    if (!canRead) return;
+    // The boundary grants the probe read-exec; the workload's own domain refuses reading it. The
+    // kernel logs that refusal under the workload's domain, whose creator has the run's pid.
+    const { PROBE } = await import('../helpers/probe.js');
+    const { out, got, items } = await attempt([['nestread', PROBE]], '');
+    expect(got).toEqual([E.ACCES]);
+    expect(items).toEqual([]);
+    expect(out.report.body.denials!.sources.landlock.how).not.toMatch(/marker record did not arrive/);
+  });
+
   it('a run that landlock refuses nothing lists nothing, and says it watched', async () => {
     if (!canRead) return;
     const { out, got, items } = await attempt([['inet']], PORTS);

@@ -8,8 +8,8 @@
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
 import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -32,7 +32,7 @@ import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
-import { LandlockAuditReader, auditStatus, auditUnavailable, landlockNotObserved, type AuditStatus } from './host/landlock-audit.js';
+import { LandlockAuditReader, auditStatus, auditUnavailable, landlockNotObserved, newMarker, type AuditStatus } from './host/landlock-audit.js';
 import type { SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
@@ -602,6 +602,16 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (why) landlockDenials = landlockNotObserved(why);
       else auditStatusNow = st as AuditStatus;
     }
+    // The run's marker directory: for bvisor run and the API a private one under the temp
+    // directory (removed after the run), for a container one in its state directory.
+    let marker: { dir: string; token: string; fd: number } | null = null;
+    if (auditStatusNow) {
+      const m = newMarker(req.detached ? req.detached.stateDir : tmpdir(), req.detached ? 'll-' : 'bvisor-ll-');
+      if (!req.detached) cleanup.push(() => rmSync(m.dir, { recursive: true, force: true }));
+      const fd = s.bv_open(m.dir, O.PATH | O.DIRECTORY | O.NOFOLLOW, 0);
+      if (fd < 0) throw new BvisorError('BV_LAUNCH_FAILED', `open \`${m.dir}\`: ${errnoName(fd)}`, { hint: 'bvisor made this directory for the run\'s landlock marker; check the temp directory' });
+      marker = { ...m, fd: fds.own(fd) };
+    }
     if (!hooks.noLandlock && landlockWanted) {
       ruleset = buildRuleset(launch, (clause) => grantFds.get(clause)!);
       childEnds.push(fds.own(ruleset.fd));
@@ -689,6 +699,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         declared: declared.map((d) => ({ ...d, src: at(d.src) })),
         consoleFd: req.console ? at(req.console.fd) : -1,
         netFd: at(netFd),
+        llMarkerFd: marker ? at(marker.fd) : -1,
         cgroupJoin: hooks.noCgroupJoin ? [] : joinFds.map(at),
       },
       console: req.console ? { rows: req.console.rows, cols: req.console.cols } : null,
@@ -717,7 +728,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
-      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(',')));
+      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
       pid = monitor.pid;
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
@@ -770,6 +781,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       throw e instanceof BvisorError ? e : new BvisorError('BV_LAUNCH_RENDEZVOUS', `preparing pid ${pid}: ${err.code ?? ''} ${err.message}`.trim(), { hint: 'the workload never ran; run `bvisor check`', cause: e });
     }
 
+    // Landlock's audit reader joins before the release: the child restricts itself and makes its
+    // marker's denial (launch.h ll_marker_fd) before it reports ready. (A container's monitor
+    // joins before it clones.)
+    if (auditStatusNow && marker && !req.detached) {
+      const r = LandlockAuditReader.start(auditStatusNow, marker.token, secretIdx.map((i) => env[i]!.value));
+      if (typeof r === 'string') landlockDenials = landlockNotObserved(r);
+      else auditReader = r;
+    }
     const rel = s.bv_write_byte(syncW);
     if (rel < 0) throw spawnErr('release', rel);
     const startedAt = new Date();
@@ -797,12 +816,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
         req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
-        // The audit reader joins before the go byte: the workload can be denied from its exec on.
-        if (auditStatusNow) {
-          const r = LandlockAuditReader.start(auditStatusNow);
-          if (typeof r === 'string') landlockDenials = landlockNotObserved(r);
-          else auditReader = r;
-        }
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
@@ -908,6 +921,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     holder = null;
     if (auditReader) landlockDenials = await auditReader.finish({ childPid: pid, launch, arch: host.kernel.arch as Arch, startedAtMs: startedAt.getTime() });
     auditReader = null;
+    if (marker) rmSync(marker.dir, { recursive: true, force: true });
     records.close();
     closeFd(pidfd);
     pidfd = -1;
@@ -1007,11 +1021,11 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
   for (const [fd, pos] of position) stdio[pos] = fd;
   for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
-  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets];
+  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets, llToken];
   const child = spawn(d.monitorPath, args, { detached: true, stdio });
   const toMonitor = child.stdio[3] as import('node:stream').Writable;
   const fromMonitor = child.stdio[4] as import('node:stream').Readable;

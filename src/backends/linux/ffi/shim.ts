@@ -38,7 +38,7 @@ interface ShimFns {
   bv_notify_thread(listener: number, outFd: number, stopFd: number, strmask: Uint8Array, nmask: number, maxRecords: number, observeProg: Uint8Array | null, observeLen: number, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
   bv_audit_status(out: Uint32Array): number;
   bv_audit_open(): number;
-  bv_audit_thread(auditFd: number, outFd: number, stopFd: number): number;
+  bv_audit_thread(auditFd: number, outFd: number, stopFd: number, token: string, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
   bv_read_record: { (fd: number, rec: Int32Array): number; async(fd: number, rec: Int32Array, cb: AsyncCb): void };
   bv_landlock_create(fs: bigint, net: bigint, scoped: bigint, abi: number): number;
   bv_landlock_add_path(ruleset: number, parentFd: number, allowed: bigint): number;
@@ -140,7 +140,7 @@ export function shim(): ShimFns {
     bv_notify_thread: lib.func('int bv_notify_thread(int listener, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const void *secrets, int secrets_len, int secret_count)') as ShimFns['bv_notify_thread'],
     bv_audit_status: lib.func('int bv_audit_status(void *out)') as ShimFns['bv_audit_status'],
     bv_audit_open: lib.func('int bv_audit_open(void)') as ShimFns['bv_audit_open'],
-    bv_audit_thread: lib.func('int bv_audit_thread(int audit_fd, int out_fd, int stop_fd)') as ShimFns['bv_audit_thread'],
+    bv_audit_thread: lib.func('int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, const void *secrets, int secrets_len, int secret_count)') as ShimFns['bv_audit_thread'],
     bv_read_record: lib.func('int bv_read_record(int fd, void *rec)') as unknown as ShimFns['bv_read_record'],
     bv_landlock_create: lib.func('int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi)') as ShimFns['bv_landlock_create'],
     bv_landlock_add_path: lib.func('int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)') as ShimFns['bv_landlock_add_path'],

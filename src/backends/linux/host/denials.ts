@@ -72,14 +72,16 @@ function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint
 
 /** Reads a pipe a shim thread writes (its records) into `chunks` until the thread closes it;
  * resolves then, or on an error (what arrived stays). Takes ownership of fd. */
-export function collectPipe(fd: number, chunks: Buffer[]): Promise<void> {
+export function collectPipe(fd: number, chunks: Buffer[]): Promise<void> & { destroy(): void } {
   const sock = new Socket({ fd, readable: true, writable: false });
-  return new Promise((resolve) => {
+  const p = new Promise<void>((resolve) => {
     sock.on('data', (d: Buffer) => chunks.push(d));
     sock.on('end', () => resolve());
     sock.on('close', () => resolve());
     sock.on('error', () => resolve());
   });
+  // A caller that gives up waiting closes our end: nothing of it may keep the process alive.
+  return Object.assign(p, { destroy: () => sock.destroy() });
 }
 
 /** The shim's holder thread for one launch. finish() returns once the filter has no task left

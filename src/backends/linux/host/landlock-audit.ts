@@ -4,7 +4,8 @@
 // reads, and ends with its barrier once the workload has exited; core/landlock-audit.ts turns
 // the records into report entries. Nothing here changes the host's audit configuration: when
 // audit is off there are no records, and the source says so.
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { DenialSource, LaunchInputs } from '../../../contract/generated/types.js';
 import { shim } from '../ffi/shim.js';
@@ -43,13 +44,13 @@ export function auditUnavailable(abi: number, status: AuditStatus | string): str
 /** One launch's reader thread. */
 export class LandlockAuditReader {
   private chunks: Buffer[] = [];
-  private ended: Promise<void>;
-  private constructor(outR: number, private stopW: number, private readonly lostBefore: number) {
+  private ended: ReturnType<typeof collectPipe>;
+  private constructor(outR: number, private stopW: number, private readonly lostBefore: number, private readonly token: string) {
     this.ended = collectPipe(outR, this.chunks);
   }
 
   /** Joins the multicast group and starts the thread; a reason string when it cannot. */
-  static start(status: AuditStatus): LandlockAuditReader | string {
+  static start(status: AuditStatus, token: string, secrets: readonly string[] = []): LandlockAuditReader | string {
     const s = shim();
     const fd = s.bv_audit_open();
     if (fd < 0) return `the audit READLOG group could not be joined (${errnoName(fd)}; it needs CAP_AUDIT_READ)`;
@@ -65,12 +66,15 @@ export class LandlockAuditReader {
       for (const x of [fd, out[0]!, out[1]!]) s.bv_close(x);
       return `pipe2: ${errnoName(rc)}`;
     }
-    rc = s.bv_audit_thread(fd, out[1]!, stop[0]!);
+    // The thread copies the values and wipes its copy when it ends; ours is wiped at once.
+    const values = secrets.length ? Buffer.concat(secrets.map((v) => Buffer.from(`${v}\0`, 'utf8'))) : null;
+    rc = s.bv_audit_thread(fd, out[1]!, stop[0]!, token, values, values?.length ?? 0, secrets.length);
+    values?.fill(0);
     if (rc < 0) {
       for (const x of [fd, ...out, ...stop]) s.bv_close(x);
       return `the reader thread: ${errnoName(rc)}`;
     }
-    return new LandlockAuditReader(out[0]!, stop[1]!, status.lost);
+    return new LandlockAuditReader(out[0]!, stop[1]!, status.lost, token);
   }
 
   /** Tells the thread the workload has exited: it runs its barrier meanwhile (the caller tears
@@ -84,10 +88,11 @@ export class LandlockAuditReader {
   async finish(a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number }): Promise<SourceDenials> {
     this.stop();
     // The barrier waits at most 2 s (BV_AUDIT_BARRIER_MS); the pipe closes right after.
-    await Promise.race([this.ended, new Promise((r) => setTimeout(r, 5000).unref())]);
+    const done = await Promise.race([this.ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+    if (!done) this.ended.destroy(); // a thread that never ends must not hold the process
     const { records, end } = decodeAuditStream(new Uint8Array(Buffer.concat(this.chunks)));
     const after = auditStatus();
-    return landlockAuditDenials({ records, end, ...a, lostBefore: this.lostBefore, lostAfter: typeof after === 'string' ? null : after.lost, errnoName });
+    return landlockAuditDenials({ records, end, ...a, token: this.token, lostBefore: this.lostBefore, lostAfter: typeof after === 'string' ? null : after.lost, errnoName });
   }
 
   abort(): void {
@@ -121,5 +126,29 @@ export function containerLandlock(stateDir: string, exit: MonitorLandlockCounts 
     // no file: the monitor said it read, so the END record's absence is reported below
   }
   const { records, end } = decodeAuditStream(bytes);
-  return landlockAuditDenials({ records, end, childPid: a.childPid, launch: a.launch, arch: a.arch, startedAtMs: a.startedAtMs, lostBefore: null, lostAfter: null, errnoName });
+  return landlockAuditDenials({ records, end, childPid: a.childPid, launch: a.launch, arch: a.arch, startedAtMs: a.startedAtMs, token: markerToken(stateDir), lostBefore: null, lostAfter: null, errnoName });
+}
+
+/** The run's landlock marker directory (launch.h ll_marker_fd): where, and its random part. */
+export function newMarker(parent: string, prefix: string): { dir: string; token: string } {
+  const token = randomBytes(16).toString('hex');
+  const dir = join(parent, `${prefix}${token}`);
+  // 0711: the child (an unprivileged id) may look up a name in it, never list or write it; the
+  // block device it asks for is refused by landlock before any of that matters.
+  mkdirSync(dir, { mode: 0o711 });
+  chmodSync(dir, 0o711);
+  return { dir, token };
+}
+
+/** A container's marker token, from its directory in the state directory (ll-<token>). */
+function markerToken(stateDir: string): string | null {
+  try {
+    for (const n of readdirSync(stateDir)) {
+      const m = /^ll-([0-9a-f]{32})$/.exec(n);
+      if (m) return m[1]!;
+    }
+  } catch {
+    // no state directory: no token
+  }
+  return null;
 }
