@@ -6,13 +6,7 @@ import { learnBundle, writeProposal } from '../app/learn.js';
 import { BvisorError } from '../contract/errors.js';
 import { parseDuration } from '../core/units.js';
 
-export interface LearnOutput {
-  proposal: string;
-  written: string | null;
-  warnings: string[];
-  observed: { exitStatus: number; runMs: number; calls: number; paths: number; denials: number };
-  check: { verified: boolean; why: string | null; exitStatus: number | null; denials: Array<{ clause: string; what: string; allow: string | null }> };
-}
+import type { LearnOutput } from '../contract/generated/types.js';
 
 export default class Learn extends BaseCommand<typeof Learn> {
   static override summary = 'Observe a bundle\'s workload once and propose the minimal boundary.yaml it needs, checked by an enforced run';

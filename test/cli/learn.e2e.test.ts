@@ -11,6 +11,7 @@ import { parse, stringify } from 'yaml';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { SealedReport } from '../../src/contract/generated/types.js';
+import { validateLearnOutput } from '../../src/contract/generated/validators.js';
 
 function bundle(exe: string, args: string[], cwd = '/', extra = ''): string {
   const dir = tempDir('bvisor-learn-');
@@ -46,6 +47,16 @@ function enforced(text: string): { status: number | null; denials: unknown[]; st
 const plain = (exe: string, args: string[], cwd = '/'): number | null => spawnSync(exe, args, { cwd, env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent' }, stdio: 'ignore' }).status;
 
 describe('bvisor learn (real workloads)', () => {
+  it('--json: the output matches its schema (schemas/learn-output.schema.json) and carries the proposal learn verified', () => {
+    const dir = bundle('/bin/sh', ['-c', 'cat /etc/hostname >/dev/null']);
+    const r = cli(['learn', '-b', dir, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.json();
+    expect(validateLearnOutput(out), JSON.stringify(validateLearnOutput.errors)).toBe(true);
+    expect(out).toMatchObject({ written: null, check: { verified: true, exitStatus: 0, denials: [] } });
+    expect(parse(out.proposal).filesystem).toContainEqual({ path: '/etc/hostname', access: 'read' });
+  });
+
   it('a shell script: cat /etc/hostname; ls /usr/share — and its red twin without /etc/hostname', () => {
     const args = ['-c', 'cat /etc/hostname; ls /usr/share >/dev/null'];
     const { text, manifest } = learn(bundle('/bin/sh', args));

@@ -46,7 +46,20 @@ const mut = <T>(x: T, f: (y: any) => void): T => {
   return y;
 };
 
+const learned = {
+  proposal: 'bvisorVersion: "1"\n',
+  written: null,
+  warnings: [],
+  observed: { exitStatus: 0, runMs: 12.5, calls: 10, paths: 4, denials: 0 },
+  check: { verified: false, why: 'it exited 1, not 0', exitStatus: 1, denials: [{ clause: 'filesystem', what: 'openat("/etc/x")', allow: null }] },
+};
+
 const rows: Row[] = [
+  { name: 'learn output', validator: V.validateLearnOutput, doc: learned, valid: true },
+  { name: 'learn output: a check run that never ran', validator: V.validateLearnOutput, doc: mut(learned, (l) => (l.check.exitStatus = null)), valid: true },
+  { name: 'learn output: an empty proposal', validator: V.validateLearnOutput, doc: mut(learned, (l) => (l.proposal = '')), valid: false },
+  { name: 'learn output: a denial without its clause', validator: V.validateLearnOutput, doc: mut(learned, (l) => delete l.check.denials[0].clause), valid: false },
+  { name: 'learn output: an extra field', validator: V.validateLearnOutput, doc: mut(learned, (l) => (l.extra = 1)), valid: false },
   { name: 'sealed report', validator: V.validateSealedReport, doc: report, valid: true },
   { name: 'report: observed as a bare string', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.budgets.cpu.observed = 'n/a')), valid: false },
   { name: 'report: negative observation', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.budgets.wall.observed = -1)), valid: false },

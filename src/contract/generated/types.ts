@@ -1239,6 +1239,63 @@ export interface RecoveryAction {
   error: string | null;
 }
 
+// ---- learn-output.schema.json ----
+/**
+ * bvisor learn --json: the proposed boundary.yaml, where it was written, what the observed run did, and how the proposal fared in its enforced check run. docs/learn.md.
+ */
+export interface LearnOutput {
+  /**
+   * The proposed boundary.yaml, as text (comments included).
+   */
+  proposal: string;
+  /**
+   * The file it was written to (-o), or null: only here.
+   */
+  written: string | null;
+  warnings: string[];
+  /**
+   * The learning run.
+   */
+  observed: {
+    /**
+     * The workload's status (128+N for a signal).
+     */
+    exitStatus: number;
+    runMs: number;
+    /**
+     * Calls observed.
+     */
+    calls: number;
+    /**
+     * Distinct paths those calls named.
+     */
+    paths: number;
+    /**
+     * Denials the learning run met (denylisted calls it needed).
+     */
+    denials: number;
+  };
+  /**
+   * The proposal run once fully enforced: verified when it exited as observed with no denial.
+   */
+  check: {
+    verified: boolean;
+    /**
+     * Why it was not verified, or null.
+     */
+    why: string | null;
+    /**
+     * The check run's status, or null when it did not run (the planner refused the proposal).
+     */
+    exitStatus: number | null;
+    denials: {
+      clause: string;
+      what: string;
+      allow: string | null;
+    }[];
+  };
+}
+
 // ---- oci-state.schema.json ----
 /**
  * What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.

@@ -8,6 +8,7 @@ export declare const validateBoundaryManifest: CompiledValidator;
 export declare const validateErrorOutput: CompiledValidator;
 export declare const validateHostFacts: CompiledValidator;
 export declare const validateJournalEntry: CompiledValidator;
+export declare const validateLearnOutput: CompiledValidator;
 export declare const validateOciState: CompiledValidator;
 export declare const validatePlan: CompiledValidator;
 export declare const validateRecoverOutput: CompiledValidator;
