@@ -4,9 +4,10 @@
 // denied (landlock: a file made in the rootfs's own root; seccomp: unshare), with red twins that
 // switch each mechanism off for the exec alone and see the denial go (and the file appear on the
 // host's disk); exit statuses; --detach with --pid-file; refusals.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createContainer, startContainer, deleteContainer, stateOf, killContainer } from '../../src/app/lifecycle.js';
 import { execContainer, type ExecOptions } from '../../src/app/exec.js';
 import { shim } from '../../src/backends/linux/ffi/shim.js';
@@ -21,7 +22,13 @@ import { tempDir } from '../helpers/tmp.js';
 
 const BUSYBOX = '/bin/busybox';
 const CLONE_NEWUSER = 0x10000000;
-const ROOT = tempDir('bvisor-exec-root-');
+// The state root lives for the whole file: made before the first test and removed after the last
+// (tempDir's own cleanup runs after each test, and the root outlives its first one).
+let ROOT = '';
+beforeAll(() => {
+  ROOT = mkdtempSync(join(tmpdir(), 'bvisor-exec-root-'));
+});
+afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
 const made: string[] = [];
 afterEach(async () => {
   for (const id of made.splice(0)) await deleteContainer(ROOT, id, true).catch(() => undefined);
