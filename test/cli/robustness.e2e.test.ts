@@ -161,7 +161,9 @@ describe('a full state root', () => {
       $BV create f3 -b "$B" --root "$R/root" >/dev/null; echo "create3=$?"
       $BV create f4 -b "$SPEW" --root "$R/root" >/dev/null; echo "create4=$?"
       $BV start f4 --root "$R/root" >/dev/null
-      for i in $(seq 100); do [ -e "$R/root/containers/f4/exit.json" ] && break; sleep 0.05; done
+      # Up to 30 s for the spewing workload to fill the root and end (under the full suite's load
+      # 5 s was not always enough, and df then saw a root not yet full).
+      for i in $(seq 600); do [ -e "$R/root/containers/f4/exit.json" ] && break; sleep 0.05; done
       echo "free=$(df --output=avail "$R" | tail -1 | tr -d ' ')"
       $BV list --root "$R/root" --json >/dev/null; echo "list=$?"
       $BV delete f4 --root "$R/root" --json; echo "delete4=$?"
