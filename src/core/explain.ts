@@ -8,9 +8,9 @@
 // lookup, the calls as data.
 import type { Denial, LaunchInputs } from '../contract/generated/types.js';
 import type { NamedCall } from './seccomp/denials.js';
-import { under } from './layout.js';
+import { coveringGrant, under } from './layout.js';
 import { parentOf } from './paths.js';
-import { PATHS, intentOf, accessOf, RANK, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
+import { PATHS, intentOf, widenAccess, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
 
 /** What --explain observes: every call that names a path, and connect (the port it asked). */
 export const EXPLAIN_OBSERVE = [
@@ -33,19 +33,9 @@ function served(p: string, launch: LaunchInputs): boolean {
   return launch.layout.some((e) => MOUNTED.has(e.kind) && (under(p, e.target) || under(e.target, p)));
 }
 
-/** The grant whose target covers p most closely (its rights are what landlock enforces there). */
-function grantOf(p: string, launch: LaunchInputs): LaunchInputs['filesystem'][number] | null {
-  let best: LaunchInputs['filesystem'][number] | null = null;
-  for (const r of launch.filesystem) {
-    if (p === r.target || (r.recursive && under(p, r.target))) if (!best || r.target.length > best.target.length) best = r;
-  }
-  return best;
-}
-
 /** The access a call needs, on top of what `base` grants (read, if nothing yet). */
-function accessFor(intent: Intent, base = 'read'): string {
-  const b = RANK[base] ?? RANK.read!;
-  return accessOf({ read: true, write: WRITES.has(intent) || b.w, exec: intent === 'exec' || b.x });
+function accessFor(intent: Intent, base?: string): string {
+  return widenAccess(base, { write: WRITES.has(intent), exec: intent === 'exec' });
 }
 
 const quote = (s: string): string => JSON.stringify(s);
@@ -110,12 +100,12 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
         // used makes the link in the root (layout.ts, grantLinks) and binds the target; where the
         // target is inside a grant already, with that grant's access (a narrower one is refused,
         // BV_PLAN_GRANT_NESTED).
-        const cover = host.real !== target ? grantOf(host.real, launch) : null;
+        const cover = host.real !== target ? coveringGrant(host.real, launch.filesystem) : null;
         const access = accessFor(intent, cover?.access);
         add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `no grant covers it, so it does not exist in the workload's root (host mode)${host.real !== target ? `; it is a link to ${host.real}` : ''}`, errno: 'ENOENT', allow: `filesystem: - { path: ${target}, access: ${access} }`, warning: null, pid: c.pid }, c);
         continue;
       }
-      const g = grantOf(p, launch);
+      const g = coveringGrant(p, launch.filesystem);
       if (!g) continue;
       const needWrite = WRITES.has(intent) && !g.access.includes('write');
       const needExec = intent === 'exec' && !g.access.includes('exec');

@@ -9,8 +9,8 @@ import type { Denial, DenialSource, LaunchInputs } from '../contract/generated/t
 import type { SourceDenials } from './denials.js';
 import { syscallName } from './seccomp/denials.js';
 import type { Arch } from './seccomp/compile.js';
-import { under } from './layout.js';
-import { accessOf, RANK } from './learn.js';
+import { coveringGrant, under } from './layout.js';
+import { widenAccess } from './learn.js';
 
 export const AUDIT_END = 0;
 export const AUDIT_SYSCALL = 1300;
@@ -113,18 +113,8 @@ const DEVICE_BLOCKERS = new Set(['fs.make_char', 'fs.make_block', 'fs.ioctl_dev'
 const WRITE_BLOCKERS = new Set(['fs.write_file', 'fs.truncate', 'fs.remove_dir', 'fs.remove_file', 'fs.make_char', 'fs.make_dir', 'fs.make_reg', 'fs.make_sock', 'fs.make_fifo', 'fs.make_block', 'fs.make_sym', 'fs.refer']);
 
 /** The access word a set of filesystem blockers needs, on top of `base`. */
-function neededAccess(blockers: readonly string[], base = 'read'): string {
-  const b = RANK[base] ?? RANK.read!;
-  return accessOf({ read: true, write: b.w || blockers.some((x) => WRITE_BLOCKERS.has(x)), exec: b.x || blockers.includes('fs.execute') });
-}
-
-/** The grant whose target covers p most closely. */
-function grantOf(p: string, launch: Pick<LaunchInputs, 'filesystem'>): LaunchInputs['filesystem'][number] | null {
-  let best: LaunchInputs['filesystem'][number] | null = null;
-  for (const r of launch.filesystem) {
-    if (p === r.target || (r.recursive && under(p, r.target))) if (!best || r.target.length > best.target.length) best = r;
-  }
-  return best;
+function neededAccess(blockers: readonly string[], base?: string): string {
+  return widenAccess(base, { write: blockers.some((x) => WRITE_BLOCKERS.has(x)), exec: blockers.includes('fs.execute') });
 }
 
 export interface LandlockAuditInput {
@@ -187,12 +177,12 @@ export function landlockAuditDenials(a: LandlockAuditInput): SourceDenials {
         // that covers any of it is /proc's.
         const shown = p.replace(/^\/proc\/\d+(?=\/|$)/, '/proc/<pid>');
         d = { ...base, kind: 'filesystem', clause: 'filesystem', what: `${call ?? 'access'}(${quote(shown)}): ${blockers.join(', ')}`, path: shown, rule: 'no grant covers /proc (the run\'s own procfs is mounted, but landlock allows nothing in it without a grant)', allow: `filesystem: - { path: /proc, access: ${neededAccess(blockers)} }` };
-      } else if (!grantOf(p, a.launch) && a.launch.filesystem.some((r) => r.target !== p && under(r.target, p)) && blockers.every((b) => b === 'fs.read_dir')) {
+      } else if (!coveringGrant(p, a.launch.filesystem) && a.launch.filesystem.some((r) => r.target !== p && under(r.target, p)) && blockers.every((b) => b === 'fs.read_dir')) {
         // A directory of the built root that only holds grants' mount points (/, /var…): no grant
         // lists it, and granting it would grant everything beneath it on the host.
         d = { ...base, kind: 'filesystem', clause: 'filesystem', what, path: p, rule: `${p} holds only the mount points of the grants beneath it; listing it is not granted`, allow: null };
       } else {
-        const g = grantOf(p, a.launch);
+        const g = coveringGrant(p, a.launch.filesystem);
         // make_*, remove_* and refer name the directory changed; read_file, execute the file.
         const need = neededAccess(blockers, g?.access);
         d = g

@@ -19,6 +19,15 @@ export const PROC_READONLY = ['/proc/sys', '/proc/irq', '/proc/bus', '/proc/fs']
 
 export const under = (p: string, dir: string): boolean => dir === '/' || p === dir || p.startsWith(dir + '/');
 
+/** The grant whose target covers p most closely (its rights are what landlock enforces there). */
+export function coveringGrant(p: string, filesystem: readonly FsRule[]): FsRule | null {
+  let best: FsRule | null = null;
+  for (const r of filesystem) {
+    if (p === r.target || (r.recursive && under(p, r.target))) if (!best || r.target.length > best.target.length) best = r;
+  }
+  return best;
+}
+
 /**
  * A grant of the host's own /proc (or a minimal device), which the fresh /proc (or the minimal
  * /dev) serves: a landlock rule there, no bind. Anything else, even a bundle directory a

@@ -185,6 +185,11 @@ export const RANK: Record<string, { r: boolean; w: boolean; x: boolean }> = {
   read: { r: true, w: false, x: false }, 'read-exec': { r: true, w: false, x: true }, write: { r: false, w: true, x: false },
   'read-write': { r: true, w: true, x: false }, 'read-write-exec': { r: true, w: true, x: true },
 };
+/** The access word that grants what `base` grants (read, if nothing yet) plus a write or an exec. */
+export function widenAccess(base: string | undefined, need: { write: boolean; exec: boolean }): ProposedGrant['access'] {
+  const b = RANK[base ?? 'read'] ?? RANK.read!;
+  return accessOf({ read: true, write: need.write || b.w, exec: need.exec || b.x });
+}
 /** Whether access a includes everything b asks. */
 export function covers(a: string, b: string): boolean {
   const x = RANK[a]!;

@@ -32,8 +32,8 @@ import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
-import { LandlockAuditReader, auditStatus, auditUnavailable, landlockNotObserved, newMarker, type AuditStatus } from './host/landlock-audit.js';
-import type { SourceDenials } from '../../core/denials.js';
+import { LandlockAuditReader, auditStatus, auditUnavailable, newMarker, type AuditStatus } from './host/landlock-audit.js';
+import { notObservedSource, type SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
 
@@ -454,9 +454,9 @@ function profileRefusesHandOver(plan: Plan, launch: LaunchInputs, host: HostFact
 }
 
 /** Why a launch does not observe seccomp denials. */
-function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest, host: HostFacts): string {
+function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, req: LinuxLaunchRequest, handOverRefused: boolean): string {
   if (hooks.noSeccomp || !hasSeccomp(plan)) return 'no seccomp filter in this launch';
-  if (launch.oci?.seccomp && profileRefusesHandOver(plan, launch, host)) return 'the OCI seccomp profile refuses sendmsg, with which the workload hands bvisor its listener before exec: the plain program is installed, and bvisor\'s denials are not observed with it';
+  if (handOverRefused) return 'the OCI seccomp profile refuses sendmsg, with which the workload hands bvisor its listener before exec: the plain program is installed, and bvisor\'s denials are not observed with it';
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
   if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
   if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
@@ -578,7 +578,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // With an OCI profile stacked behind bvisor's rows (one program), bvisor's rows still notify
     // (they come first); the profile's own answers are its own and not listed. Not when the
     // profile refuses the child's sendmsg of the listener (profileRefusesHandOver).
-    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !profileRefusesHandOver(plan, launch, host);
+    const handOverRefused = !hooks.noSeccomp && hasSeccomp(plan) && profileRefusesHandOver(plan, launch, host);
+    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !handOverRefused;
     // Observe mode (learn, --explain) is for host-mode bundles, never with an OCI profile.
     const observe = notify && !req.detached && !launch.oci?.seccomp ? (req.observe ?? []) : [];
     // The child's own calls between its filter and exec: observing them would wait for a holder
@@ -593,13 +594,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
     let landlockDenials: SourceDenials | DenialSource | undefined;
     let auditStatusNow: AuditStatus | null = null;
-    if (hooks.noLandlock || !landlockWanted) landlockDenials = landlockNotObserved('this run applied no landlock domain');
-    else if (req.observeDenials === false) landlockDenials = landlockNotObserved('turned off for this launch (observeDenials: false)');
-    else if (req.landlockAudit === false) landlockDenials = landlockNotObserved('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
+    if (hooks.noLandlock || !landlockWanted) landlockDenials = notObservedSource('this run applied no landlock domain');
+    else if (req.observeDenials === false) landlockDenials = notObservedSource('turned off for this launch (observeDenials: false)');
+    else if (req.landlockAudit === false) landlockDenials = notObservedSource('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
     else {
       const st = auditStatus();
       const why = auditUnavailable(host.landlock.abi, st);
-      if (why) landlockDenials = landlockNotObserved(why);
+      if (why) landlockDenials = notObservedSource(why);
       else auditStatusNow = st as AuditStatus;
     }
     // The run's marker directory: for bvisor run and the API a private one under the temp
@@ -786,7 +787,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // joins before it clones.)
     if (auditStatusNow && marker && !req.detached) {
       const r = LandlockAuditReader.start(auditStatusNow, marker.token, secretIdx.map((i) => env[i]!.value));
-      if (typeof r === 'string') landlockDenials = landlockNotObserved(r);
+      if (typeof r === 'string') landlockDenials = notObservedSource(r);
       else auditReader = r;
     }
     const rel = s.bv_write_byte(syncW);
@@ -795,7 +796,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     let evidence: Evidence[] = [];
     let goNs = 0n;
-    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, host));
+    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');

@@ -12,7 +12,7 @@ import { shim } from '../ffi/shim.js';
 import { collectPipe } from './denials.js';
 import { errnoName } from '../../../host/facts.js';
 import { decodeAuditStream, landlockAuditDenials } from '../../../core/landlock-audit.js';
-import type { SourceDenials } from '../../../core/denials.js';
+import { notObservedSource, type SourceDenials } from '../../../core/denials.js';
 import type { Arch } from '../../../core/seccomp/compile.js';
 
 /** AUDIT_GET, read only: whether the kernel emits records, and its lost counter. */
@@ -27,10 +27,6 @@ export function auditStatus(): AuditStatus | string {
   const rc = shim().bv_audit_status(out);
   if (rc < 0) return errnoName(rc);
   return { enabled: out[0]! !== 0, lost: out[1]! };
-}
-
-function notObserved(why: string): DenialSource {
-  return { observed: false, how: null, notObserved: why };
 }
 
 /** Why landlock's denials cannot be read on this launch, or null when they can (ABI ≥ 7 and audit on). */
@@ -100,7 +96,6 @@ export class LandlockAuditReader {
   }
 }
 
-export { notObserved as landlockNotObserved };
 
 /** exit.json's field (bvmonitor's write_exit): -1 not asked; 0 read; else the errno that stopped it. */
 export interface MonitorLandlockCounts {
@@ -116,9 +111,9 @@ export function containerLandlock(stateDir: string, exit: MonitorLandlockCounts 
   const err = exit?.landlockError;
   if (err === undefined || err === -1) {
     const why = auditUnavailable(a.abi, auditStatus());
-    return notObserved(why ?? 'the monitor did not read them (--no-denials or --no-landlock-audit at create, or no landlock domain)');
+    return notObservedSource(why ?? 'the monitor did not read them (--no-denials or --no-landlock-audit at create, or no landlock domain)');
   }
-  if (err > 0) return notObserved(`the monitor could not read landlock's audit records (${errnoName(-err)})`);
+  if (err > 0) return notObservedSource(`the monitor could not read landlock's audit records (${errnoName(-err)})`);
   let bytes = new Uint8Array(0);
   try {
     bytes = new Uint8Array(readFileSync(join(stateDir, 'landlock')));
