@@ -72,10 +72,20 @@ function peakRss(argv, o = {}) {
   const kb = Number(r.stderr.trim().split('\n').pop());
   return r.status === 0 && Number.isFinite(kb) ? kb / 1024 : null;
 }
-const row = (name, m, ratio, rss) => console.log(name.padEnd(46) + m.toFixed(1).padStart(9) + ratio.padStart(10) + (rss === undefined ? '' : rss === null ? '         -' : rss.toFixed(1).padStart(10)));
-function header(title, base) {
+// Node parses the certificates NODE_EXTRA_CA_CERTS names before any script runs, in every
+// process (about 50 ms on our machines, where it names the system bundle: more than a bare
+// `node -e 0`). bin/bvisor drops the variable for its own Node (it opens no TLS connection), so
+// where it is set, `node -e 0` under the same environment is a flattering floor: every start-up
+// table then also measures a bare `node -e 0` without it, and prints each case's ratio to both.
+const bareEnv = { ...process.env };
+delete bareEnv.NODE_EXTRA_CA_CERTS;
+const BARE = process.env.NODE_EXTRA_CA_CERTS ? 'node -e 0, no NODE_EXTRA_CA_CERTS' : null;
+const bareCase = () => (BARE ? [{ name: BARE, argv: [node, '-e', '0'], opts: { env: bareEnv } }] : []);
+const row = (name, m, ratio, rss, bare) => console.log(name.padEnd(46) + m.toFixed(1).padStart(9) + ratio.padStart(10) + (bare === undefined ? '' : bare.padStart(10)) + (rss === undefined ? '' : rss === null ? '         -' : rss.toFixed(1).padStart(10)));
+function header(title, base, bare = false) {
   console.log(`\n${title}`);
-  console.log('case'.padEnd(46) + 'median ms'.padStart(9) + `  ×${base}` + '  peak RSS MiB');
+  console.log('case'.padEnd(46) + 'median ms'.padStart(9) + `  ×${base}` + (bare ? '    ×bare' : '') + '  peak RSS MiB');
+  if (bare) console.log(`  (×bare: the ratio to \`${BARE}\`, run interleaved with the rest)`);
 }
 /** Each case's median over N interleaved runs (plus a warm-up), with its ratio to `base` and peak RSS. */
 function table(title, cases, base) {
@@ -83,8 +93,9 @@ function table(title, cases, base) {
   for (const c of cases) once(c.argv, c.opts);
   for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(c.argv, c.opts));
   const b = median(samples.get(base));
-  header(`${title} (${N} runs each, interleaved)`, ` ${base}`);
-  for (const c of cases) row(c.name, median(samples.get(c.name)), `${(median(samples.get(c.name)) / b).toFixed(2)}x`, peakRss(c.argv, c.opts));
+  const bb = BARE && samples.has(BARE) ? median(samples.get(BARE)) : null;
+  header(`${title} (${N} runs each, interleaved)`, ` ${base}`, bb !== null);
+  for (const c of cases) row(c.name, median(samples.get(c.name)), `${(median(samples.get(c.name)) / b).toFixed(2)}x`, peakRss(c.argv, c.opts), bb === null ? undefined : `${(median(samples.get(c.name)) / bb).toFixed(2)}x`);
 }
 
 const cleanups = [];
@@ -124,6 +135,7 @@ if (!PEERS_ONLY) {
   console.log(`bvisor bench — node ${process.version}, ${new Date().toISOString()}, ${(await import('node:os')).cpus().length} cpus, load ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   table('CLI start-up', [
     { name: 'node -e 0', argv: [node, '-e', '0'] },
+    ...bareCase(),
     { name: 'bvisor --version', argv: [bvisor, '--version'] },
     { name: 'bvisor --version (bin/run.js)', argv: [node, bin, '--version'] },
     { name: 'bvisor validate bundles/hello', argv: [bvisor, 'validate', join(root, 'bundles/hello')] },
@@ -131,6 +143,7 @@ if (!PEERS_ONLY) {
   ], 'node -e 0');
   table('CLI run', [
     { name: 'node -e 0', argv: [node, '-e', '0'] },
+    ...bareCase(),
     { name: 'bvisor run hello -b bundles/hello', argv: [bvisor, '--root', stateRoot, 'run', 'bench', '-b', join(root, 'bundles/hello')] },
     { name: 'bvisor run hello (bin/run.js)', argv: [node, bin, '--root', stateRoot, 'run', 'benchp', '-b', join(root, 'bundles/hello')] },
     { name: 'bvisor run … bundles/hello-wasm', argv: [bvisor, '--root', stateRoot, 'run', 'benchw', '-b', join(root, 'bundles/hello-wasm')] },
@@ -221,11 +234,17 @@ async function apiSection() {
   }
   console.log(`runConfined launches per second, one process, ${cpus} cpus: ${rates.join(', ')}`);
   // wasm through the API: each run starts a confined runner process
+  // (its runner's start is a Node start: interleaved with `node -e 0`, and a bare one where the
+  // environment sets NODE_EXTRA_CA_CERTS, which the runner's empty environment never has)
   const wasmApi = [];
+  const wasmNode = [];
+  const wasmBare = [];
   for (let i = 0; i < Math.min(API_N, 50); i++) {
     const t = process.hrtime.bigint();
     await runConfined(join(root, 'bundles/hello-wasm'));
     wasmApi.push(ms(t));
+    wasmNode.push(once([node, '-e', '0']));
+    if (BARE) wasmBare.push(once([node, '-e', '0'], { env: bareEnv }));
   }
   // with a pre-started spare runner (runConfined's spare option), one idle gap between runs
   const wasmSpare = [];
@@ -237,7 +256,7 @@ async function apiSection() {
     wasmSpare.push(ms(t));
   }
   await closeSpares();
-  console.log('runConfined(bundles/hello-wasm)'.padEnd(46) + median(wasmApi).toFixed(2).padStart(9) + `  (${wasmApi.length} runs; a new confined runner each)`);
+  console.log('runConfined(bundles/hello-wasm)'.padEnd(46) + median(wasmApi).toFixed(2).padStart(9) + `  (${wasmApi.length} runs; a new confined runner each): ${(median(wasmApi) / median(wasmNode)).toFixed(2)}x node -e 0 (${median(wasmNode).toFixed(1)} ms)` + (BARE ? `, ${(median(wasmApi) / median(wasmBare)).toFixed(2)}x bare (${median(wasmBare).toFixed(1)} ms)` : ''));
   console.log('runConfined(hello-wasm, { spare: true })'.padEnd(46) + median(wasmSpare).toFixed(2).padStart(9) + `  (${wasmSpare.length} runs; a runner started ahead of time)`);
 }
 
@@ -340,17 +359,18 @@ async function peersInside(oci, crunOut) {
   const bwrap = which('bwrap');
   const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
   // run of the busybox bundle
-  const cases = [{ name: 'node -e 0', argv: [node, '-e', '0'] }];
+  const cases = [{ name: 'node -e 0', argv: [node, '-e', '0'] }, ...bareCase()];
   let k = 0;
   for (const rt of runtimes) cases.push({ name: `${rt.name} run (busybox OCI bundle)`, argv: null, rt });
   if (bwrap) cases.push({ name: 'bwrap --unshare-all, busybox rootfs', argv: [bwrap, '--unshare-all', '--ro-bind', join(oci, 'rootfs'), '/', '--proc', '/proc', '--dev', '/dev', '/bin/true'] });
   const argvOf = (c) => c.argv ?? c.rt.cmd('run', '--bundle', oci, `r${process.pid}-${k++}`);
   const samples = new Map(cases.map((c) => [c.name, []]));
-  for (const c of cases) once(argvOf(c), quiet);
-  for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(argvOf(c), quiet));
+  for (const c of cases) once(argvOf(c), c.opts ?? quiet);
+  for (let i = 0; i < N; i++) for (const c of cases) samples.get(c.name).push(once(argvOf(c), c.opts ?? quiet));
   const b = median(samples.get('node -e 0'));
-  header(`run of a busybox-static OCI bundle (${N} runs each, interleaved)`, ' node -e 0');
-  for (const c of cases) row(c.name, median(samples.get(c.name)), `${(median(samples.get(c.name)) / b).toFixed(2)}x`, peakRss(argvOf(c), quiet));
+  const bb = BARE ? median(samples.get(BARE)) : null;
+  header(`run of a busybox-static OCI bundle (${N} runs each, interleaved)`, ' node -e 0', bb !== null);
+  for (const c of cases) row(c.name, median(samples.get(c.name)), `${(median(samples.get(c.name)) / b).toFixed(2)}x`, peakRss(argvOf(c), c.opts ?? quiet), bb === null ? undefined : `${(median(samples.get(c.name)) / bb).toFixed(2)}x`);
   if (crunOut) row('crun run (busybox OCI bundle) ¹', median(crunOut.run), `${(median(crunOut.run) / median(crunOut.node)).toFixed(2)}x`, crunOut.rss);
 
   // create → start → state until stopped → delete, each runtime on the busybox bundle and bvisor
@@ -363,12 +383,14 @@ async function peersInside(oci, crunOut) {
     { name: 'bvisor (boundary bundle, as the API)', fn: cycleOf(runtimes[0], lbundle) },
     ...runtimes.map((rt) => ({ name: `${rt.name} (busybox OCI bundle)`, fn: cycleOf(rt, oci) })),
     { name: 'node -e 0', fn: () => once([node, '-e', '0']) },
+    ...bareCase().map((c) => ({ name: c.name, fn: () => once(c.argv, c.opts) })),
   ];
   const cyc = new Map(cycles.map((c) => [c.name, []]));
   for (let i = 0; i < CYCLES; i++) for (const c of cycles) cyc.get(c.name).push(c.fn(`${c.name.split(' ')[0]}${i}`));
   const nb = median(cyc.get('node -e 0'));
-  header(`create → start → state… → delete (${CYCLES} cycles each, interleaved)`, ' node -e 0');
-  for (const c of cycles) row(c.name, median(cyc.get(c.name)), `${(median(cyc.get(c.name)) / nb).toFixed(2)}x`);
+  const nbb = BARE ? median(cyc.get(BARE)) : null;
+  header(`create → start → state… → delete (${CYCLES} cycles each, interleaved)`, ' node -e 0', nbb !== null);
+  for (const c of cycles) row(c.name, median(cyc.get(c.name)), `${(median(cyc.get(c.name)) / nb).toFixed(2)}x`, undefined, nbb === null ? undefined : `${(median(cyc.get(c.name)) / nbb).toFixed(2)}x`);
   if (crunOut) {
     row('crun (busybox OCI bundle) ¹', median(crunOut.cycle), `${(median(crunOut.cycle) / median(crunOut.nodeCycle)).toFixed(2)}x`);
     console.log('¹ crun: in a child in a private mount namespace (tmpfs over /sys/fs/cgroup/unified), no cgroup; its ratio is to the node -e 0 interleaved with it there');

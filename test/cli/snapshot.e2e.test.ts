@@ -92,6 +92,34 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(opened).not.toContain(join(home, 'data'));
   });
 
+  // bin/bvisor drops NODE_EXTRA_CA_CERTS before Node starts (bvisor opens no TLS connection;
+  // Node would parse the file before any script runs). Oracle: the files each process opens
+  // (strace), with a plain `node -e 0` under the same environment proving Node would read it.
+  it('neither entry reads the certificates NODE_EXTRA_CA_CERTS names; a plain node does', () => {
+    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    if (!strace) {
+      skipOrFail('strace', 'no strace: the files bvisor opens at start are not checked');
+      return;
+    }
+    const dir = tempDir();
+    const certs = join(dir, 'extra-ca.pem');
+    // Any PEM file: Node opens it whether or not it parses (a bad one is only warned about).
+    writeFileSync(certs, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+    const opens = (argv: string[], extra: NodeJS.ProcessEnv = {}): string => {
+      const log = join(dir, `trace-${Math.random().toString(36).slice(2)}.log`);
+      const t = spawnSync(strace, ['-f', '-qq', '-e', 'trace=openat,open', '-o', log, ...argv], { cwd: ROOT, env: cliEnv({ NODE_EXTRA_CA_CERTS: certs, ...extra }), encoding: 'utf8' });
+      expect(t.status, t.stderr).toBe(0);
+      return readFileSync(log, 'utf8');
+    };
+    expect(opens([process.execPath, '-e', '0'])).toContain(certs);
+    const snap = opens([BVISOR, '--version']);
+    expect(snap).toContain('bvisor.blob'); // the snapshot's start
+    expect(snap).not.toContain(certs);
+    const plain = opens([BVISOR, '--version'], { BVISOR_NO_SNAPSHOT: '1' });
+    expect(plain).toContain(join('bin', 'run.js'));
+    expect(plain).not.toContain(certs);
+  });
+
   // A package laid out like the real one, where the snapshot is stale or missing.
   function packageCopy(): string {
     const p = tempDir();
