@@ -56,8 +56,49 @@ const ajv = new Ajv2020({
 for (const s of schemas) ajv.addSchema(s);
 const exportsMap = {};
 for (const s of schemas) exportsMap['validate' + s.title] = s.$id;
-const code = standaloneCode(ajv, exportsMap);
+const code = pruneSchemaConstants(standaloneCode(ajv, exportsMap));
 outputs.set('validators.js', banner + code + '\n');
+
+/**
+ * ajv's standalone code keeps a schema as an object literal (`const schema31 = {…}`) when the
+ * code reads something from it (an enum's values, a type list, the keys additionalProperties
+ * allows), and keeps all of it: titles, descriptions, every nested schema. The CLI's start-up
+ * snapshot holds those objects and every start deserialises them (issue 12: a start's cost
+ * follows the number of objects in the heap). Each constant is cut down to what the code reads:
+ * a path it reads (`schema36.enum`) keeps that value whole; an object it only asks for its own
+ * keys (`func1.call(schema31.properties, key0)`, func1 being hasOwnProperty) keeps its keys, each
+ * with a 0 unless a deeper path needs more. A constant used any other way is left whole.
+ */
+function pruneSchemaConstants(src) {
+  if (!/^const func1 = Object\.prototype\.hasOwnProperty;$/m.test(src)) throw new Error('gen: ajv no longer names hasOwnProperty func1; pruneSchemaConstants needs a look');
+  return src.replace(/^const (schema\d+) = (\{.*\});$/gm, (line, name, json) => {
+    // (the first match is the declaration itself)
+    const uses = [...src.matchAll(new RegExp(`(func1\\.call\\()?\\b${name}\\b((?:\\.[A-Za-z_$][\\w$]*)*)(, key\\d+\\))?(\\[?)`, 'g'))].slice(1);
+    if (uses.some((u) => u[2] === '' || u[4] === '[')) return line;
+    const full = JSON.parse(json);
+    const kept = {};
+    const walk = (path, leaf) => {
+      let from = full;
+      let to = kept;
+      path.forEach((k, i) => {
+        if (from === null || typeof from !== 'object' || !Object.hasOwn(from, k)) throw new Error(`gen: ${name}.${path.join('.')} is read by the validators but not in the schema`);
+        if (i === path.length - 1) leaf(to, k, from[k]);
+        else if (to[k] === null || typeof to[k] !== 'object') to[k] = Array.isArray(from[k]) ? [] : {};
+        to = to[k];
+        from = from[k];
+      });
+    };
+    const keysOnly = (u) => u[1] !== undefined && u[3] !== undefined;
+    for (const u of uses.filter(keysOnly)) {
+      walk(u[2].split('.').slice(1), (to, k, v) => {
+        to[k] ??= {};
+        for (const key of Object.keys(v)) if (!Object.hasOwn(to[k], key)) to[k][key] = 0;
+      });
+    }
+    for (const u of uses.filter((x) => !keysOnly(x))) walk(u[2].split('.').slice(1), (to, k, v) => (to[k] = v));
+    return `const ${name} = ${JSON.stringify(kept)};`;
+  });
+}
 outputs.set(
   'validators.d.ts',
   banner +
