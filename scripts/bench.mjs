@@ -16,7 +16,8 @@
 //   5. bvisor list with 1 and BENCH_LIST_N containers
 // Peak RSS is measured once per command with GNU time (%M), outside the timed runs.
 // Knobs: BENCH_N (21: runs per CLI case), BENCH_API_N (200), BENCH_CYCLE_N (30 lifecycle
-// cycles per runtime), BENCH_LIST_N (1000), BENCH_TPUT_MS (2000 per concurrency level).
+// cycles per runtime), BENCH_LIST_N (1000), BENCH_TPUT_MS (2000 per concurrency level),
+// BENCH_SECTIONS (all: cli,run,api,peers,list; a comma list runs those alone).
 import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, symlinkSync, rmdirSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,7 @@ const CYCLES = Number(process.env.BENCH_CYCLE_N ?? 30);
 const LIST_N = Number(process.env.BENCH_LIST_N ?? 1000);
 const TPUT_MS = Number(process.env.BENCH_TPUT_MS ?? 2000);
 const PEERS_ONLY = process.argv[2] === '--crun';
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'cli,run,api,peers,list').split(','));
 const node = process.execPath;
 
 const median = (xs) => {
@@ -133,7 +135,7 @@ limits: { wall: 10s, memory: 64Mi, openFiles: 64 }
 
 if (!PEERS_ONLY) {
   console.log(`bvisor bench — node ${process.version}, ${new Date().toISOString()}, ${(await import('node:os')).cpus().length} cpus, load ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  table('CLI start-up', [
+  if (SECTIONS.has('cli')) table('CLI start-up', [
     { name: 'node -e 0', argv: [node, '-e', '0'] },
     ...bareCase(),
     { name: 'bvisor --version', argv: [bvisor, '--version'] },
@@ -141,7 +143,7 @@ if (!PEERS_ONLY) {
     { name: 'bvisor validate bundles/hello', argv: [bvisor, 'validate', join(root, 'bundles/hello')] },
     { name: 'bvisor plan bundles/hello', argv: [bvisor, 'plan', join(root, 'bundles/hello')] },
   ], 'node -e 0');
-  table('CLI run', [
+  if (SECTIONS.has('run')) table('CLI run', [
     { name: 'node -e 0', argv: [node, '-e', '0'] },
     ...bareCase(),
     { name: 'bvisor run hello -b bundles/hello', argv: [bvisor, '--root', stateRoot, 'run', 'bench', '-b', join(root, 'bundles/hello')] },
@@ -149,9 +151,9 @@ if (!PEERS_ONLY) {
     { name: 'bvisor run … bundles/hello-wasm', argv: [bvisor, '--root', stateRoot, 'run', 'benchw', '-b', join(root, 'bundles/hello-wasm')] },
     { name: 'bvisor run … bundles/wasm-compute', argv: [bvisor, '--root', stateRoot, 'run', 'benchc', '-b', join(root, 'bundles/wasm-compute')] },
   ], 'node -e 0');
-  await apiSection();
-  await peersSection();
-  await listSection();
+  if (SECTIONS.has('api')) await apiSection();
+  if (SECTIONS.has('peers')) await peersSection();
+  if (SECTIONS.has('list')) await listSection();
 } else {
   // the crun child (see peersSection): samples as JSON on stdout
   const oci = process.argv[4];
