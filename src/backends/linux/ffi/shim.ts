@@ -64,6 +64,56 @@ interface ShimFns {
 }
 void (null as unknown as Ptr);
 
+/** Each function's C declaration, as koffi parses it. */
+const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
+  bv_shim_abi: 'int bv_shim_abi(void)',
+  bv_landlock_abi: 'int bv_landlock_abi(void)',
+  bv_userns_probe: 'int bv_userns_probe(int uid, int gid)',
+  bv_flock: 'int bv_flock(int fd, int op)',
+  bv_body_layout: 'int bv_body_layout(void *out, int n)',
+  bv_spawn: 'int bv_spawn(const void *body, uint32_t len, void *out)',
+  bv_spawn_vm: 'int bv_spawn_vm(const void *body, uint32_t len, void *out)',
+  bv_pipe: 'int bv_pipe(void *fds, int cloexec_read, int cloexec_write)',
+  bv_open: 'int bv_open(const char *path, int flags, int mode)',
+  bv_close: 'int bv_close(int fd)',
+  bv_set_cloexec: 'int bv_set_cloexec(int fd, int on)',
+  bv_fd_info: 'int bv_fd_info(int fd, void *out)',
+  bv_wait: 'int bv_wait(int pidfd, void *out, int nohang)',
+  bv_pidfd_signal: 'int bv_pidfd_signal(int pidfd, int sig)',
+  bv_pidfd_open: 'int bv_pidfd_open(int pid)',
+  bv_write_byte: 'int bv_write_byte(int fd)',
+  bv_recv_fd: 'int bv_recv_fd(int sock)',
+  bv_bpf_eval: 'uint32_t bv_bpf_eval(const void *prog, int len, const void *data)',
+  bv_recv_fd_wait: 'int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms)',
+  bv_socketpair: 'int bv_socketpair(void *fds)',
+  bv_notify_thread: 'int bv_notify_thread(int listener, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const void *secrets, int secrets_len, int secret_count)',
+  bv_audit_status: 'int bv_audit_status(void *out)',
+  bv_audit_open: 'int bv_audit_open(void)',
+  bv_audit_thread: 'int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, const void *secrets, int secrets_len, int secret_count)',
+  bv_read_record: 'int bv_read_record(int fd, void *rec)',
+  bv_landlock_create: 'int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi)',
+  bv_landlock_add_path: 'int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)',
+  bv_landlock_add_port: 'int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed)',
+  bv_mkfifo: 'int bv_mkfifo(const char *path, int mode)',
+  bv_openat2: 'int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve)',
+  bv_fstat: 'int bv_fstat(int fd, void *out)',
+  bv_getdents: 'int bv_getdents(int fd, void *buf, int len)',
+  bv_lseek: 'int64_t bv_lseek(int fd, int64_t off, int whence)',
+  bv_mkdirat: 'int bv_mkdirat(int dirfd, const char *name, int mode)',
+  bv_unlinkat: 'int bv_unlinkat(int dirfd, const char *name, int flags)',
+  bv_symlinkat: 'int bv_symlinkat(const char *target, int dirfd, const char *name)',
+  bv_readlinkat: 'int bv_readlinkat(int dirfd, const char *name, void *buf, int len)',
+  bv_renameat: 'int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname)',
+  bv_linkat: 'int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname)',
+  bv_stat_id: 'int bv_stat_id(int fd, void *out)',
+  bv_tree: 'int bv_tree(int fd, uint32_t attrs, int userns_fd)',
+  bv_mount_tmpfs: 'int bv_mount_tmpfs(const char *target, const char *data)',
+  bv_remount_ro: 'int bv_remount_ro(const char *target)',
+  bv_umount: 'int bv_umount(const char *target)',
+  bv_userns: 'int bv_userns(const char *uid_map, const char *gid_map)',
+  bv_unix_connect: 'int bv_unix_connect(const char *path)',
+};
+
 let cached: ShimFns | null = null;
 
 export { packageRoot };
@@ -116,54 +166,22 @@ export function shim(): ShimFns {
   } catch (e) {
     throw new BvisorError('BV_SHIM_LOAD', `cannot load native shim ${path}: ${(e as Error).message}`, { hint: 'rebuild it with `npm run build:shim`', cause: e });
   }
-  const fns: ShimFns = {
-    bv_shim_abi: lib.func('int bv_shim_abi(void)') as ShimFns['bv_shim_abi'],
-    bv_landlock_abi: lib.func('int bv_landlock_abi(void)') as ShimFns['bv_landlock_abi'],
-    bv_userns_probe: lib.func('int bv_userns_probe(int uid, int gid)') as ShimFns['bv_userns_probe'],
-    bv_flock: lib.func('int bv_flock(int fd, int op)') as ShimFns['bv_flock'],
-    bv_body_layout: lib.func('int bv_body_layout(void *out, int n)') as ShimFns['bv_body_layout'],
-    bv_spawn: lib.func('int bv_spawn(const void *body, uint32_t len, void *out)') as ShimFns['bv_spawn'],
-    bv_spawn_vm: lib.func('int bv_spawn_vm(const void *body, uint32_t len, void *out)') as ShimFns['bv_spawn_vm'],
-    bv_pipe: lib.func('int bv_pipe(void *fds, int cloexec_read, int cloexec_write)') as ShimFns['bv_pipe'],
-    bv_open: lib.func('int bv_open(const char *path, int flags, int mode)') as ShimFns['bv_open'],
-    bv_close: lib.func('int bv_close(int fd)') as ShimFns['bv_close'],
-    bv_set_cloexec: lib.func('int bv_set_cloexec(int fd, int on)') as ShimFns['bv_set_cloexec'],
-    bv_fd_info: lib.func('int bv_fd_info(int fd, void *out)') as ShimFns['bv_fd_info'],
-    bv_wait: lib.func('int bv_wait(int pidfd, void *out, int nohang)') as ShimFns['bv_wait'],
-    bv_pidfd_signal: lib.func('int bv_pidfd_signal(int pidfd, int sig)') as ShimFns['bv_pidfd_signal'],
-    bv_pidfd_open: lib.func('int bv_pidfd_open(int pid)') as ShimFns['bv_pidfd_open'],
-    bv_write_byte: lib.func('int bv_write_byte(int fd)') as ShimFns['bv_write_byte'],
-    bv_recv_fd: lib.func('int bv_recv_fd(int sock)') as ShimFns['bv_recv_fd'],
-    bv_bpf_eval: lib.func('uint32_t bv_bpf_eval(const void *prog, int len, const void *data)') as ShimFns['bv_bpf_eval'],
-    bv_recv_fd_wait: lib.func('int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms)') as unknown as ShimFns['bv_recv_fd_wait'],
-    bv_socketpair: lib.func('int bv_socketpair(void *fds)') as ShimFns['bv_socketpair'],
-    bv_notify_thread: lib.func('int bv_notify_thread(int listener, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const void *secrets, int secrets_len, int secret_count)') as ShimFns['bv_notify_thread'],
-    bv_audit_status: lib.func('int bv_audit_status(void *out)') as ShimFns['bv_audit_status'],
-    bv_audit_open: lib.func('int bv_audit_open(void)') as ShimFns['bv_audit_open'],
-    bv_audit_thread: lib.func('int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, const void *secrets, int secrets_len, int secret_count)') as ShimFns['bv_audit_thread'],
-    bv_read_record: lib.func('int bv_read_record(int fd, void *rec)') as unknown as ShimFns['bv_read_record'],
-    bv_landlock_create: lib.func('int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi)') as ShimFns['bv_landlock_create'],
-    bv_landlock_add_path: lib.func('int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed)') as ShimFns['bv_landlock_add_path'],
-    bv_landlock_add_port: lib.func('int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed)') as ShimFns['bv_landlock_add_port'],
-    bv_mkfifo: lib.func('int bv_mkfifo(const char *path, int mode)') as ShimFns['bv_mkfifo'],
-    bv_openat2: lib.func('int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve)') as ShimFns['bv_openat2'],
-    bv_fstat: lib.func('int bv_fstat(int fd, void *out)') as ShimFns['bv_fstat'],
-    bv_getdents: lib.func('int bv_getdents(int fd, void *buf, int len)') as ShimFns['bv_getdents'],
-    bv_lseek: lib.func('int64_t bv_lseek(int fd, int64_t off, int whence)') as ShimFns['bv_lseek'],
-    bv_mkdirat: lib.func('int bv_mkdirat(int dirfd, const char *name, int mode)') as ShimFns['bv_mkdirat'],
-    bv_unlinkat: lib.func('int bv_unlinkat(int dirfd, const char *name, int flags)') as ShimFns['bv_unlinkat'],
-    bv_symlinkat: lib.func('int bv_symlinkat(const char *target, int dirfd, const char *name)') as ShimFns['bv_symlinkat'],
-    bv_readlinkat: lib.func('int bv_readlinkat(int dirfd, const char *name, void *buf, int len)') as ShimFns['bv_readlinkat'],
-    bv_renameat: lib.func('int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_renameat'],
-    bv_linkat: lib.func('int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname)') as ShimFns['bv_linkat'],
-    bv_stat_id: lib.func('int bv_stat_id(int fd, void *out)') as ShimFns['bv_stat_id'],
-    bv_tree: lib.func('int bv_tree(int fd, uint32_t attrs, int userns_fd)') as ShimFns['bv_tree'],
-    bv_mount_tmpfs: lib.func('int bv_mount_tmpfs(const char *target, const char *data)') as ShimFns['bv_mount_tmpfs'],
-    bv_remount_ro: lib.func('int bv_remount_ro(const char *target)') as ShimFns['bv_remount_ro'],
-    bv_umount: lib.func('int bv_umount(const char *target)') as ShimFns['bv_umount'],
-    bv_userns: lib.func('int bv_userns(const char *uid_map, const char *gid_map)') as ShimFns['bv_userns'],
-    bv_unix_connect: lib.func('int bv_unix_connect(const char *path)') as ShimFns['bv_unix_connect'],
-  };
+  // Each function is declared to koffi when first used (a getter that replaces itself with the
+  // function): a command uses a few of the 46, and declaring them all cost every command that
+  // loads the shim about 0.6 ms. A symbol missing from the library (possible only in a build whose
+  // ABI number was not raised with it) then throws at its first use, not here.
+  const fns = {} as ShimFns;
+  for (const name of Object.keys(SIGNATURES) as Array<keyof ShimFns>) {
+    Object.defineProperty(fns, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const f = lib.func(SIGNATURES[name]);
+        Object.defineProperty(fns, name, { value: f, enumerable: true });
+        return f;
+      },
+    });
+  }
   const abi = fns.bv_shim_abi();
   if (abi !== EXPECTED_SHIM_ABI) {
     throw new BvisorError('BV_SHIM_LOAD', `native shim ${path} reports ABI ${abi}, this build expects ${EXPECTED_SHIM_ABI}`, { hint: 'rebuild it with `npm run build:shim`' });
