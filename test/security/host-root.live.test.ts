@@ -49,7 +49,13 @@ function victim(): string {
   return f;
 }
 
-const xattrOf = (f: string): string => spawnSync('getfattr', ['--absolute-names', '-d', f], { encoding: 'utf8' }).stdout ?? '';
+// The disk oracle: getfattr (Debian's attr, which .ci/run installs). Without it every answer would
+// be '' and the red twin would fail for the wrong reason: say so instead.
+const xattrOf = (f: string): string => {
+  const r = spawnSync('getfattr', ['--absolute-names', '-d', f], { encoding: 'utf8' });
+  if (r.error) throw new Error(`getfattr: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message} (apt-get install attr)`);
+  return r.stdout ?? '';
+};
 
 describe('attack 1: the workload is never host root (live)', () => {
   it('maps the workload to an unprivileged id, read back from inside and from /proc', async () => {
