@@ -125,21 +125,26 @@ describe('wasm backend (live)', () => {
   it('a pre-started spare runner serves the next run; its deadline counts from the job; closeSpares ends it', async () => {
     const root = tempDir('bvisor-wasm-root-');
     const go = (dir: string) => runLoaded(loadBundle(dir), { id: null, root, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), spare: true });
-    const first = await go(join(BUNDLES, 'hello-wasm'));
-    expect(first.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('started for this run');
-    await new Promise((r) => setTimeout(r, 300)); // the spare is idle now, and not charged for it
-    const second = await go(join(BUNDLES, 'hello-wasm'));
-    expect(second.stdout?.toString()).toBe('hello from wasm, bv\n');
-    expect(second.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('pre-started spare');
-    expect(second.report.body.budgets.wall.observed).toBeLessThan(300);
-    const spin = watBundle(TRAP('(loop $l (br $l))'), 'limits: { wall: 400ms, fuel: 100000000000 }\n');
-    if (spin === null) return skipOrFail('wabt', 'wat2wasm is not installed');
-    await go(spin); // leaves a spare for the spin's boundary
-    await new Promise((r) => setTimeout(r, 600)); // longer than the wall limit, spent idle
-    const t = await go(spin);
-    expect(t.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
-    expect(t.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('pre-started spare');
-    await closeSpares();
+    // Every way out ends the spares (a skip too: a spare left running outlives the test, and so
+    // does its cgroup leaf under the test parent).
+    try {
+      const first = await go(join(BUNDLES, 'hello-wasm'));
+      expect(first.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('started for this run');
+      await new Promise((r) => setTimeout(r, 300)); // the spare is idle now, and not charged for it
+      const second = await go(join(BUNDLES, 'hello-wasm'));
+      expect(second.stdout?.toString()).toBe('hello from wasm, bv\n');
+      expect(second.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('pre-started spare');
+      expect(second.report.body.budgets.wall.observed).toBeLessThan(300);
+      const spin = watBundle(TRAP('(loop $l (br $l))'), 'limits: { wall: 400ms, fuel: 100000000000 }\n');
+      if (spin === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+      await go(spin); // leaves a spare for the spin's boundary
+      await new Promise((r) => setTimeout(r, 600)); // longer than the wall limit, spent idle
+      const t = await go(spin);
+      expect(t.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+      expect(t.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value).toBe('pre-started spare');
+    } finally {
+      await closeSpares();
+    }
     // no runner of ours is left
     const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
     expect(ps).not.toMatch(/dist\/backends\/wasm\/runner\.js/);
