@@ -140,7 +140,11 @@ export function koffiFrom(record: string): { koffi: Koffi; via: 'record' | 'load
   try {
     const rec = JSON.parse(readFileSync(record, 'utf8')) as { path?: unknown; version?: unknown } | null;
     if (rec && typeof rec.path === 'string' && typeof rec.version === 'string' && rec.path.startsWith('node_modules/') && rec.path.endsWith('.node') && !rec.path.split('/').includes('..')) {
-      const native = lateRequire(join(packageRoot(), rec.path)) as { version?: unknown; load?: unknown };
+      // process.dlopen, not require: the path is known, and require's resolution of it (stats
+      // of the path and its package) was over a millisecond of every command that loads koffi.
+      const mod = { exports: {} as { version?: unknown; load?: unknown } };
+      process.dlopen(mod, join(packageRoot(), rec.path));
+      const native = mod.exports;
       if (native.version === rec.version && typeof native.load === 'function') return { koffi: native as unknown as Koffi, via: 'record' };
     }
   } catch {
