@@ -6,7 +6,10 @@
 // host facts), and a container's report as `state`/`delete` seal it: its body from a finished
 // run's facts, its seal, its journal entry checked as the next append's tail check reads it (the
 // report branches of the journal entry's validator are most of its code; compiled at run time
-// they cost every start and create about 5–10 ms). Nothing it computes is kept.
+// they cost every start and create about 5–10 ms). And oclif's flag parser, which every command
+// runs (its `Config.load` cannot run here: it reads the environment and the home directory).
+// Nothing it computes is kept.
+import { Args, Flags, Parser } from '@oclif/core';
 import type { ContainerState, HostFacts } from '../contract/generated/types.js';
 import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
 import { loadManifest } from '../core/manifest.js';
@@ -49,6 +52,16 @@ const HOST = {
 const dir = (path: string, ino: number, uid = 0) => ({ path, kind: 'directory' as const, dev: '2049', ino: String(ino), uid, gid: uid, mode: 0o40755 });
 
 export function warmUp(): void {
+  // Flags without `env` (a flag's env variable would be read, which the build forbids). The parse
+  // is asynchronous: it ends before the heap is written (Node drains the event loop first), and a
+  // rejection ends the build.
+  void Parser.parse(['--root', '/run/bvisor', '--json', '-b', '/srv/bundle', 'warm'], {
+    flags: { root: Flags.string(), json: Flags.boolean(), bundle: Flags.string({ char: 'b' }), force: Flags.boolean() },
+    args: { id: Args.string({ required: true }) },
+    strict: true,
+  }).then((r) => {
+    if (r.args.id !== 'warm' || r.flags.bundle !== '/srv/bundle') throw new Error('warm-up: oclif parsed the fixed argv differently');
+  });
   const { manifest } = loadManifest(MANIFEST, 'boundary.yaml');
   validateHostFacts(HOST);
   const p = plan({ manifest, host: HOST, paths: { grants: [dir('/usr', 11), dir('/srv/data', 12, 65534)], exe: { path: '/usr/bin/sh', kind: 'file', dev: '2049', ino: '13', uid: 0, gid: 0, mode: 0o100755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);
