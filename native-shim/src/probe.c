@@ -1,10 +1,12 @@
 /* Host probes that need raw syscalls. See bvshim.h for the contract of each function. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +24,8 @@ int bv_shim_abi(void) { return BV_SHIM_ABI; }
 /* Present only in the test build (make test): a test looks it up to prove the shipped library
  * was compiled without the test-only switches. */
 int bv_test_build(void) { return 1; }
+/* The process's dumpable flag, for the test that the userns probe leaves it as it found it. */
+int bv_test_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
 #endif
 
 int bv_landlock_abi(void) {
@@ -30,32 +34,59 @@ int bv_landlock_abi(void) {
 }
 
 /* ==== ASYNC-SIGNAL-SAFE REGION (userns probe child) ====
- * Runs in a raw clone() child of a multithreaded Node process: only the calling thread exists
- * there, and any lock another thread held stays held for ever. Allowed: raw syscalls. Forbidden:
- * malloc/free, stdio, locale, any lock. Result: the exit status (0 or the failing errno). */
-static void userns_child(int uid, int gid) {
-  if (uid >= 0) {
+ * A CLONE_VM|CLONE_VFORK child of a multithreaded Node process: it shares Node's memory on a
+ * stack of its own, the calling thread is suspended until it exits, and any lock another thread
+ * held stays held. Allowed: raw syscalls on the arguments it was given. Forbidden: malloc/free,
+ * stdio, locale, any lock. Result: its exit status (0 or the failing errno). */
+struct userns_probe_args {
+  int uid, gid;
+};
+
+static int userns_child(void *p) {
+  const struct userns_probe_args *a = p;
+  if (a->uid >= 0) {
     /* Order matters: supplementary groups and gid must go while we still have CAP_SETGID. */
-    if (syscall(SYS_setgroups, 0, NULL) < 0) syscall(SYS_exit_group, errno & 0xff);
-    if (syscall(SYS_setresgid, gid, gid, gid) < 0) syscall(SYS_exit_group, errno & 0xff);
-    if (syscall(SYS_setresuid, uid, uid, uid) < 0) syscall(SYS_exit_group, errno & 0xff);
+    if (syscall(SYS_setgroups, 0, NULL) < 0) return errno & 0xff;
+    if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0) return errno & 0xff;
+    if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0) return errno & 0xff;
   }
-  if (syscall(SYS_unshare, CLONE_NEWUSER) < 0) syscall(SYS_exit_group, errno & 0xff);
-  syscall(SYS_exit_group, 0);
+  if (syscall(SYS_unshare, CLONE_NEWUSER) < 0) return errno & 0xff;
+  return 0;
 }
 /* ==== END ASYNC-SIGNAL-SAFE REGION ==== */
 
 int bv_userns_probe(int uid, int gid) {
-  /* A raw clone (not fork()) so no pthread_atfork handlers of Node or its libraries run. */
-  long pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
-  if (pid < 0) return -errno;
-  if (pid == 0) userns_child(uid, gid);
-  int status = 0;
-  for (;;) {
-    long r = syscall(SYS_wait4, pid, &status, __WALL, NULL);
-    if (r >= 0) break;
-    if (errno != EINTR) return -errno;
+  /* CLONE_VM: the child does not copy Node's page tables (a fork-like clone of a bvisor process
+   * cost 1.5-2 ms per probe, twice per host probe). One probe at a time: the stack is shared. */
+  static char stack[16384] __attribute__((aligned(16)));
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  struct userns_probe_args a = {uid, gid};
+  pthread_mutex_lock(&lock);
+  /* A child that takes other ids while it shares our memory: a process of those ids could ptrace
+   * it (and so reach Node's memory) if the memory were dumpable. The kernel clears dumpable at
+   * the id change unless fs.suid_dumpable says otherwise; as bv_spawn_vm, do not leave that to a
+   * sysctl: non-dumpable for the probe, then as it was (a launch's 0 stays 0). */
+  int dumpable = -1;
+  if (uid >= 0) {
+    dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    if (dumpable < 0 || (dumpable != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)) {
+      int e = errno;
+      pthread_mutex_unlock(&lock);
+      return -e;
+    }
   }
+  int pid = clone(userns_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK, &a);
+  int e = pid < 0 ? errno : 0, status = 0;
+  while (pid > 0 && waitpid(pid, &status, __WALL) < 0) {
+    if (errno != EINTR) {
+      e = errno;
+      break;
+    }
+  }
+  /* (PR_SET_DUMPABLE takes 0 or 1: a 2 from fs.suid_dumpable stays 0, the safer of the two.) */
+  if (dumpable == 1) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  pthread_mutex_unlock(&lock);
+  if (e) return -e;
   if (!WIFEXITED(status)) return -ECHILD;
   return -WEXITSTATUS(status);
 }

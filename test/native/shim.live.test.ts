@@ -34,6 +34,23 @@ describe('native shim (live)', () => {
     }
   });
 
+  // The probe's child shares Node's memory (CLONE_VM) and, for the unprivileged answer, takes
+  // uid 65534: the memory is non-dumpable while it does, then as it was. Oracles: util-linux's
+  // unshare as that user (the answer), and the test build's prctl(PR_GET_DUMPABLE) read-out.
+  it('the userns probes answer as unshare(1) does, and leave the process as dumpable as they found it', () => {
+    if (process.geteuid?.() !== 0) return;
+    const dumpable = (require('koffi') as { load(p: string): { func(sig: string): () => number } })
+      .load(join(__dirname, '../../native-shim/build/test/libbvshim.so'))
+      .func('int bv_test_dumpable(void)');
+    const before = dumpable();
+    expect([0, 1]).toContain(before);
+    const asRoot = spawnSync('unshare', ['--user', 'true']).status === 0;
+    const asNobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'unshare', '--user', 'true']).status === 0;
+    expect(shim().bv_userns_probe(-1, -1) === 0).toBe(asRoot);
+    expect(shim().bv_userns_probe(65534, 65534) === 0).toBe(asNobody);
+    expect(dumpable()).toBe(before);
+  });
+
   it('returns -errno instead of throwing', () => {
     expect(shim().bv_flock(987654, LOCK_EX | LOCK_NB)).toBe(-9); // EBADF
   });
