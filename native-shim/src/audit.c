@@ -347,7 +347,13 @@ int bv_audit_finish(struct bv_audit *a, int timeout_ms) {
   /* One barrier at a time per process: the static stack is shared. */
   static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&lock);
+  /* No signal handler of Node's may run in the child (it shares our memory): block everything
+   * around the clone; the child keeps this mask. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   int pid = clone(barrier_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   int st = 0;
   if (pid > 0) waitpid(pid, &st, __WALL);
   pthread_mutex_unlock(&lock);

@@ -75,8 +75,14 @@ int bv_userns_probe(int uid, int gid) {
       return -e;
     }
   }
+  /* No signal handler of Node's may run in the child (it would run on our memory, beside the
+   * threads still running): block everything around the clone; the child keeps this mask. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   int pid = clone(userns_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK, &a);
   int e = pid < 0 ? errno : 0, status = 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   while (pid > 0 && waitpid(pid, &status, __WALL) < 0) {
     if (errno != EINTR) {
       e = errno;
