@@ -27,6 +27,15 @@ int bv_landlock_abi(void);
  * (from the child's failing step, or from clone/wait in the parent). */
 int bv_userns_probe(int uid, int gid);
 
+/* fs.suid_dumpable (0, 1 or 2), or -1 when it cannot be read. */
+int bv_suid_dumpable(void);
+
+/* Whether a child sharing our memory (CLONE_VM) may take other ids without exposing that memory
+ * to processes of those ids: the kernel sets the memory's dumpable flag to fs.suid_dumpable at
+ * every id change (commit_creds), so only where that is 0 (non-dumpable) or 2 (dumpable by root
+ * alone), not 1 (dumpable by the new ids), nor when it cannot be read. */
+int bv_vm_child_may_change_ids(int suid_dumpable);
+
 /* flock(2): 0 or -errno. op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
 int bv_flock(int fd, int op);
 

@@ -30,6 +30,18 @@
 #include "launch.h"
 #include "bvshim.h"
 
+/* (bvshim.h says what these two are for; here because the monitor links this file, not probe.c.) */
+int bv_suid_dumpable(void) {
+  int fd = open("/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char b[8];
+  ssize_t n = read(fd, b, sizeof b);
+  close(fd);
+  return n >= 1 && b[0] >= '0' && b[0] <= '2' && (n == 1 || b[1] == '\n') ? b[0] - '0' : -1;
+}
+
+int bv_vm_child_may_change_ids(int suid_dumpable) { return suid_dumpable == 0 || suid_dumpable == 2; }
+
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
@@ -1222,15 +1234,18 @@ static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   }
   args.stack = (uint64_t)(uintptr_t)ctx;
   args.stack_size = bv_region_size;
+  /* As root, the child takes the workload's unprivileged ids (step 1b) while it would share our
+   * memory, and at that id change the kernel sets the memory's dumpable flag to fs.suid_dumpable
+   * (commit_creds): with 1, a process of the workload's uid could ptrace the child and reach our
+   * memory (ptrace(2), "Ptrace access mode checking"). Share only where that is 0 or 2. */
+  if (share && geteuid() == 0 && !bv_vm_child_may_change_ids(bv_suid_dumpable())) share = 0;
   if (share && geteuid() == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) share = 0;
   if (share) {
-    /* CLONE_VM: no copy of Node's memory. As root, the memory the child shares must be
-     * non-dumpable before the child takes the workload's unprivileged ids (step 1b): a process of
-     * that uid could otherwise ptrace the child and reach our memory (ptrace(2), "Ptrace access
-     * mode checking"). The kernel would make it so at that id change anyway, unless
-     * fs.suid_dumpable says otherwise; we do not leave that to a sysctl. So a root bvisor process
-     * is non-dumpable from its first launch on. The kernel clears ctx->alive (and wakes a futex
-     * on it) when the child execs or exits; until then the region and the job are the child's. */
+    /* CLONE_VM: no copy of Node's memory. As root, the memory the child shares is made
+     * non-dumpable before the clone (and the id change keeps it so, or dumpable by root alone,
+     * above), so a root bvisor process is non-dumpable from its first launch on. The kernel
+     * clears ctx->alive (and wakes a futex on it) when the child execs or exits; until then the
+     * region and the job are the child's. */
     ctx->alive = 1;
     ctx->job = job;
     args.flags |= CLONE_VM | CLONE_CHILD_CLEARTID;

@@ -56,16 +56,33 @@ static int userns_child(void *p) {
 /* ==== END ASYNC-SIGNAL-SAFE REGION ==== */
 
 int bv_userns_probe(int uid, int gid) {
+  struct userns_probe_args a = {uid, gid};
+  /* The unprivileged probe's child takes uid 65534. Sharing our memory, that id change would make
+   * the memory dumpable by processes of that uid where fs.suid_dumpable is 1 (the kernel sets
+   * the memory's dumpable to the sysctl's value at every id change, commit_creds): a process of
+   * uid 65534 could then ptrace the child and write into Node. There, a fork-like child with a
+   * copy of our memory, as before. */
+  if (uid >= 0 && !bv_vm_child_may_change_ids(bv_suid_dumpable())) {
+    /* A raw clone (not fork()) so no pthread_atfork handlers of Node or its libraries run. */
+    long pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0) return -errno;
+    if (pid == 0) syscall(SYS_exit_group, userns_child(&a));
+    int status = 0;
+    for (;;) {
+      long r = syscall(SYS_wait4, pid, &status, __WALL, NULL);
+      if (r >= 0) break;
+      if (errno != EINTR) return -errno;
+    }
+    if (!WIFEXITED(status)) return -ECHILD;
+    return -WEXITSTATUS(status);
+  }
   /* CLONE_VM: the child does not copy Node's page tables (a fork-like clone of a bvisor process
-   * cost 1.5-2 ms per probe, twice per host probe). One probe at a time: the stack is shared. */
+   * cost 0.5-2 ms per probe, twice per host probe). One probe at a time: the stack is shared. */
   static char stack[16384] __attribute__((aligned(16)));
   static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  struct userns_probe_args a = {uid, gid};
   pthread_mutex_lock(&lock);
-  /* A child that takes other ids while it shares our memory: a process of those ids could ptrace
-   * it (and so reach Node's memory) if the memory were dumpable. The kernel clears dumpable at
-   * the id change unless fs.suid_dumpable says otherwise; as bv_spawn_vm, do not leave that to a
-   * sysctl: non-dumpable for the probe, then as it was (a launch's 0 stays 0). */
+  /* With fs.suid_dumpable 0 the id change makes the memory non-dumpable, with 2 dumpable by root
+   * alone: non-dumpable for the probe either way, then as it was (a launch's 0 stays 0). */
   int dumpable = -1;
   if (uid >= 0) {
     dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
@@ -89,7 +106,7 @@ int bv_userns_probe(int uid, int gid) {
       break;
     }
   }
-  /* (PR_SET_DUMPABLE takes 0 or 1: a 2 from fs.suid_dumpable stays 0, the safer of the two.) */
+  /* (PR_SET_DUMPABLE takes 0 or 1: a 2 stays 0, the safer of the two.) */
   if (dumpable == 1) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   pthread_mutex_unlock(&lock);
   if (e) return -e;

@@ -51,6 +51,18 @@ describe('native shim (live)', () => {
     expect(dumpable()).toBe(before);
   });
 
+  // A child sharing our memory that takes other ids (the unprivileged userns probe; a root
+  // launch's child) is safe only where the kernel then leaves the memory non-dumpable or
+  // dumpable by root alone: fs.suid_dumpable 0 or 2, not 1 (Documentation/admin-guide/sysctl/
+  // fs.rst: 0 default, 1 debug, 2 suidsafe; commit_creds sets the memory's flag to it). Elsewhere
+  // the probe and the launcher copy our memory instead. (The sysctl is the host's: not changed here.)
+  it('shares memory with an id-changing child only where fs.suid_dumpable is 0 or 2, and reads it as /proc does', () => {
+    const lib = (require('koffi') as { load(p: string): { func(sig: string): (...a: number[]) => number } }).load(join(__dirname, '../../native-shim/build/test/libbvshim.so'));
+    const may = lib.func('int bv_vm_child_may_change_ids(int suid_dumpable)');
+    expect([0, 1, 2, -1].map((v) => may(v))).toEqual([1, 0, 1, 0]);
+    expect(lib.func('int bv_suid_dumpable(void)')()).toBe(Number(readFileSync('/proc/sys/fs/suid_dumpable', 'utf8').trim()));
+  });
+
   it('returns -errno instead of throwing', () => {
     expect(shim().bv_flock(987654, LOCK_EX | LOCK_NB)).toBe(-9); // EBADF
   });
