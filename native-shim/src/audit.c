@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "audit.h"
 #include "notify.h"
+#include "launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -343,22 +344,10 @@ static int64_t now_ms(void) {
 
 int bv_audit_finish(struct bv_audit *a, int timeout_ms) {
   bv_audit_pump(a);
-  static char stack[32768] __attribute__((aligned(16)));
-  /* One barrier at a time per process: the static stack is shared. */
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&lock);
-  /* No signal handler of Node's may run in the child (it shares our memory): block everything
-   * around the clone; the child keeps this mask. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int pid = clone(barrier_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  int st = 0;
-  if (pid > 0) waitpid(pid, &st, __WALL);
-  pthread_mutex_unlock(&lock);
+  int pid = -1;
+  int st = bv_run_child(barrier_main, NULL, 1, &pid);
   uint32_t barrier = 2;
-  if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+  if (pid > 0 && st == 0) {
     a->barrier_pid = pid;
     int64_t deadline = now_ms() + timeout_ms;
     while (!a->barrier_seen) {

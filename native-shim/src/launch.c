@@ -25,12 +25,13 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "launch.h"
 #include "bvshim.h"
 
-/* (bvshim.h says what these two are for; here because the monitor links this file, not probe.c.) */
+/* (bvshim.h and launch.h say what these are for; here because the monitor links this file, not probe.c.) */
 int bv_suid_dumpable(void) {
   int fd = open("/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -41,6 +42,38 @@ int bv_suid_dumpable(void) {
 }
 
 int bv_vm_child_may_change_ids(int suid_dumpable) { return suid_dumpable == 0 || suid_dumpable == 2; }
+
+int bv_run_child(int (*fn)(void *), void *arg, int share, int *pid_out) {
+  /* One shared child at a time: the stack is shared. */
+  static char stack[32768] __attribute__((aligned(16)));
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  if (share) pthread_mutex_lock(&lock);
+  /* No signal handler of Node's may run in the child (with CLONE_VM it would run on our memory,
+   * beside the threads still running): block everything around the clone; the child keeps it. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid;
+  if (share) {
+    pid = clone(fn, stack + sizeof stack, CLONE_VM | CLONE_VFORK, arg);
+  } else {
+    /* A raw clone (not fork()) so no pthread_atfork handlers of Node or its libraries run. */
+    pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0) syscall(SYS_exit_group, fn(arg));
+  }
+  int e = pid < 0 ? errno : 0, status = 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  while (pid > 0 && waitpid((pid_t)pid, &status, __WALL) < 0) {
+    if (errno != EINTR) {
+      e = errno;
+      break;
+    }
+  }
+  if (share) pthread_mutex_unlock(&lock);
+  if (pid_out) *pid_out = (int)pid;
+  if (e) return -e;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
+}
 
 #ifndef SYS_clone3
 #define SYS_clone3 435

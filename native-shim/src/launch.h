@@ -314,4 +314,11 @@ int bv_spawn(const uint8_t *body, uint32_t len, int32_t *out);
  * for the architecture. */
 int bv_spawn_vm(const uint8_t *body, uint32_t len, int32_t *out);
 
+/* Runs fn(arg) in a short-lived child that only makes system calls, and waits for it: with share,
+ * a CLONE_VM|CLONE_VFORK child on a static stack of ours (no copy of Node's page tables; one at a
+ * time), else a fork-like child with a copy of our memory. Every signal is blocked in the child.
+ * Returns fn's exit status (0..255), or -errno from clone/wait (-ECHILD: killed by a signal);
+ * *pid_out (when given) gets the child's pid. Not for the launch's own child (bv_spawn). */
+int bv_run_child(int (*fn)(void *), void *arg, int share, int *pid_out);
+
 #endif

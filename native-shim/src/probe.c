@@ -1,7 +1,6 @@
 /* Host probes that need raw syscalls. See bvshim.h for the contract of each function. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "bvshim.h"
+#include "launch.h"
 
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
@@ -57,61 +57,17 @@ static int userns_child(void *p) {
 
 int bv_userns_probe(int uid, int gid) {
   struct userns_probe_args a = {uid, gid};
-  /* The unprivileged probe's child takes uid 65534. Sharing our memory, that id change would make
-   * the memory dumpable by processes of that uid where fs.suid_dumpable is 1 (the kernel sets
-   * the memory's dumpable to the sysctl's value at every id change, commit_creds): a process of
-   * uid 65534 could then ptrace the child and write into Node. There, a fork-like child with a
-   * copy of our memory, as before. */
-  if (uid >= 0 && !bv_vm_child_may_change_ids(bv_suid_dumpable())) {
-    /* A raw clone (not fork()) so no pthread_atfork handlers of Node or its libraries run. */
-    long pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
-    if (pid < 0) return -errno;
-    if (pid == 0) syscall(SYS_exit_group, userns_child(&a));
-    int status = 0;
-    for (;;) {
-      long r = syscall(SYS_wait4, pid, &status, __WALL, NULL);
-      if (r >= 0) break;
-      if (errno != EINTR) return -errno;
-    }
-    if (!WIFEXITED(status)) return -ECHILD;
-    return -WEXITSTATUS(status);
-  }
-  /* CLONE_VM: the child does not copy Node's page tables (a fork-like clone of a bvisor process
-   * cost 0.5-2 ms per probe, twice per host probe). One probe at a time: the stack is shared. */
-  static char stack[16384] __attribute__((aligned(16)));
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&lock);
-  /* With fs.suid_dumpable 0 the id change makes the memory non-dumpable, with 2 dumpable by root
-   * alone: non-dumpable for the probe either way, then as it was (a launch's 0 stays 0). */
-  int dumpable = -1;
-  if (uid >= 0) {
-    dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    if (dumpable < 0 || (dumpable != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)) {
-      int e = errno;
-      pthread_mutex_unlock(&lock);
-      return -e;
-    }
-  }
-  /* No signal handler of Node's may run in the child (it would run on our memory, beside the
-   * threads still running): block everything around the clone; the child keeps this mask. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int pid = clone(userns_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK, &a);
-  int e = pid < 0 ? errno : 0, status = 0;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  while (pid > 0 && waitpid(pid, &status, __WALL) < 0) {
-    if (errno != EINTR) {
-      e = errno;
-      break;
-    }
-  }
-  /* (PR_SET_DUMPABLE takes 0 or 1: a 2 stays 0, the safer of the two.) */
-  if (dumpable == 1) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-  pthread_mutex_unlock(&lock);
-  if (e) return -e;
-  if (!WIFEXITED(status)) return -ECHILD;
-  return -WEXITSTATUS(status);
+  /* Sharing our memory (a fork-like clone of a bvisor process cost 0.5-2 ms per probe, twice per
+   * host probe), unless the child's id change would expose it: the kernel sets the memory's
+   * dumpable flag to fs.suid_dumpable at every id change (commit_creds), and with 1 a process of
+   * uid 65534 could then ptrace the child and write into Node (bvshim.h). */
+  int share = uid < 0 || bv_vm_child_may_change_ids(bv_suid_dumpable());
+  int dumpable = share && uid >= 0 ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
+  int r = bv_run_child(userns_child, &a, share, NULL);
+  /* The id change left our memory's flag at 0 or 2 (safe): back as it was (a launch's 0 stays 0;
+   * PR_SET_DUMPABLE takes 0 or 1). */
+  if ((dumpable == 0 || dumpable == 1) && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+  return r < 0 ? r : -r;
 }
 
 int bv_flock(int fd, int op) {
