@@ -7,7 +7,10 @@ import { cgroupDirs, cgroupsAnywhere } from '../helpers/cgroups.js';
 
 describe('cgroup audit (test seam)', () => {
   it('a run placed under our own cgroup without the test parent is stopped with the audit error, and leaves no cgroup', async (t) => {
-    if (cgroupsAnywhere()) return t.skip(); // the VM lifts the rule: its defaults are under test
+    if (cgroupsAnywhere()) {
+      console.warn('SKIP (cgroup audit): this host lifts the cgroup rule (the VM: its defaults are under test)');
+      return t.skip();
+    }
     const leaves = (): string[] => cgroupDirs().flatMap((d) => (existsSync(d.own) ? readdirSync(d.own).filter((n) => n.startsWith('bvisor-') && !n.startsWith('bvisor-test-')) : []));
     const before = leaves();
     // limits.memory lands in our own (non-root) memory cgroup when no parent is named.

@@ -37,8 +37,10 @@ export function teardown(): void {
     // runc's parents do, but empty (a leaf left in it is still reported).
     return !(cgroupsAnywhere() && roots.has(dirname(d)) && basename(d) === 'bvisor' && !readdirSync(d).some((n) => n.startsWith('bvisor-')));
   });
-  // vitest reports an error thrown here ("error during close") but still exits 0: the exit code
-  // is set as well, so a leak fails the run (and CI) as this guard promises.
-  if (left.length) process.exitCode = 1;
-  if (left.length) throw new Error(`tests left cgroups behind (or made them outside their test parent):\n  ${left.join('\n  ')}`);
+  if (left.length) {
+    // vitest reports an error thrown here ("error during close") but still exits 0: the exit code
+    // is set as well, so a leak fails the run (and CI) as this guard promises.
+    process.exitCode = 1;
+    throw new Error(`tests left cgroups behind (or made them outside their test parent):\n  ${left.join('\n  ')}`);
+  }
 }
