@@ -2,10 +2,10 @@
 // It is written without ever following a link at boundary.yaml (bvisor often runs as root, and
 // a planted `boundary.yaml -> /etc/…` must not become a write to /etc): a new file is created
 // with O_EXCL|O_NOFOLLOW, and --force replaces only a regular file, by rename.
-import { closeSync, lstatSync, mkdirSync, openSync, rmSync, writeSync, constants as fs } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, constants as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
-import { writeFileAtomic } from '../host/atomic.js';
+import { writeFileAtomic, writeAll } from '../host/atomic.js';
 
 export const PROCESS_SPEC = `# bvisor boundary manifest. Everything not granted here is denied.
 # Check it with \`bvisor validate .\` and see how this host enforces it with \`bvisor plan .\`.
@@ -78,7 +78,7 @@ function createNew(path: string, text: string): void {
     throw notPlain(path, what === 'missing' ? 'changing under us' : what);
   }
   try {
-    writeSync(fd, text);
+    writeAll(fd, text);
   } catch (e) {
     closeSync(fd);
     rmSync(path, { force: true });

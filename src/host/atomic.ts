@@ -1,14 +1,24 @@
 // Durable small-file writes: temp file in the same directory, fsync, rename over, fsync the
 // directory. A crash leaves either the old file or the new one, never a torn one.
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
+
+/** writeSync until all is written: a file system that fills up mid-write writes less than asked
+ * once, and only the next call reports the errno. */
+export function writeAll(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  for (let off = 0; off < buf.length; ) {
+    const n = writeSync(fd, buf, off, buf.length - off);
+    if (n <= 0) throw Object.assign(new Error('write returned 0'), { code: 'EIO' });
+    off += n;
+  }
+}
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
-    if (typeof data === 'string') writeSync(fd, data);
-    else writeSync(fd, data);
+    writeAll(fd, data);
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
@@ -32,4 +42,47 @@ export function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Holds `bytes` of the file system for a later write (zeros, fsync'd, so the blocks exist): a
+ * file made exclusively, removed again if it could not be filled. Throws the write's error.
+ */
+export function reserveSpace(path: string, bytes: number): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeAll(fd, Buffer.alloc(bytes));
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+}
+
+/**
+ * writeFileAtomic through a reservation (reserveSpace): the data overwrites the reservation's
+ * blocks, which needs no new space, and the file is renamed into place. So the write succeeds on
+ * a file system that filled up since the reservation was made. Without the reservation (it was
+ * used, or never made), or when the data outgrows it, a plain writeFileAtomic.
+ */
+export function writeFileOverReservation(path: string, data: string | Uint8Array, reservation: string, mode = 0o600): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  let fd: number;
+  try {
+    fd = openSync(reservation, C.O_WRONLY | C.O_NOFOLLOW);
+  } catch {
+    return writeFileAtomic(path, buf, mode);
+  }
+  try {
+    writeAll(fd, buf);
+    ftruncateSync(fd, buf.length);
+    fchmodSync(fd, mode);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(reservation, path);
+  fsyncDir(dirname(path));
 }

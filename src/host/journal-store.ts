@@ -5,7 +5,7 @@
 // then move the head; if either write fails the line is cut back off, so a full disk leaves the
 // journal as it was instead of torn. Verification holds a shared lock so it never reads a
 // half-done append. Keys for keyed journals are loaded here (docs/journal.md).
-import { openSync, closeSync, writeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, mkdirSync, realpathSync, unlinkSync, constants as C } from 'node:fs';
+import { openSync, closeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, mkdirSync, realpathSync, unlinkSync, constants as C } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
 import { join, resolve, dirname, basename } from 'node:path';
 import type { EventEntry, JournalDisposition, JournalEntry, JournalRecovery, JournalRepair, JournalStarted, ReportEntry, SealedReport } from '../contract/generated/types.js';
@@ -14,7 +14,7 @@ import { makeEntry, makeEventEntry, makeRepairEntry, verifyJournal, checkEntry, 
 import { faultPoints, fault, type FaultStage } from './faults.js';
 import { LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
 import { sha256Hex } from './hash.js';
-import { writeFileAtomic, fsyncDir } from './atomic.js';
+import { writeFileAtomic, fsyncDir, writeAll, reserveSpace } from './atomic.js';
 import { withFlock } from './flock.js';
 
 export type { JournalKey } from '../core/journal.js';
@@ -266,16 +266,6 @@ export function checkJournal(root: string, key: JournalKey | null = null): Journ
 
 // ---- appends ------------------------------------------------------------------------------
 
-function writeAll(fd: number, buf: Buffer): void {
-  // writeSync may write less than asked (a file system that fills up mid-write): loop, and let
-  // the next call report the errno.
-  for (let off = 0; off < buf.length; ) {
-    const n = writeSync(fd, buf, off, buf.length - off);
-    if (n <= 0) throw Object.assign(new Error('write returned 0'), { code: 'EIO' });
-    off += n;
-  }
-}
-
 /** Cuts the journal back to `size` after a failed append. Returns a note when even that failed. */
 function rollBack(fd: number, size: number): string {
   try {
@@ -390,21 +380,9 @@ const START_RESERVE = '.reserve.start';
  * create and start must not keep a created container from starting. It goes with the container.
  */
 export function reserveStartRecord(dir: string): void {
-  const path = join(dir, START_RESERVE);
   try {
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      writeAll(fd, Buffer.alloc(START_RESERVE_BYTES));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    reserveSpace(join(dir, START_RESERVE), START_RESERVE_BYTES);
   } catch (e) {
-    try {
-      unlinkSync(path);
-    } catch {
-      // never made
-    }
     throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the ${START_RESERVE_BYTES} bytes of the start record in ${dir}: ${errnoOf(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
   }
 }

@@ -6,12 +6,13 @@
 // openat2(RESOLVE_BENEATH) from the bundle root, so a link the lexical checks misjudged is still
 // refused. Any failure removes the temp dir. Both passes stream: gzip is inflated a few KiB of
 // input at a time, so memory stays small whatever the archive expands to.
-import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync, openSync, closeSync, fstatSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync, openSync, closeSync, fstatSync, readSync, constants as fsConstants } from 'node:fs';
 import { tmpdir, constants as osConstants } from 'node:os';
 import { createGunzip, constants as zlibConstants } from 'node:zlib';
 import { join, posix } from 'node:path';
 import type * as TarNs from 'tar';
 import { fault } from './faults.js';
+import { writeAll } from './atomic.js';
 import { removeTree, writeOwner, TEMP_PREFIX } from './extracted.js';
 import { procRef } from './proc.js';
 import { BvisorError } from '../contract/errors.js';
@@ -527,7 +528,7 @@ function copyOnce(archive: string, copy: string, limits: TarLimits): void {
         if (n === 0) break;
         total += n;
         if (total > limits.maxBytes) throw new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: larger than ${limits.maxBytes} bytes`, { hint: 'ship a smaller bundle, or a directory' });
-        writeSync(out, buf, 0, n);
+        writeAll(out, buf.subarray(0, n));
       }
     } finally {
       closeSync(out);
