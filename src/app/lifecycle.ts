@@ -33,7 +33,7 @@ import { prepareStateRoot, writeIntoRoot, isRootFault } from '../host/state-root
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, procRef, alive } from '../host/proc.js';
-import { writeFileAtomic } from '../host/atomic.js';
+import { writeFileAtomic, reserveSpace, writeFileOverReservation } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
@@ -123,9 +123,20 @@ export function ourCgroups(id: string, dirs: readonly string[], dir: string | nu
   return dirs.filter((d) => (basename(d).startsWith(`bvisor-${id}-`) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
 }
 
-function writeState(dir: string, s: ContainerState): void {
-  writeFileAtomic(join(dir, 'state.json'), JSON.stringify(s, null, 2) + '\n');
+function stateText(s: ContainerState): string {
+  return JSON.stringify(s, null, 2) + '\n';
 }
+
+function writeState(dir: string, s: ContainerState): void {
+  writeFileAtomic(join(dir, 'state.json'), stateText(s));
+}
+
+// start writes the running state after the go byte, when the workload may already be filling the
+// state root (its captures live there). create holds that write's space, as it holds the start
+// record's, so a root the workload fills cannot make start fail after the workload was released.
+const STATE_RESERVE = '.reserve.state';
+/** The created state's size and room for what start adds (startedAt), in whole pages. */
+const stateReserveBytes = (s: ContainerState): number => Math.ceil((Buffer.byteLength(stateText(s)) + 512) / 4096) * 4096;
 
 interface ExitFile extends MonitorDenialCounts, MonitorLandlockCounts {
   phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed' | 'monitor-fault';
@@ -354,6 +365,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
+        try {
+          reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(done));
+        } catch (e) {
+          throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the space of the container's running state in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
+        }
         writeState(dir, done);
         // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
         if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}`, 0o644);
@@ -531,7 +547,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
       await new Promise((r) => setTimeout(r, 2));
     }
     const next: ContainerState = { ...s, status: 'running', startedAt: new Date().toISOString() };
-    writeState(dir, next);
+    writeFileOverReservation(join(dir, 'state.json'), stateText(next), join(dir, STATE_RESERVE));
     // poststart hooks: after the program started; a failure is a warning (runtime-spec).
     const post = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststart;
     // (The program may have ended already; the state says what start did: running.)
@@ -751,7 +767,17 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
     const s = readState(dir);
     if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`, { hint: `remove it with bvisor delete -f ${id}` });
     const d = derive(dir, s);
-    if (d.status === 'stopped' && !s.journaled && s.status !== 'creating') seal(root, id, dir, s, d, null, j);
+    if (d.status === 'stopped' && !s.journaled && s.status !== 'creating') {
+      try {
+        seal(root, id, dir, s, d, null, j);
+      } catch (e) {
+        // A full (or read-only) root must not hide that the container stopped: state answers,
+        // says why nothing was sealed, and delete seals (or fails, coded) later. The seal is
+        // crash-safe, so what it left half-written is what a crash would leave.
+        if (!(e instanceof BvisorError && e.code === 'BV_STATE_ROOT_UNUSABLE')) throw e;
+        process.stderr.write(`bvisor: warning: container ${id} stopped, but its report could not be sealed now: ${e.message} (bvisor delete seals it; ${e.hint ?? 'free space in the state root'})\n`);
+      }
+    }
     return ociState(id, dir, readState(dir) ?? s, d);
   });
 }

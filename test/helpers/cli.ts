@@ -35,6 +35,9 @@ export interface CliResult {
 /** The preload that turns fault points into SIGKILL (test/seams/crash-at.mjs). */
 export const CRASH_SEAM = join(ROOT, 'test', 'seams', 'crash-at.mjs');
 
+/** The preload that holds bvisor at a fault point until a file exists (test/seams/pause-at.mjs). */
+export const PAUSE_SEAM = join(ROOT, 'test', 'seams', 'pause-at.mjs');
+
 /** Node's arguments for a bvisor that SIGKILLs itself at the fault point `stage`. */
 export function crashArgs(stage: string): { pre: string[]; env: NodeJS.ProcessEnv } {
   return { pre: ['--import', CRASH_SEAM], env: { BVISOR_TEST_CRASH_AT: stage } };
