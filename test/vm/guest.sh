@@ -15,8 +15,9 @@ cd "$(dirname "$0")/../.."
 # openat2, the masked /proc files; the guest mounts securityfs and devpts (pty) and we are root
 # (root, mknod); busybox-static comes with the runner, util-linux with Debian; the suite built
 # dist/ (build). Not here: landlock ABI 3 and up (landlock-abi-N, landlock-scope), and wabt and
-# the wasm toolchain (the listed tests do not need them).
-export BVISOR_CI_REQUIRE=root,busybox,util-linux,procfs-masked,openat2,securityfs,cgroup2,pty,mknod,build
+# the wasm toolchain (the listed tests do not need them). The guest's sysctls are ours to set
+# (own-sysctl), as its cgroups are.
+export BVISOR_CI_REQUIRE=root,busybox,util-linux,procfs-masked,openat2,securityfs,cgroup2,pty,mknod,build,own-sysctl,strace
 # This machine is ours alone and thrown away: tests may make cgroups anywhere, and those that do
 # not care where leave the placement to bvisor, since its defaults are what is under test here
 # (test/helpers/cgroups.ts; on a shared machine tests stay inside their own cgroup).
