@@ -17,16 +17,24 @@ const AT_REMOVEDIR = 0x200;
 
 /** WASI errno values. */
 export const W = {
-  SUCCESS: 0, TOOBIG: 1, ACCES: 2, BADF: 8, EXIST: 20, FAULT: 21, INVAL: 28, IO: 29, ISDIR: 31, LOOP: 32, NAMETOOLONG: 37,
-  NOENT: 44, NOSPC: 51, NOSYS: 52, NOTDIR: 54, NOTEMPTY: 55, NOTSUP: 58, PERM: 63, ROFS: 69, SPIPE: 70, XDEV: 75, NOTCAPABLE: 76,
+  SUCCESS: 0, TOOBIG: 1, ACCES: 2, AGAIN: 6, BADF: 8, DQUOT: 19, EXIST: 20, FAULT: 21, FBIG: 22, INTR: 27, INVAL: 28, IO: 29, ISDIR: 31,
+  LOOP: 32, NAMETOOLONG: 37, NOENT: 44, NOSPC: 51, NOSYS: 52, NOTDIR: 54, NOTEMPTY: 55, NOTSUP: 58, PERM: 63, PIPE: 64, ROFS: 69,
+  SPIPE: 70, XDEV: 75, NOTCAPABLE: 76,
 } as const;
 
 /** Linux errno → WASI errno. EXDEV is what RESOLVE_BENEATH says about an escape. */
 const FROM_LINUX: Record<number, number> = {
-  1: W.PERM, 2: W.NOENT, 5: W.IO, 9: W.BADF, 13: W.ACCES, 17: W.EXIST, 18: W.NOTCAPABLE, 20: W.NOTDIR, 21: W.ISDIR, 22: W.INVAL,
-  28: W.NOSPC, 29: W.SPIPE, 30: W.ROFS, 36: W.NAMETOOLONG, 39: W.NOTEMPTY, 40: W.LOOP, 95: W.NOTSUP,
+  1: W.PERM, 2: W.NOENT, 4: W.INTR, 5: W.IO, 9: W.BADF, 11: W.AGAIN, 13: W.ACCES, 17: W.EXIST, 18: W.NOTCAPABLE, 20: W.NOTDIR,
+  21: W.ISDIR, 22: W.INVAL, 27: W.FBIG, 28: W.NOSPC, 29: W.SPIPE, 30: W.ROFS, 32: W.PIPE, 36: W.NAMETOOLONG, 39: W.NOTEMPTY,
+  40: W.LOOP, 95: W.NOTSUP, 122: W.DQUOT,
 };
 const wasiErr = (rc: number): number => FROM_LINUX[-rc] ?? W.IO;
+
+/** The WASI errno of an error Node threw for a read or write (its errno is the negative Linux one). */
+export function wasiErrOf(err: unknown): number {
+  const n = (err as NodeJS.ErrnoException)?.errno;
+  return typeof n === 'number' ? wasiErr(-Math.abs(n)) : W.IO;
+}
 const EXDEV = 18;
 
 export interface Preopen {
@@ -208,7 +216,9 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       try {
         k = op(e.fd, o.bytes(), p, l);
       } catch (err) {
-        return wasiErr(-((err as NodeJS.ErrnoException).errno ?? -5) < 0 ? (err as NodeJS.ErrnoException).errno! : -5);
+        // What was moved before the error stands (as write(2) would have said); else the errno.
+        if (total > 0) break;
+        return wasiErrOf(err);
       }
       total += k;
       if (k < l) break;

@@ -5,7 +5,7 @@
 // charged to the fuel counter.
 import { readSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { FileTable, fileImports, type Preopen } from './files.js';
+import { FileTable, fileImports, wasiErrOf, type Preopen } from './files.js';
 
 export const E = { SUCCESS: 0, BADF: 8, FAULT: 21, INVAL: 28, NOSYS: 52, NOTSUP: 58, SPIPE: 70, NOTCAPABLE: 76 } as const;
 
@@ -94,14 +94,25 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
       view().setBigUint64(res, t, true);
       return E.SUCCESS;
     },
+    // stdio as writev/readv would answer: a short transfer ends the call with what moved, an
+    // error with nothing moved is the guest's errno (EPIPE when the reader left, ENOSPC…), never
+    // an exception out of the host (which would end the run as a host fault).
     fd_write: (fd, iovs, iovsLen, nwritten) => {
       if (fd !== 1 && fd !== 2) return E.BADF;
       let total = 0;
       const b = bytes();
       for (const [p, l] of iovecs(iovs, iovsLen)) {
         if (l === 0) continue;
-        writeSync(fd, b, p, l);
-        total += l;
+        let n: number;
+        try {
+          n = writeSync(fd, b, p, l);
+        } catch (err) {
+          if (total > 0) break;
+          o.charge(1);
+          return wasiErrOf(err);
+        }
+        total += n;
+        if (n < l) break;
       }
       o.charge(1 + Math.floor(total / 64));
       view().setUint32(nwritten, total, true);
@@ -112,7 +123,14 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
       let total = 0;
       const b = bytes();
       for (const [p, l] of iovecs(iovs, iovsLen)) {
-        const n = l === 0 ? 0 : readSync(0, b, p, l, null);
+        let n: number;
+        try {
+          n = l === 0 ? 0 : readSync(0, b, p, l, null);
+        } catch (err) {
+          if (total > 0) break;
+          o.charge(1);
+          return wasiErrOf(err);
+        }
         total += n;
         if (n < l) break;
       }
