@@ -77,6 +77,29 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     for (let i = 0; i < len; i++) out.push([dv.getUint32(ptr + 8 * i, true), dv.getUint32(ptr + 8 * i + 4, true)]);
     return out;
   };
+  // stdio as writev/readv would answer: a short transfer ends the call with what moved, an
+  // error with nothing moved is the guest's errno (EPIPE when the reader left, ENOSPC…), never
+  // an exception out of the host (which would end the run as a host fault).
+  const transfer = (iovs: number, iovsLen: number, out: number, op: (b: Uint8Array, p: number, l: number) => number): number => {
+    let total = 0;
+    const b = bytes();
+    for (const [p, l] of iovecs(iovs, iovsLen)) {
+      if (l === 0) continue;
+      let n: number;
+      try {
+        n = op(b, p, l);
+      } catch (err) {
+        if (total > 0) break;
+        o.charge(1);
+        return wasiErrOf(err);
+      }
+      total += n;
+      if (n < l) break;
+    }
+    o.charge(1 + Math.floor(total / 64));
+    view().setUint32(out, total, true);
+    return E.SUCCESS;
+  };
 
   const impl: Record<string, (...a: number[]) => number> = {
     args_get: (argv, buf) => putList(args, argv, buf),
@@ -94,50 +117,8 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
       view().setBigUint64(res, t, true);
       return E.SUCCESS;
     },
-    // stdio as writev/readv would answer: a short transfer ends the call with what moved, an
-    // error with nothing moved is the guest's errno (EPIPE when the reader left, ENOSPC…), never
-    // an exception out of the host (which would end the run as a host fault).
-    fd_write: (fd, iovs, iovsLen, nwritten) => {
-      if (fd !== 1 && fd !== 2) return E.BADF;
-      let total = 0;
-      const b = bytes();
-      for (const [p, l] of iovecs(iovs, iovsLen)) {
-        if (l === 0) continue;
-        let n: number;
-        try {
-          n = writeSync(fd, b, p, l);
-        } catch (err) {
-          if (total > 0) break;
-          o.charge(1);
-          return wasiErrOf(err);
-        }
-        total += n;
-        if (n < l) break;
-      }
-      o.charge(1 + Math.floor(total / 64));
-      view().setUint32(nwritten, total, true);
-      return E.SUCCESS;
-    },
-    fd_read: (fd, iovs, iovsLen, nread) => {
-      if (fd !== 0) return E.BADF;
-      let total = 0;
-      const b = bytes();
-      for (const [p, l] of iovecs(iovs, iovsLen)) {
-        let n: number;
-        try {
-          n = l === 0 ? 0 : readSync(0, b, p, l, null);
-        } catch (err) {
-          if (total > 0) break;
-          o.charge(1);
-          return wasiErrOf(err);
-        }
-        total += n;
-        if (n < l) break;
-      }
-      o.charge(1 + Math.floor(total / 64));
-      view().setUint32(nread, total, true);
-      return E.SUCCESS;
-    },
+    fd_write: (fd, iovs, iovsLen, nwritten) => (fd !== 1 && fd !== 2 ? E.BADF : transfer(iovs, iovsLen, nwritten, (b, p, l) => writeSync(fd, b, p, l))),
+    fd_read: (fd, iovs, iovsLen, nread) => (fd !== 0 ? E.BADF : transfer(iovs, iovsLen, nread, (b, p, l) => readSync(0, b, p, l, null))),
     fd_close: (fd) => (fd <= 2 ? E.SUCCESS : E.BADF),
     fd_fdstat_get: (fd, buf) => {
       const fe = table.get(fd);
