@@ -29,7 +29,7 @@ import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved } from '../core/report.js';
 import { loadBundle } from '../host/bundle.js';
 import { removeKeptBundle, sweepBundles } from '../host/extracted.js';
-import { prepareStateRoot, writeIntoRoot, isRootFault } from '../host/state-root.js';
+import { prepareStateRoot, writeIntoRoot, isRootFault, isRootOutOfRoom } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, procRef, alive } from '../host/proc.js';
@@ -135,8 +135,10 @@ function writeState(dir: string, s: ContainerState): void {
 // state root (its captures live there). create holds that write's space, as it holds the start
 // record's, so a root the workload fills cannot make start fail after the workload was released.
 const STATE_RESERVE = '.reserve.state';
-/** The created state's size and room for what start adds (startedAt), in whole pages. */
-const stateReserveBytes = (s: ContainerState): number => Math.ceil((Buffer.byteLength(stateText(s)) + 512) / 4096) * 4096;
+/** Taken before the workload exists: the state as it is then, and room for what create and start
+ * add (pids, cgroup directories, the kept bundle's path, startedAt), in whole pages. A state that
+ * still outgrows it is written beyond it, needing new space only for the excess. */
+const stateReserveBytes = (s: ContainerState): number => Math.ceil((Buffer.byteLength(stateText(s)) + 8192) / 4096) * 4096;
 
 interface ExitFile extends MonitorDenialCounts, MonitorLandlockCounts {
   phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed' | 'monitor-fault';
@@ -294,6 +296,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         writeState(dir, state);
         fault('create:after-state');
         reserveStartRecord(dir);
+        try {
+          reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(state));
+        } catch (e) {
+          throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the space of the container's running state in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
+        }
         const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
         if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
         // The console socket is connected last, just before the launch, and closed right after
@@ -365,11 +372,6 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
-        try {
-          reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(done));
-        } catch (e) {
-          throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the space of the container's running state in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
-        }
         writeState(dir, done);
         // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
         if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}`, 0o644);
@@ -772,10 +774,12 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
         seal(root, id, dir, s, d, null, j);
       } catch (e) {
         // A full (or read-only) root must not hide that the container stopped: state answers,
-        // says why nothing was sealed, and delete seals (or fails, coded) later. The seal is
-        // crash-safe, so what it left half-written is what a crash would leave.
-        if (!(e instanceof BvisorError && e.code === 'BV_STATE_ROOT_UNUSABLE')) throw e;
-        process.stderr.write(`bvisor: warning: container ${id} stopped, but its report could not be sealed now: ${e.message} (bvisor delete seals it; ${e.hint ?? 'free space in the state root'})\n`);
+        // says why its report is not recorded yet, and the next state or delete finishes it (or
+        // fails, coded). The seal is crash-safe (a report journaled once, whatever step failed),
+        // so what it left half-done is what a crash would leave. A failing disk (EIO) is an error.
+        if (!isRootOutOfRoom(e)) throw e;
+        const why = e instanceof BvisorError ? e.message : String(e);
+        process.stderr.write(`bvisor: warning: container ${id} stopped, but recording its report failed: ${why} (the next bvisor state or delete finishes it once the state root has room)\n`);
       }
     }
     return ociState(id, dir, readState(dir) ?? s, d);

@@ -1,6 +1,6 @@
 // Durable small-file writes: temp file in the same directory, fsync, rename over, fsync the
 // directory. A crash leaves either the old file or the new one, never a torn one.
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
+import { openSync, writeSync, fsyncSync, fstatSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
 /** writeSync until all is written: a file system that fills up mid-write writes less than asked
@@ -63,26 +63,36 @@ export function reserveSpace(path: string, bytes: number): void {
 
 /**
  * writeFileAtomic through a reservation (reserveSpace): the data overwrites the reservation's
- * blocks, which needs no new space, and the file is renamed into place. So the write succeeds on
- * a file system that filled up since the reservation was made. Without the reservation (it was
- * used, or never made), or when the data outgrows it, a plain writeFileAtomic.
+ * blocks, which needs no new space where blocks are overwritten in place (ext4, xfs, tmpfs; not a
+ * copy-on-write file system such as btrfs or ZFS), and the file is renamed into place. So the write
+ * succeeds on a file system that filled up since the reservation was made. Data longer than the
+ * reservation is written beyond it (new space only for the excess). Without the reservation (used,
+ * never made), or when what is there is not a plain file of ours with one link, a plain
+ * writeFileAtomic.
  */
 export function writeFileOverReservation(path: string, data: string | Uint8Array, reservation: string, mode = 0o600): void {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let fd: number;
   try {
-    fd = openSync(reservation, C.O_WRONLY | C.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO put there must not hang us (it fails the check below instead).
+    fd = openSync(reservation, C.O_WRONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch {
     return writeFileAtomic(path, buf, mode);
   }
+  let ours: boolean;
   try {
-    writeAll(fd, buf);
-    ftruncateSync(fd, buf.length);
-    fchmodSync(fd, mode);
-    fsyncSync(fd);
+    const st = fstatSync(fd);
+    ours = st.isFile() && st.nlink === 1 && st.uid === process.geteuid?.();
+    if (ours) {
+      writeAll(fd, buf);
+      ftruncateSync(fd, buf.length);
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
+    }
   } finally {
     closeSync(fd);
   }
+  if (!ours) return writeFileAtomic(path, buf, mode);
   renameSync(reservation, path);
   fsyncDir(dirname(path));
 }

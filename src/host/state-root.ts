@@ -77,6 +77,13 @@ export function isRootFault(e: unknown): boolean {
   return ROOT_FAULTS.includes(errnoOf(e));
 }
 
+/** A root that is full or read-only, where retrying once there is room is safe; not one that
+ * fails (EIO), which is reported as the error it is. */
+export function isRootOutOfRoom(e: unknown): boolean {
+  if (!isRootFault(e)) return false;
+  return e instanceof BvisorError ? !e.message.includes('EIO') : errnoOf(e) !== 'EIO';
+}
+
 /**
  * A write into the state root after a run (a seal, a state update): a full or read-only root
  * is BV_STATE_ROOT_UNUSABLE, any other errno BV_IO; never BV_INTERNAL. Retrying later is safe.
