@@ -30,6 +30,57 @@ const FROM_LINUX: Record<number, number> = {
 };
 const wasiErr = (rc: number): number => FROM_LINUX[-rc] ?? W.IO;
 
+// Made at the first wait: a SharedArrayBuffer cannot be in a start-up snapshot (the runner's blob).
+let nap: Int32Array | null = null;
+
+/**
+ * Moves data through a guest's iovec array as readv(2)/writev(2) would answer a blocking caller:
+ * a short transfer ends the call with the count that moved; an error with nothing moved is the
+ * guest's errno (EPIPE when a reader left, ENOSPC…); an interrupted call is retried, and so is one
+ * that would block (a descriptor someone else made non-blocking: stdio is blocking to the guest,
+ * fd_fdstat_get says so; the wall limit bounds the wait). An iovec array, a buffer or a result
+ * outside the guest's memory is FAULT. Only errors that carry an errno are answers: anything
+ * else is a bug of the host, and is thrown. Writes the count to `out`; returns a WASI errno.
+ */
+export function transferIovecs(mem: DataView, bytes: Uint8Array, iovs: number, n: number, out: number, op: (buf: Uint8Array, off: number, len: number) => number): { errno: number; total: number } {
+  const size = mem.byteLength;
+  iovs >>>= 0; // i32 arguments arrive signed
+  n >>>= 0;
+  out >>>= 0;
+  if (iovs + 8 * n > size || out + 4 > size) return { errno: W.FAULT, total: 0 };
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const p = mem.getUint32(iovs + 8 * i, true);
+    const l = mem.getUint32(iovs + 8 * i + 4, true);
+    if (l === 0) continue;
+    if (p + l > bytes.length) {
+      if (total > 0) break;
+      return { errno: W.FAULT, total: 0 };
+    }
+    let k = -1;
+    while (k < 0) {
+      try {
+        k = op(bytes, p, l);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (typeof e?.errno !== 'number') throw err;
+        if (e.code === 'EINTR') continue;
+        if (e.code === 'EAGAIN') {
+          Atomics.wait((nap ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
+          continue;
+        }
+        if (total > 0) break;
+        return { errno: wasiErrOf(err), total: 0 };
+      }
+    }
+    if (k < 0) break; // an error after some bytes moved: what moved stands
+    total += k;
+    if (k < l) break;
+  }
+  mem.setUint32(out, total, true);
+  return { errno: W.SUCCESS, total };
+}
+
 /** The WASI errno of an error Node threw for a read or write (its errno is the negative Linux one). */
 export function wasiErrOf(err: unknown): number {
   const n = (err as NodeJS.ErrnoException)?.errno;
@@ -206,25 +257,7 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
   const io = (fd: number, iovs: number, n: number, out: number, op: (hostFd: number, buf: Uint8Array, off: number, len: number) => number): number => {
     const e = t.get(fd);
     if (!e || e.kind !== 'file') return e ? W.ISDIR : W.BADF;
-    const dv = o.mem();
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const p = dv.getUint32(iovs + 8 * i, true);
-      const l = dv.getUint32(iovs + 8 * i + 4, true);
-      if (l === 0) continue;
-      let k: number;
-      try {
-        k = op(e.fd, o.bytes(), p, l);
-      } catch (err) {
-        // What was moved before the error stands (as write(2) would have said); else the errno.
-        if (total > 0) break;
-        return wasiErrOf(err);
-      }
-      total += k;
-      if (k < l) break;
-    }
-    o.mem().setUint32(out, total, true);
-    return W.SUCCESS;
+    return transferIovecs(o.mem(), o.bytes(), iovs, n, out, (b, p, l) => op(e.fd, b, p, l)).errno;
   };
 
   return {

@@ -5,7 +5,7 @@
 // charged to the fuel counter.
 import { readSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
-import { FileTable, fileImports, wasiErrOf, type Preopen } from './files.js';
+import { FileTable, fileImports, transferIovecs, type Preopen } from './files.js';
 
 export const E = { SUCCESS: 0, BADF: 8, FAULT: 21, INVAL: 28, NOSYS: 52, NOTSUP: 58, SPIPE: 70, NOTCAPABLE: 76 } as const;
 
@@ -77,28 +77,12 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     for (let i = 0; i < len; i++) out.push([dv.getUint32(ptr + 8 * i, true), dv.getUint32(ptr + 8 * i + 4, true)]);
     return out;
   };
-  // stdio as writev/readv would answer: a short transfer ends the call with what moved, an
-  // error with nothing moved is the guest's errno (EPIPE when the reader left, ENOSPC…), never
-  // an exception out of the host (which would end the run as a host fault).
+  // stdio as readv/writev would answer a blocking caller (transferIovecs): never an exception out
+  // of the host, which would end the run as a host fault.
   const transfer = (iovs: number, iovsLen: number, out: number, op: (b: Uint8Array, p: number, l: number) => number): number => {
-    let total = 0;
-    const b = bytes();
-    for (const [p, l] of iovecs(iovs, iovsLen)) {
-      if (l === 0) continue;
-      let n: number;
-      try {
-        n = op(b, p, l);
-      } catch (err) {
-        if (total > 0) break;
-        o.charge(1);
-        return wasiErrOf(err);
-      }
-      total += n;
-      if (n < l) break;
-    }
-    o.charge(1 + Math.floor(total / 64));
-    view().setUint32(out, total, true);
-    return E.SUCCESS;
+    const r = transferIovecs(view(), bytes(), iovs, iovsLen, out, op);
+    o.charge(1 + Math.floor(r.total / 64));
+    return r.errno;
   };
 
   const impl: Record<string, (...a: number[]) => number> = {

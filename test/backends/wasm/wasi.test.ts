@@ -17,7 +17,7 @@ const PREVIEW1 = [
   'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown',
 ];
 /** typenames.witx, (typename $errno (enum (@witx tag u16) …)): the values by position. */
-const E = { BADF: 8, NOSYS: 52, NOTSUP: 58 } as const;
+const E = { BADF: 8, FAULT: 21, NOSYS: 52, NOTSUP: 58 } as const;
 
 function host(seed: number | null) {
   const memory = new WebAssembly.Memory({ initial: 1 });
@@ -33,6 +33,20 @@ describe('WASI host surface', () => {
     for (const n of ['fd_advise', 'fd_allocate', 'fd_renumber', 'proc_raise', 'path_filestat_set_times']) expect(imports[n]!(0, 0, 0, 0), n).toBe(E.NOSYS);
     for (const n of ['sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown']) expect(imports[n]!(0, 0, 0, 0), n).toBe(E.NOTSUP);
     expect(imports.fd_prestat_get!(3, 0)).toBe(E.BADF); // no preopens given
+  });
+
+  it('stdio with an iovec array, a buffer or a result outside the guest memory is FAULT, not an exception', () => {
+    const { memory, imports } = host(1);
+    const dv = new DataView(memory.buffer);
+    const end = memory.buffer.byteLength;
+    expect(imports.fd_write!(1, -8, 1, 0)).toBe(E.FAULT); // a pointer past 2^31, as the i32 arrives
+    expect(imports.fd_write!(1, end - 4, 1, 0)).toBe(E.FAULT); // the iovec itself runs past the end
+    dv.setUint32(0, end - 10, true); // an iovec whose bytes run past the end
+    dv.setUint32(4, 100, true);
+    expect(imports.fd_write!(1, 0, 1, 16)).toBe(E.FAULT);
+    expect(imports.fd_read!(0, 0, 1, 16)).toBe(E.FAULT);
+    dv.setUint32(4, 0, true); // an empty iovec, but nowhere to put the count
+    expect(imports.fd_write!(1, 0, 1, end - 2)).toBe(E.FAULT);
   });
 
   it('deterministic mode repeats random bytes and clock readings for a seed', () => {
