@@ -49,7 +49,8 @@ function parse(log: string): Clones {
       pending.delete(pid);
       continue;
     }
-    const id = /^(\w+)\(.*\) += 0$/.exec(rest);
+    // A set*id strace shows whole, or split by another thread's line into unfinished and resumed.
+    const id = /^(\w+)\(.*\) += 0$/.exec(rest) ?? /^<\.\.\. (\w+) resumed>.* = 0$/.exec(rest);
     if (id && ID_CALLS.includes(id[1]!)) changedIds.add(pid);
   }
   return { flags, changedIds };
