@@ -75,6 +75,29 @@ function expectFilled({ calls, size }: { calls: Array<[number, number]>; size: n
 }
 
 describe('WASI writes when the host side fails', () => {
+  it('stdin someone made non-blocking: a read waits for the data, as the blocking read the guest was told of', async () => {
+    const reader = `
+      process.stdin.pause(); // libuv opens fd 0 for the stream: the pipe becomes O_NONBLOCK
+      const { wasiImports } = require(${JSON.stringify(WASI)});
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      const imp = wasiImports(() => memory, { args: [], env: [], seed: 1, charge: () => {} });
+      const dv = new DataView(memory.buffer);
+      dv.setUint32(0, 64, true);
+      dv.setUint32(4, 100, true);
+      const rc = imp.fd_read(0, 0, 1, 8);
+      const n = dv.getUint32(8, true);
+      process.stderr.write(JSON.stringify([rc, n, Buffer.from(memory.buffer, 64, n).toString()]));
+      process.exit(0);
+    `;
+    const child = spawn(process.execPath, ['-e', reader], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    setTimeout(() => child.stdin.end('late\n'), 300); // long after the driver's first read
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code, err).toBe(0);
+    expect(JSON.parse(err)).toEqual([0, 5, 'late\n']);
+  });
+
   it('a reader that left: EPIPE (64), nothing written', async () => {
     const child = spawn(process.execPath, ['-e', DRIVER, '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy(); // the reader leaves before the driver's Node has even started
