@@ -74,11 +74,13 @@ oci_bundle() {
 }
 
 # The listed files, one vitest run. A listed file that does not exist fails the step: vitest
-# takes its arguments as filters and would silently run nothing for it.
+# takes its arguments as filters and would silently run nothing for it. A file marked
+# "[root placement]" runs at that placement only (what it tests does not depend on the cgroup).
 live_tests() {
-  local files=() missing=0 f
-  while read -r f _; do
+  local files=() missing=0 f why
+  while read -r f why; do
     case "$f" in ''|'#'*) continue ;; esac
+    case "$why" in '[root placement]'*) [ "$PLACEMENT" = root ] || { echo "not at this placement: $f"; continue; } ;; esac
     if [ -f "$f" ]; then files+=("$f"); else echo "listed in test/vm/tests.txt but missing: $f"; missing=1; fi
   done < test/vm/tests.txt
   [ ${#files[@]} -gt 0 ] || return 1
