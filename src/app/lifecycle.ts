@@ -35,7 +35,7 @@ import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, procRef, alive } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace, writeFileOverReservation } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
-import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, type JournalKey } from '../host/journal-store.js';
+import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, journalHasSince, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
@@ -719,7 +719,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
   }
   if (!s.journaled) {
     const sealed = report;
-    if (!alreadyJournaled(root, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
+    if (!alreadyJournaled(root, s.runId, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
     writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
     commitOnSuccess(root, sealed, readJson<Plan>(join(dir, 'plan.json'))?.launch?.outputs?.durability === 'durable', j);
   }
@@ -748,10 +748,9 @@ function wasmRecordOf(dir: string): WasmRecord | null {
   return r && typeof r === 'object' && r.runnerPlan && validatePlan(r.runnerPlan) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
 }
 
-function alreadyJournaled(root: string, bodyHash: string): boolean {
-  // A crash between the append and the state write must not journal the report twice.
-  const f = journalPaths(root).file;
-  return existsSync(f) && readFileSync(f, 'utf8').includes(`"bodyHash":"${bodyHash}"`);
+/** A crash between the append and the state write must not journal the report twice. */
+function alreadyJournaled(root: string, runId: string, bodyHash: string): boolean {
+  return journalHasSince(root, runId, `"bodyHash":"${bodyHash}"`);
 }
 
 export function stateOf(root: string, id: string, j: JournalOptions = {}): OciState {

@@ -465,6 +465,58 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
   });
 }
 
+/**
+ * Whether a line of the journal written since the run started holds `needle`: read backwards
+ * from the end, a chunk at a time, and stopped at the run's started entry (every entry of a run
+ * follows it). So a container's seal reads what was appended since it started, where a read of
+ * the whole file cost every seal O(every run the root ever had). A run without a start record
+ * (a container that never started) reads it all. Without the journal lock: a line still being
+ * appended is at the end and is searched like the rest (a crash's torn line too), as before.
+ */
+export function journalHasSince(root: string, runId: string, needle: string, chunk = 64 * 1024): boolean {
+  const file = journalPaths(root).file;
+  let fd: number;
+  try {
+    fd = openJournal(file, C.O_RDONLY);
+  } catch (e) {
+    if (e instanceof BvisorError) throw e;
+    if (errnoOf(e) === 'ENOENT') return false;
+    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
+  }
+  // makeEventEntry writes the event's kind, then its runId (core/journal.ts). Were that order to
+  // change, the scan would not stop early: slower, never wrong.
+  const started = Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
+  const want = Buffer.from(needle);
+  try {
+    let carry = Buffer.alloc(0); // the start of a line whose beginning lies in an earlier chunk
+    for (let end = fstatSync(fd).size; ; ) {
+      const from = Math.max(0, end - chunk);
+      const got = Buffer.alloc(end - from);
+      if (got.length) readSync(fd, got, 0, got.length, from);
+      const buf = Buffer.concat([got, carry]);
+      // Lines from the last to the first; the first is whole only at the file's start.
+      let stop = buf.length;
+      // (lastIndexOf counts a negative offset from the end: at 0 there is nothing left to search.)
+      const before = (at: number): number => (at > 0 ? buf.lastIndexOf(0x0a, at - 1) : -1);
+      for (let nl = before(stop); ; nl = before(stop)) {
+        if (nl < 0 && from > 0) break;
+        const line = buf.subarray(nl + 1, stop);
+        if (line.includes(want)) return true;
+        if (line.includes(started)) return false;
+        if (nl < 0) return false;
+        stop = nl;
+      }
+      carry = buf.subarray(0, stop);
+      end = from;
+    }
+  } catch (e) {
+    if (e instanceof BvisorError) throw e;
+    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 // ---- verification and repair --------------------------------------------------------------
 
 export type JournalVerdictAt = JournalVerdict & { file: string };

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync, symlinkS
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendReport, verifyJournalAt, journalPaths, loadJournalKey } from '../../src/host/journal-store.js';
+import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince } from '../../src/host/journal-store.js';
 import { verifyJournal } from '../../src/app/journal.js';
 import { makeEntry } from '../../src/core/journal.js';
 import { validateJournalEntry } from '../../src/contract/generated/validators.js';
@@ -327,5 +327,36 @@ describe('the journal file itself', () => {
     expect(err.code).toBe('BV_JOURNAL_CORRUPT');
     expect(err.message).toMatch(/line 1: its MAC does not match/);
     expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+});
+
+// A container's seal asks whether its report is journaled already (a crash between the append
+// and the state write). The answer must not cost a read of every run the root ever had: the scan
+// stops at the run's own start record. Oracle: journals written by the store itself, and a
+// needle placed before the start record, which a bounded scan must not reach.
+describe('journalHasSince: what was journaled since a run started', () => {
+  const startOf = (runId: string) => ({ runId, containerId: 'c', releasedBy: 'start' as const, backend: 'linux' as const, planHash: '0'.repeat(64), stateRoot: '/x', cgroupDirs: [], supervisor: null, monitor: null, workload: null });
+
+  it('finds a report after the start, stops at the start, and reads across chunk boundaries alike', () => {
+    const root = tempDir();
+    const early = sealReport(sampleBody('early'), sha256Hex);
+    appendReport(root, early); // before run-b started
+    appendStarted(root, startOf('run-b'));
+    const mid = sealReport(sampleBody('mid'), sha256Hex);
+    appendReport(root, mid);
+    appendStarted(root, startOf('run-c'));
+    const hash = (r: { bodyHash: string }) => `"bodyHash":"${r.bodyHash}"`;
+    for (const chunk of [64 * 1024, 997, 13, 1]) {
+      expect(journalHasSince(root, 'run-b', hash(mid), chunk), `chunk ${chunk}`).toBe(true);
+      // early is in the journal, but before run-b's start: the scan never reads that far
+      expect(journalHasSince(root, 'run-b', hash(early), chunk), `chunk ${chunk}`).toBe(false);
+      // a run with no start record reads it all
+      expect(journalHasSince(root, 'never-started', hash(early), chunk), `chunk ${chunk}`).toBe(true);
+      expect(journalHasSince(root, 'never-started', '"bodyHash":"none"', chunk), `chunk ${chunk}`).toBe(false);
+      // the first line (no newline before it) and the last (a newline after it) are read
+      expect(journalHasSince(root, 'never-started', '"seq":1,', chunk)).toBe(true);
+      expect(journalHasSince(root, 'never-started', '"runId":"run-c"', chunk)).toBe(true);
+    }
+    expect(journalHasSince(tempDir(), 'run-b', hash(mid))).toBe(false); // no journal yet
   });
 });
