@@ -470,10 +470,13 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
  * from the end, a chunk at a time, and stopped at the run's started entry (every entry of a run
  * follows it). So a container's seal reads what was appended since it started, where a read of
  * the whole file cost every seal O(every run the root ever had). A run without a start record
- * (a container that never started) reads it all. Without the journal lock: a line still being
- * appended is at the end and is searched like the rest (a crash's torn line too), as before.
+ * (a container that never started) reads it all. Only whole lines answer: the bytes after the
+ * last newline are an append in progress or torn by a crash, and a report torn there is not
+ * journaled (the next append says BV_JOURNAL_TORN until `journal verify --repair`). Without the
+ * journal lock: the caller holds the container's, so no entry of this run is being appended.
  */
 export function journalHasSince(root: string, runId: string, needle: string, chunk = 64 * 1024): boolean {
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`journalHasSince: chunk ${chunk}`);
   const file = journalPaths(root).file;
   let fd: number;
   try {
@@ -487,28 +490,34 @@ export function journalHasSince(root: string, runId: string, needle: string, chu
   // change, the scan would not stop early: slower, never wrong.
   const started = Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
   const want = Buffer.from(needle);
+  const answer = (line: Buffer): boolean | null => (line.includes(want) ? true : line.includes(started) ? false : null);
+  // (lastIndexOf counts a negative offset from the end: at 0 there is nothing left to search.)
+  const before = (b: Buffer, at: number): number => (at > 0 ? b.lastIndexOf(0x0a, at - 1) : -1);
   try {
-    let carry = Buffer.alloc(0); // the start of a line whose beginning lies in an earlier chunk
-    for (let end = fstatSync(fd).size; ; ) {
+    let later: Buffer[] = []; // the bytes of the line being read, after this chunk, in order
+    let tail = true; // still after the file's last newline
+    for (let end = fstatSync(fd).size; end > 0; ) {
       const from = Math.max(0, end - chunk);
       const got = Buffer.alloc(end - from);
-      if (got.length) readSync(fd, got, 0, got.length, from);
-      const buf = Buffer.concat([got, carry]);
-      // Lines from the last to the first; the first is whole only at the file's start.
-      let stop = buf.length;
-      // (lastIndexOf counts a negative offset from the end: at 0 there is nothing left to search.)
-      const before = (at: number): number => (at > 0 ? buf.lastIndexOf(0x0a, at - 1) : -1);
-      for (let nl = before(stop); ; nl = before(stop)) {
-        if (nl < 0 && from > 0) break;
-        const line = buf.subarray(nl + 1, stop);
-        if (line.includes(want)) return true;
-        if (line.includes(started)) return false;
-        if (nl < 0) return false;
+      readSync(fd, got, 0, got.length, from);
+      // Newlines are searched in the new bytes only, and a line is joined once: linear in the
+      // bytes read however long its lines.
+      let stop = got.length;
+      for (let nl = before(got, stop); nl >= 0; nl = before(got, stop)) {
+        const line = later.length ? Buffer.concat([got.subarray(nl + 1, stop), ...later]) : got.subarray(nl + 1, stop);
+        later = [];
+        if (tail) tail = false;
+        else {
+          const a = answer(line);
+          if (a !== null) return a;
+        }
         stop = nl;
       }
-      carry = buf.subarray(0, stop);
+      later.unshift(got.subarray(0, stop));
       end = from;
     }
+    // The file's first line, unless there was no newline at all (all of it a torn append).
+    return tail ? false : (answer(Buffer.concat(later)) ?? false);
   } catch (e) {
     if (e instanceof BvisorError) throw e;
     throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });

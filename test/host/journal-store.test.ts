@@ -359,4 +359,21 @@ describe('journalHasSince: what was journaled since a run started', () => {
     }
     expect(journalHasSince(tempDir(), 'run-b', hash(mid))).toBe(false); // no journal yet
   });
+
+  it('a torn last line does not answer: that report is not journaled', () => {
+    const root = tempDir();
+    appendStarted(root, startOf('run-t'));
+    const torn = sealReport(sampleBody('torn'), sha256Hex);
+    appendReport(root, torn);
+    const file = journalPaths(root).file;
+    const lines = readFileSync(file, 'utf8');
+    const last = lines.slice(lines.lastIndexOf('\n', lines.length - 2) + 1);
+    // the report's line cut after its bodyHash, as a crash mid-append leaves it
+    writeFileSync(file, lines.slice(0, lines.length - last.length) + last.slice(0, last.indexOf('"report"')));
+    for (const chunk of [64 * 1024, 97, 1]) expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`, chunk), `chunk ${chunk}`).toBe(false);
+    writeFileSync(file, last.slice(0, last.indexOf('"report"'))); // nothing but a torn line
+    expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`)).toBe(false);
+    writeFileSync(file, last); // one whole line, no start record before it
+    expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`)).toBe(true);
+  });
 });
