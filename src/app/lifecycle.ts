@@ -296,11 +296,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         writeState(dir, state);
         fault('create:after-state');
         reserveStartRecord(dir);
-        try {
-          reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(state));
-        } catch (e) {
-          throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the space of the container's running state in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
-        }
+        reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(state), "the container's running state");
         const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
         if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
         // The console socket is connected last, just before the launch, and closed right after
@@ -394,8 +390,9 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   }
 }
 
-/** A hook that may fail without stopping anything (poststart, poststop) says so on stderr. */
-function hookWarning(msg: string): void {
+/** What failed without stopping anything (a poststart or poststop hook, a report not recorded
+ * yet) says so on stderr. */
+function warn(msg: string): void {
   process.stderr.write(`bvisor: warning: ${msg}\n`);
 }
 
@@ -553,7 +550,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     // poststart hooks: after the program started; a failure is a warning (runtime-spec).
     const post = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststart;
     // (The program may have ended already; the state says what start did: running.)
-    if (post) await runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), hookWarning);
+    if (post) await runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), warn);
     return next;
   });
 }
@@ -777,8 +774,7 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
         // fails, coded). The seal is crash-safe (a report journaled once, whatever step failed),
         // so what it left half-done is what a crash would leave. A failing disk (EIO) is an error.
         if (!isRootOutOfRoom(e)) throw e;
-        const why = e instanceof BvisorError ? e.message : String(e);
-        process.stderr.write(`bvisor: warning: container ${id} stopped, but recording its report failed: ${why} (the next bvisor state or delete finishes it once the state root has room)\n`);
+        warn(`container ${id} stopped, but recording its report failed: ${e instanceof BvisorError ? e.message : String(e)} (the next bvisor state or delete finishes it once the state root has room)`);
       }
     }
     return ociState(id, dir, readState(dir) ?? s, d);
@@ -844,7 +840,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
     const poststop = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststop;
     const last = poststop ? ociState(id, dir, s, d) : null;
     const report = finish(root, id, dir, s, d, j, force);
-    if (poststop && last) await runHooks('poststop', poststop, last, hookWarning);
+    if (poststop && last) await runHooks('poststop', poststop, last, warn);
     return { report };
   });
   if ('report' in step) return step;

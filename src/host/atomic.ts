@@ -2,6 +2,7 @@
 // directory. A crash leaves either the old file or the new one, never a torn one.
 import { openSync, writeSync, fsyncSync, fstatSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
+import { BvisorError } from '../contract/errors.js';
 
 /** writeSync until all is written: a file system that fills up mid-write writes less than asked
  * once, and only the next call reports the errno. */
@@ -45,20 +46,25 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Holds `bytes` of the file system for a later write (zeros, fsync'd, so the blocks exist): a
- * file made exclusively, removed again if it could not be filled. Throws the write's error.
+ * Holds `bytes` of the state root for a later write of `what` (zeros, fsync'd, so the blocks
+ * exist): a file made exclusively, removed again if it could not be filled. A root that cannot
+ * take it is BV_STATE_ROOT_UNUSABLE, before anything that needs it exists.
  */
-export function reserveSpace(path: string, bytes: number): void {
-  const fd = openSync(path, 'wx', 0o600);
+export function reserveSpace(path: string, bytes: number, what: string): void {
   try {
-    writeAll(fd, Buffer.alloc(bytes));
-    fsyncSync(fd);
-  } catch (e) {
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeAll(fd, Buffer.alloc(bytes));
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      rmSync(path, { force: true });
+      throw e;
+    }
     closeSync(fd);
-    rmSync(path, { force: true });
-    throw e;
+  } catch (e) {
+    throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the ${bytes} bytes of ${what} in ${dirname(path)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
   }
-  closeSync(fd);
 }
 
 /**

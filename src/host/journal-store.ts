@@ -380,11 +380,7 @@ const START_RESERVE = '.reserve.start';
  * create and start must not keep a created container from starting. It goes with the container.
  */
 export function reserveStartRecord(dir: string): void {
-  try {
-    reserveSpace(join(dir, START_RESERVE), START_RESERVE_BYTES);
-  } catch (e) {
-    throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `cannot take the ${START_RESERVE_BYTES} bytes of the start record in ${dir}: ${errnoOf(e)}`, { hint: 'free space in the state root (or make it writable); nothing was created', cause: e });
-  }
+  reserveSpace(join(dir, START_RESERVE), START_RESERVE_BYTES, 'the start record');
 }
 
 /** start's reservation: given back under the journal lock just before its append (appendStarted). */

@@ -40,7 +40,7 @@ describe('writes on a file system that fills up mid-write', () => {
     if (process.geteuid?.() !== 0) return skipOrFail('root', 'mounting a tmpfs needs root');
     const out = onSmallTmpfs(
       `fs.writeFileSync(D + '/f', 'old\\n');
-       atomic.reserveSpace(D + '/.r', 8192);
+       atomic.reserveSpace(D + '/.r', 8192, 'a test write');
        try { fs.writeFileSync(D + '/fill', Buffer.alloc(1 << 20)); } catch (e) { console.log('fill=' + e.code); }
        try { atomic.writeFileAtomic(D + '/g', 'plain\\n'); } catch (e) { console.log('plain=' + e.code); }
        atomic.writeFileOverReservation(D + '/f', 'new state\\n', D + '/.r');`,

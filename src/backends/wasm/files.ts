@@ -33,6 +33,20 @@ const wasiErr = (rc: number): number => FROM_LINUX[-rc] ?? W.IO;
 // Made at the first wait: a SharedArrayBuffer cannot be in a start-up snapshot (the runner's blob).
 let nap: Int32Array | null = null;
 
+/** op() as a blocking call answers: retried when interrupted (EINTR) or when it would block
+ * (EAGAIN, waiting a millisecond between tries); any other error is thrown. */
+function blocking(op: () => number): number {
+  for (;;) {
+    try {
+      return op();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException)?.code;
+      if (code === 'EAGAIN') Atomics.wait((nap ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
+      else if (code !== 'EINTR') throw err;
+    }
+  }
+}
+
 /**
  * Moves data through a guest's iovec array as readv(2)/writev(2) would answer a blocking caller:
  * a short transfer ends the call with the count that moved; an error with nothing moved is the
@@ -57,23 +71,14 @@ export function transferIovecs(mem: DataView, bytes: Uint8Array, iovs: number, n
       if (total > 0) break;
       return { errno: W.FAULT, total: 0 };
     }
-    let k = -1;
-    while (k < 0) {
-      try {
-        k = op(bytes, p, l);
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        if (typeof e?.errno !== 'number') throw err;
-        if (e.code === 'EINTR') continue;
-        if (e.code === 'EAGAIN') {
-          Atomics.wait((nap ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
-          continue;
-        }
-        if (total > 0) break;
-        return { errno: wasiErrOf(err), total: 0 };
-      }
+    let k: number;
+    try {
+      k = blocking(() => op(bytes, p, l));
+    } catch (err) {
+      if (typeof (err as NodeJS.ErrnoException)?.errno !== 'number') throw err; // a bug of ours, not an answer
+      if (total > 0) break; // what moved stands
+      return { errno: wasiErrOf(err), total: 0 };
     }
-    if (k < 0) break; // an error after some bytes moved: what moved stands
     total += k;
     if (k < l) break;
   }

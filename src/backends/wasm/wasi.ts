@@ -71,12 +71,6 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     dv.setUint32(sizePtr, list.reduce((n, x) => n + x.length, 0), true);
     return E.SUCCESS;
   };
-  const iovecs = (ptr: number, len: number): Array<[number, number]> => {
-    const dv = view();
-    const out: Array<[number, number]> = [];
-    for (let i = 0; i < len; i++) out.push([dv.getUint32(ptr + 8 * i, true), dv.getUint32(ptr + 8 * i + 4, true)]);
-    return out;
-  };
   // stdio as readv/writev would answer a blocking caller (transferIovecs): never an exception out
   // of the host, which would end the run as a host fault.
   const transfer = (iovs: number, iovsLen: number, out: number, op: (b: Uint8Array, p: number, l: number) => number): number => {
