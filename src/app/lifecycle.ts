@@ -710,7 +710,12 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // Once more, from the outcome as corrected above; the monitor's seccomp findings are in dir.
     body.denials = denialsOf(body, plan, result, wasm ? wasiSourceOf(plan, outcome) : null);
     report = sealReport(body, sha256Hex);
-    if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
+  }
+  // delete makes room for the report and its journal entry by dropping the captures, once a
+  // sealed report holds their hashes: this seal's, or an earlier one's (a list or state whose
+  // journal append then failed on a full root).
+  if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
+  if (!existing) {
     const sealed = report;
     writeIntoRoot(root, () => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(sealed) + '\n'));
   }
