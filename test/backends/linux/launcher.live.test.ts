@@ -265,7 +265,10 @@ describe('launcher (live)', () => {
     expect(out.report.body.streams.stdout.sha256).toBe(require('node:crypto').createHash('sha256').update(out.stdout!).digest('hex'));
   });
 
-  it('leaves no cgroup, fd, process or child stack behind across 200 runs', async () => {
+  // 200 runs here; the stock-kernel VM (test/vm/guest.sh) asks for fewer, since a run there
+  // costs 30 times as much: any per-run leak still exceeds the slack of 2 below within a few runs.
+  const leakRuns = Number(process.env.BVISOR_TEST_LEAK_RUNS ?? 200);
+  it(`leaves no cgroup, fd, process or child stack behind across ${leakRuns} runs`, async () => {
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const leavesBefore = leaves();
     // A guard page (---p) per child stack (launch.c, struct bv_child_ctx): a child sharing our
@@ -282,7 +285,8 @@ describe('launcher (live)', () => {
         .map((l) => /^([0-9a-f]+)-([0-9a-f]+) ---p 00000000 00:00 0 *$/.exec(l))
         .filter((m) => m !== null && BigInt(`0x${m[2]}`) - BigInt(`0x${m[1]}`) === page && BigInt(`0x${m[1]}`) % region === page).length;
     const guardsBefore = guards();
-    for (let i = 0; i < 200; i++) await runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n', { cgroupParent: testCgroupParent() });
+    expect(leakRuns).toBeGreaterThanOrEqual(10);
+    for (let i = 0; i < leakRuns; i++) await runProbe(['exit', '0'], 'limits: { memory: 64Mi }\n', { cgroupParent: testCgroupParent() });
     expect(guards()).toBeLessThanOrEqual(guardsBefore + 2);
     expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore + 2);
     expect(leaves()).toEqual(leavesBefore);
