@@ -11,7 +11,7 @@ import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, 
 import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
 import { classify, type AttemptHost, type AttemptJournal } from '../core/recovery.js';
-import { appendRecovery, readJournalEntries, repairJournalAt, verifyJournalAt, type JournalRead, type TornTail } from '../host/journal-store.js';
+import { appendRecovery, readJournalEntries, readJournalEntriesSince, repairJournalAt, verifyJournalAt, type JournalWindow, type TornTail } from '../host/journal-store.js';
 import { alive } from '../host/proc.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
@@ -98,13 +98,13 @@ export const quarantineDirs: OutputsView = {
 // ---- the journal's side --------------------------------------------------------------------
 
 interface Gathered {
-  read: JournalRead;
+  read: JournalWindow;
   byRun: Map<string, AttemptJournal>;
   /** Run ids in the order the journal first names them. */
   order: string[];
 }
 
-function journalSide(read: JournalRead): Gathered {
+function journalSide(read: JournalWindow): Gathered {
   const byRun = new Map<string, AttemptJournal>();
   const order: string[] = [];
   const get = (runId: string, containerId: string | null): AttemptJournal => {
@@ -131,7 +131,7 @@ function journalSide(read: JournalRead): Gathered {
       else if (ev.kind === 'recovery') get(runId, ev.containerId).recoveries.push({ seq: e.seq, classification: ev.classification });
     }
   }
-  const torn: TornTail[] = [...read.keptAside, ...(read.torn ? [read.torn] : [])];
+  const torn: Array<Omit<TornTail, 'line'>> = [...read.keptAside, ...(read.torn ? [read.torn] : [])];
   for (const t of torn) if (t.kind === 'report' && t.runId) get(t.runId, null).tornReport = true;
   return { read, byRun, order };
 }
@@ -423,7 +423,7 @@ export function annotateList(root: string, entries: ListEntry[], outputs: Output
   let found: Found[] = [];
   try {
     const only = new Set(runIds.values());
-    if (only.size) found = survey(root, journalSide(readJournalEntries(root, only)), outputs, only);
+    if (only.size) found = survey(root, journalSide(readJournalEntriesSince(root, only)), outputs, only);
   } catch {
     // list shows containers even when the journal cannot be read; the attempt stays unknown
   }

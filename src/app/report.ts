@@ -10,7 +10,7 @@ import { assembleDenials, budgetDenials, budgetSource, landlockSource, WASM_FILE
 import { signalName } from '../core/signals.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
-import { journalPaths, readJournalEntries } from '../host/journal-store.js';
+import { journalPaths, newestEntry } from '../host/journal-store.js';
 
 export interface ReportContext {
   runId: string;
@@ -147,10 +147,8 @@ function processLimit(L: LaunchInputs): number | null {
  * the journal under the root, the newest first. The journal is the record a host disposes by.
  */
 export function sealedReportFor(root: string, id: string): SealedReport {
-  const { entries } = readJournalEntries(root, new Set([id]));
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i]!;
-    if ('report' in e && (e.report.body.runId === id || e.report.body.containerId === id)) return e.report;
-  }
+  // Read backwards and stopped at the newest match: the run asked about is usually recent.
+  const e = newestEntry(root, id, (x) => 'report' in x && (x.report.body.runId === id || x.report.body.containerId === id));
+  if (e && 'report' in e) return e.report;
   throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `no sealed report for ${id} in ${journalPaths(root).file}`, { hint: 'commit and discard act on a run whose report is sealed (after run, or after delete of a container)' });
 }

@@ -412,19 +412,59 @@ export interface TornTail {
   runId: string | null;
 }
 
-export interface JournalRead {
+/** What a bounded read returns: line numbers are unknown, since it did not count from the start. */
+export interface JournalWindow {
   /** Complete entries that parse as JSON objects, in order (checked by verify, not here). */
   entries: JournalEntry[];
   /** The incomplete last line, if any. */
-  torn: TornTail | null;
+  torn: Omit<TornTail, 'line'> | null;
   /** Fragments earlier repairs cut off and kept aside (journal.jsonl.torn-*), as far as they read. */
+  keptAside: Array<Omit<TornTail, 'line'> & { savedAs: string }>;
+}
+
+export interface JournalRead extends JournalWindow {
+  torn: TornTail | null;
   keptAside: Array<TornTail & { savedAs: string }>;
+}
+
+/** Whether a line is a repair entry, which the readers keep whatever run ids they ask about. */
+const REPAIR = '"event":{"kind":"repair"';
+
+/** The lines (in order) that parse as entries. */
+function parseEntries(lines: Iterable<string>): JournalEntry[] {
+  const entries: JournalEntry[] = [];
+  for (const line of lines) {
+    try {
+      const e = JSON.parse(line) as JournalEntry;
+      if (e && typeof e === 'object' && typeof e.seq === 'number') entries.push(e);
+    } catch {
+      // verify names it; a reader skips it
+    }
+  }
+  return entries;
+}
+
+/** The fragments that the repairs among `entries` cut off and kept aside, as far as they read. */
+function keptAsideBy(root: string, entries: JournalEntry[]): JournalRead['keptAside'] {
+  const out: JournalRead['keptAside'] = [];
+  for (const e of entries) {
+    if ('event' in e && e.event.kind === 'repair' && e.event.truncated && /^journal\.jsonl\.torn-[0-9]+-[0-9]+$/.test(e.event.truncated.savedAs)) {
+      let text: string;
+      try {
+        text = readFileSync(join(root, e.event.truncated.savedAs), 'utf8');
+      } catch {
+        continue; // moved away by a person: the repair entry still says where it was
+      }
+      out.push({ line: e.event.truncated.line, bytes: e.event.truncated.bytes, savedAs: e.event.truncated.savedAs, ...tornFragment(text) });
+    }
+  }
+  return out;
 }
 
 /**
  * Reads the journal's entries under the shared lock (no verification: callers that act on them
  * verify first). With `only`, a line is parsed only if it mentions one of these run ids (a cheap
- * substring test first: list asks about a few attempts of a long journal).
+ * substring test first). Reads the whole file: recover and gc, which act on every attempt.
  */
 export function readJournalEntries(root: string, only: ReadonlySet<string> | null = null): JournalRead {
   const p = journalPaths(root);
@@ -433,31 +473,57 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
     const nl = bytes.lastIndexOf(0x0a);
     const lines = bytes.subarray(0, nl + 1).toString('utf8').split('\n');
     lines.pop();
-    const entries: JournalEntry[] = [];
-    for (const line of lines) {
-      if (only && !line.includes('"event":{"kind":"repair"') && ![...only].some((id) => line.includes(id))) continue;
-      try {
-        const e = JSON.parse(line) as JournalEntry;
-        if (e && typeof e === 'object' && typeof e.seq === 'number') entries.push(e);
-      } catch {
-        // verify names it; a reader skips it
-      }
-    }
+    const entries = parseEntries(only ? lines.filter((line) => line.includes(REPAIR) || [...only].some((id) => line.includes(id))) : lines);
     const rest = bytes.subarray(nl + 1);
     const torn = rest.length ? { line: lines.length + 1, bytes: rest.length, ...tornFragment(rest.toString('utf8')) } : null;
-    const keptAside: JournalRead['keptAside'] = [];
-    for (const e of entries) {
-      if ('event' in e && e.event.kind === 'repair' && e.event.truncated && /^journal\.jsonl\.torn-[0-9]+-[0-9]+$/.test(e.event.truncated.savedAs)) {
-        let text: string;
-        try {
-          text = readFileSync(join(root, e.event.truncated.savedAs), 'utf8');
-        } catch {
-          continue; // moved away by a person: the repair entry still says where it was
-        }
-        keptAside.push({ line: e.event.truncated.line, bytes: e.event.truncated.bytes, savedAs: e.event.truncated.savedAs, ...tornFragment(text) });
+    return { entries, torn, keptAside: keptAsideBy(root, entries) };
+  });
+}
+
+/** The started entry's opening, which makeEventEntry writes as kind, then runId (core/journal.ts). */
+const startedOf = (runId: string): Buffer => Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
+
+/**
+ * The entries of these runs (and the repairs among them), read backwards from the end and
+ * stopped once every run's start record is read: every entry of a run follows it (the started
+ * record is its first), and so does a repair of its torn report. So `bvisor list` costs what was
+ * appended since its oldest container started, not every run the root ever had. A run with no
+ * start record (created, never started) reads it all. Under the shared lock, as the whole read.
+ */
+export function readJournalEntriesSince(root: string, runIds: ReadonlySet<string>, chunk = 64 * 1024): JournalWindow {
+  return withLock(root, LOCK_SH, () => {
+    const waiting = new Map([...runIds].map((id) => [id, startedOf(id)]));
+    const ids = [...runIds].map((id) => Buffer.from(id));
+    const newestFirst: string[] = [];
+    const { tail } = scanBackward(journalPaths(root).file, chunk, (line) => {
+      if (line.includes(REPAIR) || ids.some((id) => line.includes(id))) {
+        newestFirst.push(line.toString('utf8'));
+        for (const [id, started] of waiting) if (line.includes(started)) waiting.delete(id);
       }
-    }
-    return { entries, torn, keptAside };
+      return waiting.size === 0;
+    });
+    const entries = parseEntries(newestFirst.reverse());
+    const torn = tail.length ? { bytes: tail.length, ...tornFragment(tail.toString('utf8')) } : null;
+    return { entries, torn, keptAside: keptAsideBy(root, entries) };
+  });
+}
+
+/**
+ * The newest entry for which `match` holds, among the lines that mention `needle`, read
+ * backwards from the end: `bvisor report` and outputs commit/discard ask for a run's or a
+ * container's last report, which is near the end of a long journal. Under the shared lock.
+ */
+export function newestEntry(root: string, needle: string, match: (e: JournalEntry) => boolean, chunk = 64 * 1024): JournalEntry | null {
+  return withLock(root, LOCK_SH, () => {
+    const want = Buffer.from(needle);
+    let found: JournalEntry | null = null;
+    scanBackward(journalPaths(root).file, chunk, (line) => {
+      if (!line.includes(want)) return false;
+      const [e] = parseEntries([line.toString('utf8')]);
+      if (e && match(e)) found = e;
+      return found !== null;
+    });
+    return found;
   });
 }
 
@@ -472,26 +538,38 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
  * journal lock: the caller holds the container's, so no entry of this run is being appended.
  */
 export function journalHasSince(root: string, runId: string, needle: string, chunk = 64 * 1024): boolean {
-  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`journalHasSince: chunk ${chunk}`);
-  const file = journalPaths(root).file;
+  const started = startedOf(runId);
+  const want = Buffer.from(needle);
+  let answer = false;
+  scanBackward(journalPaths(root).file, chunk, (line) => {
+    if (line.includes(want)) answer = true;
+    return answer || line.includes(started);
+  });
+  return answer;
+}
+
+/**
+ * Visits the journal's whole lines from the newest to the oldest, reading backwards `chunk`
+ * bytes at a time, until `visit` returns true or the file's start. Returns the bytes after the
+ * last newline (an append in progress, or torn by a crash), which no visit sees. Were the
+ * started entry's layout (startedOf) to change, the scans above would not stop early: slower,
+ * never wrong. A missing journal has no lines.
+ */
+function scanBackward(file: string, chunk: number, visit: (line: Buffer) => boolean): { tail: Buffer } {
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`journal scan: chunk ${chunk}`);
   let fd: number;
   try {
     fd = openJournal(file, C.O_RDONLY);
   } catch (e) {
     if (e instanceof BvisorError) throw e;
-    if (errnoOf(e) === 'ENOENT') return false;
+    if (errnoOf(e) === 'ENOENT') return { tail: Buffer.alloc(0) };
     throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
   }
-  // makeEventEntry writes the event's kind, then its runId (core/journal.ts). Were that order to
-  // change, the scan would not stop early: slower, never wrong.
-  const started = Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
-  const want = Buffer.from(needle);
-  const answer = (line: Buffer): boolean | null => (line.includes(want) ? true : line.includes(started) ? false : null);
   // (lastIndexOf counts a negative offset from the end: at 0 there is nothing left to search.)
   const before = (b: Buffer, at: number): number => (at > 0 ? b.lastIndexOf(0x0a, at - 1) : -1);
   try {
     let later: Buffer[] = []; // the bytes of the line being read, after this chunk, in order
-    let tail = true; // still after the file's last newline
+    let tail: Buffer | null = null; // null while still after the file's last newline
     for (let end = fstatSync(fd).size; end > 0; ) {
       const from = Math.max(0, end - chunk);
       const got = Buffer.alloc(end - from);
@@ -502,18 +580,17 @@ export function journalHasSince(root: string, runId: string, needle: string, chu
       for (let nl = before(got, stop); nl >= 0; nl = before(got, stop)) {
         const line = later.length ? Buffer.concat([got.subarray(nl + 1, stop), ...later]) : got.subarray(nl + 1, stop);
         later = [];
-        if (tail) tail = false;
-        else {
-          const a = answer(line);
-          if (a !== null) return a;
-        }
+        if (tail === null) tail = Buffer.from(line);
+        else if (visit(line)) return { tail };
         stop = nl;
       }
       later.unshift(got.subarray(0, stop));
       end = from;
     }
     // The file's first line, unless there was no newline at all (all of it a torn append).
-    return tail ? false : (answer(Buffer.concat(later)) ?? false);
+    if (tail === null) return { tail: Buffer.concat(later) };
+    visit(Buffer.concat(later));
+    return { tail };
   } catch (e) {
     if (e instanceof BvisorError) throw e;
     throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });

@@ -6,7 +6,8 @@ import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync, symlinkS
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince } from '../../src/host/journal-store.js';
+import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince, readJournalEntries, readJournalEntriesSince, newestEntry, repairJournalAt } from '../../src/host/journal-store.js';
+import type { JournalEntry } from '../../src/contract/generated/types.js';
 import { verifyJournal } from '../../src/app/journal.js';
 import { makeEntry } from '../../src/core/journal.js';
 import { validateJournalEntry } from '../../src/contract/generated/validators.js';
@@ -375,5 +376,90 @@ describe('journalHasSince: what was journaled since a run started', () => {
     expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`)).toBe(false);
     writeFileSync(file, last); // one whole line, no start record before it
     expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`)).toBe(true);
+  });
+});
+
+// `bvisor list` classifies each container's attempt from its journal entries, and `bvisor report`
+// (and outputs commit/discard) wants a run's newest report. Both read backwards from the end and
+// stop early, so they cost what was appended since, not every run the root ever had. Oracle: the
+// whole read (readJournalEntries) over the same journal, and entries placed where a bounded read
+// must not reach.
+describe('bounded reads: list and report read from the end', () => {
+  const startOf = (runId: string) => ({ runId, containerId: 'c', releasedBy: 'start' as const, backend: 'linux' as const, planHash: '0'.repeat(64), stateRoot: '/x', cgroupDirs: [], supervisor: null, monitor: null, workload: null });
+  const seqs = (es: Array<{ seq: number }>) => es.map((e) => e.seq);
+
+  it("list: every entry of the runs asked about from their start on, the repairs among them, nothing from before their start", () => {
+    const root = tempDir();
+    appendReport(root, sealReport(sampleBody('run-a'), sha256Hex)); // names run-a before its start: out of the window
+    appendReport(root, sealReport(sampleBody('other'), sha256Hex));
+    appendStarted(root, startOf('run-a'));
+    appendReport(root, sealReport(sampleBody('other-2'), sha256Hex));
+    appendStarted(root, startOf('run-b'));
+    appendReport(root, sealReport(sampleBody('run-b'), sha256Hex));
+    appendReport(root, sealReport(sampleBody('run-a'), sha256Hex));
+    const whole = readJournalEntries(root, new Set(['run-a', 'run-b']));
+    expect(seqs(whole.entries)).toEqual([1, 3, 5, 6, 7]);
+    for (const chunk of [64 * 1024, 997, 13, 1]) {
+      const w = readJournalEntriesSince(root, new Set(['run-a', 'run-b']), chunk);
+      // the whole read's entries from run-a's start record (seq 3) on, in order
+      expect(seqs(w.entries), `chunk ${chunk}`).toEqual([3, 5, 6, 7]);
+      expect(w.entries).toEqual(whole.entries.slice(1));
+      expect(w.torn).toBeNull();
+      // one run asked about: only its window
+      expect(seqs(readJournalEntriesSince(root, new Set(['run-b']), chunk).entries)).toEqual([5, 6]);
+      // a run with no start record reads it all (its entries could be anywhere)
+      expect(seqs(readJournalEntriesSince(root, new Set(['run-a', 'never']), chunk).entries)).toEqual([1, 3, 7]);
+    }
+    expect(readJournalEntriesSince(tempDir(), new Set(['run-a']))).toEqual({ entries: [], torn: null, keptAside: [] }); // no journal yet
+  });
+
+  it('list: a torn tail is named (kind and run) as the whole read names it, and a repair after the start is kept with its fragment', () => {
+    const root = tempDir();
+    appendStarted(root, startOf('run-t'));
+    const file = journalPaths(root).file;
+    // the first bytes of run-t's report, as a crash mid-append (before the head's update) leaves them
+    writeFileSync(file, readFileSync(file, 'utf8') + '{"seq":2,"prevHash":"00","report":{"bodyHash":"00","body":{"runId":"run-t","containerId":"c"', { flag: 'w' });
+    const whole = readJournalEntries(root, new Set(['run-t']));
+    expect(whole.torn).toMatchObject({ line: 2, kind: 'report', runId: 'run-t' });
+    for (const chunk of [64 * 1024, 31, 1]) {
+      const w = readJournalEntriesSince(root, new Set(['run-t']), chunk);
+      const { line: _line, ...rest } = whole.torn!;
+      expect(w.torn, `chunk ${chunk}`).toEqual(rest);
+      expect(seqs(w.entries)).toEqual([1]);
+    }
+    repairJournalAt(root, null, new Date('2026-12-02T00:00:00Z'));
+    const whole2 = readJournalEntries(root, new Set(['run-t']));
+    expect(whole2.keptAside).toHaveLength(1);
+    expect(whole2.keptAside[0]).toMatchObject({ kind: 'report', runId: 'run-t' });
+    for (const chunk of [64 * 1024, 7]) {
+      const w = readJournalEntriesSince(root, new Set(['run-t']), chunk);
+      expect(w.entries).toEqual(whole2.entries);
+      expect(w.keptAside).toEqual(whole2.keptAside);
+      expect(w.torn).toBeNull();
+    }
+  });
+
+  it("report: a run's or a container's newest report, reading from the end; never the torn tail", () => {
+    const root = tempDir();
+    const old = sealReport(sampleBody('run-x'), sha256Hex);
+    appendReport(root, old);
+    const body = sampleBody('run-y'); // the same container (c1), a later run
+    const newer = sealReport(body, sha256Hex);
+    appendReport(root, newer);
+    appendReport(root, sealReport({ ...sampleBody('run-z'), containerId: 'c2' }, sha256Hex));
+    const reportOf = (id: string) => (x: JournalEntry) => 'report' in x && (x.report.body.runId === id || x.report.body.containerId === id);
+    for (const chunk of [64 * 1024, 101, 1]) {
+      expect(newestEntry(root, 'c1', reportOf('c1'), chunk), `chunk ${chunk}`).toMatchObject({ seq: 2, report: { bodyHash: newer.bodyHash } });
+      expect(newestEntry(root, 'run-x', reportOf('run-x'), chunk)).toMatchObject({ seq: 1, report: { bodyHash: old.bodyHash } });
+      expect(newestEntry(root, 'nobody', reportOf('nobody'), chunk)).toBeNull();
+    }
+    // the needle is a substring test only: the match decides ('c' is in every line)
+    expect(newestEntry(root, 'c', reportOf('c'))).toBeNull();
+    const file = journalPaths(root).file;
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text + text.split('\n')[2]!.slice(0, 400)); // a torn copy of c2's report after the last newline
+    expect(newestEntry(root, 'c2', reportOf('c2'))).toMatchObject({ seq: 3 });
+    writeFileSync(file, text.slice(0, text.indexOf('\n') + 1) + text.split('\n')[1]!.slice(0, 300)); // run-y's report torn
+    expect(newestEntry(root, 'c1', reportOf('c1'))).toMatchObject({ seq: 1 });
   });
 });
