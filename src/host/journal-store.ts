@@ -115,11 +115,13 @@ export function loadJournalKey(file: string, stateRoot: string): JournalKey {
 /**
  * Opens journal.jsonl never through a symlink, and only if it is a regular file: bvisor appends
  * as root, and a journal.jsonl planted as a link to another file must not make it write there.
+ * O_NONBLOCK: a FIFO planted there would otherwise hold the open (and list, report, every
+ * append) until a writer came; on the regular file it must be, the flag changes nothing.
  */
 function openJournal(file: string, flags: number): number {
   let fd: number;
   try {
-    fd = openSync(file, flags | C.O_NOFOLLOW, 0o600);
+    fd = openSync(file, flags | C.O_NOFOLLOW | C.O_NONBLOCK, 0o600);
   } catch (e) {
     if (errnoOf(e) === 'ELOOP') throw new BvisorError('BV_JOURNAL_CORRUPT', `${file} is a symlink; bvisor does not follow it`, { hint: MANUAL_HINT, detail: { line: 0 } });
     throw e;
@@ -357,7 +359,9 @@ export function appendEvent(root: string, event: EventEntry['event'], opts: Appe
  * wrong key) throws, and the workload is never released.
  */
 export function appendStarted(root: string, started: Omit<JournalStarted, 'kind'>, opts: AppendOptions = {}): EventEntry {
-  return appendEvent(root, { kind: 'started', ...started }, opts);
+  // runId right after kind, whatever the caller's key order: journalHasSince stops at these bytes.
+  const { runId, ...rest } = started;
+  return appendEvent(root, { kind: 'started', runId, ...rest }, opts);
 }
 
 /**
@@ -480,7 +484,11 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
   });
 }
 
-/** The started entry's opening, which makeEventEntry writes as kind, then runId (core/journal.ts). */
+/**
+ * The started entry's opening: appendStarted writes kind, then runId, and makeEventEntry keeps
+ * the event's key order (core/journal.ts). Were that to change, journalHasSince would not stop
+ * early: slower, never wrong (a test pins it).
+ */
 const startedOf = (runId: string): Buffer => Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
 
 /**
@@ -491,18 +499,24 @@ const startedOf = (runId: string): Buffer => Buffer.from(`"event":{"kind":"start
  * start record (created, never started) reads it all. Under the shared lock, as the whole read.
  */
 export function readJournalEntriesSince(root: string, runIds: ReadonlySet<string>, chunk = 64 * 1024): JournalWindow {
+  if (runIds.size === 0) return { entries: [], torn: null, keptAside: [] };
   return withLock(root, LOCK_SH, () => {
-    const waiting = new Map([...runIds].map((id) => [id, startedOf(id)]));
+    const waiting = new Set(runIds);
     const ids = [...runIds].map((id) => Buffer.from(id));
-    const newestFirst: string[] = [];
+    const newestFirst: JournalEntry[] = [];
     const { tail } = scanBackward(journalPaths(root).file, chunk, (line) => {
       if (line.includes(REPAIR) || ids.some((id) => line.includes(id))) {
-        newestFirst.push(line.toString('utf8'));
-        for (const [id, started] of waiting) if (line.includes(started)) waiting.delete(id);
+        const [e] = parseEntries([line.toString('utf8')]);
+        if (e) {
+          newestFirst.push(e);
+          // Decided on the parsed entry, not the bytes: a started entry of another layout, or a
+          // damaged line that merely holds the text, neither stops the read early nor late.
+          if ('event' in e && e.event.kind === 'started') waiting.delete(e.event.runId);
+        }
       }
       return waiting.size === 0;
     });
-    const entries = parseEntries(newestFirst.reverse());
+    const entries = newestFirst.reverse();
     const torn = tail.length ? { bytes: tail.length, ...tornFragment(tail.toString('utf8')) } : null;
     return { entries, torn, keptAside: keptAsideBy(root, entries) };
   });
@@ -551,9 +565,8 @@ export function journalHasSince(root: string, runId: string, needle: string, chu
 /**
  * Visits the journal's whole lines from the newest to the oldest, reading backwards `chunk`
  * bytes at a time, until `visit` returns true or the file's start. Returns the bytes after the
- * last newline (an append in progress, or torn by a crash), which no visit sees. Were the
- * started entry's layout (startedOf) to change, the scans above would not stop early: slower,
- * never wrong. A missing journal has no lines.
+ * last newline (an append in progress, or torn by a crash), which no visit sees. A missing
+ * journal has no lines.
  */
 function scanBackward(file: string, chunk: number, visit: (line: Buffer) => boolean): { tail: Buffer } {
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`journal scan: chunk ${chunk}`);
@@ -573,7 +586,9 @@ function scanBackward(file: string, chunk: number, visit: (line: Buffer) => bool
     for (let end = fstatSync(fd).size; end > 0; ) {
       const from = Math.max(0, end - chunk);
       const got = Buffer.alloc(end - from);
-      readSync(fd, got, 0, got.length, from);
+      // The journal only grows under its lock; journalHasSince reads without it, and a repair
+      // that cut a torn tail meanwhile would leave zeros here: say so rather than read them.
+      if (readSync(fd, got, 0, got.length, from) !== got.length) throw new BvisorError('BV_IO', `read ${file}: it shrank while being read`, { hint: 'a journal repair ran at the same time: retry' });
       // Newlines are searched in the new bytes only, and a line is joined once: linear in the
       // bytes read however long its lines.
       let stop = got.length;

@@ -4,6 +4,7 @@
 // a crash would, and compare the file's bytes before and after).
 import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince, readJournalEntries, readJournalEntriesSince, newestEntry, repairJournalAt } from '../../src/host/journal-store.js';
@@ -436,6 +437,55 @@ describe('bounded reads: list and report read from the end', () => {
       expect(w.entries).toEqual(whole2.entries);
       expect(w.keptAside).toEqual(whole2.keptAside);
       expect(w.torn).toBeNull();
+    }
+  });
+
+  it('list: a run id that is a prefix of another does not stop at the other\'s start; a repair before the start is left out; a torn start record reads it all', () => {
+    const root = tempDir();
+    appendStarted(root, startOf('run-a')); // seq 1
+    appendReport(root, sealReport(sampleBody('run-a'), sha256Hex)); // 2
+    // a start record built in another key order still begins with kind, then runId
+    const { runId: _r, ...rest } = startOf('run-ab');
+    appendStarted(root, { ...rest, runId: 'run-ab' } as ReturnType<typeof startOf>); // 3
+    const file = journalPaths(root).file;
+    expect(readFileSync(file, 'utf8').split('\n')[2]).toContain('"event":{"kind":"started","runId":"run-ab"');
+    for (const chunk of [64 * 1024, 5]) {
+      // run-ab's start record names "run-a" as a prefix: only run-a's own start stops the read
+      expect(seqs(readJournalEntriesSince(root, new Set(['run-a']), chunk).entries), `chunk ${chunk}`).toEqual([1, 2, 3]);
+      expect(seqs(readJournalEntriesSince(root, new Set(['run-ab']), chunk).entries)).toEqual([3]);
+      expect(journalHasSince(root, 'run-ab', '"seq":2,', chunk)).toBe(false);
+      expect(journalHasSince(root, 'run-a', '"seq":2,', chunk)).toBe(true);
+    }
+    // a torn append, repaired, then run-c starts: the repair (seq 4) is before run-c's start
+    writeFileSync(file, readFileSync(file, 'utf8') + '{"seq":4,"prevHash":"00","report":{"bodyHash":"00","body":{"runId":"run-q"');
+    repairJournalAt(root, null, new Date('2026-12-02T00:00:00Z'));
+    appendStarted(root, startOf('run-c')); // 5
+    expect(seqs(readJournalEntries(root, new Set(['run-c'])).entries)).toEqual([4, 5]);
+    expect(seqs(readJournalEntriesSince(root, new Set(['run-c'])).entries)).toEqual([5]);
+    // run-d's start record torn (the tail): no whole start record, so the read goes to the start
+    writeFileSync(file, readFileSync(file, 'utf8') + '{"seq":6,"prevHash":"00","event":{"kind":"started","runId":"run-d"');
+    const w = readJournalEntriesSince(root, new Set(['run-d']));
+    expect(seqs(w.entries)).toEqual([4]); // only the repair, which every read keeps
+    expect(w.torn).toMatchObject({ kind: 'started', runId: 'run-d' });
+    expect(seqs(readJournalEntriesSince(root, new Set(['run-d', 'run-a'])).entries)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a FIFO planted as journal.jsonl is refused at once (not a regular file) by list\'s and report\'s reads and by an append, never waited on', () => {
+    const root = tempDir();
+    const file = journalPaths(root).file;
+    execFileSync('mkfifo', [file]);
+    // Were an open to wait for the other end, it would block this worker for good (a sync open):
+    // a process of ours opens the FIFO after 3 s (O_RDWR, which does not wait), so such an open
+    // returns then, and the time it took shows the wait.
+    const unblock = spawn('sh', ['-c', 'sleep 3; exec 3<>"$0"; sleep 10', file], { stdio: 'ignore' });
+    try {
+      for (const f of [() => readJournalEntriesSince(root, new Set(['run-a'])), () => newestEntry(root, 'c1', () => true), () => journalHasSince(root, 'run-a', 'x'), () => appendStarted(root, startOf('run-a'))]) {
+        const t0 = performance.now();
+        expect(thrown(f)).toMatchObject({ code: 'BV_JOURNAL_CORRUPT', message: expect.stringContaining('is not a regular file') });
+        expect(performance.now() - t0, 'the open waited for the FIFO\'s other end').toBeLessThan(2000);
+      }
+    } finally {
+      unblock.kill('SIGKILL');
     }
   });
 
