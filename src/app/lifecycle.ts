@@ -35,7 +35,7 @@ import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, procRef, alive } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace, writeFileOverReservation } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
-import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, journalHasSince, type JournalKey } from '../host/journal-store.js';
+import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, journalHasSince, readHead, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
@@ -244,11 +244,27 @@ function takeId(root: string, id: string, dir: string): void {
   }
 }
 
+/**
+ * The journal head's seq now, before the run id is known to anyone: every entry of the run comes
+ * later, so list's backward read can stop here for a run that never started (it has no start
+ * record to stop at). Null when there is no readable head: list then reads back to the start,
+ * and the head's damage is for the start record's append to report, not for create.
+ */
+function headSeq(root: string): number | null {
+  try {
+    return readHead(root)?.seq ?? 0;
+  } catch (e) {
+    if (e instanceof BvisorError) return null;
+    throw e;
+  }
+}
+
 /** The first state of an entry: this process its creator, nothing else known yet. */
-function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256'>): ContainerState {
+function initialState(root: string, f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256'>): ContainerState {
   return {
     bvisorVersion: '1',
     ...f,
+    journalSeqAtCreate: headSeq(root),
     createdAt: new Date().toISOString(),
     creator: procRef(process.pid)!,
     pid: null,
@@ -280,7 +296,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     // anything exists; the monitor reserves its own exit record's space in its directory.
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
     takeId(o.root, o.id, dir);
-    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256 });
+    const state = initialState(o.root, { id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256 });
     // An OCI config's annotations are the container's (runtime-spec state: "annotations").
     state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
     try {
@@ -460,7 +476,7 @@ export interface RunRegistration {
 export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
   const dir = dirOf(root, id);
   takeId(root, id, dir);
-  const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256 });
+  const state = initialState(root, { id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256 });
   try {
     withLock(dir, () => {
       writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');

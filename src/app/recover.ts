@@ -416,14 +416,18 @@ export type ListedContainer = ListEntry & { attempt: { runId: string; classifica
 /** list's read-only view: each container's attempt, classified (no verification, no action). */
 export function annotateList(root: string, entries: ListEntry[], outputs: OutputsView = quarantineDirs): ListedContainer[] {
   const runIds = new Map<string, string>();
+  const since = new Map<string, number | null>(); // each run: the journal's seq when its container was made
   for (const e of entries) {
     const s = readState(join(containersDir(root), e.id));
-    if (s) runIds.set(e.id, s.runId);
+    if (s) {
+      runIds.set(e.id, s.runId);
+      since.set(s.runId, s.journalSeqAtCreate ?? null);
+    }
   }
   let found: Found[] = [];
   try {
     const only = new Set(runIds.values());
-    if (only.size) found = survey(root, journalSide(readJournalEntriesSince(root, only)), outputs, only);
+    if (only.size) found = survey(root, journalSide(readJournalEntriesSince(root, since)), outputs, only);
   } catch {
     // list shows containers even when the journal cannot be read; the attempt stays unknown
   }

@@ -491,18 +491,24 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
  */
 const startedOf = (runId: string): Buffer => Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
 
+/** A line's seq, read from its opening (`{"bvisorVersion":"1","seq":N,`; the first format had no version). */
+const SEQ_AT_START = /^\{(?:"bvisorVersion":"[^"\\]*",)?"seq":([0-9]{1,15})[,}]/;
+
 /**
  * The entries of these runs (and the repairs among them), read backwards from the end and
- * stopped once every run's start record is read: every entry of a run follows it (the started
- * record is its first), and so does a repair of its torn report. So `bvisor list` costs what was
- * appended since its oldest container started, not every run the root ever had. A run with no
- * start record (created, never started) reads it all. Under the shared lock, as the whole read.
+ * stopped once every run is accounted for. A run is once its start record is read: every entry
+ * of a run follows it (the started record is its first), and so does a repair of its torn
+ * report. A run that never started has none, but its state may name the journal's seq when it
+ * was created (`since`, journalSeqAtCreate): every entry of it is later, so a line at or below
+ * that seq accounts for it too. So `bvisor list` costs what was appended since its oldest
+ * container was made, not every run the root ever had; a run with neither reads it all. Under the
+ * shared lock, as the whole read.
  */
-export function readJournalEntriesSince(root: string, runIds: ReadonlySet<string>, chunk = 64 * 1024): JournalWindow {
-  if (runIds.size === 0) return { entries: [], torn: null, keptAside: [] };
+export function readJournalEntriesSince(root: string, runs: ReadonlyMap<string, number | null>, chunk = 64 * 1024): JournalWindow {
+  if (runs.size === 0) return { entries: [], torn: null, keptAside: [] };
   return withLock(root, LOCK_SH, () => {
-    const waiting = new Set(runIds);
-    const ids = [...runIds].map((id) => Buffer.from(id));
+    const waiting = new Map(runs);
+    const ids = [...runs.keys()].map((id) => Buffer.from(id));
     const newestFirst: JournalEntry[] = [];
     const { tail } = scanBackward(journalPaths(root).file, chunk, (line) => {
       if (line.includes(REPAIR) || ids.some((id) => line.includes(id))) {
@@ -514,6 +520,8 @@ export function readJournalEntriesSince(root: string, runIds: ReadonlySet<string
           if ('event' in e && e.event.kind === 'started') waiting.delete(e.event.runId);
         }
       }
+      const seq = SEQ_AT_START.exec(line.subarray(0, 64).toString('latin1'));
+      if (seq) for (const [id, since] of waiting) if (since !== null && Number(seq[1]) <= since) waiting.delete(id);
       return waiting.size === 0;
     });
     const entries = newestFirst.reverse();

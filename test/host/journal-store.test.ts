@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince, readJournalEntries, readJournalEntriesSince, newestEntry, repairJournalAt } from '../../src/host/journal-store.js';
+import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince, readJournalEntries, readJournalEntriesSince, newestEntry, repairJournalAt, appendRecovery } from '../../src/host/journal-store.js';
 import type { JournalEntry } from '../../src/contract/generated/types.js';
 import { verifyJournal } from '../../src/app/journal.js';
 import { makeEntry } from '../../src/core/journal.js';
@@ -388,6 +388,8 @@ describe('journalHasSince: what was journaled since a run started', () => {
 describe('bounded reads: list and report read from the end', () => {
   const startOf = (runId: string) => ({ runId, containerId: 'c', releasedBy: 'start' as const, backend: 'linux' as const, planHash: '0'.repeat(64), stateRoot: '/x', cgroupDirs: [], supervisor: null, monitor: null, workload: null });
   const seqs = (es: Array<{ seq: number }>) => es.map((e) => e.seq);
+  /** Runs whose state names no journal seq at create (states written before it). */
+  const unstarted = (ids: string[]) => new Map(ids.map((id) => [id, null]));
 
   it("list: every entry of the runs asked about from their start on, the repairs among them, nothing from before their start", () => {
     const root = tempDir();
@@ -401,17 +403,17 @@ describe('bounded reads: list and report read from the end', () => {
     const whole = readJournalEntries(root, new Set(['run-a', 'run-b']));
     expect(seqs(whole.entries)).toEqual([1, 3, 5, 6, 7]);
     for (const chunk of [64 * 1024, 997, 13, 1]) {
-      const w = readJournalEntriesSince(root, new Set(['run-a', 'run-b']), chunk);
+      const w = readJournalEntriesSince(root, unstarted(['run-a', 'run-b']), chunk);
       // the whole read's entries from run-a's start record (seq 3) on, in order
       expect(seqs(w.entries), `chunk ${chunk}`).toEqual([3, 5, 6, 7]);
       expect(w.entries).toEqual(whole.entries.slice(1));
       expect(w.torn).toBeNull();
       // one run asked about: only its window
-      expect(seqs(readJournalEntriesSince(root, new Set(['run-b']), chunk).entries)).toEqual([5, 6]);
+      expect(seqs(readJournalEntriesSince(root, unstarted(['run-b']), chunk).entries)).toEqual([5, 6]);
       // a run with no start record reads it all (its entries could be anywhere)
-      expect(seqs(readJournalEntriesSince(root, new Set(['run-a', 'never']), chunk).entries)).toEqual([1, 3, 7]);
+      expect(seqs(readJournalEntriesSince(root, unstarted(['run-a', 'never']), chunk).entries)).toEqual([1, 3, 7]);
     }
-    expect(readJournalEntriesSince(tempDir(), new Set(['run-a']))).toEqual({ entries: [], torn: null, keptAside: [] }); // no journal yet
+    expect(readJournalEntriesSince(tempDir(), unstarted(['run-a']))).toEqual({ entries: [], torn: null, keptAside: [] }); // no journal yet
   });
 
   it('list: a torn tail is named (kind and run) as the whole read names it, and a repair after the start is kept with its fragment', () => {
@@ -423,7 +425,7 @@ describe('bounded reads: list and report read from the end', () => {
     const whole = readJournalEntries(root, new Set(['run-t']));
     expect(whole.torn).toMatchObject({ line: 2, kind: 'report', runId: 'run-t' });
     for (const chunk of [64 * 1024, 31, 1]) {
-      const w = readJournalEntriesSince(root, new Set(['run-t']), chunk);
+      const w = readJournalEntriesSince(root, unstarted(['run-t']), chunk);
       const { line: _line, ...rest } = whole.torn!;
       expect(w.torn, `chunk ${chunk}`).toEqual(rest);
       expect(seqs(w.entries)).toEqual([1]);
@@ -433,7 +435,7 @@ describe('bounded reads: list and report read from the end', () => {
     expect(whole2.keptAside).toHaveLength(1);
     expect(whole2.keptAside[0]).toMatchObject({ kind: 'report', runId: 'run-t' });
     for (const chunk of [64 * 1024, 7]) {
-      const w = readJournalEntriesSince(root, new Set(['run-t']), chunk);
+      const w = readJournalEntriesSince(root, unstarted(['run-t']), chunk);
       expect(w.entries).toEqual(whole2.entries);
       expect(w.keptAside).toEqual(whole2.keptAside);
       expect(w.torn).toBeNull();
@@ -451,8 +453,8 @@ describe('bounded reads: list and report read from the end', () => {
     expect(readFileSync(file, 'utf8').split('\n')[2]).toContain('"event":{"kind":"started","runId":"run-ab"');
     for (const chunk of [64 * 1024, 5]) {
       // run-ab's start record names "run-a" as a prefix: only run-a's own start stops the read
-      expect(seqs(readJournalEntriesSince(root, new Set(['run-a']), chunk).entries), `chunk ${chunk}`).toEqual([1, 2, 3]);
-      expect(seqs(readJournalEntriesSince(root, new Set(['run-ab']), chunk).entries)).toEqual([3]);
+      expect(seqs(readJournalEntriesSince(root, unstarted(['run-a']), chunk).entries), `chunk ${chunk}`).toEqual([1, 2, 3]);
+      expect(seqs(readJournalEntriesSince(root, unstarted(['run-ab']), chunk).entries)).toEqual([3]);
       expect(journalHasSince(root, 'run-ab', '"seq":2,', chunk)).toBe(false);
       expect(journalHasSince(root, 'run-a', '"seq":2,', chunk)).toBe(true);
     }
@@ -461,13 +463,32 @@ describe('bounded reads: list and report read from the end', () => {
     repairJournalAt(root, null, new Date('2026-12-02T00:00:00Z'));
     appendStarted(root, startOf('run-c')); // 5
     expect(seqs(readJournalEntries(root, new Set(['run-c'])).entries)).toEqual([4, 5]);
-    expect(seqs(readJournalEntriesSince(root, new Set(['run-c'])).entries)).toEqual([5]);
+    expect(seqs(readJournalEntriesSince(root, unstarted(['run-c'])).entries)).toEqual([5]);
     // run-d's start record torn (the tail): no whole start record, so the read goes to the start
     writeFileSync(file, readFileSync(file, 'utf8') + '{"seq":6,"prevHash":"00","event":{"kind":"started","runId":"run-d"');
-    const w = readJournalEntriesSince(root, new Set(['run-d']));
+    const w = readJournalEntriesSince(root, unstarted(['run-d']));
     expect(seqs(w.entries)).toEqual([4]); // only the repair, which every read keeps
     expect(w.torn).toMatchObject({ kind: 'started', runId: 'run-d' });
-    expect(seqs(readJournalEntriesSince(root, new Set(['run-d', 'run-a'])).entries)).toEqual([1, 2, 3, 4]);
+    expect(seqs(readJournalEntriesSince(root, unstarted(['run-d', 'run-a'])).entries)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("list: a run that never started reads back to the journal's seq when its container was made, not to the start", () => {
+    const root = tempDir();
+    appendReport(root, sealReport(sampleBody('run-n'), sha256Hex)); // 1: names run-n, but before its container existed
+    appendReport(root, sealReport(sampleBody('other'), sha256Hex)); // 2
+    const since = 2; // the head when run-n's container was made
+    appendRecovery(root, { runId: 'run-n', containerId: 'c', classification: 'running', reason: 'its monitor is alive', actions: [] }); // 3
+    appendReport(root, sealReport(sampleBody('other-2'), sha256Hex)); // 4
+    for (const chunk of [64 * 1024, 11, 1]) {
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', since]]), chunk).entries), `chunk ${chunk}`).toEqual([3]);
+      // no seq at create (an older state): the whole way, as the whole read
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', null]]), chunk).entries)).toEqual([1, 3]);
+      // two runs: the read goes back to the older one's seq ('other-2' mentions 'other': a
+      // substring test first, as in the whole read; journalSide then groups by the parsed run id)
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', 3], ['other', 1]]), chunk).entries)).toEqual([1, 2, 3, 4]);
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', 2], ['other-2', 3]]), chunk).entries)).toEqual([3, 4]);
+    }
+    expect(seqs(readJournalEntries(root, new Set(['run-n'])).entries)).toEqual([1, 3]);
   });
 
   it('a FIFO planted as journal.jsonl is refused at once (not a regular file) by list\'s and report\'s reads and by an append, never waited on', () => {
@@ -479,7 +500,7 @@ describe('bounded reads: list and report read from the end', () => {
     // returns then, and the time it took shows the wait.
     const unblock = spawn('sh', ['-c', 'sleep 3; exec 3<>"$0"; sleep 10', file], { stdio: 'ignore' });
     try {
-      for (const f of [() => readJournalEntriesSince(root, new Set(['run-a'])), () => newestEntry(root, 'c1', () => true), () => journalHasSince(root, 'run-a', 'x'), () => appendStarted(root, startOf('run-a'))]) {
+      for (const f of [() => readJournalEntriesSince(root, unstarted(['run-a'])), () => newestEntry(root, 'c1', () => true), () => journalHasSince(root, 'run-a', 'x'), () => appendStarted(root, startOf('run-a'))]) {
         const t0 = performance.now();
         expect(thrown(f)).toMatchObject({ code: 'BV_JOURNAL_CORRUPT', message: expect.stringContaining('is not a regular file') });
         expect(performance.now() - t0, 'the open waited for the FIFO\'s other end').toBeLessThan(2000);

@@ -1950,6 +1950,10 @@ export interface ContainerState {
   startedAt: string | null;
   reportHash: string | null;
   journaled: boolean;
+  /**
+   * the journal head's seq when this entry was made (null: no readable head): every journal entry of its run comes later, so list reads the journal back to here at most; absent in states written before it
+   */
+  journalSeqAtCreate?: number | null;
   annotations: {
     [k: string]: string | undefined;
   };
