@@ -244,27 +244,11 @@ function takeId(root: string, id: string, dir: string): void {
   }
 }
 
-/**
- * The journal head's seq now, before the run id is known to anyone: every entry of the run comes
- * later, so list's backward read can stop here for a run that never started (it has no start
- * record to stop at). Null when there is no readable head: list then reads back to the start,
- * and the head's damage is for the start record's append to report, not for create.
- */
-function headSeq(root: string): number | null {
-  try {
-    return readHead(root)?.seq ?? 0;
-  } catch (e) {
-    if (e instanceof BvisorError) return null;
-    throw e;
-  }
-}
-
 /** The first state of an entry: this process its creator, nothing else known yet. */
-function initialState(root: string, f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256'>): ContainerState {
+function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256' | 'journalAtCreate'>): ContainerState {
   return {
     bvisorVersion: '1',
     ...f,
-    journalSeqAtCreate: headSeq(root),
     createdAt: new Date().toISOString(),
     creator: procRef(process.pid)!,
     pid: null,
@@ -285,6 +269,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   let quarantine: Quarantine | null = null;
   try {
     const host = o.host ?? probeHost();
+    // The journal's head before this run's id exists anywhere (its quarantine below is the first
+    // place): every entry of the run (a recovery of gc's included) comes later, so list reads
+    // back to here at most for a container that never started. A head that cannot be read fails
+    // here as it would a step later in prepareStateRoot.
+    const head = readHead(o.root);
     const runId = randomUUID();
     // outputs: the quarantine exists before planning, so the plan names it (and checks it).
     quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle);
@@ -296,7 +285,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     // anything exists; the monitor reserves its own exit record's space in its directory.
     prepareStateRoot(o.root, { key: o.key ?? null }).release();
     takeId(o.root, o.id, dir);
-    const state = initialState(o.root, { id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256 });
+    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256, journalAtCreate: head ? { seq: head.seq, entryHash: head.entryHash } : null });
     // An OCI config's annotations are the container's (runtime-spec state: "annotations").
     state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
     try {
@@ -476,7 +465,9 @@ export interface RunRegistration {
 export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
   const dir = dirOf(root, id);
   takeId(root, id, dir);
-  const state = initialState(root, { id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256 });
+  // journalAtCreate: null, since run's quarantine already exists under its run id; its start
+  // record follows within the same command, and list stops at that.
+  const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256, journalAtCreate: null });
   try {
     withLock(dir, () => {
       writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');

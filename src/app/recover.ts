@@ -11,7 +11,7 @@ import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, 
 import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
 import { classify, type AttemptHost, type AttemptJournal } from '../core/recovery.js';
-import { appendRecovery, readJournalEntries, readJournalEntriesSince, repairJournalAt, verifyJournalAt, type JournalWindow, type TornTail } from '../host/journal-store.js';
+import { appendRecovery, readJournalEntries, readJournalEntriesSince, repairJournalAt, verifyJournalAt, type JournalFloor, type JournalWindow, type TornTail } from '../host/journal-store.js';
 import { alive } from '../host/proc.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
@@ -416,12 +416,12 @@ export type ListedContainer = ListEntry & { attempt: { runId: string; classifica
 /** list's read-only view: each container's attempt, classified (no verification, no action). */
 export function annotateList(root: string, entries: ListEntry[], outputs: OutputsView = quarantineDirs): ListedContainer[] {
   const runIds = new Map<string, string>();
-  const since = new Map<string, number | null>(); // each run: the journal's seq when its container was made
+  const since = new Map<string, JournalFloor | null>(); // each run: the journal's head when its container was made
   for (const e of entries) {
     const s = readState(join(containersDir(root), e.id));
     if (s) {
       runIds.set(e.id, s.runId);
-      since.set(s.runId, s.journalSeqAtCreate ?? null);
+      since.set(s.runId, s.journalAtCreate ?? null);
     }
   }
   let found: Found[] = [];

@@ -95,7 +95,7 @@ export function warmUp(): void {
   checkEntry(JSON.stringify(entry), sha256Hex);
   const state: ContainerState = {
     bvisorVersion: '1', id: 'warm', kind: 'container', status: 'stopped', bundle: '/srv/bundle', keptBundle: null, runId: report.body.runId, planHash: p.planHash ?? '0'.repeat(64), backend: 'linux', manifestSha256: '0'.repeat(64),
-    createdAt: at.toISOString(), startedAt: at.toISOString(), pid: { pid: 2, startTime: '100' }, monitor: { pid: 3, startTime: '99' }, creator: { pid: 4, startTime: '98' }, cgroupDirs: [leaf], annotations: {}, setupMs: 3, reportHash: report.bodyHash, journaled: true,
+    createdAt: at.toISOString(), startedAt: at.toISOString(), pid: { pid: 2, startTime: '100' }, monitor: { pid: 3, startTime: '99' }, creator: { pid: 4, startTime: '98' }, cgroupDirs: [leaf], annotations: {}, setupMs: 3, reportHash: report.bodyHash, journaled: true, journalAtCreate: { seq: 1, entryHash: entry.entryHash },
   };
   validateContainerState(state);
 }

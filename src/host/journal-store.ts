@@ -494,25 +494,35 @@ const startedOf = (runId: string): Buffer => Buffer.from(`"event":{"kind":"start
 /** A line's seq, read from its opening (`{"bvisorVersion":"1","seq":N,`; the first format had no version). */
 const SEQ_AT_START = /^\{(?:"bvisorVersion":"[^"\\]*",)?"seq":([0-9]{1,15})[,}]/;
 
+/** The journal's head when a container was made (its state's journalAtCreate). */
+export interface JournalFloor {
+  seq: number;
+  entryHash: string;
+}
+
 /**
  * The entries of these runs (and the repairs among them), read backwards from the end and
  * stopped once every run is accounted for. A run is once its start record is read: every entry
  * of a run follows it (the started record is its first), and so does a repair of its torn
- * report. A run that never started has none, but its state may name the journal's seq when it
- * was created (`since`, journalSeqAtCreate): every entry of it is later, so a line at or below
- * that seq accounts for it too. So `bvisor list` costs what was appended since its oldest
- * container was made, not every run the root ever had; a run with neither reads it all. Under the
- * shared lock, as the whole read.
+ * report. A run that never started has none, but its state may name the journal's head when its
+ * container was made (`floor`, journalAtCreate), read before its run id existed: every entry of
+ * it is later, so reaching that entry accounts for it too. Only if it is that entry: the line at
+ * that seq must carry that entryHash, since a new journal (new keys, a manual repair) starts its
+ * seq again; otherwise the floor is dropped and the read goes on. So `bvisor list` costs what was
+ * appended since its oldest container was made, not every run the root ever had; a run with
+ * neither reads it all. Under the shared lock, as the whole read.
  */
-export function readJournalEntriesSince(root: string, runs: ReadonlyMap<string, number | null>, chunk = 64 * 1024): JournalWindow {
+export function readJournalEntriesSince(root: string, runs: ReadonlyMap<string, JournalFloor | null>, chunk = 64 * 1024): JournalWindow {
   if (runs.size === 0) return { entries: [], torn: null, keptAside: [] };
   return withLock(root, LOCK_SH, () => {
     const waiting = new Map(runs);
     const ids = [...runs.keys()].map((id) => Buffer.from(id));
     const newestFirst: JournalEntry[] = [];
     const { tail } = scanBackward(journalPaths(root).file, chunk, (line) => {
+      let parsed: JournalEntry | null | undefined; // undefined: not parsed yet
+      const entry = (): JournalEntry | null => (parsed === undefined ? (parsed = parseEntries([line.toString('utf8')])[0] ?? null) : parsed);
       if (line.includes(REPAIR) || ids.some((id) => line.includes(id))) {
-        const [e] = parseEntries([line.toString('utf8')]);
+        const e = entry();
         if (e) {
           newestFirst.push(e);
           // Decided on the parsed entry, not the bytes: a started entry of another layout, or a
@@ -520,8 +530,15 @@ export function readJournalEntriesSince(root: string, runs: ReadonlyMap<string, 
           if ('event' in e && e.event.kind === 'started') waiting.delete(e.event.runId);
         }
       }
-      const seq = SEQ_AT_START.exec(line.subarray(0, 64).toString('latin1'));
-      if (seq) for (const [id, since] of waiting) if (since !== null && Number(seq[1]) <= since) waiting.delete(id);
+      const m = SEQ_AT_START.exec(line.subarray(0, 64).toString('latin1'));
+      if (m) {
+        const seq = Number(m[1]);
+        for (const [id, floor] of waiting) {
+          if (floor === null || seq > floor.seq) continue;
+          if (seq === floor.seq && entry()?.entryHash === floor.entryHash) waiting.delete(id);
+          else waiting.set(id, null); // not the journal the container was made on: read on
+        }
+      }
       return waiting.size === 0;
     });
     const entries = newestFirst.reverse();

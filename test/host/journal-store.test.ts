@@ -2,7 +2,7 @@
 // a damaged head or a torn tail is a coded error and never appended after; --repair mends only
 // what an interrupted append leaves (oracle: we tamper with the file directly, as an attacker or
 // a crash would, and compare the file's bytes before and after).
-import { readFileSync, writeFileSync, existsSync, rmSync, copyFileSync, symlinkSync, mkdirSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync, existsSync, rmSync, copyFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -472,23 +472,43 @@ describe('bounded reads: list and report read from the end', () => {
     expect(seqs(readJournalEntriesSince(root, unstarted(['run-d', 'run-a'])).entries)).toEqual([1, 2, 3, 4]);
   });
 
-  it("list: a run that never started reads back to the journal's seq when its container was made, not to the start", () => {
+  it("list: a run that never started reads back to the journal's head when its container was made, not to the start", () => {
     const root = tempDir();
     appendReport(root, sealReport(sampleBody('run-n'), sha256Hex)); // 1: names run-n, but before its container existed
-    appendReport(root, sealReport(sampleBody('other'), sha256Hex)); // 2
-    const since = 2; // the head when run-n's container was made
-    appendRecovery(root, { runId: 'run-n', containerId: 'c', classification: 'running', reason: 'its monitor is alive', actions: [] }); // 3
+    const e2 = appendReport(root, sealReport(sampleBody('other'), sha256Hex)); // 2: the head when run-n's container was made
+    const e3 = appendRecovery(root, { runId: 'run-n', containerId: 'c', classification: 'running', reason: 'its monitor is alive', actions: [] }); // 3
     appendReport(root, sealReport(sampleBody('other-2'), sha256Hex)); // 4
+    const at = (e: { seq: number; entryHash: string }) => ({ seq: e.seq, entryHash: e.entryHash });
     for (const chunk of [64 * 1024, 11, 1]) {
-      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', since]]), chunk).entries), `chunk ${chunk}`).toEqual([3]);
-      // no seq at create (an older state): the whole way, as the whole read
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', at(e2)]]), chunk).entries), `chunk ${chunk}`).toEqual([3]);
+      // no head at create (an older state): the whole way, as the whole read
       expect(seqs(readJournalEntriesSince(root, new Map([['run-n', null]]), chunk).entries)).toEqual([1, 3]);
-      // two runs: the read goes back to the older one's seq ('other-2' mentions 'other': a
+      // two runs: the read goes back to the older one's head ('other-2' mentions 'other': a
       // substring test first, as in the whole read; journalSide then groups by the parsed run id)
-      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', 3], ['other', 1]]), chunk).entries)).toEqual([1, 2, 3, 4]);
-      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', 2], ['other-2', 3]]), chunk).entries)).toEqual([3, 4]);
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', at(e2)], ['other-2', at(e3)]]), chunk).entries)).toEqual([3, 4]);
+      // a floor whose entry is not the one at its seq (another journal's) is dropped: the whole way
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-n', { seq: 2, entryHash: e3.entryHash }]]), chunk).entries)).toEqual([1, 3]);
     }
     expect(seqs(readJournalEntries(root, new Set(['run-n'])).entries)).toEqual([1, 3]);
+  });
+
+  it('list: after a new journal is started (seq from 1 again), an old floor does not stop the read', () => {
+    const root = tempDir();
+    const p = journalPaths(root);
+    for (let i = 0; i < 5; i++) appendReport(root, sealReport(sampleBody(`old-${i}`), sha256Hex));
+    const floor = JSON.parse(readFileSync(p.head, 'utf8')) as { seq: number; entryHash: string }; // the head at create: seq 5
+    expect(floor.seq).toBe(5);
+    // docs/journal.md: a new journal (new keys, manual repair) moves the old files aside
+    renameSync(p.file, `${p.file}.old`);
+    renameSync(p.head, `${p.head}.old`);
+    appendStarted(root, startOf('run-s')); // 1: the container's start, in the new journal
+    for (let i = 0; i < 6; i++) appendReport(root, sealReport(sampleBody(`new-${i}`), sha256Hex)); // 2..7
+    for (const chunk of [64 * 1024, 9]) {
+      // seq 5 of the new journal is another entry: the floor is dropped, and the start record found
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-s', { seq: floor.seq, entryHash: floor.entryHash }]]), chunk).entries), `chunk ${chunk}`).toEqual([1]);
+      // a floor beyond the new journal's length: also dropped at the first line below it
+      expect(seqs(readJournalEntriesSince(root, new Map([['run-s', { seq: 50, entryHash: floor.entryHash }]]), chunk).entries)).toEqual([1]);
+    }
   });
 
   it('a FIFO planted as journal.jsonl is refused at once (not a regular file) by list\'s and report\'s reads and by an append, never waited on', () => {

@@ -1951,9 +1951,12 @@ export interface ContainerState {
   reportHash: string | null;
   journaled: boolean;
   /**
-   * the journal head's seq when this entry was made (null: no readable head): every journal entry of its run comes later, so list reads the journal back to here at most; absent in states written before it
+   * the journal head (seq and entryHash of its last entry) when this container was made, read before its run id existed; null when there was no journal yet, and for a bvisor run's entry. Every journal entry of its run comes later, so list reads the journal back to this entry at most, if the entry at that seq is still this one (a new journal restarts seq); absent in states written before it
    */
-  journalSeqAtCreate?: number | null;
+  journalAtCreate?: {
+    seq: number;
+    entryHash: string;
+  } | null;
   annotations: {
     [k: string]: string | undefined;
   };

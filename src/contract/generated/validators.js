@@ -14042,7 +14042,7 @@ const schema143 = {};
 const schema144 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
 const schema145 = {};
 const schema148 = {"properties":{"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern41 = new RegExp("^[0-9]+$", "u");
+const pattern42 = new RegExp("^[0-9]+$", "u");
 const schema146 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -15189,7 +15189,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern41.test(data48)){
+if(!pattern42.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15214,7 +15214,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern41.test(data49)){
+if(!pattern42.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -15751,7 +15751,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern41.test(data9)){
+if(!pattern42.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -15776,7 +15776,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern41.test(data10)){
+if(!pattern42.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16144,7 +16144,7 @@ errors++;
 if(data18.dev !== undefined){
 let data27 = data18.dev;
 if(typeof data27 === "string"){
-if(!pattern41.test(data27)){
+if(!pattern42.test(data27)){
 const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
@@ -16169,7 +16169,7 @@ errors++;
 if(data18.ino !== undefined){
 let data28 = data18.ino;
 if(typeof data28 === "string"){
-if(!pattern41.test(data28)){
+if(!pattern42.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -17732,7 +17732,7 @@ errors++;
 if(data85.dev !== undefined){
 let data88 = data85.dev;
 if(typeof data88 === "string"){
-if(!pattern41.test(data88)){
+if(!pattern42.test(data88)){
 const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
@@ -17757,7 +17757,7 @@ errors++;
 if(data85.ino !== undefined){
 let data89 = data85.ino;
 if(typeof data89 === "string"){
-if(!pattern41.test(data89)){
+if(!pattern42.test(data89)){
 const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18478,7 +18478,7 @@ errors++;
 if(data112.dev !== undefined){
 let data114 = data112.dev;
 if(typeof data114 === "string"){
-if(!pattern41.test(data114)){
+if(!pattern42.test(data114)){
 const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err264];
@@ -18503,7 +18503,7 @@ errors++;
 if(data112.ino !== undefined){
 let data115 = data112.ino;
 if(typeof data115 === "string"){
-if(!pattern41.test(data115)){
+if(!pattern42.test(data115)){
 const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err266];
@@ -20769,7 +20769,7 @@ validate102.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false}
 exports.validateSealedReport = validate62;
 
 exports.validateContainerState = validate83;
-const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalSeqAtCreate":{"type":["integer","null"]},"annotations":0,"keptBundle":{"type":["string","null"]}}};
+const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"keptBundle":{"type":["string","null"]}}};
 
 function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
@@ -21511,10 +21511,10 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data.journalSeqAtCreate !== undefined){
-let data25 = data.journalSeqAtCreate;
-if((!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))) && (data25 !== null)){
-const err61 = {instancePath:instancePath+"/journalSeqAtCreate",schemaPath:"#/properties/journalSeqAtCreate/type",keyword:"type",params:{type: schema118.properties.journalSeqAtCreate.type},message:"must be integer,null"};
+if(data.journalAtCreate !== undefined){
+let data25 = data.journalAtCreate;
+if((!(data25 && typeof data25 == "object" && !Array.isArray(data25))) && (data25 !== null)){
+const err61 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema118.properties.journalAtCreate.type},message:"must be object,null"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -21523,9 +21523,9 @@ vErrors.push(err61);
 }
 errors++;
 }
-if((typeof data25 == "number") && (isFinite(data25))){
-if(data25 < 0 || isNaN(data25)){
-const err62 = {instancePath:instancePath+"/journalSeqAtCreate",schemaPath:"#/properties/journalSeqAtCreate/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(data25.seq === undefined){
+const err62 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "seq"},message:"must have required property '"+"seq"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -21534,14 +21534,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-}
-if(data.annotations !== undefined){
-let data26 = data.annotations;
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-for(const key4 in data26){
-if(typeof data26[key4] !== "string"){
-const err63 = {instancePath:instancePath+"/annotations/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data25.entryHash === undefined){
+const err63 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "entryHash"},message:"must have required property '"+"entryHash"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -21550,10 +21544,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-}
-else {
-const err64 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key4 in data25){
+if(!((key4 === "seq") || (key4 === "entryHash"))){
+const err64 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -21563,10 +21556,10 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data28 = data.keptBundle;
-if((typeof data28 !== "string") && (data28 !== null)){
-const err65 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(data25.seq !== undefined){
+let data26 = data25.seq;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err65 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -21575,15 +21568,94 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-}
-else {
-const err66 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 < 1 || isNaN(data26)){
+const err66 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err66];
 }
 else {
 vErrors.push(err66);
+}
+errors++;
+}
+}
+}
+if(data25.entryHash !== undefined){
+let data27 = data25.entryHash;
+if(typeof data27 === "string"){
+if(!pattern14.test(data27)){
+const err67 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+else {
+const err68 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+}
+}
+if(data.annotations !== undefined){
+let data28 = data.annotations;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+for(const key5 in data28){
+if(typeof data28[key5] !== "string"){
+const err69 = {instancePath:instancePath+"/annotations/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data30 = data.keptBundle;
+if((typeof data30 !== "string") && (data30 !== null)){
+const err71 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+}
+else {
+const err72 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
 }
 errors++;
 }
