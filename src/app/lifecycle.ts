@@ -728,7 +728,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
   }
   if (!s.journaled) {
     const sealed = report;
-    if (!alreadyJournaled(root, s.runId, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
+    if (!alreadyJournaled(root, s, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
     writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
     commitOnSuccess(root, sealed, readJson<Plan>(join(dir, 'plan.json'))?.launch?.outputs?.durability === 'durable', j);
   }
@@ -758,8 +758,8 @@ function wasmRecordOf(dir: string): WasmRecord | null {
 }
 
 /** A crash between the append and the state write must not journal the report twice. */
-function alreadyJournaled(root: string, runId: string, bodyHash: string): boolean {
-  return journalHasSince(root, runId, `"bodyHash":"${bodyHash}"`);
+function alreadyJournaled(root: string, s: ContainerState, bodyHash: string): boolean {
+  return journalHasSince(root, s.runId, `"bodyHash":"${bodyHash}"`, s.journalAtCreate ?? null);
 }
 
 export function stateOf(root: string, id: string, j: JournalOptions = {}): OciState {

@@ -133,6 +133,17 @@ function openJournal(file: string, flags: number): number {
   return fd;
 }
 
+/** openJournal for reading: null when there is no journal yet; other errors coded, naming the file. */
+function openJournalToRead(file: string): number | null {
+  try {
+    return openJournal(file, C.O_RDONLY);
+  } catch (e) {
+    if (e instanceof BvisorError) throw e;
+    if (errnoOf(e) === 'ENOENT') return null;
+    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
+  }
+}
+
 // ---- the head and the tail ----------------------------------------------------------------
 
 /** The head record, strictly: null when there is none; a coded error when it is not a head. */
@@ -359,7 +370,7 @@ export function appendEvent(root: string, event: EventEntry['event'], opts: Appe
  * wrong key) throws, and the workload is never released.
  */
 export function appendStarted(root: string, started: Omit<JournalStarted, 'kind'>, opts: AppendOptions = {}): EventEntry {
-  // runId right after kind, whatever the caller's key order: journalHasSince stops at these bytes.
+  // runId right after kind, whatever the caller's key order: every start record reads the same.
   const { runId, ...rest } = started;
   return appendEvent(root, { kind: 'started', runId, ...rest }, opts);
 }
@@ -484,15 +495,9 @@ export function readJournalEntries(root: string, only: ReadonlySet<string> | nul
   });
 }
 
-/**
- * The started entry's opening: appendStarted writes kind, then runId, and makeEventEntry keeps
- * the event's key order (core/journal.ts). Were that to change, journalHasSince would not stop
- * early: slower, never wrong (a test pins it).
- */
-const startedOf = (runId: string): Buffer => Buffer.from(`"event":{"kind":"started","runId":${JSON.stringify(runId)}`);
-
 /** A line's seq, read from its opening (`{"bvisorVersion":"1","seq":N,`; the first format had no version). */
 const SEQ_AT_START = /^\{(?:"bvisorVersion":"[^"\\]*",)?"seq":([0-9]{1,15})[,}]/;
+const STARTED = Buffer.from('"event":{"kind":"started"');
 
 /** The journal's head when a container was made (its state's journalAtCreate). */
 export interface JournalFloor {
@@ -501,45 +506,59 @@ export interface JournalFloor {
 }
 
 /**
- * The entries of these runs (and the repairs among them), read backwards from the end and
- * stopped once every run is accounted for. A run is once its start record is read: every entry
- * of a run follows it (the started record is its first), and so does a repair of its torn
- * report. A run that never started has none, but its state may name the journal's head when its
- * container was made (`floor`, journalAtCreate), read before its run id existed: every entry of
- * it is later, so reaching that entry accounts for it too. Only if it is that entry: the line at
- * that seq must carry that entryHash, since a new journal (new keys, a manual repair) starts its
- * seq again; otherwise the floor is dropped and the read goes on. So `bvisor list` costs what was
- * appended since its oldest container was made, not every run the root ever had; a run with
- * neither reads it all. Under the shared lock, as the whole read.
+ * Visits, newest first, the journal's lines until every one of these runs is accounted for (or
+ * `visit` returns true), and returns the bytes after the last newline (scanBackward). A run is
+ * accounted for once its start record is read: every entry of a run follows it (the started
+ * record is its first), and so does a repair of its torn report. A run that never started has
+ * none, but its state may name the journal's head when its container was made (its floor,
+ * journalAtCreate), read before its run id existed: every entry of it is later, so reaching that
+ * entry accounts for it too. Only if it is that entry: the line at that seq must carry that
+ * entryHash, since a new journal (new keys, a manual repair) starts its seq again; otherwise the
+ * floor is dropped and the read goes on. A run with neither reads it all. `entry()` parses the
+ * visited line, once.
+ */
+function scanRuns(file: string, runs: ReadonlyMap<string, JournalFloor | null>, chunk: number, visit: (line: Buffer, entry: () => JournalEntry | null) => boolean): { tail: Buffer } {
+  const waiting = new Map(runs);
+  const quoted = [...runs.keys()].map((id) => Buffer.from(JSON.stringify(id)));
+  return scanBackward(file, chunk, (line) => {
+    let parsed: JournalEntry | null | undefined; // undefined: not parsed yet
+    const entry = (): JournalEntry | null => (parsed === undefined ? (parsed = parseEntries([line.toString('utf8')])[0] ?? null) : parsed);
+    if (visit(line, entry)) return true;
+    // A start record is decided on the parsed entry, not the bytes (the bytes only pick which
+    // lines to parse): a damaged line that merely holds the text stops the read neither early nor late.
+    if (line.includes(STARTED) && quoted.some((q) => line.includes(q))) {
+      const e = entry();
+      if (e && 'event' in e && e.event.kind === 'started') waiting.delete(e.event.runId);
+    }
+    const m = SEQ_AT_START.exec(line.subarray(0, 64).toString('latin1'));
+    if (m) {
+      const seq = Number(m[1]);
+      for (const [id, floor] of waiting) {
+        if (floor === null || seq > floor.seq) continue;
+        if (seq === floor.seq && entry()?.entryHash === floor.entryHash) waiting.delete(id);
+        else waiting.set(id, null); // not the journal the container was made on: read on
+      }
+    }
+    return waiting.size === 0;
+  });
+}
+
+/**
+ * The entries of these runs (and the repairs among them), from the end back to where each run
+ * is accounted for (scanRuns). So `bvisor list` costs what was appended since its oldest
+ * container was made, not every run the root ever had. Under the shared lock, as the whole read.
  */
 export function readJournalEntriesSince(root: string, runs: ReadonlyMap<string, JournalFloor | null>, chunk = 64 * 1024): JournalWindow {
   if (runs.size === 0) return { entries: [], torn: null, keptAside: [] };
   return withLock(root, LOCK_SH, () => {
-    const waiting = new Map(runs);
     const ids = [...runs.keys()].map((id) => Buffer.from(id));
     const newestFirst: JournalEntry[] = [];
-    const { tail } = scanBackward(journalPaths(root).file, chunk, (line) => {
-      let parsed: JournalEntry | null | undefined; // undefined: not parsed yet
-      const entry = (): JournalEntry | null => (parsed === undefined ? (parsed = parseEntries([line.toString('utf8')])[0] ?? null) : parsed);
+    const { tail } = scanRuns(journalPaths(root).file, runs, chunk, (line, entry) => {
       if (line.includes(REPAIR) || ids.some((id) => line.includes(id))) {
         const e = entry();
-        if (e) {
-          newestFirst.push(e);
-          // Decided on the parsed entry, not the bytes: a started entry of another layout, or a
-          // damaged line that merely holds the text, neither stops the read early nor late.
-          if ('event' in e && e.event.kind === 'started') waiting.delete(e.event.runId);
-        }
+        if (e) newestFirst.push(e);
       }
-      const m = SEQ_AT_START.exec(line.subarray(0, 64).toString('latin1'));
-      if (m) {
-        const seq = Number(m[1]);
-        for (const [id, floor] of waiting) {
-          if (floor === null || seq > floor.seq) continue;
-          if (seq === floor.seq && entry()?.entryHash === floor.entryHash) waiting.delete(id);
-          else waiting.set(id, null); // not the journal the container was made on: read on
-        }
-      }
-      return waiting.size === 0;
+      return false;
     });
     const entries = newestFirst.reverse();
     const torn = tail.length ? { bytes: tail.length, ...tornFragment(tail.toString('utf8')) } : null;
@@ -567,23 +586,19 @@ export function newestEntry(root: string, needle: string, match: (e: JournalEntr
 }
 
 /**
- * Whether a line of the journal written since the run started holds `needle`: read backwards
- * from the end, a chunk at a time, and stopped at the run's started entry (every entry of a run
- * follows it). So a container's seal reads what was appended since it started, where a read of
- * the whole file cost every seal O(every run the root ever had). A run without a start record
- * (a container that never started) reads it all. Only whole lines answer: the bytes after the
- * last newline are an append in progress or torn by a crash, and a report torn there is not
- * journaled (the next append says BV_JOURNAL_TORN until `journal verify --repair`). Without the
- * journal lock: the caller holds the container's, so no entry of this run is being appended.
+ * Whether a line of the journal written since the run began holds `needle`: read backwards from
+ * the end and stopped where the run is accounted for (scanRuns: its start record, or for a
+ * container that never started its floor). So a container's seal reads what was appended since
+ * it started, where a read of the whole file cost every seal O(every run the root ever had). Only
+ * whole lines answer: the bytes after the last newline are an append in progress or torn by a
+ * crash, and a report torn there is not journaled (the next append says BV_JOURNAL_TORN until
+ * `journal verify --repair`). Without the journal lock: the caller holds the container's, so no
+ * entry of this run is being appended.
  */
-export function journalHasSince(root: string, runId: string, needle: string, chunk = 64 * 1024): boolean {
-  const started = startedOf(runId);
+export function journalHasSince(root: string, runId: string, needle: string, floor: JournalFloor | null = null, chunk = 64 * 1024): boolean {
   const want = Buffer.from(needle);
   let answer = false;
-  scanBackward(journalPaths(root).file, chunk, (line) => {
-    if (line.includes(want)) answer = true;
-    return answer || line.includes(started);
-  });
+  scanRuns(journalPaths(root).file, new Map([[runId, floor]]), chunk, (line) => (answer = line.includes(want)));
   return answer;
 }
 
@@ -595,14 +610,8 @@ export function journalHasSince(root: string, runId: string, needle: string, chu
  */
 function scanBackward(file: string, chunk: number, visit: (line: Buffer) => boolean): { tail: Buffer } {
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`journal scan: chunk ${chunk}`);
-  let fd: number;
-  try {
-    fd = openJournal(file, C.O_RDONLY);
-  } catch (e) {
-    if (e instanceof BvisorError) throw e;
-    if (errnoOf(e) === 'ENOENT') return { tail: Buffer.alloc(0) };
-    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
-  }
+  const fd = openJournalToRead(file);
+  if (fd === null) return { tail: Buffer.alloc(0) };
   // (lastIndexOf counts a negative offset from the end: at 0 there is nothing left to search.)
   const before = (b: Buffer, at: number): number => (at > 0 ? b.lastIndexOf(0x0a, at - 1) : -1);
   try {
@@ -644,14 +653,8 @@ function scanBackward(file: string, chunk: number, visit: (line: Buffer) => bool
 export type JournalVerdictAt = JournalVerdict & { file: string };
 
 function readJournal(file: string): Buffer {
-  let fd: number;
-  try {
-    fd = openJournal(file, C.O_RDONLY);
-  } catch (e) {
-    if (e instanceof BvisorError) throw e;
-    if (errnoOf(e) === 'ENOENT') return Buffer.alloc(0);
-    throw new BvisorError('BV_IO', `read ${file}: ${errnoOf(e)}`, { cause: e });
-  }
+  const fd = openJournalToRead(file);
+  if (fd === null) return Buffer.alloc(0);
   try {
     return readFileSync(fd);
   } catch (e) {

@@ -349,15 +349,15 @@ describe('journalHasSince: what was journaled since a run started', () => {
     appendStarted(root, startOf('run-c'));
     const hash = (r: { bodyHash: string }) => `"bodyHash":"${r.bodyHash}"`;
     for (const chunk of [64 * 1024, 997, 13, 1]) {
-      expect(journalHasSince(root, 'run-b', hash(mid), chunk), `chunk ${chunk}`).toBe(true);
+      expect(journalHasSince(root, 'run-b', hash(mid), null, chunk), `chunk ${chunk}`).toBe(true);
       // early is in the journal, but before run-b's start: the scan never reads that far
-      expect(journalHasSince(root, 'run-b', hash(early), chunk), `chunk ${chunk}`).toBe(false);
+      expect(journalHasSince(root, 'run-b', hash(early), null, chunk), `chunk ${chunk}`).toBe(false);
       // a run with no start record reads it all
-      expect(journalHasSince(root, 'never-started', hash(early), chunk), `chunk ${chunk}`).toBe(true);
-      expect(journalHasSince(root, 'never-started', '"bodyHash":"none"', chunk), `chunk ${chunk}`).toBe(false);
+      expect(journalHasSince(root, 'never-started', hash(early), null, chunk), `chunk ${chunk}`).toBe(true);
+      expect(journalHasSince(root, 'never-started', '"bodyHash":"none"', null, chunk), `chunk ${chunk}`).toBe(false);
       // the first line (no newline before it) and the last (a newline after it) are read
-      expect(journalHasSince(root, 'never-started', '"seq":1,', chunk)).toBe(true);
-      expect(journalHasSince(root, 'never-started', '"runId":"run-c"', chunk)).toBe(true);
+      expect(journalHasSince(root, 'never-started', '"seq":1,', null, chunk)).toBe(true);
+      expect(journalHasSince(root, 'never-started', '"runId":"run-c"', null, chunk)).toBe(true);
     }
     expect(journalHasSince(tempDir(), 'run-b', hash(mid))).toBe(false); // no journal yet
   });
@@ -372,7 +372,7 @@ describe('journalHasSince: what was journaled since a run started', () => {
     const last = lines.slice(lines.lastIndexOf('\n', lines.length - 2) + 1);
     // the report's line cut after its bodyHash, as a crash mid-append leaves it
     writeFileSync(file, lines.slice(0, lines.length - last.length) + last.slice(0, last.indexOf('"report"')));
-    for (const chunk of [64 * 1024, 97, 1]) expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`, chunk), `chunk ${chunk}`).toBe(false);
+    for (const chunk of [64 * 1024, 97, 1]) expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`, null, chunk), `chunk ${chunk}`).toBe(false);
     writeFileSync(file, last.slice(0, last.indexOf('"report"'))); // nothing but a torn line
     expect(journalHasSince(root, 'run-t', `"bodyHash":"${torn.bodyHash}"`)).toBe(false);
     writeFileSync(file, last); // one whole line, no start record before it
@@ -455,8 +455,8 @@ describe('bounded reads: list and report read from the end', () => {
       // run-ab's start record names "run-a" as a prefix: only run-a's own start stops the read
       expect(seqs(readJournalEntriesSince(root, unstarted(['run-a']), chunk).entries), `chunk ${chunk}`).toEqual([1, 2, 3]);
       expect(seqs(readJournalEntriesSince(root, unstarted(['run-ab']), chunk).entries)).toEqual([3]);
-      expect(journalHasSince(root, 'run-ab', '"seq":2,', chunk)).toBe(false);
-      expect(journalHasSince(root, 'run-a', '"seq":2,', chunk)).toBe(true);
+      expect(journalHasSince(root, 'run-ab', '"seq":2,', null, chunk)).toBe(false);
+      expect(journalHasSince(root, 'run-a', '"seq":2,', null, chunk)).toBe(true);
     }
     // a torn append, repaired, then run-c starts: the repair (seq 4) is before run-c's start
     writeFileSync(file, readFileSync(file, 'utf8') + '{"seq":4,"prevHash":"00","report":{"bodyHash":"00","body":{"runId":"run-q"');
