@@ -72,22 +72,25 @@ let stepNames = [];
   };
 }
 const s = d('backends/linux/ffi/shim.js').shim();
+// shim() declares each function on first use and then holds it read-only (configurable):
+// replaced with defineProperty, not assignment.
+const replace = (name, fn) => Object.defineProperty(s, name, { value: fn, enumerable: true, configurable: true });
 {
   const spawn = s.bv_spawn_vm;
-  s.bv_spawn_vm = (...a) => {
+  replace('bv_spawn_vm', (...a) => {
     mark('P bv_spawn called');
     try {
       return spawn(...a);
     } finally {
       mark('P bv_spawn returned');
     }
-  };
+  });
   const wb = s.bv_write_byte;
-  s.bv_write_byte = (fd) => {
+  replace('bv_write_byte', (fd) => {
     const r = wb(fd);
     mark(cur?.marks.has('P release written') ? 'P go written' : 'P release written');
     return r;
-  };
+  });
 }
 {
   const RR = d('backends/linux/launcher.js').RecordReader.prototype;

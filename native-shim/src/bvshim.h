@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 8
+#define BV_SHIM_ABI 9
 
 int bv_shim_abi(void);
 
@@ -70,10 +70,10 @@ int bv_unix_connect(const char *path);
 /* ---- notify.c (seccomp user notification; see notify.h) ---- */
 int bv_recv_fd(int sock);
 int bv_socketpair(int32_t *fds);
-int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms);
 uint32_t bv_bpf_eval(const void *prog, int len, const void *data);
-/* observe_prog (NULL: none): observe mode, see bv_notifier_observe (bvisor learn). */
-int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count);
+/* The holder thread (notify.c): takes the listener from a duplicate of sock, then serves it.
+ * observe_prog (NULL: none): observe mode, see bv_notifier_observe (bvisor learn). */
+int bv_notify_thread(int sock, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count);
 /* Landlock audit records (audit.h): AUDIT_GET, the READLOG socket, and the reader thread, which owns
  * audit_fd, out_fd and stop_fd and ends with the barrier once stop_fd is readable or hung up. */
 int bv_audit_status(uint32_t *out);

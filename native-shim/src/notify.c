@@ -1,6 +1,6 @@
 /* Seccomp user notification, the holder's side (see notify.h for why it is never weaker than
  * the plain filter). Used by bvmonitor (containers: its poll loop serves the listener) and by
- * the shim (runs in-process: a thread of its own serves it, see bv_notify_thread in sys.c), so
+ * the shim (runs in-process: a thread of its own serves it, see bv_notify_thread below), so
  * it allocates and uses stdio-free libc freely: it never runs in the clone child. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -355,27 +355,55 @@ int bv_recv_fd(int sock) {
 /* ---- the shim's holder: a thread of its own, for launches whose parent is Node ----
  * Node cannot block on the listener, and its event loop may be busy for longer than a denied
  * call should wait, so a plain thread answers at once and hands records to Node through a pipe
- * (out_fd), which Node reads when it can. The thread owns listener, out_fd and stop_fd and
- * closes them when it ends: when the filter has no task left (POLLHUP), when stop_fd becomes
- * readable or hung up (bvisor gave up waiting), or when the listener fails. Records beyond
- * max_records are counted, not written; the last record (BV_NOTIFY_END) carries the counts. A
- * full pipe blocks the thread, and so the next denied call, until Node reads: the workload is
- * slowed, never let through. */
+ * (out_fd), which Node reads when it can. The thread is started before the workload is ready
+ * (while the child builds its root) on a duplicate of the parent's end of the sync socket: it
+ * takes the listener the child sends there right after its filter, before exec, so Node's path
+ * to exec never waits for the hand-over. The thread owns the duplicate, the listener, out_fd and
+ * stop_fd and closes them when it ends: when the filter has no task left (POLLHUP), when stop_fd
+ * becomes readable or hung up (bvisor gave up waiting), when the listener fails, or when the
+ * socket ends without a listener (the child failed before its filter, or exited). Records beyond
+ * max_records are counted, not written; the last record (BV_NOTIFY_END) carries the counts and
+ * whether a listener was held. A full pipe blocks the thread, and so the next denied call, until
+ * Node reads: the workload is slowed, never let through. */
 #include <poll.h>
 #include <pthread.h>
 #include "bvshim.h"
 
 struct holder {
   struct bv_notifier *n;
+  int sock; /* until the listener arrives; then -1 */
   int out, stop;
   int max;
 };
 
+/* Phase 1: the listener from the sync socket. 0 when held; 1 when stopped first; else an errno
+ * (EPIPE: the socket ended without one). */
+static uint64_t take_listener(struct holder *h) {
+  for (;;) {
+    struct pollfd p[2] = {{h->sock, POLLIN, 0}, {h->stop, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return (uint64_t)errno;
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      int fd = bv_recv_fd(h->sock);
+      close(h->sock);
+      h->sock = -1;
+      /* bv_recv_fd answers EAGAIN for a socket that ended (no byte, no descriptor) */
+      if (fd == -EAGAIN) return EPIPE;
+      if (fd < 0) return (uint64_t)-fd;
+      h->n->fd = fd;
+      return 0;
+    }
+    if (p[1].revents) return 1;
+  }
+}
+
 static void *holder_main(void *arg) {
   struct holder *h = arg;
-  uint64_t total = 0, dropped = 0, why = 0;
+  uint64_t total = 0, dropped = 0, why = take_listener(h), held = why == 0;
   struct bv_notify_rec rec;
-  for (;;) {
+  while (held) {
     struct pollfd p[2] = {{bv_notifier_fd(h->n), POLLIN, 0}, {h->stop, POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
@@ -407,44 +435,36 @@ static void *holder_main(void *arg) {
   rec.args[0] = total;
   rec.args[1] = dropped;
   rec.args[2] = why;
+  rec.args[3] = held;
   write_rec(h->out, &rec);
   bv_notifier_free(h->n);
+  if (h->sock >= 0) close(h->sock);
   close(h->out);
   close(h->stop);
   free(h);
   return NULL;
 }
 
-int bv_notify_thread(int listener, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count) {
+int bv_notify_thread(int sock, int out_fd, int stop_fd, const uint8_t *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const char *secrets, int secrets_len, int secret_count) {
   struct holder *h = calloc(1, sizeof *h);
   if (!h) return -ENOMEM;
-  h->n = bv_notifier_new(listener, strmask, nmask);
+  h->n = bv_notifier_new(-1, strmask, nmask);
   if (!h->n) {
     free(h);
     return -ENOMEM;
   }
-  int e0 = bv_notifier_secrets(h->n, secrets, secrets_len > 0 ? (size_t)secrets_len : 0, secret_count);
-  if (e0) {
-    h->n->fd = -1;
-    bv_notifier_free(h->n);
-    free(h);
-    return e0;
-  }
-  if (observe_prog) {
-    int e = bv_notifier_observe(h->n, observe_prog, observe_len);
-    if (e) {
-      h->n->fd = -1;
-      bv_notifier_free(h->n);
-      free(h);
-      return e;
-    }
-  }
+  int e = bv_notifier_secrets(h->n, secrets, secrets_len > 0 ? (size_t)secrets_len : 0, secret_count);
+  if (!e && observe_prog) e = bv_notifier_observe(h->n, observe_prog, observe_len);
+  /* The thread's own end: the caller keeps (and closes) its descriptor as before. */
+  h->sock = e ? -1 : fcntl(sock, F_DUPFD_CLOEXEC, 3);
+  if (!e && h->sock < 0) e = -errno;
   h->out = out_fd;
   h->stop = stop_fd;
   h->max = max_records;
-  int e = bv_detached_thread(holder_main, h, 64 * 1024);
+  if (!e) e = bv_detached_thread(holder_main, h, 64 * 1024);
   if (e) {
-    h->n->fd = -1; /* the caller still owns the descriptors when we fail */
+    /* the caller still owns out_fd and stop_fd when we fail */
+    if (h->sock >= 0) close(h->sock);
     bv_notifier_free(h->n);
     free(h);
   }
@@ -472,18 +492,6 @@ int bv_detached_thread(void *(*fn)(void *), void *arg, size_t stack) {
  * listener is already queued). The parent must hold the listener before the child's exec when
  * execve itself notifies (observe mode), so it cannot wait for exec. fd, -EAGAIN (none will
  * come), -ETIMEDOUT, or -errno. */
-int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms) {
-  struct pollfd p[2] = {{sock, POLLIN, 0}, {fail_fd, POLLIN, 0}};
-  for (;;) {
-    int n = poll(p, 2, timeout_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    if (n == 0) return -ETIMEDOUT;
-    if (p[0].revents & POLLIN) return bv_recv_fd(sock);
-    return bv_recv_fd(sock); /* the fail pipe spoke: take a listener if one is queued anyway */
-  }
-}
-
 int bv_socketpair(int32_t *fds) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -errno;

@@ -32,7 +32,9 @@ enum bv_notify_kind {
   BV_NOTIFY_DENIED = 1,   /* answered -EPERM (or the deny program's errno, in observe mode) */
   BV_NOTIFY_END = 2,      /* the last record: args[0] total notifications, args[1] records dropped
                            * (beyond max_records or unwritable), args[2] why it ended (0 the
-                           * filter has no task left, 1 stopped, else an errno) */
+                           * filter has no task left, 1 stopped, else an errno), args[3] 1 when
+                           * a listener was held, 0 when none came (args[2]: EPIPE, the sync
+                           * socket ended without one; 1, stopped first; else recvmsg's errno) */
   BV_NOTIFY_OBSERVED = 3, /* observe mode (bvisor learn): the deny program allows it, so the call
                            * was let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) and recorded */
   BV_NOTIFY_COUNT = 4,    /* written at the end for each syscall number denied more often than

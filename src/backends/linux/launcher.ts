@@ -8,14 +8,14 @@
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
 import { spawn } from 'node:child_process';
-import { constants as osConstants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
-import { shim, O, callAsync } from './ffi/shim.js';
+import { shim, O } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
@@ -430,8 +430,6 @@ function observing(policy: Policy, observe: readonly string[]): Policy {
   return { ...policy, rules: [...policy.rules, ...observe.map((syscall) => ({ syscall, action: 'errno' as const, why: 'observed (bvisor learn)' }))] };
 }
 
-const ETIMEDOUT = osConstants.errno.ETIMEDOUT;
-
 /** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
 const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask'];
 
@@ -501,6 +499,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pid = -1;
   let cgroups: CgroupSet | null = null;
   let holder: DenialHolder | null = null;
+  /** Set when the holder could not start: why denials go unobserved. */
+  let seccompDenials0: SeccompDenials | null = null;
   let auditReader: LandlockAuditReader | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
@@ -793,10 +793,23 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const rel = s.bv_write_byte(syncW);
     if (rel < 0) throw spawnErr('release', rel);
     const startedAt = new Date();
+    // The denial holder's thread starts now, while the child builds its root: it waits on its own
+    // duplicate of the sync socket for the listener the child sends right after its filter, so
+    // the path from the go byte to exec never waits for the hand-over (a container's monitor
+    // holds it instead, bvmonitor.c step 5a).
+    if (notify && !req.detached && !hooks.dropListener) {
+      try {
+        // Observe mode decides with the very program a plain launch would install.
+        const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
+        holder = DenialHolder.start(syncW, launchPolicy(launch), host.kernel.arch as Arch, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
+      } catch (e) {
+        seccompDenials0 = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
+      }
+    }
 
     let evidence: Evidence[] = [];
     let goNs = 0n;
-    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
+    let seccompDenials: SeccompDenials | null = notify ? seccompDenials0 : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
@@ -820,28 +833,15 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
-        // The listener comes right after the filter, before exec: hold it before the child's
-        // execve, which notifies in observe mode (on a worker thread: the loop keeps running).
-        // No listener in time means a child stuck before exec: it is killed, nothing ran.
-        if (notify) {
-          const lfd = await callAsync(s.bv_recv_fd_wait, syncW, failR, 10_000);
-          if (lfd === -ETIMEDOUT) throw new BvisorError('BV_LAUNCH_FAILED', 'the workload did not hand over its seccomp listener within 10 s', { hint: 'it was killed before it ran; this is a bvisor or kernel fault worth reporting' });
-          const unheld = 'denied calls are answered ENOSYS by the kernel';
-          if (lfd < 0) seccompDenials = notObservedSeccomp(`no listener came from the child (${errnoName(lfd)}); ${unheld}`);
-          else if (hooks.dropListener) {
-            s.bv_close(lfd);
-            seccompDenials = notObservedSeccomp(`the listener was dropped (test switch); ${unheld}`);
-          } else {
-            try {
-              // Observe mode decides with the very program a plain launch would install.
-              const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
-              holder = DenialHolder.start(lfd, launchPolicy(launch), host.kernel.arch as Arch, goNs, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
-            } catch (e) {
-              seccompDenials = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); ${unheld}`);
-            }
-          }
-        }
+        holder?.setTimeBase(goNs);
         rec = await records.next();
+        // Test switch: nobody holds the listener. It was queued on the socket before exec (EOF);
+        // closed now, the kernel answers every denied call ENOSYS.
+        if (notify && hooks.dropListener && !rec) {
+          const lfd = s.bv_recv_fd(syncW);
+          if (lfd >= 0) s.bv_close(lfd);
+          seccompDenials = notObservedSeccomp(`the listener was dropped (test switch); denied calls are answered ENOSYS by the kernel`);
+        }
       } else rec = null;
     } else if (req.detached && !rec) {
       throw new BvisorError('BV_LAUNCH_FAILED', 'the workload exited before it was ready', { hint: 'the workload never ran' });

@@ -44,6 +44,9 @@ export interface NotifyEnd {
   dropped: number;
   /** 0: the filter had no task left; 1: stopped by bvisor; else an errno of the listener. */
   why: number;
+  /** Whether the holder got a listener at all (notify.h, BV_NOTIFY_END args[3]); when it did
+   * not, `why` says what ended its wait (1 stopped, else an errno: EPIPE, the socket ended). */
+  held: boolean;
 }
 
 /** Splits a stream of records; a trailing partial record is ignored (a torn write never happens
@@ -58,7 +61,7 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
     const kind = dv.getUint32(o, true);
     const args = [0, 1, 2, 3, 4, 5].map((i) => dv.getBigUint64(o + 24 + 8 * i, true));
     if (kind === NOTIFY_END) {
-      end = { total: Number(args[0]), dropped: Number(args[1]), why: Number(args[2]) };
+      end = { total: Number(args[0]), dropped: Number(args[1]), why: Number(args[2]), held: args[3] !== 0n };
       continue;
     }
     if (kind === NOTIFY_COUNT) {

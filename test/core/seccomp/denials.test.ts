@@ -142,11 +142,16 @@ describe('decodeNotifyRecords', () => {
   it('the END record gives the counts; unknown kinds are skipped; a trailing partial record is ignored', () => {
     const a = record({ nr: NR.unshare, args: [BigInt(CLONE.NEWUSER)], pid: 7 });
     const odd = record({ kind: 9, nr: NR.unshare });
-    const endRec = record({ kind: KIND.END, nr: 0, args: [300n, 44n, 1n] });
+    const endRec = record({ kind: KIND.END, nr: 0, args: [300n, 44n, 1n, 1n] });
     const partial = record({ nr: NR.mount }).subarray(0, 100);
     const { records, end } = decodeNotifyRecords(cat(a, odd, endRec, partial));
     expect(records.map((r) => [r.pid, r.nr])).toEqual([[7, NR.unshare]]);
-    expect(end).toEqual({ total: 300, dropped: 44, why: 1 });
+    expect(end).toEqual({ total: 300, dropped: 44, why: 1, held: true });
+  });
+
+  it('an END record whose holder got no listener says so (args[3] 0, notify.h), with what ended its wait', () => {
+    const { end } = decodeNotifyRecords(record({ kind: KIND.END, nr: 0, args: [0n, 0n, 32n, 0n] }));
+    expect(end).toEqual({ total: 0, dropped: 0, why: 32, held: false });
   });
 
   it('reads a view that does not start at its buffer’s offset 0 (a slice of a larger Buffer)', () => {

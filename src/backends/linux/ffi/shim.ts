@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 8;
+export const EXPECTED_SHIM_ABI = 9;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -33,9 +33,8 @@ interface ShimFns {
   bv_write_byte(fd: number): number;
   bv_recv_fd(sock: number): number;
   bv_bpf_eval(prog: Uint8Array, len: number, data: Uint8Array): number;
-  bv_recv_fd_wait: { (sock: number, failFd: number, timeoutMs: number): number; async(sock: number, failFd: number, timeoutMs: number, cb: AsyncCb): void };
   bv_socketpair(fds: Int32Array): number;
-  bv_notify_thread(listener: number, outFd: number, stopFd: number, strmask: Uint8Array, nmask: number, maxRecords: number, observeProg: Uint8Array | null, observeLen: number, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
+  bv_notify_thread(sock: number, outFd: number, stopFd: number, strmask: Uint8Array, nmask: number, maxRecords: number, observeProg: Uint8Array | null, observeLen: number, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
   bv_audit_status(out: Uint32Array): number;
   bv_audit_open(): number;
   bv_audit_thread(auditFd: number, outFd: number, stopFd: number, token: string, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
@@ -84,9 +83,8 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_write_byte: 'int bv_write_byte(int fd)',
   bv_recv_fd: 'int bv_recv_fd(int sock)',
   bv_bpf_eval: 'uint32_t bv_bpf_eval(const void *prog, int len, const void *data)',
-  bv_recv_fd_wait: 'int bv_recv_fd_wait(int sock, int fail_fd, int timeout_ms)',
   bv_socketpair: 'int bv_socketpair(void *fds)',
-  bv_notify_thread: 'int bv_notify_thread(int listener, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const void *secrets, int secrets_len, int secret_count)',
+  bv_notify_thread: 'int bv_notify_thread(int sock, int out_fd, int stop_fd, const void *strmask, int nmask, int max_records, const void *observe_prog, int observe_len, const void *secrets, int secrets_len, int secret_count)',
   bv_audit_status: 'int bv_audit_status(void *out)',
   bv_audit_open: 'int bv_audit_open(void)',
   bv_audit_thread: 'int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, const void *secrets, int secrets_len, int secret_count)',
@@ -192,11 +190,6 @@ export function shim(): ShimFns {
   }
   cached = fns;
   return fns;
-}
-
-/** Await a blocking shim call on koffi's worker thread, so Node's event loop keeps running. */
-export function callAsync<A extends unknown[]>(fn: { async(...args: [...A, AsyncCb]): void }, ...args: A): Promise<number> {
-  return new Promise((resolve, reject) => fn.async(...args, (err: unknown, res: number) => (err ? reject(err) : resolve(res))));
 }
 
 /** open(2) flags: from Node where it has them (they differ between arches), O_PATH is 010000000 on

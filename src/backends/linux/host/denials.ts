@@ -52,7 +52,10 @@ export function notObservedSeccomp(why: string): SeccompDenials {
 
 function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint | null, counts: { total: number; dropped: number; error: number } | null): SeccompDenials {
   const { records, end, counts: perNr } = decodeNotifyRecords(bytes);
-  const c: NotifyEnd | null = counts ? { total: counts.total, dropped: counts.dropped, why: counts.error } : end;
+  // The holder never got a listener: the child hands it over right after its filter, before
+  // exec, so this is a launch that failed before exec (or a listener the kernel refused to pass).
+  if (!counts && end && !end.held) return notObservedSeccomp(`no listener came from the child (${end.why === 1 ? 'stopped before it came' : errnoName(-end.why)}); denied calls are answered ENOSYS by the kernel`);
+  const c: NotifyEnd | null = counts ? { total: counts.total, dropped: counts.dropped, why: counts.error, held: true } : end;
   const { items, distinct } = seccompDenials(records, policy, arch, t0Ns, perNr);
   const total = c ? Math.max(c.total, records.length) : records.length;
   // A listener that failed mid-run: the filter answered ENOSYS from then on (still denied), but
@@ -84,44 +87,50 @@ export function collectPipe(fd: number, chunks: Buffer[]): Promise<void> & { des
   return Object.assign(p, { destroy: () => sock.destroy() });
 }
 
-/** The shim's holder thread for one launch. finish() returns once the filter has no task left
- * (the thread ends by itself) or, after `graceMs`, stops it. */
+/** The shim's holder thread for one launch. It is started before the workload is ready, on the
+ * parent's end of the sync socket (the thread takes a duplicate): the child sends its listener
+ * there right after its filter, before exec, and the thread holds it from then on. finish()
+ * returns once the filter has no task left (the thread ends by itself) or, after `graceMs`,
+ * stops it. */
 export class DenialHolder {
   private chunks: Buffer[] = [];
   private ended: Promise<void>;
   private stopW: number;
-  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch, private readonly t0Ns: bigint) {
+  /** CLOCK_MONOTONIC of the go byte: denials are timed from it (setTimeBase). */
+  private t0Ns = 0n;
+  private constructor(outR: number, stopW: number, private readonly policy: Policy, private readonly arch: Arch) {
     this.stopW = stopW;
     this.ended = collectPipe(outR, this.chunks);
   }
 
-  /** Takes the listener (closes it on failure); throws a reason string the report will carry. */
-  static start(listener: number, policy: Policy, arch: Arch, t0Ns: bigint, observe: ObserveMode | null = null, secrets: readonly string[] = []): DenialHolder {
+  /** Starts the thread on `sock` (which stays the caller's); throws a reason string the report will carry. */
+  static start(sock: number, policy: Policy, arch: Arch, observe: ObserveMode | null = null, secrets: readonly string[] = []): DenialHolder {
     const s = shim();
     const out = new Int32Array(2);
     const stop = new Int32Array(2);
     let rc = s.bv_pipe(out, 1, 1);
-    if (rc < 0) {
-      s.bv_close(listener);
-      throw new Error(`pipe2: ${errnoName(rc)}`);
-    }
+    if (rc < 0) throw new Error(`pipe2: ${errnoName(rc)}`);
     rc = s.bv_pipe(stop, 1, 1);
     if (rc < 0) {
-      for (const fd of [listener, out[0]!, out[1]!]) s.bv_close(fd);
+      for (const fd of out) s.bv_close(fd);
       throw new Error(`pipe2: ${errnoName(rc)}`);
     }
     const { mask } = stringArgSpec(policy, arch, observe?.syscalls ?? []);
     const prog = observe ? observe.denyProgram : null;
     // The thread copies the values and wipes its copy when it ends; ours is wiped at once.
     const values = secrets.length ? Buffer.concat(secrets.map((v) => Buffer.from(`${v}\0`, 'utf8'))) : null;
-    rc = s.bv_notify_thread(listener, out[1]!, stop[0]!, mask, mask.length, observe ? MAX_OBSERVED_RECORDS : MAX_RECORDS, prog, prog ? prog.length / 8 : 0, values, values?.length ?? 0, secrets.length);
+    rc = s.bv_notify_thread(sock, out[1]!, stop[0]!, mask, mask.length, observe ? MAX_OBSERVED_RECORDS : MAX_RECORDS, prog, prog ? prog.length / 8 : 0, values, values?.length ?? 0, secrets.length);
     values?.fill(0);
     if (rc < 0) {
-      for (const fd of [listener, ...out, ...stop]) s.bv_close(fd);
+      for (const fd of [...out, ...stop]) s.bv_close(fd);
       throw new Error(`the holder thread: ${errnoName(rc)}`);
     }
-    // listener, out[1] and stop[0] are the thread's now.
-    return new DenialHolder(out[0]!, stop[1]!, policy, arch, t0Ns);
+    // out[1] and stop[0] are the thread's now (and its duplicate of sock).
+    return new DenialHolder(out[0]!, stop[1]!, policy, arch);
+  }
+
+  setTimeBase(t0Ns: bigint): void {
+    this.t0Ns = t0Ns;
   }
 
   async finish(graceMs = 2000): Promise<SeccompDenials> {
