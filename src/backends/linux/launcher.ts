@@ -32,7 +32,7 @@ import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
-import { LandlockAuditReader, auditStatus, auditUnavailable, newMarker, type AuditStatus } from './host/landlock-audit.js';
+import { LandlockAuditReader, auditStatusAsync, auditUnavailable, newMarker, type AuditStatus } from './host/landlock-audit.js';
 import { notObservedSource, type SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
@@ -512,6 +512,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Which environment strings hold secrets: the denial holder redacts their values (notify.h).
     const secretIdx = launch.env.flatMap((e, i) => (e.secret !== undefined ? [i] : []));
 
+    // Landlock's denials are read where the host's audit is on: asked now, answered below (the
+    // kernel's reply takes a thread of its own; auditStatusAsync says why).
+    const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
+    const auditAsked = !hooks.noLandlock && landlockWanted && req.observeDenials !== false && req.landlockAudit !== false ? auditStatusAsync() : null;
+
     // Resolve once: the program, every grant and the rootfs are opened here, checked against
     // the (dev, ino) the plan recorded, and used by descriptor from now on.
     const exeFd = fds.own(openPlanned({ path: launch.workload.path, dev: launch.workload.dev, ino: launch.workload.ino }, 'workload'));
@@ -589,7 +594,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup, notify);
 
     let ruleset: Ruleset | null = null;
-    const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
     // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
     // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
     let landlockDenials: SourceDenials | DenialSource | undefined;
@@ -598,7 +602,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     else if (req.observeDenials === false) landlockDenials = notObservedSource('turned off for this launch (observeDenials: false)');
     else if (req.landlockAudit === false) landlockDenials = notObservedSource('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
     else {
-      const st = auditStatus();
+      const st = await auditAsked!;
       const why = auditUnavailable(host.landlock.abi, st);
       if (why) landlockDenials = notObservedSource(why);
       else auditStatusNow = st as AuditStatus;

@@ -35,7 +35,7 @@ interface ShimFns {
   bv_bpf_eval(prog: Uint8Array, len: number, data: Uint8Array): number;
   bv_socketpair(fds: Int32Array): number;
   bv_notify_thread(sock: number, outFd: number, stopFd: number, strmask: Uint8Array, nmask: number, maxRecords: number, observeProg: Uint8Array | null, observeLen: number, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
-  bv_audit_status(out: Uint32Array): number;
+  bv_audit_status: { (out: Uint32Array): number; async(out: Uint32Array, cb: AsyncCb): void };
   bv_audit_open(): number;
   bv_audit_thread(auditFd: number, outFd: number, stopFd: number, token: string, secrets: Uint8Array | null, secretsLen: number, secretCount: number): number;
   bv_read_record: { (fd: number, rec: Int32Array): number; async(fd: number, rec: Int32Array, cb: AsyncCb): void };
