@@ -597,29 +597,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const { syncR, syncW, failR, failW, records } = rendezvousPipes(fds, childEnds, cleanup, notify);
 
     let ruleset: Ruleset | null = null;
-    // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
-    // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
-    let landlockDenials: SourceDenials | DenialSource | undefined;
-    let auditStatusNow: AuditStatus | null = null;
-    if (hooks.noLandlock || !landlockWanted) landlockDenials = notObservedSource('this run applied no landlock domain');
-    else if (req.observeDenials === false) landlockDenials = notObservedSource('turned off for this launch (observeDenials: false)');
-    else if (req.landlockAudit === false) landlockDenials = notObservedSource('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
-    else {
-      const st = await auditAsked!;
-      const why = auditUnavailable(host.landlock.abi, st);
-      if (why) landlockDenials = notObservedSource(why);
-      else auditStatusNow = st as AuditStatus;
-    }
-    // The run's marker directory: for bvisor run and the API a private one under the temp
-    // directory (removed after the run), for a container one in its state directory.
-    let marker: { dir: string; token: string; fd: number } | null = null;
-    if (auditStatusNow) {
-      const m = newMarker(req.detached ? req.detached.stateDir : tmpdir(), req.detached ? 'll-' : 'bvisor-ll-');
-      if (!req.detached) cleanup.push(() => rmSync(m.dir, { recursive: true, force: true }));
-      const fd = s.bv_open(m.dir, O.PATH | O.DIRECTORY | O.NOFOLLOW, 0);
-      if (fd < 0) throw new BvisorError('BV_LAUNCH_FAILED', `open \`${m.dir}\`: ${errnoName(fd)}`, { hint: 'bvisor made this directory for the run\'s landlock marker; check the temp directory' });
-      marker = { ...m, fd: fds.own(fd) };
-    }
     if (!hooks.noLandlock && landlockWanted) {
       ruleset = buildRuleset(launch, (clause) => grantFds.get(clause)!);
       childEnds.push(fds.own(ruleset.fd));
@@ -674,6 +651,31 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         childEnds.push(tree);
       });
       for (const fd of userns.values()) closeFd(fd);
+    }
+    // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
+    // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
+    // Answered here, as late as the body allows (it carries the marker): the request was made at
+    // the top of launch() and its reply overlapped the cgroups, ruleset and trees above.
+    let landlockDenials: SourceDenials | DenialSource | undefined;
+    let auditStatusNow: AuditStatus | null = null;
+    if (hooks.noLandlock || !landlockWanted) landlockDenials = notObservedSource('this run applied no landlock domain');
+    else if (req.observeDenials === false) landlockDenials = notObservedSource('turned off for this launch (observeDenials: false)');
+    else if (req.landlockAudit === false) landlockDenials = notObservedSource('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
+    else {
+      const st = await auditAsked!;
+      const why = auditUnavailable(host.landlock.abi, st);
+      if (why) landlockDenials = notObservedSource(why);
+      else auditStatusNow = st as AuditStatus;
+    }
+    // The run's marker directory: for bvisor run and the API a private one under the temp
+    // directory (removed after the run), for a container one in its state directory.
+    let marker: { dir: string; token: string; fd: number } | null = null;
+    if (auditStatusNow) {
+      const m = newMarker(req.detached ? req.detached.stateDir : tmpdir(), req.detached ? 'll-' : 'bvisor-ll-');
+      if (!req.detached) cleanup.push(() => rmSync(m.dir, { recursive: true, force: true }));
+      const fd = s.bv_open(m.dir, O.PATH | O.DIRECTORY | O.NOFOLLOW, 0);
+      if (fd < 0) throw new BvisorError('BV_LAUNCH_FAILED', `open \`${m.dir}\`: ${errnoName(fd)}`, { hint: 'bvisor made this directory for the run\'s landlock marker; check the temp directory' });
+      marker = { ...m, fd: fds.own(fd) };
     }
     const handled = new Set(handledFs(ruleset?.abi ?? 0));
     const ruleMask = (rights: readonly string[]): number => maskOf((rights as FsRight[]).filter((r) => handled.has(r)));
