@@ -487,11 +487,6 @@ int bv_detached_thread(void *(*fn)(void *), void *arg, size_t stack) {
   return -e;
 }
 
-/* Waits for the listener the child sends after installing its filter, or for a sign that it
- * never will: its fail pipe readable (a failure record) or hung up (it died, or exec'd: then the
- * listener is already queued). The parent must hold the listener before the child's exec when
- * execve itself notifies (observe mode), so it cannot wait for exec. fd, -EAGAIN (none will
- * come), -ETIMEDOUT, or -errno. */
 int bv_socketpair(int32_t *fds) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -errno;

@@ -502,8 +502,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pid = -1;
   let cgroups: CgroupSet | null = null;
   let holder: DenialHolder | null = null;
-  /** Set when the holder could not start: why denials go unobserved. */
-  let seccompDenials0: SeccompDenials | null = null;
   let auditReader: LandlockAuditReader | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
@@ -662,6 +660,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     else if (req.observeDenials === false) landlockDenials = notObservedSource('turned off for this launch (observeDenials: false)');
     else if (req.landlockAudit === false) landlockDenials = notObservedSource('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
     else {
+      // The first yield of a launch between making its child's descriptors and closing our
+      // copies after clone3: another launch of this process may clone meanwhile, and its child
+      // holds copies (all close-on-exec) until its fd scrub, before it reports ready. That can
+      // delay an EOF of ours by that child's setup, never hand a descriptor to a workload.
       const st = await auditAsked!;
       const why = auditUnavailable(host.landlock.abi, st);
       if (why) landlockDenials = notObservedSource(why);
@@ -806,19 +808,22 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // duplicate of the sync socket for the listener the child sends right after its filter, so
     // the path from the go byte to exec never waits for the hand-over (a container's monitor
     // holds it instead, bvmonitor.c step 5a).
+    // A holder that cannot start (descriptors, memory or threads exhausted) fails the launch
+    // before the go byte, so the workload has run nothing: nobody would take the listener, and in
+    // observe mode the child's own execve notifies and would wait on it for ever.
     if (notify && !req.detached && !hooks.dropListener) {
       try {
         // Observe mode decides with the very program a plain launch would install.
         const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
         holder = DenialHolder.start(syncW, launchPolicy(launch), host.kernel.arch as Arch, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
       } catch (e) {
-        seccompDenials0 = notObservedSeccomp(`the listener could not be held (${(e as Error).message}); denied calls are answered ENOSYS by the kernel`);
+        throw new BvisorError('BV_LAUNCH_FAILED', `the seccomp denial holder could not start: ${(e as Error).message}`, { hint: 'the workload never ran; free descriptors or memory, or launch without observing denials (--no-denials, observeDenials: false)', cause: e });
       }
     }
 
     let evidence: Evidence[] = [];
     let goNs = 0n;
-    let seccompDenials: SeccompDenials | null = notify ? seccompDenials0 : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
+    let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
@@ -843,6 +848,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw spawnErr('go', go);
         holder?.setTimeBase(goNs);
+        // Nothing more is written to the child. With a holder, its duplicate is the socket's last
+        // end on our side: should the thread end before it takes the listener, the socket closes
+        // and the listener queued in it goes with it (the kernel then answers ENOSYS), so the
+        // child never waits for a holder that is gone (observe mode notifies its execve).
+        if (!hooks.dropListener) closeFd(syncW);
         rec = await records.next();
         // Test switch: nobody holds the listener. It was queued on the socket before exec (EOF);
         // closed now, the kernel answers every denied call ENOSYS.

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import type { DenialSource, Denial } from '../../../contract/generated/types.js';
 import { shim } from '../ffi/shim.js';
 import { errnoName } from '../../../host/facts.js';
@@ -46,6 +47,8 @@ export function stringArgSpec(policy: Policy, arch: Arch, observe: readonly stri
   return { spec: table.map(([nr, bits]) => `${nr}:${bits}`).join(','), mask };
 }
 
+const EPIPE = osConstants.errno.EPIPE;
+
 export function notObservedSeccomp(why: string): SeccompDenials {
   return { source: { observed: false, how: null, notObserved: why }, items: [], total: 0, truncated: false };
 }
@@ -53,8 +56,12 @@ export function notObservedSeccomp(why: string): SeccompDenials {
 function fromRecords(bytes: Uint8Array, policy: Policy, arch: Arch, t0Ns: bigint | null, counts: { total: number; dropped: number; error: number } | null): SeccompDenials {
   const { records, end, counts: perNr } = decodeNotifyRecords(bytes);
   // The holder never got a listener: the child hands it over right after its filter, before
-  // exec, so this is a launch that failed before exec (or a listener the kernel refused to pass).
-  if (!counts && end && !end.held) return notObservedSeccomp(`no listener came from the child (${end.why === 1 ? 'stopped before it came' : errnoName(-end.why)}); denied calls are answered ENOSYS by the kernel`);
+  // exec, so the socket ends without one only for a launch that failed before exec; any other
+  // errno is a listener that came and could not be received (Node's descriptor table full).
+  if (!counts && end && !end.held) {
+    const why = end.why === 1 ? 'no listener came from the child (stopped before it came)' : end.why === EPIPE ? 'no listener came from the child (EPIPE: the socket ended without one)' : `the listener could not be received (${errnoName(-end.why)})`;
+    return notObservedSeccomp(`${why}; denied calls are answered ENOSYS by the kernel`);
+  }
   const c: NotifyEnd | null = counts ? { total: counts.total, dropped: counts.dropped, why: counts.error, held: true } : end;
   const { items, distinct } = seccompDenials(records, policy, arch, t0Ns, perNr);
   const total = c ? Math.max(c.total, records.length) : records.length;

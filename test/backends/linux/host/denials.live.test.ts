@@ -5,11 +5,15 @@
 // never be reported as a watch that saw nothing. (The listener's way through the socket in a
 // real launch is covered by test/security/denials.live.test.ts: every denial listed there came
 // through it.)
-import { readdirSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { shim } from '../../../../src/backends/linux/ffi/shim.js';
 import { DenialHolder } from '../../../../src/backends/linux/host/denials.js';
 import { policyFor } from '../../../../src/core/seccomp/policy.js';
+import { runLoaded } from '../../../../src/app/run.js';
+import { loadBundle } from '../../../../src/host/bundle.js';
+import { facts, probeBundle, testCgroupParent, writableDir } from '../../../helpers/probe.js';
 
 const policy = policyFor({ spawn: 'deny', network: { mode: 'deny' }, landlockAbi: 7 } as Parameters<typeof policyFor>[0]);
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -31,7 +35,7 @@ describe('the denial holder before its listener comes (live)', () => {
     const d = await h.finish(5000);
     expect(d.source.observed).toBe(false);
     // EPIPE from errno(3): the socket ended with no message (the thread's own name for it).
-    expect(d.source.notObserved).toMatch(/^no listener came from the child \(EPIPE\); denied calls are answered ENOSYS/);
+    expect(d.source.notObserved).toMatch(/^no listener came from the child \(EPIPE: the socket ended without one\); denied calls are answered ENOSYS/);
     expect(d.items).toEqual([]);
     await expect.poll(openFds, { timeout: 2000 }).toBe(before);
   });
@@ -48,4 +52,29 @@ describe('the denial holder before its listener comes (live)', () => {
     shim().bv_close(childs);
     await expect.poll(openFds, { timeout: 2000 }).toBe(before);
   });
+});
+
+describe('a holder that cannot start (live)', () => {
+  // The thread is started after the release byte; descriptors, memory or threads running out
+  // make DenialHolder.start throw (pipe2, F_DUPFD_CLOEXEC, pthread_create). Made to throw here by
+  // the test itself (vi.spyOn), not by any switch of the shipped code.
+  for (const explain of [false, true]) {
+    it(`fails the launch before the go byte and the workload never runs${explain ? ' (observe mode: its execve would wait for a holder, for ever)' : ''}`, async () => {
+      const dir = writableDir();
+      const marker = join(dir, 'ran');
+      const b = loadBundle(probeBundle(['write', marker, 'x'], '', { filesystem: [`  - { path: ${dir}, access: read-write }`] }));
+      const before = openFds();
+      const spy = vi.spyOn(DenialHolder, 'start').mockImplementation(() => {
+        throw new Error('pipe2: EMFILE');
+      });
+      try {
+        await expect(runLoaded(b, { id: null, root: null, cgroupParent: testCgroupParent(), secretEnv: {}, secrets: [], fds: [], host: facts(), ...(explain ? { explain: true } : {}) })).rejects.toMatchObject({ code: 'BV_LAUNCH_FAILED', message: expect.stringMatching(/^the seccomp denial holder could not start: pipe2: EMFILE/) });
+        expect(spy).toHaveBeenCalledTimes(1);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(existsSync(marker)).toBe(false);
+      await expect.poll(openFds, { timeout: 2000 }).toBe(before);
+    }, 15_000);
+  }
 });
