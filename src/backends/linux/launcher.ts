@@ -513,10 +513,19 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Which environment strings hold secrets: the denial holder redacts their values (notify.h).
     const secretIdx = launch.env.flatMap((e, i) => (e.secret !== undefined ? [i] : []));
 
-    // Landlock's denials are read where the host's audit is on: asked now, answered below (the
-    // kernel's reply takes a thread of its own; auditStatusAsync says why).
+    // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
+    // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
+    // Unless this launch does not read them at all, the audit status is asked now and answered
+    // below (the kernel's reply takes a thread of its own; auditStatusAsync says why).
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
-    const auditAsked = !hooks.noLandlock && landlockWanted && req.observeDenials !== false && req.landlockAudit !== false ? auditStatusAsync() : null;
+    const auditOff = hooks.noLandlock || !landlockWanted
+      ? 'this run applied no landlock domain'
+      : req.observeDenials === false
+        ? 'turned off for this launch (observeDenials: false)'
+        : req.landlockAudit === false
+          ? 'turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run'
+          : null;
+    const auditAsked = auditOff === null ? auditStatusAsync() : null;
 
     // Resolve once: the program, every grant and the rootfs are opened here, checked against
     // the (dev, ino) the plan recorded, and used by descriptor from now on.
@@ -650,15 +659,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       });
       for (const fd of userns.values()) closeFd(fd);
     }
-    // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
-    // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
-    // Answered here, as late as the body allows (it carries the marker): the request was made at
-    // the top of launch() and its reply overlapped the cgroups, ruleset and trees above.
+    // The audit status, answered here, as late as the body allows (it carries the marker): the
+    // request made at the top of launch() overlapped the cgroups, ruleset and trees above.
     let landlockDenials: SourceDenials | DenialSource | undefined;
     let auditStatusNow: AuditStatus | null = null;
-    if (hooks.noLandlock || !landlockWanted) landlockDenials = notObservedSource('this run applied no landlock domain');
-    else if (req.observeDenials === false) landlockDenials = notObservedSource('turned off for this launch (observeDenials: false)');
-    else if (req.landlockAudit === false) landlockDenials = notObservedSource('turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run');
+    if (auditOff !== null) landlockDenials = notObservedSource(auditOff);
     else {
       // The first yield of a launch between making its child's descriptors and closing our
       // copies after clone3: another launch of this process may clone meanwhile, and its child

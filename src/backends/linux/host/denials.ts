@@ -110,7 +110,8 @@ export class DenialHolder {
     this.ended = collectPipe(outR, this.chunks);
   }
 
-  /** Starts the thread on `sock` (which stays the caller's); throws a reason string the report will carry. */
+  /** Starts the thread on `sock` (which stays the caller's); throws an Error naming what failed
+   * (pipe2, or the thread), and the launcher then fails the launch. */
   static start(sock: number, policy: Policy, arch: Arch, observe: ObserveMode | null = null, secrets: readonly string[] = []): DenialHolder {
     const s = shim();
     const out = new Int32Array(2);
