@@ -54,7 +54,7 @@ const spans = {
   'backends/linux/host/landlock.js': { buildRuleset: 'landlock ruleset' },
   'backends/linux/host/cgroups.js': { createCgroups: 'cgroup leaf: mkdir + limits', readBack: 'cgroup read-back', killAll: 'teardown: kill', teardownCgroups: 'teardown: rmdir' },
   'backends/linux/lower.js': { lower: 'lower the body', mountPlan: 'mount plan' },
-  'backends/linux/host/evidence.js': { readEvidence: 'READY evidence (/proc reads)' },
+  'backends/linux/host/evidence.js': { readEvidence: 'READY evidence (/proc reads)', fixedEvidence: 'fixed evidence (maps, namespaces; read after the release)' },
   'core/report.js': { sealReport: 'seal report' },
   'app/report.js': { linuxReportBody: 'report body' },
 };

@@ -24,7 +24,7 @@ import { servedBySpecial } from '../../core/layout.js';
 import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
-import { readEvidence, statusEvidence, failedEvidence } from './host/evidence.js';
+import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, type EvidenceExpect } from './host/evidence.js';
 import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
@@ -829,11 +829,14 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let evidence: Evidence[] = [];
     let goNs = 0n;
     let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
+    const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
+    const user = launch.namespaces.includes('user');
+    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}) };
+    // The maps and namespaces are final once the child is released: read while it builds its root.
+    const fixed = fixedEvidence(pid, expect);
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
-      const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
-      const user = launch.namespaces.includes('user');
-      evidence = readEvidence(pid, { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}) });
+      evidence = readEvidence(pid, expect, fixed);
       // Evidence decides: what the kernel says about the prepared child must match the plan, or
       // the go byte is never sent and the workload never runs.
       const bad = failedEvidence(evidence);

@@ -71,17 +71,16 @@ export function statusEvidence(pid: number, fields: ReadonlyArray<readonly [name
   });
 }
 
-export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
-  const four = (n: number): string => [n, n, n, n].join('\t');
-  const out = statusEvidence(pid, [
-    ['NoNewPrivs', expect.noNewPrivs ? '1' : null],
-    ['Seccomp', expect.seccomp ? '2' : null],
-    ['CapEff', expect.capEff ?? '0000000000000000'],
-    ['CapBnd', null],
-    ['Uid', expect.ids ? four(expect.ids.uid) : null],
-    ['Gid', expect.ids ? four(expect.ids.gid) : null],
-    ['Groups', expect.ids ? '' : null],
-  ]);
+/**
+ * What cannot change once the child is released: the id maps the parent wrote (a map is written
+ * once, user_namespaces(7)) and the namespaces clone3 made (the launch's child calls neither
+ * setns nor unshare; an engine's network namespace is entered before clone3). Read right after
+ * the release byte, while the child builds its root, so that only what the child changes itself
+ * (status, cgroup) is read between its READY and the go byte. The first read of /proc/<pid> also
+ * makes its dentry, which is slow for a new process.
+ */
+export function fixedEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
+  const out: Evidence[] = [];
   if (expect.uidMap) out.push(mapEvidence(pid, 'uid_map', expect.uidMap));
   if (expect.gidMap) out.push(mapEvidence(pid, 'gid_map', expect.gidMap));
   for (const ns of NAMESPACES) {
@@ -96,6 +95,23 @@ export function readEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
     // ok: a requested namespace differs from ours; an unrequested one equals ours.
     else out.push({ name: `ns.${ns}`, source, value: theirs, expected: wanted ? `≠${ours}` : String(ours), ok: wanted ? theirs !== ours : theirs === ours });
   }
+  return out;
+}
+
+/** The read-back at READY: the child's status (ids, capabilities, no_new_privs), the fixed facts
+ * read after its release (fixedEvidence), and its cgroups (it joins v1 leaves itself). */
+export function readEvidence(pid: number, expect: EvidenceExpect, fixed: Evidence[] = fixedEvidence(pid, expect)): Evidence[] {
+  const four = (n: number): string => [n, n, n, n].join('\t');
+  const out = statusEvidence(pid, [
+    ['NoNewPrivs', expect.noNewPrivs ? '1' : null],
+    ['Seccomp', expect.seccomp ? '2' : null],
+    ['CapEff', expect.capEff ?? '0000000000000000'],
+    ['CapBnd', null],
+    ['Uid', expect.ids ? four(expect.ids.uid) : null],
+    ['Gid', expect.ids ? four(expect.ids.gid) : null],
+    ['Groups', expect.ids ? '' : null],
+  ]);
+  out.push(...fixed);
   try {
     out.push({ name: 'cgroup', source: `/proc/${pid}/cgroup`, value: readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim() });
   } catch {
