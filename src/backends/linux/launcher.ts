@@ -32,7 +32,7 @@ import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
-import { LandlockAuditReader, auditStatusAsync, auditUnavailable, newMarker, type AuditStatus } from './host/landlock-audit.js';
+import { LandlockAuditReader, auditStatusAsync, auditUnavailable, landlockLogsNothing, newMarker, type AuditStatus } from './host/landlock-audit.js';
 import { notObservedSource, type SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
@@ -515,8 +515,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     // Landlock's denials, from the kernel's audit records, where the host emits them (ABI 7 and
     // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
-    // Unless this launch does not read them at all, the audit status is asked now and answered
-    // below (the kernel's reply takes a thread of its own; auditStatusAsync says why).
+    // Unless this launch does not read them at all, or the host's landlock logs nothing (ABI < 7), the
+    // audit status is asked now and answered below (the kernel's reply takes a thread of its own;
+    // auditStatusAsync says why).
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
     const auditOff = hooks.noLandlock || !landlockWanted
       ? 'this run applied no landlock domain'
@@ -524,7 +525,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         ? 'turned off for this launch (observeDenials: false)'
         : req.landlockAudit === false
           ? 'turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run'
-          : null;
+          : landlockLogsNothing(host.landlock.abi);
     const auditAsked = auditOff === null ? auditStatusAsync() : null;
 
     // Resolve once: the program, every grant and the rootfs are opened here, checked against

@@ -40,9 +40,16 @@ function statusOf(rc: number, out: Uint32Array): AuditStatus | string {
   return { enabled: out[0]! !== 0, lost: out[1]! };
 }
 
+/** Why this host's landlock logs no denials whatever audit's state (ABI < 7), or null. Checked
+ * before asking the audit status, which a host with an older ABI need not pay for. */
+export function landlockLogsNothing(abi: number): string | null {
+  return abi < 7 ? `landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*); this host has ABI ${abi} (bvisor run --explain traces path lookups instead)` : null;
+}
+
 /** Why landlock's denials cannot be read on this launch, or null when they can (ABI ≥ 7 and audit on). */
 export function auditUnavailable(abi: number, status: AuditStatus | string): string | null {
-  if (abi < 7) return `landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*); this host has ABI ${abi} (bvisor run --explain traces path lookups instead)`;
+  const old = landlockLogsNothing(abi);
+  if (old) return old;
   if (typeof status === 'string') return `the kernel's audit status could not be read (AUDIT_GET: ${status}); bvisor reads landlock's audit records only where audit is on (bvisor run --explain traces path lookups instead)`;
   if (!status.enabled) return 'audit is off on this host (AUDIT_GET enabled=0), so the kernel emits no landlock records; bvisor does not change the host\'s audit configuration (bvisor run --explain traces path lookups instead)';
   return null;
@@ -121,7 +128,7 @@ export interface MonitorLandlockCounts {
 export function containerLandlock(stateDir: string, exit: MonitorLandlockCounts | null, a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number; abi: number }): SourceDenials | DenialSource {
   const err = exit?.landlockError;
   if (err === undefined || err === -1) {
-    const why = auditUnavailable(a.abi, auditStatus());
+    const why = landlockLogsNothing(a.abi) ?? auditUnavailable(a.abi, auditStatus());
     return notObservedSource(why ?? 'the monitor did not read them (--no-denials or --no-landlock-audit at create, or no landlock domain)');
   }
   if (err > 0) return notObservedSource(`the monitor could not read landlock's audit records (${errnoName(-err)})`);
