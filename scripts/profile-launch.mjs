@@ -105,7 +105,7 @@ const replace = (name, fn) => Object.defineProperty(s, name, { value: fn, enumer
   reaper.waitPidfd = (fd) => wait(fd).then((r) => (mark('P exit reaped'), r));
 }
 // The child's marks (launch.c, BV_PROF(i)) and the order of the whole critical path.
-const C = { 0: 'C clone3 called', 1: 'C clone3 returned (parent)', 2: 'C child running', 3: 'C signals reset', 4: 'C release byte read', 5: 'C v1 cgroups joined', 6: 'C ids, pdeathsig', 7: 'C mount propagation', 8: 'C mount steps done', 9: 'C hostname, loopback', 10: 'C program resolved', 11: 'C no_new_privs + landlock', 12: 'C fd scrub', 13: 'C rlimits + caps', 14: 'C READY sent', 15: 'C go byte read', 16: 'C seccomp loaded' };
+const C = { 0: 'C clone3 called', 1: 'C clone3 returned (parent)', 2: 'C child running', 3: 'C signals reset', 4: 'C release byte read', 5: 'C v1 cgroups joined', 6: 'C ids, pdeathsig', 7: 'C mount propagation', 8: 'C mount steps done', 9: 'C hostname, loopback', 10: 'C program resolved', 11: 'C no_new_privs + landlock', 12: 'C fd scrub', 13: 'C rlimits + caps', 14: 'C READY sent', 15: 'C go byte read', 16: 'C seccomp loaded', 17: 'C seccomp loaded (early)' };
 const ORDER = ['start', 'P bv_spawn called', 'C clone3 called', 'C clone3 returned (parent)', 'P bv_spawn returned', 'P release written', 'C release byte read', 'C v1 cgroups joined', 'C ids, pdeathsig', 'C mount propagation', 'C mount steps done', 'C hostname, loopback', 'C program resolved', 'C no_new_privs + landlock', 'C fd scrub', 'C rlimits + caps', 'C READY sent', 'P READY record read', 'P go written', 'C go byte read', 'C seccomp loaded', 'P EOF on fail pipe (exec)', 'P exit reaped', 'result'];
 
 const bundle = process.argv[2] ?? mkdtempSync(join(tmpdir(), 'bvisor-profile-'));
@@ -143,6 +143,9 @@ for (const name of ORDER) {
   if (prev) console.log(`${ms(median(runs.map((r) => Number(r.marks.get(name) - r.marks.get(prev)) / 1e3)))}  ${name}`);
   prev = name;
 }
+// The early filter (launch.h step 11, BV_F_SECCOMP_EARLY) is loaded beside the parent's checks,
+// off the critical path above: its own time, from READY.
+if (runs.every((r) => r.marks.has('C seccomp loaded (early)'))) console.log(`   (beside the parent's checks: ${ms(median(runs.map((r) => Number(r.marks.get('C seccomp loaded (early)') - r.marks.get('C READY sent')) / 1e3))).trim()} ms from READY to the filter loaded, early)`);
 const steps = runs[0].mountSteps.length;
 if (steps) {
   const each = Array.from({ length: steps }, (_, k) => [stepNames[k] ?? `step ${k}`, median(runs.map((r) => Number(r.mountSteps[k] - (k ? r.mountSteps[k - 1] : r.marks.get('C mount propagation'))) / 1e3))]);

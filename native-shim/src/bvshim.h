@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 9
+#define BV_SHIM_ABI 10
 
 int bv_shim_abi(void);
 

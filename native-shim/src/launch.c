@@ -962,6 +962,22 @@ static int child_signals_reset(void) {
   return 0;
 }
 
+/* Step 12: the seccomp filter, and with BV_F_SECCOMP_NOTIFY its listener to the parent on sync_fd
+ * (item 1 if that fails); the child's copy is closed, the parent's holder has it. */
+static void child_seccomp(const struct prepared *p, int fail_fd, int sync_fd) {
+  const struct bv_body_header *h = p->h;
+  if (!h->bpf_len) return;
+  struct sock_fprog prog = {(unsigned short)h->bpf_len, (struct sock_filter *)p->bpf};
+  int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
+  long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+  if (lfd < 0) child_fail(fail_fd, BV_STAGE_SECCOMP, errno, -1);
+  if (notify) {
+    int e = child_send_fd(sync_fd, (int)lfd, "L", 1);
+    if (e) child_fail(fail_fd, BV_STAGE_SECCOMP, e, 1);
+    syscall(SYS_close, lfd);
+  }
+}
+
 __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   const struct bv_body_header *h = p->h;
   int fail_fd = h->fail_fd, sync_fd = h->sync_fd, exe_fd = h->exe_fd;
@@ -1069,24 +1085,21 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (e) child_fail(fail_fd, BV_STAGE_CAPS, e, -1);
   }
   BV_PROF(13);
+  /* BV_F_SECCOMP_EARLY (step 11, launch.h): the filter goes on right after READY, while the
+   * parent reads the evidence; the go byte is then read under it. */
+  int early = (h->flags & BV_F_SECCOMP_EARLY) != 0;
   if (h->flags & BV_F_READY) {
     child_report(fail_fd, 1, BV_STAGE_READY, 0, -1);
     BV_PROF(14);
+    if (early) {
+      child_seccomp(p, fail_fd, sync_fd);
+      BV_PROF(17);
+    }
     e = child_read_byte(sync_fd);
     BV_PROF(15);
     if (e) child_fail(fail_fd, BV_STAGE_READY, e, -1);
   }
-  if (h->bpf_len) {
-    struct sock_fprog prog = {(unsigned short)h->bpf_len, (struct sock_filter *)p->bpf};
-    int notify = (h->flags & BV_F_SECCOMP_NOTIFY) != 0;
-    long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
-    if (lfd < 0) child_fail(fail_fd, BV_STAGE_SECCOMP, errno, -1);
-    if (notify) {
-      e = child_send_fd(sync_fd, (int)lfd, "L", 1);
-      if (e) child_fail(fail_fd, BV_STAGE_SECCOMP, e, 1);
-      syscall(SYS_close, lfd);
-    }
-  }
+  if (!early) child_seccomp(p, fail_fd, sync_fd);
   BV_PROF(16);
   uint64_t none = 0;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);

@@ -69,7 +69,10 @@
  *   9. rlimits                        raising a hard limit needs CAP_SYS_RESOURCE: before 10
  *  10. drop capabilities              bounding, ambient, then capset(0): last privileged step
  *  11. ready / go handshake           the parent reads /proc/<pid>/status as evidence and sends
- *                                     the go byte only if it matches the plan
+ *                                     the go byte only if it matches the plan. With
+ *                                     BV_F_SECCOMP_EARLY, step 12 comes between READY and the
+ *                                     go byte: the filter goes on while the parent reads, and
+ *                                     the workload still runs nothing before the go byte
  *  12. seccomp                        last, so no setup syscall can be denied by our own filter;
  *                                     with BV_F_SECCOMP_NOTIFY its listener goes to the parent on
  *                                     sync_fd (item 1 if that fails): the parent holds it before
@@ -129,6 +132,10 @@
 #define BV_F_LANDLOCK_LOG   (1u << 14)/* landlock denials observed: restrict with LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, so
                                        * the kernel audits the workload's denials, not only the
                                        * launcher's own (landlock_restrict_self(2), ABI 7; audit.h) */
+#define BV_F_SECCOMP_EARLY  (1u << 15)/* step 11: install the filter (step 12) right after READY, while the
+                                       * parent reads the evidence, and read the go byte under it. Only
+                                       * for a filter that lets read(2) and, with a listener, sendmsg(2)
+                                       * through: bvisor's own, with no OCI profile behind it */
 #define BV_F_CONSOLE        (1u << 12)/* process.terminal: a pty from the root's /dev/ptmx becomes the
                                        * controlling terminal and 0, 1, 2; its master goes to
                                        * console_fd (SCM_RIGHTS) */

@@ -52,9 +52,9 @@ export function probeBundle(args: string[], extra = '', opts: { filesystem?: str
   return dir;
 }
 
-export async function runProbe(args: string[], extra = '', o: { hooks?: LaunchHooks; cgroupParent?: string | null; secretEnv?: NodeJS.ProcessEnv; filesystem?: string[]; root?: string | null; id?: string | null; secrets?: string[]; fds?: number[]; host?: HostFacts } = {}): Promise<RunOutcome> {
+export async function runProbe(args: string[], extra = '', o: { hooks?: LaunchHooks; cgroupParent?: string | null; secretEnv?: NodeJS.ProcessEnv; filesystem?: string[]; root?: string | null; id?: string | null; secrets?: string[]; fds?: number[]; host?: HostFacts; observeDenials?: false } = {}): Promise<RunOutcome> {
   const b = loadBundle(probeBundle(args, extra, o.filesystem ? { filesystem: o.filesystem } : {}));
-  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent === undefined ? defaultTestParent() : o.cgroupParent, secretEnv: o.secretEnv ?? {}, secrets: o.secrets ?? Object.keys(o.secretEnv ?? {}).map((k) => k.replace(/^BVISOR_SECRET_/, '').toLowerCase().replace(/_/g, '-')), fds: o.fds ?? [], host: o.host ?? facts(), ...(o.hooks ? { hooks: o.hooks } : {}) });
+  return runLoaded(b, { id: o.id ?? null, root: o.root ?? null, cgroupParent: o.cgroupParent === undefined ? defaultTestParent() : o.cgroupParent, secretEnv: o.secretEnv ?? {}, secrets: o.secrets ?? Object.keys(o.secretEnv ?? {}).map((k) => k.replace(/^BVISOR_SECRET_/, '').toLowerCase().replace(/_/g, '-')), fds: o.fds ?? [], host: o.host ?? facts(), ...(o.hooks ? { hooks: o.hooks } : {}), ...(o.observeDenials === false ? { observeDenials: false } : {}) });
 }
 
 /**

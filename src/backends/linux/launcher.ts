@@ -434,7 +434,7 @@ function observing(policy: Policy, observe: readonly string[]): Policy {
 }
 
 /** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
-const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask'];
+const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask', 'read'];
 
 /**
  * With an OCI profile stacked behind bvisor's rows (one program), the child hands the listener
@@ -613,6 +613,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const program = hooks.noSeccomp ? null : seccompProgram(plan, launch, host, notify, observe);
     const seccomp: LinuxRunResult['seccomp'] = program?.facts ?? null;
     const bpf: Uint8Array | null = program?.bpf ?? null;
+    // The child installs its filter right after READY, beside the evidence read below, instead of
+    // after the go byte (launch.h, step 11): the 0.3-0.5 ms the kernel takes to check and compile
+    // it leave the path from READY to exec. Only with bvisor's own filter (it allows the child's
+    // read of the go byte and its sendmsg of the listener), and not for a container, whose
+    // monitor keeps the go byte until `bvisor start` and whose READY evidence is final.
+    const early = bpf !== null && !req.detached && !launch.oci?.seccomp;
 
     // An OCI config names its own leaf (linux.cgroupsPath), as engines expect to find it.
     cgroups = createCgroups(host, launch, launch.oci?.cgroupLeaf ?? `bvisor-${req.runName}`, req.beforeCgroup);
@@ -731,6 +737,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       keepCaps: hooks.keepCaps === true,
       bpf,
       seccompNotify: notify,
+      seccompEarly: early,
       landlockLog: auditStatusNow !== null && !hooks.noLandlockLog,
       mounts,
       slots: slots.map(at),
@@ -838,24 +845,33 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       evidence = readEvidence(pid, expect, fixed);
+      // With the filter going on meanwhile (early), a child that could not install it has written
+      // its record and exited, which can fail a check below: its record then says why.
+      // (A child that is fine sends nothing before the go byte: the wait is 50 ms of an error path.)
+      const childWhy = async (e: BvisorError): Promise<BvisorError> => {
+        if (!early) return e;
+        const r = await Promise.race([records.next(), new Promise<null>((res) => setTimeout(() => res(null), 50).unref())]);
+        return r && !(r.kind === 1 && r.stage === STAGE_READY) ? childFailure(launch, mounts, r) : e;
+      };
       // Evidence decides: what the kernel says about the prepared child must match the plan, or
       // the go byte is never sent and the workload never runs.
       const bad = failedEvidence(evidence);
       if (bad.length && !hooks.ignoreEvidence) {
-        throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
+        throw await childWhy(new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } }));
       }
       // The child joined its v1 leaves itself: each must list it before it may run.
       const outside = cg.leaves.filter((l) => l.version === 1 && !cgroupMembers(l.dir).includes(pid));
       if (outside.length && !hooks.ignoreEvidence) {
-        throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload is not in its cgroup ${outside.map((l) => l.dir).join(', ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: outside.map((l) => `${l.dir}/cgroup.procs`) } });
+        throw await childWhy(new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload is not in its cgroup ${outside.map((l) => l.dir).join(', ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: outside.map((l) => `${l.dir}/cgroup.procs`) } }));
       }
-      // The filter goes on after this handshake (it is the last step); read it back at exec.
+      // The filter goes on after this handshake (the last step), or beside it (early); either
+      // way it is read back at exec.
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
         req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
-        if (go < 0) throw spawnErr('go', go);
+        if (go < 0) throw await childWhy(spawnErr('go', go));
         holder?.setTimeBase(goNs);
         // Nothing more is written to the child. With a holder, its duplicate is the socket's last
         // end on our side: should the thread end before it takes the listener, the socket closes

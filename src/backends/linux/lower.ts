@@ -26,7 +26,7 @@ export const MAX_CGJOIN = 16;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12, SECCOMP_NOTIFY: 1 << 13, LANDLOCK_LOG: 1 << 14 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12, SECCOMP_NOTIFY: 1 << 13, LANDLOCK_LOG: 1 << 14, SECCOMP_EARLY: 1 << 15 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
@@ -278,6 +278,10 @@ export interface LowerInput {
   /** Its deny rows answer USER_NOTIF: the child installs it with a listener and sends that on the
    * sync socket (notify.h). */
   seccompNotify?: boolean;
+  /** Install the filter right after READY, while the parent reads the evidence, and wait for the
+   * go byte under it (BV_F_SECCOMP_EARLY). Only for bvisor's own filter with no OCI profile
+   * behind it, which lets the child's read of the go byte and its sendmsg of the listener through. */
+  seccompEarly?: boolean;
   /** Landlock denials observed: restrict with LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, so the
    * kernel audits the workload's denials (native-shim/src/audit.h). */
   landlockLog?: boolean;
@@ -379,6 +383,7 @@ export function lower(input: LowerInput): Uint8Array {
   if (input.dieWithParent) flags |= FLAGS.PDEATHSIG;
   if (input.testNoScrub) flags |= FLAGS.TEST_NO_SCRUB;
   if (input.seccompNotify && input.bpf) flags |= FLAGS.SECCOMP_NOTIFY;
+  if (input.seccompEarly && input.bpf && input.ready) flags |= FLAGS.SECCOMP_EARLY;
   if (input.landlockLog) flags |= FLAGS.LANDLOCK_LOG;
   // A new session (no controlling terminal, so no /dev/tty) unless the terminal is granted.
   // An exec always gets one: it must not share bvisor exec's caller's terminal (TIOCSTI).

@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 9;
+export const EXPECTED_SHIM_ABI = 10;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
