@@ -1087,7 +1087,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   BV_PROF(13);
   /* BV_F_SECCOMP_EARLY (step 11, launch.h): the filter goes on right after READY, while the
    * parent reads the evidence; the go byte is then read under it. */
-  int early = (h->flags & BV_F_SECCOMP_EARLY) != 0;
+  int early = (h->flags & (BV_F_SECCOMP_EARLY | BV_F_READY)) == (BV_F_SECCOMP_EARLY | BV_F_READY);
   if (h->flags & BV_F_READY) {
     child_report(fail_fd, 1, BV_STAGE_READY, 0, -1);
     BV_PROF(14);
@@ -1182,6 +1182,8 @@ static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   if (h->nmounts > BV_MAX_MOUNTS || h->nslots > BV_MAX_SLOTS) return -EBADMSG;
   if (h->exe_path != BV_NO_STRING && h->exe_path >= h->strings_len) return -EBADMSG;
   if ((h->flags & BV_F_CONSOLE) && h->console_fd < 0) return -EBADMSG;
+  /* The early filter is installed in the READY step: without READY it would never be (fail open). */
+  if ((h->flags & BV_F_SECCOMP_EARLY) && !(h->flags & BV_F_READY)) return -EBADMSG;
   if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
   if (h->ll_marker_fd < -1 || (h->ll_marker_fd >= 0 && !(h->flags & BV_F_LANDLOCK_LOG))) return -EBADMSG;
   if (h->net_fd < -1 || (h->net_fd >= 0 && ((h->clone_flags & CLONE_NEWNET) || h->join_fd >= 0))) return -EBADMSG;

@@ -9,7 +9,7 @@
 //   deadline) → read back cgroups → tear down.
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -434,7 +434,7 @@ function observing(policy: Policy, observe: readonly string[]): Policy {
 }
 
 /** What the child calls after installing its filter, before exec (launch.c, step 12-13). */
-const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask', 'read'];
+const CHILD_AFTER_FILTER = ['sendmsg', 'close', 'rt_sigprocmask', 'read', 'write', 'exit_group', 'exit'];
 
 /**
  * With an OCI profile stacked behind bvisor's rows (one program), the child hands the listener
@@ -471,6 +471,18 @@ export function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
   } catch (e) {
     if (e instanceof LowerError) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `the launch body cannot be built: ${e.message}`, { hint: 'fewer grants, or (container mode) a rootfs with fewer entries beside the mount points' });
     throw e;
+  }
+}
+
+/** Whether our unreaped child has exited: /proc/<pid>/stat says Z (zombie) or X, or is gone
+ * (proc(5), field 3). */
+function dead(pid: number): boolean {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = st[st.lastIndexOf(')') + 2];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
   }
 }
 
@@ -845,19 +857,21 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       evidence = readEvidence(pid, expect, fixed);
-      // With the filter going on meanwhile (early), a child that could not install it has written
-      // its record and exited, which can fail a check below: its record then says why.
-      // (A child that is fine sends nothing before the go byte: the wait is 50 ms of an error path.)
+      // With the filter going on meanwhile (early), a child that could not install it writes its
+      // record and exits, which fails the cgroup check or the go byte below by itself: once it
+      // is dead (a zombie: nothing has reaped it since READY; or gone), its record says why. Its
+      // pipe then holds the record and EOF, so the read cannot wait. A live child's evidence
+      // failure stays what it is.
       const childWhy = async (e: BvisorError): Promise<BvisorError> => {
-        if (!early) return e;
-        const r = await Promise.race([records.next(), new Promise<null>((res) => setTimeout(() => res(null), 50).unref())]);
-        return r && !(r.kind === 1 && r.stage === STAGE_READY) ? childFailure(launch, mounts, r) : e;
+        if (!early || !dead(pid)) return e;
+        const r = await records.next();
+        return r ? childFailure(launch, mounts, r) : e;
       };
       // Evidence decides: what the kernel says about the prepared child must match the plan, or
       // the go byte is never sent and the workload never runs.
       const bad = failedEvidence(evidence);
       if (bad.length && !hooks.ignoreEvidence) {
-        throw await childWhy(new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } }));
+        throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
       }
       // The child joined its v1 leaves itself: each must list it before it may run.
       const outside = cg.leaves.filter((l) => l.version === 1 && !cgroupMembers(l.dir).includes(pid));

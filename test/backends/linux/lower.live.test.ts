@@ -88,8 +88,9 @@ describe('launch body layout', () => {
     new DataView(wrongVersion.buffer).setUint32(HEADER_OFFSETS.version, 99, true);
     expect(shim().bv_spawn(wrongVersion, wrongVersion.length, out)).toBe(-74);
     expect(shim().bv_spawn(body, body.length - 8, out)).toBe(-74);
-    // A terminal without its socket, an exec that makes namespaces too, a net_fd below -1.
-    for (const [field, value] of [['flags', 1 << 12], ['net_fd', -2]] as const) {
+    // A terminal without its socket, the early filter without the READY step that installs it
+    // (a workload would run unfiltered), a net_fd below -1.
+    for (const [field, value] of [['flags', FLAGS.CONSOLE], ['flags', FLAGS.SECCOMP_EARLY], ['net_fd', -2]] as const) {
       const b = body.slice();
       const dv = new DataView(b.buffer);
       dv.setUint32(HEADER_OFFSETS[field], field === 'flags' ? dv.getUint32(HEADER_OFFSETS.flags, true) | value : value, true);
