@@ -461,7 +461,16 @@ function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, re
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
   if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
   if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
+  if (noListenerSlot(launch)) return `limits.openFiles is ${launch.rlimits.find((r) => r.resource === 'nofile')!.soft}: the listener that observes denials needs a free descriptor below it in the workload (0-2 and the declared fds are taken), so the plain program is installed and bvisor's denials are not observed with it`;
   return 'not observed';
+}
+
+/** The listener is a new descriptor in the child, made after its RLIMIT_NOFILE is set (launch.h
+ * steps 9, 12): the lowest free one is 3 + the declared fds (the launcher's own sit above them),
+ * and it must be below the limit (EMFILE otherwise, getrlimit(2)). */
+function noListenerSlot(launch: LaunchInputs): boolean {
+  const nofile = launch.rlimits.find((r) => r.resource === 'nofile');
+  return nofile !== undefined && nofile.soft <= 3 + launch.fds.length;
 }
 
 /** lower(), with its refusals (a body the launcher would not take) as coded errors. */
@@ -607,7 +616,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // (they come first); the profile's own answers are its own and not listed. Not when the
     // profile refuses the child's sendmsg of the listener (profileRefusesHandOver).
     const handOverRefused = !hooks.noSeccomp && hasSeccomp(plan) && profileRefusesHandOver(plan, launch, host);
-    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !handOverRefused;
+    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !handOverRefused && !noListenerSlot(launch);
     // Observe mode (learn, --explain) is for host-mode bundles, never with an OCI profile.
     const observe = notify && !req.detached && !launch.oci?.seccomp ? (req.observe ?? []) : [];
     // The child's own calls between its filter and exec: observing them would wait for a holder

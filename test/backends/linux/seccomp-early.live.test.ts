@@ -5,14 +5,19 @@
 //   runs before the go byte is test/security/evidence-secrets.live.test.ts's marker, in this mode;
 // - a child that cannot install its filter is reported by its own record (stage seccomp, and the
 //   errno), even when it died before the parent's checks and go byte, which then fail for that
-//   reason: EMFILE here, from a listener that finds no descriptor below RLIMIT_NOFILE = 3
-//   (seccomp(2): SECCOMP_FILTER_FLAG_NEW_LISTENER returns a new fd; getrlimit(2): EMFILE).
+//   reason. The failure here is EMFILE, from a listener that finds no descriptor below
+//   RLIMIT_NOFILE = 3 (seccomp(2): SECCOMP_FILTER_FLAG_NEW_LISTENER returns a new fd;
+//   getrlimit(2): EMFILE). The launcher does not ask for a listener it can see has no room
+//   (limits.openFiles ≤ 3 + declared fds: denials are then not observed, and the plain filter
+//   denies the same calls), so the test hook mutateLaunch hides the limit from that check: a
+//   second RLIMIT_NOFILE row after a roomy one, which the child applies last.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { launchLinux } from '../../../src/backends/linux/launcher.js';
 import { admittedLinuxPlan } from '../../../src/app/run.js';
 import { loadBundle } from '../../../src/host/bundle.js';
-import { facts, probeBundle, probeFacts, runProbe, testCgroupParent } from '../../helpers/probe.js';
+import { E, facts, probeBundle, probeErrnos, probeFacts, runProbe, testCgroupParent, tryArgs } from '../../helpers/probe.js';
+import { hostArch, nr } from '../../helpers/syscalls.js';
 
 /** errno-base.h */
 const EMFILE = 24;
@@ -42,7 +47,7 @@ describe('the filter installed beside the READY checks (live)', () => {
   });
 
   it('a child that cannot install it, dead before the go byte: its record says seccomp EMFILE, not the go byte\'s EPIPE', async () => {
-    const b = loadBundle(probeBundle(['exit', '0'], 'limits: { openFiles: 3 }\n'));
+    const b = loadBundle(probeBundle(['exit', '0'], 'limits: { openFiles: 64 }\n'));
     const host = facts();
     const plan = admittedLinuxPlan(b, host, { cgroupParent: testCgroupParent(), root: null }, 'run');
     let seen = -1;
@@ -54,6 +59,7 @@ describe('the filter installed beside the READY checks (live)', () => {
       secret: () => undefined,
       capture: { stdout: null, stderr: null },
       dieWithParent: true,
+      hooks: { mutateLaunch: (l) => void l.rlimits.push({ clause: 'limits.openFiles', resource: 'nofile', soft: 3, hard: 3 }) },
       beforeGo: ({ pid }) => {
         seen = pid;
         waitDead(pid);
@@ -64,8 +70,19 @@ describe('the filter installed beside the READY checks (live)', () => {
     b.bundle.cleanup();
   });
 
-  it('the control: the same limit without observing denials (no listener to place) runs the workload', async () => {
-    const out = await runProbe(['exit', '7'], 'limits: { openFiles: 3 }\n', { observeDenials: false });
-    expect(out.exitStatus).toBe(7);
+  it('limits.openFiles with no room for the listener: the run goes on, filtered, its denials not observed and why', async () => {
+    // The probe cannot open its /proc status here (no descriptor left): the filter shows in what
+    // it answers keyctl(2), which bvisor's policy denies with EPERM (without a filter the kernel
+    // answers these zero arguments otherwise).
+    const out = await runProbe(tryArgs([['syscall', String(nr(hostArch(), 'keyctl'))]]), 'limits: { openFiles: 3 }\n');
+    expect(probeErrnos(out)).toEqual([E.PERM]);
+    // Red twin: the same run without the filter (test-only hook) gets the kernel's own answer.
+    const twin = probeErrnos(await runProbe(tryArgs([['syscall', String(nr(hostArch(), 'keyctl'))]]), 'limits: { openFiles: 3 }\n', { hooks: { noSeccomp: true } }));
+    expect(twin).toHaveLength(1);
+    expect(twin[0]).not.toBe(E.PERM);
+    expect(out.report.body.denials!.sources.seccomp).toMatchObject({ observed: false, notObserved: expect.stringMatching(/^limits\.openFiles is 3: the listener that observes denials needs a free descriptor below it/) });
+    // One more descriptor is room enough.
+    const four = await probeFacts('limits: { openFiles: 4 }\n');
+    expect(four.out.report.body.denials!.sources.seccomp.observed).toBe(true);
   });
 });
