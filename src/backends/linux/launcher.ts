@@ -483,15 +483,16 @@ export function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
   }
 }
 
-/** Whether our unreaped child has exited: /proc/<pid>/stat says Z (zombie) or X, or is gone
- * (proc(5), field 3). */
+/** Whether our child has exited: /proc/<pid>/stat says Z (zombie) or X (proc(5), field 3), or
+ * is gone (ENOENT, or ESRCH mid-read). Any other failure to read says nothing: not dead. */
 function dead(pid: number): boolean {
   try {
     const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const state = st[st.lastIndexOf(')') + 2];
     return state === 'Z' || state === 'X';
-  } catch {
-    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH';
   }
 }
 
