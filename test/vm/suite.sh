@@ -6,7 +6,10 @@
 # bundle, and the live tests listed in test/vm/tests.txt. Prints each boot's time and the total;
 # exits 1 if anything failed at either placement.
 #
-#   test/vm/suite.sh [--no-build] [--only root|scope] [--timeout S]
+#   test/vm/suite.sh [--no-build] [--only root|scope] [--timeout S] [--landlock-audit]
+#
+# --landlock-audit also runs test/vm/landlock-audit.sh (a newer kernel, audit on) as a third boot,
+# started in the slot the first boot to end leaves free, so it overlaps the longer one.
 #
 # The guest runs this checkout as it is on disk, so it is built first (dist/, the shim, and the
 # shim's test build that the live tests load); --no-build skips that when the caller just
@@ -14,13 +17,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BUILD=1 ONLY="" TIMEOUT=900
+BUILD=1 ONLY="" TIMEOUT=900 AUDIT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) BUILD=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
-    *) echo "usage: $0 [--no-build] [--only root|scope] [--timeout S]" >&2; exit 2 ;;
+    --landlock-audit) AUDIT=1; shift ;;
+    *) echo "usage: $0 [--no-build] [--only root|scope] [--timeout S] [--landlock-audit]" >&2; exit 2 ;;
   esac
 done
 secs() { printf '%d.%01ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
@@ -46,28 +50,43 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; rm -rf "$LOGS"; }
 trap cleanup EXIT
 declare -A placement_of started
-for p in "${placements[@]}"; do
-  case "$p" in root) flags=() ;; scope) flags=(--scope) ;; *) echo "vm suite: unknown placement $p" >&2; exit 2 ;; esac
-  echo "vm suite: booting ($p placement)"
+boot() { # name: starts that boot in the background, as its own process group
+  local p=$1; local -a cmd
+  case "$p" in
+    root) cmd=(test/vm/run-in-vm.sh --timeout "$TIMEOUT" -- test/vm/guest.sh root) ;;
+    scope) cmd=(test/vm/run-in-vm.sh --scope --timeout "$TIMEOUT" -- test/vm/guest.sh scope) ;;
+    landlock-audit) cmd=(test/vm/landlock-audit.sh --no-build) ;;
+    *) echo "vm suite: unknown placement $p" >&2; exit 2 ;;
+  esac
+  echo "vm suite: booting ($p)"
   started[$p]=$(now_ms)
-  setsid test/vm/run-in-vm.sh "${flags[@]}" --timeout "$TIMEOUT" -- test/vm/guest.sh "$p" > "$LOGS/$p" 2>&1 &
+  setsid "${cmd[@]}" > "$LOGS/$p" 2>&1 &
   pids+=($!); placement_of[$!]=$p
-done
+}
+for p in "${placements[@]}"; do boot "$p"; done
+queued=()
+[ "$AUDIT" = 1 ] && queued=(landlock-audit)
 declare -A result took
-for _ in "${pids[@]}"; do
+order=()
+while [ ${#pids[@]} -gt 0 ]; do
   rc=0; wait -n -p done_pid "${pids[@]}" || rc=$?
   p=${placement_of[$done_pid]}
+  remaining=()
+  for x in "${pids[@]}"; do [ "$x" != "$done_pid" ] && remaining+=("$x"); done
+  pids=("${remaining[@]}")
   took[$p]=$(( $(now_ms) - ${started[$p]} ))
   [ "$rc" = 0 ] && result[$p]=ok || { result[$p]="FAILED (exit $rc)"; failed=1; }
-  echo; echo "vm suite: ---- $p placement, ended after $(secs "${took[$p]}") ----"
+  order+=("$p")
+  # The freed slot takes the next queued boot before this one's log is printed.
+  if [ ${#queued[@]} -gt 0 ]; then boot "${queued[0]}"; queued=("${queued[@]:1}"); fi
+  echo; echo "vm suite: ---- $p, ended after $(secs "${took[$p]}") ----"
   cat "$LOGS/$p"
 done
-pids=()
 summary=() failed=${failed:-0}
-for p in "${placements[@]}"; do summary+=("$(printf '  %-6s %-18s %s' "$p" "${result[$p]}" "$(secs "${took[$p]}")")"); done
+for p in "${order[@]}"; do summary+=("$(printf '  %-15s %-18s %s' "$p" "${result[$p]}" "$(secs "${took[$p]}")")"); done
 
 echo
-echo "vm suite: per boot (boot + steps + power-off; the boots run side by side)"
+echo "vm suite: per boot (boot + steps + power-off; at most two run side by side)"
 printf '%s\n' "${summary[@]}"
 echo "vm suite: total $(secs $(( $(now_ms) - start )))"
 exit "$failed"
