@@ -867,21 +867,24 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       evidence = readEvidence(pid, expect, fixed);
-      // With the filter going on meanwhile (early), a child that could not install it writes its
-      // record and exits, which fails the cgroup check or the go byte below by itself: once it
-      // is dead (a zombie: nothing has reaped it since READY; or gone), its record says why. Its
-      // pipe then holds the record and EOF, so the read cannot wait. A live child's evidence
-      // failure stays what it is.
+      // A child that died after READY fails the checks below by itself (its /proc is gone, its
+      // v1 cgroup no longer lists it, the go byte finds no reader): with the filter going on
+      // meanwhile (early), one that could not install it has written its record first. Once it
+      // is dead (a zombie: nothing has reaped it since READY; or gone), its record, if any, says
+      // why; its pipe then holds the record and EOF, so the read cannot wait. A live child's
+      // evidence failure stays what it is.
       const childWhy = async (e: BvisorError): Promise<BvisorError> => {
-        if (!early || !dead(pid)) return e;
+        if (!dead(pid)) return e;
         const r = await records.next();
         return r ? childFailure(launch, mounts, r) : e;
       };
       // Evidence decides: what the kernel says about the prepared child must match the plan, or
-      // the go byte is never sent and the workload never runs.
+      // the go byte is never sent and the workload never runs. Evidence that could not be read
+      // where a value was expected counts as not matching.
       const bad = failedEvidence(evidence);
       if (bad.length && !hooks.ignoreEvidence) {
-        throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
+        const e = new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
+        throw bad.every((x) => typeof x.value === 'object' && x.value !== null && 'notObserved' in x.value) ? await childWhy(e) : e;
       }
       // The child joined its v1 leaves itself: each must list it before it may run.
       const outside = cg.leaves.filter((l) => l.version === 1 && !cgroupMembers(l.dir).includes(pid));

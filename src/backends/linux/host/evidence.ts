@@ -38,7 +38,7 @@ function mapEvidence(pid: number, which: 'uid_map' | 'gid_map', expected: string
     const v = readFileSync(source, 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).join('; ');
     return { name: which, source, value: v, expected, ok: v === expected };
   } catch {
-    return { name: which, source, value: { notObserved: 'process gone before read-back' } };
+    return { name: which, source, value: { notObserved: 'process gone before read-back' }, expected };
   }
 }
 
@@ -67,7 +67,8 @@ export function statusEvidence(pid: number, fields: ReadonlyArray<readonly [name
   }
   return fields.map(([name, expected]) => {
     const v = status === null ? null : (byName.get(name) ?? null);
-    return v === null ? { name, source, value: { notObserved: 'process gone before read-back' } } : { name, source, value: v, expected, ok: expected === null ? null : v === expected };
+    // Not read where a value was expected: kept with its expectation, so failedEvidence withholds the go byte.
+    return v === null ? { name, source, value: { notObserved: 'process gone before read-back' }, ...(expected === null ? {} : { expected }) } : { name, source, value: v, expected, ok: expected === null ? null : v === expected };
   });
 }
 
@@ -89,11 +90,11 @@ export function fixedEvidence(pid: number, expect: EvidenceExpect): Evidence[] {
     const wanted = expect.namespaces.some((n) => NS_OF[n] === ns);
     const source = `/proc/${pid}/ns/${ns}`;
     const joined = expect.joined?.[ns];
-    if (theirs === null) out.push({ name: `ns.${ns}`, source, value: { notObserved: 'process gone before read-back' } });
-    // ok: a joined namespace is exactly the one planned.
-    else if (joined !== undefined) out.push({ name: `ns.${ns}`, source, value: theirs, expected: String(joined), ok: theirs === joined });
-    // ok: a requested namespace differs from ours; an unrequested one equals ours.
-    else out.push({ name: `ns.${ns}`, source, value: theirs, expected: wanted ? `≠${ours}` : String(ours), ok: wanted ? theirs !== ours : theirs === ours });
+    // A joined namespace is exactly the one planned; a requested one differs from ours, an
+    // unrequested one equals ours.
+    const expected = joined !== undefined ? String(joined) : wanted ? `≠${ours}` : String(ours);
+    if (theirs === null) out.push({ name: `ns.${ns}`, source, value: { notObserved: 'process gone before read-back' }, expected });
+    else out.push({ name: `ns.${ns}`, source, value: theirs, expected, ok: joined !== undefined ? theirs === joined : wanted ? theirs !== ours : theirs === ours });
   }
   return out;
 }

@@ -49,12 +49,15 @@ describe('the fixed read-back (live)', () => {
     expect(early.map((e) => e.name)).toEqual(['NoNewPrivs', 'Seccomp', 'CapEff', 'CapBnd', 'Uid', 'Gid', 'Groups', 'uid_map', 'gid_map', 'ns.user', 'ns.pid', 'ns.mnt', 'ns.net', 'ns.ipc', 'ns.uts', 'ns.cgroup', 'cgroup']);
   });
 
-  it('a process gone before the read is recorded not observed, never judged', async () => {
+  it('a process gone before the read is not observed, keeps what was expected, and withholds the go byte', async () => {
     const pid = await unshared();
     child!.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     const ev = fixedEvidence(pid, expectOf(['user', 'uts']));
     expect(ev.map((e) => e.name)).toEqual(['uid_map', 'gid_map', 'ns.user', 'ns.pid', 'ns.mnt', 'ns.net', 'ns.ipc', 'ns.uts', 'ns.cgroup']);
-    for (const e of ev) expect(e).toEqual({ name: e.name, source: expect.stringMatching(new RegExp(`^/proc/${pid}/`)), value: { notObserved: 'process gone before read-back' } });
+    for (const e of ev) expect(e).toEqual({ name: e.name, source: expect.stringMatching(new RegExp(`^/proc/${pid}/`)), value: { notObserved: 'process gone before read-back' }, expected: expect.any(String) });
+    expect(failedEvidence(ev).map((e) => e.name)).toEqual(ev.map((e) => e.name));
+    // At READY too: a status field with an expectation (CapEff) withholds it; one recorded only (CapBnd, and NoNewPrivs here) does not.
+    expect(failedEvidence(readEvidence(pid, expectOf(['user', 'uts']), [])).map((e) => e.name)).toEqual(['CapEff']);
   });
 });
