@@ -15,6 +15,19 @@ export function startTime(pid: number): string | null {
   }
 }
 
+/** A process's state letter (field 3 of /proc/<pid>/stat, proc(5): R, S, D, Z, X…), or null when
+ * it is gone (ENOENT, or ESRCH mid-read). Any other failure to read is thrown: it says nothing. */
+export function procState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat[stat.lastIndexOf(')') + 2] ?? null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw e;
+  }
+}
+
 export function procRef(pid: number): ProcRef | null {
   const st = startTime(pid);
   return st === null ? null : { pid, startTime: st };

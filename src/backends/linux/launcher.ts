@@ -9,7 +9,7 @@
 //   deadline) → read back cgroups → tear down.
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -24,9 +24,10 @@ import { servedBySpecial } from '../../core/layout.js';
 import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
-import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, type EvidenceExpect } from './host/evidence.js';
+import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
 import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
+import { procState } from '../../host/proc.js';
 import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
@@ -461,16 +462,18 @@ function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, re
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
   if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
   if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
-  if (noListenerSlot(launch)) return `limits.openFiles is ${launch.rlimits.find((r) => r.resource === 'nofile')!.soft}: the listener that observes denials needs a free descriptor below it in the workload (0-2 and the declared fds are taken), so the plain program is installed and bvisor's denials are not observed with it`;
+  const crowded = listenerCrowdedOut(launch);
+  if (crowded !== null) return `limits.openFiles is ${crowded}: the listener that observes denials needs a free descriptor below it in the workload (0-2 and the declared fds are taken), so the plain program is installed and bvisor's denials are not observed with it`;
   return 'not observed';
 }
 
 /** The listener is a new descriptor in the child, made after its RLIMIT_NOFILE is set (launch.h
  * steps 9, 12): the lowest free one is 3 + the declared fds (the launcher's own sit above them),
- * and it must be below the limit (EMFILE otherwise, getrlimit(2)). */
-function noListenerSlot(launch: LaunchInputs): boolean {
+ * and it must be below the limit (EMFILE otherwise, getrlimit(2)). That limit when there is no
+ * room, else null. */
+function listenerCrowdedOut(launch: LaunchInputs): number | null {
   const nofile = launch.rlimits.find((r) => r.resource === 'nofile');
-  return nofile !== undefined && nofile.soft <= 3 + launch.fds.length;
+  return nofile !== undefined && nofile.soft <= 3 + launch.fds.length ? nofile.soft : null;
 }
 
 /** lower(), with its refusals (a body the launcher would not take) as coded errors. */
@@ -483,16 +486,14 @@ export function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
   }
 }
 
-/** Whether our child has exited: /proc/<pid>/stat says Z (zombie) or X (proc(5), field 3), or
- * is gone (ENOENT, or ESRCH mid-read). Any other failure to read says nothing: not dead. */
+/** Whether our child has exited: a zombie (Z), dying (X) or gone. A /proc that cannot be read
+ * says nothing: not dead. */
 function dead(pid: number): boolean {
   try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = st[st.lastIndexOf(')') + 2];
-    return state === 'Z' || state === 'X';
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ESRCH';
+    const state = procState(pid);
+    return state === null || state === 'Z' || state === 'X';
+  } catch {
+    return false;
   }
 }
 
@@ -617,7 +618,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // (they come first); the profile's own answers are its own and not listed. Not when the
     // profile refuses the child's sendmsg of the listener (profileRefusesHandOver).
     const handOverRefused = !hooks.noSeccomp && hasSeccomp(plan) && profileRefusesHandOver(plan, launch, host);
-    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !handOverRefused && !noListenerSlot(launch);
+    const notify = !hooks.noSeccomp && (req.observeDenials !== false || (req.observe?.length ?? 0) > 0) && launch.syscalls.deny === 'errno' && hasSeccomp(plan) && !handOverRefused && listenerCrowdedOut(launch) === null;
     // Observe mode (learn, --explain) is for host-mode bundles, never with an OCI profile.
     const observe = notify && !req.detached && !launch.oci?.seccomp ? (req.observe ?? []) : [];
     // The child's own calls between its filter and exec: observing them would wait for a holder
@@ -884,7 +885,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       const bad = failedEvidence(evidence);
       if (bad.length && !hooks.ignoreEvidence) {
         const e = new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
-        throw bad.every((x) => typeof x.value === 'object' && x.value !== null && 'notObserved' in x.value) ? await childWhy(e) : e;
+        throw bad.every(unread) ? await childWhy(e) : e;
       }
       // The child joined its v1 leaves itself: each must list it before it may run.
       const outside = cg.leaves.filter((l) => l.version === 1 && !cgroupMembers(l.dir).includes(pid));

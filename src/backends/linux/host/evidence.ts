@@ -42,10 +42,15 @@ function mapEvidence(pid: number, which: 'uid_map' | 'gid_map', expected: string
   }
 }
 
+/** Whether the value could not be read (not observed). */
+export function unread(e: Evidence): boolean {
+  return typeof e.value === 'object' && e.value !== null && 'notObserved' in e.value;
+}
+
 /** Evidence that contradicts the plan (ok: false), and evidence that could not be read where a
  * value was expected: either withholds the go byte. */
 export function failedEvidence(ev: readonly Evidence[]): Evidence[] {
-  return ev.filter((e) => e.ok === false || (e.expected !== undefined && e.expected !== null && typeof e.value === 'object' && e.value !== null && 'notObserved' in e.value));
+  return ev.filter((e) => e.ok === false || (e.expected !== undefined && e.expected !== null && unread(e)));
 }
 
 /** Fields of /proc/<pid>/status (one read), each against its expected value (null: recorded only). */
