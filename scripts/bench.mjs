@@ -14,10 +14,14 @@
 //      `node -e 0`; crun gets no cgroup (--cgroup-manager=disabled: as root it would make its
 //      leaf at the root of the hierarchies). runc's and bvisor's cgroups go under our own cgroup.
 //   5. bvisor list with 1 and BENCH_LIST_N containers
+//   6. each lifecycle command on its own (create, state, start, kill, delete of a container whose
+//      workload sleeps), vs `node -e 0`, with its peak RSS: where a cycle's time goes
+//   7. fuel: scripts/bench-fuel.mjs (fib(30) and loop-heavy C guests, metered vs unmetered)
 // Peak RSS is measured once per command with GNU time (%M), outside the timed runs.
 // Knobs: BENCH_N (21: runs per CLI case), BENCH_API_N (200), BENCH_CYCLE_N (30 lifecycle
 // cycles per runtime), BENCH_LIST_N (1000), BENCH_TPUT_MS (2000 per concurrency level),
-// BENCH_SECTIONS (all: cli,run,api,peers,list; a comma list runs those alone).
+// BENCH_LIFECYCLE_N (15 containers), BENCH_FUEL_N (7 samples per fuel variant),
+// BENCH_SECTIONS (all: cli,run,api,peers,list,lifecycle,fuel; a comma list runs those alone).
 import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, symlinkSync, rmdirSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +41,9 @@ const CYCLES = Number(process.env.BENCH_CYCLE_N ?? 30);
 const LIST_N = Number(process.env.BENCH_LIST_N ?? 1000);
 const TPUT_MS = Number(process.env.BENCH_TPUT_MS ?? 2000);
 const PEERS_ONLY = process.argv[2] === '--crun';
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'cli,run,api,peers,list').split(','));
+const LIFECYCLE_N = Number(process.env.BENCH_LIFECYCLE_N ?? 15);
+const FUEL_N = Number(process.env.BENCH_FUEL_N ?? 7);
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'cli,run,api,peers,list,lifecycle,fuel').split(','));
 const node = process.execPath;
 
 const median = (xs) => {
@@ -154,6 +160,8 @@ if (!PEERS_ONLY) {
   if (SECTIONS.has('api')) await apiSection();
   if (SECTIONS.has('peers')) await peersSection();
   if (SECTIONS.has('list')) await listSection();
+  if (SECTIONS.has('lifecycle')) lifecycleSection();
+  if (SECTIONS.has('fuel')) fuelSection();
 } else {
   // the crun child (see peersSection): samples as JSON on stdout
   const oci = process.argv[4];
@@ -437,6 +445,95 @@ async function listSection() {
   } finally {
     for (let i = 0; i < ids.length; i += 50) await Promise.all(ids.slice(i, i + 50).map((id) => deleteContainer(lroot, id, true).catch(() => {})));
   }
+}
+
+/**
+ * Section 6: each lifecycle command on its own, interleaved with `node -e 0` (and the bare one),
+ * over LIFECYCLE_N containers whose workload sleeps (so state, kill and delete act on a live
+ * one): create, state (created), start, state (running), kill KILL, state until stopped, delete.
+ * Peak RSS of each command from GNU time (-o: a created container's monitor keeps our stdio).
+ */
+function lifecycleSection() {
+  const lroot = mkdtempSync(join(tmpdir(), 'bvisor-bench-lr-'));
+  const lbundle = mkdtempSync(join(tmpdir(), 'bvisor-bench-lsb-'));
+  cleanups.push(() => rmSync(lroot, { recursive: true, force: true }));
+  cleanups.push(() => rmSync(lbundle, { recursive: true, force: true }));
+  writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8').replace('exe: /usr/bin/true }', 'exe: /usr/bin/sleep, args: ["60"] }') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
+  const cmd = (...a) => [bvisor, '--root', lroot, a[0], ...(a[0] === 'create' ? ['--cgroup-parent', cgParent] : []), ...a.slice(1)];
+  const state = (id) => {
+    const t0 = process.hrtime.bigint();
+    const s = spawnSync(bvisor, ['--root', lroot, 'state', id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const t = ms(t0);
+    if (s.status !== 0) throw new Error(`bvisor state ${id}: ${s.stderr}`);
+    return { t, status: JSON.parse(s.stdout).status };
+  };
+  const names = ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
+  const samples = new Map([...names, 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
+  const live = new Set();
+  /** One container through every command; with `time`, each command's sample is recorded. */
+  const one = (id, time) => {
+    const put = (n, t) => time && samples.get(n).push(t);
+    put('create', detachedOnce(cmd('create', '--bundle', lbundle, id)));
+    live.add(id);
+    put('state (created)', state(id).t);
+    put('start', detachedOnce(cmd('start', id)));
+    put('state (running)', state(id).t);
+    put('kill KILL', once(cmd('kill', id, 'KILL')));
+    for (;;) {
+      const s = state(id);
+      if (s.status === 'stopped') {
+        put('state (stopped)', s.t);
+        break;
+      }
+    }
+    put('delete', once(cmd('delete', id)));
+    live.delete(id);
+    put('node -e 0', once([node, '-e', '0']));
+    if (BARE) put(BARE, once([node, '-e', '0'], { env: bareEnv }));
+  };
+  try {
+    one(`w${process.pid}`, false);
+    for (let i = 0; i < LIFECYCLE_N; i++) one(`l${process.pid}-${i}`, true);
+    // Peak RSS: one more container, each command under GNU time.
+    const rss = new Map();
+    if (existsSync('/usr/bin/time')) {
+      const id = `m${process.pid}`;
+      const out = join(lroot, 'rss');
+      const measured = (name, argv) => {
+        detachedOnce(['/usr/bin/time', '-o', out, '-f', '%M', ...argv]);
+        rss.set(name, Number(readFileSync(out, 'utf8').trim().split('\n').pop()) / 1024);
+      };
+      measured('create', cmd('create', '--bundle', lbundle, id));
+      live.add(id);
+      measured('state (created)', cmd('state', id));
+      measured('start', cmd('start', id));
+      measured('state (running)', cmd('state', id));
+      measured('kill KILL', cmd('kill', id, 'KILL'));
+      while (state(id).status !== 'stopped');
+      measured('state (stopped)', cmd('state', id));
+      measured('delete', cmd('delete', id));
+      live.delete(id);
+    }
+    const b = median(samples.get('node -e 0'));
+    const bb = BARE ? median(samples.get(BARE)) : null;
+    header(`lifecycle commands, one at a time (${LIFECYCLE_N} containers, a sleeping workload, interleaved)`, ' node -e 0', bb !== null);
+    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`)]) {
+      const key = n.replace(/^bvisor /, '');
+      const m = median(samples.get(key));
+      row(n, m, `${(m / b).toFixed(2)}x`, rss.has(key) ? rss.get(key) : n.startsWith('bvisor') ? null : undefined, bb === null ? undefined : `${(m / bb).toFixed(2)}x`);
+    }
+    const sum = names.filter((n) => n !== 'state (running)' && n !== 'state (created)' && n !== 'kill KILL').reduce((a, n) => a + median(samples.get(n)), 0);
+    console.log(`create + start + one state + delete: ${sum.toFixed(1)} ms, ${(sum / b).toFixed(2)}x node -e 0${bb === null ? '' : `, ${(sum / bb).toFixed(2)}x bare`}`);
+  } finally {
+    for (const id of live) spawnSync(bvisor, ['--root', lroot, 'delete', '-f', id], { stdio: 'ignore' });
+  }
+}
+
+/** Section 7: the fuel bench (scripts/bench-fuel.mjs), its output as it is. */
+function fuelSection() {
+  console.log('');
+  const r = spawnSync(node, [join(root, 'scripts', 'bench-fuel.mjs')], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, BENCH_N: String(FUEL_N) } });
+  if (r.status !== 0) console.log(`fuel: scripts/bench-fuel.mjs exited ${r.status ?? r.signal}`);
 }
 
 /** Removes the run's cgroup parent (and what is left beneath it) in every hierarchy, bottom up;
