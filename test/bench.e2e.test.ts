@@ -1,0 +1,84 @@
+// npm run bench, at its smallest (one sample per case): issue 12 asks it to print, in one run,
+// every case of the issue's table against its baselines, the peers when installed, and peak RSS
+// per command. This checks that each of those rows is there with a number (never what the
+// number is: a benchmark, not a timed test), and that the run leaves no cgroup, temp dir or
+// container behind.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ROOT, cliEnv } from './helpers/cli.js';
+
+const which = (name: string): boolean => (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d && existsSync(join(d, name)));
+const benchDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('bvisor-bench-')).sort();
+
+/** Our own cgroup's directory in every mounted hierarchy (proc(7) /proc/self/cgroup, mountinfo). */
+function ownCgroupDirs(): string[] {
+  const own = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').map((l) => {
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(l)!;
+    return { controllers: controllers!, path: path! };
+  });
+  const dirs: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || !['cgroup', 'cgroup2'].includes(f[sep + 1]!)) continue;
+    const supers = (f[sep + 3] ?? '').split(',');
+    const mine = f[sep + 1] === 'cgroup2' ? own.find((o) => o.controllers === '') : own.find((o) => o.controllers !== '' && o.controllers.split(',').every((c) => supers.includes(c)));
+    if (mine) dirs.push(join(f[4]!, mine.path));
+  }
+  return dirs;
+}
+
+/** The row of a table that starts with `name`: its numbers, in order. */
+function numbersOf(out: string, name: string): number[] {
+  const line = out.split('\n').find((l) => l.startsWith(name));
+  expect(line, `a row for ${name}`).toBeDefined();
+  return [...line!.slice(name.length).matchAll(/(\d+(?:\.\d+)?)x?/g)].map((m) => Number(m[1]));
+}
+
+describe('npm run bench (one sample per case)', () => {
+  it('prints every case of issue 12 with its ratios and peak RSS, and leaves nothing behind', () => {
+    const dirsBefore = benchDirs();
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench.mjs')], {
+      encoding: 'utf8',
+      timeout: 240_000,
+      env: cliEnv({ BENCH_N: '1', BENCH_API_N: '3', BENCH_CYCLE_N: '1', BENCH_LIST_N: '3', BENCH_TPUT_MS: '100', BENCH_LIFECYCLE_N: '1', BENCH_FUEL_N: '1' }),
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = r.stdout;
+    const bare = process.env.NODE_EXTRA_CA_CERTS !== undefined;
+
+    // CLI start-up and run: median, × node -e 0, (× bare), peak RSS.
+    for (const c of ['bvisor --version', 'bvisor validate bundles/hello', 'bvisor plan bundles/hello', 'bvisor run hello -b bundles/hello', 'bvisor run … bundles/hello-wasm']) {
+      const n = numbersOf(out, c);
+      expect(n.length, c).toBe(bare ? 4 : 3);
+      expect(n.every((x) => x > 0), c).toBe(true);
+    }
+    // Each lifecycle command on its own, with its peak RSS.
+    for (const c of ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete']) {
+      const n = numbersOf(out, `bvisor ${c} `);
+      expect(n.length, c).toBe(bare ? 4 : 3);
+    }
+    expect(out).toMatch(/^create \+ start \+ one state \+ delete: [\d.]+ ms, [\d.]+x node -e 0/m);
+    // The cycle against node -e 0, and the peers' when installed.
+    expect(numbersOf(out, 'bvisor (boundary bundle, as the API)').length).toBeGreaterThanOrEqual(2);
+    if (which('runc')) expect(numbersOf(out, 'runc (busybox OCI bundle)').length).toBeGreaterThanOrEqual(2);
+    if (which('crun')) expect(numbersOf(out, 'crun (busybox OCI bundle) ¹').length).toBe(2);
+    // The API launch against spawn and bwrap, and the launches per second.
+    const api = numbersOf(out, 'runConfined(/usr/bin/true), full boundary');
+    expect(api.length).toBe(which('bwrap') ? 3 : 2);
+    expect(out).toMatch(/launches per second, one process, 2 cpus: 1 in flight: \d+\/s, 2 in flight: \d+\/s, 4 in flight: \d+\/s, 8 in flight: \d+\/s/);
+    expect(out).toMatch(/^runConfined\(bundles\/hello-wasm\)\s+[\d.]+ .*x node -e 0/m);
+    // Fuel: every guest metered against unmetered, with identical output in every run.
+    for (const g of ['fib-wat', 'fib-c', 'loops-c']) expect(out).toMatch(new RegExp(`^${g}: .*output identical in every run`, 'm'));
+    expect(out.match(/^metered\s+[\d.]+\s+[\d.]+x\s+[\d.]+\s+[\d.]+x\s+\d+/gm)).toHaveLength(3);
+    expect(out).not.toMatch(/SKIPPED|DIFFERS|failed|skipped/);
+
+    // Nothing left: its temp dirs, its cgroup parent (named after its pid) in every hierarchy.
+    expect(benchDirs()).toEqual(dirsBefore);
+    for (const d of ownCgroupDirs()) expect(existsSync(join(d, `bvisor-bench-${r.pid}`)), d).toBe(false);
+  }, 300_000);
+});
