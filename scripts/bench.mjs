@@ -467,6 +467,14 @@ function lifecycleSection() {
     if (s.status !== 0) throw new Error(`bvisor state ${id}: ${s.stderr}`);
     return { t, status: JSON.parse(s.stdout).status };
   };
+  /** Polls state until it says stopped (the poll that says so seals the report); that poll's time. */
+  const untilStopped = (id) => {
+    for (let i = 0; i < 500; i++) {
+      const s = state(id);
+      if (s.status === 'stopped') return s.t;
+    }
+    throw new Error(`bvisor state ${id}: not stopped after 500 polls since kill KILL`);
+  };
   const names = ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
   const samples = new Map([...names, 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
   const live = new Set();
@@ -479,13 +487,7 @@ function lifecycleSection() {
     put('start', detachedOnce(cmd('start', id)));
     put('state (running)', state(id).t);
     put('kill KILL', once(cmd('kill', id, 'KILL')));
-    for (;;) {
-      const s = state(id);
-      if (s.status === 'stopped') {
-        put('state (stopped)', s.t);
-        break;
-      }
-    }
+    put('state (stopped)', untilStopped(id));
     put('delete', once(cmd('delete', id)));
     live.delete(id);
     put('node -e 0', once([node, '-e', '0']));
@@ -509,7 +511,7 @@ function lifecycleSection() {
       measured('start', cmd('start', id));
       measured('state (running)', cmd('state', id));
       measured('kill KILL', cmd('kill', id, 'KILL'));
-      while (state(id).status !== 'stopped');
+      untilStopped(id);
       measured('state (stopped)', cmd('state', id));
       measured('delete', cmd('delete', id));
       live.delete(id);
