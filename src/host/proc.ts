@@ -3,29 +3,33 @@
 import { readFileSync } from 'node:fs';
 import type { ProcRef } from '../contract/generated/types.js';
 
-/** Start time of a process, or null when it is gone. */
+/** The fields of /proc/<pid>/stat after comm (proc(5): the first is field 3, the state), or null
+ * when the process is gone (ENOENT, or ESRCH mid-read). Any other failure to read is thrown. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // comm may hold spaces and parentheses: fields start after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw e;
+  }
+}
+
+/** Start time of a process, or null when it is gone (or its /proc cannot be read). */
 export function startTime(pid: number): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm may hold spaces and parentheses: fields start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? null;
+    return statFields(pid)?.[19] ?? null;
   } catch {
     return null;
   }
 }
 
 /** A process's state letter (field 3 of /proc/<pid>/stat, proc(5): R, S, D, Z, X…), or null when
- * it is gone (ENOENT, or ESRCH mid-read). Any other failure to read is thrown: it says nothing. */
+ * it is gone. Any other failure to read is thrown: it says nothing. */
 export function procState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat[stat.lastIndexOf(')') + 2] ?? null;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return null;
-    throw e;
-  }
+  return statFields(pid)?.[0] ?? null;
 }
 
 export function procRef(pid: number): ProcRef | null {
