@@ -4,32 +4,15 @@
 // number is: a benchmark, not a timed test), and that the run leaves no cgroup, temp dir or
 // container behind.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cliEnv } from './helpers/cli.js';
+import { cgroupDirs } from './helpers/cgroups.js';
 
 const which = (name: string): boolean => (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d && existsSync(join(d, name)));
 const benchDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('bvisor-bench-')).sort();
-
-/** Our own cgroup's directory in every mounted hierarchy (proc(7) /proc/self/cgroup, mountinfo). */
-function ownCgroupDirs(): string[] {
-  const own = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').map((l) => {
-    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(l)!;
-    return { controllers: controllers!, path: path! };
-  });
-  const dirs: string[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0 || !['cgroup', 'cgroup2'].includes(f[sep + 1]!)) continue;
-    const supers = (f[sep + 3] ?? '').split(',');
-    const mine = f[sep + 1] === 'cgroup2' ? own.find((o) => o.controllers === '') : own.find((o) => o.controllers !== '' && o.controllers.split(',').every((c) => supers.includes(c)));
-    if (mine) dirs.push(join(f[4]!, mine.path));
-  }
-  return dirs;
-}
 
 /** The row of a table that starts with `name`: its numbers, in order. */
 function numbersOf(out: string, name: string): number[] {
@@ -82,6 +65,6 @@ describe('npm run bench (one sample per case)', () => {
 
     // Nothing left: its temp dirs, its cgroup parent (named after its pid) in every hierarchy.
     expect(benchDirs()).toEqual(dirsBefore);
-    for (const d of ownCgroupDirs()) expect(existsSync(join(d, `bvisor-bench-${r.pid}`)), d).toBe(false);
+    for (const { own } of cgroupDirs()) expect(existsSync(join(own, `bvisor-bench-${r.pid}`)), own).toBe(false);
   }, 300_000);
 });
