@@ -62,7 +62,7 @@ oci_bundle() {
   local d; d=$(mktemp -d /tmp/bvisor-vm-oci.XXXXXX) || return 1
   test/vm/oci-bundle.sh "$d/run" /bvisor-vm-oci/run sh -c 'echo hello from an OCI bundle' || return 1
   expect_run 'hello from an OCI bundle' node bin/run.js --root "$d/state" run --bundle "$d/run" vm-oci-run || return 1
-  test/vm/oci-bundle.sh "$d/live" /bvisor-vm-oci/live sleep 60 || return 1
+  test/vm/oci-bundle.sh "$d/live" /bvisor-vm-oci/live sleep 3600 || return 1
   node bin/run.js --root "$d/state" create --bundle "$d/live" --pid-file "$d/pid" vm-oci </dev/null >/dev/null 2>"$d/err" || { cat "$d/err"; return 1; }
   node bin/run.js --root "$d/state" start vm-oci || return 1
   grep -qx "0::/bvisor-vm-oci/live" "/proc/$(cat "$d/pid")/cgroup" || { echo "the init is not in /bvisor-vm-oci/live:"; cat "/proc/$(cat "$d/pid")/cgroup"; return 1; }
