@@ -85,6 +85,9 @@ export interface LaunchHooks {
   /** Landlock restricts without LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON while the audit reader
    * runs: the red twin of "the workload's landlock denials are audited and read". */
   noLandlockLog?: boolean;
+  /** Called once the child is released, before its fixed evidence is read: a test can hold the
+   * parent there until the child is on its way out (the evidence it then reads is "not observed"). */
+  afterRelease?: (pid: number) => void;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
@@ -864,17 +867,24 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const user = launch.namespaces.includes('user');
     const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}) };
     // The maps and namespaces are final once the child is released: read while it builds its root.
+    hooks.afterRelease?.(pid);
     const fixed = fixedEvidence(pid, expect);
     let rec = await records.next();
     if (rec && rec.kind === 1 && rec.stage === STAGE_READY) {
       evidence = readEvidence(pid, expect, fixed);
-      // A child that died after READY fails the checks below by itself (its /proc is gone, its
-      // v1 cgroup no longer lists it, the go byte finds no reader): with the filter going on
-      // meanwhile (early), one that could not install it has written its record first. Once it
-      // is dead (a zombie: nothing has reaped it since READY; or gone), its record, if any, says
-      // why; its pipe then holds the record and EOF, so the read cannot wait. A live child's
-      // evidence failure stays what it is.
+      // A child that died after READY fails the checks below by itself (its namespaces or /proc
+      // are gone, its v1 cgroup no longer lists it, the go byte finds no reader): with the filter
+      // going on meanwhile (early), one that could not install it has written its record first.
+      // It may still be on its way out when a check meets it: do_exit drops its namespaces and
+      // cgroup some time before it is a zombie (the teardown of its mount namespace waits for an
+      // RCU grace period), so a look at its state now would often call it alive. It never gets
+      // the go byte now either way: kill it (a no-op on one already exiting) and wait until it
+      // has exited; then its pipe holds its record, if any, and EOF, so the read cannot wait. A
+      // child that was alive has written no record (it was waiting for the go byte), and the
+      // check's own failure stands.
       const childWhy = async (e: BvisorError): Promise<BvisorError> => {
+        s.bv_pidfd_signal(pidfd, 9);
+        await awaitExit(pidfd, pid, 2000);
         if (!dead(pid)) return e;
         const r = await records.next();
         return r ? childFailure(launch, mounts, r) : e;
