@@ -27,7 +27,6 @@ import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js'
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
 import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
-import { procState } from '../../host/proc.js';
 import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
@@ -489,15 +488,9 @@ export function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
   }
 }
 
-/** Whether our child has exited: a zombie (Z), dying (X) or gone. A /proc that cannot be read
- * says nothing: not dead. */
-function dead(pid: number): boolean {
-  try {
-    const state = procState(pid);
-    return state === null || state === 'Z' || state === 'X';
-  } catch {
-    return false;
-  }
+/** Resolves to `value` after `ms`, without holding the event loop open. */
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
 }
 
 function writeProc(path: string, text: string): void {
@@ -879,14 +872,16 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // cgroup some time before it is a zombie (the teardown of its mount namespace waits for an
       // RCU grace period), so a look at its state now would often call it alive. It never gets
       // the go byte now either way: kill it (a no-op on one already exiting) and wait until it
-      // has exited; then its pipe holds its record, if any, and EOF, so the read cannot wait. A
-      // child that was alive has written no record (it was waiting for the go byte), and the
-      // check's own failure stands.
+      // has exited (attached: reaped by the watch on its pidfd; detached: the monitor's zombie
+      // or gone). A record, if any, was written before it began to exit, so it is in the pipe
+      // by then; the read is bounded all the same (another launch's child of this process may
+      // hold a copy of the pipe's write end until its own descriptor scrub). A child that was
+      // alive has written no record (it was waiting for the go byte): the check's failure stands.
       const childWhy = async (e: BvisorError): Promise<BvisorError> => {
         s.bv_pidfd_signal(pidfd, 9);
-        await awaitExit(pidfd, pid, 2000);
-        if (!dead(pid)) return e;
-        const r = await records.next();
+        const gone = exited ? await Promise.race([exited.then(() => true, () => true), delay(2000, false)]) : await awaitExit(pidfd, pid, 2000);
+        if (!gone) return e;
+        const r = await Promise.race([records.next(), delay(1000, null)]);
         return r ? childFailure(launch, mounts, r) : e;
       };
       // Evidence decides: what the kernel says about the prepared child must match the plan, or

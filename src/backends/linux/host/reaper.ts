@@ -59,8 +59,9 @@ export function waitPidfd(pidfd: number): Promise<WaitResult> {
  * A process we cannot reap (the monitor's child): resolves once it has exited (a zombie
  * waiting for its parent counts: its parent may be waiting for us), polling the pidfd with a
  * null signal and its /proc state; after `ms` it is killed, and the wait goes on as long again.
+ * Says whether it saw the exit (false: still there after both waits).
  */
-export async function awaitExit(pidfd: number, pid: number, ms: number): Promise<void> {
+export async function awaitExit(pidfd: number, pid: number, ms: number): Promise<boolean> {
   const s = shim();
   const exited = (): boolean => {
     if (s.bv_pidfd_signal(pidfd, 0) === -3) return true; // ESRCH: reaped
@@ -75,8 +76,9 @@ export async function awaitExit(pidfd: number, pid: number, ms: number): Promise
     if (kill) s.bv_pidfd_signal(pidfd, 9);
     const until = Date.now() + ms;
     while (Date.now() < until) {
-      if (exited()) return;
+      if (exited()) return true;
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+  return exited();
 }
