@@ -11,6 +11,7 @@ import { runLoaded, type RunOutcome } from '../../src/app/run.js';
 import { closeSpares } from '../../src/app/wasm.js';
 import { facts } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
+import { descendants } from '../helpers/wait.js';
 import { skipOrFail } from '../helpers/require.js';
 import { validateSealedReport } from '../../src/contract/generated/validators.js';
 import { BvisorError } from '../../src/contract/errors.js';
@@ -145,9 +146,9 @@ describe('wasm backend (live)', () => {
     } finally {
       await closeSpares();
     }
-    // no runner of ours is left
-    const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
-    expect(ps).not.toMatch(/dist\/backends\/wasm\/runner\.js/);
+    // no runner of ours is left (ours: another file running beside this one may have its own),
+    // started from its snapshot (runner.blob) or from runner.js
+    expect(descendants().map((d) => d.argv.join(' ')).filter((a) => /dist\/(snapshot\/runner\.blob|backends\/wasm\/runner\.js)/.test(a))).toEqual([]);
   });
 
   it('refuses a filesystem grant that is not a directory (a preopen is a directory): nothing runs', async () => {
