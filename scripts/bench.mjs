@@ -15,7 +15,8 @@
 //      leaf at the root of the hierarchies). runc's and bvisor's cgroups go under our own cgroup.
 //   5. bvisor list with 1 and BENCH_LIST_N containers
 //   6. each lifecycle command on its own (create, state, start, kill, delete of a container whose
-//      workload sleeps), vs `node -e 0`, with its peak RSS: where a cycle's time goes
+//      workload sleeps), vs `node -e 0`, with its peak RSS: where a cycle's time goes; and run of
+//      the same boundary, create's yardstick
 //   7. fuel: scripts/bench-fuel.mjs (fib(30) and loop-heavy C guests, metered vs unmetered)
 // Peak RSS is measured once per command with GNU time (%M), outside the timed runs.
 // Knobs: BENCH_N (21: runs per CLI case), BENCH_API_N (200), BENCH_CYCLE_N (30 lifecycle
@@ -459,7 +460,13 @@ function lifecycleSection() {
   cleanups.push(() => rmSync(lroot, { recursive: true, force: true }));
   cleanups.push(() => rmSync(lbundle, { recursive: true, force: true }));
   writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8').replace('exe: /usr/bin/true }', 'exe: /usr/bin/sleep, args: ["60"] }') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
-  const cmd = (...a) => [bvisor, '--root', lroot, a[0], ...(a[0] === 'create' ? ['--cgroup-parent', cgParent] : []), ...a.slice(1)];
+  // create's yardstick: run of the very same boundary, its workload /usr/bin/true (create does
+  // what run does up to the release, plus the monitor).
+  const ltrue = mkdtempSync(join(tmpdir(), 'bvisor-bench-ltb-'));
+  cleanups.push(() => rmSync(ltrue, { recursive: true, force: true }));
+  writeFileSync(join(ltrue, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
+  const RUN_SAME = 'run, the same boundary (true)';
+  const cmd = (...a) => [bvisor, '--root', lroot, a[0], ...(a[0] === 'create' || a[0] === 'run' ? ['--cgroup-parent', cgParent] : []), ...a.slice(1)];
   const state = (id) => {
     const t0 = process.hrtime.bigint();
     const s = spawnSync(bvisor, ['--root', lroot, 'state', id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -476,7 +483,7 @@ function lifecycleSection() {
     throw new Error(`bvisor state ${id}: not stopped after 500 polls since kill KILL`);
   };
   const names = ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
-  const samples = new Map([...names, 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
+  const samples = new Map([...names, RUN_SAME, 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
   const live = new Set();
   /** One container through every command; with `time`, each command's sample is recorded. */
   const one = (id, time) => {
@@ -490,6 +497,7 @@ function lifecycleSection() {
     put('state (stopped)', untilStopped(id));
     put('delete', once(cmd('delete', id)));
     live.delete(id);
+    put(RUN_SAME, once(cmd('run', '--bundle', ltrue, `t${id}`)));
     put('node -e 0', once([node, '-e', '0']));
     if (BARE) put(BARE, once([node, '-e', '0'], { env: bareEnv }));
   };
@@ -515,11 +523,12 @@ function lifecycleSection() {
       measured('state (stopped)', cmd('state', id));
       measured('delete', cmd('delete', id));
       live.delete(id);
+      measured(RUN_SAME, cmd('run', '--bundle', ltrue, `t${id}`));
     }
     const b = median(samples.get('node -e 0'));
     const bb = BARE ? median(samples.get(BARE)) : null;
     header(`lifecycle commands, one at a time (${LIFECYCLE_N} containers, a sleeping workload, interleaved)`, ' node -e 0', bb !== null);
-    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`)]) {
+    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`), `bvisor ${RUN_SAME}`]) {
       const key = n.replace(/^bvisor /, '');
       const m = median(samples.get(key));
       row(n, m, `${(m / b).toFixed(2)}x`, rss.has(key) ? rss.get(key) : n.startsWith('bvisor') ? null : undefined, bb === null ? undefined : `${(m / bb).toFixed(2)}x`);

@@ -43,8 +43,8 @@ describe('npm run bench (one sample per case)', () => {
       expect(n.length, c).toBe(columns);
       expect(n.every((x) => x > 0), c).toBe(true);
     }
-    // Each lifecycle command on its own, with its peak RSS.
-    for (const c of ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete']) {
+    // Each lifecycle command on its own, with its peak RSS, and run of the same boundary beside them.
+    for (const c of ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete', 'run, the same boundary (true)']) {
       const n = numbersOf(out, `bvisor ${c} `);
       expect(n.length, c).toBe(columns);
     }
