@@ -28,7 +28,7 @@ import { cpuFlagsLine } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { relaySink, type RunRelay } from './relay.js';
-import { longTimeout, type LongTimer } from '../host/timers.js';
+import { delay, longTimeout, type LongTimer } from '../host/timers.js';
 
 /** A preopen as the wasm plan identified it. */
 interface Preopen {
@@ -256,7 +256,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   try {
     const result = await runner.done;
     const runMs = Date.now() - t0;
-    await Promise.race([runner.outDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+    await Promise.race([runner.outDone, delay(2000, undefined)]);
     runner.close();
     const outcome = parseOutcome(runner.outText());
     // The run began when the job was handed over, not when the (possibly spare) runner started.

@@ -4,6 +4,12 @@
 
 const MAX_SLICE_MS = 2 ** 31 - 1;
 
+/** Resolves to `value` after `ms` (short: one setTimeout), without holding the event loop open:
+ * the other side of a bounded wait, `Promise.race([work, delay(ms, fallback)])`. */
+export function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
+}
+
 export interface LongTimer {
   clear(): void;
 }

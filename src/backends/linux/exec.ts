@@ -34,6 +34,7 @@ import { errnoName } from '../../host/facts.js';
 import { startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
 import { Cleanup, OwnedFds, rendezvousPipes, withUmask, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
+import { delay } from '../../host/timers.js';
 
 export interface LinuxExecRequest {
   plan: Plan;
@@ -305,7 +306,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     for (const [fd, wait] of [[first, firstWait], [second, second >= 0 ? waitSecond() : null]] as const) {
       if (fd < 0 || !wait) continue;
       s.bv_pidfd_signal(fd, 9);
-      await Promise.race([wait.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await Promise.race([wait.catch(() => undefined), delay(2000, undefined)]);
     }
     cleanup.run();
     throw e;

@@ -22,7 +22,7 @@ import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
 import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
-import { longTimeout, type LongTimer } from '../../host/timers.js';
+import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
 import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
@@ -486,11 +486,6 @@ export function lowerOrRefuse(input: Parameters<typeof lower>[0]): Uint8Array {
     if (e instanceof LowerError) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `the launch body cannot be built: ${e.message}`, { hint: 'fewer grants, or (container mode) a rootfs with fewer entries beside the mount points' });
     throw e;
   }
-}
-
-/** Resolves to `value` after `ms`, without holding the event loop open. */
-function delay<T>(ms: number, value: T): Promise<T> {
-  return new Promise((r) => setTimeout(() => r(value), ms).unref());
 }
 
 function writeProc(path: string, text: string): void {
@@ -1040,7 +1035,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // cgroups go.
       s.bv_pidfd_signal(pidfd, 9);
       try {
-        await Promise.race([waitPidfd(pidfd), new Promise((r) => setTimeout(r, 2000).unref())]);
+        await Promise.race([waitPidfd(pidfd), delay(2000, undefined)]);
       } catch {
         // already reaped
       }
@@ -1081,7 +1076,7 @@ async function collectStreams(launch: LaunchInputs, captures: Array<Promise<Stre
   const plain = (mode: 'null' | 'inherit' | 'capture'): StreamFacts => ({ mode, bytes: null, kept: null, sha256: null, truncated: false });
   // Captures end when every writer is gone; bound the wait so a leaked writer cannot hang us.
   const bounded = (p: Promise<StreamFacts> | undefined, mode: 'null' | 'inherit' | 'capture'): Promise<StreamFacts> =>
-    p ? Promise.race([p, new Promise<StreamFacts>((r) => setTimeout(() => r({ ...plain(mode), bytes: null }), 5000).unref())]) : Promise.resolve(plain(mode));
+    p ? Promise.race([p, delay(5000, { ...plain(mode), bytes: null })]) : Promise.resolve(plain(mode));
   const [stdout, stderr] = await Promise.all([bounded(captures[0], launch.stdio.stdout), bounded(captures[1], launch.stdio.stderr)]);
   return { stdout, stderr };
 }

@@ -13,6 +13,7 @@ import { errnoName } from '../../../host/facts.js';
 import { decodeNotifyRecords, seccompDenials, stringArgTable, MAX_LISTED, type NotifyEnd, type NotifyRecord } from '../../../core/seccomp/denials.js';
 import type { Policy } from '../../../core/seccomp/policy.js';
 import type { Arch } from '../../../core/seccomp/compile.js';
+import { delay } from '../../../host/timers.js';
 
 export interface SeccompDenials {
   source: DenialSource;
@@ -149,7 +150,7 @@ export class DenialHolder {
     // writes its counts and closes the pipe.
     if (this.stopW >= 0) shim().bv_close(this.stopW);
     this.stopW = -1;
-    if (late) await Promise.race([this.ended, new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (late) await Promise.race([this.ended, delay(1000, undefined)]);
     return fromRecords(new Uint8Array(Buffer.concat(this.chunks)), this.policy, this.arch, this.t0Ns, null);
   }
 

@@ -14,6 +14,7 @@ import { errnoName } from '../../../host/facts.js';
 import { decodeAuditStream, landlockAuditDenials } from '../../../core/landlock-audit.js';
 import { notObservedSource, type SourceDenials } from '../../../core/denials.js';
 import type { Arch } from '../../../core/seccomp/compile.js';
+import { delay } from '../../../host/timers.js';
 
 /** AUDIT_GET, read only: whether the kernel emits records, and its lost counter. */
 export interface AuditStatus {
@@ -102,7 +103,7 @@ export class LandlockAuditReader {
   async finish(a: { childPid: number; launch: Pick<LaunchInputs, 'filesystem' | 'network'>; arch: Arch; startedAtMs: number }): Promise<SourceDenials> {
     this.stop();
     // The barrier waits at most 2 s (BV_AUDIT_BARRIER_MS); the pipe closes right after.
-    const done = await Promise.race([this.ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+    const done = await Promise.race([this.ended.then(() => true), delay(5000, false)]);
     if (!done) this.ended.destroy(); // a thread that never ends must not hold the process
     const { records, end } = decodeAuditStream(new Uint8Array(Buffer.concat(this.chunks)));
     const after = auditStatus();
