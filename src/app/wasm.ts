@@ -239,6 +239,16 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const taken = o.spare ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
   const runner = taken ?? launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
+  if (!taken) {
+    // The runner's exec first: its Node then boots (tens of milliseconds) while the start record
+    // is appended and fsync'd, instead of after it. The guest still runs only once its runner
+    // has the job, after the record; a launch that fails before its exec records nothing.
+    const failed = await Promise.race([runner.ctl.then(() => null), runner.done.then(() => null, (e: unknown) => ({ e }))]);
+    if (failed) {
+      runner.close();
+      throw failed.e;
+    }
+  }
   try {
     // The guest runs only once its runner has the job: bvisor run's start record goes first.
     o.beforeRelease?.();

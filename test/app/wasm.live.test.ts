@@ -1,7 +1,7 @@
 // The wasm backend end to end: the guest runs in a runner process launched through the Linux
 // launcher; oracles are the guest's own output, its exit, the runner's /proc read-back, and
 // repeated runs (determinism).
-import { writeFileSync, copyFileSync, chmodSync, readFileSync } from 'node:fs';
+import { writeFileSync, copyFileSync, chmodSync, readFileSync, existsSync } from 'node:fs';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -149,6 +149,25 @@ describe('wasm backend (live)', () => {
     // no runner of ours is left (ours: another file running beside this one may have its own),
     // started from its snapshot (runner.blob) or from runner.js
     expect(descendants().map((d) => d.argv.join(' ')).filter((a) => /dist\/(snapshot\/runner\.blob|backends\/wasm\/runner\.js)/.test(a))).toEqual([]);
+  });
+
+  it('journals the start record only for a runner that exec\'d, and before its report', async () => {
+    // An entry holds an event (its kind) or a sealed report (docs/journal.md).
+    const journal = (root: string): string[] =>
+      readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => {
+        const e = JSON.parse(l) as { event?: { kind: string }; report?: unknown };
+        return e.event?.kind ?? (e.report ? 'report' : 'unknown');
+      });
+    const good = tempDir('bvisor-wasm-root-');
+    const ok = await runLoaded(loadBundle(join(BUNDLES, 'hello-wasm')), { id: null, root: good, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
+    expect(ok.exitStatus).toBe(0);
+    expect(journal(good)).toEqual(['started', 'report']);
+    // The runner's uid map is never written, so it is never released (never exec'd): the run
+    // fails with the launch's own error, and the journal has no start record of a run that
+    // never reached its guest (the record waits for the runner's exec).
+    const bad = tempDir('bvisor-wasm-root-');
+    await expect(runLoaded(loadBundle(join(BUNDLES, 'hello-wasm')), { id: null, root: bad, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), hooks: { failUidMap: true } })).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
+    expect(existsSync(join(bad, 'journal.jsonl')) ? journal(bad) : []).toEqual([]);
   });
 
   it('refuses a filesystem grant that is not a directory (a preopen is a directory): nothing runs', async () => {
