@@ -32,7 +32,7 @@ import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
 import { resolveEnv } from '../../core/secrets.js';
 import { effectiveHooks } from './test-hooks.js';
-import { LandlockAuditReader, auditStatusAsync, auditUnavailable, landlockLogsNothing, newMarker, type AuditStatus } from './host/landlock-audit.js';
+import { LandlockAuditReader, auditStatusForLaunch, auditUnavailable, landlockLogsNothing, newMarker, type AuditStatus } from './host/landlock-audit.js';
 import { notObservedSource, type SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
@@ -531,7 +531,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // audit on; AUDIT_GET only reads). A container's monitor reads them (bvmonitor.c, step 5).
     // Unless this launch does not read them at all, or the host's landlock logs nothing (ABI < 7), the
     // audit status is asked now and answered below (the kernel's reply takes a thread of its own;
-    // auditStatusAsync says why).
+    // auditStatusAsync says why), or taken from a launch of this process begun at most
+    // AUDIT_ANSWER_REUSE_MS before, when that answer was that audit is off (AuditStatusShare).
     const landlockWanted = plan.clauses.some((c) => c.mechanism?.includes('landlock'));
     const auditOff = hooks.noLandlock || !landlockWanted
       ? 'this run applied no landlock domain'
@@ -540,7 +541,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         : req.landlockAudit === false
           ? 'turned off for this launch (landlockAudit: false, --no-landlock-audit): the host\'s audit log gets nothing of this run'
           : landlockLogsNothing(host.landlock.abi);
-    const auditAsked = auditOff === null ? auditStatusAsync() : null;
+    const auditAsked = auditOff === null ? auditStatusForLaunch() : null;
 
     // Resolve once: the program, every grant and the rootfs are opened here, checked against
     // the (dev, ino) the plan recorded, and used by descriptor from now on.
@@ -690,9 +691,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // copies after clone3: another launch of this process may clone meanwhile, and its child
       // holds copies (all close-on-exec) until its fd scrub, before it reports ready. That can
       // delay an EOF of ours by that child's setup, never hand a descriptor to a workload.
-      const st = await auditAsked!;
+      const { status: st, askedMsAgo } = await auditAsked!;
       const why = auditUnavailable(host.landlock.abi, st);
-      if (why) landlockDenials = notObservedSource(why);
+      if (why) landlockDenials = notObservedSource(askedMsAgo > 0 ? `${why}; audit's status as asked ${Math.ceil(askedMsAgo)} ms before this launch` : why);
       else auditStatusNow = st as AuditStatus;
     }
     // The run's marker directory: for bvisor run and the API a private one under the temp

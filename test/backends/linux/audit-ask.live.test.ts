@@ -10,7 +10,7 @@ import * as audit from '../../../src/backends/linux/host/landlock-audit.js';
 
 vi.mock('../../../src/backends/linux/host/landlock-audit.js', async (importOriginal) => {
   const orig = await importOriginal<typeof import('../../../src/backends/linux/host/landlock-audit.js')>();
-  return { ...orig, auditStatusAsync: vi.fn(orig.auditStatusAsync) };
+  return { ...orig, auditStatusForLaunch: vi.fn(orig.auditStatusForLaunch) };
 });
 
 function hostAt(abi: number): HostFacts {
@@ -19,13 +19,13 @@ function hostAt(abi: number): HostFacts {
   return h;
 }
 
-afterEach(() => vi.mocked(audit.auditStatusAsync).mockClear());
+afterEach(() => vi.mocked(audit.auditStatusForLaunch).mockClear());
 
 describe('the audit status is asked only where landlock logs (live)', () => {
   it('below ABI 7 a launch does not ask, and says the ABI is why nothing was observed', async () => {
     const out = await runProbe(['exit', '0'], '', { host: hostAt(2) });
     expect(out.exitStatus).toBe(0);
-    expect(audit.auditStatusAsync).not.toHaveBeenCalled();
+    expect(audit.auditStatusForLaunch).not.toHaveBeenCalled();
     expect(out.report.body.denials!.sources.landlock).toMatchObject({ observed: false, notObserved: expect.stringMatching(/^landlock logs denials from ABI 7 .*this host has ABI 2/) });
   });
 
@@ -35,6 +35,6 @@ describe('the audit status is asked only where landlock logs (live)', () => {
     it('at ABI 7 the same launch asks (the twin: the spy sees the call)', async () => {
       const out = await runProbe(['exit', '0'], '', { host: hostAt(7) });
       expect(out.exitStatus).toBe(0);
-      expect(audit.auditStatusAsync).toHaveBeenCalledTimes(1);
+      expect(audit.auditStatusForLaunch).toHaveBeenCalledTimes(1);
     });
 });

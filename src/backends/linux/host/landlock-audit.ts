@@ -36,6 +36,53 @@ export function auditStatusAsync(): Promise<AuditStatus | string> {
   return new Promise((resolve) => shim().bv_audit_status.async(out, (err: unknown, rc: number) => resolve(err ? String((err as Error).message ?? err) : statusOf(rc, out))));
 }
 
+/** How long an answer that says landlock's records cannot be read (audit off, or AUDIT_GET
+ * refused) serves the launches this process begins after it. */
+export const AUDIT_ANSWER_REUSE_MS = 250;
+
+/** The audit status a launch decides by, and how long before the launch it was asked. */
+export interface LaunchAuditStatus {
+  status: AuditStatus | string;
+  askedMsAgo: number;
+}
+
+/**
+ * One process's last AUDIT_GET, shared by its launches. Each request makes the kernel start a
+ * thread for the reply (auditStatusAsync): on a busy 2-core machine that was 2-8% of an API
+ * launch, paid again by every launch of a host where audit stays off. An answer that says audit
+ * is off, or could not be read, serves every launch begun within `reuseMs` of the request (the
+ * report says how old it was); one that says audit is on never serves another launch, which reads
+ * the records and needs the lost counter as of its own start.
+ */
+export class AuditStatusShare {
+  private last: { askedAtMs: number; answer: Promise<AuditStatus | string> } | null = null;
+
+  constructor(
+    private readonly ask: () => Promise<AuditStatus | string>,
+    private readonly nowMs: () => number,
+    private readonly reuseMs = AUDIT_ANSWER_REUSE_MS,
+  ) {}
+
+  async forLaunch(): Promise<LaunchAuditStatus> {
+    const t = this.nowMs();
+    const last = this.last;
+    if (last && t - last.askedAtMs <= this.reuseMs) {
+      const status = await last.answer;
+      if (typeof status === 'string' || !status.enabled) return { status, askedMsAgo: t - last.askedAtMs };
+    }
+    const answer = this.ask();
+    this.last = { askedAtMs: t, answer };
+    return { status: await answer, askedMsAgo: 0 };
+  }
+}
+
+const shared = new AuditStatusShare(() => auditStatusAsync(), () => performance.now());
+
+/** The audit status for a launch of this process (AuditStatusShare). */
+export function auditStatusForLaunch(): Promise<LaunchAuditStatus> {
+  return shared.forLaunch();
+}
+
 function statusOf(rc: number, out: Uint32Array): AuditStatus | string {
   if (rc < 0) return errnoName(rc);
   return { enabled: out[0]! !== 0, lost: out[1]! };

@@ -1,0 +1,81 @@
+// AuditStatusShare (src/backends/linux/host/landlock-audit.ts): which launches of one process
+// share an AUDIT_GET. The asker and the clock are the test's: it counts the requests and moves
+// time by hand.
+import { describe, expect, it } from 'vitest';
+import { AuditStatusShare, type AuditStatus } from '../../../../src/backends/linux/host/landlock-audit.js';
+
+function harness(answers: Array<AuditStatus | string>, reuseMs = 250) {
+  let now = 1000;
+  const asked: number[] = [];
+  const share = new AuditStatusShare(
+    () => {
+      asked.push(now);
+      return Promise.resolve(answers[Math.min(asked.length - 1, answers.length - 1)]!);
+    },
+    () => now,
+    reuseMs,
+  );
+  return { share, asked, advance: (ms: number) => void (now += ms) };
+}
+
+const OFF: AuditStatus = { enabled: false, lost: 0 };
+const ON: AuditStatus = { enabled: true, lost: 7 };
+
+describe('AuditStatusShare', () => {
+  it('an answer that audit is off serves the launches begun within the reuse time, saying how old it is', async () => {
+    const h = harness([OFF]);
+    expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 0 });
+    h.advance(100);
+    expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 100 });
+    h.advance(150);
+    expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 250 });
+    expect(h.asked).toEqual([1000]);
+  });
+
+  it('past the reuse time the kernel is asked again, and the new answer is the one shared', async () => {
+    const h = harness([OFF, OFF]);
+    await h.share.forLaunch();
+    h.advance(251);
+    expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 0 });
+    h.advance(10);
+    expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 10 });
+    expect(h.asked).toEqual([1000, 1251]);
+  });
+
+  it('an answer that audit is on never serves another launch: each asks for its own lost counter', async () => {
+    const h = harness([ON, ON, OFF]);
+    expect(await h.share.forLaunch()).toEqual({ status: ON, askedMsAgo: 0 });
+    h.advance(1);
+    expect(await h.share.forLaunch()).toEqual({ status: ON, askedMsAgo: 0 });
+    h.advance(1);
+    expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 0 });
+    expect(h.asked).toEqual([1000, 1001, 1002]);
+  });
+
+  it('a request that could not be answered (an errno name) is shared like audit off', async () => {
+    const h = harness(['EPERM']);
+    await h.share.forLaunch();
+    h.advance(5);
+    expect(await h.share.forLaunch()).toEqual({ status: 'EPERM', askedMsAgo: 5 });
+    expect(h.asked).toHaveLength(1);
+  });
+
+  it('launches begun while a request is in flight wait for that one answer', async () => {
+    let answer: (s: AuditStatus) => void = () => {};
+    let asks = 0;
+    const share = new AuditStatusShare(
+      () => {
+        asks++;
+        return new Promise<AuditStatus>((r) => (answer = r));
+      },
+      () => 0,
+    );
+    const both = Promise.all([share.forLaunch(), share.forLaunch()]);
+    answer(OFF);
+    expect(await both).toEqual([
+      { status: OFF, askedMsAgo: 0 },
+      { status: OFF, askedMsAgo: 0 },
+    ]);
+    expect(asks).toBe(1);
+  });
+});
