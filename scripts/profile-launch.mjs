@@ -8,7 +8,9 @@
 // after each launch with bv_prof_read. The parent's steps are timed here by wrapping the exported
 // functions of dist's CommonJS modules (a call across modules reads the export when it runs), on
 // the same clock (process.hrtime is CLOCK_MONOTONIC). Measurement only: nothing here is shipped.
-//   PROFILE_N (default 100) launches after 5 warm-up ones; PROFILE_ROOT: another checkout's dist.
+//   PROFILE_N (default 100) launches after 5 warm-up ones; PROFILE_ROOT: another checkout's dist;
+//   PROFILE_QUIET=1: the same launches with observeDenials: false (what observing costs, step by
+//   step); PROFILE_NOAUDIT=1: with landlockAudit: false (what asking audit's status costs).
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,7 +118,7 @@ const { runConfined } = d('index.js');
 const runs = [];
 for (let i = 0; i < N + 5; i++) {
   cur = { marks: new Map([['start', now()]]), spans: new Map() };
-  const r = await runConfined(bundle);
+  const r = await runConfined(bundle, process.env.PROFILE_QUIET ? { observeDenials: false } : process.env.PROFILE_NOAUDIT ? { landlockAudit: false } : {});
   cur.marks.set('result', now());
   if (r.exitStatus !== 0) throw new Error(`runConfined exited ${r.exitStatus}`);
   const out = new BigInt64Array(256);
