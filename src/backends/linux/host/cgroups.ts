@@ -234,21 +234,22 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
   }
   const until = Date.now() + deadlineMs;
   for (const l of set.leaves) {
-    // New members can appear while we kill (a fork in flight); repeat until empty.
-    while (cgroupMembers(l.dir).length > 0 && Date.now() < until) {
-      killAll({ leaves: [l], v2Fd: -1 });
-      sleepMs(5);
-    }
+    // rmdir first: the kernel refuses it (EBUSY) while any task is in the cgroup, so a leaf it
+    // removes was empty, and after a run whose workload was reaped it usually is. Only a refusal
+    // costs a read of the members (a v1 cgroup.procs read builds the kernel's pid list), which
+    // are killed, repeatedly since new ones can appear while we kill (a fork in flight); exiting
+    // tasks still being released also refuse it for a moment.
     let removed = false;
-    while (!removed && Date.now() < until) {
+    for (;;) {
       try {
         rmdirSync(l.dir);
         removed = true;
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') removed = true;
-        else sleepMs(5); // EBUSY while exiting tasks are released
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') removed = true;
       }
+      if (removed || Date.now() >= until) break;
+      if (cgroupMembers(l.dir).length > 0) killAll({ leaves: [l], v2Fd: -1 });
+      sleepMs(5);
     }
     if (!removed) notes.push(`could not remove ${l.dir}: ${cgroupMembers(l.dir).length} process(es) still inside`);
     for (const p of [...l.createdParents].reverse()) {
