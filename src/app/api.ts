@@ -34,6 +34,8 @@ export interface RunConfinedOptions {
   /**
    * wasm workloads: keep a confined runner started ahead of time for the next run with the same
    * kind of boundary, hiding Node's start-up (about 50 ms). Call closeSpares() before exiting.
+   * Not with both an id and a root: such a run is registered, and records its runner's cgroups
+   * and pid as they are made, which a runner started for no run yet cannot give it.
    */
   spare?: boolean;
   /** Observe seccomp denials (default true). Off, the filter denies the same calls and the

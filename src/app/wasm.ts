@@ -228,7 +228,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string |
   return { job, caps, cache, seed, preopens };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; beforeRelease?: () => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -236,22 +236,30 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const { job, caps, cache, seed, preopens } = prepareJob(b, plan, o.secret, o.cacheDir);
   const { maxPages, tableEntries } = caps;
   const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, caps, cgroupParent: o.cgroupParent, preopens });
-  const taken = o.spare ? spares.get(key) : undefined;
+  // A spare belongs to no run when it starts, so a run that records its runner's cgroups and pid
+  // as they are made (bvisor run with an id: its registration) neither takes nor leaves one.
+  const spareOk = o.spare === true && !o.beforeCgroup && !o.onExec;
+  let taken = spareOk ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
+  // A spare that ended while it waited (killed, or its launch failed) is replaced.
+  if (taken?.settled()) {
+    taken.close();
+    taken = undefined;
+  }
   const runner = taken ?? launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
-  if (!taken) {
-    // The runner's exec first: its Node then boots (tens of milliseconds) while the start record
-    // is appended and fsync'd, instead of after it. The guest still runs only once its runner
-    // has the job, after the record; a launch that fails before its exec records nothing.
-    const failed = await Promise.race([runner.ctl.then(() => null), runner.done.then(() => null, (e: unknown) => ({ e }))]);
-    if (failed) {
-      runner.close();
-      throw failed.e;
-    }
+  // The runner's exec first: its Node then boots (tens of milliseconds) while the start record is
+  // appended and fsync'd, instead of after it (a spare exec'd long ago). The guest still runs
+  // only once its runner has the job, after the record; a launch that fails before its exec
+  // records nothing.
+  const failed = await Promise.race([runner.ctl.then(() => null), runner.done.then(() => ({ e: new BvisorError('BV_WASM_RUNNER', 'the wasm runner ended before it was handed its job; the guest never ran', { hint: 'run it again' }) }), (e: unknown) => ({ e }))]);
+  if (failed) {
+    runner.close();
+    throw failed.e;
   }
   try {
-    // The guest runs only once its runner has the job: bvisor run's start record goes first.
-    o.beforeRelease?.();
+    // The guest runs only once its runner has the job: bvisor run's start record goes first,
+    // naming the runner and its cgroups.
+    o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
   } catch (e) {
     runner.jobSock.destroy();
     void runner.ctl.then((c) => c.timeout());
@@ -272,7 +280,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
-    if (o.spare && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
+    if (spareOk && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
     return { result, outcome, runnerPlan: runner.plan, maxPages, tableEntries, cache, spare: taken !== undefined, seed };
   } finally {
     timer?.clear();
@@ -283,7 +291,12 @@ interface Runner {
   plan: Plan;
   jobSock: Socket;
   done: Promise<LinuxRunResult>;
-  ctl: Promise<{ timeout(): void }>;
+  /** Resolves once the runner has exec'd (after the caller's onExec). */
+  ctl: Promise<{ timeout(): void; pid: number }>;
+  /** The runner's cgroup leaves, once its launch has made them. */
+  cgroupDirs(): string[];
+  /** Whether `done` has settled (the runner ended, or its launch failed). */
+  settled(): boolean;
   outDone: Promise<void>;
   outText(): string;
   close(): void;
@@ -348,8 +361,10 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     outSock.on('close', r);
     outSock.on('error', () => r());
   });
-  let setCtl: (c: { timeout(): void }) => void = () => {};
-  const ctl = new Promise<{ timeout(): void }>((r) => (setCtl = r));
+  let setCtl: (c: { timeout(): void; pid: number }) => void = () => {};
+  const ctl = new Promise<{ timeout(): void; pid: number }>((r) => (setCtl = r));
+  let cgroupDirs: string[] = [];
+  let settled = false;
   const done = launchLinux({
     plan: runnerPlan,
     host,
@@ -362,14 +377,19 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     // takes the WASI host's refusals), so no audit reader and no audit lines for it.
     landlockAudit: false,
     ...(o.beforeCgroup ? { beforeCgroup: o.beforeCgroup } : {}),
+    // Before its go byte: the leaves its start record names.
+    beforeGo: (c) => void (cgroupDirs = c.cgroupDirs),
+    // The caller's first: if it throws (its state cannot be written), the launch fails, and the
+    // runner never counts as exec'd.
     onExec: (c) => {
-      setCtl(c);
       o.onExec?.(c);
+      setCtl(c);
     },
     ...(o.hooks ? { hooks: o.hooks } : {}),
   });
   // The runner holds its own copies now (or the launch failed): ours must close for EOF.
   void done.finally(() => {
+    settled = true;
     s.bv_close(jobR);
     s.bv_close(outW);
   }).catch(() => undefined);
@@ -378,6 +398,8 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     jobSock,
     done,
     ctl,
+    cgroupDirs: () => cgroupDirs,
+    settled: () => settled,
     outDone,
     outText: () => outText,
     close: () => {

@@ -240,7 +240,20 @@ const ROWS: Row[] = [
     then: (c) => {
       const s = journal(c.root).find((e: any) => e.event?.kind === 'started' && e.event.runId === c.runId) as any;
       expect(s.event).toMatchObject({ releasedBy: 'run', backend: 'wasm', containerId: c.id });
+      // The record comes after the runner's exec: it names the runner and its cgroup leaves,
+      // which recovery can then find from the journal alone (a run without a state entry).
+      expect(s.event.workload).toMatchObject({ pid: expect.any(Number) });
+      expect(s.event.cgroupDirs.length).toBeGreaterThan(0);
+      for (const d of s.event.cgroupDirs) expect(d).toMatch(new RegExp(`^/sys/fs/cgroup/.*/bvisor-${c.id}-${c.runId!.slice(0, 8)}`));
     },
+  },
+  {
+    window: 'run (wasm): the runner exec\'d, before the start record',
+    workload: [],
+    bundle: join(__dirname, '..', '..', 'bundles', 'hello-wasm'),
+    arrange: (c) => crash(c, run(c), 'run:running'),
+    expect: { classification: 'absent', actions: ['seal-report', 'remove-state', 'remove-cgroup?', 'discard-quarantine'], recorded: true, processes: 'gone', cgroups: 'gone', state: 'gone', quarantine: 'gone' },
+    then: (c) => expect(journal(c.root).some((e: any) => e.event?.kind === 'started' && e.event.runId === c.runId)).toBe(false),
   },
   // ---- create + start -----------------------------------------------------------------------
   {

@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/host/bundle.js';
-import { runLoaded, type RunOutcome } from '../../src/app/run.js';
-import { closeSpares } from '../../src/app/wasm.js';
+import { admittedLinuxPlan, runLoaded, type RunOutcome } from '../../src/app/run.js';
+import { closeSpares, runWasm } from '../../src/app/wasm.js';
 import { facts } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
-import { descendants } from '../helpers/wait.js';
+import { descendants, until } from '../helpers/wait.js';
 import { skipOrFail } from '../helpers/require.js';
 import { validateSealedReport } from '../../src/contract/generated/validators.js';
 import { BvisorError } from '../../src/contract/errors.js';
@@ -168,6 +168,31 @@ describe('wasm backend (live)', () => {
     const bad = tempDir('bvisor-wasm-root-');
     await expect(runLoaded(loadBundle(join(BUNDLES, 'hello-wasm')), { id: null, root: bad, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), hooks: { failUidMap: true } })).rejects.toMatchObject({ code: 'BV_LAUNCH_RENDEZVOUS' });
     expect(existsSync(join(bad, 'journal.jsonl')) ? journal(bad) : []).toEqual([]);
+  });
+
+  it('a runner whose exec its caller cannot record is never handed its job, and nothing is recorded', async () => {
+    // bvisor run with an id records the runner's pid when it exec's (its registration's state
+    // write); when that write fails, the run must fail before its start record and its job.
+    const b = loadBundle(join(BUNDLES, 'hello-wasm'));
+    const host = facts();
+    const plan = admittedLinuxPlan(b, host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+    const released: unknown[] = [];
+    const run = runWasm(b, plan, host, {
+      cacheDir: tempDir('bvisor-wasm-cache-'),
+      id: null,
+      runName: 'onexec-fails',
+      secret: () => undefined,
+      cgroupParent: defaultTestParent(),
+      reserved: [],
+      onExec: () => {
+        throw new Error('the state file cannot be written');
+      },
+      beforeRelease: (r) => void released.push(r),
+    });
+    await expect(run).rejects.toThrow('the state file cannot be written');
+    expect(released).toEqual([]);
+    // The launch's own cleanup ended the runner (ours: another file may run its own beside us).
+    await until('the runner is gone', () => !descendants().some((d) => /dist\/(snapshot\/runner\.blob|backends\/wasm\/runner\.js)/.test(d.argv.join(' '))));
   });
 
   it('refuses a filesystem grant that is not a directory (a preopen is a directory): nothing runs', async () => {
