@@ -692,8 +692,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // holds copies (all close-on-exec) until its fd scrub, before it reports ready. That can
       // delay an EOF of ours by that child's setup, never hand a descriptor to a workload.
       const { status: st, askedMsAgo } = await auditAsked!;
-      const why = auditUnavailable(host.landlock.abi, st);
-      if (why) landlockDenials = notObservedSource(askedMsAgo > 0 ? `${why}; audit's status as asked ${Math.ceil(askedMsAgo)} ms before this launch` : why);
+      const why = auditUnavailable(host.landlock.abi, st, askedMsAgo);
+      if (why) landlockDenials = notObservedSource(why);
       else auditStatusNow = st as AuditStatus;
     }
     // The run's marker directory: for bvisor run and the API a private one under the temp

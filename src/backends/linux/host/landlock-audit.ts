@@ -46,13 +46,19 @@ export interface LaunchAuditStatus {
   askedMsAgo: number;
 }
 
+/** Why AUDIT_GET fails where it always will on this host: no audit in the kernel
+ * (EPROTONOSUPPORT), a network namespace without the audit socket (ECONNREFUSED), no right to
+ * ask (EPERM, EACCES). Any other failure (a timeout, no descriptor free) is asked again. */
+const LASTING_AUDIT_ERRORS: ReadonlySet<string> = new Set(['EPROTONOSUPPORT', 'ECONNREFUSED', 'EPERM', 'EACCES']);
+
 /**
  * One process's last AUDIT_GET, shared by its launches. Each request makes the kernel start a
  * thread for the reply (auditStatusAsync): on a busy 2-core machine that was 2-8% of an API
  * launch, paid again by every launch of a host where audit stays off. An answer that says audit
- * is off, or could not be read, serves every launch begun within `reuseMs` of the request (the
- * report says how old it was); one that says audit is on never serves another launch, which reads
- * the records and needs the lost counter as of its own start.
+ * is off, or that AUDIT_GET fails for a lasting reason, serves every launch begun within
+ * `reuseMs` of the request (the report says how old it was). One that says audit is on never
+ * serves another launch, which reads the records and needs the lost counter as of its own start;
+ * a passing failure, or a request that threw, serves none either.
  */
 export class AuditStatusShare {
   private last: { askedAtMs: number; answer: Promise<AuditStatus | string> } | null = null;
@@ -67,13 +73,23 @@ export class AuditStatusShare {
     const t = this.nowMs();
     const last = this.last;
     if (last && t - last.askedAtMs <= this.reuseMs) {
-      const status = await last.answer;
-      if (typeof status === 'string' || !status.enabled) return { status, askedMsAgo: t - last.askedAtMs };
+      const status = await last.answer.catch(() => null);
+      if (status !== null && shareable(status)) return { status, askedMsAgo: t - last.askedAtMs };
     }
     const answer = this.ask();
-    this.last = { askedAtMs: t, answer };
-    return { status: await answer, askedMsAgo: 0 };
+    const mine = { askedAtMs: t, answer };
+    this.last = mine;
+    try {
+      return { status: await answer, askedMsAgo: 0 };
+    } catch (e) {
+      if (this.last === mine) this.last = null;
+      throw e;
+    }
   }
+}
+
+function shareable(status: AuditStatus | string): boolean {
+  return typeof status === 'string' ? LASTING_AUDIT_ERRORS.has(status) : !status.enabled;
 }
 
 const shared = new AuditStatusShare(() => auditStatusAsync(), () => performance.now());
@@ -94,12 +110,14 @@ export function landlockLogsNothing(abi: number): string | null {
   return abi < 7 ? `landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*); this host has ABI ${abi} (bvisor run --explain traces path lookups instead)` : null;
 }
 
-/** Why landlock's denials cannot be read on this launch, or null when they can (ABI ≥ 7 and audit on). */
-export function auditUnavailable(abi: number, status: AuditStatus | string): string | null {
+/** Why landlock's denials cannot be read on this launch, or null when they can (ABI ≥ 7 and audit
+ * on). `askedMsAgo`: how long before the launch the status was asked (a shared answer). */
+export function auditUnavailable(abi: number, status: AuditStatus | string, askedMsAgo = 0): string | null {
   const old = landlockLogsNothing(abi);
   if (old) return old;
-  if (typeof status === 'string') return `the kernel's audit status could not be read (AUDIT_GET: ${status}); bvisor reads landlock's audit records only where audit is on (bvisor run --explain traces path lookups instead)`;
-  if (!status.enabled) return 'audit is off on this host (AUDIT_GET enabled=0), so the kernel emits no landlock records; bvisor does not change the host\'s audit configuration (bvisor run --explain traces path lookups instead)';
+  const when = askedMsAgo > 0 ? `, asked ${askedMsAgo < 1 ? 'under 1' : Math.round(askedMsAgo)} ms before this launch` : '';
+  if (typeof status === 'string') return `the kernel's audit status could not be read (AUDIT_GET: ${status}${when}); bvisor reads landlock's audit records only where audit is on (bvisor run --explain traces path lookups instead)`;
+  if (!status.enabled) return `audit is off on this host (AUDIT_GET enabled=0${when}), so the kernel emits no landlock records; bvisor does not change the host's audit configuration (bvisor run --explain traces path lookups instead)`;
   return null;
 }
 

@@ -52,12 +52,38 @@ describe('AuditStatusShare', () => {
     expect(h.asked).toEqual([1000, 1001, 1002]);
   });
 
-  it('a request that could not be answered (an errno name) is shared like audit off', async () => {
-    const h = harness(['EPERM']);
-    await h.share.forLaunch();
-    h.advance(5);
-    expect(await h.share.forLaunch()).toEqual({ status: 'EPERM', askedMsAgo: 5 });
-    expect(h.asked).toHaveLength(1);
+  it('a lasting failure (no right to ask, no audit in the kernel) is shared like audit off', async () => {
+    for (const errno of ['EPERM', 'EACCES', 'ECONNREFUSED', 'EPROTONOSUPPORT']) {
+      const h = harness([errno]);
+      await h.share.forLaunch();
+      h.advance(5);
+      expect(await h.share.forLaunch()).toEqual({ status: errno, askedMsAgo: 5 });
+      expect(h.asked).toHaveLength(1);
+    }
+  });
+
+  it('a passing failure (a timeout, no descriptor free) is asked again by the next launch', async () => {
+    for (const errno of ['ETIMEDOUT', 'EMFILE', 'ENOBUFS']) {
+      const h = harness([errno, OFF]);
+      expect(await h.share.forLaunch()).toEqual({ status: errno, askedMsAgo: 0 });
+      h.advance(5);
+      expect(await h.share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 0 });
+      expect(h.asked).toHaveLength(2);
+    }
+  });
+
+  it('a request that threw fails its own launch only; the next launch asks again', async () => {
+    let asks = 0;
+    const share = new AuditStatusShare(
+      () => {
+        asks++;
+        return asks === 1 ? Promise.reject(new Error('the shim is gone')) : Promise.resolve(OFF);
+      },
+      () => 0,
+    );
+    await expect(share.forLaunch()).rejects.toThrow('the shim is gone');
+    expect(await share.forLaunch()).toEqual({ status: OFF, askedMsAgo: 0 });
+    expect(asks).toBe(2);
   });
 
   it('launches begun while a request is in flight wait for that one answer', async () => {
