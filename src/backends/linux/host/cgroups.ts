@@ -235,23 +235,30 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
   const until = Date.now() + deadlineMs;
   for (const l of set.leaves) {
     // rmdir first: the kernel refuses it (EBUSY) while any task is in the cgroup, so a leaf it
-    // removes was empty, and after a run whose workload was reaped it usually is. Only a refusal
-    // costs a read of the members (a v1 cgroup.procs read builds the kernel's pid list), which
-    // are killed, repeatedly since new ones can appear while we kill (a fork in flight); exiting
-    // tasks still being released also refuse it for a moment.
+    // removes was empty, and after a run whose workload was reaped it usually is. Each refusal
+    // kills what is inside (on v2 cgroup.kill, which reaches cgroups beneath it too), again and
+    // again since new tasks can appear while we kill (a fork in flight); exiting tasks still
+    // being released also refuse it for a moment. Any other error will not pass: it is noted.
     let removed = false;
+    let refused: string | null = null;
     for (;;) {
       try {
         rmdirSync(l.dir);
         removed = true;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') removed = true;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') removed = true;
+        else if (code !== 'EBUSY') refused = code ?? String(e);
       }
-      if (removed || Date.now() >= until) break;
-      if (cgroupMembers(l.dir).length > 0) killAll({ leaves: [l], v2Fd: -1 });
+      if (removed || refused !== null || Date.now() >= until) break;
+      killAll({ leaves: [l], v2Fd: -1 });
       sleepMs(5);
     }
-    if (!removed) notes.push(`could not remove ${l.dir}: ${cgroupMembers(l.dir).length} process(es) still inside`);
+    if (refused !== null) notes.push(`could not remove ${l.dir}: rmdir: ${refused}`);
+    else if (!removed) {
+      const n = cgroupMembers(l.dir).length;
+      notes.push(`could not remove ${l.dir}: ${n ? `${n} process(es) still inside` : 'the kernel still refuses it (EBUSY: a cgroup beneath it, or tasks not yet released)'}`);
+    }
     for (const p of [...l.createdParents].reverse()) {
       try {
         rmdirSync(p);

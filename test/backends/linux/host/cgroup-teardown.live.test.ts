@@ -1,92 +1,119 @@
-// teardownCgroups (src/backends/linux/host/cgroups.ts) on leaves that still hold a process: it
-// must kill what is inside and remove every leaf. The leaves are made here, under this file's
-// cgroup parent (test/helpers/cgroups.ts) in the hierarchies launches use: cgroup v2, and v1's
-// memory (a hybrid host's fallback for limits.memory). Each holds a `sleep` this test started.
-// Oracles: the kernel's own files (the leaf's directory, the process's /proc entry) and the
-// sleep's exit status, not teardown's answer alone.
+// teardownCgroups (src/backends/linux/host/cgroups.ts) on leaves that are not empty: it must kill
+// what is inside and remove every leaf it can, and say why for one it cannot. The leaves are made
+// here, under this file's cgroup parent (test/helpers/cgroups.ts) in the hierarchies launches
+// use: cgroup v2, and v1's memory (a hybrid host's fallback for limits.memory). Each holds a
+// `sleep` this test started. Oracles: the kernel's own files (the leaf's directory, cgroup.procs)
+// and each sleep's exit status as Node reaps it, not teardown's answer alone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { teardownCgroups, type Leaf } from '../../../../src/backends/linux/host/cgroups.js';
-import { cgroupDirs, testParentDirs } from '../../../helpers/cgroups.js';
-import { until } from '../../../helpers/wait.js';
+import { cgroupDirs, testCgroupParent } from '../../../helpers/cgroups.js';
+import { skipOrFail } from '../../../helpers/require.js';
+import { tempDir } from '../../../helpers/tmp.js';
+import { delay } from '../../../../src/host/timers.js';
 
-let children: ChildProcess[] = [];
+let children: Array<{ child: ChildProcess; gone: Promise<NodeJS.Signals | null> }> = [];
 let made: string[] = [];
 afterEach(async () => {
-  // Dead before their leaves can go (rmdir refuses a cgroup with a task in it).
-  await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => (c.on('exit', r), c.kill('SIGKILL'))))));
+  // Dead before their cgroups can go (rmdir refuses a cgroup with a task in it).
+  for (const c of children) c.child.kill('SIGKILL');
+  await Promise.all(children.map((c) => c.gone));
   for (const d of made.reverse()) {
     try {
       rmdirSync(d);
     } catch {
-      // gone already (the point of the test), or the cgroup guard reports it
+      // gone already (the point of the tests), or the cgroup guard reports it
     }
   }
   children = [];
   made = [];
 });
 
-/** A leaf under the test parent in cgroup v2 and in v1's memory hierarchy, where they exist. */
-function leaves(): Leaf[] {
-  const out: Leaf[] = [];
-  const used = cgroupDirs().filter((h) => existsSync(join(h.root, 'cgroup.controllers')) || h.root.endsWith('/memory'));
-  for (const parent of testParentDirs().filter((d) => used.some((h) => d.startsWith(`${h.root}/`)))) {
-    const dir = join(parent, `teardown-${process.pid}-${out.length}`);
+/** A `sleep` of ours, and its end: the signal that killed it (null if it exited or never ran). */
+function sleeper(): { child: ChildProcess; gone: Promise<NodeJS.Signals | null> } {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const gone = new Promise<NodeJS.Signals | null>((r) => {
+    child.on('exit', (_code, signal) => r(signal));
+    child.on('error', () => r(null));
+  });
+  const s = { child, gone };
+  children.push(s);
+  return s;
+}
+
+function mkdirOurs(dir: string): void {
+  mkdirSync(dir);
+  made.push(dir);
+}
+
+/** The test parent in cgroup v2 and in v1's memory hierarchy, where we may make cgroups. */
+function parents(): Array<{ dir: string; version: 1 | 2 }> {
+  const p = testCgroupParent();
+  const out: Array<{ dir: string; version: 1 | 2 }> = [];
+  for (const h of cgroupDirs()) {
+    const version = existsSync(join(h.root, 'cgroup.controllers')) ? 2 : h.root.endsWith('/memory') ? 1 : null;
+    if (version === null) continue;
+    const dir = join(p.startsWith('/') ? h.root : h.own, p);
     try {
-      if (!existsSync(parent)) {
-        mkdirSync(parent);
-        made.push(parent);
-      }
-      mkdirSync(dir);
-      made.push(dir);
+      if (!existsSync(dir)) mkdirOurs(dir);
+      out.push({ dir, version });
     } catch {
-      continue; // a hierarchy we may not write here
+      // not ours to write here
     }
-    out.push({ version: existsSync(join(dir, 'cgroup.controllers')) ? 2 : 1, controllers: [], dir, createdParents: [] });
   }
   return out;
 }
 
-/** /proc/<pid>/stat's state field, or null once the process is gone (reaped). */
-function state(pid: number): string | null {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] ?? null;
-  } catch {
-    return null;
+/** A leaf under each parent, holding one sleep of ours; the leaves that took it. */
+function occupiedLeaves(name: string): Array<{ leaf: Leaf; gone: Promise<NodeJS.Signals | null>; pid: number }> {
+  const out: Array<{ leaf: Leaf; gone: Promise<NodeJS.Signals | null>; pid: number }> = [];
+  for (const p of parents()) {
+    const dir = join(p.dir, `${name}-${process.pid}`);
+    mkdirOurs(dir);
+    const s = sleeper();
+    writeFileSync(join(dir, 'cgroup.procs'), String(s.child.pid));
+    expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(s.child.pid));
+    out.push({ leaf: { version: p.version, controllers: [], dir, createdParents: [] }, gone: s.gone, pid: s.child.pid! });
   }
+  return out;
 }
 
 describe('cgroup teardown (live)', () => {
   it('kills the processes still in each leaf and removes every leaf', async () => {
-    const ls = leaves();
-    expect(ls.length, 'no hierarchy under our own cgroup where a leaf can be made').toBeGreaterThan(0);
-    const pids: number[] = [];
-    const exits: Array<Promise<NodeJS.Signals | null>> = [];
-    const held: Leaf[] = [];
-    for (const l of ls) {
-      const c = spawn('sleep', ['30'], { stdio: 'ignore' });
-      children.push(c);
-      try {
-        writeFileSync(join(l.dir, 'cgroup.procs'), String(c.pid));
-      } catch {
-        // a hierarchy whose new cgroups take no task as made (v1 cpuset: no cpus or mems yet)
-        c.kill('SIGKILL');
-        continue;
-      }
-      expect(readFileSync(join(l.dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(c.pid));
-      exits.push(new Promise((r) => c.on('exit', (_code, signal) => r(signal))));
-      pids.push(c.pid!);
-      held.push(l);
-    }
-    expect(held.length, 'no leaf took a process').toBeGreaterThan(0);
-    const t = teardownCgroups({ leaves: held, v2Fd: -1 });
-    expect(t).toEqual({ complete: true, notes: [] });
-    for (const l of held) expect(existsSync(l.dir), l.dir).toBe(false);
-    // Each sleep died of SIGKILL (its exit status, as Node's reaping of our own child reads it).
-    expect(await Promise.all(exits)).toEqual(pids.map(() => 'SIGKILL'));
-    await until('the killed sleeps are gone', () => pids.every((p) => state(p) === null));
+    const held = occupiedLeaves('teardown');
+    if (!held.length) return skipOrFail('root', 'no cgroup v2 or v1 memory hierarchy where this test may make a leaf');
+    expect(teardownCgroups({ leaves: held.map((h) => h.leaf), v2Fd: -1 })).toEqual({ complete: true, notes: [] });
+    for (const h of held) expect(existsSync(h.leaf.dir), h.leaf.dir).toBe(false);
+    expect(await Promise.all(held.map((h) => h.gone))).toEqual(held.map(() => 'SIGKILL'));
   });
 
+  it('v2: kills a process in a cgroup beneath the leaf, and says why the leaf stays', async () => {
+    const v2 = parents().find((p) => p.version === 2);
+    if (!v2) return skipOrFail('cgroup2', 'no cgroup v2 hierarchy where this test may make a leaf');
+    const leaf = join(v2.dir, `nested-${process.pid}`);
+    mkdirOurs(leaf);
+    const below = join(leaf, 'below');
+    mkdirOurs(below);
+    const s = sleeper();
+    writeFileSync(join(below, 'cgroup.procs'), String(s.child.pid));
+    // The leaf itself lists nobody: only cgroup.kill reaches the task beneath it.
+    expect(readFileSync(join(leaf, 'cgroup.procs'), 'utf8')).toBe('');
+    const t = teardownCgroups({ leaves: [{ version: 2, controllers: [], dir: leaf, createdParents: [] }], v2Fd: -1 }, 300);
+    expect(await Promise.race([s.gone, delay(5000, 'still running after 5 s')])).toBe('SIGKILL');
+    // The empty cgroup beneath it keeps rmdir refusing (EBUSY); teardown removes only its leaves.
+    expect(t.complete).toBe(false);
+    expect(t.notes).toEqual([`could not remove ${leaf}: the kernel still refuses it (EBUSY: a cgroup beneath it, or tasks not yet released)`]);
+    expect(existsSync(leaf)).toBe(true);
+  });
+
+  it('an error rmdir will not get past (not EBUSY) is noted with its errno', () => {
+    // Not a cgroup: a regular file where a leaf was expected (ENOTDIR, rmdir(2)).
+    const file = join(tempDir('bvisor-teardown-'), 'not-a-dir');
+    writeFileSync(file, '');
+    const t = teardownCgroups({ leaves: [{ version: 2, controllers: [], dir: file, createdParents: [] }], v2Fd: -1 });
+    expect(t).toEqual({ complete: false, notes: [`could not remove ${file}: rmdir: ENOTDIR`] });
+    expect(existsSync(file)).toBe(true);
+  });
 });
