@@ -916,7 +916,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
           seccompDenials = notObservedSeccomp(`the listener was dropped (test switch); denied calls are answered ENOSYS by the kernel`);
         }
       } else rec = null;
-    } else if (req.detached && !rec) {
+    } else if (!rec) {
+      // The pipe ended before READY with no record: the child died while it set up (killed from
+      // outside, or by the OOM killer). READY is always asked for, so it never had the go byte.
       throw new BvisorError('BV_LAUNCH_FAILED', 'the workload exited before it was ready', { hint: 'the workload never ran' });
     }
     if (req.detached && monitor) {

@@ -13,6 +13,7 @@ import { expectTwin } from '../../helpers/twin.js';
 import { spawn, execFileSync } from 'node:child_process';
 import { tempDir } from '../../helpers/tmp.js';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
+import type { BvisorError } from '../../../src/contract/errors.js';
 
 const ourNs = (ns: string): number => Number(/\[(\d+)\]/.exec(require('node:fs').readlinkSync(`/proc/self/ns/${ns}`))![1]);
 const NS = ['user', 'pid', 'net', 'mnt', 'ipc', 'uts', 'cgroup'];
@@ -53,6 +54,29 @@ describe('launcher (live)', () => {
     // control: the same run without the fault writes the marker
     await runProbe(['write', marker, 'x'], '', { filesystem: [`  - { path: ${dir}, access: read-write }`] });
     expect(readFileSync(marker, 'utf8')).toBe('x');
+  });
+
+  it('a child killed while it sets up (no record, no READY) fails the launch; it is never reported as run', async () => {
+    // The test-only hook runs right after the release byte, while the child builds its root:
+    // SIGKILL it there, as the OOM killer or another process could. Its pipe then ends with no
+    // record at all, and the launch must not take that end for an exec. (Without observing
+    // denials nothing else runs between the release and the hook. Should the child have reported
+    // READY first, the evidence check refuses it instead: either way it is never run.)
+    const dir = writableDir();
+    const marker = join(dir, 'ran');
+    const before = leaves();
+    const codes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const e = await runProbe(['write', marker, 'x'], 'limits: { memory: 64Mi }\n', { filesystem: [`  - { path: ${dir}, access: read-write }`], hooks: { afterRelease: (pid) => process.kill(pid, 'SIGKILL') }, cgroupParent: testCgroupParent(), observeDenials: false }).then(
+        (out) => `ran, exit status ${out.exitStatus}`,
+        (err: BvisorError) => (err.code === 'BV_LAUNCH_FAILED' ? `${err.code}: ${err.message}` : err.code),
+      );
+      codes.push(e);
+    }
+    expect(codes.every((c) => c === 'BV_LAUNCH_FAILED: the workload exited before it was ready' || c === 'BV_LAUNCH_EVIDENCE'), codes.join('; ')).toBe(true);
+    expect(codes).toContain('BV_LAUNCH_FAILED: the workload exited before it was ready');
+    expect(existsSync(marker)).toBe(false);
+    expect(leaves()).toEqual(before);
   });
 
   it('scrubs descriptors: a non-CLOEXEC fd in bvisor does not reach the workload', async () => {
