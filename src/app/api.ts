@@ -34,8 +34,9 @@ export interface RunConfinedOptions {
   /**
    * wasm workloads: keep a confined runner started ahead of time for the next run with the same
    * kind of boundary, hiding Node's start-up (about 50 ms). Call closeSpares() before exiting.
-   * Not with both an id and a root: such a run is registered, and records its runner's cgroups
-   * and pid as they are made, which a runner started for no run yet cannot give it.
+   * Only for runs without a root (with one, the option has no effect): such a run is journaled,
+   * and its start record names its runner's cgroup leaves under the run's own name, for recovery
+   * to find; a runner started for no run yet has no such name.
    */
   spare?: boolean;
   /** Observe seccomp denials (default true). Off, the filter denies the same calls and the

@@ -14,7 +14,7 @@ import { hostnameFor } from '../core/ids.js';
 import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, readSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type { HostFacts, Plan, ReportBody } from '../contract/generated/types.js';
+import type { HostFacts, Plan, ProcRef, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
 import { instrument, readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
@@ -29,6 +29,7 @@ import { openPlanned } from '../backends/linux/host/objects.js';
 import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { delay, longTimeout, type LongTimer } from '../host/timers.js';
+import { alive, procRef } from '../host/proc.js';
 
 /** A preopen as the wasm plan identified it. */
 interface Preopen {
@@ -239,10 +240,12 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   // A spare belongs to no run when it starts, so a run that records its runner's cgroups and pid
   // as they are made (bvisor run with an id: its registration) neither takes nor leaves one.
   const spareOk = o.spare === true && !o.beforeCgroup && !o.onExec;
+  // closeSpares() during this run: the spare it would leave would never be closed.
+  const generation = spareGeneration;
   let taken = spareOk ? spares.get(key) : undefined;
   if (taken) spares.delete(key);
   // A spare that ended while it waited (killed, or its launch failed) is replaced.
-  if (taken?.settled()) {
+  if (taken?.ended()) {
     taken.close();
     taken = undefined;
   }
@@ -280,7 +283,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
-    if (spareOk && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
+    if (spareOk && generation === spareGeneration && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
     return { result, outcome, runnerPlan: runner.plan, maxPages, tableEntries, cache, spare: taken !== undefined, seed };
   } finally {
     timer?.clear();
@@ -295,8 +298,9 @@ interface Runner {
   ctl: Promise<{ timeout(): void; pid: number }>;
   /** The runner's cgroup leaves, once its launch has made them. */
   cgroupDirs(): string[];
-  /** Whether `done` has settled (the runner ended, or its launch failed). */
-  settled(): boolean;
+  /** Whether the runner has ended (its process is gone or a zombie, or `done` has settled: its
+   * launch failed), as far as can be seen now. */
+  ended(): boolean;
   outDone: Promise<void>;
   outText(): string;
   close(): void;
@@ -304,9 +308,12 @@ interface Runner {
 
 /** Pre-started runners, one per runner boundary (opt-in: runConfined's spare option). */
 const spares = new Map<string, Runner>();
+/** Raised by each closeSpares(): a run that began before it leaves no new spare. */
+let spareGeneration = 0;
 
 /** Ends every pre-started runner (they would otherwise keep Node running). */
 export async function closeSpares(): Promise<void> {
+  spareGeneration++;
   const all = [...spares.values()];
   spares.clear();
   for (const r of all) {
@@ -365,6 +372,8 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
   const ctl = new Promise<{ timeout(): void; pid: number }>((r) => (setCtl = r));
   let cgroupDirs: string[] = [];
   let settled = false;
+  // The runner's process as it exec'd (pid and start time: a pid reused later is not it).
+  let ref: ProcRef | null = null;
   const done = launchLinux({
     plan: runnerPlan,
     host,
@@ -383,6 +392,7 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     // runner never counts as exec'd.
     onExec: (c) => {
       o.onExec?.(c);
+      ref = procRef(c.pid);
       setCtl(c);
     },
     ...(o.hooks ? { hooks: o.hooks } : {}),
@@ -399,7 +409,8 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     done,
     ctl,
     cgroupDirs: () => cgroupDirs,
-    settled: () => settled,
+    // Dead before the launcher has torn it down (done settles only after that): ended too.
+    ended: () => settled || (ref !== null && !alive(ref)),
     outDone,
     outText: () => outText,
     close: () => {

@@ -11,7 +11,7 @@ import { admittedLinuxPlan, runLoaded, type RunOutcome } from '../../src/app/run
 import { closeSpares, runWasm } from '../../src/app/wasm.js';
 import { facts } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
-import { descendants, until } from '../helpers/wait.js';
+import { alive, descendants, until } from '../helpers/wait.js';
 import { skipOrFail } from '../helpers/require.js';
 import { validateSealedReport } from '../../src/contract/generated/validators.js';
 import { BvisorError } from '../../src/contract/errors.js';
@@ -124,8 +124,8 @@ describe('wasm backend (live)', () => {
   });
 
   it('a pre-started spare runner serves the next run; its deadline counts from the job; closeSpares ends it', async () => {
-    const root = tempDir('bvisor-wasm-root-');
-    const go = (dir: string) => runLoaded(loadBundle(dir), { id: null, root, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), spare: true });
+    // No root: a journaled run neither takes nor leaves spares (src/app/api.ts, spare).
+    const go = (dir: string) => runLoaded(loadBundle(dir), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), spare: true });
     // Every way out ends the spares (a skip too: a spare left running outlives the test, and so
     // does its cgroup leaf under the test parent).
     try {
@@ -149,6 +149,26 @@ describe('wasm backend (live)', () => {
     // no runner of ours is left (ours: another file running beside this one may have its own),
     // started from its snapshot (runner.blob) or from runner.js
     expect(descendants().map((d) => d.argv.join(' ')).filter((a) => /dist\/(snapshot\/runner\.blob|backends\/wasm\/runner\.js)/.test(a))).toEqual([]);
+  });
+
+  it('a spare that ended while it waited is replaced, and a journaled run (a root) never uses one', async () => {
+    const go = (root: string | null) => runLoaded(loadBundle(join(BUNDLES, 'hello-wasm')), { id: null, root, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), spare: true });
+    const runners = (): number[] => descendants().filter((d) => /dist\/(snapshot\/runner\.blob|backends\/wasm\/runner\.js)/.test(d.argv.join(' '))).map((d) => d.pid);
+    const by = (o: RunOutcome): unknown => o.report.body.evidence.find((e) => e.name === 'wasm.runner')?.value;
+    try {
+      expect(by(await go(tempDir('bvisor-wasm-root-')))).toBe('started for this run');
+      expect(runners()).toEqual([]);
+      await go(null); // leaves a spare
+      await until('the spare has exec\'d', () => runners().length === 1);
+      const [spare] = runners();
+      process.kill(spare!, 'SIGKILL');
+      await until('the spare is dead', () => !alive(spare!));
+      const next = await go(null);
+      expect(next.stdout?.toString()).toBe('hello from wasm, bv\n');
+      expect(by(next)).toBe('started for this run');
+    } finally {
+      await closeSpares();
+    }
   });
 
   it('journals the start record only for a runner that exec\'d, and before its report', async () => {

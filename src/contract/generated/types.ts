@@ -1171,7 +1171,7 @@ export interface JournalStarted {
    */
   monitor: ProcRef | null;
   /**
-   * The workload's process, when known at release (a wasm run's runner may not exist yet).
+   * The workload's process, when known at release (a wasm run: its runner, exec'd and not yet handed its job).
    */
   workload: ProcRef | null;
 }
