@@ -62,6 +62,8 @@ const LASTING_AUDIT_ERRORS: ReadonlySet<string> = new Set(['EPROTONOSUPPORT', 'E
  */
 export class AuditStatusShare {
   private last: { askedAtMs: number; answer: Promise<AuditStatus | string> } | null = null;
+  /** The answer that settled last (null: none yet). */
+  private lastSettled: AuditStatus | string | null = null;
 
   constructor(
     private readonly ask: () => Promise<AuditStatus | string>,
@@ -72,13 +74,19 @@ export class AuditStatusShare {
   async forLaunch(): Promise<LaunchAuditStatus> {
     const t = this.nowMs();
     const last = this.last;
-    if (last && t - last.askedAtMs <= this.reuseMs) {
+    // A request still in flight is waited for only where the last answer could be shared (or
+    // none has come yet): where audit is on, a launch asks for its own at once.
+    if (last && t - last.askedAtMs <= this.reuseMs && (this.lastSettled === null || shareable(this.lastSettled))) {
       const status = await last.answer.catch(() => null);
       if (status !== null && shareable(status)) return { status, askedMsAgo: t - last.askedAtMs };
     }
     const answer = this.ask();
     const mine = { askedAtMs: t, answer };
     this.last = mine;
+    answer.then(
+      (status) => void (this.lastSettled = status),
+      () => undefined,
+    );
     try {
       return { status: await answer, askedMsAgo: 0 };
     } catch (e) {

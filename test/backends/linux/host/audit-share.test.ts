@@ -86,6 +86,28 @@ describe('AuditStatusShare', () => {
     expect(asks).toBe(2);
   });
 
+  it('where audit is on, a launch does not wait behind another launch\'s request in flight', async () => {
+    const pending: Array<(s: AuditStatus) => void> = [];
+    const share = new AuditStatusShare(
+      () => new Promise<AuditStatus>((r) => pending.push(r)),
+      () => 0,
+    );
+    const first = share.forLaunch();
+    pending[0]!(ON);
+    expect(await first).toEqual({ status: ON, askedMsAgo: 0 });
+    // The second launch's request stays in flight; the third asks at once (the last answer was
+    // on, so the one in flight would not serve it anyway).
+    const second = share.forLaunch();
+    await Promise.resolve();
+    const third = share.forLaunch();
+    await Promise.resolve();
+    expect(pending).toHaveLength(3);
+    pending[2]!(ON);
+    expect(await third).toEqual({ status: ON, askedMsAgo: 0 });
+    pending[1]!(ON);
+    expect(await second).toEqual({ status: ON, askedMsAgo: 0 });
+  });
+
   it('launches begun while a request is in flight wait for that one answer', async () => {
     let answer: (s: AuditStatus) => void = () => {};
     let asks = 0;
