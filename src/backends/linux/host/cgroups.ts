@@ -2,7 +2,7 @@
 // joined by the parent while the child is still blocked before exec), limited, read back after
 // the run, and torn down: kill every member, wait until empty, rmdir. Only where the plan placed
 // them (core/host-view.ts placementFor, docs/cgroups.md), never anywhere else.
-import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract/generated/types.js';
 import { BvisorError } from '../../../contract/errors.js';
@@ -226,6 +226,19 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** The cgroups beneath `dir` (every directory of a cgroup filesystem is one), deepest first. */
+function cgroupsBeneath(dir: string): string[] {
+  const out: string[] = [];
+  let subs: string[] = [];
+  try {
+    subs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+  } catch {
+    return out;
+  }
+  for (const sub of subs) out.push(...cgroupsBeneath(sub), sub);
+  return out;
+}
+
 export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
   const notes: string[] = [];
   if (set.v2Fd >= 0) {
@@ -234,11 +247,13 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
   }
   const until = Date.now() + deadlineMs;
   for (const l of set.leaves) {
-    // rmdir first: the kernel refuses it (EBUSY) while any task is in the cgroup, so a leaf it
-    // removes was empty, and after a run whose workload was reaped it usually is. Each refusal
-    // kills what is inside (on v2 cgroup.kill, which reaches cgroups beneath it too), again and
-    // again since new tasks can appear while we kill (a fork in flight); exiting tasks still
-    // being released also refuse it for a moment. Any other error will not pass: it is noted.
+    // rmdir first: the kernel refuses it (EBUSY) while any task is in the cgroup or a cgroup is
+    // beneath it, so a leaf it removes was empty, and after a run whose workload was reaped it
+    // usually is. Each refusal kills what is inside, in the leaf and in every cgroup the workload
+    // made beneath it (a delegated subtree), and removes those, deepest first, as runc's
+    // delete does; again and again, since new tasks can appear while we kill (a fork in flight),
+    // and exiting tasks still being released refuse it for a moment. Any other error will not
+    // pass: it is noted.
     let removed = false;
     let refused: string | null = null;
     for (;;) {
@@ -251,7 +266,15 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
         else if (code !== 'EBUSY') refused = code ?? String(e);
       }
       if (removed || refused !== null || Date.now() >= until) break;
-      killAll({ leaves: [l], v2Fd: -1 });
+      const beneath = cgroupsBeneath(l.dir);
+      for (const dir of [l.dir, ...beneath]) killAll({ leaves: [{ ...l, dir }], v2Fd: -1 });
+      for (const dir of beneath) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // its tasks are not released yet: the next round
+        }
+      }
       sleepMs(5);
     }
     if (refused !== null) notes.push(`could not remove ${l.dir}: rmdir: ${refused}`);
