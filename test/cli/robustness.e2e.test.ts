@@ -226,7 +226,10 @@ describe('what an attack on the lifecycle found', () => {
     const root = newRoot();
     const run = spawn(process.execPath, [BIN, 'run', 'z1', '-b', probeBundle(['sleep', '30']), '--root', root], { stdio: 'ignore' });
     const ended = new Promise((r) => run.on('exit', r));
-    await until('registered', () => cli(['list', '--root', root, '--json']).json()[0]?.pid > 0);
+    // Registered, and past the lock its state write took: stopped while it still held the
+    // entry's lock (the directory's fsync after the rename), the run would keep delete waiting
+    // on that lock, not on the run (flock(1) -n: free now; the run takes it again only at its end).
+    await until('registered', () => cli(['list', '--root', root, '--json']).json()[0]?.pid > 0 && spawnSync('flock', ['-n', join(root, 'containers', 'z1', 'lock'), 'true']).status === 0);
     run.kill('SIGSTOP');
     const del = spawn(process.execPath, [BIN, 'delete', '-f', 'z1', '--root', root], { stdio: 'ignore' });
     const delDone = new Promise<number | null>((r) => del.on('exit', (c) => r(c)));
