@@ -50,7 +50,7 @@ describe('shipped artifacts have no test switches', () => {
       const { shim } = await import(${JSON.stringify(join(ROOT, 'dist', 'backends', 'linux', 'ffi', 'shim.js'))});
       const fd = shim().bv_open('/etc/hostname', 0, 0);
       shim().bv_set_cloexec(fd, 0);
-      const hooks = { noScrub: true, noSeccomp: true, noLandlock: true, keepCaps: true, failUidMap: true, ignoreEvidence: true, noCloneIntoCgroup: true, dropListener: true, noLandlockLog: true, afterRelease: () => { throw new Error('afterRelease honoured'); }, mutateLaunch: (l) => { l.namespaces = []; } };
+      const hooks = { noScrub: true, noSeccomp: true, noLandlock: true, keepCaps: true, failUidMap: true, ignoreEvidence: true, noCloneIntoCgroup: true, dropListener: true, noLandlockLog: true, beforeRelease: () => { throw new Error('beforeRelease honoured'); }, afterRelease: () => { throw new Error('afterRelease honoured'); }, mutateLaunch: (l) => { l.namespaces = []; } };
       const out = await runBundle(process.argv[1], { id: null, root: null, cgroupParent: null, secretEnv: {}, hooks });
       process.stdout.write(out.stdout.toString());
       process.stderr.write(JSON.stringify({ seccompObserved: out.report.body.denials.sources.seccomp.observed }));

@@ -84,6 +84,9 @@ export interface LaunchHooks {
   /** Landlock restricts without LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON while the audit reader
    * runs: the red twin of "the workload's landlock denials are audited and read". */
   noLandlockLog?: boolean;
+  /** Called just before the release byte is written: a test can stop the child there, so that it
+   * never reads the byte (and never reports READY) before afterRelease kills it. */
+  beforeRelease?: (pid: number) => void;
   /** Called once the child is released, before its fixed evidence is read: a test can hold the
    * parent there until the child is on its way out (the evidence it then reads is "not observed"). */
   afterRelease?: (pid: number) => void;
@@ -829,6 +832,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (typeof r === 'string') landlockDenials = notObservedSource(r);
       else auditReader = r;
     }
+    hooks.beforeRelease?.(pid);
     const rel = s.bv_write_byte(syncW);
     if (rel < 0) throw spawnErr('release', rel);
     const startedAt = new Date();
