@@ -185,6 +185,10 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       fault('run:after-journal');
     };
     if (plan.backend === 'wasm') {
+      // A spare runner is started for no run, under no run's name: only a run that records
+      // nothing of its runner may use one. With a root the start record names the runner's
+      // leaves under this run's name (recovery finds them by it), and with an id too the
+      // registration records them as they are made.
       const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = sealReport(body, sha256Hex);

@@ -237,9 +237,9 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const { job, caps, cache, seed, preopens } = prepareJob(b, plan, o.secret, o.cacheDir);
   const { maxPages, tableEntries } = caps;
   const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, caps, cgroupParent: o.cgroupParent, preopens });
-  // A spare belongs to no run when it starts, so a run that records its runner's cgroups and pid
-  // as they are made (bvisor run with an id: its registration) neither takes nor leaves one.
-  const spareOk = o.spare === true && !o.beforeCgroup && !o.onExec;
+  // Whether this run may take and leave a spare is the caller's to say (runLoaded: only a run
+  // that records nothing of its runner).
+  const spareOk = o.spare === true;
   // closeSpares() during this run: the spare it would leave would never be closed.
   const generation = spareGeneration;
   let taken = spareOk ? spares.get(key) : undefined;

@@ -1,7 +1,8 @@
 // Per-run cgroup leaves: created before clone (v2: entered at birth with CLONE_INTO_CGROUP; v1:
 // joined by the parent while the child is still blocked before exec), limited, read back after
-// the run, and torn down: kill every member, wait until empty, rmdir. Only where the plan placed
-// them (core/host-view.ts placementFor, docs/cgroups.md), never anywhere else.
+// the run, and torn down: rmdir, killing what is inside (and beneath) while the kernel refuses
+// it. Only where the plan placed them (core/host-view.ts placementFor, docs/cgroups.md), never
+// anywhere else.
 import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract/generated/types.js';

@@ -36,8 +36,8 @@ export function auditStatusAsync(): Promise<AuditStatus | string> {
   return new Promise((resolve) => shim().bv_audit_status.async(out, (err: unknown, rc: number) => resolve(err ? String((err as Error).message ?? err) : statusOf(rc, out))));
 }
 
-/** How long an answer that says landlock's records cannot be read (audit off, or AUDIT_GET
- * refused) serves the launches this process begins after it. */
+/** How long an answer that says landlock's records cannot be read (audit off, or a lasting
+ * AUDIT_GET failure) serves the launches this process begins after it. */
 export const AUDIT_ANSWER_REUSE_MS = 250;
 
 /** The audit status a launch decides by, and how long before the launch it was asked. */
