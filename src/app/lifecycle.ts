@@ -100,6 +100,16 @@ export function readState(dir: string): ContainerState | null {
 }
 
 /**
+ * readState, keeping only the cgroups bvisor named for this container (ourCgroups): delete kills
+ * in and removes what a state file names, and a file is data; an entry bvisor never writes (a
+ * hand edit, another tool's file) must not make it kill or remove a cgroup that is not ours.
+ */
+function readOwnState(dir: string, id: string): ContainerState | null {
+  const s = readState(dir);
+  return s && { ...s, cgroupDirs: ourCgroups(id, s.cgroupDirs, dir) };
+}
+
+/**
  * A state.json that does not validate may still name processes and cgroups of ours: before
  * such a directory is removed, whatever it names is stopped (a pid only if its start time
  * still matches; a cgroup only if bvisor named it for this id).
@@ -522,7 +532,7 @@ export function wrongState(id: string, op: string, status: string, hint: string)
 export async function startContainer(root: string, id: string, j: JournalOptions = {}): Promise<ContainerState> {
   const { dir } = loadExisting(root, id);
   return withLock(dir, async () => {
-    const s = readState(dir);
+    const s = readOwnState(dir, id);
     if (!s) throw wrongState(id, 'start', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created') throw wrongState(id, 'start', d.status, d.status === 'running' ? 'it was started already' : `delete it with bvisor delete ${id}`);
@@ -774,7 +784,7 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
     if (!sealing && !(state.journaled && !existsSync(join(dir, 'report.json')))) return ociState(id, dir, state, d);
   }
   return withLock(dir, () => {
-    const s = readState(dir);
+    const s = readOwnState(dir, id);
     if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`, { hint: `remove it with bvisor delete -f ${id}` });
     const d = derive(dir, s);
     if (d.status === 'stopped' && !s.journaled && s.status !== 'creating') {
@@ -806,7 +816,7 @@ export function reportOf(root: string, id: string, j: JournalOptions = {}): Seal
   }
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
-    const s = readState(dir);
+    const s = readOwnState(dir, id);
     if (!s) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable state`);
     const d = derive(dir, s);
     if (d.status !== 'stopped') throw wrongState(id, 'report on', d.status, 'the report is sealed when the container stops');
@@ -821,7 +831,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
   if (!existsSync(dir) && force) return { report: null };
   if (!existsSync(dir)) throw notFound(id, root);
   const step = await withLock(dir, async (): Promise<{ report: SealedReport | null } | { runner: ProcRef; runId: string }> => {
-    const s = readState(dir);
+    const s = readOwnState(dir, id);
     if (!s) {
       // Half-made, half-deleted or damaged: nothing to seal; stop whatever it still names, then
       // remove what is there.
@@ -973,7 +983,7 @@ export function listContainers(root: string, j: JournalOptions = {}): ListEntry[
       // One container's report that cannot be sealed (a full root) must not hide the others.
       try {
         withLock(dir, () => {
-          const again = readState(dir);
+          const again = readOwnState(dir, id);
           if (again && !again.journaled) seal(root, id, dir, again, derive(dir, again), null, j);
         });
       } catch (e) {

@@ -1,0 +1,83 @@
+// delete, state and start act on the cgroups a container's state.json lists: delete kills what is
+// in them and removes them. A state file is data read back from disk, so a listed cgroup that
+// bvisor did not name for this container (bvisor-<id>-<run>) must be left alone, as kill and
+// delete -f of an unreadable state already do. Here a valid state.json is made to list a cgroup
+// of this test's, holding a `sleep` of its own, beside the container's own leaves. Oracles: the
+// sleep's exit as Node reaps it, and the kernel's cgroup directories.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createContainer, deleteContainer, stateOf } from '../../src/app/lifecycle.js';
+import { cgroupDirs, defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { facts, probeBundle } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { delay } from '../../src/host/timers.js';
+
+let sleeps: Array<{ child: ChildProcess; gone: Promise<string> }> = [];
+let made: string[] = [];
+afterEach(async () => {
+  for (const s of sleeps) s.child.kill('SIGKILL');
+  await Promise.all(sleeps.map((s) => s.gone));
+  for (const d of made.reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // removed already (what the red twin does), or the cgroup guard reports it
+    }
+  }
+  sleeps = [];
+  made = [];
+});
+
+/** A cgroup of this test's beside the container's, in each hierarchy whose parent the container
+ * made (v2, and v1 memory for its limit), each holding a `sleep` this test started. */
+function foreignLeaves(id: string): Array<{ dir: string; gone: Promise<string>; child: ChildProcess }> {
+  const out: Array<{ dir: string; gone: Promise<string>; child: ChildProcess }> = [];
+  const p = testCgroupParent();
+  for (const h of cgroupDirs()) {
+    const parent = join(p.startsWith('/') ? h.root : h.own, p);
+    if (!existsSync(parent)) continue;
+    // Not bvisor-<id>-…: a name bvisor never gives this container's cgroups.
+    const dir = join(parent, `foreign-${id}-${process.pid}`);
+    mkdirSync(dir);
+    made.push(dir);
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const gone = new Promise<string>((r) => child.on('exit', (code, signal) => r(`exited (${signal ?? code})`)));
+    sleeps.push({ child, gone });
+    writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+    expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(child.pid));
+    out.push({ dir, gone, child });
+  }
+  return out;
+}
+
+describe('a state file that lists a cgroup bvisor did not name (live)', () => {
+  it('delete -f of a created container kills and removes only its own cgroups', async () => {
+    const root = tempDir();
+    const id = 'fc1';
+    await createContainer({ root, id, bundle: probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
+    const statePath = join(root, 'containers', id, 'state.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { cgroupDirs: string[] };
+    const own = state.cgroupDirs;
+    expect(own.length).toBeGreaterThan(0);
+    const foreign = foreignLeaves(id);
+    expect(foreign.length).toBeGreaterThan(0);
+    writeFileSync(statePath, JSON.stringify({ ...state, cgroupDirs: [...own, ...foreign.map((f) => f.dir)] }, null, 2) + '\n');
+    expect(stateOf(root, id).status).toBe('created'); // still a valid state file
+
+    await deleteContainer(root, id, true);
+
+    // The container is gone, with its own leaves.
+    expect(existsSync(join(root, 'containers', id))).toBe(false);
+    expect(own.filter((d) => existsSync(d))).toEqual([]);
+    // Ours are untouched: each sleep still runs, in its cgroup.
+    await delay(100, null);
+    for (const f of foreign) {
+      const end = await Promise.race([f.gone, delay(0, 'running')]);
+      expect(end, `${f.dir}: the sleep inside`).toBe('running');
+      expect(existsSync(f.dir), f.dir).toBe(true);
+      expect(readFileSync(join(f.dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(f.child.pid));
+    }
+  }, 60_000);
+});
