@@ -17,6 +17,7 @@ import { loadJournalKey } from '../host/journal-store.js';
 export { closeSpares } from './wasm.js';
 import { commitOutputs as commitStaged, discardOutputs as discardStaged, journalSink, type Disposition } from './outputs.js';
 import { sealedReportFor } from './report.js';
+import { checkStateRoot } from '../host/state-root.js';
 export type { Disposition } from './outputs.js';
 
 export interface RunConfinedOptions {
@@ -155,11 +156,13 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
  * runConfined returned, or the journal's under `root`). Each step is journaled under `root`.
  */
 export function commitOutputs(root: string, report: SealedReport | string, o: { to?: string; artifacts?: readonly string[]; durable?: boolean } = {}): Disposition {
+  checkStateRoot(resolve(root));
   const r = typeof report === 'string' ? sealedReportFor(resolve(root), report) : report;
   return commitStaged(resolve(root), r, { to: o.to ?? null, only: o.artifacts ?? [], durable: o.durable ?? false }, journalSink(resolve(root), null));
 }
 
 export function discardOutputs(root: string, report: SealedReport | string): Disposition {
+  checkStateRoot(resolve(root));
   const r = typeof report === 'string' ? sealedReportFor(resolve(root), report) : report;
   return discardStaged(resolve(root), r, journalSink(resolve(root), null));
 }

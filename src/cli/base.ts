@@ -8,6 +8,7 @@ import type { ErrorOutput } from '../contract/generated/types.js';
 import { renderError } from './render.js';
 import { Logger } from './log.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
+import { checkStateRoot } from '../host/state-root.js';
 
 export function defaultRoot(): string {
   if (process.geteuid?.() === 0) return '/run/bvisor';
@@ -56,9 +57,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.logger.check();
   }
 
-  /** The state root, absolute: recorded paths (owner.json, state files) must not depend on the cwd. */
+  private checkedRoot: string | null = null;
+
+  /**
+   * The state root, absolute: recorded paths (owner.json, state files) must not depend on the
+   * cwd. Checked once (checkStateRoot) before any command reads what it holds.
+   */
   protected get stateRoot(): string {
-    return resolve(this.flags.root ?? defaultRoot());
+    if (this.checkedRoot === null) {
+      const root = resolve(this.flags.root ?? defaultRoot());
+      checkStateRoot(root);
+      this.checkedRoot = root;
+    }
+    return this.checkedRoot;
   }
 
   /** The journal key file (--journal-key), for app/ to load with loadJournalKey(file, stateRoot). */

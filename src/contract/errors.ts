@@ -46,7 +46,7 @@ export const ERROR_CODES = {
   BV_JOURNAL_LOCK: { exit: EXIT.runtime, summary: 'the journal lock could not be taken' },
   BV_JOURNAL_TORN: { exit: EXIT.integrity, summary: 'the journal ends in an append that did not finish (an incomplete last line, or an entry its head does not record); nothing is appended after it until bvisor journal verify --repair mends it' },
   BV_JOURNAL_KEY: { exit: EXIT.setup, summary: 'the journal key is unusable (mode, owner, place, size) or is not the key the journal is keyed with' },
-  BV_STATE_ROOT_UNUSABLE: { exit: EXIT.setup, summary: 'the state root cannot take the writes a run needs (missing and not creatable, not a directory, a symlink, not ours, read-only or full); checked before anything runs' },
+  BV_STATE_ROOT_UNUSABLE: { exit: EXIT.setup, summary: 'the state root cannot take the writes a run needs (missing and not creatable, not a directory, a symlink, not ours, read-only or full); checked before anything runs. Every command that reads the root checks it first: a root that is not a directory of ours only we can write is refused, whatever it holds' },
   BV_CONTAINER_NOT_FOUND: { exit: EXIT.notFound, summary: 'no container with this id under the state root' },
   BV_CONTAINER_STATE: { exit: EXIT.conflict, summary: 'the container is not in a state that allows this operation' },
   BV_CONTAINER_EXISTS: { exit: EXIT.conflict, summary: 'a container with this id already exists under the state root' },

@@ -120,6 +120,29 @@ function ensureDirectory(root: string): void {
     }
     st = lstatSync(root);
   }
+  checkOwned(root, st);
+}
+
+/**
+ * An existing state root, before any command reads what it holds: state files that name
+ * processes and cgroups to kill, plans whose OCI hooks it runs, quarantines it removes. The same
+ * checks as before a run (a real directory of ours that no one else can write, a real
+ * containers/), so a root someone else made or can write (the default /tmp/bvisor-<uid> without
+ * XDG_RUNTIME_DIR, which any local user can create first) is refused, not believed. A root
+ * that does not exist holds nothing: the command then finds no container.
+ */
+export function checkStateRoot(root: string): void {
+  let st;
+  try {
+    st = lstatSync(root);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return;
+    throw unusable(root, `lstat: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
+  }
+  checkOwned(root, st);
+}
+
+function checkOwned(root: string, st: import('node:fs').Stats): void {
   if (st.isSymbolicLink()) {
     let target = '?';
     try {

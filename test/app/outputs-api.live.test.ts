@@ -1,7 +1,7 @@
 // The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
 // step journaled under the root. Oracle: the destination's bytes and the journal's entries.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
@@ -29,6 +29,17 @@ describe('outputs through the API (live)', () => {
     expect(statSync(join(dest, 'f')).uid).toBe(0);
     const b = await runConfined({ manifest: manifest('printf drop > /out/g'), dir }, { root, cgroupParent: defaultTestParent() });
     const q = b.report.body.artifacts!.quarantine;
+    // A root someone else could write (its journal and reports are then not ours to believe):
+    // refused before anything is read or removed.
+    chmodSync(root, 0o777);
+    try {
+      for (const dispose of [() => discardOutputs(root, b.report.body.runId), () => commitOutputs(root, b.report.body.runId, { to: dest })]) {
+        expect(dispose).toThrow(expect.objectContaining({ code: 'BV_STATE_ROOT_UNUSABLE', message: expect.stringMatching(/is writable by others \(mode 0777\)/) }));
+      }
+    } finally {
+      chmodSync(root, 0o700);
+    }
+    expect(existsSync(join(q, 'g'))).toBe(true);
     discardOutputs(root, b.report.body.runId);
     expect(existsSync(q)).toBe(false);
     const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => `${e.event.action}:${e.event.step}`);
