@@ -19,7 +19,7 @@ import { containerLandlock, type MonitorLandlockCounts } from '../backends/linux
 import { launchPolicy } from '../core/seccomp/policy.js';
 import type { Arch } from '../core/seccomp/compile.js';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, posix, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, RecoveredAttempt, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
@@ -130,7 +130,8 @@ async function salvage(dir: string, id: string): Promise<void> {
  * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan). */
 export function ourCgroups(id: string, dirs: readonly string[], dir: string | null = null): string[] {
   const ociLeaf = dir ? readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.cgroupLeaf ?? null : null;
-  return dirs.filter((d) => (basename(d).startsWith(`bvisor-${id}-`) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && !d.includes('/../'));
+  // Normalised paths only: "<leaf>/.." would name the parent (and cgroup.kill its whole subtree).
+  return dirs.filter((d) => (basename(d).startsWith(`bvisor-${id}-`) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/'));
 }
 
 function stateText(s: ContainerState): string {

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createContainer, deleteContainer, stateOf } from '../../src/app/lifecycle.js';
+import { createContainer, deleteContainer, ourCgroups, stateOf } from '../../src/app/lifecycle.js';
 import { cgroupDirs, defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
 import { facts, probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -80,4 +80,13 @@ describe('a state file that lists a cgroup bvisor did not name (live)', () => {
       expect(readFileSync(join(f.dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(f.child.pid));
     }
   }, 60_000);
+});
+
+describe('which listed cgroups count as the container\'s (ourCgroups)', () => {
+  it('only normalised paths under /sys/fs/cgroup named for it: never "<leaf>/..", even when a plan names ".." as its OCI leaf', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ launch: { oci: { cgroupLeaf: '..' } } }));
+    const base = '/sys/fs/cgroup/unified/x';
+    expect(ourCgroups('c', [`${base}/bvisor-c-12345678-ab`, `${base}/..`, `${base}/bvisor-c-1/..`, `${base}/./bvisor-c-2`, `${base}/bvisor-d-1`, '/tmp/bvisor-c-3', `${base}/bvisor-c-4/`], dir)).toEqual([`${base}/bvisor-c-12345678-ab`]);
+  });
 });
