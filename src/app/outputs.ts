@@ -17,7 +17,7 @@
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
 import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import type { HostFacts, JournalDisposition, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
 import { appendDisposition, type JournalKey } from '../host/journal-store.js';
@@ -221,6 +221,11 @@ function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made:
  */
 export function discardQuarantine(index: string): void {
   const dir = isLink(index) ? readlinkSync(index) : index;
+  // bvisor's links name <to>/.bvisor-quarantine/<runId>, with this index's run id (prepareOutputs):
+  // one that names anything else is not followed, for the removal is recursive.
+  if (dir !== index && !(isAbsolute(dir) && posix.normalize(dir) === dir && basename(dir) === basename(index) && basename(dirname(dir)) === QUARANTINE_HOME)) {
+    throw new BvisorError('BV_OUTPUTS', `${index} links to ${dir}, which is not a quarantine bvisor makes (<destination>/${QUARANTINE_HOME}/${basename(index)}): not followed, nothing removed`, { hint: `look at ${dir}, then remove the link ${index}` });
+  }
   dropQuarantine(dir, isMountPoint(dir), index);
 }
 

@@ -3,7 +3,7 @@
 // name it and discard all of it (directory, home, link), as it does a quarantine under the root.
 // Oracle: the disk.
 import { describe, expect, it } from 'vitest';
-import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { quarantineDirs } from '../../src/app/recover.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -44,5 +44,25 @@ describe('recover: quarantines placed on a destination filesystem (live)', () =>
     quarantineDirs.discard(join(root, 'outputs', RUN));
     expect(existsSync(q)).toBe(false);
     expect(existsSync(other)).toBe(true);
+  });
+});
+
+describe('recover: an index link that names something else (live)', () => {
+  it('is not followed: nothing is removed, and the error says why', () => {
+    const root = tempDir();
+    const victim = tempDir();
+    writeFileSync(join(victim, 'keep'), 'x');
+    mkdirSync(join(victim, '.bvisor-quarantine', 'another-run'), { recursive: true });
+    mkdirSync(join(root, 'outputs'));
+    // Each: not under a .bvisor-quarantine home, another run's name, or not normalised.
+    for (const target of [victim, join(victim, '.bvisor-quarantine', 'another-run'), `${victim}/x/../.bvisor-quarantine/${RUN}`]) {
+      const index = join(root, 'outputs', RUN);
+      symlinkSync(target, index);
+      expect(() => quarantineDirs.discard(index)).toThrow(expect.objectContaining({ code: 'BV_OUTPUTS', message: expect.stringContaining('not a quarantine bvisor makes') }));
+      expect(lstatSync(index).isSymbolicLink()).toBe(true);
+      unlinkSync(index);
+    }
+    expect(readFileSync(join(victim, 'keep'), 'utf8')).toBe('x');
+    expect(existsSync(join(victim, '.bvisor-quarantine', 'another-run'))).toBe(true);
   });
 });
