@@ -321,10 +321,14 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
         // Unique per run: the same id may live under two state roots.
         const runName = `${o.id}-${state.runId.slice(0, 8)}`;
-        const beforeCgroup = (leaf: string): void => {
+        const beforeCgroup = (leaf: string): (() => void) => {
           state.cgroupDirs = [...state.cgroupDirs, leaf];
           writeState(dir, state);
           fault('create:before-cgroup');
+          return () => {
+            state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf);
+            writeState(dir, state);
+          };
         };
         const detached = {
           stateDir: dir,
@@ -466,6 +470,8 @@ export interface RunRegistration {
   dir: string;
   runId: string;
   addCgroup(leaf: string): void;
+  /** Drops a leaf recorded by addCgroup whose mkdir failed (it was not made by this run). */
+  removeCgroup(leaf: string): void;
   setPid(pid: number): void;
   /** The sealed report, kept before it is journaled, so a crash in between journals it once. */
   saveReport(report: SealedReport): void;
@@ -507,6 +513,7 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
     dir,
     runId: o.runId,
     addCgroup: (leaf) => update(() => void (state.cgroupDirs = [...state.cgroupDirs, leaf])),
+    removeCgroup: (leaf) => update(() => void (state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf))),
     setPid: (pid) =>
       update(() => {
         state.pid = procRef(pid);

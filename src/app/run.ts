@@ -159,9 +159,10 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
     const r = reg;
     const beforeCgroup = r
-      ? (leaf: string): void => {
+      ? (leaf: string): (() => void) => {
           r.addCgroup(leaf);
           fault('run:before-cgroup');
+          return () => r.removeCgroup(leaf);
         }
       : undefined;
     const onExec = r

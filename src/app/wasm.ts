@@ -48,6 +48,7 @@ import type { Outcome } from '../backends/wasm/runner.js';
 import { linuxReportBody, denialsOf, type ReportContext } from './report.js';
 import { wasiDenials, type SourceDenials, type WasiRefusalFact } from '../core/denials.js';
 import { notObserved, witness } from '../core/report.js';
+import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
 export const RUNNER_OVERHEAD_BYTES = 256 * 2 ** 20;
@@ -229,7 +230,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string |
   return { job, caps, cache, seed, preopens };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: { pid: number }) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -343,7 +344,7 @@ function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<P
 
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
-function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: (leaf: string) => void; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
+function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
@@ -497,7 +498,7 @@ function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
  * The runner's fd 3 is the job in memory (memoryFile), fd 4 the outcome file in the state
  * directory (created here, empty; the runner reaches nothing else of the state root).
  */
-export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: (leaf: string) => void; detached: Detached }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
+export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; detached: Detached }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
   const L = plan.launch!;
   const prep = prepareJob(b, plan, o.secret, o.cacheDir);
   let jobFd = -1;

@@ -13,6 +13,7 @@ import { cgroupDirs, defaultTestParent, testCgroupParent } from '../helpers/cgro
 import { facts, probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { delay } from '../../src/host/timers.js';
+import { faultPoints } from '../../src/host/faults.js';
 
 let sleeps: Array<{ child: ChildProcess; gone: Promise<string> }> = [];
 let made: string[] = [];
@@ -79,6 +80,42 @@ describe('a state file that lists a cgroup bvisor did not name (live)', () => {
       expect(existsSync(f.dir), f.dir).toBe(true);
       expect(readFileSync(join(f.dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(f.child.pid));
     }
+  }, 60_000);
+});
+
+describe('a leaf someone else makes between create\'s check and its mkdir (live)', () => {
+  it('fails the create, and its clean-up leaves that cgroup and what is in it alone', async () => {
+    const root = tempDir();
+    const id = 'fc2';
+    const statePath = join(root, 'containers', id, 'state.json');
+    let raced: { dir: string; child: ChildProcess; gone: Promise<string> } | null = null;
+    const hit = faultPoints.hit;
+    // The fault point runs right after create records a leaf, before its mkdir: make that leaf
+    // first, with a sleep of this test's inside.
+    faultPoints.hit = (stage) => {
+      if (stage !== 'create:before-cgroup' || raced) return;
+      const listed = (JSON.parse(readFileSync(statePath, 'utf8')) as { cgroupDirs: string[] }).cgroupDirs;
+      const dir = listed[listed.length - 1]!;
+      mkdirSync(dir);
+      made.push(dir);
+      const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+      const gone = new Promise<string>((r) => child.on('exit', (code, signal) => r(`exited (${signal ?? code})`)));
+      sleeps.push({ child, gone });
+      writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+      raced = { dir, child, gone };
+    };
+    try {
+      await expect(createContainer({ root, id, bundle: probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_CGROUP_SETUP', message: expect.stringContaining('EEXIST') });
+    } finally {
+      faultPoints.hit = hit;
+    }
+    expect(raced).not.toBeNull();
+    const r = raced!;
+    expect(existsSync(join(root, 'containers', id))).toBe(false); // create left nothing of its own
+    await delay(100, null);
+    expect(await Promise.race([r.gone, delay(0, 'running')]), `${r.dir}: the sleep inside`).toBe('running');
+    expect(existsSync(r.dir), r.dir).toBe(true);
+    expect(readFileSync(join(r.dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(r.child.pid));
   }, 60_000);
 });
 

@@ -21,7 +21,7 @@ import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
-import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
@@ -126,7 +126,7 @@ export interface LinuxLaunchRequest {
   dieWithParent: boolean;
   /** Called before each cgroup leaf is made, so the caller can record it first (a crash right
    * after the mkdir still leaves a trace to clean). */
-  beforeCgroup?: (leaf: string) => void;
+  beforeCgroup?: RecordLeaf;
   hooks?: LaunchHooks;
   detached?: Detached;
   /** Called once the workload has exec'd, with a way to end it as a timeout (a caller that

@@ -49,7 +49,15 @@ type Placement = LaunchInputs['cgroup']['placements'][number];
  * counter's, or membership alone so teardown can find every descendant), writing the limits.
  * Cleans up after itself on failure.
  */
-export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, beforeMkdir?: (leaf: string) => void): CgroupSet {
+/**
+ * Records a leaf before its mkdir (so a crash right after still leaves a trace to clean); what
+ * it returns undoes the record if the mkdir then fails, for a leaf that was not made here may be
+ * another's (made between the check and the mkdir), and whatever is recorded gets killed and
+ * removed by the caller's clean-up.
+ */
+export type RecordLeaf = (leaf: string) => (() => void) | void;
+
+export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, beforeMkdir?: RecordLeaf): CgroupSet {
   const byHierarchy = new Map<string, { p: Placement; controllers: Set<string>; limits: LaunchInputs['cgroup']['limits'] }>();
   for (const p of launch.cgroup.placements) byHierarchy.set(p.mountPoint, { p, controllers: new Set(), limits: [] });
   const entryFor = (clause: string, version: 1 | 2, controller: string) => {
@@ -105,7 +113,7 @@ export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: s
  * level on v2), then the leaf. Another run's teardown may remove an empty parent we are about
  * to use (ENOENT on the leaf): make the path again, a few times.
  */
-function makeLeaf(p: Placement, controllers: Set<string>, leafName: string, beforeMkdir?: (leaf: string) => void): { leaf: string; created: string[] } {
+function makeLeaf(p: Placement, controllers: Set<string>, leafName: string, beforeMkdir?: RecordLeaf): { leaf: string; created: string[] } {
   const created: string[] = [];
   for (let attempt = 0; ; attempt++) {
     let dir = p.anchor;
@@ -127,13 +135,15 @@ function makeLeaf(p: Placement, controllers: Set<string>, leafName: string, befo
     // names its own leaf): never record it, or a failed create would kill and remove it.
     if (existsSync(leaf)) throw new BvisorError('BV_CGROUP_SETUP', `the cgroup ${leaf} exists already: it is not this container's`, { hint: 'give the container its own cgroup (linux.cgroupsPath, or another id); bvisor never adopts an existing cgroup' });
     // Recorded before it exists, so a crash right after mkdir still leaves a trace to clean.
-    beforeMkdir?.(leaf);
+    const undo = beforeMkdir?.(leaf);
     try {
       mkdirSync(leaf);
       return { leaf, created };
     } catch (e) {
-      // (EEXIST here means someone made it between the check and the mkdir: a race only a
-      // process racing bvisor could win, unlike a config naming an existing cgroup.)
+      // Not made here, so not ours to clean up: EEXIST means someone made it between the check
+      // and the mkdir (a race only a process racing bvisor could win, unlike a config naming an
+      // existing cgroup), and the caller's clean-up would kill what is in it.
+      undo?.();
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw cgErr('mkdir', leaf, e);
     }
   }
