@@ -905,7 +905,7 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
     }
   }
   fault('delete:after-seal');
-  if (s.keptBundle) removeKeptBundle(s.keptBundle);
+  if (s.keptBundle) removeKeptBundle(s.keptBundle, { stateDir: dir, runId: s.runId });
   removeDir(dir);
   if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: 'free space in the state root; the container is gone' });
   return report;

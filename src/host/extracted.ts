@@ -89,9 +89,21 @@ export function sweepBundles(parent: string = tmpdir()): string[] {
   return removed;
 }
 
-/** Removes a bundle a container kept, once the container is deleted. */
-export function removeKeptBundle(top: string): void {
-  // state.json names it; remove only what extraction makes.
+/**
+ * Removes a bundle a container kept, once the container is deleted. state.json names it, and the
+ * removal is recursive: only a directory of ours that extraction made and whose owner.json names
+ * this very container (its state directory and run id, as keep() wrote them) goes; anything else
+ * is left for gc's sweep, which judges owners on its own.
+ */
+export function removeKeptBundle(top: string, owner: { stateDir: string; runId: string }): void {
   if (!isAbsolute(top) || !basename(top).startsWith(TEMP_PREFIX)) return;
+  try {
+    const st = lstatSync(top);
+    if (!st.isDirectory() || st.uid !== process.geteuid?.()) return;
+    const named = JSON.parse(readFileSync(join(top, OWNER_FILE), 'utf8')) as Partial<{ stateDir: string; runId: string }>;
+    if (named.stateDir !== owner.stateDir || named.runId !== owner.runId) return;
+  } catch {
+    return; // gone, or no owner to match
+  }
   removeTree(top);
 }
