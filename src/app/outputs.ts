@@ -223,7 +223,7 @@ export function discardQuarantine(index: string): void {
   const dir = isLink(index) ? readlinkSync(index) : index;
   // bvisor's links name <to>/.bvisor-quarantine/<runId>, with this index's run id (prepareOutputs):
   // one that names anything else is not followed, for the removal is recursive.
-  if (dir !== index && !(isAbsolute(dir) && posix.normalize(dir) === dir && basename(dir) === basename(index) && basename(dirname(dir)) === QUARANTINE_HOME)) {
+  if (dir !== index && !quarantineShaped(dir, basename(index), null)) {
     throw new BvisorError('BV_OUTPUTS', `${index} links to ${dir}, which is not a quarantine bvisor makes (<destination>/${QUARANTINE_HOME}/${basename(index)}): not followed, nothing removed`, { hint: `look at ${dir}, then remove the link ${index}` });
   }
   dropQuarantine(dir, isMountPoint(dir), index);
@@ -385,9 +385,20 @@ export interface Disposition {
 }
 
 /** The staged artifacts of a run, from its sealed report. */
-function staged(report: SealedReport): NonNullable<ReportBody['artifacts']> {
+/**
+ * Where bvisor makes a run's quarantine (prepareOutputs): `<root>/outputs/<runId>`, or
+ * `<destination>/.bvisor-quarantine/<runId>`. Disposal removes it recursively, so a path from a
+ * report (an API caller's object, a journal line) or an index link is used only in that shape.
+ */
+function quarantineShaped(dir: string, runId: string, root: string | null): boolean {
+  if (!isAbsolute(dir) || posix.normalize(dir) !== dir || basename(dir) !== runId) return false;
+  return basename(dirname(dir)) === QUARANTINE_HOME || (root !== null && dir === quarantineIndex(resolve(root), runId));
+}
+
+function staged(report: SealedReport, root: string): NonNullable<ReportBody['artifacts']> {
   const a = report.body.artifacts;
   if (!a) throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `run ${report.body.runId} staged no outputs`, { hint: 'only a manifest with an outputs clause stages artifacts' });
+  if (!quarantineShaped(a.quarantine, report.body.runId, root)) throw new BvisorError('BV_OUTPUTS', `the report of run ${report.body.runId} names ${a.quarantine} as its quarantine, which is not where bvisor stages outputs (${quarantineIndex(resolve(root), report.body.runId)}, or <destination>/${QUARANTINE_HOME}/${report.body.runId}): nothing was promoted or removed`, { hint: 'pass the report runConfined returned, or the run id' });
   if (!existsSync(a.quarantine)) throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `the quarantine of run ${report.body.runId} is gone (committed or discarded already)`, { hint: 'bvisor journal shows its disposition' });
   return a;
 }
@@ -398,7 +409,7 @@ function staged(report: SealedReport): NonNullable<ReportBody['artifacts']> {
  * dropped. Returns what was applied and what failed.
  */
 export function commitOutputs(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
-  const a = staged(report);
+  const a = staged(report, root);
   // A run that never ran, or whose end bvisor lost, staged nothing a host should trust.
   if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
@@ -487,7 +498,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
 }
 
 export function discardOutputs(root: string, report: SealedReport, sink?: (e: DispositionStep) => void): Disposition {
-  const a = staged(report);
+  const a = staged(report, root);
   const artifacts = a.items.map((x) => ({ id: x.id, sha256: x.sha256 }));
   sink?.({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts });
   dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, report.body.runId));

@@ -1,7 +1,7 @@
 // The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
 // step journaled under the root. Oracle: the destination's bytes and the journal's entries.
 import { describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
@@ -40,6 +40,16 @@ describe('outputs through the API (live)', () => {
       chmodSync(root, 0o700);
     }
     expect(existsSync(join(q, 'g'))).toBe(true);
+    // A report object whose quarantine is not where bvisor stages outputs: disposal removes a
+    // quarantine recursively, so it is refused, and the directory named is left as it is.
+    const victim = tempDir();
+    writeFileSync(join(victim, 'keep'), 'x');
+    const forged = structuredClone(b.report);
+    forged.body.artifacts!.quarantine = victim;
+    for (const dispose of [() => discardOutputs(root, forged), () => commitOutputs(root, forged, { to: dest })]) {
+      expect(dispose).toThrow(expect.objectContaining({ code: 'BV_OUTPUTS', message: expect.stringContaining('which is not where bvisor stages outputs') }));
+    }
+    expect(readFileSync(join(victim, 'keep'), 'utf8')).toBe('x');
     discardOutputs(root, b.report.body.runId);
     expect(existsSync(q)).toBe(false);
     const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => `${e.event.action}:${e.event.step}`);
