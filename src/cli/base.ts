@@ -59,6 +59,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private checkedRoot: string | null = null;
 
+  /** The state root, absolute and unchecked: only for reading a root that may not be ours
+   * (journal verify audits a root; a key, not the root's owner, is what it trusts). */
+  protected get stateRootToAudit(): string {
+    return resolve(this.flags.root ?? defaultRoot());
+  }
+
   /**
    * The state root, absolute: recorded paths (owner.json, state files) must not depend on the
    * cwd. Checked once (checkStateRoot) before any command reads what it holds.

@@ -17,7 +17,11 @@ import { faultPoints } from '../../src/host/faults.js';
 
 let sleeps: Array<{ child: ChildProcess; gone: Promise<string> }> = [];
 let made: string[] = [];
+let containers: Array<{ root: string; id: string }> = [];
 afterEach(async () => {
+  // A test that failed half-way leaves its container: delete -f (monitor, workload, its cgroups).
+  for (const c of containers) if (existsSync(join(c.root, 'containers', c.id))) await deleteContainer(c.root, c.id, true).catch(() => undefined);
+  containers = [];
   for (const s of sleeps) s.child.kill('SIGKILL');
   await Promise.all(sleeps.map((s) => s.gone));
   for (const d of made.reverse()) {
@@ -57,6 +61,7 @@ describe('a state file that lists a cgroup bvisor did not name (live)', () => {
   it('delete -f of a created container kills and removes only its own cgroups', async () => {
     const root = tempDir();
     const id = 'fc1';
+    containers.push({ root, id });
     await createContainer({ root, id, bundle: probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
     const statePath = join(root, 'containers', id, 'state.json');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as { cgroupDirs: string[] };
@@ -87,6 +92,7 @@ describe('a leaf someone else makes between create\'s check and its mkdir (live)
   it('fails the create, and its clean-up leaves that cgroup and what is in it alone', async () => {
     const root = tempDir();
     const id = 'fc2';
+    containers.push({ root, id });
     const statePath = join(root, 'containers', id, 'state.json');
     let raced: { dir: string; child: ChildProcess; gone: Promise<string> } | null = null;
     const hit = faultPoints.hit;

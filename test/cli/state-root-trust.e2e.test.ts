@@ -42,7 +42,7 @@ const COMMANDS: string[][] = [
   ['exec', 'c1', '/usr/bin/true'],
   ['commit', 'c1'],
   ['discard', 'c1'],
-  ['journal', 'verify'],
+  ['journal', 'verify', '--repair'],
 ];
 
 describe('a state root that is not only ours is refused by every command that reads it', () => {
@@ -73,6 +73,11 @@ describe('a state root that is not only ours is refused by every command that re
           expect(r.json().error.code, what).toBe('BV_STATE_ROOT_UNUSABLE');
           expect(r.json().error.message, what).toMatch(c.why);
         }
+        // Verifying only reads, and its proof does not rest on the root's owner: an audit of a
+        // root that is not ours still gets its verdict (--repair, which writes, does not).
+        const audit = cli(['--root', root, 'journal', 'verify', '--json']);
+        expect(audit.status, `journal verify (${c.why.source}): ${audit.stdout}${audit.stderr}`).toBe(0);
+        expect(audit.json()).toMatchObject({ entries: expect.any(Number), mode: 'chain' });
         chmodSync(root, mode);
         chownSync(root, process.getuid!(), process.getgid!());
         // Nothing acted: the container is there, its workload is the same live process.

@@ -13,7 +13,9 @@ export default class JournalVerify extends BaseCommand<typeof JournalVerify> {
   };
 
   async run(): Promise<JournalVerifyResult> {
-    const r = verifyJournal(this.stateRoot, { keyFile: this.flags.key ?? this.journalKeyFile, repair: this.flags.repair });
+    // Verifying only reads, and its proof (the chain; with a key, every MAC) does not rest on who
+    // owns the root: an audit of a root that is not ours is its point. --repair writes into it.
+    const r = verifyJournal(this.flags.repair ? this.stateRoot : this.stateRootToAudit, { keyFile: this.flags.key ?? this.journalKeyFile, repair: this.flags.repair });
     if (r.repaired) this.say(`${r.file}: repaired: ${r.repaired.problem}${r.repaired.truncated ? ` (cut bytes kept in ${r.repaired.truncated.savedAs})` : ''}`);
     const what = r.mode === 'keyed' ? `, every MAC checked (key id ${r.keyId})` : ' (hash chain and head; no key)';
     this.say(`${r.file}: ok, ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} verified${what}`);
