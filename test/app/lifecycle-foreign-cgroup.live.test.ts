@@ -37,22 +37,28 @@ afterEach(async () => {
 
 /** A cgroup of this test's beside the container's, in each hierarchy whose parent the container
  * made (v2, and v1 memory for its limit), each holding a `sleep` this test started. */
-function foreignLeaves(id: string): Array<{ dir: string; gone: Promise<string>; child: ChildProcess }> {
-  const out: Array<{ dir: string; gone: Promise<string>; child: ChildProcess }> = [];
+type Occupied = { dir: string; gone: Promise<string>; child: ChildProcess };
+
+/** Makes the cgroup `dir` (this test's) and puts a `sleep` this test starts in it. */
+function occupy(dir: string): Occupied {
+  mkdirSync(dir);
+  made.push(dir);
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const gone = new Promise<string>((r) => child.on('exit', (code, signal) => r(`exited (${signal ?? code})`)));
+  sleeps.push({ child, gone });
+  writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+  expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(child.pid));
+  return { dir, gone, child };
+}
+
+function foreignLeaves(id: string): Occupied[] {
+  const out: Occupied[] = [];
   const p = testCgroupParent();
   for (const h of cgroupDirs()) {
     const parent = join(p.startsWith('/') ? h.root : h.own, p);
     if (!existsSync(parent)) continue;
     // Not bvisor-<id>-…: a name bvisor never gives this container's cgroups.
-    const dir = join(parent, `foreign-${id}-${process.pid}`);
-    mkdirSync(dir);
-    made.push(dir);
-    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-    const gone = new Promise<string>((r) => child.on('exit', (code, signal) => r(`exited (${signal ?? code})`)));
-    sleeps.push({ child, gone });
-    writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
-    expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(child.pid));
-    out.push({ dir, gone, child });
+    out.push(occupy(join(parent, `foreign-${id}-${process.pid}`)));
   }
   return out;
 }
@@ -94,21 +100,14 @@ describe('a leaf someone else makes between create\'s check and its mkdir (live)
     const id = 'fc2';
     containers.push({ root, id });
     const statePath = join(root, 'containers', id, 'state.json');
-    let raced: { dir: string; child: ChildProcess; gone: Promise<string> } | null = null;
+    let raced: Occupied | null = null;
     const hit = faultPoints.hit;
     // The fault point runs right after create records a leaf, before its mkdir: make that leaf
     // first, with a sleep of this test's inside.
     faultPoints.hit = (stage) => {
       if (stage !== 'create:before-cgroup' || raced) return;
       const listed = (JSON.parse(readFileSync(statePath, 'utf8')) as { cgroupDirs: string[] }).cgroupDirs;
-      const dir = listed[listed.length - 1]!;
-      mkdirSync(dir);
-      made.push(dir);
-      const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-      const gone = new Promise<string>((r) => child.on('exit', (code, signal) => r(`exited (${signal ?? code})`)));
-      sleeps.push({ child, gone });
-      writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
-      raced = { dir, child, gone };
+      raced = occupy(listed[listed.length - 1]!);
     };
     try {
       await expect(createContainer({ root, id, bundle: probeBundle(['sleep', '30'], 'limits: { memory: 64Mi }\n'), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_CGROUP_SETUP', message: expect.stringContaining('EEXIST') });
