@@ -384,7 +384,6 @@ export interface Disposition {
   failed: Array<{ id: string; path: string; error: string }>;
 }
 
-/** The staged artifacts of a run, from its sealed report. */
 /**
  * Where bvisor makes a run's quarantine (prepareOutputs): `<root>/outputs/<runId>`, or
  * `<destination>/.bvisor-quarantine/<runId>`. Disposal removes it recursively, so a path from a
@@ -395,6 +394,7 @@ function quarantineShaped(dir: string, runId: string, root: string | null): bool
   return basename(dirname(dir)) === QUARANTINE_HOME || (root !== null && dir === quarantineIndex(resolve(root), runId));
 }
 
+/** The staged artifacts of a run, from its sealed report, in a quarantine of bvisor's shape. */
 function staged(report: SealedReport, root: string): NonNullable<ReportBody['artifacts']> {
   const a = report.body.artifacts;
   if (!a) throw new BvisorError('BV_OUTPUTS_NOT_FOUND', `run ${report.body.runId} staged no outputs`, { hint: 'only a manifest with an outputs clause stages artifacts' });

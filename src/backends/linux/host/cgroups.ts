@@ -45,11 +45,6 @@ function hierarchyFor(host: HostFacts, version: 1 | 2, controller: string): Cgro
 type Placement = LaunchInputs['cgroup']['placements'][number];
 
 /**
- * Creates one leaf per placement the plan decided (one per hierarchy: the limits', the watched
- * counter's, or membership alone so teardown can find every descendant), writing the limits.
- * Cleans up after itself on failure.
- */
-/**
  * Records a leaf before its mkdir (so a crash right after still leaves a trace to clean); what
  * it returns undoes the record if the mkdir then fails, for a leaf that was not made here may be
  * another's (made between the check and the mkdir), and whatever is recorded gets killed and
@@ -57,6 +52,11 @@ type Placement = LaunchInputs['cgroup']['placements'][number];
  */
 export type RecordLeaf = (leaf: string) => (() => void) | void;
 
+/**
+ * Creates one leaf per placement the plan decided (one per hierarchy: the limits', the watched
+ * counter's, or membership alone so teardown can find every descendant), writing the limits.
+ * Cleans up after itself on failure.
+ */
 export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: string, beforeMkdir?: RecordLeaf): CgroupSet {
   const byHierarchy = new Map<string, { p: Placement; controllers: Set<string>; limits: LaunchInputs['cgroup']['limits'] }>();
   for (const p of launch.cgroup.placements) byHierarchy.set(p.mountPoint, { p, controllers: new Set(), limits: [] });
