@@ -71,7 +71,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   protected get stateRoot(): string {
     if (this.checkedRoot === null) {
-      const root = resolve(this.flags.root ?? defaultRoot());
+      const root = this.stateRootToAudit;
       checkStateRoot(root);
       this.checkedRoot = root;
     }

@@ -17,7 +17,9 @@ const OWNER_FILE = 'owner.json';
  */
 const UNCLAIMED_GRACE_MS = 24 * 3600_000;
 
-export type BundleOwner = { pid: number; startTime: string } | { stateDir: string; runId: string };
+export type BundleOwner = { pid: number; startTime: string } | ContainerOwner;
+/** A container that kept its bundle until delete (create from a .tar). */
+type ContainerOwner = { stateDir: string; runId: string };
 
 export function writeOwner(top: string, owner: BundleOwner): void {
   writeFileAtomic(join(top, OWNER_FILE), JSON.stringify(owner) + '\n');
@@ -44,10 +46,15 @@ export function removeTree(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** What owner.json says (throws when it is missing or unreadable). */
+function readOwner(top: string): BundleOwner {
+  return JSON.parse(readFileSync(join(top, OWNER_FILE), 'utf8')) as BundleOwner;
+}
+
 function ownerGone(top: string): boolean {
   let owner: BundleOwner;
   try {
-    owner = JSON.parse(readFileSync(join(top, OWNER_FILE), 'utf8')) as BundleOwner;
+    owner = readOwner(top);
   } catch {
     try {
       return Date.now() - lstatSync(top).mtimeMs > UNCLAIMED_GRACE_MS;
@@ -95,12 +102,12 @@ export function sweepBundles(parent: string = tmpdir()): string[] {
  * this very container (its state directory and run id, as keep() wrote them) goes; anything else
  * is left for gc's sweep, which judges owners on its own.
  */
-export function removeKeptBundle(top: string, owner: { stateDir: string; runId: string }): void {
+export function removeKeptBundle(top: string, owner: ContainerOwner): void {
   if (!isAbsolute(top) || !basename(top).startsWith(TEMP_PREFIX)) return;
   try {
     const st = lstatSync(top);
     if (!st.isDirectory() || st.uid !== process.geteuid?.()) return;
-    const named = JSON.parse(readFileSync(join(top, OWNER_FILE), 'utf8')) as Partial<{ stateDir: string; runId: string }>;
+    const named = readOwner(top) as Partial<ContainerOwner>;
     if (named.stateDir !== owner.stateDir || named.runId !== owner.runId) return;
   } catch {
     return; // gone, or no owner to match
