@@ -2,12 +2,13 @@
 // src/cli/snapshot.ts). Oracles: what each entry prints and exits with (the snapshot must be
 // indistinguishable from bin/run.js), and bin/bvisor's own --debug line saying which started.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
+import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
 
 const BLOB = join(ROOT, 'dist', 'snapshot', 'bvisor.blob');
 const built = existsSync(BLOB);
@@ -118,6 +119,40 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const plain = opens([BVISOR, '--version'], { BVISOR_NO_SNAPSHOT: '1' });
     expect(plain).toContain(join('bin', 'run.js'));
     expect(plain).not.toContain(certs);
+  });
+
+  // bin/bvisor asks glibc's malloc for transparent huge pages (GLIBC_TUNABLES, glibc.malloc.hugetlb=1):
+  // where page faults are dear, faulting in what Node reads of the blob is much of a start.
+  // Oracle: the running command's own mappings (proc(5): VmFlags hg), against a plain node under
+  // the same environment; a caller's own hugetlb setting must stand.
+  it("bin/bvisor's Node asks for huge pages for malloc; a plain node does not; a caller's hugetlb=0 stands", async () => {
+    if (thpMode() !== 'madvise') {
+      skipOrFail('thp-madvise', `transparent huge pages are "${thpMode()}" here: glibc's malloc asks for them only where the mode is madvise`);
+      return;
+    }
+    const bundle = tempDir();
+    writeFileSync(join(bundle, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/sleep, args: ["2"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nnetwork: deny\nstdio: { stdin: null, stdout: null, stderr: inherit }\nlimits: { wall: 10s }\n');
+    // Whether the process advised huge pages, looked at while its workload (or timer) runs.
+    const advised = async (argv: string[], env: NodeJS.ProcessEnv, running: (pid: number) => boolean): Promise<boolean> => {
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: cliEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      try {
+        await until(`${argv.join(' ')} running (${err})`, () => running(child.pid!), 30_000);
+        return hugepageAdvised(child.pid!);
+      } finally {
+        expect(await exited, err).toBe(0);
+      }
+    };
+    const sleeping = (pid: number): boolean => descendants().some((d) => d.argv[0] === '/usr/bin/sleep' && d.pid !== pid);
+    const root = tempDir();
+    expect(await advised([BVISOR, '--root', root, 'run', 'thp1', '-b', bundle], {}, sleeping)).toBe(true);
+    // The oracle itself: a plain node once its heap exists, without the tunable and with it.
+    const nodeUp = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('setTimeout') && readFileSync(`/proc/${pid}/maps`, 'utf8').includes('[heap]');
+    expect(await advised([process.execPath, '-e', 'setTimeout(() => {}, 1500)'], {}, nodeUp)).toBe(false);
+    expect(await advised([process.execPath, '-e', 'setTimeout(() => {}, 1500)'], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' }, nodeUp)).toBe(true);
+    expect(await advised([BVISOR, '--root', root, 'run', 'thp2', '-b', bundle], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, sleeping)).toBe(false);
   });
 
   // A package laid out like the real one, where the snapshot is stale or missing.

@@ -66,3 +66,20 @@ export function descendants(): Array<{ pid: number; argv: string[] }> {
   }
   return out;
 }
+
+/**
+ * Whether a process holds memory it asked the kernel to back with transparent huge pages:
+ * madvise(MADV_HUGEPAGE) marks the mapping `hg` in /proc/<pid>/smaps (proc(5), "VmFlags").
+ */
+export function hugepageAdvised(pid: number): boolean {
+  return /^VmFlags:.* hg( |$)/m.test(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+}
+
+/** The host's transparent huge page mode (the bracketed word of the sysfs file), or null. */
+export function thpMode(): string | null {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
