@@ -53,7 +53,21 @@ import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
 export const RUNNER_OVERHEAD_BYTES = 256 * 2 ** 20;
 const WASM_PAGE = 65536;
-const OPENSSL_CNF = '/etc/ssl/openssl.cnf';
+/**
+ * Host files the runner's Node reads as it starts, granted read-only where the host has them:
+ * OpenSSL's configuration; the dynamic loader's cache (without it, ld.so tries a dozen
+ * directories for each of Node's libraries); and the two settings glibc's malloc reads for the
+ * hugetlb tunable below (unreadable, it asks for no huge pages). None says more than the host's
+ * library list and its THP mode.
+ */
+const RUNNER_START_FILES = ['/etc/ssl/openssl.cnf', '/etc/ld.so.cache', '/sys/kernel/mm/transparent_hugepage/enabled', '/sys/kernel/mm/transparent_hugepage/hpage_pmd_size'];
+/**
+ * glibc's malloc asks for transparent huge pages for its large blocks (madvise; glibc >= 2.35,
+ * ignored by older ones): Node reads the runner's snapshot into one. Where page faults are dear (a
+ * virtual machine shadowing guest page tables) it saves 10-15% of a cold runner's start
+ * (docs/performance.md, eleventh pass). bin/bvisor asks the same for the CLI's Node.
+ */
+const RUNNER_MALLOC_TUNABLE = { name: 'GLIBC_TUNABLES', value: 'glibc.malloc.hugetlb=1' };
 
 export interface WasmRun {
   result: LinuxRunResult;
@@ -129,7 +143,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
   return {
     workload: { kind: 'process', exe: node, args: runnerArgs(caps, start), cwd: '/' },
     root: null,
-    // Node reads OpenSSL's configuration at start-up; nothing else outside /usr and our code.
+    // Node's start reads a few host files (RUNNER_START_FILES); nothing else outside /usr and our code.
     // The file host loads our shim through koffi (native code: read-exec), and reaches exactly
     // the preopened directories, read-only where the manifest says so.
     filesystem: [
@@ -140,13 +154,16 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
       // koffi's prebuilt native module ships in a per-platform package beside it
       grant(join(packageRoot(), 'node_modules', '@koromix'), 'read-exec', 4),
       ...preopens.map((p, i) => ({ ...grant(p.host, 'read', 5 + i), access: p.readonly ? ('read' as const) : ('read-write' as const) })),
-      ...(existsSync(OPENSSL_CNF) ? [{ ...grant(OPENSSL_CNF, 'read', 5 + preopens.length), recursive: false }] : []),
+      ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read', 0), recursive: false })),
       // The runner's snapshot is under dist (granted above), unless a test put it elsewhere.
       ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read', 6 + preopens.length), recursive: false }] : []),
     ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
     network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
     spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
-    env: [],
+    // The runner's process environment, never the guest's (WASI's environ is the manifest's):
+    // huge pages for malloc's large blocks, as bin/bvisor asks for the CLI's Node (the snapshot
+    // is read into one; docs/performance.md, eleventh pass).
+    env: [RUNNER_MALLOC_TUNABLE],
     fds,
     stdio: m.stdio,
     // bvisor run keeps the wall deadline itself from the moment the job is handed over, so a

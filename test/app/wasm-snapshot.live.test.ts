@@ -2,8 +2,8 @@
 // when the Node binary in use built it, else runner.js (docs/startup.md "wasm runner"). The
 // oracle is the runner process itself, found under /proc while its guest spins: its command
 // line, as the kernel holds it. The report's own evidence must agree with it.
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { descendants } from '../helpers/wait.js';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { descendants, hugepageAdvised, thpMode } from '../helpers/wait.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/host/bundle.js';
@@ -31,20 +31,38 @@ function spinner(): string {
   return d;
 }
 
-/** The command lines (NUL-separated words) of this process's descendants that name a runner. */
-function runnerCmdlines(): string[][] {
-  return descendants().map((d) => d.argv).filter((argv) => argv.some((a) => /runner\.(js|blob)$/.test(a)));
+/** The runners among this process's descendants: pid and command line (NUL-separated words). */
+function runners(): Array<{ pid: number; argv: string[] }> {
+  return descendants().filter((d) => d.argv.some((a) => /runner\.(js|blob)$/.test(a)));
 }
 
-/** Runs the spinning guest, sampling its runner's command line; the first one seen. */
-async function runAndLook(): Promise<{ out: RunOutcome; argv: string[] | null }> {
+/** Whether a runner's malloc is up: its brk heap exists (glibc's own start is over). */
+function heapUp(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('[heap]');
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the spinning guest, sampling its runner: the first command line seen, and whether it
+ * advised huge pages once its heap was up (null if never seen so). */
+async function runAndLook(): Promise<{ out: RunOutcome; argv: string[] | null; hugepages: boolean | null }> {
   let argv: string[] | null = null;
+  let hugepages: boolean | null = null;
   const timer = setInterval(() => {
-    argv ??= runnerCmdlines()[0] ?? null;
+    const r = runners()[0];
+    if (!r) return;
+    argv ??= r.argv;
+    try {
+      if (hugepages === null && heapUp(r.pid)) hugepages = hugepageAdvised(r.pid);
+    } catch {
+      // gone
+    }
   }, 20);
   try {
     const out = await runLoaded(loadBundle(spinner()), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
-    return { out, argv };
+    return { out, argv, hugepages };
   } finally {
     clearInterval(timer);
   }
@@ -72,6 +90,20 @@ describe.skipIf(!built)('the wasm runner’s start', () => {
     expect(argv!.slice(1, 4)).toEqual(['--max-old-space-size=128', '--snapshot-blob', join(SNAP, 'runner.blob')]);
     expect(argv!.slice(5)).toEqual([expect.stringMatching(/^--wasm-max-mem-pages=\d+$/), expect.stringMatching(/^--wasm-max-table-size=\d+$/)]);
     expect(startEvidence(out)).toBe('V8 start-up snapshot (runner.blob)');
+  });
+
+  // The runner's Node asks glibc's malloc for transparent huge pages (its environment's
+  // GLIBC_TUNABLES, and the two THP settings granted for glibc to read: without them it asks
+  // for none). Oracle: the runner's own mappings (proc(5): VmFlags hg).
+  it('the runner asks for huge pages for malloc', async () => {
+    if (thpMode() !== 'madvise') {
+      skipOrFail('thp-madvise', `transparent huge pages are "${thpMode()}" here: glibc's malloc asks for them only where the mode is madvise`);
+      return;
+    }
+    const { out, hugepages } = await runAndLook();
+    expect(out.report.body.outcome).toMatchObject({ status: 'timeout' });
+    expect(hugepages, 'the sampler saw the runner with its heap up').not.toBeNull();
+    expect(hugepages).toBe(true);
   });
 
   it('a blob elsewhere (not under dist) is granted to the runner, and used', async () => {
