@@ -106,7 +106,7 @@ export function readState(dir: string): ContainerState | null {
  */
 function readOwnState(dir: string, id: string): ContainerState | null {
   const s = readState(dir);
-  return s && { ...s, cgroupDirs: ourCgroups(id, s.cgroupDirs, dir) };
+  return s && { ...s, cgroupDirs: ourCgroups(id, s.runId, s.cgroupDirs, dir) };
 }
 
 /**
@@ -121,17 +121,39 @@ async function salvage(dir: string, id: string): Promise<void> {
     const r = v as ProcRef | null;
     return r && typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 1 && typeof r.startTime === 'string' ? { pid: r.pid, startTime: r.startTime } : null;
   };
-  const cgroupDirs = ourCgroups(id, Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [], dir);
+  const cgroupDirs = ourCgroups(id, raw.runId, Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [], dir);
   await stopProcesses({ pid: ref(raw.pid), monitor: ref(raw.monitor), cgroupDirs });
   teardownCgroups(leavesOf(cgroupDirs));
 }
 
-/** Cgroup dirs as recorded, kept only if bvisor named them for this container: bvisor-<id>-…,
- * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan). */
-export function ourCgroups(id: string, dirs: readonly string[], dir: string | null = null): string[] {
-  const ociLeaf = dir ? readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.cgroupLeaf ?? null : null;
+/** A run's name in its cgroup leaves: <id>-<first 8 of the run id>, or an API run's 18 characters. */
+export function runNameOf(id: string | null, runId: string): string {
+  return id ? `${id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
+}
+
+/**
+ * Whether a cgroup leaf is one bvisor named for a run: bvisor-<run name>, or a wasm runner's
+ * bvisor-<run name>-<up to 6 of [0-9a-z]> (app/wasm.ts). Nothing longer: the leaves of container
+ * "c1-<c1's run8>-x" begin as c1's do.
+ */
+export function isRunLeaf(leaf: string, runName: string): boolean {
+  const name = `bvisor-${runName}`;
+  return leaf === name || (leaf.startsWith(`${name}-`) && /^[0-9a-z]{1,6}$/.test(leaf.slice(name.length + 1)));
+}
+
+/** Cgroup dirs as recorded, kept only if bvisor named them for this container's run (isRunLeaf),
+ * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan). A run id
+ * that is not a string names no leaf. */
+export function ourCgroups(id: string, runId: unknown, dirs: readonly string[], dir: string | null = null): string[] {
+  const ociLeaf = dir ? ociLeafOf(dir) : null;
+  const runName = typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null;
   // Normalised paths only: "<leaf>/.." would name the parent (and cgroup.kill its whole subtree).
-  return dirs.filter((d) => (basename(d).startsWith(`bvisor-${id}-`) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/'));
+  return dirs.filter((d) => ((runName !== null && isRunLeaf(basename(d), runName)) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/'));
+}
+
+/** The cgroup leaf an OCI config's linux.cgroupsPath named, as the container's plan recorded it. */
+export function ociLeafOf(dir: string): string | null {
+  return readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.cgroupLeaf ?? null;
 }
 
 function stateText(s: ContainerState): string {
@@ -320,7 +342,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         const size = loaded.manifest.oci?.consoleSize ?? null;
         const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
         // Unique per run: the same id may live under two state roots.
-        const runName = `${o.id}-${state.runId.slice(0, 8)}`;
+        const runName = runNameOf(o.id, state.runId);
         const beforeCgroup = (leaf: string): (() => void) => {
           state.cgroupDirs = [...state.cgroupDirs, leaf];
           writeState(dir, state);
@@ -553,7 +575,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     try {
       // The start record (docs/journal.md#recovery), appended and fsync'd before the go byte.
       fault('start:before-start-record');
-      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: s.cgroupDirs, supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
+      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: s.cgroupDirs, ociLeaf: ociLeafOf(dir), supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
       fault('start:after-start-record');
       writeSync(fd, 's');
     } finally {
@@ -592,7 +614,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s.pid) throw wrongState(id, 'kill', 'starting', 'its workload does not exist yet (a bvisor run still setting up); try again');
     // state.json is bvisor's, but it is read back from disk: signal only members of cgroups
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
-    const ours = ourCgroups(id, s.cgroupDirs, dir);
+    const ours = ourCgroups(id, s.runId, s.cgroupDirs, dir);
     const targets = all ? ours.flatMap(cgroupMembers) : [];
     if (!all || targets.length === 0) targets.push(s.pid!.pid);
     for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
@@ -622,7 +644,7 @@ export function ociState(id: string, dir: string, s: ContainerState, d: Derived)
     ociVersion: OCI_VERSION,
     id,
     // A running container whose v2 leaf is frozen (bvisor pause) is paused, as runc says.
-    status: d.status === 'running' && ourCgroups(id, s.cgroupDirs, dir).some(isFrozen) ? 'paused' : d.status,
+    status: d.status === 'running' && ourCgroups(id, s.runId, s.cgroupDirs, dir).some(isFrozen) ? 'paused' : d.status,
     bundle: s.bundle,
     annotations: s.annotations,
     bvisor: {

@@ -6,7 +6,7 @@
 // quarantines of attempts that never completed discarded, each recorded in a recovery entry.
 // `list` shows the same classification read-only; `gc` acts on it before its own sweep.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, ProcRef, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
@@ -17,7 +17,7 @@ import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
 import { discardQuarantine } from './outputs.js';
-import { containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
+import { containersDir, deleteContainer, derive, isRunLeaf, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
 
@@ -171,8 +171,11 @@ function stateDirs(root: string): Map<string, StateSide> {
  * is read back from disk, and recovery must never kill or remove a cgroup that is not ours.
  */
 function journalCgroups(s: JournalStarted): string[] {
-  const runName = s.containerId ? `${s.containerId}-${s.runId.slice(0, 8)}` : s.runId.slice(0, 18);
-  return s.cgroupDirs.filter((d) => d.startsWith('/sys/fs/cgroup/') && !d.includes('/../') && !d.includes('/./') && basename(d).startsWith(`bvisor-${runName}`));
+  const runName = runNameOf(s.containerId, s.runId);
+  // The leaves bvisor named for the run, or the OCI leaf its record names; normalised paths only
+  // (as ourCgroups).
+  const ours = (leaf: string): boolean => isRunLeaf(leaf, runName) || (typeof s.ociLeaf === 'string' && leaf === s.ociLeaf);
+  return s.cgroupDirs.filter((d) => d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/') && ours(basename(d)));
 }
 
 interface HostFacts extends AttemptHost {
@@ -192,7 +195,7 @@ function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs
     refs.push({ role: s.kind === 'run' || s.status === 'creating' ? 'creator' : 'monitor', ref: supervisor });
     if (s.kind !== 'run' && s.status === 'creating') refs.push({ role: 'monitor', ref: s.monitor });
     refs.push({ role: 'workload', ref: s.pid });
-    cgroups = ourCgroups(st.id, s.cgroupDirs, st.dir);
+    cgroups = ourCgroups(st.id, s.runId, s.cgroupDirs, st.dir);
   } else if (j.started) {
     supervisor = j.started.event.supervisor;
     refs.push({ role: 'supervisor', ref: supervisor });

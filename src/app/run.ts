@@ -23,7 +23,7 @@ import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
-import { registerRun, type RunRegistration } from './lifecycle.js';
+import { registerRun, runNameOf, type RunRegistration } from './lifecycle.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { fault } from '../host/faults.js';
 
@@ -156,7 +156,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // With an id and a root, the run is registered like a container while it runs.
     if (opts.root !== null && opts.id !== null) reg = registerRun(opts.root, opts.id, { runId, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan });
     fault('run:after-state');
-    const runName = opts.id ? `${opts.id}-${runId.slice(0, 8)}` : runId.slice(0, 18);
+    const runName = runNameOf(opts.id, runId);
     const r = reg;
     const beforeCgroup = r
       ? (leaf: string): (() => void) => {
@@ -176,7 +176,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const recordStart = (pid: number | null, cgroupDirs: string[]): void => {
       if (opts.root === null) return;
       fault('run:before-start-record');
-      appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
+      appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
       fault('run:after-start-record');
     };
     const finish = (report: SealedReport): void => {

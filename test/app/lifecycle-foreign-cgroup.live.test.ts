@@ -6,10 +6,12 @@
 // sleep's exit as Node reaps it, and the kernel's cgroup directories.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createContainer, deleteContainer, ourCgroups, stateOf } from '../../src/app/lifecycle.js';
-import { cgroupDirs, defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { cgroupDirs, defaultTestParent, testCgroupParent, testParentDirs } from '../helpers/cgroups.js';
+import { recoverRoot } from '../../src/app/recover.js';
+import { appendStarted } from '../../src/host/journal-store.js';
 import { facts, probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { delay } from '../../src/host/timers.js';
@@ -129,6 +131,55 @@ describe('which listed cgroups count as the container\'s (ourCgroups)', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'plan.json'), JSON.stringify({ launch: { oci: { cgroupLeaf: '..' } } }));
     const base = '/sys/fs/cgroup/unified/x';
-    expect(ourCgroups('c', [`${base}/bvisor-c-12345678-ab`, `${base}/..`, `${base}/bvisor-c-1/..`, `${base}/./bvisor-c-2`, `${base}/bvisor-d-1`, '/tmp/bvisor-c-3', `${base}/bvisor-c-4/`], dir)).toEqual([`${base}/bvisor-c-12345678-ab`]);
+    const run = '12345678-9abc-4def-8123-456789abcdef';
+    expect(ourCgroups('c', run, [`${base}/bvisor-c-12345678-ab`, `${base}/..`, `${base}/bvisor-c-1/..`, `${base}/./bvisor-c-2`, `${base}/bvisor-d-1`, '/tmp/bvisor-c-3', `${base}/bvisor-c-4/`], dir)).toEqual([`${base}/bvisor-c-12345678-ab`]);
   });
+
+  it("only the leaves named for the container's own run: not another run's, nor those of a container whose id extends it", () => {
+    const dir = tempDir();
+    const base = '/sys/fs/cgroup/unified/x';
+    const run = '12345678-9abc-4def-8123-456789abcdef';
+    const listed = [
+      `${base}/bvisor-c-12345678`, // this run's leaf
+      `${base}/bvisor-c-12345678-k3x9q2`, // this run's wasm runner (a 6-character suffix)
+      `${base}/bvisor-c-87654321`, // another run of c
+      `${base}/bvisor-c-12345678-ab-87654321`, // container "c-12345678-ab"
+      `${base}/bvisor-c-12345678-abcdef12`, // container "c-12345678"
+      `${base}/bvisor-c-12345678x`,
+    ];
+    expect(ourCgroups('c', run, listed, dir)).toEqual(listed.slice(0, 2));
+    // A state whose run id is not a string names no leaf of bvisor's; its OCI leaf still counts.
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ launch: { oci: { cgroupLeaf: 'engine-leaf' } } }));
+    expect(ourCgroups('c', undefined, [...listed, `${base}/engine-leaf`], dir)).toEqual([`${base}/engine-leaf`]);
+  });
+});
+
+describe('recover: the cgroups a start record names, with no container left (live)', () => {
+  // A crash can leave only the journal's start record. Its cgroupDirs are data read back from
+  // disk too: recover tears down the leaves bvisor named for that run, and the OCI leaf (an
+  // engine's linux.cgroupsPath) the record names; not a leaf named for another container.
+  it("tears down the record's OCI leaf, and leaves another container's leaf alone", async () => {
+    const root = tempDir();
+    const run = '3f1e2d4c-0000-4000-8000-0000000000a1';
+    const parent = testParentDirs()[0]!;
+    if (!existsSync(parent)) {
+      mkdirSync(parent, { recursive: true });
+      made.push(parent);
+    }
+    const engine = occupy(join(parent, `engine-leaf-${process.pid}`));
+    // Container "rc-3f1e2d4c-ab"'s leaf: it begins as container rc's leaves for this run do.
+    const other = occupy(join(parent, `bvisor-rc-${run.slice(0, 8)}-ab-87654321`));
+    // A supervisor that is gone: the recorded start time is not the pid's.
+    appendStarted(root, { runId: run, containerId: 'rc', releasedBy: 'run', backend: 'linux', planHash: 'h', stateRoot: root, cgroupDirs: [engine.dir, other.dir], ociLeaf: basename(engine.dir), supervisor: { pid: process.pid, startTime: '1' }, monitor: null, workload: null });
+
+    const out = await recoverRoot(root);
+    const a = out.attempts.find((x) => x.runId === run);
+    expect(a, JSON.stringify(out)).toBeDefined();
+    expect(a!.actions.filter((x) => x.do === 'remove-cgroup')).toEqual([expect.objectContaining({ done: true })]);
+    // Oracles: the sleeps as Node reaps them, and the cgroup fs.
+    expect(await Promise.race([engine.gone, delay(5000, 'running')])).toBe('exited (SIGKILL)');
+    expect(existsSync(engine.dir)).toBe(false);
+    expect(await Promise.race([other.gone, delay(100, 'running')])).toBe('running');
+    expect(readFileSync(join(other.dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(other.child.pid));
+  }, 30_000);
 });

@@ -1163,6 +1163,10 @@ export interface JournalStarted {
    */
   cgroupDirs: string[];
   /**
+   * The leaf name an OCI config's linux.cgroupsPath gave the attempt's cgroups (its last component), or null: bvisor named them bvisor-<run name>. Recovery, which may find only this record, tears down the leaves so named. Absent from records written before it was added.
+   */
+  ociLeaf?: string | null;
+  /**
    * The process that supervises the workload and records its end: the bvisor run process, or the container's monitor. While it lives, the attempt is running.
    */
   supervisor: ProcRef | null;

@@ -10448,7 +10448,7 @@ validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 const schema112 = {};
 const schema113 = {};
 const pattern31 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
-const schema114 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"supervisor":0,"monitor":0,"workload":0}};
+const schema114 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
 const schema115 = {};
 const schema116 = {"type":["string","null"]};
 const pattern32 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
@@ -10935,6 +10935,41 @@ vErrors.push(err29);
 errors++;
 }
 }
+if(data.ociLeaf !== undefined){
+let data9 = data.ociLeaf;
+if((typeof data9 !== "string") && (data9 !== null)){
+const err30 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/type",keyword:"type",params:{type: schema114.properties.ociLeaf.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+if(typeof data9 === "string"){
+if(func2(data9) > 255){
+const err31 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+if(func2(data9) < 1){
+const err32 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+}
 if(data.supervisor !== undefined){
 if(!(validate82(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
 vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
@@ -10955,12 +10990,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err30 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err33 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err30];
+vErrors = [err33];
 }
 else {
-vErrors.push(err30);
+vErrors.push(err33);
 }
 errors++;
 }
