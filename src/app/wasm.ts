@@ -1,7 +1,8 @@
 // Runs a wasm workload: instrument the module (fuel, memory cap, deferred start), then start
 // the runner (a Node process) through the Linux launcher, under a boundary derived from the
-// same manifest: no network, threads only, /usr and bvisor's own code readable and nothing
-// else, the manifest's wall limit (a SIGKILL of the runner), and a cgroup memory backstop.
+// same manifest: no network, threads only, /usr, bvisor's own code and the few host files
+// Node's start reads (RUNNER_START_FILES) readable and nothing else, the manifest's wall limit
+// (a SIGKILL of the runner), and a cgroup memory backstop.
 // The job (args, env with resolved secrets, the module) never touches a disk:
 //   - bvisor run: it travels on a pipe, the outcome on another, while bvisor waits;
 //   - bvisor create: the runner waits under the container's monitor like a Linux workload (it
@@ -62,12 +63,18 @@ const WASM_PAGE = 65536;
  */
 const RUNNER_START_FILES = ['/etc/ssl/openssl.cnf', '/etc/ld.so.cache', '/sys/kernel/mm/transparent_hugepage/enabled', '/sys/kernel/mm/transparent_hugepage/hpage_pmd_size'];
 /**
- * glibc's malloc asks for transparent huge pages for its large blocks (madvise; glibc >= 2.35,
- * ignored by older ones): Node reads the runner's snapshot into one. Where page faults are dear (a
- * virtual machine shadowing guest page tables) it saves 10-15% of a cold runner's start
- * (docs/performance.md, eleventh pass). bin/bvisor asks the same for the CLI's Node.
+ * The runner's one environment variable: glibc's malloc asks for transparent huge pages for its
+ * large blocks (madvise; glibc >= 2.35, ignored by older ones), and Node reads the runner's
+ * snapshot into one. Where page faults are dear (a virtual machine shadowing guest page tables)
+ * it saves 10-15% of a cold runner's start (docs/performance.md, eleventh pass). bin/bvisor asks
+ * the same for the CLI's Node, and both keep a hugetlb setting of the caller's own: only its
+ * number crosses into the runner, never the rest of the caller's tunables.
  */
-const RUNNER_MALLOC_TUNABLE = { name: 'GLIBC_TUNABLES', value: 'glibc.malloc.hugetlb=1' };
+export function runnerMallocTunable(callerTunables: string | undefined): { name: string; value: string } {
+  // glibc reads the list in order, so the last setting is the one that holds.
+  const own = (callerTunables ?? '').split(':').map((t) => /^glibc\.malloc\.hugetlb=([0-9])$/.exec(t)?.[1]).filter((v) => v !== undefined).at(-1);
+  return { name: 'GLIBC_TUNABLES', value: `glibc.malloc.hugetlb=${own ?? '1'}` };
+}
 
 export interface WasmRun {
   result: LinuxRunResult;
@@ -160,10 +167,8 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
     ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
     network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
     spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
-    // The runner's process environment, never the guest's (WASI's environ is the manifest's):
-    // huge pages for malloc's large blocks, as bin/bvisor asks for the CLI's Node (the snapshot
-    // is read into one; docs/performance.md, eleventh pass).
-    env: [RUNNER_MALLOC_TUNABLE],
+    // The runner's process environment, never the guest's (WASI's environ is the manifest's).
+    env: [runnerMallocTunable(process.env.GLIBC_TUNABLES)],
     fds,
     stdio: m.stdio,
     // bvisor run keeps the wall deadline itself from the moment the job is handed over, so a

@@ -3,6 +3,7 @@
 // would end as a stack trace on the guest's stderr.
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/backends/wasm/runner.js';
+import { runnerMallocTunable } from '../../src/app/wasm.js';
 import { instrument } from '../../src/core/wasm/fuel.js';
 import { I, T, wasmModule, type ModuleParts } from '../core/wasm/builder.js';
 
@@ -48,5 +49,22 @@ describe('runner outcomes', () => {
   it('reports the entries its tables reached', () => {
     const m = instrumented({ memory: MEM, tables: [{ ref: T.funcref, min: 1 }], funcs: [{ body: [I.refNull(T.funcref), I.i32(99), I.tableGrow(0), I.drop], export: '_start' }] });
     expect(runJob(job(m))).toMatchObject({ exitCode: 0, tableEntries: 100 });
+  });
+});
+
+// The runner's environment keeps a caller's own glibc.malloc.hugetlb (as bin/bvisor does for the
+// CLI), and only that number: nothing else of the caller's tunables reaches the runner.
+describe("the runner's malloc tunable", () => {
+  it('is hugetlb=1 unless the caller set hugetlb, whose last setting holds (glibc reads the list in order)', () => {
+    const value = (caller: string | undefined): string => runnerMallocTunable(caller).value;
+    expect(runnerMallocTunable(undefined)).toEqual({ name: 'GLIBC_TUNABLES', value: 'glibc.malloc.hugetlb=1' });
+    expect(value('')).toBe('glibc.malloc.hugetlb=1');
+    expect(value('glibc.malloc.hugetlb=0')).toBe('glibc.malloc.hugetlb=0');
+    expect(value('glibc.malloc.check=3:glibc.malloc.hugetlb=2:glibc.mem.tagging=1')).toBe('glibc.malloc.hugetlb=2');
+    expect(value('glibc.malloc.hugetlb=0:glibc.malloc.hugetlb=1')).toBe('glibc.malloc.hugetlb=1');
+    // Not a hugetlb setting: another name that ends the same, a value that is not one digit.
+    expect(value('xglibc.malloc.hugetlb=0')).toBe('glibc.malloc.hugetlb=1');
+    expect(value('glibc.malloc.hugetlb=0; rm -rf /')).toBe('glibc.malloc.hugetlb=1');
+    expect(value('glibc.malloc.check=3')).toBe('glibc.malloc.hugetlb=1');
   });
 });
