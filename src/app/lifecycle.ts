@@ -39,7 +39,7 @@ import { appendReport, appendStarted, reserveStartRecord, startRecordReservation
 import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
-import { readBack, teardownCgroups, killAll, cgroupMembers, isFrozen, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
+import { readBack, teardownCgroups, killAll, cgroupMembers, signalMembers, isFrozen, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
 import { createWasm, readOutcome, wasmReportBody, wasiSourceOf, WASM_RECORD, type WasmRecord } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
@@ -614,10 +614,15 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     if (!s.pid) throw wrongState(id, 'kill', 'starting', 'its workload does not exist yet (a bvisor run still setting up); try again');
     // state.json is bvisor's, but it is read back from disk: signal only members of cgroups
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
+    // --all: each member while it is one (signalMembers); the workload alone otherwise, or when
+    // the cgroups hold nobody.
     const ours = ourCgroups(id, s.runId, s.cgroupDirs, dir);
-    const targets = all ? ours.flatMap(cgroupMembers) : [];
-    if (!all || targets.length === 0) targets.push(s.pid!.pid);
-    for (const pid of new Set(targets)) signalPid(pid, sig, pid === s.pid!.pid ? s.pid!.startTime : null);
+    if (all && ours.some((d) => cgroupMembers(d).length > 0)) {
+      const failed = signalMembers(ours, sig);
+      if (failed.length) throw new BvisorError('BV_IO', `pidfd_send_signal(${failed[0]!.pid}, ${signalName(sig)}): ${errnoName(failed[0]!.rc)}`);
+      return;
+    }
+    signalPid(s.pid!.pid, sig, s.pid!.startTime);
   });
 }
 

@@ -24,7 +24,9 @@ export type FaultStage =
   | 'start:before-start-record'
   | 'start:after-start-record'
   | 'journal:torn-report'
-  | 'journal:torn-started';
+  | 'journal:torn-started'
+  // A cgroup member pinned by its pidfd, before it is looked for in the leaf again.
+  | 'cgroup:member-pinned';
 
 export const faultPoints = {
   hit(_stage: FaultStage): void {},

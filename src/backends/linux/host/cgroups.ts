@@ -9,6 +9,10 @@ import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract
 import { BvisorError } from '../../../contract/errors.js';
 import { shim, O } from '../ffi/shim.js';
 import { auditCgroupPath } from './cgroup-audit.js';
+import { fault } from '../../../host/faults.js';
+
+/** ESRCH (errno-base.h): the process a pidfd names has exited. */
+const ESRCH = 3;
 
 export interface Leaf {
   version: 1 | 2;
@@ -171,7 +175,35 @@ export function cgroupMembers(dir: string): number[] {
   }
 }
 
-/** Kills every process in every leaf (cgroup.kill on v2, SIGKILL each member on v1). */
+/**
+ * Signals each member of the leaves once, while it is one. A pid read from cgroup.procs is pinned
+ * with a pidfd, looked for in the leaves' cgroup.procs again, and signalled through the pidfd:
+ * kill(2) by the first read's pid would reach whoever holds the pid by then, if the member left,
+ * or exited and its pid was reused elsewhere. (A reused pid found in a leaf again belongs to a
+ * process the pidfd does not name: pidfd_send_signal answers ESRCH, and that new member is for the
+ * caller's next pass.) A process in several hierarchies' leaves is signalled once. Returns the
+ * errors other than ESRCH, by pid.
+ */
+export function signalMembers(dirs: readonly string[], sig: number): Array<{ pid: number; rc: number }> {
+  const s = shim();
+  const failed: Array<{ pid: number; rc: number }> = [];
+  for (const pid of new Set(dirs.flatMap(cgroupMembers))) {
+    const fd = s.bv_pidfd_open(pid);
+    if (fd < 0) continue; // gone
+    try {
+      fault('cgroup:member-pinned');
+      if (!dirs.some((d) => cgroupMembers(d).includes(pid))) continue; // no longer a member
+      const rc = s.bv_pidfd_signal(fd, sig);
+      if (rc < 0 && rc !== -ESRCH) failed.push({ pid, rc });
+    } finally {
+      s.bv_close(fd);
+    }
+  }
+  return failed;
+}
+
+/** Kills every process in every leaf (cgroup.kill on v2, SIGKILL each member on v1). A member
+ * that could not be killed stays, and the teardown that follows finds the leaf busy and says so. */
 export function killAll(set: CgroupSet): void {
   for (const l of set.leaves) {
     const killFile = join(l.dir, 'cgroup.kill');
@@ -183,13 +215,7 @@ export function killAll(set: CgroupSet): void {
         // fall through to per-member kills
       }
     }
-    for (const pid of cgroupMembers(l.dir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    signalMembers([l.dir], 9);
   }
 }
 

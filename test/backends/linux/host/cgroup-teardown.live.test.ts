@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { teardownCgroups, type Leaf } from '../../../../src/backends/linux/host/cgroups.js';
+import { signalMembers, teardownCgroups, type Leaf } from '../../../../src/backends/linux/host/cgroups.js';
+import { faultPoints } from '../../../../src/host/faults.js';
 import { cgroupDirs, testCgroupParent } from '../../../helpers/cgroups.js';
 import { skipOrFail } from '../../../helpers/require.js';
 import { tempDir } from '../../../helpers/tmp.js';
@@ -119,5 +120,40 @@ describe('cgroup teardown (live)', () => {
     const t = teardownCgroups({ leaves: [{ version: 2, controllers: [], dir: file, createdParents: [] }], v2Fd: -1 });
     expect(t).toEqual({ complete: false, notes: [`could not remove ${file}: rmdir: ENOTDIR`] });
     expect(existsSync(file)).toBe(true);
+  });
+});
+
+// signalMembers (kill --all, and killAll where there is no cgroup.kill) signals a pid read from
+// cgroup.procs only while it is still a member, and through a pidfd taken before it looks again:
+// a member that left (or whose pid went to a process elsewhere) between the read and the signal
+// is not reached. The test moves one sleep to a sibling leaf of its own at the fault point that
+// follows the pin. Oracles: each sleep's end as Node reaps it, and cgroup.procs.
+describe('signalling a leaf\'s members (live)', () => {
+  it('signals each member once, and not one that left the leaf after its pid was read', async () => {
+    const p = parents()[0];
+    if (!p) return skipOrFail('root', 'no cgroup v2 or v1 memory hierarchy where this test may make a leaf');
+    const leaf = join(p.dir, `members-${process.pid}`);
+    const aside = join(p.dir, `aside-${process.pid}`);
+    mkdirOurs(leaf);
+    mkdirOurs(aside);
+    const leaving = sleeper();
+    const staying = sleeper();
+    for (const s of [leaving, staying]) writeFileSync(join(leaf, 'cgroup.procs'), String(s.child.pid));
+    const hit = faultPoints.hit;
+    let moved = false;
+    faultPoints.hit = (stage) => {
+      if (stage !== 'cgroup:member-pinned' || moved) return;
+      moved = true;
+      writeFileSync(join(aside, 'cgroup.procs'), String(leaving.child.pid));
+    };
+    try {
+      expect(signalMembers([leaf], 9)).toEqual([]);
+    } finally {
+      faultPoints.hit = hit;
+    }
+    expect(moved).toBe(true);
+    expect(await Promise.race([staying.gone, delay(5000, 'still running after 5 s')])).toBe('SIGKILL');
+    expect(await Promise.race([leaving.gone, delay(300, 'running')])).toBe('running');
+    expect(readFileSync(join(aside, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(leaving.child.pid));
   });
 });
