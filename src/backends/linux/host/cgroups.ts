@@ -13,6 +13,8 @@ import { fault } from '../../../host/faults.js';
 
 /** ESRCH (errno-base.h): the process a pidfd names has exited. */
 const ESRCH = 3;
+/** Members pinned (one pidfd each) before the leaves are read again. */
+const SIGNAL_BATCH = 256;
 
 export interface Leaf {
   version: 1 | 2;
@@ -187,16 +189,25 @@ export function cgroupMembers(dir: string): number[] {
 export function signalMembers(dirs: readonly string[], sig: number): Array<{ pid: number; rc: number }> {
   const s = shim();
   const failed: Array<{ pid: number; rc: number }> = [];
-  for (const pid of new Set(dirs.flatMap(cgroupMembers))) {
-    const fd = s.bv_pidfd_open(pid);
-    if (fd < 0) continue; // gone
+  const listed = [...new Set(dirs.flatMap(cgroupMembers))];
+  // In batches, so that a fork bomb's members do not each cost a descriptor at once, and the
+  // leaves are read again once per batch rather than once per member.
+  for (let i = 0; i < listed.length; i += SIGNAL_BATCH) {
+    const pinned: Array<{ pid: number; fd: number }> = [];
     try {
+      for (const pid of listed.slice(i, i + SIGNAL_BATCH)) {
+        const fd = s.bv_pidfd_open(pid);
+        if (fd >= 0) pinned.push({ pid, fd }); // else gone
+      }
       fault('cgroup:member-pinned');
-      if (!dirs.some((d) => cgroupMembers(d).includes(pid))) continue; // no longer a member
-      const rc = s.bv_pidfd_signal(fd, sig);
-      if (rc < 0 && rc !== -ESRCH) failed.push({ pid, rc });
+      const still = new Set(dirs.flatMap(cgroupMembers));
+      for (const { pid, fd } of pinned) {
+        if (!still.has(pid)) continue; // no longer a member
+        const rc = s.bv_pidfd_signal(fd, sig);
+        if (rc < 0 && rc !== -ESRCH) failed.push({ pid, rc });
+      }
     } finally {
-      s.bv_close(fd);
+      for (const { fd } of pinned) s.bv_close(fd);
     }
   }
   return failed;
