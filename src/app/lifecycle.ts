@@ -145,9 +145,15 @@ export function isRunLeaf(leaf: string, runName: string): boolean {
  * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan). A run id
  * that is not a string names no leaf. */
 export function ourCgroups(id: string, runId: unknown, dirs: readonly string[], dir: string | null = null): string[] {
-  const ociLeaf = dir ? ociLeafOf(dir) : null;
-  const runName = typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null;
-  // Normalised paths only: "<leaf>/.." would name the parent (and cgroup.kill its whole subtree).
+  return cgroupsNamed(dirs, typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null, dir ? ociLeafOf(dir) : null);
+}
+
+/**
+ * The recorded cgroup dirs bvisor named for a run (isRunLeaf), or whose leaf is the OCI leaf the
+ * run's plan named; normalised paths under /sys/fs/cgroup only: "<leaf>/.." would name the parent
+ * (and cgroup.kill its whole subtree). For state files (ourCgroups) and start records (recover).
+ */
+export function cgroupsNamed(dirs: readonly string[], runName: string | null, ociLeaf: string | null): string[] {
   return dirs.filter((d) => ((runName !== null && isRunLeaf(basename(d), runName)) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/'));
 }
 

@@ -6,7 +6,7 @@
 // quarantines of attempts that never completed discarded, each recorded in a recovery entry.
 // `list` shows the same classification read-only; `gc` acts on it before its own sweep.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { basename, join, posix } from 'node:path';
+import { basename, join } from 'node:path';
 import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, ProcRef, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
@@ -17,7 +17,7 @@ import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
 import { discardQuarantine } from './outputs.js';
-import { containersDir, deleteContainer, derive, isRunLeaf, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
+import { cgroupsNamed, containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
 
@@ -166,16 +166,12 @@ function stateDirs(root: string): Map<string, StateSide> {
 }
 
 /**
- * Cgroup leaves the journal names for an attempt, kept only if bvisor named them for it
- * (bvisor-<id>-<run>…, or bvisor-<run>… for a run without an id) under /sys/fs/cgroup: a journal
- * is read back from disk, and recovery must never kill or remove a cgroup that is not ours.
+ * Cgroup leaves the journal names for an attempt, kept only if bvisor named them for its run, or
+ * they are the OCI leaf the record names (cgroupsNamed): a journal is read back from disk, and
+ * recovery must never kill or remove a cgroup that is not ours.
  */
 function journalCgroups(s: JournalStarted): string[] {
-  const runName = runNameOf(s.containerId, s.runId);
-  // The leaves bvisor named for the run, or the OCI leaf its record names; normalised paths only
-  // (as ourCgroups).
-  const ours = (leaf: string): boolean => isRunLeaf(leaf, runName) || (typeof s.ociLeaf === 'string' && leaf === s.ociLeaf);
-  return s.cgroupDirs.filter((d) => d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/') && ours(basename(d)));
+  return cgroupsNamed(s.cgroupDirs, runNameOf(s.containerId, s.runId), typeof s.ociLeaf === 'string' ? s.ociLeaf : null);
 }
 
 interface HostFacts extends AttemptHost {
