@@ -19,6 +19,7 @@ import { containerLandlock, type MonitorLandlockCounts } from '../backends/linux
 import { launchPolicy } from '../core/seccomp/policy.js';
 import type { Arch } from '../core/seccomp/compile.js';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
+import { constants } from 'node:os';
 import { basename, join, posix, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, RecoveredAttempt, SealedReport } from '../contract/generated/types.js';
@@ -625,7 +626,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     const ours = ourCgroups(id, s.runId, s.cgroupDirs, dir);
     if (all && ours.some((d) => cgroupMembers(d).length > 0)) {
       const failed = signalMembers(ours, sig);
-      if (failed.length) throw new BvisorError('BV_IO', `pidfd_send_signal(${failed[0]!.pid}, ${signalName(sig)}): ${errnoName(failed[0]!.rc)}`);
+      if (failed.length) throw signalFailed(failed[0]!.pid, sig, failed[0]!.rc);
       return;
     }
     signalPid(s.pid!.pid, sig, s.pid!.startTime);
@@ -640,10 +641,14 @@ function signalPid(pid: number, sig: number, expectStart: string | null): void {
   try {
     if (expectStart !== null && startTime(pid) !== expectStart) return; // recycled
     const rc = s.bv_pidfd_signal(fd, sig);
-    if (rc < 0 && rc !== -3) throw new BvisorError('BV_IO', `pidfd_send_signal(${pid}, ${signalName(sig)}): ${errnoName(rc)}`);
+    if (rc < 0 && rc !== -constants.errno.ESRCH) throw signalFailed(pid, sig, rc);
   } finally {
     s.bv_close(fd);
   }
+}
+
+function signalFailed(pid: number, sig: number, rc: number): BvisorError {
+  return new BvisorError('BV_IO', `pidfd_send_signal(${pid}, ${signalName(sig)}): ${errnoName(rc)}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,14 +5,13 @@
 // anywhere else.
 import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants } from 'node:os';
 import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract/generated/types.js';
 import { BvisorError } from '../../../contract/errors.js';
 import { shim, O } from '../ffi/shim.js';
 import { auditCgroupPath } from './cgroup-audit.js';
 import { fault } from '../../../host/faults.js';
 
-/** ESRCH (errno-base.h): the process a pidfd names has exited. */
-const ESRCH = 3;
 /** Members pinned (one pidfd each) before the leaves are read again. */
 const SIGNAL_BATCH = 256;
 
@@ -184,7 +183,7 @@ export function cgroupMembers(dir: string): number[] {
  * or exited and its pid was reused elsewhere. (A reused pid found in a leaf again belongs to a
  * process the pidfd does not name: pidfd_send_signal answers ESRCH, and that new member is for the
  * caller's next pass.) A process in several hierarchies' leaves is signalled once. Returns the
- * errors other than ESRCH, by pid.
+ * errors other than ESRCH (the member had exited), by pid.
  */
 export function signalMembers(dirs: readonly string[], sig: number): Array<{ pid: number; rc: number }> {
   const s = shim();
@@ -204,7 +203,7 @@ export function signalMembers(dirs: readonly string[], sig: number): Array<{ pid
       for (const { pid, fd } of pinned) {
         if (!still.has(pid)) continue; // no longer a member
         const rc = s.bv_pidfd_signal(fd, sig);
-        if (rc < 0 && rc !== -ESRCH) failed.push({ pid, rc });
+        if (rc < 0 && rc !== -constants.errno.ESRCH) failed.push({ pid, rc });
       }
     } finally {
       for (const { fd } of pinned) s.bv_close(fd);
