@@ -144,7 +144,8 @@ export function runnerArgs(caps: FuelOptions, start: RunnerStart): string[] {
 /** The runner's own boundary, derived from the wasm manifest. */
 function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
   const L = m.limits;
-  const grant = (path: string, access: 'read' | 'read-exec', index: number) => ({ index, path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
+  // Each grant's index is its place in the list, given once the missing files are left out.
+  const grant = (path: string, access: 'read' | 'read-exec') => ({ path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
   const start = runnerStart();
   const dist = join(packageRoot(), 'dist');
   return {
@@ -154,16 +155,16 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
     // The file host loads our shim through koffi (native code: read-exec), and reaches exactly
     // the preopened directories, read-only where the manifest says so.
     filesystem: [
-      grant('/usr', 'read-exec', 0),
-      grant(dist, 'read', 1),
-      grant(join(packageRoot(), 'native-shim', 'build'), 'read-exec', 2),
-      grant(join(packageRoot(), 'node_modules', 'koffi'), 'read-exec', 3),
+      grant('/usr', 'read-exec'),
+      grant(dist, 'read'),
+      grant(join(packageRoot(), 'native-shim', 'build'), 'read-exec'),
+      grant(join(packageRoot(), 'node_modules', 'koffi'), 'read-exec'),
       // koffi's prebuilt native module ships in a per-platform package beside it
-      grant(join(packageRoot(), 'node_modules', '@koromix'), 'read-exec', 4),
-      ...preopens.map((p, i) => ({ ...grant(p.host, 'read', 5 + i), access: p.readonly ? ('read' as const) : ('read-write' as const) })),
-      ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read', 0), recursive: false })),
+      grant(join(packageRoot(), 'node_modules', '@koromix'), 'read-exec'),
+      ...preopens.map((p) => ({ ...grant(p.host, 'read'), access: p.readonly ? ('read' as const) : ('read-write' as const) })),
+      ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read'), recursive: false })),
       // The runner's snapshot is under dist (granted above), unless a test put it elsewhere.
-      ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read', 6 + preopens.length), recursive: false }] : []),
+      ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read'), recursive: false }] : []),
     ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
     network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
     spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
