@@ -3,14 +3,15 @@
 //      (Node 20 builds a snapshot from a single script: it cannot require user-land modules);
 //      koffi (a native addon) and tar stay outside, loaded at run time (src/backends/linux/ffi/runtime.ts);
 //   2. `node --snapshot-blob … --build-snapshot` runs it and writes the blob;
-//   3. the Node binary that built it is recorded (its path and its mtime, on a stamp file) so
-//      bin/bvisor uses the blob only with that very binary; any other Node starts bin/run.js.
+//   3. the Node binary that built it is recorded (its path and the CPU's features in built.sh, its
+//      mtime on a stamp file) so bin/bvisor uses the blob only with that very binary on this CPU;
+//      any other Node starts bin/run.js.
 // A failure here is not fatal to the build: bin/bvisor falls back, and says so under --debug.
 // The wasm runner has a snapshot of its own, made the same way under the same guard
 // (dist/snapshot/runner.blob from dist/backends/wasm/runner-snapshot.js; docs/startup.md, "wasm
 // runner"): app/wasm.ts starts the runner from it under the same rule, else runner.js.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -194,12 +195,25 @@ if (!built.some(Boolean)) {
   rmSync(out, { recursive: true, force: true });
   process.exit(0);
 }
-writeFileSync(join(out, 'node'), process.execPath + '\n');
-// The CPU's features: V8's configuration tag, which a blob carries, includes the features it
-// detected (CPUID), so a blob built here is refused (exit 14) on a CPU with others: a VM, another
-// machine the package was copied to. The first flags line of /proc/cpuinfo stands for them;
-// bin/bvisor and the runner's start compare it (an unneeded fallback at worst).
-writeFileSync(join(out, 'cpu'), cpuFlags() + '\n');
+// What built the blobs, as one shell file that bin/bvisor sources (`. built.sh`: dash reads a
+// sourced file in blocks, where its `read` takes one byte per system call: 0.7 KB of CPU flags
+// cost about 1 ms a start that way) and the runner's start parses (src/app/wasm.ts, builtRecord):
+//   built     the Node binary that built them: bin/bvisor and the runner use a blob only with it;
+//   builtcpu  the CPU's features: V8's configuration tag, which a blob carries, includes the
+//             features it detected (CPUID), so a blob built here is refused (exit 14) on a CPU with
+//             others: a VM, another machine the package was copied to. The first flags line of
+//             /proc/cpuinfo stands for them (an unneeded fallback at worst).
+// Each value is single-quoted; one a shell could not take that way means no snapshot. Written
+// under another name and renamed: a half-written file would be a syntax error in bin/bvisor.
+const record = { built: process.execPath, builtcpu: cpuFlags() };
+const unquotable = Object.entries(record).find(([, v]) => /['\n]/.test(v));
+if (unquotable) {
+  console.error(`snapshot: not used (${unquotable[0]} holds a quote or a newline: ${JSON.stringify(unquotable[1])}); bin/bvisor will start bin/run.js`);
+  rmSync(out, { recursive: true, force: true });
+  process.exit(0);
+}
+writeFileSync(join(out, 'built.sh.new'), `# Written by scripts/build-snapshot.mjs; sourced by bin/bvisor, read by src/app/wasm.ts.\n${Object.entries(record).map(([k, v]) => `${k}='${v}'\n`).join('')}`);
+renameSync(join(out, 'built.sh.new'), join(out, 'built.sh'));
 // The stamp carries the Node binary's mtime: bin/bvisor compares the two with test -nt/-ot
 // (shell built-ins, no process), so a replaced binary (an upgrade) never meets an old blob.
 const stamp = join(out, 'node.stamp');

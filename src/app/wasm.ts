@@ -98,29 +98,45 @@ export const RUNNER_V8_FLAGS = ['--max-old-space-size=128'] as const;
 export type RunnerStart = { blob: string } | { script: string; why: string };
 
 /**
+ * What built the snapshots (dist/snapshot/built.sh, scripts/build-snapshot.mjs): the Node binary
+ * and its CPU's features line, as the `name='value'` lines bin/bvisor sources. Null when the file
+ * is missing or lacks either.
+ */
+export function builtRecord(dir: string): { node: string; cpu: string } | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'built.sh'), 'utf8');
+  } catch {
+    return null;
+  }
+  const value = (name: string): string | null => new RegExp(`^${name}='([^'\n]*)'$`, 'm').exec(text)?.[1] ?? null;
+  const node = value('built');
+  const cpu = value('builtcpu');
+  return node === null || cpu === null ? null : { node, cpu };
+}
+
+/**
  * The runner's snapshot (dist/snapshot/runner.blob, docs/startup.md "wasm runner") when it was
  * built by the very Node binary in use, the rule bin/bvisor follows for the CLI's: the binary
- * recorded at build (dist/snapshot/node) is process.execPath, and its mtime is still the stamp's
- * (an upgraded Node is another file, and would refuse the blob: exit 14, nothing run). Else
- * runner.js, with why. Read at every launch (three small reads): a rebuilt or removed blob is seen.
+ * recorded at build (dist/snapshot/built.sh) is process.execPath, on a CPU with the same features,
+ * and its mtime is still the stamp's (an upgraded Node is another file, and would refuse the blob:
+ * exit 14, nothing run). Else runner.js, with why. Read at every launch (small reads): a rebuilt
+ * or removed blob is seen.
  */
 export function runnerStart(dir: string = runnerSnapshotDir()): RunnerStart {
   const script = join(packageRoot(), 'dist', 'backends', 'wasm', 'runner.js');
   const blob = join(dir, 'runner.blob');
-  let built: string;
   try {
     if (!statSync(blob).isFile()) return { script, why: `${blob} is not a file` };
-    built = readFileSync(join(dir, 'node'), 'utf8').replace(/\n$/, '');
   } catch {
     return { script, why: `no runner snapshot in ${dir} (npm run build makes it)` };
   }
+  const record = builtRecord(dir);
+  if (record === null) return { script, why: `no record of what built it in ${dir} (npm run build makes it)` };
+  const built = record.node;
   if (built !== process.execPath) return { script, why: `it was built by ${built}, and this is ${process.execPath}` };
   // V8's configuration tag includes the CPU features it detects (scripts/build-snapshot.mjs).
-  try {
-    if (cpuFlagsLine() !== readFileSync(join(dir, 'cpu'), 'utf8').replace(/\n$/, '')) return { script, why: 'this CPU\'s features are not those of the machine that built it (V8 would refuse the blob)' };
-  } catch {
-    return { script, why: `no CPU record in ${dir} (npm run build makes it)` };
-  }
+  if (cpuFlagsLine() !== record.cpu) return { script, why: 'this CPU\'s features are not those of the machine that built it (V8 would refuse the blob)' };
   try {
     // The stamp's mtime was set from the binary's (utimes, millisecond precision).
     if (Math.abs(statSync(join(dir, 'node.stamp')).mtimeMs - statSync(process.execPath).mtimeMs) >= 1) return { script, why: `${built} changed since it was built (npm run build makes it again)` };

@@ -71,11 +71,20 @@ async function runAndLook(): Promise<{ out: RunOutcome; argv: string[] | null; h
 
 const startEvidence = (o: RunOutcome): unknown => o.report.body.evidence.find((e) => e.name === 'wasm.runner-start')?.value;
 
+/** The snapshot record (built.sh) with one value replaced, as the build would have written it. */
+function rewriteBuilt(dir: string, name: string, value: string): void {
+  const file = join(dir, 'built.sh');
+  const before = readFileSync(file, 'utf8');
+  const after = before.replace(new RegExp(`^${name}='[^']*'$`, 'm'), `${name}='${value}'`);
+  if (after === before) throw new Error(`${file} has no ${name}= line`);
+  writeFileSync(file, after);
+}
+
 /** A copy of the build's snapshot directory, changed by `edit`. */
 function snapCopy(edit: (dir: string) => void): string {
   const d = join(tempDir('bvisor-runner-snap-'), 'snapshot');
   mkdirSync(d);
-  for (const f of ['runner.blob', 'node', 'node.stamp', 'cpu']) copyFileSync(join(SNAP, f), join(d, f));
+  for (const f of ['runner.blob', 'built.sh', 'node.stamp']) copyFileSync(join(SNAP, f), join(d, f));
   const st = statSync(join(SNAP, 'node.stamp'));
   utimesSync(join(d, 'node.stamp'), st.atime, st.mtime);
   edit(d);
@@ -135,14 +144,15 @@ describe.skipIf(!built)('the wasm runner’s start', () => {
     const cases: Array<[string, RegExp]> = [
       [snapCopy((d) => rmSync(join(d, 'runner.blob'))), /no runner snapshot in/],
       [join(tempDir('bvisor-runner-snap-'), 'none'), /no runner snapshot in/],
-      [snapCopy((d) => writeFileSync(join(d, 'node'), '/usr/local/bin/some-other-node\n')), /it was built by \/usr\/local\/bin\/some-other-node/],
+      [snapCopy((d) => rewriteBuilt(d, 'built', '/usr/local/bin/some-other-node')), /it was built by \/usr\/local\/bin\/some-other-node/],
+      [snapCopy((d) => rmSync(join(d, 'built.sh'))), /no record of what built it in/],
       [snapCopy((d) => utimesSync(join(d, 'node.stamp'), new Date(0), new Date(0))), /changed since it was built/],
       // (a blob built on another CPU: V8 would refuse it, exit 14, as it did in the VM of test/vm)
-      [snapCopy((d) => writeFileSync(join(d, 'cpu'), 'flags\t\t: fpu some-other-cpu\n')), /CPU's features are not those of the machine that built it/],
+      [snapCopy((d) => rewriteBuilt(d, 'builtcpu', 'flags\t\t: fpu some-other-cpu')), /CPU's features are not those of the machine that built it/],
     ];
     for (const [dir, why] of cases) expect(runnerStart(dir)).toMatchObject({ script: join(ROOT, 'dist', 'backends', 'wasm', 'runner.js'), why: expect.stringMatching(why) });
     // a live run under the stale one: the runner is runner.js, with its caps as Node flags
-    setRunnerSnapshotDir(cases[3]![0]);
+    setRunnerSnapshotDir(cases[4]![0]);
     const { out, argv } = await runAndLook();
     expect(argv, 'the sampler saw the runner').not.toBeNull();
     expect(argv).not.toContain('--snapshot-blob');

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
@@ -197,11 +197,12 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(stale.stderr).toMatch(/start-up snapshot not used: .* changed since it was built/);
     utimesSync(join(p, 'dist', 'snapshot', 'node.stamp'), statSync(join(ROOT, 'dist', 'snapshot', 'node.stamp')).atime, statSync(join(ROOT, 'dist', 'snapshot', 'node.stamp')).mtime);
     // Another CPU: V8's configuration tag includes its features, and Node would refuse the blob.
-    writeFileSync(join(p, 'dist', 'snapshot', 'cpu'), 'flags\t\t: fpu some-other-cpu\n');
+    const record = join(p, 'dist', 'snapshot', 'built.sh');
+    writeFileSync(record, readFileSync(record, 'utf8').replace(/^builtcpu='[^']*'$/m, "builtcpu='flags\t\t: fpu some-other-cpu'"));
     const otherCpu = run();
     expect(otherCpu.status).toBe(0);
     expect(otherCpu.stderr).toContain("start-up snapshot not used: this CPU's features are not those of the machine that built it");
-    copyFileSync(join(ROOT, 'dist', 'snapshot', 'cpu'), join(p, 'dist', 'snapshot', 'cpu'));
+    copyFileSync(join(ROOT, 'dist', 'snapshot', 'built.sh'), record);
     expect(run().stderr).toContain('started from the start-up snapshot');
     expect(run({ BVISOR_NO_SNAPSHOT: '1' }).stderr).toContain('start-up snapshot not used: BVISOR_NO_SNAPSHOT is set');
     expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG, FORCE_COLOR or OCLIF_COLUMNS is set');
@@ -209,6 +210,47 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const none = run();
     expect(none.status).toBe(0);
     expect(none.stderr).toMatch(/start-up snapshot not used: no snapshot in /);
+  });
+
+  // bin/bvisor finds node on PATH with shell built-ins (as `command -v node` would, without its
+  // subshell): the first executable file named node, an empty entry meaning the current directory.
+  it('takes the first node on PATH, and the one that built the blob when PATH has none', () => {
+    const p = packageCopy();
+    const run = (path: string, cwd = ROOT) => spawnSync(join(p, 'bin', 'bvisor'), ['--debug', 'validate', join(ROOT, 'bundles', 'hello')], { cwd, env: cliEnv({ PATH: path }), encoding: 'utf8' });
+    // An engine's PATH without node: the recorded binary, from the snapshot.
+    const bare = run('/nonexistent:/also-not-here');
+    expect(bare.status, bare.stderr).toBe(0);
+    expect(bare.stderr).toContain('started from the start-up snapshot');
+    // Another node first on PATH (a directory named node before it is no command): that one runs
+    // bin/run.js, and --debug names it.
+    const dirs = tempDir();
+    mkdirSync(join(dirs, 'a', 'node'), { recursive: true });
+    mkdirSync(join(dirs, 'b'));
+    writeFileSync(join(dirs, 'b', 'node'), `#!/bin/sh\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    const other = run(`${join(dirs, 'a')}:${join(dirs, 'b')}:${dirname(process.execPath)}`);
+    expect(other.status, other.stderr).toBe(0);
+    expect(other.stdout).toContain('valid (linux workload)');
+    expect(other.stderr).toContain(`start-up snapshot not used: it was built by ${process.execPath}, and node here is ${join(dirs, 'b', 'node')}`);
+    // An empty entry is the current directory.
+    const fromCwd = run(`:${dirname(process.execPath)}`, join(dirs, 'b'));
+    expect(fromCwd.stderr).toContain('node here is ./node');
+    // The node that built it, found on PATH: the snapshot.
+    expect(run(`${join(dirs, 'a')}:${dirname(process.execPath)}`).stderr).toContain('started from the start-up snapshot');
+    // And no process of the script's own on the way (strace): the shell's next program is Node.
+    const strace = ['/usr/bin/strace', '/bin/strace'].find((f) => existsSync(f));
+    if (!strace) {
+      skipOrFail('strace', 'no strace: that bin/bvisor starts no process before Node is not checked');
+      return;
+    }
+    const log = join(dirs, 'strace.log');
+    const t = spawnSync(strace, ['-f', '-qq', '-e', 'trace=process', '-o', log, join(p, 'bin', 'bvisor'), '--version'], { cwd: ROOT, env: cliEnv(), encoding: 'utf8' });
+    expect(t.status, t.stderr).toBe(0);
+    const lines = readFileSync(log, 'utf8').split('\n');
+    const shell = /^(\d+) /.exec(lines[0]!)![1];
+    const nodeExec = lines.findIndex((l) => l.startsWith(`${shell} execve("${process.execPath}"`));
+    expect(nodeExec, 'the shell execs Node').toBeGreaterThan(0);
+    const beforeNode = lines.slice(1, nodeExec);
+    expect(beforeNode.filter((l) => /\b(clone3?|v?fork)\(/.test(l)), 'a process started before Node').toEqual([]);
   });
 
   it('the build refuses a module that reads the environment, the clock or randomness while the snapshot is made', () => {
