@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 10
+#define BV_SHIM_ABI 11
 
 int bv_shim_abi(void);
 
@@ -35,6 +35,22 @@ int bv_suid_dumpable(void);
  * every id change (commit_creds), so only where that is 0 (non-dumpable) or 2 (dumpable by root
  * alone), not 1 (dumpable by the new ids), nor when it cannot be read. */
 int bv_vm_child_may_change_ids(int suid_dumpable);
+
+/* ---- spawn.c ----
+ * Starts PATH (absolute) detached from us, as an orphan: a CLONE_VM|CLONE_VFORK child clones the
+ * program's process the same way and exits once that one has exec'd, so it is reparented to the
+ * nearest child subreaper or to init at once, and never waits as our zombie. ARGS holds the
+ * arguments, the program's name first, each NUL-terminated (ARGS_LEN bytes in all, at most
+ * BV_SPAWN_MAX_ARGS). FDS[i] (i < NFDS, 3 <= NFDS <= BV_SPAWN_MAX_FDS) is the descriptor the
+ * program gets at position i; -1 leaves it closed, or /dev/null for 0, 1 and 2. Every descriptor
+ * above the positions closes at execve. The program runs in a session of its own, every signal
+ * at its default disposition and none blocked, in our environment. Returns its pid, or -errno:
+ * of clone, of the failing step in the child (an execve error among them), -EINVAL for
+ * arguments outside the bounds. */
+#define BV_SPAWN_MAX_FDS 64
+#define BV_SPAWN_MAX_ARGS 64
+#include <stdint.h>
+int bv_spawn_detached(const char *path, const char *args, int args_len, const int32_t *fds, int nfds);
 
 /* flock(2): 0 or -errno. op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
 int bv_flock(int fd, int op);

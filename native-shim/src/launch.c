@@ -949,7 +949,7 @@ struct bv_ksigaction {
   uint64_t mask;
 };
 
-static int child_signals_reset(void) {
+int bv_child_signals_reset(void) {
   uint64_t all = ~(uint64_t)0;
   if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof all) < 0) return errno;
   struct bv_ksigaction dfl;
@@ -983,7 +983,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   int fail_fd = h->fail_fd, sync_fd = h->sync_fd, exe_fd = h->exe_fd;
 
   BV_PROF(2);
-  int e = child_signals_reset();
+  int e = bv_child_signals_reset();
   if (e) child_fail(fail_fd, BV_STAGE_SIGNALS, e, -1);
   BV_PROF(3);
 

@@ -328,4 +328,8 @@ int bv_spawn_vm(const uint8_t *body, uint32_t len, int32_t *out);
  * *pid_out (when given) gets the child's pid. Not for the launch's own child (bv_spawn). */
 int bv_run_child(int (*fn)(void *), void *arg, int share, int *pid_out);
 
+/* For a child about to execve: every signal blocked, every disposition back to default (Node's
+ * handlers and its ignored SIGPIPE were copied into it). Raw syscalls only; 0 or an errno. */
+int bv_child_signals_reset(void);
+
 #endif

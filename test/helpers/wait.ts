@@ -12,6 +12,11 @@ export async function until(what: string, fn: () => boolean, ms = 8000): Promise
   }
 }
 
+/** This process's children, as the kernel lists them for its main thread (where tests run). */
+export function ourChildren(): number[] {
+  return readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
 /** Whether pid is a running process (a zombie has exited; only its parent's wait is missing). */
 export function alive(pid: number): boolean {
   try {

@@ -7,9 +7,8 @@
 //   gid_map → release (the child joins its v1 leaves itself) → READY: read /proc evidence and
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -215,6 +214,11 @@ export class OwnedFds {
   }
   closeAll(): void {
     for (const fd of [...this.open]) this.close(fd);
+  }
+  /** fd is no longer ours to close (a socket made from it closes it). */
+  release(fd: number): number {
+    this.open.delete(fd);
+    return fd;
   }
 }
 
@@ -1102,39 +1106,74 @@ interface MonitorWatch {
 }
 
 async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
-  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe', failR];
-  for (const [fd, pos] of position) stdio[pos] = fd;
-  for (let i = 0; i < stdio.length; i++) if (stdio[i] === undefined) stdio[i] = 'ignore';
   const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets, llToken];
-  const child = spawn(d.monitorPath, args, { detached: true, stdio });
-  const toMonitor = child.stdio[3] as import('node:stream').Writable;
-  const fromMonitor = child.stdio[4] as import('node:stream').Readable;
-  const confirmPipe = (child.stdio as unknown as Array<unknown>)[5] as import('node:stream').Writable;
+  if ([d.monitorPath, ...args].some((a) => a.includes('\0'))) throw new BvisorError('BV_LAUNCH_SPAWN', 'an argument of the monitor holds a NUL byte');
+  // The monitor's descriptors by position: 3 the body (it reads), 4 its answer (it writes), 5
+  // the "created" byte (it reads), 6 the workload's fail pipe, then those the body names. Our
+  // ends and theirs are close-on-exec: only the copies bv_spawn_detached puts in place cross.
+  const fds = new OwnedFds();
+  const [bodyR, bodyW] = pipe(true, true).map((f) => fds.own(f)) as [number, number];
+  const [answerR, answerW] = pipe(true, true).map((f) => fds.own(f)) as [number, number];
+  const [confirmR, confirmW] = pipe(true, true).map((f) => fds.own(f)) as [number, number];
+  const at = new Int32Array(Math.max(7, ...[...position.values()].map((pos) => pos + 1))).fill(-1);
+  at[3] = bodyR;
+  at[4] = answerW;
+  at[5] = confirmR;
+  at[6] = failR;
+  for (const [fd, pos] of position) at[pos] = fd;
+  const argv = Buffer.from([d.monitorPath, ...args].map((a) => `${a}\0`).join(''));
+  // Not child_process.spawn: its fork copies this process's page tables, and every page we write
+  // afterwards faults again (10-13 ms of a create where faults are dear); and the monitor is an
+  // orphan from the start (native-shim/src/spawn.c), never a zombie of a long-lived caller.
+  const monitorPid = shim().bv_spawn_detached(d.monitorPath, argv, argv.length, at, at.length);
+  fds.close(bodyR);
+  fds.close(answerW);
+  fds.close(confirmR);
+  if (monitorPid < 0) {
+    fds.closeAll();
+    throw spawnErr(`cannot start the monitor ${d.monitorPath}`, monitorPid, 'build it with `npm run build:shim`');
+  }
+  // The sockets own their descriptors from here (destroy closes them).
+  const toMonitor = new Socket({ fd: fds.release(bodyW), readable: false, writable: true });
+  const fromMonitor = new Socket({ fd: fds.release(answerR), readable: true, writable: false });
+  // A monitor that died before reading the body: its answer (none) says so below.
+  toMonitor.on('error', () => toMonitor.destroy());
   toMonitor.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    // Timers run before the event loop reads its descriptors: when other work held the loop past
-    // the deadline (many creates in one process), the monitor's answer may be waiting unread.
-    // setImmediate decides after that read.
-    const timer = setTimeout(() => setImmediate(() => reject(new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s'))), 10_000);
-    fromMonitor.on('data', (c: Buffer) => {
-      buf += c.toString();
-      if (buf.includes('\n')) {
+  let line: string;
+  try {
+    line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      // Timers run before the event loop reads its descriptors: when other work held the loop past
+      // the deadline (many creates in one process), the monitor's answer may be waiting unread.
+      // setImmediate decides after that read.
+      const timer = setTimeout(() => setImmediate(() => reject(new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s'))), 10_000);
+      fromMonitor.on('data', (c: Buffer) => {
+        buf += c.toString();
+        if (buf.includes('\n')) {
+          clearTimeout(timer);
+          resolve(buf.split('\n')[0]!);
+        }
+      });
+      const end = (): void => {
         clearTimeout(timer);
-        resolve(buf.split('\n')[0]!);
-      }
+        resolve(buf.split('\n')[0] ?? '');
+      };
+      fromMonitor.on('end', end);
+      fromMonitor.on('error', end);
     });
-    fromMonitor.on('end', () => {
-      clearTimeout(timer);
-      resolve(buf.split('\n')[0] ?? '');
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new BvisorError('BV_LAUNCH_SPAWN', `cannot start the monitor ${d.monitorPath}: ${e.message}`, { hint: 'build it with `npm run build:shim`' }));
-    });
-  });
+  } catch (e) {
+    toMonitor.destroy();
+    fromMonitor.destroy();
+    fds.closeAll();
+    throw e;
+  }
   const m = /^pid (\d+)$/.exec(line);
   const reserve = /^reserve (\d+)$/.exec(line);
+  if (!m) {
+    toMonitor.destroy();
+    fromMonitor.destroy();
+    fds.closeAll();
+  }
   if (reserve) {
     throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `the container's state directory ${d.stateDir} cannot hold the monitor's records: ${errnoName(-Number(reserve[1]))}`, { hint: 'free space in the state root (or choose another --root); nothing was started' });
   }
@@ -1144,18 +1183,24 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   }
   const done = (): void => {
     fromMonitor.destroy();
-    child.unref();
   };
   return {
     pid: Number(m[1]),
-    monitorPid: child.pid!,
+    monitorPid,
     confirm: () => {
-      // The "created" byte: without it (we died, or failed) the monitor kills the workload.
-      confirmPipe.end('c');
+      // The "created" byte: without it (we died, or failed) the monitor kills the workload. One
+      // byte into an empty pipe does not block; a monitor already gone (EPIPE) finds its
+      // container broken on the next state.
+      try {
+        writeSync(confirmW, 'c');
+      } catch {
+        /* the monitor is gone: its container reads as broken */
+      }
+      fds.close(confirmW);
       done();
     },
     abort: () => {
-      confirmPipe.destroy();
+      fds.close(confirmW);
       done();
     },
   };

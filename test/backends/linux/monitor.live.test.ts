@@ -8,7 +8,7 @@ import { createContainer, startContainer, stateOf, deleteContainer, reportOf } f
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
 import { probeBundle, facts, testCgroupParent } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { sleep, until, alive } from '../../helpers/wait.js';
+import { sleep, until, alive, ourChildren } from '../../helpers/wait.js';
 
 const ppid = (pid: number): number => Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
@@ -46,6 +46,17 @@ async function createSh(script: string, extra: string, o: { hooks?: LaunchHooks 
 }
 
 describe('monitor (live)', () => {
+  // Started through bv_spawn_detached (native-shim/src/spawn.c): a long-lived caller, as this
+  // test process is, is never its parent, so it never holds the monitor as a zombie either.
+  it('is no child of the process that created it, from the start to its end', async () => {
+    const c = await create(['sleep', '30']);
+    expect(ppid(c.monitor)).not.toBe(process.pid);
+    expect(ourChildren()).not.toContain(c.monitor);
+    await deleteContainer(c.root, c.id, true);
+    await until('the monitor to end', () => !alive(c.monitor), 5000);
+    expect(ourChildren()).not.toContain(c.monitor);
+  });
+
   it('is the workload\'s parent and ignores every catchable signal a stranger may send', async () => {
     const c = await create(['sleep', '30']);
     expect(ppid(c.pid)).toBe(c.monitor);

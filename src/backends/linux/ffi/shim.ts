@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 10;
+export const EXPECTED_SHIM_ABI = 11;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -23,6 +23,7 @@ interface ShimFns {
   bv_spawn(body: Uint8Array, len: number, out: Int32Array): number;
   bv_spawn_vm(body: Uint8Array, len: number, out: Int32Array): number;
   bv_pipe(fds: Int32Array, cloexecRead: number, cloexecWrite: number): number;
+  bv_spawn_detached(path: string, args: Uint8Array, argsLen: number, fds: Int32Array, nfds: number): number;
   bv_open(path: string, flags: number, mode: number): number;
   bv_close(fd: number): number;
   bv_set_cloexec(fd: number, on: number): number;
@@ -73,6 +74,7 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_spawn: 'int bv_spawn(const void *body, uint32_t len, void *out)',
   bv_spawn_vm: 'int bv_spawn_vm(const void *body, uint32_t len, void *out)',
   bv_pipe: 'int bv_pipe(void *fds, int cloexec_read, int cloexec_write)',
+  bv_spawn_detached: 'int bv_spawn_detached(const char *path, const void *args, int args_len, const void *fds, int nfds)',
   bv_open: 'int bv_open(const char *path, int flags, int mode)',
   bv_close: 'int bv_close(int fd)',
   bv_set_cloexec: 'int bv_set_cloexec(int fd, int on)',
