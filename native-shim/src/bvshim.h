@@ -43,12 +43,12 @@ int bv_vm_child_may_change_ids(int suid_dumpable);
  * arguments, the program's name first, each NUL-terminated (ARGS_LEN bytes in all, at most
  * BV_SPAWN_MAX_ARGS). FDS[i] (i < NFDS, 3 <= NFDS <= BV_SPAWN_MAX_FDS) is the descriptor the
  * program gets at position i; -1 leaves it closed, or /dev/null for 0, 1 and 2. Every descriptor
- * above the positions closes at execve. The program runs in a session of its own, every signal
- * at its default disposition and none blocked, in our environment. Returns its pid, or -errno:
- * of clone, of the failing step in the child (an execve error among them), -EINVAL for
- * arguments outside the bounds. */
-#define BV_SPAWN_MAX_FDS 64
-#define BV_SPAWN_MAX_ARGS 64
+ * above the positions is closed. The program runs in a session of its own, every signal at its
+ * default disposition and none blocked, in our environment. Returns its pid, or -errno: of
+ * clone, of the failing step in the child (an execve error among them; -ECHILD when a signal
+ * killed it before its execve), -EINVAL or -E2BIG for arguments outside the bounds. */
+#define BV_SPAWN_MAX_FDS 65536
+#define BV_SPAWN_MAX_ARGS 4096
 #include <stdint.h>
 int bv_spawn_detached(const char *path, const char *args, int args_len, const int32_t *fds, int nfds);
 

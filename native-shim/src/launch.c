@@ -694,7 +694,7 @@ static int child_lo_up(void) {
   return err;
 }
 
-static int close_from_to(unsigned lo, unsigned hi) {
+int bv_close_from_to(unsigned lo, unsigned hi) {
   if (lo > hi) return 0;
   if (syscall(SYS_close_range, lo, hi, 0) == 0) return 0;
   if (errno != ENOSYS) return errno;
@@ -781,11 +781,11 @@ static void child_fds(const struct prepared *p, const int stdio[3], int *fail_fd
       if (keep[b] < keep[a]) { int t = keep[a]; keep[a] = keep[b]; keep[b] = t; }
   unsigned lo = top;
   for (int k = 0; k < 3; k++) {
-    int e = close_from_to(lo, (unsigned)keep[k] - 1);
+    int e = bv_close_from_to(lo, (unsigned)keep[k] - 1);
     if (e) child_fail(*fail_fd, BV_STAGE_CLOSE, e, -1);
     lo = (unsigned)keep[k] + 1;
   }
-  int e = close_from_to(lo, ~0U);
+  int e = bv_close_from_to(lo, ~0U);
   if (e) child_fail(*fail_fd, BV_STAGE_CLOSE, e, -1);
 }
 

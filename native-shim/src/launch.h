@@ -332,4 +332,8 @@ int bv_run_child(int (*fn)(void *), void *arg, int share, int *pid_out);
  * handlers and its ignored SIGPIPE were copied into it). Raw syscalls only; 0 or an errno. */
 int bv_child_signals_reset(void);
 
+/* close_range(lo, hi, 0), or one by one up to the soft RLIMIT_NOFILE on kernels before 5.9.
+ * Raw syscalls only; 0 or an errno. */
+int bv_close_from_to(unsigned lo, unsigned hi);
+
 #endif

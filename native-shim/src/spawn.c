@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,13 +25,6 @@
 #include "bvshim.h"
 #include "launch.h"
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 extern char **environ;
 
 struct detached {
@@ -38,9 +32,10 @@ struct detached {
   char **argv;
   const int32_t *fds;
   int nfds;
-  int tmp[BV_SPAWN_MAX_FDS];
+  int *tmp; /* nfds slots, allocated by the parent */
   /* Written by the children into our memory (CLONE_VM): the program's pid, and the errno of the
-   * step that kept it from running (0 once it exec'd). */
+   * step that kept it from running: ECHILD until the program is about to execve (a signal that
+   * kills it before then leaves ECHILD), 0 from then, execve's own errno if that fails. */
   volatile int pid;
   volatile int err;
 };
@@ -79,21 +74,30 @@ static int program_child(void *p) {
     if (d->tmp[i] >= 0) {
       if (syscall(SYS_dup3, d->tmp[i], i, 0) < 0) return program_fail(d, errno);
     } else if (i <= 2) {
+      /* The lowest free descriptor: i itself when the caller had closed it. */
       long n = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
       if (n < 0) return program_fail(d, errno);
-      if (syscall(SYS_dup3, (int)n, i, 0) < 0) return program_fail(d, errno);
+      if (n == i) {
+        if (syscall(SYS_fcntl, i, F_SETFD, 0) < 0) return program_fail(d, errno);
+      } else {
+        if (syscall(SYS_dup3, (int)n, i, 0) < 0) return program_fail(d, errno);
+        syscall(SYS_close, (int)n);
+      }
     } else {
       syscall(SYS_close, i);
     }
   }
   /* Nothing else of ours crosses execve: every descriptor above the positions (the copies,
-   * whatever Node or a library opened without O_CLOEXEC) closes there. */
-  if (syscall(SYS_close_range, (unsigned)d->nfds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) return program_fail(d, errno);
+   * whatever Node or a library opened without O_CLOEXEC) is closed. */
+  e = bv_close_from_to((unsigned)d->nfds, ~0U);
+  if (e) return program_fail(d, e);
   /* A session of its own (Node's detached: true): no controlling terminal, no signal sent to
    * our process group reaches it. */
   if (syscall(SYS_setsid) < 0) return program_fail(d, errno);
   uint64_t none = 0;
   if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none) < 0) return program_fail(d, errno);
+  /* Signals pending since the clone (one sent to our process group) have struck by now. */
+  d->err = 0;
   syscall(SYS_execve, d->path, d->argv, environ);
   return program_fail(d, errno);
 }
@@ -119,17 +123,24 @@ static int orphaning_child(void *p) {
 
 int bv_spawn_detached(const char *path, const char *args, int args_len, const int32_t *fds, int nfds) {
   if (nfds < 3 || nfds > BV_SPAWN_MAX_FDS || args_len < 1 || args[args_len - 1] != '\0') return -EINVAL;
-  /* argv from the NUL-separated arguments (the program's name first): ordinary C, before any
-   * clone. */
-  char *argv[BV_SPAWN_MAX_ARGS + 1];
+  /* Ordinary C, before any clone: argv from the NUL-separated arguments (the program's name
+   * first), and the children's scratch slots. */
   int argc = 0;
-  for (int off = 0; off < args_len; off += (int)strlen(args + off) + 1) {
-    if (argc == BV_SPAWN_MAX_ARGS) return -E2BIG;
-    argv[argc++] = (char *)(args + off);
+  for (int off = 0; off < args_len; off += (int)strlen(args + off) + 1) argc++;
+  if (argc > BV_SPAWN_MAX_ARGS) return -E2BIG;
+  char **argv = calloc((size_t)argc + 1, sizeof *argv);
+  int *tmp = calloc((size_t)nfds, sizeof *tmp);
+  if (!argv || !tmp) {
+    free(argv);
+    free(tmp);
+    return -ENOMEM;
   }
-  argv[argc] = NULL;
-  struct detached d = {.path = path, .argv = argv, .fds = fds, .nfds = nfds, .pid = 0, .err = 0};
+  argc = 0;
+  for (int off = 0; off < args_len; off += (int)strlen(args + off) + 1) argv[argc++] = (char *)(args + off);
+  struct detached d = {.path = path, .argv = argv, .fds = fds, .nfds = nfds, .tmp = tmp, .pid = 0, .err = ECHILD};
   int r = bv_run_child(orphaning_child, &d, 1, NULL);
+  free(argv);
+  free(tmp);
   if (r < 0) return r;
   if (d.err) return -d.err;
   return d.pid > 0 ? d.pid : -ECHILD;

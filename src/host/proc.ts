@@ -32,6 +32,12 @@ export function procState(pid: number): string | null {
   return statFields(pid)?.[0] ?? null;
 }
 
+/** A process's parent (field 4 of /proc/<pid>/stat), or null when it is gone. */
+export function parentOf(pid: number): number | null {
+  const f = statFields(pid);
+  return f ? Number(f[1]) : null;
+}
+
 export function procRef(pid: number): ProcRef | null {
   const st = startTime(pid);
   return st === null ? null : { pid, startTime: st };

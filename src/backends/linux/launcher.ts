@@ -24,7 +24,7 @@ import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watch
 import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
-import { waitPidfd, awaitExit, type WaitResult } from './host/reaper.js';
+import { waitPidfd, awaitExit, reapIfOurs, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { launchPolicy } from '../../core/seccomp/policy.js';
@@ -727,8 +727,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       return position.get(fd)!;
     };
     // Engine mode: the monitor clones the workload as its sibling (CLONE_PARENT), so the init's
-    // parent is `bvisor create`, and once create exits, the engine's subreaper (conmon, the
-    // containerd shim) that collects its exit status. Only detached launches have a monitor.
+    // parent is the monitor's: the engine's subreaper (conmon, the containerd shim), which the
+    // monitor was reparented to at its start (spawnMonitor), and which collects the init's exit
+    // status. Only detached launches have a monitor.
     const engine = req.detached !== undefined && launch.oci?.engine === true;
     const body = lowerOrRefuse({
       launch,
@@ -777,11 +778,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // The config's umask reaches the workload through the monitor, which inherits ours.
       monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
       pid = monitor.pid;
+      // Before anything else can fail: without the "created" byte the monitor kills the workload.
+      const mon = monitor;
+      cleanup.push(() => mon.abort());
       req.detached.onSpawned?.({ pid, monitorPid: monitor.monitorPid });
       pidfd = fds.own(s.bv_pidfd_open(pid));
       if (pidfd < 0) throw spawnErr(`pidfd_open(${pid})`, pidfd);
-      const mon = monitor;
-      cleanup.push(() => mon.abort());
     } else {
       const out = new Int32Array(2);
       // The config's umask reaches the workload through clone: ours, for the moment of the call.
@@ -1112,9 +1114,17 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   // the "created" byte (it reads), 6 the workload's fail pipe, then those the body names. Our
   // ends and theirs are close-on-exec: only the copies bv_spawn_detached puts in place cross.
   const fds = new OwnedFds();
-  const [bodyR, bodyW] = pipe(true, true).map((f) => fds.own(f)) as [number, number];
-  const [answerR, answerW] = pipe(true, true).map((f) => fds.own(f)) as [number, number];
-  const [confirmR, confirmW] = pipe(true, true).map((f) => fds.own(f)) as [number, number];
+  const ownedPipe = (): [number, number] => {
+    try {
+      return pipe(true, true).map((f) => fds.own(f)) as [number, number];
+    } catch (e) {
+      fds.closeAll();
+      throw e;
+    }
+  };
+  const [bodyR, bodyW] = ownedPipe();
+  const [answerR, answerW] = ownedPipe();
+  const [confirmR, confirmW] = ownedPipe();
   const at = new Int32Array(Math.max(7, ...[...position.values()].map((pos) => pos + 1))).fill(-1);
   at[3] = bodyR;
   at[4] = answerW;
@@ -1131,7 +1141,14 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   fds.close(confirmR);
   if (monitorPid < 0) {
     fds.closeAll();
-    throw spawnErr(`cannot start the monitor ${d.monitorPath}`, monitorPid, 'build it with `npm run build:shim`');
+    throw spawnErr(`cannot start the monitor ${d.monitorPath}`, monitorPid, monitorPid === -2 || monitorPid === -13 || monitorPid === -8 ? 'build it with `npm run build:shim`' : undefined);
+  }
+  // Where we are pid 1 of a pid namespace, or a child subreaper, the orphan came back to us, and
+  // libuv reaps only the children it made: reap this one when it ends.
+  const reaped = reapIfOurs(monitorPid);
+  if (reaped < 0) {
+    fds.closeAll(); // the monitor reads EOF for its body, and ends
+    throw spawnErr(`pidfd_open(${monitorPid}), the monitor`, reaped);
   }
   // The sockets own their descriptors from here (destroy closes them).
   const toMonitor = new Socket({ fd: fds.release(bodyW), readable: false, writable: true });

@@ -1,7 +1,7 @@
 // Waits for workloads without blocking the event loop or a thread: on SIGCHLD (and on a slow
 // timer, in case signals coalesce or arrive before we listen) every watched pidfd is polled
 // with waitid(P_PIDFD, WNOHANG). The timer also keeps Node alive while a workload runs.
-import { procState } from '../../../host/proc.js';
+import { parentOf, procState } from '../../../host/proc.js';
 import { shim } from '../ffi/shim.js';
 import { errnoName } from '../../../host/facts.js';
 
@@ -81,4 +81,33 @@ export async function awaitExit(pidfd: number, pid: number, ms: number): Promise
     }
   }
   return exited();
+}
+
+// Children of ours that nothing else reaps (libuv reaps only the children it made), by pidfd.
+const orphans = new Set<number>();
+
+function reapOrphans(): void {
+  const out = new BigInt64Array(5);
+  for (const pidfd of [...orphans]) {
+    if (shim().bv_wait(pidfd, out, 1) === 0) continue; // still running
+    orphans.delete(pidfd);
+    shim().bv_close(pidfd);
+  }
+  if (orphans.size === 0) process.removeListener('SIGCHLD', reapOrphans);
+}
+
+/**
+ * A process started as an orphan (the monitor, native-shim/src/spawn.c) comes back to us when we
+ * are pid 1 of a pid namespace or a child subreaper: then it is reaped when it ends, on SIGCHLD (a
+ * signal listener holds no event loop open, so a caller may still exit first). 1 when it was
+ * ours, 0 when not, or pidfd_open's -errno.
+ */
+export function reapIfOurs(pid: number): number {
+  if (parentOf(pid) !== process.pid) return 0;
+  const pidfd = shim().bv_pidfd_open(pid);
+  if (pidfd < 0) return pidfd;
+  if (orphans.size === 0) process.on('SIGCHLD', reapOrphans);
+  orphans.add(pidfd);
+  reapOrphans(); // it may have ended before we listened
+  return 1;
 }
