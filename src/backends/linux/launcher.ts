@@ -7,7 +7,7 @@
 //   gid_map → release (the child joins its v1 leaves itself) → READY: read /proc evidence and
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
@@ -1141,7 +1141,7 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   fds.close(confirmR);
   if (monitorPid < 0) {
     fds.closeAll();
-    throw spawnErr(`cannot start the monitor ${d.monitorPath}`, monitorPid, monitorPid === -2 || monitorPid === -13 || monitorPid === -8 ? 'build it with `npm run build:shim`' : undefined);
+    throw spawnErr(`cannot start the monitor ${d.monitorPath}`, monitorPid, [osConstants.errno.ENOENT, osConstants.errno.EACCES, osConstants.errno.ENOEXEC].includes(-monitorPid) ? 'build it with `npm run build:shim`' : undefined);
   }
   // Where we are pid 1 of a pid namespace, or a child subreaper, the orphan came back to us, and
   // libuv reaps only the children it made: reap this one when it ends.
