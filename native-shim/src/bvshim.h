@@ -36,22 +36,6 @@ int bv_suid_dumpable(void);
  * alone), not 1 (dumpable by the new ids), nor when it cannot be read. */
 int bv_vm_child_may_change_ids(int suid_dumpable);
 
-/* ---- spawn.c ----
- * Starts PATH (absolute) detached from us, as an orphan: a CLONE_VM|CLONE_VFORK child clones the
- * program's process the same way and exits once that one has exec'd, so it is reparented to the
- * nearest child subreaper or to init at once, and never waits as our zombie. ARGS holds the
- * arguments, the program's name first, each NUL-terminated (ARGS_LEN bytes in all, at most
- * BV_SPAWN_MAX_ARGS). FDS[i] (i < NFDS, 3 <= NFDS <= BV_SPAWN_MAX_FDS) is the descriptor the
- * program gets at position i; -1 leaves it closed, or /dev/null for 0, 1 and 2. Every descriptor
- * above the positions is closed. The program runs in a session of its own, every signal at its
- * default disposition and none blocked, in our environment. Returns its pid, or -errno: of
- * clone, of the failing step in the child (an execve error among them; -ECHILD when a signal
- * killed it before its execve), -EINVAL or -E2BIG for arguments outside the bounds. */
-#define BV_SPAWN_MAX_FDS 65536
-#define BV_SPAWN_MAX_ARGS 4096
-#include <stdint.h>
-int bv_spawn_detached(const char *path, const char *args, int args_len, const int32_t *fds, int nfds);
-
 /* flock(2): 0 or -errno. op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
 int bv_flock(int fd, int op);
 
@@ -105,5 +89,20 @@ int bv_userns(const char *uid_map, const char *gid_map);
 int bv_mount_tmpfs(const char *target, const char *data);
 int bv_remount_ro(const char *target);
 int bv_umount(const char *target);
+
+/* ---- spawn.c ----
+ * Starts PATH (absolute) detached from us, as an orphan: a CLONE_VM|CLONE_VFORK child clones the
+ * program's process the same way and exits once that one has exec'd, so it is reparented to the
+ * nearest child subreaper or to init at once, and never waits as our zombie. ARGS holds the
+ * arguments, the program's name first, each NUL-terminated (ARGS_LEN bytes in all, at most
+ * BV_SPAWN_MAX_ARGS). FDS[i] (i < NFDS, 3 <= NFDS <= BV_SPAWN_MAX_FDS) is the descriptor the
+ * program gets at position i; -1 leaves it closed, or /dev/null for 0, 1 and 2. Every descriptor
+ * above the positions is closed. The program runs in a session of its own, every signal at its
+ * default disposition and none blocked, in our environment. Returns its pid, or -errno: of
+ * clone, of the failing step in the child (an execve error among them; -ECHILD when a signal
+ * killed it before its execve), -EINVAL or -E2BIG for arguments outside the bounds. */
+#define BV_SPAWN_MAX_FDS 65536
+#define BV_SPAWN_MAX_ARGS 4096
+int bv_spawn_detached(const char *path, const char *args, int args_len, const int32_t *fds, int nfds);
 
 #endif

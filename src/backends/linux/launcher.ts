@@ -1156,6 +1156,12 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   // A monitor that died before reading the body: its answer (none) says so below.
   toMonitor.on('error', () => toMonitor.destroy());
   toMonitor.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  // On failure: closing the "created" pipe unanswered makes the monitor kill the workload.
+  const closeAll = (): void => {
+    toMonitor.destroy();
+    fromMonitor.destroy();
+    fds.closeAll();
+  };
   let line: string;
   try {
     line = await new Promise<string>((resolve, reject) => {
@@ -1179,22 +1185,14 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
       fromMonitor.on('error', end);
     });
   } catch (e) {
-    toMonitor.destroy();
-    fromMonitor.destroy();
-    fds.closeAll();
+    closeAll();
     throw e;
   }
   const m = /^pid (\d+)$/.exec(line);
-  const reserve = /^reserve (\d+)$/.exec(line);
   if (!m) {
-    toMonitor.destroy();
-    fromMonitor.destroy();
-    fds.closeAll();
-  }
-  if (reserve) {
-    throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `the container's state directory ${d.stateDir} cannot hold the monitor's records: ${errnoName(-Number(reserve[1]))}`, { hint: 'free space in the state root (or choose another --root); nothing was started' });
-  }
-  if (!m) {
+    closeAll();
+    const reserve = /^reserve (\d+)$/.exec(line);
+    if (reserve) throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `the container's state directory ${d.stateDir} cannot hold the monitor's records: ${errnoName(-Number(reserve[1]))}`, { hint: 'free space in the state root (or choose another --root); nothing was started' });
     const err = /^error (\d+)$/.exec(line);
     throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor could not start the workload: ${err ? errnoName(-Number(err[1])) : line || 'no answer'}`);
   }

@@ -225,7 +225,7 @@ export function killAll(set: CgroupSet): void {
         // fall through to per-member kills
       }
     }
-    signalMembers([l.dir], 9);
+    signalMembers([l.dir], constants.signals.SIGKILL);
   }
 }
 
