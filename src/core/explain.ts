@@ -10,7 +10,8 @@ import type { Denial, LaunchInputs } from '../contract/generated/types.js';
 import type { NamedCall } from './seccomp/denials.js';
 import { coveringGrant, under } from './layout.js';
 import { parentOf } from './paths.js';
-import { PATHS, intentOf, widenAccess, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './learn.js';
+import { PATHS, intentOf, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './calls.js';
+import { widenAccess } from './access.js';
 
 /** What --explain observes: every call that names a path, and connect (the port it asked). */
 export const EXPLAIN_OBSERVE = [

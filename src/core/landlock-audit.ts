@@ -10,7 +10,7 @@ import type { SourceDenials } from './denials.js';
 import { syscallName } from './seccomp/denials.js';
 import type { Arch } from './seccomp/compile.js';
 import { coveringGrant, under } from './layout.js';
-import { widenAccess } from './learn.js';
+import { widenAccess } from './access.js';
 
 export const AUDIT_END = 0;
 export const AUDIT_SYSCALL = 1300;

@@ -1,0 +1,27 @@
+// The manifest's filesystem access words and what each grants (pure). Shared by what proposes
+// grants (learn, explain) and what reads denials back (landlock-audit), which must not pull in
+// learn's YAML writer: a lifecycle command reads landlock's denials when it seals a report, and
+// its start-up snapshot holds only what those commands run (docs/startup.md).
+
+/** A filesystem grant's access word (schemas/boundary.schema.json). */
+export type Access = 'read' | 'read-exec' | 'write' | 'read-write' | 'read-write-exec';
+
+/** The manifest's access word for what a path needs. */
+export const accessOf = (u: { read: boolean; write: boolean; exec: boolean }): Access =>
+  u.write ? (u.exec ? 'read-write-exec' : u.read ? 'read-write' : 'write') : u.exec ? 'read-exec' : 'read';
+/** What each access word grants. */
+export const RANK: Record<string, { r: boolean; w: boolean; x: boolean }> = {
+  read: { r: true, w: false, x: false }, 'read-exec': { r: true, w: false, x: true }, write: { r: false, w: true, x: false },
+  'read-write': { r: true, w: true, x: false }, 'read-write-exec': { r: true, w: true, x: true },
+};
+/** The access word that grants what `base` grants (read, if nothing yet) plus a write or an exec. */
+export function widenAccess(base: string | undefined, need: { write: boolean; exec: boolean }): Access {
+  const b = RANK[base ?? 'read'] ?? RANK.read!;
+  return accessOf({ read: true, write: need.write || b.w, exec: need.exec || b.x });
+}
+/** Whether access a includes everything b asks. */
+export function covers(a: string, b: string): boolean {
+  const x = RANK[a]!;
+  const y = RANK[b]!;
+  return (x.r || !y.r) && (x.w || !y.w) && (x.x || !y.x);
+}
