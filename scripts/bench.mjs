@@ -16,7 +16,8 @@
 //   5. bvisor list with 1 and BENCH_LIST_N containers
 //   6. each lifecycle command on its own (create, state, start, kill, delete of a container whose
 //      workload sleeps), vs `node -e 0`, with its peak RSS: where a cycle's time goes; and run of
-//      the same boundary, create's yardstick
+//      the same boundary, create's yardstick; and state from bvisor.blob (a copy of the package
+//      without lifecycle.blob), the lifecycle blob's yardstick
 //   7. fuel: scripts/bench-fuel.mjs (fib(30) and loop-heavy C guests, metered vs unmetered)
 // Peak RSS is measured once per command with GNU time (%M), outside the timed runs.
 // Knobs: BENCH_N (21: runs per CLI case), BENCH_API_N (200), BENCH_CYCLE_N (30 lifecycle
@@ -24,7 +25,7 @@
 // BENCH_LIFECYCLE_N (15 containers), BENCH_FUEL_N (7 samples per fuel variant),
 // BENCH_SECTIONS (all: cli,run,api,peers,list,lifecycle,fuel; a comma list runs those alone).
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, mkdirSync, copyFileSync, symlinkSync, rmdirSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, readdirSync, mkdirSync, copyFileSync, symlinkSync, rmdirSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -416,7 +417,8 @@ async function listSection() {
   cleanups.push(() => rmSync(lbundle, { recursive: true, force: true }));
   writeFileSync(join(lbundle, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
   const cli = (...a) => spawnSync(bvisor, ['--root', lroot, ...a], { encoding: 'utf8' });
-  const { createContainer, deleteContainer } = require(join(root, 'dist', 'app', 'lifecycle.js'));
+  const { createContainer } = require(join(root, 'dist', 'app', 'create.js'));
+  const { deleteContainer } = require(join(root, 'dist', 'app', 'lifecycle.js'));
   const listTime = () => {
     const xs = [];
     for (let i = 0; i < 5; i++) {
@@ -467,9 +469,9 @@ function lifecycleSection() {
   writeFileSync(join(ltrue, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
   const RUN_SAME = 'run, the same boundary (true)';
   const cmd = (...a) => [bvisor, '--root', lroot, a[0], ...(a[0] === 'create' || a[0] === 'run' ? ['--cgroup-parent', cgParent] : []), ...a.slice(1)];
-  const state = (id) => {
+  const state = (id, from = bvisor) => {
     const t0 = process.hrtime.bigint();
-    const s = spawnSync(bvisor, ['--root', lroot, 'state', id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const s = spawnSync(from, ['--root', lroot, 'state', id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const t = ms(t0);
     if (s.status !== 0) throw new Error(`bvisor state ${id}: ${s.stderr}`);
     return { t, status: JSON.parse(s.stdout).status };
@@ -482,7 +484,20 @@ function lifecycleSection() {
     }
     throw new Error(`bvisor state ${id}: not stopped after 500 polls since kill KILL`);
   };
-  const names = ['create', 'state (created)', 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
+  // The lifecycle commands' own blob against bvisor.blob, in the same run: a copy of the package
+  // without lifecycle.blob starts them from bvisor.blob, as bin/bvisor does when it is missing.
+  const ONE_BLOB = 'state (created), from bvisor.blob';
+  const oneBlob = existsSync(join(root, 'dist', 'snapshot', 'lifecycle.blob')) ? mkdtempSync(join(tmpdir(), 'bvisor-bench-pkg-')) : null;
+  if (oneBlob) {
+    cleanups.push(() => rmSync(oneBlob, { recursive: true, force: true }));
+    mkdirSync(join(oneBlob, 'bin'));
+    for (const f of ['bvisor', 'run.js']) copyFileSync(join(root, 'bin', f), join(oneBlob, 'bin', f));
+    mkdirSync(join(oneBlob, 'dist', 'snapshot'), { recursive: true });
+    for (const e of readdirSync(join(root, 'dist'))) if (e !== 'snapshot') symlinkSync(join(root, 'dist', e), join(oneBlob, 'dist', e));
+    for (const f of readdirSync(join(root, 'dist', 'snapshot'))) if (f !== 'lifecycle.blob') symlinkSync(join(root, 'dist', 'snapshot', f), join(oneBlob, 'dist', 'snapshot', f));
+    for (const e of ['node_modules', 'package.json', 'oclif.manifest.json', 'native-shim']) symlinkSync(join(root, e), join(oneBlob, e));
+  }
+  const names = ['create', 'state (created)', ...(oneBlob ? [ONE_BLOB] : []), 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
   const samples = new Map([...names, RUN_SAME, 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
   const live = new Set();
   /** One container through every command; with `time`, each command's sample is recorded. */
@@ -491,6 +506,7 @@ function lifecycleSection() {
     put('create', detachedOnce(cmd('create', '--bundle', lbundle, id)));
     live.add(id);
     put('state (created)', state(id).t);
+    if (oneBlob) put(ONE_BLOB, state(id, join(oneBlob, 'bin', 'bvisor')).t);
     put('start', detachedOnce(cmd('start', id)));
     put('state (running)', state(id).t);
     put('kill KILL', once(cmd('kill', id, 'KILL')));
@@ -533,7 +549,7 @@ function lifecycleSection() {
       const m = median(samples.get(key));
       row(n, m, `${(m / b).toFixed(2)}x`, rss.has(key) ? rss.get(key) : n.startsWith('bvisor') ? null : undefined, bb === null ? undefined : `${(m / bb).toFixed(2)}x`);
     }
-    const sum = names.filter((n) => n !== 'state (running)' && n !== 'state (created)' && n !== 'kill KILL').reduce((a, n) => a + median(samples.get(n)), 0);
+    const sum = names.filter((n) => n !== 'state (running)' && n !== 'state (created)' && n !== ONE_BLOB && n !== 'kill KILL').reduce((a, n) => a + median(samples.get(n)), 0);
     console.log(`create + start + one state + delete: ${sum.toFixed(1)} ms, ${(sum / b).toFixed(2)}x node -e 0${bb === null ? '' : `, ${(sum / bb).toFixed(2)}x bare`}`);
   } finally {
     for (const id of live) spawnSync(bvisor, ['--root', lroot, 'delete', '-f', id], { stdio: 'ignore' });

@@ -15,7 +15,8 @@ import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
 import type { LaunchHooks } from '../backends/linux/launcher.js';
 import type { WaitResult } from '../backends/linux/host/reaper.js';
-import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState, connectConsole, checkConsole } from './lifecycle.js';
+import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState } from './lifecycle.js';
+import { connectConsole, checkConsole } from './create.js';
 import { secretFromEnv } from './run.js';
 
 /** The flags form's args/env/cwd/user/tty/caps are core/exec.ts's ExecFlags. */

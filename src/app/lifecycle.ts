@@ -1,4 +1,7 @@
-// The OCI-style lifecycle for scripts: create / start / state / kill / delete / list / report.
+// The OCI-style lifecycle for scripts: start / state / kill / delete / list / report, on what
+// create (app/create.ts) made. Nothing here reads a bundle, plans or launches: these commands
+// start from a smaller snapshot that holds none of that (docs/startup.md, "two blobs";
+// test/arch.test.ts checks the graph).
 //
 // <root>/containers/<id>/
 //   lock          flock: every command on this id holds it while it acts
@@ -18,38 +21,33 @@ import { readMonitorDenials, notObservedSeccomp, type MonitorDenialCounts } from
 import { containerLandlock, type MonitorLandlockCounts } from '../backends/linux/host/landlock-audit.js';
 import { launchPolicy } from '../core/seccomp/policy.js';
 import type { Arch } from '../core/seccomp/compile.js';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import { basename, join, posix, resolve } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, RecoveredAttempt, SealedReport } from '../contract/generated/types.js';
+import { basename, join, posix } from 'node:path';
+import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
 import { BvisorError } from '../contract/errors.js';
-import { idProblem, hostnameFor } from '../core/ids.js';
+import { idProblem } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved } from '../core/report.js';
-import { loadBundle } from '../host/bundle.js';
-import { removeKeptBundle, sweepBundles } from '../host/extracted.js';
-import { prepareStateRoot, writeIntoRoot, isRootFault, isRootOutOfRoom } from '../host/state-root.js';
+import { removeKeptBundle } from '../host/extracted.js';
+import { writeIntoRoot, isRootFault, isRootOutOfRoom } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
-import { startTime, procRef, alive } from '../host/proc.js';
-import { writeFileAtomic, reserveSpace, writeFileOverReservation } from '../host/atomic.js';
+import { startTime, alive } from '../host/proc.js';
+import { writeFileAtomic, writeFileOverReservation } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
-import { appendReport, appendStarted, reserveStartRecord, startRecordReservation, journalPaths, journalHasSince, readHead, type JournalKey } from '../host/journal-store.js';
-import { shim, monitorPath, LOCK_EX } from '../backends/linux/ffi/shim.js';
-import { createLinux, type LinuxCreated, type LinuxRunResult, type LaunchHooks } from '../backends/linux/launcher.js';
+import { appendReport, appendStarted, startRecordReservation, journalHasSince, type JournalKey } from '../host/journal-store.js';
+import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
+import type { LinuxRunResult } from '../backends/linux/launcher.js';
 import { awaitExit } from '../backends/linux/host/reaper.js';
 import { readBack, teardownCgroups, killAll, cgroupMembers, signalMembers, isFrozen, type CgroupSet, type CgroupReadback } from '../backends/linux/host/cgroups.js';
-import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
-import { createWasm, readOutcome, wasmReportBody, wasiSourceOf, WASM_RECORD, type WasmRecord } from './wasm.js';
-import { defaultCacheDir } from '../host/wasm-cache.js';
+import { readOutcome, wasmReportBody, wasiSourceOf, WASM_RECORD, type WasmRecord } from './wasm-report.js';
 import { linuxReportBody, denialsOf, sealedReportFor } from './report.js';
 import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
-import { recoverForGc } from './recover.js';
-import { commitOutputs, journalSink, prepareOutputs, removeQuarantine, stageArtifacts, type Quarantine } from './outputs.js';
-import { snapshotGrants, grantDeltas, snapshotToJson, snapshotFromJson } from './fsdelta.js';
+import { commitOutputs, journalSink, stageArtifacts } from './outputs.js';
+import { grantDeltas, snapshotFromJson } from './fsdelta.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -62,7 +60,7 @@ export function containersDir(root: string): string {
   return join(root, 'containers');
 }
 
-function dirOf(root: string, id: string): string {
+export function dirOf(root: string, id: string): string {
   const why = idProblem(id);
   if (why) throw new BvisorError('BV_ID_INVALID', `container id ${JSON.stringify(id)}: ${why}`, { hint: 'e.g. build-42' });
   return join(containersDir(root), id);
@@ -167,18 +165,18 @@ function stateText(s: ContainerState): string {
   return JSON.stringify(s, null, 2) + '\n';
 }
 
-function writeState(dir: string, s: ContainerState): void {
+export function writeState(dir: string, s: ContainerState): void {
   writeFileAtomic(join(dir, 'state.json'), stateText(s));
 }
 
 // start writes the running state after the go byte, when the workload may already be filling the
 // state root (its captures live there). create holds that write's space, as it holds the start
 // record's, so a root the workload fills cannot make start fail after the workload was released.
-const STATE_RESERVE = '.reserve.state';
+export const STATE_RESERVE = '.reserve.state';
 /** Taken before the workload exists: the state as it is then, and room for what create and start
  * add (pids, cgroup directories, the kept bundle's path, startedAt), in whole pages. A state that
  * still outgrows it is written beyond it, needing new space only for the excess. */
-const stateReserveBytes = (s: ContainerState): number => Math.ceil((Buffer.byteLength(stateText(s)) + 8192) / 4096) * 4096;
+export const stateReserveBytes = (s: ContainerState): number => Math.ceil((Buffer.byteLength(stateText(s)) + 8192) / 4096) * 4096;
 
 interface ExitFile extends MonitorDenialCounts, MonitorLandlockCounts {
   phase: 'exited' | 'aborted' | 'killed-before-start' | 'exec-failed' | 'monitor-fault';
@@ -235,210 +233,6 @@ export function derive(dir: string, s: ContainerState): Derived {
 // ---------------------------------------------------------------------------------------------
 // create
 
-export interface CreateOptions {
-  root: string;
-  id: string;
-  bundle: string;
-  cgroupParent: string | null;
-  pidFile: string | null;
-  secretEnv: NodeJS.ProcessEnv;
-  secrets?: readonly string[];
-  fds?: readonly number[];
-  host?: HostFacts;
-  /** Test-only switches (dropped by the shipped launcher; see backends/linux/test-hooks.ts). */
-  hooks?: LaunchHooks;
-  /** The journal key (a keyed journal is checked before anything is created). */
-  key?: JournalKey | null;
-  /** --console-socket: the unix socket that receives the terminal's master (process.terminal). */
-  consoleSocket?: string | null;
-  /** Observe seccomp denials (default true; --no-denials): the filter denies the same either way. */
-  observeDenials?: boolean;
-  /** Read landlock's denials from the kernel's audit records where the host emits them (default
-   * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
-   * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
-  landlockAudit?: boolean;
-}
-
-/** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
- * once with SCM_RIGHTS). The descriptor is the caller's to close. */
-export function connectConsole(path: string): number {
-  const fd = shim().bv_unix_connect(path);
-  if (fd < 0) throw new BvisorError('BV_CONSOLE_SOCKET', `connect to the console socket \`${path}\`: ${errnoName(fd)}`, { hint: fd === -36 ? 'a unix socket path must be shorter than 108 bytes' : 'the process that listens on it (conmon, the containerd shim) must be running, and the path a unix stream socket' });
-  return fd;
-}
-
-/** runc's rule both ways: a terminal needs a console socket, a console socket a terminal. */
-export function checkConsole(terminal: boolean, socket: string | null | undefined): void {
-  if (terminal && !socket) throw new BvisorError('BV_CONSOLE_SOCKET', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket PATH (a unix socket that receives the pty master, as conmon and containerd\'s shim do), or set process.terminal to false' });
-  if (!terminal && socket) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json (exec: --tty), or leave --console-socket out' });
-}
-
-/** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
-function takeId(root: string, id: string, dir: string): void {
-  mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
-    throw e;
-  }
-}
-
-/** The first state of an entry: this process its creator, nothing else known yet. */
-function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256' | 'journalAtCreate'>): ContainerState {
-  return {
-    bvisorVersion: '1',
-    ...f,
-    createdAt: new Date().toISOString(),
-    creator: procRef(process.pid)!,
-    pid: null,
-    monitor: null,
-    cgroupDirs: [],
-    setupMs: null,
-    startedAt: null,
-    reportHash: null,
-    journaled: false,
-    annotations: {},
-    keptBundle: null,
-  };
-}
-
-export async function createContainer(o: CreateOptions): Promise<ContainerState> {
-  const dir = dirOf(o.root, o.id);
-  const loaded = loadBundle(o.bundle);
-  let quarantine: Quarantine | null = null;
-  try {
-    const host = o.host ?? probeHost();
-    // The journal's head before this run's id exists anywhere (its quarantine below is the first
-    // place): every entry of the run (a recovery of gc's included) comes later, so list reads
-    // back to here at most for a container that never started. A head that cannot be read fails
-    // here as it would a step later in prepareStateRoot.
-    const head = readHead(o.root);
-    const runId = randomUUID();
-    // outputs: the quarantine exists before planning, so the plan names it (and checks it).
-    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle);
-    // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
-    const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
-    const wasm = plan.backend === 'wasm';
-    checkConsole(plan.launch?.oci?.terminal === true, o.consoleSocket);
-    // The root must take what this container will write (its records, its report) before
-    // anything exists; the monitor reserves its own exit record's space in its directory.
-    prepareStateRoot(o.root, { key: o.key ?? null }).release();
-    takeId(o.root, o.id, dir);
-    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256, journalAtCreate: head ? { seq: head.seq, entryHash: head.entryHash } : null });
-    // An OCI config's annotations are the container's (runtime-spec state: "annotations").
-    state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
-    try {
-      return await withLock(dir, async () => {
-        writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
-        // The host it was planned on: the report's host facts, sealed later by state, delete or
-        // report, which need not probe the host again (issue 12: the lifecycle's commands stay
-        // cheap). Not fsync'd (many creates in one process would wait on it): a torn or missing
-        // file fails validation at the seal, which then probes the host as before.
-        writeFileSync(join(dir, 'host.json'), JSON.stringify(host) + '\n', { mode: 0o600, flag: 'wx' });
-        // The read-write grants before anything runs: the report's delta is taken from it.
-        if (plan.launch && !wasm) writeFileAtomic(join(dir, 'fsdelta.json'), snapshotToJson(snapshotGrants(plan.launch)) + '\n');
-        writeState(dir, state);
-        fault('create:after-state');
-        reserveStartRecord(dir);
-        reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(state), "the container's running state");
-        const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
-        if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
-        // The console socket is connected last, just before the launch, and closed right after
-        // it: the workload's child sends the master on its own copy.
-        const size = loaded.manifest.oci?.consoleSize ?? null;
-        const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
-        // Unique per run: the same id may live under two state roots.
-        const runName = runNameOf(o.id, state.runId);
-        const beforeCgroup = (leaf: string): (() => void) => {
-          state.cgroupDirs = [...state.cgroupDirs, leaf];
-          writeState(dir, state);
-          fault('create:before-cgroup');
-          return () => {
-            state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf);
-            writeState(dir, state);
-          };
-        };
-        const detached = {
-          stateDir: dir,
-          monitorPath: monitorPath(),
-          onSpawned: ({ pid, monitorPid }: { pid: number; monitorPid: number }) => {
-            state.pid = procRef(pid);
-            state.monitor = procRef(monitorPid);
-            writeState(dir, state);
-          },
-          beforeConfirm: () => fault('create:before-confirm'),
-        };
-        let created: LinuxCreated;
-        if (wasm) {
-          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
-          created = w.created;
-          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
-          writeFileAtomic(join(dir, WASM_RECORD), JSON.stringify(w.record) + '\n');
-        } else {
-          created = await createLinux({
-            ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
-            plan,
-            host,
-            runName,
-            // An id may be 128 characters; a hostname at most 64 bytes (sethostname(2)).
-            hostname: hostnameFor(o.id),
-            secret: secretFromEnv(o.secretEnv),
-            capture: { stdout: null, stderr: null },
-            // The monitor is the workload's parent: if it dies, so does the workload.
-            dieWithParent: true,
-            ...(o.hooks ? { hooks: o.hooks } : {}),
-            ...(o.observeDenials === false ? { observeDenials: false } : {}),
-            ...(o.landlockAudit === false ? { landlockAudit: false } : {}),
-            beforeCgroup,
-            detached,
-          }).finally(() => {
-            if (consoleFd >= 0) shim().bv_close(consoleFd);
-          });
-        }
-        // The monitor announces "created" once it listens on the exec fifo: wait for that, so
-        // a start right after create never finds nobody there.
-        const until = Date.now() + 5000;
-        while (readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase !== 'created') {
-          if (existsSync(join(dir, 'exit.json')) || Date.now() > until) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
-          await new Promise((r) => setTimeout(r, 1));
-        }
-        fault('create:after-spawn');
-        // prestart and createRuntime hooks: the container exists, its program has not run; a
-        // failing hook ends create, and the catch below removes everything.
-        const hooks = plan.launch?.oci?.hooks;
-        if (hooks?.prestart || hooks?.createRuntime) {
-          // runc's state for these hooks: status creating, with the init's pid (a network hook
-          // reaches /proc/<pid>/ns/net through it).
-          const st = { ...ociState(o.id, dir, { ...state, monitor: procRef(created.monitorPid) }, { status: 'creating', broken: null, exit: null }), pid: created.pid };
-          await runHooks('prestart', hooks.prestart, st);
-          await runHooks('createRuntime', hooks.createRuntime, st);
-        }
-        writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
-        const kept = loaded.bundle.keep(dir, state.runId);
-        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
-        writeState(dir, done);
-        // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
-        if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}`, 0o644);
-        return done;
-      });
-    } catch (e) {
-      // Leave the environment as if create had never been attempted: the monitor (told
-      // nothing, it kills the workload) must be gone before its directory goes.
-      await stopProcesses(state);
-      teardownCgroups(leavesOf(state.cgroupDirs));
-      removeDir(dir);
-      throw e;
-    }
-  } catch (e) {
-    // No container, so no report will ever list the quarantine: it goes too.
-    removeQuarantine(quarantine);
-    throw e;
-  } finally {
-    loaded.bundle.cleanup();
-  }
-}
-
 /** What failed without stopping anything (a poststart or poststop hook, a report not recorded
  * yet) says so on stderr. */
 function warn(msg: string): void {
@@ -446,7 +240,7 @@ function warn(msg: string): void {
 }
 
 /** Removes a container directory, retrying while a dying monitor may still be writing in it. */
-function removeDir(dir: string): void {
+export function removeDir(dir: string): void {
   try {
     rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   } catch (e) {
@@ -455,7 +249,7 @@ function removeDir(dir: string): void {
 }
 
 /** The entries of containers/ (none if it does not exist yet); anything else is a coded error. */
-function containerIds(root: string): string[] {
+export function containerIds(root: string): string[] {
   try {
     return readdirSync(containersDir(root)).sort();
   } catch (e) {
@@ -479,78 +273,12 @@ async function awaitGone(ref: ProcRef | null, ms: number): Promise<void> {
 }
 
 /** Kills a container's workload (and its cgroups' members), then its monitor, waiting for both. */
-async function stopProcesses(s: Pick<ContainerState, 'pid' | 'monitor' | 'cgroupDirs'>): Promise<void> {
+export async function stopProcesses(s: Pick<ContainerState, 'pid' | 'monitor' | 'cgroupDirs'>): Promise<void> {
   killAll(leavesOf(s.cgroupDirs));
   if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
   // The monitor sees its workload die, writes exit.json and exits; give it the time to.
   await awaitGone(s.monitor, 5000);
   await awaitGone(s.pid, 1000);
-}
-
-// ---------------------------------------------------------------------------------------------
-// run, registered
-
-/**
- * A bvisor run in progress, registered under its id like a container (kind run, status
- * running): the id is taken while it runs, list shows it, delete without -f refuses it, and
- * after a crash delete -f or gc finds its cgroups and seals what is known.
- */
-export interface RunRegistration {
-  dir: string;
-  runId: string;
-  addCgroup(leaf: string): void;
-  /** Drops a leaf recorded by addCgroup whose mkdir failed (it was not made by this run). */
-  removeCgroup(leaf: string): void;
-  setPid(pid: number): void;
-  /** The sealed report, kept before it is journaled, so a crash in between journals it once. */
-  saveReport(report: SealedReport): void;
-  /** Removes the entry, if it is still this run's. */
-  release(): void;
-}
-
-export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
-  const dir = dirOf(root, id);
-  takeId(root, id, dir);
-  // journalAtCreate: null, since run's quarantine already exists under its run id; its start
-  // record follows within the same command, and list stops at that.
-  const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256, journalAtCreate: null });
-  try {
-    withLock(dir, () => {
-      writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');
-      writeState(dir, state);
-    });
-  } catch (e) {
-    removeDir(dir);
-    throw e;
-  }
-  // Every write checks, under the lock, that the entry is still this run's: delete -f may have
-  // removed it (and a create may have taken the id again) meanwhile.
-  const ours = <T>(fn: () => T): T | undefined => {
-    try {
-      return withLock(dir, () => (readState(dir)?.runId === o.runId ? fn() : undefined));
-    } catch (e) {
-      if (!existsSync(dir)) return undefined;
-      throw e;
-    }
-  };
-  const update = (fn: () => void): void =>
-    void ours(() => {
-      fn();
-      writeState(dir, state);
-    });
-  return {
-    dir,
-    runId: o.runId,
-    addCgroup: (leaf) => update(() => void (state.cgroupDirs = [...state.cgroupDirs, leaf])),
-    removeCgroup: (leaf) => update(() => void (state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf))),
-    setPid: (pid) =>
-      update(() => {
-        state.pid = procRef(pid);
-        state.startedAt = new Date().toISOString();
-      }),
-    saveReport: (report) => void ours(() => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n')),
-    release: () => void ours(() => removeDir(dir)),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -949,55 +677,6 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   return report;
 }
 
-
-export interface GcResult {
-  /** Entries removed: broken containers (their processes killed, cgroups removed, a report
-   * sealed and journaled where one can be) and half-made directories. */
-  removed: Array<{ id: string; why: string; reportHash: string | null }>;
-  /** Bundles extracted from archives whose owner (a bvisor process or container) is gone. */
-  bundles: string[];
-  /** Entries that could not be removed, and why. */
-  failed: Array<{ id: string; error: string }>;
-  /** Attempts bvisor recover's classification acted on first (docs/journal.md#recovery). */
-  recovered?: RecoveredAttempt[];
-}
-
-/** A directory without state younger than this may be a create between mkdir and its lock. */
-const HALF_MADE_GRACE_MS = 60_000;
-
-/**
- * bvisor gc: finds what crashed commands left under the state root (a run or create killed
- * mid-way, a monitor lost) by their state and their processes, and removes it as delete -f
- * would. Containers that stopped normally are left for their owner's delete.
- */
-export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
-  const out: GcResult = { removed: [], bundles: sweepBundles(), failed: [] };
-  // The journal as a recovery log first: crashed attempts classified and cleaned up, each
-  // recorded; a refused attempt's entry stays as evidence.
-  const rec = await recoverForGc(root, j, out.failed);
-  out.recovered = rec.recovered;
-  const base = containersDir(root);
-  for (const id of containerIds(root)) {
-    const dir = join(base, id);
-    try {
-      if (idProblem(id) || rec.keep.has(id) || !statSync(dir).isDirectory()) continue;
-      const s = readState(dir);
-      if (!s) {
-        if (Date.now() - statSync(dir).mtimeMs < HALF_MADE_GRACE_MS) continue;
-        await deleteContainer(root, id, true, j);
-        out.removed.push({ id, why: 'no readable state.json', reportHash: null });
-        continue;
-      }
-      const d = derive(dir, s);
-      if (d.status !== 'stopped' || !d.broken) continue;
-      const r = await deleteContainer(root, id, true, j);
-      out.removed.push({ id, why: d.broken, reportHash: r.report?.bodyHash ?? null });
-    } catch (e) {
-      out.failed.push({ id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
-    }
-  }
-  return out;
-}
 
 export interface ListEntry {
   id: string;

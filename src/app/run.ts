@@ -23,7 +23,8 @@ import { runWasm, wasmReportBody, wasmExitStatus } from './wasm.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
-import { registerRun, runNameOf, type RunRegistration } from './lifecycle.js';
+import { runNameOf } from './lifecycle.js';
+import { registerRun, type RunRegistration } from './create.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { fault } from '../host/faults.js';
 

@@ -12,10 +12,15 @@
 //     through the one descriptor create opened for it, where delete reads it to seal the same
 //     report run seals.
 import { hostnameFor } from '../core/ids.js';
-import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, readSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
+import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type { HostFacts, Plan, ProcRef, ReportBody } from '../contract/generated/types.js';
+import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
+import { OUTCOME_FILE, OUTCOME_MAX, parseOutcome, type WasmRecord, type WasmRun } from './wasm-report.js';
+// The report side (what sealing needs: the outcome, the body), apart so that the lifecycle
+// commands that seal reports do not bring the runner's launcher and the rewriter into their
+// start-up snapshot (docs/startup.md).
+export { WASM_RECORD, OUTCOME_FILE, parseOutcome, readOutcome, wasmReportBody, wasiSourceOf, wasmExitStatus, type WasmRecord, type WasmRun } from './wasm-report.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
 import { instrument, readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
@@ -45,10 +50,6 @@ import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type L
 import { resolveEnv } from '../core/secrets.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
-import type { Outcome } from '../backends/wasm/runner.js';
-import { linuxReportBody, denialsOf, type ReportContext } from './report.js';
-import { wasiDenials, type SourceDenials, type WasiRefusalFact } from '../core/denials.js';
-import { notObserved, witness } from '../core/report.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
@@ -74,20 +75,6 @@ export function runnerMallocTunable(callerTunables: string | undefined): { name:
   // glibc reads the list in order, so the last setting is the one that holds.
   const own = (callerTunables ?? '').split(':').map((t) => /^glibc\.malloc\.hugetlb=([0-9])$/.exec(t)?.[1]).filter((v) => v !== undefined).at(-1);
   return { name: 'GLIBC_TUNABLES', value: `glibc.malloc.hugetlb=${own ?? '1'}` };
-}
-
-export interface WasmRun {
-  result: LinuxRunResult;
-  outcome: Outcome | null;
-  runnerPlan: Plan;
-  maxPages: number;
-  /** The cap on all tables' entries together. */
-  tableEntries: number;
-  cache: CacheResult;
-  /** The run used a runner started ahead of time. */
-  spare: boolean;
-  /** Deterministic mode's seed (random_get, clocks), or null. */
-  seed: number | null;
 }
 
 /** The runner's V8 flags that are the same for every run: its snapshot is built with them
@@ -477,22 +464,6 @@ function planRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, preop
 // ---------------------------------------------------------------------------------------------
 // bvisor create: the runner as a created container
 
-/** In the container's state directory: what create decided about the runner (no secrets)… */
-export const WASM_RECORD = 'wasm.json';
-/** …and the runner's outcome line, written by the runner through the descriptor create gave it. */
-export const OUTCOME_FILE = 'wasm-outcome';
-/** An outcome is one short JSON line (the runner caps its message); more is not believed. */
-const OUTCOME_MAX = 64 * 1024;
-
-/** What sealing a created wasm container's report needs besides the Linux records. */
-export interface WasmRecord {
-  runnerPlan: Plan;
-  maxPages: number;
-  tableEntries: number;
-  cache: CacheResult;
-  seed: number | null;
-}
-
 const TMPFS_MAGIC = 0x01021994;
 /** open(2)'s O_TMPFILE: __O_TMPFILE | O_DIRECTORY (the same __O_TMPFILE on x86_64 and aarch64). */
 const O_TMPFILE = 0o20000000 | fsConstants.O_DIRECTORY;
@@ -569,125 +540,3 @@ export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o
     prep.job.fill(0);
   }
 }
-
-/** The runner's outcome from its text (the last line), or null when it is missing, too long,
- * or not an outcome's shape: whatever the runner wrote is checked before it reaches a report. */
-export function parseOutcome(text: string): Outcome | null {
-  if (text.length > OUTCOME_MAX) return null;
-  const line = text.trim().split('\n').pop() ?? '';
-  if (!line) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  const o = v as Record<string, unknown>;
-  const intOrNull = (x: unknown): boolean => x === null || (typeof x === 'number' && Number.isSafeInteger(x));
-  const strOrNull = (x: unknown): boolean => x === null || typeof x === 'string';
-  // A trap is a name (classifyTrap's); anything else is not an outcome.
-  if (!o || typeof o !== 'object' || !intOrNull(o.exitCode) || !(o.trap === null || (typeof o.trap === 'string' && /^[a-z_]{1,32}$/.test(o.trap))) || !strOrNull(o.message)) return null;
-  if (!(o.fuelUsed === null || (typeof o.fuelUsed === 'string' && /^-?[0-9]{1,20}$/.test(o.fuelUsed)))) return null;
-  if (!(typeof o.peakPages === 'number' && Number.isSafeInteger(o.peakPages) && o.peakPages >= 0)) return null;
-  if (!(o.tableEntries === undefined || (typeof o.tableEntries === 'number' && Number.isSafeInteger(o.tableEntries) && o.tableEntries >= 0))) return null;
-  const refusals = refusalsOf(o.refusals, o.refusalsTotal);
-  if (refusals === null) return null;
-  return { exitCode: o.exitCode as number | null, trap: o.trap as string | null, fuelUsed: o.fuelUsed as string | null, peakPages: o.peakPages, tableEntries: (o.tableEntries as number | undefined) ?? 0, message: o.message as string | null, ...refusals };
-}
-
-/** The WASI host's refusals in an outcome (files.ts): absent, or each of their shape, at most
- * REFUSALS_KEPT of them; null when they are not (then the outcome is not believed). */
-function refusalsOf(list: unknown, total: unknown): { refusals?: WasiRefusalFact[]; refusalsTotal?: number } | null {
-  if (list === undefined && total === undefined) return {};
-  if (!Array.isArray(list) || list.length > 32 || !(typeof total === 'number' && Number.isSafeInteger(total) && total >= list.length)) return null;
-  const ok = (r: Record<string, unknown>): boolean =>
-    typeof r.op === 'string' && /^[a-z_]{1,32}$/.test(r.op) &&
-    typeof r.path === 'string' && r.path.length <= 257 &&
-    (r.grant === null || (typeof r.grant === 'number' && Number.isSafeInteger(r.grant) && r.grant >= 0)) &&
-    (r.why === 'absolute' || r.why === 'escape' || r.why === 'readonly') &&
-    typeof r.count === 'number' && Number.isSafeInteger(r.count) && r.count >= 1 &&
-    typeof r.atMs === 'number' && Number.isFinite(r.atMs) && r.atMs >= 0;
-  if (!list.every((r) => r && typeof r === 'object' && ok(r as Record<string, unknown>))) return null;
-  return { refusals: (list as WasiRefusalFact[]).map((r) => ({ op: r.op, path: r.path, grant: r.grant, why: r.why, count: r.count, atMs: r.atMs })), refusalsTotal: total };
-}
-
-/** The outcome a created container's runner left in its state directory (at most OUTCOME_MAX
- * bytes are read; the file is never followed through a link). */
-export function readOutcome(stateDir: string): Outcome | null {
-  let fd: number;
-  try {
-    fd = openSync(join(stateDir, OUTCOME_FILE), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  } catch {
-    return null;
-  }
-  try {
-    const buf = Buffer.alloc(OUTCOME_MAX + 1);
-    let n = 0;
-    for (let r = 1; r > 0 && n < buf.length; n += r) r = readSync(fd, buf, n, buf.length - n, n);
-    return parseOutcome(buf.subarray(0, n).toString('utf8'));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The report of a wasm run: the wasm plan's clauses, the runner's read-back, the guest's fate,
- * and what the boundary denied (from that fate: fuel, wall, memory). */
-export function wasmReportBody(ctx: ReportContext, w: WasmRun): ReportBody {
-  const body = wasmBody(ctx, w);
-  body.denials = denialsOf(body, ctx.plan, w.result, wasiSourceOf(ctx.plan, w.outcome));
-  return body;
-}
-
-/** The WASI host's refusals in the runner's outcome, as the report's filesystem denials (null:
- * no outcome, so not known). */
-export function wasiSourceOf(plan: Plan, o: Outcome | null): SourceDenials | null {
-  return o ? wasiDenials(o.refusals ?? [], o.refusalsTotal ?? 0, plan.launch!.filesystem) : null;
-}
-
-function wasmBody(ctx: ReportContext, w: WasmRun): ReportBody {
-  const body = linuxReportBody({ ...ctx }, w.result);
-  body.backend = 'wasm';
-  const L = ctx.plan.launch!;
-  const o = w.outcome;
-  body.evidence.push({ name: 'wasm.fuel-unit', source: 'bvisor rewriter', value: FUEL_VERSION });
-  body.evidence.push({ name: 'wasm.max-pages', source: 'rewritten memory limits', value: w.maxPages });
-  body.evidence.push({ name: 'wasm.table-entries', source: 'rewritten table limits (all tables together)', value: w.tableEntries });
-  body.evidence.push({ name: 'wasm.cache', source: 'instrumented-module cache (sha256-checked)', value: w.cache });
-  body.evidence.push({ name: 'wasm.runner', source: 'runner process', value: w.spare ? 'pre-started spare' : 'started for this run' });
-  body.evidence.push({ name: 'wasm.runner-start', source: 'the runner plan’s command line', value: w.runnerPlan.launch?.workload.args.includes('--snapshot-blob') ? 'V8 start-up snapshot (runner.blob)' : 'runner.js' });
-  if (w.seed !== null) body.evidence.push({ name: 'wasm.seed', source: L.workload.seed !== null && L.workload.seed !== undefined ? 'the manifest' : 'derived from the module hash', value: w.seed });
-  body.evidence.push({ name: 'wasm.runner-plan', source: 'the runner process boundary', value: w.runnerPlan.planHash! });
-  // After a trap the engine raises (not unreachable, not out of fuel) the counter misses what the
-  // trapping function's loops used since they last wrote it back (core/wasm/fuel.ts): a lower bound.
-  const lowerBound = o?.trap && o.trap !== 'out_of_fuel' && o.trap !== 'unreachable';
-  body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), lowerBound ? 'the module’s fuel counter (at least: the trap cut the last loop’s count)' : 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
-  body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE + (o.tableEntries ?? 0) * TABLE_ENTRY_BYTES, `wasm linear memory (pages × 64 KiB) and tables (entries × ${TABLE_ENTRY_BYTES} B)`) : body.budgets.memory;
-  if (w.result.timedOut) return body; // outcome timeout (wall) from the launcher
-  if (w.result.oomKilled) return body;
-  // SIGKILLed before it could say anything (bvisor kill KILL, delete -f): the signal is the
-  // outcome, as for a Linux workload.
-  if (o === null && w.result.signal === 9) return body;
-  if (o === null) {
-    body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome' } };
-  } else if (o.trap === 'host_error') {
-    body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: `the runner could not set up the guest: ${o.message ?? 'unknown'}` } };
-  } else if (o.trap === 'out_of_fuel') {
-    body.outcome = { status: 'timeout', reason: 'fuel', exitCode: null, signal: null, trap: 'out_of_fuel' };
-  } else if (o.trap) {
-    body.outcome = { status: 'failed', reason: 'trap', exitCode: null, signal: null, trap: o.trap };
-  } else {
-    body.outcome = { status: o.exitCode === 0 ? 'completed' : 'failed', reason: 'exit', exitCode: o.exitCode, signal: null, trap: null };
-  }
-  return body;
-}
-
-export function wasmExitStatus(w: WasmRun): number {
-  if (w.result.timedOut) return 124;
-  if (w.result.signal !== null) return 128 + w.result.signal;
-  if (!w.outcome) return 125;
-  if (w.outcome.trap === 'out_of_fuel') return 124;
-  if (w.outcome.trap === 'host_error') return 125; // bvisor's failure, not the guest's
-  if (w.outcome.trap) return 134; // like an abort: the guest trapped
-  return w.outcome.exitCode ?? 125;
-}
-

@@ -2,7 +2,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
-import { createContainer } from '../app/lifecycle.js';
+import { createContainer } from '../app/create.js';
 
 export default class Create extends BaseCommand<typeof Create> {
   static override summary = 'Create a container: plan, set up the boundary, leave the workload waiting before exec (status created)';

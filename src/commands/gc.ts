@@ -2,7 +2,7 @@
 // processes, cgroups and state; a report sealed and journaled where one can be), half-made
 // entries, and bundles extracted from archives whose owner is gone.
 import { BaseCommand } from '../cli/base.js';
-import { gcRoot, type GcResult } from '../app/lifecycle.js';
+import { gcRoot, type GcResult } from '../app/gc.js';
 
 export default class Gc extends BaseCommand<typeof Gc> {
   static override summary = 'Remove broken containers and orphaned extracted bundles (what crashes left behind)';

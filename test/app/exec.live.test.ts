@@ -8,7 +8,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createContainer, startContainer, deleteContainer, stateOf, killContainer } from '../../src/app/lifecycle.js';
+import { startContainer, deleteContainer, stateOf, killContainer } from '../../src/app/lifecycle.js';
+import { createContainer } from '../../src/app/create.js';
 import { execContainer, type ExecOptions } from '../../src/app/exec.js';
 import { shim } from '../../src/backends/linux/ffi/shim.js';
 import { waitPidfd } from '../../src/backends/linux/host/reaper.js';

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createContainer, startContainer, stateOf, deleteContainer, listContainers } from '../../src/app/lifecycle.js';
+import { startContainer, stateOf, deleteContainer, listContainers } from '../../src/app/lifecycle.js';
+import { createContainer } from '../../src/app/create.js';
 import { annotateList } from '../../src/app/recover.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { probeBundle, facts } from '../helpers/probe.js';

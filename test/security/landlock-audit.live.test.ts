@@ -163,7 +163,8 @@ describe('landlock denials from audit records (live; kernel ≥ 6.15 with audit 
 
   it('a container: its monitor reads the records into STATE_DIR/landlock, and the sealed report lists the denial', async () => {
     if (!canRead) return;
-    const { createContainer, startContainer, stateOf, reportOf, deleteContainer } = await import('../../src/app/lifecycle.js');
+    const { startContainer, stateOf, reportOf, deleteContainer } = await import('../../src/app/lifecycle.js');
+    const { createContainer } = await import('../../src/app/create.js');
     const { probeBundle } = await import('../helpers/probe.js');
     const { tempDir } = await import('../helpers/tmp.js');
     const { readFileSync } = await import('node:fs');

@@ -35,22 +35,15 @@
 import { effectiveChecks, type UncheckedForTests } from './test-checks.js';
 import { Reader, Writer, readSections, writeModule, WasmFormatError, SECTION_NAMES, type Section } from './binary.js';
 import { WASI_PREVIEW1, sameType, showType, type FuncType } from './wasi-types.js';
-import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from './names.js';
+import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX, FUEL_VERSION, TABLE_ENTRY_BYTES } from './names.js';
 
-export { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX };
+export { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX, FUEL_VERSION, TABLE_ENTRY_BYTES };
 
-export const FUEL_VERSION = 'fuel:wasmtime-like/v1';
 /** Changes whenever the rewriter's output or its checks change (part of the cache key). */
 export const REWRITER_VERSION = 'bvisor-rewriter/4';
 /** Bulk operations cost one extra unit per this many bytes or elements (as wasmi does). */
 export const BULK_UNIT = 64;
 export const WASM_PAGE = 65536;
-/**
- * What one table entry costs the runner, in bytes: measured on Node 20 (V8 11.3) as the VmHWM
- * growth per entry, 28 B resident for a funcref table and 60 B at the peak of a table.grow (old
- * and new backing stores alive together); externref 8 and 16. Rounded up.
- */
-export const TABLE_ENTRY_BYTES = 64;
 /** Tables get 1/TABLE_SHARE of limits.memory, linear memory the rest. */
 export const TABLE_SHARE = 16;
 /** The most locals (parameters included) a function may have: V8's limit. */

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createContainer, startContainer, stateOf, deleteContainer, reportOf } from '../../../src/app/lifecycle.js';
+import { startContainer, stateOf, deleteContainer, reportOf } from '../../../src/app/lifecycle.js';
+import { createContainer } from '../../../src/app/create.js';
 import type { LaunchHooks } from '../../../src/backends/linux/launcher.js';
 import { probeBundle, facts, testCgroupParent } from '../../helpers/probe.js';
 import { tempDir } from '../../helpers/tmp.js';

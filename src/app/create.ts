@@ -1,0 +1,296 @@
+// bvisor create, and bvisor run's registration under an id: everything that sets a container up
+// (its bundle read, its plan made, its boundary launched under a monitor). Apart from the other
+// lifecycle commands (app/lifecycle.ts), which only read, signal, seal and remove what create
+// left: their start-up snapshot holds none of the planner, the bundle reader or the launcher
+// (docs/startup.md, "two blobs").
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { ContainerState, HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import { hostnameFor } from '../core/ids.js';
+import { loadBundle } from '../host/bundle.js';
+import { prepareStateRoot } from '../host/state-root.js';
+import { probeHost, errnoName } from '../host/facts.js';
+import { procRef } from '../host/proc.js';
+import { writeFileAtomic, reserveSpace } from '../host/atomic.js';
+import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
+import { shim, monitorPath } from '../backends/linux/ffi/shim.js';
+import { createLinux, type LinuxCreated, type LaunchHooks } from '../backends/linux/launcher.js';
+import { teardownCgroups } from '../backends/linux/host/cgroups.js';
+import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
+import { createWasm, WASM_RECORD } from './wasm.js';
+import { defaultCacheDir } from '../host/wasm-cache.js';
+import { fault } from '../host/faults.js';
+import { runHooks } from './hooks.js';
+import { prepareOutputs, removeQuarantine, type Quarantine } from './outputs.js';
+import { snapshotGrants, snapshotToJson } from './fsdelta.js';
+import { containersDir, dirOf, ociState, leavesOf, readJson, readState, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  cgroupParent: string | null;
+  pidFile: string | null;
+  secretEnv: NodeJS.ProcessEnv;
+  secrets?: readonly string[];
+  fds?: readonly number[];
+  host?: HostFacts;
+  /** Test-only switches (dropped by the shipped launcher; see backends/linux/test-hooks.ts). */
+  hooks?: LaunchHooks;
+  /** The journal key (a keyed journal is checked before anything is created). */
+  key?: JournalKey | null;
+  /** --console-socket: the unix socket that receives the terminal's master (process.terminal). */
+  consoleSocket?: string | null;
+  /** Observe seccomp denials (default true; --no-denials): the filter denies the same either way. */
+  observeDenials?: boolean;
+  /** Read landlock's denials from the kernel's audit records where the host emits them (default
+   * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
+   * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
+  landlockAudit?: boolean;
+}
+
+/** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
+ * once with SCM_RIGHTS). The descriptor is the caller's to close. */
+export function connectConsole(path: string): number {
+  const fd = shim().bv_unix_connect(path);
+  if (fd < 0) throw new BvisorError('BV_CONSOLE_SOCKET', `connect to the console socket \`${path}\`: ${errnoName(fd)}`, { hint: fd === -36 ? 'a unix socket path must be shorter than 108 bytes' : 'the process that listens on it (conmon, the containerd shim) must be running, and the path a unix stream socket' });
+  return fd;
+}
+
+/** runc's rule both ways: a terminal needs a console socket, a console socket a terminal. */
+export function checkConsole(terminal: boolean, socket: string | null | undefined): void {
+  if (terminal && !socket) throw new BvisorError('BV_CONSOLE_SOCKET', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket PATH (a unix socket that receives the pty master, as conmon and containerd\'s shim do), or set process.terminal to false' });
+  if (!terminal && socket) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json (exec: --tty), or leave --console-socket out' });
+}
+
+/** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
+function takeId(root: string, id: string, dir: string): void {
+  mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
+    throw e;
+  }
+}
+
+/** The first state of an entry: this process its creator, nothing else known yet. */
+function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle' | 'runId' | 'planHash' | 'backend' | 'manifestSha256' | 'journalAtCreate'>): ContainerState {
+  return {
+    bvisorVersion: '1',
+    ...f,
+    createdAt: new Date().toISOString(),
+    creator: procRef(process.pid)!,
+    pid: null,
+    monitor: null,
+    cgroupDirs: [],
+    setupMs: null,
+    startedAt: null,
+    reportHash: null,
+    journaled: false,
+    annotations: {},
+    keptBundle: null,
+  };
+}
+
+export async function createContainer(o: CreateOptions): Promise<ContainerState> {
+  const dir = dirOf(o.root, o.id);
+  const loaded = loadBundle(o.bundle);
+  let quarantine: Quarantine | null = null;
+  try {
+    const host = o.host ?? probeHost();
+    // The journal's head before this run's id exists anywhere (its quarantine below is the first
+    // place): every entry of the run (a recovery of gc's included) comes later, so list reads
+    // back to here at most for a container that never started. A head that cannot be read fails
+    // here as it would a step later in prepareStateRoot.
+    const head = readHead(o.root);
+    const runId = randomUUID();
+    // outputs: the quarantine exists before planning, so the plan names it (and checks it).
+    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle);
+    // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
+    const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
+    const wasm = plan.backend === 'wasm';
+    checkConsole(plan.launch?.oci?.terminal === true, o.consoleSocket);
+    // The root must take what this container will write (its records, its report) before
+    // anything exists; the monitor reserves its own exit record's space in its directory.
+    prepareStateRoot(o.root, { key: o.key ?? null }).release();
+    takeId(o.root, o.id, dir);
+    const state = initialState({ id: o.id, kind: 'container', status: 'creating', bundle: loaded.bundle.source, runId, planHash: plan.planHash!, backend: wasm ? 'wasm' : 'linux', manifestSha256: loaded.bundle.manifestSha256, journalAtCreate: head ? { seq: head.seq, entryHash: head.entryHash } : null });
+    // An OCI config's annotations are the container's (runtime-spec state: "annotations").
+    state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
+    try {
+      return await withLock(dir, async () => {
+        writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
+        // The host it was planned on: the report's host facts, sealed later by state, delete or
+        // report, which need not probe the host again (issue 12: the lifecycle's commands stay
+        // cheap). Not fsync'd (many creates in one process would wait on it): a torn or missing
+        // file fails validation at the seal, which then probes the host as before.
+        writeFileSync(join(dir, 'host.json'), JSON.stringify(host) + '\n', { mode: 0o600, flag: 'wx' });
+        // The read-write grants before anything runs: the report's delta is taken from it.
+        if (plan.launch && !wasm) writeFileAtomic(join(dir, 'fsdelta.json'), snapshotToJson(snapshotGrants(plan.launch)) + '\n');
+        writeState(dir, state);
+        fault('create:after-state');
+        reserveStartRecord(dir);
+        reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(state), "the container's running state");
+        const fifo = shim().bv_mkfifo(join(dir, 'exec.fifo'), 0o600);
+        if (fifo < 0) throw new BvisorError('BV_IO', `mkfifo ${join(dir, 'exec.fifo')}: ${errnoName(fifo)}`);
+        // The console socket is connected last, just before the launch, and closed right after
+        // it: the workload's child sends the master on its own copy.
+        const size = loaded.manifest.oci?.consoleSize ?? null;
+        const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
+        // Unique per run: the same id may live under two state roots.
+        const runName = runNameOf(o.id, state.runId);
+        const beforeCgroup = (leaf: string): (() => void) => {
+          state.cgroupDirs = [...state.cgroupDirs, leaf];
+          writeState(dir, state);
+          fault('create:before-cgroup');
+          return () => {
+            state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf);
+            writeState(dir, state);
+          };
+        };
+        const detached = {
+          stateDir: dir,
+          monitorPath: monitorPath(),
+          onSpawned: ({ pid, monitorPid }: { pid: number; monitorPid: number }) => {
+            state.pid = procRef(pid);
+            state.monitor = procRef(monitorPid);
+            writeState(dir, state);
+          },
+          beforeConfirm: () => fault('create:before-confirm'),
+        };
+        let created: LinuxCreated;
+        if (wasm) {
+          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
+          created = w.created;
+          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
+          writeFileAtomic(join(dir, WASM_RECORD), JSON.stringify(w.record) + '\n');
+        } else {
+          created = await createLinux({
+            ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
+            plan,
+            host,
+            runName,
+            // An id may be 128 characters; a hostname at most 64 bytes (sethostname(2)).
+            hostname: hostnameFor(o.id),
+            secret: secretFromEnv(o.secretEnv),
+            capture: { stdout: null, stderr: null },
+            // The monitor is the workload's parent: if it dies, so does the workload.
+            dieWithParent: true,
+            ...(o.hooks ? { hooks: o.hooks } : {}),
+            ...(o.observeDenials === false ? { observeDenials: false } : {}),
+            ...(o.landlockAudit === false ? { landlockAudit: false } : {}),
+            beforeCgroup,
+            detached,
+          }).finally(() => {
+            if (consoleFd >= 0) shim().bv_close(consoleFd);
+          });
+        }
+        // The monitor announces "created" once it listens on the exec fifo: wait for that, so
+        // a start right after create never finds nobody there.
+        const until = Date.now() + 5000;
+        while (readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase !== 'created') {
+          if (existsSync(join(dir, 'exit.json')) || Date.now() > until) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        fault('create:after-spawn');
+        // prestart and createRuntime hooks: the container exists, its program has not run; a
+        // failing hook ends create, and the catch below removes everything.
+        const hooks = plan.launch?.oci?.hooks;
+        if (hooks?.prestart || hooks?.createRuntime) {
+          // runc's state for these hooks: status creating, with the init's pid (a network hook
+          // reaches /proc/<pid>/ns/net through it).
+          const st = { ...ociState(o.id, dir, { ...state, monitor: procRef(created.monitorPid) }, { status: 'creating', broken: null, exit: null }), pid: created.pid };
+          await runHooks('prestart', hooks.prestart, st);
+          await runHooks('createRuntime', hooks.createRuntime, st);
+        }
+        writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
+        const kept = loaded.bundle.keep(dir, state.runId);
+        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
+        writeState(dir, done);
+        // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
+        if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}`, 0o644);
+        return done;
+      });
+    } catch (e) {
+      // Leave the environment as if create had never been attempted: the monitor (told
+      // nothing, it kills the workload) must be gone before its directory goes.
+      await stopProcesses(state);
+      teardownCgroups(leavesOf(state.cgroupDirs));
+      removeDir(dir);
+      throw e;
+    }
+  } catch (e) {
+    // No container, so no report will ever list the quarantine: it goes too.
+    removeQuarantine(quarantine);
+    throw e;
+  } finally {
+    loaded.bundle.cleanup();
+  }
+}
+
+/**
+ * A bvisor run in progress, registered under its id like a container (kind run, status
+ * running): the id is taken while it runs, list shows it, delete without -f refuses it, and
+ * after a crash delete -f or gc finds its cgroups and seals what is known.
+ */
+export interface RunRegistration {
+  dir: string;
+  runId: string;
+  addCgroup(leaf: string): void;
+  /** Drops a leaf recorded by addCgroup whose mkdir failed (it was not made by this run). */
+  removeCgroup(leaf: string): void;
+  setPid(pid: number): void;
+  /** The sealed report, kept before it is journaled, so a crash in between journals it once. */
+  saveReport(report: SealedReport): void;
+  /** Removes the entry, if it is still this run's. */
+  release(): void;
+}
+
+export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
+  const dir = dirOf(root, id);
+  takeId(root, id, dir);
+  // journalAtCreate: null, since run's quarantine already exists under its run id; its start
+  // record follows within the same command, and list stops at that.
+  const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256, journalAtCreate: null });
+  try {
+    withLock(dir, () => {
+      writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');
+      writeState(dir, state);
+    });
+  } catch (e) {
+    removeDir(dir);
+    throw e;
+  }
+  // Every write checks, under the lock, that the entry is still this run's: delete -f may have
+  // removed it (and a create may have taken the id again) meanwhile.
+  const ours = <T>(fn: () => T): T | undefined => {
+    try {
+      return withLock(dir, () => (readState(dir)?.runId === o.runId ? fn() : undefined));
+    } catch (e) {
+      if (!existsSync(dir)) return undefined;
+      throw e;
+    }
+  };
+  const update = (fn: () => void): void =>
+    void ours(() => {
+      fn();
+      writeState(dir, state);
+    });
+  return {
+    dir,
+    runId: o.runId,
+    addCgroup: (leaf) => update(() => void (state.cgroupDirs = [...state.cgroupDirs, leaf])),
+    removeCgroup: (leaf) => update(() => void (state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf))),
+    setPid: (pid) =>
+      update(() => {
+        state.pid = procRef(pid);
+        state.startedAt = new Date().toISOString();
+      }),
+    saveReport: (report) => void ours(() => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n')),
+    release: () => void ours(() => removeDir(dir)),
+  };
+}
+

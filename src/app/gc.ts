@@ -1,0 +1,59 @@
+// bvisor gc: what crashed commands left under a state root, found and removed as delete -f would.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecoveredAttempt } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import { idProblem } from '../core/ids.js';
+import { sweepBundles } from '../host/extracted.js';
+import { recoverForGc } from './recover.js';
+import { containerIds, containersDir, deleteContainer, derive, readState, type JournalOptions } from './lifecycle.js';
+
+export interface GcResult {
+  /** Entries removed: broken containers (their processes killed, cgroups removed, a report
+   * sealed and journaled where one can be) and half-made directories. */
+  removed: Array<{ id: string; why: string; reportHash: string | null }>;
+  /** Bundles extracted from archives whose owner (a bvisor process or container) is gone. */
+  bundles: string[];
+  /** Entries that could not be removed, and why. */
+  failed: Array<{ id: string; error: string }>;
+  /** Attempts bvisor recover's classification acted on first (docs/journal.md#recovery). */
+  recovered?: RecoveredAttempt[];
+}
+
+/** A directory without state younger than this may be a create between mkdir and its lock. */
+const HALF_MADE_GRACE_MS = 60_000;
+
+/**
+ * bvisor gc: finds what crashed commands left under the state root (a run or create killed
+ * mid-way, a monitor lost) by their state and their processes, and removes it as delete -f
+ * would. Containers that stopped normally are left for their owner's delete.
+ */
+export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
+  const out: GcResult = { removed: [], bundles: sweepBundles(), failed: [] };
+  // The journal as a recovery log first: crashed attempts classified and cleaned up, each
+  // recorded; a refused attempt's entry stays as evidence.
+  const rec = await recoverForGc(root, j, out.failed);
+  out.recovered = rec.recovered;
+  const base = containersDir(root);
+  for (const id of containerIds(root)) {
+    const dir = join(base, id);
+    try {
+      if (idProblem(id) || rec.keep.has(id) || !statSync(dir).isDirectory()) continue;
+      const s = readState(dir);
+      if (!s) {
+        if (Date.now() - statSync(dir).mtimeMs < HALF_MADE_GRACE_MS) continue;
+        await deleteContainer(root, id, true, j);
+        out.removed.push({ id, why: 'no readable state.json', reportHash: null });
+        continue;
+      }
+      const d = derive(dir, s);
+      if (d.status !== 'stopped' || !d.broken) continue;
+      const r = await deleteContainer(root, id, true, j);
+      out.removed.push({ id, why: d.broken, reportHash: r.report?.bodyHash ?? null });
+    } catch (e) {
+      out.failed.push({ id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
+    }
+  }
+  return out;
+}
+
