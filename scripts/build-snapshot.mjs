@@ -1,5 +1,6 @@
 // The CLI's V8 start-up snapshot (issue 12, docs/performance.md), built by `npm run build`:
-//   1. esbuild bundles dist/cli/snapshot.js and everything it imports into one script
+//   1. esbuild bundles dist/cli/snapshot.js (and dist/cli/snapshot-lifecycle.js, for the
+//      lifecycle commands' smaller blob) and everything it imports into one script
 //      (Node 20 builds a snapshot from a single script: it cannot require user-land modules);
 //      koffi (a native addon) and tar stay outside, loaded at run time (src/backends/linux/ffi/runtime.ts);
 //   2. `node --snapshot-blob … --build-snapshot` runs it and writes the blob;
@@ -125,7 +126,7 @@ const GUARD = `(() => {
  * whoever starts Node from it must give exactly these (and no other V8 flag).
  * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
  */
-async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null } = {}) {
+async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null, define = {} } = {}) {
   const script = join(out, `${name}.cjs`);
   const blob = join(out, `${name}.blob`);
   await build({
@@ -147,7 +148,7 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
     banner: { js: GUARD },
     // Lifted in the last serialize callback, after the entry's own have run under it.
     footer: { js: "require('node:v8').startupSnapshot.addSerializeCallback(() => { globalThis.__bvisorSnapshotGuard(); delete globalThis.__bvisorSnapshotGuard; globalThis.__bvisorSnapshotCallbacks(); delete globalThis.__bvisorSnapshotCallbacks; if (globalThis.__bvisorEnvRead.size) throw new Error('read process.env.' + [...globalThis.__bvisorEnvRead].join(', process.env.') + ' while the start-up snapshot is made'); delete globalThis.__bvisorEnvRead; });" },
-    define: { BVISOR_PACKAGE_JSON: readFileSync(join(root, 'package.json'), 'utf8'), BVISOR_OCLIF_MANIFEST: readFileSync(join(root, 'oclif.manifest.json'), 'utf8') },
+    define: { BVISOR_PACKAGE_JSON: readFileSync(join(root, 'package.json'), 'utf8'), BVISOR_OCLIF_MANIFEST: readFileSync(join(root, 'oclif.manifest.json'), 'utf8'), ...define },
   });
 
   // --no-warnings: Node warns that it has "not fully verified" some built-in modules in snapshots
@@ -186,6 +187,16 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
 // The CLI's blob is checked by starting it: `bvisor --version` (an entry given for the guard's
 // tests gets the same arguments, which its empty main ignores).
 const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js', { loadCheck: [root, '--version'] })];
+// The lifecycle commands' smaller blob (src/cli/snapshot-lifecycle.ts; not when another entry is
+// given). Its warm-up seals a report for a plan, and its graph holds no planner: the plan is made
+// here, by the same function bvisor.blob's warm-up calls, and put in as a constant. Only with
+// bvisor.blob: bin/bvisor checks one record of what built them, and falls back to bvisor.blob
+// when this one is missing.
+const lifecycleEntry = join(root, 'dist', 'cli', 'snapshot-lifecycle.js');
+if (built[0] && !process.argv.includes('--entry') && existsSync(lifecycleEntry)) {
+  const warmPlan = createRequire(import.meta.url)(join(root, 'dist', 'cli', 'warm-up.js')).warmPlan();
+  built.push(await snapshot('lifecycle', lifecycleEntry, [], 'bin/bvisor will start the lifecycle commands from bvisor.blob', { loadCheck: [root, 'state', '--help'], define: { BVISOR_WARM_PLAN: JSON.stringify(warmPlan) } }));
+}
 // The wasm runner (not when another entry is given: the tests of the guard build only theirs).
 // --max-old-space-size=128 is the runner's heap cap (app/wasm.ts), the same for every run: the
 // blob is built with it so that a runner started with it may use the blob.

@@ -2,7 +2,7 @@
 // koffi, @oclif/*, tar, and nothing outside the pure set, and do not read the clock, the
 // environment or randomness. koffi is imported by exactly one file. The checker is tested on
 // a synthetic bad file first, so a broken checker cannot pass silently.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
 import { builtinModules } from 'node:module';
 import ts from 'typescript';
@@ -81,5 +81,47 @@ describe('architecture', () => {
       .filter((f) => !f.includes('/generated/'))
       .filter((f) => /(?<![\w.])(await import\(|import\([^)]*\)\.then|require\(\s*['"])/.test(readFileSync(f, 'utf8').replace(/^\s*\/\/.*$/gm, '')));
     expect(users.map((f) => relative(SRC, f))).toEqual([]);
+  });
+  // The lifecycle commands' start-up snapshot (src/cli/snapshot-lifecycle.ts, docs/startup.md)
+  // is smaller than bvisor.blob because its graph holds none of what reads a bundle, plans or
+  // launches: one import edge (a helper imported from the wrong module) would bring them back
+  // and nothing else would notice. Oracle: the import graph, walked from the entry.
+  it("the lifecycle snapshot's graph holds no bundle reader, manifest parser, yaml, planner or launcher", () => {
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+      sf.forEachChild((n) => {
+        if (!((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier))) return;
+        if (ts.isImportDeclaration(n) && n.importClause?.isTypeOnly) return;
+        if (ts.isExportDeclaration(n) && n.isTypeOnly) return;
+        const spec = n.moduleSpecifier.text;
+        if (!spec.startsWith('.')) return void packages.add(spec);
+        const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
+        // A module whose every import is `type` only at this site is still loaded if any binding is a value.
+        const clause = ts.isImportDeclaration(n) ? n.importClause : null;
+        const bindings = clause?.namedBindings;
+        if (clause && !clause.name && bindings && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly)) return;
+        // The generated validators are JavaScript (ajv standalone), requiring only ajv's runtime.
+        if (!existsSync(target) && existsSync(target.replace(/\.ts$/, '.js'))) return void seen.add(target.replace(/\.ts$/, '.js'));
+        visit(target);
+      });
+    };
+    visit(join(SRC, 'cli', 'snapshot-lifecycle.ts'));
+    const graph = [...seen].map((f) => relative(SRC, f));
+    expect(graph).toContain('app/lifecycle.ts'); // the walk reached the commands
+    expect(graph).toContain('commands/delete.ts');
+    const heavy = ['host/bundle.ts', 'core/manifest.ts', 'core/yaml-reader.ts', 'core/planner.ts', 'core/features.ts', 'core/learn.ts', 'backends/linux/launcher.ts', 'app/create.ts', 'app/run.ts', 'app/wasm.ts', 'core/wasm/fuel.ts'];
+    expect(graph.filter((f) => heavy.includes(f) || f.startsWith('core/oci/'))).toEqual([]);
+    expect([...packages].filter((p) => p === 'yaml' || p === 'tar')).toEqual([]);
+    // The full graph does hold them (the walk would find them: red twin of the walk).
+    seen.clear();
+    packages.clear();
+    visit(join(SRC, 'cli', 'snapshot.ts'));
+    const full = [...seen].map((f) => relative(SRC, f));
+    expect(heavy.filter((f) => !full.includes(f))).toEqual([]);
+    expect(packages.has('yaml')).toBe(true);
   });
 });

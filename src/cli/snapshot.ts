@@ -1,90 +1,11 @@
-// The CLI's V8 start-up snapshot entry (issue 12; docs/performance.md). scripts/build-snapshot.mjs
-// bundles this module with everything it imports (oclif, the command registry, the validators,
-// yaml, our modules) into one script and runs `node --build-snapshot` on it, so a start from the
-// blob finds all of it already in the heap. bin/bvisor starts Node with the blob when it was
-// built by that very Node binary, and bin/run.js otherwise.
-//
-// At snapshot time nothing may read the clock, the environment, randomness or the host: this
-// module's top level only imports and registers the main function. koffi is a native addon and
-// cannot be in a snapshot; tar is loaded by the commands that need it: both come from a require
-// made at run time against the installed package (setRuntime).
-import { join, resolve } from 'node:path';
-import { startupSnapshot } from 'node:v8';
-import { Config, Plugin, flush, handle, run } from '@oclif/core';
+// The CLI's V8 start-up snapshot entry for every command (bvisor.blob; issue 12,
+// docs/startup.md): oclif, the whole command registry, the validators, yaml and our modules
+// already in the heap, and the code a typical command runs compiled (the warm-up). The main
+// function is shared with the lifecycle commands' smaller blob (src/cli/snapshot-main.ts).
 import { COMMANDS } from '../commands/index.js';
-import { hoistGlobals } from './argv.js';
 import { warmUp } from './warm-up.js';
-import { setRuntime } from '../backends/linux/ffi/runtime.js';
+import { snapshotMain } from './snapshot-main.js';
 
 // Code compiled while the snapshot is made is kept in it as bytecode (src/cli/warm-up.ts).
 warmUp();
-
-startupSnapshot.setDeserializeMainFunction(() => {
-  // bin/bvisor starts `node --snapshot-blob BLOB PACKAGE_ROOT ARGS…`: Node puts the first
-  // argument after the blob where a script's path would be.
-  const root = resolve(process.argv[1]!);
-  const args = process.argv.slice(2);
-  process.argv.splice(1, 1, join(root, 'bin', 'bvisor'));
-  setRuntime(root);
-  if (args.includes('--debug')) process.stderr.write(`bvisor: debug: started from the start-up snapshot (${process.version})\n`);
-  void main(root, hoistGlobals(args));
-});
-
-/** package.json and oclif.manifest.json, put in by the bundler (scripts/build-snapshot.mjs):
- * build inputs, the same for every start, so oclif need not find and read them (its first
- * asynchronous file read after deserialisation costs more than the rest of a start). */
-declare const BVISOR_PACKAGE_JSON: Record<string, unknown>;
-declare const BVISOR_OCLIF_MANIFEST: { commands: Record<string, unknown> };
-
-// The root plugin's manifest and command registry come from the heap: oclif's Plugin.load asks
-// _manifest() for them (oclif 4.x; test/cli/snapshot.e2e.test.ts compares every command's help
-// and behaviour with bin/run.js, so a change there shows).
-type RootPlugin = { isRoot: boolean; commandCache: unknown; commandIDs: string[]; hasManifest: boolean };
-const pluginProto = Plugin.prototype as unknown as { _manifest(this: RootPlugin): Promise<unknown> };
-const readManifest = pluginProto._manifest;
-pluginProto._manifest = async function (this: RootPlugin) {
-  if (!this.isRoot) return readManifest.call(this);
-  this.commandCache = COMMANDS;
-  this.commandIDs = Object.keys(BVISOR_OCLIF_MANIFEST.commands);
-  this.hasManifest = true;
-  return BVISOR_OCLIF_MANIFEST;
-};
-
-// Plugin.load sorts the root plugin's commands by id with localeCompare. A process's first
-// localeCompare builds ICU's collator for the locale: about 9 ms, paid by every command only for
-// an order nothing shows (oclif's help sorts the commands and topics again, by code point, and
-// commands are found by id). While the root plugin loads, ids compare by code point; for our ids
-// (ASCII) that is the order localeCompare gives (scripts/build-snapshot.mjs checks the manifest).
-type LoadingPlugin = { options: { isRoot?: boolean } };
-const pluginLoad = (Plugin.prototype as unknown as { load(this: LoadingPlugin): Promise<void> }).load;
-(Plugin.prototype as unknown as { load(this: LoadingPlugin): Promise<void> }).load = async function (this: LoadingPlugin) {
-  if (!this.options.isRoot) return pluginLoad.call(this);
-  const localeCompare = Object.getOwnPropertyDescriptor(String.prototype, 'localeCompare')!;
-  Object.defineProperty(String.prototype, 'localeCompare', { ...localeCompare, value: codePointCompare });
-  try {
-    return await pluginLoad.call(this);
-  } finally {
-    Object.defineProperty(String.prototype, 'localeCompare', localeCompare);
-  }
-};
-function codePointCompare(this: string, that: string): number {
-  const a = String(this);
-  return a < that ? -1 : a > that ? 1 : 0;
-}
-
-// oclif's Config.load reads a user theme file (<config dir>/theme.json) at every start. A theme
-// only sets colours, and the snapshot runs only where there are none (bin/bvisor: no terminal,
-// no FORCE_COLOR; colour detection was frozen as "none" at build): the file cannot change what
-// is printed, so the snapshot does not read it. bin/run.js, which may print colours, still does.
-(Config.prototype as unknown as { loadTheme(): Promise<undefined> }).loadTheme = async () => undefined;
-
-async function main(root: string, argv: string[]): Promise<void> {
-  try {
-    // Options, not a loaded Config: given a Config, oclif's run() builds and loads a second one.
-    // userPlugins: false as in bin/run.js (LOAD_OPTIONS there says why).
-    await run(argv, { root, pjson: BVISOR_PACKAGE_JSON as never, userPlugins: false });
-    flush();
-  } catch (e) {
-    await handle(e as Error);
-  }
-}
+snapshotMain(COMMANDS, 'bvisor.blob');

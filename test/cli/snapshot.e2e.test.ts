@@ -9,6 +9,8 @@ import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
+import { COMMANDS } from '../../src/commands/index.js';
+import { LIFECYCLE_COMMANDS } from '../../src/commands/lifecycle-index.js';
 
 const BLOB = join(ROOT, 'dist', 'snapshot', 'bvisor.blob');
 const built = existsSync(BLOB);
@@ -51,6 +53,44 @@ describe.skipIf(!built)('start-up snapshot', () => {
       const same = (s: string): string => s.replace(/\(node:\d+\)/g, '(node:PID)');
       expect({ args, status: a.status, stdout: a.stdout, stderr: same(a.stderr) }).toEqual({ args, status: b.status, stdout: b.stdout, stderr: same(b.stderr) });
     }
+  });
+
+  // Two blobs (docs/startup.md): the lifecycle commands (src/commands/lifecycle-index.ts) start
+  // from lifecycle.blob, which holds no bundle reader, planner or launcher; every other command
+  // from bvisor.blob. bin/bvisor chooses by the command's name, the first argument that is not a
+  // global flag. Oracles: the --debug line naming the blob, and the help each command prints,
+  // against bin/run.js's (the registry there is the full one).
+  it('lifecycle commands start from lifecycle.blob and print their help as bin/run.js does; the others from bvisor.blob', () => {
+    expect(existsSync(join(ROOT, 'dist', 'snapshot', 'lifecycle.blob')), 'npm run build makes lifecycle.blob with bvisor.blob').toBe(true);
+    const lifecycle = new Set(Object.keys(LIFECYCLE_COMMANDS));
+    const words = [...new Set(Object.keys(COMMANDS).map((id) => id.split(':')[0]!))];
+    for (const word of words) {
+      const r = viaSnapshot(['--debug', word, '--help']);
+      expect({ word, status: r.status }).toEqual({ word, status: 0 });
+      const blob = /started from the start-up snapshot (\S+\.blob)/.exec(r.stderr)?.[1];
+      expect({ word, blob }).toEqual({ word, blob: lifecycle.has(word) ? 'lifecycle.blob' : 'bvisor.blob' });
+      if (!lifecycle.has(word)) continue;
+      const b = viaRunJs([word, '--help']);
+      expect({ word, stdout: r.stdout }).toEqual({ word, stdout: b.stdout });
+    }
+  }, 120_000);
+
+  it('finds the command after global flags (as engines call runc), and takes bvisor.blob on any doubt', () => {
+    const root = tempDir();
+    const blobOf = (args: string[]): string | undefined => /started from the start-up snapshot (\S+\.blob)/.exec(viaSnapshot(['--debug', ...args]).stderr)?.[1];
+    expect(blobOf(['--root', root, 'state', 'none'])).toBe('lifecycle.blob');
+    expect(blobOf([`--root=${root}`, '--log-format', 'json', 'list'])).toBe('lifecycle.blob');
+    expect(blobOf(['--root', root, '--log', join(root, 'log'), '--cgroup-parent', 'x', 'delete', '--force', 'none'])).toBe('lifecycle.blob');
+    // A global flag's value that is a command's name is a value, not the command.
+    expect(blobOf(['--root', 'state', 'validate', 'bundles/hello'])).toBe('bvisor.blob');
+    // An unknown flag first, or no command at all: bvisor.blob, which holds every command.
+    expect(blobOf(['--no-such-flag', 'state', 'x'])).toBe('bvisor.blob');
+    expect(blobOf(['--root'])).toBe('bvisor.blob');
+    expect(blobOf(['--version'])).toBe('bvisor.blob');
+    // The lifecycle blob runs the command, with the globals hoisted as bin/run.js does.
+    const a = viaSnapshot(['--root', root, '--log-format', 'json', 'delete', '--force', 'unknown-id']);
+    const b = viaRunJs(['--root', root, '--log-format', 'json', 'delete', '--force', 'unknown-id']);
+    expect({ status: a.status, stdout: a.stdout, stderr: a.stderr }).toEqual({ status: b.status, stdout: b.stdout, stderr: b.stderr });
   });
 
   it('runs a workload (koffi and the shim load at run time, from the installed package)', () => {
@@ -206,6 +246,12 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(run().stderr).toContain('started from the start-up snapshot');
     expect(run({ BVISOR_NO_SNAPSHOT: '1' }).stderr).toContain('start-up snapshot not used: BVISOR_NO_SNAPSHOT is set');
     expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG, FORCE_COLOR or OCLIF_COLUMNS is set');
+    // Without lifecycle.blob, a lifecycle command starts from bvisor.blob.
+    spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'lifecycle.blob')]);
+    const state = spawnSync(join(p, 'bin', 'bvisor'), ['--debug', '--root', tempDir(), 'list', '--json'], { env: cliEnv(), encoding: 'utf8' });
+    expect(state.status, state.stderr).toBe(0);
+    expect(state.stdout).toBe('[]\n');
+    expect(state.stderr).toContain('started from the start-up snapshot bvisor.blob');
     spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'bvisor.blob')]);
     const none = run();
     expect(none.status).toBe(0);
@@ -248,7 +294,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const lines = readFileSync(log, 'utf8').split('\n');
     const shell = /^(\d+) /.exec(lines[0]!)![1];
     const nodeExec = lines.findIndex((l) => l.startsWith(`${shell} execve("${process.execPath}"`));
-    expect(nodeExec, 'the shell execs Node').toBeGreaterThan(0);
+    expect(nodeExec, `the shell execs Node:\n${lines.slice(0, 12).join('\n')}`).toBeGreaterThan(0);
     const beforeNode = lines.slice(1, nodeExec);
     expect(beforeNode.filter((l) => /\b(clone3?|v?fork)\(/.test(l)), 'a process started before Node').toEqual([]);
   });
