@@ -293,7 +293,8 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(t.status, t.stderr).toBe(0);
     const lines = readFileSync(log, 'utf8').split('\n');
     const shell = /^(\d+) /.exec(lines[0]!)![1];
-    const nodeExec = lines.findIndex((l) => l.startsWith(`${shell} execve("${process.execPath}"`));
+    // (strace pads the pid column to the widest pid it has printed: match the pid, then spaces.)
+    const nodeExec = lines.findIndex((l) => new RegExp(`^${shell}\\s+execve\\("`).test(l) && l.includes(`execve("${process.execPath}"`));
     expect(nodeExec, `the shell execs Node:\n${lines.slice(0, 12).join('\n')}`).toBeGreaterThan(0);
     const beforeNode = lines.slice(1, nodeExec);
     expect(beforeNode.filter((l) => /\b(clone3?|v?fork)\(/.test(l)), 'a process started before Node').toEqual([]);
