@@ -207,6 +207,38 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(shown.stdout).toBe('FOO=bar\n');
   });
 
+  // The build pads each blob to 2 MiB × k − 32 bytes (scripts/build-snapshot.mjs, HUGE_PAGE):
+  // Node reads it into one buffer, which glibc's malloc then maps in whole 2 MiB units, which
+  // Linux may place on a huge-page boundary. Oracle: the mapping Node's read goes into (strace),
+  // and Node taking the padded blob (every other test here starts from it).
+  it('Node reads each padded blob into a mapping of whole 2 MiB units', () => {
+    if (thpMode() === 'never') {
+      skipOrFail('thp-madvise', 'transparent huge pages are off here: the build pads no blob');
+      return;
+    }
+    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    if (!strace) {
+      skipOrFail('strace', 'no strace: the mapping a blob is read into is not checked');
+      return;
+    }
+    const MiB2 = 2 * 1024 * 1024;
+    const dir = tempDir();
+    for (const [blob, args] of [['bvisor.blob', ['--version']], ['lifecycle.blob', ['state', '--help']]] as const) {
+      const size = statSync(join(ROOT, 'dist', 'snapshot', blob)).size;
+      expect({ blob, mod: (size + 32) % MiB2 }).toEqual({ blob, mod: 0 });
+      const log = join(dir, `${blob}.trace`);
+      const t = spawnSync(strace, ['-f', '-qq', '-e', 'trace=openat,mmap,read', '-o', log, BVISOR, ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8' });
+      expect(t.status, t.stderr).toBe(0);
+      const lines = readFileSync(log, 'utf8').split('\n');
+      const open = lines.findIndex((l) => l.includes(`/${blob}", O_RDONLY`));
+      expect(open, `${blob} opened`).toBeGreaterThanOrEqual(0);
+      // The first anonymous mapping at least the blob's size after it holds the blob's bytes.
+      const m = lines.slice(open).map((l) => /mmap\(NULL, (\d+), PROT_READ\|PROT_WRITE, MAP_PRIVATE\|MAP_ANONYMOUS, -1, 0\) = 0x([0-9a-f]+)/.exec(l)).find((x) => x && Number(x[1]) >= size);
+      expect(m, `no mapping for ${blob}:\n${lines.slice(open, open + 8).join('\n')}`).toBeTruthy();
+      expect({ blob, length: Number(m![1]) }).toEqual({ blob, length: size + 32 });
+    }
+  });
+
   // A package laid out like the real one, where the snapshot is stale or missing.
   function packageCopy(): string {
     const p = tempDir();
