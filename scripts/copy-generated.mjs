@@ -3,4 +3,4 @@ import { cpSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-cpSync(join(root, 'src/contract/generated/validators.js'), join(root, 'dist/contract/generated/validators.js'));
+for (const f of ['validators.js', 'validators-records.js', 'validators-manifest.js']) cpSync(join(root, 'src/contract/generated', f), join(root, 'dist/contract/generated', f));

@@ -56,8 +56,24 @@ const ajv = new Ajv2020({
 for (const s of schemas) ajv.addSchema(s);
 const exportsMap = {};
 for (const s of schemas) exportsMap['validate' + s.title] = s.$id;
-const code = pruneSchemaConstants(standaloneCode(ajv, exportsMap));
-outputs.set('validators.js', banner + code + '\n');
+// Three files from the same compiled schemas: every validator (validators.js, for the tests and
+// the contract), and the two sets src/ imports, apart, because a start-up snapshot holds every
+// module its graph reaches whole (docs/startup.md): the records the lifecycle commands check
+// (lifecycle.blob holds only these), and the manifest's (with them in bvisor.blob). The other
+// validators (reports, command outputs) are checked by tests only and are in no blob.
+const VALIDATOR_FILES = {
+  'validators': null,
+  'validators-records': ['HostFacts', 'JournalEntry', 'Plan', 'ContainerState'],
+  'validators-manifest': ['BoundaryManifest'],
+};
+const validatorExports = {};
+for (const [file, titles] of Object.entries(VALIDATOR_FILES)) {
+  const unknown = (titles ?? []).filter((t) => !schemas.some((s) => s.title === t));
+  if (unknown.length) throw new Error(`gen: ${file}: no schema titled ${unknown.join(', ')}`);
+  const map = Object.fromEntries(Object.entries(exportsMap).filter(([k]) => !titles || titles.includes(k.slice('validate'.length))));
+  validatorExports[file] = Object.keys(map);
+  outputs.set(`${file}.js`, banner + pruneSchemaConstants(standaloneCode(ajv, map)) + '\n');
+}
 
 /**
  * ajv's standalone code keeps a schema as an object literal (`const schema31 = {…}`) when the
@@ -99,13 +115,15 @@ function pruneSchemaConstants(src) {
     return `const ${name} = ${JSON.stringify(kept)};`;
   });
 }
-outputs.set(
-  'validators.d.ts',
-  banner +
-    "import type { ErrorObject } from 'ajv';\n" +
-    'export interface CompiledValidator {\n  (data: unknown): boolean;\n  errors?: ErrorObject[] | null;\n}\n' +
-    Object.keys(exportsMap).map((k) => `export declare const ${k}: CompiledValidator;\n`).join(''),
-);
+for (const [file, names] of Object.entries(validatorExports)) {
+  outputs.set(
+    `${file}.d.ts`,
+    banner +
+      "import type { ErrorObject } from 'ajv';\n" +
+      'export interface CompiledValidator {\n  (data: unknown): boolean;\n  errors?: ErrorObject[] | null;\n}\n' +
+      names.map((k) => `export declare const ${k}: CompiledValidator;\n`).join(''),
+  );
+}
 
 // The manifest schema itself, for error messages (titles, descriptions, allowed keys).
 outputs.set(

@@ -116,6 +116,8 @@ describe('architecture', () => {
     const heavy = ['host/bundle.ts', 'core/manifest.ts', 'core/yaml-reader.ts', 'core/planner.ts', 'core/features.ts', 'core/learn.ts', 'backends/linux/launcher.ts', 'app/create.ts', 'app/run.ts', 'app/wasm.ts', 'core/wasm/fuel.ts'];
     expect(graph.filter((f) => heavy.includes(f) || f.startsWith('core/oci/'))).toEqual([]);
     expect([...packages].filter((p) => p === 'yaml' || p === 'tar')).toEqual([]);
+    // Only the records' validators (the full set, reports and command outputs included, is the tests').
+    expect(graph.filter((f) => f.startsWith('contract/generated/validators'))).toEqual(['contract/generated/validators-records.js']);
     // The full graph does hold them (the walk would find them: red twin of the walk).
     seen.clear();
     packages.clear();
@@ -123,5 +125,6 @@ describe('architecture', () => {
     const full = [...seen].map((f) => relative(SRC, f));
     expect(heavy.filter((f) => !full.includes(f))).toEqual([]);
     expect(packages.has('yaml')).toBe(true);
+    expect(full.filter((f) => f.startsWith('contract/generated/validators')).sort()).toEqual(['contract/generated/validators-manifest.js', 'contract/generated/validators-records.js']);
   });
 });

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Evidence, HostFacts, LaunchInputs, Plan } from '../contract/generated/types.js';
-import { validatePlan } from '../contract/generated/validators.js';
+import { validatePlan } from '../contract/generated/validators-records.js';
 import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
 import { resolveEnv } from '../core/secrets.js';

@@ -25,7 +25,7 @@ import { existsSync, openSync, closeSync, readFileSync, readdirSync, rmSync, sta
 import { constants } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
-import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
+import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators-records.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';

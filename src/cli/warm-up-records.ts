@@ -11,7 +11,7 @@
 // warm-up (src/cli/warm-up.ts) also reads a manifest and plans it, and gives this one that plan.
 import { Args, Flags, Parser } from '@oclif/core';
 import type { ContainerState, HostFacts, Plan } from '../contract/generated/types.js';
-import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators.js';
+import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators-records.js';
 import { checkEntry, makeEntry, makeEventEntry } from '../core/journal.js';
 import { sealReport } from '../core/report.js';
 import { linuxReportBody } from '../app/report.js';

@@ -7,7 +7,7 @@
 // (which anyone can do) no longer yields a journal that verifies. The HMAC itself is computed by
 // the host (node:crypto) behind the JournalKey interface, so this module stays pure.
 import type { EventEntry, JournalEntry, JournalMac, JournalRepair, ReportEntry, SealedReport } from '../contract/generated/types.js';
-import { validateJournalEntry } from '../contract/generated/validators.js';
+import { validateJournalEntry } from '../contract/generated/validators-records.js';
 import { contentHash, type Sha256Hex } from './seal.js';
 import { reportIntact } from './report.js';
 

@@ -11,7 +11,7 @@ import type {
   SpawnMode,
   TmpMode,
 } from '../contract/generated/types.js';
-import { validateBoundaryManifest } from '../contract/generated/validators.js';
+import { validateBoundaryManifest } from '../contract/generated/validators-manifest.js';
 import { boundarySchema } from '../contract/generated/boundary-schema.js';
 import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
 import { parseDuration, parseSize } from './units.js';

@@ -2,6 +2,8 @@
 // one table, each row a document and whether its validator must accept it.
 import { describe, expect, it } from 'vitest';
 import * as V from '../../src/contract/generated/validators.js';
+import * as Records from '../../src/contract/generated/validators-records.js';
+import * as ManifestV from '../../src/contract/generated/validators-manifest.js';
 import { sealReport } from '../../src/core/report.js';
 import { makeEntry } from '../../src/core/journal.js';
 import { sha256Hex } from '../../src/host/hash.js';
@@ -94,6 +96,27 @@ describe('schemas accept good documents and reject bad ones', () => {
     it(`${r.valid ? 'accepts' : 'rejects'} ${r.name}`, () => {
       const ok = r.validator(r.doc);
       expect(ok, JSON.stringify(r.validator.errors)).toBe(r.valid);
+    });
+  }
+});
+
+// src/ imports its validators from two smaller files generated from the same schemas
+// (scripts/gen-contract.mjs: a start-up snapshot holds every module it reaches whole). Each must
+// decide every row as the full set does, with the same errors.
+describe('the validator sets src/ imports decide as the full set', () => {
+  const subsets: Record<string, Record<string, unknown>> = { 'validators-records': Records, 'validators-manifest': ManifestV };
+  it('each subset holds what src/ uses, and every one of its validators is the full set\'s, by name', () => {
+    expect(Object.keys(Records).filter((k) => k.startsWith('validate')).sort()).toEqual(['validateContainerState', 'validateHostFacts', 'validateJournalEntry', 'validatePlan']);
+    expect(Object.keys(ManifestV).filter((k) => k.startsWith('validate'))).toEqual(['validateBoundaryManifest']);
+    for (const [file, m] of Object.entries(subsets)) for (const k of Object.keys(m).filter((x) => x.startsWith('validate'))) expect(V, `${file}.${k}`).toHaveProperty([k]);
+  });
+  const full = V as unknown as Record<string, V.CompiledValidator>;
+  const named = rows.map((r) => ({ r, name: Object.keys(full).find((k) => full[k] === r.validator)! }));
+  for (const { r, name } of named.filter((x) => x.name in Records)) {
+    it(`${name} (validators-records) ${r.valid ? 'accepts' : 'rejects'} ${r.name}`, () => {
+      const twin = (Records as unknown as Record<string, V.CompiledValidator>)[name]!;
+      expect(twin(r.doc)).toBe(r.validator(r.doc));
+      expect(twin.errors ?? null).toEqual(r.validator.errors ?? null);
     });
   }
 });
