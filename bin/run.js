@@ -8,7 +8,7 @@ const { hoistGlobals } = require('../dist/cli/argv.js');
 const { execute } = require('@oclif/core');
 // userPlugins: false: oclif would otherwise read <data dir>/package.json (~/.local/share/bvisor)
 // at every start and load the plugins it names. bvisor has no plugin command and a supervisor
-// should run only the code it was installed with; the snapshot's main (src/cli/snapshot.ts)
+// should run only the code it was installed with; the snapshot's main (src/cli/snapshot-main.ts)
 // passes the same.
 const LOAD_OPTIONS = { root: __dirname, userPlugins: false };
 execute({ loadOptions: LOAD_OPTIONS, args: hoistGlobals(process.argv.slice(2)) });

@@ -30,14 +30,14 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
 // The snapshot's main sorts the root plugin's command ids by code point where oclif would use
-// localeCompare (src/cli/snapshot.ts: ICU's collator costs every start about 9 ms): only while
+// localeCompare (src/cli/snapshot-main.ts: ICU's collator costs every start about 9 ms): only while
 // both give the same order, which an id outside [a-z:] could change.
 {
   const ids = Object.keys(JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8')).commands);
   const byLocale = [...ids].sort((a, b) => a.localeCompare(b)).join(' ');
   const byCodePoint = [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).join(' ');
   if (byLocale !== byCodePoint || !ids.every((id) => /^[a-z]+(:[a-z]+)*$/.test(id))) {
-    console.error(`snapshot: the command ids do not sort the same by localeCompare and by code point (src/cli/snapshot.ts relies on it):\n  ${byLocale}\n  ${byCodePoint}`);
+    console.error(`snapshot: the command ids do not sort the same by localeCompare and by code point (src/cli/snapshot-main.ts relies on it):\n  ${byLocale}\n  ${byCodePoint}`);
     process.exit(1);
   }
 }
@@ -234,8 +234,21 @@ const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/ru
 // when this one is missing.
 const lifecycleEntry = join(root, 'dist', 'cli', 'snapshot-lifecycle.js');
 if (built[0] && !process.argv.includes('--entry') && existsSync(lifecycleEntry)) {
-  const warmPlan = createRequire(import.meta.url)(join(root, 'dist', 'cli', 'warm-up.js')).warmPlan();
-  built.push(await snapshot('lifecycle', lifecycleEntry, [], 'bin/bvisor will start the lifecycle commands from bvisor.blob', { loadCheck: [root, 'state', '--help'], define: { BVISOR_WARM_PLAN: JSON.stringify(warmPlan) } }));
+  const fallback = 'bin/bvisor will start the lifecycle commands from bvisor.blob';
+  let define = null;
+  try {
+    const load = createRequire(import.meta.url);
+    const warmPlan = load(join(root, 'dist', 'cli', 'warm-up.js')).warmPlan();
+    // Its commands' entries of oclif.manifest.json only: the bundler keeps a define's value whole
+    // in the heap (every function may reach it), so the others' would be deserialised for nothing.
+    const ids = Object.keys(load(join(root, 'dist', 'commands', 'lifecycle-index.js')).LIFECYCLE_COMMANDS);
+    const manifest = JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8'));
+    manifest.commands = Object.fromEntries(Object.entries(manifest.commands).filter(([id]) => ids.includes(id)));
+    define = { BVISOR_WARM_PLAN: JSON.stringify(warmPlan), BVISOR_OCLIF_MANIFEST: JSON.stringify(manifest) };
+  } catch (e) {
+    console.error(`snapshot: lifecycle not built (${e && e.message}); ${fallback}`);
+  }
+  if (define) built.push(await snapshot('lifecycle', lifecycleEntry, [], fallback, { loadCheck: [root, 'state', '--help'], define }));
 }
 // The wasm runner (not when another entry is given: the tests of the guard build only theirs).
 // --max-old-space-size=128 is the runner's heap cap (app/wasm.ts), the same for every run: the

@@ -231,7 +231,7 @@ export function derive(dir: string, s: ContainerState): Derived {
 }
 
 // ---------------------------------------------------------------------------------------------
-// create
+// helpers shared with create (app/create.ts) and gc (app/gc.ts)
 
 /** What failed without stopping anything (a poststart or poststop hook, a report not recorded
  * yet) says so on stderr. */

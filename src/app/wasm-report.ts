@@ -14,7 +14,8 @@ import { linuxReportBody, denialsOf, type ReportContext } from './report.js';
 import { wasiDenials, type SourceDenials, type WasiRefusalFact } from '../core/denials.js';
 import { notObserved, witness } from '../core/report.js';
 
-const WASM_PAGE = 65536;
+/** A wasm page (the memory limits' unit). */
+export const WASM_PAGE = 65536;
 
 export interface WasmRun {
   result: LinuxRunResult;

@@ -16,7 +16,7 @@ import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync,
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
-import { OUTCOME_FILE, OUTCOME_MAX, parseOutcome, type WasmRecord, type WasmRun } from './wasm-report.js';
+import { OUTCOME_FILE, OUTCOME_MAX, WASM_PAGE, parseOutcome, type WasmRecord, type WasmRun } from './wasm-report.js';
 // The report side (what sealing needs: the outcome, the body), apart so that the lifecycle
 // commands that seal reports do not bring the runner's launcher and the rewriter into their
 // start-up snapshot (docs/startup.md).
@@ -54,7 +54,6 @@ import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
 export const RUNNER_OVERHEAD_BYTES = 256 * 2 ** 20;
-const WASM_PAGE = 65536;
 /**
  * Host files the runner's Node reads as it starts, granted read-only where the host has them:
  * OpenSSL's configuration; the dynamic loader's cache (without it, ld.so tries a dozen

@@ -2,8 +2,8 @@
 // oclif parses flags after the command id, so they are moved there first. Shared by both entries
 // (bin/run.js and the start-up snapshot's main).
 
-const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
-const GLOBAL_BOOL = new Set(['--debug']);
+export const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
+export const GLOBAL_BOOL = new Set(['--debug']);
 
 export function hoistGlobals(argv: readonly string[]): string[] {
   const globals: string[] = [];

@@ -32,7 +32,8 @@ export function snapshotMain(commands: Record<string, unknown>, blob: string): v
   if (missing.length) throw new Error(`snapshot: ${missing.join(', ')} not in oclif.manifest.json`);
   // In the manifest's order, as oclif reads them from the file.
   const ids = Object.keys(BVISOR_OCLIF_MANIFEST.commands).filter((id) => id in commands);
-  // Only these commands' entries: the others' would be objects every start deserialises for nothing.
+  // Only these commands' entries (for lifecycle.blob, the build defines the manifest so filtered
+  // already: the bundler keeps a define's value whole in the heap).
   const manifest = { ...BVISOR_OCLIF_MANIFEST, commands: Object.fromEntries(ids.map((id) => [id, BVISOR_OCLIF_MANIFEST.commands[id]])) };
 
   startupSnapshot.setDeserializeMainFunction(() => {

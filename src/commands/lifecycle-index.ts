@@ -1,6 +1,7 @@
 // The registry of the lifecycle start-up snapshot (src/cli/snapshot-lifecycle.ts): the commands
 // that act on containers create made, or on the state root, and read no bundle or manifest. Each
-// is the same class as in the full registry (commands/index.ts; test/arch.test.ts checks both).
+// is the same class as in the full registry (commands/index.ts; test/cli/registry.test.ts checks
+// both, test/arch.test.ts that this graph stays without the bundle reader, planner and launcher).
 // bin/bvisor starts these from lifecycle.blob: its list of names is this one (test/cli/snapshot.e2e.test.ts).
 import Start from './start.js';
 import State from './state.js';

@@ -11,6 +11,7 @@ import { skipOrFail } from '../helpers/require.js';
 import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
 import { COMMANDS } from '../../src/commands/index.js';
 import { LIFECYCLE_COMMANDS } from '../../src/commands/lifecycle-index.js';
+import { GLOBAL_BOOL, GLOBAL_WITH_VALUE, hoistGlobals } from '../../src/cli/argv.js';
 
 const BLOB = join(ROOT, 'dist', 'snapshot', 'bvisor.blob');
 const built = existsSync(BLOB);
@@ -72,6 +73,27 @@ describe.skipIf(!built)('start-up snapshot', () => {
       if (!lifecycle.has(word)) continue;
       const b = viaRunJs([word, '--help']);
       expect({ word, stdout: r.stdout }).toEqual({ word, stdout: b.stdout });
+    }
+  }, 120_000);
+
+  // bin/bvisor's scan and src/cli/argv.ts's hoisting must agree on which argument is the
+  // command: were the shell to take a switch for a flag with a value (or the reverse), it could
+  // start a command from a blob that does not hold it. Every global flag argv.ts knows, in each
+  // form, before a lifecycle command and before another; the expected blob is the one the
+  // command hoistGlobals finds belongs to. (A trailing --debug makes the snapshot name its blob
+  // and is after the command for both.)
+  it("chooses the blob by the command src/cli/argv.ts finds, for every global flag it knows", () => {
+    const cases: string[][] = [];
+    for (const f of GLOBAL_WITH_VALUE) {
+      cases.push([f, 'validate', 'state', 'x'], [f, 'state', 'validate', 'x'], [`${f}=state`, 'validate', 'x'], [`${f}=validate`, 'state', 'x'], [f, 'x', '--debug', 'kill', 'x']);
+    }
+    for (const f of GLOBAL_BOOL) cases.push([f, 'state', 'x'], [f, 'validate', 'x'], ['--root', '/nonexistent', f, 'list']);
+    const lifecycle = new Set(Object.keys(LIFECYCLE_COMMANDS));
+    for (const argv of cases) {
+      const command = hoistGlobals(argv)[0]!;
+      const r = viaSnapshot([...argv, '--debug']);
+      const blob = /started from the start-up snapshot (\S+\.blob)/.exec(r.stderr)?.[1];
+      expect({ argv, blob }).toEqual({ argv, blob: lifecycle.has(command) ? 'lifecycle.blob' : 'bvisor.blob' });
     }
   }, 120_000);
 
@@ -280,10 +302,10 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(run({ FORCE_COLOR: '1' }).stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG, FORCE_COLOR or OCLIF_COLUMNS is set');
     // Without lifecycle.blob, a lifecycle command starts from bvisor.blob.
     spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'lifecycle.blob')]);
-    const state = spawnSync(join(p, 'bin', 'bvisor'), ['--debug', '--root', tempDir(), 'list', '--json'], { env: cliEnv(), encoding: 'utf8' });
-    expect(state.status, state.stderr).toBe(0);
-    expect(state.stdout).toBe('[]\n');
-    expect(state.stderr).toContain('started from the start-up snapshot bvisor.blob');
+    const listed = spawnSync(join(p, 'bin', 'bvisor'), ['--debug', '--root', tempDir(), 'list', '--json'], { env: cliEnv(), encoding: 'utf8' });
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.stdout).toBe('[]\n');
+    expect(listed.stderr).toContain('started from the start-up snapshot bvisor.blob');
     spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'bvisor.blob')]);
     const none = run();
     expect(none.status).toBe(0);

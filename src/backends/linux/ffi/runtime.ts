@@ -1,7 +1,7 @@
 // Where the installed package is, and the require that loads what cannot be bundled (koffi, a
 // native addon) or is loaded only by the commands that use it (tar). From dist/ both are this
 // module's own; in the CLI's start-up snapshot, whose modules were bundled into one script at
-// build time, the snapshot's main sets them from the running installation (src/cli/snapshot.ts,
+// build time, the snapshot's main sets them from the running installation (src/cli/snapshot-main.ts,
 // src/backends/wasm/runner-snapshot.ts).
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
