@@ -89,9 +89,11 @@ describe.skipIf(!built)('start-up snapshot', () => {
     }
     for (const f of GLOBAL_BOOL) cases.push([f, 'state', 'x'], [f, 'validate', 'x'], ['--root', '/nonexistent', f, 'list']);
     const lifecycle = new Set(Object.keys(LIFECYCLE_COMMANDS));
+    // In a directory of its own: the flags' values name files and directories (--log, --root).
+    const cwd = tempDir();
     for (const argv of cases) {
       const command = hoistGlobals(argv)[0]!;
-      const r = viaSnapshot([...argv, '--debug']);
+      const r = spawnSync(BVISOR, [...argv, '--debug'], { cwd, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
       const blob = /started from the start-up snapshot (\S+\.blob)/.exec(r.stderr)?.[1];
       expect({ argv, blob }).toEqual({ argv, blob: lifecycle.has(command) ? 'lifecycle.blob' : 'bvisor.blob' });
     }
