@@ -7,25 +7,14 @@ import Plan from './plan.js';
 import JournalVerify from './journal/verify.js';
 import Run from './run.js';
 import Create from './create.js';
-import Start from './start.js';
-import State from './state.js';
-import Kill from './kill.js';
-import Delete from './delete.js';
-import List from './list.js';
-import Report from './report.js';
-import Gc from './gc.js';
 import Recover from './recover.js';
-import Features from './features.js';
-import Ps from './ps.js';
-import Pause from './pause.js';
-import Resume from './resume.js';
-import Events from './events.js';
-import Update from './update.js';
 import Commit from './commit.js';
 import Discard from './discard.js';
 import Exec from './exec.js';
 import Learn from './learn.js';
+import { LIFECYCLE_COMMANDS } from './lifecycle-index.js';
 
+// The lifecycle commands are lifecycle.blob's registry too (src/commands/lifecycle-index.ts).
 export const COMMANDS = {
   check: Check,
   spec: Spec,
@@ -34,20 +23,8 @@ export const COMMANDS = {
   'journal:verify': JournalVerify,
   run: Run,
   create: Create,
-  start: Start,
-  state: State,
-  kill: Kill,
-  delete: Delete,
-  list: List,
-  report: Report,
-  gc: Gc,
+  ...LIFECYCLE_COMMANDS,
   recover: Recover,
-  features: Features,
-  ps: Ps,
-  pause: Pause,
-  resume: Resume,
-  events: Events,
-  update: Update,
   commit: Commit,
   discard: Discard,
   exec: Exec,
