@@ -116,13 +116,11 @@ function pruneSchemaConstants(src) {
   });
 }
 for (const [file, names] of Object.entries(validatorExports)) {
-  outputs.set(
-    `${file}.d.ts`,
-    banner +
-      "import type { ErrorObject } from 'ajv';\n" +
-      'export interface CompiledValidator {\n  (data: unknown): boolean;\n  errors?: ErrorObject[] | null;\n}\n' +
-      names.map((k) => `export declare const ${k}: CompiledValidator;\n`).join(''),
-  );
+  // The subsets take the validator type from the full set's declarations.
+  const head = file === 'validators'
+    ? "import type { ErrorObject } from 'ajv';\n" + 'export interface CompiledValidator {\n  (data: unknown): boolean;\n  errors?: ErrorObject[] | null;\n}\n'
+    : "import type { CompiledValidator } from './validators.js';\nexport type { CompiledValidator };\n";
+  outputs.set(`${file}.d.ts`, banner + head + names.map((k) => `export declare const ${k}: CompiledValidator;\n`).join(''));
 }
 
 // The manifest schema itself, for error messages (titles, descriptions, allowed keys).

@@ -17,10 +17,6 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
 import { OUTCOME_FILE, OUTCOME_MAX, WASM_PAGE, parseOutcome, type WasmRecord, type WasmRun } from './wasm-report.js';
-// The report side (what sealing needs: the outcome, the body), apart so that the lifecycle
-// commands that seal reports do not bring the runner's launcher and the rewriter into their
-// start-up snapshot (docs/startup.md).
-export { WASM_RECORD, OUTCOME_FILE, parseOutcome, readOutcome, wasmReportBody, wasiSourceOf, wasmExitStatus, type WasmRecord, type WasmRun } from './wasm-report.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
 import { instrument, readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
@@ -32,7 +28,8 @@ import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
 import { runnerSnapshotDir } from './runner-snapshot-dir.js';
 import { cpuFlagsLine } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
-import { resolveHostPath, resolvePlanned, hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
+import { hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
+import { resolveHostPath, resolvePlanned } from '../host/host-paths.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { delay, longTimeout, type LongTimer } from '../host/timers.js';
 import { alive, procRef } from '../host/proc.js';

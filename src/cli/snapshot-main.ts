@@ -28,13 +28,14 @@ declare const BVISOR_OCLIF_MANIFEST: { commands: Record<string, unknown> };
  * blob under --debug.
  */
 export function snapshotMain(commands: Record<string, unknown>, blob: string): void {
-  const missing = Object.keys(commands).filter((id) => !(id in BVISOR_OCLIF_MANIFEST.commands));
-  if (missing.length) throw new Error(`snapshot: ${missing.join(', ')} not in oclif.manifest.json`);
-  // In the manifest's order, as oclif reads them from the file.
-  const ids = Object.keys(BVISOR_OCLIF_MANIFEST.commands).filter((id) => id in commands);
-  // Only these commands' entries (for lifecycle.blob, the build defines the manifest so filtered
-  // already: the bundler keeps a define's value whole in the heap).
-  const manifest = { ...BVISOR_OCLIF_MANIFEST, commands: Object.fromEntries(ids.map((id) => [id, BVISOR_OCLIF_MANIFEST.commands[id]])) };
+  // The manifest the build put in holds exactly these commands (for lifecycle.blob the build
+  // filters it: the bundler keeps a define's value whole in the heap, so a filter here would keep
+  // nothing out). Ids in the manifest's order, as oclif reads them from the file.
+  const manifest = BVISOR_OCLIF_MANIFEST;
+  const ids = Object.keys(manifest.commands);
+  if (ids.length !== Object.keys(commands).length || !ids.every((id) => id in commands)) {
+    throw new Error(`snapshot: the manifest's commands (${ids.join(', ')}) are not the registry's (${Object.keys(commands).join(', ')})`);
+  }
 
   startupSnapshot.setDeserializeMainFunction(() => {
     // bin/bvisor starts `node --snapshot-blob BLOB PACKAGE_ROOT ARGS…`: Node puts the first

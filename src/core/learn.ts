@@ -11,7 +11,6 @@ import { loadManifest } from './manifest.js';
 import { under, MINIMAL_DEVICES } from './layout.js';
 import { accessOf, covers, type Access } from './access.js';
 import { AT_FDCWD, CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6, SOCK_STREAM, PATHS, decodeSockaddr, intentOf, int32, normalize, type HostKind, type HostLookup, type Intent } from './calls.js';
-export { AT_FDCWD, O_CREAT, O_DIRECTORY, O_PATH, O_RDWR, O_WRONLY, O_TRUNC, CLONE_THREAD, AF_UNIX, AF_INET, AF_INET6, SOCK_STREAM, PATHS, decodeSockaddr, intentOf, normalize, type HostKind, type HostPath, type HostLookup, type Intent } from './calls.js';
 
 /** A directory holding at least this many files the run read (outside /usr and /etc's own top
  * level) is proposed whole. */
@@ -86,8 +85,6 @@ interface Use {
 }
 
 const isLibrary = (p: string): boolean => /\.so(\.[0-9]+)*$/.test(p);
-
-export { accessOf, RANK, widenAccess, covers } from './access.js';
 
 const MI = 1024 * 1024;
 /** limits from what the run consumed, with headroom: memory 2× peak (whole Mi, ≥ 16Mi), wall 3×

@@ -19,9 +19,6 @@ import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName } from './facts.js';
 import { factOfFd, physical, resolveHostPath } from './host-paths.js';
-// Where a host path resolves, apart (host/host-paths.ts): outputs and the wasm runner use it without
-// the bundle reader's manifest and OCI parsing.
-export { physical, resolveHostPath, resolvePlanned } from './host-paths.js';
 
 
 export const MANIFEST_NAME = 'boundary.yaml';

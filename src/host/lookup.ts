@@ -1,6 +1,6 @@
 // What the host has at an absolute path: its physical path and kind (bvisor learn, run --explain).
 import { realpathSync, statSync } from 'node:fs';
-import type { HostPath } from '../core/learn.js';
+import type { HostPath } from '../core/calls.js';
 
 export function hostLookup(abs: string): HostPath {
   try {

@@ -2,7 +2,7 @@
 // pipe, for a created container from a file the runner wrote in the state directory. Whatever
 // the runner wrote is checked before it reaches a report: the shape, the trap's name, the size.
 import { describe, expect, it } from 'vitest';
-import { parseOutcome } from '../../src/app/wasm.js';
+import { parseOutcome } from '../../src/app/wasm-report.js';
 
 const ok = { exitCode: 0, trap: null, fuelUsed: '7', peakPages: 1, tableEntries: 0, message: null };
 

@@ -9,7 +9,7 @@ import type { LaunchInputs } from '../../src/contract/generated/types.js';
 import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { explainDenials, type ObservedCall } from '../../src/core/explain.js';
-import type { HostLookup } from '../../src/core/learn.js';
+import type { HostLookup } from '../../src/core/calls.js';
 import { hybridHost } from '../helpers/hosts.js';
 import { validateDenial } from '../helpers/denial-schema.js';
 

@@ -4,7 +4,8 @@
 // port u16 big-endian, address 4 bytes.
 import { describe, it, expect } from 'vitest';
 import { parse } from 'yaml';
-import { propose, decodeSockaddr, normalize, type LearnCall, type HostPath, type LearnInput } from '../../src/core/learn.js';
+import { propose, type LearnCall, type LearnInput } from '../../src/core/learn.js';
+import { decodeSockaddr, normalize, type HostPath } from '../../src/core/calls.js';
 import { loadManifest } from '../../src/core/manifest.js';
 
 const AT_FDCWD = BigInt.asUintN(64, -100n);
