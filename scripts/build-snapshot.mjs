@@ -16,6 +16,7 @@ import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { dropBuiltinCodeCache } from './snapshot-code-cache.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -139,6 +140,8 @@ const thpOff = (() => {
   }
 })();
 let padAccepted = !thpOff;
+// Whether blobs go without the code cache of Node's built-in modules (scripts/snapshot-code-cache.mjs).
+let codeCacheAccepted = true;
 /** Pads a blob (see HUGE_PAGE); returns its size before, or null when it was not padded. */
 function padToHugePages(blob) {
   if (!padAccepted) return null;
@@ -152,6 +155,8 @@ function padToHugePages(blob) {
  * One snapshot: `name`.cjs bundled from `entryFile` under the guard, then `name`.blob.
  * nodeFlags: V8 flags the blob is built with; each is part of the blob's configuration tag, so
  * whoever starts Node from it must give exactly these (and no other V8 flag).
+ * loadCheck: { args, fds }: a start from the blob with these arguments (and `fds` more pipes after
+ * stdio) that must exit 0 for the blob to be kept.
  * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
  */
 async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null, define = {} } = {}) {
@@ -198,10 +203,13 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
   }
   // The blob must load under the V8 flags it is meant for: a mismatch (a V8 flag changed while it
   // was made, a Node that cannot read what it wrote) would make Node refuse it at every start
-  // (exit 14, nothing run), and bin/bvisor trusts a blob its Node built.
-  const unpadded = padToHugePages(blob);
+  // (exit 14, nothing run), and bin/bvisor trusts a blob its Node built. Each step below that
+  // changes the file Node wrote (the built-ins' code cache dropped, the padding) is undone when
+  // the blob does not load with it.
+  const cache = loadCheck && codeCacheAccepted ? dropBuiltinCodeCache(blob) : null;
+  let unpadded = padToHugePages(blob);
   if (loadCheck) {
-    const check = () => spawnSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, ...loadCheck], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const check = () => spawnSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, ...loadCheck.args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', ...Array(loadCheck.fds ?? 0).fill('pipe')] });
     let l = check();
     if (l.status !== 0 && unpadded !== null) {
       // This Node may not take bytes after a blob's sections: no blob is padded from here on.
@@ -212,6 +220,16 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
         console.error(`snapshot: node ${process.version} refused ${name}.blob padded to whole huge pages; the blobs stay unpadded`);
       }
     }
+    if (l.status !== 0 && cache) {
+      // This Node may not take a blob without the built-ins' code cache: the blobs keep it.
+      writeFileSync(blob, cache.original);
+      unpadded = padToHugePages(blob);
+      l = check();
+      if (l.status === 0) {
+        codeCacheAccepted = false;
+        console.error(`snapshot: node ${process.version} refused ${name}.blob without its built-in modules' code cache; the blobs keep it`);
+      }
+    }
     if (l.status !== 0) {
       rmSync(script, { force: true });
       rmSync(blob, { force: true });
@@ -220,13 +238,15 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
     }
   }
   const mib = (n) => (n / 1048576).toFixed(1);
-  console.log(`snapshot: ${blob} (${unpadded !== null && statSync(blob).size !== unpadded ? `${mib(unpadded)} MiB, padded to ${mib(statSync(blob).size)}` : `${mib(statSync(blob).size)} MiB`}, ${process.version})`);
+  const size = statSync(blob).size;
+  const dropped = codeCacheAccepted && cache ? `, ${mib(cache.dropped)} MiB of code cache of Node's ${cache.entries} built-in modules left out` : '';
+  console.log(`snapshot: ${blob} (${unpadded !== null && size !== unpadded ? `${mib(unpadded)} MiB, padded to ${mib(size)}` : `${mib(size)} MiB`}${dropped}, ${process.version})`);
   return true;
 }
 
 // The CLI's blob is checked by starting it: `bvisor --version` (an entry given for the guard's
 // tests gets the same arguments, which its empty main ignores).
-const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js', { loadCheck: [root, '--version'] })];
+const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js', { loadCheck: { args: [root, '--version'] } })];
 // The lifecycle commands' smaller blob (src/cli/snapshot-lifecycle.ts; not when another entry is
 // given). Its warm-up seals a report for a plan, and its graph holds no planner: the plan is made
 // here, by the same function bvisor.blob's warm-up calls, and put in as a constant. Only with
@@ -248,13 +268,15 @@ if (built[0] && !process.argv.includes('--entry') && existsSync(lifecycleEntry))
   } catch (e) {
     console.error(`snapshot: lifecycle not built (${e && e.message}); ${fallback}`);
   }
-  if (define) built.push(await snapshot('lifecycle', lifecycleEntry, [], fallback, { loadCheck: [root, 'state', '--help'], define }));
+  if (define) built.push(await snapshot('lifecycle', lifecycleEntry, [], fallback, { loadCheck: { args: [root, 'state', '--help'] }, define }));
 }
 // The wasm runner (not when another entry is given: the tests of the guard build only theirs).
+// Its load check starts it without arguments: it refuses them and says so on fd 4 (its result
+// pipe; src/backends/wasm/runner.ts), exit 0, without reading a job.
 // --max-old-space-size=128 is the runner's heap cap (app/wasm.ts), the same for every run: the
 // blob is built with it so that a runner started with it may use the blob.
 const runnerEntry = join(root, 'dist', 'backends', 'wasm', 'runner-snapshot.js');
-if (!process.argv.includes('--entry') && existsSync(runnerEntry)) built.push(await snapshot('runner', runnerEntry, RUNNER_V8_FLAGS, 'the wasm runner will start runner.js'));
+if (!process.argv.includes('--entry') && existsSync(runnerEntry)) built.push(await snapshot('runner', runnerEntry, RUNNER_V8_FLAGS, 'the wasm runner will start runner.js', { loadCheck: { args: [], fds: 2 } }));
 if (!built.some(Boolean)) {
   rmSync(out, { recursive: true, force: true });
   process.exit(0);
