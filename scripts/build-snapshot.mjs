@@ -12,7 +12,7 @@
 // (dist/snapshot/runner.blob from dist/backends/wasm/runner-snapshot.js; docs/startup.md, "wasm
 // runner"): app/wasm.ts starts the runner from it under the same rule, else runner.js.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -121,42 +121,15 @@ const GUARD = `(() => {
   globalThis.__bvisorSnapshotCallbacks = () => { ss.addSerializeCallback = addSerializeCallback; };
 })();`;
 
-// Each blob is padded with zeros to 2 MiB × k − 32 bytes. Node reads a blob into one buffer of
-// the file's size; glibc's malloc maps a block that large on its own (8-byte header, 16-byte
-// alignment on x86_64 and aarch64), exactly 2 MiB × k bytes for such a file; Linux (6.7 and
-// later) places an anonymous mapping whose length is a multiple of 2 MiB on a 2 MiB boundary;
-// and with glibc.malloc.hugetlb=1 (bin/bvisor, the runner's start) glibc asks for transparent
-// huge pages for it. So the whole buffer is huge pages, where an unpadded one had 4 KiB pages at
-// both ends: on our CI machines, whose page faults cost about 11.5 us, a start from lifecycle.blob
-// took about 900 faults and 10 ms less (docs/startup.md). Node ignores what follows the blob's
-// sections; a Node that did not would fail the load check, and the blobs stay unpadded. Where
-// THP is off at build ("never") nothing is padded: the zeros would only be faulted in.
-const HUGE_PAGE = 2 * 1024 * 1024;
-const thpOff = (() => {
-  try {
-    return /\[never\]/.test(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'));
-  } catch {
-    return true;
-  }
-})();
-let padAccepted = !thpOff;
 // Whether blobs go without the code cache of Node's built-in modules (scripts/snapshot-code-cache.mjs).
 let codeCacheAccepted = true;
-/** Pads a blob (see HUGE_PAGE); returns its size before, or null when it was not padded. */
-function padToHugePages(blob) {
-  if (!padAccepted) return null;
-  const size = statSync(blob).size;
-  const target = Math.ceil((size + 32) / HUGE_PAGE) * HUGE_PAGE - 32;
-  appendFileSync(blob, Buffer.alloc(target - size));
-  return size;
-}
 
 /**
  * One snapshot: `name`.cjs bundled from `entryFile` under the guard, then `name`.blob.
  * nodeFlags: V8 flags the blob is built with; each is part of the blob's configuration tag, so
  * whoever starts Node from it must give exactly these (and no other V8 flag).
- * loadCheck: { args, fds }: a start from the blob with these arguments (and `fds` more pipes after
- * stdio) that must exit 0 for the blob to be kept.
+ * loadCheck: { args, extra }: a start from the blob with these arguments (and after stdio the fds
+ * `extra` lists: 'pipe', or 'empty' for /dev/null to read) that must exit 0 for the blob to be kept.
  * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
  */
 async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null, define = {} } = {}) {
@@ -203,27 +176,22 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
   }
   // The blob must load under the V8 flags it is meant for: a mismatch (a V8 flag changed while it
   // was made, a Node that cannot read what it wrote) would make Node refuse it at every start
-  // (exit 14, nothing run), and bin/bvisor trusts a blob its Node built. Each step below that
-  // changes the file Node wrote (the built-ins' code cache dropped, the padding) is undone when
-  // the blob does not load with it.
+  // (exit 14, nothing run), and bin/bvisor trusts a blob its Node built. A blob that does not load
+  // without the built-ins' code cache gets it back, and so do the ones after it.
   const cache = loadCheck && codeCacheAccepted ? dropBuiltinCodeCache(blob) : null;
-  let unpadded = padToHugePages(blob);
+  if (loadCheck && codeCacheAccepted && !cache) console.error(`snapshot: ${name}.blob keeps the code cache of Node's built-in modules (none found where Node ${process.version} was expected to write it)`);
   if (loadCheck) {
-    const check = () => spawnSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, ...loadCheck.args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', ...Array(loadCheck.fds ?? 0).fill('pipe')] });
-    let l = check();
-    if (l.status !== 0 && unpadded !== null) {
-      // This Node may not take bytes after a blob's sections: no blob is padded from here on.
-      truncateSync(blob, unpadded);
-      l = check();
-      if (l.status === 0) {
-        padAccepted = false;
-        console.error(`snapshot: node ${process.version} refused ${name}.blob padded to whole huge pages; the blobs stay unpadded`);
+    const check = () => {
+      const extra = (loadCheck.extra ?? []).map((e) => (e === 'empty' ? openSync('/dev/null', 'r') : e));
+      try {
+        return spawnSync(process.execPath, [...nodeFlags, '--snapshot-blob', blob, ...loadCheck.args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', ...extra] });
+      } finally {
+        for (const e of extra) if (typeof e === 'number') closeSync(e);
       }
-    }
+    };
+    let l = check();
     if (l.status !== 0 && cache) {
-      // This Node may not take a blob without the built-ins' code cache: the blobs keep it.
       writeFileSync(blob, cache.original);
-      unpadded = padToHugePages(blob);
       l = check();
       if (l.status === 0) {
         codeCacheAccepted = false;
@@ -238,9 +206,8 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
     }
   }
   const mib = (n) => (n / 1048576).toFixed(1);
-  const size = statSync(blob).size;
   const dropped = codeCacheAccepted && cache ? `, ${mib(cache.dropped)} MiB of code cache of Node's ${cache.entries} built-in modules left out` : '';
-  console.log(`snapshot: ${blob} (${unpadded !== null && size !== unpadded ? `${mib(unpadded)} MiB, padded to ${mib(size)}` : `${mib(size)} MiB`}${dropped}, ${process.version})`);
+  console.log(`snapshot: ${blob} (${mib(statSync(blob).size)} MiB${dropped}, ${process.version})`);
   return true;
 }
 
@@ -271,12 +238,13 @@ if (built[0] && !process.argv.includes('--entry') && existsSync(lifecycleEntry))
   if (define) built.push(await snapshot('lifecycle', lifecycleEntry, [], fallback, { loadCheck: { args: [root, 'state', '--help'] }, define }));
 }
 // The wasm runner (not when another entry is given: the tests of the guard build only theirs).
-// Its load check starts it without arguments: it refuses them and says so on fd 4 (its result
-// pipe; src/backends/wasm/runner.ts), exit 0, without reading a job.
+// Its load check starts it as app/wasm.ts does (the package root, the two wasm caps), with an empty
+// job on fd 3: it sets and proves its caps, finds the job incomplete and says so on fd 4 (its
+// result pipe; src/backends/wasm/runner.ts), exit 0.
 // --max-old-space-size=128 is the runner's heap cap (app/wasm.ts), the same for every run: the
 // blob is built with it so that a runner started with it may use the blob.
 const runnerEntry = join(root, 'dist', 'backends', 'wasm', 'runner-snapshot.js');
-if (!process.argv.includes('--entry') && existsSync(runnerEntry)) built.push(await snapshot('runner', runnerEntry, RUNNER_V8_FLAGS, 'the wasm runner will start runner.js', { loadCheck: { args: [], fds: 2 } }));
+if (!process.argv.includes('--entry') && existsSync(runnerEntry)) built.push(await snapshot('runner', runnerEntry, RUNNER_V8_FLAGS, 'the wasm runner will start runner.js', { loadCheck: { args: [root, '--wasm-max-mem-pages=16', '--wasm-max-table-size=16'], extra: ['empty', 'pipe'] } }));
 if (!built.some(Boolean)) {
   rmSync(out, { recursive: true, force: true });
   process.exit(0);

@@ -14,7 +14,8 @@
 // Node writes the code cache last in the blob (src/node_snapshotable.cc, SnapshotData::ToBlob:
 // magic, metadata, V8's startup data, isolate data, env info, then the code cache as a vector:
 // a count, then per entry the module id as a length and bytes, and the cache as a length and
-// bytes; every length and count a size_t, little-endian on the machines we build on). So the
+// bytes; every length and count a size_t: 64-bit little-endian is the only layout read here, and
+// on any other machine nothing is dropped). So the
 // vector is found as the one offset from which a well-formed vector of module ids runs exactly to
 // the end of the file, and replaced with an empty one (a count of 0), which is what Node reads
 // from a blob built without code cache. Anything else (no such offset, or more than one) leaves
@@ -22,7 +23,11 @@
 // itself says how much code cache it found (NODE_DEBUG_NATIVE=CODE_CACHE: "snapshot contains 0
 // code cache"; test/cli/snapshot-code-cache.e2e.test.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { pathToFileURL } from 'node:url';
+
+/** Node writes sizes as size_t in the machine's order: read here as 64-bit little-endian only. */
+const LAYOUT_KNOWN = endianness() === 'LE' && ['x64', 'arm64', 'riscv64', 'loong64', 'ppc64', 'mips64el'].includes(process.arch);
 
 /** A module id as Node names its built-ins: `fs`, `internal/fs/utils`, `node:sea`… */
 const MODULE_ID = /^[A-Za-z0-9_][A-Za-z0-9_/.:-]*$/;
@@ -32,6 +37,7 @@ const MODULE_ID = /^[A-Za-z0-9_][A-Za-z0-9_/.:-]*$/;
  * offset holds a vector of module ids and caches that ends where the file ends; else null.
  */
 export function findBuiltinCodeCache(b) {
+  if (!LAYOUT_KNOWN) return null;
   // A size_t below 2^32: its upper four bytes are zero.
   const size = (p) => (p + 8 <= b.length && b.readUInt32LE(p + 4) === 0 ? b.readUInt32LE(p) : -1);
   const endOfVector = (start) => {

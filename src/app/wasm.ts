@@ -59,18 +59,29 @@ export const RUNNER_OVERHEAD_BYTES = 256 * 2 ** 20;
  * library list and its THP mode.
  */
 const RUNNER_START_FILES = ['/etc/ssl/openssl.cnf', '/etc/ld.so.cache', '/sys/kernel/mm/transparent_hugepage/enabled', '/sys/kernel/mm/transparent_hugepage/hpage_pmd_size'];
+/** glibc's malloc settings for the runner, as bin/bvisor sets them for the CLI's Node. */
+const RUNNER_MALLOC: ReadonlyArray<readonly [string, string]> = [
+  ['glibc.malloc.hugetlb', '1'],
+  ['glibc.malloc.mmap_threshold', '33554432'],
+  ['glibc.malloc.top_pad', '8388608'],
+];
 /**
- * The runner's one environment variable: glibc's malloc asks for transparent huge pages for its
- * large blocks (madvise; glibc >= 2.35, ignored by older ones), and Node reads the runner's
- * snapshot into one. Where page faults are dear (a virtual machine shadowing guest page tables)
- * it saves 10-15% of a cold runner's start (docs/performance.md, eleventh pass). bin/bvisor asks
- * the same for the CLI's Node, and both keep a hugetlb setting of the caller's own: only its
- * number crosses into the runner, never the rest of the caller's tunables.
+ * The runner's one environment variable: glibc's malloc serves blocks of up to 32 MiB from its
+ * heap, grows it 8 MiB at a time, and asks for transparent huge pages for it (madvise; hugetlb is
+ * glibc >= 2.35, ignored by older ones), and Node reads the runner's snapshot into one such block.
+ * Where page faults are dear (a virtual machine shadowing guest page tables) that is a large part
+ * of a cold runner's start (docs/performance.md, eleventh and fourteenth passes). bin/bvisor asks
+ * the same for the CLI's Node, and both keep a setting of the caller's own for each: only those
+ * numbers cross into the runner, never the rest of the caller's tunables.
  */
 export function runnerMallocTunable(callerTunables: string | undefined): { name: string; value: string } {
-  // glibc reads the list in order, so the last setting is the one that holds.
-  const own = (callerTunables ?? '').split(':').map((t) => /^glibc\.malloc\.hugetlb=([0-9])$/.exec(t)?.[1]).filter((v) => v !== undefined).at(-1);
-  return { name: 'GLIBC_TUNABLES', value: `glibc.malloc.hugetlb=${own ?? '1'}` };
+  const given = (callerTunables ?? '').split(':');
+  const value = RUNNER_MALLOC.map(([name, ours]) => {
+    // glibc reads the list in order, so the last setting is the one that holds.
+    const own = given.map((t) => (t.startsWith(`${name}=`) && /^[0-9]{1,12}$/.test(t.slice(name.length + 1)) ? t.slice(name.length + 1) : undefined)).filter((v) => v !== undefined).at(-1);
+    return `${name}=${own ?? ours}`;
+  });
+  return { name: 'GLIBC_TUNABLES', value: value.join(':') };
 }
 
 /** The runner's V8 flags that are the same for every run: its snapshot is built with them
