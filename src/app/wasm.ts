@@ -63,12 +63,11 @@ const RUNNER_START_FILES = ['/etc/ssl/openssl.cnf', '/etc/ld.so.cache', '/sys/ke
 const RUNNER_MALLOC: ReadonlyArray<readonly [string, string]> = [
   ['glibc.malloc.hugetlb', '1'],
   ['glibc.malloc.mmap_threshold', '33554432'],
-  ['glibc.malloc.top_pad', '8388608'],
 ];
 /**
  * The runner's one environment variable: glibc's malloc serves blocks of up to 32 MiB from its
- * heap, grows it 8 MiB at a time, and asks for transparent huge pages for it (madvise; hugetlb is
- * glibc >= 2.35, ignored by older ones), and Node reads the runner's snapshot into one such block.
+ * heap and asks for transparent huge pages for it (madvise; hugetlb is glibc >= 2.35, ignored by
+ * older ones), and Node reads the runner's snapshot into one such block.
  * Where page faults are dear (a virtual machine shadowing guest page tables) that is a large part
  * of a cold runner's start (docs/performance.md, eleventh and fourteenth passes). bin/bvisor asks
  * the same for the CLI's Node, and both keep a setting of the caller's own for each: only those

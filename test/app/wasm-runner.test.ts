@@ -52,12 +52,12 @@ describe('runner outcomes', () => {
   });
 });
 
-// The runner's environment keeps a caller's own setting of each of the three malloc tunables (as
+// The runner's environment keeps a caller's own setting of each of the two malloc tunables (as
 // bin/bvisor does for the CLI), and only those numbers: nothing else of the caller's tunables
 // reaches the runner.
 describe("the runner's malloc tunables", () => {
-  const OURS = { hugetlb: '1', mmap_threshold: '33554432', top_pad: '8388608' };
-  const tunables = (s: Partial<typeof OURS>): string => `glibc.malloc.hugetlb=${s.hugetlb ?? OURS.hugetlb}:glibc.malloc.mmap_threshold=${s.mmap_threshold ?? OURS.mmap_threshold}:glibc.malloc.top_pad=${s.top_pad ?? OURS.top_pad}`;
+  const OURS = { hugetlb: '1', mmap_threshold: '33554432' };
+  const tunables = (s: Partial<typeof OURS>): string => `glibc.malloc.hugetlb=${s.hugetlb ?? OURS.hugetlb}:glibc.malloc.mmap_threshold=${s.mmap_threshold ?? OURS.mmap_threshold}`;
   it("are bvisor's unless the caller set one, whose last setting holds (glibc reads the list in order)", () => {
     const value = (caller: string | undefined): string => runnerMallocTunable(caller).value;
     expect(runnerMallocTunable(undefined)).toEqual({ name: 'GLIBC_TUNABLES', value: tunables({}) });
@@ -65,7 +65,7 @@ describe("the runner's malloc tunables", () => {
     expect(value('glibc.malloc.hugetlb=0')).toBe(tunables({ hugetlb: '0' }));
     expect(value('glibc.malloc.check=3:glibc.malloc.hugetlb=2:glibc.mem.tagging=1')).toBe(tunables({ hugetlb: '2' }));
     expect(value('glibc.malloc.hugetlb=0:glibc.malloc.hugetlb=1')).toBe(tunables({ hugetlb: '1' }));
-    expect(value('glibc.malloc.top_pad=0:glibc.malloc.mmap_threshold=131072')).toBe(tunables({ top_pad: '0', mmap_threshold: '131072' }));
+    expect(value('glibc.malloc.top_pad=0:glibc.malloc.mmap_threshold=131072')).toBe(tunables({ mmap_threshold: '131072' }));
     // Not such a setting: another name that ends the same, a value that is not a number.
     expect(value('xglibc.malloc.hugetlb=0')).toBe(tunables({}));
     expect(value('glibc.malloc.hugetlb=0; rm -rf /')).toBe(tunables({}));

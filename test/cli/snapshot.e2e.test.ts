@@ -232,8 +232,8 @@ describe.skipIf(!built)('start-up snapshot', () => {
   });
 
   // bin/bvisor has glibc's malloc serve blocks of up to 32 MiB from its heap (GLIBC_TUNABLES,
-  // glibc.malloc.mmap_threshold), which it grows 8 MiB at a time and advises for huge pages: so the
-  // block Node reads a blob into is part of that heap, not a mapping of its own with 4 KiB pages
+  // glibc.malloc.mmap_threshold), which it advises for huge pages: so the block Node reads a blob
+  // into is part of that heap, not a mapping of its own with 4 KiB pages
   // (docs/performance.md, fourteenth pass). Oracle: where the kernel was asked to put the bytes of
   // the blob (strace: the address of the read, against the program break Node's own brk calls
   // returned), and the same for a node given only the hugetlb setting, whose read goes elsewhere.
