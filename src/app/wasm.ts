@@ -73,12 +73,16 @@ const RUNNER_MALLOC: ReadonlyArray<readonly [string, string]> = [
  * the same for the CLI's Node, and both keep a setting of the caller's own for each: only those
  * numbers cross into the runner, never the rest of the caller's tunables.
  */
-export function runnerMallocTunable(callerTunables: string | undefined): { name: string; value: string } {
+export function runnerMallocTunable(callerTunables: string | undefined, callerMmapThreshold?: string): { name: string; value: string } {
+  // A number as glibc reads a tunable's value: decimal or 0x-hex (nothing else crosses).
+  const number = (v: string | undefined): string | undefined => (v !== undefined && /^(0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(v) ? v : undefined);
   const given = (callerTunables ?? '').split(':');
   const value = RUNNER_MALLOC.map(([name, ours]) => {
     // glibc reads the list in order, so the last setting is the one that holds.
-    const own = given.map((t) => (t.startsWith(`${name}=`) && /^[0-9]{1,12}$/.test(t.slice(name.length + 1)) ? t.slice(name.length + 1) : undefined)).filter((v) => v !== undefined).at(-1);
-    return `${name}=${own ?? ours}`;
+    const own = given.map((t) => (t.startsWith(`${name}=`) ? number(t.slice(name.length + 1)) : undefined)).filter((v) => v !== undefined).at(-1);
+    // The older variable for the threshold, which GLIBC_TUNABLES would override (as bin/bvisor leaves it).
+    const legacy = name === 'glibc.malloc.mmap_threshold' ? number(callerMmapThreshold) : undefined;
+    return `${name}=${own ?? legacy ?? ours}`;
   });
   return { name: 'GLIBC_TUNABLES', value: value.join(':') };
 }
@@ -178,7 +182,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
     network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
     spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
     // The runner's process environment, never the guest's (WASI's environ is the manifest's).
-    env: [runnerMallocTunable(process.env.GLIBC_TUNABLES)],
+    env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
     fds,
     stdio: m.stdio,
     // bvisor run keeps the wall deadline itself from the moment the job is handed over, so a

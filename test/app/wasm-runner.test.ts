@@ -71,5 +71,13 @@ describe("the runner's malloc tunables", () => {
     expect(value('glibc.malloc.hugetlb=0; rm -rf /')).toBe(tunables({}));
     expect(value('glibc.malloc.mmap_threshold=1e9')).toBe(tunables({}));
     expect(value('glibc.malloc.check=3')).toBe(tunables({}));
+    // glibc also reads hex; an empty value is not passed on.
+    expect(value('glibc.malloc.mmap_threshold=0x100000')).toBe(tunables({ mmap_threshold: '0x100000' }));
+    expect(value('glibc.malloc.mmap_threshold=')).toBe(tunables({}));
+    // The caller's MALLOC_MMAP_THRESHOLD_ (which GLIBC_TUNABLES would override) stands for the
+    // threshold, below a GLIBC_TUNABLES setting of it.
+    expect(runnerMallocTunable(undefined, '131072').value).toBe(tunables({ mmap_threshold: '131072' }));
+    expect(runnerMallocTunable('glibc.malloc.mmap_threshold=65536', '131072').value).toBe(tunables({ mmap_threshold: '65536' }));
+    expect(runnerMallocTunable(undefined, '128k; x').value).toBe(tunables({}));
   });
 });
