@@ -19,6 +19,13 @@ export const KEY_ID_DOMAIN = 'bvisor-journal-key-id-v1';
 export interface JournalHead {
   seq: number;
   entryHash: string;
+  /**
+   * SHA-256 of the last line as written (its UTF-8 bytes, without the newline). An append's tail
+   * check that finds the line byte for byte as the previous append wrote it need not parse,
+   * validate and rehash it (docs/journal.md, "Appending"). Absent in heads written before it
+   * existed, whose tails get the full check.
+   */
+  lineHash?: string;
 }
 
 /** A journal key as the core sees it: a name and a MAC function. The key bytes stay in the host. */
@@ -98,14 +105,14 @@ export function tornFragment(text: string): { kind: EntryKind | 'unknown'; runId
 
 /** The head file's text. bvisorVersion marks the format; heads written before it have none. */
 export function headText(head: JournalHead): string {
-  return JSON.stringify({ bvisorVersion: '1', seq: head.seq, entryHash: head.entryHash }) + '\n';
+  return JSON.stringify({ bvisorVersion: '1', seq: head.seq, entryHash: head.entryHash, ...(head.lineHash === undefined ? {} : { lineHash: head.lineHash }) }) + '\n';
 }
 
 /**
  * Strict reading of journal.head.json: an object with exactly seq (integer ≥ 1) and entryHash
- * (64 lowercase hex), and optionally bvisorVersion "1". Anything else (`[]`, `{}`, a string seq,
- * extra keys) is a problem, never a head: a lenient reader would turn a damaged head into "no
- * head", which is exactly what hides a truncated journal.
+ * (64 lowercase hex), and optionally bvisorVersion "1" and lineHash (64 lowercase hex). Anything
+ * else (`[]`, `{}`, a string seq, extra keys) is a problem, never a head: a lenient reader would
+ * turn a damaged head into "no head", which is exactly what hides a truncated journal.
  */
 export function parseHead(text: string): { ok: true; head: JournalHead } | { ok: false; problem: string } {
   let v: unknown;
@@ -116,12 +123,13 @@ export function parseHead(text: string): { ok: true; head: JournalHead } | { ok:
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { ok: false, problem: `is ${Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`}, not an object {seq, entryHash}` };
   const o = v as Record<string, unknown>;
-  const extra = Object.keys(o).filter((k) => k !== 'seq' && k !== 'entryHash' && k !== 'bvisorVersion');
+  const extra = Object.keys(o).filter((k) => k !== 'seq' && k !== 'entryHash' && k !== 'bvisorVersion' && k !== 'lineHash');
   if (extra.length) return { ok: false, problem: `has unknown keys (${extra.join(', ')})` };
   if ('bvisorVersion' in o && o.bvisorVersion !== '1') return { ok: false, problem: `has bvisorVersion ${JSON.stringify(o.bvisorVersion)}, not "1"` };
   if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 1) return { ok: false, problem: `has seq ${JSON.stringify(o.seq)}, not an integer ≥ 1` };
   if (typeof o.entryHash !== 'string' || !/^[0-9a-f]{64}$/.test(o.entryHash)) return { ok: false, problem: `has entryHash ${JSON.stringify(o.entryHash)?.slice(0, 80)}, not 64 lowercase hex digits` };
-  return { ok: true, head: { seq: o.seq, entryHash: o.entryHash } };
+  if ('lineHash' in o && (typeof o.lineHash !== 'string' || !/^[0-9a-f]{64}$/.test(o.lineHash))) return { ok: false, problem: `has lineHash ${JSON.stringify(o.lineHash)?.slice(0, 80)}, not 64 lowercase hex digits` };
+  return { ok: true, head: typeof o.lineHash === 'string' ? { seq: o.seq, entryHash: o.entryHash, lineHash: o.lineHash } : { seq: o.seq, entryHash: o.entryHash } };
 }
 
 // ---- one entry ----------------------------------------------------------------------------
@@ -209,6 +217,7 @@ export function verifyJournal(text: string, head: JournalHead | null, sha256: Sh
   if (head) {
     if (!prev || prev.seq < head.seq) return { ok: false, entries: complete, line: complete + 1, kind: 'head-truncated', problem: `the journal ends at entry ${prev?.seq ?? 0} but its head records entry ${head.seq} (truncated)` };
     if (prev.seq === head.seq && prev.entryHash !== head.entryHash) return { ok: false, entries: complete, line: complete, kind: 'head-rewritten', problem: 'the last entry does not match the head record (rewritten)' };
+    if (prev.seq === head.seq && head.lineHash !== undefined && sha256(lines[complete - 1]!) !== head.lineHash) return { ok: false, entries: complete, line: complete, kind: 'head-rewritten', problem: "the last line is not the one its head records (its lineHash): rewritten since it was appended" };
     if (prev.seq > head.seq) return { ok: false, entries: complete, line: head.seq + 1, kind: 'head-behind', problem: `the head records entry ${head.seq} but the journal goes on to entry ${prev.seq} (an append interrupted before its head moved, or entries appended without the journal lock)` };
   } else if (prev) {
     return { ok: false, entries: complete, line: 1, kind: 'head-missing', problem: 'the journal has entries but no head record' };

@@ -142,7 +142,107 @@ describe('journal head', () => {
 
   it('new heads carry bvisorVersion; old heads without it still verify', () => {
     const { root } = journalWith(1);
-    expect(JSON.parse(readFileSync(journalPaths(root).head, 'utf8'))).toEqual({ bvisorVersion: '1', seq: 1, entryHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse(readFileSync(journalPaths(root).head, 'utf8'))).toEqual({ bvisorVersion: '1', seq: 1, entryHash: expect.stringMatching(/^[0-9a-f]{64}$/), lineHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+});
+
+// The head's lineHash: SHA-256 of the last line's bytes as the append wrote them. Oracle: the
+// file's own bytes, hashed here with node:crypto, and lines rewritten on disk as an editor would.
+describe("the head's lineHash", () => {
+  const lastLine = (file: string): Buffer => {
+    const b = readFileSync(file);
+    return b.subarray(b.lastIndexOf(0x0a, b.length - 2) + 1, b.length - 1);
+  };
+  const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+  /** The last entry with its keys in another order: the same entry (entryHash covers canonical JSON), another line. */
+  const reordered = (line: string): string => {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    return JSON.stringify(Object.fromEntries(Object.entries(e).reverse()));
+  };
+
+  it('is the hash of the last line on disk after every append, whatever its kind', () => {
+    const { root, file } = journalWith(2);
+    const head = () => JSON.parse(readFileSync(journalPaths(root).head, 'utf8')) as { lineHash: string; seq: number };
+    expect(head().lineHash).toBe(sha(lastLine(file)));
+    appendStarted(root, { runId: 'run-s', containerId: 'c', releasedBy: 'start', backend: 'linux', planHash: '0'.repeat(64), stateRoot: '/x', cgroupDirs: [], supervisor: null, monitor: null, workload: null });
+    expect(head()).toMatchObject({ seq: 3, lineHash: sha(lastLine(file)) });
+  });
+
+  it('a last line rewritten without changing its entry (keys reordered) is refused by append and by verify; an older head without lineHash takes it, as before', () => {
+    const { root, file, lines } = journalWith(2);
+    const headFile = journalPaths(root).head;
+    const head = JSON.parse(readFileSync(headFile, 'utf8')) as { seq: number; entryHash: string };
+    lines[1] = reordered(lines[1]!);
+    expect(lines[1]).not.toBe(readFileSync(file, 'utf8').trimEnd().split('\n')[1]);
+    writeFileSync(file, lines.join('\n') + '\n');
+    const before = readFileSync(file);
+    const e = thrown(() => appendReport(root, report('x')));
+    expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(e.message).toMatch(/last entry \(line 2\) is not the line its head records \(lineHash\)/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: false, kind: 'head-rewritten', line: 2, problem: expect.stringMatching(/lineHash/) });
+    // The same journal under a head of the format before lineHash: the entry is what it was.
+    writeFileSync(headFile, JSON.stringify({ bvisorVersion: '1', seq: head.seq, entryHash: head.entryHash }) + '\n');
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 2 });
+    appendReport(root, report('y'));
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 3 });
+    expect(JSON.parse(readFileSync(headFile, 'utf8')).lineHash).toBe(sha(lastLine(file)));
+  });
+
+  it('a line the head records by lineHash is not checked again by append (the quick path), and journal verify still checks it in full', () => {
+    // Both files rewritten together, as only someone who can write the state root can: the quick
+    // path trusts the head, as the full check does (an unkeyed chain can be recomputed by anyone).
+    const { root, file, lines } = journalWith(2);
+    const e = JSON.parse(lines[1]!);
+    e.report.body.outcome.exitCode = 1; // its hashes no longer match: the full check refuses this
+    lines[1] = JSON.stringify(e);
+    writeFileSync(file, lines.join('\n') + '\n');
+    writeFileSync(journalPaths(root).head, JSON.stringify({ seq: e.seq, entryHash: e.entryHash, lineHash: sha(lines[1]!) }) + '\n');
+    appendReport(root, report('z'));
+    expect(verifyJournalAt(root)).toMatchObject({ ok: false, line: 2, problem: expect.stringMatching(/entry hash does not match its content/) });
+    // Without lineHash in the head, the append checks the line and refuses it.
+    const { root: r2, file: f2, lines: l2 } = journalWith(2);
+    writeFileSync(f2, [l2[0], lines[1]].join('\n') + '\n');
+    writeFileSync(journalPaths(r2).head, JSON.stringify({ seq: e.seq, entryHash: e.entryHash }) + '\n');
+    expect(thrown(() => appendReport(r2, report('z'))).message).toMatch(/line 2: entry hash does not match its content/);
+  });
+
+  it('a head whose lineHash names a line of another seq, or a keyed entry, gets the full check', () => {
+    const { root, file, lines } = journalWith(2);
+    // lineHash of line 2, but seq and entryHash of line 1: what the full check makes of a head one
+    // behind, as before.
+    const first = JSON.parse(lines[0]!) as { seq: number; entryHash: string };
+    writeFileSync(journalPaths(root).head, JSON.stringify({ seq: first.seq, entryHash: first.entryHash, lineHash: sha(lastLine(file)) }) + '\n');
+    expect(thrown(() => appendReport(root, report('x'))).message).toMatch(/entry 2 \(the last line\) is complete but its head still records entry 1/);
+    // A keyed journal whose last entry was forged and its hashes and head (with lineHash) remade:
+    // only the MAC can tell, and the append still checks it.
+    const kroot = tempDir();
+    const keyFile = join(tempDir('bvisor-key-'), 'k');
+    writeFileSync(keyFile, Buffer.alloc(40, 9), { mode: 0o600 });
+    const key = loadJournalKey(keyFile, kroot);
+    appendReport(kroot, report('a'), { key });
+    const kfile = journalPaths(kroot).file;
+    const k = JSON.parse(readFileSync(kfile, 'utf8'));
+    k.at = '2030-01-01T00:00:00.000Z';
+    k.entryHash = makeEntry(null, k.report, k.at, sha256Hex).entryHash;
+    const forged = JSON.stringify(k);
+    writeFileSync(kfile, forged + '\n');
+    writeFileSync(journalPaths(kroot).head, JSON.stringify({ seq: 1, entryHash: k.entryHash, lineHash: sha(forged) }) + '\n');
+    const err = thrown(() => appendReport(kroot, report('b'), { key }));
+    expect(err.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(err.message).toMatch(/line 1: its MAC does not match/);
+  });
+
+  it('a lineHash that is not 64 lowercase hex digits makes the head invalid', () => {
+    const { root, file } = journalWith(1);
+    const head = JSON.parse(readFileSync(journalPaths(root).head, 'utf8'));
+    writeFileSync(journalPaths(root).head, JSON.stringify({ ...head, lineHash: head.lineHash.toUpperCase() }));
+    const before = readFileSync(file);
+    const e = thrown(() => appendReport(root, report('x')));
+    expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(e.message).toMatch(/has lineHash "[0-9A-F]{64}", not 64 lowercase hex digits/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: false, kind: 'head-invalid' });
   });
 });
 
