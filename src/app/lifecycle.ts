@@ -25,7 +25,8 @@ import { existsSync, openSync, closeSync, readFileSync, readdirSync, rmSync, sta
 import { constants } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
-import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators-records.js';
+import { validateContainerState, validateHostFacts } from '../contract/generated/validators-records.js';
+import { planIntact } from '../core/plan-hash.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
@@ -330,11 +331,26 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     const next: ContainerState = { ...s, status: 'running', startedAt: new Date().toISOString() };
     writeFileOverReservation(join(dir, 'state.json'), stateText(next), join(dir, STATE_RESERVE));
     // poststart hooks: after the program started; a failure is a warning (runtime-spec).
-    const post = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststart;
+    const post = plannedHooks(dir, id, s, 'poststart');
     // (The program may have ended already; the state says what start did: running.)
     if (post) await runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), warn);
     return next;
   });
+}
+
+/**
+ * The container's OCI hooks of one kind, from its plan.json when that is the plan it was created
+ * with (its content hashes to the state's planHash); hooks are programs bvisor runs as itself. A
+ * plan.json that is not: a warning, and none run (the runtime-spec makes a failed poststart or
+ * poststop hook a warning too).
+ */
+function plannedHooks(dir: string, id: string, s: ContainerState, kind: 'poststart' | 'poststop'): NonNullable<NonNullable<NonNullable<Plan['launch']>['oci']>['hooks']>['poststart'] | null {
+  const plan = readJson<unknown>(join(dir, 'plan.json'));
+  const hooks = (plan as Plan | null)?.launch?.oci?.hooks?.[kind];
+  if (!hooks?.length) return null;
+  if (planIntact(plan, s.planHash, sha256Hex)) return hooks;
+  warn(`container ${id}: its ${kind} hooks were not run: its plan.json is not the plan it was created with (planHash ${s.planHash})`);
+  return null;
 }
 
 export function killContainer(root: string, id: string, signal: string, all: boolean): void {
@@ -427,8 +443,10 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
   const existing = readJson<SealedReport>(join(dir, 'report.json'));
   let report = existing;
   if (!report) {
-    const plan = readJson<Plan>(join(dir, 'plan.json'));
-    if (!plan || !validatePlan(plan)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json`, { hint: `remove it with bvisor delete -f ${id}` });
+    // The plan create wrote, or none: its content must hash to the planHash of the (validated)
+    // state file, so an edit a schema would take (another mechanism string) cannot reach the report.
+    const plan = readJson<unknown>(join(dir, 'plan.json'));
+    if (!planIntact(plan, s.planHash, sha256Hex)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash})`, { hint: `remove it with bvisor delete -f ${id}` });
     const created = readJson<{ evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] }>(join(dir, 'create.json'));
     const e = d.exit;
     // The monitor's last reading of a watched cpu counter outlives the cgroup.
@@ -538,7 +556,8 @@ function commitOnSuccess(root: string, report: SealedReport, durable: boolean, j
 /** What create recorded about a wasm container's runner (null if create died before it did). */
 function wasmRecordOf(dir: string): WasmRecord | null {
   const r = readJson<WasmRecord>(join(dir, WASM_RECORD));
-  return r && typeof r === 'object' && r.runnerPlan && validatePlan(r.runnerPlan) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
+  // The runner's plan, as create made it: its content hashes to its own planHash.
+  return r && typeof r === 'object' && r.runnerPlan && typeof r.runnerPlan.planHash === 'string' && planIntact(r.runnerPlan, r.runnerPlan.planHash, sha256Hex) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
 }
 
 /** A crash between the append and the state write must not journal the report twice. */
@@ -633,7 +652,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       d = derive(dir, s);
     }
     // poststop hooks run after the container is deleted; read first, with its last state.
-    const poststop = readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.hooks?.poststop;
+    const poststop = plannedHooks(dir, id, s, 'poststop');
     const last = poststop ? ociState(id, dir, s, d) : null;
     const report = finish(root, id, dir, s, d, j, force);
     if (poststop && last) await runHooks('poststop', poststop, last, warn);

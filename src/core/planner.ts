@@ -10,7 +10,8 @@ import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootId
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
-import { contentHash, type Sha256Hex } from './seal.js';
+import { type Sha256Hex } from './seal.js';
+import { planHashOf } from './plan-hash.js';
 import { formatSize, formatDuration } from './units.js';
 import { CAPABILITY_NUMBERS } from './capability-names.js';
 import { secretVar } from './secrets.js';
@@ -196,7 +197,7 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
     refusals,
     launch: admitted ? launchInputs(input, backend, ctx) : null,
   };
-  body.planHash = contentHash(body, sha256);
+  body.planHash = planHashOf(body, sha256);
   return body;
 }
 

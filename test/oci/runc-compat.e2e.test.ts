@@ -4,11 +4,11 @@
 // Oracles: the disk (a file the program writes, the pid file), /proc, exit statuses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { BIN, cli } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
-import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
@@ -16,7 +16,8 @@ import { defaultTestParent } from '../helpers/cgroups.js';
 const BUSYBOX = '/bin/busybox';
 let work = '';
 beforeAll(() => {
-  work = tempDir('bvisor-runc-');
+  // Not tempDir(): that is removed after each test, and this one serves the whole file.
+  work = mkdtempSync(join(tmpdir(), 'bvisor-runc-'));
   chmodSync(work, 0o755);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -239,6 +240,62 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     const all = readFileSync(log, 'utf8').trim().split('\n');
     expect(all.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime', 'poststart', 'poststop']);
     expect(JSON.parse(all[2]!.slice('poststart '.length))).toMatchObject({ id: 'hk', status: 'running' });
+  });
+
+  it("poststart and poststop hooks come only from the plan the container was created with: an edited plan.json's run neither, with a warning", async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const log = join(work, 'hooks-edited.log');
+    const hook = join(work, 'hook-edited.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$1" >> ${log}\n`);
+    chmodSync(hook, 0o755);
+    const h = (name: string) => [{ path: hook, args: ['hook-edited.sh', name], env: ['PATH=/usr/bin:/bin'], timeout: 10 }];
+    const b = bundle(['true'], (c) => (c.hooks = { poststart: h('poststart'), poststop: h('poststop') }));
+    expect(create(root, 'he', b.dir).status).toBe(0);
+    // The hooks' arguments rewritten in plan.json, which stays a plan the schema takes.
+    const planFile = join(root, 'containers', 'he', 'plan.json');
+    writeFileSync(planFile, readFileSync(planFile, 'utf8').replaceAll('"hook-edited.sh","poststart"', '"hook-edited.sh","edited-poststart"').replaceAll('"hook-edited.sh","poststop"', '"hook-edited.sh","edited-poststop"'));
+    expect(readFileSync(planFile, 'utf8')).toContain('"hook-edited.sh","edited-poststart"');
+    expect(readFileSync(planFile, 'utf8')).toContain('"hook-edited.sh","edited-poststop"');
+    const started = cli(['--root', root, 'start', 'he']);
+    expect(started.status).toBe(0);
+    expect(started.stderr).toContain('container he: its poststart hooks were not run: its plan.json is not the plan it was created with');
+    await until('stopped', () => { const r = cli(['--root', root, 'state', 'he']); return r.status !== 0 || JSON.parse(r.stdout).status === 'stopped'; }, 10_000);
+    const deleted = cli(['--root', root, 'delete', '--force', 'he']);
+    expect(deleted.stderr).toContain('container he: its poststop hooks were not run');
+    expect(existsSync(log)).toBe(false); // neither hook ran, edited or not
+  });
+
+  it('the report is sealed from the plan the container was created with: an edited plan.json is refused (exit 7), the plan as written reformatted is taken', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['true']);
+    expect(create(root, 'pe', b.dir).status).toBe(0);
+    const planFile = join(root, 'containers', 'pe', 'plan.json');
+    const original = readFileSync(planFile, 'utf8');
+    // A mechanism string the report would carry, changed: a plan the schema still takes.
+    const edited = original.replace(/"mechanism":"([^"]+)"/, '"mechanism":"edited:$1"');
+    expect(edited).not.toBe(original);
+    writeFileSync(planFile, edited);
+    expect(cli(['--root', root, 'start', 'pe']).status).toBe(0);
+    let refused: ReturnType<typeof cli> | null = null;
+    await until('the sealing state', () => {
+      const r = cli(['--root', root, 'state', 'pe']);
+      if (r.status === 0 && JSON.parse(r.stdout).status !== 'stopped') return false;
+      refused = r;
+      return true;
+    }, 10_000);
+    expect(refused!.status).toBe(7);
+    expect(refused!.stderr).toContain('container pe has no readable plan.json (missing, or not the plan it was created with');
+    expect(existsSync(join(root, 'containers', 'pe', 'report.json'))).toBe(false);
+    // The same plan, reformatted: its content is what was planned, and the report is sealed from it.
+    writeFileSync(planFile, JSON.stringify(JSON.parse(original), null, 2));
+    const st = cli(['--root', root, 'state', 'pe']);
+    expect(st.status).toBe(0);
+    expect(JSON.parse(st.stdout).status).toBe('stopped');
+    const report = readFileSync(join(root, 'containers', 'pe', 'report.json'), 'utf8');
+    expect(report).not.toContain('edited:');
+    expect(cli(['--root', root, 'delete', 'pe']).status).toBe(0);
   });
 
   it('a failing createRuntime hook, or one past its timeout, ends create and leaves nothing; run refuses hooks', () => {
