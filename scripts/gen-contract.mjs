@@ -63,16 +63,58 @@ for (const s of schemas) exportsMap['validate' + s.title] = s.$id;
 // validators (reports, command outputs) are checked by tests only and are in no blob.
 const VALIDATOR_FILES = {
   'validators': null,
-  'validators-records': ['HostFacts', 'JournalEntry', 'Plan', 'ContainerState'],
+  'validators-records': ['HostFacts', 'JournalEntry', 'ContainerState'],
   'validators-manifest': ['BoundaryManifest'],
 };
+// (A plan read back is checked against its planHash instead: src/core/plan-hash.ts.) The records'
+// validators are each compiled on first call (lazyValidators): a start-up snapshot then holds
+// only the source of those its warm-up never calls (the journal entry's, two thirds of the file,
+// needed only off the lifecycle commands' usual paths), not their functions, constants and
+// bytecode (docs/performance.md, fifteenth pass).
+const LAZY = new Set(['validators-records']);
 const validatorExports = {};
 for (const [file, titles] of Object.entries(VALIDATOR_FILES)) {
   const unknown = (titles ?? []).filter((t) => !schemas.some((s) => s.title === t));
   if (unknown.length) throw new Error(`gen: ${file}: no schema titled ${unknown.join(', ')}`);
   const map = Object.fromEntries(Object.entries(exportsMap).filter(([k]) => !titles || titles.includes(k.slice('validate'.length))));
   validatorExports[file] = Object.keys(map);
-  outputs.set(`${file}.js`, banner + pruneSchemaConstants(standaloneCode(ajv, map)) + '\n');
+  outputs.set(`${file}.js`, banner + (LAZY.has(file) ? lazyValidators(map) : pruneSchemaConstants(standaloneCode(ajv, map))) + '\n');
+}
+
+/**
+ * One module whose validators are each ajv's standalone code for one schema, wrapped in a loader
+ * that runs on the validator's first call: until then V8 holds only its source text (inner
+ * functions are compiled lazily). Each loader's code is what standaloneCode gives for that schema
+ * alone, in a scope of its own. The wrapper takes the errors of every call, as ajv's function
+ * would hold them. loadedValidators() names those loaded so far, for the tests.
+ */
+function lazyValidators(map) {
+  const parts = Object.entries(map).map(([name, id]) => {
+    const code = pruneSchemaConstants(standaloneCode(ajv, { [name]: id })).replace(/^"use strict";\n/, '');
+    return `exports.${name} = lazy(${JSON.stringify(name)}, (exports) => {\n${code}\n});`;
+  });
+  return [
+    '"use strict";',
+    'const loaded = [];',
+    'function lazy(name, load) {',
+    '  let impl = null;',
+    '  const validate = (data) => {',
+    '    if (impl === null) {',
+    '      const e = {};',
+    '      load(e);',
+    '      impl = e[name];',
+    '      loaded.push(name);',
+    '    }',
+    '    const ok = impl(data);',
+    '    validate.errors = impl.errors;',
+    '    return ok;',
+    '  };',
+    '  validate.errors = null;',
+    '  return validate;',
+    '}',
+    'exports.loadedValidators = () => loaded.slice();',
+    ...parts,
+  ].join('\n');
 }
 
 /**
@@ -86,7 +128,7 @@ for (const [file, titles] of Object.entries(VALIDATOR_FILES)) {
  * with a 0 unless a deeper path needs more. A constant used any other way is left whole.
  */
 function pruneSchemaConstants(src) {
-  if (!/^const func1 = Object\.prototype\.hasOwnProperty;$/m.test(src)) throw new Error('gen: ajv no longer names hasOwnProperty func1; pruneSchemaConstants needs a look');
+  if (/Object\.prototype\.hasOwnProperty/.test(src) && !/^const func1 = Object\.prototype\.hasOwnProperty;$/m.test(src)) throw new Error('gen: ajv no longer names hasOwnProperty func1; pruneSchemaConstants needs a look');
   return src.replace(/^const (schema\d+) = (\{.*\});$/gm, (line, name, json) => {
     // (the first match is the declaration itself)
     const uses = [...src.matchAll(new RegExp(`(func1\\.call\\()?\\b${name}\\b((?:\\.[A-Za-z_$][\\w$]*)*)(, key\\d+\\))?(\\[?)`, 'g'))].slice(1);
@@ -120,7 +162,8 @@ for (const [file, names] of Object.entries(validatorExports)) {
   const head = file === 'validators'
     ? "import type { ErrorObject } from 'ajv';\n" + 'export interface CompiledValidator {\n  (data: unknown): boolean;\n  errors?: ErrorObject[] | null;\n}\n'
     : "import type { CompiledValidator } from './validators.js';\nexport type { CompiledValidator };\n";
-  outputs.set(`${file}.d.ts`, banner + head + names.map((k) => `export declare const ${k}: CompiledValidator;\n`).join(''));
+  const lazyHead = LAZY.has(file) ? '/** The validators compiled so far (each is, on its first call), in that order. */\nexport declare function loadedValidators(): string[];\n' : '';
+  outputs.set(`${file}.d.ts`, banner + head + lazyHead + names.map((k) => `export declare const ${k}: CompiledValidator;\n`).join(''));
 }
 
 // The manifest schema itself, for error messages (titles, descriptions, allowed keys).

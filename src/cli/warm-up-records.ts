@@ -2,18 +2,22 @@
 // compiles while a snapshot is made is kept in the blob as bytecode, so a start skips compiling
 // it again. Pure work on constants (scripts/build-snapshot.mjs fails the build on any read of the
 // environment, the clock or randomness): oclif's flag parser, which every command runs (its
-// `Config.load` cannot run here: it reads the environment and the home directory), and the
-// validators every lifecycle command runs (plan, journal entry, host facts, state), and a
-// container's report as `state`/`delete` seal it: its body from a finished run's facts, its seal,
-// its journal entry checked as the next append's tail check reads it (the report branches of the
-// journal entry's validator are most of its code; compiled at run time they cost every start
-// and create about 5–10 ms). Nothing it computes is kept. Both blobs run it; bvisor.blob's
-// warm-up (src/cli/warm-up.ts) also reads a manifest and plans it, and gives this one that plan.
+// `Config.load` cannot run here: it reads the environment and the home directory), the
+// validators every lifecycle command runs (host facts, state), and a container's report as
+// `state`/`delete` seal it: the plan's check against its hash, the report's body from a finished
+// run's facts, its seal, its journal entry. Not the journal entry's validator: an append checks
+// the journal's last line against the head's lineHash, and validates it only when that differs
+// (a head written before lineHash, a damaged tail) or for `journal verify`; compiled into the
+// blob it cost every start about 5 ms of deserialising (docs/performance.md, fifteenth pass), and
+// it compiles on its first call instead (scripts/gen-contract.mjs, lazyValidators). Nothing it
+// computes is kept. Both blobs run it; bvisor.blob's warm-up (src/cli/warm-up.ts) also reads a
+// manifest and plans it, and gives this one that plan.
 import { Args, Flags, Parser } from '@oclif/core';
 import type { ContainerState, HostFacts, Plan } from '../contract/generated/types.js';
-import { validateContainerState, validateHostFacts, validatePlan } from '../contract/generated/validators-records.js';
-import { checkEntry, makeEntry, makeEventEntry } from '../core/journal.js';
-import { sealReport } from '../core/report.js';
+import { validateContainerState, validateHostFacts } from '../contract/generated/validators-records.js';
+import { makeEntry, makeEventEntry } from '../core/journal.js';
+import { planIntact } from '../core/plan-hash.js';
+import { reportIntact, sealReport } from '../core/report.js';
 import { linuxReportBody } from '../app/report.js';
 import { notObservedSeccomp } from '../backends/linux/host/denials.js';
 import { sha256Hex } from '../host/hash.js';
@@ -47,13 +51,13 @@ export function warmUpRecords(p: Plan): void {
     if (r.args.id !== 'warm' || r.flags.bundle !== '/srv/bundle') throw new Error('warm-up: oclif parsed the fixed argv differently');
   });
   validateHostFacts(HOST);
-  // The lifecycle blob's plan comes from the build: one that does not validate fails it here.
-  if (!validatePlan(p)) throw new Error('warm-up: the plan does not validate');
+  // The seal's check of plan.json. The lifecycle blob's plan comes from the build: one whose
+  // content is not what its hash says fails it here.
+  if (!planIntact(JSON.parse(JSON.stringify(p)), p.planHash ?? '', sha256Hex)) throw new Error('warm-up: the plan does not match its planHash');
   const started = makeEventEntry(null, { kind: 'started', runId: '00000000-0000-4000-8000-000000000000', containerId: 'warm', releasedBy: 'run', backend: 'linux', planHash: p.planHash ?? '0'.repeat(64), stateRoot: '/run/bvisor', cgroupDirs: [], supervisor: null, monitor: null, workload: null }, '2026-01-01T00:00:00.000Z', sha256Hex);
-  checkEntry(JSON.stringify(started), sha256Hex);
 
-  // A container's report, sealed as state/delete seal it, and its journal entry as an append's
-  // tail check reads it back. Fixed times (constants, never the clock).
+  // A container's report, sealed as state/delete seal it, and its journal entry. Fixed times
+  // (constants, never the clock).
   const at = new Date('2026-01-01T00:00:00.000Z');
   const leaf = '/sys/fs/cgroup/user.slice/bvisor-warm-00000000';
   const counter = (value: number, file: string) => ({ value, source: `${leaf}/${file}` });
@@ -74,8 +78,9 @@ export function warmUpRecords(p: Plan): void {
     },
   );
   const report = sealReport(body, sha256Hex);
+  if (!reportIntact(JSON.parse(JSON.stringify(report)), sha256Hex)) throw new Error('warm-up: the sealed report does not match its bodyHash');
   const entry = makeEntry(started, report, '2026-01-01T00:00:01.000Z', sha256Hex);
-  checkEntry(JSON.stringify(entry), sha256Hex);
+  sha256Hex(JSON.stringify(entry)); // the head's lineHash, as the append writes it
   const state: ContainerState = {
     bvisorVersion: '1', id: 'warm', kind: 'container', status: 'stopped', bundle: '/srv/bundle', keptBundle: null, runId: report.body.runId, planHash: p.planHash ?? '0'.repeat(64), backend: 'linux', manifestSha256: '0'.repeat(64),
     createdAt: at.toISOString(), startedAt: at.toISOString(), pid: { pid: 2, startTime: '100' }, monitor: { pid: 3, startTime: '99' }, creator: { pid: 4, startTime: '98' }, cgroupDirs: [leaf], annotations: {}, setupMs: 3, reportHash: report.bodyHash, journaled: true, journalAtCreate: { seq: 1, entryHash: entry.entryHash },
