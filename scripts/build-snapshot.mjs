@@ -71,11 +71,11 @@ const ALLOWED_ENV = {
   // gets; bin/bvisor starts bin/run.js when FORCE_COLOR asks for colour anyway.
   FORCE_COLOR: 'colour', NO_COLOR: 'colour', TERM: 'colour', COLORTERM: 'colour', TERM_PROGRAM: 'colour', CI: 'colour', TF_BUILD: 'colour', PM2_HOME: 'colour', NEXT_RUNTIME: 'colour',
   // Debug switches of libraries, read when imported: bin/bvisor starts bin/run.js when
-  // NODE_DEBUG is set; the other two are a glob library's and oclif's flag parser's own.
+  // NODE_DEBUG is set; the other is oclif's flag parser's own.
   // yaml's trace switches, read on every parse (never kept): the warm-up parse reads them, and
   // a parse at run time reads them again.
   LOG_TOKENS: 'yaml trace', LOG_STREAM: 'yaml trace',
-  NODE_DEBUG: 'debug', TINYGLOBBY_DEBUG: 'debug', CLI_FLAGS_DEBUG: 'debug', __MINIMATCH_TESTING_PLATFORM__: 'minimatch tests',
+  NODE_DEBUG: 'debug', CLI_FLAGS_DEBUG: 'debug',
 };
 // The runner's V8 flags that are the same for every run (src/app/wasm.ts RUNNER_V8_FLAGS says the same).
 const RUNNER_V8_FLAGS = ['--max-old-space-size=128'];
@@ -99,12 +99,10 @@ const GUARD = `(() => {
   globalThis.__bvisorEnvRead = read;
   process.env = new Proxy({}, { get: (_, k) => { if (typeof k === 'string' && !allowed.includes(k)) read.add(k); return undefined; }, has: (_, k) => { if (typeof k === 'string' && !allowed.includes(k)) read.add(k); return false; }, ownKeys: () => [] });
   Date.now = () => fail('the clock (Date.now)');
-  // brace-expansion (minimatch, oclif's plugin globs) makes its 5 escape sentinels from
-  // Math.random when imported; they only need to be unlikely in a glob, and oclif globs nothing
-  // of a user's. They get 0.5 (the same every build); a sixth call is another module drawing
-  // randomness that every start would share, and fails the build.
-  let draws = 0;
-  Math.random = () => (++draws > 5 ? fail('randomness (Math.random, beyond the 5 draws of brace-expansion)') : 0.5);
+  // Randomness drawn now would be the same in every start. (brace-expansion, which drew five
+  // escape sentinels when imported, came with minimatch, which the blobs leave out:
+  // src/cli/oclif-unused.ts.)
+  Math.random = () => fail('randomness (Math.random)');
   // The guard is lifted in the last serialize callback, so an entry's own serialize callbacks run
   // under it too. Node 20 prints an exception thrown by a serialize callback and writes the blob
   // anyway (exit 0): each callback (an entry's, the guard's own check) fails the build instead.
@@ -144,8 +142,9 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
     outfile: script,
     // typescript: oclif reads a tsconfig only in a development checkout run through ts-node.
     external: ['koffi', 'tar', 'typescript'],
-    // oclif's WSL probe, answered "not WSL" without reading /proc/version (src/cli/no-wsl.ts says why).
-    alias: { 'wsl-utils': join(root, 'dist', 'cli', 'no-wsl.js') },
+    // oclif's WSL probe, answered "not WSL" without reading /proc/version (src/cli/no-wsl.ts says
+    // why); four packages oclif loads for paths bvisor never takes (src/cli/oclif-unused.ts).
+    alias: { 'wsl-utils': join(root, 'dist', 'cli', 'no-wsl.js'), ...Object.fromEntries(['tinyglobby', 'minimatch', 'lilconfig', 'cli-spinners'].map((p) => [p, join(root, 'dist', 'cli', 'oclif-unused.js')])) },
     logLevel: 'warning',
     legalComments: 'none',
     minify: true,
