@@ -446,7 +446,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // The plan create wrote, or none: its content must hash to the planHash of the (validated)
     // state file, so an edit a schema would take (another mechanism string) cannot reach the report.
     const plan = readJson<unknown>(join(dir, 'plan.json'));
-    if (!planIntact(plan, s.planHash, sha256Hex)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash})`, { hint: `remove it with bvisor delete -f ${id}` });
+    if (!planIntact(plan, s.planHash, sha256Hex)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
     const created = readJson<{ evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] }>(join(dir, 'create.json'));
     const e = d.exit;
     // The monitor's last reading of a watched cpu counter outlives the cgroup.
@@ -532,7 +532,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const sealed = report;
     if (!alreadyJournaled(root, s, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
     writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
-    commitOnSuccess(root, sealed, readJson<Plan>(join(dir, 'plan.json'))?.launch?.outputs?.durability === 'durable', j);
+    const planned = readJson<unknown>(join(dir, 'plan.json'));
+    commitOnSuccess(root, sealed, planIntact(planned, s.planHash, sha256Hex) && planned.launch.outputs?.durability === 'durable', j);
   }
   return report;
 }
@@ -674,6 +675,11 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
  * often full of them. If the report still cannot be written or journaled, delete keeps the
  * container (retry once there is room); delete -f removes it and says the report was lost.
  */
+/** The seal's refusal of a plan.json that is not the container's plan. */
+function planRefused(e: unknown): boolean {
+  return e instanceof BvisorError && e.code === 'BV_CONTAINER_STATE' && e.detail.plan === 'refused';
+}
+
 function finish(root: string, id: string, dir: string, s: ContainerState, d: Derived, j: JournalOptions, force: boolean): SealedReport | null {
   fault('delete:after-kill');
   const readback = readBack(leavesOf(s.cgroupDirs));
@@ -685,14 +691,16 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
     try {
       report = seal(root, id, dir, s, d, teardown, j, readback, true);
     } catch (e) {
-      if (!force || !isRootFault(e)) throw e;
+      // delete -f removes what cannot be sealed: a root out of room, or a plan.json that is not
+      // the plan the container was created with (no report is sealed from that one), and says so.
+      if (!force || !(isRootFault(e) || planRefused(e))) throw e;
       lost = e as BvisorError;
     }
   }
   fault('delete:after-seal');
   if (s.keptBundle) removeKeptBundle(s.keptBundle, { stateDir: dir, runId: s.runId });
   removeDir(dir);
-  if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: 'free space in the state root; the container is gone' });
+  if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: planRefused(lost) ? 'the container is gone, without a report' : 'free space in the state root; the container is gone' });
   return report;
 }
 

@@ -12,6 +12,8 @@ import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, read
 import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backends/linux/host/cgroups.js';
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
+import { planIntact } from '../core/plan-hash.js';
+import { sha256Hex } from '../host/hash.js';
 
 /** A container's v2 leaves (the freezer and cgroup.kill live there), ours by name. */
 function v2Leaves(id: string, runId: string, dir: string, dirs: readonly string[]): string[] {
@@ -135,8 +137,11 @@ export function updateResources(root: string, id: string, resources: unknown): s
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const { all } = live(root, id, 'update');
-    const plan = readJson<Plan>(join(dir, 'plan.json'));
-    const limited = new Set((plan?.launch?.cgroup.limits ?? []).map((l) => l.controller));
+    // Only what the plan limits may be updated: the plan the container was created with.
+    const s = readState(dir);
+    const plan = readJson<unknown>(join(dir, 'plan.json'));
+    if (!s || !planIntact(plan, s.planHash, sha256Hex)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id}: its plan.json is not the plan it was created with; update needs that plan's limits`, { hint: `remove it with bvisor delete -f ${id}` });
+    const limited = new Set(plan.launch.cgroup.limits.map((l) => l.controller));
     const writes: Array<[string, string, string]> = []; // [controller, file suffix per version, value]
     const mem = r.memory as Record<string, unknown> | undefined;
     if (mem && typeof mem.limit === 'number') writes.push(['memory', 'memory', String(mem.limit)]);

@@ -13,11 +13,15 @@ export function planHashOf(plan: Omit<Plan, 'planHash'> & { planHash?: string | 
   return contentHash({ ...plan, planHash: null }, sha256);
 }
 
-/** `v` is a plan whose planHash is `planHash` and whose content hashes to it. */
-export function planIntact(v: unknown, planHash: string, sha256: Sha256Hex): v is Plan {
+/**
+ * `v` is an admitted plan (what a container or a runner is launched from: bvisorVersion "1",
+ * kind bvisor.plan, a launch) whose planHash is `planHash` and whose content hashes to it.
+ */
+export function planIntact(v: unknown, planHash: string, sha256: Sha256Hex): v is Plan & { launch: NonNullable<Plan['launch']> } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const p = v as Plan;
-  if (p.planHash !== planHash) return false;
+  if (p.planHash !== planHash || p.bvisorVersion !== '1' || p.kind !== 'bvisor.plan' || p.admitted !== true) return false;
+  if (typeof p.launch !== 'object' || p.launch === null || Array.isArray(p.launch)) return false;
   try {
     return planHashOf(p, sha256) === planHash;
   } catch {

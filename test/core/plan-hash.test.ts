@@ -24,7 +24,7 @@ describe('planIntact', () => {
     expect(planIntact(reordered, hash, sha256Hex)).toBe(true);
   });
 
-  it('refuses an edit a schema would take, a planHash rewritten, another hash, and what is not an object', () => {
+  it('refuses an edit a schema would take, a planHash rewritten, another hash, what is not an admitted plan, and what is not an object', () => {
     const edited = JSON.parse(JSON.stringify(plan));
     edited.clauses[0].mechanism = 'linux:landlock(abi=99)';
     expect(planIntact(edited, hash, sha256Hex)).toBe(false);
@@ -34,5 +34,11 @@ describe('planIntact', () => {
     expect(planIntact(rehashed, rehashed.planHash, sha256Hex)).toBe(true); // (the same check, anchored elsewhere)
     expect(planIntact(JSON.parse(JSON.stringify(plan)), 'f'.repeat(64), sha256Hex)).toBe(false);
     for (const v of [null, [], 'plan', 7, { planHash: hash }]) expect(planIntact(v, hash, sha256Hex)).toBe(false);
+    // A plan with another shape, its hash recomputed to match: not one bvisor launches from.
+    for (const shape of [{ bvisorVersion: '2' }, { kind: 'bvisor.report' }, { admitted: false }, { launch: null }]) {
+      const other = { ...JSON.parse(JSON.stringify(plan)), ...shape, planHash: null };
+      const h = createHash('sha256').update(jcs(other)).digest('hex');
+      expect(planIntact({ ...other, planHash: h }, h, sha256Hex), JSON.stringify(shape)).toBe(false);
+    }
   });
 });

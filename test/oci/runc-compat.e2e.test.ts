@@ -261,8 +261,12 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(started.status).toBe(0);
     expect(started.stderr).toContain('container he: its poststart hooks were not run: its plan.json is not the plan it was created with');
     await until('stopped', () => { const r = cli(['--root', root, 'state', 'he']); return r.status !== 0 || JSON.parse(r.stdout).status === 'stopped'; }, 10_000);
+    // delete -f removes it all the same, saying that no report was sealed from that plan.
     const deleted = cli(['--root', root, 'delete', '--force', 'he']);
     expect(deleted.stderr).toContain('container he: its poststop hooks were not run');
+    expect(deleted.status).toBe(7);
+    expect(deleted.stderr).toContain('container he was removed (delete -f), but its report could not be sealed and journaled: container he has no readable plan.json');
+    expect(existsSync(join(root, 'containers', 'he'))).toBe(false);
     expect(existsSync(log)).toBe(false); // neither hook ran, edited or not
   });
 
@@ -288,6 +292,9 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(refused!.status).toBe(7);
     expect(refused!.stderr).toContain('container pe has no readable plan.json (missing, or not the plan it was created with');
     expect(existsSync(join(root, 'containers', 'pe', 'report.json'))).toBe(false);
+    // Without --force, delete refuses it too: nothing is removed unsealed.
+    expect(cli(['--root', root, 'delete', 'pe']).status).toBe(7);
+    expect(existsSync(join(root, 'containers', 'pe'))).toBe(true);
     // The same plan, reformatted: its content is what was planned, and the report is sealed from it.
     writeFileSync(planFile, JSON.stringify(JSON.parse(original), null, 2));
     const st = cli(['--root', root, 'state', 'pe']);
