@@ -130,6 +130,19 @@ let codeCacheAccepted = true;
  * `extra` lists: 'pipe', or 'empty' for /dev/null to read) that must exit 0 for the blob to be kept.
  * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
  */
+// The blobs leave out what oclif needs only for plugins and glob discovery (src/cli/oclif-unused.ts):
+// a package.json that asks oclif for either would reach a stand-in that throws at run time, so
+// the build refuses it instead.
+{
+  const o = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).oclif ?? {};
+  const asks = ['plugins', 'devPlugins', 'jitPlugins'].filter((k) => (Array.isArray(o[k]) ? o[k].length > 0 : o[k] !== undefined && k !== 'plugins'));
+  if (o.commands?.strategy !== 'explicit') asks.push(`commands.strategy ${JSON.stringify(o.commands?.strategy)}`);
+  if (asks.length) {
+    console.error(`snapshot: package.json's oclif config asks for ${asks.join(', ')}, which the start-up snapshot leaves out (src/cli/oclif-unused.ts); not built`);
+    process.exit(1);
+  }
+}
+
 async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null, define = {} } = {}) {
   const script = join(out, `${name}.cjs`);
   const blob = join(out, `${name}.blob`);

@@ -281,11 +281,11 @@ function inspect(root: string, key: JournalKey | null, forWrite: boolean): Journ
 }
 
 /**
- * The tail check's quick answer: the last line is, byte for byte, the one the head records
- * (head.lineHash, written by the append that wrote the line, after it made and so knew the
- * entry), it is that entry by seq and hash, and it carries no MAC. Then parsing it against the
- * schema and recomputing its hashes, 2-4 ms of every append in a fresh process, would find what
- * the append that wrote it knew. Anything else (no lineHash in an older head, another line, a
+ * The tail check's quick answer: the last line is the one the head records (head.lineHash, of
+ * its text as UTF-8, written by the append that wrote the line from an entry bvisor made: the
+ * tests check every kind against the schema), it is that entry by seq and hash, and it carries
+ * no MAC. Then parsing it against the schema and recomputing its hashes, 2-4 ms of every append
+ * in a fresh process, is skipped. Anything else (no lineHash in an older head, another line, a
  * keyed entry) gets the full check. What this trusts is what the full check trusts: the head.
  */
 function unchangedSinceAppend(text: string, head: JournalHead | null): boolean {

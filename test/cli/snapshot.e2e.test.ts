@@ -157,9 +157,6 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(opened).not.toContain(join(home, 'data'));
   });
 
-  // bin/bvisor drops NODE_EXTRA_CA_CERTS before Node starts (bvisor opens no TLS connection;
-  // Node would parse the file before any script runs). Oracle: the files each process opens
-  // (strace), with a plain `node -e 0` under the same environment proving Node would read it.
   it("the blobs hold none of the four oclif dependencies bvisor never calls; bin/run.js's oclif has them", () => {
     // A name from each package's own source (src/cli/oclif-unused.ts stands in for them): found in
     // the package as installed (so the marker is real), absent from both bundled scripts.
@@ -178,6 +175,9 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(r.stdout.trim()).toBe('true');
   });
 
+  // bin/bvisor drops NODE_EXTRA_CA_CERTS before Node starts (bvisor opens no TLS connection;
+  // Node would parse the file before any script runs). Oracle: the files each process opens
+  // (strace), with a plain `node -e 0` under the same environment proving Node would read it.
   it('neither entry reads the certificates NODE_EXTRA_CA_CERTS names; a plain node does', () => {
     const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
     if (!strace) {
