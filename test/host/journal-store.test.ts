@@ -207,30 +207,20 @@ describe("the head's lineHash", () => {
     expect(thrown(() => appendReport(r2, report('z'))).message).toMatch(/line 2: entry hash does not match its content/);
   });
 
-  it('a head whose lineHash names a line of another seq, or a keyed entry, gets the full check', () => {
+  it('a head whose lineHash names the last line but whose seq or entryHash is another entry\'s gets the full check', () => {
     const { root, file, lines } = journalWith(2);
     // lineHash of line 2, but seq and entryHash of line 1: what the full check makes of a head one
     // behind, as before.
     const first = JSON.parse(lines[0]!) as { seq: number; entryHash: string };
     writeFileSync(journalPaths(root).head, JSON.stringify({ seq: first.seq, entryHash: first.entryHash, lineHash: sha(lastLine(file)) }) + '\n');
     expect(thrown(() => appendReport(root, report('x'))).message).toMatch(/entry 2 \(the last line\) is complete but its head still records entry 1/);
-    // A keyed journal whose last entry was forged and its hashes and head (with lineHash) remade:
-    // only the MAC can tell, and the append still checks it.
-    const kroot = tempDir();
-    const keyFile = join(tempDir('bvisor-key-'), 'k');
-    writeFileSync(keyFile, Buffer.alloc(40, 9), { mode: 0o600 });
-    const key = loadJournalKey(keyFile, kroot);
-    appendReport(kroot, report('a'), { key });
-    const kfile = journalPaths(kroot).file;
-    const k = JSON.parse(readFileSync(kfile, 'utf8'));
-    k.at = '2030-01-01T00:00:00.000Z';
-    k.entryHash = makeEntry(null, k.report, k.at, sha256Hex).entryHash;
-    const forged = JSON.stringify(k);
-    writeFileSync(kfile, forged + '\n');
-    writeFileSync(journalPaths(kroot).head, JSON.stringify({ seq: 1, entryHash: k.entryHash, lineHash: sha(forged) }) + '\n');
-    const err = thrown(() => appendReport(kroot, report('b'), { key }));
-    expect(err.code).toBe('BV_JOURNAL_CORRUPT');
-    expect(err.message).toMatch(/line 1: its MAC does not match/);
+    // lineHash and seq of line 2, entryHash of line 1: rewritten, as before.
+    writeFileSync(journalPaths(root).head, JSON.stringify({ seq: 2, entryHash: first.entryHash, lineHash: sha(lastLine(file)) }) + '\n');
+    const e = thrown(() => appendReport(root, report('x')));
+    expect(e.code).toBe('BV_JOURNAL_CORRUPT');
+    expect(e.message).toMatch(/the last entry \(line 2, seq 2\) is not the one its head records \(seq 2\)/);
+    // (A keyed entry always gets the full check: 'an append onto a forged last entry is refused
+    // when the key is given', below, with and without a lineHash naming the forged line.)
   });
 
   it('a lineHash that is not 64 lowercase hex digits makes the head invalid', () => {
@@ -410,25 +400,29 @@ describe('the journal file itself', () => {
     expect(thrown(() => appendReport(root, report('x'))).message).toMatch(/is not a regular file/);
   });
 
-  it('an append onto a forged last entry is refused when the key is given', () => {
-    const root = tempDir();
-    const keyFile = join(tempDir('bvisor-key-'), 'k');
-    writeFileSync(keyFile, Buffer.alloc(40, 9), { mode: 0o600 });
-    const key = loadJournalKey(keyFile, root);
-    appendReport(root, report('a'), { key });
-    const file = journalPaths(root).file;
-    const e = JSON.parse(readFileSync(file, 'utf8'));
-    e.at = '2030-01-01T00:00:00.000Z';
-    const { entryHash: _h, mac, ...rest } = e;
-    e.entryHash = makeEntry(null, e.report, e.at, sha256Hex).entryHash;
-    expect(rest.at).toBe(e.at);
-    writeFileSync(file, JSON.stringify({ ...e, mac }) + '\n');
-    writeFileSync(journalPaths(root).head, JSON.stringify({ seq: 1, entryHash: e.entryHash }));
-    const bytes = readFileSync(file);
-    const err = thrown(() => appendReport(root, report('b'), { key }));
-    expect(err.code).toBe('BV_JOURNAL_CORRUPT');
-    expect(err.message).toMatch(/line 1: its MAC does not match/);
-    expect(readFileSync(file).equals(bytes)).toBe(true);
+  it('an append onto a forged last entry is refused when the key is given, whether or not the head names the forged line (lineHash)', () => {
+    for (const withLineHash of [false, true]) {
+      const root = tempDir();
+      const keyFile = join(tempDir('bvisor-key-'), 'k');
+      writeFileSync(keyFile, Buffer.alloc(40, 9), { mode: 0o600 });
+      const key = loadJournalKey(keyFile, root);
+      appendReport(root, report('a'), { key });
+      const file = journalPaths(root).file;
+      const e = JSON.parse(readFileSync(file, 'utf8'));
+      e.at = '2030-01-01T00:00:00.000Z';
+      const { entryHash: _h, mac, ...rest } = e;
+      e.entryHash = makeEntry(null, e.report, e.at, sha256Hex).entryHash;
+      expect(rest.at).toBe(e.at);
+      const forged = JSON.stringify({ ...e, mac });
+      writeFileSync(file, forged + '\n');
+      // Only the MAC can tell: the entry's hashes, and the head with its lineHash, were remade.
+      writeFileSync(journalPaths(root).head, JSON.stringify({ seq: 1, entryHash: e.entryHash, ...(withLineHash ? { lineHash: createHash('sha256').update(forged).digest('hex') } : {}) }));
+      const bytes = readFileSync(file);
+      const err = thrown(() => appendReport(root, report('b'), { key }));
+      expect(err.code, `lineHash: ${withLineHash}`).toBe('BV_JOURNAL_CORRUPT');
+      expect(err.message).toMatch(/line 1: its MAC does not match/);
+      expect(readFileSync(file).equals(bytes)).toBe(true);
+    }
   });
 });
 
