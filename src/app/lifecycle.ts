@@ -668,18 +668,19 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
   return deleteContainer(root, id, true, j, step.runId);
 }
 
-/**
- * Reads back, tears down, seals (once) and removes a container whose processes are gone. The
- * cgroups are read before they go (peaks, OOM kills, cpu). The captures, hashed into the report,
- * are removed before it is written: they go with the container anyway, and a full root is most
- * often full of them. If the report still cannot be written or journaled, delete keeps the
- * container (retry once there is room); delete -f removes it and says the report was lost.
- */
 /** The seal's refusal of a plan.json that is not the container's plan. */
 function planRefused(e: unknown): boolean {
   return e instanceof BvisorError && e.code === 'BV_CONTAINER_STATE' && e.detail.plan === 'refused';
 }
 
+/**
+ * Reads back, tears down, seals (once) and removes a container whose processes are gone. The
+ * cgroups are read before they go (peaks, OOM kills, cpu). The captures, hashed into the report,
+ * are removed before it is written: they go with the container anyway, and a full root is most
+ * often full of them. If the report still cannot be written or journaled, delete keeps the
+ * container (retry once there is room); delete -f removes it and says the report was lost, as
+ * it does for a container whose plan.json is not its plan (no report is sealed from that).
+ */
 function finish(root: string, id: string, dir: string, s: ContainerState, d: Derived, j: JournalOptions, force: boolean): SealedReport | null {
   fault('delete:after-kill');
   const readback = readBack(leavesOf(s.cgroupDirs));

@@ -245,8 +245,7 @@ function inspect(root: string, key: JournalKey | null, forWrite: boolean): Journ
       if (head) throw new BvisorError('BV_JOURNAL_CORRUPT', `${p.file}: empty, but its head records entry ${head.seq} (truncated)`, { hint: MANUAL_HINT, detail: { line: 1, verifiedEntries: 0 } });
       return { file: p.file, size: 0, head: null, keyId: null };
     }
-    const quick = unchangedSinceAppend(t.last.text, head);
-    if (quick) return { file: p.file, size: t.size, head, keyId: null };
+    if (unchangedSinceAppend(t.last.text, head)) return { file: p.file, size: t.size, head, keyId: null };
     const c = checkEntry(t.last.text, sha256Hex);
     if (!c.ok) {
       const line = lineAt(fd, t.last.start);
