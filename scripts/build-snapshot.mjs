@@ -122,14 +122,6 @@ const GUARD = `(() => {
 // Whether blobs go without the code cache of Node's built-in modules (scripts/snapshot-code-cache.mjs).
 let codeCacheAccepted = true;
 
-/**
- * One snapshot: `name`.cjs bundled from `entryFile` under the guard, then `name`.blob.
- * nodeFlags: V8 flags the blob is built with; each is part of the blob's configuration tag, so
- * whoever starts Node from it must give exactly these (and no other V8 flag).
- * loadCheck: { args, extra }: a start from the blob with these arguments (and after stdio the fds
- * `extra` lists: 'pipe', or 'empty' for /dev/null to read) that must exit 0 for the blob to be kept.
- * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
- */
 // The blobs leave out what oclif needs only for plugins and glob discovery (src/cli/oclif-unused.ts):
 // a package.json that asks oclif for either would reach a stand-in that throws at run time, so
 // the build refuses it instead.
@@ -143,6 +135,14 @@ let codeCacheAccepted = true;
   }
 }
 
+/**
+ * One snapshot: `name`.cjs bundled from `entryFile` under the guard, then `name`.blob.
+ * nodeFlags: V8 flags the blob is built with; each is part of the blob's configuration tag, so
+ * whoever starts Node from it must give exactly these (and no other V8 flag).
+ * loadCheck: { args, extra }: a start from the blob with these arguments (and after stdio the fds
+ * `extra` lists: 'pipe', or 'empty' for /dev/null to read) that must exit 0 for the blob to be kept.
+ * Returns whether the blob was made; a read the guard caught ends the build (exit 1).
+ */
 async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null, define = {} } = {}) {
   const script = join(out, `${name}.cjs`);
   const blob = join(out, `${name}.blob`);

@@ -4,19 +4,17 @@
 // in between; it is released once the process has exec'd, before any waiting.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Evidence, HostFacts, LaunchInputs, Plan } from '../contract/generated/types.js';
-import { planIntact } from '../core/plan-hash.js';
+import type { Evidence, HostFacts, LaunchInputs } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
 import { resolveEnv } from '../core/secrets.js';
 import { probeHost } from '../host/facts.js';
 import { writeFileAtomic } from '../host/atomic.js';
-import { sha256Hex } from '../host/hash.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
 import type { LaunchHooks } from '../backends/linux/launcher.js';
 import type { WaitResult } from '../backends/linux/host/reaper.js';
-import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState } from './lifecycle.js';
+import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState, intactPlan } from './lifecycle.js';
 import { connectConsole, checkConsole } from './create.js';
 import { secretFromEnv } from './run.js';
 
@@ -72,8 +70,8 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       if (s.kind !== 'container') throw wrongState(o.id, 'exec into', 'a bvisor run', 'exec joins containers made by bvisor create');
       const d = derive(dir, s);
       if (d.status !== 'running' || !s.pid) throw wrongState(o.id, 'exec into', d.status, d.status === 'created' ? `start it first (bvisor start ${o.id})` : 'only a running container takes new processes');
-      const plan = readJson<unknown>(join(dir, 'plan.json'));
-      if (!planIntact(plan, s.planHash, sha256Hex) || !plan.launch || plan.backend !== 'linux') throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
+      const plan = intactPlan(dir, s);
+      if (!plan || plan.backend !== 'linux') throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
       const created = readJson<{ seccomp: { sha256: string } | null }>(join(dir, 'create.json'));
       if (!created) throw wrongState(o.id, 'exec into', 'unreadable', 'its create.json (what create read back) is missing');
       const base = plan.launch;

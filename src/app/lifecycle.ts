@@ -26,7 +26,7 @@ import { constants } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validateHostFacts } from '../contract/generated/validators-records.js';
-import { planIntact } from '../core/plan-hash.js';
+import { planIntact, type AdmittedPlan } from '../core/plan-hash.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
@@ -338,6 +338,12 @@ export async function startContainer(root: string, id: string, j: JournalOptions
   });
 }
 
+/** The container's plan.json when it is the plan it was created with (its content hashes to the state's planHash), else null. */
+export function intactPlan(dir: string, s: ContainerState): AdmittedPlan | null {
+  const plan = readJson<unknown>(join(dir, 'plan.json'));
+  return planIntact(plan, s.planHash, sha256Hex) ? plan : null;
+}
+
 /**
  * The container's OCI hooks of one kind, from its plan.json when that is the plan it was created
  * with (its content hashes to the state's planHash); hooks are programs bvisor runs as itself. A
@@ -442,11 +448,12 @@ const host = (): HostFacts => (hostCache ??= probeHost());
 function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null, j: JournalOptions, readback: CgroupReadback = readBack(leavesOf(s.cgroupDirs)), dropCaptures = false): SealedReport {
   const existing = readJson<SealedReport>(join(dir, 'report.json'));
   let report = existing;
+  let checked: AdmittedPlan | null = null;
   if (!report) {
     // The plan create wrote, or none: its content must hash to the planHash of the (validated)
     // state file, so an edit a schema would take (another mechanism string) cannot reach the report.
-    const plan = readJson<unknown>(join(dir, 'plan.json'));
-    if (!planIntact(plan, s.planHash, sha256Hex)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
+    const plan = (checked = intactPlan(dir, s));
+    if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
     const created = readJson<{ evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] }>(join(dir, 'create.json'));
     const e = d.exit;
     // The monitor's last reading of a watched cpu counter outlives the cgroup.
@@ -532,8 +539,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const sealed = report;
     if (!alreadyJournaled(root, s, report.bodyHash)) appendReport(root, report, { key: j.key ?? null });
     writeIntoRoot(root, () => writeState(dir, { ...s, status: 'stopped', reportHash: sealed.bodyHash, journaled: true }));
-    const planned = readJson<unknown>(join(dir, 'plan.json'));
-    commitOnSuccess(root, sealed, planIntact(planned, s.planHash, sha256Hex) && planned.launch.outputs?.durability === 'durable', j);
+    commitOnSuccess(root, sealed, (checked ?? intactPlan(dir, s))?.launch.outputs?.durability === 'durable', j);
   }
   return report;
 }

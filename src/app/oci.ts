@@ -7,13 +7,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
-import type { HostFacts, Plan } from '../contract/generated/types.js';
-import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, readJson } from './lifecycle.js';
+import type { ContainerState, HostFacts } from '../contract/generated/types.js';
+import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan } from './lifecycle.js';
 import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backends/linux/host/cgroups.js';
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
-import { planIntact } from '../core/plan-hash.js';
-import { sha256Hex } from '../host/hash.js';
 
 /** A container's v2 leaves (the freezer and cgroup.kill live there), ours by name. */
 function v2Leaves(id: string, runId: string, dir: string, dirs: readonly string[]): string[] {
@@ -31,13 +29,13 @@ function limitFile(controller: string, leaf: string): string {
   return v2 ? 'cpu.max' : 'cpu.cfs_quota_us';
 }
 
-function live(root: string, id: string, op: string): { dir: string; leaves: string[]; all: string[] } {
+function live(root: string, id: string, op: string): { dir: string; s: ContainerState; leaves: string[]; all: string[] } {
   const { dir } = loadExisting(root, id);
   const s = readState(dir);
   if (!s) throw wrongState(id, op, 'broken', `remove it with bvisor delete -f ${id}`);
   const d = derive(dir, s);
   if (d.status !== 'running' && d.status !== 'created') throw wrongState(id, op, d.status, 'only a created or running container');
-  return { dir, leaves: v2Leaves(id, s.runId, dir, s.cgroupDirs), all: ourCgroups(id, s.runId, s.cgroupDirs, dir) };
+  return { dir, s, leaves: v2Leaves(id, s.runId, dir, s.cgroupDirs), all: ourCgroups(id, s.runId, s.cgroupDirs, dir) };
 }
 
 /** pause/resume: freezes or thaws every process of the container (cgroup v2 freezer). */
@@ -136,11 +134,10 @@ export function updateResources(root: string, id: string, resources: unknown): s
   if (bad.length) throw new BvisorError('BV_USAGE', `update cannot apply ${bad.map((k) => `resources.${k}`).join(', ')}`, { hint: 'bvisor updates memory.limit, pids.limit and cpu.quota/period' });
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
-    const { all } = live(root, id, 'update');
+    const { s, all } = live(root, id, 'update');
     // Only what the plan limits may be updated: the plan the container was created with.
-    const s = readState(dir);
-    const plan = readJson<unknown>(join(dir, 'plan.json'));
-    if (!s || !planIntact(plan, s.planHash, sha256Hex)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id}: its plan.json is not the plan it was created with; update needs that plan's limits`, { hint: `remove it with bvisor delete -f ${id}` });
+    const plan = intactPlan(dir, s);
+    if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id}: its plan.json is not the plan it was created with; update needs that plan's limits`, { hint: `remove it with bvisor delete -f ${id}` });
     const limited = new Set(plan.launch.cgroup.limits.map((l) => l.controller));
     const writes: Array<[string, string, string]> = []; // [controller, file suffix per version, value]
     const mem = r.memory as Record<string, unknown> | undefined;

@@ -53,7 +53,7 @@ export function warmUpRecords(p: Plan): void {
   validateHostFacts(HOST);
   // The seal's check of plan.json. The lifecycle blob's plan comes from the build: one whose
   // content is not what its hash says fails it here.
-  if (!planIntact(JSON.parse(JSON.stringify(p)), p.planHash ?? '', sha256Hex)) throw new Error('warm-up: the plan does not match its planHash');
+  if (!planIntact(p, p.planHash ?? '', sha256Hex)) throw new Error('warm-up: the plan does not match its planHash');
   const started = makeEventEntry(null, { kind: 'started', runId: '00000000-0000-4000-8000-000000000000', containerId: 'warm', releasedBy: 'run', backend: 'linux', planHash: p.planHash ?? '0'.repeat(64), stateRoot: '/run/bvisor', cgroupDirs: [], supervisor: null, monitor: null, workload: null }, '2026-01-01T00:00:00.000Z', sha256Hex);
 
   // A container's report, sealed as state/delete seal it, and its journal entry. Fixed times
@@ -78,7 +78,7 @@ export function warmUpRecords(p: Plan): void {
     },
   );
   const report = sealReport(body, sha256Hex);
-  if (!reportIntact(JSON.parse(JSON.stringify(report)), sha256Hex)) throw new Error('warm-up: the sealed report does not match its bodyHash');
+  if (!reportIntact(report, sha256Hex)) throw new Error('warm-up: the sealed report does not match its bodyHash');
   const entry = makeEntry(started, report, '2026-01-01T00:00:01.000Z', sha256Hex);
   sha256Hex(JSON.stringify(entry)); // the head's lineHash, as the append writes it
   const state: ContainerState = {

@@ -20,10 +20,10 @@ export interface JournalHead {
   seq: number;
   entryHash: string;
   /**
-   * SHA-256 of the last line as written (its UTF-8 bytes, without the newline). An append's tail
-   * check that finds the line byte for byte as the previous append wrote it need not parse,
-   * validate and rehash it (docs/journal.md, "Appending"). Absent in heads written before it
-   * existed, whose tails get the full check.
+   * SHA-256 of the last line's text as the append wrote it (as UTF-8, without the newline). An
+   * append's tail check that finds that line need not parse, validate and rehash it
+   * (docs/journal.md, "How an append works"). Absent in heads written before it existed, whose
+   * tails get the full check.
    */
   lineHash?: string;
 }

@@ -13,11 +13,14 @@ export function planHashOf(plan: Omit<Plan, 'planHash'> & { planHash?: string | 
   return contentHash({ ...plan, planHash: null }, sha256);
 }
 
+/** A plan bvisor launches from: admitted, with its launch inputs. */
+export type AdmittedPlan = Plan & { launch: NonNullable<Plan['launch']> };
+
 /**
  * `v` is an admitted plan (what a container or a runner is launched from: bvisorVersion "1",
  * kind bvisor.plan, a launch) whose planHash is `planHash` and whose content hashes to it.
  */
-export function planIntact(v: unknown, planHash: string, sha256: Sha256Hex): v is Plan & { launch: NonNullable<Plan['launch']> } {
+export function planIntact(v: unknown, planHash: string, sha256: Sha256Hex): v is AdmittedPlan {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const p = v as Plan;
   if (p.planHash !== planHash || p.bvisorVersion !== '1' || p.kind !== 'bvisor.plan' || p.admitted !== true) return false;
