@@ -92,7 +92,7 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         exePath: spec.args[0]!,
         env: spec.env,
         init: s.pid,
-        cgroupDirs: ourCgroups(o.id, s.runId, s.cgroupDirs, dir),
+        cgroupDirs: ourCgroups(o.id, s, dir),
         stdio: o.stdio ?? [0, 1, 2],
         console: consoleFd >= 0 ? { fd: consoleFd, rows: spec.consoleSize?.rows ?? 0, cols: spec.consoleSize?.cols ?? 0 } : null,
         detach: o.detach,

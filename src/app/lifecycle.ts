@@ -106,7 +106,7 @@ export function readState(dir: string): ContainerState | null {
  */
 function readOwnState(dir: string, id: string): ContainerState | null {
   const s = readState(dir);
-  return s && { ...s, cgroupDirs: ourCgroups(id, s.runId, s.cgroupDirs, dir) };
+  return s && { ...s, cgroupDirs: ourCgroups(id, s, dir) };
 }
 
 /**
@@ -121,7 +121,7 @@ async function salvage(dir: string, id: string): Promise<void> {
     const r = v as ProcRef | null;
     return r && typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 1 && typeof r.startTime === 'string' ? { pid: r.pid, startTime: r.startTime } : null;
   };
-  const cgroupDirs = ourCgroups(id, raw.runId, Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [], dir);
+  const cgroupDirs = ourCgroups(id, { runId: raw.runId, planHash: raw.planHash, cgroupDirs: Array.isArray(raw.cgroupDirs) ? raw.cgroupDirs.filter((d): d is string => typeof d === 'string') : [] }, dir);
   await stopProcesses({ pid: ref(raw.pid), monitor: ref(raw.monitor), cgroupDirs });
   teardownCgroups(leavesOf(cgroupDirs));
 }
@@ -141,11 +141,19 @@ export function isRunLeaf(leaf: string, runName: string): boolean {
   return leaf === name || (leaf.startsWith(`${name}-`) && /^[0-9a-z]{1,6}$/.test(leaf.slice(name.length + 1)));
 }
 
+/** What a state file says of a container's cgroups: its run, its plan's hash and the dirs it lists. */
+export interface CgroupClaim {
+  runId: unknown;
+  planHash: unknown;
+  cgroupDirs: readonly string[];
+}
+
 /** Cgroup dirs as recorded, kept only if bvisor named them for this container's run (isRunLeaf),
- * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan). A run id
- * that is not a string names no leaf. */
-export function ourCgroups(id: string, runId: unknown, dirs: readonly string[], dir: string | null = null): string[] {
-  return cgroupsNamed(dirs, typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null, dir ? ociLeafOf(dir) : null);
+ * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan, ociLeafOf).
+ * A run id that is not a string names no leaf. */
+export function ourCgroups(id: string, s: CgroupClaim, dir: string | null = null): string[] {
+  const runId = s.runId;
+  return cgroupsNamed(s.cgroupDirs, typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null, dir ? ociLeafOf(dir, s.planHash) : null);
 }
 
 /**
@@ -157,9 +165,18 @@ export function cgroupsNamed(dirs: readonly string[], runName: string | null, oc
   return dirs.filter((d) => ((runName !== null && isRunLeaf(basename(d), runName)) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/'));
 }
 
-/** The cgroup leaf an OCI config's linux.cgroupsPath named, as the container's plan recorded it. */
-export function ociLeafOf(dir: string): string | null {
-  return readJson<Plan>(join(dir, 'plan.json'))?.launch?.oci?.cgroupLeaf ?? null;
+/**
+ * The cgroup leaf an OCI config's linux.cgroupsPath named, as the container's plan recorded it:
+ * only from the plan the container was created with (its content hashes to the state's
+ * planHash). The leaf decides which cgroup bvisor kills, freezes and removes, and plan.json is
+ * data: one edited to name another leaf names none. Plans without a leaf (all but an engine's)
+ * are not hashed for nothing.
+ */
+export function ociLeafOf(dir: string, planHash: unknown): string | null {
+  const plan = readJson<unknown>(join(dir, 'plan.json'));
+  const leaf = (plan as Plan | null)?.launch?.oci?.cgroupLeaf;
+  if (typeof leaf !== 'string') return null;
+  return typeof planHash === 'string' && planIntact(plan, planHash, sha256Hex) ? leaf : null;
 }
 
 function stateText(s: ContainerState): string {
@@ -311,7 +328,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     try {
       // The start record (docs/journal.md#recovery), appended and fsync'd before the go byte.
       fault('start:before-start-record');
-      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: s.cgroupDirs, ociLeaf: ociLeafOf(dir), supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
+      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: s.cgroupDirs, ociLeaf: ociLeafOf(dir, s.planHash), supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
       fault('start:after-start-record');
       writeSync(fd, 's');
     } finally {
@@ -373,7 +390,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
     // --all: each member while it is one (signalMembers); the workload alone otherwise, or when
     // the cgroups hold nobody.
-    const ours = ourCgroups(id, s.runId, s.cgroupDirs, dir);
+    const ours = ourCgroups(id, s, dir);
     if (all && ours.some((d) => cgroupMembers(d).length > 0)) {
       const failed = signalMembers(ours, sig);
       if (failed.length) throw signalFailed(failed[0]!.pid, sig, failed[0]!.rc);
@@ -410,7 +427,7 @@ export function ociState(id: string, dir: string, s: ContainerState, d: Derived)
     ociVersion: OCI_VERSION,
     id,
     // A running container whose v2 leaf is frozen (bvisor pause) is paused, as runc says.
-    status: d.status === 'running' && ourCgroups(id, s.runId, s.cgroupDirs, dir).some(isFrozen) ? 'paused' : d.status,
+    status: d.status === 'running' && ourCgroups(id, s, dir).some(isFrozen) ? 'paused' : d.status,
     bundle: s.bundle,
     annotations: s.annotations,
     bvisor: {

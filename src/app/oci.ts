@@ -14,8 +14,8 @@ import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
 
 /** A container's v2 leaves (the freezer and cgroup.kill live there), ours by name. */
-function v2Leaves(id: string, runId: string, dir: string, dirs: readonly string[]): string[] {
-  return ourCgroups(id, runId, dirs, dir).filter(isV2);
+function v2Leaves(id: string, s: ContainerState, dir: string): string[] {
+  return ourCgroups(id, s, dir).filter(isV2);
 }
 
 /** cgroup.controllers exists only in cgroup v2 directories. */
@@ -35,7 +35,7 @@ function live(root: string, id: string, op: string): { dir: string; s: Container
   if (!s) throw wrongState(id, op, 'broken', `remove it with bvisor delete -f ${id}`);
   const d = derive(dir, s);
   if (d.status !== 'running' && d.status !== 'created') throw wrongState(id, op, d.status, 'only a created or running container');
-  return { dir, s, leaves: v2Leaves(id, s.runId, dir, s.cgroupDirs), all: ourCgroups(id, s.runId, s.cgroupDirs, dir) };
+  return { dir, s, leaves: v2Leaves(id, s, dir), all: ourCgroups(id, s, dir) };
 }
 
 /** pause/resume: freezes or thaws every process of the container (cgroup v2 freezer). */
@@ -85,7 +85,7 @@ export function containerStats(root: string, id: string): OciStats {
   const { dir } = loadExisting(root, id);
   const s = readState(dir);
   if (!s) throw wrongState(id, 'read the stats of', 'broken', `remove it with bvisor delete -f ${id}`);
-  const all = ourCgroups(id, s.runId, s.cgroupDirs, dir);
+  const all = ourCgroups(id, s, dir);
   const first = (f: (d: string) => number | null): number | null => {
     for (const d of all) {
       const v = f(d);

@@ -191,7 +191,7 @@ function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs
     refs.push({ role: s.kind === 'run' || s.status === 'creating' ? 'creator' : 'monitor', ref: supervisor });
     if (s.kind !== 'run' && s.status === 'creating') refs.push({ role: 'monitor', ref: s.monitor });
     refs.push({ role: 'workload', ref: s.pid });
-    cgroups = ourCgroups(st.id, s.runId, s.cgroupDirs, st.dir);
+    cgroups = ourCgroups(st.id, s, st.dir);
   } else if (j.started) {
     supervisor = j.started.event.supervisor;
     refs.push({ role: 'supervisor', ref: supervisor });

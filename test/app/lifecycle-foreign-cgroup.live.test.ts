@@ -5,6 +5,8 @@
 // of this test's, holding a `sleep` of its own, beside the container's own leaves. Oracles: the
 // sleep's exit as Node reaps it, and the kernel's cgroup directories.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +19,20 @@ import { facts, probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { delay } from '../../src/host/timers.js';
 import { faultPoints } from '../../src/host/faults.js';
+import { warmPlan } from '../../src/cli/warm-up.js';
+
+/**
+ * Writes dir/plan.json as an admitted plan whose OCI launch names `leaf`, hashed as
+ * schemas/plan.schema.json defines planHash (sha256 of the RFC 8785 canonical JSON with planHash
+ * null; the `canonicalize` package and node:crypto), and returns that hash.
+ */
+function writePlan(dir: string, leaf: string): string {
+  const plan = { ...warmPlan(), planHash: null as string | null };
+  plan.launch = { ...plan.launch!, oci: { ...(plan.launch!.oci ?? {}), cgroupLeaf: leaf } } as typeof plan.launch;
+  const hash = createHash('sha256').update((canonicalize as unknown as (v: unknown) => string)(plan)).digest('hex');
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ ...plan, planHash: hash }, null, 2));
+  return hash;
+}
 
 let sleeps: Array<{ child: ChildProcess; gone: Promise<string> }> = [];
 let made: string[] = [];
@@ -128,12 +144,12 @@ describe('a leaf someone else makes between create\'s check and its mkdir (live)
 });
 
 describe('which listed cgroups count as the container\'s (ourCgroups)', () => {
-  it('only normalised paths under /sys/fs/cgroup named for it: never "<leaf>/..", even when a plan names ".." as its OCI leaf', () => {
+  it('only normalised paths under /sys/fs/cgroup named for it: never "<leaf>/..", even when its plan names ".." as its OCI leaf', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ launch: { oci: { cgroupLeaf: '..' } } }));
+    const planHash = writePlan(dir, '..');
     const base = '/sys/fs/cgroup/unified/x';
     const run = '12345678-9abc-4def-8123-456789abcdef';
-    expect(ourCgroups('c', run, [`${base}/bvisor-c-12345678-ab`, `${base}/..`, `${base}/bvisor-c-1/..`, `${base}/./bvisor-c-2`, `${base}/bvisor-d-1`, '/tmp/bvisor-c-3', `${base}/bvisor-c-4/`], dir)).toEqual([`${base}/bvisor-c-12345678-ab`]);
+    expect(ourCgroups('c', { runId: run, planHash, cgroupDirs: [`${base}/bvisor-c-12345678-ab`, `${base}/..`, `${base}/bvisor-c-1/..`, `${base}/./bvisor-c-2`, `${base}/bvisor-d-1`, '/tmp/bvisor-c-3', `${base}/bvisor-c-4/`] }, dir)).toEqual([`${base}/bvisor-c-12345678-ab`]);
   });
 
   it("only the leaves named for the container's own run: not another run's, nor those of a container whose id extends it", () => {
@@ -148,10 +164,31 @@ describe('which listed cgroups count as the container\'s (ourCgroups)', () => {
       `${base}/bvisor-c-12345678-abcdef12`, // container "c-12345678"
       `${base}/bvisor-c-12345678x`,
     ];
-    expect(ourCgroups('c', run, listed, dir)).toEqual(listed.slice(0, 2));
-    // A state whose run id is not a string names no leaf of bvisor's; its OCI leaf still counts.
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ launch: { oci: { cgroupLeaf: 'engine-leaf' } } }));
-    expect(ourCgroups('c', undefined, [...listed, `${base}/engine-leaf`], dir)).toEqual([`${base}/engine-leaf`]);
+    expect(ourCgroups('c', { runId: run, planHash: null, cgroupDirs: listed }, dir)).toEqual(listed.slice(0, 2));
+    // A state whose run id is not a string names no leaf of bvisor's; its plan's OCI leaf still counts.
+    const planHash = writePlan(dir, 'engine-leaf');
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: [...listed, `${base}/engine-leaf`] }, dir)).toEqual([`${base}/engine-leaf`]);
+  });
+
+  it("the OCI leaf only of the plan the container was created with: not of a plan.json edited to name another, nor without the state's planHash", () => {
+    const dir = tempDir();
+    const base = '/sys/fs/cgroup/unified/x';
+    const listed = [`${base}/engine-leaf`, `${base}/other-leaf`];
+    const planHash = writePlan(dir, 'engine-leaf');
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([`${base}/engine-leaf`]);
+    // The same plan with another leaf (its own planHash left as it was, or recomputed for the
+    // edit): the state's planHash names the first, so neither leaf counts.
+    const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
+    plan.launch.oci.cgroupLeaf = 'other-leaf';
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([]);
+    const rehashed = writePlan(dir, 'other-leaf');
+    expect(rehashed).not.toBe(planHash);
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([]);
+    // A state that records no planHash (a state.json that does not validate) trusts no plan's leaf.
+    for (const h of [null, undefined, 7]) expect(ourCgroups('c', { runId: undefined, planHash: h, cgroupDirs: listed }, dir)).toEqual([]);
+    // What it names when intact: the second leaf, under its own hash.
+    expect(ourCgroups('c', { runId: undefined, planHash: rehashed, cgroupDirs: listed }, dir)).toEqual([`${base}/other-leaf`]);
   });
 });
 
