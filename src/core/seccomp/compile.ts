@@ -132,6 +132,18 @@ export interface CompileOptions {
   notify?: boolean;
 }
 
+/**
+ * How many of the policy's rules the arch's program holds: compile()'s `rules` (those naming a
+ * syscall the arch has), without building the program. A plan's mechanism string states it, and
+ * a plan is made by every plan, create and run, where the program itself is built only at launch.
+ */
+export function ruleCount(policy: Policy, arch: Arch): number {
+  const table = TABLES[arch];
+  let n = 0;
+  for (const r of policy.rules) if (table[r.syscall] !== undefined) n++;
+  return n;
+}
+
 export function compile(policy: Policy, arch: Arch, opts: CompileOptions = {}): Compiled {
   const table = TABLES[arch];
   const out: Insn[] = [ins(LD_W_ABS, OFF_ARCH), { ...ins(JEQ_K, AUDIT_ARCH[arch]), jt: 1, jf: 0 }, ins(RET_K, RET.KILL_PROCESS)];
