@@ -156,8 +156,9 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
     // typescript: oclif reads a tsconfig only in a development checkout run through ts-node.
     external: ['koffi', 'tar', 'typescript'],
     // oclif's WSL probe, answered "not WSL" without reading /proc/version (src/cli/no-wsl.ts says
-    // why); four packages oclif loads for paths bvisor never takes (src/cli/oclif-unused.ts).
-    alias: { 'wsl-utils': join(root, 'dist', 'cli', 'no-wsl.js'), ...Object.fromEntries(['tinyglobby', 'minimatch', 'lilconfig', 'cli-spinners'].map((p) => [p, join(root, 'dist', 'cli', 'oclif-unused.js')])) },
+    // why); its debug logger, off for good where the snapshot runs (src/cli/no-debug.ts); four
+    // packages oclif loads for paths bvisor never takes (src/cli/oclif-unused.ts).
+    alias: { 'wsl-utils': join(root, 'dist', 'cli', 'no-wsl.js'), debug: join(root, 'dist', 'cli', 'no-debug.js'), ...Object.fromEntries(['tinyglobby', 'minimatch', 'lilconfig', 'cli-spinners'].map((p) => [p, join(root, 'dist', 'cli', 'oclif-unused.js')])) },
     logLevel: 'warning',
     legalComments: 'none',
     minify: true,

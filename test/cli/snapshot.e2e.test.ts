@@ -175,6 +175,22 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(r.stdout.trim()).toBe('true');
   });
 
+  it("the blobs hold no debug package (oclif's logger is off where they run); with DEBUG set, bin/run.js's oclif traces", () => {
+    // A name from debug's own source (src/cli/no-debug.ts stands in for it): found in the package
+    // as installed, absent from both bundled scripts.
+    expect(readFileSync(join(ROOT, 'node_modules/debug/src/common.js'), 'utf8')).toContain('humanize');
+    for (const script of ['bvisor.cjs', 'lifecycle.cjs']) expect(readFileSync(join(ROOT, 'dist', 'snapshot', script), 'utf8'), `debug in ${script}`).not.toContain('humanize');
+    // The blobs run only without DEBUG, so they print nothing of oclif's either way; with it, the
+    // real package prints oclif's traces from bin/run.js.
+    const quiet = spawnSync(BVISOR, ['--version'], { cwd: ROOT, env: cliEnv(), encoding: 'utf8' });
+    expect(quiet.status, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const traced = spawnSync(BVISOR, ['--debug', '--version'], { cwd: ROOT, env: cliEnv({ DEBUG: 'oclif:main' }), encoding: 'utf8' });
+    expect(traced.status, traced.stderr).toBe(0);
+    expect(traced.stderr).toContain('start-up snapshot not used: DEBUG, NODE_DEBUG, FORCE_COLOR or OCLIF_COLUMNS is set');
+    expect(traced.stderr).toMatch(/oclif:main process\.argv: .*bin\/run\.js/);
+  });
+
   // bin/bvisor drops NODE_EXTRA_CA_CERTS before Node starts (bvisor opens no TLS connection;
   // Node would parse the file before any script runs). Oracle: the files each process opens
   // (strace), with a plain `node -e 0` under the same environment proving Node would read it.
