@@ -9,10 +9,12 @@ import { join } from 'node:path';
 let packageRootDir: string | null = null;
 let runtimeRequire: NodeRequire | null = null;
 
-/** Runs from the package installed at `root`: its files, and a require made against it. */
+/** Runs from the package installed at `root`: its files, and a require made against it (on the
+ * first lateRequire: making one costs about half a millisecond, and most commands never load
+ * koffi through it, nor tar). */
 export function setRuntime(root: string): void {
   packageRootDir = root;
-  runtimeRequire = createRequire(join(root, 'package.json'));
+  runtimeRequire = null;
 }
 
 /** The package root: dist/backends/linux/ffi → ../../../.., and the same from src/ under vitest. */
@@ -22,5 +24,6 @@ export function packageRoot(): string {
 
 /** require() of a dependency at run time. */
 export function lateRequire(id: string): unknown {
+  if (packageRootDir !== null) runtimeRequire ??= createRequire(join(packageRootDir, 'package.json'));
   return (runtimeRequire ?? require)(id);
 }
