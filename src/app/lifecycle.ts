@@ -149,11 +149,12 @@ export interface CgroupClaim {
 }
 
 /** Cgroup dirs as recorded, kept only if bvisor named them for this container's run (isRunLeaf),
- * or the leaf an OCI config's linux.cgroupsPath named (recorded in the container's plan, ociLeafOf).
- * A run id that is not a string names no leaf. */
-export function ourCgroups(id: string, s: CgroupClaim, dir: string | null = null): string[] {
+ * or they are where the container's plan put the leaf an OCI config's linux.cgroupsPath named
+ * (ociLeafIn). A run id that is not a string names no leaf. */
+export function ourCgroups(id: string, s: CgroupClaim, dir: string | null = null, oci: OciLeaf | null = dir ? leafOnly(ociLeafIn(dir, s.planHash)) : null): string[] {
   const runId = s.runId;
-  return cgroupsNamed(s.cgroupDirs, typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null, dir ? ociLeafOf(dir, s.planHash) : null);
+  const runName = typeof runId === 'string' && runId.length >= 8 ? runNameOf(id, runId) : null;
+  return cgroupsNamed(s.cgroupDirs, runName, oci?.leaf ?? null).filter((d) => (runName !== null && isRunLeaf(basename(d), runName)) || oci?.dirs.includes(d) === true);
 }
 
 /**
@@ -165,19 +166,32 @@ export function cgroupsNamed(dirs: readonly string[], runName: string | null, oc
   return dirs.filter((d) => ((runName !== null && isRunLeaf(basename(d), runName)) || (ociLeaf !== null && basename(d) === ociLeaf)) && d.startsWith('/sys/fs/cgroup/') && posix.normalize(d) === d && !d.endsWith('/'));
 }
 
-/**
- * The cgroup leaf an OCI config's linux.cgroupsPath named, as the container's plan recorded it:
- * only from the plan the container was created with (its content hashes to the state's
- * planHash). The leaf decides which cgroup bvisor kills, freezes and removes, and plan.json is
- * data: one edited to name another leaf names none. Plans without a leaf (all but an engine's)
- * are not hashed for nothing.
- */
-export function ociLeafOf(dir: string, planHash: unknown): string | null {
-  const plan = readJson<unknown>(join(dir, 'plan.json'));
-  const leaf = (plan as Plan | null)?.launch?.oci?.cgroupLeaf;
-  if (typeof leaf !== 'string') return null;
-  return typeof planHash === 'string' && planIntact(plan, planHash, sha256Hex) ? leaf : null;
+/** The leaf an OCI config's linux.cgroupsPath named, and the directories the plan puts it in. */
+export interface OciLeaf {
+  leaf: string;
+  /** anchor/segments…/leaf for each of the plan's cgroup placements: where create made it. */
+  dirs: string[];
 }
+
+/**
+ * The cgroup leaf an OCI config's linux.cgroupsPath named, as the container's plan recorded it,
+ * with the exact directories its placements put it in (a leaf of that name elsewhere, in another
+ * parent or hierarchy, is not the container's): only from the plan the container was created with
+ * (its content hashes to the state's planHash), so an edit of plan.json alone names no leaf.
+ * (Whoever can rewrite state.json as well owns the state root, and is trusted as such, as for the
+ * rest of the plan.) null when plan.json names no leaf; 'not-intact' when it names one and is not
+ * that plan. Plans without a leaf (all but an engine's) are not hashed.
+ */
+export function ociLeafIn(dir: string, planHash: unknown): OciLeaf | 'not-intact' | null {
+  const plan = readJson<unknown>(join(dir, 'plan.json'));
+  const launch = (plan as Plan | null)?.launch;
+  const leaf = launch?.oci?.cgroupLeaf;
+  if (typeof leaf !== 'string') return null;
+  if (typeof planHash !== 'string' || !planIntact(plan, planHash, sha256Hex)) return 'not-intact';
+  return { leaf, dirs: launch!.cgroup.placements.map((p) => join(p.anchor, ...p.segments, leaf)) };
+}
+
+const leafOnly = (o: OciLeaf | 'not-intact' | null): OciLeaf | null => (typeof o === 'object' ? o : null);
 
 function stateText(s: ContainerState): string {
   return JSON.stringify(s, null, 2) + '\n';
@@ -315,10 +329,16 @@ export function wrongState(id: string, op: string, status: string, hint: string)
 export async function startContainer(root: string, id: string, j: JournalOptions = {}): Promise<ContainerState> {
   const { dir } = loadExisting(root, id);
   return withLock(dir, async () => {
-    const s = readOwnState(dir, id);
+    // The state as recorded is what start writes back (running); the start record names only the
+    // cgroups that are the container's (ourCgroups).
+    const s = readState(dir);
     if (!s) throw wrongState(id, 'start', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created') throw wrongState(id, 'start', d.status, d.status === 'running' ? 'it was started already' : `delete it with bvisor delete ${id}`);
+    const named = ociLeafIn(dir, s.planHash);
+    if (named === 'not-intact') warn(`container ${id}: its plan.json names an OCI cgroup leaf but is not the plan it was created with (planHash ${s.planHash}): that leaf is not counted as the container's`);
+    const oci = leafOnly(named);
+    const own = ourCgroups(id, s, dir, oci);
     let fd: number;
     try {
       fd = openSync(join(dir, 'exec.fifo'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
@@ -328,7 +348,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     try {
       // The start record (docs/journal.md#recovery), appended and fsync'd before the go byte.
       fault('start:before-start-record');
-      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: s.cgroupDirs, ociLeaf: ociLeafOf(dir, s.planHash), supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
+      appendStarted(root, { runId: s.runId, containerId: id, releasedBy: 'start', backend: s.backend, planHash: s.planHash, stateRoot: root, cgroupDirs: own, ociLeaf: oci?.leaf ?? null, supervisor: s.monitor, monitor: s.monitor, workload: s.pid }, { key: j.key ?? null, reservation: startRecordReservation(dir) });
       fault('start:after-start-record');
       writeSync(fd, 's');
     } finally {

@@ -13,11 +13,6 @@ import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backen
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
 
-/** A container's v2 leaves (the freezer and cgroup.kill live there), ours by name. */
-function v2Leaves(id: string, s: ContainerState, dir: string): string[] {
-  return ourCgroups(id, s, dir).filter(isV2);
-}
-
 /** cgroup.controllers exists only in cgroup v2 directories. */
 const isV2 = (dir: string): boolean => existsSync(join(dir, 'cgroup.controllers'));
 
@@ -35,7 +30,8 @@ function live(root: string, id: string, op: string): { dir: string; s: Container
   if (!s) throw wrongState(id, op, 'broken', `remove it with bvisor delete -f ${id}`);
   const d = derive(dir, s);
   if (d.status !== 'running' && d.status !== 'created') throw wrongState(id, op, d.status, 'only a created or running container');
-  return { dir, s, leaves: v2Leaves(id, s, dir), all: ourCgroups(id, s, dir) };
+  const all = ourCgroups(id, s, dir);
+  return { dir, s, leaves: all.filter(isV2), all };
 }
 
 /** pause/resume: freezes or thaws every process of the container (cgroup v2 freezer). */

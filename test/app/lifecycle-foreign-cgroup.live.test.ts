@@ -22,13 +22,15 @@ import { faultPoints } from '../../src/host/faults.js';
 import { warmPlan } from '../../src/cli/warm-up.js';
 
 /**
- * Writes dir/plan.json as an admitted plan whose OCI launch names `leaf`, hashed as
+ * Writes dir/plan.json as an admitted plan whose OCI launch names `leaf`, its one cgroup placement
+ * /sys/fs/cgroup/unified with the segment x (so the leaf goes in /sys/fs/cgroup/unified/x), hashed as
  * schemas/plan.schema.json defines planHash (sha256 of the RFC 8785 canonical JSON with planHash
  * null; the `canonicalize` package and node:crypto), and returns that hash.
  */
 function writePlan(dir: string, leaf: string): string {
   const plan = { ...warmPlan(), planHash: null as string | null };
-  plan.launch = { ...plan.launch!, oci: { ...(plan.launch!.oci ?? {}), cgroupLeaf: leaf } } as typeof plan.launch;
+  const placement = { version: 2, mountPoint: '/sys/fs/cgroup/unified', anchor: '/sys/fs/cgroup/unified', segments: ['x'], why: 'a test' };
+  plan.launch = { ...plan.launch!, cgroup: { ...plan.launch!.cgroup, placements: [placement] }, oci: { ...(plan.launch!.oci ?? {}), cgroupLeaf: leaf } } as typeof plan.launch;
   const hash = createHash('sha256').update((canonicalize as unknown as (v: unknown) => string)(plan)).digest('hex');
   writeFileSync(join(dir, 'plan.json'), JSON.stringify({ ...plan, planHash: hash }, null, 2));
   return hash;
@@ -185,10 +187,18 @@ describe('which listed cgroups count as the container\'s (ourCgroups)', () => {
     const rehashed = writePlan(dir, 'other-leaf');
     expect(rehashed).not.toBe(planHash);
     expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([]);
-    // A state that records no planHash (a state.json that does not validate) trusts no plan's leaf.
+    // A state without a planHash string trusts no plan's leaf.
     for (const h of [null, undefined, 7]) expect(ourCgroups('c', { runId: undefined, planHash: h, cgroupDirs: listed }, dir)).toEqual([]);
-    // What it names when intact: the second leaf, under its own hash.
+    // What it names when intact: the second leaf, under its own hash (a state.json rewritten to
+    // match is the state root's owner's doing, trusted as for the rest of the plan).
     expect(ourCgroups('c', { runId: undefined, planHash: rehashed, cgroupDirs: listed }, dir)).toEqual([`${base}/other-leaf`]);
+  });
+
+  it('the OCI leaf only where the plan put it: a cgroup of the same name in another parent or hierarchy is not the container\'s', () => {
+    const dir = tempDir();
+    const planHash = writePlan(dir, 'engine-leaf');
+    const elsewhere = ['/sys/fs/cgroup/unified/y/engine-leaf', '/sys/fs/cgroup/unified/engine-leaf', '/sys/fs/cgroup/memory/x/engine-leaf', '/sys/fs/cgroup/unified/x/z/engine-leaf'];
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: [...elsewhere, '/sys/fs/cgroup/unified/x/engine-leaf'] }, dir)).toEqual(['/sys/fs/cgroup/unified/x/engine-leaf']);
   });
 });
 

@@ -4,14 +4,14 @@
 // Oracles: the disk (a file the program writes, the pid file), /proc, exit statuses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, cli } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
-import { defaultTestParent } from '../helpers/cgroups.js';
+import { defaultTestParent, testParentDirs } from '../helpers/cgroups.js';
 
 const BUSYBOX = '/bin/busybox';
 let work = '';
@@ -20,7 +20,24 @@ beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'bvisor-runc-'));
   chmodSync(work, 0o755);
 });
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(async () => {
+  // A container whose plan.json a test edited keeps its OCI cgroup leaf through delete -f (not
+  // proven the container's, it is left alone): the test's own leaves go here, in every hierarchy.
+  for (const leaf of leaves) {
+    for (const d of testParentDirs().map((p) => join(p, leaf))) {
+      for (let i = 0; existsSync(d) && i < 50; i++) {
+        try {
+          rmdirSync(d);
+        } catch {
+          await new Promise((r) => setTimeout(r, 20)); // its last process still exiting
+        }
+      }
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+/** The OCI cgroup leaves the bundles below name. */
+const leaves: string[] = [];
 
 const parentEnv = (): NodeJS.ProcessEnv => (defaultTestParent() ? { BVISOR_CGROUP_PARENT: defaultTestParent()! } : {});
 
@@ -40,6 +57,7 @@ function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {
   c.mounts.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
   const parent = defaultTestParent();
   c.linux.cgroupsPath = `${parent ?? 'bvisor-oci'}/rc-${Math.random().toString(36).slice(2, 8)}`;
+  leaves.push(c.linux.cgroupsPath.split('/').pop());
   edit(c);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(c, null, 2));
   return { dir, out };
@@ -268,6 +286,41 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(deleted.stderr).toContain('container he was removed (delete -f), but its report could not be sealed and journaled: container he has no readable plan.json');
     expect(existsSync(join(root, 'containers', 'he'))).toBe(false);
     expect(existsSync(log)).toBe(false); // neither hook ran, edited or not
+  });
+
+  it("the OCI cgroup leaf counts only from the plan the container was created with: start warns of an edited one and keeps the state's record; delete -f leaves that cgroup", async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const b = bundle(['true']);
+    expect(create(root, 'le', b.dir).status).toBe(0);
+    const stateFile = join(root, 'containers', 'le', 'state.json');
+    const recorded: string[] = JSON.parse(readFileSync(stateFile, 'utf8')).cgroupDirs;
+    const leaf = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')).linux.cgroupsPath.split('/').pop();
+    expect(recorded.length).toBeGreaterThan(0);
+    expect(recorded.every((d) => d.endsWith(`/${leaf}`) && existsSync(d))).toBe(true);
+    try {
+      const planFile = join(root, 'containers', 'le', 'plan.json');
+      writeFileSync(planFile, readFileSync(planFile, 'utf8').replaceAll(`"cgroupLeaf":"${leaf}"`, '"cgroupLeaf":"elsewhere"'));
+      expect(readFileSync(planFile, 'utf8')).toContain('"cgroupLeaf":"elsewhere"');
+      const started = cli(['--root', root, 'start', 'le']);
+      expect(started.status, started.stderr).toBe(0);
+      expect(started.stderr).toContain('container le: its plan.json names an OCI cgroup leaf but is not the plan it was created with');
+      // The state keeps what create recorded; the start record names none of it.
+      expect(JSON.parse(readFileSync(stateFile, 'utf8')).cgroupDirs).toEqual(recorded);
+      const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const rec = journal.map((e) => e.event).find((e) => e?.kind === 'started' && e.containerId === 'le');
+      expect(rec).toMatchObject({ cgroupDirs: [], ociLeaf: null });
+      await until('stopped', () => { const r = cli(['--root', root, 'state', 'le']); return r.status !== 0 || JSON.parse(r.stdout).status === 'stopped'; }, 10_000);
+      const deleted = cli(['--root', root, 'delete', '--force', 'le']);
+      expect(deleted.status).toBe(7);
+      expect(existsSync(join(root, 'containers', 'le'))).toBe(false);
+      // Not proven the container's: left where it is (the kernel's directory), for its owner.
+      for (const d of recorded) expect(existsSync(d), d).toBe(true);
+    } finally {
+      // Whatever is left of the container.
+      if (existsSync(join(root, 'containers', 'le'))) cli(['--root', root, 'delete', '--force', 'le']);
+      // (Its leaf goes in afterAll, with the others'.)
+    }
   });
 
   it('the report is sealed from the plan the container was created with: an edited plan.json is refused (exit 7), the plan as written reformatted is taken', async () => {
