@@ -59,10 +59,6 @@ const ALLOWED_ENV = {
   // @oclif/core compares Node with its engines when imported, to warn; the snapshot only ever
   // runs on the Node binary that built it (bin/bvisor), so the answer cannot change.
   OCLIF_DISABLE_ENGINE_WARNING: 'oclif engine warning',
-  // The debug package (oclif's logger) reads DEBUG and enumerates DEBUG_* options when imported:
-  // in the snapshot it sees an empty environment, and bin/bvisor starts bin/run.js whenever DEBUG
-  // is set, so oclif's own debug output still works.
-  DEBUG: 'debug package',
   // oclif measures the terminal when imported (help and error text wrap to it): the build's
   // stdout is a pipe (80 columns), and bin/bvisor uses the snapshot only when neither stdout nor
   // stderr is a terminal, where oclif measures 80 columns too.

@@ -14,11 +14,14 @@ interface Off {
   extend(ns: string, delimiter?: string): Off;
 }
 
-/** debug's factory: a logger for `namespace`, off. */
-export default function createDebug(namespace: string): Off {
+/** debug's factory: a logger for `namespace`, off. The module is the factory itself, as debug's
+ * is, so both `require('debug')(ns)` and an ES default import get it. */
+function createDebug(namespace: string): Off {
   const off = (() => undefined) as unknown as Off;
   off.enabled = false;
   off.namespace = namespace;
   off.extend = (ns, delimiter = ':') => createDebug(`${namespace}${delimiter}${ns}`);
   return off;
 }
+
+export = createDebug;
