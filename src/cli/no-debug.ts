@@ -15,7 +15,7 @@ interface Off {
 }
 
 /** debug's factory: a logger for `namespace`, off. The module is the factory itself, as debug's
- * is, so both `require('debug')(ns)` and an ES default import get it. */
+ * is, so a CommonJS caller that calls the module and an ES default import both get it. */
 function createDebug(namespace: string): Off {
   const off = (() => undefined) as unknown as Off;
   off.enabled = false;
