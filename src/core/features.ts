@@ -14,7 +14,7 @@ const FIRST_REGULAR_ID = 1000;
 import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
 import { formatSize, formatDuration } from './units.js';
 import { ruleCount, TABLES, type Arch } from './seccomp/compile.js';
-import { policyFor } from './seccomp/policy.js';
+import { openat2Answer, policyFor } from './seccomp/policy.js';
 import { splitMemory } from './wasm/fuel.js';
 
 function seccompArch(host: HostFacts): Arch | null {
@@ -393,7 +393,7 @@ function seccompCandidate(ctx: FeatureCtx, mech: string): Candidate {
 function linuxSyscalls(ctx: FeatureCtx): Candidate[] {
   const arch = seccompArch(ctx.host);
   const act = ctx.manifest.syscalls.value;
-  const n = arch ? ruleCount(policyFor({ spawn: ctx.manifest.spawn.value, network: ctx.manifest.network.value, landlockAbi: ctx.host.landlock.abi }, act), arch) : 0;
+  const n = arch ? ruleCount(policyFor({ spawn: ctx.manifest.spawn.value, network: ctx.manifest.network.value, landlockAbi: ctx.host.landlock.abi }, act, openat2Answer(ctx.manifest.internal?.wasmRunner === true)), arch) : 0;
   const mech = `linux:seccomp(${act},${n} rules)`;
   const s = seccompCandidate(ctx, mech);
   if (act === 'log' && s.available) return [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } logs the default denylist instead of enforcing it', 'mark syscalls guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }];

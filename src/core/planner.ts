@@ -17,6 +17,7 @@ import { CAPABILITY_NUMBERS } from './capability-names.js';
 import { secretVar } from './secrets.js';
 import type { OciExtras } from './oci/config.js';
 import { compileOciSeccomp } from './seccomp/oci.js';
+import { openat2Answer } from './seccomp/policy.js';
 
 export interface PlanInput {
   manifest: NormalManifest;
@@ -414,7 +415,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     outputBytes: m.limits.output?.value ?? (capturing ? DEFAULT_OUTPUT_CAP : 0),
     tmp: { mode: m.tmp.value, sizeBytes: m.limits.tmpSize?.value ?? null },
     root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root), idmap: rootIdmap(ctx) } : null,
-    syscalls: { deny: m.syscalls.value, openat2: m.internal?.wasmRunner ? 'allow' : 'enosys' },
+    syscalls: { deny: m.syscalls.value, openat2: openat2Answer(m.internal?.wasmRunner === true) },
     capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
     // Landlock scopes (ABI 6; below it the features' namespaces or refusals decide, and none is
     // listed). Signals are scoped wherever the workload could reach a process outside: without a

@@ -12,6 +12,8 @@ import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { validatePlan } from '../../src/contract/generated/validators.js';
 import { hybridHost } from '../helpers/hosts.js';
+import { compile } from '../../src/core/seccomp/compile.js';
+import { launchPolicy } from '../../src/core/seccomp/policy.js';
 
 const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
 
@@ -125,6 +127,24 @@ describe('the program the launch runs', () => {
     const runner = { ...m, internal: { wasmRunner: true as const } };
     expect(run(runner, paths(fact('/usr/bin/cat', 'file', '2049', '13'))).launch!.syscalls.openat2).toBe('allow');
     expect(run(m, paths(fact('/usr/bin/cat', 'file', '2049', '13'))).launch!.syscalls.openat2).toBe('enosys');
+  });
+
+  // A mechanism string is a promise: "linux:seccomp(errno,N rules)" names the filter the launch
+  // loads, which is compiled from the plan's launch inputs (launchPolicy, as the launcher does).
+  // The runner's filter has no openat2 rule, so its count is one fewer.
+  it('the seccomp row states the number of rules the launch\'s own filter holds, for the runner too', () => {
+    const stated = (p: Plan): number => {
+      const mech = p.clauses.flatMap((c) => c.mechanism ?? []).find((x) => /^linux:seccomp\((errno|kill|log),\d+ rules\)$/.test(x));
+      expect(mech, JSON.stringify(p.clauses.map((c) => c.mechanism))).toBeDefined();
+      return Number(/,(\d+) rules/.exec(mech!)![1]);
+    };
+    const held = (p: Plan): number => compile(launchPolicy(p.launch!), 'x86_64').rules;
+    const runner = { ...m, internal: { wasmRunner: true as const } };
+    const rp = run(runner, paths(fact('/usr/bin/cat', 'file', '2049', '13')));
+    const op = run(m, paths(fact('/usr/bin/cat', 'file', '2049', '13')));
+    expect(stated(rp)).toBe(held(rp));
+    expect(stated(op)).toBe(held(op));
+    expect(stated(op) - stated(rp)).toBe(1);
   });
 
   it('a wasm guest gets no mount layout of its own in the launch (the runner is planned separately)', () => {

@@ -201,6 +201,12 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 
+/** How a launch answers openat2 (setIdRules): allowed only to bvisor's own wasm runner. One
+ * answer for the launch's filter and for the rule count its plan states (features.ts). */
+export function openat2Answer(wasmRunner: boolean): 'allow' | 'enosys' {
+  return wasmRunner ? 'allow' : 'enosys';
+}
+
 /** The policy a launch's filter is compiled from: its clauses, with the deny action and openat2
  * answer the plan chose (the launcher, and a container's seal naming the rows behind denials). */
 export function launchPolicy(launch: LaunchInputs): Policy {
