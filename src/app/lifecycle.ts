@@ -183,11 +183,11 @@ export interface OciLeaf {
  * that plan. Plans without a leaf (all but an engine's) are not hashed.
  */
 export function ociLeafIn(dir: string, planHash: unknown): OciLeaf | 'not-intact' | null {
-  const plan = readJson<unknown>(join(dir, 'plan.json'));
-  const launch = (plan as Plan | null)?.launch;
+  const read = readPlan(dir);
+  const launch = (read.plan as Plan | null)?.launch;
   const leaf = launch?.oci?.cgroupLeaf;
   if (typeof leaf !== 'string') return null;
-  if (typeof planHash !== 'string' || !planIntact(plan, planHash, sha256Hex)) return 'not-intact';
+  if (!read.intact(planHash)) return 'not-intact';
   return { leaf, dirs: launch!.cgroup.placements.map((p) => join(p.anchor, ...p.segments, leaf)) };
 }
 
@@ -375,10 +375,43 @@ export async function startContainer(root: string, id: string, j: JournalOptions
   });
 }
 
+/**
+ * The last check of a plan.json against a planHash, with the very text it was made for. One
+ * command may check its container's plan more than once (readState's cgroups, the seal, exec's
+ * launch, update's limits), and hashing it (RFC 8785 over the whole plan) is what costs: the
+ * answer is reused only for the same text and the same planHash, so a plan.json changed in
+ * between is checked anew. The answer depends on nothing else (planIntact is a pure function).
+ */
+let lastPlanCheck: { text: string; planHash: string; intact: boolean } | null = null;
+
+/** dir/plan.json parsed (null when missing or not JSON; a fresh object at each call), and
+ * whether it is the plan a given planHash names (planIntact), hashed at most once per text. */
+function readPlan(dir: string): { plan: unknown; intact(planHash: unknown): boolean } {
+  let text: string | null = null;
+  let plan: unknown = null;
+  try {
+    text = readFileSync(join(dir, 'plan.json'), 'utf8');
+    plan = JSON.parse(text);
+  } catch {
+    text = null;
+  }
+  return {
+    plan,
+    intact(planHash: unknown): boolean {
+      if (text === null || typeof planHash !== 'string') return false;
+      const last = lastPlanCheck;
+      if (last && last.text === text && last.planHash === planHash) return last.intact;
+      const intact = planIntact(plan, planHash, sha256Hex);
+      lastPlanCheck = { text, planHash, intact };
+      return intact;
+    },
+  };
+}
+
 /** The container's plan.json when it is the plan it was created with (its content hashes to the state's planHash), else null. */
 export function intactPlan(dir: string, s: ContainerState): AdmittedPlan | null {
-  const plan = readJson<unknown>(join(dir, 'plan.json'));
-  return planIntact(plan, s.planHash, sha256Hex) ? plan : null;
+  const read = readPlan(dir);
+  return read.intact(s.planHash) ? (read.plan as AdmittedPlan) : null;
 }
 
 /**
@@ -388,10 +421,10 @@ export function intactPlan(dir: string, s: ContainerState): AdmittedPlan | null 
  * poststop hook a warning too).
  */
 function plannedHooks(dir: string, id: string, s: ContainerState, kind: 'poststart' | 'poststop'): NonNullable<NonNullable<NonNullable<Plan['launch']>['oci']>['hooks']>['poststart'] | null {
-  const plan = readJson<unknown>(join(dir, 'plan.json'));
-  const hooks = (plan as Plan | null)?.launch?.oci?.hooks?.[kind];
+  const read = readPlan(dir);
+  const hooks = (read.plan as Plan | null)?.launch?.oci?.hooks?.[kind];
   if (!hooks?.length) return null;
-  if (planIntact(plan, s.planHash, sha256Hex)) return hooks;
+  if (read.intact(s.planHash)) return hooks;
   warn(`container ${id}: its ${kind} hooks were not run: its plan.json is not the plan it was created with (planHash ${s.planHash})`);
   return null;
 }

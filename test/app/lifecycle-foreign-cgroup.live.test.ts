@@ -192,6 +192,14 @@ describe('which listed cgroups count as the container\'s (ourCgroups)', () => {
     // What it names when intact: the second leaf, under its own hash (a state.json rewritten to
     // match is the state root's owner's doing, trusted as for the rest of the plan).
     expect(ourCgroups('c', { runId: undefined, planHash: rehashed, cgroupDirs: listed }, dir)).toEqual([`${base}/other-leaf`]);
+    // One process asks again and again (a command checks its plan more than once): each answer is
+    // for the plan.json on disk and the hash asked, whatever was asked before.
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([]);
+    expect(writePlan(dir, 'engine-leaf')).toBe(planHash);
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([`${base}/engine-leaf`]);
+    expect(ourCgroups('c', { runId: undefined, planHash: rehashed, cgroupDirs: listed }, dir)).toEqual([]);
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
+    expect(ourCgroups('c', { runId: undefined, planHash, cgroupDirs: listed }, dir)).toEqual([]);
   });
 
   it('the OCI leaf only where the plan put it: a cgroup of the same name in another parent or hierarchy is not the container\'s', () => {
