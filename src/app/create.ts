@@ -14,6 +14,7 @@ import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { procRef } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace } from '../host/atomic.js';
+import { sha256Hex } from '../host/hash.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LaunchHooks } from '../backends/linux/launcher.js';
@@ -166,8 +167,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         if (wasm) {
           const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
           created = w.created;
-          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
-          writeFileAtomic(join(dir, WASM_RECORD), JSON.stringify(w.record) + '\n');
+          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets), anchored
+          // in the state by its hash: the seal takes no record but this one.
+          const record = JSON.stringify(w.record) + '\n';
+          writeFileAtomic(join(dir, WASM_RECORD), record);
+          state.wasmRecordSha256 = sha256Hex(record);
         } else {
           created = await createLinux({
             ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),

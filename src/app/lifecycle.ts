@@ -567,7 +567,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: facts, createdAt: new Date(s.createdAt) };
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
-    const wasm = s.backend === 'wasm' ? wasmRecordOf(dir) : null;
+    const wasm = s.backend === 'wasm' ? wasmRecordOf(dir, s) : null;
     const outcome = wasm ? readOutcome(dir) : null;
     const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
@@ -630,9 +630,17 @@ function commitOnSuccess(root: string, report: SealedReport, durable: boolean, j
   }
 }
 
-/** What create recorded about a wasm container's runner (null if create died before it did). */
-function wasmRecordOf(dir: string): WasmRecord | null {
-  const r = readJson<WasmRecord>(join(dir, WASM_RECORD));
+/** What create recorded about a wasm container's runner: the file it wrote, as the state's
+ * wasmRecordSha256 names it; null if create died before recording it, or the file is not that
+ * record (the report is then sealed without the runner's facts, as for a record never made). */
+function wasmRecordOf(dir: string, s: ContainerState): WasmRecord | null {
+  let r: WasmRecord | null = null;
+  try {
+    const text = readFileSync(join(dir, WASM_RECORD), 'utf8');
+    if (typeof s.wasmRecordSha256 === 'string' && sha256Hex(text) === s.wasmRecordSha256) r = JSON.parse(text) as WasmRecord;
+  } catch {
+    return null;
+  }
   // The runner's plan, as create made it: its content hashes to its own planHash.
   return r && typeof r === 'object' && r.runnerPlan && typeof r.runnerPlan.planHash === 'string' && planIntact(r.runnerPlan, r.runnerPlan.planHash, sha256Hex) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
 }

@@ -115,6 +115,31 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(substance(created)).toEqual(substance(ran));
   });
 
+  // The seal reports the runner's facts from wasm.json: only from the record create wrote, which
+  // the state names by its hash. An edit of the file alone (a cap no plan admitted) is not
+  // sealed into the report; the report is sealed as for a record never made.
+  it('a wasm.json edited after create is not what the report states: sealed without the runner\'s facts', async () => {
+    const root = newRoot();
+    const id = 'wl-forged';
+    const c = cli(['create', id, '-b', bundle('hello-wasm'), '--root', root]);
+    expect(c.status, c.stderr).toBe(0);
+    const file = join(root, 'containers', id, 'wasm.json');
+    const rec = JSON.parse(readFileSync(file, 'utf8'));
+    expect(rec.maxPages).toBeGreaterThan(0);
+    writeFileSync(file, JSON.stringify({ ...rec, maxPages: 4242 }) + '\n');
+    expect(cli(['start', id, '--root', root]).status).toBe(0);
+    await until(`${id} to stop`, () => state(root, id).status === 'stopped', 30_000);
+    const d = cli(['delete', id, '--root', root]);
+    expect(d.status, d.stderr).toBe(0);
+    const r = lastReport(root);
+    expect(r.body.containerId).toBe(id);
+    expect(JSON.stringify(r)).not.toContain('4242');
+    expect(r.body.evidence.map((e: any) => e.name)).not.toContain('wasm.max-pages');
+    // The same bundle, record untouched: the cap is stated.
+    const honest = await lifecycle(root, 'wl-honest', bundle('hello-wasm'));
+    expect(honest.body.evidence.find((e: any) => e.name === 'wasm.max-pages')?.value).toBe(rec.maxPages);
+  });
+
   it('wasm-out-of-fuel: out of fuel through create/start (outcome timeout, reason fuel, trap out_of_fuel)', async () => {
     const root = newRoot();
     const created = await lifecycle(root, 'wl-fuel', bundle('wasm-out-of-fuel'));

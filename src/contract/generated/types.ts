@@ -1965,6 +1965,10 @@ export interface ContainerState {
     [k: string]: string | undefined;
   };
   /**
+   * sha256 of the container's wasm.json as create wrote it (what it recorded about a wasm container's runner: its plan, memory and table caps, module cache, seed); its report is sealed from that record only when the file hashes to this. Absent for a Linux container, and when create ended before writing the record.
+   */
+  wasmRecordSha256?: string;
+  /**
    * A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.
    */
   keptBundle: string | null;

@@ -8865,7 +8865,7 @@ validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 });
 exports.validateContainerState = lazy("validateContainerState", (exports) => {
 exports.validateContainerState = validate83;
-const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"keptBundle":{"type":["string","null"]}}};
+const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"wasmRecordSha256":0,"keptBundle":{"type":["string","null"]}}};
 const schema119 = {};
 const func1 = Object.prototype.hasOwnProperty;
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
@@ -9734,10 +9734,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data30 = data.keptBundle;
-if((typeof data30 !== "string") && (data30 !== null)){
-const err71 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(data.wasmRecordSha256 !== undefined){
+let data30 = data.wasmRecordSha256;
+if(typeof data30 === "string"){
+if(!pattern14.test(data30)){
+const err71 = {instancePath:instancePath+"/wasmRecordSha256",schemaPath:"#/properties/wasmRecordSha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -9747,14 +9748,38 @@ vErrors.push(err71);
 errors++;
 }
 }
-}
 else {
-const err72 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err72 = {instancePath:instancePath+"/wasmRecordSha256",schemaPath:"#/properties/wasmRecordSha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
 else {
 vErrors.push(err72);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data31 = data.keptBundle;
+if((typeof data31 !== "string") && (data31 !== null)){
+const err73 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
 }
 errors++;
 }

@@ -14077,7 +14077,7 @@ const schema143 = {};
 const schema144 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
 const schema145 = {};
 const schema148 = {"properties":{"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern42 = new RegExp("^[0-9]+$", "u");
+const pattern43 = new RegExp("^[0-9]+$", "u");
 const schema146 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -15224,7 +15224,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern42.test(data48)){
+if(!pattern43.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15249,7 +15249,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern42.test(data49)){
+if(!pattern43.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -15786,7 +15786,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern42.test(data9)){
+if(!pattern43.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -15811,7 +15811,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern42.test(data10)){
+if(!pattern43.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16179,7 +16179,7 @@ errors++;
 if(data18.dev !== undefined){
 let data27 = data18.dev;
 if(typeof data27 === "string"){
-if(!pattern42.test(data27)){
+if(!pattern43.test(data27)){
 const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
@@ -16204,7 +16204,7 @@ errors++;
 if(data18.ino !== undefined){
 let data28 = data18.ino;
 if(typeof data28 === "string"){
-if(!pattern42.test(data28)){
+if(!pattern43.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -17767,7 +17767,7 @@ errors++;
 if(data85.dev !== undefined){
 let data88 = data85.dev;
 if(typeof data88 === "string"){
-if(!pattern42.test(data88)){
+if(!pattern43.test(data88)){
 const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
@@ -17792,7 +17792,7 @@ errors++;
 if(data85.ino !== undefined){
 let data89 = data85.ino;
 if(typeof data89 === "string"){
-if(!pattern42.test(data89)){
+if(!pattern43.test(data89)){
 const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18513,7 +18513,7 @@ errors++;
 if(data112.dev !== undefined){
 let data114 = data112.dev;
 if(typeof data114 === "string"){
-if(!pattern42.test(data114)){
+if(!pattern43.test(data114)){
 const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err264];
@@ -18538,7 +18538,7 @@ errors++;
 if(data112.ino !== undefined){
 let data115 = data112.ino;
 if(typeof data115 === "string"){
-if(!pattern42.test(data115)){
+if(!pattern43.test(data115)){
 const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err266];
@@ -20804,7 +20804,7 @@ validate102.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false}
 exports.validateSealedReport = validate62;
 
 exports.validateContainerState = validate83;
-const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"keptBundle":{"type":["string","null"]}}};
+const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"wasmRecordSha256":0,"keptBundle":{"type":["string","null"]}}};
 
 function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
@@ -21670,10 +21670,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data30 = data.keptBundle;
-if((typeof data30 !== "string") && (data30 !== null)){
-const err71 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(data.wasmRecordSha256 !== undefined){
+let data30 = data.wasmRecordSha256;
+if(typeof data30 === "string"){
+if(!pattern14.test(data30)){
+const err71 = {instancePath:instancePath+"/wasmRecordSha256",schemaPath:"#/properties/wasmRecordSha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -21683,14 +21684,38 @@ vErrors.push(err71);
 errors++;
 }
 }
-}
 else {
-const err72 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err72 = {instancePath:instancePath+"/wasmRecordSha256",schemaPath:"#/properties/wasmRecordSha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
 else {
 vErrors.push(err72);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data31 = data.keptBundle;
+if((typeof data31 !== "string") && (data31 !== null)){
+const err73 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
 }
 errors++;
 }
