@@ -14,7 +14,6 @@ import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { procRef } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace } from '../host/atomic.js';
-import { sha256Hex } from '../host/hash.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LaunchHooks } from '../backends/linux/launcher.js';
@@ -27,7 +26,7 @@ import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
 import { prepareOutputs, removeQuarantine, type Quarantine } from './outputs.js';
 import { snapshotGrants, snapshotToJson } from './fsdelta.js';
-import { containersDir, dirOf, ociState, leavesOf, readJson, readState, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
+import { containersDir, dirOf, ociState, leavesOf, readJson, readState, recordHash, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
 
 export interface CreateOptions {
   root: string;
@@ -129,9 +128,17 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         // report, which need not probe the host again (issue 12: the lifecycle's commands stay
         // cheap). Not fsync'd (many creates in one process would wait on it): a torn or missing
         // file fails validation at the seal, which then probes the host as before.
-        writeFileSync(join(dir, 'host.json'), JSON.stringify(host) + '\n', { mode: 0o600, flag: 'wx' });
+        // Each file a report is sealed from is named in the state by its content's hash (the
+        // seal takes no other, nor an edit of one: docs/lifecycle.md).
+        const hostText = JSON.stringify(host) + '\n';
+        writeFileSync(join(dir, 'host.json'), hostText, { mode: 0o600, flag: 'wx' });
+        state.records = { 'host.json': recordHash(hostText) };
         // The read-write grants before anything runs: the report's delta is taken from it.
-        if (plan.launch && !wasm) writeFileAtomic(join(dir, 'fsdelta.json'), snapshotToJson(snapshotGrants(plan.launch)) + '\n');
+        if (plan.launch && !wasm) {
+          const delta = snapshotToJson(snapshotGrants(plan.launch)) + '\n';
+          writeFileAtomic(join(dir, 'fsdelta.json'), delta);
+          state.records['fsdelta.json'] = recordHash(delta);
+        }
         writeState(dir, state);
         fault('create:after-state');
         reserveStartRecord(dir);
@@ -167,11 +174,10 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         if (wasm) {
           const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
           created = w.created;
-          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets), anchored
-          // in the state by its hash: the seal takes no record but this one.
+          // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
           const record = JSON.stringify(w.record) + '\n';
           writeFileAtomic(join(dir, WASM_RECORD), record);
-          state.wasmRecordSha256 = sha256Hex(record);
+          state.records = { ...state.records, [WASM_RECORD]: recordHash(record) };
         } else {
           created = await createLinux({
             ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
@@ -211,7 +217,9 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           await runHooks('prestart', hooks.prestart, st);
           await runHooks('createRuntime', hooks.createRuntime, st);
         }
-        writeFileAtomic(join(dir, 'create.json'), JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n');
+        const readBack = JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n';
+        writeFileAtomic(join(dir, 'create.json'), readBack);
+        state.records = { ...state.records, 'create.json': recordHash(readBack) };
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);

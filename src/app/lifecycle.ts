@@ -79,6 +79,14 @@ export function withLock<T>(dir: string, fn: () => T): T {
   return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn, { gone });
 }
 
+function parsedOrNull<T>(text: string): T | null {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
+
 export function readJson<T>(path: string): T | null {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -524,7 +532,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // state file, so an edit a schema would take (another mechanism string) cannot reach the report.
     const plan = (checked = intactPlan(dir, s));
     if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
-    const created = readJson<{ evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] }>(join(dir, 'create.json'));
+    type CreateRecord = { evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] };
+    const created = sealRecord<CreateRecord>(id, dir, s, 'create.json');
     const e = d.exit;
     // The monitor's last reading of a watched cpu counter outlives the cgroup.
     if (!readback.cpuUsec && e?.cpuUsageUs !== undefined && e.cpuUsageUs >= 0) readback.cpuUsec = { value: e.cpuUsageUs, source: 'the monitor\'s last reading of the watched cgroup counter' };
@@ -558,7 +567,10 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       landlock: created?.landlock ?? null,
       seccomp: created?.seccomp ?? null,
     };
-    const planned = readJson<HostFacts>(join(dir, 'host.json'));
+    // The host as planned; one that is not the file create wrote (torn by a crash: it is not
+    // fsync'd) or fails its schema is probed again instead.
+    const hostRecord = recordIn(dir, s, 'host.json');
+    const planned = hostRecord === 'unnamed' ? readJson<HostFacts>(join(dir, 'host.json')) : typeof hostRecord === 'object' ? parsedOrNull<HostFacts>(hostRecord.text) : null;
     const facts = planned && validateHostFacts(planned) ? planned : host();
     // The monitor held the listener; its records and counts are in the state directory. (A wasm
     // container's report takes its seccomp source from the wasm backend instead.)
@@ -567,14 +579,15 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: facts, createdAt: new Date(s.createdAt) };
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
-    const wasm = s.backend === 'wasm' ? wasmRecordOf(dir, s) : null;
+    const wasm = s.backend === 'wasm' ? wasmRecordOf(id, dir, s) : null;
     const outcome = wasm ? readOutcome(dir) : null;
     const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
     const artifacts = stageArtifacts(plan);
     if (artifacts) body.artifacts = artifacts;
-    const snap = existsSync(join(dir, 'fsdelta.json')) ? snapshotFromJson(readFileSync(join(dir, 'fsdelta.json'), 'utf8')) : null;
+    const delta = sealRecordText(id, dir, s, 'fsdelta.json', () => (existsSync(join(dir, 'fsdelta.json')) ? readFileSync(join(dir, 'fsdelta.json'), 'utf8') : null));
+    const snap = delta === null ? null : snapshotFromJson(delta);
     const fsDelta = snap ? grantDeltas(snap) : [];
     if (fsDelta.length) body.fsDelta = fsDelta;
     if (!e) {
@@ -630,18 +643,73 @@ function commitOnSuccess(root: string, report: SealedReport, durable: boolean, j
   }
 }
 
-/** What create recorded about a wasm container's runner: the file it wrote, as the state's
- * wasmRecordSha256 names it; null if create died before recording it, or the file is not that
- * record (the report is then sealed without the runner's facts, as for a record never made). */
-function wasmRecordOf(dir: string, s: ContainerState): WasmRecord | null {
-  let r: WasmRecord | null = null;
+/** What the state's `records` names a file by: the sha256 of its bytes as create wrote them
+ * (bvisor's own files, never rewritten: no canonical form is needed, and a large fsdelta.json is
+ * hashed as fast as it is read). */
+export function recordHash(text: string): string {
+  return sha256Hex(text);
+}
+
+type RecordName = keyof NonNullable<ContainerState['records']>;
+
+/**
+ * A file create wrote beside the state that a report is sealed from, as the state names it:
+ * { text } when it hashes to the state's entry; 'edited' when the state names it and the file
+ * is missing, unreadable or other bytes; 'absent' when the state names other records but not
+ * this one (create did not write it, or ended before naming it: nothing is read); and 'unnamed'
+ * for a state written before records were named, whose files are read as they were then.
+ */
+function recordIn(dir: string, s: ContainerState, name: RecordName): { text: string } | 'edited' | 'absent' | 'unnamed' {
+  if (!s.records) return 'unnamed';
+  const want = s.records[name];
+  if (typeof want !== 'string') return 'absent';
   try {
-    const text = readFileSync(join(dir, WASM_RECORD), 'utf8');
-    if (typeof s.wasmRecordSha256 === 'string' && sha256Hex(text) === s.wasmRecordSha256) r = JSON.parse(text) as WasmRecord;
+    const text = readFileSync(join(dir, name), 'utf8');
+    return recordHash(text) === want ? { text } : 'edited';
   } catch {
+    return 'edited';
+  }
+}
+
+/** The seal's refusal of a record that is not the one create wrote (delete -f removes the
+ * container unsealed, as for a plan.json that is not its plan). */
+function recordRefused(id: string, name: string): BvisorError {
+  return new BvisorError('BV_CONTAINER_STATE', `container ${id}: its ${name} is not the record create wrote (missing, or its content is not what the state names); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused', record: name } });
+}
+
+/** A record's text for the seal, through recordIn: null when there is none; an edit refuses the
+ * seal. `legacy` reads it for a state from before records were named. */
+function sealRecordText(id: string, dir: string, s: ContainerState, name: RecordName, legacy: () => string | null): string | null {
+  const r = recordIn(dir, s, name);
+  if (r === 'edited') throw recordRefused(id, name);
+  if (r === 'absent') return null;
+  return r === 'unnamed' ? legacy() : r.text;
+}
+
+/** A JSON record for the seal (sealRecordText, parsed; null when there is none or, for a state
+ * from before records were named, when it is not JSON, as readJson had it). */
+function sealRecord<T>(id: string, dir: string, s: ContainerState, name: RecordName): T | null {
+  const text = sealRecordText(id, dir, s, name, () => {
+    try {
+      return readFileSync(join(dir, name), 'utf8');
+    } catch {
+      return null;
+    }
+  });
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    if (s.records) throw recordRefused(id, name); // hashed as written, yet not JSON: not create's
     return null;
   }
-  // The runner's plan, as create made it: its content hashes to its own planHash.
+}
+
+/** What create recorded about a wasm container's runner (null if create ended before it did). */
+function wasmRecordOf(id: string, dir: string, s: ContainerState): WasmRecord | null {
+  const r = sealRecord<WasmRecord>(id, dir, s, WASM_RECORD);
+  // Its shape, and the runner's plan as create made it: its content hashes to its own planHash
+  // (for a state from before records were named, the only check there was).
   return r && typeof r === 'object' && r.runnerPlan && typeof r.runnerPlan.planHash === 'string' && planIntact(r.runnerPlan, r.runnerPlan.planHash, sha256Hex) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
 }
 

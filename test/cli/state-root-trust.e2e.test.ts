@@ -9,7 +9,8 @@ import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { probeBundle } from '../helpers/probe.js';
+import { probeBundle, writableDir } from '../helpers/probe.js';
+import { until } from '../helpers/wait.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
@@ -93,5 +94,67 @@ describe('a state root that is not only ours is refused by every command that re
     expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
     expect(existsSync(dir)).toBe(false);
     expect(startTime(pid)).toBeNull();
+  }, 120_000);
+});
+
+// A report is sealed from files create wrote beside the state: what it read back from /proc
+// (create.json), the read-write grants before anything ran (fsdelta.json), the host it planned on
+// (host.json). The state names each by its hash; an edit of one alone (a schema would take it)
+// must not be sealed as what happened. Oracles: the exit status and message of the sealing
+// state, the container's directory, the journal, and the host's own /proc/sys/kernel/osrelease.
+describe('the records a report is sealed from are the ones create wrote', () => {
+  it('an edited create.json or fsdelta.json is refused (exit 7; delete -f removes it unsealed); an edited host.json is probed again', async () => {
+    const rw = writableDir();
+    const b = probeBundle(['write', join(rw, 'made'), 'x'], '', { filesystem: [`  - { path: ${rw}, access: read-write }`] });
+    const root = newRoot();
+    const journal = (): any[] => readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const stopped = async (id: string): Promise<ReturnType<typeof cli>> => {
+      let last: ReturnType<typeof cli> | null = null;
+      await until(`${id} to stop`, () => {
+        last = cli(['state', id, '--root', root]);
+        return last.status !== 0 || JSON.parse(last.stdout).status === 'stopped';
+      }, 15_000);
+      return last!;
+    };
+    const edits: Record<string, (v: any) => any> = {
+      'create.json': (v) => ({ ...v, evidence: v.evidence.map((e: any, i: number) => (i === 0 ? { ...e, value: 'forged' } : e)) }),
+      'fsdelta.json': (v) => ({ ...v, grants: v.grants.map((g: any) => ({ ...g, path: '/etc' })) }),
+    };
+    for (const [name, edit] of Object.entries(edits)) {
+      const id = `rec-${name.split('.')[0]}`;
+      expect(cli(['create', id, '-b', b, '--root', root]).status).toBe(0);
+      const file = join(root, 'containers', id, name);
+      writeFileSync(file, JSON.stringify(edit(JSON.parse(readFileSync(file, 'utf8')))) + '\n');
+      expect(cli(['start', id, '--root', root]).status).toBe(0);
+      const st = await stopped(id);
+      expect(st.status, name).toBe(7);
+      expect(st.stderr).toContain(`container ${id}: its ${name} is not the record create wrote`);
+      expect(existsSync(join(root, 'containers', id, 'report.json'))).toBe(false);
+      const f = cli(['delete', '-f', id, '--root', root]);
+      expect(f.status).toBe(7);
+      expect(f.stderr).toContain(`container ${id} was removed (delete -f), but its report could not be sealed`);
+      expect(existsSync(join(root, 'containers', id))).toBe(false);
+      expect(journal().some((e) => e.report?.body?.containerId === id)).toBe(false);
+    }
+    // host.json is not fsync'd (a crash may tear it): one that is not create's is probed again.
+    const osrelease = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    expect(cli(['create', 'rec-host', '-b', b, '--root', root]).status).toBe(0);
+    const hostFile = join(root, 'containers', 'rec-host', 'host.json');
+    const h = JSON.parse(readFileSync(hostFile, 'utf8'));
+    writeFileSync(hostFile, JSON.stringify({ ...h, kernel: { ...h.kernel, release: '9.9.9-forged' } }) + '\n');
+    expect(cli(['start', 'rec-host', '--root', root]).status).toBe(0);
+    expect((await stopped('rec-host')).status).toBe(0);
+    const forged = JSON.parse(readFileSync(join(root, 'containers', 'rec-host', 'report.json'), 'utf8'));
+    expect(forged.body.host.kernel).toBe(osrelease);
+    expect(cli(['delete', 'rec-host', '--root', root]).status).toBe(0);
+    // Untouched, the same bundle seals from its records: the grant's delta names what it made.
+    expect(cli(['create', 'rec-ok', '-b', b, '--root', root]).status).toBe(0);
+    expect(cli(['start', 'rec-ok', '--root', root]).status).toBe(0);
+    expect((await stopped('rec-ok')).status).toBe(0);
+    const ok = JSON.parse(readFileSync(join(root, 'containers', 'rec-ok', 'report.json'), 'utf8'));
+    expect(ok.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(JSON.stringify(ok.body.fsDelta)).toContain('made');
+    expect(ok.body.evidence.length).toBeGreaterThan(0);
+    expect(cli(['delete', 'rec-ok', '--root', root]).status).toBe(0);
   }, 120_000);
 });

@@ -115,29 +115,39 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(substance(created)).toEqual(substance(ran));
   });
 
-  // The seal reports the runner's facts from wasm.json: only from the record create wrote, which
-  // the state names by its hash. An edit of the file alone (a cap no plan admitted) is not
-  // sealed into the report; the report is sealed as for a record never made.
-  it('a wasm.json edited after create is not what the report states: sealed without the runner\'s facts', async () => {
+  // The seal states the runner's facts (its caps, plan, cache, seed) from wasm.json: only from the
+  // record create wrote, which the state names by its hash. An edit of the file alone (a cap no
+  // plan admitted) is refused, as an edited plan.json is (exit 7; delete -f removes it unsealed).
+  // wasm-out-of-fuel: a guest that does not exit 0, so a seal that fell back to the runner's own
+  // exit status (always 0) would show.
+  it('a wasm.json edited after create is refused: no report is sealed from it, and delete -f removes it unsealed', async () => {
     const root = newRoot();
     const id = 'wl-forged';
-    const c = cli(['create', id, '-b', bundle('hello-wasm'), '--root', root]);
+    const c = cli(['create', id, '-b', bundle('wasm-out-of-fuel'), '--root', root]);
     expect(c.status, c.stderr).toBe(0);
     const file = join(root, 'containers', id, 'wasm.json');
     const rec = JSON.parse(readFileSync(file, 'utf8'));
     expect(rec.maxPages).toBeGreaterThan(0);
-    writeFileSync(file, JSON.stringify({ ...rec, maxPages: 4242 }) + '\n');
+    writeFileSync(file, JSON.stringify({ ...rec, maxPages: 987654321 }) + '\n');
     expect(cli(['start', id, '--root', root]).status).toBe(0);
-    await until(`${id} to stop`, () => state(root, id).status === 'stopped', 30_000);
-    const d = cli(['delete', id, '--root', root]);
-    expect(d.status, d.stderr).toBe(0);
-    const r = lastReport(root);
-    expect(r.body.containerId).toBe(id);
-    expect(JSON.stringify(r)).not.toContain('4242');
-    expect(r.body.evidence.map((e: any) => e.name)).not.toContain('wasm.max-pages');
-    // The same bundle, record untouched: the cap is stated.
-    const honest = await lifecycle(root, 'wl-honest', bundle('hello-wasm'));
+    let refused: ReturnType<typeof cli> | null = null;
+    await until(`${id} to stop`, () => {
+      refused = cli(['state', id, '--root', root]);
+      return refused.status !== 0 || JSON.parse(refused.stdout).status === 'stopped';
+    }, 30_000);
+    expect(refused!.status).toBe(7);
+    expect(refused!.stderr).toContain(`container ${id}: its wasm.json is not the record create wrote`);
+    expect(existsSync(join(root, 'containers', id, 'report.json'))).toBe(false);
+    expect(cli(['delete', id, '--root', root]).status).toBe(7);
+    const f = cli(['delete', '-f', id, '--root', root]);
+    expect(f.status).toBe(7);
+    expect(f.stderr).toContain('was removed (delete -f), but its report could not be sealed');
+    expect(existsSync(join(root, 'containers', id))).toBe(false);
+    expect(journal(root).some((e) => e.report?.body?.containerId === id)).toBe(false);
+    // The same bundle, its record untouched: sealed, with its cap and the guest's own fate.
+    const honest = await lifecycle(root, 'wl-honest', bundle('wasm-out-of-fuel'));
     expect(honest.body.evidence.find((e: any) => e.name === 'wasm.max-pages')?.value).toBe(rec.maxPages);
+    expect(honest.body.outcome).toMatchObject({ status: 'timeout', reason: 'fuel' });
   });
 
   it('wasm-out-of-fuel: out of fuel through create/start (outcome timeout, reason fuel, trap out_of_fuel)', async () => {

@@ -1930,6 +1930,12 @@ export interface RecoveredAttempt {
  * via the `definition` "Denials".
  */
 /**
+ * This interface was referenced by `ContainerState`'s JSON-Schema
+ * via the `definition` "RecordHash".
+ */
+export type RecordHash = string;
+
+/**
  * <root>/containers/<id>/state.json, written atomically (temp, fsync, rename) under the container's lock. Status here is what bvisor last wrote; commands derive the real status from the processes and the monitor's files.
  */
 export interface ContainerState {
@@ -1965,9 +1971,14 @@ export interface ContainerState {
     [k: string]: string | undefined;
   };
   /**
-   * sha256 of the container's wasm.json as create wrote it (what it recorded about a wasm container's runner: its plan, memory and table caps, module cache, seed); its report is sealed from that record only when the file hashes to this. Absent for a Linux container, and when create ended before writing the record.
+   * The files create writes beside the state that a report is sealed from, each named by the sha256 of its bytes as create wrote them: host.json (the host it was planned on), fsdelta.json (the read-write grants before anything ran), create.json (what create read back), wasm.json (a wasm container's runner record). The seal takes a named file only when its content hashes to this, takes no file the map does not name, and refuses to seal from one that does not match (delete -f removes such a container unsealed; for host.json it probes the host instead, as for a file torn by a crash). create names host.json and fsdelta.json before anything runs, and the other two with the created state. Absent in states written before it, whose records are read as they were then.
    */
-  wasmRecordSha256?: string;
+  records?: {
+    'host.json'?: RecordHash;
+    'fsdelta.json'?: RecordHash;
+    'create.json'?: RecordHash;
+    'wasm.json'?: RecordHash;
+  };
   /**
    * A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.
    */

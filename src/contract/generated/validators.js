@@ -11004,7 +11004,7 @@ return errors === 0;
 }
 validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema123 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
+const schema127 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
 
 function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -11119,7 +11119,7 @@ errors++;
 if(data.step !== undefined){
 let data2 = data.step;
 if(!(((data2 === "decided") || (data2 === "applied")) || (data2 === "failed"))){
-const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema123.properties.step.enum},message:"must be equal to one of the allowed values"};
+const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema127.properties.step.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -11132,7 +11132,7 @@ errors++;
 if(data.action !== undefined){
 let data3 = data.action;
 if(!((data3 === "commit") || (data3 === "discard"))){
-const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema123.properties.action.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema127.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -11423,9 +11423,9 @@ return errors === 0;
 }
 validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema125 = {};
-const schema128 = {"enum":["absent","rolled-back","completed","running","refused"]};
-const schema129 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
+const schema129 = {};
+const schema132 = {"enum":["absent","rolled-back","completed","running","refused"]};
+const schema133 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
 
 function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -11575,7 +11575,7 @@ errors++;
 if(data.classification !== undefined){
 let data3 = data.classification;
 if(!(((((data3 === "absent") || (data3 === "rolled-back")) || (data3 === "completed")) || (data3 === "running")) || (data3 === "refused"))){
-const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema128.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema132.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -11682,7 +11682,7 @@ errors++;
 if(data6.do !== undefined){
 let data7 = data6.do;
 if(!((((((data7 === "kill-process") || (data7 === "remove-cgroup")) || (data7 === "discard-quarantine")) || (data7 === "remove-state")) || (data7 === "seal-report")) || (data7 === "repair-journal"))){
-const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema129.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema133.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -11732,7 +11732,7 @@ errors++;
 if(data6.error !== undefined){
 let data10 = data6.error;
 if((typeof data10 !== "string") && (data10 !== null)){
-const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema129.properties.error.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema133.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -12758,7 +12758,7 @@ return errors === 0;
 validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 exports.validateLearnOutput = validate93;
-const schema131 = {"properties":{"written":{"type":["string","null"]},"check":{"properties":{"why":{"type":["string","null"]},"exitStatus":{"type":["integer","null"]},"denials":{"items":{"properties":{"allow":{"type":["string","null"]}}}}}}}};
+const schema135 = {"properties":{"written":{"type":["string","null"]},"check":{"properties":{"why":{"type":["string","null"]},"exitStatus":{"type":["integer","null"]},"denials":{"items":{"properties":{"allow":{"type":["string","null"]}}}}}}}};
 
 function validate93(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/learn-output.schema.json" */;
@@ -12862,7 +12862,7 @@ errors++;
 if(data.written !== undefined){
 let data1 = data.written;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err8 = {instancePath:instancePath+"/written",schemaPath:"#/properties/written/type",keyword:"type",params:{type: schema131.properties.written.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/written",schemaPath:"#/properties/written/type",keyword:"type",params:{type: schema135.properties.written.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -13172,7 +13172,7 @@ errors++;
 if(data10.why !== undefined){
 let data12 = data10.why;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err34 = {instancePath:instancePath+"/check/why",schemaPath:"#/properties/check/properties/why/type",keyword:"type",params:{type: schema131.properties.check.properties.why.type},message:"must be string,null"};
+const err34 = {instancePath:instancePath+"/check/why",schemaPath:"#/properties/check/properties/why/type",keyword:"type",params:{type: schema135.properties.check.properties.why.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -13185,7 +13185,7 @@ errors++;
 if(data10.exitStatus !== undefined){
 let data13 = data10.exitStatus;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err35 = {instancePath:instancePath+"/check/exitStatus",schemaPath:"#/properties/check/properties/exitStatus/type",keyword:"type",params:{type: schema131.properties.check.properties.exitStatus.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/check/exitStatus",schemaPath:"#/properties/check/properties/exitStatus/type",keyword:"type",params:{type: schema135.properties.check.properties.exitStatus.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -13283,7 +13283,7 @@ errors++;
 if(data15.allow !== undefined){
 let data18 = data15.allow;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err43 = {instancePath:instancePath+"/check/denials/" + i1+"/allow",schemaPath:"#/properties/check/properties/denials/items/properties/allow/type",keyword:"type",params:{type: schema131.properties.check.properties.denials.items.properties.allow.type},message:"must be string,null"};
+const err43 = {instancePath:instancePath+"/check/denials/" + i1+"/allow",schemaPath:"#/properties/check/properties/denials/items/properties/allow/type",keyword:"type",params:{type: schema135.properties.check.properties.denials.items.properties.allow.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -13346,7 +13346,7 @@ return errors === 0;
 validate93.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateOciState = validate94;
-const schema132 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+const schema136 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
 
 function validate94(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/oci-state.schema.json" */;
@@ -13469,7 +13469,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped")) || (data2 === "paused"))){
-const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema132.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema136.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -13655,7 +13655,7 @@ errors++;
 if(data7.startedAt !== undefined){
 let data11 = data7.startedAt;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema132.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -13668,7 +13668,7 @@ errors++;
 if(data7.reportHash !== undefined){
 let data12 = data7.reportHash;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema132.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
+const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -13681,7 +13681,7 @@ errors++;
 if(data7.monitorPid !== undefined){
 let data13 = data7.monitorPid;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema132.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
+const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -13767,7 +13767,7 @@ errors++;
 if(data14.exitCode !== undefined){
 let data16 = data14.exitCode;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema132.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -13780,7 +13780,7 @@ errors++;
 if(data14.signal !== undefined){
 let data17 = data14.signal;
 if((typeof data17 !== "string") && (data17 !== null)){
-const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema132.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
+const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -13828,7 +13828,7 @@ vErrors = null;
 if(data7.broken !== undefined){
 let data18 = data7.broken;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema132.properties.bvisor.properties.broken.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.broken.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -13867,11 +13867,11 @@ return errors === 0;
 validate94.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate95;
-const schema133 = {"properties":{"planHash":{"type":["string","null"]}}};
-const schema134 = {"enum":["linux","wasm"]};
-const schema137 = {};
-const schema135 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"type":["string","null"]},"reason":{"type":["string","null"]}}};
-const schema136 = {"enum":["enforced","mediated","best-effort"]};
+const schema137 = {"properties":{"planHash":{"type":["string","null"]}}};
+const schema138 = {"enum":["linux","wasm"]};
+const schema141 = {};
+const schema139 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"type":["string","null"]},"reason":{"type":["string","null"]}}};
+const schema140 = {"enum":["enforced","mediated","best-effort"]};
 
 function validate96(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -13993,7 +13993,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((data2 === "enforced") || (data2 === "mediated")) || (data2 === "best-effort"))){
-const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema136.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema140.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -14016,7 +14016,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!(((((data3 === "enforced") || (data3 === "mediated")) || (data3 === "best-effort")) || (data3 === "refused")) || (data3 === "not-requested"))){
-const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema135.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema139.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -14029,7 +14029,7 @@ errors++;
 if(data.mechanism !== undefined){
 let data4 = data.mechanism;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema135.properties.mechanism.type},message:"must be string,null"};
+const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema139.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -14042,7 +14042,7 @@ errors++;
 if(data.reason !== undefined){
 let data5 = data.reason;
 if((typeof data5 !== "string") && (data5 !== null)){
-const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema135.properties.reason.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema139.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -14068,17 +14068,17 @@ return errors === 0;
 }
 validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema138 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
-const schema139 = {};
-const schema140 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
-const schema141 = {"properties":{"version":{"enum":[1,2]}}};
-const schema142 = {"properties":{"version":{"enum":[1,2]}}};
+const schema142 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
 const schema143 = {};
-const schema144 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
-const schema145 = {};
-const schema148 = {"properties":{"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern43 = new RegExp("^[0-9]+$", "u");
-const schema146 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
+const schema144 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
+const schema145 = {"properties":{"version":{"enum":[1,2]}}};
+const schema146 = {"properties":{"version":{"enum":[1,2]}}};
+const schema147 = {};
+const schema148 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
+const schema149 = {};
+const schema152 = {"properties":{"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
+const pattern46 = new RegExp("^[0-9]+$", "u");
+const schema150 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -14162,7 +14162,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema146.properties, key0))){
+if(!(func1.call(schema150.properties, key0))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -14176,7 +14176,7 @@ errors++;
 if(data.hostname !== undefined){
 let data0 = data.hostname;
 if((typeof data0 !== "string") && (data0 !== null)){
-const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema146.properties.hostname.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema150.properties.hostname.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -14241,7 +14241,7 @@ vErrors = null;
 if(data.cgroupLeaf !== undefined){
 let data2 = data.cgroupLeaf;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema146.properties.cgroupLeaf.type},message:"must be string,null"};
+const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema150.properties.cgroupLeaf.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -14254,7 +14254,7 @@ errors++;
 if(data.oomScoreAdj !== undefined){
 let data3 = data.oomScoreAdj;
 if((!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))) && (data3 !== null)){
-const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema146.properties.oomScoreAdj.type},message:"must be integer,null"};
+const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema150.properties.oomScoreAdj.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -14267,7 +14267,7 @@ errors++;
 if(data.umask !== undefined){
 let data4 = data.umask;
 if((!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))) && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema146.properties.umask.type},message:"must be integer,null"};
+const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema150.properties.umask.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -14610,7 +14610,7 @@ errors++;
 if(data15.timeout !== undefined){
 let data21 = data15.timeout;
 if((!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))) && (data21 !== null)){
-const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema146.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -14774,7 +14774,7 @@ errors++;
 if(data23.timeout !== undefined){
 let data29 = data23.timeout;
 if((!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))) && (data29 !== null)){
-const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema146.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -14938,7 +14938,7 @@ errors++;
 if(data31.timeout !== undefined){
 let data37 = data31.timeout;
 if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
-const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema146.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -15102,7 +15102,7 @@ errors++;
 if(data39.timeout !== undefined){
 let data45 = data39.timeout;
 if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (data45 !== null)){
-const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema146.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -15224,7 +15224,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern43.test(data48)){
+if(!pattern46.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15249,7 +15249,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern43.test(data49)){
+if(!pattern46.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -15575,7 +15575,7 @@ vErrors.push(err23);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema138.properties, key0))){
+if(!(func1.call(schema142.properties, key0))){
 const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
@@ -15660,7 +15660,7 @@ vErrors.push(err31);
 errors++;
 }
 for(const key1 in data0){
-if(!(func1.call(schema138.properties.workload.properties, key1))){
+if(!(func1.call(schema142.properties.workload.properties, key1))){
 const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
@@ -15684,7 +15684,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data1 === "process") || (data1 === "wasm"))){
-const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema138.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema142.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -15761,7 +15761,7 @@ errors++;
 if(data0.seed !== undefined){
 let data7 = data0.seed;
 if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema138.properties.workload.properties.seed.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema142.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -15786,7 +15786,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern43.test(data9)){
+if(!pattern46.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -15811,7 +15811,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern43.test(data10)){
+if(!pattern46.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16054,7 +16054,7 @@ vErrors.push(err64);
 errors++;
 }
 for(const key3 in data18){
-if(!(func1.call(schema140.properties, key3))){
+if(!(func1.call(schema144.properties, key3))){
 const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -16126,7 +16126,7 @@ vErrors.push(err70);
 errors++;
 }
 if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema140.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema144.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -16179,7 +16179,7 @@ errors++;
 if(data18.dev !== undefined){
 let data27 = data18.dev;
 if(typeof data27 === "string"){
-if(!pattern43.test(data27)){
+if(!pattern46.test(data27)){
 const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
@@ -16204,7 +16204,7 @@ errors++;
 if(data18.ino !== undefined){
 let data28 = data18.ino;
 if(typeof data28 === "string"){
-if(!pattern43.test(data28)){
+if(!pattern46.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -16457,7 +16457,7 @@ vErrors.push(err96);
 errors++;
 }
 if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
-const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema138.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema142.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -16550,7 +16550,7 @@ vErrors.push(err103);
 errors++;
 }
 if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
-const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema138.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema142.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -16659,7 +16659,7 @@ vErrors.push(err112);
 errors++;
 }
 if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema138.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema142.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -16682,7 +16682,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema138.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema142.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -16721,7 +16721,7 @@ vErrors.push(err117);
 errors++;
 }
 if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
-const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema138.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema142.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -16801,7 +16801,7 @@ errors++;
 if(data48.parent !== undefined){
 let data49 = data48.parent;
 if((typeof data49 !== "string") && (data49 !== null)){
-const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema138.properties.cgroup.properties.parent.type},message:"must be string,null"};
+const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema142.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -16893,7 +16893,7 @@ vErrors.push(err132);
 errors++;
 }
 if(!((data52 === 1) || (data52 === 2))){
-const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema141.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema145.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -17085,7 +17085,7 @@ vErrors.push(err148);
 errors++;
 }
 if(!((data61 === 1) || (data61 === 2))){
-const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema142.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -17261,7 +17261,7 @@ vErrors.push(err163);
 errors++;
 }
 if(!((data67 === 1) || (data67 === 2))){
-const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema138.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema142.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -17296,7 +17296,7 @@ vErrors.push(err166);
 errors++;
 }
 if(!((data69 === "cpu.stat") || (data69 === "cpuacct.usage"))){
-const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema138.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema142.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -17514,7 +17514,7 @@ errors++;
 if(data.wallMs !== undefined){
 let data77 = data.wallMs;
 if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (data77 !== null)){
-const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema138.properties.wallMs.type},message:"must be integer,null"};
+const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema142.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -17527,7 +17527,7 @@ errors++;
 if(data.cpuMs !== undefined){
 let data78 = data.cpuMs;
 if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
-const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema138.properties.cpuMs.type},message:"must be integer,null"};
+const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema142.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -17540,7 +17540,7 @@ errors++;
 if(data.fuel !== undefined){
 let data79 = data.fuel;
 if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
-const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema138.properties.fuel.type},message:"must be integer,null"};
+const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema142.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -17553,7 +17553,7 @@ errors++;
 if(data.memoryBytes !== undefined){
 let data80 = data.memoryBytes;
 if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
-const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema138.properties.memoryBytes.type},message:"must be integer,null"};
+const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema142.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -17624,7 +17624,7 @@ vErrors.push(err192);
 errors++;
 }
 if(!((data83 === "private") || (data83 === "none"))){
-const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema138.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema142.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -17637,7 +17637,7 @@ errors++;
 if(data82.sizeBytes !== undefined){
 let data84 = data82.sizeBytes;
 if((!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))) && (data84 !== null)){
-const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema138.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema142.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -17767,7 +17767,7 @@ errors++;
 if(data85.dev !== undefined){
 let data88 = data85.dev;
 if(typeof data88 === "string"){
-if(!pattern43.test(data88)){
+if(!pattern46.test(data88)){
 const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
@@ -17792,7 +17792,7 @@ errors++;
 if(data85.ino !== undefined){
 let data89 = data85.ino;
 if(typeof data89 === "string"){
-if(!pattern43.test(data89)){
+if(!pattern46.test(data89)){
 const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18033,7 +18033,7 @@ vErrors.push(err224);
 errors++;
 }
 if(!(((data94 === "errno") || (data94 === "kill")) || (data94 === "log"))){
-const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema138.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema142.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -18056,7 +18056,7 @@ vErrors.push(err226);
 errors++;
 }
 if(!((data95 === "enosys") || (data95 === "allow"))){
-const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema138.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema142.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -18095,7 +18095,7 @@ vErrors.push(err229);
 errors++;
 }
 if(!((data97 === "signal") || (data97 === "abstract-unix-socket"))){
-const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema138.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema142.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -18351,7 +18351,7 @@ vErrors.push(err250);
 errors++;
 }
 if(!((((((((((((data107 === "root") || (data107 === "bind")) || (data107 === "proc")) || (data107 === "tmpfs")) || (data107 === "device")) || (data107 === "symlink")) || (data107 === "mask")) || (data107 === "readonly")) || (data107 === "devpts")) || (data107 === "mqueue")) || (data107 === "sysfs")) || (data107 === "cgroup2"))){
-const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema144.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema148.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -18513,7 +18513,7 @@ errors++;
 if(data112.dev !== undefined){
 let data114 = data112.dev;
 if(typeof data114 === "string"){
-if(!pattern43.test(data114)){
+if(!pattern46.test(data114)){
 const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err264];
@@ -18538,7 +18538,7 @@ errors++;
 if(data112.ino !== undefined){
 let data115 = data112.ino;
 if(typeof data115 === "string"){
-if(!pattern43.test(data115)){
+if(!pattern46.test(data115)){
 const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err266];
@@ -18801,7 +18801,7 @@ vErrors.push(err285);
 errors++;
 }
 if(!((data121 === "manual") || (data121 === "on-success"))){
-const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema148.properties.commit.enum},message:"must be equal to one of the allowed values"};
+const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema152.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -18824,7 +18824,7 @@ vErrors.push(err287);
 errors++;
 }
 if(!((data122 === "atomic") || (data122 === "durable"))){
-const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema148.properties.durability.enum},message:"must be equal to one of the allowed values"};
+const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema152.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -18837,7 +18837,7 @@ errors++;
 if(data117.to !== undefined){
 let data123 = data117.to;
 if((typeof data123 !== "string") && (data123 !== null)){
-const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema148.properties.to.type},message:"must be string,null"};
+const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema152.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -18850,7 +18850,7 @@ errors++;
 if(data117.sizeBytes !== undefined){
 let data124 = data117.sizeBytes;
 if((!(((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124))) && (isFinite(data124)))) && (data124 !== null)){
-const err290 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema148.properties.sizeBytes.type},message:"must be integer,null"};
+const err290 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema152.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -18863,7 +18863,7 @@ errors++;
 if(data117.files !== undefined){
 let data125 = data117.files;
 if((!(((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125))) && (isFinite(data125)))) && (data125 !== null)){
-const err291 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema148.properties.files.type},message:"must be integer,null"};
+const err291 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema152.properties.files.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -19066,7 +19066,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema134.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema138.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -19091,7 +19091,7 @@ errors++;
 if(data.planHash !== undefined){
 let data4 = data.planHash;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema133.properties.planHash.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema137.properties.planHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -19342,8 +19342,8 @@ return errors === 0;
 validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateRecoverOutput = validate102;
-const schema149 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
-const schema150 = {"properties":{"evidence":{"properties":{"started":{"type":["integer","null"]},"report":{"type":["integer","null"]},"outcome":{"type":["string","null"]},"dispositions":0,"recoveries":0,"tornReport":0,"stateDir":{"type":["string","null"]},"live":{"items":{"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]}}}},"cgroups":0,"quarantine":{"type":["string","null"]},"promoted":0}},"containerId":{"type":["string","null"]},"recorded":{"type":["integer","null"]}}};
+const schema153 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
+const schema154 = {"properties":{"evidence":{"properties":{"started":{"type":["integer","null"]},"report":{"type":["integer","null"]},"outcome":{"type":["string","null"]},"dispositions":0,"recoveries":0,"tornReport":0,"stateDir":{"type":["string","null"]},"live":{"items":{"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]}}}},"cgroups":0,"quarantine":{"type":["string","null"]},"promoted":0}},"containerId":{"type":["string","null"]},"recorded":{"type":["integer","null"]}}};
 
 function validate103(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -19453,7 +19453,7 @@ errors++;
 if(data.containerId !== undefined){
 let data1 = data.containerId;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema150.properties.containerId.type},message:"must be string,null"};
+const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema154.properties.containerId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -19466,7 +19466,7 @@ errors++;
 if(data.classification !== undefined){
 let data2 = data.classification;
 if(!(((((data2 === "absent") || (data2 === "rolled-back")) || (data2 === "completed")) || (data2 === "running")) || (data2 === "refused"))){
-const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema128.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema132.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -19602,7 +19602,7 @@ vErrors.push(err22);
 errors++;
 }
 for(const key1 in data4){
-if(!(func1.call(schema150.properties.evidence.properties, key1))){
+if(!(func1.call(schema154.properties.evidence.properties, key1))){
 const err23 = {instancePath:instancePath+"/evidence",schemaPath:"#/properties/evidence/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err23];
@@ -19616,7 +19616,7 @@ errors++;
 if(data4.started !== undefined){
 let data5 = data4.started;
 if((!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))) && (data5 !== null)){
-const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema150.properties.evidence.properties.started.type},message:"must be integer,null"};
+const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema154.properties.evidence.properties.started.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -19629,7 +19629,7 @@ errors++;
 if(data4.report !== undefined){
 let data6 = data4.report;
 if((!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))) && (data6 !== null)){
-const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema150.properties.evidence.properties.report.type},message:"must be integer,null"};
+const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema154.properties.evidence.properties.report.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -19642,7 +19642,7 @@ errors++;
 if(data4.outcome !== undefined){
 let data7 = data4.outcome;
 if((typeof data7 !== "string") && (data7 !== null)){
-const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema150.properties.evidence.properties.outcome.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema154.properties.evidence.properties.outcome.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -19806,7 +19806,7 @@ errors++;
 if(data4.stateDir !== undefined){
 let data16 = data4.stateDir;
 if((typeof data16 !== "string") && (data16 !== null)){
-const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema150.properties.evidence.properties.stateDir.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema154.properties.evidence.properties.stateDir.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -19858,7 +19858,7 @@ errors++;
 if(data18.role !== undefined){
 let data19 = data18.role;
 if(!(((((data19 === "supervisor") || (data19 === "monitor")) || (data19 === "workload")) || (data19 === "creator")) || (data19 === "member"))){
-const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema150.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
+const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema154.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -19936,7 +19936,7 @@ errors++;
 if(data4.quarantine !== undefined){
 let data23 = data4.quarantine;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema150.properties.evidence.properties.quarantine.type},message:"must be string,null"};
+const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema154.properties.evidence.properties.quarantine.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -20048,7 +20048,7 @@ errors++;
 if(data27.do !== undefined){
 let data28 = data27.do;
 if(!((((((data28 === "kill-process") || (data28 === "remove-cgroup")) || (data28 === "discard-quarantine")) || (data28 === "remove-state")) || (data28 === "seal-report")) || (data28 === "repair-journal"))){
-const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema129.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema133.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -20098,7 +20098,7 @@ errors++;
 if(data27.error !== undefined){
 let data31 = data27.error;
 if((typeof data31 !== "string") && (data31 !== null)){
-const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema129.properties.error.type},message:"must be string,null"};
+const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema133.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -20147,7 +20147,7 @@ errors++;
 if(data.recorded !== undefined){
 let data32 = data.recorded;
 if((!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))) && (data32 !== null)){
-const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema150.properties.recorded.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema154.properties.recorded.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -20470,7 +20470,7 @@ errors++;
 if(data4.kind !== undefined){
 let data7 = data4.kind;
 if(!((((((data7 === "report") || (data7 === "started")) || (data7 === "disposition")) || (data7 === "recovery")) || (data7 === "repair")) || (data7 === "unknown"))){
-const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema149.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema153.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -20483,7 +20483,7 @@ errors++;
 if(data4.runId !== undefined){
 let data8 = data4.runId;
 if((typeof data8 !== "string") && (data8 !== null)){
-const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema149.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema153.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -20804,7 +20804,8 @@ validate102.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false}
 exports.validateSealedReport = validate62;
 
 exports.validateContainerState = validate83;
-const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"wasmRecordSha256":0,"keptBundle":{"type":["string","null"]}}};
+const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
+const schema122 = {};
 
 function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
@@ -21670,11 +21671,12 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data.wasmRecordSha256 !== undefined){
-let data30 = data.wasmRecordSha256;
-if(typeof data30 === "string"){
-if(!pattern14.test(data30)){
-const err71 = {instancePath:instancePath+"/wasmRecordSha256",schemaPath:"#/properties/wasmRecordSha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data.records !== undefined){
+let data30 = data.records;
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+for(const key6 in data30){
+if(!((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json"))){
+const err71 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -21684,8 +21686,11 @@ vErrors.push(err71);
 errors++;
 }
 }
-else {
-const err72 = {instancePath:instancePath+"/wasmRecordSha256",schemaPath:"#/properties/wasmRecordSha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30["host.json"] !== undefined){
+let data31 = data30["host.json"];
+if(typeof data31 === "string"){
+if(!pattern14.test(data31)){
+const err72 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -21695,10 +21700,8 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data31 = data.keptBundle;
-if((typeof data31 !== "string") && (data31 !== null)){
-const err73 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+else {
+const err73 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -21708,14 +21711,114 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
-else {
-const err74 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30["fsdelta.json"] !== undefined){
+let data32 = data30["fsdelta.json"];
+if(typeof data32 === "string"){
+if(!pattern14.test(data32)){
+const err74 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
 else {
 vErrors.push(err74);
+}
+errors++;
+}
+}
+else {
+const err75 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+}
+if(data30["create.json"] !== undefined){
+let data33 = data30["create.json"];
+if(typeof data33 === "string"){
+if(!pattern14.test(data33)){
+const err76 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+}
+else {
+const err77 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+if(data30["wasm.json"] !== undefined){
+let data34 = data30["wasm.json"];
+if(typeof data34 === "string"){
+if(!pattern14.test(data34)){
+const err78 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+else {
+const err79 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+}
+else {
+const err80 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data35 = data.keptBundle;
+if((typeof data35 !== "string") && (data35 !== null)){
+const err81 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+}
+}
+else {
+const err82 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
 }
 errors++;
 }
