@@ -385,7 +385,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
 
 /**
  * The last check of a plan.json against a planHash, with the very text it was made for. One
- * command may check its container's plan more than once (readState's cgroups, the seal, exec's
+ * command may check its container's plan more than once (readOwnState's cgroups, the seal, exec's
  * launch, update's limits), and hashing it (RFC 8785 over the whole plan) is what costs: the
  * answer is reused only for the same text and the same planHash, so a plan.json changed in
  * between is checked anew. The answer depends on nothing else (planIntact is a pure function).
