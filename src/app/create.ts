@@ -268,6 +268,8 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
   // journalAtCreate: null, since run's quarantine already exists under its run id; its start
   // record follows within the same command, and list stops at that.
   const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256, journalAtCreate: null });
+  // A run keeps none of create's records: a seal after a crash (delete -f, gc) reads none.
+  state.records = {};
   try {
     withLock(dir, () => {
       writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');
@@ -302,7 +304,14 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
         state.pid = procRef(pid);
         state.startedAt = new Date().toISOString();
       }),
-    saveReport: (report) => void ours(() => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n')),
+    // Named in the state before it is written, as the seal does (a report.json the state does
+    // not name is not the run's).
+    saveReport: (report) =>
+      void ours(() => {
+        state.reportHash = report.bodyHash;
+        writeState(dir, state);
+        writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n');
+      }),
     release: () => void ours(() => removeDir(dir)),
   };
 }

@@ -14,7 +14,7 @@ import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
 import type { LaunchHooks } from '../backends/linux/launcher.js';
 import type { WaitResult } from '../backends/linux/host/reaper.js';
-import { loadExisting, withLock, readState, derive, readJson, ourCgroups, wrongState, intactPlan } from './lifecycle.js';
+import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan, createRecordText } from './lifecycle.js';
 import { connectConsole, checkConsole } from './create.js';
 import { secretFromEnv } from './run.js';
 
@@ -72,7 +72,15 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       if (d.status !== 'running' || !s.pid) throw wrongState(o.id, 'exec into', d.status, d.status === 'created' ? `start it first (bvisor start ${o.id})` : 'only a running container takes new processes');
       const plan = intactPlan(dir, s);
       if (!plan || plan.backend !== 'linux') throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
-      const created = readJson<{ seccomp: { sha256: string } | null }>(join(dir, 'create.json'));
+      // As the state names it: an edited digest would silence the check below.
+      const createdText = createRecordText(o.id, dir, s);
+      type CreateRecord = { seccomp: { sha256: string } | null };
+      let created: CreateRecord | null;
+      try {
+        created = createdText === null ? null : (JSON.parse(createdText) as CreateRecord);
+      } catch {
+        created = null; // not JSON: unreadable, as below
+      }
       if (!created) throw wrongState(o.id, 'exec into', 'unreadable', 'its create.json (what create read back) is missing');
       const base = plan.launch;
       const spec: ExecSpec = o.processFile !== null ? execFromProcess(readProcess(o.processFile), base, o.processFile) : execFromFlags({ args: o.args, env: o.env, cwd: o.cwd, user: o.user, tty: o.tty, caps: o.caps ?? [] }, base, resolveEnv(base.env, secretFromEnv(o.secretEnv)));

@@ -30,7 +30,7 @@ import { planIntact, type AdmittedPlan } from '../core/plan-hash.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
-import { sealReport, notObserved } from '../core/report.js';
+import { sealReport, notObserved, reportIntact } from '../core/report.js';
 import { removeKeptBundle } from '../host/extracted.js';
 import { writeIntoRoot, isRootFault, isRootOutOfRoom } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
@@ -524,7 +524,7 @@ const host = (): HostFacts => (hostCache ??= probeHost());
 
 /** Seals the report of a stopped container and journals it, exactly once. */
 function seal(root: string, id: string, dir: string, s: ContainerState, d: Derived, teardown: { complete: boolean; notes: string[] } | null, j: JournalOptions, readback: CgroupReadback = readBack(leavesOf(s.cgroupDirs)), dropCaptures = false): SealedReport {
-  const existing = readJson<SealedReport>(join(dir, 'report.json'));
+  const existing = ourReport(readJson<SealedReport>(join(dir, 'report.json')), s);
   let report = existing;
   let checked: AdmittedPlan | null = null;
   if (!report) {
@@ -532,8 +532,11 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // state file, so an edit a schema would take (another mechanism string) cannot reach the report.
     const plan = (checked = intactPlan(dir, s));
     if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
+    // The records create wrote, each checked before anything is read or frozen for the report.
     type CreateRecord = { evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] };
     const created = sealRecord<CreateRecord>(id, dir, s, 'create.json');
+    const delta = sealRecordText(id, dir, s, 'fsdelta.json', () => (existsSync(join(dir, 'fsdelta.json')) ? readFileSync(join(dir, 'fsdelta.json'), 'utf8') : null));
+    const wasm = s.backend === 'wasm' ? wasmRecordOf(id, dir, s) : null;
     const e = d.exit;
     // The monitor's last reading of a watched cpu counter outlives the cgroup.
     if (!readback.cpuUsec && e?.cpuUsageUs !== undefined && e.cpuUsageUs >= 0) readback.cpuUsec = { value: e.cpuUsageUs, source: 'the monitor\'s last reading of the watched cgroup counter' };
@@ -579,14 +582,12 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const ctx = { runId: s.runId, containerId: id, bundle: s.bundle, manifestSha256: s.manifestSha256, plan, host: facts, createdAt: new Date(s.createdAt) };
     // A wasm container's report is the one bvisor run seals: the runner's records as for a Linux
     // workload, and the guest's fate from the outcome the runner left (exit code, trap, fuel).
-    const wasm = s.backend === 'wasm' ? wasmRecordOf(id, dir, s) : null;
     const outcome = wasm ? readOutcome(dir) : null;
     const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
     const artifacts = stageArtifacts(plan);
     if (artifacts) body.artifacts = artifacts;
-    const delta = sealRecordText(id, dir, s, 'fsdelta.json', () => (existsSync(join(dir, 'fsdelta.json')) ? readFileSync(join(dir, 'fsdelta.json'), 'utf8') : null));
     const snap = delta === null ? null : snapshotFromJson(delta);
     const fsDelta = snap ? grantDeltas(snap) : [];
     if (fsDelta.length) body.fsDelta = fsDelta;
@@ -616,6 +617,9 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
   if (dropCaptures) for (const name of ['stdout', 'stderr']) rmSync(join(dir, name), { force: true });
   if (!existing) {
     const sealed = report;
+    // Named in the state before it is written: a report.json the state does not name is not
+    // this container's (ourReport), and is sealed over.
+    if (s.records) writeIntoRoot(root, () => writeState(dir, { ...s, reportHash: sealed.bodyHash }));
     writeIntoRoot(root, () => writeFileAtomic(join(dir, 'report.json'), JSON.stringify(sealed) + '\n'));
   }
   if (!s.journaled) {
@@ -710,7 +714,39 @@ function wasmRecordOf(id: string, dir: string, s: ContainerState): WasmRecord | 
   const r = sealRecord<WasmRecord>(id, dir, s, WASM_RECORD);
   // Its shape, and the runner's plan as create made it: its content hashes to its own planHash
   // (for a state from before records were named, the only check there was).
-  return r && typeof r === 'object' && r.runnerPlan && typeof r.runnerPlan.planHash === 'string' && planIntact(r.runnerPlan, r.runnerPlan.planHash, sha256Hex) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries) ? r : null;
+  const whole = r && typeof r === 'object' && r.runnerPlan && typeof r.runnerPlan.planHash === 'string' && planIntact(r.runnerPlan, r.runnerPlan.planHash, sha256Hex) && Number.isSafeInteger(r.maxPages) && Number.isSafeInteger(r.tableEntries);
+  if (whole) return r;
+  // A record the state names that is not a whole one: refused, never sealed as if none were made
+  // (that path takes the runner's own exit status for the guest's).
+  if (r && s.records) throw recordRefused(id, WASM_RECORD);
+  return null;
+}
+
+/**
+ * report.json as the state names it: sealed earlier for this container (its bodyHash is the
+ * state's reportHash, written before the file) and whole (its body hashes to it); else null, and
+ * the seal makes the report again from the records. A state from before records were named takes
+ * the file as it did then.
+ */
+function ourReport(r: SealedReport | null, s: ContainerState): SealedReport | null {
+  if (!r || !s.records) return r;
+  try {
+    return typeof s.reportHash === 'string' && r.bodyHash === s.reportHash && reportIntact(r, sha256Hex) ? r : null;
+  } catch {
+    return null; // not a report's shape
+  }
+}
+
+/** create.json's text for exec, as the state names it (recordIn): null when there is none; an
+ * edit refuses. */
+export function createRecordText(id: string, dir: string, s: ContainerState): string | null {
+  return sealRecordText(id, dir, s, 'create.json', () => {
+    try {
+      return readFileSync(join(dir, 'create.json'), 'utf8');
+    } catch {
+      return null;
+    }
+  });
 }
 
 /** A crash between the append and the state write must not journal the report twice. */

@@ -2,7 +2,7 @@
 // delete (test/seams/crash-at.mjs arms them), then `delete -f` or `gc` cleans up. Oracles, all
 // outside bvisor: the recorded processes in /proc, the cgroup parent's directories in every
 // hierarchy, this namespace's mount table, the state root and the temp directory on disk.
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,11 @@ describe('crash points: SIGKILL at each stage, then delete -f / gc leaves nothin
       const stateFile = join(root, 'containers', 'x', 'state.json');
       const st = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: ProcRefLike | null; monitor: ProcRefLike | null }) : null;
 
+      // A run keeps none of create's records: a create.json put in a crashed run's directory is
+      // not sealed into its report by the clean-up below.
+      const planted = st !== null && (st as { kind?: string }).kind === 'run';
+      if (planted) writeFileSync(join(root, 'containers', 'x', 'create.json'), JSON.stringify({ evidence: [{ name: 'planted-by-test', source: 'a test', value: 1 }], landlock: null, seccomp: null }) + '\n');
+
       // Clean up as a user would: delete -f the id if it is listed, then gc for the rest.
       if (existsSync(join(root, 'containers', 'x'))) {
         const d = cli(['delete', '-f', 'x', ...g(c)], { env: c.env });
@@ -112,6 +117,7 @@ describe('crash points: SIGKILL at each stage, then delete -f / gc leaves nothin
       expect(existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []).toEqual([]);
       expect(readdirSync(tmp).filter((n) => n.startsWith('bvisor-'))).toEqual([]);
       expect(mountCount()).toBe(mounts);
+      if (planted && existsSync(join(root, 'journal.jsonl'))) expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain('planted-by-test');
     });
   }
 });

@@ -155,6 +155,19 @@ describe('the records a report is sealed from are the ones create wrote', () => 
     expect(ok.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
     expect(JSON.stringify(ok.body.fsDelta)).toContain('made');
     expect(ok.body.evidence.length).toBeGreaterThan(0);
+    // A report.json put in a container's directory before its seal (another container's: whole,
+    // its bodyHash true to its body) is not this container's; its own report is sealed over it.
+    const planted = readFileSync(join(root, 'containers', 'rec-ok', 'report.json'), 'utf8');
     expect(cli(['delete', 'rec-ok', '--root', root]).status).toBe(0);
+    expect(cli(['create', 'rec-planted', '-b', b, '--root', root]).status).toBe(0);
+    writeFileSync(join(root, 'containers', 'rec-planted', 'report.json'), planted);
+    expect(cli(['start', 'rec-planted', '--root', root]).status).toBe(0);
+    expect((await stopped('rec-planted')).status).toBe(0);
+    const sealed = JSON.parse(readFileSync(join(root, 'containers', 'rec-planted', 'report.json'), 'utf8'));
+    expect(sealed.body.containerId).toBe('rec-planted');
+    const reports = journal().filter((e) => e.report).map((e) => e.report.body.containerId);
+    expect(reports.filter((c) => c === 'rec-ok')).toHaveLength(1);
+    expect(reports.at(-1)).toBe('rec-planted');
+    expect(cli(['delete', 'rec-planted', '--root', root]).status).toBe(0);
   }, 120_000);
 });
