@@ -876,7 +876,11 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   fault('delete:after-teardown');
   let report: SealedReport | null = null;
   let lost: BvisorError | null = null;
-  if (s.status !== 'creating' || d.exit) {
+  // A journaled container without its report.json was being removed when a delete died: its
+  // report is in the journal, and what it was sealed from may be gone with the rest; nothing is
+  // sealed again.
+  const removing = s.journaled && !existsSync(join(dir, 'report.json'));
+  if (!removing && (s.status !== 'creating' || d.exit)) {
     try {
       report = seal(root, id, dir, s, d, teardown, j, readback, true);
     } catch (e) {

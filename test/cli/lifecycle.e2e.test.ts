@@ -1,7 +1,7 @@
 // The lifecycle as scripts drive it: create / start / state / kill / delete / list / report,
 // through the real CLI. Oracles: /proc (is the pid alive, who is its parent), the cgroup
 // directories, the state root on disk, the journal.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -179,6 +179,26 @@ describe('crash safety and concurrency (CLI)', () => {
       expect(ps).not.toMatch(new RegExp(`bvmonitor ${root}`));
     });
   }
+
+  // A delete that dies while removing the directory (its report sealed and journaled; rm takes
+  // files in directory order) leaves a journaled state without report.json, and perhaps without
+  // the plan and records it was sealed from. The next delete finishes the removal: it neither
+  // seals again nor fails saying no report was sealed. Oracle: the exit status, the directory, and
+  // the journal (one report for the container).
+  it('a delete that died mid-removal is finished by the next delete, which seals nothing again', async () => {
+    const root = newRoot();
+    expect(cli(['create', 'm1', '-b', probeBundle(['exit', '0']), '--root', root]).status).toBe(0);
+    expect(cli(['start', 'm1', '--root', root]).status).toBe(0);
+    await until('m1 sealed', () => state(root, 'm1').status === 'stopped');
+    const dir = join(root, 'containers', 'm1');
+    expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).journaled).toBe(true);
+    for (const f of ['report.json', 'plan.json', 'create.json', 'fsdelta.json']) rmSync(join(dir, f), { force: true });
+    const d = cli(['delete', 'm1', '--root', root]);
+    expect(d.status, d.stderr).toBe(0);
+    expect(existsSync(dir)).toBe(false);
+    const reports = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.report?.body?.containerId === 'm1');
+    expect(reports).toHaveLength(1);
+  });
 
   it('a lost monitor and workload (as after a reboot) are reported broken and removable', async () => {
     const root = newRoot();
