@@ -133,12 +133,13 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         const hostText = JSON.stringify(host) + '\n';
         writeFileSync(join(dir, 'host.json'), hostText, { mode: 0o600, flag: 'wx' });
         state.records = { 'host.json': recordHash(hostText) };
+        const writeRecord = (name: keyof NonNullable<ContainerState['records']>, json: string): void => {
+          const text = json + '\n';
+          writeFileAtomic(join(dir, name), text);
+          state.records = { ...state.records, [name]: recordHash(text) };
+        };
         // The read-write grants before anything runs: the report's delta is taken from it.
-        if (plan.launch && !wasm) {
-          const delta = snapshotToJson(snapshotGrants(plan.launch)) + '\n';
-          writeFileAtomic(join(dir, 'fsdelta.json'), delta);
-          state.records['fsdelta.json'] = recordHash(delta);
-        }
+        if (plan.launch && !wasm) writeRecord('fsdelta.json', snapshotToJson(snapshotGrants(plan.launch)));
         writeState(dir, state);
         fault('create:after-state');
         reserveStartRecord(dir);
@@ -175,9 +176,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
           created = w.created;
           // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
-          const record = JSON.stringify(w.record) + '\n';
-          writeFileAtomic(join(dir, WASM_RECORD), record);
-          state.records = { ...state.records, [WASM_RECORD]: recordHash(record) };
+          writeRecord(WASM_RECORD, JSON.stringify(w.record));
         } else {
           created = await createLinux({
             ...(consoleFd >= 0 ? { console: { fd: consoleFd, rows: size?.height ?? 0, cols: size?.width ?? 0 } } : {}),
@@ -217,9 +216,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           await runHooks('prestart', hooks.prestart, st);
           await runHooks('createRuntime', hooks.createRuntime, st);
         }
-        const readBack = JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }) + '\n';
-        writeFileAtomic(join(dir, 'create.json'), readBack);
-        state.records = { ...state.records, 'create.json': recordHash(readBack) };
+        writeRecord('create.json', JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }));
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);

@@ -14,7 +14,7 @@ import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
 import type { LaunchHooks } from '../backends/linux/launcher.js';
 import type { WaitResult } from '../backends/linux/host/reaper.js';
-import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan, createRecordText } from './lifecycle.js';
+import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan, sealRecord } from './lifecycle.js';
 import { connectConsole, checkConsole } from './create.js';
 import { secretFromEnv } from './run.js';
 
@@ -73,14 +73,7 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       const plan = intactPlan(dir, s);
       if (!plan || plan.backend !== 'linux') throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
       // As the state names it: an edited digest would silence the check below.
-      const createdText = createRecordText(o.id, dir, s);
-      type CreateRecord = { seccomp: { sha256: string } | null };
-      let created: CreateRecord | null;
-      try {
-        created = createdText === null ? null : (JSON.parse(createdText) as CreateRecord);
-      } catch {
-        created = null; // not JSON: unreadable, as below
-      }
+      const created = sealRecord<{ seccomp: { sha256: string } | null }>(o.id, dir, s, 'create.json');
       if (!created) throw wrongState(o.id, 'exec into', 'unreadable', 'its create.json (what create read back) is missing');
       const base = plan.launch;
       const spec: ExecSpec = o.processFile !== null ? execFromProcess(readProcess(o.processFile), base, o.processFile) : execFromFlags({ args: o.args, env: o.env, cwd: o.cwd, user: o.user, tty: o.tty, caps: o.caps ?? [] }, base, resolveEnv(base.env, secretFromEnv(o.secretEnv)));

@@ -79,7 +79,8 @@ export function withLock<T>(dir: string, fn: () => T): T {
   return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn, { gone });
 }
 
-function parsedOrNull<T>(text: string): T | null {
+function parsedOrNull<T>(text: string | null): T | null {
+  if (text === null) return null;
   try {
     return JSON.parse(text) as T;
   } catch {
@@ -87,12 +88,16 @@ function parsedOrNull<T>(text: string): T | null {
   }
 }
 
-export function readJson<T>(path: string): T | null {
+function textOrNull(path: string): string | null {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }
+}
+
+export function readJson<T>(path: string): T | null {
+  return parsedOrNull<T>(textOrNull(path));
 }
 
 export function readState(dir: string): ContainerState | null {
@@ -573,7 +578,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     // The host as planned; one that is not the file create wrote (torn by a crash: it is not
     // fsync'd) or fails its schema is probed again instead.
     const hostRecord = recordIn(dir, s, 'host.json');
-    const planned = hostRecord === 'unnamed' ? readJson<HostFacts>(join(dir, 'host.json')) : typeof hostRecord === 'object' ? parsedOrNull<HostFacts>(hostRecord.text) : null;
+    const planned = parsedOrNull<HostFacts>(hostRecord === 'unnamed' ? textOrNull(join(dir, 'host.json')) : typeof hostRecord === 'object' ? hostRecord.text : null);
     const facts = planned && validateHostFacts(planned) ? planned : host();
     // The monitor held the listener; its records and counts are in the state directory. (A wasm
     // container's report takes its seccomp source from the wasm backend instead.)
@@ -682,24 +687,19 @@ function recordRefused(id: string, name: string): BvisorError {
 }
 
 /** A record's text for the seal, through recordIn: null when there is none; an edit refuses the
- * seal. `legacy` reads it for a state from before records were named. */
-function sealRecordText(id: string, dir: string, s: ContainerState, name: RecordName, legacy: () => string | null): string | null {
+ * seal. `legacy` reads it for a state from before records were named (by default: as it is, or
+ * null when it cannot be read). */
+function sealRecordText(id: string, dir: string, s: ContainerState, name: RecordName, legacy: () => string | null = () => textOrNull(join(dir, name))): string | null {
   const r = recordIn(dir, s, name);
   if (r === 'edited') throw recordRefused(id, name);
   if (r === 'absent') return null;
   return r === 'unnamed' ? legacy() : r.text;
 }
 
-/** A JSON record for the seal (sealRecordText, parsed; null when there is none or, for a state
- * from before records were named, when it is not JSON, as readJson had it). */
-function sealRecord<T>(id: string, dir: string, s: ContainerState, name: RecordName): T | null {
-  const text = sealRecordText(id, dir, s, name, () => {
-    try {
-      return readFileSync(join(dir, name), 'utf8');
-    } catch {
-      return null;
-    }
-  });
+/** A JSON record create wrote, for the seal and exec (sealRecordText, parsed; null when there is
+ * none or, for a state from before records were named, when it is not JSON, as readJson had it). */
+export function sealRecord<T>(id: string, dir: string, s: ContainerState, name: RecordName): T | null {
+  const text = sealRecordText(id, dir, s, name);
   if (text === null) return null;
   try {
     return JSON.parse(text) as T;
@@ -737,16 +737,10 @@ function ourReport(r: SealedReport | null, s: ContainerState): SealedReport | nu
   }
 }
 
-/** create.json's text for exec, as the state names it (recordIn): null when there is none; an
- * edit refuses. */
-export function createRecordText(id: string, dir: string, s: ContainerState): string | null {
-  return sealRecordText(id, dir, s, 'create.json', () => {
-    try {
-      return readFileSync(join(dir, 'create.json'), 'utf8');
-    } catch {
-      return null;
-    }
-  });
+/** A journaled container without its report.json: a delete was removing it (rm takes the
+ * directory's files in its own order) when it died. */
+function beingRemoved(dir: string, s: ContainerState): boolean {
+  return s.journaled && !existsSync(join(dir, 'report.json'));
 }
 
 /** A crash between the append and the state write must not journal the report twice. */
@@ -763,7 +757,7 @@ export function stateOf(root: string, id: string, j: JournalOptions = {}): OciSt
     const d = derive(dir, state);
     // (A journaled state whose report.json is gone is being deleted: the locked path says so.)
     const sealing = d.status === 'stopped' && !state.journaled && state.status !== 'creating';
-    if (!sealing && !(state.journaled && !existsSync(join(dir, 'report.json')))) return ociState(id, dir, state, d);
+    if (!sealing && !beingRemoved(dir, state)) return ociState(id, dir, state, d);
   }
   return withLock(dir, () => {
     const s = readOwnState(dir, id);
@@ -879,8 +873,7 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   // A journaled container without its report.json was being removed when a delete died: its
   // report is in the journal, and what it was sealed from may be gone with the rest; nothing is
   // sealed again.
-  const removing = s.journaled && !existsSync(join(dir, 'report.json'));
-  if (!removing && (s.status !== 'creating' || d.exit)) {
+  if (!beingRemoved(dir, s) && (s.status !== 'creating' || d.exit)) {
     try {
       report = seal(root, id, dir, s, d, teardown, j, readback, true);
     } catch (e) {
