@@ -107,24 +107,33 @@ static int statedir_fd = -1;
 enum { RES_CREATED, RES_RUNNING, RES_EXIT, NRES };
 static const char *const res_names[NRES] = {".reserve.created", ".reserve.running", ".reserve.exit"};
 
-/* A reservation: a file of RESERVE_BYTES spaces, written and fsync'd, so its blocks exist. */
+/* A reservation: a file of RESERVE_BYTES real blocks. fallocate(2) allocates them at once, with
+ * nothing to write or fsync; where the file system has none (EOPNOTSUPP), spaces are written and
+ * fsync'd (delayed allocation would otherwise only promise the blocks). */
 static int reserve(const char *name) {
-  char pad[RESERVE_BYTES];
-  memset(pad, ' ', sizeof pad);
-  pad[sizeof pad - 1] = '\n';
   unlinkat(statedir_fd, name, 0);
   int fd = openat(statedir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   int e = 0;
-  if (write(fd, pad, sizeof pad) != (ssize_t)sizeof pad) e = errno ? errno : EIO;
-  if (!e && fsync(fd) < 0) e = errno;
+  if (fallocate(fd, 0, 0, RESERVE_BYTES) < 0) {
+    e = errno;
+    if (e == EOPNOTSUPP) {
+      char pad[RESERVE_BYTES];
+      memset(pad, ' ', sizeof pad);
+      pad[sizeof pad - 1] = '\n';
+      e = 0;
+      if (write(fd, pad, sizeof pad) != (ssize_t)sizeof pad) e = errno ? errno : EIO;
+      if (!e && fsync(fd) < 0) e = errno;
+    }
+  }
   close(fd);
   if (e) unlinkat(statedir_fd, name, 0);
   return e;
 }
 
-/* Writes text over a reservation (JSON ignores the trailing spaces), then renames it into
- * place. Overwriting blocks that exist needs no new space. Returns 0 or an errno. */
+/* Writes text over a reservation, cuts it to the text (the rest of the held blocks go back; that
+ * needs no new space), then renames it into place. Overwriting blocks that exist needs no new
+ * space. Returns 0 or an errno. */
 static int write_reserved(int res, const char *name, const char *text) {
   size_t n = strlen(text);
   if (n >= RESERVE_BYTES) return EOVERFLOW;
@@ -132,6 +141,7 @@ static int write_reserved(int res, const char *name, const char *text) {
   if (fd < 0) return errno;
   int e = 0;
   if (pwrite(fd, text, n, 0) != (ssize_t)n) e = errno ? errno : EIO;
+  if (!e && ftruncate(fd, (off_t)n) < 0) e = errno;
   if (!e && fsync(fd) < 0) e = errno;
   close(fd);
   if (!e && renameat(statedir_fd, res_names[res], statedir_fd, name) < 0) e = errno;

@@ -55,6 +55,7 @@ int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);
 int bv_landlock_add_path(int ruleset, int parent_fd, uint64_t allowed);
 int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed);
 int bv_mkfifo(const char *path, int mode);
+int bv_fallocate(int fd, int64_t len);
 int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve);
 int bv_fstat(int fd, int64_t *out);
 int bv_getdents(int fd, void *buf, int len);

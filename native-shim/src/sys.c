@@ -166,6 +166,11 @@ int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed) {
 
 int bv_mkfifo(const char *path, int mode) { return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0; }
 
+/* Space held for a later write (bvisor's reservations): fallocate(2) mode 0 gives the file `len`
+ * bytes of real blocks at once (reading as zeros), with no data to write and nothing to fsync for
+ * the blocks to exist. -EOPNOTSUPP where the file system has no fallocate. */
+int bv_fallocate(int fd, int64_t len) { return fallocate(fd, 0, 0, (off_t)len) < 0 ? -errno : 0; }
+
 /* ---- the wasm runner's file host: every path is resolved by the kernel beneath a pinned fd ---- */
 #ifndef SYS_openat2
 #define SYS_openat2 437

@@ -2,7 +2,10 @@
 // directory. A crash leaves either the old file or the new one, never a torn one.
 import { openSync, writeSync, fsyncSync, fstatSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { BvisorError } from '../contract/errors.js';
+import { shim } from '../backends/linux/ffi/shim.js';
+import { errnoName } from './facts.js';
 
 /** writeSync until all is written: a file system that fills up mid-write writes less than asked
  * once, and only the next call reports the errno. */
@@ -46,16 +49,38 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Holds `bytes` of the state root for a later write of `what` (zeros, fsync'd, so the blocks
- * exist): a file made exclusively, removed again if it could not be filled. A root that cannot
- * take it is BV_STATE_ROOT_UNUSABLE, before anything that needs it exists.
+ * Gives an empty file `bytes` of real blocks (not a sparse hole), so that a later write over them
+ * needs no new space. fallocate(2) allocates them at once, with nothing written and nothing to
+ * fsync; where the file system has no fallocate (EOPNOTSUPP: NFSv3, vfat), zeros are written and
+ * fsync'd (the fsync makes delayed allocation allocate them now). Either way the file then holds
+ * `bytes` zeros. Throws an Error whose code is the errno's name (ENOSPC, EDQUOT…).
+ * `fallocate` is the shim's, always, but for the test that takes the fallback path.
+ */
+export function holdBlocks(fd: number, bytes: number, fallocate: (fd: number, len: number) => number = (f, n) => shim().bv_fallocate(f, n)): void {
+  if (bytes <= 0) return;
+  const rc = fallocate(fd, bytes);
+  if (rc === 0) return;
+  if (-rc !== osConstants.errno.EOPNOTSUPP) throw Object.assign(new Error(`fallocate: ${errnoName(rc)}`), { code: errnoName(rc) });
+  const zeros = Buffer.alloc(Math.min(bytes, 64 * 1024));
+  for (let off = 0; off < bytes; ) {
+    const n = writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - off), off);
+    if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+    off += n;
+  }
+  fsyncSync(fd);
+}
+
+/**
+ * Holds `bytes` of the state root for a later write of `what` (holdBlocks): a file made
+ * exclusively, removed again if it could not be filled. A root that cannot take it is
+ * BV_STATE_ROOT_UNUSABLE, before anything that needs it exists. The file's name need not survive
+ * a crash (its space is for this process's writes), so neither it nor its directory is fsync'd.
  */
 export function reserveSpace(path: string, bytes: number, what: string): void {
   try {
     const fd = openSync(path, 'wx', 0o600);
     try {
-      writeAll(fd, Buffer.alloc(bytes));
-      fsyncSync(fd);
+      holdBlocks(fd, bytes);
     } catch (e) {
       closeSync(fd);
       rmSync(path, { force: true });

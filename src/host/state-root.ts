@@ -6,12 +6,12 @@
 // of that size is written, fsync'd and held until the caller releases it just before those
 // writes. The journal's tail is checked too (head valid, last line complete, key right), so a
 // damaged journal is a coded error before the run rather than after it.
-import { lstatSync, statSync, mkdirSync, openSync, closeSync, writeSync, fsyncSync, unlinkSync, readdirSync, statfsSync, readlinkSync } from 'node:fs';
+import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { shim, LOCK_EX, LOCK_NB } from '../backends/linux/ffi/shim.js';
-import { fsyncDir } from './atomic.js';
+import { fsyncDir, holdBlocks } from './atomic.js';
 import { checkJournal, type JournalKey, type JournalState } from './journal-store.js';
 
 /**
@@ -197,7 +197,7 @@ function sweepReservations(root: string): void {
   }
 }
 
-/** Writes `bytes` of zeros (real blocks, not a sparse hole) into a new file, fsyncs, keeps it locked. */
+/** A new file of `bytes` real blocks (holdBlocks: not a sparse hole), kept locked. */
 function reserve(root: string, bytes: number): { path: string; fd: number } {
   const path = join(root, `${RESERVE_PREFIX}${process.pid}.${randomBytes(6).toString('hex')}`);
   let fd: number;
@@ -210,15 +210,9 @@ function reserve(root: string, bytes: number): { path: string; fd: number } {
   try {
     // Held for the lease's life: a sweeper that can take this lock knows we are gone.
     shim().bv_flock(fd, LOCK_EX | LOCK_NB);
-    const zeros = Buffer.alloc(Math.min(bytes, 64 * 1024));
-    for (let off = 0; off < bytes; ) {
-      const n = writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - off), off);
-      if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
-      off += n;
-    }
-    // The fsync makes the file system allocate the blocks now (delayed allocation would otherwise
-    // only promise them); the file's name need not survive a crash, so the directory is not synced.
-    fsyncSync(fd);
+    // Blocks that exist now (fallocate, or zeros fsync'd where there is none); the file's name
+    // need not survive a crash, so the directory is not synced.
+    holdBlocks(fd, bytes);
   } catch (e) {
     closeSync(fd);
     try {

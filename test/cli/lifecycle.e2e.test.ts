@@ -1,7 +1,7 @@
 // The lifecycle as scripts drive it: create / start / state / kill / delete / list / report,
 // through the real CLI. Oracles: /proc (is the pid alive, who is its parent), the cgroup
 // directories, the state root on disk, the journal.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +40,13 @@ describe('lifecycle (CLI)', () => {
     const ppid = Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${st.pid}/status`, 'utf8'))![1]);
     expect(ppid).toBe(st.bvisor.monitorPid);
     expect(require('node:fs').readlinkSync(`/proc/${st.pid}/exe`)).not.toMatch(/bvprobe$/);
+    // The monitor's records: monitor.json, written over its reservation, is cut to its one line;
+    // the reservations of its later records hold real blocks (stat(2) st_blocks), not a hole.
+    const dir = join(root, 'containers', 'a1');
+    const phase = readFileSync(join(dir, 'monitor.json'), 'utf8');
+    expect(phase).toMatch(/^\{[^\n]*\}\n$/);
+    expect(JSON.parse(phase)).toEqual({ phase: 'created' });
+    for (const r of ['.reserve.running', '.reserve.exit']) expect(statSync(join(dir, r)).blocks * 512, r).toBeGreaterThanOrEqual(2048);
     expect(cli(['start', 'a1', '--root', root]).status).toBe(0);
     await until('condition', () => state(root, 'a1').status === 'stopped');
     expect(readFileSync(join(root, 'containers', 'a1', 'stdout'), 'utf8')).toBe('xxxxx');

@@ -3,11 +3,14 @@
 // write(2) on a nearly full file system writes what fits and returns that count; only the next
 // write says ENOSPC. A writer that trusts one write renames a torn file into place.
 import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
+import { holdBlocks, reserveSpace } from '../../src/host/atomic.js';
 
 const ATOMIC = join(ROOT, 'dist', 'host', 'atomic.js');
 
@@ -52,5 +55,54 @@ describe('writes on a file system that fills up mid-write', () => {
     expect(out).toMatch(/content=new state\n/);
     expect(out).toMatch(/size=10\n/); // cut to the data: the reservation's zeros are gone
     expect(out).toMatch(/entries=f fill \n/); // the reservation became f
+  });
+});
+
+// A reservation must be space the file system has given, not a promise: a sparse file (a hole)
+// would need new blocks at the very write it was made for. Oracle: stat(2)'s st_blocks (512-byte
+// units) and the bytes read back.
+describe('reservations hold real blocks', () => {
+  const blocksOf = (p: string) => statSync(p).blocks * 512;
+
+  it('reserveSpace: a file of the asked size, its blocks allocated, reading as zeros', () => {
+    const p = join(tempDir(), '.r');
+    reserveSpace(p, 65536, 'a test write');
+    expect(statSync(p).size).toBe(65536);
+    expect(blocksOf(p)).toBeGreaterThanOrEqual(65536);
+    expect(readFileSync(p).every((b) => b === 0)).toBe(true);
+  });
+
+  it('where the file system has no fallocate (EOPNOTSUPP), zeros are written instead', () => {
+    const p = join(tempDir(), '.r');
+    const fd = openSync(p, 'wx', 0o600);
+    try {
+      holdBlocks(fd, 8192, () => -osConstants.errno.EOPNOTSUPP);
+    } finally {
+      closeSync(fd);
+    }
+    expect(statSync(p).size).toBe(8192);
+    expect(blocksOf(p)).toBeGreaterThanOrEqual(8192);
+    expect(readFileSync(p).every((b) => b === 0)).toBe(true);
+  });
+
+  it("fallocate's other errors are passed on by name, with nothing written", () => {
+    const p = join(tempDir(), '.r');
+    const fd = openSync(p, 'wx', 0o600);
+    try {
+      expect(() => holdBlocks(fd, 8192, () => -osConstants.errno.ENOSPC)).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    } finally {
+      closeSync(fd);
+    }
+    expect(statSync(p).size).toBe(0);
+  });
+
+  it('reserveSpace on a full file system: BV_STATE_ROOT_UNUSABLE naming ENOSPC, and no file left', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'mounting a tmpfs needs root');
+    const out = onSmallTmpfs(
+      `try { atomic.reserveSpace(D + '/.big', 1 << 20, 'a test write'); console.log('reserved'); } catch (e) { console.log('error=' + e.code + ' ' + e.message); }`,
+      `echo "entries=$(ls -A "$D" | wc -l)"`,
+    );
+    expect(out).toMatch(/error=BV_STATE_ROOT_UNUSABLE cannot take the 1048576 bytes of a test write in .*: ENOSPC\n/);
+    expect(out).toMatch(/entries=0\n/);
   });
 });
