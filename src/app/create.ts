@@ -123,7 +123,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
     state.annotations = { ...(loaded.manifest.oci?.annotations ?? {}) };
     try {
       return await withLock(dir, async () => {
-        writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n');
+        // The records before the first state are made durable by that state's directory fsync,
+        // those after it by the last one's (writeFileAtomic's Durability); the states between
+        // record a cgroup being made and the processes spawned, which a crash of the machine
+        // takes with it.
+        writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(plan) + '\n', 0o600, 'renamed');
         // The host it was planned on: the report's host facts, sealed later by state, delete or
         // report, which need not probe the host again (issue 12: the lifecycle's commands stay
         // cheap). Not fsync'd (many creates in one process would wait on it): a torn or missing
@@ -135,7 +139,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         state.records = { 'host.json': recordHash(hostText) };
         const writeRecord = (name: keyof NonNullable<ContainerState['records']>, json: string): void => {
           const text = json + '\n';
-          writeFileAtomic(join(dir, name), text);
+          writeFileAtomic(join(dir, name), text, 0o600, 'renamed');
           state.records = { ...state.records, [name]: recordHash(text) };
         };
         // The read-write grants before anything runs: the report's delta is taken from it.
@@ -154,11 +158,11 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
         const runName = runNameOf(o.id, state.runId);
         const beforeCgroup = (leaf: string): (() => void) => {
           state.cgroupDirs = [...state.cgroupDirs, leaf];
-          writeState(dir, state);
+          writeState(dir, state, 'renamed');
           fault('create:before-cgroup');
           return () => {
             state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf);
-            writeState(dir, state);
+            writeState(dir, state, 'renamed');
           };
         };
         const detached = {
@@ -167,7 +171,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           onSpawned: ({ pid, monitorPid }: { pid: number; monitorPid: number }) => {
             state.pid = procRef(pid);
             state.monitor = procRef(monitorPid);
-            writeState(dir, state);
+            writeState(dir, state, 'renamed');
           },
           beforeConfirm: () => fault('create:before-confirm'),
         };
@@ -269,7 +273,7 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
   state.records = {};
   try {
     withLock(dir, () => {
-      writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n');
+      writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n', 0o600, 'renamed');
       writeState(dir, state);
     });
   } catch (e) {
@@ -286,10 +290,12 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
       throw e;
     }
   };
+  // What the run makes as it goes (cgroups, its pid) exists only while it runs: a crash of the
+  // machine takes it too (writeFileAtomic's Durability); the report's state is durable.
   const update = (fn: () => void): void =>
     void ours(() => {
       fn();
-      writeState(dir, state);
+      writeState(dir, state, 'renamed');
     });
   return {
     dir,

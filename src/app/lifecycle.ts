@@ -36,7 +36,7 @@ import { writeIntoRoot, isRootFault, isRootOutOfRoom } from '../host/state-root.
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, alive } from '../host/proc.js';
-import { writeFileAtomic, writeFileOverReservation } from '../host/atomic.js';
+import { writeFileAtomic, writeFileOverReservation, type Durability } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, appendStarted, startRecordReservation, journalHasSince, type JournalKey } from '../host/journal-store.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
@@ -210,8 +210,10 @@ function stateText(s: ContainerState): string {
   return JSON.stringify(s, null, 2) + '\n';
 }
 
-export function writeState(dir: string, s: ContainerState): void {
-  writeFileAtomic(join(dir, 'state.json'), stateText(s));
+/** `renamed`: a state that records what exists only while this process's work does (a cgroup
+ * it is making, a pid it spawned), superseded by a durable write before it returns (Durability). */
+export function writeState(dir: string, s: ContainerState, durability: Durability = 'durable'): void {
+  writeFileAtomic(join(dir, 'state.json'), stateText(s), 0o600, durability);
 }
 
 // start writes the running state after the go byte, when the workload may already be filling the

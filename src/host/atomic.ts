@@ -18,7 +18,18 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
   }
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+/**
+ * How far a write must reach the disk before writeFileAtomic returns. The file's data is always
+ * fsync'd before its rename, so a crash of the machine leaves the old file or the new one, never a
+ * torn one. `durable` (the default) also fsyncs the directory, so the new name survives such a
+ * crash. `renamed` leaves that to a later durable write in the same directory (whose directory
+ * fsync commits every rename before it), or to nobody, for a record that matters only while the
+ * processes it names exist: a machine that crashes takes those with it, and the file it left is
+ * the previous whole one.
+ */
+export type Durability = 'durable' | 'renamed';
+
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, durability: Durability = 'durable'): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
@@ -36,7 +47,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     rmSync(tmp, { force: true });
     throw e;
   }
-  fsyncDir(dirname(path));
+  if (durability === 'durable') fsyncDir(dirname(path));
 }
 
 export function fsyncDir(dir: string): void {
