@@ -108,16 +108,20 @@ enum { RES_CREATED, RES_RUNNING, RES_EXIT, NRES };
 static const char *const res_names[NRES] = {".reserve.created", ".reserve.running", ".reserve.exit"};
 
 /* A reservation: a file of RESERVE_BYTES real blocks. fallocate(2) allocates them at once, with
- * nothing to write or fsync; where the file system has none (EOPNOTSUPP), spaces are written and
- * fsync'd (delayed allocation would otherwise only promise the blocks). */
+ * nothing to write or fsync (retried on EINTR: tmpfs's gives up when a signal is pending); where
+ * there is none (EOPNOTSUPP, or ENOSYS from a sandbox's filter), spaces are written and fsync'd
+ * (delayed allocation would otherwise only promise the blocks). */
 static int reserve(const char *name) {
   unlinkat(statedir_fd, name, 0);
   int fd = openat(statedir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   int e = 0;
-  if (fallocate(fd, 0, 0, RESERVE_BYTES) < 0) {
+  int rc;
+  do rc = fallocate(fd, 0, 0, RESERVE_BYTES);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
     e = errno;
-    if (e == EOPNOTSUPP) {
+    if (e == EOPNOTSUPP || e == ENOSYS) {
       char pad[RESERVE_BYTES];
       memset(pad, ' ', sizeof pad);
       pad[sizeof pad - 1] = '\n';

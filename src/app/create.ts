@@ -13,7 +13,7 @@ import { loadBundle } from '../host/bundle.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { procRef } from '../host/proc.js';
-import { writeFileAtomic, reserveSpace } from '../host/atomic.js';
+import { writeFileAtomic, reserveSpace, type Durability } from '../host/atomic.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath } from '../backends/linux/ffi/shim.js';
 import { createLinux, type LinuxCreated, type LaunchHooks } from '../backends/linux/launcher.js';
@@ -290,12 +290,13 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
       throw e;
     }
   };
-  // What the run makes as it goes (cgroups, its pid) exists only while it runs: a crash of the
-  // machine takes it too (writeFileAtomic's Durability); the report's state is durable.
-  const update = (fn: () => void): void =>
+  // The cgroups the run makes exist only while it runs: a crash of the machine takes them too
+  // (writeFileAtomic's Durability). Its workload's pid and start time are durable: a seal after
+  // such a crash (gc) reports when the workload started from them.
+  const update = (fn: () => void, durability: Durability = 'renamed'): void =>
     void ours(() => {
       fn();
-      writeState(dir, state, 'renamed');
+      writeState(dir, state, durability);
     });
   return {
     dir,
@@ -306,7 +307,7 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
       update(() => {
         state.pid = procRef(pid);
         state.startedAt = new Date().toISOString();
-      }),
+      }, 'durable'),
     // Named in the state before it is written, as the seal does (a report.json the state does
     // not name is not the run's).
     saveReport: (report) =>

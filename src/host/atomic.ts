@@ -1,5 +1,6 @@
-// Durable small-file writes: temp file in the same directory, fsync, rename over, fsync the
-// directory. A crash leaves either the old file or the new one, never a torn one.
+// Small-file writes that a crash cannot tear: temp file in the same directory, fsync, rename over,
+// then (unless the caller says a later write will) fsync the directory. A crash leaves either the
+// old file or the new one, never a torn one. And the reservations that hold space for them.
 import { openSync, writeSync, fsyncSync, fstatSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -59,19 +60,30 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** fallocate(2)'s answers that mean "not here" (a file system without it, NFSv3 or FUSE; a
+ * sandbox that filters the call): the blocks are then written. */
+const NO_FALLOCATE = new Set([osConstants.errno.EOPNOTSUPP, osConstants.errno.ENOSYS]);
+
 /**
  * Gives an empty file `bytes` of real blocks (not a sparse hole), so that a later write over them
  * needs no new space. fallocate(2) allocates them at once, with nothing written and nothing to
- * fsync; where the file system has no fallocate (EOPNOTSUPP: NFSv3, vfat), zeros are written and
- * fsync'd (the fsync makes delayed allocation allocate them now). Either way the file then holds
- * `bytes` zeros. Throws an Error whose code is the errno's name (ENOSPC, EDQUOT…).
- * `fallocate` is the shim's, always, but for the test that takes the fallback path.
+ * fsync (retried on EINTR: tmpfs's gives up when a signal is pending); where there is none, zeros
+ * are written (zeroFill). Either way the file then reads as `bytes` zeros. Throws an Error whose
+ * code is the errno's name (ENOSPC, EDQUOT…).
  */
-export function holdBlocks(fd: number, bytes: number, fallocate: (fd: number, len: number) => number = (f, n) => shim().bv_fallocate(f, n)): void {
+export function holdBlocks(fd: number, bytes: number): void {
   if (bytes <= 0) return;
-  const rc = fallocate(fd, bytes);
+  let rc: number;
+  do rc = shim().bv_fallocate(fd, bytes);
+  while (rc === -osConstants.errno.EINTR);
   if (rc === 0) return;
-  if (-rc !== osConstants.errno.EOPNOTSUPP) throw Object.assign(new Error(`fallocate: ${errnoName(rc)}`), { code: errnoName(rc) });
+  if (!NO_FALLOCATE.has(-rc)) throw Object.assign(new Error(`fallocate: ${errnoName(rc)}`), { code: errnoName(rc) });
+  zeroFill(fd, bytes);
+}
+
+/** Writes `bytes` zeros from offset 0 and fsyncs: the fsync makes delayed allocation allocate
+ * the blocks now (otherwise it only promises them). holdBlocks where there is no fallocate. */
+export function zeroFill(fd: number, bytes: number): void {
   const zeros = Buffer.alloc(Math.min(bytes, 64 * 1024));
   for (let off = 0; off < bytes; ) {
     const n = writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - off), off);
@@ -105,8 +117,10 @@ export function reserveSpace(path: string, bytes: number, what: string): void {
 
 /**
  * writeFileAtomic through a reservation (reserveSpace): the data overwrites the reservation's
- * blocks, which needs no new space where blocks are overwritten in place (ext4, xfs, tmpfs; not a
- * copy-on-write file system such as btrfs or ZFS), and the file is renamed into place. So the write
+ * blocks, which needs no new space where those blocks are written in place (ext4 and xfs, whose
+ * conversion of fallocated extents draws on a pool they keep for it; tmpfs; btrfs writes into
+ * its fallocated extents in place once; not ZFS, which copies on every write and whose fallocate
+ * allocates nothing), and the file is renamed into place. So the write
  * succeeds on a file system that filled up since the reservation was made. Data longer than the
  * reservation is written beyond it (new space only for the excess). Without the reservation (used,
  * never made), or when what is there is not a plain file of ours with one link, a plain

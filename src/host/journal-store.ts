@@ -418,8 +418,8 @@ export const START_RESERVE_BYTES = 16 * 1024;
 const START_RESERVE = '.reserve.start';
 
 /**
- * create holds the space of the container's start record (containers/<id>/.reserve.start, zeros,
- * fsync'd: real blocks), as the monitor holds its records': a state root that fills up between
+ * create holds the space of the container's start record (containers/<id>/.reserve.start, real
+ * blocks: atomic.ts holdBlocks), as the monitor holds its records': a state root that fills up between
  * create and start must not keep a created container from starting. It goes with the container.
  */
 export function reserveStartRecord(dir: string): void {

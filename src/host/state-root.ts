@@ -3,8 +3,8 @@
 // take them, the workload has run and its evidence is lost. prepareStateRoot finds that out
 // first: the root is a real directory of ours (made 0700 if missing; never a symlink, checked
 // with lstat), not writable by others, and can take the run's writes now, because a reservation
-// of that size is written, fsync'd and held until the caller releases it just before those
-// writes. The journal's tail is checked too (head valid, last line complete, key right), so a
+// of that size is allocated (atomic.ts holdBlocks) and held until the caller releases it just
+// before those writes. The journal's tail is checked too (head valid, last line complete, key right), so a
 // damaged journal is a coded error before the run rather than after it.
 import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
