@@ -1,7 +1,7 @@
 // Small-file writes that a crash cannot tear: temp file in the same directory, fsync, rename over,
 // then (unless the caller says a later write will) fsync the directory. A crash leaves either the
 // old file or the new one, never a torn one. And the reservations that hold space for them.
-import { openSync, writeSync, fsyncSync, fstatSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, constants as C } from 'node:fs';
+import { openSync, writeSync, fsyncSync, fstatSync, closeSync, renameSync, rmSync, ftruncateSync, fchmodSync, statfsSync, constants as C } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { BvisorError } from '../contract/errors.js';
@@ -49,6 +49,26 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     throw e;
   }
   if (durability === 'durable') fsyncDir(dirname(path));
+}
+
+/** Free space beyond twice a reservation's size above which its freed blocks are not needed at once. */
+const FREED_SLACK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * After a reservation of `bytes` in `dir` was unlinked, just before the write it was held for:
+ * ext4 and xfs hand freed blocks out again only once the unlink is committed to their journal,
+ * which a directory fsync forces. That matters only where the write might not fit without them.
+ * With twice the reservation and 16 MiB more free for us (statfs(2) f_bavail), the fsync would
+ * flush the disk for nothing, and is skipped; near full, or when statfs fails, it is made.
+ */
+export function freedSpaceUsable(dir: string, bytes: number): void {
+  try {
+    const s = statfsSync(dir);
+    if (s.bavail * s.bsize >= 2 * bytes + FREED_SLACK_BYTES) return;
+  } catch {
+    // the fsync below
+  }
+  fsyncDir(dir);
 }
 
 export function fsyncDir(dir: string): void {

@@ -14,7 +14,7 @@ import { makeEntry, makeEventEntry, makeRepairEntry, verifyJournal, checkEntry, 
 import { faultPoints, fault, type FaultStage } from './faults.js';
 import { LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
 import { sha256Hex } from './hash.js';
-import { writeFileAtomic, fsyncDir, writeAll, reserveSpace } from './atomic.js';
+import { writeFileAtomic, fsyncDir, writeAll, reserveSpace, freedSpaceUsable } from './atomic.js';
 import { withFlock } from './flock.js';
 
 export type { JournalKey } from '../core/journal.js';
@@ -432,7 +432,7 @@ export function startRecordReservation(dir: string): { release(): void } {
     release: () => {
       try {
         unlinkSync(join(dir, START_RESERVE));
-        fsyncDir(dir); // ext4 reuses the blocks once the unlink is committed
+        freedSpaceUsable(dir, START_RESERVE_BYTES); // ext4 reuses the blocks once the unlink is committed
       } catch {
         // none (a container created before start records), or released already
       }

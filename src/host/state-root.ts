@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { shim, LOCK_EX, LOCK_NB } from '../backends/linux/ffi/shim.js';
-import { fsyncDir, holdBlocks } from './atomic.js';
+import { freedSpaceUsable, holdBlocks } from './atomic.js';
 import { checkJournal, type JournalKey, type JournalState } from './journal-store.js';
 
 /**
@@ -252,8 +252,9 @@ export function prepareStateRoot(root: string, opts: PrepareOptions = {}): State
     try {
       closeSync(r.fd);
       unlinkSync(r.path);
-      // ext4 reuses freed blocks only once the unlink is committed: fsync the directory.
-      fsyncDir(root);
+      // ext4 reuses freed blocks only once the unlink is committed (a directory fsync), which
+      // the write this space was for needs only on a nearly full file system.
+      freedSpaceUsable(root, bytes);
     } catch {
       /* a leftover reservation is swept by the next prepare */
     }

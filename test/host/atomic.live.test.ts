@@ -3,7 +3,7 @@
 // write(2) on a nearly full file system writes what fits and returns that count; only the next
 // write says ENOSPC. A writer that trusts one write renames a torn file into place.
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
@@ -106,5 +106,38 @@ describe('reservations hold real blocks', () => {
     );
     expect(out).toMatch(/error=BV_STATE_ROOT_UNUSABLE cannot take the 1048576 bytes of a test write in .*: ENOSPC\n/);
     expect(out).toMatch(/entries=0\n/);
+  });
+});
+
+// A reservation's unlinked blocks are handed out again by ext4 and xfs only once the unlink is
+// committed (a directory fsync). freedSpaceUsable makes that fsync only where the write the space
+// was for might not fit without them. Oracle: the system calls strace sees on the directory.
+describe('space given back before the write it was held for', () => {
+  /** fsync(2) calls on `dir` by freedSpaceUsable(dir, 8192), with `dir` a 64 KiB tmpfs or not. */
+  function fsyncsOn(strace: string, small: boolean): number {
+    const d = tempDir();
+    const trace = join(tempDir(), 'trace');
+    const js = `require(${JSON.stringify(ATOMIC)}).freedSpaceUsable(process.env.D, 8192)`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `set -eu\n${small ? 'mount -t tmpfs -o size=64k tmpfs "$D"\n' : ''}"$STRACE" -qq -e trace=openat,fsync -o "$T" "$NODE" -e "$JS"`], {
+      encoding: 'utf8',
+      env: { ...process.env, D: d, T: trace, STRACE: strace, NODE: process.execPath, JS: js },
+      timeout: 30_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    const fds = lines.flatMap((l) => {
+      const m = /^openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)/.exec(l);
+      return m && m[1] === d ? [m[2]] : [];
+    });
+    return lines.filter((l) => fds.some((fd) => l.startsWith(`fsync(${fd})`))).length;
+  }
+
+  it('a nearly full file system: the directory is fsync’d; a roomy one: not', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'mounting a tmpfs needs root');
+    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    if (!strace) return skipOrFail('strace', 'no strace: which directory is fsync’d is not checked');
+    expect(fsyncsOn(strace, true)).toBe(1);
+    // The test's temp directory: well over 16 MiB free on any machine that runs the suite.
+    expect(fsyncsOn(strace, false)).toBe(0);
   });
 });
