@@ -126,6 +126,7 @@ static int reserve(const char *name) {
       memset(pad, ' ', sizeof pad);
       pad[sizeof pad - 1] = '\n';
       e = 0;
+      errno = 0; /* a short write sets none: EIO, not fallocate's answer */
       if (write(fd, pad, sizeof pad) != (ssize_t)sizeof pad) e = errno ? errno : EIO;
       if (!e && fsync(fd) < 0) e = errno;
     }

@@ -56,8 +56,9 @@ const FREED_SLACK_BYTES = 16 * 1024 * 1024;
 
 /**
  * After a reservation of `bytes` in `dir` was unlinked, just before the write it was held for:
- * ext4 and xfs hand freed blocks out again only once the unlink is committed to their journal,
- * which a directory fsync forces. That matters only where the write might not fit without them.
+ * ext4 hands freed blocks out again once the unlink is committed to its journal, which a
+ * directory fsync forces (it also commits and retries by itself on ENOSPC; xfs and btrfs free
+ * them later in any case). That matters only where the write might not fit without them.
  * With twice the reservation and 16 MiB more free for us (statfs(2) f_bavail), the fsync would
  * flush the disk for nothing, and is skipped; near full, or when statfs fails, it is made.
  */
