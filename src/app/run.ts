@@ -183,6 +183,11 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     };
     const finish = (report: SealedReport): void => {
       fault('run:before-seal');
+      // The writes the reservation was held for begin here: a registered run's report state and
+      // report.json, then the journal's line. Given back first, so that a root the workload
+      // filled still takes them (appendReport gives it back itself, under the journal's lock,
+      // when there is no registration to write).
+      if (reg) lease?.release();
       reg?.saveReport(report);
       if (opts.root !== null) appendReport(opts.root, report, { key, reservation: lease });
       fault('run:after-journal');

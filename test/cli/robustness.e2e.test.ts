@@ -187,6 +187,29 @@ describe('a full state root', () => {
     expect(r.out).toMatch(/left=0\n/);
   });
 
+  it('filled while a registered run runs: its report is still saved and journaled, on the space run held for it', () => {
+    // run is held before its seal until the script has filled the root (after the start record:
+    // the run's reservation is held by then).
+    const r = inFullRoot(`
+      O=$(mktemp -d)
+      BVISOR_TEST_PAUSE_AT=run:before-seal BVISOR_TEST_PAUSE_UNTIL="$O/go" $PAUSED run r1 -b "$B" --root "$R/root" > "$O/run.out" 2>&1 &
+      for i in $(seq 600); do grep -q '"started"' "$R/root/journal.jsonl" 2>/dev/null && break; sleep 0.05; done
+      head -c 2000000 /dev/zero > "$R/fill" 2>/dev/null
+      echo "free=$(df --output=avail "$R" | tail -1 | tr -d ' ')"
+      touch "$O/go"; wait $!; echo "run=$?"
+      cat "$O/run.out"
+      grep -o '"exitCode":[0-9]*' "$R/root/journal.jsonl" | tail -1
+      ls "$R/root/containers" | wc -l | sed 's/^/left=/'
+      rm -rf "$O"
+    `);
+    if (r.out === 'SKIP') return;
+    expect(r.out).toMatch(/free=0\n/);
+    expect(r.out).toMatch(/run=7\n/); // the workload's own exit code
+    expect(r.out).not.toMatch(/BV_IO|ENOSPC|error/);
+    expect(r.out).toMatch(/"exitCode":7/);
+    expect(r.out).toMatch(/left=0\n/);
+  });
+
   it('filled by the workload before start records it running: start still succeeds, on the space create held for that write', () => {
     // start is held after the go byte until the workload has filled the root and ended, so its
     // running state is written to a full root every time (unheld, that happened now and then).
