@@ -109,27 +109,21 @@ static const char *const res_names[NRES] = {".reserve.created", ".reserve.runnin
 
 /* A reservation: a file of RESERVE_BYTES real blocks. fallocate(2) allocates them at once, with
  * nothing to write or fsync (retried on EINTR: tmpfs's gives up when a signal is pending); where
- * there is none (EOPNOTSUPP, or ENOSYS from a sandbox's filter), spaces are written and fsync'd
+ * there is none (EOPNOTSUPP, or ENOSYS from a sandbox's filter), zeros are written and fsync'd
  * (delayed allocation would otherwise only promise the blocks). */
 static int reserve(const char *name) {
+  static const char zeros[RESERVE_BYTES];
   unlinkat(statedir_fd, name, 0);
   int fd = openat(statedir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
-  int e = 0;
   int rc;
   do rc = fallocate(fd, 0, 0, RESERVE_BYTES);
   while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    e = errno;
-    if (e == EOPNOTSUPP || e == ENOSYS) {
-      char pad[RESERVE_BYTES];
-      memset(pad, ' ', sizeof pad);
-      pad[sizeof pad - 1] = '\n';
-      e = 0;
-      errno = 0; /* a short write sets none: EIO, not fallocate's answer */
-      if (write(fd, pad, sizeof pad) != (ssize_t)sizeof pad) e = errno ? errno : EIO;
-      if (!e && fsync(fd) < 0) e = errno;
-    }
+  int e = rc < 0 ? errno : 0;
+  if (e == EOPNOTSUPP || e == ENOSYS) {
+    errno = 0; /* a short write sets none: EIO, not fallocate's answer */
+    e = write(fd, zeros, sizeof zeros) == (ssize_t)sizeof zeros ? 0 : errno ? errno : EIO;
+    if (!e && fsync(fd) < 0) e = errno;
   }
   close(fd);
   if (e) unlinkat(statedir_fd, name, 0);

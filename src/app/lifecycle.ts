@@ -674,12 +674,8 @@ function recordIn(dir: string, s: ContainerState, name: RecordName): { text: str
   if (!s.records) return 'unnamed';
   const want = s.records[name];
   if (typeof want !== 'string') return 'absent';
-  try {
-    const text = readFileSync(join(dir, name), 'utf8');
-    return recordHash(text) === want ? { text } : 'edited';
-  } catch {
-    return 'edited';
-  }
+  const text = textOrNull(join(dir, name));
+  return text !== null && recordHash(text) === want ? { text } : 'edited';
 }
 
 /** The seal's refusal of a record that is not the one create wrote (delete -f removes the

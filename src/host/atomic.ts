@@ -105,12 +105,7 @@ export function holdBlocks(fd: number, bytes: number): void {
 /** Writes `bytes` zeros from offset 0 and fsyncs: the fsync makes delayed allocation allocate
  * the blocks now (otherwise it only promises them). holdBlocks where there is no fallocate. */
 export function zeroFill(fd: number, bytes: number): void {
-  const zeros = Buffer.alloc(Math.min(bytes, 64 * 1024));
-  for (let off = 0; off < bytes; ) {
-    const n = writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - off), off);
-    if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
-    off += n;
-  }
+  writeAll(fd, Buffer.alloc(bytes));
   fsyncSync(fd);
 }
 
