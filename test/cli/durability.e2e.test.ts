@@ -9,14 +9,14 @@
 // create's intermediate states (a cgroup being made, the pids just spawned) need not be: the
 // machine's crash takes those with it (src/host/atomic.ts, Durability).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BVISOR, cli, cliEnv } from '../helpers/cli.js';
 import { probeBundle } from '../helpers/probe.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
-import { skipOrFail } from '../helpers/require.js';
+import { skipOrFail, straceBin } from '../helpers/require.js';
 
 type Event = { kind: 'open'; path: string; fd: number } | { kind: 'fsync'; fd: number; path: string } | { kind: 'rename'; from: string; to: string } | { kind: 'spawn' };
 
@@ -43,7 +43,7 @@ function eventsOf(log: string): Event[] {
 
 describe('create: what is durable before anything runs, and before it exits', () => {
   it('records are fsync’d before their rename; the plan and first state before the monitor; all before exit', () => {
-    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    const strace = straceBin();
     if (!strace) return skipOrFail('strace', 'no strace: the order of create’s fsyncs and renames is not checked');
     const root = newRoot();
     const b = probeBundle(['exit', '0']);

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSyn
 import { basename, dirname, join } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { skipOrFail } from '../helpers/require.js';
+import { skipOrFail, straceBin } from '../helpers/require.js';
 import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
 import { COMMANDS } from '../../src/commands/index.js';
 import { LIFECYCLE_COMMANDS } from '../../src/commands/lifecycle-index.js';
@@ -142,7 +142,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/^bvisor\/\S+ linux-/);
     }
-    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    const strace = straceBin();
     if (!strace) {
       skipOrFail('strace', 'no strace: the files the snapshot opens at start are not checked');
       return;
@@ -197,7 +197,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
   // Node would parse the file before any script runs). Oracle: the files each process opens
   // (strace), with a plain `node -e 0` under the same environment proving Node would read it.
   it('neither entry reads the certificates NODE_EXTRA_CA_CERTS names; a plain node does', () => {
-    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    const strace = straceBin();
     if (!strace) {
       skipOrFail('strace', 'no strace: the files bvisor opens at start are not checked');
       return;
@@ -274,7 +274,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
   // the blob (strace: the address of the read, against the program break Node's own brk calls
   // returned), and the same for a node given only the hugetlb setting, whose read goes elsewhere.
   it("Node reads each blob into glibc's heap under bin/bvisor's malloc settings, and into a mapping of its own without them", () => {
-    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    const strace = straceBin();
     if (!strace) {
       skipOrFail('strace', 'no strace: where a blob is read to is not checked');
       return;
@@ -388,7 +388,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
     // The node that built it, found on PATH: the snapshot.
     expect(run(`${join(dirs, 'a')}:${dirname(process.execPath)}`).stderr).toContain('started from the start-up snapshot');
     // And no process of the script's own on the way (strace): the shell's next program is Node.
-    const strace = ['/usr/bin/strace', '/bin/strace'].find((f) => existsSync(f));
+    const strace = straceBin();
     if (!strace) {
       skipOrFail('strace', 'no strace: that bin/bvisor starts no process before Node is not checked');
       return;

@@ -3,12 +3,12 @@
 // write(2) on a nearly full file system writes what fits and returns that count; only the next
 // write says ENOSPC. A writer that trusts one write renames a torn file into place.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { skipOrFail } from '../helpers/require.js';
+import { skipOrFail, straceBin } from '../helpers/require.js';
 import { holdBlocks, reserveSpace, zeroFill } from '../../src/host/atomic.js';
 
 const ATOMIC = join(ROOT, 'dist', 'host', 'atomic.js');
@@ -62,13 +62,17 @@ describe('writes on a file system that fills up mid-write', () => {
 // units) and the bytes read back.
 describe('reservations hold real blocks', () => {
   const blocksOf = (p: string) => statSync(p).blocks * 512;
+  /** `p` is `bytes` long, has blocks for all of them, and reads as zeros. */
+  const expectHeldZeros = (p: string, bytes: number) => {
+    expect(statSync(p).size).toBe(bytes);
+    expect(blocksOf(p)).toBeGreaterThanOrEqual(bytes);
+    expect(readFileSync(p).every((b) => b === 0)).toBe(true);
+  };
 
   it('reserveSpace: a file of the asked size, its blocks allocated, reading as zeros', () => {
     const p = join(tempDir(), '.r');
     reserveSpace(p, 65536, 'a test write');
-    expect(statSync(p).size).toBe(65536);
-    expect(blocksOf(p)).toBeGreaterThanOrEqual(65536);
-    expect(readFileSync(p).every((b) => b === 0)).toBe(true);
+    expectHeldZeros(p, 65536);
   });
 
   it('where the file system has no fallocate, zeros are written and fsync’d instead (zeroFill)', () => {
@@ -79,9 +83,7 @@ describe('reservations hold real blocks', () => {
     } finally {
       closeSync(fd);
     }
-    expect(statSync(p).size).toBe(8192);
-    expect(blocksOf(p)).toBeGreaterThanOrEqual(8192);
-    expect(readFileSync(p).every((b) => b === 0)).toBe(true);
+    expectHeldZeros(p, 8192);
   });
 
   it("fallocate's errors are passed on by name, with nothing written (EBADF: a read-only descriptor)", () => {
@@ -134,7 +136,7 @@ describe('space given back before the write it was held for', () => {
 
   it('a nearly full file system: the directory is fsync’d; a roomy one: not', () => {
     if (process.geteuid?.() !== 0) return skipOrFail('root', 'mounting a tmpfs needs root');
-    const strace = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+    const strace = straceBin();
     if (!strace) return skipOrFail('strace', 'no strace: which directory is fsync’d is not checked');
     expect(fsyncsOn(strace, true)).toBe(1);
     // The test's temp directory: well over 16 MiB free on any machine that runs the suite.

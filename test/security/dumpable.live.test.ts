@@ -8,12 +8,12 @@
 // it back; elsewhere that half runs where the host's value is 1, and the control (0 or 2: the
 // children share) runs where the host keeps 0 or 2, as here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { required, skipOrFail } from '../helpers/require.js';
+import { required, skipOrFail, straceBin } from '../helpers/require.js';
 
 const SYSCTL = '/proc/sys/fs/suid_dumpable';
 const ID_CALLS = ['setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setfsuid', 'setfsgid'];
@@ -83,7 +83,7 @@ function unable(): boolean {
     skipOrFail('root', 'the launch takes other ids only as root');
     return true;
   }
-  if (!existsSync('/usr/bin/strace') && !existsSync('/bin/strace')) {
+  if (!straceBin()) {
     skipOrFail('strace', 'strace is the oracle of the clone flags');
     return true;
   }
