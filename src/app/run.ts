@@ -167,9 +167,12 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
           return () => r.removeCgroup(leaf);
         }
       : undefined;
+    // The workload's pid and start time, durable before it can fill the root: the wasm runner's
+    // at its exec (its guest waits for the job), a Linux workload's before its go byte. Once
+    // released, nothing but the report is written to the root, on the space held for it.
     const onExec = r
       ? (ctl: { pid: number }): void => {
-          r.setPid(ctl.pid);
+          if (plan.backend === 'wasm') r.setPid(ctl.pid);
           fault('run:running');
         }
       : undefined;
@@ -215,7 +218,10 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       dieWithParent: true,
       ...(beforeCgroup ? { beforeCgroup } : {}),
       ...(onExec ? { onExec } : {}),
-      beforeGo: (c) => recordStart(c.pid, c.cgroupDirs),
+      beforeGo: (c) => {
+        r?.setPid(c.pid);
+        recordStart(c.pid, c.cgroupDirs);
+      },
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
       ...(opts.observeDenials === false ? { observeDenials: false } : {}),
       ...(opts.landlockAudit === false ? { landlockAudit: false } : {}),

@@ -188,11 +188,12 @@ describe('a full state root', () => {
   });
 
   it('filled while a registered run runs: its report is still saved and journaled, on the space run held for it', () => {
-    // run is held before its seal until the script has filled the root (after the start record:
-    // the run's reservation is held by then).
+    // run is held after its start record, before the workload's go byte, until the script has
+    // filled the root: whatever run writes after it releases the workload meets a full root
+    // every time (its reservation is held by then; the workload's pid must already be recorded).
     const r = inFullRoot(`
       O=$(mktemp -d)
-      BVISOR_TEST_PAUSE_AT=run:before-seal BVISOR_TEST_PAUSE_UNTIL="$O/go" $PAUSED run r1 -b "$B" --root "$R/root" > "$O/run.out" 2>&1 &
+      BVISOR_TEST_PAUSE_AT=run:after-start-record BVISOR_TEST_PAUSE_UNTIL="$O/go" $PAUSED run r1 -b "$B" --root "$R/root" > "$O/run.out" 2>&1 &
       for i in $(seq 600); do grep -q '"started"' "$R/root/journal.jsonl" 2>/dev/null && break; sleep 0.05; done
       head -c 2000000 /dev/zero > "$R/fill" 2>/dev/null
       echo "free=$(df --output=avail "$R" | tail -1 | tr -d ' ')"
