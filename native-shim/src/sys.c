@@ -222,6 +222,12 @@ int bv_readlinkat(int dirfd, const char *name, void *buf, int len) {
 }
 int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname) { return renameat(olddir, oldname, newdir, newname) < 0 ? -errno : 0; }
 int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname) { return linkat(olddir, oldname, newdir, newname, 0) < 0 ? -errno : 0; }
+/* rename(2) that never replaces: -EEXIST if newname exists (RENAME_NOREPLACE, Linux 3.15), so a
+ * directory filled under a private name takes a public one only if nobody holds it. -EINVAL where
+ * the file system has no such rename. The flag's value is the uapi's (linux/fs.h). */
+int bv_rename_noreplace(const char *oldpath, const char *newpath) {
+  return syscall(SYS_renameat2, AT_FDCWD, oldpath, AT_FDCWD, newpath, 1u /* RENAME_NOREPLACE */) < 0 ? -errno : 0;
+}
 
 /* connect(2) to a unix stream socket by path (--console-socket): a close-on-exec descriptor, or
  * -errno (-ENAMETOOLONG: the path does not fit sun_path). */

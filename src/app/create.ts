@@ -3,7 +3,8 @@
 // lifecycle commands (app/lifecycle.ts), which only read, signal, seal and remove what create
 // left: their start-up snapshot holds none of the planner, the bundle reader or the launcher
 // (docs/startup.md, "two blobs").
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ContainerState, HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
@@ -26,7 +27,7 @@ import { fault } from '../host/faults.js';
 import { runHooks } from './hooks.js';
 import { prepareOutputs, removeQuarantine, type Quarantine } from './outputs.js';
 import { snapshotGrants, snapshotToJson } from './fsdelta.js';
-import { containersDir, dirOf, ociState, leavesOf, readJson, readState, recordHash, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
+import { claimName, containersDir, dirOf, ociState, leavesOf, readJson, readState, recordHash, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
 
 export interface CreateOptions {
   root: string;
@@ -67,13 +68,56 @@ export function checkConsole(terminal: boolean, socket: string | null | undefine
 }
 
 /** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
+const exists = (root: string, id: string): BvisorError => new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
+
 function takeId(root: string, id: string, dir: string): void {
   mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw exists(root, id);
     throw e;
+  }
+}
+
+/**
+ * Takes an id with its entry whole: `fill` writes the entry under a claim's name (no id has it),
+ * which is then renamed to the id unless something holds it (RENAME_NOREPLACE). A crash leaves
+ * a claim, never containers/<id> without a state: gc removes a claim at once when its maker is
+ * gone, where it must give a state-less entry a minute (a create between its mkdir and its
+ * lock). Used by run's registration (a create holds its id's lock from its first moment on).
+ */
+export function claimId(root: string, id: string, fill: (dir: string) => void): string {
+  const dir = dirOf(root, id);
+  mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
+  // An id in use is refused before anything is written (the rename checks again).
+  if (existsSync(dir)) throw exists(root, id);
+  const claim = join(containersDir(root), claimName(procRef(process.pid)!, randomUUID()));
+  mkdirSync(claim, { mode: 0o700 });
+  try {
+    fill(claim);
+    fault('run:claimed');
+    const rc = shim().bv_rename_noreplace(claim, dir);
+    if (rc === -osConstants.errno.EEXIST) throw exists(root, id);
+    // A file system without the flag (NFS, some FUSE): the id is taken by mkdir, as create does,
+    // and the claim renamed over that empty directory of ours (rename(2) replaces an empty one).
+    if (rc === -osConstants.errno.EINVAL) renameOverOwnDir(root, id, claim, dir);
+    else if (rc < 0) throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${errnoName(rc)}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
+  } catch (e) {
+    removeDir(claim);
+    throw e;
+  }
+  return dir;
+}
+
+/** claimId where rename has no RENAME_NOREPLACE; exported for its test (EINVAL needs NFS). */
+export function renameOverOwnDir(root: string, id: string, claim: string, dir: string): void {
+  takeId(root, id, dir);
+  try {
+    renameSync(claim, dir);
+  } catch (e) {
+    removeDir(dir);
+    throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'the state root must be a writable directory of ours (see --root)', cause: e });
   }
 }
 
@@ -264,22 +308,16 @@ export interface RunRegistration {
 }
 
 export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
-  const dir = dirOf(root, id);
-  takeId(root, id, dir);
   // journalAtCreate: null, since run's quarantine already exists under its run id; its start
   // record follows within the same command, and list stops at that.
   const state = initialState({ id, kind: 'run', status: 'running', bundle: o.bundle, runId: o.runId, planHash: o.plan.planHash!, backend: o.plan.backend === 'wasm' ? 'wasm' : 'linux', manifestSha256: o.manifestSha256, journalAtCreate: null });
   // A run keeps none of create's records: a seal after a crash (delete -f, gc) reads none.
   state.records = {};
-  try {
-    withLock(dir, () => {
-      writeFileAtomic(join(dir, 'plan.json'), JSON.stringify(o.plan) + '\n', 0o600, 'renamed');
-      writeState(dir, state);
-    });
-  } catch (e) {
-    removeDir(dir);
-    throw e;
-  }
+  // Nothing else can see the entry until it is renamed to its id: no lock is needed to fill it.
+  const dir = claimId(root, id, (claim) => {
+    writeFileAtomic(join(claim, 'plan.json'), JSON.stringify(o.plan) + '\n', 0o600, 'renamed');
+    writeState(claim, state);
+  });
   // Every write checks, under the lock, that the entry is still this run's: delete -f may have
   // removed it (and a create may have taken the id again) meanwhile.
   const ours = <T>(fn: () => T): T | undefined => {

@@ -6,7 +6,8 @@ import { BvisorError } from '../contract/errors.js';
 import { idProblem } from '../core/ids.js';
 import { sweepBundles } from '../host/extracted.js';
 import { recoverForGc } from './recover.js';
-import { containerIds, containersDir, deleteContainer, derive, readState, type JournalOptions } from './lifecycle.js';
+import { alive } from '../host/proc.js';
+import { claimMaker, claimsIn, containerIds, containersDir, deleteContainer, derive, readState, removeDir, type JournalOptions } from './lifecycle.js';
 
 export interface GcResult {
   /** Entries removed: broken containers (their processes killed, cgroups removed, a report
@@ -35,6 +36,17 @@ export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcRe
   const rec = await recoverForGc(root, j, out.failed);
   out.recovered = rec.recovered;
   const base = containersDir(root);
+  // A run's registration not yet renamed to its id: nothing was started for it (its start
+  // record comes later), so once its maker is gone it is only a directory to remove.
+  for (const name of claimsIn(root)) {
+    if (alive(claimMaker(name))) continue;
+    try {
+      removeDir(join(base, name));
+      out.removed.push({ id: name, why: "a run's registration, never finished (its maker is gone)", reportHash: null });
+    } catch (e) {
+      out.failed.push({ id: name, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
+    }
+  }
   for (const id of containerIds(root)) {
     const dir = join(base, id);
     try {

@@ -295,8 +295,23 @@ export function removeDir(dir: string): void {
   }
 }
 
-/** The entries of containers/ (none if it does not exist yet); anything else is a coded error. */
-export function containerIds(root: string): string[] {
+// A registration is filled under a name no id can have ('@' is not in one) and renamed to its id
+// only when whole (app/create.ts, claimId), so no crash leaves containers/<id> without a state.
+// The name holds its maker's pid and start time: gc removes a claim whose maker is gone.
+const CLAIM_PREFIX = '@claim.';
+
+export function claimName(maker: ProcRef, runId: string): string {
+  return `${CLAIM_PREFIX}${maker.pid}.${maker.startTime}.${runId}`;
+}
+
+/** The process that made a claim, by its name; null for any other entry of containers/. */
+export function claimMaker(name: string): ProcRef | null {
+  const m = /^@claim\.(\d+)\.(\d+)\./.exec(name);
+  return m ? { pid: Number(m[1]), startTime: m[2]! } : null;
+}
+
+/** The entries of containers/, claims and all (none if it does not exist yet). */
+function entriesOf(root: string): string[] {
   try {
     return readdirSync(containersDir(root)).sort();
   } catch (e) {
@@ -304,6 +319,17 @@ export function containerIds(root: string): string[] {
     if (code === 'ENOENT') return [];
     throw new BvisorError('BV_IO', `read ${containersDir(root)}: ${code ?? (e as Error).message}`, { hint: 'the state root must be a directory of ours holding containers/ (see --root)', cause: e });
   }
+}
+
+/** The entries of containers/ but claims (none if it does not exist yet); anything else is a
+ * coded error. */
+export function containerIds(root: string): string[] {
+  return entriesOf(root).filter((n) => !n.startsWith(CLAIM_PREFIX));
+}
+
+/** The claims in containers/ (registrations not yet renamed to their id). */
+export function claimsIn(root: string): string[] {
+  return entriesOf(root).filter((n) => n.startsWith(CLAIM_PREFIX));
 }
 
 /** Waits (bounded) for a process of ours to go, then SIGKILLs it and waits again. */

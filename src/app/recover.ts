@@ -17,7 +17,7 @@ import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
 import { discardQuarantine } from './outputs.js';
-import { cgroupsNamed, containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
+import { cgroupsNamed, containerIds, containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
 
@@ -148,13 +148,8 @@ interface StateSide {
 /** containers/<id> by run id (entries whose state.json reads; the others are gc's). */
 function stateDirs(root: string): Map<string, StateSide> {
   const out = new Map<string, StateSide>();
-  let ids: string[];
-  try {
-    ids = readdirSync(containersDir(root)).sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
-    throw new BvisorError('BV_IO', `read ${containersDir(root)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'the state root must be a directory of ours holding containers/ (see --root)', cause: e });
-  }
+  // Claims are not entries yet: nothing was started for one (gc removes it once its maker is gone).
+  const ids = containerIds(root);
   for (const id of ids) {
     const dir = join(containersDir(root), id);
     if (!isDir(dir)) continue;

@@ -8,6 +8,7 @@ export type FaultStage =
   | 'create:before-confirm'
   | 'create:after-spawn'
   | 'start:after-go'
+  | 'run:claimed'
   | 'run:after-state'
   | 'run:before-cgroup'
   | 'run:running'

@@ -61,7 +61,7 @@ const CASES: Case[] = [
   { stage: 'create:after-spawn', tar: true, before: () => {}, killed: (c: Ctx) => ['create', 'x', '-b', c.bundle], workload: ['sleep', '30'] },
   { stage: 'tar:extracting', tar: true, before: () => {}, killed: (c: Ctx) => ['create', 'x', '-b', c.bundle], workload: ['sleep', '30'] },
   ...['start:before-start-record', 'start:after-start-record', 'start:after-go'].map((stage) => ({ stage, before: (c: Ctx) => ok(c, ['create', 'x', '-b', c.bundle]), killed: () => ['start', 'x'], workload: ['sleep', '30'] })),
-  ...['run:after-state', 'run:before-cgroup', 'run:before-start-record', 'run:after-start-record', 'run:running'].map((stage) => ({ stage, before: () => {}, killed: (c: Ctx) => ['run', 'x', '-b', c.bundle], workload: ['sleep', '30'] })),
+  ...['run:claimed', 'run:after-state', 'run:before-cgroup', 'run:before-start-record', 'run:after-start-record', 'run:running'].map((stage) => ({ stage, before: () => {}, killed: (c: Ctx) => ['run', 'x', '-b', c.bundle], workload: ['sleep', '30'] })),
   ...['run:before-seal', 'run:after-journal'].map((stage) => ({ stage, before: () => {}, killed: (c: Ctx) => ['run', 'x', '-b', c.bundle], workload: ['exit', '0'] })),
   ...['delete:after-kill', 'delete:after-teardown', 'delete:after-seal'].map((stage) => ({
     stage,

@@ -45,6 +45,7 @@ interface ShimFns {
   bv_landlock_add_port(ruleset: number, port: bigint, allowed: bigint): number;
   bv_mkfifo(path: string, mode: number): number;
   bv_fallocate(fd: number, len: number): number;
+  bv_rename_noreplace(oldPath: string, newPath: string): number;
   bv_openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
   bv_fstat(fd: number, out: BigInt64Array): number;
   bv_getdents(fd: number, buf: Uint8Array, len: number): number;
@@ -97,6 +98,7 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_landlock_add_port: 'int bv_landlock_add_port(int ruleset, uint64_t port, uint64_t allowed)',
   bv_mkfifo: 'int bv_mkfifo(const char *path, int mode)',
   bv_fallocate: 'int bv_fallocate(int fd, int64_t len)',
+  bv_rename_noreplace: 'int bv_rename_noreplace(const char *oldpath, const char *newpath)',
   bv_openat2: 'int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve)',
   bv_fstat: 'int bv_fstat(int fd, void *out)',
   bv_getdents: 'int bv_getdents(int fd, void *buf, int len)',

@@ -1,0 +1,84 @@
+// A run's registration appears whole under its id or not at all (app/create.ts, claimId): it is
+// filled under a claim's name, then renamed with RENAME_NOREPLACE (rename(2): "Don't overwrite
+// newpath of the rename. Return an error if newpath already exists"). Oracles: the state root's
+// directories on disk, and the processes the claims name in /proc.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { claimId, renameOverOwnDir } from '../../src/app/create.js';
+import { claimName, listContainers } from '../../src/app/lifecycle.js';
+import { gcRoot } from '../../src/app/gc.js';
+import { procRef } from '../../src/host/proc.js';
+import { thrown } from '../helpers/thrown.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const entries = (root: string): string[] => readdirSync(join(root, 'containers')).sort();
+
+describe('claimId (live)', () => {
+  it('renames a filled claim to its id, and leaves no claim behind', () => {
+    const root = tempDir();
+    const dir = claimId(root, 'a', (claim) => writeFileSync(join(claim, 'state.json'), 'whole\n'));
+    expect(dir).toBe(join(root, 'containers', 'a'));
+    expect(entries(root)).toEqual(['a']);
+    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe('whole\n');
+  });
+
+  it('an id taken while the claim was filled (even an empty directory) is BV_CONTAINER_EXISTS; the taker keeps it, the claim goes', () => {
+    const root = tempDir();
+    // A create's mkdir between claimId's check and its rename: an empty directory, which a plain
+    // rename(2) of a directory would replace.
+    const e = thrown(() => claimId(root, 'b', () => mkdirSync(join(root, 'containers', 'b'))));
+    expect(e).toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    expect(entries(root)).toEqual(['b']);
+    expect(readdirSync(join(root, 'containers', 'b'))).toEqual([]);
+    const e2 = thrown(() =>
+      claimId(root, 'c', () => {
+        mkdirSync(join(root, 'containers', 'c'));
+        writeFileSync(join(root, 'containers', 'c', 'state.json'), 'theirs\n');
+      }),
+    );
+    expect(e2).toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    expect(readFileSync(join(root, 'containers', 'c', 'state.json'), 'utf8')).toBe('theirs\n');
+    expect(entries(root)).toEqual(['b', 'c']);
+  });
+
+  it('an id already taken is refused before anything is written', () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'containers', 'd'), { recursive: true });
+    let filled = false;
+    expect(thrown(() => claimId(root, 'd', () => void (filled = true)))).toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    expect(filled).toBe(false);
+    expect(entries(root)).toEqual(['d']);
+  });
+
+  it('without RENAME_NOREPLACE (NFS): the id is taken by mkdir, and only a free one', () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'containers', 'e'), { recursive: true });
+    const claim = join(root, 'containers', claimName(procRef(process.pid)!, randomUUID()));
+    mkdirSync(claim);
+    writeFileSync(join(claim, 'state.json'), 'mine\n');
+    expect(thrown(() => renameOverOwnDir(root, 'e', claim, join(root, 'containers', 'e')))).toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    expect(readdirSync(join(root, 'containers', 'e'))).toEqual([]);
+    renameOverOwnDir(root, 'f', claim, join(root, 'containers', 'f'));
+    expect(readFileSync(join(root, 'containers', 'f', 'state.json'), 'utf8')).toBe('mine\n');
+    expect(existsSync(claim)).toBe(false);
+  });
+});
+
+describe('claims left by a crash (live)', () => {
+  it('gc removes a claim whose maker is gone and keeps one whose maker lives; list shows neither', async () => {
+    const root = tempDir();
+    const me = procRef(process.pid)!;
+    // The same pid with another start time is another process (proc(5): starttime, field 22):
+    // the maker of this claim is gone.
+    const live = claimName(me, randomUUID());
+    const gone = claimName({ pid: me.pid, startTime: String(Number(me.startTime) - 1) }, randomUUID());
+    for (const n of [live, gone]) mkdirSync(join(root, 'containers', n), { recursive: true });
+    expect(listContainers(root)).toEqual([]);
+    const r = await gcRoot(root);
+    expect(r.removed).toEqual([{ id: gone, why: expect.stringContaining('its maker is gone'), reportHash: null }]);
+    expect(r.failed).toEqual([]);
+    expect(entries(root)).toEqual([live]);
+  });
+});
