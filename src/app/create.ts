@@ -3,7 +3,7 @@
 // lifecycle commands (app/lifecycle.ts), which only read, signal, seal and remove what create
 // left: their start-up snapshot holds none of the planner, the bundle reader or the launcher
 // (docs/startup.md, "two blobs").
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -95,30 +95,39 @@ export function claimId(root: string, id: string, fill: (dir: string) => void): 
   const claim = join(containersDir(root), claimName(procRef(process.pid)!, randomUUID()));
   mkdirSync(claim, { mode: 0o700 });
   try {
-    fill(claim);
     fault('run:claimed');
+    fill(claim);
     const rc = shim().bv_rename_noreplace(claim, dir);
+    if (rc === 0) return dir;
     if (rc === -osConstants.errno.EEXIST) throw exists(root, id);
-    // A file system without the flag (NFS, some FUSE): the id is taken by mkdir, as create does,
-    // and the claim renamed over that empty directory of ours (rename(2) replaces an empty one).
-    if (rc === -osConstants.errno.EINVAL) renameOverOwnDir(root, id, claim, dir);
-    else if (rc < 0) throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${errnoName(rc)}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
+    if (!NO_NOREPLACE.has(-rc)) throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${errnoName(rc)}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
   } catch (e) {
     removeDir(claim);
     throw e;
   }
-  return dir;
+  // No RENAME_NOREPLACE on this file system: the id is taken as create takes it.
+  removeDir(claim);
+  return takeIdLocked(root, id, dir, fill);
 }
 
-/** claimId where rename has no RENAME_NOREPLACE; exported for its test (EINVAL needs NFS). */
-export function renameOverOwnDir(root: string, id: string, claim: string, dir: string): void {
+/** renameat2(2)'s answers where the file system (EINVAL: NFS, some FUSE) or a sandbox (ENOSYS:
+ * a seccomp filter that does not know the call) has no RENAME_NOREPLACE. */
+const NO_NOREPLACE = new Set([osConstants.errno.EINVAL, osConstants.errno.ENOSYS]);
+
+/**
+ * An id taken by mkdir, then filled under its lock (as create does), where claimId cannot
+ * rename: a crash between the two leaves an entry without a state, which gc keeps for a minute.
+ * Exported for its test (claimId reaches it only on such a file system).
+ */
+export function takeIdLocked(root: string, id: string, dir: string, fill: (dir: string) => void): string {
   takeId(root, id, dir);
   try {
-    renameSync(claim, dir);
+    withLock(dir, () => fill(dir));
   } catch (e) {
     removeDir(dir);
-    throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'the state root must be a writable directory of ours (see --root)', cause: e });
+    throw e;
   }
+  return dir;
 }
 
 /** The first state of an entry: this process its creator, nothing else known yet. */

@@ -7,6 +7,7 @@ import { idProblem } from '../core/ids.js';
 import { sweepBundles } from '../host/extracted.js';
 import { recoverForGc } from './recover.js';
 import { alive } from '../host/proc.js';
+import { orphanMakers } from './outputs.js';
 import { claimMaker, claimsIn, containerIds, containersDir, deleteContainer, derive, readState, removeDir, type JournalOptions } from './lifecycle.js';
 
 export interface GcResult {
@@ -47,6 +48,8 @@ export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcRe
       out.failed.push({ id: name, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
     }
   }
+  // A quarantine's maker record without its quarantine: its maker died between the two writes.
+  for (const name of orphanMakers(root)) out.removed.push({ id: name, why: "a quarantine's maker record, its quarantine never made (its maker is gone)", reportHash: null });
   for (const id of containerIds(root)) {
     const dir = join(base, id);
     try {

@@ -15,11 +15,12 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
-import type { HostFacts, JournalDisposition, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
+import type { HostFacts, JournalDisposition, Plan, ProcRef, ReportBody, SealedReport } from '../contract/generated/types.js';
+import { alive, procRef } from '../host/proc.js';
 import { appendDisposition, type JournalKey } from '../host/journal-store.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
@@ -69,6 +70,9 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
   const dir = home ? join(home.dir, runId) : index;
   const drop = (): void => dropQuarantine(dir, tmpfs, index, home?.made ?? []);
   try {
+    // Its maker first, so that no moment exists when recovery sees the quarantine and not who is
+    // setting it up (it leaves the quarantine of a live maker alone).
+    writeFileSync(makerFile(index), JSON.stringify(procRef(process.pid)) + '\n', { mode: 0o600, flag: 'wx' });
     if (home) {
       mkdirSync(dir, { mode: 0o700 });
       symlinkSync(dir, index);
@@ -214,6 +218,46 @@ function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made:
     if (basename(dirname(dir)) === QUARANTINE_HOME) rmdirQuiet(dirname(dir));
   }
   for (const p of made) rmdirQuiet(p);
+  if (index !== null) rmSync(makerFile(index), { force: true });
+}
+
+/**
+ * Beside a quarantine's index entry: the process that made it, by pid and start time. Until a
+ * state or a start record names the run, recovery has only this to tell a run still setting up
+ * (leave its quarantine) from one that died doing so (discard it). Not fsync'd: it says something
+ * only while its maker lives, and no crash of the machine leaves that so.
+ */
+export function makerFile(index: string): string {
+  return `${index}.maker`;
+}
+
+/** Removes maker records (makerFile) with no quarantine beside them whose maker is gone, and
+ * names them: what a run killed between the record and its quarantine's mkdir leaves. */
+export function orphanMakers(root: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(outputsDir(root)).filter((n) => n.endsWith('.maker'));
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const n of names) {
+    const index = join(outputsDir(root), n.slice(0, -'.maker'.length));
+    if (existsSync(index) || isLink(index) || alive(quarantineMaker(index))) continue;
+    rmSync(makerFile(index), { force: true });
+    out.push(`outputs/${n}`);
+  }
+  return out;
+}
+
+/** A quarantine's maker (makerFile), or null when there is no readable record of one. */
+export function quarantineMaker(index: string): ProcRef | null {
+  try {
+    const v = JSON.parse(readFileSync(makerFile(index), 'utf8')) as Partial<ProcRef> | null;
+    return v && typeof v.pid === 'number' && typeof v.startTime === 'string' ? { pid: v.pid, startTime: v.startTime } : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -16,7 +16,7 @@ import { alive } from '../host/proc.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
-import { discardQuarantine } from './outputs.js';
+import { discardQuarantine, quarantineMaker } from './outputs.js';
 import { cgroupsNamed, containerIds, containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
@@ -36,6 +36,8 @@ export interface OutputsView {
   promoted(root: string, runId: string, dispositions: readonly JournalDisposition[]): string[];
   /** Removes a quarantine (a mounted one is unmounted first). */
   discard(path: string): void;
+  /** The process that made the attempt's quarantine, if it recorded itself. */
+  maker(root: string, runId: string): ProcRef | null;
 }
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
@@ -92,6 +94,9 @@ export const quarantineDirs: OutputsView = {
   },
   discard(index) {
     discardQuarantine(index);
+  },
+  maker(root, runId) {
+    return RUN_ID.test(runId) ? quarantineMaker(join(root, 'outputs', runId)) : null;
   },
 };
 
@@ -190,6 +195,12 @@ function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs
   } else if (j.started) {
     supervisor = j.started.event.supervisor;
     refs.push({ role: 'supervisor', ref: supervisor });
+  } else {
+    // Neither a state nor a start record names it yet: a run setting up (its registration not
+    // yet in place, or a run without an id before its start record), known by its quarantine's
+    // maker. While that lives, nothing of the attempt is touched.
+    supervisor = outputs.maker(root, j.runId);
+    if (supervisor) refs.push({ role: 'creator', ref: supervisor });
   }
   if (j.started) cgroups = [...new Set([...cgroups, ...journalCgroups(j.started.event)])];
   cgroups = cgroups.filter((d) => existsSync(d));

@@ -4,9 +4,10 @@
 // directories on disk, and the processes the claims name in /proc.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimId, renameOverOwnDir } from '../../src/app/create.js';
+import { claimId, takeIdLocked } from '../../src/app/create.js';
 import { claimName, listContainers } from '../../src/app/lifecycle.js';
 import { gcRoot } from '../../src/app/gc.js';
 import { procRef } from '../../src/host/proc.js';
@@ -52,22 +53,25 @@ describe('claimId (live)', () => {
     expect(entries(root)).toEqual(['d']);
   });
 
-  it('without RENAME_NOREPLACE (NFS): the id is taken by mkdir, and only a free one', () => {
+  it('without RENAME_NOREPLACE (NFS): the id is taken by mkdir and filled under its lock, and only a free one', () => {
     const root = tempDir();
     mkdirSync(join(root, 'containers', 'e'), { recursive: true });
-    const claim = join(root, 'containers', claimName(procRef(process.pid)!, randomUUID()));
-    mkdirSync(claim);
-    writeFileSync(join(claim, 'state.json'), 'mine\n');
-    expect(thrown(() => renameOverOwnDir(root, 'e', claim, join(root, 'containers', 'e')))).toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    let filled = false;
+    expect(thrown(() => takeIdLocked(root, 'e', join(root, 'containers', 'e'), () => void (filled = true)))).toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    expect(filled).toBe(false);
     expect(readdirSync(join(root, 'containers', 'e'))).toEqual([]);
-    renameOverOwnDir(root, 'f', claim, join(root, 'containers', 'f'));
-    expect(readFileSync(join(root, 'containers', 'f', 'state.json'), 'utf8')).toBe('mine\n');
-    expect(existsSync(claim)).toBe(false);
+    const dir = takeIdLocked(root, 'f', join(root, 'containers', 'f'), (d) => {
+      // Filled under the entry's lock (flock(2) on containers/f/lock): another taker would wait.
+      const held = spawnSync('flock', ['-n', join(d, 'lock'), 'true']);
+      writeFileSync(join(d, 'state.json'), `mine ${held.status}\n`);
+    });
+    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe('mine 1\n'); // flock -n: 1 when held
+    expect(entries(root)).toEqual(['e', 'f']);
   });
 });
 
 describe('claims left by a crash (live)', () => {
-  it('gc removes a claim whose maker is gone and keeps one whose maker lives; list shows neither', async () => {
+  it('gc removes a claim, and a quarantine maker record without its quarantine, whose maker is gone, and keeps those whose maker lives; list shows no claim', async () => {
     const root = tempDir();
     const me = procRef(process.pid)!;
     // The same pid with another start time is another process (proc(5): starttime, field 22):
@@ -75,10 +79,19 @@ describe('claims left by a crash (live)', () => {
     const live = claimName(me, randomUUID());
     const gone = claimName({ pid: me.pid, startTime: String(Number(me.startTime) - 1) }, randomUUID());
     for (const n of [live, gone]) mkdirSync(join(root, 'containers', n), { recursive: true });
+    // A quarantine's maker record whose quarantine was never made (killed between the two).
+    const [liveRun, goneRun] = [randomUUID(), randomUUID()];
+    mkdirSync(join(root, 'outputs'));
+    writeFileSync(join(root, 'outputs', `${liveRun}.maker`), JSON.stringify(me));
+    writeFileSync(join(root, 'outputs', `${goneRun}.maker`), JSON.stringify({ pid: me.pid, startTime: String(Number(me.startTime) - 1) }));
     expect(listContainers(root)).toEqual([]);
     const r = await gcRoot(root);
-    expect(r.removed).toEqual([{ id: gone, why: expect.stringContaining('its maker is gone'), reportHash: null }]);
+    expect(r.removed).toEqual([
+      { id: gone, why: expect.stringContaining('its maker is gone'), reportHash: null },
+      { id: `outputs/${goneRun}.maker`, why: expect.stringContaining('its maker is gone'), reportHash: null },
+    ]);
     expect(r.failed).toEqual([]);
     expect(entries(root)).toEqual([live]);
+    expect(readdirSync(join(root, 'outputs'))).toEqual([`${liveRun}.maker`]);
   });
 });

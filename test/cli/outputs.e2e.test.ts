@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BVISOR, cli } from '../helpers/cli.js';
+import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 import { keepRoot, newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { plan } from '../../src/core/planner.js';
@@ -367,5 +368,32 @@ describe('outputs (e2e)', () => {
     const m = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\noutputs: { path: /out, size: 1Mi }\n', 't.yaml').manifest;
     const p = plan({ manifest: m, host: v2Host(), paths: { grants: [{ path: '/usr', kind: 'directory', dev: '1', ino: '2', uid: 0, gid: 0, mode: 0o755 }], exe: { path: '/usr/bin/true', kind: 'file', dev: '1', ino: '3', uid: 0, gid: 0, mode: 0o755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);
     expect(p.refusals.map((r) => [r.clause, r.code])).toEqual([['outputs', 'BV_PLAN_OUTPUTS']]);
+  });
+
+  it('gc while a run sets up (its quarantine made, no state or start record names it yet) leaves the quarantine to it; the run stages its outputs', async () => {
+    const root = newRoot();
+    const b = bundle('printf kept > /out/a.txt', '{ path: /out }');
+    const go = join(tempDir(), 'go');
+    // run is held with its registration's claim made (a directory list and recover do not read):
+    // only the quarantine's maker says that a run is setting it up.
+    const child = spawn(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', '-b', b, 'gc-1'], { env: cliEnv({ BVISOR_TEST_PAUSE_AT: 'run:claimed', BVISOR_TEST_PAUSE_UNTIL: go }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    try {
+      await until('the claim is made', () => existsSync(join(root, 'containers')) && readdirSync(join(root, 'containers')).some((n) => n.startsWith('@claim.')));
+      const [runId] = readdirSync(join(root, 'outputs')).filter((n) => !n.includes('.maker'));
+      expect(runId).toBeDefined();
+      const g = cli(['--root', root, 'gc', '--json']);
+      expect(g.status, g.stderr).toBe(0);
+      expect(JSON.parse(g.stdout)).toMatchObject({ removed: [], failed: [] });
+      expect(existsSync(join(root, 'outputs', runId!))).toBe(true);
+      // Nothing was recorded of the attempt: it is not over.
+      expect(existsSync(join(root, 'journal.jsonl')) ? readFileSync(join(root, 'journal.jsonl'), 'utf8') : '').not.toContain(runId!);
+    } finally {
+      writeFileSync(go, '');
+    }
+    expect(await exited, err).toBe(0);
+    expect(reportOf(root, 'gc-1').body.artifacts.items.map((x: { path: string; sha256: string }) => [x.path, x.sha256])).toEqual([['a.txt', sha('kept')]]);
   });
 });

@@ -195,6 +195,7 @@ describe('a full state root', () => {
       O=$(mktemp -d)
       BVISOR_TEST_PAUSE_AT=run:after-start-record BVISOR_TEST_PAUSE_UNTIL="$O/go" $PAUSED run r1 -b "$B" --root "$R/root" > "$O/run.out" 2>&1 &
       for i in $(seq 600); do grep -q '"started"' "$R/root/journal.jsonl" 2>/dev/null && break; sleep 0.05; done
+      echo "pidstate=$(tr -d ' \n' < "$R/root/containers/r1/state.json" | grep -o '"pid":{"pid":[0-9]*')"
       head -c 2000000 /dev/zero > "$R/fill" 2>/dev/null
       echo "free=$(df --output=avail "$R" | tail -1 | tr -d ' ')"
       touch "$O/go"; wait $!; echo "run=$?"
@@ -205,6 +206,8 @@ describe('a full state root', () => {
     `);
     if (r.out === 'SKIP') return;
     expect(r.out).toMatch(/free=0\n/);
+    // Its workload's pid was recorded before it was released (a seal after a crash reports it).
+    expect(r.out).toMatch(/pidstate="pid":\{"pid":\d+\n/);
     expect(r.out).toMatch(/run=7\n/); // the workload's own exit code
     expect(r.out).not.toMatch(/BV_IO|ENOSPC|error/);
     expect(r.out).toMatch(/"exitCode":7/);
