@@ -45,6 +45,8 @@ export const QUARANTINE_HOME = '.bvisor-quarantine';
 
 export interface Quarantine {
   dir: string;
+  /** Its entry under the state root: the directory itself, or the link to a placed one. */
+  index: string;
   tmpfs: boolean;
   /** Removes it (unmount, remove): for a launch that never happened. */
   drop(): void;
@@ -89,7 +91,7 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
     } else if (rootful) chownSync(dir, host.mapping.uid, host.mapping.gid);
     m.filesystem.push({ index: m.filesystem.length, path: dir, bundleRelative: false, access: 'read-write', recursive: true, guarantee: o.guarantee, target: o.path, outputs: { tmpfs } });
     paths.grants.push(resolveHostPath(dir));
-    return { dir, tmpfs, drop };
+    return { dir, index, tmpfs, drop };
   } catch (e) {
     drop();
     throw e;
@@ -674,7 +676,8 @@ export function removeQuarantine(q: Quarantine | null): void {
   try {
     q.drop();
   } catch {
-    // best effort: gc removes what is left
+    // Best effort: gc removes what is left, once no maker record says a live process is on it.
+    rmSync(makerFile(q.index), { force: true });
   }
   try {
     rmdirSync(q.dir);

@@ -17,6 +17,7 @@ import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
 import { discardQuarantine, quarantineMaker } from './outputs.js';
+import { fault } from '../host/faults.js';
 import { cgroupsNamed, containerIds, containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
 // ---- outputs: what the host has of an attempt's quarantine and promoted bytes ------------------
@@ -36,8 +37,8 @@ export interface OutputsView {
   promoted(root: string, runId: string, dispositions: readonly JournalDisposition[]): string[];
   /** Removes a quarantine (a mounted one is unmounted first). */
   discard(path: string): void;
-  /** The process that made the attempt's quarantine, if it recorded itself. */
-  maker(root: string, runId: string): ProcRef | null;
+  /** The processes that made quarantines, by run id, where they recorded themselves. */
+  makers(root: string): Map<string, ProcRef>;
 }
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
@@ -95,10 +96,32 @@ export const quarantineDirs: OutputsView = {
   discard(index) {
     discardQuarantine(index);
   },
-  maker(root, runId) {
-    return RUN_ID.test(runId) ? quarantineMaker(join(root, 'outputs', runId)) : null;
+  makers(root) {
+    const out = new Map<string, ProcRef>();
+    let names: string[];
+    try {
+      names = readdirSync(join(root, 'outputs')).filter((n) => n.endsWith('.maker'));
+    } catch {
+      return out;
+    }
+    for (const n of names) {
+      const runId = n.slice(0, -'.maker'.length);
+      const m = RUN_ID.test(runId) ? quarantineMaker(join(root, 'outputs', runId)) : null;
+      if (m) out.set(runId, m);
+    }
+    return out;
   },
 };
+
+/**
+ * The quarantines' makers alive now, by run id: read before the journal and the state entries
+ * are. A maker gone by then has made every write it will make, so those reads see them; one
+ * alive then may still be setting its run up (its registration not yet in place, its start
+ * record not yet appended), and its attempt is left alone even if it ends meanwhile.
+ */
+function liveMakers(root: string, outputs: OutputsView): Map<string, ProcRef> {
+  return new Map([...outputs.makers(root)].filter(([, m]) => alive(m)));
+}
 
 // ---- the journal's side --------------------------------------------------------------------
 
@@ -180,7 +203,7 @@ interface HostFacts extends AttemptHost {
   orphanRefs: ProcRef[];
 }
 
-function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs: OutputsView): HostFacts {
+function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs: OutputsView, makers: ReadonlyMap<string, ProcRef>): HostFacts {
   const live: HostFacts['live'] = [];
   const refs: Array<{ role: 'supervisor' | 'monitor' | 'workload' | 'creator'; ref: ProcRef | null }> = [];
   let supervisor: ProcRef | null = null;
@@ -195,16 +218,18 @@ function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs
   } else if (j.started) {
     supervisor = j.started.event.supervisor;
     refs.push({ role: 'supervisor', ref: supervisor });
-  } else {
-    // Neither a state nor a start record names it yet: a run setting up (its registration not
-    // yet in place, or a run without an id before its start record), known by its quarantine's
-    // maker. While that lives, nothing of the attempt is touched.
-    supervisor = outputs.maker(root, j.runId);
-    if (supervisor) refs.push({ role: 'creator', ref: supervisor });
+  }
+  // Neither a state nor a start record names it: a run setting up (its registration not yet in
+  // place, or a run without an id before its start record), known by its quarantine's maker.
+  // Alive when recovery began (liveMakers), nothing of the attempt is touched.
+  const maker = !st && !j.started ? (makers.get(j.runId) ?? null) : null;
+  if (maker) {
+    supervisor = maker;
+    refs.push({ role: 'creator', ref: maker });
   }
   if (j.started) cgroups = [...new Set([...cgroups, ...journalCgroups(j.started.event)])];
   cgroups = cgroups.filter((d) => existsSync(d));
-  const supervisorAlive = alive(supervisor);
+  const supervisorAlive = maker !== null || alive(supervisor);
   const orphanRefs: ProcRef[] = [];
   for (const { role, ref } of refs) {
     if (!ref || !alive(ref)) continue;
@@ -237,7 +262,7 @@ interface Found {
   verdict: ReturnType<typeof classify>;
 }
 
-function survey(root: string, g: Gathered, outputs: OutputsView, only: ReadonlySet<string> | null = null): Found[] {
+function survey(root: string, g: Gathered, outputs: OutputsView, makers: ReadonlyMap<string, ProcRef>, only: ReadonlySet<string> | null = null): Found[] {
   const states = stateDirs(root);
   const ids = [...g.order];
   for (const runId of states.keys()) if (!g.byRun.has(runId)) ids.push(runId);
@@ -248,7 +273,7 @@ function survey(root: string, g: Gathered, outputs: OutputsView, only: ReadonlyS
     const st = states.get(runId) ?? null;
     const journal = g.byRun.get(runId) ?? { runId, containerId: st?.id ?? null, started: null, report: null, dispositions: [], recoveries: [], tornReport: false };
     if (journal.containerId === null && st) journal.containerId = st.id;
-    const host = hostSide(root, journal, st, outputs);
+    const host = hostSide(root, journal, st, outputs, makers);
     out.push({ journal, host, state: st, verdict: classify(journal, host) });
   }
   return out;
@@ -388,9 +413,11 @@ function checkedJournal(root: string, o: RecoverOptions): { torn: TornTail | nul
 export async function recoverRoot(root: string, o: RecoverOptions = {}): Promise<RecoverOutput> {
   const outputs = o.outputs ?? quarantineDirs;
   const body = async (): Promise<RecoverOutput> => {
+    const makers = liveMakers(root, outputs);
     const { torn, repaired } = checkedJournal(root, o);
     const g = journalSide(readJournalEntries(root));
-    const found = survey(root, g, outputs, o.only ?? null);
+    fault('recover:surveying');
+    const found = survey(root, g, outputs, makers, o.only ?? null);
     const attempts: RecoveredAttempt[] = [];
     for (const f of found) {
       let actions: RecoveryAction[];
@@ -432,7 +459,8 @@ export function annotateList(root: string, entries: ListEntry[], outputs: Output
   let found: Found[] = [];
   try {
     const only = new Set(runIds.values());
-    if (only.size) found = survey(root, journalSide(readJournalEntriesSince(root, since)), outputs, only);
+    const makers = only.size ? liveMakers(root, outputs) : new Map<string, ProcRef>();
+    if (only.size) found = survey(root, journalSide(readJournalEntriesSince(root, since)), outputs, makers, only);
   } catch {
     // list shows containers even when the journal cannot be read; the attempt stays unknown
   }

@@ -150,11 +150,16 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     throw e;
   }
   const key = opts.journalKey ?? null;
-  // Before anything runs, the state root must take this run's writes: space is reserved until
-  // the journal append, and a damaged journal or a wrong key is an error now, not after.
-  const lease = opts.root !== null ? prepareStateRoot(opts.root, { key }) : null;
+  // Until its start record, a run's quarantine is only this process's: a failure before it (a
+  // full root, an id in use, a refused launch) removes it, as no report will list it and no
+  // recovery would while this process lives (its maker record names it: a server's API runs).
+  let started = false;
+  let lease: ReturnType<typeof prepareStateRoot> | null = null;
   let reg: RunRegistration | null = null;
   try {
+    // Before anything runs, the state root must take this run's writes: space is reserved until
+    // the journal append, and a damaged journal or a wrong key is an error now, not after.
+    lease = opts.root !== null ? prepareStateRoot(opts.root, { key }) : null;
     // With an id and a root, the run is registered like a container while it runs.
     if (opts.root !== null && opts.id !== null) reg = registerRun(opts.root, opts.id, { runId, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan });
     fault('run:after-state');
@@ -181,6 +186,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const recordStart = (pid: number | null, cgroupDirs: string[]): void => {
       if (opts.root === null) return;
       fault('run:before-start-record');
+      // Set before the append: a start record that may be on disk hands the quarantine to the
+      // attempt (recovery decides its fate), whatever the append then says.
+      started = true;
       appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
       fault('run:after-start-record');
     };
@@ -240,6 +248,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
+  } catch (e) {
+    if (!started) removeQuarantine(quarantine);
+    throw e;
   } finally {
     reg?.release();
     lease?.release();

@@ -18,6 +18,8 @@ export type FaultStage =
   | 'delete:after-teardown'
   | 'delete:after-seal'
   | 'tar:extracting'
+  // recover (and gc): the journal read, the host not yet surveyed.
+  | 'recover:surveying'
   // The journal as a recovery log (docs/journal.md#recovery): around the start record, and
   // appends torn in half (only when armed: a shipped bvisor writes each line whole).
   | 'run:before-start-record'

@@ -13,6 +13,7 @@ import { gcRoot } from '../../src/app/gc.js';
 import { procRef } from '../../src/host/proc.js';
 import { thrown } from '../helpers/thrown.js';
 import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail, straceBin } from '../helpers/require.js';
 
 const entries = (root: string): string[] => readdirSync(join(root, 'containers')).sort();
 
@@ -68,6 +69,29 @@ describe('claimId (live)', () => {
     expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe('mine 1\n'); // flock -n: 1 when held
     expect(entries(root)).toEqual(['e', 'f']);
   });
+});
+
+describe('claimId where rename has no RENAME_NOREPLACE (live, strace)', () => {
+  // strace's fault injection makes renameat2(2) fail as it does on NFS (EINVAL) and under a
+  // seccomp filter that does not know it (ENOSYS); the oracle is the disk and the calls strace sees.
+  for (const errno of ['EINVAL', 'ENOSYS']) {
+    it(`${errno}: the claim is removed and the id taken by mkdir, filled under its lock`, () => {
+      const strace = straceBin();
+      if (!strace) return skipOrFail('strace', 'no strace: the fallback is not exercised');
+      const root = tempDir();
+      const trace = join(tempDir(), 'trace');
+      const js = `const { claimId } = require(${JSON.stringify(join(__dirname, '..', '..', 'dist', 'app', 'create.js'))});
+        const fs = require('node:fs');
+        claimId(process.env.R, 'g', (d) => fs.writeFileSync(d + '/state.json', 'whole\\n'));`;
+      const r = spawnSync(strace, ['-f', '-qq', '-o', trace, '-e', 'trace=renameat2,mkdir,mkdirat', '-e', `inject=renameat2:error=${errno}`, process.execPath, '-e', js], { encoding: 'utf8', env: { ...process.env, R: root } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(entries(root)).toEqual(['g']);
+      expect(readFileSync(join(root, 'containers', 'g', 'state.json'), 'utf8')).toBe('whole\n');
+      const calls = readFileSync(trace, 'utf8');
+      expect(calls).toMatch(new RegExp(`renameat2\\(.*@claim\\..*, ".*/containers/g", RENAME_NOREPLACE\\) = -1 ${errno} .*\\(INJECTED\\)`));
+      expect(calls).toMatch(/mkdir(at)?\(.*"[^"]*\/containers\/g", 0700\) = 0/);
+    });
+  }
 });
 
 describe('claims left by a crash (live)', () => {

@@ -1,7 +1,7 @@
 // The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
 // step journaled under the root. Oracle: the destination's bytes and the journal's entries.
 import { describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
@@ -54,5 +54,16 @@ describe('outputs through the API (live)', () => {
     expect(existsSync(q)).toBe(false);
     const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => `${e.event.action}:${e.event.step}`);
     expect(steps).toEqual(['commit:decided', 'commit:applied', 'discard:decided', 'discard:applied']);
+  });
+
+  it('a run that fails before its workload is released (an id in use) leaves no quarantine and no maker record, while its process lives on', async () => {
+    const root = newRoot();
+    const dir = tempDir();
+    mkdirSync(join(root, 'containers', 'taken'), { recursive: true });
+    for (let i = 0; i < 2; i++) {
+      await expect(runConfined({ manifest: manifest('printf x > /out/f'), dir }, { root, id: 'taken', cgroupParent: defaultTestParent() })).rejects.toMatchObject({ code: 'BV_CONTAINER_EXISTS' });
+    }
+    // Nothing is left for gc to wait on: this process (the runs' maker) is alive and stays so.
+    expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
   });
 });

@@ -396,4 +396,38 @@ describe('outputs (e2e)', () => {
     expect(await exited, err).toBe(0);
     expect(reportOf(root, 'gc-1').body.artifacts.items.map((x: { path: string; sha256: string }) => [x.path, x.sha256])).toEqual([['a.txt', sha('kept')]]);
   });
+
+  it('a run that ends while gc surveys (gc read the journal before its start record) keeps its staged outputs', async () => {
+    const root = newRoot();
+    const b = bundle('printf late > /out/a.txt', '{ path: /out }');
+    const d = tempDir();
+    const held = (args: string[], stage: string, name: string) => {
+      const p = spawn(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, ...args], { env: cliEnv({ BVISOR_TEST_PAUSE_AT: stage, BVISOR_TEST_PAUSE_UNTIL: join(d, `${name}-go`), BVISOR_TEST_PAUSE_REACHED: join(d, `${name}-at`) }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (x: Buffer) => (out += x.toString()));
+      p.stderr.on('data', (x: Buffer) => (out += x.toString()));
+      const code = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      return { out: () => out, code, at: join(d, `${name}-at`), go: join(d, `${name}-go`) };
+    };
+    const run = held(['run', '-b', b, 'race-1'], 'run:claimed', 'run');
+    let gc: ReturnType<typeof held> | null = null;
+    try {
+      await until('run held with its claim made', () => existsSync(run.at));
+      // gc reads the journal (nothing of race-1 in it yet) and is held before it looks at the host.
+      gc = held(['gc', '--json'], 'recover:surveying', 'gc');
+      await until('gc held after its journal read', () => existsSync(gc!.at));
+      writeFileSync(run.go, '');
+      expect(await run.code, run.out()).toBe(0);
+    } finally {
+      writeFileSync(run.go, '');
+      if (gc) writeFileSync(gc.go, '');
+    }
+    expect(await gc.code, gc.out()).toBe(0);
+    // Its maker was alive when gc began: the attempt is left to the journal gc reads next time.
+    const actions = (JSON.parse(gc.out()).recovered as Array<{ actions: Array<{ do: string }> }>).flatMap((a) => a.actions.map((x) => x.do));
+    expect(actions).not.toContain('discard-quarantine');
+    const c = cli(['--root', root, 'commit', 'race-1', '--to', join(d, 'dest')]);
+    expect(c.status, c.stderr).toBe(0);
+    expect(readFileSync(join(d, 'dest', 'a.txt'), 'utf8')).toBe('late');
+  });
 });
