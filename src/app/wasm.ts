@@ -206,6 +206,16 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
   };
 }
 
+/** What the runner's own boundary depends on, from the plan alone (not the module): its memory
+ * caps and its preopened directories. */
+function jobShape(plan: Plan): { caps: FuelOptions; preopens: Preopen[] } {
+  const L = plan.launch!;
+  // limits.memory covers linear memory and tables together (the planner's mechanism says how).
+  const caps = L.memoryBytes !== null ? splitMemory(L.memoryBytes) : DEFAULT_CAPS;
+  const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write'), dev: f.dev, ino: f.ino }));
+  return { caps, preopens };
+}
+
 /** What a launch of the module needs, made in memory (never written anywhere). */
 interface PreparedJob {
   /** The job line and the instrumented module: it holds resolved secrets. */
@@ -220,8 +230,7 @@ interface PreparedJob {
  * the cache), checks it is a WASI command, and builds the runner's job. */
 function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
   const L = plan.launch!;
-  // limits.memory covers linear memory and tables together (the planner's mechanism says how).
-  const caps = L.memoryBytes !== null ? splitMemory(L.memoryBytes) : DEFAULT_CAPS;
+  const { caps, preopens } = jobShape(plan);
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
   let cache: CacheResult = 'disabled';
   try {
@@ -255,7 +264,6 @@ function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string |
   if (problems.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} cannot run as a WASI command: ${problems.join('; ')}`, { hint: 'bvisor runs WASI preview 1 commands: an exported _start and memory, and only wasi_snapshot_preview1 functions imported' });
   const env = resolveEnv(L.env, secret).map((e): [string, string] => [e.name, e.value]);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
-  const preopens = L.filesystem.map((f) => ({ guest: f.target, host: f.path, readonly: !f.access.includes('write'), dev: f.dev, ino: f.ino }));
   // argv[0]: an OCI config's args[0] exactly as given (crun's wasm handlers pass it so), else
   // the module's name.
   const argv0 = b.manifest.oci?.argv0 ?? L.workload.argv0.split('/').pop() ?? 'module.wasm';
@@ -271,7 +279,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
   const o = { ...o0, cgroupParent: L.cgroup.parent };
-  const { job, caps, cache, seed, preopens } = prepareJob(b, plan, o.secret, o.cacheDir);
+  const { caps, preopens } = jobShape(plan);
   const { maxPages, tableEntries } = caps;
   const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, caps, cgroupParent: o.cgroupParent, preopens });
   // Whether this run may take and leave a spare is the caller's to say (runLoaded: only a run
@@ -287,16 +295,19 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     taken = undefined;
   }
   const runner = taken ?? launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
-  // The runner's exec first: its Node then boots (tens of milliseconds) while the start record is
-  // appended and fsync'd, instead of after it (a spare exec'd long ago). The guest still runs
-  // only once its runner has the job, after the record; a launch that fails before its exec
-  // records nothing.
+  // The runner's exec first: its Node then boots (tens of milliseconds) while the job is made
+  // (the module read, instrumented or taken from the cache, checked) and the start record is
+  // appended and fsync'd, instead of before and after it (a spare exec'd long ago). The guest
+  // still runs only once its runner has the job, after the record; a launch that fails before its
+  // exec records nothing, and neither does a module refused meanwhile.
   const failed = await Promise.race([runner.ctl.then(() => null), runner.done.then(() => ({ e: new BvisorError('BV_WASM_RUNNER', 'the wasm runner ended before it was handed its job; the guest never ran', { hint: 'run it again' }) }), (e: unknown) => ({ e }))]);
   if (failed) {
     runner.close();
     throw failed.e;
   }
+  let prepared: PreparedJob;
   try {
+    prepared = prepareJob(b, plan, o.secret, o.cacheDir);
     // The guest runs only once its runner has the job: bvisor run's start record goes first,
     // naming the runner and its cgroups.
     o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
@@ -307,6 +318,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     runner.close();
     throw e;
   }
+  const { job, cache, seed } = prepared;
   const t0 = Date.now();
   runner.jobSock.end(job);
   // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.

@@ -1,8 +1,9 @@
 // The wasm backend end to end: the guest runs in a runner process launched through the Linux
 // launcher; oracles are the guest's own output, its exit, the runner's /proc read-back, and
 // repeated runs (determinism).
-import { writeFileSync, copyFileSync, chmodSync, readFileSync, existsSync } from 'node:fs';
-import { defaultTestParent } from '../helpers/cgroups.js';
+import { writeFileSync, copyFileSync, chmodSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { defaultTestParent, testCgroupParent, testParentDirs } from '../helpers/cgroups.js';
+import { faultPoints } from '../../src/host/faults.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -121,6 +122,30 @@ describe('wasm backend (live)', () => {
     const e = await run(big!).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(BvisorError);
     expect((e as BvisorError).message).toMatch(/above the cap/);
+  });
+
+  it('a module refused while its runner boots (the job is made after the runner exec\'d) leaves no runner, cgroup, entry or start record', async () => {
+    const foreign = watBundle(`(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))`, 'limits: { fuel: 1000 }\n');
+    if (foreign === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const root = tempDir('bvisor-wasm-root-');
+    const leaves = (): string[] => testParentDirs().flatMap((d) => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : []));
+    const before = leaves();
+    // The fault points it passes (a test seam: in the shipped code they do nothing).
+    const stages: string[] = [];
+    const hit = faultPoints.hit;
+    faultPoints.hit = (stage) => void stages.push(stage);
+    const e = await runLoaded(loadBundle(foreign), { id: 'refused', root, cgroupParent: testCgroupParent(), secretEnv: {}, host: facts() })
+      .catch((x: unknown) => x)
+      .finally(() => (faultPoints.hit = hit));
+    expect(e).toMatchObject({ code: 'BV_WASM_REFUSED' });
+    // The runner had exec'd (run:running, at its exec) and no start record was begun.
+    expect(stages).toContain('run:running');
+    expect(stages).not.toContain('run:before-start-record');
+    await until('no runner left', () => !descendants().some((d) => d.argv.some((a) => a.includes('runner'))));
+    expect(leaves()).toEqual(before);
+    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+    const journal = existsSync(join(root, 'journal.jsonl')) ? readFileSync(join(root, 'journal.jsonl'), 'utf8') : '';
+    expect(journal).not.toContain('"started"');
   });
 
   it('a pre-started spare runner serves the next run; its deadline counts from the job; closeSpares ends it', async () => {
