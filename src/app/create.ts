@@ -151,7 +151,7 @@ function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle
 
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
   const dir = dirOf(o.root, o.id);
-  const loaded = loadBundle(o.bundle);
+  const loaded = loadBundle(o.bundle, { manifestCacheRoot: o.root });
   let quarantine: Quarantine | null = null;
   try {
     const host = o.host ?? probeHost();

@@ -258,7 +258,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
 }
 
 export async function runBundle(bundlePath: string, opts: RunOptions): Promise<RunOutcome> {
-  const b = loadBundle(bundlePath);
+  const b = loadBundle(bundlePath, { manifestCacheRoot: opts.root });
   try {
     return await runLoaded(b, opts);
   } finally {

@@ -5,6 +5,8 @@
 // which holds no planner, gets the same plan from the build (scripts/build-snapshot.mjs).
 import type { Plan } from '../contract/generated/types.js';
 import { loadManifest } from '../core/manifest.js';
+import { fromEntry, type ParsedEntry } from '../core/yaml-reader.js';
+import { manifestCacheKey } from '../host/manifest-cache.js';
 import { plan } from '../core/planner.js';
 import { sha256Hex } from '../host/hash.js';
 import { HOST, warmUpRecords } from './warm-up-records.js';
@@ -26,7 +28,12 @@ const dir = (path: string, ino: number, uid = 0) => ({ path, kind: 'directory' a
 
 /** The warm-up's plan: the manifest above, planned for HOST. */
 export function warmPlan(): Plan {
-  const { manifest } = loadManifest(MANIFEST, 'boundary.yaml');
+  const { manifest, yaml } = loadManifest(MANIFEST, 'boundary.yaml');
+  // create and run take the read from the state root's cache (host/manifest-cache.ts): that path
+  // too, on the entry this read makes (kept as JSON there), with a located clause as a refusal's.
+  const kept = JSON.parse(JSON.stringify(yaml.entry!())) as ParsedEntry;
+  manifestCacheKey(MANIFEST);
+  loadManifest(MANIFEST, 'boundary.yaml', fromEntry(kept)).yaml.locate(['filesystem', 1, 'access'], { key: true });
   return plan({ manifest, host: HOST, paths: { grants: [dir('/usr', 11), dir('/srv/data', 12, 65534)], exe: { path: '/usr/bin/sh', kind: 'file', dev: '2049', ino: '13', uid: 0, gid: 0, mode: 0o100755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);
 }
 

@@ -115,9 +115,10 @@ export interface ManifestLoad {
   yaml: YamlReadResult;
 }
 
-/** Parses and checks a manifest. Throws BV_MANIFEST_INVALID listing every issue. */
-export function loadManifest(source: string, file: string): ManifestLoad {
-  const yaml = readYamlStrict(source, file);
+/** Parses and checks a manifest. Throws BV_MANIFEST_INVALID listing every issue. `read` is a
+ * read of these very bytes already made (fromEntry: a cache of an earlier one), else they are read. */
+export function loadManifest(source: string, file: string, read?: YamlReadResult): ManifestLoad {
+  const yaml = read ?? readYamlStrict(source, file);
   if (yaml.issues.length > 0) throw invalid(file, yaml.issues);
   if (yaml.data === null || typeof yaml.data !== 'object' || Array.isArray(yaml.data)) {
     throw invalid(file, [{ code: 'BV_SCHEMA', clause: '', message: 'the manifest must be a mapping (bvisorVersion, workload, …)', hint: 'run `bvisor spec` for a starter manifest', file, line: 1, col: 1 }]);

@@ -20,6 +20,44 @@ export interface YamlReadResult {
   issues: Issue[];
   /** Finds where a clause is written; falls back to the nearest written ancestor. */
   locate(path: readonly PathSegment[], opts?: { key?: boolean }): Located;
+  /** A document read without issues, as plain data to keep (ParsedEntry): a fresh copy of its
+   * data and where each of its nodes is written. */
+  entry?(): ParsedEntry;
+}
+
+/**
+ * Where a document's nodes are written: one row per node reached through mappings (string keys)
+ * and sequences (indices), its path as JSON, then the line and column of its value and of its
+ * key (a sequence item's, or the document's, are its value's). The root's path is [].
+ */
+export type LocationTable = Array<[path: string, line: number, col: number, keyLine: number, keyCol: number]>;
+
+/** What a read without issues comes down to: what fromEntry needs to answer as the read did. */
+export interface ParsedEntry {
+  data: unknown;
+  table: LocationTable;
+}
+
+/**
+ * A read answered from a ParsedEntry (a cache of an earlier read of the same bytes): the same
+ * data, no issues, and locate() as the document's own, from its table.
+ */
+export function fromEntry(e: ParsedEntry): YamlReadResult {
+  const rows = new Map(e.table.map((r) => [r[0], r]));
+  const locate = (path: readonly PathSegment[], opts: { key?: boolean } = {}): Located => {
+    // As the document's own: down as far as the path is written, the deepest value found (or,
+    // for the last segment with opts.key, where its key is written).
+    const root = rows.get('[]');
+    let best: Located = root ? { line: root[1], col: root[2] } : { line: 1, col: 1 };
+    for (let i = 1; i <= path.length; i++) {
+      const row = rows.get(JSON.stringify(path.slice(0, i)));
+      if (!row) break;
+      if (i === path.length && opts.key) return { line: row[3], col: row[4] };
+      best = { line: row[1], col: row[2] };
+    }
+    return best;
+  };
+  return { data: e.data, issues: [], locate };
 }
 
 /** Renders a path as people write it: filesystem[2].access */
@@ -128,7 +166,33 @@ function readYaml(source: string, file: string): YamlReadResult {
   };
 
   if (issues.length > 0) return { data: undefined, issues, locate };
-  return { data: doc.toJS({ maxAliasCount: 0 }), issues, locate };
+  const entry = (): ParsedEntry => {
+    const table: LocationTable = [];
+    const row = (path: PathSegment[], v: Located, k: Located): void => void table.push([JSON.stringify(path), v.line, v.col, k.line, k.col]);
+    const walk = (node: unknown, path: PathSegment[]): void => {
+      if (isMap(node)) {
+        for (const p of node.items) {
+          if (!isPair(p) || !isScalar(p.key) || typeof p.key.value !== 'string') continue;
+          const keyAt = at((p.key as YamlNode).range?.[0]);
+          const sub = [...path, p.key.value];
+          const v = (p.value as YamlNode | null)?.range?.[0];
+          row(sub, v === undefined ? keyAt : at(v), keyAt);
+          walk(p.value, sub);
+        }
+      } else if (isSeq(node)) {
+        node.items.forEach((item, i) => {
+          const itemAt = at((item as YamlNode | null)?.range?.[0]);
+          row([...path, i], itemAt, itemAt);
+          walk(item, [...path, i]);
+        });
+      }
+    };
+    const rootAt = at((doc.contents as YamlNode | null)?.range?.[0]);
+    row([], rootAt, rootAt);
+    walk(doc.contents, []);
+    return { data: doc.toJS({ maxAliasCount: 0 }), table };
+  };
+  return { data: doc.toJS({ maxAliasCount: 0 }), issues, locate, entry };
 }
 
 const TOO_DEEP = 'the document is nested too deeply to read';

@@ -3,6 +3,7 @@
 // kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
+import { loadManifestCached } from './manifest-cache.js';
 import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -376,12 +377,18 @@ export interface LoadedBundle {
 }
 
 /** open → parse/validate → resolve paths. On any error the bundle's temp dir is removed. */
-export function loadBundle(arg: string): LoadedBundle {
-  return loadOpened(openBundle(arg), arg);
+/** `manifestCacheRoot`: the state root whose cache of manifest reads (host/manifest-cache.ts) to
+ * take this one's from, or keep it in; the commands that launch pass theirs. */
+export interface LoadOptions {
+  manifestCacheRoot?: string | null;
+}
+
+export function loadBundle(arg: string, o: LoadOptions = {}): LoadedBundle {
+  return loadOpened(openBundle(arg), arg, o);
 }
 
 /** parse/validate → resolve paths, for a bundle already opened (its manifest read and hashed). */
-export function loadOpened(bundle: OpenBundle, arg: string): LoadedBundle {
+export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {}): LoadedBundle {
   try {
     if (bundle.manifestPath.endsWith('/' + OCI_CONFIG_NAME)) {
       const file = posix.join(arg, OCI_CONFIG_NAME);
@@ -412,7 +419,7 @@ export function loadOpened(bundle: OpenBundle, arg: string): LoadedBundle {
       return { bundle, manifest, paths };
     }
     const file = posix.join(arg, MANIFEST_NAME);
-    const { manifest, yaml } = loadManifest(bundle.manifestText, file);
+    const { manifest, yaml } = o.manifestCacheRoot ? loadManifestCached(bundle.manifestText, file, o.manifestCacheRoot) : loadManifest(bundle.manifestText, file);
     const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, yaml, file);
     bundle.releaseFd();
     return { bundle, manifest, paths };

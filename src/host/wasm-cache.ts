@@ -22,7 +22,7 @@ export function defaultCacheDir(root: string | null): string {
 }
 
 /** The directory, if it is ours and private; null (no caching) otherwise. */
-function usableDir(dir: string): string | null {
+export function usableDir(dir: string): string | null {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = lstatSync(dir);

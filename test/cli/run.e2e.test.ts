@@ -1,6 +1,6 @@
 // bvisor run from the command line: stdio passes through, the exit status is the workload's,
 // bvisor's own failures are 125, the sealed report matches its schema and lands in the journal.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, ROOT } from '../helpers/cli.js';
@@ -16,6 +16,26 @@ describe('bvisor run', () => {
     expect(r.stdout).toBe('hello from inside the boundary\n');
     const v = cli(['journal', 'verify', '--root', root, '--json']);
     expect(v.json()).toMatchObject({ ok: true, entries: 2 });
+  });
+
+  it('keeps its read of a manifest it loaded in the root, one entry per manifest, and a later create or run of it is the same', () => {
+    const root = tempDir();
+    const cache = (): string[] => (existsSync(join(root, 'manifest-cache')) ? readdirSync(join(root, 'manifest-cache')) : []);
+    const hello = join(ROOT, 'bundles', 'hello');
+    const first = cli(['run', 'k1', '-b', hello, '--root', root]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(cache()).toHaveLength(1);
+    const again = cli(['run', 'k2', '-b', hello, '--root', root]);
+    expect([again.status, again.stdout]).toEqual([0, first.stdout]);
+    expect(cache()).toHaveLength(1);
+    // Another manifest's bytes: another entry, which create then reads (its stdio is captured:
+    // an inherited one would hold this test's pipes open past create).
+    const other = probeBundle(['exit', '0']);
+    expect(cli(['run', 'k4', '-b', other, '--root', root]).status).toBe(0);
+    expect(cache()).toHaveLength(2);
+    expect(cli(['create', 'k3', '-b', other, '--root', root]).status).toBe(0);
+    expect(cli(['delete', 'k3', '--root', root]).status).toBe(0);
+    expect(cache()).toHaveLength(2);
   });
 
   it('--json prints the sealed report, which matches its schema', () => {

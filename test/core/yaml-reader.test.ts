@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readYamlStrict, clausePath } from '../../src/core/yaml-reader.js';
+import { readYamlStrict, clausePath, fromEntry, type PathSegment } from '../../src/core/yaml-reader.js';
 
 describe('strict YAML', () => {
   it('reads plain manifests to plain data', () => {
@@ -44,5 +44,20 @@ describe('strict YAML', () => {
     expect(clausePath(['filesystem', 2, 'access'])).toBe('filesystem[2].access');
     expect(clausePath(['limits', 'wall'])).toBe('limits.wall');
     expect(clausePath([])).toBe('');
+  });
+
+  it('a read kept as its entry (data and location table, through JSON) answers as the document: data, and every locate', () => {
+    const src = '# comment\nworkload:\n  process:\n    exe: /bin/sh\n    args: ["-c", \'x\']\nfilesystem:\n  - { path: /usr, access: read }\n  - path: /srv\n    access: write\n    empty:\n  - []\nlimits: { wall: 10s }\n"0": zero\n';
+    const r = readYamlStrict(src, 'f.yaml');
+    expect(r.issues).toEqual([]);
+    const kept = fromEntry(JSON.parse(JSON.stringify(r.entry!())));
+    expect(kept.data).toEqual(r.data);
+    expect(kept.issues).toEqual([]);
+    // Written paths, paths that go past what is written, wrong kinds of segment, and the root.
+    const paths: PathSegment[][] = [[], ['workload'], ['workload', 'process', 'exe'], ['workload', 'process', 'args', 1], ['workload', 'process', 'args', 7], ['filesystem', 0, 'access'], ['filesystem', 1, 'empty'], ['filesystem', 1, 'empty', 'deeper'], ['filesystem', 2, 0], ['filesystem', '1'], ['limits', 'wall'], ['limits', 'cpu'], ['0'], [0], ['nowhere', 'at', 'all']];
+    for (const p of paths) for (const key of [false, true]) expect(kept.locate(p, { key }), `${JSON.stringify(p)} key=${key}`).toEqual(r.locate(p, { key }));
+    // And by hand, from the text: filesystem[1].access is on line 9; its key at col 5, its value at col 13.
+    expect(kept.locate(['filesystem', 1, 'access'], { key: true })).toEqual({ line: 9, col: 5 });
+    expect(kept.locate(['filesystem', 1, 'access'])).toEqual({ line: 9, col: 13 });
   });
 });

@@ -1,0 +1,77 @@
+// The cache of manifest reads under a state root (host/manifest-cache.ts): a manifest loaded
+// whole is kept and its next load is a hit with the same result; a damaged entry is not used; an
+// invalid manifest keeps nothing; a root that is not checked ours (missing, writable by others,
+// a link) gets no cache at all. Oracles: the directory on disk, and loadManifest of the same bytes.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadManifestCached } from '../../src/host/manifest-cache.js';
+import { loadManifest } from '../../src/core/manifest.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const MANIFEST = readFileSync(join(__dirname, '..', '..', 'bundles', 'hello', 'boundary.yaml'), 'utf8');
+const entries = (root: string): string[] => (existsSync(join(root, 'manifest-cache')) ? readdirSync(join(root, 'manifest-cache')) : []);
+
+describe('manifest read cache', () => {
+  it('miss keeps one entry, hit answers the same load (manifest and located clauses)', () => {
+    const root = tempDir();
+    const plain = loadManifest(MANIFEST, 'boundary.yaml');
+    const first = loadManifestCached(MANIFEST, 'boundary.yaml', root);
+    expect(first.cache).toBe('miss');
+    expect(entries(root)).toHaveLength(1);
+    const again = loadManifestCached(MANIFEST, 'boundary.yaml', root);
+    expect(again.cache).toBe('hit');
+    expect(again.manifest).toEqual(plain.manifest);
+    for (const p of [['filesystem', 0, 'path'], ['limits', 'memory'], ['workload', 'process', 'args', 0]]) {
+      expect(again.yaml.locate(p)).toEqual(plain.yaml.locate(p));
+      expect(again.yaml.locate(p, { key: true })).toEqual(plain.yaml.locate(p, { key: true }));
+    }
+    // Other bytes, another entry: never the first one's answer.
+    const other = MANIFEST.replace('64Mi', '32Mi');
+    expect(loadManifestCached(other, 'boundary.yaml', root)).toMatchObject({ cache: 'miss', manifest: loadManifest(other, 'boundary.yaml').manifest });
+    expect(entries(root)).toHaveLength(2);
+  });
+
+  it('an entry whose bytes do not match its hash is not used, and is replaced', () => {
+    const root = tempDir();
+    loadManifestCached(MANIFEST, 'boundary.yaml', root);
+    const [name] = entries(root);
+    const path = join(root, 'manifest-cache', name!);
+    // A read that says something else (another memory limit), its hash header left as it was.
+    const raw = readFileSync(path);
+    writeFileSync(path, Buffer.concat([raw.subarray(0, 32), Buffer.from(raw.subarray(32).toString('utf8').replace('"64Mi"', '"1Ti"'))]));
+    const r = loadManifestCached(MANIFEST, 'boundary.yaml', root);
+    expect(r.cache).toBe('miss');
+    expect(r.manifest).toEqual(loadManifest(MANIFEST, 'boundary.yaml').manifest);
+    expect(readFileSync(path)).toEqual(raw);
+  });
+
+  it('an invalid manifest keeps nothing', () => {
+    const root = tempDir();
+    expect(() => loadManifestCached(MANIFEST.replace('network: deny', 'network: maybe'), 'boundary.yaml', root)).toThrow(expect.objectContaining({ code: 'BV_MANIFEST_INVALID' }));
+    expect(entries(root)).toEqual([]);
+  });
+
+  it('no cache in a root not checked ours: missing (not made), writable by others, or a link', () => {
+    const base = tempDir();
+    const missing = join(base, 'missing');
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', missing).cache).toBe('disabled');
+    expect(existsSync(missing)).toBe(false);
+    const open = join(base, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', open).cache).toBe('disabled');
+    expect(readdirSync(open)).toEqual([]);
+    const target = join(base, 'target');
+    mkdirSync(target, { mode: 0o700 });
+    symlinkSync(target, join(base, 'link'));
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', join(base, 'link')).cache).toBe('disabled');
+    expect(readdirSync(target)).toEqual([]);
+    // A cache directory that is a link, in a root that is ours: not followed.
+    const root = join(base, 'root');
+    mkdirSync(root, { mode: 0o700 });
+    symlinkSync(target, join(root, 'manifest-cache'));
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', root).cache).toBe('disabled');
+    expect(readdirSync(target)).toEqual([]);
+  });
+});
