@@ -70,6 +70,15 @@ export function clausePath(path: readonly PathSegment[]): string {
   return out;
 }
 
+/**
+ * The reader's own code, as the running bvisor has it: what a kept read (ParsedEntry) was made
+ * by. A cache keys its entries by it too, so that a reader that checks or records anything new
+ * never answers from an entry an older one made.
+ */
+export function readerCode(): string {
+  return `${readYaml.toString()}\n${fromEntry.toString()}`;
+}
+
 export function readYamlStrict(source: string, file: string): YamlReadResult {
   try {
     return readYaml(source, file);

@@ -1,6 +1,6 @@
 // bvisor run from the command line: stdio passes through, the exit status is the workload's,
 // bvisor's own failures are 125, the sealed report matches its schema and lands in the journal.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, ROOT } from '../helpers/cli.js';
@@ -25,9 +25,13 @@ describe('bvisor run', () => {
     const first = cli(['run', 'k1', '-b', hello, '--root', root]);
     expect(first.status, first.stderr).toBe(0);
     expect(cache()).toHaveLength(1);
+    const entry = join(root, 'manifest-cache', cache()[0]!);
+    const made = statSync(entry);
     const again = cli(['run', 'k2', '-b', hello, '--root', root]);
     expect([again.status, again.stdout]).toEqual([0, first.stdout]);
+    // Read, not made again: the same file, unwritten since (a miss would rename a new one in).
     expect(cache()).toHaveLength(1);
+    expect([statSync(entry).ino, statSync(entry).mtimeMs]).toEqual([made.ino, made.mtimeMs]);
     // Another manifest's bytes: another entry, which create then reads (its stdio is captured:
     // an inherited one would hold this test's pipes open past create).
     const other = probeBundle(['exit', '0']);

@@ -2,10 +2,10 @@
 // whole is kept and its next load is a hit with the same result; a damaged entry is not used; an
 // invalid manifest keeps nothing; a root that is not checked ours (missing, writable by others,
 // a link) gets no cache at all. Oracles: the directory on disk, and loadManifest of the same bytes.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadManifestCached } from '../../src/host/manifest-cache.js';
+import { loadManifestCached, manifestCacheKey } from '../../src/host/manifest-cache.js';
 import { loadManifest } from '../../src/core/manifest.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -73,5 +73,41 @@ describe('manifest read cache', () => {
     symlinkSync(target, join(root, 'manifest-cache'));
     expect(loadManifestCached(MANIFEST, 'boundary.yaml', root).cache).toBe('disabled');
     expect(readdirSync(target)).toEqual([]);
+  });
+
+  it('an entry is used only as the regular file of its own key: not through a link, not under another key\'s name', () => {
+    const root = tempDir();
+    const other = MANIFEST.replace('64Mi', '32Mi');
+    loadManifestCached(other, 'boundary.yaml', root);
+    const otherPath = join(root, 'manifest-cache', `${manifestCacheKey(other)}.json`);
+    const path = join(root, 'manifest-cache', `${manifestCacheKey(MANIFEST)}.json`);
+    // Another manifest's entry, hash header and all, under this one's name.
+    copyFileSync(otherPath, path);
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', root)).toMatchObject({ cache: 'miss', manifest: loadManifest(MANIFEST, 'boundary.yaml').manifest });
+    // This one's own entry, reached through a link.
+    const aside = join(tempDir(), 'aside.json');
+    renameSync(path, aside);
+    symlinkSync(aside, path);
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', root).cache).toBe('miss');
+    expect(lstatSync(path).isFile()).toBe(true); // the link was replaced by an entry of its own
+    expect(existsSync(aside)).toBe(true);
+  });
+
+  it('a cache directory others can read is not used; killed writers\' old temp files go, and at most 256 entries stay', () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'manifest-cache'), { mode: 0o755 });
+    chmodSync(join(root, 'manifest-cache'), 0o755);
+    expect(loadManifestCached(MANIFEST, 'boundary.yaml', root).cache).toBe('disabled');
+    chmodSync(join(root, 'manifest-cache'), 0o700);
+    const old = join(root, 'manifest-cache', '.x.json.1.1.tmp');
+    const fresh = join(root, 'manifest-cache', '.y.json.1.1.tmp');
+    writeFileSync(old, '');
+    writeFileSync(fresh, '');
+    utimesSync(old, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    for (let i = 0; i < 258; i++) loadManifestCached(MANIFEST.replace('64Mi', `${i + 1}Mi`), 'boundary.yaml', root);
+    const left = readdirSync(join(root, 'manifest-cache'));
+    expect(left.filter((n) => n.endsWith('.json'))).toHaveLength(256);
+    expect(left).not.toContain('.x.json.1.1.tmp');
+    expect(left).toContain('.y.json.1.1.tmp');
   });
 });
