@@ -67,15 +67,15 @@ export function checkConsole(terminal: boolean, socket: string | null | undefine
   if (!terminal && socket) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json (exec: --tty), or leave --console-socket out' });
 }
 
-/** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
-const exists = (root: string, id: string): BvisorError => new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
+const idTaken = (root: string, id: string): BvisorError => new BvisorError('BV_CONTAINER_EXISTS', `container ${id} already exists under ${root}`, { hint: `choose another id, or remove it with bvisor delete -f ${id}` });
 
+/** Takes an id: its directory is made exclusively, so of two commands on one id one wins. */
 function takeId(root: string, id: string, dir: string): void {
   mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw exists(root, id);
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw idTaken(root, id);
     throw e;
   }
 }
@@ -91,7 +91,7 @@ export function claimId(root: string, id: string, fill: (dir: string) => void): 
   const dir = dirOf(root, id);
   mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
   // An id in use is refused before anything is written (the rename checks again).
-  if (existsSync(dir)) throw exists(root, id);
+  if (existsSync(dir)) throw idTaken(root, id);
   const claim = join(containersDir(root), claimName(procRef(process.pid)!, randomUUID()));
   mkdirSync(claim, { mode: 0o700 });
   try {
@@ -99,7 +99,7 @@ export function claimId(root: string, id: string, fill: (dir: string) => void): 
     fill(claim);
     const rc = shim().bv_rename_noreplace(claim, dir);
     if (rc === 0) return dir;
-    if (rc === -osConstants.errno.EEXIST) throw exists(root, id);
+    if (rc === -osConstants.errno.EEXIST) throw idTaken(root, id);
     if (!NO_NOREPLACE.has(-rc)) throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${errnoName(rc)}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
   } catch (e) {
     removeDir(claim);

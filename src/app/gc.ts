@@ -1,6 +1,6 @@
 // bvisor gc: what crashed commands left under a state root, found and removed as delete -f would.
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { RecoveredAttempt } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { idProblem } from '../core/ids.js';
@@ -37,19 +37,23 @@ export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcRe
   const rec = await recoverForGc(root, j, out.failed);
   out.recovered = rec.recovered;
   const base = containersDir(root);
-  // A run's registration not yet renamed to its id: nothing was started for it (its start
-  // record comes later), so once its maker is gone it is only a directory to remove.
-  for (const name of claimsIn(root)) {
-    if (alive(claimMaker(name))) continue;
+  // What a run killed while it set up leaves, nothing started for it yet, once its maker is gone:
+  // its registration not yet renamed to its id, or its quarantine's maker record without the
+  // quarantine (killed between the two writes).
+  const leftovers = [
+    ...claimsIn(root)
+      .filter((name) => !alive(claimMaker(name)))
+      .map((name) => ({ id: name, path: join(base, name), why: "a run's registration, never finished (its maker is gone)" })),
+    ...orphanMakers(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's maker record, its quarantine never made (its maker is gone)" })),
+  ];
+  for (const l of leftovers) {
     try {
-      removeDir(join(base, name));
-      out.removed.push({ id: name, why: "a run's registration, never finished (its maker is gone)", reportHash: null });
+      removeDir(l.path);
+      out.removed.push({ id: l.id, why: l.why, reportHash: null });
     } catch (e) {
-      out.failed.push({ id: name, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
+      out.failed.push({ id: l.id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
     }
   }
-  // A quarantine's maker record without its quarantine: its maker died between the two writes.
-  for (const name of orphanMakers(root)) out.removed.push({ id: name, why: "a quarantine's maker record, its quarantine never made (its maker is gone)", reportHash: null });
   for (const id of containerIds(root)) {
     const dir = join(base, id);
     try {

@@ -233,23 +233,24 @@ export function makerFile(index: string): string {
   return `${index}.maker`;
 }
 
-/** Removes maker records (makerFile) with no quarantine beside them whose maker is gone, and
- * names them: what a run killed between the record and its quarantine's mkdir leaves. */
-export function orphanMakers(root: string): string[] {
-  let names: string[];
+/** The run ids that have a maker record (makerFile) under the root. */
+export function makerRunIds(root: string): string[] {
   try {
-    names = readdirSync(outputsDir(root)).filter((n) => n.endsWith('.maker'));
+    return readdirSync(outputsDir(root))
+      .filter((n) => n.endsWith('.maker'))
+      .map((n) => n.slice(0, -'.maker'.length));
   } catch {
     return [];
   }
-  const out: string[] = [];
-  for (const n of names) {
-    const index = join(outputsDir(root), n.slice(0, -'.maker'.length));
-    if (existsSync(index) || isLink(index) || alive(quarantineMaker(index))) continue;
-    rmSync(makerFile(index), { force: true });
-    out.push(`outputs/${n}`);
-  }
-  return out;
+}
+
+/** Maker records with no quarantine beside them whose maker is gone: what a run killed between
+ * the record and its quarantine's mkdir leaves (gc removes them). */
+export function orphanMakers(root: string): string[] {
+  return makerRunIds(root)
+    .map((runId) => join(outputsDir(root), runId))
+    .filter((index) => !existsSync(index) && !isLink(index) && !alive(quarantineMaker(index)))
+    .map(makerFile);
 }
 
 /** A quarantine's maker (makerFile), or null when there is no readable record of one. */

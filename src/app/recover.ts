@@ -16,7 +16,7 @@ import { alive } from '../host/proc.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
-import { discardQuarantine, quarantineMaker } from './outputs.js';
+import { discardQuarantine, makerRunIds, quarantineMaker } from './outputs.js';
 import { fault } from '../host/faults.js';
 import { cgroupsNamed, containerIds, containersDir, deleteContainer, derive, leavesOf, ourCgroups, readState, runNameOf, reportOf, type Derived, type JournalOptions, type ListEntry } from './lifecycle.js';
 
@@ -98,14 +98,7 @@ export const quarantineDirs: OutputsView = {
   },
   makers(root) {
     const out = new Map<string, ProcRef>();
-    let names: string[];
-    try {
-      names = readdirSync(join(root, 'outputs')).filter((n) => n.endsWith('.maker'));
-    } catch {
-      return out;
-    }
-    for (const n of names) {
-      const runId = n.slice(0, -'.maker'.length);
+    for (const runId of makerRunIds(root)) {
       const m = RUN_ID.test(runId) ? quarantineMaker(join(root, 'outputs', runId)) : null;
       if (m) out.set(runId, m);
     }
@@ -459,8 +452,10 @@ export function annotateList(root: string, entries: ListEntry[], outputs: Output
   let found: Found[] = [];
   try {
     const only = new Set(runIds.values());
-    const makers = only.size ? liveMakers(root, outputs) : new Map<string, ProcRef>();
-    if (only.size) found = survey(root, journalSide(readJournalEntriesSince(root, since)), outputs, makers, only);
+    if (only.size) {
+      const makers = liveMakers(root, outputs);
+      found = survey(root, journalSide(readJournalEntriesSince(root, since)), outputs, makers, only);
+    }
   } catch {
     // list shows containers even when the journal cannot be read; the attempt stays unknown
   }

@@ -49,8 +49,7 @@ export function manifestCacheKey(source: string): string {
  */
 function cacheDirUnder(root: string): { dir: string; exists: boolean } | null {
   try {
-    lstatSync(root);
-    checkStateRoot(root);
+    if (!checkStateRoot(root)) return null;
   } catch {
     return null;
   }

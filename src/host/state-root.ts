@@ -129,17 +129,18 @@ function ensureDirectory(root: string): void {
  * checks as before a run (a real directory of ours that no one else can write, a real
  * containers/), so a root someone else made or can write (the default /tmp/bvisor-<uid> without
  * XDG_RUNTIME_DIR, which any local user can create first) is refused, not believed. A root
- * that does not exist holds nothing: the command then finds no container.
+ * that does not exist holds nothing: the command then finds no container (false: there is none).
  */
-export function checkStateRoot(root: string): void {
+export function checkStateRoot(root: string): boolean {
   let st;
   try {
     st = lstatSync(root);
   } catch (e) {
-    if (errnoOf(e) === 'ENOENT') return;
+    if (errnoOf(e) === 'ENOENT') return false;
     throw unusable(root, `lstat: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
   }
   checkOwned(root, st);
+  return true;
 }
 
 function checkOwned(root: string, st: import('node:fs').Stats): void {
