@@ -10,6 +10,10 @@ import { manifestCacheKey } from '../host/manifest-cache.js';
 import { plan } from '../core/planner.js';
 import { sha256Hex } from '../host/hash.js';
 import { HOST, warmUpRecords } from './warm-up-records.js';
+import { compile, encode } from '../core/seccomp/compile.js';
+import { launchPolicy } from '../core/seccomp/policy.js';
+import { maskOf, type FsRight } from '../core/landlock.js';
+import { lower, mountPlan } from '../backends/linux/lower.js';
 
 const MANIFEST = `bvisorVersion: "1"
 workload:
@@ -37,6 +41,35 @@ export function warmPlan(): Plan {
   return plan({ manifest, host: HOST, paths: { grants: [dir('/usr', 11), dir('/srv/data', 12, 65534)], exe: { path: '/usr/bin/sh', kind: 'file', dev: '2049', ino: '13', uid: 0, gid: 0, mode: 0o100755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);
 }
 
+/** What a Linux launch computes before its clone (backends/linux/launcher.ts): the seccomp
+ * program, the mount steps and the launch body, for the warm-up's plan. Descriptors are
+ * placeholders: nothing here opens, and nothing made is kept. */
+function warmLaunch(p: Plan): void {
+  const launch = p.launch!;
+  const bpf = encode(compile(launchPolicy(launch), 'x86_64', { notify: true }).insns);
+  const { steps, slots } = mountPlan(launch, { landlock: true, ruleMask: (rights) => maskOf(rights as FsRight[]), trees: new Map(), rootfsRules: [] });
+  lower({
+    launch,
+    argv0: launch.workload.argv0,
+    env: [{ name: 'PATH', value: '/usr/bin:/bin' }],
+    runtime: { exeFd: 10, cgroupFd: 11, syncFd: 12, syncPeerFd: 13, failFd: 14, landlockFd: 15, stdio: [0, 1, 2], declared: [], consoleFd: -1, netFd: -1, llMarkerFd: -1, cgroupJoin: [] },
+    console: null,
+    hostname: 'warm-up',
+    ready: true,
+    dieWithParent: false,
+    engine: false,
+    rootful: true,
+    bpf,
+    seccompNotify: true,
+    seccompEarly: false,
+    landlockLog: false,
+    mounts: steps,
+    slots,
+  });
+}
+
 export function warmUp(): void {
-  warmUpRecords(warmPlan());
+  const p = warmPlan();
+  warmUpRecords(p);
+  warmLaunch(p);
 }
