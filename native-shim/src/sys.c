@@ -181,10 +181,23 @@ struct bv_open_how {
   uint64_t resolve;
 };
 
-/* openat2(dirfd, path, {flags, mode, resolve}) */
+/* RESOLVE_BENEATH and RESOLVE_IN_ROOT (include/uapi/linux/openat2.h). */
+#define BV_RESOLVE_SCOPED (0x08 | 0x10)
+/* How often a scoped openat2 answered EAGAIN is tried again: each answer means a rename or a mount
+ * happened somewhere on the system while ".." was resolved, so at most this many in a row. */
+#define BV_OPENAT2_TRIES 64
+
+/* openat2(dirfd, path, {flags, mode, resolve}). With RESOLVE_BENEATH or RESOLVE_IN_ROOT, a ".."
+ * resolved while any rename or mount happens anywhere on the system fails with EAGAIN, which
+ * openat2(2) leaves to the caller to retry ("The caller may choose to retry the openat2() call"):
+ * retried here, for every caller, so a busy host is not a refused bundle or a guest's failed
+ * path_open. Bounded: a host renaming without pause still gets its EAGAIN. */
 int bv_openat2(int dirfd, const char *path, int flags, int mode, int resolve) {
   struct bv_open_how how = {(uint64_t)(unsigned)(flags | O_CLOEXEC), (uint64_t)(unsigned)mode, (uint64_t)(unsigned)resolve};
-  long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  long fd;
+  int tries = 0;
+  do fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  while (fd < 0 && errno == EAGAIN && (resolve & BV_RESOLVE_SCOPED) && ++tries < BV_OPENAT2_TRIES);
   return fd < 0 ? -errno : (int)fd;
 }
 
