@@ -125,3 +125,18 @@ export function snapshotFromJson(text: string): Snapshot {
     })),
   };
 }
+
+/** The body with each observed grant's lists replaced by why they are missing and how long they
+ * were; null when there is no list to leave out (the failure was not the lists'). */
+export function withoutDeltaLists(body: ReportBody, errno: string): ReportBody | null {
+  const listed = (body.fsDelta ?? []).filter((g) => g.created.length + g.modified.length + g.deleted.length > 0);
+  if (!listed.length) return null;
+  return {
+    ...body,
+    fsDelta: body.fsDelta!.map((g) =>
+      g.created.length + g.modified.length + g.deleted.length === 0
+        ? g
+        : { ...g, notObserved: `observed, but not kept: the report with this grant's ${g.created.length} created, ${g.modified.length} modified and ${g.deleted.length} deleted entries did not fit in the state root (${errno})`, created: [], modified: [], deleted: [] },
+    ),
+  };
+}

@@ -18,7 +18,7 @@ import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
 import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, journalSink } from './outputs.js';
-import { snapshotGrants, grantDeltas } from './fsdelta.js';
+import { snapshotGrants, grantDeltas, withoutDeltaLists } from './fsdelta.js';
 import { runWasm } from './wasm.js';
 import { wasmReportBody, wasmExitStatus } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
@@ -192,16 +192,31 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
       fault('run:after-start-record');
     };
-    const finish = (report: SealedReport): void => {
+    const finish = (report: SealedReport): SealedReport => {
       fault('run:before-seal');
       // The writes the reservation was held for begin here: a registered run's report state and
       // report.json, then the journal's line. Given back first, so that a root the workload
       // filled still takes them (appendReport gives it back itself, under the journal's lock,
       // when there is no registration to write).
       if (reg) lease?.release();
-      reg?.saveReport(report);
-      if (opts.root !== null) appendReport(opts.root, report, { key, reservation: lease });
+      const keep = (r: SealedReport): void => {
+        reg?.saveReport(r);
+        if (opts.root !== null) appendReport(opts.root, r, { key, reservation: lease });
+      };
+      try {
+        keep(report);
+      } catch (e) {
+        // The reservation holds a report of ordinary size; the listing of what the workload did
+        // to its read-write grants has no such bound (thousands of files). A root with no room
+        // for it still takes the report without the lists, which says why they are missing and
+        // how long they were, rather than losing the report of a run that has happened.
+        const smaller = noRoomFor(e) ? withoutDeltaLists(report.body, noRoomFor(e)!) : null;
+        if (!smaller) throw e;
+        report = sealReport(smaller, sha256Hex);
+        keep(report);
+      }
       fault('run:after-journal');
+      return report;
     };
     if (plan.backend === 'wasm') {
       // A spare runner is started for no run, under no run's name: only a run that records
@@ -210,8 +225,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // registration records them as they are made.
       const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
-      const report = sealReport(body, sha256Hex);
-      finish(report);
+      const report = finish(sealReport(body, sha256Hex));
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
     // What the read-write grants hold before the workload is released (the delta's "before").
@@ -241,8 +255,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     if (artifacts) body.artifacts = artifacts;
     const fsDelta = grantDeltas(before);
     if (fsDelta.length) body.fsDelta = fsDelta;
-    const report = sealReport(body, sha256Hex);
-    finish(report);
+    const report = finish(sealReport(body, sha256Hex));
     // on-success: only after the seal, and only for a completed run that exited 0.
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0) {
       commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
@@ -265,3 +278,11 @@ export async function runBundle(bundlePath: string, opts: RunOptions): Promise<R
     b.bundle.cleanup();
   }
 }
+
+/** ENOSPC or EDQUOT behind a failed write of the state root (a coded BV_IO names it in its
+ * detail; a plain error carries it as its code), or null. */
+function noRoomFor(e: unknown): string | null {
+  const errno = e instanceof BvisorError ? (e.detail as { errno?: unknown } | undefined)?.errno : (e as NodeJS.ErrnoException)?.code;
+  return errno === 'ENOSPC' || errno === 'EDQUOT' ? errno : null;
+}
+

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, BIN, PAUSE_SEAM } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { probeBundle, probeRootfs } from '../helpers/probe.js';
+import { probeBundle, probeRootfs, writableDir } from '../helpers/probe.js';
 import { skipOrFail } from '../helpers/require.js';
 import { newRoot, keepRoot } from '../helpers/roots.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -107,7 +107,7 @@ describe('a tar bundle', () => {
 describe('a full state root', () => {
   // A private mount namespace holds a 1 MiB tmpfs as the state root, for one script: the
   // container's monitor lives in it too, and all of it goes when the script's processes do.
-  function inFullRoot(script: string): { status: number | null; out: string } {
+  function inFullRoot(script: string, extraEnv: NodeJS.ProcessEnv = {}): { status: number | null; out: string } {
     if (process.geteuid?.() !== 0) {
       skipOrFail('root', 'mounting a tmpfs needs root');
       return { status: 0, out: 'SKIP' };
@@ -116,7 +116,7 @@ describe('a full state root', () => {
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `set -u\nmount -t tmpfs -o size=1m tmpfs "$R"\n${script}`], {
       encoding: 'utf8',
       // PAUSED: a bvisor held at BVISOR_TEST_PAUSE_AT until BVISOR_TEST_PAUSE_UNTIL exists.
-      env: { ...process.env, R: dir, BV: `${process.execPath} ${BIN}`, PAUSED: `${process.execPath} --import ${PAUSE_SEAM} ${BIN}`, B: probeBundle(['exit', '7']), SPEW: probeBundle(['spew', '3000000'], 'limits: { output: 2Mi }\n') },
+      env: { ...process.env, R: dir, BV: `${process.execPath} ${BIN}`, PAUSED: `${process.execPath} --import ${PAUSE_SEAM} ${BIN}`, B: probeBundle(['exit', '7']), SPEW: probeBundle(['spew', '3000000'], 'limits: { output: 2Mi }\n'), ...extraEnv },
       timeout: 60_000,
     });
     return { status: r.status, out: r.stdout + r.stderr };
@@ -211,6 +211,41 @@ describe('a full state root', () => {
     expect(r.out).toMatch(/run=7\n/); // the workload's own exit code
     expect(r.out).not.toMatch(/BV_IO|ENOSPC|error/);
     expect(r.out).toMatch(/"exitCode":7/);
+    expect(r.out).toMatch(/left=0\n/);
+  });
+
+  it('filled while a run writes 1500 files to its grant: the report is kept without the lists, and says why', () => {
+    // The listing of 1500 created files (about 150 KiB) is more than run's 64 KiB reservation; the
+    // root is filled while run is held after its start record, so only the reservation is left.
+    const grant = writableDir();
+    const many = tempDir('bvisor-many-');
+    chmodSync(many, 0o755);
+    writeFileSync(
+      join(many, 'boundary.yaml'),
+      `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/sh, args: ["-c", "i=0; while [ $i -lt 1500 ]; do : > ${grant}/f$i; i=$((i+1)); done; exit 5"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${grant}, access: read-write }\nspawn: deny\nstdio: { stdout: capture, stderr: capture }\n`,
+    );
+    const r = inFullRoot(
+      `
+      O=$(mktemp -d)
+      BVISOR_TEST_PAUSE_AT=run:after-start-record BVISOR_TEST_PAUSE_UNTIL="$O/go" $PAUSED run m1 -b "$MANY" --root "$R/root" > "$O/run.out" 2>&1 &
+      for i in $(seq 600); do grep -q '"started"' "$R/root/journal.jsonl" 2>/dev/null && break; sleep 0.05; done
+      head -c 2000000 /dev/zero > "$R/fill" 2>/dev/null
+      echo "free=$(df --output=avail "$R" | tail -1 | tr -d ' ')"
+      touch "$O/go"; wait $!; echo "run=$?"
+      cat "$O/run.out"
+      tail -1 "$R/root/journal.jsonl" > "$O/last.json"
+      node -e 'const e = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const d = e.report.body.fsDelta[0]; console.log("exit=" + e.report.body.outcome.exitCode, "created=" + d.created.length, "notObserved=" + d.notObserved)' "$O/last.json"
+      ls "$R/root/containers" | wc -l | sed 's/^/left=/'
+      rm -rf "$O"
+    `,
+      { MANY: many },
+    );
+    if (r.out === 'SKIP') return;
+    expect(readdirSync(grant)).toHaveLength(1500); // what the workload did: the lists' subject
+    expect(r.out).toMatch(/free=0\n/);
+    expect(r.out).toMatch(/run=5\n/); // the workload's own exit code: the run was reported
+    expect(r.out).not.toMatch(/BV_IO|error/);
+    expect(r.out).toMatch(/exit=5 created=0 notObserved=observed, but not kept: the report with this grant's 1500 created, 0 modified and 0 deleted entries did not fit in the state root \(ENOSPC\)\n/);
     expect(r.out).toMatch(/left=0\n/);
   });
 

@@ -810,7 +810,7 @@ export interface ReportBody {
   };
   artifacts?: Artifacts;
   /**
-   * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable). Absent when the launch has no read-write directory grant.
+   * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended. notObserved says why a grant has no delta (too many entries, unreadable, or, for run, lists the state root had no room for). Absent when the launch has no read-write directory grant.
    */
   fsDelta?: {
     clause: string;
