@@ -10,17 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, ROOT, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { until } from '../helpers/wait.js';
-
-/** A process by pid and start time (field 22 of /proc/<pid>/stat), so a reused pid is not it. */
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-  } catch {
-    return null;
-  }
-}
+import { startTimeOf, until } from '../helpers/wait.js';
 
 /** The kernel's answer to kcmp(a, b, KCMP_VM = 1): 0 when both use one address space (kcmp(2)).
  * Through python3's ctypes: the syscall number is x86_64's (312) or the generic table's (272). */
@@ -77,10 +67,10 @@ describe('the memory holder', () => {
     // SIGQUIT 3, SIGUSR1 10, SIGPIPE 13, SIGALRM 14, SIGTERM 15, SIGCHLD 17, SIGTSTP 20, SIGWINCH 28).
     const blocked = signalsIn(status, 'SigBlk');
     for (const s of [1, 2, 3, 10, 13, 14, 15, 17, 20, 28]) expect(blocked.has(s), `signal ${s} blocked`).toBe(true);
-    const born = startTime(holder);
+    const born = startTimeOf(holder);
     writeFileSync(go, '');
     expect(await exited).toBe(0);
-    await until('the holder to end with the command', () => startTime(holder) !== born, 5000);
+    await until('the holder to end with the command', () => startTimeOf(holder) !== born, 5000);
   });
 
   it('ends when the command is killed after starting it', async () => {
@@ -92,9 +82,9 @@ describe('the memory holder', () => {
     expect(r.signal).toBe('SIGKILL');
     const holder = holderOf(r.stderr);
     expect(holder, r.stderr).toBeGreaterThan(0);
-    const born = startTime(holder);
+    const born = startTimeOf(holder);
     // Reparented to init (or the nearest subreaper) once we are gone, which reaps it.
-    if (born !== null) await until('the holder to end with the killed command', () => startTime(holder) !== born, 5000);
+    if (born !== null) await until('the holder to end with the killed command', () => startTimeOf(holder) !== born, 5000);
   });
 
   it('is started by the snapshot\'s entry too, and not by a command that never loaded the shim', () => {

@@ -10,20 +10,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { probeBundle, writableDir } from '../helpers/probe.js';
-import { until } from '../helpers/wait.js';
+import { startTimeOf, until } from '../helpers/wait.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
-
-/** A workload's identity: its pid and its start time (field 22 of /proc/<pid>/stat). */
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-  } catch {
-    return null;
-  }
-}
 
 // Every command that takes a container or reads the root (docs/exit-codes.md: 4 is setup).
 const COMMANDS: string[][] = [
@@ -53,7 +43,7 @@ describe('a state root that is not only ours is refused by every command that re
     expect(cli(['create', 'c1', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
     const dir = join(root, 'containers', 'c1');
     const pid = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).pid.pid as number;
-    const born = startTime(pid);
+    const born = startTimeOf(pid);
     expect(born).not.toBeNull();
     const mode = statSync(root).mode & 0o7777;
     const resources = join(tempDir(), 'resources.json');
@@ -83,7 +73,7 @@ describe('a state root that is not only ours is refused by every command that re
         if (process.geteuid?.() === 0) chownSync(root, process.getuid!(), process.getgid!());
         // Nothing acted: the container is there, its workload is the same live process.
         expect(existsSync(join(dir, 'state.json'))).toBe(true);
-        expect(startTime(pid)).toBe(born);
+        expect(startTimeOf(pid)).toBe(born);
       }
     } finally {
       chmodSync(root, mode);
@@ -93,7 +83,7 @@ describe('a state root that is not only ours is refused by every command that re
     expect(cli(['state', 'c1', '--root', root, '--json']).json().status).toBe('created');
     expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
     expect(existsSync(dir)).toBe(false);
-    expect(startTime(pid)).toBeNull();
+    expect(startTimeOf(pid)).toBeNull();
   }, 120_000);
 });
 

@@ -26,6 +26,17 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** A process's start time (field 22 of /proc/<pid>/stat), or null when it is gone: with the pid,
+ * what tells a process from a later one given the same pid. */
+export function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+  } catch {
+    return null;
+  }
+}
+
 /** A process as bvisor records it: pid and start time (field 22 of /proc/<pid>/stat). */
 export interface ProcRefLike {
   pid: number;
