@@ -11,5 +11,4 @@ const { execute } = require('@oclif/core');
 // should run only the code it was installed with; the snapshot's main (src/cli/snapshot-main.ts)
 // passes the same.
 const LOAD_OPTIONS = { root: __dirname, userPlugins: false };
-// Then the memory holder (src/cli/exit-holder.ts), as the snapshot's main does.
-execute({ loadOptions: LOAD_OPTIONS, args: hoistGlobals(process.argv.slice(2)) }).finally(() => require('../dist/cli/exit-holder.js').startExitHolder(process.argv.includes('--debug')));
+execute({ loadOptions: LOAD_OPTIONS, args: hoistGlobals(process.argv.slice(2)) });

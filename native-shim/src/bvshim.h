@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 12
+#define BV_SHIM_ABI 13
 
 int bv_shim_abi(void);
 
@@ -106,9 +106,5 @@ int bv_umount(const char *target);
 #define BV_SPAWN_MAX_FDS 65536
 #define BV_SPAWN_MAX_ARGS 4096
 int bv_spawn_detached(const char *path, const char *args, int args_len, const int32_t *fds, int nfds);
-/* Starts the memory holder (spawn.c says why): a process sharing our memory that waits for our
- * exit, so that the kernel frees our memory after our parent has our exit status. At most once a
- * process. Returns its pid, -EALREADY on a second call, or -errno (pidfd_open, clone, close_range). */
-int bv_exit_holder(void);
 
 #endif

@@ -13,9 +13,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,13 +24,6 @@
 
 #include "bvshim.h"
 #include "launch.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
 
 extern char **environ;
 
@@ -154,61 +144,4 @@ int bv_spawn_detached(const char *path, const char *args, int args_len, const in
   if (r < 0) return r;
   if (d.err) return -d.err;
   return d.pid > 0 ? d.pid : -ECHILD;
-}
-
-/* ---- The memory holder: our memory freed after our parent has our exit status ----
- * A process's memory is freed by its own exit, before its parent is told: for a Node process of
- * about 55 MiB that is 3 ms here (a parent timing a child's exit_group: 3.3 ms with 50 MiB
- * touched, 11.3 ms with 200 MiB; 0.07 and 0.12 ms with a holder), paid by every command a script
- * waits for. The holder is a process that shares our memory (CLONE_VM, not a thread of ours):
- * when we exit, our last thread only drops a reference, our parent is told at once, and the
- * memory is freed as the holder exits, which it does as soon as our pidfd says we are gone
- * (every thread of ours: pidfd_open(2), "the file descriptor becomes readable when the process
- * terminates"). It holds no descriptor but that pidfd (closed before we go on: a reader waiting
- * for EOF on our output never waits for it), blocks every signal (no handler of Node's may run on
- * our memory in it), runs in no namespace of its own, and makes no system call but these. */
-static char holder_stack[8192] __attribute__((aligned(16)));
-static volatile int holder_state; /* 0 starting, 1 waiting for us, -errno failed */
-
-/* ==== ASYNC-SIGNAL-SAFE REGION (the memory holder) ====
- * A CLONE_VM child of a multithreaded Node process, on holder_stack, with every signal blocked
- * (bv_exit_holder blocks them around the clone; the child never unblocks). Raw syscalls only. */
-static int holder_main(void *p) {
-  int pidfd = (int)(intptr_t)p;
-  /* Every descriptor but the pidfd: copies of ours (no CLONE_FILES) that would keep our pipes and
-   * files open after we exit. errno is not read here: this child runs on the calling thread's TLS. */
-  long r = pidfd > 0 ? syscall(SYS_close_range, 0, (unsigned)pidfd - 1, 0) : 0;
-  if (r == 0) r = syscall(SYS_close_range, (unsigned)pidfd + 1, ~0U, 0);
-  holder_state = r == 0 ? 1 : -EBADF;
-  syscall(SYS_futex, &holder_state, FUTEX_WAKE, 1, NULL, NULL, 0);
-  /* Until we are gone. EINTR cannot come (nothing is unblocked); a failure ends the wait early,
-   * and our memory is then freed by whichever of us exits last, as without a holder. */
-  struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-  if (r == 0) syscall(SYS_ppoll, &pfd, 1, NULL, NULL, 0);
-  syscall(SYS_exit, 0);
-  return 0;
-}
-/* ==== END ASYNC-SIGNAL-SAFE REGION ==== */
-
-int bv_exit_holder(void) {
-  static int started;
-  if (started) return -EALREADY;
-  int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-  if (pidfd < 0) return -errno;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  /* exit signal 0: we never wait for it; once we are gone it is reparented (to the nearest child
-   * subreaper, or init), which reaps it. */
-  long pid = clone(holder_main, holder_stack + sizeof holder_stack, CLONE_VM, (void *)(intptr_t)pidfd);
-  int e = pid < 0 ? errno : 0;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0) {
-    close(pidfd);
-    return -e;
-  }
-  started = 1;
-  while (holder_state == 0) syscall(SYS_futex, &holder_state, FUTEX_WAIT, 0, NULL, NULL, 0);
-  close(pidfd);
-  return holder_state < 0 ? holder_state : (int)pid;
 }

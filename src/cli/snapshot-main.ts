@@ -15,7 +15,6 @@ import { startupSnapshot } from 'node:v8';
 import { Config, Plugin, flush, handle, run } from '@oclif/core';
 import { hoistGlobals } from './argv.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
-import { startExitHolder } from './exit-holder.js';
 
 /** package.json and oclif.manifest.json, put in by the bundler (scripts/build-snapshot.mjs):
  * build inputs, the same for every start, so oclif need not find and read them (its first
@@ -46,7 +45,7 @@ export function snapshotMain(commands: Record<string, unknown>, blob: string): v
     process.argv.splice(1, 1, join(root, 'bin', 'bvisor'));
     setRuntime(root);
     if (args.includes('--debug')) process.stderr.write(`bvisor: debug: started from the start-up snapshot ${blob} (${process.version})\n`);
-    void main(root, hoistGlobals(args), args.includes('--debug'));
+    void main(root, hoistGlobals(args));
   });
 
   // The root plugin's manifest and command registry come from the heap: oclif's Plugin.load asks
@@ -93,7 +92,7 @@ function codePointCompare(this: string, that: string): number {
   return a < that ? -1 : a > that ? 1 : 0;
 }
 
-async function main(root: string, argv: string[], debug: boolean): Promise<void> {
+async function main(root: string, argv: string[]): Promise<void> {
   try {
     // Options, not a loaded Config: given a Config, oclif's run() builds and loads a second one.
     // userPlugins: false as in bin/run.js (LOAD_OPTIONS there says why).
@@ -102,5 +101,4 @@ async function main(root: string, argv: string[], debug: boolean): Promise<void>
   } catch (e) {
     await handle(e as Error);
   }
-  startExitHolder(debug);
 }

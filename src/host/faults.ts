@@ -1,4 +1,4 @@
-// Named points in create, start, run and delete (and the CLI's last step) where the crash-safety tests kill bvisor with
+// Named points in create, start, run and delete where the crash-safety tests kill bvisor with
 // SIGKILL, to prove that whatever a crash leaves there, `delete -f` (or `gc`) removes. In the
 // shipped code a fault point does nothing: no environment variable or flag reaches it. Only a
 // test preload (test/seams/crash-at.mjs, loaded with `node --import`) replaces `faultPoints.hit`.
@@ -29,9 +29,7 @@ export type FaultStage =
   | 'journal:torn-report'
   | 'journal:torn-started'
   // A cgroup member pinned by its pidfd, before it is looked for in the leaf again.
-  | 'cgroup:member-pinned'
-  // The command done, its memory holder started (src/cli/exit-holder.ts), the process not yet gone.
-  | 'cli:exit-holder';
+  | 'cgroup:member-pinned';
 
 export const faultPoints = {
   hit(_stage: FaultStage): void {},

@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 12;
+export const EXPECTED_SHIM_ABI = 13;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -24,7 +24,6 @@ interface ShimFns {
   bv_spawn_vm(body: Uint8Array, len: number, out: Int32Array): number;
   bv_pipe(fds: Int32Array, cloexecRead: number, cloexecWrite: number): number;
   bv_spawn_detached(path: string, args: Uint8Array, argsLen: number, fds: Int32Array, nfds: number): number;
-  bv_exit_holder(): number;
   bv_open(path: string, flags: number, mode: number): number;
   bv_close(fd: number): number;
   bv_set_cloexec(fd: number, on: number): number;
@@ -78,7 +77,6 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_spawn_vm: 'int bv_spawn_vm(const void *body, uint32_t len, void *out)',
   bv_pipe: 'int bv_pipe(void *fds, int cloexec_read, int cloexec_write)',
   bv_spawn_detached: 'int bv_spawn_detached(const char *path, const void *args, int args_len, const void *fds, int nfds)',
-  bv_exit_holder: 'int bv_exit_holder(void)',
   bv_open: 'int bv_open(const char *path, int flags, int mode)',
   bv_close: 'int bv_close(int fd)',
   bv_set_cloexec: 'int bv_set_cloexec(int fd, int on)',
@@ -198,17 +196,6 @@ export function shim(): ShimFns {
   }
   cached = fns;
   return fns;
-}
-
-/**
- * Starts the memory holder (native-shim/src/spawn.c) when this process has loaded the shim: our
- * memory is then freed after our parent has our exit status, not before (about 3 ms of every
- * command that a script waits for). A command that never loaded the shim is not worth loading it
- * for. Returns the holder's pid, -errno when it could not start (the exit is then the usual one),
- * or null when the shim is not loaded.
- */
-export function holdMemoryPastExit(): number | null {
-  return cached ? cached.bv_exit_holder() : null;
 }
 
 /** open(2) flags: from Node where it has them (they differ between arches), O_PATH is 010000000 on
