@@ -126,6 +126,9 @@ export function snapshotFromJson(text: string): Snapshot {
   };
 }
 
+/** How a grant's notObserved begins when its lists were left out of the report (withoutDeltaLists). */
+export const LISTS_NOT_KEPT = 'observed, but not kept';
+
 /** The body with each observed grant's lists replaced by why they are missing and how long they
  * were; null when there is no list to leave out (the failure was not the lists'). */
 export function withoutDeltaLists(body: ReportBody, errno: string): ReportBody | null {
@@ -136,7 +139,7 @@ export function withoutDeltaLists(body: ReportBody, errno: string): ReportBody |
     fsDelta: body.fsDelta!.map((g) =>
       g.created.length + g.modified.length + g.deleted.length === 0
         ? g
-        : { ...g, notObserved: `observed, but not kept: the report with this grant's ${g.created.length} created, ${g.modified.length} modified and ${g.deleted.length} deleted entries did not fit in the state root (${errno})`, created: [], modified: [], deleted: [] },
+        : { ...g, notObserved: `${LISTS_NOT_KEPT}: the report with this grant's ${g.created.length} created, ${g.modified.length} modified and ${g.deleted.length} deleted entries did not fit in the state root (${errno})`, created: [], modified: [], deleted: [] },
     ),
   };
 }

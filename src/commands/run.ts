@@ -8,6 +8,7 @@ import { runBundle } from '../app/run.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
+import { LISTS_NOT_KEPT } from '../app/fsdelta.js';
 
 export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
@@ -51,6 +52,8 @@ export default class Run extends BaseCommand<typeof Run> {
     // After a failed workload, what the boundary denied (docs/denials.md#the-summary); --json
     // carries the same in the report.
     const body = out.report.body;
+    // The report was kept without a grant's lists (a full state root): said where a user looks.
+    for (const g of body.fsDelta ?? []) if (g.notObserved?.startsWith(LISTS_NOT_KEPT)) process.stderr.write(`bvisor: warning: ${g.clause} (${g.path}): ${g.notObserved}\n`);
     if (!json && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) process.stderr.write(denialSummary(body, { id: args.id }).join('\n') + '\n');
     return out.report;
   }

@@ -245,6 +245,7 @@ describe('a full state root', () => {
     expect(r.out).toMatch(/free=0\n/);
     expect(r.out).toMatch(/run=5\n/); // the workload's own exit code: the run was reported
     expect(r.out).not.toMatch(/BV_IO|error/);
+    expect(r.out).toMatch(/bvisor: warning: filesystem\[1\] \([^)]*\): observed, but not kept: the report with this grant's 1500 created/);
     expect(r.out).toMatch(/exit=5 created=0 notObserved=observed, but not kept: the report with this grant's 1500 created, 0 modified and 0 deleted entries did not fit in the state root \(ENOSPC\)\n/);
     expect(r.out).toMatch(/left=0\n/);
   });
