@@ -4,10 +4,12 @@
 // a link) gets no cache at all. Oracles: the directory on disk, and loadManifest of the same bytes.
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { loadManifestCached, manifestCacheKey } from '../../src/host/manifest-cache.js';
 import { loadManifest } from '../../src/core/manifest.js';
 import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
 
 const MANIFEST = readFileSync(join(__dirname, '..', '..', 'bundles', 'hello', 'boundary.yaml'), 'utf8');
 const entries = (root: string): string[] => (existsSync(join(root, 'manifest-cache')) ? readdirSync(join(root, 'manifest-cache')) : []);
@@ -44,6 +46,29 @@ describe('manifest read cache', () => {
     expect(r.cache).toBe('miss');
     expect(r.manifest).toEqual(loadManifest(MANIFEST, 'boundary.yaml').manifest);
     expect(readFileSync(path)).toEqual(raw);
+  });
+
+  it('a damaged entry that cannot be removed or replaced (chattr +i) is passed over, every time', () => {
+    const root = tempDir();
+    loadManifestCached(MANIFEST, 'boundary.yaml', root);
+    const [name] = entries(root);
+    const path = join(root, 'manifest-cache', name!);
+    const raw = readFileSync(path);
+    writeFileSync(path, Buffer.concat([raw.subarray(0, 32), Buffer.from(raw.subarray(32).toString('utf8').replace('"64Mi"', '"1Ti"'))]));
+    const damaged = readFileSync(path);
+    // FS_IMMUTABLE_FL (chattr(1) +i): neither unlink nor a rename over it, even by root.
+    const lock = spawnSync('chattr', ['+i', path], { encoding: 'utf8' });
+    if (lock.status !== 0) return skipOrFail('chattr', `chattr +i: ${lock.stderr.trim() || lock.error?.message} (a file system with inode flags, as root)`);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = loadManifestCached(MANIFEST, 'boundary.yaml', root);
+        expect(r.cache).toBe('miss');
+        expect(r.manifest).toEqual(loadManifest(MANIFEST, 'boundary.yaml').manifest);
+        expect(readFileSync(path)).toEqual(damaged);
+      }
+    } finally {
+      spawnSync('chattr', ['-i', path]);
+    }
   });
 
   it('an invalid manifest keeps nothing', () => {
