@@ -14,6 +14,17 @@ import { skipOrFail } from '../helpers/require.js';
 const MANIFEST = readFileSync(join(__dirname, '..', '..', 'bundles', 'hello', 'boundary.yaml'), 'utf8');
 const entries = (root: string): string[] => (existsSync(join(root, 'manifest-cache')) ? readdirSync(join(root, 'manifest-cache')) : []);
 
+/** Keeps MANIFEST's entry in root, then makes it a read that says something else (another memory
+ * limit) with its hash header left as it was. Returns its path and its bytes before. */
+function damagedEntry(root: string): { path: string; raw: Buffer } {
+  loadManifestCached(MANIFEST, 'boundary.yaml', root);
+  const [name] = entries(root);
+  const path = join(root, 'manifest-cache', name!);
+  const raw = readFileSync(path);
+  writeFileSync(path, Buffer.concat([raw.subarray(0, 32), Buffer.from(raw.subarray(32).toString('utf8').replace('"64Mi"', '"1Ti"'))]));
+  return { path, raw };
+}
+
 describe('manifest read cache', () => {
   it('miss keeps one entry, hit answers the same load (manifest and located clauses)', () => {
     const root = tempDir();
@@ -36,12 +47,7 @@ describe('manifest read cache', () => {
 
   it('an entry whose bytes do not match its hash is not used, and is replaced', () => {
     const root = tempDir();
-    loadManifestCached(MANIFEST, 'boundary.yaml', root);
-    const [name] = entries(root);
-    const path = join(root, 'manifest-cache', name!);
-    // A read that says something else (another memory limit), its hash header left as it was.
-    const raw = readFileSync(path);
-    writeFileSync(path, Buffer.concat([raw.subarray(0, 32), Buffer.from(raw.subarray(32).toString('utf8').replace('"64Mi"', '"1Ti"'))]));
+    const { path, raw } = damagedEntry(root);
     const r = loadManifestCached(MANIFEST, 'boundary.yaml', root);
     expect(r.cache).toBe('miss');
     expect(r.manifest).toEqual(loadManifest(MANIFEST, 'boundary.yaml').manifest);
@@ -50,11 +56,7 @@ describe('manifest read cache', () => {
 
   it('a damaged entry that cannot be removed or replaced (chattr +i) is passed over, every time', () => {
     const root = tempDir();
-    loadManifestCached(MANIFEST, 'boundary.yaml', root);
-    const [name] = entries(root);
-    const path = join(root, 'manifest-cache', name!);
-    const raw = readFileSync(path);
-    writeFileSync(path, Buffer.concat([raw.subarray(0, 32), Buffer.from(raw.subarray(32).toString('utf8').replace('"64Mi"', '"1Ti"'))]));
+    const { path } = damagedEntry(root);
     const damaged = readFileSync(path);
     // FS_IMMUTABLE_FL (chattr(1) +i): neither unlink nor a rename over it, even by root.
     const lock = spawnSync('chattr', ['+i', path], { encoding: 'utf8' });
