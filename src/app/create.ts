@@ -196,7 +196,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
           state.records = { ...state.records, [name]: recordHash(text) };
         };
         // The read-write grants before anything runs: the report's delta is taken from it.
-        if (plan.launch && !wasm) writeRecord('fsdelta.json', snapshotToJson(snapshotGrants(plan.launch)));
+        if (plan.launch) writeRecord('fsdelta.json', snapshotToJson(snapshotGrants(plan.launch)));
         writeState(dir, state);
         fault('create:after-state');
         reserveStartRecord(dir);

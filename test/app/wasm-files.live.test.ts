@@ -79,6 +79,28 @@ describe('WASI file host (live)', () => {
     expect(existsSync(join(b.sb, 'sub'))).toBe(true);
   });
 
+  it('the report lists what the guest did to its read-write preopen, as the disk has it (fsDelta)', async () => {
+    const b = makeBox([{ op: 'open', path: 'made.txt', create: true }, { op: 'mkdir', path: 'sub' }], 'read-write');
+    if (b === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const out = await runLoaded(loadBundle(b.bundle), { id: null, root: tempDir('bvisor-wasm-root-'), cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
+    expect(out.report.body.outcome.status).toBe('completed');
+    // The oracle: the disk after the run. made.txt is empty (sha256 of no bytes, FIPS 180-4).
+    expect(readFileSync(join(b.sb, 'made.txt'))).toHaveLength(0);
+    expect(out.report.body.fsDelta).toEqual([
+      {
+        clause: 'filesystem[0]',
+        path: b.sb,
+        notObserved: null,
+        created: [
+          { path: 'made.txt', kind: 'file', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
+          { path: 'sub', kind: 'dir', size: expect.any(Number), sha256: null },
+        ],
+        modified: [],
+        deleted: [],
+      },
+    ]);
+  });
+
   it('blocks every escape in the table (../, absolute, host links, magic links, the guest-made pair, hard link, rename, FIFO)', async () => {
     const ops: Op[] = [
       { op: 'read', path: '../secret.txt' },

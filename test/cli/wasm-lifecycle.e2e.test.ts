@@ -3,7 +3,7 @@
 // created runner has not exec'd Node: its executable is still the monitor's; its fd 3 is an
 // unnamed in-memory file), the captured stdout the monitor relays, the guest's own exit code,
 // the state root on disk (no secret anywhere), the journal, and the cgroup directories.
-import { copyFileSync, chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { until, alive, sleep } from '../helpers/wait.js';
 import { skipOrFail } from '../helpers/require.js';
 import { facts, testCgroupParent } from '../helpers/probe.js';
+import { guest } from '../helpers/wasm-guest.js';
 
 const BUNDLES = join(__dirname, '..', '..', 'bundles');
 const bundle = (name: string): string => join(BUNDLES, name);
@@ -103,6 +104,30 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(created.body.streams.stdout).toMatchObject({ bytes: 'hello from wasm, bv\n'.length, truncated: false });
     expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(4); // a start record and a report each
     expect(leaves([id, 'wl-hello-run'])).toEqual(before);
+  });
+
+  it('a read-write preopen: the report delete seals lists what the guest made there, as run\'s does (fsDelta)', async () => {
+    const make = (): string | null => {
+      const b = wasmBundle('filesystem:\n  - { path: ./sb, access: read-write }\nstdio: { stdin: null, stdout: capture, stderr: capture }\nlimits: { wall: 10s, fuel: 100000000 }\n', { wat: guest([{ op: 'open', path: 'made.txt', create: true }]) });
+      if (b === null) return null;
+      // A regular user's directory: the runner (uid 65534 as root) writes it through an idmapped mount.
+      mkdirSync(join(b, 'sb'));
+      chownSync(join(b, 'sb'), 1000, 1000);
+      return b;
+    };
+    const viaCreate = make();
+    const viaRun = make();
+    if (viaCreate === null || viaRun === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const root = newRoot();
+    const created = await lifecycle(root, 'wl-delta', viaCreate);
+    expect(created.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    // The oracle: the disk. An empty file, whose sha256 is that of no bytes (FIPS 180-4).
+    expect(statSync(join(viaCreate, 'sb', 'made.txt')).size).toBe(0);
+    const made = [{ path: 'made.txt', kind: 'file', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }];
+    expect(created.body.fsDelta).toEqual([{ clause: 'filesystem[0]', path: join(viaCreate, 'sb'), notObserved: null, created: made, modified: [], deleted: [] }]);
+    const r = cli(['run', 'wl-delta-run', '-b', viaRun, '--root', root, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(lastReport(root).body.fsDelta).toEqual([{ clause: 'filesystem[0]', path: join(viaRun, 'sb'), notObserved: null, created: made, modified: [], deleted: [] }]);
   });
 
   it('wasm-compute: the same deterministic fuel count through create/start as through run', async () => {
