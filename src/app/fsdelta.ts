@@ -132,12 +132,12 @@ export const LISTS_NOT_KEPT = 'observed, but not kept';
 /** The body with each observed grant's lists replaced by why they are missing and how long they
  * were; null when there is no list to leave out (the failure was not the lists'). */
 export function withoutDeltaLists(body: ReportBody, errno: string): ReportBody | null {
-  const listed = (body.fsDelta ?? []).filter((g) => g.created.length + g.modified.length + g.deleted.length > 0);
-  if (!listed.length) return null;
+  const listed = (g: NonNullable<ReportBody['fsDelta']>[number]): boolean => g.created.length + g.modified.length + g.deleted.length > 0;
+  if (!body.fsDelta?.some(listed)) return null;
   return {
     ...body,
-    fsDelta: body.fsDelta!.map((g) =>
-      g.created.length + g.modified.length + g.deleted.length === 0
+    fsDelta: body.fsDelta.map((g) =>
+      !listed(g)
         ? g
         : { ...g, notObserved: `${LISTS_NOT_KEPT}: the report with this grant's ${g.created.length} created, ${g.modified.length} modified and ${g.deleted.length} deleted entries did not fit in the state root (${errno})`, created: [], modified: [], deleted: [] },
     ),

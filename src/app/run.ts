@@ -3,7 +3,7 @@
 import { EXPLAIN_OBSERVE } from '../core/explain.js';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import type { HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
+import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
@@ -18,7 +18,7 @@ import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
 import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, journalSink } from './outputs.js';
-import { snapshotGrants, grantDeltas, withoutDeltaLists } from './fsdelta.js';
+import { snapshotGrants, grantDeltas, withoutDeltaLists, type Snapshot } from './fsdelta.js';
 import { runWasm } from './wasm.js';
 import { wasmReportBody, wasmExitStatus } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
@@ -192,7 +192,12 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
       fault('run:after-start-record');
     };
-    const finish = (report: SealedReport): SealedReport => {
+    /** Seals the body, with what the workload did to the read-write grants since `before`, and
+     * keeps the report: the registration's files, then the journal's line. */
+    const finish = (body: ReportBody, before: Snapshot): SealedReport => {
+      const fsDelta = grantDeltas(before);
+      if (fsDelta.length) body.fsDelta = fsDelta;
+      let report = sealReport(body, sha256Hex);
       fault('run:before-seal');
       // The writes the reservation was held for begin here: a registered run's report state and
       // report.json, then the journal's line. Given back first, so that a root the workload
@@ -210,7 +215,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
         // to its read-write grants has no such bound (thousands of files). A root with no room
         // for it still takes the report without the lists, which says why they are missing and
         // how long they were, rather than losing the report of a run that has happened.
-        const smaller = noRoomFor(e) ? withoutDeltaLists(report.body, noRoomFor(e)!) : null;
+        const errno = noRoomFor(e);
+        const smaller = errno ? withoutDeltaLists(report.body, errno) : null;
         if (!smaller) throw e;
         report = sealReport(smaller, sha256Hex);
         keep(report);
@@ -218,22 +224,19 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       fault('run:after-journal');
       return report;
     };
+    // What the read-write grants (a wasm guest's preopens) hold before the workload is released
+    // or the guest gets its job: the delta's "before".
+    const before = snapshotGrants(plan.launch!);
     if (plan.backend === 'wasm') {
       // A spare runner is started for no run, under no run's name: only a run that records
       // nothing of its runner may use one. With a root the start record names the runner's
       // leaves under this run's name (recovery finds them by it), and with an id too the
       // registration records them as they are made.
-      // What the read-write preopens hold before the guest gets its job (the delta's "before").
-      const before = snapshotGrants(plan.launch!);
       const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
-      const fsDelta = grantDeltas(before);
-      if (fsDelta.length) body.fsDelta = fsDelta;
-      const report = finish(sealReport(body, sha256Hex));
+      const report = finish(body, before);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
-    // What the read-write grants hold before the workload is released (the delta's "before").
-    const before = snapshotGrants(plan.launch!);
     const result = await launchLinux({
       plan,
       host,
@@ -257,9 +260,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
     const artifacts = stageArtifacts(plan);
     if (artifacts) body.artifacts = artifacts;
-    const fsDelta = grantDeltas(before);
-    if (fsDelta.length) body.fsDelta = fsDelta;
-    const report = finish(sealReport(body, sha256Hex));
+    const report = finish(body, before);
     // on-success: only after the seal, and only for a completed run that exited 0.
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0) {
       commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
@@ -289,4 +290,3 @@ function noRoomFor(e: unknown): string | null {
   const errno = e instanceof BvisorError ? (e.detail as { errno?: unknown } | undefined)?.errno : (e as NodeJS.ErrnoException)?.code;
   return errno === 'ENOSPC' || errno === 'EDQUOT' ? errno : null;
 }
-

@@ -228,9 +228,9 @@ interface PreparedJob {
 
 /** Reads the module through the descriptor the plan checked, instruments it (or takes it from
  * the cache), checks it is a WASI command, and builds the runner's job. */
-function prepareJob(b: LoadedBundle, plan: Plan, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
+function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
   const L = plan.launch!;
-  const { caps, preopens } = jobShape(plan);
+  const { caps, preopens } = shape;
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
   let cache: CacheResult = 'disabled';
   try {
@@ -279,7 +279,8 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
   const o = { ...o0, cgroupParent: L.cgroup.parent };
-  const { caps, preopens } = jobShape(plan);
+  const shape = jobShape(plan);
+  const { caps, preopens } = shape;
   const { maxPages, tableEntries } = caps;
   const key = JSON.stringify({ stdio: b.manifest.stdio, output: L.outputBytes, caps, cgroupParent: o.cgroupParent, preopens });
   // Whether this run may take and leave a spare is the caller's to say (runLoaded: only a run
@@ -307,7 +308,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   }
   let prepared: PreparedJob;
   try {
-    prepared = prepareJob(b, plan, o.secret, o.cacheDir);
+    prepared = prepareJob(b, plan, shape, o.secret, o.cacheDir);
     // The guest runs only once its runner has the job: bvisor run's start record goes first,
     // naming the runner and its cgroups.
     o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
@@ -532,7 +533,7 @@ function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
  */
 export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; detached: Detached }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
   const L = plan.launch!;
-  const prep = prepareJob(b, plan, o.secret, o.cacheDir);
+  const prep = prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir);
   let jobFd = -1;
   let outFd = -1;
   try {

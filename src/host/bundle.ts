@@ -3,7 +3,6 @@
 // kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
-import { loadManifestCached } from './manifest-cache.js';
 import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -20,6 +19,7 @@ import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName } from './facts.js';
 import { factOfFd, physical, resolveHostPath } from './host-paths.js';
+import { loadManifestCached } from './manifest-cache.js';
 
 
 export const MANIFEST_NAME = 'boundary.yaml';
@@ -376,13 +376,13 @@ export interface LoadedBundle {
   paths: PlanPaths;
 }
 
-/** open → parse/validate → resolve paths. On any error the bundle's temp dir is removed. */
-/** `manifestCacheRoot`: the state root whose cache of manifest reads (host/manifest-cache.ts) to
- * take this one's from, or keep it in; the commands that launch pass theirs. */
 export interface LoadOptions {
+  /** The state root whose cache of manifest reads (host/manifest-cache.ts) to take this one's
+   * from, or keep it in; the commands that launch pass theirs. */
   manifestCacheRoot?: string | null;
 }
 
+/** open → parse/validate → resolve paths. On any error the bundle's temp dir is removed. */
 export function loadBundle(arg: string, o: LoadOptions = {}): LoadedBundle {
   return loadOpened(openBundle(arg), arg, o);
 }
