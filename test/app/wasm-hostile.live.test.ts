@@ -145,8 +145,10 @@ async function runSampling(dir: string): Promise<{ out: RunOutcome; hwm: number 
 }
 
 describe('limits.memory covers tables', () => {
-  // Grows its table by $n entries, prints "refused" or "grown", then spins until the wall limit
-  // (so the runner can be measured while it holds what it got). With $exit, exits instead.
+  // Grows its table by $n entries, prints "refused" or "grown", then spins until its fuel runs out
+  // (so the runner can be measured while it holds what it got). With spin false, returns instead.
+  // Fuel, not the wall, ends the spin: a count does not shrink on a loaded machine, where a wall
+  // of 1.5 s once ran out before the runner had printed (CI, stop 36); the wall is a backstop.
   const guest = (n: number, spin: boolean): string => `(module
     (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
     (memory (export "memory") 1)
@@ -163,10 +165,12 @@ describe('limits.memory covers tables', () => {
     const tenM = wat(guest(10_000_000, true));
     const some = wat(guest(1_500_000, true));
     if (tenM === null || some === null) return skipOrFail('wabt', 'wat2wasm is not installed');
-    const limits = (mem: string): string => `limits: { wall: 1500ms, memory: ${mem}, fuel: 100000000000 }`;
+    const limits = (mem: string): string => `limits: { wall: 60s, memory: ${mem}, fuel: 300000000 }`; // ~0.4 s of spin here
     const small = await runSampling(bundle(tenM, limits('8Mi')));
+    expect(small.out.report.body.outcome).toMatchObject({ reason: 'fuel', trap: 'out_of_fuel' });
     expect(small.out.stdout?.toString()).toBe('refused\n');
     const twin = await runSampling(bundle(some, limits('2Gi'))); // tables get 2Gi/16 = 2M entries
+    expect(twin.out.report.body.outcome).toMatchObject({ reason: 'fuel', trap: 'out_of_fuel' });
     expect(twin.out.stdout?.toString()).toBe('grown\n');
     expect(small.hwm).toBeGreaterThan(0); // the sampler saw the runner
     // 1.5M funcref entries cost V8 at least 28 B each: the twin's runner holds 40 MB more
