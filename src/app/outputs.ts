@@ -32,8 +32,16 @@ import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 
-/** Listed in a report at most; more is `truncated` (the quarantine still holds them). */
+/** Artifacts listed in a report at most, and refused entries at most; more of either is
+ * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a
+ * million symlinks as cheaply as a million files, and the report is one line of the journal. */
 const MAX_ITEMS = 10_000;
+
+/** Lists a refused entry, unless MAX_ITEMS are listed already (then the listing is truncated). */
+function refuse(out: NonNullable<ReportBody['artifacts']>, path: string, reason: string): void {
+  if (out.refused.length >= MAX_ITEMS) out.truncated = true;
+  else out.refused.push({ path, reason });
+}
 
 export function outputsDir(root: string): string {
   return join(root, 'outputs');
@@ -311,7 +319,7 @@ export function stageArtifacts(plan: Plan): ReportBody['artifacts'] | undefined 
   if (!o || !o.quarantine) return undefined;
   const out: NonNullable<ReportBody['artifacts']> = { quarantine: o.quarantine, commit: o.commit, to: o.to, items: [], refused: [], truncated: false };
   if (!existsSync(o.quarantine)) {
-    out.refused.push({ path: '.', reason: 'the quarantine is gone' });
+    refuse(out, '.', 'the quarantine is gone');
     return out;
   }
   // Frozen first: no process of the run can change what is hashed (none is left, and from now
@@ -349,20 +357,20 @@ interface Found {
 /** Every regular file of the quarantine, in path order; everything else refused. */
 function walk(top: string, rel: string, out: NonNullable<ReportBody['artifacts']>, files: Found[], depth: number): void {
   if (depth > 64) {
-    out.refused.push({ path: rel, reason: 'nested deeper than 64 directories' });
+    refuse(out, rel, 'nested deeper than 64 directories');
     return;
   }
   let names: string[];
   try {
     names = readdirSync(join(top, rel)).sort();
   } catch (e) {
-    out.refused.push({ path: rel || '.', reason: `unreadable: ${(e as NodeJS.ErrnoException).code}` });
+    refuse(out, rel || '.', `unreadable: ${(e as NodeJS.ErrnoException).code}`);
     return;
   }
   for (const name of names) {
     const p = rel ? `${rel}/${name}` : name;
     if (name === QUARANTINE_HOME) {
-      out.refused.push({ path: p, reason: 'a name bvisor reserves (where it keeps quarantines in a destination)' });
+      refuse(out, p, 'a name bvisor reserves (where it keeps quarantines in a destination)');
       continue;
     }
     const st = lstatSync(join(top, p));
@@ -371,7 +379,7 @@ function walk(top: string, rel: string, out: NonNullable<ReportBody['artifacts']
       continue;
     }
     if (!st.isFile()) {
-      out.refused.push({ path: p, reason: st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device' });
+      refuse(out, p, st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device');
       continue;
     }
     files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink });
@@ -399,7 +407,7 @@ function stageFiles(top: string, files: readonly Found[], out: NonNullable<Repor
     for (const f of files) {
       const here = inside.get(f.inode)!;
       if (f.nlink > here) {
-        out.refused.push({ path: f.path, reason: `a hard link to a file outside the quarantine (${f.nlink} names, ${here} inside)` });
+        refuse(out, f.path, `a hard link to a file outside the quarantine (${f.nlink} names, ${here} inside)`);
         continue;
       }
       if (out.items.length >= MAX_ITEMS) {
@@ -408,7 +416,7 @@ function stageFiles(top: string, files: readonly Found[], out: NonNullable<Repor
       }
       const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here);
       if (typeof h === 'string') {
-        out.refused.push({ path: f.path, reason: h });
+        refuse(out, f.path, h);
         continue;
       }
       s.bv_close(h.fd);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -54,6 +55,22 @@ describe('outputs through the API (live)', () => {
     expect(existsSync(q)).toBe(false);
     const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => `${e.event.action}:${e.event.step}`);
     expect(steps).toEqual(['commit:decided', 'commit:applied', 'discard:decided', 'discard:applied']);
+  });
+
+  it('lists at most 10000 artifacts and 10000 refused entries, truncated; the rest stays in the quarantine', async () => {
+    // 10,010 empty files and 10,010 symlinks (perl: one process, where ln would be 10,010).
+    const script = 'exec perl -e \'for my $i (1..10010) { open(my $f, ">", "/out/f$i") or die "f$i: $!"; close $f; symlink("f$i", "/out/l$i") or die "l$i: $!" }\'';
+    const r = await runConfined({ manifest: manifest(script), dir: tempDir() }, { root: newRoot(), cgroupParent: defaultTestParent() });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = r.report.body.artifacts!;
+    // The disk: every entry the workload made is still in the quarantine.
+    expect(readdirSync(a.quarantine).length).toBe(20_020);
+    expect(a.items.length).toBe(10_000);
+    expect(a.refused.length).toBe(10_000);
+    expect(a.truncated).toBe(true);
+    expect(new Set(a.refused.map((x) => x.reason))).toEqual(new Set(['a symlink']));
+    const empty = createHash('sha256').update('').digest('hex');
+    expect(a.items.every((x) => x.size === 0 && x.sha256 === empty && /^f[0-9]+$/.test(x.path))).toBe(true);
   });
 
   it('a run that fails before its workload is released (an id in use) leaves no quarantine and no maker record, while its process lives on', async () => {
