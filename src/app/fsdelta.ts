@@ -2,16 +2,38 @@
 // grant, a snapshot before the workload is released (path → kind, size, mtime, ctime, inode)
 // and a walk after it ended; the report lists what was created, modified and deleted, with
 // sizes, and the sha256 of what is there now (created and modified files). Bounded: a grant
-// with more entries than MAX_ENTRIES, or a walk that fails, says "not observed" and why,
-// rather than a partial list that would read as complete.
+// with more entries than MAX_ENTRIES, longer paths than MAX_LIST_BYTES, or a walk that fails,
+// says "not observed" and why, rather than a partial list that would read as complete.
+//
+// The walk is bvisor's, as root, over a tree the workload wrote: it goes by descriptor from the
+// grant's planned directory (dev and inode checked), never by name from the root, so that a
+// symlink or a rename the workload left (a nested grant's parent swapped for a symlink to /etc)
+// cannot lead it out of the grant. Every step beneath is openat2 with RESOLVE_BENEATH and no
+// symlink, magic link or mount crossed; each name is looked at with lstat relative to its
+// directory's descriptor; a file is hashed from a descriptor checked to be the regular file the
+// walk saw (opened O_PATH first: a FIFO or a device swapped in is never opened for reading).
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, constants as C } from 'node:fs';
 import type { LaunchInputs, ReportBody } from '../contract/generated/types.js';
+import { BvisorError } from '../contract/errors.js';
+import { shim, O } from '../backends/linux/ffi/shim.js';
+import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.js';
+import { errnoName } from '../host/facts.js';
 
 export const MAX_ENTRIES = 20_000;
 /** Files above this are listed with their size but not hashed (the report says so). */
 export const MAX_HASH_BYTES = 64 * 2 ** 20;
+/** Bytes hashed per grant at most, each file once however many names it has: past them files
+ * are listed with their size but not hashed. Hashing reads what the workload chose to leave (a
+ * sparse 64 MiB file costs it no disk), while bvisor waits to seal the report. */
+export const MAX_HASH_TOTAL = 256 * 2 ** 20;
+/** A grant's paths at most, as the JSON that lists them: the report is one line of the journal,
+ * and 20,000 names of 4 KiB of control characters would be half a gigabyte of it. */
+export const MAX_LIST_BYTES = 8 * 2 ** 20;
+/** What a listed path or a reason holding a secret value becomes (docs/denials.md says the same). */
+export const REDACTED = '<redacted: holds a secret value>';
+
+const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV;
 
 interface Entry {
   kind: 'file' | 'dir' | 'link' | 'other';
@@ -21,85 +43,205 @@ interface Entry {
   ino: bigint;
 }
 
-export interface Snapshot {
-  grants: Array<{ clause: string; path: string; entries: Map<string, Entry> | string }>;
+/** A read-write directory grant as planned: the walk starts from this very directory. */
+interface Grant {
+  clause: string;
+  path: string;
+  /** The planned identity; null in a snapshot an older bvisor wrote (its path is then opened
+   * with no symlink followed, unchecked). */
+  dev: string | null;
+  ino: string | null;
 }
 
-function scan(top: string): Map<string, Entry> | string {
+export interface Snapshot {
+  grants: Array<Grant & { entries: Map<string, Entry> | string }>;
+}
+
+/** Why a grant's walk or hashing stopped: the grant is then not observed, and this says why. */
+class Unobserved extends Error {}
+
+/** The grant's directory, opened and checked to be the one planned; a reason when it is not. */
+function openGrant(g: Grant): number | string {
+  if (g.dev === null || g.ino === null) {
+    const fd = shim().bv_openat2(AT_FDCWD, g.path, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+    return fd < 0 ? `open: ${errnoName(fd)}` : fd;
+  }
+  try {
+    return openPlanned({ path: g.path, dev: g.dev, ino: g.ino }, g.clause, O.RDONLY | O.DIRECTORY);
+  } catch (e) {
+    if (e instanceof BvisorError) return e.message;
+    throw e;
+  }
+}
+
+const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
+
+/** Every entry beneath the grant's directory (its descriptor), or why there is no listing. */
+function scanAt(top: number): Map<string, Entry> | string {
   const out = new Map<string, Entry>();
-  const walk = (rel: string, depth: number): string | null => {
-    if (depth > 64) return 'nested deeper than 64 directories';
-    let names: string[];
+  const s = shim();
+  const topDev = fstatSync(top, { bigint: true }).dev;
+  let listBytes = 0;
+  const walk = (dirFd: number, rel: string, depth: number): void => {
+    if (depth > 64) throw new Unobserved('nested deeper than 64 directories');
+    let raw: Buffer[];
     try {
-      names = readdirSync(join(top, rel));
+      // The directory by its descriptor: /proc/self/fd/N is that directory, whatever its names now.
+      raw = readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
     } catch (e) {
-      return `unreadable ${rel || '.'}: ${(e as NodeJS.ErrnoException).code}`;
+      throw new Unobserved(`unreadable ${rel || '.'}: ${code(e)}`);
     }
-    for (const n of names) {
+    for (const b of raw) {
+      const n = b.toString('utf8');
+      // The report is JSON text: a name that is not UTF-8 cannot be written as it is, and one
+      // written with U+FFFD in it would name no file (and everything beneath would be missed).
+      if (!Buffer.from(n, 'utf8').equals(b)) throw new Unobserved(`${JSON.stringify(rel || '.')} holds a name that is not UTF-8, which a report cannot spell`);
       const p = rel ? `${rel}/${n}` : n;
+      listBytes += JSON.stringify(p).length;
+      if (listBytes > MAX_LIST_BYTES) throw new Unobserved(`its paths are longer than ${MAX_LIST_BYTES} bytes in all`);
       let st;
       try {
-        st = lstatSync(join(top, p), { bigint: true });
-      } catch {
-        continue; // vanished between readdir and lstat
+        // One name in the directory held open: no symlink followed, and no path length limit.
+        st = lstatSync(`/proc/self/fd/${dirFd}/${n}`, { bigint: true });
+      } catch (e) {
+        // The workload has ended: only another writer of the grant can change it now.
+        throw new Unobserved(`${p} changed while it was walked (${code(e)})`);
       }
       const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';
-      out.set(p, { kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino });
-      if (out.size > MAX_ENTRIES) return `more than ${MAX_ENTRIES} entries`;
-      if (kind === 'dir') {
-        const bad = walk(p, depth + 1);
-        if (bad) return bad;
+      // A filesystem mounted on the host inside the grant is not walked: listed as one entry.
+      const mounted = kind === 'dir' && st.dev !== topDev;
+      out.set(p, { kind: mounted ? 'other' : kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino });
+      if (out.size > MAX_ENTRIES) throw new Unobserved(`more than ${MAX_ENTRIES} entries`);
+      if (kind !== 'dir' || mounted) continue;
+      const fd = s.bv_openat2(dirFd, n, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, BENEATH);
+      if (fd < 0) throw new Unobserved(`${p} changed while it was walked (open: ${errnoName(fd)})`);
+      try {
+        const now = fstatSync(fd, { bigint: true });
+        if (now.ino !== st.ino || now.dev !== st.dev) throw new Unobserved(`${p} changed while it was walked (another directory took its name)`);
+        walk(fd, p, depth + 1);
+      } finally {
+        s.bv_close(fd);
       }
     }
-    return null;
   };
-  const bad = walk('', 0);
-  return bad ?? out;
+  try {
+    walk(top, '', 0);
+  } catch (e) {
+    if (e instanceof Unobserved) return e.message;
+    throw e;
+  }
+  return out;
+}
+
+function scan(g: Grant): Map<string, Entry> | string {
+  const top = openGrant(g);
+  if (typeof top === 'string') return top;
+  try {
+    return scanAt(top);
+  } finally {
+    shim().bv_close(top);
+  }
 }
 
 /** The read-write directory grants of a launch, scanned now (before release). */
 export function snapshotGrants(launch: LaunchInputs): Snapshot {
   const rw = launch.filesystem.filter((r) => r.access.includes('write') && r.kind === 'directory' && r.clause !== 'outputs');
-  return { grants: rw.map((r) => ({ clause: r.clause, path: r.path, entries: scan(r.path) })) };
+  return {
+    grants: rw.map((r) => {
+      const g: Grant = { clause: r.clause, path: r.path, dev: r.dev, ino: r.ino };
+      return { ...g, entries: scan(g) };
+    }),
+  };
 }
 
-function sha256Of(path: string, size: number): string | null {
-  if (size > MAX_HASH_BYTES) return null;
-  let fd: number;
+/** Opens `rel` beneath the grant's directory for reading, one name at a time (no symlink, magic
+ * link or mount crossed), and only once the name is seen to be the regular file `e`. */
+function openFile(top: number, rel: string, e: Entry): number {
+  const s = shim();
+  const segs = rel.split('/');
+  let dir = top;
   try {
-    fd = openSync(path, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const h = createHash('sha256');
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
+    for (const [i, seg] of segs.entries()) {
+      const last = i === segs.length - 1;
+      const fd = s.bv_openat2(dir, seg, last ? O.PATH | O.NOFOLLOW : O.PATH | O.DIRECTORY, 0, BENEATH);
+      if (dir !== top) s.bv_close(dir);
+      dir = top;
+      if (fd < 0) throw new Unobserved(`${rel} changed before it was hashed (open: ${errnoName(fd)})`);
+      dir = fd;
     }
-    return h.digest('hex');
+    const st = fstatSync(dir, { bigint: true });
+    if (!st.isFile() || st.ino !== e.ino) throw new Unobserved(`${rel} changed before it was hashed (another file took its name)`);
+    // Reopened through the checked O_PATH descriptor: the very inode, for reading. O_NONBLOCK:
+    // a mandatory lock or lease never makes bvisor wait (libuv adds O_CLOEXEC).
+    return openSync(`/proc/self/fd/${dir}`, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY);
+  } catch (err) {
+    if (err instanceof Unobserved) throw err;
+    throw new Unobserved(`${rel}: open: ${code(err)}`);
   } finally {
-    closeSync(fd);
+    if (dir !== top) s.bv_close(dir);
   }
 }
 
-/** The deltas since `before`, one per grant, for the report. */
-export function grantDeltas(before: Snapshot): NonNullable<ReportBody['fsDelta']> {
-  return before.grants.map((g) => {
-    if (typeof g.entries === 'string') return { clause: g.clause, path: g.path, notObserved: `at start: ${g.entries}`, created: [], modified: [], deleted: [] };
-    const now = scan(g.path);
-    if (typeof now === 'string') return { clause: g.clause, path: g.path, notObserved: `at the end: ${now}`, created: [], modified: [], deleted: [] };
-    const created: Array<{ path: string; kind: Entry['kind']; size: number; sha256: string | null }> = [];
-    const modified: Array<{ path: string; kind: Entry['kind']; size: number; sha256: string | null }> = [];
-    const deleted: Array<{ path: string; kind: Entry['kind']; size: number }> = [];
-    const hashIfFile = (p: string, e: Entry): string | null => (e.kind === 'file' ? sha256Of(join(g.path, p), e.size) : null);
+/** Hashes a grant's files, each inode once, within MAX_HASH_TOTAL bytes. */
+class Hasher {
+  private left = MAX_HASH_TOTAL;
+  private readonly done = new Map<bigint, string | null>();
+  constructor(private readonly top: number) {}
+
+  hash(rel: string, e: Entry): string | null {
+    if (e.kind !== 'file' || e.size > MAX_HASH_BYTES) return null;
+    const known = this.done.get(e.ino);
+    if (known !== undefined) return known;
+    if (e.size > this.left) return null;
+    this.left -= e.size;
+    const fd = openFile(this.top, rel, e);
+    try {
+      const h = createHash('sha256');
+      const buf = Buffer.alloc(1 << 16);
+      let total = 0;
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(fd, buf, 0, buf.length, null);
+        } catch (err) {
+          throw new Unobserved(`${rel}: read: ${code(err)}`);
+        }
+        if (n === 0) break;
+        total += n;
+        // Read no further than the size the walk saw: a file still growing is another writer's.
+        if (total > e.size) throw new Unobserved(`${rel} changed while it was hashed (it grew)`);
+        h.update(buf.subarray(0, n));
+      }
+      if (total !== e.size) throw new Unobserved(`${rel} changed while it was hashed (it shrank)`);
+      const sum = h.digest('hex');
+      this.done.set(e.ino, sum);
+      return sum;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+type Delta = NonNullable<ReportBody['fsDelta']>[number];
+
+/** The grant's delta since `g`'s snapshot, or why there is none. */
+function deltaOf(g: Snapshot['grants'][number]): Delta {
+  const none = (why: string): Delta => ({ clause: g.clause, path: g.path, notObserved: why, created: [], modified: [], deleted: [] });
+  if (typeof g.entries === 'string') return none(`at start: ${g.entries}`);
+  const top = openGrant(g);
+  if (typeof top === 'string') return none(`at the end: ${top}`);
+  try {
+    const now = scanAt(top);
+    if (typeof now === 'string') return none(`at the end: ${now}`);
+    const hasher = new Hasher(top);
+    const created: Delta['created'] = [];
+    const modified: Delta['modified'] = [];
+    const deleted: Delta['deleted'] = [];
     for (const [p, e] of now) {
       const was = g.entries.get(p);
-      if (!was || was.ino !== e.ino || was.kind !== e.kind) created.push({ path: p, kind: e.kind, size: e.size, sha256: hashIfFile(p, e) });
+      if (!was || was.ino !== e.ino || was.kind !== e.kind) created.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
       // ctime moves on any write or metadata change, even one that restores mtime (touch -d).
-      else if (e.kind !== 'dir' && (was.size !== e.size || was.mtimeNs !== e.mtimeNs || was.ctimeNs !== e.ctimeNs)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: hashIfFile(p, e) });
+      else if (e.kind !== 'dir' && (was.size !== e.size || was.mtimeNs !== e.mtimeNs || was.ctimeNs !== e.ctimeNs)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
     }
     for (const [p, was] of g.entries) {
       const e = now.get(p);
@@ -107,20 +249,45 @@ export function grantDeltas(before: Snapshot): NonNullable<ReportBody['fsDelta']
     }
     const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
     return { clause: g.clause, path: g.path, notObserved: null, created: created.sort(byPath), modified: modified.sort(byPath), deleted: deleted.sort(byPath) };
+  } catch (e) {
+    if (e instanceof Unobserved) return none(`at the end: ${e.message}`);
+    throw e;
+  } finally {
+    shim().bv_close(top);
+  }
+}
+
+/**
+ * The deltas since `before`, one per grant, for the report. `secrets`: the workload's resolved
+ * secret values; a listed path or a reason holding one is replaced by REDACTED (a workload can
+ * name a file after its token). null: the values are not known here (a container's seal, in a
+ * later process than its create) while the workload had some; each grant is then not observed,
+ * since nothing it listed could be checked.
+ */
+export function grantDeltas(before: Snapshot, secrets: readonly string[] | null): NonNullable<ReportBody['fsDelta']> {
+  if (secrets === null) return before.grants.map((g) => ({ clause: g.clause, path: g.path, notObserved: 'the workload had secrets in its environment, whose values are not known where a container\'s delta is listed (its seal): a name it made could hold one', created: [], modified: [], deleted: [] }));
+  const values = secrets.filter((v) => v.length > 0);
+  const clean = (t: string): string => (values.some((v) => t.includes(v)) ? REDACTED : t);
+  return before.grants.map((g) => {
+    const d = deltaOf(g);
+    if (!values.length) return d;
+    return { ...d, notObserved: d.notObserved === null ? null : clean(d.notObserved), created: d.created.map((x) => ({ ...x, path: clean(x.path) })), modified: d.modified.map((x) => ({ ...x, path: clean(x.path) })), deleted: d.deleted.map((x) => ({ ...x, path: clean(x.path) })) };
   });
 }
 
 /** A snapshot as JSON (a container's, kept in its state directory from create to its seal). */
 export function snapshotToJson(s: Snapshot): string {
-  return JSON.stringify({ grants: s.grants.map((g) => ({ clause: g.clause, path: g.path, entries: typeof g.entries === 'string' ? g.entries : [...g.entries].map(([p, e]) => [p, e.kind, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino)]) })) });
+  return JSON.stringify({ grants: s.grants.map((g) => ({ clause: g.clause, path: g.path, dev: g.dev, ino: g.ino, entries: typeof g.entries === 'string' ? g.entries : [...g.entries].map(([p, e]) => [p, e.kind, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino)]) })) });
 }
 
 export function snapshotFromJson(text: string): Snapshot {
-  const raw = JSON.parse(text) as { grants: Array<{ clause: string; path: string; entries: string | Array<[string, Entry['kind'], number, string, string, string]> }> };
+  const raw = JSON.parse(text) as { grants: Array<{ clause: string; path: string; dev?: string | null; ino?: string | null; entries: string | Array<[string, Entry['kind'], number, string, string, string]> }> };
   return {
     grants: raw.grants.map((g) => ({
       clause: g.clause,
       path: g.path,
+      dev: g.dev ?? null,
+      ino: g.ino ?? null,
       entries: typeof g.entries === 'string' ? g.entries : new Map(g.entries.map(([p, kind, size, m, c, ino]) => [p, { kind, size, mtimeNs: BigInt(m), ctimeNs: BigInt(c), ino: BigInt(ino) }])),
     })),
   };

@@ -622,7 +622,10 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const artifacts = stageArtifacts(plan);
     if (artifacts) body.artifacts = artifacts;
     const snap = delta === null ? null : snapshotFromJson(delta);
-    const fsDelta = snap ? grantDeltas(snap) : [];
+    // The seal runs in a later process than create: the workload's secret values are not known
+    // here, so a delta it could have named after one is not listed (grantDeltas says why).
+    const hasSecrets = (plan.launch?.env ?? []).some((v) => v.secret !== undefined);
+    const fsDelta = snap ? grantDeltas(snap, hasSecrets ? null : []) : [];
     if (fsDelta.length) body.fsDelta = fsDelta;
     if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };

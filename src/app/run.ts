@@ -195,7 +195,10 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
     const finish = (body: ReportBody, before: Snapshot): SealedReport => {
-      const fsDelta = grantDeltas(before);
+      // The workload's secret values, so that no name it made after one reaches the report.
+      const secret = secretFromEnv(opts.secretEnv);
+      const values = (plan.launch?.env ?? []).flatMap((e) => (e.secret !== undefined ? [secret(e.secret) ?? ''] : []));
+      const fsDelta = grantDeltas(before, values);
       if (fsDelta.length) body.fsDelta = fsDelta;
       let report = sealReport(body, sha256Hex);
       fault('run:before-seal');

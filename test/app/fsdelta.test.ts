@@ -1,15 +1,27 @@
 // The filesystem delta of a read-write grant (src/app/fsdelta.ts) against changes made here on
-// the disk: the oracle is what this test did, and sha256 of the bytes it wrote.
+// the disk: the oracle is what this test did, and sha256 of the bytes it wrote. The walk runs as
+// root over what a workload left, so the hostile cases (a symlink swapped into a nested grant's
+// path, names a report cannot spell, paths past PATH_MAX, sparse giants, secrets in names) are
+// made here on the disk as a workload would make them.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { snapshotGrants, grantDeltas, withoutDeltaLists, MAX_ENTRIES } from '../../src/app/fsdelta.js';
+import { snapshotGrants, grantDeltas, withoutDeltaLists, MAX_ENTRIES, REDACTED } from '../../src/app/fsdelta.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { LaunchInputs, ReportBody } from '../../src/contract/generated/types.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const launchWith = (path: string, access = 'read-write'): LaunchInputs => ({ filesystem: [{ clause: 'filesystem[0]', path, target: path, access, recursive: true, kind: 'directory', rights: [], dev: '1', ino: '1', idmap: null }] }) as unknown as LaunchInputs;
+/** A launch granting each directory read-write, with the identity the planner would record. */
+const launchOf = (paths: string[], access = 'read-write'): LaunchInputs =>
+  ({
+    filesystem: paths.map((path, i) => {
+      const st = statSync(path, { bigint: true });
+      return { clause: `filesystem[${i}]`, path, target: path, access, recursive: true, kind: 'directory', rights: [], dev: String(st.dev), ino: String(st.ino), idmap: null };
+    }),
+  }) as unknown as LaunchInputs;
+const launchWith = (path: string, access = 'read-write'): LaunchInputs => launchOf([path], access);
 
 describe('fs delta of read-write grants', () => {
   it('lists created, modified and deleted entries with sizes and the hashes of what is there now', () => {
@@ -27,7 +39,7 @@ describe('fs delta of read-write grants', () => {
     // A new file renamed over an old name is a new entry there (another inode), and the old one went.
     writeFileSync(join(d, 'tmp'), 'new content');
     renameSync(join(d, 'tmp'), join(d, 'replaced'));
-    const [g] = grantDeltas(snap);
+    const [g] = grantDeltas(snap, []);
     expect(g!.notObserved).toBeNull();
     expect(g!.created).toEqual([
       { path: 'link', kind: 'link', size: '/etc/passwd'.length, sha256: null },
@@ -48,16 +60,130 @@ describe('fs delta of read-write grants', () => {
     const snap = snapshotGrants(launchWith(d));
     writeFileSync(join(d, 'f'), 'bbbb');
     utimesSync(join(d, 'f'), 1000, 1000);
-    expect(grantDeltas(snap)[0]!.modified.map((e) => e.path)).toEqual(['f']);
+    expect(grantDeltas(snap, [])[0]!.modified.map((e) => e.path)).toEqual(['f']);
     expect(snapshotGrants(launchWith(d, 'read')).grants).toEqual([]);
   });
 
   it('says "not observed" for a grant too large to list, rather than a partial list', () => {
     const d = tempDir();
     for (let i = 0; i <= MAX_ENTRIES; i++) writeFileSync(join(d, `f${i}`), '');
-    const [g] = grantDeltas(snapshotGrants(launchWith(d)));
+    const [g] = grantDeltas(snapshotGrants(launchWith(d)), []);
     expect(g!.notObserved).toBe(`at start: more than ${MAX_ENTRIES} entries`);
     expect(g!.created).toEqual([]);
+  });
+});
+
+describe('fs delta of read-write grants a workload left hostile', () => {
+  it('never leaves the grant: a nested grant whose parent became a symlink is not observed, and nothing outside is listed or hashed', () => {
+    const d = tempDir();
+    const outside = join(d, 'outside');
+    mkdirSync(join(outside, 'sub'), { recursive: true });
+    writeFileSync(join(outside, 'sub', 'secret.txt'), 'TOPSECRET\n');
+    mkdirSync(join(d, 'box', 'd', 'sub'), { recursive: true });
+    const snap = snapshotGrants(launchOf([join(d, 'box'), join(d, 'box', 'd', 'sub')]));
+    // What the workload does (the nested grant's parent is no mount point it could not rename):
+    renameSync(join(d, 'box', 'd'), join(d, 'box', 'd_moved'));
+    symlinkSync(outside, join(d, 'box', 'd'));
+    const [outer, inner] = grantDeltas(snap, []);
+    const text = JSON.stringify([outer, inner]);
+    expect(text).not.toContain('secret.txt');
+    expect(text).not.toContain(sha('TOPSECRET\n'));
+    // openat2(2): RESOLVE_NO_SYMLINKS fails with ELOOP on a symlink anywhere on the path.
+    expect(inner!.notObserved).toMatch(/^at the end: filesystem\[1\]: open `.*\/box\/d\/sub`: ELOOP/);
+    expect(inner!.created).toEqual([]);
+    expect(outer!.notObserved).toBeNull();
+    expect(outer!.created).toEqual([
+      { path: 'd', kind: 'link', size: outside.length, sha256: null },
+      { path: 'd_moved', kind: 'dir', size: expect.any(Number), sha256: null },
+      { path: 'd_moved/sub', kind: 'dir', size: expect.any(Number), sha256: null },
+    ]);
+  });
+
+  it('a grant directory replaced by another is not observed (its planned identity is checked)', () => {
+    const d = tempDir();
+    mkdirSync(join(d, 'g'));
+    const snap = snapshotGrants(launchWith(join(d, 'g')));
+    renameSync(join(d, 'g'), join(d, 'g.old'));
+    mkdirSync(join(d, 'g'));
+    writeFileSync(join(d, 'g', 'planted'), 'x');
+    const [g] = grantDeltas(snap, []);
+    expect(g!.notObserved).toMatch(/^at the end: filesystem\[0\]: `.*\/g` is no longer the object that was planned/);
+    expect(g!.created).toEqual([]);
+  });
+
+  it('a name that is not UTF-8 makes the grant not observed, rather than a listing that leaves it and its subtree out', () => {
+    const d = tempDir();
+    const snap = snapshotGrants(launchWith(d));
+    const bad = Buffer.concat([Buffer.from(`${d}/dir`), Buffer.from([0xfe])]);
+    mkdirSync(bad);
+    writeFileSync(Buffer.concat([bad, Buffer.from('/inside')]), 'hidden');
+    const [g] = grantDeltas(snap, []);
+    expect(g!.notObserved).toBe('at the end: "." holds a name that is not UTF-8, which a report cannot spell');
+  });
+
+  it('lists a file whose host path is longer than PATH_MAX (4096): each step is relative to its directory', () => {
+    const d = tempDir();
+    const snap = snapshotGrants(launchWith(d));
+    const segs = Array.from({ length: 18 }, (_, i) => `${String(i).padStart(2, '0')}${'n'.repeat(248)}`);
+    expect(join(d, ...segs, 'deep.txt').length).toBeGreaterThan(4096);
+    // Made from inside, one component at a time (a path this long cannot be passed whole).
+    const cwd = process.cwd();
+    try {
+      process.chdir(d);
+      for (const s of segs) {
+        mkdirSync(s);
+        process.chdir(s);
+      }
+      writeFileSync('deep.txt', 'deep');
+      process.chdir(cwd);
+      const [g] = grantDeltas(snap, []);
+      expect(g!.notObserved).toBeNull();
+      expect(g!.created.find((e) => e.path.endsWith('/deep.txt'))).toEqual({ path: `${segs.join('/')}/deep.txt`, kind: 'file', size: 4, sha256: sha('deep') });
+      expect(g!.created.length).toBe(segs.length + 1);
+    } finally {
+      process.chdir(cwd);
+      // GNU rm walks by descriptor; Node's rmSync (the temp dir's cleanup) meets ENAMETOOLONG.
+      spawnSync('rm', ['-rf', join(d, segs[0]!)]);
+    }
+  });
+
+  it('hashes at most 256 MiB per grant (sparse 64 MiB files cost a workload no disk): past it, listed unhashed', () => {
+    const d = tempDir();
+    const snap = snapshotGrants(launchWith(d));
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(d, `sparse${i}`), '');
+      truncateSync(join(d, `sparse${i}`), 64 * 2 ** 20);
+    }
+    const [g] = grantDeltas(snap, []);
+    expect(g!.notObserved).toBeNull();
+    expect(g!.created.map((e) => e.size)).toEqual(Array(5).fill(64 * 2 ** 20));
+    const zeros = createHash('sha256').update(Buffer.alloc(64 * 2 ** 20)).digest('hex');
+    expect(g!.created.filter((e) => e.sha256 === zeros).length).toBe(4);
+    expect(g!.created.filter((e) => e.sha256 === null).length).toBe(1);
+  });
+
+  it('bounds the listing by its bytes: 5600 names of 250 control characters are not listed', () => {
+    const d = tempDir();
+    const snap = snapshotGrants(launchWith(d));
+    // Each is 6 bytes in JSON (\u0001): 5600 × ~1500 bytes is over 8 MiB, with 5600 entries.
+    for (let i = 0; i < 5600; i++) writeFileSync(join(d, `${String(i).padStart(4, '0')}${'\u0001'.repeat(250)}`), '');
+    const [g] = grantDeltas(snap, []);
+    expect(g!.notObserved).toBe(`at the end: its paths are longer than ${8 * 2 ** 20} bytes in all`);
+    expect(g!.created).toEqual([]);
+  });
+
+  it('redacts a listed path that holds a secret value; lists nothing when the values are not known', () => {
+    const d = tempDir();
+    const snap = snapshotGrants(launchWith(d));
+    mkdirSync(join(d, 'tok-s3cr3t-XYZ'));
+    writeFileSync(join(d, 'tok-s3cr3t-XYZ', 'f'), 'x');
+    writeFileSync(join(d, 'plain'), 'y');
+    const [g] = grantDeltas(snap, ['s3cr3t-XYZ']);
+    expect(g!.created.map((e) => e.path)).toEqual(['plain', REDACTED, REDACTED]);
+    expect(JSON.stringify(g)).not.toContain('s3cr3t');
+    const [u] = grantDeltas(snap, null);
+    expect(u!.notObserved).toMatch(/secrets in its environment/);
+    expect(JSON.stringify(u)).not.toContain('s3cr3t');
   });
 });
 
