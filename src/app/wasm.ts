@@ -263,12 +263,15 @@ function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobSha
   const problems = wasiProblems(inst.surface, WASI_IMPORTS);
   if (problems.length) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0} cannot run as a WASI command: ${problems.join('; ')}`, { hint: 'bvisor runs WASI preview 1 commands: an exported _start and memory, and only wasi_snapshot_preview1 functions imported' });
   const env = resolveEnv(L.env, secret).map((e): [string, string] => [e.name, e.value]);
+  // Which of them are secrets: the runner redacts them from the refusals it reports (a guest can
+  // name a path after its token), in its own process, so a container's seal never needs them.
+  const redact = L.env.flatMap((e) => (e.secret !== undefined ? [secret(e.secret) ?? ''] : [])).filter((v) => v.length > 0);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
   // argv[0]: an OCI config's args[0] exactly as given (crun's wasm handlers pass it so), else
   // the module's name.
   const argv0 = b.manifest.oci?.argv0 ?? L.workload.argv0.split('/').pop() ?? 'module.wasm';
   const job = Buffer.concat([
-    Buffer.from(JSON.stringify({ args: [argv0, ...L.workload.args], env, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
+    Buffer.from(JSON.stringify({ args: [argv0, ...L.workload.args], env, redact, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
     Buffer.from(inst.bytes),
   ]);
   return { job, caps, cache, seed, preopens };

@@ -130,6 +130,30 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(lastReport(root).body.fsDelta).toEqual([{ clause: 'filesystem[0]', path: join(viaRun, 'sb'), notObserved: null, created: made, modified: [], deleted: [] }]);
   });
 
+  // docs/denials.md: secrets never reach a record. The guest names a path and a file after its
+  // token (compiled in here). Its runner redacts its refusal; delete, which seals in a later
+  // process that never knew the value, lists no delta for the grant and says why.
+  it('a guest with a secret: its refusal is redacted, and the sealed delta is not observed rather than unchecked', async () => {
+    const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
+    const b = wasmBundle('filesystem:\n  - { path: ./sb, access: read-write }\nenv: { TOKEN: { secret: tok } }\nstdio: { stdin: null, stdout: capture, stderr: capture }\nlimits: { wall: 10s, fuel: 100000000 }\n', { wat: guest([{ op: 'open', path: `/${secret}/x` }, { op: 'open', path: `tok-${secret}`, create: true }]) });
+    if (b === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    mkdirSync(join(b, 'sb'));
+    chownSync(join(b, 'sb'), 1000, 1000);
+    const root = newRoot();
+    const id = 'wl-secret-delta';
+    expect(cli(['create', id, '-b', b, '--root', root, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: secret } }).status).toBe(0);
+    expect(cli(['start', id, '--root', root]).status).toBe(0);
+    await until('it to stop', () => state(root, id).status === 'stopped', 30_000);
+    expect(cli(['delete', id, '--root', root]).status).toBe(0);
+    // The disk: the guest did make its file.
+    expect(readdirSync(join(b, 'sb'))).toEqual([`tok-${secret}`]);
+    const rep = lastReport(root);
+    expect(rep.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(rep.body.fsDelta).toEqual([{ clause: 'filesystem[0]', path: join(b, 'sb'), notObserved: expect.stringMatching(/had secrets in its environment/), created: [], modified: [], deleted: [] }]);
+    expect(rep.body.denials.items.find((x: { kind: string }) => x.kind === 'filesystem')?.path).toMatch(/\/<redacted: holds a secret value>$/);
+    expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain(secret);
+  });
+
   it('wasm-compute: the same deterministic fuel count through create/start as through run', async () => {
     const root = newRoot();
     const created = await lifecycle(root, 'wl-compute', bundle('wasm-compute'));

@@ -125,7 +125,12 @@ export class FileTable {
   refusalsTotal = 0;
   private readonly t0 = performance.now();
 
-  constructor(preopens: readonly Preopen[]) {
+  /** The guest's secret values (its environment's, resolved): a guest can name a path after
+   * its token, and a refusal's path leaves the runner in its outcome, for the report. */
+  private readonly redact: readonly string[];
+
+  constructor(preopens: readonly Preopen[], redact: readonly string[] = []) {
+    this.redact = redact.filter((v) => v.length > 0);
     for (const [i, p] of preopens.entries()) {
       // In the runner's root the preopen is a mount of the object the plan checked; no symlink
       // is followed on the way to it.
@@ -139,7 +144,10 @@ export class FileTable {
   refuse(op: string, at: Entry | null, path: string, why: WasiRefusal['why']): number {
     this.refusalsTotal++;
     // Beneath a directory opened below the preopen: the path from the preopen.
-    const full = at && at.kind === 'dir' && at.path !== '.' && !path.startsWith('/') ? `${at.path}/${path}` : path;
+    const named = at && at.kind === 'dir' && at.path !== '.' && !path.startsWith('/') ? `${at.path}/${path}` : path;
+    // Redacted whole, before it is cut to PATH_MAX_KEPT (a cut could keep part of a value). The
+    // same words as a Linux workload's denial records (docs/denials.md).
+    const full = this.redact.some((v) => named.includes(v)) ? '<redacted: holds a secret value>' : named;
     const kept = full.length > PATH_MAX_KEPT ? `${full.slice(0, PATH_MAX_KEPT)}…` : full;
     const grant = at ? at.grant : null;
     const same = this.refusals.find((r) => r.op === op && r.path === kept && r.grant === grant && r.why === why);

@@ -17,6 +17,8 @@ interface Job {
   seed: number | null;
   moduleBytes: number;
   preopens: Array<{ guest: string; host: string; readonly: boolean }>;
+  /** The values of env that are the manifest's secrets: redacted from the refusals kept. */
+  redact?: string[];
 }
 
 export interface Outcome {
@@ -94,7 +96,7 @@ export function runJob(raw: Buffer): Outcome {
   let instance: WebAssembly.Instance;
   let files: FileTable | null = null;
   try {
-    const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens, onFiles: (t) => (files = t) }) };
+    const imports = { wasi_snapshot_preview1: wasiImports(() => memory!, { args: job.args, env: job.env, seed: job.seed, charge, preopens: job.preopens, redact: job.redact ?? [], onFiles: (t) => (files = t) }) };
     instance = new WebAssembly.Instance(mod, imports);
   } catch (e) {
     // A segment that does not fit its memory or table traps during instantiation: the guest's

@@ -30,6 +30,8 @@ export interface WasiOptions {
   /** Charge a host call (units of fuel). */
   charge: (units: number) => void;
   preopens?: readonly Preopen[];
+  /** The guest's secret values: a refusal's path holding one is recorded redacted. */
+  redact?: readonly string[];
   /** Handed the file host once made: its refusals go into the outcome (runner.ts). */
   onFiles?: (table: FileTable) => void;
 }
@@ -163,7 +165,7 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     sock_shutdown: () => E.NOTSUP,
   };
   // Files: preopens and everything opened beneath them.
-  const table = new FileTable(o.preopens ?? []);
+  const table = new FileTable(o.preopens ?? [], o.redact ?? []);
   o.onFiles?.(table);
   const dec = new TextDecoder();
   const files = fileImports({ table, mem: view, bytes, str: (p, l) => dec.decode(bytes().subarray(p, p + l)) });
