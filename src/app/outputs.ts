@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
+import { chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -31,6 +31,7 @@ import { physical, resolveHostPath } from '../host/host-paths.js';
 import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
+import { removeTree } from '../host/remove-tree.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
  * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a
@@ -290,17 +291,8 @@ export function discardQuarantine(index: string): void {
  * stop the removal, rootless it does (the directory stays the user's): made writable, then removed.
  */
 export function removeFrozen(path: string): void {
-  try {
-    rmSync(path, { recursive: true, force: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-    const open = (dir: string): void => {
-      chmodSync(dir, 0o700);
-      for (const n of readdirSync(dir, { withFileTypes: true })) if (n.isDirectory()) open(join(dir, n.name));
-    };
-    open(path);
-    rmSync(path, { recursive: true, force: true });
-  }
+  // By descriptor: the workload chose the tree's depth and names (removeTree says why).
+  removeTree(path);
 }
 
 /** The index entry of a run's quarantine under the state root (the directory itself, or a link). */
@@ -342,7 +334,7 @@ export function stageArtifacts(plan: Plan): ReportBody['artifacts'] | undefined 
     }
   }
   const files: Found[] = [];
-  walk(o.quarantine, '', out, files, 0);
+  walk(o.quarantine, out, files);
   stageFiles(o.quarantine, files, out);
   return out;
 }
@@ -354,35 +346,99 @@ interface Found {
   nlink: number;
 }
 
-/** Every regular file of the quarantine, in path order; everything else refused. */
-function walk(top: string, rel: string, out: NonNullable<ReportBody['artifacts']>, files: Found[], depth: number): void {
-  if (depth > 64) {
-    refuse(out, rel, 'nested deeper than 64 directories');
+/** A name as a report can spell it: UTF-8 as it is; otherwise each byte that is not part of valid
+ * UTF-8 as \\xHH (a refused entry names it; such a name is never an artifact). */
+function spell(raw: Buffer): { text: string; utf8: boolean } {
+  const text = raw.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(raw)) return { text, utf8: true };
+  let out = '';
+  for (let i = 0; i < raw.length; ) {
+    // The longest valid UTF-8 sequence starting here (1 to 4 bytes), else one escaped byte.
+    let taken = 0;
+    for (let n = Math.min(4, raw.length - i); n >= 1 && !taken; n--) {
+      const piece = raw.subarray(i, i + n);
+      const t = piece.toString('utf8');
+      if (!t.includes('\ufffd') && Buffer.from(t, 'utf8').equals(piece)) {
+        out += t;
+        taken = n;
+      }
+    }
+    if (!taken) {
+      out += `\\x${raw[i]!.toString(16).padStart(2, '0')}`;
+      taken = 1;
+    }
+    i += taken;
+  }
+  return { text: out, utf8: false };
+}
+
+/**
+ * Every regular file of the quarantine, in path order; everything else refused. By descriptor
+ * (the quarantine is frozen, but a workload chose its names): each directory read through its
+ * own descriptor and each name looked at relative to it, so no path length limit applies and a
+ * name that is not UTF-8 is refused rather than looked up under another spelling.
+ */
+function walk(top: string, out: NonNullable<ReportBody['artifacts']>, files: Found[]): void {
+  const s = shim();
+  const topFd = s.bv_openat2(AT_FDCWD, top, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+  if (topFd < 0) {
+    refuse(out, '.', `unreadable: ${errnoName(topFd)}`);
     return;
   }
-  let names: string[];
+  const inDir = (dirFd: number, rel: string, depth: number): void => {
+    if (depth > 64) {
+      refuse(out, rel, 'nested deeper than 64 directories');
+      return;
+    }
+    let raw: Buffer[];
+    try {
+      raw = readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
+    } catch (e) {
+      refuse(out, rel || '.', `unreadable: ${(e as NodeJS.ErrnoException).code}`);
+      return;
+    }
+    const names = raw.map(spell).sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+    for (const name of names) {
+      const p = rel ? `${rel}/${name.text}` : name.text;
+      if (!name.utf8) {
+        refuse(out, p, 'a name that is not UTF-8 (spelled here with \\xHH for its other bytes)');
+        continue;
+      }
+      if (name.text === QUARANTINE_HOME) {
+        refuse(out, p, 'a name bvisor reserves (where it keeps quarantines in a destination)');
+        continue;
+      }
+      let st;
+      try {
+        st = lstatSync(`/proc/self/fd/${dirFd}/${name.text}`);
+      } catch (e) {
+        refuse(out, p, `unreadable: ${(e as NodeJS.ErrnoException).code}`);
+        continue;
+      }
+      if (st.isDirectory()) {
+        const fd = s.bv_openat2(dirFd, name.text, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, BENEATH);
+        if (fd < 0) {
+          refuse(out, p, `unreadable: ${errnoName(fd)}`);
+          continue;
+        }
+        try {
+          inDir(fd, p, depth + 1);
+        } finally {
+          s.bv_close(fd);
+        }
+        continue;
+      }
+      if (!st.isFile()) {
+        refuse(out, p, st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device');
+        continue;
+      }
+      files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink });
+    }
+  };
   try {
-    names = readdirSync(join(top, rel)).sort();
-  } catch (e) {
-    refuse(out, rel || '.', `unreadable: ${(e as NodeJS.ErrnoException).code}`);
-    return;
-  }
-  for (const name of names) {
-    const p = rel ? `${rel}/${name}` : name;
-    if (name === QUARANTINE_HOME) {
-      refuse(out, p, 'a name bvisor reserves (where it keeps quarantines in a destination)');
-      continue;
-    }
-    const st = lstatSync(join(top, p));
-    if (st.isDirectory()) {
-      walk(top, p, out, files, depth + 1);
-      continue;
-    }
-    if (!st.isFile()) {
-      refuse(out, p, st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device');
-      continue;
-    }
-    files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink });
+    inDir(topFd, '', 0);
+  } finally {
+    s.bv_close(topFd);
   }
 }
 
@@ -495,7 +551,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: want.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
   // Names per file as staging counted them (the quarantine is frozen: only root changes it).
   const found: Found[] = [];
-  walk(a.quarantine, '', { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found, 0);
+  walk(a.quarantine, { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found);
   const inside = namesInside(found);
   const names = new Map(found.map((f) => [f.path, inside.get(f.inode)!]));
   try {

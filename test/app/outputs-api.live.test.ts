@@ -73,6 +73,26 @@ describe('outputs through the API (live)', () => {
     expect(a.items.every((x) => x.size === 0 && x.sha256 === empty && /^f[0-9]+$/.test(x.path))).toBe(true);
   });
 
+  it('names a report cannot spell, and paths past PATH_MAX, are refused entries: the report is sealed, the rest listed', async () => {
+    // perl (perl-base): a name with a byte that is not UTF-8, 18 directories of 250 bytes with a
+    // file at the bottom (its path is over 4096 bytes), and an ordinary file.
+    const script = `exec perl -e 'open(my $a, ">", "/out/bad\\xffx") or die; chdir "/out" or die; for my $i (1..18) { my $d = sprintf("%02d", $i) . ("n" x 248); mkdir $d or die; chdir $d or die } open(my $b, ">", "deep.txt") or die; open(my $c, ">", "/out/plain") or die; print $c "ok"'`;
+    const root = newRoot();
+    const r = await runConfined({ manifest: manifest(script), dir: tempDir() }, { root, cgroupParent: defaultTestParent() });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = r.report.body.artifacts!;
+    expect(a.items.map((x) => [x.path, x.size])).toEqual([['plain', 2]]);
+    expect(a.refused).toContainEqual({ path: 'bad\\xffx', reason: 'a name that is not UTF-8 (spelled here with \\xHH for its other bytes)' });
+    // openat2(2) takes a path of at most PATH_MAX: the deep file is refused with the errno, not lost.
+    const deep = a.refused.find((x) => x.path.endsWith('/deep.txt'));
+    expect(deep?.path.length).toBeGreaterThan(4096);
+    expect(deep?.reason).toMatch(/ENAMETOOLONG/);
+    expect(a.truncated).toBe(false);
+    // And the tree goes with the quarantine when the host discards it (the disk says so).
+    discardOutputs(root, r.report);
+    expect(existsSync(a.quarantine)).toBe(false);
+  });
+
   it('a run that fails before its workload is released (an id in use) leaves no quarantine and no maker record, while its process lives on', async () => {
     const root = newRoot();
     const dir = tempDir();
