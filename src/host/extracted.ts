@@ -2,10 +2,11 @@
 // owner.json that names who it belongs to: the bvisor process extracting and using it, or the
 // container that kept it until delete (create from a .tar). A crash leaves such a directory
 // behind with a dead owner; sweepBundles (bvisor gc) finds and removes those.
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { removeTree } from './remove-tree.js';
 import { alive } from './proc.js';
 
 export const TEMP_PREFIX = 'bvisor-bundle-';
@@ -25,26 +26,9 @@ export function writeOwner(top: string, owner: BundleOwner): void {
   writeFileAtomic(join(top, OWNER_FILE), JSON.stringify(owner) + '\n');
 }
 
-/** rm -rf that also copes with directories the archive made unreadable (mode 000). */
-export function removeTree(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true });
-    return;
-  } catch {
-    // Open every directory up (lstat first: chmod follows symlinks), then try again.
-  }
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop()!;
-    try {
-      chmodSync(d, 0o700);
-      for (const n of readdirSync(d)) if (lstatSync(join(d, n)).isDirectory()) stack.push(join(d, n));
-    } catch {
-      // The final rmSync reports what is still in the way.
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
+// rm -rf by descriptor, which also copes with directories the archive made unreadable (mode 000)
+// and with trees deeper than PATH_MAX (host/remove-tree.ts); tar-bundle.ts takes it from here.
+export { removeTree };
 
 /** What owner.json says (throws when it is missing or unreadable). */
 function readOwner(top: string): BundleOwner {

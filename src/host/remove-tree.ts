@@ -1,10 +1,11 @@
-// Removes a directory tree that a workload shaped (an outputs quarantine) by descriptor: each
+// Removes a directory tree that a workload or an archive shaped (an outputs quarantine, an
+// extracted bundle) by descriptor: each
 // directory is read through its own descriptor and each name removed relative to it. Node's
 // rmSync goes by whole paths, and a workload can leave a tree deeper than PATH_MAX (4096 bytes)
 // in a directory it was given to write: rmSync then fails with ENAMETOOLONG and the tree stays
 // (discard, gc and a failed run could never remove it). Names are taken as bytes, so a name that
 // is not UTF-8 is removed as it is; no symlink is followed (lstat, O_NOFOLLOW).
-import { closeSync, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, constants as C } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, constants as C } from 'node:fs';
 
 /** The directory behind a descriptor, as a path of a few bytes (/proc/self/fd/N). */
 const viaFd = (fd: number, name?: Buffer): Buffer => Buffer.concat([Buffer.from(`/proc/self/fd/${fd}${name ? '/' : ''}`), name ?? Buffer.alloc(0)]);
@@ -41,10 +42,15 @@ function emptyDir(dirFd: number): void {
   if ((fstatSync(dirFd).mode & 0o700) !== 0o700) fchmodSync(dirFd, 0o700);
   for (const name of readdirSync(viaFd(dirFd), { encoding: 'buffer' })) {
     const p = viaFd(dirFd, name);
-    if (!lstatSync(p).isDirectory()) {
+    const st = lstatSync(p);
+    if (!st.isDirectory()) {
       unlinkSync(p);
       continue;
     }
+    // A directory its owner cannot read (an archive's mode 000): opened up first, rootless too.
+    // chmod follows symlinks, but lstat saw a directory, and the tree is bvisor's now (frozen,
+    // or extracted by bvisor).
+    if ((st.mode & 0o700) !== 0o700) chmodSync(p, 0o700);
     const fd = openSync(p, DIR_FLAGS);
     try {
       emptyDir(fd);
