@@ -1,0 +1,58 @@
+// removeTree (src/host/remove-tree.ts): rm -rf by descriptor, for trees a workload or an archive
+// shaped. Oracle: the disk (and GNU rm, which walks by descriptor too, to clean up after a
+// failure). The tree is made here as a workload would make it.
+import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { removeTree } from '../../src/host/remove-tree.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('removeTree', () => {
+  it('removes a tree deeper than PATH_MAX, names that are not UTF-8, a mode-000 directory, and no symlink target', () => {
+    const parent = tempDir();
+    const top = join(parent, 'q');
+    mkdirSync(top);
+    const victim = join(parent, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'keep'), 'x');
+    try {
+      // 18 directories of 250 bytes (over 4096 bytes of path), made one step at a time.
+      const cwd = process.cwd();
+      try {
+        process.chdir(top);
+        for (let i = 0; i < 18; i++) {
+          const d = `${String(i).padStart(2, '0')}${'n'.repeat(248)}`;
+          mkdirSync(d);
+          process.chdir(d);
+        }
+        writeFileSync('deep.txt', 'deep');
+      } finally {
+        process.chdir(cwd);
+      }
+      writeFileSync(Buffer.from(`${top}/bad\xffname`, 'latin1'), 'x');
+      mkdirSync(join(top, 'locked'));
+      writeFileSync(join(top, 'locked', 'f'), 'x');
+      chmodSync(join(top, 'locked'), 0o000);
+      symlinkSync(victim, join(top, 'link'));
+      chmodSync(top, 0o500); // frozen, as a quarantine is
+      removeTree(top);
+      expect(existsSync(top)).toBe(false);
+      expect(readdirSync(victim)).toEqual(['keep']);
+    } finally {
+      spawnSync('rm', ['-rf', top]);
+    }
+  });
+
+  it('is nothing for a path that does not exist, and removes a symlink given as the top without following it', () => {
+    const parent = tempDir();
+    removeTree(join(parent, 'absent'));
+    const victim = join(parent, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'keep'), 'x');
+    symlinkSync(victim, join(parent, 'link'));
+    removeTree(join(parent, 'link'));
+    expect(existsSync(join(parent, 'link'))).toBe(false);
+    expect(readdirSync(victim)).toEqual(['keep']);
+  });
+});
