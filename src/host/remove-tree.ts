@@ -1,62 +1,175 @@
 // Removes a directory tree that a workload or an archive shaped (an outputs quarantine, an
-// extracted bundle) by descriptor: each
-// directory is read through its own descriptor and each name removed relative to it. Node's
-// rmSync goes by whole paths, and a workload can leave a tree deeper than PATH_MAX (4096 bytes)
-// in a directory it was given to write: rmSync then fails with ENAMETOOLONG and the tree stays
-// (discard, gc and a failed run could never remove it). Names are taken as bytes, so a name that
-// is not UTF-8 is removed as it is; no symlink is followed (lstat, O_NOFOLLOW).
-import { chmodSync, closeSync, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, constants as C } from 'node:fs';
-
-/** The directory behind a descriptor, as a path of a few bytes (/proc/self/fd/N). */
-const viaFd = (fd: number, name?: Buffer): Buffer => Buffer.concat([Buffer.from(`/proc/self/fd/${fd}${name ? '/' : ''}`), name ?? Buffer.alloc(0)]);
+// extracted bundle) by descriptor. Node's rmSync goes by whole paths and recurses: a workload can
+// leave a tree deeper than PATH_MAX (ENAMETOOLONG) or thousands of levels deep (a JS stack
+// overflow), and discard, gc and a failed run could then never remove it. Here, as fts does:
+// - one directory is open at a time, read as a stream (a directory of millions of names is never
+//   held in memory), its names taken as bytes (one that is not UTF-8 goes as it is);
+// - going down opens the name O_NOFOLLOW and checks the directory opened is the one lstat saw and
+//   on the tree's filesystem (no mount is entered, no symlink followed); going up opens ".." and
+//   checks it is the directory that was left;
+// - a directory its owner cannot read (an archive's mode 000, rootless) is made readable through
+//   an O_PATH descriptor checked first, never by a name a writer could swap for a symlink (root
+//   needs no chmod at all).
+// Errors name the tree and the depth, never a name inside it (a workload chose those).
+import { chmodSync, closeSync, fchmodSync, fstatSync, lstatSync, openSync, opendirSync, rmdirSync, unlinkSync, constants as C } from 'node:fs';
+import { BvisorError } from '../contract/errors.js';
+import { fdPath } from './proc-fd.js';
 
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
+/** open(2) O_PATH (not in Node's constants). */
+const O_PATH = 0o10000000;
+
+const code = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
+
+/** Runs `f`; a name that is already gone (another removal got there first) is not an error. */
+function unlessGone(f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    if (code(e) !== 'ENOENT') throw e;
+  }
+}
+
+interface Id {
+  dev: bigint;
+  ino: bigint;
+}
+
+const idOf = (fd: number): Id => {
+  const st = fstatSync(fd, { bigint: true });
+  return { dev: st.dev, ino: st.ino };
+};
+
+/** Rootless, a directory's entries can be removed only if its owner may write it (a frozen
+ * quarantine is 0500): made 0700 through its descriptor. Root needs nothing. */
+function writable(fd: number, root: boolean): void {
+  if (!root && (fstatSync(fd).mode & 0o700) !== 0o700) fchmodSync(fd, 0o700);
+}
+
+class Changed extends Error {}
 
 /**
- * Removes `path` and everything beneath it; nothing when it does not exist. A directory made
- * read-only (a frozen quarantine: mode 0500) is made writable by its owner first, as removing
- * its entries needs (root does not, a rootless owner does). Errors are thrown as Node's.
+ * Removes `path` and everything beneath it; nothing when it does not exist; a symlink or a file
+ * given as `path` is unlinked, not followed. Throws BV_IO naming `path`.
  */
 export function removeTree(path: string): void {
   let top: number;
   try {
     top = openSync(path, DIR_FLAGS);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    // Not a directory (or a symlink, which O_NOFOLLOW refuses with ELOOP): the name itself goes.
-    if (code === 'ENOTDIR' || code === 'ELOOP') return unlinkSync(path);
-    throw e;
+    if (code(e) === 'ENOENT') return;
+    // Not a directory, or a symlink (O_NOFOLLOW: ELOOP): the name itself goes.
+    if (code(e) === 'ENOTDIR' || code(e) === 'ELOOP') return unlessGone(() => unlinkSync(path));
+    throw new BvisorError('BV_IO', `remove ${path}: open: ${code(e) ?? String(e)}`, { hint: 'check its permissions' });
   }
+  const root = process.geteuid?.() === 0;
+  const topId = idOf(top);
+  // The directories between the top and the current one: each one's name in its parent, and the
+  // parent's identity (for the check on the way up). Only `cur` and `top` are open.
+  const path_: Array<{ name: Buffer; parent: Id }> = [];
+  let cur = top;
+  let curId = topId;
   try {
-    emptyDir(top);
+    writable(top, root);
+    for (;;) {
+      const sub = emptyOrFirstSubdir(cur);
+      if (sub) {
+        const down = openChild(cur, sub, root);
+        const id = idOf(down);
+        if (id.dev !== sub.dev || id.ino !== sub.ino) {
+          closeSync(down);
+          throw new Changed('a directory changed while it was removed');
+        }
+        if (id.dev !== topId.dev) {
+          closeSync(down);
+          throw new Changed('another filesystem is mounted inside');
+        }
+        writable(down, root);
+        path_.push({ name: sub.name, parent: curId });
+        if (cur !== top) closeSync(cur);
+        cur = down;
+        curId = id;
+        continue;
+      }
+      // `cur` is empty: up to its parent, which removes it.
+      const step = path_.pop();
+      if (!step) break; // the top itself
+      let parent: number;
+      if (path_.length === 0) parent = top;
+      else {
+        parent = openSync(fdPath(cur, '..'), DIR_FLAGS);
+        const pid = idOf(parent);
+        if (pid.dev !== step.parent.dev || pid.ino !== step.parent.ino) {
+          closeSync(parent);
+          throw new Changed('a directory was moved while it was removed');
+        }
+      }
+      closeSync(cur);
+      cur = parent;
+      curId = step.parent;
+      unlessGone(() => rmdirSync(fdPath(cur, step.name)));
+    }
+  } catch (e) {
+    const why = e instanceof Changed ? e.message : (code(e) ?? String(e));
+    throw new BvisorError('BV_IO', `remove ${path}: ${why} (${path_.length} directories down)`, { hint: 'nothing outside it was touched; look at what is left, then remove it by hand' });
   } finally {
+    if (cur !== top) closeSync(cur);
     closeSync(top);
   }
-  rmdirSync(path);
+  try {
+    unlessGone(() => rmdirSync(path));
+  } catch (e) {
+    throw new BvisorError('BV_IO', `remove ${path}: rmdir: ${code(e) ?? String(e)}`, { hint: 'look at what is left, then remove it by hand' });
+  }
 }
 
-function emptyDir(dirFd: number): void {
-  // Only where needed: a directory someone else owns (rootless, a foreign id) is left as it is,
-  // and the removal's own error then says why.
-  if ((fstatSync(dirFd).mode & 0o700) !== 0o700) fchmodSync(dirFd, 0o700);
-  for (const name of readdirSync(viaFd(dirFd), { encoding: 'buffer' })) {
-    const p = viaFd(dirFd, name);
-    const st = lstatSync(p);
-    if (!st.isDirectory()) {
-      unlinkSync(p);
-      continue;
-    }
-    // A directory its owner cannot read (an archive's mode 000): opened up first, rootless too.
-    // chmod follows symlinks, but lstat saw a directory, and the tree is bvisor's now (frozen,
-    // or extracted by bvisor).
-    if ((st.mode & 0o700) !== 0o700) chmodSync(p, 0o700);
-    const fd = openSync(p, DIR_FLAGS);
+/**
+ * Unlinks every entry of the directory but its subdirectories, reading it as a stream, until
+ * either a subdirectory is found (returned) or a pass finds nothing left (null): entries removed
+ * while a stream reads may hide others from it, so an empty-looking pass is the only proof.
+ */
+function emptyOrFirstSubdir(dirFd: number): (Id & { name: Buffer }) | null {
+  for (;;) {
+    let removed = 0;
+    const dir = opendirSync(fdPath(dirFd), { encoding: 'buffer' as BufferEncoding });
     try {
-      emptyDir(fd);
+      for (let d = dir.readSync(); d; d = dir.readSync()) {
+        const name = d.name as unknown as Buffer;
+        const p = fdPath(dirFd, name);
+        let st;
+        try {
+          st = lstatSync(p, { bigint: true });
+        } catch (e) {
+          if (code(e) === 'ENOENT') continue;
+          throw e;
+        }
+        if (st.isDirectory()) return { name, dev: st.dev, ino: st.ino };
+        unlessGone(() => unlinkSync(p));
+        removed++;
+      }
     } finally {
-      closeSync(fd);
+      dir.closeSync();
     }
-    rmdirSync(p);
+    if (removed === 0) return null;
+  }
+}
+
+/** Opens a subdirectory to empty it. One its owner cannot read (rootless, mode 000) is opened
+ * O_PATH, checked to be that directory, made 0700 through that very descriptor, then opened. */
+function openChild(dirFd: number, sub: Id & { name: Buffer }, root: boolean): number {
+  const p = fdPath(dirFd, sub.name);
+  try {
+    return openSync(p, DIR_FLAGS);
+  } catch (e) {
+    if (root || code(e) !== 'EACCES') throw e;
+  }
+  const pathFd = openSync(p, O_PATH | C.O_NOFOLLOW | C.O_DIRECTORY);
+  try {
+    const st = fstatSync(pathFd, { bigint: true });
+    if (!st.isDirectory() || st.dev !== sub.dev || st.ino !== sub.ino) throw new Changed('a directory changed while it was removed');
+    chmodSync(fdPath(pathFd), 0o700);
+    return openSync(fdPath(pathFd), C.O_RDONLY | C.O_DIRECTORY);
+  } finally {
+    closeSync(pathFd);
   }
 }

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeTree } from '../../src/host/remove-tree.js';
+import { BvisorError } from '../../src/contract/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('removeTree', () => {
@@ -41,6 +42,52 @@ describe('removeTree', () => {
       expect(readdirSync(victim)).toEqual(['keep']);
     } finally {
       spawnSync('rm', ['-rf', top]);
+    }
+  });
+
+  it('removes a tree 5000 directories deep (Node\'s recursive rmSync and a recursive walk overflow their stack)', () => {
+    const top = join(tempDir(), 'q');
+    mkdirSync(top);
+    const cwd = process.cwd();
+    try {
+      process.chdir(top);
+      for (let i = 0; i < 5000; i++) {
+        mkdirSync('d');
+        process.chdir('d');
+      }
+      writeFileSync('f', 'x');
+    } finally {
+      process.chdir(cwd);
+    }
+    try {
+      removeTree(top);
+      expect(existsSync(top)).toBe(false);
+    } finally {
+      spawnSync('rm', ['-rf', top]);
+    }
+  });
+
+  it('a removal that fails names the tree and the depth, never a name inside it (a workload chose those)', () => {
+    const top = join(tempDir(), 'q');
+    const named = join(top, 'tok-s3cr3t');
+    mkdirSync(named, { recursive: true });
+    writeFileSync(join(named, 'f'), 'x');
+    // chattr(1) +i: not even root may unlink the file (EPERM).
+    const i = spawnSync('chattr', ['+i', join(named, 'f')], { encoding: 'utf8' });
+    expect(i.status, i.stderr).toBe(0);
+    try {
+      let err: unknown;
+      try {
+        removeTree(top);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(BvisorError);
+      expect((err as BvisorError).code).toBe('BV_IO');
+      expect((err as BvisorError).message).toBe(`remove ${top}: EPERM (1 directories down)`);
+      expect(readdirSync(named)).toEqual(['f']);
+    } finally {
+      spawnSync('chattr', ['-i', join(named, 'f')]);
     }
   });
 
