@@ -13,12 +13,13 @@
 // directory's descriptor; a file is hashed from a descriptor checked to be the regular file the
 // walk saw (opened O_PATH first: a FIFO or a device swapped in is never opened for reading).
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, constants as C } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, opendirSync, readSync, constants as C } from 'node:fs';
 import type { LaunchInputs, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.js';
 import { errnoName } from '../host/facts.js';
+import { fdPath } from '../host/proc-fd.js';
 
 export const MAX_ENTRIES = 20_000;
 /** Files above this are listed with their size but not hashed (the report says so). */
@@ -41,6 +42,26 @@ interface Entry {
   mtimeNs: bigint;
   ctimeNs: bigint;
   ino: bigint;
+  /** st_dev: a file's can differ from its directory's (overlayfs without xino reports the
+   * layer's), so an inode number alone names no file. Absent in an older bvisor's snapshot. */
+  dev?: bigint;
+  /** Mode bits, owner and group: a directory's chmod or chown is a modification (a file's moves
+   * its ctime). Absent in an older bvisor's snapshot. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** Whether two entries are the same object (inode, and device when both are known). */
+const sameObject = (a: Entry, b: Entry): boolean => a.ino === b.ino && a.kind === b.kind && (a.dev === undefined || b.dev === undefined || a.dev === b.dev);
+
+/** Whether an entry still there changed: a file, link or other by size, mtime or ctime (ctime
+ * moves on any write or metadata change, even one that restores mtime: touch -d); a directory by
+ * its mode, owner or group (its times move whenever a name inside it does). */
+function changed(was: Entry, e: Entry): boolean {
+  if (e.kind !== 'dir') return was.size !== e.size || was.mtimeNs !== e.mtimeNs || was.ctimeNs !== e.ctimeNs;
+  if (was.mode === undefined || e.mode === undefined) return false;
+  return was.mode !== e.mode || was.uid !== e.uid || was.gid !== e.gid;
 }
 
 /** A read-write directory grant as planned: the walk starts from this very directory. */
@@ -84,44 +105,55 @@ function scanAt(top: number): Map<string, Entry> | string {
   let listBytes = 0;
   const walk = (dirFd: number, rel: string, depth: number): void => {
     if (depth > 64) throw new Unobserved('nested deeper than 64 directories');
-    let raw: Buffer[];
+    const here = rel || "the grant's directory";
+    let dir;
     try {
-      // The directory by its descriptor: /proc/self/fd/N is that directory, whatever its names now.
-      raw = readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
+      // The directory by its descriptor, read as a stream: a directory of millions of names meets
+      // MAX_ENTRIES before it could fill memory.
+      dir = opendirSync(fdPath(dirFd), { encoding: 'buffer' as BufferEncoding });
     } catch (e) {
-      throw new Unobserved(`unreadable ${rel || '.'}: ${code(e)}`);
+      throw new Unobserved(`unreadable ${here}: ${code(e)}`);
     }
-    for (const b of raw) {
-      const n = b.toString('utf8');
-      // The report is JSON text: a name that is not UTF-8 cannot be written as it is, and one
-      // written with U+FFFD in it would name no file (and everything beneath would be missed).
-      if (!Buffer.from(n, 'utf8').equals(b)) throw new Unobserved(`${JSON.stringify(rel || '.')} holds a name that is not UTF-8, which a report cannot spell`);
-      const p = rel ? `${rel}/${n}` : n;
-      listBytes += JSON.stringify(p).length;
-      if (listBytes > MAX_LIST_BYTES) throw new Unobserved(`its paths are longer than ${MAX_LIST_BYTES} bytes in all`);
-      let st;
-      try {
-        // One name in the directory held open: no symlink followed, and no path length limit.
-        st = lstatSync(`/proc/self/fd/${dirFd}/${n}`, { bigint: true });
-      } catch (e) {
-        // The workload has ended: only another writer of the grant can change it now.
-        throw new Unobserved(`${p} changed while it was walked (${code(e)})`);
+    try {
+      for (let d = dir.readSync(); d; d = dir.readSync()) {
+        const b = d.name as unknown as Buffer;
+        const n = b.toString('utf8');
+        // The report is JSON text: a name that is not UTF-8 cannot be written as it is, and one
+        // written with U+FFFD in it would name no file (and everything beneath would be missed).
+        // The reason names its directory as it is (a secret in it is then redacted whole).
+        if (!Buffer.from(n, 'utf8').equals(b)) throw new Unobserved(`${here} holds a name that is not UTF-8, which a report cannot spell`);
+        const p = rel ? `${rel}/${n}` : n;
+        listBytes += Buffer.byteLength(JSON.stringify(p));
+        if (listBytes > MAX_LIST_BYTES) throw new Unobserved(`its paths are longer than ${MAX_LIST_BYTES} bytes in all`);
+        let st;
+        try {
+          // One name in the directory held open: no symlink followed, and no path length limit.
+          st = lstatSync(fdPath(dirFd, n), { bigint: true });
+        } catch (e) {
+          // The workload has ended: only another writer of the grant can change it now.
+          throw new Unobserved(`${p} changed while it was walked (${code(e)})`);
+        }
+        const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';
+        // A directory on another device is a mount or a btrfs subvolume (which an unprivileged
+        // workload can make): what it holds would be missing from a listing that reads as whole.
+        if (kind === 'dir' && st.dev !== topDev) throw new Unobserved(`${p} is another filesystem (a mount or a subvolume), which the walk does not enter`);
+        out.set(p, { kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) });
+        if (out.size > MAX_ENTRIES) throw new Unobserved(`more than ${MAX_ENTRIES} entries`);
+        if (kind !== 'dir') continue;
+        const fd = s.bv_openat2(dirFd, n, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, BENEATH);
+        // EXDEV: a bind mount of the grant's own filesystem (RESOLVE_NO_XDEV refuses to cross it).
+        if (fd === -18) throw new Unobserved(`${p} is a mount inside the grant, which the walk does not enter`);
+        if (fd < 0) throw new Unobserved(`${p} changed while it was walked (open: ${errnoName(fd)})`);
+        try {
+          const now = fstatSync(fd, { bigint: true });
+          if (now.ino !== st.ino || now.dev !== st.dev) throw new Unobserved(`${p} changed while it was walked (another directory took its name)`);
+          walk(fd, p, depth + 1);
+        } finally {
+          s.bv_close(fd);
+        }
       }
-      const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';
-      // A filesystem mounted on the host inside the grant is not walked: listed as one entry.
-      const mounted = kind === 'dir' && st.dev !== topDev;
-      out.set(p, { kind: mounted ? 'other' : kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino });
-      if (out.size > MAX_ENTRIES) throw new Unobserved(`more than ${MAX_ENTRIES} entries`);
-      if (kind !== 'dir' || mounted) continue;
-      const fd = s.bv_openat2(dirFd, n, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, BENEATH);
-      if (fd < 0) throw new Unobserved(`${p} changed while it was walked (open: ${errnoName(fd)})`);
-      try {
-        const now = fstatSync(fd, { bigint: true });
-        if (now.ino !== st.ino || now.dev !== st.dev) throw new Unobserved(`${p} changed while it was walked (another directory took its name)`);
-        walk(fd, p, depth + 1);
-      } finally {
-        s.bv_close(fd);
-      }
+    } finally {
+      dir.closeSync();
     }
   };
   try {
@@ -170,10 +202,10 @@ function openFile(top: number, rel: string, e: Entry): number {
       dir = fd;
     }
     const st = fstatSync(dir, { bigint: true });
-    if (!st.isFile() || st.ino !== e.ino) throw new Unobserved(`${rel} changed before it was hashed (another file took its name)`);
+    if (!st.isFile() || st.ino !== e.ino || (e.dev !== undefined && st.dev !== e.dev)) throw new Unobserved(`${rel} changed before it was hashed (another file took its name)`);
     // Reopened through the checked O_PATH descriptor: the very inode, for reading. O_NONBLOCK:
     // a mandatory lock or lease never makes bvisor wait (libuv adds O_CLOEXEC).
-    return openSync(`/proc/self/fd/${dir}`, C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY);
+    return openSync(fdPath(dir), C.O_RDONLY | C.O_NONBLOCK | C.O_NOCTTY);
   } catch (err) {
     if (err instanceof Unobserved) throw err;
     throw new Unobserved(`${rel}: open: ${code(err)}`);
@@ -185,12 +217,14 @@ function openFile(top: number, rel: string, e: Entry): number {
 /** Hashes a grant's files, each inode once, within MAX_HASH_TOTAL bytes. */
 class Hasher {
   private left = MAX_HASH_TOTAL;
-  private readonly done = new Map<bigint, string | null>();
+  /** By device and inode: one file however many names it has (and only that file). */
+  private readonly done = new Map<string, string | null>();
   constructor(private readonly top: number) {}
 
   hash(rel: string, e: Entry): string | null {
     if (e.kind !== 'file' || e.size > MAX_HASH_BYTES) return null;
-    const known = this.done.get(e.ino);
+    const key = `${e.dev ?? '?'}:${e.ino}`;
+    const known = this.done.get(key);
     if (known !== undefined) return known;
     if (e.size > this.left) return null;
     this.left -= e.size;
@@ -214,7 +248,7 @@ class Hasher {
       }
       if (total !== e.size) throw new Unobserved(`${rel} changed while it was hashed (it shrank)`);
       const sum = h.digest('hex');
-      this.done.set(e.ino, sum);
+      this.done.set(key, sum);
       return sum;
     } finally {
       closeSync(fd);
@@ -239,13 +273,12 @@ function deltaOf(g: Snapshot['grants'][number]): Delta {
     const deleted: Delta['deleted'] = [];
     for (const [p, e] of now) {
       const was = g.entries.get(p);
-      if (!was || was.ino !== e.ino || was.kind !== e.kind) created.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
-      // ctime moves on any write or metadata change, even one that restores mtime (touch -d).
-      else if (e.kind !== 'dir' && (was.size !== e.size || was.mtimeNs !== e.mtimeNs || was.ctimeNs !== e.ctimeNs)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
+      if (!was || !sameObject(was, e)) created.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
+      else if (changed(was, e)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
     }
     for (const [p, was] of g.entries) {
       const e = now.get(p);
-      if (!e || e.ino !== was.ino || e.kind !== was.kind) deleted.push({ path: p, kind: was.kind, size: was.size });
+      if (!e || !sameObject(was, e)) deleted.push({ path: p, kind: was.kind, size: was.size });
     }
     const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
     return { clause: g.clause, path: g.path, notObserved: null, created: created.sort(byPath), modified: modified.sort(byPath), deleted: deleted.sort(byPath) };
@@ -277,18 +310,29 @@ export function grantDeltas(before: Snapshot, secrets: readonly string[] | null)
 
 /** A snapshot as JSON (a container's, kept in its state directory from create to its seal). */
 export function snapshotToJson(s: Snapshot): string {
-  return JSON.stringify({ grants: s.grants.map((g) => ({ clause: g.clause, path: g.path, dev: g.dev, ino: g.ino, entries: typeof g.entries === 'string' ? g.entries : [...g.entries].map(([p, e]) => [p, e.kind, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino)]) })) });
+  return JSON.stringify({ grants: s.grants.map((g) => ({ clause: g.clause, path: g.path, dev: g.dev, ino: g.ino, entries: typeof g.entries === 'string' ? g.entries : [...g.entries].map(([p, e]) => [p, e.kind, e.size, String(e.mtimeNs), String(e.ctimeNs), String(e.ino), e.dev === undefined ? null : String(e.dev), e.mode ?? null, e.uid ?? null, e.gid ?? null]) })) });
 }
 
 export function snapshotFromJson(text: string): Snapshot {
-  const raw = JSON.parse(text) as { grants: Array<{ clause: string; path: string; dev?: string | null; ino?: string | null; entries: string | Array<[string, Entry['kind'], number, string, string, string]> }> };
+  // Entries an older bvisor wrote stop after the inode: no device, mode, owner or group.
+  type Row = [string, Entry['kind'], number, string, string, string, (string | null)?, (number | null)?, (number | null)?, (number | null)?];
+  const raw = JSON.parse(text) as { grants: Array<{ clause: string; path: string; dev?: string | null; ino?: string | null; entries: string | Row[] }> };
+  const entry = ([, kind, size, m, c, ino, dev, mode, uid, gid]: Row): Entry => ({
+    kind,
+    size,
+    mtimeNs: BigInt(m),
+    ctimeNs: BigInt(c),
+    ino: BigInt(ino),
+    ...(dev != null ? { dev: BigInt(dev) } : {}),
+    ...(mode != null && uid != null && gid != null ? { mode, uid, gid } : {}),
+  });
   return {
     grants: raw.grants.map((g) => ({
       clause: g.clause,
       path: g.path,
       dev: g.dev ?? null,
       ino: g.ino ?? null,
-      entries: typeof g.entries === 'string' ? g.entries : new Map(g.entries.map(([p, kind, size, m, c, ino]) => [p, { kind, size, mtimeNs: BigInt(m), ctimeNs: BigInt(c), ino: BigInt(ino) }])),
+      entries: typeof g.entries === 'string' ? g.entries : new Map(g.entries.map((r) => [r[0], entry(r)])),
     })),
   };
 }

@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { snapshotGrants, grantDeltas, withoutDeltaLists, MAX_ENTRIES, REDACTED } from '../../src/app/fsdelta.js';
+import { snapshotGrants, grantDeltas, withoutDeltaLists, snapshotFromJson, snapshotToJson, MAX_ENTRIES, REDACTED } from '../../src/app/fsdelta.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { LaunchInputs, ReportBody } from '../../src/contract/generated/types.js';
 
@@ -51,6 +51,39 @@ describe('fs delta of read-write grants', () => {
       { path: 'gone', kind: 'file', size: 1 },
       { path: 'replaced', kind: 'file', size: 3 },
     ]);
+  });
+
+  it('lists a directory whose mode or owner changed as modified (its times move with any name inside)', () => {
+    const d = tempDir();
+    mkdirSync(join(d, 'opened'), { mode: 0o755 });
+    mkdirSync(join(d, 'owned'), { mode: 0o755 });
+    mkdirSync(join(d, 'busy'), { mode: 0o755 });
+    const snap = snapshotGrants(launchWith(d));
+    chmodSync(join(d, 'opened'), 0o2777);
+    chownSync(join(d, 'owned'), 1000, 1000);
+    writeFileSync(join(d, 'busy', 'new'), 'x');
+    const [g] = grantDeltas(snap, []);
+    expect(g!.modified).toEqual([
+      { path: 'opened', kind: 'dir', size: expect.any(Number), sha256: null },
+      { path: 'owned', kind: 'dir', size: expect.any(Number), sha256: null },
+    ]);
+    expect(g!.created.map((e) => e.path)).toEqual(['busy/new']);
+  });
+
+  it("reads a container's snapshot as an older bvisor wrote it (no device, mode or owner; no grant identity)", () => {
+    const d = tempDir();
+    writeFileSync(join(d, 'kept'), 'same');
+    writeFileSync(join(d, 'edit'), 'before');
+    const now = JSON.parse(snapshotToJson(snapshotGrants(launchWith(d))));
+    // The older format: grants without dev/ino, rows that stop after the inode.
+    const old = { grants: now.grants.map((g: any) => ({ clause: g.clause, path: g.path, entries: g.entries.map((r: unknown[]) => r.slice(0, 6)) })) };
+    const snap = snapshotFromJson(JSON.stringify(old));
+    writeFileSync(join(d, 'edit'), 'after!!');
+    const [g] = grantDeltas(snap, []);
+    expect(g!.notObserved).toBeNull();
+    expect(g!.modified.map((e) => e.path)).toEqual(['edit']);
+    expect(g!.created).toEqual([]);
+    expect(g!.deleted).toEqual([]);
   });
 
   it('sees a write that restores the old mtime (ctime moves), and ignores read-only grants', () => {
@@ -118,7 +151,7 @@ describe('fs delta of read-write grants a workload left hostile', () => {
     mkdirSync(bad);
     writeFileSync(Buffer.concat([bad, Buffer.from('/inside')]), 'hidden');
     const [g] = grantDeltas(snap, []);
-    expect(g!.notObserved).toBe('at the end: "." holds a name that is not UTF-8, which a report cannot spell');
+    expect(g!.notObserved).toBe("at the end: the grant's directory holds a name that is not UTF-8, which a report cannot spell");
   });
 
   it('lists a file whose host path is longer than PATH_MAX (4096): each step is relative to its directory', () => {
@@ -181,6 +214,13 @@ describe('fs delta of read-write grants a workload left hostile', () => {
     const [g] = grantDeltas(snap, ['s3cr3t-XYZ']);
     expect(g!.created.map((e) => e.path)).toEqual(['plain', REDACTED, REDACTED]);
     expect(JSON.stringify(g)).not.toContain('s3cr3t');
+    // A reason that names a path holding the value (here with a quote, which JSON escapes) is
+    // redacted whole: the test is on the path as it is, not as JSON spells it.
+    const snap2 = snapshotGrants(launchWith(d));
+    mkdirSync(join(d, 'pa"ss-s3cr3t-XYZ'));
+    writeFileSync(Buffer.concat([Buffer.from(join(d, 'pa"ss-s3cr3t-XYZ') + '/'), Buffer.from([0xff])]), '');
+    const [q] = grantDeltas(snap2, ['pa"ss-s3cr3t-XYZ']);
+    expect(q!.notObserved).toBe(REDACTED);
     const [u] = grantDeltas(snap, null);
     expect(u!.notObserved).toMatch(/secrets in its environment/);
     expect(JSON.stringify(u)).not.toContain('s3cr3t');
