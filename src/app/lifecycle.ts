@@ -619,12 +619,12 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
-    const artifacts = stageArtifacts(plan);
+    // The seal runs in a later process than create: the workload's secret values are not known
+    // here, so names it could have made after one are not listed (stageArtifacts, grantDeltas).
+    const hasSecrets = (plan.launch?.env ?? []).some((v) => v.secret !== undefined);
+    const artifacts = stageArtifacts(plan, hasSecrets ? null : []);
     if (artifacts) body.artifacts = artifacts;
     const snap = delta === null ? null : snapshotFromJson(delta);
-    // The seal runs in a later process than create: the workload's secret values are not known
-    // here, so a delta it could have named after one is not listed (grantDeltas says why).
-    const hasSecrets = (plan.launch?.env ?? []).some((v) => v.secret !== undefined);
     const fsDelta = snap ? grantDeltas(snap, hasSecrets ? null : []) : [];
     if (fsDelta.length) body.fsDelta = fsDelta;
     if (!e) {

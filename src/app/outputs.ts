@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
+import { chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -32,16 +32,41 @@ import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 import { removeTree } from '../host/remove-tree.js';
+import { fdPath } from '../host/proc-fd.js';
+import { REDACTED } from './fsdelta.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
  * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a
  * million symlinks as cheaply as a million files, and the report is one line of the journal. */
 const MAX_ITEMS = 10_000;
+/** The listing's paths and reasons, as JSON, at most: 10,000 paths 64 directories deep of names
+ * of control characters (6 bytes each in JSON) would otherwise pass V8's longest string. */
+const MAX_LISTED_BYTES = 8 * 2 ** 20;
+/** Entries the walk looks at, at most (it holds every regular file's name until hashing). */
+const MAX_WALKED = 200_000;
+/** Bytes hashed per run at most: staging reads every artifact, and a sparse file of a terabyte
+ * costs a workload nothing (not even in a size-limited tmpfs). A file past it is refused. */
+export const MAX_HASHED_BYTES = 16 * 2 ** 30;
 
-/** Lists a refused entry, unless MAX_ITEMS are listed already (then the listing is truncated). */
-function refuse(out: NonNullable<ReportBody['artifacts']>, path: string, reason: string): void {
+type Artifacts = NonNullable<ReportBody['artifacts']>;
+/** Bytes each listing has used of MAX_LISTED_BYTES. */
+const listedBytes = new WeakMap<Artifacts, number>();
+
+/** Whether `path` (and `extra` bytes beside it) still fits the listing; if not, it is truncated. */
+function fits(out: Artifacts, path: string, extra: number): boolean {
+  const n = (listedBytes.get(out) ?? 0) + Buffer.byteLength(JSON.stringify(path)) + extra;
+  if (n > MAX_LISTED_BYTES) {
+    out.truncated = true;
+    return false;
+  }
+  listedBytes.set(out, n);
+  return true;
+}
+
+/** Lists a refused entry, unless MAX_ITEMS are listed already or it does not fit (truncated). */
+function refuse(out: Artifacts, path: string, reason: string): void {
   if (out.refused.length >= MAX_ITEMS) out.truncated = true;
-  else out.refused.push({ path, reason });
+  else if (fits(out, path, Buffer.byteLength(JSON.stringify(reason)) + 24)) out.refused.push({ path, reason });
 }
 
 export function outputsDir(root: string): string {
@@ -305,8 +330,13 @@ export function quarantineAt(index: string): string {
   return lstatSync(index).isSymbolicLink() ? readlinkSync(index) : index;
 }
 
-/** Freezes the quarantine and lists it: the report's artifacts. */
-export function stageArtifacts(plan: Plan): ReportBody['artifacts'] | undefined {
+/**
+ * Freezes the quarantine and lists it: the report's artifacts. `secrets`: the workload's secret
+ * values (a name holding one is refused, never listed or committed); null when they are not
+ * known here while the workload had some (a container's seal, in a later process than its
+ * create): nothing is listed then, since no name could be checked.
+ */
+export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): ReportBody['artifacts'] | undefined {
   const o = plan.launch?.outputs;
   if (!o || !o.quarantine) return undefined;
   const out: NonNullable<ReportBody['artifacts']> = { quarantine: o.quarantine, commit: o.commit, to: o.to, items: [], refused: [], truncated: false };
@@ -333,8 +363,12 @@ export function stageArtifacts(plan: Plan): ReportBody['artifacts'] | undefined 
       s.bv_close(fd);
     }
   }
+  if (secrets === null) {
+    refuse(out, '.', "the workload had secrets in its environment, whose values are not known where a container's outputs are listed (its seal): a name it made could hold one, so nothing is listed or committable (bvisor run knows them); look, then discard");
+    return out;
+  }
   const files: Found[] = [];
-  walk(o.quarantine, out, files);
+  walk(o.quarantine, out, files, secrets.filter((v) => v.length > 0));
   stageFiles(o.quarantine, files, out);
   return out;
 }
@@ -343,6 +377,8 @@ interface Found {
   path: string;
   /** `dev:ino`, to count a hard-linked file's names inside the quarantine. */
   inode: string;
+  /** As the walk saw it (the hash budget is checked before a byte is read). */
+  size: number;
   nlink: number;
 }
 
@@ -378,21 +414,35 @@ function spell(raw: Buffer): { text: string; utf8: boolean } {
  * own descriptor and each name looked at relative to it, so no path length limit applies and a
  * name that is not UTF-8 is refused rather than looked up under another spelling.
  */
-function walk(top: string, out: NonNullable<ReportBody['artifacts']>, files: Found[]): void {
+function walk(top: string, out: Artifacts, files: Found[], secrets: readonly string[] = []): void {
   const s = shim();
   const topFd = s.bv_openat2(AT_FDCWD, top, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (topFd < 0) {
     refuse(out, '.', `unreadable: ${errnoName(topFd)}`);
     return;
   }
+  let walked = 0;
   const inDir = (dirFd: number, rel: string, depth: number): void => {
     if (depth > 64) {
       refuse(out, rel, 'nested deeper than 64 directories');
       return;
     }
-    let raw: Buffer[];
+    const raw: Buffer[] = [];
     try {
-      raw = readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
+      // Read as a stream, up to what the walk may still look at: a directory of millions of names
+      // is never held whole.
+      const dir = opendirSync(fdPath(dirFd), { encoding: 'buffer' as BufferEncoding });
+      try {
+        for (let d = dir.readSync(); d; d = dir.readSync()) {
+          if (++walked > MAX_WALKED) {
+            out.truncated = true;
+            break;
+          }
+          raw.push(d.name as unknown as Buffer);
+        }
+      } finally {
+        dir.closeSync();
+      }
     } catch (e) {
       refuse(out, rel || '.', `unreadable: ${(e as NodeJS.ErrnoException).code}`);
       return;
@@ -400,6 +450,12 @@ function walk(top: string, out: NonNullable<ReportBody['artifacts']>, files: Fou
     const names = raw.map(spell).sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
     for (const name of names) {
       const p = rel ? `${rel}/${name.text}` : name.text;
+      // A name holding a secret value (a tool that named its cache after its token) is neither
+      // listed nor committed, and what is beneath it is not looked at.
+      if (secrets.some((v) => p.includes(v))) {
+        refuse(out, REDACTED, 'a name holding a secret value: never listed, never committed');
+        continue;
+      }
       if (!name.utf8) {
         refuse(out, p, 'a name that is not UTF-8 (spelled here with \\xHH for its other bytes)');
         continue;
@@ -410,7 +466,7 @@ function walk(top: string, out: NonNullable<ReportBody['artifacts']>, files: Fou
       }
       let st;
       try {
-        st = lstatSync(`/proc/self/fd/${dirFd}/${name.text}`);
+        st = lstatSync(fdPath(dirFd, name.text));
       } catch (e) {
         refuse(out, p, `unreadable: ${(e as NodeJS.ErrnoException).code}`);
         continue;
@@ -432,7 +488,7 @@ function walk(top: string, out: NonNullable<ReportBody['artifacts']>, files: Fou
         refuse(out, p, st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device');
         continue;
       }
-      files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink });
+      files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink, size: st.size });
     }
   };
   try {
@@ -454,8 +510,9 @@ function namesInside(files: readonly Found[]): Map<string, number> {
  * the quarantine (the kernel's link count says how many there are): a name elsewhere would let
  * whoever holds it change the bytes after the seal, or let a commit hand out a host file.
  */
-function stageFiles(top: string, files: readonly Found[], out: NonNullable<ReportBody['artifacts']>): void {
+function stageFiles(top: string, files: readonly Found[], out: Artifacts): void {
   const inside = namesInside(files);
+  let budget = MAX_HASHED_BYTES;
   const s = shim();
   // The quarantine opened once, with no symlink followed; every file is hashed beneath it.
   const topFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
@@ -466,16 +523,21 @@ function stageFiles(top: string, files: readonly Found[], out: NonNullable<Repor
         refuse(out, f.path, `a hard link to a file outside the quarantine (${f.nlink} names, ${here} inside)`);
         continue;
       }
-      if (out.items.length >= MAX_ITEMS) {
+      if (out.items.length >= MAX_ITEMS || !fits(out, f.path, 200)) {
         out.truncated = true;
         continue;
       }
-      const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here);
+      if (f.size > budget) {
+        refuse(out, f.path, `not hashed: ${f.size} bytes, past what staging hashes for a run (${MAX_HASHED_BYTES} bytes in all)`);
+        continue;
+      }
+      const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here, budget);
       if (typeof h === 'string') {
         refuse(out, f.path, h);
         continue;
       }
       s.bv_close(h.fd);
+      budget -= h.size;
       out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
     }
   } finally {
@@ -655,7 +717,7 @@ function dirBeneath(dirFd: number, segs: readonly string[], make: boolean): numb
  * have exactly `names` names, and hashes it. The descriptor is left open for the caller, who
  * closes it (commit renames or copies through it); an error text instead when it cannot be.
  */
-function openHashed(dirFd: number, rel: string, names: number): { sha256: string; size: number; mode: number; fd: number } | string {
+function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infinity): { sha256: string; size: number; mode: number; fd: number } | string {
   const s = shim();
   const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH | RESOLVE.NO_XDEV);
   if (fd < 0) return `open: ${errnoName(fd)}`;
@@ -667,7 +729,14 @@ function openHashed(dirFd: number, rel: string, names: number): { sha256: string
   const hash = createHash('sha256');
   const buf = Buffer.alloc(1 << 16);
   let size = 0;
-  for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) hash.update(buf.subarray(0, n));
+  for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) {
+    // The file is frozen: one that grows past the budget is not the one the walk measured.
+    if (size + n > maxBytes) {
+      s.bv_close(fd);
+      return 'changed while it was hashed (it grew)';
+    }
+    hash.update(buf.subarray(0, n));
+  }
   return { sha256: hash.digest('hex'), size, mode: st.mode, fd };
 }
 

@@ -192,13 +192,14 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
       fault('run:after-start-record');
     };
+    // The workload's secret values, so that no name it made after one (its outputs, its changes
+    // to the read-write grants) reaches the report.
+    const secret = secretFromEnv(opts.secretEnv);
+    const secretValues = (plan.launch?.env ?? []).flatMap((e) => (e.secret !== undefined ? [secret(e.secret) ?? ''] : []));
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
     const finish = (body: ReportBody, before: Snapshot): SealedReport => {
-      // The workload's secret values, so that no name it made after one reaches the report.
-      const secret = secretFromEnv(opts.secretEnv);
-      const values = (plan.launch?.env ?? []).flatMap((e) => (e.secret !== undefined ? [secret(e.secret) ?? ''] : []));
-      const fsDelta = grantDeltas(before, values);
+      const fsDelta = grantDeltas(before, secretValues);
       if (fsDelta.length) body.fsDelta = fsDelta;
       let report = sealReport(body, sha256Hex);
       fault('run:before-seal');
@@ -261,7 +262,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
-    const artifacts = stageArtifacts(plan);
+    const artifacts = stageArtifacts(plan, secretValues);
     if (artifacts) body.artifacts = artifacts;
     const report = finish(body, before);
     // on-success: only after the seal, and only for a completed run that exited 0.

@@ -93,6 +93,43 @@ describe('outputs through the API (live)', () => {
     expect(existsSync(a.quarantine)).toBe(false);
   });
 
+  it('a name holding a secret value is refused, redacted, and never committed; the rest is listed and committed', async () => {
+    const value = 's3cr3t-hunter2-XYZ';
+    const m = manifest('mkdir "/out/cache-$TOKEN" && printf x > "/out/cache-$TOKEN/f" && printf t > "/out/tok-$TOKEN" && printf ok > /out/plain').replace('outputs: { path: /out }', 'env: { TOKEN: { secret: tok } }\noutputs: { path: /out }');
+    const root = newRoot();
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), secrets: { tok: value } });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = r.report.body.artifacts!;
+    // The disk: the workload did make them.
+    expect(readdirSync(a.quarantine).sort()).toEqual([`cache-${value}`, 'plain', `tok-${value}`]);
+    expect(a.items.map((x) => x.path)).toEqual(['plain']);
+    expect(a.refused).toEqual([
+      { path: '<redacted: holds a secret value>', reason: 'a name holding a secret value: never listed, never committed' },
+      { path: '<redacted: holds a secret value>', reason: 'a name holding a secret value: never listed, never committed' },
+    ]);
+    expect(JSON.stringify(r.report)).not.toContain('s3cr3t');
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    commitOutputs(root, r.report, { to: dest });
+    expect(readdirSync(dest)).toEqual(['plain']);
+    expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain('s3cr3t');
+  });
+
+  it('a file too large to hash (a sparse 17 GiB) is refused at once, and the listing stops at 8 MiB of paths', async () => {
+    // 1500 symlinks four directories down, each name 250 control characters (6 bytes each in
+    // JSON): over 8 MiB of paths, with fewer than 10,000 entries.
+    const script = `truncate -s 17G /out/big && exec perl -e 'my $d = "/out"; for my $i (1..4) { $d .= "/" . ("\\x01" x 250) . $i; mkdir $d or die } for my $i (1..1500) { symlink("x", "$d/" . ("\\x01" x 240) . $i) or die }'`;
+    const root = newRoot();
+    const r = await runConfined({ manifest: manifest(script), dir: tempDir() }, { root, cgroupParent: defaultTestParent() });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = r.report.body.artifacts!;
+    expect(statSync(join(a.quarantine, 'big')).size).toBe(17 * 2 ** 30);
+    expect(a.refused).toContainEqual({ path: 'big', reason: `not hashed: ${17 * 2 ** 30} bytes, past what staging hashes for a run (${16 * 2 ** 30} bytes in all)` });
+    expect(a.truncated).toBe(true);
+    expect(a.refused.length).toBeLessThan(1500);
+    expect(Buffer.byteLength(JSON.stringify(a))).toBeLessThan(8 * 2 ** 20 + 65536);
+  });
+
   it('a run that fails before its workload is released (an id in use) leaves no quarantine and no maker record, while its process lives on', async () => {
     const root = newRoot();
     const dir = tempDir();

@@ -939,7 +939,7 @@ export interface Artifacts {
     reason: string;
   }[];
   /**
-   * More entries than the report lists: it lists at most 10000 artifacts (items) and at most 10000 refused entries; the quarantine still holds the rest.
+   * More entries than the report lists: it lists at most 10000 artifacts (items), 10000 refused entries and 8 MiB of paths, from at most 200000 entries walked; the quarantine still holds the rest.
    */
   truncated: boolean;
 }
@@ -1079,7 +1079,7 @@ export interface Artifacts1 {
     reason: string;
   }[];
   /**
-   * More entries than the report lists: it lists at most 10000 artifacts (items) and at most 10000 refused entries; the quarantine still holds the rest.
+   * More entries than the report lists: it lists at most 10000 artifacts (items), 10000 refused entries and 8 MiB of paths, from at most 200000 entries walked; the quarantine still holds the rest.
    */
   truncated: boolean;
 }
