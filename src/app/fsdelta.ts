@@ -114,8 +114,16 @@ function scanAt(top: number): Map<string, Entry> | string {
     } catch (e) {
       throw new Unobserved(`unreadable ${here}: ${code(e)}`);
     }
+    // A read that fails (EIO, ESTALE on NFS) makes the grant not observed, not the report lost.
+    const next = (): ReturnType<typeof dir.readSync> => {
+      try {
+        return dir.readSync();
+      } catch (e) {
+        throw new Unobserved(`unreadable ${here}: ${code(e)}`);
+      }
+    };
     try {
-      for (let d = dir.readSync(); d; d = dir.readSync()) {
+      for (let d = next(); d; d = next()) {
         const b = d.name as unknown as Buffer;
         const n = b.toString('utf8');
         // The report is JSON text: a name that is not UTF-8 cannot be written as it is, and one

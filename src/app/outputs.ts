@@ -42,8 +42,15 @@ const MAX_ITEMS = 10_000;
 /** The listing's paths and reasons, as JSON, at most: 10,000 paths 64 directories deep of names
  * of control characters (6 bytes each in JSON) would otherwise pass V8's longest string. */
 const MAX_LISTED_BYTES = 8 * 2 ** 20;
-/** Entries the walk looks at, at most (it holds every regular file's name until hashing). */
+/** Entries the walk looks at, at most, and the bytes of their paths (it holds every regular
+ * file's path until hashing, and a path 64 directories of 255 bytes deep is 16 KiB). */
 const MAX_WALKED = 200_000;
+const MAX_WALKED_PATH_BYTES = 64 * 2 ** 20;
+/** Refusals of entries that hold no data a commit could promote: a quarantine whose only refusals
+ * are these ends when its artifacts are committed; any other refusal (a file not hashed, a name
+ * not listed) keeps it for the host to look at and discard. */
+const NOT_DATA = { link: 'a symlink', fifo: 'a FIFO', socket: 'a socket', device: 'a device' } as const;
+const NOT_DATA_REASONS: ReadonlySet<string> = new Set(Object.values(NOT_DATA));
 /** Bytes hashed per run at most: staging reads every artifact, and a sparse file of a terabyte
  * costs a workload nothing (not even in a size-limited tmpfs). A file past it is refused. */
 export const MAX_HASHED_BYTES = 16 * 2 ** 30;
@@ -422,7 +429,8 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
     return;
   }
   let walked = 0;
-  const inDir = (dirFd: number, rel: string, depth: number): void => {
+  let pathBytes = 0;
+  const inDir = (dirFd: number, rel: string, relBytes: number, depth: number): void => {
     if (depth > 64) {
       refuse(out, rel, 'nested deeper than 64 directories');
       return;
@@ -449,10 +457,19 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
     }
     const names = raw.map(spell).sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
     for (const name of names) {
+      // The path's length in bytes, counted rather than measured: measuring (or searching) a path
+      // built by concatenation makes V8 copy it whole, 16 KiB for a deep one.
+      const pBytes = (rel ? relBytes + 1 : 0) + Buffer.byteLength(name.text);
+      pathBytes += pBytes;
+      if (pathBytes > MAX_WALKED_PATH_BYTES) {
+        out.truncated = true;
+        return;
+      }
       const p = rel ? `${rel}/${name.text}` : name.text;
       // A name holding a secret value (a tool that named its cache after its token) is neither
-      // listed nor committed, and what is beneath it is not looked at.
-      if (secrets.some((v) => p.includes(v))) {
+      // listed nor committed, and what is beneath it is not looked at. The path above was checked
+      // already: only this name, with as much of the path before it as a value could span.
+      if (secrets.some((v) => name.text.includes(v) || (rel !== '' && `${rel.slice(-(v.length - 1))}/${name.text}`.includes(v)))) {
         refuse(out, REDACTED, 'a name holding a secret value: never listed, never committed');
         continue;
       }
@@ -478,21 +495,21 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
           continue;
         }
         try {
-          inDir(fd, p, depth + 1);
+          inDir(fd, p, pBytes, depth + 1);
         } finally {
           s.bv_close(fd);
         }
         continue;
       }
       if (!st.isFile()) {
-        refuse(out, p, st.isSymbolicLink() ? 'a symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device');
+        refuse(out, p, st.isSymbolicLink() ? NOT_DATA.link : st.isFIFO() ? NOT_DATA.fifo : st.isSocket() ? NOT_DATA.socket : NOT_DATA.device);
         continue;
       }
       files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink, size: st.size });
     }
   };
   try {
-    inDir(topFd, '', 0);
+    inDir(topFd, '', 0, 0);
   } finally {
     s.bv_close(topFd);
   }
@@ -666,8 +683,11 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   if (d.applied.length) sink?.({ runId: d.runId, step: 'applied', action: 'commit', artifacts: d.applied.map((x) => ({ id: x.id, sha256: sums.get(x.id)!, to: x.to })) });
   if (d.failed.length) sink?.({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: d.failed.map((f) => `${f.path}: ${f.error}`).join('; ') } });
   // The quarantine ends when everything in it was promoted; a subset leaves the rest staged
-  // (commit them later, or discard).
-  if (d.failed.length === 0 && want.length === a.items.length) dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, d.runId));
+  // (commit them later, or discard). So does a listing that left data out (truncated, a file not
+  // hashed, a name not listed, nothing listed for a container with secrets): that is the host's
+  // to look at before a discard, not bvisor's to delete.
+  const unlisted = a.truncated || a.refused.some((r) => !NOT_DATA_REASONS.has(r.reason));
+  if (d.failed.length === 0 && want.length === a.items.length && !unlisted) dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, d.runId));
   return d;
 }
 

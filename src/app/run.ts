@@ -11,7 +11,7 @@ import { sha256Hex } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { idProblem, hostnameFor } from '../core/ids.js';
-import { secretVar } from '../core/secrets.js';
+import { secretVar, redactionValues } from '../core/secrets.js';
 import { appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
 import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
@@ -194,8 +194,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     };
     // The workload's secret values, so that no name it made after one (its outputs, its changes
     // to the read-write grants) reaches the report.
-    const secret = secretFromEnv(opts.secretEnv);
-    const secretValues = (plan.launch?.env ?? []).flatMap((e) => (e.secret !== undefined ? [secret(e.secret) ?? ''] : []));
+    const secretValues = redactionValues(plan.launch?.env ?? [], secretFromEnv(opts.secretEnv));
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
     const finish = (body: ReportBody, before: Snapshot): SealedReport => {

@@ -44,7 +44,7 @@ interface Preopen {
 }
 import type { PlanPaths, Reserved } from '../core/features.js';
 import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult } from '../backends/linux/launcher.js';
-import { resolveEnv } from '../core/secrets.js';
+import { resolveEnv, redactionValues } from '../core/secrets.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
@@ -265,7 +265,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobSha
   const env = resolveEnv(L.env, secret).map((e): [string, string] => [e.name, e.value]);
   // Which of them are secrets: the runner redacts them from the refusals it reports (a guest can
   // name a path after its token), in its own process, so a container's seal never needs them.
-  const redact = L.env.flatMap((e) => (e.secret !== undefined ? [secret(e.secret) ?? ''] : [])).filter((v) => v.length > 0);
+  const redact = redactionValues(L.env, secret);
   const seed = L.workload.deterministic ? (L.workload.seed ?? parseInt(sha256Hex(Buffer.from(inst.bytes).toString('latin1')).slice(0, 8), 16)) : null;
   // argv[0]: an OCI config's args[0] exactly as given (crun's wasm handlers pass it so), else
   // the module's name.

@@ -59,7 +59,13 @@ export function removeTree(path: string): void {
   } catch (e) {
     if (code(e) === 'ENOENT') return;
     // Not a directory, or a symlink (O_NOFOLLOW: ELOOP): the name itself goes.
-    if (code(e) === 'ENOTDIR' || code(e) === 'ELOOP') return unlessGone(() => unlinkSync(path));
+    if (code(e) === 'ENOTDIR' || code(e) === 'ELOOP') {
+      try {
+        return unlessGone(() => unlinkSync(path));
+      } catch (u) {
+        throw new BvisorError('BV_IO', `remove ${path}: unlink: ${code(u) ?? String(u)}`, { hint: 'check its permissions' });
+      }
+    }
     throw new BvisorError('BV_IO', `remove ${path}: open: ${code(e) ?? String(e)}`, { hint: 'check its permissions' });
   }
   const root = process.geteuid?.() === 0;
@@ -74,17 +80,18 @@ export function removeTree(path: string): void {
     for (;;) {
       const sub = emptyOrFirstSubdir(cur);
       if (sub) {
+        // Another filesystem is never entered (nor, rootless, opened up by a chmod first).
+        if (sub.dev !== topId.dev) throw new Changed('another filesystem is mounted inside');
         const down = openChild(cur, sub, root);
-        const id = idOf(down);
-        if (id.dev !== sub.dev || id.ino !== sub.ino) {
+        let id: Id;
+        try {
+          id = idOf(down);
+          if (id.dev !== sub.dev || id.ino !== sub.ino) throw new Changed('a directory changed while it was removed');
+          writable(down, root);
+        } catch (e) {
           closeSync(down);
-          throw new Changed('a directory changed while it was removed');
+          throw e;
         }
-        if (id.dev !== topId.dev) {
-          closeSync(down);
-          throw new Changed('another filesystem is mounted inside');
-        }
-        writable(down, root);
         path_.push({ name: sub.name, parent: curId });
         if (cur !== top) closeSync(cur);
         cur = down;

@@ -128,6 +128,13 @@ describe('outputs through the API (live)', () => {
     expect(a.truncated).toBe(true);
     expect(a.refused.length).toBeLessThan(1500);
     expect(Buffer.byteLength(JSON.stringify(a))).toBeLessThan(8 * 2 ** 20 + 65536);
+    // A commit promotes what was listed (nothing) and leaves what was not: the host's to look at.
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    commitOutputs(root, r.report, { to: dest });
+    expect(statSync(join(a.quarantine, 'big')).size).toBe(17 * 2 ** 30);
+    discardOutputs(root, r.report);
+    expect(existsSync(a.quarantine)).toBe(false);
   });
 
   it('a run that fails before its workload is released (an id in use) leaves no quarantine and no maker record, while its process lives on', async () => {

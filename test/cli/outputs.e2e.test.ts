@@ -148,12 +148,12 @@ describe('outputs (e2e)', () => {
     expect(kinds.slice(kinds.indexOf('report'))).toEqual(['report', 'commit:decided', 'commit:applied']);
   });
 
-  it('a container whose workload had secrets lists no outputs at its seal (it cannot check names against them), and says why', () => {
+  it('a container whose workload had secrets lists no outputs at its seal (it cannot check names against them), says why, and on-success keeps them', () => {
     const root = newRoot();
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
     const dir = join(work, `sec-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out }\n`);
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ${join(dir, 'dest')} }\n`);
     expect(cli(['--root', root, 'create', '-b', dir, 'sec-1', '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: secret } }).status).toBe(0);
     expect(cli(['--root', root, 'start', 'sec-1']).status).toBe(0);
     for (let i = 0; i < 200 && cli(['--root', root, 'state', 'sec-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
@@ -164,6 +164,9 @@ describe('outputs (e2e)', () => {
     expect(a.items).toEqual([]);
     expect(a.refused).toEqual([{ path: '.', reason: expect.stringMatching(/^the workload had secrets in its environment/) }]);
     expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain(secret);
+    // on-success had nothing to promote, and the unlisted files are not its to delete.
+    expect(existsSync(join(a.quarantine, 'plain'))).toBe(true);
+    expect(existsSync(join(dir, 'dest', 'plain'))).toBe(false);
     expect(cli(['--root', root, 'discard', 'sec-1']).status).toBe(0);
     expect(existsSync(a.quarantine)).toBe(false);
   });
