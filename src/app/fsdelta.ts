@@ -56,10 +56,13 @@ interface Entry {
 const sameObject = (a: Entry, b: Entry): boolean => a.ino === b.ino && a.kind === b.kind && (a.dev === undefined || b.dev === undefined || a.dev === b.dev);
 
 /** Whether an entry still there changed: a file, link or other by size, mtime or ctime (ctime
- * moves on any write or metadata change, even one that restores mtime: touch -d); a directory by
- * its mode, owner or group (its times move whenever a name inside it does). */
+ * moves on any write or metadata change, even one that restores mtime: touch -d). A directory's
+ * times move whenever a name inside it does, so it changed when its mode, owner or group did, or
+ * when its ctime moved and its mtime did not (an ACL, an xattr, a chattr flag: metadata only).
+ * Metadata changed in the same interval as a name inside is seen only through mode and owner. */
 function changed(was: Entry, e: Entry): boolean {
   if (e.kind !== 'dir') return was.size !== e.size || was.mtimeNs !== e.mtimeNs || was.ctimeNs !== e.ctimeNs;
+  if (was.ctimeNs !== e.ctimeNs && was.mtimeNs === e.mtimeNs) return true;
   if (was.mode === undefined || e.mode === undefined) return false;
   return was.mode !== e.mode || was.uid !== e.uid || was.gid !== e.gid;
 }

@@ -53,19 +53,25 @@ describe('fs delta of read-write grants', () => {
     ]);
   });
 
-  it('lists a directory whose mode or owner changed as modified (its times move with any name inside)', () => {
+  it('lists a directory whose mode, owner or metadata changed as modified (its times move with any name inside)', () => {
     const d = tempDir();
     mkdirSync(join(d, 'opened'), { mode: 0o755 });
     mkdirSync(join(d, 'owned'), { mode: 0o755 });
     mkdirSync(join(d, 'busy'), { mode: 0o755 });
+    mkdirSync(join(d, 'tagged'), { mode: 0o755 });
     const snap = snapshotGrants(launchWith(d));
     chmodSync(join(d, 'opened'), 0o2777);
     chownSync(join(d, 'owned'), 1000, 1000);
     writeFileSync(join(d, 'busy', 'new'), 'x');
+    // setfattr(1): an extended attribute moves ctime, not mtime, and not the mode (xattr(7)).
+    const x = spawnSync('setfattr', ['-n', 'user.bvisor', '-v', '1', join(d, 'tagged')], { encoding: 'utf8' });
+    const xattrs = !x.error && x.status === 0;
+    if (!xattrs) console.warn(`SKIP (part): setfattr on ${d}: ${x.error?.message ?? x.stderr.trim()}`);
     const [g] = grantDeltas(snap, []);
     expect(g!.modified).toEqual([
       { path: 'opened', kind: 'dir', size: expect.any(Number), sha256: null },
       { path: 'owned', kind: 'dir', size: expect.any(Number), sha256: null },
+      ...(xattrs ? [{ path: 'tagged', kind: 'dir', size: expect.any(Number), sha256: null }] : []),
     ]);
     expect(g!.created.map((e) => e.path)).toEqual(['busy/new']);
   });
