@@ -33,3 +33,9 @@ export function fdPath(fd: number, name?: string | Buffer): string | Buffer {
   if (name === undefined) return dir;
   return typeof name === 'string' ? `${dir}/${name}` : Buffer.concat([Buffer.from(`${dir}/`), name]);
 }
+
+/** /proc/self/fdinfo/<fd>: the descriptor's flags, position and mount id (proc(5)). */
+export function fdInfoPath(fd: number): string {
+  checkProc();
+  return `/proc/self/fdinfo/${fd}`;
+}

@@ -5,15 +5,16 @@
 // - one directory is open at a time, read as a stream (a directory of millions of names is never
 //   held in memory), its names taken as bytes (one that is not UTF-8 goes as it is);
 // - going down opens the name O_NOFOLLOW and checks the directory opened is the one lstat saw and
-//   on the tree's filesystem (no mount is entered, no symlink followed); going up opens ".." and
-//   checks it is the directory that was left;
+//   on the tree's own mount (device and mount id: no mount is entered, not even a bind mount of
+//   the same filesystem; no symlink followed); going up opens ".." and checks it is the directory
+//   that was left;
 // - a directory its owner cannot read (an archive's mode 000, rootless) is made readable through
 //   an O_PATH descriptor checked first, never by a name a writer could swap for a symlink (root
 //   needs no chmod at all).
 // Errors name the tree and the depth, never a name inside it (a workload chose those).
-import { chmodSync, closeSync, fchmodSync, fstatSync, lstatSync, openSync, opendirSync, rmdirSync, unlinkSync, constants as C } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fstatSync, lstatSync, openSync, opendirSync, readFileSync, rmdirSync, unlinkSync, constants as C } from 'node:fs';
 import { BvisorError } from '../contract/errors.js';
-import { fdPath } from './proc-fd.js';
+import { fdInfoPath, fdPath } from './proc-fd.js';
 
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 /** open(2) O_PATH (not in Node's constants). */
@@ -48,6 +49,14 @@ function writable(fd: number, root: boolean): void {
 
 class Changed extends Error {}
 
+/** The mount a descriptor is on (proc(5): /proc/self/fdinfo, mnt_id): a bind mount of the same
+ * filesystem has the device of the tree, and only its mount id tells it apart. */
+function mountOf(fd: number): string {
+  const m = /^mnt_id:\s*(\d+)$/m.exec(readFileSync(fdInfoPath(fd), 'utf8'));
+  if (!m) throw new Changed('no mount id for a directory (proc(5) fdinfo)');
+  return m[1]!;
+}
+
 /**
  * Removes `path` and everything beneath it; nothing when it does not exist; a symlink or a file
  * given as `path` is unlinked, not followed. Throws BV_IO naming `path`.
@@ -70,12 +79,14 @@ export function removeTree(path: string): void {
   }
   const root = process.geteuid?.() === 0;
   const topId = idOf(top);
+  let topMount = '';
   // The directories between the top and the current one: each one's name in its parent, and the
   // parent's identity (for the check on the way up). Only `cur` and `top` are open.
   const path_: Array<{ name: Buffer; parent: Id }> = [];
   let cur = top;
   let curId = topId;
   try {
+    topMount = mountOf(top);
     writable(top, root);
     for (;;) {
       const sub = emptyOrFirstSubdir(cur);
@@ -87,6 +98,7 @@ export function removeTree(path: string): void {
         try {
           id = idOf(down);
           if (id.dev !== sub.dev || id.ino !== sub.ino) throw new Changed('a directory changed while it was removed');
+          if (mountOf(down) !== topMount) throw new Changed('another filesystem is mounted inside');
           writable(down, root);
         } catch (e) {
           closeSync(down);

@@ -91,6 +91,23 @@ describe('removeTree', () => {
     }
   });
 
+  it('never enters a bind mount inside the tree, even of the same filesystem: refused, and what it shows is left as it was', () => {
+    const parent = tempDir();
+    const top = join(parent, 'q');
+    mkdirSync(join(top, 'm'), { recursive: true });
+    const victim = join(parent, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'keep'), 'x');
+    // In a private mount namespace of its own (unshare(1)), so the host's mounts are not touched:
+    // the bind mount, then the built removeTree in a Node that lives there.
+    const mod = join(__dirname, '..', '..', 'dist', 'host', 'remove-tree.js');
+    const script = `import { removeTree } from ${JSON.stringify(mod)}; try { removeTree(${JSON.stringify(top)}); console.log('removed'); } catch (e) { console.log(e.code + ': ' + e.message); }`;
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec node --input-type=module -e "$3"', 'sh', victim, join(top, 'm'), script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(`BV_IO: remove ${top}: another filesystem is mounted inside (0 directories down)`);
+    expect(readdirSync(victim)).toEqual(['keep']);
+  });
+
   it('is nothing for a path that does not exist, and removes a symlink given as the top without following it', () => {
     const parent = tempDir();
     removeTree(join(parent, 'absent'));
