@@ -628,11 +628,35 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   const d: Disposition = { action: 'commit', runId: report.body.runId, to: dest, applied: [], failed: [] };
   // Decided first, durably: a crash from here on leaves a decided step without its outcome.
   sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: want.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
-  // Names per file as staging counted them (the quarantine is frozen: only root changes it).
-  const found: Found[] = [];
-  walk(a.quarantine, { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found);
-  const inside = namesInside(found);
-  const names = new Map(found.map((f) => [f.path, inside.get(f.inode)!]));
+  // How many names a file has inside the quarantine, as staging counted them (the quarantine is
+  // frozen: only root changes it): null when it is no longer there. A file with one name needs
+  // no count; a walk, as staging's (and capped as it is), counts names only when some wanted file
+  // has more, so the commit of a quarantine larger than a walk looks at still finds its files.
+  let walked: Map<string, number> | null = null;
+  const namesOf = (segs: readonly string[], name: string, path: string): number | null | 'uncounted' => {
+    const dir = dirBeneath(qFd, segs, false);
+    if (dir === -2) return null; // ENOENT
+    if (dir < 0) return 1; // promoteAt's own open says why
+    const fd = s.bv_openat2(dir, name, O.PATH | O.NOFOLLOW, 0, BENEATH | RESOLVE.NO_XDEV);
+    s.bv_close(dir);
+    if (fd === -2) return null;
+    if (fd < 0) return 1;
+    let nlink: number;
+    try {
+      nlink = fstatSync(fd).nlink;
+    } finally {
+      s.bv_close(fd);
+    }
+    if (nlink === 1) return 1;
+    if (walked === null) {
+      const found: Found[] = [];
+      walk(a.quarantine, { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found);
+      const inside = namesInside(found);
+      walked = new Map(found.map((f) => [f.path, inside.get(f.inode)!]));
+    }
+    // Not reached by the walk (its caps): its other names cannot be counted.
+    return walked.get(path) ?? 'uncounted';
+  };
   try {
     for (const it of want) {
       const target = join(dest, it.path);
@@ -650,14 +674,18 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
       try {
         // Promoted by an earlier commit (a rename takes it out of the quarantine; a commit cut
         // short by a crash may have promoted some): done when the destination holds its bytes.
-        if (!names.has(it.path)) {
+        const n = namesOf(segs, name, it.path);
+        if (n === 'uncounted') {
+          d.failed.push({ id: it.id, path: it.path, error: 'a file with several names, which a walk of the quarantine did not reach to count them (it holds more than a walk looks at)' });
+          continue;
+        }
+        if (n === null) {
           const there = openHashed(destDir, name, 1);
           if (typeof there !== 'string') s.bv_close(there.fd);
           if (typeof there !== 'string' && there.sha256 === it.sha256) d.applied.push({ id: it.id, path: it.path, to: target });
           else d.failed.push({ id: it.id, path: it.path, error: 'no longer in the quarantine' });
           continue;
         }
-        const n = names.get(it.path)!;
         const srcDir = dirBeneath(qFd, segs, false);
         if (srcDir < 0) {
           d.failed.push({ id: it.id, path: it.path, error: `open in the quarantine: ${errnoName(srcDir)}` });

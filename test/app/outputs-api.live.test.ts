@@ -115,6 +115,25 @@ describe('outputs through the API (live)', () => {
     expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain('s3cr3t');
   });
 
+  it('commit finds a listed file in a quarantine larger than a walk looks at (staging skipped a secret-named directory of 72 MiB of paths)', async () => {
+    const value = 's3cr3t-hunter2-XYZ';
+    // Under the secret-named directory: 60 directories of 250 bytes, then 4600 files (each path
+    // about 15 KiB): past the 64 MiB of paths a walk looks at, which staging never walked.
+    const script = `exec perl -e 'chdir "/out" or die; mkdir "a-$ENV{TOKEN}" or die; chdir "a-$ENV{TOKEN}" or die; for my $i (1..60) { my $n = ("n" x 248) . sprintf("%02d", $i); mkdir $n or die; chdir $n or die } for my $i (1..4600) { open(my $f, ">", $i) or die } open(my $z, ">", "/out/z") or die; print $z "zz"'`;
+    const m = manifest(script).replace('outputs: { path: /out }', 'env: { TOKEN: { secret: tok } }\noutputs: { path: /out }');
+    const root = newRoot();
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), secrets: { tok: value } });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(r.report.body.artifacts!.items.map((x) => x.path)).toEqual(['z']);
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    const d = commitOutputs(root, r.report, { to: dest });
+    expect(d.failed).toEqual([]);
+    expect(readFileSync(join(dest, 'z'), 'utf8')).toBe('zz');
+    discardOutputs(root, r.report);
+    expect(existsSync(r.report.body.artifacts!.quarantine)).toBe(false);
+  });
+
   it('a file too large to hash (a sparse 17 GiB) is refused at once, and the listing stops at 8 MiB of paths', async () => {
     // 1500 symlinks four directories down, each name 250 control characters (6 bytes each in
     // JSON): over 8 MiB of paths, with fewer than 10,000 entries.
