@@ -52,6 +52,9 @@ interface Entry {
   gid?: number;
 }
 
+/** The grant's own directory in a snapshot's entries (no name inside a directory is '.'). */
+const TOP = '.';
+
 /** Whether two entries are the same object (inode, and device when both are known). */
 const sameObject = (a: Entry, b: Entry): boolean => a.ino === b.ino && a.kind === b.kind && (a.dev === undefined || b.dev === undefined || a.dev === b.dev);
 
@@ -104,7 +107,11 @@ const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String
 function scanAt(top: number): Map<string, Entry> | string {
   const out = new Map<string, Entry>();
   const s = shim();
-  const topDev = fstatSync(top, { bigint: true }).dev;
+  const topSt = fstatSync(top, { bigint: true });
+  const topDev = topSt.dev;
+  // The grant's own directory, as '.': its mode, owner, ACLs and xattrs are the workload's to
+  // change too (it owns it), and a world-writable or sticky grant is worth a line in the report.
+  out.set(TOP, { kind: 'dir', size: Number(topSt.size), mtimeNs: topSt.mtimeNs, ctimeNs: topSt.ctimeNs, ino: topSt.ino, dev: topSt.dev, mode: Number(topSt.mode & 0o7777n), uid: Number(topSt.uid), gid: Number(topSt.gid) });
   let listBytes = 0;
   const walk = (dirFd: number, rel: string, depth: number): void => {
     if (depth > 64) throw new Unobserved('nested deeper than 64 directories');
@@ -149,7 +156,7 @@ function scanAt(top: number): Map<string, Entry> | string {
         // workload can make): what it holds would be missing from a listing that reads as whole.
         if (kind === 'dir' && st.dev !== topDev) throw new Unobserved(`${p} is another filesystem (a mount or a subvolume), which the walk does not enter`);
         out.set(p, { kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) });
-        if (out.size > MAX_ENTRIES) throw new Unobserved(`more than ${MAX_ENTRIES} entries`);
+        if (out.size > MAX_ENTRIES + 1) throw new Unobserved(`more than ${MAX_ENTRIES} entries`); // + the grant's own
         if (kind !== 'dir') continue;
         const fd = s.bv_openat2(dirFd, n, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, BENEATH);
         // EXDEV: a bind mount of the grant's own filesystem (RESOLVE_NO_XDEV refuses to cross it).
@@ -284,6 +291,8 @@ function deltaOf(g: Snapshot['grants'][number]): Delta {
     const deleted: Delta['deleted'] = [];
     for (const [p, e] of now) {
       const was = g.entries.get(p);
+      // A snapshot an older bvisor wrote has no entry for the grant's own directory: not new.
+      if (p === TOP && !was) continue;
       if (!was || !sameObject(was, e)) created.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
       else if (changed(was, e)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
     }

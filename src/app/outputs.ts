@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -359,13 +359,19 @@ export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): R
   } else {
     // By descriptor, no symlink followed on the way: a name swapped since planning (the placed
     // quarantine's parents are checked trusted, but the freeze must not trust a path) fails.
+    // O_PATH: opening needs no permission on the directory itself, which the workload may have
+    // taken away (rootless, a chmod 000 of its /out would otherwise fail the seal and every
+    // delete). fchown and fchmod refuse an O_PATH descriptor; through /proc/self/fd they act on
+    // that very directory.
     const s = shim();
-    const fd = s.bv_openat2(AT_FDCWD, o.quarantine, O.RDONLY | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+    const fd = s.bv_openat2(AT_FDCWD, o.quarantine, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
     if (fd < 0) throw new BvisorError('BV_OUTPUTS', `freeze ${o.quarantine}: ${errnoName(fd)}`);
     try {
       // Rootless, the quarantine stays the user's (it cannot be given away): read-only is the freeze.
-      if (process.geteuid?.() === 0) fchownSync(fd, 0, 0);
-      fchmodSync(fd, 0o500);
+      if (process.geteuid?.() === 0) chownSync(fdPath(fd), 0, 0);
+      chmodSync(fdPath(fd), 0o500);
+    } catch (e) {
+      throw new BvisorError('BV_OUTPUTS', `freeze ${o.quarantine}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     } finally {
       s.bv_close(fd);
     }
@@ -827,19 +833,32 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
     const tmp = `.bvisor-commit-${randomBytes(6).toString('hex')}`;
     const out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
     if (out < 0) return `create ${tmp}: ${errnoName(out)}`;
+    // The bytes copied are hashed as they are copied, and the copy is renamed into place only if
+    // they are the sealed ones: rootless, the frozen quarantine's files stay writable by their
+    // owner, so a write between the check above and the copy would otherwise be promoted (and
+    // journaled under the sealed hash).
+    let copied: string;
+    let size = 0;
     try {
+      const hash = createHash('sha256');
       const buf = Buffer.alloc(1 << 16);
-      for (let pos = 0, n; (n = readSync(h.fd, buf, 0, buf.length, pos)) > 0; pos += n) {
+      for (let n; (n = readSync(h.fd, buf, 0, buf.length, size)) > 0; size += n) {
+        hash.update(buf.subarray(0, n));
         let off = 0;
         while (off < n) off += writeSync(out, buf, off, n - off);
       }
       fsyncSync(out);
+      copied = hash.digest('hex');
     } catch (e) {
       s.bv_close(out);
       s.bv_unlinkat(destDir, tmp, 0);
       return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     }
     s.bv_close(out);
+    if (copied !== it.sha256 || size !== it.size) {
+      s.bv_unlinkat(destDir, tmp, 0);
+      return `it changed while it was copied (${copied.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…): not promoted`;
+    }
     const rc = s.bv_renameat(destDir, tmp, destDir, name);
     if (rc < 0) {
       s.bv_unlinkat(destDir, tmp, 0);

@@ -62,9 +62,10 @@ function mountOf(fd: number): string {
  * given as `path` is unlinked, not followed. Throws BV_IO naming `path`.
  */
 export function removeTree(path: string): void {
+  const root = process.geteuid?.() === 0;
   let top: number;
   try {
-    top = openSync(path, DIR_FLAGS);
+    top = openDir(path, null, root);
   } catch (e) {
     if (code(e) === 'ENOENT') return;
     // Not a directory, or a symlink (O_NOFOLLOW: ELOOP): the name itself goes.
@@ -75,9 +76,8 @@ export function removeTree(path: string): void {
         throw new BvisorError('BV_IO', `remove ${path}: unlink: ${code(u) ?? String(u)}`, { hint: 'check its permissions' });
       }
     }
-    throw new BvisorError('BV_IO', `remove ${path}: open: ${code(e) ?? String(e)}`, { hint: 'check its permissions' });
+    throw new BvisorError('BV_IO', `remove ${path}: open: ${e instanceof Changed ? e.message : (code(e) ?? String(e))}`, { hint: 'check its permissions' });
   }
-  const root = process.geteuid?.() === 0;
   const topId = idOf(top);
   let topMount = '';
   // The directories between the top and the current one: each one's name in its parent, and the
@@ -176,7 +176,14 @@ function emptyOrFirstSubdir(dirFd: number): (Id & { name: Buffer }) | null {
 /** Opens a subdirectory to empty it. One its owner cannot read (rootless, mode 000) is opened
  * O_PATH, checked to be that directory, made 0700 through that very descriptor, then opened. */
 function openChild(dirFd: number, sub: Id & { name: Buffer }, root: boolean): number {
-  const p = fdPath(dirFd, sub.name);
+  return openDir(fdPath(dirFd, sub.name), sub, root);
+}
+
+/** Opens a directory to empty it (`expect`: the identity lstat saw, if any). One its owner
+ * cannot read (rootless: mode 000, the top of a quarantine a workload chmod'ed too) is opened
+ * O_PATH, checked to be a directory (and that one), made 0700 through that very descriptor, then
+ * opened. Root reads any directory and changes no mode. */
+function openDir(p: string | Buffer, expect: Id | null, root: boolean): number {
   try {
     return openSync(p, DIR_FLAGS);
   } catch (e) {
@@ -185,7 +192,7 @@ function openChild(dirFd: number, sub: Id & { name: Buffer }, root: boolean): nu
   const pathFd = openSync(p, O_PATH | C.O_NOFOLLOW | C.O_DIRECTORY);
   try {
     const st = fstatSync(pathFd, { bigint: true });
-    if (!st.isDirectory() || st.dev !== sub.dev || st.ino !== sub.ino) throw new Changed('a directory changed while it was removed');
+    if (!st.isDirectory() || (expect !== null && (st.dev !== expect.dev || st.ino !== expect.ino))) throw new Changed('a directory changed while it was removed');
     chmodSync(fdPath(pathFd), 0o700);
     return openSync(fdPath(pathFd), C.O_RDONLY | C.O_DIRECTORY);
   } finally {

@@ -53,13 +53,14 @@ describe('fs delta of read-write grants', () => {
     ]);
   });
 
-  it('lists a directory whose mode, owner or metadata changed as modified (its times move with any name inside)', () => {
+  it('lists a directory whose mode, owner or metadata changed as modified, the grant\'s own as "." (its times move with any name inside)', () => {
     const d = tempDir();
     mkdirSync(join(d, 'opened'), { mode: 0o755 });
     mkdirSync(join(d, 'owned'), { mode: 0o755 });
     mkdirSync(join(d, 'busy'), { mode: 0o755 });
     mkdirSync(join(d, 'tagged'), { mode: 0o755 });
     const snap = snapshotGrants(launchWith(d));
+    chmodSync(d, 0o1777); // the grant's own directory (the workload owns it)
     chmodSync(join(d, 'opened'), 0o2777);
     chownSync(join(d, 'owned'), 1000, 1000);
     writeFileSync(join(d, 'busy', 'new'), 'x');
@@ -69,6 +70,7 @@ describe('fs delta of read-write grants', () => {
     if (!xattrs) console.warn(`SKIP (part): setfattr on ${d}: ${x.error?.message ?? x.stderr.trim()}`);
     const [g] = grantDeltas(snap, []);
     expect(g!.modified).toEqual([
+      { path: '.', kind: 'dir', size: expect.any(Number), sha256: null },
       { path: 'opened', kind: 'dir', size: expect.any(Number), sha256: null },
       { path: 'owned', kind: 'dir', size: expect.any(Number), sha256: null },
       ...(xattrs ? [{ path: 'tagged', kind: 'dir', size: expect.any(Number), sha256: null }] : []),

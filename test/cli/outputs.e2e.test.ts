@@ -387,6 +387,21 @@ describe('outputs (e2e)', () => {
     expect(readdirSync(join(base, 'root', 'outputs'))).toEqual([]);
   });
 
+  it('rootless: a workload that takes away its own /out (chmod 000) still gets its report, and the quarantine is discarded', () => {
+    const base = tempDir();
+    chmodSync(base, 0o777);
+    const b = bundle('printf data > /out/f; chmod 000 /out', '{ path: /out }');
+    const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
+    const r = as65534('run', '-b', b, 'rl-000');
+    expect(r.status, r.stderr).toBe(0);
+    const a = lastReport(join(base, 'root')).body.artifacts;
+    // The freeze made it 0500 through an O_PATH descriptor, so it could be walked and hashed.
+    expect(a.items.map((x: { path: string; sha256: string }) => [x.path, x.sha256])).toEqual([['f', sha('data')]]);
+    expect(statSync(a.quarantine).mode & 0o777).toBe(0o500);
+    expect(as65534('discard', 'rl-000').status).toBe(0);
+    expect(existsSync(a.quarantine)).toBe(false);
+  });
+
   it('the planner refuses limits it could not enforce (rootless: no tmpfs on the host)', () => {
     const m = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\noutputs: { path: /out, size: 1Mi }\n', 't.yaml').manifest;
     const p = plan({ manifest: m, host: v2Host(), paths: { grants: [{ path: '/usr', kind: 'directory', dev: '1', ino: '2', uid: 0, gid: 0, mode: 0o755 }], exe: { path: '/usr/bin/true', kind: 'file', dev: '1', ino: '3', uid: 0, gid: 0, mode: 0o755 }, module: null, root: null }, cgroupParent: null }, sha256Hex);

@@ -1,7 +1,7 @@
 // removeTree (src/host/remove-tree.ts): rm -rf by descriptor, for trees a workload or an archive
 // shaped. Oracle: the disk (and GNU rm, which walks by descriptor too, to clean up after a
 // failure). The tree is made here as a workload would make it.
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,6 +106,21 @@ describe('removeTree', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe(`BV_IO: remove ${top}: another filesystem is mounted inside (0 directories down)`);
     expect(readdirSync(victim)).toEqual(['keep']);
+  });
+
+  it('rootless: a top its owner made mode 000 (a workload\'s chmod of its /out) is opened up through a checked descriptor and removed', () => {
+    const parent = tempDir();
+    chmodSync(parent, 0o777);
+    const top = join(parent, 'q');
+    mkdirSync(join(top, 'sub'), { recursive: true });
+    writeFileSync(join(top, 'sub', 'f'), 'x');
+    for (const p of [top, join(top, 'sub'), join(top, 'sub', 'f')]) chownSync(p, 65534, 65534);
+    chmodSync(top, 0o000);
+    const mod = join(__dirname, '..', '..', 'dist', 'host', 'remove-tree.js');
+    const script = `import { removeTree } from ${JSON.stringify(mod)}; try { removeTree(${JSON.stringify(top)}); console.log('removed'); } catch (e) { console.log(e.code + ': ' + e.message); }`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: parent });
+    expect(r.stdout.trim(), r.stderr).toBe('removed');
+    expect(existsSync(top)).toBe(false);
   });
 
   it('is nothing for a path that does not exist, and removes a symlink given as the top without following it', () => {
