@@ -371,6 +371,7 @@ export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): R
       if (process.geteuid?.() === 0) chownSync(fdPath(fd), 0, 0);
       chmodSync(fdPath(fd), 0o500);
     } catch (e) {
+      if (e instanceof BvisorError) throw e;
       throw new BvisorError('BV_OUTPUTS', `freeze ${o.quarantine}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     } finally {
       s.bv_close(fd);
@@ -648,12 +649,16 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
     if (fd === -2) return null;
     if (fd < 0) return 1;
     let nlink: number;
+    let file: boolean;
     try {
-      nlink = fstatSync(fd).nlink;
+      const st = fstatSync(fd);
+      nlink = st.nlink;
+      file = st.isFile();
     } finally {
       s.bv_close(fd);
     }
-    if (nlink === 1) return 1;
+    // Not a regular file any more, or one name: promoteAt's own checks say what is wrong, if anything.
+    if (nlink === 1 || !file) return 1;
     if (walked === null) {
       const found: Found[] = [];
       walk(a.quarantine, { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found);
@@ -814,7 +819,8 @@ function fsyncDirFd(dirFd: number): void {
  */
 function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number }, names: number, byRename: boolean, durable: boolean): string | null {
   const s = shim();
-  const h = openHashed(srcDir, name, names);
+  // No further than the sealed size (+1 to see it grew): a source that keeps growing is not read on.
+  const h = openHashed(srcDir, name, names, it.size);
   if (typeof h === 'string') return h;
   try {
     if (h.sha256 !== it.sha256 || h.size !== it.size) return `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)`;
@@ -843,6 +849,7 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
       const hash = createHash('sha256');
       const buf = Buffer.alloc(1 << 16);
       for (let n; (n = readSync(h.fd, buf, 0, buf.length, size)) > 0; size += n) {
+        if (size + n > it.size) throw Object.assign(new Error('it grew while it was copied'), { code: 'it grew while it was copied' });
         hash.update(buf.subarray(0, n));
         let off = 0;
         while (off < n) off += writeSync(out, buf, off, n - off);
@@ -854,6 +861,7 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
       s.bv_unlinkat(destDir, tmp, 0);
       return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     }
+    const made = fstatSync(out).ino;
     s.bv_close(out);
     if (copied !== it.sha256 || size !== it.size) {
       s.bv_unlinkat(destDir, tmp, 0);
@@ -864,6 +872,15 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
       s.bv_unlinkat(destDir, tmp, 0);
       return `rename: ${errnoName(rc)}`;
     }
+    // The temporary file is renamed by name: whoever can write the destination could have put
+    // another in its place meanwhile. What is there now must be the copy that was checked.
+    let placed: number;
+    try {
+      placed = lstatSync(fdPath(destDir, name)).ino;
+    } catch (e) {
+      return `the destination's ${name} after the rename: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
+    }
+    if (placed !== made) return `the destination's ${name} was replaced during the commit (another writer there): not the checked copy`;
     if (durable) fsyncDirFd(destDir);
     return null;
   } finally {

@@ -78,7 +78,13 @@ export function removeTree(path: string): void {
     }
     throw new BvisorError('BV_IO', `remove ${path}: open: ${e instanceof Changed ? e.message : (code(e) ?? String(e))}`, { hint: 'check its permissions' });
   }
-  const topId = idOf(top);
+  let topId: Id;
+  try {
+    topId = idOf(top);
+  } catch (e) {
+    closeSync(top);
+    throw new BvisorError('BV_IO', `remove ${path}: fstat: ${code(e) ?? String(e)}`, { hint: 'check its permissions' });
+  }
   let topMount = '';
   // The directories between the top and the current one: each one's name in its parent, and the
   // parent's identity (for the check on the way up). Only `cur` and `top` are open.
@@ -93,7 +99,7 @@ export function removeTree(path: string): void {
       if (sub) {
         // Another filesystem is never entered (nor, rootless, opened up by a chmod first).
         if (sub.dev !== topId.dev) throw new Changed('another filesystem is mounted inside');
-        const down = openChild(cur, sub, root);
+        const down = openChild(cur, sub, root, topMount);
         let id: Id;
         try {
           id = idOf(down);
@@ -175,15 +181,15 @@ function emptyOrFirstSubdir(dirFd: number): (Id & { name: Buffer }) | null {
 
 /** Opens a subdirectory to empty it. One its owner cannot read (rootless, mode 000) is opened
  * O_PATH, checked to be that directory, made 0700 through that very descriptor, then opened. */
-function openChild(dirFd: number, sub: Id & { name: Buffer }, root: boolean): number {
-  return openDir(fdPath(dirFd, sub.name), sub, root);
+function openChild(dirFd: number, sub: Id & { name: Buffer }, root: boolean, mount: string): number {
+  return openDir(fdPath(dirFd, sub.name), sub, root, mount);
 }
 
 /** Opens a directory to empty it (`expect`: the identity lstat saw, if any). One its owner
  * cannot read (rootless: mode 000, the top of a quarantine a workload chmod'ed too) is opened
  * O_PATH, checked to be a directory (and that one), made 0700 through that very descriptor, then
  * opened. Root reads any directory and changes no mode. */
-function openDir(p: string | Buffer, expect: Id | null, root: boolean): number {
+function openDir(p: string | Buffer, expect: Id | null, root: boolean, mount: string | null = null): number {
   try {
     return openSync(p, DIR_FLAGS);
   } catch (e) {
@@ -193,6 +199,8 @@ function openDir(p: string | Buffer, expect: Id | null, root: boolean): number {
   try {
     const st = fstatSync(pathFd, { bigint: true });
     if (!st.isDirectory() || (expect !== null && (st.dev !== expect.dev || st.ino !== expect.ino))) throw new Changed('a directory changed while it was removed');
+    // Not another mount's root (a bind mount of the same filesystem): its mode is not ours to change.
+    if (mount !== null && mountOf(pathFd) !== mount) throw new Changed('another filesystem is mounted inside');
     chmodSync(fdPath(pathFd), 0o700);
     return openSync(fdPath(pathFd), C.O_RDONLY | C.O_DIRECTORY);
   } finally {

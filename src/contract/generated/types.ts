@@ -810,7 +810,7 @@ export interface ReportBody {
   };
   artifacts?: Artifacts;
   /**
-   * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended (by descriptor from the planned directory; no symlink or mount crossed). notObserved says why a grant has no delta: more than 20000 entries or 8 MiB of paths, a name that is not UTF-8, the grant's directory replaced or reached through a symlink, another filesystem (a mount or a subvolume) inside it, an entry that changed while it was walked, a container whose workload had secrets (their values are unknown at its seal), or, for run, lists the state root had no room for. A listed path that holds a secret value reads <redacted: holds a secret value>. Absent when the launch has no read-write directory grant.
+   * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended (by descriptor from the planned directory; no symlink or mount crossed). notObserved says why a grant has no delta: more than 20000 entries or 8 MiB of paths, a name that is not UTF-8, the grant's directory replaced or reached through a symlink, another filesystem (a mount or a subvolume) inside it, an entry that changed while it was walked, a container whose workload had secrets (their values are unknown at its seal), or, for run, lists the state root had no room for. The grant's own directory is the entry '.'. A listed path that holds a secret value reads <redacted: holds a secret value>. Absent when the launch has no read-write directory grant.
    */
   fsDelta?: {
     clause: string;
