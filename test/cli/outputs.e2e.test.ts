@@ -36,6 +36,14 @@ function bundle(script: string, outputs: string): string {
   return dir;
 }
 
+/** bvisor as uid 65534 (setpriv), with a state root in a fresh directory everyone may write. */
+function rootless(): { base: string; as65534: (...args: string[]) => ReturnType<typeof spawnSync> & { stdout: string; stderr: string } } {
+  const base = tempDir();
+  chmodSync(base, 0o777);
+  const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
+  return { base, as65534 };
+}
+
 const reportOf = (root: string, id: string) => readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.report?.body.containerId === id).report;
 const tmpdirOf = (): string => process.env.TMPDIR || '/tmp';
 const lastReport = (root: string) => JSON.parse(readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!).report;
@@ -368,10 +376,8 @@ describe('outputs (e2e)', () => {
   });
 
   it('rootless: the quarantine is frozen read-only (it stays the user\'s), committed by copy, discarded', () => {
-    const base = tempDir();
-    chmodSync(base, 0o777);
+    const { base, as65534 } = rootless();
     const b = bundle('printf mine > /out/f', '{ path: /out }');
-    const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
     const r = as65534('run', '-b', b, 'rl-1');
     expect(r.status, r.stderr).toBe(0);
     const [runId] = readdirSync(join(base, 'root', 'outputs'));
@@ -388,10 +394,8 @@ describe('outputs (e2e)', () => {
   });
 
   it('rootless: a workload that takes away its own /out (chmod 000) still gets its report, and the quarantine is discarded', () => {
-    const base = tempDir();
-    chmodSync(base, 0o777);
+    const { base, as65534 } = rootless();
     const b = bundle('printf data > /out/f; chmod 000 /out', '{ path: /out }');
-    const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
     const r = as65534('run', '-b', b, 'rl-000');
     expect(r.status, r.stderr).toBe(0);
     const a = lastReport(join(base, 'root')).body.artifacts;
