@@ -12,14 +12,14 @@
 // symlink, magic link or mount crossed; each name is looked at with lstat relative to its
 // directory's descriptor; a file is hashed from a descriptor checked to be the regular file the
 // walk saw (opened O_PATH first: a FIFO or a device swapped in is never opened for reading).
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, lstatSync, openSync, opendirSync, readSync, constants as C } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, opendirSync, constants as C } from 'node:fs';
 import type { LaunchInputs, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.js';
 import { errnoName } from '../host/facts.js';
 import { fdPath } from '../host/proc-fd.js';
+import { hashFd } from '../host/hash.js';
 
 export const MAX_ENTRIES = 20_000;
 /** Files above this are listed with their size but not hashed (the report says so). */
@@ -247,30 +247,19 @@ class Hasher {
     if (e.size > this.left) return null;
     this.left -= e.size;
     const fd = openFile(this.top, rel, e);
+    let r: ReturnType<typeof hashFd>;
     try {
-      const h = createHash('sha256');
-      const buf = Buffer.alloc(1 << 16);
-      let total = 0;
-      for (;;) {
-        let n: number;
-        try {
-          n = readSync(fd, buf, 0, buf.length, null);
-        } catch (err) {
-          throw new Unobserved(`${rel}: read: ${code(err)}`);
-        }
-        if (n === 0) break;
-        total += n;
-        // Read no further than the size the walk saw: a file still growing is another writer's.
-        if (total > e.size) throw new Unobserved(`${rel} changed while it was hashed (it grew)`);
-        h.update(buf.subarray(0, n));
-      }
-      if (total !== e.size) throw new Unobserved(`${rel} changed while it was hashed (it shrank)`);
-      const sum = h.digest('hex');
-      this.done.set(key, sum);
-      return sum;
+      // No further than the size the walk saw: a file still growing is another writer's.
+      r = hashFd(fd, e.size);
+    } catch (err) {
+      throw new Unobserved(`${rel}: read: ${code(err)}`);
     } finally {
       closeSync(fd);
     }
+    if (r === null) throw new Unobserved(`${rel} changed while it was hashed (it grew)`);
+    if (r.size !== e.size) throw new Unobserved(`${rel} changed while it was hashed (it shrank)`);
+    this.done.set(key, r.sha256);
+    return r.sha256;
   }
 }
 

@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -32,6 +32,8 @@ import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 import { removeTree } from '../host/remove-tree.js';
+import { hashFd } from '../host/hash.js';
+import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
 import { REDACTED } from './fsdelta.js';
 
@@ -785,18 +787,19 @@ function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infini
     s.bv_close(fd);
     return 'changed into something other than a regular file with only the names it had';
   }
-  const hash = createHash('sha256');
-  const buf = Buffer.alloc(1 << 16);
-  let size = 0;
-  for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) {
-    // The file is frozen: one that grows past the budget is not the one the walk measured.
-    if (size + n > maxBytes) {
-      s.bv_close(fd);
-      return 'changed while it was hashed (it grew)';
-    }
-    hash.update(buf.subarray(0, n));
+  let r: ReturnType<typeof hashFd>;
+  try {
+    r = hashFd(fd, maxBytes);
+  } catch (e) {
+    s.bv_close(fd);
+    throw e;
   }
-  return { sha256: hash.digest('hex'), size, mode: st.mode, fd };
+  // The file is frozen: one that grows past the budget is not the one the walk measured.
+  if (r === null) {
+    s.bv_close(fd);
+    return 'changed while it was hashed (it grew)';
+  }
+  return { ...r, mode: st.mode, fd };
 }
 
 function fsyncDirFd(dirFd: number): void {
@@ -844,18 +847,12 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
     // owner, so a write between the check above and the copy would otherwise be promoted (and
     // journaled under the sealed hash).
     let copied: string;
-    let size = 0;
+    let size: number;
     try {
-      const hash = createHash('sha256');
-      const buf = Buffer.alloc(1 << 16);
-      for (let n; (n = readSync(h.fd, buf, 0, buf.length, size)) > 0; size += n) {
-        if (size + n > it.size) throw Object.assign(new Error('it grew while it was copied'), { code: 'it grew while it was copied' });
-        hash.update(buf.subarray(0, n));
-        let off = 0;
-        while (off < n) off += writeSync(out, buf, off, n - off);
-      }
+      const r = hashFd(h.fd, it.size, (piece) => writeAll(out, piece));
+      if (r === null) throw Object.assign(new Error('it grew while it was copied'), { code: 'it grew while it was copied' });
       fsyncSync(out);
-      copied = hash.digest('hex');
+      ({ sha256: copied, size } = r);
     } catch (e) {
       s.bv_close(out);
       s.bv_unlinkat(destDir, tmp, 0);

@@ -7,22 +7,34 @@ export const sha256Hex: Sha256Hex = (text) => createHash('sha256').update(text, 
 
 /** sha256 of a file, read in pieces; of nothing if it does not exist. */
 export function sha256File(path: string): string {
-  const h = createHash('sha256');
   let fd: number;
   try {
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
   } catch {
-    return h.digest('hex');
+    return sha256Hex('');
   }
   try {
-    const buf = Buffer.alloc(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
+    return hashFd(fd, Infinity)!.sha256;
   } finally {
     closeSync(fd);
   }
-  return h.digest('hex');
+}
+
+/**
+ * sha256 and size of what a descriptor holds, read from offset 0 to its end in pieces, each piece
+ * handed to `each` too (a copy made as it is hashed); null as soon as it holds more than `limit`
+ * bytes (a file still growing is not the one that was measured, and is read no further). A read
+ * error is thrown as Node's.
+ */
+export function hashFd(fd: number, limit: number, each?: (piece: Buffer) => void): { sha256: string; size: number } | null {
+  const h = createHash('sha256');
+  const buf = Buffer.alloc(1 << 16);
+  let size = 0;
+  for (let n; (n = readSync(fd, buf, 0, buf.length, size)) > 0; size += n) {
+    if (size + n > limit) return null;
+    const piece = buf.subarray(0, n);
+    h.update(piece);
+    each?.(piece);
+  }
+  return { sha256: h.digest('hex'), size };
 }
