@@ -20,6 +20,7 @@ import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.j
 import { errnoName } from '../host/facts.js';
 import { fdPath } from '../host/proc-fd.js';
 import { hashFd } from '../host/hash.js';
+import { REDACTED, holdsSecret } from '../core/redact.js';
 
 export const MAX_ENTRIES = 20_000;
 /** Files above this are listed with their size but not hashed (the report says so). */
@@ -31,8 +32,6 @@ export const MAX_HASH_TOTAL = 256 * 2 ** 20;
 /** A grant's paths at most, as the JSON that lists them: the report is one line of the journal,
  * and 20,000 names of 4 KiB of control characters would be half a gigabyte of it. */
 export const MAX_LIST_BYTES = 8 * 2 ** 20;
-/** What a listed path or a reason holding a secret value becomes (docs/denials.md says the same). */
-export const REDACTED = '<redacted: holds a secret value>';
 
 const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV;
 
@@ -308,11 +307,10 @@ function deltaOf(g: Snapshot['grants'][number]): Delta {
  */
 export function grantDeltas(before: Snapshot, secrets: readonly string[] | null): NonNullable<ReportBody['fsDelta']> {
   if (secrets === null) return before.grants.map((g) => ({ clause: g.clause, path: g.path, notObserved: 'the workload had secrets in its environment, whose values are not known where a container\'s delta is listed (its seal): a name it made could hold one', created: [], modified: [], deleted: [] }));
-  const values = secrets.filter((v) => v.length > 0);
-  const clean = (t: string): string => (values.some((v) => t.includes(v)) ? REDACTED : t);
+  const clean = (t: string): string => (holdsSecret(t, secrets) ? REDACTED : t);
   return before.grants.map((g) => {
     const d = deltaOf(g);
-    if (!values.length) return d;
+    if (!secrets.length) return d;
     return { ...d, notObserved: d.notObserved === null ? null : clean(d.notObserved), created: d.created.map((x) => ({ ...x, path: clean(x.path) })), modified: d.modified.map((x) => ({ ...x, path: clean(x.path) })), deleted: d.deleted.map((x) => ({ ...x, path: clean(x.path) })) };
   });
 }

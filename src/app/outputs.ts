@@ -35,7 +35,7 @@ import { removeTree } from '../host/remove-tree.js';
 import { hashFd } from '../host/hash.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
-import { REDACTED } from './fsdelta.js';
+import { REDACTED } from '../core/redact.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
  * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a

@@ -44,7 +44,8 @@ interface Preopen {
 }
 import type { PlanPaths, Reserved } from '../core/features.js';
 import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult } from '../backends/linux/launcher.js';
-import { resolveEnv, redactionValues } from '../core/secrets.js';
+import { resolveEnv } from '../core/secrets.js';
+import { redactionValues } from '../core/redact.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';

@@ -24,18 +24,3 @@ export function resolveEnv(env: ReadonlyArray<{ name: string; value?: string; se
   });
 }
 
-/**
- * The strings a record must not spell, from the workload's secret values (in the environment's
- * order, as resolved): each value, and its trimmed form where that differs (a tool that names a
- * file after its token trims the newline a token file ends with). Empty ones match everything
- * and name nothing: left out.
- */
-export function redactionValues(env: ReadonlyArray<{ secret?: string }>, lookup: (secret: string) => string | undefined): string[] {
-  const out = new Set<string>();
-  for (const e of env) {
-    if (e.secret === undefined) continue;
-    const v = lookup(e.secret) ?? '';
-    for (const s of [v, v.trim()]) if (s.length > 0) out.add(s);
-  }
-  return [...out];
-}

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { snapshotGrants, grantDeltas, withoutDeltaLists, snapshotFromJson, snapshotToJson, MAX_ENTRIES, REDACTED } from '../../src/app/fsdelta.js';
+import { snapshotGrants, grantDeltas, withoutDeltaLists, snapshotFromJson, snapshotToJson, MAX_ENTRIES } from '../../src/app/fsdelta.js';
+import { REDACTED } from '../../src/core/redact.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { LaunchInputs, ReportBody } from '../../src/contract/generated/types.js';
 

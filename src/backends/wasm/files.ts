@@ -9,6 +9,7 @@
 import type { WasiRefusalFact } from '../../core/denials.js';
 import { constants, readSync, writeSync, ftruncateSync, closeSync } from 'node:fs';
 import { shim } from '../linux/ffi/shim.js';
+import { REDACTED, holdsSecret } from '../../core/redact.js';
 
 const RESOLVE = 0x08 | 0x02; // RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
 const O_PATH = 0o10000000;
@@ -130,7 +131,7 @@ export class FileTable {
   private readonly redact: readonly string[];
 
   constructor(preopens: readonly Preopen[], redact: readonly string[] = []) {
-    this.redact = redact.filter((v) => v.length > 0);
+    this.redact = redact;
     for (const [i, p] of preopens.entries()) {
       // In the runner's root the preopen is a mount of the object the plan checked; no symlink
       // is followed on the way to it.
@@ -145,9 +146,8 @@ export class FileTable {
     this.refusalsTotal++;
     // Beneath a directory opened below the preopen: the path from the preopen.
     const named = at && at.kind === 'dir' && at.path !== '.' && !path.startsWith('/') ? `${at.path}/${path}` : path;
-    // Redacted whole, before it is cut to PATH_MAX_KEPT (a cut could keep part of a value). The
-    // same words as a Linux workload's denial records (docs/denials.md).
-    const full = this.redact.some((v) => named.includes(v)) ? '<redacted: holds a secret value>' : named;
+    // Redacted whole, before it is cut to PATH_MAX_KEPT (a cut could keep part of a value).
+    const full = holdsSecret(named, this.redact) ? REDACTED : named;
     const kept = full.length > PATH_MAX_KEPT ? `${full.slice(0, PATH_MAX_KEPT)}…` : full;
     const grant = at ? at.grant : null;
     const same = this.refusals.find((r) => r.op === op && r.path === kept && r.grant === grant && r.why === why);

@@ -1,7 +1,7 @@
-// redactionValues (src/core/secrets.ts): what a record must not spell, from the secrets of a
+// redactionValues (src/core/redact.ts): what a record must not spell, from the secrets of a
 // workload's environment. Pure.
 import { describe, expect, it } from 'vitest';
-import { redactionValues } from '../../src/core/secrets.js';
+import { redactionValues } from '../../src/core/redact.js';
 
 describe('redactionValues', () => {
   it('each secret value and its trimmed form, once; plain variables and empty values left out', () => {

@@ -1,0 +1,27 @@
+// What a record must not spell: the workload's secret values. Reports, journal lines and denial
+// records hold paths a workload chose, and a tool can name a file after its token. Pure, and
+// without imports: the wasm runner's snapshot takes it as it is (its file host redacts too).
+
+/** What a path or a reason holding a secret value is recorded as (docs/denials.md). */
+export const REDACTED = '<redacted: holds a secret value>';
+
+/** Whether `text` spells any of the values (an empty value spells nothing). */
+export function holdsSecret(text: string, values: readonly string[]): boolean {
+  return values.some((v) => v.length > 0 && text.includes(v));
+}
+
+/**
+ * The strings a record must not spell, from the workload's secret values (in the environment's
+ * order, as resolved): each value, and its trimmed form where that differs (a tool that names a
+ * file after its token trims the newline a token file ends with). Empty ones match everything
+ * and name nothing: left out.
+ */
+export function redactionValues(env: ReadonlyArray<{ secret?: string }>, lookup: (secret: string) => string | undefined): string[] {
+  const out = new Set<string>();
+  for (const e of env) {
+    if (e.secret === undefined) continue;
+    const v = lookup(e.secret) ?? '';
+    for (const s of [v, v.trim()]) if (s.length > 0) out.add(s);
+  }
+  return [...out];
+}
