@@ -65,7 +65,7 @@ export function removeTree(path: string): void {
   const root = process.geteuid?.() === 0;
   let top: number;
   try {
-    top = openDir(path, null, root);
+    top = openDir(path, null, root, null);
   } catch (e) {
     if (code(e) === 'ENOENT') return;
     // Not a directory, or a symlink (O_NOFOLLOW: ELOOP): the name itself goes.
@@ -99,12 +99,8 @@ export function removeTree(path: string): void {
       if (sub) {
         // Another filesystem is never entered (nor, rootless, opened up by a chmod first).
         if (sub.dev !== topId.dev) throw new Changed('another filesystem is mounted inside');
-        const down = openChild(cur, sub, root, topMount);
-        let id: Id;
+        const down = openDir(fdPath(cur, sub.name), sub, root, topMount);
         try {
-          id = idOf(down);
-          if (id.dev !== sub.dev || id.ino !== sub.ino) throw new Changed('a directory changed while it was removed');
-          if (mountOf(down) !== topMount) throw new Changed('another filesystem is mounted inside');
           writable(down, root);
         } catch (e) {
           closeSync(down);
@@ -113,7 +109,7 @@ export function removeTree(path: string): void {
         path_.push({ name: sub.name, parent: curId });
         if (cur !== top) closeSync(cur);
         cur = down;
-        curId = id;
+        curId = { dev: sub.dev, ino: sub.ino };
         continue;
       }
       // `cur` is empty: up to its parent, which removes it.
@@ -179,31 +175,41 @@ function emptyOrFirstSubdir(dirFd: number): (Id & { name: Buffer }) | null {
   }
 }
 
-/** Opens a subdirectory to empty it. One its owner cannot read (rootless, mode 000) is opened
- * O_PATH, checked to be that directory, made 0700 through that very descriptor, then opened. */
-function openChild(dirFd: number, sub: Id & { name: Buffer }, root: boolean, mount: string): number {
-  return openDir(fdPath(dirFd, sub.name), sub, root, mount);
+/** Throws unless the directory behind `fd` is the one lstat saw (`expect`, if any) and on the
+ * tree's own mount (`mount`, if any: not even a bind mount of the same filesystem). */
+function check(fd: number, expect: Id | null, mount: string | null): void {
+  if (expect !== null) {
+    const id = idOf(fd);
+    if (id.dev !== expect.dev || id.ino !== expect.ino) throw new Changed('a directory changed while it was removed');
+  }
+  if (mount !== null && mountOf(fd) !== mount) throw new Changed('another filesystem is mounted inside');
 }
 
-/** Opens a directory to empty it (`expect`: the identity lstat saw, if any). One its owner
- * cannot read (rootless: mode 000, the top of a quarantine a workload chmod'ed too) is opened
- * O_PATH, checked to be a directory (and that one), made 0700 through that very descriptor, then
- * opened. Root reads any directory and changes no mode. */
-function openDir(p: string | Buffer, expect: Id | null, root: boolean, mount: string | null = null): number {
+/**
+ * Opens a directory to empty it, checked (`check`). One its owner cannot read (rootless: mode
+ * 000, or the top of a quarantine a workload chmod'ed) is opened O_PATH and checked first, made
+ * 0700 through that very descriptor, then opened. Root reads any directory and changes no mode.
+ */
+function openDir(p: string | Buffer, expect: Id | null, root: boolean, mount: string | null): number {
+  let fd: number;
   try {
-    return openSync(p, DIR_FLAGS);
+    fd = openSync(p, DIR_FLAGS);
   } catch (e) {
     if (root || code(e) !== 'EACCES') throw e;
+    const pathFd = openSync(p, O_PATH | C.O_NOFOLLOW | C.O_DIRECTORY);
+    try {
+      check(pathFd, expect, mount);
+      chmodSync(fdPath(pathFd), 0o700);
+      fd = openSync(fdPath(pathFd), C.O_RDONLY | C.O_DIRECTORY);
+    } finally {
+      closeSync(pathFd);
+    }
   }
-  const pathFd = openSync(p, O_PATH | C.O_NOFOLLOW | C.O_DIRECTORY);
   try {
-    const st = fstatSync(pathFd, { bigint: true });
-    if (!st.isDirectory() || (expect !== null && (st.dev !== expect.dev || st.ino !== expect.ino))) throw new Changed('a directory changed while it was removed');
-    // Not another mount's root (a bind mount of the same filesystem): its mode is not ours to change.
-    if (mount !== null && mountOf(pathFd) !== mount) throw new Changed('another filesystem is mounted inside');
-    chmodSync(fdPath(pathFd), 0o700);
-    return openSync(fdPath(pathFd), C.O_RDONLY | C.O_DIRECTORY);
-  } finally {
-    closeSync(pathFd);
+    check(fd, expect, mount);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
   }
+  return fd;
 }
