@@ -12,7 +12,7 @@
 // symlink, magic link or mount crossed; each name is looked at with lstat relative to its
 // directory's descriptor; a file is hashed from a descriptor checked to be the regular file the
 // walk saw (opened O_PATH first: a FIFO or a device swapped in is never opened for reading).
-import { closeSync, fstatSync, lstatSync, openSync, opendirSync, constants as C } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, opendirSync, constants as C, type BigIntStats } from 'node:fs';
 import type { LaunchInputs, ReportBody } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
@@ -49,6 +49,11 @@ interface Entry {
   mode?: number;
   uid?: number;
   gid?: number;
+}
+
+/** An entry as lstat/fstat saw it. */
+function entryOf(kind: Entry['kind'], st: BigIntStats): Entry {
+  return { kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
 }
 
 /** The grant's own directory in a snapshot's entries (no name inside a directory is '.'). */
@@ -110,7 +115,7 @@ function scanAt(top: number): Map<string, Entry> | string {
   const topDev = topSt.dev;
   // The grant's own directory, as '.': its mode, owner, ACLs and xattrs are the workload's to
   // change too (it owns it), and a world-writable or sticky grant is worth a line in the report.
-  out.set(TOP, { kind: 'dir', size: Number(topSt.size), mtimeNs: topSt.mtimeNs, ctimeNs: topSt.ctimeNs, ino: topSt.ino, dev: topSt.dev, mode: Number(topSt.mode & 0o7777n), uid: Number(topSt.uid), gid: Number(topSt.gid) });
+  out.set(TOP, entryOf('dir', topSt));
   let listBytes = 0;
   const walk = (dirFd: number, rel: string, depth: number): void => {
     if (depth > 64) throw new Unobserved('nested deeper than 64 directories');
@@ -154,7 +159,7 @@ function scanAt(top: number): Map<string, Entry> | string {
         // A directory on another device is a mount or a btrfs subvolume (which an unprivileged
         // workload can make): what it holds would be missing from a listing that reads as whole.
         if (kind === 'dir' && st.dev !== topDev) throw new Unobserved(`${p} is another filesystem (a mount or a subvolume), which the walk does not enter`);
-        out.set(p, { kind, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) });
+        out.set(p, entryOf(kind, st));
         if (out.size > MAX_ENTRIES + 1) throw new Unobserved(`more than ${MAX_ENTRIES} entries`); // + the grant's own
         if (kind !== 'dir') continue;
         const fd = s.bv_openat2(dirFd, n, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, BENEATH);

@@ -348,7 +348,7 @@ export function quarantineAt(index: string): string {
 export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): ReportBody['artifacts'] | undefined {
   const o = plan.launch?.outputs;
   if (!o || !o.quarantine) return undefined;
-  const out: NonNullable<ReportBody['artifacts']> = { quarantine: o.quarantine, commit: o.commit, to: o.to, items: [], refused: [], truncated: false };
+  const out: Artifacts = { quarantine: o.quarantine, commit: o.commit, to: o.to, items: [], refused: [], truncated: false };
   if (!existsSync(o.quarantine)) {
     refuse(out, '.', 'the quarantine is gone');
     return out;
