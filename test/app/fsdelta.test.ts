@@ -10,7 +10,7 @@ import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync, truncat
 import { join } from 'node:path';
 import { snapshotGrants, grantDeltas, withoutDeltaLists, snapshotFromJson, snapshotToJson, MAX_ENTRIES } from '../../src/app/fsdelta.js';
 import { REDACTED } from '../../src/core/redact.js';
-import { tempDir } from '../helpers/tmp.js';
+import { mkdirChain, tempDir } from '../helpers/tmp.js';
 import type { LaunchInputs, ReportBody } from '../../src/contract/generated/types.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -168,25 +168,11 @@ describe('fs delta of read-write grants a workload left hostile', () => {
     const snap = snapshotGrants(launchWith(d));
     const segs = Array.from({ length: 18 }, (_, i) => `${String(i).padStart(2, '0')}${'n'.repeat(248)}`);
     expect(join(d, ...segs, 'deep.txt').length).toBeGreaterThan(4096);
-    // Made from inside, one component at a time (a path this long cannot be passed whole).
-    const cwd = process.cwd();
-    try {
-      process.chdir(d);
-      for (const s of segs) {
-        mkdirSync(s);
-        process.chdir(s);
-      }
-      writeFileSync('deep.txt', 'deep');
-      process.chdir(cwd);
-      const [g] = grantDeltas(snap, []);
-      expect(g!.notObserved).toBeNull();
-      expect(g!.created.find((e) => e.path.endsWith('/deep.txt'))).toEqual({ path: `${segs.join('/')}/deep.txt`, kind: 'file', size: 4, sha256: sha('deep') });
-      expect(g!.created.length).toBe(segs.length + 1);
-    } finally {
-      process.chdir(cwd);
-      // GNU rm walks by descriptor; Node's rmSync (the temp dir's cleanup) meets ENAMETOOLONG.
-      spawnSync('rm', ['-rf', join(d, segs[0]!)]);
-    }
+    mkdirChain(d, segs, { name: 'deep.txt', data: 'deep' });
+    const [g] = grantDeltas(snap, []);
+    expect(g!.notObserved).toBeNull();
+    expect(g!.created.find((e) => e.path.endsWith('/deep.txt'))).toEqual({ path: `${segs.join('/')}/deep.txt`, kind: 'file', size: 4, sha256: sha('deep') });
+    expect(g!.created.length).toBe(segs.length + 1);
   });
 
   it('hashes at most 256 MiB per grant (sparse 64 MiB files cost a workload no disk): past it, listed unhashed', () => {

@@ -1,13 +1,13 @@
 // removeTree (src/host/remove-tree.ts): rm -rf by descriptor, for trees a workload or an archive
-// shaped. Oracle: the disk (and GNU rm, which walks by descriptor too, to clean up after a
-// failure). The tree is made here as a workload would make it.
+// shaped. Oracle: the disk. The tree is made here as a workload would make it (a failed test's
+// is left to the temp dirs' cleanup, which falls back to GNU rm).
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeTree } from '../../src/host/remove-tree.js';
 import { BvisorError } from '../../src/contract/errors.js';
-import { tempDir } from '../helpers/tmp.js';
+import { mkdirChain, tempDir } from '../helpers/tmp.js';
 
 describe('removeTree', () => {
   it('removes a tree deeper than PATH_MAX, names that are not UTF-8, a mode-000 directory, and no symlink target', () => {
@@ -17,54 +17,25 @@ describe('removeTree', () => {
     const victim = join(parent, 'victim');
     mkdirSync(victim);
     writeFileSync(join(victim, 'keep'), 'x');
-    try {
-      // 18 directories of 250 bytes (over 4096 bytes of path), made one step at a time.
-      const cwd = process.cwd();
-      try {
-        process.chdir(top);
-        for (let i = 0; i < 18; i++) {
-          const d = `${String(i).padStart(2, '0')}${'n'.repeat(248)}`;
-          mkdirSync(d);
-          process.chdir(d);
-        }
-        writeFileSync('deep.txt', 'deep');
-      } finally {
-        process.chdir(cwd);
-      }
-      writeFileSync(Buffer.from(`${top}/bad\xffname`, 'latin1'), 'x');
-      mkdirSync(join(top, 'locked'));
-      writeFileSync(join(top, 'locked', 'f'), 'x');
-      chmodSync(join(top, 'locked'), 0o000);
-      symlinkSync(victim, join(top, 'link'));
-      chmodSync(top, 0o500); // frozen, as a quarantine is
-      removeTree(top);
-      expect(existsSync(top)).toBe(false);
-      expect(readdirSync(victim)).toEqual(['keep']);
-    } finally {
-      spawnSync('rm', ['-rf', top]);
-    }
+    // 18 directories of 250 bytes (over 4096 bytes of path).
+    mkdirChain(top, Array.from({ length: 18 }, (_, i) => `${String(i).padStart(2, '0')}${'n'.repeat(248)}`), { name: 'deep.txt', data: 'deep' });
+    writeFileSync(Buffer.from(`${top}/bad\xffname`, 'latin1'), 'x');
+    mkdirSync(join(top, 'locked'));
+    writeFileSync(join(top, 'locked', 'f'), 'x');
+    chmodSync(join(top, 'locked'), 0o000);
+    symlinkSync(victim, join(top, 'link'));
+    chmodSync(top, 0o500); // frozen, as a quarantine is
+    removeTree(top);
+    expect(existsSync(top)).toBe(false);
+    expect(readdirSync(victim)).toEqual(['keep']);
   });
 
   it('removes a tree 5000 directories deep (Node\'s recursive rmSync and a recursive walk overflow their stack)', () => {
     const top = join(tempDir(), 'q');
     mkdirSync(top);
-    const cwd = process.cwd();
-    try {
-      process.chdir(top);
-      for (let i = 0; i < 5000; i++) {
-        mkdirSync('d');
-        process.chdir('d');
-      }
-      writeFileSync('f', 'x');
-    } finally {
-      process.chdir(cwd);
-    }
-    try {
-      removeTree(top);
-      expect(existsSync(top)).toBe(false);
-    } finally {
-      spawnSync('rm', ['-rf', top]);
-    }
+    mkdirChain(top, Array(5000).fill('d'), { name: 'f', data: 'x' });
+    removeTree(top);
+    expect(existsSync(top)).toBe(false);
   });
 
   it('a removal that fails names the tree and the depth, never a name inside it (a workload chose those)', () => {
