@@ -195,7 +195,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     };
     // The workload's secret values, so that no name it made after one (its outputs, its changes
     // to the read-write grants) reaches the report.
-    const secretValues = redactionValues(plan.launch?.env ?? [], secretFromEnv(opts.secretEnv));
+    const secret = secretFromEnv(opts.secretEnv);
+    const secretValues = redactionValues(plan.launch?.env ?? [], secret);
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
     const finish = (body: ReportBody, before: Snapshot): SealedReport => {
@@ -236,7 +237,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // nothing of its runner may use one. With a root the start record names the runner's
       // leaves under this run's name (recovery finds them by it), and with an id too the
       // registration records them as they are made.
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret: secretFromEnv(opts.secretEnv), cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = finish(body, before);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
@@ -246,7 +247,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       host,
       runName,
       hostname: opts.id ? hostnameFor(opts.id) : 'bvisor',
-      secret: secretFromEnv(opts.secretEnv),
+      secret,
       capture: { stdout: relaySink('stdout', plan.launch!.outputBytes, opts.relay), stderr: relaySink('stderr', plan.launch!.outputBytes, opts.relay) },
       dieWithParent: true,
       ...(beforeCgroup ? { beforeCgroup } : {}),
