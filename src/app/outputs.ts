@@ -36,6 +36,7 @@ import { hashFd } from '../host/hash.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
 import { REDACTED } from '../core/redact.js';
+import { fault } from '../host/faults.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
  * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a
@@ -848,6 +849,7 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
     // journaled under the sealed hash).
     let copied: string;
     let size: number;
+    fault('commit:before-copy');
     try {
       const r = hashFd(h.fd, it.size, (piece) => writeAll(out, piece));
       if (r === null) throw Object.assign(new Error('it grew while it was copied'), { code: 'it grew while it was copied' });
@@ -864,6 +866,7 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
       s.bv_unlinkat(destDir, tmp, 0);
       return `it changed while it was copied (${copied.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…): not promoted`;
     }
+    fault('commit:before-rename');
     const rc = s.bv_renameat(destDir, tmp, destDir, name);
     if (rc < 0) {
       s.bv_unlinkat(destDir, tmp, 0);

@@ -1,7 +1,9 @@
 // Named points in create, start, run and delete where the crash-safety tests kill bvisor with
-// SIGKILL, to prove that whatever a crash leaves there, `delete -f` (or `gc`) removes. In the
+// SIGKILL, to prove that whatever a crash leaves there, `delete -f` (or `gc`) removes; and points
+// where a race test plays the second writer in a window too narrow to hit from outside. In the
 // shipped code a fault point does nothing: no environment variable or flag reaches it. Only a
-// test preload (test/seams/crash-at.mjs, loaded with `node --import`) replaces `faultPoints.hit`.
+// test preload (test/seams/crash-at.mjs, loaded with `node --import`) or a test importing the
+// sources replaces `faultPoints.hit`.
 export type FaultStage =
   | 'create:after-state'
   | 'create:before-cgroup'
@@ -29,7 +31,11 @@ export type FaultStage =
   | 'journal:torn-report'
   | 'journal:torn-started'
   // A cgroup member pinned by its pidfd, before it is looked for in the leaf again.
-  | 'cgroup:member-pinned';
+  | 'cgroup:member-pinned'
+  // A commit by copy: the source checked against the seal, not yet copied; the copy made and
+  // checked, its temporary name not yet renamed into place.
+  | 'commit:before-copy'
+  | 'commit:before-rename';
 
 export const faultPoints = {
   hit(_stage: FaultStage): void {},

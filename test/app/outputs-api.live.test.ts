@@ -1,13 +1,25 @@
 // The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
 // step journaled under the root. Oracle: the destination's bytes and the journal's entries.
 import { describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
+import { faultPoints, type FaultStage } from '../../src/host/faults.js';
+
+/** commitOutputs with `act` run at the fault point `at` (the second writer a race test plays). */
+function commitWith(at: FaultStage, act: () => void, ...args: Parameters<typeof commitOutputs>): ReturnType<typeof commitOutputs> {
+  const hit = faultPoints.hit;
+  faultPoints.hit = (stage) => void (stage === at && act());
+  try {
+    return commitOutputs(...args);
+  } finally {
+    faultPoints.hit = hit;
+  }
+}
 
 const manifest = (script: string): string => `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\noutputs: { path: /out }\n`;
 
@@ -165,5 +177,52 @@ describe('outputs through the API (live)', () => {
     }
     // Nothing is left for gc to wait on: this process (the runs' maker) is alive and stays so.
     expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
+  });
+
+  // A file with two names is promoted as two copies. A copy is checked against the seal, then
+  // copied, then renamed into place from a temporary name: two windows a second writer can use
+  // (rootless, the frozen quarantine's files stay writable by their owner; whoever can write the
+  // destination can rename over the temporary name). The fault points play that writer.
+  const linked = manifest('printf sealed > /out/f; ln /out/f /out/g');
+
+  it('a commit by copy promotes only the sealed bytes: a write between the check and the copy is refused, and leaves nothing in the destination', async () => {
+    const root = newRoot();
+    const r = await runConfined({ manifest: linked, dir: tempDir() }, { root, cgroupParent: defaultTestParent() });
+    const q = r.report.body.artifacts!.quarantine;
+    expect(r.report.body.artifacts!.items.map((x) => x.path)).toEqual(['f', 'g']);
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    // The same size, other bytes: only a hash of what was copied tells them apart.
+    const d = commitWith('commit:before-copy', () => writeFileSync(join(q, 'f'), 'SEALED', { flag: 'r+' }), root, r.report, { to: dest });
+    expect(d.applied).toEqual([]);
+    expect(d.failed.map((x) => [x.path, x.error])).toEqual([
+      ['f', expect.stringMatching(/^it changed while it was copied \(.*\): not promoted$/)],
+      ['g', expect.stringMatching(/^its hash is no longer the one the report sealed/)],
+    ]);
+    expect(readdirSync(dest)).toEqual([]);
+    expect(readFileSync(join(q, 'f'), 'utf8')).toBe('SEALED');
+    discardOutputs(root, r.report);
+  });
+
+  it('a commit by copy checks that the name it renamed into place holds its copy: a file swapped in under the temporary name is reported, not applied', async () => {
+    const root = newRoot();
+    const r = await runConfined({ manifest: linked, dir: tempDir() }, { root, cgroupParent: defaultTestParent() });
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    let swapped = 0;
+    const swap = (): void => {
+      if (swapped++) return;
+      const [tmp, ...more] = readdirSync(dest).filter((n) => n.startsWith('.bvisor-commit-'));
+      expect(more).toEqual([]);
+      writeFileSync(join(dest, 'theirs'), 'theirs');
+      renameSync(join(dest, 'theirs'), join(dest, tmp!));
+    };
+    const d = commitWith('commit:before-rename', swap, root, r.report, { to: dest });
+    expect(swapped).toBe(2);
+    expect(d.failed).toEqual([{ id: expect.any(String), path: 'f', error: "the destination's f was replaced during the commit (another writer there): not the checked copy" }]);
+    expect(d.applied.map((x) => x.path)).toEqual(['g']);
+    expect(readFileSync(join(dest, 'f'), 'utf8')).toBe('theirs');
+    expect(readFileSync(join(dest, 'g'), 'utf8')).toBe('sealed');
+    discardOutputs(root, r.report);
   });
 });
