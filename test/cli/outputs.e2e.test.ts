@@ -15,6 +15,7 @@ import { plan } from '../../src/core/planner.js';
 import { loadManifest } from '../../src/core/manifest.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { v2Host } from '../helpers/hosts.js';
+import { lastReport, outputsBundle } from '../helpers/outputs.js';
 
 let work = '';
 beforeAll(() => {
@@ -26,27 +27,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const mounts = (): string => readFileSync('/proc/self/mountinfo', 'utf8');
 
-function bundle(script: string, outputs: string): string {
-  const dir = join(work, `b${Math.random().toString(36).slice(2, 8)}`);
-  // (recursive: the helper's temp dirs go after each test, and this one is the file's)
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  chmodSync(dir, 0o755);
-  chmodSync(work, 0o755);
-  writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 32, wall: 20s }\noutputs: ${outputs}\n`);
-  return dir;
-}
-
-/** bvisor as uid 65534 (setpriv), with a state root in a fresh directory everyone may write. */
-function rootless(): { base: string; as65534: (...args: string[]) => ReturnType<typeof spawnSync> & { stdout: string; stderr: string } } {
-  const base = tempDir();
-  chmodSync(base, 0o777);
-  const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
-  return { base, as65534 };
-}
+const bundle = (script: string, outputs: string): string => outputsBundle(work, script, outputs);
 
 const reportOf = (root: string, id: string) => readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.report?.body.containerId === id).report;
 const tmpdirOf = (): string => process.env.TMPDIR || '/tmp';
-const lastReport = (root: string) => JSON.parse(readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!).report;
 
 describe('outputs (e2e)', () => {
   it('stages what the workload wrote: hashed after the quarantine is frozen; links, FIFOs are refused', () => {
@@ -373,37 +357,6 @@ describe('outputs (e2e)', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
-  });
-
-  it('rootless: the quarantine is frozen read-only (it stays the user\'s), committed by copy, discarded', () => {
-    const { base, as65534 } = rootless();
-    const b = bundle('printf mine > /out/f', '{ path: /out }');
-    const r = as65534('run', '-b', b, 'rl-1');
-    expect(r.status, r.stderr).toBe(0);
-    const [runId] = readdirSync(join(base, 'root', 'outputs'));
-    const q = join(base, 'root', 'outputs', runId!);
-    expect(statSync(q).mode & 0o777).toBe(0o500);
-    expect(statSync(q).uid).toBe(65534);
-    const c = as65534('commit', 'rl-1', '--to', join(base, 'dest'));
-    expect(c.status, c.stderr).toBe(0);
-    expect(readFileSync(join(base, 'dest', 'f'), 'utf8')).toBe('mine');
-    expect(existsSync(q)).toBe(false);
-    expect(as65534('run', '-b', b, 'rl-2').status).toBe(0);
-    expect(as65534('discard', 'rl-2').status).toBe(0);
-    expect(readdirSync(join(base, 'root', 'outputs'))).toEqual([]);
-  });
-
-  it('rootless: a workload that takes away its own /out (chmod 000) still gets its report, and the quarantine is discarded', () => {
-    const { base, as65534 } = rootless();
-    const b = bundle('printf data > /out/f; chmod 000 /out', '{ path: /out }');
-    const r = as65534('run', '-b', b, 'rl-000');
-    expect(r.status, r.stderr).toBe(0);
-    const a = lastReport(join(base, 'root')).body.artifacts;
-    // The freeze made it 0500 through an O_PATH descriptor, so it could be walked and hashed.
-    expect(a.items.map((x: { path: string; sha256: string }) => [x.path, x.sha256])).toEqual([['f', sha('data')]]);
-    expect(statSync(a.quarantine).mode & 0o777).toBe(0o500);
-    expect(as65534('discard', 'rl-000').status).toBe(0);
-    expect(existsSync(a.quarantine)).toBe(false);
   });
 
   it('the planner refuses limits it could not enforce (rootless: no tmpfs on the host)', () => {
