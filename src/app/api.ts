@@ -9,7 +9,7 @@ import type { Plan } from '../contract/generated/types.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { probeHost } from '../host/facts.js';
-import { BvisorError } from '../contract/errors.js';
+import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { runLoaded, admittedLinuxPlan, type RunOptions } from './run.js';
 import { secretVar } from '../core/secrets.js';
 import { apiHandedFds } from '../host/fds.js';
@@ -142,11 +142,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
   else {
     const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
-    try {
-      out = await runLoaded(loaded, opts);
-    } finally {
-      loaded.bundle.cleanup();
-    }
+    out = await withCleanupAsync(() => runLoaded(loaded, opts), loaded.bundle.cleanup);
   }
   return { report: out.report, exitStatus: out.exitStatus, stdout: out.stdout, stderr: out.stderr, denials: out.report.body.denials! };
 }

@@ -8,9 +8,9 @@ import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ContainerState, HostFacts, Plan, SealedReport } from '../contract/generated/types.js';
-import { BvisorError } from '../contract/errors.js';
+import { BvisorError, undone, withCleanupAsync } from '../contract/errors.js';
 import { hostnameFor } from '../core/ids.js';
-import { loadBundle } from '../host/bundle.js';
+import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { procRef } from '../host/proc.js';
@@ -102,8 +102,7 @@ export function claimId(root: string, id: string, fill: (dir: string) => void): 
     if (rc === -osConstants.errno.EEXIST) throw idTaken(root, id);
     if (!NO_NOREPLACE.has(-rc)) throw new BvisorError('BV_IO', `rename ${claim} to ${dir}: ${errnoName(rc)}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
   } catch (e) {
-    removeDir(claim);
-    throw e;
+    throw undone(e, () => removeDir(claim));
   }
   // No RENAME_NOREPLACE on this file system: the id is taken as create takes it.
   removeDir(claim);
@@ -124,8 +123,7 @@ export function takeIdLocked(root: string, id: string, dir: string, fill: (dir: 
   try {
     withLock(dir, () => fill(dir));
   } catch (e) {
-    removeDir(dir);
-    throw e;
+    throw undone(e, () => removeDir(dir));
   }
   return dir;
 }
@@ -150,8 +148,12 @@ function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle
 }
 
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
-  const dir = dirOf(o.root, o.id);
   const loaded = loadBundle(o.bundle, { manifestCacheRoot: o.root });
+  return withCleanupAsync(() => createLoaded(o, loaded), loaded.bundle.cleanup);
+}
+
+async function createLoaded(o: CreateOptions, loaded: LoadedBundle): Promise<ContainerState> {
+  const dir = dirOf(o.root, o.id);
   let quarantine: Quarantine | null = null;
   try {
     const host = o.host ?? probeHost();
@@ -285,16 +287,15 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
       // Leave the environment as if create had never been attempted: the monitor (told
       // nothing, it kills the workload) must be gone before its directory goes.
       await stopProcesses(state);
-      teardownCgroups(leavesOf(state.cgroupDirs));
-      removeDir(dir);
-      throw e;
+      throw undone(e, () => {
+        teardownCgroups(leavesOf(state.cgroupDirs));
+        removeDir(dir);
+      });
     }
   } catch (e) {
     // No container, so no report will ever list the quarantine: it goes too.
     removeQuarantine(quarantine);
     throw e;
-  } finally {
-    loaded.bundle.cleanup();
   }
 }
 

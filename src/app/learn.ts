@@ -8,7 +8,7 @@ import { dirname, basename, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Document } from 'yaml';
 import type { Denial, HostFacts } from '../contract/generated/types.js';
-import { BvisorError } from '../contract/errors.js';
+import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { hostRootLinks, loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { hostLookup } from '../host/lookup.js';
@@ -107,75 +107,75 @@ function refuse(why: string, hint: string): never {
 
 export async function learnBundle(o: LearnOptions): Promise<LearnOutcome> {
   const b: LoadedBundle = loadBundle(o.bundle);
-  try {
-    const m = b.manifest;
-    if (m.oci) refuse(`${o.bundle}: an OCI bundle (config.json) runs in its own root; learn proposes host-mode manifests only`, 'write a boundary.yaml for the program and learn that');
-    if (m.root) refuse(`${o.bundle}: root: is container mode (the workload sees its rootfs, not the host); learn proposes host-mode manifests only`, 'remove root: (and grant host paths) to learn a host-mode boundary, or write the container boundary by hand');
-    if (m.workload.kind !== 'process') refuse(`${o.bundle}: a wasm workload has no system calls to observe`, 'the wasm backend lists what a module opens in its report (bvisor run --json)');
-    if (m.outputs) refuse(`${o.bundle}: outputs: needs a state root and a commit; learn runs without either`, 'remove outputs: while learning, and add it back to the proposal');
-    const original = loadManifest(b.bundle.manifestText, b.bundle.manifestPath).yaml.data as Record<string, unknown>;
-    const rawFs = (original.filesystem as Array<Record<string, unknown>> | undefined) ?? [];
-    const kept: KeptGrant[] = m.filesystem.map((g, i) => ({ raw: rawFs[g.index]!, hostPath: b.paths.grants[i]?.path ?? g.path, access: g.access, recursive: g.recursive }));
-    const host = o.host ?? probeHost();
-    const arch = host.kernel.arch as Arch;
-    if (!(arch in TABLES)) refuse(`no syscall table for ${host.kernel.arch}`, 'learn needs seccomp user notification on a supported arch');
+  return withCleanupAsync(() => learnLoaded(b, o), b.bundle.cleanup);
+}
 
-    // ---- the observed run ----
-    const exe = b.paths.exe?.path ?? m.workload.exe;
-    const lb = loadManifestText(learningManifest(original, kept, { ...o, exe, cwd: m.workload.cwd }), b.bundle.dir, 'boundary.learn.yaml');
-    const plan = admittedLinuxPlan(lb, host, { cgroupParent: o.cgroupParent, root: null }, 'run');
-    const r = await launchLinux({
-      plan,
-      host,
-      runName: `learn-${randomUUID().slice(0, 8)}`,
-      hostname: 'bvisor',
-      secret: secretFromEnv(o.secretEnv),
-      capture: { stdout: relay('stdout', plan.launch!.outputBytes, o.relay), stderr: relay('stderr', plan.launch!.outputBytes, o.relay) },
-      dieWithParent: true,
-      observe: LEARN_OBSERVE,
-    });
-    const sd = r.seccompDenials;
-    if (!sd || !sd.source.observed) {
-      throw new BvisorError('BV_LEARN_NOT_OBSERVED', `the learning run could not be observed: ${sd?.source.notObserved ?? 'no seccomp listener'}`, { hint: 'learn needs seccomp user notification (Linux ≥ 5.0) and the errno syscall policy' });
-    }
-    const learned: LearnRun = { exitStatus: runExitStatus(r), denials: sd.items, runMs: r.runMs };
-    const calls = namedCalls(sd.observed ?? [], arch);
-    const interp = plan.launch?.workload.script ? (b.paths.exe?.interpreter ?? null) : null;
-    if (interp) calls.unshift({ name: 'execve', pid: 0, args: [1n, 0n, 0n, 0n, 0n, 0n], strings: [interp, null, null, null, null, null], sockaddr: null, tNs: null });
-    const proposal = propose({
-      original,
-      kept,
-      exe,
-      cwd: m.workload.cwd,
-      calls,
-      denials: sd.items,
-      budgets: { memoryPeakBytes: r.readback.memoryPeak?.value ?? null, pidsPeak: r.readback.pidsPeak?.value ?? null, runMs: r.runMs },
-      hostNetwork: o.network,
-      lookup: hostLookup,
-      rootLinks: hostRootLinks().map((l) => l.name),
-      alsoBound: [exe, m.workload.cwd],
-    });
+async function learnLoaded(b: LoadedBundle, o: LearnOptions): Promise<LearnOutcome> {
+  const m = b.manifest;
+  if (m.oci) refuse(`${o.bundle}: an OCI bundle (config.json) runs in its own root; learn proposes host-mode manifests only`, 'write a boundary.yaml for the program and learn that');
+  if (m.root) refuse(`${o.bundle}: root: is container mode (the workload sees its rootfs, not the host); learn proposes host-mode manifests only`, 'remove root: (and grant host paths) to learn a host-mode boundary, or write the container boundary by hand');
+  if (m.workload.kind !== 'process') refuse(`${o.bundle}: a wasm workload has no system calls to observe`, 'the wasm backend lists what a module opens in its report (bvisor run --json)');
+  if (m.outputs) refuse(`${o.bundle}: outputs: needs a state root and a commit; learn runs without either`, 'remove outputs: while learning, and add it back to the proposal');
+  const original = loadManifest(b.bundle.manifestText, b.bundle.manifestPath).yaml.data as Record<string, unknown>;
+  const rawFs = (original.filesystem as Array<Record<string, unknown>> | undefined) ?? [];
+  const kept: KeptGrant[] = m.filesystem.map((g, i) => ({ raw: rawFs[g.index]!, hostPath: b.paths.grants[i]?.path ?? g.path, access: g.access, recursive: g.recursive }));
+  const host = o.host ?? probeHost();
+  const arch = host.kernel.arch as Arch;
+  if (!(arch in TABLES)) refuse(`no syscall table for ${host.kernel.arch}`, 'learn needs seccomp user notification on a supported arch');
 
-    // ---- the check: the proposal, fully enforced, once ----
-    const checkText = withCapture(proposal.text);
-    const cb = loadManifestText(checkText, b.bundle.dir, 'boundary.proposed.yaml');
-    let c: Awaited<ReturnType<typeof runLoaded>>;
-    try {
-      c = await runLoaded(cb, { id: null, root: null, cgroupParent: o.cgroupParent, secretEnv: o.secretEnv, ...(o.relay ? { relay: o.relay } : {}) });
-    } catch (e) {
-      // A proposal this host refuses (e.g. a write grant on a directory root owns) is not verified;
-      // the proposal still stands for the user to edit.
-      if (!(e instanceof BvisorError) || e.code !== 'BV_PLAN_REFUSED') throw e;
-      const why = `the planner refused the proposal: ${(e.issues ?? []).map((i) => `${i.clause}: ${i.message}`).join('; ') || e.message}`;
-      return { proposal, learned, check: { exitStatus: null, denials: [], runMs: 0, verified: false, why } };
-    }
-    const denials = c.report.body.denials?.items ?? [];
-    const same = c.exitStatus === learned.exitStatus;
-    const why = !same ? `exit status ${c.exitStatus} enforced, ${learned.exitStatus} observed` : denials.length ? `${denials.length} denial(s) in the enforced run` : null;
-    return { proposal, learned, check: { exitStatus: c.exitStatus, denials, runMs: c.result.runMs, verified: why === null, why } };
-  } finally {
-    b.bundle.cleanup();
+  // ---- the observed run ----
+  const exe = b.paths.exe?.path ?? m.workload.exe;
+  const lb = loadManifestText(learningManifest(original, kept, { ...o, exe, cwd: m.workload.cwd }), b.bundle.dir, 'boundary.learn.yaml');
+  const plan = admittedLinuxPlan(lb, host, { cgroupParent: o.cgroupParent, root: null }, 'run');
+  const r = await launchLinux({
+    plan,
+    host,
+    runName: `learn-${randomUUID().slice(0, 8)}`,
+    hostname: 'bvisor',
+    secret: secretFromEnv(o.secretEnv),
+    capture: { stdout: relay('stdout', plan.launch!.outputBytes, o.relay), stderr: relay('stderr', plan.launch!.outputBytes, o.relay) },
+    dieWithParent: true,
+    observe: LEARN_OBSERVE,
+  });
+  const sd = r.seccompDenials;
+  if (!sd || !sd.source.observed) {
+    throw new BvisorError('BV_LEARN_NOT_OBSERVED', `the learning run could not be observed: ${sd?.source.notObserved ?? 'no seccomp listener'}`, { hint: 'learn needs seccomp user notification (Linux ≥ 5.0) and the errno syscall policy' });
   }
+  const learned: LearnRun = { exitStatus: runExitStatus(r), denials: sd.items, runMs: r.runMs };
+  const calls = namedCalls(sd.observed ?? [], arch);
+  const interp = plan.launch?.workload.script ? (b.paths.exe?.interpreter ?? null) : null;
+  if (interp) calls.unshift({ name: 'execve', pid: 0, args: [1n, 0n, 0n, 0n, 0n, 0n], strings: [interp, null, null, null, null, null], sockaddr: null, tNs: null });
+  const proposal = propose({
+    original,
+    kept,
+    exe,
+    cwd: m.workload.cwd,
+    calls,
+    denials: sd.items,
+    budgets: { memoryPeakBytes: r.readback.memoryPeak?.value ?? null, pidsPeak: r.readback.pidsPeak?.value ?? null, runMs: r.runMs },
+    hostNetwork: o.network,
+    lookup: hostLookup,
+    rootLinks: hostRootLinks().map((l) => l.name),
+    alsoBound: [exe, m.workload.cwd],
+  });
+
+  // ---- the check: the proposal, fully enforced, once ----
+  const checkText = withCapture(proposal.text);
+  const cb = loadManifestText(checkText, b.bundle.dir, 'boundary.proposed.yaml');
+  let c: Awaited<ReturnType<typeof runLoaded>>;
+  try {
+    c = await runLoaded(cb, { id: null, root: null, cgroupParent: o.cgroupParent, secretEnv: o.secretEnv, ...(o.relay ? { relay: o.relay } : {}) });
+  } catch (e) {
+    // A proposal this host refuses (e.g. a write grant on a directory root owns) is not verified;
+    // the proposal still stands for the user to edit.
+    if (!(e instanceof BvisorError) || e.code !== 'BV_PLAN_REFUSED') throw e;
+    const why = `the planner refused the proposal: ${(e.issues ?? []).map((i) => `${i.clause}: ${i.message}`).join('; ') || e.message}`;
+    return { proposal, learned, check: { exitStatus: null, denials: [], runMs: 0, verified: false, why } };
+  }
+  const denials = c.report.body.denials?.items ?? [];
+  const same = c.exitStatus === learned.exitStatus;
+  const why = !same ? `exit status ${c.exitStatus} enforced, ${learned.exitStatus} observed` : denials.length ? `${denials.length} denial(s) in the enforced run` : null;
+  return { proposal, learned, check: { exitStatus: c.exitStatus, denials, runMs: c.result.runMs, verified: why === null, why } };
 }
 
 function relay(name: 'stdout' | 'stderr', cap: number, r: RunRelay | undefined): { cap: number; onChunk?: (b: Buffer) => void } {

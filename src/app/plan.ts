@@ -1,10 +1,12 @@
 // bvisor validate / plan: load a bundle, probe the host, run the planner. The bundle's temp dir
-// (for a tar) is removed before returning, whatever happens.
+// (for a tar) is removed before returning, whatever happens (a removal that fails after a
+// refusal is said beside the refusal, not in its place).
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { planLoaded, type PlanOptions } from './run.js';
 import { backendOf } from '../core/features.js';
+import { withCleanup } from '../contract/errors.js';
 
 export interface ValidateResult {
   bundle: string;
@@ -16,17 +18,16 @@ export interface ValidateResult {
 
 export function validateBundle(arg: string): ValidateResult {
   const { bundle, manifest } = loadBundle(arg);
-  try {
-    return {
+  return withCleanup(
+    () => ({
       bundle: bundle.source,
       manifest: bundle.manifestPath.startsWith(bundle.dir) && bundle.source !== bundle.dir ? `${arg}:boundary.yaml` : bundle.manifestPath,
       manifestSha256: bundle.manifestSha256,
       backend: backendOf(manifest),
       clauses: 1 + manifest.filesystem.length + Object.keys(manifest.limits).length + manifest.env.length,
-    };
-  } finally {
-    bundle.cleanup();
-  }
+    }),
+    bundle.cleanup,
+  );
 }
 
 export interface PlanResult {
@@ -37,10 +38,5 @@ export interface PlanResult {
 export function planBundle(arg: string, opts: PlanOptions): PlanResult {
   const loaded = loadBundle(arg);
   const { bundle } = loaded;
-  try {
-    const plan = planLoaded(loaded, probeHost(), opts);
-    return { bundle: bundle.source, plan };
-  } finally {
-    bundle.cleanup();
-  }
+  return withCleanup(() => ({ bundle: bundle.source, plan: planLoaded(loaded, probeHost(), opts) }), bundle.cleanup);
 }

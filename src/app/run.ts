@@ -4,7 +4,7 @@ import { EXPLAIN_OBSERVE } from '../core/explain.js';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
-import { BvisorError } from '../contract/errors.js';
+import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { sha256Hex } from '../host/hash.js';
@@ -282,11 +282,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
 
 export async function runBundle(bundlePath: string, opts: RunOptions): Promise<RunOutcome> {
   const b = loadBundle(bundlePath, { manifestCacheRoot: opts.root });
-  try {
-    return await runLoaded(b, opts);
-  } finally {
-    b.bundle.cleanup();
-  }
+  return withCleanupAsync(() => runLoaded(b, opts), b.bundle.cleanup);
 }
 
 /** ENOSPC or EDQUOT behind a failed write of the state root (a coded BV_IO names it in its

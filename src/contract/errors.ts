@@ -175,3 +175,45 @@ export function formatIssueLocation(i: Issue): string {
   const where = i.file ? `${i.file}${i.line ? `:${i.line}:${i.col ?? 1}` : ''}` : '';
   return [where, i.clause].filter(Boolean).join(' ');
 }
+
+/**
+ * The error to throw once what a failed step made is undone: `failure` itself. An undo that
+ * fails too is said beside it (in its message, and in a BvisorError's detail.cleanup), never
+ * thrown in its place: the first error is the one that explains (a manifest refused at its
+ * file:line:col, say), and what the undo could not remove is said, not hidden.
+ */
+export function undone(failure: unknown, undo: () => void): unknown {
+  try {
+    undo();
+  } catch (u) {
+    const also = u instanceof Error ? u.message : String(u);
+    if (failure instanceof Error) failure.message += `; cleaning up after it failed too: ${also}`;
+    if (failure instanceof BvisorError) failure.detail.cleanup = also;
+  }
+  return failure;
+}
+
+/** `body`, then `cleanup` whether it threw or not: try/finally, except that a cleanup failing
+ * after body threw is said beside body's error (undone) instead of replacing it. */
+export function withCleanup<T>(body: () => T, cleanup: () => void): T {
+  let r: T;
+  try {
+    r = body();
+  } catch (e) {
+    throw undone(e, cleanup);
+  }
+  cleanup();
+  return r;
+}
+
+/** withCleanup for an async body. */
+export async function withCleanupAsync<T>(body: () => Promise<T>, cleanup: () => void): Promise<T> {
+  let r: T;
+  try {
+    r = await body();
+  } catch (e) {
+    throw undone(e, cleanup);
+  }
+  cleanup();
+  return r;
+}

@@ -6,7 +6,7 @@
 import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
-import { BvisorError, type Issue } from '../contract/errors.js';
+import { BvisorError, undone, type Issue } from '../contract/errors.js';
 import { loadManifest, type NormalManifest } from '../core/manifest.js';
 import type { YamlReadResult } from '../core/yaml-reader.js';
 import { containerTarget, type PathFact, type PlanPaths } from '../core/features.js';
@@ -140,9 +140,10 @@ export function openBundle(arg: string): OpenBundle {
     };
     return ob;
   } catch (e) {
-    release();
-    removeTemp();
-    throw e;
+    throw undone(e, () => {
+      release();
+      removeTemp();
+    });
   }
 }
 
@@ -424,8 +425,7 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
     bundle.releaseFd();
     return { bundle, manifest, paths };
   } catch (e) {
-    bundle.cleanup();
-    throw e;
+    throw undone(e, bundle.cleanup);
   }
 }
 

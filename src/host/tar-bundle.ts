@@ -15,7 +15,7 @@ import { fault } from './faults.js';
 import { writeAll } from './atomic.js';
 import { removeTree, writeOwner, TEMP_PREFIX } from './extracted.js';
 import { procRef } from './proc.js';
-import { BvisorError } from '../contract/errors.js';
+import { BvisorError, undone } from '../contract/errors.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { lateRequire } from '../backends/linux/ffi/runtime.js';
 import { errnoName } from './facts.js';
@@ -502,8 +502,9 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
     verifyExtractedTree(dir, archive);
     return { dir, cleanup };
   } catch (e) {
-    cleanup();
-    throw readError(e, archive, 'cannot extract');
+    // A temp dir that could not be removed is said beside the refusal (gc judges it later, by its
+    // owner record), not thrown in its place.
+    throw undone(readError(e, archive, 'cannot extract'), cleanup);
   }
 }
 

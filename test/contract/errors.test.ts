@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, ISSUE_CODES, BvisorError, EXIT } from '../../src/contract/errors.js';
+import { ERROR_CODES, ISSUE_CODES, BvisorError, EXIT, withCleanup, withCleanupAsync } from '../../src/contract/errors.js';
 
 const root = join(__dirname, '..', '..');
 function walk(dir: string): string[] {
@@ -37,5 +37,33 @@ describe('error registry', () => {
   it('an error carries its exit code, hint and doc anchor', () => {
     const e = new BvisorError('BV_PLAN_REFUSED', 'x', { hint: 'h' });
     expect([e.exit, e.hint, e.doc]).toEqual([3, 'h', 'docs/errors.md#bv_plan_refused']);
+  });
+});
+
+describe('withCleanup: the first error is the one that explains', () => {
+  const refusal = (): BvisorError => new BvisorError('BV_MANIFEST_INVALID', 'm.yaml: 1 problem in the manifest', { hint: 'fix it' });
+  const failing = (): never => {
+    throw new BvisorError('BV_IO', 'remove /tmp/x: EPERM');
+  };
+
+  it('cleans up after a body that returns, and throws a cleanup that fails then', () => {
+    const steps: string[] = [];
+    expect(withCleanup(() => (steps.push('body'), 7), () => void steps.push('cleanup'))).toBe(7);
+    expect(steps).toEqual(['body', 'cleanup']);
+    expect(() => withCleanup(() => 7, failing)).toThrow('remove /tmp/x: EPERM');
+  });
+
+  it("a cleanup that fails after the body threw is said beside the body's error, whose code and hint stay", async () => {
+    for (const run of [() => withCleanup(() => { throw refusal(); }, failing), () => withCleanupAsync(async () => { throw refusal(); }, failing)]) {
+      let err: unknown;
+      try {
+        await run();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'BV_MANIFEST_INVALID', hint: 'fix it', message: 'm.yaml: 1 problem in the manifest; cleaning up after it failed too: remove /tmp/x: EPERM', detail: { cleanup: 'remove /tmp/x: EPERM' } });
+    }
+    // A cleanup that succeeds leaves the error as it was.
+    expect(() => withCleanup(() => { throw refusal(); }, () => {})).toThrow(expect.objectContaining({ message: 'm.yaml: 1 problem in the manifest', detail: {} }));
   });
 });

@@ -17,6 +17,8 @@ import { shim, O } from '../../src/backends/linux/ffi/shim.js';
 import { writeTar, type RawEntry } from '../helpers/rawtar.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
+import { faultPoints } from '../../src/host/faults.js';
+import { validateBundle } from '../../src/app/plan.js';
 
 const MANIFEST = 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\n';
 const RESOLVE_NO_MAGICLINKS = 0x02;
@@ -108,6 +110,49 @@ function kernelResolve(root: string, rel: string, resolve: number): number | str
 
 const link = (name: string, target: string): RawEntry => ({ name, type: '2', link: target });
 
+/** An archive of `entries` in a fresh dir, and an empty `parent` beside it to extract under. */
+function archiveIn(entries: RawEntry[]): { parent: string; tar: string } {
+  const dir = tempDir();
+  const parent = join(dir, 'parent');
+  mkdirSync(parent);
+  const tar = join(dir, 'a.tar');
+  writeTar(tar, entries);
+  return { parent, tar };
+}
+
+/**
+ * At the fault point 'tar:extracting', chattr(1) +i on the manifest extracted under `parent`, so
+ * that not even root can unlink it (EPERM) and the temp dir cannot be removed; then `then`. The
+ * function returned undoes both.
+ */
+function pinExtracted(parent: string, then: () => void = () => {}): () => void {
+  let pinned = '';
+  const hit = faultPoints.hit;
+  faultPoints.hit = (stage) => {
+    if (stage !== 'tar:extracting') return;
+    pinned = join(parent, readdirSync(parent)[0]!, 'bundle', 'boundary.yaml');
+    const i = spawnSync('chattr', ['+i', pinned], { encoding: 'utf8' });
+    expect(i.status, i.stderr).toBe(0);
+    then();
+  };
+  return () => {
+    faultPoints.hit = hit;
+    if (pinned) spawnSync('chattr', ['-i', pinned]);
+  };
+}
+
+/** What `fn` threw (it must throw), `after` run either way. */
+function thrown(fn: () => unknown, after: () => void = () => {}): BvisorError {
+  try {
+    fn();
+  } catch (e) {
+    return e as BvisorError;
+  } finally {
+    after();
+  }
+  throw new Error('it did not throw');
+}
+
 describe('tar bundles', () => {
   it('extracts a plain bundle (also gzipped) into a private dir, and cleans up', () => {
     const dir = tempDir();
@@ -169,6 +214,35 @@ describe('set-id files and the extraction root (issue 9)', () => {
     writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'bin/', type: '5' }, { name: 'bin/x', data: 'x', mode: 0o4755 }]);
     expect(() => extractTarBundle(tar, undefined, parent)).toThrow(/"bin\/x" has set-user-ID or set-group-ID bits/);
     expect(readdirSync(parent)).toEqual([]);
+  });
+
+  it('an extraction that fails and cannot remove its temp dir throws its own error, and says beside it what it left behind', () => {
+    const { parent, tar } = archiveIn([{ name: 'boundary.yaml', data: MANIFEST }]);
+    const unpin = pinExtracted(parent, () => {
+      throw new Error('the disk failed');
+    });
+    const err = thrown(() => extractTarBundle(tar, undefined, parent), unpin);
+    const removal = `remove ${join(parent, readdirSync(parent)[0]!)}: EPERM (1 directories down)`;
+    expect(err).toMatchObject({ code: 'BV_BUNDLE_TAR_INVALID', detail: { cleanup: removal } });
+    expect(err.message).toBe(`${tar}: cannot extract: the disk failed; cleaning up after it failed too: ${removal}`);
+  });
+
+  it('a tar bundle whose manifest is refused keeps the refusal (file:line:col) when its temp dir cannot be removed', () => {
+    const { parent, tar } = archiveIn([{ name: 'boundary.yaml', data: 'bvisorVersion: "1"\nworkload: [\n' }]);
+    // The refusal as it reads when the temp dir goes (extracted under the default parent).
+    const plain = thrown(() => validateBundle(tar));
+    expect(plain).toMatchObject({ code: 'BV_MANIFEST_INVALID', issues: [{ code: 'BV_YAML_SYNTAX', file: `${tar}/boundary.yaml`, line: 3, col: 1 }] });
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = parent; // where extractTarBundle puts it by default (os.tmpdir())
+    const unpin = pinExtracted(parent);
+    const err = thrown(() => validateBundle(tar), () => {
+      unpin();
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    });
+    const removal = `remove ${join(parent, readdirSync(parent)[0]!)}: EPERM (1 directories down)`;
+    expect(err).toMatchObject({ code: 'BV_MANIFEST_INVALID', issues: plain.issues, detail: { cleanup: removal } });
+    expect(err.message).toBe(`${plain.message}; cleaning up after it failed too: ${removal}`);
   });
 
   it('an archive whose ./ is mode 0777 cannot open the private dir to others', () => {
