@@ -31,7 +31,7 @@ const HALF_MADE_GRACE_MS = 60_000;
  * would. Containers that stopped normally are left for their owner's delete.
  */
 export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
-  const out: GcResult = { removed: [], bundles: sweepBundles(), failed: [] };
+  const out: GcResult = { removed: [], bundles: [], failed: [] };
   // The journal as a recovery log first: crashed attempts classified and cleaned up, each
   // recorded; a refused attempt's entry stays as evidence.
   const rec = await recoverForGc(root, j, out.failed);
@@ -73,6 +73,10 @@ export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcRe
       out.failed.push({ id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
     }
   }
+  // Extracted bundles last: a create killed before it handed its bundle to the container leaves
+  // one whose owner (that create) is gone while a container set up from it (its root, say) is
+  // still there until recovery or the deletions above have torn it down.
+  out.bundles = sweepBundles();
   return out;
 }
 

@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { claimId, takeIdLocked } from '../../src/app/create.js';
 import { claimName, listContainers } from '../../src/app/lifecycle.js';
 import { gcRoot } from '../../src/app/gc.js';
+import { writeOwner } from '../../src/host/extracted.js';
+import { faultPoints } from '../../src/host/faults.js';
 import { procRef } from '../../src/host/proc.js';
 import { thrown } from '../helpers/thrown.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -117,5 +119,29 @@ describe('claims left by a crash (live)', () => {
     expect(r.failed).toEqual([]);
     expect(entries(root)).toEqual([live]);
     expect(readdirSync(join(root, 'outputs'))).toEqual([`${liveRun}.maker`]);
+  });
+
+  it('sweeps extracted bundles whose owner is gone only after recovery (a container set up from one may still be being torn down)', async () => {
+    const root = tempDir();
+    const tmp = tempDir();
+    const me = procRef(process.pid)!;
+    const top = join(tmp, 'bvisor-bundle-gc1');
+    mkdirSync(join(top, 'bundle'), { recursive: true });
+    writeOwner(top, { pid: me.pid, startTime: String(Number(me.startTime) - 1) });
+    const seen: boolean[] = [];
+    const [hit, dir] = [faultPoints.hit, process.env.TMPDIR];
+    faultPoints.hit = (stage) => void (stage === 'recover:surveying' && seen.push(existsSync(top)));
+    process.env.TMPDIR = tmp; // where the sweep looks (os.tmpdir())
+    let r: Awaited<ReturnType<typeof gcRoot>>;
+    try {
+      r = await gcRoot(root);
+    } finally {
+      faultPoints.hit = hit;
+      if (dir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = dir;
+    }
+    expect(seen).toEqual([true]);
+    expect(r.bundles).toEqual([top]);
+    expect(existsSync(top)).toBe(false);
   });
 });

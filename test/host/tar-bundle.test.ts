@@ -17,6 +17,7 @@ import { shim, O } from '../../src/backends/linux/ffi/shim.js';
 import { writeTar, type RawEntry } from '../helpers/rawtar.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
+import { thrown } from '../helpers/thrown.js';
 import { faultPoints } from '../../src/host/faults.js';
 import { validateBundle } from '../../src/app/plan.js';
 
@@ -141,18 +142,6 @@ function pinExtracted(parent: string, then: () => void = () => {}): () => void {
   };
 }
 
-/** What `fn` threw (it must throw), `after` run either way. */
-function thrown(fn: () => unknown, after: () => void = () => {}): BvisorError {
-  try {
-    fn();
-  } catch (e) {
-    return e as BvisorError;
-  } finally {
-    after();
-  }
-  throw new Error('it did not throw');
-}
-
 describe('tar bundles', () => {
   it('extracts a plain bundle (also gzipped) into a private dir, and cleans up', () => {
     const dir = tempDir();
@@ -221,7 +210,13 @@ describe('set-id files and the extraction root (issue 9)', () => {
     const unpin = pinExtracted(parent, () => {
       throw new Error('the disk failed');
     });
-    const err = thrown(() => extractTarBundle(tar, undefined, parent), unpin);
+    const err = thrown(() => {
+      try {
+        extractTarBundle(tar, undefined, parent);
+      } finally {
+        unpin();
+      }
+    });
     const removal = `remove ${join(parent, readdirSync(parent)[0]!)}: EPERM (1 directories down)`;
     expect(err).toMatchObject({ code: 'BV_BUNDLE_TAR_INVALID', detail: { cleanup: removal } });
     expect(err.message).toBe(`${tar}: cannot extract: the disk failed; cleaning up after it failed too: ${removal}`);
@@ -235,10 +230,14 @@ describe('set-id files and the extraction root (issue 9)', () => {
     const tmp = process.env.TMPDIR;
     process.env.TMPDIR = parent; // where extractTarBundle puts it by default (os.tmpdir())
     const unpin = pinExtracted(parent);
-    const err = thrown(() => validateBundle(tar), () => {
-      unpin();
-      if (tmp === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = tmp;
+    const err = thrown(() => {
+      try {
+        validateBundle(tar);
+      } finally {
+        unpin();
+        if (tmp === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = tmp;
+      }
     });
     const removal = `remove ${join(parent, readdirSync(parent)[0]!)}: EPERM (1 directories down)`;
     expect(err).toMatchObject({ code: 'BV_MANIFEST_INVALID', issues: plain.issues, detail: { cleanup: removal } });
