@@ -2,22 +2,16 @@
 // freeze is read-only and commit copies. Its own file so that the VM suite (test/vm/tests.txt)
 // runs it on a stock kernel, where the rest of outputs.e2e is too long to list.
 // Oracles: the quarantine's mode and owner on the disk, the destination's bytes, a hash made here.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../helpers/tmp.js';
-import { lastReport, outputsBundle, rootless } from '../helpers/outputs.js';
+import { lastReport, outputsWork, rootless } from '../helpers/outputs.js';
 
-let work = '';
-beforeAll(() => {
-  work = tempDir('bvisor-outputs-');
-  chmodSync(work, 0o755);
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = outputsWork();
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const bundle = (script: string, outputs: string): string => outputsBundle(work, script, outputs);
+const bundle = work.bundle;
 
 describe('outputs, rootless (e2e)', () => {
   it('the quarantine is frozen read-only (it stays the user\'s), committed by copy, discarded', () => {

@@ -2,7 +2,7 @@
 // Oracles: the bytes the workload wrote (hashed here, not by bvisor), the disk of the
 // destination, /proc/self/mountinfo (the tmpfs quarantine, read-only once frozen), the kernel's
 // ENOSPC for the limits.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,19 +15,14 @@ import { plan } from '../../src/core/planner.js';
 import { loadManifest } from '../../src/core/manifest.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { v2Host } from '../helpers/hosts.js';
-import { lastReport, outputsBundle } from '../helpers/outputs.js';
+import { lastReport, outputsWork } from '../helpers/outputs.js';
 
-let work = '';
-beforeAll(() => {
-  work = tempDir('bvisor-outputs-');
-  chmodSync(work, 0o755);
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = outputsWork();
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const mounts = (): string => readFileSync('/proc/self/mountinfo', 'utf8');
 
-const bundle = (script: string, outputs: string): string => outputsBundle(work, script, outputs);
+const bundle = work.bundle;
 
 const reportOf = (root: string, id: string) => readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.report?.body.containerId === id).report;
 const tmpdirOf = (): string => process.env.TMPDIR || '/tmp';
@@ -35,7 +30,7 @@ const tmpdirOf = (): string => process.env.TMPDIR || '/tmp';
 describe('outputs (e2e)', () => {
   it('stages what the workload wrote: hashed after the quarantine is frozen; links, FIFOs are refused', () => {
     const root = newRoot();
-    const dest = join(work, 'dest1');
+    const dest = join(work.dir, 'dest1');
     const b = bundle('printf hello > /out/a.txt; mkdir /out/sub; printf deep > /out/sub/b.txt; ln -s /etc/passwd /out/link; mkfifo /out/fifo', `{ path: /out, size: 1Mi, files: 64, to: ${dest} }`);
     const r = cli(['--root', root, 'run', '-b', b, 'out-1']);
     expect(r.status, r.stderr).toBe(0);
@@ -94,7 +89,7 @@ describe('outputs (e2e)', () => {
 
   it('commit re-verifies each hash: bytes changed after the seal are not promoted, and the quarantine is kept', () => {
     const root = newRoot();
-    const dest = join(work, 'dest3');
+    const dest = join(work.dir, 'dest3');
     const b = bundle('printf original > /out/x', `{ path: /out, size: 64Ki, to: ${dest} }`);
     expect(cli(['--root', root, 'run', '-b', b, 'out-3']).status).toBe(0);
     const q = lastReport(root).body.artifacts.quarantine as string;
@@ -112,8 +107,8 @@ describe('outputs (e2e)', () => {
 
   it('on-success commits after the seal only when the run completed with exit 0', () => {
     const root = newRoot();
-    const ok = join(work, 'dest-ok');
-    const bad = join(work, 'dest-bad');
+    const ok = join(work.dir, 'dest-ok');
+    const bad = join(work.dir, 'dest-bad');
     expect(cli(['--root', root, 'run', '-b', bundle('printf yes > /out/r', `{ path: /out, commit: on-success, to: ${ok} }`), 'out-4']).status).toBe(0);
     expect(readFileSync(join(ok, 'r'), 'utf8')).toBe('yes');
     expect(cli(['--root', root, 'run', '-b', bundle('printf no > /out/r; exit 3', `{ path: /out, commit: on-success, to: ${bad} }`), 'out-5']).status).toBe(3);
@@ -125,8 +120,8 @@ describe('outputs (e2e)', () => {
 
   it('on-success for a container: committed when its report is sealed (at state or delete), once', () => {
     const root = newRoot();
-    const dest = join(work, `dest-c-${Math.random().toString(36).slice(2, 8)}`);
-    const dir = join(work, `onsc-${Math.random().toString(36).slice(2, 8)}`);
+    const dest = join(work.dir, `dest-c-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work.dir, `onsc-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ${dest} }\n`);
     expect(cli(['--root', root, 'create', '-b', dir, 'onsc-1']).status).toBe(0);
@@ -143,7 +138,7 @@ describe('outputs (e2e)', () => {
   it('a container whose workload had secrets lists no outputs at its seal (it cannot check names against them), says why, and on-success keeps them', () => {
     const root = newRoot();
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
-    const dir = join(work, `sec-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work.dir, `sec-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ${join(dir, 'dest')} }\n`);
     expect(cli(['--root', root, 'create', '-b', dir, 'sec-1', '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: secret } }).status).toBe(0);
@@ -165,12 +160,12 @@ describe('outputs (e2e)', () => {
 
   it('the report carries the delta of each read-write grant: created, modified, deleted (the test made the "before")', () => {
     const root = newRoot();
-    const data = join(work, `data-${Math.random().toString(36).slice(2, 8)}`);
+    const data = join(work.dir, `data-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, 'edit'), 'old');
     writeFileSync(join(data, 'gone'), 'x');
     spawnSync('chown', ['-R', '65534:65534', data]); // the workload's identity as root: writable to it
-    const dir = join(work, `fsd-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work.dir, `fsd-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf new > ${data}/n; printf more >> ${data}/edit; rm ${data}/gone"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${data}, access: read-write }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\n`);
     const r = cli(['--root', root, 'run', '-b', dir, 'fsd-1']);
@@ -181,8 +176,8 @@ describe('outputs (e2e)', () => {
 
   it('hard links: all names inside the quarantine are artifacts (promoted as separate copies); a name outside refuses the file', () => {
     const root = newRoot();
-    const dest = join(work, `dest-links-${Math.random().toString(36).slice(2, 8)}`);
-    const dir = join(work, `links-${Math.random().toString(36).slice(2, 8)}`);
+    const dest = join(work.dir, `dest-links-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work.dir, `links-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf same > /out/a; ln /out/a /out/b; printf lone > /out/c; while [ ! -e /out/go ]; do sleep 0.05; done"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, to: ${dest} }\n`);
     expect(cli(['--root', root, 'create', '-b', dir, 'links-1']).status).toBe(0);
@@ -192,7 +187,7 @@ describe('outputs (e2e)', () => {
     const [runId] = readdirSync(join(root, 'outputs'));
     const q = join(root, 'outputs', runId!);
     for (let i = 0; i < 200 && !existsSync(join(q, 'c')); i++) spawnSync('sleep', ['0.05']);
-    const outside = join(work, `outside-${runId}`);
+    const outside = join(work.dir, `outside-${runId}`);
     linkSync(join(q, 'c'), outside);
     writeFileSync(join(q, 'go'), '');
     try {
@@ -227,7 +222,7 @@ describe('outputs (e2e)', () => {
   it.skipIf(!shmApart)('a directory quarantine is placed on its destination\'s filesystem: commit is a rename, discard leaves nothing', () => {
     const root = keepRoot(mkdtempSync('/dev/shm/bvisor-test-'));
     try {
-      const dest = join(work, `dest-placed-${Math.random().toString(36).slice(2, 8)}`);
+      const dest = join(work.dir, `dest-placed-${Math.random().toString(36).slice(2, 8)}`);
       const b = bundle('printf placed > /out/p; printf second > /out/q', `{ path: /out, to: ${dest} }`);
       expect(cli(['--root', root, 'run', '-b', b, 'placed-1']).status).toBe(0);
       const r = lastReport(root).body;
@@ -290,7 +285,7 @@ describe('outputs (e2e)', () => {
 
   it('a workload cannot name the reserved .bvisor-quarantine (a commit never writes where quarantines live)', () => {
     const root = newRoot();
-    const dest = join(work, `dest-res-${Math.random().toString(36).slice(2, 8)}`);
+    const dest = join(work.dir, `dest-res-${Math.random().toString(36).slice(2, 8)}`);
     expect(cli(['--root', root, 'run', '-b', bundle('mkdir -p /out/.bvisor-quarantine/x /out/sub/.bvisor-quarantine; printf a > /out/.bvisor-quarantine/x/f; printf b > /out/sub/.bvisor-quarantine/g; printf ok > /out/ok', `{ path: /out, to: ${dest} }`), 'res-1']).status).toBe(0);
     const a = lastReport(root).body.artifacts;
     expect(a.items.map((x: { path: string }) => x.path)).toEqual(['ok']);
@@ -301,7 +296,7 @@ describe('outputs (e2e)', () => {
 
   it('a destination the workload could reach is refused before anything runs: inside or around a read-write grant, or the bundle itself', () => {
     const root = newRoot();
-    const data = join(work, `reach-${Math.random().toString(36).slice(2, 8)}`);
+    const data = join(work.dir, `reach-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(join(data, 'results'), { recursive: true });
     const grantLine = `  - { path: ${data}, access: read-write }\n`;
     const withGrant = (to: string): string => {
@@ -311,7 +306,7 @@ describe('outputs (e2e)', () => {
     };
     for (const [to, why] of [
       [join(data, 'results'), /overlaps the read-write grant filesystem\[0\]/],
-      [work, /overlaps the read-write grant filesystem\[0\]/],
+      [work.dir, /overlaps the read-write grant filesystem\[0\]/],
       ['./', /is the bundle directory or holds it/],
     ] as const) {
       const r = cli(['--root', root, 'run', '-b', withGrant(to), 'reach-1']);
@@ -325,8 +320,8 @@ describe('outputs (e2e)', () => {
 
   it('commit never follows a symlink in the destination: whoever can write there cannot redirect bvisor\'s writes', () => {
     const root = newRoot();
-    const dest = join(work, `dest-sym-${Math.random().toString(36).slice(2, 8)}`);
-    const victim = join(work, `victim-${Math.random().toString(36).slice(2, 8)}`);
+    const dest = join(work.dir, `dest-sym-${Math.random().toString(36).slice(2, 8)}`);
+    const victim = join(work.dir, `victim-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(victim, { recursive: true });
     expect(cli(['--root', root, 'run', '-b', bundle('mkdir /out/sub; printf evil > /out/sub/f; printf fine > /out/top', `{ path: /out, to: ${dest} }`), 'sym-1']).status).toBe(0);
     // Someone who may write the destination plants a link where sub/ will go.
@@ -343,7 +338,7 @@ describe('outputs (e2e)', () => {
   it.skipIf(!shmApart)('the quarantine is placed in a destination only on a path no one else can change; elsewhere it stays under the state root', () => {
     const root = keepRoot(mkdtempSync('/dev/shm/bvisor-test-'));
     try {
-      const open = join(work, `open-${Math.random().toString(36).slice(2, 8)}`);
+      const open = join(work.dir, `open-${Math.random().toString(36).slice(2, 8)}`);
       mkdirSync(open, { recursive: true });
       chmodSync(open, 0o777); // writable by anyone, not sticky: its entries can be swapped
       const dest = join(open, 'results');

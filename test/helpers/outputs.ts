@@ -1,10 +1,23 @@
 // What the outputs e2e files share: a bundle whose workload writes its outputs, bvisor as an
 // unprivileged user, and the report a run journaled last.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BVISOR } from './cli.js';
 import { tempDir } from './tmp.js';
+
+/** A directory for the file's bundles and destinations (0755, so uid 65534 can read it), made
+ * before its tests and removed after them; `bundle` makes a bundle in it. */
+export function outputsWork(): { readonly dir: string; bundle: (script: string, outputs: string) => string } {
+  const w = { dir: '', bundle: (script: string, outputs: string): string => outputsBundle(w.dir, script, outputs) };
+  beforeAll(() => {
+    w.dir = tempDir('bvisor-outputs-');
+    chmodSync(w.dir, 0o755);
+  });
+  afterAll(() => rmSync(w.dir, { recursive: true, force: true }));
+  return w;
+}
 
 /** A bundle in `work` (which must be 0755, so uid 65534 can read it) running `script` with `outputs`. */
 export function outputsBundle(work: string, script: string, outputs: string): string {
