@@ -148,12 +148,13 @@ function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle
 }
 
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
+  // The id first: a bad one is refused before a bundle archive is unpacked.
+  const dir = dirOf(o.root, o.id);
   const loaded = loadBundle(o.bundle, { manifestCacheRoot: o.root });
-  return withCleanupAsync(() => createLoaded(o, loaded), loaded.bundle.cleanup);
+  return withCleanupAsync(() => createLoaded(o, loaded, dir), loaded.bundle.cleanup);
 }
 
-async function createLoaded(o: CreateOptions, loaded: LoadedBundle): Promise<ContainerState> {
-  const dir = dirOf(o.root, o.id);
+async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string): Promise<ContainerState> {
   let quarantine: Quarantine | null = null;
   try {
     const host = o.host ?? probeHost();
@@ -286,8 +287,13 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle): Promise<Con
     } catch (e) {
       // Leave the environment as if create had never been attempted: the monitor (told
       // nothing, it kills the workload) must be gone before its directory goes.
-      await stopProcesses(state);
+      const stop = await stopProcesses(state).then(
+        () => null,
+        (u: unknown) => u,
+      );
       throw undone(e, () => {
+        // A monitor that may live on keeps its directory (gc judges it later).
+        if (stop !== null) throw stop;
         teardownCgroups(leavesOf(state.cgroupDirs));
         removeDir(dir);
       });

@@ -32,51 +32,55 @@ const HALF_MADE_GRACE_MS = 60_000;
  */
 export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
   const out: GcResult = { removed: [], bundles: [], failed: [] };
-  // The journal as a recovery log first: crashed attempts classified and cleaned up, each
-  // recorded; a refused attempt's entry stays as evidence.
-  const rec = await recoverForGc(root, j, out.failed);
-  out.recovered = rec.recovered;
-  const base = containersDir(root);
-  // What a run killed while it set up leaves, nothing started for it yet, once its maker is gone:
-  // its registration not yet renamed to its id, or its quarantine's maker record without the
-  // quarantine (killed between the two writes).
-  const leftovers = [
-    ...claimsIn(root)
-      .filter((name) => !alive(claimMaker(name)))
-      .map((name) => ({ id: name, path: join(base, name), why: "a run's registration, never finished (its maker is gone)" })),
-    ...orphanMakers(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's maker record, its quarantine never made (its maker is gone)" })),
-  ];
-  for (const l of leftovers) {
-    try {
-      removeDir(l.path);
-      out.removed.push({ id: l.id, why: l.why, reportHash: null });
-    } catch (e) {
-      out.failed.push({ id: l.id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
-    }
-  }
-  for (const id of containerIds(root)) {
-    const dir = join(base, id);
-    try {
-      if (idProblem(id) || rec.keep.has(id) || !statSync(dir).isDirectory()) continue;
-      const s = readState(dir);
-      if (!s) {
-        if (Date.now() - statSync(dir).mtimeMs < HALF_MADE_GRACE_MS) continue;
-        await deleteContainer(root, id, true, j);
-        out.removed.push({ id, why: 'no readable state.json', reportHash: null });
-        continue;
+  try {
+    // The journal as a recovery log first: crashed attempts classified and cleaned up, each
+    // recorded; a refused attempt's entry stays as evidence.
+    const rec = await recoverForGc(root, j, out.failed);
+    out.recovered = rec.recovered;
+    const base = containersDir(root);
+    // What a run killed while it set up leaves, nothing started for it yet, once its maker is gone:
+    // its registration not yet renamed to its id, or its quarantine's maker record without the
+    // quarantine (killed between the two writes).
+    const leftovers = [
+      ...claimsIn(root)
+        .filter((name) => !alive(claimMaker(name)))
+        .map((name) => ({ id: name, path: join(base, name), why: "a run's registration, never finished (its maker is gone)" })),
+      ...orphanMakers(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's maker record, its quarantine never made (its maker is gone)" })),
+    ];
+    for (const l of leftovers) {
+      try {
+        removeDir(l.path);
+        out.removed.push({ id: l.id, why: l.why, reportHash: null });
+      } catch (e) {
+        out.failed.push({ id: l.id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
       }
-      const d = derive(dir, s);
-      if (d.status !== 'stopped' || !d.broken) continue;
-      const r = await deleteContainer(root, id, true, j);
-      out.removed.push({ id, why: d.broken, reportHash: r.report?.bodyHash ?? null });
-    } catch (e) {
-      out.failed.push({ id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
     }
+    for (const id of containerIds(root)) {
+      const dir = join(base, id);
+      try {
+        if (idProblem(id) || rec.keep.has(id) || !statSync(dir).isDirectory()) continue;
+        const s = readState(dir);
+        if (!s) {
+          if (Date.now() - statSync(dir).mtimeMs < HALF_MADE_GRACE_MS) continue;
+          await deleteContainer(root, id, true, j);
+          out.removed.push({ id, why: 'no readable state.json', reportHash: null });
+          continue;
+        }
+        const d = derive(dir, s);
+        if (d.status !== 'stopped' || !d.broken) continue;
+        const r = await deleteContainer(root, id, true, j);
+        out.removed.push({ id, why: d.broken, reportHash: r.report?.bodyHash ?? null });
+      } catch (e) {
+        out.failed.push({ id, error: e instanceof BvisorError ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
+      }
+    }
+  } finally {
+    // Extracted bundles last, and even when the state root could not be read: a create killed
+    // before it handed its bundle to the container leaves one whose owner (that create) is gone
+    // while a container set up from it (its root, say) is still there until recovery or the
+    // deletions above have torn it down.
+    out.bundles = sweepBundles();
   }
-  // Extracted bundles last: a create killed before it handed its bundle to the container leaves
-  // one whose owner (that create) is gone while a container set up from it (its root, say) is
-  // still there until recovery or the deletions above have torn it down.
-  out.bundles = sweepBundles();
   return out;
 }
 

@@ -28,7 +28,7 @@ import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, Seal
 import { validateContainerState, validateHostFacts } from '../contract/generated/validators-records.js';
 import { planIntact, type AdmittedPlan } from '../core/plan-hash.js';
 import { BvisorError } from '../contract/errors.js';
-import { idProblem } from '../core/ids.js';
+import { checkedId } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved, reportIntact } from '../core/report.js';
 import { removeKeptBundle } from '../host/extracted.js';
@@ -62,9 +62,7 @@ export function containersDir(root: string): string {
 }
 
 export function dirOf(root: string, id: string): string {
-  const why = idProblem(id);
-  if (why) throw new BvisorError('BV_ID_INVALID', `container id ${JSON.stringify(id)}: ${why}`, { hint: 'e.g. build-42' });
-  return join(containersDir(root), id);
+  return join(containersDir(root), checkedId(id));
 }
 
 function notFound(id: string, root: string): BvisorError {

@@ -849,8 +849,8 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
     // journaled under the sealed hash).
     let copied: string;
     let size: number;
-    fault('commit:before-copy');
     try {
+      fault('commit:before-copy');
       const r = hashFd(h.fd, it.size, (piece) => writeAll(out, piece));
       if (r === null) throw Object.assign(new Error('it grew while it was copied'), { code: 'it grew while it was copied' });
       fsyncSync(out);

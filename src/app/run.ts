@@ -10,7 +10,7 @@ import { probeHost } from '../host/facts.js';
 import { sha256Hex } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
-import { idProblem, hostnameFor } from '../core/ids.js';
+import { checkedId, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
@@ -130,10 +130,7 @@ export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptio
 }
 
 export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunOutcome> {
-  if (opts.id !== null) {
-    const why = idProblem(opts.id);
-    if (why) throw new BvisorError('BV_ID_INVALID', `container id ${JSON.stringify(opts.id)}: ${why}`, { hint: 'e.g. build-42' });
-  }
+  if (opts.id !== null) checkedId(opts.id);
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
   const runId = randomUUID();
@@ -281,6 +278,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
 }
 
 export async function runBundle(bundlePath: string, opts: RunOptions): Promise<RunOutcome> {
+  // The id first: a bad one is refused before a bundle archive is unpacked.
+  if (opts.id !== null) checkedId(opts.id);
   const b = loadBundle(bundlePath, { manifestCacheRoot: opts.root });
   return withCleanupAsync(() => runLoaded(b, opts), b.bundle.cleanup);
 }

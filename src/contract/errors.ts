@@ -180,17 +180,36 @@ export function formatIssueLocation(i: Issue): string {
  * The error to throw once what a failed step made is undone: `failure` itself. An undo that
  * fails too is said beside it (in its message, and in a BvisorError's detail.cleanup), never
  * thrown in its place: the first error is the one that explains (a manifest refused at its
- * file:line:col, say), and what the undo could not remove is said, not hidden.
+ * file:line:col, say), and what the undo could not remove is said, not hidden. A failure whose
+ * message cannot take the note (not an Error, a frozen one) comes back as an AggregateError of
+ * the two, first the failure.
  */
 export function undone(failure: unknown, undo: () => void): unknown {
   try {
     undo();
   } catch (u) {
-    const also = u instanceof Error ? u.message : String(u);
-    if (failure instanceof Error) failure.message += `; cleaning up after it failed too: ${also}`;
-    if (failure instanceof BvisorError) failure.detail.cleanup = also;
+    const also = describe(u);
+    try {
+      if (!(failure instanceof Error)) throw failure;
+      failure.message += `; cleaning up after it failed too: ${also}`;
+      if (failure instanceof BvisorError) {
+        const before = failure.detail.cleanup;
+        failure.detail.cleanup = typeof before === 'string' ? `${before}; ${also}` : also;
+      }
+    } catch {
+      return new AggregateError([failure, u], `${describe(failure)}; cleaning up after it failed too: ${also}`);
+    }
   }
   return failure;
+}
+
+/** What a thrown value says, whatever it is (String() of an object without a prototype throws). */
+function describe(x: unknown): string {
+  try {
+    return x instanceof Error ? x.message : String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
 }
 
 /** `body`, then `cleanup` whether it threw or not: try/finally, except that a cleanup failing

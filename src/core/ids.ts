@@ -5,6 +5,8 @@
 // bundle's config; engines hand them 64-hex ids and longer names (podman, CRI-O). bvisor uses the
 // id as the hostname of a private uts namespace, and a hostname is at most 64 bytes
 // (HOST_NAME_MAX, sethostname(2)), so a longer id gets a hostname derived from it.
+import { BvisorError } from '../contract/errors.js';
+
 const ID = /^[A-Za-z0-9_+.-]{1,128}$/;
 
 /** The most a uts namespace's hostname can hold (HOST_NAME_MAX, include/uapi/linux/utsname.h). */
@@ -14,6 +16,13 @@ export function idProblem(id: string): string | null {
   if (!ID.test(id)) return 'ids are 1–128 characters of letters, digits, _ + - .';
   if (id === '.' || id === '..') return 'an id cannot be . or ..';
   return null;
+}
+
+/** The id, or BV_ID_INVALID saying why it cannot be one. */
+export function checkedId(id: string): string {
+  const why = idProblem(id);
+  if (why) throw new BvisorError('BV_ID_INVALID', `container id ${JSON.stringify(id)}: ${why}`, { hint: 'e.g. build-42' });
+  return id;
 }
 
 /**

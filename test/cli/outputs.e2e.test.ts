@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
+import { BIN, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
 import { keepRoot, newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -79,4 +79,14 @@ describe('bvisor run', () => {
       expect(r.json().error.code).toBe('BV_ID_INVALID');
     }
   });
+
+  it('run and create refuse a bad id before they look at the bundle (an archive is not unpacked for nothing)', () => {
+    const root = tempDir();
+    const missing = join(tempDir(), 'no-such-bundle.tar');
+    for (const cmd of ['run', 'create']) {
+      const r = cli([cmd, '../x', '-b', missing, '--root', root, '--json']);
+      expect(r.json().error.code, cmd).toBe('BV_ID_INVALID');
+      expect(cli([cmd, 'ok', '-b', missing, '--root', root, '--json']).json().error.code, cmd).toBe('BV_BUNDLE_NOT_FOUND');
+    }
+  });
 });

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, ISSUE_CODES, BvisorError, EXIT, withCleanup, withCleanupAsync } from '../../src/contract/errors.js';
+import { ERROR_CODES, ISSUE_CODES, BvisorError, EXIT, undone, withCleanup, withCleanupAsync } from '../../src/contract/errors.js';
 
 const root = join(__dirname, '..', '..');
 function walk(dir: string): string[] {
@@ -65,5 +65,28 @@ describe('withCleanup: the first error is the one that explains', () => {
     }
     // A cleanup that succeeds leaves the error as it was.
     expect(() => withCleanup(() => { throw refusal(); }, () => {})).toThrow(expect.objectContaining({ message: 'm.yaml: 1 problem in the manifest', detail: {} }));
+  });
+});
+
+describe('undone: whatever was thrown', () => {
+  it('a failure that cannot take the note (not an Error, frozen) comes back as an AggregateError of both; two notes both stay', () => {
+    const cleanupFails = (): never => {
+      throw Object.create(null); // String() of it throws
+    };
+    const frozen = Object.freeze(new Error('frozen'));
+    for (const failure of ['a string', frozen]) {
+      const e = undone(failure, cleanupFails) as AggregateError;
+      expect(e).toBeInstanceOf(AggregateError);
+      expect(e.errors[0]).toBe(failure);
+      expect(e.message).toMatch(/^(a string|frozen); cleaning up after it failed too: \[object Object\]$/);
+    }
+    const be = new BvisorError('BV_IO', 'x');
+    undone(be, () => {
+      throw new Error('one');
+    });
+    undone(be, () => {
+      throw new Error('two');
+    });
+    expect(be).toMatchObject({ message: 'x; cleaning up after it failed too: one; cleaning up after it failed too: two', detail: { cleanup: 'one; two' } });
   });
 });
