@@ -670,8 +670,16 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
       syscall(SYS_close, fd);
       return e;
     }
-    case BV_MOUNT_CHDIR:
-      return syscall(SYS_chdir, tgt) < 0 ? errno : 0;
+    case BV_MOUNT_CHDIR: {
+      /* Never through a magic link: /proc/self/fd/N (or a rootfs symlink to it) would name a
+       * descriptor this child still holds from its parent (the fd scrub comes later), on the
+       * host's side of the root (runc's CVE-2024-21626). The kernel refuses one with ELOOP. */
+      long fd = sys_openat2(AT_FDCWD, tgt, O_PATH | O_DIRECTORY, BV_RESOLVE_NO_MAGICLINKS);
+      if (fd < 0) return errno;
+      int e = syscall(SYS_fchdir, (int)fd) < 0 ? errno : 0;
+      syscall(SYS_close, (int)fd);
+      return e;
+    }
     default:
       return EINVAL;
   }

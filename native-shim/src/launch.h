@@ -257,7 +257,7 @@ enum bv_mount_op {
                            * directory */
   BV_MOUNT_SETATTR = 11,  /* mount_setattr(target, flags) (aux: recursive) */
   BV_MOUNT_LL_RULE = 12,  /* landlock path_beneath rule on target (opened here), access = flags */
-  BV_MOUNT_CHDIR = 13,    /* chdir(target): the workload's cwd */
+  BV_MOUNT_CHDIR = 13,    /* chdir(target), no magic link followed: the workload's cwd */
 };
 
 /* MOUNT_ATTR_* (linux/mount.h), as the steps carry them. */

@@ -258,6 +258,25 @@ describe('OCI runtime (e2e)', () => {
     expect(p.json().refusals.map((x: { clause: string }) => x.clause)).toEqual(expect.arrayContaining(['linux.namespaces[0].path', 'linux.sysctl.net.core.somaxconn']));
   });
 
+  it('a cwd through a magic link never reaches a descriptor bvisor held (runc CVE-2024-21626): /proc/self/fd/N, or a rootfs symlink to one, is refused at the chdir', () => {
+    const root = newRoot();
+    const cwdRun = (id: string, cwd: string, link?: string): ReturnType<typeof cli> => {
+      const b = ociBundle(['/bin/sh', '-c', 'readlink /proc/self/cwd'], (c) => (c.process.cwd = cwd));
+      if (link) symlinkSync(link, join(b, 'rootfs', cwd));
+      return cli(['--root', root, 'run', id, '-b', b]);
+    };
+    const runs = Array.from({ length: 38 }, (_, i) => ({ n: i + 3, r: cwdRun(`cwd-${i + 3}`, `/proc/self/fd/${i + 3}`) }));
+    // A workload that ran printed where it was: on the host's side of the root, through a
+    // descriptor the child still held (the escape), or anywhere at all.
+    expect(runs.filter(({ r }) => r.status !== 125 || r.stdout !== '').map(({ n, r }) => `fd ${n}: ${r.stdout.trim()}`)).toEqual([]);
+    // ENOENT: no descriptor n in the child; ELOOP: one was there, and no magic link is followed.
+    const errno = (r: ReturnType<typeof cli>): string | undefined => /\(CHDIR [^)]*\): ([A-Z]+)/.exec(r.stderr)?.[1];
+    expect(new Set(runs.map(({ r }) => errno(r)))).toEqual(new Set(['ELOOP', 'ENOENT']));
+    const held = runs.find(({ r }) => errno(r) === 'ELOOP')!.n;
+    const link = cwdRun('cwd-link', '/l', `/proc/self/fd/${held}`);
+    expect([link.status, link.stdout, errno(link)]).toEqual([125, '', 'ELOOP']);
+  });
+
   it('names file:line:col when config.json is not JSON', () => {
     const b = ociBundle(['true']);
     writeFileSync(join(b, 'config.json'), '{\n  "ociVersion": "1.0.2",\n  "process": { args: [] }\n}\n');
