@@ -234,6 +234,15 @@ static char *secret_values; /* NUL-separated, copied from the body before it is 
 static size_t secret_values_len;
 static int secret_count;
 
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+static void add_secret(const char *v, size_t vl) {
+  memcpy(secret_values + secret_values_len, v, vl);
+  secret_values[secret_values_len + vl] = 0;
+  secret_values_len += vl + 1;
+  secret_count++;
+}
+
 /* Copies the values ("NAME=value" → value) of the environment strings named by `spec`. */
 static int keep_secrets(const uint8_t *body, size_t len, const char *spec) {
   const struct bv_body_header *h = (const struct bv_body_header *)body;
@@ -241,7 +250,8 @@ static int keep_secrets(const uint8_t *body, size_t len, const char *spec) {
   const char *s = (const char *)body + h->strings_off, *end = s + h->strings_len;
   if (h->hostname_len) s += h->hostname_len + 1;
   for (uint32_t i = 0; i < h->argc && s < end; i++) s += strnlen(s, (size_t)(end - s)) + 1;
-  secret_values = malloc(h->strings_len + 1);
+  /* Each value, and its trimmed form where that differs: at most twice the strings. */
+  secret_values = malloc(2 * (size_t)h->strings_len + 2);
   if (!secret_values) return ENOMEM;
   for (uint32_t i = 0; i < h->envc && s < end; i++) {
     size_t l = strnlen(s, (size_t)(end - s));
@@ -257,11 +267,15 @@ static int keep_secrets(const uint8_t *body, size_t len, const char *spec) {
     }
     const char *eq = memchr(s, '=', l);
     if (hit && eq) {
-      size_t vl = l - (size_t)(eq + 1 - s);
-      memcpy(secret_values + secret_values_len, eq + 1, vl);
-      secret_values[secret_values_len + vl] = 0;
-      secret_values_len += vl + 1;
-      secret_count++;
+      const char *v = eq + 1;
+      size_t vl = l - (size_t)(v - s);
+      add_secret(v, vl);
+      /* A token read from a file ends in a newline the workload need not keep (as redactionForms,
+       * src/core/redact.ts, does for the holder): its trimmed form is looked for too. */
+      size_t a = 0, b = vl;
+      while (a < b && is_blank(v[a])) a++;
+      while (b > a && is_blank(v[b - 1])) b--;
+      if (b > a && (a > 0 || b < vl)) add_secret(v + a, b - a);
     }
     s += l + 1;
   }

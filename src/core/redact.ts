@@ -17,11 +17,13 @@ export function holdsSecret(text: string, values: readonly string[]): boolean {
  * and name nothing: left out.
  */
 export function redactionValues(env: ReadonlyArray<{ secret?: string }>, lookup: (secret: string) => string | undefined): string[] {
+  return redactionForms(env.flatMap((e) => (e.secret === undefined ? [] : [lookup(e.secret) ?? ''])));
+}
+
+/** The forms of secret values a redaction looks for: each value and its trimmed form (a token
+ * read from a file ends in a newline the workload need not keep), none empty, each once. */
+export function redactionForms(values: readonly string[]): string[] {
   const out = new Set<string>();
-  for (const e of env) {
-    if (e.secret === undefined) continue;
-    const v = lookup(e.secret) ?? '';
-    for (const s of [v, v.trim()]) if (s.length > 0) out.add(s);
-  }
+  for (const v of values) for (const s of [v, v.trim()]) if (s.length > 0) out.add(s);
   return [...out];
 }

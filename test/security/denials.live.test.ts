@@ -16,6 +16,13 @@ import { runLoaded, type RunOutcome } from '../../src/app/run.js';
 import * as V from '../../src/contract/generated/validators.js';
 import type { Denial } from '../../src/contract/generated/types.js';
 import { hostArch } from '../helpers/syscalls.js';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runConfined } from '../../src/index.js';
+import { tempDir } from '../helpers/tmp.js';
+import { newRoot } from '../helpers/roots.js';
+import { cli } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 
 /** asm-generic/errno-base.h, errno.h */
 const E = { PERM: 1, BUSY: 16, NOSYS: 38 } as const;
@@ -90,6 +97,30 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(items[1]!.path).toBe(`/tmp/${plain}`);
     expect(JSON.stringify(out.report)).not.toContain(secret);
     expect(JSON.stringify(out.result.seccompDenials)).not.toContain(secret);
+  });
+
+  it('a secret read from a file (a trailing newline) is redacted in the form the workload used, trimmed, in a run and in a container', async () => {
+    const token = `tokval-${process.pid}-Qx7`;
+    const dir = tempDir();
+    // $(...) drops the trailing newline: the denied chmod (set-user-ID) names the bare token
+    // (chmod(1) looks the file up first: it is made in the private /tmp).
+    const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "f=/tmp/a-$(printf %s \\"$TOKEN\\"); : > $f; chmod 4755 $f; exit 0"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\ntmp: private\nstdio: { stdin: null, stdout: null, stderr: null }\nenv: { TOKEN: { secret: tok } }\n`;
+    writeFileSync(join(dir, 'boundary.yaml'), m);
+    const r = await runConfined({ manifest: m, dir }, { cgroupParent: testCgroupParent(), secrets: { tok: `${token}\n` } });
+    const run = r.report.body.denials!.items.filter((x) => x.observedBy === OBSERVED_BY);
+    expect(run.map((x) => x.syscall?.strings[1])).toEqual(['<redacted: holds a secret value>']);
+    expect(JSON.stringify(r.report)).not.toContain(token);
+    // A container: its monitor holds the listener and redacts (bvmonitor.c keep_secrets).
+    const root = newRoot();
+    const c = cli(['--root', root, 'create', 'tok-1', '-b', dir, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: `${token}\n` } });
+    expect(c.status, c.stderr).toBe(0);
+    expect(cli(['--root', root, 'start', 'tok-1']).status).toBe(0);
+    await until('the container stopped', () => cli(['--root', root, 'state', 'tok-1']).json().status === 'stopped', 10_000);
+    const d = cli(['--root', root, 'delete', 'tok-1', '--json']);
+    expect(d.status, d.stderr).toBe(0);
+    const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8');
+    expect(journal).toContain('<redacted: holds a secret value>');
+    expect(journal).not.toContain(token);
   });
 
   it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {

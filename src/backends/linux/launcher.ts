@@ -35,6 +35,7 @@ import { LandlockAuditReader, auditStatusForLaunch, auditUnavailable, landlockLo
 import { notObservedSource, type SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
+import { redactionForms } from '../../core/redact.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -834,7 +835,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // marker's denial (launch.h ll_marker_fd) before it reports ready. (A container's monitor
     // joins before it clones.)
     if (auditStatusNow && marker && !req.detached) {
-      const r = LandlockAuditReader.start(auditStatusNow, marker.token, secretIdx.map((i) => env[i]!.value));
+      const r = LandlockAuditReader.start(auditStatusNow, marker.token, redactionForms(secretIdx.map((i) => env[i]!.value)));
       if (typeof r === 'string') landlockDenials = notObservedSource(r);
       else auditReader = r;
     }
@@ -853,7 +854,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       try {
         // Observe mode decides with the very program a plain launch would install.
         const plain = observe.length ? seccompProgram(plan, launch, host, false) : null;
-        holder = DenialHolder.start(syncW, launchPolicy(launch), host.kernel.arch as Arch, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, secretIdx.map((i) => env[i]!.value));
+        holder = DenialHolder.start(syncW, launchPolicy(launch), host.kernel.arch as Arch, plain ? { syscalls: observe, denyProgram: plain.bpf } : null, redactionForms(secretIdx.map((i) => env[i]!.value)));
       } catch (e) {
         throw new BvisorError('BV_LAUNCH_FAILED', `the seccomp denial holder could not start: ${(e as Error).message}`, { hint: 'the workload never ran; free descriptors or memory, or launch without observing denials (--no-denials, observeDenials: false)', cause: e });
       }
