@@ -82,7 +82,9 @@ function insideRoot(path: string, root: string): boolean {
 export function loadJournalKey(file: string, stateRoot: string): JournalKey {
   let fd: number;
   try {
-    fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO named as the key would otherwise hold the open until a writer came
+    // (the check below refuses it); O_NOCTTY: a terminal never becomes ours.
+    fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
   } catch (e) {
     const code = errnoOf(e);
     if (code === 'ELOOP') throw keyError(file, 'is a symlink', 'name the key file itself');

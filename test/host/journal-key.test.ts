@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync, chmodSync, symlinkSync, linkSync, mkdirSync, chownSync } from 'node:fs';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { appendReport, verifyJournalAt, journalPaths, loadJournalKey } from '../../src/host/journal-store.js';
@@ -172,6 +173,17 @@ describe('the key file', () => {
     expect(thrown(() => loadJournalKey(k.file, root())).message).toMatch(/2 hard links/);
     expect(thrown(() => loadJournalKey(tempDir(), root())).message).toMatch(/not a regular file/);
     expect(thrown(() => loadJournalKey('/nonexistent/key', root())).message).toMatch(/cannot be opened: ENOENT/);
+  });
+
+  it('a FIFO named as the key is refused at once, not waited on for a writer', () => {
+    const fifo = join(tempDir(), 'key.fifo');
+    expect(spawnSync('mkfifo', ['-m', '600', fifo]).status).toBe(0);
+    // In a child with a deadline: the open that waits for a writer blocks the whole process.
+    const mod = join(__dirname, '..', '..', 'dist', 'host', 'journal-store.js');
+    const js = `import(${JSON.stringify(mod)}).then((m) => { try { m.loadJournalKey(${JSON.stringify(fifo)}, ${JSON.stringify(root())}); } catch (e) { console.log(e.message); } });`;
+    const r = spawnSync(process.execPath, ['-e', js], { encoding: 'utf8', timeout: 10_000 });
+    expect([r.signal, r.status]).toEqual([null, 0]);
+    expect(r.stdout).toMatch(/key\.fifo: is not a regular file/);
   });
 
   it('must hold 32 to 4096 bytes', () => {
