@@ -81,16 +81,32 @@ function limitWords(name: LimitName, v: number): string {
   return String(v);
 }
 
+/** Whether cgroup path p is `parent` or beneath it; paths of two kinds (from the hierarchy's root,
+ * or relative to our own cgroup) are not compared: not within. */
+function cgroupWithin(p: string, parent: string): boolean {
+  const norm = (x: string): string => (x.startsWith('/') ? '/' : '') + x.split('/').filter(Boolean).join('/');
+  const [a, b] = [norm(p), norm(parent)];
+  if (a.startsWith('/') !== b.startsWith('/')) return false;
+  return a === b || b === '/' || a.startsWith(`${b}/`);
+}
+
 export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
-  // An OCI config's linux.cgroupsPath names the parent (as runc reads it), over the flag.
+  // An OCI config's linux.cgroupsPath names the parent (as runc reads it), inside the caller's
+  // --cgroup-parent when the caller gave one: the bundle is not trusted to leave the subtree (and
+  // the limits) its caller placed it in.
   const cgp = input0.manifest.oci?.cgroupsPath;
-  const input: PlanInput = cgp && cgp.parent !== '' ? { ...input0, cgroupParent: cgp.parent } : input0;
+  const outside = !!cgp && cgp.parent !== '' && input0.cgroupParent !== null && !cgroupWithin(cgp.parent, input0.cgroupParent);
+  const input: PlanInput = cgp && cgp.parent !== '' && !outside ? { ...input0, cgroupParent: cgp.parent } : input0;
   const { manifest: m, host } = input;
   const backend = input.backend ?? backendOf(m);
   const f = FEATURES[backend];
   const ctx: FeatureCtx = { host, manifest: m, paths: input.paths, cgroupParent: input.cgroupParent, reserved: input.reserved ?? [] };
   const choices: Choice[] = [];
   const dg = m.defaultGuarantee;
+  if (outside) {
+    const reason = `the config places the container's cgroups under ${cgp!.parent}, outside the cgroup parent the caller gave (${input0.cgroupParent})`;
+    choices.push({ verdict: { clause: 'linux.cgroupsPath', requested: `${cgp!.parent}/${cgp!.leaf}`, guarantee: 'enforced', verdict: 'refused', mechanism: null, reason }, refusal: { code: 'BV_PLAN_CGROUP_PARENT', clause: 'linux.cgroupsPath', reason, hint: `a cgroupsPath beneath ${input0.cgroupParent} (or relative, a leaf name only), or no --cgroup-parent` } });
+  }
 
   // Refuse a workload kind the chosen backend cannot run at all.
   const kindOk = (backend === 'linux') === (m.workload.kind === 'process');

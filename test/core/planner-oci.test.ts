@@ -73,21 +73,37 @@ describe('linux.namespaces: joining the engine’s network namespace by path', (
   });
 });
 
-describe('linux.cgroupsPath names the cgroup parent, over the flag', () => {
-  it('relative to our own cgroup, as runc reads it', () => {
+describe('linux.cgroupsPath names the cgroup parent, within the caller’s flag', () => {
+  const withPath = (path: string): Record<string, any> => {
     const c = containerd();
     delete c.linux.seccomp;
-    c.linux.cgroupsPath = 'pods/ctr-7';
-    const p = planOf(c, hybridHost(), {}, 'flag-parent');
+    c.linux.cgroupsPath = path;
+    return c;
+  };
+
+  it('relative to our own cgroup, as runc reads it, when the caller gave no parent (as engines call)', () => {
+    const p = planOf(withPath('pods/ctr-7'), hybridHost());
     expect(p.launch!.cgroup.parent).toBe('pods');
     expect(p.launch!.oci!.cgroupLeaf).toBe('ctr-7');
   });
 
   it('without a parent in it, the flag’s stays', () => {
-    const c = containerd();
-    delete c.linux.seccomp;
-    c.linux.cgroupsPath = 'ctr-7';
-    expect(planOf(c, hybridHost(), {}, 'flag-parent').launch!.cgroup.parent).toBe('flag-parent');
+    expect(planOf(withPath('ctr-7'), hybridHost(), {}, 'flag-parent').launch!.cgroup.parent).toBe('flag-parent');
+  });
+
+  it('beneath the caller’s --cgroup-parent: admitted there; anywhere else: refused, so a bundle cannot leave the subtree (and limits) its caller chose', () => {
+    expect(planOf(withPath('flag-parent/pods/ctr-7'), hybridHost(), {}, 'flag-parent').launch!.cgroup.parent).toBe('flag-parent/pods');
+    expect(planOf(withPath('/machine/pods/ctr-7'), hybridHost(), {}, '/machine').launch!.cgroup.parent).toBe('/machine/pods');
+    for (const [path, flag] of [
+      ['pods/ctr-7', 'flag-parent'],
+      ['flag-parentx/ctr-7', 'flag-parent'],
+      ['/escape/ctr-7', 'flag-parent'],
+      ['flag-parent/ctr-7', '/flag-parent'],
+    ]) {
+      const p = planOf(withPath(path!), hybridHost(), {}, flag!);
+      expect(p.refusals, `${path} under ${flag}`).toEqual([expect.objectContaining({ code: 'BV_PLAN_CGROUP_PARENT', clause: 'linux.cgroupsPath' })]);
+      expect(p.launch).toBeNull();
+    }
   });
 });
 

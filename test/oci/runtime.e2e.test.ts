@@ -4,14 +4,14 @@
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, cli } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
-import { defaultTestParent } from '../helpers/cgroups.js';
+import { defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
 
 const BUSYBOX = '/bin/busybox';
 let work = '';
@@ -275,6 +275,16 @@ describe('OCI runtime (e2e)', () => {
     const held = runs.find(({ r }) => errno(r) === 'ELOOP')!.n;
     const link = cwdRun('cwd-link', '/l', `/proc/self/fd/${held}`);
     expect([link.status, link.stdout, errno(link)]).toEqual([125, '', 'ELOOP']);
+  });
+
+  it('a cgroupsPath outside the caller\'s --cgroup-parent is refused by its JSON path, and no cgroup is made there', () => {
+    const root = newRoot();
+    const away = `bvisor-escape-${process.pid}`;
+    const b = ociBundle(['true'], (c) => (c.linux.cgroupsPath = `/${away}/ctr`));
+    const r = cli(['--root', root, '--cgroup-parent', testCgroupParent(), 'run', 'cg-away', '-b', b, '--json']);
+    expect(r.status).toBe(125);
+    expect(r.json().error).toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ code: 'BV_PLAN_CGROUP_PARENT', clause: 'linux.cgroupsPath' })] });
+    expect(readdirSync('/sys/fs/cgroup').filter((h) => existsSync(join('/sys/fs/cgroup', h, away)))).toEqual([]);
   });
 
   it('names file:line:col when config.json is not JSON', () => {
