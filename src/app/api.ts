@@ -50,6 +50,14 @@ export interface RunConfinedOptions {
   /** Observe every path lookup and connect and explain the filesystem and network denials they
    * show (docs/denials.md); each such call then waits for bvisor, so it is off by default. */
   explain?: boolean;
+  /**
+   * Where the manifest's outputs are promoted (commit, and `commit: on-success`): a host
+   * directory, resolved against the current directory, that replaces the manifest's outputs.to.
+   * A bundle cannot name a host destination itself (commit writes as bvisor's user): its
+   * outputs.to may only be a ./ path inside the bundle directory. Needs root and a manifest with
+   * an outputs clause (BV_USAGE otherwise); inside or around root is refused (BV_OUTPUTS).
+   */
+  outputsTo?: string | null;
 }
 
 export interface ConfinedResult {
@@ -130,6 +138,7 @@ async function runCached(path: string, opts: RunOptions): Promise<Awaited<Return
 }
 
 export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
+  if (options.outputsTo && !options.root) throw new BvisorError('BV_USAGE', 'outputsTo needs a root: outputs are staged and journaled there', { hint: 'pass root as well, or drop outputsTo' });
   if (options.journalKey && !options.root) throw new BvisorError('BV_USAGE', 'journalKey needs a root: the journal it keys lives there', { hint: 'pass root as well, or drop journalKey' });
   if (!hostCache || options.refreshHost) {
     hostCache = probeHost();
@@ -137,7 +146,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   }
   // Secrets travel only from the caller's map, never from bvisor's environment.
   const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
-  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}) };
+  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}), ...(options.outputsTo ? { outputsTo: resolve(options.outputsTo) } : {}) };
   let out: Awaited<ReturnType<typeof runLoaded>>;
   if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
   else {

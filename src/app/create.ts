@@ -51,6 +51,8 @@ export interface CreateOptions {
    * true; docs/denials.md). Each observed run then adds a few lines to the host's audit log (the
    * reader joining, its barrier); off, landlock denies the same and logs nothing of the run. */
   landlockAudit?: boolean;
+  /** --outputs-to: where outputs go, as the caller says (replaces the manifest's outputs.to). */
+  outputsTo?: string | null;
 }
 
 /** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
@@ -165,7 +167,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
     const head = readHead(o.root);
     const runId = randomUUID();
     // outputs: the quarantine exists before planning, so the plan names it (and checks it).
-    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle);
+    quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle, o.outputsTo ?? null);
     // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
     const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
     const wasm = plan.backend === 'wasm';

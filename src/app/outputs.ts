@@ -99,13 +99,26 @@ export interface Quarantine {
 /**
  * Makes the quarantine and adds it to the manifest and its resolved paths (before planning, so
  * the plan names it and the launcher checks it like any grant). null without an outputs clause.
- * A bundle-relative outputs.to becomes absolute here (the plan shows where commit will write).
+ * outputs.to becomes the physical path commit will write to here (the plan shows it): the
+ * caller's `callerTo` (--outputs-to, the API's outputsTo) when given, else the bundle's own `./x`.
+ * The bundle is not trusted (docs/security.md) and commit writes as bvisor's user, so a bundle
+ * names no host destination: its absolute outputs.to is refused, and so is a `./x` whose
+ * symlinks lead out of the bundle.
  */
-export function prepareOutputs(root: string, runId: string, m: NormalManifest, paths: PlanPaths, host: HostFacts, bundle: Pick<OpenBundle, 'source' | 'dir'>): Quarantine | null {
+export function prepareOutputs(root: string, runId: string, m: NormalManifest, paths: PlanPaths, host: HostFacts, bundle: Pick<OpenBundle, 'source' | 'dir'>, callerTo: string | null = null): Quarantine | null {
   const o = m.outputs;
-  if (!o) return null;
-  if (o.to !== null && !o.to.startsWith('/')) o.to = bundleDestination(o.to, bundle);
-  if (o.to !== null) refuseReachableDestination(o.to, m, paths, bundle);
+  if (!o) {
+    if (callerTo !== null) throw new BvisorError('BV_USAGE', `--outputs-to ${callerTo}: the manifest has no outputs clause, so there is nothing to promote; nothing was run`, { hint: 'drop --outputs-to (the API: outputsTo), or add outputs: { path: … } to the manifest' });
+    return null;
+  }
+  if (callerTo !== null) o.to = physical(resolve(callerTo));
+  else if (o.to !== null && isAbsolute(o.to)) {
+    throw new BvisorError('BV_OUTPUTS', `outputs.to ${o.to}: a bundle cannot choose a host destination (bvisor promotes the workload's files there as its own user, root when it runs as root); nothing was run`, { hint: 'name the destination as the caller: bvisor run/create --outputs-to DIR, or the API\'s outputsTo; or use a ./ path inside the bundle. bvisor commit --to DIR still promotes anywhere you say' });
+  } else if (o.to !== null) o.to = bundleDestination(o.to, bundle);
+  if (o.to !== null) {
+    refuseStateRootDestination(o.to, root, 'outputs.to');
+    refuseReachableDestination(o.to, m, paths, bundle);
+  }
   const base = outputsDir(root);
   mkdirSync(base, { recursive: true, mode: 0o700 });
   const index = join(base, runId);
@@ -152,8 +165,35 @@ function bundleDestination(to: string, bundle: Pick<OpenBundle, 'source' | 'dir'
       return false;
     }
   })();
-  if (!segs || !isDir) throw new BvisorError('BV_OUTPUTS', `outputs.to "${to}" names a place in a bundle archive, which is unpacked to a temporary directory; nothing was run`, { hint: 'give outputs.to an absolute path, or run the bundle from a directory' });
-  return join(bundle.dir, ...segs);
+  if (!segs || !isDir) throw new BvisorError('BV_OUTPUTS', `outputs.to "${to}" names a place in a bundle archive, which is unpacked to a temporary directory; nothing was run`, { hint: 'pass the destination as the caller (--outputs-to DIR, the API\'s outputsTo), or run the bundle from a directory' });
+  // Physical: a symlink the bundle ships (./x -> /etc) is followed here, once, and what it leads
+  // to must still be strictly inside the bundle; the report then names that physical path, and
+  // commit refuses it if it resolves elsewhere later (refuseMovedDestination).
+  const b = physical(bundle.dir);
+  const dest = physical(join(b, ...segs));
+  // (`./` itself is the bundle: refuseReachableDestination refuses it, saying so.)
+  if (!under(dest, b)) throw new BvisorError('BV_OUTPUTS', `outputs.to "${to}" leads out of the bundle directory (to ${dest}, through a symlink): a bundle cannot choose a host destination; nothing was run`, { hint: 'pass the destination as the caller (--outputs-to DIR, the API\'s outputsTo), or make ./ paths in the bundle real directories' });
+  return dest;
+}
+
+/**
+ * A destination inside bvisor's state root, or one holding it, is refused whoever names it: a
+ * commit would write the workload's files over the journal, its head or a container's records.
+ */
+function refuseStateRootDestination(to: string, root: string, what: string): void {
+  const dest = physical(resolve(to));
+  const r = physical(resolve(root));
+  if (under(dest, r) || under(r, dest)) throw new BvisorError('BV_OUTPUTS', `${what} ${to} ${dest === r ? 'is' : under(dest, r) ? 'is inside' : 'holds'} bvisor's state root (${r}): a commit never writes into bvisor's own state; nothing was done`, { hint: 'promote outputs to a directory outside the state root (--root)' });
+}
+
+/**
+ * The report's destination (no --to) was recorded physical, symlinks resolved, when the run was
+ * prepared: if it now resolves elsewhere, a link was put on the way since (a bundle's `./x`
+ * swapped for a link to /etc), and commit does not follow it.
+ */
+function refuseMovedDestination(to: string): void {
+  const now = physical(to);
+  if (now !== to) throw new BvisorError('BV_OUTPUTS', `the report's destination ${to} now resolves to ${now} (a symlink on the way since the run was prepared); nothing was promoted`, { hint: 'look at what changed there, then pass the destination you mean: bvisor commit --to DIR' });
 }
 
 /**
@@ -615,12 +655,15 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
   if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
+  if (o.to === null) refuseMovedDestination(to);
+  refuseStateRootDestination(to, root, 'the destination');
   mkdirSync(resolve(to), { recursive: true });
   // The destination as the host names it now, symlinks in that name resolved once; from here on
   // everything is relative to descriptors opened with no symlink followed, so a link planted in
   // the destination (by anyone who can write there) fails the artifact instead of redirecting
   // bvisor's writes.
   const dest = realpathSync(resolve(to));
+  if (o.to === null && dest !== to) refuseMovedDestination(to);
   const want = o.only && o.only.length ? a.items.filter((x) => o.only!.includes(x.id) || o.only!.includes(x.path)) : a.items;
   if (o.only && o.only.length && want.length !== o.only.length) throw new BvisorError('BV_USAGE', `no artifact ${o.only.filter((x) => !a.items.some((i) => i.id === x || i.path === x)).join(', ')} in run ${report.body.runId}`, { hint: 'bvisor report shows the artifacts (id and path)' });
   const durable = o.durable ?? false;

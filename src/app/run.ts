@@ -68,6 +68,9 @@ export interface RunOptions extends Handover {
   /** An admitted plan made earlier from this very bundle and these options (the API's plan
    * cache); the launch still checks every path it names against the plan's identities. */
   plan?: Plan;
+  /** Where outputs go, as the caller says (--outputs-to, the API's outputsTo): replaces the
+   * manifest's outputs.to (a bundle names no host destination: app/outputs.ts). */
+  outputsTo?: string | null;
 }
 
 export interface RunOutcome {
@@ -136,7 +139,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   const runId = randomUUID();
   // outputs: the quarantine exists before planning, so the plan names it (and checks it).
   if (b.manifest.outputs && opts.root === null) throw new BvisorError('BV_USAGE', 'outputs need a state root (the quarantine and its report live there); nothing was run', { hint: 'pass a root (bvisor run always has one; the API: root)' });
-  const quarantine = opts.root !== null ? prepareOutputs(opts.root, runId, b.manifest, b.paths, host, b.bundle) : null;
+  const quarantine = opts.root !== null ? prepareOutputs(opts.root, runId, b.manifest, b.paths, host, b.bundle, opts.outputsTo ?? null) : null;
   let plan: Plan;
   try {
     plan = opts.plan ?? admittedLinuxPlan(b, host, opts, 'run', true);

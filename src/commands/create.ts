@@ -1,5 +1,6 @@
 // bvisor create — set everything up and leave the workload waiting before exec.
 import { Args, Flags } from '@oclif/core';
+import { resolve } from 'node:path';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { createContainer } from '../app/create.js';
@@ -13,6 +14,7 @@ export default class Create extends BaseCommand<typeof Create> {
     'pid-file': Flags.string({ description: 'write the workload pid to this file' }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
     'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),
+    'outputs-to': Flags.string({ description: 'promote the manifest\'s outputs to this host directory (replaces its outputs.to, which may only name a ./ place in the bundle)' }),
     'console-socket': Flags.string({ description: 'unix socket that receives the terminal\'s master (SCM_RIGHTS) when process.terminal is true (runc\'s contract)' }),
     // runc's: bvisor always pivot_roots and never makes a session keyring (keyctl is denied),
     // so both are what bvisor does anyway; accepted so engines can pass them.
@@ -22,7 +24,7 @@ export default class Create extends BaseCommand<typeof Create> {
 
   async run(): Promise<{ id: string; pid: number | null; status: string }> {
     const { args } = await this.parse(Create);
-    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: this.flags['console-socket'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}) });
+    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: this.flags['console-socket'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}) });
     this.logger.log('info', 'created', { id: args.id, pid: s.pid?.pid });
     return { id: s.id, pid: s.pid?.pid ?? null, status: s.status };
   }

@@ -2,6 +2,7 @@
 // workload's status (128+N for signal N, 124 on a wall timeout); 125 when bvisor itself failed
 // and the workload never ran (the error names why).
 import { Args, Flags } from '@oclif/core';
+import { resolve } from 'node:path';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
@@ -19,6 +20,7 @@ export default class Run extends BaseCommand<typeof Run> {
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
     explain: Flags.boolean({ description: 'observe every path lookup and connect, and explain the filesystem and network denials they show (slower: each such call waits for bvisor)', default: false }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
+    'outputs-to': Flags.string({ description: 'promote the manifest\'s outputs to this host directory (replaces its outputs.to, which may only name a ./ place in the bundle)' }),
     'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),
   };
 
@@ -35,6 +37,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...(this.flags['no-denials'] ? { observeDenials: false } : {}),
       ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}),
       ...(this.flags.explain ? { explain: true } : {}),
+      ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}),
       // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
       // Both stop at limits.output, and the cut is said on stderr (the report counts the rest).
       ...(json

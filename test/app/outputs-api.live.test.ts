@@ -8,6 +8,7 @@ import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
+import { cli } from '../helpers/cli.js';
 import { faultPoints, type FaultStage } from '../../src/host/faults.js';
 
 /** commitOutputs with `act` run at the fault point `at` (the second writer a race test plays). */
@@ -224,5 +225,49 @@ describe('outputs through the API (live)', () => {
     expect(readFileSync(join(dest, 'f'), 'utf8')).toBe('theirs');
     expect(readFileSync(join(dest, 'g'), 'utf8')).toBe('sealed');
     discardOutputs(root, r.report);
+  });
+
+  // The bundle is not trusted (docs/security.md): it names no host destination; the caller does
+  // (outputsTo), and never bvisor's own state. Oracles: the destination's disk, the journal head's
+  // bytes, bvisor journal verify.
+  const withOutputs = (script: string, outputs: string): string => manifest(script).replace('outputs: { path: /out }', `outputs: ${outputs}`);
+  const leftUnder = (root: string): string[] => (existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []);
+
+  it('a manifest\'s absolute outputs.to is refused before anything runs; outputsTo (the caller\'s) is where it commits', async () => {
+    const root = newRoot();
+    const victim = tempDir();
+    writeFileSync(join(victim, 'passwd'), 'root:x:0:0:original\n');
+    const m = withOutputs('printf evil > /out/passwd', `{ path: /out, commit: on-success, to: ${victim} }`);
+    await expect(runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent() })).rejects.toMatchObject({ code: 'BV_OUTPUTS', message: expect.stringContaining(`outputs.to ${victim}: a bundle cannot choose a host destination`), hint: expect.stringContaining('outputsTo') });
+    expect(readdirSync(victim)).toEqual(['passwd']);
+    expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0:original\n');
+    expect(leftUnder(root)).toEqual([]);
+    // The same manifest, the destination the caller's: committed there, the manifest's untouched.
+    const dest = join(tempDir(), 'dest');
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), outputsTo: dest });
+    expect(r.exitStatus).toBe(0);
+    expect(readFileSync(join(dest, 'passwd'), 'utf8')).toBe('evil');
+    expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0:original\n');
+    // outputsTo needs an outputs clause, and a root.
+    await expect(runConfined({ manifest: manifest('true').replace('outputs: { path: /out }\n', ''), dir: tempDir() }, { root, cgroupParent: defaultTestParent(), outputsTo: dest })).rejects.toMatchObject({ code: 'BV_USAGE' });
+    await expect(runConfined({ manifest: m, dir: tempDir() }, { cgroupParent: defaultTestParent(), outputsTo: dest })).rejects.toMatchObject({ code: 'BV_USAGE', message: expect.stringContaining('outputsTo needs a root') });
+  });
+
+  it('outputsTo inside the state root, or holding it, is refused; the journal head is untouched and verifies', async () => {
+    const parent = tempDir();
+    const root = join(parent, 'state');
+    const first = await runConfined({ manifest: manifest('printf 1 > /out/a'), dir: tempDir() }, { root, cgroupParent: defaultTestParent() });
+    discardOutputs(root, first.report);
+    const head = readFileSync(join(root, 'journal.head.json'), 'utf8');
+    const fake = `{"seq":1,"entryHash":"${'0'.repeat(64)}"}`;
+    const m = withOutputs(`printf '%s' '${fake}' > /out/journal.head.json; mkdir /out/state; printf '%s' '${fake}' > /out/state/journal.head.json`, '{ path: /out, commit: on-success, to: ./results }');
+    for (const [to, where] of [[root, 'is'], [join(root, 'outputs'), 'is inside'], [parent, 'holds']] as const) {
+      await expect(runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), outputsTo: to })).rejects.toMatchObject({ code: 'BV_OUTPUTS', message: expect.stringContaining(`outputs.to ${to} ${where} bvisor's state root`) });
+      expect(readFileSync(join(root, 'journal.head.json'), 'utf8')).toBe(head);
+      expect(leftUnder(root)).toEqual([]);
+    }
+    const v = cli(['journal', 'verify', '--root', root, '--json']);
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.json()).toMatchObject({ ok: true });
   });
 });

@@ -4,7 +4,7 @@
 // Oracles: the quarantine's mode and owner on the disk, the destination's bytes, a hash made here.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastReport, outputsWork, rootless } from '../helpers/outputs.js';
 
@@ -43,5 +43,22 @@ describe('outputs, rootless (e2e)', () => {
     expect(statSync(a.quarantine).mode & 0o777).toBe(0o500);
     expect(as65534('discard', 'rl-000').status).toBe(0);
     expect(existsSync(a.quarantine)).toBe(false);
+  });
+
+  it('a manifest\'s absolute outputs.to is refused before anything runs; --outputs-to (the caller\'s) is where it commits, by copy', () => {
+    const { base, as65534 } = rootless();
+    const victim = join(base, 'victim');
+    mkdirSync(victim, { mode: 0o777 });
+    chmodSync(victim, 0o777);
+    const b = bundle('printf evil > /out/f', `{ path: /out, commit: on-success, to: ${victim} }`);
+    const r = as65534('run', '-b', b, 'rl-abs');
+    expect(r.status, r.stderr).toBe(125);
+    expect(r.stderr).toContain(`BV_OUTPUTS: outputs.to ${victim}: a bundle cannot choose a host destination`);
+    expect(readdirSync(victim)).toEqual([]);
+    expect(existsSync(join(base, 'root', 'outputs')) ? readdirSync(join(base, 'root', 'outputs')) : []).toEqual([]);
+    const ok = as65534('run', '-b', b, '--outputs-to', join(base, 'dest'), 'rl-abs-2');
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(join(base, 'dest', 'f'), 'utf8')).toBe('evil');
+    expect(readdirSync(victim)).toEqual([]);
   });
 });

@@ -31,8 +31,8 @@ describe('outputs (e2e)', () => {
   it('stages what the workload wrote: hashed after the quarantine is frozen; links, FIFOs are refused', () => {
     const root = newRoot();
     const dest = join(work.dir, 'dest1');
-    const b = bundle('printf hello > /out/a.txt; mkdir /out/sub; printf deep > /out/sub/b.txt; ln -s /etc/passwd /out/link; mkfifo /out/fifo', `{ path: /out, size: 1Mi, files: 64, to: ${dest} }`);
-    const r = cli(['--root', root, 'run', '-b', b, 'out-1']);
+    const b = bundle('printf hello > /out/a.txt; mkdir /out/sub; printf deep > /out/sub/b.txt; ln -s /etc/passwd /out/link; mkfifo /out/fifo', '{ path: /out, size: 1Mi, files: 64 }');
+    const r = cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'out-1']);
     expect(r.status, r.stderr).toBe(0);
     const a = lastReport(root).body.artifacts;
     expect(a.items.map((x: { path: string; sha256: string; size: number }) => [x.path, x.sha256, x.size])).toEqual([
@@ -90,8 +90,8 @@ describe('outputs (e2e)', () => {
   it('commit re-verifies each hash: bytes changed after the seal are not promoted, and the quarantine is kept', () => {
     const root = newRoot();
     const dest = join(work.dir, 'dest3');
-    const b = bundle('printf original > /out/x', `{ path: /out, size: 64Ki, to: ${dest} }`);
-    expect(cli(['--root', root, 'run', '-b', b, 'out-3']).status).toBe(0);
+    const b = bundle('printf original > /out/x', '{ path: /out, size: 64Ki }');
+    expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'out-3']).status).toBe(0);
     const q = lastReport(root).body.artifacts.quarantine as string;
     // Someone with root changes the staged bytes after the report was sealed.
     expect(spawnSync('mount', ['-o', 'remount,rw', q]).status).toBe(0);
@@ -105,13 +105,15 @@ describe('outputs (e2e)', () => {
     expect(existsSync(q)).toBe(false);
   });
 
+  // on-success needs a destination in the manifest (core/manifest.ts): a ./ one in the bundle,
+  // which the caller's --outputs-to replaces.
   it('on-success commits after the seal only when the run completed with exit 0', () => {
     const root = newRoot();
     const ok = join(work.dir, 'dest-ok');
     const bad = join(work.dir, 'dest-bad');
-    expect(cli(['--root', root, 'run', '-b', bundle('printf yes > /out/r', `{ path: /out, commit: on-success, to: ${ok} }`), 'out-4']).status).toBe(0);
+    expect(cli(['--root', root, 'run', '-b', bundle('printf yes > /out/r', '{ path: /out, commit: on-success, to: ./results }'), '--outputs-to', ok, 'out-4']).status).toBe(0);
     expect(readFileSync(join(ok, 'r'), 'utf8')).toBe('yes');
-    expect(cli(['--root', root, 'run', '-b', bundle('printf no > /out/r; exit 3', `{ path: /out, commit: on-success, to: ${bad} }`), 'out-5']).status).toBe(3);
+    expect(cli(['--root', root, 'run', '-b', bundle('printf no > /out/r; exit 3', '{ path: /out, commit: on-success, to: ./results }'), '--outputs-to', bad, 'out-5']).status).toBe(3);
     expect(existsSync(join(bad, 'r'))).toBe(false);
     // Still staged for the host to decide.
     expect(existsSync(lastReport(root).body.artifacts.quarantine)).toBe(true);
@@ -123,8 +125,8 @@ describe('outputs (e2e)', () => {
     const dest = join(work.dir, `dest-c-${Math.random().toString(36).slice(2, 8)}`);
     const dir = join(work.dir, `onsc-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ${dest} }\n`);
-    expect(cli(['--root', root, 'create', '-b', dir, 'onsc-1']).status).toBe(0);
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
+    expect(cli(['--root', root, 'create', '-b', dir, '--outputs-to', dest, 'onsc-1']).status).toBe(0);
     expect(cli(['--root', root, 'start', 'onsc-1']).status).toBe(0);
     for (let i = 0; i < 200 && cli(['--root', root, 'state', 'onsc-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
     expect(cli(['--root', root, 'delete', 'onsc-1']).status).toBe(0);
@@ -140,8 +142,8 @@ describe('outputs (e2e)', () => {
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
     const dir = join(work.dir, `sec-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ${join(dir, 'dest')} }\n`);
-    expect(cli(['--root', root, 'create', '-b', dir, 'sec-1', '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: secret } }).status).toBe(0);
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
+    expect(cli(['--root', root, 'create', '-b', dir, 'sec-1', '--secret', 'tok', '--outputs-to', join(dir, 'dest')], { env: { BVISOR_SECRET_TOK: secret } }).status).toBe(0);
     expect(cli(['--root', root, 'start', 'sec-1']).status).toBe(0);
     for (let i = 0; i < 200 && cli(['--root', root, 'state', 'sec-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
     expect(cli(['--root', root, 'delete', 'sec-1']).status).toBe(0);
@@ -179,8 +181,8 @@ describe('outputs (e2e)', () => {
     const dest = join(work.dir, `dest-links-${Math.random().toString(36).slice(2, 8)}`);
     const dir = join(work.dir, `links-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf same > /out/a; ln /out/a /out/b; printf lone > /out/c; while [ ! -e /out/go ]; do sleep 0.05; done"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, to: ${dest} }\n`);
-    expect(cli(['--root', root, 'create', '-b', dir, 'links-1']).status).toBe(0);
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf same > /out/a; ln /out/a /out/b; printf lone > /out/c; while [ ! -e /out/go ]; do sleep 0.05; done"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out }\n`);
+    expect(cli(['--root', root, 'create', '-b', dir, '--outputs-to', dest, 'links-1']).status).toBe(0);
     expect(cli(['--root', root, 'start', 'links-1']).status).toBe(0);
     // While it runs, the host (any process but the workload) gives c a name outside the
     // quarantine: whoever holds that name could change the bytes after they were hashed.
@@ -223,8 +225,8 @@ describe('outputs (e2e)', () => {
     const root = keepRoot(mkdtempSync('/dev/shm/bvisor-test-'));
     try {
       const dest = join(work.dir, `dest-placed-${Math.random().toString(36).slice(2, 8)}`);
-      const b = bundle('printf placed > /out/p; printf second > /out/q', `{ path: /out, to: ${dest} }`);
-      expect(cli(['--root', root, 'run', '-b', b, 'placed-1']).status).toBe(0);
+      const b = bundle('printf placed > /out/p; printf second > /out/q', '{ path: /out }');
+      expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'placed-1']).status).toBe(0);
       const r = lastReport(root).body;
       const q = r.artifacts.quarantine as string;
       // Oracles: the devices of the quarantine, the destination and the root, and the disk.
@@ -248,7 +250,7 @@ describe('outputs (e2e)', () => {
       expect(readdirSync(dest).sort()).toEqual(['p', 'q']);
       expect(lstatSync(join(root, 'outputs', r.runId), { throwIfNoEntry: false })).toBeUndefined();
       // discard of a placed quarantine: its directory, its home and the link go.
-      expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/y', `{ path: /out, to: ${dest} }`), 'placed-2']).status).toBe(0);
+      expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/y', '{ path: /out }'), '--outputs-to', dest, 'placed-2']).status).toBe(0);
       const q2 = lastReport(root).body.artifacts.quarantine as string;
       expect(existsSync(q2)).toBe(true);
       expect(cli(['--root', root, 'discard', 'placed-2']).status).toBe(0);
@@ -286,7 +288,7 @@ describe('outputs (e2e)', () => {
   it('a workload cannot name the reserved .bvisor-quarantine (a commit never writes where quarantines live)', () => {
     const root = newRoot();
     const dest = join(work.dir, `dest-res-${Math.random().toString(36).slice(2, 8)}`);
-    expect(cli(['--root', root, 'run', '-b', bundle('mkdir -p /out/.bvisor-quarantine/x /out/sub/.bvisor-quarantine; printf a > /out/.bvisor-quarantine/x/f; printf b > /out/sub/.bvisor-quarantine/g; printf ok > /out/ok', `{ path: /out, to: ${dest} }`), 'res-1']).status).toBe(0);
+    expect(cli(['--root', root, 'run', '-b', bundle('mkdir -p /out/.bvisor-quarantine/x /out/sub/.bvisor-quarantine; printf a > /out/.bvisor-quarantine/x/f; printf b > /out/sub/.bvisor-quarantine/g; printf ok > /out/ok', '{ path: /out }'), '--outputs-to', dest, 'res-1']).status).toBe(0);
     const a = lastReport(root).body.artifacts;
     expect(a.items.map((x: { path: string }) => x.path)).toEqual(['ok']);
     // At any depth: `commit --to` an ancestor would otherwise write into another run's home.
@@ -299,17 +301,18 @@ describe('outputs (e2e)', () => {
     const data = join(work.dir, `reach-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(join(data, 'results'), { recursive: true });
     const grantLine = `  - { path: ${data}, access: read-write }\n`;
-    const withGrant = (to: string): string => {
-      const b = bundle(`printf ran > ${data}/ran`, `{ path: /out, to: ${to} }`);
+    // An absolute destination is the caller's (--outputs-to); ./ is the bundle's.
+    const withGrant = (to: string): string[] => {
+      const b = bundle(`printf ran > ${data}/ran`, to.startsWith('/') ? '{ path: /out }' : `{ path: /out, to: ${to} }`);
       writeFileSync(join(b, 'boundary.yaml'), readFileSync(join(b, 'boundary.yaml'), 'utf8').replace('filesystem:\n', `filesystem:\n${grantLine}`));
-      return b;
+      return ['-b', b, ...(to.startsWith('/') ? ['--outputs-to', to] : [])];
     };
     for (const [to, why] of [
       [join(data, 'results'), /overlaps the read-write grant filesystem\[0\]/],
       [work.dir, /overlaps the read-write grant filesystem\[0\]/],
       ['./', /is the bundle directory or holds it/],
     ] as const) {
-      const r = cli(['--root', root, 'run', '-b', withGrant(to), 'reach-1']);
+      const r = cli(['--root', root, 'run', ...withGrant(to), 'reach-1']);
       expect(r.status, r.stderr).toBe(125);
       expect(r.stderr).toMatch(/BV_OUTPUTS: outputs\.to .* nothing was run/);
       expect(r.stderr).toMatch(why);
@@ -318,12 +321,131 @@ describe('outputs (e2e)', () => {
     expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
   });
 
+  // The bundle is not trusted (docs/security.md), and commit promotes as bvisor's user (root):
+  // the bundle names no host destination; the caller does (--outputs-to), never into the root.
+  const leftUnder = (root: string): string[] => ['outputs', 'containers'].flatMap((d) => (existsSync(join(root, d)) ? readdirSync(join(root, d)).map((n) => `${d}/${n}`) : []));
+  const victimDir = (): string => {
+    const v = join(work.dir, `victim-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(v, { recursive: true });
+    writeFileSync(join(v, 'passwd'), 'root:x:0:0:original\n');
+    return v;
+  };
+
+  it('a manifest\'s absolute outputs.to is refused before anything runs; the caller\'s --outputs-to is where it commits', () => {
+    const root = newRoot();
+    const victim = victimDir();
+    const script = 'printf evil > /out/passwd; printf cron > /out/evilcron';
+    // As the attack wrote it: on-success, into a directory of root's files (it stands for /etc).
+    const hostile = bundle(script, `{ path: /out, commit: on-success, to: ${victim} }`);
+    const r = cli(['--root', root, 'run', '-b', hostile, 'abs-1']);
+    expect(r.status, r.stderr).toBe(125);
+    expect(r.stderr).toContain(`BV_OUTPUTS: outputs.to ${victim}: a bundle cannot choose a host destination`);
+    expect(r.stderr).toMatch(/--outputs-to DIR/);
+    // The disk: the destination as it was, and nothing of the attempt under the root.
+    expect(readdirSync(victim)).toEqual(['passwd']);
+    expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0:original\n');
+    expect(leftUnder(root)).toEqual([]);
+    // create refuses it the same way (its exit is BV_OUTPUTS's own: 1, runtime).
+    const c = cli(['--root', root, 'create', '-b', hostile, 'abs-2']);
+    expect(c.status, c.stderr).toBe(1);
+    expect(c.stderr).toContain('a bundle cannot choose a host destination');
+    expect(leftUnder(root)).toEqual([]);
+    // The same bundle with the caller's destination: committed there (the caller's word replaces
+    // the manifest's), and the manifest's untouched.
+    const dest = join(work.dir, `dest-caller-${Math.random().toString(36).slice(2, 8)}`);
+    const ok = cli(['--root', root, 'run', '-b', hostile, '--outputs-to', dest, 'abs-3']);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(join(dest, 'passwd'), 'utf8')).toBe('evil');
+    expect(readFileSync(join(dest, 'evilcron'), 'utf8')).toBe('cron');
+    expect(readdirSync(victim)).toEqual(['passwd']);
+    // Relative to the caller's directory.
+    const cwd = join(work.dir, `cwd-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(cwd);
+    expect(cli(['--root', root, 'run', '-b', bundle('printf rel > /out/r', '{ path: /out, commit: on-success, to: ./results }'), '--outputs-to', 'here', 'abs-4'], { cwd }).status).toBe(0);
+    expect(readFileSync(join(cwd, 'here', 'r'), 'utf8')).toBe('rel');
+  });
+
+  it('--outputs-to for a manifest without outputs is a usage error; nothing runs', () => {
+    const root = newRoot();
+    const dir = join(work.dir, `noout-${Math.random().toString(36).slice(2, 8)}`);
+    const marker = join(work.dir, `noout-ran-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf x > /out/x"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\n`);
+    const r = cli(['--root', root, 'run', '-b', dir, '--outputs-to', marker, 'noout-1']);
+    expect(r.status, r.stderr).toBe(125);
+    expect(r.stderr).toMatch(/BV_USAGE: --outputs-to .*: the manifest has no outputs clause/);
+    expect(cli(['--root', root, 'create', '-b', dir, '--outputs-to', marker, 'noout-2']).status).toBe(2);
+    expect(existsSync(marker)).toBe(false);
+    expect(leftUnder(root)).toEqual([]);
+  });
+
+  it('outputs.to ./x through a symlink the bundle ships to a directory outside it is refused; outside stays untouched', () => {
+    const root = newRoot();
+    const victim = victimDir();
+    for (const [to, link] of [['./x', 'x'], ['./d/x', 'd']] as const) {
+      const b = bundle('printf evil > /out/passwd', `{ path: /out, commit: on-success, to: ${to} }`);
+      symlinkSync(link === 'x' ? victim : work.dir, join(b, link));
+      const r = cli(['--root', root, 'run', '-b', b, 'sl-1']);
+      expect(r.status, r.stderr).toBe(125);
+      expect(r.stderr).toMatch(/BV_OUTPUTS: outputs\.to "\.\/(d\/)?x" leads out of the bundle directory/);
+      expect(readdirSync(victim)).toEqual(['passwd']);
+      expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0:original\n');
+      expect(existsSync(join(work.dir, 'x'))).toBe(false);
+      expect(leftUnder(root)).toEqual([]);
+    }
+  });
+
+  it('commit without --to does not follow a link put in the bundle\'s ./x after the run; the report named its physical path', () => {
+    const root = newRoot();
+    const victim = victimDir();
+    const b = bundle('printf evil > /out/passwd', '{ path: /out, to: ./results }');
+    expect(cli(['--root', root, 'run', '-b', b, 'swap-1']).status).toBe(0);
+    expect(lastReport(root).body.artifacts.to).toBe(join(realpathSync(b), 'results'));
+    symlinkSync(victim, join(b, 'results'));
+    const c = cli(['--root', root, 'commit', 'swap-1']);
+    expect(c.status, c.stderr).toBe(1);
+    expect(c.stderr).toMatch(/BV_OUTPUTS: the report's destination .*\/results now resolves to /);
+    expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0:original\n');
+    // The caller's own word still promotes, and the quarantine was kept for it.
+    const dest = join(work.dir, `dest-swap-${Math.random().toString(36).slice(2, 8)}`);
+    expect(cli(['--root', root, 'commit', 'swap-1', '--to', dest]).status).toBe(0);
+    expect(readFileSync(join(dest, 'passwd'), 'utf8')).toBe('evil');
+  });
+
+  it('a destination inside bvisor\'s state root, or holding it, is refused whoever names it; the journal verifies afterwards', () => {
+    const parent = tempDir();
+    const root = keepRoot(join(parent, 'state'));
+    // A journal with a head to replace: one run first.
+    expect(cli(['--root', root, 'run', '-b', bundle('printf 1 > /out/a', '{ path: /out }'), 'sr-0']).status).toBe(0);
+    expect(cli(['--root', root, 'discard', 'sr-0']).status).toBe(0);
+    const head = readFileSync(join(root, 'journal.head.json'), 'utf8');
+    const fake = `{"seq":1,"entryHash":"${'0'.repeat(64)}"}`;
+    const hostile = `printf '%s' '${fake}' > /out/journal.head.json; mkdir /out/state; printf '%s' '${fake}' > /out/state/journal.head.json`;
+    for (const [to, where] of [[root, 'is'], [join(root, 'outputs'), 'is inside'], [parent, 'holds']] as const) {
+      const r = cli(['--root', root, 'run', '-b', bundle(hostile, '{ path: /out, commit: on-success, to: ./results }'), '--outputs-to', to, 'sr-1']);
+      expect(r.status, r.stderr).toBe(125);
+      expect(r.stderr).toContain(`BV_OUTPUTS: outputs.to ${to} ${where} bvisor's state root`);
+      expect(readFileSync(join(root, 'journal.head.json'), 'utf8')).toBe(head);
+      expect(leftUnder(root)).toEqual([]);
+    }
+    // commit --to into the root is refused too (a run staged under it first).
+    expect(cli(['--root', root, 'run', '-b', bundle(hostile, '{ path: /out }'), 'sr-2']).status).toBe(0);
+    const c = cli(['--root', root, 'commit', 'sr-2', '--to', root]);
+    expect(c.status, c.stderr).toBe(1);
+    expect(c.stderr).toContain(`BV_OUTPUTS: the destination ${root} is bvisor's state root`);
+    expect(cli(['--root', root, 'discard', 'sr-2']).status).toBe(0);
+    const v = cli(['journal', 'verify', '--root', root, '--json']);
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.json()).toMatchObject({ ok: true });
+    expect(existsSync(join(parent, 'journal.head.json'))).toBe(false);
+  });
+
   it('commit never follows a symlink in the destination: whoever can write there cannot redirect bvisor\'s writes', () => {
     const root = newRoot();
     const dest = join(work.dir, `dest-sym-${Math.random().toString(36).slice(2, 8)}`);
     const victim = join(work.dir, `victim-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(victim, { recursive: true });
-    expect(cli(['--root', root, 'run', '-b', bundle('mkdir /out/sub; printf evil > /out/sub/f; printf fine > /out/top', `{ path: /out, to: ${dest} }`), 'sym-1']).status).toBe(0);
+    expect(cli(['--root', root, 'run', '-b', bundle('mkdir /out/sub; printf evil > /out/sub/f; printf fine > /out/top', '{ path: /out }'), '--outputs-to', dest, 'sym-1']).status).toBe(0);
     // Someone who may write the destination plants a link where sub/ will go.
     mkdirSync(dest, { recursive: true });
     symlinkSync(victim, join(dest, 'sub'));
@@ -342,7 +464,7 @@ describe('outputs (e2e)', () => {
       mkdirSync(open, { recursive: true });
       chmodSync(open, 0o777); // writable by anyone, not sticky: its entries can be swapped
       const dest = join(open, 'results');
-      expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/x', `{ path: /out, to: ${dest} }`), 'open-1']).status).toBe(0);
+      expect(cli(['--root', root, 'run', '-b', bundle('printf x > /out/x', '{ path: /out }'), '--outputs-to', dest, 'open-1']).status).toBe(0);
       const r = lastReport(root).body;
       expect(r.artifacts.quarantine).toBe(join(root, 'outputs', r.runId));
       expect(lstatSync(r.artifacts.quarantine).isDirectory()).toBe(true);

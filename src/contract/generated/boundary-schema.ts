@@ -732,7 +732,7 @@ export const boundarySchema: Record<string, unknown> = {
           "maxLength": 4096
         },
         "to": {
-          "description": "Where commit promotes the artifacts by default: an absolute host directory, or bundle-relative starting with ./",
+          "description": "Where commit promotes the artifacts by default: a directory inside the bundle, starting with ./ (an absolute host directory is refused when the run is prepared: the bundle is not trusted to choose one; the caller names it with --outputs-to or the API's outputsTo, which replaces this).",
           "type": "string",
           "minLength": 1,
           "maxLength": 4096

@@ -497,7 +497,7 @@ export interface Outputs {
    */
   path: string;
   /**
-   * Where commit promotes the artifacts by default: an absolute host directory, or bundle-relative starting with ./
+   * Where commit promotes the artifacts by default: a directory inside the bundle, starting with ./ (an absolute host directory is refused when the run is prepared: the bundle is not trusted to choose one; the caller names it with --outputs-to or the API's outputsTo, which replaces this).
    */
   to?: string;
   /**
