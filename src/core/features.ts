@@ -575,6 +575,12 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     root: (ctx) => {
       const r = ctx.paths.root;
       if (!r || r.kind !== 'directory') return [missing('linux:mount(pivot_root)', 'enforced', r && r.kind !== 'missing' ? 'BV_PLAN_PATH_KIND' : 'BV_PLAN_PATH_MISSING', `the rootfs ${r?.path ?? ''} is not a directory in the bundle`, 'unpack a root filesystem into the bundle (e.g. busybox)')];
+      // bvisor makes the mount points a container needs in its rootfs, as root (as runc does): a
+      // config must not point that at a host directory (root.path "/" with a bind at /etc/nologin
+      // made that file). Only the bundle's own rootfs, or an engine's storage, is written.
+      if (ctx.manifest.oci && ctx.host.identity.euid === 0 && r.engineStorage === false) {
+        return [missing('linux:mount(pivot_root)', 'enforced', 'BV_PLAN_ROOT_OUTSIDE', `root.path ${r.path} lies outside the bundle and the engines' container storage, and bvisor, as root, would make the container's mount points in it`, "put the rootfs in the bundle, or, if it is an engine's own storage, name that directory in BVISOR_OCI_STORAGE (colon-separated)")];
+      }
       for (const t of ['/proc', '/dev', ...(ctx.manifest.tmp.value === 'private' ? ['/tmp'] : [])]) {
         const bad = rootTargetProblem(ctx, t, 'directory', 'root');
         if (bad) return [bad];

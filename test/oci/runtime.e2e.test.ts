@@ -287,6 +287,22 @@ describe('OCI runtime (e2e)', () => {
     expect(readdirSync('/sys/fs/cgroup').filter((h) => existsSync(join('/sys/fs/cgroup', h, away)))).toEqual([]);
   });
 
+  it('a root.path outside the bundle and the engines\' storage is refused, read-only too, and nothing is made in it', () => {
+    const root = newRoot();
+    // Another bundle's rootfs (busybox, runnable): outside this bundle. A launch would make the
+    // mount point of the config's tmpfs at /made-by-bvisor there.
+    const victim = join(ociBundle(['true']), 'rootfs');
+    const before = readdirSync(victim).sort();
+    const b = ociBundle(['true'], (c) => {
+      c.root = { path: victim, readonly: true };
+      c.mounts.push({ destination: '/made-by-bvisor', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
+    });
+    const r = cli(['--root', root, 'run', 'root-away', '-b', b, '--json']);
+    expect(readdirSync(victim).sort()).toEqual(before);
+    expect(r.status).toBe(125);
+    expect(r.json().error).toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ code: 'BV_PLAN_ROOT_OUTSIDE', clause: 'root' })] });
+  });
+
   it('names file:line:col when config.json is not JSON', () => {
     const b = ociBundle(['true']);
     writeFileSync(join(b, 'config.json'), '{\n  "ociVersion": "1.0.2",\n  "process": { args: [] }\n}\n');

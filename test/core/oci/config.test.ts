@@ -123,7 +123,21 @@ describe('OCI config translation', () => {
     const out = pathsFor(translateOciConfig(containerd()).manifest);
     out.root = { ...rootDir('/usr'), engineStorage: false };
     const q = plan({ manifest: translateOciConfig(containerd()).manifest, host: hybridHost(), paths: out, cgroupParent: null }, sha256Hex);
-    expect(q.refusals.map((r) => [r.clause, r.code])).toEqual([['root', 'BV_PLAN_WRITE_OWNER']]);
+    expect(q.refusals.map((r) => [r.clause, r.code])).toEqual([['root', 'BV_PLAN_ROOT_OUTSIDE']]);
+  });
+
+  it('a rootfs outside the bundle and the engines\' storage is refused even read-only: bvisor would make its mount points there as root (root.path "/" and a bind at /etc/nologin made that file)', () => {
+    const c = containerd();
+    c.root = { path: '/', readonly: true };
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    paths.root = { ...rootDir('/'), engineStorage: false };
+    const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals.map((r) => [r.clause, r.code])).toEqual([['root', 'BV_PLAN_ROOT_OUTSIDE']]);
+    expect(p.refusals[0]!.hint).toContain('BVISOR_OCI_STORAGE');
+    // In an engine's storage (or the bundle, which counts as such): admitted as before.
+    paths.root = { ...rootDir('/var/lib/containerd/x/rootfs'), engineStorage: true };
+    expect(plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex).refusals).toEqual([]);
   });
 
   it('takes the cgroup parent and leaf from linux.cgroupsPath, over the flag', () => {
