@@ -53,6 +53,8 @@ export interface CreateOptions {
   landlockAudit?: boolean;
   /** --outputs-to: where outputs go, as the caller says (replaces the manifest's outputs.to). */
   outputsTo?: string | null;
+  /** Run the OCI config's hooks (as bvisor's own user, outside every boundary): the caller's to allow, never the bundle's. */
+  allowHooks?: boolean;
 }
 
 /** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
@@ -170,6 +172,15 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
     quarantine = prepareOutputs(o.root, runId, loaded.manifest, loaded.paths, host, loaded.bundle, o.outputsTo ?? null);
     // Both backends: a wasm workload's runner is created under a monitor like a Linux one.
     const plan = admittedLinuxPlan(loaded, host, o, 'created', true);
+    // A config's hooks run as bvisor's own user (root), outside every boundary: the bundle is not
+    // trusted to run code there, so only a caller who says so (an engine that wrote them) gets them.
+    const hooked = Object.keys(plan.launch?.oci?.hooks ?? {});
+    if (hooked.length && !o.allowHooks) {
+      throw new BvisorError('BV_PLAN_REFUSED', `${hooked.length} clause(s) refused: hooks run as bvisor's own user, outside the boundary; nothing was created`, {
+        issues: hooked.map((k) => ({ code: 'BV_OCI_UNSUPPORTED' as never, clause: `hooks.${k}`, message: `the config's ${k} hooks would run as bvisor's own user (root), outside every boundary, and the bundle is not trusted to choose them`, hint: 'pass --allow-hooks (or BVISOR_ALLOW_HOOKS=1) if the caller wrote or trusts these hooks' })),
+        hint: 'pass --allow-hooks (or BVISOR_ALLOW_HOOKS=1) if the caller wrote or trusts these hooks',
+      });
+    }
     const wasm = plan.backend === 'wasm';
     checkConsole(plan.launch?.oci?.terminal === true, o.consoleSocket);
     // The root must take what this container will write (its records, its report) before

@@ -3,9 +3,12 @@
 // `start`, poststop after `delete`. Each gets the container's state JSON on stdin, exactly its
 // own args (args[0] is argv[0], as execv's) and env (nothing inherited), and its timeout in
 // seconds. A hook runs in a process group of its own, which is SIGKILLed at the timeout and
-// once the hook has exited (a hook's background leftovers do not outlive it, nor hold create's
-// pipes). createContainer and startContainer hooks run *inside* the container's namespaces;
-// bvisor refuses them in the plan (src/core/oci/config.ts), it does not run them elsewhere.
+// once the hook has exited (its background leftovers in that group do not outlive it, nor hold
+// create's pipes; one that leaves the group with setsid is the hook's own doing: hooks run as
+// bvisor's own user, outside every boundary, which is why create runs them only when the caller
+// allows it, --allow-hooks). createContainer and startContainer hooks run *inside* the
+// container's namespaces; bvisor refuses them in the plan (src/core/oci/config.ts), it does not
+// run them elsewhere.
 import { spawn } from 'node:child_process';
 import { BvisorError } from '../contract/errors.js';
 import type { OciHook, HookName } from '../core/oci/config.js';

@@ -64,11 +64,11 @@ function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {
 }
 
 /** create with stdio away from pipes: the init inherits create's stdio, as under runc. */
-function create(root: string, id: string, dir: string, extra: string[] = []): { status: number | null; stderr: string } {
+function create(root: string, id: string, dir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string } {
   const errFile = join(work, `${id}-${Math.random().toString(36).slice(2, 8)}.err`);
   const fd = openSync(errFile, 'w');
   try {
-    const r = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', dir, ...extra, id], { stdio: ['ignore', 'ignore', fd], env: { ...process.env, ...parentEnv() }, timeout: 30_000 });
+    const r = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', dir, ...extra, id], { stdio: ['ignore', 'ignore', fd], env: { ...process.env, ...parentEnv(), ...env }, timeout: 30_000 });
     return { status: r.status, stderr: readFileSync(errFile, 'utf8') };
   } finally {
     closeSync(fd);
@@ -245,7 +245,7 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     chmodSync(hook, 0o755);
     const h = (name: string) => [{ path: hook, args: ['hook.sh', name], env: ['PATH=/usr/bin:/bin'], timeout: 10 }];
     const b = bundle(['true'], (c) => (c.hooks = { prestart: h('prestart'), createRuntime: h('createRuntime'), poststart: h('poststart'), poststop: h('poststop') }));
-    expect(create(root, 'hk', b.dir).status).toBe(0);
+    expect(create(root, 'hk', b.dir, ['--allow-hooks']).status).toBe(0);
     const atCreate = readFileSync(log, 'utf8').trim().split('\n');
     expect(atCreate.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime']);
     const st = JSON.parse(atCreate[1]!.slice('createRuntime '.length));
@@ -269,7 +269,7 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     chmodSync(hook, 0o755);
     const h = (name: string) => [{ path: hook, args: ['hook-edited.sh', name], env: ['PATH=/usr/bin:/bin'], timeout: 10 }];
     const b = bundle(['true'], (c) => (c.hooks = { poststart: h('poststart'), poststop: h('poststop') }));
-    expect(create(root, 'he', b.dir).status).toBe(0);
+    expect(create(root, 'he', b.dir, ['--allow-hooks']).status).toBe(0);
     // The hooks' arguments rewritten in plan.json, which stays a plan the schema takes.
     const planFile = join(root, 'containers', 'he', 'plan.json');
     writeFileSync(planFile, readFileSync(planFile, 'utf8').replaceAll('"hook-edited.sh","poststart"', '"hook-edited.sh","edited-poststart"').replaceAll('"hook-edited.sh","poststop"', '"hook-edited.sh","edited-poststop"'));
@@ -362,23 +362,23 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const root = newRoot();
     const fail = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo no network for you >&2; exit 3'] }] }));
-    const r = create(root, 'hf', fail.dir);
+    const r = create(root, 'hf', fail.dir, ['--allow-hooks']);
     expect(r.status).toBe(4);
     expect(r.stderr).toContain('hooks.createRuntime[0] /bin/sh exited 3: no network for you');
     expect(existsSync(join(root, 'containers', 'hf'))).toBe(false);
     const slow = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'sleep 30'], timeout: 1 }] }));
-    const t = create(root, 'hs', slow.dir);
+    const t = create(root, 'hs', slow.dir, ['--allow-hooks']);
     expect(t.status).toBe(4);
     expect(t.stderr).toContain('ran past its timeout of 1s');
     expect(existsSync(join(root, 'containers', 'hs'))).toBe(false);
     // A hook past its timeout that would have exited 0 failed all the same.
     const late = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'sleep 3; exit 0'], timeout: 1 }] }));
-    expect(create(root, 'hl', late.dir).stderr).toContain('ran past its timeout of 1s');
+    expect(create(root, 'hl', late.dir, ['--allow-hooks']).stderr).toContain('ran past its timeout of 1s');
     // A hook's background leftover neither holds create up nor outlives it.
     const mark = join(work, `bg-${process.pid}`);
     const bg = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `sleep 20 & echo $! > ${mark}; exit 0`] }] }));
     const t0 = Date.now();
-    expect(create(root, 'hb', bg.dir).status).toBe(0);
+    expect(create(root, 'hb', bg.dir, ['--allow-hooks']).status).toBe(0);
     expect(Date.now() - t0).toBeLessThan(15_000);
     const leftover = Number(readFileSync(mark, 'utf8'));
     expect(existsSync(`/proc/${leftover}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${leftover}/status`, 'utf8'))).toBe(false);
@@ -386,6 +386,24 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     const run = cli(['--root', root, 'run', '--bundle', fail.dir, 'hr']);
     expect(run.status).toBe(125);
     expect(run.stderr).toContain('hooks.createRuntime, which run with create, start and delete');
+  });
+
+  it('hooks run as bvisor\'s own user, outside the boundary: a config with hooks is refused unless the caller allows them, and no hook runs', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    const mark = join(work, `hook-ran-${process.pid}`);
+    const b = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `id -u > ${mark}`] }], poststop: [{ path: '/bin/sh', args: ['sh', '-c', `id -u > ${mark}`] }] }));
+    const r = create(root, 'hn', b.dir);
+    expect(existsSync(mark)).toBe(false);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain("hooks.createRuntime: the config's createRuntime hooks would run as bvisor's own user (root)");
+    expect(r.stderr).toContain('hooks.poststop');
+    expect(existsSync(join(root, 'containers', 'hn'))).toBe(false);
+    // The caller's say-so (the flag, or BVISOR_ALLOW_HOOKS=1 as an engine's wrapper would set): it runs, as root.
+    const ok = create(root, 'hy', b.dir, [], { BVISOR_ALLOW_HOOKS: '1' });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(mark, 'utf8').trim()).toBe(String(process.geteuid!()));
+    cli(['--root', root, 'delete', '--force', 'hy']);
   });
 
   it('features follows features.md: version bounds, namespaces, seccomp lists and cgroup versions', () => {
