@@ -140,6 +140,10 @@ async function runCached(path: string, opts: RunOptions): Promise<Awaited<Return
 export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
   if (options.outputsTo && !options.root) throw new BvisorError('BV_USAGE', 'outputsTo needs a root: outputs are staged and journaled there', { hint: 'pass root as well, or drop outputsTo' });
   if (options.journalKey && !options.root) throw new BvisorError('BV_USAGE', 'journalKey needs a root: the journal it keys lives there', { hint: 'pass root as well, or drop journalKey' });
+  // The root as the CLI checks it before any command reads it (a real directory of ours no one
+  // else can write), before anything is made in it: /proc/self as a root sent Node's recursive
+  // mkdir into a loop that froze the caller.
+  if (options.root) checkStateRoot(resolve(options.root));
   if (!hostCache || options.refreshHost) {
     hostCache = probeHost();
     plans.clear(); // plans were made for the host as it was

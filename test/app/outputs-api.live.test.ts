@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -68,6 +69,15 @@ describe('outputs through the API (live)', () => {
     expect(existsSync(q)).toBe(false);
     const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => `${e.event.action}:${e.event.step}`);
     expect(steps).toEqual(['commit:decided', 'commit:applied', 'discard:decided', 'discard:applied']);
+  });
+
+  it('runConfined checks its root before it makes anything in it: /proc/self is refused at once (Node\'s recursive mkdir looped there, freezing the caller)', () => {
+    // In a child with a deadline: the loop blocked the whole event loop.
+    const api = join(__dirname, '..', '..', 'dist', 'index.js');
+    const js = `import(${JSON.stringify(api)}).then((m) => m.runConfined({ manifest: 'bvisorVersion: "1"\\nworkload:\\n  process: { exe: /usr/bin/true }\\n', dir: '/tmp' }, { root: '/proc/self', cgroupParent: ${JSON.stringify(defaultTestParent())} })).then(() => console.log('ran'), (e) => console.log(e.code + ': ' + e.message));`;
+    const r = spawnSync(process.execPath, ['-e', js], { encoding: 'utf8', timeout: 20_000 });
+    expect([r.signal, r.status], r.stderr).toEqual([null, 0]);
+    expect(r.stdout).toMatch(/^BV_STATE_ROOT_UNUSABLE: .*\/proc\/self/);
   });
 
   it('lists at most 10000 artifacts and 10000 refused entries, truncated; the rest stays in the quarantine', async () => {
