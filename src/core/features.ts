@@ -54,6 +54,9 @@ export interface PathFact {
   engineStorage?: boolean;
   /** A namespace file (nsfs), for an OCI config's namespace path. */
   nsfs?: boolean;
+  /** Host paths: owner, group and mode of every directory the lookup passed through (each needs
+   * search permission for whoever looks the path up). */
+  searched?: ReadonlyArray<{ uid: number; gid: number; mode: number }>;
 }
 
 export interface PlanPaths {

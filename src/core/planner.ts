@@ -145,7 +145,7 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
     });
     if (!interpCovered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is a script for ${interp}, which is not under a read-exec grant, so it does not exist in the workload's root`, hint: `add { path: ${interp!.slice(0, interp!.lastIndexOf('/')) || '/'}, access: read-exec } to filesystem` };
     else if (!covered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so it does not exist in the workload's root`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
-    else if (!mayAccess(input.paths.exe, host, 0o1)) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not executable by the workload's identity ${host.mapping.uid}:${host.mapping.gid}`, hint: `chmod o+x ${exePath}` };
+    else if (!mayAccess(input.paths.exe, host, 0o1)) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not executable by the workload's identity ${host.mapping.uid}:${host.mapping.gid} (its mode, or a directory on its path it may not search)`, hint: `chmod o+x ${exePath} and each directory above it` };
     if (refusal && choices[i]!.refusal === null) choices[i] = { verdict: { ...choices[i]!.verdict, verdict: 'refused', mechanism: null, reason: refusal.reason }, refusal };
   }
 
@@ -265,15 +265,20 @@ function outputsChoice(m: NormalManifest, input: PlanInput, backend: Backend): C
 }
 
 /** Whether the workload's identity may read (4) or execute (1) a file, by its mode bits (ACLs
- * may allow more; refusing on the bits alone errs on the closed side). The caller itself when
- * rootless: then bvisor opens nothing the workload could not. */
+ * may allow more; refusing on the bits alone errs on the closed side), and search every directory
+ * a lookup of a host path passes through (a 0644 file under a 0700 /root is not its to read). The
+ * caller itself when rootless: then bvisor opens nothing the workload could not. */
 function mayAccess(fact: PathFact | null | undefined, host: HostFacts, bit: 4 | 1): boolean {
   if (!fact || fact.mode === undefined) return false;
   if (host.identity.euid !== 0) return true;
   const me = host.mapping;
-  if (fact.uid === me.uid) return (fact.mode & (bit << 6)) !== 0;
-  if (fact.gid === me.gid) return (fact.mode & (bit << 3)) !== 0;
-  return (fact.mode & bit) !== 0;
+  const allows = (o: { uid?: number; gid?: number; mode?: number }, b: number): boolean => {
+    const mode = o.mode ?? 0;
+    if (o.uid === me.uid) return (mode & (b << 6)) !== 0;
+    if (o.gid === me.gid) return (mode & (b << 3)) !== 0;
+    return (mode & b) !== 0;
+  };
+  return allows(fact, bit) && (fact.searched ?? []).every((d) => allows(d, 1));
 }
 
 function stdinCandidates(input: PlanInput, backend: Backend): Candidate[] {
@@ -286,7 +291,7 @@ function stdinCandidates(input: PlanInput, backend: Backend): Candidate[] {
   if (!fact || fact.kind === 'missing') return no(`stdin file ${s.slice(5)} does not exist`, 'create it, or use stdin: null');
   // A FIFO would block bvisor's own open; a device is not a file to feed.
   if (fact.kind !== 'file') return no(`stdin file ${s.slice(5)} is not a regular file`, 'feed a regular file, or stdin: inherit');
-  if (!mayAccess(fact, input.host, 4)) return no(`stdin file ${fact.path} is not readable by the workload's identity ${input.host.mapping.uid}:${input.host.mapping.gid}; bvisor opens it for the workload and will not read what the workload could not`, `chmod o+r ${fact.path}, or feed another file`);
+  if (!mayAccess(fact, input.host, 4)) return no(`stdin file ${fact.path} is not readable by the workload's identity ${input.host.mapping.uid}:${input.host.mapping.gid} (its mode, or a directory on its path it may not search); bvisor opens it for the workload and will not read what the workload could not`, `chmod o+r ${fact.path} (and o+x each directory above it), or feed another file`);
   return [{ available: true, mechanism: `${backend}:stdio(file by fd)`, strength: 'enforced' }];
 }
 

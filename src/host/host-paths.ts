@@ -33,9 +33,13 @@ export function resolveHostPath(path: string): PathFact {
   let rest = path.split('/').filter((x) => x && x !== '.');
   let hops = 0;
   const links: Array<{ at: string; text: string }> = [];
+  // Every directory the lookup passed through: the kernel needs search permission on each.
+  const searched: Array<{ uid: number; gid: number; mode: number }> = [];
   try {
     while (rest.length) {
       const name = rest.shift()!;
+      const { uid, gid, mode } = identityOf(dir);
+      searched.push({ uid, gid, mode });
       const fd = s.bv_openat2(dir, name, O.PATH | O.NOFOLLOW, 0, RESOLVE.NO_MAGICLINKS);
       if (fd < 0) return { path: physical(path), kind: 'missing' };
       const id = identityOf(fd);
@@ -61,7 +65,7 @@ export function resolveHostPath(path: string): PathFact {
       }
       rest = [...text.split('/').filter((x) => x && x !== '.'), ...rest];
     }
-    const fact = factOfFd(dir);
+    const fact = { ...factOfFd(dir), searched };
     return links.length ? { ...fact, links } : fact;
   } finally {
     if (dir >= 0) s.bv_close(dir);

@@ -71,8 +71,8 @@ describe('stdin: { file } on a rootful host: the workload identity must be able 
       expect(stdioRefusal(p)).toEqual({
         code: 'BV_PLAN_STDIN',
         clause: 'stdio',
-        reason: expect.stringMatching(/^stdin file \/data\/in\.txt is not readable by the workload's identity 65534:65534; bvisor opens it for the workload and will not read what the workload could not$/),
-        hint: expect.stringMatching(/^chmod o\+r \/data\/in\.txt, or feed another file$/),
+        reason: expect.stringMatching(/^stdin file \/data\/in\.txt is not readable by the workload's identity 65534:65534 \(its mode, or a directory on its path it may not search\); bvisor opens it for the workload and will not read what the workload could not$/),
+        hint: expect.stringMatching(/^chmod o\+r \/data\/in\.txt \(and o\+x each directory above it\), or feed another file$/),
       });
       expect(stdioClause(p)).toMatchObject({ verdict: 'refused', mechanism: null });
     }
@@ -86,7 +86,7 @@ describe('stdin: { file } on a rootful host: the workload identity must be able 
   it('the physical path is what the refusal and the hint name (the manifest may name a link to it)', () => {
     const p = planWith(hybridHost(), { stdin: stdinFile({ path: '/srv/real/in.txt', mode: 0o600 }) });
     expect(stdioRefusal(p)?.reason).toMatch(/^stdin file \/srv\/real\/in\.txt is not readable/);
-    expect(stdioRefusal(p)?.hint).toBe('chmod o+r /srv/real/in.txt, or feed another file');
+    expect(stdioRefusal(p)?.hint).toBe('chmod o+r /srv/real/in.txt (and o+x each directory above it), or feed another file');
   });
 });
 
@@ -157,11 +157,24 @@ describe('the program on a rootful host: the workload identity must be able to e
       expect(workloadRefusal(p)).toEqual({
         code: 'BV_PLAN_EXE_NOT_GRANTED',
         clause: 'workload',
-        reason: "/usr/bin/cat is not executable by the workload's identity 65534:65534",
-        hint: 'chmod o+x /usr/bin/cat',
+        reason: "/usr/bin/cat is not executable by the workload's identity 65534:65534 (its mode, or a directory on its path it may not search)",
+        hint: 'chmod o+x /usr/bin/cat and each directory above it',
       });
-      expect(p.clauses.find((c) => c.clause === 'workload')).toMatchObject({ verdict: 'refused', mechanism: null, reason: "/usr/bin/cat is not executable by the workload's identity 65534:65534" });
+      expect(p.clauses.find((c) => c.clause === 'workload')).toMatchObject({ verdict: 'refused', mechanism: null, reason: "/usr/bin/cat is not executable by the workload's identity 65534:65534 (its mode, or a directory on its path it may not search)" });
     }
+  });
+
+  it('every directory a lookup passes through must let the workload\'s identity search it: a 0644 file under a 0700 root-owned directory is not its to read', () => {
+    const dirs = (...modes: Array<[number, number, number]>) => modes.map(([uid, gid, mode]) => ({ uid, gid, mode }));
+    const refused = (searched: ReturnType<typeof dirs>): boolean => stdioRefusal(planWith(hybridHost(), { stdin: stdinFile({ searched }) })) !== undefined;
+    expect(refused(dirs([0, 0, 0o755], [0, 0, 0o755]))).toBe(false);
+    expect(refused(dirs([0, 0, 0o755], [0, 0, 0o700]))).toBe(true); // /root
+    expect(refused(dirs([0, 0, 0o755], [0, 0, 0o711]))).toBe(false); // search without listing
+    expect(refused(dirs([0, 0, 0o755], [WL, OTHER, 0o700]))).toBe(false); // its own
+    expect(refused(dirs([0, 0, 0o755], [OTHER, WL, 0o750]))).toBe(false); // its group's
+    expect(refused(dirs([0, 0, 0o755], [OTHER, WL, 0o705]))).toBe(true); // group bits decide for the group
+    // The program too.
+    expect(workloadRefusal(planWith(hybridHost(), { exe: exe({ mode: 0o755, searched: dirs([0, 0, 0o755], [0, 0, 0o700]) }) }, NO_STDIN))).toMatchObject({ code: 'BV_PLAN_EXE_NOT_GRANTED' });
   });
 
   it('rootless, the caller’s own execve is the check: a mode without x for other is not refused here', () => {

@@ -52,6 +52,19 @@ describe('attack 7: stdin files and the terminal', () => {
     expect((await run(b, asRoot)).stdout?.toString()).toBe('SECRET');
   });
 
+  it('a 0644 stdin file under a directory the workload cannot search (0700, root\'s: /root) is refused; red twin: mapped to root, it would be fed', async () => {
+    const d = tempDir('bvisor-private-'); // 0700, root's
+    const notes = join(d, 'notes');
+    writeFileSync(notes, 'PRIVATE');
+    chmodSync(notes, 0o644);
+    const b = stdinBundle(notes);
+    await expect(run(b)).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'stdio', code: 'BV_PLAN_STDIN', message: expect.stringContaining('a directory on its path it may not search') })] });
+    // The oracle for "could not read it itself": uid 65534 gets EACCES from the kernel.
+    expect(spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', notes], { encoding: 'utf8' }).stderr).toContain('Permission denied');
+    const asRoot = { ...facts(), mapping: { uid: 0, gid: 0, source: 'test: host root' } };
+    expect((await run(b, asRoot)).stdout?.toString()).toBe('PRIVATE');
+  });
+
   it('container mode with stdin: null cannot open /dev/tty, even under a real terminal', () => {
     if (!existsSync('/bin/busybox')) return skipOrFail('busybox', '/bin/busybox is missing (Debian busybox-static)');
     if (spawnSync('script', ['--version']).error) return skipOrFail('util-linux', 'script(1) is missing');
