@@ -118,6 +118,8 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
   if (o.to !== null) {
     refuseStateRootDestination(o.to, root, 'outputs.to');
     refuseReachableDestination(o.to, m, paths, bundle);
+  } else if (o.commit === 'on-success') {
+    throw new BvisorError('BV_OUTPUTS', 'outputs: commit: on-success needs a destination, and neither the caller nor the bundle named one; nothing was run', { hint: 'pass --outputs-to DIR (the API: outputsTo), or give outputs.to a ./ place in the bundle' });
   }
   const base = outputsDir(root);
   mkdirSync(base, { recursive: true, mode: 0o700 });

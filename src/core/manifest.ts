@@ -462,7 +462,8 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
     const o = m.outputs;
     if (!isNormalAbsolute(o.path)) report(['outputs', 'path'], 'BV_MANIFEST_PATH', `outputs path "${o.path}" must be an absolute, normalised path`, 'e.g. outputs: { path: /out }');
     if (o.to !== undefined && !isNormalAbsolute(o.to) && bundleRelativeSegments(o.to) === null) report(['outputs', 'to'], 'BV_MANIFEST_PATH', `outputs to "${o.to}" must be absolute, or inside the bundle (./…)`);
-    if (o.commit === 'on-success' && o.to === undefined) report(['outputs', 'commit'], 'BV_MANIFEST_CONFLICT', 'commit: on-success needs a destination', 'add outputs.to');
+    // commit: on-success without outputs.to: the caller names the destination (--outputs-to,
+    // the API's outputsTo), checked when the run is prepared (app/outputs.ts prepareOutputs).
     const size = o.size === undefined ? null : parseSize(o.size as number | string);
     if (o.size !== undefined && (size === null || size < 4096)) report(['outputs', 'size'], 'BV_MANIFEST_LIMIT', `${JSON.stringify(o.size)} is not a size of at least 4096 bytes`);
     if (filesystem.some((g) => !g.bundleRelative && (g.path === o.path))) report(['outputs', 'path'], 'BV_MANIFEST_CONFLICT', `${o.path} is also a filesystem grant`, 'outputs gets its own directory; drop the grant');

@@ -105,15 +105,19 @@ describe('outputs (e2e)', () => {
     expect(existsSync(q)).toBe(false);
   });
 
-  // on-success needs a destination in the manifest (core/manifest.ts): a ./ one in the bundle,
-  // which the caller's --outputs-to replaces.
+  // on-success: the destination is the caller's (--outputs-to); without one (nor a ./ place in
+  // the bundle) the run is refused before anything runs.
   it('on-success commits after the seal only when the run completed with exit 0', () => {
     const root = newRoot();
     const ok = join(work.dir, 'dest-ok');
     const bad = join(work.dir, 'dest-bad');
-    expect(cli(['--root', root, 'run', '-b', bundle('printf yes > /out/r', '{ path: /out, commit: on-success, to: ./results }'), '--outputs-to', ok, 'out-4']).status).toBe(0);
+    const none = cli(['--root', root, 'run', '-b', bundle('printf yes > /out/r', '{ path: /out, commit: on-success }'), 'out-0', '--json']);
+    expect(none.status).toBe(125);
+    expect(none.json().error).toMatchObject({ code: 'BV_OUTPUTS', message: expect.stringContaining('commit: on-success needs a destination') });
+    expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
+    expect(cli(['--root', root, 'run', '-b', bundle('printf yes > /out/r', '{ path: /out, commit: on-success }'), '--outputs-to', ok, 'out-4']).status).toBe(0);
     expect(readFileSync(join(ok, 'r'), 'utf8')).toBe('yes');
-    expect(cli(['--root', root, 'run', '-b', bundle('printf no > /out/r; exit 3', '{ path: /out, commit: on-success, to: ./results }'), '--outputs-to', bad, 'out-5']).status).toBe(3);
+    expect(cli(['--root', root, 'run', '-b', bundle('printf no > /out/r; exit 3', '{ path: /out, commit: on-success }'), '--outputs-to', bad, 'out-5']).status).toBe(3);
     expect(existsSync(join(bad, 'r'))).toBe(false);
     // Still staged for the host to decide.
     expect(existsSync(lastReport(root).body.artifacts.quarantine)).toBe(true);

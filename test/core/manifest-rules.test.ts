@@ -320,8 +320,8 @@ describe('outputs', () => {
     expect(load(PROC + 'outputs: { path: /out, to: results }\n').outputs?.to).toBe('results');
   });
 
-  it('commit: on-success needs a destination', () => {
-    expect(only(PROC + 'outputs: { path: /out, commit: on-success }\n')).toMatchObject({ code: 'BV_MANIFEST_CONFLICT', clause: 'outputs.commit', message: 'commit: on-success needs a destination', hint: 'add outputs.to' });
+  it('commit: on-success without a destination is the caller\'s to complete (--outputs-to): the manifest stands', () => {
+    expect(load(PROC + 'outputs: { path: /out, commit: on-success }\n').outputs).toMatchObject({ commit: 'on-success', to: null });
   });
 
   it('a size limit is at least 4096 bytes', () => {
