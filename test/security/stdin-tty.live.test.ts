@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROBE, facts, E, probeRootfs } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, cliEnv } from '../helpers/cli.js';
 import { skipOrFail } from '../helpers/require.js';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded } from '../../src/app/run.js';
@@ -83,5 +83,18 @@ describe('attack 7: stdin files and the terminal', () => {
     // Control: with the terminal granted (stdin: inherit), the same probe opens it.
     manifest('inherit');
     expect(underTty()).toBe(0);
+  });
+
+  it('stdout: inherit of a terminal is handed write-only: with stdin: null the workload cannot read what the user types through fd 1', () => {
+    if (spawnSync('script', ['--version']).error) return skipOrFail('util-linux', 'script(1) is missing');
+    const d = tempDir('bvisor-ttyout-');
+    chmodSync(d, 0o755);
+    writeFileSync(join(d, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "if read -r x <&1; then echo READ:$x; else echo NOREAD; fi"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\nlimits: { wall: 20s }\n`);
+    const root = tempDir('bvisor-ttyout-root-');
+    const cmd = `"${process.execPath}" "${BIN}" --root "${root}" run ttyout-1 -b "${d}"`;
+    // script(1) gives bvisor a pty as its stdio, and feeds it this line as the user's typing.
+    const out = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: 'typed-by-the-user\n', env: cliEnv() });
+    expect(out.stdout).not.toContain('READ:typed-by-the-user');
+    expect(out.stdout).toContain('NOREAD');
   });
 });

@@ -36,6 +36,7 @@ import { notObservedSource, type SourceDenials } from '../../core/denials.js';
 import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } from './host/denials.js';
 import type { Policy } from '../../core/seccomp/policy.js';
 import { redactionForms } from '../../core/redact.js';
+import { fdPath } from '../../host/proc-fd.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -587,8 +588,22 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } else stdinFd = nullFd();
     const captures: Array<Promise<StreamFacts>> = [];
     const captureReadEnds: [number, number] = [-1, -1];
+    // An inherited terminal is open for reading too (a login's tty is O_RDWR): the workload gets
+    // it for writing only, so stdout/stderr: inherit never lets it read what the user types
+    // (stdin: null means no input). Reopened through /proc/self/fd, a new description of the same
+    // terminal; a regular file is handed as it is (a reopen would lose its offset), and so is a
+    // socket (it cannot be reopened).
+    const S_IFCHR = 0o020000;
+    const writeOnly = (which: 1 | 2): number => {
+      const info = new Int32Array(3);
+      if (s.bv_fd_info(which, info) < 0 || info[1] !== O.RDWR || info[0] !== S_IFCHR) return which;
+      const w = fds.own(s.bv_open(fdPath(which), O.WRONLY | O.NOCTTY, 0));
+      if (w < 0) throw spawnErr(`reopen stdio ${which} write-only`, w);
+      childEnds.push(w);
+      return w;
+    };
     const outFd = (mode: string, which: 1 | 2, sink: CaptureSink | null): number => {
-      if (mode === 'inherit') return which;
+      if (mode === 'inherit') return writeOnly(which);
       if (mode === 'capture') {
         const [r, w] = pipe(true, true);
         fds.own(w);
