@@ -149,7 +149,18 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
     plans.clear(); // plans were made for the host as it was
   }
   // Secrets travel only from the caller's map, never from bvisor's environment.
-  const secretEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(options.secrets ?? {}).map(([k, v]) => [secretVar(k), v]));
+  const secretEnv: NodeJS.ProcessEnv = {};
+  const byVar = new Map<string, string>();
+  for (const [k, v] of Object.entries(options.secrets ?? {})) {
+    // Named, never shown: the value may be anything the caller holds.
+    if (typeof v !== 'string') throw new BvisorError('BV_SECRET_INVALID', `secrets["${k}"]: the value is not a string (${v === null ? 'null' : typeof v})`, { hint: 'pass each secret as a string' });
+    // Secret names map to one variable each (api-token and API_TOKEN alike): two that meet would
+    // hand one's value to a manifest that asked for the other.
+    const other = byVar.get(secretVar(k));
+    if (other !== undefined) throw new BvisorError('BV_USAGE', `secrets "${other}" and "${k}" are the same secret to bvisor (${secretVar(k)}): a manifest asking for one would get the other's value`, { hint: 'pass each secret once, under the name the manifest uses' });
+    byVar.set(secretVar(k), k);
+    secretEnv[secretVar(k)] = v;
+  }
   const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}), ...(options.outputsTo ? { outputsTo: resolve(options.outputsTo) } : {}) };
   let out: Awaited<ReturnType<typeof runLoaded>>;
   if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
