@@ -403,7 +403,13 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const mem = r.obj(res.memory, 'linux.resources.memory');
     if (mem) {
       r.keys(mem, 'linux.resources.memory', ['limit', 'reservation', 'swap', 'kernel', 'kernelTCP', 'swappiness', 'disableOOMKiller', 'useHierarchy', 'checkBeforeUpdate']);
-      const limit = typeof mem.limit === 'number' ? mem.limit : null;
+      // Of the wrong type, a value is refused by its path, never dropped (a "67108864" string
+      // limit was admitted as no limit at all).
+      const limit = r.int(mem.limit, 'linux.resources.memory.limit', -1);
+      if (mem.swap !== undefined && mem.swap !== null) r.int(mem.swap, 'linux.resources.memory.swap', -1);
+      for (const k of ['useHierarchy', 'checkBeforeUpdate', 'disableOOMKiller'] as const) {
+        if (mem[k] !== undefined && mem[k] !== null && typeof mem[k] !== 'boolean') r.refuse(`linux.resources.memory.${k}`, 'must be a boolean', 'see the OCI runtime-spec', 'BV_OCI_INVALID');
+      }
       if (limit !== null && limit > 0) {
         limits.memory = setting(limit);
         // bvisor gives no swap: memory.swap = limit (memory+swap, runc's meaning) is what it does.
@@ -417,13 +423,14 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const pids = r.obj(res.pids, 'linux.resources.pids');
     if (pids) {
       r.keys(pids, 'linux.resources.pids', ['limit']);
-      if (typeof pids.limit === 'number' && pids.limit > 0) limits.processes = setting(pids.limit);
+      const pl = r.int(pids.limit, 'linux.resources.pids.limit', -1);
+      if (pl !== null && pl > 0) limits.processes = setting(pl);
     }
     const cpu = r.obj(res.cpu, 'linux.resources.cpu');
     if (cpu) {
       r.keys(cpu, 'linux.resources.cpu', ['shares', 'quota', 'burst', 'period', 'realtimeRuntime', 'realtimePeriod', 'cpus', 'mems', 'idle']);
-      const quota = typeof cpu.quota === 'number' ? cpu.quota : null;
-      const period = typeof cpu.period === 'number' && cpu.period > 0 ? cpu.period : 100_000;
+      const quota = r.int(cpu.quota, 'linux.resources.cpu.quota', -1);
+      const period = r.int(cpu.period, 'linux.resources.cpu.period', 0) || 100_000;
       if (quota !== null && quota > 0) limits.cpus = setting(quota / period);
       // 1024 is the kernel's default weight (cpu.shares, what containerd always sends): nothing to do.
       if (cpu.shares !== undefined && cpu.shares !== null && cpu.shares !== 1024) r.refuse('linux.resources.cpu.shares', `a weight (${String(cpu.shares)}) is not applied by bvisor`, 'remove cpu.shares, or use quota/period (--cpus)');
@@ -519,6 +526,8 @@ export function translateOciConfig(config: unknown): OciTranslation {
       if (dest === '/proc' || dest.startsWith('/proc/') || dest === '/sys' || dest.startsWith('/sys/') || dest.startsWith('/dev/')) return r.refuse(`${at}.destination`, `a tmpfs over ${dest} would hide what bvisor mounts there`, 'mount it elsewhere');
       const bad = options.filter((opt) => !FLAG_OPTIONS.has(opt) && !/^(mode=[0-7]{3,4}|size=[0-9]+[kmg%]?)$/.test(opt));
       if (bad.length) return r.refuse(`${at}.options`, `tmpfs options ${bad.join(', ')} are not applied by bvisor`, 'use mode= and size=');
+      // As for binds: propagation the mount would not get is refused, not admitted unapplied.
+      if (options.some((opt) => ['shared', 'rshared', 'slave', 'rslave'].includes(opt))) return r.refuse(`${at}.options`, 'shared or slave propagation would let mounts cross the boundary', 'drop the propagation option');
       fsMounts.push({ path: at, destination: dest, type: 'tmpfs', options });
       return r.accept(at, `tmpfs at ${dest}`, 'linux:mount(tmpfs)');
     }

@@ -109,6 +109,30 @@ describe('OCI config translation', () => {
     }
   });
 
+  it('resource values of the wrong type are refused by their paths, never dropped (runc rejects them too)', () => {
+    const c = containerd();
+    c.linux.resources = { memory: { limit: '67108864', useHierarchy: 'banana' }, pids: { limit: '10' }, cpu: { quota: '50000', period: 100000 } };
+    const { manifest } = translateOciConfig(c);
+    expect(manifest.oci.refusals.map((r) => [r.clause, r.code])).toEqual(expect.arrayContaining([
+      ['linux.resources.memory.limit', 'BV_OCI_INVALID'],
+      ['linux.resources.memory.useHierarchy', 'BV_OCI_INVALID'],
+      ['linux.resources.pids.limit', 'BV_OCI_INVALID'],
+      ['linux.resources.cpu.quota', 'BV_OCI_INVALID'],
+    ]));
+    // Numbers are read as before.
+    c.linux.resources = { memory: { limit: 67108864, swap: 67108864 }, pids: { limit: 10 }, cpu: { quota: 50000, period: 100000 } };
+    const ok = translateOciConfig(c).manifest;
+    expect(ok.oci.refusals).toEqual([]);
+    expect(ok.limits).toMatchObject({ memory: { value: 67108864 }, processes: { value: 10 }, cpus: { value: 0.5 } });
+  });
+
+  it('a tmpfs with shared or slave propagation is refused, as a bind is', () => {
+    const c = containerd();
+    c.mounts.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'rshared'] });
+    const i = c.mounts.length - 1;
+    expect(translateOciConfig(c).manifest.oci.refusals).toEqual([expect.objectContaining({ clause: `mounts[${i}].options`, reason: 'shared or slave propagation would let mounts cross the boundary' })]);
+  });
+
   it('bridges root-owned files only in the engine\'s storage: a writable bind of /etc/shadow is refused', () => {
     const c = containerd();
     c.mounts.push({ destination: '/mnt/shadow', type: 'bind', source: '/etc/shadow', options: ['bind', 'rw'] });
