@@ -112,9 +112,10 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
     return null;
   }
   if (callerTo !== null) o.to = physical(resolve(callerTo));
-  else if (o.to !== null && isAbsolute(o.to)) {
-    throw new BvisorError('BV_OUTPUTS', `outputs.to ${o.to}: a bundle cannot choose a host destination (bvisor promotes the workload's files there as its own user, root when it runs as root); nothing was run`, { hint: 'name the destination as the caller: bvisor run/create --outputs-to DIR, or the API\'s outputsTo; or use a ./ path inside the bundle. bvisor commit --to DIR still promotes anywhere you say' });
-  } else if (o.to !== null) o.to = bundleDestination(o.to, bundle);
+  else {
+    refuseBundleHostDestination(m);
+    if (o.to !== null) o.to = bundleDestination(o.to, bundle);
+  }
   if (o.to !== null) {
     refuseStateRootDestination(o.to, root, 'outputs.to');
     refuseReachableDestination(o.to, m, paths, bundle);
@@ -154,6 +155,15 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
   } catch (e) {
     drop();
     throw e;
+  }
+}
+
+/** A manifest's absolute outputs.to (before a caller's --outputs-to replaced it): refused, for
+ * run, create and the API (prepareOutputs) and for plan alike. */
+export function refuseBundleHostDestination(m: NormalManifest): void {
+  const to = m.outputs?.to ?? null;
+  if (to !== null && isAbsolute(to)) {
+    throw new BvisorError('BV_OUTPUTS', `outputs.to ${to}: a bundle cannot choose a host destination (bvisor promotes the workload's files there as its own user, root when it runs as root); nothing was run`, { hint: 'name the destination as the caller: bvisor run/create --outputs-to DIR, or the API\'s outputsTo; or use a ./ path inside the bundle. bvisor commit --to DIR still promotes anywhere you say' });
   }
 }
 
@@ -659,7 +669,17 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
   if (o.to === null) refuseMovedDestination(to);
   refuseStateRootDestination(to, root, 'the destination');
-  mkdirSync(resolve(to), { recursive: true });
+  fault('commit:destination-checked');
+  if (o.to === null) {
+    // The report's destination was recorded physical: made (if missing) by descriptor from /,
+    // each component opened with no symlink followed, so a link swapped onto its path since the
+    // check above (whoever can write a bundle's ./x can) makes nothing where it points.
+    const top = shim().bv_openat2(AT_FDCWD, '/', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+    const made = top < 0 ? top : dirBeneath(top, to.split('/').filter(Boolean), true);
+    if (top >= 0) shim().bv_close(top);
+    if (made < 0) throw new BvisorError('BV_OUTPUTS', `the report's destination ${to}: ${errnoName(made)}${made === -40 ? ' (a symlink on its path since the run was prepared: not followed)' : ''}; nothing was promoted`, { hint: 'look at what changed there, then pass the destination you mean: bvisor commit --to DIR' });
+    shim().bv_close(made);
+  } else mkdirSync(resolve(to), { recursive: true });
   // The destination as the host names it now, symlinks in that name resolved once; from here on
   // everything is relative to descriptors opened with no symlink followed, so a link planted in
   // the destination (by anyone who can write there) fails the artifact instead of redirecting

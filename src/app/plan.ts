@@ -7,6 +7,7 @@ import { probeHost } from '../host/facts.js';
 import { planLoaded, type PlanOptions } from './run.js';
 import { backendOf } from '../core/features.js';
 import { withCleanup } from '../contract/errors.js';
+import { refuseBundleHostDestination } from './outputs.js';
 
 export interface ValidateResult {
   bundle: string;
@@ -38,5 +39,9 @@ export interface PlanResult {
 export function planBundle(arg: string, opts: PlanOptions): PlanResult {
   const loaded = loadBundle(arg);
   const { bundle } = loaded;
-  return withCleanup(() => ({ bundle: bundle.source, plan: planLoaded(loaded, probeHost(), opts) }), bundle.cleanup);
+  return withCleanup(() => {
+    // As run and create refuse it (a plan has no --outputs-to to replace it with).
+    refuseBundleHostDestination(loaded.manifest);
+    return { bundle: bundle.source, plan: planLoaded(loaded, probeHost(), opts) };
+  }, bundle.cleanup);
 }

@@ -35,7 +35,9 @@ export type FaultStage =
   // A commit by copy: the source checked against the seal, not yet copied; the copy made and
   // checked, its temporary name not yet renamed into place.
   | 'commit:before-copy'
-  | 'commit:before-rename';
+  | 'commit:before-rename'
+  // A commit to the report's destination: its path checked, not yet made.
+  | 'commit:destination-checked';
 
 export const faultPoints = {
   hit(_stage: FaultStage): void {},

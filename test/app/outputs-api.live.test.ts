@@ -1,7 +1,7 @@
 // The API's side of outputs: runConfined stages, commitOutputs and discardOutputs dispose, each
 // step journaled under the root. Oracle: the destination's bytes and the journal's entries.
 import { describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -279,5 +279,28 @@ describe('outputs through the API (live)', () => {
     const v = cli(['journal', 'verify', '--root', root, '--json']);
     expect(v.status, v.stdout + v.stderr).toBe(0);
     expect(v.json()).toMatchObject({ ok: true });
+  });
+
+  it('a commit to the report\'s ./ destination makes it by descriptor: a symlink swapped onto its path after the check makes nothing where it points', async () => {
+    const root = newRoot();
+    const dir = tempDir();
+    mkdirSync(join(dir, 'a'));
+    const m = manifest('printf x > /out/f').replace('outputs: { path: /out }', 'outputs: { path: /out, to: ./a/b/c }');
+    const r = await runConfined({ manifest: m, dir }, { root, cgroupParent: defaultTestParent() });
+    const victim = tempDir();
+    // Whoever can write the bundle swaps a for a link between commit's check and its mkdir.
+    const swap = (): void => {
+      renameSync(join(dir, 'a'), join(dir, 'a.real'));
+      symlinkSync(victim, join(dir, 'a'));
+    };
+    let err: unknown = null;
+    try {
+      commitWith('commit:destination-checked', swap, root, r.report, { to: null });
+    } catch (e) {
+      err = e;
+    }
+    expect(readdirSync(victim)).toEqual([]);
+    expect(err).toMatchObject({ code: 'BV_OUTPUTS', message: expect.stringContaining('ELOOP (a symlink on its path since the run was prepared: not followed)') });
+    discardOutputs(root, r.report);
   });
 });

@@ -354,6 +354,10 @@ describe('outputs (e2e)', () => {
     expect(c.status, c.stderr).toBe(1);
     expect(c.stderr).toContain('a bundle cannot choose a host destination');
     expect(leftUnder(root)).toEqual([]);
+    // plan says so too, rather than admitting a destination run would refuse.
+    const p = cli(['--root', root, 'plan', hostile]);
+    expect(p.status, p.stderr).toBe(1);
+    expect(p.stderr).toContain(`BV_OUTPUTS: outputs.to ${victim}: a bundle cannot choose a host destination`);
     // The same bundle with the caller's destination: committed there (the caller's word replaces
     // the manifest's), and the manifest's untouched.
     const dest = join(work.dir, `dest-caller-${Math.random().toString(36).slice(2, 8)}`);
