@@ -353,7 +353,9 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
   // root
   let root: NormalManifest['root'] = null;
   if (m.root) {
-    if (bundleRelativeSegments(m.root.path) === null) report(['root', 'path'], 'BV_MANIFEST_PATH', `root path "${m.root.path}" must be a directory inside the bundle (relative, no ..)`, 'e.g. root: { path: rootfs }');
+    // Inside, not the bundle itself: bvisor makes the container's mount points in its rootfs, as
+    // root, and the bundle's directory is the caller's (the API's `dir` may be any directory).
+    if (!bundleRelativeSegments(m.root.path)?.length) report(['root', 'path'], 'BV_MANIFEST_PATH', `root path "${m.root.path}" must be a directory inside the bundle (relative, no .., not the bundle itself)`, 'e.g. root: { path: rootfs }');
     root = { path: m.root.path, readonly: m.root.readonly ?? true, guarantee: g(m.root.guarantee) };
     if (workload.kind === 'wasm') report(['root'], 'BV_MANIFEST_CONFLICT', 'root (container mode) applies to process workloads only');
   }

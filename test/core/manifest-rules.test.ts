@@ -227,9 +227,12 @@ describe('wasm modules and the rootfs: paths inside the bundle', () => {
     expect(load(HEAD + 'workload:\n  wasm: { module: m.wasm, seed: 0, deterministic: true }\n').workload).toMatchObject({ seed: 0 });
   });
 
-  it('a rootfs outside the bundle is refused with an example', () => {
-    for (const path of ['/var/lib/rootfs', '../rootfs']) {
-      expect(only(PROC + `root: { path: "${path}" }\n`)).toMatchObject({ code: 'BV_MANIFEST_PATH', clause: 'root.path', message: `root path "${path}" must be a directory inside the bundle (relative, no ..)`, hint: 'e.g. root: { path: rootfs }' });
+  it('a rootfs outside the bundle, or the bundle itself, is refused with an example', () => {
+    // The bundle itself: bvisor would make its mount points, as root, in the caller's directory
+    // (the API's dir may be any directory, / included).
+    for (const path of ['.', './', './.']) expect(only(PROC + `root: { path: "${path}" }\n`), path).toMatchObject({ code: 'BV_MANIFEST_PATH', clause: 'root.path' });
+    for (const path of ['/var/lib/rootfs', '../rootfs', '.', './', './.']) {
+      expect(only(PROC + `root: { path: "${path}" }\n`)).toMatchObject({ code: 'BV_MANIFEST_PATH', clause: 'root.path', message: `root path "${path}" must be a directory inside the bundle (relative, no .., not the bundle itself)`, hint: 'e.g. root: { path: rootfs }' });
     }
   });
 
