@@ -295,7 +295,7 @@ describe('outputs through the API (live)', () => {
     };
     let err: unknown = null;
     try {
-      commitWith('commit:destination-checked', swap, root, r.report, { to: null });
+      commitWith('commit:destination-checked', swap, root, r.report, {});
     } catch (e) {
       err = e;
     }
