@@ -234,7 +234,27 @@ static char *secret_values; /* NUL-separated, copied from the body before it is 
 static size_t secret_values_len;
 static int secret_count;
 
-static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+/* The whitespace JavaScript's String.prototype.trim removes (ECMA-262 WhiteSpace and
+ * LineTerminator) in UTF-8: the length in bytes of the one p[0..n) starts with (space_len),
+ * that v[i..n) starts with (space_at) or v[start..end) ends with (space_before); or 0. The holder's redaction trims with trim() (redact.ts);
+ * the monitor must look for the same trimmed form (a token file saved with a BOM). */
+static size_t space_len(const unsigned char *p, size_t n) {
+  if (n >= 1 && (p[0] == ' ' || (p[0] >= 0x09 && p[0] <= 0x0d))) return 1;
+  if (n >= 2 && p[0] == 0xc2 && p[1] == 0xa0) return 2; /* U+00A0 */
+  if (n >= 3) {
+    unsigned c = ((unsigned)p[0] << 16) | ((unsigned)p[1] << 8) | p[2];
+    if (c == 0xe19a80 || c == 0xe2819f || c == 0xe38080 || c == 0xefbbbf) return 3; /* U+1680 U+205F U+3000 U+FEFF */
+    if (c >= 0xe28080 && c <= 0xe2808a) return 3; /* U+2000..U+200A */
+    if (c == 0xe280a8 || c == 0xe280a9 || c == 0xe280af) return 3; /* U+2028 U+2029 U+202F */
+  }
+  return 0;
+}
+static size_t space_at(const char *v, size_t i, size_t n) { return space_len((const unsigned char *)v + i, n - i); }
+static size_t space_before(const char *v, size_t start, size_t end) {
+  for (size_t k = 1; k <= 3 && k <= end - start; k++)
+    if (space_len((const unsigned char *)v + end - k, k) == k) return k;
+  return 0;
+}
 
 static void add_secret(const char *v, size_t vl) {
   memcpy(secret_values + secret_values_len, v, vl);
@@ -273,8 +293,8 @@ static int keep_secrets(const uint8_t *body, size_t len, const char *spec) {
       /* A token read from a file ends in a newline the workload need not keep (as redactionForms,
        * src/core/redact.ts, does for the holder): its trimmed form is looked for too. */
       size_t a = 0, b = vl;
-      while (a < b && is_blank(v[a])) a++;
-      while (b > a && is_blank(v[b - 1])) b--;
+      for (size_t k; a < b && (k = space_at(v, a, b)) > 0;) a += k;
+      for (size_t k; b > a && (k = space_before(v, a, b)) > 0;) b -= k;
       if (b > a && (a > 0 || b < vl)) add_secret(v + a, b - a);
     }
     s += l + 1;

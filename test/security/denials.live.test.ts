@@ -99,20 +99,21 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(JSON.stringify(out.result.seccompDenials)).not.toContain(secret);
   });
 
-  it('a secret read from a file (a trailing newline) is redacted in the form the workload used, trimmed, in a run and in a container', async () => {
+  it('a secret read from a file (a byte-order mark, a trailing newline) is redacted in the form the workload used, trimmed as trim() does, in a run and in a container', async () => {
     const token = `tokval-${process.pid}-Qx7`;
     const dir = tempDir();
-    // $(...) drops the trailing newline: the denied chmod (set-user-ID) names the bare token
-    // (chmod(1) looks the file up first: it is made in the private /tmp).
-    const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "f=/tmp/a-$(printf %s \\"$TOKEN\\"); : > $f; chmod 4755 $f; exit 0"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\ntmp: private\nstdio: { stdin: null, stdout: null, stderr: null }\nenv: { TOKEN: { secret: tok } }\n`;
+    // $(...) drops the trailing newline and tr(1) the byte-order mark: the denied chmod
+    // (set-user-ID) names the bare token (chmod(1) looks the file up first: it is made in the
+    // private /tmp).
+    const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "f=/tmp/a-$(printf %s \\"$TOKEN\\" | tr -d '\\\\357\\\\273\\\\277'); : > $f; chmod 4755 $f; exit 0"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\ntmp: private\nstdio: { stdin: null, stdout: null, stderr: null }\nenv: { TOKEN: { secret: tok } }\n`;
     writeFileSync(join(dir, 'boundary.yaml'), m);
-    const r = await runConfined({ manifest: m, dir }, { cgroupParent: testCgroupParent(), secrets: { tok: `${token}\n` } });
+    const r = await runConfined({ manifest: m, dir }, { cgroupParent: testCgroupParent(), secrets: { tok: `\ufeff${token}\n` } });
     const run = r.report.body.denials!.items.filter((x) => x.observedBy === OBSERVED_BY);
     expect(run.map((x) => x.syscall?.strings?.[1])).toEqual(['<redacted: holds a secret value>']);
     expect(JSON.stringify(r.report)).not.toContain(token);
     // A container: its monitor holds the listener and redacts (bvmonitor.c keep_secrets).
     const root = newRoot();
-    const c = cli(['--root', root, 'create', 'tok-1', '-b', dir, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: `${token}\n` } });
+    const c = cli(['--root', root, 'create', 'tok-1', '-b', dir, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: `\ufeff${token}\n` } });
     expect(c.status, c.stderr).toBe(0);
     expect(cli(['--root', root, 'start', 'tok-1']).status).toBe(0);
     await until('the container stopped', () => cli(['--root', root, 'state', 'tok-1']).json().status === 'stopped', 10_000);
