@@ -1,10 +1,10 @@
 // bvisor run and the runConfined API: plan, launch, wait, seal, journal, clean up. Nothing is
 // created before the planner admits the manifest; everything created is removed on any failure.
 import { EXPLAIN_OBSERVE } from '../core/explain.js';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
-import { BvisorError, withCleanupAsync } from '../contract/errors.js';
+import { BvisorError, undone, withCleanupAsync } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { sha256Hex } from '../host/hash.js';
@@ -13,7 +13,7 @@ import { sealReport } from '../core/report.js';
 import { checkedId, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
-import { appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
+import { appendRecovery, appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
 import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
@@ -273,11 +273,30 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } catch (e) {
     if (!started) removeQuarantine(quarantine);
+    else if (opts.root !== null && neverRan(e)) {
+      // Released, but the child's own failure record says its program never ran (exec failed:
+      // ENOEXEC, E2BIG…): the attempt is closed now as recovery would close it once this process
+      // is gone (rolled back, its empty quarantine discarded), not left "running" for as long as
+      // the caller lives. What cannot be done is said beside the launch's error.
+      const root = opts.root;
+      throw undone(e, () => {
+        const actions = quarantine ? [{ do: 'discard-quarantine' as const, target: quarantine.dir, done: true, error: null }] : [];
+        removeQuarantine(quarantine);
+        for (const a of actions) if (existsSync(a.target)) Object.assign(a, { done: false, error: 'still there' });
+        appendRecovery(root, { runId, containerId: opts.id, classification: 'rolled-back', reason: `its workload never ran: ${(e as Error).message}`.slice(0, 2000), actions }, { key });
+      });
+    }
     throw e;
   } finally {
     reg?.release();
     lease?.release();
   }
+}
+
+/** A launch error from the child's own failure record after its release: its program never ran
+ * (launcher.ts childFailure; the record is the child's, written before it could exec). */
+function neverRan(e: unknown): boolean {
+  return e instanceof BvisorError && (e.code === 'BV_LAUNCH_FAILED' || e.code === 'BV_CONSOLE_SOCKET') && typeof (e.detail as { stage?: unknown }).stage !== 'undefined';
 }
 
 export async function runBundle(bundlePath: string, opts: RunOptions): Promise<RunOutcome> {

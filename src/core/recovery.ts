@@ -113,6 +113,9 @@ export function classify(j: AttemptJournal, h: AttemptHost): Verdict {
   if (h.exitRecord) {
     return { classification: 'completed', reason: 'its monitor recorded the exit; the report is sealed from that record', plan: [{ do: 'seal-report', target: h.stateDir! }], record: false };
   }
+  // Closed by its own supervisor (its workload never ran: run.ts) or an earlier recovery: rolled
+  // back, whatever its supervisor is doing now.
+  if (j.recoveries.some((r) => r.classification === 'rolled-back')) return { classification: 'rolled-back', reason: `started (entry ${j.started.seq}) and rolled back (its workload never ran, or its supervisor went away)`, plan: cleanup(h, true), record: false };
   if (h.supervisorAlive) return { classification: 'running', reason: `started (entry ${j.started.seq}) and its supervisor is alive`, plan: [], record: false };
   const lost = j.report ? ` (its report, sealed afterwards, says ${j.report.status}/${j.report.reason})` : '';
   return { classification: 'rolled-back', reason: `started (entry ${j.started.seq}) and never completed: its supervisor is gone${lost}`, plan: cleanup(h, true), record: first('rolled-back') };

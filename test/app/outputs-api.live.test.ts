@@ -303,4 +303,23 @@ describe('outputs through the API (live)', () => {
     expect(err).toMatchObject({ code: 'BV_OUTPUTS', message: expect.stringContaining('ELOOP (a symlink on its path since the run was prepared: not followed)') });
     discardOutputs(root, r.report);
   });
+
+  it('a run whose program fails to exec after its start record closes the attempt itself: rolled back in the journal, its quarantine gone, not "running" while the caller lives', async () => {
+    const root = newRoot();
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'bin'));
+    // Not a program the kernel can run: execve(2) says ENOEXEC, after the release.
+    writeFileSync(join(dir, 'bin', 'garbage'), Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), { mode: 0o755 });
+    const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: ${join(dir, 'bin', 'garbage')} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${join(dir, 'bin')}, access: read-exec }\noutputs: { path: /out }\nlimits: { wall: 10s }\n`;
+    await expect(runConfined({ manifest: m, dir }, { root, cgroupParent: defaultTestParent() })).rejects.toMatchObject({ code: 'BV_LAUNCH_FAILED', message: expect.stringContaining('ENOEXEC') });
+    const events = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((e) => [e.event?.kind, e.event?.classification ?? null]);
+    expect(events).toEqual([['started', null], ['recovery', 'rolled-back']]);
+    expect(existsSync(join(root, 'outputs')) ? readdirSync(join(root, 'outputs')) : []).toEqual([]);
+    // recover (this process, the run's supervisor, is alive) finds nothing to do and nothing running.
+    const { recoverRoot } = await import('../../src/app/recover.js');
+    const rec = await recoverRoot(root, { dryRun: true });
+    expect(rec.counts.running).toBe(0);
+    expect(rec.attempts.map((a) => [a.classification, a.actions.length])).toEqual([['rolled-back', 0]]);
+  });
 });

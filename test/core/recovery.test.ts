@@ -22,6 +22,8 @@ const ROWS: Row[] = [
   ['set up, never released, bvisor dead: its setup is removed', J(), H({ ...leftovers, orphans: [12] }), 'absent', ['kill-process', 'remove-cgroup', 'remove-state', 'discard-quarantine'], false],
   ['never released, killed at delete: report never-started', J({ report: report('killed', 'never-started') }), H(), 'absent', [], false],
   ['started, supervisor alive', J({ started: S }), H({ supervisorAlive: true, stateDir: '/s/containers/x', cgroups: ['/c'] }), 'running', [], false],
+  // Its own supervisor closed it (its program never ran: run.ts) while alive: not "running".
+  ['started, rolled back by its own supervisor, which is alive', J({ started: S, recoveries: [{ seq: 2, classification: 'rolled-back' }] }), H({ supervisorAlive: true }), 'rolled-back', [], false],
   ['started, supervisor dead, leftovers', J({ started: S }), H({ ...leftovers }), 'rolled-back', ['remove-cgroup', 'remove-state', 'discard-quarantine'], true],
   ['started, supervisor dead, orphans still in its cgroup', J({ started: S }), H({ ...leftovers, orphans: [11, 13] }), 'rolled-back', ['kill-process', 'kill-process', 'remove-cgroup', 'remove-state', 'discard-quarantine'], true],
   ['started, a report sealed after it was lost (gc, delete -f)', J({ started: S, report: report('error', 'lost') }), H({ quarantine: '/q' }), 'rolled-back', ['discard-quarantine'], true],
