@@ -12,7 +12,8 @@ import type { EventEntry, JournalDisposition, JournalEntry, JournalRecovery, Jou
 import { BvisorError } from '../contract/errors.js';
 import { makeEntry, makeEventEntry, makeRepairEntry, verifyJournal, checkEntry, parseHead, headText, tornFragment, entryKind, KEY_ID_DOMAIN, type EntryKind, type JournalHead, type JournalKey, type JournalVerdict } from '../core/journal.js';
 import { faultPoints, fault, type FaultStage } from './faults.js';
-import { LOCK_EX, LOCK_SH } from '../backends/linux/ffi/shim.js';
+import { LOCK_EX, LOCK_SH, O } from '../backends/linux/ffi/shim.js';
+import { fdPath } from './proc-fd.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir, writeAll, reserveSpace, freedSpaceUsable } from './atomic.js';
 import { withFlock } from './flock.js';
@@ -82,9 +83,9 @@ function insideRoot(path: string, root: string): boolean {
 export function loadJournalKey(file: string, stateRoot: string): JournalKey {
   let fd: number;
   try {
-    // O_NONBLOCK: a FIFO named as the key would otherwise hold the open until a writer came
-    // (the check below refuses it); O_NOCTTY: a terminal never becomes ours.
-    fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
+    // O_PATH first: nothing is opened for reading until it is known to be a regular file (a
+    // FIFO would hold the open until a writer came; a device's open can act).
+    fd = openSync(file, O.PATH | C.O_NOFOLLOW);
   } catch (e) {
     const code = errnoOf(e);
     if (code === 'ELOOP') throw keyError(file, 'is a symlink', 'name the key file itself');
@@ -92,7 +93,18 @@ export function loadJournalKey(file: string, stateRoot: string): JournalKey {
   }
   try {
     const st = fstatSync(fd);
+    // (O_PATH with O_NOFOLLOW opens a symlink itself rather than failing ELOOP.)
+    if (st.isSymbolicLink()) throw keyError(file, 'is a symlink', 'name the key file itself');
     if (!st.isFile()) throw keyError(file, 'is not a regular file', 'name a file holding the key bytes');
+    // The very file checked, reopened for reading through its descriptor.
+    const pathFd = fd;
+    try {
+      fd = openSync(fdPath(pathFd), C.O_RDONLY | C.O_NOCTTY);
+    } catch (e) {
+      fd = pathFd;
+      throw keyError(file, `cannot be opened: ${errnoOf(e)}`, 'check the key file\'s mode (0600, ours)');
+    }
+    closeSync(pathFd);
     if ((st.mode & 0o077) !== 0) throw keyError(file, `has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; others may read it`, `chmod 600 ${file}`);
     const uid = process.geteuid?.() ?? st.uid;
     if (st.uid !== uid) throw keyError(file, `is owned by uid ${st.uid}, not by us (uid ${uid})`, `chown ${uid} ${file}`);
