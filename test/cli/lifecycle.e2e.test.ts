@@ -222,18 +222,22 @@ describe('crash safety and concurrency (CLI)', () => {
   it('50 parallel creates of one id: exactly one succeeds, the rest say it exists', async () => {
     const root = newRoot();
     const b = probeBundle(['exit', '0']);
-    const one = (): Promise<{ code: number | null; out: string }> =>
+    const one = (): Promise<{ code: number | null; out: string; err: string }> =>
       new Promise((resolve) => {
-        const p = spawn(process.execPath, [BIN, 'create', 'same', '-b', b, '--root', root, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        const p = spawn(process.execPath, [BIN, 'create', 'same', '-b', b, '--root', root, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
+        let err = '';
         p.stdout.on('data', (d) => (out += d));
-        p.on('exit', (code) => resolve({ code, out }));
+        p.stderr.on('data', (d) => (err += d));
+        // 'close', not 'exit': on a loaded machine a process can exit before its last output has
+        // been read from the pipe (ci61 saw one loser's stdout empty).
+        p.on('close', (code) => resolve({ code, out, err }));
       });
     const results = await Promise.all(Array.from({ length: 50 }, one));
     expect(results.filter((r) => r.code === 0)).toHaveLength(1);
     const losers = results.filter((r) => r.code !== 0);
     expect(losers).toHaveLength(49);
-    for (const l of losers) expect(JSON.parse(l.out).error.code).toBe('BV_CONTAINER_EXISTS');
+    for (const l of losers) expect(l.out ? JSON.parse(l.out).error.code : `no output (exit ${l.code}): ${l.err}`).toBe('BV_CONTAINER_EXISTS');
     expect(cli(['delete', 'same', '--root', root]).status).toBe(0);
     expect(readdirSync(join(root, 'containers'))).toEqual([]);
   }, 120_000);
