@@ -526,7 +526,8 @@ describe('outputs (e2e)', () => {
       let out = '';
       p.stdout.on('data', (x: Buffer) => (out += x.toString()));
       p.stderr.on('data', (x: Buffer) => (out += x.toString()));
-      const code = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      // 'close', not 'exit': its output is read whole before anyone parses it.
+      const code = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
       return { out: () => out, code, at: join(d, `${name}-at`), go: join(d, `${name}-go`) };
     };
     const run = held(['run', '-b', b, 'race-1'], 'run:claimed', 'run');
