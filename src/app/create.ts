@@ -176,9 +176,10 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
     // trusted to run code there, so only a caller who says so (an engine that wrote them) gets them.
     const hooked = Object.keys(plan.launch?.oci?.hooks ?? {});
     if (hooked.length && !o.allowHooks) {
+      const hint = 'pass --allow-hooks (or BVISOR_ALLOW_HOOKS=1) if the caller wrote or trusts these hooks';
       throw new BvisorError('BV_PLAN_REFUSED', `${hooked.length} clause(s) refused: hooks run as bvisor's own user, outside the boundary; nothing was created`, {
-        issues: hooked.map((k) => ({ code: 'BV_OCI_UNSUPPORTED' as never, clause: `hooks.${k}`, message: `the config's ${k} hooks would run as bvisor's own user (root), outside every boundary, and the bundle is not trusted to choose them`, hint: 'pass --allow-hooks (or BVISOR_ALLOW_HOOKS=1) if the caller wrote or trusts these hooks' })),
-        hint: 'pass --allow-hooks (or BVISOR_ALLOW_HOOKS=1) if the caller wrote or trusts these hooks',
+        issues: hooked.map((k) => ({ code: 'BV_OCI_UNSUPPORTED' as never, clause: `hooks.${k}`, message: `the config's ${k} hooks would run as bvisor's own user (root), outside every boundary, and the bundle is not trusted to choose them`, hint })),
+        hint,
       });
     }
     const wasm = plan.backend === 'wasm';

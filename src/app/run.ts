@@ -280,9 +280,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // the caller lives. What cannot be done is said beside the launch's error.
       const root = opts.root;
       throw undone(e, () => {
-        const actions = quarantine ? [{ do: 'discard-quarantine' as const, target: quarantine.dir, done: true, error: null }] : [];
         removeQuarantine(quarantine);
-        for (const a of actions) if (existsSync(a.target)) Object.assign(a, { done: false, error: 'still there' });
+        const left = quarantine !== null && existsSync(quarantine.dir);
+        const actions = quarantine ? [{ do: 'discard-quarantine' as const, target: quarantine.dir, done: !left, error: left ? 'still there' : null }] : [];
         appendRecovery(root, { runId, containerId: opts.id, classification: 'rolled-back', reason: `its workload never ran: ${(e as Error).message}`.slice(0, 2000), actions }, { key });
       });
     }

@@ -191,16 +191,19 @@ export function undone(failure: unknown, undo: () => void): unknown {
     undo();
   } catch (u) {
     const also = describe(u);
-    try {
-      if (!(failure instanceof Error)) throw failure;
-      failure.message += `; cleaning up after it failed too: ${also}`;
-      if (failure instanceof BvisorError) {
-        const before = failure.detail.cleanup;
-        failure.detail.cleanup = typeof before === 'string' ? `${before}; ${also}` : also;
+    if (failure instanceof Error) {
+      try {
+        failure.message += `; cleaning up after it failed too: ${also}`;
+        if (failure instanceof BvisorError) {
+          const before = failure.detail.cleanup;
+          failure.detail.cleanup = typeof before === 'string' ? `${before}; ${also}` : also;
+        }
+        return failure;
+      } catch {
+        // frozen, or a message with only a getter: both below
       }
-    } catch {
-      return new AggregateError([failure, u], `${describe(failure)}; cleaning up after it failed too: ${also}`);
     }
+    return new AggregateError([failure, u], `${describe(failure)}; cleaning up after it failed too: ${also}`);
   }
   return failure;
 }

@@ -23,4 +23,3 @@ export function resolveEnv(env: ReadonlyArray<{ name: string; value?: string; se
     return { name: e.name, value };
   });
 }
-

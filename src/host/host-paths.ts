@@ -30,6 +30,7 @@ export function resolveHostPath(path: string): PathFact {
   const trustedId = (uid: number): boolean => uid === 0 || uid === me;
   let dir = s.bv_openat2(AT_FDCWD, '/', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
   if (dir < 0) return { path, kind: 'missing' };
+  let dirId = identityOf(dir);
   let rest = path.split('/').filter((x) => x && x !== '.');
   let hops = 0;
   const links: Array<{ at: string; text: string }> = [];
@@ -38,18 +39,18 @@ export function resolveHostPath(path: string): PathFact {
   try {
     while (rest.length) {
       const name = rest.shift()!;
-      const { uid, gid, mode } = identityOf(dir);
-      searched.push({ uid, gid, mode });
+      searched.push({ uid: dirId.uid, gid: dirId.gid, mode: dirId.mode });
       const fd = s.bv_openat2(dir, name, O.PATH | O.NOFOLLOW, 0, RESOLVE.NO_MAGICLINKS);
       if (fd < 0) return { path: physical(path), kind: 'missing' };
       const id = identityOf(fd);
       if ((id.mode & S_IFMT) !== S_IFLNK) {
         s.bv_close(dir);
         dir = fd;
+        dirId = id;
         continue;
       }
       // A symlink: whose is it, and who could change the directory it sits in?
-      const parent = identityOf(dir);
+      const parent = dirId;
       const where = readlinkSync(`/proc/self/fd/${dir}`);
       const link = `${where === '/' ? '' : where}/${name}`;
       s.bv_close(fd);
@@ -62,6 +63,7 @@ export function resolveHostPath(path: string): PathFact {
         s.bv_close(dir);
         dir = s.bv_openat2(AT_FDCWD, '/', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
         if (dir < 0) return { path, kind: 'missing' };
+        dirId = identityOf(dir);
       }
       rest = [...text.split('/').filter((x) => x && x !== '.'), ...rest];
     }

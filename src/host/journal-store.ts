@@ -101,7 +101,6 @@ export function loadJournalKey(file: string, stateRoot: string): JournalKey {
     try {
       fd = openSync(fdPath(pathFd), C.O_RDONLY | C.O_NOCTTY);
     } catch (e) {
-      fd = pathFd;
       throw keyError(file, `cannot be opened: ${errnoOf(e)}`, 'check the key file\'s mode (0600, ours)');
     }
     closeSync(pathFd);

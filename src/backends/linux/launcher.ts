@@ -16,7 +16,7 @@ import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan } from '../.
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
-import { openPlanned, identityOf, S_IFDIR, S_IFMT } from './host/objects.js';
+import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
@@ -593,7 +593,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // (stdin: null means no input). Reopened through /proc/self/fd, a new description of the same
     // terminal; a regular file is handed as it is (a reopen would lose its offset), and so is a
     // socket (it cannot be reopened).
-    const S_IFCHR = 0o020000;
     const writeOnly = (which: 1 | 2): number => {
       const info = new Int32Array(3);
       if (s.bv_fd_info(which, info) < 0 || info[1] !== O.RDWR || info[0] !== S_IFCHR) return which;
