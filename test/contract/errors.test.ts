@@ -1,5 +1,6 @@
 // Every error and issue code used anywhere in src/ is registered, has an exit code, and is
 // documented in docs/errors.md; documented codes that nothing uses are flagged too.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +33,14 @@ describe('error registry', () => {
       expect(Object.values(EXIT), c).toContain(info.exit);
       expect(table).toContain(`| ${info.exit} |`);
     }
+  });
+
+  // docs/errors.md is written by scripts/gen-error-docs.mjs from the registry as built in dist/
+  // (npm test builds first); a hand edit of the file would be lost at the next generation.
+  it('docs/errors.md is what the generator writes from the registry', () => {
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'gen-error-docs.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('an error carries its exit code, hint and doc anchor', () => {
