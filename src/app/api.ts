@@ -10,7 +10,7 @@ import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { probeHost } from '../host/facts.js';
 import { BvisorError, withCleanupAsync } from '../contract/errors.js';
-import { runLoaded, admittedLinuxPlan, type RunOptions } from './run.js';
+import { runLoaded, admittedLinuxPlan, abortedError, type RunOptions } from './run.js';
 import { secretVar } from '../core/secrets.js';
 import { apiHandedFds } from '../host/fds.js';
 import { loadJournalKey } from '../host/journal-store.js';
@@ -58,6 +58,14 @@ export interface RunConfinedOptions {
    * an outputs clause (BV_USAGE otherwise); inside or around root is refused (BV_OUTPUTS).
    */
   outputsTo?: string | null;
+  /**
+   * Ends the run when it aborts (AbortSignal.timeout(ms) for a deadline of the caller's own).
+   * Aborted before the workload is released, nothing runs and the call rejects with BV_ABORTED
+   * (`name` AbortError, `cause` the signal's reason). Aborted after, the workload's whole cgroup is
+   * killed and the call resolves as for any end: the sealed report says `killed`, reason `abort`
+   * (journaled under root), and exitStatus is 137.
+   */
+  signal?: AbortSignal | null;
 }
 
 export interface ConfinedResult {
@@ -143,6 +151,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   // The root as the CLI checks it before any command reads it (a real directory of ours no one
   // else can write), before anything is made in it: /proc/self as a root sent Node's recursive
   // mkdir into a loop that froze the caller.
+  if (options.signal?.aborted) throw abortedError(options.signal);
   if (options.root) checkStateRoot(resolve(options.root));
   if (!hostCache || options.refreshHost) {
     hostCache = probeHost();
@@ -161,7 +170,7 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
     byVar.set(secretVar(k), k);
     secretEnv[secretVar(k)] = v;
   }
-  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}), ...(options.outputsTo ? { outputsTo: resolve(options.outputsTo) } : {}) };
+  const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}), ...(options.outputsTo ? { outputsTo: resolve(options.outputsTo) } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   let out: Awaited<ReturnType<typeof runLoaded>>;
   if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
   else {

@@ -22,10 +22,12 @@ export interface ReportContext {
   createdAt: Date;
 }
 
-export function outcomeOf(r: Pick<LinuxRunResult, 'timedOut' | 'cpuExceeded' | 'oomKilled' | 'exitCode' | 'signal'>): ReportBody['outcome'] {
+export function outcomeOf(r: Pick<LinuxRunResult, 'timedOut' | 'cpuExceeded' | 'aborted' | 'oomKilled' | 'exitCode' | 'signal'>): ReportBody['outcome'] {
   const sig = r.signal === null ? null : signalName(r.signal);
   if (r.timedOut) return { status: 'timeout', reason: 'wall', exitCode: r.exitCode, signal: sig };
   if (r.cpuExceeded) return { status: 'killed', reason: 'cpu', exitCode: null, signal: sig };
+  // The caller's end (the API's signal): killed like a budget's, its status that of the process.
+  if (r.aborted) return { status: 'killed', reason: 'abort', exitCode: r.exitCode, signal: sig };
   if (r.oomKilled) return { status: 'killed', reason: 'oom', exitCode: null, signal: sig };
   if (r.signal !== null) return { status: 'failed', reason: 'signal', exitCode: null, signal: sig };
   return { status: r.exitCode === 0 ? 'completed' : 'failed', reason: 'exit', exitCode: r.exitCode, signal: null };

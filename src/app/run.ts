@@ -15,7 +15,7 @@ import { secretVar } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { appendRecovery, appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
 import { procRef } from '../host/proc.js';
-import { launchLinux, type LaunchHooks, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { launchLinux, type LaunchHooks, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
 import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, journalSink } from './outputs.js';
@@ -71,6 +71,18 @@ export interface RunOptions extends Handover {
   /** Where outputs go, as the caller says (--outputs-to, the API's outputsTo): replaces the
    * manifest's outputs.to (a bundle names no host destination: app/outputs.ts). */
   outputsTo?: string | null;
+  /** The caller's end of the run (the API's signal): fired before the workload is released,
+   * nothing runs (BV_ABORTED); after, the workload's cgroup is killed and the report says
+   * `killed`, reason `abort`. */
+  signal?: AbortSignal | null;
+}
+
+/** The error of a run its caller aborted before anything ran. Named AbortError as Node's own
+ * (fs, timers, child_process) are, so a caller's usual check finds it; its code is ours. */
+export function abortedError(signal: AbortSignal): BvisorError {
+  const e = new BvisorError('BV_ABORTED', 'the run was aborted by its caller before its workload was released; nothing ran', { cause: signal.reason });
+  e.name = 'AbortError';
+  return e;
 }
 
 export interface RunOutcome {
@@ -134,6 +146,8 @@ export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptio
 
 export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunOutcome> {
   if (opts.id !== null) checkedId(opts.id);
+  const signal = opts.signal ?? null;
+  if (signal?.aborted) throw abortedError(signal);
   const createdAt = new Date();
   const host = opts.host ?? probeHost();
   const runId = randomUUID();
@@ -157,6 +171,15 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   let started = false;
   let lease: ReturnType<typeof prepareStateRoot> | null = null;
   let reg: RunRegistration | null = null;
+  // The caller's abort ends a released workload through its launch's control; before the
+  // release, the last check before the start record refuses the launch instead.
+  let control: RunControl | null = null;
+  const onAbort = (): void => control?.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const released = (c: RunControl): void => {
+    control = c;
+    if (signal?.aborted) c.abort();
+  };
   try {
     // Before anything runs, the state root must take this run's writes: space is reserved until
     // the journal append, and a damaged journal or a wrong key is an error now, not after.
@@ -185,6 +208,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // The start record (docs/journal.md#recovery), appended and fsync'd before the workload is
     // released: the go byte (Linux), the job handed to the runner (wasm). A throw: never released.
     const recordStart = (pid: number | null, cgroupDirs: string[]): void => {
+      if (signal?.aborted) throw abortedError(signal);
       if (opts.root === null) return;
       fault('run:before-start-record');
       // Set before the append: a start record that may be on disk hands the quarantine to the
@@ -237,7 +261,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // nothing of its runner may use one. With a root the start record names the runner's
       // leaves under this run's name (recovery finds them by it), and with an id too the
       // registration records them as they are made.
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = finish(body, before);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
@@ -251,7 +275,10 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       capture: { stdout: relaySink('stdout', plan.launch!.outputBytes, opts.relay), stderr: relaySink('stderr', plan.launch!.outputBytes, opts.relay) },
       dieWithParent: true,
       ...(beforeCgroup ? { beforeCgroup } : {}),
-      ...(onExec ? { onExec } : {}),
+      onExec: (c) => {
+        onExec?.(c);
+        released(c);
+      },
       beforeGo: (c) => {
         r?.setPid(c.pid);
         recordStart(c.pid, c.cgroupDirs);
@@ -288,6 +315,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     }
     throw e;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     reg?.release();
     lease?.release();
   }

@@ -141,7 +141,7 @@ function wasmBody(ctx: ReportContext, w: WasmRun): ReportBody {
   const lowerBound = o?.trap && o.trap !== 'out_of_fuel' && o.trap !== 'unreachable';
   body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), lowerBound ? 'the module’s fuel counter (at least: the trap cut the last loop’s count)' : 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
   body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE + (o.tableEntries ?? 0) * TABLE_ENTRY_BYTES, `wasm linear memory (pages × 64 KiB) and tables (entries × ${TABLE_ENTRY_BYTES} B)`) : body.budgets.memory;
-  if (w.result.timedOut) return body; // outcome timeout (wall) from the launcher
+  if (w.result.timedOut || w.result.aborted) return body; // outcome timeout (wall) or killed (abort) from the launcher
   if (w.result.oomKilled) return body;
   // SIGKILLed before it could say anything (bvisor kill KILL, delete -f): the signal is the
   // outcome, as for a Linux workload.

@@ -43,7 +43,7 @@ interface Preopen {
   ino: string;
 }
 import type { PlanPaths, Reserved } from '../core/features.js';
-import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult } from '../backends/linux/launcher.js';
+import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { resolveEnv } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
@@ -278,7 +278,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobSha
   return { job, caps, cache, seed, preopens };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: { pid: number }) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -326,6 +326,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const { job, cache, seed } = prepared;
   const t0 = Date.now();
   runner.jobSock.end(job);
+  o.onReleased?.(await runner.ctl);
   // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.
   const timer: LongTimer | null = L.wallMs !== null ? longTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs) : null;
   try {
@@ -349,7 +350,7 @@ interface Runner {
   jobSock: Socket;
   done: Promise<LinuxRunResult>;
   /** Resolves once the runner has exec'd (after the caller's onExec). */
-  ctl: Promise<{ timeout(): void; pid: number }>;
+  ctl: Promise<RunControl>;
   /** The runner's cgroup leaves, once its launch has made them. */
   cgroupDirs(): string[];
   /** Whether the runner has ended (its process is gone or a zombie, or `done` has settled: its
@@ -397,7 +398,7 @@ function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<P
 
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
-function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: { pid: number }) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
+function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
   const [jobR, jobW] = pipe(true, true);
   const [outR, outW] = pipe(true, true);
   const s = shim();
@@ -422,8 +423,8 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     outSock.on('close', r);
     outSock.on('error', () => r());
   });
-  let setCtl: (c: { timeout(): void; pid: number }) => void = () => {};
-  const ctl = new Promise<{ timeout(): void; pid: number }>((r) => (setCtl = r));
+  let setCtl: (c: RunControl) => void = () => {};
+  const ctl = new Promise<RunControl>((r) => (setCtl = r));
   let cgroupDirs: string[] = [];
   let settled = false;
   // The runner's process as it exec'd (pid and start time: a pid reused later is not it).

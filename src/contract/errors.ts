@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   BV_LAUNCH_SPAWN: { exit: EXIT.setup, summary: 'clone3 or a descriptor needed for it failed' },
   BV_LAUNCH_CHANGED: { exit: EXIT.setup, summary: 'a path the plan names is no longer the object that was planned (swapped, replaced or made a symlink); nothing ran' },
   BV_MONITOR_FAULT: { exit: EXIT.runtime, summary: 'a container\'s monitor could not go on supervising its workload, so it killed it (a report outcome; no command ends with it)' },
+  BV_ABORTED: { exit: EXIT.runtime, summary: 'the caller aborted the run (the API\'s signal) before its workload was released: nothing ran (its name is AbortError, as Node\'s own are; once released, an abort kills the workload and the report says killed, reason abort)' },
   BV_LAUNCH_EVIDENCE: { exit: EXIT.setup, summary: 'what the kernel reported about the prepared workload does not match the plan; it was never released' },
   BV_LEARN_UNSUPPORTED: { exit: EXIT.invalid, summary: 'bvisor learn proposes host-mode process manifests only: the bundle is container mode (root:, an OCI config.json), a wasm workload, or asks for outputs:' },
   BV_LEARN_NOT_OBSERVED: { exit: EXIT.setup, summary: 'the learning run could not be observed (no seccomp user-notification listener), so nothing can be proposed' },

@@ -4,7 +4,7 @@
 // fails a test that makes bvisor create a cgroup anywhere else. test/setup/cgroups.ts removes
 // the parent after each test file; test/setup/cgroup-guard.ts checks at the end of the run
 // that nothing bvisor made is left in any hierarchy.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeCgroups } from '../../src/host/facts.js';
 
@@ -40,3 +40,19 @@ export function testParentDirs(): string[] {
   return cgroupDirs().map((d) => join(p.startsWith('/') ? d.root : d.own, p));
 }
 
+
+/** Pids of the processes in the test's cgroup parent or beneath it, in any hierarchy, as /proc
+ * lists them: an oracle for "nothing of the run is left running" that reads no bvisor code. */
+export function processesInTestParent(): number[] {
+  const name = testCgroupParent().replace(/^\//, '');
+  const out: number[] = [];
+  for (const n of readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      if (readFileSync(`/proc/${n}/cgroup`, 'utf8').includes(`/${name}/`)) out.push(Number(n));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

@@ -130,9 +130,10 @@ export interface LinuxLaunchRequest {
   beforeCgroup?: RecordLeaf;
   hooks?: LaunchHooks;
   detached?: Detached;
-  /** Called once the workload has exec'd, with a way to end it as a timeout (a caller that
-   * keeps its own deadline, like the wasm backend's pre-started runners). */
-  onExec?: (ctl: { timeout(): void; pid: number }) => void;
+  /** Called once the workload has exec'd, with ways to end it: as a timeout (a caller that
+   * keeps its own deadline, like the wasm backend's pre-started runners), or as the caller's
+   * abort (the API's signal). */
+  onExec?: (ctl: RunControl) => void;
   /** Called just before the go byte (not detached): the last moment before the workload runs,
    * where bvisor run appends its start record. A throw kills the child: it never runs. */
   beforeGo?: (ctl: { pid: number; cgroupDirs: string[] }) => void;
@@ -157,6 +158,14 @@ export interface ConsoleRequest {
   cols: number;
 }
 
+/** Ends a running workload (its whole cgroup, then the process): the first of the run's ends to
+ * fire (wall, cpu, the caller's abort) is the one its result names. */
+export interface RunControl {
+  pid: number;
+  timeout(): void;
+  abort(): void;
+}
+
 export interface LinuxRunResult {
   pid: number;
   startedAt: Date;
@@ -170,6 +179,8 @@ export interface LinuxRunResult {
   timedOut: boolean;
   /** Killed because the run's cgroup used up limits.cpu (guarantee mediated). */
   cpuExceeded?: boolean;
+  /** Killed because the caller aborted the run (the API's signal). */
+  aborted?: boolean;
   oomKilled: boolean;
   evidence: Evidence[];
   readback: CgroupReadback;
@@ -975,34 +986,30 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const setupMs = Date.now() - t0;
 
     // Supervise: the wall deadline and, if the plan watches one, the cgroup's cpu usage.
-    let timedOut = false;
-    let cpuExceeded = false;
+    // The first end to fire is the run's reason; a later one only kills again.
+    let stoppedBy: 'wall' | 'cpu' | 'abort' | null = null;
     let timer: LongTimer | null = null;
-    const killRun = (): void => {
+    const stop = (why: 'wall' | 'cpu' | 'abort'): void => {
+      stoppedBy ??= why;
       killAll(cg);
       s.bv_pidfd_signal(pidfd, 9);
     };
+    let ended = false;
     req.onExec?.({
       pid,
-      timeout: () => {
-        timedOut = true;
-        killRun();
-      },
+      timeout: () => void (ended || stop('wall')),
+      abort: () => void (ended || stop('abort')),
     });
-    if (launch.wallMs !== null) {
-      timer = longTimeout(() => {
-        if (!cpuExceeded) timedOut = true;
-        killRun();
-      }, launch.wallMs);
-    }
+    if (launch.wallMs !== null) timer = longTimeout(() => stop('wall'), launch.wallMs);
     const cpuFile = watchPath(cg, launch.cgroup.watch);
-    const cpuWatch = cpuFile
-      ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => {
-          if (!timedOut) cpuExceeded = true;
-          killRun();
-        })
-      : null;
+    const cpuWatch = cpuFile ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => stop('cpu')) : null;
     const wait = await exited!;
+    // Reaped: its pidfd and cgroup are ours to close and remove from here on, so a caller's late
+    // end is not one of the run's.
+    ended = true;
+    const timedOut = stoppedBy === 'wall';
+    const cpuExceeded = stoppedBy === 'cpu';
+    const aborted = stoppedBy === 'abort';
     // Landlock's reader starts its barrier now, while the cgroups go and the streams drain.
     auditReader?.stop();
     timer?.clear();
@@ -1030,7 +1037,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     const signal = wait.siCode === 2 || wait.siCode === 3 ? wait.status : null;
     const exitCode = wait.siCode === 1 ? wait.status : null;
-    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !timedOut && !cpuExceeded;
+    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && stoppedBy === null;
     return {
       pid,
       startedAt,
@@ -1043,6 +1050,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       signal,
       timedOut,
       cpuExceeded,
+      aborted,
       oomKilled,
       evidence,
       readback,

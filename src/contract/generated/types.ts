@@ -767,11 +767,11 @@ export interface ReportBody {
   evidence: Evidence[];
   outcome: {
     /**
-     * completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget; error: bvisor's own failure.
+     * completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget, or killed by the caller (reason abort: the API's signal); error: bvisor's own failure.
      */
     status: 'completed' | 'failed' | 'timeout' | 'killed' | 'error' | 'exited';
     /**
-     * e.g. exit, signal, wall, fuel, oom, trap, setup.
+     * e.g. exit, signal, wall, cpu, fuel, oom, abort, trap, setup.
      */
     reason: string | null;
     exitCode: number | null;

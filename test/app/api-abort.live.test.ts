@@ -1,0 +1,100 @@
+// runConfined's signal: a caller's own end of a run. Aborted once the workload runs, its whole
+// cgroup is killed and the run resolves with a sealed report; aborted before, nothing runs and
+// the call rejects with BV_ABORTED (named AbortError, as Node's own aborts are). Oracles: /proc
+// (which processes sit in the test's cgroup parent, before and after), the clock against a wall
+// limit far away, a marker file the workload would have written, the journal on disk.
+import { chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runConfined } from '../../src/index.js';
+import { faultPoints } from '../../src/host/faults.js';
+import { tempDir } from '../helpers/tmp.js';
+import { processesInTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { sleep, until } from '../helpers/wait.js';
+
+const parent = testCgroupParent();
+const inParent = processesInTestParent;
+
+/** Settles within `ms`, or says it did not. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'still running'> {
+  return Promise.race([p, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms))]);
+}
+
+// limits.processes: the run gets a cgroup (a run with no cgroup limit may have none), which is
+// what the oracle reads and what an abort empties.
+const sleeper = `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/sleep, args: ["86400"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nlimits: { wall: 60s, processes: 8 }\n`;
+
+const hit = faultPoints.hit;
+afterEach(() => {
+  faultPoints.hit = hit;
+});
+
+describe('runConfined signal (live)', () => {
+  it('aborted while the workload runs: its cgroup is emptied at once and the report says killed, reason abort', async () => {
+    const ac = new AbortController();
+    const run = runConfined({ manifest: sleeper, dir: tempDir() }, { cgroupParent: parent, signal: ac.signal });
+    await until('the workload in its cgroup', () => inParent().length > 0);
+    const t0 = Date.now();
+    ac.abort(new Error('the caller had enough'));
+    const r = await within(run, 10_000);
+    expect(r, 'the run did not end after its abort').not.toBe('still running');
+    if (r === 'still running') return;
+    expect(Date.now() - t0).toBeLessThan(10_000); // the wall was 60 s, the sleep a day
+    expect(inParent()).toEqual([]);
+    // signal(7): SIGKILL is 9; bvisor run's status for a signal is 128 + its number.
+    expect(r.exitStatus).toBe(137);
+    expect(r.report.body.outcome).toMatchObject({ status: 'killed', reason: 'abort', signal: 'SIGKILL' });
+  });
+
+  it('aborted before the call: rejects with BV_ABORTED, an AbortError carrying the reason, and makes nothing', async () => {
+    const root = tempDir();
+    const reason = new Error('not now');
+    const err = await runConfined({ manifest: sleeper, dir: tempDir() }, { root, cgroupParent: parent, signal: AbortSignal.abort(reason) }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; name?: string; cause?: unknown },
+    );
+    expect(err).toMatchObject({ code: 'BV_ABORTED', name: 'AbortError' });
+    expect(err!.cause).toBe(reason);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('aborted while the launch is set up: the workload never runs and the journal has no start record', async () => {
+    const root = tempDir();
+    const out = tempDir();
+    chownSync(out, 65534, 65534); // the workload's id as root maps it
+    const manifest = `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/touch, args: ["${out}/ran"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${out}, access: read-write }\nlimits: { wall: 30s, processes: 8 }\n`;
+    const ac = new AbortController();
+    // After the state root is prepared, before any cgroup or process exists.
+    faultPoints.hit = (stage) => void (stage === 'run:after-state' && ac.abort());
+    const err = await runConfined({ manifest, dir: tempDir() }, { root, id: 'abort-setup', cgroupParent: parent, signal: ac.signal }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    expect(err).toMatchObject({ code: 'BV_ABORTED' });
+    expect(existsSync(join(out, 'ran'))).toBe(false);
+    expect(inParent()).toEqual([]);
+    const journal = join(resolve(root), 'journal.jsonl');
+    const lines = existsSync(journal) ? readFileSync(journal, 'utf8').split('\n').filter(Boolean) : [];
+    expect(lines.filter((l) => l.includes('"started"'))).toEqual([]);
+    expect(existsSync(join(root, 'abort-setup'))).toBe(false);
+  });
+
+  it('a wasm guest that spins: aborted, its runner is killed and the report says killed, reason abort', async () => {
+    const dir = resolve(__dirname, '../../bundles/wasm-out-of-fuel');
+    // The bundle's guest never ends; without its fuel budget only the wall (a minute) would end it.
+    const manifest = `bvisorVersion: "1"\nworkload:\n  wasm: { module: spin.wasm }\nstdio: { stdin: null, stdout: capture, stderr: capture }\nlimits: { wall: 60s, memory: 16Mi }\n`;
+    const ac = new AbortController();
+    const run = runConfined({ manifest, dir }, { cgroupParent: parent, signal: ac.signal });
+    await until('the runner in its cgroup', () => inParent().length > 0);
+    await sleep(300); // its guest spinning
+    const t0 = Date.now();
+    ac.abort();
+    const r = await within(run, 10_000);
+    expect(r, 'the run did not end after its abort').not.toBe('still running');
+    if (r === 'still running') return;
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(inParent()).toEqual([]);
+    expect(r.exitStatus).toBe(137);
+    expect(r.report.body.outcome).toMatchObject({ status: 'killed', reason: 'abort', signal: 'SIGKILL' });
+  });
+});
