@@ -1,6 +1,7 @@
 // bvisor run — create, start, wait, seal, journal and delete in one go. Exits with the
 // workload's status (128+N for signal N, 124 on a wall timeout); 125 when bvisor itself failed
-// and the workload never ran (the error names why).
+// and the workload never ran (the error names why). SIGINT, SIGTERM or SIGHUP ends the run, then
+// bvisor by that signal (cli/stop-signals.ts).
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { BaseCommand } from '../cli/base.js';
@@ -10,6 +11,7 @@ import type { SealedReport } from '../contract/generated/types.js';
 import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
 import { LISTS_NOT_KEPT } from '../app/fsdelta.js';
+import { stopOnSignals } from '../cli/stop-signals.js';
 
 export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
@@ -27,7 +29,9 @@ export default class Run extends BaseCommand<typeof Run> {
   async run(): Promise<SealedReport> {
     const { args } = await this.parse(Run);
     const json = this.jsonEnabled();
+    const stop = stopOnSignals((line) => process.stderr.write(`${line}\n`));
     const out = await runBundle(this.flags.bundle, {
+      signal: stop.signal,
       id: args.id,
       root: this.stateRoot,
       cgroupParent: this.cgroupParent,
@@ -49,7 +53,7 @@ export default class Run extends BaseCommand<typeof Run> {
               truncated: (stream: string, cap: number) => process.stderr.write(`\nbvisor: ${stream} reached limits.output (${formatSize(cap)}): the rest is counted in the report, not shown\n`),
             },
           }),
-    });
+    }).finally(stop.release);
     this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
     process.exitCode = out.exitStatus;
     // After a failed workload, what the boundary denied (docs/denials.md#the-summary); --json
@@ -57,7 +61,8 @@ export default class Run extends BaseCommand<typeof Run> {
     const body = out.report.body;
     // The report was kept without a grant's lists (a full state root): said where a user looks.
     for (const g of body.fsDelta ?? []) if (g.notObserved?.startsWith(LISTS_NOT_KEPT)) process.stderr.write(`bvisor: warning: ${g.clause} (${g.path}): ${g.notObserved}\n`);
-    if (!json && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) process.stderr.write(denialSummary(body, { id: args.id }).join('\n') + '\n');
+    // A run its caller stopped did not fail: what it was denied on the way says nothing.
+    if (!json && body.outcome.reason !== 'abort' && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) process.stderr.write(denialSummary(body, { id: args.id }).join('\n') + '\n');
     return out.report;
   }
 }

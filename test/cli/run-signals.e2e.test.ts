@@ -1,0 +1,115 @@
+// bvisor run told to stop (SIGTERM, SIGINT, SIGHUP): the run ends as an abort (the workload's
+// cgroup killed, the report sealed and journaled, the container gone), then bvisor dies by the
+// signal it got, as a shell expects of an interrupted command. Oracles: /proc (what is left in
+// the test's cgroup parent), how the process ended (waitpid's signal), the journal verified by
+// `journal verify`, `list`, and a marker file the workload would have made.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { processesInTestParent } from '../helpers/cgroups.js';
+import { until } from '../helpers/wait.js';
+
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { pid: number; ended: Promise<Ended> } {
+  const p = spawn(cmd, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.stderr.on('data', (b: Buffer) => (stderr += b));
+  p.stdout.resume();
+  // 'close': the streams are read to their end as well.
+  const ended = new Promise<Ended>((r) => p.on('close', (code, signal) => r({ code, signal, stderr })));
+  return { pid: p.pid!, ended };
+}
+
+function bundle(exe: string, args: string[], extra = ''): string {
+  const b = tempDir();
+  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${exe}, args: ${JSON.stringify(args)} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n${extra}limits: { wall: 60s, processes: 8 }\n`);
+  return b;
+}
+
+/** The kinds of the journal's entries, after `journal verify` has checked its chain. */
+function journal(root: string): string[] {
+  const v = cli(['--root', root, 'journal', 'verify', '--json']);
+  expect(v.json(), v.stderr).toMatchObject({ ok: true });
+  return readFileSync(join(root, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => {
+    const e = JSON.parse(l) as { event?: { kind: string }; report?: { body: { outcome: { status: string; reason: string } } } };
+    return e.event ? e.event.kind : `report ${e.report!.body.outcome.status}/${e.report!.body.outcome.reason}`;
+  });
+}
+
+describe('bvisor run, told to stop', () => {
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    it(`${sig}: the workload is killed, the report sealed (killed, abort), nothing left; bvisor dies by ${sig}`, async () => {
+      const root = tempDir();
+      const b = bundle('/usr/bin/sleep', ['86400']);
+      const run = start(BVISOR, ['--root', root, 'run', `stop-${sig}`, '-b', b]);
+      try {
+        await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
+        process.kill(run.pid, sig);
+        const end = await Promise.race([run.ended, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000))]);
+        expect(end, 'bvisor run did not end after its signal').not.toBe('still running');
+        if (end === 'still running') return;
+        expect([end.code, end.signal], end.stderr).toEqual([null, sig]);
+        expect(end.stderr).toContain(`bvisor: received ${sig}: stopping the run`);
+        expect(processesInTestParent()).toEqual([]);
+        expect(journal(root)).toEqual(['started', 'report killed/abort']);
+        expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+      } finally {
+        // What a failure here would leave (a run still going, or one killed unsealed).
+        try {
+          process.kill(run.pid, 'SIGKILL');
+        } catch {
+          // ended, as it should have
+        }
+        await run.ended;
+        cli(['--root', root, 'delete', '-f', `stop-${sig}`]);
+      }
+    });
+  }
+
+  it('a stop before the workload is released: nothing runs, no start record; bvisor dies by the signal', async () => {
+    const root = tempDir();
+    const d = tempDir();
+    const out = join(d, 'out');
+    mkdirSync(out);
+    chownSync(out, 65534, 65534); // the workload's id as root maps it
+    const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
+    // Held where the state root is prepared, before any cgroup or process of the run exists.
+    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-early', '-b', b], { BVISOR_TEST_PAUSE_AT: 'run:after-state', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
+    await until('bvisor held at run:after-state', () => existsSync(join(d, 'at')), 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    writeFileSync(join(d, 'go'), '');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    expect(end.stderr).toContain('BV_ABORTED');
+    expect(existsSync(join(out, 'ran'))).toBe(false);
+    expect(existsSync(join(root, 'journal.jsonl')) ? journal(root) : []).toEqual([]);
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+
+  it('a second signal while the run closes is not waited on: bvisor dies by it, the workload with it, and delete -f clears what is left', async () => {
+    const root = tempDir();
+    const b = bundle('/usr/bin/sleep', ['86400']);
+    const run = start(BVISOR, ['--root', root, 'run', 'stop-twice', '-b', b]);
+    await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
+    // Both are pending when bvisor's loop reads its signals: the second is handled before the
+    // run's teardown, which waits on the loop, can finish.
+    process.kill(run.pid, 'SIGINT');
+    process.kill(run.pid, 'SIGTERM');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    await until('the workload gone with its supervisor', () => processesInTestParent().length === 0, 10_000);
+    // The attempt was released and never sealed: recovery's to close (docs/journal.md#recovery).
+    expect(journal(root)).toEqual(['started']);
+    const del = cli(['--root', root, 'delete', '-f', 'stop-twice']);
+    expect(del.status, del.stderr).toBe(0);
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+});
