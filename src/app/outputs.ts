@@ -624,6 +624,24 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts): void 
   }
 }
 
+/** linux/limits.h: the longest path, its terminating NUL included. */
+const PATH_MAX = 4096;
+/** The journal's bound on a disposition's error message (schemas/journal-entry.schema.json). */
+const MESSAGE_MAX = 2000;
+
+/** What failed, said within the journal's bound on a message: names the workload chose are cut,
+ * and the failures past the bound are counted. */
+function failures(failed: ReadonlyArray<{ path: string; error: string }>): string {
+  const cut = (t: string, n: number): string => (t.length > n ? `${t.slice(0, n)}…` : t);
+  let out = '';
+  for (let i = 0; i < failed.length; i++) {
+    const part = `${i ? '; ' : ''}${cut(failed[i]!.path, 200)}: ${cut(failed[i]!.error, 300)}`;
+    if (out.length + part.length > MESSAGE_MAX - 40) return `${out}; and ${failed.length - i} more`;
+    out += part;
+  }
+  return out;
+}
+
 export const artifactId = (path: string, sha256: string): string => createHash('sha256').update(`${path}\0${sha256}`).digest('hex').slice(0, 16);
 
 // ---------------------------------------------------------------------------------------------
@@ -701,8 +719,16 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
     throw new BvisorError('BV_OUTPUTS', `open the quarantine ${a.quarantine}: ${errnoName(qFd)}`);
   }
   const d: Disposition = { action: 'commit', runId: report.body.runId, to: dest, applied: [], failed: [] };
+  // A name the workload chose may be as long as a path inside the quarantine can be; under the
+  // destination it can pass what a path may be (PATH_MAX, and the journal's bound on `to`). It
+  // fails here, before the decision is recorded, rather than make an entry the journal refuses.
+  const fitting = want.filter((x) => {
+    const long = Buffer.byteLength(join(dest, x.path)) >= PATH_MAX;
+    if (long) d.failed.push({ id: x.id, path: x.path, error: `its destination path would be longer than a path may be (PATH_MAX, ${PATH_MAX} bytes)` });
+    return !long;
+  });
   // Decided first, durably: a crash from here on leaves a decided step without its outcome.
-  sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: want.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
+  sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: fitting.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
   // How many names a file has inside the quarantine, as staging counted them (the quarantine is
   // frozen: only root changes it): null when it is no longer there. A file with one name needs
   // no count; a walk, as staging's (and capped as it is), counts names only when some wanted file
@@ -737,7 +763,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
     return walked.get(path) ?? 'uncounted';
   };
   try {
-    for (const it of want) {
+    for (const it of fitting) {
       const target = join(dest, it.path);
       const segs = it.path.split('/');
       if (!target.startsWith(dest + '/') || segs.some((x) => x === '' || x === '.' || x === '..' || x === QUARANTINE_HOME)) {
@@ -788,7 +814,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   }
   const sums = new Map(a.items.map((x) => [x.id, x.sha256]));
   if (d.applied.length) sink?.({ runId: d.runId, step: 'applied', action: 'commit', artifacts: d.applied.map((x) => ({ id: x.id, sha256: sums.get(x.id)!, to: x.to })) });
-  if (d.failed.length) sink?.({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: d.failed.map((f) => `${f.path}: ${f.error}`).join('; ') } });
+  if (d.failed.length) sink?.({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: failures(d.failed) } });
   // The quarantine ends when everything in it was promoted; a subset leaves the rest staged
   // (commit them later, or discard). So does a listing that left data out (truncated, a file not
   // hashed, a name not listed, nothing listed for a container with secrets): that is the host's

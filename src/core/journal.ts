@@ -153,10 +153,18 @@ export type EntryCheck = { ok: true; entry: JournalEntry } | { ok: false; kind: 
 
 function schemaProblem(entry: unknown): string {
   const errs = validateJournalEntry.errors ?? [];
-  // The schema is a oneOf (report | event): report the branch this line was meant to be.
-  const branch = typeof entry === 'object' && entry !== null && 'event' in entry ? 'EventEntry' : 'ReportEntry';
-  const e = errs.find((x) => x.schemaPath.includes(`/${branch}/`)) ?? errs[0];
+  // The schema is a oneOf (report | event): report the branch this line was meant to be, at its
+  // deepest mismatch (the other branch's "required bodyHash" says nothing about an event).
+  const within = typeof entry === 'object' && entry !== null && 'event' in entry ? '/event' : '/report';
+  const e = errs.filter((x) => x.instancePath.startsWith(within)).sort((a, b) => b.instancePath.length - a.instancePath.length)[0] ?? errs[0];
   return `does not match the journal entry schema (${e?.instancePath ?? ''} ${e?.message ?? ''})`.replace(/\( /, '(').trim();
+}
+
+/** Why an entry about to be appended would not pass verification's schema check, or null. An
+ * entry that would not is never written: one such line would make the whole journal fail to
+ * verify, and recover and gc refuse to act, for good. */
+export function unfitEntry(entry: JournalEntry): string | null {
+  return validateJournalEntry(entry) ? null : schemaProblem(entry);
 }
 
 /**

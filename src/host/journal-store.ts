@@ -10,7 +10,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { join, resolve, dirname, basename } from 'node:path';
 import type { EventEntry, JournalDisposition, JournalEntry, JournalRecovery, JournalRepair, JournalStarted, ReportEntry, SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
-import { makeEntry, makeEventEntry, makeRepairEntry, verifyJournal, checkEntry, parseHead, headText, tornFragment, entryKind, KEY_ID_DOMAIN, type EntryKind, type JournalHead, type JournalKey, type JournalVerdict } from '../core/journal.js';
+import { makeEntry, makeEventEntry, unfitEntry, makeRepairEntry, verifyJournal, checkEntry, parseHead, headText, tornFragment, entryKind, KEY_ID_DOMAIN, type EntryKind, type JournalHead, type JournalKey, type JournalVerdict } from '../core/journal.js';
 import { faultPoints, fault, type FaultStage } from './faults.js';
 import { LOCK_EX, LOCK_SH, O } from '../backends/linux/ffi/shim.js';
 import { fdPath } from './proc-fd.js';
@@ -338,6 +338,13 @@ function tearStage(entry: JournalEntry): FaultStage | null {
 /** Appends one entry (under the exclusive lock, after inspect). */
 function appendEntry<E extends JournalEntry>(root: string, state: JournalState, entry: E, beforeWrite?: () => void): E {
   const p = journalPaths(root);
+  // Dispositions and recovery entries carry names a workload chose (its artifacts' paths, the
+  // errors that name them): checked against the schema before they are written. Reports and start
+  // records are built within their bounds on every run's path, where the validator's first call
+  // (it is compiled lazily, kept out of the start-up blobs) would cost about 9 ms.
+  const kind = entryKind(entry);
+  const unfit = kind === 'report' || kind === 'started' ? null : unfitEntry(entry);
+  if (unfit) throw new BvisorError('BV_INTERNAL', `a ${kind} entry for ${p.file} ${unfit}; it was not written, and the journal is unchanged`, { hint: 'a bug in bvisor: report it with this message' });
   beforeWrite?.();
   let fd: number;
   try {

@@ -448,6 +448,25 @@ describe('outputs (e2e)', () => {
     expect(existsSync(join(parent, 'journal.head.json'))).toBe(false);
   });
 
+  it('a name too long for the destination fails its artifact, and the commit\'s journal entries stay within the schema: the journal verifies', () => {
+    const root = newRoot();
+    const dest = tempDir();
+    // 16 components of 250 bytes: a path inside the quarantine under PATH_MAX (4096, its NUL
+    // included), which under a destination passes it.
+    const long = Array.from({ length: 16 }, () => 'e'.repeat(250)).join('/');
+    const hostile = `mkdir -p /out/${long} && echo A > /out/${long}/${'f'.repeat(60)} && echo B > /out/short`;
+    const r = cli(['--root', root, 'run', '-b', bundle(hostile, '{ path: /out, commit: on-success }'), '--outputs-to', dest, 'long-1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(dest, 'short'), 'utf8')).toBe('B\n');
+    expect(existsSync(join(dest, 'eeeee'.padEnd(250, 'e')))).toBe(false);
+    const v = cli(['journal', 'verify', '--root', root, '--json']);
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).event).filter((e) => e?.kind === 'disposition');
+    expect(steps.map((e) => `${e.step} ${e.artifacts.length}`)).toEqual(['decided 1', 'applied 1', 'failed 1']);
+    expect(steps[2].error.message).toContain('its destination path would be longer than a path may be (PATH_MAX');
+    expect(cli(['--root', root, 'discard', 'long-1']).status).toBe(0);
+  });
+
   it('commit never follows a symlink in the destination: whoever can write there cannot redirect bvisor\'s writes', () => {
     const root = newRoot();
     const dest = join(work.dir, `dest-sym-${Math.random().toString(36).slice(2, 8)}`);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince, readJournalEntries, readJournalEntriesSince, newestEntry, repairJournalAt, appendRecovery } from '../../src/host/journal-store.js';
+import { appendReport, appendStarted, verifyJournalAt, journalPaths, loadJournalKey, journalHasSince, readJournalEntries, readJournalEntriesSince, newestEntry, repairJournalAt, appendRecovery, appendDisposition } from '../../src/host/journal-store.js';
 import type { JournalEntry } from '../../src/contract/generated/types.js';
 import { verifyJournal } from '../../src/app/journal.js';
 import { makeEntry } from '../../src/core/journal.js';
@@ -33,6 +33,18 @@ describe('journal', () => {
     expect(entries.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     for (let i = 1; i < 4; i++) expect(entries[i].prevHash).toBe(entries[i - 1].entryHash);
     expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 4 });
+  });
+
+  it('an entry that would not pass verification is never written: the journal and its head are unchanged, and it still verifies', () => {
+    const { root, file } = journalWith(2);
+    const before = [readFileSync(file, 'utf8'), readFileSync(journalPaths(root).head, 'utf8')];
+    // schemas/journal-entry.schema.json bounds a disposition's `to` at 4096 characters.
+    const e = thrown(() => appendDisposition(root, { runId: 'run-0', step: 'decided', action: 'commit', artifacts: [{ id: 'a'.repeat(16), sha256: '0'.repeat(64), to: `/${'x'.repeat(4096)}` }] }));
+    expect(e.code).toBe('BV_INTERNAL');
+    expect(e.message).toContain('a disposition entry for');
+    expect(e.message).toContain('(/event/artifacts/0/to must NOT have more than 4096 characters); it was not written, and the journal is unchanged');
+    expect([readFileSync(file, 'utf8'), readFileSync(journalPaths(root).head, 'utf8')]).toEqual(before);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 2 });
   });
 
   it('an empty journal verifies', () => {
