@@ -713,6 +713,12 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
   const s = shim();
   const destFd = s.bv_openat2(AT_FDCWD, dest, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (destFd < 0) throw new BvisorError('BV_OUTPUTS', `open the destination ${dest}: ${errnoName(destFd)}`);
+  try {
+    refuseStateRootDirectory(destFd, dest, root);
+  } catch (e) {
+    s.bv_close(destFd);
+    throw e;
+  }
   const qFd = s.bv_openat2(AT_FDCWD, a.quarantine, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (qFd < 0) {
     s.bv_close(destFd);
@@ -771,9 +777,11 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
         continue;
       }
       const name = segs.pop()!;
-      const destDir = dirBeneath(destFd, segs, true);
+      // No mount crossed beneath the destination: a mount there (a bind of the state root, say)
+      // is not part of the directory the checks above looked at.
+      const destDir = dirBeneath(destFd, segs, true, RESOLVE.NO_XDEV);
       if (destDir < 0) {
-        d.failed.push({ id: it.id, path: it.path, error: `the destination's ${segs.join('/')}: ${errnoName(destDir)}${destDir === -40 ? ' (a symlink: not followed)' : ''}` });
+        d.failed.push({ id: it.id, path: it.path, error: `the destination's ${segs.join('/')}: ${errnoName(destDir)}${destDir === -40 ? ' (a symlink: not followed)' : destDir === -18 ? ' (a mount point: not crossed)' : ''}` });
         continue;
       }
       try {
@@ -846,9 +854,9 @@ const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
 
 /** The directory `segs` beneath dirFd (O_PATH), each made (0755) when `make`, none a symlink;
  * a negative errno when it cannot be (ELOOP: a symlink on the way). */
-function dirBeneath(dirFd: number, segs: readonly string[], make: boolean): number {
+function dirBeneath(dirFd: number, segs: readonly string[], make: boolean, resolveMore = 0): number {
   const s = shim();
-  let fd = s.bv_openat2(dirFd, '.', O.PATH | O.DIRECTORY, 0, BENEATH);
+  let fd = s.bv_openat2(dirFd, '.', O.PATH | O.DIRECTORY, 0, BENEATH | resolveMore);
   for (const seg of segs) {
     if (fd < 0) return fd;
     if (make) {
@@ -858,11 +866,56 @@ function dirBeneath(dirFd: number, segs: readonly string[], make: boolean): numb
         return rc;
       }
     }
-    const next = s.bv_openat2(fd, seg, O.PATH | O.DIRECTORY, 0, BENEATH);
+    const next = s.bv_openat2(fd, seg, O.PATH | O.DIRECTORY, 0, BENEATH | resolveMore);
     s.bv_close(fd);
     fd = next;
   }
   return fd;
+}
+
+/** A directory's (dev, ino), and those of every directory above it as `..` climbs to the root of
+ * this mount namespace: what it is, whatever path named it. */
+function lineage(fd: number): string[] {
+  const s = shim();
+  const out: string[] = [];
+  let cur = s.bv_openat2(fd, '.', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+  try {
+    while (cur >= 0 && out.length < 4096) {
+      const st = fstatSync(cur);
+      const id = `${st.dev}:${st.ino}`;
+      if (out.at(-1) === id) break; // `..` of the root is the root
+      out.push(id);
+      const up = s.bv_openat2(cur, '..', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+      s.bv_close(cur);
+      cur = up;
+    }
+    if (cur < 0) throw new BvisorError('BV_OUTPUTS', `climb from the destination to /: ${errnoName(cur)}; nothing was promoted`);
+  } finally {
+    if (cur >= 0) s.bv_close(cur);
+  }
+  return out;
+}
+
+/**
+ * The destination as opened, against the state root as opened: neither may hold the other. The
+ * path checks before it compare names; this compares directories, so a bind mount of the root, or
+ * a link swapped onto the destination's path after those checks, is refused too.
+ */
+function refuseStateRootDirectory(destFd: number, dest: string, root: string): void {
+  const s = shim();
+  const rootFd = s.bv_openat2(AT_FDCWD, resolve(root), O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+  if (rootFd < 0) throw new BvisorError('BV_OUTPUTS', `open the state root ${root}: ${errnoName(rootFd)}; nothing was promoted`);
+  let rootLine: string[];
+  try {
+    rootLine = lineage(rootFd);
+  } finally {
+    s.bv_close(rootFd);
+  }
+  const destLine = lineage(destFd);
+  const inside = destLine.indexOf(rootLine[0]!);
+  if (inside >= 0 || rootLine.includes(destLine[0]!)) {
+    throw new BvisorError('BV_OUTPUTS', `the destination ${dest} ${inside === 0 ? 'is' : inside > 0 ? 'is inside' : 'holds'} bvisor's state root (${root}) as a directory, whatever its name (a bind mount, or a link put on its path); a commit never writes into bvisor's own state, and nothing was promoted`, { hint: 'promote outputs to a directory outside the state root (--root)' });
+  }
 }
 
 /**

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
+import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
 import { keepRoot, newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -465,6 +465,55 @@ describe('outputs (e2e)', () => {
     expect(steps.map((e) => `${e.step} ${e.artifacts.length}`)).toEqual(['decided 1', 'applied 1', 'failed 1']);
     expect(steps[2].error.message).toContain('its destination path would be longer than a path may be (PATH_MAX');
     expect(cli(['--root', root, 'discard', 'long-1']).status).toBe(0);
+  });
+
+  it('the state root reached through a bind mount, at the destination or beneath it, is refused as a directory: the journal verifies', () => {
+    const root = newRoot();
+    const fake = `{"seq":1,"entryHash":"${'0'.repeat(64)}"}`;
+    const hostile = `printf '%s' '${fake}' > /out/journal.head.json; mkdir /out/x; printf '%s' '${fake}' > /out/x/journal.head.json`;
+    expect(cli(['--root', root, 'run', '-b', bundle(hostile, '{ path: /out }'), 'bind-1']).status).toBe(0);
+    const head = readFileSync(join(root, 'journal.head.json'), 'utf8');
+    const d = tempDir();
+    mkdirSync(join(d, 'x'));
+    // In a mount namespace of the commit's own (the test's is the machine's): the root bound at
+    // the destination itself, then at a directory beneath it.
+    const inNs = (mount: string, to: string) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" "$2" && exec "$3" --root "$1" commit bind-1 --to "$4"`, 'sh', root, mount, BVISOR, to], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    const at = inNs(d, d);
+    expect(at.status, at.stderr).toBe(1);
+    expect(at.stderr).toContain(`BV_OUTPUTS: the destination ${d} is bvisor's state root (${root}) as a directory, whatever its name`);
+    const beneath = inNs(join(d, 'x'), d);
+    expect(beneath.stderr).toContain("x/journal.head.json: the destination's x: EXDEV (a mount point: not crossed)");
+    // The commit's own steps moved the head; the workload's bytes never replaced it.
+    expect(readFileSync(join(root, 'journal.head.json'), 'utf8')).not.toBe(fake);
+    expect(head).not.toBe(fake);
+    const v = cli(['journal', 'verify', '--root', root, '--json']);
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(cli(['--root', root, 'discard', 'bind-1']).status).toBe(0);
+  });
+
+  it('commit --to whose directory is swapped for a link to the state root after its path was checked writes nothing there', async () => {
+    const root = newRoot();
+    const fake = `{"seq":1,"entryHash":"${'0'.repeat(64)}"}`;
+    expect(cli(['--root', root, 'run', '-b', bundle(`printf '%s' '${fake}' > /out/journal.head.json`, '{ path: /out }'), 'swap-1']).status).toBe(0);
+    const head = readFileSync(join(root, 'journal.head.json'), 'utf8');
+    const d = tempDir();
+    const to = join(d, 'dest');
+    mkdirSync(to);
+    const p = spawn(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'commit', 'swap-1', '--to', to], { env: cliEnv({ BVISOR_TEST_PAUSE_AT: 'commit:destination-checked', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (b: Buffer) => (stderr += b));
+    p.stdout.resume();
+    const ended = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+    await until('commit held after its destination check', () => existsSync(join(d, 'at')), 20_000);
+    // The second writer: whoever can write the destination's parent.
+    rmSync(to, { recursive: true });
+    symlinkSync(root, to);
+    writeFileSync(join(d, 'go'), '');
+    expect(await ended, stderr).toBe(1);
+    expect(stderr).toContain("is bvisor's state root");
+    expect(readFileSync(join(root, 'journal.head.json'), 'utf8')).toBe(head);
+    expect(cli(['journal', 'verify', '--root', root]).status).toBe(0);
+    expect(cli(['--root', root, 'discard', 'swap-1']).status).toBe(0);
   });
 
   it('commit never follows a symlink in the destination: whoever can write there cannot redirect bvisor\'s writes', () => {
