@@ -105,7 +105,7 @@ export interface Quarantine {
  * names no host destination: its absolute outputs.to is refused, and so is a `./x` whose
  * symlinks lead out of the bundle.
  */
-export function prepareOutputs(root: string, runId: string, m: NormalManifest, paths: PlanPaths, host: HostFacts, bundle: Pick<OpenBundle, 'source' | 'dir'>, callerTo: string | null = null): Quarantine | null {
+export function prepareOutputs(root: string, runId: string, m: NormalManifest, paths: PlanPaths, host: HostFacts, bundle: Pick<OpenBundle, 'source' | 'dir' | 'manifestOnly'>, callerTo: string | null = null): Quarantine | null {
   const o = m.outputs;
   if (!o) {
     if (callerTo !== null) throw new BvisorError('BV_USAGE', `--outputs-to ${callerTo}: the manifest has no outputs clause, so there is nothing to promote; nothing was run`, { hint: 'drop --outputs-to (the API: outputsTo), or add outputs: { path: … } to the manifest' });
@@ -168,7 +168,11 @@ export function refuseBundleHostDestination(m: NormalManifest): void {
 }
 
 /** outputs.to: ./x names a place in a bundle directory; a tar's is a temp dir, gone after the run. */
-function bundleDestination(to: string, bundle: Pick<OpenBundle, 'source' | 'dir'>): string {
+function bundleDestination(to: string, bundle: Pick<OpenBundle, 'source' | 'dir' | 'manifestOnly'>): string {
+  // The API's { manifest, dir }: the directory is whatever the caller passed for the manifest's
+  // relative paths (their home, even /), so a ./ place in it is a host destination, which a
+  // manifest never chooses.
+  if (bundle.manifestOnly) throw new BvisorError('BV_OUTPUTS', `outputs.to "${to}" names a place in ${bundle.dir}, the directory passed with the manifest's text, not a bundle of the manifest's own: a manifest cannot choose a host destination; nothing was run`, { hint: 'pass the destination as the caller (the API\'s outputsTo), or drop outputs.to and commit with commitOutputs(root, report, { to })' });
   const segs = bundleRelativeSegments(to);
   const isDir = ((): boolean => {
     try {

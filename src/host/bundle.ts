@@ -47,6 +47,9 @@ export interface OpenBundle {
    */
   keep(stateDir: string, runId: string): string | null;
   cleanup(): void;
+  /** A manifest given as text, with a directory the caller chose for its relative paths (the
+   * API's { manifest, dir }): that directory is the caller's, not a bundle the manifest came in. */
+  manifestOnly?: boolean;
 }
 
 /** Opens a bundle directory by the name the caller gave (symlinks followed: it is their choice). */
@@ -451,6 +454,7 @@ export function loadManifestText(text: string, dir: string, name = 'boundary.yam
       releaseFd: () => {},
       keep: () => null,
       cleanup: () => {},
+      manifestOnly: true,
     };
     return { bundle, manifest, paths };
   } catch (e) {

@@ -26,6 +26,24 @@ function commitWith(at: FaultStage, act: () => void, ...args: Parameters<typeof 
 const manifest = (script: string): string => `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\noutputs: { path: /out }\n`;
 
 describe('outputs through the API (live)', () => {
+  it('a manifest text with outputs.to ./x is refused: the directory passed with it is the caller\'s (even /), not the manifest\'s bundle', async () => {
+    const root = newRoot();
+    const victim = tempDir();
+    const m = manifest('printf key > /out/authorized_keys').replace('outputs: { path: /out }', `outputs: { path: /out, commit: on-success, to: .${victim}/.ssh }`);
+    const err = await runConfined({ manifest: m, dir: '/' }, { root, cgroupParent: defaultTestParent() }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    expect(err).toMatchObject({ code: 'BV_OUTPUTS', message: expect.stringContaining(`outputs.to "./${victim.slice(1)}/.ssh" names a place in /, the directory passed with the manifest's text, not a bundle of the manifest's own`) });
+    expect(existsSync(join(victim, '.ssh'))).toBe(false);
+    // The caller's own destination replaces it, and is where the commit goes.
+    const dest = join(tempDir(), 'dest');
+    const ok = await runConfined({ manifest: m, dir: '/' }, { root, cgroupParent: defaultTestParent(), outputsTo: dest });
+    expect(ok.exitStatus).toBe(0);
+    expect(readFileSync(join(dest, 'authorized_keys'), 'utf8')).toBe('key');
+    expect(existsSync(join(victim, '.ssh'))).toBe(false);
+  });
+
   it('commitOutputs promotes what runConfined staged; discardOutputs drops it; both journaled', async () => {
     const root = newRoot();
     const dir = tempDir();
@@ -285,8 +303,9 @@ describe('outputs through the API (live)', () => {
     const root = newRoot();
     const dir = tempDir();
     mkdirSync(join(dir, 'a'));
-    const m = manifest('printf x > /out/f').replace('outputs: { path: /out }', 'outputs: { path: /out, to: ./a/b/c }');
-    const r = await runConfined({ manifest: m, dir }, { root, cgroupParent: defaultTestParent() });
+    // A bundle directory (a manifest's text with a directory of the caller's may name no ./ place).
+    writeFileSync(join(dir, 'boundary.yaml'), manifest('printf x > /out/f').replace('outputs: { path: /out }', 'outputs: { path: /out, to: ./a/b/c }'));
+    const r = await runConfined(dir, { root, cgroupParent: defaultTestParent() });
     const victim = tempDir();
     // Whoever can write the bundle swaps a for a link between commit's check and its mkdir.
     const swap = (): void => {
