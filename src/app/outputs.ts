@@ -24,7 +24,8 @@ import { alive, procRef } from '../host/proc.js';
 import { appendDisposition, type JournalKey } from '../host/journal-store.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
-import { shim, O } from '../backends/linux/ffi/shim.js';
+import { shim, O, LOCK_EX } from '../backends/linux/ffi/shim.js';
+import { withFlock } from '../host/flock.js';
 import { AT_FDCWD, RESOLVE } from '../backends/linux/host/objects.js';
 import type { OpenBundle } from '../host/bundle.js';
 import { physical, resolveHostPath } from '../host/host-paths.js';
@@ -320,7 +321,10 @@ function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made:
     if (basename(dirname(dir)) === QUARANTINE_HOME) rmdirQuiet(dirname(dir));
   }
   for (const p of made) rmdirQuiet(p);
-  if (index !== null) rmSync(makerFile(index), { force: true });
+  if (index !== null) {
+    rmSync(makerFile(index), { force: true });
+    rmSync(dispositionLock(index), { force: true });
+  }
 }
 
 /**
@@ -368,6 +372,21 @@ export function quarantineMaker(index: string): ProcRef | null {
  * directory, or the one its link names (then the link too, and the home when empty).
  */
 export function discardQuarantine(index: string): void {
+  if (!existsSync(index) && !isLink(index)) return;
+  // Under the dispositions' lock: a commit or discard of it may be running.
+  const lock = dispositionLock(index);
+  try {
+    withFlock(lock, LOCK_EX, 'BV_OUTPUTS', () => discardQuarantineLocked(index, lock), { gone: () => new BvisorError('BV_OUTPUTS_NOT_FOUND', `${index} went meanwhile`) });
+  } catch (e) {
+    if (!(e instanceof BvisorError && e.code === 'BV_OUTPUTS_NOT_FOUND')) throw e; // dropped by whoever held it
+  }
+}
+
+function discardQuarantineLocked(index: string, lock: string): void {
+  if (!existsSync(index) && !isLink(index)) {
+    rmSync(lock, { force: true }); // ours, made just now
+    return;
+  }
   const dir = isLink(index) ? readlinkSync(index) : index;
   // bvisor's links name <to>/.bvisor-quarantine/<runId>, with this index's run id (prepareOutputs):
   // one that names anything else is not followed, for the removal is recursive.
@@ -685,6 +704,38 @@ function staged(report: SealedReport, root: string): NonNullable<ReportBody['art
  */
 export function commitOutputs(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
   const a = staged(report, root);
+  return disposing(root, report.body.runId, a, () => commitLocked(root, report, a, o, sink));
+}
+
+/** The lock of a run's dispositions, beside its quarantine's index entry (removed with it). */
+const dispositionLock = (index: string): string => `${index}.lock`;
+
+/**
+ * One disposition of a quarantine at a time (commit, discard, recovery's discard): two at once
+ * interleave, and a discard could drop files a commit is promoting while the journal says both
+ * were done. A flock on <index>.lock, made while the quarantine exists and removed with it, so a
+ * command that waited finds it gone and says so.
+ */
+function disposing<T>(root: string, runId: string, a: { quarantine: string }, fn: () => T): T {
+  const lock = dispositionLock(quarantineIndex(resolve(root), runId));
+  const gone = (): BvisorError => new BvisorError('BV_OUTPUTS_NOT_FOUND', `the quarantine of run ${runId} is gone (committed or discarded by another command meanwhile)`, { hint: 'bvisor journal shows its disposition' });
+  return withFlock(
+    lock,
+    LOCK_EX,
+    'BV_OUTPUTS',
+    () => {
+      if (!existsSync(a.quarantine)) {
+        // Dropped between the look and the lock: the lock file is ours, made just now.
+        rmSync(lock, { force: true });
+        throw gone();
+      }
+      return fn();
+    },
+    { gone },
+  );
+}
+
+function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
   // A run that never ran, or whose end bvisor lost, staged nothing a host should trust.
   if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
@@ -838,6 +889,10 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
 
 export function discardOutputs(root: string, report: SealedReport, sink?: (e: DispositionStep) => void): Disposition {
   const a = staged(report, root);
+  return disposing(root, report.body.runId, a, () => discardLocked(root, report, a, sink));
+}
+
+function discardLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, sink?: (e: DispositionStep) => void): Disposition {
   const artifacts = a.items.map((x) => ({ id: x.id, sha256: x.sha256 }));
   sink?.({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts });
   dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, report.body.runId));

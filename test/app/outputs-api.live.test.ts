@@ -9,7 +9,7 @@ import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
-import { cli } from '../helpers/cli.js';
+import { BVISOR, cli, cliEnv } from '../helpers/cli.js';
 import { faultPoints, type FaultStage } from '../../src/host/faults.js';
 
 /** commitOutputs with `act` run at the fault point `at` (the second writer a race test plays). */
@@ -231,6 +231,26 @@ describe('outputs through the API (live)', () => {
     expect(readdirSync(dest)).toEqual([]);
     expect(readFileSync(join(q, 'f'), 'utf8')).toBe('SEALED');
     discardOutputs(root, r.report);
+  });
+
+  it('a discard while a commit runs waits for it (one disposition at a time); the journal says only what happened', async () => {
+    const root = newRoot();
+    const r = await runConfined({ manifest: linked, dir: tempDir() }, { root, id: 'lock-1', cgroupParent: defaultTestParent() });
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    // The second command, started while the commit is between its check and its copy: given 2 s.
+    let other: { status: number | null; signal: NodeJS.Signals | null; stderr: string } | null = null;
+    const d = commitWith('commit:before-copy', () => void (other ??= spawnSync(BVISOR, ['--root', root, 'discard', 'lock-1'], { env: cliEnv(), encoding: 'utf8', timeout: 2000, killSignal: 'SIGKILL' })), root, r.report, { to: dest });
+    expect(other, 'the fault point was not reached').not.toBeNull();
+    expect(other!.signal, other!.stderr).toBe('SIGKILL'); // still waiting for the commit's lock
+    expect(d.applied.map((x) => x.path)).toEqual(['f', 'g']);
+    expect(readFileSync(join(dest, 'g'), 'utf8')).toBe('sealed');
+    const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).event).filter((e) => e?.kind === 'disposition').map((e) => `${e.step} ${e.action}`);
+    expect(steps).toEqual(['decided commit', 'applied commit']);
+    // After it, the quarantine is gone, and a discard says so.
+    const after = cli(['--root', root, 'discard', 'lock-1']);
+    expect([after.status, after.stderr]).toEqual([6, expect.stringContaining('BV_OUTPUTS_NOT_FOUND')]);
+    expect(readdirSync(join(root, 'outputs'))).toEqual([]);
   });
 
   it('a commit by copy checks that the name it renamed into place holds its copy: a file swapped in under the temporary name is reported, not applied', async () => {
