@@ -52,6 +52,9 @@ export interface PathFact {
    * root the operator trusts: see host/bundle.ts engineStorage), where its files are the
    * container's to write. */
   engineStorage?: boolean;
+  /** OCI bundles: the path is the bundle directory, or a directory holding it, where the
+   * container could rewrite the config.json (or boundary.yaml) the next create reads. */
+  holdsBundle?: boolean;
   /** A namespace file (nsfs), for an OCI config's namespace path. */
   nsfs?: boolean;
   /** Host paths: owner, group and mode of every directory the lookup passed through (each needs
@@ -243,6 +246,11 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // seccomp (setIdRules) and the mount is nosuid.
   // Only there: a config naming /etc or /usr writable must not make the container host root's
   // equal on them (a hostile or careless config; runc would let it, bvisor does not).
+  // The bundle's own directory (or one holding it) writable: the container would rewrite the
+  // config the next create of this bundle reads, as host root on an idmapped mount.
+  if (ctx.manifest.oci && fact.holdsBundle) {
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is the bundle directory, or holds it, and is writable in the config: the container could rewrite the config.json the next create reads`, 'bind it read-only, or bind a directory inside the bundle instead');
+  }
   if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
   if (ctx.manifest.oci && fact.engineStorage) {
     return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} and writable in the config, and this filesystem cannot be idmapped (an overlay snapshot cannot), so the container's root (an unprivileged host id) could not write it`, `use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or a read-only root (root.readonly: true)`);
@@ -581,6 +589,11 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       // bvisor makes the mount points a container needs in its rootfs, as root (as runc does): a
       // config must not point that at a host directory (root.path "/" with a bind at /etc/nologin
       // made that file). Only the bundle's own rootfs, or an engine's storage, is written.
+      // Nor the bundle itself ("." in any spelling, a link to it, its absolute path): the
+      // container's root would be the directory holding its own config.
+      if (ctx.manifest.oci && r.holdsBundle) {
+        return [missing('linux:mount(pivot_root)', 'enforced', 'BV_PLAN_ROOT_OUTSIDE', `root.path ${r.path} is the bundle directory, or holds it: the container's root filesystem would hold its own config.json`, 'unpack the root filesystem into a directory inside the bundle (root.path: rootfs)')];
+      }
       if (ctx.manifest.oci && ctx.host.identity.euid === 0 && r.engineStorage === false) {
         return [missing('linux:mount(pivot_root)', 'enforced', 'BV_PLAN_ROOT_OUTSIDE', `root.path ${r.path} lies outside the bundle and the engines' container storage, and bvisor, as root, would make the container's mount points in it`, "put the rootfs in the bundle, or, if it is an engine's own storage, name that directory in BVISOR_OCI_STORAGE (colon-separated)")];
       }

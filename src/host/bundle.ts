@@ -415,7 +415,10 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
       // The engine's storage: where root-owned files are the container's to write (idmapped).
       const storage = engineStorage(bundle.dir);
       const inStorage = (f: PathFact | null | undefined): void => {
-        if (f && f.kind !== 'missing') f.engineStorage = storage.some((s) => f.path === s || f.path.startsWith(s + '/'));
+        if (!f || f.kind === 'missing') return;
+        f.engineStorage = storage.some((s) => f.path === s || f.path.startsWith(s + '/'));
+        // Physical paths both (the bundle's real path, the fact's symlinks resolved).
+        f.holdsBundle = f.path === bundle.dir || bundle.dir.startsWith(f.path === '/' ? '/' : f.path + '/');
       };
       paths.grants.forEach(inStorage);
       inStorage(paths.root);

@@ -303,6 +303,36 @@ describe('OCI runtime (e2e)', () => {
     expect(r.json().error).toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ code: 'BV_PLAN_ROOT_OUTSIDE', clause: 'root' })] });
   });
 
+  it('the bundle itself as root.path, in any spelling, is refused; so is a writable bind of the bundle: the container would rewrite its own config', () => {
+    const root = newRoot();
+    const refusal = (b: string) => {
+      const r = cli(['--root', root, 'plan', b, '--json']);
+      return { status: r.status, issues: ((r.json().error?.issues ?? r.json().refusals ?? []) as Array<{ code: string; clause: string }>).map((i) => `${i.clause} ${i.code}`) };
+    };
+    for (const path of ['.', './', 'rootfs/..', 'rootfs/../..']) {
+      expect(refusal(ociBundle(['true'], (c) => (c.root = { path, readonly: true }))), path).toEqual({ status: 3, issues: expect.arrayContaining(['root.path BV_OCI_INVALID']) });
+    }
+    // Spelled so it reads as a directory: its absolute path, a link to it.
+    const abs = ociBundle(['true']);
+    const c = JSON.parse(readFileSync(join(abs, 'config.json'), 'utf8'));
+    c.root = { path: abs, readonly: true };
+    writeFileSync(join(abs, 'config.json'), JSON.stringify(c));
+    expect(refusal(abs)).toEqual({ status: 3, issues: expect.arrayContaining(['root BV_PLAN_ROOT_OUTSIDE']) });
+    const linked = ociBundle(['true'], (k) => (k.root = { path: 'self', readonly: true }));
+    symlinkSync('.', join(linked, 'self'));
+    expect(refusal(linked)).toEqual({ status: 3, issues: expect.arrayContaining(['root BV_PLAN_ROOT_OUTSIDE']) });
+    // A writable bind of the bundle directory into the container (read-only is its to read).
+    const bind = (options: string[]) => {
+      const b = ociBundle(['true']);
+      const k = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+      k.mounts.push({ destination: '/b', type: 'bind', source: b, options: ['bind', ...options] });
+      writeFileSync(join(b, 'config.json'), JSON.stringify(k));
+      return b;
+    };
+    expect(refusal(bind(['rw']))).toEqual({ status: 3, issues: [expect.stringMatching(/^mounts\[\d+\] BV_PLAN_WRITE_OWNER$/)] });
+    expect(refusal(bind(['ro'])).status).toBe(0);
+  });
+
   it('names file:line:col when config.json is not JSON', () => {
     const b = ociBundle(['true']);
     writeFileSync(join(b, 'config.json'), '{\n  "ociVersion": "1.0.2",\n  "process": { args: [] }\n}\n');

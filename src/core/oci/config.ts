@@ -14,7 +14,7 @@
 import type { ClauseVerdict, Refusal, Access } from '../../contract/generated/types.js';
 import type { NormalManifest, NormalGrant, NormalLimits, ClauseSetting } from '../manifest.js';
 import { CAPABILITY_NUMBERS } from '../capability-names.js';
-import { isNormalAbsolute } from '../paths.js';
+import { bundleRelativeSegments, isNormalAbsolute } from '../paths.js';
 import { wasmHandlerOf, wasmFromOci } from './wasm.js';
 
 export const OCI_SUPPORTED = /^1\.(0|1|2)\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
@@ -196,6 +196,10 @@ export function translateOciConfig(config: unknown): OciTranslation {
   else {
     r.keys(root, 'root', ['path', 'readonly']);
     rootPath = r.str(root.path, 'root.path') ?? 'rootfs';
+    // Relative: a directory inside the bundle. "." (in any spelling) would make the bundle the
+    // rootfs, and ".." was read as "." before; an absolute path is checked against the host's
+    // engine storage when planned.
+    if (!rootPath.startsWith('/') && !bundleRelativeSegments(rootPath)?.length) r.refuse('root.path', `"${rootPath}" must name a directory inside the bundle (relative, no .., not the bundle itself)`, 'e.g. rootfs', 'BV_OCI_INVALID');
     rootRo = root.readonly === true;
     if (root.readonly !== undefined && typeof root.readonly !== 'boolean') r.refuse('root.readonly', 'must be a boolean', 'true or false', 'BV_OCI_INVALID');
   }
