@@ -5,6 +5,7 @@ import { BaseCommand } from '../cli/base.js';
 import { commitOutputs, journalSink, type Disposition } from '../app/outputs.js';
 import { sealedReportFor } from '../app/report.js';
 import { BvisorError } from '../contract/errors.js';
+import { visible } from '../core/visible.js';
 
 export default class Commit extends BaseCommand<typeof Commit> {
   static override summary = 'Promote the outputs a run staged (its report\'s artifacts) into a directory, each re-verified against its sealed hash';
@@ -19,7 +20,9 @@ export default class Commit extends BaseCommand<typeof Commit> {
     const { args } = await this.parse(Commit);
     const report = sealedReportFor(this.stateRoot, args.id);
     const d = commitOutputs(this.stateRoot, report, { to: this.flags.to ?? null, only: this.flags.artifact ?? [], durable: this.flags.durable }, journalSink(this.stateRoot, this.journal.key));
-    this.say(`committed ${d.applied.length} artifact(s) of run ${d.runId} to ${d.to}${d.failed.length ? `; ${d.failed.length} failed: ${d.failed.map((f) => `${f.path} (${f.error})`).join('; ')}` : ''}`);
+    // Names the workload chose, escaped: a terminal must not act on them, nor a reader take one
+    // for a line of bvisor's own.
+    this.say(`committed ${d.applied.length} artifact(s) of run ${d.runId} to ${visible(d.to ?? '')}${d.failed.length ? `; ${d.failed.length} failed: ${d.failed.map((f) => `${visible(f.path)} (${visible(f.error)})`).join('; ')}` : ''}`);
     if (d.failed.length) throw new BvisorError('BV_OUTPUTS', `${d.failed.length} artifact(s) of run ${d.runId} were not committed: ${d.failed.map((f) => `${f.path}: ${f.error}`).join('; ')}`, { hint: 'the quarantine is kept: look at it, then commit again or discard' });
     return d;
   }

@@ -516,6 +516,22 @@ describe('outputs (e2e)', () => {
     expect(cli(['--root', root, 'discard', 'swap-1']).status).toBe(0);
   });
 
+  it('commit prints the names a workload chose escaped: no terminal sequence, no line of its own', () => {
+    const root = newRoot();
+    // A name holding ESC [ 31 m and a newline followed by a forged bvisor line.
+    const r = cli(['--root', root, 'run', '-b', bundle('printf x > "/out/$(printf \'evil\\033[31mRED\\nbvisor: committed OK\')"', '{ path: /out }'), 'esc-1']);
+    expect(r.status, r.stderr).toBe(0);
+    const dest = tempDir();
+    // The name is taken in the destination by a directory: the artifact fails, and is printed.
+    mkdirSync(join(dest, 'evil\x1b[31mRED\nbvisor: committed OK'));
+    const c = cli(['--root', root, 'commit', 'esc-1', '--to', dest]);
+    expect(c.status).toBe(1);
+    expect(c.stdout + c.stderr).not.toContain('\x1b');
+    expect((c.stdout + c.stderr).split('\n').filter((l) => l.startsWith('bvisor: committed'))).toEqual([]);
+    expect(c.stdout).toContain('evil\\x1b[31mRED\\x0abvisor: committed OK');
+    expect(cli(['--root', root, 'discard', 'esc-1']).status).toBe(0);
+  });
+
   it('commit never follows a symlink in the destination: whoever can write there cannot redirect bvisor\'s writes', () => {
     const root = newRoot();
     const dest = join(work.dir, `dest-sym-${Math.random().toString(36).slice(2, 8)}`);
