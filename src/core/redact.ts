@@ -5,9 +5,18 @@
 /** What a path or a reason holding a secret value is recorded as (docs/denials.md). */
 export const REDACTED = '<redacted: holds a secret value>';
 
-/** Whether `text` spells any of the values (an empty value spells nothing). */
+/** Whether `text` spells any of the values (an empty value spells nothing), also across the
+ * directories of a path. */
 export function holdsSecret(text: string, values: readonly string[]): boolean {
-  return values.some((v) => v.length > 0 && text.includes(v));
+  return values.some((v) => v.length > 0 && (text.includes(v) || spansNames(text, v)));
+}
+
+/** The path's names read together spell the value: a tool that shards a name into directories
+ * (git's objects: ab/cdef…) spells a token split by a `/`, and so can a workload on purpose. */
+export function spansNames(text: string, value: string): boolean {
+  if (!text.includes('/')) return false;
+  const v = value.replaceAll('/', '');
+  return v.length > 0 && text.replaceAll('/', '').includes(v);
 }
 
 /**

@@ -156,6 +156,29 @@ describe('outputs through the API (live)', () => {
     expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain('s3cr3t');
   });
 
+  it('a secret value sharded into directories (d_S3CRET…/Zto/ken…, as git shards its objects) is refused too, in the outputs and in the read-write grants\' delta', async () => {
+    const value = 'S3CRETzq9XyZtokenABCDEFGHIJ';
+    // The value cut after 11 characters, then after 3 more: two directory levels, then a file.
+    const script = 'd="/out/d_$(printf %s "$TOKEN" | cut -c1-11)/$(printf %s "$TOKEN" | cut -c12-14)"; mkdir -p "$d" && printf x > "$d/$(printf %s "$TOKEN" | cut -c15-)" && printf ok > /out/plain; cp -r /out/d_* /rw/';
+    const rw = tempDir();
+    chmodSync(rw, 0o777);
+    const m = manifest(script).replace('outputs: { path: /out }', `env: { TOKEN: { secret: tok } }\noutputs: { path: /out }`).replace('  - { path: /usr, access: read-exec }', `  - { path: /usr, access: read-exec }\n  - { path: ${rw}, access: read-write }`).replace('/rw/', `${rw}/`);
+    const root = newRoot();
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), secrets: { tok: value } });
+    expect(r.report.body.outcome, JSON.stringify(r.report.body.outcome)).toMatchObject({ status: 'completed', exitCode: 0 });
+    // The disk: the workload did shard it.
+    const a = r.report.body.artifacts!;
+    expect(readdirSync(a.quarantine).sort()).toEqual([`d_${value.slice(0, 11)}`, 'plain']);
+    expect(existsSync(join(rw, `d_${value.slice(0, 11)}`, value.slice(11, 14), value.slice(14)))).toBe(true);
+    expect(a.items.map((x) => x.path)).toEqual(['plain']);
+    const text = JSON.stringify(r.report);
+    // No piece long enough to read the value from: the first cut is in the directory's name, so
+    // what may appear is at most that; the rest must not.
+    expect(text).not.toContain(value.slice(11));
+    expect(text).not.toContain(`${value.slice(11, 14)}/`);
+    discardOutputs(root, r.report);
+  });
+
   it('commit finds a listed file in a quarantine larger than a walk looks at (staging skipped a secret-named directory of 72 MiB of paths)', async () => {
     const value = 's3cr3t-hunter2-XYZ';
     // Under the secret-named directory: 60 directories of 250 bytes, then 4600 files (each path
