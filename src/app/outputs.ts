@@ -461,7 +461,7 @@ export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): R
   }
   const files: Found[] = [];
   walk(o.quarantine, out, files, secrets.filter((v) => v.length > 0));
-  stageFiles(o.quarantine, files, out);
+  stageFiles(o.quarantine, files, out, o.tmpfs ? o.sizeBytes : null);
   return out;
 }
 
@@ -615,7 +615,7 @@ function namesInside(files: readonly Found[]): Map<string, number> {
  * the quarantine (the kernel's link count says how many there are): a name elsewhere would let
  * whoever holds it change the bytes after the seal, or let a commit hand out a host file.
  */
-function stageFiles(top: string, files: readonly Found[], out: Artifacts): void {
+function stageFiles(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null): void {
   const inside = namesInside(files);
   let budget = MAX_HASHED_BYTES;
   const s = shim();
@@ -630,6 +630,12 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts): void 
       }
       if (out.items.length >= MAX_ITEMS || !fits(out, f.path, 200)) {
         out.truncated = true;
+        continue;
+      }
+      // Larger than the tmpfs holding it: mostly holes. A commit by copy would write it whole
+      // (outputs.size bounds the quarantine's blocks, not a copy's).
+      if (quarantineBytes !== null && f.size > quarantineBytes) {
+        refuse(out, f.path, `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole`);
         continue;
       }
       if (f.size > budget) {

@@ -87,6 +87,22 @@ describe('outputs (e2e)', () => {
     }
   });
 
+  it('a sparse file larger than its tmpfs quarantine is refused at staging: a commit would write it whole', () => {
+    const root = newRoot();
+    const b = bundle('truncate -s 300M /out/sparse && printf ok > /out/plain', '{ path: /out, size: 1Mi }');
+    const r = cli(['--root', root, 'run', '-b', b, 'sparse-1']);
+    expect(r.status, r.stderr).toBe(0);
+    const a = reportOf(root, 'sparse-1').body.artifacts;
+    // truncate(1): 300M is 300 × 1024 × 1024 bytes; outputs.size 1Mi is 1024 × 1024.
+    expect(a.refused).toEqual([{ path: 'sparse', reason: 'a sparse file: 314572800 bytes in a quarantine of 1048576 (outputs.size); a commit would write it whole' }]);
+    expect(a.items.map((x: { path: string }) => x.path)).toEqual(['plain']);
+    const dest = tempDir();
+    const c = cli(['--root', root, 'commit', 'sparse-1', '--to', dest]);
+    expect(c.status, c.stderr).toBe(0);
+    expect(readdirSync(dest)).toEqual(['plain']);
+    expect(cli(['--root', root, 'discard', 'sparse-1']).status).toBe(0);
+  });
+
   it('commit re-verifies each hash: bytes changed after the seal are not promoted, and the quarantine is kept', () => {
     const root = newRoot();
     const dest = join(work.dir, 'dest3');
