@@ -85,7 +85,7 @@ export function decodeNotifyRecords(buf: Uint8Array): { records: NotifyRecord[];
       const cut = dv.getUint8(o + 74 + s) === 1;
       strings[at] = text.decode(bytes.subarray(0, nul < 0 ? NOTIFY_STR : nul)) + (cut ? '…' : '');
     }
-    records.push({ kind: kind === NOTIFY_OBSERVED ? 'observed' : 'denied', sockaddr, pid: dv.getUint32(o + 4, true), nr: dv.getInt32(o + 8, true), arch: dv.getUint32(o + 12, true), tNs: dv.getBigUint64(o + 16, true), args, strings });
+    records.push({ kind: kind === NOTIFY_OBSERVED ? 'observed' : 'denied', sockaddr, pid: dv.getUint32(o + 4, true), nr: dv.getUint32(o + 8, true), arch: dv.getUint32(o + 12, true), tNs: dv.getBigUint64(o + 16, true), args, strings });
   }
   return { records, end, counts };
 }
