@@ -63,7 +63,8 @@ export interface RunConfinedOptions {
    * Aborted before the workload is released, nothing runs and the call rejects with BV_ABORTED
    * (`name` AbortError, `cause` the signal's reason). Aborted after, the workload's whole cgroup is
    * killed and the call resolves as for any end: the sealed report says `killed`, reason `abort`
-   * (journaled under root), and exitStatus is 137.
+   * (journaled under root), and exitStatus is 137 (unless the workload had ended on its own by
+   * then: its own end stands). A `commit: on-success` is then not made: the outputs stay staged.
    */
   signal?: AbortSignal | null;
 }

@@ -256,6 +256,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // What the read-write grants (a wasm guest's preopens) hold before the workload is released
     // or the guest gets its job: the delta's "before".
     const before = snapshotGrants(plan.launch!);
+    // Aborted while the state root was prepared: no cgroup or process made for nothing (the
+    // check before the start record still closes the window after this one).
+    if (signal?.aborted) throw abortedError(signal);
     if (plan.backend === 'wasm') {
       // A spare runner is started for no run, under no run's name: only a run that records
       // nothing of its runner may use one. With a root the start record names the runner's
@@ -294,7 +297,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     if (artifacts) body.artifacts = artifacts;
     const report = finish(body, before);
     // on-success: only after the seal, and only for a completed run that exited 0.
-    if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0) {
+    // Not after the caller said stop (the workload may have completed first): the outputs stay
+    // staged for the caller's commit or discard.
+    if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0 && !signal?.aborted) {
       commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };

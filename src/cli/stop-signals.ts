@@ -27,7 +27,15 @@ export function stopOnSignals(say: (line: string) => void): StopSignals {
   const on = (sig: StopSignal): void => {
     if (got !== null) return die(sig);
     got = sig;
-    say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send it again to stop at once`);
+    // A terminal that hung up (SIGHUP) fails every later write with EIO: what bvisor still has
+    // to print must not throw it off sealing the report (an 'error' on a stream with no listener
+    // is an uncaught exception).
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+    try {
+      say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send it again to stop at once`);
+    } catch {
+      // nowhere to say it
+    }
     ac.abort(new Error(`bvisor received ${sig}`));
   };
   for (const s of STOP) process.on(s, on);

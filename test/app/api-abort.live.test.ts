@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runConfined } from '../../src/index.js';
 import { faultPoints } from '../../src/host/faults.js';
 import { tempDir } from '../helpers/tmp.js';
-import { processesInTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { processesInTestParent, testCgroupParent, testParentDirs } from '../helpers/cgroups.js';
 import { sleep, until } from '../helpers/wait.js';
 
 const parent = testCgroupParent();
@@ -46,6 +46,14 @@ describe('runConfined signal (live)', () => {
     expect(r.report.body.outcome).toMatchObject({ status: 'killed', reason: 'abort', signal: 'SIGKILL' });
   });
 
+  it('aborted after the run ended: nothing happens (no throw, no kill of anything)', async () => {
+    const ac = new AbortController();
+    const r = await runConfined({ manifest: sleeper.replace('args: ["86400"]', 'args: ["0"]'), dir: tempDir() }, { cgroupParent: parent, signal: ac.signal });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(() => ac.abort()).not.toThrow();
+    expect(r.exitStatus).toBe(0);
+  });
+
   it('aborted before the call: rejects with BV_ABORTED, an AbortError carrying the reason, and makes nothing', async () => {
     const root = tempDir();
     const reason = new Error('not now');
@@ -64,8 +72,8 @@ describe('runConfined signal (live)', () => {
     chownSync(out, 65534, 65534); // the workload's id as root maps it
     const manifest = `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/touch, args: ["${out}/ran"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${out}, access: read-write }\nlimits: { wall: 30s, processes: 8 }\n`;
     const ac = new AbortController();
-    // After the state root is prepared, before any cgroup or process exists.
-    faultPoints.hit = (stage) => void (stage === 'run:after-state' && ac.abort());
+    // As its cgroup is made: the child is cloned after this, and must never be released.
+    faultPoints.hit = (stage) => void (stage === 'run:before-cgroup' && ac.abort());
     const err = await runConfined({ manifest, dir: tempDir() }, { root, id: 'abort-setup', cgroupParent: parent, signal: ac.signal }).then(
       () => null,
       (e: unknown) => e as { code?: string; message: string },
@@ -73,6 +81,8 @@ describe('runConfined signal (live)', () => {
     expect(err).toMatchObject({ code: 'BV_ABORTED' });
     expect(existsSync(join(out, 'ran'))).toBe(false);
     expect(inParent()).toEqual([]);
+    // Its cgroup leaves are gone too (the test's parent stays until the file ends).
+    expect(testParentDirs().flatMap((d) => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(d, e.name)) : []))).toEqual([]);
     const journal = join(resolve(root), 'journal.jsonl');
     const lines = existsSync(journal) ? readFileSync(journal, 'utf8').split('\n').filter(Boolean) : [];
     expect(lines.filter((l) => l.includes('"started"'))).toEqual([]);

@@ -989,31 +989,35 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // The first end to fire is the run's reason; a later one only kills again.
     let stoppedBy: 'wall' | 'cpu' | 'abort' | null = null;
     let timer: LongTimer | null = null;
+    let cpuWatch: { stop(): void } | null = null;
+    // Once reaped (or failed), the pidfd and the cgroup are ours to close and remove, and its
+    // number may be another run's descriptor soon: no end acts after that.
+    let ended = false;
     const stop = (why: 'wall' | 'cpu' | 'abort'): void => {
+      if (ended) return;
       stoppedBy ??= why;
       killAll(cg);
       s.bv_pidfd_signal(pidfd, 9);
     };
-    let ended = false;
-    req.onExec?.({
-      pid,
-      timeout: () => void (ended || stop('wall')),
-      abort: () => void (ended || stop('abort')),
-    });
-    if (launch.wallMs !== null) timer = longTimeout(() => stop('wall'), launch.wallMs);
-    const cpuFile = watchPath(cg, launch.cgroup.watch);
-    const cpuWatch = cpuFile ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => stop('cpu')) : null;
-    const wait = await exited!;
-    // Reaped: its pidfd and cgroup are ours to close and remove from here on, so a caller's late
-    // end is not one of the run's.
-    ended = true;
+    let wait: Awaited<NonNullable<typeof exited>>;
+    try {
+      req.onExec?.({ pid, timeout: () => stop('wall'), abort: () => stop('abort') });
+      if (launch.wallMs !== null) timer = longTimeout(() => stop('wall'), launch.wallMs);
+      const cpuFile = watchPath(cg, launch.cgroup.watch);
+      cpuWatch = cpuFile ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => stop('cpu')) : null;
+      wait = await exited!;
+    } finally {
+      ended = true;
+      timer?.clear();
+      cpuWatch?.stop();
+    }
     const timedOut = stoppedBy === 'wall';
     const cpuExceeded = stoppedBy === 'cpu';
-    const aborted = stoppedBy === 'abort';
+    // An abort that came as the workload was ending on its own (it exited, not killed) is not
+    // what ended it: the run's own end stands.
+    const aborted = stoppedBy === 'abort' && (wait.siCode === 2 || wait.siCode === 3);
     // Landlock's reader starts its barrier now, while the cgroups go and the streams drain.
     auditReader?.stop();
-    timer?.clear();
-    cpuWatch?.stop();
     const endedAt = new Date();
     const runMs = endedAt.getTime() - startedAt.getTime();
     const t1 = Date.now();
