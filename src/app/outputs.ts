@@ -777,8 +777,9 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
   const s = shim();
   const destFd = s.bv_openat2(AT_FDCWD, dest, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (destFd < 0) throw new BvisorError('BV_OUTPUTS', `open the destination ${dest}: ${errnoName(destFd)}`);
+  let rootId: string;
   try {
-    refuseStateRootDirectory(destFd, dest, root);
+    rootId = refuseStateRootDirectory(destFd, dest, root);
   } catch (e) {
     s.bv_close(destFd);
     throw e;
@@ -843,9 +844,11 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
       const name = segs.pop()!;
       // No mount crossed beneath the destination: a mount there (a bind of the state root, say)
       // is not part of the directory the checks above looked at.
-      const destDir = dirBeneath(destFd, segs, true, RESOLVE.NO_XDEV);
+      // And none of its directories is the state root as a directory (a root that is itself a
+      // bind mount of a directory beneath the destination: no mount point on this side).
+      const destDir = dirBeneath(destFd, segs, true, RESOLVE.NO_XDEV, rootId);
       if (destDir < 0) {
-        d.failed.push({ id: it.id, path: it.path, error: `the destination's ${segs.join('/')}: ${errnoName(destDir)}${destDir === -40 ? ' (a symlink: not followed)' : destDir === -18 ? ' (a mount point: not crossed)' : ''}` });
+        d.failed.push({ id: it.id, path: it.path, error: destDir === IS_STATE_ROOT ? `the destination's ${segs.join('/')} is bvisor's state root (${root}) as a directory: not written` : `the destination's ${segs.join('/')}: ${errnoName(destDir)}${destDir === -40 ? ' (a symlink: not followed)' : destDir === -18 ? ' (a mount point: not crossed)' : ''}` });
         continue;
       }
       try {
@@ -922,7 +925,10 @@ const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
 
 /** The directory `segs` beneath dirFd (O_PATH), each made (0755) when `make`, none a symlink;
  * a negative errno when it cannot be (ELOOP: a symlink on the way). */
-function dirBeneath(dirFd: number, segs: readonly string[], make: boolean, resolveMore = 0): number {
+/** dirBeneath's answer for a directory that is the one it must not enter (not an errno). */
+const IS_STATE_ROOT = -100_000;
+
+function dirBeneath(dirFd: number, segs: readonly string[], make: boolean, resolveMore = 0, forbidden: string | null = null): number {
   const s = shim();
   let fd = s.bv_openat2(dirFd, '.', O.PATH | O.DIRECTORY, 0, BENEATH | resolveMore);
   for (const seg of segs) {
@@ -937,13 +943,20 @@ function dirBeneath(dirFd: number, segs: readonly string[], make: boolean, resol
     const next = s.bv_openat2(fd, seg, O.PATH | O.DIRECTORY, 0, BENEATH | resolveMore);
     s.bv_close(fd);
     fd = next;
+    if (fd >= 0 && forbidden !== null) {
+      const st = fstatSync(fd);
+      if (`${st.dev}:${st.ino}` === forbidden) {
+        s.bv_close(fd);
+        return IS_STATE_ROOT;
+      }
+    }
   }
   return fd;
 }
 
 /** A directory's (dev, ino), and those of every directory above it as `..` climbs to the root of
  * this mount namespace: what it is, whatever path named it. */
-function lineage(fd: number): string[] {
+function lineage(fd: number, what: string): string[] {
   const s = shim();
   const out: string[] = [];
   let cur = s.bv_openat2(fd, '.', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
@@ -957,7 +970,7 @@ function lineage(fd: number): string[] {
       s.bv_close(cur);
       cur = up;
     }
-    if (cur < 0) throw new BvisorError('BV_OUTPUTS', `climb from the destination to /: ${errnoName(cur)}; nothing was promoted`);
+    if (cur < 0) throw new BvisorError('BV_OUTPUTS', `climb from ${what} to /: ${errnoName(cur)}; nothing was promoted`, { hint: 'bvisor must be able to open every directory above the destination and the state root' });
   } finally {
     if (cur >= 0) s.bv_close(cur);
   }
@@ -969,21 +982,22 @@ function lineage(fd: number): string[] {
  * path checks before it compare names; this compares directories, so a bind mount of the root, or
  * a link swapped onto the destination's path after those checks, is refused too.
  */
-function refuseStateRootDirectory(destFd: number, dest: string, root: string): void {
+function refuseStateRootDirectory(destFd: number, dest: string, root: string): string {
   const s = shim();
   const rootFd = s.bv_openat2(AT_FDCWD, resolve(root), O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
-  if (rootFd < 0) throw new BvisorError('BV_OUTPUTS', `open the state root ${root}: ${errnoName(rootFd)}; nothing was promoted`);
+  if (rootFd < 0) throw new BvisorError('BV_OUTPUTS', `open the state root ${root}: ${errnoName(rootFd)}; nothing was promoted`, { hint: 'check that --root names a directory bvisor can open' });
   let rootLine: string[];
   try {
-    rootLine = lineage(rootFd);
+    rootLine = lineage(rootFd, `the state root ${root}`);
   } finally {
     s.bv_close(rootFd);
   }
-  const destLine = lineage(destFd);
+  const destLine = lineage(destFd, `the destination ${dest}`);
   const inside = destLine.indexOf(rootLine[0]!);
   if (inside >= 0 || rootLine.includes(destLine[0]!)) {
     throw new BvisorError('BV_OUTPUTS', `the destination ${dest} ${inside === 0 ? 'is' : inside > 0 ? 'is inside' : 'holds'} bvisor's state root (${root}) as a directory, whatever its name (a bind mount, or a link put on its path); a commit never writes into bvisor's own state, and nothing was promoted`, { hint: 'promote outputs to a directory outside the state root (--root)' });
   }
+  return rootLine[0]!;
 }
 
 /**
@@ -1045,12 +1059,16 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
       if (process.geteuid?.() === 0) fchownSync(h.fd, 0, 0);
       fchmodSync(h.fd, mode);
       const rc = s.bv_renameat(srcDir, name, destDir, name);
-      if (rc < 0) return `rename: ${errnoName(rc)}`;
-      if (durable) {
-        fsyncDirFd(destDir);
-        fsyncDirFd(srcDir);
+      if (rc === 0) {
+        if (durable) {
+          fsyncDirFd(destDir);
+          fsyncDirFd(srcDir);
+        }
+        return null;
       }
-      return null;
+      // Two mounts of one filesystem (a bind on either side): the same st_dev, but the kernel
+      // renames only within a mount (EXDEV). A copy then, as for another filesystem.
+      if (rc !== -18) return `rename: ${errnoName(rc)}`;
     }
     const tmp = `.bvisor-commit-${randomBytes(6).toString('hex')}`;
     const out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);

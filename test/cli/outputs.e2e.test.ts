@@ -507,6 +507,28 @@ describe('outputs (e2e)', () => {
     expect(cli(['--root', root, 'discard', 'bind-1']).status).toBe(0);
   });
 
+  it('a state root that is itself a bind mount, of a directory beneath the destination, is not written through its source', () => {
+    const base = tempDir();
+    const data = join(base, 'data');
+    const real = keepRoot(join(data, 'state'));
+    mkdirSync(real, { recursive: true, mode: 0o700 });
+    const fake = `{"seq":1,"entryHash":"${'0'.repeat(64)}"}`;
+    const b = bundle(`mkdir /out/state; printf '%s' '${fake}' > /out/state/journal.head.json; printf ok > /out/plain`, '{ path: /out }');
+    const at = join(base, 'mnt');
+    mkdirSync(at);
+    // bvisor is given the root by its bind (as a container's volume names it), for the run and
+    // the commit; the destination holds its source, so the root's own '..' chain never passes
+    // through the destination.
+    const c = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && "$3" --root "$2" run -b "$5" bind-2 && exec "$3" --root "$2" commit bind-2 --to "$4"', 'sh', real, at, BVISOR, data, b], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect(c.status, c.stderr).toBe(1);
+    expect(c.stderr).toContain("state/journal.head.json: the destination's state is bvisor's state root");
+    expect(readFileSync(join(real, 'journal.head.json'), 'utf8')).not.toBe(fake);
+    expect(readFileSync(join(data, 'plain'), 'utf8'), c.stderr).toBe('ok');
+    expect(cli(['journal', 'verify', '--root', real]).status).toBe(0);
+    const d = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec "$3" --root "$2" discard bind-2', 'sh', real, at, BVISOR], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect(d.status, d.stderr).toBe(0);
+  });
+
   it('commit --to whose directory is swapped for a link to the state root after its path was checked writes nothing there', async () => {
     const root = newRoot();
     const fake = `{"seq":1,"entryHash":"${'0'.repeat(64)}"}`;
