@@ -28,7 +28,7 @@ import { shim, O, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { withFlock } from '../host/flock.js';
 import { AT_FDCWD, RESOLVE } from '../backends/linux/host/objects.js';
 import type { OpenBundle } from '../host/bundle.js';
-import { physical, resolveHostPath } from '../host/host-paths.js';
+import { dirLineage, identityKey, physical, resolveHostPath } from '../host/host-paths.js';
 import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
@@ -944,8 +944,7 @@ function dirBeneath(dirFd: number, segs: readonly string[], make: boolean, resol
     s.bv_close(fd);
     fd = next;
     if (fd >= 0 && forbidden !== null) {
-      const st = fstatSync(fd);
-      if (`${st.dev}:${st.ino}` === forbidden) {
+      if (identityKey(fd) === forbidden) {
         s.bv_close(fd);
         return IS_STATE_ROOT;
       }
@@ -954,45 +953,28 @@ function dirBeneath(dirFd: number, segs: readonly string[], make: boolean, resol
   return fd;
 }
 
-/** A directory's (dev, ino), and those of every directory above it as `..` climbs to the root of
- * this mount namespace: what it is, whatever path named it. */
-function lineage(fd: number, what: string): string[] {
-  const s = shim();
-  const out: string[] = [];
-  let cur = s.bv_openat2(fd, '.', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
-  try {
-    while (cur >= 0 && out.length < 4096) {
-      const st = fstatSync(cur);
-      const id = `${st.dev}:${st.ino}`;
-      if (out.at(-1) === id) break; // `..` of the root is the root
-      out.push(id);
-      const up = s.bv_openat2(cur, '..', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
-      s.bv_close(cur);
-      cur = up;
-    }
-    if (cur < 0) throw new BvisorError('BV_OUTPUTS', `climb from ${what} to /: ${errnoName(cur)}; nothing was promoted`, { hint: 'bvisor must be able to open every directory above the destination and the state root' });
-  } finally {
-    if (cur >= 0) s.bv_close(cur);
-  }
-  return out;
-}
-
 /**
  * The destination as opened, against the state root as opened: neither may hold the other. The
  * path checks before it compare names; this compares directories, so a bind mount of the root, or
  * a link swapped onto the destination's path after those checks, is refused too.
  */
+function lineageOrRefuse(fd: number, what: string): string[] {
+  const line = dirLineage(fd);
+  if (typeof line === 'number') throw new BvisorError('BV_OUTPUTS', `climb from ${what} to /: ${errnoName(line)}; nothing was promoted`, { hint: 'bvisor must be able to open every directory above the destination and the state root' });
+  return line;
+}
+
 function refuseStateRootDirectory(destFd: number, dest: string, root: string): string {
   const s = shim();
   const rootFd = s.bv_openat2(AT_FDCWD, resolve(root), O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
   if (rootFd < 0) throw new BvisorError('BV_OUTPUTS', `open the state root ${root}: ${errnoName(rootFd)}; nothing was promoted`, { hint: 'check that --root names a directory bvisor can open' });
   let rootLine: string[];
   try {
-    rootLine = lineage(rootFd, `the state root ${root}`);
+    rootLine = lineageOrRefuse(rootFd, `the state root ${root}`);
   } finally {
     s.bv_close(rootFd);
   }
-  const destLine = lineage(destFd, `the destination ${dest}`);
+  const destLine = lineageOrRefuse(destFd, `the destination ${dest}`);
   const inside = destLine.indexOf(rootLine[0]!);
   if (inside >= 0 || rootLine.includes(destLine[0]!)) {
     throw new BvisorError('BV_OUTPUTS', `the destination ${dest} ${inside === 0 ? 'is' : inside > 0 ? 'is inside' : 'holds'} bvisor's state root (${root}) as a directory, whatever its name (a bind mount, or a link put on its path); a commit never writes into bvisor's own state, and nothing was promoted`, { hint: 'promote outputs to a directory outside the state root (--root)' });

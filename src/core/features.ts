@@ -52,8 +52,9 @@ export interface PathFact {
    * root the operator trusts: see host/bundle.ts engineStorage), where its files are the
    * container's to write. */
   engineStorage?: boolean;
-  /** OCI bundles: the path is the bundle directory, or a directory holding it, where the
-   * container could rewrite the config.json (or boundary.yaml) the next create reads. */
+  /** OCI bundles: the path is the bundle directory, a directory holding it, or its config.json
+   * or boundary.yaml (by identity or physical path): the container could rewrite the config the
+   * next create reads. */
   holdsBundle?: boolean;
   /** A namespace file (nsfs), for an OCI config's namespace path. */
   nsfs?: boolean;
@@ -235,6 +236,12 @@ function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate |
  */
 function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: { uid: number; gid: number } | null } | Candidate {
   const me = ctx.host.mapping;
+  // The bundle's own directory (or one holding it, or its config file) writable: the container
+  // would rewrite the config the next create of this bundle reads (rootful, as host root on an
+  // idmapped mount), whoever owns it.
+  if (ctx.manifest.oci && fact.holdsBundle) {
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is the bundle directory, holds it, or is its config, and is writable in the config: the container could rewrite the config.json the next create reads`, 'bind it read-only, or bind a directory inside the bundle instead');
+  }
   if (ctx.host.identity.euid !== 0) return { idmap: null }; // the workload is the caller: its own files
   if (fact.uid === undefined || fact.gid === undefined) return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path}: its owner could not be read`, 'check that the path exists and bvisor may stat it');
   if (fact.uid === me.uid || ((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
@@ -246,11 +253,6 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // seccomp (setIdRules) and the mount is nosuid.
   // Only there: a config naming /etc or /usr writable must not make the container host root's
   // equal on them (a hostile or careless config; runc would let it, bvisor does not).
-  // The bundle's own directory (or one holding it) writable: the container would rewrite the
-  // config the next create of this bundle reads, as host root on an idmapped mount.
-  if (ctx.manifest.oci && fact.holdsBundle) {
-    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is the bundle directory, or holds it, and is writable in the config: the container could rewrite the config.json the next create reads`, 'bind it read-only, or bind a directory inside the bundle instead');
-  }
   if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
   if (ctx.manifest.oci && fact.engineStorage) {
     return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} and writable in the config, and this filesystem cannot be idmapped (an overlay snapshot cannot), so the container's root (an unprivileged host id) could not write it`, `use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or a read-only root (root.readonly: true)`);

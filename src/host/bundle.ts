@@ -18,7 +18,7 @@ import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName } from './facts.js';
-import { factOfFd, physical, resolveHostPath } from './host-paths.js';
+import { dirLineage, factOfFd, identityBeneath, physical, resolveHostPath } from './host-paths.js';
 import { loadManifestCached } from './manifest-cache.js';
 
 
@@ -414,11 +414,15 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
       }
       // The engine's storage: where root-owned files are the container's to write (idmapped).
       const storage = engineStorage(bundle.dir);
+      // What a container must not get to write: the bundle directory and every directory above
+      // it, and the files the next create of this bundle reads, by identity (a bind mount of
+      // either is the same object), then by physical path.
+      const line = dirLineage(bundle.fd);
+      const guarded = new Set([...(typeof line === 'number' ? [] : line), ...[OCI_CONFIG_NAME, MANIFEST_NAME].flatMap((n) => identityBeneath(bundle.fd, n))]);
       const inStorage = (f: PathFact | null | undefined): void => {
         if (!f || f.kind === 'missing') return;
         f.engineStorage = storage.some((s) => f.path === s || f.path.startsWith(s + '/'));
-        // Physical paths both (the bundle's real path, the fact's symlinks resolved).
-        f.holdsBundle = f.path === bundle.dir || bundle.dir.startsWith(f.path === '/' ? '/' : f.path + '/');
+        f.holdsBundle = guarded.has(`${f.dev}:${f.ino}`) || f.path === bundle.dir || bundle.dir.startsWith(f.path === '/' ? '/' : f.path + '/') || [OCI_CONFIG_NAME, MANIFEST_NAME].some((n) => f.path === join(bundle.dir, n));
       };
       paths.grants.forEach(inStorage);
       inStorage(paths.root);

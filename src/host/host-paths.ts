@@ -104,3 +104,46 @@ export function physical(path: string): string {
   }
 }
 
+
+/**
+ * A directory's identity (`dev:ino`, decimal), and those of every directory above it as `..`
+ * climbs to the root of this mount namespace: what it is, whatever path named it. A negative
+ * errno when a step cannot be opened.
+ */
+export function dirLineage(fd: number): string[] | number {
+  const s = shim();
+  const out: string[] = [];
+  let cur = s.bv_openat2(fd, '.', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+  try {
+    while (cur >= 0 && out.length < 4096) {
+      const id = identityKey(cur);
+      if (out.at(-1) === id) break; // `..` of the root is the root
+      out.push(id);
+      const up = s.bv_openat2(cur, '..', O.PATH | O.DIRECTORY, 0, RESOLVE.NO_MAGICLINKS);
+      s.bv_close(cur);
+      cur = up;
+    }
+    return cur < 0 ? cur : out;
+  } finally {
+    if (cur >= 0) s.bv_close(cur);
+  }
+}
+
+/** An open object's identity as dirLineage and the plan's facts spell it: `dev:ino`, decimal,
+ * all 64 bits (a JS number would round a large inode). */
+export function identityKey(fd: number): string {
+  const id = identityOf(fd);
+  return `${id.dev}:${id.ino}`;
+}
+
+/** The identity of `name` beneath the directory fd (not followed if a symlink), or none. */
+export function identityBeneath(dirFd: number, name: string): string[] {
+  const s = shim();
+  const fd = s.bv_openat2(dirFd, name, O.PATH | O.NOFOLLOW, 0, RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS);
+  if (fd < 0) return [];
+  try {
+    return [identityKey(fd)];
+  } finally {
+    s.bv_close(fd);
+  }
+}

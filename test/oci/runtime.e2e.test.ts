@@ -4,9 +4,9 @@
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, cli } from '../helpers/cli.js';
+import { BIN, BVISOR, cli, cliEnv } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
@@ -307,30 +307,43 @@ describe('OCI runtime (e2e)', () => {
     const root = newRoot();
     const refusal = (b: string) => {
       const r = cli(['--root', root, 'plan', b, '--json']);
-      return { status: r.status, issues: ((r.json().error?.issues ?? r.json().refusals ?? []) as Array<{ code: string; clause: string }>).map((i) => `${i.clause} ${i.code}`) };
+      const all = (r.json().error?.issues ?? r.json().refusals ?? []) as Array<{ code: string; clause: string; reason?: string; message?: string }>;
+      return { status: r.status, issues: all.map((i) => `${i.clause} ${i.code}`), reasons: all.map((i) => i.reason ?? i.message ?? '').join('\n') };
     };
     for (const path of ['.', './', 'rootfs/..', 'rootfs/../..']) {
-      expect(refusal(ociBundle(['true'], (c) => (c.root = { path, readonly: true }))), path).toEqual({ status: 3, issues: expect.arrayContaining(['root.path BV_OCI_INVALID']) });
+      expect(refusal(ociBundle(['true'], (c) => (c.root = { path, readonly: true }))), path).toMatchObject({ status: 3, issues: expect.arrayContaining(['root.path BV_OCI_INVALID']) });
     }
     // Spelled so it reads as a directory: its absolute path, a link to it.
     const abs = ociBundle(['true']);
     const c = JSON.parse(readFileSync(join(abs, 'config.json'), 'utf8'));
     c.root = { path: abs, readonly: true };
     writeFileSync(join(abs, 'config.json'), JSON.stringify(c));
-    expect(refusal(abs)).toEqual({ status: 3, issues: expect.arrayContaining(['root BV_PLAN_ROOT_OUTSIDE']) });
+    const itself = 'is the bundle directory, or holds it';
+    expect(refusal(abs)).toMatchObject({ status: 3, issues: expect.arrayContaining(['root BV_PLAN_ROOT_OUTSIDE']), reasons: expect.stringContaining(itself) });
     const linked = ociBundle(['true'], (k) => (k.root = { path: 'self', readonly: true }));
     symlinkSync('.', join(linked, 'self'));
-    expect(refusal(linked)).toEqual({ status: 3, issues: expect.arrayContaining(['root BV_PLAN_ROOT_OUTSIDE']) });
-    // A writable bind of the bundle directory into the container (read-only is its to read).
-    const bind = (options: string[]) => {
+    expect(refusal(linked)).toMatchObject({ status: 3, issues: expect.arrayContaining(['root BV_PLAN_ROOT_OUTSIDE']), reasons: expect.stringContaining(itself) });
+    // A writable bind of the bundle directory, or of its config.json, into the container (read-
+    // only is its to read). Owned by the workload's own id, so that only this rule can refuse it.
+    const bind = (source: (b: string) => string, options: string[]) => {
       const b = ociBundle(['true']);
       const k = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
-      k.mounts.push({ destination: '/b', type: 'bind', source: b, options: ['bind', ...options] });
+      k.mounts.push({ destination: '/b', type: 'bind', source: source(b), options: ['bind', ...options] });
       writeFileSync(join(b, 'config.json'), JSON.stringify(k));
+      chownSync(b, 65534, 65534);
+      chownSync(join(b, 'config.json'), 65534, 65534);
       return b;
     };
-    expect(refusal(bind(['rw']))).toEqual({ status: 3, issues: [expect.stringMatching(/^mounts\[\d+\] BV_PLAN_WRITE_OWNER$/)] });
-    expect(refusal(bind(['ro'])).status).toBe(0);
+    for (const source of [(b: string) => b, (b: string) => join(b, 'config.json')]) {
+      expect(refusal(bind(source, ['rw']))).toEqual({ status: 3, issues: [expect.stringMatching(/^mounts\[\d+\] BV_PLAN_WRITE_OWNER$/)], reasons: expect.stringContaining('is the bundle directory, holds it, or is its config, and is writable') });
+      expect(refusal(bind(source, ['ro'])).status).toBe(0);
+    }
+    // The bundle bound elsewhere (no name of it in the source's path): the same directory.
+    const other = tempDir();
+    const viaBind = bind(() => other, ['rw']);
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec "$3" --root "$4" plan "$1" --json', 'sh', viaBind, other, BVISOR, root], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stdout).toContain('is the bundle directory, holds it, or is its config, and is writable');
   });
 
   it('names file:line:col when config.json is not JSON', () => {
