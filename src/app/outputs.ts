@@ -36,7 +36,7 @@ import { removeTree } from '../host/remove-tree.js';
 import { hashFd } from '../host/hash.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
-import { REDACTED } from '../core/redact.js';
+import { REDACTED, spansNames } from '../core/redact.js';
 import { fault } from '../host/faults.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
@@ -543,7 +543,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
     const names = raw.map(spell).sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
     // The path above, its names read together, as far back as a value could span: a value split
     // by a `/` (…/S3CRETzq9/XyZtoken…) is spelled across the directories (core/redact.ts).
-    const tail = secrets.length && rel !== '' ? rel.slice(-(2 * Math.max(...secrets.map((v) => v.length)))).replaceAll('/', '') : '';
+    const tail = secrets.length && rel !== '' ? rel.slice(-(2 * Math.max(...secrets.map((v) => v.length)))) : '';
     for (const name of names) {
       // The path's length in bytes, counted rather than measured: measuring (or searching) a path
       // built by concatenation makes V8 copy it whole, 16 KiB for a deep one.
@@ -557,7 +557,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
       // A name holding a secret value (a tool that named its cache after its token) is neither
       // listed nor committed, and what is beneath it is not looked at. The path above was checked
       // already: only this name, with as much of the path before it as a value could span.
-      if (secrets.some((v) => name.text.includes(v) || (rel !== '' && (`${rel.slice(-(v.length - 1))}/${name.text}`.includes(v) || (v.replaceAll('/', '') !== '' && `${tail}${name.text}`.includes(v.replaceAll('/', ''))))))) {
+      if (secrets.some((v) => name.text.includes(v) || (rel !== '' && (`${rel.slice(-(v.length - 1))}/${name.text}`.includes(v) || spansNames(`${tail}/${name.text}`, v))))) {
         refuse(out, REDACTED, 'a name holding a secret value: never listed, never committed');
         continue;
       }

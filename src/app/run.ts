@@ -12,6 +12,7 @@ import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { checkedId, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
+import { redactDenials } from '../core/denials.js';
 import { redactionValues } from '../core/redact.js';
 import { appendRecovery, appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
 import { procRef } from '../host/proc.js';
@@ -226,6 +227,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const finish = (body: ReportBody, before: Snapshot): SealedReport => {
       const fsDelta = grantDeltas(before, secretValues);
       if (fsDelta.length) body.fsDelta = fsDelta;
+      if (body.denials) body.denials = redactDenials(body.denials, secretValues);
       let report = sealReport(body, sha256Hex);
       fault('run:before-seal');
       // The writes the reservation was held for begin here: a registered run's report state and

@@ -9,6 +9,7 @@ import { visible } from './visible.js';
 import type { Denial, DenialSource, Denials, FsRule, ReportBody } from '../contract/generated/types.js';
 import { formatDuration, BINARY_UNITS, DECIMAL_UNITS } from './units.js';
 import { normalizeAbsolute } from './paths.js';
+import { REDACTED, holdsSecret } from './redact.js';
 
 /** One source's findings: what the seccomp listener (or a monitor) hands over. */
 export interface SourceDenials {
@@ -335,4 +336,29 @@ export function summaryWorthSaying(body: Pick<ReportBody, 'backend' | 'denials'>
 /** A run the summary is for: a status other than 0, or ended by a budget (timeout, killed). */
 export function runFailed(body: Pick<ReportBody, 'outcome'>, exitStatus: number): boolean {
   return exitStatus !== 0 || body.outcome.status !== 'completed';
+}
+
+/**
+ * The denials with every text that spells a secret value replaced (core/redact.ts holdsSecret),
+ * across a path's names too. The notifier and the audit reader redact a whole value where they
+ * read it, in C, before anything is written; a value split by `/`s (a token sharded into
+ * directories) is found only here, for the run's report.
+ */
+export function redactDenials(d: Denials, secrets: readonly string[]): Denials {
+  if (!secrets.length) return d;
+  const clean = (t: string): string => (holdsSecret(t, secrets) ? REDACTED : t);
+  const items = d.items.map((x): Denial => {
+    const strings: Array<string | null> = [...(x.syscall?.strings ?? [])];
+    const texts = [x.what, x.path ?? '', x.allow ?? '', ...strings.filter((s): s is string => typeof s === 'string')];
+    if (!texts.some((t) => holdsSecret(t, secrets))) return x;
+    return {
+      ...x,
+      what: `${x.syscall?.name ?? x.kind}(…): ${REDACTED}`,
+      ...(x.path !== undefined ? { path: x.path === null ? null : clean(x.path) } : {}),
+      // The manifest line would name the path: none is offered for it.
+      allow: x.allow !== null && holdsSecret(x.allow, secrets) ? null : x.allow,
+      ...(x.syscall ? { syscall: { ...x.syscall, ...(x.syscall.strings ? { strings: x.syscall.strings.map((s) => (typeof s === 'string' ? clean(s) : s)) as typeof x.syscall.strings } : {}) } } : {}),
+    };
+  });
+  return { ...d, items };
 }

@@ -11,12 +11,26 @@ export function holdsSecret(text: string, values: readonly string[]): boolean {
   return values.some((v) => v.length > 0 && (text.includes(v) || spansNames(text, v)));
 }
 
-/** The path's names read together spell the value: a tool that shards a name into directories
- * (git's objects: ab/cdef…) spells a token split by a `/`, and so can a workload on purpose. */
+/** The value spelled across a path's names: a tool that shards a name into directories (git's
+ * objects: ab/cdef…) spells a token split by `/`s, and so can a workload on purpose. The value's
+ * own `/`s stay required; a value of fewer than SPAN_MIN other characters is only looked for
+ * whole (split, it would match common paths: `/run/s` in `/usr/bin/runsv`). */
 export function spansNames(text: string, value: string): boolean {
   if (!text.includes('/')) return false;
-  const v = value.replaceAll('/', '');
-  return v.length > 0 && text.replaceAll('/', '').includes(v);
+  const re = spanPattern(value);
+  return re !== null && re.test(text);
+}
+
+const SPAN_MIN = 8;
+const spanPatterns = new Map<string, RegExp | null>();
+function spanPattern(value: string): RegExp | null {
+  let re = spanPatterns.get(value);
+  if (re === undefined) {
+    const chars = [...value];
+    re = chars.filter((c) => c !== '/').length < SPAN_MIN ? null : new RegExp(chars.map((c) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('/*'), 'u');
+    spanPatterns.set(value, re);
+  }
+  return re;
 }
 
 /**

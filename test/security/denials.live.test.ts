@@ -124,6 +124,17 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(journal).not.toContain(token);
   });
 
+  it('a secret sharded into directories in a denied call\'s path is redacted in the run\'s report too', async () => {
+    const token = `S3CRETzq9-${process.pid}-tokenABCDEF`;
+    // The denied chmod (set-user-ID) names /tmp/d_<11 chars>/<the rest>: no name holds the value.
+    const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "d=/tmp/d_$(printf %s \\"$TOKEN\\" | cut -c1-11); mkdir $d; f=$d/$(printf %s \\"$TOKEN\\" | cut -c12-); : > $f; chmod 4755 $f; exit 0"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\ntmp: private\nstdio: { stdin: null, stdout: null, stderr: null }\nenv: { TOKEN: { secret: tok } }\n`;
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { cgroupParent: testCgroupParent(), secrets: { tok: token } });
+    const run = r.report.body.denials!.items.filter((x) => x.observedBy === OBSERVED_BY);
+    expect(run.map((x) => x.syscall?.name)).toEqual(['fchmodat']);
+    expect(run[0]!.syscall!.strings![1]).toBe('<redacted: holds a secret value>');
+    expect(JSON.stringify(r.report)).not.toContain(token.slice(11));
+  });
+
   it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {
     const { out, got, items } = await probe([['syscall', String(NR.getpid)], ['open', '/proc/self/status', 'r'], ['fork']], SPAWN);
     expect(got).toEqual([0, 0, 0]);
