@@ -184,6 +184,9 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
 /**
  * The host disposes (API): promote or drop what a run staged, by its sealed report (the one
  * runConfined returned, or the journal's under `root`). Each step is journaled under `root`.
+ * Synchronous, as the commit itself is: while another process disposes of the same run, the
+ * call waits for it (up to 30 s, blocking this thread), then finds the quarantine gone
+ * (BV_OUTPUTS_NOT_FOUND) or goes on with what is left.
  */
 export function commitOutputs(root: string, report: SealedReport | string, o: { to?: string; artifacts?: readonly string[]; durable?: boolean } = {}): Disposition {
   checkStateRoot(resolve(root));

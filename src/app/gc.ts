@@ -7,7 +7,7 @@ import { idProblem } from '../core/ids.js';
 import { sweepBundles } from '../host/extracted.js';
 import { recoverForGc } from './recover.js';
 import { alive } from '../host/proc.js';
-import { orphanMakers } from './outputs.js';
+import { orphanLocks, orphanMakers } from './outputs.js';
 import { claimMaker, claimsIn, containerIds, containersDir, deleteContainer, derive, readState, removeDir, type JournalOptions } from './lifecycle.js';
 
 export interface GcResult {
@@ -46,6 +46,7 @@ export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcRe
         .filter((name) => !alive(claimMaker(name)))
         .map((name) => ({ id: name, path: join(base, name), why: "a run's registration, never finished (its maker is gone)" })),
       ...orphanMakers(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's maker record, its quarantine never made (its maker is gone)" })),
+      ...orphanLocks(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's disposition lock, its quarantine gone" })),
     ];
     for (const l of leftovers) {
       try {

@@ -357,6 +357,24 @@ export function orphanMakers(root: string): string[] {
     .map(makerFile);
 }
 
+/** Disposition locks with no quarantine beside them: a drop cut short after the quarantine went,
+ * or a quarantine removed by hand (gc removes them; a command waiting on one finds it gone). */
+export function orphanLocks(root: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(outputsDir(root));
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith('.lock'))
+    .map((n) => join(outputsDir(root), n))
+    .filter((lock) => {
+      const index = lock.slice(0, -'.lock'.length);
+      return !existsSync(index) && !isLink(index);
+    });
+}
+
 /** A quarantine's maker (makerFile), or null when there is no readable record of one. */
 export function quarantineMaker(index: string): ProcRef | null {
   try {
@@ -384,7 +402,7 @@ export function discardQuarantine(index: string): void {
 
 function discardQuarantineLocked(index: string, lock: string): void {
   if (!existsSync(index) && !isLink(index)) {
-    rmSync(lock, { force: true }); // ours, made just now
+    rmSync(lock, { force: true }); // made just now, or left by a drop cut short
     return;
   }
   const dir = isLink(index) ? readlinkSync(index) : index;
@@ -663,7 +681,7 @@ const MESSAGE_MAX = 2000;
 
 /** What failed, said within the journal's bound on a message: names the workload chose are cut,
  * and the failures past the bound are counted. */
-function failures(failed: ReadonlyArray<{ path: string; error: string }>): string {
+export function failures(failed: ReadonlyArray<{ path: string; error: string }>): string {
   const cut = (t: string, n: number): string => (t.length > n ? `${t.slice(0, n)}…` : t);
   let out = '';
   for (let i = 0; i < failed.length; i++) {
@@ -734,7 +752,8 @@ function disposing<T>(root: string, runId: string, a: { quarantine: string }, fn
     'BV_OUTPUTS',
     () => {
       if (!existsSync(a.quarantine)) {
-        // Dropped between the look and the lock: the lock file is ours, made just now.
+        // Dropped between the look and the lock: the lock file, made just now (or left by a drop
+        // cut short), goes with it.
         rmSync(lock, { force: true });
         throw gone();
       }

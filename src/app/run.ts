@@ -81,7 +81,7 @@ export interface RunOptions extends Handover {
 /** The error of a run its caller aborted before anything ran. Named AbortError as Node's own
  * (fs, timers, child_process) are, so a caller's usual check finds it; its code is ours. */
 export function abortedError(signal: AbortSignal): BvisorError {
-  const e = new BvisorError('BV_ABORTED', 'the run was aborted by its caller before its workload was released; nothing ran', { cause: signal.reason });
+  const e = new BvisorError('BV_ABORTED', 'the run was aborted by its caller before its workload was released; nothing ran', { cause: signal.reason, hint: 'run it again with a signal that has not aborted (its reason is the cause)' });
   e.name = 'AbortError';
   return e;
 }

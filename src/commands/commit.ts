@@ -2,7 +2,7 @@
 // directory: each re-verified against its hash, written whole (copy, fsync, rename).
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { commitOutputs, journalSink, type Disposition } from '../app/outputs.js';
+import { commitOutputs, failures, journalSink, type Disposition } from '../app/outputs.js';
 import { sealedReportFor } from '../app/report.js';
 import { BvisorError } from '../contract/errors.js';
 import { visible } from '../core/visible.js';
@@ -22,8 +22,9 @@ export default class Commit extends BaseCommand<typeof Commit> {
     const d = commitOutputs(this.stateRoot, report, { to: this.flags.to ?? null, only: this.flags.artifact ?? [], durable: this.flags.durable }, journalSink(this.stateRoot, this.journal.key));
     // Names the workload chose, escaped: a terminal must not act on them, nor a reader take one
     // for a line of bvisor's own.
-    this.say(`committed ${d.applied.length} artifact(s) of run ${d.runId} to ${visible(d.to ?? '')}${d.failed.length ? `; ${d.failed.length} failed: ${d.failed.map((f) => `${visible(f.path)} (${visible(f.error)})`).join('; ')}` : ''}`);
-    if (d.failed.length) throw new BvisorError('BV_OUTPUTS', `${d.failed.length} artifact(s) of run ${d.runId} were not committed: ${d.failed.map((f) => `${f.path}: ${f.error}`).join('; ')}`, { hint: 'the quarantine is kept: look at it, then commit again or discard' });
+    // (At most a screenful: --json carries each failure.)
+    this.say(`committed ${d.applied.length} artifact(s) of run ${d.runId} to ${visible(d.to ?? '')}${d.failed.length ? `; ${d.failed.length} failed: ${visible(failures(d.failed))}` : ''}`);
+    if (d.failed.length) throw new BvisorError('BV_OUTPUTS', `${d.failed.length} artifact(s) of run ${d.runId} were not committed: ${failures(d.failed)}`, { hint: 'the quarantine is kept: look at it, then commit again or discard' });
     return d;
   }
 }

@@ -196,9 +196,9 @@ export function translateOciConfig(config: unknown): OciTranslation {
   else {
     r.keys(root, 'root', ['path', 'readonly']);
     rootPath = r.str(root.path, 'root.path') ?? 'rootfs';
-    // Relative: a directory inside the bundle. "." (in any spelling) would make the bundle the
-    // rootfs, and ".." was read as "." before; an absolute path is checked against the host's
-    // engine storage when planned.
+    // Relative: a directory inside the bundle ("." in any spelling, or a path through "..",
+    // would make the bundle, or what holds it, the rootfs); an absolute path is checked against
+    // the host's engine storage when planned.
     if (!rootPath.startsWith('/') && !bundleRelativeSegments(rootPath)?.length) r.refuse('root.path', `"${rootPath}" must name a directory inside the bundle (relative, no .., not the bundle itself)`, 'e.g. rootfs', 'BV_OCI_INVALID');
     rootRo = root.readonly === true;
     if (root.readonly !== undefined && typeof root.readonly !== 'boolean') r.refuse('root.readonly', 'must be a boolean', 'true or false', 'BV_OCI_INVALID');
