@@ -135,8 +135,11 @@ describe('decodeNotifyRecords', () => {
     expect(decodeNotifyRecords(b).records[0]!.strings).toEqual([null, null, null, null, null, null]);
   });
 
-  it('a negative syscall number (int32 nr) stays negative', () => {
-    expect(decodeNotifyRecords(record({ nr: -1 })).records[0]!.nr).toBe(-1);
+  // seccomp_data.nr is an int, but the filter compares it unsigned (BPF_JGE on x86_64's x32 bit):
+  // a number with bit 31 set is a large unsigned one there, and the report's nr is never negative.
+  it('a syscall number with bit 31 set (int32 -1) is read as the filter sees it: unsigned', () => {
+    expect(decodeNotifyRecords(record({ nr: -1 })).records[0]!.nr).toBe(0xffffffff);
+    expect(decodeNotifyRecords(record({ nr: -0x7fffffff })).records[0]!.nr).toBe(0x80000001);
   });
 
   it('the END record gives the counts; unknown kinds are skipped; a trailing partial record is ignored', () => {
