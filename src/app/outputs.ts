@@ -117,6 +117,7 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
     refuseBundleHostDestination(m);
     if (o.to !== null) o.to = bundleDestination(o.to, bundle);
   }
+  o.toFrom = o.to === null ? null : callerTo !== null ? 'caller' : 'bundle';
   if (o.to !== null) {
     refuseStateRootDestination(o.to, root, 'outputs.to');
     refuseReachableDestination(o.to, m, paths, bundle);
@@ -442,7 +443,7 @@ export function quarantineAt(index: string): string {
 export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): ReportBody['artifacts'] | undefined {
   const o = plan.launch?.outputs;
   if (!o || !o.quarantine) return undefined;
-  const out: Artifacts = { quarantine: o.quarantine, commit: o.commit, to: o.to, items: [], refused: [], truncated: false };
+  const out: Artifacts = { quarantine: o.quarantine, commit: o.commit, to: o.to, ...(o.toFrom !== undefined ? { toFrom: o.toFrom } : {}), items: [], refused: [], truncated: false };
   if (!existsSync(o.quarantine)) {
     refuse(out, '.', 'the quarantine is gone');
     return out;

@@ -90,6 +90,9 @@ export interface NormalOutputs {
   path: string;
   /** Commit's default destination: absolute, or bundle-relative (./x), or null. */
   to: string | null;
+  /** Who named `to` once it is resolved for a run (app/outputs.ts prepareOutputs): the bundle's
+   * ./x, or the caller's --outputs-to; absent before, null when there is none. */
+  toFrom?: 'bundle' | 'caller' | null;
   commit: 'manual' | 'on-success';
   durability: 'atomic' | 'durable';
   sizeBytes: number | null;

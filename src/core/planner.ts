@@ -345,7 +345,7 @@ function layoutRefusals(input: PlanInput, backend: Backend, ctx: FeatureCtx): Ch
 function outputsLaunch(m: NormalManifest): LaunchInputs['outputs'] {
   const o = m.outputs!;
   const q = m.filesystem.find((g) => g.outputs);
-  return { path: o.path, quarantine: q?.path ?? '', tmpfs: q?.outputs?.tmpfs ?? false, commit: o.commit, durability: o.durability, to: o.to, sizeBytes: o.sizeBytes, files: o.files };
+  return { path: o.path, quarantine: q?.path ?? '', tmpfs: q?.outputs?.tmpfs ?? false, commit: o.commit, durability: o.durability, to: o.to, ...(o.toFrom !== undefined ? { toFrom: o.toFrom } : {}), sizeBytes: o.sizeBytes, files: o.files };
 }
 
 function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): LaunchInputs {

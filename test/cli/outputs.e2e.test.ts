@@ -285,8 +285,14 @@ describe('outputs (e2e)', () => {
     const root = newRoot();
     const b = bundle('printf rel > /out/r', '{ path: /out, commit: on-success, to: ./results }');
     expect(cli(['--root', root, 'run', '-b', b, 'rel-1']).status).toBe(0);
-    expect(reportOf(root, 'rel-1').body.artifacts.to).toBe(join(realpathSync(b), 'results'));
+    // Who chose it is recorded beside it: here the bundle.
+    expect(reportOf(root, 'rel-1').body.artifacts).toMatchObject({ to: join(realpathSync(b), 'results'), toFrom: 'bundle' });
     expect(readFileSync(join(b, 'results', 'r'), 'utf8')).toBe('rel');
+    // The caller's --outputs-to replaces it, and the report says so; so does the plan.
+    const dest = join(tempDir(), 'mine');
+    expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'rel-2']).status).toBe(0);
+    expect(reportOf(root, 'rel-2').body.artifacts).toMatchObject({ to: dest, toFrom: 'caller' });
+    expect(readFileSync(join(dest, 'r'), 'utf8')).toBe('rel');
   });
 
   it('outputs.to ./x in a bundle archive is refused before anything runs (the archive is unpacked to a temp dir), and leaves nothing', () => {

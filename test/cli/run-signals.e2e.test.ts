@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent } from '../helpers/cgroups.js';
@@ -124,6 +124,7 @@ describe('bvisor run, told to stop', () => {
     const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
     // Held where the state root is prepared, before any cgroup or process of the run exists.
     const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-early', '-b', b], { BVISOR_TEST_PAUSE_AT: 'run:after-state', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'stop-early']));
     await until('bvisor held at run:after-state', () => existsSync(join(d, 'at')), 20_000);
     process.kill(run.pid, 'SIGTERM');
     writeFileSync(join(d, 'go'), '');
@@ -139,6 +140,8 @@ describe('bvisor run, told to stop', () => {
     const root = tempDir();
     const b = bundle('/usr/bin/sleep', ['86400']);
     const run = start(BVISOR, ['--root', root, 'run', 'stop-twice', '-b', b]);
+    // A failure below must not leave the attempt's cgroup leaf behind.
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'stop-twice']));
     await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
     // Both are pending when bvisor's loop reads its signals: the second is handled before the
     // run's teardown, which waits on the loop, can finish. (Which one bvisor handles first is the

@@ -85,6 +85,14 @@ describe('outputs: what the launch gets once the app layer has made the quaranti
     expect(run(m, hybridHost(), {}, { grants }).launch!.outputs).toEqual({ path: '/out', quarantine: '/state/outputs/r2', tmpfs: false, commit: 'manual', durability: 'atomic', to: null, sizeBytes: null, files: null });
   });
 
+  it('who named the destination (prepareOutputs records it) is carried into the launch, and hashed with the plan', () => {
+    const { m, grants } = withQuarantine(manifestOf('outputs: { path: /out }\n'), '/state/outputs/r3', false);
+    const by = (toFrom: 'bundle' | 'caller') => run({ ...m, outputs: { ...m.outputs!, to: '/srv/results', toFrom } }, hybridHost(), {}, { grants });
+    expect(by('caller').launch!.outputs).toMatchObject({ to: '/srv/results', toFrom: 'caller' });
+    expect(by('bundle').launch!.outputs).toMatchObject({ to: '/srv/results', toFrom: 'bundle' });
+    expect(by('caller').planHash).not.toBe(by('bundle').planHash);
+  });
+
   it('no outputs clause, no outputs in the launch', () => {
     expect(run(manifestOf(''), hybridHost()).launch!.outputs).toBeNull();
   });

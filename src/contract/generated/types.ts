@@ -927,6 +927,10 @@ export interface Artifacts {
   quarantine: string;
   commit: 'manual' | 'on-success';
   to: string | null;
+  /**
+   * Who named `to`: the bundle (a ./ place inside its own directory) or the caller (--outputs-to, the API's outputsTo); null when there is no destination. Absent from plans and reports made before it was recorded.
+   */
+  toFrom?: 'bundle' | 'caller' | null;
   items: {
     id: string;
     path: string;
@@ -1067,6 +1071,10 @@ export interface Artifacts1 {
   quarantine: string;
   commit: 'manual' | 'on-success';
   to: string | null;
+  /**
+   * Who named `to`: the bundle (a ./ place inside its own directory) or the caller (--outputs-to, the API's outputsTo); null when there is no destination. Absent from plans and reports made before it was recorded.
+   */
+  toFrom?: 'bundle' | 'caller' | null;
   items: {
     id: string;
     path: string;
@@ -1761,6 +1769,10 @@ export interface OutputsLaunch {
   commit: 'manual' | 'on-success';
   durability: 'atomic' | 'durable';
   to: string | null;
+  /**
+   * Who named `to`: the bundle (a ./ place inside its own directory) or the caller (--outputs-to, the API's outputsTo); null when there is no destination. Absent from plans and reports made before it was recorded.
+   */
+  toFrom?: 'bundle' | 'caller' | null;
   sizeBytes: number | null;
   files: number | null;
 }

@@ -2028,7 +2028,7 @@ const pattern12 = new RegExp("^[0-9a-f]{16}$", "u");
 const schema96 = {};
 const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
-const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]}}};
+const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const func1 = Object.prototype.hasOwnProperty;
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
 const schema100 = {};
@@ -5066,7 +5066,7 @@ vErrors.push(err108);
 errors++;
 }
 for(const key10 in data48){
-if(!((((((key10 === "quarantine") || (key10 === "commit")) || (key10 === "to")) || (key10 === "items")) || (key10 === "refused")) || (key10 === "truncated"))){
+if(!(((((((key10 === "quarantine") || (key10 === "commit")) || (key10 === "to")) || (key10 === "toFrom")) || (key10 === "items")) || (key10 === "refused")) || (key10 === "truncated"))){
 const err109 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err109];
@@ -5125,15 +5125,10 @@ vErrors.push(err113);
 errors++;
 }
 }
-if(data48.items !== undefined){
-let data52 = data48.items;
-if(Array.isArray(data52)){
-const len3 = data52.length;
-for(let i3=0; i3<len3; i3++){
-let data53 = data52[i3];
-if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
-if(data53.id === undefined){
-const err114 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data48.toFrom !== undefined){
+let data52 = data48.toFrom;
+if((typeof data52 !== "string") && (data52 !== null)){
+const err114 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -5142,8 +5137,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(data53.path === undefined){
-const err115 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(!(((data52 === "bundle") || (data52 === "caller")) || (data52 === null))){
+const err115 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -5152,8 +5147,16 @@ vErrors.push(err115);
 }
 errors++;
 }
-if(data53.size === undefined){
-const err116 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data48.items !== undefined){
+let data53 = data48.items;
+if(Array.isArray(data53)){
+const len3 = data53.length;
+for(let i3=0; i3<len3; i3++){
+let data54 = data53[i3];
+if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
+if(data54.id === undefined){
+const err116 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -5162,8 +5165,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data53.sha256 === undefined){
-const err117 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+if(data54.path === undefined){
+const err117 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -5172,8 +5175,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(data53.mode === undefined){
-const err118 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data54.size === undefined){
+const err118 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -5182,9 +5185,8 @@ vErrors.push(err118);
 }
 errors++;
 }
-for(const key11 in data53){
-if(!(((((key11 === "id") || (key11 === "path")) || (key11 === "size")) || (key11 === "sha256")) || (key11 === "mode"))){
-const err119 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data54.sha256 === undefined){
+const err119 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -5193,12 +5195,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-if(data53.id !== undefined){
-let data54 = data53.id;
-if(typeof data54 === "string"){
-if(!pattern12.test(data54)){
-const err120 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(data54.mode === undefined){
+const err120 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -5207,9 +5205,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data54){
+if(!(((((key11 === "id") || (key11 === "path")) || (key11 === "size")) || (key11 === "sha256")) || (key11 === "mode"))){
+const err121 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -5219,9 +5217,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data53.path !== undefined){
-if(typeof data53.path !== "string"){
-const err122 = {instancePath:instancePath+"/artifacts/items/" + i3+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data54.id !== undefined){
+let data55 = data54.id;
+if(typeof data55 === "string"){
+if(!pattern12.test(data55)){
+const err122 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -5231,10 +5231,8 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data53.size !== undefined){
-let data56 = data53.size;
-if(!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))){
-const err123 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err123 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -5243,9 +5241,10 @@ vErrors.push(err123);
 }
 errors++;
 }
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 < 0 || isNaN(data56)){
-const err124 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data54.path !== undefined){
+if(typeof data54.path !== "string"){
+const err124 = {instancePath:instancePath+"/artifacts/items/" + i3+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -5255,12 +5254,10 @@ vErrors.push(err124);
 errors++;
 }
 }
-}
-if(data53.sha256 !== undefined){
-let data57 = data53.sha256;
-if(typeof data57 === "string"){
-if(!pattern14.test(data57)){
-const err125 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data54.size !== undefined){
+let data57 = data54.size;
+if(!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))){
+const err125 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -5269,9 +5266,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-}
-else {
-const err126 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data57 == "number") && (isFinite(data57))){
+if(data57 < 0 || isNaN(data57)){
+const err126 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -5281,10 +5278,12 @@ vErrors.push(err126);
 errors++;
 }
 }
-if(data53.mode !== undefined){
-let data58 = data53.mode;
-if(!(((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58))) && (isFinite(data58)))){
-const err127 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data54.sha256 !== undefined){
+let data58 = data54.sha256;
+if(typeof data58 === "string"){
+if(!pattern14.test(data58)){
+const err127 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -5293,9 +5292,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-if((typeof data58 == "number") && (isFinite(data58))){
-if(data58 < 0 || isNaN(data58)){
-const err128 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err128 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -5305,10 +5304,10 @@ vErrors.push(err128);
 errors++;
 }
 }
-}
-}
-else {
-const err129 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data54.mode !== undefined){
+let data59 = data54.mode;
+if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
+const err129 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -5317,10 +5316,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-}
-else {
-const err130 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data59 == "number") && (isFinite(data59))){
+if(data59 < 0 || isNaN(data59)){
+const err130 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -5330,15 +5328,10 @@ vErrors.push(err130);
 errors++;
 }
 }
-if(data48.refused !== undefined){
-let data59 = data48.refused;
-if(Array.isArray(data59)){
-const len4 = data59.length;
-for(let i4=0; i4<len4; i4++){
-let data60 = data59[i4];
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-if(data60.path === undefined){
-const err131 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err131 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -5347,8 +5340,10 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(data60.reason === undefined){
-const err132 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+}
+else {
+const err132 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -5357,9 +5352,16 @@ vErrors.push(err132);
 }
 errors++;
 }
-for(const key12 in data60){
-if(!((key12 === "path") || (key12 === "reason"))){
-const err133 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data48.refused !== undefined){
+let data60 = data48.refused;
+if(Array.isArray(data60)){
+const len4 = data60.length;
+for(let i4=0; i4<len4; i4++){
+let data61 = data60[i4];
+if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
+if(data61.path === undefined){
+const err133 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -5368,10 +5370,8 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-if(data60.path !== undefined){
-if(typeof data60.path !== "string"){
-const err134 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.reason === undefined){
+const err134 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -5380,10 +5380,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-if(data60.reason !== undefined){
-if(typeof data60.reason !== "string"){
-const err135 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key12 in data61){
+if(!((key12 === "path") || (key12 === "reason"))){
+const err135 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -5393,9 +5392,9 @@ vErrors.push(err135);
 errors++;
 }
 }
-}
-else {
-const err136 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data61.path !== undefined){
+if(typeof data61.path !== "string"){
+const err136 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -5405,9 +5404,9 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-else {
-const err137 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data61.reason !== undefined){
+if(typeof data61.reason !== "string"){
+const err137 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -5417,9 +5416,9 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data48.truncated !== undefined){
-if(typeof data48.truncated !== "boolean"){
-const err138 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err138 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -5431,7 +5430,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err139 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -5441,15 +5440,9 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data64 = data.fsDelta;
-if(Array.isArray(data64)){
-const len5 = data64.length;
-for(let i5=0; i5<len5; i5++){
-let data65 = data64[i5];
-if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
-if(data65.clause === undefined){
-const err140 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data48.truncated !== undefined){
+if(typeof data48.truncated !== "boolean"){
+const err140 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -5458,8 +5451,10 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(data65.path === undefined){
-const err141 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err141 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -5468,8 +5463,16 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data65.notObserved === undefined){
-const err142 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+if(data.fsDelta !== undefined){
+let data65 = data.fsDelta;
+if(Array.isArray(data65)){
+const len5 = data65.length;
+for(let i5=0; i5<len5; i5++){
+let data66 = data65[i5];
+if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
+if(data66.clause === undefined){
+const err142 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -5478,8 +5481,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data65.created === undefined){
-const err143 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+if(data66.path === undefined){
+const err143 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -5488,8 +5491,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data65.modified === undefined){
-const err144 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+if(data66.notObserved === undefined){
+const err144 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -5498,8 +5501,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data65.deleted === undefined){
-const err145 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+if(data66.created === undefined){
+const err145 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -5508,9 +5511,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-for(const key13 in data65){
-if(!((((((key13 === "clause") || (key13 === "path")) || (key13 === "notObserved")) || (key13 === "created")) || (key13 === "modified")) || (key13 === "deleted"))){
-const err146 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data66.modified === undefined){
+const err146 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -5519,10 +5521,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-if(data65.clause !== undefined){
-if(typeof data65.clause !== "string"){
-const err147 = {instancePath:instancePath+"/fsDelta/" + i5+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data66.deleted === undefined){
+const err147 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -5531,10 +5531,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-if(data65.path !== undefined){
-if(typeof data65.path !== "string"){
-const err148 = {instancePath:instancePath+"/fsDelta/" + i5+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key13 in data66){
+if(!((((((key13 === "clause") || (key13 === "path")) || (key13 === "notObserved")) || (key13 === "created")) || (key13 === "modified")) || (key13 === "deleted"))){
+const err148 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -5544,10 +5543,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data65.notObserved !== undefined){
-let data68 = data65.notObserved;
-if((typeof data68 !== "string") && (data68 !== null)){
-const err149 = {instancePath:instancePath+"/fsDelta/" + i5+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+if(data66.clause !== undefined){
+if(typeof data66.clause !== "string"){
+const err149 = {instancePath:instancePath+"/fsDelta/" + i5+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -5557,15 +5555,9 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data65.created !== undefined){
-let data69 = data65.created;
-if(Array.isArray(data69)){
-const len6 = data69.length;
-for(let i6=0; i6<len6; i6++){
-let data70 = data69[i6];
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.path === undefined){
-const err150 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data66.path !== undefined){
+if(typeof data66.path !== "string"){
+const err150 = {instancePath:instancePath+"/fsDelta/" + i5+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -5574,8 +5566,11 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(data70.kind === undefined){
-const err151 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data66.notObserved !== undefined){
+let data69 = data66.notObserved;
+if((typeof data69 !== "string") && (data69 !== null)){
+const err151 = {instancePath:instancePath+"/fsDelta/" + i5+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -5584,8 +5579,16 @@ vErrors.push(err151);
 }
 errors++;
 }
-if(data70.size === undefined){
-const err152 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data66.created !== undefined){
+let data70 = data66.created;
+if(Array.isArray(data70)){
+const len6 = data70.length;
+for(let i6=0; i6<len6; i6++){
+let data71 = data70[i6];
+if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
+if(data71.path === undefined){
+const err152 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -5594,9 +5597,8 @@ vErrors.push(err152);
 }
 errors++;
 }
-for(const key14 in data70){
-if(!((((key14 === "path") || (key14 === "kind")) || (key14 === "size")) || (key14 === "sha256"))){
-const err153 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data71.kind === undefined){
+const err153 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -5605,10 +5607,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-}
-if(data70.path !== undefined){
-if(typeof data70.path !== "string"){
-const err154 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data71.size === undefined){
+const err154 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -5617,11 +5617,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-if(data70.kind !== undefined){
-let data72 = data70.kind;
-if(typeof data72 !== "string"){
-const err155 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data71){
+if(!((((key14 === "path") || (key14 === "kind")) || (key14 === "size")) || (key14 === "sha256"))){
+const err155 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -5630,8 +5628,10 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(!((((data72 === "file") || (data72 === "dir")) || (data72 === "link")) || (data72 === "other"))){
-const err156 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data71.path !== undefined){
+if(typeof data71.path !== "string"){
+const err156 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -5641,10 +5641,10 @@ vErrors.push(err156);
 errors++;
 }
 }
-if(data70.size !== undefined){
-let data73 = data70.size;
-if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
-const err157 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data71.kind !== undefined){
+let data73 = data71.kind;
+if(typeof data73 !== "string"){
+const err157 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -5653,9 +5653,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-if((typeof data73 == "number") && (isFinite(data73))){
-if(data73 < 0 || isNaN(data73)){
-const err158 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data73 === "file") || (data73 === "dir")) || (data73 === "link")) || (data73 === "other"))){
+const err158 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -5665,11 +5664,10 @@ vErrors.push(err158);
 errors++;
 }
 }
-}
-if(data70.sha256 !== undefined){
-let data74 = data70.sha256;
-if((typeof data74 !== "string") && (data74 !== null)){
-const err159 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+if(data71.size !== undefined){
+let data74 = data71.size;
+if(!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74)))){
+const err159 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -5678,10 +5676,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-}
-else {
-const err160 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data74 == "number") && (isFinite(data74))){
+if(data74 < 0 || isNaN(data74)){
+const err160 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -5692,8 +5689,10 @@ errors++;
 }
 }
 }
-else {
-const err161 = {instancePath:instancePath+"/fsDelta/" + i5+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data71.sha256 !== undefined){
+let data75 = data71.sha256;
+if((typeof data75 !== "string") && (data75 !== null)){
+const err161 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -5703,15 +5702,9 @@ vErrors.push(err161);
 errors++;
 }
 }
-if(data65.modified !== undefined){
-let data75 = data65.modified;
-if(Array.isArray(data75)){
-const len7 = data75.length;
-for(let i7=0; i7<len7; i7++){
-let data76 = data75[i7];
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-if(data76.path === undefined){
-const err162 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err162 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -5720,8 +5713,10 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data76.kind === undefined){
-const err163 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+}
+else {
+const err163 = {instancePath:instancePath+"/fsDelta/" + i5+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -5730,8 +5725,16 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data76.size === undefined){
-const err164 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data66.modified !== undefined){
+let data76 = data66.modified;
+if(Array.isArray(data76)){
+const len7 = data76.length;
+for(let i7=0; i7<len7; i7++){
+let data77 = data76[i7];
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.path === undefined){
+const err164 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -5740,9 +5743,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-for(const key15 in data76){
-if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
-const err165 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data77.kind === undefined){
+const err165 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -5751,10 +5753,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data76.path !== undefined){
-if(typeof data76.path !== "string"){
-const err166 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data77.size === undefined){
+const err166 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -5763,11 +5763,9 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-if(data76.kind !== undefined){
-let data78 = data76.kind;
-if(typeof data78 !== "string"){
-const err167 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data77){
+if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
+const err167 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -5776,8 +5774,10 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(!((((data78 === "file") || (data78 === "dir")) || (data78 === "link")) || (data78 === "other"))){
-const err168 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data77.path !== undefined){
+if(typeof data77.path !== "string"){
+const err168 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -5787,10 +5787,10 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data76.size !== undefined){
-let data79 = data76.size;
-if(!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))){
-const err169 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data77.kind !== undefined){
+let data79 = data77.kind;
+if(typeof data79 !== "string"){
+const err169 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -5799,9 +5799,8 @@ vErrors.push(err169);
 }
 errors++;
 }
-if((typeof data79 == "number") && (isFinite(data79))){
-if(data79 < 0 || isNaN(data79)){
-const err170 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data79 === "file") || (data79 === "dir")) || (data79 === "link")) || (data79 === "other"))){
+const err170 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -5811,11 +5810,10 @@ vErrors.push(err170);
 errors++;
 }
 }
-}
-if(data76.sha256 !== undefined){
-let data80 = data76.sha256;
-if((typeof data80 !== "string") && (data80 !== null)){
-const err171 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(data77.size !== undefined){
+let data80 = data77.size;
+if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
+const err171 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -5824,10 +5822,9 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-}
-else {
-const err172 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 < 0 || isNaN(data80)){
+const err172 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -5838,8 +5835,10 @@ errors++;
 }
 }
 }
-else {
-const err173 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data77.sha256 !== undefined){
+let data81 = data77.sha256;
+if((typeof data81 !== "string") && (data81 !== null)){
+const err173 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -5849,15 +5848,9 @@ vErrors.push(err173);
 errors++;
 }
 }
-if(data65.deleted !== undefined){
-let data81 = data65.deleted;
-if(Array.isArray(data81)){
-const len8 = data81.length;
-for(let i8=0; i8<len8; i8++){
-let data82 = data81[i8];
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-if(data82.path === undefined){
-const err174 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err174 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -5866,8 +5859,10 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(data82.kind === undefined){
-const err175 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+}
+else {
+const err175 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -5876,8 +5871,16 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(data82.size === undefined){
-const err176 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data66.deleted !== undefined){
+let data82 = data66.deleted;
+if(Array.isArray(data82)){
+const len8 = data82.length;
+for(let i8=0; i8<len8; i8++){
+let data83 = data82[i8];
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+if(data83.path === undefined){
+const err176 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -5886,9 +5889,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-for(const key16 in data82){
-if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
-const err177 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(data83.kind === undefined){
+const err177 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -5897,10 +5899,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-if(data82.path !== undefined){
-if(typeof data82.path !== "string"){
-const err178 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data83.size === undefined){
+const err178 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -5909,11 +5909,9 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-if(data82.kind !== undefined){
-let data84 = data82.kind;
-if(typeof data84 !== "string"){
-const err179 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key16 in data83){
+if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
+const err179 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -5922,8 +5920,10 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(!((((data84 === "file") || (data84 === "dir")) || (data84 === "link")) || (data84 === "other"))){
-const err180 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data83.path !== undefined){
+if(typeof data83.path !== "string"){
+const err180 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -5933,10 +5933,10 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data82.size !== undefined){
-let data85 = data82.size;
-if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
-const err181 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data83.kind !== undefined){
+let data85 = data83.kind;
+if(typeof data85 !== "string"){
+const err181 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -5945,9 +5945,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-if((typeof data85 == "number") && (isFinite(data85))){
-if(data85 < 0 || isNaN(data85)){
-const err182 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data85 === "file") || (data85 === "dir")) || (data85 === "link")) || (data85 === "other"))){
+const err182 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -5957,11 +5956,10 @@ vErrors.push(err182);
 errors++;
 }
 }
-}
-if(data82.sha256 !== undefined){
-let data86 = data82.sha256;
-if((typeof data86 !== "string") && (data86 !== null)){
-const err183 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(data83.size !== undefined){
+let data86 = data83.size;
+if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
+const err183 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -5970,10 +5968,9 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
-}
-else {
-const err184 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data86 == "number") && (isFinite(data86))){
+if(data86 < 0 || isNaN(data86)){
+const err184 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -5984,8 +5981,10 @@ errors++;
 }
 }
 }
-else {
-const err185 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data83.sha256 !== undefined){
+let data87 = data83.sha256;
+if((typeof data87 !== "string") && (data87 !== null)){
+const err185 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -5997,7 +5996,7 @@ errors++;
 }
 }
 else {
-const err186 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err186 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -6009,12 +6008,36 @@ errors++;
 }
 }
 else {
-const err187 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err187 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err187];
 }
 else {
 vErrors.push(err187);
+}
+errors++;
+}
+}
+}
+else {
+const err188 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
+}
+errors++;
+}
+}
+}
+else {
+const err189 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err189];
+}
+else {
+vErrors.push(err189);
 }
 errors++;
 }
@@ -6027,12 +6050,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err188 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err190 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err188];
+vErrors = [err190];
 }
 else {
-vErrors.push(err188);
+vErrors.push(err190);
 }
 errors++;
 }
