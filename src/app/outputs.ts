@@ -765,8 +765,9 @@ function disposing<T>(root: string, runId: string, a: { quarantine: string }, fn
 }
 
 function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
-  // A run that never ran, or whose end bvisor lost, staged nothing a host should trust.
-  if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
+  // A run that never ran (never started, or its program failed to exec: setup), or whose end
+  // bvisor lost, staged nothing a host should trust.
+  if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started' || report.body.outcome.reason === 'setup') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
   if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
   if (o.to === null) refuseMovedDestination(to);

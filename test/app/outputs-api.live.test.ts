@@ -384,4 +384,22 @@ describe('outputs through the API (live)', () => {
     expect(rec.counts.running).toBe(0);
     expect(rec.attempts.map((a) => [a.classification, a.actions.length])).toEqual([['rolled-back', 0]]);
   });
+
+  it('a container whose program failed to exec staged nothing to trust: its report (error, setup) is not committed; discard drops it', async () => {
+    const root = newRoot();
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'garbage'), Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), { mode: 0o755 });
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${join(dir, 'bin', 'garbage')} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${join(dir, 'bin')}, access: read-exec }\nstdio: { stdin: null, stdout: capture, stderr: capture }\noutputs: { path: /out }\nlimits: { wall: 10s }\n`);
+    expect(cli(['--root', root, 'create', 'noexec-1', '-b', dir]).status).toBe(0);
+    cli(['--root', root, 'start', 'noexec-1']);
+    const d = cli(['--root', root, 'delete', 'noexec-1', '--json']);
+    expect(d.status, d.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!).report;
+    expect(report.body.outcome).toMatchObject({ status: 'error', reason: 'setup' });
+    const c = cli(['--root', root, 'commit', 'noexec-1', '--to', tempDir()]);
+    expect([c.status, c.stderr]).toEqual([1, expect.stringContaining(`run ${report.body.runId} ended setup: its outputs are not committed`)]);
+    expect(cli(['--root', root, 'discard', 'noexec-1']).status).toBe(0);
+  });
 });
