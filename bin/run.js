@@ -4,6 +4,8 @@
 // flags are accepted before the command, as container engines call runc (dist/cli/argv.js).
 'use strict';
 
+// SIGUSR1 must not open Node's inspector in a root process (dist/cli/no-inspector.js says why).
+require('../dist/cli/no-inspector.js').refuseInspector();
 const { hoistGlobals } = require('../dist/cli/argv.js');
 const { execute } = require('@oclif/core');
 // userPlugins: false: oclif would otherwise read <data dir>/package.json (~/.local/share/bvisor)

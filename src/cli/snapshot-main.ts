@@ -12,6 +12,7 @@
 // a require made at run time against the installed package (setRuntime).
 import { join, resolve } from 'node:path';
 import { startupSnapshot } from 'node:v8';
+import { refuseInspector } from './no-inspector.js';
 import { Config, Plugin, flush, handle, run } from '@oclif/core';
 import { hoistGlobals } from './argv.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
@@ -38,6 +39,7 @@ export function snapshotMain(commands: Record<string, unknown>, blob: string): v
   }
 
   startupSnapshot.setDeserializeMainFunction(() => {
+    refuseInspector(); // first: before anything else can take time
     // bin/bvisor starts `node --snapshot-blob BLOB PACKAGE_ROOT ARGS…`: Node puts the first
     // argument after the blob where a script's path would be.
     const root = resolve(process.argv[1]!);

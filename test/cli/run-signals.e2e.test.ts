@@ -4,7 +4,7 @@
 // the test's cgroup parent), how the process ended (waitpid's signal), the journal verified by
 // `journal verify`, `list`, and a marker file the workload would have made.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
@@ -114,6 +114,44 @@ describe('bvisor run, told to stop', () => {
       cli(['--root', root, 'delete', '-f', 'stop-hup']);
     }
   });
+
+  // Node opens its inspector (code execution for whoever reaches 127.0.0.1:9229) on SIGUSR1.
+  // Oracle: the TCP sockets the kernel lists as listening (/proc/net/tcp{,6}, state 0A) against
+  // the socket inodes bvisor's descriptors hold (/proc/<pid>/fd).
+  const listening = (pid: number): string[] => {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }));
+      if (m) inodes.add(m[1]!);
+    }
+    return ['tcp', 'tcp6'].flatMap((f) => readFileSync(`/proc/${pid}/net/${f}`, 'utf8').split('\n').slice(1)).map((l) => l.trim().split(/\s+/)).filter((c) => c[3] === '0A' && inodes.has(c[9]!)).map((c) => c[1]!);
+  };
+  for (const [entry, argv0] of [['the snapshot', [BVISOR]], ['bin/run.js', [process.execPath, BIN]]] as const) {
+    it(`SIGUSR1 opens no inspector (${entry}): nothing listens, the run goes on, and stops as asked`, async () => {
+      const root = tempDir();
+      const b = bundle('/usr/bin/sleep', ['86400']);
+      const run = start(argv0[0], [...argv0.slice(1), '--root', root, 'run', `usr1-${entry.length}`, '-b', b]);
+      onTestFinished(async () => {
+        // A failure below leaves bvisor running (with its inspector open, if that is the failure).
+        try {
+          process.kill(run.pid, 'SIGKILL');
+        } catch {
+          // ended, as it should have
+        }
+        await run.ended;
+        cli(['--root', root, 'delete', '-f', `usr1-${entry.length}`]);
+      });
+      await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
+      process.kill(run.pid, 'SIGUSR1');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(listening(run.pid)).toEqual([]);
+      expect(processesInTestParent().length).toBeGreaterThan(0);
+      process.kill(run.pid, 'SIGTERM');
+      const end = await run.ended;
+      expect(end.stderr).not.toContain('Debugger listening');
+      expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    });
+  }
 
   it('a stop before the workload is released: nothing runs, no start record; bvisor dies by the signal', async () => {
     const root = tempDir();
