@@ -30,6 +30,7 @@ import { runNameOf } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { fault } from '../host/faults.js';
+import { afterNextPoll } from '../host/timers.js';
 
 /** What the caller hands to a run: which of its secrets, which of its descriptors. */
 export interface Handover {
@@ -300,7 +301,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const report = finish(body, before);
     // on-success: only after the seal, and only for a completed run that exited 0.
     // Not after the caller said stop (the workload may have completed first): the outputs stay
-    // staged for the caller's commit or discard.
+    // staged for the caller's commit or discard. Staging and the seal are synchronous: a stop
+    // that came meanwhile is heard once the loop turns.
+    if (signal && artifacts?.commit === 'on-success') await afterNextPoll();
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0 && !signal?.aborted) {
       commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
     }

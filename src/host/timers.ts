@@ -36,3 +36,13 @@ export function longTimeout(fn: () => void, ms: number): LongTimer {
     },
   };
 }
+
+/**
+ * Resolves once the event loop has polled for I/O at least once from now: a signal caught while
+ * this process was busy in synchronous work waits in the loop's queue (libuv's signal pipe) until
+ * a poll reads it, and its listener runs then. One setImmediate may fire in the current turn,
+ * before that turn's next poll; the second comes after one.
+ */
+export async function afterNextPoll(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
+}

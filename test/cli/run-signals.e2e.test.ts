@@ -153,6 +153,43 @@ describe('bvisor run, told to stop', () => {
     });
   }
 
+  it('a stop while the run\'s end is busy (synchronous: staging, the seal) is still heard: no on-success commit, and bvisor dies by it', async () => {
+    const root = tempDir();
+    const d = tempDir();
+    const dest = join(d, 'dest');
+    const w = tempDir();
+    chownSync(w, 65534, 65534);
+    const b = bundle('/usr/bin/touch', [join(w, 'x')], `  - { path: ${w}, access: read-write }\noutputs: { path: /out, commit: on-success }\n`);
+    // Held just before the seal, the loop stopped (a fault point waits synchronously).
+    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-late', '-b', b, '--outputs-to', dest], { BVISOR_TEST_PAUSE_AT: 'run:before-seal', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
+    onTestFinished(() => void cli(['--root', root, 'discard', 'stop-late']));
+    await until('bvisor held before the seal', () => existsSync(join(d, 'at')), 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    writeFileSync(join(d, 'go'), '');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    // The workload had completed: its report says so; the stop kept its outputs from the commit.
+    expect(journal(root)).toEqual(['started', 'report completed/exit']);
+    expect(existsSync(dest)).toBe(false);
+  });
+
+  it('its reader going away (bvisor run … | head): the run stops as an abort, sealed and deleted, and bvisor exits 141', async () => {
+    const root = tempDir();
+    const b = bundle('/usr/bin/yes', [], 'stdio: { stdin: null, stdout: capture, stderr: capture }\n');
+    const p = spawn(BVISOR, ['--root', root, 'run', 'epipe-1', '-b', b], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'epipe-1']));
+    let stderr = '';
+    p.stderr.on('data', (x: Buffer) => (stderr += x));
+    const ended = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+    // Read a little, then close the pipe as head(1) does once it has its lines.
+    await new Promise<void>((r) => p.stdout.once('data', () => r()));
+    p.stdout.destroy();
+    expect(await ended, stderr).toBe(141);
+    expect(processesInTestParent()).toEqual([]);
+    expect(journal(root)).toEqual(['started', 'report killed/abort']);
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+
   it('a stop before the workload is released: nothing runs, no start record; bvisor dies by the signal', async () => {
     const root = tempDir();
     const d = tempDir();
