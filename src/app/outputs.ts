@@ -637,6 +637,7 @@ function namesInside(files: readonly Found[]): Map<string, number> {
 function stageFiles(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null): void {
   const inside = namesInside(files);
   let budget = MAX_HASHED_BYTES;
+  let listedBytes = 0;
   const s = shim();
   // The quarantine opened once, with no symlink followed; every file is hashed beneath it.
   const topFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
@@ -651,10 +652,12 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
         out.truncated = true;
         continue;
       }
-      // Larger than the tmpfs holding it: mostly holes. A commit by copy would write it whole
-      // (outputs.size bounds the quarantine's blocks, not a copy's).
-      if (quarantineBytes !== null && f.size > quarantineBytes) {
-        refuse(out, f.path, `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole`);
+      // What a commit by copy writes is every listed file whole, holes as zeros and each name of
+      // a hard-linked file a copy of its own; outputs.size bounds the quarantine's blocks, not
+      // that. Listed files together stay within it: a file past it (a sparse one alone, or
+      // the last of many) is refused.
+      if (quarantineBytes !== null && listedBytes + f.size > quarantineBytes) {
+        refuse(out, f.path, f.size > quarantineBytes ? `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole` : `${f.size} bytes past what the quarantine holds (${quarantineBytes}, outputs.size) with the files listed before it: holes, or names of one file, that a commit would write whole`);
         continue;
       }
       if (f.size > budget) {
@@ -668,6 +671,7 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
       }
       s.bv_close(h.fd);
       budget -= h.size;
+      listedBytes += h.size;
       out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
     }
   } finally {

@@ -101,6 +101,14 @@ describe('outputs (e2e)', () => {
     expect(c.status, c.stderr).toBe(0);
     expect(readdirSync(dest)).toEqual(['plain']);
     expect(cli(['--root', root, 'discard', 'sparse-1']).status).toBe(0);
+    // Many sparse files each within the size: listed while together they fit, then refused.
+    const many = bundle('for i in 1 2 3 4 5; do truncate -s 512K /out/s$i; done', '{ path: /out, size: 1Mi, files: 20 }');
+    expect(cli(['--root', root, 'run', '-b', many, 'sparse-2']).status).toBe(0);
+    const m = reportOf(root, 'sparse-2').body.artifacts;
+    // 512K is 524288 bytes: two of them are the 1Mi quarantine's size.
+    expect(m.items.map((x: { path: string }) => x.path)).toEqual(['s1', 's2']);
+    expect(m.refused).toEqual(['s3', 's4', 's5'].map((path) => ({ path, reason: '524288 bytes past what the quarantine holds (1048576, outputs.size) with the files listed before it: holes, or names of one file, that a commit would write whole' })));
+    expect(cli(['--root', root, 'discard', 'sparse-2']).status).toBe(0);
   });
 
   it('commit re-verifies each hash: bytes changed after the seal are not promoted, and the quarantine is kept', () => {
