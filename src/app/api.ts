@@ -152,6 +152,8 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   // The root as the CLI checks it before any command reads it (a real directory of ours no one
   // else can write), before anything is made in it: /proc/self as a root sent Node's recursive
   // mkdir into a loop that froze the caller.
+  // Checked before anything is made: a look-alike object failed later, after a run's quarantine.
+  if (options.signal != null && !(options.signal instanceof AbortSignal)) throw new BvisorError('BV_USAGE', `signal: not an AbortSignal (${typeof options.signal})`, { hint: "pass an AbortController's signal, or AbortSignal.timeout(ms)" });
   if (options.signal?.aborted) throw abortedError(options.signal);
   if (options.root) checkStateRoot(resolve(options.root));
   if (!hostCache || options.refreshHost) {

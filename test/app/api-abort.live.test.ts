@@ -54,6 +54,16 @@ describe('runConfined signal (live)', () => {
     expect(r.exitStatus).toBe(0);
   });
 
+  it('a signal that is not an AbortSignal is BV_USAGE before anything is made', async () => {
+    const root = tempDir();
+    const err = await runConfined({ manifest: sleeper, dir: tempDir() }, { root, cgroupParent: parent, signal: { aborted: false } as unknown as AbortSignal }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    expect(err).toMatchObject({ code: 'BV_USAGE', message: 'signal: not an AbortSignal (object)' });
+    expect(readdirSync(root)).toEqual([]);
+  });
+
   it('aborted before the call: rejects with BV_ABORTED, an AbortError carrying the reason, and makes nothing', async () => {
     const root = tempDir();
     const reason = new Error('not now');
