@@ -149,12 +149,12 @@ async function runCached(path: string, opts: RunOptions): Promise<Awaited<Return
 export async function runConfined(bundle: string | { manifest: string; dir: string }, options: RunConfinedOptions = {}): Promise<ConfinedResult> {
   if (options.outputsTo && !options.root) throw new BvisorError('BV_USAGE', 'outputsTo needs a root: outputs are staged and journaled there', { hint: 'pass root as well, or drop outputsTo' });
   if (options.journalKey && !options.root) throw new BvisorError('BV_USAGE', 'journalKey needs a root: the journal it keys lives there', { hint: 'pass root as well, or drop journalKey' });
+  // Before anything is made: the run listens on it, and tells an abort before the call apart.
+  if (options.signal != null && !(options.signal instanceof AbortSignal)) throw new BvisorError('BV_USAGE', `signal: not an AbortSignal (${(options.signal as object)?.constructor?.name ?? typeof options.signal})`, { hint: "pass an AbortController's signal, or AbortSignal.timeout(ms)" });
+  if (options.signal?.aborted) throw abortedError(options.signal);
   // The root as the CLI checks it before any command reads it (a real directory of ours no one
   // else can write), before anything is made in it: /proc/self as a root sent Node's recursive
   // mkdir into a loop that froze the caller.
-  // Checked before anything is made: a look-alike object failed later, after a run's quarantine.
-  if (options.signal != null && !(options.signal instanceof AbortSignal)) throw new BvisorError('BV_USAGE', `signal: not an AbortSignal (${typeof options.signal})`, { hint: "pass an AbortController's signal, or AbortSignal.timeout(ms)" });
-  if (options.signal?.aborted) throw abortedError(options.signal);
   if (options.root) checkStateRoot(resolve(options.root));
   if (!hostCache || options.refreshHost) {
     hostCache = probeHost();

@@ -654,10 +654,11 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
       }
       // What a commit by copy writes is every listed file whole, holes as zeros and each name of
       // a hard-linked file a copy of its own; outputs.size bounds the quarantine's blocks, not
-      // that. Listed files together stay within it: a file past it (a sparse one alone, or
-      // the last of many) is refused.
+      // that. Files are listed in walk order while their sizes together fit: one that would
+      // pass it (a sparse one alone, or one after many) is refused, a smaller one after it may
+      // still fit.
       if (quarantineBytes !== null && listedBytes + f.size > quarantineBytes) {
-        refuse(out, f.path, f.size > quarantineBytes ? `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole` : `${f.size} bytes past what the quarantine holds (${quarantineBytes}, outputs.size) with the files listed before it: holes, or names of one file, that a commit would write whole`);
+        refuse(out, f.path, f.size > quarantineBytes ? `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole` : `${f.size} bytes, with the ${listedBytes} listed before it, pass outputs.size (${quarantineBytes}): holes, or names of one file, that a commit would write whole; raise outputs.size, or write fewer, denser files`);
         continue;
       }
       if (f.size > budget) {
@@ -678,6 +679,10 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
     if (topFd >= 0) s.bv_close(topFd);
   }
 }
+
+/** Outcome reasons of a run whose workload never ran, or whose end bvisor lost: never-started,
+ * setup (its program failed to exec), runner (the wasm runner could not set up the guest), lost. */
+const NEVER_RAN: ReadonlySet<string> = new Set(['never-started', 'setup', 'runner', 'lost']);
 
 /** linux/limits.h: the longest path, its terminating NUL included. */
 const PATH_MAX = 4096;
@@ -771,7 +776,7 @@ function disposing<T>(root: string, runId: string, a: { quarantine: string }, fn
 function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
   // A run that never ran (never started, or its program failed to exec: setup), or whose end
   // bvisor lost, staged nothing a host should trust.
-  if (report.body.outcome.reason === 'lost' || report.body.outcome.reason === 'never-started' || report.body.outcome.reason === 'setup') throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
+  if (NEVER_RAN.has(report.body.outcome.reason ?? '')) throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
   const to = o.to ?? a.to;
   if (!to) throw new BvisorError('BV_USAGE', `run ${report.body.runId} names no destination`, { hint: 'pass --to DIR' });
   if (o.to === null) refuseMovedDestination(to);

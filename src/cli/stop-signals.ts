@@ -2,76 +2,102 @@
 // hangs up): it ends the run as the API's abort does (the workload's cgroup killed, the report
 // sealed and journaled, the container deleted: nothing left half-made), then dies by the signal
 // it got, so that the shell that sent it sees an interrupted command, not an exit status
-// (https://www.cons.org/cracauer/sigint.html). A second such signal while the run is being
+// (https://www.cons.org/cracauer/sigint.html). A second SIGINT or SIGTERM while the run is being
 // closed is not waited on: bvisor dies by it at once, and the journal's start record leaves the
-// attempt to recovery (docs/journal.md#recovery), as after any crash.
+// attempt to recovery (docs/journal.md#recovery), as after any crash. The same module keeps a
+// failed write to stdout or stderr from crashing bvisor before the seal.
 
+import { constants } from 'node:os';
 import { afterNextPoll } from '../host/timers.js';
 
 /** The signals a caller sends to stop a foreground command. SIGQUIT keeps its default (a core
  * dump is what its sender asks for). */
 const STOP = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 type StopSignal = (typeof STOP)[number];
+/* Only SIGINT and SIGTERM, sent again, mean "at once". A hang-up comes twice without anyone
+ * asking twice (bash resends it to its jobs, then the kernel sends it to the old foreground
+ * group; systemd's SendSIGHUP follows its SIGTERM): after the first stop signal it is ignored. */
 
 export interface StopSignals {
   signal: AbortSignal;
-  /** Stops listening (after hearing any signal already caught); if a stop signal came, bvisor
-   * dies by it once the process ends. */
+  /** Stops listening (after hearing any signal already caught). At the process's exit: if a stop
+   * signal came, bvisor dies by it; else if the reader went (EPIPE), exit 141; else if writing
+   * the output failed, exit 125. */
   release(): Promise<void>;
-  /** Whether the run was stopped because its reader went (EPIPE on stdout or stderr). */
-  readerGone(): boolean;
 }
+
+/** A shell's status for a process its reader left (a pipeline's producer killed by SIGPIPE). */
+const READER_GONE = 128 + constants.signals.SIGPIPE;
 
 export function stopOnSignals(say: (line: string) => void): StopSignals {
   const ac = new AbortController();
   let got: StopSignal | null = null;
+  const ignore = (): void => {};
   const die = (sig: StopSignal): void => {
     for (const s of STOP) process.removeListener(s, on);
+    process.removeListener('SIGHUP', ignore);
     process.kill(process.pid, sig);
   };
   const on = (sig: StopSignal): void => {
-    if (got !== null) return die(sig);
+    if (got !== null) {
+      if (sig !== 'SIGHUP') die(sig);
+      return;
+    }
     got = sig;
-    // The next one is the kernel's to act on (its default: death), not this loop's: the rest of
-    // the run may be busy for a while (hashing staged outputs) and could not hear it. After this
-    // turn of the loop, so that one already caught with this one is still heard (die, above).
-    setImmediate(() => {
-      for (const s of STOP) process.removeListener(s, on);
-    });
-    // A terminal that hung up (SIGHUP) fails every later write with EIO; the streams' error
-    // listener below ignores it, and what bvisor still prints must not throw either.
+    // Hang-ups from here on are ignored (the note after STOP says why): this listener stays, so SIGHUP never
+    // gets its default back.
+    process.on('SIGHUP', ignore);
+    // A second SIGINT or SIGTERM is heard here (die, above), when the loop turns: during a long
+    // synchronous step (staging's hash of a large output) that is once the step ends. Giving the
+    // signal its default back instead would act at once, but a signal libuv has caught and not
+    // yet delivered when its listener goes is dropped (Node 20), and a second Ctrl-C lost is
+    // worse than a late one. SIGKILL is always at once.
+    // A terminal that hung up fails every later write with EIO (the streams' listener below
+    // takes it); what bvisor still prints must not throw either.
     try {
-      say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send it again to stop at once`);
+      say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once`);
     } catch {
       // nowhere to say it
     }
     ac.abort(new Error(`bvisor received ${sig}`));
   };
   for (const s of STOP) process.on(s, on);
-  // The reader of what the run relays went away (`bvisor run … | head`): a producer in a shell
-  // pipeline dies by SIGPIPE there, and so does this run, as an abort (sealed, deleted). Node
-  // ignores SIGPIPE for itself and reports EPIPE as an 'error', which with no listener would
-  // crash bvisor before the seal. Any other write error is ignored the same way: the report, not
-  // the relay, is the run's record.
+  // Writes to stdout and stderr fail as 'error' events, which with no listener crash bvisor
+  // before the seal. EPIPE: the reader of what the run relays went away (`bvisor run … | head`);
+  // a producer in a shell pipeline dies by SIGPIPE there (Node ignores that signal), and so does
+  // this run, as an abort. EIO: a terminal that hung up, as SIGHUP says. Anything else (ENOSPC
+  // under `--json > file`) means the output is not what it should be: the command fails.
   let gone = false;
+  let failed: string | null = null;
   const onError = (e: NodeJS.ErrnoException): void => {
-    if (e.code !== 'EPIPE' || gone) return;
-    gone = true;
-    ac.abort(new Error('the reader of bvisor run\'s output went away (EPIPE)'));
+    if (e.code === 'EPIPE') {
+      if (!gone) ac.abort(new Error("the reader of bvisor run's output went away (EPIPE)"));
+      gone = true;
+    } else if (e.code !== 'EIO') failed ??= e.code ?? e.message;
   };
   for (const stream of [process.stdout, process.stderr]) stream.on('error', onError);
   return {
     signal: ac.signal,
-    readerGone: () => gone,
     release: async () => {
       // A signal caught while the run's end was busy (synchronous work: the loop did not turn) is
       // waiting in the loop's queue: hear it before the listeners go, or it is dropped with them.
       await afterNextPoll();
       for (const s of STOP) process.removeListener(s, on);
-      // After the output is written (stdout and stderr to pipes and files are synchronous here),
-      // with the default action back: the exit a shell reads is the signal's.
-      const sig = got;
-      if (sig !== null) process.once('exit', () => process.kill(process.pid, sig));
+      // At the very end, after the output is written (stdout and stderr to pipes and files are
+      // synchronous here): the status a shell reads.
+      process.once('exit', () => {
+        if (got === 'SIGHUP') process.removeListener('SIGHUP', ignore);
+        if (got !== null) return void process.kill(process.pid, got);
+        if (gone) process.exitCode = READER_GONE;
+        else if (failed !== null) {
+          process.exitCode = 125;
+          try {
+            process.stderr.write(`bvisor: error BV_IO: writing the command's output failed (${failed}); the run's report is in the journal (bvisor report)\n`);
+          } catch {
+            // stderr is what failed
+          }
+        }
+      });
     },
   };
 }

@@ -55,8 +55,8 @@ export default class Run extends BaseCommand<typeof Run> {
           }),
     }).finally(stop.release);
     this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
-    // The reader went (EPIPE): 141, a pipeline producer's SIGPIPE status (Node ignores the signal).
-    process.exitCode = stop.readerGone() ? 128 + 13 : out.exitStatus;
+    // (Unless the reader went, or the output could not be written: stop.release() says then.)
+    process.exitCode = out.exitStatus;
     // After a failed workload, what the boundary denied (docs/denials.md#the-summary); --json
     // carries the same in the report.
     const body = out.report.body;

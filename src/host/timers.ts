@@ -1,6 +1,7 @@
 // Timers for budgets that may be long. setTimeout holds at most 2^31-1 ms (24.8 days); Node
 // fires a longer one after 1 ms (with a TimeoutOverflowWarning), and a wall of up to 30 days is
-// allowed. So a long delay is waited for in slices, against the monotonic clock.
+// allowed. So a long delay is waited for in slices, against the monotonic clock. And a wait for
+// the loop's next poll, where a signal caught during synchronous work is heard.
 
 const MAX_SLICE_MS = 2 ** 31 - 1;
 

@@ -60,7 +60,7 @@ describe('runConfined signal (live)', () => {
       () => null,
       (e: unknown) => e as { code?: string; message: string },
     );
-    expect(err).toMatchObject({ code: 'BV_USAGE', message: 'signal: not an AbortSignal (object)' });
+    expect(err).toMatchObject({ code: 'BV_USAGE', message: 'signal: not an AbortSignal (Object)' });
     expect(readdirSync(root)).toEqual([]);
   });
 

@@ -107,7 +107,7 @@ describe('outputs (e2e)', () => {
     const m = reportOf(root, 'sparse-2').body.artifacts;
     // 512K is 524288 bytes: two of them are the 1Mi quarantine's size.
     expect(m.items.map((x: { path: string }) => x.path)).toEqual(['s1', 's2']);
-    expect(m.refused).toEqual(['s3', 's4', 's5'].map((path) => ({ path, reason: '524288 bytes past what the quarantine holds (1048576, outputs.size) with the files listed before it: holes, or names of one file, that a commit would write whole' })));
+    expect(m.refused).toEqual(['s3', 's4', 's5'].map((path) => ({ path, reason: '524288 bytes, with the 1048576 listed before it, pass outputs.size (1048576): holes, or names of one file, that a commit would write whole; raise outputs.size, or write fewer, denser files' })));
     expect(cli(['--root', root, 'discard', 'sparse-2']).status).toBe(0);
   });
 

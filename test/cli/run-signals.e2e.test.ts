@@ -3,8 +3,8 @@
 // signal it got, as a shell expects of an interrupted command. Oracles: /proc (what is left in
 // the test's cgroup parent), how the process ended (waitpid's signal), the journal verified by
 // `journal verify`, `list`, and a marker file the workload would have made.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
@@ -18,14 +18,24 @@ interface Ended {
   stderr: string;
 }
 
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { pid: number; ended: Promise<Ended> } {
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { pid: number; ended: Promise<Ended>; stderrSoFar(): string } {
   const p = spawn(cmd, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   p.stderr.on('data', (b: Buffer) => (stderr += b));
   p.stdout.resume();
   // 'close': the streams are read to their end as well.
   const ended = new Promise<Ended>((r) => p.on('close', (code, signal) => r({ code, signal, stderr })));
-  return { pid: p.pid!, ended };
+  return { pid: p.pid!, ended, stderrSoFar: () => stderr };
+}
+
+/** For a test's cleanup: bvisor gone (killed if a failure left it running). */
+async function stopped(run: { pid: number; ended: Promise<Ended> }): Promise<void> {
+  try {
+    process.kill(run.pid, 'SIGKILL');
+  } catch {
+    // ended, as it should have
+  }
+  await run.ended;
 }
 
 function bundle(exe: string, args: string[], extra = ''): string {
@@ -143,15 +153,38 @@ describe('bvisor run, told to stop', () => {
       });
       await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
       process.kill(run.pid, 'SIGUSR1');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(listening(run.pid)).toEqual([]);
+      // Given as long as the control below needs to open one on this machine.
+      const opened = await until('an inspector', () => listening(run.pid).length > 0, 3000).then(
+        () => true,
+        () => false,
+      );
+      expect(opened).toBe(false);
       expect(processesInTestParent().length).toBeGreaterThan(0);
       process.kill(run.pid, 'SIGTERM');
       const end = await run.ended;
-      expect(end.stderr).not.toContain('Debugger listening');
+      // Node says so either way: "Debugger listening", or "Starting inspector … failed" when the
+      // port is taken.
+      expect(end.stderr).not.toMatch(/inspector|Debugger/i);
       expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     });
   }
+
+  it('the control: a plain Node process given SIGUSR1 starts its inspector here (so the oracle above can see one)', async () => {
+    const p = start(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    onTestFinished(async () => {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await p.ended;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(p.pid, 'SIGUSR1');
+    await until('its inspector, or its word that the port is taken', () => listening(p.pid).length > 0, 3000).catch(() => undefined);
+    process.kill(p.pid, 'SIGKILL');
+    expect((await p.ended).stderr).toMatch(/Debugger listening|Starting inspector on .* failed/);
+  });
 
   it('a stop while the run\'s end is busy (synchronous: staging, the seal) is still heard: no on-success commit, and bvisor dies by it', async () => {
     const root = tempDir();
@@ -162,7 +195,11 @@ describe('bvisor run, told to stop', () => {
     const b = bundle('/usr/bin/touch', [join(w, 'x')], `  - { path: ${w}, access: read-write }\noutputs: { path: /out, commit: on-success }\n`);
     // Held just before the seal, the loop stopped (a fault point waits synchronously).
     const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-late', '-b', b, '--outputs-to', dest], { BVISOR_TEST_PAUSE_AT: 'run:before-seal', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
-    onTestFinished(() => void cli(['--root', root, 'discard', 'stop-late']));
+    onTestFinished(async () => {
+      await stopped(run);
+      cli(['--root', root, 'delete', '-f', 'stop-late']);
+      cli(['--root', root, 'discard', 'stop-late']);
+    });
     await until('bvisor held before the seal', () => existsSync(join(d, 'at')), 20_000);
     process.kill(run.pid, 'SIGTERM');
     writeFileSync(join(d, 'go'), '');
@@ -173,11 +210,64 @@ describe('bvisor run, told to stop', () => {
     expect(existsSync(dest)).toBe(false);
   });
 
+  it('a stop while the run\'s end is busy, with nothing after the seal to decide: bvisor still dies by it', async () => {
+    const root = tempDir();
+    const d = tempDir();
+    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-late-2', '-b', bundle('/usr/bin/true', [])], { BVISOR_TEST_PAUSE_AT: 'run:before-seal', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
+    onTestFinished(async () => {
+      await stopped(run);
+      cli(['--root', root, 'delete', '-f', 'stop-late-2']);
+    });
+    await until('bvisor held before the seal', () => existsSync(join(d, 'at')), 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    writeFileSync(join(d, 'go'), '');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    expect(journal(root)).toEqual(['started', 'report completed/exit']);
+  });
+
+  it('a terminal that hangs up sends SIGHUP twice (bash, then the kernel): the second is not "again", the report is sealed', async () => {
+    const root = tempDir();
+    const d = tempDir();
+    // Held as its workload starts (the loop stopped: a fault point waits synchronously), so both
+    // hang-ups are caught, one after the other (two pending at once would be one to the kernel),
+    // and heard together before anything of the run's end.
+    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'hup-twice', '-b', bundle('/usr/bin/sleep', ['86400'])], { BVISOR_TEST_PAUSE_AT: 'run:running', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
+    onTestFinished(async () => {
+      await stopped(run);
+      cli(['--root', root, 'delete', '-f', 'hup-twice']);
+    });
+    await until('bvisor held as its workload starts', () => existsSync(join(d, 'at')), 20_000);
+    process.kill(run.pid, 'SIGHUP');
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(run.pid, 'SIGHUP');
+    writeFileSync(join(d, 'go'), '');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGHUP']);
+    expect(journal(root)).toEqual(['started', 'report killed/abort']);
+  });
+
+  it('its output failing to be written (run --json > /dev/full: ENOSPC) fails the command, 125, saying so; the report is journaled', async () => {
+    const root = tempDir();
+    const out = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(BVISOR, ['--root', root, 'run', 'full-1', '-b', bundle('/usr/bin/true', []), '--json'], { env: cliEnv(), stdio: ['ignore', out, 'pipe'], encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(125);
+      expect(r.stderr).toContain("bvisor: error BV_IO: writing the command's output failed (ENOSPC)");
+    } finally {
+      closeSync(out);
+    }
+    expect(journal(root)).toEqual(['started', 'report completed/exit']);
+  });
+
   it('its reader going away (bvisor run … | head): the run stops as an abort, sealed and deleted, and bvisor exits 141', async () => {
     const root = tempDir();
     const b = bundle('/usr/bin/yes', [], 'stdio: { stdin: null, stdout: capture, stderr: capture }\n');
     const p = spawn(BVISOR, ['--root', root, 'run', 'epipe-1', '-b', b], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'epipe-1']));
+    onTestFinished(() => {
+      p.kill('SIGKILL');
+      cli(['--root', root, 'delete', '-f', 'epipe-1']);
+    });
     let stderr = '';
     p.stderr.on('data', (x: Buffer) => (stderr += x));
     const ended = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
