@@ -28,6 +28,21 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { pid:
   return { pid: p.pid!, ended, stderrSoFar: () => stderr };
 }
 
+/**
+ * `bvisor run` (bin/run.js, with the pause seam) held at the fault point `stage` until the test
+ * writes `go`: the loop stopped there (a fault point waits synchronously). Its cleanup, even when
+ * the test fails: bvisor gone, the container deleted.
+ */
+function held(root: string, id: string, b: string, stage: string, extra: string[] = []): { run: ReturnType<typeof start>; reached: () => boolean; go: () => void } {
+  const d = tempDir();
+  const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', id, '-b', b, ...extra], { BVISOR_TEST_PAUSE_AT: stage, BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
+  onTestFinished(async () => {
+    await stopped(run);
+    cli(['--root', root, 'delete', '-f', id]);
+  });
+  return { run, reached: () => existsSync(join(d, 'at')), go: () => writeFileSync(join(d, 'go'), '') };
+}
+
 /** For a test's cleanup: bvisor gone (killed if a failure left it running). */
 async function stopped(run: { pid: number; ended: Promise<Ended> }): Promise<void> {
   try {
@@ -188,21 +203,15 @@ describe('bvisor run, told to stop', () => {
 
   it('a stop while the run\'s end is busy (synchronous: staging, the seal) is still heard: no on-success commit, and bvisor dies by it', async () => {
     const root = tempDir();
-    const d = tempDir();
-    const dest = join(d, 'dest');
+    const dest = join(tempDir(), 'dest');
     const w = tempDir();
     chownSync(w, 65534, 65534);
     const b = bundle('/usr/bin/touch', [join(w, 'x')], `  - { path: ${w}, access: read-write }\noutputs: { path: /out, commit: on-success }\n`);
-    // Held just before the seal, the loop stopped (a fault point waits synchronously).
-    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-late', '-b', b, '--outputs-to', dest], { BVISOR_TEST_PAUSE_AT: 'run:before-seal', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
-    onTestFinished(async () => {
-      await stopped(run);
-      cli(['--root', root, 'delete', '-f', 'stop-late']);
-      cli(['--root', root, 'discard', 'stop-late']);
-    });
-    await until('bvisor held before the seal', () => existsSync(join(d, 'at')), 20_000);
+    const { run, reached, go } = held(root, 'stop-late', b, 'run:before-seal', ['--outputs-to', dest]);
+    onTestFinished(() => void cli(['--root', root, 'discard', 'stop-late']));
+    await until('bvisor held before the seal', reached, 20_000);
     process.kill(run.pid, 'SIGTERM');
-    writeFileSync(join(d, 'go'), '');
+    go();
     const end = await run.ended;
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     // The workload had completed: its report says so; the stop kept its outputs from the commit.
@@ -212,15 +221,10 @@ describe('bvisor run, told to stop', () => {
 
   it('a stop while the run\'s end is busy, with nothing after the seal to decide: bvisor still dies by it', async () => {
     const root = tempDir();
-    const d = tempDir();
-    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-late-2', '-b', bundle('/usr/bin/true', [])], { BVISOR_TEST_PAUSE_AT: 'run:before-seal', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
-    onTestFinished(async () => {
-      await stopped(run);
-      cli(['--root', root, 'delete', '-f', 'stop-late-2']);
-    });
-    await until('bvisor held before the seal', () => existsSync(join(d, 'at')), 20_000);
+    const { run, reached, go } = held(root, 'stop-late-2', bundle('/usr/bin/true', []), 'run:before-seal');
+    await until('bvisor held before the seal', reached, 20_000);
     process.kill(run.pid, 'SIGTERM');
-    writeFileSync(join(d, 'go'), '');
+    go();
     const end = await run.ended;
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     expect(journal(root)).toEqual(['started', 'report completed/exit']);
@@ -228,20 +232,14 @@ describe('bvisor run, told to stop', () => {
 
   it('a terminal that hangs up sends SIGHUP twice (bash, then the kernel): the second is not "again", the report is sealed', async () => {
     const root = tempDir();
-    const d = tempDir();
-    // Held as its workload starts (the loop stopped: a fault point waits synchronously), so both
-    // hang-ups are caught, one after the other (two pending at once would be one to the kernel),
-    // and heard together before anything of the run's end.
-    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'hup-twice', '-b', bundle('/usr/bin/sleep', ['86400'])], { BVISOR_TEST_PAUSE_AT: 'run:running', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
-    onTestFinished(async () => {
-      await stopped(run);
-      cli(['--root', root, 'delete', '-f', 'hup-twice']);
-    });
-    await until('bvisor held as its workload starts', () => existsSync(join(d, 'at')), 20_000);
+    // Held as its workload starts, so both hang-ups are caught, one after the other (two pending
+    // at once would be one to the kernel), and heard together before anything of the run's end.
+    const { run, reached, go } = held(root, 'hup-twice', bundle('/usr/bin/sleep', ['86400']), 'run:running');
+    await until('bvisor held as its workload starts', reached, 20_000);
     process.kill(run.pid, 'SIGHUP');
     await new Promise((r) => setTimeout(r, 100));
     process.kill(run.pid, 'SIGHUP');
-    writeFileSync(join(d, 'go'), '');
+    go();
     const end = await run.ended;
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGHUP']);
     expect(journal(root)).toEqual(['started', 'report killed/abort']);
@@ -288,11 +286,10 @@ describe('bvisor run, told to stop', () => {
     chownSync(out, 65534, 65534); // the workload's id as root maps it
     const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
     // Held where the state root is prepared, before any cgroup or process of the run exists.
-    const run = start(process.execPath, ['--import', PAUSE_SEAM, BIN, '--root', root, 'run', 'stop-early', '-b', b], { BVISOR_TEST_PAUSE_AT: 'run:after-state', BVISOR_TEST_PAUSE_UNTIL: join(d, 'go'), BVISOR_TEST_PAUSE_REACHED: join(d, 'at') });
-    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'stop-early']));
-    await until('bvisor held at run:after-state', () => existsSync(join(d, 'at')), 20_000);
+    const { run, reached, go } = held(root, 'stop-early', b, 'run:after-state');
+    await until('bvisor held at run:after-state', reached, 20_000);
     process.kill(run.pid, 'SIGTERM');
-    writeFileSync(join(d, 'go'), '');
+    go();
     const end = await run.ended;
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     expect(end.stderr).toContain('BV_ABORTED');
