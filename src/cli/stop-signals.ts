@@ -24,12 +24,17 @@ export interface StopSignals {
    * signal came, bvisor dies by it; else if the reader went (EPIPE), exit 141; else if writing
    * the output failed, exit 125. */
   release(): Promise<void>;
+  /** Writes to stdout or stderr with the write errors above handled (the streams are made, and
+   * watched, on the first write: making them costs a command about 2 ms). */
+  write(to: 'stdout' | 'stderr', data: string | Uint8Array): void;
+  /** Watches both streams now: for output written by others (oclif's --json). */
+  guard(): void;
 }
 
 /** A shell's status for a process its reader left (a pipeline's producer killed by SIGPIPE). */
 const READER_GONE = 128 + constants.signals.SIGPIPE;
 
-export function stopOnSignals(say: (line: string) => void): StopSignals {
+export function stopOnSignals(): StopSignals {
   const ac = new AbortController();
   let got: StopSignal | null = null;
   const ignore = (): void => {};
@@ -55,7 +60,7 @@ export function stopOnSignals(say: (line: string) => void): StopSignals {
     // A terminal that hung up fails every later write with EIO (the streams' listener below
     // takes it); what bvisor still prints must not throw either.
     try {
-      say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once`);
+      write('stderr', `bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once\n`);
     } catch {
       // nowhere to say it
     }
@@ -75,9 +80,20 @@ export function stopOnSignals(say: (line: string) => void): StopSignals {
       gone = true;
     } else if (e.code !== 'EIO') failed ??= e.code ?? e.message;
   };
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', onError);
+  let guarded = false;
+  const guard = (): void => {
+    if (guarded) return;
+    guarded = true;
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', onError);
+  };
+  function write(to: 'stdout' | 'stderr', data: string | Uint8Array): void {
+    guard();
+    (to === 'stdout' ? process.stdout : process.stderr).write(data);
+  }
   return {
     signal: ac.signal,
+    write,
+    guard,
     release: async () => {
       // A signal caught while the run's end was busy (synchronous work: the loop did not turn) is
       // waiting in the loop's queue: hear it before the listeners go, or it is dropped with them.

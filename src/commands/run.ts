@@ -29,7 +29,7 @@ export default class Run extends BaseCommand<typeof Run> {
   async run(): Promise<SealedReport> {
     const { args } = await this.parse(Run);
     const json = this.jsonEnabled();
-    const stop = stopOnSignals((line) => process.stderr.write(`${line}\n`));
+    const stop = stopOnSignals();
     const out = await runBundle(this.flags.bundle, {
       signal: stop.signal,
       id: args.id,
@@ -48,9 +48,9 @@ export default class Run extends BaseCommand<typeof Run> {
         ? {}
         : {
             relay: {
-              stdout: (b: Buffer) => process.stdout.write(b),
-              stderr: (b: Buffer) => process.stderr.write(b),
-              truncated: (stream: string, cap: number) => process.stderr.write(`\nbvisor: ${stream} reached limits.output (${formatSize(cap)}): the rest is counted in the report, not shown\n`),
+              stdout: (b: Buffer) => stop.write('stdout', b),
+              stderr: (b: Buffer) => stop.write('stderr', b),
+              truncated: (stream: string, cap: number) => stop.write('stderr', `\nbvisor: ${stream} reached limits.output (${formatSize(cap)}): the rest is counted in the report, not shown\n`),
             },
           }),
     }).finally(stop.release);
@@ -61,9 +61,10 @@ export default class Run extends BaseCommand<typeof Run> {
     // carries the same in the report.
     const body = out.report.body;
     // The report was kept without a grant's lists (a full state root): said where a user looks.
-    for (const g of body.fsDelta ?? []) if (g.notObserved?.startsWith(LISTS_NOT_KEPT)) process.stderr.write(`bvisor: warning: ${g.clause} (${g.path}): ${g.notObserved}\n`);
+    for (const g of body.fsDelta ?? []) if (g.notObserved?.startsWith(LISTS_NOT_KEPT)) stop.write('stderr', `bvisor: warning: ${g.clause} (${g.path}): ${g.notObserved}\n`);
     // A run its caller stopped did not fail: what it was denied on the way says nothing.
-    if (!json && body.outcome.reason !== 'abort' && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) process.stderr.write(denialSummary(body, { id: args.id }).join('\n') + '\n');
+    if (!json && body.outcome.reason !== 'abort' && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) stop.write('stderr', denialSummary(body, { id: args.id }).join('\n') + '\n');
+    if (json) stop.guard(); // the report is printed after this returns
     return out.report;
   }
 }
