@@ -36,7 +36,7 @@ import { removeTree } from '../host/remove-tree.js';
 import { hashFd } from '../host/hash.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
-import { REDACTED, spansNames } from '../core/redact.js';
+import { REDACTED, holdsSecret } from '../core/redact.js';
 import { fault } from '../host/faults.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
@@ -391,21 +391,17 @@ export function quarantineMaker(index: string): ProcRef | null {
  * directory, or the one its link names (then the link too, and the home when empty).
  */
 export function discardQuarantine(index: string): void {
-  if (!existsSync(index) && !isLink(index)) return;
+  const present = (): boolean => existsSync(index) || isLink(index);
+  if (!present()) return;
   // Under the dispositions' lock: a commit or discard of it may be running.
-  const lock = dispositionLock(index);
   try {
-    withFlock(lock, LOCK_EX, 'BV_OUTPUTS', () => discardQuarantineLocked(index, lock), { gone: () => new BvisorError('BV_OUTPUTS_NOT_FOUND', `${index} went meanwhile`) });
+    underDispositionLock(index, present, () => new BvisorError('BV_OUTPUTS_NOT_FOUND', `${index} went meanwhile`), () => discardQuarantineLocked(index));
   } catch (e) {
     if (!(e instanceof BvisorError && e.code === 'BV_OUTPUTS_NOT_FOUND')) throw e; // dropped by whoever held it
   }
 }
 
-function discardQuarantineLocked(index: string, lock: string): void {
-  if (!existsSync(index) && !isLink(index)) {
-    rmSync(lock, { force: true }); // made just now, or left by a drop cut short
-    return;
-  }
+function discardQuarantineLocked(index: string): void {
   const dir = isLink(index) ? readlinkSync(index) : index;
   // bvisor's links name <to>/.bvisor-quarantine/<runId>, with this index's run id (prepareOutputs):
   // one that names anything else is not followed, for the removal is recursive.
@@ -560,8 +556,8 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
       return;
     }
     const names = raw.map(spell).sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
-    // The path above, its names read together, as far back as a value could span: a value split
-    // by a `/` (…/S3CRETzq9/XyZtoken…) is spelled across the directories (core/redact.ts).
+    // The path above, as far back as a value could span (split by `/`s too: core/redact.ts): it
+    // holds no value itself, or this directory would not have been entered.
     const tail = secrets.length && rel !== '' ? rel.slice(-(2 * Math.max(...secrets.map((v) => v.length)))) : '';
     for (const name of names) {
       // The path's length in bytes, counted rather than measured: measuring (or searching) a path
@@ -576,7 +572,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
       // A name holding a secret value (a tool that named its cache after its token) is neither
       // listed nor committed, and what is beneath it is not looked at. The path above was checked
       // already: only this name, with as much of the path before it as a value could span.
-      if (secrets.some((v) => name.text.includes(v) || (rel !== '' && (`${rel.slice(-(v.length - 1))}/${name.text}`.includes(v) || spansNames(`${tail}/${name.text}`, v))))) {
+      if (holdsSecret(rel === '' ? name.text : `${tail}/${name.text}`, secrets)) {
         refuse(out, REDACTED, 'a name holding a secret value: never listed, never committed');
         continue;
       }
@@ -754,14 +750,19 @@ const dispositionLock = (index: string): string => `${index}.lock`;
  * command that waited finds it gone and says so.
  */
 function disposing<T>(root: string, runId: string, a: { quarantine: string }, fn: () => T): T {
-  const lock = dispositionLock(quarantineIndex(resolve(root), runId));
   const gone = (): BvisorError => new BvisorError('BV_OUTPUTS_NOT_FOUND', `the quarantine of run ${runId} is gone (committed or discarded by another command meanwhile)`, { hint: 'bvisor journal shows its disposition' });
+  return underDispositionLock(quarantineIndex(resolve(root), runId), () => existsSync(a.quarantine), gone, fn);
+}
+
+/** fn under the lock of the quarantine indexed at `index`, if it is still `present` once held. */
+function underDispositionLock<T>(index: string, present: () => boolean, gone: () => BvisorError, fn: () => T): T {
+  const lock = dispositionLock(index);
   return withFlock(
     lock,
     LOCK_EX,
     'BV_OUTPUTS',
     () => {
-      if (!existsSync(a.quarantine)) {
+      if (!present()) {
         // Dropped between the look and the lock: the lock file, made just now (or left by a drop
         // cut short), goes with it.
         rmSync(lock, { force: true });
