@@ -23,6 +23,16 @@ function commitWith(at: FaultStage, act: () => void, ...args: Parameters<typeof 
   }
 }
 
+/** A bundle directory whose program is not one the kernel can run (execve(2): ENOEXEC, after
+ * the release), and a manifest with outputs that runs it (`extra` lines added). */
+function noExec(extra: string): { dir: string; manifest: string } {
+  const dir = tempDir();
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'bin'));
+  writeFileSync(join(dir, 'bin', 'garbage'), Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), { mode: 0o755 });
+  return { dir, manifest: `bvisorVersion: "1"\nworkload:\n  process: { exe: ${join(dir, 'bin', 'garbage')} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${join(dir, 'bin')}, access: read-exec }\n${extra}outputs: { path: /out }\nlimits: { wall: 10s }\n` };
+}
+
 const manifest = (script: string): string => `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\noutputs: { path: /out }\n`;
 
 describe('outputs through the API (live)', () => {
@@ -368,12 +378,7 @@ describe('outputs through the API (live)', () => {
 
   it('a run whose program fails to exec after its start record closes the attempt itself: rolled back in the journal, its quarantine gone, not "running" while the caller lives', async () => {
     const root = newRoot();
-    const dir = tempDir();
-    chmodSync(dir, 0o755);
-    mkdirSync(join(dir, 'bin'));
-    // Not a program the kernel can run: execve(2) says ENOEXEC, after the release.
-    writeFileSync(join(dir, 'bin', 'garbage'), Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), { mode: 0o755 });
-    const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: ${join(dir, 'bin', 'garbage')} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${join(dir, 'bin')}, access: read-exec }\noutputs: { path: /out }\nlimits: { wall: 10s }\n`;
+    const { dir, manifest: m } = noExec('');
     await expect(runConfined({ manifest: m, dir }, { root, cgroupParent: defaultTestParent() })).rejects.toMatchObject({ code: 'BV_LAUNCH_FAILED', message: expect.stringContaining('ENOEXEC') });
     const events = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((e) => [e.event?.kind, e.event?.classification ?? null]);
     expect(events).toEqual([['started', null], ['recovery', 'rolled-back']]);
@@ -387,11 +392,8 @@ describe('outputs through the API (live)', () => {
 
   it('a container whose program failed to exec staged nothing to trust: its report (error, setup) is not committed; discard drops it', async () => {
     const root = newRoot();
-    const dir = tempDir();
-    chmodSync(dir, 0o755);
-    mkdirSync(join(dir, 'bin'));
-    writeFileSync(join(dir, 'bin', 'garbage'), Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), { mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${join(dir, 'bin', 'garbage')} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${join(dir, 'bin')}, access: read-exec }\nstdio: { stdin: null, stdout: capture, stderr: capture }\noutputs: { path: /out }\nlimits: { wall: 10s }\n`);
+    const { dir, manifest } = noExec('stdio: { stdin: null, stdout: capture, stderr: capture }\n');
+    writeFileSync(join(dir, 'boundary.yaml'), manifest);
     expect(cli(['--root', root, 'create', 'noexec-1', '-b', dir]).status).toBe(0);
     cli(['--root', root, 'start', 'noexec-1']);
     const d = cli(['--root', root, 'delete', 'noexec-1', '--json']);
