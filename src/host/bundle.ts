@@ -418,11 +418,12 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
       // it, and the files the next create of this bundle reads, by identity (a bind mount of
       // either is the same object), then by physical path.
       const line = dirLineage(bundle.fd);
-      const guarded = new Set([...(typeof line === 'number' ? [] : line), ...[OCI_CONFIG_NAME, MANIFEST_NAME].flatMap((n) => identityBeneath(bundle.fd, n))]);
+      const configs = [OCI_CONFIG_NAME, MANIFEST_NAME];
+      const guarded = new Set([...(typeof line === 'number' ? [] : line), ...configs.flatMap((n) => identityBeneath(bundle.fd, n))]);
       const inStorage = (f: PathFact | null | undefined): void => {
         if (!f || f.kind === 'missing') return;
         f.engineStorage = storage.some((s) => f.path === s || f.path.startsWith(s + '/'));
-        f.holdsBundle = guarded.has(`${f.dev}:${f.ino}`) || f.path === bundle.dir || bundle.dir.startsWith(f.path === '/' ? '/' : f.path + '/') || [OCI_CONFIG_NAME, MANIFEST_NAME].some((n) => f.path === join(bundle.dir, n));
+        f.holdsBundle = guarded.has(`${f.dev}:${f.ino}`) || f.path === bundle.dir || bundle.dir.startsWith(f.path === '/' ? '/' : f.path + '/') || configs.some((n) => f.path === join(bundle.dir, n));
       };
       paths.grants.forEach(inStorage);
       inStorage(paths.root);
