@@ -19,7 +19,7 @@ import { shim, O } from '../backends/linux/ffi/shim.js';
 import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.js';
 import { errnoName } from '../host/facts.js';
 import { fdPath } from '../host/proc-fd.js';
-import { hashFd } from '../host/hash.js';
+import { hashFd, ValueWatch } from '../host/hash.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
 
 export const MAX_ENTRIES = 20_000;
@@ -236,12 +236,17 @@ function openFile(top: number, rel: string, e: Entry): number {
   }
 }
 
-/** Hashes a grant's files, each inode once, within MAX_HASH_TOTAL bytes. */
+/** Hashes a grant's files, each inode once, within MAX_HASH_TOTAL bytes. A file whose bytes
+ * hold a secret value gets no hash (null, as one not hashed): the hash would let a guess at a
+ * low-entropy secret be checked offline. */
 class Hasher {
   private left = MAX_HASH_TOTAL;
   /** By device and inode: one file however many names it has (and only that file). */
   private readonly done = new Map<string, string | null>();
-  constructor(private readonly top: number) {}
+  constructor(
+    private readonly top: number,
+    private readonly secrets: readonly string[],
+  ) {}
 
   hash(rel: string, e: Entry): string | null {
     if (e.kind !== 'file' || e.size > MAX_HASH_BYTES) return null;
@@ -252,9 +257,10 @@ class Hasher {
     this.left -= e.size;
     const fd = openFile(this.top, rel, e);
     let r: ReturnType<typeof hashFd>;
+    const watch = new ValueWatch(this.secrets);
     try {
       // No further than the size the walk saw: a file still growing is another writer's.
-      r = hashFd(fd, e.size);
+      r = hashFd(fd, e.size, watch.see);
     } catch (err) {
       throw new Unobserved(`${rel}: read: ${code(err)}`);
     } finally {
@@ -262,15 +268,16 @@ class Hasher {
     }
     if (r === null) throw new Unobserved(`${rel} changed while it was hashed (it grew)`);
     if (r.size !== e.size) throw new Unobserved(`${rel} changed while it was hashed (it shrank)`);
-    this.done.set(key, r.sha256);
-    return r.sha256;
+    const sha256 = watch.found ? null : r.sha256;
+    this.done.set(key, sha256);
+    return sha256;
   }
 }
 
 type Delta = NonNullable<ReportBody['fsDelta']>[number];
 
 /** The grant's delta since `g`'s snapshot, or why there is none. */
-function deltaOf(g: Snapshot['grants'][number]): Delta {
+function deltaOf(g: Snapshot['grants'][number], secrets: readonly string[]): Delta {
   const none = (why: string): Delta => ({ clause: g.clause, path: g.path, notObserved: why, created: [], modified: [], deleted: [] });
   if (typeof g.entries === 'string') return none(`at start: ${g.entries}`);
   const top = openGrant(g);
@@ -278,7 +285,7 @@ function deltaOf(g: Snapshot['grants'][number]): Delta {
   try {
     const now = scanAt(top);
     if (typeof now === 'string') return none(`at the end: ${now}`);
-    const hasher = new Hasher(top);
+    const hasher = new Hasher(top, secrets);
     const created: Delta['created'] = [];
     const modified: Delta['modified'] = [];
     const deleted: Delta['deleted'] = [];
@@ -306,7 +313,7 @@ function deltaOf(g: Snapshot['grants'][number]): Delta {
 /**
  * The deltas since `before`, one per grant, for the report. `secrets`: the workload's resolved
  * secret values; a listed path or a reason holding one is replaced by REDACTED (a workload can
- * name a file after its token). null: the values are not known here (a container's seal, in a
+ * name a file after its token), and a file whose bytes hold one has no hash. null: the values are not known here (a container's seal, in a
  * later process than its create) while the workload had some; each grant is then not observed,
  * since nothing it listed could be checked.
  */
@@ -314,7 +321,7 @@ export function grantDeltas(before: Snapshot, secrets: readonly string[] | null)
   if (secrets === null) return before.grants.map((g) => ({ clause: g.clause, path: g.path, notObserved: 'the workload had secrets in its environment, whose values are not known where a container\'s delta is listed (its seal): a name it made could hold one', created: [], modified: [], deleted: [] }));
   const clean = (t: string): string => (holdsSecret(t, secrets) ? REDACTED : t);
   return before.grants.map((g) => {
-    const d = deltaOf(g);
+    const d = deltaOf(g, secrets);
     if (!secrets.length) return d;
     return { ...d, notObserved: d.notObserved === null ? null : clean(d.notObserved), created: d.created.map((x) => ({ ...x, path: clean(x.path) })), modified: d.modified.map((x) => ({ ...x, path: clean(x.path) })), deleted: d.deleted.map((x) => ({ ...x, path: clean(x.path) })) };
   });

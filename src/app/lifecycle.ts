@@ -571,10 +571,16 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const e = d.exit;
     // The monitor's last reading of a watched cpu counter outlives the cgroup.
     if (!readback.cpuUsec && e?.cpuUsageUs !== undefined && e.cpuUsageUs >= 0) readback.cpuUsec = { value: e.cpuUsageUs, source: 'the monitor\'s last reading of the watched cgroup counter' };
+    // The seal runs in a later process than create: the workload's secret values are not known
+    // here, so names it could have made after one are not listed (stageArtifacts, grantDeltas),
+    // nor its captured bytes hashed.
+    const hasSecrets = (plan.launch?.env ?? []).some((v) => v.secret !== undefined);
     const stream = (name: 'stdout' | 'stderr', mode: 'null' | 'inherit' | 'capture', bytes: number | undefined, kept: number | undefined): LinuxRunResult['streams']['stdout'] => {
       if (mode !== 'capture') return { mode, bytes: null, kept: null, sha256: null, truncated: false };
-      // Hashed as it is read: a capture may be larger than a Buffer can hold (limits.output).
-      return { mode, bytes: bytes ?? null, kept: null, sha256: sha256File(join(dir, name)), truncated: (bytes ?? 0) > (kept ?? 0) };
+      // Hashed as it is read: a capture may be larger than a Buffer can hold (limits.output). Not
+      // when the workload had secrets: their values are not known here, and a hash of bytes
+      // holding one is a guess at it checked offline (run withholds only those that do).
+      return { mode, bytes: bytes ?? null, kept: null, sha256: hasSecrets ? null : sha256File(join(dir, name)), truncated: (bytes ?? 0) > (kept ?? 0) };
     };
     const signal = e && (e.siCode === 2 || e.siCode === 3) ? e.status : null;
     const exitCode = e && e.siCode === 1 ? e.status : null;
@@ -617,9 +623,6 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
-    // The seal runs in a later process than create: the workload's secret values are not known
-    // here, so names it could have made after one are not listed (stageArtifacts, grantDeltas).
-    const hasSecrets = (plan.launch?.env ?? []).some((v) => v.secret !== undefined);
     const artifacts = stageArtifacts(plan, hasSecrets ? null : []);
     if (artifacts) body.artifacts = artifacts;
     const snap = delta === null ? null : snapshotFromJson(delta);

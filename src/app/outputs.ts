@@ -33,7 +33,7 @@ import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 import { removeTree } from '../host/remove-tree.js';
-import { hashFd } from '../host/hash.js';
+import { hashFd, ValueWatch } from '../host/hash.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
@@ -476,7 +476,7 @@ export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): R
   }
   const files: Found[] = [];
   walk(o.quarantine, out, files, secrets.filter((v) => v.length > 0));
-  stageFiles(o.quarantine, files, out, o.tmpfs ? o.sizeBytes : null);
+  stageFiles(o.quarantine, files, out, o.tmpfs ? o.sizeBytes : null, secrets);
   return out;
 }
 
@@ -630,7 +630,7 @@ function namesInside(files: readonly Found[]): Map<string, number> {
  * the quarantine (the kernel's link count says how many there are): a name elsewhere would let
  * whoever holds it change the bytes after the seal, or let a commit hand out a host file.
  */
-function stageFiles(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null): void {
+function stageFiles(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null, secrets: readonly string[]): void {
   const inside = namesInside(files);
   let budget = MAX_HASHED_BYTES;
   let listedBytes = 0;
@@ -661,13 +661,20 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
         refuse(out, f.path, `not hashed: ${f.size} bytes, past what staging hashes for a run (${MAX_HASHED_BYTES} bytes in all)`);
         continue;
       }
-      const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here, budget);
+      const watch = new ValueWatch(secrets);
+      const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here, budget, watch.see);
       if (typeof h === 'string') {
         refuse(out, f.path, h);
         continue;
       }
       s.bv_close(h.fd);
       budget -= h.size;
+      // Bytes holding a secret value are not handed to the host, and their hash is not recorded
+      // (a guess at a low-entropy secret could be checked against it offline).
+      if (watch.found) {
+        refuse(out, f.path, 'its content holds a secret value: never listed, never committed');
+        continue;
+      }
       listedBytes += h.size;
       out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
     }
@@ -1018,7 +1025,7 @@ function refuseStateRootDirectory(destFd: number, dest: string, root: string): s
  * have exactly `names` names, and hashes it. The descriptor is left open for the caller, who
  * closes it (commit renames or copies through it); an error text instead when it cannot be.
  */
-function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infinity): { sha256: string; size: number; mode: number; fd: number } | string {
+function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infinity, each?: (piece: Buffer) => void): { sha256: string; size: number; mode: number; fd: number } | string {
   const s = shim();
   const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH | RESOLVE.NO_XDEV);
   if (fd < 0) return `open: ${errnoName(fd)}`;
@@ -1029,7 +1036,7 @@ function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infini
   }
   let r: ReturnType<typeof hashFd>;
   try {
-    r = hashFd(fd, maxBytes);
+    r = hashFd(fd, maxBytes, each);
   } catch (e) {
     s.bv_close(fd);
     throw e;

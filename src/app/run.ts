@@ -7,7 +7,7 @@ import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/gene
 import { BvisorError, undone, withCleanupAsync } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { sha256Hex } from '../host/hash.js';
+import { holdsValue, sha256Hex } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { checkedId, hostnameFor } from '../core/ids.js';
@@ -225,7 +225,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const secretValues = redactionValues(plan.launch?.env ?? [], secret);
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
-    const finish = (body: ReportBody, before: Snapshot): SealedReport => {
+    const finish = (body: ReportBody, before: Snapshot, kept: Kept): SealedReport => {
+      withholdStreamHashes(body, kept, secretValues);
       const fsDelta = grantDeltas(before, secretValues);
       if (fsDelta.length) body.fsDelta = fsDelta;
       if (body.denials) body.denials = redactDenials(body.denials, secretValues);
@@ -269,7 +270,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // registration records them as they are made.
       const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
-      const report = finish(body, before);
+      const report = finish(body, before, w.result.streams);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
     const result = await launchLinux({
@@ -298,7 +299,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
     const artifacts = stageArtifacts(plan, secretValues);
     if (artifacts) body.artifacts = artifacts;
-    const report = finish(body, before);
+    const report = finish(body, before, result.streams);
     // on-success: only after the seal, and only for a completed run that exited 0.
     // Not after the caller said stop (the workload may have completed first): the outputs stay
     // staged for the caller's commit or discard. Staging and the seal are synchronous: a stop
@@ -333,6 +334,15 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
 
 /** A launch error from the child's own failure record after its release: its program never ran
  * (launcher.ts childFailure; the record is the child's, written before it could exec). */
+type Kept = { [K in 'stdout' | 'stderr']: { kept: Uint8Array | null } };
+
+/** A captured stream whose kept bytes hold one of the workload's secret values has no hash in the
+ * report (null, as a stream not captured): a hash of `echo $TOKEN`'s output is a guess at the
+ * token checked offline. The bytes themselves go to the caller, as captured. */
+function withholdStreamHashes(body: ReportBody, kept: Kept, secrets: readonly string[]): void {
+  for (const name of ['stdout', 'stderr'] as const) if (body.streams[name].sha256 !== null && holdsValue(kept[name].kept, secrets)) body.streams[name].sha256 = null;
+}
+
 function neverRan(e: unknown): boolean {
   return e instanceof BvisorError && (e.code === 'BV_LAUNCH_FAILED' || e.code === 'BV_CONSOLE_SOCKET') && typeof (e.detail as { stage?: unknown }).stage !== 'undefined';
 }

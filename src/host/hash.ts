@@ -1,4 +1,6 @@
-// sha256 for the pure core (which receives it as an argument), and of files read in pieces.
+// sha256 for the pure core (which receives it as an argument), and of files read in pieces; and
+// whether bytes a workload wrote hold one of its secret values (a report then gives no hash of
+// them: a hash of bytes around a low-entropy secret, a `.netrc` line, is a guess checked offline).
 import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync, constants as C } from 'node:fs';
 import type { Sha256Hex } from '../core/seal.js';
@@ -37,4 +39,38 @@ export function hashFd(fd: number, limit: number, each?: (piece: Buffer) => void
     each?.(piece);
   }
   return { sha256: h.digest('hex'), size };
+}
+
+/** Whether `bytes` hold one of `values` (UTF-8), whole. */
+export function holdsValue(bytes: Uint8Array | null, values: readonly string[]): boolean {
+  if (!bytes || !values.length) return false;
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return values.some((v) => v.length > 0 && b.includes(v, 0, 'utf8'));
+}
+
+/**
+ * Watches bytes read in pieces (hashFd's `each`) for the values, whole, also where one straddles
+ * two pieces: each piece is searched, then the join of the last bytes before it (one fewer than
+ * the longest value) with its first ones.
+ */
+export class ValueWatch {
+  private readonly needles: Buffer[];
+  private readonly keep: number;
+  private tail: Buffer = Buffer.alloc(0);
+  found = false;
+  constructor(values: readonly string[]) {
+    this.needles = values.filter((v) => v.length > 0).map((v) => Buffer.from(v, 'utf8'));
+    this.keep = Math.max(0, ...this.needles.map((n) => n.length - 1));
+  }
+  readonly see = (piece: Buffer): void => {
+    if (this.found || !this.needles.length) return;
+    const join = this.tail.length ? Buffer.concat([this.tail, piece.subarray(0, this.keep)]) : null;
+    if (this.needles.some((n) => piece.includes(n) || (join !== null && join.includes(n)))) {
+      this.found = true;
+      return;
+    }
+    // Copied: the reader reuses its buffer for the next piece.
+    const last = piece.length >= this.keep ? piece.subarray(piece.length - this.keep) : Buffer.concat([this.tail, piece]).subarray(-this.keep);
+    this.tail = Buffer.from(last);
+  };
 }

@@ -189,6 +189,52 @@ describe('outputs through the API (live)', () => {
     discardOutputs(root, r.report);
   });
 
+  it('bytes holding a secret value get no hash in the report (captured stdout, a read-write grant\'s file, an output, which is not committed either); bytes without one do', async () => {
+    // Low entropy on purpose: a 6-digit PIN in a .netrc line is a million guesses against a hash.
+    const value = '493817';
+    // The output's copy straddles the 64 KiB pieces files are read in (65532 bytes, then the PIN).
+    const script = [
+      'printf "machine h login u password %s\\n" "$TOKEN" > /rw/.netrc',
+      'printf plain > /rw/plain',
+      '{ head -c 65532 /dev/zero | tr "\\000" a; printf %s "$TOKEN"; } > /out/big',
+      'printf plain > /out/plain',
+      'printf "pin=%s\\n" "$TOKEN"',
+      'printf clean >&2',
+    ].join(' && ');
+    const rw = tempDir();
+    chmodSync(rw, 0o777);
+    const m = manifest(script)
+      .replace('outputs: { path: /out }', 'env: { TOKEN: { secret: tok } }\nstdio: { stdout: capture, stderr: capture }\noutputs: { path: /out }')
+      .replace('  - { path: /usr, access: read-exec }', `  - { path: /usr, access: read-exec }\n  - { path: ${rw}, access: read-write }`)
+      .replaceAll('/rw/', `${rw}/`);
+    const root = newRoot();
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), secrets: { tok: value } });
+    expect(r.report.body.outcome, JSON.stringify(r.report.body.outcome)).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = r.report.body.artifacts!;
+    // The disk and the caller's bytes: the workload did write the value, and hashes of them exist.
+    const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+    const netrc = readFileSync(join(rw, '.netrc'));
+    const big = readFileSync(join(a.quarantine, 'big'));
+    expect(netrc.toString()).toContain(value);
+    expect(big.subarray(65530, 65540).toString()).toBe(`aa${value}`);
+    expect(Buffer.from(r.stdout!).toString()).toBe(`pin=${value}\n`);
+    const text = JSON.stringify(r.report);
+    for (const h of [sha(netrc), sha(big), sha(`pin=${value}\n`)]) expect(text).not.toContain(h);
+    // Said where each would have been.
+    expect(r.report.body.streams.stdout).toMatchObject({ mode: 'capture', bytes: `pin=${value}\n`.length, sha256: null });
+    const created = r.report.body.fsDelta![0]!.created;
+    expect(created.find((x) => x.path === '.netrc')).toMatchObject({ size: netrc.length, sha256: null });
+    expect(a.refused).toEqual([{ path: 'big', reason: 'its content holds a secret value: never listed, never committed' }]);
+    // Bytes without it are hashed as before, in the same report.
+    expect(r.report.body.streams.stderr.sha256).toBe(sha('clean'));
+    expect(created.find((x) => x.path === 'plain')?.sha256).toBe(sha('plain'));
+    expect(a.items).toMatchObject([{ path: 'plain', sha256: sha('plain') }]);
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    commitOutputs(root, r.report, { to: dest });
+    expect(readdirSync(dest)).toEqual(['plain']);
+  });
+
   it('commit finds a listed file in a quarantine larger than a walk looks at (staging skipped a secret-named directory of 72 MiB of paths)', async () => {
     const value = 's3cr3t-hunter2-XYZ';
     // Under the secret-named directory: 60 directories of 250 bytes, then 4600 files (each path

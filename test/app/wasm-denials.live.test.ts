@@ -61,22 +61,25 @@ describe('wasm: the WASI host\'s refusals as denials (live)', () => {
   // docs/denials.md: secrets never reach a record. A guest that names paths after its token (it
   // has it in its environment; here the value is compiled in) gets a refusal and a file made:
   // neither the denial nor the delta of its read-write preopen may spell the value.
-  it('a refused path and a file named after a secret value are recorded redacted', async () => {
+  it('a refused path and a file named after a secret value are recorded redacted; printed, the value leaves no hash of stdout', async () => {
     const value = 's3cr3t-hunter2-XYZ';
     const bundle = tempDir('bvisor-wasm-denials-');
     chmodSync(bundle, 0o755);
     const sb = join(bundle, 'box', 'sb');
     mkdirSync(sb, { recursive: true });
     chmodSync(sb, 0o1777); // a read-write grant the workload's identity may write (the planner's rule)
-    writeFileSync(join(bundle, 'g.wat'), guest([{ op: 'open', path: `/${value}/x` }, { op: 'open', path: `tok-${value}`, create: true }]));
+    // A token file the host planted, which the guest reads and prints.
+    writeFileSync(join(sb, 'token'), value);
+    writeFileSync(join(bundle, 'g.wat'), guest([{ op: 'open', path: `/${value}/x` }, { op: 'open', path: `tok-${value}`, create: true }, { op: 'read', path: 'token' }]));
     const w = spawnSync('wat2wasm', [join(bundle, 'g.wat'), '-o', join(bundle, 'g.wasm')], { encoding: 'utf8' });
     if (w.error) return skipOrFail('wabt', 'wat2wasm is not installed');
     expect(w.status, w.stderr).toBe(0);
     writeFileSync(join(bundle, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: g.wasm }\nfilesystem:\n  - { path: ./box/sb, access: read-write }\nenv: { TOKEN: { secret: tok } }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 10s, fuel: 100000000 }\n');
     const out = await runLoaded(loadBundle(bundle), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: { BVISOR_SECRET_TOK: value }, secrets: ['tok'], host: facts() });
-    expect(out.stdout!.toString().trim().split('\n')).toEqual([NOTCAPABLE, '0']);
+    expect(out.stdout!.toString().trim().split('\n')).toEqual([NOTCAPABLE, '0', '0', value]);
     // The disk: the guest did make its file.
-    expect(readdirSync(sb)).toEqual([`tok-${value}`]);
+    expect(readdirSync(sb).sort()).toEqual([`tok-${value}`, 'token']);
+    expect(out.report.body.streams.stdout).toMatchObject({ mode: 'capture', bytes: out.stdout!.length, sha256: null });
     const denial = out.report.body.denials!.items.find((x) => x.kind === 'filesystem');
     expect(denial?.path).toMatch(/\/<redacted: holds a secret value>$/);
     expect(out.report.body.fsDelta![0]!.created.map((e) => e.path)).toEqual(['<redacted: holds a secret value>']);

@@ -165,17 +165,21 @@ describe('outputs (e2e)', () => {
     expect(kinds.slice(kinds.indexOf('report'))).toEqual(['report', 'commit:decided', 'commit:applied']);
   });
 
-  it('a container whose workload had secrets lists no outputs at its seal (it cannot check names against them), says why, and on-success keeps them', () => {
+  it('a container whose workload had secrets lists no outputs at its seal (it cannot check names against them), says why, and on-success keeps them; nor hashes what it printed', () => {
     const root = newRoot();
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
     const dir = join(work.dir, `sec-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf t > /out/tok-$TOKEN; printf ok > /out/plain; printf %s $TOKEN"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: tok } }\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: capture, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
     expect(cli(['--root', root, 'create', '-b', dir, 'sec-1', '--secret', 'tok', '--outputs-to', join(dir, 'dest')], { env: { BVISOR_SECRET_TOK: secret } }).status).toBe(0);
     expect(cli(['--root', root, 'start', 'sec-1']).status).toBe(0);
     for (let i = 0; i < 200 && cli(['--root', root, 'state', 'sec-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
     expect(cli(['--root', root, 'delete', 'sec-1']).status).toBe(0);
-    const a = reportOf(root, 'sec-1').body.artifacts;
+    const rep = reportOf(root, 'sec-1');
+    // What it printed was the value: counted, not hashed (the seal cannot know the values).
+    expect(rep.body.streams.stdout).toMatchObject({ mode: 'capture', bytes: secret.length, sha256: null });
+    expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain(createHash('sha256').update(secret).digest('hex'));
+    const a = rep.body.artifacts;
     // The disk: the workload made both; the report lists neither, and says why.
     expect(readdirSync(a.quarantine).sort()).toEqual(['plain', `tok-${secret}`]);
     expect(a.items).toEqual([]);
