@@ -4,6 +4,7 @@
 #include "audit.h"
 #include "notify.h"
 #include "launch.h"
+#include "span.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -177,8 +178,33 @@ static void replace_all(char *buf, uint32_t *len, uint32_t cap, const char *pat,
   }
 }
 
+/* Replaces buf[at..at+n) (of *len, capacity cap) by rep; what does not fit is cut at the end. */
+static void replace_at(char *buf, uint32_t *len, uint32_t cap, size_t at, size_t n, const char *rep) {
+  size_t rl = strlen(rep);
+  size_t tail = *len - at - n;
+  if (at + rl > cap) return;
+  if (at + rl + tail > cap) tail = cap - at - rl;
+  memmove(buf + at + rl, buf + at + n, tail);
+  memcpy(buf + at, rep, rl);
+  *len = (uint32_t)(at + rl + tail);
+}
+
+/* Each place the text spells v split across a path's names (span.h), in units of u characters,
+ * replaced by rep. */
+static void replace_spans(char *buf, uint32_t *len, uint32_t cap, const char *v, size_t vl, int u, const char *rep) {
+  for (size_t k = 0, spelled, took; k + (size_t)u <= *len;) {
+    size_t n = (*len - k) / (size_t)u;
+    if (bv_span_unit(buf + k, 0, u) == (unsigned char)v[0] && (took = bv_span_at(buf + k, n, 0, u, v, vl, &spelled)) > 0) {
+      replace_at(buf, len, cap, k, took * (size_t)u, rep);
+      k += strlen(rep);
+    } else {
+      k++;
+    }
+  }
+}
+
 /* Secret values out of a record: as given, and as audit hex-encodes a string it will not quote
- * (upper case, two digits a byte). */
+ * (upper case, two digits a byte); whole, and split across a path's names. */
 static void redact(const struct bv_audit *a, char *text, uint32_t *len, uint32_t cap) {
   static const char hexd[] = "0123456789ABCDEF";
   const char *v = a->secrets, *end = a->secrets ? a->secrets + a->secrets_len : NULL;
@@ -194,6 +220,10 @@ static void redact(const struct bv_audit *a, char *text, uint32_t *len, uint32_t
         }
         /* "<redacted>" in the same encoding */
         replace_all(text, len, cap, hx, 2 * vl, "3C72656461637465643E");
+      }
+      if (bv_span_eligible(v, vl)) {
+        replace_spans(text, len, cap, v, vl, 1, "<redacted>");
+        replace_spans(text, len, cap, v, vl, 2, "3C72656461637465643E");
       }
     }
     v += vl + 1;

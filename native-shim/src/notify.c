@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "span.h"
 
 _Static_assert(sizeof(struct bv_notify_rec) == 592, "the record layout is decoded by src/core/seccomp/denials.ts");
 
@@ -48,20 +49,25 @@ int bv_notifier_secrets(struct bv_notifier *n, const char *values, size_t len, i
   return 0;
 }
 
-/* Whether buf[0..len) contains any secret value (an empty value matches nothing). `cut`: buf is
- * the start of a longer string, so a value may begin in its tail and go on past what was kept: a
- * tail of at least 8 bytes (or all of the value, if shorter) that starts the value counts too.
- * Values are matched as given: a workload that encodes its own secret on purpose can always
- * put it somewhere (its output, too); this keeps the accidental echo out of reports. */
+/* Whether buf[0..len) contains any secret value (an empty value matches nothing), whole or split
+ * across a path's names (span.h). `cut`: buf is the start of a longer string, so a value may begin
+ * in its tail and go on past what was kept: a tail that spells at least 8 bytes of the value (or
+ * all of it, if shorter) from its start counts too. Values are matched as given: a workload that
+ * encodes its own secret on purpose can always put it somewhere (its output, too); this keeps
+ * the accidental echo, and a sharded name, out of reports. */
 static int holds_secret(const struct bv_notifier *n, const char *buf, size_t len, int cut) {
   const char *v = n->secrets, *end = n->secrets + n->secrets_len;
   for (int i = 0; i < n->secret_count && v < end; i++) {
     size_t vl = strnlen(v, (size_t)(end - v));
+    size_t least = vl < 8 ? vl : 8;
     if (vl && vl <= len && memmem(buf, len, v, vl)) return 1;
     if (vl && cut) {
-      size_t least = vl < 8 ? vl : 8;
       for (size_t k = len > vl ? len - vl + 1 : 0; k + least <= len; k++)
         if (!memcmp(buf + k, v, len - k)) return 1;
+    }
+    if (vl && bv_span_eligible(v, vl) && memchr(buf, '/', len)) {
+      for (size_t k = 0, spelled; k < len; k++)
+        if (buf[k] == v[0] && (bv_span_at(buf, len, k, 1, v, vl, &spelled) || (cut && spelled >= least))) return 1;
     }
     v += vl + 1;
   }

@@ -9,7 +9,7 @@
 // Never weaker than the plain filter: a filter of the workload's own that allows everything, a
 // listener of its own, a fork-and-exec'd child, a dropped listener — each still denies; the red
 // twin (no seccomp at all) lets the same call through and lists nothing.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { runProbe, probeBundle, facts, testCgroupParent, tryArgs, probeErrnos } from '../helpers/probe.js';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded, type RunOutcome } from '../../src/app/run.js';
@@ -124,7 +124,7 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(journal).not.toContain(token);
   });
 
-  it('a secret sharded into directories in a denied call\'s path is redacted in the run\'s report too', async () => {
+  it('a secret sharded into directories in a denied call\'s path is redacted in the run\'s report, and in a container\'s (by its monitor)', async () => {
     const token = `S3CRETzq9-${process.pid}-tokenABCDEF`;
     // The denied chmod (set-user-ID) names /tmp/d_<11 chars>/<the rest>: no name holds the value.
     const m = `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "d=/tmp/d_$(printf %s \\"$TOKEN\\" | cut -c1-11); mkdir $d; f=$d/$(printf %s \\"$TOKEN\\" | cut -c12-); : > $f; chmod 4755 $f; exit 0"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 10s }\ntmp: private\nstdio: { stdin: null, stdout: null, stderr: null }\nenv: { TOKEN: { secret: tok } }\n`;
@@ -133,6 +133,22 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(run.map((x) => x.syscall?.name)).toEqual(['fchmodat']);
     expect(run[0]!.syscall!.strings![1]).toBe('<redacted: holds a secret value>');
     expect(JSON.stringify(r.report)).not.toContain(token.slice(11));
+    // A container: its report is sealed by a later process that does not know the value, so its
+    // monitor's records must come redacted (notify.c, span.h).
+    const dir = tempDir();
+    writeFileSync(join(dir, 'boundary.yaml'), m);
+    const root = newRoot();
+    const c = cli(['--root', root, 'create', 'shard-1', '-b', dir, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: token } });
+    expect(c.status, c.stderr).toBe(0);
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'shard-1']));
+    expect(cli(['--root', root, 'start', 'shard-1']).status).toBe(0);
+    await until('the container stopped', () => cli(['--root', root, 'state', 'shard-1']).json().status === 'stopped', 10_000);
+    const d = cli(['--root', root, 'delete', 'shard-1', '--json']);
+    expect(d.status, d.stderr).toBe(0);
+    const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8');
+    const items = (JSON.parse(journal.trim().split('\n').at(-1)!) as { report: { body: { denials: { items: Array<{ syscall?: { name: string; strings?: string[] } }> } } } }).report.body.denials.items;
+    expect(items.map((x) => [x.syscall?.name, x.syscall?.strings?.[1]])).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
+    expect(journal).not.toContain(token.slice(11));
   });
 
   it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {
