@@ -289,12 +289,13 @@ static int keep_secrets(const uint8_t *body, size_t len, const char *spec) {
     if (hit && eq) {
       const char *v = eq + 1;
       size_t vl = l - (size_t)(v - s);
-      add_secret(v, vl);
       /* A token read from a file ends in a newline the workload need not keep (as redactionForms,
-       * src/core/redact.ts, does for the holder): its trimmed form is looked for too. */
+       * src/core/redact.ts, does for the holder): its trimmed form is looked for too. A value of
+       * whitespace only is left out, as an empty one (it would match every newline). */
       size_t a = 0, b = vl;
       for (size_t k; a < b && (k = space_at(v, a, b)) > 0;) a += k;
       for (size_t k; b > a && (k = space_before(v, a, b)) > 0;) b -= k;
+      if (b > a) add_secret(v, vl);
       if (b > a && (a > 0 || b < vl)) add_secret(v + a, b - a);
     }
     s += l + 1;

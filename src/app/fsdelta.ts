@@ -241,6 +241,8 @@ function openFile(top: number, rel: string, e: Entry): number {
  * low-entropy secret be checked offline. */
 class Hasher {
   private left = MAX_HASH_TOTAL;
+  /** Bytes times values searched for secret values, at most: past it a file is not hashed. */
+  private searchLeft = MAX_HASH_TOTAL;
   /** By device and inode: one file however many names it has (and only that file). */
   private readonly done = new Map<string, string | null>();
   constructor(
@@ -253,11 +255,12 @@ class Hasher {
     const key = `${e.dev ?? '?'}:${e.ino}`;
     const known = this.done.get(key);
     if (known !== undefined) return known;
-    if (e.size > this.left) return null;
+    const watch = new ValueWatch(this.secrets);
+    if (e.size > this.left || watch.cost(e.size) > this.searchLeft) return null;
     this.left -= e.size;
+    this.searchLeft -= watch.cost(e.size);
     const fd = openFile(this.top, rel, e);
     let r: ReturnType<typeof hashFd>;
-    const watch = new ValueWatch(this.secrets);
     try {
       // No further than the size the walk saw: a file still growing is another writer's.
       r = hashFd(fd, e.size, watch.see);

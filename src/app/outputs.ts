@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type Stats } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -633,7 +633,12 @@ function namesInside(files: readonly Found[]): Map<string, number> {
 function stageFiles(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null, secrets: readonly string[]): void {
   const inside = namesInside(files);
   let budget = MAX_HASHED_BYTES;
+  // Searching for secret values costs per byte and per value; a workload that had a hundred of
+  // them, or bytes shaped against one, must not hold the seal (and its caller) for long.
+  let searchBudget = MAX_HASHED_BYTES;
   let listedBytes = 0;
+  // Each file is read once, however many names it has inside (hard links): by device and inode.
+  const seen = new Map<string, { sha256: string; size: number; found: boolean }>();
   const s = shim();
   // The quarantine opened once, with no symlink followed; every file is hashed beneath it.
   const topFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
@@ -657,26 +662,44 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
         refuse(out, f.path, f.size > quarantineBytes ? `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole` : `${f.size} bytes, with the ${listedBytes} listed before it, pass outputs.size (${quarantineBytes}): holes, or names of one file, that a commit would write whole; raise outputs.size, or write fewer, denser files`);
         continue;
       }
-      if (f.size > budget) {
-        refuse(out, f.path, `not hashed: ${f.size} bytes, past what staging hashes for a run (${MAX_HASHED_BYTES} bytes in all)`);
+      const o = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openChecked(topFd, f.path, here);
+      if (typeof o === 'string') {
+        refuse(out, f.path, o);
         continue;
       }
-      const watch = new ValueWatch(secrets);
-      const h = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openHashed(topFd, f.path, here, budget, watch.see);
-      if (typeof h === 'string') {
-        refuse(out, f.path, h);
-        continue;
+      const key = `${o.st.dev}:${o.st.ino}`;
+      let h = seen.get(key);
+      if (!h) {
+        const watch = new ValueWatch(secrets);
+        if (f.size > budget) {
+          s.bv_close(o.fd);
+          refuse(out, f.path, `not hashed: ${f.size} bytes, past what staging hashes for a run (${MAX_HASHED_BYTES} bytes in all)`);
+          continue;
+        }
+        if (watch.cost(f.size) > searchBudget) {
+          s.bv_close(o.fd);
+          refuse(out, f.path, `not searched for secret values: ${f.size} bytes, for ${watch.cost(1)} value(s), past what staging searches for a run (${MAX_HASHED_BYTES} bytes times values in all)`);
+          continue;
+        }
+        const r = hashOpened(o.fd, o.st, budget, watch.see);
+        if (typeof r === 'string') {
+          refuse(out, f.path, r);
+          continue;
+        }
+        budget -= r.size;
+        searchBudget -= watch.cost(r.size);
+        h = { sha256: r.sha256, size: r.size, found: watch.found };
+        seen.set(key, h);
       }
-      s.bv_close(h.fd);
-      budget -= h.size;
+      s.bv_close(o.fd);
       // Bytes holding a secret value are not handed to the host, and their hash is not recorded
       // (a guess at a low-entropy secret could be checked against it offline).
-      if (watch.found) {
+      if (h.found) {
         refuse(out, f.path, 'its content holds a secret value: never listed, never committed');
         continue;
       }
       listedBytes += h.size;
-      out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: h.mode & 0o7777 });
+      out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: o.st.mode & 0o7777 });
     }
   } finally {
     if (topFd >= 0) s.bv_close(topFd);
@@ -1026,6 +1049,13 @@ function refuseStateRootDirectory(destFd: number, dest: string, root: string): s
  * closes it (commit renames or copies through it); an error text instead when it cannot be.
  */
 function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infinity, each?: (piece: Buffer) => void): { sha256: string; size: number; mode: number; fd: number } | string {
+  const o = openChecked(dirFd, rel, names);
+  return typeof o === 'string' ? o : hashOpened(o.fd, o.st, maxBytes, each);
+}
+
+/** Opens the regular file `rel` beneath dirFd (no symlink followed, no mount crossed), which must
+ * have exactly `names` names; an error text instead. */
+function openChecked(dirFd: number, rel: string, names: number): { fd: number; st: Stats } | string {
   const s = shim();
   const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH | RESOLVE.NO_XDEV);
   if (fd < 0) return `open: ${errnoName(fd)}`;
@@ -1034,6 +1064,13 @@ function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infini
     s.bv_close(fd);
     return 'changed into something other than a regular file with only the names it had';
   }
+  return { fd, st };
+}
+
+/** Hashes what openChecked opened, leaving the descriptor open; closed, and an error text, when
+ * it grew past maxBytes. */
+function hashOpened(fd: number, st: Stats, maxBytes: number, each?: (piece: Buffer) => void): { sha256: string; size: number; mode: number; fd: number } | string {
+  const s = shim();
   let r: ReturnType<typeof hashFd>;
   try {
     r = hashFd(fd, maxBytes, each);
@@ -1073,7 +1110,9 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
   const h = openHashed(srcDir, name, names, it.size);
   if (typeof h === 'string') return h;
   try {
-    if (h.sha256 !== it.sha256 || h.size !== it.size) return `its hash is no longer the one the report sealed (${h.sha256.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…)`;
+    // Only that it changed: the new bytes were never searched for secret values, so no hash of
+    // them reaches a message (or the journal's failed entry).
+    if (h.sha256 !== it.sha256 || h.size !== it.size) return `its hash is no longer the one the report sealed (${it.sha256.slice(0, 12)}…)`;
     const mode = it.mode & 0o777 & ~0o022;
     if (byRename) {
       if (process.geteuid?.() === 0) fchownSync(h.fd, 0, 0);
@@ -1114,7 +1153,7 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
     s.bv_close(out);
     if (copied !== it.sha256 || size !== it.size) {
       s.bv_unlinkat(destDir, tmp, 0);
-      return `it changed while it was copied (${copied.slice(0, 12)}… ≠ ${it.sha256.slice(0, 12)}…): not promoted`;
+      return `it changed while it was copied (from ${it.sha256.slice(0, 12)}…): not promoted`;
     }
     fault('commit:before-rename');
     const rc = s.bv_renameat(destDir, tmp, destDir, name);

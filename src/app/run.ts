@@ -7,7 +7,7 @@ import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/gene
 import { BvisorError, undone, withCleanupAsync } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { holdsValue, sha256Hex } from '../host/hash.js';
+import { sha256Hex, streamHoldsSecret } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
 import { checkedId, hostnameFor } from '../core/ids.js';
@@ -334,13 +334,14 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
 
 /** A launch error from the child's own failure record after its release: its program never ran
  * (launcher.ts childFailure; the record is the child's, written before it could exec). */
-type Kept = { [K in 'stdout' | 'stderr']: { kept: Uint8Array | null } };
+type Kept = { [K in 'stdout' | 'stderr']: { kept: Uint8Array | null; truncated: boolean } };
 
-/** A captured stream whose kept bytes hold one of the workload's secret values has no hash in the
- * report (null, as a stream not captured): a hash of `echo $TOKEN`'s output is a guess at the
- * token checked offline. The bytes themselves go to the caller, as captured. */
+/** A captured stream whose kept bytes hold one of the workload's secret values, or were cut while
+ * it had some, has no hash in the report (null, as a stream not captured): a hash of `echo
+ * $TOKEN`'s output, or of its first digits left by the cut, is a guess checked offline. The bytes
+ * themselves go to the caller, as captured. */
 function withholdStreamHashes(body: ReportBody, kept: Kept, secrets: readonly string[]): void {
-  for (const name of ['stdout', 'stderr'] as const) if (body.streams[name].sha256 !== null && holdsValue(kept[name].kept, secrets)) body.streams[name].sha256 = null;
+  for (const name of ['stdout', 'stderr'] as const) if (body.streams[name].sha256 !== null && streamHoldsSecret(kept[name].kept, kept[name].truncated, secrets)) body.streams[name].sha256 = null;
 }
 
 function neverRan(e: unknown): boolean {

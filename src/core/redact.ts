@@ -44,9 +44,11 @@ export function redactionValues(env: ReadonlyArray<{ secret?: string }>, lookup:
 }
 
 /** The forms of secret values a redaction looks for: each value and its trimmed form (a token
- * read from a file ends in a newline the workload need not keep), none empty, each once. */
+ * read from a file ends in a newline the workload need not keep), none empty, each once. A value
+ * of whitespace only is left out, as an empty one: it would match every newline of every name
+ * and every output (bvmonitor.c keep_secrets does the same). */
 export function redactionForms(values: readonly string[]): string[] {
   const out = new Set<string>();
-  for (const v of values) for (const s of [v, v.trim()]) if (s.length > 0) out.add(s);
+  for (const v of values) if (v.trim().length > 0) for (const s of [v, v.trim()]) out.add(s);
   return [...out];
 }

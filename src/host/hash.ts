@@ -41,11 +41,25 @@ export function hashFd(fd: number, limit: number, each?: (piece: Buffer) => void
   return { sha256: h.digest('hex'), size };
 }
 
+/** The values to look for in bytes: each once, none empty, none that holds another (bytes that
+ * hold it hold the other too: a token and its trimmed form are one search). */
+export function searchForms(values: readonly string[]): string[] {
+  const set = [...new Set(values.filter((v) => v.length > 0))];
+  return set.filter((v) => !set.some((w) => w !== v && v.includes(w)));
+}
+
 /** Whether `bytes` hold one of `values` (UTF-8), whole. */
 export function holdsValue(bytes: Uint8Array | null, values: readonly string[]): boolean {
   if (!bytes || !values.length) return false;
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return values.some((v) => v.length > 0 && b.includes(v, 0, 'utf8'));
+  return searchForms(values).some((v) => b.includes(v, 0, 'utf8'));
+}
+
+/** A stream's kept bytes whose hash would say something of a secret value: they hold one, or
+ * they were cut (limits.output) while the workload had secrets, where the cut may fall inside
+ * one and leave its first characters at their end. */
+export function streamHoldsSecret(kept: Uint8Array | null, truncated: boolean, values: readonly string[]): boolean {
+  return values.length > 0 && (truncated || holdsValue(kept, values));
 }
 
 /**
@@ -59,8 +73,12 @@ export class ValueWatch {
   private tail: Buffer = Buffer.alloc(0);
   found = false;
   constructor(values: readonly string[]) {
-    this.needles = values.filter((v) => v.length > 0).map((v) => Buffer.from(v, 'utf8'));
+    this.needles = searchForms(values).map((v) => Buffer.from(v, 'utf8'));
     this.keep = Math.max(0, ...this.needles.map((n) => n.length - 1));
+  }
+  /** The searches made for every byte read: what `bytes` of them cost against a budget. */
+  cost(bytes: number): number {
+    return bytes * this.needles.length;
   }
   readonly see = (piece: Buffer): void => {
     if (this.found || !this.needles.length) return;

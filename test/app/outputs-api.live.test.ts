@@ -198,6 +198,8 @@ describe('outputs through the API (live)', () => {
       'printf plain > /rw/plain',
       '{ head -c 65532 /dev/zero | tr "\\000" a; printf %s "$TOKEN"; } > /out/big',
       'printf plain > /out/plain',
+      // Other names of each (hard links): each file is read once, and every name has its answer.
+      'ln /out/big /out/big2 && ln /out/plain /out/plain2',
       'printf "pin=%s\\n" "$TOKEN"',
       'printf clean >&2',
     ].join(' && ');
@@ -224,15 +226,39 @@ describe('outputs through the API (live)', () => {
     expect(r.report.body.streams.stdout).toMatchObject({ mode: 'capture', bytes: `pin=${value}\n`.length, sha256: null });
     const created = r.report.body.fsDelta![0]!.created;
     expect(created.find((x) => x.path === '.netrc')).toMatchObject({ size: netrc.length, sha256: null });
-    expect(a.refused).toEqual([{ path: 'big', reason: 'its content holds a secret value: never listed, never committed' }]);
+    expect(a.refused).toEqual(['big', 'big2'].map((path) => ({ path, reason: 'its content holds a secret value: never listed, never committed' })));
     // Bytes without it are hashed as before, in the same report.
     expect(r.report.body.streams.stderr.sha256).toBe(sha('clean'));
     expect(created.find((x) => x.path === 'plain')?.sha256).toBe(sha('plain'));
-    expect(a.items).toMatchObject([{ path: 'plain', sha256: sha('plain') }]);
+    expect(a.items).toMatchObject([{ path: 'plain', sha256: sha('plain') }, { path: 'plain2', sha256: sha('plain') }]);
     const dest = join(tempDir(), 'dest');
     mkdirSync(dest);
     commitOutputs(root, r.report, { to: dest });
-    expect(readdirSync(dest)).toEqual(['plain']);
+    expect(readdirSync(dest).sort()).toEqual(['plain', 'plain2']);
+  });
+
+  it('a stream cut at limits.output while the workload had secrets has no hash (the cut may leave a value\'s first characters); without secrets it keeps it', async () => {
+    const value = '493817';
+    // 'pin=4938' kept of 'pin=493817\n': the value is not whole in what was kept.
+    const m = manifest('printf "pin=%s\\n" "$TOKEN"').replace('outputs: { path: /out }', 'env: { TOKEN: { secret: tok } }\nstdio: { stdout: capture }').replace('wall: 10s', 'wall: 10s, output: 8');
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { cgroupParent: defaultTestParent(), secrets: { tok: value } });
+    expect(Buffer.from(r.stdout!).toString()).toBe('pin=4938');
+    expect(r.report.body.streams.stdout).toMatchObject({ bytes: 11, truncated: true, sha256: null });
+    expect(JSON.stringify(r.report)).not.toContain(createHash('sha256').update('pin=4938').digest('hex'));
+    const plain = await runConfined({ manifest: manifest('printf "pin=%s\\n" 493817').replace('outputs: { path: /out }', 'stdio: { stdout: capture }').replace('wall: 10s', 'wall: 10s, output: 8'), dir: tempDir() }, { cgroupParent: defaultTestParent() });
+    expect(plain.report.body.streams.stdout).toMatchObject({ bytes: 11, truncated: true, sha256: createHash('sha256').update('pin=4938').digest('hex') });
+  });
+
+  it('a file whose search for secret values would pass what staging searches (a sparse 9 GiB, two values) is refused unread', async () => {
+    const m = manifest('truncate -s 9G /out/big && printf ok > /out/plain').replace('outputs: { path: /out }', 'env: { A: { secret: a }, B: { secret: b } }\noutputs: { path: /out }');
+    const root = newRoot();
+    const r = await runConfined({ manifest: m, dir: tempDir() }, { root, cgroupParent: defaultTestParent(), secrets: { a: 'first-value', b: 'second-value' } });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = r.report.body.artifacts!;
+    expect(statSync(join(a.quarantine, 'big')).size).toBe(9 * 2 ** 30);
+    expect(a.refused).toEqual([{ path: 'big', reason: `not searched for secret values: ${9 * 2 ** 30} bytes, for 2 value(s), past what staging searches for a run (${16 * 2 ** 30} bytes times values in all)` }]);
+    expect(a.items.map((x) => x.path)).toEqual(['plain']);
+    discardOutputs(root, r.report);
   });
 
   it('commit finds a listed file in a quarantine larger than a walk looks at (staging skipped a secret-named directory of 72 MiB of paths)', async () => {

@@ -123,6 +123,11 @@ describe('outputs (e2e)', () => {
     const c = cli(['--root', root, 'commit', 'out-3']);
     expect(c.status).toBe(1);
     expect(c.stderr).toMatch(/x: its hash is no longer the one the report sealed/);
+    // Nothing of the new bytes' hash (they were never searched for secret values), in the
+    // message or the journal's failed entry.
+    const tampered = createHash('sha256').update('tampered').digest('hex').slice(0, 12);
+    expect(c.stderr).not.toContain(tampered);
+    expect(readFileSync(join(root, 'journal.jsonl'), 'utf8')).not.toContain(tampered);
     expect(existsSync(join(dest, 'x'))).toBe(false);
     expect(existsSync(q)).toBe(true);
     expect(cli(['--root', root, 'discard', 'out-3']).status).toBe(0);

@@ -9,6 +9,12 @@ describe('redactionValues', () => {
     const values: Record<string, string> = { tok: 'abc123', file: '  s3cr3t\n', empty: '', again: 'abc123' };
     expect(redactionValues(env, (n) => values[n])).toEqual(['abc123', '  s3cr3t\n', 's3cr3t']);
   });
+
+  it('a value of whitespace only is left out, as an empty one (it would match every newline)', () => {
+    const env = [{ secret: 'nl' }, { secret: 'blank' }, { secret: 'tok' }];
+    const values: Record<string, string> = { nl: '\n', blank: ' \t\r\n\u00a0', tok: ' x ' };
+    expect(redactionValues(env, (n) => values[n])).toEqual([' x ', 'x']);
+  });
 });
 
 describe('a value spelled across a path\'s names', () => {

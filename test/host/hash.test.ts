@@ -5,7 +5,7 @@ import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashFd, holdsValue, ValueWatch } from '../../src/host/hash.js';
+import { hashFd, holdsValue, searchForms, ValueWatch } from '../../src/host/hash.js';
 
 /** Feeds `bytes` to a watch in pieces of the given sizes (the last one takes the rest). */
 function watched(bytes: Buffer, values: string[], sizes: number[]): boolean {
@@ -48,6 +48,14 @@ describe('secret values in bytes read in pieces', () => {
     expect(holdsValue(null, ['x'])).toBe(false);
     expect(holdsValue(bytes, [''])).toBe(false);
     expect(watched(bytes, [''], [3])).toBe(false);
+  });
+
+  it('looks for each form once, and not for one that holds another (a token and its trimmed form are one search)', () => {
+    expect(searchForms(['tok-1\n', 'tok-1', '', 'other', 'tok-1', 'xother'])).toEqual(['tok-1', 'other']);
+    // What the forms left out would find, the ones kept find too.
+    const bytes = Buffer.from('a tok-1\n and xother');
+    expect(watched(bytes, ['tok-1\n'], [4])).toBe(true);
+    expect(new ValueWatch(['tok-1\n', 'tok-1', 'xother', 'other']).cost(10)).toBe(20);
   });
 
   it('hashFd hands the watch every piece: a value across its 64 KiB reads is found, the hash is the whole file\'s', () => {

@@ -821,7 +821,7 @@ export interface ReportBody {
       kind: 'file' | 'dir' | 'link' | 'other';
       size: number;
       /**
-       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed, or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
+       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 256 MiB times the number of secret values searched per grant), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
        */
       sha256?: string | null;
     }[];
@@ -830,7 +830,7 @@ export interface ReportBody {
       kind: 'file' | 'dir' | 'link' | 'other';
       size: number;
       /**
-       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed, or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
+       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 256 MiB times the number of secret values searched per grant), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
        */
       sha256?: string | null;
     }[];
@@ -839,7 +839,7 @@ export interface ReportBody {
       kind: 'file' | 'dir' | 'link' | 'other';
       size: number;
       /**
-       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed, or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
+       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 256 MiB times the number of secret values searched per grant), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
        */
       sha256?: string | null;
     }[];
@@ -915,7 +915,7 @@ export interface Stream {
    */
   bytes: number | NotObserved;
   /**
-   * Hash of the bytes kept (capture only). null: not captured; the kept bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline); or a container whose workload had secrets (their values are not known at its seal).
+   * Hash of the bytes kept (capture only). null: not captured; the kept bytes hold one of the workload's secret values, or were cut at limits.output while it had some (their hash would let a guess at the value be checked offline); or a container whose workload had secrets (their values are not known at its seal).
    */
   sha256: string | null;
   truncated: boolean;
