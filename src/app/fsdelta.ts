@@ -19,7 +19,8 @@ import { shim, O } from '../backends/linux/ffi/shim.js';
 import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.js';
 import { errnoName } from '../host/facts.js';
 import { fdPath } from '../host/proc-fd.js';
-import { hashFd, ValueWatch } from '../host/hash.js';
+import { hashFd, hashFdSteps, ValueWatch } from '../host/hash.js';
+import { runSteps, runStepsYielding, StepsStopped, type Steps } from '../host/steps.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
 
 export const MAX_ENTRIES = 20_000;
@@ -109,6 +110,10 @@ const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String
 
 /** Every entry beneath the grant's directory (its descriptor), or why there is no listing. */
 function scanAt(top: number): Map<string, Entry> | string {
+  return runSteps(scanAtSteps(top));
+}
+
+function* scanAtSteps(top: number): Steps<Map<string, Entry> | string> {
   const out = new Map<string, Entry>();
   const s = shim();
   const topSt = fstatSync(top, { bigint: true });
@@ -117,7 +122,7 @@ function scanAt(top: number): Map<string, Entry> | string {
   // change too (it owns it), and a world-writable or sticky grant is worth a line in the report.
   out.set(TOP, entryOf('dir', topSt));
   let listBytes = 0;
-  const walk = (dirFd: number, rel: string, depth: number): void => {
+  const walk = function* (dirFd: number, rel: string, depth: number): Steps<void> {
     if (depth > 64) throw new Unobserved('nested deeper than 64 directories');
     const here = rel || "the grant's directory";
     let dir;
@@ -138,6 +143,7 @@ function scanAt(top: number): Map<string, Entry> | string {
     };
     try {
       for (let d = next(); d; d = next()) {
+        yield;
         const b = d.name as unknown as Buffer;
         const n = b.toString('utf8');
         // The report is JSON text: a name that is not UTF-8 cannot be written as it is, and one
@@ -169,7 +175,7 @@ function scanAt(top: number): Map<string, Entry> | string {
         try {
           const now = fstatSync(fd, { bigint: true });
           if (now.ino !== st.ino || now.dev !== st.dev) throw new Unobserved(`${p} changed while it was walked (another directory took its name)`);
-          walk(fd, p, depth + 1);
+          yield* walk(fd, p, depth + 1);
         } finally {
           s.bv_close(fd);
         }
@@ -179,7 +185,7 @@ function scanAt(top: number): Map<string, Entry> | string {
     }
   };
   try {
-    walk(top, '', 0);
+    yield* walk(top, '', 0);
   } catch (e) {
     if (e instanceof Unobserved) return e.message;
     throw e;
@@ -250,7 +256,7 @@ class Hasher {
     private readonly secrets: readonly string[],
   ) {}
 
-  hash(rel: string, e: Entry): string | null {
+  *hashSteps(rel: string, e: Entry): Steps<string | null> {
     if (e.kind !== 'file' || e.size > MAX_HASH_BYTES) return null;
     const key = `${e.dev ?? '?'}:${e.ino}`;
     const known = this.done.get(key);
@@ -263,7 +269,7 @@ class Hasher {
     let r: ReturnType<typeof hashFd>;
     try {
       // No further than the size the walk saw: a file still growing is another writer's.
-      r = hashFd(fd, e.size, watch.see);
+      r = yield* hashFdSteps(fd, e.size, watch.see);
     } catch (err) {
       throw new Unobserved(`${rel}: read: ${code(err)}`);
     } finally {
@@ -280,13 +286,13 @@ class Hasher {
 type Delta = NonNullable<ReportBody['fsDelta']>[number];
 
 /** The grant's delta since `g`'s snapshot, or why there is none. */
-function deltaOf(g: Snapshot['grants'][number], secrets: readonly string[]): Delta {
+function* deltaSteps(g: Snapshot['grants'][number], secrets: readonly string[]): Steps<Delta> {
   const none = (why: string): Delta => ({ clause: g.clause, path: g.path, notObserved: why, created: [], modified: [], deleted: [] });
   if (typeof g.entries === 'string') return none(`at start: ${g.entries}`);
   const top = openGrant(g);
   if (typeof top === 'string') return none(`at the end: ${top}`);
   try {
-    const now = scanAt(top);
+    const now = yield* scanAtSteps(top);
     if (typeof now === 'string') return none(`at the end: ${now}`);
     const hasher = new Hasher(top, secrets);
     const created: Delta['created'] = [];
@@ -296,8 +302,8 @@ function deltaOf(g: Snapshot['grants'][number], secrets: readonly string[]): Del
       const was = g.entries.get(p);
       // A snapshot an older bvisor wrote has no entry for the grant's own directory: not new.
       if (p === TOP && !was) continue;
-      if (!was || !sameObject(was, e)) created.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
-      else if (changed(was, e)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: hasher.hash(p, e) });
+      if (!was || !sameObject(was, e)) created.push({ path: p, kind: e.kind, size: e.size, sha256: yield* hasher.hashSteps(p, e) });
+      else if (changed(was, e)) modified.push({ path: p, kind: e.kind, size: e.size, sha256: yield* hasher.hashSteps(p, e) });
     }
     for (const [p, was] of g.entries) {
       const e = now.get(p);
@@ -321,13 +327,40 @@ function deltaOf(g: Snapshot['grants'][number], secrets: readonly string[]): Del
  * since nothing it listed could be checked.
  */
 export function grantDeltas(before: Snapshot, secrets: readonly string[] | null): NonNullable<ReportBody['fsDelta']> {
-  if (secrets === null) return before.grants.map((g) => ({ clause: g.clause, path: g.path, notObserved: 'the workload had secrets in its environment, whose values are not known where a container\'s delta is listed (its seal): a name it made could hold one', created: [], modified: [], deleted: [] }));
+  if (secrets === null) return before.grants.map(unknownSecrets);
+  return before.grants.map((g) => redacted(runSteps(deltaSteps(g, secrets)), secrets));
+}
+
+/**
+ * grantDeltas for run and the API: the event loop gets its turns while the grants are walked and
+ * hashed (other runs' deadlines are its timers), and a caller's stop (`signal`) ends the listing
+ * there: that grant and the ones after it are not observed, and say why.
+ */
+export async function grantDeltasYielding(before: Snapshot, secrets: readonly string[], signal?: AbortSignal): Promise<NonNullable<ReportBody['fsDelta']>> {
+  const out: NonNullable<ReportBody['fsDelta']> = [];
+  for (const g of before.grants) {
+    if (signal?.aborted) {
+      out.push(stopped(g));
+      continue;
+    }
+    try {
+      out.push(redacted(await runStepsYielding(deltaSteps(g, secrets), signal), secrets));
+    } catch (e) {
+      if (!(e instanceof StepsStopped)) throw e;
+      out.push(stopped(g));
+    }
+  }
+  return out;
+}
+
+const stopped = (g: { clause: string; path: string }): Delta => ({ clause: g.clause, path: g.path, notObserved: 'the run was told to stop while its delta was listed', created: [], modified: [], deleted: [] });
+const unknownSecrets = (g: { clause: string; path: string }): Delta => ({ clause: g.clause, path: g.path, notObserved: "the workload had secrets in its environment, whose values are not known where a container's delta is listed (its seal): a name it made could hold one", created: [], modified: [], deleted: [] });
+
+/** A delta with every path (and reason) holding a secret value replaced by REDACTED. */
+function redacted(d: Delta, secrets: readonly string[]): Delta {
+  if (!secrets.length) return d;
   const clean = (t: string): string => (holdsSecret(t, secrets) ? REDACTED : t);
-  return before.grants.map((g) => {
-    const d = deltaOf(g, secrets);
-    if (!secrets.length) return d;
-    return { ...d, notObserved: d.notObserved === null ? null : clean(d.notObserved), created: d.created.map((x) => ({ ...x, path: clean(x.path) })), modified: d.modified.map((x) => ({ ...x, path: clean(x.path) })), deleted: d.deleted.map((x) => ({ ...x, path: clean(x.path) })) };
-  });
+  return { ...d, notObserved: d.notObserved === null ? null : clean(d.notObserved), created: d.created.map((x) => ({ ...x, path: clean(x.path) })), modified: d.modified.map((x) => ({ ...x, path: clean(x.path) })), deleted: d.deleted.map((x) => ({ ...x, path: clean(x.path) })) };
 }
 
 /** A snapshot as JSON (a container's, kept in its state directory from create to its seal). */

@@ -33,7 +33,8 @@ import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 import { removeTree } from '../host/remove-tree.js';
-import { hashFd, ValueWatch } from '../host/hash.js';
+import { hashFd, hashFdSteps, ValueWatch } from '../host/hash.js';
+import { runSteps, runStepsYielding, StepsStopped, type Steps } from '../host/steps.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
@@ -437,9 +438,32 @@ export function quarantineAt(index: string): string {
  * create): nothing is listed then, since no name could be checked.
  */
 export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): ReportBody['artifacts'] | undefined {
+  return runSteps(stageSteps(plan, secrets, {}));
+}
+
+/**
+ * stageArtifacts for run and the API: the event loop gets its turns while files are hashed (other
+ * runs' deadlines are its timers), and a caller's stop (`signal`) ends the staging there: what was
+ * listed stays listed, the listing says it was stopped (truncated), the rest stays in the
+ * quarantine unlisted.
+ */
+export async function stageArtifactsYielding(plan: Plan, secrets: readonly string[] | null, signal?: AbortSignal): Promise<ReportBody['artifacts'] | undefined> {
+  const made: { out?: Artifacts } = {};
+  try {
+    return await runStepsYielding(stageSteps(plan, secrets, made), signal);
+  } catch (e) {
+    if (!(e instanceof StepsStopped) || !made.out) throw e;
+    made.out.truncated = true;
+    refuse(made.out, '.', 'staging stopped: the run was told to stop; what is not listed stays in the quarantine, unlisted');
+    return made.out;
+  }
+}
+
+function* stageSteps(plan: Plan, secrets: readonly string[] | null, made: { out?: Artifacts }): Steps<ReportBody['artifacts'] | undefined> {
   const o = plan.launch?.outputs;
   if (!o || !o.quarantine) return undefined;
   const out: Artifacts = { quarantine: o.quarantine, commit: o.commit, to: o.to, ...(o.toFrom !== undefined ? { toFrom: o.toFrom } : {}), items: [], refused: [], truncated: false };
+  made.out = out;
   if (!existsSync(o.quarantine)) {
     refuse(out, '.', 'the quarantine is gone');
     return out;
@@ -475,8 +499,8 @@ export function stageArtifacts(plan: Plan, secrets: readonly string[] | null): R
     return out;
   }
   const files: Found[] = [];
-  walk(o.quarantine, out, files, secrets.filter((v) => v.length > 0));
-  stageFiles(o.quarantine, files, out, o.tmpfs ? o.sizeBytes : null, secrets);
+  yield* walkSteps(o.quarantine, out, files, secrets.filter((v) => v.length > 0));
+  yield* stageFilesSteps(o.quarantine, files, out, o.tmpfs ? o.sizeBytes : null, secrets);
   return out;
 }
 
@@ -521,7 +545,7 @@ function spell(raw: Buffer): { text: string; utf8: boolean } {
  * own descriptor and each name looked at relative to it, so no path length limit applies and a
  * name that is not UTF-8 is refused rather than looked up under another spelling.
  */
-function walk(top: string, out: Artifacts, files: Found[], secrets: readonly string[] = []): void {
+function* walkSteps(top: string, out: Artifacts, files: Found[], secrets: readonly string[] = []): Steps<void> {
   const s = shim();
   const topFd = s.bv_openat2(AT_FDCWD, top, O.RDONLY | O.DIRECTORY | O.NOCTTY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (topFd < 0) {
@@ -530,7 +554,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
   }
   let walked = 0;
   let pathBytes = 0;
-  const inDir = (dirFd: number, rel: string, relBytes: number, depth: number): void => {
+  const inDir = function* (dirFd: number, rel: string, relBytes: number, depth: number): Steps<void> {
     if (depth > 64) {
       refuse(out, rel, 'nested deeper than 64 directories');
       return;
@@ -560,6 +584,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
     // holds no value itself, or this directory would not have been entered.
     const tail = secrets.length && rel !== '' ? rel.slice(-(2 * Math.max(...secrets.map((v) => v.length)))) : '';
     for (const name of names) {
+      yield;
       // The path's length in bytes, counted rather than measured: measuring (or searching) a path
       // built by concatenation makes V8 copy it whole, 16 KiB for a deep one.
       const pBytes = (rel ? relBytes + 1 : 0) + Buffer.byteLength(name.text);
@@ -598,7 +623,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
           continue;
         }
         try {
-          inDir(fd, p, pBytes, depth + 1);
+          yield* inDir(fd, p, pBytes, depth + 1);
         } finally {
           s.bv_close(fd);
         }
@@ -612,7 +637,7 @@ function walk(top: string, out: Artifacts, files: Found[], secrets: readonly str
     }
   };
   try {
-    inDir(topFd, '', 0, 0);
+    yield* inDir(topFd, '', 0, 0);
   } finally {
     s.bv_close(topFd);
   }
@@ -630,7 +655,7 @@ function namesInside(files: readonly Found[]): Map<string, number> {
  * the quarantine (the kernel's link count says how many there are): a name elsewhere would let
  * whoever holds it change the bytes after the seal, or let a commit hand out a host file.
  */
-function stageFiles(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null, secrets: readonly string[]): void {
+function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, quarantineBytes: number | null, secrets: readonly string[]): Steps<void> {
   const inside = namesInside(files);
   let budget = MAX_HASHED_BYTES;
   // Searching for secret values costs per byte and per value; a workload that had a hundred of
@@ -681,7 +706,7 @@ function stageFiles(top: string, files: readonly Found[], out: Artifacts, quaran
           refuse(out, f.path, `not searched for secret values: ${f.size} bytes, for ${watch.cost(1)} value(s), past what staging searches for a run (${MAX_HASHED_BYTES} bytes times values in all)`);
           continue;
         }
-        const r = hashOpened(o.fd, o.st, budget, watch.see);
+        const r = yield* hashOpenedSteps(o.fd, o.st, budget, watch.see);
         if (typeof r === 'string') {
           refuse(out, f.path, r);
           continue;
@@ -887,7 +912,7 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
     if (nlink === 1 || !file) return 1;
     if (walked === null) {
       const found: Found[] = [];
-      walk(a.quarantine, { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found);
+      runSteps(walkSteps(a.quarantine, { quarantine: a.quarantine, commit: a.commit, to: a.to, items: [], refused: [], truncated: false }, found));
       const inside = namesInside(found);
       walked = new Map(found.map((f) => [f.path, inside.get(f.inode)!]));
     }
@@ -1070,13 +1095,19 @@ function openChecked(dirFd: number, rel: string, names: number): { fd: number; s
 /** Hashes what openChecked opened, leaving the descriptor open; closed, and an error text, when
  * it grew past maxBytes. */
 function hashOpened(fd: number, st: Stats, maxBytes: number, each?: (piece: Buffer) => void): { sha256: string; size: number; mode: number; fd: number } | string {
+  return runSteps(hashOpenedSteps(fd, st, maxBytes, each));
+}
+
+function* hashOpenedSteps(fd: number, st: Stats, maxBytes: number, each?: (piece: Buffer) => void): Steps<{ sha256: string; size: number; mode: number; fd: number } | string> {
   const s = shim();
   let r: ReturnType<typeof hashFd>;
+  let ended = false;
   try {
-    r = hashFd(fd, maxBytes, each);
-  } catch (e) {
-    s.bv_close(fd);
-    throw e;
+    r = yield* hashFdSteps(fd, maxBytes, each);
+    ended = true;
+  } finally {
+    // Thrown, or ended early by the caller (the generator's return): the descriptor is ours.
+    if (!ended) s.bv_close(fd);
   }
   // The file is frozen: one that grows past the budget is not the one the walk measured.
   if (r === null) {

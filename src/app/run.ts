@@ -19,8 +19,8 @@ import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
-import { prepareOutputs, removeQuarantine, stageArtifacts, commitOutputs, journalSink } from './outputs.js';
-import { snapshotGrants, grantDeltas, withoutDeltaLists, type Snapshot } from './fsdelta.js';
+import { prepareOutputs, removeQuarantine, stageArtifactsYielding, commitOutputs, journalSink } from './outputs.js';
+import { snapshotGrants, grantDeltasYielding, withoutDeltaLists, type Snapshot } from './fsdelta.js';
 import { runWasm } from './wasm.js';
 import { wasmReportBody, wasmExitStatus } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
@@ -225,9 +225,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     const secretValues = redactionValues(plan.launch?.env ?? [], secret);
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
-    const finish = (body: ReportBody, before: Snapshot, kept: Kept): SealedReport => {
+    const finish = async (body: ReportBody, before: Snapshot, kept: Kept): Promise<SealedReport> => {
       withholdStreamHashes(body, kept, secretValues);
-      const fsDelta = grantDeltas(before, secretValues);
+      const fsDelta = await grantDeltasYielding(before, secretValues, signal ?? undefined);
       if (fsDelta.length) body.fsDelta = fsDelta;
       if (body.denials) body.denials = redactDenials(body.denials, secretValues);
       let report = sealReport(body, sha256Hex);
@@ -270,7 +270,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // registration records them as they are made.
       const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
-      const report = finish(body, before, w.result.streams);
+      const report = await finish(body, before, w.result.streams);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
     const result = await launchLinux({
@@ -297,13 +297,14 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
-    const artifacts = stageArtifacts(plan, secretValues);
+    fault('run:before-staging');
+    const artifacts = await stageArtifactsYielding(plan, secretValues, signal ?? undefined);
     if (artifacts) body.artifacts = artifacts;
-    const report = finish(body, before, result.streams);
+    const report = await finish(body, before, result.streams);
     // on-success: only after the seal, and only for a completed run that exited 0.
     // Not after the caller said stop (the workload may have completed first): the outputs stay
-    // staged for the caller's commit or discard. Staging and the seal are synchronous: a stop
-    // that came meanwhile is heard once the loop turns.
+    // staged for the caller's commit or discard. Staging and the delta end early on a stop; the
+    // seal is synchronous: a stop that came during it is heard once the loop turns.
     if (signal && artifacts?.commit === 'on-success') await afterNextPoll();
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0 && !signal?.aborted) {
       commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));

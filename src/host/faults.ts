@@ -15,6 +15,8 @@ export type FaultStage =
   | 'run:before-cgroup'
   | 'run:running'
   | 'run:before-seal'
+  // The workload has ended; its outputs are not yet staged.
+  | 'run:before-staging'
   | 'run:after-journal'
   | 'delete:after-kill'
   | 'delete:after-teardown'

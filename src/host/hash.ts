@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync, constants as C } from 'node:fs';
 import type { Sha256Hex } from '../core/seal.js';
+import { runSteps, type Steps } from './steps.js';
 
 export const sha256Hex: Sha256Hex = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -29,6 +30,11 @@ export function sha256File(path: string): string {
  * error is thrown as Node's.
  */
 export function hashFd(fd: number, limit: number, each?: (piece: Buffer) => void): { sha256: string; size: number } | null {
+  return runSteps(hashFdSteps(fd, limit, each));
+}
+
+/** hashFd as steps (host/steps.ts): it may pause after each piece. */
+export function* hashFdSteps(fd: number, limit: number, each?: (piece: Buffer) => void): Steps<{ sha256: string; size: number } | null> {
   const h = createHash('sha256');
   const buf = Buffer.alloc(1 << 16);
   let size = 0;
@@ -37,6 +43,7 @@ export function hashFd(fd: number, limit: number, each?: (piece: Buffer) => void
     const piece = buf.subarray(0, n);
     h.update(piece);
     each?.(piece);
+    yield;
   }
   return { sha256: h.digest('hex'), size };
 }

@@ -233,7 +233,8 @@ describe('outputs through the API (live)', () => {
     expect(a.items).toMatchObject([{ path: 'plain', sha256: sha('plain') }, { path: 'plain2', sha256: sha('plain') }]);
     const dest = join(tempDir(), 'dest');
     mkdirSync(dest);
-    commitOutputs(root, r.report, { to: dest });
+    const dd = commitOutputs(root, r.report, { to: dest });
+    expect(dd.failed).toEqual([]);
     expect(readdirSync(dest).sort()).toEqual(['plain', 'plain2']);
   });
 
@@ -247,6 +248,28 @@ describe('outputs through the API (live)', () => {
     expect(JSON.stringify(r.report)).not.toContain(createHash('sha256').update('pin=4938').digest('hex'));
     const plain = await runConfined({ manifest: manifest('printf "pin=%s\\n" 493817').replace('outputs: { path: /out }', 'stdio: { stdout: capture }').replace('wall: 10s', 'wall: 10s, output: 8'), dir: tempDir() }, { cgroupParent: defaultTestParent() });
     expect(plain.report.body.streams.stdout).toMatchObject({ bytes: 11, truncated: true, sha256: createHash('sha256').update('pin=4938').digest('hex') });
+  });
+
+  it('another run\'s wall deadline is kept while a run in the same process stages a large output (staging gives the loop its turns); the caller\'s abort ends that staging', async () => {
+    const root = newRoot();
+    // 6 GiB of holes to hash: seconds of staging, while the other run's 1 s deadline falls.
+    const ac = new AbortController();
+    const big = runConfined({ manifest: manifest('truncate -s 6G /out/big'), dir: tempDir() }, { root, cgroupParent: defaultTestParent(), signal: ac.signal });
+    let bigDone = false;
+    void big.then(() => (bigDone = true), () => (bigDone = true));
+    const sleeper = await runConfined({ manifest: manifest('exec sleep 30').replace('outputs: { path: /out }\n', '').replace('wall: 10s', 'wall: 1s'), dir: tempDir() }, { cgroupParent: defaultTestParent() });
+    expect(sleeper.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+    // Killed at its deadline, not once the other run's staging was done: that run was still at it.
+    expect(bigDone).toBe(false);
+    expect(sleeper.report.body.budgets.wall.observed).toBeLessThan(2500);
+    // The workload had ended by itself; the abort ends the staging where it is.
+    ac.abort();
+    const b = await big;
+    expect(b.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    const a = b.report.body.artifacts!;
+    expect(statSync(join(a.quarantine, 'big')).size).toBe(6 * 2 ** 30);
+    expect(a).toMatchObject({ items: [], refused: [{ path: '.', reason: 'staging stopped: the run was told to stop; what is not listed stays in the quarantine, unlisted' }], truncated: true });
+    discardOutputs(root, b.report);
   });
 
   it('a file whose search for secret values would pass what staging searches (a sparse 9 GiB, two values) is refused unread', async () => {

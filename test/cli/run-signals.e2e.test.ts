@@ -4,7 +4,7 @@
 // the test's cgroup parent), how the process ended (waitpid's signal), the journal verified by
 // `journal verify`, `list`, and a marker file the workload would have made.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
@@ -70,6 +70,45 @@ function journal(root: string): string[] {
 }
 
 describe('bvisor run, told to stop', () => {
+  it('told while it stages a large output: staging ends there (the output unlisted, the listing says so), and bvisor dies by the signal', async () => {
+    const root = tempDir();
+    const b = bundle('/usr/bin/truncate', ['-s', '8G', '/out/big'], 'outputs: { path: /out }\n');
+    const h = held(root, 'stage-1', b, 'run:before-staging');
+    await until('run held before staging', h.reached, 20_000);
+    // Delivered while the run is held; heard at the first turn staging gives the loop.
+    process.kill(h.run.pid, 'SIGINT');
+    h.go();
+    const e = await h.run.ended;
+    expect(e.signal, e.stderr).toBe('SIGINT');
+    const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
+    const a = (JSON.parse(last) as { report: { body: { artifacts: { quarantine: string; items: unknown[]; refused: unknown[]; truncated: boolean } } } }).report.body.artifacts;
+    // The disk: the workload made its 8 GiB (sparse) file; staging did not get through it.
+    expect(statSync(join(a.quarantine, 'big')).size).toBe(8 * 2 ** 30);
+    expect(a.items).toEqual([]);
+    expect(a.refused).toEqual([{ path: '.', reason: 'staging stopped: the run was told to stop; what is not listed stays in the quarantine, unlisted' }]);
+    expect(a.truncated).toBe(true);
+    expect(cli(['--root', root, 'discard', 'stage-1']).status).toBe(0);
+  });
+
+  it('told while it lists what the workload changed in a read-write grant: that grant is not observed, and says why', async () => {
+    const root = tempDir();
+    const w = tempDir();
+    chownSync(w, 65534, 65534);
+    // 240 MiB of holes in four files: what a grant's delta hashes, a second or more of work.
+    const b = bundle('/usr/bin/sh', ['-c', `for i in 1 2 3 4; do truncate -s 60M ${w}/f$i; done`], `  - { path: ${w}, access: read-write }\nspawn: descendants\n`);
+    const h = held(root, 'delta-1', b, 'run:before-staging');
+    await until('run held before staging', h.reached, 20_000);
+    process.kill(h.run.pid, 'SIGINT');
+    h.go();
+    const e = await h.run.ended;
+    expect(e.signal, e.stderr).toBe('SIGINT');
+    const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
+    const d = (JSON.parse(last) as { report: { body: { fsDelta: unknown[] } } }).report.body.fsDelta;
+    // The disk: the workload made them.
+    expect(readdirSync(w).sort()).toEqual(['f1', 'f2', 'f3', 'f4']);
+    expect(d).toEqual([{ clause: 'filesystem[1]', path: w, notObserved: 'the run was told to stop while its delta was listed', created: [], modified: [], deleted: [] }]);
+  });
+
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     it(`${sig}: the workload is killed, the report sealed (killed, abort), nothing left; bvisor dies by ${sig}`, async () => {
       const root = tempDir();
