@@ -24,7 +24,7 @@ import { createWasm } from './wasm.js';
 import { WASM_RECORD } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { fault } from '../host/faults.js';
-import { runHooks } from './hooks.js';
+import { hookRecords, runHooks, type HookRecord } from './hooks.js';
 import { prepareOutputs, removeQuarantine, type Quarantine } from './outputs.js';
 import { snapshotGrants, snapshotToJson } from './fsdelta.js';
 import { claimName, containersDir, dirOf, ociState, leavesOf, readJson, readState, recordHash, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
@@ -283,14 +283,16 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
         // prestart and createRuntime hooks: the container exists, its program has not run; a
         // failing hook ends create, and the catch below removes everything.
         const hooks = plan.launch?.oci?.hooks;
+        const hooksRan: HookRecord[] = [];
         if (hooks?.prestart || hooks?.createRuntime) {
           // runc's state for these hooks: status creating, with the init's pid (a network hook
           // reaches /proc/<pid>/ns/net through it).
           const st = { ...ociState(o.id, dir, { ...state, monitor: procRef(created.monitorPid) }, { status: 'creating', broken: null, exit: null }), pid: created.pid };
-          await runHooks('prestart', hooks.prestart, st);
-          await runHooks('createRuntime', hooks.createRuntime, st);
+          hooksRan.push(...hookRecords(await runHooks('prestart', hooks.prestart, st)));
+          hooksRan.push(...hookRecords(await runHooks('createRuntime', hooks.createRuntime, st)));
         }
-        writeRecord('create.json', JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp }));
+        // What the report lists of the hooks (they ran as bvisor's own user: evidence, not a claim).
+        writeRecord('create.json', JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp, ...(hooksRan.length ? { hooks: hooksRan } : {}) }));
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);

@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { BvisorError } from '../contract/errors.js';
 import type { OciHook, HookName } from '../core/oci/config.js';
+import type { ReportBody } from '../contract/generated/types.js';
 
 export interface HookRun {
   name: HookName;
@@ -21,6 +22,13 @@ export interface HookRun {
   signal: string | null;
   timedOut: boolean;
   ms: number;
+}
+
+/** A hook's run as the report lists it (schemas/report.schema.json hooks). */
+export type HookRecord = NonNullable<ReportBody['hooks']>[number];
+
+export function hookRecords(runs: readonly HookRun[]): HookRecord[] {
+  return runs.flatMap((r) => (r.name === 'prestart' || r.name === 'createRuntime' || r.name === 'poststart' ? [{ kind: r.name, index: r.index, path: r.path, exitCode: r.status, signal: r.signal, timedOut: r.timedOut, ms: r.ms }] : []));
 }
 
 /** Hooks whose failure stops the container (spec: "MUST generate an error"); the rest warn. */

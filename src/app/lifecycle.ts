@@ -7,7 +7,8 @@
 //   lock          flock: every command on this id holds it while it acts
 //   state.json    what bvisor last decided (schemas/state.schema.json), written atomically
 //   plan.json     the admitted plan (no secrets: only references)
-//   create.json   what create read back (evidence, landlock and seccomp digests)
+//   create.json   what create read back (evidence, landlock and seccomp digests, the hooks it ran)
+//   start.json    the poststart hooks start ran
 //   exec.fifo     start writes a byte here; the monitor then lets the workload exec
 //   monitor.json  the monitor's phase;  exit.json  the exit status it reaped
 //   stdout/stderr captured streams (relayed by the monitor, capped)
@@ -46,7 +47,7 @@ import { readBack, teardownCgroups, killAll, cgroupMembers, signalMembers, isFro
 import { readOutcome, wasmReportBody, wasiSourceOf, WASM_RECORD, type WasmRecord } from './wasm-report.js';
 import { linuxReportBody, denialsOf, sealedReportFor } from './report.js';
 import { fault } from '../host/faults.js';
-import { runHooks } from './hooks.js';
+import { hookRecords, runHooks, type HookRecord } from './hooks.js';
 import { commitOutputs, journalSink, stageArtifacts } from './outputs.js';
 import { grantDeltas, snapshotFromJson } from './fsdelta.js';
 
@@ -409,8 +410,21 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     // poststart hooks: after the program started; a failure is a warning (runtime-spec).
     const post = plannedHooks(dir, id, s, 'poststart');
     // (The program may have ended already; the state says what start did: running.)
-    if (post) await runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), warn);
-    return next;
+    if (!post) return next;
+    const ran = hookRecords(await runHooks('poststart', post, ociState(id, dir, next, { status: 'running', broken: null, exit: null }), warn));
+    // For the report (they ran as bvisor's own user), named in the state as create's records are.
+    // The workload is running: a write that fails is said, and start still succeeds.
+    if (!next.records) return next;
+    try {
+      const text = JSON.stringify({ hooks: ran }) + '\n';
+      writeFileAtomic(join(dir, 'start.json'), text, 0o600);
+      const recorded: ContainerState = { ...next, records: { ...next.records, 'start.json': recordHash(text) } };
+      writeState(dir, recorded);
+      return recorded;
+    } catch (e) {
+      warn(`container ${id}: its poststart hooks ran, but were not recorded for its report: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      return next;
+    }
   });
 }
 
@@ -564,8 +578,9 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const plan = (checked = intactPlan(dir, s));
     if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
     // The records create wrote, each checked before anything is read or frozen for the report.
-    type CreateRecord = { evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp'] };
+    type CreateRecord = { evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp']; hooks?: HookRecord[] };
     const created = sealRecord<CreateRecord>(id, dir, s, 'create.json');
+    const startRecord = sealRecord<{ hooks?: HookRecord[] }>(id, dir, s, 'start.json');
     const delta = sealRecordText(id, dir, s, 'fsdelta.json', () => (existsSync(join(dir, 'fsdelta.json')) ? readFileSync(join(dir, 'fsdelta.json'), 'utf8') : null));
     const wasm = s.backend === 'wasm' ? wasmRecordOf(id, dir, s) : null;
     const e = d.exit;
@@ -622,6 +637,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const outcome = wasm ? readOutcome(dir) : null;
     const body = wasm ? wasmReportBody(ctx, { result, outcome, ...wasm, spare: false }) : linuxReportBody(ctx, result);
     body.backend = s.backend;
+    const hooks = [...(created?.hooks ?? []), ...(startRecord?.hooks ?? [])];
+    if (hooks.length) body.hooks = hooks;
     // The container's processes are gone (sealing needs it stopped): freeze, then hash.
     const artifacts = stageArtifacts(plan, hasSecrets ? null : []);
     if (artifacts) body.artifacts = artifacts;

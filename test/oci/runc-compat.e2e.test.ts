@@ -235,7 +235,7 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(JSON.parse(readFileSync(log, 'utf8').trim().split('\n').at(-1)!)).toMatchObject({ level: 'error' });
   });
 
-  it('hooks run in order with the state on stdin: prestart and createRuntime at create, poststart, poststop after delete (config.md)', async () => {
+  it('hooks run in order with the state on stdin: prestart and createRuntime at create, poststart, poststop after delete (config.md); the report lists those before its seal', async () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const root = newRoot();
     const log = join(work, 'hooks.log');
@@ -244,7 +244,9 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     writeFileSync(hook, `#!/bin/sh\nprintf '%s ' "$1" >> ${log}\ncat >> ${log}\necho >> ${log}\n`);
     chmodSync(hook, 0o755);
     const h = (name: string) => [{ path: hook, args: ['hook.sh', name], env: ['PATH=/usr/bin:/bin'], timeout: 10 }];
-    const b = bundle(['true'], (c) => (c.hooks = { prestart: h('prestart'), createRuntime: h('createRuntime'), poststart: h('poststart'), poststop: h('poststop') }));
+    // A second poststart hook that fails: a warning (runtime-spec), and a line in the report.
+    const failing = { path: '/bin/sh', args: ['sh', '-c', 'exit 3'] };
+    const b = bundle(['true'], (c) => (c.hooks = { prestart: h('prestart'), createRuntime: h('createRuntime'), poststart: [...h('poststart'), failing], poststop: h('poststop') }));
     expect(create(root, 'hk', b.dir, ['--allow-hooks']).status).toBe(0);
     const atCreate = readFileSync(log, 'utf8').trim().split('\n');
     expect(atCreate.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime']);
@@ -258,6 +260,16 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     const all = readFileSync(log, 'utf8').trim().split('\n');
     expect(all.map((l) => l.split(' ')[0])).toEqual(['prestart', 'createRuntime', 'poststart', 'poststop']);
     expect(JSON.parse(all[2]!.slice('poststart '.length))).toMatchObject({ id: 'hk', status: 'running' });
+    // The sealed report: each hook that ran before the seal, as the log above saw them run (the
+    // failing one exited 3); poststop ran after the seal.
+    const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
+    const hooks = (JSON.parse(last) as { report: { body: { hooks?: Array<Record<string, unknown>> } } }).report.body.hooks;
+    expect(hooks?.map(({ kind, index, path, exitCode, signal, timedOut }) => ({ kind, index, path, exitCode, signal, timedOut }))).toEqual([
+      { kind: 'prestart', index: 0, path: hook, exitCode: 0, signal: null, timedOut: false },
+      { kind: 'createRuntime', index: 0, path: hook, exitCode: 0, signal: null, timedOut: false },
+      { kind: 'poststart', index: 0, path: hook, exitCode: 0, signal: null, timedOut: false },
+      { kind: 'poststart', index: 1, path: '/bin/sh', exitCode: 3, signal: null, timedOut: false },
+    ]);
   });
 
   it("poststart and poststop hooks come only from the plan the container was created with: an edited plan.json's run neither, with a warning", async () => {

@@ -808,6 +808,30 @@ export interface ReportBody {
     complete: boolean;
     notes: string[];
   };
+  /**
+   * The OCI hooks bvisor ran for this container (runtime-spec config.md), in order: prestart and createRuntime in create, poststart in start. They ran as bvisor's own user, outside every boundary, because the caller allowed them (create --allow-hooks, or BVISOR_ALLOW_HOOKS=1); the plan names them (launch.oci.hooks). A failed prestart or createRuntime hook ends create (no report); a failed poststart hook is listed here. poststop hooks run after this report is sealed and are not listed. Absent when none ran.
+   */
+  hooks?: {
+    kind: 'prestart' | 'createRuntime' | 'poststart';
+    /**
+     * Its place in the config's list of its kind.
+     */
+    index: number;
+    path: string;
+    /**
+     * Its exit status; null when it was killed or could not start.
+     */
+    exitCode: number | null;
+    /**
+     * The signal that ended it (its process group is killed at its timeout), or null.
+     */
+    signal: string | null;
+    timedOut: boolean;
+    /**
+     * From its start to its exit.
+     */
+    ms: number;
+  }[];
   artifacts?: Artifacts;
   /**
    * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended (by descriptor from the planned directory; no symlink or mount crossed). notObserved says why a grant has no delta: more than 20000 entries or 8 MiB of paths, a name that is not UTF-8, the grant's directory replaced or reached through a symlink, another filesystem (a mount or a subvolume) inside it, an entry that changed while it was walked, a container whose workload had secrets (their values are unknown at its seal), or, for run, lists the state root had no room for. The grant's own directory is the entry '.'. A listed path that holds a secret value reads <redacted: holds a secret value>. Absent when the launch has no read-write directory grant.
@@ -1983,13 +2007,14 @@ export interface ContainerState {
     [k: string]: string | undefined;
   };
   /**
-   * The files create writes beside the state that a report is sealed from, each named by the sha256 of its bytes as create wrote them: host.json (the host it was planned on), fsdelta.json (the read-write grants before anything ran), create.json (what create read back), wasm.json (a wasm container's runner record). The seal takes a named file only when its content hashes to this, takes no file the map does not name, and refuses to seal from one that does not match (delete -f removes such a container unsealed; for host.json it probes the host instead, as for a file torn by a crash). create names host.json and fsdelta.json before anything runs, and the other two with the created state. Absent in states written before it, whose records are read as they were then.
+   * The files create writes beside the state that a report is sealed from, each named by the sha256 of its bytes as create wrote them: host.json (the host it was planned on), fsdelta.json (the read-write grants before anything ran), create.json (what create read back), wasm.json (a wasm container's runner record). The seal takes a named file only when its content hashes to this, takes no file the map does not name, and refuses to seal from one that does not match (delete -f removes such a container unsealed; for host.json it probes the host instead, as for a file torn by a crash). create names host.json and fsdelta.json before anything runs, and create.json and wasm.json with the created state; start names start.json (the poststart hooks it ran) after them. Absent in states written before it, whose records are read as they were then.
    */
   records?: {
     'host.json'?: RecordHash;
     'fsdelta.json'?: RecordHash;
     'create.json'?: RecordHash;
     'wasm.json'?: RecordHash;
+    'start.json'?: RecordHash;
   };
   /**
    * A bundle extracted from an archive, kept for the container's lifetime (its rootfs and files are used until delete), then removed; null for a bundle directory.

@@ -2026,7 +2026,7 @@ const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern12 = new RegExp("^[0-9a-f]{16}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const func1 = Object.prototype.hasOwnProperty;
@@ -5002,11 +5002,15 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data.artifacts !== undefined){
-let data48 = data.artifacts;
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-if(data48.quarantine === undefined){
-const err103 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+if(data.hooks !== undefined){
+let data48 = data.hooks;
+if(Array.isArray(data48)){
+const len3 = data48.length;
+for(let i3=0; i3<len3; i3++){
+let data49 = data48[i3];
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.kind === undefined){
+const err103 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -5015,8 +5019,8 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(data48.commit === undefined){
-const err104 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+if(data49.index === undefined){
+const err104 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "index"},message:"must have required property '"+"index"+"'"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -5025,8 +5029,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data48.to === undefined){
-const err105 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data49.path === undefined){
+const err105 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -5035,8 +5039,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(data48.items === undefined){
-const err106 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+if(data49.exitCode === undefined){
+const err106 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "exitCode"},message:"must have required property '"+"exitCode"+"'"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -5045,8 +5049,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(data48.refused === undefined){
-const err107 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
+if(data49.signal === undefined){
+const err107 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -5055,8 +5059,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data48.truncated === undefined){
-const err108 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data49.timedOut === undefined){
+const err108 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "timedOut"},message:"must have required property '"+"timedOut"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -5065,9 +5069,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-for(const key10 in data48){
-if(!(((((((key10 === "quarantine") || (key10 === "commit")) || (key10 === "to")) || (key10 === "toFrom")) || (key10 === "items")) || (key10 === "refused")) || (key10 === "truncated"))){
-const err109 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data49.ms === undefined){
+const err109 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "ms"},message:"must have required property '"+"ms"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -5076,10 +5079,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-if(data48.quarantine !== undefined){
-if(typeof data48.quarantine !== "string"){
-const err110 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key10 in data49){
+if(!(((((((key10 === "kind") || (key10 === "index")) || (key10 === "path")) || (key10 === "exitCode")) || (key10 === "signal")) || (key10 === "timedOut")) || (key10 === "ms"))){
+const err110 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -5089,10 +5091,10 @@ vErrors.push(err110);
 errors++;
 }
 }
-if(data48.commit !== undefined){
-let data50 = data48.commit;
+if(data49.kind !== undefined){
+let data50 = data49.kind;
 if(typeof data50 !== "string"){
-const err111 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err111 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -5101,8 +5103,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(!((data50 === "manual") || (data50 === "on-success"))){
-const err112 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
+if(!(((data50 === "prestart") || (data50 === "createRuntime")) || (data50 === "poststart"))){
+const err112 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.hooks.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -5112,10 +5114,10 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data48.to !== undefined){
-let data51 = data48.to;
-if((typeof data51 !== "string") && (data51 !== null)){
-const err113 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
+if(data49.index !== undefined){
+let data51 = data49.index;
+if(!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51)))){
+const err113 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -5124,11 +5126,9 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-if(data48.toFrom !== undefined){
-let data52 = data48.toFrom;
-if((typeof data52 !== "string") && (data52 !== null)){
-const err114 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
+if((typeof data51 == "number") && (isFinite(data51))){
+if(data51 < 0 || isNaN(data51)){
+const err114 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -5137,8 +5137,11 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(!(((data52 === "bundle") || (data52 === "caller")) || (data52 === null))){
-const err115 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(data49.path !== undefined){
+if(typeof data49.path !== "string"){
+const err115 = {instancePath:instancePath+"/hooks/" + i3+"/path",schemaPath:"#/properties/hooks/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -5148,15 +5151,10 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data48.items !== undefined){
-let data53 = data48.items;
-if(Array.isArray(data53)){
-const len3 = data53.length;
-for(let i3=0; i3<len3; i3++){
-let data54 = data53[i3];
-if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
-if(data54.id === undefined){
-const err116 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data49.exitCode !== undefined){
+let data53 = data49.exitCode;
+if((!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))) && (data53 !== null)){
+const err116 = {instancePath:instancePath+"/hooks/" + i3+"/exitCode",schemaPath:"#/properties/hooks/items/properties/exitCode/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -5165,8 +5163,11 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data54.path === undefined){
-const err117 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data49.signal !== undefined){
+let data54 = data49.signal;
+if((typeof data54 !== "string") && (data54 !== null)){
+const err117 = {instancePath:instancePath+"/hooks/" + i3+"/signal",schemaPath:"#/properties/hooks/items/properties/signal/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -5175,8 +5176,10 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(data54.size === undefined){
-const err118 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data49.timedOut !== undefined){
+if(typeof data49.timedOut !== "boolean"){
+const err118 = {instancePath:instancePath+"/hooks/" + i3+"/timedOut",schemaPath:"#/properties/hooks/items/properties/timedOut/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -5185,8 +5188,12 @@ vErrors.push(err118);
 }
 errors++;
 }
-if(data54.sha256 === undefined){
-const err119 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+}
+if(data49.ms !== undefined){
+let data56 = data49.ms;
+if((typeof data56 == "number") && (isFinite(data56))){
+if(data56 < 0 || isNaN(data56)){
+const err119 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -5195,8 +5202,9 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(data54.mode === undefined){
-const err120 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+}
+else {
+const err120 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -5205,9 +5213,10 @@ vErrors.push(err120);
 }
 errors++;
 }
-for(const key11 in data54){
-if(!(((((key11 === "id") || (key11 === "path")) || (key11 === "size")) || (key11 === "sha256")) || (key11 === "mode"))){
-const err121 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+}
+else {
+const err121 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -5217,11 +5226,9 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data54.id !== undefined){
-let data55 = data54.id;
-if(typeof data55 === "string"){
-if(!pattern12.test(data55)){
-const err122 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+}
+else {
+const err122 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -5231,8 +5238,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-else {
-const err123 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.artifacts !== undefined){
+let data57 = data.artifacts;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.quarantine === undefined){
+const err123 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -5241,10 +5251,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-if(data54.path !== undefined){
-if(typeof data54.path !== "string"){
-const err124 = {instancePath:instancePath+"/artifacts/items/" + i3+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.commit === undefined){
+const err124 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -5253,11 +5261,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-}
-if(data54.size !== undefined){
-let data57 = data54.size;
-if(!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))){
-const err125 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data57.to === undefined){
+const err125 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -5266,9 +5271,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if((typeof data57 == "number") && (isFinite(data57))){
-if(data57 < 0 || isNaN(data57)){
-const err126 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data57.items === undefined){
+const err126 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -5277,13 +5281,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-}
-if(data54.sha256 !== undefined){
-let data58 = data54.sha256;
-if(typeof data58 === "string"){
-if(!pattern14.test(data58)){
-const err127 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data57.refused === undefined){
+const err127 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -5292,9 +5291,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-else {
-const err128 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.truncated === undefined){
+const err128 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -5303,11 +5301,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-if(data54.mode !== undefined){
-let data59 = data54.mode;
-if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
-const err129 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key11 in data57){
+if(!(((((((key11 === "quarantine") || (key11 === "commit")) || (key11 === "to")) || (key11 === "toFrom")) || (key11 === "items")) || (key11 === "refused")) || (key11 === "truncated"))){
+const err129 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -5316,9 +5312,10 @@ vErrors.push(err129);
 }
 errors++;
 }
-if((typeof data59 == "number") && (isFinite(data59))){
-if(data59 < 0 || isNaN(data59)){
-const err130 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data57.quarantine !== undefined){
+if(typeof data57.quarantine !== "string"){
+const err130 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -5328,10 +5325,10 @@ vErrors.push(err130);
 errors++;
 }
 }
-}
-}
-else {
-const err131 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.commit !== undefined){
+let data59 = data57.commit;
+if(typeof data59 !== "string"){
+const err131 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -5340,10 +5337,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-}
-else {
-const err132 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((data59 === "manual") || (data59 === "on-success"))){
+const err132 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -5353,15 +5348,10 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data48.refused !== undefined){
-let data60 = data48.refused;
-if(Array.isArray(data60)){
-const len4 = data60.length;
-for(let i4=0; i4<len4; i4++){
-let data61 = data60[i4];
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-if(data61.path === undefined){
-const err133 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data57.to !== undefined){
+let data60 = data57.to;
+if((typeof data60 !== "string") && (data60 !== null)){
+const err133 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -5370,8 +5360,11 @@ vErrors.push(err133);
 }
 errors++;
 }
-if(data61.reason === undefined){
-const err134 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+if(data57.toFrom !== undefined){
+let data61 = data57.toFrom;
+if((typeof data61 !== "string") && (data61 !== null)){
+const err134 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -5380,9 +5373,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-for(const key12 in data61){
-if(!((key12 === "path") || (key12 === "reason"))){
-const err135 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(!(((data61 === "bundle") || (data61 === "caller")) || (data61 === null))){
+const err135 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -5392,9 +5384,15 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data61.path !== undefined){
-if(typeof data61.path !== "string"){
-const err136 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.items !== undefined){
+let data62 = data57.items;
+if(Array.isArray(data62)){
+const len4 = data62.length;
+for(let i4=0; i4<len4; i4++){
+let data63 = data62[i4];
+if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
+if(data63.id === undefined){
+const err136 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -5403,10 +5401,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-if(data61.reason !== undefined){
-if(typeof data61.reason !== "string"){
-const err137 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data63.path === undefined){
+const err137 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -5415,10 +5411,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-}
-else {
-const err138 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data63.size === undefined){
+const err138 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -5427,10 +5421,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-}
-else {
-const err139 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data63.sha256 === undefined){
+const err139 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -5439,10 +5431,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-if(data48.truncated !== undefined){
-if(typeof data48.truncated !== "boolean"){
-const err140 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data63.mode === undefined){
+const err140 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -5451,10 +5441,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-}
-else {
-const err141 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key12 in data63){
+if(!(((((key12 === "id") || (key12 === "path")) || (key12 === "size")) || (key12 === "sha256")) || (key12 === "mode"))){
+const err141 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -5464,15 +5453,11 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data65 = data.fsDelta;
-if(Array.isArray(data65)){
-const len5 = data65.length;
-for(let i5=0; i5<len5; i5++){
-let data66 = data65[i5];
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(data66.clause === undefined){
-const err142 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data63.id !== undefined){
+let data64 = data63.id;
+if(typeof data64 === "string"){
+if(!pattern12.test(data64)){
+const err142 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -5481,8 +5466,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data66.path === undefined){
-const err143 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err143 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -5491,8 +5477,10 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data66.notObserved === undefined){
-const err144 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+if(data63.path !== undefined){
+if(typeof data63.path !== "string"){
+const err144 = {instancePath:instancePath+"/artifacts/items/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -5501,8 +5489,11 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data66.created === undefined){
-const err145 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+}
+if(data63.size !== undefined){
+let data66 = data63.size;
+if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
+const err145 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -5511,8 +5502,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(data66.modified === undefined){
-const err146 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+if((typeof data66 == "number") && (isFinite(data66))){
+if(data66 < 0 || isNaN(data66)){
+const err146 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -5521,8 +5513,13 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(data66.deleted === undefined){
-const err147 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+}
+}
+if(data63.sha256 !== undefined){
+let data67 = data63.sha256;
+if(typeof data67 === "string"){
+if(!pattern14.test(data67)){
+const err147 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -5531,9 +5528,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-for(const key13 in data66){
-if(!((((((key13 === "clause") || (key13 === "path")) || (key13 === "notObserved")) || (key13 === "created")) || (key13 === "modified")) || (key13 === "deleted"))){
-const err148 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+else {
+const err148 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -5543,9 +5540,10 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data66.clause !== undefined){
-if(typeof data66.clause !== "string"){
-const err149 = {instancePath:instancePath+"/fsDelta/" + i5+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data63.mode !== undefined){
+let data68 = data63.mode;
+if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
+const err149 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -5554,10 +5552,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-if(data66.path !== undefined){
-if(typeof data66.path !== "string"){
-const err150 = {instancePath:instancePath+"/fsDelta/" + i5+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data68 == "number") && (isFinite(data68))){
+if(data68 < 0 || isNaN(data68)){
+const err150 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -5567,10 +5564,10 @@ vErrors.push(err150);
 errors++;
 }
 }
-if(data66.notObserved !== undefined){
-let data69 = data66.notObserved;
-if((typeof data69 !== "string") && (data69 !== null)){
-const err151 = {instancePath:instancePath+"/fsDelta/" + i5+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+}
+}
+else {
+const err151 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -5580,15 +5577,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data66.created !== undefined){
-let data70 = data66.created;
-if(Array.isArray(data70)){
-const len6 = data70.length;
-for(let i6=0; i6<len6; i6++){
-let data71 = data70[i6];
-if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
-if(data71.path === undefined){
-const err152 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err152 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -5597,8 +5588,16 @@ vErrors.push(err152);
 }
 errors++;
 }
-if(data71.kind === undefined){
-const err153 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data57.refused !== undefined){
+let data69 = data57.refused;
+if(Array.isArray(data69)){
+const len5 = data69.length;
+for(let i5=0; i5<len5; i5++){
+let data70 = data69[i5];
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.path === undefined){
+const err153 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -5607,8 +5606,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data71.size === undefined){
-const err154 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data70.reason === undefined){
+const err154 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -5617,9 +5616,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-for(const key14 in data71){
-if(!((((key14 === "path") || (key14 === "kind")) || (key14 === "size")) || (key14 === "sha256"))){
-const err155 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+for(const key13 in data70){
+if(!((key13 === "path") || (key13 === "reason"))){
+const err155 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -5629,9 +5628,9 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data71.path !== undefined){
-if(typeof data71.path !== "string"){
-const err156 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err156 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -5641,10 +5640,9 @@ vErrors.push(err156);
 errors++;
 }
 }
-if(data71.kind !== undefined){
-let data73 = data71.kind;
-if(typeof data73 !== "string"){
-const err157 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.reason !== undefined){
+if(typeof data70.reason !== "string"){
+const err157 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -5653,8 +5651,10 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(!((((data73 === "file") || (data73 === "dir")) || (data73 === "link")) || (data73 === "other"))){
-const err158 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -5664,10 +5664,9 @@ vErrors.push(err158);
 errors++;
 }
 }
-if(data71.size !== undefined){
-let data74 = data71.size;
-if(!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74)))){
-const err159 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err159 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -5676,9 +5675,10 @@ vErrors.push(err159);
 }
 errors++;
 }
-if((typeof data74 == "number") && (isFinite(data74))){
-if(data74 < 0 || isNaN(data74)){
-const err160 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data57.truncated !== undefined){
+if(typeof data57.truncated !== "boolean"){
+const err160 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -5689,10 +5689,8 @@ errors++;
 }
 }
 }
-if(data71.sha256 !== undefined){
-let data75 = data71.sha256;
-if((typeof data75 !== "string") && (data75 !== null)){
-const err161 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+else {
+const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -5702,9 +5700,15 @@ vErrors.push(err161);
 errors++;
 }
 }
-}
-else {
-const err162 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.fsDelta !== undefined){
+let data74 = data.fsDelta;
+if(Array.isArray(data74)){
+const len6 = data74.length;
+for(let i6=0; i6<len6; i6++){
+let data75 = data74[i6];
+if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
+if(data75.clause === undefined){
+const err162 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -5713,10 +5717,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-}
-else {
-const err163 = {instancePath:instancePath+"/fsDelta/" + i5+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data75.path === undefined){
+const err163 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -5725,16 +5727,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-if(data66.modified !== undefined){
-let data76 = data66.modified;
-if(Array.isArray(data76)){
-const len7 = data76.length;
-for(let i7=0; i7<len7; i7++){
-let data77 = data76[i7];
-if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-if(data77.path === undefined){
-const err164 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data75.notObserved === undefined){
+const err164 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -5743,8 +5737,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data77.kind === undefined){
-const err165 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data75.created === undefined){
+const err165 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -5753,8 +5747,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data77.size === undefined){
-const err166 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data75.modified === undefined){
+const err166 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -5763,9 +5757,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-for(const key15 in data77){
-if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
-const err167 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data75.deleted === undefined){
+const err167 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -5774,10 +5767,9 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-if(data77.path !== undefined){
-if(typeof data77.path !== "string"){
-const err168 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data75){
+if(!((((((key14 === "clause") || (key14 === "path")) || (key14 === "notObserved")) || (key14 === "created")) || (key14 === "modified")) || (key14 === "deleted"))){
+const err168 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -5787,10 +5779,9 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data77.kind !== undefined){
-let data79 = data77.kind;
-if(typeof data79 !== "string"){
-const err169 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data75.clause !== undefined){
+if(typeof data75.clause !== "string"){
+const err169 = {instancePath:instancePath+"/fsDelta/" + i6+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -5799,8 +5790,10 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(!((((data79 === "file") || (data79 === "dir")) || (data79 === "link")) || (data79 === "other"))){
-const err170 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data75.path !== undefined){
+if(typeof data75.path !== "string"){
+const err170 = {instancePath:instancePath+"/fsDelta/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -5810,10 +5803,10 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data77.size !== undefined){
-let data80 = data77.size;
-if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
-const err171 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data75.notObserved !== undefined){
+let data78 = data75.notObserved;
+if((typeof data78 !== "string") && (data78 !== null)){
+const err171 = {instancePath:instancePath+"/fsDelta/" + i6+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -5822,9 +5815,16 @@ vErrors.push(err171);
 }
 errors++;
 }
-if((typeof data80 == "number") && (isFinite(data80))){
-if(data80 < 0 || isNaN(data80)){
-const err172 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data75.created !== undefined){
+let data79 = data75.created;
+if(Array.isArray(data79)){
+const len7 = data79.length;
+for(let i7=0; i7<len7; i7++){
+let data80 = data79[i7];
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+if(data80.path === undefined){
+const err172 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -5833,12 +5833,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-}
-}
-if(data77.sha256 !== undefined){
-let data81 = data77.sha256;
-if((typeof data81 !== "string") && (data81 !== null)){
-const err173 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(data80.kind === undefined){
+const err173 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -5847,10 +5843,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-}
-else {
-const err174 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data80.size === undefined){
+const err174 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -5859,10 +5853,9 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-}
-else {
-const err175 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key15 in data80){
+if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
+const err175 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -5872,15 +5865,9 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data66.deleted !== undefined){
-let data82 = data66.deleted;
-if(Array.isArray(data82)){
-const len8 = data82.length;
-for(let i8=0; i8<len8; i8++){
-let data83 = data82[i8];
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-if(data83.path === undefined){
-const err176 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data80.path !== undefined){
+if(typeof data80.path !== "string"){
+const err176 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -5889,8 +5876,11 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data83.kind === undefined){
-const err177 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data80.kind !== undefined){
+let data82 = data80.kind;
+if(typeof data82 !== "string"){
+const err177 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -5899,8 +5889,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(data83.size === undefined){
-const err178 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(!((((data82 === "file") || (data82 === "dir")) || (data82 === "link")) || (data82 === "other"))){
+const err178 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -5909,9 +5899,11 @@ vErrors.push(err178);
 }
 errors++;
 }
-for(const key16 in data83){
-if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
-const err179 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+if(data80.size !== undefined){
+let data83 = data80.size;
+if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
+const err179 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -5920,10 +5912,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-if(data83.path !== undefined){
-if(typeof data83.path !== "string"){
-const err180 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data83 == "number") && (isFinite(data83))){
+if(data83 < 0 || isNaN(data83)){
+const err180 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -5933,10 +5924,11 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data83.kind !== undefined){
-let data85 = data83.kind;
-if(typeof data85 !== "string"){
-const err181 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data80.sha256 !== undefined){
+let data84 = data80.sha256;
+if((typeof data84 !== "string") && (data84 !== null)){
+const err181 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -5945,8 +5937,10 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(!((((data85 === "file") || (data85 === "dir")) || (data85 === "link")) || (data85 === "other"))){
-const err182 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -5956,10 +5950,9 @@ vErrors.push(err182);
 errors++;
 }
 }
-if(data83.size !== undefined){
-let data86 = data83.size;
-if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-const err183 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err183 = {instancePath:instancePath+"/fsDelta/" + i6+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -5968,9 +5961,16 @@ vErrors.push(err183);
 }
 errors++;
 }
-if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 < 0 || isNaN(data86)){
-const err184 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data75.modified !== undefined){
+let data85 = data75.modified;
+if(Array.isArray(data85)){
+const len8 = data85.length;
+for(let i8=0; i8<len8; i8++){
+let data86 = data85[i8];
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+if(data86.path === undefined){
+const err184 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -5979,12 +5979,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-}
-}
-if(data83.sha256 !== undefined){
-let data87 = data83.sha256;
-if((typeof data87 !== "string") && (data87 !== null)){
-const err185 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(data86.kind === undefined){
+const err185 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -5993,10 +5989,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-}
-}
-else {
-const err186 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data86.size === undefined){
+const err186 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -6005,10 +5999,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-}
-}
-else {
-const err187 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key16 in data86){
+if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
+const err187 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -6018,9 +6011,9 @@ vErrors.push(err187);
 errors++;
 }
 }
-}
-else {
-const err188 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data86.path !== undefined){
+if(typeof data86.path !== "string"){
+const err188 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -6030,14 +6023,257 @@ vErrors.push(err188);
 errors++;
 }
 }
-}
-else {
-const err189 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data86.kind !== undefined){
+let data88 = data86.kind;
+if(typeof data88 !== "string"){
+const err189 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
 else {
 vErrors.push(err189);
+}
+errors++;
+}
+if(!((((data88 === "file") || (data88 === "dir")) || (data88 === "link")) || (data88 === "other"))){
+const err190 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+if(data86.size !== undefined){
+let data89 = data86.size;
+if(!(((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89))) && (isFinite(data89)))){
+const err191 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+if((typeof data89 == "number") && (isFinite(data89))){
+if(data89 < 0 || isNaN(data89)){
+const err192 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+}
+}
+if(data86.sha256 !== undefined){
+let data90 = data86.sha256;
+if((typeof data90 !== "string") && (data90 !== null)){
+const err193 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
+}
+errors++;
+}
+}
+}
+else {
+const err194 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err194];
+}
+else {
+vErrors.push(err194);
+}
+errors++;
+}
+}
+}
+else {
+const err195 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err195];
+}
+else {
+vErrors.push(err195);
+}
+errors++;
+}
+}
+if(data75.deleted !== undefined){
+let data91 = data75.deleted;
+if(Array.isArray(data91)){
+const len9 = data91.length;
+for(let i9=0; i9<len9; i9++){
+let data92 = data91[i9];
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(data92.path === undefined){
+const err196 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+if(data92.kind === undefined){
+const err197 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+if(data92.size === undefined){
+const err198 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+for(const key17 in data92){
+if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
+const err199 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
+}
+errors++;
+}
+}
+if(data92.path !== undefined){
+if(typeof data92.path !== "string"){
+const err200 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err200];
+}
+else {
+vErrors.push(err200);
+}
+errors++;
+}
+}
+if(data92.kind !== undefined){
+let data94 = data92.kind;
+if(typeof data94 !== "string"){
+const err201 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err201];
+}
+else {
+vErrors.push(err201);
+}
+errors++;
+}
+if(!((((data94 === "file") || (data94 === "dir")) || (data94 === "link")) || (data94 === "other"))){
+const err202 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
+}
+errors++;
+}
+}
+if(data92.size !== undefined){
+let data95 = data92.size;
+if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
+const err203 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err203];
+}
+else {
+vErrors.push(err203);
+}
+errors++;
+}
+if((typeof data95 == "number") && (isFinite(data95))){
+if(data95 < 0 || isNaN(data95)){
+const err204 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+}
+}
+if(data92.sha256 !== undefined){
+let data96 = data92.sha256;
+if((typeof data96 !== "string") && (data96 !== null)){
+const err205 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+}
+}
+else {
+const err206 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+}
+}
+else {
+const err207 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+}
+}
+else {
+const err208 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+}
+}
+else {
+const err209 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
 }
 errors++;
 }
@@ -6050,12 +6286,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err190 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err210 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err190];
+vErrors = [err210];
 }
 else {
-vErrors.push(err190);
+vErrors.push(err210);
 }
 errors++;
 }
@@ -7132,7 +7368,7 @@ return errors === 0;
 }
 validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema127 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
+const schema128 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
 
 function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -7247,7 +7483,7 @@ errors++;
 if(data.step !== undefined){
 let data2 = data.step;
 if(!(((data2 === "decided") || (data2 === "applied")) || (data2 === "failed"))){
-const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema127.properties.step.enum},message:"must be equal to one of the allowed values"};
+const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema128.properties.step.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7260,7 +7496,7 @@ errors++;
 if(data.action !== undefined){
 let data3 = data.action;
 if(!((data3 === "commit") || (data3 === "discard"))){
-const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema127.properties.action.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema128.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7551,9 +7787,9 @@ return errors === 0;
 }
 validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema129 = {};
-const schema132 = {"enum":["absent","rolled-back","completed","running","refused"]};
-const schema133 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
+const schema130 = {};
+const schema133 = {"enum":["absent","rolled-back","completed","running","refused"]};
+const schema134 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
 
 function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -7703,7 +7939,7 @@ errors++;
 if(data.classification !== undefined){
 let data3 = data.classification;
 if(!(((((data3 === "absent") || (data3 === "rolled-back")) || (data3 === "completed")) || (data3 === "running")) || (data3 === "refused"))){
-const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema132.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -7810,7 +8046,7 @@ errors++;
 if(data6.do !== undefined){
 let data7 = data6.do;
 if(!((((((data7 === "kill-process") || (data7 === "remove-cgroup")) || (data7 === "discard-quarantine")) || (data7 === "remove-state")) || (data7 === "seal-report")) || (data7 === "repair-journal"))){
-const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema133.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema134.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -7860,7 +8096,7 @@ errors++;
 if(data6.error !== undefined){
 let data10 = data6.error;
 if((typeof data10 !== "string") && (data10 !== null)){
-const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema133.properties.error.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema134.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -9762,7 +9998,7 @@ if(data.records !== undefined){
 let data30 = data.records;
 if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
 for(const key6 in data30){
-if(!((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json"))){
+if(!(((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json")) || (key6 === "start.json"))){
 const err71 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
@@ -9873,9 +10109,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-}
-else {
-const err80 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30["start.json"] !== undefined){
+let data35 = data30["start.json"];
+if(typeof data35 === "string"){
+if(!pattern14.test(data35)){
+const err80 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -9885,10 +10123,8 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data35 = data.keptBundle;
-if((typeof data35 !== "string") && (data35 !== null)){
-const err81 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+else {
+const err81 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -9900,12 +10136,37 @@ errors++;
 }
 }
 else {
-const err82 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err82 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err82];
 }
 else {
 vErrors.push(err82);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data36 = data.keptBundle;
+if((typeof data36 !== "string") && (data36 !== null)){
+const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+}
+else {
+const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
 }
 errors++;
 }

@@ -5923,7 +5923,7 @@ const schema111 = {};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
@@ -8898,11 +8898,15 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data.artifacts !== undefined){
-let data48 = data.artifacts;
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-if(data48.quarantine === undefined){
-const err103 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+if(data.hooks !== undefined){
+let data48 = data.hooks;
+if(Array.isArray(data48)){
+const len3 = data48.length;
+for(let i3=0; i3<len3; i3++){
+let data49 = data48[i3];
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.kind === undefined){
+const err103 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -8911,8 +8915,8 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(data48.commit === undefined){
-const err104 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+if(data49.index === undefined){
+const err104 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "index"},message:"must have required property '"+"index"+"'"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -8921,8 +8925,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data48.to === undefined){
-const err105 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data49.path === undefined){
+const err105 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -8931,8 +8935,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(data48.items === undefined){
-const err106 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+if(data49.exitCode === undefined){
+const err106 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "exitCode"},message:"must have required property '"+"exitCode"+"'"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -8941,8 +8945,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(data48.refused === undefined){
-const err107 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
+if(data49.signal === undefined){
+const err107 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -8951,8 +8955,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data48.truncated === undefined){
-const err108 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data49.timedOut === undefined){
+const err108 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "timedOut"},message:"must have required property '"+"timedOut"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -8961,9 +8965,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-for(const key10 in data48){
-if(!(((((((key10 === "quarantine") || (key10 === "commit")) || (key10 === "to")) || (key10 === "toFrom")) || (key10 === "items")) || (key10 === "refused")) || (key10 === "truncated"))){
-const err109 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data49.ms === undefined){
+const err109 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "ms"},message:"must have required property '"+"ms"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -8972,10 +8975,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-if(data48.quarantine !== undefined){
-if(typeof data48.quarantine !== "string"){
-const err110 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key10 in data49){
+if(!(((((((key10 === "kind") || (key10 === "index")) || (key10 === "path")) || (key10 === "exitCode")) || (key10 === "signal")) || (key10 === "timedOut")) || (key10 === "ms"))){
+const err110 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -8985,10 +8987,10 @@ vErrors.push(err110);
 errors++;
 }
 }
-if(data48.commit !== undefined){
-let data50 = data48.commit;
+if(data49.kind !== undefined){
+let data50 = data49.kind;
 if(typeof data50 !== "string"){
-const err111 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err111 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -8997,8 +8999,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(!((data50 === "manual") || (data50 === "on-success"))){
-const err112 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
+if(!(((data50 === "prestart") || (data50 === "createRuntime")) || (data50 === "poststart"))){
+const err112 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.hooks.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -9008,10 +9010,10 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data48.to !== undefined){
-let data51 = data48.to;
-if((typeof data51 !== "string") && (data51 !== null)){
-const err113 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
+if(data49.index !== undefined){
+let data51 = data49.index;
+if(!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51)))){
+const err113 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -9020,11 +9022,9 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-if(data48.toFrom !== undefined){
-let data52 = data48.toFrom;
-if((typeof data52 !== "string") && (data52 !== null)){
-const err114 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
+if((typeof data51 == "number") && (isFinite(data51))){
+if(data51 < 0 || isNaN(data51)){
+const err114 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -9033,8 +9033,11 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(!(((data52 === "bundle") || (data52 === "caller")) || (data52 === null))){
-const err115 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(data49.path !== undefined){
+if(typeof data49.path !== "string"){
+const err115 = {instancePath:instancePath+"/hooks/" + i3+"/path",schemaPath:"#/properties/hooks/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -9044,15 +9047,10 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data48.items !== undefined){
-let data53 = data48.items;
-if(Array.isArray(data53)){
-const len3 = data53.length;
-for(let i3=0; i3<len3; i3++){
-let data54 = data53[i3];
-if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
-if(data54.id === undefined){
-const err116 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data49.exitCode !== undefined){
+let data53 = data49.exitCode;
+if((!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))) && (data53 !== null)){
+const err116 = {instancePath:instancePath+"/hooks/" + i3+"/exitCode",schemaPath:"#/properties/hooks/items/properties/exitCode/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -9061,8 +9059,11 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data54.path === undefined){
-const err117 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data49.signal !== undefined){
+let data54 = data49.signal;
+if((typeof data54 !== "string") && (data54 !== null)){
+const err117 = {instancePath:instancePath+"/hooks/" + i3+"/signal",schemaPath:"#/properties/hooks/items/properties/signal/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -9071,8 +9072,10 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(data54.size === undefined){
-const err118 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data49.timedOut !== undefined){
+if(typeof data49.timedOut !== "boolean"){
+const err118 = {instancePath:instancePath+"/hooks/" + i3+"/timedOut",schemaPath:"#/properties/hooks/items/properties/timedOut/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -9081,8 +9084,12 @@ vErrors.push(err118);
 }
 errors++;
 }
-if(data54.sha256 === undefined){
-const err119 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+}
+if(data49.ms !== undefined){
+let data56 = data49.ms;
+if((typeof data56 == "number") && (isFinite(data56))){
+if(data56 < 0 || isNaN(data56)){
+const err119 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -9091,8 +9098,9 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(data54.mode === undefined){
-const err120 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+}
+else {
+const err120 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -9101,9 +9109,10 @@ vErrors.push(err120);
 }
 errors++;
 }
-for(const key11 in data54){
-if(!(((((key11 === "id") || (key11 === "path")) || (key11 === "size")) || (key11 === "sha256")) || (key11 === "mode"))){
-const err121 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+}
+else {
+const err121 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -9113,11 +9122,9 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data54.id !== undefined){
-let data55 = data54.id;
-if(typeof data55 === "string"){
-if(!pattern12.test(data55)){
-const err122 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+}
+else {
+const err122 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -9127,8 +9134,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-else {
-const err123 = {instancePath:instancePath+"/artifacts/items/" + i3+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.artifacts !== undefined){
+let data57 = data.artifacts;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.quarantine === undefined){
+const err123 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -9137,10 +9147,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-if(data54.path !== undefined){
-if(typeof data54.path !== "string"){
-const err124 = {instancePath:instancePath+"/artifacts/items/" + i3+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.commit === undefined){
+const err124 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -9149,11 +9157,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-}
-if(data54.size !== undefined){
-let data57 = data54.size;
-if(!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))){
-const err125 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data57.to === undefined){
+const err125 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -9162,9 +9167,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if((typeof data57 == "number") && (isFinite(data57))){
-if(data57 < 0 || isNaN(data57)){
-const err126 = {instancePath:instancePath+"/artifacts/items/" + i3+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data57.items === undefined){
+const err126 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -9173,13 +9177,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-}
-if(data54.sha256 !== undefined){
-let data58 = data54.sha256;
-if(typeof data58 === "string"){
-if(!pattern14.test(data58)){
-const err127 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data57.refused === undefined){
+const err127 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -9188,9 +9187,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-else {
-const err128 = {instancePath:instancePath+"/artifacts/items/" + i3+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.truncated === undefined){
+const err128 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -9199,11 +9197,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-if(data54.mode !== undefined){
-let data59 = data54.mode;
-if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
-const err129 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key11 in data57){
+if(!(((((((key11 === "quarantine") || (key11 === "commit")) || (key11 === "to")) || (key11 === "toFrom")) || (key11 === "items")) || (key11 === "refused")) || (key11 === "truncated"))){
+const err129 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -9212,9 +9208,10 @@ vErrors.push(err129);
 }
 errors++;
 }
-if((typeof data59 == "number") && (isFinite(data59))){
-if(data59 < 0 || isNaN(data59)){
-const err130 = {instancePath:instancePath+"/artifacts/items/" + i3+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data57.quarantine !== undefined){
+if(typeof data57.quarantine !== "string"){
+const err130 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -9224,10 +9221,10 @@ vErrors.push(err130);
 errors++;
 }
 }
-}
-}
-else {
-const err131 = {instancePath:instancePath+"/artifacts/items/" + i3,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.commit !== undefined){
+let data59 = data57.commit;
+if(typeof data59 !== "string"){
+const err131 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -9236,10 +9233,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-}
-else {
-const err132 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((data59 === "manual") || (data59 === "on-success"))){
+const err132 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -9249,15 +9244,10 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data48.refused !== undefined){
-let data60 = data48.refused;
-if(Array.isArray(data60)){
-const len4 = data60.length;
-for(let i4=0; i4<len4; i4++){
-let data61 = data60[i4];
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-if(data61.path === undefined){
-const err133 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data57.to !== undefined){
+let data60 = data57.to;
+if((typeof data60 !== "string") && (data60 !== null)){
+const err133 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -9266,8 +9256,11 @@ vErrors.push(err133);
 }
 errors++;
 }
-if(data61.reason === undefined){
-const err134 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+if(data57.toFrom !== undefined){
+let data61 = data57.toFrom;
+if((typeof data61 !== "string") && (data61 !== null)){
+const err134 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -9276,9 +9269,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-for(const key12 in data61){
-if(!((key12 === "path") || (key12 === "reason"))){
-const err135 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(!(((data61 === "bundle") || (data61 === "caller")) || (data61 === null))){
+const err135 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -9288,9 +9280,15 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data61.path !== undefined){
-if(typeof data61.path !== "string"){
-const err136 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.items !== undefined){
+let data62 = data57.items;
+if(Array.isArray(data62)){
+const len4 = data62.length;
+for(let i4=0; i4<len4; i4++){
+let data63 = data62[i4];
+if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
+if(data63.id === undefined){
+const err136 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -9299,10 +9297,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-if(data61.reason !== undefined){
-if(typeof data61.reason !== "string"){
-const err137 = {instancePath:instancePath+"/artifacts/refused/" + i4+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data63.path === undefined){
+const err137 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -9311,10 +9307,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-}
-else {
-const err138 = {instancePath:instancePath+"/artifacts/refused/" + i4,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data63.size === undefined){
+const err138 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -9323,10 +9317,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-}
-else {
-const err139 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data63.sha256 === undefined){
+const err139 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -9335,10 +9327,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-if(data48.truncated !== undefined){
-if(typeof data48.truncated !== "boolean"){
-const err140 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data63.mode === undefined){
+const err140 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -9347,10 +9337,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-}
-else {
-const err141 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key12 in data63){
+if(!(((((key12 === "id") || (key12 === "path")) || (key12 === "size")) || (key12 === "sha256")) || (key12 === "mode"))){
+const err141 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -9360,15 +9349,11 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data65 = data.fsDelta;
-if(Array.isArray(data65)){
-const len5 = data65.length;
-for(let i5=0; i5<len5; i5++){
-let data66 = data65[i5];
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(data66.clause === undefined){
-const err142 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data63.id !== undefined){
+let data64 = data63.id;
+if(typeof data64 === "string"){
+if(!pattern12.test(data64)){
+const err142 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -9377,8 +9362,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data66.path === undefined){
-const err143 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err143 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -9387,8 +9373,10 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data66.notObserved === undefined){
-const err144 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+if(data63.path !== undefined){
+if(typeof data63.path !== "string"){
+const err144 = {instancePath:instancePath+"/artifacts/items/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -9397,8 +9385,11 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data66.created === undefined){
-const err145 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+}
+if(data63.size !== undefined){
+let data66 = data63.size;
+if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
+const err145 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -9407,8 +9398,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(data66.modified === undefined){
-const err146 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+if((typeof data66 == "number") && (isFinite(data66))){
+if(data66 < 0 || isNaN(data66)){
+const err146 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -9417,8 +9409,13 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(data66.deleted === undefined){
-const err147 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+}
+}
+if(data63.sha256 !== undefined){
+let data67 = data63.sha256;
+if(typeof data67 === "string"){
+if(!pattern14.test(data67)){
+const err147 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -9427,9 +9424,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-for(const key13 in data66){
-if(!((((((key13 === "clause") || (key13 === "path")) || (key13 === "notObserved")) || (key13 === "created")) || (key13 === "modified")) || (key13 === "deleted"))){
-const err148 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+else {
+const err148 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -9439,9 +9436,10 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data66.clause !== undefined){
-if(typeof data66.clause !== "string"){
-const err149 = {instancePath:instancePath+"/fsDelta/" + i5+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data63.mode !== undefined){
+let data68 = data63.mode;
+if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
+const err149 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -9450,10 +9448,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-if(data66.path !== undefined){
-if(typeof data66.path !== "string"){
-const err150 = {instancePath:instancePath+"/fsDelta/" + i5+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data68 == "number") && (isFinite(data68))){
+if(data68 < 0 || isNaN(data68)){
+const err150 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -9463,10 +9460,10 @@ vErrors.push(err150);
 errors++;
 }
 }
-if(data66.notObserved !== undefined){
-let data69 = data66.notObserved;
-if((typeof data69 !== "string") && (data69 !== null)){
-const err151 = {instancePath:instancePath+"/fsDelta/" + i5+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+}
+}
+else {
+const err151 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -9476,15 +9473,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data66.created !== undefined){
-let data70 = data66.created;
-if(Array.isArray(data70)){
-const len6 = data70.length;
-for(let i6=0; i6<len6; i6++){
-let data71 = data70[i6];
-if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
-if(data71.path === undefined){
-const err152 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err152 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -9493,8 +9484,16 @@ vErrors.push(err152);
 }
 errors++;
 }
-if(data71.kind === undefined){
-const err153 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data57.refused !== undefined){
+let data69 = data57.refused;
+if(Array.isArray(data69)){
+const len5 = data69.length;
+for(let i5=0; i5<len5; i5++){
+let data70 = data69[i5];
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.path === undefined){
+const err153 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -9503,8 +9502,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data71.size === undefined){
-const err154 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data70.reason === undefined){
+const err154 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -9513,9 +9512,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-for(const key14 in data71){
-if(!((((key14 === "path") || (key14 === "kind")) || (key14 === "size")) || (key14 === "sha256"))){
-const err155 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+for(const key13 in data70){
+if(!((key13 === "path") || (key13 === "reason"))){
+const err155 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -9525,9 +9524,9 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data71.path !== undefined){
-if(typeof data71.path !== "string"){
-const err156 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err156 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -9537,10 +9536,9 @@ vErrors.push(err156);
 errors++;
 }
 }
-if(data71.kind !== undefined){
-let data73 = data71.kind;
-if(typeof data73 !== "string"){
-const err157 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.reason !== undefined){
+if(typeof data70.reason !== "string"){
+const err157 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -9549,8 +9547,10 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(!((((data73 === "file") || (data73 === "dir")) || (data73 === "link")) || (data73 === "other"))){
-const err158 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -9560,10 +9560,9 @@ vErrors.push(err158);
 errors++;
 }
 }
-if(data71.size !== undefined){
-let data74 = data71.size;
-if(!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74)))){
-const err159 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err159 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -9572,9 +9571,10 @@ vErrors.push(err159);
 }
 errors++;
 }
-if((typeof data74 == "number") && (isFinite(data74))){
-if(data74 < 0 || isNaN(data74)){
-const err160 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data57.truncated !== undefined){
+if(typeof data57.truncated !== "boolean"){
+const err160 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -9585,10 +9585,8 @@ errors++;
 }
 }
 }
-if(data71.sha256 !== undefined){
-let data75 = data71.sha256;
-if((typeof data75 !== "string") && (data75 !== null)){
-const err161 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+else {
+const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -9598,9 +9596,15 @@ vErrors.push(err161);
 errors++;
 }
 }
-}
-else {
-const err162 = {instancePath:instancePath+"/fsDelta/" + i5+"/created/" + i6,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.fsDelta !== undefined){
+let data74 = data.fsDelta;
+if(Array.isArray(data74)){
+const len6 = data74.length;
+for(let i6=0; i6<len6; i6++){
+let data75 = data74[i6];
+if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
+if(data75.clause === undefined){
+const err162 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -9609,10 +9613,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-}
-else {
-const err163 = {instancePath:instancePath+"/fsDelta/" + i5+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data75.path === undefined){
+const err163 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -9621,16 +9623,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-if(data66.modified !== undefined){
-let data76 = data66.modified;
-if(Array.isArray(data76)){
-const len7 = data76.length;
-for(let i7=0; i7<len7; i7++){
-let data77 = data76[i7];
-if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-if(data77.path === undefined){
-const err164 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data75.notObserved === undefined){
+const err164 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -9639,8 +9633,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data77.kind === undefined){
-const err165 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data75.created === undefined){
+const err165 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -9649,8 +9643,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data77.size === undefined){
-const err166 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data75.modified === undefined){
+const err166 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -9659,9 +9653,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-for(const key15 in data77){
-if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
-const err167 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data75.deleted === undefined){
+const err167 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -9670,10 +9663,9 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-if(data77.path !== undefined){
-if(typeof data77.path !== "string"){
-const err168 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data75){
+if(!((((((key14 === "clause") || (key14 === "path")) || (key14 === "notObserved")) || (key14 === "created")) || (key14 === "modified")) || (key14 === "deleted"))){
+const err168 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -9683,10 +9675,9 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data77.kind !== undefined){
-let data79 = data77.kind;
-if(typeof data79 !== "string"){
-const err169 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data75.clause !== undefined){
+if(typeof data75.clause !== "string"){
+const err169 = {instancePath:instancePath+"/fsDelta/" + i6+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -9695,8 +9686,10 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(!((((data79 === "file") || (data79 === "dir")) || (data79 === "link")) || (data79 === "other"))){
-const err170 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data75.path !== undefined){
+if(typeof data75.path !== "string"){
+const err170 = {instancePath:instancePath+"/fsDelta/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -9706,10 +9699,10 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data77.size !== undefined){
-let data80 = data77.size;
-if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
-const err171 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data75.notObserved !== undefined){
+let data78 = data75.notObserved;
+if((typeof data78 !== "string") && (data78 !== null)){
+const err171 = {instancePath:instancePath+"/fsDelta/" + i6+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -9718,9 +9711,16 @@ vErrors.push(err171);
 }
 errors++;
 }
-if((typeof data80 == "number") && (isFinite(data80))){
-if(data80 < 0 || isNaN(data80)){
-const err172 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data75.created !== undefined){
+let data79 = data75.created;
+if(Array.isArray(data79)){
+const len7 = data79.length;
+for(let i7=0; i7<len7; i7++){
+let data80 = data79[i7];
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+if(data80.path === undefined){
+const err172 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -9729,12 +9729,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-}
-}
-if(data77.sha256 !== undefined){
-let data81 = data77.sha256;
-if((typeof data81 !== "string") && (data81 !== null)){
-const err173 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(data80.kind === undefined){
+const err173 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -9743,10 +9739,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-}
-else {
-const err174 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified/" + i7,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data80.size === undefined){
+const err174 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -9755,10 +9749,9 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-}
-else {
-const err175 = {instancePath:instancePath+"/fsDelta/" + i5+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key15 in data80){
+if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
+const err175 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -9768,15 +9761,9 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data66.deleted !== undefined){
-let data82 = data66.deleted;
-if(Array.isArray(data82)){
-const len8 = data82.length;
-for(let i8=0; i8<len8; i8++){
-let data83 = data82[i8];
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-if(data83.path === undefined){
-const err176 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data80.path !== undefined){
+if(typeof data80.path !== "string"){
+const err176 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -9785,8 +9772,11 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data83.kind === undefined){
-const err177 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data80.kind !== undefined){
+let data82 = data80.kind;
+if(typeof data82 !== "string"){
+const err177 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -9795,8 +9785,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(data83.size === undefined){
-const err178 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(!((((data82 === "file") || (data82 === "dir")) || (data82 === "link")) || (data82 === "other"))){
+const err178 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -9805,9 +9795,11 @@ vErrors.push(err178);
 }
 errors++;
 }
-for(const key16 in data83){
-if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
-const err179 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+if(data80.size !== undefined){
+let data83 = data80.size;
+if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
+const err179 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -9816,10 +9808,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-if(data83.path !== undefined){
-if(typeof data83.path !== "string"){
-const err180 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data83 == "number") && (isFinite(data83))){
+if(data83 < 0 || isNaN(data83)){
+const err180 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -9829,10 +9820,11 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data83.kind !== undefined){
-let data85 = data83.kind;
-if(typeof data85 !== "string"){
-const err181 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data80.sha256 !== undefined){
+let data84 = data80.sha256;
+if((typeof data84 !== "string") && (data84 !== null)){
+const err181 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -9841,8 +9833,10 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(!((((data85 === "file") || (data85 === "dir")) || (data85 === "link")) || (data85 === "other"))){
-const err182 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -9852,10 +9846,9 @@ vErrors.push(err182);
 errors++;
 }
 }
-if(data83.size !== undefined){
-let data86 = data83.size;
-if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-const err183 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err183 = {instancePath:instancePath+"/fsDelta/" + i6+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -9864,9 +9857,16 @@ vErrors.push(err183);
 }
 errors++;
 }
-if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 < 0 || isNaN(data86)){
-const err184 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data75.modified !== undefined){
+let data85 = data75.modified;
+if(Array.isArray(data85)){
+const len8 = data85.length;
+for(let i8=0; i8<len8; i8++){
+let data86 = data85[i8];
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+if(data86.path === undefined){
+const err184 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -9875,12 +9875,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-}
-}
-if(data83.sha256 !== undefined){
-let data87 = data83.sha256;
-if((typeof data87 !== "string") && (data87 !== null)){
-const err185 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(data86.kind === undefined){
+const err185 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -9889,10 +9885,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-}
-}
-else {
-const err186 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted/" + i8,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data86.size === undefined){
+const err186 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -9901,10 +9895,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-}
-}
-else {
-const err187 = {instancePath:instancePath+"/fsDelta/" + i5+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key16 in data86){
+if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
+const err187 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -9914,9 +9907,9 @@ vErrors.push(err187);
 errors++;
 }
 }
-}
-else {
-const err188 = {instancePath:instancePath+"/fsDelta/" + i5,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data86.path !== undefined){
+if(typeof data86.path !== "string"){
+const err188 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -9926,14 +9919,257 @@ vErrors.push(err188);
 errors++;
 }
 }
-}
-else {
-const err189 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data86.kind !== undefined){
+let data88 = data86.kind;
+if(typeof data88 !== "string"){
+const err189 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
 else {
 vErrors.push(err189);
+}
+errors++;
+}
+if(!((((data88 === "file") || (data88 === "dir")) || (data88 === "link")) || (data88 === "other"))){
+const err190 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+if(data86.size !== undefined){
+let data89 = data86.size;
+if(!(((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89))) && (isFinite(data89)))){
+const err191 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+if((typeof data89 == "number") && (isFinite(data89))){
+if(data89 < 0 || isNaN(data89)){
+const err192 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+}
+}
+if(data86.sha256 !== undefined){
+let data90 = data86.sha256;
+if((typeof data90 !== "string") && (data90 !== null)){
+const err193 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
+}
+errors++;
+}
+}
+}
+else {
+const err194 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err194];
+}
+else {
+vErrors.push(err194);
+}
+errors++;
+}
+}
+}
+else {
+const err195 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err195];
+}
+else {
+vErrors.push(err195);
+}
+errors++;
+}
+}
+if(data75.deleted !== undefined){
+let data91 = data75.deleted;
+if(Array.isArray(data91)){
+const len9 = data91.length;
+for(let i9=0; i9<len9; i9++){
+let data92 = data91[i9];
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(data92.path === undefined){
+const err196 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+if(data92.kind === undefined){
+const err197 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+if(data92.size === undefined){
+const err198 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+for(const key17 in data92){
+if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
+const err199 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
+}
+errors++;
+}
+}
+if(data92.path !== undefined){
+if(typeof data92.path !== "string"){
+const err200 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err200];
+}
+else {
+vErrors.push(err200);
+}
+errors++;
+}
+}
+if(data92.kind !== undefined){
+let data94 = data92.kind;
+if(typeof data94 !== "string"){
+const err201 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err201];
+}
+else {
+vErrors.push(err201);
+}
+errors++;
+}
+if(!((((data94 === "file") || (data94 === "dir")) || (data94 === "link")) || (data94 === "other"))){
+const err202 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
+}
+errors++;
+}
+}
+if(data92.size !== undefined){
+let data95 = data92.size;
+if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
+const err203 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err203];
+}
+else {
+vErrors.push(err203);
+}
+errors++;
+}
+if((typeof data95 == "number") && (isFinite(data95))){
+if(data95 < 0 || isNaN(data95)){
+const err204 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+}
+}
+if(data92.sha256 !== undefined){
+let data96 = data92.sha256;
+if((typeof data96 !== "string") && (data96 !== null)){
+const err205 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+}
+}
+else {
+const err206 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+}
+}
+else {
+const err207 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+}
+}
+else {
+const err208 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+}
+}
+else {
+const err209 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
 }
 errors++;
 }
@@ -9946,12 +10182,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err190 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err210 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err190];
+vErrors = [err210];
 }
 else {
-vErrors.push(err190);
+vErrors.push(err210);
 }
 errors++;
 }
@@ -11027,7 +11263,7 @@ return errors === 0;
 }
 validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema127 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
+const schema128 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
 
 function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -11142,7 +11378,7 @@ errors++;
 if(data.step !== undefined){
 let data2 = data.step;
 if(!(((data2 === "decided") || (data2 === "applied")) || (data2 === "failed"))){
-const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema127.properties.step.enum},message:"must be equal to one of the allowed values"};
+const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema128.properties.step.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -11155,7 +11391,7 @@ errors++;
 if(data.action !== undefined){
 let data3 = data.action;
 if(!((data3 === "commit") || (data3 === "discard"))){
-const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema127.properties.action.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema128.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -11446,9 +11682,9 @@ return errors === 0;
 }
 validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema129 = {};
-const schema132 = {"enum":["absent","rolled-back","completed","running","refused"]};
-const schema133 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
+const schema130 = {};
+const schema133 = {"enum":["absent","rolled-back","completed","running","refused"]};
+const schema134 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
 
 function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -11598,7 +11834,7 @@ errors++;
 if(data.classification !== undefined){
 let data3 = data.classification;
 if(!(((((data3 === "absent") || (data3 === "rolled-back")) || (data3 === "completed")) || (data3 === "running")) || (data3 === "refused"))){
-const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema132.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -11705,7 +11941,7 @@ errors++;
 if(data6.do !== undefined){
 let data7 = data6.do;
 if(!((((((data7 === "kill-process") || (data7 === "remove-cgroup")) || (data7 === "discard-quarantine")) || (data7 === "remove-state")) || (data7 === "seal-report")) || (data7 === "repair-journal"))){
-const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema133.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema134.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -11755,7 +11991,7 @@ errors++;
 if(data6.error !== undefined){
 let data10 = data6.error;
 if((typeof data10 !== "string") && (data10 !== null)){
-const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema133.properties.error.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema134.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -12781,7 +13017,7 @@ return errors === 0;
 validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 exports.validateLearnOutput = validate93;
-const schema135 = {"properties":{"written":{"type":["string","null"]},"check":{"properties":{"why":{"type":["string","null"]},"exitStatus":{"type":["integer","null"]},"denials":{"items":{"properties":{"allow":{"type":["string","null"]}}}}}}}};
+const schema136 = {"properties":{"written":{"type":["string","null"]},"check":{"properties":{"why":{"type":["string","null"]},"exitStatus":{"type":["integer","null"]},"denials":{"items":{"properties":{"allow":{"type":["string","null"]}}}}}}}};
 
 function validate93(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/learn-output.schema.json" */;
@@ -12885,7 +13121,7 @@ errors++;
 if(data.written !== undefined){
 let data1 = data.written;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err8 = {instancePath:instancePath+"/written",schemaPath:"#/properties/written/type",keyword:"type",params:{type: schema135.properties.written.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/written",schemaPath:"#/properties/written/type",keyword:"type",params:{type: schema136.properties.written.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -13195,7 +13431,7 @@ errors++;
 if(data10.why !== undefined){
 let data12 = data10.why;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err34 = {instancePath:instancePath+"/check/why",schemaPath:"#/properties/check/properties/why/type",keyword:"type",params:{type: schema135.properties.check.properties.why.type},message:"must be string,null"};
+const err34 = {instancePath:instancePath+"/check/why",schemaPath:"#/properties/check/properties/why/type",keyword:"type",params:{type: schema136.properties.check.properties.why.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -13208,7 +13444,7 @@ errors++;
 if(data10.exitStatus !== undefined){
 let data13 = data10.exitStatus;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err35 = {instancePath:instancePath+"/check/exitStatus",schemaPath:"#/properties/check/properties/exitStatus/type",keyword:"type",params:{type: schema135.properties.check.properties.exitStatus.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/check/exitStatus",schemaPath:"#/properties/check/properties/exitStatus/type",keyword:"type",params:{type: schema136.properties.check.properties.exitStatus.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -13306,7 +13542,7 @@ errors++;
 if(data15.allow !== undefined){
 let data18 = data15.allow;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err43 = {instancePath:instancePath+"/check/denials/" + i1+"/allow",schemaPath:"#/properties/check/properties/denials/items/properties/allow/type",keyword:"type",params:{type: schema135.properties.check.properties.denials.items.properties.allow.type},message:"must be string,null"};
+const err43 = {instancePath:instancePath+"/check/denials/" + i1+"/allow",schemaPath:"#/properties/check/properties/denials/items/properties/allow/type",keyword:"type",params:{type: schema136.properties.check.properties.denials.items.properties.allow.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -13369,7 +13605,7 @@ return errors === 0;
 validate93.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateOciState = validate94;
-const schema136 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+const schema137 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
 
 function validate94(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/oci-state.schema.json" */;
@@ -13492,7 +13728,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped")) || (data2 === "paused"))){
-const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema136.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema137.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -13678,7 +13914,7 @@ errors++;
 if(data7.startedAt !== undefined){
 let data11 = data7.startedAt;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -13691,7 +13927,7 @@ errors++;
 if(data7.reportHash !== undefined){
 let data12 = data7.reportHash;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
+const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -13704,7 +13940,7 @@ errors++;
 if(data7.monitorPid !== undefined){
 let data13 = data7.monitorPid;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
+const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -13790,7 +14026,7 @@ errors++;
 if(data14.exitCode !== undefined){
 let data16 = data14.exitCode;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -13803,7 +14039,7 @@ errors++;
 if(data14.signal !== undefined){
 let data17 = data14.signal;
 if((typeof data17 !== "string") && (data17 !== null)){
-const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
+const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -13851,7 +14087,7 @@ vErrors = null;
 if(data7.broken !== undefined){
 let data18 = data7.broken;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema136.properties.bvisor.properties.broken.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.broken.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -13890,11 +14126,11 @@ return errors === 0;
 validate94.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validatePlan = validate95;
-const schema137 = {"properties":{"planHash":{"type":["string","null"]}}};
-const schema138 = {"enum":["linux","wasm"]};
-const schema141 = {};
-const schema139 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"type":["string","null"]},"reason":{"type":["string","null"]}}};
-const schema140 = {"enum":["enforced","mediated","best-effort"]};
+const schema138 = {"properties":{"planHash":{"type":["string","null"]}}};
+const schema139 = {"enum":["linux","wasm"]};
+const schema142 = {};
+const schema140 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"type":["string","null"]},"reason":{"type":["string","null"]}}};
+const schema141 = {"enum":["enforced","mediated","best-effort"]};
 
 function validate96(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -14016,7 +14252,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((data2 === "enforced") || (data2 === "mediated")) || (data2 === "best-effort"))){
-const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema140.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema141.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -14039,7 +14275,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!(((((data3 === "enforced") || (data3 === "mediated")) || (data3 === "best-effort")) || (data3 === "refused")) || (data3 === "not-requested"))){
-const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema139.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema140.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -14052,7 +14288,7 @@ errors++;
 if(data.mechanism !== undefined){
 let data4 = data.mechanism;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema139.properties.mechanism.type},message:"must be string,null"};
+const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema140.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -14065,7 +14301,7 @@ errors++;
 if(data.reason !== undefined){
 let data5 = data.reason;
 if((typeof data5 !== "string") && (data5 !== null)){
-const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema139.properties.reason.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema140.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -14091,17 +14327,17 @@ return errors === 0;
 }
 validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema142 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
-const schema143 = {};
-const schema144 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
-const schema145 = {"properties":{"version":{"enum":[1,2]}}};
+const schema143 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
+const schema144 = {};
+const schema145 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
 const schema146 = {"properties":{"version":{"enum":[1,2]}}};
-const schema147 = {};
-const schema148 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
-const schema149 = {};
-const schema152 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern46 = new RegExp("^[0-9]+$", "u");
-const schema150 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
+const schema147 = {"properties":{"version":{"enum":[1,2]}}};
+const schema148 = {};
+const schema149 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
+const schema150 = {};
+const schema153 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
+const pattern47 = new RegExp("^[0-9]+$", "u");
+const schema151 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -14185,7 +14421,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema150.properties, key0))){
+if(!(func1.call(schema151.properties, key0))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -14199,7 +14435,7 @@ errors++;
 if(data.hostname !== undefined){
 let data0 = data.hostname;
 if((typeof data0 !== "string") && (data0 !== null)){
-const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema150.properties.hostname.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema151.properties.hostname.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -14264,7 +14500,7 @@ vErrors = null;
 if(data.cgroupLeaf !== undefined){
 let data2 = data.cgroupLeaf;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema150.properties.cgroupLeaf.type},message:"must be string,null"};
+const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema151.properties.cgroupLeaf.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -14277,7 +14513,7 @@ errors++;
 if(data.oomScoreAdj !== undefined){
 let data3 = data.oomScoreAdj;
 if((!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))) && (data3 !== null)){
-const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema150.properties.oomScoreAdj.type},message:"must be integer,null"};
+const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema151.properties.oomScoreAdj.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -14290,7 +14526,7 @@ errors++;
 if(data.umask !== undefined){
 let data4 = data.umask;
 if((!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))) && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema150.properties.umask.type},message:"must be integer,null"};
+const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema151.properties.umask.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -14633,7 +14869,7 @@ errors++;
 if(data15.timeout !== undefined){
 let data21 = data15.timeout;
 if((!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))) && (data21 !== null)){
-const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -14797,7 +15033,7 @@ errors++;
 if(data23.timeout !== undefined){
 let data29 = data23.timeout;
 if((!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))) && (data29 !== null)){
-const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -14961,7 +15197,7 @@ errors++;
 if(data31.timeout !== undefined){
 let data37 = data31.timeout;
 if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
-const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -15125,7 +15361,7 @@ errors++;
 if(data39.timeout !== undefined){
 let data45 = data39.timeout;
 if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (data45 !== null)){
-const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema150.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -15247,7 +15483,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern46.test(data48)){
+if(!pattern47.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15272,7 +15508,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern46.test(data49)){
+if(!pattern47.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -15598,7 +15834,7 @@ vErrors.push(err23);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema142.properties, key0))){
+if(!(func1.call(schema143.properties, key0))){
 const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
@@ -15683,7 +15919,7 @@ vErrors.push(err31);
 errors++;
 }
 for(const key1 in data0){
-if(!(func1.call(schema142.properties.workload.properties, key1))){
+if(!(func1.call(schema143.properties.workload.properties, key1))){
 const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
@@ -15707,7 +15943,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data1 === "process") || (data1 === "wasm"))){
-const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema142.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema143.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -15784,7 +16020,7 @@ errors++;
 if(data0.seed !== undefined){
 let data7 = data0.seed;
 if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema142.properties.workload.properties.seed.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema143.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -15809,7 +16045,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern46.test(data9)){
+if(!pattern47.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -15834,7 +16070,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern46.test(data10)){
+if(!pattern47.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16077,7 +16313,7 @@ vErrors.push(err64);
 errors++;
 }
 for(const key3 in data18){
-if(!(func1.call(schema144.properties, key3))){
+if(!(func1.call(schema145.properties, key3))){
 const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -16149,7 +16385,7 @@ vErrors.push(err70);
 errors++;
 }
 if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema144.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema145.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -16202,7 +16438,7 @@ errors++;
 if(data18.dev !== undefined){
 let data27 = data18.dev;
 if(typeof data27 === "string"){
-if(!pattern46.test(data27)){
+if(!pattern47.test(data27)){
 const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
@@ -16227,7 +16463,7 @@ errors++;
 if(data18.ino !== undefined){
 let data28 = data18.ino;
 if(typeof data28 === "string"){
-if(!pattern46.test(data28)){
+if(!pattern47.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -16480,7 +16716,7 @@ vErrors.push(err96);
 errors++;
 }
 if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
-const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema142.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -16573,7 +16809,7 @@ vErrors.push(err103);
 errors++;
 }
 if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
-const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema142.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema143.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -16682,7 +16918,7 @@ vErrors.push(err112);
 errors++;
 }
 if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema142.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -16705,7 +16941,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema142.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -16744,7 +16980,7 @@ vErrors.push(err117);
 errors++;
 }
 if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
-const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema142.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -16824,7 +17060,7 @@ errors++;
 if(data48.parent !== undefined){
 let data49 = data48.parent;
 if((typeof data49 !== "string") && (data49 !== null)){
-const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema142.properties.cgroup.properties.parent.type},message:"must be string,null"};
+const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema143.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -16916,7 +17152,7 @@ vErrors.push(err132);
 errors++;
 }
 if(!((data52 === 1) || (data52 === 2))){
-const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema145.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -17108,7 +17344,7 @@ vErrors.push(err148);
 errors++;
 }
 if(!((data61 === 1) || (data61 === 2))){
-const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema147.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -17284,7 +17520,7 @@ vErrors.push(err163);
 errors++;
 }
 if(!((data67 === 1) || (data67 === 2))){
-const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema142.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -17319,7 +17555,7 @@ vErrors.push(err166);
 errors++;
 }
 if(!((data69 === "cpu.stat") || (data69 === "cpuacct.usage"))){
-const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema142.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -17537,7 +17773,7 @@ errors++;
 if(data.wallMs !== undefined){
 let data77 = data.wallMs;
 if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (data77 !== null)){
-const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema142.properties.wallMs.type},message:"must be integer,null"};
+const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema143.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -17550,7 +17786,7 @@ errors++;
 if(data.cpuMs !== undefined){
 let data78 = data.cpuMs;
 if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
-const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema142.properties.cpuMs.type},message:"must be integer,null"};
+const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema143.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -17563,7 +17799,7 @@ errors++;
 if(data.fuel !== undefined){
 let data79 = data.fuel;
 if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
-const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema142.properties.fuel.type},message:"must be integer,null"};
+const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema143.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -17576,7 +17812,7 @@ errors++;
 if(data.memoryBytes !== undefined){
 let data80 = data.memoryBytes;
 if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
-const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema142.properties.memoryBytes.type},message:"must be integer,null"};
+const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema143.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -17647,7 +17883,7 @@ vErrors.push(err192);
 errors++;
 }
 if(!((data83 === "private") || (data83 === "none"))){
-const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema142.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -17660,7 +17896,7 @@ errors++;
 if(data82.sizeBytes !== undefined){
 let data84 = data82.sizeBytes;
 if((!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))) && (data84 !== null)){
-const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema142.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema143.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -17790,7 +18026,7 @@ errors++;
 if(data85.dev !== undefined){
 let data88 = data85.dev;
 if(typeof data88 === "string"){
-if(!pattern46.test(data88)){
+if(!pattern47.test(data88)){
 const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
@@ -17815,7 +18051,7 @@ errors++;
 if(data85.ino !== undefined){
 let data89 = data85.ino;
 if(typeof data89 === "string"){
-if(!pattern46.test(data89)){
+if(!pattern47.test(data89)){
 const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18056,7 +18292,7 @@ vErrors.push(err224);
 errors++;
 }
 if(!(((data94 === "errno") || (data94 === "kill")) || (data94 === "log"))){
-const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema142.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -18079,7 +18315,7 @@ vErrors.push(err226);
 errors++;
 }
 if(!((data95 === "enosys") || (data95 === "allow"))){
-const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema142.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -18118,7 +18354,7 @@ vErrors.push(err229);
 errors++;
 }
 if(!((data97 === "signal") || (data97 === "abstract-unix-socket"))){
-const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema142.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -18374,7 +18610,7 @@ vErrors.push(err250);
 errors++;
 }
 if(!((((((((((((data107 === "root") || (data107 === "bind")) || (data107 === "proc")) || (data107 === "tmpfs")) || (data107 === "device")) || (data107 === "symlink")) || (data107 === "mask")) || (data107 === "readonly")) || (data107 === "devpts")) || (data107 === "mqueue")) || (data107 === "sysfs")) || (data107 === "cgroup2"))){
-const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema148.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema149.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -18536,7 +18772,7 @@ errors++;
 if(data112.dev !== undefined){
 let data114 = data112.dev;
 if(typeof data114 === "string"){
-if(!pattern46.test(data114)){
+if(!pattern47.test(data114)){
 const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err264];
@@ -18561,7 +18797,7 @@ errors++;
 if(data112.ino !== undefined){
 let data115 = data112.ino;
 if(typeof data115 === "string"){
-if(!pattern46.test(data115)){
+if(!pattern47.test(data115)){
 const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err266];
@@ -18764,7 +19000,7 @@ vErrors.push(err280);
 errors++;
 }
 for(const key19 in data117){
-if(!(func1.call(schema152.properties, key19))){
+if(!(func1.call(schema153.properties, key19))){
 const err281 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err281];
@@ -18824,7 +19060,7 @@ vErrors.push(err285);
 errors++;
 }
 if(!((data121 === "manual") || (data121 === "on-success"))){
-const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema152.properties.commit.enum},message:"must be equal to one of the allowed values"};
+const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema153.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -18847,7 +19083,7 @@ vErrors.push(err287);
 errors++;
 }
 if(!((data122 === "atomic") || (data122 === "durable"))){
-const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema152.properties.durability.enum},message:"must be equal to one of the allowed values"};
+const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema153.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -18860,7 +19096,7 @@ errors++;
 if(data117.to !== undefined){
 let data123 = data117.to;
 if((typeof data123 !== "string") && (data123 !== null)){
-const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema152.properties.to.type},message:"must be string,null"};
+const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema153.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -18873,7 +19109,7 @@ errors++;
 if(data117.toFrom !== undefined){
 let data124 = data117.toFrom;
 if((typeof data124 !== "string") && (data124 !== null)){
-const err290 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema152.properties.toFrom.type},message:"must be string,null"};
+const err290 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema153.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -18883,7 +19119,7 @@ vErrors.push(err290);
 errors++;
 }
 if(!(((data124 === "bundle") || (data124 === "caller")) || (data124 === null))){
-const err291 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema152.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+const err291 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema153.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -18896,7 +19132,7 @@ errors++;
 if(data117.sizeBytes !== undefined){
 let data125 = data117.sizeBytes;
 if((!(((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125))) && (isFinite(data125)))) && (data125 !== null)){
-const err292 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema152.properties.sizeBytes.type},message:"must be integer,null"};
+const err292 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema153.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -18909,7 +19145,7 @@ errors++;
 if(data117.files !== undefined){
 let data126 = data117.files;
 if((!(((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126))) && (isFinite(data126)))) && (data126 !== null)){
-const err293 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema152.properties.files.type},message:"must be integer,null"};
+const err293 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema153.properties.files.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -19112,7 +19348,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema138.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema139.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -19137,7 +19373,7 @@ errors++;
 if(data.planHash !== undefined){
 let data4 = data.planHash;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema137.properties.planHash.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema138.properties.planHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -19388,8 +19624,8 @@ return errors === 0;
 validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateRecoverOutput = validate102;
-const schema153 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
-const schema154 = {"properties":{"evidence":{"properties":{"started":{"type":["integer","null"]},"report":{"type":["integer","null"]},"outcome":{"type":["string","null"]},"dispositions":0,"recoveries":0,"tornReport":0,"stateDir":{"type":["string","null"]},"live":{"items":{"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]}}}},"cgroups":0,"quarantine":{"type":["string","null"]},"promoted":0}},"containerId":{"type":["string","null"]},"recorded":{"type":["integer","null"]}}};
+const schema154 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
+const schema155 = {"properties":{"evidence":{"properties":{"started":{"type":["integer","null"]},"report":{"type":["integer","null"]},"outcome":{"type":["string","null"]},"dispositions":0,"recoveries":0,"tornReport":0,"stateDir":{"type":["string","null"]},"live":{"items":{"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]}}}},"cgroups":0,"quarantine":{"type":["string","null"]},"promoted":0}},"containerId":{"type":["string","null"]},"recorded":{"type":["integer","null"]}}};
 
 function validate103(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -19499,7 +19735,7 @@ errors++;
 if(data.containerId !== undefined){
 let data1 = data.containerId;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema154.properties.containerId.type},message:"must be string,null"};
+const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema155.properties.containerId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -19512,7 +19748,7 @@ errors++;
 if(data.classification !== undefined){
 let data2 = data.classification;
 if(!(((((data2 === "absent") || (data2 === "rolled-back")) || (data2 === "completed")) || (data2 === "running")) || (data2 === "refused"))){
-const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema132.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -19648,7 +19884,7 @@ vErrors.push(err22);
 errors++;
 }
 for(const key1 in data4){
-if(!(func1.call(schema154.properties.evidence.properties, key1))){
+if(!(func1.call(schema155.properties.evidence.properties, key1))){
 const err23 = {instancePath:instancePath+"/evidence",schemaPath:"#/properties/evidence/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err23];
@@ -19662,7 +19898,7 @@ errors++;
 if(data4.started !== undefined){
 let data5 = data4.started;
 if((!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))) && (data5 !== null)){
-const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema154.properties.evidence.properties.started.type},message:"must be integer,null"};
+const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema155.properties.evidence.properties.started.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -19675,7 +19911,7 @@ errors++;
 if(data4.report !== undefined){
 let data6 = data4.report;
 if((!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))) && (data6 !== null)){
-const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema154.properties.evidence.properties.report.type},message:"must be integer,null"};
+const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema155.properties.evidence.properties.report.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -19688,7 +19924,7 @@ errors++;
 if(data4.outcome !== undefined){
 let data7 = data4.outcome;
 if((typeof data7 !== "string") && (data7 !== null)){
-const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema154.properties.evidence.properties.outcome.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema155.properties.evidence.properties.outcome.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -19852,7 +20088,7 @@ errors++;
 if(data4.stateDir !== undefined){
 let data16 = data4.stateDir;
 if((typeof data16 !== "string") && (data16 !== null)){
-const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema154.properties.evidence.properties.stateDir.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema155.properties.evidence.properties.stateDir.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -19904,7 +20140,7 @@ errors++;
 if(data18.role !== undefined){
 let data19 = data18.role;
 if(!(((((data19 === "supervisor") || (data19 === "monitor")) || (data19 === "workload")) || (data19 === "creator")) || (data19 === "member"))){
-const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema154.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
+const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema155.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -19982,7 +20218,7 @@ errors++;
 if(data4.quarantine !== undefined){
 let data23 = data4.quarantine;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema154.properties.evidence.properties.quarantine.type},message:"must be string,null"};
+const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema155.properties.evidence.properties.quarantine.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -20094,7 +20330,7 @@ errors++;
 if(data27.do !== undefined){
 let data28 = data27.do;
 if(!((((((data28 === "kill-process") || (data28 === "remove-cgroup")) || (data28 === "discard-quarantine")) || (data28 === "remove-state")) || (data28 === "seal-report")) || (data28 === "repair-journal"))){
-const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema133.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema134.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -20144,7 +20380,7 @@ errors++;
 if(data27.error !== undefined){
 let data31 = data27.error;
 if((typeof data31 !== "string") && (data31 !== null)){
-const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema133.properties.error.type},message:"must be string,null"};
+const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema134.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -20193,7 +20429,7 @@ errors++;
 if(data.recorded !== undefined){
 let data32 = data.recorded;
 if((!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))) && (data32 !== null)){
-const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema154.properties.recorded.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema155.properties.recorded.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -20516,7 +20752,7 @@ errors++;
 if(data4.kind !== undefined){
 let data7 = data4.kind;
 if(!((((((data7 === "report") || (data7 === "started")) || (data7 === "disposition")) || (data7 === "recovery")) || (data7 === "repair")) || (data7 === "unknown"))){
-const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema153.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema154.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -20529,7 +20765,7 @@ errors++;
 if(data4.runId !== undefined){
 let data8 = data4.runId;
 if((typeof data8 !== "string") && (data8 !== null)){
-const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema153.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema154.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -21721,7 +21957,7 @@ if(data.records !== undefined){
 let data30 = data.records;
 if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
 for(const key6 in data30){
-if(!((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json"))){
+if(!(((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json")) || (key6 === "start.json"))){
 const err71 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
@@ -21832,9 +22068,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-}
-else {
-const err80 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30["start.json"] !== undefined){
+let data35 = data30["start.json"];
+if(typeof data35 === "string"){
+if(!pattern14.test(data35)){
+const err80 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -21844,10 +22082,8 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data35 = data.keptBundle;
-if((typeof data35 !== "string") && (data35 !== null)){
-const err81 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+else {
+const err81 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -21859,12 +22095,37 @@ errors++;
 }
 }
 else {
-const err82 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err82 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err82];
 }
 else {
 vErrors.push(err82);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data36 = data.keptBundle;
+if((typeof data36 !== "string") && (data36 !== null)){
+const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+}
+else {
+const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
 }
 errors++;
 }
