@@ -160,45 +160,67 @@ void bv_audit_free(struct bv_audit *a) {
   free(a);
 }
 
-/* Replaces each occurrence of pat[0..pl) in buf[0..*len) (capacity cap) by rep; whole
- * replacements only (what does not fit is cut at the end). */
-static void replace_all(char *buf, uint32_t *len, uint32_t cap, const char *pat, size_t pl, const char *rep) {
-  size_t rl = strlen(rep);
-  for (size_t at = 0; pl && at + pl <= *len;) {
-    char *hit = memmem(buf + at, *len - at, pat, pl);
-    if (!hit) return;
-    size_t off = (size_t)(hit - buf);
-    size_t tail = *len - off - pl;
-    if (off + rl + tail > cap) tail = cap > off + rl ? cap - off - rl : 0;
-    if (off + rl > cap) return;
-    memmove(buf + off + rl, buf + off + pl, tail);
-    memcpy(buf + off, rep, rl);
-    *len = (uint32_t)(off + rl + tail);
-    at = off + rl;
-  }
-}
-
-/* Replaces buf[at..at+n) (of *len, capacity cap) by rep; what does not fit is cut at the end. */
-static void replace_at(char *buf, uint32_t *len, uint32_t cap, size_t at, size_t n, const char *rep) {
+/* Replaces buf[at..at+n) (of *len, capacity cap) by rep. A replacement is longer than what it
+ * replaces ("<redacted>" against 8 bytes or more): one that does not fit cuts the record where the
+ * match began (the value never stays), and what no longer fits after it is cut off the end, which
+ * *cut then says (the end may now hold the start of a value: redact() looks). */
+static void replace_at(char *buf, uint32_t *len, uint32_t cap, size_t at, size_t n, const char *rep, int *cut) {
   size_t rl = strlen(rep);
   size_t tail = *len - at - n;
-  if (at + rl > cap) return;
-  if (at + rl + tail > cap) tail = cap - at - rl;
+  if (at + rl > cap) {
+    *len = (uint32_t)at;
+    *cut = 1;
+    return;
+  }
+  if (at + rl + tail > cap) {
+    tail = cap - at - rl;
+    *cut = 1;
+  }
   memmove(buf + at + rl, buf + at + n, tail);
   memcpy(buf + at, rep, rl);
   *len = (uint32_t)(at + rl + tail);
 }
 
+/* Replaces each occurrence of pat[0..pl) in buf[0..*len) by rep (replace_at). */
+static void replace_all(char *buf, uint32_t *len, uint32_t cap, const char *pat, size_t pl, const char *rep, int *cut) {
+  for (size_t at = 0; pl && at + pl <= *len;) {
+    char *hit = memmem(buf + at, *len - at, pat, pl);
+    if (!hit) return;
+    size_t off = (size_t)(hit - buf);
+    replace_at(buf, len, cap, off, pl, rep, cut);
+    at = off + strlen(rep);
+  }
+}
+
+static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }
+
 /* Each place the text spells v split across a path's names (span.h), in units of u characters,
- * replaced by rep. */
-static void replace_spans(char *buf, uint32_t *len, uint32_t cap, const char *v, size_t vl, int u, const char *rep) {
+ * replaced by rep. Hex (u = 2) is read in the pairs audit wrote: from the start of each run of
+ * hex digits, two at a time (a pair read across two bytes would be no byte of the string). */
+static void replace_spans(char *buf, uint32_t *len, uint32_t cap, const char *v, size_t vl, int u, const char *rep, int *cut) {
+  size_t run = 0; /* where the current run of hex digits began */
   for (size_t k = 0, spelled, took; k + (size_t)u <= *len;) {
+    if (u == 2 && (k == 0 || !is_hex(buf[k - 1]))) run = k;
+    int aligned = u == 1 || (k - run) % 2 == 0;
     size_t n = (*len - k) / (size_t)u;
-    if (bv_span_unit(buf + k, 0, u) == (unsigned char)v[0] && (took = bv_span_at(buf + k, n, 0, u, v, vl, &spelled)) > 0) {
-      replace_at(buf, len, cap, k, took * (size_t)u, rep);
+    if (aligned && bv_span_unit(buf + k, 0, u) == (unsigned char)v[0] && (took = bv_span_at(buf + k, n, 0, u, v, vl, &spelled)) > 0) {
+      replace_at(buf, len, cap, k, took * (size_t)u, rep, cut);
       k += strlen(rep);
     } else {
       k++;
+    }
+  }
+}
+
+/* After a cut: the end of the record holding the start of a value (8 of its bytes or more; a
+ * shorter value counts only whole) is cut off too, as the seccomp notifier does with a string it
+ * read in part. */
+static void cut_started_value(char *buf, uint32_t *len, const char *pat, size_t pl, size_t unit) {
+  size_t least = (pl / unit < 8 ? pl / unit : 8) * unit;
+  for (size_t k = pl > unit ? pl - unit : 0; k >= least && k > 0; k -= unit) {
+    if (k <= *len && !memcmp(buf + *len - k, pat, k)) {
+      *len -= (uint32_t)k;
+      return;
     }
   }
 }
@@ -207,26 +229,35 @@ static void replace_spans(char *buf, uint32_t *len, uint32_t cap, const char *v,
  * (upper case, two digits a byte); whole, and split across a path's names. */
 static void redact(const struct bv_audit *a, char *text, uint32_t *len, uint32_t cap) {
   static const char hexd[] = "0123456789ABCDEF";
-  const char *v = a->secrets, *end = a->secrets ? a->secrets + a->secrets_len : NULL;
-  for (int i = 0; i < a->secret_count && v < end; i++) {
-    size_t vl = strnlen(v, (size_t)(end - v));
-    if (vl) {
-      replace_all(text, len, cap, v, vl, "<redacted>");
+  int cut = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    const char *v = a->secrets, *end = a->secrets ? a->secrets + a->secrets_len : NULL;
+    for (int i = 0; i < a->secret_count && v < end; i++) {
+      size_t vl = strnlen(v, (size_t)(end - v));
       char hx[2 * 256 + 1];
+      size_t hl = 0;
       if (vl <= 256) {
         for (size_t k = 0; k < vl; k++) {
           hx[2 * k] = hexd[(unsigned char)v[k] >> 4];
           hx[2 * k + 1] = hexd[(unsigned char)v[k] & 15];
         }
+        hl = 2 * vl;
+      }
+      if (vl && pass == 0) {
+        replace_all(text, len, cap, v, vl, "<redacted>", &cut);
         /* "<redacted>" in the same encoding */
-        replace_all(text, len, cap, hx, 2 * vl, "3C72656461637465643E");
+        if (hl) replace_all(text, len, cap, hx, hl, "3C72656461637465643E", &cut);
+        if (bv_span_eligible(v, vl)) {
+          replace_spans(text, len, cap, v, vl, 1, "<redacted>", &cut);
+          replace_spans(text, len, cap, v, vl, 2, "3C72656461637465643E", &cut);
+        }
+      } else if (vl && cut) {
+        cut_started_value(text, len, v, vl, 1);
+        if (hl) cut_started_value(text, len, hx, hl, 2);
       }
-      if (bv_span_eligible(v, vl)) {
-        replace_spans(text, len, cap, v, vl, 1, "<redacted>");
-        replace_spans(text, len, cap, v, vl, 2, "3C72656461637465643E");
-      }
+      v += vl + 1;
     }
-    v += vl + 1;
+    if (!cut) break;
   }
 }
 

@@ -247,8 +247,9 @@ function openFile(top: number, rel: string, e: Entry): number {
  * low-entropy secret be checked offline. */
 class Hasher {
   private left = MAX_HASH_TOTAL;
-  /** Bytes times values searched for secret values, at most: past it a file is not hashed. */
-  private searchLeft = MAX_HASH_TOTAL;
+  /** Bytes read times values searched for, left for the grant (ValueWatch.cost; twice the hash's
+   * bound, so that with one value the hash's bound is the one met): past it a file is not hashed. */
+  private searchLeft = 2 * MAX_HASH_TOTAL;
   /** By device and inode: one file however many names it has (and only that file). */
   private readonly done = new Map<string, string | null>();
   constructor(
@@ -299,6 +300,7 @@ function* deltaSteps(g: Snapshot['grants'][number], secrets: readonly string[]):
     const modified: Delta['modified'] = [];
     const deleted: Delta['deleted'] = [];
     for (const [p, e] of now) {
+      yield;
       const was = g.entries.get(p);
       // A snapshot an older bvisor wrote has no entry for the grant's own directory: not new.
       if (p === TOP && !was) continue;

@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type BigIntStats } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -59,6 +59,9 @@ const NOT_DATA_REASONS: ReadonlySet<string> = new Set(Object.values(NOT_DATA));
 /** Bytes hashed per run at most: staging reads every artifact, and a sparse file of a terabyte
  * costs a workload nothing (not even in a size-limited tmpfs). A file past it is refused. */
 export const MAX_HASHED_BYTES = 16 * 2 ** 30;
+/** Bytes read times secret values searched for (ValueWatch.cost), per run at most: twice the hash's
+ * bound, so that with one value the hash's bound is the one met. */
+const MAX_SEARCHED = 2 * MAX_HASHED_BYTES;
 
 type Artifacts = NonNullable<ReportBody['artifacts']>;
 /** Bytes each listing has used of MAX_LISTED_BYTES. */
@@ -454,7 +457,8 @@ export async function stageArtifactsYielding(plan: Plan, secrets: readonly strin
   } catch (e) {
     if (!(e instanceof StepsStopped) || !made.out) throw e;
     made.out.truncated = true;
-    refuse(made.out, '.', 'staging stopped: the run was told to stop; what is not listed stays in the quarantine, unlisted');
+    // Listed whatever the bounds (one entry of a fixed size): the listing must say why it stops.
+    made.out.refused.push({ path: '.', reason: 'staging stopped: the run was told to stop; what is not listed stays in the quarantine, unlisted' });
     return made.out;
   }
 }
@@ -516,27 +520,37 @@ interface Found {
 /** A name as a report can spell it: UTF-8 as it is; otherwise each byte that is not part of valid
  * UTF-8 as \\xHH (a refused entry names it; such a name is never an artifact). */
 function spell(raw: Buffer): { text: string; utf8: boolean } {
-  const text = raw.toString('utf8');
-  if (Buffer.from(text, 'utf8').equals(raw)) return { text, utf8: true };
   let out = '';
+  let run = 0; // where the current run of valid UTF-8 began
+  let utf8 = true;
   for (let i = 0; i < raw.length; ) {
-    // The longest valid UTF-8 sequence starting here (1 to 4 bytes), else one escaped byte.
-    let taken = 0;
-    for (let n = Math.min(4, raw.length - i); n >= 1 && !taken; n--) {
-      const piece = raw.subarray(i, i + n);
-      const t = piece.toString('utf8');
-      if (!t.includes('\ufffd') && Buffer.from(t, 'utf8').equals(piece)) {
-        out += t;
-        taken = n;
-      }
+    const n = utf8SequenceAt(raw, i);
+    if (n > 0) {
+      i += n;
+      continue;
     }
-    if (!taken) {
-      out += `\\x${raw[i]!.toString(16).padStart(2, '0')}`;
-      taken = 1;
-    }
-    i += taken;
+    utf8 = false;
+    out += `${raw.toString('utf8', run, i)}\\x${raw[i]!.toString(16).padStart(2, '0')}`;
+    run = ++i;
   }
-  return { text: out, utf8: false };
+  return utf8 ? { text: raw.toString('utf8'), utf8 } : { text: out + raw.toString('utf8', run), utf8 };
+}
+
+/** The length of the valid UTF-8 sequence at b[i] (RFC 3629 section 4: no overlong form, no
+ * surrogate, nothing past U+10FFFF), or 0. Linear in the name, with no allocation: a workload
+ * chooses the names, 200,000 of them. */
+function utf8SequenceAt(b: Buffer, i: number): number {
+  const c = b[i]!;
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => i + k < b.length && b[i + k]! >= lo && b[i + k]! <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (c === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
 }
 
 /**
@@ -566,6 +580,7 @@ function* walkSteps(top: string, out: Artifacts, files: Found[], secrets: readon
       const dir = opendirSync(fdPath(dirFd), { encoding: 'buffer' as BufferEncoding });
       try {
         for (let d = dir.readSync(); d; d = dir.readSync()) {
+          yield;
           if (++walked > MAX_WALKED) {
             out.truncated = true;
             break;
@@ -579,7 +594,12 @@ function* walkSteps(top: string, out: Artifacts, files: Found[], secrets: readon
       refuse(out, rel || '.', `unreadable: ${(e as NodeJS.ErrnoException).code}`);
       return;
     }
-    const names = raw.map(spell).sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+    const names: Array<ReturnType<typeof spell>> = [];
+    for (const r of raw) {
+      yield;
+      names.push(spell(r));
+    }
+    names.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
     // The path above, as far back as a value could span (split by `/`s too: core/redact.ts): it
     // holds no value itself, or this directory would not have been entered.
     const tail = secrets.length && rel !== '' ? rel.slice(-(2 * Math.max(...secrets.map((v) => v.length)))) : '';
@@ -611,7 +631,8 @@ function* walkSteps(top: string, out: Artifacts, files: Found[], secrets: readon
       }
       let st;
       try {
-        st = lstatSync(fdPath(dirFd, name.text));
+        // bigint: inode numbers past 2^53 (NFS file ids) stay apart when names are counted.
+        st = lstatSync(fdPath(dirFd, name.text), { bigint: true });
       } catch (e) {
         refuse(out, p, `unreadable: ${(e as NodeJS.ErrnoException).code}`);
         continue;
@@ -633,7 +654,7 @@ function* walkSteps(top: string, out: Artifacts, files: Found[], secrets: readon
         refuse(out, p, st.isSymbolicLink() ? NOT_DATA.link : st.isFIFO() ? NOT_DATA.fifo : st.isSocket() ? NOT_DATA.socket : NOT_DATA.device);
         continue;
       }
-      files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: st.nlink, size: st.size });
+      files.push({ path: p, inode: `${st.dev}:${st.ino}`, nlink: Number(st.nlink), size: Number(st.size) });
     }
   };
   try {
@@ -660,7 +681,7 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
   let budget = MAX_HASHED_BYTES;
   // Searching for secret values costs per byte and per value; a workload that had a hundred of
   // them, or bytes shaped against one, must not hold the seal (and its caller) for long.
-  let searchBudget = MAX_HASHED_BYTES;
+  let searchBudget = MAX_SEARCHED;
   let listedBytes = 0;
   // Each file is read once, however many names it has inside (hard links): by device and inode.
   const seen = new Map<string, { sha256: string; size: number; found: boolean }>();
@@ -669,6 +690,7 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
   const topFd = s.bv_openat2(AT_FDCWD, top, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   try {
     for (const f of files) {
+      yield;
       const here = inside.get(f.inode)!;
       if (f.nlink > here) {
         refuse(out, f.path, `a hard link to a file outside the quarantine (${f.nlink} names, ${here} inside)`);
@@ -703,10 +725,17 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
         }
         if (watch.cost(f.size) > searchBudget) {
           s.bv_close(o.fd);
-          refuse(out, f.path, `not searched for secret values: ${f.size} bytes, for ${watch.cost(1)} value(s), past what staging searches for a run (${MAX_HASHED_BYTES} bytes times values in all)`);
+          refuse(out, f.path, `not searched for secret values: ${f.size} bytes, for ${watch.values} value(s), past what staging searches for a run (bytes read times values searched, at most ${MAX_SEARCHED})`);
           continue;
         }
-        const r = yield* hashOpenedSteps(o.fd, o.st, budget, watch.see);
+        let r: Hashed | string;
+        try {
+          r = yield* hashOpenedSteps(o.fd, o.st, budget, watch.see);
+        } catch (e) {
+          // A read that fails (EIO): that file is not listed; the report is still sealed.
+          refuse(out, f.path, `read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+          continue;
+        }
         if (typeof r === 'string') {
           refuse(out, f.path, r);
           continue;
@@ -724,7 +753,7 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
         continue;
       }
       listedBytes += h.size;
-      out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: o.st.mode & 0o7777 });
+      out.items.push({ id: artifactId(f.path, h.sha256), path: f.path, size: h.size, sha256: h.sha256, mode: Number(o.st.mode) & 0o7777 });
     }
   } finally {
     if (topFd >= 0) s.bv_close(topFd);
@@ -792,7 +821,17 @@ function staged(report: SealedReport, root: string): NonNullable<ReportBody['art
  */
 export function commitOutputs(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
   const a = staged(report, root);
-  return disposing(root, report.body.runId, a, () => commitLocked(root, report, a, o, sink));
+  return disposing(root, report.body.runId, a, () => runSteps(commitSteps(root, report, a, o, sink)));
+}
+
+/**
+ * commitOutputs for run's `on-success` (and the API's): hashing and copying give the event loop
+ * its turns, so other runs of the process keep their wall deadlines while gigabytes are copied. A
+ * commit, once decided, is not stopped: the lock is held until it ends.
+ */
+export async function commitOutputsYielding(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Promise<Disposition> {
+  const a = staged(report, root);
+  return await disposing(root, report.body.runId, a, () => runStepsYielding(commitSteps(root, report, a, o, sink)));
 }
 
 /** The lock of a run's dispositions, beside its quarantine's index entry (removed with it). */
@@ -829,7 +868,7 @@ function underDispositionLock<T>(index: string, present: () => boolean, gone: ()
   );
 }
 
-function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
+function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Steps<Disposition> {
   // A run that never ran (never started, or its program failed to exec: setup), or whose end
   // bvisor lost, staged nothing a host should trust.
   if (NEVER_RAN.has(report.body.outcome.reason ?? '')) throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
@@ -894,7 +933,7 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
   const namesOf = (segs: readonly string[], name: string, path: string): number | null | 'uncounted' => {
     const dir = dirBeneath(qFd, segs, false);
     if (dir === -2) return null; // ENOENT
-    if (dir < 0) return 1; // promoteAt's own open says why
+    if (dir < 0) return 1; // promoteSteps's own open says why
     const fd = s.bv_openat2(dir, name, O.PATH | O.NOFOLLOW, 0, BENEATH | RESOLVE.NO_XDEV);
     s.bv_close(dir);
     if (fd === -2) return null;
@@ -908,7 +947,7 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
     } finally {
       s.bv_close(fd);
     }
-    // Not a regular file any more, or one name: promoteAt's own checks say what is wrong, if anything.
+    // Not a regular file any more, or one name: promoteSteps's own checks say what is wrong, if anything.
     if (nlink === 1 || !file) return 1;
     if (walked === null) {
       const found: Found[] = [];
@@ -921,6 +960,7 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
   };
   try {
     for (const it of fitting) {
+      yield;
       const target = join(dest, it.path);
       const segs = it.path.split('/');
       if (!target.startsWith(dest + '/') || segs.some((x) => x === '' || x === '.' || x === '..' || x === QUARANTINE_HOME)) {
@@ -946,7 +986,8 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
           continue;
         }
         if (n === null) {
-          const there = openHashed(destDir, name, 1);
+          const opened = openChecked(destDir, name, 1);
+          const there = typeof opened === 'string' ? opened : yield* hashOpenedSteps(opened.fd, opened.st, Infinity);
           if (typeof there !== 'string') s.bv_close(there.fd);
           if (typeof there !== 'string' && there.sha256 === it.sha256) d.applied.push({ id: it.id, path: it.path, to: target });
           else d.failed.push({ id: it.id, path: it.path, error: 'no longer in the quarantine' });
@@ -959,7 +1000,7 @@ function commitLocked(root: string, report: SealedReport, a: NonNullable<ReportB
         }
         try {
           // Rootless, the frozen quarantine (0500) is read-only to its owner too: a copy.
-          const err = promoteAt(srcDir, destDir, name, it, n, sameFs && n === 1 && process.geteuid?.() === 0, durable);
+          const err = yield* promoteSteps(srcDir, destDir, name, it, n, sameFs && n === 1 && process.geteuid?.() === 0, durable);
           if (err) d.failed.push({ id: it.id, path: it.path, error: err });
           else d.applied.push({ id: it.id, path: it.path, to: target });
         } finally {
@@ -1068,37 +1109,26 @@ function refuseStateRootDirectory(destFd: number, dest: string, root: string): s
   return rootLine[0]!;
 }
 
-/**
- * Opens the regular file `rel` beneath dirFd (no symlink followed, no mount crossed), which must
- * have exactly `names` names, and hashes it. The descriptor is left open for the caller, who
- * closes it (commit renames or copies through it); an error text instead when it cannot be.
- */
-function openHashed(dirFd: number, rel: string, names: number, maxBytes = Infinity, each?: (piece: Buffer) => void): { sha256: string; size: number; mode: number; fd: number } | string {
-  const o = openChecked(dirFd, rel, names);
-  return typeof o === 'string' ? o : hashOpened(o.fd, o.st, maxBytes, each);
-}
-
 /** Opens the regular file `rel` beneath dirFd (no symlink followed, no mount crossed), which must
  * have exactly `names` names; an error text instead. */
-function openChecked(dirFd: number, rel: string, names: number): { fd: number; st: Stats } | string {
+function openChecked(dirFd: number, rel: string, names: number): { fd: number; st: BigIntStats } | string {
   const s = shim();
   const fd = s.bv_openat2(dirFd, rel, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, BENEATH | RESOLVE.NO_XDEV);
   if (fd < 0) return `open: ${errnoName(fd)}`;
-  const st = fstatSync(fd);
-  if (!st.isFile() || st.nlink !== names) {
+  // bigint: an inode number past 2^53 (NFS file ids) must not pass for another file's.
+  const st = fstatSync(fd, { bigint: true });
+  if (!st.isFile() || st.nlink !== BigInt(names)) {
     s.bv_close(fd);
     return 'changed into something other than a regular file with only the names it had';
   }
   return { fd, st };
 }
 
-/** Hashes what openChecked opened, leaving the descriptor open; closed, and an error text, when
- * it grew past maxBytes. */
-function hashOpened(fd: number, st: Stats, maxBytes: number, each?: (piece: Buffer) => void): { sha256: string; size: number; mode: number; fd: number } | string {
-  return runSteps(hashOpenedSteps(fd, st, maxBytes, each));
-}
-
-function* hashOpenedSteps(fd: number, st: Stats, maxBytes: number, each?: (piece: Buffer) => void): Steps<{ sha256: string; size: number; mode: number; fd: number } | string> {
+/** Hashes what openChecked opened (may pause after each piece), leaving the descriptor open for
+ * the caller, who closes it (commit renames or copies through it); closed, and an error text,
+ * when it grew past maxBytes or the read failed (thrown as Node's). */
+type Hashed = { sha256: string; size: number; mode: number; fd: number };
+function* hashOpenedSteps(fd: number, st: BigIntStats, maxBytes: number, each?: (piece: Buffer) => void): Steps<Hashed | string> {
   const s = shim();
   let r: ReturnType<typeof hashFd>;
   let ended = false;
@@ -1114,7 +1144,7 @@ function* hashOpenedSteps(fd: number, st: Stats, maxBytes: number, each?: (piece
     s.bv_close(fd);
     return 'changed while it was hashed (it grew)';
   }
-  return { ...r, mode: st.mode, fd };
+  return { ...r, mode: Number(st.mode), fd };
 }
 
 function fsyncDirFd(dirFd: number): void {
@@ -1135,10 +1165,12 @@ function fsyncDirFd(dirFd: number): void {
  * destination's entry is replaced whole; a symlink there is replaced, never followed. An error
  * text, or null.
  */
-function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number }, names: number, byRename: boolean, durable: boolean): string | null {
+function* promoteSteps(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number }, names: number, byRename: boolean, durable: boolean): Steps<string | null> {
   const s = shim();
   // No further than the sealed size (+1 to see it grew): a source that keeps growing is not read on.
-  const h = openHashed(srcDir, name, names, it.size);
+  const opened = openChecked(srcDir, name, names);
+  if (typeof opened === 'string') return opened;
+  const h = yield* hashOpenedSteps(opened.fd, opened.st, it.size);
   if (typeof h === 'string') return h;
   try {
     // Only that it changed: the new bytes were never searched for secret values, so no hash of
@@ -1171,7 +1203,7 @@ function promoteAt(srcDir: number, destDir: number, name: string, it: { sha256: 
     let size: number;
     try {
       fault('commit:before-copy');
-      const r = hashFd(h.fd, it.size, (piece) => writeAll(out, piece));
+      const r = yield* hashFdSteps(h.fd, it.size, (piece) => writeAll(out, piece));
       if (r === null) throw Object.assign(new Error('it grew while it was copied'), { code: 'it grew while it was copied' });
       fsyncSync(out);
       ({ sha256: copied, size } = r);

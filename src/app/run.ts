@@ -19,7 +19,7 @@ import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { linuxReportBody, runExitStatus } from './report.js';
-import { prepareOutputs, removeQuarantine, stageArtifactsYielding, commitOutputs, journalSink } from './outputs.js';
+import { prepareOutputs, removeQuarantine, stageArtifactsYielding, commitOutputsYielding, journalSink } from './outputs.js';
 import { snapshotGrants, grantDeltasYielding, withoutDeltaLists, type Snapshot } from './fsdelta.js';
 import { runWasm } from './wasm.js';
 import { wasmReportBody, wasmExitStatus } from './wasm-report.js';
@@ -307,7 +307,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // seal is synchronous: a stop that came during it is heard once the loop turns.
     if (signal && artifacts?.commit === 'on-success') await afterNextPoll();
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0 && !signal?.aborted) {
-      commitOutputs(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
+      await commitOutputsYielding(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } catch (e) {
@@ -333,8 +333,6 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   }
 }
 
-/** A launch error from the child's own failure record after its release: its program never ran
- * (launcher.ts childFailure; the record is the child's, written before it could exec). */
 type Kept = { [K in 'stdout' | 'stderr']: { kept: Uint8Array | null; truncated: boolean } };
 
 /** A captured stream whose kept bytes hold one of the workload's secret values, or were cut while
@@ -345,6 +343,8 @@ function withholdStreamHashes(body: ReportBody, kept: Kept, secrets: readonly st
   for (const name of ['stdout', 'stderr'] as const) if (body.streams[name].sha256 !== null && streamHoldsSecret(kept[name].kept, kept[name].truncated, secrets)) body.streams[name].sha256 = null;
 }
 
+/** A launch error from the child's own failure record after its release: its program never ran
+ * (launcher.ts childFailure; the record is the child's, written before it could exec). */
 function neverRan(e: unknown): boolean {
   return e instanceof BvisorError && (e.code === 'BV_LAUNCH_FAILED' || e.code === 'BV_CONSOLE_SOCKET') && typeof (e.detail as { stage?: unknown }).stage !== 'undefined';
 }

@@ -83,9 +83,14 @@ export class ValueWatch {
     this.needles = searchForms(values).map((v) => Buffer.from(v, 'utf8'));
     this.keep = Math.max(0, ...this.needles.map((n) => n.length - 1));
   }
-  /** The searches made for every byte read: what `bytes` of them cost against a budget. */
+  /** How many values each byte is searched for. */
+  get values(): number {
+    return this.needles.length;
+  }
+  /** What reading `bytes` costs against a search budget: each byte searched for each value, and
+   * the join of each 64 KiB piece with the last bytes before it (up to twice the longest value). */
   cost(bytes: number): number {
-    return bytes * this.needles.length;
+    return this.needles.length * (bytes + Math.ceil(bytes / 65536) * 2 * this.keep);
   }
   readonly see = (piece: Buffer): void => {
     if (this.found || !this.needles.length) return;

@@ -55,7 +55,10 @@ describe('secret values in bytes read in pieces', () => {
     // What the forms left out would find, the ones kept find too.
     const bytes = Buffer.from('a tok-1\n and xother');
     expect(watched(bytes, ['tok-1\n'], [4])).toBe(true);
-    expect(new ValueWatch(['tok-1\n', 'tok-1', 'xother', 'other']).cost(10)).toBe(20);
+    // Two values searched; each piece also joined with the 4 bytes before it (the longest kept, 'other', less one), twice counted.
+    const w = new ValueWatch(['tok-1\n', 'tok-1', 'xother', 'other']);
+    expect(w.values).toBe(2);
+    expect(w.cost(10)).toBe(2 * (10 + 2 * 4));
   });
 
   it('hashFd hands the watch every piece: a value across its 64 KiB reads is found, the hash is the whole file\'s', () => {

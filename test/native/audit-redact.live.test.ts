@@ -90,4 +90,39 @@ describe('the audit reader redacts secret values (live: the shim)', () => {
     // The short value split, and the token with one character changed: left as they are.
     expect(got[3]![1]).toBe(texts[3]);
   });
+
+  // A record is at most 8970 bytes (MAX_AUDIT_MESSAGE_LENGTH), and "<redacted>" is longer than an
+  // 8-byte value: a replacement can pass the end.
+  const CAP = 8970;
+  const pre = 'audit(1764900000.123:43): domain=1a2b blockers=fs.read_file';
+
+  it('a value at the very end of a full record, where "<redacted>" does not fit: the record ends before it', async () => {
+    const pin = 'pw123456';
+    const head = `${pre} path="/tmp/`;
+    const text = `${head}${'x'.repeat(CAP - head.length - pin.length)}${pin}`;
+    expect(text.length).toBe(CAP);
+    const [[, out]] = (await forwarded([text], [pin])) as [[number, string]];
+    expect(out).toBe(text.slice(0, CAP - pin.length));
+  });
+
+  it('a record cut by a replacement that grew it: a value whose start is left at its end is cut off too', async () => {
+    const pin = 'pw123456';
+    const token = 'S3CRETzq9XyZtokenABC';
+    const head = `${pre} a="${pin}" path="/tmp/`;
+    const filler = 'x'.repeat(CAP - head.length - token.length - 1);
+    const text = `${head}${filler}${token}"`;
+    expect(text.length).toBe(CAP);
+    const [[, out]] = (await forwarded([text], [pin, token])) as [[number, string]];
+    // "<redacted>" for the pin pushed the end 2 bytes out: the quote and the token's last byte
+    // went, leaving 19 of its 20 bytes, which are cut off as well.
+    expect(out).toBe(`${pre} a="<redacted>" path="/tmp/${filler}`);
+  });
+
+  it('hex is read in the pairs audit wrote: a value spelled only across two pairs (an odd offset) is no value of the string', async () => {
+    const token = 'S3CRETzq9XyZtokenABC';
+    // One nibble before the value's hex: every pair of this field is half of one byte, half of the next.
+    const text = `${pre} path=4${hex(`${token.slice(0, 10)}/${token.slice(10)}`)}0 dev="tmpfs" ino=9`;
+    const [[, out]] = (await forwarded([text], [token])) as [[number, string]];
+    expect(out).toBe(text);
+  });
 });

@@ -149,6 +149,22 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     const items = (JSON.parse(journal.trim().split('\n').at(-1)!) as { report: { body: { denials: { items: Array<{ syscall?: { name: string; strings?: string[] } }> } } } }).report.body.denials.items;
     expect(items.map((x) => [x.syscall?.name, x.syscall?.strings?.[1]])).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
     expect(journal).not.toContain(token.slice(11));
+    // The monitor reads 255 bytes of a path: one whose split value passes that cut (16 of its
+    // characters before it, after 230 others) is redacted on what was read (notify.c `cut`).
+    const longDir = `/tmp/${'x'.repeat(230)}`;
+    const long = m.replace('d=/tmp/d_', `mkdir ${longDir}; d=${longDir}/d_`);
+    const dir2 = tempDir();
+    writeFileSync(join(dir2, 'boundary.yaml'), long);
+    const root2 = newRoot();
+    expect(cli(['--root', root2, 'create', 'shard-2', '-b', dir2, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: token } }).status).toBe(0);
+    onTestFinished(() => void cli(['--root', root2, 'delete', '-f', 'shard-2']));
+    expect(cli(['--root', root2, 'start', 'shard-2']).status).toBe(0);
+    await until('the container stopped', () => cli(['--root', root2, 'state', 'shard-2']).json().status === 'stopped', 10_000);
+    expect(cli(['--root', root2, 'delete', 'shard-2']).status).toBe(0);
+    const journal2 = readFileSync(join(root2, 'journal.jsonl'), 'utf8');
+    const items2 = (JSON.parse(journal2.trim().split('\n').at(-1)!) as { report: { body: { denials: { items: Array<{ syscall?: { name: string; strings?: string[] } }> } } } }).report.body.denials.items;
+    expect(items2.map((x) => [x.syscall?.name, x.syscall?.strings?.[1]])).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
+    expect(journal2).not.toContain(token.slice(0, 11));
   });
 
   it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {

@@ -845,7 +845,7 @@ export interface ReportBody {
       kind: 'file' | 'dir' | 'link' | 'other';
       size: number;
       /**
-       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 256 MiB times the number of secret values searched per grant), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
+       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 512 MiB per grant of bytes read times secret values searched), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
        */
       sha256?: string | null;
     }[];
@@ -854,7 +854,7 @@ export interface ReportBody {
       kind: 'file' | 'dir' | 'link' | 'other';
       size: number;
       /**
-       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 256 MiB times the number of secret values searched per grant), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
+       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 512 MiB per grant of bytes read times secret values searched), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
        */
       sha256?: string | null;
     }[];
@@ -863,7 +863,7 @@ export interface ReportBody {
       kind: 'file' | 'dir' | 'link' | 'other';
       size: number;
       /**
-       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 256 MiB times the number of secret values searched per grant), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
+       * What is there now (files up to 64 MiB, each file once, 256 MiB per grant at most); null: not hashed (past those bounds, or past 512 MiB per grant of bytes read times secret values searched), or a file whose bytes hold one of the workload's secret values (their hash would let a guess at the value be checked offline).
        */
       sha256?: string | null;
     }[];
