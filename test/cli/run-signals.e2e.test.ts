@@ -69,19 +69,27 @@ function journal(root: string): string[] {
   });
 }
 
+/**
+ * `bvisor run` held where its workload has ended and staging has not begun, sent SIGINT there,
+ * then let go: bvisor must die by it. The report's body as journaled.
+ */
+async function interruptedBeforeStaging(root: string, id: string, b: string): Promise<Record<string, unknown>> {
+  const h = held(root, id, b, 'run:before-staging');
+  await until('run held before staging', h.reached, 20_000);
+  // Delivered while the run is held; heard at the first turn staging (or the delta) gives the loop.
+  process.kill(h.run.pid, 'SIGINT');
+  h.go();
+  const e = await h.run.ended;
+  expect(e.signal, e.stderr).toBe('SIGINT');
+  const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
+  return (JSON.parse(last) as { report: { body: Record<string, unknown> } }).report.body;
+}
+
 describe('bvisor run, told to stop', () => {
   it('told while it stages a large output: staging ends there (the output unlisted, the listing says so), and bvisor dies by the signal', async () => {
     const root = tempDir();
     const b = bundle('/usr/bin/truncate', ['-s', '8G', '/out/big'], 'outputs: { path: /out }\n');
-    const h = held(root, 'stage-1', b, 'run:before-staging');
-    await until('run held before staging', h.reached, 20_000);
-    // Delivered while the run is held; heard at the first turn staging gives the loop.
-    process.kill(h.run.pid, 'SIGINT');
-    h.go();
-    const e = await h.run.ended;
-    expect(e.signal, e.stderr).toBe('SIGINT');
-    const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
-    const a = (JSON.parse(last) as { report: { body: { artifacts: { quarantine: string; items: unknown[]; refused: unknown[]; truncated: boolean } } } }).report.body.artifacts;
+    const { artifacts: a } = (await interruptedBeforeStaging(root, 'stage-1', b)) as { artifacts: { quarantine: string; items: unknown[]; refused: unknown[]; truncated: boolean } };
     // The disk: the workload made its 8 GiB (sparse) file; staging did not get through it.
     expect(statSync(join(a.quarantine, 'big')).size).toBe(8 * 2 ** 30);
     expect(a.items).toEqual([]);
@@ -96,14 +104,7 @@ describe('bvisor run, told to stop', () => {
     chownSync(w, 65534, 65534);
     // 240 MiB of holes in four files: what a grant's delta hashes, a second or more of work.
     const b = bundle('/usr/bin/sh', ['-c', `for i in 1 2 3 4; do truncate -s 60M ${w}/f$i; done`], `  - { path: ${w}, access: read-write }\nspawn: descendants\n`);
-    const h = held(root, 'delta-1', b, 'run:before-staging');
-    await until('run held before staging', h.reached, 20_000);
-    process.kill(h.run.pid, 'SIGINT');
-    h.go();
-    const e = await h.run.ended;
-    expect(e.signal, e.stderr).toBe('SIGINT');
-    const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
-    const d = (JSON.parse(last) as { report: { body: { fsDelta: unknown[] } } }).report.body.fsDelta;
+    const { fsDelta: d } = (await interruptedBeforeStaging(root, 'delta-1', b)) as { fsDelta: unknown[] };
     // The disk: the workload made them.
     expect(readdirSync(w).sort()).toEqual(['f1', 'f2', 'f3', 'f4']);
     expect(d).toEqual([{ clause: 'filesystem[1]', path: w, notObserved: 'the run was told to stop while its delta was listed', created: [], modified: [], deleted: [] }]);

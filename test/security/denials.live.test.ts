@@ -49,6 +49,24 @@ async function probe(ops: string[][], extra = '', o: Parameters<typeof runProbe>
   return { out, got, items };
 }
 
+/** A container of manifest `m` with the secret `tok` set to `value`, created, run and deleted:
+ * its root's journal, and the denied calls its report lists (name, second string). */
+async function containerJournal(m: string, id: string, value: string): Promise<{ text: string; denied: Array<[string | undefined, string | undefined]> }> {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'boundary.yaml'), m);
+  const root = newRoot();
+  const c = cli(['--root', root, 'create', id, '-b', dir, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: value } });
+  expect(c.status, c.stderr).toBe(0);
+  onTestFinished(() => void cli(['--root', root, 'delete', '-f', id]));
+  expect(cli(['--root', root, 'start', id]).status).toBe(0);
+  await until('the container stopped', () => cli(['--root', root, 'state', id]).json().status === 'stopped', 10_000);
+  const d = cli(['--root', root, 'delete', id, '--json']);
+  expect(d.status, d.stderr).toBe(0);
+  const text = readFileSync(join(root, 'journal.jsonl'), 'utf8');
+  const items = (JSON.parse(text.trim().split('\n').at(-1)!) as { report: { body: { denials: { items: Array<{ syscall?: { name: string; strings?: string[] } }> } } } }).report.body.denials.items;
+  return { text, denied: items.map((x) => [x.syscall?.name, x.syscall?.strings?.[1]]) };
+}
+
 describe('seccomp denials, observed (live, in-process holder)', () => {
   it('unshare(CLONE_NEWUSER) and mount: the probe gets EPERM for each, and the report lists each once with its row', async () => {
     const { out, got, items } = await probe([['syscall', String(NR.unshare), CLONE_NEWUSER], ['syscall', String(NR.mount), '0', '0', '0', '0', '0']]);
@@ -135,36 +153,15 @@ describe('seccomp denials, observed (live, in-process holder)', () => {
     expect(JSON.stringify(r.report)).not.toContain(token.slice(11));
     // A container: its report is sealed by a later process that does not know the value, so its
     // monitor's records must come redacted (notify.c, span.h).
-    const dir = tempDir();
-    writeFileSync(join(dir, 'boundary.yaml'), m);
-    const root = newRoot();
-    const c = cli(['--root', root, 'create', 'shard-1', '-b', dir, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: token } });
-    expect(c.status, c.stderr).toBe(0);
-    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'shard-1']));
-    expect(cli(['--root', root, 'start', 'shard-1']).status).toBe(0);
-    await until('the container stopped', () => cli(['--root', root, 'state', 'shard-1']).json().status === 'stopped', 10_000);
-    const d = cli(['--root', root, 'delete', 'shard-1', '--json']);
-    expect(d.status, d.stderr).toBe(0);
-    const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8');
-    const items = (JSON.parse(journal.trim().split('\n').at(-1)!) as { report: { body: { denials: { items: Array<{ syscall?: { name: string; strings?: string[] } }> } } } }).report.body.denials.items;
-    expect(items.map((x) => [x.syscall?.name, x.syscall?.strings?.[1]])).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
-    expect(journal).not.toContain(token.slice(11));
+    const short = await containerJournal(m, 'shard-1', token);
+    expect(short.denied).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
+    expect(short.text).not.toContain(token.slice(11));
     // The monitor reads 255 bytes of a path: one whose split value passes that cut (16 of its
     // characters before it, after 230 others) is redacted on what was read (notify.c `cut`).
     const longDir = `/tmp/${'x'.repeat(230)}`;
-    const long = m.replace('d=/tmp/d_', `mkdir ${longDir}; d=${longDir}/d_`);
-    const dir2 = tempDir();
-    writeFileSync(join(dir2, 'boundary.yaml'), long);
-    const root2 = newRoot();
-    expect(cli(['--root', root2, 'create', 'shard-2', '-b', dir2, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: token } }).status).toBe(0);
-    onTestFinished(() => void cli(['--root', root2, 'delete', '-f', 'shard-2']));
-    expect(cli(['--root', root2, 'start', 'shard-2']).status).toBe(0);
-    await until('the container stopped', () => cli(['--root', root2, 'state', 'shard-2']).json().status === 'stopped', 10_000);
-    expect(cli(['--root', root2, 'delete', 'shard-2']).status).toBe(0);
-    const journal2 = readFileSync(join(root2, 'journal.jsonl'), 'utf8');
-    const items2 = (JSON.parse(journal2.trim().split('\n').at(-1)!) as { report: { body: { denials: { items: Array<{ syscall?: { name: string; strings?: string[] } }> } } } }).report.body.denials.items;
-    expect(items2.map((x) => [x.syscall?.name, x.syscall?.strings?.[1]])).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
-    expect(journal2).not.toContain(token.slice(0, 11));
+    const long = await containerJournal(m.replace('d=/tmp/d_', `mkdir ${longDir}; d=${longDir}/d_`), 'shard-2', token);
+    expect(long.denied).toEqual([['fchmodat', '<redacted: holds a secret value>']]);
+    expect(long.text).not.toContain(token.slice(0, 11));
   });
 
   it('a clean run invents no denial: the list is empty, the total 0, and seccomp was watched', async () => {
