@@ -52,7 +52,7 @@ export const ERROR_CODES = {
   BV_CONTAINER_EXISTS: { exit: EXIT.conflict, summary: 'a container with this id already exists under the state root' },
   BV_ID_INVALID: { exit: EXIT.usage, summary: 'a container id has characters or a length runc would not accept' },
   BV_SECRET_MISSING: { exit: EXIT.invalid, summary: 'a secret the manifest references is not provided to bvisor' },
-  BV_SECRET_INVALID: { exit: EXIT.invalid, summary: 'a secret value cannot be passed to the workload (it holds a NUL byte); the message names the variable, never the value' },
+  BV_SECRET_INVALID: { exit: EXIT.invalid, summary: 'a secret value cannot be passed to the workload as given (it holds a NUL byte, or bytes that are not UTF-8); the message names the variable, never the value' },
   BV_FD_NOT_OPEN: { exit: EXIT.setup, summary: 'a descriptor the manifest passes is not open in bvisor' },
   BV_CGROUP_SETUP: { exit: EXIT.setup, summary: 'a cgroup could not be created, limited, joined or read' },
   BV_LAUNCH_UNSUPPORTED: { exit: EXIT.setup, summary: 'the plan names a mechanism this build of the launcher does not implement' },

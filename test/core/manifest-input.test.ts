@@ -100,6 +100,21 @@ describe('secret values', () => {
     { name: 'TOKEN', secret: 'api-token' },
   ];
 
+  it('a secret value the workload would not get as given (U+FFFD where bytes were not UTF-8, a lone surrogate) is refused, never echoed', () => {
+    for (const v of ['p\ufffdss-word', 'pa\ud800ss', 'pa\udc00ss', 'x\udc00\ud800y']) {
+      let err: unknown;
+      try {
+        resolveEnv(env, () => v);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(v)).toMatchObject({ code: 'BV_SECRET_INVALID', message: expect.stringMatching(/^env\.TOKEN: the value of secret "api-token" is not UTF-8 text/) });
+      expect((err as BvisorError).message).not.toContain(v);
+    }
+    // A whole surrogate pair is text (an astral character): taken as it is.
+    expect(resolveEnv(env, () => 'p\ud83d\ude00ss')).toEqual([{ name: 'PLAIN', value: 'x' }, { name: 'TOKEN', value: 'p\u{1F600}ss' }]);
+  });
+
   it('a secret value holding NUL is refused, naming the variable and the secret but never the value', () => {
     let err: unknown;
     try {

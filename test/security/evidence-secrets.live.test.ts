@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runProbe, probeFacts, probeBundle, writableDir } from '../helpers/probe.js';
-import { cli } from '../helpers/cli.js';
+import { BVISOR, cli, cliEnv } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('attack 10: evidence decides whether the workload runs', () => {
@@ -48,5 +49,15 @@ describe('attack 11: a manifest gets only the secrets the caller hands it', () =
     const ok = cli(['--root', root, 'run', 's2', '-b', bundle, '--secret', 'api-token'], { env });
     expect(ok.status, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).env).toContain(`TOKEN=${value}`);
+  });
+
+  it('refuses a secret whose bytes are not UTF-8: Node would read U+FFFD in their place, and the workload get another value', () => {
+    const bundle = probeBundle(['facts'], 'env: { TOKEN: { secret: api-token } }\n');
+    const root = tempDir('bvisor-sec-root-');
+    // Only a shell can hand bvisor such bytes (Node's own environment strings are UTF-8): p\xe4ss.
+    const r = spawnSync('/bin/sh', ['-c', `BVISOR_SECRET_API_TOKEN=$(printf 'p\\344ss-word') exec "$0" --root "$1" run s3 -b "$2" --secret api-token --json`, BVISOR, root, bundle], { env: cliEnv(), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(125);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'BV_SECRET_INVALID', message: expect.stringMatching(/^env\.TOKEN: the value of secret "api-token" is not UTF-8 text/) });
+    expect(r.stdout + r.stderr).not.toContain('ss-word');
   });
 });
