@@ -345,6 +345,9 @@ describe('bvisor run, told to stop', () => {
     // A failure below must not leave the attempt's cgroup leaf behind.
     onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'stop-twice']));
     await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
+    // And released: its start record written (a workload is in its cgroup from its clone, before
+    // that; signals then would stop the run before its release, which records nothing).
+    await until('the start record', () => existsSync(join(root, 'journal.jsonl')) && readFileSync(join(root, 'journal.jsonl'), 'utf8').includes('"kind":"started"'), 20_000);
     // Both are pending when bvisor's loop reads its signals: the second is handled before the
     // run's teardown, which waits on the loop, can finish. (Which one bvisor handles first is the
     // kernel's and the loop's to say; on a loaded machine it was SIGTERM once.)

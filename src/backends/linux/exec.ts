@@ -29,7 +29,7 @@ import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
 import { buildRuleset, type Ruleset } from './host/landlock.js';
 import { statusEvidence, failedEvidence } from './host/evidence.js';
-import { waitPidfd, type WaitResult } from './host/reaper.js';
+import { unwatch, waitPidfd, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
@@ -291,6 +291,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     closeFd(initFd);
     if (req.detach) {
       // Left to the kernel's reaper logic (see the top of this file): forget it, do not wait.
+      unwatch(second);
       closeFd(second);
       second = -1;
       fds.closeAll();
@@ -307,6 +308,8 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       if (fd < 0 || !wait) continue;
       s.bv_pidfd_signal(fd, 9);
       await Promise.race([wait.catch(() => undefined), delay(2000, undefined)]);
+      // It closes with the rest: no watch may poll its number after (reaper.ts unwatch).
+      unwatch(fd);
     }
     cleanup.run();
     throw e;

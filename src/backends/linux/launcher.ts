@@ -24,7 +24,7 @@ import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watch
 import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
-import { waitPidfd, awaitExit, reapIfOurs, type WaitResult } from './host/reaper.js';
+import { waitPidfd, awaitExit, reapIfOurs, unwatch, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
 import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { launchPolicy } from '../../core/seccomp/policy.js';
@@ -1035,6 +1035,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     auditReader = null;
     if (marker) rmSync(marker.dir, { recursive: true, force: true });
     records.close();
+    unwatch(pidfd);
     closeFd(pidfd);
     pidfd = -1;
     fds.closeAll();
@@ -1080,6 +1081,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         // already reaped
       }
     }
+    // The pidfd closes with the rest: no watch may poll its number after (reaper.ts unwatch).
+    if (pidfd >= 0) unwatch(pidfd);
     cleanup.run();
     throw e;
   }

@@ -43,9 +43,13 @@ function stop(): void {
   process.removeListener('SIGCHLD', onSigchld);
 }
 
-/** Resolves when the process behind pidfd has exited and been reaped. */
+/**
+ * Resolves when the process behind pidfd has exited and been reaped. The promise is marked
+ * handled: a launch that failed before it awaited its workload's exit leaves it unawaited, and
+ * in a program using the API an unhandled rejection ends the whole process.
+ */
 export function waitPidfd(pidfd: number): Promise<WaitResult> {
-  return new Promise((resolve, reject) => {
+  const p = new Promise<WaitResult>((resolve, reject) => {
     if (watches.size === 0) {
       process.on('SIGCHLD', onSigchld);
       timer = setInterval(poll, 100);
@@ -53,6 +57,22 @@ export function waitPidfd(pidfd: number): Promise<WaitResult> {
     watches.add({ pidfd, resolve, reject });
     poll(); // it may have exited before we listened
   });
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * Stops watching pidfd, which its owner is about to close: its waits reject ("no longer
+ * watched"). A watch left on a closed number polls whatever the next open() gets that number: in
+ * an API process, another run's pidfd, whose exit it would then reap and take.
+ */
+export function unwatch(pidfd: number): void {
+  for (const w of [...watches]) {
+    if (w.pidfd !== pidfd) continue;
+    watches.delete(w);
+    w.reject(new Error(`waitid(pidfd ${pidfd}): no longer watched (closed by its owner)`));
+  }
+  if (watches.size === 0) stop();
 }
 
 /**
