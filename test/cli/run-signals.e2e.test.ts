@@ -358,8 +358,10 @@ describe('bvisor run, told to stop', () => {
     expect(first, end.stderr).toBeDefined();
     expect([end.code, end.signal], end.stderr).toEqual([null, first === 'SIGINT' ? 'SIGTERM' : 'SIGINT']);
     await until('the workload gone with its supervisor', () => processesInTestParent().length === 0, 10_000);
-    // The attempt was released and never sealed: recovery's to close (docs/journal.md#recovery).
-    expect(journal(root)).toEqual(['started']);
+    // Released; sealed only if the run closed before the second signal reached bvisor's loop (the
+    // two can be read in two turns on a loaded machine, and closing takes milliseconds): else the
+    // attempt is recovery's to close (docs/journal.md#recovery). Either way the chain verifies.
+    expect([['started'], ['started', 'report killed/abort']]).toContainEqual(journal(root));
     const del = cli(['--root', root, 'delete', '-f', 'stop-twice']);
     expect(del.status, del.stderr).toBe(0);
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
