@@ -288,7 +288,7 @@ type Delta = NonNullable<ReportBody['fsDelta']>[number];
 
 /** The grant's delta since `g`'s snapshot, or why there is none. */
 function* deltaSteps(g: Snapshot['grants'][number], secrets: readonly string[]): Steps<Delta> {
-  const none = (why: string): Delta => ({ clause: g.clause, path: g.path, notObserved: why, created: [], modified: [], deleted: [] });
+  const none = (why: string): Delta => unobserved(g, why);
   if (typeof g.entries === 'string') return none(`at start: ${g.entries}`);
   const top = openGrant(g);
   if (typeof top === 'string') return none(`at the end: ${top}`);
@@ -355,8 +355,10 @@ export async function grantDeltasYielding(before: Snapshot, secrets: readonly st
   return out;
 }
 
-const stopped = (g: { clause: string; path: string }): Delta => ({ clause: g.clause, path: g.path, notObserved: 'the run was told to stop while its delta was listed', created: [], modified: [], deleted: [] });
-const unknownSecrets = (g: { clause: string; path: string }): Delta => ({ clause: g.clause, path: g.path, notObserved: "the workload had secrets in its environment, whose values are not known where a container's delta is listed (its seal): a name it made could hold one", created: [], modified: [], deleted: [] });
+/** A grant with no delta, and why. */
+const unobserved = (g: { clause: string; path: string }, why: string): Delta => ({ clause: g.clause, path: g.path, notObserved: why, created: [], modified: [], deleted: [] });
+const stopped = (g: { clause: string; path: string }): Delta => unobserved(g, 'the run was told to stop while its delta was listed');
+const unknownSecrets = (g: { clause: string; path: string }): Delta => unobserved(g, "the workload had secrets in its environment, whose values are not known where a container's delta is listed (its seal): a name it made could hold one");
 
 /** A delta with every path (and reason) holding a secret value replaced by REDACTED. */
 function redacted(d: Delta, secrets: readonly string[]): Delta {

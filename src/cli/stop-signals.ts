@@ -49,14 +49,14 @@ export function stopOnSignals(): StopSignals {
       return;
     }
     got = sig;
-    // Hang-ups from here on are ignored (the note after STOP says why): this listener stays, so SIGHUP never
-    // gets its default back.
+    // Hang-ups from here on are ignored (the note after STOP says why): this listener stays, so
+    // SIGHUP never gets its default back.
     process.on('SIGHUP', ignore);
     // A second SIGINT or SIGTERM is heard here (die, above), when the loop turns: staging and the
-    // delta give it turns (host/steps.ts), the seal once it is written. Giving the
-    // signal its default back instead would act at once, but a signal libuv has caught and not
-    // yet delivered when its listener goes is dropped (Node 20), and a second Ctrl-C lost is
-    // worse than a late one. SIGKILL is always at once.
+    // delta give it turns (host/steps.ts), the seal once it is written. Giving the signal its
+    // default back instead would act at once, but a signal libuv has caught and not yet delivered
+    // when its listener goes is dropped (Node 20), and a second Ctrl-C lost is worse than a late
+    // one. SIGKILL is always at once.
     // A terminal that hung up fails every later write with EIO (the streams' listener below
     // takes it); what bvisor still prints must not throw either.
     try {

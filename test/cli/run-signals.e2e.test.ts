@@ -43,6 +43,22 @@ function held(root: string, id: string, b: string, stage: string, extra: string[
   return { run, reached: () => existsSync(join(d, 'at')), go: () => writeFileSync(join(d, 'go'), '') };
 }
 
+/**
+ * `bvisor run` held at `stage`, sent `signals` there (`gapMs` apart: two pending at once would be
+ * one to the kernel), then let go: how it ended. Delivered while it is held, they are heard at the
+ * loop's first turn after it.
+ */
+async function signalledWhileHeld(root: string, id: string, b: string, stage: string, signals: NodeJS.Signals[], o: { extra?: string[]; gapMs?: number } = {}): Promise<Ended> {
+  const { run, reached, go } = held(root, id, b, stage, o.extra);
+  await until(`bvisor held at ${stage}`, reached, 20_000);
+  for (const [i, sig] of signals.entries()) {
+    if (i > 0 && o.gapMs) await new Promise((r) => setTimeout(r, o.gapMs));
+    process.kill(run.pid, sig);
+  }
+  go();
+  return await run.ended;
+}
+
 /** For a test's cleanup: bvisor gone (killed if a failure left it running). */
 async function stopped(run: { pid: number; ended: Promise<Ended> }): Promise<void> {
   try {
@@ -74,12 +90,8 @@ function journal(root: string): string[] {
  * then let go: bvisor must die by it. The report's body as journaled.
  */
 async function interruptedBeforeStaging(root: string, id: string, b: string): Promise<Record<string, unknown>> {
-  const h = held(root, id, b, 'run:before-staging');
-  await until('run held before staging', h.reached, 20_000);
-  // Delivered while the run is held; heard at the first turn staging (or the delta) gives the loop.
-  process.kill(h.run.pid, 'SIGINT');
-  h.go();
-  const e = await h.run.ended;
+  // Heard at the first turn staging (or the delta) gives the loop.
+  const e = await signalledWhileHeld(root, id, b, 'run:before-staging', ['SIGINT']);
   expect(e.signal, e.stderr).toBe('SIGINT');
   const last = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!;
   return (JSON.parse(last) as { report: { body: Record<string, unknown> } }).report.body;
@@ -247,12 +259,8 @@ describe('bvisor run, told to stop', () => {
     const w = tempDir();
     chownSync(w, 65534, 65534);
     const b = bundle('/usr/bin/touch', [join(w, 'x')], `  - { path: ${w}, access: read-write }\noutputs: { path: /out, commit: on-success }\n`);
-    const { run, reached, go } = held(root, 'stop-late', b, 'run:before-seal', ['--outputs-to', dest]);
     onTestFinished(() => void cli(['--root', root, 'discard', 'stop-late']));
-    await until('bvisor held before the seal', reached, 20_000);
-    process.kill(run.pid, 'SIGTERM');
-    go();
-    const end = await run.ended;
+    const end = await signalledWhileHeld(root, 'stop-late', b, 'run:before-seal', ['SIGTERM'], { extra: ['--outputs-to', dest] });
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     // The workload had completed: its report says so; the stop kept its outputs from the commit.
     expect(journal(root)).toEqual(['started', 'report completed/exit']);
@@ -261,11 +269,7 @@ describe('bvisor run, told to stop', () => {
 
   it('a stop while the run\'s end is busy, with nothing after the seal to decide: bvisor still dies by it', async () => {
     const root = tempDir();
-    const { run, reached, go } = held(root, 'stop-late-2', bundle('/usr/bin/true', []), 'run:before-seal');
-    await until('bvisor held before the seal', reached, 20_000);
-    process.kill(run.pid, 'SIGTERM');
-    go();
-    const end = await run.ended;
+    const end = await signalledWhileHeld(root, 'stop-late-2', bundle('/usr/bin/true', []), 'run:before-seal', ['SIGTERM']);
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     expect(journal(root)).toEqual(['started', 'report completed/exit']);
   });
@@ -274,13 +278,7 @@ describe('bvisor run, told to stop', () => {
     const root = tempDir();
     // Held as its workload starts, so both hang-ups are caught, one after the other (two pending
     // at once would be one to the kernel), and heard together before anything of the run's end.
-    const { run, reached, go } = held(root, 'hup-twice', bundle('/usr/bin/sleep', ['86400']), 'run:running');
-    await until('bvisor held as its workload starts', reached, 20_000);
-    process.kill(run.pid, 'SIGHUP');
-    await new Promise((r) => setTimeout(r, 100));
-    process.kill(run.pid, 'SIGHUP');
-    go();
-    const end = await run.ended;
+    const end = await signalledWhileHeld(root, 'hup-twice', bundle('/usr/bin/sleep', ['86400']), 'run:running', ['SIGHUP', 'SIGHUP'], { gapMs: 100 });
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGHUP']);
     expect(journal(root)).toEqual(['started', 'report killed/abort']);
   });
@@ -326,11 +324,7 @@ describe('bvisor run, told to stop', () => {
     chownSync(out, 65534, 65534); // the workload's id as root maps it
     const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
     // Held where the state root is prepared, before any cgroup or process of the run exists.
-    const { run, reached, go } = held(root, 'stop-early', b, 'run:after-state');
-    await until('bvisor held at run:after-state', reached, 20_000);
-    process.kill(run.pid, 'SIGTERM');
-    go();
-    const end = await run.ended;
+    const end = await signalledWhileHeld(root, 'stop-early', b, 'run:after-state', ['SIGTERM']);
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     expect(end.stderr).toContain('BV_ABORTED');
     expect(existsSync(join(out, 'ran'))).toBe(false);
