@@ -75,6 +75,11 @@ function bundle(exe: string, args: string[], extra = ''): string {
   return b;
 }
 
+/** Whether the journal holds a start record: the run's workload was released (or is about to be). */
+function startRecorded(root: string): boolean {
+  return existsSync(join(root, 'journal.jsonl')) && readFileSync(join(root, 'journal.jsonl'), 'utf8').includes('"kind":"started"');
+}
+
 /** The kinds of the journal's entries, after `journal verify` has checked its chain. */
 function journal(root: string): string[] {
   const v = cli(['--root', root, 'journal', 'verify', '--json']);
@@ -129,6 +134,8 @@ describe('bvisor run, told to stop', () => {
       const run = start(BVISOR, ['--root', root, 'run', `stop-${sig}`, '-b', b]);
       try {
         await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
+        // And released (a signal before its start record stops the run unreleased: tested below).
+        await until('the start record', () => startRecorded(root), 20_000);
         process.kill(run.pid, sig);
         const end = await Promise.race([run.ended, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000))]);
         expect(end, 'bvisor run did not end after its signal').not.toBe('still running');
@@ -178,6 +185,7 @@ describe('bvisor run, told to stop', () => {
     const closed = new Promise<void>((r) => p.on('close', () => r()));
     try {
       await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
+      await until('the start record', () => startRecorded(root), 20_000);
       p.stdin.end('close\n');
       await Promise.race([closed, new Promise((r) => setTimeout(r, 15_000))]);
       const status = JSON.parse(out.trim().split('\n').at(-1)!) as { signal: number | null; code: number | null };
@@ -341,7 +349,7 @@ describe('bvisor run, told to stop', () => {
     await until('the workload in its cgroup', () => processesInTestParent().length > 0, 20_000);
     // And released: its start record written (a workload is in its cgroup from its clone, before
     // that; signals then would stop the run before its release, which records nothing).
-    await until('the start record', () => existsSync(join(root, 'journal.jsonl')) && readFileSync(join(root, 'journal.jsonl'), 'utf8').includes('"kind":"started"'), 20_000);
+    await until('the start record', () => startRecorded(root), 20_000);
     // Both are pending when bvisor's loop reads its signals: the second is handled before the
     // run's teardown, which waits on the loop, can finish. (Which one bvisor handles first is the
     // kernel's and the loop's to say; on a loaded machine it was SIGTERM once.)
