@@ -14,7 +14,7 @@ import { checkedId, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
 import { redactDenials } from '../core/denials.js';
 import { redactionValues } from '../core/redact.js';
-import { appendRecovery, appendReport, appendStarted, type JournalKey } from '../host/journal-store.js';
+import { appendRecovery, appendReportYielding, appendStartedYielding, type JournalKey } from '../host/journal-store.js';
 import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
@@ -28,7 +28,7 @@ import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
 import { runNameOf } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
-import { prepareStateRoot } from '../host/state-root.js';
+import { prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault } from '../host/faults.js';
 import { afterNextPoll } from '../host/timers.js';
 
@@ -171,12 +171,16 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   // full root, an id in use, a refused launch) removes it, as no report will list it and no
   // recovery would while this process lives (its maker record names it: a server's API runs).
   let started = false;
-  let lease: ReturnType<typeof prepareStateRoot> | null = null;
+  let lease: StateRootLease | null = null;
   let reg: RunRegistration | null = null;
   // The caller's abort ends a released workload through its launch's control; before the
   // release, the last check before the start record refuses the launch instead.
   let control: RunControl | null = null;
   const onAbort = (): void => control?.abort();
+  /** Until the release: the caller's stop refuses the launch. */
+  const stillWanted = (): void => {
+    if (signal?.aborted) throw abortedError(signal);
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
   const released = (c: RunControl): void => {
     control = c;
@@ -185,7 +189,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   try {
     // Before anything runs, the state root must take this run's writes: space is reserved until
     // the journal append, and a damaged journal or a wrong key is an error now, not after.
-    lease = opts.root !== null ? prepareStateRoot(opts.root, { key }) : null;
+    // A wait for the journal's lock (another command appending, a long verify) hears a stop.
+    lease = opts.root !== null ? await prepareStateRootYielding(opts.root, { key, stillWanted }) : null;
     // With an id and a root, the run is registered like a container while it runs.
     if (opts.root !== null && opts.id !== null) reg = registerRun(opts.root, opts.id, { runId, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan });
     fault('run:after-state');
@@ -209,14 +214,22 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       : undefined;
     // The start record (docs/journal.md#recovery), appended and fsync'd before the workload is
     // released: the go byte (Linux), the job handed to the runner (wasm). A throw: never released.
-    const recordStart = (pid: number | null, cgroupDirs: string[]): void => {
-      if (signal?.aborted) throw abortedError(signal);
+    const recordStart = async (pid: number | null, cgroupDirs: string[]): Promise<void> => {
+      stillWanted();
       if (opts.root === null) return;
       fault('run:before-start-record');
-      // Set before the append: a start record that may be on disk hands the quarantine to the
-      // attempt (recovery decides its fate), whatever the append then says.
-      started = true;
-      appendStarted(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, { key });
+      await appendStartedYielding(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, {
+        key,
+        // A stop while another process holds the journal's lock ends the wait: nothing runs.
+        stillWanted,
+        // Under the lock, whose wait may have been long: asked again; then `started` is set
+        // before the append, as a start record that may be on disk hands the quarantine to the
+        // attempt (recovery decides its fate), whatever the append then says.
+        beforeAppend: () => {
+          stillWanted();
+          started = true;
+        },
+      });
       fault('run:after-start-record');
     };
     // The workload's secret values, so that no name it made after one (its outputs, its changes
@@ -234,15 +247,15 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       fault('run:before-seal');
       // The writes the reservation was held for begin here: a registered run's report state and
       // report.json, then the journal's line. Given back first, so that a root the workload
-      // filled still takes them (appendReport gives it back itself, under the journal's lock,
+      // filled still takes them (appendReportYielding gives it back itself, under the journal's lock,
       // when there is no registration to write).
       if (reg) lease?.release();
-      const keep = (r: SealedReport): void => {
+      const keep = async (r: SealedReport): Promise<void> => {
         reg?.saveReport(r);
-        if (opts.root !== null) appendReport(opts.root, r, { key, reservation: lease });
+        if (opts.root !== null) await appendReportYielding(opts.root, r, { key, reservation: lease });
       };
       try {
-        keep(report);
+        await keep(report);
       } catch (e) {
         // The reservation holds a report of ordinary size; the listing of what the workload did
         // to its read-write grants has no such bound (thousands of files). A root with no room
@@ -252,7 +265,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
         const smaller = errno ? withoutDeltaLists(report.body, errno) : null;
         if (!smaller) throw e;
         report = sealReport(smaller, sha256Hex);
-        keep(report);
+        await keep(report);
       }
       fault('run:after-journal');
       return report;
@@ -288,7 +301,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       },
       beforeGo: (c) => {
         r?.setPid(c.pid);
-        recordStart(c.pid, c.cgroupDirs);
+        return recordStart(c.pid, c.cgroupDirs);
       },
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
       ...(opts.observeDenials === false ? { observeDenials: false } : {}),

@@ -14,6 +14,9 @@ export interface FlockOptions {
    * locking, check that the path still names the file we hold; if it is gone, call gone().
    */
   gone?: () => Error;
+  /** Yielding waits only: asked before each pause while another holds the lock; a throw ends the
+   * wait (a caller's stop heard while it waited). */
+  stillWanted?: () => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -22,47 +25,97 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Opens and flocks path (created 0600 if missing), retrying while it is held. Returns the fd. */
-function acquire(path: string, op: number, code: ErrorCode, o: FlockOptions): number {
+/** The lock's file, opened (created 0600 if missing). */
+function openLockFile(path: string, code: ErrorCode, o: FlockOptions): number {
+  try {
+    // Read-only is enough for flock, and works where the file exists on a read-only mount.
+    return openSync(path, C.O_RDONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600); // (Node opens close-on-exec)
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT' && o.gone) throw o.gone();
+    throw new BvisorError(code, `open ${path}: ${err.code ?? err.message}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
+  }
+}
+
+/**
+ * One try at the lock on an open fd. With o.gone, the directory may have been removed (and made
+ * again) while we waited: the lock counts only if the path still names this very file ('again'
+ * when a new file is there; o.gone() thrown when none is). The caller closes fd unless 'held'.
+ */
+function tryLock(fd: number, path: string, op: number, code: ErrorCode, o: FlockOptions): 'held' | 'busy' | 'again' {
+  const rc = shim().bv_flock(fd, op | LOCK_NB);
+  if (rc === -11 /* EWOULDBLOCK */) return 'busy';
+  if (rc < 0) throw new BvisorError(code, `flock ${path}: ${errnoName(rc)}`);
+  if (!o.gone) return 'held';
+  try {
+    const a = fstatSync(fd);
+    const b = statSync(path);
+    if (a.ino === b.ino && a.dev === b.dev) return 'held';
+  } catch {
+    // not the same file
+  }
+  try {
+    statSync(path);
+  } catch {
+    throw o.gone();
+  }
+  return 'again';
+}
+
+/**
+ * Opens and flocks path until it holds the lock (returns the fd), yielding each time another
+ * holder makes it wait; gives up after o.timeoutMs. Stopped early (return), it closes what it
+ * opened. Driven by acquire (the thread sleeps) or acquireYielding (the event loop turns).
+ */
+function* attempts(path: string, op: number, code: ErrorCode, o: FlockOptions): Generator<void, number, void> {
   const until = Date.now() + (o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   for (;;) {
-    let fd: number;
+    const fd = openLockFile(path, code, o);
+    let held = false;
     try {
-      // Read-only is enough for flock, and works where the file exists on a read-only mount.
-      fd = openSync(path, C.O_RDONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600); // (Node opens close-on-exec)
+      for (;;) {
+        const got = tryLock(fd, path, op, code, o);
+        if (got === 'held') {
+          held = true;
+          return fd;
+        }
+        if (got === 'again') break;
+        if (Date.now() > until) throw new BvisorError(code, `${path} is still locked by another bvisor command after ${Math.round((o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s`, { hint: 'a command on it is still running (or stopped); try again when it ends' });
+        yield;
+      }
+    } finally {
+      if (!held) closeSync(fd);
+    }
+  }
+}
+
+/** The lock, the thread asleep between tries: for commands, which have nothing else to do. */
+function acquire(path: string, op: number, code: ErrorCode, o: FlockOptions): number {
+  const g = attempts(path, op, code, o);
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    sleepMs(10);
+  }
+}
+
+/**
+ * The lock, waiting on the event loop's timers instead of the thread: in `bvisor run` and the API,
+ * other runs' wall deadlines and a caller's stop (a signal, a second Ctrl-C) are heard while
+ * another process (a long `journal verify`, a stopped command) holds it. o.stillWanted is asked
+ * after each pause; its throw ends the wait.
+ */
+async function acquireYielding(path: string, op: number, code: ErrorCode, o: FlockOptions): Promise<number> {
+  const g = attempts(path, op, code, o);
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    try {
+      o.stillWanted?.();
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT' && o.gone) throw o.gone();
-      throw new BvisorError(code, `open ${path}: ${err.code ?? err.message}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
-    }
-    let rc: number;
-    for (;;) {
-      rc = shim().bv_flock(fd, op | LOCK_NB);
-      if (rc !== -11 /* EWOULDBLOCK */ || Date.now() > until) break;
-      sleepMs(10);
-    }
-    if (rc < 0) {
-      closeSync(fd);
-      if (rc === -11) throw new BvisorError(code, `${path} is still locked by another bvisor command after ${Math.round((o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s`, { hint: 'a command on it is still running (or stopped); try again when it ends' });
-      throw new BvisorError(code, `flock ${path}: ${errnoName(rc)}`);
-    }
-    if (!o.gone) return fd;
-    // The directory may have been removed (and made again) while we waited: hold the lock only
-    // if the path still names this very file.
-    let same = false;
-    try {
-      const a = fstatSync(fd);
-      const b = statSync(path);
-      same = a.ino === b.ino && a.dev === b.dev;
-    } catch {
-      same = false;
-    }
-    if (same) return fd;
-    closeSync(fd);
-    try {
-      statSync(path);
-    } catch {
-      throw o.gone();
+      g.return(-1);
+      throw e;
     }
   }
 }
@@ -84,4 +137,17 @@ export function withFlock<T>(path: string, op: number, code: ErrorCode, fn: () =
   if (result instanceof Promise) return result.finally(release) as T;
   release();
   return result;
+}
+
+/**
+ * withFlock for an async caller: the wait for the lock gives the event loop its turns (see
+ * acquireYielding); fn itself runs synchronously under the lock, which it holds only briefly.
+ */
+export async function withFlockYielding<T>(path: string, op: number, code: ErrorCode, fn: () => T, o: FlockOptions = {}): Promise<T> {
+  const fd = await acquireYielding(path, op, code, o);
+  try {
+    return fn();
+  } finally {
+    closeSync(fd);
+  }
 }

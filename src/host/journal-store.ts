@@ -16,7 +16,7 @@ import { LOCK_EX, LOCK_SH, O } from '../backends/linux/ffi/shim.js';
 import { fdPath } from './proc-fd.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir, writeAll, reserveSpace, freedSpaceUsable } from './atomic.js';
-import { withFlock } from './flock.js';
+import { withFlock, withFlockYielding } from './flock.js';
 
 export type { JournalKey } from '../core/journal.js';
 
@@ -39,6 +39,23 @@ function withLock<T>(root: string, op: number, fn: () => T): T {
   } catch (e) {
     // A reader on a read-only file system where the lock file was never made: nobody can append
     // there either, so reading unlocked is safe.
+    if (op === LOCK_SH && errnoOf(e) === 'EROFS') return fn();
+    throw e;
+  }
+}
+
+/**
+ * withLock for a run's own records (its journal check, start record and report) in `bvisor run`
+ * and the API: the wait for a lock another process holds (a long `journal verify`, a repair, a
+ * stopped command) gives the event loop its turns, where other runs' wall deadlines and the
+ * caller's stop are timers and signals. What is done under the lock is the same, synchronously.
+ */
+async function withLockYielding<T>(root: string, op: number, fn: () => T, stillWanted?: () => void): Promise<T> {
+  if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
+  else if (!existsSync(root)) return fn();
+  try {
+    return await withFlockYielding(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn, stillWanted ? { stillWanted } : {});
+  } catch (e) {
     if (op === LOCK_SH && errnoOf(e) === 'EROFS') return fn();
     throw e;
   }
@@ -316,6 +333,11 @@ export function checkJournal(root: string, key: JournalKey | null = null): Journ
   return withLock(root, LOCK_SH, () => inspect(root, key, true));
 }
 
+/** checkJournal, its wait for the lock yielding (withLockYielding). */
+export function checkJournalYielding(root: string, key: JournalKey | null = null, stillWanted?: () => void): Promise<JournalState> {
+  return withLockYielding(root, LOCK_SH, () => inspect(root, key, true), stillWanted);
+}
+
 // ---- appends ------------------------------------------------------------------------------
 
 /** Cuts the journal back to `size` after a failed append. Returns a note when even that failed. */
@@ -387,29 +409,48 @@ function appendEntry<E extends JournalEntry>(root: string, state: JournalState, 
 
 export interface AppendOptions {
   now?: Date;
+  /** Called under the lock, before the entry is made: a throw appends nothing (a caller's last
+   * check, made once the lock is held, as a wait for it may be long). */
+  beforeAppend?: () => void;
+  /** Yielding appends: asked at each turn of a wait for the lock; a throw ends the wait and
+   * appends nothing (a start record the caller no longer wants, its run stopped meanwhile). */
+  stillWanted?: () => void;
   /** A journal key (loadJournalKey): the entry gets an HMAC. Required when the journal is keyed. */
   key?: JournalKey | null;
   /** Space reserved by prepareStateRoot: released under the lock just before the write it was for. */
   reservation?: { release(): void } | null;
 }
 
-export function appendReport(root: string, report: SealedReport, opts: AppendOptions = {}): ReportEntry {
+/** The report's line, made and appended; the caller holds the lock. */
+function reportLocked(root: string, report: SealedReport, opts: AppendOptions): ReportEntry {
+  opts.beforeAppend?.();
   const key = opts.key ?? null;
-  return withLock(root, LOCK_EX, () => {
-    const state = inspect(root, key, true);
-    const entry = makeEntry(state.head, report, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
-    return appendEntry(root, state, entry, () => opts.reservation?.release());
-  });
+  const state = inspect(root, key, true);
+  const entry = makeEntry(state.head, report, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
+  return appendEntry(root, state, entry, () => opts.reservation?.release());
+}
+
+/** An event's line, made and appended; the caller holds the lock. */
+function eventLocked(root: string, event: EventEntry['event'], opts: AppendOptions): EventEntry {
+  opts.beforeAppend?.();
+  const key = opts.key ?? null;
+  const state = inspect(root, key, true);
+  const entry = makeEventEntry(state.head, event, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
+  return appendEntry(root, state, entry, () => opts.reservation?.release());
+}
+
+export function appendReport(root: string, report: SealedReport, opts: AppendOptions = {}): ReportEntry {
+  return withLock(root, LOCK_EX, () => reportLocked(root, report, opts));
+}
+
+/** appendReport, its wait for the lock yielding (withLockYielding): bvisor run and the API. */
+export function appendReportYielding(root: string, report: SealedReport, opts: AppendOptions = {}): Promise<ReportEntry> {
+  return withLockYielding(root, LOCK_EX, () => reportLocked(root, report, opts));
 }
 
 /** Appends an event entry: an attempt's (started, disposition, recovery) or the journal's own. */
 export function appendEvent(root: string, event: EventEntry['event'], opts: AppendOptions = {}): EventEntry {
-  const key = opts.key ?? null;
-  return withLock(root, LOCK_EX, () => {
-    const state = inspect(root, key, true);
-    const entry = makeEventEntry(state.head, event, (opts.now ?? new Date()).toISOString(), sha256Hex, key);
-    return appendEntry(root, state, entry, () => opts.reservation?.release());
-  });
+  return withLock(root, LOCK_EX, () => eventLocked(root, event, opts));
 }
 
 /**
@@ -418,9 +459,18 @@ export function appendEvent(root: string, event: EventEntry['event'], opts: Appe
  * wrong key) throws, and the workload is never released.
  */
 export function appendStarted(root: string, started: Omit<JournalStarted, 'kind'>, opts: AppendOptions = {}): EventEntry {
+  return appendEvent(root, startedEvent(started), opts);
+}
+
+/** appendStarted, its wait for the lock yielding (withLockYielding): bvisor run and the API. */
+export function appendStartedYielding(root: string, started: Omit<JournalStarted, 'kind'>, opts: AppendOptions = {}): Promise<EventEntry> {
+  return withLockYielding(root, LOCK_EX, () => eventLocked(root, startedEvent(started), opts), opts.stillWanted);
+}
+
+function startedEvent(started: Omit<JournalStarted, 'kind'>): EventEntry['event'] {
   // runId right after kind, whatever the caller's key order: every start record reads the same.
   const { runId, ...rest } = started;
-  return appendEvent(root, { kind: 'started', runId, ...rest }, opts);
+  return { kind: 'started', runId, ...rest };
 }
 
 /**

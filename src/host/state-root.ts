@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { shim, LOCK_EX, LOCK_NB } from '../backends/linux/ffi/shim.js';
 import { freedSpaceUsable, holdBlocks } from './atomic.js';
-import { checkJournal, type JournalKey, type JournalState } from './journal-store.js';
+import { checkJournal, checkJournalYielding, type JournalKey, type JournalState } from './journal-store.js';
 
 /**
  * What a run writes into the root besides captured output: a journal line (a real sealed report
@@ -29,6 +29,9 @@ export interface PrepareOptions {
   reserveBytes?: number;
   /** The journal key the run will append with (loadJournalKey); checked against a keyed journal. */
   key?: JournalKey | null;
+  /** prepareStateRootYielding: asked at each turn of a wait for the journal's lock; a throw ends
+   * the wait (the caller's stop), and the room is given back. */
+  stillWanted?: () => void;
 }
 
 export interface StateRootLease {
@@ -241,6 +244,27 @@ function reserve(root: string, bytes: number): { path: string; fd: number } {
  * not be appended to. Nothing is left behind on failure; on success, release the lease.
  */
 export function prepareStateRoot(root: string, opts: PrepareOptions = {}): StateRootLease {
+  const held = holdRoom(root, opts);
+  try {
+    return held.lease(checkJournal(root, opts.key ?? null));
+  } catch (e) {
+    throw held.failed(e);
+  }
+}
+
+/** prepareStateRoot, its wait for the journal's lock yielding: bvisor run and the API. */
+export async function prepareStateRootYielding(root: string, opts: PrepareOptions = {}): Promise<StateRootLease> {
+  const held = holdRoom(root, opts);
+  try {
+    return held.lease(await checkJournalYielding(root, opts.key ?? null, opts.stillWanted));
+  } catch (e) {
+    throw held.failed(e);
+  }
+}
+
+/** The root made or checked and the run's room reserved: the lease, once the journal is checked;
+ * or, if that fails, the room given back and the error to throw. */
+function holdRoom(root: string, opts: PrepareOptions): { lease(journal: JournalState): StateRootLease; failed(e: unknown): unknown } {
   const bytes = opts.reserveBytes ?? DEFAULT_RESERVE_BYTES;
   if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`reserveBytes ${bytes}`);
   ensureDirectory(root);
@@ -260,13 +284,13 @@ export function prepareStateRoot(root: string, opts: PrepareOptions = {}): State
       /* a leftover reservation is swept by the next prepare */
     }
   };
-  try {
-    const journal = checkJournal(root, opts.key ?? null);
-    return { root, journal, reservation: r.path, release };
-  } catch (e) {
-    release();
-    const code = errnoOf(e);
-    if (!(e instanceof BvisorError) && typeof (e as NodeJS.ErrnoException)?.code === 'string') throw unusable(root, `journal: ${code}`, errnoHint(code), code, e);
-    throw e;
-  }
+  return {
+    lease: (journal) => ({ root, journal, reservation: r.path, release }),
+    failed: (e) => {
+      release();
+      const code = errnoOf(e);
+      if (!(e instanceof BvisorError) && typeof (e as NodeJS.ErrnoException)?.code === 'string') return unusable(root, `journal: ${code}`, errnoHint(code), code, e);
+      return e;
+    },
+  };
 }

@@ -11,6 +11,7 @@ import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
+import { journalLockHeld } from '../helpers/journal-lock.js';
 
 interface Ended {
   code: number | null;
@@ -338,6 +339,36 @@ describe('bvisor run, told to stop', () => {
     expect(existsSync(join(out, 'ran'))).toBe(false);
     expect(existsSync(join(root, 'journal.jsonl')) ? journal(root) : []).toEqual([]);
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+
+  it('a stop while bvisor run waits for the journal lock another command holds is heard then: nothing runs, nothing is made; bvisor dies by it', async () => {
+    const root = tempDir();
+    const d = tempDir();
+    const out = join(d, 'out');
+    mkdirSync(out);
+    chownSync(out, 65534, 65534); // the workload's id as root maps it
+    await journalLockHeld(root, 20_000);
+    const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
+    const run = start(BVISOR, ['--root', root, 'run', 'waits', '-b', b]);
+    onTestFinished(async () => {
+      await stopped(run);
+      cli(['--root', root, 'delete', '-f', 'waits']);
+    });
+    // Its room reserved in the root: the journal's check (under the lock) comes next.
+    await until('bvisor run at its journal check', () => readdirSync(root).some((n) => n.startsWith('.reserve.')), 20_000);
+    const t0 = Date.now();
+    process.kill(run.pid, 'SIGINT');
+    const end = await Promise.race([run.ended, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 10_000))]);
+    expect(end, 'bvisor run did not hear its signal while it waited for the lock').not.toBe('still running');
+    if (end === 'still running') return;
+    expect(Date.now() - t0).toBeLessThan(10_000); // the lock was held 20 s
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGINT']);
+    expect(end.stderr).toContain('BV_ABORTED');
+    expect(existsSync(join(out, 'ran'))).toBe(false);
+    expect(processesInTestParent()).toEqual([]);
+    // No reservation, journal, registration or quarantine left: only the lock flock made and the
+    // caches bvisor keeps across runs.
+    expect(readdirSync(root).filter((n) => !['journal.lock', 'manifest-cache', 'wasm-cache'].includes(n))).toEqual([]);
   });
 
   it('a second signal while the run closes is not waited on: bvisor dies by it, the workload with it, and delete -f clears what is left', async () => {

@@ -135,8 +135,9 @@ export interface LinuxLaunchRequest {
    * abort (the API's signal). */
   onExec?: (ctl: RunControl) => void;
   /** Called just before the go byte (not detached): the last moment before the workload runs,
-   * where bvisor run appends its start record. A throw kills the child: it never runs. */
-  beforeGo?: (ctl: { pid: number; cgroupDirs: string[] }) => void;
+   * where bvisor run appends its start record (a wait for the journal's lock may come first:
+   * awaited). A throw or a rejection kills the child: it never runs. */
+  beforeGo?: (ctl: { pid: number; cgroupDirs: string[] }) => void | Promise<void>;
   /** process.terminal: the connected --console-socket (the caller's descriptor: it closes it)
    * and the window size to set (0 x 0: none). */
   console?: ConsoleRequest | null;
@@ -933,7 +934,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // way it is read back at exec.
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
-        req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
+        await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw await childWhy(spawnErr('go', go));
