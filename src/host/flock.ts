@@ -33,7 +33,7 @@ function openLockFile(path: string, code: ErrorCode, o: FlockOptions): number {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' && o.gone) throw o.gone();
-    throw new BvisorError(code, `open ${path}: ${err.code ?? err.message}`, { hint: 'the state root must be a writable directory of ours (see --root)' });
+    throw new BvisorError(code, `open ${path}: ${err.code ?? err.message}`, { hint: 'the state root must be a writable directory of ours (see --root)', detail: { errno: err.code ?? null } });
   }
 }
 
@@ -65,7 +65,7 @@ function tryLock(fd: number, path: string, op: number, code: ErrorCode, o: Flock
 /**
  * Opens and flocks path until it holds the lock (returns the fd), yielding each time another
  * holder makes it wait; gives up after o.timeoutMs. Stopped early (return), it closes what it
- * opened. Driven by acquire (the thread sleeps) or acquireYielding (the event loop turns).
+ * opened. Driven by acquire (the thread sleeps) or withFlockYielding (the event loop turns).
  */
 function* attempts(path: string, op: number, code: ErrorCode, o: FlockOptions): Generator<void, number, void> {
   const until = Date.now() + (o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -100,27 +100,6 @@ function acquire(path: string, op: number, code: ErrorCode, o: FlockOptions): nu
 }
 
 /**
- * The lock, waiting on the event loop's timers instead of the thread: in `bvisor run` and the API,
- * other runs' wall deadlines and a caller's stop (a signal, a second Ctrl-C) are heard while
- * another process (a long `journal verify`, a stopped command) holds it. o.stillWanted is asked
- * after each pause; its throw ends the wait.
- */
-async function acquireYielding(path: string, op: number, code: ErrorCode, o: FlockOptions): Promise<number> {
-  const g = attempts(path, op, code, o);
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-    await new Promise<void>((resolve) => setTimeout(resolve, 10));
-    try {
-      o.stillWanted?.();
-    } catch (e) {
-      g.return(-1);
-      throw e;
-    }
-  }
-}
-
-/**
  * Runs fn holding flock(op) on path. A promise result keeps the lock until it settles. Closing
  * the fd is what releases the lock.
  */
@@ -140,14 +119,31 @@ export function withFlock<T>(path: string, op: number, code: ErrorCode, fn: () =
 }
 
 /**
- * withFlock for an async caller: the wait for the lock gives the event loop its turns (see
- * acquireYielding); fn itself runs synchronously under the lock, which it holds only briefly.
+ * withFlock for an async caller, waiting on the event loop's timers instead of the thread: in
+ * `bvisor run` and the API, other runs' wall deadlines and a caller's stop (a signal, a second
+ * Ctrl-C) are heard while another process (a long `journal verify`, a stopped command) holds the
+ * lock. o.stillWanted is asked after each pause; its throw ends the wait. fn runs synchronously
+ * in the same turn as the try that took the lock, which is let go before anything else of this
+ * process runs: a lock held across a turn would keep this process's own sleeping waits (the
+ * lifecycle functions, withFlock) from ever getting it.
  */
 export async function withFlockYielding<T>(path: string, op: number, code: ErrorCode, fn: () => T, o: FlockOptions = {}): Promise<T> {
-  const fd = await acquireYielding(path, op, code, o);
-  try {
-    return fn();
-  } finally {
-    closeSync(fd);
+  const g = attempts(path, op, code, o);
+  for (;;) {
+    const r = g.next();
+    if (r.done) {
+      try {
+        return fn();
+      } finally {
+        closeSync(r.value);
+      }
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    try {
+      o.stillWanted?.();
+    } catch (e) {
+      g.return(-1);
+      throw e;
+    }
   }
 }

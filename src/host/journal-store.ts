@@ -31,6 +31,13 @@ function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? String((e as Error)?.message ?? e);
 }
 
+/** The errno behind a failure to open or lock the journal's lock file (flock.ts puts it in the
+ * error's detail). */
+function lockFileErrno(e: unknown): string {
+  const errno = e instanceof BvisorError ? e.detail.errno : undefined;
+  return typeof errno === 'string' ? errno : errnoOf(e);
+}
+
 function withLock<T>(root: string, op: number, fn: () => T): T {
   if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
   else if (!existsSync(root)) return fn(); // nothing to read, nothing to lock, nothing made
@@ -39,7 +46,7 @@ function withLock<T>(root: string, op: number, fn: () => T): T {
   } catch (e) {
     // A reader on a read-only file system where the lock file was never made: nobody can append
     // there either, so reading unlocked is safe.
-    if (op === LOCK_SH && errnoOf(e) === 'EROFS') return fn();
+    if (op === LOCK_SH && lockFileErrno(e) === 'EROFS') return fn();
     throw e;
   }
 }
@@ -56,7 +63,7 @@ async function withLockYielding<T>(root: string, op: number, fn: () => T, stillW
   try {
     return await withFlockYielding(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn, stillWanted ? { stillWanted } : {});
   } catch (e) {
-    if (op === LOCK_SH && errnoOf(e) === 'EROFS') return fn();
+    if (op === LOCK_SH && lockFileErrno(e) === 'EROFS') return fn();
     throw e;
   }
 }

@@ -150,6 +150,17 @@ describe('prepareStateRoot: unusable roots are coded errors before anything runs
     expect(readdirSync(mnt)).toEqual(['state']);
   });
 
+  it('a journal on a read-only file system with no lock file yet is read and verified unlocked (nobody can append there either)', () => {
+    if (!mountable()) return;
+    const mnt = tmpfs('64k');
+    const root = join(mnt, 'state');
+    appendReport(root, report());
+    unlinkSync(journalPaths(root).lock);
+    execFileSync('mount', ['-o', 'remount,ro', mnt]);
+    expect(verifyJournalAt(root)).toMatchObject({ ok: true, entries: 1 });
+    expect(existsSync(journalPaths(root).lock)).toBe(false);
+  });
+
   it('a dangling symlink', () => {
     const d = tempDir();
     const root = join(d, 'state');
