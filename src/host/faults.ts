@@ -34,6 +34,8 @@ export type FaultStage =
   | 'journal:torn-started'
   // A cgroup member pinned by its pidfd, before it is looked for in the leaf again.
   | 'cgroup:member-pinned'
+  // Each pass of a cgroup leaf's teardown, before its rmdir (a test keeps the leaf busy there).
+  | 'cgroup:teardown-pass'
   // A commit by copy: the source checked against the seal, not yet copied; the copy made and
   // checked, its temporary name not yet renamed into place.
   | 'commit:before-copy'

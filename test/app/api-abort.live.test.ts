@@ -3,9 +3,9 @@
 // the call rejects with BV_ABORTED (named AbortError, as Node's own aborts are). Oracles: /proc
 // (which processes sit in the test's cgroup parent, before and after), the clock against a wall
 // limit far away, a marker file the workload would have written, the journal on disk.
-import { chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { runConfined } from '../../src/index.js';
 import { faultPoints } from '../../src/host/faults.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -97,6 +97,62 @@ describe('runConfined signal (live)', () => {
     const lines = existsSync(journal) ? readFileSync(journal, 'utf8').split('\n').filter(Boolean) : [];
     expect(lines.filter((l) => l.includes('"started"'))).toEqual([]);
     expect(existsSync(join(root, 'abort-setup'))).toBe(false);
+  });
+
+  /** The run's leaves under the test's parent, in every hierarchy (bvisor-<run name>), by the disk. */
+  const leaves = (): string[] => testParentDirs().flatMap((d) => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.startsWith('bvisor-')).map((e) => join(d, e.name)) : []));
+  /**
+   * A launch aborted as its cgroup is made, whose leaves the kernel will not remove for `busyMs`:
+   * at each pass of their teardown a cgroup is made beneath each (rmdir says EBUSY), as a member
+   * slow to exit would keep it. What the call rejects with.
+   */
+  async function abortedWithBusyLeaves(busyMs: number): Promise<{ code?: string; name?: string; message: string; detail?: Record<string, unknown> }> {
+    const ac = new AbortController();
+    let busyUntil = Infinity;
+    faultPoints.hit = (stage) => {
+      if (stage === 'run:before-cgroup') ac.abort();
+      if (stage === 'cgroup:teardown-pass') {
+        if (busyUntil === Infinity) busyUntil = Date.now() + busyMs;
+        if (Date.now() < busyUntil) for (const l of leaves()) mkdirSync(join(l, 'pin'), { recursive: true });
+      }
+    };
+    // With a root and an id: the run records its leaves before it makes them (run:before-cgroup).
+    return await runConfined({ manifest: sleeper, dir: tempDir() }, { root: tempDir(), id: `busy-${busyMs}`, cgroupParent: parent, signal: ac.signal }).then(
+      () => ({ message: 'it ran' }),
+      (e: unknown) => e as { code?: string; name?: string; message: string; detail?: Record<string, unknown> },
+    );
+  }
+
+  it('a failed launch whose cgroup the kernel keeps busy past teardown\'s first pass: it is retried, and goes (nothing left)', async () => {
+    // Busy for 1.5 s: longer than the first pass, well within the grace that follows.
+    const err = await abortedWithBusyLeaves(1500);
+    expect(err).toMatchObject({ code: 'BV_ABORTED', name: 'AbortError' });
+    expect(err.message).not.toContain('cgroups were not all removed');
+    expect(leaves()).toEqual([]);
+    expect(inParent()).toEqual([]);
+  });
+
+  it('a failed launch whose cgroup cannot be removed says so, naming it, rather than dropping what the kernel said', async () => {
+    onTestFinished(() => {
+      faultPoints.hit = hit;
+      for (const l of leaves()) {
+        for (const d of [join(l, 'pin'), l]) {
+          try {
+            rmdirSync(d);
+          } catch {
+            // gone
+          }
+        }
+      }
+    });
+    const err = await abortedWithBusyLeaves(60_000);
+    expect(err).toMatchObject({ code: 'BV_ABORTED', name: 'AbortError' });
+    const left = leaves();
+    expect(left.length).toBeGreaterThan(0);
+    // rmdir(2): EBUSY for a cgroup that still has a cgroup beneath it.
+    for (const l of left) expect(err.message).toContain(`could not remove ${l}`);
+    expect(err.message).toContain("the failed launch's cgroups were not all removed");
+    expect(err.detail?.cgroupsLeft).toHaveLength(left.length);
   });
 
   it('a wasm guest that spins: aborted, its runner is killed and the report says killed, reason abort', async () => {

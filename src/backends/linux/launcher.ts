@@ -8,7 +8,7 @@
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
 import { constants as osConstants, tmpdir } from 'node:os';
-import { rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -536,6 +536,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pidfd = -1;
   let pid = -1;
   let cgroups: CgroupSet | null = null;
+  // A failed launch's cgroup teardown that did not finish in its 3 s (set by the cleanup step).
+  let unfinished: { leaves: CgroupSet['leaves']; notes: string[] } | null = null;
   let holder: DenialHolder | null = null;
   let auditReader: LandlockAuditReader | null = null;
   try {
@@ -672,7 +674,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // An OCI config names its own leaf (linux.cgroupsPath), as engines expect to find it.
     cgroups = createCgroups(host, launch, launch.oci?.cgroupLeaf ?? `bvisor-${req.runName}`, req.beforeCgroup);
     const cg = cgroups;
-    cleanup.push(() => teardownCgroups(cg));
+    cleanup.push(() => {
+      const leaves = [...cg.leaves];
+      // Briefly here, the thread held: what does not go at once is retried below, the loop turning.
+      const t = teardownCgroups(cg, 100);
+      if (!t.complete) unfinished = { leaves, notes: t.notes };
+    });
     // v1 leaves: the child writes itself into each one's `tasks` file, through a descriptor
     // opened here (launch.h, step 1a). A parent writing the child's pid to cgroup.procs takes
     // the kernel's threadgroup lock and waits out an RCU grace period: milliseconds per launch.
@@ -1085,8 +1092,36 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // The pidfd closes with the rest: no watch may poll its number after (reaper.ts unwatch).
     if (pidfd >= 0) unwatch(pidfd);
     cleanup.run();
+    // Nothing is left half-made, and nothing the kernel refused is dropped: leaves it would not
+    // remove yet (a member slow to exit) get more time, the loop turning; what is still there
+    // after it is named in the error, as nobody records a failed launch's leaves.
+    const left = unfinished ? await teardownLater(unfinished.leaves, TEARDOWN_GRACE_MS) : [];
+    if (left.length) throw withCgroupsLeft(e, left);
     throw e;
   }
+}
+
+/** How long a failed launch's leaves are retried after teardown's own 3 s. */
+const TEARDOWN_GRACE_MS = 10_000;
+
+/** Tears down the leaves that still exist again and again, a turn of the loop between passes,
+ * for up to `ms`. Returns the notes of those still there. */
+async function teardownLater(leaves: CgroupSet['leaves'], ms: number): Promise<string[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const t = teardownCgroups({ leaves: leaves.filter((l) => existsSync(l.dir)), v2Fd: -1 }, 100);
+    if (t.complete || Date.now() >= until) return t.notes;
+    await delay(100, undefined);
+  }
+}
+
+/** The launch's error, saying which cgroups it left (their paths: rmdir them once empty). */
+function withCgroupsLeft(e: unknown, notes: string[]): BvisorError {
+  const what = `the failed launch's cgroups were not all removed: ${notes.join('; ')}`;
+  if (!(e instanceof BvisorError)) return new BvisorError('BV_CGROUP_SETUP', `${(e as Error)?.message ?? String(e)}; ${what}`, { cause: e, hint: 'remove the cgroups named with rmdir once their processes are gone', detail: { cgroupsLeft: notes } });
+  const w = new BvisorError(e.code, `${e.message}; ${what}`, { ...(e.cause === undefined ? {} : { cause: e.cause }), hint: `${e.hint ? `${e.hint}; ` : ''}remove the cgroups named with rmdir once their processes are gone`, detail: { ...e.detail, cgroupsLeft: notes }, issues: e.issues });
+  w.name = e.name; // an abort stays an AbortError
+  return w;
 }
 
 /**

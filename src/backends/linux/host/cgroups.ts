@@ -304,6 +304,7 @@ export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
     let removed = false;
     let refused: string | null = null;
     for (;;) {
+      fault('cgroup:teardown-pass');
       try {
         rmdirSync(l.dir);
         removed = true;
