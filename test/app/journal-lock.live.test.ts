@@ -22,6 +22,33 @@ function manifest(exe: string, args: string[], extra = '', wall = '30s'): string
   return `bvisorVersion: "1"\nworkload:\n  process: { exe: ${exe}, args: ${JSON.stringify(args)} }\nfilesystem:\n  - { path: /usr, access: read-exec }\n${extra}spawn: descendants\nlimits: { wall: ${wall}, processes: 8 }\n`;
 }
 
+/**
+ * A run of touch (its marker file in a read-write grant) aborted once `waiting()` says it waits for
+ * the lock: the error it rejected with, and the milliseconds from the abort to that rejection.
+ * Then, by the disk and /proc: it made no marker, left no process, no registration, and no line
+ * beyond the first run's two.
+ */
+async function abortedWhileWaiting(root: string, id: string, what: string, waiting: () => boolean, settleMs = 0): Promise<{ err: { code?: string } | null; ms: number }> {
+  const out = tempDir();
+  chownSync(out, 65534, 65534); // the workload's id as root maps it
+  const ac = new AbortController();
+  const run = runConfined({ manifest: manifest('/usr/bin/touch', [`${out}/ran`], `  - { path: ${out}, access: read-write }\n`), dir: tempDir() }, { root, id, cgroupParent: parent, signal: ac.signal });
+  await until(what, waiting, 10_000);
+  await sleep(settleMs);
+  const t0 = Date.now();
+  ac.abort();
+  const err = await run.then(
+    () => null,
+    (e: unknown) => e as { code?: string },
+  );
+  const ms = Date.now() - t0;
+  expect(existsSync(join(out, 'ran'))).toBe(false);
+  expect(processesInTestParent()).toEqual([]);
+  expect(existsSync(join(root, 'containers', id))).toBe(false);
+  expect(readFileSync(join(root, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+  return { err, ms };
+}
+
 describe('a journal lock another process holds (live)', () => {
   it("a run waiting for it leaves the loop free: another run's wall deadline still ends its workload on time", async () => {
     const root = join(tempDir(), 'root');
@@ -56,33 +83,16 @@ describe('a journal lock another process holds (live)', () => {
   it("a caller's abort while its run waits for the lock: the wait ends (BV_ABORTED), nothing runs, nothing is made", async () => {
     const root = join(tempDir(), 'root');
     await runConfined({ manifest: manifest('/usr/bin/true', []), dir: tempDir() }, { root, cgroupParent: parent });
-    const out = tempDir();
-    chownSync(out, 65534, 65534);
     await journalLockHeld(root, 20_000);
-    const ac = new AbortController();
-    const run = runConfined({ manifest: manifest('/usr/bin/touch', [`${out}/ran`], `  - { path: ${out}, access: read-write }\n`), dir: tempDir() }, { root, id: 'waits', cgroupParent: parent, signal: ac.signal });
-    await until('the run at its journal check', () => reservations(root).length > 0, 10_000);
-    const aborted = Date.now();
-    ac.abort();
-    const err = await run.then(
-      () => null,
-      (e: unknown) => e as { code?: string },
-    );
+    // Its room reserved: it waits for the lock at its journal check.
+    const { err, ms } = await abortedWhileWaiting(root, 'waits', 'the run at its journal check', () => reservations(root).length > 0);
     expect(err).toMatchObject({ code: 'BV_ABORTED' });
-    // Heard while the lock was still held (20 s), not once it was let go.
-    expect(Date.now() - aborted).toBeLessThan(5000);
-    expect(existsSync(join(out, 'ran'))).toBe(false);
-    expect(processesInTestParent()).toEqual([]);
-    expect(existsSync(join(root, 'containers', 'waits'))).toBe(false);
-    const lines = readFileSync(join(root, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean);
-    expect(lines).toHaveLength(2); // the first run's
+    expect(ms).toBeLessThan(5000); // heard while the lock was still held (20 s)
   });
 
   it("a caller's abort while its run waits to append its start record (its workload prepared, not released): nothing runs, nothing is recorded", async () => {
     const root = join(tempDir(), 'root');
     await runConfined({ manifest: manifest('/usr/bin/true', []), dir: tempDir() }, { root, cgroupParent: parent });
-    const out = tempDir();
-    chownSync(out, 65534, 65534);
     const marks = tempDir();
     // Taken as the run makes its cgroup (after its journal check, before its start record): a
     // fault point is synchronous, so flock(1) is started there and waited for with the thread asleep.
@@ -101,23 +111,10 @@ describe('a journal lock another process holds (live)', () => {
       const nap = new Int32Array(new SharedArrayBuffer(4));
       for (const end = Date.now() + 10_000; !existsSync(join(marks, 'held')) && Date.now() < end; ) Atomics.wait(nap, 0, 0, 10);
     };
-    const ac = new AbortController();
-    const run = runConfined({ manifest: manifest('/usr/bin/touch', [`${out}/ran`], `  - { path: ${out}, access: read-write }\n`), dir: tempDir() }, { root, id: 'waits-start', cgroupParent: parent, signal: ac.signal });
-    // Its child made and in its cgroup, waiting for the go byte, while the run waits for the lock.
-    await until('the prepared workload in its cgroup', () => processesInTestParent().length > 0, 10_000);
-    await sleep(300);
-    expect(existsSync(join(marks, 'held'))).toBe(true);
-    const aborted = Date.now();
-    ac.abort();
-    const err = await run.then(
-      () => null,
-      (e: unknown) => e as { code?: string },
-    );
+    // Its child made and in its cgroup, then ready and waiting for the go byte (its checks take
+    // milliseconds) while the run waits for the lock.
+    const { err, ms } = await abortedWhileWaiting(root, 'waits-start', 'the prepared workload in its cgroup', () => processesInTestParent().length > 0 && existsSync(join(marks, 'held')), 300);
     expect(err).toMatchObject({ code: 'BV_ABORTED' });
-    expect(Date.now() - aborted).toBeLessThan(5000); // the lock was held 20 s
-    expect(existsSync(join(out, 'ran'))).toBe(false);
-    expect(processesInTestParent()).toEqual([]);
-    expect(existsSync(join(root, 'containers', 'waits-start'))).toBe(false);
-    expect(readFileSync(join(root, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    expect(ms).toBeLessThan(5000); // the lock was held 20 s
   });
 });

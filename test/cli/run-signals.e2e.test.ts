@@ -76,6 +76,14 @@ function bundle(exe: string, args: string[], extra = ''): string {
   return b;
 }
 
+/** A bundle whose workload would make the marker file `out`/ran (a read-write grant it owns). */
+function markerBundle(): { b: string; out: string } {
+  const out = join(tempDir(), 'out');
+  mkdirSync(out);
+  chownSync(out, 65534, 65534); // the workload's id as root maps it
+  return { b: bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`), out };
+}
+
 /** Whether the journal holds a start record: the run's workload was released (or is about to be). */
 function startRecorded(root: string): boolean {
   return existsSync(join(root, 'journal.jsonl')) && readFileSync(join(root, 'journal.jsonl'), 'utf8').includes('"kind":"started"');
@@ -327,11 +335,7 @@ describe('bvisor run, told to stop', () => {
 
   it('a stop before the workload is released: nothing runs, no start record; bvisor dies by the signal', async () => {
     const root = tempDir();
-    const d = tempDir();
-    const out = join(d, 'out');
-    mkdirSync(out);
-    chownSync(out, 65534, 65534); // the workload's id as root maps it
-    const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
+    const { b, out } = markerBundle();
     // Held where the state root is prepared, before any cgroup or process of the run exists.
     const end = await signalledWhileHeld(root, 'stop-early', b, 'run:after-state', ['SIGTERM']);
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
@@ -343,12 +347,8 @@ describe('bvisor run, told to stop', () => {
 
   it('a stop while bvisor run waits for the journal lock another command holds is heard then: nothing runs, nothing is made; bvisor dies by it', async () => {
     const root = tempDir();
-    const d = tempDir();
-    const out = join(d, 'out');
-    mkdirSync(out);
-    chownSync(out, 65534, 65534); // the workload's id as root maps it
     await journalLockHeld(root, 20_000);
-    const b = bundle('/usr/bin/touch', [join(out, 'ran')], `  - { path: ${out}, access: read-write }\n`);
+    const { b, out } = markerBundle();
     const run = start(BVISOR, ['--root', root, 'run', 'waits', '-b', b]);
     onTestFinished(async () => {
       await stopped(run);
