@@ -8,19 +8,19 @@
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
 import { constants as osConstants, tmpdir } from 'node:os';
-import { existsSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
-import { BvisorError } from '../../contract/errors.js';
+import { BvisorError, undone } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
-import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, watchPath, cpuUsageUs, type CgroupSet, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, teardownEach, leftNotes, watchPath, cpuUsageUs, type CgroupSet, type LeftLeaves, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
@@ -536,8 +536,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let pidfd = -1;
   let pid = -1;
   let cgroups: CgroupSet | null = null;
-  // A failed launch's cgroup teardown that did not finish in its 3 s (set by the cleanup step).
-  let unfinished: { leaves: CgroupSet['leaves']; notes: string[] } | null = null;
+  // What a failed launch's cgroup teardown left (set by its cleanup step).
+  let unfinished: LeftLeaves | null = null;
   let holder: DenialHolder | null = null;
   let auditReader: LandlockAuditReader | null = null;
   try {
@@ -675,10 +675,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     cgroups = createCgroups(host, launch, launch.oci?.cgroupLeaf ?? `bvisor-${req.runName}`, req.beforeCgroup);
     const cg = cgroups;
     cleanup.push(() => {
-      const leaves = [...cg.leaves];
       // Briefly here, the thread held: what does not go at once is retried below, the loop turning.
-      const t = teardownCgroups(cg, 100);
-      if (!t.complete) unfinished = { leaves, notes: t.notes };
+      const left = teardownEach(cg, TEARDOWN_PASS_MS);
+      if (left.busy.length || left.refused.length) unfinished = left;
     });
     // v1 leaves: the child writes itself into each one's `tasks` file, through a descriptor
     // opened here (launch.h, step 1a). A parent writing the child's pid to cgroup.procs takes
@@ -1095,33 +1094,32 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Nothing is left half-made, and nothing the kernel refused is dropped: leaves it would not
     // remove yet (a member slow to exit) get more time, the loop turning; what is still there
     // after it is named in the error, as nobody records a failed launch's leaves.
-    const left = unfinished ? await teardownLater(unfinished.leaves, TEARDOWN_GRACE_MS) : [];
-    if (left.length) throw withCgroupsLeft(e, left);
+    const left = unfinished ? await teardownLater(unfinished, TEARDOWN_GRACE_MS) : [];
+    // Said beside the launch's own error (the same error, its message and detail.cleanup), as a
+    // failed clean-up is everywhere (contract/errors.ts undone).
+    if (left.length) throw undone(e, () => {
+      throw new Error(`the launch's cgroups were not all removed: ${left.join('; ')} (rmdir them once their processes are gone)`);
+    });
     throw e;
   }
 }
 
-/** How long a failed launch's leaves are retried after teardown's own 3 s. */
+/** Each pass of a failed launch's teardown holds the thread this long at most per leaf. */
+const TEARDOWN_PASS_MS = 20;
+/** How long a failed launch's busy leaves are tried again, 100 ms apart, the loop turning. */
 const TEARDOWN_GRACE_MS = 10_000;
 
-/** Tears down the leaves that still exist again and again, a turn of the loop between passes,
- * for up to `ms`. Returns the notes of those still there. */
-async function teardownLater(leaves: CgroupSet['leaves'], ms: number): Promise<string[]> {
+/** Tries the busy leaves again until none is left or `ms` have passed; a refusal other than EBUSY
+ * is final. Returns the notes of what is left. */
+async function teardownLater(left: LeftLeaves, ms: number): Promise<string[]> {
   const until = Date.now() + ms;
-  for (;;) {
-    const t = teardownCgroups({ leaves: leaves.filter((l) => existsSync(l.dir)), v2Fd: -1 }, 100);
-    if (t.complete || Date.now() >= until) return t.notes;
+  let now = left;
+  while (now.busy.length && Date.now() < until) {
     await delay(100, undefined);
+    const again = teardownEach({ leaves: now.busy, v2Fd: -1 }, TEARDOWN_PASS_MS);
+    now = { busy: again.busy, refused: [...now.refused, ...again.refused] };
   }
-}
-
-/** The launch's error, saying which cgroups it left (their paths: rmdir them once empty). */
-function withCgroupsLeft(e: unknown, notes: string[]): BvisorError {
-  const what = `the failed launch's cgroups were not all removed: ${notes.join('; ')}`;
-  if (!(e instanceof BvisorError)) return new BvisorError('BV_CGROUP_SETUP', `${(e as Error)?.message ?? String(e)}; ${what}`, { cause: e, hint: 'remove the cgroups named with rmdir once their processes are gone', detail: { cgroupsLeft: notes } });
-  const w = new BvisorError(e.code, `${e.message}; ${what}`, { ...(e.cause === undefined ? {} : { cause: e.cause }), hint: `${e.hint ? `${e.hint}; ` : ''}remove the cgroups named with rmdir once their processes are gone`, detail: { ...e.detail, cgroupsLeft: notes }, issues: e.issues });
-  w.name = e.name; // an abort stays an AbortError
-  return w;
+  return leftNotes(now);
 }
 
 /**

@@ -7,7 +7,7 @@ import { mkdirSync, rmdirSync, writeFileSync, readFileSync, existsSync, readdirS
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import type { HostFacts, LaunchInputs, CgroupHierarchy } from '../../../contract/generated/types.js';
-import { BvisorError } from '../../../contract/errors.js';
+import { BvisorError, undone } from '../../../contract/errors.js';
 import { shim, O } from '../ffi/shim.js';
 import { auditCgroupPath } from './cgroup-audit.js';
 import { fault } from '../../../host/faults.js';
@@ -107,7 +107,11 @@ export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: s
       }
     }
   } catch (e) {
-    teardownCgroups(set);
+    // What cannot be removed is said beside the error, never dropped.
+    const t = teardownCgroups(set);
+    if (!t.complete) throw undone(e, () => {
+      throw new Error(`the launch's cgroups were not all removed: ${t.notes.join('; ')} (rmdir them once their processes are gone)`);
+    });
     throw e;
   }
   return set;
@@ -287,59 +291,108 @@ function cgroupsBeneath(dir: string): string[] {
 }
 
 export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
+  closeV2(set);
+  const until = Date.now() + deadlineMs;
   const notes: string[] = [];
+  for (const l of set.leaves) {
+    const end = removeLeaf(l, until);
+    if (end.refused !== null) notes.push(refusedNote(l, end.refused));
+    else if (!end.removed) notes.push(busyNote(l));
+    removeParents(l);
+  }
+  set.leaves = [];
+  return { complete: notes.length === 0, notes };
+}
+
+/** What a teardown left: leaves the kernel still refused as busy (worth another try), and the
+ * notes of leaves refused for good (another errno). */
+export interface LeftLeaves {
+  busy: Leaf[];
+  refused: string[];
+}
+
+/**
+ * teardownCgroups, each leaf given `deadlineMs` of its own, saying which are left. A leaf removed
+ * is never looked at again (by teardownEach on what this returns): a cgroup made later under its
+ * name, as an OCI config names its own leaf, is someone else's.
+ */
+export function teardownEach(set: CgroupSet, deadlineMs: number): LeftLeaves {
+  closeV2(set);
+  const left: LeftLeaves = { busy: [], refused: [] };
+  for (const l of set.leaves) {
+    const end = removeLeaf(l, Date.now() + deadlineMs);
+    if (end.refused !== null) left.refused.push(refusedNote(l, end.refused));
+    else if (!end.removed) left.busy.push(l);
+    if (end.removed) removeParents(l);
+  }
+  set.leaves = [];
+  return left;
+}
+
+/** The notes of what a teardown left, as teardownCgroups words them. */
+export function leftNotes(left: LeftLeaves): string[] {
+  return [...left.refused, ...left.busy.map(busyNote)];
+}
+
+function closeV2(set: CgroupSet): void {
   if (set.v2Fd >= 0) {
     shim().bv_close(set.v2Fd);
     set.v2Fd = -1;
   }
-  const until = Date.now() + deadlineMs;
-  for (const l of set.leaves) {
-    // rmdir first: the kernel refuses it (EBUSY) while any task is in the cgroup or a cgroup is
-    // beneath it, so a leaf it removes was empty, and after a run whose workload was reaped it
-    // usually is. Each refusal kills what is inside, in the leaf and in every cgroup the workload
-    // made beneath it (a delegated subtree), and removes those, deepest first, as runc's
-    // delete does; again and again, since new tasks can appear while we kill (a fork in flight),
-    // and exiting tasks still being released refuse it for a moment. Any other error will not
-    // pass: it is noted.
-    let removed = false;
-    let refused: string | null = null;
-    for (;;) {
-      fault('cgroup:teardown-pass');
-      try {
-        rmdirSync(l.dir);
-        removed = true;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') removed = true;
-        else if (code !== 'EBUSY') refused = code ?? String(e);
-      }
-      if (removed || refused !== null || Date.now() >= until) break;
-      const beneath = cgroupsBeneath(l.dir);
-      for (const dir of [l.dir, ...beneath]) killAll({ leaves: [{ ...l, dir }], v2Fd: -1 });
-      for (const dir of beneath) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          // its tasks are not released yet: the next round
-        }
-      }
-      sleepMs(5);
+}
+
+/**
+ * rmdir first: the kernel refuses it (EBUSY) while any task is in the cgroup or a cgroup is
+ * beneath it, so a leaf it removes was empty, and after a run whose workload was reaped it
+ * usually is. Each refusal kills what is inside, in the leaf and in every cgroup the workload
+ * made beneath it (a delegated subtree), and removes those, deepest first, as runc's delete
+ * does; again and again until `until`, since new tasks can appear while we kill (a fork in
+ * flight), and exiting tasks still being released refuse it for a moment. Any other error will
+ * not pass: it is returned at once.
+ */
+function removeLeaf(l: Leaf, until: number): { removed: boolean; refused: string | null } {
+  for (;;) {
+    fault('cgroup:teardown-pass');
+    try {
+      rmdirSync(l.dir);
+      return { removed: true, refused: null };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { removed: true, refused: null };
+      if (code !== 'EBUSY') return { removed: false, refused: code ?? String(e) };
     }
-    if (refused !== null) notes.push(`could not remove ${l.dir}: rmdir: ${refused}`);
-    else if (!removed) {
-      const n = cgroupMembers(l.dir).length;
-      notes.push(`could not remove ${l.dir}: ${n ? `${n} process(es) still inside` : 'the kernel still refuses it (EBUSY: a cgroup beneath it, or tasks not yet released)'}`);
-    }
-    for (const p of [...l.createdParents].reverse()) {
+    if (Date.now() >= until) return { removed: false, refused: null };
+    const beneath = cgroupsBeneath(l.dir);
+    for (const dir of [l.dir, ...beneath]) killAll({ leaves: [{ ...l, dir }], v2Fd: -1 });
+    for (const dir of beneath) {
       try {
-        rmdirSync(p);
+        rmdirSync(dir);
       } catch {
-        // still used by another run: leave it
+        // its tasks are not released yet: the next round
       }
+    }
+    sleepMs(5);
+  }
+}
+
+function refusedNote(l: Leaf, code: string): string {
+  return `could not remove ${l.dir}: rmdir: ${code}`;
+}
+
+function busyNote(l: Leaf): string {
+  const n = cgroupMembers(l.dir).length;
+  return `could not remove ${l.dir}: ${n ? `${n} process(es) still inside` : 'the kernel still refuses it (EBUSY: a cgroup beneath it, or tasks not yet released)'}`;
+}
+
+/** The parents this leaf's creation made, deepest first, if nothing else uses them now. */
+function removeParents(l: Leaf): void {
+  for (const p of [...l.createdParents].reverse()) {
+    try {
+      rmdirSync(p);
+    } catch {
+      // still used by another run: leave it
     }
   }
-  set.leaves = [];
-  return { complete: notes.length === 0, notes };
 }
 
 export interface CgroupReadback {
