@@ -363,15 +363,21 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
   // The cgroups the run makes exist only while it runs: a crash of the machine takes them too
   // (writeFileAtomic's Durability). Its workload's pid and start time are durable: a seal after
   // such a crash (gc) reports when the workload started from them.
-  const update = (fn: () => void, durability: Durability = 'renamed'): void =>
-    void ours(() => {
+  /** Whether the entry was still this run's, and so was written. */
+  const update = (fn: () => void, durability: Durability = 'renamed'): boolean =>
+    ours(() => {
       fn();
       writeState(dir, state, durability);
-    });
+      return true;
+    }) === true;
   return {
     dir,
     runId: o.runId,
-    addCgroup: (leaf) => update(() => void (state.cgroupDirs = [...state.cgroupDirs, leaf])),
+    // A leaf nothing records is one nobody would clean up after a crash: with the entry gone
+    // (removed by hand, or by a command that took this run for dead), it is not made.
+    addCgroup: (leaf) => {
+      if (!update(() => void (state.cgroupDirs = [...state.cgroupDirs, leaf]))) throw new BvisorError('BV_CONTAINER_STATE', `the entry of run ${id} (${dir}) is gone or is no longer this run's: its cgroup ${leaf} is not made, and nothing runs`, { hint: 'something removed the entry while the run was being set up; run it again' });
+    },
     removeCgroup: (leaf) => update(() => void (state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf))),
     setPid: (pid) =>
       update(() => {

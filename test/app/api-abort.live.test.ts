@@ -3,7 +3,7 @@
 // the call rejects with BV_ABORTED (named AbortError, as Node's own aborts are). Oracles: /proc
 // (which processes sit in the test's cgroup parent, before and after), the clock against a wall
 // limit far away, a marker file the workload would have written, the journal on disk.
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { runConfined } from '../../src/index.js';
@@ -168,6 +168,24 @@ describe('runConfined signal (live)', () => {
     for (const l of left) expect(err.message).toContain(`could not remove ${l}: the kernel still refuses it (EBUSY`);
     expect(err.message).toContain("cleaning up after it failed too: the launch's cgroups were not all removed");
     expect(String(err.detail?.cleanup)).toContain(`could not remove ${left[0]}`);
+  });
+
+  it('a run whose registration is removed while it is set up makes no cgroup nothing records, and runs nothing', async () => {
+    const root = tempDir();
+    const out = tempDir();
+    chownSync(out, 65534, 65534); // the workload's id as root maps it
+    const manifest = `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/touch, args: ["${out}/ran"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ${out}, access: read-write }\nlimits: { wall: 30s, processes: 8 }\n`;
+    // Registered, then removed (by hand, or by a command that took the run for dead).
+    faultPoints.hit = (stage) => void (stage === 'run:after-state' && rmSync(join(root, 'containers', 'gone'), { recursive: true, force: true }));
+    const err = await runConfined({ manifest, dir: tempDir() }, { root, id: 'gone', cgroupParent: parent }).then(
+      () => null,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    expect(err).toMatchObject({ code: 'BV_CONTAINER_STATE' });
+    expect(err!.message).toMatch(/its cgroup .*bvisor-gone-[0-9a-f]{8} is not made, and nothing runs/);
+    expect(leaves()).toEqual([]);
+    expect(existsSync(join(out, 'ran'))).toBe(false);
+    expect(inParent()).toEqual([]);
   });
 
   it('a wasm guest that spins: aborted, its runner is killed and the report says killed, reason abort', async () => {
