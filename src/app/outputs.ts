@@ -21,7 +21,7 @@ import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import type { HostFacts, JournalDisposition, Plan, ProcRef, ReportBody, SealedReport } from '../contract/generated/types.js';
 import { alive, procRef } from '../host/proc.js';
-import { appendDisposition, type JournalKey } from '../host/journal-store.js';
+import { appendDispositionSteps, type JournalKey } from '../host/journal-store.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { shim, O, LOCK_EX } from '../backends/linux/ffi/shim.js';
@@ -819,7 +819,7 @@ function staged(report: SealedReport, root: string): NonNullable<ReportBody['art
  * quarantine first; a mismatch fails that artifact, never promotes it. Then the quarantine is
  * dropped. Returns what was applied and what failed.
  */
-export function commitOutputs(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Disposition {
+export function commitOutputs(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: DispositionSink): Disposition {
   const a = staged(report, root);
   return disposing(root, report.body.runId, a, () => runSteps(commitSteps(root, report, a, o, sink)));
 }
@@ -829,7 +829,7 @@ export function commitOutputs(root: string, report: SealedReport, o: { to: strin
  * its turns, so other runs of the process keep their wall deadlines while gigabytes are copied. A
  * commit, once decided, is not stopped: the lock is held until it ends.
  */
-export async function commitOutputsYielding(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Promise<Disposition> {
+export async function commitOutputsYielding(root: string, report: SealedReport, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: DispositionSink): Promise<Disposition> {
   const a = staged(report, root);
   return await disposing(root, report.body.runId, a, () => runStepsYielding(commitSteps(root, report, a, o, sink)));
 }
@@ -868,7 +868,7 @@ function underDispositionLock<T>(index: string, present: () => boolean, gone: ()
   );
 }
 
-function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: (e: DispositionStep) => void): Steps<Disposition> {
+function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, o: { to: string | null; only?: readonly string[]; durable?: boolean }, sink?: DispositionSink): Steps<Disposition> {
   // A run that never ran (never started, or its program failed to exec: setup), or whose end
   // bvisor lost, staged nothing a host should trust.
   if (NEVER_RAN.has(report.body.outcome.reason ?? '')) throw new BvisorError('BV_OUTPUTS', `run ${report.body.runId} ended ${report.body.outcome.reason}: its outputs are not committed`, { hint: 'discard them (bvisor discard), or let bvisor recover do it' });
@@ -924,7 +924,7 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
     return !long;
   });
   // Decided first, durably: a crash from here on leaves a decided step without its outcome.
-  sink?.({ runId: d.runId, step: 'decided', action: 'commit', artifacts: fitting.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
+  if (sink) yield* sink({ runId: d.runId, step: 'decided', action: 'commit', artifacts: fitting.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
   // How many names a file has inside the quarantine, as staging counted them (the quarantine is
   // frozen: only root changes it): null when it is no longer there. A file with one name needs
   // no count; a walk, as staging's (and capped as it is), counts names only when some wanted file
@@ -1015,8 +1015,8 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
     s.bv_close(qFd);
   }
   const sums = new Map(a.items.map((x) => [x.id, x.sha256]));
-  if (d.applied.length) sink?.({ runId: d.runId, step: 'applied', action: 'commit', artifacts: d.applied.map((x) => ({ id: x.id, sha256: sums.get(x.id)!, to: x.to })) });
-  if (d.failed.length) sink?.({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: failures(d.failed) } });
+  if (d.applied.length && sink) yield* sink({ runId: d.runId, step: 'applied', action: 'commit', artifacts: d.applied.map((x) => ({ id: x.id, sha256: sums.get(x.id)!, to: x.to })) });
+  if (d.failed.length && sink) yield* sink({ runId: d.runId, step: 'failed', action: 'commit', artifacts: d.failed.map((x) => ({ id: x.id, sha256: sums.get(x.id)! })), error: { code: 'BV_OUTPUTS', message: failures(d.failed) } });
   // The quarantine ends when everything in it was promoted; a subset leaves the rest staged
   // (commit them later, or discard). So does a listing that left data out (truncated, a file not
   // hashed, a name not listed, nothing listed for a container with secrets): that is the host's
@@ -1026,16 +1026,16 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
   return d;
 }
 
-export function discardOutputs(root: string, report: SealedReport, sink?: (e: DispositionStep) => void): Disposition {
+export function discardOutputs(root: string, report: SealedReport, sink?: DispositionSink): Disposition {
   const a = staged(report, root);
   return disposing(root, report.body.runId, a, () => discardLocked(root, report, a, sink));
 }
 
-function discardLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, sink?: (e: DispositionStep) => void): Disposition {
+function discardLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, sink?: DispositionSink): Disposition {
   const artifacts = a.items.map((x) => ({ id: x.id, sha256: x.sha256 }));
-  sink?.({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts });
+  if (sink) runSteps(sink({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts }));
   dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, report.body.runId));
-  sink?.({ runId: report.body.runId, step: 'applied', action: 'discard', artifacts });
+  if (sink) runSteps(sink({ runId: report.body.runId, step: 'applied', action: 'discard', artifacts }));
   return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
 }
 
@@ -1263,8 +1263,10 @@ export type DispositionStep = Omit<JournalDisposition, 'kind'>;
  * The journal's disposition entries for a root (the recovery log: a decided step with no
  * applied or failed after it is an interrupted disposition, docs/journal.md).
  */
-export function journalSink(root: string, key: JournalKey | null): (e: DispositionStep) => void {
-  return (e) => {
-    appendDisposition(root, e, { key });
-  };
+/** Where a disposition's steps are recorded, as steps: a wait for the journal's lock turns the
+ * loop when the commit runs yielding (bvisor run's on-success commit) and sleeps otherwise. */
+export type DispositionSink = (e: DispositionStep) => Steps<unknown>;
+
+export function journalSink(root: string, key: JournalKey | null): DispositionSink {
+  return (e) => appendDispositionSteps(root, e, { key });
 }

@@ -14,7 +14,7 @@ import { checkedId, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
 import { redactDenials } from '../core/denials.js';
 import { redactionValues } from '../core/redact.js';
-import { appendRecovery, appendReportYielding, appendStartedYielding, type JournalKey } from '../host/journal-store.js';
+import { appendRecoveryYielding, appendReportYielding, appendStartedYielding, type JournalKey } from '../host/journal-store.js';
 import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
@@ -330,12 +330,19 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // ENOEXEC, E2BIG…): the attempt is closed now as recovery would close it once this process
       // is gone (rolled back, its empty quarantine discarded), not left "running" for as long as
       // the caller lives. What cannot be done is said beside the launch's error.
-      const root = opts.root;
-      throw undone(e, () => {
+      // The record's wait for the journal's lock turns the loop, as the other records of a run do.
+      let failed: { u: unknown } | null = null;
+      try {
         removeQuarantine(quarantine);
         const left = quarantine !== null && existsSync(quarantine.dir);
         const actions = quarantine ? [{ do: 'discard-quarantine' as const, target: quarantine.dir, done: !left, error: left ? 'still there' : null }] : [];
-        appendRecovery(root, { runId, containerId: opts.id, classification: 'rolled-back', reason: `its workload never ran: ${(e as Error).message}`.slice(0, 2000), actions }, { key });
+        await appendRecoveryYielding(opts.root, { runId, containerId: opts.id, classification: 'rolled-back', reason: `its workload never ran: ${(e as Error).message}`.slice(0, 2000), actions }, { key });
+      } catch (u) {
+        failed = { u };
+      }
+      const f = failed;
+      if (f) throw undone(e, () => {
+        throw f.u;
       });
     }
     throw e;

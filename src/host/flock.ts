@@ -5,6 +5,7 @@ import { openSync, closeSync, fstatSync, statSync, constants as C } from 'node:f
 import { BvisorError, type ErrorCode } from '../contract/errors.js';
 import { shim, LOCK_NB } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
+import { runSteps, runStepsYielding, WAIT, type Steps, type Wait } from './steps.js';
 
 export interface FlockOptions {
   /** Give up (with `code`) after this long: a holder that is stopped must not hang us forever. */
@@ -14,16 +15,12 @@ export interface FlockOptions {
    * locking, check that the path still names the file we hold; if it is gone, call gone().
    */
   gone?: () => Error;
-  /** Yielding waits only: asked before each pause while another holds the lock; a throw ends the
-   * wait (a caller's stop heard while it waited). */
+  /** Asked after each pause while another holds the lock; a throw ends the wait (a caller's stop
+   * heard while it waited, in a yielding wait). */
   stillWanted?: () => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 /** The lock's file, opened (created 0600 if missing). */
 function openLockFile(path: string, code: ErrorCode, o: FlockOptions): number {
@@ -63,11 +60,11 @@ function tryLock(fd: number, path: string, op: number, code: ErrorCode, o: Flock
 }
 
 /**
- * Opens and flocks path until it holds the lock (returns the fd), yielding each time another
- * holder makes it wait; gives up after o.timeoutMs. Stopped early (return), it closes what it
- * opened. Driven by acquire (the thread sleeps) or withFlockYielding (the event loop turns).
+ * Opens and flocks path until it holds the lock (returns the fd), yielding WAIT each time another
+ * holder makes it wait, and asking o.stillWanted after each (its throw ends the wait); gives up
+ * after o.timeoutMs. Stopped early (return or throw), it closes what it opened.
  */
-function* attempts(path: string, op: number, code: ErrorCode, o: FlockOptions): Generator<void, number, void> {
+function* attempts(path: string, op: number, code: ErrorCode, o: FlockOptions): Generator<Wait, number, void> {
   const until = Date.now() + (o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   for (;;) {
     const fd = openLockFile(path, code, o);
@@ -81,7 +78,8 @@ function* attempts(path: string, op: number, code: ErrorCode, o: FlockOptions): 
         }
         if (got === 'again') break;
         if (Date.now() > until) throw new BvisorError(code, `${path} is still locked by another bvisor command after ${Math.round((o.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s`, { hint: 'a command on it is still running (or stopped); try again when it ends' });
-        yield;
+        yield WAIT;
+        o.stillWanted?.();
       }
     } finally {
       if (!held) closeSync(fd);
@@ -89,13 +87,19 @@ function* attempts(path: string, op: number, code: ErrorCode, o: FlockOptions): 
   }
 }
 
-/** The lock, the thread asleep between tries: for commands, which have nothing else to do. */
-function acquire(path: string, op: number, code: ErrorCode, o: FlockOptions): number {
-  const g = attempts(path, op, code, o);
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-    sleepMs(10);
+/**
+ * fn holding the lock, as steps (host/steps.ts): driven by runSteps the thread sleeps while
+ * another holds it (the lifecycle commands, which have nothing else to do); by runStepsYielding
+ * the event loop turns (bvisor run and the API, where other runs' wall deadlines and the caller's
+ * stop are timers and listeners). fn runs, and the lock is let go, in the step that took it: a
+ * lock held across a turn would keep this process's own sleeping waits from ever getting it.
+ */
+export function* withFlockSteps<T>(path: string, op: number, code: ErrorCode, fn: () => T, o: FlockOptions = {}): Steps<T> {
+  const fd = yield* attempts(path, op, code, o);
+  try {
+    return fn();
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -104,7 +108,7 @@ function acquire(path: string, op: number, code: ErrorCode, o: FlockOptions): nu
  * the fd is what releases the lock.
  */
 export function withFlock<T>(path: string, op: number, code: ErrorCode, fn: () => T, o: FlockOptions = {}): T {
-  const fd = acquire(path, op, code, o);
+  const fd = runSteps(attempts(path, op, code, o));
   const release = (): void => closeSync(fd);
   let result: T;
   try {
@@ -118,32 +122,7 @@ export function withFlock<T>(path: string, op: number, code: ErrorCode, fn: () =
   return result;
 }
 
-/**
- * withFlock for an async caller, waiting on the event loop's timers instead of the thread: in
- * `bvisor run` and the API, other runs' wall deadlines and a caller's stop (a signal, a second
- * Ctrl-C) are heard while another process (a long `journal verify`, a stopped command) holds the
- * lock. o.stillWanted is asked after each pause; its throw ends the wait. fn runs synchronously
- * in the same turn as the try that took the lock, which is let go before anything else of this
- * process runs: a lock held across a turn would keep this process's own sleeping waits (the
- * lifecycle functions, withFlock) from ever getting it.
- */
-export async function withFlockYielding<T>(path: string, op: number, code: ErrorCode, fn: () => T, o: FlockOptions = {}): Promise<T> {
-  const g = attempts(path, op, code, o);
-  for (;;) {
-    const r = g.next();
-    if (r.done) {
-      try {
-        return fn();
-      } finally {
-        closeSync(r.value);
-      }
-    }
-    await new Promise<void>((resolve) => setTimeout(resolve, 10));
-    try {
-      o.stillWanted?.();
-    } catch (e) {
-      g.return(-1);
-      throw e;
-    }
-  }
+/** withFlockSteps, the event loop turning while it waits (o.stillWanted asked after each pause). */
+export function withFlockYielding<T>(path: string, op: number, code: ErrorCode, fn: () => T, o: FlockOptions = {}): Promise<T> {
+  return runStepsYielding(withFlockSteps(path, op, code, fn, o));
 }

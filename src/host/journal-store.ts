@@ -16,7 +16,8 @@ import { LOCK_EX, LOCK_SH, O } from '../backends/linux/ffi/shim.js';
 import { fdPath } from './proc-fd.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir, writeAll, reserveSpace, freedSpaceUsable } from './atomic.js';
-import { withFlock, withFlockYielding } from './flock.js';
+import { withFlock, withFlockSteps } from './flock.js';
+import { runStepsYielding, type Steps } from './steps.js';
 
 export type { JournalKey } from '../core/journal.js';
 
@@ -52,20 +53,24 @@ function withLock<T>(root: string, op: number, fn: () => T): T {
 }
 
 /**
- * withLock for a run's own records (its journal check, start record and report) in `bvisor run`
- * and the API: the wait for a lock another process holds (a long `journal verify`, a repair, a
+ * withLock as steps (host/steps.ts): run by runStepsYielding (withLockYielding) in `bvisor run`
+ * and the API, the wait for a lock another process holds (a long `journal verify`, a repair, a
  * stopped command) gives the event loop its turns, where other runs' wall deadlines and the
  * caller's stop are timers and signals. What is done under the lock is the same, synchronously.
  */
-async function withLockYielding<T>(root: string, op: number, fn: () => T, stillWanted?: () => void): Promise<T> {
+function* withLockSteps<T>(root: string, op: number, fn: () => T, stillWanted?: () => void): Steps<T> {
   if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
   else if (!existsSync(root)) return fn();
   try {
-    return await withFlockYielding(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn, stillWanted ? { stillWanted } : {});
+    return yield* withFlockSteps(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn, stillWanted ? { stillWanted } : {});
   } catch (e) {
     if (op === LOCK_SH && lockFileErrno(e) === 'EROFS') return fn();
     throw e;
   }
+}
+
+function withLockYielding<T>(root: string, op: number, fn: () => T, stillWanted?: () => void): Promise<T> {
+  return runStepsYielding(withLockSteps(root, op, fn, stillWanted));
 }
 
 // ---- the key ------------------------------------------------------------------------------
@@ -490,6 +495,12 @@ export function appendDisposition(root: string, entry: Omit<JournalDisposition, 
   return appendEvent(root, { kind: 'disposition', ...entry }, opts);
 }
 
+/** appendDisposition as steps: a commit's sink, run in slices by bvisor run's on-success commit
+ * (its wait for the lock then turns the loop) and at once by bvisor commit. */
+export function appendDispositionSteps(root: string, entry: Omit<JournalDisposition, 'kind'>, opts: AppendOptions = {}): Steps<EventEntry> {
+  return withLockSteps(root, LOCK_EX, () => eventLocked(root, { kind: 'disposition', ...entry }, opts));
+}
+
 /** The space a container's start record needs (a line and the head's new copy, a few blocks). */
 export const START_RESERVE_BYTES = 16 * 1024;
 const START_RESERVE = '.reserve.start';
@@ -520,6 +531,11 @@ export function startRecordReservation(dir: string): { release(): void } {
 /** What bvisor recover (or gc) decided about an attempt and did. */
 export function appendRecovery(root: string, entry: Omit<JournalRecovery, 'kind'>, opts: AppendOptions = {}): EventEntry {
   return appendEvent(root, { kind: 'recovery', ...entry }, opts);
+}
+
+/** appendRecovery, its wait for the lock yielding (withLockYielding): bvisor run and the API. */
+export function appendRecoveryYielding(root: string, entry: Omit<JournalRecovery, 'kind'>, opts: AppendOptions = {}): Promise<EventEntry> {
+  return withLockYielding(root, LOCK_EX, () => eventLocked(root, { kind: 'recovery', ...entry }, opts));
 }
 
 // ---- reading entries ------------------------------------------------------------------------

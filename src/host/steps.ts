@@ -4,14 +4,25 @@
 // turn: in `bvisor run` and the API, other runs' wall deadlines are timers of the same loop, and
 // a caller's stop (a signal, an AbortSignal) must be heard while 16 GiB are hashed.
 
-/** Work that yields (nothing) where it may pause, and returns T. */
-export type Steps<T> = Generator<void, T, void>;
+/**
+ * Work that yields where it may pause (nothing), or WAIT where it cannot go on until something
+ * outside changes (a lock another process holds), and returns T.
+ */
+export type Steps<T> = Generator<void | Wait, T, void>;
 
-/** Runs the work to its end, without pausing. */
+/** Yielded by work that must wait before its next try (host/flock.ts: a lock held elsewhere). */
+export const WAIT = 'wait';
+export type Wait = typeof WAIT;
+
+/** How long a WAIT lasts before the work's next try. */
+const WAIT_MS = 10;
+
+/** Runs the work to its end, without pausing; at a WAIT the thread sleeps. */
 export function runSteps<T>(g: Steps<T>): T {
   for (;;) {
     const r = g.next();
     if (r.done) return r.value;
+    if (r.value === WAIT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, WAIT_MS);
   }
 }
 
@@ -28,7 +39,8 @@ export class StepsStopped extends Error {
 const SLICE_MS = 5;
 
 /**
- * Runs the work in slices of about SLICE_MS, giving the event loop a turn between them. When
+ * Runs the work in slices of about SLICE_MS, giving the event loop a turn between them (and a
+ * timer's wait at each WAIT). When
  * `signal` has been aborted at a turn, the work is ended (its finally blocks run: descriptors
  * closed) and StepsStopped is thrown.
  */
@@ -37,8 +49,9 @@ export async function runStepsYielding<T>(g: Steps<T>, signal?: AbortSignal): Pr
   for (;;) {
     const r = g.next();
     if (r.done) return r.value;
-    if (performance.now() - since < SLICE_MS) continue;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (r.value === WAIT) await new Promise<void>((resolve) => setTimeout(resolve, WAIT_MS));
+    else if (performance.now() - since < SLICE_MS) continue;
+    else await new Promise<void>((resolve) => setImmediate(resolve));
     since = performance.now();
     if (signal?.aborted) {
       g.return(undefined as never);

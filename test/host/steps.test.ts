@@ -2,7 +2,7 @@
 // loop its turns and end the work at a caller's stop. Oracles: a timer of the same loop, and the
 // work's own finally block.
 import { describe, expect, it } from 'vitest';
-import { runSteps, runStepsYielding, StepsStopped, type Steps } from '../../src/host/steps.js';
+import { runSteps, runStepsYielding, StepsStopped, WAIT, type Steps } from '../../src/host/steps.js';
 
 /** Busy work of about `ms` milliseconds, one step per 0.1 ms; `log` says how it ended. */
 function* busy(ms: number, log: string[]): Steps<string> {
@@ -42,6 +42,31 @@ describe('steps', () => {
     // Due at 10 ms; the work took 200: the timer fired well before the work's end.
     expect(firedAt!).toBeLessThan(150);
     expect(log).toEqual(['finally']);
+  });
+
+  /** Work that must wait `n` times before it can go on (as a lock held elsewhere makes it). */
+  function* waits(n: number): Steps<number> {
+    for (let i = 0; i < n; i++) yield WAIT;
+    return n;
+  }
+
+  it('at a WAIT, runSteps sleeps (the loop gets no turn) and runStepsYielding waits on a timer (it does)', async () => {
+    let fired = false;
+    const timer = setTimeout(() => (fired = true), 0);
+    const t0 = performance.now();
+    expect(runSteps(waits(5))).toBe(5);
+    // Five waits of 10 ms, the thread asleep: the timer due at once has not fired.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(fired).toBe(false);
+    clearTimeout(timer);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    try {
+      expect(await runStepsYielding(waits(5))).toBe(5);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(ticks).toBeGreaterThan(0);
   });
 
   it('a stop at a turn ends the work there: its finally block runs, StepsStopped is thrown', async () => {
