@@ -47,6 +47,7 @@ import { readBack, teardownCgroups, killAll, cgroupMembers, signalMembers, isFro
 import { readOutcome, wasmReportBody, wasiSourceOf, WASM_RECORD, type WasmRecord } from './wasm-report.js';
 import { linuxReportBody, denialsOf, sealedReportFor } from './report.js';
 import { fault } from '../host/faults.js';
+import { runSteps } from '../host/steps.js';
 import { hookRecords, runHooks, type HookRecord } from './hooks.js';
 import { commitOutputs, journalSink, stageArtifacts } from './outputs.js';
 import { grantDeltas, snapshotFromJson } from './fsdelta.js';
@@ -697,7 +698,7 @@ function commitOnSuccess(root: string, report: SealedReport, durable: boolean, j
   try {
     commitOutputs(root, report, { to: null, durable }, sink);
   } catch (e) {
-    sink({ runId: report.body.runId, step: 'failed', action: 'commit', artifacts: a.items.map((x) => ({ id: x.id, sha256: x.sha256 })), error: { code: 'BV_OUTPUTS', message: e instanceof Error ? e.message : String(e) } });
+    runSteps(sink({ runId: report.body.runId, step: 'failed', action: 'commit', artifacts: a.items.map((x) => ({ id: x.id, sha256: x.sha256 })), error: { code: 'BV_OUTPUTS', message: e instanceof Error ? e.message : String(e) } }));
   }
 }
 

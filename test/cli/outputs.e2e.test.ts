@@ -170,6 +170,27 @@ describe('outputs (e2e)', () => {
     expect(kinds.slice(kinds.indexOf('report'))).toEqual(['report', 'commit:decided', 'commit:applied']);
   });
 
+  it('on-success for a container whose commit fails: the failure is a journal entry (a failed disposition), not a failed delete', () => {
+    const root = newRoot();
+    const dest = join(work.dir, `dest-f-${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(work.dir, `onsf-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
+    expect(cli(['--root', root, 'create', '-b', dir, '--outputs-to', dest, 'onsf-1']).status).toBe(0);
+    // A file where the destination directory was: the commit (at the seal) cannot go there.
+    rmSync(dest, { recursive: true, force: true });
+    writeFileSync(dest, 'in the way\n');
+    expect(cli(['--root', root, 'start', 'onsf-1']).status).toBe(0);
+    for (let i = 0; i < 200 && cli(['--root', root, 'state', 'onsf-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
+    const del = cli(['--root', root, 'delete', 'onsf-1']);
+    expect(del.status, del.stderr).toBe(0);
+    expect(readFileSync(dest, 'utf8')).toBe('in the way\n');
+    const entries = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const kinds = entries.map((e) => (e.report ? 'report' : e.event?.kind === 'disposition' ? `${e.event.action}:${e.event.step}` : e.event?.kind));
+    expect(kinds.at(-1)).toBe('commit:failed');
+    expect(cli(['--root', root, 'journal', 'verify', '--json']).json()).toMatchObject({ ok: true });
+  });
+
   it('a container whose workload had secrets lists no outputs at its seal (it cannot check names against them), says why, and on-success keeps them; nor hashes what it printed', () => {
     const root = newRoot();
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;

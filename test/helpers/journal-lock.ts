@@ -13,6 +13,7 @@ export async function journalLockHeld(root: string, ms: number): Promise<{ gone:
   // Its own process group: flock, its shell and the sleep end together.
   const p = spawn('flock', ['-x', join(root, 'journal.lock'), '-c', `echo held; sleep ${ms / 1000}`], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const gone = new Promise<void>((r) => p.on('close', () => r()));
+  p.on('error', (e) => (out += `flock(1) could not start: ${e.message}`)); // the wait below then fails
   onTestFinished(async () => {
     try {
       process.kill(-p.pid!, 'SIGKILL');

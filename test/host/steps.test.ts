@@ -69,6 +69,25 @@ describe('steps', () => {
     expect(ticks).toBeGreaterThan(0);
   });
 
+  it('a stop heard at a WAIT ends the work there: its finally block runs, StepsStopped is thrown', async () => {
+    const log: string[] = [];
+    function* waitsForever(): Steps<never> {
+      try {
+        for (;;) yield WAIT;
+      } finally {
+        log.push('finally');
+      }
+    }
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    const err = await runStepsYielding(waitsForever(), ac.signal).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StepsStopped);
+    expect(log).toEqual(['finally']);
+  });
+
   it('a stop at a turn ends the work there: its finally block runs, StepsStopped is thrown', async () => {
     const log: string[] = [];
     const ac = new AbortController();
