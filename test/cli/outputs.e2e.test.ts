@@ -153,12 +153,18 @@ describe('outputs (e2e)', () => {
     expect(cli(['--root', root, 'discard', 'out-5']).status).toBe(0);
   });
 
-  it('on-success for a container: committed when its report is sealed (at state or delete), once', () => {
-    const root = newRoot();
-    const dest = join(work.dir, `dest-c-${Math.random().toString(36).slice(2, 8)}`);
-    const dir = join(work.dir, `onsc-${Math.random().toString(36).slice(2, 8)}`);
+  /** A container bundle whose workload writes /out/k, committed on success; and a destination for it. */
+  function onSuccessContainerBundle(): { dir: string; dest: string } {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const dir = join(work.dir, `ons-${tag}`);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
+    return { dir, dest: join(work.dir, `dest-${tag}`) };
+  }
+
+  it('on-success for a container: committed when its report is sealed (at state or delete), once', () => {
+    const root = newRoot();
+    const { dir, dest } = onSuccessContainerBundle();
     expect(cli(['--root', root, 'create', '-b', dir, '--outputs-to', dest, 'onsc-1']).status).toBe(0);
     expect(cli(['--root', root, 'start', 'onsc-1']).status).toBe(0);
     for (let i = 0; i < 200 && cli(['--root', root, 'state', 'onsc-1']).json().status !== 'stopped'; i++) spawnSync('sleep', ['0.05']);
@@ -172,10 +178,7 @@ describe('outputs (e2e)', () => {
 
   it('on-success for a container whose commit fails: the failure is a journal entry (a failed disposition), not a failed delete', () => {
     const root = newRoot();
-    const dest = join(work.dir, `dest-f-${Math.random().toString(36).slice(2, 8)}`);
-    const dir = join(work.dir, `onsf-${Math.random().toString(36).slice(2, 8)}`);
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "printf c > /out/k"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 20s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out, commit: on-success, to: ./results }\n`);
+    const { dir, dest } = onSuccessContainerBundle();
     expect(cli(['--root', root, 'create', '-b', dir, '--outputs-to', dest, 'onsf-1']).status).toBe(0);
     // A file where the destination directory was: the commit (at the seal) cannot go there.
     rmSync(dest, { recursive: true, force: true });
