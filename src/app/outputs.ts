@@ -923,8 +923,19 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
     if (long) d.failed.push({ id: x.id, path: x.path, error: `its destination path would be longer than a path may be (PATH_MAX, ${PATH_MAX} bytes)` });
     return !long;
   });
-  // Decided first, durably: a crash from here on leaves a decided step without its outcome.
-  if (sink) yield* sink({ runId: d.runId, step: 'decided', action: 'commit', artifacts: fitting.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
+  // Decided first, durably: a crash from here on leaves a decided step without its outcome. A
+  // decision not recorded (a journal that refuses it, a stop heard while it waited for the lock)
+  // ends the commit here, with nothing moved and the descriptors closed.
+  let decided = false;
+  try {
+    if (sink) yield* sink({ runId: d.runId, step: 'decided', action: 'commit', artifacts: fitting.map((x) => ({ id: x.id, sha256: x.sha256, to: join(dest, x.path) })) });
+    decided = true;
+  } finally {
+    if (!decided) {
+      s.bv_close(destFd);
+      s.bv_close(qFd);
+    }
+  }
   // How many names a file has inside the quarantine, as staging counted them (the quarantine is
   // frozen: only root changes it): null when it is no longer there. A file with one name needs
   // no count; a walk, as staging's (and capped as it is), counts names only when some wanted file
@@ -1267,6 +1278,11 @@ export type DispositionStep = Omit<JournalDisposition, 'kind'>;
  * loop when the commit runs yielding (bvisor run's on-success commit) and sleeps otherwise. */
 export type DispositionSink = (e: DispositionStep) => Steps<unknown>;
 
-export function journalSink(root: string, key: JournalKey | null): DispositionSink {
-  return (e) => appendDispositionSteps(root, e, { key });
+/**
+ * `decidedWanted`, if given, is asked while a commit's or discard's first entry ('decided') waits
+ * for the journal's lock, and under it: its throw ends the disposition before anything is
+ * decided or moved (bvisor run's on-success commit, told to stop).
+ */
+export function journalSink(root: string, key: JournalKey | null, decidedWanted?: () => void): DispositionSink {
+  return (e) => appendDispositionSteps(root, e, { key, ...(decidedWanted && e.step === 'decided' ? { stillWanted: decidedWanted, beforeAppend: decidedWanted } : {}) });
 }

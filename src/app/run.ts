@@ -320,7 +320,17 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // seal is synchronous: a stop that came during it is heard once the loop turns.
     if (signal && artifacts?.commit === 'on-success') await afterNextPoll();
     if (opts.root !== null && artifacts && artifacts.commit === 'on-success' && report.body.outcome.status === 'completed' && report.body.outcome.exitCode === 0 && !signal?.aborted) {
-      await commitOutputsYielding(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key));
+      // A stop heard while the commit's first entry waits for the journal's lock (another
+      // command holding it) ends the commit there, before anything is decided or moved.
+      const stop = new Error('the run was told to stop before its on-success commit was decided');
+      const decidedWanted = (): void => {
+        if (signal?.aborted) throw stop;
+      };
+      try {
+        await commitOutputsYielding(opts.root, report, { to: null, durable: plan.launch?.outputs?.durability === 'durable' }, journalSink(opts.root, key, decidedWanted));
+      } catch (e) {
+        if (e !== stop) throw e;
+      }
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } catch (e) {

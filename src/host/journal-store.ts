@@ -498,7 +498,7 @@ export function appendDisposition(root: string, entry: Omit<JournalDisposition, 
 /** appendDisposition as steps: a commit's sink, run in slices by bvisor run's on-success commit
  * (its wait for the lock then turns the loop) and at once by bvisor commit. */
 export function appendDispositionSteps(root: string, entry: Omit<JournalDisposition, 'kind'>, opts: AppendOptions = {}): Steps<EventEntry> {
-  return withLockSteps(root, LOCK_EX, () => eventLocked(root, { kind: 'disposition', ...entry }, opts));
+  return withLockSteps(root, LOCK_EX, () => eventLocked(root, { kind: 'disposition', ...entry }, opts), opts.stillWanted);
 }
 
 /** The space a container's start record needs (a line and the head's new copy, a few blocks). */

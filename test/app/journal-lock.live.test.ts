@@ -4,10 +4,10 @@
 // the other process; ticks a workload writes to its read-write grant (when it stopped, by the
 // disk); a marker file a workload would have made; the journal on disk.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { runConfined } from '../../src/index.js';
+import { discardOutputs, runConfined } from '../../src/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent, testCgroupParent } from '../helpers/cgroups.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -164,6 +164,37 @@ describe('a journal lock another process holds (live)', () => {
     expect(ra.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
     expect(readFileSync(join(dest, 'f'), 'utf8')).toBe('kept\n');
     expect(laterKinds(root)).toEqual(['started', 'report', 'disposition decided', 'disposition applied']);
+  });
+
+  it("a caller's abort while an on-success commit's decision waits for it: nothing is committed or recorded, the outputs stay staged, no descriptor is left", async () => {
+    const root = join(tempDir(), 'root');
+    await runConfined({ manifest: manifest('/usr/bin/true', []), dir: tempDir() }, { root, cgroupParent: parent });
+    const dest = join(tempDir(), 'dest');
+    const lock = lockTakenAt('run:after-journal', root, 20_000);
+    const ac = new AbortController();
+    const a = runConfined({ manifest: manifest('/usr/bin/sh', ['-c', 'echo kept > /out/f'], 'outputs: { path: /out, commit: on-success }\n'), dir: tempDir() }, { root, cgroupParent: parent, outputsTo: dest, signal: ac.signal });
+    await until('the lock taken after the report', lock.held, 20_000);
+    await sleep(200); // the commit at its decision, waiting for the lock
+    const t0 = Date.now();
+    ac.abort();
+    const r = await a;
+    expect(Date.now() - t0).toBeLessThan(5000); // the lock was held 20 s
+    // The run completed and its report stands; the commit was never decided.
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(existsSync(join(dest, 'f'))).toBe(false);
+    expect(laterKinds(root)).toEqual(['started', 'report']);
+    const q = r.report.body.artifacts!.quarantine;
+    expect(readFileSync(join(q, 'f'), 'utf8')).toBe('kept\n');
+    // No descriptor of this process is left on the quarantine or the destination.
+    const open = readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+    expect(open.filter((l) => l.startsWith(q) || l.startsWith(dest))).toEqual([]);
+    discardOutputs(root, r.report);
   });
 
   it('the rollback record of a run whose program never ran waits for it with the loop free; the attempt is closed once it is let go', async () => {
