@@ -19,7 +19,7 @@ import { shim, O } from '../backends/linux/ffi/shim.js';
 import { AT_FDCWD, openPlanned, RESOLVE } from '../backends/linux/host/objects.js';
 import { errnoName } from '../host/facts.js';
 import { fdPath } from '../host/proc-fd.js';
-import { hashFd, hashFdSteps, ValueWatch } from '../host/hash.js';
+import { hashFd, hashFdSteps, ValueWatch, searchBudgetFor } from '../host/hash.js';
 import { runSteps, runStepsYielding, StepsStopped, type Steps } from '../host/steps.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
 
@@ -247,9 +247,9 @@ function openFile(top: number, rel: string, e: Entry): number {
  * low-entropy secret be checked offline. */
 class Hasher {
   private left = MAX_HASH_TOTAL;
-  /** Bytes read times values searched for, left for the grant (ValueWatch.cost; twice the hash's
-   * bound, so that with one value the hash's bound is the one met): past it a file is not hashed. */
-  private searchLeft = 2 * MAX_HASH_TOTAL;
+  /** Bytes read times values searched for, left for the grant (ValueWatch.cost): past it a file
+   * is not hashed. */
+  private searchLeft = searchBudgetFor(MAX_HASH_TOTAL);
   /** By device and inode: one file however many names it has (and only that file). */
   private readonly done = new Map<string, string | null>();
   constructor(

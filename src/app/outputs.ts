@@ -33,7 +33,7 @@ import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { errnoName } from '../host/facts.js';
 import { removeTree } from '../host/remove-tree.js';
-import { hashFd, hashFdSteps, ValueWatch } from '../host/hash.js';
+import { hashFd, hashFdSteps, ValueWatch, searchBudgetFor } from '../host/hash.js';
 import { runSteps, runStepsYielding, StepsStopped, type Steps } from '../host/steps.js';
 import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
@@ -59,9 +59,8 @@ const NOT_DATA_REASONS: ReadonlySet<string> = new Set(Object.values(NOT_DATA));
 /** Bytes hashed per run at most: staging reads every artifact, and a sparse file of a terabyte
  * costs a workload nothing (not even in a size-limited tmpfs). A file past it is refused. */
 export const MAX_HASHED_BYTES = 16 * 2 ** 30;
-/** Bytes read times secret values searched for (ValueWatch.cost), per run at most: twice the hash's
- * bound, so that with one value the hash's bound is the one met. */
-const MAX_SEARCHED = 2 * MAX_HASHED_BYTES;
+/** Bytes read times secret values searched for (ValueWatch.cost), per run at most. */
+const MAX_SEARCHED = searchBudgetFor(MAX_HASHED_BYTES);
 
 type Artifacts = NonNullable<ReportBody['artifacts']>;
 /** Bytes each listing has used of MAX_LISTED_BYTES. */
@@ -1270,18 +1269,16 @@ export function removeQuarantine(q: Quarantine | null): void {
 /** A disposition step, as the journal records it (decided before acting; applied or failed). */
 export type DispositionStep = Omit<JournalDisposition, 'kind'>;
 
-/**
- * The journal's disposition entries for a root (the recovery log: a decided step with no
- * applied or failed after it is an interrupted disposition, docs/journal.md).
- */
 /** Where a disposition's steps are recorded, as steps: a wait for the journal's lock turns the
  * loop when the commit runs yielding (bvisor run's on-success commit) and sleeps otherwise. */
 export type DispositionSink = (e: DispositionStep) => Steps<unknown>;
 
 /**
- * `decidedWanted`, if given, is asked while a commit's or discard's first entry ('decided') waits
- * for the journal's lock, and under it: its throw ends the disposition before anything is
- * decided or moved (bvisor run's on-success commit, told to stop).
+ * The journal's disposition entries for a root (the recovery log: a decided step with no
+ * applied or failed after it is an interrupted disposition, docs/journal.md). `decidedWanted`,
+ * if given, is asked while the first entry ('decided') waits for the journal's lock, and under
+ * it: its throw ends the disposition before anything is decided or moved (bvisor run's
+ * on-success commit, told to stop).
  */
 export function journalSink(root: string, key: JournalKey | null, decidedWanted?: () => void): DispositionSink {
   return (e) => appendDispositionSteps(root, e, { key, ...(decidedWanted && e.step === 'decided' ? { stillWanted: decidedWanted, beforeAppend: decidedWanted } : {}) });

@@ -341,19 +341,16 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // is gone (rolled back, its empty quarantine discarded), not left "running" for as long as
       // the caller lives. What cannot be done is said beside the launch's error.
       // The record's wait for the journal's lock turns the loop, as the other records of a run do.
-      let failed: { u: unknown } | null = null;
       try {
         removeQuarantine(quarantine);
         const left = quarantine !== null && existsSync(quarantine.dir);
         const actions = quarantine ? [{ do: 'discard-quarantine' as const, target: quarantine.dir, done: !left, error: left ? 'still there' : null }] : [];
         await appendRecoveryYielding(opts.root, { runId, containerId: opts.id, classification: 'rolled-back', reason: `its workload never ran: ${(e as Error).message}`.slice(0, 2000), actions }, { key });
       } catch (u) {
-        failed = { u };
+        throw undone(e, () => {
+          throw u;
+        });
       }
-      const f = failed;
-      if (f) throw undone(e, () => {
-        throw f.u;
-      });
     }
     throw e;
   } finally {

@@ -74,6 +74,12 @@ export function streamHoldsSecret(kept: Uint8Array | null, truncated: boolean, v
  * two pieces: each piece is searched, then the join of the last bytes before it (one fewer than
  * the longest value) with its first ones.
  */
+/** The search budget (bytes read times values searched for: ValueWatch.cost) that goes with a
+ * bound on bytes hashed: twice it, so that with one value the hash's bound is the one met. */
+export function searchBudgetFor(hashedBytes: number): number {
+  return 2 * hashedBytes;
+}
+
 export class ValueWatch {
   private readonly needles: Buffer[];
   private readonly keep: number;

@@ -16,8 +16,8 @@ import { LOCK_EX, LOCK_SH, O } from '../backends/linux/ffi/shim.js';
 import { fdPath } from './proc-fd.js';
 import { sha256Hex } from './hash.js';
 import { writeFileAtomic, fsyncDir, writeAll, reserveSpace, freedSpaceUsable } from './atomic.js';
-import { withFlock, withFlockSteps } from './flock.js';
-import { runStepsYielding, type Steps } from './steps.js';
+import { withFlockSteps } from './flock.js';
+import { runSteps, runStepsYielding, type Steps } from './steps.js';
 
 export type { JournalKey } from '../core/journal.js';
 
@@ -39,31 +39,25 @@ function lockFileErrno(e: unknown): string {
   return typeof errno === 'string' ? errno : errnoOf(e);
 }
 
+/** fn under the journal's lock, the thread asleep while another holds it (withLockSteps). */
 function withLock<T>(root: string, op: number, fn: () => T): T {
-  if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
-  else if (!existsSync(root)) return fn(); // nothing to read, nothing to lock, nothing made
-  try {
-    return withFlock(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn);
-  } catch (e) {
-    // A reader on a read-only file system where the lock file was never made: nobody can append
-    // there either, so reading unlocked is safe.
-    if (op === LOCK_SH && lockFileErrno(e) === 'EROFS') return fn();
-    throw e;
-  }
+  return runSteps(withLockSteps(root, op, fn));
 }
 
 /**
- * withLock as steps (host/steps.ts): run by runStepsYielding (withLockYielding) in `bvisor run`
- * and the API, the wait for a lock another process holds (a long `journal verify`, a repair, a
- * stopped command) gives the event loop its turns, where other runs' wall deadlines and the
- * caller's stop are timers and signals. What is done under the lock is the same, synchronously.
+ * fn under the journal's lock, as steps (host/steps.ts): run by runSteps (withLock) the thread
+ * sleeps while another process holds it; by runStepsYielding (withLockYielding: `bvisor run` and
+ * the API) the event loop turns meanwhile, where other runs' wall deadlines and the caller's stop
+ * are timers and signals. What is done under the lock is the same, synchronously.
  */
 function* withLockSteps<T>(root: string, op: number, fn: () => T, stillWanted?: () => void): Steps<T> {
   if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
-  else if (!existsSync(root)) return fn();
+  else if (!existsSync(root)) return fn(); // nothing to read, nothing to lock, nothing made
   try {
     return yield* withFlockSteps(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn, stillWanted ? { stillWanted } : {});
   } catch (e) {
+    // A reader on a read-only file system where the lock file was never made: nobody can append
+    // there either, so reading unlocked is safe.
     if (op === LOCK_SH && lockFileErrno(e) === 'EROFS') return fn();
     throw e;
   }

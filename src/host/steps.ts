@@ -39,10 +39,9 @@ export class StepsStopped extends Error {
 const SLICE_MS = 5;
 
 /**
- * Runs the work in slices of about SLICE_MS, giving the event loop a turn between them (and a
- * timer's wait at each WAIT). When
- * `signal` has been aborted at a turn, the work is ended (its finally blocks run: descriptors
- * closed) and StepsStopped is thrown.
+ * Runs the work in slices of about SLICE_MS, giving the event loop a turn between them, and a
+ * timer's wait at each WAIT. When `signal` has been aborted at a turn, the work is ended (its
+ * finally blocks run: descriptors closed) and StepsStopped is thrown.
  */
 export async function runStepsYielding<T>(g: Steps<T>, signal?: AbortSignal): Promise<T> {
   let since = performance.now();

@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
-import { BvisorError, undone } from '../../contract/errors.js';
+import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
-import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, teardownEach, leftNotes, watchPath, cpuUsageUs, type CgroupSet, type LeftLeaves, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
+import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, teardownEach, leftNotes, withCgroupsLeft, watchPath, cpuUsageUs, type CgroupSet, type LeftLeaves, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
@@ -1095,12 +1095,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // remove yet (a member slow to exit) get more time, the loop turning; what is still there
     // after it is named in the error, as nobody records a failed launch's leaves.
     const left = unfinished ? await teardownLater(unfinished, TEARDOWN_GRACE_MS) : [];
-    // Said beside the launch's own error (the same error, its message and detail.cleanup), as a
-    // failed clean-up is everywhere (contract/errors.ts undone).
-    if (left.length) throw undone(e, () => {
-      throw new Error(`the launch's cgroups were not all removed: ${left.join('; ')} (rmdir them once their processes are gone)`);
-    });
-    throw e;
+    throw left.length ? withCgroupsLeft(e, left) : e;
   }
 }
 

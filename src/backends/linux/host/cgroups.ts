@@ -109,10 +109,7 @@ export function createCgroups(host: HostFacts, launch: LaunchInputs, leafName: s
   } catch (e) {
     // What cannot be removed is said beside the error, never dropped.
     const t = teardownCgroups(set);
-    if (!t.complete) throw undone(e, () => {
-      throw new Error(`the launch's cgroups were not all removed: ${t.notes.join('; ')} (rmdir them once their processes are gone)`);
-    });
-    throw e;
+    throw t.complete ? e : withCgroupsLeft(e, t.notes);
   }
   return set;
 }
@@ -290,17 +287,10 @@ function cgroupsBeneath(dir: string): string[] {
   return out;
 }
 
+/** Tears the leaves down within `deadlineMs` in all; what could not be removed is noted. */
 export function teardownCgroups(set: CgroupSet, deadlineMs = 3000): Teardown {
-  closeV2(set);
   const until = Date.now() + deadlineMs;
-  const notes: string[] = [];
-  for (const l of set.leaves) {
-    const end = removeLeaf(l, until);
-    if (end.refused !== null) notes.push(refusedNote(l, end.refused));
-    else if (!end.removed) notes.push(busyNote(l));
-    removeParents(l);
-  }
-  set.leaves = [];
+  const notes = leftNotes(sweep(set, () => until));
   return { complete: notes.length === 0, notes };
 }
 
@@ -317,21 +307,34 @@ export interface LeftLeaves {
  * name, as an OCI config names its own leaf, is someone else's.
  */
 export function teardownEach(set: CgroupSet, deadlineMs: number): LeftLeaves {
+  return sweep(set, () => Date.now() + deadlineMs);
+}
+
+/** Each leaf removed by `untilFor()` (with the parents its creation made), or left. */
+function sweep(set: CgroupSet, untilFor: () => number): LeftLeaves {
   closeV2(set);
   const left: LeftLeaves = { busy: [], refused: [] };
   for (const l of set.leaves) {
-    const end = removeLeaf(l, Date.now() + deadlineMs);
+    const end = removeLeaf(l, untilFor());
     if (end.refused !== null) left.refused.push(refusedNote(l, end.refused));
     else if (!end.removed) left.busy.push(l);
-    if (end.removed) removeParents(l);
+    else removeParents(l);
   }
   set.leaves = [];
   return left;
 }
 
-/** The notes of what a teardown left, as teardownCgroups words them. */
+/** The notes of what a teardown left. */
 export function leftNotes(left: LeftLeaves): string[] {
   return [...left.refused, ...left.busy.map(busyNote)];
+}
+
+/** A launch's error with what its teardown left said beside it (its message and detail.cleanup,
+ * as every failed clean-up is: contract/errors.ts undone). */
+export function withCgroupsLeft(e: unknown, notes: readonly string[]): unknown {
+  return undone(e, () => {
+    throw new Error(`the launch's cgroups were not all removed: ${notes.join('; ')} (rmdir them once their processes are gone)`);
+  });
 }
 
 function closeV2(set: CgroupSet): void {
