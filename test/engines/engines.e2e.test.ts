@@ -371,6 +371,7 @@ describe.skipIf(skipCtr)(`containerd (ctr) → ${basename(RUNTIME)}`, () => {
   // containerd's default overlayfs snapshots, bvisor refuses create before anything runs, and
   // the user must see that refusal (its cause and the way out) through containerd, not a bare
   // "unknown" or "unable to retrieve OCI runtime error"; and a refused create leaves nothing.
+  if (!IS_BVISOR) console.warn(`SKIP overlayfs refusal: only bvisor refuses overlay snapshots; the runtime here is ${basename(RUNTIME)}`);
   (IS_BVISOR ? it : it.skip)(IS_BVISOR ? 'with overlayfs snapshots, bvisor refuses create; ctr shows why and the hint, nothing is leaked' : `overlayfs refusal: SKIPPED (only bvisor refuses overlay snapshots; the runtime here is ${basename(RUNTIME)})`, async () => {
     ready(ctrMissing);
     const id = 'c-overlay';
