@@ -9,6 +9,9 @@
  *   segv                  fault on a NULL pointer (a kernel-forced signal, so even a pid-1 dies)
  *   spin                  burn CPU for ever
  *   sleep SECONDS         sleep
+ *   tick FILE             write 1, 2, 3... into FILE every 100 ms until killed
+ *   jobstop FILE          stop the rest of its process group through the terminal on stdin
+ *                         (a new foreground group, then a background read: SIGTTIN), then tick
  *   burn MS               spin for MS of wall time, print the CPU ms this process got
  *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
@@ -516,6 +519,34 @@ int main(int argc, char **argv) {
     for (volatile unsigned long i = 0;; i++) {}
   }
   if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
+  if (!strcmp(m, "tick") && argc >= 3) {
+    /* Writes 1, 2, 3... into FILE every 100 ms until killed: how long it ran, on the disk. */
+    for (unsigned long i = 1;; i++) {
+      char n[24];
+      int len = snprintf(n, sizeof n, "%lu", i);
+      int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || write(fd, n, (size_t)len) != len) return 1;
+      close(fd);
+      usleep(100000);
+    }
+  }
+  if (!strcmp(m, "jobstop") && argc >= 3) {
+    /* Stops the other members of its process group through the terminal on stdin (its job
+     * control), then ticks into FILE: a child leads a new group made the terminal's foreground,
+     * and a grandchild left in the old group reads the terminal from the background, so the
+     * kernel sends SIGTTIN to that whole group (drivers/tty/tty_jobctrl.c). Prints what failed. */
+    pid_t lead = fork();
+    if (lead < 0) { printf("fork errno %d\n", errno); return 1; }
+    if (lead == 0) { setpgid(0, 0); pause(); _exit(0); }
+    if (setpgid(lead, lead) < 0 && errno != EACCES) { printf("setpgid errno %d\n", errno); return 1; }
+    if (tcsetpgrp(0, lead) < 0) { printf("tcsetpgrp errno %d\n", errno); return 1; }
+    pid_t reader = fork();
+    if (reader < 0) { printf("fork errno %d\n", errno); return 1; }
+    if (reader == 0) { char c; (void)!read(0, &c, 1); _exit(0); }
+    fflush(stdout);
+    argv[1] = "tick";
+    return main(argc, argv);
+  }
   if (!strcmp(m, "burn") && argc >= 3) {
     /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a
      * CPU bandwidth limit (cpu.max) it is about the quota's share of the wall time. */

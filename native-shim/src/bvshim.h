@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 13
+#define BV_SHIM_ABI 14
 
 int bv_shim_abi(void);
 
@@ -49,6 +49,8 @@ int bv_fd_info(int fd, int32_t *out);
 int bv_wait(int pidfd, int64_t *out, int nohang);
 int bv_pidfd_signal(int pidfd, int sig);
 int bv_pidfd_open(int pid);
+/* SIGTSTP/SIGTTIN/SIGTTOU ignored while a workload shares the session (sys.c says why). */
+int bv_job_stops(int hold, int mask);
 int bv_write_byte(int fd);
 int bv_read_record(int fd, int32_t *rec);
 int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);

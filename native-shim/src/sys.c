@@ -102,6 +102,39 @@ int bv_pidfd_signal(int pidfd, int sig) {
   return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
+/* The terminal's stop signals, for a supervisor whose workload may reach its process group through
+ * the terminal (it shares bvisor's session: stdin is the caller's terminal). With job control a
+ * workload can stop that group without kill(2): it makes another group the terminal's foreground
+ * (tcsetpgrp), then a process it left in bvisor's group reads the terminal, and the kernel sends
+ * SIGTTIN to the whole group (drivers/tty/tty_jobctrl.c); a stopped supervisor enforces no
+ * deadline. hold=1: each of SIGTSTP, SIGTTIN, SIGTTOU whose action is the default (stop) is
+ * ignored; returns the mask of those it set (bit 0 SIGTSTP, 1 SIGTTIN, 2 SIGTTOU). A signal the
+ * process handles is left alone: a handled signal stops nothing. hold=0: each signal in mask that
+ * is still ignored gets the default back (one handled since is the process's own). An ignored
+ * SIGTTOU also lets the supervisor's own writes reach a terminal whose tostop is set, as GNU
+ * timeout does. The launcher's child resets every action before exec (bv_child_signals_reset),
+ * so the workload never inherits these. */
+int bv_job_stops(int hold, int mask) {
+  static const int sigs[3] = {SIGTSTP, SIGTTIN, SIGTTOU};
+  int set = 0;
+  for (int i = 0; i < 3; i++) {
+    struct sigaction cur;
+    if (sigaction(sigs[i], NULL, &cur) < 0) return -errno;
+    if (hold ? cur.sa_handler != SIG_DFL : (!(mask & (1 << i)) || cur.sa_handler != SIG_IGN)) continue;
+    struct sigaction next;
+    memset(&next, 0, sizeof next);
+    next.sa_handler = hold ? SIG_IGN : SIG_DFL;
+    sigemptyset(&next.sa_mask);
+    if (sigaction(sigs[i], &next, NULL) < 0) {
+      int e = errno;
+      if (hold) bv_job_stops(0, set); /* nothing half-held */
+      return -e;
+    }
+    set |= 1 << i;
+  }
+  return set;
+}
+
 int bv_pidfd_open(int pid) {
   long fd = syscall(SYS_pidfd_open, pid, 0);
   return fd < 0 ? -errno : (int)fd;

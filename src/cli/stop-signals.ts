@@ -6,9 +6,14 @@
 // closed is not waited on: bvisor dies by it at once, and the journal's start record leaves the
 // attempt to recovery (docs/journal.md#recovery), as after any crash. The same module keeps a
 // failed write to stdout or stderr from crashing bvisor before the seal.
+// And bvisor run does not stop (Ctrl-Z, SIGTSTP, SIGTTIN, SIGTTOU): a stopped supervisor enforces
+// no deadline while its workload runs on (host/job-control.ts). Ctrl-Z is answered on stderr;
+// the terminal's other two are ignored, so a background run writes to a terminal whose tostop is
+// set, as GNU timeout does. SIGSTOP cannot be refused: whoever sends it stops the deadline too.
 
 import { constants } from 'node:os';
 import { afterNextPoll } from '../host/timers.js';
+import { holdJobStops } from '../host/job-control.js';
 
 /** The signals a caller sends to stop a foreground command. SIGQUIT keeps its default (a core
  * dump is what its sender asks for). */
@@ -67,6 +72,19 @@ export function stopOnSignals(): StopSignals {
     ac.abort(new Error(`bvisor received ${sig}`));
   };
   for (const s of STOP) process.on(s, on);
+  let toldTstp = false;
+  const onTstp = (): void => {
+    if (toldTstp) return;
+    toldTstp = true;
+    try {
+      write('stderr', 'bvisor: received SIGTSTP: bvisor run does not stop, as its workload would run on with no deadline enforced; send SIGINT or SIGTERM to stop the run\n');
+    } catch {
+      // nowhere to say it
+    }
+  };
+  // Handled here, so the hold below leaves SIGTSTP to this listener.
+  process.on('SIGTSTP', onTstp);
+  const releaseJobStops = holdJobStops();
   // Writes to stdout and stderr fail as 'error' events, which with no listener crash bvisor
   // before the seal. EPIPE: the reader of what the run relays went away (`bvisor run … | head`);
   // a producer in a shell pipeline dies by SIGPIPE there (Node ignores that signal), and so does
@@ -99,6 +117,8 @@ export function stopOnSignals(): StopSignals {
       // waiting in the loop's queue: hear it before the listeners go, or it is dropped with them.
       await afterNextPoll();
       for (const s of STOP) process.removeListener(s, on);
+      process.removeListener('SIGTSTP', onTstp);
+      releaseJobStops();
       // At the very end, after the output is written (stdout and stderr to pipes and files are
       // synchronous here): the status a shell reads.
       process.once('exit', () => {

@@ -37,6 +37,7 @@ import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } 
 import type { Policy } from '../../core/seccomp/policy.js';
 import { redactionForms } from '../../core/redact.js';
 import { fdPath } from '../../host/proc-fd.js';
+import { holdJobStops } from '../../host/job-control.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -540,6 +541,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let unfinished: LeftLeaves | null = null;
   let holder: DenialHolder | null = null;
   let auditReader: LandlockAuditReader | null = null;
+  // Released once none of the workload's processes is left (host/job-control.ts).
+  let releaseJobStops: (() => void) | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
     // nobody could ever read the workload's terminal.
@@ -941,6 +944,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
         await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
+        // A workload given the caller's terminal keeps this process's session and group (lower.ts,
+        // SETSID): from here until it is gone, its job control must not stop its supervisor.
+        if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops();
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw await childWhy(spawnErr('go', go));
@@ -1035,6 +1041,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     killAll(cg);
     const teardown = teardownCgroups(cg);
     cgroups = null;
+    releaseJobStops?.();
+    releaseJobStops = null;
     const streams = await collectStreams(launch, captures);
     if (holder) seccompDenials = await holder.finish();
     holder = null;
@@ -1090,6 +1098,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     }
     // The pidfd closes with the rest: no watch may poll its number after (reaper.ts unwatch).
     if (pidfd >= 0) unwatch(pidfd);
+    if (releaseJobStops) cleanup.push(releaseJobStops);
     cleanup.run();
     // Nothing is left half-made, and nothing the kernel refused is dropped: leaves it would not
     // remove yet (a member slow to exit) get more time, the loop turning; what is still there
