@@ -9,9 +9,11 @@
  *   segv                  fault on a NULL pointer (a kernel-forced signal, so even a pid-1 dies)
  *   spin                  burn CPU for ever
  *   sleep SECONDS         sleep
- *   tick FILE             write 1, 2, 3... into FILE every 100 ms until killed
+ *   tick FILE [child]     write 1, 2, 3... into FILE (and "tick N" to stdout) every 100 ms until
+ *                         killed; with "child", in a child it waits for
  *   jobstop FILE          stop the rest of its process group through the terminal on stdin
- *                         (a new foreground group, then a background read: SIGTTIN), then tick
+ *                         (a new foreground group, then a background read: SIGTTIN; prints
+ *                         "reader stopped N"), then tick
  *   burn MS               spin for MS of wall time, print the CPU ms this process got
  *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
@@ -520,13 +522,26 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
   if (!strcmp(m, "tick") && argc >= 3) {
-    /* Writes 1, 2, 3... into FILE every 100 ms until killed: how long it ran, on the disk. */
+    /* Writes 1, 2, 3... into FILE, and "tick N" to stdout, every 100 ms until killed: how long it
+     * ran, on the disk. With "child", a child ticks (not the pid 1 of a namespace, which the
+     * kernel keeps from signals it does not handle) and this process waits for it. */
+    if (argc >= 4 && !strcmp(argv[3], "child")) {
+      pid_t c = fork();
+      if (c < 0) { printf("fork errno %d\n", errno); return 1; }
+      if (c > 0) {
+        int st;
+        while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+        return 0;
+      }
+    }
     for (unsigned long i = 1;; i++) {
       char n[24];
       int len = snprintf(n, sizeof n, "%lu", i);
       int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0 || write(fd, n, (size_t)len) != len) return 1;
       close(fd);
+      printf("tick %lu\n", i);
+      fflush(stdout);
       usleep(100000);
     }
   }
@@ -534,7 +549,8 @@ int main(int argc, char **argv) {
     /* Stops the other members of its process group through the terminal on stdin (its job
      * control), then ticks into FILE: a child leads a new group made the terminal's foreground,
      * and a grandchild left in the old group reads the terminal from the background, so the
-     * kernel sends SIGTTIN to that whole group (drivers/tty/tty_jobctrl.c). Prints what failed. */
+     * kernel sends SIGTTIN to that whole group (drivers/tty/tty_jobctrl.c). Prints what failed,
+     * and "reader stopped N" once the reader is stopped by signal N. */
     pid_t lead = fork();
     if (lead < 0) { printf("fork errno %d\n", errno); return 1; }
     if (lead == 0) { setpgid(0, 0); pause(); _exit(0); }
@@ -543,9 +559,12 @@ int main(int argc, char **argv) {
     pid_t reader = fork();
     if (reader < 0) { printf("fork errno %d\n", errno); return 1; }
     if (reader == 0) { char c; (void)!read(0, &c, 1); _exit(0); }
+    int st;
+    while (waitpid(reader, &st, WUNTRACED) < 0 && errno == EINTR) {}
+    if (WIFSTOPPED(st)) printf("reader stopped %d\n", WSTOPSIG(st));
     fflush(stdout);
     argv[1] = "tick";
-    return main(argc, argv);
+    return main(3, argv);
   }
   if (!strcmp(m, "burn") && argc >= 3) {
     /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a

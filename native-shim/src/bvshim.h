@@ -50,7 +50,7 @@ int bv_wait(int pidfd, int64_t *out, int nohang);
 int bv_pidfd_signal(int pidfd, int sig);
 int bv_pidfd_open(int pid);
 /* SIGTSTP/SIGTTIN/SIGTTOU ignored while a workload shares the session (sys.c says why). */
-int bv_job_stops(int hold, int mask);
+int bv_job_stops(int hold);
 int bv_write_byte(int fd);
 int bv_read_record(int fd, int32_t *rec);
 int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stddef.h>
@@ -107,32 +108,61 @@ int bv_pidfd_signal(int pidfd, int sig) {
  * workload can stop that group without kill(2): it makes another group the terminal's foreground
  * (tcsetpgrp), then a process it left in bvisor's group reads the terminal, and the kernel sends
  * SIGTTIN to the whole group (drivers/tty/tty_jobctrl.c); a stopped supervisor enforces no
- * deadline. hold=1: each of SIGTSTP, SIGTTIN, SIGTTOU whose action is the default (stop) is
- * ignored; returns the mask of those it set (bit 0 SIGTSTP, 1 SIGTTIN, 2 SIGTTOU). A signal the
- * process handles is left alone: a handled signal stops nothing. hold=0: each signal in mask that
- * is still ignored gets the default back (one handled since is the process's own). An ignored
- * SIGTTOU also lets the supervisor's own writes reach a terminal whose tostop is set, as GNU
- * timeout does. The launcher's child resets every action before exec (bv_child_signals_reset),
- * so the workload never inherits these. */
-int bv_job_stops(int hold, int mask) {
-  static const int sigs[3] = {SIGTSTP, SIGTTIN, SIGTTOU};
-  int set = 0;
+ * deadline. While at least one hold is on, each of SIGTSTP, SIGTTIN, SIGTTOU whose action was the
+ * default (stop) when the first hold began is ignored; the last release gives the default back
+ * to each of those still ignored (one handled since is the process's own). A signal the process
+ * handles is left alone: a handled signal stops nothing. The count is the process's, not a
+ * JavaScript realm's (worker threads load this library once), under a lock; another thread
+ * calling sigaction meanwhile (libuv, as a listener comes or goes) is not serialised by it. An
+ * ignored SIGTTOU also lets the supervisor's own writes reach a terminal whose tostop is set, as
+ * GNU timeout does. The launcher's child resets every action before exec
+ * (bv_child_signals_reset), so the workload never inherits these.
+ * hold=1 takes a hold, hold=0 releases one: 0, or -errno (a failed hold takes nothing; a failed
+ * release still tries every signal). */
+static const int job_sigs[3] = {SIGTSTP, SIGTTIN, SIGTTOU};
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+static int job_holds, job_mask;
+
+static int job_set(int i, void (*action)(int)) {
+  struct sigaction next;
+  memset(&next, 0, sizeof next);
+  next.sa_handler = action;
+  sigemptyset(&next.sa_mask);
+  return sigaction(job_sigs[i], &next, NULL) < 0 ? -errno : 0;
+}
+
+/* Gives the default back to the signals in mask that are still ignored; the first error, or 0. */
+static int job_restore(int mask) {
+  int rc = 0;
   for (int i = 0; i < 3; i++) {
     struct sigaction cur;
-    if (sigaction(sigs[i], NULL, &cur) < 0) return -errno;
-    if (hold ? cur.sa_handler != SIG_DFL : (!(mask & (1 << i)) || cur.sa_handler != SIG_IGN)) continue;
-    struct sigaction next;
-    memset(&next, 0, sizeof next);
-    next.sa_handler = hold ? SIG_IGN : SIG_DFL;
-    sigemptyset(&next.sa_mask);
-    if (sigaction(sigs[i], &next, NULL) < 0) {
-      int e = errno;
-      if (hold) bv_job_stops(0, set); /* nothing half-held */
-      return -e;
-    }
-    set |= 1 << i;
+    if (!(mask & (1 << i))) continue;
+    int e = sigaction(job_sigs[i], NULL, &cur) < 0 ? -errno : cur.sa_handler == SIG_IGN ? job_set(i, SIG_DFL) : 0;
+    if (e && !rc) rc = e;
   }
-  return set;
+  return rc;
+}
+
+int bv_job_stops(int hold) {
+  pthread_mutex_lock(&job_lock);
+  int rc = 0;
+  if (hold && job_holds == 0) {
+    int set = 0;
+    for (int i = 0; i < 3 && !rc; i++) {
+      struct sigaction cur;
+      if (sigaction(job_sigs[i], NULL, &cur) < 0) rc = -errno;
+      else if (cur.sa_handler == SIG_DFL && !(rc = job_set(i, SIG_IGN))) set |= 1 << i;
+    }
+    if (rc) job_restore(set); /* nothing half-held */
+    else job_mask = set;
+  }
+  if (hold && !rc) job_holds++;
+  if (!hold && job_holds > 0 && --job_holds == 0) {
+    rc = job_restore(job_mask);
+    job_mask = 0;
+  }
+  pthread_mutex_unlock(&job_lock);
+  return rc;
 }
 
 int bv_pidfd_open(int pid) {

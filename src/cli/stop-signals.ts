@@ -7,9 +7,10 @@
 // attempt to recovery (docs/journal.md#recovery), as after any crash. The same module keeps a
 // failed write to stdout or stderr from crashing bvisor before the seal.
 // And bvisor run does not stop (Ctrl-Z, SIGTSTP, SIGTTIN, SIGTTOU): a stopped supervisor enforces
-// no deadline while its workload runs on (host/job-control.ts). Ctrl-Z is answered on stderr;
-// the terminal's other two are ignored, so a background run writes to a terminal whose tostop is
-// set, as GNU timeout does. SIGSTOP cannot be refused: whoever sends it stops the deadline too.
+// no deadline while its workload runs on (host/job-control.ts). Ctrl-Z is answered on stderr, and
+// bvisor's process group continued; the terminal's other two are ignored, so a background run
+// writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be refused:
+// whoever sends it stops the deadline too.
 
 import { constants } from 'node:os';
 import { afterNextPoll } from '../host/timers.js';
@@ -74,17 +75,23 @@ export function stopOnSignals(): StopSignals {
   for (const s of STOP) process.on(s, on);
   let toldTstp = false;
   const onTstp = (): void => {
+    // The terminal's Ctrl-Z went to its whole foreground group: with `stdin: inherit` that holds
+    // the workload's processes too, which stop by it (their actions are the defaults) while no
+    // shell sees a stopped job to resume. The job goes on, all of it.
+    process.kill(0, 'SIGCONT');
     if (toldTstp) return;
     toldTstp = true;
     try {
-      write('stderr', 'bvisor: received SIGTSTP: bvisor run does not stop, as its workload would run on with no deadline enforced; send SIGINT or SIGTERM to stop the run\n');
+      write('stderr', 'bvisor: received SIGTSTP: bvisor run and its workload go on (stopped, bvisor would enforce no deadline while the workload runs); send SIGINT or SIGTERM to stop the run\n');
     } catch {
       // nowhere to say it
     }
   };
-  // Handled here, so the hold below leaves SIGTSTP to this listener.
+  // Handled here, so the hold below leaves SIGTSTP to this listener. The hold is never released:
+  // the command writes its last words (the denial summary) after release(), and a background run
+  // writing them to a tostop terminal would stop there, its job shown stopped at its very end.
   process.on('SIGTSTP', onTstp);
-  const releaseJobStops = holdJobStops();
+  holdJobStops();
   // Writes to stdout and stderr fail as 'error' events, which with no listener crash bvisor
   // before the seal. EPIPE: the reader of what the run relays went away (`bvisor run … | head`);
   // a producer in a shell pipeline dies by SIGPIPE there (Node ignores that signal), and so does
@@ -118,7 +125,6 @@ export function stopOnSignals(): StopSignals {
       await afterNextPoll();
       for (const s of STOP) process.removeListener(s, on);
       process.removeListener('SIGTSTP', onTstp);
-      releaseJobStops();
       // At the very end, after the output is written (stdout and stderr to pipes and files are
       // synchronous here): the status a shell reads.
       process.once('exit', () => {

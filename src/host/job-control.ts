@@ -6,33 +6,29 @@
 // the pid namespace would refuse: it makes another group the terminal's foreground, then a
 // process it left in bvisor's group reads the terminal, and the kernel sends SIGTTIN to the whole
 // group. So while such a workload runs, those signals are ignored here where their action is the
-// default (native-shim/src/sys.c, bv_job_stops); a signal the process handles is its own.
-// Holds nest: `bvisor run` holds them for the whole command, the launcher for each such run
-// (API callers too), and the actions come back when the last hold is released.
+// default (native-shim/src/sys.c, bv_job_stops, which keeps the count for the whole process); a
+// signal the process handles is its own. Holds nest: `bvisor run` holds them for the whole
+// command, the launcher for each such run (API callers too), and the defaults come back with the
+// last release.
+// What a host program must know: removing its last listener for one of the three during a hold
+// gives that signal its default back (libuv does), so the hold no longer covers it; and a SIGTTOU
+// listener is no substitute for the hold: a handled SIGTTOU makes a background write to a terminal
+// whose tostop is set retry for ever.
 import { BvisorError } from '../contract/errors.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
 
-let holds = 0;
-/** Which signals the first hold set to "ignored" (bit 0 SIGTSTP, 1 SIGTTIN, 2 SIGTTOU). */
-let mask = 0;
-
 /** Ignores the stop signals whose action is the default until the returned release is called
- * (once; later calls do nothing). */
+ * (once; later calls do nothing). A release that fails is said as a process warning: the run it
+ * ends is over, and its report is worth more than this. */
 export function holdJobStops(): () => void {
-  if (holds === 0) {
-    const rc = shim().bv_job_stops(1, 0);
-    if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `ignore the terminal's stop signals (sigaction): ${errnoName(rc)}`, { hint: 'the workload never ran; run `bvisor check`' });
-    mask = rc;
-  }
-  holds++;
+  const rc = shim().bv_job_stops(1);
+  if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `ignore the terminal's stop signals (sigaction): ${errnoName(rc)}`, { hint: 'the workload never ran; run `bvisor check`' });
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    if (--holds > 0) return;
-    const rc = shim().bv_job_stops(0, mask);
-    mask = 0;
-    if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `restore the terminal's stop signals (sigaction): ${errnoName(rc)}`);
+    const back = shim().bv_job_stops(0);
+    if (back < 0) process.emitWarning(`bvisor: restoring the terminal's stop signals (sigaction): ${errnoName(back)}; SIGTSTP, SIGTTIN or SIGTTOU may stay ignored`);
   };
 }

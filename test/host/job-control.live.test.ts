@@ -28,8 +28,10 @@ describe('the terminal\'s stop signals, held while a workload shares the session
   it('are ignored while held, holds nest, and the defaults come back with the last release', () => {
     expect(mask('SigIgn')).toEqual([]); // the worker's own: the defaults
     const first = holdJobStops();
+    onTestFinished(first); // a failed assertion leaves no hold to the next test
     expect(mask('SigIgn')).toEqual([...STOPS]);
     const second = holdJobStops();
+    onTestFinished(second);
     first();
     first(); // a second call of one release does nothing
     expect(mask('SigIgn')).toEqual([...STOPS]);
@@ -43,6 +45,7 @@ describe('the terminal\'s stop signals, held while a workload shares the session
     onTestFinished(() => void process.removeListener('SIGTSTP', listener));
     expect(mask('SigCgt')).toContain('SIGTSTP');
     const release = holdJobStops();
+    onTestFinished(release);
     expect(mask('SigIgn')).toEqual(['SIGTTIN', 'SIGTTOU']);
     expect(mask('SigCgt')).toContain('SIGTSTP');
     release();
@@ -51,16 +54,23 @@ describe('the terminal\'s stop signals, held while a workload shares the session
   });
 
   it('an API run whose workload has our stdin holds them until it is gone; one with its own session does not', async () => {
+    // Every 50 ms while the run lasts (its workload sleeps 1 s): what was ever ignored, and how
+    // many looks there were (a run the looks missed would prove nothing).
     const during = async (stdin: 'inherit' | 'null'): Promise<string[]> => {
-      let seen: string[] = [];
-      const t = setTimeout(() => (seen = mask('SigIgn')), 400);
+      const seen = new Set<string>();
+      let looks = 0;
+      const t = setInterval(() => {
+        looks++;
+        for (const s of mask('SigIgn')) seen.add(s);
+      }, 50);
       const b = tempDir('bvisor-jc-');
       chmodSync(b, 0o755);
       writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [sleep, "1"] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nstdio: { stdin: ${stdin}, stdout: capture, stderr: capture }\n`);
       const out = await runLoaded(loadBundle(b), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
-      clearTimeout(t);
+      clearInterval(t);
       expect(out.exitStatus).toBe(0);
-      return seen;
+      expect(looks).toBeGreaterThan(5);
+      return STOPS.filter((s) => seen.has(s));
     };
     expect(await during('inherit')).toEqual([...STOPS]);
     expect(mask('SigIgn')).toEqual([]);

@@ -1098,12 +1098,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     }
     // The pidfd closes with the rest: no watch may poll its number after (reaper.ts unwatch).
     if (pidfd >= 0) unwatch(pidfd);
-    if (releaseJobStops) cleanup.push(releaseJobStops);
     cleanup.run();
     // Nothing is left half-made, and nothing the kernel refused is dropped: leaves it would not
     // remove yet (a member slow to exit) get more time, the loop turning; what is still there
     // after it is named in the error, as nobody records a failed launch's leaves.
     const left = unfinished ? await teardownLater(unfinished, TEARDOWN_GRACE_MS) : [];
+    // Only now: the cleanup above killed what was left of the workload (its cgroups).
+    releaseJobStops?.();
     throw left.length ? withCgroupsLeft(e, left) : e;
   }
 }
