@@ -537,8 +537,10 @@ int main(int argc, char **argv) {
     for (unsigned long i = 1;; i++) {
       char n[24];
       int len = snprintf(n, sizeof n, "%lu", i);
-      int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0 || write(fd, n, (size_t)len) != len) return 1;
+      /* Not truncated: a kill between a truncation and the write would leave it empty, and
+       * the numbers only grow, so each write covers the last. */
+      int fd = open(argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0 || pwrite(fd, n, (size_t)len, 0) != len) return 1;
       close(fd);
       printf("tick %lu\n", i);
       fflush(stdout);

@@ -109,8 +109,8 @@ int bv_pidfd_signal(int pidfd, int sig) {
  * (tcsetpgrp), then a process it left in bvisor's group reads the terminal, and the kernel sends
  * SIGTTIN to the whole group (drivers/tty/tty_jobctrl.c); a stopped supervisor enforces no
  * deadline. While at least one hold is on, each of SIGTSTP, SIGTTIN, SIGTTOU whose action was the
- * default (stop) when the first hold began is ignored; the last release gives the default back
- * to each of those still ignored (one handled since is the process's own). A signal the process
+ * default (stop) when a hold began is ignored; the last release gives the default back to each of
+ * those still ignored (one handled since is the process's own). A signal the process
  * handles is left alone: a handled signal stops nothing. The count is the process's, not a
  * JavaScript realm's (worker threads load this library once), under a lock; another thread
  * calling sigaction meanwhile (libuv, as a listener comes or goes) is not serialised by it. An
@@ -146,7 +146,9 @@ static int job_restore(int mask) {
 int bv_job_stops(int hold) {
   pthread_mutex_lock(&job_lock);
   int rc = 0;
-  if (hold && job_holds == 0) {
+  if (hold) {
+    /* Every hold looks again: a signal given its default back during a hold (a listener removed,
+     * libuv then restores SIG_DFL) is ignored again from the next one. */
     int set = 0;
     for (int i = 0; i < 3 && !rc; i++) {
       struct sigaction cur;
@@ -154,9 +156,11 @@ int bv_job_stops(int hold) {
       else if (cur.sa_handler == SIG_DFL && !(rc = job_set(i, SIG_IGN))) set |= 1 << i;
     }
     if (rc) job_restore(set); /* nothing half-held */
-    else job_mask = set;
+    else {
+      job_mask |= set;
+      job_holds++;
+    }
   }
-  if (hold && !rc) job_holds++;
   if (!hold && job_holds > 0 && --job_holds == 0) {
     rc = job_restore(job_mask);
     job_mask = 0;

@@ -8,13 +8,13 @@
 // failed write to stdout or stderr from crashing bvisor before the seal.
 // And bvisor run does not stop (Ctrl-Z, SIGTSTP, SIGTTIN, SIGTTOU): a stopped supervisor enforces
 // no deadline while its workload runs on (host/job-control.ts). Ctrl-Z is answered on stderr, and
-// bvisor's process group continued; the terminal's other two are ignored, so a background run
-// writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be refused:
-// whoever sends it stops the deadline too.
+// the workload's processes it stopped are continued; the terminal's other two are ignored, so a
+// background run writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be
+// refused: whoever sends it stops the deadline too.
 
 import { constants } from 'node:os';
 import { afterNextPoll } from '../host/timers.js';
-import { holdJobStops } from '../host/job-control.js';
+import { continueSharingWorkloads, holdJobStops } from '../host/job-control.js';
 
 /** The signals a caller sends to stop a foreground command. SIGQUIT keeps its default (a core
  * dump is what its sender asks for). */
@@ -75,10 +75,17 @@ export function stopOnSignals(): StopSignals {
   for (const s of STOP) process.on(s, on);
   let toldTstp = false;
   const onTstp = (): void => {
-    // The terminal's Ctrl-Z went to its whole foreground group: with `stdin: inherit` that holds
-    // the workload's processes too, which stop by it (their actions are the defaults) while no
-    // shell sees a stopped job to resume. The job goes on, all of it.
-    process.kill(0, 'SIGCONT');
+    // With `stdin: inherit` the terminal's Ctrl-Z stopped the workload's own processes too: they
+    // go on with bvisor (host/job-control.ts).
+    try {
+      continueSharingWorkloads();
+    } catch (e) {
+      try {
+        write('stderr', `bvisor: the workload's processes stopped by SIGTSTP could not be continued: ${(e as Error).message}\n`);
+      } catch {
+        // nowhere to say it
+      }
+    }
     if (toldTstp) return;
     toldTstp = true;
     try {

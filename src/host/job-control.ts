@@ -17,18 +17,50 @@
 import { BvisorError } from '../contract/errors.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
+import { groupDescendants, ownGroup } from './proc.js';
+
+/** The first process of each held workload that shares our process group. */
+const sharing = new Set<number>();
 
 /** Ignores the stop signals whose action is the default until the returned release is called
- * (once; later calls do nothing). A release that fails is said as a process warning: the run it
- * ends is over, and its report is worth more than this. */
-export function holdJobStops(): () => void {
+ * (once; later calls do nothing). `workload`: the first process of a workload in our process group,
+ * which continueSharingWorkloads() reaches. A release that fails is said as a process warning: the
+ * run it ends is over, and its report is worth more than this. */
+export function holdJobStops(workload?: number): () => void {
   const rc = shim().bv_job_stops(1);
   if (rc < 0) throw new BvisorError('BV_LAUNCH_SPAWN', `ignore the terminal's stop signals (sigaction): ${errnoName(rc)}`, { hint: 'the workload never ran; run `bvisor check`' });
+  if (workload !== undefined) sharing.add(workload);
   let released = false;
   return () => {
     if (released) return;
     released = true;
+    if (workload !== undefined) sharing.delete(workload);
     const back = shim().bv_job_stops(0);
     if (back < 0) process.emitWarning(`bvisor: restoring the terminal's stop signals (sigaction): ${errnoName(back)}; SIGTSTP, SIGTTIN or SIGTTOU may stay ignored`);
   };
 }
+
+/**
+ * The terminal's Ctrl-Z goes to its whole foreground group: a workload that shares ours (stdin:
+ * inherit) has its processes stopped by it (their actions are the defaults), while bvisor, which
+ * does not stop, goes on and no shell sees a job to resume. This continues them: the processes of
+ * our group that descend from a held workload, and nothing else of the group (a caller's wrapper,
+ * a script, stopped on purpose, stays as its sender left it). Returns how many were continued.
+ */
+export function continueSharingWorkloads(): number {
+  if (sharing.size === 0) return 0;
+  const group = ownGroup();
+  let n = 0;
+  for (const first of sharing) {
+    for (const pid of groupDescendants(group, first)) {
+      try {
+        process.kill(pid, 'SIGCONT');
+        n++;
+      } catch {
+        // gone since the scan
+      }
+    }
+  }
+  return n;
+}
+

@@ -1,6 +1,6 @@
 // Processes named by pid and start time (field 22 of /proc/<pid>/stat), so a recycled pid is
 // never taken for the process that was recorded.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { ProcRef } from '../contract/generated/types.js';
 
 /** The fields of /proc/<pid>/stat after comm (proc(5): the first is field 3, the state), or null
@@ -53,3 +53,31 @@ export function alive(ref: ProcRef | null): boolean {
     return false;
   }
 }
+
+/**
+ * The processes of process group `pgrp` that descend from `root` (by their parents' chain, as
+ * /proc has it now), `root` included when it is in the group. A process that left the chain
+ * (reparented outside `root`'s tree) is not found. One scan of /proc.
+ */
+export function groupDescendants(pgrp: number, root: number): number[] {
+  const parent = new Map<number, number>();
+  const inGroup: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const f = statFields(pid);
+    if (!f) continue;
+    parent.set(pid, Number(f[1]));
+    if (Number(f[2]) === pgrp) inGroup.push(pid);
+  }
+  return inGroup.filter((pid) => {
+    for (let p: number | undefined = pid, n = 0; p !== undefined && p > 1 && n < 100_000; p = parent.get(p), n++) if (p === root) return true;
+    return false;
+  });
+}
+
+/** This process's process group (field 5 of /proc/self/stat). */
+export function ownGroup(): number {
+  return Number(statFields(process.pid)![2]);
+}
+

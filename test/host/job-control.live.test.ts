@@ -53,6 +53,21 @@ describe('the terminal\'s stop signals, held while a workload shares the session
     expect(mask('SigCgt')).toContain('SIGTSTP');
   });
 
+  it('a signal given its default back during a hold (a listener removed: libuv does that) is ignored again by the next hold', () => {
+    const first = holdJobStops();
+    onTestFinished(first);
+    const listener = (): void => {};
+    process.on('SIGTTIN', listener);
+    process.removeListener('SIGTTIN', listener);
+    expect(mask('SigIgn')).toEqual(['SIGTSTP', 'SIGTTOU']);
+    const second = holdJobStops();
+    onTestFinished(second);
+    expect(mask('SigIgn')).toEqual([...STOPS]);
+    second();
+    first();
+    expect(mask('SigIgn')).toEqual([]);
+  });
+
   it('an API run whose workload has our stdin holds them until it is gone; one with its own session does not', async () => {
     // Every 50 ms while the run lasts (its workload sleeps 1 s): what was ever ignored, and how
     // many looks there were (a run the looks missed would prove nothing).

@@ -56,7 +56,10 @@ async function underJobControl(job: string, input?: { when: () => boolean; text:
     await ended;
   });
   if (input) {
-    await until('the moment to type', input.when, 20_000);
+    let gone = false;
+    void ended.then(() => (gone = true));
+    await until('the moment to type', () => gone || input.when(), 20_000);
+    if (gone) throw new Error(`the job ended before the moment to type; the terminal showed: ${tty}`);
     p.stdin.write(input.text);
   }
   await ended;
@@ -106,6 +109,26 @@ describe('job control cannot stop bvisor run while its workload runs', () => {
     const tty = await underJobControl(`set -m; "${BVISOR}" --root "${root}" run tstp -b "${b}"; echo "rc=$?"`, { when: () => (atCtrlZ = ticks(tickFile)) > 0, text: '\x1a' });
     expect(tty, `the terminal showed: ${tty}`).toContain('rc=124');
     expect(tty).not.toContain(`rc=${128 + constants.signals.SIGTSTP}`);
+    expect(tty).toContain('received SIGTSTP: bvisor run and its workload go on');
+    const n = ticks(tickFile);
+    expect(n, 'the workload ticked on after Ctrl-Z').toBeGreaterThan(atCtrlZ + 5);
+    expect(n).toBeLessThanOrEqual(MAX_TICKS);
+  });
+
+  it('Ctrl-Z under a wrapper (sh -c): the wrapper stops as its sender asked, bvisor goes on and the wall ends the run', async () => {
+    if (!hasScript()) return;
+    const out = writableDir();
+    const tickFile = join(out, 'ticks');
+    const b = tickBundle(['tick', tickFile], out, '{ stdin: null, stdout: inherit, stderr: inherit }');
+    const root = tempDir('bvisor-jc-root-');
+    let atCtrlZ = 0;
+    // The job is the wrapper; bvisor is its child, in its group. After Ctrl-Z the shell looks at
+    // the wrapper's state once the wall has passed: bvisor continues only its workload's
+    // processes, never the rest of its group.
+    const job = `set -m; sh -c "\\"${BVISOR}\\" --root ${root} run wrapped -b ${b}; echo inner=\\$?"; echo "rc=$?"; sleep 3; echo "wrapper=$(ps -o stat= -p $(jobs -p))"`;
+    const tty = await underJobControl(job, { when: () => (atCtrlZ = ticks(tickFile)) > 0, text: '\x1a' });
+    expect(tty, `the terminal showed: ${tty}`).toContain(`rc=${128 + constants.signals.SIGTSTP}`);
+    expect(tty).toMatch(/wrapper=T/);
     expect(tty).toContain('received SIGTSTP: bvisor run and its workload go on');
     const n = ticks(tickFile);
     expect(n, 'the workload ticked on after Ctrl-Z').toBeGreaterThan(atCtrlZ + 5);

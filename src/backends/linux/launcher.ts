@@ -946,7 +946,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
-        if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops();
+        if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops(pid);
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw await childWhy(spawnErr('go', go));
@@ -1103,9 +1103,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // remove yet (a member slow to exit) get more time, the loop turning; what is still there
     // after it is named in the error, as nobody records a failed launch's leaves.
     const left = unfinished ? await teardownLater(unfinished, TEARDOWN_GRACE_MS) : [];
-    // Only now: the cleanup above killed what was left of the workload (its cgroups).
-    releaseJobStops?.();
     throw left.length ? withCgroupsLeft(e, left) : e;
+  } finally {
+    // A failed launch's: only now, once the cleanup above killed what was left of the workload
+    // (its cgroups), and whatever of it threw.
+    releaseJobStops?.();
   }
 }
 
