@@ -3,11 +3,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -15,9 +18,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bvshim.h"
+#include "notify.h"
 
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -167,6 +172,73 @@ int bv_job_stops(int hold) {
   }
   pthread_mutex_unlock(&job_lock);
   return rc;
+}
+
+/* The wall deadline's backstop. The deadline of bvisor run and of the API is a timer of Node's
+ * event loop: a loop held up would hold the kill with it, and the workload would run on past its
+ * wall. A workload can hold it up: given the terminal, it stops the terminal's output
+ * (tcflow(TCOOFF), with IXON off so no key resumes it), and bvisor's next message there (the
+ * answer to a Ctrl-C or a Ctrl-Z) is a write(2) that never returns; a host program's own
+ * synchronous work does the same to the API. This thread kills the workload at the deadline
+ * whatever the loop is doing: cgroup.kill (kill_fd: a v2 leaf's, or -1), then SIGKILL to its first
+ * process (pidfd: with a pid namespace the kernel then kills the rest). stop_fd is the read end of
+ * a pipe whose write end the caller closes once the run has ended: the thread then returns and
+ * kills nothing. The thread keeps duplicates of the three, so the caller may close its own at any
+ * time; a pidfd never names another process, and a removed leaf's cgroup.kill refuses writes, so a
+ * late kill reaches nothing else. 0, or -errno (nothing armed). */
+struct deadline {
+  int pidfd, kill_fd, stop_fd;
+  int64_t end_ms;
+};
+
+static int64_t monotonic_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void *deadline_main(void *arg) {
+  struct deadline *d = arg;
+  for (;;) {
+    int64_t left = d->end_ms - monotonic_ms();
+    if (left <= 0) {
+      if (d->kill_fd >= 0) (void)!write(d->kill_fd, "1", 1);
+      syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
+      break;
+    }
+    struct pollfd p = {d->stop_fd, POLLIN, 0};
+    int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+    if (r > 0) break; /* the run ended: a byte, or the write end closed (POLLHUP) */
+    if (r < 0 && errno != EINTR) {
+      /* Never give up the deadline: wait a little and look again. */
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  close(d->pidfd);
+  if (d->kill_fd >= 0) close(d->kill_fd);
+  close(d->stop_fd);
+  free(d);
+  return NULL;
+}
+
+int bv_deadline_thread(int pidfd, int kill_fd, int stop_fd, int64_t ms) {
+  if (ms < 0) return -EINVAL;
+  struct deadline *d = calloc(1, sizeof *d);
+  if (!d) return -ENOMEM;
+  d->end_ms = monotonic_ms() + ms;
+  d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+  d->kill_fd = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 3) : -1;
+  d->stop_fd = fcntl(stop_fd, F_DUPFD_CLOEXEC, 3);
+  int e = d->pidfd < 0 || d->stop_fd < 0 || (kill_fd >= 0 && d->kill_fd < 0) ? -errno : 0;
+  if (!e) e = bv_detached_thread(deadline_main, d, 32 * 1024);
+  if (e) {
+    if (d->pidfd >= 0) close(d->pidfd);
+    if (d->kill_fd >= 0) close(d->kill_fd);
+    if (d->stop_fd >= 0) close(d->stop_fd);
+    free(d);
+  }
+  return e;
 }
 
 int bv_pidfd_open(int pid) {

@@ -329,6 +329,19 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   o.onReleased?.(await runner.ctl);
   // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.
   const timer: LongTimer | null = L.wallMs !== null ? longTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs) : null;
+  // And its backstop, which kills the runner should this process's loop be held up then.
+  if (L.wallMs !== null) {
+    const ctl = await runner.ctl;
+    try {
+      ctl.backstop(L.wallMs);
+    } catch (e) {
+      timer?.clear();
+      ctl.abort();
+      await runner.done.catch(() => undefined);
+      runner.close();
+      throw e;
+    }
+  }
   try {
     const result = await runner.done;
     const runMs = Date.now() - t0;

@@ -63,6 +63,9 @@ export function stopOnSignals(): StopSignals {
     // default back instead would act at once, but a signal libuv has caught and not yet delivered
     // when its listener goes is dropped (Node 20), and a second Ctrl-C lost is worse than a late
     // one. SIGKILL is always at once.
+    // The stop first, then the word: the abort kills the workload as it is dispatched, and a
+    // write to a terminal can block (a workload given it may have stopped its output: tcflow).
+    ac.abort(new Error(`bvisor received ${sig}`));
     // A terminal that hung up fails every later write with EIO (the streams' listener below
     // takes it); what bvisor still prints must not throw either.
     try {
@@ -70,7 +73,6 @@ export function stopOnSignals(): StopSignals {
     } catch {
       // nowhere to say it
     }
-    ac.abort(new Error(`bvisor received ${sig}`));
   };
   for (const s of STOP) process.on(s, on);
   let toldTstp = false;

@@ -166,6 +166,9 @@ export interface RunControl {
   pid: number;
   timeout(): void;
   abort(): void;
+  /** Arms the wall's backstop (armBackstop) for a deadline kept by the caller, `ms` from now (the
+   * wasm runner's, from its job's hand-over); at most once, and never after the run's end. */
+  backstop(ms: number): void;
 }
 
 export interface LinuxRunResult {
@@ -1002,6 +1005,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // The first end to fire is the run's reason; a later one only kills again.
     let stoppedBy: 'wall' | 'cpu' | 'abort' | null = null;
     let timer: LongTimer | null = null;
+    let disarmBackstop: (() => void) | null = null;
+    // When the armed backstop's deadline falls (ms since the epoch), or null.
+    let wallDue: number | null = null;
     let cpuWatch: { stop(): void } | null = null;
     // Once reaped (or failed), the pidfd and the cgroup are ours to close and remove, and its
     // number may be another run's descriptor soon: no end acts after that.
@@ -1014,21 +1020,35 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     };
     let wait: Awaited<NonNullable<typeof exited>>;
     try {
-      req.onExec?.({ pid, timeout: () => stop('wall'), abort: () => stop('abort') });
-      if (launch.wallMs !== null) timer = longTimeout(() => stop('wall'), launch.wallMs);
+      const backstop = (ms: number): void => {
+        if (ended || disarmBackstop) return;
+        disarmBackstop = armBackstop(fds, pidfd, cg, ms);
+        wallDue = Date.now() + ms;
+      };
+      req.onExec?.({ pid, timeout: () => stop('wall'), abort: () => stop('abort'), backstop });
+      if (launch.wallMs !== null) {
+        timer = longTimeout(() => stop('wall'), launch.wallMs);
+        backstop(launch.wallMs);
+      }
       const cpuFile = watchPath(cg, launch.cgroup.watch);
       cpuWatch = cpuFile ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => stop('cpu')) : null;
       wait = await exited!;
     } finally {
       ended = true;
       timer?.clear();
+      (disarmBackstop as (() => void) | null)?.();
       cpuWatch?.stop();
     }
-    const timedOut = stoppedBy === 'wall';
-    const cpuExceeded = stoppedBy === 'cpu';
+    // The backstop ended it while this loop was held up (its timer, overdue, then found the run
+    // over): killed by SIGKILL at or after its wall is the wall's doing.
+    const due = wallDue as number | null;
+    const byBackstop = stoppedBy === null && due !== null && wait.siCode === 2 && wait.status === 9 && Date.now() >= due;
+    const endedBy = (byBackstop ? 'wall' : stoppedBy) as 'wall' | 'cpu' | 'abort' | null;
+    const timedOut = endedBy === 'wall';
+    const cpuExceeded = endedBy === 'cpu';
     // An abort that came as the workload was ending on its own (it exited, not killed) is not
     // what ended it: the run's own end stands.
-    const aborted = stoppedBy === 'abort' && (wait.siCode === 2 || wait.siCode === 3);
+    const aborted = endedBy === 'abort' && (wait.siCode === 2 || wait.siCode === 3);
     // Landlock's reader starts its barrier now, while the cgroups go and the streams drain.
     auditReader?.stop();
     const endedAt = new Date();
@@ -1057,7 +1077,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
 
     const signal = wait.siCode === 2 || wait.siCode === 3 ? wait.status : null;
     const exitCode = wait.siCode === 1 ? wait.status : null;
-    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && stoppedBy === null;
+    const oomKilled = (readback.oomKills?.value ?? 0) > 0 && signal === 9 && endedBy === null;
     return {
       pid,
       startedAt,
@@ -1109,6 +1129,37 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // (its cgroups), and whatever of it threw.
     releaseJobStops?.();
   }
+}
+
+/** How long after the wall the backstop kills, when this process's loop has not: enough that the
+ * loop's own timer, a little late on a loaded machine, is what ends a run whose loop turns. */
+const BACKSTOP_MS = 250;
+
+/**
+ * The wall deadline's backstop (native-shim/src/sys.c, bv_deadline_thread): a thread of the shim
+ * that kills the workload BACKSTOP_MS after its wall, through its pidfd and its v2 leaf's
+ * cgroup.kill, whatever this process's event loop is doing then. Returns the disarm (the pipe's
+ * write end closed: the thread returns and kills nothing). Unarmed, the wall's promise rests on
+ * the loop alone: the launch fails instead.
+ */
+function armBackstop(fds: OwnedFds, pidfd: number, cg: CgroupSet, ms: number): () => void {
+  const s = shim();
+  const v2 = cg.leaves.find((l) => l.version === 2);
+  // cgroup.kill is Linux 5.14+; before it, the pidfd's SIGKILL (the pid namespace's first
+  // process: the kernel kills the rest) is the backstop, and the loop's killAll the rest.
+  const killFd = v2 ? fds.own(s.bv_open(join(v2.dir, 'cgroup.kill'), O.WRONLY, 0)) : -1;
+  if (killFd < 0 && killFd !== -2 && v2) throw spawnErr(`open ${join(v2.dir, 'cgroup.kill')}, the deadline's backstop`, killFd);
+  const [stopR, stopW] = pipe(true, true);
+  fds.own(stopR);
+  fds.own(stopW);
+  const rc = s.bv_deadline_thread(pidfd, killFd, stopR, ms + BACKSTOP_MS);
+  fds.close(stopR);
+  if (killFd >= 0) fds.close(killFd);
+  if (rc < 0) {
+    fds.close(stopW);
+    throw spawnErr("the wall deadline's backstop thread", rc);
+  }
+  return () => fds.close(stopW);
 }
 
 /** Each pass of a failed launch's teardown holds the thread this long at most per leaf. */

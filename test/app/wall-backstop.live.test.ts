@@ -1,0 +1,106 @@
+// The wall deadline holds while the supervisor's event loop does not turn. The deadline is a
+// timer of that loop, and a workload could hold the loop up: given the terminal, it stopped the
+// terminal's output (tcflow(TCOOFF), IXON off), and bvisor's next message there (its answer to a
+// Ctrl-C or Ctrl-Z) was a write that never returned; the workload then ran on past its wall for
+// as long as the terminal stayed stopped (119 ticks of 100 ms against a 3 s wall, a hostile
+// tester's run). A host program's own synchronous work does the same to the API. A thread of the
+// shim now kills the workload shortly after its wall whatever the loop does
+// (native-shim/src/sys.c, bv_deadline_thread). Oracle: the ticks the workload wrote to the disk
+// while this test held its own loop up (Atomics.wait), as the blocked write did.
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { PROBE, facts, writableDir } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+import { until } from '../helpers/wait.js';
+import { loadBundle } from '../../src/host/bundle.js';
+import { admittedLinuxPlan, runLoaded } from '../../src/app/run.js';
+import { runWasm } from '../../src/app/wasm.js';
+
+const BUNDLES = join(__dirname, '..', '..', 'bundles');
+
+/** A thread of this process that looks at `pid` every 10 ms and says (in ms since the epoch, in
+ * slot 0 of the returned array) when it first saw it dead or gone: it goes on while the main
+ * thread sleeps. */
+function deathWatch(pid: number): { at: BigInt64Array; stop(): Promise<number> } {
+  const at = new BigInt64Array(new SharedArrayBuffer(8));
+  const w = new Worker(
+    `const { workerData: { pid, at } } = require('node:worker_threads');
+     const { readFileSync } = require('node:fs');
+     const look = () => {
+       let state = null;
+       try { state = readFileSync('/proc/' + pid + '/stat', 'latin1').replace(/^.*\\) /s, '')[0]; } catch {}
+       if (state === null || state === 'Z' || state === 'X') { Atomics.store(at, 0, BigInt(Date.now())); return; }
+       setTimeout(look, 10);
+     };
+     look();`,
+    { eval: true, workerData: { pid, at } },
+  );
+  return { at, stop: () => w.terminate() };
+}
+
+function ticks(file: string): number {
+  return existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0;
+}
+
+describe('the wall deadline without the event loop', () => {
+  it('a run whose supervisor is held up past its wall is killed near its wall, and reported a timeout', async () => {
+    const out = writableDir();
+    const tickFile = join(out, 'ticks');
+    const b = tempDir('bvisor-backstop-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [tick, ${tickFile}] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: ${out}, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
+    const run = runLoaded(loadBundle(b), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
+    await until('the workload ticks', () => ticks(tickFile) > 0, 20_000);
+    // 3 s with this process's only thread asleep: no timer of its loop fires meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    // 100 ms ticks: about 12 by the wall and the backstop's quarter second, about 30 had the
+    // workload lived until the loop woke.
+    const n = ticks(tickFile);
+    expect(n).toBeGreaterThan(5);
+    expect(n).toBeLessThanOrEqual(20);
+    const r = await run;
+    expect(r.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+  });
+
+  it('a wasm run whose supervisor is held up past its wall: its runner is killed near its wall', async () => {
+    const d = tempDir('bvisor-backstop-wasm-');
+    chmodSync(d, 0o755);
+    copyFileSync(join(BUNDLES, 'wasm-out-of-fuel', 'spin.wasm'), join(d, 'spin.wasm'));
+    // No fuel: only the wall ends it.
+    writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: spin.wasm }\nstdio: { stdin: null, stdout: capture, stderr: capture }\nlimits: { wall: 1s, memory: 16Mi }\n');
+    const b = loadBundle(d);
+    const host = facts();
+    const plan = admittedLinuxPlan(b, host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+    let handedAt = 0;
+    let watch: ReturnType<typeof deathWatch> | null = null;
+    const run = runWasm(b, plan, host, {
+      cacheDir: tempDir('bvisor-wasm-cache-'),
+      id: null,
+      runName: 'backstop',
+      secret: () => undefined,
+      cgroupParent: defaultTestParent(),
+      reserved: [],
+      onReleased: (ctl) => {
+        handedAt = Date.now();
+        watch = deathWatch(ctl.pid);
+      },
+    });
+    await until('the job handed over', () => handedAt > 0, 20_000);
+    await new Promise((r) => setTimeout(r, 200));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    const w = watch as unknown as ReturnType<typeof deathWatch>;
+    await until('the runner seen dead', () => Atomics.load(w.at, 0) > 0n, 20_000);
+    await w.stop();
+    const diedAfter = Number(Atomics.load(w.at, 0)) - handedAt;
+    // The wall (1 s) and the backstop's quarter second, with room for a loaded machine; about
+    // 3.2 s had the runner lived until the loop woke.
+    expect(diedAfter).toBeGreaterThanOrEqual(1000);
+    expect(diedAfter).toBeLessThan(2200);
+    const r = await run;
+    expect(r.result.timedOut).toBe(true);
+  });
+});
+
