@@ -15,7 +15,8 @@
  *                         (a new foreground group, then a background read: SIGTTIN; prints
  *                         "reader stopped N"), then tick
  *   burn MS               spin for MS of wall time, print the CPU ms this process got
- *   alloc MIB             allocate and touch MIB mebibytes, then print "ok"
+ *   alloc MIB [FILE]      allocate and touch MIB mebibytes, then print "ok" (with FILE: make it,
+ *                         then wait half a second first)
  *   forkbomb N            try to fork N sleeping children; print how many succeeded
  *   spew BYTES            write BYTES bytes of 'x' to stdout
  *   spinners N            N processes (this one and N-1 children) spinning forever
@@ -582,6 +583,13 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(m, "alloc") && argc >= 3) {
     size_t mib = (size_t)atol(argv[2]);
+    if (argc >= 4) {
+      /* Say it runs (FILE made), then wait half a second before allocating. */
+      int fd = open(argv[3], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) return 1;
+      close(fd);
+      usleep(500000);
+    }
     for (size_t i = 0; i < mib; i++) {
       char *b = malloc(1 << 20);
       if (!b) { printf("malloc failed at %zu MiB\n", i); return 3; }

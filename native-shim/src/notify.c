@@ -481,7 +481,15 @@ int bv_detached_thread(void *(*fn)(void *), void *arg, size_t stack) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, stack);
+  /* Never below the platform's least (aarch64's is 128 KiB): setstacksize would refuse it, and the
+   * thread would get the default 8 MiB without a word. */
+  long least = sysconf(_SC_THREAD_STACK_MIN);
+  if (least > 0 && stack < (size_t)least) stack = (size_t)least;
+  int se = pthread_attr_setstacksize(&attr, stack);
+  if (se) {
+    pthread_attr_destroy(&attr);
+    return -se;
+  }
   /* Signals stay with Node's threads: block them all in ours. */
   sigset_t all, old;
   sigfillset(&all);

@@ -177,18 +177,26 @@ int bv_job_stops(int hold) {
 /* The wall deadline's backstop. The deadline of bvisor run and of the API is a timer of Node's
  * event loop: a loop held up would hold the kill with it, and the workload would run on past its
  * wall. A workload can hold it up: given the terminal, it stops the terminal's output
- * (tcflow(TCOOFF), with IXON off so no key resumes it), and bvisor's next message there (the
- * answer to a Ctrl-C or a Ctrl-Z) is a write(2) that never returns; a host program's own
- * synchronous work does the same to the API. This thread kills the workload at the deadline
- * whatever the loop is doing: cgroup.kill (kill_fd: a v2 leaf's, or -1), then SIGKILL to its first
- * process (pidfd: with a pid namespace the kernel then kills the rest). stop_fd is the read end of
- * a pipe whose write end the caller closes once the run has ended: the thread then returns and
- * kills nothing. The thread keeps duplicates of the three, so the caller may close its own at any
- * time; a pidfd never names another process, and a removed leaf's cgroup.kill refuses writes, so a
- * late kill reaches nothing else. 0, or -errno (nothing armed). */
+ * (tcflow(TCOOFF), with IXON off so no key resumes it), and bvisor's next message there (its
+ * answer to a Ctrl-Z) is a write(2) that does not return; a host program's own synchronous work
+ * does the same to the API. This thread kills the workload at the deadline whatever the loop is
+ * doing: cgroup.kill (kill_fd: a v2 leaf's, or -1), then SIGKILL to its first process (pidfd: in a
+ * pid namespace the kernel then kills the rest).
+ * It is made before the workload runs (a thread that cannot be made fails the launch, not a run
+ * under way) and returns the caller's end of a SOCK_SEQPACKET pair (non-blocking, close-on-exec),
+ * its channel:
+ *   caller -> thread: one int64, the deadline in ms from now: the countdown starts (once);
+ *   thread -> caller: one int64, the CLOCK_MONOTONIC ms at which it fired, sent before its kill:
+ *                     the caller reads it to know the kill was the deadline's (and when);
+ *   the caller's end closed: the run has ended (or never began); the thread returns, killing
+ *                     nothing. So it does once the workload's first process has exited on its
+ *                     own (its pidfd readable): a kill by another (the OOM killer, a caller) is
+ *                     never claimed as the deadline's.
+ * The thread keeps duplicates of pidfd and kill_fd: a pidfd never names another process, and a
+ * removed leaf's cgroup.kill refuses writes, so a late kill reaches nothing else. -errno on
+ * failure (nothing made). */
 struct deadline {
-  int pidfd, kill_fd, stop_fd;
-  int64_t end_ms;
+  int pidfd, kill_fd, sock;
 };
 
 static int64_t monotonic_ms(void) {
@@ -199,46 +207,65 @@ static int64_t monotonic_ms(void) {
 
 static void *deadline_main(void *arg) {
   struct deadline *d = arg;
-  for (;;) {
-    int64_t left = d->end_ms - monotonic_ms();
-    if (left <= 0) {
-      if (d->kill_fd >= 0) (void)!write(d->kill_fd, "1", 1);
-      syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
-      break;
-    }
-    struct pollfd p = {d->stop_fd, POLLIN, 0};
-    int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
-    if (r > 0) break; /* the run ended: a byte, or the write end closed (POLLHUP) */
-    if (r < 0 && errno != EINTR) {
-      /* Never give up the deadline: wait a little and look again. */
-      struct timespec ts = {0, 10 * 1000 * 1000};
-      nanosleep(&ts, NULL);
+  int64_t ms;
+  ssize_t n;
+  do n = recv(d->sock, &ms, sizeof ms, 0);
+  while (n < 0 && errno == EINTR);
+  if (n == (ssize_t)sizeof ms && ms >= 0) {
+    int64_t end = monotonic_ms() + ms;
+    for (;;) {
+      /* The caller's end closed (the run has ended), or the workload's first process exited on
+       * its own (its pidfd readable): nothing to do, and nothing to claim. */
+      struct pollfd p[2] = {{d->sock, POLLIN, 0}, {d->pidfd, POLLIN, 0}};
+      int64_t left = end - monotonic_ms();
+      int r = poll(p, 2, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
+      if (r > 0) break;
+      if (r == 0 && left <= 0) {
+        int64_t now = monotonic_ms();
+        (void)!send(d->sock, &now, sizeof now, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (d->kill_fd >= 0) (void)!write(d->kill_fd, "1", 1);
+        syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
+        break;
+      }
+      if (r < 0 && errno != EINTR) {
+        /* Never give the deadline up: wait a little and look again. */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+      }
     }
   }
   close(d->pidfd);
   if (d->kill_fd >= 0) close(d->kill_fd);
-  close(d->stop_fd);
+  close(d->sock);
   free(d);
   return NULL;
 }
 
-int bv_deadline_thread(int pidfd, int kill_fd, int stop_fd, int64_t ms) {
-  if (ms < 0) return -EINVAL;
+int bv_deadline_thread(int pidfd, int kill_fd) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   struct deadline *d = calloc(1, sizeof *d);
-  if (!d) return -ENOMEM;
-  d->end_ms = monotonic_ms() + ms;
-  d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-  d->kill_fd = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 3) : -1;
-  d->stop_fd = fcntl(stop_fd, F_DUPFD_CLOEXEC, 3);
-  int e = d->pidfd < 0 || d->stop_fd < 0 || (kill_fd >= 0 && d->kill_fd < 0) ? -errno : 0;
-  if (!e) e = bv_detached_thread(deadline_main, d, 32 * 1024);
-  if (e) {
-    if (d->pidfd >= 0) close(d->pidfd);
-    if (d->kill_fd >= 0) close(d->kill_fd);
-    if (d->stop_fd >= 0) close(d->stop_fd);
-    free(d);
+  int e = d ? 0 : -ENOMEM;
+  if (d) {
+    d->sock = sv[1];
+    d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+    d->kill_fd = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 3) : -1;
+    if (d->pidfd < 0 || (kill_fd >= 0 && d->kill_fd < 0)) e = -errno;
+    int fl = e ? 0 : fcntl(sv[0], F_GETFL);
+    if (!e && (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0)) e = -errno;
+    if (!e) e = bv_detached_thread(deadline_main, d, 32 * 1024);
   }
-  return e;
+  if (e) {
+    if (d) {
+      if (d->pidfd >= 0) close(d->pidfd);
+      if (d->kill_fd >= 0) close(d->kill_fd);
+      free(d);
+    }
+    close(sv[0]);
+    close(sv[1]);
+    return e;
+  }
+  return sv[0];
 }
 
 int bv_pidfd_open(int pid) {

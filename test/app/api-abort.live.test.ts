@@ -3,7 +3,7 @@
 // the call rejects with BV_ABORTED (named AbortError, as Node's own aborts are). Oracles: /proc
 // (which processes sit in the test's cgroup parent, before and after), the clock against a wall
 // limit far away, a marker file the workload would have written, the journal on disk.
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { runConfined } from '../../src/index.js';
@@ -24,6 +24,17 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'still running'> {
 // what the oracle reads and what an abort empties.
 const sleeper = `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/sleep, args: ["86400"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nlimits: { wall: 60s, processes: 8 }\n`;
 
+/** The sleeper has exec'd (released, not merely in its cgroup, where it is from its clone: an
+ * abort before its release is the BV_ABORTED case). */
+const sleeping = (): boolean =>
+  inParent().some((pid) => {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep');
+    } catch {
+      return false;
+    }
+  });
+
 const hit = faultPoints.hit;
 afterEach(() => {
   faultPoints.hit = hit;
@@ -33,7 +44,7 @@ describe('runConfined signal (live)', () => {
   it('aborted while the workload runs: its cgroup is emptied at once and the report says killed, reason abort', async () => {
     const ac = new AbortController();
     const run = runConfined({ manifest: sleeper, dir: tempDir() }, { cgroupParent: parent, signal: ac.signal });
-    await until('the workload in its cgroup', () => inParent().length > 0);
+    await until('the workload running', sleeping);
     const t0 = Date.now();
     ac.abort(new Error('the caller had enough'));
     const r = await within(run, 10_000);

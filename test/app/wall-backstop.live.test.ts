@@ -54,15 +54,20 @@ describe('the wall deadline without the event loop', () => {
     writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [tick, ${tickFile}] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: ${out}, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
     const run = runLoaded(loadBundle(b), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
     await until('the workload ticks', () => ticks(tickFile) > 0, 20_000);
+    // The sleep begins before the wall (else this would prove nothing).
+    expect(ticks(tickFile)).toBeLessThanOrEqual(8);
     // 3 s with this process's only thread asleep: no timer of its loop fires meanwhile.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
     // 100 ms ticks: about 12 by the wall and the backstop's quarter second, about 30 had the
     // workload lived until the loop woke.
     const n = ticks(tickFile);
-    expect(n).toBeGreaterThan(5);
+    expect(n).toBeGreaterThan(2); // fewer than 12 on a loaded machine: a tick is 100 ms asleep and then some
     expect(n).toBeLessThanOrEqual(20);
     const r = await run;
     expect(r.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+    // The run's length is when the backstop killed it, not when the loop woke to see it.
+    expect(r.report.body.timings.runMs).toBeGreaterThanOrEqual(1000);
+    expect(r.report.body.timings.runMs).toBeLessThan(2200);
   });
 
   it('a wasm run whose supervisor is held up past its wall: its runner is killed near its wall', async () => {
@@ -90,6 +95,8 @@ describe('the wall deadline without the event loop', () => {
     });
     await until('the job handed over', () => handedAt > 0, 20_000);
     await new Promise((r) => setTimeout(r, 200));
+    // The sleep begins well before the wall (else this would prove nothing).
+    expect(Date.now() - handedAt).toBeLessThan(700);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
     const w = watch as unknown as ReturnType<typeof deathWatch>;
     await until('the runner seen dead', () => Atomics.load(w.at, 0) > 0n, 20_000);
@@ -101,6 +108,25 @@ describe('the wall deadline without the event loop', () => {
     expect(diedAfter).toBeLessThan(2200);
     const r = await run;
     expect(r.result.timedOut).toBe(true);
+    expect(r.result.runMs).toBeGreaterThanOrEqual(1000);
+    expect(r.result.runMs).toBeLessThan(2200);
+  });
+
+  it('a workload the OOM killer ends while the supervisor is held up is not reported a timeout (the backstop claims only its own kill)', async () => {
+    const out = writableDir();
+    const started = join(out, 'started');
+    const b = tempDir('bvisor-backstop-oom-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [alloc, "512", ${started}] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: ${out}, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s, memory: 32Mi }\n`);
+    const run = runLoaded(loadBundle(b), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
+    await until('the workload runs', () => existsSync(started), 20_000);
+    await new Promise((r) => setTimeout(r, 100));
+    // Asleep past the wall and the backstop's quarter second: the OOM kill (half a second in)
+    // comes first, and the loop sees both only when it wakes.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+    const r = await run;
+    expect(r.report.body.outcome.status).not.toBe('timeout');
+    expect(r.report.body.outcome).toMatchObject({ status: 'killed', reason: 'oom' });
   });
 });
 

@@ -8,7 +8,7 @@
 //   v1 membership → go → exec (EOF on the fail pipe) → supervise (SIGCHLD + pidfd, wall
 //   deadline) → read back cgroups → tear down.
 import { constants as osConstants, tmpdir } from 'node:os';
-import { rmSync, writeFileSync, writeSync } from 'node:fs';
+import { readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -118,6 +118,9 @@ export interface LinuxCreated {
 export interface LinuxLaunchRequest {
   plan: Plan;
   host: HostFacts;
+  /** The caller keeps a wall deadline of its own (the plan's wall is null: the wasm runner's,
+   * from its job's hand-over) and starts its backstop through RunControl.backstop. */
+  keepsDeadline?: boolean;
   /** Names the cgroup leaves (bvisor-<runName>) and, with a uts namespace, the hostname. */
   runName: string;
   hostname: string;
@@ -166,14 +169,17 @@ export interface RunControl {
   pid: number;
   timeout(): void;
   abort(): void;
-  /** Arms the wall's backstop (armBackstop) for a deadline kept by the caller, `ms` from now (the
-   * wasm runner's, from its job's hand-over); at most once, and never after the run's end. */
+  /** Starts the wall's backstop (makeBackstop) for a deadline kept by the caller, `ms` from now
+   * (the wasm runner's, from its job's hand-over); needs `keepsDeadline`; at most once. */
   backstop(ms: number): void;
 }
 
 export interface LinuxRunResult {
   pid: number;
   startedAt: Date;
+  /** When the wall's backstop killed the workload (ms since the epoch), the loop being held up
+   * then; absent when it did not fire. */
+  backstopAt?: number;
   endedAt: Date;
   setupMs: number;
   runMs: number;
@@ -546,6 +552,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   let auditReader: LandlockAuditReader | null = null;
   // Released once none of the workload's processes is left (host/job-control.ts).
   let releaseJobStops: (() => void) | null = null;
+  let backstopper: Backstop | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
     // nobody could ever read the workload's terminal.
@@ -946,6 +953,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // way it is read back at exec.
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
+        // The wall's backstop thread is made before the workload runs: one that cannot be made
+        // fails the launch here, not a run under way. Its countdown starts at exec.
+        if (launch.wallMs !== null || req.keepsDeadline) backstopper = makeBackstop(fds, pidfd, cg);
         await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
@@ -1005,9 +1015,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // The first end to fire is the run's reason; a later one only kills again.
     let stoppedBy: 'wall' | 'cpu' | 'abort' | null = null;
     let timer: LongTimer | null = null;
-    let disarmBackstop: (() => void) | null = null;
-    // When the armed backstop's deadline falls (ms since the epoch), or null.
-    let wallDue: number | null = null;
+    // When the backstop killed the workload (ms since the epoch), or null.
+    let backstopAt: number | null = null;
     let cpuWatch: { stop(): void } | null = null;
     // Once reaped (or failed), the pidfd and the cgroup are ours to close and remove, and its
     // number may be another run's descriptor soon: no end acts after that.
@@ -1021,9 +1030,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let wait: Awaited<NonNullable<typeof exited>>;
     try {
       const backstop = (ms: number): void => {
-        if (ended || disarmBackstop) return;
-        disarmBackstop = armBackstop(fds, pidfd, cg, ms);
-        wallDue = Date.now() + ms;
+        if (!backstopper) throw new BvisorError('BV_INTERNAL', 'the wall\'s backstop was not made for this launch (keepsDeadline)');
+        if (!ended) backstopper.start(ms);
       };
       req.onExec?.({ pid, timeout: () => stop('wall'), abort: () => stop('abort'), backstop });
       if (launch.wallMs !== null) {
@@ -1036,13 +1044,16 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     } finally {
       ended = true;
       timer?.clear();
-      (disarmBackstop as (() => void) | null)?.();
+      // Read before the channel closes: whether the backstop fired, and when.
+      backstopAt = backstopper?.firedAt() ?? null;
+      backstopper?.close();
+      backstopper = null;
       cpuWatch?.stop();
     }
-    // The backstop ended it while this loop was held up (its timer, overdue, then found the run
-    // over): killed by SIGKILL at or after its wall is the wall's doing.
-    const due = wallDue as number | null;
-    const byBackstop = stoppedBy === null && due !== null && wait.siCode === 2 && wait.status === 9 && Date.now() >= due;
+    // The backstop ended it while this loop was held up (its own timer, overdue, then found the
+    // run over): the thread said so, and when, before its kill.
+    const firedAt = backstopAt as number | null;
+    const byBackstop = stoppedBy === null && firedAt !== null && wait.siCode === 2 && wait.status === 9;
     const endedBy = (byBackstop ? 'wall' : stoppedBy) as 'wall' | 'cpu' | 'abort' | null;
     const timedOut = endedBy === 'wall';
     const cpuExceeded = endedBy === 'cpu';
@@ -1051,7 +1062,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const aborted = endedBy === 'abort' && (wait.siCode === 2 || wait.siCode === 3);
     // Landlock's reader starts its barrier now, while the cgroups go and the streams drain.
     auditReader?.stop();
-    const endedAt = new Date();
+    // A held-up loop saw the end late: the backstop's kill is when it ended.
+    const endedAt = byBackstop ? new Date(firedAt!) : new Date();
     const runMs = endedAt.getTime() - startedAt.getTime();
     const t1 = Date.now();
 
@@ -1081,6 +1093,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     return {
       pid,
       startedAt,
+      ...(firedAt !== null ? { backstopAt: firedAt } : {}),
       endedAt,
       setupMs,
       runMs,
@@ -1135,31 +1148,58 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
  * loop's own timer, a little late on a loaded machine, is what ends a run whose loop turns. */
 const BACKSTOP_MS = 250;
 
+/** The wall deadline's backstop thread, made for one launch (makeBackstop). */
+interface Backstop {
+  /** Starts its countdown: BACKSTOP_MS after `ms` from now; at most once. */
+  start(ms: number): void;
+  /** When it killed the workload (ms since the epoch), or null: it did not (yet). */
+  firedAt(): number | null;
+  /** The run has ended: it returns without killing. */
+  close(): void;
+}
+
 /**
  * The wall deadline's backstop (native-shim/src/sys.c, bv_deadline_thread): a thread of the shim
  * that kills the workload BACKSTOP_MS after its wall, through its pidfd and its v2 leaf's
- * cgroup.kill, whatever this process's event loop is doing then. Returns the disarm (the pipe's
- * write end closed: the thread returns and kills nothing). Unarmed, the wall's promise rests on
- * the loop alone: the launch fails instead.
+ * cgroup.kill, whatever this process's event loop is doing then, and says when it did. Made before
+ * the workload runs; its channel is one of this launch's descriptors, so every way out of the
+ * launch closes it.
  */
-function armBackstop(fds: OwnedFds, pidfd: number, cg: CgroupSet, ms: number): () => void {
+function makeBackstop(fds: OwnedFds, pidfd: number, cg: CgroupSet): Backstop {
   const s = shim();
   const v2 = cg.leaves.find((l) => l.version === 2);
   // cgroup.kill is Linux 5.14+; before it, the pidfd's SIGKILL (the pid namespace's first
   // process: the kernel kills the rest) is the backstop, and the loop's killAll the rest.
-  const killFd = v2 ? fds.own(s.bv_open(join(v2.dir, 'cgroup.kill'), O.WRONLY, 0)) : -1;
+  const killFd = v2 ? s.bv_open(join(v2.dir, 'cgroup.kill'), O.WRONLY, 0) : -1;
   if (killFd < 0 && killFd !== -2 && v2) throw spawnErr(`open ${join(v2.dir, 'cgroup.kill')}, the deadline's backstop`, killFd);
-  const [stopR, stopW] = pipe(true, true);
-  fds.own(stopR);
-  fds.own(stopW);
-  const rc = s.bv_deadline_thread(pidfd, killFd, stopR, ms + BACKSTOP_MS);
-  fds.close(stopR);
-  if (killFd >= 0) fds.close(killFd);
-  if (rc < 0) {
-    fds.close(stopW);
-    throw spawnErr("the wall deadline's backstop thread", rc);
-  }
-  return () => fds.close(stopW);
+  const sock = s.bv_deadline_thread(pidfd, killFd);
+  if (killFd >= 0) s.bv_close(killFd);
+  if (sock < 0) throw spawnErr("the wall deadline's backstop thread", sock);
+  fds.own(sock);
+  // The thread's clock is CLOCK_MONOTONIC, as process.hrtime's: its time, said in the epoch's ms.
+  let origin: { epoch: number; mono: number } | null = null;
+  return {
+    start(ms) {
+      if (origin) return;
+      const msg = Buffer.alloc(8);
+      msg.writeBigInt64LE(BigInt(Math.round(ms) + BACKSTOP_MS));
+      origin = { epoch: Date.now(), mono: Number(process.hrtime.bigint() / 1_000_000n) };
+      writeSync(sock, msg);
+    },
+    firedAt() {
+      if (!origin) return null;
+      const msg = Buffer.alloc(8);
+      try {
+        if (readSync(sock, msg) !== 8) return null;
+      } catch {
+        return null; // EAGAIN: it has not fired
+      }
+      return origin.epoch + (Number(msg.readBigInt64LE()) - origin.mono);
+    },
+    close() {
+      fds.close(sock);
+    },
+  };
 }
 
 /** Each pass of a failed launch's teardown holds the thread this long at most per leaf. */
