@@ -52,7 +52,7 @@ int bv_pidfd_open(int pid);
 /* SIGTSTP/SIGTTIN/SIGTTOU ignored while a workload shares the session (sys.c says why). */
 int bv_job_stops(int hold);
 /* The wall deadline's backstop: a thread that kills the workload at the deadline (sys.c says why). */
-int bv_deadline_thread(int pidfd, int kill_fd);
+int bv_deadline_thread(int pid, int pidfd, int kill_fd);
 int bv_write_byte(int fd);
 int bv_read_record(int fd, int32_t *rec);
 int bv_landlock_create(uint64_t fs, uint64_t net, uint64_t scoped, int abi);

@@ -196,8 +196,28 @@ int bv_job_stops(int hold) {
  * removed leaf's cgroup.kill refuses writes, so a late kill reaches nothing else. -errno on
  * failure (nothing made). */
 struct deadline {
-  int pidfd, kill_fd, sock;
+  int pidfd, kill_fd, sock, proc_fd;
 };
+
+/* Whether the process /proc/<pid> (proc_fd) is exiting already (PF_EXITING in field 9 of its stat,
+ * proc(5)), or gone: a first process killed by another (the OOM killer, a caller) stays unreaped
+ * and its pidfd unreadable while its namespace is torn down. Unknown (unreadable) is "no". */
+static int exiting(int proc_fd) {
+  char buf[1024];
+  int fd = openat(proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ESRCH || errno == ENOENT;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return n < 0 && errno == ESRCH;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  /* after ") ": state ppid pgrp session tty_nr tpgid flags */
+  char *save = NULL, *tok = strtok_r(p + 1, " ", &save);
+  for (int field = 0; tok && field < 6; field++) tok = strtok_r(NULL, " ", &save);
+  if (!tok) return 0;
+  return (strtoul(tok, NULL, 10) & 0x4UL) != 0; /* PF_EXITING, include/linux/sched.h */
+}
 
 static int64_t monotonic_ms(void) {
   struct timespec t;
@@ -213,16 +233,25 @@ static void *deadline_main(void *arg) {
   while (n < 0 && errno == EINTR);
   if (n == (ssize_t)sizeof ms && ms >= 0) {
     int64_t end = monotonic_ms() + ms;
+    /* Whether the first process is still there: once it has exited on its own (its pidfd
+     * readable), the end is not the deadline's to claim, but a leaf's other members (no pid
+     * namespace: descendants outlive it) are still killed at the deadline. */
+    int first = 1;
     for (;;) {
-      /* The caller's end closed (the run has ended), or the workload's first process exited on
-       * its own (its pidfd readable): nothing to do, and nothing to claim. */
       struct pollfd p[2] = {{d->sock, POLLIN, 0}, {d->pidfd, POLLIN, 0}};
       int64_t left = end - monotonic_ms();
-      int r = poll(p, 2, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
-      if (r > 0) break;
+      int r = poll(p, first ? 2 : 1, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
+      if (r > 0 && p[0].revents) break; /* the caller's end closed: the run has ended */
+      if (r > 0) {
+        first = 0;
+        if (d->kill_fd < 0) break; /* nothing else to kill */
+        continue;
+      }
       if (r == 0 && left <= 0) {
-        int64_t now = monotonic_ms();
-        (void)!send(d->sock, &now, sizeof now, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (first && !exiting(d->proc_fd)) {
+          int64_t now = monotonic_ms();
+          (void)!send(d->sock, &now, sizeof now, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         if (d->kill_fd >= 0) (void)!write(d->kill_fd, "1", 1);
         syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
         break;
@@ -236,21 +265,31 @@ static void *deadline_main(void *arg) {
   }
   close(d->pidfd);
   if (d->kill_fd >= 0) close(d->kill_fd);
+  if (d->proc_fd >= 0) close(d->proc_fd);
   close(d->sock);
   free(d);
   return NULL;
 }
 
-int bv_deadline_thread(int pidfd, int kill_fd) {
+int bv_deadline_thread(int pid, int pidfd, int kill_fd) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   struct deadline *d = calloc(1, sizeof *d);
   int e = d ? 0 : -ENOMEM;
   if (d) {
+    d->pidfd = d->kill_fd = d->proc_fd = -1;
     d->sock = sv[1];
-    d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-    d->kill_fd = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 3) : -1;
-    if (d->pidfd < 0 || (kill_fd >= 0 && d->kill_fd < 0)) e = -errno;
+    /* /proc/<pid> opened while the child waits for its go byte: that very process's, whatever
+     * its number names later. */
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    d->proc_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d->proc_fd < 0) e = -errno;
+    if (!e) {
+      d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+      d->kill_fd = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 3) : -1;
+      if (d->pidfd < 0 || (kill_fd >= 0 && d->kill_fd < 0)) e = -errno;
+    }
     int fl = e ? 0 : fcntl(sv[0], F_GETFL);
     if (!e && (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0)) e = -errno;
     if (!e) e = bv_detached_thread(deadline_main, d, 32 * 1024);
@@ -259,6 +298,7 @@ int bv_deadline_thread(int pidfd, int kill_fd) {
     if (d) {
       if (d->pidfd >= 0) close(d->pidfd);
       if (d->kill_fd >= 0) close(d->kill_fd);
+      if (d->proc_fd >= 0) close(d->proc_fd);
       free(d);
     }
     close(sv[0]);

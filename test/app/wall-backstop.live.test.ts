@@ -65,9 +65,11 @@ describe('the wall deadline without the event loop', () => {
     expect(n).toBeLessThanOrEqual(20);
     const r = await run;
     expect(r.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
-    // The run's length is when the backstop killed it, not when the loop woke to see it.
-    expect(r.report.body.timings.runMs).toBeGreaterThanOrEqual(1000);
-    expect(r.report.body.timings.runMs).toBeLessThan(2200);
+    // The run's length is when the backstop killed it (at least 1250 ms after exec: not the
+    // loop's own timer, at 1000), not when the loop woke to see it (3 s and more); from the
+    // release, so with the child's set-up on a loaded machine.
+    expect(r.report.body.timings.runMs).toBeGreaterThanOrEqual(1250);
+    expect(r.report.body.timings.runMs).toBeLessThan(2600);
   });
 
   it('a wasm run whose supervisor is held up past its wall: its runner is killed near its wall', async () => {
@@ -108,7 +110,8 @@ describe('the wall deadline without the event loop', () => {
     expect(diedAfter).toBeLessThan(2200);
     const r = await run;
     expect(r.result.timedOut).toBe(true);
-    expect(r.result.runMs).toBeGreaterThanOrEqual(1000);
+    // From the job's hand-over: the backstop's 1250 ms, not the loop's own timer's 1000.
+    expect(r.result.runMs).toBeGreaterThanOrEqual(1250);
     expect(r.result.runMs).toBeLessThan(2200);
   });
 

@@ -955,7 +955,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (!req.detached) {
         // The wall's backstop thread is made before the workload runs: one that cannot be made
         // fails the launch here, not a run under way. Its countdown starts at exec.
-        if (launch.wallMs !== null || req.keepsDeadline) backstopper = makeBackstop(fds, pidfd, cg);
+        if (launch.wallMs !== null || req.keepsDeadline) backstopper = makeBackstop(fds, pid, pidfd, cg);
         await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
@@ -1030,8 +1030,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let wait: Awaited<NonNullable<typeof exited>>;
     try {
       const backstop = (ms: number): void => {
+        // A runner that ended before its job was handed over: nothing to back up.
+        if (ended) return;
         if (!backstopper) throw new BvisorError('BV_INTERNAL', 'the wall\'s backstop was not made for this launch (keepsDeadline)');
-        if (!ended) backstopper.start(ms);
+        backstopper.start(ms);
       };
       req.onExec?.({ pid, timeout: () => stop('wall'), abort: () => stop('abort'), backstop });
       if (launch.wallMs !== null) {
@@ -1093,7 +1095,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     return {
       pid,
       startedAt,
-      ...(firedAt !== null ? { backstopAt: firedAt } : {}),
+      ...(byBackstop ? { backstopAt: firedAt! } : {}),
       endedAt,
       setupMs,
       runMs,
@@ -1165,14 +1167,14 @@ interface Backstop {
  * the workload runs; its channel is one of this launch's descriptors, so every way out of the
  * launch closes it.
  */
-function makeBackstop(fds: OwnedFds, pidfd: number, cg: CgroupSet): Backstop {
+function makeBackstop(fds: OwnedFds, pid: number, pidfd: number, cg: CgroupSet): Backstop {
   const s = shim();
   const v2 = cg.leaves.find((l) => l.version === 2);
   // cgroup.kill is Linux 5.14+; before it, the pidfd's SIGKILL (the pid namespace's first
   // process: the kernel kills the rest) is the backstop, and the loop's killAll the rest.
   const killFd = v2 ? s.bv_open(join(v2.dir, 'cgroup.kill'), O.WRONLY, 0) : -1;
   if (killFd < 0 && killFd !== -2 && v2) throw spawnErr(`open ${join(v2.dir, 'cgroup.kill')}, the deadline's backstop`, killFd);
-  const sock = s.bv_deadline_thread(pidfd, killFd);
+  const sock = s.bv_deadline_thread(pid, pidfd, killFd);
   if (killFd >= 0) s.bv_close(killFd);
   if (sock < 0) throw spawnErr("the wall deadline's backstop thread", sock);
   fds.own(sock);
