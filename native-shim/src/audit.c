@@ -397,12 +397,6 @@ static int barrier_main(void *arg) {
   return fd < 0 ? 0 : 4;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int bv_audit_finish(struct bv_audit *a, int timeout_ms) {
   bv_audit_pump(a);
   int pid = -1;
@@ -410,11 +404,11 @@ int bv_audit_finish(struct bv_audit *a, int timeout_ms) {
   uint32_t barrier = 2;
   if (pid > 0 && st == 0) {
     a->barrier_pid = pid;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = bv_mono_ms() + timeout_ms;
     while (!a->barrier_seen) {
       if (bv_audit_pump(a) < 0) break;
       if (a->barrier_seen) break;
-      int64_t left = deadline - now_ms();
+      int64_t left = deadline - bv_mono_ms();
       if (left <= 0) break;
       struct pollfd p = {a->fd, POLLIN, 0};
       if (poll(&p, 1, (int)left) < 0 && errno != EINTR) break;

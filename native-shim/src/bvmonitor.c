@@ -85,12 +85,6 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* poll(2) takes an int of milliseconds: a deadline weeks away is waited for in slices. */
 static int poll_ms(int64_t ms) {
   if (ms < 0) return -1;
@@ -675,11 +669,11 @@ int main(int argc, char **argv) {
 
   /* 6. relay output, enforce the deadline and the cpu limit, reap orphans, then the workload */
   int end = END_NONE, exited = 0;
-  int64_t deadline = wall_ms > 0 ? mono_ms() + wall_ms : -1;
+  int64_t deadline = wall_ms > 0 ? bv_mono_ms() + wall_ms : -1;
   int64_t drain_until = -1;
   long long cpu_used = cpu_usage_us();
   for (;;) {
-    int64_t now = mono_ms();
+    int64_t now = bv_mono_ms();
     int64_t wait = -1;
     if (!exited && deadline >= 0) wait = deadline - now < 0 ? 0 : deadline - now;
     if (!exited && cpu_fd >= 0 && end == END_NONE) {
@@ -736,8 +730,8 @@ int main(int argc, char **argv) {
       return 0;
     }
     /* Deadlines are checked whatever woke us: a stream of output must not postpone them. */
-    if (exited && mono_ms() >= drain_until) break;
-    if (!exited && deadline >= 0 && mono_ms() >= deadline) {
+    if (exited && bv_mono_ms() >= drain_until) break;
+    if (!exited && deadline >= 0 && bv_mono_ms() >= deadline) {
       if (end == END_NONE) end = END_WALL;
       /* The pid namespace dies with its init; descendants without one are ours to kill. */
       syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);

@@ -21,6 +21,12 @@
 #include "notify.h"
 #include "span.h"
 
+int64_t bv_mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 _Static_assert(sizeof(struct bv_notify_rec) == 592, "the record layout is decoded by src/core/seccomp/denials.ts");
 
 struct bv_notifier {

@@ -93,6 +93,10 @@ void bv_notifier_free(struct bv_notifier *n);
 /* Closes the listener (the filter then answers ENOSYS: still denied), keeping the counts. */
 void bv_notifier_close(struct bv_notifier *n);
 
+/* CLOCK_MONOTONIC in milliseconds: the deadlines' clock (the backstop, the audit barrier, the
+ * monitor's wall). */
+int64_t bv_mono_ms(void);
+
 #ifndef BV_MONITOR
 /* Starts fn(arg) on a detached thread with every signal blocked (signals stay with Node's
  * threads): the shim's holder and landlock's audit reader. 0, or -errno and nothing started. */

@@ -219,12 +219,6 @@ static int exiting(int proc_fd) {
   return (strtoul(tok, NULL, 10) & 0x4UL) != 0; /* PF_EXITING, include/linux/sched.h */
 }
 
-static int64_t monotonic_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void *deadline_main(void *arg) {
   struct deadline *d = arg;
   int64_t ms;
@@ -232,14 +226,14 @@ static void *deadline_main(void *arg) {
   do n = recv(d->sock, &ms, sizeof ms, 0);
   while (n < 0 && errno == EINTR);
   if (n == (ssize_t)sizeof ms && ms >= 0) {
-    int64_t end = monotonic_ms() + ms;
+    int64_t end = bv_mono_ms() + ms;
     /* Whether the first process is still there: once it has exited on its own (its pidfd
      * readable), the end is not the deadline's to claim, but a leaf's other members (no pid
      * namespace: descendants outlive it) are still killed at the deadline. */
     int first = 1;
     for (;;) {
       struct pollfd p[2] = {{d->sock, POLLIN, 0}, {d->pidfd, POLLIN, 0}};
-      int64_t left = end - monotonic_ms();
+      int64_t left = end - bv_mono_ms();
       int r = poll(p, first ? 2 : 1, left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left);
       if (r > 0 && p[0].revents) break; /* the caller's end closed: the run has ended */
       if (r > 0) {
@@ -249,7 +243,7 @@ static void *deadline_main(void *arg) {
       }
       if (r == 0 && left <= 0) {
         if (first && !exiting(d->proc_fd)) {
-          int64_t now = monotonic_ms();
+          int64_t now = bv_mono_ms();
           (void)!send(d->sock, &now, sizeof now, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
         if (d->kill_fd >= 0) (void)!write(d->kill_fd, "1", 1);

@@ -447,6 +447,7 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
     plan: runnerPlan,
     host,
     // The guest's wall is kept from the job's hand-over (runWasm), its backstop started there.
+    // Always made: a spare (its key has no wall) may serve a run with one.
     keepsDeadline: true,
     runName: `${o.runName}-${Math.random().toString(36).slice(2, 8)}`,
     hostname: o.id ? hostnameFor(o.id) : 'bvisor',

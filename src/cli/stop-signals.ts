@@ -66,13 +66,7 @@ export function stopOnSignals(): StopSignals {
     // The stop first, then the word: the abort kills the workload as it is dispatched, and a
     // write to a terminal can block (a workload given it may have stopped its output: tcflow).
     ac.abort(new Error(`bvisor received ${sig}`));
-    // A terminal that hung up fails every later write with EIO (the streams' listener below
-    // takes it); what bvisor still prints must not throw either.
-    try {
-      write('stderr', `bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once\n`);
-    } catch {
-      // nowhere to say it
-    }
+    say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once\n`);
   };
   for (const s of STOP) process.on(s, on);
   let toldTstp = false;
@@ -82,19 +76,11 @@ export function stopOnSignals(): StopSignals {
     try {
       continueSharingWorkloads();
     } catch (e) {
-      try {
-        write('stderr', `bvisor: the workload's processes stopped by SIGTSTP could not be continued: ${(e as Error).message}\n`);
-      } catch {
-        // nowhere to say it
-      }
+      say(`bvisor: the workload's processes stopped by SIGTSTP could not be continued: ${(e as Error).message}\n`);
     }
     if (toldTstp) return;
     toldTstp = true;
-    try {
-      write('stderr', 'bvisor: received SIGTSTP: bvisor run and its workload go on (stopped, bvisor would enforce no deadline while the workload runs); send SIGINT or SIGTERM to stop the run\n');
-    } catch {
-      // nowhere to say it
-    }
+    say('bvisor: received SIGTSTP: bvisor run and its workload go on (stopped, bvisor would enforce no deadline while the workload runs); send SIGINT or SIGTERM to stop the run\n');
   };
   // Handled here, so the hold below leaves SIGTSTP to this listener. The hold is never released:
   // the command writes its last words (the denial summary) after release(), and a background run
@@ -120,6 +106,15 @@ export function stopOnSignals(): StopSignals {
     guarded = true;
     for (const stream of [process.stdout, process.stderr]) stream.on('error', onError);
   };
+  /** A line of bvisor's own on stderr. A terminal that hung up fails every later write with EIO
+   * (the streams' listener takes it); what bvisor still says there must not throw either. */
+  function say(text: string): void {
+    try {
+      write('stderr', text);
+    } catch {
+      // nowhere to say it
+    }
+  }
   function write(to: 'stdout' | 'stderr', data: string | Uint8Array): void {
     guard();
     (to === 'stdout' ? process.stdout : process.stderr).write(data);

@@ -45,22 +45,19 @@ export function holdJobStops(workload?: number): () => void {
  * inherit) has its processes stopped by it (their actions are the defaults), while bvisor, which
  * does not stop, goes on and no shell sees a job to resume. This continues them: the processes of
  * our group that descend from a held workload, and nothing else of the group (a caller's wrapper,
- * a script, stopped on purpose, stays as its sender left it). Returns how many were continued.
+ * a script, stopped on purpose, stays as its sender left it).
  */
-export function continueSharingWorkloads(): number {
-  if (sharing.size === 0) return 0;
+export function continueSharingWorkloads(): void {
+  if (sharing.size === 0) return;
   const group = ownGroup();
-  let n = 0;
   for (const first of sharing) {
     for (const pid of groupDescendants(group, first)) {
       try {
         process.kill(pid, 'SIGCONT');
-        n++;
       } catch {
         // gone since the scan
       }
     }
   }
-  return n;
 }
 

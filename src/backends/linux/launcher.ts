@@ -1016,7 +1016,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let stoppedBy: 'wall' | 'cpu' | 'abort' | null = null;
     let timer: LongTimer | null = null;
     // When the backstop killed the workload (ms since the epoch), or null.
-    let backstopAt: number | null = null;
+    let firedAt: number | null = null;
     let cpuWatch: { stop(): void } | null = null;
     // Once reaped (or failed), the pidfd and the cgroup are ours to close and remove, and its
     // number may be another run's descriptor soon: no end acts after that.
@@ -1047,14 +1047,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       ended = true;
       timer?.clear();
       // Read before the channel closes: whether the backstop fired, and when.
-      backstopAt = backstopper?.firedAt() ?? null;
+      firedAt = backstopper?.firedAt() ?? null;
       backstopper?.close();
       backstopper = null;
       cpuWatch?.stop();
     }
     // The backstop ended it while this loop was held up (its own timer, overdue, then found the
     // run over): the thread said so, and when, before its kill.
-    const firedAt = backstopAt as number | null;
     const byBackstop = stoppedBy === null && firedAt !== null && wait.siCode === 2 && wait.status === 9;
     const endedBy = (byBackstop ? 'wall' : stoppedBy) as 'wall' | 'cpu' | 'abort' | null;
     const timedOut = endedBy === 'wall';
@@ -1075,8 +1074,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     killAll(cg);
     const teardown = teardownCgroups(cg);
     cgroups = null;
-    releaseJobStops?.();
-    releaseJobStops = null;
     const streams = await collectStreams(launch, captures);
     if (holder) seccompDenials = await holder.finish();
     holder = null;
@@ -1140,8 +1137,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const left = unfinished ? await teardownLater(unfinished, TEARDOWN_GRACE_MS) : [];
     throw left.length ? withCgroupsLeft(e, left) : e;
   } finally {
-    // A failed launch's: only now, once the cleanup above killed what was left of the workload
-    // (its cgroups), and whatever of it threw.
+    // Once none of the workload's processes is left: after the run's teardown, or after a failed
+    // launch's cleanup killed what was left (its cgroups), whatever of it threw.
     releaseJobStops?.();
   }
 }
