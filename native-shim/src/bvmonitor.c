@@ -25,6 +25,9 @@
  *      every descriptor we do not need (the caller's stray ones included)
  *   2. tell node the pid
  *   3. wait for node's "created" byte; EOF instead means create died mid-way: kill, reap, exit
+ *   3a. open STATE_DIR/exec.fifo for reading, tell node "listening" (create returns on that
+ *      line: a start that follows at once finds a reader), then record monitor.json's
+ *      "created" (its fsyncs are not on create's path)
  *   4. wait for `bvisor start` (a byte on STATE_DIR/exec.fifo) or the workload's death
  *   5. send the go byte; the fail pipe says exec succeeded (EOF) or where it failed
  *      (with landlock denials observed, BV_F_LANDLOCK_LOG, the audit reader joins the READLOG
@@ -555,7 +558,6 @@ int main(int argc, char **argv) {
     if (devnull > 2) close(devnull);
   }
   dprintf(4, "pid %d\n", pid);
-  close(4);
 
   siginfo_t info;
   struct rusage ru;
@@ -565,6 +567,7 @@ int main(int argc, char **argv) {
   do r = read(5, &b, 1); while (r < 0 && errno == EINTR);
   close(5);
   if (r != 1) {
+    close(4);
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     reap(pidfd, &info, &ru);
     kill_descendants();
@@ -574,6 +577,10 @@ int main(int argc, char **argv) {
   /* 4. start, or death before it. The fifo is open for reading before "created" is announced,
    * so a start that follows create at once always finds a reader. */
   int ff = openat(statedir_fd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  /* 3a. create waits for this line (EOF without it: the fifo could not be opened, and create
+   * fails), not for monitor.json, whose write and two fsyncs go on meanwhile. */
+  if (ff >= 0) dprintf(4, "listening\n");
+  close(4);
   write_reserved(RES_CREATED, "monitor.json", "{\"phase\":\"created\"}\n");
   int started = 0, fault = 0;
   int orphaned = 0;

@@ -272,13 +272,9 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
             if (consoleFd >= 0) shim().bv_close(consoleFd);
           });
         }
-        // The monitor announces "created" once it listens on the exec fifo: wait for that, so
-        // a start right after create never finds nobody there.
-        const until = Date.now() + 5000;
-        while (readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase !== 'created') {
-          if (existsSync(join(dir, 'exit.json')) || Date.now() > until) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
-          await new Promise((r) => setTimeout(r, 1));
-        }
+        // The monitor said it listens on the exec fifo (the launcher waited for that), so a start
+        // right after create never finds nobody there.
+        if (!created.listening) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
         fault('create:after-spawn');
         // prestart and createRuntime hooks: the container exists, its program has not run; a
         // failing hook ends create, and the catch below removes everything.

@@ -108,6 +108,9 @@ export interface Detached {
 export interface LinuxCreated {
   pid: number;
   monitorPid: number;
+  /** The monitor said its exec fifo has a reader (else it could not open it, or is gone, or said
+   * nothing within 5 s): a start may follow at once. */
+  listening: boolean;
   setupMs: number;
   evidence: Evidence[];
   cgroupDirs: string[];
@@ -986,10 +989,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     if (req.detached && monitor) {
       if (rec) throw childFailure(launch, mounts, rec);
       req.detached.beforeConfirm?.();
-      monitor.confirm();
+      const listening = await monitor.confirm();
       const created: LinuxCreated = {
         pid,
         monitorPid: monitor.monitorPid,
+        listening,
         setupMs: Date.now() - t0,
         evidence,
         cgroupDirs: cg.leaves.map((l) => l.dir),
@@ -1268,7 +1272,7 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): void; abort(): void }> {
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): Promise<boolean>; abort(): void }> {
   const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets, llToken];
   if ([d.monitorPath, ...args].some((a) => a.includes('\0'))) throw new BvisorError('BV_LAUNCH_SPAWN', 'an argument of the monitor holds a NUL byte');
   // The monitor's descriptors by position: 3 the body (it reads), 4 its answer (it writes), 5
@@ -1323,31 +1327,54 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
     fromMonitor.destroy();
     fds.closeAll();
   };
-  let line: string;
-  try {
-    line = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      // Timers run before the event loop reads its descriptors: when other work held the loop past
-      // the deadline (many creates in one process), the monitor's answer may be waiting unread.
-      // setImmediate decides after that read.
-      const timer = setTimeout(() => setImmediate(() => reject(new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s'))), 10_000);
-      fromMonitor.on('data', (c: Buffer) => {
-        buf += c.toString();
-        if (buf.includes('\n')) {
-          clearTimeout(timer);
-          resolve(buf.split('\n')[0]!);
-        }
-      });
-      const end = (): void => {
+  // The monitor's lines: "pid N" (or why it could not start the workload), then, once told the
+  // container was created, "listening" (its exec fifo has a reader) before it closes its end.
+  const lines: string[] = [];
+  let ended = false;
+  let wake: (() => void) | null = null;
+  let buf = '';
+  fromMonitor.on('data', (c: Buffer) => {
+    buf += c.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+    wake?.();
+  });
+  const end = (): void => {
+    if (buf) lines.push(buf);
+    buf = '';
+    ended = true;
+    wake?.();
+  };
+  fromMonitor.on('end', end);
+  fromMonitor.on('error', end);
+  /** The monitor's next line; '' at its end, or after ms without one. */
+  const nextLine = (ms: number): Promise<string> =>
+    new Promise<string>((resolve) => {
+      const look = (): boolean => {
+        const l = lines.shift() ?? (ended ? '' : null);
+        if (l === null) return false;
         clearTimeout(timer);
-        resolve(buf.split('\n')[0] ?? '');
+        wake = null;
+        resolve(l);
+        return true;
       };
-      fromMonitor.on('end', end);
-      fromMonitor.on('error', end);
+      // Timers run before the event loop reads its descriptors: when other work held the loop past
+      // the deadline (many creates in one process), the monitor's line may be waiting unread.
+      // setImmediate decides after that read.
+      const timer = setTimeout(() => setImmediate(() => {
+        if (look()) return;
+        wake = null;
+        resolve('');
+      }), ms);
+      wake = look;
+      look();
     });
-  } catch (e) {
+  const line = await nextLine(10_000);
+  if (line === '' && !ended) {
     closeAll();
-    throw e;
+    throw new BvisorError('BV_LAUNCH_SPAWN', 'the monitor did not report the workload within 10s');
   }
   const m = /^pid (\d+)$/.exec(line);
   if (!m) {
@@ -1363,17 +1390,20 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   return {
     pid: Number(m[1]),
     monitorPid,
-    confirm: () => {
+    confirm: async () => {
       // The "created" byte: without it (we died, or failed) the monitor kills the workload. One
-      // byte into an empty pipe does not block; a monitor already gone (EPIPE) finds its
-      // container broken on the next state.
+      // byte into an empty pipe does not block; a monitor already gone (EPIPE) answers nothing.
       try {
         writeSync(confirmW, 'c');
       } catch {
-        /* the monitor is gone: its container reads as broken */
+        /* the monitor is gone: no "listening" below */
       }
       fds.close(confirmW);
+      // Its exec fifo has a reader once it says so: a start right after create finds it. Its
+      // record of that (monitor.json, two fsyncs) is written meanwhile, off create's path.
+      const listening = (await nextLine(5000)) === 'listening';
       done();
+      return listening;
     },
     abort: () => {
       fds.close(confirmW);

@@ -1,0 +1,83 @@
+// create returns once the container's monitor has a reader on its exec fifo, so a start that
+// follows at once finds it: the monitor says "listening" on its answer pipe after opening the
+// fifo (native-shim/src/bvmonitor.c, step 3a), and create waits for that line, not for
+// monitor.json, whose fsyncs are off create's path. A monitor that cannot open its fifo fails
+// create instead of leaving a container that can never start.
+// Oracles: fifo(7) (an O_WRONLY|O_NONBLOCK open fails with ENXIO while nothing reads the fifo),
+// the monitor held stopped by this test (SIGSTOP, then SIGCONT), /proc and the state root.
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createContainer } from '../../src/app/create.js';
+import { deleteContainer } from '../../src/app/lifecycle.js';
+import { faultPoints } from '../../src/host/faults.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+import { facts, probeBundle } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
+
+const hit = faultPoints.hit;
+afterEach(() => {
+  faultPoints.hit = hit;
+});
+
+const monitorOf = (dir: string): number => (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { monitor: { pid: number } }).monitor.pid;
+const gone = (pid: number): boolean => {
+  try {
+    return /^\d+ \(.*\) [ZX]/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+};
+
+describe('create waits for its monitor to listen (live)', () => {
+  it('returns only once the monitor reads its exec fifo, even when the monitor is held up', async () => {
+    const root = tempDir();
+    const id = 'listen';
+    const dir = join(root, 'containers', id);
+    let monitor = 0;
+    let resumedAt = 0;
+    faultPoints.hit = (stage) => {
+      if (stage !== 'create:before-confirm') return;
+      // The monitor is told "created" next; held stopped, it cannot open its fifo until resumed.
+      monitor = monitorOf(dir);
+      process.kill(monitor, 'SIGSTOP');
+      setTimeout(() => {
+        resumedAt = Date.now();
+        process.kill(monitor, 'SIGCONT');
+      }, 300);
+    };
+    try {
+      await createContainer({ root, id, bundle: probeBundle(['exit', '0']), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
+      const doneAt = Date.now();
+      expect(monitor).toBeGreaterThan(0);
+      expect(resumedAt).toBeGreaterThan(0);
+      expect(doneAt).toBeGreaterThanOrEqual(resumedAt);
+      // A reader is there now (fifo(7): ENXIO otherwise). The monitor takes a writer that leaves
+      // without a byte as no start, and opens the fifo again.
+      closeSync(openSync(join(dir, 'exec.fifo'), constants.O_WRONLY | constants.O_NONBLOCK));
+    } finally {
+      faultPoints.hit = hit;
+      if (monitor) process.kill(monitor, 'SIGCONT');
+      await deleteContainer(root, id, true).catch(() => undefined);
+    }
+  });
+
+  it('fails, leaving nothing, when the monitor cannot open its exec fifo', async () => {
+    const root = tempDir();
+    const id = 'nofifo';
+    const dir = join(root, 'containers', id);
+    let monitor = 0;
+    faultPoints.hit = (stage) => {
+      if (stage !== 'create:before-confirm') return;
+      monitor = monitorOf(dir);
+      unlinkSync(join(dir, 'exec.fifo'));
+    };
+    const created = createContainer({ root, id, bundle: probeBundle(['exit', '0']), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
+    await expect(created).rejects.toMatchObject({ code: 'BV_LAUNCH_SPAWN', message: expect.stringMatching(/did not report the container created/) });
+    expect(monitor).toBeGreaterThan(0);
+    await until('the monitor gone', () => gone(monitor), 5000);
+    expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+  });
+});
