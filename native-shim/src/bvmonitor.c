@@ -574,14 +574,16 @@ int main(int argc, char **argv) {
     write_exit("aborted", &info, &ru, END_NONE, 0, now_ms(), 0, 0, -1);
     return 0;
   }
-  /* 4. start, or death before it. The fifo is open for reading before "created" is announced,
-   * so a start that follows create at once always finds a reader. */
+  /* 3a. The fifo is open for reading before create is told "listening" (create returns on that
+   * line), so a start that follows create at once always finds a reader. create waits for the
+   * line, not for monitor.json, whose write and two fsyncs go on meanwhile. A fifo that cannot
+   * be opened is said instead, and create fails. */
   int ff = openat(statedir_fd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-  /* 3a. create waits for this line (EOF without it: the fifo could not be opened, and create
-   * fails), not for monitor.json, whose write and two fsyncs go on meanwhile. */
   if (ff >= 0) dprintf(4, "listening\n");
+  else dprintf(4, "error %d\n", errno);
   close(4);
   write_reserved(RES_CREATED, "monitor.json", "{\"phase\":\"created\"}\n");
+  /* 4. start, or death before it. */
   int started = 0, fault = 0;
   int orphaned = 0;
   while (ff >= 0) {

@@ -272,9 +272,8 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
             if (consoleFd >= 0) shim().bv_close(consoleFd);
           });
         }
-        // The monitor said it listens on the exec fifo (the launcher waited for that), so a start
+        // The monitor listens on the exec fifo (the launcher waited for it to say so), so a start
         // right after create never finds nobody there.
-        if (!created.listening) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor of ${o.id} did not report the container created`, { hint: 'nothing was left running' });
         fault('create:after-spawn');
         // prestart and createRuntime hooks: the container exists, its program has not run; a
         // failing hook ends create, and the catch below removes everything.

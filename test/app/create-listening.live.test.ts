@@ -37,12 +37,13 @@ describe('create waits for its monitor to listen (live)', () => {
     const dir = join(root, 'containers', id);
     let monitor = 0;
     let resumedAt = 0;
+    let resume: NodeJS.Timeout | undefined;
     faultPoints.hit = (stage) => {
       if (stage !== 'create:before-confirm') return;
       // The monitor is told "created" next; held stopped, it cannot open its fifo until resumed.
       monitor = monitorOf(dir);
       process.kill(monitor, 'SIGSTOP');
-      setTimeout(() => {
+      resume = setTimeout(() => {
         resumedAt = Date.now();
         process.kill(monitor, 'SIGCONT');
       }, 300);
@@ -58,7 +59,8 @@ describe('create waits for its monitor to listen (live)', () => {
       closeSync(openSync(join(dir, 'exec.fifo'), constants.O_WRONLY | constants.O_NONBLOCK));
     } finally {
       faultPoints.hit = hit;
-      if (monitor) process.kill(monitor, 'SIGCONT');
+      clearTimeout(resume);
+      if (monitor && !gone(monitor)) process.kill(monitor, 'SIGCONT');
       await deleteContainer(root, id, true).catch(() => undefined);
     }
   });
@@ -74,10 +76,40 @@ describe('create waits for its monitor to listen (live)', () => {
       unlinkSync(join(dir, 'exec.fifo'));
     };
     const created = createContainer({ root, id, bundle: probeBundle(['exit', '0']), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
-    await expect(created).rejects.toMatchObject({ code: 'BV_LAUNCH_SPAWN', message: expect.stringMatching(/did not report the container created/) });
+    // The monitor's own errno for its openat (open(2): ENOENT, the fifo is not there).
+    await expect(created).rejects.toMatchObject({ code: 'BV_LAUNCH_SPAWN', message: expect.stringMatching(/did not report the container created: it could not open .*exec\.fifo: ENOENT/) });
     expect(monitor).toBeGreaterThan(0);
     await until('the monitor gone', () => gone(monitor), 5000);
     expect(existsSync(dir)).toBe(false);
     expect(readdirSync(join(root, 'containers'))).toEqual([]);
   });
+
+  it('fails after 5 s, leaving nothing, when the monitor never says it listens', async () => {
+    const root = tempDir();
+    const id = 'mute';
+    const dir = join(root, 'containers', id);
+    let monitor = 0;
+    faultPoints.hit = (stage) => {
+      if (stage !== 'create:before-confirm') return;
+      // Stopped for good: it never reads the "created" byte. create gives up at 5 s; its clean-up
+      // gives a monitor 5 s more to end on its own, then kills it (SIGKILL reaches a stopped
+      // process): about 10 s in all.
+      monitor = monitorOf(dir);
+      process.kill(monitor, 'SIGSTOP');
+    };
+    const t0 = Date.now();
+    try {
+      const created = createContainer({ root, id, bundle: probeBundle(['exit', '0']), cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
+      await expect(created).rejects.toMatchObject({ code: 'BV_LAUNCH_SPAWN', message: expect.stringMatching(/did not report the container created: no answer within 5s/) });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(5000);
+      await until('the monitor gone', () => gone(monitor), 5000);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      faultPoints.hit = hit;
+      if (monitor && !gone(monitor)) {
+        process.kill(monitor, 'SIGCONT');
+        await deleteContainer(root, id, true).catch(() => undefined);
+      }
+    }
+  }, 20_000);
 });

@@ -42,7 +42,9 @@ describe('lifecycle (CLI)', () => {
     expect(require('node:fs').readlinkSync(`/proc/${st.pid}/exe`)).not.toMatch(/bvprobe$/);
     // The monitor's records: monitor.json, written over its reservation, is cut to its one line;
     // the reservations of its later records hold real blocks (stat(2) st_blocks), not a hole.
+    // (written just after create returns: create waits for the monitor's fifo, not this record)
     const dir = join(root, 'containers', 'a1');
+    await until('monitor.json', () => existsSync(join(dir, 'monitor.json')));
     const phase = readFileSync(join(dir, 'monitor.json'), 'utf8');
     expect(phase).toMatch(/^\{[^\n]*\}\n$/);
     expect(JSON.parse(phase)).toEqual({ phase: 'created' });

@@ -108,9 +108,6 @@ export interface Detached {
 export interface LinuxCreated {
   pid: number;
   monitorPid: number;
-  /** The monitor said its exec fifo has a reader (else it could not open it, or is gone, or said
-   * nothing within 5 s): a start may follow at once. */
-  listening: boolean;
   setupMs: number;
   evidence: Evidence[];
   cgroupDirs: string[];
@@ -989,11 +986,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     if (req.detached && monitor) {
       if (rec) throw childFailure(launch, mounts, rec);
       req.detached.beforeConfirm?.();
-      const listening = await monitor.confirm();
+      // Not listening on its exec fifo, the container could never start: create fails (the catch
+      // below kills the workload; the caller stops the monitor and removes the rest).
+      const notListening = await monitor.confirm();
+      if (notListening !== null) throw new BvisorError('BV_LAUNCH_SPAWN', `the monitor did not report the container created: ${notListening}`, { hint: 'nothing was left running' });
       const created: LinuxCreated = {
         pid,
         monitorPid: monitor.monitorPid,
-        listening,
         setupMs: Date.now() - t0,
         evidence,
         cgroupDirs: cg.leaves.map((l) => l.dir),
@@ -1272,7 +1271,7 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): Promise<boolean>; abort(): void }> {
+async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): Promise<string | null>; abort(): void }> {
   const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets, llToken];
   if ([d.monitorPath, ...args].some((a) => a.includes('\0'))) throw new BvisorError('BV_LAUNCH_SPAWN', 'an argument of the monitor holds a NUL byte');
   // The monitor's descriptors by position: 3 the body (it reads), 4 its answer (it writes), 5
@@ -1352,21 +1351,25 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   /** The monitor's next line; '' at its end, or after ms without one. */
   const nextLine = (ms: number): Promise<string> =>
     new Promise<string>((resolve) => {
+      let settled = false;
+      const settle = (l: string): void => {
+        settled = true;
+        clearTimeout(timer);
+        if (wake === look) wake = null;
+        resolve(l);
+      };
       const look = (): boolean => {
+        if (settled) return true;
         const l = lines.shift() ?? (ended ? '' : null);
         if (l === null) return false;
-        clearTimeout(timer);
-        wake = null;
-        resolve(l);
+        settle(l);
         return true;
       };
       // Timers run before the event loop reads its descriptors: when other work held the loop past
       // the deadline (many creates in one process), the monitor's line may be waiting unread.
-      // setImmediate decides after that read.
+      // setImmediate decides after that read; a call already settled by then is left alone.
       const timer = setTimeout(() => setImmediate(() => {
-        if (look()) return;
-        wake = null;
-        resolve('');
+        if (!look()) settle('');
       }), ms);
       wake = look;
       look();
@@ -1401,9 +1404,11 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
       fds.close(confirmW);
       // Its exec fifo has a reader once it says so: a start right after create finds it. Its
       // record of that (monitor.json, two fsyncs) is written meanwhile, off create's path.
-      const listening = (await nextLine(5000)) === 'listening';
+      const said = await nextLine(5000);
+      const open = /^error (\d+)$/.exec(said);
       done();
-      return listening;
+      if (said === 'listening') return null;
+      return open ? `it could not open ${join(d.stateDir, 'exec.fifo')}: ${errnoName(-Number(open[1]))}` : said ? `it said "${said.slice(0, 80)}"` : ended ? 'it ended without a word' : 'no answer within 5s';
     },
     abort: () => {
       fds.close(confirmW);
