@@ -1,8 +1,8 @@
 // The shim starts threads of its own (the wall's backstop, the notify holder, the audit readers)
 // that can still be on their way out of poll(2) when Node exits. Node-API finalizers run at exit,
 // and koffi then dlclose()s the library: were it unmapped, such a thread would run unmapped code
-// and the process would end in SIGSEGV after its work was done (a CI failure of bvisor learn:
-// "verified", then an exit by signal). The library is linked never to be unloaded.
+// and the process would end in SIGSEGV after its work was done (the likely cause of a CI failure
+// of bvisor learn: "verified", then an exit by signal). The library is linked never to be unloaded.
 // Oracles: /proc/self/maps after koffi's own unload, and the exit status of processes that exit
 // while such threads are returning.
 import { spawnSync } from 'node:child_process';
