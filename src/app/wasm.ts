@@ -310,6 +310,15 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     runner.close();
     throw failed.e;
   }
+  /** Stops the exec'd runner, waits for its end, and throws: its job never ran, or never with its
+   * deadline. */
+  const abandon = async (e: unknown): Promise<never> => {
+    runner.jobSock.destroy();
+    void runner.ctl.then((c) => c.timeout());
+    await runner.done.catch(() => undefined);
+    runner.close();
+    throw e;
+  };
   let prepared: PreparedJob;
   try {
     prepared = prepareJob(b, plan, shape, o.secret, o.cacheDir);
@@ -317,11 +326,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     // naming the runner and its cgroups.
     await o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
   } catch (e) {
-    runner.jobSock.destroy();
-    void runner.ctl.then((c) => c.timeout());
-    await runner.done.catch(() => undefined);
-    runner.close();
-    throw e;
+    return abandon(e);
   }
   const { job, cache, seed } = prepared;
   const t0 = Date.now();
@@ -331,15 +336,11 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const timer: LongTimer | null = L.wallMs !== null ? longTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs) : null;
   // And its backstop, which kills the runner should this process's loop be held up then.
   if (L.wallMs !== null) {
-    const ctl = await runner.ctl;
     try {
-      ctl.backstop(L.wallMs);
+      (await runner.ctl).backstop(L.wallMs);
     } catch (e) {
       timer?.clear();
-      ctl.abort();
-      await runner.done.catch(() => undefined);
-      runner.close();
-      throw e;
+      return abandon(e);
     }
   }
   try {

@@ -1328,6 +1328,7 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   };
   // The monitor's lines: "pid N" (or why it could not start the workload), then, once told the
   // container was created, "listening" (its exec fifo has a reader) before it closes its end.
+  // (Not node:readline: its first load costs a create started from the blob about 1.5 ms.)
   const lines: string[] = [];
   let ended = false;
   let wake: (() => void) | null = null;
