@@ -16,8 +16,8 @@
 //   5. bvisor list with 1 and BENCH_LIST_N containers
 //   6. each lifecycle command on its own (create, state, start, kill, delete of a container whose
 //      workload sleeps), vs `node -e 0`, with its peak RSS: where a cycle's time goes; and run of
-//      the same boundary, create's yardstick; and state from bvisor.blob (a copy of the package
-//      without lifecycle.blob), the lifecycle blob's yardstick
+//      the same boundary, create's yardstick; and state, create and that run from bvisor.blob (a
+//      copy of the package without lifecycle.blob and launch.blob), their own blobs' yardstick
 //   7. fuel: scripts/bench-fuel.mjs (fib(30) and loop-heavy C guests, metered vs unmetered)
 // Peak RSS is measured once per command with GNU time (%M), outside the timed runs.
 // Knobs: BENCH_N (21: runs per CLI case), BENCH_API_N (200), BENCH_CYCLE_N (30 lifecycle
@@ -468,7 +468,8 @@ function lifecycleSection() {
   cleanups.push(() => rmSync(ltrue, { recursive: true, force: true }));
   writeFileSync(join(ltrue, 'boundary.yaml'), readFileSync(join(apiBundle, 'boundary.yaml'), 'utf8') + 'stdio: { stdin: null, stdout: null, stderr: null }\n');
   const RUN_SAME = 'run, the same boundary (true)';
-  const cmd = (...a) => [bvisor, '--root', lroot, a[0], ...(a[0] === 'create' || a[0] === 'run' ? ['--cgroup-parent', cgParent] : []), ...a.slice(1)];
+  const cmdFrom = (from, ...a) => [from, '--root', lroot, a[0], ...(a[0] === 'create' || a[0] === 'run' ? ['--cgroup-parent', cgParent] : []), ...a.slice(1)];
+  const cmd = (...a) => cmdFrom(bvisor, ...a);
   const state = (id, from = bvisor) => {
     const t0 = process.hrtime.bigint();
     const s = spawnSync(from, ['--root', lroot, 'state', id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -484,27 +485,38 @@ function lifecycleSection() {
     }
     throw new Error(`bvisor state ${id}: not stopped after 500 polls since kill KILL`);
   };
-  // The lifecycle commands' own blob against bvisor.blob, in the same run: a copy of the package
-  // without lifecycle.blob starts them from bvisor.blob, as bin/bvisor does when it is missing.
+  // The lifecycle and launching commands' own blobs against bvisor.blob, in the same run: a copy
+  // of the package without lifecycle.blob and launch.blob starts them from bvisor.blob, as
+  // bin/bvisor does when they are missing.
   const ONE_BLOB = 'state (created), from bvisor.blob';
-  const oneBlob = existsSync(join(root, 'dist', 'snapshot', 'lifecycle.blob')) ? mkdtempSync(join(tmpdir(), 'bvisor-bench-pkg-')) : null;
+  const ONE_BLOB_CREATE = 'create, from bvisor.blob';
+  const ONE_BLOB_RUN = 'run (true), from bvisor.blob';
+  const subBlobs = ['lifecycle.blob', 'launch.blob'];
+  const oneBlob = subBlobs.every((f) => existsSync(join(root, 'dist', 'snapshot', f))) ? mkdtempSync(join(tmpdir(), 'bvisor-bench-pkg-')) : null;
+  const oneBin = oneBlob ? join(oneBlob, 'bin', 'bvisor') : null;
   if (oneBlob) {
     cleanups.push(() => rmSync(oneBlob, { recursive: true, force: true }));
     mkdirSync(join(oneBlob, 'bin'));
     for (const f of ['bvisor', 'run.js']) copyFileSync(join(root, 'bin', f), join(oneBlob, 'bin', f));
     mkdirSync(join(oneBlob, 'dist', 'snapshot'), { recursive: true });
     for (const e of readdirSync(join(root, 'dist'))) if (e !== 'snapshot') symlinkSync(join(root, 'dist', e), join(oneBlob, 'dist', e));
-    for (const f of readdirSync(join(root, 'dist', 'snapshot'))) if (f !== 'lifecycle.blob') symlinkSync(join(root, 'dist', 'snapshot', f), join(oneBlob, 'dist', 'snapshot', f));
+    for (const f of readdirSync(join(root, 'dist', 'snapshot'))) if (!subBlobs.includes(f)) symlinkSync(join(root, 'dist', 'snapshot', f), join(oneBlob, 'dist', 'snapshot', f));
     for (const e of ['node_modules', 'package.json', 'oclif.manifest.json', 'native-shim']) symlinkSync(join(root, e), join(oneBlob, e));
   }
-  const names = ['create', 'state (created)', ...(oneBlob ? [ONE_BLOB] : []), 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
-  const samples = new Map([...names, RUN_SAME, 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
+  const names = ['create', ...(oneBlob ? [ONE_BLOB_CREATE] : []), 'state (created)', ...(oneBlob ? [ONE_BLOB] : []), 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
+  const samples = new Map([...names, RUN_SAME, ...(oneBlob ? [ONE_BLOB_RUN] : []), 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
   const live = new Set();
   /** One container through every command; with `time`, each command's sample is recorded. */
   const one = (id, time) => {
     const put = (n, t) => time && samples.get(n).push(t);
     put('create', detachedOnce(cmd('create', '--bundle', lbundle, id)));
     live.add(id);
+    if (oneBin) {
+      live.add(`b${id}`);
+      put(ONE_BLOB_CREATE, detachedOnce(cmdFrom(oneBin, 'create', '--bundle', lbundle, `b${id}`)));
+      spawnSync(bvisor, ['--root', lroot, 'delete', '-f', `b${id}`], { stdio: 'ignore' });
+      live.delete(`b${id}`);
+    }
     put('state (created)', state(id).t);
     if (oneBlob) put(ONE_BLOB, state(id, join(oneBlob, 'bin', 'bvisor')).t);
     put('start', detachedOnce(cmd('start', id)));
@@ -514,6 +526,7 @@ function lifecycleSection() {
     put('delete', once(cmd('delete', id)));
     live.delete(id);
     put(RUN_SAME, once(cmd('run', '--bundle', ltrue, `t${id}`)));
+    if (oneBin) put(ONE_BLOB_RUN, once(cmdFrom(oneBin, 'run', '--bundle', ltrue, `u${id}`)));
     put('node -e 0', once([node, '-e', '0']));
     if (BARE) put(BARE, once([node, '-e', '0'], { env: bareEnv }));
   };
@@ -544,12 +557,12 @@ function lifecycleSection() {
     const b = median(samples.get('node -e 0'));
     const bb = BARE ? median(samples.get(BARE)) : null;
     header(`lifecycle commands, one at a time (${LIFECYCLE_N} containers, a sleeping workload, interleaved)`, ' node -e 0', bb !== null);
-    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`), `bvisor ${RUN_SAME}`]) {
+    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`), `bvisor ${RUN_SAME}`, ...(oneBlob ? [`bvisor ${ONE_BLOB_RUN}`] : [])]) {
       const key = n.replace(/^bvisor /, '');
       const m = median(samples.get(key));
       row(n, m, `${(m / b).toFixed(2)}x`, rss.has(key) ? rss.get(key) : n.startsWith('bvisor') ? null : undefined, bb === null ? undefined : `${(m / bb).toFixed(2)}x`);
     }
-    const sum = names.filter((n) => n !== 'state (running)' && n !== 'state (created)' && n !== ONE_BLOB && n !== 'kill KILL').reduce((a, n) => a + median(samples.get(n)), 0);
+    const sum = names.filter((n) => n !== 'state (running)' && n !== 'state (created)' && n !== ONE_BLOB && n !== ONE_BLOB_CREATE && n !== 'kill KILL').reduce((a, n) => a + median(samples.get(n)), 0);
     console.log(`create + start + one state + delete: ${sum.toFixed(1)} ms, ${(sum / b).toFixed(2)}x node -e 0${bb === null ? '' : `, ${(sum / bb).toFixed(2)}x bare`}`);
   } finally {
     for (const id of live) spawnSync(bvisor, ['--root', lroot, 'delete', '-f', id], { stdio: 'ignore' });

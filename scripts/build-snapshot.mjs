@@ -1,6 +1,7 @@
 // The CLI's V8 start-up snapshot (issue 12, docs/performance.md), built by `npm run build`:
-//   1. esbuild bundles dist/cli/snapshot.js (and dist/cli/snapshot-lifecycle.js, for the
-//      lifecycle commands' smaller blob) and everything it imports into one script
+//   1. esbuild bundles dist/cli/snapshot.js (and dist/cli/snapshot-lifecycle.js and
+//      snapshot-launch.js, for the lifecycle and the launching commands' smaller blobs) and
+//      everything it imports into one script
 //      (Node 20 builds a snapshot from a single script: it cannot require user-land modules);
 //      koffi (a native addon) and tar stay outside, loaded at run time (src/backends/linux/ffi/runtime.ts);
 //   2. `node --snapshot-blob … --build-snapshot` runs it and writes the blob;
@@ -228,23 +229,32 @@ const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/ru
 // here, by the same function bvisor.blob's warm-up calls, and put in as a constant. Only with
 // bvisor.blob: bin/bvisor checks one record of what built them, and falls back to bvisor.blob
 // when this one is missing.
-const lifecycleEntry = join(root, 'dist', 'cli', 'snapshot-lifecycle.js');
-if (built[0] && !process.argv.includes('--entry') && existsSync(lifecycleEntry)) {
-  const fallback = 'bin/bvisor will start the lifecycle commands from bvisor.blob';
+// The blobs of a subset of the commands, each with its entry and registry (docs/startup.md, "three
+// blobs"): the lifecycle commands (no bundle reader, planner or launcher; its warm-up's plan comes
+// from the build, its graph holds no planner) and the launching ones (run, create, exec). Each is a
+// smaller blob for its commands; bin/bvisor starts any command from bvisor.blob where its own is
+// missing.
+const subsets = [
+  { name: 'lifecycle', entry: 'snapshot-lifecycle.js', index: ['lifecycle-index.js', 'LIFECYCLE_COMMANDS'], check: 'state', warmPlan: true },
+  { name: 'launch', entry: 'snapshot-launch.js', index: ['launch-index.js', 'LAUNCH_COMMANDS'], check: 'create', warmPlan: false },
+];
+for (const sub of subsets) {
+  const subEntry = join(root, 'dist', 'cli', sub.entry);
+  if (!built[0] || process.argv.includes('--entry') || !existsSync(subEntry)) continue;
+  const fallback = `bin/bvisor will start the ${sub.name} commands from bvisor.blob`;
   let define = null;
   try {
     const load = createRequire(import.meta.url);
-    const warmPlan = load(join(root, 'dist', 'cli', 'warm-up.js')).warmPlan();
     // Its commands' entries of oclif.manifest.json only: the bundler keeps a define's value whole
     // in the heap (every function may reach it), so the others' would be deserialised for nothing.
-    const ids = Object.keys(load(join(root, 'dist', 'commands', 'lifecycle-index.js')).LIFECYCLE_COMMANDS);
+    const ids = Object.keys(load(join(root, 'dist', 'commands', sub.index[0]))[sub.index[1]]);
     const manifest = JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8'));
     manifest.commands = Object.fromEntries(Object.entries(manifest.commands).filter(([id]) => ids.includes(id)));
-    define = { BVISOR_WARM_PLAN: JSON.stringify(warmPlan), BVISOR_OCLIF_MANIFEST: JSON.stringify(manifest) };
+    define = { BVISOR_OCLIF_MANIFEST: JSON.stringify(manifest), ...(sub.warmPlan ? { BVISOR_WARM_PLAN: JSON.stringify(load(join(root, 'dist', 'cli', 'warm-up.js')).warmPlan()) } : {}) };
   } catch (e) {
-    console.error(`snapshot: lifecycle not built (${e && e.message}); ${fallback}`);
+    console.error(`snapshot: ${sub.name} not built (${e && e.message}); ${fallback}`);
   }
-  if (define) built.push(await snapshot('lifecycle', lifecycleEntry, [], fallback, { loadCheck: { args: [root, 'state', '--help'] }, define }));
+  if (define) built.push(await snapshot(sub.name, subEntry, [], fallback, { loadCheck: { args: [root, sub.check, '--help'] }, define }));
 }
 // The wasm runner (not when another entry is given: the tests of the guard build only theirs).
 // Its load check starts it as app/wasm.ts does (the package root, the two wasm caps), with an empty

@@ -2,7 +2,7 @@
 // (its bundle read, its plan made, its boundary launched under a monitor). Apart from the other
 // lifecycle commands (app/lifecycle.ts), which only read, signal, seal and remove what create
 // left: their start-up snapshot holds none of the planner, the bundle reader or the launcher
-// (docs/startup.md, "two blobs").
+// (docs/startup.md, "three blobs").
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';

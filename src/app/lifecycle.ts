@@ -1,6 +1,6 @@
 // The OCI-style lifecycle for scripts: start / state / kill / delete / list / report, on what
 // create (app/create.ts) made. Nothing here reads a bundle, plans or launches: these commands
-// start from a smaller snapshot that holds none of that (docs/startup.md, "two blobs";
+// start from a smaller snapshot that holds none of that (docs/startup.md, "three blobs";
 // test/arch.test.ts checks the graph).
 //
 // <root>/containers/<id>/

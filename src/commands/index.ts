@@ -14,7 +14,8 @@ import Exec from './exec.js';
 import Learn from './learn.js';
 import { LIFECYCLE_COMMANDS } from './lifecycle-index.js';
 
-// The lifecycle commands are lifecycle.blob's registry too (src/commands/lifecycle-index.ts).
+// The lifecycle commands are lifecycle.blob's registry too (src/commands/lifecycle-index.ts), and
+// run, create and exec launch.blob's (src/commands/launch-index.ts): the same classes.
 export const COMMANDS = {
   check: Check,
   spec: Spec,

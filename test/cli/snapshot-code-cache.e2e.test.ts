@@ -35,6 +35,11 @@ describe.skipIf(!built)("the blobs without Node's built-in modules' code cache",
       expect(lc).toMatchObject({ entries: 0, status: 0 });
       expect(lc.stdout).toMatch(/^Print the OCI state of a container/);
     }
+    if (existsSync(join(SNAP, 'launch.blob'))) {
+      const la = codeCacheEntries(join(SNAP, 'launch.blob'), [], [ROOT, 'create', '--help']);
+      expect(la).toMatchObject({ entries: 0, status: 0 });
+      expect(la.stdout).toMatch(/^Create a container/);
+    }
     if (existsSync(join(SNAP, 'runner.blob'))) {
       // Without arguments the runner refuses to run and says so on its result pipe (fd 4).
       expect(codeCacheEntries(join(SNAP, 'runner.blob'), ['--max-old-space-size=128'])).toMatchObject({ entries: 0, status: 0 });

@@ -11,11 +11,17 @@ import { skipOrFail, straceBin } from '../helpers/require.js';
 import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
 import { COMMANDS } from '../../src/commands/index.js';
 import { LIFECYCLE_COMMANDS } from '../../src/commands/lifecycle-index.js';
+import { LAUNCH_COMMANDS } from '../../src/commands/launch-index.js';
 import { GLOBAL_BOOL, GLOBAL_WITH_VALUE, hoistGlobals } from '../../src/cli/argv.js';
 
 const BLOB = join(ROOT, 'dist', 'snapshot', 'bvisor.blob');
 const built = existsSync(BLOB);
 if (!built) skipOrFail('snapshot', `no ${BLOB} (npm run build makes it; esbuild is a development dependency)`);
+
+// The blob bin/bvisor starts a command from (docs/startup.md, "three blobs"): the registries say.
+const LIFECYCLE = new Set(Object.keys(LIFECYCLE_COMMANDS));
+const LAUNCH = new Set(Object.keys(LAUNCH_COMMANDS));
+const blobFor = (command: string): string => (LIFECYCLE.has(command) ? 'lifecycle.blob' : LAUNCH.has(command) ? 'launch.blob' : 'bvisor.blob');
 
 const viaSnapshot = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(BVISOR, args, { cwd: ROOT, env: cliEnv(env), encoding: 'utf8', timeout: 60_000 });
 const viaRunJs = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
@@ -56,21 +62,21 @@ describe.skipIf(!built)('start-up snapshot', () => {
     }
   });
 
-  // Two blobs (docs/startup.md): the lifecycle commands (src/commands/lifecycle-index.ts) start
-  // from lifecycle.blob, which holds no bundle reader, planner or launcher; every other command
-  // from bvisor.blob. bin/bvisor chooses by the command's name, the first argument that is not a
-  // global flag. Oracles: the --debug line naming the blob, and the help each command prints,
-  // against bin/run.js's (the registry there is the full one).
-  it('lifecycle commands start from lifecycle.blob and print their help as bin/run.js does; the others from bvisor.blob', () => {
-    expect(existsSync(join(ROOT, 'dist', 'snapshot', 'lifecycle.blob')), 'npm run build makes lifecycle.blob with bvisor.blob').toBe(true);
-    const lifecycle = new Set(Object.keys(LIFECYCLE_COMMANDS));
+  // Three blobs (docs/startup.md): the lifecycle commands (src/commands/lifecycle-index.ts) start
+  // from lifecycle.blob, which holds no bundle reader, planner or launcher; run, create and exec
+  // (src/commands/launch-index.ts) from launch.blob, which holds none of the other commands;
+  // every other command from bvisor.blob. bin/bvisor chooses by the command's name, the first
+  // argument that is not a global flag. Oracles: the --debug line naming the blob, and the help
+  // each command prints, against bin/run.js's (the registry there is the full one).
+  it('lifecycle commands start from lifecycle.blob, run, create and exec from launch.blob, each printing its help as bin/run.js does; the others from bvisor.blob', () => {
+    for (const blob of ['lifecycle.blob', 'launch.blob']) expect(existsSync(join(ROOT, 'dist', 'snapshot', blob)), `npm run build makes ${blob} with bvisor.blob`).toBe(true);
     const words = [...new Set(Object.keys(COMMANDS).map((id) => id.split(':')[0]!))];
     for (const word of words) {
       const r = viaSnapshot(['--debug', word, '--help']);
       expect({ word, status: r.status }).toEqual({ word, status: 0 });
       const blob = /started from the start-up snapshot (\S+\.blob)/.exec(r.stderr)?.[1];
-      expect({ word, blob }).toEqual({ word, blob: lifecycle.has(word) ? 'lifecycle.blob' : 'bvisor.blob' });
-      if (!lifecycle.has(word)) continue;
+      expect({ word, blob }).toEqual({ word, blob: blobFor(word) });
+      if (blob === 'bvisor.blob') continue;
       const b = viaRunJs([word, '--help']);
       expect({ word, stdout: r.stdout }).toEqual({ word, stdout: b.stdout });
     }
@@ -86,16 +92,16 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const cases: string[][] = [];
     for (const f of GLOBAL_WITH_VALUE) {
       cases.push([f, 'validate', 'state', 'x'], [f, 'state', 'validate', 'x'], [`${f}=state`, 'validate', 'x'], [`${f}=validate`, 'state', 'x'], [f, 'x', '--debug', 'kill', 'x']);
+      cases.push([f, 'create', 'state', 'x'], [f, 'state', 'create', 'x'], [`${f}=run`, 'validate', 'x'], [`${f}=validate`, 'exec', 'x']);
     }
-    for (const f of GLOBAL_BOOL) cases.push([f, 'state', 'x'], [f, 'validate', 'x'], ['--root', '/nonexistent', f, 'list']);
-    const lifecycle = new Set(Object.keys(LIFECYCLE_COMMANDS));
+    for (const f of GLOBAL_BOOL) cases.push([f, 'state', 'x'], [f, 'validate', 'x'], [f, 'run', 'x'], ['--root', '/nonexistent', f, 'list']);
     // In a directory of its own: the flags' values name files and directories (--log, --root).
     const cwd = tempDir();
     for (const argv of cases) {
       const command = hoistGlobals(argv)[0]!;
       const r = spawnSync(BVISOR, [...argv, '--debug'], { cwd, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
       const blob = /started from the start-up snapshot (\S+\.blob)/.exec(r.stderr)?.[1];
-      expect({ argv, blob }).toEqual({ argv, blob: lifecycle.has(command) ? 'lifecycle.blob' : 'bvisor.blob' });
+      expect({ argv, blob }).toEqual({ argv, blob: blobFor(command) });
     }
   }, 120_000);
 
@@ -105,8 +111,11 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(blobOf(['--root', root, 'state', 'none'])).toBe('lifecycle.blob');
     expect(blobOf([`--root=${root}`, '--log-format', 'json', 'list'])).toBe('lifecycle.blob');
     expect(blobOf(['--root', root, '--log', join(root, 'log'), '--cgroup-parent', 'x', 'delete', '--force', 'none'])).toBe('lifecycle.blob');
+    expect(blobOf(['--root', root, '--cgroup-parent', 'x', 'create', 'none'])).toBe('launch.blob');
+    expect(blobOf([`--root=${root}`, 'exec', 'none', 'true'])).toBe('launch.blob');
     // A global flag's value that is a command's name is a value, not the command.
     expect(blobOf(['--root', 'state', 'validate', 'bundles/hello'])).toBe('bvisor.blob');
+    expect(blobOf(['--root', 'run', 'validate', 'bundles/hello'])).toBe('bvisor.blob');
     // An unknown flag first, or no command at all: bvisor.blob, which holds every command.
     expect(blobOf(['--no-such-flag', 'state', 'x'])).toBe('bvisor.blob');
     expect(blobOf(['--root'])).toBe('bvisor.blob');
@@ -122,7 +131,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const r = viaSnapshot(['--root', root, '--debug', 'run', 'snap-1', '-b', join(ROOT, 'bundles', 'hello')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('hello from inside the boundary\n');
-    expect(r.stderr).toContain('started from the start-up snapshot');
+    expect(r.stderr).toContain('started from the start-up snapshot launch.blob');
   });
 
   // oclif's Config.load reads, at every start, /proc/version (its WSL probe), a user theme file
@@ -168,7 +177,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
     ];
     for (const [pkg, file, marker] of markers) {
       expect(readFileSync(join(ROOT, file), 'utf8'), `${pkg}: ${file}`).toContain(marker);
-      for (const script of ['bvisor.cjs', 'lifecycle.cjs']) expect(readFileSync(join(ROOT, 'dist', 'snapshot', script), 'utf8'), `${pkg} in ${script}`).not.toContain(marker.replace(/^class /, ''));
+      for (const script of ['bvisor.cjs', 'lifecycle.cjs', 'launch.cjs']) expect(readFileSync(join(ROOT, 'dist', 'snapshot', script), 'utf8'), `${pkg} in ${script}`).not.toContain(marker.replace(/^class /, ''));
     }
     // bin/run.js loads oclif whole: the stand-in is the snapshot's alone.
     const r = spawnSync(process.execPath, ['-e', "require('@oclif/core'); console.log(Object.keys(require.cache).some((k) => k.includes('/node_modules/minimatch/')))"], { cwd: ROOT, encoding: 'utf8' });
@@ -179,7 +188,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
     // A name from debug's own source (src/cli/no-debug.ts stands in for it): found in the package
     // as installed, absent from both bundled scripts.
     expect(readFileSync(join(ROOT, 'node_modules/debug/src/common.js'), 'utf8')).toContain('humanize');
-    for (const script of ['bvisor.cjs', 'lifecycle.cjs']) expect(readFileSync(join(ROOT, 'dist', 'snapshot', script), 'utf8'), `debug in ${script}`).not.toContain('humanize');
+    for (const script of ['bvisor.cjs', 'lifecycle.cjs', 'launch.cjs']) expect(readFileSync(join(ROOT, 'dist', 'snapshot', script), 'utf8'), `debug in ${script}`).not.toContain('humanize');
     // The blobs run only without DEBUG, so they print nothing of oclif's either way; with it, the
     // real package prints oclif's traces from bin/run.js.
     const quiet = spawnSync(BVISOR, ['--version'], { cwd: ROOT, env: cliEnv(), encoding: 'utf8' });
@@ -301,7 +310,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
       expect(big.n, `${name}: the blob's bytes were read`).toBeGreaterThan(1024 * 1024);
       return { inHeap: big.at >= lo && big.at + big.n <= hi, detail: `${name}: read of ${big.n} bytes at 0x${big.at.toString(16)}, heap 0x${lo.toString(16)}..0x${hi.toString(16)}` };
     };
-    for (const [blob, args] of [['bvisor.blob', ['--version']], ['lifecycle.blob', ['state', '--help']]] as const) {
+    for (const [blob, args] of [['bvisor.blob', ['--version']], ['lifecycle.blob', ['state', '--help']], ['launch.blob', ['create', '--help']]] as const) {
       // The caller's own malloc settings would stand: none here.
       const ours = whereRead(blob, [BVISOR, ...args], cliEnv({ GLIBC_TUNABLES: undefined, MALLOC_MMAP_THRESHOLD_: undefined }));
       expect(ours.inHeap, ours.detail).toBe(true);
@@ -357,6 +366,12 @@ describe.skipIf(!built)('start-up snapshot', () => {
     expect(listed.status, listed.stderr).toBe(0);
     expect(listed.stdout).toBe('[]\n');
     expect(listed.stderr).toContain('started from the start-up snapshot bvisor.blob');
+    // Nor without launch.blob, a launching command.
+    spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'launch.blob')]);
+    const created = spawnSync(join(p, 'bin', 'bvisor'), ['--debug', 'create', '--help'], { env: cliEnv(), encoding: 'utf8' });
+    expect(created.status, created.stderr).toBe(0);
+    expect(created.stdout).toBe(viaRunJs(['create', '--help']).stdout);
+    expect(created.stderr).toContain('started from the start-up snapshot bvisor.blob');
     spawnSync('rm', ['-f', join(p, 'dist', 'snapshot', 'bvisor.blob')]);
     const none = run();
     expect(none.status).toBe(0);
