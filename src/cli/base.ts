@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
 import type { ErrorOutput } from '../contract/generated/types.js';
-import { renderError } from './render.js';
+import { renderError, usageMessage } from './render.js';
 import { Logger } from './log.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 import { checkStateRoot } from '../host/state-root.js';
@@ -102,7 +102,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       e = new BvisorError('BV_IO', `${fsErr.syscall} ${fsErr.path ?? ''}: ${fsErr.code}`.replace(/\s+:/, ':'), { hint: 'check the path, its permissions and free space', cause: err });
     }
     else if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(err.message)) {
-      e = new BvisorError('BV_USAGE', err.message.split('\n')[0] ?? err.message, { hint: `see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
+      e = new BvisorError('BV_USAGE', usageMessage(err.message), { hint: `see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
     } else if (err.oclif?.exit !== undefined) {
       // oclif's own exits (help, version) pass through.
       throw err;

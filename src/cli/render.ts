@@ -18,6 +18,20 @@ export function table(headers: string[], rows: string[][], maxWidth = 72): strin
   return [line(cells[0]!), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
 
+/**
+ * oclif's parse error, as one line: what is wrong, without the header oclif puts before a list
+ * ("The following error occurred:"), its notes, or its "See more help with --help" (the error's
+ * hint says where help is). "Missing 1 required arg:" gets the names oclif lists under it.
+ */
+export function usageMessage(raw: string): string {
+  const lines = raw.split('\n').map((l) => l.trim());
+  const end = lines.findIndex((l, i) => i > 0 && (l === '' || l.startsWith('See more help with') || l.startsWith('Note: ')));
+  const body = (end < 0 ? lines : lines.slice(0, end)).filter(Boolean);
+  if (/^The following errors? occurred:$/.test(body[0] ?? '')) body.shift();
+  if (/^Missing \d+ required args?:$/.test(body[0] ?? '') && body.length > 1) return `${body[0]} ${body.slice(1).map((l) => l.split(/\s{2,}/)[0]).join(', ')}`;
+  return body.length ? body.join('; ') : raw;
+}
+
 export function renderError(e: BvisorError): string {
   const out = [`bvisor: error ${e.code}: ${visible(e.message)}`];
   for (const i of e.issues) {
