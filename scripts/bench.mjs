@@ -492,8 +492,11 @@ function lifecycleSection() {
   const ONE_BLOB_CREATE = 'create, from bvisor.blob';
   const ONE_BLOB_RUN = 'run (true), from bvisor.blob';
   const subBlobs = ['lifecycle.blob', 'launch.blob'];
-  const oneBlob = subBlobs.every((f) => existsSync(join(root, 'dist', 'snapshot', f))) ? mkdtempSync(join(tmpdir(), 'bvisor-bench-pkg-')) : null;
-  const oneBin = oneBlob ? join(oneBlob, 'bin', 'bvisor') : null;
+  const has = (f) => existsSync(join(root, 'dist', 'snapshot', f));
+  const oneBlob = subBlobs.some(has) ? mkdtempSync(join(tmpdir(), 'bvisor-bench-pkg-')) : null;
+  // Each yardstick only where its own blob was built (a build that failed leaves the command on bvisor.blob).
+  const lifecycleBlob = oneBlob && has('lifecycle.blob');
+  const oneBin = oneBlob && has('launch.blob') ? join(oneBlob, 'bin', 'bvisor') : null;
   if (oneBlob) {
     cleanups.push(() => rmSync(oneBlob, { recursive: true, force: true }));
     mkdirSync(join(oneBlob, 'bin'));
@@ -503,36 +506,41 @@ function lifecycleSection() {
     for (const f of readdirSync(join(root, 'dist', 'snapshot'))) if (!subBlobs.includes(f)) symlinkSync(join(root, 'dist', 'snapshot', f), join(oneBlob, 'dist', 'snapshot', f));
     for (const e of ['node_modules', 'package.json', 'oclif.manifest.json', 'native-shim']) symlinkSync(join(root, e), join(oneBlob, e));
   }
-  const names = ['create', ...(oneBlob ? [ONE_BLOB_CREATE] : []), 'state (created)', ...(oneBlob ? [ONE_BLOB] : []), 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
-  const samples = new Map([...names, RUN_SAME, ...(oneBlob ? [ONE_BLOB_RUN] : []), 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
+  const names = ['create', ...(oneBin ? [ONE_BLOB_CREATE] : []), 'state (created)', ...(lifecycleBlob ? [ONE_BLOB] : []), 'start', 'state (running)', 'kill KILL', 'state (stopped)', 'delete'];
+  const samples = new Map([...names, RUN_SAME, ...(oneBin ? [ONE_BLOB_RUN] : []), 'node -e 0', ...(BARE ? [BARE] : [])].map((n) => [n, []]));
   const live = new Set();
-  /** One container through every command; with `time`, each command's sample is recorded. */
-  const one = (id, time) => {
+  /** One container through every command; with `time`, each command's sample is recorded. The
+   * commands timed from both packages alternate which goes first, round by round. */
+  const one = (id, time, round = 0) => {
     const put = (n, t) => time && samples.get(n).push(t);
-    put('create', detachedOnce(cmd('create', '--bundle', lbundle, id)));
-    live.add(id);
-    if (oneBin) {
+    const fromOneBlob = () => {
+      if (!oneBin) return;
       live.add(`b${id}`);
       put(ONE_BLOB_CREATE, detachedOnce(cmdFrom(oneBin, 'create', '--bundle', lbundle, `b${id}`)));
       spawnSync(bvisor, ['--root', lroot, 'delete', '-f', `b${id}`], { stdio: 'ignore' });
       live.delete(`b${id}`);
-    }
+    };
+    if (round % 2) fromOneBlob();
+    put('create', detachedOnce(cmd('create', '--bundle', lbundle, id)));
+    live.add(id);
+    if (!(round % 2)) fromOneBlob();
     put('state (created)', state(id).t);
-    if (oneBlob) put(ONE_BLOB, state(id, join(oneBlob, 'bin', 'bvisor')).t);
+    if (lifecycleBlob) put(ONE_BLOB, state(id, join(oneBlob, 'bin', 'bvisor')).t);
     put('start', detachedOnce(cmd('start', id)));
     put('state (running)', state(id).t);
     put('kill KILL', once(cmd('kill', id, 'KILL')));
     put('state (stopped)', untilStopped(id));
     put('delete', once(cmd('delete', id)));
     live.delete(id);
+    if (oneBin && round % 2) put(ONE_BLOB_RUN, once(cmdFrom(oneBin, 'run', '--bundle', ltrue, `u${id}`)));
     put(RUN_SAME, once(cmd('run', '--bundle', ltrue, `t${id}`)));
-    if (oneBin) put(ONE_BLOB_RUN, once(cmdFrom(oneBin, 'run', '--bundle', ltrue, `u${id}`)));
+    if (oneBin && !(round % 2)) put(ONE_BLOB_RUN, once(cmdFrom(oneBin, 'run', '--bundle', ltrue, `u${id}`)));
     put('node -e 0', once([node, '-e', '0']));
     if (BARE) put(BARE, once([node, '-e', '0'], { env: bareEnv }));
   };
   try {
     one(`w${process.pid}`, false);
-    for (let i = 0; i < LIFECYCLE_N; i++) one(`l${process.pid}-${i}`, true);
+    for (let i = 0; i < LIFECYCLE_N; i++) one(`l${process.pid}-${i}`, true, i);
     // Peak RSS: one more container, each command under GNU time.
     const rss = new Map();
     if (existsSync('/usr/bin/time')) {
@@ -557,7 +565,7 @@ function lifecycleSection() {
     const b = median(samples.get('node -e 0'));
     const bb = BARE ? median(samples.get(BARE)) : null;
     header(`lifecycle commands, one at a time (${LIFECYCLE_N} containers, a sleeping workload, interleaved)`, ' node -e 0', bb !== null);
-    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`), `bvisor ${RUN_SAME}`, ...(oneBlob ? [`bvisor ${ONE_BLOB_RUN}`] : [])]) {
+    for (const n of ['node -e 0', ...(BARE ? [BARE] : []), ...names.map((x) => `bvisor ${x}`), `bvisor ${RUN_SAME}`, ...(oneBin ? [`bvisor ${ONE_BLOB_RUN}`] : [])]) {
       const key = n.replace(/^bvisor /, '');
       const m = median(samples.get(key));
       row(n, m, `${(m / b).toFixed(2)}x`, rss.has(key) ? rss.get(key) : n.startsWith('bvisor') ? null : undefined, bb === null ? undefined : `${(m / bb).toFixed(2)}x`);

@@ -224,16 +224,13 @@ async function snapshot(name, entryFile, nodeFlags, fallback, { loadCheck = null
 // The CLI's blob is checked by starting it: `bvisor --version` (an entry given for the guard's
 // tests gets the same arguments, which its empty main ignores).
 const built = [await snapshot('bvisor', entry, [], 'bin/bvisor will start bin/run.js', { loadCheck: { args: [root, '--version'] } })];
-// The lifecycle commands' smaller blob (src/cli/snapshot-lifecycle.ts; not when another entry is
-// given). Its warm-up seals a report for a plan, and its graph holds no planner: the plan is made
-// here, by the same function bvisor.blob's warm-up calls, and put in as a constant. Only with
-// bvisor.blob: bin/bvisor checks one record of what built them, and falls back to bvisor.blob
-// when this one is missing.
 // The blobs of a subset of the commands, each with its entry and registry (docs/startup.md, "three
-// blobs"): the lifecycle commands (no bundle reader, planner or launcher; its warm-up's plan comes
-// from the build, its graph holds no planner) and the launching ones (run, create, exec). Each is a
-// smaller blob for its commands; bin/bvisor starts any command from bvisor.blob where its own is
-// missing.
+// blobs"; not when another entry is given): the lifecycle commands (src/cli/snapshot-lifecycle.ts:
+// no bundle reader, planner or launcher; its warm-up seals a report for a plan, and as its graph
+// holds no planner, the plan is made here, by the function bvisor.blob's warm-up calls, and put in
+// as a constant) and the launching ones (src/cli/snapshot-launch.ts: run, create, exec). Only with
+// bvisor.blob: bin/bvisor checks one record of what built them all, and starts a command from
+// bvisor.blob where its own blob is missing.
 const subsets = [
   { name: 'lifecycle', entry: 'snapshot-lifecycle.js', index: ['lifecycle-index.js', 'LIFECYCLE_COMMANDS'], check: 'state', warmPlan: true },
   { name: 'launch', entry: 'snapshot-launch.js', index: ['launch-index.js', 'LAUNCH_COMMANDS'], check: 'create', warmPlan: false },

@@ -82,11 +82,8 @@ describe('architecture', () => {
       .filter((f) => /(?<![\w.])(await import\(|import\([^)]*\)\.then|require\(\s*['"])/.test(readFileSync(f, 'utf8').replace(/^\s*\/\/.*$/gm, '')));
     expect(users.map((f) => relative(SRC, f))).toEqual([]);
   });
-  // The lifecycle commands' start-up snapshot (src/cli/snapshot-lifecycle.ts, docs/startup.md)
-  // is smaller than bvisor.blob because its graph holds none of what reads a bundle, plans or
-  // launches: one import edge (a helper imported from the wrong module) would bring them back
-  // and nothing else would notice. Oracle: the import graph, walked from the entry.
-  it("the lifecycle snapshot's graph holds no bundle reader, manifest parser, yaml, planner or launcher", () => {
+  /** The modules and packages a snapshot entry's graph loads (value imports, walked from `entry`). */
+  function graphOf(entry: string): { files: string[]; packages: Set<string> } {
     const seen = new Set<string>();
     const packages = new Set<string>();
     const visit = (file: string): void => {
@@ -109,8 +106,16 @@ describe('architecture', () => {
         visit(target);
       });
     };
-    visit(join(SRC, 'cli', 'snapshot-lifecycle.ts'));
-    const graph = [...seen].map((f) => relative(SRC, f));
+    visit(entry);
+    return { files: [...seen].map((f) => relative(SRC, f)), packages };
+  }
+
+  // The lifecycle commands' start-up snapshot (src/cli/snapshot-lifecycle.ts, docs/startup.md)
+  // is smaller than bvisor.blob because its graph holds none of what reads a bundle, plans or
+  // launches: one import edge (a helper imported from the wrong module) would bring them back
+  // and nothing else would notice. Oracle: the import graph, walked from the entry.
+  it("the lifecycle snapshot's graph holds no bundle reader, manifest parser, yaml, planner or launcher", () => {
+    const { files: graph, packages } = graphOf(join(SRC, 'cli', 'snapshot-lifecycle.ts'));
     expect(graph).toContain('app/lifecycle.ts'); // the walk reached the commands
     expect(graph).toContain('commands/delete.ts');
     const heavy = ['host/bundle.ts', 'core/manifest.ts', 'core/yaml-reader.ts', 'core/planner.ts', 'core/features.ts', 'core/learn.ts', 'backends/linux/launcher.ts', 'app/create.ts', 'app/run.ts', 'app/wasm.ts', 'core/wasm/fuel.ts'];
@@ -119,12 +124,23 @@ describe('architecture', () => {
     // Only the records' validators (the full set, reports and command outputs included, is the tests').
     expect(graph.filter((f) => f.startsWith('contract/generated/validators'))).toEqual(['contract/generated/validators-records.js']);
     // The full graph does hold them (the walk would find them: red twin of the walk).
-    seen.clear();
-    packages.clear();
-    visit(join(SRC, 'cli', 'snapshot.ts'));
-    const full = [...seen].map((f) => relative(SRC, f));
+    const { files: full, packages: fullPackages } = graphOf(join(SRC, 'cli', 'snapshot.ts'));
     expect(heavy.filter((f) => !full.includes(f))).toEqual([]);
-    expect(packages.has('yaml')).toBe(true);
+    expect(fullPackages.has('yaml')).toBe(true);
     expect(full.filter((f) => f.startsWith('contract/generated/validators')).sort()).toEqual(['contract/generated/validators-manifest.js', 'contract/generated/validators-records.js']);
+  });
+
+  // The launching commands' snapshot (src/cli/snapshot-launch.ts: run, create, exec) is smaller
+  // than bvisor.blob because its graph holds none of the other commands: one import edge (a
+  // command's module imported for a helper) would bring them back. Oracle: the import graph.
+  it("the launch snapshot's graph holds run, create and exec, and none of the other commands or their own modules", () => {
+    const { files: graph } = graphOf(join(SRC, 'cli', 'snapshot-launch.ts'));
+    for (const f of ['commands/run.ts', 'commands/create.ts', 'commands/exec.ts', 'backends/linux/launcher.ts', 'core/planner.ts', 'core/wasm/fuel.ts']) expect(graph, f).toContain(f);
+    const others = ['check', 'spec', 'validate', 'plan', 'learn', 'recover', 'commit', 'discard', 'journal/verify', 'start', 'state', 'kill', 'delete', 'list', 'report', 'gc', 'features', 'ps', 'pause', 'resume', 'events', 'update', 'index', 'lifecycle-index'].map((c) => `commands/${c}.ts`);
+    const theirs = ['app/check.ts', 'app/spec.ts', 'app/plan.ts', 'app/learn.ts', 'app/journal.ts', 'app/recover.ts', 'app/gc.ts', 'core/learn.ts'];
+    expect(graph.filter((f) => others.includes(f) || theirs.includes(f))).toEqual([]);
+    // The full graph does hold them (red twin of the walk).
+    const { files: full } = graphOf(join(SRC, 'cli', 'snapshot.ts'));
+    expect([...others, ...theirs].filter((f) => !full.includes(f))).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // The main function of the CLI's V8 start-up snapshots (issue 12; docs/startup.md), shared by
-// its two entries: src/cli/snapshot.ts (every command: bvisor.blob) and
+// its three entries: src/cli/snapshot.ts (every command: bvisor.blob),
 // src/cli/snapshot-lifecycle.ts (the commands that act on containers create made, without the
-// bundle reader, the planner or the launcher: lifecycle.blob, smaller, so quicker to start).
+// bundle reader, the planner or the launcher: lifecycle.blob, smaller, so quicker to start) and
+// src/cli/snapshot-launch.ts (run, create and exec, without the other commands: launch.blob).
 // scripts/build-snapshot.mjs bundles each entry with everything it imports into one script and
 // runs `node --build-snapshot` on it; bin/bvisor starts Node with a blob when that very Node
 // binary built it, choosing the blob by the command's name, and bin/run.js otherwise.
@@ -29,8 +30,8 @@ declare const BVISOR_OCLIF_MANIFEST: { commands: Record<string, unknown> };
  * blob under --debug.
  */
 export function snapshotMain(commands: Record<string, unknown>, blob: string): void {
-  // The manifest the build put in holds exactly these commands (for lifecycle.blob the build
-  // filters it: the bundler keeps a define's value whole in the heap, so a filter here would keep
+  // The manifest the build put in holds exactly these commands (for lifecycle.blob and
+  // launch.blob the build filters it: the bundler keeps a define's value whole in the heap, so a filter here would keep
   // nothing out). Ids in the manifest's order, as oclif reads them from the file.
   const manifest = BVISOR_OCLIF_MANIFEST;
   const ids = Object.keys(manifest.commands);
