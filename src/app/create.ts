@@ -27,7 +27,7 @@ import { fault } from '../host/faults.js';
 import { hookRecords, runHooks, type HookRecord } from './hooks.js';
 import { prepareOutputs, removeQuarantine, type Quarantine } from './outputs.js';
 import { snapshotGrants, snapshotToJson } from './fsdelta.js';
-import { claimName, containersDir, dirOf, ociState, leavesOf, readJson, readState, recordHash, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
+import { claimName, containersDir, dirOf, ociState, leavesOf, readState, recordHash, removeDir, runNameOf, stateReserveBytes, STATE_RESERVE, stopProcesses, withLock, writeState } from './lifecycle.js';
 
 export interface CreateOptions {
   root: string;

@@ -31,8 +31,9 @@ declare const BVISOR_OCLIF_MANIFEST: { commands: Record<string, unknown> };
  */
 export function snapshotMain(commands: Record<string, unknown>, blob: string): void {
   // The manifest the build put in holds exactly these commands (for lifecycle.blob and
-  // launch.blob the build filters it: the bundler keeps a define's value whole in the heap, so a filter here would keep
-  // nothing out). Ids in the manifest's order, as oclif reads them from the file.
+  // launch.blob the build filters it: the bundler keeps a define's value whole in the heap, so a
+  // filter here would keep nothing out). Ids in the manifest's order, as oclif reads them from the
+  // file.
   const manifest = BVISOR_OCLIF_MANIFEST;
   const ids = Object.keys(manifest.commands);
   if (ids.length !== Object.keys(commands).length || !ids.every((id) => id in commands)) {
