@@ -26,6 +26,7 @@
  *     open PATH r|w|rw|c|rt  openat (c: O_CREAT|O_WRONLY, rt: O_RDONLY|O_TRUNC)   mkdir PATH   unlink PATH
  *     symlink TARGET PATH  rename FROM TO    truncate PATH   readdir PATH
  *     connect IP PORT      TCP connect        udp IP PORT     sendto over UDP
+ *     mptcp IP PORT        connect over an MPTCP stream socket (socket(AF_INET, SOCK_STREAM, 262))
  *     inet                 socket(AF_INET, SOCK_STREAM)       abstract NAME [full] (connect "@NAME";
  *                          full: NUL-padded to the whole sun_path, as Node binds abstract names)
  *     thread | fork | vfork | clone3           kill PID SIG       ptrace PID (attach)
@@ -251,9 +252,10 @@ static int try_op(int argc, char **argv) {
     closedir(d);
     return 0;
   }
-  if (!strcmp(op, "connect") || !strcmp(op, "udp") || !strcmp(op, "bind")) {
+  if (!strcmp(op, "connect") || !strcmp(op, "udp") || !strcmp(op, "bind") || !strcmp(op, "mptcp")) {
     int udp = !strcmp(op, "udp"), bnd = !strcmp(op, "bind");
-    int s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    /* IPPROTO_MPTCP (linux/in.h; Linux 5.6): a stream that is not TCP by its protocol */
+    int s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, !strcmp(op, "mptcp") ? 262 : 0);
     if (s < 0) return errno;
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);

@@ -11,6 +11,7 @@ import { defaultTestParent } from '../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tryOps, probeBundle, facts, E, writableDir } from '../helpers/probe.js';
+import { hostArch, nr } from '../helpers/syscalls.js';
 import { tempDir } from '../helpers/tmp.js';
 import { loadBundle } from '../../src/host/bundle.js';
 import { runLoaded } from '../../src/app/run.js';
@@ -29,6 +30,30 @@ describe('no workload plants set-user-ID or set-group-ID files', () => {
     const t = join(d, 't');
     expect(await tryOps([['creat', t, '0755'], ['chmod', t, '4755'], ['syscall', '437', '-100', '0', '0', '24']], '', { filesystem: fs, hooks: { noSeccomp: true } })).toEqual([0, 0, E.FAULT]);
     expect(statSync(t)).toMatchObject({ mode: 0o104755, uid: 1000, gid: 1000 });
+  });
+
+  // Found by attack: a bundle's own `syscalls: { deny: log, guarantee: best-effort }` turned every
+  // row into a logged pass, these with the rest, so it planted a set-user-ID program of the
+  // grant's owner (and typed into its caller's terminal, and had io_uring) while the plan still
+  // called those guarantees enforced. deny: log now weakens the denylist only.
+  it('under syscalls: { deny: log } too: set-ID modes, TIOCSTI and io_uring stay EPERM while the denylist is only logged', async () => {
+    const d = writableDir({ uid: 1000, gid: 1000 });
+    const fs = [`  - { path: ${d}, access: read-write }`];
+    const extra = 'syscalls: { deny: log, guarantee: best-effort }\nspawn: descendants\nlimits: { processes: 8 }\n';
+    const f = join(d, 'f');
+    // io_uring_setup(1, NULL): EFAULT from the kernel (its params pointer is NULL) unless seccomp
+    // answers first; TIOCSTI on fd 0 (/dev/null here): ENOTTY from the kernel unless seccomp
+    // answers first (ioctl_tty(2)); kcmp(0,0,0,0,0), a denylist row only logged: the kernel's own
+    // answer, ESRCH for pid 0 (kcmp(2)).
+    const arch = hostArch();
+    const ops = (t: string): string[][] => [['creat', t, '0755'], ['chmod', t, '4755'], ['sti', '0'], ['syscall', String(nr(arch, 'io_uring_setup')), '1', '0'], ['syscall', String(nr(arch, 'kcmp')), '0', '0', '0', '0', '0']];
+    expect(await tryOps(ops(f), extra, { filesystem: fs })).toEqual([0, E.PERM, E.PERM, E.PERM, E.SRCH]);
+    expect(statSync(f)).toMatchObject({ mode: 0o100755, uid: 1000, gid: 1000 });
+    // Red twin: without seccomp, the set-ID program lands on the host, and the kernel answers
+    // the terminal and io_uring calls itself.
+    const t = join(d, 't');
+    expect(await tryOps(ops(t), extra, { filesystem: fs, hooks: { noSeccomp: true } })).toEqual([0, 0, E.NOTTY, E.FAULT, E.SRCH]);
+    expect(statSync(t)).toMatchObject({ mode: 0o104755, uid: 1000 });
   });
 
   it('in a world-writable grant too (the workload’s own id would be set-ID otherwise)', async () => {

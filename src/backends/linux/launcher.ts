@@ -493,7 +493,7 @@ function notObservedWhy(plan: Plan, launch: LaunchInputs, hooks: LaunchHooks, re
   if (hooks.noSeccomp || !hasSeccomp(plan)) return 'no seccomp filter in this launch';
   if (handOverRefused) return 'the OCI seccomp profile refuses sendmsg, with which the workload hands bvisor its listener before exec: the plain program is installed, and bvisor\'s denials are not observed with it';
   if (launch.syscalls.deny === 'kill') return 'syscalls: { deny: kill }: a denied call kills the workload (SIGSYS, in the outcome), nobody is asked';
-  if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit)';
+  if (launch.syscalls.deny === 'log') return 'syscalls: { deny: log }: denylisted calls are allowed and only logged by the kernel (audit), and the rows every launch keeps answer EPERM unrecorded';
   if (req.observeDenials === false) return 'turned off for this launch (observeDenials: false)';
   const crowded = listenerCrowdedOut(launch);
   if (crowded !== null) return `limits.openFiles is ${crowded}: the listener that observes denials needs a free descriptor below it in the workload (0-2 and the declared fds are taken), so the plain program is installed and bvisor's denials are not observed with it`;

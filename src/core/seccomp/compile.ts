@@ -1,6 +1,6 @@
 // Compiles a seccomp policy to classic BPF (pure, deterministic). Layout:
 //   check the architecture (kill on anything else: a foreign ABI has other numbers),
-//   on x86_64 refuse the x32 ABI (numbers with bit 30 set),
+//   on x86_64 refuse the x32 ABI (numbers with bit 30 set; under deny: log too),
 //   answer ENOSYS to any number above the arch table's highest (a syscall newer than our
 //   tables: no rule can name it, so nobody has decided it is harmless),
 //   one block per rule, each starting by reloading the syscall number, all jumps local
@@ -54,8 +54,11 @@ export const offArgLow = (i: number): number => 16 + 8 * i;
  * records the call (denials observed; the supervisor holds the listener). ENOSYS rows (newer
  * syscalls, clone3's fallback) are not denials of the boundary and keep their direct answer.
  */
-function retFor(action: Action, deny: Policy['deny'], notify = false): number {
+function retFor(action: Action, deny: Policy['deny'], notify = false, firm = false): number {
   if (action === 'enosys') return RET.ERRNO | ENOSYS;
+  // A firm row (policy.ts) is never weakened to a logged pass: under deny: log it answers EPERM
+  // itself (there is no listener to ask in a launch that only logs).
+  if (action === 'errno' && firm && deny === 'log') return RET.ERRNO | EPERM;
   const a = action === 'errno' ? deny : action;
   if (a === 'kill') return RET.KILL_PROCESS;
   if (a === 'log') return RET.LOG;
@@ -148,7 +151,9 @@ export function compile(policy: Policy, arch: Arch, opts: CompileOptions = {}): 
   const table = TABLES[arch];
   const out: Insn[] = [ins(LD_W_ABS, OFF_ARCH), { ...ins(JEQ_K, AUDIT_ARCH[arch]), jt: 1, jf: 0 }, ins(RET_K, RET.KILL_PROCESS)];
   if (arch === 'x86_64') {
-    out.push(ins(LD_W_ABS, OFF_NR), { ...ins(JGE_K, X32_SYSCALL_BIT), jt: 0, jf: 1 }, ins(RET_K, retFor('errno', policy.deny, opts.notify === true)));
+    // Firm: an x32 number is checked by no row below (they name x86_64 numbers), so a logged
+    // pass would let every call through unchecked where the kernel runs x32.
+    out.push(ins(LD_W_ABS, OFF_NR), { ...ins(JGE_K, X32_SYSCALL_BIT), jt: 0, jf: 1 }, ins(RET_K, retFor('errno', policy.deny, opts.notify === true, true)));
   }
   // Above the table: ENOSYS whatever the deny action, because it is what a kernel older than
   // the syscall answers, so libc and runtimes fall back to the older call they already handle
@@ -162,7 +167,7 @@ export function compile(policy: Policy, arch: Arch, opts: CompileOptions = {}): 
       skipped.push(r.syscall);
       continue;
     }
-    const block = ruleBlock(r, nr, retFor(r.action, policy.deny, opts.notify === true));
+    const block = ruleBlock(r, nr, retFor(r.action, policy.deny, opts.notify === true, r.firm === true));
     if (block.some((b) => b.jt > 255 || b.jf > 255)) throw new Error(`seccomp rule for ${r.syscall} is too large for classic BPF jumps`);
     out.push(...block);
     rules++;

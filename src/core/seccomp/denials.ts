@@ -236,7 +236,8 @@ export function clauseOf(rule: Rule): 'syscalls' | 'spawn' | 'network' | 'filesy
   return 'syscalls';
 }
 
-function allowFor(clause: string, name: string, args: readonly bigint[]): { allow: string | null; warning: string | null } {
+/** firm: the row is one every launch keeps (policy.ts, Rule.firm; the x32 refusal). */
+function allowFor(clause: string, name: string, args: readonly bigint[], firm = false): { allow: string | null; warning: string | null } {
   if (clause === 'spawn') {
     const thread = name === 'clone' && (Number(args[0]! & 0xffffffffn) & CLONE_THREAD) !== 0;
     return thread
@@ -245,14 +246,17 @@ function allowFor(clause: string, name: string, args: readonly bigint[]): { allo
   }
   if (clause === 'network') {
     const family = Number(args[0]! & 0xffffffffn);
-    if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1) {
+    // A TCP stream: type SOCK_STREAM, protocol 0 or IPPROTO_TCP. MPTCP and SCTP streams are
+    // outside landlock's port rules, so only the host network allows them.
+    const protocol = Number((args[2] ?? 0n) & 0xffffffffn);
+    if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1 && (protocol === 0 || protocol === 6)) {
       return { allow: 'network: { connect: [PORT] }   # the TCP ports it may connect to', warning: null };
     }
     if (name === 'socket' && family === AF_UNIX) return { allow: 'network: host', warning: 'the host network: no namespace, no port filter' };
     return { allow: 'network: host', warning: 'the host network: no namespace, no port filter (landlock filters TCP only, so other sockets need it)' };
   }
   if (clause === 'filesystem') return { allow: null, warning: 'this kernel’s landlock (ABI < 3) cannot restrict truncation, so it is refused outright; Linux ≥ 6.2 lifts it' };
-  return { allow: null, warning: 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets every denylisted call through (best-effort, recorded)' };
+  return { allow: null, warning: firm ? 'a row every launch keeps, whatever syscalls.deny says (docs/security.md): no clause lifts it' : 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets the denylisted calls through (best-effort, recorded), all but the rows every launch keeps (set-ID modes, TIOCSTI and TIOCLINUX, io_uring)' };
 }
 
 /**
@@ -276,7 +280,7 @@ export function seccompDenials(records: readonly NotifyRecord[], policy: Policy,
       seen.count++;
       continue;
     }
-    const { allow, warning } = allowFor(clause, name, r.args);
+    const { allow, warning } = allowFor(clause, name, r.args, x32 || rule?.firm === true);
     const path = (STRING_ARGS[name] ?? []).map((i) => r.strings[i]).find((s): s is string => typeof s === 'string' && s.startsWith('/')) ?? null;
     byKey.set(key, {
       kind: clause === 'syscalls' ? 'syscall' : clause,
@@ -305,7 +309,7 @@ export function seccompDenials(records: readonly NotifyRecord[], policy: Policy,
       const name = c.nr < 0 ? 'an x32 or unnumbered call' : syscallName(arch, c.nr);
       const rows = policy.rules.filter((r) => r.syscall === name && r.action === 'errno');
       const clause = rows[0] ? clauseOf(rows[0]) : 'syscalls';
-      const { allow, warning } = allowFor(clause, name, [0n, 0n, 0n, 0n, 0n, 0n]);
+      const { allow, warning } = allowFor(clause, name, [0n, 0n, 0n, 0n, 0n, 0n], rows.length > 0 && rows.every((r) => r.firm === true));
       return {
         kind: clause === 'syscalls' ? 'syscall' : clause,
         clause,

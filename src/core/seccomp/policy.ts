@@ -23,6 +23,13 @@ export interface Rule {
   /** All must hold for the rule to apply (AND); none: always. */
   when?: ArgCheck[];
   why: string;
+  /**
+   * Denied whatever `syscalls.deny` says (compile.ts): a row a guarantee beyond the denylist
+   * rests on, which `deny: log` would otherwise turn into a logged call that goes through (no
+   * set-ID files, the terminal of whoever started us, io_uring that no row sees into). `kill`
+   * still kills.
+   */
+  firm?: true;
 }
 
 export interface Policy {
@@ -76,9 +83,11 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   d('acct', 'process accounting is host-wide'),
   d('quotactl', 'host filesystem quotas'),
   d('quotactl_fd', 'host filesystem quotas'),
-  d('io_uring_setup', 'io_uring runs operations that seccomp never sees'),
-  d('io_uring_enter', 'io_uring runs operations that seccomp never sees'),
-  d('io_uring_register', 'io_uring runs operations that seccomp never sees'),
+  // Firm: io_uring's own operations (openat with any mode, socket of any protocol, …) would pass
+  // under every other row, the set-ID and network ones included.
+  { ...d('io_uring_setup', 'io_uring runs operations that seccomp never sees'), firm: true },
+  { ...d('io_uring_enter', 'io_uring runs operations that seccomp never sees'), firm: true },
+  { ...d('io_uring_register', 'io_uring runs operations that seccomp never sees'), firm: true },
   d('syslog', 'the kernel log leaks kernel addresses'),
   d('lookup_dcookie', 'kernel profiling interface'),
   d('uselib', 'obsolete loader entry point'),
@@ -101,6 +110,9 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
     action: 'errno',
     when: [{ arg: 1, op: 'in', values: [0x5412, 0x541c] }],
     why: 'TIOCSTI and TIOCLINUX inject input into the terminal of whoever started us',
+    // stdio's guarantee at every landlock ABI (docs/landlock.md): a workload given the caller's
+    // terminal would otherwise type commands into the caller's shell.
+    firm: true,
   },
 ];
 
@@ -147,6 +159,8 @@ export const O_CREAT_OR_TMPFILE = 0o100 | 0o20000000;
 const noSetId = (syscall: string, modeArg: number, flagsArg?: number): Rule => ({
   syscall,
   action: 'errno',
+  // Every launch's guarantee (docs/security.md), not the denylist's: deny: log keeps it.
+  firm: true,
   when: [...(flagsArg === undefined ? [] : [{ arg: flagsArg, op: 'ne' as const, mask: O_CREAT_OR_TMPFILE, value: 0 }]), { arg: modeArg, op: 'ne', mask: SET_ID_BITS, value: 0 }],
   why: 'a set-user-ID or set-group-ID file a workload makes (in a write grant: stored as the grant owner through an idmapped mount, or as its own id) would run with those rights on the host (systemd: RestrictSUIDSGID)',
 });
@@ -200,6 +214,15 @@ export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
+/** socket(2)'s protocol for a TCP stream: 0 (the family's default) or IPPROTO_TCP (netinet/in.h). */
+export const IPPROTO_TCP = 6;
+
+/**
+ * landlock's port rules apply to a socket only if it is TCP by its protocol (IPPROTO_TCP; the
+ * kernel's sk_is_tcp): a stream socket of another protocol, MPTCP (262) or SCTP (132), connects
+ * and binds to any port past them. So an IP socket's protocol must be 0 or IPPROTO_TCP.
+ */
+const tcpProtocolOnly: Rule = { syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 2, op: 'notIn', values: [0, IPPROTO_TCP] }], why: 'network ports: landlock filters only IPPROTO_TCP sockets, so no MPTCP or SCTP stream socket (its ports would be unchecked)' };
 
 /** How a launch answers openat2 (setIdRules): allowed only to bvisor's own wasm runner. One
  * answer for the launch's filter and for the rule count its plan states (features.ts). */
@@ -245,9 +268,11 @@ export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'> & Part
     // its sockets have no name to reach anything by.
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_INET, AF_INET6] }], why: 'network ports below landlock ABI 6: only IP sockets, since abstract unix sockets of the host cannot be scoped' });
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
+    rules.push(tcpProtocolOnly);
   } else if (launch.network.mode === 'ports') {
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX, AF_INET, AF_INET6] }], why: 'network ports: only unix and IP sockets' });
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
+    rules.push(tcpProtocolOnly);
   }
   return { deny, rules };
 }

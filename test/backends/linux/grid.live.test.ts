@@ -191,6 +191,31 @@ describe('security grid, host mode (live)', () => {
     });
   });
 
+  // Found by attack: landlock's port rules cover a socket only when its protocol is TCP, so an
+  // MPTCP stream (SOCK_STREAM, IPPROTO_MPTCP) connected to any port of the host. seccomp now
+  // allows an IP stream only of protocol 0 or IPPROTO_TCP.
+  it('network: { connect: [P] } → an MPTCP stream is EPERM, to the listed port and to another', async () => {
+    const mptcpOn = (() => {
+      try {
+        return readFileSync('/proc/sys/net/mptcp/enabled', 'utf8').trim() === '1';
+      } catch {
+        return false;
+      }
+    })();
+    const before = accepted;
+    expect(await tryOps([['mptcp', '127.0.0.1', String(port)], ['mptcp', '127.0.0.1', String(port2)]], `network: { connect: [${port}] }\n`)).toEqual([E.PERM, E.PERM]);
+    expect(await reachedSince(before, false)).toBe(0);
+    if (!mptcpOn) {
+      console.warn('SKIP (mptcp) the red twin: this kernel has no MPTCP, or net.mptcp.enabled is 0, so no MPTCP socket is made to show what landlock alone lets through');
+      return;
+    }
+    // Red twin: landlock on, seccomp off: the MPTCP stream reaches the unlisted port (landlock
+    // does not look at it), where a TCP one gets EACCES.
+    const twinBefore = accepted;
+    expect(await tryOps([['mptcp', '127.0.0.1', String(port2)], ['connect', '127.0.0.1', String(port2)]], `network: { connect: [${port}] }\n`, { hooks: { noSeccomp: true } })).toEqual([0, E.ACCES]);
+    expect(await reachedSince(twinBefore, true)).toBe(1);
+  });
+
   it('spawn: deny → fork, vfork, clone3 and threads fail with EPERM', async () => {
     // Twin: without seccomp every one of them works (no pids limit is asked for).
     await expectTwin((hooks?: LaunchHooks) => tryOps([['fork'], ['vfork'], ['clone3'], ['thread']], '', hooks ? { hooks } : {}), { noSeccomp: true }, {

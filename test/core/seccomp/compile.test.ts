@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { compile, encode, ruleCount, TABLES } from '../../../src/core/seccomp/compile.js';
 import { policyFor } from '../../../src/core/seccomp/policy.js';
 import { runBpf } from '../../helpers/bpf.js';
-import { MUST_DENY, OTHER_NR, SECCOMP_RET as RET, AUDIT_ARCH, ERRNO, CLONE_THREAD, AF, nr as nrOf, type Arch } from '../../helpers/syscalls.js';
+import { MUST_DENY, OTHER_NR, SECCOMP_RET as RET, AUDIT_ARCH, ERRNO, CLONE_THREAD, AF, IPPROTO, TTY_IOCTL, nr as nrOf, type Arch } from '../../helpers/syscalls.js';
 
 const ARCHES: Arch[] = ['x86_64', 'aarch64'];
 const DENY = RET.ERRNO | ERRNO.EPERM;
@@ -99,6 +99,52 @@ describe('seccomp compiler (decision tables through a BPF interpreter)', () => {
   it('refuses the x32 ABI on x86_64, whatever the number', () => {
     const prog = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }), 'x86_64').insns);
     fc.assert(fc.property(fc.integer({ min: 0, max: 1023 }), (nr) => runBpf(prog, { nr: 0x40000000 | nr, arch: AUDIT_ARCH.x86_64 }) === DENY));
+  });
+
+  // landlock's port rules cover a socket only when its protocol is TCP (the kernel's sk_is_tcp:
+  // SOCK_STREAM and IPPROTO_TCP). An MPTCP or SCTP stream socket is SOCK_STREAM too, and would
+  // connect and bind past every port rule: found by attack, an MPTCP connect reached a host
+  // listener on an unlisted port. Protocol 0 is the family's default for a stream, TCP (ip(7)).
+  it('network ports: an IP stream socket only of protocol 0 or IPPROTO_TCP, at every landlock ABI', () => {
+    for (const arch of ARCHES) {
+      for (const landlockAbi of [4, 5, 6, 7]) {
+        const prog = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'ports', connect: [443], bind: [] }, landlockAbi }), arch).insns);
+        const sock = (dom: number, type: number, protocol: number): number => decide(arch, prog, 'socket', [BigInt(dom), BigInt(type), BigInt(protocol)]);
+        for (const dom of [AF_INET, AF_INET6]) {
+          expect(sock(dom, 1, 0), `abi ${landlockAbi} ${dom} stream 0`).toBe(RET.ALLOW);
+          expect(sock(dom, 1 | 0x80000 /* SOCK_CLOEXEC */, IPPROTO.TCP), `abi ${landlockAbi} ${dom} stream TCP`).toBe(RET.ALLOW);
+          expect(sock(dom, 1, IPPROTO.MPTCP), `abi ${landlockAbi} ${dom} stream MPTCP`).toBe(DENY);
+          expect(sock(dom, 1 | 0x800 /* SOCK_NONBLOCK */, IPPROTO.SCTP), `abi ${landlockAbi} ${dom} stream SCTP`).toBe(DENY);
+          // the protocol is an int: only its low 32 bits count, as the kernel reads them
+          expect(decide(arch, prog, 'socket', [BigInt(dom), 1n, (1n << 32n) | BigInt(IPPROTO.MPTCP)]), 'high bits ignored').toBe(DENY);
+          expect(decide(arch, prog, 'socket', [BigInt(dom), 1n, 1n << 32n]), 'high bits ignored: protocol 0').toBe(RET.ALLOW);
+        }
+        // unix sockets are not IP: their protocol is not looked at here
+        if (landlockAbi >= 6) expect(sock(AF_UNIX, 1, 0)).toBe(RET.ALLOW);
+      }
+      // where there is a network namespace or no port filter, the protocol is not restricted
+      const host = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }), arch).insns);
+      expect(decide(arch, host, 'socket', [BigInt(AF_INET), 1n, BigInt(IPPROTO.MPTCP)])).toBe(RET.ALLOW);
+    }
+  });
+
+  // deny: log lets the default denylist's calls through, logged; the rows a guarantee beyond the
+  // denylist rests on keep EPERM: the terminal (stdio, at every landlock ABI), io_uring (whose
+  // operations no row sees: an openat with S_ISUID, a socket of any protocol), set-ID modes
+  // (set-id.test.ts) and the x32 ABI (compile-limits.test.ts).
+  it('deny: log weakens the denylist, not the terminal or io_uring rows', () => {
+    for (const arch of ARCHES) {
+      const log = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }, 'log'), arch).insns);
+      expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSTI)]), 'TIOCSTI').toBe(DENY);
+      expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCLINUX)]), 'TIOCLINUX').toBe(DENY);
+      expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TCGETS)]), 'TCGETS').toBe(RET.ALLOW);
+      for (const n of ['io_uring_setup', 'io_uring_enter', 'io_uring_register']) expect(decide(arch, log, n), n).toBe(DENY);
+      for (const n of ['ptrace', 'keyctl', 'bpf', 'unshare']) expect(decide(arch, log, n), n).toBe(RET.LOG);
+      // and deny: kill kills for them as for the rest
+      const kill = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }, 'kill'), arch).insns);
+      expect(decide(arch, kill, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSTI)])).toBe(RET.KILL_PROCESS);
+      expect(decide(arch, kill, 'io_uring_setup')).toBe(RET.KILL_PROCESS);
+    }
   });
 
   it('kill and log actions replace errno where the manifest asks', () => {
