@@ -65,8 +65,10 @@ export function parseOutcome(text: string): Outcome | null {
   const intOrNull = (x: unknown): boolean => x === null || (typeof x === 'number' && Number.isSafeInteger(x));
   const strOrNull = (x: unknown): boolean => x === null || typeof x === 'string';
   // A trap is a name (classifyTrap's); anything else is not an outcome.
-  if (!o || typeof o !== 'object' || !intOrNull(o.exitCode) || !(o.trap === null || (typeof o.trap === 'string' && /^[a-z_]{1,32}$/.test(o.trap))) || !strOrNull(o.message)) return null;
-  if (!(o.fuelUsed === null || (typeof o.fuelUsed === 'string' && /^-?[0-9]{1,20}$/.test(o.fuelUsed)))) return null;
+  if (!o || typeof o !== 'object' || !intOrNull(o.exitCode) || (o.exitCode as number) < 0 || !(o.trap === null || (typeof o.trap === 'string' && /^[a-z_]{1,32}$/.test(o.trap))) || !strOrNull(o.message)) return null;
+  // Never negative: a counter above its budget means the guest's runner was handed fuel (a
+  // hostile host call's made-up length), and the report's schema would refuse the number.
+  if (!(o.fuelUsed === null || (typeof o.fuelUsed === 'string' && /^[0-9]{1,20}$/.test(o.fuelUsed)))) return null;
   if (!(typeof o.peakPages === 'number' && Number.isSafeInteger(o.peakPages) && o.peakPages >= 0)) return null;
   if (!(o.tableEntries === undefined || (typeof o.tableEntries === 'number' && Number.isSafeInteger(o.tableEntries) && o.tableEntries >= 0))) return null;
   const refusals = refusalsOf(o.refusals, o.refusalsTotal);
@@ -167,6 +169,9 @@ export function wasmExitStatus(w: WasmRun): number {
   if (w.outcome.trap === 'out_of_fuel') return 124;
   if (w.outcome.trap === 'host_error') return 125; // bvisor's failure, not the guest's
   if (w.outcome.trap) return 134; // like an abort: the guest trapped
-  return w.outcome.exitCode ?? 125;
+  // proc_exit takes a u32; a status keeps 8 bits, where 256 would read as success: saturated
+  // (docs/exit-codes.md); the report keeps the code itself.
+  const code = w.outcome.exitCode;
+  return code === null ? 125 : Math.min(code, 255);
 }
 

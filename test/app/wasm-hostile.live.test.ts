@@ -3,7 +3,7 @@
 // a guest that grows a table to 10M entries under 8Mi is refused the growth, and the runner's
 // resident memory stays bounded. Oracles: the guest's own output, the runner's /proc entry
 // (VmHWM, read while it runs), and twins whose outcome flips.
-import { writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, readFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { descendants } from '../helpers/wait.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
@@ -187,5 +187,62 @@ describe('limits.memory covers tables', () => {
     expect(out.stdout?.toString()).toBe('grown\n');
     expect(out.report.body.budgets.memory).toMatchObject({ limit: 8 * 2 ** 20, observed: 65536 + 1001 * 64 });
     expect(out.report.body.evidence.find((e) => e.name === 'wasm.table-entries')?.value).toBe(8192);
+  });
+});
+
+// Found by attack: fuel a host call should have charged and did not. random_get's length arrived
+// signed (2^31 as -2^31), so each call charged a negative cost and refilled the counter: a loop of
+// them ran to the wall, and one call left a report with a negative fuel use, which the journal's
+// schema refuses (verify, recover and gc then refused for good). A file read charged one unit a
+// call whatever it moved (8 GiB for 17,016 units), and fd_readdir one unit for listing the whole
+// directory again on every call. Oracles: the outcome and the report's fuel use; each run's twin
+// is the same guest with a budget it fits in, which completes.
+describe('host calls pay for what they do', () => {
+  it('random_get of 2^31 bytes in a loop runs out of fuel, and no report has a negative fuel use', async () => {
+    const m = wat(`(module (import "wasi_snapshot_preview1" "random_get" (func $rg (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start") (local $i i32)
+        (loop $l (drop (call $rg (i32.const 0) (i32.const 0x80000000)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))))`);
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const out = await run(bundle(m, 'limits: { wall: 20s, fuel: 1000000 }'));
+    expect(out.report.body.outcome).toMatchObject({ reason: 'fuel', trap: 'out_of_fuel' });
+    expect(out.exitStatus).toBe(124);
+    // the first call alone costs 1 + 2^31/64 units (WASM-fuel's rule: a unit per 64 bytes asked)
+    expect(out.report.body.budgets.fuel.observed).toBeGreaterThan(2 ** 31 / 64);
+  });
+
+  it('file reads are charged per 64 bytes moved: 100 preads of 8 MiB do not fit 1M units', async () => {
+    const m = wat(`(module
+      (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_pread" (func $pread (param i32 i32 i32 i64 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 160)
+      (data (i32.const 16) "big")
+      (func (export "_start") (local $fd i32) (local $i i32)
+        (if (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 3) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 8)) (then (call $exit (i32.const 9))))
+        (local.set $fd (i32.load (i32.const 8)))
+        (i32.store (i32.const 32) (i32.const 65536))
+        (i32.store (i32.const 36) (i32.const 8388608))
+        (loop $l
+          (if (call $pread (local.get $fd) (i32.const 32) (i32.const 1) (i64.const 0) (i32.const 40)) (then (call $exit (i32.const 8))))
+          (if (i32.ne (i32.load (i32.const 40)) (i32.const 8388608)) (then (call $exit (i32.const 7))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))))`);
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const withData = (limits: string): string => {
+      const d = bundle(m, limits);
+      mkdirSync(join(d, 'data'));
+      writeFileSync(join(d, 'data', 'big'), Buffer.alloc(8 * 2 ** 20, 7));
+      writeFileSync(join(d, 'boundary.yaml'), readFileSync(join(d, 'boundary.yaml'), 'utf8') + 'filesystem:\n  - { path: ./data, access: read }\n');
+      return d;
+    };
+    const out = await run(withData('limits: { wall: 20s, memory: 64Mi, fuel: 1000000 }'));
+    expect(out.report.body.outcome).toMatchObject({ reason: 'fuel', trap: 'out_of_fuel' });
+    // Twin: with room for 100 × 8 MiB / 64 = 13.1M units, it completes, and the count shows them.
+    const fits = await run(withData('limits: { wall: 20s, memory: 64Mi, fuel: 20000000 }'));
+    expect(fits.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(fits.report.body.budgets.fuel.observed).toBeGreaterThanOrEqual(100 * 8 * 2 ** 20 / 64);
   });
 });

@@ -198,6 +198,8 @@ export interface FileOps {
   mem: () => DataView;
   bytes: () => Uint8Array;
   str: (ptr: number, len: number) => string;
+  /** Charges fuel for the host's work beyond the call's own unit (wasi.ts charges that). */
+  charge: (units: number) => void;
 }
 
 const FILETYPE = { unknown: 0, dir: 3, file: 4, symlink: 7 } as const;
@@ -270,7 +272,10 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
   const io = (fd: number, iovs: number, n: number, out: number, op: (hostFd: number, buf: Uint8Array, off: number, len: number) => number): number => {
     const e = t.get(fd);
     if (!e || e.kind !== 'file') return e ? W.ISDIR : W.BADF;
-    return transferIovecs(o.mem(), o.bytes(), iovs, n, out, (b, p, l) => op(e.fd, b, p, l)).errno;
+    const r = transferIovecs(o.mem(), o.bytes(), iovs, n, out, (b, p, l) => op(e.fd, b, p, l));
+    // Bytes moved, at stdio's rate (wasi.ts): one unit per 64.
+    o.charge(Math.floor(r.total / 64));
+    return r.errno;
   };
 
   return {
@@ -416,6 +421,9 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       } finally {
         closeSync(dfd);
       }
+      // The host lists the whole directory on every call: one unit per entry listed, so a guest
+      // that pages through a large directory a few bytes at a time pays for the host's work.
+      o.charge(names.length);
       const dv = o.mem();
       const b = o.bytes();
       let used = 0;

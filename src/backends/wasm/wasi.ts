@@ -75,9 +75,11 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
   };
   // stdio as readv/writev would answer a blocking caller (transferIovecs): never an exception out
   // of the host, which would end the run as a host fault.
+  // A charge is never negative: one that were would hand the guest fuel (a length it made up).
+  const charge = (units: number): void => o.charge(units > 0 ? units : 0);
   const transfer = (iovs: number, iovsLen: number, out: number, op: (b: Uint8Array, p: number, l: number) => number): number => {
     const r = transferIovecs(view(), bytes(), iovs, iovsLen, out, op);
-    o.charge(1 + Math.floor(r.total / 64));
+    charge(1 + Math.floor(r.total / 64));
     return r.errno;
   };
 
@@ -124,10 +126,13 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     fd_seek: (fd) => (fd <= 2 ? E.SPIPE : E.BADF),
     fd_tell: (fd) => (fd <= 2 ? E.SPIPE : E.BADF),
     random_get: (buf, len) => {
-      const b = bytes().subarray(buf, buf + len);
+      // Charged for what was asked, before it is looked at: a length past the memory still costs.
+      charge(1 + Math.floor(len / 64));
+      const mem = bytes();
+      if (buf + len > mem.length) return E.FAULT;
+      const b = mem.subarray(buf, buf + len);
       if (rand) for (let i = 0; i < b.length; i++) b[i] = rand();
       else randomFillSync(b);
-      o.charge(1 + Math.floor(len / 64));
       return E.SUCCESS;
     },
     sched_yield: () => E.SUCCESS,
@@ -138,7 +143,10 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     // Clock subscriptions only (what sleep() uses): a deterministic run advances its virtual
     // clock instead of sleeping; fd subscriptions are not supported.
     poll_oneoff: (inPtr, outPtr, n, neventsPtr) => {
+      // One unit a subscription, charged first; subscriptions or events past the memory: FAULT.
+      charge(1 + n);
       const dv = view();
+      if (inPtr + 48 * n > dv.byteLength || outPtr + 32 * n > dv.byteLength || neventsPtr + 4 > dv.byteLength) return E.FAULT;
       let maxNs = 0n;
       for (let i = 0; i < n; i++) {
         const sub = inPtr + 48 * i;
@@ -155,7 +163,6 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
       }
       if (o.seed !== null) virtualNs += maxNs;
       else if (maxNs > 0n) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(maxNs / 1_000_000n));
-      o.charge(1);
       dv.setUint32(neventsPtr, n, true);
       return E.SUCCESS;
     },
@@ -168,21 +175,30 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
   const table = new FileTable(o.preopens ?? [], o.redact ?? []);
   o.onFiles?.(table);
   const dec = new TextDecoder();
-  const files = fileImports({ table, mem: view, bytes, str: (p, l) => dec.decode(bytes().subarray(p, p + l)) });
+  const files = fileImports({ table, mem: view, bytes, str: (p, l) => dec.decode(bytes().subarray(p, p + l)), charge });
   const stdio = { fd_write: impl.fd_write!, fd_read: impl.fd_read!, fd_close: impl.fd_close!, fd_seek: impl.fd_seek!, fd_tell: impl.fd_tell! };
   for (const [name, f] of Object.entries(files)) {
     const std = (stdio as Record<string, ((...a: number[]) => number) | undefined>)[name];
     // stdio (0–2) stays with the stdio implementation; everything else is the file host's
     const file = (...a: number[]): number => {
-      o.charge(1); // a file host call; bytes moved are charged with the stdio rate below
+      charge(1); // a file host call; files.ts charges what it moves and lists on top
       return (f as (...x: number[]) => number)(...a);
     };
     impl[name] = std ? (...a: number[]) => ((a[0] ?? 0) <= 2 ? std(...a) : file(...a)) : file;
   }
+  // Every i32 parameter of preview1 is unsigned (pointers, sizes, fds, flags, exit codes), and
+  // arrives from wasm as a signed number: 0x80000000 as -2147483648, which a length, a charge or a
+  // subarray would take as negative. Each is made unsigned before any implementation sees it
+  // (i64 parameters arrive as BigInt, and keep their own types).
   const out: Record<string, (...a: never[]) => number> = {};
   for (const name of WASI_IMPORTS) {
     const f = impl[name];
-    out[name] = f ? (f as (...a: never[]) => number) : () => E.NOSYS; // fail closed
+    out[name] = f
+      ? (((...a: number[]): number => {
+          for (let i = 0; i < a.length; i++) if (typeof a[i] === 'number') a[i] = a[i]! >>> 0;
+          return f(...a);
+        }) as (...a: never[]) => number)
+      : () => E.NOSYS; // fail closed
   }
   return out;
 }

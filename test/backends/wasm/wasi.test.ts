@@ -49,6 +49,25 @@ describe('WASI host surface', () => {
     expect(imports.fd_write!(1, 0, 1, end - 2)).toBe(E.FAULT);
   });
 
+  // Found by attack: i32 parameters arrive from wasm signed, so random_get(buf, 0x80000000) saw a
+  // length of -2^31, charged 1 + floor(-2^31 / 64) units, a refill of 33.5M, and a guest looping
+  // on it never ran out of fuel. Every preview1 i32 is unsigned (typenames.witx: pointers, $size,
+  // $fd, $exitcode are u32).
+  it('i32 arguments past 2^31 are unsigned: charged as the large numbers they are, never refunded', () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const charges: number[] = [];
+    const imp = wasiImports(() => memory, { args: ['g'], env: [], seed: 1, charge: (u) => charges.push(u) }) as unknown as Record<string, (...a: unknown[]) => number>;
+    expect(imp.random_get!(0, -(2 ** 31))).toBe(E.FAULT); // 2^31 bytes do not fit in 64 KiB
+    expect(charges).toEqual([1 + 2 ** 31 / 64]);
+    expect(imp.random_get!(-16, 16)).toBe(E.FAULT); // a pointer at 2^32-16, not 16 bytes before the end
+    expect(new Uint8Array(memory.buffer).subarray(-16).every((b) => b === 0)).toBe(true);
+    expect(imp.random_get!(65536 - 16, 16)).toBe(0);
+    charges.length = 0;
+    expect(imp.poll_oneoff!(0, 0, -1, 0)).toBe(E.FAULT); // 2^32-1 subscriptions: charged, then FAULT
+    expect(charges).toEqual([2 ** 32]);
+    expect(() => imp.proc_exit!(-1)).toThrow(expect.objectContaining({ code: 2 ** 32 - 1 }));
+  });
+
   it('deterministic mode repeats random bytes and clock readings for a seed', () => {
     const read = (seed: number): string => {
       const { memory, imports } = host(seed);
