@@ -12,7 +12,7 @@
 //     through the one descriptor create opened for it, where delete reads it to seal the same
 //     report run seals.
 import { hostnameFor } from '../core/ids.js';
-import { readFileSync, realpathSync, existsSync, openSync, closeSync, writeSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
+import { readFileSync, readSync, fstatSync, realpathSync, existsSync, openSync, closeSync, writeSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
@@ -229,6 +229,24 @@ interface PreparedJob {
 
 /** Reads the module through the descriptor the plan checked, instruments it (or takes it from
  * the cache), checks it is a WASI command, and builds the runner's job. */
+/** V8's limit on a module's size (kV8MaxWasmModuleSize, 1 GiB): a larger one is never compiled. */
+export const MAX_MODULE_BYTES = 2 ** 30;
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/**
+ * The module's bytes, after its size and its first four bytes (found by attack: a 1.9 GB sparse
+ * file of zeros was read whole, 3.9 GB resident, before "bad magic"; one past 2 GiB was a
+ * BV_INTERNAL from Node's reader): a file that is not a module, or is larger than V8 compiles,
+ * is refused having read 4 bytes.
+ */
+function readModule(fd: number): Uint8Array {
+  const size = fstatSync(fd).size;
+  if (size > MAX_MODULE_BYTES) throw new WasmRefused(`the module is ${size} bytes, above the ${MAX_MODULE_BYTES} (1 GiB) V8 compiles`);
+  const head = Buffer.alloc(4);
+  if (readSync(fd, head, 0, 4, 0) < 4 || WASM_MAGIC.some((b, i) => head[i] !== b)) throw new WasmRefused('not a WebAssembly 1.0 module (its first bytes are not \\0asm)');
+  return new Uint8Array(readFileSync(fd));
+}
+
 function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
   const L = plan.launch!;
   const { caps, preopens } = shape;
@@ -239,7 +257,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobSha
     const fd = openPlanned({ path: L.workload.path, dev: L.workload.dev, ino: L.workload.ino }, 'workload.wasm.module', O.RDONLY | O.NONBLOCK);
     let original: Uint8Array;
     try {
-      original = new Uint8Array(readFileSync(fd));
+      original = readModule(fd);
     } finally {
       shim().bv_close(fd);
     }

@@ -3,7 +3,7 @@
 // a guest that grows a table to 10M entries under 8Mi is refused the growth, and the runner's
 // resident memory stays bounded. Oracles: the guest's own output, the runner's /proc entry
 // (VmHWM, read while it runs), and twins whose outcome flips.
-import { writeFileSync, readFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, chmodSync, mkdirSync, truncateSync } from 'node:fs';
 import { descendants } from '../helpers/wait.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
@@ -244,5 +244,34 @@ describe('host calls pay for what they do', () => {
     const fits = await run(withData('limits: { wall: 20s, memory: 64Mi, fuel: 20000000 }'));
     expect(fits.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
     expect(fits.report.body.budgets.fuel.observed).toBeGreaterThanOrEqual(100 * 8 * 2 ** 20 / 64);
+  });
+});
+
+// Found by attack: what the supervisor does with a module before anything runs must be bounded by
+// the module, not by the supervisor's luck: a 1.9 GB file of zeros was read whole (3.9 GB
+// resident) before "bad magic", one past 2 GiB was a BV_INTERNAL, and 300,000 custom sections
+// overflowed the rewriter's stack (BV_INTERNAL, "a bug in bvisor").
+describe('modules the supervisor must refuse cheaply', () => {
+  it('a sparse file larger than V8 compiles, and one of zeros: refused by size, then by its first bytes', async () => {
+    const big = bundle(new Uint8Array(0));
+    truncateSync(join(big, 'm.wasm'), 2 ** 30 + 1);
+    expect((await refusal(big)).message).toMatch(/m\.wasm: the module is 1073741825 bytes, above the 1073741824 \(1 GiB\) V8 compiles/);
+    const zeros = bundle(new Uint8Array(0));
+    truncateSync(join(zeros, 'm.wasm'), 512 * 2 ** 20);
+    // The header's own words: the rewriter, which reads the whole module first, says "bad magic
+    // or version" for the same bytes.
+    expect((await refusal(zeros)).message).toMatch(/not a WebAssembly 1\.0 module \(its first bytes are not \\0asm\)/);
+  });
+
+  it('300,000 custom sections: run (they are allowed), not a stack overflow', async () => {
+    const head = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    const custom = [0x00, 0x02, 0x01, 0x63]; // id 0, size 2, name length 1, "c"
+    const body = wasmModule({ memory: MEM, funcs: [{ body: [], export: '_start' }] });
+    const bytes = new Uint8Array(head.length + custom.length * 300_000 + body.length - 8);
+    bytes.set(head, 0);
+    for (let i = 0; i < 300_000; i++) bytes.set(custom, 8 + i * 4);
+    bytes.set(body.subarray(8), 8 + custom.length * 300_000);
+    const out = await run(bundle(bytes));
+    expect(out.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
   });
 });
