@@ -251,6 +251,26 @@ describe('host calls pay for what they do', () => {
 // the module, not by the supervisor's luck: a 1.9 GB file of zeros was read whole (3.9 GB
 // resident) before "bad magic", one past 2 GiB was a BV_INTERNAL, and 300,000 custom sections
 // overflowed the rewriter's stack (BV_INTERNAL, "a bug in bvisor").
+// Found by attack: bulk operations were charged by length but checked only at the next loop header
+// or call, so one straight-line run of 20,000 memory.fills of 15 MiB (4.9 billion units of work)
+// went on to the wall under a budget of 100,000. Each bulk op is now checked right after its
+// charge, before it runs. Oracle: the report's fuel count (deterministic).
+describe('bulk memory operations are checked before they run', () => {
+  it('200 fills of 15 MiB in one segment under 1M units: out of fuel at the fifth, not after the 200th', async () => {
+    const fills = Array.from({ length: 200 }, () => '(memory.fill (i32.const 0) (i32.const 7) (i32.const 15728640))').join('\n');
+    const m = wat(`(module (memory (export "memory") 240 240) (func (export "_start") ${fills}))`);
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const out = await run(bundle(m, 'limits: { wall: 60s, memory: 16Mi, fuel: 1000000 }'));
+    expect(out.report.body.outcome).toMatchObject({ reason: 'fuel', trap: 'out_of_fuel' });
+    // One fill costs 15 MiB / 64 = 245,760 units (wasm-fuel.md: one per 64 bytes), charged before
+    // it runs: the fifth takes the count past the budget and never runs. The whole segment's
+    // instructions were charged at its start.
+    const fill = 15 * 2 ** 20 / 64;
+    expect(out.report.body.budgets.fuel.observed).toBeGreaterThan(1_000_000);
+    expect(out.report.body.budgets.fuel.observed).toBeLessThan(1_000_000 + fill + 1000);
+  });
+});
+
 describe('modules the supervisor must refuse cheaply', () => {
   it('a sparse file larger than V8 compiles, and one of zeros: refused by size, then by its first bytes', async () => {
     const big = bundle(new Uint8Array(0));
