@@ -32,6 +32,16 @@ export function usageMessage(raw: string): string {
   return body.length ? body.join('; ') : raw;
 }
 
+/**
+ * The line `run` prints when its report's outcome is bvisor's own error after the launch (a wasm
+ * runner that could not set up its guest): exit 125 says bvisor failed, this says why. Found by
+ * attack: such a run exited 125 with nothing on stderr. Null for any other outcome.
+ */
+export function outcomeErrorLine(outcome: { status: string; error?: { code: string; message: string } | null }, id: string): string | null {
+  if (outcome.status !== 'error' || !outcome.error) return null;
+  return `bvisor: error ${outcome.error.code}: ${visible(outcome.error.message)}\nhint: the report has it too: bvisor report ${visible(id)}`;
+}
+
 export function renderError(e: BvisorError): string {
   const out = [`bvisor: error ${e.code}: ${visible(e.message)}`];
   for (const i of e.issues) {

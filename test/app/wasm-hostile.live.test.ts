@@ -271,6 +271,26 @@ describe('bulk memory operations are checked before they run', () => {
   });
 });
 
+// Found by attack: a module whose element segment (or the one bvisor adds to declare again the
+// exported functions it names with ref.func) is longer than the table entries limits.memory
+// leaves passed the supervisor's checks, then failed in the runner's compile ("number of elements
+// of 20000 exceeds internal limit of 16384"), a BV_WASM_RUNNER error after the runner started.
+describe('element segments the engine would refuse are refused before a runner starts', () => {
+  const declared = (n: number): string =>
+    `(module (memory (export "memory") 1)\n${Array.from({ length: n }, (_, i) => `(func $f${i} (export "f${i}"))`).join('\n')}\n(func (export "_start")\n${Array.from({ length: n }, (_, i) => `(drop (ref.func $f${i}))`).join('\n')}))`;
+  const passive = (n: number): string => `(module (memory (export "memory") 1) (func $f) (elem funcref ${'(ref.func $f) '.repeat(n)}) (func (export "_start")))`;
+  it.each([
+    ['20,000 exported functions named by ref.func', declared(20_000), /names exported functions with ref\.func, which bvisor declares again in one element segment of 20000 elements, above the 16384 table entries/],
+    ['a passive segment of 20,000', passive(20_000), /an element segment of the module holds 20000 elements, above the 16384 table entries/],
+  ])('%s under 16Mi: refused, naming limits.memory; the twin under 64Mi runs', async (_name, src, message) => {
+    const m = wat(src);
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    expect((await refusal(bundle(m, 'limits: { memory: 16Mi, fuel: 100000000 }'))).message).toMatch(message);
+    const twin = await run(bundle(m, 'limits: { memory: 64Mi, fuel: 100000000 }'));
+    expect(twin.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+  });
+});
+
 describe('modules the supervisor must refuse cheaply', () => {
   it('a sparse file larger than V8 compiles, and one of zeros: refused by size, then by its first bytes', async () => {
     const big = bundle(new Uint8Array(0));

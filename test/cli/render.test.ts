@@ -2,7 +2,7 @@
 // blocks: control characters are shown as \xNN, never sent raw (an escape sequence could clear
 // the screen or forge a row of the plan table).
 import { describe, expect, it } from 'vitest';
-import { renderError, table, visible } from '../../src/cli/render.js';
+import { renderError, table, visible, outcomeErrorLine } from '../../src/cli/render.js';
 import { BvisorError } from '../../src/contract/errors.js';
 
 describe('rendering for people', () => {
@@ -12,5 +12,12 @@ describe('rendering for people', () => {
     const text = renderError(e) + table(['a'], [['\u001b[31mred']]);
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
     expect(text.split('\n').filter((l) => l.includes('fake'))).toHaveLength(1);
+  });
+
+  // A run whose outcome is bvisor's error after the launch exited 125 with nothing on stderr.
+  it('says a report\'s error outcome on stderr, escaped, and nothing for any other outcome', () => {
+    expect(outcomeErrorLine({ status: 'error', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome\u001b[2J' } }, 'w1')).toBe('bvisor: error BV_WASM_RUNNER: the runner exited without an outcome\\x1b[2J\nhint: the report has it too: bvisor report w1');
+    expect(outcomeErrorLine({ status: 'completed' }, 'w1')).toBeNull();
+    expect(outcomeErrorLine({ status: 'failed', error: null }, 'w1')).toBeNull();
   });
 });

@@ -42,7 +42,7 @@ import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX, FUEL_VERSION, TABLE_ENT
 export { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX, FUEL_VERSION, TABLE_ENTRY_BYTES };
 
 /** Changes whenever the rewriter's output or its checks change (part of the cache key). */
-export const REWRITER_VERSION = 'bvisor-rewriter/5';
+export const REWRITER_VERSION = 'bvisor-rewriter/6';
 /** Bulk operations cost one extra unit per this many bytes or elements (as wasmi does). */
 export const BULK_UNIT = 64;
 export const WASM_PAGE = 65536;
@@ -128,13 +128,15 @@ interface Info {
   exports: Export[];
   start: number | null;
   elems: number;
+  /** the most elements one element segment holds */
+  longestElems: number;
   dataCount: number | null;
   datas: number | null;
   codeSeen: boolean;
 }
 
 function emptyInfo(check = true): Info {
-  return { check, types: [], imports: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, globals: 0, tables: [], memories: 0, memory: null, exports: [], start: null, elems: 0, dataCount: null, datas: null, codeSeen: false };
+  return { check, types: [], imports: [], funcTypes: [], importedFuncs: 0, importedGlobals: 0, globals: 0, tables: [], memories: 0, memory: null, exports: [], start: null, elems: 0, longestElems: 0, dataCount: null, datas: null, codeSeen: false };
 }
 
 /** Canonical order of the non-custom sections (the data count section sits before code). */
@@ -360,6 +362,7 @@ function readElements(r: Reader, info: Info): void {
       else if (r.byte() !== 0x00) r.fail(`element segment ${i}: unknown element kind`, r.pos - 1);
     }
     const m = r.count('element');
+    if (m > info.longestElems) info.longestElems = m;
     for (let k = 0; k < m; k++) {
       if (exprs) constExpr(r, info, info.globals);
       else {
@@ -517,6 +520,12 @@ export function instrument(input: Uint8Array, opts: FuelOptions, requested: Unch
     memory = { min: l.min, max: Math.min(l.max ?? opts.maxPages, opts.maxPages) };
   }
   const tables = capTables(info.tables, opts.tableEntries);
+  // The engine bounds every element segment (active, passive or declarative) by the table limit
+  // the runner is started with (V8's --wasm-max-table-size): refused here, with the reason, rather
+  // than by the runner's compile after it started (found by attack: a BV_WASM_RUNNER error).
+  const elemsRefused = (n: number, what: string): WasmRefused =>
+    new WasmRefused(`${what} ${n} elements, above the ${opts.tableEntries} table entries limits.memory leaves for tables (${TABLE_ENTRY_BYTES} bytes each), which bound every element segment in the engine`);
+  if (info.longestElems > opts.tableEntries) throw elemsRefused(info.longestElems, 'an element segment of the module holds');
 
   // What the host calls (exported functions, the deferred start) gets a wrapper with the
   // original type, appended after every function (no index moves).
@@ -538,6 +547,7 @@ export function instrument(input: Uint8Array, opts: FuelOptions, requested: Unch
   // 100,000 exported functions each named by a ref.func, found by attack.)
   const exportedFuncs = new Set(info.exports.filter((e) => e.kind === 0).map((e) => e.index));
   const declare = c ? [...c.refFuncs].filter((f) => wrapped.has(f) && exportedFuncs.has(f)) : [];
+  if (declare.length > opts.tableEntries) throw elemsRefused(declare.length, 'the module names exported functions with ref.func, which bvisor declares again in one element segment of');
 
   const fuelGlobal = info.globals;
   const out: Array<Pick<Section, 'id' | 'body'>> = [];
