@@ -2,7 +2,10 @@
 // every preopen), entries are written atomically, and each carries the sha256 of its own bytes:
 // an entry that does not match (corrupted, or tampered with) is deleted and rebuilt, never run.
 // Key: sha256(rewriter version ‖ options ‖ module). An in-process Map serves repeat API runs.
-import { mkdirSync, readFileSync, statSync, rmSync, lstatSync } from 'node:fs';
+// Both are bounded (found by attack: every module a bundle brought stayed on disk for good, 84 MB
+// for one): on disk by MAX_CACHE_BYTES, least recently used first out (a hit refreshes an entry's
+// mtime); in memory by count and by bytes.
+import { mkdirSync, readFileSync, statSync, rmSync, lstatSync, readdirSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -12,6 +15,11 @@ export type CacheResult = 'hit' | 'miss' | 'memory' | 'rebuilt' | 'disabled';
 
 const memory = new Map<string, Uint8Array>();
 const MAX_MEMORY_ENTRIES = 64;
+/** What the in-process Map holds at most, together. */
+const MAX_MEMORY_BYTES = 256 * 2 ** 20;
+let memoryBytes = 0;
+/** What a cache directory holds at most, together; an entry above a quarter of it is not kept. */
+export const MAX_CACHE_BYTES = 2 ** 30;
 
 export function cacheKey(version: string, options: unknown, module: Uint8Array): string {
   return createHash('sha256').update(version).update('\0').update(JSON.stringify(options)).update('\0').update(module).digest('hex');
@@ -33,7 +41,7 @@ export function usableDir(dir: string): string | null {
   }
 }
 
-export function cached(dir: string, key: string, build: () => Uint8Array): { bytes: Uint8Array; result: CacheResult } {
+export function cached(dir: string, key: string, build: () => Uint8Array, maxBytes = MAX_CACHE_BYTES): { bytes: Uint8Array; result: CacheResult } {
   const inMemory = memory.get(key);
   if (inMemory) return { bytes: inMemory, result: 'memory' };
   const d = usableDir(dir);
@@ -48,6 +56,13 @@ export function cached(dir: string, key: string, build: () => Uint8Array): { byt
     if (createHash('sha256').update(body).digest().equals(want)) {
       const bytes = new Uint8Array(body);
       remember(key, bytes);
+      // Used now: the last to go when the directory is over its bound.
+      const now = new Date();
+      try {
+        utimesSync(path, now, now);
+      } catch {
+        // removed meanwhile by another process's eviction: the bytes are read
+      }
       return { bytes, result: 'hit' };
     }
     rmSync(path, { force: true });
@@ -56,18 +71,60 @@ export function cached(dir: string, key: string, build: () => Uint8Array): { byt
     // absent
   }
   const bytes = build();
-  const digest = createHash('sha256').update(bytes).digest();
-  writeFileAtomic(path, Buffer.concat([digest, Buffer.from(bytes)]), 0o600);
+  if (bytes.length + 32 <= maxBytes / 4) {
+    const digest = createHash('sha256').update(bytes).digest();
+    writeFileAtomic(path, Buffer.concat([digest, Buffer.from(bytes)]), 0o600);
+    evict(d, maxBytes, path);
+  }
   remember(key, bytes);
   return { bytes, result };
 }
 
+/** Removes the least recently used entries (by mtime) until the directory's entries fit
+ * `maxBytes`; never `keep`, the one just written. Entries other processes remove meanwhile are
+ * skipped: each is a whole file renamed into place, read and checked by its hash. */
+function evict(dir: string, maxBytes: number, keep: string): void {
+  const entries: Array<{ path: string; size: number; mtime: number }> = [];
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.wasm')) continue;
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      entries.push({ path, size: st.size, mtime: st.mtimeMs });
+      total += st.size;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (total <= maxBytes) return;
+  entries.sort((a, b) => a.mtime - b.mtime);
+  for (const e of entries) {
+    if (total <= maxBytes) break;
+    if (e.path === keep) continue;
+    rmSync(e.path, { force: true });
+    total -= e.size;
+  }
+}
+
 function remember(key: string, bytes: Uint8Array): void {
-  if (memory.size >= MAX_MEMORY_ENTRIES) memory.delete(memory.keys().next().value as string);
+  const had = memory.get(key);
+  if (had) {
+    memoryBytes -= had.length;
+    memory.delete(key);
+  }
+  if (bytes.length > MAX_MEMORY_BYTES / 4) return;
+  while (memory.size && (memory.size >= MAX_MEMORY_ENTRIES || memoryBytes + bytes.length > MAX_MEMORY_BYTES)) {
+    const oldest = memory.keys().next().value as string;
+    memoryBytes -= memory.get(oldest)!.length;
+    memory.delete(oldest);
+  }
   memory.set(key, bytes);
+  memoryBytes += bytes.length;
 }
 
 /** For tests: forget the in-process entries. */
 export function clearMemoryCache(): void {
   memory.clear();
+  memoryBytes = 0;
 }

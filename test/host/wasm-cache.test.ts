@@ -1,6 +1,6 @@
 // The instrumented-module cache: misses build, hits do not, a corrupted entry is detected by
 // its hash and rebuilt (never returned), and a directory that is not private is not used.
-import { readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cached, cacheKey, clearMemoryCache } from '../../src/host/wasm-cache.js';
@@ -36,6 +36,42 @@ describe('wasm module cache', () => {
     chmodSync(dir, 0o777);
     clearMemoryCache();
     expect(cached(dir, key, build).result).toBe('disabled');
+  });
+
+  // Found by attack: every module a bundle brought stayed in the cache for good (an 84 MB one
+  // with it), so bundles could fill the state root's disk. Oracle: the directory on disk.
+  it('is bounded: the least recently used entries go first, a hit counts as a use, one too large is not kept', () => {
+    const dir = join(tempDir(), 'c');
+    const cap = 4 * 1024;
+    const entry = (n: number): Uint8Array => new Uint8Array(900).fill(n); // 932 bytes on disk with its hash
+    const keys = [0, 1, 2, 3].map((n) => cacheKey('v1', {}, new Uint8Array([n])));
+    const put = (i: number, at: number): void => {
+      clearMemoryCache();
+      cached(dir, keys[i]!, () => entry(i), cap);
+      // mtimes a second apart, oldest first (a file system's clock may be coarse)
+      const file = join(dir, `${keys[i]}.wasm`);
+      utimesSync(file, at, at);
+    };
+    put(0, 1000);
+    put(1, 2000);
+    put(2, 3000);
+    put(3, 4000); // 4 × 932 = 3728: all fit
+    expect(readdirSync(dir).length).toBe(4);
+    // a hit on entry 0 makes it the most recently used
+    clearMemoryCache();
+    expect(cached(dir, keys[0]!, () => entry(9), cap).result).toBe('hit');
+    expect(statSync(join(dir, `${keys[0]}.wasm`)).mtimeMs).toBeGreaterThan(4000 * 1000);
+    // a fifth entry: over the cap, so the least recently used (1, not 0) goes
+    const k4 = cacheKey('v1', {}, new Uint8Array([4]));
+    clearMemoryCache();
+    cached(dir, k4, () => entry(4), cap);
+    expect(readdirSync(dir).sort()).toEqual([keys[0], keys[2], keys[3], k4].map((k) => `${k}.wasm`).sort());
+    // an entry above a quarter of the cap is built and returned, not kept
+    const big = cacheKey('v1', {}, new Uint8Array([5]));
+    clearMemoryCache();
+    const r = cached(dir, big, () => new Uint8Array(cap / 4), cap);
+    expect([r.result, r.bytes.length]).toEqual(['miss', cap / 4]);
+    expect(readdirSync(dir)).not.toContain(`${big}.wasm`);
   });
 
   it('keys change with the rewriter version, the options and the module', () => {
