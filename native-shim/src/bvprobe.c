@@ -27,6 +27,8 @@
  *     symlink TARGET PATH  rename FROM TO    truncate PATH   readdir PATH
  *     connect IP PORT      TCP connect        udp IP PORT     sendto over UDP
  *     mptcp IP PORT        connect over an MPTCP stream socket (socket(AF_INET, SOCK_STREAM, 262))
+ *     tfo IP PORT          sendto(MSG_FASTOPEN) on a fresh TCP socket (connects as it sends)
+ *     listen               listen(2) on a TCP socket never bound (the kernel binds an ephemeral port)
  *     inet                 socket(AF_INET, SOCK_STREAM)       abstract NAME [full] (connect "@NAME";
  *                          full: NUL-padded to the whole sun_path, as Node binds abstract names)
  *     thread | fork | vfork | clone3           kill PID SIG       ptrace PID (attach)
@@ -264,6 +266,25 @@ static int try_op(int argc, char **argv) {
     inet_pton(AF_INET, ARG(1), &a.sin_addr);
     int r = udp ? (int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a) : bnd ? bind(s, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
     int e = r < 0 ? errno : 0;
+    close(s);
+    return e;
+  }
+  if (!strcmp(op, "tfo")) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)atoi(ARG(2)));
+    inet_pton(AF_INET, ARG(1), &a.sin_addr);
+    int e = sendto(s, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0;
+    close(s);
+    return e;
+  }
+  if (!strcmp(op, "listen")) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    int e = listen(s, 1) < 0 ? errno : 0;
     close(s);
     return e;
   }

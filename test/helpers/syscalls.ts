@@ -109,8 +109,8 @@ export const MUST_DENY: readonly DeniedSyscall[] = [
  * aarch64: the legacy fork, vfork).
  */
 export const OTHER_NR: Record<Arch, Record<string, number>> = {
-  x86_64: { read: 0, write: 1, close: 3, mmap: 9, ioctl: 16, socket: 41, clone: 56, fork: 57, vfork: 58, execve: 59, getpid: 39, personality: 135, exit_group: 231, openat: 257, clone3: 435 },
-  aarch64: { read: 63, write: 64, close: 57, mmap: 222, ioctl: 29, socket: 198, clone: 220, execve: 221, getpid: 172, personality: 92, exit_group: 94, openat: 56, clone3: 435 },
+  x86_64: { read: 0, write: 1, close: 3, mmap: 9, ioctl: 16, socket: 41, sendto: 44, sendmsg: 46, listen: 50, sendmmsg: 307, clone: 56, fork: 57, vfork: 58, execve: 59, getpid: 39, personality: 135, exit_group: 231, openat: 257, clone3: 435 },
+  aarch64: { read: 63, write: 64, close: 57, mmap: 222, ioctl: 29, socket: 198, listen: 201, sendto: 206, sendmsg: 211, sendmmsg: 269, clone: 220, execve: 221, getpid: 172, personality: 92, exit_group: 94, openat: 56, clone3: 435 },
 };
 
 /** The number of `name` on `arch` from the tables above, or undefined where the arch has none. */

@@ -252,11 +252,18 @@ function allowFor(clause: string, name: string, args: readonly bigint[], firm = 
     if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1 && (protocol === 0 || protocol === 6)) {
       return { allow: 'network: { connect: [PORT] }   # the TCP ports it may connect to', warning: null };
     }
+    // Go's net (≥ 1.24) and others try MPTCP first and fall back to TCP on any error: no clause to
+    // change, and network: host would be the wrong advice.
+    if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1) {
+      return { allow: null, warning: `a stream of protocol ${protocol} (MPTCP is 262, SCTP 132) is outside landlock's port rules, so ports mode refuses it; programs that try MPTCP first fall back to TCP` };
+    }
+    if (name === 'listen') return { allow: 'network: { bind: [PORT] }   # the TCP ports it may bind (bind(2) before listen)', warning: 'listen on a socket never bound takes an ephemeral port landlock does not check, so it needs a bind port' };
+    if (name === 'sendto' || name === 'sendmsg' || name === 'sendmmsg') return { allow: null, warning: 'a TCP Fast Open send (MSG_FASTOPEN) connects where landlock may not look, so ports mode refuses it; connect(2) first' };
     if (name === 'socket' && family === AF_UNIX) return { allow: 'network: host', warning: 'the host network: no namespace, no port filter' };
     return { allow: 'network: host', warning: 'the host network: no namespace, no port filter (landlock filters TCP only, so other sockets need it)' };
   }
   if (clause === 'filesystem') return { allow: null, warning: 'this kernel’s landlock (ABI < 3) cannot restrict truncation, so it is refused outright; Linux ≥ 6.2 lifts it' };
-  return { allow: null, warning: firm ? 'a row every launch keeps, whatever syscalls.deny says (docs/security.md): no clause lifts it' : 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets the denylisted calls through (best-effort, recorded), all but the rows every launch keeps (set-ID modes, TIOCSTI and TIOCLINUX, io_uring)' };
+  return { allow: null, warning: firm ? 'a row every launch keeps, whatever syscalls.deny says (docs/security.md): no clause lifts it' : 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets the denylisted calls through (best-effort, recorded), all but the rows every launch keeps (set-ID modes, TIOCSTI and TIOCLINUX, io_uring, the keyring)' };
 }
 
 /**

@@ -58,9 +58,12 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   d('ptrace', 'inspects and controls other processes'),
   d('process_vm_readv', 'reads other processes’ memory'),
   d('process_vm_writev', 'writes other processes’ memory'),
-  d('keyctl', 'the kernel keyring is not namespaced'),
-  d('add_key', 'the kernel keyring is not namespaced'),
-  d('request_key', 'the kernel keyring is not namespaced'),
+  // Firm: the workload keeps bvisor's session keyring (none is made for it), and possession
+  // grants a key's possessor rights whatever the uid: under deny: log it could read the keys its
+  // caller holds (found by a review), a secret the caller did not name.
+  { ...d('keyctl', 'the kernel keyring is not namespaced'), firm: true },
+  { ...d('add_key', 'the kernel keyring is not namespaced'), firm: true },
+  { ...d('request_key', 'the kernel keyring is not namespaced'), firm: true },
   d('bpf', 'loads programs into the kernel; a frequent exploit vector'),
   d('perf_event_open', 'kernel attack surface and side channels'),
   d('userfaultfd', 'widens race windows in kernel exploits'),
@@ -224,6 +227,28 @@ export const IPPROTO_TCP = 6;
  */
 const tcpProtocolOnly: Rule = { syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 2, op: 'notIn', values: [0, IPPROTO_TCP] }], why: 'network ports: landlock filters only IPPROTO_TCP sockets, so no MPTCP or SCTP stream socket (its ports would be unchecked)' };
 
+/** MSG_FASTOPEN (linux/socket.h): sendto/sendmsg that connect as they send. */
+export const MSG_FASTOPEN = 0x20000000;
+
+/**
+ * What landlock's port rules do not see, refused in ports mode: a send with MSG_FASTOPEN connects
+ * without the connect hook on kernels whose landlock does not follow it (landlock-lsm#41; this
+ * machine's 6.18 answers EACCES, older ones may not), so it is refused outright (TCP Fast Open is
+ * an opt-in; TCP_FASTOPEN_CONNECT then connect(2) still meets the hook). And with no bind port
+ * granted, listen(2): on a socket never bound it binds an ephemeral port, which landlock does not
+ * check (landlock-lsm#15), and the host could connect in.
+ */
+function portsOnlyRules(bindGranted: boolean): Rule[] {
+  const why = 'network ports: a TCP Fast Open send connects where landlock\'s connect rule may not look';
+  const rules: Rule[] = [
+    { syscall: 'sendto', action: 'errno', when: [{ arg: 3, op: 'ne', mask: MSG_FASTOPEN, value: 0 }], why },
+    { syscall: 'sendmsg', action: 'errno', when: [{ arg: 2, op: 'ne', mask: MSG_FASTOPEN, value: 0 }], why },
+    { syscall: 'sendmmsg', action: 'errno', when: [{ arg: 3, op: 'ne', mask: MSG_FASTOPEN, value: 0 }], why },
+  ];
+  if (!bindGranted) rules.push({ syscall: 'listen', action: 'errno', why: 'network ports with no bind port: listen would bind an ephemeral port landlock does not check' });
+  return rules;
+}
+
 /** How a launch answers openat2 (setIdRules): allowed only to bvisor's own wasm runner. One
  * answer for the launch's filter and for the rule count its plan states (features.ts). */
 export function openat2Answer(wasmRunner: boolean): 'allow' | 'enosys' {
@@ -268,11 +293,11 @@ export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'> & Part
     // its sockets have no name to reach anything by.
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_INET, AF_INET6] }], why: 'network ports below landlock ABI 6: only IP sockets, since abstract unix sockets of the host cannot be scoped' });
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
-    rules.push(tcpProtocolOnly);
+    rules.push(tcpProtocolOnly, ...portsOnlyRules(launch.network.bind.length > 0));
   } else if (launch.network.mode === 'ports') {
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX, AF_INET, AF_INET6] }], why: 'network ports: only unix and IP sockets' });
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
-    rules.push(tcpProtocolOnly);
+    rules.push(tcpProtocolOnly, ...portsOnlyRules(launch.network.bind.length > 0));
   }
   return { deny, rules };
 }

@@ -210,10 +210,35 @@ describe('security grid, host mode (live)', () => {
       return;
     }
     // Red twin: landlock on, seccomp off: the MPTCP stream reaches the unlisted port (landlock
-    // does not look at it), where a TCP one gets EACCES.
+    // does not look at it), where a TCP one gets EACCES. A kernel whose landlock predates its
+    // "TCP only" fix (early 2025) still port-checks MPTCP: EACCES, said.
     const twinBefore = accepted;
-    expect(await tryOps([['mptcp', '127.0.0.1', String(port2)], ['connect', '127.0.0.1', String(port2)]], `network: { connect: [${port}] }\n`, { hooks: { noSeccomp: true } })).toEqual([0, E.ACCES]);
+    const twin = await tryOps([['mptcp', '127.0.0.1', String(port2)], ['connect', '127.0.0.1', String(port2)]], `network: { connect: [${port}] }\n`, { hooks: { noSeccomp: true } });
+    if (twin[0] === E.ACCES) {
+      console.warn('SKIP (mptcp) the red twin: this kernel\'s landlock port-checks MPTCP streams itself (EACCES without seccomp)');
+      expect(twin).toEqual([E.ACCES, E.ACCES]);
+      return;
+    }
+    expect(twin).toEqual([0, E.ACCES]);
     expect(await reachedSince(twinBefore, true)).toBe(1);
+  });
+
+  // What landlock's port rules may not see, refused by seccomp in ports mode: a TCP Fast Open
+  // send (connects as it sends: landlock-lsm#41; this kernel's landlock answers EACCES itself,
+  // older ones may not), and listen(2) on a socket never bound, which takes an ephemeral port
+  // landlock does not check (landlock-lsm#15) when no bind port is granted.
+  it('network: { connect: [P] } → a Fast Open send and a listen without a bind port are EPERM', async () => {
+    const before = accepted;
+    expect(await tryOps([['tfo', '127.0.0.1', String(port2)], ['listen']], `network: { connect: [${port}] }\n`)).toEqual([E.PERM, E.PERM]);
+    expect(await reachedSince(before, false)).toBe(0);
+    // Red twin, seccomp off: the listener takes its ephemeral port (0), and the Fast Open send
+    // gets what this kernel's landlock answers (EACCES here; on one that does not look, 0).
+    const twin = await tryOps([['tfo', '127.0.0.1', String(port2)], ['listen']], `network: { connect: [${port}] }\n`, { hooks: { noSeccomp: true } });
+    expect(twin[1]).toBe(0);
+    expect([E.ACCES, 0]).toContain(twin[0]);
+    // With a bind port granted, listen stays allowed (the workload binds first), so listen on a
+    // socket never bound still takes an ephemeral port: the limit docs/landlock.md names.
+    expect(await tryOps([['listen']], `network: { connect: [${port}], bind: [${port + 1}] }\n`)).toEqual([0]);
   });
 
   it('spawn: deny → fork, vfork, clone3 and threads fail with EPERM', async () => {

@@ -128,18 +128,43 @@ describe('seccomp compiler (decision tables through a BPF interpreter)', () => {
     }
   });
 
+  // In ports mode landlock sees connect(2) and bind(2); a send with MSG_FASTOPEN (0x20000000,
+  // send(2)) connects as it sends, and listen(2) on a socket never bound binds an ephemeral port
+  // (listen(2): "the socket is bound to an ephemeral port" … via autobind). Both are refused where
+  // landlock may not look; listen only when no bind port is granted.
+  it('network ports: no TCP Fast Open send; no listen without a bind port', () => {
+    const MSG_FASTOPEN = 0x20000000n;
+    for (const arch of ARCHES) {
+      for (const bind of [[], [8080]]) {
+        const prog = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'ports', connect: [443], bind }, landlockAbi: 7 }), arch).insns);
+        expect(decide(arch, prog, 'sendto', [3n, 0n, 1n, MSG_FASTOPEN, 0n, 16n]), 'sendto TFO').toBe(DENY);
+        expect(decide(arch, prog, 'sendto', [3n, 0n, 1n, 0x40n /* MSG_DONTWAIT */, 0n, 0n]), 'sendto').toBe(RET.ALLOW);
+        expect(decide(arch, prog, 'sendmsg', [3n, 0n, MSG_FASTOPEN | 0x4000n]), 'sendmsg TFO').toBe(DENY);
+        expect(decide(arch, prog, 'sendmsg', [3n, 0n, 0n]), 'sendmsg').toBe(RET.ALLOW);
+        expect(decide(arch, prog, 'sendmmsg', [3n, 0n, 1n, MSG_FASTOPEN]), 'sendmmsg TFO').toBe(DENY);
+        expect(decide(arch, prog, 'listen', [3n, 16n]), `listen with bind ${JSON.stringify(bind)}`).toBe(bind.length ? RET.ALLOW : DENY);
+      }
+      // elsewhere neither is refused
+      const host = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }), arch).insns);
+      expect(decide(arch, host, 'sendto', [3n, 0n, 1n, MSG_FASTOPEN, 0n, 16n])).toBe(RET.ALLOW);
+      expect(decide(arch, host, 'listen', [3n, 16n])).toBe(RET.ALLOW);
+    }
+  });
+
   // deny: log lets the default denylist's calls through, logged; the rows a guarantee beyond the
   // denylist rests on keep EPERM: the terminal (stdio, at every landlock ABI), io_uring (whose
   // operations no row sees: an openat with S_ISUID, a socket of any protocol), set-ID modes
   // (set-id.test.ts) and the x32 ABI (compile-limits.test.ts).
-  it('deny: log weakens the denylist, not the terminal or io_uring rows', () => {
+  it('deny: log weakens the denylist, not the terminal, io_uring or keyring rows', () => {
     for (const arch of ARCHES) {
       const log = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }, 'log'), arch).insns);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSTI)]), 'TIOCSTI').toBe(DENY);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCLINUX)]), 'TIOCLINUX').toBe(DENY);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TCGETS)]), 'TCGETS').toBe(RET.ALLOW);
       for (const n of ['io_uring_setup', 'io_uring_enter', 'io_uring_register']) expect(decide(arch, log, n), n).toBe(DENY);
-      for (const n of ['ptrace', 'keyctl', 'bpf', 'unshare']) expect(decide(arch, log, n), n).toBe(RET.LOG);
+      // the keyring: the workload keeps bvisor's session keyring, whose keys it would possess
+      for (const n of ['keyctl', 'add_key', 'request_key']) expect(decide(arch, log, n), n).toBe(DENY);
+      for (const n of ['ptrace', 'bpf', 'unshare', 'mount']) expect(decide(arch, log, n), n).toBe(RET.LOG);
       // and deny: kill kills for them as for the rest
       const kill = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }, 'kill'), arch).insns);
       expect(decide(arch, kill, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSTI)])).toBe(RET.KILL_PROCESS);

@@ -381,6 +381,21 @@ describe('seccompDenials', () => {
     expect(d!.warning).toMatch(/ABI/);
   });
 
+  // What ports mode refuses beyond landlock's port rules gets advice that fits: an MPTCP stream
+  // (Go's net tries it first and falls back) no clause, listen a bind port, a Fast Open send none.
+  it('ports mode: an MPTCP socket, a listen and a Fast Open send are explained, not sent to network: host', () => {
+    const p = policy('descendants', 'ports', 7);
+    const items = seccompDenials([rec('socket', [2n, 1n, 262n]), rec('listen', [3n, 16n]), rec('sendto', [3n, 0n, 1n, 0x20000000n, 0n, 16n]), rec('socket', [2n, 2n, 0n])], p, ARCH, null).items;
+    expect(items.map((d) => [d.clause, d.allow])).toEqual([
+      ['network', null],
+      ['network', 'network: { bind: [PORT] }   # the TCP ports it may bind (bind(2) before listen)'],
+      ['network', null],
+      ['network', 'network: host'],
+    ]);
+    expect(items[0]!.warning).toMatch(/protocol 262 .* outside landlock's port rules.* fall back to TCP/);
+    expect(items[2]!.warning).toMatch(/MSG_FASTOPEN/);
+  });
+
   it('clauseOf agrees with the rows’ meaning for every row of every policy shape', () => {
     for (const spawn of ['deny', 'threads', 'descendants'] as const) {
       for (const net of ['deny', 'loopback', 'host', 'ports'] as const) {
@@ -388,7 +403,8 @@ describe('seccompDenials', () => {
           for (const r of policy(spawn, net, abi).rules) {
             if (r.action !== 'errno') continue;
             const spawnRow = ['fork', 'vfork', 'clone3'].includes(r.syscall) || (r.syscall === 'clone' && !(r.when ?? []).some((w) => ((w.mask ?? 0) & CLONE.NEWUSER) !== 0));
-            const netRow = r.syscall === 'socket';
+            // socket's family and protocol rows; in ports mode, TCP Fast Open sends and (no bind port) listen
+            const netRow = ['socket', 'sendto', 'sendmsg', 'sendmmsg', 'listen'].includes(r.syscall);
             const fsRow = r.syscall === 'truncate' || ((r.syscall === 'open' || r.syscall === 'openat') && (r.when ?? []).some((w) => w.op === 'eq' && w.value === O.TRUNC));
             const want = spawnRow ? 'spawn' : netRow ? 'network' : fsRow ? 'filesystem' : 'syscalls';
             expect(clauseOf(r), `${spawn}/${net}/abi${abi}: ${r.syscall} (${r.why})`).toBe(want);
