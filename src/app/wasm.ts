@@ -227,8 +227,6 @@ interface PreparedJob {
   preopens: Preopen[];
 }
 
-/** Reads the module through the descriptor the plan checked, instruments it (or takes it from
- * the cache), checks it is a WASI command, and builds the runner's job. */
 /** V8's limit on a module's size (kV8MaxWasmModuleSize, 1 GiB): a larger one is never compiled. */
 export const MAX_MODULE_BYTES = 2 ** 30;
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
@@ -241,12 +239,29 @@ const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
  */
 function readModule(fd: number): Uint8Array {
   const size = fstatSync(fd).size;
-  if (size > MAX_MODULE_BYTES) throw new WasmRefused(`the module is ${size} bytes, above the ${MAX_MODULE_BYTES} (1 GiB) V8 compiles`);
+  const tooBig = (n: number | string): WasmRefused => new WasmRefused(`the module is ${n} bytes, above the ${MAX_MODULE_BYTES} (1 GiB) V8 compiles`);
+  if (size > MAX_MODULE_BYTES) throw tooBig(size);
   const head = Buffer.alloc(4);
   if (readSync(fd, head, 0, 4, 0) < 4 || WASM_MAGIC.some((b, i) => head[i] !== b)) throw new WasmRefused('not a WebAssembly 1.0 module (its first bytes are not \\0asm)');
-  return new Uint8Array(readFileSync(fd));
+  // Read into one buffer of the size seen, plus a byte: a file that grew since (another writer)
+  // is read only that far and refused if it went past the cap, never read whole on a second look.
+  // Its own memory (allocUnsafeSlow: no pool), so its bytes are not copied again.
+  const buf = Buffer.allocUnsafeSlow(Math.min(size, MAX_MODULE_BYTES) + 1);
+  let n = 0;
+  for (;;) {
+    const k = readSync(fd, buf, n, buf.length - n, n);
+    if (k === 0) break;
+    n += k;
+    if (n === buf.length) {
+      if (n > MAX_MODULE_BYTES) throw tooBig('more than ' + MAX_MODULE_BYTES);
+      throw new WasmRefused('the module changed while it was read (it grew); nothing was run');
+    }
+  }
+  return new Uint8Array(buf.buffer, 0, n);
 }
 
+/** Reads the module through the descriptor the plan checked, instruments it (or takes it from
+ * the cache), checks it is a WASI command, and builds the runner's job. */
 function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
   const L = plan.launch!;
   const { caps, preopens } = shape;

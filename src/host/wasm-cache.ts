@@ -80,30 +80,45 @@ export function cached(dir: string, key: string, build: () => Uint8Array, maxByt
   return { bytes, result };
 }
 
+/** At most this many entries in a directory, whatever their size (each costs an inode and a block). */
+export const MAX_CACHE_ENTRIES = 4096;
+/** A write's temporary file (atomic.ts) this old was left by a process that died writing it. */
+const STALE_TMP_MS = 3600_000;
+
 /** Removes the least recently used entries (by mtime) until the directory's entries fit
- * `maxBytes`; never `keep`, the one just written. Entries other processes remove meanwhile are
- * skipped: each is a whole file renamed into place, read and checked by its hash. */
+ * `maxBytes` (counted in the blocks they take) and MAX_CACHE_ENTRIES; never `keep`, the one just
+ * written; and temporary files a writer that died left. Entries other processes remove meanwhile
+ * are skipped: each is a whole file renamed into place, read and checked by its hash. */
 function evict(dir: string, maxBytes: number, keep: string): void {
   const entries: Array<{ path: string; size: number; mtime: number }> = [];
   let total = 0;
+  const now = Date.now();
   for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.wasm')) continue;
     const path = join(dir, name);
+    const tmp = name.startsWith('.') && name.endsWith('.tmp');
+    if (!name.endsWith('.wasm') && !tmp) continue;
     try {
       const st = statSync(path);
-      entries.push({ path, size: st.size, mtime: st.mtimeMs });
-      total += st.size;
+      if (tmp) {
+        if (now - st.mtimeMs > STALE_TMP_MS) rmSync(path, { force: true });
+        continue;
+      }
+      const size = Math.max(st.size, st.blocks * 512);
+      entries.push({ path, size, mtime: st.mtimeMs });
+      total += size;
     } catch {
       // gone meanwhile
     }
   }
-  if (total <= maxBytes) return;
+  let count = entries.length;
+  if (total <= maxBytes && count <= MAX_CACHE_ENTRIES) return;
   entries.sort((a, b) => a.mtime - b.mtime);
   for (const e of entries) {
-    if (total <= maxBytes) break;
+    if (total <= maxBytes && count <= MAX_CACHE_ENTRIES) break;
     if (e.path === keep) continue;
     rmSync(e.path, { force: true });
     total -= e.size;
+    count--;
   }
 }
 

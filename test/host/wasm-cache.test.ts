@@ -42,9 +42,15 @@ describe('wasm module cache', () => {
   // with it), so bundles could fill the state root's disk. Oracle: the directory on disk.
   it('is bounded: the least recently used entries go first, a hit counts as a use, one too large is not kept', () => {
     const dir = join(tempDir(), 'c');
-    const cap = 4 * 1024;
-    const entry = (n: number): Uint8Array => new Uint8Array(900).fill(n); // 932 bytes on disk with its hash
+    const entry = (n: number): Uint8Array => new Uint8Array(900).fill(n); // 932 bytes with its hash
     const keys = [0, 1, 2, 3].map((n) => cacheKey('v1', {}, new Uint8Array([n])));
+    // What one entry takes on this file system (its blocks: a 932-byte file holds a whole block),
+    // and a bound that holds four of them, not five.
+    clearMemoryCache();
+    cached(dir, keys[0]!, () => entry(0), 2 ** 30);
+    const st = statSync(join(dir, `${keys[0]}.wasm`));
+    const unit = Math.max(st.size, st.blocks * 512);
+    const cap = 4 * unit + unit / 2;
     const put = (i: number, at: number): void => {
       clearMemoryCache();
       cached(dir, keys[i]!, () => entry(i), cap);
@@ -55,7 +61,7 @@ describe('wasm module cache', () => {
     put(0, 1000);
     put(1, 2000);
     put(2, 3000);
-    put(3, 4000); // 4 × 932 = 3728: all fit
+    put(3, 4000); // four: all fit
     expect(readdirSync(dir).length).toBe(4);
     // a hit on entry 0 makes it the most recently used
     clearMemoryCache();
@@ -69,9 +75,19 @@ describe('wasm module cache', () => {
     // an entry above a quarter of the cap is built and returned, not kept
     const big = cacheKey('v1', {}, new Uint8Array([5]));
     clearMemoryCache();
-    const r = cached(dir, big, () => new Uint8Array(cap / 4), cap);
-    expect([r.result, r.bytes.length]).toEqual(['miss', cap / 4]);
+    const r = cached(dir, big, () => new Uint8Array(cap / 2), cap);
+    expect([r.result, r.bytes.length]).toEqual(['miss', cap / 2]);
     expect(readdirSync(dir)).not.toContain(`${big}.wasm`);
+    // a temporary file a writer that died left, an hour old, goes at the next write; a fresh one stays
+    const stale = join(dir, `.${k4}.wasm.1.1.tmp`);
+    const fresh = join(dir, `.${k4}.wasm.2.2.tmp`);
+    writeFileSync(stale, 'x');
+    writeFileSync(fresh, 'x');
+    utimesSync(stale, (Date.now() - 2 * 3600_000) / 1000, (Date.now() - 2 * 3600_000) / 1000);
+    clearMemoryCache();
+    cached(dir, cacheKey('v1', {}, new Uint8Array([6])), () => entry(6), cap);
+    expect(readdirSync(dir)).not.toContain(`.${k4}.wasm.1.1.tmp`);
+    expect(readdirSync(dir)).toContain(`.${k4}.wasm.2.2.tmp`);
   });
 
   it('keys change with the rewriter version, the options and the module', () => {

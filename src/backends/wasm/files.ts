@@ -339,6 +339,8 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       return io(fd, iovs, n, out, (h, b, p, l) => writeSync(h, b, p, l));
     },
     fd_pread: (fd, iovs, n, offset, out) => {
+      // A u64 offset past 2^53 cannot be a position Node's reads take (and none is a file's).
+      if (BigInt(offset) > BigInt(Number.MAX_SAFE_INTEGER)) return W.INVAL;
       let pos = Number(offset);
       return io(fd, iovs, n, out, (h, b, p, l) => {
         const k = readSync(h, b, p, l, pos);
@@ -349,6 +351,7 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
     fd_pwrite: (fd, iovs, n, offset, out) => {
       const e = t.get(fd);
       if (e?.readonly) return t.refuse('fd_pwrite', e, e.path, 'readonly');
+      if (BigInt(offset) > BigInt(Number.MAX_SAFE_INTEGER)) return W.INVAL;
       let pos = Number(offset);
       return io(fd, iovs, n, out, (h, b, p, l) => {
         const k = writeSync(h, b, p, l, pos);

@@ -188,15 +188,19 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
   }
   // Every i32 parameter of preview1 is unsigned (pointers, sizes, fds, flags, exit codes), and
   // arrives from wasm as a signed number: 0x80000000 as -2147483648, which a length, a charge or a
-  // subarray would take as negative. Each is made unsigned before any implementation sees it
-  // (i64 parameters arrive as BigInt, and keep their own types).
+  // subarray would take as negative. Each is made unsigned before any implementation sees it, and
+  // so is every i64 (a BigInt: offsets, cookies, rights, timestamps are u64; fd_seek's delta, the
+  // one signed i64, is read back as signed where it is used, files.ts).
   const out: Record<string, (...a: never[]) => number> = {};
   for (const name of WASI_IMPORTS) {
     const f = impl[name];
     out[name] = f
-      ? (((...a: number[]): number => {
-          for (let i = 0; i < a.length; i++) if (typeof a[i] === 'number') a[i] = a[i]! >>> 0;
-          return f(...a);
+      ? (((...a: Array<number | bigint>): number => {
+          for (let i = 0; i < a.length; i++) {
+            const x = a[i]!;
+            a[i] = typeof x === 'number' ? x >>> 0 : BigInt.asUintN(64, x);
+          }
+          return (f as (...x: Array<number | bigint>) => number)(...a);
         }) as (...a: never[]) => number)
       : () => E.NOSYS; // fail closed
   }

@@ -7,7 +7,9 @@
 // system), and the file's size on disk.
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { writeFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { wasiImports } from '../../../src/backends/wasm/wasi.js';
 import { ROOT } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { skipOrFail } from '../../helpers/require.js';
@@ -117,5 +119,42 @@ describe('WASI writes when the host side fails', () => {
   it('a file in a preopened directory on a file system that fills up: the same, not EIO', () => {
     if (process.geteuid?.() !== 0) return skipOrFail('root', 'mounting a tmpfs needs root');
     expectFilled(onSmallTmpfs(FILE_DRIVER, false));
+  });
+});
+
+// Found by attack and by a review: the file host charged one unit a call whatever it moved or
+// listed (8 GiB read for 17,016 units; fd_readdir lists the whole directory again on every call),
+// and u64 offsets arrived signed (an offset of 2^64-1, as -1, made fd_pread read at the current
+// position). Oracle: the charges the host makes, recorded, against what was moved and listed
+// (wasm-fuel.md: one unit a call, one more per 64 bytes moved, one per entry listed).
+describe('the file host charges what it moves and lists', () => {
+  it('fd_readdir per entry listed, fd_pwrite and fd_pread per 64 bytes; a u64 offset past 2^53 is EINVAL', () => {
+    const dir = tempDir('bvisor-wasi-charge-');
+    for (let i = 0; i < 100; i++) writeFileSync(join(dir, `f${i}`), '');
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const charges: number[] = [];
+    const imp = wasiImports(() => memory, { args: [], env: [], seed: 1, charge: (u) => charges.push(u), preopens: [{ guest: '/d', host: dir, readonly: false }] }) as unknown as Record<string, (...a: Array<number | bigint>) => number>;
+    const dv = new DataView(memory.buffer);
+    const spent = (f: () => number): { rc: number; units: number } => {
+      charges.length = 0;
+      const rc = f();
+      return { rc, units: charges.reduce((a, b) => a + b, 0) };
+    };
+    // 24 bytes of buffer: not even one whole entry, but the host listed 102 (100, . and ..)
+    expect(spent(() => imp.fd_readdir!(3, 1024, 24, 0n, 16))).toEqual({ rc: 0, units: 1 + 102 });
+    // a file to write and read: path_open(3, no follow, "out", O_CREAT, read|write rights)
+    new Uint8Array(memory.buffer).set(Buffer.from('out'), 64);
+    expect(imp.path_open!(3, 0, 64, 3, 1, 2n | 64n, 0n, 0, 72)).toBe(0);
+    const fd = dv.getUint32(72, true);
+    dv.setUint32(80, 4096, true); // iovec: 6400 bytes at 4096
+    dv.setUint32(84, 6400, true);
+    expect(spent(() => imp.fd_pwrite!(fd, 80, 1, 0n, 88))).toEqual({ rc: 0, units: 1 + 100 });
+    expect(dv.getUint32(88, true)).toBe(6400);
+    expect(spent(() => imp.fd_pread!(fd, 80, 1, 0n, 88))).toEqual({ rc: 0, units: 1 + 100 });
+    // 2^64 - 1 as the i64 arrives (-1n): not "the current position" (a read of 6400 bytes from
+    // where the last read left off would give 0 here, EOF; EINVAL is the answer), and no read
+    expect(imp.fd_pread!(fd, 80, 1, -1n, 88)).toBe(28);
+    expect(imp.fd_pwrite!(fd, 80, 1, 2n ** 60n, 88)).toBe(28);
+    expect(statSync(join(dir, 'out')).size).toBe(6400);
   });
 });
