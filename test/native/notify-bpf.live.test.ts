@@ -28,13 +28,16 @@ const ARGS: bigint[][] = [
   [1n, 0x5412n, 0o4755n, 0o4755n, 0n, 0n], // TIOCSTI as ioctl's request; set-user-ID modes
   [0xffffffffn, 0o1001n, 0o1000n, 0o6000n, 0n, 0n], // O_WRONLY|O_TRUNC and O_TRUNC as open flags
   [0x0040000n, 0n, 0o100n, 0o4000n, 0n, 0n], // ADDR_NO_RANDOMIZE; O_CREAT with S_ISUID
+  [2n, 1n, 262n, 0x20000000n, 0n, 0n], // AF_INET, SOCK_STREAM, IPPROTO_MPTCP; MSG_FASTOPEN as sendto's flags
+  [10n, 1n, 0x20000000n, 0n, 0n, 0n], // AF_INET6 stream; MSG_FASTOPEN as sendmsg's flags
 ];
 
 const SHAPES = [
-  { spawn: 'deny', network: { mode: 'deny' }, landlockAbi: 7 },
-  { spawn: 'threads', network: { mode: 'loopback' }, landlockAbi: 2 },
-  { spawn: 'descendants', network: { mode: 'ports' }, landlockAbi: 5 },
-  { spawn: 'descendants', network: { mode: 'host' }, landlockAbi: 7 },
+  { spawn: 'deny', network: { mode: 'deny', connect: [], bind: [] }, landlockAbi: 7 },
+  { spawn: 'threads', network: { mode: 'loopback', connect: [], bind: [] }, landlockAbi: 2 },
+  { spawn: 'descendants', network: { mode: 'ports', connect: [443], bind: [] }, landlockAbi: 5 },
+  { spawn: 'descendants', network: { mode: 'ports', connect: [443], bind: [8080] }, landlockAbi: 7 },
+  { spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] }, landlockAbi: 7 },
 ] as const;
 
 describe('the holder’s BPF evaluation (observe mode) decides as the kernel would', () => {
