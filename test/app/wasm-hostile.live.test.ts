@@ -111,9 +111,10 @@ describe('guests that fail early get a classified outcome', () => {
     expect(out.stderr?.toString() ?? '').not.toMatch(/\n\s+at /);
   });
 
-  it('fuel counts are unchanged by validation: wasm-compute still uses 515,921 units (compute.wat)', async () => {
+  // 515,921 before host calls paid per iovec (its one fd_write has one): 515,922.
+  it('fuel counts are unchanged by validation: wasm-compute still uses 515,922 units (compute.wat)', async () => {
     const out = await run(join(BUNDLES, 'wasm-compute'));
-    expect(out.report.body.budgets.fuel.observed).toBe(515_921);
+    expect(out.report.body.budgets.fuel.observed).toBe(515_922);
   });
 });
 
@@ -211,6 +212,23 @@ describe('host calls pay for what they do', () => {
     expect(out.exitStatus).toBe(124);
     // the first call alone costs 1 + 2^31/64 units (WASM-fuel's rule: a unit per 64 bytes asked)
     expect(out.report.body.budgets.fuel.observed).toBeGreaterThan(2 ** 31 / 64);
+  });
+
+  // Found by a second attack: 4,194,000 empty iovecs a call, each walked by the host, for one
+  // unit: a loop of them ran to the wall on a budget of 100,000 (19 s of CPU).
+  it('fd_write of 4 million empty iovecs in a loop runs out of fuel at once', async () => {
+    const m = wat(`(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 512)
+      (func (export "_start") (local $i i32)
+        (loop $l (drop (call $w (i32.const 1) (i32.const 0) (i32.const 4194000) (i32.const 33554428)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))))`);
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const out = await run(bundle(m, 'limits: { wall: 20s, memory: 64Mi, fuel: 100000 }'));
+    expect(out.report.body.outcome).toMatchObject({ reason: 'fuel', trap: 'out_of_fuel' });
+    // the first call alone: one unit per iovec (wasm-fuel.md)
+    expect(out.report.body.budgets.fuel.observed).toBeGreaterThan(4_194_000);
   });
 
   it('file reads are charged per 64 bytes moved: 100 preads of 8 MiB do not fit 1M units', async () => {

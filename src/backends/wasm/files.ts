@@ -25,7 +25,7 @@ export const W = {
 
 /** Linux errno → WASI errno. EXDEV is what RESOLVE_BENEATH says about an escape. */
 const FROM_LINUX: Record<number, number> = {
-  1: W.PERM, 2: W.NOENT, 4: W.INTR, 5: W.IO, 9: W.BADF, 11: W.AGAIN, 13: W.ACCES, 17: W.EXIST, 18: W.NOTCAPABLE, 20: W.NOTDIR,
+  1: W.PERM, 2: W.NOENT, 4: W.INTR, 5: W.IO, 9: W.BADF, 11: W.AGAIN, 13: W.ACCES, 14: W.FAULT, 17: W.EXIST, 18: W.NOTCAPABLE, 20: W.NOTDIR,
   21: W.ISDIR, 22: W.INVAL, 27: W.FBIG, 28: W.NOSPC, 29: W.SPIPE, 30: W.ROFS, 32: W.PIPE, 36: W.NAMETOOLONG, 39: W.NOTEMPTY,
   40: W.LOOP, 95: W.NOTSUP, 122: W.DQUOT,
 };
@@ -93,6 +93,9 @@ export function wasiErrOf(err: unknown): number {
   return typeof n === 'number' ? wasiErr(-Math.abs(n)) : W.IO;
 }
 const EXDEV = 18;
+const EFAULT = 14;
+/** Linux's PATH_MAX (limits.h): a symlink's target is shorter. */
+const PATH_MAX = 4096;
 
 export interface Preopen {
   guest: string;
@@ -148,7 +151,10 @@ export class FileTable {
     const named = at && at.kind === 'dir' && at.path !== '.' && !path.startsWith('/') ? `${at.path}/${path}` : path;
     // Redacted whole, before it is cut to PATH_MAX_KEPT (a cut could keep part of a value).
     const full = holdsSecret(named, this.redact) ? REDACTED : named;
-    const kept = full.length > PATH_MAX_KEPT ? `${full.slice(0, PATH_MAX_KEPT)}…` : full;
+    // Cut where a code point ends: a surrogate pair split in two would put ill-formed Unicode
+    // in the report (found by attack: 200 emoji).
+    const cut = full.length > PATH_MAX_KEPT && /[\ud800-\udbff]/.test(full[PATH_MAX_KEPT - 1]!) ? PATH_MAX_KEPT - 1 : PATH_MAX_KEPT;
+    const kept = full.length > PATH_MAX_KEPT ? `${full.slice(0, cut)}…` : full;
     const grant = at ? at.grant : null;
     const same = this.refusals.find((r) => r.op === op && r.path === kept && r.grant === grant && r.why === why);
     if (same) same.count++;
@@ -272,8 +278,10 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
   const io = (fd: number, iovs: number, n: number, out: number, op: (hostFd: number, buf: Uint8Array, off: number, len: number) => number): number => {
     const e = t.get(fd);
     if (!e || e.kind !== 'file') return e ? W.ISDIR : W.BADF;
+    // One unit per iovec, before they are walked (found by attack: 4 million empty ones for one
+    // unit), then the bytes moved at stdio's rate (wasi.ts): one unit per 64.
+    o.charge(n);
     const r = transferIovecs(o.mem(), o.bytes(), iovs, n, out, (b, p, l) => op(e.fd, b, p, l));
-    // Bytes moved, at stdio's rate (wasi.ts): one unit per 64.
     o.charge(Math.floor(r.total / 64));
     return r.errno;
   };
@@ -472,7 +480,11 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
     },
     path_readlink: (fd, ptr, len, buf, bufLen, usedPtr) =>
       atCall('path_readlink', fd, ptr, len, false, (p, l) => {
-        const tmp = new Uint8Array(Math.max(1, bufLen));
+        // A link's target is at most PATH_MAX - 1 bytes: the buffer is never what the guest asked
+        // for (found by attack: 4 GiB allocated per call for one unit), and the answer goes where
+        // the guest's buffer is, or FAULT.
+        if (buf + bufLen > o.bytes().length || usedPtr + 4 > o.bytes().length) return -EFAULT;
+        const tmp = new Uint8Array(Math.max(1, Math.min(bufLen, PATH_MAX)));
         const n = s.bv_readlinkat(p, l, tmp, tmp.length);
         if (n >= 0) {
           o.bytes().set(tmp.subarray(0, n), buf);

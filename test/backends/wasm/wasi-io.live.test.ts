@@ -7,7 +7,7 @@
 // system), and the file's size on disk.
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { writeFileSync, statSync } from 'node:fs';
+import { writeFileSync, statSync, symlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { wasiImports } from '../../../src/backends/wasm/wasi.js';
 import { ROOT } from '../../helpers/cli.js';
@@ -148,13 +148,22 @@ describe('the file host charges what it moves and lists', () => {
     const fd = dv.getUint32(72, true);
     dv.setUint32(80, 4096, true); // iovec: 6400 bytes at 4096
     dv.setUint32(84, 6400, true);
-    expect(spent(() => imp.fd_pwrite!(fd, 80, 1, 0n, 88))).toEqual({ rc: 0, units: 1 + 100 });
+    // the call, its one iovec, 6400 / 64 bytes
+    expect(spent(() => imp.fd_pwrite!(fd, 80, 1, 0n, 88))).toEqual({ rc: 0, units: 1 + 1 + 100 });
     expect(dv.getUint32(88, true)).toBe(6400);
-    expect(spent(() => imp.fd_pread!(fd, 80, 1, 0n, 88))).toEqual({ rc: 0, units: 1 + 100 });
+    expect(spent(() => imp.fd_pread!(fd, 80, 1, 0n, 88))).toEqual({ rc: 0, units: 1 + 1 + 100 });
     // 2^64 - 1 as the i64 arrives (-1n): not "the current position" (a read of 6400 bytes from
     // where the last read left off would give 0 here, EOF; EINVAL is the answer), and no read
     expect(imp.fd_pread!(fd, 80, 1, -1n, 88)).toBe(28);
     expect(imp.fd_pwrite!(fd, 80, 1, 2n ** 60n, 88)).toBe(28);
     expect(statSync(join(dir, 'out')).size).toBe(6400);
+    // path_readlink with a buffer the guest says is 4 GiB: its target fits in PATH_MAX, so the
+    // host never allocates what was asked (found by attack: 4 GiB a call for one unit), and a
+    // buffer past the memory is FAULT
+    symlinkSync('target', join(dir, 'lnk'));
+    new Uint8Array(memory.buffer).set(Buffer.from('lnk'), 96);
+    expect(imp.path_readlink!(3, 96, 3, 2048, 0xffffff00, 2040)).toBe(21);
+    expect(imp.path_readlink!(3, 96, 3, 2048, 100, 2040)).toBe(0);
+    expect([dv.getUint32(2040, true), Buffer.from(memory.buffer, 2048, 6).toString()]).toEqual([6, 'target']);
   });
 });

@@ -4,6 +4,7 @@
 // phases/snapshot/witx/wasi_snapshot_preview1.witx and typenames.witx), not taken from the host.
 import { describe, expect, it } from 'vitest';
 import { wasiImports, WASI_IMPORTS } from '../../../src/backends/wasm/wasi.js';
+import { FileTable } from '../../../src/backends/wasm/files.js';
 
 /** The 46 functions of wasi_snapshot_preview1.witx, in the order the witx declares them. */
 const PREVIEW1 = [
@@ -66,6 +67,36 @@ describe('WASI host surface', () => {
     expect(imp.poll_oneoff!(0, 0, -1, 0)).toBe(E.FAULT); // 2^32-1 subscriptions: charged, then FAULT
     expect(charges).toEqual([2 ** 32]);
     expect(() => imp.proc_exit!(-1)).toThrow(expect.objectContaining({ code: 2 ** 32 - 1 }));
+  });
+
+  // Found by a second attack: work the host does per call that the guest chooses the size of.
+  // 4 million empty iovecs a call were walked for one unit; a path_symlink target of 32 MiB was
+  // decoded for one unit, before its directory was even looked at; a pointer past memory in
+  // args_sizes_get threw out of the host (unknown_trap) where a bad pointer is FAULT.
+  it('charges per iovec and per 64 path bytes before the work, and answers FAULT for a pointer past memory', () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const charges: number[] = [];
+    const imp = wasiImports(() => memory, { args: ['g'], env: [], seed: 1, charge: (u) => charges.push(u) }) as unknown as Record<string, (...a: unknown[]) => number>;
+    const spent = (f: () => number): [number, number] => {
+      charges.length = 0;
+      const rc = f();
+      return [rc, charges.reduce((a, b) => a + b, 0)];
+    };
+    // 1000 iovecs of length 0 at 0 (the memory is zeros), the count written at 60000
+    expect(spent(() => imp.fd_write!(1, 0, 1000, 60000))).toEqual([0, 1 + 1000]);
+    // a target of 64,000 bytes, for a directory that is no preopen: BADF, the bytes still paid
+    expect(spent(() => imp.path_symlink!(0, 64000, 3, 0, 1))).toEqual([E.BADF, 1 + 1000]);
+    expect(imp.args_sizes_get!(70000, 70000)).toBe(E.FAULT);
+    expect(imp.args_get!(65535, 0)).toBe(E.FAULT);
+  });
+
+  it('a refusal\'s path is cut where a code point ends, never inside a surrogate pair', () => {
+    const t = new FileTable([]);
+    t.refuse('path_open', null, '/' + '\u{1F600}'.repeat(200), 'absolute');
+    const kept = t.refusals[0]!.path;
+    // no lone surrogate (what String.prototype.isWellFormed checks, Node 20's V8 without the typing)
+    expect(kept).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+    expect(kept.endsWith('\u{1F600}…')).toBe(true);
   });
 
   it('deterministic mode repeats random bytes and clock readings for a seed', () => {
