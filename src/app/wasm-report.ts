@@ -142,7 +142,12 @@ function wasmBody(ctx: ReportContext, w: WasmRun): ReportBody {
   // trapping function's loops used since they last wrote it back (core/wasm/fuel.ts): a lower bound.
   const lowerBound = o?.trap && o.trap !== 'out_of_fuel' && o.trap !== 'unreachable';
   body.budgets.fuel = o?.fuelUsed ? witness('fuel', L.fuel, Number(o.fuelUsed), lowerBound ? 'the module’s fuel counter (at least: the trap cut the last loop’s count)' : 'the module’s fuel counter') : witness('fuel', L.fuel, notObserved('the runner reported no outcome'));
-  body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE + (o.tableEntries ?? 0) * TABLE_ENTRY_BYTES, `wasm linear memory (pages × 64 KiB) and tables (entries × ${TABLE_ENTRY_BYTES} B)`) : body.budgets.memory;
+  // Without an outcome (the wall, a kill), what the launch measured is the runner's cgroup: the
+  // guest's memory and the runner's own Node together, against a limit that is the guest's
+  // alone; compared, it read as a limit broken (found by attack). Said as not observed, with it.
+  const launched = body.budgets.memory?.observed;
+  const runnerPeak = typeof launched === 'number' ? `; the runner process's peak, Node's own memory with it, was ${launched} bytes` : '';
+  body.budgets.memory = o ? witness('bytes', L.memoryBytes, o.peakPages * WASM_PAGE + (o.tableEntries ?? 0) * TABLE_ENTRY_BYTES, `wasm linear memory (pages × 64 KiB) and tables (entries × ${TABLE_ENTRY_BYTES} B)`) : witness('bytes', L.memoryBytes, notObserved(`the runner reported no outcome, so the guest's pages and tables are not known${runnerPeak}`));
   if (w.result.timedOut || w.result.aborted) return body; // outcome timeout (wall) or killed (abort) from the launcher
   if (w.result.oomKilled) return body;
   // SIGKILLed before it could say anything (bvisor kill KILL, delete -f): the signal is the

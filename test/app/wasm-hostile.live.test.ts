@@ -309,6 +309,19 @@ describe('element segments the engine would refuse are refused before a runner s
   });
 });
 
+// Found by attack: a run the wall ended (no outcome from the runner) reported the runner
+// process's cgroup peak, Node's own memory with it, as the guest's memory against the guest's
+// limit: 364 MB observed against a limit of 128 MiB, a limit it had not broken.
+describe('a run without an outcome does not claim the guest\'s memory', () => {
+  it('the wall ends a spinning guest: memory is not observed, and says what the runner\'s process reached', async () => {
+    const m = wat('(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))');
+    if (m === null) return skipOrFail('wabt', 'wat2wasm is not installed');
+    const out = await run(bundle(m, 'limits: { wall: 1s, memory: 16Mi, fuel: 1000000000000 }'));
+    expect(out.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
+    expect(out.report.body.budgets.memory).toMatchObject({ limit: 16 * 2 ** 20, observed: { notObserved: expect.stringMatching(/^the runner reported no outcome, so the guest's pages and tables are not known(; the runner process's peak, Node's own memory with it, was \d+ bytes)?$/) } });
+  });
+});
+
 describe('modules the supervisor must refuse cheaply', () => {
   it('a sparse file larger than V8 compiles, and one of zeros: refused by size, then by its first bytes', async () => {
     const big = bundle(new Uint8Array(0));
