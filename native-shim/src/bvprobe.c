@@ -254,8 +254,8 @@ static int try_op(int argc, char **argv) {
     closedir(d);
     return 0;
   }
-  if (!strcmp(op, "connect") || !strcmp(op, "udp") || !strcmp(op, "bind") || !strcmp(op, "mptcp")) {
-    int udp = !strcmp(op, "udp"), bnd = !strcmp(op, "bind");
+  if (!strcmp(op, "connect") || !strcmp(op, "udp") || !strcmp(op, "bind") || !strcmp(op, "mptcp") || !strcmp(op, "tfo")) {
+    int udp = !strcmp(op, "udp"), bnd = !strcmp(op, "bind"), tfo = !strcmp(op, "tfo");
     /* IPPROTO_MPTCP (linux/in.h; Linux 5.6): a stream that is not TCP by its protocol */
     int s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, !strcmp(op, "mptcp") ? 262 : 0);
     if (s < 0) return errno;
@@ -264,20 +264,8 @@ static int try_op(int argc, char **argv) {
     a.sin_family = AF_INET;
     a.sin_port = htons((unsigned short)atoi(ARG(2)));
     inet_pton(AF_INET, ARG(1), &a.sin_addr);
-    int r = udp ? (int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a) : bnd ? bind(s, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
+    int r = udp || tfo ? (int)sendto(s, "x", 1, tfo ? MSG_FASTOPEN : 0, (struct sockaddr *)&a, sizeof a) : bnd ? bind(s, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
     int e = r < 0 ? errno : 0;
-    close(s);
-    return e;
-  }
-  if (!strcmp(op, "tfo")) {
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return errno;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)atoi(ARG(2)));
-    inet_pton(AF_INET, ARG(1), &a.sin_addr);
-    int e = sendto(s, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0;
     close(s);
     return e;
   }
