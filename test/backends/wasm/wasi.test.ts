@@ -88,6 +88,12 @@ describe('WASI host surface', () => {
     expect(spent(() => imp.path_symlink!(0, 64000, 3, 0, 1))).toEqual([E.BADF, 1 + 1000]);
     expect(imp.args_sizes_get!(70000, 70000)).toBe(E.FAULT);
     expect(imp.args_get!(65535, 0)).toBe(E.FAULT);
+    // args and environ are copied whole on every call: one unit per 64 bytes copied (pointers
+    // and strings), none for the few bytes of a usual argv
+    const long = wasiImports(() => memory, { args: ['g', 'x'.repeat(6400)], env: [['A', 'y'.repeat(6400)]], seed: 1, charge: (u) => charges.push(u) }) as unknown as Record<string, (...a: unknown[]) => number>;
+    expect(spent(() => long.args_get!(0, 64))).toEqual([0, Math.floor((2 + 6401 + 2 * 4) / 64)]);
+    expect(spent(() => long.environ_get!(0, 64))).toEqual([0, Math.floor((6403 + 4) / 64)]);
+    expect(spent(() => imp.args_get!(0, 64))).toEqual([0, 0]);
   });
 
   it('a refusal\'s path is cut where a code point ends, never inside a surrogate pair', () => {
