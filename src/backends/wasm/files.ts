@@ -57,11 +57,20 @@ function blocking(op: () => number): number {
  * outside the guest's memory is FAULT. Only errors that carry an errno are answers: anything
  * else is a bug of the host, and is thrown. Writes the count to `out`; returns a WASI errno.
  */
-export function transferIovecs(mem: DataView, bytes: Uint8Array, iovs: number, n: number, out: number, op: (buf: Uint8Array, off: number, len: number) => number): { errno: number; total: number } {
+export function transferIovecs(mem: DataView, bytes: Uint8Array, iovs: number, n: number, out: number, op: (buf: Uint8Array, off: number, len: number) => number, charge: (units: number) => void): { errno: number; total: number } {
   const size = mem.byteLength;
   iovs >>>= 0; // i32 arguments arrive signed
   n >>>= 0;
   out >>>= 0;
+  // Fuel: one unit per iovec, before they are walked (found by attack: 4 million empty ones a
+  // call for one unit), and one per 64 bytes moved, after.
+  charge(n);
+  const r = walkIovecs(mem, bytes, iovs, n, out, op, size);
+  charge(Math.floor(r.total / 64));
+  return r;
+}
+
+function walkIovecs(mem: DataView, bytes: Uint8Array, iovs: number, n: number, out: number, op: (buf: Uint8Array, off: number, len: number) => number, size: number): { errno: number; total: number } {
   if (iovs + 8 * n > size || out + 4 > size) return { errno: W.FAULT, total: 0 };
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -278,12 +287,19 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
   const io = (fd: number, iovs: number, n: number, out: number, op: (hostFd: number, buf: Uint8Array, off: number, len: number) => number): number => {
     const e = t.get(fd);
     if (!e || e.kind !== 'file') return e ? W.ISDIR : W.BADF;
-    // One unit per iovec, before they are walked (found by attack: 4 million empty ones for one
-    // unit), then the bytes moved at stdio's rate (wasi.ts): one unit per 64.
-    o.charge(n);
-    const r = transferIovecs(o.mem(), o.bytes(), iovs, n, out, (b, p, l) => op(e.fd, b, p, l));
-    o.charge(Math.floor(r.total / 64));
-    return r.errno;
+    return transferIovecs(o.mem(), o.bytes(), iovs, n, out, (b, p, l) => op(e.fd, b, p, l), o.charge).errno;
+  };
+
+  /** pread/pwrite: the transfer from `offset` on, moving with what each iovec moved. */
+  const positioned = (fd: number, iovs: number, n: number, offset: Arg, out: number, move: (h: number, b: Uint8Array, p: number, l: number, pos: number) => number): number => {
+    // A u64 offset past 2^53 cannot be a position Node's reads take (and none is a file's).
+    if (BigInt(offset) > BigInt(Number.MAX_SAFE_INTEGER)) return W.INVAL;
+    let pos = Number(offset);
+    return io(fd, iovs, n, out, (h, b, p, l) => {
+      const k = move(h, b, p, l, pos);
+      pos += k;
+      return k;
+    });
   };
 
   return {
@@ -346,26 +362,11 @@ export function fileImports(o: FileOps): Record<string, (...a: Arg[]) => number>
       if (e?.readonly) return t.refuse('fd_write', e, e.path, 'readonly');
       return io(fd, iovs, n, out, (h, b, p, l) => writeSync(h, b, p, l));
     },
-    fd_pread: (fd, iovs, n, offset, out) => {
-      // A u64 offset past 2^53 cannot be a position Node's reads take (and none is a file's).
-      if (BigInt(offset) > BigInt(Number.MAX_SAFE_INTEGER)) return W.INVAL;
-      let pos = Number(offset);
-      return io(fd, iovs, n, out, (h, b, p, l) => {
-        const k = readSync(h, b, p, l, pos);
-        pos += k;
-        return k;
-      });
-    },
+    fd_pread: (fd, iovs, n, offset, out) => positioned(fd, iovs, n, offset, out, readSync),
     fd_pwrite: (fd, iovs, n, offset, out) => {
       const e = t.get(fd);
       if (e?.readonly) return t.refuse('fd_pwrite', e, e.path, 'readonly');
-      if (BigInt(offset) > BigInt(Number.MAX_SAFE_INTEGER)) return W.INVAL;
-      let pos = Number(offset);
-      return io(fd, iovs, n, out, (h, b, p, l) => {
-        const k = writeSync(h, b, p, l, pos);
-        pos += k;
-        return k;
-      });
+      return positioned(fd, iovs, n, offset, out, writeSync);
     },
     fd_seek: (fd, offset, whence, out) => {
       const e = t.get(fd);

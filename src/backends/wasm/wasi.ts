@@ -56,6 +56,8 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
   let virtualNs = 1_700_000_000_000_000_000n; // a fixed epoch for deterministic runs
   const view = (): DataView => new DataView(getMemory().buffer);
   const bytes = (): Uint8Array => new Uint8Array(getMemory().buffer);
+  // A charge is never negative: one that were would hand the guest fuel (a length it made up).
+  const charge = (units: number): void => o.charge(units > 0 ? units : 0);
   const putList = (list: Uint8Array[], ptrs: number, buf: number): number => {
     // What is copied, one unit per 64 bytes (found by attack: a manifest's 1 MiB of arguments
     // copied again on every call for the cost of the call instruction).
@@ -76,17 +78,11 @@ export function wasiImports(getMemory: () => WebAssembly.Memory, o: WasiOptions)
     dv.setUint32(sizePtr, list.reduce((n, x) => n + x.length, 0), true);
     return E.SUCCESS;
   };
-  // stdio as readv/writev would answer a blocking caller (transferIovecs): never an exception out
-  // of the host, which would end the run as a host fault.
-  // A charge is never negative: one that were would hand the guest fuel (a length it made up).
-  const charge = (units: number): void => o.charge(units > 0 ? units : 0);
+  // stdio as readv/writev would answer a blocking caller (transferIovecs, which charges its iovecs
+  // and bytes): never an exception out of the host, which would end the run as a host fault.
   const transfer = (iovs: number, iovsLen: number, out: number, op: (b: Uint8Array, p: number, l: number) => number): number => {
-    // One unit per iovec, charged before they are walked (found by attack: 4 million empty
-    // iovecs a call for one unit), and one per 64 bytes moved.
-    charge(1 + iovsLen);
-    const r = transferIovecs(view(), bytes(), iovs, iovsLen, out, op);
-    charge(Math.floor(r.total / 64));
-    return r.errno;
+    charge(1);
+    return transferIovecs(view(), bytes(), iovs, iovsLen, out, op, charge).errno;
   };
 
   const impl: Record<string, (...a: number[]) => number> = {
