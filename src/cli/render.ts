@@ -1,6 +1,6 @@
 // Plain-text rendering for people: aligned tables and error blocks. No colours unless stdout is
 // a TTY, so scripts that scrape text get stable output (they should use --json anyway).
-import { BvisorError, formatIssueLocation } from '../contract/errors.js';
+import { BvisorError, formatIssueLocation, type ErrorCode } from '../contract/errors.js';
 
 /** Control characters shown escaped (\xNN, \u{…}): text from a bundle (paths, names) can never
  * move the cursor, forge a line or clear the caller's terminal. */
@@ -39,7 +39,8 @@ export function usageMessage(raw: string): string {
  */
 export function outcomeErrorLine(outcome: { status: string; error?: { code: string; message: string } | null }, id: string): string | null {
   if (outcome.status !== 'error' || !outcome.error) return null;
-  return `bvisor: error ${outcome.error.code}: ${visible(outcome.error.message)}\nhint: the report has it too: bvisor report ${visible(id)}`;
+  // Rendered as a thrown error is (the report's codes are bvisor's own).
+  return renderError(new BvisorError(outcome.error.code as ErrorCode, outcome.error.message, { hint: `the report has it too: bvisor report ${id}` }));
 }
 
 export function renderError(e: BvisorError): string {

@@ -246,16 +246,14 @@ function allowFor(clause: string, name: string, args: readonly bigint[], firm = 
   }
   if (clause === 'network') {
     const family = Number(args[0]! & 0xffffffffn);
-    // A TCP stream: type SOCK_STREAM, protocol 0 or IPPROTO_TCP. MPTCP and SCTP streams are
-    // outside landlock's port rules, so only the host network allows them.
-    const protocol = Number((args[2] ?? 0n) & 0xffffffffn);
-    if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1 && (protocol === 0 || protocol === 6)) {
-      return { allow: 'network: { connect: [PORT] }   # the TCP ports it may connect to', warning: null };
-    }
-    // Go's net (≥ 1.24) and others try MPTCP first and fall back to TCP on any error: no clause to
-    // change, and network: host would be the wrong advice.
     if (name === 'socket' && (family === AF_INET || family === AF_INET6) && Number(args[1]! & 0xfn) === 1) {
-      return { allow: null, warning: `a stream of protocol ${protocol} (MPTCP is 262, SCTP 132) is outside landlock's port rules, so ports mode refuses it; programs that try MPTCP first fall back to TCP` };
+      // A TCP stream: protocol 0 or IPPROTO_TCP. Another (MPTCP, SCTP) is outside landlock's port
+      // rules; Go's net (≥ 1.24) and others try MPTCP first and fall back to TCP on any error: no
+      // clause to change, and network: host would be the wrong advice.
+      const protocol = Number((args[2] ?? 0n) & 0xffffffffn);
+      return protocol === 0 || protocol === 6
+        ? { allow: 'network: { connect: [PORT] }   # the TCP ports it may connect to', warning: null }
+        : { allow: null, warning: `a stream of protocol ${protocol} (MPTCP is 262, SCTP 132) is outside landlock's port rules, so ports mode refuses it; programs that try MPTCP first fall back to TCP` };
     }
     if (name === 'listen') return { allow: 'network: { bind: [PORT] }   # the TCP ports it may bind (bind(2) before listen)', warning: 'listen on a socket never bound takes an ephemeral port landlock does not check, so it needs a bind port' };
     if (name === 'sendto' || name === 'sendmsg' || name === 'sendmmsg') return { allow: null, warning: 'a TCP Fast Open send (MSG_FASTOPEN) connects where landlock may not look, so ports mode refuses it; connect(2) first' };

@@ -287,15 +287,13 @@ export function policyFor(launch: Pick<LaunchInputs, 'spawn' | 'network'> & Part
   }
   if (launch.network.mode === 'deny') {
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX] }], why: 'network: deny: only AF_UNIX sockets' });
-  } else if (launch.network.mode === 'ports' && abi < 6) {
-    // No network namespace: the host's abstract unix sockets (X11's @/tmp/.X11-unix/X0, D-Bus…)
-    // would be reachable, and landlock scopes them only from ABI 6. socketpair(2) stays allowed:
-    // its sockets have no name to reach anything by.
-    rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_INET, AF_INET6] }], why: 'network ports below landlock ABI 6: only IP sockets, since abstract unix sockets of the host cannot be scoped' });
-    rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
-    rules.push(tcpProtocolOnly, ...portsOnlyRules(launch.network.bind.length > 0));
   } else if (launch.network.mode === 'ports') {
-    rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX, AF_INET, AF_INET6] }], why: 'network ports: only unix and IP sockets' });
+    // No network namespace: below ABI 6 the host's abstract unix sockets (X11's
+    // @/tmp/.X11-unix/X0, D-Bus…) would be reachable, as landlock scopes them only from ABI 6, so
+    // only IP sockets then. socketpair(2) stays allowed: its sockets have no name to reach anything by.
+    rules.push(abi < 6
+      ? { syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_INET, AF_INET6] }], why: 'network ports below landlock ABI 6: only IP sockets, since abstract unix sockets of the host cannot be scoped' }
+      : { syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'notIn', values: [AF_UNIX, AF_INET, AF_INET6] }], why: 'network ports: only unix and IP sockets' });
     rules.push({ syscall: 'socket', action: 'errno', when: [{ arg: 0, op: 'in', values: [AF_INET, AF_INET6] }, { arg: 1, op: 'ne', mask: 0xf, value: SOCK_STREAM }], why: 'network ports: landlock filters TCP only, so no UDP or raw IP' });
     rules.push(tcpProtocolOnly, ...portsOnlyRules(launch.network.bind.length > 0));
   }
