@@ -31,6 +31,10 @@ describe('shipped artifacts have no test switches', () => {
     // The static monitor has no dynamic symbols: the test build carries a marker string instead.
     expect(readFileSync(join(BUILD, 'bvmonitor')).includes('BV_TEST_BUILD')).toBe(false);
     expect(readFileSync(join(BUILD, 'test', 'bvmonitor')).includes('BV_TEST_BUILD')).toBe(true);
+    // The monitor's spawn passes its red-twin switch on only in the test build (spawn.c): the
+    // variable's name is in the test library, not in the shipped one.
+    expect(readFileSync(join(BUILD, 'libbvshim.so')).includes('BV_TEST_MONITOR=')).toBe(false);
+    expect(readFileSync(join(BUILD, 'test', 'libbvshim.so')).includes('BV_TEST_MONITOR=')).toBe(true);
   });
 
   it('dist names only the shipped native build and reads no test variable', () => {
