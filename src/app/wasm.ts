@@ -19,7 +19,7 @@ import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
 import { OUTCOME_FILE, OUTCOME_MAX, WASM_PAGE, parseOutcome, type WasmRecord, type WasmRun } from './wasm-report.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
-import { instrument, readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
+import { readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { cgroupFor } from '../core/host-view.js';
 import type { NormalManifest } from '../core/manifest.js';
@@ -48,6 +48,14 @@ import { resolveEnv } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
+import { instrumentBounded } from './instrument.js';
+import { effectiveHooks } from '../backends/linux/test-hooks.js';
+
+/** The caller's stop, heard while the module is instrumented: the rewrite ends, `error()` is thrown. */
+export interface RewriteStop {
+  signal: AbortSignal;
+  error: () => Error;
+}
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
@@ -262,7 +270,7 @@ function readModule(fd: number): Uint8Array {
 
 /** Reads the module through the descriptor the plan checked, instruments it (or takes it from
  * the cache), checks it is a WASI command, and builds the runner's job. */
-function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string): PreparedJob {
+async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, o: { stop?: RewriteStop | undefined; hooks?: LaunchHooks | undefined }): Promise<PreparedJob> {
   const L = plan.launch!;
   const { caps, preopens } = shape;
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
@@ -282,15 +290,17 @@ function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobSha
     // a module that passed those checks; on a hit the surface is re-read (cheap).
     const key = cacheKey(`${FUEL_VERSION}+${REWRITER_VERSION}`, caps, original);
     let surface: ModuleSurface | null = null;
-    const c = cached(cacheDir, key, () => {
-      const r = instrument(original, caps);
+    // A large module is instrumented in a worker thread, bounded and stoppable (app/instrument.ts).
+    const testOnly = effectiveHooks(o.hooks);
+    const c = await cached(cacheDir, key, async () => {
+      const r = await instrumentBounded(original, caps, { signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) });
       surface = r;
       return r.bytes;
     });
     cache = c.result;
     inst = { bytes: c.bytes, surface: surface ?? readSurface(original) };
   } catch (e) {
-    if (e instanceof WasmRefused) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0}: ${e.message}`, { hint: 'bvisor runs valid WASI preview 1 modules without the threads, SIMD, exceptions, GC, memory64 and multi-memory proposals, within limits.memory' });
+    if (e instanceof WasmRefused) throw new BvisorError('BV_WASM_REFUSED', `${L.workload.argv0}: ${e.message}`, { hint: e.hint ?? 'bvisor runs valid WASI preview 1 modules without the threads, SIMD, exceptions, GC, memory64 and multi-memory proposals, within limits.memory' });
     throw e;
   }
   // A WASI command: _start, a memory for the host to use, and only WASI imports of the right types.
@@ -311,7 +321,7 @@ function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobSha
   return { job, caps, cache, seed, preopens };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: RewriteStop }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -354,7 +364,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   };
   let prepared: PreparedJob;
   try {
-    prepared = prepareJob(b, plan, shape, o.secret, o.cacheDir);
+    prepared = await prepareJob(b, plan, shape, o.secret, o.cacheDir, { stop: o.stop, hooks: o.hooks });
     // The guest runs only once its runner has the job: bvisor run's start record goes first,
     // naming the runner and its cgroups.
     await o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
@@ -589,7 +599,7 @@ function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
  */
 export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; detached: Detached }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
   const L = plan.launch!;
-  const prep = prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir);
+  const prep = await prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir, { hooks: o.hooks });
   let jobFd = -1;
   let outFd = -1;
   try {

@@ -41,11 +41,13 @@ export function usableDir(dir: string): string | null {
   }
 }
 
-export function cached(dir: string, key: string, build: () => Uint8Array, maxBytes = MAX_CACHE_BYTES): { bytes: Uint8Array; result: CacheResult } {
+/** The entry for `key`, built (and kept) on a miss. The build may be asynchronous (a worker
+ * thread's rewrite): nothing of the directory is held while it runs. */
+export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, maxBytes = MAX_CACHE_BYTES): Promise<{ bytes: Uint8Array; result: CacheResult }> {
   const inMemory = memory.get(key);
   if (inMemory) return { bytes: inMemory, result: 'memory' };
   const d = usableDir(dir);
-  if (!d) return { bytes: build(), result: 'disabled' };
+  if (!d) return { bytes: await build(), result: 'disabled' };
   const path = join(d, `${key}.wasm`);
   let result: CacheResult = 'miss';
   try {
@@ -70,7 +72,7 @@ export function cached(dir: string, key: string, build: () => Uint8Array, maxByt
   } catch {
     // absent
   }
-  const bytes = build();
+  const bytes = await build();
   if (bytes.length + 32 <= maxBytes / 4) {
     const digest = createHash('sha256').update(bytes).digest();
     writeFileAtomic(path, Buffer.concat([digest, Buffer.from(bytes)]), 0o600);

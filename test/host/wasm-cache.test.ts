@@ -7,7 +7,7 @@ import { cached, cacheKey, clearMemoryCache } from '../../src/host/wasm-cache.js
 import { tempDir } from '../helpers/tmp.js';
 
 describe('wasm module cache', () => {
-  it('miss → hit; a corrupted entry is rebuilt; a public directory is not used', () => {
+  it('miss → hit; a corrupted entry is rebuilt; a public directory is not used', async () => {
     const dir = join(tempDir(), 'c');
     const key = cacheKey('v1', { maxPages: 4 }, new Uint8Array([1, 2, 3]));
     let builds = 0;
@@ -16,66 +16,66 @@ describe('wasm module cache', () => {
       return new Uint8Array([9, 8, 7, builds]);
     };
     clearMemoryCache();
-    expect(cached(dir, key, build)).toMatchObject({ result: 'miss' });
+    expect(await cached(dir, key, build)).toMatchObject({ result: 'miss' });
     clearMemoryCache();
-    const hit = cached(dir, key, build);
+    const hit = await cached(dir, key, build);
     expect(hit.result).toBe('hit');
     expect(Array.from(hit.bytes)).toEqual([9, 8, 7, 1]);
     expect(builds).toBe(1);
-    expect(cached(dir, key, build).result).toBe('memory');
+    expect((await cached(dir, key, build)).result).toBe('memory');
     // corrupt the entry on disk: one flipped byte
     const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.wasm'))!);
     const raw = readFileSync(file);
     raw[raw.length - 1] = raw[raw.length - 1]! ^ 0xff;
     writeFileSync(file, raw);
     clearMemoryCache();
-    const again = cached(dir, key, build);
+    const again = await cached(dir, key, build);
     expect(again.result).toBe('rebuilt');
     expect(Array.from(again.bytes)).toEqual([9, 8, 7, 2]);
     // a directory others can write is not trusted
     chmodSync(dir, 0o777);
     clearMemoryCache();
-    expect(cached(dir, key, build).result).toBe('disabled');
+    expect((await cached(dir, key, build)).result).toBe('disabled');
   });
 
   // Found by attack: every module a bundle brought stayed in the cache for good (an 84 MB one
   // with it), so bundles could fill the state root's disk. Oracle: the directory on disk.
-  it('is bounded: the least recently used entries go first, a hit counts as a use, one too large is not kept', () => {
+  it('is bounded: the least recently used entries go first, a hit counts as a use, one too large is not kept', async () => {
     const dir = join(tempDir(), 'c');
     const entry = (n: number): Uint8Array => new Uint8Array(900).fill(n); // 932 bytes with its hash
     const keys = [0, 1, 2, 3].map((n) => cacheKey('v1', {}, new Uint8Array([n])));
     // What one entry takes on this file system (its blocks: a 932-byte file holds a whole block),
     // and a bound that holds four of them, not five.
     clearMemoryCache();
-    cached(dir, keys[0]!, () => entry(0), 2 ** 30);
+    await cached(dir, keys[0]!, () => entry(0), 2 ** 30);
     const st = statSync(join(dir, `${keys[0]}.wasm`));
     const unit = Math.max(st.size, st.blocks * 512);
     const cap = 4 * unit + unit / 2;
-    const put = (i: number, at: number): void => {
+    const put = async (i: number, at: number): Promise<void> => {
       clearMemoryCache();
-      cached(dir, keys[i]!, () => entry(i), cap);
+      await cached(dir, keys[i]!, () => entry(i), cap);
       // mtimes a second apart, oldest first (a file system's clock may be coarse)
       const file = join(dir, `${keys[i]}.wasm`);
       utimesSync(file, at, at);
     };
-    put(0, 1000);
-    put(1, 2000);
-    put(2, 3000);
-    put(3, 4000); // four: all fit
+    await put(0, 1000);
+    await put(1, 2000);
+    await put(2, 3000);
+    await put(3, 4000); // four: all fit
     expect(readdirSync(dir).length).toBe(4);
     // a hit on entry 0 makes it the most recently used
     clearMemoryCache();
-    expect(cached(dir, keys[0]!, () => entry(9), cap).result).toBe('hit');
+    expect((await cached(dir, keys[0]!, () => entry(9), cap)).result).toBe('hit');
     expect(statSync(join(dir, `${keys[0]}.wasm`)).mtimeMs).toBeGreaterThan(4000 * 1000);
     // a fifth entry: over the cap, so the least recently used (1, not 0) goes
     const k4 = cacheKey('v1', {}, new Uint8Array([4]));
     clearMemoryCache();
-    cached(dir, k4, () => entry(4), cap);
+    await cached(dir, k4, () => entry(4), cap);
     expect(readdirSync(dir).sort()).toEqual([keys[0], keys[2], keys[3], k4].map((k) => `${k}.wasm`).sort());
     // an entry above a quarter of the cap is built and returned, not kept
     const big = cacheKey('v1', {}, new Uint8Array([5]));
     clearMemoryCache();
-    const r = cached(dir, big, () => new Uint8Array(cap / 2), cap);
+    const r = await cached(dir, big, () => new Uint8Array(cap / 2), cap);
     expect([r.result, r.bytes.length]).toEqual(['miss', cap / 2]);
     expect(readdirSync(dir)).not.toContain(`${big}.wasm`);
     // a temporary file a writer that died left, an hour old, goes at the next write; a fresh one stays
@@ -85,7 +85,7 @@ describe('wasm module cache', () => {
     writeFileSync(fresh, 'x');
     utimesSync(stale, (Date.now() - 2 * 3600_000) / 1000, (Date.now() - 2 * 3600_000) / 1000);
     clearMemoryCache();
-    cached(dir, cacheKey('v1', {}, new Uint8Array([6])), () => entry(6), cap);
+    await cached(dir, cacheKey('v1', {}, new Uint8Array([6])), () => entry(6), cap);
     expect(readdirSync(dir)).not.toContain(`.${k4}.wasm.1.1.tmp`);
     expect(readdirSync(dir)).toContain(`.${k4}.wasm.2.2.tmp`);
   });

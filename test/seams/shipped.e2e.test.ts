@@ -3,13 +3,14 @@
 // native-shim/build/) outside vitest, where no seam is aliased in, next to the test build it
 // contrasts with.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { testCgroupParent } from '../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, ROOT } from '../helpers/cli.js';
 import { probeBundle } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
-import { I, T, wasmModule } from '../core/wasm/builder.js';
+import { I, T, repeatedModule, wasmModule } from '../core/wasm/builder.js';
 
 const BUILD = join(ROOT, 'native-shim', 'build');
 
@@ -84,6 +85,22 @@ describe('shipped artifacts have no test switches', () => {
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, Buffer.from(forged).toString('hex')], { encoding: 'utf8' });
     expect(r.stdout).toMatch(/^not a valid module: .*invalid local index/i);
+  });
+
+  it("the shipped run drops the rewriter's test bounds: a large module is instrumented within REWRITER_HEAP_MB, not the 1 MiB asked", () => {
+    // Above IN_THREAD_BELOW (256 KiB), so the rewrite goes to its thread; with the seam, a 1 MiB
+    // heap refuses it (test/app/wasm-rewrite.live.test.ts shows the bound at 64 MiB).
+    const b = tempDir();
+    writeFileSync(join(b, 'big.wasm'), repeatedModule({ functions: 1, instruction: [I.nop], count: 300_000 }));
+    writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 30s, memory: 16Mi }\n');
+    const script = `
+      const { runBundle } = await import(${JSON.stringify(join(ROOT, 'dist', 'app', 'run.js'))});
+      const out = await runBundle(process.argv[1], { id: null, root: process.argv[2], cgroupParent: process.argv[3], secretEnv: {}, hooks: { rewriterHeapMb: 1 } });
+      console.log(JSON.stringify(out.report.body.outcome));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, b, tempDir(), testCgroupParent()], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', exitCode: 0 });
   });
 
   it('the shipped CLI ignores BVISOR_TEST_CRASH_AT; the crash preload obeys it', () => {

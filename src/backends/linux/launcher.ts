@@ -92,6 +92,12 @@ export interface LaunchHooks {
   /** Called once the child is released, before its fixed evidence is read: a test can hold the
    * parent there until the child is on its way out (the evidence it then reads is "not observed"). */
   afterRelease?: (pid: number) => void;
+  /** The wasm rewriter's thread gets this heap bound (MiB) instead of REWRITER_HEAP_MB: a test's
+   * module need not be a gigabyte's rewrite to exceed it (app/instrument.ts). */
+  rewriterHeapMb?: number;
+  /** A large module is instrumented on the caller's thread, as before the worker: the red twin of
+   * "bounded and stoppable". */
+  rewriteInThisThread?: boolean;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */

@@ -104,7 +104,15 @@ export interface FuelResult extends ModuleSurface {
 }
 
 /** A module bvisor will not run, and why (the message names what and where). */
-export class WasmRefused extends Error {}
+export class WasmRefused extends Error {
+  constructor(
+    message: string,
+    /** What to do, where the generic hint (a valid WASI preview 1 module, within limits) is not it. */
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
 
 export type { UncheckedForTests } from './test-checks.js';
 

@@ -156,3 +156,26 @@ export function wasmModule(p: ModuleParts): Uint8Array {
   if (p.data?.length) out.push(...section(11, vec(p.data.map((d) => [0, ...I.i32(d.offset), I.end, ...u32(d.bytes.length), ...d.bytes]))));
   return Uint8Array.from(out);
 }
+
+/**
+ * A large WASI command, made with Buffers (the builder's arrays would take seconds): `functions`
+ * functions of type [] → [], each `count` repetitions of `instruction`, the first exported as
+ * _start, and a one-page memory exported as memory. For the rewriter's bounds: its cost grows
+ * with the instructions of the largest function (memory) and of all of them (time).
+ */
+export function repeatedModule(p: { functions: number; instruction: number[]; count: number }): Uint8Array {
+  const unit = Buffer.from(p.instruction);
+  const code = Buffer.alloc(unit.length * p.count);
+  for (let i = 0; i < p.count; i++) unit.copy(code, i * unit.length);
+  const fn = Buffer.concat([Buffer.from([0x00]), code, Buffer.from([I.end])]); // no locals
+  const fnWithSize = Buffer.concat([Buffer.from(u32(fn.length)), fn]);
+  const codeBody = Buffer.concat([Buffer.from(u32(p.functions)), ...Array<Buffer>(p.functions).fill(fnWithSize)]);
+  const head = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([[0x60, 0, 0]])),
+    ...section(3, vec(Array.from({ length: p.functions }, () => [0]))),
+    ...section(5, vec([limits(1)])),
+    ...section(7, vec([[...name('_start'), 0x00, 0], [...name('memory'), 0x02, 0]])),
+  ];
+  return new Uint8Array(Buffer.concat([Buffer.from(head), Buffer.from([10, ...u32(codeBody.length)]), codeBody]));
+}
