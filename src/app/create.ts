@@ -55,6 +55,8 @@ export interface CreateOptions {
   outputsTo?: string | null;
   /** Run the OCI config's hooks (as bvisor's own user, outside every boundary): the caller's to allow, never the bundle's. */
   allowHooks?: boolean;
+  /** Lines about bvisor's own long work (a large module instrumented): the CLI's, on a terminal. */
+  progress?: (line: string) => void;
 }
 
 /** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
@@ -247,7 +249,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
         };
         let created: LinuxCreated;
         if (wasm) {
-          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}) });
+          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}), ...(o.progress ? { progress: o.progress } : {}) });
           created = w.created;
           // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
           writeRecord(WASM_RECORD, JSON.stringify(w.record));

@@ -50,6 +50,9 @@ export interface RunOptions extends Handover {
   secretEnv: NodeJS.ProcessEnv;
   /** Relay captured bytes as they arrive (CLI run). */
   relay?: RunRelay;
+  /** Lines about bvisor's own long work (a large module instrumented), for a person watching: the
+   * CLI passes one on a terminal only. */
+  progress?: (line: string) => void;
   /** Reuse host facts (API: probed once per process). */
   host?: HostFacts;
   hooks?: LaunchHooks;
@@ -281,7 +284,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // nothing of its runner may use one. With a root the start record names the runner's
       // leaves under this run's name (recovery finds them by it), and with an id too the
       // registration records them as they are made.
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = await finish(body, before, w.result.streams);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };

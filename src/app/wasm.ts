@@ -270,7 +270,7 @@ function readModule(fd: number): Uint8Array {
 
 /** Reads the module through the descriptor the plan checked, instruments it (or takes it from
  * the cache), checks it is a WASI command, and builds the runner's job. */
-async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, o: { stop?: RewriteStop | undefined; hooks?: LaunchHooks | undefined }): Promise<PreparedJob> {
+async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, o: { stop?: RewriteStop | undefined; hooks?: LaunchHooks | undefined; progress?: ((line: string) => void) | undefined }): Promise<PreparedJob> {
   const L = plan.launch!;
   const { caps, preopens } = shape;
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
@@ -293,7 +293,7 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
     // A large module is instrumented in a worker thread, bounded and stoppable (app/instrument.ts).
     const testOnly = effectiveHooks(o.hooks);
     const c = await cached(cacheDir, key, async () => {
-      const r = await instrumentBounded(original, caps, { signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) });
+      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
       surface = r;
       return r.bytes;
     });
@@ -321,7 +321,28 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
   return { job, caps, cache, seed, preopens };
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: RewriteStop }): Promise<WasmRun> {
+/** A rewrite taking longer than this is said on the progress lines (a terminal's). */
+const SAY_AFTER_MS = 500;
+
+/** `work`, with a line before it (once it has taken SAY_AFTER_MS) and one after it (if the first
+ * was said): a person at a terminal sees what bvisor is doing before the guest starts. */
+async function said<T>(progress: ((line: string) => void) | undefined, name: string, bytes: number, work: () => Promise<T>): Promise<T> {
+  if (!progress) return work();
+  const t0 = Date.now();
+  let told = false;
+  const timer = setTimeout(() => {
+    told = true;
+    progress(`bvisor: instrumenting ${name} (${(bytes / 2 ** 20).toFixed(1)} MiB) for its fuel and memory bounds (once: it is then cached)...\n`);
+  }, SAY_AFTER_MS);
+  try {
+    return await work();
+  } finally {
+    clearTimeout(timer);
+    if (told) progress(`bvisor: ${name} instrumented in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+}
+
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: RewriteStop; progress?: (line: string) => void }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -364,7 +385,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   };
   let prepared: PreparedJob;
   try {
-    prepared = await prepareJob(b, plan, shape, o.secret, o.cacheDir, { stop: o.stop, hooks: o.hooks });
+    prepared = await prepareJob(b, plan, shape, o.secret, o.cacheDir, { stop: o.stop, hooks: o.hooks, progress: o.progress });
     // The guest runs only once its runner has the job: bvisor run's start record goes first,
     // naming the runner and its cgroups.
     await o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
@@ -597,9 +618,9 @@ function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
  * The runner's fd 3 is the job in memory (memoryFile), fd 4 the outcome file in the state
  * directory (created here, empty; the runner reaches nothing else of the state root).
  */
-export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; detached: Detached }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
+export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; detached: Detached; progress?: (line: string) => void }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
   const L = plan.launch!;
-  const prep = await prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir, { hooks: o.hooks });
+  const prep = await prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir, { hooks: o.hooks, progress: o.progress });
   let jobFd = -1;
   let outFd = -1;
   try {

@@ -4,6 +4,7 @@
 // bvisor by that signal (cli/stop-signals.ts).
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
+import { isatty } from 'node:tty';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
@@ -43,6 +44,9 @@ export default class Run extends BaseCommand<typeof Run> {
       ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}),
       ...(this.flags.explain ? { explain: true } : {}),
       ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}),
+      // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
+      // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
+      ...(isatty(2) ? { progress: (line: string) => stop.write('stderr', line) } : {}),
       // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
       // Both stop at limits.output, and the cut is said on stderr (the report counts the rest).
       ...(json
