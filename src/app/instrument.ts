@@ -1,17 +1,20 @@
-// Instruments a wasm module for a run (core/wasm/fuel.ts), within bounds the module cannot move.
-// The rewriter's cost is the module's, and the module is the bundle author's: about 165 bytes of
-// heap and a third of a microsecond per instruction of its largest function, on the supervisor's
-// own thread (found by attack: a 7 MB function of nops, V8's limit being 7.6 MB, took 6.4 s and
-// 1.3 GB, and a module of twelve of them 77 s, deaf to every stop signal meanwhile). So a module
-// of IN_THREAD_BELOW bytes or more is instrumented in a worker thread:
-//   - whose heap is bounded (resourceLimits): a module that needs more is refused, by name, and
-//     the supervisor's heap never holds its rewrite;
-//   - which the caller's stop ends at once (worker.terminate() stops a thread running JavaScript):
-//     bvisor run hears Ctrl-C, timeout(1) and a hang-up, and the API its abort;
-//   - while the caller's event loop turns (an API server's other runs go on).
-// A smaller module is instrumented here: a thread costs about 25 ms to start, more than such a
-// module's whole rewrite (hello's is under a millisecond), and its size bounds its cost
-// (256 KiB of one-byte instructions: about 40 MB and 0.1 s).
+// Instruments a wasm module for a run (core/wasm/fuel.ts), in a worker thread. The rewriter's cost
+// is the module's, and the module is the bundle author's (found by attack): on the supervisor's
+// own thread a 7 MB function of nops took 6.4 s and 1.3 GB, a module of twelve of them 77 s, and a
+// 253 KiB module of `br_if`s to a 999-result block 12.8 s and 4.2 GB (the rewriter's work per
+// branch grows with the block's arity, the engine's validation of the output more), deaf to every
+// stop signal meanwhile. In the thread:
+//   - the JavaScript heap is bounded (resourceLimits, REWRITER_HEAP_MB): a module that needs more
+//     is refused, by name, and the supervisor's heap never holds its rewrite;
+//   - the caller's stop is answered at once (bvisor run's Ctrl-C, timeout(1), a hang-up; the API's
+//     abort): the thread is terminated, and not waited for, since one inside the engine's own
+//     validation (native code) ends only when that returns;
+//   - the caller's event loop turns meanwhile (an API program's other runs, timers and I/O);
+//   - at most MAX_THREADS rewrites are waited on at a time in a process (host/wasm-cache.ts makes
+//     concurrent misses of one module one rewrite), each bounded as above.
+// What the bound does not cover, the engine's validation memory and the output's bytes (both
+// outside V8's heap), is written in docs/security.md's known limits. A thread costs about 25 ms to
+// start, once per module (then cached).
 import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { instrument, WasmRefused, type FuelOptions, type FuelResult } from '../core/wasm/fuel.js';
@@ -19,55 +22,98 @@ import { WasmFormatError } from '../core/wasm/binary.js';
 import { lateRequire, packageRoot } from '../backends/linux/ffi/runtime.js';
 import { BvisorError } from '../contract/errors.js';
 
-/** Modules of this many bytes or more are instrumented in a worker thread. */
-export const IN_THREAD_BELOW = 256 * 1024;
 /**
- * The worker's old-generation heap, in MiB. Realistic code (two to three bytes an instruction)
- * in the largest function V8 compiles (7.6 MB) needs about half of it; a function of one-byte
- * instructions near that size is refused. Young generation and code space keep V8's defaults.
+ * The worker's old-generation heap, in MiB. The rewriter needs about 165 bytes per instruction of
+ * a module's largest function: realistic code (two to three bytes an instruction) in the largest
+ * function V8 compiles (7.6 MB) fits in half of it; a function of one-byte instructions near that
+ * size is refused. Young generation and code space keep V8's defaults. (A process started with
+ * --max-old-space-size gives its threads that instead: nodejs/node#43991.)
  */
 export const REWRITER_HEAP_MB = 1024;
+/** Rewrites at a time in one process (the machines bvisor runs on have a few cores). */
+export const MAX_THREADS = 2;
 
 /** What the worker posts back (app/instrument-worker.ts): the result, or why there is none. */
 export type InstrumentReply = { result: FuelResult } | { refused: string; hint?: string } | { format: string; offset: number } | { failed: string };
 
 export interface InstrumentOptions {
-  /** The caller's stop: the worker is terminated, and `stopped()` is thrown. */
+  /** The caller's stop: the rewrite is abandoned, and `stopped()` is thrown. */
   signal?: AbortSignal | null;
   /** The error a stop is answered with (the run's "aborted before anything ran"). */
   stopped?: () => Error;
+  /** The module's buffer is the caller's to give away: it is transferred to the thread (detached
+   * here), not copied. */
+  handOver?: boolean;
   /** The test suite's switches (LaunchHooks, through effectiveHooks: the shipped module drops them). */
   heapMb?: number;
   inThisThread?: boolean;
 }
 
+let running = 0;
+const waiting: Array<() => void> = [];
+
+/** A place among the MAX_THREADS, waited for (a stop ends the wait). */
+async function slot(o: InstrumentOptions): Promise<() => void> {
+  while (running >= MAX_THREADS) {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = waiting.indexOf(go);
+        if (i >= 0) waiting.splice(i, 1);
+        reject(stoppedError(o));
+      };
+      const go = (): void => {
+        o.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      waiting.push(go);
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  running++;
+  let freed = false;
+  return () => {
+    if (freed) return;
+    freed = true;
+    running--;
+    waiting.shift()?.();
+  };
+}
+
 /**
- * The module instrumented. From IN_THREAD_BELOW bytes on, in a worker thread: the module's buffer
- * is handed to it (transferred: detached here, not copied) when the module spans the whole
- * buffer, as readModule's does. Throws WasmRefused (with the rewriter's own reasons, or the heap
- * bound's), WasmFormatError, the caller's `stopped()`, or BV_INTERNAL.
+ * The module instrumented, in a worker thread. Throws WasmRefused (the rewriter's own reasons, or
+ * the heap bound's), WasmFormatError, the caller's `stopped()`, or BV_INTERNAL.
  */
 export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o: InstrumentOptions = {}): Promise<FuelResult> {
   if (o.signal?.aborted) throw stoppedError(o);
-  if (module.byteLength < IN_THREAD_BELOW || o.inThisThread === true) return instrument(module, caps);
+  if (o.inThisThread === true) return instrument(module, caps);
+  const free = await slot(o);
   const heapMb = o.heapMb ?? REWRITER_HEAP_MB;
   const { Worker: WorkerClass } = lateRequire('node:worker_threads') as typeof import('node:worker_threads');
-  const whole = module.byteOffset === 0 && module.byteLength === module.buffer.byteLength && module.buffer instanceof ArrayBuffer;
-  const worker: Worker = new WorkerClass(join(packageRoot(), 'dist', 'app', 'instrument-worker.js'), {
-    workerData: { bytes: module, caps },
-    transferList: whole ? [module.buffer as ArrayBuffer] : [],
-    resourceLimits: { maxOldGenerationSizeMb: heapMb },
-    // Not the process's: a start-up snapshot's flags are the CLI's, and the thread reads no
-    // variable (a copy of the caller's environment would hold its secrets once more).
-    execArgv: [],
-    env: {},
-    name: 'bvisor-rewriter',
-  });
+  let worker: Worker;
+  try {
+    worker = new WorkerClass(join(packageRoot(), 'dist', 'app', 'instrument-worker.js'), {
+      workerData: { bytes: module, caps },
+      transferList: o.handOver === true && module.buffer instanceof ArrayBuffer ? [module.buffer] : [],
+      resourceLimits: { maxOldGenerationSizeMb: heapMb },
+      // Not the process's: a start-up snapshot's flags are the CLI's, and the thread reads no
+      // variable (a copy of the caller's environment would hold its secrets once more).
+      execArgv: [],
+      env: {},
+      name: 'bvisor-rewriter',
+    });
+  } catch (e) {
+    free();
+    throw e;
+  }
+  let settled = false;
   try {
     const reply = await new Promise<InstrumentReply>((resolve, reject) => {
       const onAbort = (): void => reject(stoppedError(o));
       o.signal?.addEventListener('abort', onAbort, { once: true });
-      const settle = (): void => o.signal?.removeEventListener('abort', onAbort);
+      const settle = (): void => {
+        settled = true;
+        o.signal?.removeEventListener('abort', onAbort);
+      };
       worker.once('message', (m: InstrumentReply) => {
         settle();
         resolve(m);
@@ -81,13 +127,20 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o
         reject(new BvisorError('BV_INTERNAL', `the wasm rewriter's thread ended (exit code ${code}) without a result`));
       });
     });
+    // A stop that came with the result: the stop wins (nothing of a stopped run is kept).
+    if (o.signal?.aborted) throw stoppedError(o);
     if ('result' in reply) return reply.result;
     if ('refused' in reply) throw new WasmRefused(reply.refused, reply.hint);
     if ('format' in reply) throw new WasmFormatError(reply.format, reply.offset);
     throw new BvisorError('BV_INTERNAL', `the wasm rewriter failed: ${reply.failed}`);
   } finally {
-    // Settled or stopped, the thread goes (a stop: mid-rewrite, its heap with it).
-    await worker.terminate();
+    // Not awaited: a thread inside the engine ends only when the engine returns, and a stopped
+    // run does not wait for that (the thread holds no descriptor and writes nothing; unref'd, it
+    // keeps no process alive). Its place goes to the next rewrite now: a stopped one stuck in the
+    // engine must not hold up the process's other runs.
+    if (!settled) worker.unref();
+    void worker.terminate();
+    free();
   }
 }
 

@@ -290,10 +290,11 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
     // a module that passed those checks; on a hit the surface is re-read (cheap).
     const key = cacheKey(`${FUEL_VERSION}+${REWRITER_VERSION}`, caps, original);
     let surface: ModuleSurface | null = null;
-    // A large module is instrumented in a worker thread, bounded and stoppable (app/instrument.ts).
+    // Instrumented in a worker thread, bounded and stoppable (app/instrument.ts); the module's
+    // buffer is readModule's own, handed over rather than copied.
     const testOnly = effectiveHooks(o.hooks);
     const c = await cached(cacheDir, key, async () => {
-      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
+      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { handOver: true, signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
       surface = r;
       return r.bytes;
     });

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { writeFileAtomic } from './atomic.js';
+import { BvisorError } from '../contract/errors.js';
 
 export type CacheResult = 'hit' | 'miss' | 'memory' | 'rebuilt' | 'disabled';
 
@@ -41,9 +42,37 @@ export function usableDir(dir: string): string | null {
   }
 }
 
+/** Builds in progress in this process, by key: concurrent misses of one module wait for one
+ * rewrite (found by attack: four API runs of one module rewrote it four times at once). */
+const building = new Map<string, Promise<{ bytes: Uint8Array; result: CacheResult }>>();
+
 /** The entry for `key`, built (and kept) on a miss. The build may be asynchronous (a worker
- * thread's rewrite): nothing of the directory is held while it runs. */
+ * thread's rewrite): nothing of the directory is held while it runs, and a miss already being
+ * built in this process is waited for, not built again (a build that fails fails its waiters too,
+ * as they would fail the same way, unless its caller stopped it). */
 export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, maxBytes = MAX_CACHE_BYTES): Promise<{ bytes: Uint8Array; result: CacheResult }> {
+  const inMemory = memory.get(key);
+  if (inMemory) return { bytes: inMemory, result: 'memory' };
+  const pending = building.get(key);
+  if (pending) {
+    try {
+      return { ...(await pending), result: 'memory' };
+    } catch (e) {
+      // A build its own caller stopped says nothing of the module: this caller builds it.
+      if (e instanceof BvisorError && e.code === 'BV_ABORTED') return cached(dir, key, build, maxBytes);
+      throw e;
+    }
+  }
+  const p = lookupOrBuild(dir, key, build, maxBytes);
+  building.set(key, p);
+  try {
+    return await p;
+  } finally {
+    building.delete(key);
+  }
+}
+
+async function lookupOrBuild(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, maxBytes: number): Promise<{ bytes: Uint8Array; result: CacheResult }> {
   const inMemory = memory.get(key);
   if (inMemory) return { bytes: inMemory, result: 'memory' };
   const d = usableDir(dir);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cached, cacheKey, clearMemoryCache } from '../../src/host/wasm-cache.js';
 import { tempDir } from '../helpers/tmp.js';
+import { BvisorError } from '../../src/contract/errors.js';
 
 describe('wasm module cache', () => {
   it('miss → hit; a corrupted entry is rebuilt; a public directory is not used', async () => {
@@ -88,6 +89,61 @@ describe('wasm module cache', () => {
     await cached(dir, cacheKey('v1', {}, new Uint8Array([6])), () => entry(6), cap);
     expect(readdirSync(dir)).not.toContain(`.${k4}.wasm.1.1.tmp`);
     expect(readdirSync(dir)).toContain(`.${k4}.wasm.2.2.tmp`);
+  });
+
+  // Found by attack: four API runs of one module on a miss rewrote it four times at once.
+  it('concurrent misses of one key wait for one build; a failed build fails them all, unless its caller stopped it', async () => {
+    const dir = join(tempDir(), 'c');
+    clearMemoryCache();
+    const later = <T>(v: () => T): Promise<T> =>
+      new Promise((resolve, reject) =>
+        setTimeout(() => {
+          try {
+            resolve(v());
+          } catch (e) {
+            reject(e);
+          }
+        }, 50),
+      );
+    let builds = 0;
+    const bytes = (): Uint8Array => new Uint8Array([1, 2, builds]);
+    const build = (): Promise<Uint8Array> => {
+      builds++;
+      return later(bytes);
+    };
+    const key = cacheKey('v1', {}, new Uint8Array([20]));
+    const both = await Promise.all([cached(dir, key, build), cached(dir, key, build)]);
+    expect(builds).toBe(1);
+    expect(both.map((r) => r.result)).toEqual(['miss', 'memory']);
+    expect(Array.from(both[1].bytes)).toEqual(Array.from(both[0].bytes));
+    // A refusal (the module's fault) is everyone's: built once, failed twice.
+    clearMemoryCache();
+    builds = 0;
+    const refused = (): Promise<Uint8Array> => {
+      builds++;
+      return later(() => {
+        throw new Error('not a module bvisor runs');
+      });
+    };
+    const k2 = cacheKey('v1', {}, new Uint8Array([21]));
+    const r2 = await Promise.allSettled([cached(dir, k2, refused), cached(dir, k2, refused)]);
+    expect(builds).toBe(1);
+    expect(r2.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'built'))).toEqual(['not a module bvisor runs', 'not a module bvisor runs']);
+    // A build its caller stopped (BV_ABORTED) says nothing of the module: the other caller builds.
+    clearMemoryCache();
+    builds = 0;
+    const k3 = cacheKey('v1', {}, new Uint8Array([22]));
+    const stopped = (): Promise<Uint8Array> => {
+      builds++;
+      return later(() => {
+        throw new BvisorError('BV_ABORTED', 'stopped by its caller');
+      });
+    };
+    const r3 = await Promise.allSettled([cached(dir, k3, stopped), cached(dir, k3, build)]);
+    expect(builds).toBe(2);
+    expect(r3[0]).toMatchObject({ status: 'rejected', reason: { code: 'BV_ABORTED' } });
+    expect(r3[1]).toMatchObject({ status: 'fulfilled', value: { result: 'miss' } });
+    expect(readdirSync(dir).filter((f) => f.startsWith(k3))).toEqual([`${k3}.wasm`]);
   });
 
   it('keys change with the rewriter version, the options and the module', () => {

@@ -50,6 +50,12 @@ export const WASM_PAGE = 65536;
 export const TABLE_SHARE = 16;
 /** The most locals (parameters included) a function may have: V8's limit. */
 export const MAX_LOCALS = 50_000;
+/** V8's limits (src/wasm/wasm-limits.h: kV8MaxWasmFunctionSize, kV8MaxWasmModuleSize): what it
+ * compiles at most in one function body and in one module. The rewriter's output is held to them
+ * as it is written, so a module that grows past them (every one-byte segment gains a charge) is
+ * refused by name, early, rather than by the engine's validation of the whole output. */
+export const V8_MAX_FUNCTION_BYTES = 7_654_321;
+export const V8_MAX_MODULE_BYTES = 2 ** 30;
 /** Caps without a memory limit: 1 GiB of linear memory and 2^20 table entries (64 MiB). */
 export const DEFAULT_CAPS: Readonly<FuelOptions> = { maxPages: 16384, tableEntries: 1 << 20 };
 
@@ -102,6 +108,9 @@ export interface FuelResult extends ModuleSurface {
   /** Each table's limits after the cap. */
   tables: Array<{ min: number; max: number }>;
 }
+
+/** The hint of a refusal by size: what makes a module smaller once instrumented. */
+const SPLIT_HINT = 'instrumenting adds a fuel charge to every straight-line stretch of code: build the module with smaller functions, or optimised (fewer, longer stretches)';
 
 /** A module bvisor will not run, and why (the message names what and where). */
 export class WasmRefused extends Error {
@@ -1196,7 +1205,9 @@ function rewriteCode(input: Uint8Array, s: Section, info: Info, types: Types): C
         if (!last && (ins.kind === K.Boundary || ins.kind === K.Loop)) charge(costOf(k + 1), ins.kind === K.Loop);
       }
       const fb = fw.toBytes();
+      if (fb.length > V8_MAX_FUNCTION_BYTES) throw new WasmRefused(`function ${fi} is ${fb.length} bytes once instrumented (${size} before), above the ${V8_MAX_FUNCTION_BYTES} V8 compiles in one function`, SPLIT_HINT);
       w.u32(fb.length).bytes(fb);
+      if (w.length > V8_MAX_MODULE_BYTES) throw new WasmRefused(`its code is more than ${V8_MAX_MODULE_BYTES} bytes (1 GiB) once instrumented, by function ${fi} of ${n}: above what V8 compiles in one module`, SPLIT_HINT);
     } catch (e) {
       if (e instanceof WasmFormatError) throw new WasmFormatError(`function ${fi} (body at byte ${bodyAt}): ${e.message.replace(/ at byte \d+$/, '')}`, e.offset);
       throw e;

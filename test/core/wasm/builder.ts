@@ -163,7 +163,7 @@ export function wasmModule(p: ModuleParts): Uint8Array {
  * _start, and a one-page memory exported as memory. For the rewriter's bounds: its cost grows
  * with the instructions of the largest function (memory) and of all of them (time).
  */
-export function repeatedModule(p: { functions: number; instruction: number[]; count: number }): Uint8Array {
+export function repeatedModule(p: { functions: number; instruction: number[]; count: number }): Uint8Array<ArrayBuffer> {
   const unit = Buffer.from(p.instruction);
   const code = Buffer.alloc(unit.length * p.count);
   for (let i = 0; i < p.count; i++) unit.copy(code, i * unit.length);
@@ -177,5 +177,42 @@ export function repeatedModule(p: { functions: number; instruction: number[]; co
     ...section(5, vec([limits(1)])),
     ...section(7, vec([[...name('_start'), 0x00, 0], [...name('memory'), 0x02, 0]])),
   ];
-  return new Uint8Array(Buffer.concat([Buffer.from(head), Buffer.from([10, ...u32(codeBody.length)]), codeBody]));
+  return own(Buffer.concat([Buffer.from(head), Buffer.from([10, ...u32(codeBody.length)]), codeBody]));
+}
+
+/**
+ * A WASI command whose type section holds `types` distinct function types of `params` parameters
+ * each (plus the [] → [] of _start): the engine's validation of many types is superlinear in
+ * their number (about 2.7 s for 20,000 of 20 here), all of it in native code.
+ */
+export function manyTypesModule(types: number, params: number): Uint8Array<ArrayBuffer> {
+  const kinds = [T.i32, T.i64, T.f32, T.f64];
+  const parts: Buffer[] = [Buffer.from(u32(types + 1)), Buffer.from([0x60, 0, 0])];
+  for (let i = 0; i < types; i++) {
+    const ps = Buffer.alloc(params, T.i32);
+    // distinct: i written in base 4 over the parameters' types
+    for (let k = 0, x = i; k < params; k++, x >>= 2) ps[k] = kinds[x & 3]!;
+    parts.push(Buffer.from([0x60, ...u32(params)]), ps, Buffer.from([0]));
+  }
+  const typeSection = Buffer.concat(parts);
+  return own(
+    Buffer.concat([
+      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
+      Buffer.from([1, ...u32(typeSection.length)]),
+      typeSection,
+      Buffer.from([
+        ...section(3, vec([[0]])),
+        ...section(5, vec([limits(1)])),
+        ...section(7, vec([[...name('_start'), 0x00, 0], [...name('memory'), 0x02, 0]])),
+        ...section(10, vec([body({ body: [] })])),
+      ]),
+    ]),
+  );
+}
+
+/** The bytes in an ArrayBuffer of their own (what WebAssembly's functions take). */
+function own(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
 }
