@@ -88,9 +88,11 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o
   if (o.inThisThread === true) return instrument(module, caps);
   const free = await slot(o);
   const heapMb = o.heapMb ?? REWRITER_HEAP_MB;
-  const { Worker: WorkerClass } = lateRequire('node:worker_threads') as typeof import('node:worker_threads');
   let worker: Worker;
   try {
+    // A stop in the turns between the place given and this one: no thread.
+    if (o.signal?.aborted) throw stoppedError(o);
+    const { Worker: WorkerClass } = lateRequire('node:worker_threads') as typeof import('node:worker_threads');
     worker = new WorkerClass(join(packageRoot(), 'dist', 'app', 'instrument-worker.js'), {
       workerData: { bytes: module, caps },
       transferList: o.handOver === true && module.buffer instanceof ArrayBuffer ? [module.buffer] : [],
@@ -135,11 +137,14 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o
     throw new BvisorError('BV_INTERNAL', `the wasm rewriter failed: ${reply.failed}`);
   } finally {
     // Not awaited: a thread inside the engine ends only when the engine returns, and a stopped
-    // run does not wait for that (the thread holds no descriptor and writes nothing; unref'd, it
-    // keeps no process alive). Its place goes to the next rewrite now: a stopped one stuck in the
-    // engine must not hold up the process's other runs.
-    if (!settled) worker.unref();
+    // run does not wait for that (the thread holds no descriptor and writes nothing). Unref'd
+    // after terminate(), which refs the worker again (Node 20): a stopped bvisor run's loop is
+    // then empty and it dies by its signal at once (found by review: 2.8-12.8 s late). Node still
+    // joins such a thread when an API process exits, and it is not counted below (docs/security.md).
+    // Its place goes to the next rewrite now: a stopped one stuck in the engine must not hold up
+    // the process's other runs.
     void worker.terminate();
+    if (!settled) worker.unref();
     free();
   }
 }

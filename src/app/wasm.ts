@@ -297,7 +297,7 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
       const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { handOver: true, signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
       surface = r;
       return r.bytes;
-    });
+    }, o.stop ? { stop: o.stop } : {});
     cache = c.result;
     inst = { bytes: c.bytes, surface: surface ?? readSurface(original) };
   } catch (e) {
@@ -336,10 +336,12 @@ async function said<T>(progress: ((line: string) => void) | undefined, name: str
     progress(`bvisor: instrumenting ${name} (${(bytes / 2 ** 20).toFixed(1)} MiB) for its fuel and memory bounds (once: it is then cached)...\n`);
   }, SAY_AFTER_MS);
   try {
-    return await work();
-  } finally {
-    clearTimeout(timer);
+    const done = await work();
     if (told) progress(`bvisor: ${name} instrumented in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    return done;
+  } finally {
+    // (A refusal or a stop says itself: no line of success before it.)
+    clearTimeout(timer);
   }
 }
 

@@ -42,6 +42,34 @@ export function usableDir(dir: string): string | null {
   }
 }
 
+/** A caller's stop: heard while it waits for another caller's build of its key (its own build
+ * hears it itself). */
+export interface CacheStop {
+  signal: AbortSignal;
+  error: () => Error;
+}
+
+/** `p`, or the caller's stop if it comes first (found by review: a waiter heard its stop only
+ * when the other caller's rewrite ended, minutes later for a hostile module). */
+function stoppable<T>(p: Promise<T>, stop: CacheStop | undefined): Promise<T> {
+  if (!stop) return p;
+  if (stop.signal.aborted) return Promise.reject(stop.error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(stop.error());
+    stop.signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        stop.signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        stop.signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Builds in progress in this process, by key: concurrent misses of one module wait for one
  * rewrite (found by attack: four API runs of one module rewrote it four times at once). */
 const building = new Map<string, Promise<{ bytes: Uint8Array; result: CacheResult }>>();
@@ -50,16 +78,18 @@ const building = new Map<string, Promise<{ bytes: Uint8Array; result: CacheResul
  * thread's rewrite): nothing of the directory is held while it runs, and a miss already being
  * built in this process is waited for, not built again (a build that fails fails its waiters too,
  * as they would fail the same way, unless its caller stopped it). */
-export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, maxBytes = MAX_CACHE_BYTES): Promise<{ bytes: Uint8Array; result: CacheResult }> {
+export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, o: { maxBytes?: number; stop?: CacheStop } = {}): Promise<{ bytes: Uint8Array; result: CacheResult }> {
+  const maxBytes = o.maxBytes ?? MAX_CACHE_BYTES;
   const inMemory = memory.get(key);
   if (inMemory) return { bytes: inMemory, result: 'memory' };
   const pending = building.get(key);
   if (pending) {
     try {
-      return { ...(await pending), result: 'memory' };
+      return { ...(await stoppable(pending, o.stop)), result: 'memory' };
     } catch (e) {
-      // A build its own caller stopped says nothing of the module: this caller builds it.
-      if (e instanceof BvisorError && e.code === 'BV_ABORTED') return cached(dir, key, build, maxBytes);
+      // A build its own caller stopped says nothing of the module: this caller builds it (unless
+      // this caller is the one stopped).
+      if (e instanceof BvisorError && e.code === 'BV_ABORTED' && !o.stop?.signal.aborted) return cached(dir, key, build, o);
       throw e;
     }
   }

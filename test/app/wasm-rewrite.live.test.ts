@@ -106,7 +106,7 @@ describe('the wasm rewriter, bounded (live)', () => {
     // The rewrite takes about a second; this thread was never held for a large part of it.
     expect(longestGap).toBeLessThan(400);
     expect(afterAbortMs).toBeGreaterThanOrEqual(0);
-    expect(afterAbortMs).toBeLessThan(2_000);
+    expect(afterAbortMs).toBeLessThan(500); // the rest of the rewrite is most of a second
     expect(r).not.toBe('ran');
     if (r === 'ran') return;
     expect(r.code).toBe('BV_ABORTED');

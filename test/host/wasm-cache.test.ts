@@ -48,13 +48,13 @@ describe('wasm module cache', () => {
     // What one entry takes on this file system (its blocks: a 932-byte file holds a whole block),
     // and a bound that holds four of them, not five.
     clearMemoryCache();
-    await cached(dir, keys[0]!, () => entry(0), 2 ** 30);
+    await cached(dir, keys[0]!, () => entry(0), { maxBytes: 2 ** 30 });
     const st = statSync(join(dir, `${keys[0]}.wasm`));
     const unit = Math.max(st.size, st.blocks * 512);
     const cap = 4 * unit + unit / 2;
     const put = async (i: number, at: number): Promise<void> => {
       clearMemoryCache();
-      await cached(dir, keys[i]!, () => entry(i), cap);
+      await cached(dir, keys[i]!, () => entry(i), { maxBytes: cap });
       // mtimes a second apart, oldest first (a file system's clock may be coarse)
       const file = join(dir, `${keys[i]}.wasm`);
       utimesSync(file, at, at);
@@ -66,17 +66,17 @@ describe('wasm module cache', () => {
     expect(readdirSync(dir).length).toBe(4);
     // a hit on entry 0 makes it the most recently used
     clearMemoryCache();
-    expect((await cached(dir, keys[0]!, () => entry(9), cap)).result).toBe('hit');
+    expect((await cached(dir, keys[0]!, () => entry(9), { maxBytes: cap })).result).toBe('hit');
     expect(statSync(join(dir, `${keys[0]}.wasm`)).mtimeMs).toBeGreaterThan(4000 * 1000);
     // a fifth entry: over the cap, so the least recently used (1, not 0) goes
     const k4 = cacheKey('v1', {}, new Uint8Array([4]));
     clearMemoryCache();
-    await cached(dir, k4, () => entry(4), cap);
+    await cached(dir, k4, () => entry(4), { maxBytes: cap });
     expect(readdirSync(dir).sort()).toEqual([keys[0], keys[2], keys[3], k4].map((k) => `${k}.wasm`).sort());
     // an entry above a quarter of the cap is built and returned, not kept
     const big = cacheKey('v1', {}, new Uint8Array([5]));
     clearMemoryCache();
-    const r = await cached(dir, big, () => new Uint8Array(cap / 2), cap);
+    const r = await cached(dir, big, () => new Uint8Array(cap / 2), { maxBytes: cap });
     expect([r.result, r.bytes.length]).toEqual(['miss', cap / 2]);
     expect(readdirSync(dir)).not.toContain(`${big}.wasm`);
     // a temporary file a writer that died left, an hour old, goes at the next write; a fresh one stays
@@ -86,7 +86,7 @@ describe('wasm module cache', () => {
     writeFileSync(fresh, 'x');
     utimesSync(stale, (Date.now() - 2 * 3600_000) / 1000, (Date.now() - 2 * 3600_000) / 1000);
     clearMemoryCache();
-    await cached(dir, cacheKey('v1', {}, new Uint8Array([6])), () => entry(6), cap);
+    await cached(dir, cacheKey('v1', {}, new Uint8Array([6])), () => entry(6), { maxBytes: cap });
     expect(readdirSync(dir)).not.toContain(`.${k4}.wasm.1.1.tmp`);
     expect(readdirSync(dir)).toContain(`.${k4}.wasm.2.2.tmp`);
   });
@@ -144,6 +144,19 @@ describe('wasm module cache', () => {
     expect(r3[0]).toMatchObject({ status: 'rejected', reason: { code: 'BV_ABORTED' } });
     expect(r3[1]).toMatchObject({ status: 'fulfilled', value: { result: 'miss' } });
     expect(readdirSync(dir).filter((f) => f.startsWith(k3))).toEqual([`${k3}.wasm`]);
+    // A waiter hears its own stop at once, not when the build it waits for ends (found by review).
+    clearMemoryCache();
+    const k4 = cacheKey('v1', {}, new Uint8Array([23]));
+    const slow = (): Promise<Uint8Array> => new Promise((r) => setTimeout(() => r(new Uint8Array([4])), 600));
+    const ac = new AbortController();
+    const first = cached(dir, k4, slow);
+    const waiter = cached(dir, k4, slow, { stop: { signal: ac.signal, error: () => new BvisorError('BV_ABORTED', 'the waiter was stopped') } });
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(), 50);
+    const w = await waiter.then(() => 'built', (e: { code?: string }) => e.code);
+    expect(w).toBe('BV_ABORTED');
+    expect(Date.now() - t0).toBeLessThan(400); // the build takes 600 ms
+    expect((await first).result).toBe('miss');
   });
 
   it('keys change with the rewriter version, the options and the module', () => {

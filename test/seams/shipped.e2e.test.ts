@@ -88,8 +88,9 @@ describe('shipped artifacts have no test switches', () => {
   });
 
   it("the shipped run drops the rewriter's test bounds: a large module is instrumented within REWRITER_HEAP_MB, not the 1 MiB asked", () => {
-    // Above IN_THREAD_BELOW (256 KiB), so the rewrite goes to its thread; with the seam, a 1 MiB
-    // heap refuses it (test/app/wasm-rewrite.live.test.ts shows the bound at 64 MiB).
+    // 300,000 nops: about 50 MB of the rewriter's heap. With the seam, a 1 MiB heap refuses it
+    // (red twin, by hand: the seam's pass-through in dist; test/app/wasm-rewrite.live.test.ts
+    // shows the bound at 64 MiB).
     const b = tempDir();
     writeFileSync(join(b, 'big.wasm'), repeatedModule({ functions: 1, instruction: [I.nop], count: 300_000 }));
     writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 30s, memory: 16Mi }\n');

@@ -638,6 +638,7 @@ export function instrument(input: Uint8Array, opts: FuelOptions, requested: Unch
   if (!seen.has(7)) out.push({ id: 7, body: ex.toBytes() });
   if (!seen.has(9) && declSegment) out.push({ id: 9, body: new Writer().u32(1).bytes(declSegment.toBytes()).toBytes() });
   const bytes = writeModule(sortSections(out));
+  if (bytes.length > V8_MAX_MODULE_BYTES) throw new WasmRefused(`it is ${bytes.length} bytes once instrumented (${input.length} before), above the ${V8_MAX_MODULE_BYTES} (1 GiB) V8 compiles in one module`, SPLIT_HINT);
   // The output is the engine's to judge too: a rewriter bug must refuse, never run.
   const why = engineProblem(bytes);
   if (why !== null) throw new WasmRefused(`the instrumented module does not validate (a bvisor rewriter bug; nothing was run): ${why}`);
