@@ -21,6 +21,7 @@ import { instrument, WasmRefused, type FuelOptions, type FuelResult } from '../c
 import { WasmFormatError } from '../core/wasm/binary.js';
 import { lateRequire, packageRoot } from '../backends/linux/ffi/runtime.js';
 import { BvisorError } from '../contract/errors.js';
+import { untilStopped, type Stop } from '../host/timers.js';
 
 /**
  * The worker's old-generation heap, in MiB. The rewriter needs about 165 bytes per instruction of
@@ -37,10 +38,8 @@ export const MAX_THREADS = 2;
 export type InstrumentReply = { result: FuelResult } | { refused: string; hint?: string } | { format: string; offset: number } | { failed: string };
 
 export interface InstrumentOptions {
-  /** The caller's stop: the rewrite is abandoned, and `stopped()` is thrown. */
-  signal?: AbortSignal | null;
-  /** The error a stop is answered with (the run's "aborted before anything ran"). */
-  stopped?: () => Error;
+  /** The caller's stop: the rewrite is abandoned, and its error thrown. */
+  stop?: Stop;
   /** The module's buffer is the caller's to give away: it is transferred to the thread (detached
    * here), not copied. */
   handOver?: boolean;
@@ -50,48 +49,39 @@ export interface InstrumentOptions {
 }
 
 let running = 0;
-const waiting: Array<() => void> = [];
+/** Those waiting for a place: all are woken when one is freed, and each looks again (a waiter
+ * its stop took away has nothing left to do). */
+let waiting: Array<() => void> = [];
 
 /** A place among the MAX_THREADS, waited for (a stop ends the wait). */
-async function slot(o: InstrumentOptions): Promise<() => void> {
-  while (running >= MAX_THREADS) {
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = waiting.indexOf(go);
-        if (i >= 0) waiting.splice(i, 1);
-        reject(stoppedError(o));
-      };
-      const go = (): void => {
-        o.signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      waiting.push(go);
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
+async function slot(stop: Stop | undefined): Promise<() => void> {
+  while (running >= MAX_THREADS) await untilStopped(new Promise<void>((resolve) => waiting.push(resolve)), stop);
   running++;
   let freed = false;
   return () => {
     if (freed) return;
     freed = true;
     running--;
-    waiting.shift()?.();
+    const woken = waiting;
+    waiting = [];
+    for (const w of woken) w();
   };
 }
 
 /**
  * The module instrumented, in a worker thread. Throws WasmRefused (the rewriter's own reasons, or
- * the heap bound's), WasmFormatError, the caller's `stopped()`, or BV_INTERNAL.
+ * the heap bound's), WasmFormatError, the caller's stop's error, or BV_INTERNAL.
  */
 export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o: InstrumentOptions = {}): Promise<FuelResult> {
-  if (o.signal?.aborted) throw stoppedError(o);
+  const stopped = (): boolean => o.stop?.signal.aborted === true;
+  if (stopped()) throw o.stop!.error();
   if (o.inThisThread === true) return instrument(module, caps);
-  const free = await slot(o);
+  const free = await slot(o.stop);
   const heapMb = o.heapMb ?? REWRITER_HEAP_MB;
   let worker: Worker;
   try {
     // A stop in the turns between the place given and this one: no thread.
-    if (o.signal?.aborted) throw stoppedError(o);
+    if (stopped()) throw o.stop!.error();
     const { Worker: WorkerClass } = lateRequire('node:worker_threads') as typeof import('node:worker_threads');
     worker = new WorkerClass(join(packageRoot(), 'dist', 'app', 'instrument-worker.js'), {
       workerData: { bytes: module, caps },
@@ -109,13 +99,8 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o
   }
   let settled = false;
   try {
-    const reply = await new Promise<InstrumentReply>((resolve, reject) => {
-      const onAbort = (): void => reject(stoppedError(o));
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      const settle = (): void => {
-        settled = true;
-        o.signal?.removeEventListener('abort', onAbort);
-      };
+    const answer = new Promise<InstrumentReply>((resolve, reject) => {
+      const settle = (): boolean => (settled = true);
       worker.once('message', (m: InstrumentReply) => {
         settle();
         resolve(m);
@@ -129,8 +114,9 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o
         reject(new BvisorError('BV_INTERNAL', `the wasm rewriter's thread ended (exit code ${code}) without a result`));
       });
     });
+    const reply = await untilStopped(answer, o.stop);
     // A stop that came with the result: the stop wins (nothing of a stopped run is kept).
-    if (o.signal?.aborted) throw stoppedError(o);
+    if (stopped()) throw o.stop!.error();
     if ('result' in reply) return reply.result;
     if ('refused' in reply) throw new WasmRefused(reply.refused, reply.hint);
     if ('format' in reply) throw new WasmFormatError(reply.format, reply.offset);
@@ -147,8 +133,4 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, o
     if (!settled) worker.unref();
     free();
   }
-}
-
-function stoppedError(o: InstrumentOptions): Error {
-  return o.stopped?.() ?? (o.signal?.reason instanceof Error ? o.signal.reason : new Error('stopped'));
 }

@@ -31,7 +31,7 @@ import { openPlanned } from '../backends/linux/host/objects.js';
 import { hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { resolveHostPath, resolvePlanned } from '../host/host-paths.js';
 import { relaySink, type RunRelay } from './relay.js';
-import { delay, longTimeout, type LongTimer } from '../host/timers.js';
+import { delay, longTimeout, type LongTimer, type Stop } from '../host/timers.js';
 import { alive, procRef } from '../host/proc.js';
 
 /** A preopen as the wasm plan identified it. */
@@ -50,12 +50,6 @@ import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
 import { instrumentBounded } from './instrument.js';
 import { effectiveHooks } from '../backends/linux/test-hooks.js';
-
-/** The caller's stop, heard while the module is instrumented: the rewrite ends, `error()` is thrown. */
-export interface RewriteStop {
-  signal: AbortSignal;
-  error: () => Error;
-}
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
 /** Memory for the runner beyond the guest's own: V8, the WASI host, Node itself. */
@@ -270,7 +264,7 @@ function readModule(fd: number): Uint8Array {
 
 /** Reads the module through the descriptor the plan checked, instruments it (or takes it from
  * the cache), checks it is a WASI command, and builds the runner's job. */
-async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, o: { stop?: RewriteStop | undefined; hooks?: LaunchHooks | undefined; progress?: ((line: string) => void) | undefined }): Promise<PreparedJob> {
+async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, o: { stop?: Stop | undefined; hooks?: LaunchHooks | undefined; progress?: ((line: string) => void) | undefined }): Promise<PreparedJob> {
   const L = plan.launch!;
   const { caps, preopens } = shape;
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
@@ -294,7 +288,7 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
     // buffer is readModule's own, handed over rather than copied.
     const testOnly = effectiveHooks(o.hooks);
     const c = await cached(cacheDir, key, async () => {
-      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { handOver: true, signal: o.stop?.signal ?? null, ...(o.stop ? { stopped: o.stop.error } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
+      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { handOver: true, ...(o.stop ? { stop: o.stop } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
       surface = r;
       return r.bytes;
     }, o.stop ? { stop: o.stop } : {});
@@ -345,7 +339,7 @@ async function said<T>(progress: ((line: string) => void) | undefined, name: str
   }
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: RewriteStop; progress?: (line: string) => void }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: Stop; progress?: (line: string) => void }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).

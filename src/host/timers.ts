@@ -1,7 +1,8 @@
 // Timers for budgets that may be long. setTimeout holds at most 2^31-1 ms (24.8 days); Node
 // fires a longer one after 1 ms (with a TimeoutOverflowWarning), and a wall of up to 30 days is
 // allowed. So a long delay is waited for in slices, against the monotonic clock. And a wait for
-// the loop's next poll, where a signal caught during synchronous work is heard.
+// the loop's next poll, where a signal caught during synchronous work is heard; and a wait that
+// the caller's stop ends.
 
 const MAX_SLICE_MS = 2 ** 31 - 1;
 
@@ -46,4 +47,33 @@ export function longTimeout(fn: () => void, ms: number): LongTimer {
  */
 export async function afterNextPoll(): Promise<void> {
   for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** A caller's stop: its signal, and the error a wait it ends rejects with (a run's "aborted
+ * before anything ran"). */
+export interface Stop {
+  signal: AbortSignal;
+  error: () => Error;
+}
+
+/** `p`, or `stop.error()` as soon as the stop comes, whichever is first; its listener goes with
+ * the wait. */
+export function untilStopped<T>(p: Promise<T>, stop: Stop | undefined): Promise<T> {
+  if (!stop) return p;
+  if (stop.signal.aborted) return Promise.reject(stop.error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(stop.error());
+    stop.signal.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => stop.signal.removeEventListener('abort', onAbort);
+    p.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: unknown) => {
+        done();
+        reject(e);
+      },
+    );
+  });
 }

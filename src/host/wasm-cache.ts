@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { writeFileAtomic } from './atomic.js';
 import { BvisorError } from '../contract/errors.js';
+import { untilStopped, type Stop } from './timers.js';
 
 export type CacheResult = 'hit' | 'miss' | 'memory' | 'rebuilt' | 'disabled';
 
@@ -42,34 +43,6 @@ export function usableDir(dir: string): string | null {
   }
 }
 
-/** A caller's stop: heard while it waits for another caller's build of its key (its own build
- * hears it itself). */
-export interface CacheStop {
-  signal: AbortSignal;
-  error: () => Error;
-}
-
-/** `p`, or the caller's stop if it comes first (found by review: a waiter heard its stop only
- * when the other caller's rewrite ended, minutes later for a hostile module). */
-function stoppable<T>(p: Promise<T>, stop: CacheStop | undefined): Promise<T> {
-  if (!stop) return p;
-  if (stop.signal.aborted) return Promise.reject(stop.error());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(stop.error());
-    stop.signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        stop.signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        stop.signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 /** Builds in progress in this process, by key: concurrent misses of one module wait for one
  * rewrite (found by attack: four API runs of one module rewrote it four times at once). */
 const building = new Map<string, Promise<{ bytes: Uint8Array; result: CacheResult }>>();
@@ -78,14 +51,16 @@ const building = new Map<string, Promise<{ bytes: Uint8Array; result: CacheResul
  * thread's rewrite): nothing of the directory is held while it runs, and a miss already being
  * built in this process is waited for, not built again (a build that fails fails its waiters too,
  * as they would fail the same way, unless its caller stopped it). */
-export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, o: { maxBytes?: number; stop?: CacheStop } = {}): Promise<{ bytes: Uint8Array; result: CacheResult }> {
+export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, o: { maxBytes?: number; stop?: Stop } = {}): Promise<{ bytes: Uint8Array; result: CacheResult }> {
   const maxBytes = o.maxBytes ?? MAX_CACHE_BYTES;
   const inMemory = memory.get(key);
   if (inMemory) return { bytes: inMemory, result: 'memory' };
   const pending = building.get(key);
   if (pending) {
     try {
-      return { ...(await stoppable(pending, o.stop)), result: 'memory' };
+      // (This caller's stop is heard while it waits, found by review: a waiter heard it only when
+      // the other caller's rewrite ended, minutes later for a hostile module.)
+      return { ...(await untilStopped(pending, o.stop)), result: 'memory' };
     } catch (e) {
       // A build its own caller stopped says nothing of the module: this caller builds it (unless
       // this caller is the one stopped).
@@ -103,8 +78,6 @@ export async function cached(dir: string, key: string, build: () => Uint8Array |
 }
 
 async function lookupOrBuild(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, maxBytes: number): Promise<{ bytes: Uint8Array; result: CacheResult }> {
-  const inMemory = memory.get(key);
-  if (inMemory) return { bytes: inMemory, result: 'memory' };
   const d = usableDir(dir);
   if (!d) return { bytes: await build(), result: 'disabled' };
   const path = join(d, `${key}.wasm`);
