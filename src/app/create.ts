@@ -228,14 +228,18 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
         const consoleFd = o.consoleSocket ? connectConsole(o.consoleSocket) : -1;
         // Unique per run: the same id may live under two state roots.
         const runName = runNameOf(o.id, state.runId);
-        const beforeCgroup = (leaf: string): (() => void) => {
+        const recordLeaf = (leaf: string): (() => void) => {
           state.cgroupDirs = [...state.cgroupDirs, leaf];
           writeState(dir, state, 'renamed');
-          fault('create:before-cgroup');
           return () => {
             state.cgroupDirs = state.cgroupDirs.filter((d) => d !== leaf);
             writeState(dir, state, 'renamed');
           };
+        };
+        const beforeCgroup = (leaf: string): (() => void) => {
+          const undo = recordLeaf(leaf);
+          fault('create:before-cgroup');
+          return undo;
         };
         const detached = {
           stateDir: dir,
@@ -249,7 +253,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
         };
         let created: LinuxCreated;
         if (wasm) {
-          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, detached, ...(o.hooks ? { hooks: o.hooks } : {}), ...(o.progress ? { progress: o.progress } : {}) });
+          const w = await createWasm(loaded, plan, host, { cacheDir: defaultCacheDir(o.root), id: o.id, runName, secret: secretFromEnv(o.secretEnv), reserved: reservedPaths(o.root), beforeCgroup, recordLeaf, detached, ...(o.hooks ? { hooks: o.hooks } : {}), ...(o.progress ? { progress: o.progress } : {}) });
           created = w.created;
           // What sealing needs of the runner (its plan, caps, cache, seed; no secrets).
           writeRecord(WASM_RECORD, JSON.stringify(w.record));

@@ -199,11 +199,18 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     fault('run:after-state');
     const runName = runNameOf(opts.id, runId);
     const r = reg;
-    const beforeCgroup = r
+    // The wasm rewriter's leaves are recorded too (app/instrument.ts), without the runner's fault point.
+    const recordLeaf = r
       ? (leaf: string): (() => void) => {
           r.addCgroup(leaf);
-          fault('run:before-cgroup');
           return () => r.removeCgroup(leaf);
+        }
+      : undefined;
+    const beforeCgroup = recordLeaf
+      ? (leaf: string): (() => void) => {
+          const undo = recordLeaf(leaf);
+          fault('run:before-cgroup');
+          return undo;
         }
       : undefined;
     // The workload's pid and start time, durable before it can fill the root: the wasm runner's
@@ -284,7 +291,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // nothing of its runner may use one. With a root the start record names the runner's
       // leaves under this run's name (recovery finds them by it), and with an id too the
       // registration records them as they are made.
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(recordLeaf ? { recordLeaf } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       const report = await finish(body, before, w.result.streams);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };

@@ -48,7 +48,7 @@ import { resolveEnv } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
-import { instrumentBounded } from './instrument.js';
+import { instrumentBounded, type RewriterBounds, type RewriterLaunch } from './instrument.js';
 import { effectiveHooks } from '../backends/linux/test-hooks.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
@@ -264,7 +264,7 @@ function readModule(fd: number): Uint8Array {
 
 /** Reads the module through the descriptor the plan checked, instruments it (or takes it from
  * the cache), checks it is a WASI command, and builds the runner's job. */
-async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, o: { stop?: Stop | undefined; hooks?: LaunchHooks | undefined; progress?: ((line: string) => void) | undefined }): Promise<PreparedJob> {
+async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof jobShape>, secret: (n: string) => string | undefined, cacheDir: string, rewriter: RewriterLaunch, o: { stop?: Stop | undefined; hooks?: LaunchHooks | undefined; progress?: ((line: string) => void) | undefined }): Promise<PreparedJob> {
   const L = plan.launch!;
   const { caps, preopens } = shape;
   let inst: { bytes: Uint8Array; surface: ModuleSurface };
@@ -284,11 +284,18 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
     // a module that passed those checks; on a hit the surface is re-read (cheap).
     const key = cacheKey(`${FUEL_VERSION}+${REWRITER_VERSION}`, caps, original);
     let surface: ModuleSurface | null = null;
-    // Instrumented in a worker thread, bounded and stoppable (app/instrument.ts); the module's
-    // buffer is readModule's own, handed over rather than copied.
+    // Instrumented in a confined process, bounded and stoppable (app/instrument.ts).
     const testOnly = effectiveHooks(o.hooks);
     const c = await cached(cacheDir, key, async () => {
-      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () => instrumentBounded(original, caps, { handOver: true, ...(o.stop ? { stop: o.stop } : {}), ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}), ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}) }));
+      const r = await said(o.progress, L.workload.argv0.split('/').pop() ?? 'the module', original.byteLength, () =>
+        instrumentBounded(original, caps, rewriter, {
+          ...(o.stop ? { stop: o.stop } : {}),
+          ...(testOnly.rewriterHeapMb !== undefined ? { heapMb: testOnly.rewriterHeapMb } : {}),
+          ...(testOnly.rewriterMemoryBytes !== undefined ? { memoryBytes: testOnly.rewriterMemoryBytes } : {}),
+          ...(testOnly.rewriterWallMs !== undefined ? { wallMs: testOnly.rewriterWallMs } : {}),
+          ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}),
+        }),
+      );
       surface = r;
       return r.bytes;
     }, o.stop ? { stop: o.stop } : {});
@@ -311,7 +318,7 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
   const argv0 = b.manifest.oci?.argv0 ?? L.workload.argv0.split('/').pop() ?? 'module.wasm';
   const job = Buffer.concat([
     Buffer.from(JSON.stringify({ args: [argv0, ...L.workload.args], env, redact, fuel: L.fuel === null ? null : String(L.fuel), seed, moduleBytes: inst.bytes.length, preopens }) + '\n'),
-    Buffer.from(inst.bytes),
+    inst.bytes,
   ]);
   return { job, caps, cache, seed, preopens };
 }
@@ -339,7 +346,7 @@ async function said<T>(progress: ((line: string) => void) | undefined, name: str
   }
 }
 
-export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: Stop; progress?: (line: string) => void }): Promise<WasmRun> {
+export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: { spare?: boolean; cacheDir: string; id: string | null; runName: string; secret: (n: string) => string | undefined; relay?: RunRelay; beforeCgroup?: RecordLeaf; recordLeaf?: RecordLeaf; onExec?: (ctl: RunControl) => void; beforeRelease?: (runner: { pid: number; cgroupDirs: string[] }) => void | Promise<void>; onReleased?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; stop?: Stop; progress?: (line: string) => void }): Promise<WasmRun> {
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
@@ -382,7 +389,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   };
   let prepared: PreparedJob;
   try {
-    prepared = await prepareJob(b, plan, shape, o.secret, o.cacheDir, { stop: o.stop, hooks: o.hooks, progress: o.progress });
+    prepared = await prepareJob(b, plan, shape, o.secret, o.cacheDir, rewriterLaunch(host, o), { stop: o.stop, hooks: o.hooks, progress: o.progress });
     // The guest runs only once its runner has the job: bvisor run's start record goes first,
     // naming the runner and its cgroups.
     await o.beforeRelease?.({ pid: (await runner.ctl).pid, cgroupDirs: runner.cgroupDirs() });
@@ -568,6 +575,68 @@ function planRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, preop
   return runnerPlan;
 }
 
+/** How this run's rewriter starts (app/instrument.ts): its plan, made when it is needed (a cache
+ * miss) for the descriptors it is handed; its cgroup leaves recorded as the runner's are
+ * (`recordLeaf`: without the fault points of the runner's own `beforeCgroup`). */
+export function rewriterLaunch(host: HostFacts, o: { runName: string; cgroupParent: string | null; reserved: readonly Reserved[]; recordLeaf?: RecordLeaf }): RewriterLaunch {
+  return {
+    plan: (handed, bounds) => planRewriter(host, handed, bounds, o.cgroupParent, o.reserved),
+    host,
+    runName: o.runName,
+    ...(o.recordLeaf ? { beforeCgroup: o.recordLeaf } : {}),
+  };
+}
+
+/**
+ * The rewriter's boundary: Node and our code, read-only; nothing else of the host (it reads its
+ * job from fd 3 and writes its reply to fd 4); no network; threads only (Node's own); no /tmp;
+ * the errno filter; its heap, memory and time bounded (app/instrument.ts says why each). Its
+ * memory is a cgroup's where one can be made, else RLIMIT_AS (best effort: the address space
+ * V8 reserves counts too, and 2 GiB leaves it room).
+ */
+function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds): NormalManifest {
+  const grant = (path: string) => ({ path, bundleRelative: false, access: 'read' as const, recursive: true, guarantee: 'enforced' as const });
+  const dist = join(packageRoot(), 'dist');
+  return {
+    workload: { kind: 'process', exe: node, args: [`--max-old-space-size=${bounds.heapMb}`, join(dist, 'backends', 'wasm', 'rewriter.js')], cwd: '/' },
+    root: null,
+    filesystem: [
+      { ...grant('/usr'), access: 'read-exec' as const },
+      grant(dist),
+      ...RUNNER_START_FILES.map((f) => ({ ...grant(f), recursive: false })),
+    ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
+    network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
+    spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
+    env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
+    fds: handed,
+    stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' },
+    limits: {
+      ...(bounds.wallMs !== null ? { wall: { value: bounds.wallMs, guarantee: 'enforced' as const, explicit: true } } : {}),
+      ...(bounds.memoryBytes !== null ? { memory: { value: bounds.memoryBytes, guarantee: 'best-effort' as const, explicit: true } } : {}),
+    },
+    tmp: { value: 'none', guarantee: 'enforced', explicit: true },
+    syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
+    isolate: { value: { signals: false, abstractUnix: false }, guarantee: 'enforced', explicit: false },
+    capabilities: [],
+    defaultGuarantee: 'enforced',
+    explicitDefaultGuarantee: true,
+  };
+}
+
+/** The rewriter's plan, admitted, or every refusal as one error (named rewriter:<clause>). */
+function planRewriter(host: HostFacts, handed: number[], bounds: RewriterBounds, cgroupParent: string | null, reserved: readonly Reserved[]): Plan {
+  const node = realpathSync(process.execPath);
+  const rm = rewriterManifest(handed, node, bounds);
+  const paths: PlanPaths = { grants: rm.filesystem.map((g) => resolveHostPath(g.path)), exe: resolveHostPath(node), module: null, root: null, stdin: null, rootLinks: hostRootLinks() };
+  const p = runPlanner({ manifest: rm, host, paths, cgroupParent, reserved, handedFds: handed }, sha256Hex);
+  if (!p.admitted) {
+    throw new BvisorError('BV_PLAN_REFUSED', `the wasm rewriter's own boundary is refused on this host; nothing was run`, {
+      issues: p.refusals.map((r) => ({ code: r.code as never, clause: `rewriter:${r.clause}`, message: r.reason, hint: r.hint })),
+    });
+  }
+  return p;
+}
+
 // ---------------------------------------------------------------------------------------------
 // bvisor create: the runner as a created container
 
@@ -615,9 +684,9 @@ function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
  * The runner's fd 3 is the job in memory (memoryFile), fd 4 the outcome file in the state
  * directory (created here, empty; the runner reaches nothing else of the state root).
  */
-export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; detached: Detached; progress?: (line: string) => void }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
+export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o: { cacheDir: string; id: string; runName: string; secret: (n: string) => string | undefined; reserved: readonly Reserved[]; hooks?: LaunchHooks; beforeCgroup?: RecordLeaf; recordLeaf?: RecordLeaf; detached: Detached; progress?: (line: string) => void }): Promise<{ created: LinuxCreated; record: WasmRecord }> {
   const L = plan.launch!;
-  const prep = await prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir, { hooks: o.hooks, progress: o.progress });
+  const prep = await prepareJob(b, plan, jobShape(plan), o.secret, o.cacheDir, rewriterLaunch(host, { ...o, cgroupParent: L.cgroup.parent }), { hooks: o.hooks, progress: o.progress });
   let jobFd = -1;
   let outFd = -1;
   try {

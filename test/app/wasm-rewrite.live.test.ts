@@ -1,19 +1,25 @@
-// A wasm module is instrumented in a worker thread (app/instrument.ts): its heap is bounded,
-// the caller's stop ends it at once, and the caller's event loop turns meanwhile. Found by
-// attack: on the supervisor's own thread, a 7 MB function took 6.4 s and 1.3 GB and no stop
-// signal was heard until it ended. Oracles: the refusal's code and message, the module cache on
-// disk (an entry exists only for a rewrite that finished), /proc (what is left in the test's
-// cgroup parent), timers of this process that fire (or not) while the rewrite runs, and the
-// rewriter itself run on this thread for byte-identical output. The red twins rewrite on the
-// caller's thread (LaunchHooks.rewriteInThisThread, test builds only).
-import { readdirSync, writeFileSync } from 'node:fs';
+// A wasm module is instrumented in a confined process of its own (app/instrument.ts): its heap,
+// its memory (native included) and its time are bounded, the caller's stop kills it at once,
+// the caller's event loop turns meanwhile, and it runs under seccomp, no_new_privs and its own
+// namespaces. Found by attack: on the supervisor's own thread, a 7 MB function took 6.4 s and
+// 1.3 GB and no stop signal was heard until it ended; in a worker thread, a 60 KiB module of
+// many-valued blocks took hundreds of MB of the supervisor's native memory. Oracles: the
+// refusal's code and message, the module cache on disk (an entry exists only for a rewrite that
+// finished), /proc (the rewriter's status, namespaces and cgroup, this process's peak memory,
+// what is left in the test's cgroup parent), the rewriter's cgroup files, timers of this process
+// that fire (or not) while the rewrite runs, and the rewriter run on this thread for
+// byte-identical output. The red twins switch a bound off, or rewrite on the caller's thread
+// (LaunchHooks, test builds only).
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBundle } from '../../src/app/run.js';
 import { instrumentBounded } from '../../src/app/instrument.js';
 import { instrument, WasmRefused } from '../../src/core/wasm/fuel.js';
 import type { LaunchHooks } from '../../src/backends/linux/launcher.js';
-import { repeatedModule, manyTypesModule, I } from '../core/wasm/builder.js';
+import { repeatedModule, manyTypesModule, manyParamBlocksModule, I } from '../core/wasm/builder.js';
+import { probeHost } from '../../src/host/facts.js';
+import { rewriterLaunch } from '../../src/app/wasm.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent, testCgroupParent } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
@@ -36,6 +42,43 @@ function cacheEntries(root: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** This process's peak resident memory (VmHWM, proc(5)) from now on: reset to its current size
+ * (clear_refs 5, Linux 4.0+); then peakRss(). */
+function resetPeak(): number {
+  writeFileSync('/proc/self/clear_refs', '5');
+  return peakRss();
+}
+
+/** This process's peak resident memory (VmHWM, proc(5)), in bytes. */
+function peakRss(): number {
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The memory limit of the cgroup `pid` is in (v1 memory.limit_in_bytes, or v2 memory.max),
+ * read from the cgroup files; null where it has no memory controller. */
+function memoryLimitOf(pid: number): number | null {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (controllers?.split(',').includes('memory')) return Number(readFileSync(`/sys/fs/cgroup/memory${path}/memory.limit_in_bytes`, 'utf8'));
+    if (controllers === '' && !existsSync('/sys/fs/cgroup/memory')) {
+      try {
+        return Number(readFileSync(`/sys/fs/cgroup${path}/memory.max`, 'utf8'));
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
 }
 
 async function outcome(p: Promise<unknown>): Promise<{ code?: string; message: string; hint?: string } | 'ran'> {
@@ -114,11 +157,10 @@ describe('the wasm rewriter, bounded (live)', () => {
     expect(processesInTestParent()).toEqual([]);
   });
 
-  // Found by attack: the stop waited for the thread's end, and a thread inside the engine's own
-  // validation (native code: 20,000 types take about 2.7 s here, 80,000 a minute) ends only when
-  // that returns. Red twin (run by hand: `await worker.terminate()` before the rejection): the
-  // run ended 2.4 s after its abort.
-  it("a stop while the thread is inside the engine's validation is answered at once, not when the engine returns", async () => {
+  // Found by attack on the thread this process replaced: the stop waited for the thread's end, and
+  // a thread inside the engine's own validation (native code: 20,000 types take about 2.7 s
+  // here, 80,000 a minute) ends only when that returns; a process is killed wherever it is.
+  it("a stop while the rewriter is inside the engine's validation is answered at once, not when the engine returns", async () => {
     const { dir, root } = bundleOf(manyTypesModule(20_000, 20));
     const ac = new AbortController();
     const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal }));
@@ -139,19 +181,125 @@ describe('the wasm rewriter, bounded (live)', () => {
     expect(cached).toHaveLength(1);
     expect(processesInTestParent()).toEqual([]);
   });
+
+  // 20,000 blocks of 300 values: 60 KiB of module, about 210 MB of the engine's validation, in
+  // native memory that no JavaScript heap bound covers. (A block more or less: a module another
+  // test instrumented is in this process's cache.)
+  const blocksModule = (more = 0): Uint8Array => manyParamBlocksModule(300, 20_000 + more);
+
+  it("a module whose validation needs more than the rewriter's memory is refused by name; this process's memory never held it", async () => {
+    const { dir, root } = bundleOf(blocksModule());
+    const before = resetPeak();
+    const r = await outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: { rewriterMemoryBytes: 128 * 2 ** 20 } }));
+    expect(r === 'ran' ? 'ran' : r.code).toBe('BV_WASM_REFUSED');
+    if (r === 'ran') return;
+    expect(r.message).toBe("big.wasm: instrumenting it needs more than the 128 MiB of memory bvisor's rewriter may use; nothing was run");
+    expect(r.hint).toMatch(/simpler block types/);
+    expect(peakRss() - before).toBeLessThan(100 * 2 ** 20);
+    expect(cacheEntries(root)).toEqual([]);
+    expect(processesInTestParent()).toEqual([]);
+  });
+
+  it('red twin: without the memory bound, the same module is instrumented (and runs)', async () => {
+    const { dir, root } = bundleOf(blocksModule());
+    const r = await runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: { rewriterMemoryBytes: null } });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(cacheEntries(root)).toHaveLength(1);
+  });
+
+  it("red twin: on the caller's thread, the validation's memory is this process's", async () => {
+    const { dir, root } = bundleOf(blocksModule(1));
+    const before = resetPeak();
+    const r = await runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: { rewriteInThisThread: true } });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(peakRss() - before).toBeGreaterThan(150 * 2 ** 20);
+  });
+
+  it("a module whose rewrite takes longer than the rewriter's time is refused by name once that time is up", async () => {
+    // 20,000 distinct types: about 2.7 s of the engine's validation here.
+    const { dir, root } = bundleOf(manyTypesModule(20_000, 20));
+    const t0 = Date.now();
+    const r = await outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: { rewriterWallMs: 300 } }));
+    const took = Date.now() - t0;
+    expect(r === 'ran' ? 'ran' : r.code).toBe('BV_WASM_REFUSED');
+    if (r === 'ran') return;
+    expect(r.message).toBe("big.wasm: instrumenting it takes longer than the 0.3 s bvisor's rewriter may take; nothing was run");
+    expect(took).toBeLessThan(2_000);
+    expect(cacheEntries(root)).toEqual([]);
+    expect(processesInTestParent()).toEqual([]);
+  });
+
+  it('red twin: without the time bound, the same module is instrumented after seconds (and runs)', async () => {
+    const { dir, root } = bundleOf(manyTypesModule(20_000, 20));
+    const t0 = Date.now();
+    const r = await runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: { rewriterWallMs: null } });
+    expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(Date.now() - t0).toBeGreaterThan(1_000);
+  });
+
+  it('the rewriter runs confined: seccomp, no_new_privs, namespaces of its own, not root, in a leaf with its memory bound', async () => {
+    const { dir, root } = bundleOf(manyTypesModule(20_001, 20));
+    const ac = new AbortController();
+    const bound = 300 * 2 ** 20;
+    const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal, hooks: { rewriterMemoryBytes: bound } }));
+    try {
+      let pid = 0;
+      await until('the rewriter in its cgroup', () => (pid = processesInTestParent().find((p) => cmdline(p).includes('rewriter.js')) ?? 0) > 0, 20_000);
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(/^Seccomp:\s+(\d+)/m.exec(status)?.[1]).toBe('2'); // SECCOMP_MODE_FILTER (proc(5))
+      expect(/^NoNewPrivs:\s+(\d+)/m.exec(status)?.[1]).toBe('1');
+      expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).not.toBe('0');
+      expect(/^CapEff:\s+(\S+)/m.exec(status)?.[1]).toBe('0000000000000000');
+      for (const ns of ['user', 'mnt', 'net', 'pid']) expect(readlinkSync(`/proc/${pid}/ns/${ns}`), ns).not.toBe(readlinkSync(`/proc/self/ns/${ns}`));
+      expect(memoryLimitOf(pid)).toBe(bound);
+    } finally {
+      ac.abort(new Error('seen enough'));
+    }
+    expect((await run) === 'ran').toBe(false);
+    expect(processesInTestParent()).toEqual([]);
+  });
 });
 
 describe('instrumentBounded (needs dist/)', () => {
-  it('in the thread, the rewrite is byte for byte the one made on this thread, surface included', async () => {
+  const launch = rewriterLaunch(probeHost(), { runName: 'rw-test', cgroupParent: parent, reserved: [] });
+
+  it('in the process, the rewrite is byte for byte the one made on this thread, surface included', async () => {
     const m = repeatedModule({ functions: 300, instruction: [...I.i32(7), I.drop], count: 300 });
     const here = instrument(m, CAPS);
-    const there = await instrumentBounded(m.slice(), CAPS);
+    const there = await instrumentBounded(m.slice(), CAPS, launch);
     expect(Buffer.from(there.bytes).equals(Buffer.from(here.bytes))).toBe(true);
     expect({ ...there, bytes: null }).toEqual({ ...here, bytes: null });
   });
 
-  it("the thread's refusals are the rewriter's own, as WasmRefused", async () => {
-    // A memory whose minimum is above the cap: refused by the rewriter, in the thread.
+  // Found by attack: under RLIMIT_AS, V8 reports running out of address space as whatever it was
+  // allocating (its heap, a zone, an array buffer), or faults: it was refused as "heap" or was a
+  // BV_INTERNAL. 2 million nops: about 330 MB of the rewriter's heap, which a 1 GiB memory cgroup
+  // holds and 1 GiB of address space does not (V8 reserves far more than it uses).
+  it('where no memory cgroup can be made, the bound is RLIMIT_AS, and running out of it is refused as that', async () => {
+    const host = probeHost();
+    const v2 = host.cgroup.v2;
+    const noMemory: typeof host = {
+      ...host,
+      cgroup: {
+        ...host.cgroup,
+        v1: host.cgroup.v1.filter((h) => !h.controllers.includes('memory')),
+        v2: v2 && { ...v2, controllers: v2.controllers.filter((c) => c !== 'memory'), ...(v2.rootControllers ? { rootControllers: v2.rootControllers.filter((c) => c !== 'memory') } : {}) },
+      },
+    };
+    const m = repeatedModule({ functions: 1, instruction: [I.nop], count: 2_000_000 });
+    const bounded = rewriterLaunch(noMemory, { runName: 'rw-as', cgroupParent: parent, reserved: [] });
+    expect(bounded.plan([0, 1], { heapMb: 1024, memoryBytes: 2 ** 30, wallMs: 60_000 }).clauses.find((c) => c.clause === 'limits.memory')?.mechanism).toMatch(/^linux:rlimit\(RLIMIT_AS=/);
+    const got = await instrumentBounded(m.slice(), CAPS, bounded, { memoryBytes: 2 ** 30 }).then(() => null, (e: unknown) => e as Error);
+    expect(got).toBeInstanceOf(WasmRefused);
+    expect(got!.message).toBe("instrumenting it needs more than the 1024 MiB of memory (address space, RLIMIT_AS) bvisor's rewriter may use; nothing was run");
+    // The twin: the same bound as a memory cgroup (resident memory) holds the rewrite.
+    const there = await instrumentBounded(m.slice(), CAPS, launch, { memoryBytes: 2 ** 30 });
+    expect(there.bytes.length).toBeGreaterThan(2_000_000);
+    expect(processesInTestParent()).toEqual([]);
+  });
+
+  it("the process's refusals are the rewriter's own, as WasmRefused", async () => {
+    // A memory whose minimum is above the cap: refused by the rewriter, in its process.
     const m = repeatedModule({ functions: 300, instruction: [...I.i32(7), I.drop], count: 300 });
     const caps = { maxPages: 0, tableEntries: 1024 };
     const want = (() => {
@@ -163,7 +311,7 @@ describe('instrumentBounded (needs dist/)', () => {
       }
     })();
     expect(want).toBeInstanceOf(WasmRefused);
-    const got = await instrumentBounded(m.slice(), caps).then(() => null, (e: unknown) => e as Error);
+    const got = await instrumentBounded(m.slice(), caps, launch).then(() => null, (e: unknown) => e as Error);
     expect(got).toBeInstanceOf(WasmRefused);
     expect(got!.message).toBe(want!.message);
     expect(got!.message).toMatch(/above the cap of 0 pages/);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { processesInTestParent } from '../helpers/cgroups.js';
+import { processesInTestParent, testParentDirs } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
 import { journalLockHeld } from '../helpers/journal-lock.js';
 import { manyTypesModule } from '../core/wasm/builder.js';
@@ -369,6 +369,36 @@ describe('bvisor run, told to stop', () => {
     expect(readdirSync(join(root, 'wasm-cache')).filter((f) => f.endsWith('.wasm'))).toEqual([]); // the rewrite never finished
     expect(processesInTestParent()).toEqual([]);
     expect(existsSync(join(root, 'journal.jsonl')) ? journal(root) : []).toEqual([]);
+  });
+
+  // Found by attack: the rewriter's leaf was named outside the form delete and gc look for
+  // (lifecycle.ts isRunLeaf), so a bvisor killed mid-rewrite left it for good.
+  it('bvisor run killed (SIGKILL) while its module is instrumented: the rewriter dies with it, and delete -f removes every leaf it made', async () => {
+    const root = tempDir();
+    const b = tempDir();
+    writeFileSync(join(b, 'big.wasm'), manyTypesModule(40_000, 20));
+    writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 60s, memory: 16Mi }\n');
+    const run = start(BVISOR, ['--root', root, 'run', 'killed', '-b', b]);
+    onTestFinished(async () => {
+      await stopped(run);
+      cli(['--root', root, 'delete', '-f', 'killed']);
+    });
+    const cmdline = (pid: number): string => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    await until('the rewriter in its cgroup', () => processesInTestParent().some((p) => cmdline(p).includes('rewriter.js')), 20_000);
+    process.kill(run.pid, 'SIGKILL');
+    await run.ended;
+    await until('the runner and the rewriter gone with it', () => processesInTestParent().length === 0, 10_000);
+    const leaves = (): string[] => testParentDirs().flatMap((d) => (existsSync(d) ? readdirSync(d).filter((n) => n.startsWith('bvisor-')).map((n) => join(d, n)) : []));
+    expect(leaves().length).toBeGreaterThan(0); // what the killed bvisor left
+    const del = cli(['--root', root, 'delete', '-f', 'killed']);
+    expect(del.status, del.stderr).toBe(0);
+    expect(leaves()).toEqual([]);
   });
 
   it('a stop while bvisor run waits for the journal lock another command holds is heard then: nothing runs, nothing is made; bvisor dies by it', async () => {

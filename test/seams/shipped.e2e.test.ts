@@ -87,16 +87,16 @@ describe('shipped artifacts have no test switches', () => {
     expect(r.stdout).toMatch(/^not a valid module: .*invalid local index/i);
   });
 
-  it("the shipped run drops the rewriter's test bounds: a large module is instrumented within REWRITER_HEAP_MB, not the 1 MiB asked", () => {
-    // 300,000 nops: about 50 MB of the rewriter's heap. With the seam, a 1 MiB heap refuses it
-    // (red twin, by hand: the seam's pass-through in dist; test/app/wasm-rewrite.live.test.ts
-    // shows the bound at 64 MiB).
+  it("the shipped run drops the rewriter's test bounds: a large module is instrumented within its own bounds, not the 1 MiB and 1 ms asked", () => {
+    // 300,000 nops: about 50 MB of the rewriter's heap, and more than a millisecond. With the
+    // seam, a 1 MiB heap, 1 MiB of memory or 1 ms refuses it (red twin, by hand: the seam's
+    // pass-through in dist; test/app/wasm-rewrite.live.test.ts shows each bound).
     const b = tempDir();
     writeFileSync(join(b, 'big.wasm'), repeatedModule({ functions: 1, instruction: [I.nop], count: 300_000 }));
     writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 30s, memory: 16Mi }\n');
     const script = `
       const { runBundle } = await import(${JSON.stringify(join(ROOT, 'dist', 'app', 'run.js'))});
-      const out = await runBundle(process.argv[1], { id: null, root: process.argv[2], cgroupParent: process.argv[3], secretEnv: {}, hooks: { rewriterHeapMb: 1 } });
+      const out = await runBundle(process.argv[1], { id: null, root: process.argv[2], cgroupParent: process.argv[3], secretEnv: {}, hooks: { rewriterHeapMb: 1, rewriterMemoryBytes: 2 ** 20, rewriterWallMs: 1 } });
       console.log(JSON.stringify(out.report.body.outcome));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, b, tempDir(), testCgroupParent()], { encoding: 'utf8', timeout: 30_000 });

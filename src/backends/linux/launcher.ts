@@ -92,11 +92,14 @@ export interface LaunchHooks {
   /** Called once the child is released, before its fixed evidence is read: a test can hold the
    * parent there until the child is on its way out (the evidence it then reads is "not observed"). */
   afterRelease?: (pid: number) => void;
-  /** The wasm rewriter's thread gets this heap bound (MiB) instead of REWRITER_HEAP_MB: a test's
-   * module need not be a gigabyte's rewrite to exceed it (app/instrument.ts). */
+  /** The wasm rewriter's process gets these bounds instead of REWRITER_HEAP_MB,
+   * REWRITER_MEMORY_BYTES and REWRITER_WALL_MS (app/instrument.ts): a test's module need not be a
+   * gigabyte's or a minute's rewrite to exceed them. null: no such bound (a red twin). */
   rewriterHeapMb?: number;
-  /** A large module is instrumented on the caller's thread, as before the worker: the red twin of
-   * "bounded and stoppable". */
+  rewriterMemoryBytes?: number | null;
+  rewriterWallMs?: number | null;
+  /** The module is instrumented on the caller's thread, as before the rewriter's process: the
+   * red twin of "bounded, stoppable and confined". */
   rewriteInThisThread?: boolean;
 }
 

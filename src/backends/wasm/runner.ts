@@ -5,7 +5,8 @@
 // Under bvisor run both are pipes; a created container's fd 3 is an unnamed in-memory file and
 // its fd 4 a file in the container's state directory (app/wasm.ts): read and written the same.
 // It runs synchronously from start to end: no async I/O, no worker threads of its own.
-import { readSync, writeSync, closeSync } from 'node:fs';
+import { writeSync, closeSync } from 'node:fs';
+import { readAll } from './fd-io.js';
 import { wasiImports, ProcExit } from './wasi.js';
 import type { FileTable, WasiRefusal } from './files.js';
 import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from '../../core/wasm/names.js';
@@ -32,23 +33,6 @@ export interface Outcome {
   /** The file host's refusals (ENOTCAPABLE), when there were any: distinct ones, and all counted. */
   refusals?: WasiRefusal[];
   refusalsTotal?: number;
-}
-
-function readAll(fd: number): Buffer {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(1 << 16);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(fd, buf, 0, buf.length, null);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      throw e;
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks);
 }
 
 /** V8's trap messages, pinned by tests; anything else is unknown_trap. */

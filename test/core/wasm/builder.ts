@@ -216,3 +216,34 @@ function own(b: Uint8Array): Uint8Array<ArrayBuffer> {
   out.set(b);
   return out;
 }
+
+/**
+ * A WASI command whose _start pushes `values` i32s, then runs `blocks` empty blocks typed
+ * (i32 × values) → (i32 × values) one after another, then drops the values: three bytes a block,
+ * and the engine's validation keeps about 10 KB for each (at 300 values) until the function ends,
+ * in native memory (its zone), outside V8's heap (found by attack: 20,000 blocks, 60 KiB of
+ * module, about 210 MB).
+ */
+export function manyParamBlocksModule(values: number, blocks: number): Uint8Array<ArrayBuffer> {
+  const many = [...vec(Array.from({ length: values }, () => [T.i32]))];
+  const code = Buffer.alloc(1 + 2 * values + 3 * blocks + values + 1);
+  let at = 1; // no locals
+  for (let i = 0; i < values; i++) (code[at++] = 0x41), (code[at++] = 0); // i32.const 0
+  for (let k = 0; k < blocks; k++) (code[at++] = 0x02), (code[at++] = 0x01), (code[at++] = I.end); // block (type 1) end
+  for (let i = 0; i < values; i++) code[at++] = I.drop;
+  code[at] = I.end;
+  const fn = Buffer.concat([Buffer.from(u32(code.length)), code]);
+  return own(
+    Buffer.concat([
+      Buffer.from([
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+        ...section(1, vec([[0x60, 0, 0], [0x60, ...many, ...many]])),
+        ...section(3, vec([[0]])),
+        ...section(5, vec([limits(1)])),
+        ...section(7, vec([[...name('_start'), 0x00, 0], [...name('memory'), 0x02, 0]])),
+      ]),
+      Buffer.from([10, ...u32(fn.length + 1), 1]),
+      fn,
+    ]),
+  );
+}
