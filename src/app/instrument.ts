@@ -1,33 +1,31 @@
 // Instruments a wasm module for a run (core/wasm/fuel.ts) in a process of its own: the rewriter
 // (backends/wasm/rewriter.ts), started through the Linux launcher under a boundary of its own
-// (app/wasm.ts rewriterManifest: no network, threads only, /usr and bvisor's code read-only, no
-// other file). The rewriter's cost is the module's, and the module is the bundle author's (found
-// by attack): on the supervisor's own thread a 7 MB function took 6.4 s and 1.3 GB; in a worker
-// thread, whose bound is the JavaScript heap only, a 259 KiB module of blocks typed with hundreds
-// of values made the engine's validation take 1.26 GB of native memory, and a module of 80,000
-// types a minute of it, which a stop could not end. In the process:
+// (app/wasm.ts rewriterManifest: no network, threads only, /usr, bvisor's dist and the few host
+// files Node's start reads, read-only). Why a process: the module is the bundle author's, and so
+// is what its rewrite costs. A 7 MB function takes seconds and over a gigabyte of heap; blocks
+// typed with hundreds of values make the engine's validation keep about 10 KB each of native
+// memory, which no JavaScript heap bound covers (a 259 KiB module: 1.26 GB); 80,000 distinct types
+// take a minute of validation, inside V8, where no thread can be stopped; and a V8 bug in
+// validation must not run in bvisor's own (root) process. In the process:
 //   - its memory is bounded, native and heap together (REWRITER_MEMORY_BYTES: a memory cgroup,
 //     else RLIMIT_AS), and its heap (REWRITER_HEAP_MB); a module that needs more is refused by name;
 //   - its time is bounded (REWRITER_WALL_MS, the launcher's deadline: a SIGKILL);
 //   - the caller's stop kills it (bvisor run's Ctrl-C, timeout(1), a hang-up; the API's abort),
-//     wherever it is, the engine included, and the launcher removes its cgroup before the stop is
-//     answered: nothing of a stopped rewrite is left running;
-//   - the engine's validation of hostile bytes, where a V8 bug would strike, runs confined;
+//     wherever it is, the engine included, and the launcher's teardown of its cgroup is waited for
+//     before the stop is answered;
+//   - what it says is believed only as far as its form allows (app/rewriter-reply.ts), and the
+//     imports and exports the run links against are read by bvisor from the module itself;
 //   - at most MAX_REWRITES are waited on at a time in a process (host/wasm-cache.ts makes
 //     concurrent misses of one module one rewrite).
-// A process costs about as much as the thread did to start, once per module (then cached).
-import { join } from 'node:path';
+// A rewrite's process costs a Node start (about 25 ms here), once per module (then cached).
 import { Socket } from 'node:net';
 import type { HostFacts, Plan } from '../contract/generated/types.js';
-import { instrument, WasmRefused, V8_MAX_MODULE_BYTES, type FuelOptions, type FuelResult } from '../core/wasm/fuel.js';
-import { WasmFormatError } from '../core/wasm/binary.js';
-import { packageRoot } from '../backends/linux/ffi/runtime.js';
+import { instrument, readSurface, type FuelOptions, type FuelResult } from '../core/wasm/fuel.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { launchLinux, pipe, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
-import type { RewriterReply } from '../backends/wasm/rewriter.js';
-import { BvisorError } from '../contract/errors.js';
 import { untilStopped, type Stop } from '../host/timers.js';
+import { ReplyReader, answer, replyLineMax } from './rewriter-reply.js';
 
 /**
  * The rewriter's old-generation heap, in MiB (--max-old-space-size). The rewriter needs about 165
@@ -37,7 +35,8 @@ import { untilStopped, type Stop } from '../host/timers.js';
  */
 export const REWRITER_HEAP_MB = 1024;
 /** The rewriter's memory, heap and native together (the engine's validation, the output): the
- * heap above, with room for the rest. */
+ * heap above, with room for the rest, in a memory cgroup. Where the bound is RLIMIT_AS instead,
+ * it counts the address space V8 reserves as well, and holds less (docs/wasm-fuel.md). */
 export const REWRITER_MEMORY_BYTES = 2 * 2 ** 30;
 /** The rewriter's time. A module of 16 MB takes about a second here; the engine's validation of
  * tens of thousands of distinct types takes many (superlinear: 40,000 about 12 s). */
@@ -92,12 +91,8 @@ async function slot(stop: Stop | undefined): Promise<() => void> {
   };
 }
 
-/** The longest reply line believed of a module of `n` bytes: the surface it carries (imports and
- * exports) has names from the module, which JSON may write six bytes a byte (\u0000). */
-const replyLineMax = (n: number): number => 64 * 1024 + 6 * n;
 /** What the rewriter may say on its stderr that is kept (V8's fatal errors are a few lines). */
 const STDERR_KEPT = 16 * 1024;
-const HINT_SMALLER = 'a function of millions of instructions, or blocks typed with hundreds of values: build the module with smaller functions and simpler block types';
 
 /**
  * The module instrumented, in a confined process. Throws WasmRefused (the rewriter's own reasons,
@@ -141,47 +136,16 @@ async function inProcess(module: Uint8Array, caps: FuelOptions, launch: Rewriter
   const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
   jobSock.on('error', () => {});
   const outSock = new Socket({ fd: outR, readable: true, writable: false });
-  // The reply line, then the bytes it announces, copied as they come into one buffer of that size.
-  const lineMax = replyLineMax(module.length);
-  const line: Buffer[] = [];
-  let lineLength = 0;
-  let reply: RewriterReply | null = null;
-  let out: Buffer | null = null;
-  let outAt = 0;
-  /** What the rewriter wrote that no rewriter writes, or null. */
-  let unbelieved: string | null = null;
+  const reader = new ReplyReader(replyLineMax(module.length));
   let ctl: RunControl | null = null;
-  // A stop before the rewriter's exec ends it at its exec (or at its go: beforeGo).
+  // A stop, or a reply not believed, before the rewriter's exec ends it at its exec (or at its
+  // go: beforeGo).
   let stopAsked = false;
-  const unbelievable = (why: string): void => {
-    unbelieved = why;
-    line.length = 0;
-    out = null;
-    ctl?.timeout();
-  };
   outSock.on('data', (d: Buffer) => {
-    if (unbelieved !== null) return;
-    if (out === null) {
-      const nl = d.indexOf(10);
-      lineLength += nl < 0 ? d.length : nl;
-      if (lineLength > lineMax) return unbelievable(`a reply line longer than ${lineMax} bytes`);
-      if (nl < 0) return void line.push(d);
-      line.push(d.subarray(0, nl));
-      try {
-        reply = JSON.parse(Buffer.concat(line).toString('utf8')) as RewriterReply;
-      } catch {
-        return unbelievable('a reply line that is not JSON');
-      }
-      if (typeof reply !== 'object' || reply === null) return unbelievable('a reply line that is not an object');
-      line.length = 0;
-      const n = 'result' in reply ? reply.bytes : 0;
-      if (!Number.isSafeInteger(n) || n < 0 || n > V8_MAX_MODULE_BYTES) return unbelievable(`a module of ${String(n)} bytes`);
-      out = Buffer.allocUnsafeSlow(n);
-      d = d.subarray(nl + 1);
+    if (!reader.push(d)) {
+      stopAsked = true;
+      ctl?.timeout();
     }
-    if (outAt + d.length > out.length) return unbelievable(`more than the ${out.length} bytes it announced`);
-    d.copy(out, outAt);
-    outAt += d.length;
   });
   const outDone = new Promise<void>((r) => {
     outSock.on('end', r);
@@ -209,7 +173,7 @@ async function inProcess(module: Uint8Array, caps: FuelOptions, launch: Rewriter
     onExec: (c) => {
       ctl = c;
       closeHanded();
-      if (stopAsked) c.abort();
+      if (stopAsked) c.timeout();
     },
   });
   void done.finally(closeHanded).catch(() => undefined);
@@ -238,33 +202,9 @@ async function inProcess(module: Uint8Array, caps: FuelOptions, launch: Rewriter
   }
   // A stop that came with the result: the stop wins (nothing of a stopped run is kept).
   if (stop?.signal.aborted) throw stop.error();
-  if (unbelieved !== null) throw new BvisorError('BV_INTERNAL', `the wasm rewriter wrote ${unbelieved as string}; it was stopped`);
-  // Where the memory bound is RLIMIT_AS (no memory cgroup here), running out of it shows as any
-  // failed allocation: V8's heap, its zone, an array buffer, or a fault where an allocation was
-  // not checked (found by attack: SIGSEGV, "Committing semi space failed").
   const addressSpace = plan.clauses.some((c) => c.clause === 'limits.memory' && (c.mechanism ?? '').includes('RLIMIT_AS'));
-  return answer({ reply, bytes: out === null ? null : (out as Buffer).subarray(0, outAt) }, result, bounds, addressSpace);
-}
-
-/** What the rewriter's end and its reply mean. */
-function answer(got: { reply: RewriterReply | null; bytes: Buffer | null }, r: LinuxRunResult, bounds: RewriterBounds, addressSpace: boolean): FuelResult {
-  const { reply, bytes } = got;
-  const stderr = r.streams.stderr.kept?.toString('utf8') ?? '';
-  if (r.timedOut) throw new WasmRefused(`instrumenting it takes longer than the ${bounds.wallMs! / 1000} s bvisor's rewriter may take; nothing was run`, HINT_SMALLER);
-  const failed = reply !== null && 'failed' in reply ? reply.failed : '';
-  const allocation = /allocation failed|out of memory|Fatal process OOM|Failed to reserve/i;
-  const ofMemory = (what: string): WasmRefused => new WasmRefused(`instrumenting it needs more than the ${bounds.memoryBytes === null ? '' : `${bounds.memoryBytes / 2 ** 20} MiB of `}${what} bvisor's rewriter may use; nothing was run`, HINT_SMALLER);
-  if (addressSpace && (r.signal !== null || allocation.test(stderr) || allocation.test(failed))) throw ofMemory('memory (address space, RLIMIT_AS)');
-  // The memory cgroup's OOM kill, or an allocation V8 reports as failed.
-  if (r.oomKilled || /process out of memory|Fatal process OOM/i.test(stderr) || allocation.test(failed)) throw ofMemory('memory');
-  if (/JavaScript heap out of memory/.test(stderr)) throw new WasmRefused(`instrumenting it needs more than the ${bounds.heapMb} MiB of heap bvisor's rewriter may use; nothing was run`, HINT_SMALLER);
-  const ended = r.signal !== null ? `killed by signal ${r.signal}` : `exit code ${r.exitCode}`;
-  if (reply === null || r.exitCode !== 0) throw new BvisorError('BV_INTERNAL', `the wasm rewriter ended (${ended}) without a reply${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500)}` : ''}`);
-  if ('result' in reply) {
-    if (bytes === null || bytes.length !== reply.bytes) throw new BvisorError('BV_INTERNAL', `the wasm rewriter said ${reply.bytes} bytes and wrote ${bytes?.length ?? 0}`);
-    return { ...reply.result, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
-  }
-  if ('refused' in reply) throw new WasmRefused(reply.refused, reply.hint);
-  if ('format' in reply) throw new WasmFormatError(reply.format, reply.offset);
-  throw new BvisorError('BV_INTERNAL', `the wasm rewriter failed: ${reply.failed}`);
+  const rewritten = answer(reader, { timedOut: result.timedOut, oomKilled: result.oomKilled, signal: result.signal, exitCode: result.exitCode, stderr: result.streams.stderr.kept?.toString('utf8') ?? '' }, bounds, addressSpace);
+  // The imports and exports the run links against are read here, from the module the rewriter
+  // has just validated (readSurface is cheap), not taken from the rewriter's word.
+  return { ...rewritten, ...readSurface(module) };
 }

@@ -17,7 +17,7 @@ import { runBundle } from '../../src/app/run.js';
 import { instrumentBounded } from '../../src/app/instrument.js';
 import { instrument, WasmRefused } from '../../src/core/wasm/fuel.js';
 import type { LaunchHooks } from '../../src/backends/linux/launcher.js';
-import { repeatedModule, manyTypesModule, manyParamBlocksModule, I } from '../core/wasm/builder.js';
+import { repeatedModule, manyTypesModule, manyParamBlocksModule, wasmModule, I, T } from '../core/wasm/builder.js';
 import { probeHost } from '../../src/host/facts.js';
 import { rewriterLaunch } from '../../src/app/wasm.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -296,6 +296,15 @@ describe('instrumentBounded (needs dist/)', () => {
     const there = await instrumentBounded(m.slice(), CAPS, launch, { memoryBytes: 2 ** 30 });
     expect(there.bytes.length).toBeGreaterThan(2_000_000);
     expect(processesInTestParent()).toEqual([]);
+  });
+
+  // Found by review: the reply line carried the imports and exports, about 65 bytes of JSON for
+  // each from as few as 7 of module (and the whole type again for each): modules with many
+  // exports were BV_INTERNAL on every run. bvisor reads them from the module itself.
+  it('2,000 exported functions of one 999-parameter type (21 KB; 8 MB of JSON): instrumented, the surface read from the module', async () => {
+    const m = wasmModule({ funcs: [{ body: [], export: '_start' }, ...Array.from({ length: 2_000 }, (_, i) => ({ params: Array<number>(999).fill(T.i32), body: [], export: `f${i}` }))], memory: { min: 1, export: 'memory' } });
+    const there = await instrumentBounded(m.slice(), CAPS, launch);
+    expect(there.exports).toEqual(instrument(m, CAPS).exports);
   });
 
   it("the process's refusals are the rewriter's own, as WasmRefused", async () => {

@@ -10,9 +10,9 @@ import { instrument, WasmRefused, type FuelOptions, type FuelResult } from '../.
 import { WasmFormatError } from '../../core/wasm/binary.js';
 import { readAll, writeAll } from './fd-io.js';
 
-/** The reply's first line: the result without its bytes (they follow, `bytes` of them), or why
- * there is none. */
-export type RewriterReply = { result: Omit<FuelResult, 'bytes'>; bytes: number } | { refused: string; hint?: string } | { format: string; offset: number } | { failed: string };
+/** The reply's first line: the result without its bytes (they follow, `bytes` of them) and
+ * without the module's imports and exports (bvisor reads those itself), or why there is none. */
+export type RewriterReply = { result: Omit<FuelResult, 'bytes' | 'imports' | 'exports'>; bytes: number } | { refused: string; hint?: string } | { format: string; offset: number } | { failed: string };
 
 /** The job's bytes: its first line (the caps) and the module after it. */
 export function parseJob(raw: Buffer): { caps: FuelOptions; module: Uint8Array } {
@@ -26,7 +26,7 @@ export function parseJob(raw: Buffer): { caps: FuelOptions; module: Uint8Array }
 export function rewrite(raw: Buffer): { reply: RewriterReply; bytes: Uint8Array | null } {
   try {
     const { caps, module } = parseJob(raw);
-    const { bytes, ...result } = instrument(module, caps);
+    const { bytes, imports: _imports, exports: _exports, ...result } = instrument(module, caps);
     return { reply: { result, bytes: bytes.length }, bytes };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
@@ -38,17 +38,21 @@ export function rewrite(raw: Buffer): { reply: RewriterReply; bytes: Uint8Array 
 }
 
 export function main(): void {
-  let raw: Buffer;
+  let said: { reply: RewriterReply; bytes: Uint8Array | null };
   try {
-    raw = readAll(3);
+    const raw = readAll(3);
     closeSync(3);
+    said = rewrite(raw);
   } catch (e) {
-    writeAll(4, Buffer.from(JSON.stringify({ failed: `the job could not be read: ${(e as Error).message}` }) + '\n'));
-    return;
+    said = { reply: { failed: `the job could not be read: ${(e as Error).message}` }, bytes: null };
   }
-  const { reply, bytes } = rewrite(raw);
-  writeAll(4, Buffer.from(JSON.stringify(reply) + '\n'));
-  if (bytes) writeAll(4, bytes);
+  try {
+    writeAll(4, Buffer.from(JSON.stringify(said.reply) + '\n'));
+    if (said.bytes) writeAll(4, said.bytes);
+  } catch {
+    // Nobody to tell (bvisor is gone, or stopped reading): an exit that is not 0 says it.
+    process.exitCode = 1;
+  }
 }
 
 if (require.main === module) main();

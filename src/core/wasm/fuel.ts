@@ -219,9 +219,11 @@ function refType(r: Reader): number {
 function readTypes(r: Reader, info: Info): void {
   const n = r.count('type', 3);
   if (info.typeAt) {
-    // A module the cache vouches for: where each type is, and nothing decoded (found by attack:
-    // 300,000 types of 200 parameters, 61 MB, took 895 MB and 1.7 s of the supervisor to read
-    // whole on every cache hit). Each value type is one byte in the proposals bvisor runs.
+    // A module the cache vouches for (it was validated when it was rewritten): where each type is,
+    // and none decoded until an import or export names it. A type section can be most of a
+    // module (300,000 types of 200 parameters: 61 MB), and decoding all of it on every cache hit
+    // costs the supervisor seconds and gigabytes. Each value type is one byte in the proposals
+    // bvisor runs.
     const offsets = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
       offsets[i] = r.pos;

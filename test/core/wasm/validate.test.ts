@@ -218,6 +218,13 @@ describe('malformed modules: a coded refusal naming what and where', () => {
     expect(readSurface(m).imports[1]!.type).toEqual({ params: many, results: [T.f64, T.i32] });
   });
 
+  it('readSurface does not decode a type nothing names (the rewrite, which reads them all, refuses this one)', () => {
+    // Type 1 takes a v128 (SIMD, which bvisor refuses); only type 0 is named, by _start.
+    const m = mod([1, vec([[0x60, 0, 0], [0x60, 1, 0x7b, 0]])], [3, vec([[0]])], [7, vec([[...name('_start'), 0, 0]])], [10, vec([[2, 0, I.end]])]);
+    expect(readSurface(m).exports).toEqual([{ name: '_start', kind: 0, index: 0, type: { params: [], results: [] } }]);
+    expect(refusal(m, { skipEngineValidation: true })).toMatch(/the SIMD proposal \(v128 at byte \d+\) is not supported/);
+  });
+
   it('readSurface (for cached modules) is as strict about framing', () => {
     expect(() => readSurface(mod([1, TYPE_V], [1, TYPE_V]))).toThrow(/duplicate section 1/);
     expect(() => readSurface(Uint8Array.from([...HEADER, 2, 9, 1]))).toThrow(WasmRefused);
