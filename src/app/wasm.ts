@@ -157,6 +157,20 @@ export function runnerArgs(caps: FuelOptions, start: RunnerStart): string[] {
   return 'blob' in start ? [...RUNNER_V8_FLAGS, '--snapshot-blob', start.blob, packageRoot(), ...wasmCaps] : [...wasmCaps, ...RUNNER_V8_FLAGS, start.script];
 }
 
+/** The clauses of every process bvisor starts for its own work on a module (the runner, the
+ * rewriter): no network, Node's own threads and no process, no /tmp, the errno filter, no
+ * capability, every clause enforced. */
+const OWN_PROCESS = {
+  network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
+  spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
+  tmp: { value: 'none', guarantee: 'enforced', explicit: true },
+  syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
+  isolate: { value: { signals: false, abstractUnix: false }, guarantee: 'enforced', explicit: false },
+  capabilities: [],
+  defaultGuarantee: 'enforced',
+  explicitDefaultGuarantee: true,
+} satisfies Partial<NormalManifest>;
+
 /** The runner's own boundary, derived from the wasm manifest. */
 function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
   const L = m.limits;
@@ -182,8 +196,6 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
       // The runner's snapshot is under dist (granted above), unless a test put it elsewhere.
       ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read'), recursive: false }] : []),
     ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
-    network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
-    spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
     // The runner's process environment, never the guest's (WASI's environ is the manifest's).
     env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
     fds,
@@ -199,12 +211,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
       // guest's own memory is capped by the rewritten module and --wasm-max-mem-pages anyway.
       ...(memoryCgroup ? { memory: { value: caps.maxPages * WASM_PAGE + caps.tableEntries * TABLE_ENTRY_BYTES + RUNNER_OVERHEAD_BYTES, guarantee: 'enforced' as const, explicit: true } } : {}),
     },
-    tmp: { value: 'none', guarantee: 'enforced', explicit: true },
-    syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
-    isolate: { value: { signals: false, abstractUnix: false }, guarantee: 'enforced', explicit: false },
-    capabilities: [],
-    defaultGuarantee: 'enforced',
-    explicitDefaultGuarantee: true,
+    ...OWN_PROCESS,
     internal: { wasmRunner: true },
   };
 }
@@ -605,8 +612,6 @@ function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds
       grant(dist),
       ...RUNNER_START_FILES.map((f) => ({ ...grant(f), recursive: false })),
     ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
-    network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
-    spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
     env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
     fds: handed,
     stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' },
@@ -614,12 +619,7 @@ function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds
       ...(bounds.wallMs !== null ? { wall: { value: bounds.wallMs, guarantee: 'enforced' as const, explicit: true } } : {}),
       ...(bounds.memoryBytes !== null ? { memory: { value: bounds.memoryBytes, guarantee: 'best-effort' as const, explicit: true } } : {}),
     },
-    tmp: { value: 'none', guarantee: 'enforced', explicit: true },
-    syscalls: { value: 'errno', guarantee: 'enforced', explicit: true },
-    isolate: { value: { signals: false, abstractUnix: false }, guarantee: 'enforced', explicit: false },
-    capabilities: [],
-    defaultGuarantee: 'enforced',
-    explicitDefaultGuarantee: true,
+    ...OWN_PROCESS,
   };
 }
 
