@@ -159,7 +159,7 @@ export function runnerArgs(caps: FuelOptions, start: RunnerStart): string[] {
 
 /** The clauses of every process bvisor starts for its own work on a module (the runner, the
  * rewriter): no network, Node's own threads and no process, no /tmp, the errno filter, no
- * capability, every clause enforced. */
+ * capability, every clause enforced. (And no core dump: their `internal`.) */
 const OWN_PROCESS = {
   network: { value: { mode: 'deny', connect: [], bind: [] }, guarantee: 'enforced', explicit: true },
   spawn: { value: 'threads', guarantee: 'enforced', explicit: true },
@@ -212,7 +212,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
       ...(memoryCgroup ? { memory: { value: caps.maxPages * WASM_PAGE + caps.tableEntries * TABLE_ENTRY_BYTES + RUNNER_OVERHEAD_BYTES, guarantee: 'enforced' as const, explicit: true } } : {}),
     },
     ...OWN_PROCESS,
-    internal: { wasmRunner: true },
+    internal: { wasmRunner: true, noCoreDump: true },
   };
 }
 
@@ -620,6 +620,7 @@ function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds
       ...(bounds.memoryBytes !== null ? { memory: { value: bounds.memoryBytes, guarantee: 'best-effort' as const, explicit: true } } : {}),
     },
     ...OWN_PROCESS,
+    internal: { noCoreDump: true },
   };
 }
 

@@ -77,8 +77,9 @@ export interface NormalManifest {
   defaultGuarantee: Guarantee;
   explicitDefaultGuarantee: boolean;
   /** Set only by bvisor for its own processes, never from YAML: the wasm runner, whose file host
-   * uses openat2 (modes it chooses itself). */
-  internal?: { wasmRunner: true };
+   * uses openat2 (modes it chooses itself); and no core dump of a process that holds what it
+   * must not write to a file (the runner: the guest's resolved secrets). */
+  internal?: { wasmRunner?: true; noCoreDump?: true };
   /** Set only for an OCI bundle: what its config.json asks beyond a manifest (core/oci/config.ts). */
   oci?: OciExtras;
   /** outputs: a quarantine the workload writes and the host commits or discards. */

@@ -396,6 +396,9 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     }
     if (L.openFiles) rlimits.push({ clause: 'limits.openFiles', resource: 'nofile', soft: L.openFiles.value, hard: L.openFiles.value });
     for (const r of m.oci?.rlimits ?? []) rlimits.push({ clause: r.path, resource: r.resource, soft: r.soft, hard: r.hard });
+    // Both limits 0: the process cannot raise it back, and the kernel writes no core of it
+    // anywhere (core(5): a core_pattern pipe, systemd-coredump's, is not run either).
+    if (m.internal?.noCoreDump === true) rlimits.push({ clause: 'internal.noCoreDump', resource: 'core', soft: 0, hard: 0 });
   }
   const capturing = m.stdio.stdout === 'capture' || m.stdio.stderr === 'capture';
   const namespaces: LaunchInputs['namespaces'] = [];

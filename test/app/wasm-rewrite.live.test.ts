@@ -12,7 +12,9 @@
 // (LaunchHooks, test builds only).
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { skipOrFail } from '../helpers/require.js';
 import { runBundle } from '../../src/app/run.js';
 import { instrumentBounded } from '../../src/app/instrument.js';
 import { instrument, WasmRefused } from '../../src/core/wasm/fuel.js';
@@ -54,6 +56,12 @@ function resetPeak(): number {
 /** This process's peak resident memory (VmHWM, proc(5)), in bytes. */
 function peakRss(): number {
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+}
+
+/** The soft and hard core size limits of `pid`, as /proc/<pid>/limits says them. */
+function coreLimit(pid: number): string {
+  const m = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return m ? `${m[1]} ${m[2]}` : 'not listed';
 }
 
 function cmdline(pid: number): string {
@@ -256,6 +264,44 @@ describe('the wasm rewriter, bounded (live)', () => {
       ac.abort(new Error('seen enough'));
     }
     expect((await run) === 'ran').toBe(false);
+    expect(processesInTestParent()).toEqual([]);
+  });
+
+  // The runner holds the guest's resolved secrets, the rewriter the bundle author's bytes: a core
+  // of either is a file bvisor never meant to write. Oracle: /proc/<pid>/limits (proc(5)), with
+  // this process's own soft limit raised first (prlimit(1)), so that an inherited 0 proves nothing.
+  // Red twin (by hand, noCoreDump dropped from both manifests): "unlimited" for both.
+  it("bvisor's own processes (the rewriter, the runner) may dump no core, whatever bvisor's own limit", async () => {
+    const own = coreLimit(process.pid);
+    const hard = own.split(' ')[1]!;
+    // Up to the hard limit only (without CAP_SYS_RESOURCE nothing can go above it).
+    if (hard === '0') return skipOrFail('core-limit', 'the hard RLIMIT_CORE here is 0: no process could dump core, so a 0 proves nothing');
+    const raise = spawnSync('prlimit', ['--pid', String(process.pid), `--core=${hard}:${hard}`]);
+    if (raise.error) return skipOrFail('util-linux', 'prlimit(1) is not installed');
+    expect(raise.status, String(raise.stderr)).toBe(0);
+    try {
+      expect(coreLimit(process.pid)).toBe(`${hard} ${hard}`);
+      const { dir, root } = bundleOf(manyTypesModule(20_002, 20));
+      const ac = new AbortController();
+      const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal }));
+      try {
+        let rewriter = 0;
+        let runner = 0;
+        await until('the rewriter and the runner in their cgroups', () => {
+          const ps = processesInTestParent();
+          rewriter = ps.find((p) => cmdline(p).includes('rewriter.js')) ?? 0;
+          runner = ps.find((p) => /runner\.(blob|js)/.test(cmdline(p))) ?? 0;
+          return rewriter > 0 && runner > 0;
+        }, 20_000);
+        expect(coreLimit(rewriter)).toBe('0 0');
+        expect(coreLimit(runner)).toBe('0 0');
+      } finally {
+        ac.abort(new Error('seen enough'));
+      }
+      expect((await run) === 'ran').toBe(false);
+    } finally {
+      spawnSync('prlimit', ['--pid', String(process.pid), `--core=${own.replace(' ', ':')}`]);
+    }
     expect(processesInTestParent()).toEqual([]);
   });
 });
