@@ -18,14 +18,13 @@
 //   - at most MAX_REWRITES are waited on at a time in a process (host/wasm-cache.ts makes
 //     concurrent misses of one module one rewrite).
 // A rewrite's process costs a Node start (about 25 ms here), once per module (then cached).
-import { Socket } from 'node:net';
 import type { HostFacts, Plan } from '../contract/generated/types.js';
 import { instrument, readSurface, type FuelOptions, type FuelResult } from '../core/wasm/fuel.js';
-import { shim } from '../backends/linux/ffi/shim.js';
-import { launchLinux, pipe, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
+import { launchLinux, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 import { untilStopped, type Stop } from '../host/timers.js';
 import { ReplyReader, answer, replyLineMax } from './rewriter-reply.js';
+import { jobPipes } from './job-pipes.js';
 
 /**
  * The rewriter's old-generation heap, in MiB (--max-old-space-size). The rewriter needs about 165
@@ -113,44 +112,25 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, l
 }
 
 async function inProcess(module: Uint8Array, caps: FuelOptions, launch: RewriterLaunch, bounds: RewriterBounds, stop: Stop | undefined): Promise<FuelResult> {
-  const s = shim();
-  const [jobR, jobW] = pipe(true, true);
-  const [outR, outW] = pipe(true, true);
-  // Ours until the rewriter has its own copies (its exec), or the launch is over.
-  let handedOpen = true;
-  const closeHanded = (): void => {
-    if (!handedOpen) return;
-    handedOpen = false;
-    s.bv_close(jobR);
-    s.bv_close(outW);
-  };
+  const pipes = jobPipes();
   let plan: Plan;
   try {
-    plan = launch.plan([jobR, outW], bounds);
+    plan = launch.plan(pipes.handed, bounds);
   } catch (e) {
-    closeHanded();
-    s.bv_close(jobW);
-    s.bv_close(outR);
+    pipes.closeHanded();
+    pipes.destroy();
     throw e;
   }
-  const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
-  jobSock.on('error', () => {});
-  const outSock = new Socket({ fd: outR, readable: true, writable: false });
   const reader = new ReplyReader(replyLineMax(module.length));
   let ctl: RunControl | null = null;
   // A stop, or a reply not believed, before the rewriter's exec ends it at its exec (or at its
   // go: beforeGo).
   let stopAsked = false;
-  outSock.on('data', (d: Buffer) => {
+  pipes.answer.on('data', (d: Buffer) => {
     if (!reader.push(d)) {
       stopAsked = true;
       ctl?.timeout();
     }
-  });
-  const outDone = new Promise<void>((r) => {
-    outSock.on('end', r);
-    outSock.on('close', r);
-    outSock.on('error', () => r());
   });
   const done = launchLinux({
     plan,
@@ -172,19 +152,19 @@ async function inProcess(module: Uint8Array, caps: FuelOptions, launch: Rewriter
     },
     onExec: (c) => {
       ctl = c;
-      closeHanded();
+      pipes.closeHanded();
       if (stopAsked) c.timeout();
     },
   });
-  void done.finally(closeHanded).catch(() => undefined);
-  jobSock.write(Buffer.from(JSON.stringify(caps) + '\n'));
-  jobSock.end(module);
+  void done.finally(pipes.closeHanded).catch(() => undefined);
+  pipes.job.write(Buffer.from(JSON.stringify(caps) + '\n'));
+  pipes.job.end(module);
   let result: LinuxRunResult;
   try {
     result = await untilStopped(
       done.then(async (r) => {
         // Its end first, then what it wrote, all of which is in the pipe by now.
-        await outDone;
+        await pipes.answerDone;
         return r;
       }),
       stop,
@@ -197,8 +177,7 @@ async function inProcess(module: Uint8Array, caps: FuelOptions, launch: Rewriter
     await done.catch(() => undefined);
     throw e;
   } finally {
-    jobSock.destroy();
-    outSock.destroy();
+    pipes.destroy();
   }
   // A stop that came with the result: the stop wins (nothing of a stopped run is kept).
   if (stop?.signal.aborted) throw stop.error();

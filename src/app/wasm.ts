@@ -13,13 +13,13 @@
 //     report run seals.
 import { hostnameFor } from '../core/ids.js';
 import { readFileSync, readSync, fstatSync, realpathSync, existsSync, openSync, closeSync, writeSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
 import { OUTCOME_FILE, OUTCOME_MAX, WASM_PAGE, parseOutcome, type WasmRecord, type WasmRun } from './wasm-report.js';
 import { BvisorError } from '../contract/errors.js';
 import type { LoadedBundle } from '../host/bundle.js';
-import { readSurface, wasiProblems, splitMemory, WasmRefused, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
+import { readSurface, wasiProblems, splitMemory, WasmRefused, V8_MAX_MODULE_BYTES, FUEL_VERSION, REWRITER_VERSION, DEFAULT_CAPS, TABLE_ENTRY_BYTES, type FuelOptions, type ModuleSurface } from '../core/wasm/fuel.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { cgroupFor } from '../core/host-view.js';
 import type { NormalManifest } from '../core/manifest.js';
@@ -31,6 +31,7 @@ import { openPlanned } from '../backends/linux/host/objects.js';
 import { hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { resolveHostPath, resolvePlanned } from '../host/host-paths.js';
 import { relaySink, type RunRelay } from './relay.js';
+import { jobPipes } from './job-pipes.js';
 import { delay, longTimeout, type LongTimer, type Stop } from '../host/timers.js';
 import { alive, procRef } from '../host/proc.js';
 
@@ -43,7 +44,7 @@ interface Preopen {
   ino: string;
 }
 import type { PlanPaths, Reserved } from '../core/features.js';
-import { launchLinux, createLinux, pipe, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
+import { launchLinux, createLinux, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { resolveEnv } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
@@ -157,6 +158,16 @@ export function runnerArgs(caps: FuelOptions, start: RunnerStart): string[] {
   return 'blob' in start ? [...RUNNER_V8_FLAGS, '--snapshot-blob', start.blob, packageRoot(), ...wasmCaps] : [...wasmCaps, ...RUNNER_V8_FLAGS, start.script];
 }
 
+/** A host path granted to one of bvisor's own processes, enforced, with what beneath it. */
+function grant(path: string, access: 'read' | 'read-exec') {
+  return { path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const };
+}
+
+/** The grants whose paths exist here, each index its place in the list once the others are left out. */
+function present<G extends { path: string }>(grants: G[]): Array<G & { index: number }> {
+  return grants.filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index }));
+}
+
 /** The clauses of every process bvisor starts for its own work on a module (the runner, the
  * rewriter): no network, Node's own threads and no process, no /tmp, the errno filter, no
  * capability, every clause enforced. (And no core dump: their `internal`.) */
@@ -174,8 +185,6 @@ const OWN_PROCESS = {
 /** The runner's own boundary, derived from the wasm manifest. */
 function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
   const L = m.limits;
-  // Each grant's index is its place in the list, given once the missing files are left out.
-  const grant = (path: string, access: 'read' | 'read-exec') => ({ path, bundleRelative: false, access, recursive: true, guarantee: 'enforced' as const });
   const start = runnerStart();
   const dist = join(packageRoot(), 'dist');
   return {
@@ -184,7 +193,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
     // Node's start reads a few host files (RUNNER_START_FILES); nothing else outside /usr and our code.
     // The file host loads our shim through koffi (native code: read-exec), and reaches exactly
     // the preopened directories, read-only where the manifest says so.
-    filesystem: [
+    filesystem: present([
       grant('/usr', 'read-exec'),
       grant(dist, 'read'),
       grant(join(packageRoot(), 'native-shim', 'build'), 'read-exec'),
@@ -195,7 +204,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
       ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read'), recursive: false })),
       // The runner's snapshot is under dist (granted above), unless a test put it elsewhere.
       ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read'), recursive: false }] : []),
-    ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
+    ]),
     // The runner's process environment, never the guest's (WASI's environ is the manifest's).
     env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
     fds,
@@ -236,8 +245,6 @@ interface PreparedJob {
   preopens: Preopen[];
 }
 
-/** V8's limit on a module's size (kV8MaxWasmModuleSize, 1 GiB): a larger one is never compiled. */
-export const MAX_MODULE_BYTES = 2 ** 30;
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
 /**
@@ -248,21 +255,21 @@ const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
  */
 function readModule(fd: number): Uint8Array {
   const size = fstatSync(fd).size;
-  const tooBig = (n: number | string): WasmRefused => new WasmRefused(`the module is ${n} bytes, above the ${MAX_MODULE_BYTES} (1 GiB) V8 compiles`);
-  if (size > MAX_MODULE_BYTES) throw tooBig(size);
+  const tooBig = (n: number | string): WasmRefused => new WasmRefused(`the module is ${n} bytes, above the ${V8_MAX_MODULE_BYTES} (1 GiB) V8 compiles`);
+  if (size > V8_MAX_MODULE_BYTES) throw tooBig(size);
   const head = Buffer.alloc(4);
   if (readSync(fd, head, 0, 4, 0) < 4 || WASM_MAGIC.some((b, i) => head[i] !== b)) throw new WasmRefused('not a WebAssembly 1.0 module (its first bytes are not \\0asm)');
   // Read into one buffer of the size seen, plus a byte: a file that grew since (another writer)
   // is read only that far and refused if it went past the cap, never read whole on a second look.
   // Its own memory (allocUnsafeSlow: no pool), so its bytes are not copied again.
-  const buf = Buffer.allocUnsafeSlow(Math.min(size, MAX_MODULE_BYTES) + 1);
+  const buf = Buffer.allocUnsafeSlow(Math.min(size, V8_MAX_MODULE_BYTES) + 1);
   let n = 0;
   for (;;) {
     const k = readSync(fd, buf, n, buf.length - n, n);
     if (k === 0) break;
     n += k;
     if (n === buf.length) {
-      if (n > MAX_MODULE_BYTES) throw tooBig('more than ' + MAX_MODULE_BYTES);
+      if (n > V8_MAX_MODULE_BYTES) throw tooBig('more than ' + V8_MAX_MODULE_BYTES);
       throw new WasmRefused('the module changed while it was read (it grew); nothing was run');
     }
   }
@@ -489,29 +496,20 @@ function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<P
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
 function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
-  const [jobR, jobW] = pipe(true, true);
-  const [outR, outW] = pipe(true, true);
-  const s = shim();
+  const pipes = jobPipes();
   let runnerPlan: Plan;
   try {
     // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
-    runnerPlan = planRunner(m, caps, host, preopens, [jobR, outW], { cgroupParent: o.cgroupParent, reserved: o.reserved, wallMs: null });
+    runnerPlan = planRunner(m, caps, host, preopens, pipes.handed, { cgroupParent: o.cgroupParent, reserved: o.reserved, wallMs: null });
   } catch (e) {
-    for (const fd of [jobR, jobW, outR, outW]) s.bv_close(fd);
+    pipes.closeHanded();
+    pipes.destroy();
     throw e;
   }
-  const jobSock = new Socket({ fd: jobW, readable: false, writable: true });
-  jobSock.on('error', () => {});
-  const outSock = new Socket({ fd: outR, readable: true, writable: false });
   let outText = '';
   // An outcome is one short line; a runner that says more is not believed past OUTCOME_MAX.
-  outSock.on('data', (d: Buffer) => {
+  pipes.answer.on('data', (d: Buffer) => {
     if (outText.length <= OUTCOME_MAX) outText += d.toString();
-  });
-  const outDone = new Promise<void>((r) => {
-    outSock.on('end', r);
-    outSock.on('close', r);
-    outSock.on('error', () => r());
   });
   let setCtl: (c: RunControl) => void = () => {};
   const ctl = new Promise<RunControl>((r) => (setCtl = r));
@@ -548,22 +546,20 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
   // The runner holds its own copies now (or the launch failed): ours must close for EOF.
   void done.finally(() => {
     settled = true;
-    s.bv_close(jobR);
-    s.bv_close(outW);
+    pipes.closeHanded();
   }).catch(() => undefined);
   return {
     plan: runnerPlan,
-    jobSock,
+    jobSock: pipes.job,
     done,
     ctl,
     cgroupDirs: () => cgroupDirs,
     // Dead before the launcher has torn it down (done settles only after that): ended too.
     ended: () => settled || (ref !== null && !alive(ref)),
-    outDone,
+    outDone: pipes.answerDone,
     outText: () => outText,
     close: () => {
-      outSock.destroy();
-      jobSock.destroy();
+      pipes.destroy();
     },
   };
 }
@@ -595,23 +591,18 @@ export function rewriterLaunch(host: HostFacts, o: { runName: string; cgroupPare
 }
 
 /**
- * The rewriter's boundary: Node and our code, read-only; nothing else of the host (it reads its
- * job from fd 3 and writes its reply to fd 4); no network; threads only (Node's own); no /tmp;
- * the errno filter; its heap, memory and time bounded (app/instrument.ts says why each). Its
- * memory is a cgroup's where one can be made, else RLIMIT_AS (best effort: the address space
- * V8 reserves counts too, and 2 GiB leaves it room).
+ * The rewriter's boundary: /usr, bvisor's dist and the few host files Node's start reads
+ * (RUNNER_START_FILES), read-only, and nothing else of the host (it reads its job from fd 3 and
+ * writes its reply to fd 4); the clauses of bvisor's own processes; its heap, memory and time
+ * bounded (app/instrument.ts says why each). Its memory is a cgroup's where one can be made, else
+ * RLIMIT_AS (best effort: the address space V8 reserves counts too).
  */
 function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds): NormalManifest {
-  const grant = (path: string) => ({ path, bundleRelative: false, access: 'read' as const, recursive: true, guarantee: 'enforced' as const });
   const dist = join(packageRoot(), 'dist');
   return {
     workload: { kind: 'process', exe: node, args: [`--max-old-space-size=${bounds.heapMb}`, join(dist, 'backends', 'wasm', 'rewriter.js')], cwd: '/' },
     root: null,
-    filesystem: [
-      { ...grant('/usr'), access: 'read-exec' as const },
-      grant(dist),
-      ...RUNNER_START_FILES.map((f) => ({ ...grant(f), recursive: false })),
-    ].filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index })),
+    filesystem: present([grant('/usr', 'read-exec'), grant(dist, 'read'), ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read'), recursive: false }))]),
     env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
     fds: handed,
     stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' },
