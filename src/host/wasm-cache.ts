@@ -47,8 +47,8 @@ export function usableDir(dir: string): string | null {
  * rewrite (found by attack: four API runs of one module rewrote it four times at once). */
 const building = new Map<string, Promise<{ bytes: Uint8Array; result: CacheResult }>>();
 
-/** The entry for `key`, built (and kept) on a miss. The build may be asynchronous (a worker
- * thread's rewrite): nothing of the directory is held while it runs, and a miss already being
+/** The entry for `key`, built (and kept) on a miss. The build may be asynchronous (a rewriter
+ * process's work): nothing of the directory is held while it runs, and a miss already being
  * built in this process is waited for, not built again (a build that fails fails its waiters too,
  * as they would fail the same way, unless its caller stopped it). */
 export async function cached(dir: string, key: string, build: () => Uint8Array | Promise<Uint8Array>, o: { maxBytes?: number; stop?: Stop } = {}): Promise<{ bytes: Uint8Array; result: CacheResult }> {

@@ -23,7 +23,7 @@ import { repeatedModule, manyTypesModule, manyParamBlocksModule, wasmModule, I, 
 import { probeHost } from '../../src/host/facts.js';
 import { rewriterLaunch } from '../../src/app/wasm.js';
 import { tempDir } from '../helpers/tmp.js';
-import { processesInTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { processesInTestParent, testCgroupParent, testParentProcess } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
 
 const parent = testCgroupParent();
@@ -62,14 +62,6 @@ function peakRss(): number {
 function coreLimit(pid: number): string {
   const m = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
   return m ? `${m[1]} ${m[2]}` : 'not listed';
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** The memory limit of the cgroup `pid` is in (v1 memory.limit_in_bytes, or v2 memory.max),
@@ -252,7 +244,7 @@ describe('the wasm rewriter, bounded (live)', () => {
     const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal, hooks: { rewriterMemoryBytes: bound } }));
     try {
       let pid = 0;
-      await until('the rewriter in its cgroup', () => (pid = processesInTestParent().find((p) => cmdline(p).includes('rewriter.js')) ?? 0) > 0, 20_000);
+      await until('the rewriter in its cgroup', () => (pid = testParentProcess(/rewriter\.js/)) > 0, 20_000);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       expect(/^Seccomp:\s+(\d+)/m.exec(status)?.[1]).toBe('2'); // SECCOMP_MODE_FILTER (proc(5))
       expect(/^NoNewPrivs:\s+(\d+)/m.exec(status)?.[1]).toBe('1');
@@ -288,9 +280,8 @@ describe('the wasm rewriter, bounded (live)', () => {
         let rewriter = 0;
         let runner = 0;
         await until('the rewriter and the runner in their cgroups', () => {
-          const ps = processesInTestParent();
-          rewriter = ps.find((p) => cmdline(p).includes('rewriter.js')) ?? 0;
-          runner = ps.find((p) => /runner\.(blob|js)/.test(cmdline(p))) ?? 0;
+          rewriter = testParentProcess(/rewriter\.js/);
+          runner = testParentProcess(/runner\.(blob|js)/);
           return rewriter > 0 && runner > 0;
         }, 20_000);
         expect(coreLimit(rewriter)).toBe('0 0');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { processesInTestParent, testParentDirs } from '../helpers/cgroups.js';
+import { processesInTestParent, testParentDirs, testParentProcess } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
 import { journalLockHeld } from '../helpers/journal-lock.js';
 import { manyTypesModule } from '../core/wasm/builder.js';
@@ -346,15 +346,21 @@ describe('bvisor run, told to stop', () => {
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
   });
 
-  // The module's rewrite is in the engine's own validation (native code, 40,000 types: about 12 s
-  // here), which a worker's terminate() cannot interrupt. Found by review: bvisor died by the
-  // signal only once the engine returned (terminate() refs the worker again, so unref'ing it
-  // before kept the loop alive); red twin by hand (unref before terminate): 13.1 s.
-  it('a stop while a wasm module is instrumented is heard then, even inside the engine: nothing runs or is cached; bvisor dies by it at once', async () => {
-    const root = tempDir();
+  /** A wasm bundle whose rewrite is in the engine's own validation for long (native code,
+   * 40,000 types: about 12 s here). */
+  function slowToInstrument(): string {
     const b = tempDir();
     writeFileSync(join(b, 'big.wasm'), manyTypesModule(40_000, 20));
     writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 60s, memory: 16Mi }\n');
+    return b;
+  }
+
+  // The rewriter's process is killed wherever it is, the engine included. (Found by review when
+  // the rewriter was a worker thread: bvisor died by the signal only once the engine returned;
+  // red twin by hand then, unref before terminate: 13.1 s.)
+  it('a stop while a wasm module is instrumented is heard then, even inside the engine: nothing runs or is cached; bvisor dies by it at once', async () => {
+    const root = tempDir();
+    const b = slowToInstrument();
     const run = start(BVISOR, ['--root', root, 'run', 'rewriting', '-b', b]);
     onTestFinished(() => stopped(run));
     // Its runner is exec'd first; the module is instrumented while that Node starts.
@@ -375,23 +381,14 @@ describe('bvisor run, told to stop', () => {
   // (lifecycle.ts isRunLeaf), so a bvisor killed mid-rewrite left it for good.
   it('bvisor run killed (SIGKILL) while its module is instrumented: the rewriter dies with it, and delete -f removes every leaf it made', async () => {
     const root = tempDir();
-    const b = tempDir();
-    writeFileSync(join(b, 'big.wasm'), manyTypesModule(40_000, 20));
-    writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 60s, memory: 16Mi }\n');
+    const b = slowToInstrument();
     const run = start(BVISOR, ['--root', root, 'run', 'killed', '-b', b]);
     onTestFinished(async () => {
       await stopped(run);
       cli(['--root', root, 'delete', '-f', 'killed']);
     });
-    const cmdline = (pid: number): string => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        return '';
-      }
-    };
     let rewriter = 0;
-    await until('the rewriter in its cgroup', () => (rewriter = processesInTestParent().find((p) => cmdline(p).includes('rewriter.js')) ?? 0) > 0, 20_000);
+    await until('the rewriter in its cgroup', () => (rewriter = testParentProcess(/rewriter\.js/)) > 0, 20_000);
     // The rewriter's own leaf, as /proc says (the last component of its cgroup path, any hierarchy).
     const leaf = readFileSync(`/proc/${rewriter}/cgroup`, 'utf8').split('\n').map((l) => l.split(':').slice(2).join(':')).find((p) => p.includes('/bvisor-test-'))!.split('/').pop()!;
     process.kill(run.pid, 'SIGKILL');

@@ -56,3 +56,16 @@ export function processesInTestParent(): number[] {
   }
   return out;
 }
+
+/** The first process in the test's cgroup parent (processesInTestParent) whose command line
+ * (/proc/<pid>/cmdline, arguments joined by NULs) matches `re`, or 0. */
+export function testParentProcess(re: RegExp): number {
+  for (const pid of processesInTestParent()) {
+    try {
+      if (re.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return 0;
+}
