@@ -24,7 +24,7 @@ import { plan as runPlanner } from '../core/planner.js';
 import { cgroupFor } from '../core/host-view.js';
 import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
-import { shim, packageRoot, O } from '../backends/linux/ffi/shim.js';
+import { shim, packageRoot, nodumpPath, O } from '../backends/linux/ffi/shim.js';
 import { runnerSnapshotDir } from './runner-snapshot-dir.js';
 import { cpuFlagsLine } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
@@ -69,7 +69,7 @@ const RUNNER_MALLOC: ReadonlyArray<readonly [string, string]> = [
   ['glibc.malloc.mmap_threshold', '33554432'],
 ];
 /**
- * The runner's one environment variable: glibc's malloc serves blocks of up to 32 MiB from its
+ * The runner's malloc setting (one of its two environment variables, ownProcessEnv): glibc's malloc serves blocks of up to 32 MiB from its
  * heap and asks for transparent huge pages for it (madvise; hugetlb is glibc >= 2.35, ignored by
  * older ones), and Node reads the runner's snapshot into one such block.
  * Where page faults are dear (a virtual machine shadowing guest page tables) that is a large part
@@ -168,6 +168,24 @@ function present<G extends { path: string }>(grants: G[]): Array<G & { index: nu
   return grants.filter((g) => existsSync(g.path)).map((g, index) => ({ ...g, index }));
 }
 
+/**
+ * The environment of bvisor's own processes (the runner, the rewriter): glibc's malloc settings,
+ * and the library that makes each non-dumpable as it starts (native-shim/src/nodump.c), preloaded.
+ * ld.so splits LD_PRELOAD at spaces and colons, with no escape (ld.so(8)); a missing library would
+ * be skipped by ld.so (and then refused by the process itself, backends/wasm/nodump.ts): both are
+ * refused here first, by name.
+ */
+function ownProcessEnv(): NormalManifest['env'] {
+  return [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_), { name: 'LD_PRELOAD', value: preloadable(nodumpPath(), existsSync) }];
+}
+
+/** `lib` as LD_PRELOAD's value, or why it cannot be one. */
+export function preloadable(lib: string, exists: (path: string) => boolean): string {
+  if (/[ :]/.test(lib)) throw new BvisorError('BV_SHIM_LOAD', `${lib} cannot be preloaded: LD_PRELOAD splits its path at a space or a colon`, { hint: 'install bvisor under a path without spaces or colons' });
+  if (!exists(lib)) throw new BvisorError('BV_SHIM_LOAD', `${lib} is missing`, { hint: 'build it with `npm run build:shim` (needs cc and make)' });
+  return lib;
+}
+
 /** The clauses of every process bvisor starts for its own work on a module (the runner, the
  * rewriter): no network, Node's own threads and no process, no /tmp, the errno filter, no
  * capability, every clause enforced. (And no core dump: their `internal`.) */
@@ -206,7 +224,7 @@ function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, nod
       ...('blob' in start && !start.blob.startsWith(`${dist}/`) ? [{ ...grant(start.blob, 'read'), recursive: false }] : []),
     ]),
     // The runner's process environment, never the guest's (WASI's environ is the manifest's).
-    env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
+    env: ownProcessEnv(),
     fds,
     stdio: m.stdio,
     // bvisor run keeps the wall deadline itself from the moment the job is handed over, so a
@@ -591,9 +609,9 @@ export function rewriterLaunch(host: HostFacts, o: { runName: string; cgroupPare
 }
 
 /**
- * The rewriter's boundary: /usr, bvisor's dist and the few host files Node's start reads
- * (RUNNER_START_FILES), read-only, and nothing else of the host (it reads its job from fd 3 and
- * writes its reply to fd 4); the clauses of bvisor's own processes; its heap, memory and time
+ * The rewriter's boundary: /usr, bvisor's dist, the library its environment preloads and the few
+ * host files Node's start reads (RUNNER_START_FILES), read-only, and nothing else of the host (it
+ * reads its job from fd 3 and writes its reply to fd 4); the clauses of bvisor's own processes; its heap, memory and time
  * bounded (app/instrument.ts says why each). Its memory is a cgroup's where one can be made, else
  * RLIMIT_AS (best effort: the address space V8 reserves counts too).
  */
@@ -602,8 +620,14 @@ function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds
   return {
     workload: { kind: 'process', exe: node, args: [`--max-old-space-size=${bounds.heapMb}`, join(dist, 'backends', 'wasm', 'rewriter.js')], cwd: '/' },
     root: null,
-    filesystem: present([grant('/usr', 'read-exec'), grant(dist, 'read'), ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read'), recursive: false }))]),
-    env: [runnerMallocTunable(process.env.GLIBC_TUNABLES, process.env.MALLOC_MMAP_THRESHOLD_)],
+    filesystem: present([
+      grant('/usr', 'read-exec'),
+      grant(dist, 'read'),
+      // The library its environment preloads (native code: read-exec).
+      { ...grant(nodumpPath(), 'read-exec'), recursive: false },
+      ...RUNNER_START_FILES.map((f) => ({ ...grant(f, 'read'), recursive: false })),
+    ]),
+    env: ownProcessEnv(),
     fds: handed,
     stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' },
     limits: {

@@ -396,8 +396,10 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     }
     if (L.openFiles) rlimits.push({ clause: 'limits.openFiles', resource: 'nofile', soft: L.openFiles.value, hard: L.openFiles.value });
     for (const r of m.oci?.rlimits ?? []) rlimits.push({ clause: r.path, resource: r.resource, soft: r.soft, hard: r.hard });
-    // Both limits 0: the process cannot raise it back, and the kernel writes no core of it
-    // anywhere (core(5): a core_pattern pipe, systemd-coredump's, is not run either).
+    // Both limits 0: the process cannot raise it back, and the kernel writes no core file of it.
+    // A core_pattern pipe would still be run, handed the limit as %c (the kernel applies none to
+    // pipes): what keeps it from the process's memory is that process being non-dumpable (the
+    // library its launch preloads, app/wasm.ts ownProcessEnv).
     if (m.internal?.noCoreDump === true) rlimits.push({ clause: 'internal.noCoreDump', resource: 'core', soft: 0, hard: 0 });
   }
   const capturing = m.stdio.stdout === 'capture' || m.stdio.stderr === 'capture';

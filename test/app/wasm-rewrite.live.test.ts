@@ -64,6 +64,22 @@ function coreLimit(pid: number): string {
   return m ? `${m[1]} ${m[2]}` : 'not listed';
 }
 
+/**
+ * Whether a process with `pid`'s own ids, in its user namespace and with no capability, may open
+ * its /proc/<pid>/environ: ptrace(2)'s access check ("Ptrace access mode checking"), whose fifth
+ * step denies it when the target is not dumpable. Its ids in that namespace are 0 (bvisor maps
+ * only 0); setpriv clears the bounding set, so the reader execs with no capability at all.
+ */
+function readableByItsOwnIds(pid: number): { status: number | null; stderr: string } {
+  const r = spawnSync('nsenter', ['--user', `--target=${pid}`, '--setuid=0', '--setgid=0', 'setpriv', '--bounding-set=-all', '--inh-caps=-all', '--', 'head', '-c', '1', `/proc/${pid}/environ`], { encoding: 'utf8', timeout: 10_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+/** The number of threads of `pid` (proc(5)): more than one once its Node has started. */
+function threadsOf(pid: number): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+}
+
 /** The memory limit of the cgroup `pid` is in (v1 memory.limit_in_bytes, or v2 memory.max),
  * read from the cgroup files; null where it has no memory controller. */
 function memoryLimitOf(pid: number): number | null {
@@ -295,6 +311,36 @@ describe('the wasm rewriter, bounded (live)', () => {
     }
     expect(processesInTestParent()).toEqual([]);
   });
+
+  // RLIMIT_CORE 0 stops core files, not a core_pattern pipe, which gets the whole memory (core(5)).
+  // A process made non-dumpable is not dumped at all, and ptrace(2)'s access check refuses its
+  // memory even to its own ids (step 5). Oracle: that check, made by a reader with the process's
+  // own ids in its own user namespace. Red twin (by hand, the launch setting BVISOR_NONDUMPABLE=1
+  // itself instead of preloading the library): the reader gets the runner's environ, status 0.
+  it("bvisor's own processes (the rewriter, the runner) are not dumpable: their own ids cannot read their memory", async () => {
+    if (spawnSync('nsenter', ['--version']).error || spawnSync('setpriv', ['--version']).error) return skipOrFail('util-linux', 'nsenter(1) or setpriv(1) is not installed');
+    const { dir, root } = bundleOf(manyTypesModule(20_004, 20));
+    const ac = new AbortController();
+    const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal }));
+    try {
+      let rewriter = 0;
+      let runner = 0;
+      await until('the rewriter and the runner started', () => {
+        rewriter = testParentProcess(/rewriter\.js/);
+        runner = testParentProcess(/runner\.(blob|js)/);
+        return rewriter > 0 && runner > 0 && threadsOf(rewriter) > 1 && threadsOf(runner) > 1;
+      }, 20_000);
+      for (const pid of [rewriter, runner]) {
+        const r = readableByItsOwnIds(pid);
+        expect(r.stderr).toBe(`head: cannot open '/proc/${pid}/environ' for reading: Permission denied\n`);
+        expect(r.status).toBe(1);
+      }
+    } finally {
+      ac.abort(new Error('seen enough'));
+    }
+    expect((await run) === 'ran').toBe(false);
+    expect(processesInTestParent()).toEqual([]);
+  });
 });
 
 describe('instrumentBounded (needs dist/)', () => {
@@ -306,6 +352,21 @@ describe('instrumentBounded (needs dist/)', () => {
     const there = await instrumentBounded(m.slice(), CAPS, launch);
     expect(Buffer.from(there.bytes).equals(Buffer.from(here.bytes))).toBe(true);
     expect({ ...there, bytes: null }).toEqual({ ...here, bytes: null });
+  });
+
+  // ld.so runs a program whose preload it cannot load (ld.so(8)): the rewriter itself refuses to
+  // read its job unless the library made it non-dumpable (native-shim/src/nodump.c). Oracle: its
+  // reply, started by hand with the job on fd 3 and the reply on fd 4; the twin with the library.
+  it('the rewriter reads no job without the library that makes it non-dumpable', () => {
+    const m = repeatedModule({ functions: 1, instruction: [I.nop], count: 10 });
+    const job = Buffer.concat([Buffer.from(JSON.stringify(CAPS) + '\n'), Buffer.from(m)]);
+    const script = join(__dirname, '..', '..', 'dist', 'backends', 'wasm', 'rewriter.js');
+    const reply = (env: NodeJS.ProcessEnv): string => {
+      const r = spawnSync('/bin/sh', ['-c', 'exec "$0" "$1" 3<&0 4>&1 1>/dev/null', process.execPath, script], { input: job, env, timeout: 60_000 });
+      return r.stdout.subarray(0, r.stdout.indexOf(10)).toString();
+    };
+    expect(reply({})).toBe(JSON.stringify({ failed: "this process was not made non-dumpable (bvisor's libbvnodump.so was not preloaded): not run" }));
+    expect(JSON.parse(reply({ LD_PRELOAD: join(__dirname, '..', '..', 'native-shim', 'build', 'libbvnodump.so') }))).toMatchObject({ bytes: expect.any(Number) });
   });
 
   // Found by attack: under RLIMIT_AS, V8 reports running out of address space as whatever it was

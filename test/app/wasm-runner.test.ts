@@ -3,7 +3,8 @@
 // would end as a stack trace on the guest's stderr.
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/backends/wasm/runner.js';
-import { runnerMallocTunable } from '../../src/app/wasm.js';
+import { runnerMallocTunable, preloadable } from '../../src/app/wasm.js';
+import { notPreloaded } from '../../src/backends/wasm/nodump.js';
 import { instrument } from '../../src/core/wasm/fuel.js';
 import { I, T, wasmModule, type ModuleParts } from '../core/wasm/builder.js';
 
@@ -79,5 +80,30 @@ describe("the runner's malloc tunables", () => {
     expect(runnerMallocTunable(undefined, '131072').value).toBe(tunables({ mmap_threshold: '131072' }));
     expect(runnerMallocTunable('glibc.malloc.mmap_threshold=65536', '131072').value).toBe(tunables({ mmap_threshold: '65536' }));
     expect(runnerMallocTunable(undefined, '128k; x').value).toBe(tunables({}));
+  });
+});
+
+// The library that makes the runner and the rewriter non-dumpable is preloaded (LD_PRELOAD),
+// whose list ld.so splits at spaces and colons with no escape (ld.so(8)), and skips when it
+// cannot load it: both refused before anything runs; and each process refuses to go on unless the
+// library's constructor said it ran.
+describe('the non-dumpable preload', () => {
+  const refusal = (lib: string, exists: boolean): unknown => {
+    try {
+      return preloadable(lib, () => exists);
+    } catch (e) {
+      const b = e as { code: string; message: string; hint: string };
+      return { code: b.code, message: b.message, hint: b.hint };
+    }
+  };
+  it('is named by an installed path without separators, or refused by name', () => {
+    expect(refusal('/opt/bvisor/native-shim/build/libbvnodump.so', true)).toBe('/opt/bvisor/native-shim/build/libbvnodump.so');
+    expect(refusal('/opt/my bvisor/libbvnodump.so', true)).toEqual({ code: 'BV_SHIM_LOAD', message: '/opt/my bvisor/libbvnodump.so cannot be preloaded: LD_PRELOAD splits its path at a space or a colon', hint: 'install bvisor under a path without spaces or colons' });
+    expect(refusal('/opt/a:b/libbvnodump.so', true)).toMatchObject({ code: 'BV_SHIM_LOAD', message: expect.stringMatching(/space or a colon$/) });
+    expect(refusal('/opt/bvisor/libbvnodump.so', false)).toEqual({ code: 'BV_SHIM_LOAD', message: '/opt/bvisor/libbvnodump.so is missing', hint: 'build it with `npm run build:shim` (needs cc and make)' });
+  });
+  it('is believed only from the mark its constructor sets', () => {
+    expect(notPreloaded({ BVISOR_NONDUMPABLE: '1' })).toBeNull();
+    for (const env of [{}, { BVISOR_NONDUMPABLE: '' }, { BVISOR_NONDUMPABLE: '0' }, { LD_PRELOAD: '/x/libbvnodump.so' }]) expect(notPreloaded(env)).toMatch(/not made non-dumpable/);
   });
 });

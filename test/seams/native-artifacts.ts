@@ -4,4 +4,6 @@
 export const NATIVE = {
   lib: ['native-shim', 'build', 'test', 'libbvshim.so'],
   monitor: ['native-shim', 'build', 'test', 'bvmonitor'],
+  // The shipped build's: it has no test switch to turn on.
+  nodump: ['native-shim', 'build', 'libbvnodump.so'],
 } as const;

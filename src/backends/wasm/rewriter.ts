@@ -9,6 +9,7 @@ import { closeSync } from 'node:fs';
 import { instrument, WasmRefused, type FuelOptions, type FuelResult } from '../../core/wasm/fuel.js';
 import { WasmFormatError } from '../../core/wasm/binary.js';
 import { readAll, writeAll } from './fd-io.js';
+import { nonDumpable } from './nodump.js';
 
 /** The reply's first line: the result without its bytes (they follow, `bytes` of them) and
  * without the module's imports and exports (bvisor reads those itself), or why there is none. */
@@ -40,9 +41,14 @@ export function rewrite(raw: Buffer): { reply: RewriterReply; bytes: Uint8Array 
 export function main(): void {
   let said: { reply: RewriterReply; bytes: Uint8Array | null };
   try {
-    const raw = readAll(3);
-    closeSync(3);
-    said = rewrite(raw);
+    // Not dumpable before the author's bytes are read.
+    const notRun = nonDumpable();
+    if (notRun !== null) said = { reply: { failed: notRun }, bytes: null };
+    else {
+      const raw = readAll(3);
+      closeSync(3);
+      said = rewrite(raw);
+    }
   } catch (e) {
     said = { reply: { failed: `the job could not be read: ${(e as Error).message}` }, bytes: null };
   }

@@ -7,6 +7,7 @@
 // It runs synchronously from start to end: no async I/O, no worker threads of its own.
 import { writeSync, closeSync } from 'node:fs';
 import { readAll } from './fd-io.js';
+import { nonDumpable } from './nodump.js';
 import { wasiImports, ProcExit } from './wasi.js';
 import type { FileTable, WasiRefusal } from './files.js';
 import { FUEL_EXPORT, START_EXPORT, TABLE_EXPORT_PREFIX } from '../../core/wasm/names.js';
@@ -132,7 +133,8 @@ function message(e: unknown): string {
  * from the runner's snapshot: runner-snapshot.ts), runs first and may refuse with a message. */
 export function main(setup?: () => string | null): void {
   let out: Outcome;
-  const refused = setup ? guarded(setup) : null;
+  // Not dumpable before the job (and its secrets) is read; then the caller's own checks.
+  const refused = guarded(nonDumpable) ?? (setup ? guarded(setup) : null);
   if (refused !== null) {
     writeSync(4, JSON.stringify(hostError(refused)) + '\n');
     return;

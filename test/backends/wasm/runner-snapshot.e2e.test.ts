@@ -16,6 +16,7 @@ import { RUNNER_V8_FLAGS } from '../../../src/app/wasm.js';
 const ROOT = join(__dirname, '..', '..', '..');
 const BLOB = join(ROOT, 'dist', 'snapshot', 'runner.blob');
 const SCRIPT = join(ROOT, 'dist', 'backends', 'wasm', 'runner.js');
+const NODUMP = join(ROOT, 'native-shim', 'build', 'libbvnodump.so');
 const built = existsSync(BLOB);
 if (!built) skipOrFail('snapshot', `no ${BLOB} (npm run build makes it; esbuild is a development dependency)`);
 
@@ -31,10 +32,12 @@ const MODULE = instrument(
 ).bytes;
 const JOB = Buffer.concat([Buffer.from(JSON.stringify({ args: ['m.wasm'], env: [], fuel: '1000000', seed: 1, moduleBytes: MODULE.length, preopens: [] }) + '\n'), Buffer.from(MODULE)]);
 
-/** Runs the job in a runner (fd 3 the job, fd 4 the outcome, through a shell's redirections). */
-function runner(argv: string[]): { status: number | null; outcome: Record<string, unknown> | null; stderr: string } {
+/** Runs the job in a runner (fd 3 the job, fd 4 the outcome, through a shell's redirections),
+ * with the library its launch preloads (app/wasm.ts), unless `preload` is false. */
+function runner(argv: string[], preload = true): { status: number | null; outcome: Record<string, unknown> | null; stderr: string } {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const r = spawnSync('/bin/sh', ['-c', `exec ${[process.execPath, ...argv].map(q).join(' ')} 3<&0 4>&1 1>/dev/null`], { input: JOB, encoding: 'utf8', timeout: 60_000 });
+  const env = preload ? { LD_PRELOAD: NODUMP } : {};
+  const r = spawnSync('/bin/sh', ['-c', `exec ${[process.execPath, ...argv].map(q).join(' ')} 3<&0 4>&1 1>/dev/null`], { input: JOB, encoding: 'utf8', timeout: 60_000, env });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return { status: r.status, outcome: line ? (JSON.parse(line) as Record<string, unknown>) : null, stderr: r.stderr };
 }
@@ -59,6 +62,15 @@ describe.skipIf(!built)('the wasm runner from its snapshot', () => {
     for (const argv of [[...RUNNER_V8_FLAGS, '--snapshot-blob', BLOB, ROOT, caps(10, 50)[0]!], [...RUNNER_V8_FLAGS, '--snapshot-blob', BLOB, ROOT, ...caps(10, 50), 'more'], [...RUNNER_V8_FLAGS, '--snapshot-blob', BLOB, 'relative', ...caps(10, 50)]]) {
       const r = runner(argv);
       expect(r.outcome).toMatchObject({ trap: 'host_error', message: expect.stringMatching(/^the runner was started with unexpected arguments/) });
+    }
+  });
+
+  // ld.so runs a program whose preload it cannot load (ld.so(8)): the runner itself refuses to
+  // read its job unless the library made it non-dumpable (native-shim/src/nodump.c).
+  it('runs nothing without the library that makes it non-dumpable, from the blob or from runner.js', () => {
+    for (const argv of [fromBlob(64, 1024), fromScript(64, 1024)]) {
+      const r = runner(argv, false);
+      expect(r.outcome, r.stderr).toEqual({ exitCode: null, trap: 'host_error', fuelUsed: null, peakPages: 0, tableEntries: 0, message: "this process was not made non-dumpable (bvisor's libbvnodump.so was not preloaded): not run" });
     }
   });
 

@@ -5,4 +5,6 @@
 export const NATIVE = {
   lib: ['native-shim', 'build', 'libbvshim.so'],
   monitor: ['native-shim', 'build', 'bvmonitor'],
+  /** Preloaded into bvisor's own Node processes (native-shim/src/nodump.c); no test switch in it. */
+  nodump: ['native-shim', 'build', 'libbvnodump.so'],
 } as const;

@@ -130,6 +130,11 @@ export function shimPath(): string {
   return join(packageRoot(), ...NATIVE.lib);
 }
 
+/** The library that makes bvisor's own Node processes non-dumpable (native-shim/src/nodump.c). */
+export function nodumpPath(): string {
+  return join(packageRoot(), ...NATIVE.nodump);
+}
+
 /** The per-container monitor binary. */
 export function monitorPath(): string {
   return join(packageRoot(), ...NATIVE.monitor);

@@ -1,0 +1,16 @@
+// Whether this process (the wasm runner, the rewriter) was made non-dumpable before Node's main
+// by bvisor's preloaded library (native-shim/src/nodump.c says why). ld.so skips a preload it
+// cannot load and runs the program anyway (ld.so(8)), so each process checks before it reads its
+// job and runs nothing without it. The library's constructor says it ran in the environment
+// (it exits the process when prctl(2) fails); the launch itself never sets that variable.
+export const NONDUMPABLE_MARK = 'BVISOR_NONDUMPABLE';
+
+/** Why this process may not go on, from its environment; null when the library ran. */
+export function notPreloaded(env: Readonly<Record<string, string | undefined>>): string | null {
+  return env[NONDUMPABLE_MARK] === '1' ? null : 'this process was not made non-dumpable (bvisor\'s libbvnodump.so was not preloaded): not run';
+}
+
+/** The check, on this process's own environment. */
+export function nonDumpable(): string | null {
+  return notPreloaded(process.env);
+}
