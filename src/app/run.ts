@@ -30,7 +30,7 @@ import { runNameOf } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
 import { prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault } from '../host/faults.js';
-import { afterNextPoll } from '../host/timers.js';
+import { afterNextPoll, onAbort } from '../host/timers.js';
 
 /** What the caller hands to a run: which of its secrets, which of its descriptors. */
 export interface Handover {
@@ -179,12 +179,11 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   // The caller's abort ends a released workload through its launch's control; before the
   // release, the last check before the start record refuses the launch instead.
   let control: RunControl | null = null;
-  const onAbort = (): void => control?.abort();
+  const stopListening = signal ? onAbort(signal, () => control?.abort()) : null;
   /** Until the release: the caller's stop refuses the launch. */
   const stillWanted = (): void => {
     if (signal?.aborted) throw abortedError(signal);
   };
-  signal?.addEventListener('abort', onAbort, { once: true });
   const released = (c: RunControl): void => {
     control = c;
     if (signal?.aborted) c.abort();
@@ -364,7 +363,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     }
     throw e;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    stopListening?.();
     reg?.release();
     lease?.release();
   }

@@ -56,15 +56,58 @@ export interface Stop {
   error: () => Error;
 }
 
+/**
+ * bvisor's one listener on each caller's signal, and the callbacks it runs. A caller may share
+ * one signal among many runs at once (a batch of graders, one AbortSignal.timeout), and each run
+ * listens on it more than once; an AbortSignal is an EventTarget, and Node warns past 10
+ * listeners of one event (MaxListenersExceededWarning, "Possible EventTarget memory leak"), on
+ * the caller's stderr. The signal's own listener count stays at one however many runs share it.
+ */
+const listening = new WeakMap<AbortSignal, { callbacks: Set<() => void>; listener: () => void }>();
+
+/** Calls `fn` once when `signal` aborts; the function returned stops that (and only that). */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let entry = listening.get(signal);
+  if (!entry) {
+    const callbacks = new Set<() => void>();
+    const listener = (): void => {
+      listening.delete(signal);
+      for (const f of callbacks) {
+        // Each callback on its own, as listeners of their own would be: one that throws does not
+        // keep the others from running, and its error is still uncaught.
+        try {
+          f();
+        } catch (e) {
+          process.nextTick(() => {
+            throw e;
+          });
+        }
+      }
+      callbacks.clear();
+    };
+    entry = { callbacks, listener };
+    listening.set(signal, entry);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  const mine = (): void => fn(); // its own identity: the same fn added twice is two callbacks
+  const { callbacks, listener } = entry;
+  callbacks.add(mine);
+  return () => {
+    callbacks.delete(mine);
+    if (callbacks.size === 0 && listening.get(signal)?.callbacks === callbacks) {
+      listening.delete(signal);
+      signal.removeEventListener('abort', listener);
+    }
+  };
+}
+
 /** `p`, or `stop.error()` as soon as the stop comes, whichever is first; its listener goes with
  * the wait. */
 export function untilStopped<T>(p: Promise<T>, stop: Stop | undefined): Promise<T> {
   if (!stop) return p;
   if (stop.signal.aborted) return Promise.reject(stop.error());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(stop.error());
-    stop.signal.addEventListener('abort', onAbort, { once: true });
-    const done = (): void => stop.signal.removeEventListener('abort', onAbort);
+    const done = onAbort(stop.signal, () => reject(stop.error()));
     p.then(
       (v) => {
         done();

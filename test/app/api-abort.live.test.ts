@@ -5,6 +5,7 @@
 // limit far away, a marker file the workload would have written, the journal on disk.
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { runConfined } from '../../src/index.js';
 import { faultPoints } from '../../src/host/faults.js';
@@ -55,6 +56,41 @@ describe('runConfined signal (live)', () => {
     // signal(7): SIGKILL is 9; bvisor run's status for a signal is 128 + its number.
     expect(r.exitStatus).toBe(137);
     expect(r.report.body.outcome).toMatchObject({ status: 'killed', reason: 'abort', signal: 'SIGKILL' });
+  });
+
+  // Found by re-reading: each run added its own listeners to the caller's signal, and Node warns
+  // on the caller's stderr past 10 listeners of one event (MaxListenersExceededWarning). Oracles:
+  // Node's own count of the signal's listeners (events.getEventListeners) and its warnings;
+  // /proc for the workloads. Red twin (by hand, a listener per wait again): 16 listeners at the
+  // peak and the warning.
+  it('one signal shared by 16 runs at once: no warning, one listener on it, and its abort ends them all', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    onTestFinished(() => void process.off('warning', onWarning));
+    const ac = new AbortController();
+    const runs = Array.from({ length: 16 }, () => runConfined({ manifest: sleeper, dir: tempDir() }, { cgroupParent: parent, signal: ac.signal }));
+    let peak = 0;
+    const sleepers = (): number => inParent().filter((pid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep');
+      } catch {
+        return false;
+      }
+    }).length;
+    await until('the 16 workloads running', () => {
+      peak = Math.max(peak, getEventListeners(ac.signal, 'abort').length);
+      return sleepers() === 16;
+    }, 30_000);
+    expect(peak).toBe(1);
+    ac.abort(new Error('the batch is over'));
+    const results = await Promise.all(runs);
+    for (const r of results) expect(r.report.body.outcome).toMatchObject({ status: 'killed', reason: 'abort' });
+    expect(inParent()).toEqual([]);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    // A warning is emitted on the next tick: let it come if one would.
+    await sleep(20);
+    expect(warnings).toEqual([]);
   });
 
   it('aborted after the run ended: nothing happens (no throw, no kill of anything)', async () => {

@@ -1,7 +1,9 @@
 // Long budgets: setTimeout holds at most 2^31-1 ms (Node's docs: a larger delay "will be set to
-// 1"), and a wall may be 30 days. longTimeout waits in slices against the monotonic clock.
+// 1"), and a wall may be 30 days. longTimeout waits in slices against the monotonic clock. And
+// onAbort: many waits on one caller's signal, one listener on it.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { longTimeout } from '../../src/host/timers.js';
+import { longTimeout, onAbort } from '../../src/host/timers.js';
+import { getEventListeners } from 'node:events';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -60,5 +62,35 @@ describe('longTimeout', () => {
     t.clear();
     vi.advanceTimersByTime(20 * DAY);
     expect(b).not.toHaveBeenCalled();
+  });
+});
+
+// A caller may share one AbortSignal among many runs; Node warns past 10 listeners of one event
+// on an EventTarget. Oracle: Node's own count of the signal's listeners (events.getEventListeners).
+describe('onAbort', () => {
+  it('one listener on the signal however many wait on it; each callback once; gone when the last stops', () => {
+    const ac = new AbortController();
+    const called: number[] = [];
+    const stops = Array.from({ length: 25 }, (_, i) => onAbort(ac.signal, () => called.push(i)));
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+    stops[3]!();
+    stops[3]!(); // twice is once
+    ac.abort();
+    expect(called).toEqual(Array.from({ length: 25 }, (_, i) => i).filter((i) => i !== 3));
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    stops.forEach((s) => s()); // after the abort: nothing to undo, nothing thrown
+
+    const other = new AbortController();
+    const fn = (): void => undefined;
+    const a = onAbort(other.signal, fn);
+    const b = onAbort(other.signal, fn); // the same function twice: two waits, each stopped alone
+    a();
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(1);
+    b();
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(0);
+    // and a new wait listens again
+    const c = onAbort(other.signal, fn);
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(1);
+    c();
   });
 });
