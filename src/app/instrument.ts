@@ -18,7 +18,7 @@
 //   - at most MAX_REWRITES are waited on at a time in a process (host/wasm-cache.ts makes
 //     concurrent misses of one module one rewrite).
 // A rewrite's process costs a Node start (about 25 ms here), once per module (then cached).
-import type { HostFacts, Plan } from '../contract/generated/types.js';
+import type { HostFacts, LaunchInputs, Plan } from '../contract/generated/types.js';
 import { instrument, readSurface, type FuelOptions, type FuelResult } from '../core/wasm/fuel.js';
 import { launchLinux, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
@@ -68,6 +68,7 @@ export interface InstrumentOptions {
   memoryBytes?: number | null;
   wallMs?: number | null;
   inThisThread?: boolean;
+  mutateLaunch?: (launch: LaunchInputs) => void;
 }
 
 let running = 0;
@@ -105,13 +106,13 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, l
   try {
     // A stop in the turns between the place given and this one: no process.
     if (stopped()) throw o.stop!.error();
-    return await inProcess(module, caps, launch, { heapMb: o.heapMb ?? REWRITER_HEAP_MB, memoryBytes: o.memoryBytes === undefined ? REWRITER_MEMORY_BYTES : o.memoryBytes, wallMs: o.wallMs === undefined ? REWRITER_WALL_MS : o.wallMs }, o.stop);
+    return await inProcess(module, caps, launch, { heapMb: o.heapMb ?? REWRITER_HEAP_MB, memoryBytes: o.memoryBytes === undefined ? REWRITER_MEMORY_BYTES : o.memoryBytes, wallMs: o.wallMs === undefined ? REWRITER_WALL_MS : o.wallMs }, o.stop, o.mutateLaunch);
   } finally {
     free();
   }
 }
 
-async function inProcess(module: Uint8Array, caps: FuelOptions, launch: RewriterLaunch, bounds: RewriterBounds, stop: Stop | undefined): Promise<FuelResult> {
+async function inProcess(module: Uint8Array, caps: FuelOptions, launch: RewriterLaunch, bounds: RewriterBounds, stop: Stop | undefined, mutateLaunch: InstrumentOptions['mutateLaunch']): Promise<FuelResult> {
   const pipes = jobPipes();
   let plan: Plan;
   try {
@@ -146,6 +147,7 @@ async function inProcess(module: Uint8Array, caps: FuelOptions, launch: Rewriter
     observeDenials: false,
     landlockAudit: false,
     ...(launch.beforeCgroup ? { beforeCgroup: launch.beforeCgroup } : {}),
+    ...(mutateLaunch ? { hooks: { mutateLaunch } } : {}),
     // The last moment before it runs: a stop that came meanwhile, and it never does.
     beforeGo: () => {
       if (stop?.signal.aborted) throw stop.error();

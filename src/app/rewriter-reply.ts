@@ -8,6 +8,7 @@ import { WasmFormatError } from '../core/wasm/binary.js';
 import { BvisorError } from '../contract/errors.js';
 import type { RewriterReply } from '../backends/wasm/rewriter.js';
 import type { RewriterBounds } from './instrument.js';
+import { NOT_PRELOADED, notPreloadedError } from '../backends/wasm/nodump.js';
 
 /** The longest reply line believed of a module of `n` bytes: a result's few numbers and its
  * tables' limits (a table takes at least three bytes of the module, about 40 of JSON). */
@@ -115,5 +116,6 @@ export function answer(reader: ReplyReader, end: RewriterEnd, bounds: RewriterBo
   }
   if ('refused' in reply) throw new WasmRefused(String(reply.refused), typeof reply.hint === 'string' ? reply.hint : undefined);
   if ('format' in reply) throw new WasmFormatError(String(reply.format), Number(reply.offset));
+  if (failed === NOT_PRELOADED) throw new BvisorError('BV_SHIM_LOAD', notPreloadedError('the wasm rewriter').message, { hint: notPreloadedError('the wasm rewriter').hint });
   throw new BvisorError('BV_INTERNAL', `the wasm rewriter failed: ${failed}`);
 }

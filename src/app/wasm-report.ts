@@ -10,6 +10,7 @@ import { FUEL_VERSION, TABLE_ENTRY_BYTES } from '../core/wasm/names.js';
 import type { LinuxRunResult } from '../backends/linux/launcher.js';
 import type { CacheResult } from '../host/wasm-cache.js';
 import type { Outcome } from '../backends/wasm/runner.js';
+import { NOT_PRELOADED, notPreloadedError } from '../backends/wasm/nodump.js';
 import { linuxReportBody, denialsOf, type ReportContext } from './report.js';
 import { wasiDenials, type SourceDenials, type WasiRefusalFact } from '../core/denials.js';
 import { notObserved, witness } from '../core/report.js';
@@ -155,6 +156,8 @@ function wasmBody(ctx: ReportContext, w: WasmRun): ReportBody {
   if (o === null && w.result.signal === 9) return body;
   if (o === null) {
     body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome' } };
+  } else if (o.trap === 'host_error' && o.message === NOT_PRELOADED) {
+    body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_SHIM_LOAD', message: notPreloadedError('the runner').message } };
   } else if (o.trap === 'host_error') {
     body.outcome = { ...body.outcome, status: 'error', reason: 'runner', error: { code: 'BV_WASM_RUNNER', message: `the runner could not set up the guest: ${o.message ?? 'unknown'}` } };
   } else if (o.trap === 'out_of_fuel') {

@@ -326,6 +326,7 @@ async function prepareJob(b: LoadedBundle, plan: Plan, shape: ReturnType<typeof 
           ...(testOnly.rewriterMemoryBytes !== undefined ? { memoryBytes: testOnly.rewriterMemoryBytes } : {}),
           ...(testOnly.rewriterWallMs !== undefined ? { wallMs: testOnly.rewriterWallMs } : {}),
           ...(testOnly.rewriteInThisThread ? { inThisThread: true } : {}),
+          ...(testOnly.mutateRewriterLaunch ? { mutateLaunch: testOnly.mutateRewriterLaunch } : {}),
         }),
       );
       surface = r;
@@ -611,8 +612,8 @@ export function rewriterLaunch(host: HostFacts, o: { runName: string; cgroupPare
 /**
  * The rewriter's boundary: /usr, bvisor's dist, the library its environment preloads and the few
  * host files Node's start reads (RUNNER_START_FILES), read-only, and nothing else of the host (it
- * reads its job from fd 3 and writes its reply to fd 4); the clauses of bvisor's own processes; its heap, memory and time
- * bounded (app/instrument.ts says why each). Its memory is a cgroup's where one can be made, else
+ * reads its job from fd 3 and writes its reply to fd 4); the clauses of bvisor's own processes;
+ * its heap, memory and time bounded (app/instrument.ts says why each). Its memory is a cgroup's where one can be made, else
  * RLIMIT_AS (best effort: the address space V8 reserves counts too).
  */
 function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds): NormalManifest {

@@ -39,7 +39,7 @@ export const ERROR_CODES = {
   BV_BUNDLE_TAR_INVALID: { exit: EXIT.invalid, summary: 'a bundle archive cannot be read' },
   BV_PLAN_REFUSED: { exit: EXIT.refused, summary: 'the planner refused one or more clauses on this host' },
   BV_HOST_PROBE: { exit: EXIT.runtime, summary: 'a host fact could not be read' },
-  BV_SHIM_LOAD: { exit: EXIT.setup, summary: 'the native shim is missing or does not match this build, or the library bvisor preloads into its own wasm processes is missing or installed under a path LD_PRELOAD cannot name (a space or a colon)' },
+  BV_SHIM_LOAD: { exit: EXIT.setup, summary: 'the native shim is missing or does not match this build, or the library bvisor preloads into its own wasm processes is missing, could not be loaded by ld.so (the runner or the rewriter then reads no job), or is installed under a path LD_PRELOAD cannot name (a space or a colon)' },
   BV_SPEC_EXISTS: { exit: EXIT.conflict, summary: 'bvisor spec would overwrite an existing file' },
   BV_SPEC_TARGET: { exit: EXIT.conflict, summary: 'the boundary.yaml that bvisor spec would write is a symlink or not a regular file; spec never writes through one' },
   BV_JOURNAL_CORRUPT: { exit: EXIT.integrity, summary: 'the journal failed verification' },

@@ -117,5 +117,9 @@ describe('answer: how the rewriter ended', () => {
     expect(format).toBeInstanceOf(WasmFormatError);
     expect((format as WasmFormatError).offset).toBe(12);
     expect(thrown(() => answer(read([JSON.stringify({ failed: 'boom' }) + '\n']), OK, BOUNDS, false)).message).toBe('the wasm rewriter failed: boom');
+    // Not made non-dumpable (its preload not loaded): the install's fault, not a bug.
+    const unloaded = thrown(() => answer(read([JSON.stringify({ failed: "this process was not made non-dumpable (bvisor's libbvnodump.so was not preloaded): not run" }) + '\n']), OK, BOUNDS, false));
+    expect((unloaded as BvisorError).code).toBe('BV_SHIM_LOAD');
+    expect(unloaded.message).toMatch(/^the wasm rewriter was not made non-dumpable: ld.so could not preload/);
   });
 });

@@ -312,16 +312,17 @@ describe('the wasm rewriter, bounded (live)', () => {
     expect(processesInTestParent()).toEqual([]);
   });
 
-  // RLIMIT_CORE 0 stops core files, not a core_pattern pipe, which gets the whole memory (core(5)).
-  // A process made non-dumpable is not dumped at all, and ptrace(2)'s access check refuses its
-  // memory even to its own ids (step 5). Oracle: that check, made by a reader with the process's
-  // own ids in its own user namespace. Red twin (by hand, the launch setting BVISOR_NONDUMPABLE=1
-  // itself instead of preloading the library): the reader gets the runner's environ, status 0.
-  it("bvisor's own processes (the rewriter, the runner) are not dumpable: their own ids cannot read their memory", async () => {
-    if (spawnSync('nsenter', ['--version']).error || spawnSync('setpriv', ['--version']).error) return skipOrFail('util-linux', 'nsenter(1) or setpriv(1) is not installed');
-    const { dir, root } = bundleOf(manyTypesModule(20_004, 20));
+  // RLIMIT_CORE 0 stops core files, not a core_pattern pipe, which gets the whole memory (core(5);
+  // systemd-coredump honours the limit it is handed, a helper of another kind need not). A process
+  // made non-dumpable is not dumped at all, and ptrace(2)'s access check refuses its memory even to
+  // its own ids (step 5). Oracle: that check, made by a reader with the process's own ids in its own
+  // user namespace and no capability. The twin: the launch sets the library's mark itself instead
+  // of preloading it (a test hook), and the same reader reads the same processes.
+  async function ownProcessesRead(hooks: LaunchHooks): Promise<Array<{ status: number | null; stderr: string; pid: number }>> {
+    const { dir, root } = bundleOf(manyTypesModule(20_004 + Math.floor(Math.random() * 1000), 20));
     const ac = new AbortController();
-    const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal }));
+    const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal, hooks }));
+    const read: Array<{ status: number | null; stderr: string; pid: number }> = [];
     try {
       let rewriter = 0;
       let runner = 0;
@@ -331,14 +332,54 @@ describe('the wasm rewriter, bounded (live)', () => {
         return rewriter > 0 && runner > 0 && threadsOf(rewriter) > 1 && threadsOf(runner) > 1;
       }, 20_000);
       for (const pid of [rewriter, runner]) {
-        const r = readableByItsOwnIds(pid);
-        expect(r.stderr).toBe(`head: cannot open '/proc/${pid}/environ' for reading: Permission denied\n`);
-        expect(r.status).toBe(1);
+        // What the reader's sameness rests on: one id mapped (0 to the host id it runs as), and no
+        // capability the reader (with none) would lack.
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const hostUid = /^Uid:\s+(\d+)/m.exec(status)![1];
+        expect(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/)).toEqual(['0', hostUid, '1']);
+        expect(/^CapPrm:\s+(\S+)/m.exec(status)![1]).toBe('0000000000000000');
+        read.push({ ...readableByItsOwnIds(pid), pid });
       }
     } finally {
       ac.abort(new Error('seen enough'));
     }
     expect((await run) === 'ran').toBe(false);
+    expect(processesInTestParent()).toEqual([]);
+    return read;
+  }
+
+  /** The launch's environment with the library's mark set and nothing preloaded. */
+  const withPreload = (value: (e: { name: string; value?: string }) => { name: string; value: string }): LaunchHooks => {
+    const mutate: LaunchHooks['mutateLaunch'] = (l) => void (l.env = l.env.map((e) => (e.name === 'LD_PRELOAD' ? value(e) : e)));
+    return { mutateLaunch: mutate, mutateRewriterLaunch: mutate };
+  };
+  const markWithoutLibrary = withPreload(() => ({ name: 'BVISOR_NONDUMPABLE', value: '1' }));
+
+  it("bvisor's own processes (the rewriter, the runner) are not dumpable: their own ids cannot read their memory", async () => {
+    if (spawnSync('nsenter', ['--version']).error || spawnSync('setpriv', ['--version']).error) return skipOrFail('util-linux', 'nsenter(1) or setpriv(1) is not installed');
+    for (const r of await ownProcessesRead({})) {
+      expect(r.stderr).toBe(`head: cannot open '/proc/${r.pid}/environ' for reading: Permission denied\n`);
+      expect(r.status).toBe(1);
+    }
+    // The twin: dumpable, the same reader reads both.
+    for (const r of await ownProcessesRead(markWithoutLibrary)) expect(r, r.stderr).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  // Found by review: a library present but not loadable (ld.so: "file too short", another
+  // architecture, unreadable) was BV_INTERNAL from the rewriter and BV_WASM_RUNNER from the
+  // runner, as if a bug or the guest's setup. Both are the install's: BV_SHIM_LOAD. /dev/null
+  // stands for such a file (ld.so: "cannot be preloaded (file too short): ignored").
+  it('a preload ld.so cannot load is BV_SHIM_LOAD from the rewriter and from the runner, and nothing runs', async () => {
+    const unloadable = withPreload(() => ({ name: 'LD_PRELOAD', value: '/dev/null' }));
+    const { dir, root } = bundleOf(repeatedModule({ functions: 2, instruction: [I.nop], count: 777 }));
+    const rewriting = await outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: unloadable }));
+    expect(rewriting).toMatchObject({ code: 'BV_SHIM_LOAD', message: expect.stringMatching(/^the wasm rewriter was not made non-dumpable: ld.so could not preload/) });
+    expect(cacheEntries(root)).toEqual([]);
+    // Cached by a run as shipped, the next run starts no rewriter: its runner is the one refused.
+    const ok = await runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {} });
+    expect(ok.report.body.outcome).toMatchObject({ status: 'completed' });
+    const running = await runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: unloadable });
+    expect(running.report.body.outcome).toMatchObject({ status: 'error', reason: 'runner', error: { code: 'BV_SHIM_LOAD', message: expect.stringMatching(/^the runner was not made non-dumpable: ld.so could not preload/) } });
     expect(processesInTestParent()).toEqual([]);
   });
 });

@@ -87,16 +87,17 @@ describe('shipped artifacts have no test switches', () => {
     expect(r.stdout).toMatch(/^not a valid module: .*invalid local index/i);
   });
 
-  it("the shipped run drops the rewriter's test bounds: a large module is instrumented within its own bounds, not the 1 MiB and 1 ms asked", () => {
+  it("the shipped run drops the rewriter's test bounds and launch hook: a large module is instrumented within its own bounds, not the 1 MiB and 1 ms asked", () => {
     // 300,000 nops: about 50 MB of the rewriter's heap, and more than a millisecond. With the
-    // seam, a 1 MiB heap, 1 MiB of memory or 1 ms refuses it (red twin, by hand: the seam's
-    // pass-through in dist; test/app/wasm-rewrite.live.test.ts shows each bound).
+    // seam, a 1 MiB heap, 1 MiB of memory or 1 ms refuses it, and so does an environment emptied
+    // of its preload (red twin, by hand: the seam's pass-through in dist;
+    // test/app/wasm-rewrite.live.test.ts shows each).
     const b = tempDir();
     writeFileSync(join(b, 'big.wasm'), repeatedModule({ functions: 1, instruction: [I.nop], count: 300_000 }));
     writeFileSync(join(b, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: big.wasm }\nlimits: { wall: 30s, memory: 16Mi }\n');
     const script = `
       const { runBundle } = await import(${JSON.stringify(join(ROOT, 'dist', 'app', 'run.js'))});
-      const out = await runBundle(process.argv[1], { id: null, root: process.argv[2], cgroupParent: process.argv[3], secretEnv: {}, hooks: { rewriterHeapMb: 1, rewriterMemoryBytes: 2 ** 20, rewriterWallMs: 1 } });
+      const out = await runBundle(process.argv[1], { id: null, root: process.argv[2], cgroupParent: process.argv[3], secretEnv: {}, hooks: { rewriterHeapMb: 1, rewriterMemoryBytes: 2 ** 20, rewriterWallMs: 1, mutateRewriterLaunch: (l) => { l.env = []; } } });
       console.log(JSON.stringify(out.report.body.outcome));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, b, tempDir(), testCgroupParent()], { encoding: 'utf8', timeout: 30_000 });

@@ -101,6 +101,9 @@ export interface LaunchHooks {
   /** The module is instrumented on the caller's thread, as before the rewriter's process: the
    * red twin of "bounded, stoppable and confined". */
   rewriteInThisThread?: boolean;
+  /** mutateLaunch for the wasm rewriter's launch alone (the runner's is mutateLaunch): the red
+   * twins of what its environment gives it. */
+  mutateRewriterLaunch?: (launch: LaunchInputs) => void;
 }
 
 /** bvisor create: the workload's parent is the per-container monitor, not this process. */
