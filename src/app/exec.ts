@@ -71,7 +71,9 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       const d = derive(dir, s);
       if (d.status !== 'running' || !s.pid) throw wrongState(o.id, 'exec into', d.status, d.status === 'created' ? `start it first (bvisor start ${o.id})` : 'only a running container takes new processes');
       const plan = intactPlan(dir, s);
-      if (!plan || plan.backend !== 'linux') throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
+      if (!plan) throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
+      // A wasm container's process is its runner: a module instance, with no way in for a program.
+      if (plan.backend !== 'linux') throw wrongState(o.id, 'exec into', `a ${plan.backend} container`, 'exec starts a program in a Linux container; a wasm module runs alone');
       // As the state names it: an edited digest would silence the check below.
       const created = sealRecord<{ seccomp: { sha256: string } | null }>(o.id, dir, s, 'create.json');
       if (!created) throw wrongState(o.id, 'exec into', 'unreadable', 'its create.json (what create read back) is missing');

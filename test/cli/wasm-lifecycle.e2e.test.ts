@@ -226,6 +226,11 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(alive(st.pid)).toBe(true);
     expect(state(root, id).status).toBe('running');
     expect(cli(['delete', id, '--root', root]).status).toBe(7); // running: refused without -f
+    // exec has no way into a module (found by review: it said the plan could not be read).
+    const ex = cli(['exec', '--root', root, '--json', id, '--', '/bin/true']);
+    expect(ex.status).toBe(125); // exec's own failure, beside its process's statuses (docs/exit-codes.md)
+    expect(ex.json()).toMatchObject({ error: { code: 'BV_CONTAINER_STATE', message: `cannot exec into container ${id}: it is a wasm container` } });
+    expect(alive(st.pid)).toBe(true);
     expect(cli(['kill', id, 'KILL', '--root', root]).status).toBe(0);
     await until('the runner to die', () => !alive(st.pid));
     await until('the container to stop', () => state(root, id).status === 'stopped');
