@@ -80,6 +80,38 @@ function threadsOf(pid: number): number {
   return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 }
 
+/** A distinct module each call (the in-process cache would serve a repeat): 20,000-odd types,
+ * slow to instrument, so that the rewriter and the runner are both up for a while. */
+let slowModules = 0;
+const slowToInstrument = (): Uint8Array => manyTypesModule(20_002 + slowModules++, 20);
+
+/**
+ * Starts a run of a module slow to instrument, waits until its rewriter and its runner have both
+ * started Node (more than one thread each), gives both pids to `look`, then stops the run and
+ * checks that nothing of it is left.
+ */
+async function whileRewriting<T>(hooks: LaunchHooks, look: (pids: { rewriter: number; runner: number }) => T): Promise<T> {
+  const { dir, root } = bundleOf(slowToInstrument());
+  const ac = new AbortController();
+  const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal, hooks }));
+  let seen: T;
+  try {
+    let rewriter = 0;
+    let runner = 0;
+    await until('the rewriter and the runner started', () => {
+      rewriter = testParentProcess(/rewriter\.js/);
+      runner = testParentProcess(/runner\.(blob|js)/);
+      return rewriter > 0 && runner > 0 && threadsOf(rewriter) > 1 && threadsOf(runner) > 1;
+    }, 20_000);
+    seen = look({ rewriter, runner });
+  } finally {
+    ac.abort(new Error('seen enough'));
+  }
+  expect((await run) === 'ran').toBe(false);
+  expect(processesInTestParent()).toEqual([]);
+  return seen;
+}
+
 /** The memory limit of the cgroup `pid` is in (v1 memory.limit_in_bytes, or v2 memory.max),
  * read from the cgroup files; null where it has no memory controller. */
 function memoryLimitOf(pid: number): number | null {
@@ -289,27 +321,11 @@ describe('the wasm rewriter, bounded (live)', () => {
     expect(raise.status, String(raise.stderr)).toBe(0);
     try {
       expect(coreLimit(process.pid)).toBe(`${hard} ${hard}`);
-      const { dir, root } = bundleOf(manyTypesModule(20_002, 20));
-      const ac = new AbortController();
-      const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal }));
-      try {
-        let rewriter = 0;
-        let runner = 0;
-        await until('the rewriter and the runner in their cgroups', () => {
-          rewriter = testParentProcess(/rewriter\.js/);
-          runner = testParentProcess(/runner\.(blob|js)/);
-          return rewriter > 0 && runner > 0;
-        }, 20_000);
-        expect(coreLimit(rewriter)).toBe('0 0');
-        expect(coreLimit(runner)).toBe('0 0');
-      } finally {
-        ac.abort(new Error('seen enough'));
-      }
-      expect((await run) === 'ran').toBe(false);
+      const limits = await whileRewriting({}, ({ rewriter, runner }) => [coreLimit(rewriter), coreLimit(runner)]);
+      expect(limits).toEqual(['0 0', '0 0']);
     } finally {
       spawnSync('prlimit', ['--pid', String(process.pid), `--core=${own.replace(' ', ':')}`]);
     }
-    expect(processesInTestParent()).toEqual([]);
   });
 
   // RLIMIT_CORE 0 stops core files, not a core_pattern pipe, which gets the whole memory (core(5);
@@ -318,37 +334,19 @@ describe('the wasm rewriter, bounded (live)', () => {
   // its own ids (step 5). Oracle: that check, made by a reader with the process's own ids in its own
   // user namespace and no capability. The twin: the launch sets the library's mark itself instead
   // of preloading it (a test hook), and the same reader reads the same processes.
-  async function ownProcessesRead(hooks: LaunchHooks): Promise<Array<{ status: number | null; stderr: string; pid: number }>> {
-    const { dir, root } = bundleOf(manyTypesModule(20_004 + Math.floor(Math.random() * 1000), 20));
-    const ac = new AbortController();
-    const run = outcome(runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, signal: ac.signal, hooks }));
-    const read: Array<{ status: number | null; stderr: string; pid: number }> = [];
-    try {
-      let rewriter = 0;
-      let runner = 0;
-      await until('the rewriter and the runner started', () => {
-        rewriter = testParentProcess(/rewriter\.js/);
-        runner = testParentProcess(/runner\.(blob|js)/);
-        return rewriter > 0 && runner > 0 && threadsOf(rewriter) > 1 && threadsOf(runner) > 1;
-      }, 20_000);
-      for (const pid of [rewriter, runner]) {
+  const ownProcessesRead = (hooks: LaunchHooks): Promise<Array<{ status: number | null; stderr: string; pid: number }>> =>
+    whileRewriting(hooks, ({ rewriter, runner }) =>
+      [rewriter, runner].map((pid) => {
         // What the reader's sameness rests on: one id mapped (0 to the host id it runs as), and no
         // capability the reader (with none) would lack.
         const status = readFileSync(`/proc/${pid}/status`, 'utf8');
         const hostUid = /^Uid:\s+(\d+)/m.exec(status)![1];
         expect(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/)).toEqual(['0', hostUid, '1']);
         expect(/^CapPrm:\s+(\S+)/m.exec(status)![1]).toBe('0000000000000000');
-        read.push({ ...readableByItsOwnIds(pid), pid });
-      }
-    } finally {
-      ac.abort(new Error('seen enough'));
-    }
-    expect((await run) === 'ran').toBe(false);
-    expect(processesInTestParent()).toEqual([]);
-    return read;
-  }
+        return { ...readableByItsOwnIds(pid), pid };
+      }),
+    );
 
-  /** The launch's environment with the library's mark set and nothing preloaded. */
   const withPreload = (value: (e: { name: string; value?: string }) => { name: string; value: string }): LaunchHooks => {
     const mutate: LaunchHooks['mutateLaunch'] = (l) => void (l.env = l.env.map((e) => (e.name === 'LD_PRELOAD' ? value(e) : e)));
     return { mutateLaunch: mutate, mutateRewriterLaunch: mutate };
