@@ -116,6 +116,9 @@ export function answer(reader: ReplyReader, end: RewriterEnd, bounds: RewriterBo
   }
   if ('refused' in reply) throw new WasmRefused(String(reply.refused), typeof reply.hint === 'string' ? reply.hint : undefined);
   if ('format' in reply) throw new WasmFormatError(String(reply.format), Number(reply.offset));
-  if (failed === NOT_PRELOADED) throw new BvisorError('BV_SHIM_LOAD', notPreloadedError('the wasm rewriter').message, { hint: notPreloadedError('the wasm rewriter').hint });
+  if (failed === NOT_PRELOADED) {
+    const { message, hint } = notPreloadedError('the wasm rewriter');
+    throw new BvisorError('BV_SHIM_LOAD', message, { hint });
+  }
   throw new BvisorError('BV_INTERNAL', `the wasm rewriter failed: ${failed}`);
 }

@@ -69,9 +69,10 @@ const RUNNER_MALLOC: ReadonlyArray<readonly [string, string]> = [
   ['glibc.malloc.mmap_threshold', '33554432'],
 ];
 /**
- * The runner's malloc setting (one of its two environment variables, ownProcessEnv): glibc's malloc serves blocks of up to 32 MiB from its
- * heap and asks for transparent huge pages for it (madvise; hugetlb is glibc >= 2.35, ignored by
- * older ones), and Node reads the runner's snapshot into one such block.
+ * The runner's malloc setting (one of its two environment variables, ownProcessEnv): glibc's
+ * malloc serves blocks of up to 32 MiB from its heap and asks for transparent huge pages for it
+ * (madvise; hugetlb is glibc >= 2.35, ignored by older ones), and Node reads the runner's snapshot
+ * into one such block.
  * Where page faults are dear (a virtual machine shadowing guest page tables) that is a large part
  * of a cold runner's start (docs/performance.md, eleventh and fourteenth passes). bin/bvisor asks
  * the same for the CLI's Node, and both keep a setting of the caller's own for each: only those
@@ -613,8 +614,8 @@ export function rewriterLaunch(host: HostFacts, o: { runName: string; cgroupPare
  * The rewriter's boundary: /usr, bvisor's dist, the library its environment preloads and the few
  * host files Node's start reads (RUNNER_START_FILES), read-only, and nothing else of the host (it
  * reads its job from fd 3 and writes its reply to fd 4); the clauses of bvisor's own processes;
- * its heap, memory and time bounded (app/instrument.ts says why each). Its memory is a cgroup's where one can be made, else
- * RLIMIT_AS (best effort: the address space V8 reserves counts too).
+ * its heap, memory and time bounded (app/instrument.ts says why each). Its memory is a cgroup's
+ * where one can be made, else RLIMIT_AS (best effort: the address space V8 reserves counts too).
  */
 function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds): NormalManifest {
   const dist = join(packageRoot(), 'dist');
