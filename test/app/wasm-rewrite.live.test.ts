@@ -25,6 +25,7 @@ import { rewriterLaunch } from '../../src/app/wasm.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent, testCgroupParent, testParentProcess } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
+import { readByItsOwnIds, readerMissing, refused, threadsOf, type OwnIdsRead } from '../helpers/dumpable.js';
 
 const parent = testCgroupParent();
 const CAPS = { maxPages: 16, tableEntries: 1024 };
@@ -62,22 +63,6 @@ function peakRss(): number {
 function coreLimit(pid: number): string {
   const m = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
   return m ? `${m[1]} ${m[2]}` : 'not listed';
-}
-
-/**
- * Whether a process with `pid`'s own ids, in its user namespace and with no capability, may open
- * its /proc/<pid>/environ: ptrace(2)'s access check ("Ptrace access mode checking"), whose fifth
- * step denies it when the target is not dumpable. Its ids in that namespace are 0 (bvisor maps
- * only 0); setpriv clears the bounding set, so the reader execs with no capability at all.
- */
-function readableByItsOwnIds(pid: number): { status: number | null; stderr: string } {
-  const r = spawnSync('nsenter', ['--user', `--target=${pid}`, '--setuid=0', '--setgid=0', 'setpriv', '--bounding-set=-all', '--inh-caps=-all', '--', 'head', '-c', '1', `/proc/${pid}/environ`], { encoding: 'utf8', timeout: 10_000 });
-  return { status: r.status, stderr: r.stderr };
-}
-
-/** The number of threads of `pid` (proc(5)): more than one once its Node has started. */
-function threadsOf(pid: number): number {
-  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 }
 
 /** A distinct module each call (the in-process cache would serve a repeat): 20,000-odd types,
@@ -334,18 +319,7 @@ describe('the wasm rewriter, bounded (live)', () => {
   // its own ids (step 5). Oracle: that check, made by a reader with the process's own ids in its own
   // user namespace and no capability. The twin: the launch sets the library's mark itself instead
   // of preloading it (a test hook), and the same reader reads the same processes.
-  const ownProcessesRead = (hooks: LaunchHooks): Promise<Array<{ status: number | null; stderr: string; pid: number }>> =>
-    whileRewriting(hooks, ({ rewriter, runner }) =>
-      [rewriter, runner].map((pid) => {
-        // What the reader's sameness rests on: one id mapped (0 to the host id it runs as), and no
-        // capability the reader (with none) would lack.
-        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-        const hostUid = /^Uid:\s+(\d+)/m.exec(status)![1];
-        expect(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/)).toEqual(['0', hostUid, '1']);
-        expect(/^CapPrm:\s+(\S+)/m.exec(status)![1]).toBe('0000000000000000');
-        return { ...readableByItsOwnIds(pid), pid };
-      }),
-    );
+  const ownProcessesRead = (hooks: LaunchHooks): Promise<OwnIdsRead[]> => whileRewriting(hooks, ({ rewriter, runner }) => [rewriter, runner].map(readByItsOwnIds));
 
   const withPreload = (value: (e: { name: string; value?: string }) => { name: string; value: string }): LaunchHooks => {
     const mutate: LaunchHooks['mutateLaunch'] = (l) => void (l.env = l.env.map((e) => (e.name === 'LD_PRELOAD' ? value(e) : e)));
@@ -354,11 +328,9 @@ describe('the wasm rewriter, bounded (live)', () => {
   const markWithoutLibrary = withPreload(() => ({ name: 'BVISOR_NONDUMPABLE', value: '1' }));
 
   it("bvisor's own processes (the rewriter, the runner) are not dumpable: their own ids cannot read their memory", async () => {
-    if (spawnSync('nsenter', ['--version']).error || spawnSync('setpriv', ['--version']).error) return skipOrFail('util-linux', 'nsenter(1) or setpriv(1) is not installed');
-    for (const r of await ownProcessesRead({})) {
-      expect(r.stderr).toBe(`head: cannot open '/proc/${r.pid}/environ' for reading: Permission denied\n`);
-      expect(r.status).toBe(1);
-    }
+    const missing = readerMissing();
+    if (missing) return skipOrFail('util-linux', missing);
+    for (const r of await ownProcessesRead({})) expect(r).toMatchObject(refused(r));
     // The twin: dumpable, the same reader reads both.
     for (const r of await ownProcessesRead(markWithoutLibrary)) expect(r, r.stderr).toMatchObject({ status: 0, stderr: '' });
   });

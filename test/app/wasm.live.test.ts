@@ -14,6 +14,7 @@ import { facts } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 import { alive, descendants, until } from '../helpers/wait.js';
 import { skipOrFail } from '../helpers/require.js';
+import { readByItsOwnIds, readerMissing, refused, threadsOf } from '../helpers/dumpable.js';
 import { validateSealedReport } from '../../src/contract/generated/validators.js';
 import { BvisorError } from '../../src/contract/errors.js';
 
@@ -191,6 +192,23 @@ describe('wasm backend (live)', () => {
       const next = await go(null);
       expect(next.stdout?.toString()).toBe('hello from wasm, bv\n');
       expect(by(next)).toBe('started for this run');
+    } finally {
+      await closeSpares();
+    }
+  });
+
+  // A spare waits for a job it has not read yet (the next run's secrets among it): it is made
+  // non-dumpable at its own exec, as a runner started for its run is (oracle: ptrace(2)'s access
+  // check, test/helpers/dumpable.ts; the twin is in app/wasm-rewrite.live).
+  it('a spare runner waiting for its job is not dumpable', async () => {
+    const missing = readerMissing();
+    if (missing) return skipOrFail('util-linux', missing);
+    const runners = (): number[] => descendants().filter((d) => /dist\/(snapshot\/runner\.blob|backends\/wasm\/runner\.js)/.test(d.argv.join(' '))).map((d) => d.pid);
+    try {
+      await runLoaded(loadBundle(join(BUNDLES, 'hello-wasm')), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts(), spare: true });
+      await until('the spare has started Node', () => runners().length === 1 && threadsOf(runners()[0]!) > 1);
+      const r = readByItsOwnIds(runners()[0]!);
+      expect(r).toMatchObject(refused(r));
     } finally {
       await closeSpares();
     }

@@ -14,6 +14,7 @@ import { until, alive, sleep } from '../helpers/wait.js';
 import { skipOrFail } from '../helpers/require.js';
 import { facts, testCgroupParent } from '../helpers/probe.js';
 import { guest } from '../helpers/wasm-guest.js';
+import { readByItsOwnIds, readerMissing, refused } from '../helpers/dumpable.js';
 
 const BUNDLES = join(__dirname, '..', '..', 'bundles');
 const bundle = (name: string): string => join(BUNDLES, name);
@@ -221,6 +222,12 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(st.status).toBe('running');
     // The runner is Node now, spinning in the guest.
     expect(readlinkSync(`/proc/${st.pid}/exe`)).toBe(readlinkSync('/proc/self/exe'));
+    // Made non-dumpable at that exec, as a run's runner is (ptrace(2)'s access check,
+    // test/helpers/dumpable.ts; the twin is in app/wasm-rewrite.live).
+    if (readerMissing() === null) {
+      const r = readByItsOwnIds(st.pid);
+      expect(r).toMatchObject(refused(r));
+    } else skipOrFail('util-linux', readerMissing()!);
     expect(cli(['kill', id, '--root', root]).status).toBe(0);
     await sleep(700);
     expect(alive(st.pid)).toBe(true);
