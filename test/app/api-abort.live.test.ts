@@ -70,6 +70,12 @@ describe('runConfined signal (live)', () => {
     onTestFinished(() => void process.off('warning', onWarning));
     const ac = new AbortController();
     const runs = Array.from({ length: 16 }, () => runConfined({ manifest: sleeper, dir: tempDir() }, { cgroupParent: parent, signal: ac.signal }));
+    // Should an assertion fail before the abort, the sleepers (a day each) end with the test anyway,
+    // and their runs tear their cgroups down before the file's parent is removed.
+    onTestFinished(async () => {
+      ac.abort(new Error('the test ended'));
+      await Promise.allSettled(runs);
+    });
     let peak = 0;
     const sleepers = (): number => inParent().filter((pid) => {
       try {
