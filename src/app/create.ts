@@ -23,7 +23,7 @@ import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
 import { createWasm } from './wasm.js';
 import { WASM_RECORD } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
-import { fault } from '../host/faults.js';
+import { fault, thenFault } from '../host/faults.js';
 import { hookRecords, runHooks, type HookRecord } from './hooks.js';
 import { prepareOutputs, removeQuarantine, type Quarantine } from './outputs.js';
 import { snapshotGrants, snapshotToJson } from './fsdelta.js';
@@ -236,11 +236,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
             writeState(dir, state, 'renamed');
           };
         };
-        const beforeCgroup = (leaf: string): (() => void) => {
-          const undo = recordLeaf(leaf);
-          fault('create:before-cgroup');
-          return undo;
-        };
+        const beforeCgroup = thenFault(recordLeaf, 'create:before-cgroup');
         const detached = {
           stateDir: dir,
           monitorPath: monitorPath(),

@@ -29,7 +29,7 @@ import type { Reserved } from '../core/features.js';
 import { runNameOf } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
 import { prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
-import { fault } from '../host/faults.js';
+import { fault, thenFault } from '../host/faults.js';
 import { afterNextPoll, onAbort } from '../host/timers.js';
 
 /** What the caller hands to a run: which of its secrets, which of its descriptors. */
@@ -205,13 +205,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
           return () => r.removeCgroup(leaf);
         }
       : undefined;
-    const beforeCgroup = recordLeaf
-      ? (leaf: string): (() => void) => {
-          const undo = recordLeaf(leaf);
-          fault('run:before-cgroup');
-          return undo;
-        }
-      : undefined;
+    const beforeCgroup = recordLeaf ? thenFault(recordLeaf, 'run:before-cgroup') : undefined;
     // The workload's pid and start time, durable before it can fill the root: the wasm runner's
     // at its exec (its guest waits for the job), a Linux workload's before its go byte. Once
     // released, nothing but the report is written to the root, on the space held for it.

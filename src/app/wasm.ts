@@ -584,18 +584,23 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
   };
 }
 
-/** The runner's plan: its own boundary derived from the wasm manifest, admitted, or every
- * refusal as one error (named runner:<clause>). */
+/** The runner's plan: its own boundary derived from the wasm manifest (ownPlan). */
 function planRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, preopens: ReadonlyArray<Preopen>, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null }): Plan {
   const node = realpathSync(process.execPath);
   const rm = runnerManifest(m, handed, caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent).ok, o.wallMs);
-  const runnerPlan = runPlanner({ manifest: rm, host, paths: runnerPaths(rm, node, preopens), cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: handed }, sha256Hex);
-  if (!runnerPlan.admitted) {
-    throw new BvisorError('BV_PLAN_REFUSED', `the wasm runner's own boundary is refused on this host; nothing was run`, {
-      issues: runnerPlan.refusals.map((r) => ({ code: r.code as never, clause: `runner:${r.clause}`, message: r.reason, hint: r.hint })),
+  return ownPlan('runner', rm, runnerPaths(rm, node, preopens), host, handed, o);
+}
+
+/** The plan of one of bvisor's own processes, admitted, or every refusal as one error (each
+ * clause named `<who>:<clause>`). */
+function ownPlan(who: 'runner' | 'rewriter', manifest: NormalManifest, paths: PlanPaths, host: HostFacts, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[] }): Plan {
+  const p = runPlanner({ manifest, host, paths, cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: handed }, sha256Hex);
+  if (!p.admitted) {
+    throw new BvisorError('BV_PLAN_REFUSED', `the wasm ${who}'s own boundary is refused on this host; nothing was run`, {
+      issues: p.refusals.map((r) => ({ code: r.code as never, clause: `${who}:${r.clause}`, message: r.reason, hint: r.hint })),
     });
   }
-  return runnerPlan;
+  return p;
 }
 
 /** How this run's rewriter starts (app/instrument.ts): its plan, made when it is needed (a cache
@@ -641,18 +646,12 @@ function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds
   };
 }
 
-/** The rewriter's plan, admitted, or every refusal as one error (named rewriter:<clause>). */
+/** The rewriter's plan (ownPlan). */
 function planRewriter(host: HostFacts, handed: number[], bounds: RewriterBounds, cgroupParent: string | null, reserved: readonly Reserved[]): Plan {
   const node = realpathSync(process.execPath);
   const rm = rewriterManifest(handed, node, bounds);
   const paths: PlanPaths = { grants: rm.filesystem.map((g) => resolveHostPath(g.path)), exe: resolveHostPath(node), module: null, root: null, stdin: null, rootLinks: hostRootLinks() };
-  const p = runPlanner({ manifest: rm, host, paths, cgroupParent, reserved, handedFds: handed }, sha256Hex);
-  if (!p.admitted) {
-    throw new BvisorError('BV_PLAN_REFUSED', `the wasm rewriter's own boundary is refused on this host; nothing was run`, {
-      issues: p.refusals.map((r) => ({ code: r.code as never, clause: `rewriter:${r.clause}`, message: r.reason, hint: r.hint })),
-    });
-  }
-  return p;
+  return ownPlan('rewriter', rm, paths, host, handed, { cgroupParent, reserved });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -54,3 +54,13 @@ export const faultPoints = {
 export function fault(stage: FaultStage): void {
   faultPoints.hit(stage);
 }
+
+/** `f`, then the fault point `stage`: a step's record made, the crash tests' moment before the
+ * step itself (a cgroup leaf named in the state before it is made). */
+export function thenFault<A extends unknown[], R>(f: (...args: A) => R, stage: FaultStage): (...args: A) => R {
+  return (...args) => {
+    const r = f(...args);
+    fault(stage);
+    return r;
+  };
+}

@@ -7,6 +7,7 @@ import { ReplyReader, answer, type RewriterEnd } from '../../src/app/rewriter-re
 import { WasmRefused } from '../../src/core/wasm/fuel.js';
 import { WasmFormatError } from '../../src/core/wasm/binary.js';
 import { BvisorError } from '../../src/contract/errors.js';
+import { thrownAny as thrown } from '../helpers/thrown.js';
 
 const BOUNDS = { heapMb: 1024, memoryBytes: 2 * 2 ** 30, wallMs: 60_000 };
 const RESULT = { deferredStart: null, functions: 2, memory: { min: 1, max: 16 }, tables: [] };
@@ -16,15 +17,6 @@ function read(chunks: Array<string | Buffer>, lineMax = 1024): ReplyReader {
   const r = new ReplyReader(lineMax);
   for (const c of chunks) r.push(typeof c === 'string' ? Buffer.from(c) : c);
   return r;
-}
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('it did not throw');
 }
 
 describe('ReplyReader', () => {

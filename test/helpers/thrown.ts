@@ -10,3 +10,13 @@ export function thrown(fn: () => unknown): BvisorError {
   }
   throw new Error('expected a BvisorError, nothing was thrown');
 }
+
+/** Whatever a call throws, of any kind (a test then asserts which); fails when nothing is thrown. */
+export function thrownAny(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error, nothing was thrown');
+}
