@@ -6,6 +6,7 @@ import { capabilityTable, type CapabilityRow } from '../core/capabilities.js';
 import { placementFor } from '../core/host-view.js';
 import { join } from 'node:path';
 import { auditStatus, auditUnavailable } from '../backends/linux/host/landlock-audit.js';
+import { ownProcessesHere } from './wasm.js';
 
 export interface CgroupPlacementRow {
   hierarchy: string;
@@ -23,6 +24,9 @@ export interface CheckResult {
   /** Which denials a run's report can list here (docs/denials.md): each source as observed on
    * this host by default, or why not. */
   denials: { seccomp: DenialSourceHere; landlock: DenialSourceHere };
+  /** Whether the wasm backend's own processes (the runner, the rewriter) can be started in their
+   * boundary here: a wasm run needs both, whatever its manifest admits. */
+  wasmProcesses: { admitted: boolean; why: string };
 }
 
 export interface DenialSourceHere {
@@ -52,5 +56,5 @@ export function placementRows(host: HostFacts, cgroupParent: string | null): Cgr
 
 export function check(opts: { cgroupParent: string | null }): CheckResult {
   const host = probeHost();
-  return { host, cgroupPlacements: placementRows(host, opts.cgroupParent), capabilities: capabilityTable(host, opts.cgroupParent), denials: denialSourcesHere(host) };
+  return { host, cgroupPlacements: placementRows(host, opts.cgroupParent), capabilities: capabilityTable(host, opts.cgroupParent), denials: denialSourcesHere(host), wasmProcesses: ownProcessesHere(host, opts.cgroupParent) };
 }

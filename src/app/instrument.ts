@@ -50,6 +50,9 @@ export interface RewriterBounds {
   wallMs: number | null;
 }
 
+/** The bounds a shipped rewriter gets (a test's LaunchHooks may name others). */
+export const SHIPPED_REWRITER_BOUNDS: Readonly<RewriterBounds> = { heapMb: REWRITER_HEAP_MB, memoryBytes: REWRITER_MEMORY_BYTES, wallMs: REWRITER_WALL_MS };
+
 /** How to start a rewriter: its plan (app/wasm.ts planRewriter), given the two descriptors it
  * is handed (its job's read end, its reply's write end), and what its launch needs. */
 export interface RewriterLaunch {
@@ -106,7 +109,7 @@ export async function instrumentBounded(module: Uint8Array, caps: FuelOptions, l
   try {
     // A stop in the turns between the place given and this one: no process.
     if (stopped()) throw o.stop!.error();
-    return await inProcess(module, caps, launch, { heapMb: o.heapMb ?? REWRITER_HEAP_MB, memoryBytes: o.memoryBytes === undefined ? REWRITER_MEMORY_BYTES : o.memoryBytes, wallMs: o.wallMs === undefined ? REWRITER_WALL_MS : o.wallMs }, o.stop, o.mutateLaunch);
+    return await inProcess(module, caps, launch, { heapMb: o.heapMb ?? SHIPPED_REWRITER_BOUNDS.heapMb, memoryBytes: o.memoryBytes === undefined ? SHIPPED_REWRITER_BOUNDS.memoryBytes : o.memoryBytes, wallMs: o.wallMs === undefined ? SHIPPED_REWRITER_BOUNDS.wallMs : o.wallMs }, o.stop, o.mutateLaunch);
   } finally {
     free();
   }

@@ -4,9 +4,10 @@
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { planLoaded, type PlanOptions } from './run.js';
+import { planLoaded, reservedPaths, type PlanOptions } from './run.js';
+import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';
-import { withCleanup } from '../contract/errors.js';
+import { BvisorError, withCleanup } from '../contract/errors.js';
 import { refuseBundleHostDestination } from './outputs.js';
 
 export interface ValidateResult {
@@ -34,6 +35,9 @@ export function validateBundle(arg: string): ValidateResult {
 export interface PlanResult {
   bundle: string;
   plan: Plan;
+  /** An admitted wasm plan whose run would still be refused, before anything runs: the runner's
+   * or the rewriter's own boundary refused here, or their preloaded library missing. */
+  ownProcesses: BvisorError | null;
 }
 
 export function planBundle(arg: string, opts: PlanOptions): PlanResult {
@@ -42,6 +46,17 @@ export function planBundle(arg: string, opts: PlanOptions): PlanResult {
   return withCleanup(() => {
     // As run and create refuse it (a plan has no --outputs-to to replace it with).
     refuseBundleHostDestination(loaded.manifest);
-    return { bundle: bundle.source, plan: planLoaded(loaded, probeHost(), opts) };
+    const host = probeHost();
+    const plan = planLoaded(loaded, host, opts);
+    let ownProcesses: BvisorError | null = null;
+    if (plan.admitted && plan.backend === 'wasm') {
+      try {
+        planOwnProcesses(plan, loaded.manifest, host, reservedPaths(opts.root));
+      } catch (e) {
+        if (!(e instanceof BvisorError)) throw e;
+        ownProcesses = e;
+      }
+    }
+    return { bundle: bundle.source, plan, ownProcesses };
   }, bundle.cleanup);
 }

@@ -49,7 +49,7 @@ import { resolveEnv } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
 import { WASI_IMPORTS } from '../backends/wasm/wasi.js';
 import { cacheKey, cached, type CacheResult } from '../host/wasm-cache.js';
-import { instrumentBounded, type RewriterBounds, type RewriterLaunch } from './instrument.js';
+import { instrumentBounded, SHIPPED_REWRITER_BOUNDS, type RewriterBounds, type RewriterLaunch } from './instrument.js';
 import { effectiveHooks } from '../backends/linux/test-hooks.js';
 import type { RecordLeaf } from '../backends/linux/host/cgroups.js';
 
@@ -202,7 +202,7 @@ const OWN_PROCESS = {
 } satisfies Partial<NormalManifest>;
 
 /** The runner's own boundary, derived from the wasm manifest. */
-function runnerManifest(m: NormalManifest, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
+function runnerManifest(m: RunnerInputs, fds: number[], caps: FuelOptions, node: string, preopens: ReadonlyArray<{ host: string; readonly: boolean }>, memoryCgroup: boolean, wallMs: number | null): NormalManifest {
   const L = m.limits;
   const start = runnerStart();
   const dist = join(packageRoot(), 'dist');
@@ -585,7 +585,7 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
 }
 
 /** The runner's plan: its own boundary derived from the wasm manifest (ownPlan). */
-function planRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, preopens: ReadonlyArray<Preopen>, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null }): Plan {
+function planRunner(m: RunnerInputs, caps: FuelOptions, host: HostFacts, preopens: ReadonlyArray<Preopen>, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null }): Plan {
   const node = realpathSync(process.execPath);
   const rm = runnerManifest(m, handed, caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent).ok, o.wallMs);
   return ownPlan('runner', rm, runnerPaths(rm, node, preopens), host, handed, o);
@@ -644,6 +644,58 @@ function rewriterManifest(handed: number[], node: string, bounds: RewriterBounds
     ...OWN_PROCESS,
     internal: { noCoreDump: true },
   };
+}
+
+/** What of the wasm manifest the runner's own boundary takes: its output cap and its stdio. */
+type RunnerInputs = Pick<NormalManifest, 'limits' | 'stdio'>;
+
+/**
+ * The processes a run of this admitted wasm plan would start for its own work, planned as run
+ * plans them (the numbers of their two descriptors aside): the runner, and the rewriter a cache
+ * miss starts. So `bvisor plan` refuses what run would refuse before running anything: their own
+ * clauses (BV_PLAN_REFUSED, each named `runner:<clause>` or `rewriter:<clause>`, both processes'
+ * together), or the library their environment preloads (BV_SHIM_LOAD).
+ */
+export function planOwnProcesses(plan: Plan, m: RunnerInputs, host: HostFacts, reserved: readonly Reserved[]): void {
+  const L = plan.launch!;
+  const { caps, preopens } = jobShape(plan);
+  const handed = [3, 4];
+  ownProcessesAdmitted([
+    () => planRunner(m, caps, host, preopens, handed, { cgroupParent: L.cgroup.parent, reserved, wallMs: L.wallMs }),
+    () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, L.cgroup.parent, reserved),
+  ]);
+}
+
+/** Each plan made, or every refusal of them as one error (any other error as it is). */
+function ownProcessesAdmitted(plans: Array<() => Plan>): Plan[] {
+  const refused: BvisorError[] = [];
+  const admitted: Plan[] = [];
+  for (const p of plans) {
+    try {
+      admitted.push(p());
+    } catch (e) {
+      if (!(e instanceof BvisorError && e.code === 'BV_PLAN_REFUSED')) throw e;
+      refused.push(e);
+    }
+  }
+  if (refused.length === 1) throw refused[0]!;
+  if (refused.length > 1) throw new BvisorError('BV_PLAN_REFUSED', "the wasm runner's and rewriter's own boundaries are refused on this host; nothing was run", { issues: refused.flatMap((e) => e.issues) });
+  return admitted;
+}
+
+/** What `bvisor check` says of the wasm backend's own processes here: for a module with no
+ * preopen and no limit, the runner's and the rewriter's plans, or why either is refused. */
+export function ownProcessesHere(host: HostFacts, cgroupParent: string | null): { admitted: boolean; why: string } {
+  const handed = [3, 4];
+  const m: RunnerInputs = { limits: {}, stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' } };
+  try {
+    const plans = ownProcessesAdmitted([() => planRunner(m, DEFAULT_CAPS, host, [], handed, { cgroupParent, reserved: [], wallMs: null }), () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, cgroupParent, [])]);
+    const fs = [...new Set(plans.map((p) => p.clauses.find((c) => c.clause === 'filesystem')?.mechanism ?? 'none'))];
+    return { admitted: true, why: `the runner and the rewriter, each in a boundary of its own (filesystem: ${fs.join('; ')}), non-dumpable (${nodumpPath()} preloaded)` };
+  } catch (e) {
+    if (!(e instanceof BvisorError)) throw e;
+    return { admitted: false, why: e.issues.length ? e.issues.map((i) => `${i.clause}: ${i.message}`).join('; ') : `${e.message}${e.hint ? ` (${e.hint})` : ''}` };
+  }
 }
 
 /** The rewriter's plan (ownPlan). */

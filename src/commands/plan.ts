@@ -14,7 +14,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
 
   async run(): Promise<PlanDoc> {
     const { args } = await this.parse(Plan);
-    const { plan } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
+    const { plan, ownProcesses } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
     this.say(
       table(
         ['clause', 'verdict', 'mechanism / reason'],
@@ -33,6 +33,9 @@ export default class Plan extends BaseCommand<typeof Plan> {
         issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
       });
     }
+    // Every clause admitted, and still refused as run would refuse it: by the wasm backend's own
+    // processes (their boundary, or their library), before anything runs.
+    if (ownProcesses) throw ownProcesses;
     this.say(`\nadmitted: ${plan.backend} backend, plan ${plan.planHash?.slice(0, 16)}`);
     return plan;
   }

@@ -3,9 +3,10 @@
 // indistinguishable from bin/run.js), and bin/bvisor's own --debug line saying which started.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
+import { packageCopy } from '../helpers/package-copy.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail, straceBin } from '../helpers/require.js';
 import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
@@ -320,23 +321,6 @@ describe.skipIf(!built)('start-up snapshot', () => {
       expect(plain.inHeap, plain.detail).toBe(false);
     }
   });
-
-  // A package laid out like the real one, where the snapshot is stale or missing.
-  function packageCopy(): string {
-    const p = tempDir();
-    mkdirSync(join(p, 'bin'));
-    for (const f of ['bvisor', 'run.js']) copyFileSync(join(ROOT, 'bin', f), join(p, 'bin', f));
-    mkdirSync(join(p, 'dist'));
-    for (const e of readdirSync(join(ROOT, 'dist'))) if (e !== 'snapshot') symlinkSync(join(ROOT, 'dist', e), join(p, 'dist', e));
-    mkdirSync(join(p, 'dist', 'snapshot'));
-    for (const f of readdirSync(join(ROOT, 'dist', 'snapshot'))) {
-      const from = join(ROOT, 'dist', 'snapshot', f);
-      copyFileSync(from, join(p, 'dist', 'snapshot', f));
-      utimesSync(join(p, 'dist', 'snapshot', f), statSync(from).atime, statSync(from).mtime); // the stamp's mtime is its content
-    }
-    for (const e of ['node_modules', 'package.json', 'oclif.manifest.json', 'native-shim']) symlinkSync(join(ROOT, e), join(p, e));
-    return p;
-  }
 
   it('falls back to bin/run.js, saying why under --debug: a Node binary that changed, no blob, asked not to', () => {
     const p = packageCopy();
