@@ -14,6 +14,11 @@
  *   jobstop FILE          stop the rest of its process group through the terminal on stdin
  *                         (a new foreground group, then a background read: SIGTTIN; prints
  *                         "reader stopped N"), then tick
+ *   ttystop EXIT|segv|sleep  leave the terminal on stdin stopped: raw (no IXON, ICANON, ECHO or
+ *                         ISIG), its output stopped (tcflow(TCOOFF)); then one mount(2) (a
+ *                         call the default denylist refuses: a denial to list), then exit EXIT,
+ *                         fault on a NULL pointer, or sleep a minute. Prints "stopped" before the stop, or the
+ *                         failing call's errno
  *   burn MS               spin for MS of wall time, print the CPU ms this process got
  *   alloc MIB [FILE]      allocate and touch MIB mebibytes, then print "ok" (with FILE: make it,
  *                         then wait half a second first)
@@ -75,6 +80,7 @@
 #include <sys/wait.h>
 #include <sys/inotify.h>
 #include <sys/xattr.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -579,6 +585,23 @@ int main(int argc, char **argv) {
     fflush(stdout);
     argv[1] = "tick";
     return main(3, argv);
+  }
+  if (!strcmp(m, "ttystop") && argc >= 3) {
+    struct termios t;
+    if (tcgetattr(0, &t) < 0) { printf("tcgetattr errno %d\n", errno); return 1; }
+    t.c_iflag &= ~(tcflag_t)IXON;
+    t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ISIG);
+    if (tcsetattr(0, TCSANOW, &t) < 0) { printf("tcsetattr errno %d\n", errno); return 1; }
+    printf("stopped\n");
+    fflush(stdout);
+    if (tcflow(0, TCOOFF) < 0) return 1;
+    (void)!syscall(SYS_mount, "none", "/", "tmpfs", 0, NULL);
+    if (!strcmp(argv[2], "segv")) {
+      volatile int *p = NULL;
+      return *p;
+    }
+    if (!strcmp(argv[2], "sleep")) sleep(60);
+    return atoi(argv[2]);
   }
   if (!strcmp(m, "burn") && argc >= 3) {
     /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a

@@ -51,6 +51,8 @@ int bv_pidfd_signal(int pidfd, int sig);
 int bv_pidfd_open(int pid);
 /* SIGTSTP/SIGTTIN/SIGTTOU ignored while a workload shares the session (sys.c says why). */
 int bv_job_stops(int hold);
+/* The caller's terminal's output, resumed after a workload given it (sys.c says why). */
+int bv_tty_resume(int fd);
 /* The wall deadline's backstop: a thread that kills the workload at the deadline (sys.c says why). */
 int bv_deadline_thread(int pid, int pidfd, int kill_fd);
 int bv_write_byte(int fd);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,6 +148,12 @@ static int job_restore(int mask) {
   }
   return rc;
 }
+
+/* A workload given the caller's terminal (stdin, stdout or stderr inherited) can stop its output
+ * (tcflow(TCOOFF)) with IXON cleared, so no key resumes it: nothing then written there returns,
+ * bvisor's own last words and the caller's shell after it. Once none of the workload's processes
+ * is left, the launcher resumes it (host/terminal.ts). termios(3). */
+int bv_tty_resume(int fd) { return tcflow(fd, TCOON) < 0 ? -errno : 0; }
 
 int bv_job_stops(int hold) {
   pthread_mutex_lock(&job_lock);

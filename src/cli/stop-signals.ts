@@ -12,8 +12,10 @@
 // background run writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be
 // refused: whoever sends it stops the deadline too.
 
+import { write as fsWrite } from 'node:fs';
 import { constants } from 'node:os';
-import { afterNextPoll } from '../host/timers.js';
+import { isatty } from 'node:tty';
+import { afterNextPoll, delay } from '../host/timers.js';
 import { continueSharingWorkloads, holdJobStops } from '../host/job-control.js';
 
 /** The signals a caller sends to stop a foreground command. SIGQUIT keeps its default (a core
@@ -35,6 +37,19 @@ export interface StopSignals {
   write(to: 'stdout' | 'stderr', data: string | Uint8Array): void;
   /** Watches both streams now: for output written by others (oclif's --json). */
   guard(): void;
+}
+
+/** All of `data` written to `fd` asynchronously, in order. A descriptor some other opener made
+ * non-blocking answers EAGAIN while the terminal's output is stopped: tried again shortly. */
+async function writeAll(fd: number, data: Uint8Array): Promise<void> {
+  for (let at = 0; at < data.length; ) {
+    try {
+      at += await new Promise<number>((resolve, reject) => fsWrite(fd, data, at, data.length - at, null, (e, n) => (e ? reject(e) : resolve(n))));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      await delay(20, undefined);
+    }
+  }
 }
 
 /** A shell's status for a process its reader left (a pipeline's producer killed by SIGPIPE). */
@@ -115,15 +130,29 @@ export function stopOnSignals(): StopSignals {
       // nowhere to say it
     }
   }
+  // While the run is under way, bvisor's own writes to a terminal go through one queue of
+  // asynchronous writes (libuv's threads), not the stream's synchronous write: a workload given
+  // that terminal may stop its output (tcflow(TCOOFF), IXON off), and a write blocked there would
+  // hold the event loop, and with it the wall deadline, the stop signals and the run's end. The
+  // launcher resumes the terminal once the workload is gone (host/terminal.ts); release() waits
+  // for the queue first. (isatty, not the stream's isTTY: that getter makes the stream.)
+  const terminal = { stdout: isatty(1), stderr: isatty(2) };
+  let queue: Promise<void> = Promise.resolve();
+  let queued = 0;
+  let underWay = true;
   function write(to: 'stdout' | 'stderr', data: string | Uint8Array): void {
     guard();
-    (to === 'stdout' ? process.stdout : process.stderr).write(data);
+    if (!(underWay && terminal[to]) && queued === 0) return void (to === 'stdout' ? process.stdout : process.stderr).write(data);
+    queued++;
+    queue = queue.then(() => writeAll(to === 'stdout' ? 1 : 2, typeof data === 'string' ? Buffer.from(data) : data).catch(onError)).finally(() => void queued--);
   }
   return {
     signal: ac.signal,
     write,
     guard,
     release: async () => {
+      underWay = false;
+      await queue;
       // A signal caught while the run's end was busy (synchronous work: the loop did not turn) is
       // waiting in the loop's queue: hear it before the listeners go, or it is dropped with them.
       await afterNextPoll();

@@ -32,6 +32,7 @@ interface ShimFns {
   bv_pidfd_signal(pidfd: number, sig: number): number;
   bv_pidfd_open(pid: number): number;
   bv_job_stops(hold: number): number;
+  bv_tty_resume(fd: number): number;
   bv_deadline_thread(pid: number, pidfd: number, killFd: number): number;
   bv_write_byte(fd: number): number;
   bv_recv_fd(sock: number): number;
@@ -87,6 +88,7 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_pidfd_signal: 'int bv_pidfd_signal(int pidfd, int sig)',
   bv_pidfd_open: 'int bv_pidfd_open(int pid)',
   bv_job_stops: 'int bv_job_stops(int hold)',
+  bv_tty_resume: 'int bv_tty_resume(int fd)',
   bv_deadline_thread: 'int bv_deadline_thread(int pid, int pidfd, int kill_fd)',
   bv_write_byte: 'int bv_write_byte(int fd)',
   bv_recv_fd: 'int bv_recv_fd(int sock)',

@@ -1,0 +1,94 @@
+// A workload given the caller's terminal can leave its output stopped (tcflow(TCOOFF)) with
+// IXON cleared, so no key resumes it. bvisor's own last words there (the denial summary after a
+// failed run) then blocked for ever, and so would the caller's shell. Now the launcher resumes the
+// terminal's output once none of the workload's processes is left, and bvisor's writes to a
+// terminal while a run is under way never hold its event loop.
+// Oracles, from the pseudo-terminal's other side (termios(3)): whether bvisor ended at all, the
+// summary read from the master, whether a non-blocking write to the slave is taken (a stopped
+// terminal answers EAGAIN), and the slave's modes, which Node puts back at its exit.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BVISOR, cliEnv } from '../helpers/cli.js';
+import { defaultTestParent, processesInTestParent } from '../helpers/cgroups.js';
+import { PROBE } from '../helpers/probe.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** bvisor run, in a session of its own whose controlling terminal is a fresh pty. */
+const HARNESS = [
+  'import os, sys, fcntl, termios, json, select, time, signal',
+  'm, s = os.openpty()',
+  'before = termios.tcgetattr(s)',
+  'pid = os.fork()',
+  'if pid == 0:',
+  '    os.setsid(); fcntl.ioctl(s, termios.TIOCSCTTY, 0)',
+  '    for fd in (0, 1, 2): os.dup2(s, fd)',
+  '    os.close(m); os.close(s)',
+  '    os.execv(sys.argv[1], sys.argv[1:])',
+  'out = b""; status = None; wedged = False; deadline = time.time() + 30; interrupted = False',
+  'while True:',
+  '    r, _, _ = select.select([m], [], [], 0.1)',
+  '    if r:',
+  '        try: out += os.read(m, 65536)',
+  '        except OSError: pass',
+  '    if os.environ.get("INTERRUPT") and not interrupted and b"stopped" in out: os.kill(pid, signal.SIGINT); interrupted = True',
+  '    if status is None:',
+  '        p, st = os.waitpid(pid, os.WNOHANG)',
+  '        if p: status = st; deadline = time.time() + 1',
+  '    if time.time() > deadline:',
+  '        if status is None: wedged = True; os.kill(pid, signal.SIGKILL); _, status = os.waitpid(pid, 0)',
+  '        break',
+  'after = termios.tcgetattr(s)',
+  'fcntl.fcntl(s, fcntl.F_SETFL, fcntl.fcntl(s, fcntl.F_GETFL) | os.O_NONBLOCK)',
+  'try: os.write(s, b"."); writable = True',
+  'except BlockingIOError: writable = False',
+  'flags = lambda t: {"IXON": bool(t[0] & termios.IXON), "ICANON": bool(t[3] & termios.ICANON), "ECHO": bool(t[3] & termios.ECHO), "ISIG": bool(t[3] & termios.ISIG)}',
+  'sys.stdout.write(json.dumps({"wedged": wedged, "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None, "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "out": out.decode("utf8", "replace"), "before": flags(before), "after": flags(after), "writable": writable}) + "\\n")',
+].join('\n');
+
+interface Seen {
+  wedged: boolean;
+  code: number | null;
+  signal: number | null;
+  out: string;
+  before: Record<string, boolean>;
+  after: Record<string, boolean>;
+  writable: boolean;
+}
+
+function runOnTerminal(end: string, interrupt = false): Seen {
+  const b = tempDir();
+  chmodSync(b, 0o755);
+  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [ttystop, "${end}"] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nstdio: { stdin: inherit, stdout: inherit, stderr: inherit }\nlimits: { wall: 20s }\n`);
+  const parent = defaultTestParent();
+  const r = spawnSync('python3', ['-c', HARNESS, BVISOR, '--root', tempDir(), ...(parent ? ['--cgroup-parent', parent] : []), 'run', `tty-${end}`, '-b', b], { env: cliEnv(interrupt ? { INTERRUPT: '1' } : {}), encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Seen;
+}
+
+describe('the terminal a workload was given, as bvisor leaves it', () => {
+  for (const [end, code] of [['3', 3], ['segv', 128 + 11]] as const) {
+    it(`left stopped and raw by a workload that then ${end === 'segv' ? 'faults (128 + SIGSEGV, signal(7))' : 'exits 3'}: bvisor ends, its summary reaches the terminal, whose output is resumed`, () => {
+      const seen = runOnTerminal(end);
+      expect(seen.wedged, seen.out).toBe(false);
+      expect(seen.code).toBe(code);
+      expect(seen.out).toContain('stopped'); // the workload's own line, before its TCOOFF
+      // The denial summary (docs/denials.md#the-summary), written after the run: mount(2) denied.
+      expect(seen.out).toMatch(/mount/);
+      expect(seen.writable).toBe(true);
+      expect(seen.before).toEqual({ IXON: true, ICANON: true, ECHO: true, ISIG: true });
+      expect(seen.after).toEqual(seen.before);
+      expect(processesInTestParent()).toEqual([]);
+    });
+  }
+
+  it('Ctrl-C while the workload holds the terminal stopped: bvisor says so there without blocking, ends the run and dies by SIGINT', () => {
+    const seen = runOnTerminal('sleep', true);
+    expect(seen.wedged, seen.out).toBe(false);
+    expect(seen.signal).toBe(2); // SIGINT, signal(7)
+    expect(seen.out).toContain('bvisor: received SIGINT: stopping the run');
+    expect(seen.writable).toBe(true);
+    expect(processesInTestParent()).toEqual([]);
+  });
+});
