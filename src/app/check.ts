@@ -26,7 +26,7 @@ export interface CheckResult {
   denials: { seccomp: DenialSourceHere; landlock: DenialSourceHere };
   /** Whether the wasm backend's own processes (the runner, the rewriter) can be started in their
    * boundary here: a wasm run needs both, whatever its manifest admits. */
-  wasmProcesses: { admitted: boolean; why: string };
+  wasmProcesses: { admitted: boolean; why: string; hint: string | null };
 }
 
 export interface DenialSourceHere {

@@ -384,7 +384,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
   const L = plan.launch!;
   // The runner's cgroups go where the wasm plan placed the workload's (an OCI config's
   // linux.cgroupsPath, else the caller's parent).
-  const o = { ...o0, cgroupParent: L.cgroup.parent };
+  const o = { ...o0, cgroupParent: L.cgroup.parent, preopenClauses: preopenClauses(plan) };
   const shape = jobShape(plan);
   const { caps, preopens } = shape;
   const { maxPages, tableEntries } = caps;
@@ -515,12 +515,12 @@ function runnerPaths(rm: NormalManifest, node: string, preopens: ReadonlyArray<P
 
 const host0Rootful = (): boolean => process.geteuid?.() === 0;
 
-function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[] }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
+function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: { id: string | null; runName: string; relay?: RunRelay; beforeCgroup?: RecordLeaf; onExec?: (ctl: RunControl) => void; hooks?: LaunchHooks; cgroupParent: string | null; reserved: readonly Reserved[]; preopenClauses: ReadonlyMap<string, string> }, cap: number, preopens: ReadonlyArray<Preopen>): Runner {
   const pipes = jobPipes();
   let runnerPlan: Plan;
   try {
     // The job and outcome pipes are the only descriptors the runner gets: handed over on purpose.
-    runnerPlan = planRunner(m, caps, host, preopens, pipes.handed, { cgroupParent: o.cgroupParent, reserved: o.reserved, wallMs: null });
+    runnerPlan = planRunner(m, caps, host, preopens, pipes.handed, { cgroupParent: o.cgroupParent, reserved: o.reserved, wallMs: null, preopenClauses: o.preopenClauses });
   } catch (e) {
     pipes.closeHanded();
     pipes.destroy();
@@ -585,22 +585,58 @@ function launchRunner(m: NormalManifest, caps: FuelOptions, host: HostFacts, o: 
 }
 
 /** The runner's plan: its own boundary derived from the wasm manifest (ownPlan). */
-function planRunner(m: RunnerInputs, caps: FuelOptions, host: HostFacts, preopens: ReadonlyArray<Preopen>, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null }): Plan {
+function planRunner(m: RunnerInputs, caps: FuelOptions, host: HostFacts, preopens: ReadonlyArray<Preopen>, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null; preopenClauses: ReadonlyMap<string, string> }): Plan {
   const node = realpathSync(process.execPath);
   const rm = runnerManifest(m, handed, caps, node, preopens, cgroupFor(host, 'memory', o.cgroupParent).ok, o.wallMs);
-  return ownPlan('runner', rm, runnerPaths(rm, node, preopens), host, handed, o);
+  // A refusal of one of its preopens is one of the bundle's grants: named as the bundle names it.
+  const clauses = new Map<number, string>();
+  for (const g of rm.filesystem) {
+    const c = o.preopenClauses.get(g.path);
+    if (c !== undefined) clauses.set(g.index, c);
+  }
+  return ownPlan('runner', rm, runnerPaths(rm, node, preopens), host, handed, o, clauses);
 }
 
-/** The plan of one of bvisor's own processes, admitted, or every refusal as one error (each
- * clause named `<who>:<clause>`). */
-function ownPlan(who: 'runner' | 'rewriter', manifest: NormalManifest, paths: PlanPaths, host: HostFacts, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[] }): Plan {
+/** The bundle's clause of each preopen, by its host path (the wasm plan's filesystem rules). */
+function preopenClauses(plan: Plan): Map<string, string> {
+  return new Map((plan.launch?.filesystem ?? []).map((f) => [f.path, f.clause]));
+}
+
+/**
+ * The plan of one of bvisor's own processes, admitted, or every refusal as one error. A clause of
+ * its own is named `<who>:<clause>`, and its hint loses the planner's "mark it best-effort" (no
+ * manifest can weaken these clauses); a grant that is one of the bundle's preopens (`bundle`: the
+ * process's grant index → the bundle's clause) is named, and keeps its hint, as the bundle has it.
+ */
+function ownPlan(who: 'runner' | 'rewriter', manifest: NormalManifest, paths: PlanPaths, host: HostFacts, handed: number[], o: { cgroupParent: string | null; reserved: readonly Reserved[] }, bundle: ReadonlyMap<number, string> = new Map()): Plan {
   const p = runPlanner({ manifest, host, paths, cgroupParent: o.cgroupParent, reserved: o.reserved, handedFds: handed }, sha256Hex);
   if (!p.admitted) {
+    const named = (text: string): string => text.replace(/\bfilesystem\[(\d+)\]/g, (all, i: string) => bundle.get(Number(i)) ?? `the ${who}'s ${all}`);
+    const own = `the wasm ${who}'s clauses are bvisor's own: no manifest can weaken them (bvisor check shows this host)`;
+    const issues = p.refusals.map((r) => {
+      const i = /^filesystem\[(\d+)\]$/.exec(r.clause);
+      const theirs = i ? bundle.get(Number(i[1])) : undefined;
+      if (theirs !== undefined) return { code: r.code as never, clause: theirs, message: named(r.reason), hint: named(r.hint) };
+      return { code: r.code as never, clause: `${who}:${r.clause}`, message: named(r.reason), hint: ownHint(r.hint) ?? own };
+    });
+    const ours = issues.some((x) => x.clause.startsWith(`${who}:`));
     throw new BvisorError('BV_PLAN_REFUSED', `the wasm ${who}'s own boundary is refused on this host; nothing was run`, {
-      issues: p.refusals.map((r) => ({ code: r.code as never, clause: `${who}:${r.clause}`, message: r.reason, hint: r.hint })),
+      issues,
+      hint: ours ? `every wasm workload runs in bvisor's own ${who} process, whose boundary this host must support (bvisor check shows what it has)` : issues[0]!.hint,
     });
   }
   return p;
+}
+
+/** A planner hint for one of bvisor's own clauses, without its ways to weaken the clause; null
+ * when nothing else is left. */
+export function ownHint(hint: string): string | null {
+  const left = hint
+    .split(/,? or /)
+    .filter((part) => !/best-effort|mediated/.test(part))
+    .join(', or ')
+    .trim();
+  return left === '' ? null : left;
 }
 
 /** How this run's rewriter starts (app/instrument.ts): its plan, made when it is needed (a cache
@@ -661,7 +697,7 @@ export function planOwnProcesses(plan: Plan, m: RunnerInputs, host: HostFacts, r
   const { caps, preopens } = jobShape(plan);
   const handed = [3, 4];
   ownProcessesAdmitted([
-    () => planRunner(m, caps, host, preopens, handed, { cgroupParent: L.cgroup.parent, reserved, wallMs: L.wallMs }),
+    () => planRunner(m, caps, host, preopens, handed, { cgroupParent: L.cgroup.parent, reserved, wallMs: L.wallMs, preopenClauses: preopenClauses(plan) }),
     () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, L.cgroup.parent, reserved),
   ]);
 }
@@ -685,16 +721,19 @@ function ownProcessesAdmitted(plans: Array<() => Plan>): Plan[] {
 
 /** What `bvisor check` says of the wasm backend's own processes here: for a module with no
  * preopen and no limit, the runner's and the rewriter's plans, or why either is refused. */
-export function ownProcessesHere(host: HostFacts, cgroupParent: string | null): { admitted: boolean; why: string } {
+export function ownProcessesHere(host: HostFacts, cgroupParent: string | null): { admitted: boolean; why: string; hint: string | null } {
   const handed = [3, 4];
   const m: RunnerInputs = { limits: {}, stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' } };
   try {
-    const plans = ownProcessesAdmitted([() => planRunner(m, DEFAULT_CAPS, host, [], handed, { cgroupParent, reserved: [], wallMs: null }), () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, cgroupParent, [])]);
+    const plans = ownProcessesAdmitted([() => planRunner(m, DEFAULT_CAPS, host, [], handed, { cgroupParent, reserved: [], wallMs: null, preopenClauses: new Map() }), () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, cgroupParent, [])]);
     const fs = [...new Set(plans.map((p) => p.clauses.find((c) => c.clause === 'filesystem')?.mechanism ?? 'none'))];
-    return { admitted: true, why: `the runner and the rewriter, each in a boundary of its own (filesystem: ${fs.join('; ')}), non-dumpable (${nodumpPath()} preloaded)` };
+    return { admitted: true, why: `the runner and the rewriter, each in a boundary of its own (filesystem: ${fs.join('; ')}), non-dumpable (${nodumpPath()} preloaded)`, hint: null };
   } catch (e) {
-    if (!(e instanceof BvisorError)) throw e;
-    return { admitted: false, why: e.issues.length ? e.issues.map((i) => `${i.clause}: ${i.message}`).join('; ') : `${e.message}${e.hint ? ` (${e.hint})` : ''}` };
+    // What refuses their start here; any other error is a fault, not an answer.
+    if (!(e instanceof BvisorError && (e.code === 'BV_PLAN_REFUSED' || e.code === 'BV_SHIM_LOAD'))) throw e;
+    const first = e.issues[0];
+    const more = e.issues.length > 1 ? ` (and ${e.issues.length - 1} more: bvisor plan of a wasm bundle lists them)` : '';
+    return { admitted: false, why: first ? `${first.clause}: ${first.message}${more}` : e.message, hint: e.hint };
   }
 }
 
@@ -761,7 +800,7 @@ export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o
   try {
     jobFd = memoryFile(prep.job, ['/dev/shm', o.detached.stateDir]);
     outFd = openSync(join(o.detached.stateDir, OUTCOME_FILE), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
-    const runnerPlan = planRunner(b.manifest, prep.caps, host, prep.preopens, [jobFd, outFd], { cgroupParent: L.cgroup.parent, reserved: o.reserved, wallMs: L.wallMs });
+    const runnerPlan = planRunner(b.manifest, prep.caps, host, prep.preopens, [jobFd, outFd], { cgroupParent: L.cgroup.parent, reserved: o.reserved, wallMs: L.wallMs, preopenClauses: preopenClauses(plan) });
     const created = await createLinux({
       plan: runnerPlan,
       host,

@@ -21,7 +21,7 @@ export default class Check extends BaseCommand<typeof Check> {
       `rlimits       nofile ${fmt(h.rlimits.nofile?.soft)}/${fmt(h.rlimits.nofile?.hard)}, nproc ${fmt(h.rlimits.nproc?.soft)}/${fmt(h.rlimits.nproc?.hard)}, as ${fmt(h.rlimits.as?.hard)}, cpu ${fmt(h.rlimits.cpu?.hard)}`,
       `cgroups       ${cg.mode}`,
       `denials       seccomp: ${r.denials.seccomp.observed ? 'listed' : 'not observed'} (${r.denials.seccomp.how}); landlock: ${r.denials.landlock.observed ? 'listed' : 'not observed'} (${r.denials.landlock.how})`,
-      `wasm runner   ${r.wasmProcesses.admitted ? 'can start' : 'refused, so every wasm run is'}: ${r.wasmProcesses.why}`,
+      `wasm runner   ${r.wasmProcesses.admitted ? 'can start' : 'cannot start here (every wasm run is refused)'}: ${r.wasmProcesses.why}${r.wasmProcesses.hint ? `\n              hint: ${r.wasmProcesses.hint}` : ''}`,
     ];
     const hier = [...(cg.v2 ? [cg.v2] : []), ...cg.v1];
     this.say(lines.join('\n'));

@@ -204,6 +204,15 @@ function unsafeGrant(ctx: FeatureCtx, g: NormalGrant, path: string, writes: bool
 }
 
 /**
+ * What bvisor's wasm runner (its own manifest, app/wasm.ts) may get on a preopen from a wider
+ * grant around it: a preopen inside /usr or bvisor's code gets what those grants already give the
+ * runner there, to read and to execute, and its guest none of it (WASI has no exec, and the host
+ * opens every guest path itself, with the preopen's access). A right to change what is there (a
+ * read-only preopen inside a read-write one) is still refused.
+ */
+const RUNNER_NESTED_OK: ReadonlySet<string> = new Set(['EXECUTE', 'READ_FILE', 'READ_DIR']);
+
+/**
  * Landlock rules add up along a path, across mounts: a grant mounted inside a wider one would
  * get the wider rights. Where the workload sees them is what counts (in a container, the
  * targets). And in a container a grant mounted inside another grant's mount needs its mount
@@ -212,6 +221,7 @@ function unsafeGrant(ctx: FeatureCtx, g: NormalGrant, path: string, writes: bool
  */
 function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate | null {
   const mine = new Set(rightsFor(g.access, 'directory', path));
+  const runner = ctx.manifest.internal?.wasmRunner === true;
   const where = (i: number, p: string): string => (ctx.manifest.root ? containerTarget(ctx.manifest.filesystem[i]!, ctx.paths.grants[i] ?? { path: p, kind: 'missing' }) : p);
   const myTarget = where(g.index, path);
   for (const o of ctx.manifest.filesystem) {
@@ -223,7 +233,7 @@ function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate |
     if (ctx.manifest.root && myTarget.slice(oTarget.length) !== (under(path, op.path) ? path.slice(op.path === '/' ? 0 : op.path.length) : null)) {
       return missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_NESTED', `${g.path} would be mounted at ${myTarget}, inside filesystem[${o.index}]'s mount at ${oTarget}, where ${o.path} has no such directory`, `mount it outside ${oTarget}, or grant a directory of ${o.path}`);
     }
-    const extra = rightsFor(o.access, 'directory', op.path).filter((r) => !mine.has(r) && (ctx.paths.grants[g.index]?.kind === 'directory' || FS_RIGHTS[r].fileOk));
+    const extra = rightsFor(o.access, 'directory', op.path).filter((r) => !mine.has(r) && (ctx.paths.grants[g.index]?.kind === 'directory' || FS_RIGHTS[r].fileOk) && !(runner && RUNNER_NESTED_OK.has(r)));
     if (extra.length) return missing('linux:landlock', 'enforced', 'BV_PLAN_GRANT_NESTED', `${g.path} (${g.access}) lies inside filesystem[${o.index}] ${o.path} (${o.access}), whose rules also cover it: it would get ${extra.join(', ')}`, `grant the parts of ${o.path} that need ${o.access} one by one, beside ${g.path}, or give ${g.path} the same access`);
   }
   return null;

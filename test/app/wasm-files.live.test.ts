@@ -71,6 +71,25 @@ describe('WASI file host (live)', () => {
     expect(existsSync(join(b.sb, 'new.txt'))).toBe(false);
   });
 
+  // bvisor's runner grants itself /usr read-exec; a preopen inside it used to be refused as a
+  // nested grant (landlock's rules add up along a path), though it adds only reading and
+  // executing, which the runner already has there and its guest never gets.
+  it('a read-only preopen inside /usr: the guest reads there, and writes nothing', async () => {
+    const licenses = '/usr/share/common-licenses';
+    if (!existsSync(join(licenses, 'GPL-3'))) return skipOrFail('base-files', `${licenses}/GPL-3 is missing (Debian's base-files ships it)`);
+    const bundle = tempDir('bvisor-wasm-fs-');
+    chmodSync(bundle, 0o755);
+    writeFileSync(join(bundle, 'g.wat'), guest([{ op: 'read', path: 'GPL-3' }, { op: 'open', path: 'GPL-3', write: true }, { op: 'open', path: 'new.txt', create: true }]));
+    const r = spawnSync('wat2wasm', [join(bundle, 'g.wat'), '-o', join(bundle, 'g.wasm')], { encoding: 'utf8' });
+    if (r.error) return skipOrFail('wabt', 'wat2wasm is not installed');
+    writeFileSync(join(bundle, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  wasm: { module: g.wasm }\nfilesystem:\n  - { path: ${licenses}, access: read }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 10s, fuel: 100000000 }\n`);
+    const out = await errnos({ bundle, box: licenses, sb: licenses });
+    // errno 0, the file's first 64 bytes (its own newlines), then one errno per refused write
+    const first = readFileSync(join(licenses, 'GPL-3')).subarray(0, 64).toString();
+    expect(out.join('\n')).toBe(`${E.OK}\n${first}${E.NOTCAPABLE}\n${E.NOTCAPABLE}`);
+    expect(existsSync(join(licenses, 'new.txt'))).toBe(false);
+  });
+
   it('writes inside a read-write preopen (host disk oracle)', async () => {
     const b = makeBox([{ op: 'open', path: 'made.txt', create: true }, { op: 'mkdir', path: 'sub' }], 'read-write');
     if (b === null) return skipOrFail('wabt', 'wat2wasm is not installed');

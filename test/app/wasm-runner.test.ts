@@ -3,7 +3,7 @@
 // would end as a stack trace on the guest's stderr.
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/backends/wasm/runner.js';
-import { runnerMallocTunable, preloadable } from '../../src/app/wasm.js';
+import { runnerMallocTunable, preloadable, ownHint } from '../../src/app/wasm.js';
 import { notPreloaded } from '../../src/backends/wasm/nodump.js';
 import { instrument } from '../../src/core/wasm/fuel.js';
 import { I, T, wasmModule, type ModuleParts } from '../core/wasm/builder.js';
@@ -105,5 +105,17 @@ describe('the non-dumpable preload', () => {
   it('is believed only from the mark its constructor sets', () => {
     expect(notPreloaded({ BVISOR_NONDUMPABLE: '1' })).toBeNull();
     for (const env of [{}, { BVISOR_NONDUMPABLE: '' }, { BVISOR_NONDUMPABLE: '0' }, { LD_PRELOAD: '/x/libbvnodump.so' }]) expect(notPreloaded(env)).toMatch(/not made non-dumpable/);
+  });
+});
+
+// A refusal of one of bvisor's own processes' clauses (the runner, the rewriter) keeps the
+// planner's ways to give the host what it lacks, and drops its ways to weaken the clause
+// (guarantee: best-effort or mediated): those clauses are not the manifest's to mark.
+describe("the hints of bvisor's own processes' refusals", () => {
+  it('keep what the host can do, drop what a manifest would mark', () => {
+    expect(ownHint('enable unprivileged user namespaces (sysctl x=1), or run bvisor as root')).toBe('enable unprivileged user namespaces (sysctl x=1), or run bvisor as root');
+    expect(ownHint('run on a kernel with landlock ABI ≥ 3, or mark this grant guarantee: best-effort')).toBe('run on a kernel with landlock ABI ≥ 3');
+    expect(ownHint('mark the clause guarantee: best-effort to accept it')).toBeNull();
+    expect(ownHint('mark the grant guarantee: mediated to rely on the WASI host alone')).toBeNull();
   });
 });

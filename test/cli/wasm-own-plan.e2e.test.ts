@@ -5,15 +5,42 @@
 // while Linux bundles stay untouched. The package is a copy with that one file missing
 // (test/helpers/package-copy.ts); run itself is the oracle.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, cliEnv } from '../helpers/cli.js';
+import { BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { packageCopy } from '../helpers/package-copy.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const HELLO_WASM = join(ROOT, 'bundles', 'hello-wasm');
+
+describe("a bundle's preopens, as the wasm runner would hold them", () => {
+  // The bundle's own clauses admit both preopens (the wasm host opens every guest path with each
+  // preopen's access). The runner's boundary cannot: landlock's rules add up along a path
+  // (landlock(7)), so the read-only one, inside the read-write one, would be writable to the
+  // runner. run refuses it before anything runs, and plan must say the same.
+  it('plan refuses as run does, with the same issues, each named as the bundle names the grant', () => {
+    const b = tempDir();
+    chmodSync(b, 0o755);
+    copyFileSync(join(HELLO_WASM, 'hello.wasm'), join(b, 'hello.wasm'));
+    mkdirSync(join(b, 'data', 'ro'), { recursive: true });
+    for (const d of ['data', 'data/ro']) chownSync(join(b, d), 65534, 65534);
+    writeFileSync(join(b, 'boundary.yaml'), readFileSync(join(HELLO_WASM, 'boundary.yaml'), 'utf8').replace(/^filesystem: \[\]$/m, 'filesystem:\n  - { path: ./data, access: read-write }\n  - { path: ./data/ro, access: read }'));
+    const root = tempDir();
+    const parent = defaultTestParent();
+    const bv = (args: string[]) => spawnSync(BVISOR, ['--root', root, ...(parent ? ['--cgroup-parent', parent] : []), ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    const ran = bv(['run', '--json', 'nested', '-b', b]);
+    expect(ran.status, ran.stderr).toBe(125);
+    const planned = bv(['plan', '--json', b]);
+    expect(planned.status, planned.stderr).toBe(3);
+    const runIssues = JSON.parse(ran.stdout).error.issues;
+    expect(runIssues.map((i: { code: string; clause: string }) => `${i.clause} ${i.code}`)).toEqual(['filesystem[1] BV_PLAN_GRANT_NESTED']);
+    expect(runIssues[0].message).toMatch(/ lies inside filesystem\[0\] /);
+    expect(JSON.parse(planned.stdout).error.issues).toEqual(runIssues);
+    expect(existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []).toEqual([]);
+  });
+});
 
 describe('the library the wasm processes preload, missing', () => {
   it('plan refuses a wasm bundle as run does, check says why, and a Linux bundle is planned as before', () => {
@@ -37,9 +64,12 @@ describe('the library the wasm processes preload, missing', () => {
     expect(json.status).toBe(4);
     expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'BV_SHIM_LOAD', message: `${lib} is missing` } });
 
+    // check says what run said: its message, and its hint.
     const checked = bv(['check', '--json']);
     expect(checked.status, checked.stderr).toBe(0);
-    expect(JSON.parse(checked.stdout).wasmProcesses).toEqual({ admitted: false, why: `${lib} is missing (build it with \`npm run build:shim\` (needs cc and make))` });
+    const runHint = /^hint: (.*)$/m.exec(ran.stderr)?.[1];
+    expect(runHint).toBeTruthy();
+    expect(JSON.parse(checked.stdout).wasmProcesses).toEqual({ admitted: false, why: `${lib} is missing`, hint: runHint });
 
     const linux = bv(['plan', join(ROOT, 'bundles', 'hello')]);
     expect(linux.status, linux.stderr).toBe(0);

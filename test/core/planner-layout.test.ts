@@ -132,3 +132,33 @@ describe('a grant reached through links: the links are made in the host-mode roo
     expect(l.filter((e) => e.kind === 'symlink' && e.target === '/var/run')).toEqual([{ target: '/var/run', kind: 'symlink', source: '../run', clause: 'filesystem[1]' }]);
   });
 });
+
+// Landlock rules add up along a path (landlock(7): a file's access is the union of the rules on
+// it and its parents): a grant inside a wider one gets the wider rights, so the planner refuses
+// it for a workload. bvisor's own wasm runner (internal.wasmRunner) grants itself /usr read-exec,
+// and a guest's read-only preopen inside it (/usr/share) gets only reading and executing there,
+// which the runner already has and its guest never gets (WASI has no exec): admitted. A right to
+// change files is refused for the runner too.
+describe('a grant inside a wider one', () => {
+  const nested = (outer: string, inner: string, runner: boolean): NormalManifest => {
+    const m = proc('/', `  - ${outer}\n  - ${inner}\n`);
+    return runner ? { ...m, internal: { wasmRunner: true } } : m;
+  };
+  const codes = (p: Plan): string[] => p.refusals.map((r) => `${r.clause} ${r.code}`);
+
+  it('a workload: refused when the outer grant adds execute (landlock would give it)', () => {
+    const p = run(nested('{ path: /srv, access: read-exec }', '{ path: /srv/share, access: read }', false));
+    expect(codes(p)).toEqual(['filesystem[2] BV_PLAN_GRANT_NESTED']);
+    expect(p.refusals[0]!.reason).toBe('/srv/share (read) lies inside filesystem[1] /srv (read-exec), whose rules also cover it: it would get EXECUTE');
+  });
+
+  it("bvisor's wasm runner: admitted when the outer grant adds only reading and executing", () => {
+    expect(codes(run(nested('{ path: /srv, access: read-exec }', '{ path: /srv/share, access: read }', true)))).toEqual([]);
+  });
+
+  it("bvisor's wasm runner: refused when the outer grant adds writing", () => {
+    const p = run(nested('{ path: /srv, access: read-write }', '{ path: /srv/share, access: read }', true));
+    expect(codes(p)).toEqual(['filesystem[2] BV_PLAN_GRANT_NESTED']);
+    expect(p.refusals[0]!.reason).toMatch(/^\/srv\/share \(read\) lies inside filesystem\[1\] \/srv \(read-write\), whose rules also cover it: it would get WRITE_FILE, /);
+  });
+});
