@@ -43,7 +43,7 @@ interface Preopen {
   dev: string;
   ino: string;
 }
-import type { PlanPaths, Reserved } from '../core/features.js';
+import { runnerAddressSpace, type PlanPaths, type Reserved } from '../core/features.js';
 import { launchLinux, createLinux, type Detached, type LaunchHooks, type LinuxCreated, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { resolveEnv } from '../core/secrets.js';
 import { redactionValues } from '../core/redact.js';
@@ -724,6 +724,9 @@ function ownProcessesAdmitted(plans: Array<() => Plan>): Plan[] {
 export function ownProcessesHere(host: HostFacts, cgroupParent: string | null): { admitted: boolean; why: string; hint: string | null } {
   const handed = [3, 4];
   const m: RunnerInputs = { limits: {}, stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' } };
+  // The address space every wasm plan asks of this host for its runner (core/features.ts).
+  const room = runnerAddressSpace(host);
+  if (room && !room.available) return { admitted: false, why: `runner: ${room.reason}`, hint: room.hint ?? null };
   try {
     const plans = ownProcessesAdmitted([() => planRunner(m, DEFAULT_CAPS, host, [], handed, { cgroupParent, reserved: [], wallMs: null, preopenClauses: new Map() }), () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, cgroupParent, [])]);
     const fs = [...new Set(plans.map((p) => p.clauses.find((c) => c.clause === 'filesystem')?.mechanism ?? 'none'))];

@@ -101,6 +101,7 @@ export const ISSUE_CODES = {
   BV_PLAN_CGROUP_UNAVAILABLE: 'no cgroup controller that we may use backs this limit',
   BV_PLAN_CGROUP_PARENT: 'an OCI config\'s linux.cgroupsPath is outside the cgroup parent the caller gave (--cgroup-parent)',
   BV_PLAN_RLIMIT_ABOVE_HARD: 'the limit is above our hard rlimit and we cannot raise it',
+  BV_PLAN_RLIMIT_TOO_LOW: "one of our own rlimits, which the backend's processes inherit, is below what they need to run at all",
   BV_PLAN_WEAKER_THAN_REQUESTED: 'the only mechanism here is weaker than the guarantee the clause asks for',
   BV_PLAN_NEEDS_LIMIT: 'the clause needs another clause to bound it',
   BV_PLAN_EXE_NOT_GRANTED: 'the program is not reachable through an executable filesystem grant',

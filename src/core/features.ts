@@ -509,6 +509,24 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
 
 const WASM_UNSUPPORTED = (mech: string, reason: string, hint: string): Candidate => missing(mech, 'enforced', 'BV_PLAN_BACKEND_UNSUPPORTED', reason, hint);
 
+/**
+ * The address space bvisor's wasm runner needs. V8 (Node 20) reserves 10 GiB of it for each wasm
+ * memory, as its trap handler's bounds checks need (4 GiB that a 32-bit index reaches, the rest
+ * guard regions), beside Node's own (0.7 GiB measured: 10.7 GiB in all, by halving an
+ * RLIMIT_AS until the instance failed); below it the runner cannot instantiate any module
+ * ("Cannot allocate Wasm memory"), whatever the module's own memory. With room to spare.
+ */
+export const RUNNER_ADDRESS_SPACE = 12 * 2 ** 30;
+
+/** A refusal when our address-space limit (which the runner inherits) is below what it needs. */
+export function runnerAddressSpace(host: HostFacts): Candidate | null {
+  const as = host.rlimits['as'];
+  if (as === undefined) return missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_RLIMIT_TOO_LOW', 'our address-space limit (RLIMIT_AS) could not be read', 'run bvisor check to see why');
+  if (as.soft === null || as.soft >= RUNNER_ADDRESS_SPACE) return null;
+  const raise = as.hard === null || as.hard >= RUNNER_ADDRESS_SPACE ? 'raise it (ulimit -v unlimited' : 'raise it and its hard limit (ulimit -Hv unlimited, as root';
+  return missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_RLIMIT_TOO_LOW', `the wasm runner needs ${formatSize(RUNNER_ADDRESS_SPACE)} of address space (V8 reserves 10 GiB for a wasm memory), and our RLIMIT_AS is ${formatSize(as.soft)}`, `${raise}; systemd: LimitAS=infinity) before running bvisor`);
+}
+
 function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const fact = ctx.paths.grants[g.index];
   if (fact?.untrusted) return [untrustedLink(g.path, fact.untrusted)];
@@ -659,6 +677,8 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       const m = ctx.paths.module;
       if (!m || m.kind === 'missing') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_MISSING', 'the module does not exist in the bundle', 'check workload.wasm.module')];
       if (m.kind !== 'file') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_KIND', `the module ${m.path} is not a regular file`, 'check workload.wasm.module')];
+      const room = runnerAddressSpace(ctx.host);
+      if (room) return [room];
       return [have('wasm:wasi-preview1(bvisor-host)', 'enforced')];
     },
     filesystemDefault: () => [have('wasm:preopens-only', 'enforced')],

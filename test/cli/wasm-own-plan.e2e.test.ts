@@ -42,6 +42,38 @@ describe("a bundle's preopens, as the wasm runner would hold them", () => {
   });
 });
 
+describe('an address-space limit the wasm runner cannot work in', () => {
+  // The runner inherits bvisor's RLIMIT_AS. The oracle is V8 itself: this very Node, under the
+  // same limit, cannot instantiate even a one-page memory.
+  const instantiate = (limit: number) => spawnSync('prlimit', [`--as=${limit}`, process.execPath, '-e', 'new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0,97,115,109,1,0,0,0,5,3,1,0,1])))'], { encoding: 'utf8' });
+  const GiB = 2 ** 30;
+
+  it('is refused before anything runs, by plan and run alike, where V8 could not instantiate; 12 GiB is enough', () => {
+    expect(instantiate(4 * GiB).stderr).toContain('Cannot allocate Wasm memory');
+    expect(instantiate(12 * GiB).status).toBe(0);
+    const root = tempDir();
+    const parent = defaultTestParent();
+    const bv = (limit: string, args: string[]) => spawnSync('prlimit', [`--as=${limit}`, BVISOR, '--root', root, ...(parent ? ['--cgroup-parent', parent] : []), ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    // Soft 4 GiB, hard unlimited: bvisor could raise it, and says so.
+    const planned = bv(`${4 * GiB}:unlimited`, ['plan', HELLO_WASM]);
+    expect(planned.status, planned.stderr).toBe(3);
+    expect(planned.stderr).toContain('workload: the wasm runner needs 12Gi of address space');
+    expect(planned.stderr).toContain('[BV_PLAN_RLIMIT_TOO_LOW]');
+    expect(planned.stderr).toContain('ulimit -v unlimited');
+    const ran = bv(`${4 * GiB}:unlimited`, ['run', 'as-low', '-b', HELLO_WASM]);
+    expect(ran.status, ran.stderr).toBe(125);
+    expect(ran.stderr).toContain('[BV_PLAN_RLIMIT_TOO_LOW]');
+    expect(ran.stdout).toBe('');
+    expect(existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : []).toEqual([]);
+    const checked = bv(`${4 * GiB}:unlimited`, ['check', '--json']);
+    expect(checked.status, checked.stderr).toBe(0);
+    expect(JSON.parse(checked.stdout).wasmProcesses).toMatchObject({ admitted: false, why: expect.stringContaining('needs 12Gi of address space') });
+    const enough = bv(`${12 * GiB}`, ['run', 'as-enough', '-b', HELLO_WASM]);
+    expect(enough.status, enough.stderr).toBe(0);
+    expect(enough.stdout).toContain('hello from wasm');
+  });
+});
+
 describe('the library the wasm processes preload, missing', () => {
   it('plan refuses a wasm bundle as run does, check says why, and a Linux bundle is planned as before', () => {
     const p = packageCopy({ withoutNative: ['libbvnodump.so'] });

@@ -45,6 +45,24 @@ describe('what the workload clause says was asked', () => {
 });
 
 describe('the backend must run the workload’s kind', () => {
+  // The wasm runner inherits our address-space limit, and Node 20's V8 reserves 10 GiB for a wasm
+  // memory (test/cli/wasm-own-plan.e2e shows V8 failing under 4 GiB and not under 12 GiB).
+  it('a wasm module under an address-space limit the runner cannot work in: refused, naming the limit and how to raise it', () => {
+    const at = (soft: number | null, hard: number | null): HostFacts => {
+      const h = hybridHost();
+      h.rlimits = { ...h.rlimits, as: { soft, hard } };
+      return h;
+    };
+    const wasm = manifestOf('workload:\n  wasm: { module: m.wasm }\n');
+    const GiB = 2 ** 30;
+    expect(refusal(run(wasm, at(4 * GiB, null)))).toEqual({ code: 'BV_PLAN_RLIMIT_TOO_LOW', clause: 'workload', reason: 'the wasm runner needs 12Gi of address space (V8 reserves 10 GiB for a wasm memory), and our RLIMIT_AS is 4Gi', hint: 'raise it (ulimit -v unlimited; systemd: LimitAS=infinity) before running bvisor' });
+    expect(refusal(run(wasm, at(4 * GiB, 4 * GiB)))?.hint).toBe('raise it and its hard limit (ulimit -Hv unlimited, as root; systemd: LimitAS=infinity) before running bvisor');
+    expect(run(wasm, at(12 * GiB, 12 * GiB)).refusals).toEqual([]);
+    expect(run(wasm, at(null, null)).refusals).toEqual([]);
+    // A process workload is not the runner: its own limits are its own business.
+    expect(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), at(GiB, GiB)).refusals).toEqual([]);
+  });
+
   it('a process on the wasm backend, a module on the linux backend: refused, naming the backend to use', () => {
     const p = run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'), hybridHost(), {}, { backend: 'wasm' });
     expect(refusal(p)).toEqual({ code: 'BV_PLAN_BACKEND_UNSUPPORTED', clause: 'workload', reason: 'the wasm backend does not run process workloads', hint: 'use the linux backend' });
