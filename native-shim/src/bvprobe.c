@@ -14,11 +14,13 @@
  *   jobstop FILE          stop the rest of its process group through the terminal on stdin
  *                         (a new foreground group, then a background read: SIGTTIN; prints
  *                         "reader stopped N"), then tick
- *   ttystop EXIT|segv|sleep  leave the terminal on stdin stopped: raw (no IXON, ICANON, ECHO or
- *                         ISIG), its output stopped (tcflow(TCOOFF)); then one mount(2) (a
- *                         call the default denylist refuses: a denial to list), then exit EXIT,
- *                         fault on a NULL pointer, or sleep a minute. Prints "stopped" before the stop, or the
- *                         failing call's errno
+ *   ttystop FD|tty HOW END  leave a terminal (descriptor FD, or /dev/tty opened) stopped, raw (no
+ *                         ICANON, ECHO or ISIG): HOW tcooff clears IXON and stops its output
+ *                         (tcflow(TCOOFF)); HOW stopchar keeps IXON with no START character, for
+ *                         a STOP character typed at the terminal to stop it (waits 500 ms for it).
+ *                         Prints "stopped" first. Then one mount(2) (a call the default denylist
+ *                         refuses: a denial to list), and END: exit with that number, segv (fault
+ *                         on a NULL pointer) or sleep (a minute). Prints the failing call's errno
  *   burn MS               spin for MS of wall time, print the CPU ms this process got
  *   alloc MIB [FILE]      allocate and touch MIB mebibytes, then print "ok" (with FILE: make it,
  *                         then wait half a second first)
@@ -586,22 +588,30 @@ int main(int argc, char **argv) {
     argv[1] = "tick";
     return main(3, argv);
   }
-  if (!strcmp(m, "ttystop") && argc >= 3) {
+  if (!strcmp(m, "ttystop") && argc >= 5) {
+    int fd = !strcmp(argv[2], "tty") ? open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC) : atoi(argv[2]);
+    if (fd < 0) { printf("open /dev/tty errno %d\n", errno); return 1; }
+    int stopchar = !strcmp(argv[3], "stopchar");
     struct termios t;
-    if (tcgetattr(0, &t) < 0) { printf("tcgetattr errno %d\n", errno); return 1; }
-    t.c_iflag &= ~(tcflag_t)IXON;
+    if (tcgetattr(fd, &t) < 0) { printf("tcgetattr errno %d\n", errno); return 1; }
     t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ISIG);
-    if (tcsetattr(0, TCSANOW, &t) < 0) { printf("tcsetattr errno %d\n", errno); return 1; }
+    if (stopchar) {
+      t.c_iflag |= IXON;
+      t.c_iflag &= ~(tcflag_t)IXANY;
+      t.c_cc[VSTART] = _POSIX_VDISABLE;
+    } else t.c_iflag &= ~(tcflag_t)IXON;
+    if (tcsetattr(fd, TCSANOW, &t) < 0) { printf("tcsetattr errno %d\n", errno); return 1; }
     printf("stopped\n");
     fflush(stdout);
-    if (tcflow(0, TCOOFF) < 0) return 1;
+    if (stopchar) usleep(500 * 1000);
+    else if (tcflow(fd, TCOOFF) < 0) { printf("tcflow errno %d\n", errno); return 1; }
     (void)!syscall(SYS_mount, "none", "/", "tmpfs", 0, NULL);
-    if (!strcmp(argv[2], "segv")) {
+    if (!strcmp(argv[4], "segv")) {
       volatile int *p = NULL;
       return *p;
     }
-    if (!strcmp(argv[2], "sleep")) sleep(60);
-    return atoi(argv[2]);
+    if (!strcmp(argv[4], "sleep")) sleep(60);
+    return atoi(argv[4]);
   }
   if (!strcmp(m, "burn") && argc >= 3) {
     /* Spin for MS of wall time, then print the CPU time this process got meanwhile (ms): under a

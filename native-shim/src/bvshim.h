@@ -51,8 +51,14 @@ int bv_pidfd_signal(int pidfd, int sig);
 int bv_pidfd_open(int pid);
 /* SIGTSTP/SIGTTIN/SIGTTOU ignored while a workload shares the session (sys.c says why). */
 int bv_job_stops(int hold);
-/* The caller's terminal's output, resumed after a workload given it (sys.c says why). */
+/* The caller's terminal after a workload given it: its output resumed, its modes got and put
+ * back (a struct termios of bv_termios_size() bytes); sys.c says why. */
 int bv_tty_resume(int fd);
+int bv_termios_size(void);
+int bv_tty_get(int fd, void *termios);
+int bv_tty_set(int fd, const void *termios);
+/* fcntl(F_DUPFD_CLOEXEC): a descriptor of ours for the same open file. */
+int bv_dup(int fd);
 /* The wall deadline's backstop: a thread that kills the workload at the deadline (sys.c says why). */
 int bv_deadline_thread(int pid, int pidfd, int kill_fd);
 int bv_write_byte(int fd);

@@ -149,11 +149,47 @@ static int job_restore(int mask) {
   return rc;
 }
 
-/* A workload given the caller's terminal (stdin, stdout or stderr inherited) can stop its output
- * (tcflow(TCOOFF)) with IXON cleared, so no key resumes it: nothing then written there returns,
- * bvisor's own last words and the caller's shell after it. Once none of the workload's processes
- * is left, the launcher resumes it (host/terminal.ts). termios(3). */
-int bv_tty_resume(int fd) { return tcflow(fd, TCOON) < 0 ? -errno : 0; }
+/* A workload given the caller's terminal (stdin, stdout or stderr inherited, a handed descriptor,
+ * /dev/tty) can stop its output, with IXON cleared so no key resumes it: nothing then written
+ * there returns, bvisor's own last words and the caller's shell after it. Once none of the
+ * workload's processes is left, the launcher resumes it (host/terminal.ts); bvisor run, dying by a
+ * signal, also puts back the modes it found (Node's own reset at exit is skipped then). termios(3).
+ * Each call runs with SIGTTOU blocked in this thread: from a background process group the kernel
+ * then lets it through instead of signalling the group (tty_check_change counts a blocked signal
+ * as ignored), where a handled SIGTTOU would make it restart for ever. */
+static int ttou_blocked(sigset_t *old) {
+  sigset_t ttou;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  return -pthread_sigmask(SIG_BLOCK, &ttou, old);
+}
+
+/* TCOON restarts only a stop that TCOOFF made (the kernel's flow.tco_stopped), not one a
+ * received STOP character made (n_tty with IXON): TCOOFF first makes either kind TCOOFF's. */
+int bv_tty_resume(int fd) {
+  sigset_t old;
+  int rc = ttou_blocked(&old);
+  if (rc) return rc;
+  if (tcflow(fd, TCOOFF) < 0 || tcflow(fd, TCOON) < 0) rc = -errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+int bv_termios_size(void) { return (int)sizeof(struct termios); }
+int bv_tty_get(int fd, void *termios) { return tcgetattr(fd, (struct termios *)termios) < 0 ? -errno : 0; }
+/* TCSANOW: TCSADRAIN would wait for output a stopped terminal never sends. */
+int bv_tty_set(int fd, const void *termios) {
+  sigset_t old;
+  int rc = ttou_blocked(&old);
+  if (rc) return rc;
+  if (tcsetattr(fd, TCSANOW, (const struct termios *)termios) < 0) rc = -errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+int bv_dup(int fd) {
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  return d < 0 ? -errno : d;
+}
 
 int bv_job_stops(int hold) {
   pthread_mutex_lock(&job_lock);

@@ -12,11 +12,12 @@
 // background run writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be
 // refused: whoever sends it stops the deadline too.
 
-import { write as fsWrite } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isatty } from 'node:tty';
 import { afterNextPoll, delay } from '../host/timers.js';
 import { continueSharingWorkloads, holdJobStops } from '../host/job-control.js';
+import { resumeHeld, saveModes } from '../host/terminal.js';
 
 /** The signals a caller sends to stop a foreground command. SIGQUIT keeps its default (a core
  * dump is what its sender asks for). */
@@ -62,6 +63,7 @@ export function stopOnSignals(): StopSignals {
   const die = (sig: StopSignal): void => {
     for (const s of STOP) process.removeListener(s, on);
     process.removeListener('SIGHUP', ignore);
+    beforeDying();
     process.kill(process.pid, sig);
   };
   const on = (sig: StopSignal): void => {
@@ -130,22 +132,54 @@ export function stopOnSignals(): StopSignals {
       // nowhere to say it
     }
   }
-  // While the run is under way, bvisor's own writes to a terminal go through one queue of
-  // asynchronous writes (libuv's threads), not the stream's synchronous write: a workload given
+  // While the run is under way, bvisor's own writes to a terminal never block: a workload given
   // that terminal may stop its output (tcflow(TCOOFF), IXON off), and a write blocked there would
-  // hold the event loop, and with it the wall deadline, the stop signals and the run's end. The
-  // launcher resumes the terminal once the workload is gone (host/terminal.ts); release() waits
-  // for the queue first. (isatty, not the stream's isTTY: that getter makes the stream.)
+  // hold the event loop, and with it the wall deadline, the stop signals and the run's end. Each
+  // is tried at once through a non-blocking descriptor of its own (a new open file description:
+  // the caller's stays as it is); what the terminal does not take then goes, in order, through one
+  // queue of asynchronous writes (libuv's threads). The launcher resumes the terminal once the
+  // workload is gone (host/terminal.ts); release() waits for the queue first. (isatty, not the
+  // stream's isTTY: that getter makes the stream.)
   const terminal = { stdout: isatty(1), stderr: isatty(2) };
+  const now: { stdout: number | null; stderr: number | null } = { stdout: null, stderr: null };
+  for (const to of ['stdout', 'stderr'] as const) {
+    if (!terminal[to]) continue;
+    try {
+      now[to] = openSync(`/proc/self/fd/${to === 'stdout' ? 1 : 2}`, fsConstants.O_WRONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
+    } catch {
+      // Only the queue, then: it never blocks the loop either.
+    }
+  }
   let queue: Promise<void> = Promise.resolve();
   let queued = 0;
   let underWay = true;
   function write(to: 'stdout' | 'stderr', data: string | Uint8Array): void {
     guard();
     if (!(underWay && terminal[to]) && queued === 0) return void (to === 'stdout' ? process.stdout : process.stderr).write(data);
+    let rest = typeof data === 'string' ? Buffer.from(data) : data;
+    const fd = now[to];
+    if (queued === 0 && underWay && fd !== null) {
+      try {
+        rest = rest.subarray(writeSync(fd, rest));
+        if (rest.length) rest = rest.subarray(writeSync(fd, rest));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return void onError(e as NodeJS.ErrnoException);
+      }
+      if (rest.length === 0) return;
+    }
+    const left = rest;
     queued++;
-    queue = queue.then(() => writeAll(to === 'stdout' ? 1 : 2, typeof data === 'string' ? Buffer.from(data) : data).catch(onError)).finally(() => void queued--);
+    queue = queue.then(() => writeAll(to === 'stdout' ? 1 : 2, left).catch(onError)).finally(() => void queued--);
   }
+  /** Before bvisor dies by a signal (which skips the launcher's end and Node's own reset of its
+   * stdio's modes at exit): the terminals a run under way holds resumed, and bvisor's own put back
+   * as it found them. */
+  const modes = saveModes([0, 1, 2]);
+  const beforeDying = (): void => {
+    resumeHeld();
+    // What failed is not said: bvisor is about to die, and its terminal is what failed.
+    modes?.();
+  };
   return {
     signal: ac.signal,
     write,
@@ -153,6 +187,7 @@ export function stopOnSignals(): StopSignals {
     release: async () => {
       underWay = false;
       await queue;
+      for (const fd of [now.stdout, now.stderr]) if (fd !== null) closeSync(fd);
       // A signal caught while the run's end was busy (synchronous work: the loop did not turn) is
       // waiting in the loop's queue: hear it before the listeners go, or it is dropped with them.
       await afterNextPoll();
@@ -162,7 +197,10 @@ export function stopOnSignals(): StopSignals {
       // synchronous here): the status a shell reads.
       process.once('exit', () => {
         if (got === 'SIGHUP') process.removeListener('SIGHUP', ignore);
-        if (got !== null) return void process.kill(process.pid, got);
+        if (got !== null) {
+          beforeDying();
+          return void process.kill(process.pid, got);
+        }
         if (gone) process.exitCode = READER_GONE;
         else if (failed !== null) {
           process.exitCode = 125;

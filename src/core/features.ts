@@ -419,7 +419,7 @@ function linuxSyscalls(ctx: FeatureCtx): Candidate[] {
   const n = arch ? ruleCount(policyFor({ spawn: ctx.manifest.spawn.value, network: ctx.manifest.network.value, landlockAbi: ctx.host.landlock.abi }, act, openat2Answer(ctx.manifest.internal?.wasmRunner === true)), arch) : 0;
   const mech = `linux:seccomp(${act},${n} rules)`;
   const s = seccompCandidate(ctx, mech);
-  if (act === 'log' && s.available) return [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } logs the default denylist instead of enforcing it (only the rows every launch keeps stay denied: set-ID modes, TIOCSTI and TIOCLINUX, io_uring, the keyring, the x32 ABI)', 'mark syscalls guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }];
+  if (act === 'log' && s.available) return [missing(mech, 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'syscalls: { deny: log } logs the default denylist instead of enforcing it (only the rows every launch keeps stay denied: set-ID modes, TIOCSTI, TIOCLINUX and TIOCSETD, io_uring, the keyring, the x32 ABI)', 'mark syscalls guarantee: best-effort, or use deny: errno'), { ...s, strength: 'best-effort' }];
   return [s];
 }
 

@@ -1,35 +1,96 @@
 // The caller's terminal, as a workload given it leaves it. A workload whose stdin, stdout or
-// stderr (or a descriptor it is handed) is the caller's terminal can stop its output
-// (tcflow(TCOOFF)) with IXON cleared, so no key resumes it: every later write there blocks,
-// bvisor's own last words and the caller's shell after it. So once none of the workload's
-// processes is left, the launcher resumes the output of each such terminal. Its modes (raw, no
-// echo) are not bvisor's to put back: a program that exits may have set them on purpose (stty),
-// and Node puts back at its exit the modes its own stdio had when it started (the CLI's case).
-// The stop signals are held meanwhile (host/job-control.ts): from a background process group,
-// tcflow would otherwise stop bvisor by SIGTTOU (termios(3)).
+// stderr (or a descriptor it is handed) is the caller's terminal, or which keeps bvisor's session
+// (stdin inherited) and so can open /dev/tty, can stop the terminal's output (tcflow(TCOOFF), or
+// a STOP character it makes arrive) with IXON cleared, so no key resumes it: every later write
+// there blocks, bvisor's own last words and the caller's shell after it. So the launcher holds
+// each such terminal from the workload's start (a descriptor of its own: the caller's numbers may
+// name other files by the end) and resumes its output once none of the workload's processes is
+// left. The modes the workload set are not put back here: a program that exits may have set them
+// on purpose (stty); Node puts back its own stdio's at exit, and bvisor run does when it dies by a
+// signal (cli/stop-signals.ts). termios(3).
+import { constants as fsConstants } from 'node:fs';
 import { isatty } from 'node:tty';
+import { BvisorError } from '../contract/errors.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
-import { holdJobStops } from './job-control.js';
 
-/** Which of `fds` are terminals, each once. */
-export function terminalsAmong(fds: readonly number[]): number[] {
-  return [...new Set(fds)].filter((fd) => isatty(fd));
+/** The descriptors of the terminals each run under way holds (resumeHeld). */
+const held = new Set<number[]>();
+
+export interface HeldTerminals {
+  /** Resumes each terminal's output and lets it go (once). Returns what failed, each naming its
+   * terminal ([] when all went well). */
+  resume(): string[];
 }
 
-/** Resumes each terminal's output. Returns what failed, each naming its descriptor ([] when all
- * went well). */
-export function resumeTerminals(fds: readonly number[]): string[] {
-  if (fds.length === 0) return [];
+/** Each of `fds` that is a terminal, and with `controlling` the session's controlling terminal
+ * (/dev/tty), held by a descriptor of ours; null when there is none. */
+export function holdTerminals(fds: readonly number[], controlling: boolean): HeldTerminals | null {
+  const s = shim();
+  const ours: number[] = [];
+  const fail = (what: string, rc: number): never => {
+    for (const d of ours) s.bv_close(d);
+    throw new BvisorError('BV_IO', `${what}: ${errnoName(rc)}`, { hint: 'the workload never ran; bvisor keeps a descriptor of each terminal it gives a workload, to resume its output after' });
+  };
+  for (const fd of new Set(fds)) {
+    if (!isatty(fd)) continue;
+    const d = s.bv_dup(fd);
+    if (d < 0) fail(`duplicate the terminal on fd ${fd}`, d);
+    ours.push(d);
+  }
+  if (controlling) {
+    const t = s.bv_open('/dev/tty', fsConstants.O_RDWR | fsConstants.O_NOCTTY, 0);
+    // ENXIO: the session has no controlling terminal, and the workload none to open either.
+    if (t >= 0) ours.push(t);
+    else if (t !== -6) fail('open /dev/tty', t);
+  }
+  if (ours.length === 0) return null;
+  held.add(ours);
+  let done = false;
+  return {
+    resume(): string[] {
+      if (done) return [];
+      done = true;
+      held.delete(ours);
+      const failed = resumeEach(ours);
+      for (const d of ours) s.bv_close(d);
+      return failed;
+    },
+  };
+}
+
+function resumeEach(fds: readonly number[]): string[] {
   const failed: string[] = [];
-  const release = holdJobStops();
-  try {
-    for (const fd of fds) {
-      const rc = shim().bv_tty_resume(fd);
-      if (rc < 0) failed.push(`fd ${fd}: tcflow(TCOON): ${errnoName(rc)}`);
-    }
-  } finally {
-    release();
+  for (const fd of fds) {
+    const rc = shim().bv_tty_resume(fd);
+    if (rc < 0) failed.push(`tcflow(TCOON): ${errnoName(rc)}`);
   }
   return failed;
+}
+
+/** The output of every terminal a run under way holds, resumed: for a bvisor about to die by a
+ * signal, which runs no launcher's end. */
+export function resumeHeld(): void {
+  for (const fds of held) resumeEach(fds);
+}
+
+/** The modes of each of `fds` that is a terminal, to put back with the returned function (null:
+ * none is a terminal). Errors are the caller's to say. */
+export function saveModes(fds: readonly number[]): (() => string[]) | null {
+  const ttys = fds.filter((fd) => isatty(fd));
+  if (ttys.length === 0) return null;
+  const s = shim();
+  const size = s.bv_termios_size();
+  const saved = ttys.map((fd) => {
+    const modes = new Uint8Array(size);
+    return { fd, modes, rc: s.bv_tty_get(fd, modes) };
+  });
+  return () => {
+    const failed: string[] = [];
+    for (const t of saved) {
+      const rc = t.rc < 0 ? t.rc : s.bv_tty_set(t.fd, t.modes);
+      if (rc < 0) failed.push(`fd ${t.fd}: ${t.rc < 0 ? 'tcgetattr' : 'tcsetattr'}: ${errnoName(rc)}`);
+    }
+    return failed;
+  };
 }

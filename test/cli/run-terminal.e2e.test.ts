@@ -15,7 +15,11 @@ import { defaultTestParent, processesInTestParent } from '../helpers/cgroups.js'
 import { PROBE } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
 
-/** bvisor run, in a session of its own whose controlling terminal is a fresh pty. */
+/**
+ * bvisor run, in a session of its own whose controlling terminal is a fresh pty (stdin /dev/null
+ * with NULL_STDIN). Once the workload has printed "stopped", the harness types the STOP
+ * character (STOP_CHAR) and sends bvisor SIGINT (INTERRUPT times, 2 ms apart).
+ */
 const HARNESS = [
   'import os, sys, fcntl, termios, json, select, time, signal',
   'm, s = os.openpty()',
@@ -24,15 +28,19 @@ const HARNESS = [
   'if pid == 0:',
   '    os.setsid(); fcntl.ioctl(s, termios.TIOCSCTTY, 0)',
   '    for fd in (0, 1, 2): os.dup2(s, fd)',
+  '    if os.environ.get("NULL_STDIN"): os.dup2(os.open("/dev/null", os.O_RDONLY), 0)',
   '    os.close(m); os.close(s)',
   '    os.execv(sys.argv[1], sys.argv[1:])',
-  'out = b""; status = None; wedged = False; deadline = time.time() + 30; interrupted = False',
+  'out = b""; status = None; wedged = False; deadline = time.time() + 30; acted = False',
   'while True:',
   '    r, _, _ = select.select([m], [], [], 0.1)',
   '    if r:',
   '        try: out += os.read(m, 65536)',
   '        except OSError: pass',
-  '    if os.environ.get("INTERRUPT") and not interrupted and b"stopped" in out: os.kill(pid, signal.SIGINT); interrupted = True',
+  '    if not acted and b"stopped" in out:',
+  '        acted = True',
+  '        if os.environ.get("STOP_CHAR"): os.write(m, b"\\x13")',
+  '        for i in range(int(os.environ.get("INTERRUPT", "0"))): os.kill(pid, signal.SIGINT); time.sleep(0.002)',
   '    if status is None:',
   '        p, st = os.waitpid(pid, os.WNOHANG)',
   '        if p: status = st; deadline = time.time() + 1',
@@ -57,38 +65,69 @@ interface Seen {
   writable: boolean;
 }
 
-function runOnTerminal(end: string, interrupt = false): Seen {
+interface How {
+  /** The probe's ttystop arguments: where, how, and its end. */
+  args: [string, 'tcooff' | 'stopchar', string];
+  stdio?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function runOnTerminal(how: How): Seen {
   const b = tempDir();
   chmodSync(b, 0o755);
-  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [ttystop, "${end}"] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nstdio: { stdin: inherit, stdout: inherit, stderr: inherit }\nlimits: { wall: 20s }\n`);
+  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: ${JSON.stringify(['ttystop', ...how.args])} }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nstdio: ${how.stdio ?? '{ stdin: inherit, stdout: inherit, stderr: inherit }'}\nlimits: { wall: 20s }\n`);
   const parent = defaultTestParent();
-  const r = spawnSync('python3', ['-c', HARNESS, BVISOR, '--root', tempDir(), ...(parent ? ['--cgroup-parent', parent] : []), 'run', `tty-${end}`, '-b', b], { env: cliEnv(interrupt ? { INTERRUPT: '1' } : {}), encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('python3', ['-c', HARNESS, BVISOR, '--root', tempDir(), ...(parent ? ['--cgroup-parent', parent] : []), 'run', `tty-${how.args.join('-')}`, '-b', b], { env: cliEnv(how.env ?? {}), encoding: 'utf8', timeout: 60_000 });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Seen;
 }
 
+/** What every case must leave: bvisor ended, the terminal's output resumed and its modes as they
+ * were (after an exit Node puts back its stdio's; after a signal bvisor does), nothing running. */
+function leftWell(seen: Seen): void {
+  expect(seen.wedged, seen.out).toBe(false);
+  expect(seen.out).toContain('stopped'); // the workload's own line, before its stop
+  expect(seen.writable).toBe(true);
+  expect(seen.before).toEqual({ IXON: true, ICANON: true, ECHO: true, ISIG: true });
+  expect(seen.after).toEqual(seen.before);
+  expect(processesInTestParent()).toEqual([]);
+}
+
 describe('the terminal a workload was given, as bvisor leaves it', () => {
   for (const [end, code] of [['3', 3], ['segv', 128 + 11]] as const) {
-    it(`left stopped and raw by a workload that then ${end === 'segv' ? 'faults (128 + SIGSEGV, signal(7))' : 'exits 3'}: bvisor ends, its summary reaches the terminal, whose output is resumed`, () => {
-      const seen = runOnTerminal(end);
-      expect(seen.wedged, seen.out).toBe(false);
+    it(`stopped (TCOOFF, no IXON) and raw by a workload that then ${end === 'segv' ? 'faults (128 + SIGSEGV, signal(7))' : 'exits 3'}: bvisor ends, its summary reaches the terminal`, () => {
+      const seen = runOnTerminal({ args: ['0', 'tcooff', end] });
+      leftWell(seen);
       expect(seen.code).toBe(code);
-      expect(seen.out).toContain('stopped'); // the workload's own line, before its TCOOFF
       // The denial summary (docs/denials.md#the-summary), written after the run: mount(2) denied.
       expect(seen.out).toMatch(/mount/);
-      expect(seen.writable).toBe(true);
-      expect(seen.before).toEqual({ IXON: true, ICANON: true, ECHO: true, ISIG: true });
-      expect(seen.after).toEqual(seen.before);
-      expect(processesInTestParent()).toEqual([]);
     });
   }
 
+  it('stopped by a STOP character typed while IXON is on and no START character is left: resumed too', () => {
+    const seen = runOnTerminal({ args: ['0', 'stopchar', '3'], env: { STOP_CHAR: '1' } });
+    leftWell(seen);
+    expect(seen.code).toBe(3);
+    expect(seen.out).toMatch(/mount/);
+  });
+
+  it("through /dev/tty, where bvisor's stdin is not the terminal and its output relayed is", () => {
+    const seen = runOnTerminal({ args: ['tty', 'tcooff', '3'], stdio: '{ stdin: inherit, stdout: capture, stderr: capture }', env: { NULL_STDIN: '1' } });
+    leftWell(seen);
+    expect(seen.code).toBe(3);
+    expect(seen.out).toMatch(/mount/);
+  });
+
   it('Ctrl-C while the workload holds the terminal stopped: bvisor says so there without blocking, ends the run and dies by SIGINT', () => {
-    const seen = runOnTerminal('sleep', true);
-    expect(seen.wedged, seen.out).toBe(false);
+    const seen = runOnTerminal({ args: ['0', 'tcooff', 'sleep'], env: { INTERRUPT: '1' } });
+    leftWell(seen);
     expect(seen.signal).toBe(2); // SIGINT, signal(7)
     expect(seen.out).toContain('bvisor: received SIGINT: stopping the run');
-    expect(seen.writable).toBe(true);
-    expect(processesInTestParent()).toEqual([]);
+  });
+
+  it('Ctrl-C twice (bvisor dies at once, before the run ends): the terminal resumed and its modes put back all the same', () => {
+    const seen = runOnTerminal({ args: ['0', 'tcooff', 'sleep'], env: { INTERRUPT: '2' } });
+    leftWell(seen);
+    expect(seen.signal).toBe(2);
   });
 });

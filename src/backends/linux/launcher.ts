@@ -38,7 +38,7 @@ import type { Policy } from '../../core/seccomp/policy.js';
 import { redactionForms } from '../../core/redact.js';
 import { fdPath } from '../../host/proc-fd.js';
 import { holdJobStops } from '../../host/job-control.js';
-import { resumeTerminals, terminalsAmong } from '../../host/terminal.js';
+import { holdTerminals, type HeldTerminals } from '../../host/terminal.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -566,7 +566,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   // Released once none of the workload's processes is left (host/job-control.ts).
   let releaseJobStops: (() => void) | null = null;
   // The caller's terminals the workload was given (host/terminal.ts).
-  let terminals: number[] = [];
+  let terminals: HeldTerminals | null = null;
   let backstopper: Backstop | null = null;
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
@@ -975,8 +975,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
         if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops(pid);
-        // Every descriptor of the caller's the workload gets that may be its terminal.
-        if (!req.console) terminals = terminalsAmong([...(launch.stdio.stdin === 'inherit' ? [0] : []), ...(launch.stdio.stdout === 'inherit' ? [1] : []), ...(launch.stdio.stderr === 'inherit' ? [2] : []), ...launch.fds]);
+        // Every descriptor of the caller's the workload gets that may be its terminal, and with
+        // stdin inherited the session's (/dev/tty: the workload keeps bvisor's session).
+        if (!req.console) terminals = holdTerminals([...(launch.stdio.stdin === 'inherit' ? [0] : []), ...(launch.stdio.stdout === 'inherit' ? [1] : []), ...(launch.stdio.stderr === 'inherit' ? [2] : []), ...launch.fds], launch.stdio.stdin === 'inherit');
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw await childWhy(spawnErr('go', go));
@@ -1160,7 +1161,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Once none of the workload's processes is left: after the run's teardown, or after a failed
     // launch's cleanup killed what was left (its cgroups), whatever of it threw. The terminal's
     // output first (a workload may have stopped it), while the stop signals are still held.
-    const unresumed = resumeTerminals(terminals);
+    const unresumed = terminals?.resume() ?? [];
     if (unresumed.length) process.emitWarning(`bvisor: the output of the terminal the workload was given could not be resumed: ${unresumed.join('; ')}`);
     releaseJobStops?.();
   }

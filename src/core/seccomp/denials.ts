@@ -261,7 +261,7 @@ function allowFor(clause: string, name: string, args: readonly bigint[], firm = 
     return { allow: 'network: host', warning: 'the host network: no namespace, no port filter (landlock filters TCP only, so other sockets need it)' };
   }
   if (clause === 'filesystem') return { allow: null, warning: 'this kernel’s landlock (ABI < 3) cannot restrict truncation, so it is refused outright; Linux ≥ 6.2 lifts it' };
-  return { allow: null, warning: firm ? 'a row every launch keeps, whatever syscalls.deny says (docs/security.md): no clause lifts it' : 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets the denylisted calls through (best-effort, recorded), all but the rows every launch keeps (set-ID modes, TIOCSTI and TIOCLINUX, io_uring, the keyring)' };
+  return { allow: null, warning: firm ? 'a row every launch keeps, whatever syscalls.deny says (docs/security.md): no clause lifts it' : 'a default denylist row: no clause lifts one row; `syscalls: { deny: log }` lets the denylisted calls through (best-effort, recorded), all but the rows every launch keeps (set-ID modes, TIOCSTI, TIOCLINUX and TIOCSETD, io_uring, the keyring)' };
 }
 
 /**

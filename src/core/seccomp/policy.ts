@@ -117,6 +117,14 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
     // terminal would otherwise type commands into the caller's shell.
     firm: true,
   },
+  {
+    syscall: 'ioctl',
+    action: 'errno',
+    when: [{ arg: 1, op: 'in', values: [0x5423] }],
+    why: "TIOCSETD replaces the line discipline of the caller's terminal (N_NULL drops everything written there), which outlives the run",
+    // As the row above: the caller's terminal must come back from a run as it went in.
+    firm: true,
+  },
 ];
 
 /**

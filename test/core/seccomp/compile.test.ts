@@ -160,6 +160,7 @@ describe('seccomp compiler (decision tables through a BPF interpreter)', () => {
       const log = encode(compile(policyFor({ spawn: 'descendants', network: { mode: 'host', connect: [], bind: [] } }, 'log'), arch).insns);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSTI)]), 'TIOCSTI').toBe(DENY);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCLINUX)]), 'TIOCLINUX').toBe(DENY);
+      expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSETD)]), 'TIOCSETD').toBe(DENY);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TCGETS)]), 'TCGETS').toBe(RET.ALLOW);
       for (const n of ['io_uring_setup', 'io_uring_enter', 'io_uring_register']) expect(decide(arch, log, n), n).toBe(DENY);
       // the keyring: the workload keeps bvisor's session keyring, whose keys it would possess

@@ -33,6 +33,10 @@ interface ShimFns {
   bv_pidfd_open(pid: number): number;
   bv_job_stops(hold: number): number;
   bv_tty_resume(fd: number): number;
+  bv_termios_size(): number;
+  bv_tty_get(fd: number, termios: Uint8Array): number;
+  bv_tty_set(fd: number, termios: Uint8Array): number;
+  bv_dup(fd: number): number;
   bv_deadline_thread(pid: number, pidfd: number, killFd: number): number;
   bv_write_byte(fd: number): number;
   bv_recv_fd(sock: number): number;
@@ -89,6 +93,10 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_pidfd_open: 'int bv_pidfd_open(int pid)',
   bv_job_stops: 'int bv_job_stops(int hold)',
   bv_tty_resume: 'int bv_tty_resume(int fd)',
+  bv_termios_size: 'int bv_termios_size(void)',
+  bv_tty_get: 'int bv_tty_get(int fd, void *termios)',
+  bv_tty_set: 'int bv_tty_set(int fd, const void *termios)',
+  bv_dup: 'int bv_dup(int fd)',
   bv_deadline_thread: 'int bv_deadline_thread(int pid, int pidfd, int kill_fd)',
   bv_write_byte: 'int bv_write_byte(int fd)',
   bv_recv_fd: 'int bv_recv_fd(int sock)',
