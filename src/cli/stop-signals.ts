@@ -12,15 +12,16 @@
 // background run writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be
 // refused: whoever sends it stops the deadline too.
 
-import { closeSync, constants as fsConstants, openSync, write as fsWrite, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isatty } from 'node:tty';
 import { afterNextPoll, delay } from '../host/timers.js';
 import { continueSharingWorkloads, holdJobStops } from '../host/job-control.js';
 import { resumeHeld, saveModes } from '../host/terminal.js';
 
-/** The signals a caller sends to stop a foreground command. SIGQUIT keeps its default (a core
- * dump is what its sender asks for). */
+/** The signals a caller sends to stop a foreground command. SIGQUIT (the terminal's Ctrl-\\)
+ * keeps its effect, at once and with a core dump as its sender asks, after the terminal is put
+ * back (beforeDying). */
 const STOP = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 type StopSignal = (typeof STOP)[number];
 /* Only SIGINT and SIGTERM, sent again, mean "at once". A hang-up comes twice without anyone
@@ -145,7 +146,11 @@ export function stopOnSignals(): StopSignals {
   for (const to of ['stdout', 'stderr'] as const) {
     if (!terminal[to]) continue;
     try {
-      now[to] = openSync(`/proc/self/fd/${to === 'stdout' ? 1 : 2}`, fsConstants.O_WRONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
+      const n = to === 'stdout' ? 1 : 2;
+      const fd = openSync(`/proc/self/fd/${n}`, fsConstants.O_WRONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
+      // The same terminal, or not at all: reopening a pty's master (/dev/ptmx) makes a new pty.
+      if (fstatSync(fd).rdev === fstatSync(n).rdev) now[to] = fd;
+      else closeSync(fd);
     } catch {
       // Only the queue, then: it never blocks the loop either.
     }
@@ -180,6 +185,13 @@ export function stopOnSignals(): StopSignals {
     // What failed is not said: bvisor is about to die, and its terminal is what failed.
     modes?.();
   };
+  const onQuit = (): void => {
+    // Its default back (libuv restores it with the last listener), then the same signal again.
+    process.removeListener('SIGQUIT', onQuit);
+    beforeDying();
+    process.kill(process.pid, 'SIGQUIT');
+  };
+  if (modes) process.on('SIGQUIT', onQuit);
   return {
     signal: ac.signal,
     write,
@@ -193,6 +205,7 @@ export function stopOnSignals(): StopSignals {
       await afterNextPoll();
       for (const s of STOP) process.removeListener(s, on);
       process.removeListener('SIGTSTP', onTstp);
+      process.removeListener('SIGQUIT', onQuit);
       // At the very end, after the output is written (stdout and stderr to pipes and files are
       // synchronous here): the status a shell reads.
       process.once('exit', () => {

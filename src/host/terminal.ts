@@ -39,7 +39,8 @@ export function holdTerminals(fds: readonly number[], controlling: boolean): Hel
     ours.push(d);
   }
   if (controlling) {
-    const t = s.bv_open('/dev/tty', fsConstants.O_RDWR | fsConstants.O_NOCTTY, 0);
+    // O_NONBLOCK: a serial line without carrier would otherwise hold the open (and the loop).
+    const t = s.bv_open('/dev/tty', fsConstants.O_RDWR | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK, 0);
     // ENXIO: the session has no controlling terminal, and the workload none to open either.
     if (t >= 0) ours.push(t);
     else if (t !== -6) fail('open /dev/tty', t);

@@ -18,10 +18,11 @@ import { tempDir } from '../helpers/tmp.js';
 /**
  * bvisor run, in a session of its own whose controlling terminal is a fresh pty (stdin /dev/null
  * with NULL_STDIN). Once the workload has printed "stopped", the harness types the STOP
- * character (STOP_CHAR) and sends bvisor SIGINT (INTERRUPT times, 2 ms apart).
+ * character (STOP_CHAR) and sends bvisor SIGINT (INTERRUPT times, 2 ms apart) or SIGQUIT (QUIT).
+ * No core file is written (RLIMIT_CORE 0).
  */
 const HARNESS = [
-  'import os, sys, fcntl, termios, json, select, time, signal',
+  'import os, sys, fcntl, termios, json, select, time, signal, resource',
   'm, s = os.openpty()',
   'before = termios.tcgetattr(s)',
   'pid = os.fork()',
@@ -29,6 +30,7 @@ const HARNESS = [
   '    os.setsid(); fcntl.ioctl(s, termios.TIOCSCTTY, 0)',
   '    for fd in (0, 1, 2): os.dup2(s, fd)',
   '    if os.environ.get("NULL_STDIN"): os.dup2(os.open("/dev/null", os.O_RDONLY), 0)',
+  '    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))',
   '    os.close(m); os.close(s)',
   '    os.execv(sys.argv[1], sys.argv[1:])',
   'out = b""; status = None; wedged = False; deadline = time.time() + 30; acted = False',
@@ -41,6 +43,7 @@ const HARNESS = [
   '        acted = True',
   '        if os.environ.get("STOP_CHAR"): os.write(m, b"\\x13")',
   '        for i in range(int(os.environ.get("INTERRUPT", "0"))): os.kill(pid, signal.SIGINT); time.sleep(0.002)',
+  '        if os.environ.get("QUIT"): os.kill(pid, signal.SIGQUIT)',
   '    if status is None:',
   '        p, st = os.waitpid(pid, os.WNOHANG)',
   '        if p: status = st; deadline = time.time() + 1',
@@ -129,5 +132,11 @@ describe('the terminal a workload was given, as bvisor leaves it', () => {
     const seen = runOnTerminal({ args: ['0', 'tcooff', 'sleep'], env: { INTERRUPT: '2' } });
     leftWell(seen);
     expect(seen.signal).toBe(2);
+  });
+
+  it('Ctrl-\\ (SIGQUIT, whose default bvisor keeps: at once, a core dump): the terminal resumed and its modes put back first', () => {
+    const seen = runOnTerminal({ args: ['0', 'tcooff', 'sleep'], env: { QUIT: '1' } });
+    leftWell(seen);
+    expect(seen.signal).toBe(3); // SIGQUIT, signal(7)
   });
 });

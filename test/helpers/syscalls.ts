@@ -21,8 +21,8 @@ export const CLONE_THREAD = 0x00010000;
 export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16 } as const;
 /** include/uapi/linux/in.h (ip(7), tcp(7), sctp(7); IPPROTO_MPTCP since Linux 5.6) */
 export const IPPROTO = { TCP: 6, SCTP: 132, MPTCP: 262 } as const;
-/** include/uapi/asm-generic/ioctls.h (ioctl_tty(2): TIOCSTI, TIOCLINUX, TIOCSETD; TCGETS reads the termios) */
-export const TTY_IOCTL = { TCGETS: 0x5401, TIOCSTI: 0x5412, TIOCLINUX: 0x541c, TIOCSETD: 0x5423 } as const;
+/** include/uapi/asm-generic/ioctls.h (ioctl_tty(2): TIOCSTI, TIOCLINUX, TIOCSETD, TIOCEXCL; TCGETS reads the termios) */
+export const TTY_IOCTL = { TCGETS: 0x5401, TIOCSTI: 0x5412, TIOCLINUX: 0x541c, TIOCSETD: 0x5423, TIOCEXCL: 0x540c } as const;
 
 export interface DeniedSyscall {
   name: string;

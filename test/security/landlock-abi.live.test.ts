@@ -340,12 +340,13 @@ for (const abi of ABIS) {
         // The workload starts its own session (stdin is not inherited) and takes the terminal as
         // its controlling one (TIOCSCTTY, tty_ioctl(4)); then TIOCSTI would push input into it.
         const o: Opts = { extra: `fds: [${slave}]\n`, fds: [slave] };
-        // TIOCSETD (ioctl_tty(2)) would replace its line discipline: with N_TTY (0) here, harmless.
-        const ops = [['sctty', '3'], ['sti', '3'], ['fdioctl', '3', String(0x5423)]];
-        expect(await tryAt(host(), ops, o)).toEqual([0, E.PERM, E.PERM]);
+        // TIOCSETD (ioctl_tty(2)) would replace its line discipline (with N_TTY, 0, here: harmless),
+        // TIOCEXCL make it refuse new opens (undone by TIOCNXCL, 0x540d, which stays allowed).
+        const ops = [['sctty', '3'], ['sti', '3'], ['fdioctl', '3', String(0x5423)], ['fdioctl', '3', String(0x540c)], ['fdioctl', '3', String(0x540d)]];
+        expect(await tryAt(host(), ops, o)).toEqual([0, E.PERM, E.PERM, E.PERM, 0]);
         expect(drain(master)).toBe('');
         // Twin: without the filter the byte is injected (the master reads its echo).
-        expect(await tryAt(host(), ops, { ...o, hooks: { noSeccomp: true } })).toEqual([0, 0, 0]);
+        expect(await tryAt(host(), ops, { ...o, hooks: { noSeccomp: true } })).toEqual([0, 0, 0, 0, 0]);
         expect(drain(master)).toBe('#');
       } finally {
         closeSync(slave);

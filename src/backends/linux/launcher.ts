@@ -846,6 +846,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       pidfd = fds.own(s.bv_pidfd_open(pid));
       if (pidfd < 0) throw spawnErr(`pidfd_open(${pid})`, pidfd);
     } else {
+      // Every descriptor of the caller's the workload gets that may be its terminal, and with
+      // stdin inherited the session's (/dev/tty: the workload keeps bvisor's session): held in the
+      // same turn as the clone, so a number the caller reuses later is never the one resumed.
+      if (!req.console) terminals = holdTerminals([...(launch.stdio.stdin === 'inherit' ? [0] : []), ...(launch.stdio.stdout === 'inherit' ? [1] : []), ...(launch.stdio.stderr === 'inherit' ? [2] : []), ...launch.fds], launch.stdio.stdin === 'inherit');
       const out = new Int32Array(2);
       // The config's umask reaches the workload through clone: ours, for the moment of the call.
       // The child shares our memory until it execs (no copy of Node's page tables per launch);
@@ -975,9 +979,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
         if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops(pid);
-        // Every descriptor of the caller's the workload gets that may be its terminal, and with
-        // stdin inherited the session's (/dev/tty: the workload keeps bvisor's session).
-        if (!req.console) terminals = holdTerminals([...(launch.stdio.stdin === 'inherit' ? [0] : []), ...(launch.stdio.stdout === 'inherit' ? [1] : []), ...(launch.stdio.stderr === 'inherit' ? [2] : []), ...launch.fds], launch.stdio.stdin === 'inherit');
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw await childWhy(spawnErr('go', go));

@@ -120,11 +120,17 @@ export const DEFAULT_DENYLIST: readonly Rule[] = [
   {
     syscall: 'ioctl',
     action: 'errno',
-    when: [{ arg: 1, op: 'in', values: [0x5423] }],
-    why: "TIOCSETD replaces the line discipline of the caller's terminal (N_NULL drops everything written there), which outlives the run",
+    when: [{ arg: 1, op: 'in', values: [0x5423, 0x540c] }],
+    why: "TIOCSETD replaces the line discipline of the caller's terminal (N_NULL drops everything written there), and TIOCEXCL makes it refuse every new open but root's; both outlive the run",
     // As the row above: the caller's terminal must come back from a run as it went in.
     firm: true,
   },
+  // A workload that shares bvisor's controlling terminal passes the kernel's own check for a Linux
+  // console's ioctls (KD*, VT*: old-style numbers, type byte 'K' and 'V', no size or direction
+  // bits, ioctl_console(2)): it could turn the keyboard off (KDSKBMODE K_OFF), the display to
+  // graphics, change the keymap all consoles share, or switch consoles, all outliving the run.
+  { syscall: 'ioctl', action: 'errno', when: [{ arg: 1, op: 'eq', mask: 0xffffff00, value: 0x4b00 }], why: "a console's keyboard, display and keymap (KD*), which outlive the run", firm: true },
+  { syscall: 'ioctl', action: 'errno', when: [{ arg: 1, op: 'eq', mask: 0xffffff00, value: 0x5600 }], why: 'switching and modes of virtual consoles (VT_*), which outlive the run', firm: true },
 ];
 
 /**

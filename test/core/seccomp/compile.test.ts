@@ -161,6 +161,11 @@ describe('seccomp compiler (decision tables through a BPF interpreter)', () => {
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSTI)]), 'TIOCSTI').toBe(DENY);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCLINUX)]), 'TIOCLINUX').toBe(DENY);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCSETD)]), 'TIOCSETD').toBe(DENY);
+      expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TIOCEXCL)]), 'TIOCEXCL').toBe(DENY);
+      // A console's ioctls (ioctl_console(2)): KDSKBMODE, KDSETMODE, VT_ACTIVATE.
+      for (const n of [0x4b45, 0x4b3a, 0x5606]) expect(decide(arch, log, 'ioctl', [0n, BigInt(n)]), n.toString(16)).toBe(DENY);
+      // Another driver's number with the same type byte and size bits (V4L2's VIDIOC_QUERYCAP).
+      expect(decide(arch, log, 'ioctl', [0n, 0x80685600n]), 'VIDIOC_QUERYCAP').toBe(RET.ALLOW);
       expect(decide(arch, log, 'ioctl', [0n, BigInt(TTY_IOCTL.TCGETS)]), 'TCGETS').toBe(RET.ALLOW);
       for (const n of ['io_uring_setup', 'io_uring_enter', 'io_uring_register']) expect(decide(arch, log, n), n).toBe(DENY);
       // the keyring: the workload keeps bvisor's session keyring, whose keys it would possess
