@@ -17,7 +17,9 @@
  *   ttystop FD|tty HOW END  leave a terminal (descriptor FD, or /dev/tty opened) stopped, raw (no
  *                         ICANON, ECHO or ISIG): HOW tcooff clears IXON and stops its output
  *                         (tcflow(TCOOFF)); HOW stopchar keeps IXON with no START character, for
- *                         a STOP character typed at the terminal to stop it (waits 500 ms for it).
+ *                         a STOP character typed at the terminal to stop it (waits 500 ms for it);
+ *                         HOW fg, after TCOOFF, also makes a new process group (a child's, which
+ *                         then exits) the terminal's foreground.
  *                         Prints "stopped" first. Then one mount(2) (a call the default denylist
  *                         refuses: a denial to list), and END: exit with that number, segv (fault
  *                         on a NULL pointer) or sleep (a minute). Prints the failing call's errno
@@ -605,6 +607,18 @@ int main(int argc, char **argv) {
     fflush(stdout);
     if (stopchar) usleep(500 * 1000);
     else if (tcflow(fd, TCOOFF) < 0) { printf("tcflow errno %d\n", errno); return 1; }
+    if (!strcmp(argv[3], "fg")) {
+      int sync[2];
+      if (pipe(sync) < 0) { printf("pipe errno %d\n", errno); return 1; }
+      pid_t lead = fork();
+      if (lead < 0) { printf("fork errno %d\n", errno); return 1; }
+      if (lead == 0) { char c; setpgid(0, 0); close(sync[1]); (void)!read(sync[0], &c, 1); _exit(0); }
+      close(sync[0]);
+      if (setpgid(lead, lead) < 0 && errno != EACCES) { printf("setpgid errno %d\n", errno); return 1; }
+      if (tcsetpgrp(fd, lead) < 0) { printf("tcsetpgrp errno %d\n", errno); return 1; }
+      close(sync[1]);
+      waitpid(lead, NULL, 0);
+    }
     (void)!syscall(SYS_mount, "none", "/", "tmpfs", 0, NULL);
     if (!strcmp(argv[4], "segv")) {
       volatile int *p = NULL;

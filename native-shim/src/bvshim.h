@@ -57,6 +57,8 @@ int bv_tty_resume(int fd);
 int bv_termios_size(void);
 int bv_tty_get(int fd, void *termios);
 int bv_tty_set(int fd, const void *termios);
+int bv_tty_pgrp(int fd);
+int bv_tty_set_pgrp(int fd, int pgrp);
 /* fcntl(F_DUPFD_CLOEXEC): a descriptor of ours for the same open file. */
 int bv_dup(int fd);
 /* The wall deadline's backstop: a thread that kills the workload at the deadline (sys.c says why). */

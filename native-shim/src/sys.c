@@ -186,6 +186,20 @@ int bv_tty_set(int fd, const void *termios) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   return rc;
 }
+/* The terminal's foreground process group (tcgetpgrp(3)), and setting it back (tcsetpgrp(3):
+ * from a background group, with SIGTTOU blocked as above). */
+int bv_tty_pgrp(int fd) {
+  pid_t p = tcgetpgrp(fd);
+  return p < 0 ? -errno : (int)p;
+}
+int bv_tty_set_pgrp(int fd, int pgrp) {
+  sigset_t old;
+  int rc = ttou_blocked(&old);
+  if (rc) return rc;
+  if (tcsetpgrp(fd, (pid_t)pgrp) < 0) rc = -errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
 int bv_dup(int fd) {
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   return d < 0 ? -errno : d;

@@ -5,17 +5,24 @@
 // there blocks, bvisor's own last words and the caller's shell after it. So the launcher holds
 // each such terminal from the workload's start (a descriptor of its own: the caller's numbers may
 // name other files by the end) and resumes its output once none of the workload's processes is
-// left. The modes the workload set are not put back here: a program that exits may have set them
-// on purpose (stty); Node puts back its own stdio's at exit, and bvisor run does when it dies by a
-// signal (cli/stop-signals.ts). termios(3).
+// left, with the controlling terminal's foreground process group as it found it. The modes the
+// workload set are not put back here: a program that exits may have set them on purpose (stty);
+// Node puts back its own stdio's at exit, and bvisor run does when it dies by a signal
+// (cli/stop-signals.ts). termios(3).
 import { constants as fsConstants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { isatty } from 'node:tty';
 import { BvisorError } from '../contract/errors.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
 
-/** The descriptors of the terminals each run under way holds (resumeHeld). */
-const held = new Set<number[]>();
+/** What a run under way holds: its terminals' descriptors, and the controlling terminal's with
+ * its foreground process group as the workload found it (resumeHeld). */
+interface Held {
+  fds: number[];
+  controlling: { fd: number; pgrp: number } | null;
+}
+const held = new Set<Held>();
 
 export interface HeldTerminals {
   /** Resumes each terminal's output and lets it go (once). Returns what failed, each naming its
@@ -38,41 +45,57 @@ export function holdTerminals(fds: readonly number[], controlling: boolean): Hel
     if (d < 0) fail(`duplicate the terminal on fd ${fd}`, d);
     ours.push(d);
   }
+  let ctl: Held['controlling'] = null;
   if (controlling) {
     // O_NONBLOCK: a serial line without carrier would otherwise hold the open (and the loop).
     const t = s.bv_open('/dev/tty', fsConstants.O_RDWR | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK, 0);
     // ENXIO: the session has no controlling terminal, and the workload none to open either.
-    if (t >= 0) ours.push(t);
-    else if (t !== -6) fail('open /dev/tty', t);
+    if (t >= 0) {
+      ours.push(t);
+      // A workload in bvisor's session may make a group of its own the terminal's foreground
+      // (tcsetpgrp) and end: the caller's next read there then fails. Its foreground goes back.
+      const pgrp = s.bv_tty_pgrp(t);
+      if (pgrp < 0) fail('tcgetpgrp(/dev/tty)', pgrp);
+      // 0: no foreground group now, none to put back.
+      if (pgrp > 0) ctl = { fd: t, pgrp };
+    } else if (t !== -osConstants.errno.ENXIO) fail('open /dev/tty', t);
   }
   if (ours.length === 0) return null;
-  held.add(ours);
+  const h: Held = { fds: ours, controlling: ctl };
+  held.add(h);
   let done = false;
   return {
     resume(): string[] {
       if (done) return [];
       done = true;
-      held.delete(ours);
-      const failed = resumeEach(ours);
+      held.delete(h);
+      const failed = resumeEach(h);
       for (const d of ours) s.bv_close(d);
       return failed;
     },
   };
 }
 
-function resumeEach(fds: readonly number[]): string[] {
+function resumeEach(h: Held): string[] {
+  const s = shim();
   const failed: string[] = [];
-  for (const fd of fds) {
-    const rc = shim().bv_tty_resume(fd);
+  for (const fd of h.fds) {
+    const rc = s.bv_tty_resume(fd);
     if (rc < 0) failed.push(`tcflow(TCOON): ${errnoName(rc)}`);
+  }
+  if (h.controlling) {
+    const { fd, pgrp } = h.controlling;
+    const now = s.bv_tty_pgrp(fd);
+    const rc = now < 0 ? now : now === pgrp ? 0 : s.bv_tty_set_pgrp(fd, pgrp);
+    if (rc < 0) failed.push(`the foreground process group back to ${pgrp} (tcsetpgrp): ${errnoName(rc)}`);
   }
   return failed;
 }
 
-/** The output of every terminal a run under way holds, resumed: for a bvisor about to die by a
- * signal, which runs no launcher's end. */
+/** The output of every terminal a run under way holds resumed (and the controlling one's
+ * foreground group put back): for a bvisor about to die by a signal, which runs no launcher's end. */
 export function resumeHeld(): void {
-  for (const fds of held) resumeEach(fds);
+  for (const h of held) resumeEach(h);
 }
 
 /** The modes of each of `fds` that is a terminal, to put back with the returned function (null:

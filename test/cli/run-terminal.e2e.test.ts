@@ -19,6 +19,8 @@ import { tempDir } from '../helpers/tmp.js';
  * bvisor run, in a session of its own whose controlling terminal is a fresh pty (stdin /dev/null
  * with NULL_STDIN). Once the workload has printed "stopped", the harness types the STOP
  * character (STOP_CHAR) and sends bvisor SIGINT (INTERRUPT times, 2 ms apart) or SIGQUIT (QUIT).
+ * With SH_READ, bvisor runs under `sh -c` (no job control: one process group for both), which
+ * then reads a line the harness types at the terminal and says whether it could.
  * No core file is written (RLIMIT_CORE 0).
  */
 const HARNESS = [
@@ -32,8 +34,9 @@ const HARNESS = [
   '    if os.environ.get("NULL_STDIN"): os.dup2(os.open("/dev/null", os.O_RDONLY), 0)',
   '    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))',
   '    os.close(m); os.close(s)',
+  '    if os.environ.get("SH_READ"): os.execv("/bin/sh", ["sh", "-c", "\\"$@\\"; st=$?; echo bvisor-exited; if read x; then echo read-ok; else echo read-failed; fi; exit $st", "sh"] + sys.argv[1:])',
   '    os.execv(sys.argv[1], sys.argv[1:])',
-  'out = b""; status = None; wedged = False; deadline = time.time() + 30; acted = False',
+  'out = b""; status = None; wedged = False; deadline = time.time() + 30; acted = False; typed = False',
   'while True:',
   '    r, _, _ = select.select([m], [], [], 0.1)',
   '    if r:',
@@ -44,6 +47,7 @@ const HARNESS = [
   '        if os.environ.get("STOP_CHAR"): os.write(m, b"\\x13")',
   '        for i in range(int(os.environ.get("INTERRUPT", "0"))): os.kill(pid, signal.SIGINT); time.sleep(0.002)',
   '        if os.environ.get("QUIT"): os.kill(pid, signal.SIGQUIT)',
+  '    if b"bvisor-exited" in out and not typed: os.write(m, b"hello\\n"); typed = True',
   '    if status is None:',
   '        p, st = os.waitpid(pid, os.WNOHANG)',
   '        if p: status = st; deadline = time.time() + 1',
@@ -70,15 +74,17 @@ interface Seen {
 
 interface How {
   /** The probe's ttystop arguments: where, how, and its end. */
-  args: [string, 'tcooff' | 'stopchar', string];
+  args: [string, 'tcooff' | 'stopchar' | 'fg', string];
   stdio?: string;
+  /** The workload may fork (the fg case's child). */
+  fork?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
 function runOnTerminal(how: How): Seen {
   const b = tempDir();
   chmodSync(b, 0o755);
-  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: ${JSON.stringify(['ttystop', ...how.args])} }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nstdio: ${how.stdio ?? '{ stdin: inherit, stdout: inherit, stderr: inherit }'}\nlimits: { wall: 20s }\n`);
+  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: ${JSON.stringify(['ttystop', ...how.args])} }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nstdio: ${how.stdio ?? '{ stdin: inherit, stdout: inherit, stderr: inherit }'}\n${how.fork ? 'spawn: descendants\nlimits: { wall: 20s, processes: 8 }' : 'limits: { wall: 20s }'}\n`);
   const parent = defaultTestParent();
   const r = spawnSync('python3', ['-c', HARNESS, BVISOR, '--root', tempDir(), ...(parent ? ['--cgroup-parent', parent] : []), 'run', `tty-${how.args.join('-')}`, '-b', b], { env: cliEnv(how.env ?? {}), encoding: 'utf8', timeout: 60_000 });
   expect(r.status, r.stderr).toBe(0);
@@ -112,6 +118,13 @@ describe('the terminal a workload was given, as bvisor leaves it', () => {
     leftWell(seen);
     expect(seen.code).toBe(3);
     expect(seen.out).toMatch(/mount/);
+  });
+
+  it("its foreground process group taken by a group of the workload's that then ends: given back, so the calling script's next read works", () => {
+    const seen = runOnTerminal({ args: ['0', 'fg', '3'], fork: true, env: { SH_READ: '1' } });
+    leftWell(seen);
+    expect(seen.code).toBe(3);
+    expect(seen.out).toContain('read-ok');
   });
 
   it("through /dev/tty, where bvisor's stdin is not the terminal and its output relayed is", () => {

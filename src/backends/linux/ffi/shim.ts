@@ -37,6 +37,8 @@ interface ShimFns {
   bv_tty_get(fd: number, termios: Uint8Array): number;
   bv_tty_set(fd: number, termios: Uint8Array): number;
   bv_dup(fd: number): number;
+  bv_tty_pgrp(fd: number): number;
+  bv_tty_set_pgrp(fd: number, pgrp: number): number;
   bv_deadline_thread(pid: number, pidfd: number, killFd: number): number;
   bv_write_byte(fd: number): number;
   bv_recv_fd(sock: number): number;
@@ -97,6 +99,8 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_tty_get: 'int bv_tty_get(int fd, void *termios)',
   bv_tty_set: 'int bv_tty_set(int fd, const void *termios)',
   bv_dup: 'int bv_dup(int fd)',
+  bv_tty_pgrp: 'int bv_tty_pgrp(int fd)',
+  bv_tty_set_pgrp: 'int bv_tty_set_pgrp(int fd, int pgrp)',
   bv_deadline_thread: 'int bv_deadline_thread(int pid, int pidfd, int kill_fd)',
   bv_write_byte: 'int bv_write_byte(int fd)',
   bv_recv_fd: 'int bv_recv_fd(int sock)',
