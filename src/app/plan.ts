@@ -47,11 +47,12 @@ export function planBundle(arg: string, opts: PlanOptions): PlanResult {
     // As run and create refuse it (a plan has no --outputs-to to replace it with).
     refuseBundleHostDestination(loaded.manifest);
     const host = probeHost();
-    const plan = planLoaded(loaded, host, opts);
+    const reserved = reservedPaths(opts.root);
+    const plan = planLoaded(loaded, host, opts, reserved);
     let ownProcesses: BvisorError | null = null;
     if (plan.admitted && plan.backend === 'wasm') {
       try {
-        planOwnProcesses(plan, loaded.manifest, host, reservedPaths(opts.root));
+        planOwnProcesses(plan, loaded.manifest, host, reserved);
       } catch (e) {
         if (!(e instanceof BvisorError)) throw e;
         ownProcesses = e;

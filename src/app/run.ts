@@ -130,10 +130,10 @@ export interface PlanOptions extends Handover {
   root: string | null;
 }
 
-export function planLoaded(b: LoadedBundle, host: HostFacts, o: PlanOptions): Plan {
+export function planLoaded(b: LoadedBundle, host: HostFacts, o: PlanOptions, reserved: Reserved[] = reservedPaths(o.root)): Plan {
   // An OCI bundle passes exactly the descriptors the engine hands over (--preserve-fds).
   const manifest = b.manifest.oci ? { ...b.manifest, fds: [...(o.fds ?? [])] } : b.manifest;
-  return runPlanner({ manifest, host, paths: b.paths, cgroupParent: o.cgroupParent, reserved: reservedPaths(o.root), secrets: o.secrets ?? [], handedFds: o.fds ?? [] }, sha256Hex);
+  return runPlanner({ manifest, host, paths: b.paths, cgroupParent: o.cgroupParent, reserved, secrets: o.secrets ?? [], handedFds: o.fds ?? [] }, sha256Hex);
 }
 
 /** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */

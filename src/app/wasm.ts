@@ -695,18 +695,16 @@ type RunnerInputs = Pick<NormalManifest, 'limits' | 'stdio'>;
 export function planOwnProcesses(plan: Plan, m: RunnerInputs, host: HostFacts, reserved: readonly Reserved[]): void {
   const L = plan.launch!;
   const { caps, preopens } = jobShape(plan);
-  const handed = [3, 4];
-  ownProcessesAdmitted([
-    () => planRunner(m, caps, host, preopens, handed, { cgroupParent: L.cgroup.parent, reserved, wallMs: L.wallMs, preopenClauses: preopenClauses(plan) }),
-    () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, L.cgroup.parent, reserved),
-  ]);
+  ownPlans(host, m, caps, preopens, { cgroupParent: L.cgroup.parent, reserved, wallMs: L.wallMs, preopenClauses: preopenClauses(plan) });
 }
 
-/** Each plan made, or every refusal of them as one error (any other error as it is). */
-function ownProcessesAdmitted(plans: Array<() => Plan>): Plan[] {
+/** The runner's and the rewriter's plans for these inputs (their two descriptors' numbers
+ * aside), or every refusal of both as one error (any other error as it is). */
+function ownPlans(host: HostFacts, m: RunnerInputs, caps: FuelOptions, preopens: ReadonlyArray<Preopen>, o: { cgroupParent: string | null; reserved: readonly Reserved[]; wallMs: number | null; preopenClauses: ReadonlyMap<string, string> }): Plan[] {
+  const handed = [3, 4];
   const refused: BvisorError[] = [];
   const admitted: Plan[] = [];
-  for (const p of plans) {
+  for (const p of [() => planRunner(m, caps, host, preopens, handed, o), () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, o.cgroupParent, o.reserved)]) {
     try {
       admitted.push(p());
     } catch (e) {
@@ -722,13 +720,12 @@ function ownProcessesAdmitted(plans: Array<() => Plan>): Plan[] {
 /** What `bvisor check` says of the wasm backend's own processes here: for a module with no
  * preopen and no limit, the runner's and the rewriter's plans, or why either is refused. */
 export function ownProcessesHere(host: HostFacts, cgroupParent: string | null): { admitted: boolean; why: string; hint: string | null } {
-  const handed = [3, 4];
   const m: RunnerInputs = { limits: {}, stdio: { stdin: 'null', stdout: 'capture', stderr: 'capture' } };
   // The address space every wasm plan asks of this host for its runner (core/features.ts).
   const room = runnerAddressSpace(host);
   if (room && !room.available) return { admitted: false, why: `runner: ${room.reason}`, hint: room.hint ?? null };
   try {
-    const plans = ownProcessesAdmitted([() => planRunner(m, DEFAULT_CAPS, host, [], handed, { cgroupParent, reserved: [], wallMs: null, preopenClauses: new Map() }), () => planRewriter(host, handed, SHIPPED_REWRITER_BOUNDS, cgroupParent, [])]);
+    const plans = ownPlans(host, m, DEFAULT_CAPS, [], { cgroupParent, reserved: [], wallMs: null, preopenClauses: new Map() });
     const fs = [...new Set(plans.map((p) => p.clauses.find((c) => c.clause === 'filesystem')?.mechanism ?? 'none'))];
     return { admitted: true, why: `the runner and the rewriter, each in a boundary of its own (filesystem: ${fs.join('; ')}), non-dumpable (${nodumpPath()} preloaded)`, hint: null };
   } catch (e) {

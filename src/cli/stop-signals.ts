@@ -165,8 +165,7 @@ export function stopOnSignals(): StopSignals {
     const fd = now[to];
     if (queued === 0 && underWay && fd !== null) {
       try {
-        rest = rest.subarray(writeSync(fd, rest));
-        if (rest.length) rest = rest.subarray(writeSync(fd, rest));
+        while (rest.length) rest = rest.subarray(writeSync(fd, rest));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return void onError(e as NodeJS.ErrnoException);
       }

@@ -1160,8 +1160,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     throw left.length ? withCgroupsLeft(e, left) : e;
   } finally {
     // Once none of the workload's processes is left: after the run's teardown, or after a failed
-    // launch's cleanup killed what was left (its cgroups), whatever of it threw. The terminal's
-    // output first (a workload may have stopped it), while the stop signals are still held.
+    // launch's cleanup killed what was left (its cgroups), whatever of it threw. The terminals
+    // first (a workload may have stopped their output).
     const unresumed = terminals?.resume() ?? [];
     if (unresumed.length) process.emitWarning(`bvisor: the output of the terminal the workload was given could not be resumed: ${unresumed.join('; ')}`);
     releaseJobStops?.();
