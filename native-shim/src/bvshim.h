@@ -13,7 +13,9 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 15
+#define BV_SHIM_ABI 16
+
+#include <stddef.h>
 
 int bv_shim_abi(void);
 
@@ -61,6 +63,7 @@ int bv_tty_pgrp(int fd);
 int bv_tty_set_pgrp(int fd, int pgrp);
 /* fcntl(F_DUPFD_CLOEXEC): a descriptor of ours for the same open file. */
 int bv_dup(int fd);
+int bv_memfd_sealed(const char *name, const void *bytes, size_t len);
 /* The wall deadline's backstop: a thread that kills the workload at the deadline (sys.c says why). */
 int bv_deadline_thread(int pid, int pidfd, int kill_fd);
 int bv_write_byte(int fd);

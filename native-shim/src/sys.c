@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -203,6 +204,32 @@ int bv_tty_set_pgrp(int fd, int pgrp) {
 int bv_dup(int fd) {
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   return d < 0 ? -errno : d;
+}
+
+/* An unnamed file in memory holding len bytes, sealed (no write, no resize, no new seal), as a
+ * read-write descriptor of ours (close-on-exec) for the caller to re-open read-only. memfd_create
+ * needs no mounted tmpfs: the kernel's own shmem mount has it. A short write is retried; any
+ * failure closes the file and returns -errno. */
+int bv_memfd_sealed(const char *name, const void *bytes, size_t len) {
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -errno;
+  const char *p = bytes;
+  for (size_t at = 0; at < len;) {
+    ssize_t n = pwrite(fd, p + at, len - at, (off_t)at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      close(fd);
+      return -e;
+    }
+    at += (size_t)n;
+  }
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
 }
 
 int bv_job_stops(int hold) {

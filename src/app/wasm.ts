@@ -6,13 +6,12 @@
 // The job (args, env with resolved secrets, the module) never touches a disk:
 //   - bvisor run: it travels on a pipe, the outcome on another, while bvisor waits;
 //   - bvisor create: the runner waits under the container's monitor like a Linux workload (it
-//     has not exec'd Node yet), holding the job in an unnamed in-memory file (O_TMPFILE on a
-//     tmpfs: what memfd_create makes, without a name anyone could open) that nobody else
-//     holds once create exits; its outcome goes to a file in the container's state directory
+//     has not exec'd Node yet), holding the job in an unnamed in-memory file (a sealed memfd,
+//     without a name anyone could open) that nobody else holds once create exits; its outcome goes to a file in the container's state directory
 //     through the one descriptor create opened for it, where delete reads it to seal the same
 //     report run seals.
 import { hostnameFor } from '../core/ids.js';
-import { readFileSync, readSync, fstatSync, realpathSync, existsSync, openSync, closeSync, writeSync, statfsSync, statSync, constants as fsConstants } from 'node:fs';
+import { readFileSync, readSync, fstatSync, realpathSync, existsSync, openSync, closeSync, statSync, constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { HostFacts, Plan, ProcRef } from '../contract/generated/types.js';
@@ -26,7 +25,7 @@ import type { NormalManifest } from '../core/manifest.js';
 import { sha256Hex } from '../host/hash.js';
 import { shim, packageRoot, nodumpPath, O } from '../backends/linux/ffi/shim.js';
 import { runnerSnapshotDir } from './runner-snapshot-dir.js';
-import { cpuFlagsLine } from '../host/facts.js';
+import { cpuFlagsLine, errnoName } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { resolveHostPath, resolvePlanned } from '../host/host-paths.js';
@@ -748,40 +747,22 @@ function planRewriter(host: HostFacts, handed: number[], bounds: RewriterBounds,
 // ---------------------------------------------------------------------------------------------
 // bvisor create: the runner as a created container
 
-const TMPFS_MAGIC = 0x01021994;
-/** open(2)'s O_TMPFILE: __O_TMPFILE | O_DIRECTORY (the same __O_TMPFILE on x86_64 and aarch64). */
-const O_TMPFILE = 0o20000000 | fsConstants.O_DIRECTORY;
-
 /**
  * Bytes in an unnamed file in memory, as a read-only descriptor of ours (close-on-exec).
- * O_TMPFILE|O_EXCL on a tmpfs is what memfd_create(2) does on the kernel's own tmpfs: no name
- * ever exists (O_EXCL: it can never be linked into a directory), the pages are memory, and the
- * file goes away with its last descriptor. The read-only re-open through /proc/self/fd leaves
- * the runner nothing to write to. A directory that is not a tmpfs (checked on the open file,
- * not on the path) is never used: its pages could be written back to a disk.
+ * memfd_create(2): no name ever exists in any directory, the pages are memory (shmem, the
+ * kernel's own mount: no tmpfs need be mounted anywhere), and the file goes away with its last
+ * descriptor. It is sealed before anyone else can hold it (no write, no resize, no further seal:
+ * fcntl(2)'s F_SEAL_*), and the read-only re-open through /proc/self/fd leaves the runner nothing
+ * to write to anyway.
  */
-function memoryFile(bytes: Buffer, dirs: readonly string[]): number {
-  const tried: string[] = [];
-  for (const dir of dirs) {
-    let rw: number;
-    try {
-      rw = openSync(dir, O_TMPFILE | fsConstants.O_RDWR | fsConstants.O_EXCL, 0o600);
-    } catch (e) {
-      tried.push(`${dir}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-      continue;
-    }
-    try {
-      if (statfsSync(`/proc/self/fd/${rw}`).type !== TMPFS_MAGIC) {
-        tried.push(`${dir}: not a tmpfs`);
-        continue;
-      }
-      for (let at = 0; at < bytes.length; ) at += writeSync(rw, bytes, at, bytes.length - at, at);
-      return openSync(`/proc/self/fd/${rw}`, fsConstants.O_RDONLY);
-    } finally {
-      closeSync(rw);
-    }
+function memoryFile(bytes: Buffer): number {
+  const rw = shim().bv_memfd_sealed('bvisor-job', bytes, bytes.length);
+  if (rw < 0) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `the wasm job needs an in-memory file, and memfd_create failed: ${errnoName(rw)}`, { hint: 'bvisor create keeps the job (args, env with secrets, the module) in memory only, in a memfd; a seccomp filter around bvisor that denies memfd_create must allow it; nothing was created' });
+  try {
+    return openSync(`/proc/self/fd/${rw}`, fsConstants.O_RDONLY); // libuv adds O_CLOEXEC
+  } finally {
+    closeSync(rw);
   }
-  throw new BvisorError('BV_LAUNCH_UNSUPPORTED', `the wasm job needs an in-memory file, and none could be made (${tried.join('; ')})`, { hint: 'bvisor create keeps the job (args, env with secrets, the module) in memory only: mount a tmpfs at /dev/shm (or use a state root on a tmpfs, like /run/bvisor); nothing was created' });
 }
 
 /**
@@ -798,7 +779,7 @@ export async function createWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o
   let jobFd = -1;
   let outFd = -1;
   try {
-    jobFd = memoryFile(prep.job, ['/dev/shm', o.detached.stateDir]);
+    jobFd = memoryFile(prep.job);
     outFd = openSync(join(o.detached.stateDir, OUTCOME_FILE), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
     const runnerPlan = planRunner(b.manifest, prep.caps, host, prep.preopens, [jobFd, outFd], { cgroupParent: L.cgroup.parent, reserved: o.reserved, wallMs: L.wallMs, preopenClauses: preopenClauses(plan) });
     const created = await createLinux({

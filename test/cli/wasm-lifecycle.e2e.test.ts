@@ -3,11 +3,11 @@
 // created runner has not exec'd Node: its executable is still the monitor's; its fd 3 is an
 // unnamed in-memory file), the captured stdout the monitor relays, the guest's own exit code,
 // the state root on disk (no secret anywhere), the journal, and the cgroup directories.
-import { copyFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, chmodSync, chownSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from '../helpers/cli.js';
+import { BVISOR, cli, cliEnv } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until, alive, sleep } from '../helpers/wait.js';
@@ -291,7 +291,7 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(substance(created)).toEqual(substance(lastReport(root)));
   });
 
-  it('the job (env with a resolved secret, the module) is in memory only: an unnamed tmpfs file the waiting runner holds, nothing on disk', async () => {
+  it('the job (env with a resolved secret, the module) is in memory only: an unnamed, sealed memfd the waiting runner holds, nothing on disk', async () => {
     const root = newRoot();
     const id = 'wl-secret';
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
@@ -299,13 +299,27 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     const c = cli(['create', id, '-b', b, '--root', root, '--secret', 'tok'], { env: { BVISOR_SECRET_TOK: secret } });
     expect(c.status, c.stderr).toBe(0);
     const st = state(root, id);
-    // fd 3 of the waiting runner: a file with no name left (O_TMPFILE), on a tmpfs, read-only.
+    // fd 3 of the waiting runner: a memfd (memfd_create(2): its /proc link is "/memfd:<name>
+    // (deleted)", no name in any directory), read-only.
     const link = readlinkSync(`/proc/${st.pid}/fd/3`);
-    expect(link).toMatch(/#\d+ \(deleted\)$/);
+    expect(link).toMatch(/^\/memfd:.* \(deleted\)$/);
     expect(statSync(`/proc/${st.pid}/fd/3`).nlink).toBe(0);
     const flags = parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${st.pid}/fdinfo/3`, 'utf8'))![1]!, 8);
     expect(flags & 3).toBe(0); // O_ACCMODE: O_RDONLY
-    expect(readFileSync(`/proc/${st.pid}/fd/3`).includes(secret)).toBe(true);
+    const job = readFileSync(`/proc/${st.pid}/fd/3`);
+    expect(job.includes(secret)).toBe(true);
+    // Sealed: even a read-write open of the same file (root, through /proc) cannot change a byte
+    // or its size (fcntl(2): a write under F_SEAL_WRITE fails EPERM, a truncate under
+    // F_SEAL_SHRINK/GROW fails EPERM).
+    const rw = openSync(`/proc/${st.pid}/fd/3`, 'r+');
+    try {
+      expect(() => writeSync(rw, Buffer.from('X'), 0, 1, 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+      expect(() => ftruncateSync(rw, 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+      expect(() => ftruncateSync(rw, job.length + 4096)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    } finally {
+      closeSync(rw);
+    }
+    expect(readFileSync(`/proc/${st.pid}/fd/3`).equals(job)).toBe(true);
     // Nothing under the state root holds it.
     const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
     for (const f of files(root)) expect(readFileSync(f).includes(secret), f).toBe(false);
@@ -314,6 +328,36 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     expect(cli(['delete', id, '--root', root]).status).toBe(0);
     for (const f of files(root)) expect(readFileSync(f).includes(secret), f).toBe(false);
     expect(lastReport(root).body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+  });
+
+  it('no tmpfs mounted anywhere (a disk directory over /dev/shm, the state root on disk): plan admits the bundle and create agrees', async () => {
+    const root = newRoot();
+    const id = 'wl-no-tmpfs';
+    const disk = tempDir('bvisor-wasm-noshm-');
+    // The state root must be on a disk for this to mean anything (newRoot: under /tmp here).
+    const fsType = (path: string, pre = ''): string => {
+      const r = spawnSync('sh', ['-c', `${pre}stat -f -c %T "$1"`, 'sh', path], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    if (fsType(root) === 'tmpfs') return skipOrFail('state-root-on-disk', 'the state root is on a tmpfs here, so this host cannot show create working with no tmpfs');
+    expect(cli(['plan', bundle('hello-wasm'), '--root', root]).status).toBe(0);
+    // create in a mount namespace of its own, where /dev/shm is that disk directory. The
+    // monitor (and the waiting runner) stay in it; state, start and delete run from outside.
+    const inNs = (cmd: string): ReturnType<typeof spawnSync> =>
+      spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" /dev/shm && ${cmd}`, 'sh', disk, BVISOR, root, id, bundle('hello-wasm')], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+    const seen = inNs('stat -f -c %T /dev/shm');
+    expect(seen.status, String(seen.stderr)).toBe(0);
+    expect(String(seen.stdout).trim()).not.toBe('tmpfs');
+    const c = inNs('exec "$2" create "$4" -b "$5" --root "$3"');
+    expect(c.status, String(c.stderr)).toBe(0);
+    expect(state(root, id)).toMatchObject({ status: 'created', bvisor: { backend: 'wasm' } });
+    expect(cli(['start', id, '--root', root]).status).toBe(0);
+    await until('it to stop', () => state(root, id).status === 'stopped', 30_000);
+    expect(readFileSync(join(root, 'containers', id, 'stdout'), 'utf8')).toMatch(/hello/i);
+    expect(cli(['delete', id, '--root', root]).status).toBe(0);
+    expect(lastReport(root).body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(readdirSync(disk)).toEqual([]); // nothing was put where /dev/shm was
   });
 
   for (const stage of ['create:before-cgroup', 'create:before-confirm', 'create:after-spawn']) {

@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 15;
+export const EXPECTED_SHIM_ABI = 16;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -37,6 +37,7 @@ interface ShimFns {
   bv_tty_get(fd: number, termios: Uint8Array): number;
   bv_tty_set(fd: number, termios: Uint8Array): number;
   bv_dup(fd: number): number;
+  bv_memfd_sealed(name: string, bytes: Uint8Array, len: number): number;
   bv_tty_pgrp(fd: number): number;
   bv_tty_set_pgrp(fd: number, pgrp: number): number;
   bv_deadline_thread(pid: number, pidfd: number, killFd: number): number;
@@ -99,6 +100,7 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_tty_get: 'int bv_tty_get(int fd, void *termios)',
   bv_tty_set: 'int bv_tty_set(int fd, const void *termios)',
   bv_dup: 'int bv_dup(int fd)',
+  bv_memfd_sealed: 'int bv_memfd_sealed(const char *name, const void *bytes, size_t len)',
   bv_tty_pgrp: 'int bv_tty_pgrp(int fd)',
   bv_tty_set_pgrp: 'int bv_tty_set_pgrp(int fd, int pgrp)',
   bv_deadline_thread: 'int bv_deadline_thread(int pid, int pidfd, int kill_fd)',
