@@ -43,6 +43,8 @@ export interface ExecStarted {
   evidence: Evidence[];
   /** The process's end, as an exit status (128+N for signal N); null with --detach. */
   exit: Promise<{ status: number; exitCode: number | null; signal: number | null; wait: WaitResult }> | null;
+  /** SIGKILLs an attached process that has not ended (`exit` then resolves); a no-op otherwise. */
+  kill(): void;
 }
 
 function readProcess(file: string): unknown {
@@ -119,6 +121,7 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
             return { status: signal !== null ? 128 + signal : (exitCode ?? 255), exitCode, signal, wait };
           })
         : null,
+      kill: run.kill,
     };
   } finally {
     if (consoleFd >= 0) shim().bv_close(consoleFd);

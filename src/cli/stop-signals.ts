@@ -226,3 +226,58 @@ export function stopOnSignals(): StopSignals {
     },
   };
 }
+
+export interface DieWithProcess {
+  /** The process is running: what kills it (SIGKILL), now if a stop signal came already. */
+  started(kill: () => void): void;
+  /** Stops listening. If a stop signal came, bvisor dies by it now (its process has ended, or
+   * never started). */
+  release(): void;
+}
+
+/**
+ * bvisor exec, attached: its process dies with bvisor (docs/lifecycle.md). A stop signal (SIGINT,
+ * SIGTERM, SIGHUP) SIGKILLs the process first, and bvisor dies by the signal at release(), once the
+ * process has ended and the terminals it was given are resumed (backends/linux/exec.ts). A second
+ * SIGINT or SIGTERM, or SIGQUIT (whose core dump is kept), does not wait for that end: the held
+ * terminals are resumed now. Either way bvisor's own terminal modes are put back first: dying by
+ * a signal skips Node's reset at exit. Listening starts before the process is made: it may stop
+ * the terminal before bvisor exec has returned from starting it.
+ */
+export function dieWithProcess(): DieWithProcess {
+  let got: StopSignal | null = null;
+  let kill: (() => void) | null = null;
+  const modes = saveModes([0, 1, 2]);
+  const stopListening = (): void => {
+    for (const s of STOP) process.removeListener(s, on);
+    process.removeListener('SIGQUIT', now);
+  };
+  const dieBy = (sig: NodeJS.Signals): void => {
+    stopListening();
+    resumeHeld();
+    modes?.();
+    process.kill(process.pid, sig);
+  };
+  function now(sig: NodeJS.Signals): void {
+    kill?.();
+    dieBy(sig);
+  }
+  function on(sig: StopSignal): void {
+    if (got === null) {
+      got = sig;
+      kill?.();
+    } else if (sig !== 'SIGHUP') now(sig); // a hang-up comes twice unasked (STOP's note)
+  }
+  for (const s of STOP) process.on(s, on);
+  process.on('SIGQUIT', now);
+  return {
+    started(k: () => void): void {
+      kill = k;
+      if (got !== null) k();
+    },
+    release(): void {
+      if (got !== null) dieBy(got);
+      else stopListening();
+    },
+  };
+}

@@ -7,6 +7,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { BvisorError } from '../contract/errors.js';
 import { execContainer } from '../app/exec.js';
+import { dieWithProcess, type DieWithProcess } from '../cli/stop-signals.js';
 
 /** Flags that take a value (exec's own and the global ones bin/run.js moves after `exec`). */
 const WITH_VALUE = new Set(['--process', '-p', '--console-socket', '--pid-file', '--cwd', '--env', '-e', '--user', '-u', '--cap', '-c', '--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
@@ -54,9 +55,19 @@ export default class Exec extends BaseCommand<typeof Exec> {
   async run(): Promise<{ id: string; pid: number; status: number | null; narrowed: string[] }> {
     const { args } = await this.parse(Exec, this.argv);
     if (this.flags.process && this.command.length) throw new BvisorError('BV_USAGE', 'exec takes --process FILE or ARGS, not both', { hint: 'put the program in the process JSON\'s args, or leave --process out' });
+    // Attached, a stop signal ends the process and then bvisor (cli/stop-signals.ts).
+    const dying = this.flags.detach ? null : dieWithProcess();
+    try {
+      return await this.execIn(args.id, dying);
+    } finally {
+      dying?.release();
+    }
+  }
+
+  private async execIn(id: string, dying: DieWithProcess | null): Promise<{ id: string; pid: number; status: number | null; narrowed: string[] }> {
     const started = await execContainer({
       root: this.stateRoot,
-      id: args.id,
+      id,
       processFile: this.flags.process ?? null,
       args: this.command,
       env: this.flags.env ?? [],
@@ -71,10 +82,11 @@ export default class Exec extends BaseCommand<typeof Exec> {
     });
     // What the request asked beyond the container's init, and did not get: in the log (runc's
     // --log, which engines keep), and in --json; never on the process's own stderr.
-    for (const n of started.narrowed) this.logger.log('warn', `exec narrowed: ${n}`, { id: args.id });
-    this.logger.log('info', 'exec', { id: args.id, pid: started.pid, detach: this.flags.detach });
+    for (const n of started.narrowed) this.logger.log('warn', `exec narrowed: ${n}`, { id });
+    this.logger.log('info', 'exec', { id, pid: started.pid, detach: this.flags.detach });
+    dying?.started(started.kill);
     const status = started.exit ? (await started.exit).status : null;
     if (status !== null) process.exitCode = status;
-    return { id: args.id, pid: started.pid, status, narrowed: started.narrowed };
+    return { id, pid: started.pid, status, narrowed: started.narrowed };
   }
 }

@@ -35,6 +35,7 @@ import { startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
 import { Cleanup, OwnedFds, rendezvousPipes, withUmask, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
 import { delay } from '../../host/timers.js';
+import { holdTerminals, type HeldTerminals } from '../../host/terminal.js';
 
 export interface LinuxExecRequest {
   plan: Plan;
@@ -63,8 +64,11 @@ export interface LinuxExecRequest {
 export interface LinuxExecStarted {
   pid: number;
   evidence: Evidence[];
-  /** Resolves when the process ends (not for --detach, which leaves it to its reaper). */
+  /** Resolves when the process ends (not for --detach, which leaves it to its reaper), once the
+   * terminals it was given are resumed. */
   exited: Promise<WaitResult> | null;
+  /** SIGKILLs the process through its pidfd, if it has not ended (attached only: a no-op after). */
+  kill(): void;
 }
 
 const NS_FILE: Record<LaunchInputs['namespaces'][number], string> = { user: 'user', pid: 'pid', mount: 'mnt', net: 'net', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup' };
@@ -137,6 +141,14 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
   // Watched only once someone waits: a detached process is left to its reaper, and a watch left
   // behind would poll a descriptor number closed and handed out again.
   const waitSecond = (): Promise<WaitResult> => (secondWait ??= waitPidfd(second));
+  // The caller's terminals the process is given (host/terminal.ts), attached only: resumed when
+  // it ends, as bvisor run resumes its workload's. The container goes on (what it started may
+  // outlive the process); a detached process is the caller's to wait for.
+  let terminals: HeldTerminals | null = null;
+  const letTerminalsGo = (): void => {
+    const unresumed = terminals?.resume() ?? [];
+    if (unresumed.length) process.emitWarning(`bvisor: the output of the terminal the process was given could not be resumed: ${unresumed.join('; ')}`);
+  };
   try {
     // The init, pinned by a pidfd and checked to be the process the state names (not a pid
     // recycled since): everything below joins what this descriptor points at.
@@ -210,6 +222,9 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     });
 
     const out = new Int32Array(2);
+    // In the same turn as the clone: a number the caller reuses later is never the one resumed.
+    // An exec'd process is always in a session of its own (no /dev/tty to open).
+    if (!req.detach && !req.console) terminals = holdTerminals(req.stdio, false);
     const rc = withUmask(req.umask, () => s.bv_spawn(body, body.length, out));
     if (rc === -74) throw spawnErr('the shim rejected the launch body', rc, 'this is a bug in bvisor (the body breaks a bound lower.ts should have refused)');
     if (rc < 0) throw spawnErr('clone3', rc, rc === -28 || rc === -16 ? 'the container\'s cgroup refused another process (pids limit?)' : undefined);
@@ -295,13 +310,18 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       closeFd(second);
       second = -1;
       fds.closeAll();
-      return { pid, evidence, exited: null };
+      return { pid, evidence, exited: null, kill: () => {} };
     }
+    // Until the process is reaped its pidfd is ours and open (closed with the rest at its end).
+    const pidfdOpen = second;
+    let ended = false;
     const done = waitSecond().finally(() => {
+      ended = true;
+      letTerminalsGo();
       fds.closeAll();
     });
     second = -1;
-    return { pid, evidence, exited: done };
+    return { pid, evidence, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)) };
   } catch (e) {
     // Neither child has run anything of the program yet: kill and reap both before the fds go.
     for (const [fd, wait] of [[first, firstWait], [second, second >= 0 ? waitSecond() : null]] as const) {
@@ -311,6 +331,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       // It closes with the rest: no watch may poll its number after (reaper.ts unwatch).
       unwatch(fd);
     }
+    letTerminalsGo();
     cleanup.run();
     throw e;
   }
