@@ -6,7 +6,7 @@
 // of that size is allocated (atomic.ts holdBlocks) and held until the caller releases it just
 // before those writes. The journal's tail is checked too (head valid, last line complete, key right), so a
 // damaged journal is a coded error before the run rather than after it.
-import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync } from 'node:fs';
+import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -166,12 +166,58 @@ function checkOwned(root: string, st: import('node:fs').Stats): void {
   const uid = process.geteuid?.() ?? st.uid;
   if (st.uid !== uid) throw unusable(root, `is owned by uid ${st.uid}, not by us (uid ${uid})`, `chown ${uid} ${root}, or pass --root with a directory of our own`, 'EPERM');
   if ((st.mode & 0o022) !== 0) throw unusable(root, `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could plant files bvisor trusts`, `chmod 700 ${root}`, 'EPERM');
+  checkAncestors(root, uid);
   try {
     const c = lstatSync(join(root, 'containers'));
     if (!c.isDirectory()) throw unusable(root, `${join(root, 'containers')} is ${c.isSymbolicLink() ? 'a symlink' : 'not a directory'}`, `remove ${join(root, 'containers')}; bvisor makes it`, 'ENOTDIR');
   } catch (e) {
     if (e instanceof BvisorError) throw e;
     if (errnoOf(e) !== 'ENOENT') throw unusable(root, `lstat containers: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
+  }
+}
+
+/**
+ * The directories above the root: none may be changed by anyone but root or us, or whoever can
+ * could swap the whole root for one of theirs (rename(2), RENAME_EXCHANGE) between this check and
+ * the reads after it, which go by path: state files that name what delete kills, plans whose OCI
+ * hooks it runs as root. So each is owned by root or us and writable by no one else, or sticky
+ * (/tmp: another user may not rename what is not theirs there, unlink(2)), and then the entry
+ * below it is root's or ours. Checked along the path as given (a symlink on it must be root's or
+ * ours) and along its real path (where a symlink leads). OpenSSH's StrictModes, sudo's sudoers
+ * checks.
+ */
+function checkAncestors(root: string, uid: number): void {
+  const given = resolve(root);
+  let real: string;
+  try {
+    real = realpathSync(given);
+  } catch (e) {
+    throw unusable(root, `realpath: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
+  }
+  for (const path of given === real ? [given] : [given, real]) {
+    const parts = path.split('/').filter(Boolean);
+    // The root's own entry is checked by checkOwned; from its parent up to /.
+    let below = parts.length;
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const dir = '/' + parts.slice(0, i).join('/');
+      const child = '/' + parts.slice(0, below).join('/');
+      below = i;
+      let st;
+      let childSt;
+      try {
+        st = lstatSync(dir);
+        childSt = lstatSync(child);
+      } catch (e) {
+        throw unusable(root, `lstat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
+      }
+      const trusted = (o: number): boolean => o === 0 || o === uid;
+      if (childSt.isSymbolicLink() && !trusted(childSt.uid)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
+      if (st.isSymbolicLink()) continue; // its target is on the real path, checked there
+      if (!trusted(st.uid)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+      if ((st.mode & 0o022) === 0) continue;
+      if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid)) continue; // sticky: only the entry's owner (or the directory's) renames it
+      throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+    }
   }
 }
 

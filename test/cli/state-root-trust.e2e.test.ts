@@ -5,13 +5,13 @@
 // write the root (another local user who created /tmp/bvisor-<uid> first) decides what bvisor
 // kills, removes and runs. Oracles: the exit status and code each command returns, the
 // container's directory on disk, and its workload's /proc entry (the same process, still alive).
-import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { probeBundle, writableDir } from '../helpers/probe.js';
 import { startTimeOf, until } from '../helpers/wait.js';
-import { newRoot } from '../helpers/roots.js';
+import { keepRoot, newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 
@@ -81,6 +81,61 @@ describe('a state root that is not only ours is refused by every command that re
     }
     // Ours again: the same commands work on it.
     expect(cli(['state', 'c1', '--root', root, '--json']).json().status).toBe('created');
+    expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
+    expect(existsSync(dir)).toBe(false);
+    expect(startTimeOf(pid)).toBeNull();
+  }, 120_000);
+});
+
+// The directories above the root: whoever can change one can swap the whole root for a directory
+// of theirs (rename(2)'s RENAME_EXCHANGE) between bvisor's check of the root and its reads, which
+// go by path: a forged plan's poststop hook then ran as root at delete (an attack in December).
+// Oracles: the exit status, code and message of each command, the container's directory, and its
+// workload's /proc entry (the same live process).
+describe('a state root below a directory someone else can change is refused', () => {
+  it('a parent owned by uid 65534, a parent writable by others, a symlink of 65534 on the path: each command exits 4 and acts on nothing; a sticky parent (/tmp\'s kind) with the root ours is fine', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'giving a parent to another uid (chown) needs root');
+    const top = tempDir();
+    const parent = join(top, 'p');
+    mkdirSync(parent, { mode: 0o755 });
+    const root = keepRoot(join(parent, 'root'));
+    expect(cli(['create', 'c1', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    const dir = join(root, 'containers', 'c1');
+    const pid = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).pid.pid as number;
+    const born = startTimeOf(pid);
+    const resources = join(tempDir(), 'resources.json');
+    writeFileSync(resources, JSON.stringify({ memory: { limit: 32 * 1024 * 1024 } }));
+    const link = join(top, 'link');
+    symlinkSync('p', link);
+    lchownSync(link, 65534, 65534);
+    const cases: Array<{ why: RegExp; root: string; commands: string[][]; make(): void; undo(): void }> = [
+      { why: new RegExp(`${parent}, above it, is owned by uid 65534`), root, commands: COMMANDS, make: () => chownSync(parent, 65534, 65534), undo: () => chownSync(parent, 0, 0) },
+      { why: new RegExp(`${parent}, above it, is writable by others \\(mode 0777\\)`), root, commands: [['state', 'c1'], ['delete', '-f', 'c1']], make: () => chmodSync(parent, 0o777), undo: () => chmodSync(parent, 0o755) },
+      { why: new RegExp(`${link} on its path is a symlink owned by uid 65534`), root: join(link, 'root'), commands: [['state', 'c1'], ['delete', '-f', 'c1']], make: () => {}, undo: () => {} },
+    ];
+    try {
+      for (const c of cases) {
+        c.make();
+        for (const args of c.commands) {
+          const argv = args.map((a) => (a === '$RESOURCES' ? resources : a));
+          const r = cli(['--root', c.root, ...(argv[0] === 'exec' ? ['exec', '--json', ...argv.slice(1)] : [...argv, '--json'])]);
+          const what = `${args.join(' ')} (${c.why.source})`;
+          expect(r.status, `${what}: ${r.stdout}${r.stderr}`).toBe(args[0] === 'exec' ? 125 : 4);
+          expect(r.json().error.code, what).toBe('BV_STATE_ROOT_UNUSABLE');
+          expect(r.json().error.message, what).toMatch(c.why);
+        }
+        c.undo();
+        expect(existsSync(join(dir, 'state.json'))).toBe(true);
+        expect(startTimeOf(pid)).toBe(born);
+      }
+      // Sticky and writable by all, as /tmp: no one else may rename a root that is ours there.
+      chmodSync(parent, 0o1777);
+      expect(cli(['state', 'c1', '--root', root, '--json']).json().status).toBe('created');
+      // But a root that is not ours in it is refused by the root's own check (owner), first.
+    } finally {
+      chownSync(parent, 0, 0);
+      chmodSync(parent, 0o755);
+    }
     expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
     expect(existsSync(dir)).toBe(false);
     expect(startTimeOf(pid)).toBeNull();
