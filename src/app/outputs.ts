@@ -31,7 +31,7 @@ import type { OpenBundle } from '../host/bundle.js';
 import { dirLineage, identityKey, physical, resolveHostPath } from '../host/host-paths.js';
 import { under } from '../core/layout.js';
 import { bundleRelativeSegments } from '../core/paths.js';
-import { errnoName } from '../host/facts.js';
+import { errnoName, parseMountinfo } from '../host/facts.js';
 import { removeTree } from '../host/remove-tree.js';
 import { hashFd, hashFdSteps, ValueWatch, searchBudgetFor } from '../host/hash.js';
 import { runSteps, runStepsYielding, StepsStopped, type Steps } from '../host/steps.js';
@@ -1049,10 +1049,12 @@ function discardLocked(root: string, report: SealedReport, a: NonNullable<Report
   return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
 }
 
-/** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. */
+/** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. The
+ * mount point as mountinfo writes it, its space, tab, newline and backslash escaped (proc(5)):
+ * a state root with a space in its path held mounts nothing would remove. */
 function isMountPoint(dir: string): boolean {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+    return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).some((m) => m.mountPoint === dir);
   } catch {
     return false;
   }

@@ -74,6 +74,33 @@ describe('outputs (e2e)', () => {
     expect(cli(['--root', root, 'journal', 'verify']).status).toBe(0);
   });
 
+  it('a state root whose path holds a space and a backslash (mountinfo escapes them, proc(5)): its tmpfs quarantines are still known as mounts, removed by commit and discard, each disposed once', () => {
+    const root = keepRoot(join(tempDir(), 'state r\\oot'));
+    const dest = join(work.dir, 'dest-space');
+    const b = bundle('printf hi > /out/a', '{ path: /out, size: 1Mi }');
+    for (const id of ['sp-commit', 'sp-discard']) expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, id]).status).toBe(0);
+    const q = (id: string): string => reportOf(root, id).body.artifacts.quarantine;
+    const mounted = (dir: string): boolean => mounts().split('\n').some((l) => l.split(' ')[4] === dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`));
+    const [qc, qd] = [q('sp-commit'), q('sp-discard')];
+    // A failing case must not leave its mounts (the temp dir's removal would stop at them).
+    try {
+      expect(qc).toContain(' ');
+      expect(mounted(qc)).toBe(true);
+      const c = cli(['--root', root, 'commit', 'sp-commit']);
+      expect(c.status, c.stderr).toBe(0);
+      expect(readFileSync(join(dest, 'a'), 'utf8')).toBe('hi');
+      expect([mounted(qc), existsSync(qc)]).toEqual([false, false]);
+      expect(cli(['--root', root, 'commit', 'sp-commit']).status).toBe(6);
+      const d = cli(['--root', root, 'discard', 'sp-discard']);
+      expect(d.status, d.stderr).toBe(0);
+      expect([mounted(qd), existsSync(qd)]).toEqual([false, false]);
+      const steps = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event?.kind === 'disposition').map((e) => [e.event.action, e.event.step]);
+      expect(steps).toEqual([['commit', 'decided'], ['commit', 'applied'], ['discard', 'decided'], ['discard', 'applied']]);
+    } finally {
+      for (const dir of [qc, qd]) if (mounted(dir)) spawnSync('umount', [dir]);
+    }
+  });
+
   it('enforces the size and file limits (the kernel says ENOSPC inside)', () => {
     const root = newRoot();
     const b = bundle('head -c 300000 /dev/zero > /out/big 2>/dev/null || echo size-refused; i=0; while [ $i -lt 40 ]; do touch /out/f$i 2>/dev/null || { echo files-refused; break; }; i=$((i+1)); done', '{ path: /out, size: 128Ki, files: 16 }');
