@@ -118,6 +118,11 @@ export function containerLive(root: string, id: string): boolean {
   }
 }
 
+/** What update applies, by resources' key. */
+const UPDATABLE: Record<string, string[]> = { memory: ['limit'], pids: ['limit'], cpu: ['quota', 'period'] };
+/** The planner's cfs period (µs): a planned cpu quota is a bandwidth over it. */
+const CFS_PERIOD_US = 100_000;
+
 /**
  * update --resources: new memory, pids and cpu limits, written to the cgroup files the plan
  * already limits (a controller the plan never placed cannot be added to a live container).
@@ -126,8 +131,24 @@ export function containerLive(root: string, id: string): boolean {
 export function updateResources(root: string, id: string, resources: unknown): string[] {
   const r = (resources ?? {}) as Record<string, unknown>;
   if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) throw new BvisorError('BV_USAGE', 'the --resources file must hold a JSON object (LinuxResources)', { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
-  const bad = Object.keys(r).filter((k) => !['memory', 'pids', 'cpu'].includes(k));
+  const bad = Object.keys(r).filter((k) => !(k in UPDATABLE));
   if (bad.length) throw new BvisorError('BV_USAGE', `update cannot apply ${bad.map((k) => `resources.${k}`).join(', ')}`, { hint: 'bvisor updates memory.limit, pids.limit and cpu.quota/period' });
+  // Every field it is given is applied or refused: none is skipped while update says it worked.
+  const ints: Record<string, Record<string, number>> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BvisorError('BV_USAGE', `resources.${k} must be an object`, { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
+    const extra = Object.keys(v).filter((f) => !UPDATABLE[k]!.includes(f));
+    if (extra.length) throw new BvisorError('BV_USAGE', `update cannot apply ${extra.map((f) => `resources.${k}.${f}`).join(', ')}`, { hint: 'bvisor updates memory.limit, pids.limit and cpu.quota/period' });
+    for (const [f, n] of Object.entries(v as Record<string, unknown>)) {
+      if (!Number.isSafeInteger(n)) throw new BvisorError('BV_USAGE', `resources.${k}.${f} must be an integer, not ${JSON.stringify(n)}`, { hint: 'bytes for memory.limit, a count for pids.limit, microseconds for cpu.quota and cpu.period' });
+    }
+    ints[k] = v as Record<string, number>;
+  }
+  if (ints.cpu && ints.cpu.quota === undefined) throw new BvisorError('BV_USAGE', 'resources.cpu.period without resources.cpu.quota', { hint: 'bvisor updates the cpu bandwidth as quota and period together' });
+  // The kernel's bounds on a period (kernel/sched/core.c: 1 ms to 1 s); a quota below 1 ms is
+  // refused by it too (EINVAL).
+  const period = ints.cpu?.period ?? CFS_PERIOD_US;
+  if (ints.cpu && (period < 1000 || period > 1_000_000)) throw new BvisorError('BV_USAGE', `resources.cpu.period ${period} is outside 1000..1000000 microseconds`, { hint: 'the kernel takes a cfs period from 1 ms to 1 s' });
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const { s, all } = live(root, id, 'update');
@@ -136,12 +157,11 @@ export function updateResources(root: string, id: string, resources: unknown): s
     if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id}: its plan.json is not the plan it was created with; update needs that plan's limits`, { hint: `remove it with bvisor delete -f ${id}` });
     const limited = new Set(plan.launch.cgroup.limits.map((l) => l.controller));
     const writes: Array<[string, string, string]> = []; // [controller, file suffix per version, value]
-    const mem = r.memory as Record<string, unknown> | undefined;
-    if (mem && typeof mem.limit === 'number') writes.push(['memory', 'memory', String(mem.limit)]);
-    const pids = r.pids as Record<string, unknown> | undefined;
-    if (pids && typeof pids.limit === 'number') writes.push(['pids', 'pids', pids.limit > 0 ? String(pids.limit) : 'max']);
-    const cpu = r.cpu as Record<string, unknown> | undefined;
-    if (cpu && typeof cpu.quota === 'number') writes.push(['cpu', 'cpu', `${cpu.quota > 0 ? cpu.quota : 'max'} ${typeof cpu.period === 'number' ? cpu.period : 100000}`]);
+    // A limit of 0 or below lifts it (the runtime spec's -1; runc writes "max"): refused below.
+    const limitOrMax = (n: number): string => (n > 0 ? String(n) : 'max');
+    if (ints.memory?.limit !== undefined) writes.push(['memory', 'memory', limitOrMax(ints.memory.limit)]);
+    if (ints.pids?.limit !== undefined) writes.push(['pids', 'pids', limitOrMax(ints.pids.limit)]);
+    if (ints.cpu?.quota !== undefined) writes.push(['cpu', 'cpu', `${limitOrMax(ints.cpu.quota)} ${period}`]);
     // Only down: the plan was admitted (and its report will be sealed) with these limits as the
     // boundary; raising or lifting one afterwards would widen it. All are checked before any
     // is written, so a refused file changes nothing.
@@ -155,7 +175,7 @@ export function updateResources(root: string, id: string, resources: unknown): s
       if (!limited.has(controller)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (linux.resources.${controller}) to update it later` });
       // cpu: compared as bandwidth (quota / period), the planner's period being 100000 µs.
       const raw = planned(controller);
-      const was = raw === null ? null : controller === 'cpu' ? raw / 100_000 : raw;
+      const was = raw === null ? null : controller === 'cpu' ? raw / CFS_PERIOD_US : raw;
       const [q, per] = value.split(' ');
       const now = controller === 'cpu' ? Number(q) / Number(per) : Number(q);
       if (was !== null && (!Number.isFinite(now) || now > was)) throw new BvisorError('BV_CONTAINER_STATE', `update would raise container ${id}'s ${controller} limit above the ${was} it was planned with${Number.isFinite(now) ? ` (to ${now})` : ' (to none)'}`, { hint: 'a boundary only narrows once admitted: lower limits may be set; create the container again for higher ones' });
@@ -165,15 +185,31 @@ export function updateResources(root: string, id: string, resources: unknown): s
       const leaf = all.find((d) => existsSync(join(d, limitFile(controller, d))));
       if (!leaf) throw new BvisorError('BV_CGROUP_SETUP', `container ${id}: no ${controller} cgroup found among its leaves`, { hint: 'bvisor state shows whether it is still alive' });
       const file = limitFile(controller, leaf);
-      // v1's cpu.cfs_quota_us takes the quota alone (-1: none); v2's cpu.max "quota period".
-      const quota = value.split(' ')[0]!;
-      const text = file === 'cpu.cfs_quota_us' ? (quota === 'max' ? '-1' : quota) : value;
-      try {
-        writeFileSync(join(leaf, file), text);
-      } catch (e) {
-        throw new BvisorError('BV_CGROUP_SETUP', `write ${text} to \`${join(leaf, file)}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'a memory limit below current usage is refused by the kernel (EBUSY)' });
+      const put = (name: string, text: string): void => {
+        try {
+          writeFileSync(join(leaf, name), text);
+        } catch (e) {
+          throw new BvisorError('BV_CGROUP_SETUP', `write ${text} to \`${join(leaf, name)}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${done.length ? ` (written before it: ${done.join(', ')})` : ''}`, { hint: 'a memory limit below current usage is refused by the kernel (EBUSY)' });
+        }
+        done.push(`${join(leaf, name)}=${text}`);
+      };
+      if (file !== 'cpu.cfs_quota_us') {
+        put(file, value); // v2's cpu.max takes "quota period" in one write
+        continue;
       }
-      done.push(`${join(leaf, file)}=${text}`);
+      // v1 keeps the quota and the period in two files: both are written (the period dropped,
+      // 0.4 s a second would have become 4 CPUs), in the order that never widens the bandwidth
+      // in between: a longer period first (the old quota over it is less), a shorter one last
+      // (the new quota over the old period is less).
+      const [quota, per] = value.split(' ') as [string, string];
+      const oldPeriod = Number(readFileSync(join(leaf, 'cpu.cfs_period_us'), 'utf8').trim());
+      if (Number(per) >= oldPeriod) {
+        if (Number(per) !== oldPeriod) put('cpu.cfs_period_us', per);
+        put(file, quota);
+      } else {
+        put(file, quota);
+        put('cpu.cfs_period_us', per);
+      }
     }
     return done;
   });

@@ -1,0 +1,103 @@
+// bvisor update (runc's update --resources) may only narrow what the plan admitted. On cgroup v1
+// a cpu bandwidth is two files (cpu.cfs_quota_us over cpu.cfs_period_us): update wrote the quota
+// alone, so a quota of 0.4 s a second became 0.4 s every 0.1 s, 4 CPUs for a 0.5 CPU plan (an
+// attack in December). And fields it did not apply were skipped while it said it worked.
+// Oracles: the kernel's own cgroup files of the container's leaf (the bandwidth is quota / period,
+// sched-bwc.rst), and the exit status and code (docs/exit-codes.md: 2 usage, 7 state).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli } from '../helpers/cli.js';
+import { probeBundle } from '../helpers/probe.js';
+import { newRoot } from '../helpers/roots.js';
+import { tempDir } from '../helpers/tmp.js';
+import { facts } from '../helpers/probe.js';
+import { skipOrFail } from '../helpers/require.js';
+
+/** The container's cgroup directory holding `file`, from its init's /proc/<pid>/cgroup. */
+function leafFile(pid: number, file: string): string | null {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  for (const h of [...facts().cgroup.v1, ...(facts().cgroup.v2 ? [facts().cgroup.v2!] : [])]) {
+    for (const l of lines) {
+      const [hid, ctl, path] = l.split(':') as [string, string, string];
+      const matches = h.version === 2 ? hid === '0' : ctl.split(',').some((c) => h.controllers.includes(c));
+      if (!matches) continue;
+      const full = join(h.mountPoint, path, file);
+      try {
+        readFileSync(full);
+        return full;
+      } catch {
+        // not this hierarchy
+      }
+    }
+  }
+  return null;
+}
+
+describe('bvisor update', () => {
+  it('a cpu bandwidth at or below the plan\'s, with its own period, is what the kernel enforces after; a wider one is refused', () => {
+    const root = newRoot();
+    expect(cli(['create', 'u1', '-b', probeBundle(['sleep', '30'], 'limits: { cpus: 0.5 }\n'), '--root', root]).status).toBe(0);
+    try {
+      const pid = cli(['state', 'u1', '--root', root, '--json']).json().pid as number;
+      const v2 = leafFile(pid, 'cpu.max');
+      const quotaFile = v2 ?? leafFile(pid, 'cpu.cfs_quota_us');
+      if (!quotaFile) return skipOrFail('cpu-cgroup', 'no cpu controller holds the container');
+      const bandwidth = (): number => {
+        if (v2) {
+          const [q, p] = readFileSync(v2, 'utf8').trim().split(' ');
+          return Number(q) / Number(p);
+        }
+        return Number(readFileSync(quotaFile, 'utf8')) / Number(readFileSync(join(quotaFile, '..', 'cpu.cfs_period_us'), 'utf8'));
+      };
+      expect(bandwidth()).toBeCloseTo(0.5, 6);
+      const file = join(tempDir(), 'r.json');
+      const update = (resources: unknown): ReturnType<typeof cli> => {
+        writeFileSync(file, JSON.stringify(resources));
+        return cli(['update', '--resources', file, 'u1', '--root', root]);
+      };
+      // A longer period (1 s): 0.4 s of it.
+      expect(update({ cpu: { quota: 400_000, period: 1_000_000 } }).status).toBe(0);
+      expect(bandwidth()).toBeCloseTo(0.4, 6);
+      // A shorter one (50 ms): 15 ms of it.
+      expect(update({ cpu: { quota: 15_000, period: 50_000 } }).status).toBe(0);
+      expect(bandwidth()).toBeCloseTo(0.3, 6);
+      // Wider than the plan: refused, nothing written.
+      const wide = update({ cpu: { quota: 600_000, period: 1_000_000 } });
+      expect(wide.status).toBe(7);
+      expect(wide.stderr).toContain("would raise container u1's cpu limit above the 0.5");
+      expect(bandwidth()).toBeCloseTo(0.3, 6);
+    } finally {
+      expect(cli(['delete', '-f', 'u1', '--root', root]).status).toBe(0);
+    }
+  });
+
+  it('every field it is given is applied or refused: a wrong type, an unknown field, a limit of -1 (none) change nothing and say why', () => {
+    const root = newRoot();
+    expect(cli(['create', 'u2', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi, processes: 16 }\nspawn: descendants\n'), '--root', root]).status).toBe(0);
+    try {
+      const pid = cli(['state', 'u2', '--root', root, '--json']).json().pid as number;
+      const pidsMax = leafFile(pid, 'pids.max')!;
+      const memMax = leafFile(pid, 'memory.max') ?? leafFile(pid, 'memory.limit_in_bytes')!;
+      const before = [readFileSync(pidsMax, 'utf8'), readFileSync(memMax, 'utf8')];
+      const file = join(tempDir(), 'r.json');
+      const cases: Array<[unknown, number, string]> = [
+        [{ pids: { limit: '3' } }, 2, 'resources.pids.limit must be an integer, not "3"'],
+        [{ pids: { limit: 4.5 } }, 2, 'resources.pids.limit must be an integer, not 4.5'],
+        [{ pids: { limt: 3 } }, 2, 'update cannot apply resources.pids.limt'],
+        [{ memory: { limit: '1' } }, 2, 'resources.memory.limit must be an integer'],
+        [{ memory: { limit: 1 << 20, swap: 1 << 20 } }, 2, 'update cannot apply resources.memory.swap'],
+        [{ cpu: { period: 50_000 } }, 2, 'resources.cpu.period without resources.cpu.quota'],
+        [{ memory: { limit: -1 } }, 7, "would raise container u2's memory limit above the"],
+      ];
+      for (const [resources, status, message] of cases) {
+        writeFileSync(file, JSON.stringify(resources));
+        const r = cli(['update', '--resources', file, 'u2', '--root', root]);
+        expect([r.status, r.stderr], JSON.stringify(resources)).toEqual([status, expect.stringContaining(message)]);
+      }
+      expect([readFileSync(pidsMax, 'utf8'), readFileSync(memMax, 'utf8')]).toEqual(before);
+    } finally {
+      expect(cli(['delete', '-f', 'u2', '--root', root]).status).toBe(0);
+    }
+  });
+});
