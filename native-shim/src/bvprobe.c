@@ -9,6 +9,8 @@
  *   segv                  fault on a NULL pointer (a kernel-forced signal, so even a pid-1 dies)
  *   spin                  burn CPU for ever
  *   sleep SECONDS         sleep
+ *   unparented SECONDS    clear its parent-death signal (prctl(PR_SET_PDEATHSIG, 0), which any
+ *                         program may), print "cleared", then sleep
  *   tick FILE [child]     write 1, 2, 3... into FILE (and "tick N" to stdout) every 100 ms until
  *                         killed; with "child", in a child it waits for
  *   jobstop FILE          stop the rest of its process group through the terminal on stdin
@@ -74,6 +76,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -543,6 +546,13 @@ int main(int argc, char **argv) {
     for (volatile unsigned long i = 0;; i++) {}
   }
   if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
+  if (!strcmp(m, "unparented") && argc >= 3) {
+    if (syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0) { printf("prctl: %d\n", errno); return 1; }
+    printf("cleared\n");
+    fflush(stdout);
+    sleep((unsigned)atoi(argv[2]));
+    return 0;
+  }
   if (!strcmp(m, "tick") && argc >= 3) {
     /* Writes 1, 2, 3... into FILE, and "tick N" to stdout, every 100 ms until killed: how long it
      * ran, on the disk. With "child", a child ticks (not the pid 1 of a namespace, which the

@@ -271,9 +271,16 @@ export function derive(dir: string, s: ContainerState): Derived {
   if (s.status === 'stopped') return { status: 'stopped', broken: null, exit: null };
   if (alive(s.pid)) {
     const phase = readJson<{ phase: string }>(join(dir, 'monitor.json'))?.phase;
-    return { status: phase === 'running' ? 'running' : (s.status as 'created' | 'running'), broken: null, exit: null };
+    const status = phase === 'running' ? 'running' : (s.status as 'created' | 'running');
+    // Its monitor killed and the workload still there: one that cleared its PR_SET_PDEATHSIG
+    // (any program may), or an engine's sibling (CLONE_PARENT: the engine is its parent). Nothing
+    // keeps its wall or records its exit any more: said, and recovery (gc, recover) kills it.
+    if (s.monitor && !alive(s.monitor)) return { status, broken: `its monitor (pid ${s.monitor.pid}) is gone (killed) and the workload runs on unsupervised: nothing keeps its limits.wall or records its exit; bvisor delete -f stops it`, exit: null };
+    return { status, broken: null, exit: null };
   }
   if (alive(s.monitor)) return { status: 'running', broken: null, exit: null }; // exit.json is being written
+  // delete -f found the workload running without its monitor (killed.json says so) and killed it.
+  if (readJson<{ unsupervised?: string }>(join(dir, 'killed.json'))?.unsupervised) return { status: 'stopped', broken: 'its monitor was gone (killed) while the workload ran on unsupervised; bvisor delete -f killed the workload', exit: null };
   return { status: 'stopped', broken: 'the workload is gone and its monitor left no exit status (killed, or the host rebooted)', exit: null };
 }
 
@@ -376,6 +383,7 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     if (!s) throw wrongState(id, 'start', 'broken', `remove it with bvisor delete -f ${id}`);
     const d = derive(dir, s);
     if (d.status !== 'created') throw wrongState(id, 'start', d.status, d.status === 'running' ? 'it was started already' : `delete it with bvisor delete ${id}`);
+    if (d.broken) throw new BvisorError('BV_CONTAINER_STATE', `cannot start container ${id}: ${d.broken}`, { hint: `delete it with bvisor delete -f ${id}` });
     const named = ociLeafIn(dir, s.planHash);
     if (named === 'not-intact') warn(`container ${id}: its plan.json names an OCI cgroup leaf but is not the plan it was created with (planHash ${s.planHash}): that leaf is not counted as the container's`);
     const oci = leafOnly(named);
@@ -646,7 +654,11 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const snap = delta === null ? null : snapshotFromJson(delta);
     const fsDelta = snap ? grantDeltas(snap, hasSecrets ? null : []) : [];
     if (fsDelta.length) body.fsDelta = fsDelta;
-    if (!e) {
+    if (!e && readJson<{ unsupervised?: string }>(join(dir, 'killed.json'))?.unsupervised) {
+      // Its monitor was gone and delete -f killed what it left running: killed, and said why.
+      body.outcome = { status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL', error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'its monitor was gone' } };
+      body.budgets.wall.observed = notObserved('its monitor, which keeps the wall, was gone');
+    } else if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
       body.budgets.wall.observed = notObserved('no exit status was recorded');
     } else if (e.phase === 'killed-before-start' || e.phase === 'aborted') {
@@ -876,7 +888,8 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
     if (d.status !== 'stopped' || d.broken) {
       // Said before the kill: in engine mode nobody here sees the status it ends with, and the
       // report must not call a container bvisor killed one that exited.
-      if (d.status === 'running' || d.status === 'created') writeFileAtomic(join(dir, 'killed.json'), JSON.stringify({ by: 'delete --force', atMs: Date.now() }) + '\n');
+      // Unsupervised: its monitor was gone (derive), so no exit record will follow the kill.
+      if (d.status === 'running' || d.status === 'created') writeFileAtomic(join(dir, 'killed.json'), JSON.stringify({ by: 'delete --force', atMs: Date.now(), ...(d.broken ? { unsupervised: d.broken } : {}) }) + '\n');
       await stopProcesses(s);
       d = derive(dir, s);
     }

@@ -234,7 +234,9 @@ function hostSide(root: string, j: AttemptJournal, st: StateSide | null, outputs
   const exit = st?.derived.exit ?? null;
   return {
     stateDir: st?.dir ?? null,
-    stateBroken: !!st && st.derived.status === 'stopped' && st.derived.broken !== null,
+    // Stopped and broken, or still running with its monitor gone (derive): the supervisor is
+    // gone either way, and what it left running is an orphan recovery kills.
+    stateBroken: !!st && st.derived.broken !== null,
     supervisorAlive,
     exitRecord: !!st && st.state.kind === 'container' && !st.state.journaled && exit !== null && (exit.phase === 'exited' || exit.phase === 'exec-failed' || exit.phase === 'monitor-fault'),
     orphans: supervisorAlive ? [] : [...orphanRefs.map((r) => r.pid), ...members],
