@@ -84,7 +84,7 @@ int bv_readlinkat(int dirfd, const char *name, void *buf, int len);
 int bv_renameat(int olddir, const char *oldname, int newdir, const char *newname);
 int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname);
 int bv_rename_noreplace(const char *oldpath, const char *newpath);
-int bv_unix_connect(const char *path);
+int bv_unix_connect(const char *path, int timeout_ms);
 
 /* ---- notify.c (seccomp user notification; see notify.h) ---- */
 int bv_recv_fd(int sock);

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -528,7 +529,7 @@ int bv_rename_noreplace(const char *oldpath, const char *newpath) {
 
 /* connect(2) to a unix stream socket by path (--console-socket): a close-on-exec descriptor, or
  * -errno (-ENAMETOOLONG: the path does not fit sun_path). */
-int bv_unix_connect(const char *path) {
+int bv_unix_connect(const char *path, int timeout_ms) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -537,6 +538,15 @@ int bv_unix_connect(const char *path) {
   memcpy(sa.sun_path, path, n);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
+  /* A listener whose backlog is full holds a blocking connect(2) until it accepts, for ever if it
+   * never does; the send timeout bounds that wait (unix(7): EAGAIN) and every later send on the
+   * socket (the pty master). */
+  struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
   int rc;
   do rc = connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1));
   while (rc < 0 && errno == EINTR);

@@ -61,9 +61,13 @@ export interface CreateOptions {
 
 /** Connects to a --console-socket (runc's contract: AF_UNIX, SOCK_STREAM, the pty master sent
  * once with SCM_RIGHTS). The descriptor is the caller's to close. */
+/** How long a console socket may keep bvisor waiting, to connect or to take the master: the
+ * container's lock is held meanwhile, and kill and delete -f wait for it. */
+const CONSOLE_SOCKET_MS = 5000;
+
 export function connectConsole(path: string): number {
-  const fd = shim().bv_unix_connect(path);
-  if (fd < 0) throw new BvisorError('BV_CONSOLE_SOCKET', `connect to the console socket \`${path}\`: ${errnoName(fd)}`, { hint: fd === -36 ? 'a unix socket path must be shorter than 108 bytes' : 'the process that listens on it (conmon, the containerd shim) must be running, and the path a unix stream socket' });
+  const fd = shim().bv_unix_connect(path, CONSOLE_SOCKET_MS);
+  if (fd < 0) throw new BvisorError('BV_CONSOLE_SOCKET', `connect to the console socket \`${path}\`: ${errnoName(fd)}${fd === -11 ? ` (its listener did not accept within ${CONSOLE_SOCKET_MS / 1000} s)` : ''}`, { hint: fd === -36 ? 'a unix socket path must be shorter than 108 bytes' : 'the process that listens on it (conmon, the containerd shim) must be running and accepting, and the path a unix stream socket' });
   return fd;
 }
 

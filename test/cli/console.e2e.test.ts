@@ -5,7 +5,7 @@
 // source by this test: it receives the master, reads the window size the kernel keeps on it,
 // copies what the terminal says, and reaps the init (its child subreaper, as conmon is).
 // `exec -t -d --console-socket` gets the same, for a process joining a running container.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +101,32 @@ describe('--console-socket (e2e)', () => {
     expect(q.lines, q.stderr).toEqual(['received /dev/ptmx', 'winsize 12 34', 'exit 7']);
     // The init holds no terminal; /dev/pts/0 was freed when the first exec ended.
     expect(q.tty).toBe('/dev/pts/0\r\n12 34\r\n');
+  });
+
+  it('a console socket whose listener never accepts (its backlog full) fails exec within seconds, BV_CONSOLE_SOCKET, and leaves the container to kill and delete', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    expect(quiet(['create', '--root', root, '-b', ociBundle({ args: ['sh', '-c', 'sleep 60'] }), 'tty4'])).toBe(0);
+    expect(quiet(['start', '--root', root, 'tty4'])).toBe(0);
+    // listen(2) with a backlog of 0 and one connection queued: the next connect(2) waits (unix(7)).
+    const sock = join(tempDir(), 'full.sock');
+    const holder = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0)\nc=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1])\nprint("ready", flush=True); time.sleep(120)', sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        holder.once('exit', () => reject(new Error('the listener ended')));
+      });
+      const t0 = Date.now();
+      const r = cli(['exec', '--root', root, '-t', '-d', '--console-socket', sock, 'tty4', 'sh', '-c', 'exit 0']);
+      const took = Date.now() - t0;
+      expect([r.status, r.stderr]).toEqual([125, expect.stringContaining(`connect to the console socket \`${sock}\`: EAGAIN (its listener did not accept within 5 s)`)]);
+      expect(took).toBeLessThan(20_000);
+      // The container's lock is free again: kill and delete -f act at once.
+      expect(cli(['kill', '--root', root, 'tty4', 'KILL']).status).toBe(0);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    expect(cli(['delete', '-f', '--root', root, 'tty4']).status).toBe(0);
   });
 
   it('refuses a terminal without a console socket, a console socket without a terminal, and a socket nobody listens on (BV_CONSOLE_SOCKET)', () => {

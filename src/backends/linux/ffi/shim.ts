@@ -72,7 +72,7 @@ interface ShimFns {
   bv_remount_ro(target: string): number;
   bv_umount(target: string): number;
   bv_userns(uidMap: string, gidMap: string): number;
-  bv_unix_connect(path: string): number;
+  bv_unix_connect(path: string, timeoutMs: number): number;
 }
 void (null as unknown as Ptr);
 
@@ -135,7 +135,7 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_remount_ro: 'int bv_remount_ro(const char *target)',
   bv_umount: 'int bv_umount(const char *target)',
   bv_userns: 'int bv_userns(const char *uid_map, const char *gid_map)',
-  bv_unix_connect: 'int bv_unix_connect(const char *path)',
+  bv_unix_connect: 'int bv_unix_connect(const char *path, int timeout_ms)',
 };
 
 let cached: ShimFns | null = null;
