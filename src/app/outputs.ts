@@ -708,6 +708,13 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
         refuse(out, f.path, f.size > quarantineBytes ? `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole` : `${f.size} bytes, with the ${listedBytes} listed before it, pass outputs.size (${quarantineBytes}): holes, or names of one file, that a commit would write whole; raise outputs.size, or write fewer, denser files`);
         continue;
       }
+      // Without outputs.size the same bound at MAX_HASHED_BYTES: a file is hashed once however many
+      // names it has, but each name is a copy a commit writes (100 MiB and ten links of it wrote
+      // 1.1 GiB; 16 GiB of holes with 10,000 names would be 160 TiB).
+      if (quarantineBytes === null && listedBytes + f.size > MAX_HASHED_BYTES) {
+        refuse(out, f.path, `${f.size} bytes, with the ${listedBytes} listed before it, pass the ${MAX_HASHED_BYTES} bytes a commit writes for a run at most: holes, or names of one file (each a copy of its own), that a commit would write whole`);
+        continue;
+      }
       const o = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openChecked(topFd, f.path, here);
       if (typeof o === 'string') {
         refuse(out, f.path, o);

@@ -306,6 +306,27 @@ describe('outputs (e2e)', () => {
     }
   });
 
+  it('names of one file count whole against what a commit may write (16 GiB a run without outputs.size): 200 names of 100 MiB list 163, refuse the rest unlisted', () => {
+    const root = newRoot();
+    const dir = join(work.dir, `many-links-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // One file of 100 MiB (written, not sparse: staging hashes it once) and 199 more names of it.
+    writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: /bin/sh, args: ["-c", "head -c 104857600 /dev/zero > /out/f000 && i=1; while [ $i -lt 200 ]; do ln /out/f000 /out/f$(printf %03d $i); i=$((i+1)); done"] }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { processes: 16, wall: 60s }\nstdio: { stdin: null, stdout: null, stderr: null }\noutputs: { path: /out }\n`);
+    const r = cli(['--root', root, 'run', '-b', dir, 'many-links']);
+    expect(r.status, r.stderr).toBe(0);
+    const a = lastReport(root).body.artifacts;
+    try {
+      // docs/outputs.md: a commit writes each name whole, at most 16 GiB for a run.
+      const fit = Math.floor((16 * 2 ** 30) / (100 * 2 ** 20));
+      expect(a.items.length).toBe(fit);
+      expect(a.items.reduce((n: number, x: { size: number }) => n + x.size, 0)).toBeLessThanOrEqual(16 * 2 ** 30);
+      expect(a.refused.length).toBe(200 - fit);
+      expect(a.refused[0].reason).toMatch(/^104857600 bytes, with the \d+ listed before it, pass the 17179869184 bytes a commit writes for a run at most/);
+    } finally {
+      expect(cli(['--root', root, 'discard', 'many-links']).status).toBe(0);
+    }
+  });
+
   // The state root on a tmpfs (/dev/shm), the destination on the disk: two filesystems.
   const shmApart = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tmpdirOf()).dev;
   if (!shmApart) console.warn('SKIP outputs placement: /dev/shm is not a filesystem of its own here (the test needs two filesystems)');
