@@ -16,7 +16,7 @@
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
 import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type BigIntStats } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import type { HostFacts, JournalDisposition, Plan, ProcRef, ReportBody, SealedReport } from '../contract/generated/types.js';
@@ -708,13 +708,6 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
         refuse(out, f.path, f.size > quarantineBytes ? `a sparse file: ${f.size} bytes in a quarantine of ${quarantineBytes} (outputs.size); a commit would write it whole` : `${f.size} bytes, with the ${listedBytes} listed before it, pass outputs.size (${quarantineBytes}): holes, or names of one file, that a commit would write whole; raise outputs.size, or write fewer, denser files`);
         continue;
       }
-      // Without outputs.size the same bound at MAX_HASHED_BYTES: a file is hashed once however many
-      // names it has, but each name is a copy a commit writes (100 MiB and ten links of it wrote
-      // 1.1 GiB; 16 GiB of holes with 10,000 names would be 160 TiB).
-      if (quarantineBytes === null && listedBytes + f.size > MAX_HASHED_BYTES) {
-        refuse(out, f.path, `${f.size} bytes, with the ${listedBytes} listed before it, pass the ${MAX_HASHED_BYTES} bytes a commit writes for a run at most: holes, or names of one file (each a copy of its own), that a commit would write whole`);
-        continue;
-      }
       const o = topFd < 0 ? `open the quarantine: ${errnoName(topFd)}` : openChecked(topFd, f.path, here);
       if (typeof o === 'string') {
         refuse(out, f.path, o);
@@ -756,6 +749,13 @@ function* stageFilesSteps(top: string, files: readonly Found[], out: Artifacts, 
       // (a guess at a low-entropy secret could be checked against it offline).
       if (h.found) {
         refuse(out, f.path, 'its content holds a secret value: never listed, never committed');
+        continue;
+      }
+      // Without outputs.size the same bound at MAX_HASHED_BYTES: a file is hashed once however many
+      // names it has, but each name is a copy a commit writes (100 MiB and ten links of it wrote
+      // 1.1 GiB; 16 GiB of holes with 10,000 names would be 160 TiB).
+      if (quarantineBytes === null && listedBytes + h.size > MAX_HASHED_BYTES) {
+        refuse(out, f.path, `${h.size} bytes, with the ${listedBytes} listed before it, pass the ${MAX_HASHED_BYTES} bytes a commit writes for a run at most: holes, or names of one file (each a copy of its own), that a commit would write whole`);
         continue;
       }
       listedBytes += h.size;
@@ -1017,7 +1017,7 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
         }
         try {
           // Rootless, the frozen quarantine (0500) is read-only to its owner too: a copy.
-          const err = yield* promoteSteps(srcDir, destDir, name, it, n, sameFs && n === 1 && process.geteuid?.() === 0, durable);
+          const err = yield* promoteSteps(srcDir, destDir, name, { ...it, tmp: commitTemp(d.runId, it.id) }, n, sameFs && n === 1 && process.geteuid?.() === 0, durable);
           if (err) d.failed.push({ id: it.id, path: it.path, error: err });
           else d.applied.push({ id: it.id, path: it.path, to: target });
         } finally {
@@ -1184,7 +1184,12 @@ function fsyncDirFd(dirFd: number): void {
  * destination's entry is replaced whole; a symlink there is replaced, never followed. An error
  * text, or null.
  */
-function* promoteSteps(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number }, names: number, byRename: boolean, durable: boolean): Steps<string | null> {
+/** The name a commit's copy has beside its target until it is renamed into place: the run's and
+ * the artifact's, so that the next commit of it (which finishes one a crash cut short) removes
+ * the copy that crash left, rather than leaving it in the destination for good. */
+export const commitTemp = (runId: string, artifactId: string): string => `.bvisor-commit-${runId}-${artifactId}`;
+
+function* promoteSteps(srcDir: number, destDir: number, name: string, it: { sha256: string; size: number; mode: number; tmp: string }, names: number, byRename: boolean, durable: boolean): Steps<string | null> {
   const s = shim();
   // No further than the sealed size (+1 to see it grew): a source that keeps growing is not read on.
   const opened = openChecked(srcDir, name, names);
@@ -1211,7 +1216,11 @@ function* promoteSteps(srcDir: number, destDir: number, name: string, it: { sha2
       // renames only within a mount (EXDEV). A copy then, as for another filesystem.
       if (rc !== -18) return `rename: ${errnoName(rc)}`;
     }
-    const tmp = `.bvisor-commit-${randomBytes(6).toString('hex')}`;
+    const tmp = it.tmp;
+    // A copy of this very artifact left by an interrupted commit of this run (the run's lock
+    // serialises its commits): removed (a symlink there is removed, not followed), then made anew.
+    const stale = s.bv_unlinkat(destDir, tmp, 0);
+    if (stale < 0 && stale !== -2) return `remove ${tmp}: ${errnoName(stale)}`;
     const out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
     if (out < 0) return `create ${tmp}: ${errnoName(out)}`;
     // The bytes copied are hashed as they are copied, and the copy is renamed into place only if

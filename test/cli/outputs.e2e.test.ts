@@ -101,6 +101,28 @@ describe('outputs (e2e)', () => {
     }
   });
 
+  it('a commit killed mid-copy leaves its copy beside the target; the commit run again finishes it and removes that copy', () => {
+    const root = newRoot();
+    const dest = join(work.dir, `dest-crash-${Math.random().toString(36).slice(2, 8)}`);
+    // A tmpfs quarantine is another filesystem: the commit copies, then renames the copy.
+    const b = bundle('printf crash-safe > /out/a', '{ path: /out, size: 1Mi }');
+    expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'crash-1']).status).toBe(0);
+    const q = reportOf(root, 'crash-1').body.artifacts.quarantine;
+    try {
+      const killed = cli(['--root', root, 'commit', 'crash-1'], { crashAt: 'commit:before-rename' });
+      expect(killed.signal).toBe('SIGKILL');
+      const left = readdirSync(dest).filter((n) => n.startsWith('.bvisor-commit-'));
+      expect(left).toHaveLength(1);
+      expect(readFileSync(join(dest, left[0]!), 'utf8')).toBe('crash-safe');
+      const again = cli(['--root', root, 'commit', 'crash-1']);
+      expect(again.status, again.stderr).toBe(0);
+      expect(readdirSync(dest)).toEqual(['a']);
+      expect(readFileSync(join(dest, 'a'), 'utf8')).toBe('crash-safe');
+    } finally {
+      if (mounts().split('\n').some((l) => l.split(' ')[4] === q)) spawnSync('umount', [q]);
+    }
+  });
+
   it('enforces the size and file limits (the kernel says ENOSPC inside)', () => {
     const root = newRoot();
     const b = bundle('head -c 300000 /dev/zero > /out/big 2>/dev/null || echo size-refused; i=0; while [ $i -lt 40 ]; do touch /out/f$i 2>/dev/null || { echo files-refused; break; }; i=$((i+1)); done', '{ path: /out, size: 128Ki, files: 16 }');
