@@ -260,6 +260,15 @@ function outputsChoice(m: NormalManifest, input: PlanInput, backend: Backend): C
   if (backend !== 'linux') return no('outputs applies to process workloads', 'grant a directory with filesystem');
   if (!input.manifest.root && !canNamespace(input.host)) return no('the quarantine is bound into the workload\'s root, which needs a mount namespace', 'run where bvisor can make namespaces');
   if (limited && input.host.identity.euid !== 0) return no('size and file limits are a tmpfs bvisor mounts on the host, which needs root', 'drop outputs.size and outputs.files, or run bvisor as root');
+  // A grant the workload sees beneath the outputs path is bound onto a mount point bvisor makes
+  // inside the quarantine: that empty entry would be staged and committed as an artifact the
+  // workload never wrote (an attack in December).
+  const inside = m.filesystem.filter((g) => !g.outputs).find((g) => {
+    const fact = input.paths.grants[g.index] ?? { path: g.path, kind: 'missing' as const };
+    const target = m.root ? containerTarget(g, fact) : fact.path;
+    return target === o.path || under(target, o.path);
+  });
+  if (inside) return no(`${inside.ociPath ?? `filesystem[${inside.index}]`} (${inside.path}) lies beneath ${o.path}, the outputs path, where the workload sees it: its mount point would be made in the quarantine and staged as an output`, 'put outputs.path beside the grants, not around them');
   const mech = limited ? `linux:quarantine(tmpfs${o.sizeBytes !== null ? `,size=${o.sizeBytes}` : ''}${o.files !== null ? `,nr_inodes=${o.files}` : ''})+bind(rw)` : 'linux:quarantine(dir)+bind(rw)';
   return choose('outputs', words, o.guarantee, [{ available: true, mechanism: mech, strength: 'enforced', note: 'staged in the report (frozen, hashed); promoted only by commit' } as Candidate]);
 }

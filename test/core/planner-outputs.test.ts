@@ -54,6 +54,15 @@ describe('outputs: the clause and its words', () => {
     expect(refusal(run(manifestOf('outputs: { path: /out }\n'), v2Host()))).toBeUndefined();
   });
 
+  it('a grant the workload sees beneath outputs.path is refused (its mount point would be staged as an output); one beside it is not', () => {
+    const m = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /out/ro/hostfile, access: read }\noutputs: { path: /out }\n', 'test.yaml').manifest;
+    const file: PathFact = { path: '/out/ro/hostfile', kind: 'file', dev: '1', ino: '4', uid: 0, gid: 0, mode: 0o644 };
+    const p = run(m, hybridHost(), {}, { grants: [usr, file] });
+    expect(refusal(p)).toEqual({ code: 'BV_PLAN_OUTPUTS', clause: 'outputs', reason: 'filesystem[1] (/out/ro/hostfile) lies beneath /out, the outputs path, where the workload sees it: its mount point would be made in the quarantine and staged as an output', hint: 'put outputs.path beside the grants, not around them' });
+    const beside = loadManifest('bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /outer/hostfile, access: read }\noutputs: { path: /out }\n', 'test.yaml').manifest;
+    expect(refusal(run(beside, hybridHost(), {}, { grants: [usr, { ...file, path: '/outer/hostfile' }] }))).toBeUndefined();
+  });
+
   it('without a mount namespace (host mode) there is nowhere to bind it: refused', () => {
     const host = bareHost();
     const p = run(manifestOf('outputs: { path: /out }\n'), host);
