@@ -275,7 +275,12 @@ export function derive(dir: string, s: ContainerState): Derived {
     // Its monitor killed and the workload still there: one that cleared its PR_SET_PDEATHSIG
     // (any program may), or an engine's sibling (CLONE_PARENT: the engine is its parent). Nothing
     // keeps its wall or records its exit any more: said, and recovery (gc, recover) kills it.
-    if (s.monitor && !alive(s.monitor)) return { status, broken: `its monitor (pid ${s.monitor.pid}) is gone (killed) and the workload runs on unsupervised: nothing keeps its limits.wall or records its exit; bvisor delete -f stops it`, exit: null };
+    if (s.monitor && !alive(s.monitor)) {
+      // Between the two looks the workload may have ended and its monitor recorded it and gone:
+      // looked at again, it is that (exit.json), or gone with no record (below).
+      if (existsSync(join(dir, 'exit.json')) || !alive(s.pid)) return derive(dir, s);
+      return { status, broken: `its monitor (pid ${s.monitor.pid}) is gone (killed) and the workload runs on unsupervised: nothing keeps its limits.wall or records its exit; bvisor delete -f stops it`, exit: null };
+    }
     return { status, broken: null, exit: null };
   }
   if (alive(s.monitor)) return { status: 'running', broken: null, exit: null }; // exit.json is being written
