@@ -1,5 +1,6 @@
 // bvisor gc: what crashed commands left under a state root, found and removed as delete -f would.
 import { statSync } from 'node:fs';
+import { checkStateRoot } from '../host/state-root.js';
 import { join, relative } from 'node:path';
 import type { RecoveredAttempt } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
@@ -32,6 +33,9 @@ const HALF_MADE_GRACE_MS = 60_000;
  */
 export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcResult> {
   const out: GcResult = { removed: [], bundles: [], failed: [] };
+  // A root that is not there holds nothing (loadExisting in app/lifecycle.ts says why it is
+  // checked again here).
+  if (!checkStateRoot(root)) return out;
   try {
     // The journal as a recovery log first: crashed attempts classified and cleaned up, each
     // recorded; a refused attempt's entry stays as evidence.

@@ -33,7 +33,7 @@ import { checkedId } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved, reportIntact } from '../core/report.js';
 import { removeKeptBundle } from '../host/extracted.js';
-import { writeIntoRoot, isRootFault, isRootOutOfRoom } from '../host/state-root.js';
+import { writeIntoRoot, isRootFault, isRootOutOfRoom, checkStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, alive } from '../host/proc.js';
@@ -324,6 +324,8 @@ export function claimMaker(name: string): ProcRef | null {
 
 /** The entries of containers/, claims and all (none if it does not exist yet). */
 function entriesOf(root: string): string[] {
+  // Checked as it is now (loadExisting says why); a root not there has no entries.
+  if (!checkStateRoot(root)) return [];
   try {
     return readdirSync(containersDir(root)).sort();
   } catch (e) {
@@ -372,6 +374,9 @@ export async function stopProcesses(s: Pick<ContainerState, 'pid' | 'monitor' | 
 export function loadExisting(root: string, id: string): { dir: string; state: ContainerState | null } {
   const dir = dirOf(root, id);
   if (!existsSync(dir)) throw notFound(id, root);
+  // The root is there now, whatever it was when the command began (a root missing then was not
+  // checked: whoever could make it in between would decide what this command acts on).
+  checkStateRoot(root);
   return { dir, state: readState(dir) };
 }
 

@@ -6,6 +6,7 @@
 // quarantines of attempts that never completed discarded, each recorded in a recovery entry.
 // `list` shows the same classification read-only; `gc` acts on it before its own sweep.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { checkStateRoot } from '../host/state-root.js';
 import { basename, join } from 'node:path';
 import type { AttemptClass, ContainerState, JournalDisposition, JournalStarted, ProcRef, RecoverOutput, RecoveredAttempt, RecoveryAction } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
@@ -431,7 +432,10 @@ export async function recoverRoot(root: string, o: RecoverOptions = {}): Promise
     for (const a of attempts) counts[a.classification]++;
     return { stateRoot: root, dryRun: o.dryRun === true, journal: { entries: g.read.entries.length, torn: torn ? { line: torn.line, bytes: torn.bytes, kind: torn.kind, runId: torn.runId } : null, repaired }, attempts, counts };
   };
-  if (o.dryRun || !existsSync(root)) return body();
+  // A root that is not there holds nothing to recover: nothing of it is read (checkStateRoot
+  // checks one that is, its parents too, before anything in it is believed).
+  if (!checkStateRoot(root)) return { stateRoot: root, dryRun: o.dryRun === true, journal: { entries: 0, torn: null, repaired: false }, attempts: [], counts: { absent: 0, 'rolled-back': 0, completed: 0, running: 0, refused: 0 } };
+  if (o.dryRun) return body();
   // One recovery at a time on a root (recover, gc): two would act on the same leftovers.
   return withFlock(join(root, 'recover.lock'), LOCK_EX, 'BV_IO', body);
 }

@@ -6,7 +6,7 @@
 // of that size is allocated (atomic.ts holdBlocks) and held until the caller releases it just
 // before those writes. The journal's tail is checked too (head valid, last line complete, key right), so a
 // damaged journal is a coded error before the run rather than after it.
-import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync, realpathSync } from 'node:fs';
+import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync, readFileSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -177,6 +177,33 @@ function checkOwned(root: string, st: import('node:fs').Stats): void {
 }
 
 /**
+ * In a user namespace other than the first (rootless podman runs its runtime as root in one; a
+ * container may run bvisor), every file whose owner the namespace does not map shows as the
+ * overflow uid (user_namespaces(7)): host root's /, /run and /tmp among them. Such an owner
+ * cannot be told apart, so it is taken as the directories' rightful one (their modes still
+ * count); in the first namespace there is no such owner (-1).
+ */
+let unmapped: number | null = null;
+function unmappedOwner(): number {
+  if (unmapped === null) {
+    let initial = true;
+    try {
+      initial = /^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
+    } catch {
+      // no /proc: taken as the first namespace (the stricter answer)
+    }
+    let overflow = 65534;
+    try {
+      overflow = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim()) || 65534;
+    } catch {
+      // the kernel's default
+    }
+    unmapped = initial ? -1 : overflow;
+  }
+  return unmapped;
+}
+
+/**
  * The directories above the root: none may be changed by anyone but root or us, or whoever can
  * could swap the whole root for one of theirs (rename(2), RENAME_EXCHANGE) between this check and
  * the reads after it, which go by path: state files that name what delete kills, plans whose OCI
@@ -210,7 +237,7 @@ function checkAncestors(root: string, uid: number): void {
       } catch (e) {
         throw unusable(root, `lstat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
       }
-      const trusted = (o: number): boolean => o === 0 || o === uid;
+      const trusted = (o: number): boolean => o === 0 || o === uid || o === unmappedOwner();
       if (childSt.isSymbolicLink() && !trusted(childSt.uid)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
       if (st.isSymbolicLink()) continue; // its target is on the real path, checked there
       if (!trusted(st.uid)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');

@@ -8,7 +8,11 @@
 import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { BVISOR, cli, cliEnv } from '../helpers/cli.js';
+import { containerIds, loadExisting } from '../../src/app/lifecycle.js';
+import { gcRoot } from '../../src/app/gc.js';
+import { recoverRoot } from '../../src/app/recover.js';
 import { probeBundle, writableDir } from '../helpers/probe.js';
 import { startTimeOf, until } from '../helpers/wait.js';
 import { keepRoot, newRoot } from '../helpers/roots.js';
@@ -140,6 +144,67 @@ describe('a state root below a directory someone else can change is refused', ()
     expect(existsSync(dir)).toBe(false);
     expect(startTimeOf(pid)).toBeNull();
   }, 120_000);
+});
+
+// A root missing when a command begins is not checked then (there is nothing to check), and
+// whoever could make it before the command reads it decided what it acted on (a review found
+// list reading a tree renamed into place, 7 times in 25). So each place that reads the root checks
+// it as it is then. Oracle: each function's own answer on a root that exists below an unsafe
+// parent, and the container's workload untouched.
+describe('a root is checked where it is read, not only when the command began', () => {
+  it('loadExisting, the container listing, gc and recover refuse a root below a parent of uid 65534', async () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'giving a parent to another uid (chown) needs root');
+    const parent = join(tempDir(), 'p');
+    mkdirSync(parent, { mode: 0o755 });
+    const root = keepRoot(join(parent, 'root'));
+    expect(cli(['create', 'c1', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    const pid = JSON.parse(readFileSync(join(root, 'containers', 'c1', 'state.json'), 'utf8')).pid.pid as number;
+    const born = startTimeOf(pid);
+    chownSync(parent, 65534, 65534);
+    try {
+      const why = { code: 'BV_STATE_ROOT_UNUSABLE', message: expect.stringContaining(`${parent}, above it, is owned by uid 65534`) };
+      expect(() => loadExisting(root, 'c1')).toThrow(expect.objectContaining(why));
+      expect(() => containerIds(root)).toThrow(expect.objectContaining(why));
+      await expect(gcRoot(root)).rejects.toMatchObject(why);
+      await expect(recoverRoot(root)).rejects.toMatchObject(why);
+    } finally {
+      chownSync(parent, 0, 0);
+    }
+    expect(startTimeOf(pid)).toBe(born);
+    expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
+  });
+
+  it('in a user namespace (rootless podman runs its runtime as root in one), parents owned by host root show as the overflow uid and are accepted; one the namespace maps to another user is not', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'setpriv to uid 1000 needs root');
+    const top = tempDir();
+    chmodSync(top, 0o755);
+    const mine = join(top, 'mine');
+    mkdirSync(mine, { mode: 0o755 });
+    chownSync(mine, 1000, 1000);
+    // Each root exists (a missing one holds nothing and is not read), uid 1000's, 0700.
+    const made = (root: string): string => {
+      mkdirSync(root, { mode: 0o700 });
+      chownSync(root, 1000, 1000);
+      return root;
+    };
+    const inNs = (root: string): ReturnType<typeof spawnSync> =>
+      spawnSync('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', 'unshare', '-Ur', BVISOR, '--root', root, 'list', '--json'], { encoding: 'utf8', timeout: 60_000, env: cliEnv() });
+    const ok = inNs(made(join(mine, 'root')));
+    if (ok.status !== 0 && /unshare: /.test(String(ok.stderr))) return skipOrFail('userns', `unprivileged user namespaces: ${String(ok.stderr).trim()}`);
+    expect(ok.status, String(ok.stderr)).toBe(0);
+    expect(JSON.parse(String(ok.stdout))).toEqual([]);
+    // uid 1001's directory, above the root: in the namespace it is unmapped too, but writable by
+    // its group, so refused all the same (modes still count).
+    const theirs = join(top, 'theirs');
+    mkdirSync(theirs, { mode: 0o775 });
+    chmodSync(theirs, 0o775);
+    chownSync(theirs, 1001, 1001);
+    const sub = join(theirs, 'sub');
+    mkdirSync(sub, { mode: 0o755 });
+    chownSync(sub, 1000, 1000);
+    const no = inNs(made(join(sub, 'root')));
+    expect([no.status, String(no.stdout)]).toEqual([4, expect.stringContaining('is writable by its group (mode 0775)')]);
+  });
 });
 
 // A report is sealed from files create wrote beside the state: what it read back from /proc

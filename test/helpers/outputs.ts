@@ -30,10 +30,10 @@ export function outputsBundle(work: string, script: string, outputs: string): st
   return dir;
 }
 
-/** bvisor as uid 65534 (setpriv), with a state root in a fresh directory everyone may write. */
+/** bvisor as uid 65534 (setpriv), with a state root in a fresh sticky directory everyone may write. */
 export function rootless(): { base: string; as65534: (...args: string[]) => ReturnType<typeof spawnSync> & { stdout: string; stderr: string } } {
   const base = tempDir();
-  chmodSync(base, 0o777);
+  chmodSync(base, 0o1777); // sticky, as /tmp: the root bvisor makes there is 65534's, which no one else may rename
   const as65534 = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'BVISOR_CGROUP_PARENT', `HOME=${base}`, BVISOR, '--root', join(base, 'root'), ...args], { cwd: base, encoding: 'utf8', timeout: 60_000 });
   return { base, as65534 };
 }
