@@ -120,6 +120,21 @@ export function containerLive(root: string, id: string): boolean {
 
 /** What update applies, by resources' key. */
 const UPDATABLE: Record<string, string[]> = { memory: ['limit'], pids: ['limit'], cpu: ['quota', 'period'] };
+/** The rest of the runtime spec's LinuxResources (config-linux.md), which engines send whole with
+ * every update (docker's --memory brings memory.swap, a CRI resize cpu.shares): not applied, and
+ * said so (update's `ignored`, a warn line in --log), as exec's narrowing is; the plan limits none
+ * of them, so leaving them is no wider than the boundary admitted. Any other name is refused. */
+const NOT_APPLIED: Record<string, string[] | null> = {
+  memory: ['reservation', 'swap', 'kernel', 'kernelTCP', 'swappiness', 'disableOOMKiller', 'useHierarchy', 'checkBeforeUpdate'],
+  cpu: ['shares', 'burst', 'realtimeRuntime', 'realtimePeriod', 'cpus', 'mems', 'idle'],
+  pids: [],
+  devices: null,
+  blockIO: null,
+  hugepageLimits: null,
+  network: null,
+  rdma: null,
+  unified: null,
+};
 /** The planner's cfs period (µs): a planned cpu quota is a bandwidth over it. */
 const CFS_PERIOD_US = 100_000;
 
@@ -128,27 +143,47 @@ const CFS_PERIOD_US = 100_000;
  * already limits (a controller the plan never placed cannot be added to a live container).
  * Anything else in the file is refused by its JSON path, as config.json's fields are.
  */
-export function updateResources(root: string, id: string, resources: unknown): string[] {
+export function updateResources(root: string, id: string, resources: unknown): { written: string[]; ignored: string[] } {
   const r = (resources ?? {}) as Record<string, unknown>;
   if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) throw new BvisorError('BV_USAGE', 'the --resources file must hold a JSON object (LinuxResources)', { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
-  const bad = Object.keys(r).filter((k) => !(k in UPDATABLE));
-  if (bad.length) throw new BvisorError('BV_USAGE', `update cannot apply ${bad.map((k) => `resources.${k}`).join(', ')}`, { hint: 'bvisor updates memory.limit, pids.limit and cpu.quota/period' });
-  // Every field it is given is applied or refused: none is skipped while update says it worked.
+  const HINT = 'bvisor updates memory.limit, pids.limit and cpu.quota/period; the runtime spec\'s other LinuxResources fields are left (listed as ignored)';
+  const bad = Object.keys(r).filter((k) => !(k in NOT_APPLIED));
+  if (bad.length) throw new BvisorError('BV_USAGE', `update cannot apply ${bad.map((k) => `resources.${k}`).join(', ')}: not a LinuxResources field`, { hint: HINT });
+  // Every field it is given is applied, refused, or listed as ignored: none is skipped unsaid.
   const ints: Record<string, Record<string, number>> = {};
+  const ignored: string[] = [];
   for (const [k, v] of Object.entries(r)) {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BvisorError('BV_USAGE', `resources.${k} must be an object`, { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
-    const extra = Object.keys(v).filter((f) => !UPDATABLE[k]!.includes(f));
-    if (extra.length) throw new BvisorError('BV_USAGE', `update cannot apply ${extra.map((f) => `resources.${k}.${f}`).join(', ')}`, { hint: 'bvisor updates memory.limit, pids.limit and cpu.quota/period' });
-    for (const [f, n] of Object.entries(v as Record<string, unknown>)) {
-      if (!Number.isSafeInteger(n)) throw new BvisorError('BV_USAGE', `resources.${k}.${f} must be an integer, not ${JSON.stringify(n)}`, { hint: 'bytes for memory.limit, a count for pids.limit, microseconds for cpu.quota and cpu.period' });
+    if (v === null || v === undefined) continue;
+    if (NOT_APPLIED[k] === null) {
+      ignored.push(`resources.${k}`);
+      continue;
     }
-    ints[k] = v as Record<string, number>;
+    if (typeof v !== 'object' || Array.isArray(v)) throw new BvisorError('BV_USAGE', `resources.${k} must be an object`, { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
+    const extra = Object.keys(v).filter((f) => !UPDATABLE[k]!.includes(f) && !NOT_APPLIED[k]!.includes(f));
+    if (extra.length) throw new BvisorError('BV_USAGE', `update cannot apply ${extra.map((f) => `resources.${k}.${f}`).join(', ')}: not a LinuxResources field`, { hint: HINT });
+    const applied: Record<string, number> = {};
+    for (const [f, n] of Object.entries(v as Record<string, unknown>)) {
+      if (n === null || n === undefined) continue;
+      if (!UPDATABLE[k]!.includes(f)) {
+        ignored.push(`resources.${k}.${f}`);
+        continue;
+      }
+      if (!Number.isSafeInteger(n)) throw new BvisorError('BV_USAGE', `resources.${k}.${f} must be an integer, not ${JSON.stringify(n)}`, { hint: 'bytes for memory.limit, a count for pids.limit, microseconds for cpu.quota and cpu.period' });
+      // 0 leaves a limit as it is (runc writes none of them when 0).
+      if (n !== 0) applied[f] = n as number;
+    }
+    // A period alone would change the bandwidth by the back door: it goes with a quota or not at all.
+    if (k === 'cpu' && applied.period !== undefined && applied.quota === undefined) {
+      ignored.push('resources.cpu.period (without a quota)');
+      delete applied.period;
+    }
+    if (Object.keys(applied).length) ints[k] = applied;
   }
-  if (ints.cpu && ints.cpu.quota === undefined) throw new BvisorError('BV_USAGE', 'resources.cpu.period without resources.cpu.quota', { hint: 'bvisor updates the cpu bandwidth as quota and period together' });
   // The kernel's bounds on a period (kernel/sched/core.c: 1 ms to 1 s); a quota below 1 ms is
   // refused by it too (EINVAL).
   const period = ints.cpu?.period ?? CFS_PERIOD_US;
   if (ints.cpu && (period < 1000 || period > 1_000_000)) throw new BvisorError('BV_USAGE', `resources.cpu.period ${period} is outside 1000..1000000 microseconds`, { hint: 'the kernel takes a cfs period from 1 ms to 1 s' });
+  if (ints.cpu?.quota !== undefined && ints.cpu.quota > 0 && ints.cpu.quota < 1000) throw new BvisorError('BV_USAGE', `resources.cpu.quota ${ints.cpu.quota} is below 1000 microseconds`, { hint: 'the kernel takes a cfs quota of at least 1 ms' });
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const { s, all } = live(root, id, 'update');
@@ -205,13 +240,22 @@ export function updateResources(root: string, id: string, resources: unknown): s
       const oldPeriod = Number(readFileSync(join(leaf, 'cpu.cfs_period_us'), 'utf8').trim());
       if (Number(per) >= oldPeriod) {
         if (Number(per) !== oldPeriod) put('cpu.cfs_period_us', per);
-        put(file, quota);
+        try {
+          put(file, quota);
+        } catch (e) {
+          // The quota refused (a parent's bandwidth, say): the period goes back, nothing changed.
+          if (Number(per) !== oldPeriod) {
+            writeFileSync(join(leaf, 'cpu.cfs_period_us'), String(oldPeriod));
+            done.pop();
+          }
+          throw e;
+        }
       } else {
         put(file, quota);
         put('cpu.cfs_period_us', per);
       }
     }
-    return done;
+    return { written: done, ignored };
   });
 }
 

@@ -10,7 +10,7 @@ export default class Update extends BaseCommand<typeof Update> {
   static override args = { id: Args.string({ required: true }) };
   static override flags = { resources: Flags.string({ char: 'r', description: 'LinuxResources JSON file (memory.limit, pids.limit, cpu.quota/period), - for stdin', required: true }) };
 
-  async run(): Promise<{ id: string; written: string[] }> {
+  async run(): Promise<{ id: string; written: string[]; ignored: string[] }> {
     const { args } = await this.parse(Update);
     const file = this.flags.resources;
     let parsed: unknown;
@@ -19,7 +19,10 @@ export default class Update extends BaseCommand<typeof Update> {
     } catch (e) {
       throw new BvisorError('BV_USAGE', `--resources ${file}: ${(e as Error).message}`, { hint: 'a JSON object such as {"memory":{"limit":268435456}}' });
     }
-    const written = updateResources(this.stateRoot, args.id, parsed);
-    return { id: args.id, written };
+    const { written, ignored } = updateResources(this.stateRoot, args.id, parsed);
+    // What the runtime spec has and bvisor does not apply: in the log (runc's --log, which
+    // engines keep) and in --json, never silently.
+    for (const f of ignored) this.logger.log('warn', `update ignored: ${f} (bvisor does not apply it)`, { id: args.id });
+    return { id: args.id, written, ignored };
   }
 }
