@@ -16,7 +16,7 @@
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
 import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type BigIntStats } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import type { HostFacts, JournalDisposition, Plan, ProcRef, ReportBody, SealedReport } from '../contract/generated/types.js';
@@ -1216,11 +1216,19 @@ function* promoteSteps(srcDir: number, destDir: number, name: string, it: { sha2
       // renames only within a mount (EXDEV). A copy then, as for another filesystem.
       if (rc !== -18) return `rename: ${errnoName(rc)}`;
     }
-    const tmp = it.tmp;
     // A copy of this very artifact left by an interrupted commit of this run (the run's lock
-    // serialises its commits): removed (a symlink there is removed, not followed), then made anew.
-    const stale = s.bv_unlinkat(destDir, tmp, 0);
-    if (stale < 0 && stale !== -2) return `remove ${tmp}: ${errnoName(stale)}`;
+    // serialises its commits) is removed: a regular file of ours, nothing else. Anything else by
+    // that name (its parts can be known: a run id, a hash of a name and its bytes) is left, and
+    // the copy made under a name of its own, so no one can stop the commit by planting one.
+    let tmp = it.tmp;
+    let planted = false;
+    try {
+      const st = lstatSync(fdPath(destDir, tmp));
+      planted = !(st.isFile() && st.uid === (process.geteuid?.() ?? st.uid) && s.bv_unlinkat(destDir, tmp, 0) === 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') planted = true;
+    }
+    if (planted) tmp = `${it.tmp}-${randomBytes(6).toString('hex')}`;
     const out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
     if (out < 0) return `create ${tmp}: ${errnoName(out)}`;
     // The bytes copied are hashed as they are copied, and the copy is renamed into place only if

@@ -107,7 +107,6 @@ describe('outputs (e2e)', () => {
     // A tmpfs quarantine is another filesystem: the commit copies, then renames the copy.
     const b = bundle('printf crash-safe > /out/a', '{ path: /out, size: 1Mi }');
     expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'crash-1']).status).toBe(0);
-    const q = reportOf(root, 'crash-1').body.artifacts.quarantine;
     try {
       const killed = cli(['--root', root, 'commit', 'crash-1'], { crashAt: 'commit:before-rename' });
       expect(killed.signal).toBe('SIGKILL');
@@ -118,8 +117,28 @@ describe('outputs (e2e)', () => {
       expect(again.status, again.stderr).toBe(0);
       expect(readdirSync(dest)).toEqual(['a']);
       expect(readFileSync(join(dest, 'a'), 'utf8')).toBe('crash-safe');
+      // Its name can be known (a run id, a hash of a name and bytes): one planted there, not a
+      // file of ours (a review made it a non-empty directory of uid 65534), neither stops a
+      // commit nor is removed.
+      rmSync(join(dest, 'a'));
+      expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'crash-2']).status).toBe(0);
+      const q2 = reportOf(root, 'crash-2').body.artifacts;
+      const tmp2 = `.bvisor-commit-${reportOf(root, 'crash-2').body.runId}-${q2.items[0].id}`;
+      mkdirSync(join(dest, tmp2, 'x'), { recursive: true });
+      const third = cli(['--root', root, 'commit', 'crash-2']);
+      expect(third.status, third.stderr).toBe(0);
+      expect(readFileSync(join(dest, 'a'), 'utf8')).toBe('crash-safe');
+      expect(readdirSync(join(dest, tmp2))).toEqual(['x']);
     } finally {
-      if (mounts().split('\n').some((l) => l.split(' ')[4] === q)) spawnSync('umount', [q]);
+      for (const id of ['crash-1', 'crash-2']) {
+        let dir: string | null = null;
+        try {
+          dir = reportOf(root, id).body.artifacts.quarantine;
+        } catch {
+          // no report for it: nothing mounted
+        }
+        if (dir && mounts().split('\n').some((l) => l.split(' ')[4] === dir)) spawnSync('umount', [dir]);
+      }
     }
   });
 
