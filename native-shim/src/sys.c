@@ -211,8 +211,14 @@ int bv_dup(int fd) {
  * read-write descriptor of ours (close-on-exec) for the caller to re-open read-only. memfd_create
  * needs no mounted tmpfs: the kernel's own shmem mount has it. A short write is retried; any
  * failure closes the file and returns -errno. */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
 int bv_memfd_sealed(const char *name, const void *bytes, size_t len) {
-  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  /* Not executable, and sealed so (Linux 6.3+, memfd_create(2)); where vm.memfd_noexec=2 a memfd
+   * without it is refused (EACCES). Kernels before 6.3 reject the flag (EINVAL): made without. */
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return -errno;
   const char *p = bytes;
   for (size_t at = 0; at < len;) {

@@ -230,9 +230,9 @@ export function stopOnSignals(): StopSignals {
 export interface DieWithProcess {
   /** The process is running: what kills it (SIGKILL), now if a stop signal came already. */
   started(kill: () => void): void;
-  /** Stops listening. If a stop signal came, bvisor dies by it now (its process has ended, or
-   * never started). */
-  release(): void;
+  /** Stops listening, once a signal caught meanwhile has been heard. If a stop signal came,
+   * bvisor dies by it now (its process has ended, or never started). */
+  release(): Promise<void>;
 }
 
 /**
@@ -275,7 +275,10 @@ export function dieWithProcess(): DieWithProcess {
       kill = k;
       if (got !== null) k();
     },
-    release(): void {
+    async release(): Promise<void> {
+      // A signal libuv caught and has not yet handed to its listener is dropped with the listener
+      // (stopOnSignals' release says the same): heard first.
+      await afterNextPoll();
       if (got !== null) dieBy(got);
       else stopListening();
     },

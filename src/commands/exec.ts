@@ -60,7 +60,7 @@ export default class Exec extends BaseCommand<typeof Exec> {
     try {
       return await this.execIn(args.id, dying);
     } finally {
-      dying?.release();
+      await dying?.release();
     }
   }
 
