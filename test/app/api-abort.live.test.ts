@@ -247,8 +247,18 @@ describe('runConfined signal (live)', () => {
     const manifest = `bvisorVersion: "1"\nworkload:\n  wasm: { module: spin.wasm }\nstdio: { stdin: null, stdout: capture, stderr: capture }\nlimits: { wall: 60s, memory: 16Mi }\n`;
     const ac = new AbortController();
     const run = runConfined({ manifest, dir }, { cgroupParent: parent, signal: ac.signal });
-    await until('the runner in its cgroup', () => inParent().length > 0);
-    await sleep(300); // its guest spinning
+    // Its guest spinning: some process of the run has had half a second of CPU (a runner's boot,
+    // and the rewriter's run before it on a cold cache, take far less). A fixed sleep was not
+    // enough on a loaded machine: the abort came while the runner was still being set up.
+    const cpuTicks = (): number => inParent().reduce((n, pid) => {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return Math.max(n, Number(f[11]) + Number(f[12])); // utime, stime (proc(5): fields 14, 15)
+      } catch {
+        return n;
+      }
+    }, 0);
+    await until('the guest to spin', () => cpuTicks() >= 50, 30_000); // 50 ticks of USER_HZ (100)
     const t0 = Date.now();
     ac.abort();
     const r = await within(run, 10_000);
