@@ -47,6 +47,8 @@
  *     fdpath FD REL        openat("/proc/self/fd/FD/REL")  after opening nothing else
  *     stat PATH            lstat            chmod PATH OCTAL    chown PATH UID GID
  *     utime PATH           utimensat(now)   xattr PATH NAME     setxattr NAME=x
+ *     fcap PATH            set a valid file capability (security.capability, VFS_CAP_REVISION_2:
+ *                          CAP_NET_RAW permitted and effective; capabilities(7))
  *     inotify PATH         inotify_add_watch                    unix PATH (connect)
  *     clonens HEXFLAGS     raw clone(FLAGS|SIGCHLD), the child exits at once
  *     fdwrite FD TEXT      write TEXT to an inherited descriptor
@@ -415,6 +417,12 @@ static int try_op(int argc, char **argv) {
   if (!strcmp(op, "chown")) return chown(ARG(1), (uid_t)atoi(ARG(2)), (gid_t)atoi(ARG(3))) < 0 ? errno : 0;
   if (!strcmp(op, "utime")) return utimensat(AT_FDCWD, ARG(1), NULL, 0) < 0 ? errno : 0;
   if (!strcmp(op, "xattr")) return setxattr(ARG(1), ARG(2), "x", 1, 0) < 0 ? errno : 0;
+  if (!strcmp(op, "fcap")) {
+    /* struct vfs_cap_data (linux/capability.h), little-endian: magic_etc, then permitted and
+     * inheritable for the low and the high 32 capabilities. */
+    uint32_t cap[5] = { 0x02000000u | 0x1u, 1u << 13 /* CAP_NET_RAW */, 0, 0, 0 };
+    return setxattr(ARG(1), "security.capability", cap, sizeof cap, 0) < 0 ? errno : 0;
+  }
   if (!strcmp(op, "inotify")) {
     int in = inotify_init1(IN_CLOEXEC);
     if (in < 0) return errno;

@@ -286,6 +286,25 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
 
 /** The idmap a write grant gets (planner and feature table agree through this). */
 /** The idmap a writable rootfs gets (rootful, owned by a regular user). */
+/** Why CAP_SETFCAP is not kept beside a writable idmapped mount. */
+const FCAP_WHY = 'a file capability the workload wrote through an idmapped mount would be stored as the host owner\'s (host root\'s: a capability every host user who runs the file gets), capabilities(7), "File capability extended attribute versioning"';
+
+/**
+ * The capabilities a workload keeps: the manifest's, less CAP_SETFCAP where a mount it can write
+ * is idmapped (the rootfs, a write grant). Through such a mount the kernel stores a
+ * security.capability it sets against the on-disk owner (a version-2 one when that is host root:
+ * valid in every namespace), so a workload could leave the host a binary that hands every user
+ * who runs it full capabilities (an attack in December). Set-ID bits are refused by seccomp;
+ * setxattr's name is a pointer seccomp cannot read, so the capability goes instead. Narrower
+ * than asked, and said in the clause's note.
+ */
+export function keptCapabilities(ctx: FeatureCtx): { keep: string[]; dropped: string | null } {
+  const keep = ctx.manifest.capabilities;
+  if (!keep.includes('CAP_SETFCAP')) return { keep, dropped: null };
+  const idmapped = rootIdmap(ctx) !== null || ctx.manifest.filesystem.some((g) => grantIdmap(ctx, g) !== null);
+  return idmapped ? { keep: keep.filter((c) => c !== 'CAP_SETFCAP'), dropped: 'CAP_SETFCAP' } : { keep, dropped: null };
+}
+
 export function rootIdmap(ctx: FeatureCtx): { uid: number; gid: number } | null {
   const r = ctx.paths.root;
   const m = ctx.manifest.root;
@@ -644,13 +663,14 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
     spawn: linuxSpawn,
     syscalls: linuxSyscalls,
     capabilities: (ctx) => {
-      const keep = ctx.manifest.capabilities;
-      if (keep.length === 0) return [have('linux:capset(none)+no_new_privs', 'enforced')];
+      const { keep, dropped } = keptCapabilities(ctx);
+      const note = dropped ? `; ${dropped} not kept: ${FCAP_WHY}` : '';
+      if (keep.length === 0) return [{ ...have(`linux:capset(none)+no_new_privs`, 'enforced'), ...(note ? { note: note.slice(2) } : {}) }];
       // A kept capability is scoped to the workload's user namespace; outside one it would be
       // a real host privilege, which a boundary does not hand out.
       const mech = `linux:capset(keep=${keep.map((c) => c.replace(/^CAP_/, '')).join('+')},in-userns)+no_new_privs`;
       if (!ctx.host.userns.canCreate) return [missing(mech, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'kept capabilities are granted only inside a user namespace, and this host will not create one for us', NS_HINT)];
-      return [have(mech, 'enforced')];
+      return [{ ...have(mech, 'enforced'), ...(note ? { note: note.slice(2) } : {}) }];
     },
     fds: () => [have('linux:fd-scrub(close_range)', 'enforced')],
     tmp: (ctx) => (ctx.manifest.tmp.value === 'private' ? [namespaced(ctx, 'linux:mount(tmpfs,/tmp)', 'a private /tmp')] : []),

@@ -6,7 +6,7 @@
 import type { OciLaunch, HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
@@ -451,7 +451,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     tmp: { mode: m.tmp.value, sizeBytes: m.limits.tmpSize?.value ?? null },
     root: m.root && paths.root ? { path: paths.root.path, readonly: m.root.readonly, ...ids(paths.root), idmap: rootIdmap(ctx) } : null,
     syscalls: { deny: m.syscalls.value, openat2: openat2Answer(m.internal?.wasmRunner === true) },
-    capabilities: m.capabilities.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
+    capabilities: keptCapabilities(ctx).keep.map((c) => CAPABILITY_NUMBERS[c]!).sort((a, b) => a - b),
     // Landlock scopes (ABI 6; below it the features' namespaces or refusals decide, and none is
     // listed). Signals are scoped wherever the workload could reach a process outside: without a
     // pid namespace, and with stdin: inherit, which keeps it in the caller's process group

@@ -6,11 +6,14 @@
 // modes, and openat2, whose mode seccomp cannot see), and an idmap never bridges a system user or
 // group. Oracles: the probe's errnos, the modes on the host disk; the red twin runs without
 // seccomp and plants the set-ID file.
-import { chmodSync, chownSync, statSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, statSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cli } from '../helpers/cli.js';
+import { newRoot } from '../helpers/roots.js';
+import { spawnSync } from 'node:child_process';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tryOps, probeBundle, facts, E, writableDir } from '../helpers/probe.js';
+import { tryOps, probeBundle, probeRootfs, facts, E, writableDir } from '../helpers/probe.js';
 import { hostArch, nr } from '../helpers/syscalls.js';
 import { tempDir } from '../helpers/tmp.js';
 import { loadBundle } from '../../src/host/bundle.js';
@@ -72,5 +75,44 @@ describe('no workload plants set-user-ID or set-group-ID files', () => {
     mkdirSync(join(d, 'x'));
     const b = loadBundle(probeBundle(['exit', '0'], '', { filesystem: [`  - { path: ${d}, access: read-write }`] }));
     await expect(runLoaded(b, { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() })).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'filesystem[2]', code: 'BV_PLAN_WRITE_OWNER', message: expect.stringMatching(/1000:42, a system user or group/) })] });
+  });
+});
+
+// Found by an attack on OCI bundles (December): with CAP_SETFCAP (in podman's and containerd's
+// default capability list) and a writable idmapped rootfs, the workload set security.capability
+// on a file of its rootfs; through the idmap the kernel stored it as host root's, a version-2
+// capability valid in every namespace, and any host user who ran the file had full capabilities.
+// Seccomp cannot read setxattr's name, so CAP_SETFCAP is not kept beside a writable idmapped
+// mount. Oracles: the probe's errno (the kernel's capability check) and the file's xattrs on the
+// host disk. Red twin (by hand: keptCapabilities keeping it): the probe gets 0 and the host file
+// holds 0100000200200000…, a version-2 capability (no root id), CAP_NET_RAW.
+describe('no workload plants a file capability through an idmapped mount', () => {
+  const hostCap = (path: string): string => {
+    const r = spawnSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], "security.capability").hex())\nexcept OSError as e: print("errno", e.errno)', path], { encoding: 'utf8' });
+    return r.stdout.trim();
+  };
+
+  it('an OCI bundle with containerd\'s default capabilities and a writable root-owned rootfs (idmapped to host root): CAP_SETFCAP is not kept, said in the plan; setting one is EPERM and the host file has none', () => {
+    const { dir, rootfs } = probeRootfs('bvisor-fcap-');
+    writeFileSync(join(rootfs, 'f'), 'x');
+    const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+    expect(c.process.capabilities.bounding).toContain('CAP_SETFCAP');
+    c.process.args = ['/bin/bvprobe', 'try', 'fcap', '/f'];
+    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
+    const parent = defaultTestParent();
+    c.linux.cgroupsPath = parent === null ? `bvisor-oci/fcap-${process.pid}` : `${parent}/fcap-${process.pid}`;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+    const root = newRoot();
+    const p = cli(['plan', dir, '--json', '--root', root]);
+    expect(p.status, p.stderr).toBe(0);
+    const clauses = p.json().clauses as Array<{ clause: string; mechanism: string | null; reason: string }>;
+    expect(clauses.find((x) => x.clause === 'root')?.mechanism).toMatch(/idmap=0:0/);
+    const caps = clauses.find((x) => x.clause === 'capabilities')!;
+    expect(caps.mechanism).not.toMatch(/SETFCAP/);
+    expect(caps.reason ?? '').toMatch(/^CAP_SETFCAP not kept: a file capability/);
+    const r = cli(['run', '-b', dir, '--root', root, 'fcap']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual([E.PERM]);
+    expect(hostCap(join(rootfs, 'f'))).toBe('errno 61'); // ENODATA: no security.capability
   });
 });
