@@ -337,6 +337,12 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
     if (t !== fact.path && (under(t, '/proc') || under(t, '/sys') || under(t, '/dev'))) {
       return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_UNSAFE', `${g.path} would be mounted at ${t}, over the container's own ${t.split('/').slice(0, 2).join('/')}`, 'mount it elsewhere in the container')];
     }
+    // The host's /proc bound elsewhere (or / with it: every bind is recursive) is the host's
+    // procfs: every host process's command line, which a fresh /proc of the container's own pid
+    // namespace is not, whatever the plan said of it (an attack in December saw it called fresh).
+    if (t !== fact.path && (under(fact.path, '/proc') || under('/proc', fact.path))) {
+      return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_UNSAFE', `${g.path} bound at ${t} would show the host's /proc (every host process)`, 'mount proc at /proc for the container\'s own, and bind narrower host paths')];
+    }
   }
   const device = MINIMAL_DEVICE_PATHS.includes(fact.path);
   if (fact.kind === 'other' && !device) {

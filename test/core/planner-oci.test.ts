@@ -188,3 +188,25 @@ describe('an engine’s container always gets a cgroup v2 leaf where v2 exists (
     expect(p.launch!.cgroup.placements.some((x) => x.version === 2)).toBe(true);
   });
 });
+
+// Found by an attack in December: a config binding the host's /proc elsewhere (or / with it, as
+// every bind is recursive) gave the container the host's procfs, every host process's command
+// line, while the plan called that mount a fresh proc. Refused; proc at /proc is the container's.
+describe('mounts: the host\'s /proc bound elsewhere', () => {
+  const dirFact = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length + 3), uid: 0, gid: 0, mode: 0o555 });
+  for (const source of ['/proc', '/proc/1', '/']) {
+    it(`a bind of ${source} at /host${source === '/' ? '' : source} is refused (BV_PLAN_GRANT_UNSAFE); proc at /proc stays the container's own`, () => {
+      const c = containerd();
+      delete c.linux.seccomp;
+      const dest = `/host${source === '/' ? '' : source}`;
+      c.mounts.push({ destination: dest, type: 'bind', source, options: ['rbind', 'ro'] });
+      const { manifest } = translateOciConfig(c);
+      const paths = pathsFor(manifest);
+      paths.grants = manifest.filesystem.map((g) => (g.path === source ? dirFact(source) : paths.grants[g.index]!));
+      const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+      const r = p.refusals.find((x) => x.reason.includes(`bound at ${dest}`));
+      expect(r).toMatchObject({ code: 'BV_PLAN_GRANT_UNSAFE', reason: `${source} bound at ${dest} would show the host's /proc (every host process)` });
+      expect(p.clauses.find((x) => x.clause === 'mounts[0]' || /proc at \/proc/.test(x.requested))?.verdict).not.toBe('refused');
+    });
+  }
+});
