@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   BV_INTERNAL: { exit: EXIT.runtime, summary: 'a bug in bvisor' },
   BV_IO: { exit: EXIT.runtime, summary: 'a file operation failed' },
   BV_MANIFEST_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle has no boundary.yaml (nor an OCI config.json)' },
-  BV_OCI_CONFIG_INVALID: { exit: EXIT.invalid, summary: 'an OCI bundle\'s config.json cannot be read or is not JSON (file:line:col)' },
+  BV_OCI_CONFIG_INVALID: { exit: EXIT.invalid, summary: 'an OCI bundle\'s config.json cannot be read, is not JSON (file:line:col), is too large or nests too deep' },
   BV_CONSOLE_SOCKET: { exit: EXIT.setup, summary: 'the --console-socket cannot take the terminal (connect or send failed), or a terminal was asked without one' },
   BV_OUTPUTS: { exit: EXIT.runtime, summary: 'an outputs quarantine could not be made, staged, committed or discarded (the message says which artifact and why)' },
   BV_OUTPUTS_NOT_FOUND: { exit: EXIT.notFound, summary: 'no staged outputs for this id: no sealed report with artifacts, or they were committed or discarded already' },

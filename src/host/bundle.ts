@@ -59,6 +59,13 @@ function openDir(path: string): number {
   return fd;
 }
 
+/** The manifest (or config.json) past MAX_MANIFEST_BYTES, named as it is. */
+function tooLarge(shown: string, name: string): BvisorError {
+  return name === OCI_CONFIG_NAME
+    ? new BvisorError('BV_OCI_CONFIG_INVALID', `${join(shown, name)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'an OCI config.json from podman or containerd is a few KiB' })
+    : new BvisorError('BV_MANIFEST_INVALID', `${join(shown, name)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
+}
+
 /**
  * Reads the manifest beneath the bundle descriptor: no symlink, never blocking (a FIFO in its
  * place is refused, not waited on), a regular file of sane size, read from the descriptor that
@@ -73,7 +80,7 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
-    if (st.size > MAX_MANIFEST_BYTES) throw new BvisorError('BV_MANIFEST_INVALID', `${join(shown, MANIFEST_NAME)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
+    if (st.size > MAX_MANIFEST_BYTES) throw tooLarge(shown, name);
     // Sized from fstat (zero-filling the largest allowed size cost a millisecond per launch), and
     // grown if the file grows while it is read, up to one byte past the limit.
     let buf = Buffer.alloc(Math.min(MAX_MANIFEST_BYTES + 1, st.size + 4096));
@@ -87,7 +94,7 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
       const r = readSync(fd, buf, n, buf.length - n, null);
       if (r === 0) break;
       n += r;
-      if (n > MAX_MANIFEST_BYTES) throw new BvisorError('BV_MANIFEST_INVALID', `${join(shown, MANIFEST_NAME)} is larger than ${MAX_MANIFEST_BYTES} bytes`, { hint: 'a manifest is a short YAML file' });
+      if (n > MAX_MANIFEST_BYTES) throw tooLarge(shown, name);
     }
     return buf.subarray(0, n);
   } finally {
@@ -337,7 +344,27 @@ export function ociManifest(text: string, file: string): NormalManifest & { oci:
     const at = jsonErrorAt(text, msg);
     throw new BvisorError('BV_OCI_CONFIG_INVALID', `${file}:${at.line}:${at.col}: not JSON (${msg})`, { hint: 'config.json must be one JSON object (OCI runtime-spec config.md)' });
   }
+  const deep = tooDeep(config, MAX_CONFIG_DEPTH);
+  if (deep !== null) throw new BvisorError('BV_OCI_CONFIG_INVALID', `${file}: ${deep} nests deeper than ${MAX_CONFIG_DEPTH} levels`, { hint: 'the runtime spec\'s config nests a few levels: this is not one an engine wrote' });
   return translateOciConfig(config).manifest;
+}
+
+/** How deep a config.json may nest: the runtime spec's deepest field is a handful of levels; past
+ * this the translation's own recursion (messages that print a value whole) would overflow the
+ * stack (an attack sent 20,000 levels: BV_INTERNAL). */
+const MAX_CONFIG_DEPTH = 32;
+
+/** The JSON path of the first value nested deeper than `max` (walked without recursion), or null. */
+function tooDeep(value: unknown, max: number): string | null {
+  const stack: Array<{ v: unknown; at: string; depth: number }> = [{ v: value, at: '', depth: 0 }];
+  while (stack.length) {
+    const { v, at, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return at || '(the top)';
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, at: `${at}[${i}]`, depth: depth + 1 }));
+    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, at: at ? `${at}.${k}` : k, depth: depth + 1 });
+  }
+  return null;
 }
 
 /** fs/nsfs.c's magic: a namespace file (/run/netns/x, /proc/<pid>/ns/net). */

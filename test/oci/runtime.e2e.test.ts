@@ -354,6 +354,19 @@ describe('OCI runtime (e2e)', () => {
     expect(r.stderr).toMatch(/config\.json:3:\d+: not JSON/);
   });
 
+  it('a config nested 20,000 levels deep (an attack: BV_INTERNAL, the stack overflowed) is refused by its path; one past the size bound is named config.json', () => {
+    const b = ociBundle(['true']);
+    const c = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+    const deep = JSON.stringify({ ...c, linux: { ...c.linux, seccomp: { defaultAction: 'SCMP_ACT_ALLOW', flags: '@DEEP@' } } }).replace('"@DEEP@"', `${'['.repeat(20_000)}${']'.repeat(20_000)}`);
+    writeFileSync(join(b, 'config.json'), deep);
+    const r = cli(['plan', b]);
+    expect([r.status, r.stderr]).toEqual([5, expect.stringMatching(/config\.json: linux\.seccomp\.flags(\[0\])+ nests deeper than \d+ levels/)]);
+    writeFileSync(join(b, 'config.json'), JSON.stringify({ ...c, annotations: { pad: 'x'.repeat(2 ** 21) } }));
+    const big = cli(['plan', b]);
+    expect([big.status, big.stderr]).toEqual([5, expect.stringMatching(/config\.json is larger than \d+ bytes/)]);
+    expect(big.stderr).toContain('BV_OCI_CONFIG_INVALID');
+  });
+
   it('features prints the runtime-spec features document for this host', () => {
     const r = cli(['features']);
     expect(r.status).toBe(0);
