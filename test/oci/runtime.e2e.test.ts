@@ -11,7 +11,7 @@ import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
-import { defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { cgroupDirs, defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
 
 const BUSYBOX = '/bin/busybox';
 let work = '';
@@ -221,6 +221,15 @@ describe('OCI runtime (e2e)', () => {
       // The first container's init is untouched (the oracle: /proc), and still created.
       expect(existsSync(`/proc/${pid}`)).toBe(true);
       expect(cli(['--root', root, 'state', 'first']).json()).toMatchObject({ status: 'created', pid });
+      // Nor nests inside it (an attack: the second counted against the first's pids limit and died
+      // by its kill --all): a parent that holds processes is someone's leaf.
+      const inside = ociBundle(['true'], (c) => (c.linux.cgroupsPath = `${leaf}/sub`));
+      const n = cli(['--root', root, 'create', '--bundle', inside, 'nested']);
+      expect([n.status, n.stderr]).toEqual([4, expect.stringMatching(/above this container's, holds processes: it is another container's or a service's/)]);
+      expect(cli(['--root', root, 'list', '--json']).json().map((c: { id: string }) => c.id)).toEqual(['first']);
+      // No leaf was made inside the first's, in any hierarchy.
+      expect(cgroupDirs().map((d) => join(leaf.startsWith('/') ? d.root : d.own, leaf, 'sub')).filter((d) => existsSync(d))).toEqual([]);
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
     } finally {
       cli(['--root', root, 'delete', '--force', 'first']);
     }

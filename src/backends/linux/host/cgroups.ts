@@ -132,6 +132,10 @@ function makeLeaf(p: Placement, controllers: Set<string>, leafName: string, befo
         created.push(dir);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cgErr('mkdir', dir, e);
+        // An existing parent with processes in it is someone's leaf (another container's, a
+        // service's): a leaf made inside it would count against that one's limits and be killed
+        // with it (an OCI cgroupsPath naming another container's leaf as its parent).
+        if (cgroupMembers(dir).length) throw new BvisorError('BV_CGROUP_SETUP', `the cgroup ${dir}, above this container's, holds processes: it is another container's or a service's`, { hint: 'give the container a cgroup path of its own (linux.cgroupsPath) beside other containers\', not inside one' });
       }
     }
     enableControllers(dir, controllers);
