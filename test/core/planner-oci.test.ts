@@ -210,3 +210,19 @@ describe('mounts: the host\'s /proc bound elsewhere', () => {
     });
   }
 });
+
+// A review of OCI bundles: a NUL in process.args passed the plan and failed at launch with a
+// hint about grants. exec(2)'s strings cannot carry one: refused by its JSON path.
+describe('strings with a NUL byte', () => {
+  it('process.args[1] and process.cwd holding NUL are refused by their paths (BV_OCI_INVALID)', () => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.process.args = ['sh', 'a\u0000b'];
+    c.process.cwd = '/x\u0000y';
+    const p = planOf(c);
+    expect(p.refusals).toEqual(expect.arrayContaining([
+      expect.objectContaining({ code: 'BV_OCI_INVALID', clause: 'process.args[1]', reason: expect.stringContaining('holds a NUL byte') }),
+      expect.objectContaining({ code: 'BV_OCI_INVALID', clause: 'process.cwd', reason: expect.stringContaining('holds a NUL byte') }),
+    ]));
+  });
+});

@@ -17,6 +17,10 @@ import { CAPABILITY_NUMBERS } from '../capability-names.js';
 import { bundleRelativeSegments, isNormalAbsolute } from '../paths.js';
 import { wasmHandlerOf, wasmFromOci } from './wasm.js';
 
+/** exec(2)'s argv and envp, paths and mount options are C strings: a NUL byte ends one early, so
+ * a config string holding one is refused here rather than at launch. */
+const NUL_WHY = 'holds a NUL byte, which no argument, path or option passed to the kernel can carry';
+
 export const OCI_SUPPORTED = /^1\.(0|1|2)\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
 /** The annotation a podman user (--annotation) or a Kubernetes pod sets to narrow the config. */
 export const BOUNDARY_ANNOTATION = 'org.bvisor.boundary';
@@ -141,6 +145,10 @@ class Reader {
       this.refuse(path, 'must be a string', 'see the OCI runtime-spec', 'BV_OCI_INVALID');
       return null;
     }
+    if (v.includes('\0')) {
+      this.refuse(path, NUL_WHY, 'remove the NUL byte', 'BV_OCI_INVALID');
+      return null;
+    }
     return v;
   }
 
@@ -157,6 +165,11 @@ class Reader {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
       this.refuse(path, 'must be an array of strings', 'see the OCI runtime-spec', 'BV_OCI_INVALID');
+      return [];
+    }
+    const nul = (v as string[]).findIndex((x) => x.includes('\0'));
+    if (nul >= 0) {
+      this.refuse(`${path}[${nul}]`, NUL_WHY, 'remove the NUL byte', 'BV_OCI_INVALID');
       return [];
     }
     return v as string[];
