@@ -221,29 +221,35 @@ function checkAncestors(root: string, uid: number): void {
   } catch (e) {
     throw unusable(root, `realpath: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
   }
+  const trusted = (o: number): boolean => o === 0 || o === uid || o === unmappedOwner();
+  const look = (p: string): import('node:fs').Stats => {
+    try {
+      return lstatSync(p);
+    } catch (e) {
+      throw unusable(root, `lstat ${p}: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
+    }
+  };
+  /** One directory above the root, with the entry below it on the path. */
+  const level = (dir: string, st: import('node:fs').Stats, child: string, childSt: import('node:fs').Stats): void => {
+    if (childSt.isSymbolicLink() && !trusted(childSt.uid)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
+    if (st.isSymbolicLink()) return; // its target is on the real path, checked there
+    if (!trusted(st.uid)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+    if ((st.mode & 0o022) === 0) return;
+    if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid)) return; // sticky: only the entry's owner (or the directory's) renames it
+    throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+  };
   for (const path of given === real ? [given] : [given, real]) {
     const parts = path.split('/').filter(Boolean);
-    // The root's own entry is checked by checkOwned; from its parent up to /.
-    let below = parts.length;
+    // The root's own entry is checked by checkOwned; from its parent up to /, each directory
+    // looked at once (it is the next one's child).
+    let child = path;
+    let childSt = look(child);
     for (let i = parts.length - 1; i >= 0; i--) {
       const dir = '/' + parts.slice(0, i).join('/');
-      const child = '/' + parts.slice(0, below).join('/');
-      below = i;
-      let st;
-      let childSt;
-      try {
-        st = lstatSync(dir);
-        childSt = lstatSync(child);
-      } catch (e) {
-        throw unusable(root, `lstat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
-      }
-      const trusted = (o: number): boolean => o === 0 || o === uid || o === unmappedOwner();
-      if (childSt.isSymbolicLink() && !trusted(childSt.uid)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
-      if (st.isSymbolicLink()) continue; // its target is on the real path, checked there
-      if (!trusted(st.uid)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
-      if ((st.mode & 0o022) === 0) continue;
-      if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid)) continue; // sticky: only the entry's owner (or the directory's) renames it
-      throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+      const st = look(dir);
+      level(dir, st, child, childSt);
+      child = dir;
+      childSt = st;
     }
   }
 }
