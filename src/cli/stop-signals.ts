@@ -54,6 +54,15 @@ async function writeAll(fd: number, data: Uint8Array): Promise<void> {
   }
 }
 
+/** Before bvisor dies by a signal (which skips the launcher's end and Node's own reset of its
+ * stdio's modes at exit): the terminals a run under way holds resumed, and bvisor's own modes put
+ * back as `modes` saved them. What failed is not said: bvisor is about to die, and its terminal is
+ * what failed. */
+function putBack(modes: ReturnType<typeof saveModes>): void {
+  resumeHeld();
+  modes?.();
+}
+
 /** A shell's status for a process its reader left (a pipeline's producer killed by SIGPIPE). */
 const READER_GONE = 128 + constants.signals.SIGPIPE;
 
@@ -175,15 +184,9 @@ export function stopOnSignals(): StopSignals {
     queued++;
     queue = queue.then(() => writeAll(to === 'stdout' ? 1 : 2, left).catch(onError)).finally(() => void queued--);
   }
-  /** Before bvisor dies by a signal (which skips the launcher's end and Node's own reset of its
-   * stdio's modes at exit): the terminals a run under way holds resumed, and bvisor's own put back
-   * as it found them. */
+  // bvisor's own terminal modes as it found them, put back before it dies by a signal (putBack).
   const modes = saveModes([0, 1, 2]);
-  const beforeDying = (): void => {
-    resumeHeld();
-    // What failed is not said: bvisor is about to die, and its terminal is what failed.
-    modes?.();
-  };
+  const beforeDying = (): void => putBack(modes);
   const onQuit = (): void => {
     // Its default back (libuv restores it with the last listener), then the same signal again.
     process.removeListener('SIGQUIT', onQuit);
@@ -254,8 +257,7 @@ export function dieWithProcess(): DieWithProcess {
   };
   const dieBy = (sig: NodeJS.Signals): void => {
     stopListening();
-    resumeHeld();
-    modes?.();
+    putBack(modes);
     process.kill(process.pid, sig);
   };
   function now(sig: NodeJS.Signals): void {

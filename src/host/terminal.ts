@@ -76,6 +76,13 @@ export function holdTerminals(fds: readonly number[], controlling: boolean): Hel
   };
 }
 
+/** Resumes what a launch held (none: nothing) once `whose` processes are gone; what could not be
+ * resumed is said as a warning, naming the terminal's user ("the workload", "the process"). */
+export function letTerminalsGo(held: HeldTerminals | null, whose: string): void {
+  const unresumed = held?.resume() ?? [];
+  if (unresumed.length) process.emitWarning(`bvisor: the output of the terminal ${whose} was given could not be resumed: ${unresumed.join('; ')}`);
+}
+
 function resumeEach(h: Held): string[] {
   const s = shim();
   const failed: string[] = [];

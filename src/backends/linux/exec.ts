@@ -35,7 +35,7 @@ import { startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
 import { Cleanup, OwnedFds, rendezvousPipes, withUmask, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
 import { delay } from '../../host/timers.js';
-import { holdTerminals, type HeldTerminals } from '../../host/terminal.js';
+import { holdTerminals, letTerminalsGo, type HeldTerminals } from '../../host/terminal.js';
 
 export interface LinuxExecRequest {
   plan: Plan;
@@ -145,10 +145,6 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
   // it ends, as bvisor run resumes its workload's. The container goes on (what it started may
   // outlive the process); a detached process is the caller's to wait for.
   let terminals: HeldTerminals | null = null;
-  const letTerminalsGo = (): void => {
-    const unresumed = terminals?.resume() ?? [];
-    if (unresumed.length) process.emitWarning(`bvisor: the output of the terminal the process was given could not be resumed: ${unresumed.join('; ')}`);
-  };
   try {
     // The init, pinned by a pidfd and checked to be the process the state names (not a pid
     // recycled since): everything below joins what this descriptor points at.
@@ -317,7 +313,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     let ended = false;
     const done = waitSecond().finally(() => {
       ended = true;
-      letTerminalsGo();
+      letTerminalsGo(terminals, 'the process');
       fds.closeAll();
     });
     second = -1;
@@ -331,7 +327,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       // It closes with the rest: no watch may poll its number after (reaper.ts unwatch).
       unwatch(fd);
     }
-    letTerminalsGo();
+    letTerminalsGo(terminals, 'the process');
     cleanup.run();
     throw e;
   }

@@ -38,7 +38,7 @@ import type { Policy } from '../../core/seccomp/policy.js';
 import { redactionForms } from '../../core/redact.js';
 import { fdPath } from '../../host/proc-fd.js';
 import { holdJobStops } from '../../host/job-control.js';
-import { holdTerminals, type HeldTerminals } from '../../host/terminal.js';
+import { holdTerminals, letTerminalsGo, type HeldTerminals } from '../../host/terminal.js';
 
 export interface CaptureSink {
   /** Bytes kept; the rest is counted and dropped. */
@@ -1162,8 +1162,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Once none of the workload's processes is left: after the run's teardown, or after a failed
     // launch's cleanup killed what was left (its cgroups), whatever of it threw. The terminals
     // first (a workload may have stopped their output).
-    const unresumed = terminals?.resume() ?? [];
-    if (unresumed.length) process.emitWarning(`bvisor: the output of the terminal the workload was given could not be resumed: ${unresumed.join('; ')}`);
+    letTerminalsGo(terminals, 'the workload');
     releaseJobStops?.();
   }
 }
