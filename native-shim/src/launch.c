@@ -534,7 +534,7 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
           return bad;
         }
       }
-      long tree = syscall(SYS_open_tree, fd, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
+      long tree = syscall(SYS_open_tree, fd, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | ((m->aux & BV_AUX_SINGLE) ? 0 : BV_AT_RECURSIVE));
       int e = tree < 0 ? errno : 0;
       syscall(SYS_close, fd);
       if (e) return e;

@@ -236,13 +236,16 @@ struct bv_mount {
 #define BV_AUX_RECURSIVE 1u  /* SETATTR: the whole tree beneath the target */
 #define BV_AUX_OPTIONAL 2u   /* LL_RULE, MASK, BIND_SELF: a missing target (or, for LL_RULE, a
                               * symlink) is skipped, not an error */
+#define BV_AUX_SINGLE 4u     /* CLONE: that mount alone (a bind, not an rbind): the kernel refuses
+                              * it (EINVAL) where mounts lie beneath, which would be uncovered */
 
 enum bv_mount_op {
   /* stage */
   BV_MOUNT_STAGE = 1,     /* tmpfs on /tmp, pivot into it: / = the stage, /.old = the host root */
   /* prepare (the host is still at /.old) */
-  BV_MOUNT_CLONE = 2,     /* slot = open_tree(CLONE, recursive) of /.old<source>, re-opened with no
-                           * symlink allowed and checked against dev/ino; flags set recursively */
+  BV_MOUNT_CLONE = 2,     /* slot = open_tree(CLONE, recursive unless BV_AUX_SINGLE) of
+                           * /.old<source>, re-opened with no symlink allowed and checked against
+                           * dev/ino; flags set recursively */
   BV_MOUNT_FSMOUNT = 3,   /* slot = a new fstype instance (fsopen/fsconfig/fsmount) with flags */
   /* pivot */
   BV_MOUNT_PIVOT = 4,     /* the slot becomes /; the stage and the host under it are detached */

@@ -60,11 +60,12 @@ int bv_stat_id(int fd, int64_t *out) {
   return 0;
 }
 
-/* A detached, private copy of the whole tree at fd (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE)),
- * with attrs (MOUNT_ATTR_*) set on every mount in it and, when userns_fd >= 0, idmapped through
- * that user namespace. Returns the tree's fd (close-on-exec) or -errno. */
-int bv_tree(int fd, uint32_t attrs, int userns_fd) {
-  long tree = syscall(SYS_open_tree, fd, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
+/* A detached, private copy of the tree at fd (open_tree(OPEN_TREE_CLONE), with AT_RECURSIVE when
+ * recursive: the mounts beneath it too, as an rbind; otherwise that mount alone, as a bind), with
+ * attrs (MOUNT_ATTR_*) set on every mount in it and, when userns_fd >= 0, idmapped through that
+ * user namespace. Returns the tree's fd (close-on-exec) or -errno. */
+int bv_tree(int fd, uint32_t attrs, int userns_fd, int recursive) {
+  long tree = syscall(SYS_open_tree, fd, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | (recursive ? BV_AT_RECURSIVE : 0));
   if (tree < 0) return -errno;
   struct bv_mount_attr_p a = {attrs | (userns_fd >= 0 ? BV_MOUNT_ATTR_IDMAP : 0), 0, BV_MS_PRIVATE, userns_fd >= 0 ? (uint64_t)userns_fd : 0};
   if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | BV_AT_RECURSIVE, &a, sizeof a) < 0) {

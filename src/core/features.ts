@@ -58,6 +58,9 @@ export interface PathFact {
   holdsBundle?: boolean;
   /** A namespace file (nsfs), for an OCI config's namespace path. */
   nsfs?: boolean;
+  /** A `bind` (not `rbind`) of a directory: the mount points beneath it, as this process sees
+   * them (at most a few, for the message). */
+  submounts?: string[];
   /** Host paths: owner, group and mode of every directory the lookup passed through (each needs
    * search permission for whoever looks the path up). */
   searched?: ReadonlyArray<{ uid: number; gid: number; mode: number }>;
@@ -337,7 +340,7 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
     if (t !== fact.path && (under(t, '/proc') || under(t, '/sys') || under(t, '/dev'))) {
       return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_UNSAFE', `${g.path} would be mounted at ${t}, over the container's own ${t.split('/').slice(0, 2).join('/')}`, 'mount it elsewhere in the container')];
     }
-    // The host's /proc bound elsewhere (or / with it: every bind is recursive) is the host's
+    // The host's /proc bound elsewhere (or / with it, by an rbind) is the host's
     // procfs: every host process's command line, which a fresh /proc of the container's own pid
     // namespace is not, whatever the plan said of it (an attack in December saw it called fresh).
     if (t !== fact.path && (under(fact.path, '/proc') || under('/proc', fact.path))) {
@@ -352,6 +355,8 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   if (fact.kind === 'directory' && !g.recursive) {
     return [missing('linux:landlock', 'enforced', 'BV_PLAN_NON_RECURSIVE', `landlock rules cover everything beneath a directory; a non-recursive grant on ${g.path} would be widened`, 'grant the files you need one by one, or make the grant recursive')];
   }
+  const single = leavesOutMounts('linux:mount(bind)', g, fact);
+  if (single) return [single];
   const nested = nestedWider(ctx, g, fact.path);
   if (nested) return [nested];
   if (ctx.manifest.root) {
@@ -373,7 +378,8 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
       if (!('idmap' in w)) return [w];
       idmap = ns ? w.idmap : null;
     }
-    shape = `mount(bind,${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,idmap=${idmap.uid}:${idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}` : ''})`;
+    // rbind: the mounts beneath the source come too (every grant but an OCI `bind`).
+    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,idmap=${idmap.uid}:${idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}` : ''})`;
   }
   const ll = abi >= 1 ? `+landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})` : '';
   const out: Candidate[] = [];
@@ -552,12 +558,25 @@ export function runnerAddressSpace(host: HostFacts): Candidate | null {
   return missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_RLIMIT_TOO_LOW', `the wasm runner needs ${formatSize(RUNNER_ADDRESS_SPACE)} of address space (V8 reserves 10 GiB for a wasm memory), and our RLIMIT_AS is ${formatSize(as.soft)}`, `${raise}; systemd: LimitAS=infinity) before running bvisor`);
 }
 
+/**
+ * An OCI `bind` (not `rbind`) of a directory with mounts beneath it would uncover what they hide:
+ * the kernel refuses that from the container's user namespace (has_locked_children: EINVAL), as
+ * it would for runc in one, and an rbind instead would show what the config left out.
+ */
+function leavesOutMounts(mechanism: string, g: NormalGrant, fact: PathFact): Candidate | null {
+  if (g.submounts !== false || !fact.submounts?.length) return null;
+  const more = fact.submounts.length >= 4 ? ', …' : '';
+  return missing(mechanism, 'enforced', 'BV_PLAN_NON_RECURSIVE', `a bind (not rbind) of ${g.path} leaves out the mounts beneath it (${fact.submounts.join(', ')}${more}), which would uncover what they hide; the kernel refuses that in the container's user namespace, and an rbind would widen the mount`, 'use rbind to include those mounts, or bind a directory with no mounts beneath it');
+}
+
 function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const fact = ctx.paths.grants[g.index];
   if (fact?.untrusted) return [untrustedLink(g.path, fact.untrusted)];
   if (!fact || fact.kind === 'missing') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_MISSING', `${g.path} does not exist`, 'create it first, or remove the grant')];
   if (fact.kind !== 'directory') return [missing('wasm:preopen', 'enforced', 'BV_PLAN_PATH_KIND', `WASI preopens are directories; ${g.path} is a ${fact.kind}`, 'grant the directory that holds it')];
   if (!g.recursive) return [missing('wasm:preopen', 'enforced', 'BV_PLAN_NON_RECURSIVE', 'a WASI preopen covers everything beneath it; a non-recursive grant would be widened', 'make the grant recursive')];
+  const single = leavesOutMounts('wasm:preopen', g, fact);
+  if (single) return [single];
   const writes = g.access.includes('write');
   const unsafe = unsafeGrant(ctx, g, fact.path, writes);
   if (unsafe) return [unsafe];
@@ -573,7 +592,7 @@ function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
       if (!('idmap' in w)) return [w];
       if (w.idmap) idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
     }
-    out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:mount(bind,${mode}${idmap})${llSuffix(ctx.host.landlock.abi)}`, 'enforced'));
+    out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:mount(rbind,${mode}${idmap})${llSuffix(ctx.host.landlock.abi)}`, 'enforced'));
   } else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:mount`, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'the runner needs a mount namespace to hold only the preopened directories', 'mark the grant guarantee: mediated to rely on the WASI host alone'));
   out.push(have(`wasm:preopen(openat2-beneath,${mode})`, 'mediated'));
   return out;

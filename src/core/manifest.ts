@@ -37,6 +37,9 @@ export interface NormalGrant {
   target?: string;
   /** OCI bundles only: the JSON path of the mount this grant came from (mounts[3]). */
   ociPath?: string;
+  /** OCI bundles only: false for a `bind` (not `rbind`): that mount alone, without the mounts
+   * beneath its source. Absent: the whole tree, as every other grant (bubblewrap's --bind). */
+  submounts?: boolean;
   /** The outputs quarantine, bound at the outputs path (made by bvisor under its state root). */
   outputs?: { tmpfs: boolean };
 }

@@ -319,7 +319,7 @@ function fsRules(input: PlanInput, backend: Backend, ctx: FeatureCtx): FsRule[] 
     // A narrowing boundary beside an OCI config: a bind keeps only the rights a narrowing grant
     // covering its place in the container gives (none: no landlock rule, so unreachable).
     const narrowed = m.oci?.narrowFs ? rights.filter((r) => m.oci!.narrowFs!.some((n) => (n.path === target || (n.recursive && under(target, n.path))) && rightsFor(n.access, kind, target).includes(r))) : rights;
-    return { clause: g.outputs ? 'outputs' : g.ociPath ?? `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, kind, rights: narrowed, ...ids(fact), idmap: grantIdmap(ctx, g) };
+    return { clause: g.outputs ? 'outputs' : g.ociPath ?? `filesystem[${g.index}]`, path: fact.path, target, access: g.access, recursive: g.recursive, ...(g.submounts === false ? { submounts: false } : {}), kind, rights: narrowed, ...ids(fact), idmap: grantIdmap(ctx, g) };
   });
 }
 

@@ -17,7 +17,7 @@ import { isTarBundle, extractTarBundle } from './tar-bundle.js';
 import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFLNK } from '../backends/linux/host/objects.js';
-import { errnoName } from './facts.js';
+import { errnoName, mountsBeneath } from './facts.js';
 import { dirLineage, factOfFd, identityBeneath, physical, resolveHostPath } from './host-paths.js';
 import { loadManifestCached } from './manifest-cache.js';
 
@@ -228,7 +228,7 @@ export function idmappable(path: string): boolean {
   const fd = s.bv_openat2(AT_FDCWD, path, O.PATH, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
   if (fd < 0) return false;
   try {
-    const tree = s.bv_tree(fd, 0, probeUserns);
+    const tree = s.bv_tree(fd, 0, probeUserns, 1);
     if (tree >= 0) s.bv_close(tree);
     return tree >= 0;
   } finally {
@@ -267,6 +267,8 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
     // An engine's binds and rootfs are root's: bridged by an idmapped mount where the filesystem has them.
     else if (rootful && m.oci && g.access.includes('write') && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
+    // A `bind` leaves out the mounts beneath its source: which are there, for the planner.
+    if (g.submounts === false && f.kind === 'directory') f.submounts = mountsBeneath(f.path);
     return f;
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).

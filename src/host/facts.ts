@@ -84,6 +84,18 @@ export function parseMountinfo(text: string): MountEntry[] {
   return out;
 }
 
+/** Mount points strictly beneath dir (a physical path), from this process's mountinfo: at most
+ * `max`, for a message. */
+export function mountsBeneath(dir: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8'), max = 4): string[] {
+  const prefix = dir === '/' ? '/' : `${dir}/`;
+  const out: string[] = [];
+  for (const m of parseMountinfo(mountinfo)) {
+    if (m.mountPoint.startsWith(prefix) && m.mountPoint !== dir && !out.includes(m.mountPoint)) out.push(m.mountPoint);
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
 export interface CgroupMembership {
   id: number;
   controllers: string[];

@@ -61,7 +61,7 @@ describe('bvisor CLI', () => {
   it('plan bundles/hello is admitted, as a table and as JSON', () => {
     const t = cli(['plan', bundle('hello')]);
     expect(t.status, t.stderr).toBe(0);
-    expect(t.stdout).toMatch(/filesystem\[0\]\s+enforced\s+linux:mount\(bind,ro\)\+landlock\(abi=\d/);
+    expect(t.stdout).toMatch(/filesystem\[0\]\s+enforced\s+linux:mount\(rbind,ro\)\+landlock\(abi=\d/);
     expect(t.stdout).toMatch(/admitted: linux backend/);
     const j = cli(['plan', bundle('hello'), '--json']);
     const p = j.json();

@@ -189,8 +189,8 @@ describe('an engine’s container always gets a cgroup v2 leaf where v2 exists (
   });
 });
 
-// Found by an attack in December: a config binding the host's /proc elsewhere (or / with it, as
-// every bind is recursive) gave the container the host's procfs, every host process's command
+// Found by an attack in December: a config binding the host's /proc elsewhere (or / with it, by
+// an rbind) gave the container the host's procfs, every host process's command
 // line, while the plan called that mount a fresh proc. Refused; proc at /proc is the container's.
 describe('mounts: the host\'s /proc bound elsewhere', () => {
   const dirFact = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length + 3), uid: 0, gid: 0, mode: 0o555 });
@@ -209,6 +209,49 @@ describe('mounts: the host\'s /proc bound elsewhere', () => {
       expect(p.clauses.find((x) => x.clause === 'mounts[0]' || /proc at \/proc/.test(x.requested))?.verdict).not.toBe('refused');
     });
   }
+});
+
+// runc reads `bind` as that mount alone and `rbind` as the whole tree; bvisor bound both as trees
+// (a known limit until December), so a `bind`'s submounts were seen though the config left them
+// out. Where mounts lie beneath a `bind`'s source, the kernel refuses it from a user namespace
+// (it would uncover what they hide): refused at plan, by the mount's path, with what lies there.
+describe('mounts: bind is that mount alone, rbind the whole tree', () => {
+  const dirFact = (path: string, submounts?: string[]): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length + 5), uid: 0, gid: 0, mode: 0o755, ...(submounts ? { submounts } : {}) });
+  const withBind = (options: string[], submounts?: string[]): Plan => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.mounts.push({ destination: '/data', type: 'bind', source: '/srv/data', options });
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    paths.grants = manifest.filesystem.map((g) => (g.path === '/srv/data' ? dirFact('/srv/data', submounts) : paths.grants[g.index]!));
+    const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
+    return p;
+  };
+  const at = (p: Plan) => p.clauses.find((x) => x.clause === `mounts[${containerd().mounts.length}]`)!;
+  const rule = (p: Plan) => p.launch!.filesystem.find((r) => r.path === '/srv/data')!;
+
+  it('rbind: the plan says rbind and the launch binds the tree', () => {
+    const p = withBind(['rbind', 'ro'], ['/srv/data/cache']);
+    expect(p.refusals).toEqual([]);
+    expect(at(p).mechanism).toMatch(/^linux:mount\(rbind,ro\)/);
+    expect(rule(p)).not.toHaveProperty('submounts');
+  });
+
+  it('bind (or type bind alone) with nothing mounted beneath: the plan says bind and the launch binds that mount alone', () => {
+    for (const options of [['bind', 'ro'], ['ro']]) {
+      const p = withBind(options, []);
+      expect(p.refusals).toEqual([]);
+      expect(at(p).mechanism).toMatch(/^linux:mount\(bind,ro\)/);
+      expect(rule(p).submounts).toBe(false);
+    }
+  });
+
+  it('bind with mounts beneath its source: refused (BV_PLAN_NON_RECURSIVE), naming them', () => {
+    const p = withBind(['bind', 'ro'], ['/srv/data/cache', '/srv/data/logs']);
+    expect(p.refusals).toEqual([expect.objectContaining({ code: 'BV_PLAN_NON_RECURSIVE', clause: `mounts[${containerd().mounts.length}]`, reason: expect.stringContaining('leaves out the mounts beneath it (/srv/data/cache, /srv/data/logs)'), hint: expect.stringContaining('use rbind') })]);
+    expect(p.launch).toBeNull();
+  });
 });
 
 // A review of OCI bundles: a NUL in process.args passed the plan and failed at launch with a

@@ -51,7 +51,7 @@ describe('planner examples', () => {
     expect(clause(p, 'limits.memory').mechanism).toBe('linux:cgroup1:memory.limit_in_bytes+swappiness=0');
     // The root is built from the grants: /usr is a read-only bind, landlock a second layer.
     expect(clause(p, 'filesystem').mechanism).toBe('linux:mount(root from grants)+landlock(abi=7)');
-    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)+landlock(abi=7,rights=xrl)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(rbind,ro)+landlock(abi=7,rights=xrl)');
     expect(p.launch?.identity).toMatchObject({ uid: 65534, gid: 65534 });
     expect(p.launch?.layout.find((e) => e.target === '/usr')).toMatchObject({ kind: 'bind', source: '/usr', options: ['ro', 'nosuid', 'nodev'] });
     expect(clause(p, 'network')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:netns(empty)', requested: 'deny (default)' });
@@ -142,7 +142,7 @@ describe('planner examples', () => {
     // The mounts are authoritative (read-only binds stop truncation); landlock is a second layer.
     const p = run(strict, host);
     expect(p.admitted).toBe(true);
-    expect(clause(p, 'filesystem[1]').mechanism).toBe('linux:mount(bind,rw,noexec,idmap=1000:1000→65534:65534)+landlock(abi=2,rights=wrlDFdfspyR)');
+    expect(clause(p, 'filesystem[1]').mechanism).toBe('linux:mount(rbind,rw,noexec,idmap=1000:1000→65534:65534)+landlock(abi=2,rights=wrlDFdfspyR)');
     // Without namespaces only landlock is left, and ABI 2 cannot restrict truncate.
     const bare = hybridHost();
     bare.landlock.abi = 2;
@@ -190,7 +190,7 @@ describe('planner examples', () => {
     expect(p.backend).toBe('wasm');
     expect(p.refusals.map((r) => `${r.clause}:${r.code}`).sort()).toEqual(['fds:BV_PLAN_BACKEND_UNSUPPORTED', 'limits.cpu:BV_PLAN_BACKEND_UNSUPPORTED', 'network:BV_PLAN_BACKEND_UNSUPPORTED', 'spawn:BV_PLAN_BACKEND_UNSUPPORTED']);
     expect(clause(p, 'limits.fuel').mechanism).toBe('wasm:fuel(wasmtime-like/v1)');
-    expect(clause(p, 'filesystem[0]').mechanism).toBe('wasm:preopen(openat2-beneath,rw)+linux:mount(bind,rw,idmap=1000:1000→65534:65534)+landlock(abi=7)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('wasm:preopen(openat2-beneath,rw)+linux:mount(rbind,rw,idmap=1000:1000→65534:65534)+landlock(abi=7)');
   });
 
   it('wasm: a file grant or a non-recursive grant is refused, never widened', () => {
@@ -225,10 +225,10 @@ describe('planner examples', () => {
     const p = run(m, hybridHost());
     expect(clause(p, 'root').mechanism).toBe('linux:mount(pivot_root,ro)');
     expect(clause(p, 'filesystem').mechanism).toBe('linux:mount(pivot_root)+landlock(abi=7)');
-    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)+landlock(abi=7,rights=xrl)');
+    expect(clause(p, 'filesystem[0]').mechanism).toBe('linux:mount(rbind,ro)+landlock(abi=7,rights=xrl)');
     const bare = hybridHost();
     bare.landlock.abi = 0;
-    expect(clause(run(m, bare), 'filesystem[0]').mechanism).toBe('linux:mount(bind,ro)');
+    expect(clause(run(m, bare), 'filesystem[0]').mechanism).toBe('linux:mount(rbind,ro)');
   });
 
   it('a cwd inside a directory bvisor masks is refused', () => {
@@ -423,10 +423,10 @@ describe('planner verdicts per landlock ABI', () => {
     const p = run(manifestOf(RW), at(abi));
     expect(p.admitted).toBe(true);
     expect(clause(p, 'filesystem')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(root from grants)+landlock(abi=${abi})${abi < 3 ? '+seccomp(truncate)' : ''}` });
-    expect(clause(p, 'filesystem[0]')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(bind,ro)+landlock(abi=${abi},rights=xrl)` });
+    expect(clause(p, 'filesystem[0]')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(rbind,ro)+landlock(abi=${abi},rights=xrl)` });
     // Rights the ABI has: REFER (R) from 2, TRUNCATE (t) from 3; never more than the ABI handles.
     const rw = `wrlDFdfspy${abi >= 2 ? 'R' : ''}${abi >= 3 ? 't' : ''}`;
-    expect(clause(p, 'filesystem[1]')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(bind,rw,noexec,idmap=1000:1000→65534:65534)+landlock(abi=${abi},rights=${rw})` });
+    expect(clause(p, 'filesystem[1]')).toMatchObject({ verdict: 'enforced', mechanism: `linux:mount(rbind,rw,noexec,idmap=1000:1000→65534:65534)+landlock(abi=${abi},rights=${rw})` });
     const rights = p.launch!.filesystem[1]!.rights;
     expect(rights.includes('REFER')).toBe(abi >= 2);
     expect(rights.includes('TRUNCATE')).toBe(abi >= 3);

@@ -2,11 +2,11 @@
 // init belongs to the caller's subreaper (test/oci/subreaper.c plays conmon), refusals carry
 // JSON paths, and the extra verbs (features, ps, pause/resume, events) read the kernel's view.
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, BVISOR, cli, cliEnv } from '../helpers/cli.js';
+import { BIN, BVISOR, ROOT, cli, cliEnv } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
@@ -353,6 +353,79 @@ describe('OCI runtime (e2e)', () => {
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec "$3" --root "$4" plan "$1" --json', 'sh', viaBind, other, BVISOR, root], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(3);
     expect(r.stdout).toContain('is the bundle directory, holds it, or is its config, and is writable');
+  });
+
+  // runc reads `bind` as that mount alone and `rbind` as the whole tree; bvisor bound both as
+  // trees until December. Oracle: what the container reads at the bind's target, with a tmpfs
+  // mounted beneath the source (in a private mount namespace, so the host never sees it).
+  describe('bind is that mount alone, rbind the whole tree', () => {
+    let src = '';
+    beforeEach(() => {
+      // In work (removed after all): a tempDir is removed after each test, before the bundles.
+      src = join(work, `src-${Math.random().toString(36).slice(2, 8)}`);
+      mkdirSync(join(src, 'sub'), { recursive: true, mode: 0o755 });
+      writeFileSync(join(src, 'top'), 'top\n');
+      writeFileSync(join(src, 'sub', 'under'), 'covered\n');
+    });
+    const bundleWith = (options: string[]) => ociBundle(['sh', '-c', 'cat /data/top /data/sub/*'], (c) => c.mounts.push({ destination: '/data', type: 'bind', source: src, options }));
+    /** `bvisor run` in a private mount namespace, with a tmpfs (holding `marker`) on src/sub or not. */
+    const runIn = (bundle: string, submount: boolean) =>
+      spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${submount ? 'mount -t tmpfs -o size=64k tmpfs "$1/sub" && echo mounted > "$1/sub/marker" && ' : ''}exec "$2" --root "$3" run -b "$4" "$5"`, 'sh', src, BVISOR, newRoot(), bundle, `bind-${Math.random().toString(36).slice(2, 8)}`], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+
+    it('an rbind shows the mount beneath its source; a bind of a source with nothing mounted beneath works as before', () => {
+      const r = runIn(bundleWith(['rbind', 'ro']), true);
+      expect(r.stderr).toBe('');
+      expect([r.status, r.stdout]).toEqual([0, 'top\nmounted\n']);
+      const b = runIn(bundleWith(['bind', 'ro']), false);
+      expect([b.status, b.stdout]).toEqual([0, 'top\ncovered\n']);
+    });
+
+    it('a bind of a source with a mount beneath it is refused by its JSON path before anything runs: no rbind (it would show the mount), no uncovering', () => {
+      const bundle = bundleWith(['bind', 'ro']);
+      const r = runIn(bundle, true);
+      expect(r.stdout).toBe('');
+      // run's own errors exit 125 (docs/exit-codes.md), as runc's do.
+      expect(r.status, r.stderr).toBe(125);
+      expect(r.stderr).toMatch(/BV_PLAN_REFUSED[^]*mounts\[\d+\]: a bind \(not rbind\) .*\[BV_PLAN_NON_RECURSIVE\]/);
+      expect(r.stderr).toContain(`leaves out the mounts beneath it (${src}/sub)`);
+    });
+
+    it('the host-side copy a bind becomes holds that mount alone (open_tree without AT_RECURSIVE), an rbind\'s the mount beneath too (read through each copy\'s descriptor)', () => {
+      const script = `
+        import { execFileSync } from 'node:child_process';
+        import { readdirSync } from 'node:fs';
+        const { shim, O } = await import(${JSON.stringify(join(ROOT, 'dist', 'backends', 'linux', 'ffi', 'shim.js'))});
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', ${JSON.stringify(join(src, 'sub'))}]);
+        execFileSync('sh', ['-c', 'echo mounted > "$1"', 'sh', ${JSON.stringify(join(src, 'sub', 'marker'))}]);
+        const fd = shim().bv_open(${JSON.stringify(src)}, O.PATH | O.DIRECTORY, 0);
+        for (const recursive of [0, 1]) {
+          const tree = shim().bv_tree(fd, 0, -1, recursive);
+          console.log(recursive, tree < 0 ? tree : readdirSync('/proc/self/fd/' + tree + '/sub').join(','));
+        }
+      `;
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', process.execPath, '--input-type=module', '-e', script], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('0 under\n1 marker\n');
+    });
+
+    it('rootful, a mount made beneath a bind\'s source after planning is refused at launch (BV_LAUNCH_CHANGED): the host-side clone would uncover what it hides', () => {
+      const bundle = bundleWith(['bind', 'ro']);
+      // Planned (loadBundle reads the paths) with nothing beneath, then the mount, then the launch.
+      const script = `
+        import { execFileSync } from 'node:child_process';
+        const { loadBundle } = await import(${JSON.stringify(join(ROOT, 'dist', 'host', 'bundle.js'))});
+        const { runLoaded } = await import(${JSON.stringify(join(ROOT, 'dist', 'app', 'run.js'))});
+        const b = loadBundle(${JSON.stringify(bundle)});
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', ${JSON.stringify(join(src, 'sub'))}]);
+        try {
+          const out = await runLoaded(b, { id: null, root: null, cgroupParent: ${JSON.stringify(defaultTestParent())}, secretEnv: {} });
+          console.log('RAN', out.exitCode);
+        } catch (e) { console.log(e.code, e.message); }
+      `;
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', process.execPath, '--input-type=module', '-e', script], { env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^BV_LAUNCH_CHANGED mounts\[\d+\]: mounts were made beneath \S+ since it was planned \(\S+\/sub\)/);
+    });
   });
 
   it('names file:line:col when config.json is not JSON', () => {

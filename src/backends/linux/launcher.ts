@@ -25,7 +25,7 @@ import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
 import { readEvidence, fixedEvidence, statusEvidence, failedEvidence, unread, type EvidenceExpect } from './host/evidence.js';
 import { waitPidfd, awaitExit, reapIfOurs, unwatch, type WaitResult } from './host/reaper.js';
-import { errnoName } from '../../host/facts.js';
+import { errnoName, mountsBeneath } from '../../host/facts.js';
 import { AUDIT_ARCH, compile, encode, RET, TABLES, type Arch } from '../../core/seccomp/compile.js';
 import { launchPolicy } from '../../core/seccomp/policy.js';
 import { compileOciSeccomp, composeFilters } from '../../core/seccomp/oci.js';
@@ -742,7 +742,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         if (src === undefined) return;
         const attrs = e.kind === 'root' ? attrsOf(e.options) & ~1 : attrsOf(e.options);
         const idmap = e.kind === 'root' ? launch.root?.idmap : r?.idmap;
-        const tree = s.bv_tree(src, attrs, idmap ? nsFor(idmap) : -1);
+        // An OCI `bind` clones that mount alone. Here, in the host's user namespace, the kernel
+        // would uncover what mounts beneath it hide (the child's clone would be refused): the
+        // plan saw none, so one made since is a change of the path, refused.
+        const single = r?.submounts === false;
+        const beneath = single && r.kind === 'directory' ? mountsBeneath(r.path) : [];
+        if (beneath.length) throw new BvisorError('BV_LAUNCH_CHANGED', `${r!.clause}: mounts were made beneath ${r!.path} since it was planned (${beneath.join(', ')}); a bind of it would uncover what they hide`, { hint: 'use rbind, or plan again once they are gone' });
+        const tree = s.bv_tree(src, attrs, idmap ? nsFor(idmap) : -1, single ? 0 : 1);
         if (tree < 0) throw spawnErr(`${e.clause ?? e.target}: a detached copy of \`${e.source}\`${idmap ? ' (idmapped)' : ''}`, tree, idmap ? 'the filesystem refused an idmapped mount; plan again' : undefined);
         trees.set(i, fds.own(tree));
         childEnds.push(tree);

@@ -91,7 +91,7 @@ export const NO_STRING = 0xffffffff;
 /** MOUNT_ATTR_* (linux/mount.h). */
 export const ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
 export const KIND = { DIR: 1, FILE: 2 } as const;
-export const AUX = { RECURSIVE: 1, OPTIONAL: 2 } as const;
+export const AUX = { RECURSIVE: 1, OPTIONAL: 2, SINGLE: 4 } as const;
 
 export interface MountStep {
   op: (typeof MOUNT_OP)[keyof typeof MOUNT_OP];
@@ -169,7 +169,8 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
       case 'bind': {
         const r = ruleOf(e.clause)!;
         slotOf.set(i, newSlot());
-        steps.push({ op: MOUNT_OP.CLONE, flags: attrs, source: r.path, slot: slotOf.get(i)!, dev: BigInt(r.dev), ino: BigInt(r.ino) });
+        // An OCI `bind`: that mount alone (the kernel refuses it where mounts lie beneath).
+        steps.push({ op: MOUNT_OP.CLONE, flags: attrs, source: r.path, slot: slotOf.get(i)!, dev: BigInt(r.dev), ino: BigInt(r.ino), ...(r.submounts === false ? { aux: AUX.SINGLE } : {}) });
         return;
       }
       case 'device':

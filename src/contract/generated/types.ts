@@ -1591,6 +1591,10 @@ export interface FsRule {
   path: string;
   access: string;
   recursive: boolean;
+  /**
+   * false: a bind of the source's own mount only (an OCI `bind`), without the mounts beneath it. Absent: the whole tree (an rbind).
+   */
+  submounts?: false;
   kind: 'file' | 'directory' | 'other';
   /**
    * Backend rights, e.g. landlock access flag names.

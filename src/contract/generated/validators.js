@@ -14329,7 +14329,7 @@ validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 const schema143 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
 const schema144 = {};
-const schema145 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
+const schema145 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"submounts":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
 const schema146 = {"properties":{"version":{"enum":[1,2]}}};
 const schema147 = {"properties":{"version":{"enum":[1,2]}}};
 const schema148 = {};
@@ -16372,10 +16372,10 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data18.kind !== undefined){
-let data23 = data18.kind;
-if(typeof data23 !== "string"){
-const err70 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.submounts !== undefined){
+let data23 = data18.submounts;
+if(typeof data23 !== "boolean"){
+const err70 = {instancePath:instancePath+"/filesystem/" + i2+"/submounts",schemaPath:"#/$defs/FsRule/properties/submounts/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -16384,8 +16384,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(!(((data23 === "file") || (data23 === "directory")) || (data23 === "other"))){
-const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema145.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(false !== data23){
+const err71 = {instancePath:instancePath+"/filesystem/" + i2+"/submounts",schemaPath:"#/$defs/FsRule/properties/submounts/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -16395,13 +16395,10 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data18.rights !== undefined){
-let data24 = data18.rights;
-if(Array.isArray(data24)){
-const len3 = data24.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data24[i3] !== "string"){
-const err72 = {instancePath:instancePath+"/filesystem/" + i2+"/rights/" + i3,schemaPath:"#/$defs/FsRule/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.kind !== undefined){
+let data24 = data18.kind;
+if(typeof data24 !== "string"){
+const err72 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -16410,10 +16407,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-}
-else {
-const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/rights",schemaPath:"#/$defs/FsRule/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!(((data24 === "file") || (data24 === "directory")) || (data24 === "other"))){
+const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema145.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -16423,9 +16418,13 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data18.target !== undefined){
-if(typeof data18.target !== "string"){
-const err74 = {instancePath:instancePath+"/filesystem/" + i2+"/target",schemaPath:"#/$defs/FsRule/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.rights !== undefined){
+let data25 = data18.rights;
+if(Array.isArray(data25)){
+const len3 = data25.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data25[i3] !== "string"){
+const err74 = {instancePath:instancePath+"/filesystem/" + i2+"/rights/" + i3,schemaPath:"#/$defs/FsRule/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -16435,11 +16434,9 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data18.dev !== undefined){
-let data27 = data18.dev;
-if(typeof data27 === "string"){
-if(!pattern47.test(data27)){
-const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+}
+else {
+const err75 = {instancePath:instancePath+"/filesystem/" + i2+"/rights",schemaPath:"#/$defs/FsRule/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -16449,8 +16446,9 @@ vErrors.push(err75);
 errors++;
 }
 }
-else {
-const err76 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.target !== undefined){
+if(typeof data18.target !== "string"){
+const err76 = {instancePath:instancePath+"/filesystem/" + i2+"/target",schemaPath:"#/$defs/FsRule/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -16460,11 +16458,11 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data18.ino !== undefined){
-let data28 = data18.ino;
+if(data18.dev !== undefined){
+let data28 = data18.dev;
 if(typeof data28 === "string"){
 if(!pattern47.test(data28)){
-const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -16475,7 +16473,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err78 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -16485,13 +16483,11 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data18.idmap !== undefined){
-let data29 = data18.idmap;
-const _errs66 = errors;
-let valid14 = false;
-const _errs67 = errors;
-if(data29 !== null){
-const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data18.ino !== undefined){
+let data29 = data18.ino;
+if(typeof data29 === "string"){
+if(!pattern47.test(data29)){
+const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -16500,12 +16496,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-var _valid0 = _errs67 === errors;
-valid14 = valid14 || _valid0;
-const _errs69 = errors;
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-if(data29.uid === undefined){
-const err80 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+}
+else {
+const err80 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -16514,8 +16507,14 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data29.gid === undefined){
-const err81 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+}
+if(data18.idmap !== undefined){
+let data30 = data18.idmap;
+const _errs68 = errors;
+let valid14 = false;
+const _errs69 = errors;
+if(data30 !== null){
+const err81 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -16524,9 +16523,12 @@ vErrors.push(err81);
 }
 errors++;
 }
-for(const key4 in data29){
-if(!((key4 === "uid") || (key4 === "gid"))){
-const err82 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+var _valid0 = _errs69 === errors;
+valid14 = valid14 || _valid0;
+const _errs71 = errors;
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+if(data30.uid === undefined){
+const err82 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -16535,11 +16537,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-if(data29.uid !== undefined){
-let data30 = data29.uid;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err83 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data30.gid === undefined){
+const err83 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -16548,9 +16547,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 < 0 || isNaN(data30)){
-const err84 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key4 in data30){
+if(!((key4 === "uid") || (key4 === "gid"))){
+const err84 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -16560,11 +16559,10 @@ vErrors.push(err84);
 errors++;
 }
 }
-}
-if(data29.gid !== undefined){
-let data31 = data29.gid;
+if(data30.uid !== undefined){
+let data31 = data30.uid;
 if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
-const err85 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err85 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -16575,7 +16573,7 @@ errors++;
 }
 if((typeof data31 == "number") && (isFinite(data31))){
 if(data31 < 0 || isNaN(data31)){
-const err86 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err86 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/uid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -16586,9 +16584,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err87 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30.gid !== undefined){
+let data32 = data30.gid;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err87 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -16597,10 +16596,9 @@ vErrors.push(err87);
 }
 errors++;
 }
-var _valid0 = _errs69 === errors;
-valid14 = valid14 || _valid0;
-if(!valid14){
-const err88 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 < 0 || isNaN(data32)){
+const err88 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/gid",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -16609,11 +16607,36 @@ vErrors.push(err88);
 }
 errors++;
 }
+}
+}
+}
 else {
-errors = _errs66;
+const err89 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+var _valid0 = _errs71 === errors;
+valid14 = valid14 || _valid0;
+if(!valid14){
+const err90 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+else {
+errors = _errs68;
 if(vErrors !== null){
-if(_errs66){
-vErrors.length = _errs66;
+if(_errs68){
+vErrors.length = _errs68;
 }
 else {
 vErrors = null;
@@ -16623,32 +16646,7 @@ vErrors = null;
 }
 }
 else {
-const err89 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err89];
-}
-else {
-vErrors.push(err89);
-}
-errors++;
-}
-}
-}
-else {
-const err90 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err90];
-}
-else {
-vErrors.push(err90);
-}
-errors++;
-}
-}
-if(data.landlockAbi !== undefined){
-let data32 = data.landlockAbi;
-if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
-const err91 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err91 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -16658,11 +16656,9 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(data.network !== undefined){
-let data33 = data.network;
-if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
-if(data33.mode === undefined){
-const err92 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+}
+else {
+const err92 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -16671,8 +16667,11 @@ vErrors.push(err92);
 }
 errors++;
 }
-if(data33.connect === undefined){
-const err93 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
+}
+if(data.landlockAbi !== undefined){
+let data33 = data.landlockAbi;
+if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
+const err93 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -16681,8 +16680,12 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(data33.bind === undefined){
-const err94 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
+}
+if(data.network !== undefined){
+let data34 = data.network;
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.mode === undefined){
+const err94 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -16691,9 +16694,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-for(const key5 in data33){
-if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
-const err95 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data34.connect === undefined){
+const err95 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -16702,11 +16704,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-if(data33.mode !== undefined){
-let data34 = data33.mode;
-if(typeof data34 !== "string"){
-const err96 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data34.bind === undefined){
+const err96 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -16715,8 +16714,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(!((((data34 === "deny") || (data34 === "loopback")) || (data34 === "host")) || (data34 === "ports"))){
-const err97 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+for(const key5 in data34){
+if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
+const err97 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -16726,14 +16726,10 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data33.connect !== undefined){
-let data35 = data33.connect;
-if(Array.isArray(data35)){
-const len4 = data35.length;
-for(let i4=0; i4<len4; i4++){
-let data36 = data35[i4];
-if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
-const err98 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data34.mode !== undefined){
+let data35 = data34.mode;
+if(typeof data35 !== "string"){
+const err98 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -16742,10 +16738,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-}
-else {
-const err99 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((((data35 === "deny") || (data35 === "loopback")) || (data35 === "host")) || (data35 === "ports"))){
+const err99 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -16755,14 +16749,14 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data33.bind !== undefined){
-let data37 = data33.bind;
-if(Array.isArray(data37)){
-const len5 = data37.length;
-for(let i5=0; i5<len5; i5++){
-let data38 = data37[i5];
-if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
-const err100 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data34.connect !== undefined){
+let data36 = data34.connect;
+if(Array.isArray(data36)){
+const len4 = data36.length;
+for(let i4=0; i4<len4; i4++){
+let data37 = data36[i4];
+if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
+const err100 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -16774,7 +16768,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err101 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -16784,9 +16778,14 @@ vErrors.push(err101);
 errors++;
 }
 }
-}
-else {
-const err102 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data34.bind !== undefined){
+let data38 = data34.bind;
+if(Array.isArray(data38)){
+const len5 = data38.length;
+for(let i5=0; i5<len5; i5++){
+let data39 = data38[i5];
+if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
+const err102 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -16796,10 +16795,9 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data.spawn !== undefined){
-let data39 = data.spawn;
-if(typeof data39 !== "string"){
-const err103 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err103 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -16808,8 +16806,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(!(((data39 === "deny") || (data39 === "threads")) || (data39 === "descendants"))){
-const err104 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema143.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -16819,14 +16819,10 @@ vErrors.push(err104);
 errors++;
 }
 }
-if(data.fds !== undefined){
-let data40 = data.fds;
-if(Array.isArray(data40)){
-const len6 = data40.length;
-for(let i6=0; i6<len6; i6++){
-let data41 = data40[i6];
-if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
-const err105 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.spawn !== undefined){
+let data40 = data.spawn;
+if(typeof data40 !== "string"){
+const err105 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -16835,10 +16831,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-}
-else {
-const err106 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!(((data40 === "deny") || (data40 === "threads")) || (data40 === "descendants"))){
+const err106 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema143.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -16848,11 +16842,14 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data.stdio !== undefined){
-let data42 = data.stdio;
-if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
-if(data42.stdin === undefined){
-const err107 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
+if(data.fds !== undefined){
+let data41 = data.fds;
+if(Array.isArray(data41)){
+const len6 = data41.length;
+for(let i6=0; i6<len6; i6++){
+let data42 = data41[i6];
+if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
+const err107 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -16861,8 +16858,10 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data42.stdout === undefined){
-const err108 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
+}
+}
+else {
+const err108 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -16871,8 +16870,12 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data42.stderr === undefined){
-const err109 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
+}
+if(data.stdio !== undefined){
+let data43 = data.stdio;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+if(data43.stdin === undefined){
+const err109 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -16881,9 +16884,8 @@ vErrors.push(err109);
 }
 errors++;
 }
-for(const key6 in data42){
-if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
-const err110 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data43.stdout === undefined){
+const err110 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -16892,10 +16894,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-if(data42.stdin !== undefined){
-if(typeof data42.stdin !== "string"){
-const err111 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data43.stderr === undefined){
+const err111 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -16904,11 +16904,9 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-if(data42.stdout !== undefined){
-let data44 = data42.stdout;
-if(typeof data44 !== "string"){
-const err112 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key6 in data43){
+if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
+const err112 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -16917,8 +16915,10 @@ vErrors.push(err112);
 }
 errors++;
 }
-if(!(((data44 === "null") || (data44 === "inherit")) || (data44 === "capture"))){
-const err113 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+}
+if(data43.stdin !== undefined){
+if(typeof data43.stdin !== "string"){
+const err113 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -16928,10 +16928,10 @@ vErrors.push(err113);
 errors++;
 }
 }
-if(data42.stderr !== undefined){
-let data45 = data42.stderr;
+if(data43.stdout !== undefined){
+let data45 = data43.stdout;
 if(typeof data45 !== "string"){
-const err114 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err114 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -16941,7 +16941,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -16951,9 +16951,10 @@ vErrors.push(err115);
 errors++;
 }
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data43.stderr !== undefined){
+let data46 = data43.stderr;
+if(typeof data46 !== "string"){
+const err116 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -16962,15 +16963,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-if(data.namespaces !== undefined){
-let data46 = data.namespaces;
-if(Array.isArray(data46)){
-const len7 = data46.length;
-for(let i7=0; i7<len7; i7++){
-let data47 = data46[i7];
-if(typeof data47 !== "string"){
-const err117 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data46 === "null") || (data46 === "inherit")) || (data46 === "capture"))){
+const err117 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -16979,8 +16973,10 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(!(((((((data47 === "user") || (data47 === "pid")) || (data47 === "mount")) || (data47 === "net")) || (data47 === "ipc")) || (data47 === "uts")) || (data47 === "cgroup"))){
-const err118 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err118 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -16990,9 +16986,14 @@ vErrors.push(err118);
 errors++;
 }
 }
-}
-else {
-const err119 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.namespaces !== undefined){
+let data47 = data.namespaces;
+if(Array.isArray(data47)){
+const len7 = data47.length;
+for(let i7=0; i7<len7; i7++){
+let data48 = data47[i7];
+if(typeof data48 !== "string"){
+const err119 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -17001,12 +17002,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-if(data.cgroup !== undefined){
-let data48 = data.cgroup;
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-if(data48.parent === undefined){
-const err120 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
+if(!(((((((data48 === "user") || (data48 === "pid")) || (data48 === "mount")) || (data48 === "net")) || (data48 === "ipc")) || (data48 === "uts")) || (data48 === "cgroup"))){
+const err120 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -17015,8 +17012,10 @@ vErrors.push(err120);
 }
 errors++;
 }
-if(data48.limits === undefined){
-const err121 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
+}
+}
+else {
+const err121 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -17025,8 +17024,12 @@ vErrors.push(err121);
 }
 errors++;
 }
-if(data48.watch === undefined){
-const err122 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "watch"},message:"must have required property '"+"watch"+"'"};
+}
+if(data.cgroup !== undefined){
+let data49 = data.cgroup;
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.parent === undefined){
+const err122 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -17035,8 +17038,8 @@ vErrors.push(err122);
 }
 errors++;
 }
-if(data48.placements === undefined){
-const err123 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "placements"},message:"must have required property '"+"placements"+"'"};
+if(data49.limits === undefined){
+const err123 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -17045,9 +17048,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-for(const key7 in data48){
-if(!((((key7 === "parent") || (key7 === "placements")) || (key7 === "limits")) || (key7 === "watch"))){
-const err124 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data49.watch === undefined){
+const err124 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "watch"},message:"must have required property '"+"watch"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -17056,11 +17058,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-}
-if(data48.parent !== undefined){
-let data49 = data48.parent;
-if((typeof data49 !== "string") && (data49 !== null)){
-const err125 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema143.properties.cgroup.properties.parent.type},message:"must be string,null"};
+if(data49.placements === undefined){
+const err125 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "placements"},message:"must have required property '"+"placements"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -17069,16 +17068,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-}
-if(data48.placements !== undefined){
-let data50 = data48.placements;
-if(Array.isArray(data50)){
-const len8 = data50.length;
-for(let i8=0; i8<len8; i8++){
-let data51 = data50[i8];
-if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
-if(data51.version === undefined){
-const err126 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+for(const key7 in data49){
+if(!((((key7 === "parent") || (key7 === "placements")) || (key7 === "limits")) || (key7 === "watch"))){
+const err126 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -17087,8 +17079,11 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data51.mountPoint === undefined){
-const err127 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
+}
+if(data49.parent !== undefined){
+let data50 = data49.parent;
+if((typeof data50 !== "string") && (data50 !== null)){
+const err127 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema143.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -17097,8 +17092,16 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data51.anchor === undefined){
-const err128 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "anchor"},message:"must have required property '"+"anchor"+"'"};
+}
+if(data49.placements !== undefined){
+let data51 = data49.placements;
+if(Array.isArray(data51)){
+const len8 = data51.length;
+for(let i8=0; i8<len8; i8++){
+let data52 = data51[i8];
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+if(data52.version === undefined){
+const err128 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -17107,8 +17110,8 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data51.segments === undefined){
-const err129 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "segments"},message:"must have required property '"+"segments"+"'"};
+if(data52.mountPoint === undefined){
+const err129 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -17117,8 +17120,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data51.why === undefined){
-const err130 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "why"},message:"must have required property '"+"why"+"'"};
+if(data52.anchor === undefined){
+const err130 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "anchor"},message:"must have required property '"+"anchor"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -17127,9 +17130,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-for(const key8 in data51){
-if(!(((((key8 === "version") || (key8 === "mountPoint")) || (key8 === "anchor")) || (key8 === "segments")) || (key8 === "why"))){
-const err131 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data52.segments === undefined){
+const err131 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "segments"},message:"must have required property '"+"segments"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -17138,11 +17140,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-if(data51.version !== undefined){
-let data52 = data51.version;
-if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
-const err132 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data52.why === undefined){
+const err132 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "why"},message:"must have required property '"+"why"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -17151,8 +17150,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!((data52 === 1) || (data52 === 2))){
-const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.version.enum},message:"must be equal to one of the allowed values"};
+for(const key8 in data52){
+if(!(((((key8 === "version") || (key8 === "mountPoint")) || (key8 === "anchor")) || (key8 === "segments")) || (key8 === "why"))){
+const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -17162,9 +17162,10 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data51.mountPoint !== undefined){
-if(typeof data51.mountPoint !== "string"){
-const err134 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/mountPoint",schemaPath:"#/$defs/CgroupPlacement/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data52.version !== undefined){
+let data53 = data52.version;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err134 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -17173,10 +17174,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-if(data51.anchor !== undefined){
-if(typeof data51.anchor !== "string"){
-const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/anchor",schemaPath:"#/$defs/CgroupPlacement/properties/anchor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data53 === 1) || (data53 === 2))){
+const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -17186,13 +17185,9 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data51.segments !== undefined){
-let data55 = data51.segments;
-if(Array.isArray(data55)){
-const len9 = data55.length;
-for(let i9=0; i9<len9; i9++){
-if(typeof data55[i9] !== "string"){
-const err136 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments/" + i9,schemaPath:"#/$defs/CgroupPlacement/properties/segments/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data52.mountPoint !== undefined){
+if(typeof data52.mountPoint !== "string"){
+const err136 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/mountPoint",schemaPath:"#/$defs/CgroupPlacement/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -17202,9 +17197,9 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-else {
-const err137 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments",schemaPath:"#/$defs/CgroupPlacement/properties/segments/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data52.anchor !== undefined){
+if(typeof data52.anchor !== "string"){
+const err137 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/anchor",schemaPath:"#/$defs/CgroupPlacement/properties/anchor/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -17214,9 +17209,13 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data51.why !== undefined){
-if(typeof data51.why !== "string"){
-const err138 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/why",schemaPath:"#/$defs/CgroupPlacement/properties/why/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data52.segments !== undefined){
+let data56 = data52.segments;
+if(Array.isArray(data56)){
+const len9 = data56.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data56[i9] !== "string"){
+const err138 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments/" + i9,schemaPath:"#/$defs/CgroupPlacement/properties/segments/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -17228,7 +17227,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err139 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments",schemaPath:"#/$defs/CgroupPlacement/properties/segments/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -17238,9 +17237,9 @@ vErrors.push(err139);
 errors++;
 }
 }
-}
-else {
-const err140 = {instancePath:instancePath+"/cgroup/placements",schemaPath:"#/properties/cgroup/properties/placements/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data52.why !== undefined){
+if(typeof data52.why !== "string"){
+const err140 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/why",schemaPath:"#/$defs/CgroupPlacement/properties/why/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -17250,15 +17249,9 @@ vErrors.push(err140);
 errors++;
 }
 }
-if(data48.limits !== undefined){
-let data58 = data48.limits;
-if(Array.isArray(data58)){
-const len10 = data58.length;
-for(let i10=0; i10<len10; i10++){
-let data59 = data58[i10];
-if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
-if(data59.clause === undefined){
-const err141 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+else {
+const err141 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -17267,8 +17260,10 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data59.version === undefined){
-const err142 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+}
+else {
+const err142 = {instancePath:instancePath+"/cgroup/placements",schemaPath:"#/properties/cgroup/properties/placements/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -17277,8 +17272,16 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data59.controller === undefined){
-const err143 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+}
+if(data49.limits !== undefined){
+let data59 = data49.limits;
+if(Array.isArray(data59)){
+const len10 = data59.length;
+for(let i10=0; i10<len10; i10++){
+let data60 = data59[i10];
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.clause === undefined){
+const err143 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -17287,8 +17290,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data59.file === undefined){
-const err144 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data60.version === undefined){
+const err144 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -17297,8 +17300,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data59.value === undefined){
-const err145 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(data60.controller === undefined){
+const err145 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -17307,9 +17310,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-for(const key9 in data59){
-if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "value"))){
-const err146 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data60.file === undefined){
+const err146 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -17318,10 +17320,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-if(data59.clause !== undefined){
-if(typeof data59.clause !== "string"){
-const err147 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data60.value === undefined){
+const err147 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -17330,11 +17330,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-if(data59.version !== undefined){
-let data61 = data59.version;
-if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
-const err148 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key9 in data60){
+if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "value"))){
+const err148 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -17343,8 +17341,10 @@ vErrors.push(err148);
 }
 errors++;
 }
-if(!((data61 === 1) || (data61 === 2))){
-const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema147.properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data60.clause !== undefined){
+if(typeof data60.clause !== "string"){
+const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -17354,9 +17354,10 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data59.controller !== undefined){
-if(typeof data59.controller !== "string"){
-const err150 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data60.version !== undefined){
+let data62 = data60.version;
+if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
+const err150 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -17365,10 +17366,8 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-if(data59.file !== undefined){
-if(typeof data59.file !== "string"){
-const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data62 === 1) || (data62 === 2))){
+const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema147.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -17378,9 +17377,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data59.value !== undefined){
-if(typeof data59.value !== "string"){
-const err152 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data60.controller !== undefined){
+if(typeof data60.controller !== "string"){
+const err152 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -17390,9 +17389,9 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
-else {
-const err153 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data60.file !== undefined){
+if(typeof data60.file !== "string"){
+const err153 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -17402,9 +17401,9 @@ vErrors.push(err153);
 errors++;
 }
 }
-}
-else {
-const err154 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data60.value !== undefined){
+if(typeof data60.value !== "string"){
+const err154 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -17414,13 +17413,9 @@ vErrors.push(err154);
 errors++;
 }
 }
-if(data48.watch !== undefined){
-let data65 = data48.watch;
-const _errs150 = errors;
-let valid37 = false;
-const _errs151 = errors;
-if(data65 !== null){
-const err155 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err155 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -17429,12 +17424,10 @@ vErrors.push(err155);
 }
 errors++;
 }
-var _valid1 = _errs151 === errors;
-valid37 = valid37 || _valid1;
-const _errs153 = errors;
-if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
-if(data65.clause === undefined){
-const err156 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -17443,8 +17436,14 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(data65.version === undefined){
-const err157 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data49.watch !== undefined){
+let data66 = data49.watch;
+const _errs152 = errors;
+let valid37 = false;
+const _errs153 = errors;
+if(data66 !== null){
+const err157 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -17453,8 +17452,12 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data65.controller === undefined){
-const err158 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+var _valid1 = _errs153 === errors;
+valid37 = valid37 || _valid1;
+const _errs155 = errors;
+if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
+if(data66.clause === undefined){
+const err158 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -17463,8 +17466,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data65.file === undefined){
-const err159 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data66.version === undefined){
+const err159 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -17473,8 +17476,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(data65.limitUs === undefined){
-const err160 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
+if(data66.controller === undefined){
+const err160 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -17483,9 +17486,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-for(const key10 in data65){
-if(!(((((key10 === "clause") || (key10 === "version")) || (key10 === "controller")) || (key10 === "file")) || (key10 === "limitUs"))){
-const err161 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data66.file === undefined){
+const err161 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -17494,10 +17496,8 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-if(data65.clause !== undefined){
-if(typeof data65.clause !== "string"){
-const err162 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data66.limitUs === undefined){
+const err162 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -17506,11 +17506,9 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-if(data65.version !== undefined){
-let data67 = data65.version;
-if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
-const err163 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key10 in data66){
+if(!(((((key10 === "clause") || (key10 === "version")) || (key10 === "controller")) || (key10 === "file")) || (key10 === "limitUs"))){
+const err163 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -17519,8 +17517,10 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(!((data67 === 1) || (data67 === 2))){
-const err164 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data66.clause !== undefined){
+if(typeof data66.clause !== "string"){
+const err164 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -17530,9 +17530,10 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data65.controller !== undefined){
-if(typeof data65.controller !== "string"){
-const err165 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data66.version !== undefined){
+let data68 = data66.version;
+if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
+const err165 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -17541,11 +17542,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data65.file !== undefined){
-let data69 = data65.file;
-if(typeof data69 !== "string"){
-const err166 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data68 === 1) || (data68 === 2))){
+const err166 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -17554,8 +17552,10 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(!((data69 === "cpu.stat") || (data69 === "cpuacct.usage"))){
-const err167 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+}
+if(data66.controller !== undefined){
+if(typeof data66.controller !== "string"){
+const err167 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -17565,10 +17565,10 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data65.limitUs !== undefined){
-let data70 = data65.limitUs;
-if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
-const err168 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data66.file !== undefined){
+let data70 = data66.file;
+if(typeof data70 !== "string"){
+const err168 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -17577,9 +17577,8 @@ vErrors.push(err168);
 }
 errors++;
 }
-if((typeof data70 == "number") && (isFinite(data70))){
-if(data70 < 1 || isNaN(data70)){
-const err169 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(!((data70 === "cpu.stat") || (data70 === "cpuacct.usage"))){
+const err169 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -17589,10 +17588,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-}
-}
-else {
-const err170 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data66.limitUs !== undefined){
+let data71 = data66.limitUs;
+if(!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))){
+const err170 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -17601,10 +17600,9 @@ vErrors.push(err170);
 }
 errors++;
 }
-var _valid1 = _errs153 === errors;
-valid37 = valid37 || _valid1;
-if(!valid37){
-const err171 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data71 == "number") && (isFinite(data71))){
+if(data71 < 1 || isNaN(data71)){
+const err171 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -17613,11 +17611,36 @@ vErrors.push(err171);
 }
 errors++;
 }
+}
+}
+}
 else {
-errors = _errs150;
+const err172 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err172];
+}
+else {
+vErrors.push(err172);
+}
+errors++;
+}
+var _valid1 = _errs155 === errors;
+valid37 = valid37 || _valid1;
+if(!valid37){
+const err173 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
+else {
+errors = _errs152;
 if(vErrors !== null){
-if(_errs150){
-vErrors.length = _errs150;
+if(_errs152){
+vErrors.length = _errs152;
 }
 else {
 vErrors = null;
@@ -17627,35 +17650,7 @@ vErrors = null;
 }
 }
 else {
-const err172 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err172];
-}
-else {
-vErrors.push(err172);
-}
-errors++;
-}
-}
-if(data.rlimits !== undefined){
-let data71 = data.rlimits;
-if(Array.isArray(data71)){
-const len11 = data71.length;
-for(let i11=0; i11<len11; i11++){
-let data72 = data71[i11];
-if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
-if(data72.clause === undefined){
-const err173 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
-if(vErrors === null){
-vErrors = [err173];
-}
-else {
-vErrors.push(err173);
-}
-errors++;
-}
-if(data72.resource === undefined){
-const err174 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
+const err174 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -17664,8 +17659,16 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(data72.soft === undefined){
-const err175 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+}
+if(data.rlimits !== undefined){
+let data72 = data.rlimits;
+if(Array.isArray(data72)){
+const len11 = data72.length;
+for(let i11=0; i11<len11; i11++){
+let data73 = data72[i11];
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.clause === undefined){
+const err175 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -17674,8 +17677,8 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(data72.hard === undefined){
-const err176 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(data73.resource === undefined){
+const err176 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -17684,9 +17687,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-for(const key11 in data72){
-if(!((((key11 === "clause") || (key11 === "resource")) || (key11 === "soft")) || (key11 === "hard"))){
-const err177 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data73.soft === undefined){
+const err177 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -17695,10 +17697,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-if(data72.clause !== undefined){
-if(typeof data72.clause !== "string"){
-const err178 = {instancePath:instancePath+"/rlimits/" + i11+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data73.hard === undefined){
+const err178 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -17707,10 +17707,9 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-if(data72.resource !== undefined){
-if(typeof data72.resource !== "string"){
-const err179 = {instancePath:instancePath+"/rlimits/" + i11+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data73){
+if(!((((key11 === "clause") || (key11 === "resource")) || (key11 === "soft")) || (key11 === "hard"))){
+const err179 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -17720,10 +17719,9 @@ vErrors.push(err179);
 errors++;
 }
 }
-if(data72.soft !== undefined){
-let data75 = data72.soft;
-if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
-const err180 = {instancePath:instancePath+"/rlimits/" + i11+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data73.clause !== undefined){
+if(typeof data73.clause !== "string"){
+const err180 = {instancePath:instancePath+"/rlimits/" + i11+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -17733,10 +17731,9 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data72.hard !== undefined){
-let data76 = data72.hard;
-if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
-const err181 = {instancePath:instancePath+"/rlimits/" + i11+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data73.resource !== undefined){
+if(typeof data73.resource !== "string"){
+const err181 = {instancePath:instancePath+"/rlimits/" + i11+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -17746,9 +17743,10 @@ vErrors.push(err181);
 errors++;
 }
 }
-}
-else {
-const err182 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data73.soft !== undefined){
+let data76 = data73.soft;
+if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
+const err182 = {instancePath:instancePath+"/rlimits/" + i11+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -17758,9 +17756,10 @@ vErrors.push(err182);
 errors++;
 }
 }
-}
-else {
-const err183 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data73.hard !== undefined){
+let data77 = data73.hard;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err183 = {instancePath:instancePath+"/rlimits/" + i11+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -17770,10 +17769,9 @@ vErrors.push(err183);
 errors++;
 }
 }
-if(data.wallMs !== undefined){
-let data77 = data.wallMs;
-if((!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))) && (data77 !== null)){
-const err184 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema143.properties.wallMs.type},message:"must be integer,null"};
+}
+else {
+const err184 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -17783,10 +17781,9 @@ vErrors.push(err184);
 errors++;
 }
 }
-if(data.cpuMs !== undefined){
-let data78 = data.cpuMs;
-if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
-const err185 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema143.properties.cpuMs.type},message:"must be integer,null"};
+}
+else {
+const err185 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -17796,10 +17793,10 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data.fuel !== undefined){
-let data79 = data.fuel;
-if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
-const err186 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema143.properties.fuel.type},message:"must be integer,null"};
+if(data.wallMs !== undefined){
+let data78 = data.wallMs;
+if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
+const err186 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema143.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -17809,10 +17806,10 @@ vErrors.push(err186);
 errors++;
 }
 }
-if(data.memoryBytes !== undefined){
-let data80 = data.memoryBytes;
-if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
-const err187 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema143.properties.memoryBytes.type},message:"must be integer,null"};
+if(data.cpuMs !== undefined){
+let data79 = data.cpuMs;
+if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
+const err187 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema143.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -17822,10 +17819,10 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data.outputBytes !== undefined){
-let data81 = data.outputBytes;
-if(!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))){
-const err188 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.fuel !== undefined){
+let data80 = data.fuel;
+if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
+const err188 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema143.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -17835,11 +17832,10 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data.tmp !== undefined){
-let data82 = data.tmp;
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-if(data82.mode === undefined){
-const err189 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data.memoryBytes !== undefined){
+let data81 = data.memoryBytes;
+if((!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))) && (data81 !== null)){
+const err189 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema143.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -17848,8 +17844,11 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(data82.sizeBytes === undefined){
-const err190 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+}
+if(data.outputBytes !== undefined){
+let data82 = data.outputBytes;
+if(!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))){
+const err190 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -17858,9 +17857,12 @@ vErrors.push(err190);
 }
 errors++;
 }
-for(const key12 in data82){
-if(!((key12 === "mode") || (key12 === "sizeBytes"))){
-const err191 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data.tmp !== undefined){
+let data83 = data.tmp;
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+if(data83.mode === undefined){
+const err191 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -17869,11 +17871,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-}
-if(data82.mode !== undefined){
-let data83 = data82.mode;
-if(typeof data83 !== "string"){
-const err192 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data83.sizeBytes === undefined){
+const err192 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -17882,8 +17881,9 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(!((data83 === "private") || (data83 === "none"))){
-const err193 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+for(const key12 in data83){
+if(!((key12 === "mode") || (key12 === "sizeBytes"))){
+const err193 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -17893,10 +17893,10 @@ vErrors.push(err193);
 errors++;
 }
 }
-if(data82.sizeBytes !== undefined){
-let data84 = data82.sizeBytes;
-if((!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))) && (data84 !== null)){
-const err194 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema143.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(data83.mode !== undefined){
+let data84 = data83.mode;
+if(typeof data84 !== "string"){
+const err194 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -17905,10 +17905,8 @@ vErrors.push(err194);
 }
 errors++;
 }
-}
-}
-else {
-const err195 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data84 === "private") || (data84 === "none"))){
+const err195 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -17918,13 +17916,10 @@ vErrors.push(err195);
 errors++;
 }
 }
-if(data.root !== undefined){
-let data85 = data.root;
-const _errs198 = errors;
-let valid44 = false;
-const _errs199 = errors;
-if(data85 !== null){
-const err196 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data83.sizeBytes !== undefined){
+let data85 = data83.sizeBytes;
+if((!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))) && (data85 !== null)){
+const err196 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema143.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -17933,12 +17928,10 @@ vErrors.push(err196);
 }
 errors++;
 }
-var _valid2 = _errs199 === errors;
-valid44 = valid44 || _valid2;
-const _errs201 = errors;
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-if(data85.path === undefined){
-const err197 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err197 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -17947,8 +17940,14 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data85.readonly === undefined){
-const err198 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+}
+if(data.root !== undefined){
+let data86 = data.root;
+const _errs200 = errors;
+let valid44 = false;
+const _errs201 = errors;
+if(data86 !== null){
+const err198 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -17957,8 +17956,12 @@ vErrors.push(err198);
 }
 errors++;
 }
-if(data85.dev === undefined){
-const err199 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+var _valid2 = _errs201 === errors;
+valid44 = valid44 || _valid2;
+const _errs203 = errors;
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+if(data86.path === undefined){
+const err199 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -17967,8 +17970,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(data85.ino === undefined){
-const err200 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data86.readonly === undefined){
+const err200 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -17977,8 +17980,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(data85.idmap === undefined){
-const err201 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
+if(data86.dev === undefined){
+const err201 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -17987,9 +17990,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-for(const key13 in data85){
-if(!(((((key13 === "path") || (key13 === "readonly")) || (key13 === "dev")) || (key13 === "ino")) || (key13 === "idmap"))){
-const err202 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data86.ino === undefined){
+const err202 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -17998,10 +18000,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-}
-if(data85.path !== undefined){
-if(typeof data85.path !== "string"){
-const err203 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data86.idmap === undefined){
+const err203 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -18010,10 +18010,9 @@ vErrors.push(err203);
 }
 errors++;
 }
-}
-if(data85.readonly !== undefined){
-if(typeof data85.readonly !== "boolean"){
-const err204 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key13 in data86){
+if(!(((((key13 === "path") || (key13 === "readonly")) || (key13 === "dev")) || (key13 === "ino")) || (key13 === "idmap"))){
+const err204 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -18023,11 +18022,9 @@ vErrors.push(err204);
 errors++;
 }
 }
-if(data85.dev !== undefined){
-let data88 = data85.dev;
-if(typeof data88 === "string"){
-if(!pattern47.test(data88)){
-const err205 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data86.path !== undefined){
+if(typeof data86.path !== "string"){
+const err205 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -18037,8 +18034,9 @@ vErrors.push(err205);
 errors++;
 }
 }
-else {
-const err206 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data86.readonly !== undefined){
+if(typeof data86.readonly !== "boolean"){
+const err206 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -18048,11 +18046,11 @@ vErrors.push(err206);
 errors++;
 }
 }
-if(data85.ino !== undefined){
-let data89 = data85.ino;
+if(data86.dev !== undefined){
+let data89 = data86.dev;
 if(typeof data89 === "string"){
 if(!pattern47.test(data89)){
-const err207 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+const err207 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -18063,7 +18061,7 @@ errors++;
 }
 }
 else {
-const err208 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err208 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -18073,13 +18071,11 @@ vErrors.push(err208);
 errors++;
 }
 }
-if(data85.idmap !== undefined){
-let data90 = data85.idmap;
-const _errs213 = errors;
-let valid46 = false;
-const _errs214 = errors;
-if(data90 !== null){
-const err209 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data86.ino !== undefined){
+let data90 = data86.ino;
+if(typeof data90 === "string"){
+if(!pattern47.test(data90)){
+const err209 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -18088,12 +18084,9 @@ vErrors.push(err209);
 }
 errors++;
 }
-var _valid3 = _errs214 === errors;
-valid46 = valid46 || _valid3;
-const _errs216 = errors;
-if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
-if(data90.uid === undefined){
-const err210 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+}
+else {
+const err210 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -18102,8 +18095,14 @@ vErrors.push(err210);
 }
 errors++;
 }
-if(data90.gid === undefined){
-const err211 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+}
+if(data86.idmap !== undefined){
+let data91 = data86.idmap;
+const _errs215 = errors;
+let valid46 = false;
+const _errs216 = errors;
+if(data91 !== null){
+const err211 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -18112,9 +18111,12 @@ vErrors.push(err211);
 }
 errors++;
 }
-for(const key14 in data90){
-if(!((key14 === "uid") || (key14 === "gid"))){
-const err212 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+var _valid3 = _errs216 === errors;
+valid46 = valid46 || _valid3;
+const _errs218 = errors;
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(data91.uid === undefined){
+const err212 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -18123,11 +18125,8 @@ vErrors.push(err212);
 }
 errors++;
 }
-}
-if(data90.uid !== undefined){
-let data91 = data90.uid;
-if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
-const err213 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data91.gid === undefined){
+const err213 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -18136,9 +18135,9 @@ vErrors.push(err213);
 }
 errors++;
 }
-if((typeof data91 == "number") && (isFinite(data91))){
-if(data91 < 0 || isNaN(data91)){
-const err214 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key14 in data91){
+if(!((key14 === "uid") || (key14 === "gid"))){
+const err214 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -18148,11 +18147,10 @@ vErrors.push(err214);
 errors++;
 }
 }
-}
-if(data90.gid !== undefined){
-let data92 = data90.gid;
+if(data91.uid !== undefined){
+let data92 = data91.uid;
 if(!(((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92))) && (isFinite(data92)))){
-const err215 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err215 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -18163,7 +18161,7 @@ errors++;
 }
 if((typeof data92 == "number") && (isFinite(data92))){
 if(data92 < 0 || isNaN(data92)){
-const err216 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err216 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -18174,9 +18172,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err217 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data91.gid !== undefined){
+let data93 = data91.gid;
+if(!(((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93))) && (isFinite(data93)))){
+const err217 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -18185,10 +18184,9 @@ vErrors.push(err217);
 }
 errors++;
 }
-var _valid3 = _errs216 === errors;
-valid46 = valid46 || _valid3;
-if(!valid46){
-const err218 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data93 == "number") && (isFinite(data93))){
+if(data93 < 0 || isNaN(data93)){
+const err218 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -18197,21 +18195,11 @@ vErrors.push(err218);
 }
 errors++;
 }
-else {
-errors = _errs213;
-if(vErrors !== null){
-if(_errs213){
-vErrors.length = _errs213;
-}
-else {
-vErrors = null;
-}
-}
 }
 }
 }
 else {
-const err219 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err219 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -18220,10 +18208,10 @@ vErrors.push(err219);
 }
 errors++;
 }
-var _valid2 = _errs201 === errors;
-valid44 = valid44 || _valid2;
-if(!valid44){
-const err220 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid3 = _errs218 === errors;
+valid46 = valid46 || _valid3;
+if(!valid46){
+const err220 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -18233,10 +18221,10 @@ vErrors.push(err220);
 errors++;
 }
 else {
-errors = _errs198;
+errors = _errs215;
 if(vErrors !== null){
-if(_errs198){
-vErrors.length = _errs198;
+if(_errs215){
+vErrors.length = _errs215;
 }
 else {
 vErrors = null;
@@ -18244,11 +18232,9 @@ vErrors = null;
 }
 }
 }
-if(data.syscalls !== undefined){
-let data93 = data.syscalls;
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-if(data93.deny === undefined){
-const err221 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+}
+else {
+const err221 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -18257,8 +18243,10 @@ vErrors.push(err221);
 }
 errors++;
 }
-if(data93.openat2 === undefined){
-const err222 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
+var _valid2 = _errs203 === errors;
+valid44 = valid44 || _valid2;
+if(!valid44){
+const err222 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -18267,9 +18255,23 @@ vErrors.push(err222);
 }
 errors++;
 }
-for(const key15 in data93){
-if(!((key15 === "deny") || (key15 === "openat2"))){
-const err223 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+else {
+errors = _errs200;
+if(vErrors !== null){
+if(_errs200){
+vErrors.length = _errs200;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.syscalls !== undefined){
+let data94 = data.syscalls;
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+if(data94.deny === undefined){
+const err223 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -18278,11 +18280,8 @@ vErrors.push(err223);
 }
 errors++;
 }
-}
-if(data93.deny !== undefined){
-let data94 = data93.deny;
-if(typeof data94 !== "string"){
-const err224 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data94.openat2 === undefined){
+const err224 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -18291,8 +18290,9 @@ vErrors.push(err224);
 }
 errors++;
 }
-if(!(((data94 === "errno") || (data94 === "kill")) || (data94 === "log"))){
-const err225 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+for(const key15 in data94){
+if(!((key15 === "deny") || (key15 === "openat2"))){
+const err225 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -18302,10 +18302,10 @@ vErrors.push(err225);
 errors++;
 }
 }
-if(data93.openat2 !== undefined){
-let data95 = data93.openat2;
+if(data94.deny !== undefined){
+let data95 = data94.deny;
 if(typeof data95 !== "string"){
-const err226 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err226 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -18314,8 +18314,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(!((data95 === "enosys") || (data95 === "allow"))){
-const err227 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+if(!(((data95 === "errno") || (data95 === "kill")) || (data95 === "log"))){
+const err227 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -18325,9 +18325,10 @@ vErrors.push(err227);
 errors++;
 }
 }
-}
-else {
-const err228 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data94.openat2 !== undefined){
+let data96 = data94.openat2;
+if(typeof data96 !== "string"){
+const err228 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -18336,15 +18337,8 @@ vErrors.push(err228);
 }
 errors++;
 }
-}
-if(data.scope !== undefined){
-let data96 = data.scope;
-if(Array.isArray(data96)){
-const len12 = data96.length;
-for(let i12=0; i12<len12; i12++){
-let data97 = data96[i12];
-if(typeof data97 !== "string"){
-const err229 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data96 === "enosys") || (data96 === "allow"))){
+const err229 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -18353,8 +18347,10 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(!((data97 === "signal") || (data97 === "abstract-unix-socket"))){
-const err230 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err230 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -18364,9 +18360,14 @@ vErrors.push(err230);
 errors++;
 }
 }
-}
-else {
-const err231 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.scope !== undefined){
+let data97 = data.scope;
+if(Array.isArray(data97)){
+const len12 = data97.length;
+for(let i12=0; i12<len12; i12++){
+let data98 = data97[i12];
+if(typeof data98 !== "string"){
+const err231 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -18375,15 +18376,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-if(data.capabilities !== undefined){
-let data98 = data.capabilities;
-if(Array.isArray(data98)){
-const len13 = data98.length;
-for(let i13=0; i13<len13; i13++){
-let data99 = data98[i13];
-if(!(((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99))) && (isFinite(data99)))){
-const err232 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data98 === "signal") || (data98 === "abstract-unix-socket"))){
+const err232 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -18392,9 +18386,10 @@ vErrors.push(err232);
 }
 errors++;
 }
-if((typeof data99 == "number") && (isFinite(data99))){
-if(data99 > 63 || isNaN(data99)){
-const err233 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+}
+else {
+const err233 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -18403,8 +18398,15 @@ vErrors.push(err233);
 }
 errors++;
 }
-if(data99 < 0 || isNaN(data99)){
-const err234 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.capabilities !== undefined){
+let data99 = data.capabilities;
+if(Array.isArray(data99)){
+const len13 = data99.length;
+for(let i13=0; i13<len13; i13++){
+let data100 = data99[i13];
+if(!(((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100))) && (isFinite(data100)))){
+const err234 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -18413,11 +18415,9 @@ vErrors.push(err234);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err235 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data100 == "number") && (isFinite(data100))){
+if(data100 > 63 || isNaN(data100)){
+const err235 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -18426,12 +18426,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-}
-if(data.identity !== undefined){
-let data100 = data.identity;
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-if(data100.uid === undefined){
-const err236 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(data100 < 0 || isNaN(data100)){
+const err236 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -18440,8 +18436,11 @@ vErrors.push(err236);
 }
 errors++;
 }
-if(data100.gid === undefined){
-const err237 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+}
+}
+}
+else {
+const err237 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -18450,8 +18449,12 @@ vErrors.push(err237);
 }
 errors++;
 }
-if(data100.source === undefined){
-const err238 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+}
+if(data.identity !== undefined){
+let data101 = data.identity;
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+if(data101.uid === undefined){
+const err238 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -18460,9 +18463,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-for(const key16 in data100){
-if(!(((key16 === "uid") || (key16 === "gid")) || (key16 === "source"))){
-const err239 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(data101.gid === undefined){
+const err239 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -18471,11 +18473,8 @@ vErrors.push(err239);
 }
 errors++;
 }
-}
-if(data100.uid !== undefined){
-let data101 = data100.uid;
-if(!(((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101))) && (isFinite(data101)))){
-const err240 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data101.source === undefined){
+const err240 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -18484,9 +18483,9 @@ vErrors.push(err240);
 }
 errors++;
 }
-if((typeof data101 == "number") && (isFinite(data101))){
-if(data101 < 0 || isNaN(data101)){
-const err241 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key16 in data101){
+if(!(((key16 === "uid") || (key16 === "gid")) || (key16 === "source"))){
+const err241 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -18496,11 +18495,10 @@ vErrors.push(err241);
 errors++;
 }
 }
-}
-if(data100.gid !== undefined){
-let data102 = data100.gid;
+if(data101.uid !== undefined){
+let data102 = data101.uid;
 if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
-const err242 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err242 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -18511,7 +18509,7 @@ errors++;
 }
 if((typeof data102 == "number") && (isFinite(data102))){
 if(data102 < 0 || isNaN(data102)){
-const err243 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err243 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -18522,9 +18520,10 @@ errors++;
 }
 }
 }
-if(data100.source !== undefined){
-if(typeof data100.source !== "string"){
-const err244 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data101.gid !== undefined){
+let data103 = data101.gid;
+if(!(((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103))) && (isFinite(data103)))){
+const err244 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -18533,10 +18532,9 @@ vErrors.push(err244);
 }
 errors++;
 }
-}
-}
-else {
-const err245 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data103 == "number") && (isFinite(data103))){
+if(data103 < 0 || isNaN(data103)){
+const err245 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -18546,15 +18544,10 @@ vErrors.push(err245);
 errors++;
 }
 }
-if(data.layout !== undefined){
-let data104 = data.layout;
-if(Array.isArray(data104)){
-const len14 = data104.length;
-for(let i14=0; i14<len14; i14++){
-let data105 = data104[i14];
-if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
-if(data105.target === undefined){
-const err246 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+}
+if(data101.source !== undefined){
+if(typeof data101.source !== "string"){
+const err246 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -18563,8 +18556,10 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(data105.kind === undefined){
-const err247 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+}
+else {
+const err247 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -18573,9 +18568,16 @@ vErrors.push(err247);
 }
 errors++;
 }
-for(const key17 in data105){
-if(!(((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause"))){
-const err248 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+if(data.layout !== undefined){
+let data105 = data.layout;
+if(Array.isArray(data105)){
+const len14 = data105.length;
+for(let i14=0; i14<len14; i14++){
+let data106 = data105[i14];
+if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
+if(data106.target === undefined){
+const err248 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -18584,10 +18586,8 @@ vErrors.push(err248);
 }
 errors++;
 }
-}
-if(data105.target !== undefined){
-if(typeof data105.target !== "string"){
-const err249 = {instancePath:instancePath+"/layout/" + i14+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data106.kind === undefined){
+const err249 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -18596,11 +18596,9 @@ vErrors.push(err249);
 }
 errors++;
 }
-}
-if(data105.kind !== undefined){
-let data107 = data105.kind;
-if(typeof data107 !== "string"){
-const err250 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key17 in data106){
+if(!(((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause"))){
+const err250 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -18609,8 +18607,10 @@ vErrors.push(err250);
 }
 errors++;
 }
-if(!((((((((((((data107 === "root") || (data107 === "bind")) || (data107 === "proc")) || (data107 === "tmpfs")) || (data107 === "device")) || (data107 === "symlink")) || (data107 === "mask")) || (data107 === "readonly")) || (data107 === "devpts")) || (data107 === "mqueue")) || (data107 === "sysfs")) || (data107 === "cgroup2"))){
-const err251 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema149.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data106.target !== undefined){
+if(typeof data106.target !== "string"){
+const err251 = {instancePath:instancePath+"/layout/" + i14+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -18620,9 +18620,10 @@ vErrors.push(err251);
 errors++;
 }
 }
-if(data105.source !== undefined){
-if(typeof data105.source !== "string"){
-const err252 = {instancePath:instancePath+"/layout/" + i14+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data106.kind !== undefined){
+let data108 = data106.kind;
+if(typeof data108 !== "string"){
+const err252 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -18631,14 +18632,8 @@ vErrors.push(err252);
 }
 errors++;
 }
-}
-if(data105.options !== undefined){
-let data109 = data105.options;
-if(Array.isArray(data109)){
-const len15 = data109.length;
-for(let i15=0; i15<len15; i15++){
-if(typeof data109[i15] !== "string"){
-const err253 = {instancePath:instancePath+"/layout/" + i14+"/options/" + i15,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((((((((data108 === "root") || (data108 === "bind")) || (data108 === "proc")) || (data108 === "tmpfs")) || (data108 === "device")) || (data108 === "symlink")) || (data108 === "mask")) || (data108 === "readonly")) || (data108 === "devpts")) || (data108 === "mqueue")) || (data108 === "sysfs")) || (data108 === "cgroup2"))){
+const err253 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema149.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -18648,9 +18643,9 @@ vErrors.push(err253);
 errors++;
 }
 }
-}
-else {
-const err254 = {instancePath:instancePath+"/layout/" + i14+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data106.source !== undefined){
+if(typeof data106.source !== "string"){
+const err254 = {instancePath:instancePath+"/layout/" + i14+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -18660,9 +18655,13 @@ vErrors.push(err254);
 errors++;
 }
 }
-if(data105.clause !== undefined){
-if(typeof data105.clause !== "string"){
-const err255 = {instancePath:instancePath+"/layout/" + i14+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data106.options !== undefined){
+let data110 = data106.options;
+if(Array.isArray(data110)){
+const len15 = data110.length;
+for(let i15=0; i15<len15; i15++){
+if(typeof data110[i15] !== "string"){
+const err255 = {instancePath:instancePath+"/layout/" + i14+"/options/" + i15,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -18674,7 +18673,7 @@ errors++;
 }
 }
 else {
-const err256 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err256 = {instancePath:instancePath+"/layout/" + i14+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -18684,9 +18683,9 @@ vErrors.push(err256);
 errors++;
 }
 }
-}
-else {
-const err257 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data106.clause !== undefined){
+if(typeof data106.clause !== "string"){
+const err257 = {instancePath:instancePath+"/layout/" + i14+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -18696,13 +18695,9 @@ vErrors.push(err257);
 errors++;
 }
 }
-if(data.stdinFile !== undefined){
-let data112 = data.stdinFile;
-const _errs266 = errors;
-let valid60 = false;
-const _errs267 = errors;
-if(data112 !== null){
-const err258 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err258 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -18711,12 +18706,10 @@ vErrors.push(err258);
 }
 errors++;
 }
-var _valid4 = _errs267 === errors;
-valid60 = valid60 || _valid4;
-const _errs269 = errors;
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-if(data112.path === undefined){
-const err259 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err259 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -18725,8 +18718,14 @@ vErrors.push(err259);
 }
 errors++;
 }
-if(data112.dev === undefined){
-const err260 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+if(data.stdinFile !== undefined){
+let data113 = data.stdinFile;
+const _errs268 = errors;
+let valid60 = false;
+const _errs269 = errors;
+if(data113 !== null){
+const err260 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -18735,8 +18734,12 @@ vErrors.push(err260);
 }
 errors++;
 }
-if(data112.ino === undefined){
-const err261 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+var _valid4 = _errs269 === errors;
+valid60 = valid60 || _valid4;
+const _errs271 = errors;
+if(data113 && typeof data113 == "object" && !Array.isArray(data113)){
+if(data113.path === undefined){
+const err261 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -18745,9 +18748,8 @@ vErrors.push(err261);
 }
 errors++;
 }
-for(const key18 in data112){
-if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
-const err262 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data113.dev === undefined){
+const err262 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -18756,10 +18758,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-}
-if(data112.path !== undefined){
-if(typeof data112.path !== "string"){
-const err263 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data113.ino === undefined){
+const err263 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -18768,12 +18768,9 @@ vErrors.push(err263);
 }
 errors++;
 }
-}
-if(data112.dev !== undefined){
-let data114 = data112.dev;
-if(typeof data114 === "string"){
-if(!pattern47.test(data114)){
-const err264 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+for(const key18 in data113){
+if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
+const err264 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -18783,8 +18780,9 @@ vErrors.push(err264);
 errors++;
 }
 }
-else {
-const err265 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data113.path !== undefined){
+if(typeof data113.path !== "string"){
+const err265 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -18794,11 +18792,11 @@ vErrors.push(err265);
 errors++;
 }
 }
-if(data112.ino !== undefined){
-let data115 = data112.ino;
+if(data113.dev !== undefined){
+let data115 = data113.dev;
 if(typeof data115 === "string"){
 if(!pattern47.test(data115)){
-const err266 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+const err266 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -18809,7 +18807,7 @@ errors++;
 }
 }
 else {
-const err267 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err267 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -18819,9 +18817,11 @@ vErrors.push(err267);
 errors++;
 }
 }
-}
-else {
-const err268 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data113.ino !== undefined){
+let data116 = data113.ino;
+if(typeof data116 === "string"){
+if(!pattern47.test(data116)){
+const err268 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -18830,10 +18830,9 @@ vErrors.push(err268);
 }
 errors++;
 }
-var _valid4 = _errs269 === errors;
-valid60 = valid60 || _valid4;
-if(!valid60){
-const err269 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err269 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -18842,25 +18841,10 @@ vErrors.push(err269);
 }
 errors++;
 }
-else {
-errors = _errs266;
-if(vErrors !== null){
-if(_errs266){
-vErrors.length = _errs266;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.oci !== undefined){
-let data116 = data.oci;
-const _errs280 = errors;
-let valid63 = false;
-const _errs281 = errors;
-if(data116 !== null){
-const err270 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+const err270 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -18869,17 +18853,10 @@ vErrors.push(err270);
 }
 errors++;
 }
-var _valid5 = _errs281 === errors;
-valid63 = valid63 || _valid5;
-const _errs283 = errors;
-if(!(validate99(data116, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
-errors = vErrors.length;
-}
-var _valid5 = _errs283 === errors;
-valid63 = valid63 || _valid5;
-if(!valid63){
-const err271 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid4 = _errs271 === errors;
+valid60 = valid60 || _valid4;
+if(!valid60){
+const err271 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -18889,10 +18866,10 @@ vErrors.push(err271);
 errors++;
 }
 else {
-errors = _errs280;
+errors = _errs268;
 if(vErrors !== null){
-if(_errs280){
-vErrors.length = _errs280;
+if(_errs268){
+vErrors.length = _errs268;
 }
 else {
 vErrors = null;
@@ -18900,13 +18877,13 @@ vErrors = null;
 }
 }
 }
-if(data.outputs !== undefined){
-let data117 = data.outputs;
-const _errs285 = errors;
-let valid64 = false;
-const _errs286 = errors;
+if(data.oci !== undefined){
+let data117 = data.oci;
+const _errs282 = errors;
+let valid63 = false;
+const _errs283 = errors;
 if(data117 !== null){
-const err272 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+const err272 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -18915,12 +18892,17 @@ vErrors.push(err272);
 }
 errors++;
 }
-var _valid6 = _errs286 === errors;
-valid64 = valid64 || _valid6;
-const _errs288 = errors;
-if(data117 && typeof data117 == "object" && !Array.isArray(data117)){
-if(data117.path === undefined){
-const err273 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+var _valid5 = _errs283 === errors;
+valid63 = valid63 || _valid5;
+const _errs285 = errors;
+if(!(validate99(data117, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
+errors = vErrors.length;
+}
+var _valid5 = _errs285 === errors;
+valid63 = valid63 || _valid5;
+if(!valid63){
+const err273 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -18929,8 +18911,25 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(data117.quarantine === undefined){
-const err274 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+else {
+errors = _errs282;
+if(vErrors !== null){
+if(_errs282){
+vErrors.length = _errs282;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outputs !== undefined){
+let data118 = data.outputs;
+const _errs287 = errors;
+let valid64 = false;
+const _errs288 = errors;
+if(data118 !== null){
+const err274 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -18939,8 +18938,12 @@ vErrors.push(err274);
 }
 errors++;
 }
-if(data117.tmpfs === undefined){
-const err275 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "tmpfs"},message:"must have required property '"+"tmpfs"+"'"};
+var _valid6 = _errs288 === errors;
+valid64 = valid64 || _valid6;
+const _errs290 = errors;
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+if(data118.path === undefined){
+const err275 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -18949,8 +18952,8 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(data117.commit === undefined){
-const err276 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+if(data118.quarantine === undefined){
+const err276 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -18959,8 +18962,8 @@ vErrors.push(err276);
 }
 errors++;
 }
-if(data117.durability === undefined){
-const err277 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "durability"},message:"must have required property '"+"durability"+"'"};
+if(data118.tmpfs === undefined){
+const err277 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "tmpfs"},message:"must have required property '"+"tmpfs"+"'"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -18969,8 +18972,8 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(data117.to === undefined){
-const err278 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data118.commit === undefined){
+const err278 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -18979,8 +18982,8 @@ vErrors.push(err278);
 }
 errors++;
 }
-if(data117.sizeBytes === undefined){
-const err279 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+if(data118.durability === undefined){
+const err279 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "durability"},message:"must have required property '"+"durability"+"'"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -18989,8 +18992,8 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(data117.files === undefined){
-const err280 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
+if(data118.to === undefined){
+const err280 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -18999,9 +19002,8 @@ vErrors.push(err280);
 }
 errors++;
 }
-for(const key19 in data117){
-if(!(func1.call(schema153.properties, key19))){
-const err281 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(data118.sizeBytes === undefined){
+const err281 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -19010,10 +19012,8 @@ vErrors.push(err281);
 }
 errors++;
 }
-}
-if(data117.path !== undefined){
-if(typeof data117.path !== "string"){
-const err282 = {instancePath:instancePath+"/outputs/path",schemaPath:"#/$defs/OutputsLaunch/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data118.files === undefined){
+const err282 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -19022,10 +19022,9 @@ vErrors.push(err282);
 }
 errors++;
 }
-}
-if(data117.quarantine !== undefined){
-if(typeof data117.quarantine !== "string"){
-const err283 = {instancePath:instancePath+"/outputs/quarantine",schemaPath:"#/$defs/OutputsLaunch/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key19 in data118){
+if(!(func1.call(schema153.properties, key19))){
+const err283 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -19035,9 +19034,9 @@ vErrors.push(err283);
 errors++;
 }
 }
-if(data117.tmpfs !== undefined){
-if(typeof data117.tmpfs !== "boolean"){
-const err284 = {instancePath:instancePath+"/outputs/tmpfs",schemaPath:"#/$defs/OutputsLaunch/properties/tmpfs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data118.path !== undefined){
+if(typeof data118.path !== "string"){
+const err284 = {instancePath:instancePath+"/outputs/path",schemaPath:"#/$defs/OutputsLaunch/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -19047,10 +19046,9 @@ vErrors.push(err284);
 errors++;
 }
 }
-if(data117.commit !== undefined){
-let data121 = data117.commit;
-if(typeof data121 !== "string"){
-const err285 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data118.quarantine !== undefined){
+if(typeof data118.quarantine !== "string"){
+const err285 = {instancePath:instancePath+"/outputs/quarantine",schemaPath:"#/$defs/OutputsLaunch/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -19059,8 +19057,10 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(!((data121 === "manual") || (data121 === "on-success"))){
-const err286 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema153.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data118.tmpfs !== undefined){
+if(typeof data118.tmpfs !== "boolean"){
+const err286 = {instancePath:instancePath+"/outputs/tmpfs",schemaPath:"#/$defs/OutputsLaunch/properties/tmpfs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -19070,10 +19070,10 @@ vErrors.push(err286);
 errors++;
 }
 }
-if(data117.durability !== undefined){
-let data122 = data117.durability;
+if(data118.commit !== undefined){
+let data122 = data118.commit;
 if(typeof data122 !== "string"){
-const err287 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err287 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -19082,8 +19082,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-if(!((data122 === "atomic") || (data122 === "durable"))){
-const err288 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema153.properties.durability.enum},message:"must be equal to one of the allowed values"};
+if(!((data122 === "manual") || (data122 === "on-success"))){
+const err288 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema153.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -19093,10 +19093,10 @@ vErrors.push(err288);
 errors++;
 }
 }
-if(data117.to !== undefined){
-let data123 = data117.to;
-if((typeof data123 !== "string") && (data123 !== null)){
-const err289 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema153.properties.to.type},message:"must be string,null"};
+if(data118.durability !== undefined){
+let data123 = data118.durability;
+if(typeof data123 !== "string"){
+const err289 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -19105,11 +19105,8 @@ vErrors.push(err289);
 }
 errors++;
 }
-}
-if(data117.toFrom !== undefined){
-let data124 = data117.toFrom;
-if((typeof data124 !== "string") && (data124 !== null)){
-const err290 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema153.properties.toFrom.type},message:"must be string,null"};
+if(!((data123 === "atomic") || (data123 === "durable"))){
+const err290 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema153.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -19118,8 +19115,11 @@ vErrors.push(err290);
 }
 errors++;
 }
-if(!(((data124 === "bundle") || (data124 === "caller")) || (data124 === null))){
-const err291 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema153.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+if(data118.to !== undefined){
+let data124 = data118.to;
+if((typeof data124 !== "string") && (data124 !== null)){
+const err291 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema153.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -19129,10 +19129,10 @@ vErrors.push(err291);
 errors++;
 }
 }
-if(data117.sizeBytes !== undefined){
-let data125 = data117.sizeBytes;
-if((!(((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125))) && (isFinite(data125)))) && (data125 !== null)){
-const err292 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema153.properties.sizeBytes.type},message:"must be integer,null"};
+if(data118.toFrom !== undefined){
+let data125 = data118.toFrom;
+if((typeof data125 !== "string") && (data125 !== null)){
+const err292 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema153.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -19141,11 +19141,8 @@ vErrors.push(err292);
 }
 errors++;
 }
-}
-if(data117.files !== undefined){
-let data126 = data117.files;
-if((!(((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126))) && (isFinite(data126)))) && (data126 !== null)){
-const err293 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema153.properties.files.type},message:"must be integer,null"};
+if(!(((data125 === "bundle") || (data125 === "caller")) || (data125 === null))){
+const err293 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema153.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -19155,9 +19152,10 @@ vErrors.push(err293);
 errors++;
 }
 }
-}
-else {
-const err294 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data118.sizeBytes !== undefined){
+let data126 = data118.sizeBytes;
+if((!(((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126))) && (isFinite(data126)))) && (data126 !== null)){
+const err294 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema153.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -19166,10 +19164,11 @@ vErrors.push(err294);
 }
 errors++;
 }
-var _valid6 = _errs288 === errors;
-valid64 = valid64 || _valid6;
-if(!valid64){
-const err295 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data118.files !== undefined){
+let data127 = data118.files;
+if((!(((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127))) && (isFinite(data127)))) && (data127 !== null)){
+const err295 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema153.properties.files.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -19178,11 +19177,35 @@ vErrors.push(err295);
 }
 errors++;
 }
+}
+}
 else {
-errors = _errs285;
+const err296 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err296];
+}
+else {
+vErrors.push(err296);
+}
+errors++;
+}
+var _valid6 = _errs290 === errors;
+valid64 = valid64 || _valid6;
+if(!valid64){
+const err297 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err297];
+}
+else {
+vErrors.push(err297);
+}
+errors++;
+}
+else {
+errors = _errs287;
 if(vErrors !== null){
-if(_errs285){
-vErrors.length = _errs285;
+if(_errs287){
+vErrors.length = _errs287;
 }
 else {
 vErrors = null;
@@ -19192,12 +19215,12 @@ vErrors = null;
 }
 }
 else {
-const err296 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err298 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err296];
+vErrors = [err298];
 }
 else {
-vErrors.push(err296);
+vErrors.push(err298);
 }
 errors++;
 }

@@ -527,7 +527,9 @@ export function translateOciConfig(config: unknown): OciTranslation {
       const access: Access = ro ? (noexec ? 'read' : 'read-exec') : noexec ? 'read-write' : 'read-write-exec';
       const rel = !source.startsWith('/');
       if (!source || (rel && source.split('/').some((s) => s === '..'))) return r.refuse(`${at}.source`, `"${source}" must be an absolute host path, or a path inside the bundle`, 'fix the source', 'BV_OCI_INVALID');
-      filesystem.push({ index: filesystem.length, path: rel ? `./${source.replace(/^\.\//, '')}` : source, bundleRelative: rel, access, recursive: true, guarantee: 'enforced', target: dest, ociPath: at });
+      // runc's reading: `rbind` binds the whole tree, `bind` (or type bind alone) that mount only.
+      const submounts = options.includes('rbind');
+      filesystem.push({ index: filesystem.length, path: rel ? `./${source.replace(/^\.\//, '')}` : source, bundleRelative: rel, access, recursive: true, guarantee: 'enforced', target: dest, ociPath: at, ...(submounts ? {} : { submounts }) });
       return;
     }
     const known: Record<string, string> = { proc: '/proc', tmpfs: '', devpts: '/dev/pts', mqueue: '/dev/mqueue', sysfs: '/sys', cgroup: '/sys/fs/cgroup', cgroup2: '/sys/fs/cgroup' };

@@ -182,7 +182,9 @@ export function wasmFromOci(config: unknown, linux: NormalManifest & { oci: OciE
     if (!source || (rel && source.split('/').some((s) => s === '..'))) return refuse(`${at}.source`, `"${source}" must be an absolute host path, or a path inside the bundle`, 'fix the source', 'BV_OCI_INVALID');
     const ro = options.includes('ro') || options.includes('rro');
     // The planner checks it is a directory (WASI preopens are directories) and refuses by this path.
-    filesystem.push({ index: filesystem.length, path: rel ? `./${source.replace(/^\.\//, '')}` : source, bundleRelative: rel, access: ro ? 'read' : 'read-write', recursive: true, guarantee: 'enforced', target: dest, ociPath: at });
+    // A `bind` leaves out the mounts beneath its source (the planner refuses one that has any).
+    const submounts = options.includes('rbind');
+    filesystem.push({ index: filesystem.length, path: rel ? `./${source.replace(/^\.\//, '')}` : source, bundleRelative: rel, access: ro ? 'read' : 'read-write', recursive: true, guarantee: 'enforced', target: dest, ociPath: at, ...(submounts ? {} : { submounts }) });
   });
 
   // process
