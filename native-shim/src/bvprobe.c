@@ -49,6 +49,8 @@
  *     utime PATH           utimensat(now)   xattr PATH NAME     setxattr NAME=x
  *     fcap PATH            set a valid file capability (security.capability, VFS_CAP_REVISION_2:
  *                          CAP_NET_RAW permitted and effective; capabilities(7))
+ *     mmapw PATH           open PATH read-write, map it shared and writable, flip its first byte
+ *                          and msync (a write that does not clear set-ID bits)
  *     inotify PATH         inotify_add_watch                    unix PATH (connect)
  *     clonens HEXFLAGS     raw clone(FLAGS|SIGCHLD), the child exits at once
  *     fdwrite FD TEXT      write TEXT to an inherited descriptor
@@ -75,6 +77,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
@@ -422,6 +425,18 @@ static int try_op(int argc, char **argv) {
      * inheritable for the low and the high 32 capabilities. */
     uint32_t cap[5] = { 0x02000000u | 0x1u, 1u << 13 /* CAP_NET_RAW */, 0, 0, 0 };
     return setxattr(ARG(1), "security.capability", cap, sizeof cap, 0) < 0 ? errno : 0;
+  }
+  if (!strcmp(op, "mmapw")) {
+    int fd = open(ARG(1), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return errno;
+    unsigned char *m = mmap(NULL, 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = m == MAP_FAILED ? errno : 0;
+    close(fd);
+    if (e) return e;
+    m[0] ^= 0xff;
+    e = msync(m, 1, MS_SYNC) < 0 ? errno : 0;
+    munmap(m, 1);
+    return e;
   }
   if (!strcmp(op, "inotify")) {
     int in = inotify_init1(IN_CLOEXEC);

@@ -61,6 +61,9 @@ export interface PathFact {
   /** A `bind` (not `rbind`) of a directory: the mount points beneath it, as this process sees
    * them (at most a few, for the message). */
   submounts?: string[];
+  /** OCI, rootful, a writable directory an idmapped mount could bridge (the rootfs, a write
+   * bind): its set-ID files the idmap would make the workload's to write (host/set-id.ts). */
+  setIdScan?: { files: string[]; complete: boolean };
   /** Host paths: owner, group and mode of every directory the lookup passed through (each needs
    * search permission for whoever looks the path up). */
   searched?: ReadonlyArray<{ uid: number; gid: number; mode: number }>;
@@ -242,6 +245,29 @@ function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate |
   return null;
 }
 
+/** Why set-ID files beneath a writable idmapped mount are bound read-only. */
+const SETID_WHY = 'through the idmapped mount the workload is their owner, and a write through a shared mapping (mmap) keeps a set-ID bit that write(2) would clear: a host user who ran the file would run the workload\'s code with its owner\'s ids';
+
+/**
+ * The set-ID files of a writable, idmapped tree (host/set-id.ts), each bound read-only over
+ * itself in the container, or the refusal when they could not all be found (or the tree is
+ * one such file). `at` names the tree in messages.
+ */
+export function setIdReadonly(fact: PathFact, at: string, mechanism: string): { files: string[] } | Candidate {
+  const scan = fact.setIdScan;
+  if (!scan) return { files: [] };
+  if (!scan.complete) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is writable through an idmapped mount, and bvisor could not look at all of it for set-ID programs (more than its bounds of entries or of set-ID files); ${SETID_WHY}`, 'make it read-only in the config, or smaller');
+  if (scan.files.includes('')) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is a set-ID program, writable in the config through an idmapped mount; ${SETID_WHY}`, 'bind it read-only');
+  return { files: scan.files };
+}
+
+/** The mechanism suffix and note for set-ID files kept read-only. */
+function setIdNote(files: readonly string[]): { suffix: string; note: string | undefined } {
+  if (!files.length) return { suffix: '', note: undefined };
+  const shown = files.slice(0, 4).join(', ') + (files.length > 4 ? `, … (${files.length})` : '');
+  return { suffix: `,setid-ro=${files.length}`, note: `set-ID files kept read-only (${shown}): ${SETID_WHY}` };
+}
+
 /**
  * How a write grant stays usable when the workload is not the caller (rootful: it acts as an
  * unprivileged id). Returns the idmap (on-disk owner shown as the workload's own), null when no
@@ -368,6 +394,7 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const lacking = needed.filter((r) => FS_RIGHTS[r].abi > abi);
   const ns = canNamespace(ctx.host);
   let shape: string;
+  let setId = setIdNote([]);
   if (under(fact.path, '/proc')) shape = 'proc(fresh,sys-ro,masked)';
   else if (device) shape = 'dev(minimal)';
   else {
@@ -377,15 +404,20 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
       const w = writeShape(ctx, g, fact);
       if (!('idmap' in w)) return [w];
       idmap = ns ? w.idmap : null;
+      if (idmap) {
+        const kept = setIdReadonly(fact, g.path, 'linux:mount(bind,rw,idmap)');
+        if (!('files' in kept)) return [kept];
+        setId = setIdNote(kept.files);
+      }
     }
     // rbind: the mounts beneath the source come too (every grant but an OCI `bind`).
-    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,idmap=${idmap.uid}:${idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}` : ''})`;
+    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,idmap=${idmap.uid}:${idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}` : ''}${setId.suffix})`;
   }
   const ll = abi >= 1 ? `+landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})` : '';
   const out: Candidate[] = [];
   // With a mount namespace the mount is authoritative (read-only, noexec, only this path); the
   // landlock rule is a second layer, so an older ABI does not weaken the grant.
-  if (ns) out.push(have(`linux:${shape}${ll}`, 'enforced'));
+  if (ns) out.push(have(`linux:${shape}${ll}`, 'enforced', setId.note));
   else if (abi === 0) out.push(missing('linux:landlock', 'enforced', 'BV_PLAN_LANDLOCK_UNAVAILABLE', 'neither a mount namespace nor landlock is available to enforce the grant', NS_HINT));
   else if (lacking.length === 0) out.push(have(`linux:landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed)})`, 'best-effort', 'landlock alone: the path is reachable but only with these rights'));
   else {
@@ -677,12 +709,19 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       }
       // A writable rootfs is written as the workload's id: the same rules as a write grant.
       let idmap = '';
+      let setId = setIdNote([]);
       if (ctx.manifest.root && !ctx.manifest.root.readonly) {
         const w = writeShape(ctx, { index: -1, path: ctx.manifest.root.path, bundleRelative: true, access: 'read-write', recursive: true, guarantee: ctx.manifest.root.guarantee }, r);
         if (!('idmap' in w)) return [w];
-        if (w.idmap) idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+        if (w.idmap && canNamespace(ctx.host)) {
+          idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+          const kept = setIdReadonly(r, `the rootfs ${r.path}`, 'linux:mount(pivot_root,idmap)');
+          if (!('files' in kept)) return [kept];
+          setId = setIdNote(kept.files);
+        }
       }
-      return [namespaced(ctx, `linux:mount(pivot_root${ctx.manifest.root?.readonly ? ',ro' : ''}${idmap})`, 'container mode')];
+      const c = namespaced(ctx, `linux:mount(pivot_root${ctx.manifest.root?.readonly ? ',ro' : ''}${idmap}${setId.suffix})`, 'container mode');
+      return [c.available && setId.note ? { ...c, note: setId.note } : c];
     },
     network: linuxNetwork,
     spawn: linuxSpawn,

@@ -18,6 +18,7 @@ import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFLNK } from '../backends/linux/host/objects.js';
 import { errnoName, mountsBeneath } from './facts.js';
+import { scanSetId } from './set-id.js';
 import { dirLineage, factOfFd, identityBeneath, physical, resolveHostPath } from './host-paths.js';
 import { loadManifestCached } from './manifest-cache.js';
 
@@ -269,11 +270,15 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     else if (rootful && m.oci && g.access.includes('write') && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
     // A `bind` leaves out the mounts beneath its source: which are there, for the planner.
     if (g.submounts === false && f.kind === 'directory') f.submounts = mountsBeneath(f.path);
+    if (m.oci && f.idmap && f.kind === 'directory') f.setIdScan = scanSetId(f.path, f.uid!, f.gid!);
+    // A writable bind of one file: the file itself, when it is set-ID (the planner refuses it).
+    else if (m.oci && f.idmap && f.kind === 'file') f.setIdScan = { files: (f.mode ?? 0) & 0o6000 ? [''] : [], complete: true };
     return f;
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).
   const root = m.root ? (m.oci && m.root.path.startsWith('/') ? resolveHostPath(m.root.path) : inBundle(m.root.path, ['root', 'path'], 'root.path')) : null;
   if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
+  if (root && m.oci && root.idmap) root.setIdScan = scanSetId(root.path, root.uid!, root.gid!);
   let exe: PathFact | null = null;
   let module: PathFact | null = null;
   const w = m.workload;

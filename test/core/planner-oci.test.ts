@@ -254,6 +254,45 @@ describe('mounts: bind is that mount alone, rbind the whole tree', () => {
   });
 });
 
+// An attack in December: a set-ID program beneath a writable idmapped rootfs could be rewritten
+// through a shared mapping (which keeps its set-ID bit). Each is bound read-only over itself;
+// where the scan could not see them all, or a writable bind is one, the clause is refused.
+describe('set-ID files beneath a writable idmapped mount', () => {
+  const base = (): Record<string, any> => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.root = { path: 'rootfs', readonly: false };
+    return c;
+  };
+  it('are bound read-only over themselves, still executable, and the root clause says so', () => {
+    const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: ['/bin/mount', '/usr/bin/su'], complete: true } } });
+    const root = p.clauses.find((c) => c.clause === 'root')!;
+    expect(root.mechanism).toMatch(/idmap=0:0→\d+:\d+,setid-ro=2\)/);
+    expect(root.reason).toMatch(/^set-ID files kept read-only \(\/bin\/mount, \/usr\/bin\/su\)/);
+    expect(p.launch!.layout.filter((e) => e.clause === 'root' && e.kind === 'readonly')).toEqual([
+      { target: '/bin/mount', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root' },
+      { target: '/usr/bin/su', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root' },
+    ]);
+  });
+  it('a scan cut short by its bounds refuses the writable root (BV_PLAN_WRITE_OWNER); a read-only root needs none', () => {
+    const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [], complete: false } } });
+    expect(p.refusals).toEqual([expect.objectContaining({ clause: 'root', code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('could not look at all of it for set-ID programs') })]);
+    const ro = base();
+    ro.root.readonly = true;
+    expect(planOf(ro, hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [], complete: false } } }).refusals).toEqual([]);
+  });
+  it('a writable bind of a set-ID file is refused by its path', () => {
+    const c = base();
+    c.root.readonly = true;
+    c.mounts.push({ destination: '/x', type: 'bind', source: '/srv/prog', options: ['rbind', 'rw'] });
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    paths.grants = manifest.filesystem.map((g) => (g.path === '/srv/prog' ? { ...rootFile('/srv/prog'), mode: 0o4755, setIdScan: { files: [''], complete: true } } : paths.grants[g.index]!));
+    const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals).toEqual([expect.objectContaining({ clause: `mounts[${c.mounts.length - 1}]`, code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('is a set-ID program, writable in the config') })]);
+  });
+});
+
 // A review of OCI bundles: a NUL in process.args passed the plan and failed at launch with a
 // hint about grants. exec(2)'s strings cannot carry one: refused by its JSON path.
 describe('strings with a NUL byte', () => {

@@ -101,7 +101,7 @@ export async function tryOps(ops: string[][], extra = '', o: Parameters<typeof r
 }
 
 /** errno values (asm-generic/errno-base.h, errno.h), as the kernel gives them to the probe. */
-export const E = { PERM: 1, NOENT: 2, SRCH: 3, BADF: 9, ACCES: 13, FAULT: 14, EXIST: 17, NOTDIR: 20, INVAL: 22, NOTTY: 25, ROFS: 30, NOSYS: 38, LOOP: 40, NXIO: 6, CONNREFUSED: 111, NETUNREACH: 101 } as const;
+export const E = { PERM: 1, NOENT: 2, SRCH: 3, BADF: 9, ACCES: 13, FAULT: 14, EXIST: 17, XDEV: 18, NOTDIR: 20, INVAL: 22, NOTTY: 25, ROFS: 30, NOSYS: 38, LOOP: 40, NXIO: 6, CONNREFUSED: 111, NETUNREACH: 101 } as const;
 
 /** A bundle directory (0755) holding rootfs/bin/bvprobe, for container-mode tests. */
 export function probeRootfs(prefix = 'bvisor-rootfs-'): { dir: string; rootfs: string } {

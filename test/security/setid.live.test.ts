@@ -6,7 +6,7 @@
 // modes, and openat2, whose mode seccomp cannot see), and an idmap never bridges a system user or
 // group. Oracles: the probe's errnos, the modes on the host disk; the red twin runs without
 // seccomp and plants the set-ID file.
-import { chmodSync, chownSync, statSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, statSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cli } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { spawnSync } from 'node:child_process';
@@ -114,5 +114,48 @@ describe('no workload plants a file capability through an idmapped mount', () =>
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim())).toEqual([E.PERM]);
     expect(hostCap(join(rootfs, 'f'))).toBe('errno 61'); // ENODATA: no security.capability
+  });
+});
+
+// Found by an attack in December: through a writable rootfs idmapped to host root, a container
+// (with no capabilities at all) changed the code of the image's own set-user-ID-root program by
+// writing through a shared mapping (mmap, msync), which keeps the set-ID bit that write(2) would
+// clear; a host user who then ran the file ran that code as root. Every set-ID file the idmap
+// makes the workload's to write is now bound read-only over itself (still executable), and the
+// plan says so. Oracles: the probe's errnos (the kernel's EROFS), the host file's bytes and mode.
+// Red twin (the layout's read-only entries left out): the probe gets 0 and the host file's first
+// byte is flipped while it stays 0104755, root's.
+describe('no workload rewrites a set-ID program through an idmapped rootfs', () => {
+  it('an OCI bundle with a writable root-owned rootfs holding a set-user-ID-root file: the plan keeps it read-only; a shared writable mapping of it is EROFS, of another root file works; it still runs', () => {
+    const { dir, rootfs } = probeRootfs('bvisor-setidro-');
+    mkdirSync(join(rootfs, 'usr', 'bin'), { recursive: true });
+    const su = join(rootfs, 'usr', 'bin', 'su');
+    copyFileSync(join(rootfs, 'bin', 'bvprobe'), su);
+    chmodSync(su, 0o4755);
+    writeFileSync(join(rootfs, 'f'), 'x');
+    const before = readFileSync(su);
+    const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+    c.process.args = ['/bin/bvprobe', 'try', 'mmapw', '/usr/bin/su', ',', 'mmapw', '/f', ',', 'link', '/usr/bin/su', '/su2'];
+    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
+    const parent = defaultTestParent();
+    c.linux.cgroupsPath = parent === null ? `bvisor-oci/setidro-${process.pid}` : `${parent}/setidro-${process.pid}`;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+    const root = newRoot();
+    const p = cli(['plan', dir, '--json', '--root', root]);
+    expect(p.status, p.stderr).toBe(0);
+    const rootClause = (p.json().clauses as Array<{ clause: string; mechanism: string | null; reason: string }>).find((x) => x.clause === 'root')!;
+    expect(rootClause.mechanism).toMatch(/idmap=0:0→\d+:\d+,setid-ro=1\)/);
+    expect(rootClause.reason).toMatch(/^set-ID files kept read-only \(\/usr\/bin\/su\)/);
+    const r = cli(['run', '-b', dir, '--root', root, 'setidro']);
+    expect(r.status, r.stderr).toBe(0);
+    // A second name for it, on the writable mount, would be writable: link(2) across mounts is EXDEV.
+    expect(JSON.parse(r.stdout.trim())).toEqual([E.ROFS, 0, E.XDEV]);
+    expect(readFileSync(su).equals(before)).toBe(true);
+    expect(statSync(su)).toMatchObject({ mode: 0o104755, uid: 0 });
+    expect(readFileSync(join(rootfs, 'f'), 'latin1')).toBe(String.fromCharCode('x'.charCodeAt(0) ^ 0xff));
+    // Still a program: the read-only bind is not noexec.
+    c.process.args = ['/usr/bin/su', 'exit', '7'];
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+    expect(cli(['run', '-b', dir, '--root', root, 'setidro2']).status).toBe(7);
   });
 });

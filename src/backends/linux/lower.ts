@@ -222,7 +222,8 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
         steps.push({ op: MOUNT_OP.MASK, flags: 0, target: e.target, aux: e.clause === 'filesystem' || e.clause?.startsWith('linux.maskedPaths') ? AUX.OPTIONAL : 0 });
         return;
       case 'readonly':
-        steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, target: e.target, aux: AUX.OPTIONAL });
+        // noexec unless the entry says exec (a set-ID program kept read-only is still a program).
+        steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | (e.options?.includes('exec') ? 0 : ATTR.NOEXEC), target: e.target, aux: AUX.OPTIONAL });
         return;
       default:
         return;
