@@ -147,7 +147,9 @@ export function updateResources(root: string, id: string, resources: unknown): {
   const r = (resources ?? {}) as Record<string, unknown>;
   if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) throw new BvisorError('BV_USAGE', 'the --resources file must hold a JSON object (LinuxResources)', { hint: 'e.g. {"memory":{"limit":268435456},"pids":{"limit":64}}' });
   const HINT = 'bvisor updates memory.limit, pids.limit and cpu.quota/period; the runtime spec\'s other LinuxResources fields are left (listed as ignored)';
-  const bad = Object.keys(r).filter((k) => !(k in NOT_APPLIED));
+  // Own names only: \`in\` would take constructor, toString or __proto__ (Object.prototype's) for
+  // LinuxResources fields (an attack in December: exit 0 with nothing said, or BV_INTERNAL).
+  const bad = Object.keys(r).filter((k) => !Object.hasOwn(NOT_APPLIED, k));
   if (bad.length) throw new BvisorError('BV_USAGE', `update cannot apply ${bad.map((k) => `resources.${k}`).join(', ')}: not a LinuxResources field`, { hint: HINT });
   // Every field it is given is applied, refused, or listed as ignored: none is skipped unsaid.
   const ints: Record<string, Record<string, number>> = {};

@@ -92,9 +92,14 @@ describe('bvisor update', () => {
         // saw the period written, the quota then refused EINVAL: 0.25 CPU and exit 4).
         [{ cpu: { quota: 500, period: 200_000 } }, 2, 'resources.cpu.quota 500 is below 1000 microseconds'],
         [{ memory: { limit: -1 } }, 7, "would raise container u2's memory limit above the"],
+        // Object.prototype's names are no LinuxResources fields (an attack: exit 0 unsaid, or
+        // BV_INTERNAL for __proto__). JSON text, as JSON.stringify would drop __proto__.
+        ['{"constructor":{}}', 2, 'update cannot apply resources.constructor: not a LinuxResources field'],
+        ['{"toString":null}', 2, 'update cannot apply resources.toString: not a LinuxResources field'],
+        ['{"__proto__":{"limit":5}}', 2, 'update cannot apply resources.__proto__: not a LinuxResources field'],
       ];
       for (const [resources, status, message] of cases) {
-        writeFileSync(file, JSON.stringify(resources));
+        writeFileSync(file, typeof resources === 'string' ? resources : JSON.stringify(resources));
         const r = cli(['update', '--resources', file, 'u2', '--root', root]);
         expect([r.status, r.stderr], JSON.stringify(resources)).toEqual([status, expect.stringContaining(message)]);
       }
