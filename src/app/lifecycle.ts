@@ -258,8 +258,13 @@ export interface Derived {
 /** The real status, from the processes and the monitor's files. */
 export function derive(dir: string, s: ContainerState): Derived {
   if (s.kind === 'run') {
-    // A bvisor run in progress: it lives as long as its process (the workload dies with it).
+    // A bvisor run in progress: it lives as long as its process.
     if (alive(s.creator)) return { status: 'running', broken: null, exit: null };
+    // Its workload dies with it through PR_SET_PDEATHSIG, unless it cleared that (any program
+    // may): then it runs on with nothing keeping its wall (an attack in December saw state, list
+    // and the sealed report say it had died with the run). Said, and delete -f and recovery kill it.
+    if (alive(s.pid)) return { status: 'running', broken: `bvisor run (pid ${s.creator.pid}) is gone (killed) and its workload runs on unsupervised: nothing keeps its limits.wall or records its exit; bvisor delete -f stops it`, exit: null };
+    if (readJson<{ unsupervised?: string }>(join(dir, 'killed.json'))?.unsupervised) return { status: 'stopped', broken: 'bvisor run was gone (killed) while its workload ran on unsupervised; bvisor delete -f killed the workload', exit: null };
     return { status: 'stopped', broken: 'bvisor run died before it finished (killed, or the host rebooted); its workload died with it', exit: null };
   }
   const exit = readJson<ExitFile>(join(dir, 'exit.json'));
@@ -667,7 +672,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     if (!e && readJson<{ unsupervised?: string }>(join(dir, 'killed.json'))?.unsupervised) {
       // Its monitor was gone and delete -f killed what it left running: killed, and said why.
       body.outcome = { status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL', error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'its monitor was gone' } };
-      body.budgets.wall.observed = notObserved('its monitor, which keeps the wall, was gone');
+      body.budgets.wall.observed = notObserved('its monitor (or bvisor run), which keeps the wall, was gone');
     } else if (!e) {
       body.outcome = { status: 'error', reason: d.broken ? 'lost' : 'never-started', exitCode: null, signal: null, error: { code: 'BV_CONTAINER_STATE', message: d.broken ?? 'the workload never ran' } };
       body.budgets.wall.observed = notObserved('no exit status was recorded');
@@ -887,7 +892,8 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
     if (expectRun && s.runId !== expectRun) return { report: null }; // the run ended; the id is someone else's now
     let d = derive(dir, s);
     if ((d.status === 'running' || d.status === 'creating') && !force) throw wrongState(id, 'delete', d.status, `stop it first (bvisor kill ${id} KILL), or use delete -f`);
-    if (s.kind === 'run' && d.status === 'running') {
+    // (A run whose bvisor run is gone is broken: its workload is killed below, as any other.)
+    if (s.kind === 'run' && d.status === 'running' && !d.broken) {
       if (expectRun) throw wrongState(id, 'delete', 'running', `its bvisor run (pid ${s.creator.pid}) did not stop when killed; try again`);
       // A bvisor run in progress owns its entry: end its workload; the run then seals,
       // journals and removes the entry itself (waited for below, outside the lock it needs).

@@ -5,10 +5,11 @@
 // as rolled back and left it running, and `delete -f` sealed a report saying the workload was
 // gone by itself (an attack in December). Oracles: /proc (the workload's pid and start time, its
 // parent), the state's own words, and the journal's records.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BVISOR, cli, cliEnv } from '../helpers/cli.js';
 import { probeBundle } from '../helpers/probe.js';
 import { newRoot } from '../helpers/roots.js';
 import { alive, startTimeOf, until } from '../helpers/wait.js';
@@ -58,5 +59,58 @@ describe('a container whose monitor is killed while its workload runs on', () =>
     const body = reportFor(root, 'lost-2').body;
     expect(body.outcome).toEqual({ status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL', error: { code: 'BV_CONTAINER_STATE', message: expect.stringContaining('its monitor was gone (killed) while the workload ran on unsupervised') } });
     expect(body.budgets.wall.observed).toMatchObject({ notObserved: expect.stringContaining('monitor') });
+  });
+});
+
+// The same attack on `bvisor run` (a second look in December): the run SIGKILLed, its workload
+// lived on, reparented, while state and list said it had died with the run and delete sealed
+// "lost, its workload died with it".
+describe('a bvisor run killed while its workload runs on', () => {
+  /** A run whose workload cleared its parent-death signal, the run SIGKILLed. */
+  async function orphaned(root: string, id: string): Promise<{ pid: number; born: string }> {
+    const b = probeBundle(['unparented', '60'], 'limits: { wall: 60s }\n');
+    // Its stdout passed through, where this test reads that the signal is cleared.
+    writeFileSync(join(b, 'boundary.yaml'), readFileSync(join(b, 'boundary.yaml'), 'utf8').replace('stdout: capture', 'stdout: inherit'));
+    const run = spawn(BVISOR, ['run', '-b', b, '--root', root, id], { env: cliEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    run.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await until('the workload to clear its parent-death signal', () => out.includes('cleared'));
+    } catch (e) {
+      run.kill('SIGKILL');
+      throw e;
+    }
+    const pid = cli(['state', id, '--root', root, '--json']).json().pid as number;
+    const born = startTimeOf(pid)!;
+    const gone = new Promise((r) => run.once('exit', r));
+    run.kill('SIGKILL'); // bin/bvisor execs node: this is the run itself
+    await gone;
+    expect(startTimeOf(pid)).toBe(born); // what the attack showed: the workload lives on
+    return { pid, born };
+  }
+
+  it('state says it runs on unsupervised, delete refuses without -f, and delete -f kills it and says why', async () => {
+    const root = newRoot();
+    const { pid, born } = await orphaned(root, 'run-lost-1');
+    const st = cli(['state', 'run-lost-1', '--root', root, '--json']).json();
+    expect(st.status).toBe('running');
+    expect(st.bvisor.broken).toMatch(/^bvisor run \(pid \d+\) is gone \(killed\) and its workload runs on unsupervised/);
+    expect(cli(['delete', 'run-lost-1', '--root', root]).status).not.toBe(0);
+    expect(startTimeOf(pid)).toBe(born);
+    const d = cli(['delete', '-f', 'run-lost-1', '--root', root]);
+    expect(d.status, d.stderr).toBe(0);
+    await until('the workload to die', () => startTimeOf(pid) !== born || !alive(pid));
+    const body = reportFor(root, 'run-lost-1').body;
+    expect(body.outcome).toEqual({ status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL', error: { code: 'BV_CONTAINER_STATE', message: 'bvisor run was gone (killed) while its workload ran on unsupervised; bvisor delete -f killed the workload' } });
+    expect(body.budgets.wall.observed).toMatchObject({ notObserved: expect.stringContaining('bvisor run') });
+  });
+
+  it('gc kills it and closes the attempt', async () => {
+    const root = newRoot();
+    const { pid, born } = await orphaned(root, 'run-lost-2');
+    const gc = cli(['gc', '--root', root, '--json']);
+    expect(gc.status, gc.stderr).toBe(0);
+    await until('the workload to die', () => startTimeOf(pid) !== born || !alive(pid));
+    expect(cli(['state', 'run-lost-2', '--root', root]).status).toBe(6);
   });
 });
