@@ -13,7 +13,7 @@
 #ifndef BVSHIM_H
 #define BVSHIM_H
 
-#define BV_SHIM_ABI 17
+#define BV_SHIM_ABI 18
 
 #include <stddef.h>
 
@@ -101,6 +101,7 @@ int bv_audit_thread(int audit_fd, int out_fd, int stop_fd, const char *token, co
 
 /* ---- mounts.c (parent side) ---- */
 int bv_stat_id(int fd, int64_t *out);
+int bv_xattr_size(const char *path, const char *name, int follow);
 int bv_tree(int fd, uint32_t attrs, int userns_fd, int recursive);
 int bv_userns(const char *uid_map, const char *gid_map);
 /* An outputs quarantine (host side, root): a tmpfs bounding its size and inode count, mounted

@@ -603,6 +603,15 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
     case BV_MOUNT_BIND_SELF: {
       int t = open_target(tgt ? tgt : "", 0);
       if (t < 0) return (t == -ENOENT && (m->aux & BV_AUX_OPTIONAL)) ? 0 : -t;
+      if (m->dev || m->ino) {
+        /* A file the plan names by identity (a set-ID program kept read-only): that file still. */
+        struct stat st;
+        int bad = syscall(SYS_fstat, t, &st) < 0 ? errno : ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) ? ESTALE : 0;
+        if (bad) {
+          syscall(SYS_close, t);
+          return bad;
+        }
+      }
       long tree = syscall(SYS_open_tree, t, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
       int e = place(tree, t, tree < 0 ? errno : tree_setattr((int)tree, m->flags, 1));
       if (tree >= 0) syscall(SYS_close, tree);

@@ -221,7 +221,8 @@ struct bv_mount {
   uint32_t data;      /* FSMOUNT: "key=value,key=value" options for fsconfig */
   int32_t slot;       /* slot index (CLONE, FSMOUNT, PIVOT, MOVE), else -1 */
   uint32_t aux;       /* BV_AUX_* */
-  uint64_t dev;       /* CLONE: st_dev and st_ino the source must have (both 0: not checked) */
+  uint64_t dev;       /* CLONE, BIND_SELF, LL_RULE: st_dev and st_ino the source or target must
+                       * have (both 0: not checked) */
   uint64_t ino;
 };
 

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "bvshim.h"
@@ -58,6 +59,13 @@ int bv_stat_id(int fd, int64_t *out) {
   out[4] = st.st_gid;
   out[5] = (int64_t)st.st_nlink;
   return 0;
+}
+
+/* The size of extended attribute `name` of path (-errno: ENODATA when it has none), following a
+ * final symlink only when follow (a /proc/self/fd/N magic link to an O_PATH descriptor). */
+int bv_xattr_size(const char *path, const char *name, int follow) {
+  ssize_t n = follow ? getxattr(path, name, NULL, 0) : lgetxattr(path, name, NULL, 0);
+  return n < 0 ? -errno : (int)n;
 }
 
 /* A detached, private copy of the tree at fd (open_tree(OPEN_TREE_CLONE), with AT_RECURSIVE when

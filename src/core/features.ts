@@ -61,9 +61,10 @@ export interface PathFact {
   /** A `bind` (not `rbind`) of a directory: the mount points beneath it, as this process sees
    * them (at most a few, for the message). */
   submounts?: string[];
-  /** OCI, rootful, a writable directory an idmapped mount could bridge (the rootfs, a write
-   * bind): its set-ID files the idmap would make the workload's to write (host/set-id.ts). */
-  setIdScan?: { files: string[]; complete: boolean };
+  /** OCI, rootful, a writable directory (or file) an idmapped mount could bridge (the rootfs, a
+   * write bind): its set-ID and file-capability programs the idmap would make the workload's to
+   * write, by path beneath it and identity (host/set-id.ts). */
+  setIdScan?: { files: Array<{ path: string; dev: string; ino: string }>; complete: boolean };
   /** Host paths: owner, group and mode of every directory the lookup passed through (each needs
    * search permission for whoever looks the path up). */
   searched?: ReadonlyArray<{ uid: number; gid: number; mode: number }>;
@@ -245,8 +246,8 @@ function nestedWider(ctx: FeatureCtx, g: NormalGrant, path: string): Candidate |
   return null;
 }
 
-/** Why set-ID files beneath a writable idmapped mount are bound read-only. */
-const SETID_WHY = 'through the idmapped mount the workload is their owner, and a write through a shared mapping (mmap) keeps a set-ID bit that write(2) would clear: a host user who ran the file would run the workload\'s code with its owner\'s ids';
+/** Why set-ID and file-capability programs beneath a writable idmapped mount are bound read-only. */
+const SETID_WHY = 'through the idmapped mount the workload is their owner, and a write through a shared mapping (mmap) keeps a set-ID bit or file capability that write(2) would clear: a host user who ran the file would run the workload\'s code with its owner\'s ids or those capabilities';
 
 /**
  * The set-ID files of a writable, idmapped tree (host/set-id.ts), each bound read-only over
@@ -256,16 +257,16 @@ const SETID_WHY = 'through the idmapped mount the workload is their owner, and a
 export function setIdReadonly(fact: PathFact, at: string, mechanism: string): { files: string[] } | Candidate {
   const scan = fact.setIdScan;
   if (!scan) return { files: [] };
-  if (!scan.complete) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is writable through an idmapped mount, and bvisor could not look at all of it for set-ID programs (more than its bounds of entries or of set-ID files); ${SETID_WHY}`, 'make it read-only in the config, or smaller');
-  if (scan.files.includes('')) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is a set-ID program, writable in the config through an idmapped mount; ${SETID_WHY}`, 'bind it read-only');
-  return { files: scan.files };
+  if (!scan.complete) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is writable through an idmapped mount, and bvisor could not look through all of it for set-ID and file-capability programs (more than 2^20 entries or 4,096 such files, one whose path is not UTF-8, or it changed while looked through: another writer); ${SETID_WHY}`, 'make it read-only in the config, or stop what else writes it');
+  if (scan.files.some((f) => f.path === '')) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is a set-ID or file-capability program, writable in the config through an idmapped mount; ${SETID_WHY}`, 'bind it read-only');
+  return { files: scan.files.map((f) => f.path) };
 }
 
 /** The mechanism suffix and note for set-ID files kept read-only. */
 function setIdNote(files: readonly string[]): { suffix: string; note: string | undefined } {
   if (!files.length) return { suffix: '', note: undefined };
   const shown = files.slice(0, 4).join(', ') + (files.length > 4 ? `, … (${files.length})` : '');
-  return { suffix: `,setid-ro=${files.length}`, note: `set-ID files kept read-only (${shown}): ${SETID_WHY}` };
+  return { suffix: `,setid-ro=${files.length}`, note: `set-ID and file-capability programs kept read-only (${shown}): ${SETID_WHY}` };
 }
 
 /**

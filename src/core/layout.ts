@@ -50,7 +50,7 @@ export interface LayoutContext {
   reserved: ReadonlyArray<{ path: string; what: string }>;
   /** Files bound read-only over themselves, executable (set-ID programs beneath a writable
    * idmapped mount: host/set-id.ts), with the clause of the tree that holds them. */
-  readonlyFiles?: ReadonlyArray<{ target: string; clause: string }>;
+  readonlyFiles?: ReadonlyArray<{ target: string; clause: string; dev: string; ino: string }>;
   /** OCI bundles: the config's fresh mounts (devpts, mqueue, sysfs, cgroup2), maskedPaths and
    * readonlyPaths, each with the JSON path it came from. */
   oci?: {
@@ -135,7 +135,7 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
     ctx.oci.maskedPaths.forEach((p, i) => out.some((e) => e.kind === 'mask' && e.target === p) || out.push({ target: p, kind: 'mask', source: 'config', clause: `linux.maskedPaths[${i}]` }));
     ctx.oci.readonlyPaths.forEach((p, i) => out.some((e) => e.kind === 'readonly' && e.target === p) || out.push({ target: p, kind: 'readonly', options: ['ro'], clause: `linux.readonlyPaths[${i}]` }));
   }
-  for (const f of ctx.readonlyFiles ?? []) out.push({ target: f.target, kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: f.clause });
+  for (const f of ctx.readonlyFiles ?? []) out.push({ target: f.target, kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: f.clause, dev: f.dev, ino: f.ino });
   if (!container) {
     // A grant written through links (/etc/localtime → /usr/share/zoneinfo/…) is bound at its
     // physical place; the links on the way are made too, unless a bind already shows them (the

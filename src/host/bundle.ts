@@ -270,9 +270,8 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     else if (rootful && m.oci && g.access.includes('write') && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
     // A `bind` leaves out the mounts beneath its source: which are there, for the planner.
     if (g.submounts === false && f.kind === 'directory') f.submounts = mountsBeneath(f.path);
-    if (m.oci && f.idmap && f.kind === 'directory') f.setIdScan = scanSetId(f.path, f.uid!, f.gid!);
-    // A writable bind of one file: the file itself, when it is set-ID (the planner refuses it).
-    else if (m.oci && f.idmap && f.kind === 'file') f.setIdScan = { files: (f.mode ?? 0) & 0o6000 ? [''] : [], complete: true };
+    // (A writable bind of one such file is itself the file found: the planner refuses it.)
+    if (m.oci && f.idmap && (f.kind === 'directory' || f.kind === 'file')) f.setIdScan = scanSetId(f.path, f.uid!, f.gid!);
     return f;
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).

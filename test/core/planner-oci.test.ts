@@ -265,18 +265,19 @@ describe('set-ID files beneath a writable idmapped mount', () => {
     return c;
   };
   it('are bound read-only over themselves, still executable, and the root clause says so', () => {
-    const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: ['/bin/mount', '/usr/bin/su'], complete: true } } });
+    const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [{ path: '/bin/mount', dev: '1', ino: '41' }, { path: '/usr/bin/su', dev: '1', ino: '42' }], complete: true } } });
     const root = p.clauses.find((c) => c.clause === 'root')!;
     expect(root.mechanism).toMatch(/idmap=0:0→\d+:\d+,setid-ro=2\)/);
-    expect(root.reason).toMatch(/^set-ID files kept read-only \(\/bin\/mount, \/usr\/bin\/su\)/);
+    expect(root.reason).toMatch(/^set-ID and file-capability programs kept read-only \(\/bin\/mount, \/usr\/bin\/su\)/);
+    // By identity: the launch binds that file or fails.
     expect(p.launch!.layout.filter((e) => e.clause === 'root' && e.kind === 'readonly')).toEqual([
-      { target: '/bin/mount', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root' },
-      { target: '/usr/bin/su', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root' },
+      { target: '/bin/mount', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root', dev: '1', ino: '41' },
+      { target: '/usr/bin/su', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root', dev: '1', ino: '42' },
     ]);
   });
   it('a scan cut short by its bounds refuses the writable root (BV_PLAN_WRITE_OWNER); a read-only root needs none', () => {
     const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [], complete: false } } });
-    expect(p.refusals).toEqual([expect.objectContaining({ clause: 'root', code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('could not look at all of it for set-ID programs') })]);
+    expect(p.refusals).toEqual([expect.objectContaining({ clause: 'root', code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('could not look through all of it for set-ID and file-capability programs') })]);
     const ro = base();
     ro.root.readonly = true;
     expect(planOf(ro, hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [], complete: false } } }).refusals).toEqual([]);
@@ -287,9 +288,9 @@ describe('set-ID files beneath a writable idmapped mount', () => {
     c.mounts.push({ destination: '/x', type: 'bind', source: '/srv/prog', options: ['rbind', 'rw'] });
     const { manifest } = translateOciConfig(c);
     const paths = pathsFor(manifest);
-    paths.grants = manifest.filesystem.map((g) => (g.path === '/srv/prog' ? { ...rootFile('/srv/prog'), mode: 0o4755, setIdScan: { files: [''], complete: true } } : paths.grants[g.index]!));
+    paths.grants = manifest.filesystem.map((g) => (g.path === '/srv/prog' ? { ...rootFile('/srv/prog'), mode: 0o4755, setIdScan: { files: [{ path: '', dev: '1', ino: '9' }], complete: true } } : paths.grants[g.index]!));
     const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
-    expect(p.refusals).toEqual([expect.objectContaining({ clause: `mounts[${c.mounts.length - 1}]`, code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('is a set-ID program, writable in the config') })]);
+    expect(p.refusals).toEqual([expect.objectContaining({ clause: `mounts[${c.mounts.length - 1}]`, code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('is a set-ID or file-capability program, writable in the config') })]);
   });
 });
 

@@ -7,7 +7,7 @@
 // group. Oracles: the probe's errnos, the modes on the host disk; the red twin runs without
 // seccomp and plants the set-ID file.
 import { chmodSync, chownSync, copyFileSync, statSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cli } from '../helpers/cli.js';
+import { ROOT, cli } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { spawnSync } from 'node:child_process';
 import { defaultTestParent } from '../helpers/cgroups.js';
@@ -145,7 +145,7 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
     expect(p.status, p.stderr).toBe(0);
     const rootClause = (p.json().clauses as Array<{ clause: string; mechanism: string | null; reason: string }>).find((x) => x.clause === 'root')!;
     expect(rootClause.mechanism).toMatch(/idmap=0:0→\d+:\d+,setid-ro=1\)/);
-    expect(rootClause.reason).toMatch(/^set-ID files kept read-only \(\/usr\/bin\/su\)/);
+    expect(rootClause.reason).toMatch(/^set-ID and file-capability programs kept read-only \(\/usr\/bin\/su\)/);
     const r = cli(['run', '-b', dir, '--root', root, 'setidro']);
     expect(r.status, r.stderr).toBe(0);
     // A second name for it, on the writable mount, would be writable: link(2) across mounts is EXDEV.
@@ -157,5 +157,89 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
     c.process.args = ['/usr/bin/su', 'exit', '7'];
     writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
     expect(cli(['run', '-b', dir, '--root', root, 'setidro2']).status).toBe(7);
+  });
+
+  // A second attack on the fix: the scan skipped what it could not name (a directory renamed to a
+  // name that is not UTF-8 hid its set-ID file), file capabilities were not looked for (an mmap
+  // write keeps security.capability too), and a file moved between plan and launch was skipped
+  // as missing. Oracles: the plan's words, the probe's errnos, the host file's bytes and xattr.
+  const ociRoot = (prefix: string, edit?: (c: Record<string, any>) => void): { dir: string; rootfs: string; root: string } => {
+    const { dir, rootfs } = probeRootfs(prefix);
+    const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
+    const parent = defaultTestParent();
+    c.linux.cgroupsPath = parent === null ? `bvisor-oci/${prefix}${process.pid}` : `${parent}/${prefix}${process.pid}`;
+    edit?.(c);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+    return { dir, rootfs, root: newRoot() };
+  };
+  const setArgs = (dir: string, args: string[]) => {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    c.process.args = args;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+  };
+  const xattrHex = (path: string): string => spawnSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], "security.capability").hex())\nexcept OSError as e: print("errno", e.errno)', path], { encoding: 'utf8' }).stdout.trim();
+
+  it('a file capability is a privilege too: such a program is kept read-only, and its capability stays what it was', () => {
+    const { dir, rootfs, root } = ociRoot('bvisor-fcapro-');
+    const prog = join(rootfs, 'newuidmap');
+    copyFileSync(join(rootfs, 'bin', 'bvprobe'), prog);
+    // cap_setuid+ep, VFS_CAP_REVISION_2 (capabilities(7)), set on the host as an image has it.
+    const set = spawnSync('python3', ['-c', 'import os,sys,struct\nos.setxattr(sys.argv[1], "security.capability", struct.pack("<5I", 0x02000001, 1 << 7, 0, 0, 0))', prog], { encoding: 'utf8' });
+    expect(set.status, set.stderr).toBe(0);
+    const cap = xattrHex(prog);
+    const before = readFileSync(prog);
+    setArgs(dir, ['/bin/bvprobe', 'try', 'mmapw', '/newuidmap']);
+    const p = cli(['plan', dir, '--json', '--root', root]);
+    expect(p.status, p.stderr).toBe(0);
+    expect((p.json().clauses as Array<{ clause: string; mechanism: string }>).find((x) => x.clause === 'root')!.mechanism).toMatch(/,setid-ro=1\)/);
+    const r = cli(['run', '-b', dir, '--root', root, 'fcapro']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual([E.ROFS]);
+    expect(readFileSync(prog).equals(before)).toBe(true);
+    expect(xattrHex(prog)).toBe(cap);
+  });
+
+  it('a set-ID file beneath a name that is not UTF-8 cannot be named in a plan: the writable root is refused, not left unlooked at', () => {
+    const { dir, rootfs, root } = ociRoot('bvisor-ffname-');
+    const odd = Buffer.concat([Buffer.from(join(rootfs, 'usr') + '/'), Buffer.from([0xff])]);
+    mkdirSync(join(rootfs, 'usr'));
+    mkdirSync(odd);
+    const su = Buffer.concat([odd, Buffer.from('/su')]);
+    copyFileSync(join(rootfs, 'bin', 'bvprobe'), su);
+    chmodSync(su, 0o4755);
+    setArgs(dir, ['/bin/bvprobe', 'exit', '0']);
+    const p = cli(['plan', dir, '--json', '--root', root]);
+    expect(p.status).toBe(3);
+    expect(p.json().refusals).toEqual([expect.objectContaining({ clause: 'root', code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('could not look through all of it') })]);
+    // A name that is not UTF-8 alone is walked like any other.
+    chmodSync(su, 0o755);
+    expect(cli(['plan', dir, '--root', root]).status).toBe(0);
+  });
+
+  it('a set-ID file moved between plan and launch fails the launch, never runs the workload with it writable', () => {
+    const { dir, rootfs } = ociRoot('bvisor-moved-');
+    mkdirSync(join(rootfs, 'usr', 'bin'), { recursive: true });
+    const su = join(rootfs, 'usr', 'bin', 'su');
+    copyFileSync(join(rootfs, 'bin', 'bvprobe'), su);
+    chmodSync(su, 0o4755);
+    const before = readFileSync(su);
+    setArgs(dir, ['/bin/bvprobe', 'try', 'mmapw', '/usr/binY/su']);
+    // Planned (loadBundle looks through the rootfs), then another writer renames the directory.
+    const script = `
+      import { renameSync } from 'node:fs';
+      const { loadBundle } = await import(${JSON.stringify(join(ROOT, 'dist', 'host', 'bundle.js'))});
+      const { runLoaded } = await import(${JSON.stringify(join(ROOT, 'dist', 'app', 'run.js'))});
+      const b = loadBundle(${JSON.stringify(dir)});
+      renameSync(${JSON.stringify(join(rootfs, 'usr', 'bin'))}, ${JSON.stringify(join(rootfs, 'usr', 'binY'))});
+      try {
+        const out = await runLoaded(b, { id: null, root: null, cgroupParent: ${JSON.stringify(defaultTestParent())}, secretEnv: {} });
+        console.log('RAN', out.exitCode);
+      } catch (e) { console.log(e.code, e.message); }
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^BV_LAUNCH_FAILED .*ENOENT/);
+    expect(readFileSync(join(rootfs, 'usr', 'binY', 'su')).equals(before)).toBe(true);
   });
 });

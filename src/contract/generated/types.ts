@@ -1697,6 +1697,14 @@ export interface LayoutEntry {
    * The clause this step serves.
    */
   clause?: string;
+  /**
+   * readonly: st_dev (decimal) the file must still have at launch, or the launch fails (a privileged program kept read-only, named by identity).
+   */
+  dev?: string;
+  /**
+   * readonly: st_ino (decimal), with dev.
+   */
+  ino?: string;
 }
 /**
  * A filesystem object as planned: its physical path and identity. The launcher opens the path with no symlink allowed and refuses it unless (dev, ino) still match.

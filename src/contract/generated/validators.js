@@ -18597,7 +18597,7 @@ vErrors.push(err249);
 errors++;
 }
 for(const key17 in data106){
-if(!(((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause"))){
+if(!(((((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause")) || (key17 === "dev")) || (key17 === "ino"))){
 const err250 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err250];
@@ -18695,9 +18695,11 @@ vErrors.push(err257);
 errors++;
 }
 }
-}
-else {
-const err258 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data106.dev !== undefined){
+let data113 = data106.dev;
+if(typeof data113 === "string"){
+if(!pattern47.test(data113)){
+const err258 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -18707,9 +18709,8 @@ vErrors.push(err258);
 errors++;
 }
 }
-}
 else {
-const err259 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err259 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -18719,13 +18720,11 @@ vErrors.push(err259);
 errors++;
 }
 }
-if(data.stdinFile !== undefined){
-let data113 = data.stdinFile;
-const _errs268 = errors;
-let valid60 = false;
-const _errs269 = errors;
-if(data113 !== null){
-const err260 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data106.ino !== undefined){
+let data114 = data106.ino;
+if(typeof data114 === "string"){
+if(!pattern47.test(data114)){
+const err260 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -18734,12 +18733,9 @@ vErrors.push(err260);
 }
 errors++;
 }
-var _valid4 = _errs269 === errors;
-valid60 = valid60 || _valid4;
-const _errs271 = errors;
-if(data113 && typeof data113 == "object" && !Array.isArray(data113)){
-if(data113.path === undefined){
-const err261 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err261 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -18748,8 +18744,10 @@ vErrors.push(err261);
 }
 errors++;
 }
-if(data113.dev === undefined){
-const err262 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+}
+else {
+const err262 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -18758,8 +18756,10 @@ vErrors.push(err262);
 }
 errors++;
 }
-if(data113.ino === undefined){
-const err263 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+}
+else {
+const err263 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -18768,9 +18768,14 @@ vErrors.push(err263);
 }
 errors++;
 }
-for(const key18 in data113){
-if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
-const err264 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+}
+if(data.stdinFile !== undefined){
+let data115 = data.stdinFile;
+const _errs272 = errors;
+let valid60 = false;
+const _errs273 = errors;
+if(data115 !== null){
+const err264 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -18779,10 +18784,12 @@ vErrors.push(err264);
 }
 errors++;
 }
-}
-if(data113.path !== undefined){
-if(typeof data113.path !== "string"){
-const err265 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid4 = _errs273 === errors;
+valid60 = valid60 || _valid4;
+const _errs275 = errors;
+if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
+if(data115.path === undefined){
+const err265 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -18791,12 +18798,8 @@ vErrors.push(err265);
 }
 errors++;
 }
-}
-if(data113.dev !== undefined){
-let data115 = data113.dev;
-if(typeof data115 === "string"){
-if(!pattern47.test(data115)){
-const err266 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data115.dev === undefined){
+const err266 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -18805,9 +18808,8 @@ vErrors.push(err266);
 }
 errors++;
 }
-}
-else {
-const err267 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data115.ino === undefined){
+const err267 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -18816,12 +18818,9 @@ vErrors.push(err267);
 }
 errors++;
 }
-}
-if(data113.ino !== undefined){
-let data116 = data113.ino;
-if(typeof data116 === "string"){
-if(!pattern47.test(data116)){
-const err268 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+for(const key18 in data115){
+if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
+const err268 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -18831,8 +18830,9 @@ vErrors.push(err268);
 errors++;
 }
 }
-else {
-const err269 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data115.path !== undefined){
+if(typeof data115.path !== "string"){
+const err269 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -18842,9 +18842,11 @@ vErrors.push(err269);
 errors++;
 }
 }
-}
-else {
-const err270 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data115.dev !== undefined){
+let data117 = data115.dev;
+if(typeof data117 === "string"){
+if(!pattern47.test(data117)){
+const err270 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -18853,10 +18855,9 @@ vErrors.push(err270);
 }
 errors++;
 }
-var _valid4 = _errs271 === errors;
-valid60 = valid60 || _valid4;
-if(!valid60){
-const err271 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err271 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -18865,25 +18866,12 @@ vErrors.push(err271);
 }
 errors++;
 }
-else {
-errors = _errs268;
-if(vErrors !== null){
-if(_errs268){
-vErrors.length = _errs268;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.oci !== undefined){
-let data117 = data.oci;
-const _errs282 = errors;
-let valid63 = false;
-const _errs283 = errors;
-if(data117 !== null){
-const err272 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data115.ino !== undefined){
+let data118 = data115.ino;
+if(typeof data118 === "string"){
+if(!pattern47.test(data118)){
+const err272 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -18892,17 +18880,9 @@ vErrors.push(err272);
 }
 errors++;
 }
-var _valid5 = _errs283 === errors;
-valid63 = valid63 || _valid5;
-const _errs285 = errors;
-if(!(validate99(data117, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
-errors = vErrors.length;
 }
-var _valid5 = _errs285 === errors;
-valid63 = valid63 || _valid5;
-if(!valid63){
-const err273 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err273 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -18911,25 +18891,10 @@ vErrors.push(err273);
 }
 errors++;
 }
-else {
-errors = _errs282;
-if(vErrors !== null){
-if(_errs282){
-vErrors.length = _errs282;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outputs !== undefined){
-let data118 = data.outputs;
-const _errs287 = errors;
-let valid64 = false;
-const _errs288 = errors;
-if(data118 !== null){
-const err274 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+const err274 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -18938,12 +18903,10 @@ vErrors.push(err274);
 }
 errors++;
 }
-var _valid6 = _errs288 === errors;
-valid64 = valid64 || _valid6;
-const _errs290 = errors;
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-if(data118.path === undefined){
-const err275 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+var _valid4 = _errs275 === errors;
+valid60 = valid60 || _valid4;
+if(!valid60){
+const err275 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -18952,8 +18915,25 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(data118.quarantine === undefined){
-const err276 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+else {
+errors = _errs272;
+if(vErrors !== null){
+if(_errs272){
+vErrors.length = _errs272;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.oci !== undefined){
+let data119 = data.oci;
+const _errs286 = errors;
+let valid63 = false;
+const _errs287 = errors;
+if(data119 !== null){
+const err276 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -18962,8 +18942,17 @@ vErrors.push(err276);
 }
 errors++;
 }
-if(data118.tmpfs === undefined){
-const err277 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "tmpfs"},message:"must have required property '"+"tmpfs"+"'"};
+var _valid5 = _errs287 === errors;
+valid63 = valid63 || _valid5;
+const _errs289 = errors;
+if(!(validate99(data119, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
+errors = vErrors.length;
+}
+var _valid5 = _errs289 === errors;
+valid63 = valid63 || _valid5;
+if(!valid63){
+const err277 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -18972,8 +18961,25 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(data118.commit === undefined){
-const err278 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+else {
+errors = _errs286;
+if(vErrors !== null){
+if(_errs286){
+vErrors.length = _errs286;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outputs !== undefined){
+let data120 = data.outputs;
+const _errs291 = errors;
+let valid64 = false;
+const _errs292 = errors;
+if(data120 !== null){
+const err278 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -18982,8 +18988,12 @@ vErrors.push(err278);
 }
 errors++;
 }
-if(data118.durability === undefined){
-const err279 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "durability"},message:"must have required property '"+"durability"+"'"};
+var _valid6 = _errs292 === errors;
+valid64 = valid64 || _valid6;
+const _errs294 = errors;
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+if(data120.path === undefined){
+const err279 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -18992,8 +19002,8 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(data118.to === undefined){
-const err280 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data120.quarantine === undefined){
+const err280 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -19002,8 +19012,8 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data118.sizeBytes === undefined){
-const err281 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+if(data120.tmpfs === undefined){
+const err281 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "tmpfs"},message:"must have required property '"+"tmpfs"+"'"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -19012,8 +19022,8 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data118.files === undefined){
-const err282 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
+if(data120.commit === undefined){
+const err282 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -19022,9 +19032,8 @@ vErrors.push(err282);
 }
 errors++;
 }
-for(const key19 in data118){
-if(!(func1.call(schema153.properties, key19))){
-const err283 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(data120.durability === undefined){
+const err283 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "durability"},message:"must have required property '"+"durability"+"'"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -19033,10 +19042,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-}
-if(data118.path !== undefined){
-if(typeof data118.path !== "string"){
-const err284 = {instancePath:instancePath+"/outputs/path",schemaPath:"#/$defs/OutputsLaunch/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data120.to === undefined){
+const err284 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -19045,10 +19052,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-}
-if(data118.quarantine !== undefined){
-if(typeof data118.quarantine !== "string"){
-const err285 = {instancePath:instancePath+"/outputs/quarantine",schemaPath:"#/$defs/OutputsLaunch/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data120.sizeBytes === undefined){
+const err285 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -19057,10 +19062,8 @@ vErrors.push(err285);
 }
 errors++;
 }
-}
-if(data118.tmpfs !== undefined){
-if(typeof data118.tmpfs !== "boolean"){
-const err286 = {instancePath:instancePath+"/outputs/tmpfs",schemaPath:"#/$defs/OutputsLaunch/properties/tmpfs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data120.files === undefined){
+const err286 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -19069,11 +19072,9 @@ vErrors.push(err286);
 }
 errors++;
 }
-}
-if(data118.commit !== undefined){
-let data122 = data118.commit;
-if(typeof data122 !== "string"){
-const err287 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key19 in data120){
+if(!(func1.call(schema153.properties, key19))){
+const err287 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -19082,8 +19083,10 @@ vErrors.push(err287);
 }
 errors++;
 }
-if(!((data122 === "manual") || (data122 === "on-success"))){
-const err288 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema153.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data120.path !== undefined){
+if(typeof data120.path !== "string"){
+const err288 = {instancePath:instancePath+"/outputs/path",schemaPath:"#/$defs/OutputsLaunch/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -19093,10 +19096,9 @@ vErrors.push(err288);
 errors++;
 }
 }
-if(data118.durability !== undefined){
-let data123 = data118.durability;
-if(typeof data123 !== "string"){
-const err289 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data120.quarantine !== undefined){
+if(typeof data120.quarantine !== "string"){
+const err289 = {instancePath:instancePath+"/outputs/quarantine",schemaPath:"#/$defs/OutputsLaunch/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -19105,8 +19107,10 @@ vErrors.push(err289);
 }
 errors++;
 }
-if(!((data123 === "atomic") || (data123 === "durable"))){
-const err290 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema153.properties.durability.enum},message:"must be equal to one of the allowed values"};
+}
+if(data120.tmpfs !== undefined){
+if(typeof data120.tmpfs !== "boolean"){
+const err290 = {instancePath:instancePath+"/outputs/tmpfs",schemaPath:"#/$defs/OutputsLaunch/properties/tmpfs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -19116,10 +19120,10 @@ vErrors.push(err290);
 errors++;
 }
 }
-if(data118.to !== undefined){
-let data124 = data118.to;
-if((typeof data124 !== "string") && (data124 !== null)){
-const err291 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema153.properties.to.type},message:"must be string,null"};
+if(data120.commit !== undefined){
+let data124 = data120.commit;
+if(typeof data124 !== "string"){
+const err291 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -19128,11 +19132,8 @@ vErrors.push(err291);
 }
 errors++;
 }
-}
-if(data118.toFrom !== undefined){
-let data125 = data118.toFrom;
-if((typeof data125 !== "string") && (data125 !== null)){
-const err292 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema153.properties.toFrom.type},message:"must be string,null"};
+if(!((data124 === "manual") || (data124 === "on-success"))){
+const err292 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema153.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -19141,8 +19142,11 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(!(((data125 === "bundle") || (data125 === "caller")) || (data125 === null))){
-const err293 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema153.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+if(data120.durability !== undefined){
+let data125 = data120.durability;
+if(typeof data125 !== "string"){
+const err293 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -19151,11 +19155,8 @@ vErrors.push(err293);
 }
 errors++;
 }
-}
-if(data118.sizeBytes !== undefined){
-let data126 = data118.sizeBytes;
-if((!(((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126))) && (isFinite(data126)))) && (data126 !== null)){
-const err294 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema153.properties.sizeBytes.type},message:"must be integer,null"};
+if(!((data125 === "atomic") || (data125 === "durable"))){
+const err294 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema153.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -19165,10 +19166,10 @@ vErrors.push(err294);
 errors++;
 }
 }
-if(data118.files !== undefined){
-let data127 = data118.files;
-if((!(((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127))) && (isFinite(data127)))) && (data127 !== null)){
-const err295 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema153.properties.files.type},message:"must be integer,null"};
+if(data120.to !== undefined){
+let data126 = data120.to;
+if((typeof data126 !== "string") && (data126 !== null)){
+const err295 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema153.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -19178,9 +19179,10 @@ vErrors.push(err295);
 errors++;
 }
 }
-}
-else {
-const err296 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data120.toFrom !== undefined){
+let data127 = data120.toFrom;
+if((typeof data127 !== "string") && (data127 !== null)){
+const err296 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema153.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -19189,10 +19191,8 @@ vErrors.push(err296);
 }
 errors++;
 }
-var _valid6 = _errs290 === errors;
-valid64 = valid64 || _valid6;
-if(!valid64){
-const err297 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!(((data127 === "bundle") || (data127 === "caller")) || (data127 === null))){
+const err297 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema153.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -19201,11 +19201,61 @@ vErrors.push(err297);
 }
 errors++;
 }
+}
+if(data120.sizeBytes !== undefined){
+let data128 = data120.sizeBytes;
+if((!(((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128))) && (isFinite(data128)))) && (data128 !== null)){
+const err298 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema153.properties.sizeBytes.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err298];
+}
 else {
-errors = _errs287;
+vErrors.push(err298);
+}
+errors++;
+}
+}
+if(data120.files !== undefined){
+let data129 = data120.files;
+if((!(((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129))) && (isFinite(data129)))) && (data129 !== null)){
+const err299 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema153.properties.files.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err299];
+}
+else {
+vErrors.push(err299);
+}
+errors++;
+}
+}
+}
+else {
+const err300 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err300];
+}
+else {
+vErrors.push(err300);
+}
+errors++;
+}
+var _valid6 = _errs294 === errors;
+valid64 = valid64 || _valid6;
+if(!valid64){
+const err301 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err301];
+}
+else {
+vErrors.push(err301);
+}
+errors++;
+}
+else {
+errors = _errs291;
 if(vErrors !== null){
-if(_errs287){
-vErrors.length = _errs287;
+if(_errs291){
+vErrors.length = _errs291;
 }
 else {
 vErrors = null;
@@ -19215,12 +19265,12 @@ vErrors = null;
 }
 }
 else {
-const err298 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err302 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err298];
+vErrors = [err302];
 }
 else {
-vErrors.push(err298);
+vErrors.push(err302);
 }
 errors++;
 }

@@ -9,7 +9,7 @@ import { NATIVE } from './native-artifacts.js';
 import { lateRequire, packageRoot } from './runtime.js';
 
 /** Must equal BV_SHIM_ABI in native-shim/src/bvshim.h. */
-export const EXPECTED_SHIM_ABI = 17;
+export const EXPECTED_SHIM_ABI = 18;
 
 type Ptr = Uint8Array | Int32Array | BigInt64Array;
 type AsyncCb = (err: unknown, res: number) => void;
@@ -68,6 +68,7 @@ interface ShimFns {
   bv_linkat(olddir: number, oldname: string, newdir: number, newname: string): number;
   bv_stat_id(fd: number, out: BigInt64Array): number;
   bv_tree(fd: number, attrs: number, usernsFd: number, recursive: number): number;
+  bv_xattr_size(path: string, name: string, follow: number): number;
   bv_mount_tmpfs(target: string, data: string): number;
   bv_remount_ro(target: string): number;
   bv_umount(target: string): number;
@@ -131,6 +132,7 @@ const SIGNATURES: { readonly [K in keyof ShimFns]: string } = {
   bv_linkat: 'int bv_linkat(int olddir, const char *oldname, int newdir, const char *newname)',
   bv_stat_id: 'int bv_stat_id(int fd, void *out)',
   bv_tree: 'int bv_tree(int fd, uint32_t attrs, int userns_fd, int recursive)',
+  bv_xattr_size: 'int bv_xattr_size(const char *path, const char *name, int follow)',
   bv_mount_tmpfs: 'int bv_mount_tmpfs(const char *target, const char *data)',
   bv_remount_ro: 'int bv_remount_ro(const char *target)',
   bv_umount: 'int bv_umount(const char *target)',
