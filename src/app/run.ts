@@ -28,7 +28,7 @@ import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
 import { runNameOf } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
-import { prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
+import { ensureDirectory, prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault, thenFault } from '../host/faults.js';
 import { afterNextPoll, onAbort } from '../host/timers.js';
 
@@ -109,19 +109,34 @@ export function secretFromEnv(env: NodeJS.ProcessEnv): (name: string) => string 
  */
 export function reservedPaths(root: string | null): Reserved[] {
   const out: Reserved[] = [];
-  const add = (path: string, what: Reserved['what'], make: boolean): void => {
+  const add = (path: string, what: Reserved['what'], make: (() => void) | null): void => {
     try {
       // Made (0700, as they would be later) before planning, so a grant that contains them
       // always gets the mask, not only once something has created them.
-      if (make) mkdirSync(path, { recursive: true, mode: 0o700 });
+      make?.();
       out.push({ path: realpathSync.native(path), what });
     } catch {
-      // cannot exist here (a read-only parent): then no workload can create it either
+      // cannot exist here (a read-only parent, or a root refused: the run's own check of the
+      // root says why): then no workload can create it either
     }
   };
-  if (root !== null) add(root, 'state root', true);
-  add(defaultCacheDir(root), 'wasm cache', true);
-  add(packageRoot(), 'bvisor install', false);
+  // The root only where its parents are trusted (ensureDirectory checks before it makes): an
+  // attack made root's directories through another user's symlink here, before the refusal.
+  let rootOk = root === null;
+  if (root !== null) add(root, 'state root', () => {
+    ensureDirectory(root);
+    rootOk = true;
+  });
+  const cache = defaultCacheDir(root);
+  add(cache, 'wasm cache', () => {
+    if (!rootOk) throw new Error('its state root was refused: nothing is made in it');
+    try {
+      mkdirSync(cache, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  });
+  add(packageRoot(), 'bvisor install', null);
   return out;
 }
 

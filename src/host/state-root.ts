@@ -103,7 +103,7 @@ export function writeIntoRoot(root: string, fn: () => void): void {
 }
 
 /** Makes the root if missing, then checks that it is a real directory that only we can write. */
-function ensureDirectory(root: string): void {
+export function ensureDirectory(root: string): void {
   let st;
   try {
     st = lstatSync(root);
@@ -112,6 +112,12 @@ function ensureDirectory(root: string): void {
     // One component at a time: Node's recursive mkdir reports ENOENT for what was EROFS.
     const abs = resolve(root);
     const parts = abs.split('/').filter(Boolean);
+    // Where the making starts must be trusted first (an attack in December): mkdir follows a
+    // symlink on the way, so a root under another user's link or directory made directories
+    // wherever that led, as root, before the check refused it.
+    let have = parts.length - 1;
+    while (have > 0 && !lstatSync('/' + parts.slice(0, have).join('/'), { throwIfNoEntry: false })) have--;
+    checkMakeableIn(root, '/' + parts.slice(0, have).join('/'), process.geteuid?.() ?? -1);
     for (let i = 1; i <= parts.length; i++) {
       const dir = '/' + parts.slice(0, i).join('/');
       try {
@@ -213,8 +219,8 @@ function unmappedOwner(): number {
  * ours) and along its real path (where a symlink leads). OpenSSH's StrictModes, sudo's sudoers
  * checks.
  */
-function checkAncestors(root: string, uid: number): void {
-  const given = resolve(root);
+function checkAncestors(root: string, uid: number, of: string = root): void {
+  const given = resolve(of);
   let real: string;
   try {
     real = realpathSync(given);
@@ -252,6 +258,23 @@ function checkAncestors(root: string, uid: number): void {
       childSt = st;
     }
   }
+}
+
+/**
+ * A directory the root (or a directory on the way to it) will be made in: it and every directory
+ * above it must be as checkAncestors wants the root's parents, what is made in it being ours.
+ */
+function checkMakeableIn(root: string, dir: string, uid: number): void {
+  if (dir !== '/') checkAncestors(root, uid, dir);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    throw unusable(root, `stat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
+  }
+  const trusted = st.uid === 0 || st.uid === uid || st.uid === unmappedOwner();
+  const open = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0; // sticky: what we make stays ours
+  if (!trusted || open) throw unusable(root, `${dir}, where it would be made, is ${!trusted ? `owned by uid ${st.uid}` : `writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`}: they could swap it for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
 }
 
 /** Removes reservations whose holder died (its flock is gone): SIGKILL must not leak space. */

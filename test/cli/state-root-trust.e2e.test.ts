@@ -5,7 +5,7 @@
 // write the root (another local user who created /tmp/bvisor-<uid> first) decides what bvisor
 // kills, removes and runs. Oracles: the exit status and code each command returns, the
 // container's directory on disk, and its workload's /proc entry (the same process, still alive).
-import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -144,6 +144,39 @@ describe('a state root below a directory someone else can change is refused', ()
     expect(existsSync(dir)).toBe(false);
     expect(startTimeOf(pid)).toBeNull();
   }, 120_000);
+});
+
+// A root that does not exist yet is made where it is asked for: through another user's symlink
+// or directory, bvisor (as root) made directories wherever that led, and its wasm-cache, before
+// the root's check refused it (an attack in December: a plan's reserved paths made the root with
+// a recursive mkdir, and the root's own making went one component at a time, checking after).
+// Oracle: the disk where the link leads, and beneath the untrusted directory.
+describe('a root that does not exist is made only below trusted directories', () => {
+  it('below another user\'s symlink or directory: run and create refuse it (BV_STATE_ROOT_UNUSABLE) and make nothing there; below a trusted one it is made', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'giving a directory to another uid (chown) needs root');
+    const top = tempDir();
+    const other = join(top, 'other');
+    mkdirSync(other, { mode: 0o755 });
+    chownSync(other, 65534, 65534);
+    const victim = join(top, 'victim');
+    mkdirSync(victim, { mode: 0o755 });
+    symlinkSync(victim, join(other, 'sub'));
+    lchownSync(join(other, 'sub'), 65534, 65534);
+    for (const root of [join(other, 'sub', 'newdir', 'state'), join(other, 'mine', 'state')]) {
+      for (const args of [['run', '-b', probeBundle(['exit', '0']), 'x1'], ['create', 'x2', '-b', probeBundle(['exit', '0'])]]) {
+        const r = cli(['--root', root, ...args, '--json']);
+        const what = `${args[0]} --root ${root}`;
+        expect(r.status, `${what}: ${r.stderr}`).toBe(args[0] === 'run' ? 125 : 4);
+        expect(r.json().error.code, what).toBe('BV_STATE_ROOT_UNUSABLE');
+        expect(readdirSync(victim), what).toEqual([]);
+        expect(existsSync(join(other, 'mine')), what).toBe(false);
+      }
+    }
+    const trusted = join(top, 'ok', 'state');
+    keepRoot(trusted);
+    expect(cli(['--root', trusted, 'run', '-b', probeBundle(['exit', '0']), 'x3']).status).toBe(0);
+    expect(statSync(trusted).isDirectory()).toBe(true);
+  });
 });
 
 // A root missing when a command begins is not checked then (there is nothing to check), and
