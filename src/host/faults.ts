@@ -36,8 +36,9 @@ export type FaultStage =
   | 'cgroup:member-pinned'
   // Each pass of a cgroup leaf's teardown, before its rmdir (a test keeps the leaf busy there).
   | 'cgroup:teardown-pass'
-  // A commit by copy: the source checked against the seal, not yet copied; the copy made and
-  // checked, its temporary name not yet renamed into place.
+  // A commit by copy: its temporary name looked at, not yet created; the source checked against
+  // the seal, not yet copied; the copy made and checked, its temporary name not yet renamed.
+  | 'commit:before-create'
   | 'commit:before-copy'
   | 'commit:before-rename'
   // A commit to the report's destination: its path checked, not yet made.

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { runConfined, commitOutputs, discardOutputs } from '../../src/index.js';
+import { commitTemp } from '../../src/app/outputs.js';
 import { newRoot } from '../helpers/roots.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -395,6 +396,21 @@ describe('outputs through the API (live)', () => {
     expect(readdirSync(dest)).toEqual([]);
     expect(readFileSync(join(q, 'f'), 'utf8')).toBe('SEALED');
     discardOutputs(root, r.report);
+  });
+
+  it('a file planted at the copy\'s name between the look and the create does not stop the commit: the copy takes a name of its own (an attack: EEXIST)', async () => {
+    const root = newRoot();
+    const r = await runConfined({ manifest: linked, dir: tempDir() }, { root, cgroupParent: defaultTestParent() });
+    const items = r.report.body.artifacts!.items;
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(dest);
+    const name = commitTemp(r.report.body.runId, items[0]!.id);
+    let planted = false;
+    const d = commitWith('commit:before-create', () => void (planted ||= (writeFileSync(join(dest, name), 'planted'), true)), root, r.report, { to: dest });
+    expect(d.failed).toEqual([]);
+    expect(d.applied.map((x) => x.path).sort()).toEqual(['f', 'g']);
+    expect(readFileSync(join(dest, name), 'utf8')).toBe('planted');
+    expect(readdirSync(dest).sort()).toEqual([name, 'f', 'g'].sort());
   });
 
   it('a discard while a commit runs waits for it (one disposition at a time); the journal says only what happened', async () => {
