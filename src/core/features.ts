@@ -62,8 +62,8 @@ export interface PathFact {
    * them (at most a few, for the message). */
   submounts?: string[];
   /** OCI, rootful, a writable directory (or file) an idmapped mount could bridge (the rootfs, a
-   * write bind): its set-ID and file-capability programs the idmap would make the workload's to
-   * write, by path beneath it and identity (host/set-id.ts). */
+   * write bind): all its set-ID and file-capability programs, by path beneath it and identity
+   * (host/set-id.ts). */
   setIdScan?: { files: Array<{ path: string; dev: string; ino: string }>; complete: boolean };
   /** Host paths: owner, group and mode of every directory the lookup passed through (each needs
    * search permission for whoever looks the path up). */

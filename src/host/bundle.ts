@@ -271,13 +271,13 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     // A `bind` leaves out the mounts beneath its source: which are there, for the planner.
     if (g.submounts === false && f.kind === 'directory') f.submounts = mountsBeneath(f.path);
     // (A writable bind of one such file is itself the file found: the planner refuses it.)
-    if (m.oci && f.idmap && (f.kind === 'directory' || f.kind === 'file')) f.setIdScan = scanSetId(f.path, f.uid!, f.gid!);
+    if (m.oci && f.idmap && (f.kind === 'directory' || f.kind === 'file')) f.setIdScan = scanSetId(f.path);
     return f;
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).
   const root = m.root ? (m.oci && m.root.path.startsWith('/') ? resolveHostPath(m.root.path) : inBundle(m.root.path, ['root', 'path'], 'root.path')) : null;
   if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
-  if (root && m.oci && root.idmap) root.setIdScan = scanSetId(root.path, root.uid!, root.gid!);
+  if (root && m.oci && root.idmap) root.setIdScan = scanSetId(root.path);
   let exe: PathFact | null = null;
   let module: PathFact | null = null;
   const w = m.workload;

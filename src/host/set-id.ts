@@ -35,12 +35,6 @@ class Incomplete extends Error {}
 const ENODATA = 61;
 const ENOTSUP = 95;
 
-/** Whether the workload, as uid and gid through the idmap, could open it for writing. */
-function writable(st: BigIntStats, uid: number, gid: number): boolean {
-  const mode = Number(st.mode);
-  return Number(st.uid) === uid || (Number(st.gid) === gid && (mode & 0o020) !== 0) || (mode & 0o002) !== 0;
-}
-
 /** A file capability on path (follow: a /proc/self/fd magic link to the file). */
 function hasFileCaps(path: string, follow: boolean): boolean {
   const n = shim().bv_xattr_size(path, 'security.capability', follow ? 1 : 0);
@@ -71,9 +65,11 @@ function capsAt(fd: number, name: Buffer, st: BigIntStats): boolean {
 
 /**
  * The set-ID regular files, and those carrying a file capability, beneath dir (or dir itself, a
- * file) that the workload could open for writing when the idmap makes it uid and gid.
+ * file). Every one, whoever owns it: which the workload could write through the idmap is not
+ * only a matter of owner and mode bits (a POSIX ACL entry may name the id it is mapped to), and
+ * one kept read-only that it could not write anyway costs a mount, nothing more.
  */
-export function scanSetId(dir: string, uid: number, gid: number): SetIdScan {
+export function scanSetId(dir: string): SetIdScan {
   const files: SetIdScan['files'] = [];
   let top: number;
   try {
@@ -85,7 +81,7 @@ export function scanSetId(dir: string, uid: number, gid: number): SetIdScan {
     const st = fstatSync(top, { bigint: true });
     if (st.isFile()) {
       const priv = (Number(st.mode) & 0o6000) !== 0 || hasFileCaps(fdPath(top), true);
-      return { files: priv && writable(st, uid, gid) ? [{ path: '', dev: String(st.dev), ino: String(st.ino) }] : [], complete: true };
+      return { files: priv ? [{ path: '', dev: String(st.dev), ino: String(st.ino) }] : [], complete: true };
     }
     if (!st.isDirectory()) return { files, complete: true };
     // Every directory read, with its change time before it was read: looked at again at the end.
@@ -116,7 +112,7 @@ export function scanSetId(dir: string, uid: number, gid: number): SetIdScan {
             } finally {
               closeSync(sub);
             }
-          } else if (st.isFile() && writable(st, uid, gid) && ((Number(st.mode) & 0o6000) !== 0 || capsAt(fd, name, st))) {
+          } else if (st.isFile() && ((Number(st.mode) & 0o6000) !== 0 || capsAt(fd, name, st))) {
             const text = path.toString('utf8');
             // A plan is JSON text: a path that is not UTF-8 cannot be named in it.
             if (!Buffer.from(text, 'utf8').equals(path) || files.length >= SET_ID_FILES_MAX) throw new Incomplete();

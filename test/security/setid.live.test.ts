@@ -132,6 +132,12 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
     const su = join(rootfs, 'usr', 'bin', 'su');
     copyFileSync(join(rootfs, 'bin', 'bvprobe'), su);
     chmodSync(su, 0o4755);
+    // Another user's set-user-ID program: kept read-only too (an ACL could name the mapped id,
+    // which owner and mode bits do not show).
+    const theirs = join(rootfs, 'usr', 'bin', 'theirs');
+    copyFileSync(join(rootfs, 'bin', 'bvprobe'), theirs);
+    chownSync(theirs, 1000, 1000);
+    chmodSync(theirs, 0o4755);
     writeFileSync(join(rootfs, 'f'), 'x');
     const before = readFileSync(su);
     const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
@@ -144,8 +150,8 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
     const p = cli(['plan', dir, '--json', '--root', root]);
     expect(p.status, p.stderr).toBe(0);
     const rootClause = (p.json().clauses as Array<{ clause: string; mechanism: string | null; reason: string }>).find((x) => x.clause === 'root')!;
-    expect(rootClause.mechanism).toMatch(/idmap=0:0→\d+:\d+,setid-ro=1\)/);
-    expect(rootClause.reason).toMatch(/^set-ID and file-capability programs kept read-only \(\/usr\/bin\/su\)/);
+    expect(rootClause.mechanism).toMatch(/idmap=0:0→\d+:\d+,setid-ro=2\)/);
+    expect(rootClause.reason).toMatch(/^set-ID and file-capability programs kept read-only \(\/usr\/bin\/su, \/usr\/bin\/theirs\)/);
     const r = cli(['run', '-b', dir, '--root', root, 'setidro']);
     expect(r.status, r.stderr).toBe(0);
     // A second name for it, on the writable mount, would be writable: link(2) across mounts is EXDEV.
