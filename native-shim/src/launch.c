@@ -504,6 +504,16 @@ static int move_onto(int tree, const char *target, uint32_t kind) {
   return place(tree, t, kind ? kind_ok(t, kind) : 0);
 }
 
+/* 0 when fd is the object the step names by (dev, ino), or it names none (both 0); else ESTALE
+ * (another object) or fstat's errno, with fd closed. */
+static int not_planned(int fd, const struct bv_mount *m) {
+  if (!m->dev && !m->ino) return 0;
+  struct stat st;
+  int bad = syscall(SYS_fstat, fd, &st) < 0 ? errno : ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) ? ESTALE : 0;
+  if (bad) syscall(SYS_close, fd);
+  return bad;
+}
+
 static int child_mount_step(const struct prepared *p, const struct bv_mount *m, int landlock_fd) {
   const char *src = str_at(p, m->source), *tgt = str_at(p, m->target), *fst = str_at(p, m->fstype), *dat = str_at(p, m->data);
   int32_t *slot = (m->slot >= 0 && (uint32_t)m->slot < p->h->nslots) ? &p->slots[m->slot] : NULL;
@@ -526,14 +536,8 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
       memcpy(path + 5, src, n + 1);
       long fd = sys_openat2(AT_FDCWD, path, O_PATH, BV_RESOLVE_NO_SYMLINKS | BV_RESOLVE_NO_MAGICLINKS);
       if (fd < 0) return errno;
-      if (m->dev || m->ino) {
-        struct stat st;
-        int bad = syscall(SYS_fstat, fd, &st) < 0 ? errno : ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) ? ESTALE : 0;
-        if (bad) {
-          syscall(SYS_close, fd);
-          return bad;
-        }
-      }
+      int bad = not_planned((int)fd, m);
+      if (bad) return bad;
       long tree = syscall(SYS_open_tree, fd, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | ((m->aux & BV_AUX_SINGLE) ? 0 : BV_AT_RECURSIVE));
       int e = tree < 0 ? errno : 0;
       syscall(SYS_close, fd);
@@ -603,15 +607,9 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
     case BV_MOUNT_BIND_SELF: {
       int t = open_target(tgt ? tgt : "", 0);
       if (t < 0) return (t == -ENOENT && (m->aux & BV_AUX_OPTIONAL)) ? 0 : -t;
-      if (m->dev || m->ino) {
-        /* A file the plan names by identity (a set-ID program kept read-only): that file still. */
-        struct stat st;
-        int bad = syscall(SYS_fstat, t, &st) < 0 ? errno : ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) ? ESTALE : 0;
-        if (bad) {
-          syscall(SYS_close, t);
-          return bad;
-        }
-      }
+      /* A file the plan names by identity (a set-ID program kept read-only): that file still. */
+      int bad = not_planned(t, m);
+      if (bad) return bad;
       long tree = syscall(SYS_open_tree, t, "", BV_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | BV_AT_RECURSIVE);
       int e = place(tree, t, tree < 0 ? errno : tree_setattr((int)tree, m->flags, 1));
       if (tree >= 0) syscall(SYS_close, tree);

@@ -39,6 +39,7 @@ import { writeAll } from '../host/atomic.js';
 import { fdPath } from '../host/proc-fd.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
 import { fault } from '../host/faults.js';
+import { ensureDirectory } from '../host/state-root.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
  * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a
@@ -127,6 +128,11 @@ export function prepareOutputs(root: string, runId: string, m: NormalManifest, p
   } else if (o.commit === 'on-success') {
     throw new BvisorError('BV_OUTPUTS', 'outputs: commit: on-success needs a destination, and neither the caller nor the bundle named one; nothing was run', { hint: 'pass --outputs-to DIR (the API: outputsTo), or give outputs.to a ./ place in the bundle' });
   }
+  // The root made (or checked) as a state root is, before anything is made in it: a recursive
+  // mkdir here made it through another user's symlink, as root, and the quarantine's chown and
+  // tmpfs mount then went by that path (an attack in December: a root file chowned to the
+  // workload's id, a tmpfs left over a directory), before the root's own check refused it.
+  ensureDirectory(root);
   const base = outputsDir(root);
   mkdirSync(base, { recursive: true, mode: 0o700 });
   const index = join(base, runId);

@@ -41,6 +41,8 @@ export type FaultStage =
   | 'commit:before-create'
   | 'commit:before-copy'
   | 'commit:before-rename'
+  // A state root being made: where the making starts checked, nothing made yet.
+  | 'state-root:before-make'
   // A commit to the report's destination: its path checked, not yet made.
   | 'commit:destination-checked';
 

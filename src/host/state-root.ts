@@ -10,6 +10,7 @@ import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdi
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
+import { fault } from './faults.js';
 import { shim, LOCK_EX, LOCK_NB } from '../backends/linux/ffi/shim.js';
 import { freedSpaceUsable, holdBlocks } from './atomic.js';
 import { checkJournal, checkJournalYielding, type JournalKey, type JournalState } from './journal-store.js';
@@ -118,6 +119,8 @@ export function ensureDirectory(root: string): void {
     let have = parts.length - 1;
     while (have > 0 && !lstatSync('/' + parts.slice(0, have).join('/'), { throwIfNoEntry: false })) have--;
     checkMakeableIn(root, '/' + parts.slice(0, have).join('/'), process.geteuid?.() ?? -1);
+    const uid = process.geteuid?.() ?? -1;
+    fault('state-root:before-make');
     for (let i = 1; i <= parts.length; i++) {
       const dir = '/' + parts.slice(0, i).join('/');
       try {
@@ -126,6 +129,10 @@ export function ensureDirectory(root: string): void {
         const code = errnoOf(e2);
         if (code !== 'EEXIST') throw unusable(root, `cannot be created (mkdir ${dir}): ${code}`, errnoHint(code), code, e2);
       }
+      // Below the checked start, each step is what was just made, or one that appeared since
+      // (another user, racing in a sticky directory, an attack in December): that one is refused
+      // before anything is made in it. One we made, no one else can rename (sticky, or ours).
+      if (i > have) checkMadeStep(root, dir, uid);
     }
     st = lstatSync(root);
   }
@@ -275,6 +282,19 @@ function checkMakeableIn(root: string, dir: string, uid: number): void {
   const trusted = st.uid === 0 || st.uid === uid || st.uid === unmappedOwner();
   const open = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0; // sticky: what we make stays ours
   if (!trusted || open) throw unusable(root, `${dir}, where it would be made, is ${!trusted ? `owned by uid ${st.uid}` : `writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`}: they could swap it for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+}
+
+/** A directory on the way to the root, made (or found) below the checked start: a real directory,
+ * root's or ours, writable by no one else. */
+function checkMadeStep(root: string, dir: string, uid: number): void {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (e) {
+    throw unusable(root, `lstat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
+  }
+  const ok = st.isDirectory() && (st.uid === 0 || st.uid === uid || st.uid === unmappedOwner()) && (st.mode & 0o022) === 0;
+  if (!ok) throw unusable(root, `${dir}, on its way, appeared as ${st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'a file'} of uid ${st.uid} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}) while bvisor made it: someone else is making the path`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
 }
 
 /** Removes reservations whose holder died (its flock is gone): SIGKILL must not leak space. */

@@ -163,7 +163,10 @@ describe('a root that does not exist is made only below trusted directories', ()
     symlinkSync(victim, join(other, 'sub'));
     lchownSync(join(other, 'sub'), 65534, 65534);
     for (const root of [join(other, 'sub', 'newdir', 'state'), join(other, 'mine', 'state')]) {
-      for (const args of [['run', '-b', probeBundle(['exit', '0']), 'x1'], ['create', 'x2', '-b', probeBundle(['exit', '0'])]]) {
+      // With outputs too: its quarantine was made (and chowned, or a tmpfs mounted on it) by path
+      // through the link before the root's check (a third attack).
+      const outputs = probeBundle(['exit', '0'], 'outputs: { path: /out }\n');
+      for (const args of [['run', '-b', probeBundle(['exit', '0']), 'x1'], ['create', 'x2', '-b', probeBundle(['exit', '0'])], ['run', '-b', outputs, 'x4'], ['create', 'x5', '-b', outputs]]) {
         const r = cli(['--root', root, ...args, '--json']);
         const what = `${args[0]} --root ${root}`;
         expect(r.status, `${what}: ${r.stderr}`).toBe(args[0] === 'run' ? 125 : 4);

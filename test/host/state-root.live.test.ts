@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareStateRoot } from '../../src/host/state-root.js';
+import { faultPoints } from '../../src/host/faults.js';
 import { appendReport, journalPaths, loadJournalKey, verifyJournalAt } from '../../src/host/journal-store.js';
 import { sampleReport } from '../helpers/sample-report.js';
 import { thrown } from '../helpers/thrown.js';
@@ -285,5 +286,37 @@ describe('writes on a full file system', () => {
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(readFileSync(head).equals(headBefore)).toBe(true);
     expect(readdirSync(root).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+// A root made below a sticky directory (/tmp's kind): the start was checked, then another user
+// made the next step first, a directory of theirs holding a link elsewhere, and bvisor (root)
+// went on making the rest through it, EEXIST taken for its own (an attack in December, 4 wins in
+// 41). Each step below the checked start is now looked at as it is made. The race is played at
+// the fault point between the check and the making. Oracle: the link's target on the disk.
+describe('prepareStateRoot: a step made by someone else while the root is made', () => {
+  it('is refused (BV_STATE_ROOT_UNUSABLE, naming it) and nothing is made through it', () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'another user\'s directory needs chown');
+    const top = tempDir();
+    const sticky = join(top, 'sticky');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const target = join(top, 'target');
+    mkdirSync(target);
+    const hit = faultPoints.hit;
+    faultPoints.hit = (stage) => {
+      if (stage !== 'state-root:before-make') return;
+      mkdirSync(join(sticky, 'a'));
+      symlinkSync(target, join(sticky, 'a', 'b'));
+      chownSync(join(sticky, 'a'), 65534, 65534);
+    };
+    let e: unknown;
+    try {
+      e = thrown(() => prepareStateRoot(join(sticky, 'a', 'b', 'state'), { reserveBytes: 0 }));
+    } finally {
+      faultPoints.hit = hit;
+    }
+    expect(e).toMatchObject({ code: 'BV_STATE_ROOT_UNUSABLE', message: expect.stringContaining(`${join(sticky, 'a')}, on its way, appeared as a directory of uid 65534`) });
+    expect(readdirSync(target)).toEqual([]);
   });
 });

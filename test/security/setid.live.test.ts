@@ -78,6 +78,25 @@ describe('no workload plants set-user-ID or set-group-ID files', () => {
   });
 });
 
+/** An OCI bundle as containerd writes it (its real default config), around a probe rootfs of its
+ * own: the rootfs writable, root's, so idmapped to host root. */
+const ociRoot = (prefix: string, edit?: (c: Record<string, any>) => void): { dir: string; rootfs: string; root: string } => {
+  const { dir, rootfs } = probeRootfs(prefix);
+  const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+  c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
+  const parent = defaultTestParent();
+  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${prefix}${process.pid}` : `${parent}/${prefix}${process.pid}`;
+  edit?.(c);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+  return { dir, rootfs, root: newRoot() };
+};
+const setArgs = (dir: string, args: string[]) => {
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  c.process.args = args;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+};
+const xattrHex = (path: string): string => spawnSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], "security.capability").hex())\nexcept OSError as e: print("errno", e.errno)', path], { encoding: 'utf8' }).stdout.trim();
+
 // Found by an attack on OCI bundles (December): with CAP_SETFCAP (in podman's and containerd's
 // default capability list) and a writable idmapped rootfs, the workload set security.capability
 // on a file of its rootfs; through the idmap the kernel stored it as host root's, a version-2
@@ -93,16 +112,9 @@ describe('no workload plants a file capability through an idmapped mount', () =>
   };
 
   it('an OCI bundle with containerd\'s default capabilities and a writable root-owned rootfs (idmapped to host root): CAP_SETFCAP is not kept, said in the plan; setting one is EPERM and the host file has none', () => {
-    const { dir, rootfs } = probeRootfs('bvisor-fcap-');
+    const { dir, rootfs, root } = ociRoot('bvisor-fcap-', (c) => expect(c.process.capabilities.bounding).toContain('CAP_SETFCAP'));
     writeFileSync(join(rootfs, 'f'), 'x');
-    const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
-    expect(c.process.capabilities.bounding).toContain('CAP_SETFCAP');
-    c.process.args = ['/bin/bvprobe', 'try', 'fcap', '/f'];
-    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
-    const parent = defaultTestParent();
-    c.linux.cgroupsPath = parent === null ? `bvisor-oci/fcap-${process.pid}` : `${parent}/fcap-${process.pid}`;
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
-    const root = newRoot();
+    setArgs(dir, ['/bin/bvprobe', 'try', 'fcap', '/f']);
     const p = cli(['plan', dir, '--json', '--root', root]);
     expect(p.status, p.stderr).toBe(0);
     const clauses = p.json().clauses as Array<{ clause: string; mechanism: string | null; reason: string }>;
@@ -126,8 +138,9 @@ describe('no workload plants a file capability through an idmapped mount', () =>
 // Red twin (the layout's read-only entries left out): the probe gets 0 and the host file's first
 // byte is flipped while it stays 0104755, root's.
 describe('no workload rewrites a set-ID program through an idmapped rootfs', () => {
+
   it('an OCI bundle with a writable root-owned rootfs holding a set-user-ID-root file: the plan keeps it read-only; a shared writable mapping of it is EROFS, of another root file works; it still runs', () => {
-    const { dir, rootfs } = probeRootfs('bvisor-setidro-');
+    const { dir, rootfs, root } = ociRoot('bvisor-setidro-');
     mkdirSync(join(rootfs, 'usr', 'bin'), { recursive: true });
     const su = join(rootfs, 'usr', 'bin', 'su');
     copyFileSync(join(rootfs, 'bin', 'bvprobe'), su);
@@ -140,13 +153,7 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
     chmodSync(theirs, 0o4755);
     writeFileSync(join(rootfs, 'f'), 'x');
     const before = readFileSync(su);
-    const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
-    c.process.args = ['/bin/bvprobe', 'try', 'mmapw', '/usr/bin/su', ',', 'mmapw', '/f', ',', 'link', '/usr/bin/su', '/su2'];
-    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
-    const parent = defaultTestParent();
-    c.linux.cgroupsPath = parent === null ? `bvisor-oci/setidro-${process.pid}` : `${parent}/setidro-${process.pid}`;
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
-    const root = newRoot();
+    setArgs(dir, ['/bin/bvprobe', 'try', 'mmapw', '/usr/bin/su', ',', 'mmapw', '/f', ',', 'link', '/usr/bin/su', '/su2']);
     const p = cli(['plan', dir, '--json', '--root', root]);
     expect(p.status, p.stderr).toBe(0);
     const rootClause = (p.json().clauses as Array<{ clause: string; mechanism: string | null; reason: string }>).find((x) => x.clause === 'root')!;
@@ -160,8 +167,7 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
     expect(statSync(su)).toMatchObject({ mode: 0o104755, uid: 0 });
     expect(readFileSync(join(rootfs, 'f'), 'latin1')).toBe(String.fromCharCode('x'.charCodeAt(0) ^ 0xff));
     // Still a program: the read-only bind is not noexec.
-    c.process.args = ['/usr/bin/su', 'exit', '7'];
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+    setArgs(dir, ['/usr/bin/su', 'exit', '7']);
     expect(cli(['run', '-b', dir, '--root', root, 'setidro2']).status).toBe(7);
   });
 
@@ -169,23 +175,6 @@ describe('no workload rewrites a set-ID program through an idmapped rootfs', () 
   // name that is not UTF-8 hid its set-ID file), file capabilities were not looked for (an mmap
   // write keeps security.capability too), and a file moved between plan and launch was skipped
   // as missing. Oracles: the plan's words, the probe's errnos, the host file's bytes and xattr.
-  const ociRoot = (prefix: string, edit?: (c: Record<string, any>) => void): { dir: string; rootfs: string; root: string } => {
-    const { dir, rootfs } = probeRootfs(prefix);
-    const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
-    c.mounts = c.mounts.filter((m: { destination: string }) => m.destination === '/proc' || m.destination === '/dev');
-    const parent = defaultTestParent();
-    c.linux.cgroupsPath = parent === null ? `bvisor-oci/${prefix}${process.pid}` : `${parent}/${prefix}${process.pid}`;
-    edit?.(c);
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
-    return { dir, rootfs, root: newRoot() };
-  };
-  const setArgs = (dir: string, args: string[]) => {
-    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    c.process.args = args;
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
-  };
-  const xattrHex = (path: string): string => spawnSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], "security.capability").hex())\nexcept OSError as e: print("errno", e.errno)', path], { encoding: 'utf8' }).stdout.trim();
-
   it('a file capability is a privilege too: such a program is kept read-only, and its capability stays what it was', () => {
     const { dir, rootfs, root } = ociRoot('bvisor-fcapro-');
     const prog = join(rootfs, 'newuidmap');
