@@ -51,8 +51,13 @@ function withLock<T>(root: string, op: number, fn: () => T): T {
  * are timers and signals. What is done under the lock is the same, synchronously.
  */
 function* withLockSteps<T>(root: string, op: number, fn: () => T, stillWanted?: () => void): Steps<T> {
-  if (op === LOCK_EX) mkdirSync(root, { recursive: true, mode: 0o700 });
-  else if (!existsSync(root)) return fn(); // nothing to read, nothing to lock, nothing made
+  // A root is made only where its parents are checked (state-root.ts ensureDirectory), before any
+  // append: a recursive mkdir here made one through another user's symlink, as root, for
+  // journal verify --repair (an attack in December).
+  if (!existsSync(root)) {
+    if (op === LOCK_SH) return fn(); // nothing to read, nothing to lock, nothing made
+    throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `state root ${root} does not exist, so its journal cannot be written; nothing was made`, { hint: 'bvisor makes the root (checked) before a run; pass --root with an existing state root' });
+  }
   try {
     return yield* withFlockSteps(journalPaths(root).lock, op, 'BV_JOURNAL_LOCK', fn, stillWanted ? { stillWanted } : {});
   } catch (e) {
@@ -811,6 +816,8 @@ export interface RepairOutcome {
  */
 export function repairJournalAt(root: string, key: JournalKey | null = null, now: Date = new Date()): RepairOutcome {
   const p = journalPaths(root);
+  // No root, no journal: nothing to mend (verify says the same), and nothing is made.
+  if (!existsSync(root)) return { file: p.file, repair: null, entry: null, verdict: verifyJournalAt(root, key) };
   return withLock(root, LOCK_EX, () => {
     const head = readHead(root);
     const bytes = readJournal(p.file);

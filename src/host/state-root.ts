@@ -6,7 +6,7 @@
 // of that size is allocated (atomic.ts holdBlocks) and held until the caller releases it just
 // before those writes. The journal's tail is checked too (head valid, last line complete, key right), so a
 // damaged journal is a coded error before the run rather than after it.
-import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync, readFileSync, realpathSync } from 'node:fs';
+import { lstatSync, statSync, mkdirSync, openSync, closeSync, unlinkSync, readdirSync, statfsSync, readlinkSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -227,13 +227,6 @@ function unmappedOwner(): number {
  * checks.
  */
 function checkAncestors(root: string, uid: number, of: string = root): void {
-  const given = resolve(of);
-  let real: string;
-  try {
-    real = realpathSync(given);
-  } catch (e) {
-    throw unusable(root, `realpath: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
-  }
   const trusted = (o: number): boolean => o === 0 || o === uid || o === unmappedOwner();
   const look = (p: string): import('node:fs').Stats => {
     try {
@@ -242,28 +235,52 @@ function checkAncestors(root: string, uid: number, of: string = root): void {
       throw unusable(root, `lstat ${p}: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
     }
   };
-  /** One directory above the root, with the entry below it on the path. */
+  /** One directory on the way, with the entry below it that the path goes through. */
   const level = (dir: string, st: import('node:fs').Stats, child: string, childSt: import('node:fs').Stats): void => {
     if (childSt.isSymbolicLink() && !trusted(childSt.uid)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
-    if (st.isSymbolicLink()) return; // its target is on the real path, checked there
     if (!trusted(st.uid)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
     if ((st.mode & 0o022) === 0) return;
     if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid)) return; // sticky: only the entry's owner (or the directory's) renames it
     throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
   };
-  for (const path of given === real ? [given] : [given, real]) {
-    const parts = path.split('/').filter(Boolean);
-    // The root's own entry is checked by checkOwned; from its parent up to /, each directory
-    // looked at once (it is the next one's child).
-    let child = path;
-    let childSt = look(child);
-    for (let i = parts.length - 1; i >= 0; i--) {
-      const dir = '/' + parts.slice(0, i).join('/');
-      const st = look(dir);
-      level(dir, st, child, childSt);
-      child = dir;
-      childSt = st;
+  // The path walked as the kernel resolves it, one name at a time: every directory it passes
+  // through and every symlink it follows, however deep (a link reached inside a link's target is
+  // on neither the path as given nor its real path: an attack in December pointed a root-owned
+  // link at a user's link, which then chose where root made and wrote the root).
+  const pending = resolve(of).split('/').filter(Boolean);
+  let dir = '/';
+  let dirSt = look('/');
+  let links = 0;
+  while (pending.length) {
+    const name = pending.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      dir = dir === '/' ? '/' : dir.slice(0, dir.lastIndexOf('/')) || '/';
+      dirSt = look(dir);
+      continue;
     }
+    const child = dir === '/' ? `/${name}` : `${dir}/${name}`;
+    const childSt = look(child);
+    level(dir, dirSt, child, childSt);
+    if (childSt.isSymbolicLink()) {
+      if (++links > 40) throw unusable(root, `${child}: too many symlinks on its path`, 'pass --root with the real directory', 'ELOOP');
+      let text: string;
+      try {
+        text = readlinkSync(child);
+      } catch (e) {
+        throw unusable(root, `readlink ${child}: ${errnoOf(e)}`, errnoHint(errnoOf(e), 'nothing was read'), errnoOf(e), e);
+      }
+      pending.unshift(...text.split('/').filter(Boolean));
+      if (text.startsWith('/')) {
+        dir = '/';
+        dirSt = look('/');
+      }
+      continue;
+    }
+    // The root's own entry (the last name) is checkOwned's; every directory on the way is the
+    // next one's parent here.
+    dir = child;
+    dirSt = childSt;
   }
 }
 

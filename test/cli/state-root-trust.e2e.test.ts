@@ -175,6 +175,24 @@ describe('a root that does not exist is made only below trusted directories', ()
         expect(existsSync(join(other, 'mine')), what).toBe(false);
       }
     }
+    // journal verify --repair made a missing root by a recursive mkdir (a fourth attack): it has
+    // nothing to mend there, and makes nothing.
+    const repair = cli(['--root', join(other, 'sub', 'newdir', 'state'), 'journal', 'verify', '--repair']);
+    expect(repair.status, repair.stderr).toBe(0);
+    expect(readdirSync(victim)).toEqual([]);
+    // A root-owned link that leads to another user's link: on neither the path as given nor its
+    // real path, the kernel still follows it (a fourth attack: the user chose where root made the
+    // root). Every link followed is checked.
+    const rs = join(top, 'rs');
+    symlinkSync(join(other, 'sub'), rs);
+    for (const args of [['run', '-b', probeBundle(['exit', '0']), 'x6'], ['plan', probeBundle(['exit', '0'])]]) {
+      const r = cli(['--root', join(rs, 'newdir', 'state'), ...args, '--json']);
+      if (args[0] === 'run') {
+        expect(r.status, r.stderr).toBe(125);
+        expect(r.json().error.message).toContain(`${join(other, 'sub')} on its path is a symlink owned by uid 65534`);
+      }
+      expect(readdirSync(victim), args[0]).toEqual([]);
+    }
     const trusted = join(top, 'ok', 'state');
     keepRoot(trusted);
     expect(cli(['--root', trusted, 'run', '-b', probeBundle(['exit', '0']), 'x3']).status).toBe(0);

@@ -155,6 +155,7 @@ describe('prepareStateRoot: unusable roots are coded errors before anything runs
     if (!mountable()) return;
     const mnt = tmpfs('64k');
     const root = join(mnt, 'state');
+    mkdirSync(root, { mode: 0o700 }); // a journal is written only in a root that exists (made checked)
     appendReport(root, report());
     unlinkSync(journalPaths(root).lock);
     execFileSync('mount', ['-o', 'remount,ro', mnt]);
