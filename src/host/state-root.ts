@@ -227,7 +227,7 @@ function unmappedOwner(): number {
  * checks.
  */
 function checkAncestors(root: string, uid: number, of: string = root): void {
-  const trusted = (o: number): boolean => o === 0 || o === uid || o === unmappedOwner();
+  const trusted = (o: number, path: string): boolean => trustedOwner(o, uid, path);
   const look = (p: string): import('node:fs').Stats => {
     try {
       return lstatSync(p);
@@ -237,10 +237,10 @@ function checkAncestors(root: string, uid: number, of: string = root): void {
   };
   /** One directory on the way, with the entry below it that the path goes through. */
   const level = (dir: string, st: import('node:fs').Stats, child: string, childSt: import('node:fs').Stats): void => {
-    if (childSt.isSymbolicLink() && !trusted(childSt.uid)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
-    if (!trusted(st.uid)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+    if (childSt.isSymbolicLink() && !trusted(childSt.uid, child)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
+    if (!trusted(st.uid, dir)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
     if ((st.mode & 0o022) === 0) return;
-    if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid)) return; // sticky: only the entry's owner (or the directory's) renames it
+    if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid, child)) return; // sticky: only the entry's owner (or the directory's) renames it
     throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
   };
   // The path walked as the kernel resolves it, one name at a time: every directory it passes
@@ -263,6 +263,10 @@ function checkAncestors(root: string, uid: number, of: string = root): void {
     const childSt = look(child);
     level(dir, dirSt, child, childSt);
     if (childSt.isSymbolicLink()) {
+      // A link in /proc is a magic link: the kernel resolves it in another process's view (its
+      // root, its cwd, its descriptors), not as its text reads here (an attack in December:
+      // /proc/<pid>/root of a process in another mount namespace led there).
+      if (onProc(dir)) throw unusable(root, `${child} on its path is a magic link in /proc: the kernel resolves it in another process's view, not as its text says`, 'pass --root with the real directory', 'ELOOP');
       if (++links > 40) throw unusable(root, `${child}: too many symlinks on its path`, 'pass --root with the real directory', 'ELOOP');
       let text: string;
       try {
@@ -285,6 +289,28 @@ function checkAncestors(root: string, uid: number, of: string = root): void {
 }
 
 /**
+ * Whether an owner seen on the state root's path is trusted there: root, us, or, in a user
+ * namespace, the unmapped owner where the path is one of the directories (and merged-/usr links)
+ * a host's root makes by convention. The namespace shows host root's files as the overflow uid,
+ * and every other host user's as the same uid: on any other path that owner may be another user,
+ * who can rename or retarget what is theirs whatever its mode (an attack in December: uid 1000's
+ * link led root's making of the root into a directory of their choosing).
+ */
+const SYSTEM_PATHS = new Set(['/', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr', '/etc', '/opt', '/srv', '/mnt', '/media', '/home', '/root', '/tmp', '/dev', '/dev/shm', '/run', '/run/user', '/run/lock', '/var', '/var/run', '/var/lock', '/var/lib', '/var/tmp', '/var/cache']);
+function trustedOwner(owner: number, uid: number, path: string): boolean {
+  return owner === 0 || owner === uid || (owner === unmappedOwner() && SYSTEM_PATHS.has(path));
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+function onProc(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === PROC_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A directory the root (or a directory on the way to it) will be made in: it and every directory
  * above it must be as checkAncestors wants the root's parents, what is made in it being ours.
  */
@@ -296,7 +322,7 @@ function checkMakeableIn(root: string, dir: string, uid: number): void {
   } catch (e) {
     throw unusable(root, `stat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
   }
-  const trusted = st.uid === 0 || st.uid === uid || st.uid === unmappedOwner();
+  const trusted = trustedOwner(st.uid, uid, dir);
   const open = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0; // sticky: what we make stays ours
   if (!trusted || open) throw unusable(root, `${dir}, where it would be made, is ${!trusted ? `owned by uid ${st.uid}` : `writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`}: they could swap it for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
 }
@@ -310,7 +336,8 @@ function checkMadeStep(root: string, dir: string, uid: number): void {
   } catch (e) {
     throw unusable(root, `lstat ${dir}: ${errnoOf(e)}`, errnoHint(errnoOf(e)), errnoOf(e), e);
   }
-  const ok = st.isDirectory() && (st.uid === 0 || st.uid === uid || st.uid === unmappedOwner()) && (st.mode & 0o022) === 0;
+  // (What was just made is ours: an unmapped owner here is someone else's, never trusted.)
+  const ok = st.isDirectory() && (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0;
   if (!ok) throw unusable(root, `${dir}, on its way, appeared as ${st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'a file'} of uid ${st.uid} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}) while bvisor made it: someone else is making the path`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
 }
 

@@ -228,12 +228,20 @@ describe('a root is checked where it is read, not only when the command began', 
     expect(cli(['delete', '-f', 'c1', '--root', root]).status).toBe(0);
   });
 
-  it('in a user namespace (rootless podman runs its runtime as root in one), parents owned by host root show as the overflow uid and are accepted; one the namespace maps to another user is not', () => {
+  it('a path through a magic link in /proc (/proc/<pid>/root) is refused: the kernel resolves it in that process\'s view, not as its text says (a fifth attack: another mount namespace\'s directory took the journal)', () => {
+    const root = newRoot();
+    chmodSync(root, 0o700);
+    expect(cli(['--root', root, 'list', '--json']).status).toBe(0);
+    const r = cli(['--root', `/proc/${process.pid}/root${root}`, 'list', '--json']);
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.json().error.message).toContain(`/proc/${process.pid}/root on its path is a magic link in /proc`);
+  });
+
+  it('in a user namespace (rootless podman runs its runtime as root in one), the directories host root makes (/, /tmp) show as the overflow uid and are accepted; another host user\'s directory or link, which shows as the same uid, is not', () => {
     if (process.geteuid?.() !== 0) return skipOrFail('root', 'setpriv to uid 1000 needs root');
-    const top = tempDir();
-    chmodSync(top, 0o755);
-    const mine = join(top, 'mine');
-    mkdirSync(mine, { mode: 0o755 });
+    // Directly under /tmp, as $XDG_RUNTIME_DIR is directly under /run/user: uid 1000's.
+    const mine = tempDir();
+    chmodSync(mine, 0o755);
     chownSync(mine, 1000, 1000);
     // Each root exists (a missing one holds nothing and is not read), uid 1000's, 0700.
     const made = (root: string): string => {
@@ -247,17 +255,23 @@ describe('a root is checked where it is read, not only when the command began', 
     if (ok.status !== 0 && /unshare: /.test(String(ok.stderr))) return skipOrFail('userns', `unprivileged user namespaces: ${String(ok.stderr).trim()}`);
     expect(ok.status, String(ok.stderr)).toBe(0);
     expect(JSON.parse(String(ok.stdout))).toEqual([]);
-    // uid 1001's directory, above the root: in the namespace it is unmapped too, but writable by
-    // its group, so refused all the same (modes still count).
-    const theirs = join(top, 'theirs');
-    mkdirSync(theirs, { mode: 0o775 });
-    chmodSync(theirs, 0o775);
+    // uid 1001's directory above the root, mode 0755: unmapped in the namespace as host root's
+    // are, and its owner can rename what is in it whatever its mode (a fifth attack: it was
+    // accepted). Refused, as its link in a directory of ours is.
+    const theirs = tempDir();
+    chmodSync(theirs, 0o755);
     chownSync(theirs, 1001, 1001);
     const sub = join(theirs, 'sub');
     mkdirSync(sub, { mode: 0o755 });
     chownSync(sub, 1000, 1000);
     const no = inNs(made(join(sub, 'root')));
-    expect([no.status, String(no.stdout)]).toEqual([4, expect.stringContaining('is writable by its group (mode 0775)')]);
+    // (Found at /tmp already: sticky, and the entry in it not trusted.)
+    expect([no.status, String(no.stdout)]).toEqual([4, expect.stringMatching(new RegExp(`${theirs}(, above it,)? is owned by uid 65534`))]);
+    const link = join(mine, 'link');
+    symlinkSync(mine, link);
+    lchownSync(link, 1001, 1001);
+    const viaLink = inNs(join(link, 'root'));
+    expect([viaLink.status, String(viaLink.stdout)]).toEqual([4, expect.stringContaining(`${link} on its path is a symlink owned by uid 65534`)]);
   });
 });
 
