@@ -237,11 +237,11 @@ function checkAncestors(root: string, uid: number, of: string = root): void {
   };
   /** One directory on the way, with the entry below it that the path goes through. */
   const level = (dir: string, st: import('node:fs').Stats, child: string, childSt: import('node:fs').Stats): void => {
-    if (childSt.isSymbolicLink() && !trusted(childSt.uid, child)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, `pass --root with a path only root or uid ${uid} controls`, 'EPERM');
-    if (!trusted(st.uid, dir)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+    if (childSt.isSymbolicLink() && !trusted(childSt.uid, child)) throw unusable(root, `${child} on its path is a symlink owned by uid ${childSt.uid}: they could point the root elsewhere`, unmappedHint(childSt.uid, uid), 'EPERM');
+    if (!trusted(st.uid, dir)) throw unusable(root, `${dir}, above it, is owned by uid ${st.uid}: they could swap the root for a directory of theirs`, unmappedHint(st.uid, uid), 'EPERM');
     if ((st.mode & 0o022) === 0) return;
     if ((st.mode & 0o1000) !== 0 && trusted(childSt.uid, child)) return; // sticky: only the entry's owner (or the directory's) renames it
-    throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, `pass --root with a directory whose every parent only root or uid ${uid} can change`, 'EPERM');
+    throw unusable(root, `${dir}, above it, is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})${st.mode & 0o1000 ? ` and ${child} is owned by uid ${childSt.uid}` : ''}: they could swap the root for a directory of theirs`, unmappedHint(st.mode & 0o1000 ? childSt.uid : -2, uid), 'EPERM');
   };
   // The path walked as the kernel resolves it, one name at a time: every directory it passes
   // through and every symlink it follows, however deep (a link reached inside a link's target is
@@ -296,9 +296,21 @@ function checkAncestors(root: string, uid: number, of: string = root): void {
  * who can rename or retarget what is theirs whatever its mode (an attack in December: uid 1000's
  * link led root's making of the root into a directory of their choosing).
  */
-const SYSTEM_PATHS = new Set(['/', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr', '/etc', '/opt', '/srv', '/mnt', '/media', '/home', '/root', '/tmp', '/dev', '/dev/shm', '/run', '/run/user', '/run/lock', '/var', '/var/run', '/var/lock', '/var/lib', '/var/tmp', '/var/cache']);
+// (Not /opt, /srv, /mnt or /media: an admin may give one to a user, a sixth attack noted. The
+// homes of ostree hosts are in /var/home; libpam-tmpdir's root-only /tmp/user holds each user's.)
+const SYSTEM_PATHS = new Set(['/', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr', '/etc', '/home', '/var/home', '/root', '/tmp', '/tmp/user', '/dev', '/dev/shm', '/run', '/run/user', '/run/lock', '/var', '/var/run', '/var/lock', '/var/lib', '/var/tmp', '/var/cache']);
+/** More directories the caller takes as host root's in a user namespace (colon-separated
+ * absolute paths): /scratch, /nix, a vendor's /opt/x. Read when checked, never at start-up. */
+export const TRUSTED_DIRS_ENV = 'BVISOR_ROOT_TRUSTED_DIRS';
 function trustedOwner(owner: number, uid: number, path: string): boolean {
-  return owner === 0 || owner === uid || (owner === unmappedOwner() && SYSTEM_PATHS.has(path));
+  if (owner === 0 || owner === uid) return true;
+  if (owner !== unmappedOwner()) return false;
+  return SYSTEM_PATHS.has(path) || (process.env[TRUSTED_DIRS_ENV] ?? '').split(':').some((p) => p.startsWith('/') && resolve(p) === path);
+}
+/** The hint of a refusal for an owner the namespace does not map. */
+function unmappedHint(owner: number, uid: number): string {
+  const base = `pass --root with a directory whose every parent only root or uid ${uid} can change`;
+  return owner === unmappedOwner() ? `${base}; in a user namespace host root's directories show as uid ${owner} too: name those on the path in ${TRUSTED_DIRS_ENV} (colon-separated) if they are root's` : base;
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;

@@ -272,6 +272,18 @@ describe('a root is checked where it is read, not only when the command began', 
     lchownSync(link, 1001, 1001);
     const viaLink = inNs(join(link, 'root'));
     expect([viaLink.status, String(viaLink.stdout)]).toEqual([4, expect.stringContaining(`${link} on its path is a symlink owned by uid 65534`)]);
+    // A root-owned directory off the list (ostree's /var/home, a site's /scratch): refused, with
+    // the way to name it; named in BVISOR_ROOT_TRUSTED_DIRS by the caller, accepted.
+    const site = tempDir();
+    chmodSync(site, 0o755);
+    const home = join(site, 'home');
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, 1000, 1000);
+    const siteRoot = made(join(home, 'root'));
+    const off = inNs(siteRoot);
+    expect([off.status, String(off.stdout)]).toEqual([4, expect.stringContaining('BVISOR_ROOT_TRUSTED_DIRS')]);
+    const named = spawnSync('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', 'unshare', '-Ur', BVISOR, '--root', siteRoot, 'list', '--json'], { encoding: 'utf8', timeout: 60_000, env: cliEnv({ BVISOR_ROOT_TRUSTED_DIRS: `/nowhere:${site}` }) });
+    expect([named.status, String(named.stdout).trim()], String(named.stderr)).toEqual([0, '[]']);
   });
 });
 
