@@ -3,7 +3,7 @@
 // kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
-import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, undone, type Issue } from '../contract/errors.js';
@@ -17,7 +17,7 @@ import { isTarBundle, extractTarBundle } from './tar-bundle.js';
 import { writeOwner } from './extracted.js';
 import { shim, O } from '../backends/linux/ffi/shim.js';
 import { identityOf, AT_FDCWD, RESOLVE, S_IFMT, S_IFLNK } from '../backends/linux/host/objects.js';
-import { errnoName, mountsBeneath } from './facts.js';
+import { errnoName, mountsBeneath, onFilesystem } from './facts.js';
 import { scanSetId } from './set-id.js';
 import { dirLineage, factOfFd, identityBeneath, physical, resolveHostPath } from './host-paths.js';
 import { loadManifestCached } from './manifest-cache.js';
@@ -375,13 +375,7 @@ function tooDeep(value: unknown, max: number): string | null {
 
 /** fs/nsfs.c's magic: a namespace file (/run/netns/x, /proc/<pid>/ns/net). */
 const NSFS_MAGIC = 0x6e736673;
-function isNsfs(path: string): boolean {
-  try {
-    return statfsSync(path).type === NSFS_MAGIC;
-  } catch {
-    return false;
-  }
-}
+const isNsfs = (path: string): boolean => onFilesystem(path, NSFS_MAGIC);
 
 /**
  * Where an OCI container's root-owned files are its own to write: its bundle, the storage roots

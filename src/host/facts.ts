@@ -1,7 +1,7 @@
 // Probes the host: every fact is read from the kernel (/proc, /sys, a syscall through the shim),
 // never assumed from the distribution or the kernel version. A fact that cannot be read says why
 // in its error field; the planner treats unknown as unavailable (fail closed).
-import { readFileSync, mkdirSync, rmdirSync, accessSync, statSync, constants } from 'node:fs';
+import { readFileSync, mkdirSync, rmdirSync, accessSync, statSync, statfsSync, constants } from 'node:fs';
 import { release, machine, constants as osConstants } from 'node:os';
 import { join, posix } from 'node:path';
 import type { HostFacts, CgroupHierarchy, CgroupFacts, Rlimit } from '../contract/generated/types.js';
@@ -82,6 +82,16 @@ export function parseMountinfo(text: string): MountEntry[] {
     out.push({ root: unescapeMount(pre[3]!), mountPoint: unescapeMount(pre[4]!), fsType: post[0]!, superOptions: post[2]!.split(',') });
   }
   return out;
+}
+
+/** Whether path is on a filesystem of this statfs(2) type (its magic); false if it cannot be
+ * looked at. */
+export function onFilesystem(path: string, magic: number): boolean {
+  try {
+    return statfsSync(path).type === magic;
+  } catch {
+    return false;
+  }
 }
 
 /** Mount points strictly beneath dir (a physical path), from this process's mountinfo: at most

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { fault } from './faults.js';
+import { onFilesystem } from './facts.js';
 import { shim, LOCK_EX, LOCK_NB } from '../backends/linux/ffi/shim.js';
 import { freedSpaceUsable, holdBlocks } from './atomic.js';
 import { checkJournal, checkJournalYielding, type JournalKey, type JournalState } from './journal-store.js';
@@ -314,13 +315,7 @@ function unmappedHint(owner: number, uid: number): string {
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;
-function onProc(dir: string): boolean {
-  try {
-    return statfsSync(dir).type === PROC_SUPER_MAGIC;
-  } catch {
-    return false;
-  }
-}
+const onProc = (dir: string): boolean => onFilesystem(dir, PROC_SUPER_MAGIC);
 
 /**
  * A directory the root (or a directory on the way to it) will be made in: it and every directory
