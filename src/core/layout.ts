@@ -50,7 +50,7 @@ export interface LayoutContext {
   reserved: ReadonlyArray<{ path: string; what: string }>;
   /** Files bound read-only over themselves, executable (set-ID programs beneath a writable
    * idmapped mount: host/set-id.ts), with the clause of the tree that holds them. */
-  readonlyFiles?: ReadonlyArray<{ target: string; clause: string; dev: string; ino: string }>;
+  readonlyFiles?: ReadonlyArray<{ target: string; clause: string; dev: string; ino: string; top: string }>;
   /** OCI bundles: the config's fresh mounts (devpts, mqueue, sysfs, cgroup2), maskedPaths and
    * readonlyPaths, each with the JSON path it came from. */
   oci?: {
@@ -135,7 +135,10 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
     ctx.oci.maskedPaths.forEach((p, i) => out.some((e) => e.kind === 'mask' && e.target === p) || out.push({ target: p, kind: 'mask', source: 'config', clause: `linux.maskedPaths[${i}]` }));
     ctx.oci.readonlyPaths.forEach((p, i) => out.some((e) => e.kind === 'readonly' && e.target === p) || out.push({ target: p, kind: 'readonly', options: ['ro'], clause: `linux.readonlyPaths[${i}]` }));
   }
-  for (const f of ctx.readonlyFiles ?? []) out.push({ target: f.target, kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: f.clause, dev: f.dev, ino: f.ino });
+  // One hidden by a mount over it (a bind, a tmpfs, a mask deeper than its tree's own top) is not
+  // the workload's to reach: nothing to keep, and its path would name what is mounted there.
+  const hidden = (f: { target: string; top: string }): boolean => out.some((e) => e.kind !== 'root' && e.kind !== 'readonly' && e.kind !== 'symlink' && e.target !== f.top && under(e.target, f.top) && (f.target === e.target || under(f.target, e.target)));
+  for (const f of ctx.readonlyFiles ?? []) if (!hidden(f)) out.push({ target: f.target, kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: f.clause, dev: f.dev, ino: f.ino });
   if (!container) {
     // A grant written through links (/etc/localtime → /usr/share/zoneinfo/…) is bound at its
     // physical place; the links on the way are made too, unless a bind already shows them (the

@@ -468,13 +468,13 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
   const grantLinks = m.root ? [] : m.filesystem.filter((g) => !g.outputs).flatMap((g) => (paths.grants[g.index]?.links ?? []).map((l) => ({ ...l, clause: g.ociPath ?? `filesystem[${g.index}]` })));
   // Set-ID files beneath a writable idmapped mount, each bound read-only over itself (their
   // trees' clauses said so; host/set-id.ts says why).
-  const readonlyFiles: Array<{ target: string; clause: string; dev: string; ino: string }> = [];
-  if (inputs.root?.idmap && paths.root?.setIdScan?.complete) for (const f of paths.root.setIdScan.files) readonlyFiles.push({ target: f.path, clause: 'root', dev: f.dev, ino: f.ino });
+  const readonlyFiles: Array<{ target: string; clause: string; dev: string; ino: string; top: string }> = [];
+  if (inputs.root?.idmap && paths.root?.setIdScan?.complete) for (const f of paths.root.setIdScan.files) readonlyFiles.push({ target: f.path, clause: 'root', dev: f.dev, ino: f.ino, top: '/' });
   for (const g of m.filesystem) {
     const fact = paths.grants[g.index];
     if (!fact?.setIdScan?.complete || fact.kind !== 'directory' || !grantIdmap(ctx, g)) continue;
     const top = m.root || backend === 'wasm' ? containerTarget(g, fact) : fact.path;
-    for (const f of fact.setIdScan.files) readonlyFiles.push({ target: top === '/' ? f.path : top + f.path, clause: g.ociPath ?? `filesystem[${g.index}]`, dev: f.dev, ino: f.ino });
+    for (const f of fact.setIdScan.files) readonlyFiles.push({ target: top === '/' ? f.path : top + f.path, clause: g.ociPath ?? `filesystem[${g.index}]`, dev: f.dev, ino: f.ino, top });
   }
   return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], grantLinks, reserved: hide, readonlyFiles, ...(m.oci ? { oci: m.oci } : {}) }) : [] };
 }

@@ -275,6 +275,12 @@ describe('set-ID files beneath a writable idmapped mount', () => {
       { target: '/usr/bin/su', kind: 'readonly', options: ['ro', 'nosuid', 'nodev', 'exec'], clause: 'root', dev: '1', ino: '42' },
     ]);
   });
+  it('one under a mount of the config (a tmpfs at /dev) is hidden there, not bound: its path would name the tmpfs\'s file and fail the launch', () => {
+    const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [{ path: '/dev/sneaky', dev: '1', ino: '40' }, { path: '/usr/bin/su', dev: '1', ino: '42' }], complete: true } } });
+    expect(p.launch!.layout.filter((e) => e.kind === 'readonly' && e.clause === 'root').map((e) => e.target)).toEqual(['/usr/bin/su']);
+    expect(p.launch!.layout.some((e) => e.kind === 'tmpfs' && e.target === '/dev')).toBe(true);
+  });
+
   it('a scan cut short by its bounds refuses the writable root (BV_PLAN_WRITE_OWNER); a read-only root needs none', () => {
     const p = planOf(base(), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [], complete: false } } });
     expect(p.refusals).toEqual([expect.objectContaining({ clause: 'root', code: 'BV_PLAN_WRITE_OWNER', reason: expect.stringContaining('could not look through all of it for set-ID and file-capability programs') })]);
