@@ -1234,14 +1234,16 @@ function* promoteSteps(srcDir: number, destDir: number, name: string, it: { sha2
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') planted = true;
     }
-    if (planted) tmp = `${it.tmp}-${randomBytes(6).toString('hex')}`;
+    const ownName = (): string => `${it.tmp}-${randomBytes(6).toString('hex')}`;
+    const create = (): number => s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
+    if (planted) tmp = ownName();
     fault('commit:before-create');
-    let out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
+    let out = create();
     // Planted between the look and the create (an attack in December: that commit failed
     // EEXIST, one attempt at a time): a name of its own, as for one planted before.
     if (out === -17 && tmp === it.tmp) {
-      tmp = `${it.tmp}-${randomBytes(6).toString('hex')}`;
-      out = s.bv_openat2(destDir, tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, mode, BENEATH);
+      tmp = ownName();
+      out = create();
     }
     if (out < 0) return `create ${tmp}: ${errnoName(out)}`;
     // The bytes copied are hashed as they are copied, and the copy is renamed into place only if

@@ -254,7 +254,7 @@ const SETID_WHY = 'through the idmapped mount the workload is their owner, and a
  * itself in the container, or the refusal when they could not all be found (or the tree is
  * one such file). `at` names the tree in messages.
  */
-export function setIdReadonly(fact: PathFact, at: string, mechanism: string): { files: string[] } | Candidate {
+function setIdReadonly(fact: PathFact, at: string, mechanism: string): { files: string[] } | Candidate {
   const scan = fact.setIdScan;
   if (!scan) return { files: [] };
   if (!scan.complete) return missing(mechanism, 'enforced', 'BV_PLAN_WRITE_OWNER', `${at} is writable through an idmapped mount, and bvisor could not look through all of it for set-ID and file-capability programs (more than 2^20 entries or 4,096 such files, one whose path is not UTF-8, or it changed while looked through: another writer); ${SETID_WHY}`, 'make it read-only in the config, or stop what else writes it');

@@ -5,7 +5,7 @@
 // then move the head; if either write fails the line is cut back off, so a full disk leaves the
 // journal as it was instead of torn. Verification holds a shared lock so it never reads a
 // half-done append. Keys for keyed journals are loaded here (docs/journal.md).
-import { openSync, closeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, mkdirSync, realpathSync, unlinkSync, constants as C } from 'node:fs';
+import { openSync, closeSync, fsyncSync, readFileSync, readSync, fstatSync, ftruncateSync, existsSync, realpathSync, unlinkSync, constants as C } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
 import { join, resolve, dirname, basename } from 'node:path';
 import type { EventEntry, JournalDisposition, JournalEntry, JournalRecovery, JournalRepair, JournalStarted, ReportEntry, SealedReport } from '../contract/generated/types.js';

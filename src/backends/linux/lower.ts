@@ -225,8 +225,8 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
         // noexec unless the entry says exec (a set-ID program kept read-only is still a program).
         // One named by identity must be there, and be that file: a launch that finds it moved or
         // replaced fails (ESTALE, ENOENT) rather than leaving it writable.
-        if (e.dev !== undefined && e.ino !== undefined) steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | (e.options?.includes('exec') ? 0 : ATTR.NOEXEC), target: e.target, aux: 0, dev: BigInt(e.dev), ino: BigInt(e.ino) });
-        else steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | (e.options?.includes('exec') ? 0 : ATTR.NOEXEC), target: e.target, aux: AUX.OPTIONAL });
+        const named = e.dev !== undefined && e.ino !== undefined ? { aux: 0, dev: BigInt(e.dev), ino: BigInt(e.ino) } : { aux: AUX.OPTIONAL };
+        steps.push({ op: MOUNT_OP.BIND_SELF, flags: ATTR.RDONLY | ATTR.NOSUID | ATTR.NODEV | (e.options?.includes('exec') ? 0 : ATTR.NOEXEC), target: e.target, ...named });
         return;
       default:
         return;
