@@ -430,20 +430,21 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     return abandon(e);
   }
   const { job, cache, seed } = prepared;
+  const ctl = await runner.ctl;
   const t0 = Date.now();
-  runner.jobSock.end(job);
-  o.onReleased?.(await runner.ctl);
-  // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.
-  const timer: LongTimer | null = L.wallMs !== null ? longTimeout(() => void runner.ctl.then((c) => c.timeout()), L.wallMs) : null;
-  // And its backstop, which kills the runner should this process's loop be held up then.
+  // The wall's backstop, which kills the runner should this process's loop be held up, counts
+  // from before the job is handed over: nothing of the loop's stands between the two.
   if (L.wallMs !== null) {
     try {
-      (await runner.ctl).backstop(L.wallMs);
+      ctl.backstop(L.wallMs);
     } catch (e) {
-      timer?.clear();
       return abandon(e);
     }
   }
+  runner.jobSock.end(job);
+  o.onReleased?.(ctl);
+  // Chunked: a wall above setTimeout's 24.8-day ceiling must not fire at once.
+  const timer: LongTimer | null = L.wallMs !== null ? longTimeout(() => ctl.timeout(), L.wallMs) : null;
   try {
     const result = await runner.done;
     // A loop held up saw the end late: the backstop's kill is when it ended.

@@ -17,6 +17,7 @@ import { defaultTestParent } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
 import { loadBundle } from '../../src/host/bundle.js';
 import { admittedLinuxPlan, runLoaded } from '../../src/app/run.js';
+import { launchLinux } from '../../src/backends/linux/launcher.js';
 import { runWasm } from '../../src/app/wasm.js';
 
 const BUNDLES = join(__dirname, '..', '..', 'bundles');
@@ -70,6 +71,49 @@ describe('the wall deadline without the event loop', () => {
     // release, so with the child's set-up on a loaded machine.
     expect(r.report.body.timings.runMs).toBeGreaterThanOrEqual(1250);
     expect(r.report.body.timings.runMs).toBeLessThan(2600);
+  });
+
+  it('a launch whose supervisor is held up between the go byte and seeing the exec: killed near its wall all the same', async () => {
+    // The window the test above can only hit by chance (a CI run once did: 31 ticks): the loop
+    // is held from the turn after the go byte, before the launcher has read the exec (its record
+    // pipe's end), so before anything of the loop's could have started a countdown.
+    const out = writableDir();
+    const tickFile = join(out, 'ticks');
+    const b = tempDir('bvisor-backstop-go-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [tick, ${tickFile}] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: ${out}, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
+    const loaded = loadBundle(b);
+    const host = facts();
+    const plan = admittedLinuxPlan(loaded, host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+    let heldAt = 0;
+    const result = await launchLinux({
+      plan,
+      host,
+      runName: `backstop-go-${process.pid}`,
+      hostname: 'bvisor',
+      secret: () => undefined,
+      capture: { stdout: null, stderr: null },
+      dieWithParent: true,
+      // Called just before the go byte; the go byte is written in the same turn, and the exec's
+      // end of the record pipe can be read no sooner than the next turn's poll: setImmediate
+      // runs between the two.
+      beforeGo: () => {
+        setImmediate(() => {
+          heldAt = Date.now();
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+        });
+      },
+    });
+    expect(heldAt).toBeGreaterThan(0);
+    // About 12 ticks by the wall and the backstop's quarter second; about 30 had the workload
+    // lived until the loop woke.
+    const n = ticks(tickFile);
+    expect(n).toBeGreaterThan(2);
+    expect(n).toBeLessThanOrEqual(20);
+    expect(result.signal).toBe(9);
+    expect(result.timedOut).toBe(true);
+    expect(result.backstopAt).toBeGreaterThanOrEqual(heldAt);
+    expect(result.backstopAt! - heldAt).toBeLessThan(2600);
   });
 
   it('a wasm run whose supervisor is held up past its wall: its runner is killed near its wall', async () => {

@@ -979,13 +979,18 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Detached, the go byte is the monitor's to send, at bvisor start.
       if (!req.detached) {
         // The wall's backstop thread is made before the workload runs: one that cannot be made
-        // fails the launch here, not a run under way. Its countdown starts at exec.
+        // fails the launch here, not a run under way.
         if (launch.wallMs !== null || req.keepsDeadline) backstopper = makeBackstop(fds, pid, pidfd, cg);
         await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
         if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops(pid);
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
+        // The backstop's countdown starts with the go byte, not when this loop sees the exec: from
+        // the byte on the workload runs whatever the loop does, and a loop held up before it saw
+        // the exec (a host program's synchronous work in the API) would hold the countdown with
+        // it. The child's few steps to exec come out of the backstop's quarter second.
+        if (launch.wallMs !== null) backstopper!.start(launch.wallMs);
         const go = s.bv_write_byte(syncW);
         if (go < 0) throw await childWhy(spawnErr('go', go));
         holder?.setTimeBase(goNs);
@@ -1064,10 +1069,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         backstopper.start(ms);
       };
       req.onExec?.({ pid, timeout: () => stop('wall'), abort: () => stop('abort'), backstop });
-      if (launch.wallMs !== null) {
-        timer = longTimeout(() => stop('wall'), launch.wallMs);
-        backstop(launch.wallMs);
-      }
+      // The loop's own timer counts from the exec (the backstop's from the go byte, above).
+      if (launch.wallMs !== null) timer = longTimeout(() => stop('wall'), launch.wallMs);
       const cpuFile = watchPath(cg, launch.cgroup.watch);
       cpuWatch = cpuFile ? watchCounter(cpuFile, launch.cgroup.watch!.limitUs, () => stop('cpu')) : null;
       wait = await exited!;
