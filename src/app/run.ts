@@ -116,20 +116,19 @@ export function reservedPaths(root: string | null): Reserved[] {
       make?.();
       out.push({ path: realpathSync.native(path), what });
     } catch {
-      // cannot exist here (a read-only parent, or a root refused: the run's own check of the
-      // root says why): then no workload can create it either
+      // cannot exist here (a read-only parent): then no workload can create it either
     }
   };
   // The root only where its parents are trusted (ensureDirectory checks before it makes): an
-  // attack made root's directories through another user's symlink here, before the refusal.
-  let rootOk = root === null;
-  if (root !== null) add(root, 'state root', () => {
+  // attack made root's directories through another user's symlink here, before the refusal. A
+  // root refused (or that cannot be made) refuses here what would be planned under it: the run,
+  // the create or the plan (which exited 0 without the root's mask, where run refused).
+  if (root !== null) {
     ensureDirectory(root);
-    rootOk = true;
-  });
+    out.push({ path: realpathSync.native(root), what: 'state root' });
+  }
   const cache = defaultCacheDir(root);
   add(cache, 'wasm cache', () => {
-    if (!rootOk) throw new Error('its state root was refused: nothing is made in it');
     try {
       mkdirSync(cache, { mode: 0o700 });
     } catch (e) {
