@@ -101,10 +101,13 @@ function readYaml(source: string, file: string): YamlReadResult {
     prettyErrors: false,
   });
   const issues: Issue[] = [];
+  // A byte order mark (YAML 1.2 allows one at the start) is a character of line 1 to the parser's
+  // offsets, and nothing an editor shows: columns on that line are counted without it.
+  const bom = source.charCodeAt(0) === 0xfeff ? 1 : 0;
   const at = (offset: number | undefined): Located => {
     if (offset === undefined) return { line: 1, col: 1 };
     const p = lineCounter.linePos(offset);
-    return { line: p.line, col: p.col };
+    return { line: p.line, col: p.line === 1 ? Math.max(1, p.col - bom) : p.col };
   };
   const push = (code: Issue['code'], offset: number | undefined, clause: string, message: string, hint?: string): void => {
     const { line, col } = at(offset);

@@ -18,6 +18,20 @@ describe('strict YAML', () => {
     expect(r.locate(['filesystem', 1, 'recursive'])).toEqual({ line: 3, col: 5 });
   });
 
+  it('a byte order mark (which editors do not show) is not counted in line 1\'s columns', () => {
+    const text = 'version: 2\nrest: { a: [1, }\n';
+    // Columns as a reader counts them in the text without the mark: the value after "version: ",
+    // and the flow error on line 2, whose column the mark does not touch.
+    const plain = readYamlStrict(text, 'f.yaml');
+    const marked = readYamlStrict('\ufeff' + text, 'f.yaml');
+    expect(marked.issues.map((i) => [i.line, i.col])).toEqual(plain.issues.map((i) => [i.line, i.col]));
+    expect(marked.issues.length).toBeGreaterThan(0);
+    const ok = readYamlStrict('\ufeffversion: 2\nx: 1\n', 'f.yaml');
+    expect(ok.locate(['version'])).toEqual({ line: 1, col: 'version: '.length + 1 });
+    expect(ok.locate(['version'], { key: true })).toEqual({ line: 1, col: 1 });
+    expect(ok.locate(['x'])).toEqual({ line: 2, col: 'x: '.length + 1 });
+  });
+
   it('refuses an alias expansion bomb without expanding it', () => {
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
     for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`);
