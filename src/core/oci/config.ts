@@ -516,6 +516,11 @@ export function translateOciConfig(config: unknown): OciTranslation {
     if (!isNormalAbsolute(dest)) return r.refuse(`${at}.destination`, `"${dest}" must be an absolute, normalised path`, 'fix the destination', 'BV_OCI_INVALID');
     if (o.uidMappings !== undefined || o.gidMappings !== undefined) return r.refuse(at, 'per-mount id maps are not made by bvisor', 'remove the mount\'s uidMappings/gidMappings');
     const isBind = type === 'bind' || options.includes('bind') || options.includes('rbind');
+    // Every bind and tmpfs bvisor makes is nosuid and nodev (its /dev's tmpfs is not nodev: the
+    // device nodes it binds there must open). A config asking otherwise would get less than it
+    // asked, silently (set-ID programs that do not gain, device nodes that do not open): refused.
+    const wider = options.filter((opt) => opt === 'suid' || (opt === 'dev' && !(type === 'tmpfs' && dest === '/dev')));
+    if ((isBind || type === 'tmpfs') && wider.length) return r.refuse(`${at}.options`, `${wider.join(', ')}: bvisor mounts every bind and tmpfs ${wider.map((w) => `no${w}`).join(' and ')}, and does not give the mount what it asks`, `drop ${wider.join(' and ')} (or say no${wider.join(', no')})`);
     if (isBind) {
       // /dev/shm shared from the engine's directory: bvisor gives every container its own.
       if (dest === '/dev/shm') return r.accept(at, `bind ${source} at /dev/shm`, 'linux:mount(tmpfs /dev/shm)', 'a private /dev/shm instead of the engine\'s shared one');

@@ -126,6 +126,21 @@ describe('OCI config translation', () => {
     expect(ok.limits).toMatchObject({ memory: { value: 67108864 }, processes: { value: 10 }, cpus: { value: 0.5 } });
   });
 
+  it('a bind or tmpfs asking for suid or dev is refused (bvisor makes them nosuid and nodev), not narrowed in silence; /dev\'s tmpfs may say dev', () => {
+    const c = containerd();
+    const base = c.mounts.length;
+    c.mounts.push({ destination: '/a', type: 'bind', source: '/usr', options: ['rbind', 'ro', 'suid'] });
+    c.mounts.push({ destination: '/b', type: 'tmpfs', source: 'tmpfs', options: ['dev', 'mode=755'] });
+    c.mounts.push({ destination: '/c', type: 'bind', source: '/usr', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+    const devAt = c.mounts.findIndex((m: { destination: string }) => m.destination === '/dev');
+    expect(devAt).toBeGreaterThanOrEqual(0);
+    c.mounts[devAt].options = [...c.mounts[devAt].options, 'dev'];
+    const refusals = translateOciConfig(c).manifest.oci.refusals;
+    expect(refusals.map((r) => r.clause)).toEqual([`mounts[${base}].options`, `mounts[${base + 1}].options`]);
+    expect(refusals[0]!.reason).toMatch(/^suid: .*nosuid/);
+    expect(refusals[1]!.reason).toMatch(/^dev: .*nodev/);
+  });
+
   it('a tmpfs with shared or slave propagation is refused, as a bind is', () => {
     const c = containerd();
     c.mounts.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'rshared'] });
