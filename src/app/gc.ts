@@ -50,7 +50,7 @@ export async function gcRoot(root: string, j: JournalOptions = {}): Promise<GcRe
         .filter((name) => !alive(claimMaker(name)))
         .map((name) => ({ id: name, path: join(base, name), why: "a run's registration, never finished (its maker is gone)" })),
       ...orphanMakers(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's maker record, its quarantine never made (its maker is gone)" })),
-      ...orphanLocks(root).map((path) => ({ id: relative(root, path), path, why: "a quarantine's disposition lock, its quarantine gone" })),
+      ...orphanLocks(root).map((path) => ({ id: relative(root, path), path, why: path.endsWith('.commit') ? "a quarantine's commit record, its quarantine gone" : "a quarantine's disposition lock, its quarantine gone" })),
     ];
     for (const l of leftovers) {
       try {

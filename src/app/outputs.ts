@@ -15,7 +15,7 @@
 //            filesystem, else a copy, fsync, rename), durable adds the directory fsyncs;
 //   discard  drops the quarantine. Both record what they did in the report's place (the
 //            container's directory, or outputs/<runId>.disposition) and end the quarantine.
-import { chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type BigIntStats } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, fchmodSync, fchownSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, rmdirSync, type BigIntStats } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -333,6 +333,7 @@ function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made:
   for (const p of made) rmdirQuiet(p);
   if (index !== null) {
     rmSync(makerFile(index), { force: true });
+    rmSync(commitRecord(index), { force: true });
     rmSync(dispositionLock(index), { force: true });
   }
 }
@@ -345,6 +346,15 @@ function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made:
  */
 export function makerFile(index: string): string {
   return `${index}.maker`;
+}
+
+/** Beside a quarantine's index entry: the destinations its commits were decided for, one JSON line
+ * each, written before any copy is made there. A commit cut short leaves its copy beside the
+ * target (commitTemp); the next commit of that run removes it, and so does a discard, which has
+ * only this to know where (a commit's --to). Not fsync'd: the copies it leads to are found after a
+ * process's crash, the common one; a machine's crash may lose both. */
+export function commitRecord(index: string): string {
+  return `${index}.commit`;
 }
 
 /** The run ids that have a maker record (makerFile) under the root. */
@@ -367,8 +377,9 @@ export function orphanMakers(root: string): string[] {
     .map(makerFile);
 }
 
-/** Disposition locks with no quarantine beside them: a drop cut short after the quarantine went,
- * or a quarantine removed by hand (gc removes them; a command waiting on one finds it gone). */
+/** Disposition locks and commit records with no quarantine beside them: a drop cut short after the
+ * quarantine went, or a quarantine removed by hand (gc removes them; a command waiting on a lock
+ * finds it gone). */
 export function orphanLocks(root: string): string[] {
   let names: string[];
   try {
@@ -377,10 +388,10 @@ export function orphanLocks(root: string): string[] {
     return [];
   }
   return names
-    .filter((n) => n.endsWith('.lock'))
+    .filter((n) => n.endsWith('.lock') || n.endsWith('.commit'))
     .map((n) => join(outputsDir(root), n))
-    .filter((lock) => {
-      const index = lock.slice(0, -'.lock'.length);
+    .filter((file) => {
+      const index = file.slice(0, file.lastIndexOf('.'));
       return !existsSync(index) && !isLink(index);
     });
 }
@@ -805,6 +816,8 @@ export interface Disposition {
   to: string | null;
   applied: Array<{ id: string; path: string; to: string }>;
   failed: Array<{ id: string; path: string; error: string }>;
+  /** discard: copies a commit cut short left in a destination that could not be removed, said. */
+  left?: string[];
 }
 
 /**
@@ -935,6 +948,16 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
     if (long) d.failed.push({ id: x.id, path: x.path, error: `its destination path would be longer than a path may be (PATH_MAX, ${PATH_MAX} bytes)` });
     return !long;
   });
+  // Where this commit may leave copies, recorded before it decides anything (a discard finds them
+  // there: removeCommitCopies); a record that cannot be written ends it with nothing decided.
+  try {
+    if (fitting.length) appendFileSync(commitRecord(quarantineIndex(root, d.runId)), JSON.stringify({ to: dest }) + '\n', { mode: 0o600 });
+  } catch (e) {
+    s.bv_close(destFd);
+    s.bv_close(qFd);
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new BvisorError('BV_OUTPUTS', `record the commit's destination beside ${quarantineIndex(root, d.runId)}: ${code}; nothing was promoted`, { hint: 'make room in the state root, then commit again', cause: e });
+  }
   // Decided first, durably: a crash from here on leaves a decided step without its outcome. A
   // decision not recorded (a journal that refuses it, a stop heard while it waited for the lock)
   // ends the commit here, with nothing moved and the descriptors closed.
@@ -1057,9 +1080,80 @@ export function discardOutputs(root: string, report: SealedReport, sink?: Dispos
 function discardLocked(root: string, report: SealedReport, a: NonNullable<ReportBody['artifacts']>, sink?: DispositionSink): Disposition {
   const artifacts = a.items.map((x) => ({ id: x.id, sha256: x.sha256 }));
   if (sink) runSteps(sink({ runId: report.body.runId, step: 'decided', action: 'discard', artifacts }));
-  dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, report.body.runId));
+  const index = quarantineIndex(root, report.body.runId);
+  // Before the record goes with the quarantine: it is what says where a commit cut short copied.
+  const left = removeCommitCopies(index, report.body.runId, a.items);
+  dropQuarantine(a.quarantine, isMountPoint(a.quarantine), index);
   if (sink) runSteps(sink({ runId: report.body.runId, step: 'applied', action: 'discard', artifacts }));
-  return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [] };
+  return { action: 'discard', runId: report.body.runId, to: null, applied: a.items.map((x) => ({ id: x.id, path: x.path, to: '' })), failed: [], ...(left.length ? { left } : {}) };
+}
+
+/**
+ * Removes the copies commits of this run cut short left beside their targets (commitTemp, and the
+ * names of their own a planted name made them take): in each destination the commit record names,
+ * in each artifact's directory there, opened beneath it with no symlink followed and no mount
+ * crossed, as the commit opened them. Only regular files of ours whose names begin with this
+ * run's prefix (a random run id): anything else there is not bvisor's. What could not be removed
+ * is returned, said; a destination or directory gone has nothing to remove.
+ */
+function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{ path: string }>): string[] {
+  let text: string;
+  try {
+    text = readFileSync(commitRecord(index), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    return [`${commitRecord(index)}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (copies a commit cut short left are not looked for)`];
+  }
+  const dests = new Set<string>();
+  for (const line of text.split('\n')) {
+    try {
+      const to = (JSON.parse(line) as { to?: unknown }).to;
+      if (typeof to === 'string' && isAbsolute(to)) dests.add(to);
+    } catch {
+      // a line cut short by a crash: its commit made no copy after it
+    }
+  }
+  const prefix = `.bvisor-commit-${runId}-`;
+  const s = shim();
+  const uid = process.geteuid?.() ?? -1;
+  const left: string[] = [];
+  for (const dest of dests) {
+    const destFd = s.bv_openat2(AT_FDCWD, dest, O.PATH | O.DIRECTORY, 0, RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS);
+    if (destFd === -2) continue;
+    if (destFd < 0) {
+      left.push(`${dest}: ${errnoName(destFd)}`);
+      continue;
+    }
+    try {
+      const dirs = new Set(items.map((x) => posix.dirname(x.path)));
+      for (const rel of dirs) {
+        const segs = rel === '.' ? [] : rel.split('/');
+        const dir = dirBeneath(destFd, segs, false, RESOLVE.NO_XDEV);
+        const where = join(dest, rel);
+        if (dir === -2) continue;
+        if (dir < 0) {
+          left.push(`${where}: ${errnoName(dir)}`);
+          continue;
+        }
+        try {
+          for (const name of readdirSync(fdPath(dir))) {
+            if (!name.startsWith(prefix)) continue;
+            const st = lstatSync(fdPath(dir, name), { throwIfNoEntry: false });
+            if (!st || !st.isFile() || st.uid !== uid) continue;
+            const rc = s.bv_unlinkat(dir, name, 0);
+            if (rc < 0 && rc !== -2) left.push(`${join(where, name)}: unlink: ${errnoName(rc)}`);
+          }
+        } catch (e) {
+          left.push(`${where}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        } finally {
+          s.bv_close(dir);
+        }
+      }
+    } finally {
+      s.bv_close(destFd);
+    }
+  }
+  return left;
 }
 
 /** Whether a quarantine is a mount (a tmpfs bvisor made): its directory is a mount point. The

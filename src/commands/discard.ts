@@ -12,6 +12,8 @@ export default class Discard extends BaseCommand<typeof Discard> {
     const { args } = await this.parse(Discard);
     const d = discardOutputs(this.stateRoot, sealedReportFor(this.stateRoot, args.id), journalSink(this.stateRoot, this.journal.key));
     this.say(`discarded ${d.applied.length} artifact(s) of run ${d.runId}`);
+    // Copies a commit cut short left that could not be removed: the host's to look at.
+    for (const l of d.left ?? []) process.stderr.write(`bvisor: a copy a commit cut short left was not removed: ${l}\n`);
     return d;
   }
 }

@@ -121,17 +121,22 @@ describe('claims left by a crash (live)', () => {
     expect(readdirSync(join(root, 'outputs'))).toEqual([`${liveRun}.maker`]);
   });
 
-  it('gc removes a disposition lock whose quarantine is gone, and keeps one beside its quarantine', async () => {
+  it('gc removes a disposition lock and a commit record whose quarantine is gone, and keeps those beside their quarantine', async () => {
     const root = tempDir();
     const [kept, stale] = [randomUUID(), randomUUID()];
-    // A quarantine whose maker (this process) lives: recovery leaves it, and its lock.
+    // A quarantine whose maker (this process) lives: recovery leaves it, its lock and its record.
     mkdirSync(join(root, 'outputs', kept), { recursive: true });
     writeFileSync(join(root, 'outputs', `${kept}.maker`), JSON.stringify(procRef(process.pid)));
     writeFileSync(join(root, 'outputs', `${kept}.lock`), '');
+    writeFileSync(join(root, 'outputs', `${kept}.commit`), '{"to":"/x"}\n');
     writeFileSync(join(root, 'outputs', `${stale}.lock`), '');
+    writeFileSync(join(root, 'outputs', `${stale}.commit`), '{"to":"/x"}\n');
     const r = await gcRoot(root);
-    expect(r.removed).toEqual([{ id: `outputs/${stale}.lock`, why: "a quarantine's disposition lock, its quarantine gone", reportHash: null }]);
-    expect(readdirSync(join(root, 'outputs')).sort()).toEqual([kept, `${kept}.lock`, `${kept}.maker`].sort());
+    expect(r.removed.sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: `outputs/${stale}.commit`, why: "a quarantine's commit record, its quarantine gone", reportHash: null },
+      { id: `outputs/${stale}.lock`, why: "a quarantine's disposition lock, its quarantine gone", reportHash: null },
+    ]);
+    expect(readdirSync(join(root, 'outputs')).sort()).toEqual([kept, `${kept}.commit`, `${kept}.lock`, `${kept}.maker`].sort());
   });
 
   it('sweeps extracted bundles whose owner is gone only after recovery (a container set up from one may still be being torn down)', async () => {

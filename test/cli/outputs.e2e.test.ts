@@ -4,7 +4,7 @@
 // ENOSPC for the limits.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
@@ -139,6 +139,45 @@ describe('outputs (e2e)', () => {
         }
         if (dir && mounts().split('\n').some((l) => l.split(' ')[4] === dir)) spawnSync('umount', [dir]);
       }
+    }
+  });
+
+  it('a commit killed mid-copy, then discarded: the discard removes the copy it left, in the destination that commit was given; what is not ours stays', () => {
+    const root = newRoot();
+    const dest = join(work.dir, `dest-drop-${Math.random().toString(36).slice(2, 8)}`);
+    const other = join(work.dir, `dest-other-${Math.random().toString(36).slice(2, 8)}`);
+    // Two artifacts, one in a directory: each copy is left beside its own target.
+    const b = bundle('mkdir -p /out/d && printf one > /out/a && printf two > /out/d/b', '{ path: /out, size: 1Mi }');
+    expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'drop-1']).status).toBe(0);
+    const report = reportOf(root, 'drop-1');
+    const quarantine = report.body.artifacts.quarantine as string;
+    try {
+      // Into a destination of the caller's (--to), which only the journal and bvisor's record name.
+      const killed = cli(['--root', root, 'commit', '--to', other, 'drop-1'], { crashAt: 'commit:before-rename' });
+      expect(killed.signal).toBe('SIGKILL');
+      const copies = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.bvisor-commit-')) : []);
+      expect(copies(other).length + copies(join(other, 'd')).length).toBe(1);
+      // Not ours, though named as ours: a directory, and a file of uid 65534 (rootful only).
+      const runId = report.body.runId as string;
+      mkdirSync(join(other, `.bvisor-commit-${runId}-planted-dir`));
+      const theirs = join(other, `.bvisor-commit-${runId}-planted-file`);
+      writeFileSync(theirs, 'theirs');
+      if (process.geteuid?.() === 0) chownSync(theirs, 65534, 65534);
+      const d = cli(['--root', root, 'discard', 'drop-1', '--json']);
+      expect(d.status, d.stderr).toBe(0);
+      expect(d.json().left).toBeUndefined();
+      const ours = (dir: string): string[] => copies(dir).filter((n) => !n.includes('-planted-'));
+      expect([ours(other), ours(join(other, 'd'))]).toEqual([[], []]);
+      expect(existsSync(join(other, `.bvisor-commit-${runId}-planted-dir`))).toBe(true);
+      // Rootful it is 65534's and stays; rootless it could only be made ours, and goes.
+      if (process.geteuid?.() === 0) expect(readFileSync(theirs, 'utf8')).toBe('theirs');
+      else expect(existsSync(theirs)).toBe(false);
+      expect(existsSync(join(other, 'a'))).toBe(false);
+      expect(existsSync(quarantine)).toBe(false);
+      // The record went with the quarantine.
+      expect(readdirSync(join(root, 'outputs')).filter((n) => n.endsWith('.commit'))).toEqual([]);
+    } finally {
+      if (mounts().split('\n').some((l) => l.split(' ')[4] === quarantine)) spawnSync('umount', [quarantine]);
     }
   });
 
