@@ -230,6 +230,10 @@ static int facts(void) {
 }
 
 static void *thread_fn(void *arg) { return arg; }
+static void *sleeper_fn(void *arg) {
+  sleep(*(unsigned *)arg);
+  return arg;
+}
 
 /* Installs a filter of its own that allows everything: with `listener`, asking for a listener
  * too (the kernel allows one per filter chain: EBUSY when bvisor's already has one). The
@@ -571,6 +575,19 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "sleep") && argc >= 3) { sleep((unsigned)atoi(argv[2])); return 0; }
   if (!strcmp(m, "unparented") && argc >= 3) {
     if (syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0) { printf("prctl: %d\n", errno); return 1; }
+    /* With "leader-exit", a thread (made after the clear, so it has none either) sleeps SECS and
+     * the main thread ends by exit(2) alone, not exit_group: the leader is a zombie while the
+     * process runs on (an attack in December). */
+    if (argc >= 4 && !strcmp(argv[3], "leader-exit")) {
+      pthread_t t;
+      static unsigned secs;
+      secs = (unsigned)atoi(argv[2]);
+      int e = pthread_create(&t, NULL, sleeper_fn, &secs);
+      if (e) { printf("pthread_create: %d\n", e); return 1; }
+      printf("cleared\n");
+      fflush(stdout);
+      syscall(SYS_exit, 0);
+    }
     printf("cleared\n");
     fflush(stdout);
     sleep((unsigned)atoi(argv[2]));

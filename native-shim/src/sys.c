@@ -1,6 +1,7 @@
 /* Small syscall wrappers the TypeScript side needs and Node does not expose. Each returns a
  * value >= 0 or -errno; none prints or aborts. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -290,12 +291,11 @@ struct deadline {
   int pidfd, kill_fd, sock, proc_fd;
 };
 
-/* Whether the process /proc/<pid> (proc_fd) is exiting already (PF_EXITING in field 9 of its stat,
- * proc(5)), or gone: a first process killed by another (the OOM killer, a caller) stays unreaped
- * and its pidfd unreadable while its namespace is torn down. Unknown (unreadable) is "no". */
-static int exiting(int proc_fd) {
+/* Whether the task whose stat file is `name` beneath `dir_fd` is exiting already (PF_EXITING in
+ * field 9 of its stat, proc(5)), or gone. Unknown (unreadable) is "no". */
+static int task_exiting(int dir_fd, const char *name) {
   char buf[1024];
-  int fd = openat(proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+  int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ESRCH || errno == ENOENT;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
@@ -308,6 +308,33 @@ static int exiting(int proc_fd) {
   for (int field = 0; tok && field < 6; field++) tok = strtok_r(NULL, " ", &save);
   if (!tok) return 0;
   return (strtoul(tok, NULL, 10) & 0x4UL) != 0; /* PF_EXITING, include/linux/sched.h */
+}
+
+/* Whether the process /proc/<pid> (proc_fd) is exiting already, or gone: a first process killed by
+ * another (the OOM killer, a caller) stays unreaped and its pidfd unreadable while its namespace
+ * is torn down. Its leader exiting is not enough: one that ended by exit(2) alone, not
+ * exit_group, carries PF_EXITING while the group's other threads run on (an attack in December
+ * hid the deadline's kill that way), so every thread of the group must be exiting. Unknown is
+ * "no". */
+static int exiting(int proc_fd) {
+  if (!task_exiting(proc_fd, "stat")) return 0;
+  int task_fd = openat(proc_fd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (task_fd < 0) return errno == ESRCH || errno == ENOENT;
+  DIR *d = fdopendir(task_fd);
+  if (!d) {
+    close(task_fd);
+    return 0;
+  }
+  int all = 1;
+  struct dirent *e;
+  char name[300];
+  while (all && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(name, sizeof name, "%s/stat", e->d_name);
+    all = task_exiting(dirfd(d), name);
+  }
+  closedir(d);
+  return all;
 }
 
 static void *deadline_main(void *arg) {

@@ -13,7 +13,7 @@ import { BvisorError } from '../contract/errors.js';
 import { entryKind, entryRunId } from '../core/journal.js';
 import { classify, type AttemptHost, type AttemptJournal } from '../core/recovery.js';
 import { appendRecovery, readJournalEntries, readJournalEntriesSince, repairJournalAt, verifyJournalAt, type JournalFloor, type JournalWindow, type TornTail } from '../host/journal-store.js';
-import { alive } from '../host/proc.js';
+import { alive, hasExited } from '../host/proc.js';
 import { withFlock } from '../host/flock.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { cgroupMembers, killAll, teardownCgroups } from '../backends/linux/host/cgroups.js';
@@ -352,7 +352,7 @@ async function act(root: string, f: Found, j: JournalOptions, outputs: OutputsVi
     for (const p of plan.filter((x) => x.do === 'kill-process')) {
       const pid = Number(p.target.replace(/^pid /, ''));
       const ref = f.host.orphanRefs.find((r) => r.pid === pid);
-      const ok = await gone(() => (ref ? !alive(ref) : !existsSync(`/proc/${pid}`) || /^State:\s*Z/m.test(safeRead(`/proc/${pid}/status`))), 3000);
+      const ok = await gone(() => (ref ? !alive(ref) : exitedOrUnreadable(pid)), 3000);
       record('kill-process', `pid ${pid} (${liveBefore.get(pid)?.role ?? 'member'})`, ok ? null : 'still running');
     }
   }
@@ -372,11 +372,12 @@ async function act(root: string, f: Found, j: JournalOptions, outputs: OutputsVi
   return done;
 }
 
-function safeRead(p: string): string {
+/** Whether pid has exited (hasExited); unreadable is taken for gone, as a kill's wait must end. */
+function exitedOrUnreadable(pid: number): boolean {
   try {
-    return readFileSync(p, 'utf8');
+    return hasExited(pid);
   } catch {
-    return '';
+    return true;
   }
 }
 

@@ -43,12 +43,47 @@ export function procRef(pid: number): ProcRef | null {
   return st === null ? null : { pid, startTime: st };
 }
 
-/** Whether the recorded process still runs (a zombie has exited; only its parent's wait is missing). */
+/**
+ * Whether process `pid` has exited: gone from /proc, or its leader a zombie (or dead) with no
+ * other thread of its group left running. A leader that ended by exit(2) alone, not exit_group,
+ * is a zombie while the group's other threads run on (an attack in December: `State: Z` taken for
+ * the end let a workload outlive its sealed report): that process runs. A failure to read other
+ * than its being gone is thrown.
+ */
+export function hasExited(pid: number): boolean {
+  const state = procState(pid);
+  if (state === null) return true;
+  if (state !== 'Z' && state !== 'X') return false;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return true;
+    throw e;
+  }
+  for (const tid of tids) {
+    let st: string;
+    try {
+      st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ESRCH') continue; // that thread is gone
+      throw e;
+    }
+    const letter = st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
+    if (letter !== 'Z' && letter !== 'X') return false;
+  }
+  return true;
+}
+
+/** Whether the recorded process still runs (one that has exited, hasExited, is a zombie at most:
+ * only its parent's wait is missing). Unreadable is taken for gone. */
 export function alive(ref: ProcRef | null): boolean {
   if (!ref) return false;
   if (startTime(ref.pid) !== ref.startTime) return false;
   try {
-    return !/^State:\s*Z/m.test(readFileSync(`/proc/${ref.pid}/status`, 'utf8'));
+    return !hasExited(ref.pid);
   } catch {
     return false;
   }

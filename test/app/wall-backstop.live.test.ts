@@ -7,7 +7,7 @@
 // shim now kills the workload shortly after its wall whatever the loop does
 // (native-shim/src/sys.c, bv_deadline_thread). Oracle: the ticks the workload wrote to the disk
 // while this test held its own loop up (Atomics.wait), as the blocked write did.
-import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
@@ -114,6 +114,65 @@ describe('the wall deadline without the event loop', () => {
     expect(result.timedOut).toBe(true);
     expect(result.backstopAt).toBeGreaterThanOrEqual(heldAt);
     expect(result.backstopAt! - heldAt).toBeLessThan(2600);
+  });
+
+  it('a workload whose main thread ended by exit(2) alone (its leader exiting, a thread running on): the backstop\'s kill is still claimed a timeout', async () => {
+    // An attack in December: the backstop claims its kill only if the first process was not
+    // exiting already (so an OOM kill is not called a timeout), and it looked at the leader's
+    // PF_EXITING alone, which a leader that ended by exit(2) carries while its threads run on.
+    const b = tempDir('bvisor-backstop-leader-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "60", leader-exit] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nspawn: threads\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
+    const loaded = loadBundle(b);
+    const host = facts();
+    const plan = admittedLinuxPlan(loaded, host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+    let seen: { leader: string; others: string[] } | null = null;
+    const states = (pid: number): { leader: string; others: string[] } => {
+      const of = (f: string): string => {
+        try {
+          const t = readFileSync(f, 'latin1');
+          return t.slice(t.lastIndexOf(')') + 2)[0]!;
+        } catch {
+          return '-';
+        }
+      };
+      let tids: string[] = [];
+      try {
+        tids = readdirSync(`/proc/${pid}/task`).filter((t) => t !== String(pid));
+      } catch {
+        // gone
+      }
+      return { leader: of(`/proc/${pid}/stat`), others: tids.map((t) => of(`/proc/${pid}/task/${t}/stat`)) };
+    };
+    const result = await launchLinux({
+      plan,
+      host,
+      runName: `backstop-leader-${process.pid}`,
+      hostname: 'bvisor',
+      secret: () => undefined,
+      capture: { stdout: null, stderr: null },
+      dieWithParent: true,
+      beforeGo: ({ pid }) => {
+        setImmediate(() => {
+          // Held from here, as the tests above hold it; first (synchronously, so still held) the
+          // workload seen as the attack had it: its leader a zombie, a thread of it asleep.
+          const t0 = Date.now();
+          while (Date.now() - t0 < 900) {
+            const s = states(pid);
+            if (s.leader === 'Z' && s.others.includes('S')) {
+              seen = s;
+              break;
+            }
+          }
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000 - (Date.now() - t0));
+        });
+      },
+    });
+    expect(seen).toMatchObject({ leader: 'Z', others: expect.arrayContaining(['S']) });
+    expect(result.signal).toBe(9);
+    expect(result.timedOut).toBe(true);
+    expect(result.backstopAt).toBeDefined();
+    expect(result.runMs).toBeLessThan(2600);
   });
 
   it('a wasm run whose supervisor is held up past its wall: its runner is killed near its wall', async () => {

@@ -1,7 +1,7 @@
 // Waits for workloads without blocking the event loop or a thread: on SIGCHLD (and on a slow
 // timer, in case signals coalesce or arrive before we listen) every watched pidfd is polled
 // with waitid(P_PIDFD, WNOHANG). The timer also keeps Node alive while a workload runs.
-import { parentOf, procState } from '../../../host/proc.js';
+import { hasExited, parentOf, procState } from '../../../host/proc.js';
 import { shim } from '../ffi/shim.js';
 import { errnoName } from '../../../host/facts.js';
 
@@ -86,8 +86,7 @@ export async function awaitExit(pidfd: number, pid: number, ms: number): Promise
   const exited = (): boolean => {
     if (s.bv_pidfd_signal(pidfd, 0) === -3) return true; // ESRCH: reaped
     try {
-      const state = procState(pid);
-      return state === null || state === 'Z';
+      return hasExited(pid);
     } catch {
       return true;
     }
