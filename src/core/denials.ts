@@ -119,7 +119,9 @@ export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
         rule: rule(body, 'limits.cpu', formatDuration(cpu), byWatch ? 'the monitor\'s cpu watch' : 'RLIMIT_CPU'),
         errno: null,
         observedBy: byWatch ? `supervisor:cpu watch (${B.cpu.source ?? 'cgroup cpu counter'})` : `kernel:RLIMIT_CPU (${o.signal})`,
-        allow: `limits: { cpu: ${headroomDuration(cpu)} }`,
+        // Watched, the clause was mediated: the same guarantee, or a budget between whole seconds
+        // would be refused (RLIMIT_CPU counts seconds).
+        allow: byWatch ? `limits: { cpu: { value: ${headroomDuration(cpu)}, guarantee: mediated } }` : `limits: { cpu: ${headroomDuration(cpu)} }`,
         count: 1,
         atMs: runMs,
       }));

@@ -518,6 +518,16 @@ function supervised(ctx: FeatureCtx, c: Candidate): Candidate[] {
   ];
 }
 
+/**
+ * Whether limits.cpu of `ms` is held by the supervisor's watch of the cgroup's usage (mediated)
+ * rather than RLIMIT_CPU: with spawn: descendants (RLIMIT_CPU is per process), or a budget between
+ * whole seconds (RLIMIT_CPU counts seconds, setrlimit(2)). The planner's candidates (linuxLimit)
+ * and the launch's inputs both follow it.
+ */
+export function cpuWatched(spawn: string, ms: number): boolean {
+  return spawn === 'descendants' || !Number.isInteger(ms / 1000);
+}
+
 function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[] {
   const spawn = ctx.manifest.spawn.value;
   switch (name) {
@@ -534,13 +544,19 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
       ];
     }
     case 'cpu': {
-      const secs = Math.ceil(value / 1000);
+      // Where the rlimit cannot hold it, the supervisor's watch of the cgroup's usage (mediated);
+      // the launch's inputs (planner.ts) follow the same rule: cpuWatched.
+      const watched = (): Candidate[] => supervised(ctx, cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated')).map((c) => (c.available ? { ...c, mechanism: `${c.mechanism}+supervisor(poll,kill)` } : c));
+      if (spawn === 'descendants') return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'RLIMIT_CPU is per process; with spawn: descendants the total is not bounded by the kernel', 'mark limits.cpu guarantee: mediated (bvisor polls the cgroup and kills), or use spawn: deny'), ...watched()];
+      // RLIMIT_CPU counts whole seconds: a budget between them would be rounded up (an attack in
+      // December used 978 ms of a 100ms budget "enforced" as RLIMIT_CPU=1s).
+      const secs = value / 1000;
+      if (!Number.isInteger(secs)) {
+        const up = Math.ceil(secs);
+        return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', `RLIMIT_CPU counts whole seconds: ${value}ms would be ${up}s, more than asked`, `write limits.cpu in whole seconds (${Math.max(1, Math.floor(secs))}s or ${up}s), or mark it guarantee: mediated (bvisor polls the cgroup and kills)`), ...watched()];
+      }
       // RLIMIT_CPU is per process (all its threads): exact when the workload cannot fork.
-      if (spawn !== 'descendants') return [rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`)];
-      return [
-        missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'RLIMIT_CPU is per process; with spawn: descendants the total is not bounded by the kernel', 'mark limits.cpu guarantee: mediated (bvisor polls the cgroup and kills), or use spawn: deny'),
-        ...supervised(ctx, cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated')),
-      ].map((c) => (c.available ? { ...c, mechanism: `${c.mechanism}+supervisor(poll,kill)` } : c));
+      return [rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`)];
     }
     case 'cpus':
       return [cgroupCandidate(ctx, 'cpu', 'cpu.max', 'cpu.cfs_quota_us')];

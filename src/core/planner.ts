@@ -6,7 +6,7 @@
 import type { OciLaunch, HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, cpuWatched, rlimitCandidate, backendOf, grantIdmap, rootIdmap, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
@@ -394,11 +394,11 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
       const quota = Math.max(1000, Math.round(L.cpus.value * period));
       addCg('limits.cpus', 'cpu', [['cpu.max', `${quota} ${period}`]], [['cpu.cfs_period_us', String(period)], ['cpu.cfs_quota_us', String(quota)]]);
     }
-    if (L.cpu && m.spawn.value !== 'descendants') {
-      const s = Math.ceil(L.cpu.value / 1000);
+    if (L.cpu && !cpuWatched(m.spawn.value, L.cpu.value)) {
+      const s = L.cpu.value / 1000;
       rlimits.push({ clause: 'limits.cpu', resource: 'cpu', soft: s, hard: s });
     }
-    if (L.cpu && m.spawn.value === 'descendants') {
+    if (L.cpu && cpuWatched(m.spawn.value, L.cpu.value)) {
       // Mediated: the whole tree's usage, from the cgroup, polled by the supervisor.
       const c = place('cpuacct');
       if (c) watch = { clause: 'limits.cpu', version: c.version, controller: 'cpuacct', file: c.version === 2 ? 'cpu.stat' : 'cpuacct.usage', limitUs: L.cpu.value * 1000 };

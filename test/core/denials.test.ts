@@ -87,7 +87,8 @@ describe('budgetDenials', () => {
       b.outcome = { status: 'killed', reason: 'cpu', exitCode: null, signal: 'SIGKILL' };
       b.budgets.cpu = { unit: 'ms', limit: 2000, observed: 2013, source: '/cg/cpu.stat' };
     });
-    expect(budgetDenials(watched, none)).toMatchObject([{ clause: 'limits.cpu', allow: 'limits: { cpu: 4s }' }]);
+    // Watched, the clause was mediated: its allow keeps that guarantee (4s enforced would be another mechanism).
+    expect(budgetDenials(watched, none)).toMatchObject([{ clause: 'limits.cpu', allow: 'limits: { cpu: { value: 4s, guarantee: mediated } }' }]);
     const xcpu = body((b) => {
       b.outcome = { status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGXCPU' };
       b.budgets.cpu = { unit: 'ms', limit: 1000, observed: 1001 };

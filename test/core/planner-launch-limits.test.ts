@@ -87,12 +87,21 @@ describe('where no cgroup can be made: rlimits', () => {
 });
 
 describe('rlimits that are always rlimits', () => {
-  it('limits.cpu: RLIMIT_CPU in whole seconds, rounded up (never less than asked)', () => {
-    const p = run(manifestOf('limits: { cpu: 1500ms }\n'), hybridHost());
-    expect(p.launch!.rlimits).toEqual([{ clause: 'limits.cpu', resource: 'cpu', soft: 2, hard: 2 }]);
-    expect(p.launch!.cpuMs).toBe(1500);
+  it('limits.cpu: RLIMIT_CPU in whole seconds; a budget between seconds is refused enforced (RLIMIT_CPU would round it up), and watched when mediated', () => {
+    const p = run(manifestOf('limits: { cpu: 3s }\n'), hybridHost());
+    expect(p.launch!.rlimits).toEqual([{ clause: 'limits.cpu', resource: 'cpu', soft: 3, hard: 3 }]);
+    expect(p.launch!.cpuMs).toBe(3000);
     expect(p.launch!.cgroup.watch).toBeNull();
-    expect(run(manifestOf('limits: { cpu: 3s }\n'), hybridHost()).launch!.rlimits).toEqual([{ clause: 'limits.cpu', resource: 'cpu', soft: 3, hard: 3 }]);
+    // setrlimit(2): RLIMIT_CPU is "in seconds"; 100ms would be 1 s, ten times the budget (an attack).
+    for (const written of ['100ms', '1500ms']) {
+      const paths: PlanPaths = { grants: [usr], exe, module: null, root: null };
+      const refused = plan({ manifest: manifestOf(`limits: { cpu: ${written} }\n`), host: hybridHost(), paths, cgroupParent: 'bvisor-test' }, sha256Hex);
+      expect(refused.admitted).toBe(false);
+      expect(refused.refusals).toEqual([expect.objectContaining({ clause: 'limits.cpu', code: 'BV_PLAN_WEAKER_THAN_REQUESTED', reason: expect.stringContaining('whole seconds') })]);
+    }
+    const watched = run(manifestOf('limits: { cpu: { value: 1500ms, guarantee: mediated } }\n'), hybridHost());
+    expect(watched.launch!.rlimits.filter((r) => r.resource === 'cpu')).toEqual([]);
+    expect(watched.launch!.cgroup.watch).toMatchObject({ clause: 'limits.cpu', controller: 'cpuacct', limitUs: 1_500_000 });
   });
 
   it('limits.openFiles: RLIMIT_NOFILE', () => {

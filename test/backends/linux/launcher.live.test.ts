@@ -203,6 +203,18 @@ describe('launcher (live)', () => {
     expect(twin.report.body.outcome).toMatchObject({ status: 'timeout', reason: 'wall' });
   });
 
+  it('a cpu limit between whole seconds without descendants (mediated): watched and killed at 300 ms of cpu, not RLIMIT_CPU\'s rounded-up second', async () => {
+    // An attack in December: cpu: 100ms was "enforced" as RLIMIT_CPU=1s (setrlimit(2) counts
+    // seconds), and the workload used 978 ms. Enforced it is refused now (core tests); mediated,
+    // the cgroup's usage is watched as for descendants. Oracle: the cgroup's own count, read back.
+    const out = await runProbe(['spin'], 'limits: { wall: 20s, cpu: { value: 300ms, guarantee: mediated } }\n', { cgroupParent: testCgroupParent() });
+    expect(out.report.body.admitted.find((a) => a.clause === 'limits.cpu')?.mechanism).toMatch(/\+supervisor\(poll,kill\)$/);
+    expect(out.report.body.outcome).toMatchObject({ status: 'killed', reason: 'cpu', signal: 'SIGKILL' });
+    const used = out.report.body.budgets.cpu.observed as number;
+    expect(used).toBeGreaterThanOrEqual(300);
+    expect(used).toBeLessThan(800); // RLIMIT_CPU=1s would let it reach 1000
+  });
+
   it('the child joins its v1 leaves itself, and the go byte waits until the leaf lists it (red twins: no join)', async () => {
     if (!facts().cgroup.v1.some((h) => h.controllers.includes('memory')) || facts().cgroup.v2?.controllers.includes('memory')) {
       skipOrFail('cgroup-v1-memory', 'limits.memory is not placed on a v1 memory hierarchy here');
