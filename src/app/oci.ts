@@ -4,9 +4,10 @@
 // this build and host enforce, as the runtime-spec's features.md document). Each works on the
 // records create left in the container's state directory; none acts on a cgroup bvisor did not
 // name for the container.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
+import { alive } from '../host/proc.js';
 import type { ContainerState, HostFacts } from '../contract/generated/types.js';
 import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan } from './lifecycle.js';
 import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backends/linux/host/cgroups.js';
@@ -48,13 +49,35 @@ export function setPaused(root: string, id: string, paused: boolean): void {
   });
 }
 
-/** ps: the pids of every process in the container's cgroups (host pids, as runc prints). */
+/**
+ * ps: the pids of every process in the container's cgroups (host pids, as runc prints). A
+ * container with no cgroup (no limit asked for one) listed nothing while its workload ran (an
+ * attack in December): its members are then the processes of its own pid namespace; without one
+ * of those either, they cannot be told from the host's, and ps says so rather than list none.
+ */
 export function containerPids(root: string, id: string): number[] {
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
-    const { all } = live(root, id, 'list the processes of');
-    return [...new Set(all.flatMap(cgroupMembers))].sort((a, b) => a - b);
+    const { all, s } = live(root, id, 'list the processes of');
+    if (all.length) return [...new Set(all.flatMap(cgroupMembers))].sort((a, b) => a - b);
+    const ns = s.pid && alive(s.pid) ? pidNamespaceOf(s.pid.pid) : null;
+    if (ns === null || ns === pidNamespaceOf(process.pid)) throw new BvisorError('BV_CONTAINER_STATE', `cannot list the processes of container ${id}: it has no cgroup${ns === null ? ', and its workload is gone' : ' and no pid namespace of its own'}, so its processes cannot be told from the host's`, { hint: 'give the boundary a limit that places it in a cgroup (limits.processes, limits.memory), or a pid namespace' });
+    const pids: number[] = [];
+    for (const name of readdirSync('/proc')) {
+      if (/^\d+$/.test(name) && pidNamespaceOf(Number(name)) === ns) pids.push(Number(name));
+    }
+    return pids.sort((a, b) => a - b);
   });
+}
+
+/** The pid namespace of a process (its /proc/<pid>/ns/pid link, "pid:[inode]"), or null when it is
+ * gone or cannot be read. */
+function pidNamespaceOf(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return null;
+  }
 }
 
 export interface OciStats {
