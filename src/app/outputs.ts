@@ -1068,7 +1068,14 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
   // hashed, a name not listed, nothing listed for a container with secrets): that is the host's
   // to look at before a discard, not bvisor's to delete.
   const unlisted = a.truncated || a.refused.some((r) => !NOT_DATA_REASONS.has(r.reason));
-  if (d.failed.length === 0 && want.length === a.items.length && !unlisted) dropQuarantine(a.quarantine, isMountPoint(a.quarantine), quarantineIndex(root, d.runId));
+  if (d.failed.length === 0 && want.length === a.items.length && !unlisted) {
+    // As a discard does: the record goes with the quarantine, and a copy an earlier commit cut
+    // short left in another destination (its --to) would have nothing pointing at it after.
+    const index = quarantineIndex(root, d.runId);
+    const left = removeCommitCopies(index, d.runId, a.items);
+    if (left.length) d.left = left;
+    dropQuarantine(a.quarantine, isMountPoint(a.quarantine), index);
+  }
   return d;
 }
 
@@ -1089,14 +1096,15 @@ function discardLocked(root: string, report: SealedReport, a: NonNullable<Report
 }
 
 /**
- * Removes the copies commits of this run cut short left beside their targets (commitTemp, and the
- * names of their own a planted name made them take): in each destination the commit record names,
- * in each artifact's directory there, opened beneath it with no symlink followed and no mount
- * crossed, as the commit opened them. Only regular files of ours whose names begin with this
- * run's prefix (a random run id): anything else there is not bvisor's. What could not be removed
- * is returned, said; a destination or directory gone has nothing to remove.
+ * Removes the copies commits of this run cut short left beside their targets: commitTemp's name,
+ * or that name and the 12 hex digits of one of its own (ownName, when a name was planted), in
+ * each destination the commit record names, in the artifact's directory there, opened beneath it
+ * with no symlink followed and no mount crossed, as the commit opened them. Only regular files of
+ * ours, and never an artifact's own name there (a workload may name a file as a copy would be
+ * named, and a commit of it promotes it under that name: a review). What could not be removed is
+ * returned, said; a destination or directory gone has nothing to remove.
  */
-function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{ path: string }>): string[] {
+function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{ id: string; path: string }>): string[] {
   let text: string;
   try {
     text = readFileSync(commitRecord(index), 'utf8');
@@ -1113,7 +1121,16 @@ function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{
       // a line cut short by a crash: its commit made no copy after it
     }
   }
-  const prefix = `.bvisor-commit-${runId}-`;
+  // Per directory of the artifacts: the names a copy of one of them may have, and their own names.
+  const byDir = new Map<string, { copies: Set<string>; own: Set<string> }>();
+  for (const it of items) {
+    const rel = posix.dirname(it.path);
+    const e = byDir.get(rel) ?? { copies: new Set<string>(), own: new Set<string>() };
+    e.copies.add(commitTemp(runId, it.id));
+    e.own.add(posix.basename(it.path));
+    byDir.set(rel, e);
+  }
+  const isCopy = (name: string, copies: Set<string>): boolean => copies.has(name) || (/-[0-9a-f]{12}$/.test(name) && copies.has(name.slice(0, -13)));
   const s = shim();
   const uid = process.geteuid?.() ?? -1;
   const left: string[] = [];
@@ -1125,8 +1142,7 @@ function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{
       continue;
     }
     try {
-      const dirs = new Set(items.map((x) => posix.dirname(x.path)));
-      for (const rel of dirs) {
+      for (const [rel, names] of byDir) {
         const segs = rel === '.' ? [] : rel.split('/');
         const dir = dirBeneath(destFd, segs, false, RESOLVE.NO_XDEV);
         const where = join(dest, rel);
@@ -1137,7 +1153,7 @@ function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{
         }
         try {
           for (const name of readdirSync(fdPath(dir))) {
-            if (!name.startsWith(prefix)) continue;
+            if (!isCopy(name, names.copies) || names.own.has(name)) continue;
             const st = lstatSync(fdPath(dir, name), { throwIfNoEntry: false });
             if (!st || !st.isFile() || st.uid !== uid) continue;
             const rc = s.bv_unlinkat(dir, name, 0);

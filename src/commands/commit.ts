@@ -24,6 +24,8 @@ export default class Commit extends BaseCommand<typeof Commit> {
     // for a line of bvisor's own.
     // (At most a screenful: --json carries each failure.)
     this.say(`committed ${d.applied.length} artifact(s) of run ${d.runId} to ${visible(d.to ?? '')}${d.failed.length ? `; ${d.failed.length} failed: ${visible(failures(d.failed))}` : ''}`);
+    // Copies an earlier commit cut short left that could not be removed: the host's to look at.
+    for (const l of d.left ?? []) process.stderr.write(`bvisor: a copy a commit cut short left was not removed: ${visible(l)}\n`);
     if (d.failed.length) throw new BvisorError('BV_OUTPUTS', `${d.failed.length} artifact(s) of run ${d.runId} were not committed: ${failures(d.failed)}`, { hint: 'the quarantine is kept: look at it, then commit again or discard' });
     return d;
   }

@@ -142,37 +142,46 @@ describe('outputs (e2e)', () => {
     }
   });
 
-  it('a commit killed mid-copy, then discarded: the discard removes the copy it left, in the destination that commit was given; what is not ours stays', () => {
+  it.each(['discard', 'commit'])('a commit killed mid-copy into a destination of its own (--to), then a %s that ends the quarantine: the copies left there are removed; what is not a copy of ours stays', (ending) => {
     const root = newRoot();
     const dest = join(work.dir, `dest-drop-${Math.random().toString(36).slice(2, 8)}`);
     const other = join(work.dir, `dest-other-${Math.random().toString(36).slice(2, 8)}`);
     // Two artifacts, one in a directory: each copy is left beside its own target.
     const b = bundle('mkdir -p /out/d && printf one > /out/a && printf two > /out/d/b', '{ path: /out, size: 1Mi }');
-    expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, 'drop-1']).status).toBe(0);
-    const report = reportOf(root, 'drop-1');
+    const id = `drop-${ending}`;
+    expect(cli(['--root', root, 'run', '-b', b, '--outputs-to', dest, id]).status).toBe(0);
+    const report = reportOf(root, id);
     const quarantine = report.body.artifacts.quarantine as string;
     try {
       // Into a destination of the caller's (--to), which only the journal and bvisor's record name.
-      const killed = cli(['--root', root, 'commit', '--to', other, 'drop-1'], { crashAt: 'commit:before-rename' });
+      const killed = cli(['--root', root, 'commit', '--to', other, id], { crashAt: 'commit:before-rename' });
       expect(killed.signal).toBe('SIGKILL');
-      const copies = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.bvisor-commit-')) : []);
-      expect(copies(other).length + copies(join(other, 'd')).length).toBe(1);
-      // Not ours, though named as ours: a directory, and a file of uid 65534 (rootful only).
       const runId = report.body.runId as string;
-      mkdirSync(join(other, `.bvisor-commit-${runId}-planted-dir`));
-      const theirs = join(other, `.bvisor-commit-${runId}-planted-file`);
-      writeFileSync(theirs, 'theirs');
-      if (process.geteuid?.() === 0) chownSync(theirs, 65534, 65534);
-      const d = cli(['--root', root, 'discard', 'drop-1', '--json']);
+      const idA = (report.body.artifacts.items as Array<{ id: string; path: string }>).find((x) => x.path === 'a')!.id;
+      const names = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.bvisor-commit-')).sort() : []);
+      const crashed = [...names(other), ...names(join(other, 'd'))];
+      expect(crashed).toHaveLength(1);
+      // A copy under a name of its own (a planted name made the commit take one): removed too.
+      const ownName = `.bvisor-commit-${runId}-${idA}-0123456789ab`;
+      writeFileSync(join(other, ownName), 'one');
+      // Not copies of ours, though named like them: a file not named as any copy is, a directory
+      // under a copy's name, and (rootful) a file of uid 65534 under one.
+      const unrelated = `.bvisor-commit-${runId}-unrelated`;
+      writeFileSync(join(other, unrelated), 'x');
+      const dir = `.bvisor-commit-${runId}-${idA}-dddddddddddd`;
+      mkdirSync(join(other, dir));
+      const theirs = `.bvisor-commit-${runId}-${idA}-eeeeeeeeeeee`;
+      const rootful = process.geteuid?.() === 0;
+      if (rootful) {
+        writeFileSync(join(other, theirs), 'theirs');
+        chownSync(join(other, theirs), 65534, 65534);
+      }
+      const d = ending === 'discard' ? cli(['--root', root, 'discard', id, '--json']) : cli(['--root', root, 'commit', id, '--json']);
       expect(d.status, d.stderr).toBe(0);
       expect(d.json().left).toBeUndefined();
-      const ours = (dir: string): string[] => copies(dir).filter((n) => !n.includes('-planted-'));
-      expect([ours(other), ours(join(other, 'd'))]).toEqual([[], []]);
-      expect(existsSync(join(other, `.bvisor-commit-${runId}-planted-dir`))).toBe(true);
-      // Rootful it is 65534's and stays; rootless it could only be made ours, and goes.
-      if (process.geteuid?.() === 0) expect(readFileSync(theirs, 'utf8')).toBe('theirs');
-      else expect(existsSync(theirs)).toBe(false);
+      expect([names(other), names(join(other, 'd'))]).toEqual([[dir, ...(rootful ? [theirs] : []), unrelated].sort(), []]);
       expect(existsSync(join(other, 'a'))).toBe(false);
+      if (ending === 'commit') expect([readFileSync(join(dest, 'a'), 'utf8'), readFileSync(join(dest, 'd', 'b'), 'utf8')]).toEqual(['one', 'two']);
       expect(existsSync(quarantine)).toBe(false);
       // The record went with the quarantine.
       expect(readdirSync(join(root, 'outputs')).filter((n) => n.endsWith('.commit'))).toEqual([]);
