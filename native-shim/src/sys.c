@@ -291,33 +291,55 @@ struct deadline {
   int pidfd, kill_fd, sock, proc_fd;
 };
 
-/* Whether the task whose stat file is `name` beneath `dir_fd` is exiting already (PF_EXITING in
- * field 9 of its stat, proc(5)), or gone. Unknown (unreadable) is "no". */
-static int task_exiting(int dir_fd, const char *name) {
-  char buf[1024];
+/* Reads the file `prefix``file` beneath dir_fd into buf (NUL-terminated): its length, 0 when the
+ * task is gone (ENOENT, ESRCH), -1 on another failure. */
+static ssize_t task_file(int dir_fd, const char *prefix, const char *file, char *buf, size_t size) {
+  char name[300];
+  snprintf(name, sizeof name, "%s%s", prefix, file);
   int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ESRCH || errno == ENOENT;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  if (fd < 0) return errno == ESRCH || errno == ENOENT ? 0 : -1;
+  ssize_t n = read(fd, buf, size - 1);
+  int e = errno;
   close(fd);
-  if (n <= 0) return n < 0 && errno == ESRCH;
+  if (n < 0) return e == ESRCH ? 0 : -1;
   buf[n] = 0;
+  return n;
+}
+
+/* Whether the task whose files are `prefix`stat and `prefix`status beneath dir_fd is ending: gone,
+ * a zombie or dead, in its exit already (PF_EXITING in field 9 of its stat, proc(5)), or with
+ * SIGKILL pending (0x100 in SigPnd or ShdPnd of its status: a group's fatal signal is queued to
+ * every thread before any of them runs it, one in an uninterruptible sleep perhaps for long).
+ * Unknown (unreadable) is "no". */
+static int task_ending(int dir_fd, const char *prefix) {
+  char buf[2048];
+  ssize_t n = task_file(dir_fd, prefix, "stat", buf, sizeof buf);
+  if (n == 0) return 1;
+  if (n < 0) return 0;
   char *p = strrchr(buf, ')');
-  if (!p) return 0;
+  if (!p || !p[1] || !p[2]) return 0;
+  if (p[2] == 'Z' || p[2] == 'X') return 1;
   /* after ") ": state ppid pgrp session tty_nr tpgid flags */
   char *save = NULL, *tok = strtok_r(p + 1, " ", &save);
   for (int field = 0; tok && field < 6; field++) tok = strtok_r(NULL, " ", &save);
-  if (!tok) return 0;
-  return (strtoul(tok, NULL, 10) & 0x4UL) != 0; /* PF_EXITING, include/linux/sched.h */
+  if (tok && (strtoul(tok, NULL, 10) & 0x4UL) != 0) return 1; /* PF_EXITING, include/linux/sched.h */
+  n = task_file(dir_fd, prefix, "status", buf, sizeof buf);
+  if (n == 0) return 1;
+  if (n < 0) return 0;
+  for (const char *key = "SigPnd:", *k2 = "ShdPnd:"; key; key = k2, k2 = NULL) {
+    char *at = strstr(buf, key);
+    if (at && (strtoull(at + strlen(key), NULL, 16) & 0x100ULL)) return 1; /* SIGKILL: 1 << (9 - 1) */
+  }
+  return 0;
 }
 
-/* Whether the process /proc/<pid> (proc_fd) is exiting already, or gone: a first process killed by
+/* Whether the process /proc/<pid> (proc_fd) is ending already, or gone: a first process killed by
  * another (the OOM killer, a caller) stays unreaped and its pidfd unreadable while its namespace
- * is torn down. Its leader exiting is not enough: one that ended by exit(2) alone, not
- * exit_group, carries PF_EXITING while the group's other threads run on (an attack in December
- * hid the deadline's kill that way), so every thread of the group must be exiting. Unknown is
- * "no". */
+ * is torn down. Its leader ending is not enough: one that ended by exit(2) alone, not exit_group,
+ * is a zombie while the group's other threads run on (an attack in December hid the deadline's
+ * kill that way), so every thread of the group must be ending. Unknown is "no". */
 static int exiting(int proc_fd) {
-  if (!task_exiting(proc_fd, "stat")) return 0;
+  if (!task_ending(proc_fd, "")) return 0;
   int task_fd = openat(proc_fd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (task_fd < 0) return errno == ESRCH || errno == ENOENT;
   DIR *d = fdopendir(task_fd);
@@ -327,11 +349,11 @@ static int exiting(int proc_fd) {
   }
   int all = 1;
   struct dirent *e;
-  char name[300];
+  char prefix[300];
   while (all && (e = readdir(d)) != NULL) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(name, sizeof name, "%s/stat", e->d_name);
-    all = task_exiting(dirfd(d), name);
+    snprintf(prefix, sizeof prefix, "%s/", e->d_name);
+    all = task_ending(dirfd(d), prefix);
   }
   closedir(d);
   return all;

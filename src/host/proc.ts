@@ -43,17 +43,42 @@ export function procRef(pid: number): ProcRef | null {
   return st === null ? null : { pid, startTime: st };
 }
 
+/** Whether a task (the directory /proc/<pid> or /proc/<pid>/task/<tid>) is ending: a zombie or
+ * dead (state Z, X), in its exit already (PF_EXITING, 0x4 in field 9 of its stat, proc(5) and
+ * include/linux/sched.h), or with SIGKILL pending (bit 9, 0x100, of SigPnd or ShdPnd in its
+ * status: a group's fatal signal is queued to every thread before any runs it). null: gone. A
+ * failure to read other than its being gone is thrown. */
+function taskEnding(base: string): boolean | null {
+  const read = (file: string): string | null => {
+    try {
+      return readFileSync(`${base}/${file}`, 'latin1');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ESRCH') return null;
+      throw e;
+    }
+  };
+  const stat = read('stat');
+  if (stat === null) return null;
+  // After comm (which may hold spaces and parentheses): state ppid pgrp session tty_nr tpgid flags.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z' || f[0] === 'X' || (Number(f[6]) & 0x4) !== 0) return true;
+  const status = read('status');
+  if (status === null) return null;
+  return /^(SigPnd|ShdPnd):\s*[0-9a-f]*[13579bdf][0-9a-f]{2}$/m.test(status);
+}
+
 /**
- * Whether process `pid` has exited: gone from /proc, or its leader a zombie (or dead) with no
- * other thread of its group left running. A leader that ended by exit(2) alone, not exit_group,
- * is a zombie while the group's other threads run on (an attack in December: `State: Z` taken for
- * the end let a workload outlive its sealed report): that process runs. A failure to read other
- * than its being gone is thrown.
+ * Whether process `pid` has exited, or is exiting: gone from /proc, or every thread of its group
+ * ending (taskEnding). A leader that ended by exit(2) alone, not exit_group, is a zombie while the
+ * group's other threads run on (an attack in December: `State: Z` taken for the end let a
+ * workload outlive its sealed report): that process runs. A failure to read other than its being
+ * gone is thrown.
  */
 export function hasExited(pid: number): boolean {
-  const state = procState(pid);
-  if (state === null) return true;
-  if (state !== 'Z' && state !== 'X') return false;
+  const leader = taskEnding(`/proc/${pid}`);
+  if (leader === null) return true;
+  if (!leader) return false;
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -62,19 +87,8 @@ export function hasExited(pid: number): boolean {
     if (code === 'ENOENT' || code === 'ESRCH') return true;
     throw e;
   }
-  for (const tid of tids) {
-    let st: string;
-    try {
-      st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ESRCH') continue; // that thread is gone
-      throw e;
-    }
-    const letter = st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
-    if (letter !== 'Z' && letter !== 'X') return false;
-  }
-  return true;
+  // A thread gone meanwhile (null) has ended.
+  return tids.every((tid) => taskEnding(`/proc/${pid}/task/${tid}`) !== false);
 }
 
 /** Whether the recorded process still runs (one that has exited, hasExited, is a zombie at most:
