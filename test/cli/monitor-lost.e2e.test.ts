@@ -32,6 +32,17 @@ function groupRuns(pid: number, born: string): boolean {
   }
 }
 
+/** Whether process `pid`'s leader has ended (a zombie) while another thread of it runs: the case
+ * the leader-exit tests are about, waited for before anything is asked. */
+function leaderGoneThreadsRun(pid: number, born: string): boolean {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return st.slice(st.lastIndexOf(')') + 2)[0] === 'Z' && groupRuns(pid, born);
+  } catch {
+    return false;
+  }
+}
+
 const LEADER_EXIT = ['unparented', '60', 'leader-exit'];
 const THREADS = 'limits: { wall: 60s }\nspawn: threads\n';
 
@@ -51,6 +62,7 @@ async function unsupervised(root: string, id: string, leaderExit = false): Promi
   await until('the monitor to go', () => !alive(st.bvisor.monitorPid));
   // What the attack showed: the workload lives on without it, init's child now.
   expect(groupRuns(pid, born)).toBe(true);
+  if (leaderExit) await until('its leader a zombie, a thread running', () => leaderGoneThreadsRun(pid, born));
   expect(Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])).not.toBe(st.bvisor.monitorPid);
   return { pid, born };
 }
@@ -123,6 +135,7 @@ describe('a bvisor run killed while its workload runs on', () => {
     run.kill('SIGKILL'); // bin/bvisor execs node: this is the run itself
     await gone;
     expect(groupRuns(pid, born)).toBe(true); // what the attack showed: the workload lives on
+    if (leaderExit) await until('its leader a zombie, a thread running', () => leaderGoneThreadsRun(pid, born));
     return { pid, born };
   }
 

@@ -98,6 +98,7 @@ describe('rlimits that are always rlimits', () => {
       const refused = plan({ manifest: manifestOf(`limits: { cpu: ${written} }\n`), host: hybridHost(), paths, cgroupParent: 'bvisor-test' }, sha256Hex);
       expect(refused.admitted).toBe(false);
       expect(refused.refusals).toEqual([expect.objectContaining({ clause: 'limits.cpu', code: 'BV_PLAN_WEAKER_THAN_REQUESTED', reason: expect.stringContaining('whole seconds') })]);
+      expect(refused.refusals[0]!.hint).toContain(written === '100ms' ? '(1s)' : '(1s or 2s)');
     }
     const watched = run(manifestOf('limits: { cpu: { value: 1500ms, guarantee: mediated } }\n'), hybridHost());
     expect(watched.launch!.rlimits.filter((r) => r.resource === 'cpu')).toEqual([]);
