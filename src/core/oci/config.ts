@@ -102,6 +102,17 @@ const RLIMITS: Record<string, string> = {
 };
 
 /** Mount options that are kernel mount flags, as runc parses them (mount(8)). */
+/** The flags (suid, dev, exec) bvisor's mount of this kind at `dest` always goes without
+ * (core/layout.ts), so a config's option naming one cannot be given. */
+function mountForces(type: string, dest: string, isBind: boolean): string[] {
+  if (dest === '/dev/shm') return ['suid', 'dev', 'exec'];
+  if (isBind) return ['suid', 'dev'];
+  if (type === 'tmpfs') return dest === '/dev' ? ['suid', 'exec'] : ['suid', 'dev'];
+  if (type === 'devpts') return ['suid', 'exec'];
+  if (['proc', 'mqueue', 'sysfs', 'cgroup', 'cgroup2'].includes(type)) return ['suid', 'dev', 'exec'];
+  return [];
+}
+
 const FLAG_OPTIONS = new Set(['ro', 'rw', 'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec', 'bind', 'rbind', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'unbindable', 'runbindable', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'noatime', 'atime', 'nodiratime', 'diratime', 'sync', 'async', 'dirsync', 'mand', 'nomand', 'silent', 'loud', 'remount', 'rro', 'rrw', 'rnosuid', 'rnodev', 'rnoexec']);
 
 /** Namespace types of the spec, and how bvisor stands on each. */
@@ -516,11 +527,14 @@ export function translateOciConfig(config: unknown): OciTranslation {
     if (!isNormalAbsolute(dest)) return r.refuse(`${at}.destination`, `"${dest}" must be an absolute, normalised path`, 'fix the destination', 'BV_OCI_INVALID');
     if (o.uidMappings !== undefined || o.gidMappings !== undefined) return r.refuse(at, 'per-mount id maps are not made by bvisor', 'remove the mount\'s uidMappings/gidMappings');
     const isBind = type === 'bind' || options.includes('bind') || options.includes('rbind');
-    // Every bind and tmpfs bvisor makes is nosuid and nodev (its /dev's tmpfs is not nodev: the
-    // device nodes it binds there must open). A config asking otherwise would get less than it
-    // asked, silently (set-ID programs that do not gain, device nodes that do not open): refused.
-    const wider = options.filter((opt) => opt === 'suid' || (opt === 'dev' && !(type === 'tmpfs' && dest === '/dev')));
-    if ((isBind || type === 'tmpfs') && wider.length) return r.refuse(`${at}.options`, `${wider.join(', ')}: bvisor mounts every bind and tmpfs ${wider.map((w) => `no${w}`).join(' and ')}, and does not give the mount what it asks`, `drop ${wider.join(' and ')} (or say no${wider.join(', no')})`);
+    // What bvisor mounts there without, whatever the config says (core/layout.ts): every mount
+    // nosuid; nodev but where device nodes must open (its /dev's tmpfs, devpts); noexec for the
+    // kernel's filesystems, /dev and /dev/shm. A config asking for one of them would get less than
+    // it asked, silently (set-ID programs that do not gain, device nodes that do not open, programs
+    // that do not run): refused by name. An option left out is bvisor's default (docs/oci.md).
+    const forced = mountForces(type, dest, isBind);
+    const wider = options.filter((opt) => forced.includes(opt));
+    if (wider.length) return r.refuse(`${at}.options`, `${wider.join(', ')}: bvisor mounts ${dest} ${wider.map((w) => `no${w}`).join(' and ')}, and does not give the mount what it asks`, `drop ${wider.join(' and ')} (or say no${wider.join(', no')})`);
     if (isBind) {
       // /dev/shm shared from the engine's directory: bvisor gives every container its own.
       if (dest === '/dev/shm') return r.accept(at, `bind ${source} at /dev/shm`, 'linux:mount(tmpfs /dev/shm)', 'a private /dev/shm instead of the engine\'s shared one');

@@ -141,6 +141,22 @@ describe('OCI config translation', () => {
     expect(refusals[1]!.reason).toMatch(/^dev: .*nodev/);
   });
 
+  it('the kernel filesystems, /dev and /dev/shm asking for what bvisor mounts them without (suid, dev, exec) are refused; devpts may say dev', () => {
+    // bvisor's layout: proc, mqueue, sysfs and cgroup nosuid, nodev and noexec; devpts nosuid and
+    // noexec; the /dev tmpfs nosuid and noexec; /dev/shm all three.
+    const c = containerd();
+    const at = (dest: string): number => c.mounts.findIndex((m: { destination: string }) => m.destination === dest);
+    const cases: Array<[string, string]> = [['/proc', 'exec'], ['/dev/mqueue', 'dev'], ['/sys', 'suid'], ['/dev', 'exec'], ['/dev/shm', 'exec'], ['/dev/pts', 'exec']];
+    for (const [dest, opt] of cases) {
+      expect(at(dest), dest).toBeGreaterThanOrEqual(0);
+      c.mounts[at(dest)].options = [...(c.mounts[at(dest)].options ?? []), opt];
+    }
+    c.mounts[at('/dev/pts')].options = [...c.mounts[at('/dev/pts')].options.filter((o: string) => o !== 'exec'), 'dev'];
+    const refused = translateOciConfig(c).manifest.oci.refusals;
+    expect(refused.map((r) => r.clause).sort()).toEqual(cases.filter(([d]) => d !== '/dev/pts').map(([d]) => `mounts[${at(d)}].options`).sort());
+    for (const [dest, opt] of cases.filter(([d]) => d !== '/dev/pts')) expect(refused.find((r) => r.clause === `mounts[${at(dest)}].options`)!.reason, dest).toMatch(new RegExp(`^${opt}: bvisor mounts ${dest} no${opt}`));
+  });
+
   it('a tmpfs with shared or slave propagation is refused, as a bind is', () => {
     const c = containerd();
     c.mounts.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'rshared'] });
