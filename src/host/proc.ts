@@ -76,9 +76,9 @@ function taskEnding(base: string): boolean | null {
  * gone is thrown.
  */
 export function hasExited(pid: number): boolean {
-  const leader = taskEnding(`/proc/${pid}`);
-  if (leader === null) return true;
-  if (!leader) return false;
+  const f = statFields(pid);
+  if (f === null) return true;
+  if (leaderRuns(f)) return false;
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -91,13 +91,21 @@ export function hasExited(pid: number): boolean {
   return tids.every((tid) => taskEnding(`/proc/${pid}/task/${tid}`) !== false);
 }
 
+/** Whether a process whose stat fields (statFields) these are has a leader neither a zombie nor in
+ * its exit: a running process (a signal pending to it is not an exit yet), known from one read,
+ * the common case (state derivation asks it of every live workload). */
+function leaderRuns(f: string[]): boolean {
+  return f[0] !== 'Z' && f[0] !== 'X' && (Number(f[6]) & 0x4) === 0;
+}
+
 /** Whether the recorded process still runs (one that has exited, hasExited, is a zombie at most:
  * only its parent's wait is missing). Unreadable is taken for gone. */
 export function alive(ref: ProcRef | null): boolean {
   if (!ref) return false;
-  if (startTime(ref.pid) !== ref.startTime) return false;
   try {
-    return !hasExited(ref.pid);
+    const f = statFields(ref.pid);
+    if (f === null || f[19] !== ref.startTime) return false;
+    return leaderRuns(f) || !hasExited(ref.pid);
   } catch {
     return false;
   }
