@@ -816,7 +816,8 @@ export interface Disposition {
   to: string | null;
   applied: Array<{ id: string; path: string; to: string }>;
   failed: Array<{ id: string; path: string; error: string }>;
-  /** discard: copies a commit cut short left in a destination that could not be removed, said. */
+  /** Copies an earlier commit cut short left in a destination that could not be removed, said
+   * (the discard, or the commit, that ended the quarantine: removeCommitCopies). */
   left?: string[];
 }
 
@@ -1072,7 +1073,8 @@ function* commitSteps(root: string, report: SealedReport, a: NonNullable<ReportB
     // As a discard does: the record goes with the quarantine, and a copy an earlier commit cut
     // short left in another destination (its --to) would have nothing pointing at it after.
     const index = quarantineIndex(root, d.runId);
-    const left = removeCommitCopies(index, d.runId, a.items);
+    // Only when an earlier commit was recorded: this one's own copies were renamed or removed.
+    const left = removeCommitCopies(index, d.runId, a.items, 1);
     if (left.length) d.left = left;
     dropQuarantine(a.quarantine, isMountPoint(a.quarantine), index);
   }
@@ -1104,7 +1106,7 @@ function discardLocked(root: string, report: SealedReport, a: NonNullable<Report
  * named, and a commit of it promotes it under that name: a review). What could not be removed is
  * returned, said; a destination or directory gone has nothing to remove.
  */
-function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{ id: string; path: string }>): string[] {
+function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{ id: string; path: string }>, ownLines = 0): string[] {
   let text: string;
   try {
     text = readFileSync(commitRecord(index), 'utf8');
@@ -1112,8 +1114,11 @@ function removeCommitCopies(index: string, runId: string, items: ReadonlyArray<{
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     return [`${commitRecord(index)}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (copies a commit cut short left are not looked for)`];
   }
+  // The caller's own commit's lines (the last `ownLines`) lead to no copy left: none earlier, no sweep.
+  const lines = text.split('\n').filter(Boolean);
+  if (lines.length <= ownLines) return [];
   const dests = new Set<string>();
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     try {
       const to = (JSON.parse(line) as { to?: unknown }).to;
       if (typeof to === 'string' && isAbsolute(to)) dests.add(to);

@@ -6,8 +6,13 @@ import type { ProcRef } from '../contract/generated/types.js';
 /** The fields of /proc/<pid>/stat after comm (proc(5): the first is field 3, the state), or null
  * when the process is gone (ENOENT, or ESRCH mid-read). Any other failure to read is thrown. */
 function statFields(pid: number): string[] | null {
+  return statAt(`/proc/${pid}`);
+}
+
+/** The same, of the task whose directory is `dir` (/proc/<pid>, /proc/<pid>/task/<tid>). */
+function statAt(dir: string): string[] | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readFileSync(`${dir}/stat`, 'latin1');
     // comm may hold spaces and parentheses: fields start after the last ')'.
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch (e) {
@@ -49,22 +54,17 @@ export function procRef(pid: number): ProcRef | null {
  * status: a group's fatal signal is queued to every thread before any runs it). null: gone. A
  * failure to read other than its being gone is thrown. */
 function taskEnding(base: string): boolean | null {
-  const read = (file: string): string | null => {
-    try {
-      return readFileSync(`${base}/${file}`, 'latin1');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ESRCH') return null;
-      throw e;
-    }
-  };
-  const stat = read('stat');
-  if (stat === null) return null;
-  // After comm (which may hold spaces and parentheses): state ppid pgrp session tty_nr tpgid flags.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z' || f[0] === 'X' || (Number(f[6]) & 0x4) !== 0) return true;
-  const status = read('status');
-  if (status === null) return null;
+  const f = statAt(base);
+  if (f === null) return null;
+  if (!running(f)) return true;
+  let status: string;
+  try {
+    status = readFileSync(`${base}/status`, 'latin1');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw e;
+  }
   return /^(SigPnd|ShdPnd):\s*[0-9a-f]*[13579bdf][0-9a-f]{2}$/m.test(status);
 }
 
@@ -78,7 +78,7 @@ function taskEnding(base: string): boolean | null {
 export function hasExited(pid: number): boolean {
   const f = statFields(pid);
   if (f === null) return true;
-  if (leaderRuns(f)) return false;
+  if (running(f)) return false;
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -91,10 +91,11 @@ export function hasExited(pid: number): boolean {
   return tids.every((tid) => taskEnding(`/proc/${pid}/task/${tid}`) !== false);
 }
 
-/** Whether a process whose stat fields (statFields) these are has a leader neither a zombie nor in
- * its exit: a running process (a signal pending to it is not an exit yet), known from one read,
- * the common case (state derivation asks it of every live workload). */
-function leaderRuns(f: string[]): boolean {
+/** Whether the task whose stat fields (statAt: after comm, state ppid pgrp session tty_nr tpgid
+ * flags…) these are is neither a zombie nor in its exit (PF_EXITING). Of a leader: a running
+ * process (a signal pending to it is not an exit yet), known from one read, the common case (state
+ * derivation asks it of every live workload). */
+function running(f: string[]): boolean {
   return f[0] !== 'Z' && f[0] !== 'X' && (Number(f[6]) & 0x4) === 0;
 }
 
@@ -105,7 +106,7 @@ export function alive(ref: ProcRef | null): boolean {
   try {
     const f = statFields(ref.pid);
     if (f === null || f[19] !== ref.startTime) return false;
-    return leaderRuns(f) || !hasExited(ref.pid);
+    return running(f) || !hasExited(ref.pid);
   } catch {
     return false;
   }
