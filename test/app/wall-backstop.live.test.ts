@@ -46,13 +46,29 @@ function ticks(file: string): number {
   return existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0;
 }
 
+/** A bundle running the probe with `args` under a 1 s wall; `extra` holds more manifest lines
+ * (a write grant, spawn). */
+function wallBundle(prefix: string, args: string, extra: { filesystem?: string; rest?: string } = {}): string {
+  const b = tempDir(prefix);
+  chmodSync(b, 0o755);
+  writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: ${args} }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n${extra.filesystem ?? ''}${extra.rest ?? ''}stdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
+  return b;
+}
+
+/** Launches bundle `b` through the launcher itself, calling `onGo` with the workload's pid just
+ * before the go byte (the go byte is written in the same turn; the exec's end of the record pipe
+ * can be read no sooner than the next turn's poll, so a setImmediate there runs between the two). */
+function launchWithGo(b: string, runName: string, onGo: (pid: number) => void): ReturnType<typeof launchLinux> {
+  const host = facts();
+  const plan = admittedLinuxPlan(loadBundle(b), host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+  return launchLinux({ plan, host, runName: `${runName}-${process.pid}`, hostname: 'bvisor', secret: () => undefined, capture: { stdout: null, stderr: null }, dieWithParent: true, beforeGo: ({ pid }) => onGo(pid) });
+}
+
 describe('the wall deadline without the event loop', () => {
   it('a run whose supervisor is held up past its wall is killed near its wall, and reported a timeout', async () => {
     const out = writableDir();
     const tickFile = join(out, 'ticks');
-    const b = tempDir('bvisor-backstop-');
-    chmodSync(b, 0o755);
-    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [tick, ${tickFile}] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: ${out}, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
+    const b = wallBundle('bvisor-backstop-', `[tick, ${tickFile}]`, { filesystem: `  - { path: ${out}, access: read-write }\n` });
     const run = runLoaded(loadBundle(b), { id: null, root: null, cgroupParent: defaultTestParent(), secretEnv: {}, host: facts() });
     await until('the workload ticks', () => ticks(tickFile) > 0, 20_000);
     // The sleep begins before the wall (else this would prove nothing).
@@ -79,30 +95,13 @@ describe('the wall deadline without the event loop', () => {
     // pipe's end), so before anything of the loop's could have started a countdown.
     const out = writableDir();
     const tickFile = join(out, 'ticks');
-    const b = tempDir('bvisor-backstop-go-');
-    chmodSync(b, 0o755);
-    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [tick, ${tickFile}] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\n  - { path: ${out}, access: read-write }\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
-    const loaded = loadBundle(b);
-    const host = facts();
-    const plan = admittedLinuxPlan(loaded, host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+    const b = wallBundle('bvisor-backstop-go-', `[tick, ${tickFile}]`, { filesystem: `  - { path: ${out}, access: read-write }\n` });
     let heldAt = 0;
-    const result = await launchLinux({
-      plan,
-      host,
-      runName: `backstop-go-${process.pid}`,
-      hostname: 'bvisor',
-      secret: () => undefined,
-      capture: { stdout: null, stderr: null },
-      dieWithParent: true,
-      // Called just before the go byte; the go byte is written in the same turn, and the exec's
-      // end of the record pipe can be read no sooner than the next turn's poll: setImmediate
-      // runs between the two.
-      beforeGo: () => {
-        setImmediate(() => {
-          heldAt = Date.now();
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
-        });
-      },
+    const result = await launchWithGo(b, 'backstop-go', () => {
+      setImmediate(() => {
+        heldAt = Date.now();
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+      });
     });
     expect(heldAt).toBeGreaterThan(0);
     // About 12 ticks by the wall and the backstop's quarter second; about 30 had the workload
@@ -120,12 +119,7 @@ describe('the wall deadline without the event loop', () => {
     // An attack in December: the backstop claims its kill only if the first process was not
     // exiting already (so an OOM kill is not called a timeout), and it looked at the leader's
     // PF_EXITING alone, which a leader that ended by exit(2) carries while its threads run on.
-    const b = tempDir('bvisor-backstop-leader-');
-    chmodSync(b, 0o755);
-    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "60", leader-exit] }\nfilesystem:\n  - { path: ${PROBE}, access: read-exec }\nspawn: threads\nstdio: { stdout: capture, stderr: capture }\nlimits: { wall: 1s }\n`);
-    const loaded = loadBundle(b);
-    const host = facts();
-    const plan = admittedLinuxPlan(loaded, host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+    const b = wallBundle('bvisor-backstop-leader-', '[unparented, "60", leader-exit]', { rest: 'spawn: threads\n' });
     let seen: { leader: string; others: string[] } | null = null;
     const states = (pid: number): { leader: string; others: string[] } => {
       const of = (f: string): string => {
@@ -144,29 +138,20 @@ describe('the wall deadline without the event loop', () => {
       }
       return { leader: of(`/proc/${pid}/stat`), others: tids.map((t) => of(`/proc/${pid}/task/${t}/stat`)) };
     };
-    const result = await launchLinux({
-      plan,
-      host,
-      runName: `backstop-leader-${process.pid}`,
-      hostname: 'bvisor',
-      secret: () => undefined,
-      capture: { stdout: null, stderr: null },
-      dieWithParent: true,
-      beforeGo: ({ pid }) => {
-        setImmediate(() => {
-          // Held from here, as the tests above hold it; first (synchronously, so still held) the
-          // workload seen as the attack had it: its leader a zombie, a thread of it asleep.
-          const t0 = Date.now();
-          while (Date.now() - t0 < 900) {
-            const s = states(pid);
-            if (s.leader === 'Z' && s.others.includes('S')) {
-              seen = s;
-              break;
-            }
+    const result = await launchWithGo(b, 'backstop-leader', (pid) => {
+      setImmediate(() => {
+        // Held from here, as the tests above hold it; first (synchronously, so still held) the
+        // workload seen as the attack had it: its leader a zombie, a thread of it asleep.
+        const t0 = Date.now();
+        while (Date.now() - t0 < 900) {
+          const s = states(pid);
+          if (s.leader === 'Z' && s.others.includes('S')) {
+            seen = s;
+            break;
           }
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000 - (Date.now() - t0));
-        });
-      },
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000 - (Date.now() - t0));
+      });
     });
     expect(seen).toMatchObject({ leader: 'Z', others: expect.arrayContaining(['S']) });
     expect(result.signal).toBe(9);
