@@ -196,6 +196,9 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
     const hard = n(x.hard);
     if (soft === null || hard === null) return p.refuse(at, 'soft and hard must be non-negative integers', 'fix the entry');
     if (soft > hard) return p.refuse(at, `soft ${soft} is above hard ${hard}`, 'soft must not exceed hard');
+    // config.md#posix-process: duplicated entries with the same type MUST be an error.
+    const first = rl.find((r) => r.resource === res);
+    if (first) return p.refuse(`${at}.type`, `${x.type as string} is already set by ${first.at}`, 'keep one entry per type');
     rl.push({ resource: res, soft, hard, at });
   });
   p.throwIfAny();

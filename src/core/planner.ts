@@ -219,6 +219,28 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
 }
 
 /**
+ * One setrlimit per resource: where two clauses bound the same one (a boundary's limits.cpu and
+ * an OCI config's RLIMIT_CPU, limits.memory's RLIMIT_AS and the config's), the smaller of each
+ * of soft and hard. Applied one after the other, the second would raise a hard limit the first
+ * lowered, which setrlimit(2) refuses (EPERM) without CAP_SYS_RESOURCE in the initial
+ * namespace: a plan that admits both would fail at launch.
+ */
+function oneRlimitEach(all: readonly RlimitSetting[]): RlimitSetting[] {
+  const out: RlimitSetting[] = [];
+  for (const r of all) {
+    const i = out.findIndex((x) => x.resource === r.resource);
+    if (i < 0) {
+      out.push({ ...r });
+      continue;
+    }
+    const was = out[i]!;
+    const hard = Math.min(was.hard, r.hard);
+    out[i] = { clause: `${was.clause} + ${r.clause}`, resource: r.resource, soft: Math.min(was.soft, r.soft, hard), hard };
+  }
+  return out;
+}
+
+/**
  * An OCI config's own verdicts (each field accepted with its mechanism, or refused with its JSON
  * path), its rlimits against this host's hard limits, and its seccomp profile compiled here, so
  * a profile bvisor cannot compile is refused with the path of the rule before anything runs.
@@ -442,7 +464,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
     stdinFile,
     namespaces,
     cgroup: { parent: input.cgroupParent, limits, watch, placements: [...placements.values()] },
-    rlimits,
+    rlimits: oneRlimitEach(rlimits),
     wallMs: m.limits.wall?.value ?? null,
     cpuMs: m.limits.cpu?.value ?? null,
     fuel: m.limits.fuel?.value ?? null,

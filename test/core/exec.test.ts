@@ -58,6 +58,9 @@ describe('exec requests (pure)', () => {
     expect(s.narrowed.join('\n')).toContain('RLIMIT_NOFILE 4096/4096 is above the container\'s 1024/2048');
     const lower = execFromProcess({ ...base, rlimits: [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }] }, launch, 'p');
     expect(lower.rlimits.map((r) => [r.soft, r.hard])).toEqual([[100, 200]]);
+    // config.md: duplicated entries with the same type MUST be an error, not a second setrlimit.
+    const dup = refusal(() => execFromProcess({ ...base, rlimits: [{ type: 'RLIMIT_NPROC', soft: 10, hard: 20 }, { type: 'RLIMIT_NPROC', soft: 5, hard: 5 }] }, launch, 'p'));
+    expect(dup.issues.map((i) => [i.clause, i.message])).toEqual([['rlimits[1].type', 'RLIMIT_NPROC is already set by rlimits[0]']]);
   });
 
   it('refuses what bvisor cannot do, every problem by its path', () => {

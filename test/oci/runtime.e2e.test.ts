@@ -174,6 +174,28 @@ describe('OCI runtime (e2e)', () => {
     expect(p.stderr).toContain('annotations.org.bvisor.boundary:network');
   });
 
+  it('a boundary\'s limits.cpu and the config\'s RLIMIT_CPU make one rlimit, the smaller: the container starts and sees it', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const root = newRoot();
+    // Whole seconds and no descendants: limits.cpu is an RLIMIT_CPU too. Set after the config's
+    // 100/100, its 1/1 would be fine; set before it, the config's would raise the hard limit,
+    // which setrlimit(2) refuses (EPERM) without CAP_SYS_RESOURCE.
+    const narrowed = (args: string[]): string => ociBundle(args, (c) => {
+      c.process.rlimits = [...c.process.rlimits, { type: 'RLIMIT_CPU', soft: 100, hard: 100 }];
+      c.annotations = { 'org.bvisor.boundary': 'spawn: threads\nlimits: { cpu: 1s, wall: 20s }\n' };
+    });
+    // The kernel's view from inside (getrlimit through the shell's ulimit).
+    const seen = cli(['--root', root, 'run', '--bundle', narrowed(['sh', '-c', 'ulimit -St; ulimit -Ht']), 'cpu-1']);
+    expect(seen.stderr).toBe('');
+    expect(seen.status).toBe(0);
+    expect(seen.stdout.trim().split('\n')).toEqual(['1', '1']);
+    // And it holds: a busy loop is killed at the hard limit (setrlimit(2): SIGKILL), 128 + 9.
+    const t0 = Date.now();
+    const busy = cli(['--root', root, 'run', '--bundle', narrowed(['sh', '-c', 'while :; do :; done']), 'cpu-2']);
+    expect(busy.status, busy.stderr).toBe(137);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
   it('joins the engine\'s network namespace by path (the init\'s /proc/<pid>/ns/net is that file\'s nsfs inode); /sys is empty there', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     // A network namespace kept alive by a bind mount on a file, as `ip netns add` and CNI do.

@@ -341,6 +341,9 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const hard = r.int(o.hard, `${at}.hard`);
     if (soft === null || hard === null) return;
     if (soft > hard) return r.refuse(at, `soft ${soft} is above hard ${hard}`, 'soft must not exceed hard', 'BV_OCI_INVALID');
+    // config.md#posix-process: duplicated entries with the same type MUST be an error.
+    const first = rlimits.find((x) => x.resource === res);
+    if (first) return r.refuse(`${at}.type`, `${type} is already set by ${first.path}`, 'keep one entry per type', 'BV_OCI_INVALID');
     rlimits.push({ path: at, resource: res, soft, hard });
   });
 

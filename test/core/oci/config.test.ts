@@ -356,4 +356,19 @@ describe('narrowing, as a hostile annotation might write it', () => {
     expect(m.oci.rlimits).toEqual([{ path: 'process.rlimits[0]', resource: 'nofile', soft: 64, hard: 64 }]);
     expect(m.limits.openFiles).toBeUndefined();
   });
+
+  it('sets one RLIMIT_CPU when limits.cpu and the config both bound cpu: the smaller soft and the smaller hard', () => {
+    const c = containerd();
+    c.process.rlimits.push({ type: 'RLIMIT_CPU', soft: 3, hard: 100 });
+    const m = narrowOci(translateOciConfig(c).manifest, loadNarrowing('spawn: threads\nlimits: { cpu: 5s }\n', 'ann'), 'ann');
+    const p = plan({ manifest: m, host: hybridHost(), paths: pathsFor(m), cgroupParent: null }, sha256Hex);
+    expect(p.admitted, JSON.stringify(p.refusals)).toBe(true);
+    expect(p.launch!.rlimits.filter((r) => r.resource === 'cpu')).toEqual([{ clause: 'limits.cpu + process.rlimits[1]', resource: 'cpu', soft: 3, hard: 5 }]);
+  });
+
+  it('refuses two rlimits of one type (config.md: duplicated entries MUST be an error)', () => {
+    const c = containerd();
+    c.process.rlimits.push({ type: 'RLIMIT_NOFILE', soft: 10, hard: 10 });
+    expect(translateOciConfig(c).manifest.oci.refusals.map((r) => [r.clause, r.reason])).toEqual([['process.rlimits[1].type', 'RLIMIT_NOFILE is already set by process.rlimits[0]']]);
+  });
 });
