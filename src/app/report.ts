@@ -5,7 +5,7 @@ import type { Arch } from '../core/seccomp/compile.js';
 import { namedCalls, type NotifyRecord } from '../core/seccomp/denials.js';
 import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
-import { notObserved, witness } from '../core/report.js';
+import { endedByCpuRlimit, notObserved, witness } from '../core/report.js';
 import { assembleDenials, budgetDenials, budgetSource, landlockSource, WASM_FILESYSTEM_SOURCE, WASM_SECCOMP_SOURCE, type BudgetCounters, type SourceDenials } from '../core/denials.js';
 import { signalName } from '../core/signals.js';
 import type { SealedReport } from '../contract/generated/types.js';
@@ -66,7 +66,9 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
     requested: { bundle: ctx.bundle, manifestSha256: ctx.manifestSha256, planHash: ctx.plan.planHash! },
     admitted: ctx.plan.clauses.filter((c) => c.verdict !== 'refused').map((c) => ({ clause: c.clause, verdict: c.verdict as 'enforced', mechanism: c.mechanism })),
     evidence,
-    outcome: outcomeOf(r),
+    // RLIMIT_CPU's kill is the kernel's, not the supervisor's: known by its signal and the
+    // process's own CPU time (waitid's rusage), unless the run ended for another reason first.
+    outcome: outcomeOf({ ...r, cpuExceeded: r.cpuExceeded || (!r.timedOut && !r.aborted && !r.oomKilled && endedByCpuRlimit(L.rlimits.find((x) => x.resource === 'cpu'), r.signal === null ? null : signalName(r.signal), (r.wait.utimeUs + r.wait.stimeUs) / 1000)) }),
     budgets: {
       wall: witness('ms', L.wallMs, r.runMs, 'supervisor clock, release to exit'),
       cpu,

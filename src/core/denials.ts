@@ -9,6 +9,7 @@ import { visible } from './visible.js';
 import type { Denial, DenialSource, Denials, FsRule, ReportBody } from '../contract/generated/types.js';
 import { formatDuration, BINARY_UNITS, DECIMAL_UNITS } from './units.js';
 import { normalizeAbsolute } from './paths.js';
+import { endedByCpuRlimit } from './report.js';
 import { REDACTED, holdsSecret } from './redact.js';
 
 /** One source's findings: what the seccomp listener (or a monitor) hands over. */
@@ -107,11 +108,13 @@ export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
   const cpu = B.cpu.limit;
   if (cpu !== null) {
     const used = observedMs(B.cpu);
-    // Watched (mediated): the monitor killed the cgroup. RLIMIT_CPU: the kernel sends SIGXCPU at
-    // the soft limit and SIGKILL at the hard one (setrlimit(2)); bvisor sets both to the limit,
-    // so a SIGKILL counts only when the cpu time read back reached the limit.
-    const byWatch = o.status === 'killed' && o.reason === 'cpu';
-    const byRlimit = !byWatch && o.reason === 'signal' && (o.signal === 'SIGXCPU' || (o.signal === 'SIGKILL' && used !== null && used >= cpu));
+    // Killed for cpu: by the supervisor's watch of the cgroup (mediated), or by the kernel's
+    // RLIMIT_CPU (the clause's mechanism says which). A report sealed before bvisor named
+    // RLIMIT_CPU's end in its outcome says failed, by signal: the same rule judges it here.
+    const killed = o.status === 'killed' && o.reason === 'cpu';
+    const rlimit = (mechanismOf(body, 'limits.cpu') ?? '').startsWith('linux:rlimit(');
+    const byWatch = killed && !rlimit;
+    const byRlimit = (killed && rlimit) || (o.reason === 'signal' && endedByCpuRlimit({ soft: cpu / 1000, hard: cpu / 1000 }, o.signal, used));
     if (byWatch || byRlimit) {
       out.push(budget({
         clause: 'limits.cpu',
@@ -196,7 +199,7 @@ export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
 export function budgetSource(body: BudgetBody, c: BudgetCounters): DenialSource {
   const how: string[] = [];
   if (body.budgets.wall.limit !== null) how.push('supervisor:wall');
-  if (body.budgets.cpu.limit !== null) how.push(body.outcome.reason === 'cpu' ? 'supervisor:cpu watch' : 'outcome:cpu');
+  if (body.budgets.cpu.limit !== null) how.push((mechanismOf(body, 'limits.cpu') ?? '').startsWith('linux:rlimit(') ? 'kernel:RLIMIT_CPU (its signal and the rusage)' : 'supervisor:cpu watch');
   if (c.oomKills) how.push(`cgroup:${basename(c.oomKills.source)} oom_kill`);
   if (c.pidsMax) how.push(`cgroup:${basename(c.pidsMax.source)} max`);
   if (body.budgets.fuel.limit !== null) how.push('wasm:fuel counter');

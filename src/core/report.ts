@@ -18,3 +18,21 @@ export function notObserved(why: string): NotObserved {
 export function witness(unit: Witness['unit'], limit: number | null, observed: number | NotObserved, source?: string): Witness {
   return source === undefined ? { unit, limit, observed } : { unit, limit, observed, source };
 }
+
+/**
+ * Whether a process that died by `signal` (a name) after `usedMs` of CPU time was ended by
+ * RLIMIT_CPU: setrlimit(2) has the kernel send SIGXCPU at the soft limit (seconds) and SIGKILL
+ * at the hard one. The kernel compares its tick-sampled CPU time with the limit, while the
+ * rusage bvisor reads is the exact runtime (getrusage(2) scales the ticks to it): the two differ
+ * by some ticks (time(7): a jiffy is 1 to 10 ms), by more for a workload that sleeps between
+ * ticks. Measured here, busy loops killed at 1 s had run 995 to 999 ms. So the signal counts when
+ * the runtime came within 50 ms or 2 % of the limit, whichever is more; a SIGKILL well short of
+ * it (the workload's own `kill -9 $$`, an administrator's) is not the limit's.
+ */
+export function endedByCpuRlimit(rlimit: { soft: number; hard: number } | undefined, signal: string | null, usedMs: number | null): boolean {
+  if (!rlimit || usedMs === null) return false;
+  const near = (secs: number): boolean => usedMs >= secs * 1000 - Math.max(50, secs * 20);
+  if (signal === 'SIGKILL') return near(rlimit.hard);
+  if (signal === 'SIGXCPU') return near(rlimit.soft);
+  return false;
+}

@@ -8,7 +8,7 @@ import type { Denial, ReportBody } from '../../src/contract/generated/types.js';
 import { assembleDenials, budgetDenials, budgetSource, denialSummary, headroomDuration, headroomSize, landlockSource, notObservedSource, runFailed, summaryWorthSaying, wasiDenials, type BudgetCounters } from '../../src/core/denials.js';
 import { sampleBody } from '../helpers/sample-report.js';
 import * as V from '../../src/contract/generated/validators.js';
-import { sealReport } from '../../src/core/report.js';
+import { endedByCpuRlimit, sealReport } from '../../src/core/report.js';
 import { sha256Hex } from '../../src/host/hash.js';
 
 const none: BudgetCounters = { outputBytes: null, oomKills: null, pidsMax: null };
@@ -100,6 +100,32 @@ describe('budgetDenials', () => {
       b.budgets.cpu = { unit: 'ms', limit: 1000, observed: 20 };
     });
     expect(budgetDenials(killed, none)).toEqual([]);
+    // RLIMIT_CPU's kill as reports name it now: killed for cpu, the clause's mechanism an rlimit.
+    const byKernel = body((b) => {
+      b.admitted.push({ clause: 'limits.cpu', verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_CPU=1s)' });
+      b.outcome = { status: 'killed', reason: 'cpu', exitCode: null, signal: 'SIGKILL' };
+      b.budgets.cpu = { unit: 'ms', limit: 1000, observed: 997 };
+    });
+    expect(budgetDenials(byKernel, none)).toMatchObject([{ clause: 'limits.cpu', observedBy: 'kernel:RLIMIT_CPU (SIGKILL)', allow: 'limits: { cpu: 2s }' }]);
+    expect(budgetSource(byKernel, none).how).toContain('kernel:RLIMIT_CPU');
+    expect(budgetSource(watched, none).how).toContain('supervisor:cpu watch');
+  });
+
+  it('RLIMIT_CPU\'s end: SIGKILL near the hard limit, SIGXCPU near the soft one (setrlimit(2)), the exact runtime a few ticks short', () => {
+    const r = { soft: 2, hard: 5 };
+    // The kernel samples by the tick and getrusage(2) reports the exact runtime: 995 ms of a
+    // 1 s limit was seen here.
+    expect(endedByCpuRlimit({ soft: 1, hard: 1 }, 'SIGKILL', 995)).toBe(true);
+    expect(endedByCpuRlimit(r, 'SIGKILL', 4990)).toBe(true);
+    expect(endedByCpuRlimit(r, 'SIGKILL', 2100)).toBe(false); // a kill from elsewhere
+    expect(endedByCpuRlimit(r, 'SIGXCPU', 1990)).toBe(true);
+    expect(endedByCpuRlimit(r, 'SIGXCPU', 500)).toBe(false);
+    expect(endedByCpuRlimit(r, 'SIGTERM', 5000)).toBe(false);
+    expect(endedByCpuRlimit(undefined, 'SIGKILL', 5000)).toBe(false);
+    expect(endedByCpuRlimit(r, null, 5000)).toBe(false);
+    // A long budget: 2 % of a minute (a workload sleeping between ticks is charged unevenly).
+    expect(endedByCpuRlimit({ soft: 60, hard: 60 }, 'SIGKILL', 58_900)).toBe(true);
+    expect(endedByCpuRlimit({ soft: 60, hard: 60 }, 'SIGKILL', 58_700)).toBe(false);
   });
 
   it('a captured stream cut at limits.output: allow enough for what it wrote', () => {

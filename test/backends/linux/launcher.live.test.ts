@@ -215,6 +215,22 @@ describe('launcher (live)', () => {
     expect(used).toBeLessThan(800); // RLIMIT_CPU=1s would let it reach 1000
   });
 
+  it('a cpu limit in whole seconds without descendants: RLIMIT_CPU\'s SIGKILL is reported killed for cpu; an early SIGKILL from outside is not', async () => {
+    // setrlimit(2): the kernel sends SIGKILL when the process's CPU time reaches the hard limit.
+    // Oracles: the exit status (128 + SIGKILL) and the CPU time waitid read back for the spinner.
+    const out = await runProbe(['spin'], 'limits: { wall: 20s, cpu: 1s }\n', { cgroupParent: testCgroupParent() });
+    expect(out.report.body.admitted.find((a) => a.clause === 'limits.cpu')?.mechanism).toBe('linux:rlimit(RLIMIT_CPU=1s)');
+    expect(out.exitStatus).toBe(128 + 9);
+    expect(out.report.body.outcome).toEqual({ status: 'killed', reason: 'cpu', exitCode: null, signal: 'SIGKILL' });
+    expect(out.report.body.budgets.cpu.observed as number).toBeGreaterThan(900);
+    // The same kill 300 ms in, from outside (this test, by pid): the workload's CPU time is far
+    // from the limit, so it is a signal like any other.
+    const early = await runProbe(['spin'], 'limits: { wall: 20s, cpu: 1s }\n', { cgroupParent: testCgroupParent(), hooks: { beforeRelease: (pid) => void setTimeout(() => process.kill(pid, 'SIGKILL'), 300) } });
+    expect(early.exitStatus).toBe(128 + 9);
+    expect(early.report.body.outcome).toEqual({ status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' });
+    expect(early.report.body.budgets.cpu.observed as number).toBeLessThan(900);
+  });
+
   it('the child joins its v1 leaves itself, and the go byte waits until the leaf lists it (red twins: no join)', async () => {
     if (!facts().cgroup.v1.some((h) => h.controllers.includes('memory')) || facts().cgroup.v2?.controllers.includes('memory')) {
       skipOrFail('cgroup-v1-memory', 'limits.memory is not placed on a v1 memory hierarchy here');
