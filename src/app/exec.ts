@@ -9,6 +9,7 @@ import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
 import { resolveEnv } from '../core/secrets.js';
 import { probeHost } from '../host/facts.js';
+import { procState } from '../host/proc.js';
 import { writeFileAtomic } from '../host/atomic.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
@@ -72,6 +73,12 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       if (s.kind !== 'container') throw wrongState(o.id, 'exec into', 'a bvisor run', 'exec joins containers made by bvisor create');
       const d = derive(dir, s);
       if (d.status !== 'running' || !s.pid) throw wrongState(o.id, 'exec into', d.status, d.status === 'created' ? `start it first (bvisor start ${o.id})` : 'only a running container takes new processes');
+      // setns through a pidfd joins the namespaces of the task it names, the leader. One that
+      // ended by exit(2) alone, not exit_group, has none left (setns: ESRCH) while the group's
+      // other threads run on; /proc/<pid>/ns, which runc joins by, is gone too. Said here, by
+      // name; a leader that ends from here on still fails the child's setns (stage join).
+      const leader = procState(s.pid.pid);
+      if (leader === 'Z' || leader === 'X') throw wrongState(o.id, 'exec into', `running without its main thread (its init, pid ${s.pid.pid}, ended that thread alone), and its namespaces can no longer be joined through it`, `stop it with bvisor kill ${o.id} KILL, or bvisor delete -f ${o.id}`);
       const plan = intactPlan(dir, s);
       if (!plan) throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
       // A wasm container's process is its runner: a module instance, with no way in for a program.

@@ -6,7 +6,7 @@
 // and a container that is not running is refused with BV_CONTAINER_STATE (exit 125: bvisor
 // failed, nothing ran).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, BIN, ROOT } from '../helpers/cli.js';
@@ -15,6 +15,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
+import { probeBundle } from '../helpers/probe.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -89,5 +90,34 @@ describe('bvisor exec (e2e)', () => {
     expect([s.status, s.stderr]).toEqual([125, expect.stringMatching(/BV_CONTAINER_STATE.*stopped/)]);
     const both = cli(['exec', '--root', root, '--process', '/nonexistent', 'x3', 'sh']);
     expect([both.status, both.stderr]).toEqual([125, expect.stringContaining('BV_USAGE')]);
+  });
+
+  it('refuses by name a container whose init ended its main thread alone while another runs (setns through the leader would fail, ESRCH)', async () => {
+    const root = newRoot();
+    // The probe's main thread ends by exit(2), not exit_group, once a second thread sleeps.
+    expect(cli(['create', '--root', root, '-b', probeBundle(['unparented', '60', 'leader-exit'], 'limits: { wall: 60s }\nspawn: threads\n'), 'x4']).status).toBe(0);
+    expect(cli(['start', '--root', root, 'x4']).status).toBe(0);
+    const pid = cli(['state', '--root', root, 'x4']).json().pid as number;
+    try {
+      // Oracle: the kernel's view (proc(5)): the leader a zombie, a thread of its group not.
+      const state = (path: string): string => {
+        const st = readFileSync(path, 'latin1');
+        return st.slice(st.lastIndexOf(')') + 2)[0]!;
+      };
+      await until('its leader a zombie, a thread running', () => {
+        try {
+          return state(`/proc/${pid}/stat`) === 'Z' && readdirSync(`/proc/${pid}/task`).some((t) => state(`/proc/${pid}/task/${t}/stat`) !== 'Z');
+        } catch {
+          return false;
+        }
+      }, 10_000);
+      const r = cli(['exec', '--root', root, 'x4', '/nonexistent']);
+      expect(r.status).toBe(125);
+      expect(r.stderr).toContain(`BV_CONTAINER_STATE: cannot exec into container x4: it is running without its main thread (its init, pid ${pid}, ended that thread alone)`);
+      expect(cli(['state', '--root', root, 'x4']).json().status).toBe('running');
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 'x4']).status).toBe(0);
+    }
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
 });
