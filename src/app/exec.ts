@@ -2,8 +2,8 @@
 // (core/exec.ts says what is narrowed, backends/linux/exec.ts runs it). The container's lock is
 // held while the process is set up, so no delete or second create can pull the container away
 // in between; it is released once the process has exec'd, before any waiting.
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Evidence, HostFacts, LaunchInputs } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
@@ -16,6 +16,7 @@ import { execLinux } from '../backends/linux/exec.js';
 import type { LaunchHooks } from '../backends/linux/launcher.js';
 import type { WaitResult } from '../backends/linux/host/reaper.js';
 import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan, sealRecord } from './lifecycle.js';
+import { isFrozen } from '../backends/linux/host/cgroups.js';
 import { connectConsole, checkConsole } from './create.js';
 import { secretFromEnv } from './run.js';
 
@@ -77,6 +78,12 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       // ended by exit(2) alone, not exit_group, has none left (setns: ESRCH) while the group's
       // other threads run on; /proc/<pid>/ns, which runc joins by, is gone too. Said here, by
       // name; a leader that ends from here on still fails the child's setns (stage join).
+      // Without its monitor nothing keeps the container's wall: a new process would outlive it
+      // (start refuses such a container too).
+      if (d.broken) throw new BvisorError('BV_CONTAINER_STATE', `cannot exec into container ${o.id}: ${d.broken}`, { hint: `delete it with bvisor delete -f ${o.id}` });
+      // A frozen leaf (bvisor pause) would freeze the process as it is born into it, in its setup,
+      // holding this lock: refused, as runc refuses a paused container.
+      if (ourCgroups(o.id, s, dir).some(isFrozen)) throw wrongState(o.id, 'exec into', 'paused', `resume it first (bvisor resume ${o.id})`);
       const leader = procState(s.pid.pid);
       if (leader === 'Z' || leader === 'X') throw wrongState(o.id, 'exec into', `running without its main thread (its init, pid ${s.pid.pid}, ended that thread alone), and its namespaces can no longer be joined through it`, `stop it with bvisor kill ${o.id} KILL, or bvisor delete -f ${o.id}`);
       const plan = intactPlan(dir, s);
@@ -87,6 +94,11 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       const created = sealRecord<{ seccomp: { sha256: string } | null }>(o.id, dir, s, 'create.json');
       if (!created) throw wrongState(o.id, 'exec into', 'unreadable', 'its create.json (what create read back) is missing');
       const base = plan.launch;
+      // limits.cpu as RLIMIT_CPU bounds one process's CPU time (exact only because the workload
+      // cannot fork): every exec'd process would get a budget of its own, and the total would be
+      // unbounded. A watched budget (mediated) counts the whole cgroup, exec'd processes too.
+      const cpuRlimit = base.rlimits.find((r) => r.resource === 'cpu' && r.clause.split(' + ').includes('limits.cpu'));
+      if (cpuRlimit) throw wrongState(o.id, 'exec into', `bounded by limits.cpu as RLIMIT_CPU (${cpuRlimit.hard}s), a budget per process, which another process would not share`, 'give the container limits.cpu with guarantee: mediated (bvisor watches the whole cgroup), or run the program in a container of its own');
       const spec: ExecSpec = o.processFile !== null ? execFromProcess(readProcess(o.processFile), base, o.processFile) : execFromFlags({ args: o.args, env: o.env, cwd: o.cwd, user: o.user, tty: o.tty, caps: o.caps ?? [] }, base, resolveEnv(base.env, secretFromEnv(o.secretEnv)));
       checkConsole(spec.terminal, o.consoleSocket);
       // The container's launch inputs with this process's program, cwd, capabilities and limits.
@@ -96,6 +108,15 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         capabilities: spec.capabilities,
         rlimits: spec.rlimits,
       };
+      // Its directory is checked before anything runs: the usual mistake fails here, not after.
+      const pidFile = o.pidFile ? resolve(o.pidFile) : null;
+      if (pidFile) {
+        try {
+          accessSync(dirname(pidFile), constants.W_OK);
+        } catch (e) {
+          throw new BvisorError('BV_IO', `--pid-file ${pidFile}: its directory cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { hint: 'name a file in an existing, writable directory; nothing ran' });
+        }
+      }
       if (o.consoleSocket) consoleFd = connectConsole(o.consoleSocket);
       const run = await execLinux({
         plan,
@@ -111,15 +132,18 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         createdSeccomp: created.seccomp?.sha256 ?? null,
         umask: spec.umask ?? base.oci?.umask ?? null,
         oomScoreAdj: spec.oomScoreAdj,
+        // Bare, as runc writes it: containerd parses it with Atoi. Written while the process is
+        // held: if it cannot be, the process is killed and exec fails (an engine that reads no
+        // pid file must not be left with a process it cannot know of).
+        ...(pidFile ? { afterExec: (pid: number) => writeFileAtomic(pidFile, `${pid}`, 0o644) } : {}),
         ...(o.hooks ? { hooks: o.hooks } : {}),
       });
-      if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${run.pid}`, 0o644); // bare, as runc: containerd parses it with Atoi
       return { run, spec };
     });
     const { run, spec } = started;
     return {
       pid: run.pid,
-      narrowed: spec.narrowed,
+      narrowed: [...spec.narrowed, ...run.narrowed],
       evidence: run.evidence,
       exit: run.exited
         ? run.exited.then((wait) => {

@@ -15,7 +15,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
-import { probeBundle } from '../helpers/probe.js';
+import { PROBE, probeBundle } from '../helpers/probe.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -90,6 +90,87 @@ describe('bvisor exec (e2e)', () => {
     expect([s.status, s.stderr]).toEqual([125, expect.stringMatching(/BV_CONTAINER_STATE.*stopped/)]);
     const both = cli(['exec', '--root', root, '--process', '/nonexistent', 'x3', 'sh']);
     expect([both.status, both.stderr]).toEqual([125, expect.stringContaining('BV_USAGE')]);
+  });
+
+  /** The processes in the pid namespace of `pid` (the kernel's /proc/<p>/ns/pid links). */
+  const inPidNs = (pid: number): number[] => {
+    const ns = readlinkSync(`/proc/${pid}/ns/pid`);
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
+      try {
+        return readlinkSync(`/proc/${p}/ns/pid`) === ns;
+      } catch {
+        return false;
+      }
+    });
+  };
+
+  it('a container whose init stops every process it can signal: exec fails, saying so, with nothing left running, and kill and delete are not held up', async () => {
+    const root = newRoot();
+    // kill(-1, SIGSTOP) in a loop, from the pid namespace's init: what joins it is stopped too.
+    expect(cli(['create', '--root', root, '-b', probeBundle(['stopall', '19'], 'limits: { wall: 60s }\nspawn: deny\n'), 's1']).status).toBe(0);
+    expect(cli(['start', '--root', root, 's1']).status).toBe(0);
+    const init = cli(['state', '--root', root, 's1']).json().pid as number;
+    try {
+      await until('the init to loop', () => readFileSync(join(root, 'containers', 's1', 'stdout'), 'utf8').includes('stopping'), 10_000);
+      const t0 = Date.now();
+      const r = cli(['exec', '--root', root, 's1', PROBE, 'exit', '7']);
+      expect([r.status, r.stderr]).toEqual([125, expect.stringContaining('BV_LAUNCH_FAILED: the process was stopped by a signal')]);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      // The stopped helper was killed: the init is alone in its pid namespace again.
+      await until('the helper gone', () => inPidNs(init).length === 1, 5_000);
+      expect(inPidNs(init)).toEqual([init]);
+      // And it held no lock: kill acts at once.
+      const k = cli(['kill', '--root', root, 's1', 'KILL']);
+      expect([k.status, k.stderr]).toEqual([0, '']);
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 's1']).status).toBe(0);
+    }
+  });
+
+  it('--pid-file: a directory that cannot be written is refused before anything runs; a file that cannot be made kills the process it would have named', () => {
+    const root = newRoot();
+    expect(cli(['create', '--root', root, '-b', probeBundle(['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n'), 'p1']).status).toBe(0);
+    expect(cli(['start', '--root', root, 'p1']).status).toBe(0);
+    const init = cli(['state', '--root', root, 'p1']).json().pid as number;
+    try {
+      const missing = cli(['exec', '--root', root, '--detach', '--pid-file', join(tempDir(), 'nodir', 'p'), 'p1', PROBE, 'sleep', '50']);
+      expect([missing.status, missing.stderr]).toEqual([125, expect.stringContaining('BV_IO: --pid-file')]);
+      expect(inPidNs(init)).toEqual([init]);
+      // The name is a directory: its rename fails only once the program runs (rename(2): EISDIR).
+      const dir = tempDir();
+      mkdirSync(join(dir, 'p'));
+      const late = cli(['exec', '--root', root, '--detach', '--pid-file', join(dir, 'p'), 'p1', PROBE, 'sleep', '50']);
+      expect(late.status).toBe(125);
+      expect(late.stderr).toMatch(/EISDIR/);
+      expect(inPidNs(init)).toEqual([init]);
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 'p1']).status).toBe(0);
+    }
+  });
+
+  it('refuses a container whose limits.cpu is RLIMIT_CPU (a budget per process); says when oomScoreAdj is raised to the init\'s', () => {
+    const root = newRoot();
+    expect(cli(['create', '--root', root, '-b', probeBundle(['sleep', '60'], 'limits: { wall: 60s, cpu: 2s }\nspawn: deny\n'), 'c1']).status).toBe(0);
+    expect(cli(['start', '--root', root, 'c1']).status).toBe(0);
+    try {
+      const r = cli(['exec', '--root', root, 'c1', PROBE, 'spin']);
+      expect([r.status, r.stderr]).toEqual([125, expect.stringContaining('it is bounded by limits.cpu as RLIMIT_CPU (2s)')]);
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 'c1']).status).toBe(0);
+    }
+    expect(cli(['create', '--root', root, '-b', probeBundle(['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n'), 'o1']).status).toBe(0);
+    expect(cli(['start', '--root', root, 'o1']).status).toBe(0);
+    const init = cli(['state', '--root', root, 'o1']).json().pid as number;
+    try {
+      const initAdj = Number(readFileSync(`/proc/${init}/oom_score_adj`, 'utf8'));
+      const file = join(tempDir(), 'p.json');
+      writeFileSync(file, JSON.stringify({ args: [PROBE, 'exit', '0'], cwd: '/', user: { uid: 0, gid: 0 }, oomScoreAdj: initAdj - 500 }));
+      const j = cli(['exec', '--root', root, '--json', '--process', file, 'o1']);
+      expect(j.status, j.stderr).toBe(0);
+      expect(j.json().narrowed).toContain(`oomScoreAdj: ${initAdj - 500} is below the init's ${initAdj}; the process gets ${initAdj}`);
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 'o1']).status).toBe(0);
+    }
   });
 
   it('refuses by name a container whose init ended its main thread alone while another runs (setns through the leader would fail, ESRCH)', async () => {

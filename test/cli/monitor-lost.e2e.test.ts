@@ -75,6 +75,10 @@ describe('a container whose monitor is killed while its workload runs on', () =>
     expect(st.status).toBe('running');
     expect(st.bvisor.broken).toMatch(/^its monitor \(pid \d+\) is gone \(killed\) and the workload runs on unsupervised: nothing keeps its limits\.wall/);
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([expect.objectContaining({ id: 'lost-1', status: 'running', broken: expect.stringContaining('runs on unsupervised') })]);
+    // Nothing keeps its wall: exec adds no process to it (an attack in December's did, and the
+    // process ran past the wall), as start starts none.
+    const ex = cli(['exec', '--root', root, 'lost-1', '/nonexistent']);
+    expect([ex.status, ex.stderr]).toEqual([125, expect.stringMatching(/BV_CONTAINER_STATE: cannot exec into container lost-1: its monitor \(pid \d+\) is gone/)]);
     const gc = cli(['gc', '--root', root, '--json']);
     expect(gc.status, gc.stderr).toBe(0);
     expect(gc.json().recovered).toEqual([expect.objectContaining({ containerId: 'lost-1', classification: 'rolled-back' })]);

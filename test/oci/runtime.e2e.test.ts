@@ -507,6 +507,11 @@ describe('OCI runtime (e2e)', () => {
       expect(events()).toMatch(/^frozen 1$/m);
       expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('paused');
       expect(cli(['--root', root, 'pause', 'oci-p']).status).toBe(7);
+      // exec into it is refused (as runc does): born into the frozen leaf, its setup would
+      // freeze holding the container's lock, and resume and delete would wait for ever.
+      const ex = cli(['--root', root, 'exec', 'oci-p', '/bin/true']);
+      expect([ex.status, ex.stderr]).toEqual([125, expect.stringContaining('BV_CONTAINER_STATE: cannot exec into container oci-p: it is paused')]);
+      expect(readFileSync(join(mnt, v2, 'cgroup.procs'), 'utf8').trim().split('\n')).toEqual([String(pid)]);
       expect(cli(['--root', root, 'resume', 'oci-p']).status).toBe(0);
       expect(events()).toMatch(/^frozen 0$/m);
       expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('running');

@@ -31,7 +31,7 @@ import { buildRuleset, type Ruleset } from './host/landlock.js';
 import { statusEvidence, failedEvidence } from './host/evidence.js';
 import { unwatch, waitPidfd, type WaitResult } from './host/reaper.js';
 import { errnoName } from '../../host/facts.js';
-import { startTime } from '../../host/proc.js';
+import { procState, startTime } from '../../host/proc.js';
 import { effectiveHooks } from './test-hooks.js';
 import { Cleanup, OwnedFds, rendezvousPipes, withUmask, spawnErr, lowerOrRefuse, seccompProgram, childFailure, type ConsoleRequest, type LaunchHooks } from './launcher.js';
 import { delay } from '../../host/timers.js';
@@ -58,12 +58,16 @@ export interface LinuxExecRequest {
   createdSeccomp: string | null;
   umask: number | null;
   oomScoreAdj: number | null;
+  /** Called once the program runs, while the process is still held: a throw kills it. */
+  afterExec?: (pid: number) => void;
   hooks?: LaunchHooks;
 }
 
 export interface LinuxExecStarted {
   pid: number;
   evidence: Evidence[];
+  /** What the launch narrowed that only the running container tells (oom_score_adj). */
+  narrowed: string[];
   /** Resolves when the process ends (not for --detach, which leaves it to its reaper), once the
    * terminals it was given are resumed. */
   exited: Promise<WaitResult> | null;
@@ -122,6 +126,37 @@ function grantRules(launch: LaunchInputs, ruleMask: (rights: readonly string[]) 
     .map((r) => ({ op: MOUNT_OP.LL_RULE, flags: ruleMask(r.rights), target: r.target, aux: 0, dev: BigInt(r.dev), ino: BigInt(r.ino) }));
 }
 
+/**
+ * A record from the children, or a refusal when one of them is stopped meanwhile. Once it has
+ * joined, the second child is in the container's pid namespace with the container's ids, so a
+ * process of the container may signal it (kill(2): same uid, or CAP_KILL in its namespace), and a
+ * SIGSTOP would hold this setup, and the container's lock, for ever. SIGKILL ends a stopped
+ * process (the caller's catch sends it), so the watch ends the wait instead. proc(5): T is
+ * stopped by a signal, t by a tracer.
+ */
+async function watched<T>(next: Promise<T>, pids: () => number[]): Promise<T> {
+  let timer: NodeJS.Timeout | null = null;
+  const stopped = new Promise<never>((_, reject) => {
+    const look = (): void => {
+      const pid = pids().find((p) => {
+        const st = procState(p);
+        return st === 'T' || st === 't';
+      });
+      if (pid !== undefined) {
+        reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: 'nothing ran; give the container isolate: { signals: true } (landlock) so that its processes cannot signal one joining it, or retry' }));
+        return;
+      }
+      timer = setTimeout(look, 50);
+    };
+    timer = setTimeout(look, 50);
+  });
+  try {
+    return await Promise.race([next, stopped]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted> {
   const { plan, host, launch } = req;
   if (!plan.admitted || !plan.launch || plan.backend !== 'linux') throw new BvisorError('BV_INTERNAL', 'execLinux needs an admitted linux plan');
@@ -145,6 +180,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
   // it ends, as bvisor run resumes its workload's. The container goes on (what it started may
   // outlive the process); a detached process is the caller's to wait for.
   let terminals: HeldTerminals | null = null;
+  const narrowed: string[] = [];
   try {
     // The init, pinned by a pidfd and checked to be the process the state names (not a pid
     // recycled since): everything below joins what this descriptor points at.
@@ -240,7 +276,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     if (rel < 0) throw spawnErr('release', rel);
 
     // The first child reports the second's pid (or why it could not make it), then exits.
-    let rec = await records.next();
+    let rec = await watched(records.next(), () => [firstPid]);
     await firstWait;
     first = -1;
     if (!rec || rec.kind !== RECORD_KIND.SPAWNED) {
@@ -258,8 +294,9 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     const ownAdj = Number(readText(`/proc/${pid}/oom_score_adj`) ?? '0');
     const adj = Math.max(initAdj, req.oomScoreAdj ?? initAdj);
     if (adj > ownAdj) writeFileSync(`/proc/${pid}/oom_score_adj`, `${adj}\n`);
+    if (req.oomScoreAdj !== null && req.oomScoreAdj < adj) narrowed.push(`oomScoreAdj: ${req.oomScoreAdj} is below the init's ${initAdj}; the process gets ${adj}`);
 
-    rec = await records.next();
+    rec = await watched(records.next(), () => [pid]);
     let evidence: Evidence[] = [];
     const ready = rec !== null && rec.kind === RECORD_KIND.READY && rec.stage === STAGE_READY;
     if (!rec) {
@@ -286,7 +323,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       }
       const go = s.bv_write_byte(syncW);
       if (go < 0) throw spawnErr('go', go);
-      rec = await records.next();
+      rec = await watched(records.next(), () => [pid]);
     }
     closeFd(syncW);
     if (rec) {
@@ -300,13 +337,16 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     }
     records.close();
     closeFd(initFd);
+    // The caller's record of the process (--pid-file): one it cannot make kills the process
+    // (below), so that a failed exec has left nothing running that no one knows of.
+    req.afterExec?.(pid);
     if (req.detach) {
       // Left to the kernel's reaper logic (see the top of this file): forget it, do not wait.
       unwatch(second);
       closeFd(second);
       second = -1;
       fds.closeAll();
-      return { pid, evidence, exited: null, kill: () => {} };
+      return { pid, evidence, narrowed, exited: null, kill: () => {} };
     }
     // Until the process is reaped its pidfd is ours and open (closed with the rest at its end).
     const pidfdOpen = second;
@@ -317,7 +357,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       fds.closeAll();
     });
     second = -1;
-    return { pid, evidence, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)) };
+    return { pid, evidence, narrowed, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)) };
   } catch (e) {
     // Neither child has run anything of the program yet: kill and reap both before the fds go.
     for (const [fd, wait] of [[first, firstWait], [second, second >= 0 ? waitSecond() : null]] as const) {
