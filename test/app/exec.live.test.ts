@@ -192,6 +192,19 @@ describe('bvisor exec (live)', () => {
     expect([e.code, e.message]).toEqual(['BV_USAGE', expect.stringContaining('user.uid')]);
   });
 
+  it('a process killed while it joins (by the container: it can signal it) is said to be, not taken for a bvisor or kernel fault', async () => {
+    if (!busybox()) return;
+    const c = await running();
+    // SIGKILLed at READY, before its evidence is read: the read-back then finds a dead process
+    // (its /proc/<pid>/cgroup says "/"), which is the kill's doing.
+    const killAtReady = (pid: number): void => {
+      process.kill(pid, 'SIGKILL');
+      const until = Date.now() + 5000;
+      while (Date.now() < until && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    };
+    await expect(exec(c.id, ['/bin/bvprobe', 'exit', '0'], {}, { afterRelease: killAtReady })).rejects.toMatchObject({ code: 'BV_LAUNCH_FAILED', message: expect.stringContaining('was killed while it joined the container, before it ran') });
+  });
+
   it('refuses a container that is not running (created, or stopped) with BV_CONTAINER_STATE', async () => {
     if (!busybox()) return;
     const b = bundle();

@@ -155,6 +155,10 @@ describe('bvisor exec (e2e)', () => {
     try {
       const r = cli(['exec', '--root', root, 'c1', PROBE, 'spin']);
       expect([r.status, r.stderr]).toEqual([125, expect.stringContaining('it is bounded by limits.cpu as RLIMIT_CPU (2s)')]);
+      // With --json: exec exits 125, its error object names the code and its category (7,
+      // conflict: docs/exit-codes.md), as run's does.
+      const j = cli(['exec', '--root', root, '--json', 'c1', PROBE, 'spin']);
+      expect([j.status, j.json().error.code, j.json().error.exit]).toEqual([125, 'BV_CONTAINER_STATE', 7]);
     } finally {
       expect(cli(['delete', '-f', '--root', root, 'c1']).status).toBe(0);
     }

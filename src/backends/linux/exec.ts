@@ -305,6 +305,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       throw new BvisorError('BV_LAUNCH_FAILED', 'the process ended before it was ready', { hint: 'nothing ran' });
     }
     if (ready) {
+      hooks.afterRelease?.(pid);
       const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
       const four = (n: number): string => [n, n, n, n].join('\t');
       evidence = [
@@ -318,6 +319,12 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
         ...joinEvidence(pid, req.init.pid, launch, req.cgroupDirs),
       ];
       const bad = failedEvidence(evidence);
+      // A process that died meanwhile reads as a mismatch (a dead process's /proc/<pid>/cgroup
+      // says "/"): that is no fault of bvisor's or the kernel's, but the container's kill.
+      const now = bad.length ? procState(pid) : 'R';
+      if (now === null || now === 'Z' || now === 'X') {
+        throw new BvisorError('BV_LAUNCH_FAILED', 'the process was killed while it joined the container, before it ran: a process of the container can signal it', { hint: 'nothing ran; give the container isolate: { signals: true } (landlock) so that its processes cannot signal one joining it, or retry' });
+      }
       if (bad.length && !hooks.ignoreEvidence) {
         throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared process does not match the container: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${JSON.stringify(e.expected)}`).join('; ')}`, { hint: 'the process never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
       }

@@ -521,6 +521,9 @@ export interface ErrorOutput {
   error: {
     code: string;
     message: string;
+    /**
+     * The code's category in docs/exit-codes.md. run and exec exit 125 for every error of bvisor's own (their other statuses are the workload's), so there it is not the process's status.
+     */
     exit: number;
     hint: string | null;
     doc: string;
