@@ -74,16 +74,16 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       if (s.kind !== 'container') throw wrongState(o.id, 'exec into', 'a bvisor run', 'exec joins containers made by bvisor create');
       const d = derive(dir, s);
       if (d.status !== 'running' || !s.pid) throw wrongState(o.id, 'exec into', d.status, d.status === 'created' ? `start it first (bvisor start ${o.id})` : 'only a running container takes new processes');
-      // setns through a pidfd joins the namespaces of the task it names, the leader. One that
-      // ended by exit(2) alone, not exit_group, has none left (setns: ESRCH) while the group's
-      // other threads run on; /proc/<pid>/ns, which runc joins by, is gone too. Said here, by
-      // name; a leader that ends from here on still fails the child's setns (stage join).
       // Without its monitor nothing keeps the container's wall: a new process would outlive it
       // (start refuses such a container too).
       if (d.broken) throw new BvisorError('BV_CONTAINER_STATE', `cannot exec into container ${o.id}: ${d.broken}`, { hint: `delete it with bvisor delete -f ${o.id}` });
       // A frozen leaf (bvisor pause) would freeze the process as it is born into it, in its setup,
       // holding this lock: refused, as runc refuses a paused container.
       if (ourCgroups(o.id, s, dir).some(isFrozen)) throw wrongState(o.id, 'exec into', 'paused', `resume it first (bvisor resume ${o.id})`);
+      // setns through a pidfd joins the namespaces of the task it names, the leader. One that
+      // ended by exit(2) alone, not exit_group, has none left (setns: ESRCH) while the group's
+      // other threads run on; /proc/<pid>/ns, which runc joins by, is gone too. Said here, by
+      // name; a leader that ends from here on still fails the child's setns (stage join).
       const leader = procState(s.pid.pid);
       if (leader === 'Z' || leader === 'X') throw wrongState(o.id, 'exec into', `running without its main thread (its init, pid ${s.pid.pid}, ended that thread alone), and its namespaces can no longer be joined through it`, `stop it with bvisor kill ${o.id} KILL, or bvisor delete -f ${o.id}`);
       const plan = intactPlan(dir, s);

@@ -104,12 +104,17 @@ describe('bvisor exec (e2e)', () => {
     });
   };
 
+  /** A started container whose init is the probe (args), with `extra` boundary lines: its pid. */
+  const probeContainer = (root: string, id: string, args: string[], extra: string): number => {
+    expect(cli(['create', '--root', root, '-b', probeBundle(args, extra), id]).status).toBe(0);
+    expect(cli(['start', '--root', root, id]).status).toBe(0);
+    return cli(['state', '--root', root, id]).json().pid as number;
+  };
+
   it('a container whose init stops every process it can signal: exec fails, saying so, with nothing left running, and kill and delete are not held up', async () => {
     const root = newRoot();
     // kill(-1, SIGSTOP) in a loop, from the pid namespace's init: what joins it is stopped too.
-    expect(cli(['create', '--root', root, '-b', probeBundle(['stopall', '19'], 'limits: { wall: 60s }\nspawn: deny\n'), 's1']).status).toBe(0);
-    expect(cli(['start', '--root', root, 's1']).status).toBe(0);
-    const init = cli(['state', '--root', root, 's1']).json().pid as number;
+    const init = probeContainer(root, 's1', ['stopall', '19'], 'limits: { wall: 60s }\nspawn: deny\n');
     try {
       await until('the init to loop', () => readFileSync(join(root, 'containers', 's1', 'stdout'), 'utf8').includes('stopping'), 10_000);
       const t0 = Date.now();
@@ -129,9 +134,7 @@ describe('bvisor exec (e2e)', () => {
 
   it('--pid-file: a directory that cannot be written is refused before anything runs; a file that cannot be made kills the process it would have named', () => {
     const root = newRoot();
-    expect(cli(['create', '--root', root, '-b', probeBundle(['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n'), 'p1']).status).toBe(0);
-    expect(cli(['start', '--root', root, 'p1']).status).toBe(0);
-    const init = cli(['state', '--root', root, 'p1']).json().pid as number;
+    const init = probeContainer(root, 'p1', ['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n');
     try {
       const missing = cli(['exec', '--root', root, '--detach', '--pid-file', join(tempDir(), 'nodir', 'p'), 'p1', PROBE, 'sleep', '50']);
       expect([missing.status, missing.stderr]).toEqual([125, expect.stringContaining('BV_IO: --pid-file')]);
@@ -150,8 +153,7 @@ describe('bvisor exec (e2e)', () => {
 
   it('refuses a container whose limits.cpu is RLIMIT_CPU (a budget per process); says when oomScoreAdj is raised to the init\'s', () => {
     const root = newRoot();
-    expect(cli(['create', '--root', root, '-b', probeBundle(['sleep', '60'], 'limits: { wall: 60s, cpu: 2s }\nspawn: deny\n'), 'c1']).status).toBe(0);
-    expect(cli(['start', '--root', root, 'c1']).status).toBe(0);
+    probeContainer(root, 'c1', ['sleep', '60'], 'limits: { wall: 60s, cpu: 2s }\nspawn: deny\n');
     try {
       const r = cli(['exec', '--root', root, 'c1', PROBE, 'spin']);
       expect([r.status, r.stderr]).toEqual([125, expect.stringContaining('it is bounded by limits.cpu as RLIMIT_CPU (2s)')]);
@@ -162,9 +164,7 @@ describe('bvisor exec (e2e)', () => {
     } finally {
       expect(cli(['delete', '-f', '--root', root, 'c1']).status).toBe(0);
     }
-    expect(cli(['create', '--root', root, '-b', probeBundle(['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n'), 'o1']).status).toBe(0);
-    expect(cli(['start', '--root', root, 'o1']).status).toBe(0);
-    const init = cli(['state', '--root', root, 'o1']).json().pid as number;
+    const init = probeContainer(root, 'o1', ['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n');
     try {
       const initAdj = Number(readFileSync(`/proc/${init}/oom_score_adj`, 'utf8'));
       const file = join(tempDir(), 'p.json');
@@ -180,9 +180,7 @@ describe('bvisor exec (e2e)', () => {
   it('refuses by name a container whose init ended its main thread alone while another runs (setns through the leader would fail, ESRCH)', async () => {
     const root = newRoot();
     // The probe's main thread ends by exit(2), not exit_group, once a second thread sleeps.
-    expect(cli(['create', '--root', root, '-b', probeBundle(['unparented', '60', 'leader-exit'], 'limits: { wall: 60s }\nspawn: threads\n'), 'x4']).status).toBe(0);
-    expect(cli(['start', '--root', root, 'x4']).status).toBe(0);
-    const pid = cli(['state', '--root', root, 'x4']).json().pid as number;
+    const pid = probeContainer(root, 'x4', ['unparented', '60', 'leader-exit'], 'limits: { wall: 60s }\nspawn: threads\n');
     try {
       // Oracle: the kernel's view (proc(5)): the leader a zombie, a thread of its group not.
       const state = (path: string): string => {

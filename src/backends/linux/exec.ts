@@ -126,6 +126,9 @@ function grantRules(launch: LaunchInputs, ruleMask: (rights: readonly string[]) 
     .map((r) => ({ op: MOUNT_OP.LL_RULE, flags: ruleMask(r.rights), target: r.target, aux: 0, dev: BigInt(r.dev), ino: BigInt(r.ino) }));
 }
 
+/** What to do when the container's processes stopped or killed the joining process. */
+const SIGNALLED_HINT = 'nothing ran; give the container isolate: { signals: true } (landlock) so that its processes cannot signal one joining it, or retry';
+
 /**
  * A record from the children, or a refusal when one of them is stopped meanwhile. Once it has
  * joined, the second child is in the container's pid namespace with the container's ids, so a
@@ -143,7 +146,7 @@ async function watched<T>(next: Promise<T>, pids: () => number[]): Promise<T> {
         return st === 'T' || st === 't';
       });
       if (pid !== undefined) {
-        reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: 'nothing ran; give the container isolate: { signals: true } (landlock) so that its processes cannot signal one joining it, or retry' }));
+        reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
         return;
       }
       timer = setTimeout(look, 50);
@@ -323,7 +326,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       // says "/"): that is no fault of bvisor's or the kernel's, but the container's kill.
       const now = bad.length ? procState(pid) : 'R';
       if (now === null || now === 'Z' || now === 'X') {
-        throw new BvisorError('BV_LAUNCH_FAILED', 'the process was killed while it joined the container, before it ran: a process of the container can signal it', { hint: 'nothing ran; give the container isolate: { signals: true } (landlock) so that its processes cannot signal one joining it, or retry' });
+        throw new BvisorError('BV_LAUNCH_FAILED', 'the process was killed while it joined the container, before it ran: a process of the container can signal it', { hint: SIGNALLED_HINT });
       }
       if (bad.length && !hooks.ignoreEvidence) {
         throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared process does not match the container: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${JSON.stringify(e.expected)}`).join('; ')}`, { hint: 'the process never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
