@@ -132,6 +132,19 @@ describe('bvisor exec (e2e)', () => {
     }
   });
 
+  it('the same init under isolate: { signals: true } cannot stop what joins it (landlock\'s signal scope, ABI 6): exec runs', () => {
+    const abi = cli(['check', '--json']).json().host.landlock.abi as number;
+    if (abi < 6) return skipOrFail('landlock-scope', `landlock ABI ${abi} has no signal scope`);
+    const root = newRoot();
+    probeContainer(root, 's2', ['stopall', '19'], 'limits: { wall: 60s }\nspawn: deny\nisolate: { signals: true }\n');
+    try {
+      const r = cli(['exec', '--root', root, 's2', PROBE, 'exit', '7']);
+      expect([r.status, r.stderr]).toEqual([7, '']);
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 's2']).status).toBe(0);
+    }
+  });
+
   it('--pid-file: a directory that cannot be written is refused before anything runs; a file that cannot be made kills the process it would have named', () => {
     const root = newRoot();
     const init = probeContainer(root, 'p1', ['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n');
