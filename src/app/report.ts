@@ -3,7 +3,7 @@ import { explainDenials, MAX_EXPLAINED } from '../core/explain.js';
 import { hostLookup } from '../host/lookup.js';
 import type { Arch } from '../core/seccomp/compile.js';
 import { namedCalls, type NotifyRecord } from '../core/seccomp/denials.js';
-import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs } from '../contract/generated/types.js';
+import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs, RlimitSetting } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { endedByCpuRlimit, notObserved, witness } from '../core/report.js';
 import { assembleDenials, budgetDenials, budgetSource, landlockSource, WASM_FILESYSTEM_SOURCE, WASM_SECCOMP_SOURCE, type BudgetCounters, type SourceDenials } from '../core/denials.js';
@@ -66,9 +66,11 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
     requested: { bundle: ctx.bundle, manifestSha256: ctx.manifestSha256, planHash: ctx.plan.planHash! },
     admitted: ctx.plan.clauses.filter((c) => c.verdict !== 'refused').map((c) => ({ clause: c.clause, verdict: c.verdict as 'enforced', mechanism: c.mechanism })),
     evidence,
-    // RLIMIT_CPU's kill is the kernel's, not the supervisor's: known by its signal and the
-    // process's own CPU time (waitid's rusage), unless the run ended for another reason first.
-    outcome: outcomeOf({ ...r, cpuExceeded: r.cpuExceeded || (!r.timedOut && !r.aborted && !r.oomKilled && endedByCpuRlimit(L.rlimits.find((x) => x.resource === 'cpu'), r.signal === null ? null : signalName(r.signal), (r.wait.utimeUs + r.wait.stimeUs) / 1000)) }),
+    // limits.cpu's RLIMIT_CPU kill is the kernel's, not the supervisor's: known by its signal
+    // and the process's own CPU time (waitid's rusage), unless the run ended for another reason
+    // first. Only that clause's rlimit at its own value: an OCI config's RLIMIT_CPU alone, or one
+    // below the boundary's, is no limits.cpu budget (a signal like any other).
+    outcome: outcomeOf({ ...r, cpuExceeded: r.cpuExceeded || (!r.timedOut && !r.aborted && !r.oomKilled && endedByCpuRlimit(cpuBudgetRlimit(L), r.signal === null ? null : signalName(r.signal), (r.wait.utimeUs + r.wait.stimeUs) / 1000)) }),
     budgets: {
       wall: witness('ms', L.wallMs, r.runMs, 'supervisor clock, release to exit'),
       cpu,
@@ -131,6 +133,12 @@ function explainedOf(observed: readonly NotifyRecord[], since: bigint | null, la
     total: items.reduce((n, d) => n + d.count, 0),
     truncated: items.length >= MAX_EXPLAINED,
   };
+}
+
+/** The RLIMIT_CPU that is limits.cpu's (the planner's, folded with a config's of the same
+ * value or above), or undefined. */
+function cpuBudgetRlimit(L: LaunchInputs): RlimitSetting | undefined {
+  return L.rlimits.find((x) => x.resource === 'cpu' && x.clause.split(' + ').includes('limits.cpu') && L.cpuMs !== null && x.hard * 1000 === L.cpuMs);
 }
 
 /** bvisor run's exit status: the workload's code, 128+signal, 124 on a wall timeout. */

@@ -114,7 +114,7 @@ export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
     const killed = o.status === 'killed' && o.reason === 'cpu';
     const rlimit = (mechanismOf(body, 'limits.cpu') ?? '').startsWith('linux:rlimit(');
     const byWatch = killed && !rlimit;
-    const byRlimit = (killed && rlimit) || (o.reason === 'signal' && endedByCpuRlimit({ soft: cpu / 1000, hard: cpu / 1000 }, o.signal, used));
+    const byRlimit = rlimit && (killed || (o.reason === 'signal' && endedByCpuRlimit({ soft: cpu / 1000, hard: cpu / 1000 }, o.signal, used)));
     if (byWatch || byRlimit) {
       out.push(budget({
         clause: 'limits.cpu',

@@ -89,17 +89,28 @@ describe('budgetDenials', () => {
     });
     // Watched, the clause was mediated: its allow keeps that guarantee (4s enforced would be another mechanism).
     expect(budgetDenials(watched, none)).toMatchObject([{ clause: 'limits.cpu', allow: 'limits: { cpu: { value: 4s, guarantee: mediated } }' }]);
+    // A report sealed before RLIMIT_CPU's kill had an outcome of its own (failed, by signal);
+    // its limits.cpu clause names the rlimit.
     const xcpu = body((b) => {
+      b.admitted.push({ clause: 'limits.cpu', verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_CPU=1s)' });
       b.outcome = { status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGXCPU' };
       b.budgets.cpu = { unit: 'ms', limit: 1000, observed: 1001 };
     });
     expect(budgetDenials(xcpu, none)).toMatchObject([{ clause: 'limits.cpu', observedBy: 'kernel:RLIMIT_CPU (SIGXCPU)' }]);
     // A SIGKILL with less CPU than the limit is someone else's kill.
     const killed = body((b) => {
+      b.admitted.push({ clause: 'limits.cpu', verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_CPU=1s)' });
       b.outcome = { status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' };
       b.budgets.cpu = { unit: 'ms', limit: 1000, observed: 20 };
     });
     expect(budgetDenials(killed, none)).toEqual([]);
+    // Watched, a SIGKILL at the limit is not the watch's (it would have said killed for cpu).
+    const watchedSignal = body((b) => {
+      b.admitted.push({ clause: 'limits.cpu', verdict: 'mediated', mechanism: 'linux:cgroup2:cpu.stat+supervisor(poll,kill)' });
+      b.outcome = { status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' };
+      b.budgets.cpu = { unit: 'ms', limit: 1000, observed: 1000 };
+    });
+    expect(budgetDenials(watchedSignal, none)).toEqual([]);
     // RLIMIT_CPU's kill as reports name it now: killed for cpu, the clause's mechanism an rlimit.
     const byKernel = body((b) => {
       b.admitted.push({ clause: 'limits.cpu', verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_CPU=1s)' });

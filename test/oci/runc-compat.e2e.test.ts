@@ -202,6 +202,8 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     // a pid namespace's init ignores signals sent from inside it, so it cannot kill itself).
     const spin = bundle(['sh', '-c', 'while :; do :; done'], (c) => (c.process.rlimits = [{ type: 'RLIMIT_CPU', soft: 1, hard: 1 }]));
     expect(cli(['--root', root, 'run', '--bundle', spin.dir, 'r9']).status).toBe(137);
+    // The config's own RLIMIT_CPU is no limits.cpu budget: a signal, not "killed for cpu".
+    expect(cli(['--root', root, 'report', 'r9', '--json']).json().body.outcome).toEqual({ status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' });
   });
 
   it('state and delete find the container without --root flags when create used the default root', () => {
