@@ -2,14 +2,14 @@
 // (core/exec.ts says what is narrowed, backends/linux/exec.ts runs it). The container's lock is
 // held while the process is set up, so no delete or second create can pull the container away
 // in between; it is released once the process has exec'd, before any waiting.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Evidence, HostFacts, LaunchInputs } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
 import { resolveEnv } from '../core/secrets.js';
 import { probeHost } from '../host/facts.js';
-import { procState } from '../host/proc.js';
+import { hasExited, procState } from '../host/proc.js';
 import { writeFileAtomic } from '../host/atomic.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
@@ -85,7 +85,7 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       // other threads run on; /proc/<pid>/ns, which runc joins by, is gone too. Said here, by
       // name; a leader that ends from here on still fails the child's setns (stage join).
       const leader = procState(s.pid.pid);
-      if (leader === 'Z' || leader === 'X') throw wrongState(o.id, 'exec into', `running without its main thread (its init, pid ${s.pid.pid}, ended that thread alone), and its namespaces can no longer be joined through it`, `stop it with bvisor kill ${o.id} KILL, or bvisor delete -f ${o.id}`);
+      if ((leader === 'Z' || leader === 'X') && !hasExited(s.pid.pid)) throw wrongState(o.id, 'exec into', `running without its main thread (its init, pid ${s.pid.pid}, ended that thread alone), and its namespaces can no longer be joined through it`, `stop it with bvisor kill ${o.id} KILL, or bvisor delete -f ${o.id}`);
       const plan = intactPlan(dir, s);
       if (!plan) throw wrongState(o.id, 'exec into', 'unreadable', `its plan.json cannot be read; remove it with bvisor delete -f ${o.id}`);
       // A wasm container's process is its runner: a module instance, with no way in for a program.
@@ -110,6 +110,16 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       };
       // Its directory is checked before anything runs: the usual mistake fails here, not after.
       const pidFile = o.pidFile ? resolve(o.pidFile) : null;
+      let pidFileWritten = false;
+      const writePidFile = (file: string, pid: number): void => {
+        try {
+          writeFileAtomic(file, `${pid}`, 0o644);
+        } catch (e) {
+          const why = e instanceof BvisorError ? e.message : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+          throw new BvisorError('BV_IO', `--pid-file ${file}: ${why}`, { hint: 'name a file that can be made in a writable directory; nothing ran', cause: e });
+        }
+        pidFileWritten = true;
+      };
       if (pidFile) {
         try {
           accessSync(dirname(pidFile), constants.W_OK);
@@ -132,11 +142,15 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         createdSeccomp: created.seccomp?.sha256 ?? null,
         umask: spec.umask ?? base.oci?.umask ?? null,
         oomScoreAdj: spec.oomScoreAdj,
-        // Bare, as runc writes it: containerd parses it with Atoi. Written while the process is
-        // held: if it cannot be, the process is killed and exec fails (an engine that reads no
-        // pid file must not be left with a process it cannot know of).
-        ...(pidFile ? { afterExec: (pid: number) => writeFileAtomic(pidFile, `${pid}`, 0o644) } : {}),
+        // Bare, as runc writes it: containerd parses it with Atoi. Written before the process
+        // is let go: if it cannot be, exec fails with nothing run (an engine that reads no pid
+        // file must not be left with a process it cannot know of).
+        ...(pidFile ? { beforeGo: (pid: number) => writePidFile(pidFile, pid) } : {}),
         ...(o.hooks ? { hooks: o.hooks } : {}),
+      }).catch((e: unknown) => {
+        // A pid file written for a process that then failed to exec names no process of ours.
+        if (pidFile && pidFileWritten) rmSync(pidFile, { force: true });
+        throw e;
       });
       return { run, spec };
     });

@@ -58,8 +58,8 @@ export interface LinuxExecRequest {
   createdSeccomp: string | null;
   umask: number | null;
   oomScoreAdj: number | null;
-  /** Called once the program runs, while the process is still held: a throw kills it. */
-  afterExec?: (pid: number) => void;
+  /** Called with the prepared process's pid before it is let go: a throw kills it unrun. */
+  beforeGo?: (pid: number) => void;
   hooks?: LaunchHooks;
 }
 
@@ -135,27 +135,35 @@ const SIGNALLED_HINT = 'nothing ran; give the container isolate: { signals: true
  * process of the container may signal it (kill(2): same uid, or CAP_KILL in its namespace), and a
  * SIGSTOP would hold this setup, and the container's lock, for ever. SIGKILL ends a stopped
  * process (the caller's catch sends it), so the watch ends the wait instead. proc(5): T is
- * stopped by a signal, t by a tracer.
+ * stopped by a signal; t, stopped by a tracer, is not counted (seccomp denies the container
+ * ptrace: a tracer is the caller's own, strace or a debugger).
  */
 async function watched<T>(next: Promise<T>, pids: () => number[]): Promise<T> {
   let timer: NodeJS.Timeout | null = null;
+  let settled = false;
   const stopped = new Promise<never>((_, reject) => {
     const look = (): void => {
-      const pid = pids().find((p) => {
-        const st = procState(p);
-        return st === 'T' || st === 't';
-      });
-      if (pid !== undefined) {
-        reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
-        return;
+      try {
+        const pid = pids().find((p) => procState(p) === 'T');
+        if (pid === undefined) {
+          timer = setTimeout(look, 50);
+          return;
+        }
+        // Timers run before the loop polls for I/O: a record (or the exec's EOF) already there
+        // is read first, and a process stopped after it ran is not taken for one that never did.
+        setImmediate(() => {
+          if (!settled) reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
+        });
+      } catch (e) {
+        reject(e);
       }
-      timer = setTimeout(look, 50);
     };
     timer = setTimeout(look, 50);
   });
   try {
-    return await Promise.race([next, stopped]);
+    return await Promise.race([next.finally(() => (settled = true)), stopped]);
   } finally {
+    settled = true;
     if (timer) clearTimeout(timer);
   }
 }
@@ -297,14 +305,16 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     const ownAdj = Number(readText(`/proc/${pid}/oom_score_adj`) ?? '0');
     const adj = Math.max(initAdj, req.oomScoreAdj ?? initAdj);
     if (adj > ownAdj) writeFileSync(`/proc/${pid}/oom_score_adj`, `${adj}\n`);
-    if (req.oomScoreAdj !== null && req.oomScoreAdj < adj) narrowed.push(`oomScoreAdj: ${req.oomScoreAdj} is below the init's ${initAdj}; the process gets ${adj}`);
+    const got = Math.max(adj, ownAdj);
+    if (req.oomScoreAdj !== null && req.oomScoreAdj < got) narrowed.push(`oomScoreAdj: ${req.oomScoreAdj} is below ${got === initAdj ? `the init's ${initAdj}` : `the ${got} it inherits`}; the process gets ${got}`);
 
     rec = await watched(records.next(), () => [pid]);
     let evidence: Evidence[] = [];
     const ready = rec !== null && rec.kind === RECORD_KIND.READY && rec.stage === STAGE_READY;
     if (!rec) {
-      await waitSecond();
+      const w = await waitSecond();
       second = -1;
+      if (w.siCode === 2 || w.siCode === 3) throw new BvisorError('BV_LAUNCH_FAILED', `the process was killed (signal ${w.status}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT });
       throw new BvisorError('BV_LAUNCH_FAILED', 'the process ended before it was ready', { hint: 'nothing ran' });
     }
     if (ready) {
@@ -331,12 +341,17 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       if (bad.length && !hooks.ignoreEvidence) {
         throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared process does not match the container: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${JSON.stringify(e.expected)}`).join('; ')}`, { hint: 'the process never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
       }
+      // The caller's record of the process (--pid-file), made while it cannot have run: one
+      // that cannot be made fails the exec here, and the catch kills what was prepared.
+      req.beforeGo?.(pid);
       const go = s.bv_write_byte(syncW);
       if (go < 0) throw spawnErr('go', go);
       rec = await watched(records.next(), () => [pid]);
     }
     closeFd(syncW);
     if (rec) {
+      // It failed and is on its way out: killed first, so that no stop can hold this wait.
+      s.bv_pidfd_signal(second, 9);
       await waitSecond();
       second = -1;
       throw childFailure(launch, mounts, rec);
@@ -347,9 +362,6 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     }
     records.close();
     closeFd(initFd);
-    // The caller's record of the process (--pid-file): one it cannot make kills the process
-    // (below), so that a failed exec has left nothing running that no one knows of.
-    req.afterExec?.(pid);
     if (req.detach) {
       // Left to the kernel's reaper logic (see the top of this file): forget it, do not wait.
       unwatch(second);
