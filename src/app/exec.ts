@@ -8,6 +8,7 @@ import type { Evidence, HostFacts, LaunchInputs } from '../contract/generated/ty
 import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
 import { resolveEnv } from '../core/secrets.js';
+import { rlimitOfClause } from '../core/report.js';
 import { probeHost } from '../host/facts.js';
 import { hasExited, procState } from '../host/proc.js';
 import { writeFileAtomic } from '../host/atomic.js';
@@ -97,7 +98,7 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
       // limits.cpu as RLIMIT_CPU bounds one process's CPU time (exact only because the workload
       // cannot fork): every exec'd process would get a budget of its own, and the total would be
       // unbounded. A watched budget (mediated) counts the whole cgroup, exec'd processes too.
-      const cpuRlimit = base.rlimits.find((r) => r.resource === 'cpu' && r.clause.split(' + ').includes('limits.cpu'));
+      const cpuRlimit = rlimitOfClause(base.rlimits, 'limits.cpu', 'cpu');
       if (cpuRlimit) throw wrongState(o.id, 'exec into', `bounded by limits.cpu as RLIMIT_CPU (${cpuRlimit.hard}s), a budget per process, which another process would not share`, 'give the container limits.cpu with guarantee: mediated (bvisor watches the whole cgroup), or run the program in a container of its own');
       const spec: ExecSpec = o.processFile !== null ? execFromProcess(readProcess(o.processFile), base, o.processFile) : execFromFlags({ args: o.args, env: o.env, cwd: o.cwd, user: o.user, tty: o.tty, caps: o.caps ?? [] }, base, resolveEnv(base.env, secretFromEnv(o.secretEnv)));
       checkConsole(spec.terminal, o.consoleSocket);

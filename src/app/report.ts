@@ -5,7 +5,7 @@ import type { Arch } from '../core/seccomp/compile.js';
 import { namedCalls, type NotifyRecord } from '../core/seccomp/denials.js';
 import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs, RlimitSetting } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
-import { endedByCpuRlimit, notObserved, witness } from '../core/report.js';
+import { endedByCpuRlimit, notObserved, rlimitOfClause, witness } from '../core/report.js';
 import { assembleDenials, budgetDenials, budgetSource, landlockSource, WASM_FILESYSTEM_SOURCE, WASM_SECCOMP_SOURCE, type BudgetCounters, type SourceDenials } from '../core/denials.js';
 import { signalName } from '../core/signals.js';
 import type { SealedReport } from '../contract/generated/types.js';
@@ -138,7 +138,8 @@ function explainedOf(observed: readonly NotifyRecord[], since: bigint | null, la
 /** The RLIMIT_CPU that is limits.cpu's (the planner's, folded with a config's of the same
  * value or above), or undefined. */
 function cpuBudgetRlimit(L: LaunchInputs): RlimitSetting | undefined {
-  return L.rlimits.find((x) => x.resource === 'cpu' && x.clause.split(' + ').includes('limits.cpu') && L.cpuMs !== null && x.hard * 1000 === L.cpuMs);
+  const r = rlimitOfClause(L.rlimits, 'limits.cpu', 'cpu');
+  return r && L.cpuMs !== null && r.hard * 1000 === L.cpuMs ? r : undefined;
 }
 
 /** bvisor run's exit status: the workload's code, 128+signal, 124 on a wall timeout. */

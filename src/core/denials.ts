@@ -66,6 +66,11 @@ function mechanismOf(body: BudgetBody, clause: string): string | null {
   return body.admitted.find((a) => a.clause === clause)?.mechanism ?? null;
 }
 
+/** Whether limits.cpu was admitted as RLIMIT_CPU (the kernel's kill), not the supervisor's watch. */
+function cpuByRlimit(body: BudgetBody): boolean {
+  return (mechanismOf(body, 'limits.cpu') ?? '').startsWith('linux:rlimit(');
+}
+
 function rule(body: BudgetBody, clause: string, words: string, fallback: string): string {
   return `${words}, by ${mechanismOf(body, clause) ?? fallback}`;
 }
@@ -112,7 +117,7 @@ export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
     // RLIMIT_CPU (the clause's mechanism says which). A report sealed before bvisor named
     // RLIMIT_CPU's end in its outcome says failed, by signal: the same rule judges it here.
     const killed = o.status === 'killed' && o.reason === 'cpu';
-    const rlimit = (mechanismOf(body, 'limits.cpu') ?? '').startsWith('linux:rlimit(');
+    const rlimit = cpuByRlimit(body);
     const byWatch = killed && !rlimit;
     const byRlimit = rlimit && (killed || (o.reason === 'signal' && endedByCpuRlimit({ soft: cpu / 1000, hard: cpu / 1000 }, o.signal, used)));
     if (byWatch || byRlimit) {
@@ -199,7 +204,7 @@ export function budgetDenials(body: BudgetBody, c: BudgetCounters): Denial[] {
 export function budgetSource(body: BudgetBody, c: BudgetCounters): DenialSource {
   const how: string[] = [];
   if (body.budgets.wall.limit !== null) how.push('supervisor:wall');
-  if (body.budgets.cpu.limit !== null) how.push((mechanismOf(body, 'limits.cpu') ?? '').startsWith('linux:rlimit(') ? 'kernel:RLIMIT_CPU (its signal and the rusage)' : 'supervisor:cpu watch');
+  if (body.budgets.cpu.limit !== null) how.push(cpuByRlimit(body) ? 'kernel:RLIMIT_CPU (its signal and the rusage)' : 'supervisor:cpu watch');
   if (c.oomKills) how.push(`cgroup:${basename(c.oomKills.source)} oom_kill`);
   if (c.pidsMax) how.push(`cgroup:${basename(c.pidsMax.source)} max`);
   if (body.budgets.fuel.limit !== null) how.push('wasm:fuel counter');

@@ -1,6 +1,6 @@
 // Sealing and checking run reports. bodyHash = sha256(JCS(body)): any change to any field of the
 // body, including key order-independent content, changes the hash.
-import type { ReportBody, SealedReport, NotObserved, Witness } from '../contract/generated/types.js';
+import type { ReportBody, SealedReport, NotObserved, Witness, RlimitSetting } from '../contract/generated/types.js';
 import { contentHash, type Sha256Hex } from './seal.js';
 
 export function sealReport(body: ReportBody, sha256: Sha256Hex): SealedReport {
@@ -35,4 +35,10 @@ export function endedByCpuRlimit(rlimit: { soft: number; hard: number } | undefi
   if (signal === 'SIGKILL') return near(rlimit.hard);
   if (signal === 'SIGXCPU') return near(rlimit.soft);
   return false;
+}
+
+/** The rlimit of `resource` that `clause` set, alone or folded with another clause's (the
+ * planner's oneRlimitEach names a folded one "a + b"). */
+export function rlimitOfClause(rlimits: readonly RlimitSetting[], clause: string, resource: string): RlimitSetting | undefined {
+  return rlimits.find((r) => r.resource === resource && r.clause.split(' + ').includes(clause));
 }

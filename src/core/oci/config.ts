@@ -101,7 +101,6 @@ const RLIMITS: Record<string, string> = {
   RLIMIT_RSS: 'rss', RLIMIT_RTPRIO: 'rtprio', RLIMIT_RTTIME: 'rttime', RLIMIT_SIGPENDING: 'sigpending', RLIMIT_STACK: 'stack',
 };
 
-/** Mount options that are kernel mount flags, as runc parses them (mount(8)). */
 /** The flags (suid, dev, exec) bvisor's mount of this kind at `dest` always goes without
  * (core/layout.ts), so a config's option naming one cannot be given. */
 function mountForces(type: string, dest: string, isBind: boolean): string[] {
@@ -113,6 +112,7 @@ function mountForces(type: string, dest: string, isBind: boolean): string[] {
   return [];
 }
 
+/** Mount options that are kernel mount flags, as runc parses them (mount(8)). */
 const FLAG_OPTIONS = new Set(['ro', 'rw', 'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec', 'bind', 'rbind', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'unbindable', 'runbindable', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'noatime', 'atime', 'nodiratime', 'diratime', 'sync', 'async', 'dirsync', 'mand', 'nomand', 'silent', 'loud', 'remount', 'rro', 'rrw', 'rnosuid', 'rnodev', 'rnoexec']);
 
 /** Namespace types of the spec, and how bvisor stands on each. */
