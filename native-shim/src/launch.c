@@ -930,11 +930,65 @@ static int child_resolve(const struct prepared *p, const char *name, int *script
   return -err;
 }
 
+/* The fd-scrub red twin's switch (BV_F_TEST_NO_SCRUB): read by the test build alone. */
+static int test_no_scrub(const struct bv_body_header *h) {
+#ifdef BV_TEST_BUILD
+  return (h->flags & BV_F_TEST_NO_SCRUB) != 0;
+#else
+  (void)h;
+  return 0;
+#endif
+}
+
+/* The smallest descriptor >= lo that the body names (or the child's copy of the slots holds), or
+ * ~0U: what a child still uses before step 8's scrub. */
+static unsigned child_next_named(const struct prepared *p, unsigned lo) {
+  const struct bv_body_header *h = p->h;
+  unsigned best = ~0U;
+#define BV_CONSIDER(v) do { int32_t v_ = (v); if (v_ >= 0 && (unsigned)v_ >= lo && (unsigned)v_ < best) best = (unsigned)v_; } while (0)
+  BV_CONSIDER(h->fail_fd);
+  BV_CONSIDER(h->sync_fd);
+  BV_CONSIDER(h->exe_fd);
+  BV_CONSIDER(h->cgroup_fd);
+  BV_CONSIDER(h->landlock_fd);
+  BV_CONSIDER(h->ll_marker_fd);
+  BV_CONSIDER(h->console_fd);
+  BV_CONSIDER(h->net_fd);
+  for (int s = 0; s < 3; s++) BV_CONSIDER(h->stdio[s]);
+  for (uint32_t i = 0; i < h->nfds; i++) BV_CONSIDER(p->fds[i].src);
+  for (uint32_t i = 0; i < h->nslots; i++) BV_CONSIDER(p->slots[i]);
+#undef BV_CONSIDER
+  return best;
+}
+
+/* Closes every descriptor from 3 up that the body does not name (0, 1, 2 stay: step 8 replaces
+ * them). Only the gaps between named ones are closed, one close_range each. */
+static int child_close_unnamed(const struct prepared *p) {
+  unsigned lo = 3;
+  for (;;) {
+    unsigned next = child_next_named(p, lo);
+    int e = bv_close_from_to(lo, next == ~0U ? ~0U : next - 1);
+    if (e || next == ~0U) return e;
+    lo = next + 1;
+  }
+}
+
 /* Step 1x-1z: an exec joins the container (see launch.h). Returns in the second child only. */
-static void child_join(const struct bv_body_header *h, int fail_fd) {
+static void child_join(const struct prepared *p, int fail_fd) {
+  const struct bv_body_header *h = p->h;
   if (syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 0);
   if (syscall(SYS_setns, h->join_fd, h->join_ns) < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 1);
   syscall(SYS_close, h->join_fd);
+  /* Step 1y': before the second child exists, every descriptor of Node's the body does not name
+   * goes. The second child is born in the container's pid namespace, and once it takes the
+   * container's ids (step 1b) the container may stop it (SIGSTOP) before its own scrub (step 8);
+   * whatever it held then stays held: the container's flock (bvisor exec holds it while it sets up), a journal's or a
+   * reservation's lock, a pipe whose reader waits for EOF. This child is out of the container's
+   * sight (its pid namespace is still ours) and runs straight through to the clone. */
+  if (!test_no_scrub(h)) {
+    int e = child_close_unnamed(p);
+    if (e) child_fail(fail_fd, BV_STAGE_CLOSE, e, -2);
+  }
   int pp[2];
   if (syscall(SYS_pipe2, pp, O_CLOEXEC) < 0) child_fail(fail_fd, BV_STAGE_JOIN, errno, 2);
   struct bv_clone_args a;
@@ -1020,7 +1074,7 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     syscall(SYS_close, cgjoin[i]);
   }
   BV_PROF(5);
-  if (h->join_fd >= 0) child_join(h, fail_fd);
+  if (h->join_fd >= 0) child_join(p, fail_fd);
   if (h->flags & BV_F_DROP_GROUPS) {
     if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 0);
   }
@@ -1029,6 +1083,9 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
     if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
   }
+#ifdef BV_TEST_BUILD
+  if ((h->flags & BV_F_TEST_STOP_JOINED) && h->join_fd >= 0) syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+#endif
   if (h->flags & BV_F_PDEATHSIG) {
     /* After the id change: changing credentials clears the parent-death signal. The parent may
      * have died before this point (we are released, so it was alive a moment ago): it holds the

@@ -89,6 +89,10 @@
  *   1y. setns(join_fd, join_ns)        one call through the init's pidfd: the kernel joins the
  *                                      user namespace first, then the others, atomically; root
  *                                      and cwd become the container's
+ *   1y'. close what the body does not  the second child is in the container's sight from birth
+ *       name (0, 1, 2 stay)            and may be stopped there before step 8: it must not be
+ *                                      born holding Node's locks or pipes (bvisor exec's hold on
+ *                                      the container's flock among them)
  *   1z. clone once more (CLONE_PARENT) setns(CLONE_NEWPID) only places our children in the pid
  *                                      namespace: the second child is in it, and is Node's child
  *                                      (CLONE_PARENT), so bvisor can wait for it. We report its
@@ -136,6 +140,10 @@
                                        * parent reads the evidence, and read the go byte under it. Only
                                        * for a filter that lets read(2) and, with a listener, sendmsg(2)
                                        * through: bvisor's own, with no OCI profile behind it */
+#define BV_F_TEST_STOP_JOINED (1u << 16)/* an exec's second child stops itself (SIGSTOP) as soon as it
+                                       * has the container's ids, where the container's own stop can
+                                       * first land (kill(2) needs them): the test of step 1y' reads
+                                       * what it holds there. Honoured only by the test build */
 #define BV_F_CONSOLE        (1u << 12)/* process.terminal: a pty from the root's /dev/ptmx becomes the
                                        * controlling terminal and 0, 1, 2; its master goes to
                                        * console_fd (SCM_RIGHTS) */
@@ -291,7 +299,7 @@ enum bv_stage {
   BV_STAGE_LANDLOCK = 8,
   BV_STAGE_FD = 9,            /* item: fd index (-1..-3: stdio 0..2) */
   BV_STAGE_FD_CHECK = 10,     /* item: fd index; err EBADFD: kind or mode differs */
-  BV_STAGE_CLOSE = 11,
+  BV_STAGE_CLOSE = 11,        /* item: -1 the scrub (step 8), -2 an exec's first child (step 1y') */
   BV_STAGE_CAPS = 12,
   BV_STAGE_READY = 13,        /* kind 1 record, or the go byte was missing */
   BV_STAGE_SECCOMP = 14,

@@ -138,7 +138,7 @@ const SIGNALLED_HINT = 'nothing ran; give the container isolate: { signals: true
  * stopped by a signal; t, stopped by a tracer, is not counted (seccomp denies the container
  * ptrace: a tracer is the caller's own, strace or a debugger).
  */
-async function watched<T>(next: Promise<T>, pids: () => number[]): Promise<T> {
+async function watched<T>(next: Promise<T>, pids: () => number[], onStopped?: (pid: number) => void): Promise<T> {
   let timer: NodeJS.Timeout | null = null;
   let settled = false;
   const stopped = new Promise<never>((_, reject) => {
@@ -152,6 +152,7 @@ async function watched<T>(next: Promise<T>, pids: () => number[]): Promise<T> {
         // Timers run before the loop polls for I/O: a record (or the exec's EOF) already there
         // is read first, and a process stopped after it ran is not taken for one that never did.
         setImmediate(() => {
+          if (!settled) onStopped?.(pid);
           if (!settled) reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
         });
       } catch (e) {
@@ -256,6 +257,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       dieWithParent: !req.detach && !hooks.noPdeathsig,
       rootful,
       testNoScrub: hooks.noScrub === true,
+      testStopJoined: hooks.stopJoined === true,
       keepCaps: hooks.keepCaps === true,
       bpf: program?.bpf ?? null,
       mounts,
@@ -287,7 +289,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     if (rel < 0) throw spawnErr('release', rel);
 
     // The first child reports the second's pid (or why it could not make it), then exits.
-    let rec = await watched(records.next(), () => [firstPid]);
+    let rec = await watched(records.next(), () => [firstPid], hooks.onStopped);
     await firstWait;
     first = -1;
     if (!rec || rec.kind !== RECORD_KIND.SPAWNED) {
@@ -308,7 +310,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     const got = Math.max(adj, ownAdj);
     if (req.oomScoreAdj !== null && req.oomScoreAdj < got) narrowed.push(`oomScoreAdj: ${req.oomScoreAdj} is below ${got === initAdj ? `the init's ${initAdj}` : `the ${got} it inherits`}; the process gets ${got}`);
 
-    rec = await watched(records.next(), () => [pid]);
+    rec = await watched(records.next(), () => [pid], hooks.onStopped);
     let evidence: Evidence[] = [];
     const ready = rec !== null && rec.kind === RECORD_KIND.READY && rec.stage === STAGE_READY;
     if (!rec) {
@@ -346,7 +348,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       req.beforeGo?.(pid);
       const go = s.bv_write_byte(syncW);
       if (go < 0) throw spawnErr('go', go);
-      rec = await watched(records.next(), () => [pid]);
+      rec = await watched(records.next(), () => [pid], hooks.onStopped);
     }
     closeFd(syncW);
     if (rec) {

@@ -93,6 +93,12 @@ export interface LaunchHooks {
   /** Called once the child is released, before its fixed evidence is read: a test can hold the
    * parent there until the child is on its way out (the evidence it then reads is "not observed"). */
   afterRelease?: (pid: number) => void;
+  /** exec: called with a joining child its watch found stopped, before it is killed: a test reads
+   * what the stopped process holds (/proc/<pid>/fd). */
+  onStopped?: (pid: number) => void;
+  /** exec: the second child stops itself as soon as it has the container's ids, the first moment
+   * a stop from the container could land (the test build's shim honours it alone). */
+  stopJoined?: boolean;
   /** The wasm rewriter's process gets these bounds instead of REWRITER_HEAP_MB,
    * REWRITER_MEMORY_BYTES and REWRITER_WALL_MS (app/instrument.ts): a test's module need not be a
    * gigabyte's or a minute's rewrite to exceed them. null: no such bound (a red twin). */

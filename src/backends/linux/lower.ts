@@ -26,7 +26,7 @@ export const MAX_CGJOIN = 16;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
-export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12, SECCOMP_NOTIFY: 1 << 13, LANDLOCK_LOG: 1 << 14, SECCOMP_EARLY: 1 << 15 } as const;
+export const FLAGS = { NO_NEW_PRIVS: 1 << 0, DROP_CAPS: 1 << 1, LO_UP: 1 << 2, MOUNT_PRIVATE: 1 << 3, READY: 1 << 4, SECCOMP_KILL: 1 << 5, PDEATHSIG: 1 << 6, TEST_NO_SCRUB: 1 << 7, SETSID: 1 << 8, SETIDS: 1 << 9, DROP_GROUPS: 1 << 10, EXE_INHERIT: 1 << 11, CONSOLE: 1 << 12, SECCOMP_NOTIFY: 1 << 13, LANDLOCK_LOG: 1 << 14, SECCOMP_EARLY: 1 << 15, TEST_STOP_JOINED: 1 << 16 } as const;
 
 /** enum bv_stage (launch.h): where a child failed. */
 export const STAGES: Record<number, string> = {
@@ -276,6 +276,8 @@ export interface LowerInput {
   rootful?: boolean;
   /** Tests only: the red twin of the fd scrub. Production never sets it. */
   testNoScrub?: boolean;
+  /** Tests only: an exec's second child stops itself once it has the container's ids (launch.h). */
+  testStopJoined?: boolean;
   /** Tests only: the red twin of the capability drop. */
   keepCaps?: boolean;
   /** A seccomp program, 8 bytes per instruction, or null. */
@@ -387,6 +389,7 @@ export function lower(input: LowerInput): Uint8Array {
   if (input.ready) flags |= FLAGS.READY;
   if (input.dieWithParent) flags |= FLAGS.PDEATHSIG;
   if (input.testNoScrub) flags |= FLAGS.TEST_NO_SCRUB;
+  if (input.testStopJoined && exec) flags |= FLAGS.TEST_STOP_JOINED;
   if (input.seccompNotify && input.bpf) flags |= FLAGS.SECCOMP_NOTIFY;
   if (input.seccompEarly && input.bpf && input.ready) flags |= FLAGS.SECCOMP_EARLY;
   if (input.landlockLog) flags |= FLAGS.LANDLOCK_LOG;
