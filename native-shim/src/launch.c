@@ -981,10 +981,12 @@ static void child_join(const struct prepared *p, int fail_fd) {
   syscall(SYS_close, h->join_fd);
   /* Step 1y': before the second child exists, every descriptor of Node's the body does not name
    * goes. The second child is born in the container's pid namespace, and once it takes the
-   * container's ids (step 1b) the container may stop it (SIGSTOP) before its own scrub (step 8);
-   * whatever it held then stays held: the container's flock (bvisor exec holds it while it sets up), a journal's or a
-   * reservation's lock, a pipe whose reader waits for EOF. This child is out of the container's
-   * sight (its pid namespace is still ours) and runs straight through to the clone. */
+   * container's ids (step 1b), or from birth for a process with CAP_KILL in the container's user
+   * namespace, the container may stop it (SIGSTOP) before its own scrub (step 8); whatever it
+   * held then stays held: the container's flock (bvisor exec holds it while it sets up), a
+   * journal's or a reservation's lock. What the launch names stays (its pipes, the ruleset, the
+   * stdio and console socket it was given). This child is out of the container's sight (its pid
+   * namespace is still ours) and runs straight through to the clone. */
   if (!test_no_scrub(h)) {
     int e = child_close_unnamed(p);
     if (e) child_fail(fail_fd, BV_STAGE_CLOSE, e, -2);
@@ -1082,6 +1084,9 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
     /* gid first: after the uid changes we may no longer change it. */
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
     if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
+    /* An exec's second child, in the container's sight: an id change makes a process dumpable
+     * where fs.suid_dumpable is 1 (commit_creds), which would undo step 1x until exec. */
+    if (h->join_fd >= 0 && syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 3);
   }
 #ifdef BV_TEST_BUILD
   if ((h->flags & BV_F_TEST_STOP_JOINED) && h->join_fd >= 0) syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);

@@ -84,15 +84,20 @@
  * (the parent has moved us into the container's v1 cgroups; CLONE_INTO_CGROUP put us in its v2
  * leaf) we
  *   1x. become non-dumpable            from here on we are in the container's namespaces holding
- *                                      Node's descriptors until step 8: no process of the
- *                                      container may ptrace us or open /proc/<pid>/fd
+ *                                      descriptors (until 1y' Node's, then the launch's own until
+ *                                      step 8): no process of the container may ptrace us or open
+ *                                      /proc/<pid>/fd (again after step 1b, whose id change makes
+ *                                      a process dumpable where fs.suid_dumpable is 1)
  *   1y. setns(join_fd, join_ns)        one call through the init's pidfd: the kernel joins the
  *                                      user namespace first, then the others, atomically; root
  *                                      and cwd become the container's
  *   1y'. close what the body does not  the second child is in the container's sight from birth
- *       name (0, 1, 2 stay)            and may be stopped there before step 8: it must not be
- *                                      born holding Node's locks or pipes (bvisor exec's hold on
- *                                      the container's flock among them)
+ *       name (0, 1, 2 stay)            and may be stopped there before step 8 (once it has the
+ *                                      container's ids, or from birth by a process with CAP_KILL
+ *                                      in the container's user namespace): it must not be born
+ *                                      holding Node's other descriptors (bvisor exec's flock on
+ *                                      the container's lock among them), only what the launch
+ *                                      names (its pipes, ruleset, stdio, console socket)
  *   1z. clone once more (CLONE_PARENT) setns(CLONE_NEWPID) only places our children in the pid
  *                                      namespace: the second child is in it, and is Node's child
  *                                      (CLONE_PARENT), so bvisor can wait for it. We report its
@@ -120,7 +125,8 @@
 #define BV_F_READY          (1u << 4) /* stop after setup, report READY, wait for a second byte */
 #define BV_F_SECCOMP_KILL   (1u << 5) /* informational: the program's default action kills */
 #define BV_F_PDEATHSIG      (1u << 6) /* SIGKILL the workload if the launching thread dies */
-#define BV_F_TEST_NO_SCRUB  (1u << 7) /* the red twin of the fd scrub (keep every fd): honoured only
+#define BV_F_TEST_NO_SCRUB  (1u << 7) /* the red twin of the fd scrub (keep every fd: neither step 8
+                                       * nor an exec's step 1y' closes any): honoured only
                                        * by the test build (BV_TEST_BUILD), ignored by the shipped one */
 #define BV_F_SETSID         (1u << 8) /* start a new session: no controlling terminal */
 #define BV_F_SETIDS         (1u << 9) /* after release: become root of the new user namespace
@@ -141,8 +147,8 @@
                                        * for a filter that lets read(2) and, with a listener, sendmsg(2)
                                        * through: bvisor's own, with no OCI profile behind it */
 #define BV_F_TEST_STOP_JOINED (1u << 16)/* an exec's second child stops itself (SIGSTOP) as soon as it
-                                       * has the container's ids, where the container's own stop can
-                                       * first land (kill(2) needs them): the test of step 1y' reads
+                                       * has the container's ids, from when any process of the
+                                       * container may stop it (kill(2)): the test of step 1y' reads
                                        * what it holds there. Honoured only by the test build */
 #define BV_F_CONSOLE        (1u << 12)/* process.terminal: a pty from the root's /dev/ptmx becomes the
                                        * controlling terminal and 0, 1, 2; its master goes to
@@ -306,7 +312,7 @@ enum bv_stage {
   BV_STAGE_EXEC = 15,
   BV_STAGE_SIGNALS = 16,
   BV_STAGE_SETSID = 17,
-  BV_STAGE_IDS = 18,          /* item: 0 setgroups, 1 setresgid, 2 setresuid */
+  BV_STAGE_IDS = 18,          /* item: 0 setgroups, 1 setresgid, 2 setresuid, 3 non-dumpable again */
   BV_STAGE_CONSOLE = 19,      /* item: 0 open /dev/ptmx, 1 unlock, 2 peer, 3 window size,
                                * 4 sendmsg to the console socket, 5 setsid, 6 TIOCSCTTY */
   BV_STAGE_JOIN = 20,         /* item: 0 dumpable, 1 setns, 2 pipe, 3 clone */

@@ -152,8 +152,14 @@ async function watched<T>(next: Promise<T>, pids: () => number[], onStopped?: (p
         // Timers run before the loop polls for I/O: a record (or the exec's EOF) already there
         // is read first, and a process stopped after it ran is not taken for one that never did.
         setImmediate(() => {
-          if (!settled) onStopped?.(pid);
-          if (!settled) reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
+          if (settled) return;
+          try {
+            onStopped?.(pid);
+          } catch (e) {
+            reject(e);
+            return;
+          }
+          reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
         });
       } catch (e) {
         reject(e);

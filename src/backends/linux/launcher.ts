@@ -65,7 +65,7 @@ export interface LaunchHooks {
   failUidMap?: boolean;
   /** Edit the inert launch inputs before lowering (drop a namespace, a limit…). */
   mutateLaunch?: (launch: LaunchInputs) => void;
-  /** Skip the fd scrub in the child. */
+  /** Skip the fd scrub in the child (and an exec's early close, step 1y' in launch.h). */
   noScrub?: boolean;
   /** Skip seccomp / landlock. */
   noSeccomp?: boolean;
@@ -409,6 +409,7 @@ export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[],
   if ((stage === 9 || stage === 10) && item < 0 && item >= -3) return `${name} stdio ${-1 - item}`;
   if (stage === STAGE_CONSOLE) return `${name} (${['open /dev/ptmx', 'unlock', 'the peer (TIOCGPTPEER)', 'window size', 'send to the console socket', 'setsid', 'TIOCSCTTY'][item] ?? item})`;
   if (stage === 20) return `${name} (${['dumpable', 'setns', 'pipe', 'clone'][item] ?? item})`;
+  if (stage === 11) return `${name} (${item === -2 ? 'the joining helper\'s, before it clones (step 1y\')' : 'the scrub'})`;
   if (stage === STAGE_CGROUP) return `${name} (v1 leaf ${item}: writing ourselves to its tasks file)`;
   if (stage === 3 && mounts[item]) {
     const m = mounts[item]!;
