@@ -1,34 +1,54 @@
 // Global flags before the command, as container engines call runc (`bvisor --root /x state id`):
 // oclif parses flags after the command id, so they are moved there first. Shared by both entries
-// (bin/run.js and the start-up snapshot's main).
+// (bin/run.js and the start-up snapshot's main). bin/bvisor's scan for the command knows the
+// same flags (test/cli/snapshot.e2e checks they agree).
 
 export const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
-export const GLOBAL_BOOL = new Set(['--debug']);
+/** --json too: every command takes it (BaseCommand.enableJsonFlag), and `bvisor --json list`
+ * reads as naturally as `bvisor --root X list`. */
+export const GLOBAL_BOOL = new Set(['--debug', '--json']);
 
-export function hoistGlobals(argv: readonly string[]): string[] {
-  const globals: string[] = [];
-  let i = 0;
+/** Commands named by two words, a topic's (`journal verify`): globals may come between them, and
+ * left there oclif would find no command and print the topic's help, exiting 0 (`bvisor journal
+ * --root X verify` would then verify nothing and say nothing was wrong). */
+const TOPICS = new Set(['journal']);
+
+/** Moves the global flags from `i` on into `into`; the index after them. */
+function globalsFrom(argv: readonly string[], i: number, into: string[]): number {
   while (i < argv.length) {
     const a = argv[i]!;
     const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
     if (GLOBAL_WITH_VALUE.has(name)) {
-      if (a.includes('=')) {
-        globals.push(a);
+      if (a.includes('=') || argv[i + 1] === undefined) {
+        into.push(a);
         i += 1;
       } else {
-        if (argv[i + 1] !== undefined) globals.push(a, argv[i + 1]!);
-        else globals.push(a);
+        into.push(a, argv[i + 1]!);
         i += 2;
       }
     } else if (GLOBAL_BOOL.has(a)) {
-      globals.push(a);
+      into.push(a);
       i += 1;
     } else break;
   }
-  if (globals.length === 0) return [...argv];
+  return i;
+}
+
+export function hoistGlobals(argv: readonly string[]): string[] {
+  const globals: string[] = [];
+  let i = globalsFrom(argv, 0, globals);
+  // `help [COMMAND]` (oclif's help plugin, which bvisor does not load, would answer it): the
+  // command's --help.
+  if (argv[i] === 'help') return hoistGlobals([...argv.slice(0, i), ...argv.slice(i + 1), '--help']);
+  const command: string[] = [];
+  if (i < argv.length) command.push(argv[i++]!);
+  if (TOPICS.has(command[0] ?? '')) {
+    i = globalsFrom(argv, i, globals);
+    if (i < argv.length && !argv[i]!.startsWith('-')) command.push(argv[i++]!);
+  }
   const rest = argv.slice(i);
-  const dd = rest.indexOf('--');
   // exec's argv after the container id is the process's own: its globals go right after `exec`.
-  if (rest[0] === 'exec') return [rest[0], ...globals, ...rest.slice(1)];
-  return dd < 0 ? [...rest, ...globals] : [...rest.slice(0, dd), ...globals, ...rest.slice(dd)];
+  if (command[0] === 'exec') return [...command, ...globals, ...rest];
+  const dd = rest.indexOf('--');
+  return dd < 0 ? [...command, ...rest, ...globals] : [...command, ...rest.slice(0, dd), ...globals, ...rest.slice(dd)];
 }

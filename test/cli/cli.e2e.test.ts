@@ -153,6 +153,27 @@ describe('bvisor CLI', () => {
     const after = cli(['journal', 'verify', '--root', root]);
     expect(after.status).toBe(0);
     expect(after.stdout).toMatch(/ok, 1 entry verified/);
+    // Between a topic's two words, as a user may put them: the command still runs (it printed the
+    // topic's help and exited 0 once, verifying nothing), and a tampered journal still fails it.
+    const between = cli(['journal', '--root', root, 'verify']);
+    expect([between.status, between.stdout]).toEqual([0, expect.stringMatching(/ok, 1 entry verified/)]);
+    const f = journalPaths(root).file;
+    writeFileSync(f, readFileSync(f, 'utf8').replace('"runId":"', '"runId":"X'));
+    const bad = cli(['journal', '--root', root, 'verify']);
+    expect([bad.status, bad.stderr]).toEqual([8, expect.stringContaining('BV_JOURNAL_CORRUPT')]);
+    // --json before the command, as every command takes it.
+    const listed = cli(['--json', '--root', root, 'list']);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.json()).toEqual([]);
+  });
+
+  it('help [COMMAND] prints what --help prints', () => {
+    for (const words of [[], ['run'], ['journal', 'verify']]) {
+      const viaHelp = cli(['help', ...words]);
+      const viaFlag = cli([...words, '--help']);
+      expect({ words, status: viaHelp.status, stdout: viaHelp.stdout }).toEqual({ words, status: 0, stdout: viaFlag.stdout });
+      expect(viaHelp.stdout).toMatch(/USAGE/);
+    }
   });
 
   it('journal verify exits 8 and names the first bad line', () => {
