@@ -25,3 +25,14 @@ export function covers(a: string, b: string): boolean {
   const y = RANK[b]!;
   return (x.r || !y.r) && (x.w || !y.w) && (x.x || !y.x);
 }
+
+/**
+ * A denial's `allow with:` for a path: one line of YAML a user can paste as it is (a flow list of
+ * the one grant; with a filesystem list already there, the grant is added to it). A path with
+ * anything YAML reads as syntax is double-quoted, as JSON quotes it (a YAML double-quoted scalar).
+ * `inPlaceOf` names the grant it replaces, as a comment.
+ */
+export function grantAllow(path: string, access: string, inPlaceOf: string | null = null): string {
+  const p = /^[A-Za-z0-9_./@+=~-]+$/.test(path) ? path : JSON.stringify(path);
+  return `filesystem: [{ path: ${p}, access: ${access} }]${inPlaceOf ? `   # in place of ${inPlaceOf}` : ''}`;
+}

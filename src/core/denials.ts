@@ -6,6 +6,7 @@
 // arguments (the report body, the cgroup counters read back), nothing is read here.
 // docs/denials.md explains each source, what it cannot see, and the summary format.
 import { visible } from './visible.js';
+import { grantAllow } from './access.js';
 import type { Denial, DenialSource, Denials, FsRule, ReportBody } from '../contract/generated/types.js';
 import { formatDuration, BINARY_UNITS, DECIMAL_UNITS } from './units.js';
 import { normalizeAbsolute } from './paths.js';
@@ -262,7 +263,7 @@ export function wasiDenials(refusals: readonly WasiRefusalFact[], total: number,
     const access = WASI_READS.has(r.op) ? 'read' : 'read-write';
     const base = { kind: 'filesystem' as const, errno: 'ENOTCAPABLE', observedBy: 'wasi:host', count: r.count, atMs: r.atMs, pid: null, path: guest };
     if (r.why === 'readonly' && g) {
-      return { ...base, clause: g.clause, what: `${r.op}("${guest}"): a write`, rule: `${g.target} is granted ${g.access}`, allow: `filesystem: - { path: ${g.path}, access: read-write } (in place of ${g.clause})` };
+      return { ...base, clause: g.clause, what: `${r.op}("${guest}"): a write`, rule: `${g.target} is granted ${g.access}`, allow: grantAllow(g.path, 'read-write', g.clause) };
     }
     const norm = normalizeAbsolute(guest);
     const inside = g !== undefined && (norm === g.target || norm.startsWith(`${g.target}/`));
@@ -270,7 +271,7 @@ export function wasiDenials(refusals: readonly WasiRefusalFact[], total: number,
       return { ...base, clause: 'filesystem', what: `${r.op}("${guest}")`, rule: `a symlink leads out of ${g.target} (openat2 RESOLVE_BENEATH)`, allow: null };
     }
     const dir = norm.slice(0, norm.lastIndexOf('/')) || '/';
-    return { ...base, clause: 'filesystem', what: `${r.op}("${guest}")`, rule: r.why === 'absolute' ? 'no preopen covers this path' : `the path leaves ${g?.target ?? 'its preopen'}: no grant covers ${norm}`, allow: `filesystem: - { path: ${dir}, access: ${access} }` };
+    return { ...base, clause: 'filesystem', what: `${r.op}("${guest}")`, rule: r.why === 'absolute' ? 'no preopen covers this path' : `the path leaves ${g?.target ?? 'its preopen'}: no grant covers ${norm}`, allow: grantAllow(dir, access) };
   });
   return { source: { observed: true, how: 'wasi:host (ENOTCAPABLE answers of the file host)', notObserved: null }, items, total, truncated: total > items.reduce((n, d) => n + d.count, 0) };
 }

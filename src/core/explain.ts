@@ -11,7 +11,7 @@ import type { NamedCall } from './seccomp/denials.js';
 import { coveringGrant, under } from './layout.js';
 import { parentOf } from './paths.js';
 import { PATHS, intentOf, normalize, decodeSockaddr, AT_FDCWD, AF_INET, AF_INET6, type HostLookup, type Intent } from './calls.js';
-import { widenAccess } from './access.js';
+import { grantAllow, widenAccess } from './access.js';
 
 /** What --explain observes: every call that names a path, and connect (the port it asked). */
 export const EXPLAIN_OBSERVE = [
@@ -103,7 +103,7 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
         // BV_PLAN_GRANT_NESTED).
         const cover = host.real !== target ? coveringGrant(host.real, launch.filesystem) : null;
         const access = accessFor(intent, cover?.access);
-        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `no grant covers it, so it does not exist in the workload's root (host mode)${host.real !== target ? `; it is a link to ${host.real}` : ''}`, errno: 'ENOENT', allow: `filesystem: - { path: ${target}, access: ${access} }`, warning: null, pid: c.pid }, c);
+        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `no grant covers it, so it does not exist in the workload's root (host mode)${host.real !== target ? `; it is a link to ${host.real}` : ''}`, errno: 'ENOENT', allow: grantAllow(target, access), warning: null, pid: c.pid }, c);
         continue;
       }
       const g = coveringGrant(p, launch.filesystem);
@@ -112,7 +112,7 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
       const needExec = intent === 'exec' && !g.access.includes('exec');
       if (!needWrite && !needExec) continue;
       const access = accessFor(intent, g.access);
-      add(`grant:${g.clause}:${access}`, { kind: 'filesystem', clause: g.clause, what: call, path: p, rule: `${g.clause} grants ${g.path} ${g.access}: ${needWrite ? 'no writes (a read-only mount and landlock: EROFS, or EACCES where permissions refuse first)' : 'no exec (landlock, and the mount is noexec: EACCES)'}`, errno: null, allow: `filesystem: - { path: ${g.path}, access: ${access} }`, warning: needWrite ? 'the workload may then change what is under it on the host' : null, pid: c.pid }, c);
+      add(`grant:${g.clause}:${access}`, { kind: 'filesystem', clause: g.clause, what: call, path: p, rule: `${g.clause} grants ${g.path} ${g.access}: ${needWrite ? 'no writes (a read-only mount and landlock: EROFS, or EACCES where permissions refuse first)' : 'no exec (landlock, and the mount is noexec: EACCES)'}`, errno: null, allow: grantAllow(g.path, access), warning: needWrite ? 'the workload may then change what is under it on the host' : null, pid: c.pid }, c);
     }
   }
   const all = [...byAllow.values()];

@@ -10,7 +10,7 @@ import type { SourceDenials } from './denials.js';
 import { syscallName } from './seccomp/denials.js';
 import type { Arch } from './seccomp/compile.js';
 import { coveringGrant, under } from './layout.js';
-import { widenAccess } from './access.js';
+import { grantAllow, widenAccess } from './access.js';
 
 export const AUDIT_END = 0;
 export const AUDIT_SYSCALL = 1300;
@@ -176,7 +176,7 @@ export function landlockAuditDenials(a: LandlockAuditInput): SourceDenials {
         // The run's own procfs: its pids are the workload's (the path names one); the grant
         // that covers any of it is /proc's.
         const shown = p.replace(/^\/proc\/\d+(?=\/|$)/, '/proc/<pid>');
-        d = { ...base, kind: 'filesystem', clause: 'filesystem', what: `${call ?? 'access'}(${quote(shown)}): ${blockers.join(', ')}`, path: shown, rule: 'no grant covers /proc (the run\'s own procfs is mounted, but landlock allows nothing in it without a grant)', allow: `filesystem: - { path: /proc, access: ${neededAccess(blockers)} }` };
+        d = { ...base, kind: 'filesystem', clause: 'filesystem', what: `${call ?? 'access'}(${quote(shown)}): ${blockers.join(', ')}`, path: shown, rule: 'no grant covers /proc (the run\'s own procfs is mounted, but landlock allows nothing in it without a grant)', allow: grantAllow('/proc', neededAccess(blockers)) };
       } else if (!coveringGrant(p, a.launch.filesystem) && a.launch.filesystem.some((r) => r.target !== p && under(r.target, p)) && blockers.every((b) => b === 'fs.read_dir')) {
         // A directory of the built root that only holds grants' mount points (/, /var…): no grant
         // lists it, and granting it would grant everything beneath it on the host.
@@ -186,8 +186,8 @@ export function landlockAuditDenials(a: LandlockAuditInput): SourceDenials {
         // make_*, remove_* and refer name the directory changed; read_file, execute the file.
         const need = neededAccess(blockers, g?.access);
         d = g
-          ? { ...base, kind: 'filesystem', clause: g.clause, what, path: p, rule: `${g.target} is granted ${g.access}`, allow: `filesystem: - { path: ${g.path}, access: ${need} } (in place of ${g.clause})` }
-          : { ...base, kind: 'filesystem', clause: 'filesystem', what, path: p, rule: `no grant covers ${p}`, allow: p === '?' ? null : `filesystem: - { path: ${p}, access: ${need} }` };
+          ? { ...base, kind: 'filesystem', clause: g.clause, what, path: p, rule: `${g.target} is granted ${g.access}`, allow: grantAllow(g.path, need, g.clause) }
+          : { ...base, kind: 'filesystem', clause: 'filesystem', what, path: p, rule: `no grant covers ${p}`, allow: p === '?' ? null : grantAllow(p, need) };
       }
     } else if (blockers.some((b) => b.startsWith('net.'))) {
       const connect = blockers.includes('net.connect_tcp');

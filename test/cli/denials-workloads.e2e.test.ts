@@ -95,8 +95,8 @@ describe('denials of real programs (bvisor run)', () => {
     expect(rep.body.denials!.sources.landlock.observed).toBe(true);
     const fs = rep.body.denials!.items.filter((d) => d.kind === 'filesystem');
     expect(fs.map((d) => [d.path, d.clause, d.errno, d.allow])).toEqual(expect.arrayContaining([
-      ['/etc/hostname', 'filesystem', 'ENOENT', 'filesystem: - { path: /etc/hostname, access: read }'],
-      [`${data}/out.txt`, 'filesystem[1]', null, `filesystem: - { path: ${data}, access: read-write }`],
+      ['/etc/hostname', 'filesystem', 'ENOENT', 'filesystem: [{ path: /etc/hostname, access: read }]'],
+      [`${data}/out.txt`, 'filesystem[1]', null, `filesystem: [{ path: ${data}, access: read-write }]`],
     ]));
     // The rest are the loader's and Python's own lookups under /etc (ld.so.cache, …): each a path
     // the host has (nothing invented), none under a grant.
@@ -105,7 +105,7 @@ describe('denials of real programs (bvisor run)', () => {
       expect(d.path!.startsWith('/usr/') || d.path!.startsWith(`${data}/`)).toBe(false);
     }
     const s = summary(r.stderr);
-    expect(s).toContain('    allow with: filesystem: - { path: /etc/hostname, access: read }');
+    expect(s).toContain('    allow with: filesystem: [{ path: /etc/hostname, access: read }]');
   });
 
   it('a clean python run invents no denial: empty list, total 0, no summary', () => {

@@ -288,16 +288,16 @@ describe('wasiDenials (the WASI host\'s ENOTCAPABLE answers)', () => {
 
   it('a write to a read-only preopen is that grant\'s denial; the allow line makes it read-write', () => {
     const s = wasiDenials([{ op: 'path_open', path: 'inside.txt', grant: 0, why: 'readonly', ...at }], 1, grants);
-    expect(s.items).toEqual([expect.objectContaining({ kind: 'filesystem', clause: 'filesystem[0]', path: '/box/sb/inside.txt', errno: 'ENOTCAPABLE', observedBy: 'wasi:host', allow: 'filesystem: - { path: /b/box/sb, access: read-write } (in place of filesystem[0])' })]);
+    expect(s.items).toEqual([expect.objectContaining({ kind: 'filesystem', clause: 'filesystem[0]', path: '/box/sb/inside.txt', errno: 'ENOTCAPABLE', observedBy: 'wasi:host', allow: 'filesystem: [{ path: /b/box/sb, access: read-write }]   # in place of filesystem[0]' })]);
     expect(s.source.observed).toBe(true);
   });
 
   it('a path outside every preopen is `filesystem` (no grant covers it), allowed by a grant of its directory', () => {
     const s = wasiDenials([{ op: 'path_open', path: '../secret.txt', grant: 0, why: 'escape', ...at }, { op: 'path_open', path: '/etc/passwd', grant: 0, why: 'absolute', ...at }, { op: 'path_create_directory', path: '../../x/y', grant: 1, why: 'escape', ...at }], 3, grants);
     expect(s.items.map((d) => [d.clause, d.path, d.allow])).toEqual([
-      ['filesystem', '/box/sb/../secret.txt', 'filesystem: - { path: /box, access: read }'],
-      ['filesystem', '/etc/passwd', 'filesystem: - { path: /etc, access: read }'],
-      ['filesystem', '/out/../../x/y', 'filesystem: - { path: /x, access: read-write }'],
+      ['filesystem', '/box/sb/../secret.txt', 'filesystem: [{ path: /box, access: read }]'],
+      ['filesystem', '/etc/passwd', 'filesystem: [{ path: /etc, access: read }]'],
+      ['filesystem', '/out/../../x/y', 'filesystem: [{ path: /x, access: read-write }]'],
     ]);
   });
 

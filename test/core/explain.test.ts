@@ -49,7 +49,7 @@ describe('explainDenials', () => {
   it('a path the host has and no grant covers: ENOENT in the workload, traced to filesystem, with the grant that would allow it', () => {
     const L = launchOf('');
     const d = explainDenials([openat('/etc/ssl/certs/ca.pem', 0), openat('/etc/ssl/certs/ca.pem', 0)], L, lookup, 1_000_000n);
-    expect(d).toEqual([expect.objectContaining({ kind: 'filesystem', clause: 'filesystem', errno: 'ENOENT', path: '/etc/ssl/certs/ca.pem', allow: 'filesystem: - { path: /etc/ssl/certs/ca.pem, access: read }', count: 2, atMs: 4 })]);
+    expect(d).toEqual([expect.objectContaining({ kind: 'filesystem', clause: 'filesystem', errno: 'ENOENT', path: '/etc/ssl/certs/ca.pem', allow: 'filesystem: [{ path: /etc/ssl/certs/ca.pem, access: read }]', count: 2, atMs: 4 })]);
     d.forEach((x) => expect(validateDenial(x), JSON.stringify(validateDenial.errors)).toBe(true));
   });
 
@@ -63,18 +63,18 @@ describe('explainDenials', () => {
     const L = launchOf('  - { path: /srv/data, access: read }\n');
     const d = explainDenials([openat('/srv/data/out.txt', 0o1 | 0o100)], L, lookup, null);
     // errno: not seen (the call's result is not observed; EROFS or EACCES, whichever check comes first)
-    expect(d).toEqual([expect.objectContaining({ clause: 'filesystem[1]', allow: 'filesystem: - { path: /srv/data, access: read-write }', errno: null })]);
+    expect(d).toEqual([expect.objectContaining({ clause: 'filesystem[1]', allow: 'filesystem: [{ path: /srv/data, access: read-write }]', errno: null })]);
     expect(d[0]!.warning).toBeTruthy();
   });
 
   it('a missing file created in an ungranted host directory: the directory, read-write', () => {
     const L = launchOf('');
-    expect(explainDenials([openat('/srv/data/new.txt', 0o1 | 0o100)], L, lookup, null).map((x) => x.allow)).toEqual(['filesystem: - { path: /srv/data, access: read-write }']);
+    expect(explainDenials([openat('/srv/data/new.txt', 0o1 | 0o100)], L, lookup, null).map((x) => x.allow)).toEqual(['filesystem: [{ path: /srv/data, access: read-write }]']);
   });
 
   it('a symlink on the way: the path as used is granted (the planner makes the link), with the access of the grant its target is in', () => {
     const d = explainDenials([openat('/etc/localtime', 0)], launchOf(''), lookup, null);
-    expect(d[0]).toMatchObject({ allow: 'filesystem: - { path: /etc/localtime, access: read-exec }', warning: null });
+    expect(d[0]).toMatchObject({ allow: 'filesystem: [{ path: /etc/localtime, access: read-exec }]', warning: null });
     expect(d[0]!.rule).toContain('a link to /usr/share/zoneinfo/Etc/UTC');
   });
 
