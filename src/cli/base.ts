@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
 import type { ErrorOutput } from '../contract/generated/types.js';
-import { renderError, usageMessage } from './render.js';
+import { renderError, rootedHints, usageMessage } from './render.js';
 import { Logger } from './log.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 import { checkStateRoot } from '../host/state-root.js';
@@ -110,6 +110,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       e = new BvisorError('BV_INTERNAL', err.message || String(err), { hint: 'this is a bug in bvisor; rerun with --debug and report it', cause: err });
       if (this.flags?.debug) process.stderr.write(`${err.stack ?? err}\n`);
     }
+    e = rootedHints(e, this.flags?.root, defaultRoot());
     try {
       // A flag error can end init before the logger exists: engines still need the error line.
       // The line an engine shows its user ("OCI runtime create failed: <msg>"): the cause itself,

@@ -1,5 +1,6 @@
 // Plain-text rendering for people: aligned tables and error blocks. No colours unless stdout is
 // a TTY, so scripts that scrape text get stable output (they should use --json anyway).
+import { resolve } from 'node:path';
 import { BvisorError, formatIssueLocation, type ErrorCode } from '../contract/errors.js';
 
 /** Control characters shown escaped (\xNN, \u{…}): text from a bundle (paths, names) can never
@@ -41,6 +42,23 @@ export function outcomeErrorLine(outcome: { status: string; error?: { code: stri
   if (outcome.status !== 'error' || !outcome.error) return null;
   // Rendered as a thrown error is (the report's codes are bvisor's own).
   return renderError(new BvisorError(outcome.error.code as ErrorCode, outcome.error.message, { hint: `the report has it too: bvisor report ${id}` }));
+}
+
+/** The commands a hint may tell the user to run next. */
+const HINTED = /\bbvisor (create|start|state|kill|delete|list|report|exec|pause|resume|update|ps|events|commit|discard|gc|recover|journal verify|run)\b/g;
+
+/**
+ * The error with its hints' commands aimed at `root`: a hint saying `bvisor delete -f x`, run as
+ * written after a command given --root, would act on the default root (and find nothing there,
+ * or another container of that name). The default root, or no --root: as it is.
+ */
+export function rootedHints(e: BvisorError, root: string | undefined, defaultRoot: string): BvisorError {
+  if (root === undefined || resolve(root) === resolve(defaultRoot)) return e;
+  const abs = resolve(root);
+  const q = /^[A-Za-z0-9_./@+=:-]+$/.test(abs) ? abs : `'${abs.replace(/'/g, "'\\''")}'`;
+  const fix = (h: string | null | undefined): string | null => (h ? h.replace(HINTED, `bvisor --root ${q} $1`) : (h ?? null));
+  if (![e.hint, ...e.issues.map((i) => i.hint)].some((h) => h && new RegExp(HINTED.source).test(h))) return e;
+  return new BvisorError(e.code, e.message, { hint: fix(e.hint) ?? undefined, detail: e.detail, issues: e.issues.map((i) => ({ ...i, hint: fix(i.hint) })), cause: e.cause });
 }
 
 export function renderError(e: BvisorError): string {

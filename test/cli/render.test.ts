@@ -2,7 +2,7 @@
 // blocks: control characters are shown as \xNN, never sent raw (an escape sequence could clear
 // the screen or forge a row of the plan table).
 import { describe, expect, it } from 'vitest';
-import { renderError, table, visible, outcomeErrorLine } from '../../src/cli/render.js';
+import { renderError, rootedHints, table, visible, outcomeErrorLine } from '../../src/cli/render.js';
 import { BvisorError } from '../../src/contract/errors.js';
 
 describe('rendering for people', () => {
@@ -19,5 +19,16 @@ describe('rendering for people', () => {
     expect(outcomeErrorLine({ status: 'error', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome\u001b[2J' } }, 'w1')).toBe('bvisor: error BV_WASM_RUNNER: the runner exited without an outcome\\x1b[2J\nhint: the report has it too: bvisor report w1');
     expect(outcomeErrorLine({ status: 'completed' }, 'w1')).toBeNull();
     expect(outcomeErrorLine({ status: 'failed', error: null }, 'w1')).toBeNull();
+  });
+
+  it("aims a hint's bvisor commands at the --root the command was given, quoted for a shell; the default root's hints stay as they are", () => {
+    const e = new BvisorError('BV_CONTAINER_EXISTS', 'container c1 already exists', { hint: 'choose another id, or remove it with bvisor delete -f c1', issues: [{ code: 'BV_SCHEMA', clause: '', message: 'm', hint: 'stop it first (bvisor kill c1 KILL)' }] });
+    const r = rootedHints(e, '/srv/roots/a', '/run/bvisor');
+    expect([r.code, r.message, r.hint, r.issues[0]!.hint]).toEqual(['BV_CONTAINER_EXISTS', e.message, 'choose another id, or remove it with bvisor --root /srv/roots/a delete -f c1', 'stop it first (bvisor --root /srv/roots/a kill c1 KILL)']);
+    expect(rootedHints(e, "/srv/it's here", '/run/bvisor').hint).toBe("choose another id, or remove it with bvisor --root '/srv/it'\\''s here' delete -f c1");
+    expect(rootedHints(e, '/run/bvisor/', '/run/bvisor')).toBe(e);
+    expect(rootedHints(e, undefined, '/run/bvisor')).toBe(e);
+    const plain = new BvisorError('BV_IO', 'x', { hint: 'check its permissions' });
+    expect(rootedHints(plain, '/srv/roots/a', '/run/bvisor')).toBe(plain);
   });
 });

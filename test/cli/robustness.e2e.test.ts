@@ -29,6 +29,9 @@ describe('run is a container while it runs', () => {
     const again = cli(['create', 'r1', '-b', b, '--root', root, '--json']);
     expect(again.status).toBe(7);
     expect(again.json().error.code).toBe('BV_CONTAINER_EXISTS');
+    // The hint's command names this root: run as written, it acts on this container.
+    const hint: string = again.json().error.hint;
+    expect(hint).toContain(`bvisor --root ${root} delete -f r1`);
     expect(cli(['delete', '-f', 'r1', '--root', root]).status).toBe(0);
     expect(await exited).toBe(137); // 128 + SIGKILL, as run reports a killed workload
     expect(existsSync(join(root, 'containers', 'r1'))).toBe(false);
