@@ -222,6 +222,34 @@ function describe(schema: SchemaNode | undefined): string | undefined {
   return undefined;
 }
 
+/** A definition's title as words: SizeLimit → "size limit" (the schema's names are not the user's). */
+function words(title: string): string {
+  return title.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+}
+
+/**
+ * What an anyOf accepts, said as its branches' own descriptions: a limit's bare value (Size:
+ * "4096, 64Ki, 256Mi…") and its long form, { value, guarantee } (the manifest's guarantee words).
+ * Undefined where a branch says nothing of itself.
+ */
+function forms(s: SchemaNode): string | undefined {
+  const branches = Array.isArray(s.anyOf) ? (s.anyOf as unknown[]).filter(isNode) : [];
+  const said: string[] = [];
+  for (const b of branches) {
+    const props = isNode(b.properties) ? b.properties : null;
+    if (props && isNode(props.value) && isNode(props.guarantee)) {
+      const g = deref(props.guarantee as SchemaNode);
+      const values = g && Array.isArray(g.enum) ? (g.enum as unknown[]).join(' | ') : 'a guarantee';
+      said.push(`Or { value: the same, guarantee: ${values} }.`);
+      continue;
+    }
+    const d = describe(b);
+    if (d === undefined) return undefined;
+    said.push(d);
+  }
+  return said.length ? said.join(' ') : undefined;
+}
+
 function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Issue[] {
   // An anyOf failure explains itself better than each branch's complaint: keep the anyOf error
   // and drop every error at or beneath its instance path (no anyOf in boundary.schema.json has a
@@ -266,8 +294,8 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
         break;
       case 'anyOf': {
         const s = deref(node);
-        message = `is not a valid ${typeof s?.title === 'string' ? s.title : 'value'}`;
-        hint = describe(node);
+        message = `is not a valid ${typeof s?.title === 'string' ? words(s.title) : 'value'}`;
+        hint = [describe(node), s ? forms(s) : undefined].filter((x, i, all) => x && all.indexOf(x) === i).join(' ') || undefined;
         break;
       }
       case 'pattern':

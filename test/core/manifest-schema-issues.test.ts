@@ -12,7 +12,7 @@ import { BvisorError, type Issue } from '../../src/contract/errors.js';
 
 const schema = JSON.parse(readFileSync(join(__dirname, '..', '..', 'schemas', 'boundary.schema.json'), 'utf8')) as {
   properties: Record<string, { description?: string }>;
-  $defs: Record<string, { title?: string; description?: string; enum?: string[]; properties?: Record<string, unknown> }>;
+  $defs: Record<string, { title?: string; description?: string; enum?: string[]; properties?: Record<string, { description?: string }> }>;
 };
 
 function issuesOf(text: string): Issue[] {
@@ -60,17 +60,23 @@ describe('schema issues say what the schema expected', () => {
     expect(issuesOf('bvisorVersion: "2"\nworkload:\n  process: { exe: /usr/bin/true }\n')).toEqual([expect.objectContaining({ clause: 'bvisorVersion', message: 'must be "1"', line: 1, col: 16 })]);
   });
 
-  it('a value none of a clause’s forms accepts: once, by the clause’s title, with its description as the hint', () => {
+  it('a value none of a clause’s forms accepts: once, by the clause’s title in words, with its description as the hint', () => {
     const issues = issuesOf(PROC + 'network: 5\n');
-    expect(issues).toEqual([{ code: 'BV_SCHEMA', clause: 'network', message: 'is not a valid Network', hint: schema.$defs.Network!.description!, file: 'b/boundary.yaml', line: 4, col: 10 }]);
+    expect(issues).toEqual([{ code: 'BV_SCHEMA', clause: 'network', message: 'is not a valid network', hint: schema.$defs.Network!.description!, file: 'b/boundary.yaml', line: 4, col: 10 }]);
     const spawn = issuesOf(PROC + 'spawn: forks\n');
-    expect(spawn).toEqual([expect.objectContaining({ clause: 'spawn', message: 'is not a valid Spawn', hint: schema.$defs.Spawn!.description! })]);
+    expect(spawn).toEqual([expect.objectContaining({ clause: 'spawn', message: 'is not a valid spawn', hint: schema.$defs.Spawn!.description! })]);
   });
 
   it('a nested anyOf failure is reported on the inner clause only', () => {
     // limits is an object; its wall is a DurationLimit (a Duration or { value, guarantee }).
     const issues = issuesOf(PROC + 'limits: { wall: 10 }\n');
-    expect(issues).toEqual([expect.objectContaining({ clause: 'limits.wall', message: 'is not a valid DurationLimit' })]);
+    expect(issues).toEqual([expect.objectContaining({ clause: 'limits.wall', message: 'is not a valid duration limit' })]);
+    // The hint says what is accepted: the clause, the bare value's form, and the long form with the
+    // manifest's guarantee words (each from the schema).
+    const d = schema.$defs;
+    expect(issues[0]!.hint).toBe(`${d.Limits!.properties!.wall!.description} ${d.Duration!.description} Or { value: the same, guarantee: ${d.Guarantee!.enum!.join(' | ')} }.`);
+    const [mem] = issuesOf(PROC + 'limits: { memory: 64MB }\n');
+    expect(mem!.hint).toContain(d.Size!.description!);
   });
 
   it('a bad variable name: once, on the key, with the rule for names', () => {
@@ -80,7 +86,7 @@ describe('schema issues say what the schema expected', () => {
 
   it('keys holding / or ~ are found again from the error’s JSON pointer (RFC 6901: ~1 is /, ~0 is ~)', () => {
     const issues = issuesOf(PROC + 'env: { "a/b": 5, "c~d": 6 }\n');
-    expect(issues.filter((i) => i.message === 'is not a valid EnvValue').map((i) => [i.clause, i.line, i.col])).toEqual([
+    expect(issues.filter((i) => i.message === 'is not a valid env value').map((i) => [i.clause, i.line, i.col])).toEqual([
       ['env.a/b', 4, 15],
       ['env.c~d', 4, 25],
     ]);

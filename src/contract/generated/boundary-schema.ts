@@ -502,12 +502,14 @@ export const boundarySchema: Record<string, unknown> = {
     },
     "Count": {
       "title": "Count",
+      "description": "A whole number, 1 or more: 64.",
       "type": "integer",
       "minimum": 1,
       "maximum": 9007199254740991
     },
     "Cpus": {
       "title": "Cpus",
+      "description": "A number of CPUs above 0, fractions allowed: 0.5, 2.",
       "type": "number",
       "exclusiveMinimum": 0,
       "maximum": 4096

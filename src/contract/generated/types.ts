@@ -136,6 +136,8 @@ export type CpusLimit =
       guarantee?: Guarantee;
     };
 /**
+ * A number of CPUs above 0, fractions allowed: 0.5, 2.
+ *
  * This interface was referenced by `BoundaryManifest`'s JSON-Schema
  * via the `definition` "Cpus".
  */
@@ -166,6 +168,8 @@ export type CountLimit =
       guarantee?: Guarantee;
     };
 /**
+ * A whole number, 1 or more: 64.
+ *
  * This interface was referenced by `BoundaryManifest`'s JSON-Schema
  * via the `definition` "Count".
  */
@@ -232,7 +236,7 @@ export type Guarantee1 = 'enforced' | 'mediated' | 'best-effort';
  */
 export type Size1 = number | string;
 /**
- * The quarantine's file-count limit (the tmpfs's inodes; rootful only).
+ * A whole number, 1 or more: 64.
  */
 export type Count1 = number;
 /**
