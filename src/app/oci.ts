@@ -41,7 +41,9 @@ export function setPaused(root: string, id: string, paused: boolean): void {
   const { dir } = loadExisting(root, id);
   withLock(dir, () => {
     const { leaves } = live(root, id, op);
-    if (leaves.length === 0) throw new BvisorError('BV_CONTAINER_STATE', `cannot ${op} container ${id}: it has no cgroup v2 leaf, where the freezer is`, { hint: 'bvisor pauses through cgroup v2 (cgroup.freeze); this container was created without one' });
+    // Not the container's state but what this host gave it: a manifest's container on a hybrid
+    // host sits in v1 leaves alone (an OCI container always gets a v2 leaf where v2 exists).
+    if (leaves.length === 0) throw new BvisorError('BV_CGROUP_SETUP', `cannot ${op} container ${id}: it has no cgroup v2 leaf, and bvisor freezes through cgroup v2's cgroup.freeze only (not cgroup v1's freezer)`, { hint: `this host's cgroup v2 had none of the controllers it needed, so it sits in v1 cgroups alone; bvisor kill --all ${id} STOP (and CONT) stops and continues its processes instead, one by one rather than at once` });
     const frozen = leaves.some(isFrozen);
     if (paused && frozen) throw wrongState(id, op, 'paused', 'it is paused already');
     if (!paused && !frozen) throw wrongState(id, op, 'not paused', 'only a paused container resumes');

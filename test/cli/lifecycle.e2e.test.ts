@@ -26,6 +26,34 @@ function leaves(ids: string[]): string[] {
 }
 
 describe('lifecycle (CLI)', () => {
+  it('pause: through the container\'s v2 leaf where it has one; without one (a manifest\'s container on a hybrid host), refused as this host\'s limit with a way that works', async () => {
+    const root = newRoot();
+    const b = probeBundle(['sleep', '30'], 'limits: { memory: 64Mi, wall: 60s }\n');
+    expect(cli(['create', 'p1', '-b', b, '--root', root]).status).toBe(0);
+    try {
+      expect(cli(['start', 'p1', '--root', root]).status).toBe(0);
+      const pid = state(root, 'p1').pid as number;
+      // Oracle: the kernel's placement of the workload (cgroups(7): "0::<path>" is its v2 cgroup).
+      const v2 = /^0::(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? '';
+      const r = cli(['pause', 'p1', '--root', root, '--json']);
+      if (v2.includes('bvisor-p1-')) {
+        expect(r.status, r.stdout).toBe(0);
+        expect(state(root, 'p1').status).toBe('paused');
+        expect(cli(['resume', 'p1', '--root', root]).status).toBe(0);
+      } else {
+        expect([r.status, r.json().error.code]).toEqual([4, 'BV_CGROUP_SETUP']);
+        expect(r.json().error.hint).toContain(`bvisor --root ${root} kill --all p1 STOP`);
+        // The hint's way works: every process of the container is stopped (proc(5) state T).
+        expect(cli(['kill', '--all', 'p1', 'STOP', '--root', root]).status).toBe(0);
+        await until('stopped', () => /^State:\s+T/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')));
+        expect(cli(['kill', '--all', 'p1', 'CONT', '--root', root]).status).toBe(0);
+        await until('continued', () => !/^State:\s+T/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')));
+      }
+    } finally {
+      expect(cli(['delete', '-f', 'p1', '--root', root]).status).toBe(0);
+    }
+  });
+
   it('create → created (waiting before exec) → start → stopped, report, delete, journal', async () => {
     const root = newRoot();
     const b = probeBundle(['spew', '5'], 'limits: { memory: 64Mi }\n');
