@@ -548,13 +548,15 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
       // too), the supervisor's watch of the cgroup's usage (mediated).
       const watched = (): Candidate[] => supervised(ctx, cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated')).map((c) => (c.available ? { ...c, mechanism: `${c.mechanism}+supervisor(poll,kill)` } : c));
       const secs = value / 1000;
+      // The long form, written out: a hint that says "mark it mediated" leaves the syntax to guess.
+      const mediated = `limits: { cpu: { value: ${formatDuration(value)}, guarantee: mediated } }`;
       if (cpuWatched(spawn, value)) {
-        if (spawn === 'descendants') return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'RLIMIT_CPU is per process; with spawn: descendants the total is not bounded by the kernel', 'mark limits.cpu guarantee: mediated (bvisor polls the cgroup and kills), or use spawn: deny'), ...watched()];
+        if (spawn === 'descendants') return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'RLIMIT_CPU is per process; with spawn: descendants the total is not bounded by the kernel', `write ${mediated} (bvisor polls the cgroup and kills), or use spawn: deny`), ...watched()];
         // RLIMIT_CPU counts whole seconds: a budget between them would be rounded up (an attack
         // in December used 978 ms of a 100ms budget "enforced" as RLIMIT_CPU=1s).
         const [down, up] = [Math.floor(secs), Math.ceil(secs)];
         const whole = down === 0 ? `${up}s` : `${down}s or ${up}s`;
-        return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', `RLIMIT_CPU counts whole seconds: ${value}ms would be ${up}s, more than asked`, `write limits.cpu in whole seconds (${whole}), or mark it guarantee: mediated (bvisor polls the cgroup and kills)`), ...watched()];
+        return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', `RLIMIT_CPU counts whole seconds: ${value}ms would be ${up}s, more than asked`, `write limits.cpu in whole seconds (${whole}), or ${mediated} (bvisor polls the cgroup and kills)`), ...watched()];
       }
       // RLIMIT_CPU is per process (all its threads): exact when the workload cannot fork.
       return [rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`)];

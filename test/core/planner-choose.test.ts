@@ -12,7 +12,7 @@ import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
 import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { sha256Hex } from '../../src/host/hash.js';
 import { validatePlan } from '../../src/contract/generated/validators.js';
-import { hybridHost, bareHost } from '../helpers/hosts.js';
+import { hybridHost, bareHost, v2Host } from '../helpers/hosts.js';
 
 const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
 const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
@@ -123,5 +123,17 @@ describe('a refused clause: the code of what blocked it, and a hint', () => {
     // Asking for enforced, only the enforced mechanism would do: RLIMIT_CPU's refusal is the one.
     const q = run(manifestOf(HELLO + 'spawn: descendants\nlimits: { processes: { value: 8, guarantee: best-effort }, cpu: 5s }\n'), host);
     expect(refusal(q, 'limits.cpu')).toMatchObject({ code: 'BV_PLAN_WEAKER_THAN_REQUESTED', hint: expect.stringMatching(/guarantee: mediated/) });
+  });
+
+  it('limits.cpu that RLIMIT_CPU cannot hold: the hint writes the mediated form out, and that form is admitted', () => {
+    for (const [spawn, cpu] of [['descendants', '5s'], ['deny', '1500ms']] as const) {
+      const p = run(manifestOf(HELLO + `spawn: ${spawn}\nlimits: { processes: 8, cpu: ${cpu} }\n`), v2Host());
+      const hint = refusal(p, 'limits.cpu')!.hint!;
+      const form = /limits: \{ (cpu: \{ value: [^}]*, guarantee: mediated \}) \}/.exec(hint);
+      expect(form, hint).not.toBeNull();
+      const q = run(manifestOf(HELLO + `spawn: ${spawn}\nlimits: { processes: 8, ${form![1]} }\n`), v2Host());
+      expect(q.refusals).toEqual([]);
+      expect(clause(q, 'limits.cpu')).toMatchObject({ guarantee: 'mediated', verdict: 'mediated' });
+    }
   });
 });
