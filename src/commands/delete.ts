@@ -6,7 +6,7 @@ import { deleteContainer } from '../app/lifecycle.js';
 
 export default class Delete extends BaseCommand<typeof Delete> {
   static override summary = 'Delete a container: its cgroups, fifo and state; seal and journal its report';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
   static override flags = { force: Flags.boolean({ char: 'f', description: 'kill it first if it is still running', default: false }) };
 
   async run(): Promise<{ id: string; reportHash: string | null }> {

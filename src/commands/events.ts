@@ -8,7 +8,7 @@ import { BvisorError } from '../contract/errors.js';
 
 export default class Events extends BaseCommand<typeof Events> {
   static override summary = 'Print container statistics (cpu, memory, pids) from its cgroups: once with --stats, else every --interval until it stops';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
   static override flags = {
     stats: Flags.boolean({ description: 'print the statistics once and exit', default: false }),
     interval: Flags.string({ description: 'how often to print (a duration: 5s, 500ms)', default: '5s' }),

@@ -30,7 +30,8 @@ export default class Exec extends BaseCommand<typeof Exec> {
   static override summary = 'Run a new process in a running container, under the same boundary as its init or a narrower one';
   static override failureExit = 125;
   static override strict = false;
-  static override args = { id: Args.string({ description: 'container id', required: true }) };
+  static override args = { id: Args.string({ description: 'container id; the program and its arguments follow it (ID ARGS…), unless --process names them', required: true }) };
+  static override usage = ['exec [FLAGS] ID ARGS…', 'exec [FLAGS] --process FILE ID'];
   static override flags = {
     process: Flags.string({ char: 'p', description: 'an OCI process JSON file (args, env, cwd, user, capabilities, terminal, rlimits…); ARGS are then not taken' }),
     detach: Flags.boolean({ char: 'd', description: 'do not wait: write --pid-file and return once the process runs', default: false }),

@@ -5,7 +5,7 @@ import { setPaused } from '../app/oci.js';
 
 export default class Pause extends BaseCommand<typeof Pause> {
   static override summary = 'Pause a container: freeze all its processes (cgroup v2 freezer)';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
 
   async run(): Promise<{ id: string; paused: boolean }> {
     const { args } = await this.parse(Pause);

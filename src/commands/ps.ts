@@ -6,7 +6,7 @@ import { containerPids } from '../app/oci.js';
 
 export default class Ps extends BaseCommand<typeof Ps> {
   static override summary = 'List the processes of a container (host pids; --format json prints the pid array engines read)';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
   static override flags = { format: Flags.string({ char: 'f', description: 'table or json', options: ['table', 'json'], default: 'table' }) };
 
   async run(): Promise<number[]> {

@@ -8,7 +8,7 @@ import { denialSummary } from '../core/denials.js';
 
 export default class Report extends BaseCommand<typeof Report> {
   static override summary = 'Print the sealed report of a stopped container';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id (a container deleted since, or a bvisor run: its report from the journal)', required: true }) };
 
   async run(): Promise<SealedReport> {
     const { args } = await this.parse(Report);

@@ -5,7 +5,7 @@ import { setPaused } from '../app/oci.js';
 
 export default class Resume extends BaseCommand<typeof Resume> {
   static override summary = 'Resume a paused container';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
 
   async run(): Promise<{ id: string; paused: boolean }> {
     const { args } = await this.parse(Resume);

@@ -5,7 +5,7 @@ import { startContainer } from '../app/lifecycle.js';
 
 export default class Start extends BaseCommand<typeof Start> {
   static override summary = 'Start a created container (its workload execs); status running';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
 
   async run(): Promise<{ id: string; status: string }> {
     const { args } = await this.parse(Start);

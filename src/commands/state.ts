@@ -6,7 +6,7 @@ import type { OciState } from '../contract/generated/types.js';
 
 export default class State extends BaseCommand<typeof State> {
   static override summary = 'Print the OCI state of a container (derived from the processes, not just the state file)';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
 
   async run(): Promise<OciState> {
     const { args } = await this.parse(State);

@@ -7,7 +7,7 @@ import { BvisorError } from '../contract/errors.js';
 
 export default class Update extends BaseCommand<typeof Update> {
   static override summary = 'Update the cgroup limits of a running container from an OCI LinuxResources JSON file (- for stdin)';
-  static override args = { id: Args.string({ required: true }) };
+  static override args = { id: Args.string({ description: 'container id', required: true }) };
   static override flags = { resources: Flags.string({ char: 'r', description: 'LinuxResources JSON file (memory.limit, pids.limit, cpu.quota/period), - for stdin', required: true }) };
 
   async run(): Promise<{ id: string; written: string[]; ignored: string[] }> {
