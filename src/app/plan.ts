@@ -4,10 +4,10 @@
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { planLoaded, reservedPaths, type PlanOptions } from './run.js';
+import { planLoaded, refusalIssues, reservedPaths, type PlanOptions } from './run.js';
 import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';
-import { BvisorError, withCleanup } from '../contract/errors.js';
+import { BvisorError, withCleanup, type Issue } from '../contract/errors.js';
 import { refuseBundleHostDestination } from './outputs.js';
 
 export interface ValidateResult {
@@ -38,6 +38,8 @@ export interface PlanResult {
   /** An admitted wasm plan whose run would still be refused, before anything runs: the runner's
    * or the rewriter's own boundary refused here, or their preloaded library missing. */
   ownProcesses: BvisorError | null;
+  /** The plan's refusals as issues, each located in the manifest where it writes the clause. */
+  refusals: Issue[];
 }
 
 export function planBundle(arg: string, opts: PlanOptions): PlanResult {
@@ -58,6 +60,6 @@ export function planBundle(arg: string, opts: PlanOptions): PlanResult {
         ownProcesses = e;
       }
     }
-    return { bundle: bundle.source, plan, ownProcesses };
+    return { bundle: bundle.source, plan, ownProcesses, refusals: refusalIssues(plan, loaded) };
   }, bundle.cleanup);
 }

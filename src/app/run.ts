@@ -4,7 +4,7 @@ import { EXPLAIN_OBSERVE } from '../core/explain.js';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
-import { BvisorError, undone, withCleanupAsync } from '../contract/errors.js';
+import { BvisorError, undone, withCleanupAsync, type Issue } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { sha256Hex, streamHoldsSecret } from '../host/hash.js';
@@ -150,13 +150,18 @@ export function planLoaded(b: LoadedBundle, host: HostFacts, o: PlanOptions, res
   return runPlanner({ manifest, host, paths: b.paths, cgroupParent: o.cgroupParent, reserved, secrets: o.secrets ?? [], handedFds: o.fds ?? [] }, sha256Hex);
 }
 
+/** A plan's refusals as issues, each where the manifest writes its clause (file:line:col) if it does. */
+export function refusalIssues(plan: Plan, b: Pick<LoadedBundle, 'where'>): Issue[] {
+  return plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint, ...(b.where?.(r.clause) ?? {}) }));
+}
+
 /** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */
 export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptions, nothing: 'run' | 'created', allowWasm = false): Plan {
   const plan = planLoaded(b, host, o);
   if (!plan.admitted) {
     throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was ${nothing}`, {
-      issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
-      hint: plan.refusals[0]?.hint,
+      // Each issue carries its own hint, as plan shows them (an engine's log line takes the first).
+      issues: refusalIssues(plan, b),
     });
   }
   if (plan.backend !== 'linux' && !allowWasm) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'wasm workloads run with bvisor run (or runConfined); create/start for them is not implemented yet', { hint: `nothing was ${nothing}` });

@@ -14,7 +14,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
 
   async run(): Promise<PlanDoc> {
     const { args } = await this.parse(Plan);
-    const { plan, ownProcesses } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
+    const { plan, ownProcesses, refusals } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
     this.say(
       table(
         ['clause', 'verdict', 'mechanism / reason'],
@@ -30,7 +30,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
         return undefined as unknown as PlanDoc;
       }
       throw new BvisorError('BV_PLAN_REFUSED', `${args.bundle}: ${plan.refusals.length} clause(s) refused on this host; nothing was run`, {
-        issues: plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint })),
+        issues: refusals,
       });
     }
     // Every clause admitted, and still refused as run would refuse it: by the wasm backend's own

@@ -60,6 +60,27 @@ export function fromEntry(e: ParsedEntry): YamlReadResult {
   return { data: e.data, issues: [], locate };
 }
 
+/**
+ * The path a plan's clause name stands for (clausePath's inverse: "filesystem[2].access"); of a
+ * folded name ("a + b") its first. null for one that is not a manifest path ("runner:…").
+ */
+export function clauseSegments(clause: string): PathSegment[] | null {
+  const first = clause.split(' + ')[0]!.trim();
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+|\[[0-9]+\])*$/.test(first)) return null;
+  const out: PathSegment[] = [];
+  for (const m of first.matchAll(/([A-Za-z0-9_-]+)|\[([0-9]+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return out;
+}
+
+/** Where a clause is written, or null where the document does not write it (a default: locate
+ * would answer its nearest written ancestor's place). */
+export function writtenAt(read: Pick<YamlReadResult, 'locate'>, path: readonly PathSegment[]): Located | null {
+  if (path.length === 0) return null;
+  const at = read.locate(path);
+  const up = read.locate(path.slice(0, -1));
+  return at.line === up.line && at.col === up.col ? null : at;
+}
+
 /** Renders a path as people write it: filesystem[2].access */
 export function clausePath(path: readonly PathSegment[]): string {
   let out = '';

@@ -8,7 +8,7 @@ import { join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, undone, type Issue } from '../contract/errors.js';
 import { loadManifest, type NormalManifest } from '../core/manifest.js';
-import type { YamlReadResult } from '../core/yaml-reader.js';
+import { clauseSegments, writtenAt, type YamlReadResult } from '../core/yaml-reader.js';
 import { containerTarget, type PathFact, type PlanPaths } from '../core/features.js';
 import { bundleRelativeSegments } from '../core/paths.js';
 import { translateOciConfig, jsonErrorAt, BOUNDARY_ANNOTATION, type OciExtras } from '../core/oci/config.js';
@@ -405,6 +405,18 @@ export interface LoadedBundle {
   bundle: OpenBundle;
   manifest: NormalManifest;
   paths: PlanPaths;
+  /** Where the manifest writes a plan's clause (file:line:col of its value), for the refusals a
+   * user reads; null for a clause it leaves to its default, or where it is not YAML. */
+  where?: (clause: string) => { file: string; line: number; col: number } | null;
+}
+
+/** LoadedBundle.where for a YAML manifest read as `read`. */
+function whereIn(read: Pick<YamlReadResult, 'locate'>, file: string): (clause: string) => { file: string; line: number; col: number } | null {
+  return (clause) => {
+    const path = clauseSegments(clause);
+    const at = path && writtenAt(read, path);
+    return at ? { file, ...at } : null;
+  };
 }
 
 export interface LoadOptions {
@@ -461,7 +473,7 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
     const { manifest, yaml } = o.manifestCacheRoot ? loadManifestCached(bundle.manifestText, file, o.manifestCacheRoot) : loadManifest(bundle.manifestText, file);
     const paths = resolvePlanPaths(manifest, bundle.dir, bundle.fd, yaml, file);
     bundle.releaseFd();
-    return { bundle, manifest, paths };
+    return { bundle, manifest, paths, where: whereIn(yaml, file) };
   } catch (e) {
     throw undone(e, bundle.cleanup);
   }
@@ -491,7 +503,7 @@ export function loadManifestText(text: string, dir: string, name = 'boundary.yam
       cleanup: () => {},
       manifestOnly: true,
     };
-    return { bundle, manifest, paths };
+    return { bundle, manifest, paths, where: whereIn(yaml, name) };
   } catch (e) {
     cleanup();
     throw e;

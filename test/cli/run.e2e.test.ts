@@ -51,6 +51,27 @@ describe('bvisor run', () => {
     expect(rep.body.outcome).toMatchObject({ status: 'failed', exitCode: 3 });
   });
 
+  it('a refusal names where the manifest writes its clause (file:line:col), plan and run alike', () => {
+    const root = tempDir();
+    const dir = tempDir();
+    const text = 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true, cwd: / }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nenv: { TOKEN: { secret: api-token } }\n';
+    writeFileSync(join(dir, 'boundary.yaml'), text);
+    const at = (needle: string): { line: number; col: number } => {
+      const i = text.indexOf(needle);
+      return { line: text.slice(0, i).split('\n').length, col: i - text.lastIndexOf('\n', i - 1) };
+    };
+    const file = join(dir, 'boundary.yaml');
+    const r = cli(['run', 'loc', '-b', dir, '--root', root, '--json']);
+    expect(r.status).toBe(125);
+    const issues = r.json().error.issues as Array<{ clause: string; file: string | null; line: number | null; col: number | null }>;
+    expect(issues.find((i) => i.clause === 'spawn')).toMatchObject({ file, ...at('descendants') });
+    expect(issues.find((i) => i.clause === 'env.TOKEN')).toMatchObject({ file, ...at('{ secret') });
+    // plan's text names the same places.
+    const p = cli(['plan', dir]);
+    expect(p.status).toBe(3);
+    expect(p.stderr).toContain(`${file}:${at('descendants').line}:${at('descendants').col} spawn:`);
+  });
+
   it('relays captured streams and exits 128+signal', () => {
     const root = tempDir();
     const out = cli(['run', 's1', '-b', probeBundle(['spew', '10']), '--root', root]);

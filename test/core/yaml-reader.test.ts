@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readYamlStrict, clausePath, fromEntry, type PathSegment } from '../../src/core/yaml-reader.js';
+import { readYamlStrict, clausePath, clauseSegments, writtenAt, fromEntry, type PathSegment } from '../../src/core/yaml-reader.js';
 
 describe('strict YAML', () => {
   it('reads plain manifests to plain data', () => {
@@ -74,5 +74,33 @@ describe('strict YAML', () => {
     // And by hand, from the text: filesystem[1].access is on line 9; its key at col 5, its value at col 13.
     expect(kept.locate(['filesystem', 1, 'access'], { key: true })).toEqual({ line: 9, col: 5 });
     expect(kept.locate(['filesystem', 1, 'access'])).toEqual({ line: 9, col: 13 });
+  });
+});
+
+describe('a plan clause found in the manifest', () => {
+  it('clauseSegments inverts clausePath; a folded name is its first; a name that is no path is null', () => {
+    for (const p of [['limits', 'cpu'], ['filesystem', 2, 'access'], ['env', 'TOKEN'], ['spawn']] as PathSegment[][]) expect(clauseSegments(clausePath(p))).toEqual(p);
+    expect(clauseSegments('limits.cpu + process.rlimits[0]')).toEqual(['limits', 'cpu']);
+    expect(clauseSegments('runner:filesystem[0]')).toBeNull();
+    expect(clauseSegments('')).toBeNull();
+  });
+
+  it('writtenAt: where the value is written (line and column from the text), null for a clause left to its default', () => {
+    const text = 'bvisorVersion: "1"\nspawn: descendants\nlimits: { wall: 10s, cpu: 5s }\nfilesystem:\n  - { path: /usr, access: read }\n';
+    const r = readYamlStrict(text, 'b.yaml');
+    const at = (needle: string): { line: number; col: number } => {
+      const i = text.indexOf(needle);
+      const line = text.slice(0, i).split('\n').length;
+      return { line, col: i - text.lastIndexOf('\n', i - 1) };
+    };
+    expect(writtenAt(r, ['spawn'])).toEqual(at('descendants'));
+    expect(writtenAt(r, ['limits', 'cpu'])).toEqual(at('5s'));
+    expect(writtenAt(r, ['filesystem', 0, 'access'])).toEqual(at('read }'));
+    expect(writtenAt(r, ['limits', 'memory'])).toBeNull();
+    expect(writtenAt(r, ['network'])).toBeNull();
+    expect(writtenAt(r, [])).toBeNull();
+    // A read answered from a cache entry locates as the document's own.
+    const cached = fromEntry(r.entry!());
+    expect(writtenAt(cached, ['limits', 'cpu'])).toEqual(at('5s'));
   });
 });
