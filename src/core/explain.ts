@@ -103,7 +103,7 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
         // BV_PLAN_GRANT_NESTED).
         const cover = host.real !== target ? coveringGrant(host.real, launch.filesystem) : null;
         const access = accessFor(intent, cover?.access);
-        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `no grant covers it, so it does not exist in the workload's root (host mode)${host.real !== target ? `; it is a link to ${host.real}` : ''}`, errno: 'ENOENT', allow: grantAllow(target, access), warning: null, pid: c.pid }, c);
+        add(`fs:${target}:${access}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `no grant covers it, so it does not exist in the root host mode builds from the grants${host.real !== target ? `; it is a link to ${host.real}` : ''}`, errno: 'ENOENT', allow: grantAllow(target, access), warning: null, pid: c.pid }, c);
         continue;
       }
       const g = coveringGrant(p, launch.filesystem);

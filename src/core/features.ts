@@ -779,7 +779,8 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
   wasm: {
     workload(ctx) {
       const m = ctx.paths.module;
-      if (!m || m.kind === 'missing') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_MISSING', 'the module does not exist in the bundle', 'check workload.wasm.module')];
+      const named = ctx.manifest.workload.kind === 'wasm' ? ` ${ctx.manifest.workload.module}` : '';
+      if (!m || m.kind === 'missing') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_MISSING', `the module${named} does not exist in the bundle`, 'check workload.wasm.module, or put the module in the bundle')];
       if (m.kind !== 'file') return [missing('wasm:wasi-preview1', 'enforced', 'BV_PLAN_PATH_KIND', `the module ${m.path} is not a regular file`, 'check workload.wasm.module')];
       const room = runnerAddressSpace(ctx.host);
       if (room) return [room];

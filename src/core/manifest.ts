@@ -222,6 +222,26 @@ function describe(schema: SchemaNode | undefined): string | undefined {
   return undefined;
 }
 
+/** The allowed name a typo most likely meant: within two edits (Levenshtein), and fewer than
+ * half its length; the closest, else none. */
+function nearest(name: string, allowed: readonly string[]): string | null {
+  const dist = (a: string, b: string): number => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i];
+      for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row;
+    }
+    return prev[b.length]!;
+  };
+  let best: { n: string; d: number } | null = null;
+  for (const n of allowed) {
+    const d = dist(name.toLowerCase(), n.toLowerCase());
+    if (d <= 2 && d * 2 < n.length && (!best || d < best.d)) best = { n, d };
+  }
+  return best?.n ?? null;
+}
+
 /** A definition's title as words: SizeLimit → "size limit" (the schema's names are not the user's). */
 function words(title: string): string {
   return title.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
@@ -280,7 +300,8 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
         const parent = deref(node);
         const allowed = parent && isNode(parent.properties) ? Object.keys(parent.properties) : [];
         message = `unknown key "${prop}"`;
-        if (allowed.length) hint = `allowed here: ${allowed.join(', ')}`;
+        const near = nearest(prop, allowed);
+        if (allowed.length) hint = `${near ? `did you mean "${near}"? ` : ''}allowed here: ${allowed.join(', ')}`;
         break;
       }
       case 'required':

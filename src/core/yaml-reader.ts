@@ -147,7 +147,10 @@ function readYaml(source: string, file: string): YamlReadResult {
   for (const e of doc.errors) {
     const code = e.code === 'DUPLICATE_KEY' ? 'BV_YAML_DUPLICATE_KEY' : 'BV_YAML_SYNTAX';
     // The parser recurses per level of nesting, and reports its own stack overflow as an error.
-    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : /Maximum call stack/.test(e.message) ? TOO_DEEP : (e.message.split('\n')[0] ?? e.message);
+    // The key as written at the error's offset (a quoted one with its quotes), so the message
+    // names which one: a long manifest may hold many a `wall:`.
+    const key = e.code === 'DUPLICATE_KEY' ? /^("[^"\n]*"|'[^'\n]*'|[^\s:,{}[\]]+)/.exec(source.slice(e.pos[0], e.pos[0] + 200))?.[1] : undefined;
+    const message = e.code === 'DUPLICATE_KEY' ? (key ? `duplicate key ${key}` : 'duplicate key') : /Maximum call stack/.test(e.message) ? TOO_DEEP : (e.message.split('\n')[0] ?? e.message);
     push(code, e.pos[0], '', message, /Maximum call stack/.test(e.message) ? 'a manifest is a few levels deep' : undefined);
   }
   // Unresolved tags are warnings in the yaml package; for us any explicit tag is an error (below).

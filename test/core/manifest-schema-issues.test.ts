@@ -32,18 +32,27 @@ const PROC = HEAD + 'workload:\n  process: { exe: /usr/bin/true }\n';
 describe('schema issues say what the schema expected', () => {
   it('an unknown key: on the key, naming it, with the keys allowed there', () => {
     const issues = issuesOf(PROC + 'netwrk: deny\n');
-    expect(issues).toEqual([{ code: 'BV_SCHEMA', clause: 'netwrk', message: 'unknown key "netwrk"', hint: `allowed here: ${Object.keys(schema.properties).join(', ')}`, file: 'b/boundary.yaml', line: 4, col: 1 }]);
+    expect(issues).toEqual([{ code: 'BV_SCHEMA', clause: 'netwrk', message: 'unknown key "netwrk"', hint: `did you mean "network"? allowed here: ${Object.keys(schema.properties).join(', ')}`, file: 'b/boundary.yaml', line: 4, col: 1 }]);
+  });
+
+  it('a typo names the key it most likely meant (two edits at most); a name far from every key, none', () => {
+    const hint = (key: string): string => issuesOf(PROC + `${key}: x\n`)[0]!.hint!;
+    expect(hint('netwrok')).toMatch(/^did you mean "network"\? allowed here: /);
+    expect(hint('Limits')).toMatch(/^did you mean "limits"\? /);
+    expect(hint('spwan')).toMatch(/^did you mean "spawn"\? /);
+    expect(hint('colour')).toMatch(/^allowed here: /);
+    expect(hint('xyzzy')).toMatch(/^allowed here: /);
   });
 
   it('an unknown key inside a clause lists that clause’s keys', () => {
     const [i] = issuesOf(PROC + 'outputs: { path: /out, sise: 1Mi }\n');
-    expect(i).toMatchObject({ clause: 'outputs.sise', message: 'unknown key "sise"', hint: `allowed here: ${Object.keys(schema.$defs.Outputs!.properties!).join(', ')}`, line: 4, col: 24 });
+    expect(i).toMatchObject({ clause: 'outputs.sise', message: 'unknown key "sise"', hint: `did you mean "size"? allowed here: ${Object.keys(schema.$defs.Outputs!.properties!).join(', ')}`, line: 4, col: 24 });
   });
 
   it('an unknown key in a list item lists the item’s keys', () => {
     const issues = issuesOf(PROC + 'filesystem:\n  - { path: /usr, acess: read }\n');
     expect(issues.map((i) => i.message)).toEqual(['missing required key "access"', 'unknown key "acess"']);
-    expect(issues[1]).toMatchObject({ clause: 'filesystem[0].acess', message: 'unknown key "acess"', hint: `allowed here: ${Object.keys(schema.$defs.FilesystemGrant!.properties!).join(', ')}`, line: 5, col: 19 });
+    expect(issues[1]).toMatchObject({ clause: 'filesystem[0].acess', message: 'unknown key "acess"', hint: `did you mean "access"? allowed here: ${Object.keys(schema.$defs.FilesystemGrant!.properties!).join(', ')}`, line: 5, col: 19 });
   });
 
   it('a missing required key is named', () => {

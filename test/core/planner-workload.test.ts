@@ -38,6 +38,11 @@ describe('what the workload clause says was asked', () => {
     expect(workload(run(proc('/usr/bin/true', '  - { path: /usr, access: read-exec }\n'))).requested).toBe('process /usr/bin/true');
   });
 
+  it('a wasm module that is not in the bundle: refused, naming it', () => {
+    const p = run(manifestOf('workload:\n  wasm: { module: lib/m.wasm }\n'), hybridHost(), { module: { path: '/bundle/lib/m.wasm', kind: 'missing' } });
+    expect(refusal(p)).toMatchObject({ code: 'BV_PLAN_PATH_MISSING', reason: 'the module lib/m.wasm does not exist in the bundle' });
+  });
+
   it('a wasm module: its path and arguments, if any', () => {
     expect(workload(run(manifestOf('workload:\n  wasm: { module: m.wasm, args: [a, b] }\n'))).requested).toBe('wasm m.wasm a b');
     expect(workload(run(manifestOf('workload:\n  wasm: { module: m.wasm }\n'))).requested).toBe('wasm m.wasm');

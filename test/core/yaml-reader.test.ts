@@ -24,13 +24,19 @@ describe('strict YAML', () => {
     // (its second `a`, column 9), and the flow error on line 2, whose column the mark does not touch.
     const plain = readYamlStrict(text, 'f.yaml');
     const marked = readYamlStrict('\ufeff' + text, 'f.yaml');
-    expect(plain.issues.find((i) => i.code === 'BV_YAML_DUPLICATE_KEY')).toMatchObject({ line: 1, col: '{ a: 1, '.length + 1 });
+    expect(plain.issues.find((i) => i.code === 'BV_YAML_DUPLICATE_KEY')).toMatchObject({ line: 1, col: '{ a: 1, '.length + 1, message: 'duplicate key a' });
     expect(marked.issues.map((i) => [i.line, i.col])).toEqual(plain.issues.map((i) => [i.line, i.col]));
     expect(marked.issues.some((i) => i.line === 2)).toBe(true);
     const ok = readYamlStrict('\ufeffversion: 2\nx: 1\n', 'f.yaml');
     expect(ok.locate(['version'])).toEqual({ line: 1, col: 'version: '.length + 1 });
     expect(ok.locate(['version'], { key: true })).toEqual({ line: 1, col: 1 });
     expect(ok.locate(['x'])).toEqual({ line: 2, col: 'x: '.length + 1 });
+  });
+
+  it('a duplicate key is named as written, in block and flow style, quoted or not', () => {
+    for (const [text, key, line] of [['limits:\n  wall: 1s\n  cpu: 1s\n  wall: 2s\n', 'wall', 4], ['env: { "A": 1, "A": 2 }\n', '"A"', 1]] as const) {
+      expect(readYamlStrict(text, 'f.yaml').issues).toEqual([expect.objectContaining({ code: 'BV_YAML_DUPLICATE_KEY', message: `duplicate key ${key}`, line })]);
+    }
   });
 
   it('refuses an alias expansion bomb without expanding it', () => {
