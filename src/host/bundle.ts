@@ -3,8 +3,8 @@
 // kernel resolves them (openat2), bundle-relative ones beneath the bundle (RESOLVE_BENEATH), the
 // program of a rootfs inside it (RESOLVE_IN_ROOT), and each fact carries the object's physical
 // path and (dev, ino), which the launcher checks again before it uses anything.
-import { existsSync, fstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { join, resolve, posix, dirname } from 'node:path';
+import { existsSync, fstatSync, lstatSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { basename, join, resolve, posix, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BvisorError, undone, type Issue } from '../contract/errors.js';
 import { loadManifest, type NormalManifest } from '../core/manifest.js';
@@ -60,6 +60,23 @@ function openDir(path: string): number {
   return fd;
 }
 
+/**
+ * A directory right beneath the bundle holding a manifest or config.json (its name), or null: a
+ * bundle passed (or archived) one level too high, as `tar -cf b.tar mybundle` makes it. Looks at
+ * the first 64 entries only; an error reads as none found.
+ */
+function nestedManifest(dirFd: number): string | null {
+  try {
+    const top = `/proc/self/fd/${dirFd}`;
+    for (const e of readdirSync(top, { withFileTypes: true }).slice(0, 64)) {
+      if (e.isDirectory() && [MANIFEST_NAME, OCI_CONFIG_NAME].some((n) => lstatSync(join(top, e.name, n), { throwIfNoEntry: false })?.isFile())) return `${e.name}/`;
+    }
+  } catch {
+    // a hint only: nothing to add
+  }
+  return null;
+}
+
 /** The manifest (or config.json) past MAX_MANIFEST_BYTES, named as it is. */
 function tooLarge(shown: string, name: string): BvisorError {
   return name === OCI_CONFIG_NAME
@@ -75,7 +92,13 @@ function tooLarge(shown: string, name: string): BvisorError {
 function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffer {
   const s = shim();
   const fd = s.bv_openat2(dirFd, name, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
-  if (fd === -2) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${shown} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint: 'write one with `bvisor spec` in the bundle directory' });
+  if (fd === -2) {
+    const below = nestedManifest(dirFd);
+    const hint = below
+      ? `${below} holds one: pass that directory${isTarBundle(shown) ? `, or pack the bundle's contents at the archive's top (tar -C <bundle> -cf ${basename(shown)} .)` : ''}`
+      : 'write one with `bvisor spec` in the bundle directory';
+    throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${shown} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint });
+  }
   if (fd === -40 || fd === -6 /* ELOOP, ENXIO */) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
   if (fd < 0) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `open ${join(shown, MANIFEST_NAME)}: ${errnoName(fd)}`);
   try {

@@ -78,6 +78,20 @@ describe('bundle paths', () => {
     expect(issuesOf(() => openBundle(tempDir())).code).toBe('BV_MANIFEST_NOT_FOUND');
   });
 
+  it('a bundle passed or archived one level too high: the hint names the directory that holds the manifest', () => {
+    const top = tempDir();
+    mkdirSync(join(top, 'other'));
+    mkdirSync(join(top, 'mybundle'));
+    writeFileSync(join(top, 'mybundle', 'boundary.yaml'), 'bvisorVersion: "1"\n');
+    const e = issuesOf(() => openBundle(top));
+    expect([e.code, e.hint]).toEqual(['BV_MANIFEST_NOT_FOUND', 'mybundle/ holds one: pass that directory']);
+    // The same tree archived from above it (tar -cf b.tar mybundle): the archive's fix is named.
+    const tar = join(tempDir(), 'b.tar');
+    expect(spawnSync('tar', ['-C', top, '-cf', tar, 'mybundle']).status).toBe(0);
+    const t = issuesOf(() => openBundle(tar));
+    expect([t.code, t.hint]).toEqual(['BV_MANIFEST_NOT_FOUND', "mybundle/ holds one: pass that directory, or pack the bundle's contents at the archive's top (tar -C <bundle> -cf b.tar .)"]);
+  });
+
   it('resolves the program of a rootfs inside it, as the kernel does (absolute links restart at the rootfs, .. stops there)', () => {
     const b = tempDir();
     const r = join(b, 'rootfs');
