@@ -40,10 +40,14 @@ export function setPaused(root: string, id: string, paused: boolean): void {
   const op = paused ? 'pause' : 'resume';
   const { dir } = loadExisting(root, id);
   withLock(dir, () => {
-    const { leaves } = live(root, id, op);
-    // Not the container's state but what this host gave it: a manifest's container on a hybrid
-    // host sits in v1 leaves alone (an OCI container always gets a v2 leaf where v2 exists).
-    if (leaves.length === 0) throw new BvisorError('BV_CGROUP_SETUP', `cannot ${op} container ${id}: it has no cgroup v2 leaf, and bvisor freezes through cgroup v2's cgroup.freeze only (not cgroup v1's freezer)`, { hint: `this host's cgroup v2 had none of the controllers it needed, so it sits in v1 cgroups alone; bvisor kill --all ${id} STOP (and CONT) stops and continues its processes instead, one by one rather than at once` });
+    const { leaves, all } = live(root, id, op);
+    // A container in no cgroup at all (no limit asked for one): nothing to freeze, and nothing
+    // that finds all of its processes either.
+    if (all.length === 0) throw new BvisorError('BV_CONTAINER_STATE', `cannot ${op} container ${id}: it has no cgroup (no limit of its boundary asked for one), and bvisor freezes a cgroup`, { hint: 'give the boundary a limit that places it in a cgroup (limits.processes, limits.memory)' });
+    // Not the container's state but what this host gave it: cgroup v1 leaves alone (a manifest's
+    // container on a hybrid host, whose v2 mount has none of its controllers; a host without
+    // cgroup v2). An OCI container gets a v2 leaf wherever v2 exists.
+    if (leaves.length === 0) throw new BvisorError('BV_CGROUP_SETUP', `cannot ${op} container ${id}: it sits in cgroup v1 leaves alone, and bvisor freezes through cgroup v2's cgroup.freeze only (not cgroup v1's freezer)`, { hint: `bvisor kill --all ${id} STOP (and CONT) stops and continues every process of its cgroups instead, one by one rather than at once` });
     const frozen = leaves.some(isFrozen);
     if (paused && frozen) throw wrongState(id, op, 'paused', 'it is paused already');
     if (!paused && !frozen) throw wrongState(id, op, 'not paused', 'only a paused container resumes');

@@ -160,8 +160,9 @@ export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptio
   const plan = planLoaded(b, host, o);
   if (!plan.admitted) {
     throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was ${nothing}`, {
-      // Each issue carries its own hint, as plan shows them (an engine's log line takes the first).
       issues: refusalIssues(plan, b),
+      // For a caller that reads one hint (--json's error.hint, the API); shown under its issue.
+      hint: plan.refusals[0]?.hint,
     });
   }
   if (plan.backend !== 'linux' && !allowWasm) throw new BvisorError('BV_LAUNCH_UNSUPPORTED', 'wasm workloads run with bvisor run (or runConfined); create/start for them is not implemented yet', { hint: `nothing was ${nothing}` });

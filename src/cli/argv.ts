@@ -38,8 +38,13 @@ export function hoistGlobals(argv: readonly string[]): string[] {
   const globals: string[] = [];
   let i = globalsFrom(argv, 0, globals);
   // `help [COMMAND]` (oclif's help plugin, which bvisor does not load, would answer it): the
-  // command's --help.
-  if (argv[i] === 'help') return hoistGlobals([...argv.slice(0, i), ...argv.slice(i + 1), '--help']);
+  // command's --help, before any `--` (after one it would be the program's: `help exec -- ID sh`
+  // must not run sh).
+  if (argv[i] === 'help') {
+    const out = hoistGlobals([...argv.slice(0, i), ...argv.slice(i + 1)]);
+    const dd = out.indexOf('--');
+    return dd < 0 ? [...out, '--help'] : [...out.slice(0, dd), '--help', ...out.slice(dd)];
+  }
   const command: string[] = [];
   if (i < argv.length) command.push(argv[i++]!);
   if (TOPICS.has(command[0] ?? '')) {
@@ -47,8 +52,30 @@ export function hoistGlobals(argv: readonly string[]): string[] {
     if (i < argv.length && !argv[i]!.startsWith('-')) command.push(argv[i++]!);
   }
   const rest = argv.slice(i);
-  // exec's argv after the container id is the process's own: its globals go right after `exec`.
-  if (command[0] === 'exec') return [...command, ...globals, ...rest];
+  // exec's argv after the container id is the process's own: its globals go right after `exec`,
+  // and a `--` before the program, where the user wrote none, so that oclif reads none of the
+  // program's arguments as its own (`bvisor exec ID ls --help` lists, it does not print help).
+  if (command[0] === 'exec') {
+    const { head, command: program } = splitExecArgv(rest);
+    return head.includes('--') || program.length === 0 ? [...command, ...globals, ...rest] : [...command, ...globals, ...head, '--', ...program];
+  }
   const dd = rest.indexOf('--');
   return dd < 0 ? [...command, ...rest, ...globals] : [...command, ...rest.slice(0, dd), ...globals, ...rest.slice(dd)];
+}
+
+/** Flags that take a value (exec's own and the global ones bin/run.js moves after `exec`). */
+const WITH_VALUE = new Set(['--process', '-p', '--console-socket', '--pid-file', '--cwd', '--env', '-e', '--user', '-u', '--cap', '-c', '--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
+
+/** Splits exec's argv at the container id: [flags…, ID] for oclif, and the process's argv. */
+export function splitExecArgv(argv: readonly string[]): { head: string[]; command: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return { head: argv.slice(0, i + 2), command: argv.slice(i + 2) };
+    if (!a.startsWith('-') || a === '-') {
+      const rest = argv.slice(i + 1);
+      return { head: argv.slice(0, i + 1), command: rest[0] === '--' ? rest.slice(1) : rest };
+    }
+    if (WITH_VALUE.has(a)) i++;
+  }
+  return { head: [...argv], command: [] };
 }

@@ -123,7 +123,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } catch {
       // the log file itself may be what failed
     }
-    if (this.jsonEnabled() || process.argv.includes('--json')) {
+    // --json as written for bvisor (a flag error can come before it is parsed): never one of an
+    // exec'd program's own arguments, which follow a `--` (cli/argv.ts).
+    const own = this.argv ?? [];
+    const dd = own.indexOf('--');
+    if (this.jsonEnabled() || (dd < 0 ? own : own.slice(0, dd)).includes('--json')) {
       const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
       if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -38,26 +38,33 @@ export function usageMessage(raw: string): string {
  * runner that could not set up its guest): exit 125 says bvisor failed, this says why. Found by
  * attack: such a run exited 125 with nothing on stderr. Null for any other outcome.
  */
-export function outcomeErrorLine(outcome: { status: string; error?: { code: string; message: string } | null }, id: string): string | null {
+export function outcomeErrorLine(outcome: { status: string; error?: { code: string; message: string } | null }, id: string, aim: (e: BvisorError) => BvisorError = (e) => e): string | null {
   if (outcome.status !== 'error' || !outcome.error) return null;
   // Rendered as a thrown error is (the report's codes are bvisor's own).
-  return renderError(new BvisorError(outcome.error.code as ErrorCode, outcome.error.message, { hint: `the report has it too: bvisor report ${id}` }));
+  return renderError(aim(new BvisorError(outcome.error.code as ErrorCode, outcome.error.message, { hint: `the report has it too: bvisor report ${id}` })));
 }
 
-/** The commands a hint may tell the user to run next. */
-const HINTED = /\bbvisor (create|start|state|kill|delete|list|report|exec|pause|resume|update|ps|events|commit|discard|gc|recover|journal verify|run)\b/g;
+/** The commands a hint may tell the user to run next; not where prose names one ("a bvisor run
+ * still setting up", "made by bvisor create"). */
+const HINTED = /(?<!\b(?:a|an|the|its|by|this|that|your) )\bbvisor (create|start|state|kill|delete|list|report|exec|pause|resume|update|ps|events|commit|discard|gc|recover|journal verify|run)\b/g;
 
 /**
- * The error with its hints' commands aimed at `root`: a hint saying `bvisor delete -f x`, run as
- * written after a command given --root, would act on the default root (and find nothing there,
- * or another container of that name). The default root, or no --root: as it is.
+ * Text with the bvisor commands it tells the user to run aimed at `root`: a hint saying
+ * `bvisor delete -f x`, run as written after a command given --root, would act on the default
+ * root (and find nothing there, or another container of that name). The default root, or no
+ * --root: as it is.
  */
-export function rootedHints(e: BvisorError, root: string | undefined, defaultRoot: string): BvisorError {
-  if (root === undefined || resolve(root) === resolve(defaultRoot)) return e;
+export function rootedText(text: string, root: string | undefined, defaultRoot: string): string {
+  if (root === undefined || resolve(root) === resolve(defaultRoot)) return text;
   const abs = resolve(root);
   const q = /^[A-Za-z0-9_./@+=:-]+$/.test(abs) ? abs : `'${abs.replace(/'/g, "'\\''")}'`;
-  const fix = (h: string | null | undefined): string | null => (h ? h.replace(HINTED, `bvisor --root ${q} $1`) : (h ?? null));
-  if (![e.hint, ...e.issues.map((i) => i.hint)].some((h) => h && new RegExp(HINTED.source).test(h))) return e;
+  return text.replace(HINTED, `bvisor --root ${q} $1`);
+}
+
+/** The error with its hints' commands aimed at `root` (rootedText). */
+export function rootedHints(e: BvisorError, root: string | undefined, defaultRoot: string): BvisorError {
+  const fix = (h: string | null | undefined): string | null => (h ? rootedText(h, root, defaultRoot) : (h ?? null));
+  if ([e.hint, ...e.issues.map((i) => i.hint)].every((h) => fix(h) === (h ?? null))) return e;
   return new BvisorError(e.code, e.message, { hint: fix(e.hint) ?? undefined, detail: e.detail, issues: e.issues.map((i) => ({ ...i, hint: fix(i.hint) })), cause: e.cause });
 }
 
@@ -66,8 +73,10 @@ export function renderError(e: BvisorError): string {
   for (const i of e.issues) {
     const where = formatIssueLocation(i);
     out.push(`  ${visible(where ? where + ': ' : '')}${visible(i.message)} [${i.code}]`);
-    if (i.hint && i.hint !== e.hint) out.push(`    hint: ${visible(i.hint)}`);
+    if (i.hint) out.push(`    hint: ${visible(i.hint)}`);
   }
-  if (e.hint) out.push(`hint: ${visible(e.hint)}`);
+  // Each issue's hint under it; the error's own at the end unless it is one of theirs (the first
+  // issue's, which run and the manifest reader repeat for callers that read one hint).
+  if (e.hint && !e.issues.some((i) => i.hint === e.hint)) out.push(`hint: ${visible(e.hint)}`);
   return out.join('\n');
 }

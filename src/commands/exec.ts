@@ -8,23 +8,7 @@ import { BaseCommand } from '../cli/base.js';
 import { BvisorError } from '../contract/errors.js';
 import { execContainer } from '../app/exec.js';
 import { dieWithProcess, type DieWithProcess } from '../cli/stop-signals.js';
-
-/** Flags that take a value (exec's own and the global ones bin/run.js moves after `exec`). */
-const WITH_VALUE = new Set(['--process', '-p', '--console-socket', '--pid-file', '--cwd', '--env', '-e', '--user', '-u', '--cap', '-c', '--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
-
-/** Splits exec's argv at the container id: [flags…, ID] for oclif, and the process's argv. */
-export function splitExecArgv(argv: readonly string[]): { head: string[]; command: string[] } {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') return { head: argv.slice(0, i + 2), command: argv.slice(i + 2) };
-    if (!a.startsWith('-') || a === '-') {
-      const rest = argv.slice(i + 1);
-      return { head: argv.slice(0, i + 1), command: rest[0] === '--' ? rest.slice(1) : rest };
-    }
-    if (WITH_VALUE.has(a)) i++;
-  }
-  return { head: [...argv], command: [] };
-}
+import { splitExecArgv } from '../cli/argv.js';
 
 export default class Exec extends BaseCommand<typeof Exec> {
   static override summary = 'Run a new process in a running container, under the same boundary as its init or a narrower one';

@@ -27,12 +27,19 @@ export function covers(a: string, b: string): boolean {
 }
 
 /**
- * A denial's `allow with:` for a path: one line of YAML a user can paste as it is (a flow list of
- * the one grant; with a filesystem list already there, the grant is added to it). A path with
- * anything YAML reads as syntax is double-quoted, as JSON quotes it (a YAML double-quoted scalar).
- * `inPlaceOf` names the grant it replaces, as a comment.
+ * A denial's `allow with:` for a path: one line of valid YAML, the filesystem clause as a flow list
+ * of the one grant, in the notation of the other clauses' lines (`limits: { memory: 64Mi }`): a
+ * manifest without grants takes it as it is; into one with a filesystem list it merges (the grant
+ * added, or in place of the one `inPlaceOf` names, said as a comment). A path with anything YAML
+ * reads as syntax is double-quoted, as JSON quotes it (a YAML double-quoted scalar).
  */
 export function grantAllow(path: string, access: string, inPlaceOf: string | null = null): string {
-  const p = /^[A-Za-z0-9_./@+=~-]+$/.test(path) ? path : JSON.stringify(path);
+  // Pure ASCII, every other character a YAML escape (\uXXXX, \UXXXXXXXX): nothing the summary's
+  // own escaping (visible: \u{…}) would then rewrite into something YAML does not read.
+  const esc = (c: string): string => {
+    const n = c.codePointAt(0)!;
+    return n > 0xffff ? `\\U${n.toString(16).padStart(8, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  };
+  const p = /^[A-Za-z0-9_./@+=~-]+$/.test(path) ? path : JSON.stringify(path).replace(/[^\x20-\x7e]/gu, esc);
   return `filesystem: [{ path: ${p}, access: ${access} }]${inPlaceOf ? `   # in place of ${inPlaceOf}` : ''}`;
 }

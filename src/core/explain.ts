@@ -112,7 +112,7 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
       const needExec = intent === 'exec' && !g.access.includes('exec');
       if (!needWrite && !needExec) continue;
       const access = accessFor(intent, g.access);
-      add(`grant:${g.clause}:${access}`, { kind: 'filesystem', clause: g.clause, what: call, path: p, rule: `${g.clause} grants ${g.path} ${g.access}: ${needWrite ? 'no writes (a read-only mount and landlock: EROFS, or EACCES where permissions refuse first)' : 'no exec (landlock, and the mount is noexec: EACCES)'}`, errno: null, allow: grantAllow(g.path, access), warning: needWrite ? 'the workload may then change what is under it on the host' : null, pid: c.pid }, c);
+      add(`grant:${g.clause}:${access}`, { kind: 'filesystem', clause: g.clause, what: call, path: p, rule: `${g.clause} grants ${g.path} ${g.access}: ${needWrite ? 'no writes (a read-only mount and landlock: EROFS, or EACCES where permissions refuse first)' : 'no exec (landlock, and the mount is noexec: EACCES)'}`, errno: null, allow: grantAllow(g.path, access, g.clause), warning: needWrite ? 'the workload may then change what is under it on the host' : null, pid: c.pid }, c);
     }
   }
   const all = [...byAllow.values()];

@@ -96,7 +96,7 @@ describe('denials of real programs (bvisor run)', () => {
     const fs = rep.body.denials!.items.filter((d) => d.kind === 'filesystem');
     expect(fs.map((d) => [d.path, d.clause, d.errno, d.allow])).toEqual(expect.arrayContaining([
       ['/etc/hostname', 'filesystem', 'ENOENT', 'filesystem: [{ path: /etc/hostname, access: read }]'],
-      [`${data}/out.txt`, 'filesystem[1]', null, `filesystem: [{ path: ${data}, access: read-write }]`],
+      [`${data}/out.txt`, 'filesystem[1]', null, `filesystem: [{ path: ${data}, access: read-write }]   # in place of filesystem[1]`],
     ]));
     // The rest are the loader's and Python's own lookups under /etc (ld.so.cache, …): each a path
     // the host has (nothing invented), none under a grant.

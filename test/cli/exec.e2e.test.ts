@@ -53,6 +53,9 @@ describe('bvisor exec (e2e)', () => {
     expect(killed.status).toBe(128 + 9);
     const j = cli(['exec', '--root', root, '--json', 'x1', '--', 'sh', '-c', 'exit 0']);
     expect(j.json()).toMatchObject({ id: 'x1', status: 0, narrowed: [] });
+    // The program's own --help and --json are the program's: it runs (and its failure is no JSON).
+    const own = cli(['exec', '--root', root, 'x1', 'sh', '-c', 'echo "$@"; exit 3', 'sh', '--help', '--json']);
+    expect([own.status, own.stdout]).toEqual([3, '--help --json\n']);
   });
 
   it('--detach --pid-file returns at once, the process running in the container\'s namespaces; containerd\'s process JSON runs', () => {

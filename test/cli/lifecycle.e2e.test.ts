@@ -26,7 +26,7 @@ function leaves(ids: string[]): string[] {
 }
 
 describe('lifecycle (CLI)', () => {
-  it('pause: through the container\'s v2 leaf where it has one; without one (a manifest\'s container on a hybrid host), refused as this host\'s limit with a way that works', async () => {
+  it('pause, by what this host gave the container: a v2 leaf is frozen; v1 leaves alone (a hybrid host) are refused as this host\'s limit, with a way that works; no cgroup at all, refused as the boundary\'s', async () => {
     const root = newRoot();
     const b = probeBundle(['sleep', '30'], 'limits: { memory: 64Mi, wall: 60s }\n');
     expect(cli(['create', 'p1', '-b', b, '--root', root]).status).toBe(0);
@@ -51,6 +51,15 @@ describe('lifecycle (CLI)', () => {
       }
     } finally {
       expect(cli(['delete', '-f', 'p1', '--root', root]).status).toBe(0);
+    }
+    // No limit, so no cgroup (oracle: no leaf of its name anywhere ours): nothing to freeze.
+    expect(cli(['create', 'p2', '-b', probeBundle(['sleep', '30'], 'limits: { wall: 60s }\n'), '--root', root]).status).toBe(0);
+    try {
+      expect(leaves(['p2'])).toEqual([]);
+      const r = cli(['pause', 'p2', '--root', root, '--json']);
+      expect([r.status, r.json().error.code, r.json().error.message]).toEqual([7, 'BV_CONTAINER_STATE', expect.stringContaining('it has no cgroup')]);
+    } finally {
+      expect(cli(['delete', '-f', 'p2', '--root', root]).status).toBe(0);
     }
   });
 

@@ -2,7 +2,7 @@
 // blocks: control characters are shown as \xNN, never sent raw (an escape sequence could clear
 // the screen or forge a row of the plan table).
 import { describe, expect, it } from 'vitest';
-import { renderError, rootedHints, table, visible, outcomeErrorLine } from '../../src/cli/render.js';
+import { renderError, rootedHints, rootedText, table, visible, outcomeErrorLine } from '../../src/cli/render.js';
 import { BvisorError } from '../../src/contract/errors.js';
 
 describe('rendering for people', () => {
@@ -30,5 +30,11 @@ describe('rendering for people', () => {
     expect(rootedHints(e, undefined, '/run/bvisor')).toBe(e);
     const plain = new BvisorError('BV_IO', 'x', { hint: 'check its permissions' });
     expect(rootedHints(plain, '/srv/roots/a', '/run/bvisor')).toBe(plain);
+    // Prose that names a command is left alone; only what the user is told to run is aimed.
+    for (const prose of ['wait for a bvisor run still setting up', 'made by bvisor create', 'its bvisor run (pid 7) did not stop', 'the bvisor delete that removed it']) expect(rootedText(prose, '/r', '/run/bvisor')).toBe(prose);
+    expect(rootedText('then bvisor report x', '/r', '/run/bvisor')).toBe('then bvisor --root /r report x');
+    // run's line for bvisor's own failure after the launch takes the same aim.
+    const line = outcomeErrorLine({ status: 'error', error: { code: 'BV_INTERNAL', message: 'm' } }, 'c1', (e) => rootedHints(e, '/r', '/run/bvisor'));
+    expect(line).toContain('hint: the report has it too: bvisor --root /r report c1');
   });
 });

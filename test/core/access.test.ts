@@ -8,8 +8,8 @@ import { loadManifest } from '../../src/core/manifest.js';
 const HEAD = 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true, cwd: / }\n';
 
 describe('grantAllow', () => {
-  it('is one line a manifest takes as it is, granting that path that access', () => {
-    for (const path of ['/etc/passwd', '/srv/data', '/a b/c', '/x: y', '/p#q', '/[list]', '/{map}', '/quo"te', "/it's", '/a,b', '/-dash']) {
+  it('is one line of YAML that, in a manifest without grants, grants that path that access', () => {
+    for (const path of ['/etc/passwd', '/srv/data', '/a b/c', '/x: y', '/p#q', '/[list]', '/{map}', '/quo"te', "/it's", '/a,b', '/-dash', '/caf\u00e9', '/line\u2028sep', '/zero\u200bwidth', '/emoji\u{1f600}']) {
       for (const [access, inPlaceOf] of [['read', null], ['read-write', 'filesystem[1]']] as const) {
         const line = grantAllow(path, access, inPlaceOf);
         expect(line).not.toContain('\n');
@@ -22,6 +22,10 @@ describe('grantAllow', () => {
         expect({ path, grants: m.filesystem.map((g) => [g.path, g.access]) }).toEqual({ path, grants: [[path, access]] });
       }
     }
+  });
+
+  it('is printable ASCII, whatever the path: the summary shows it as it is', () => {
+    for (const path of ['/caf\u00e9', '/line\u2028sep', '/emoji\u{1f600}', '/tab\there']) expect(grantAllow(path, 'read')).toMatch(/^[\x20-\x7e]+$/);
   });
 
   it('names the grant it replaces as a comment', () => {

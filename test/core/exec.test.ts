@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execFromProcess, execFromFlags } from '../../src/core/exec.js';
-import { splitExecArgv } from '../../src/commands/exec.js';
+import { splitExecArgv } from '../../src/cli/argv.js';
 import { CAPABILITY_NUMBERS } from '../../src/core/capability-names.js';
 import { BvisorError } from '../../src/contract/errors.js';
 import type { LaunchInputs } from '../../src/contract/generated/types.js';
