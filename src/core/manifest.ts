@@ -17,6 +17,7 @@ import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } fro
 import { parseDuration, parseSize } from './units.js';
 import type { OciExtras } from './oci/config.js';
 import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
+import { editDistance } from './distance.js';
 
 export interface ClauseSetting<T> {
   value: T;
@@ -225,18 +226,9 @@ function describe(schema: SchemaNode | undefined): string | undefined {
 /** The allowed name a typo most likely meant: within two edits (Levenshtein), and fewer than
  * half its length; the closest, else none. */
 function nearest(name: string, allowed: readonly string[]): string | null {
-  const dist = (a: string, b: string): number => {
-    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      const row = [i];
-      for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = row;
-    }
-    return prev[b.length]!;
-  };
   let best: { n: string; d: number } | null = null;
   for (const n of allowed) {
-    const d = dist(name.toLowerCase(), n.toLowerCase());
+    const d = editDistance(name.toLowerCase(), n.toLowerCase());
     if (d <= 2 && d * 2 < n.length && (!best || d < best.d)) best = { n, d };
   }
   return best?.n ?? null;

@@ -45,6 +45,7 @@
 // found), bvisor keeps the semantics.
 import { AUDIT_ARCH, TABLES, X32_SYSCALL_BIT, type Arch, type Insn } from './compile.js';
 import { LIBSECCOMP_SYSCALL_NAMES } from './syscall-names.generated.js';
+import { editDistance } from '../distance.js';
 
 export interface OciSeccompRefusal {
   /** JSON path of the offending value, e.g. 'linux.seccomp.syscalls[12].args[0]'. */
@@ -157,24 +158,9 @@ function retOf(action: Action, errno: number): number {
   }
 }
 
-/** Levenshtein distance, bounded: for "did you mean" hints on misspelt syscall names. */
-function distance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
-}
-
 function nearNames(name: string): string[] {
   return [...KNOWN_NAMES]
-    .map((n) => ({ n, d: distance(name, n) }))
+    .map((n) => ({ n, d: editDistance(name, n) }))
     .filter((x) => x.d <= 2)
     .sort((x, y) => x.d - y.d || (x.n < y.n ? -1 : 1))
     .slice(0, 3)
