@@ -14,6 +14,7 @@ const cap = (t) => (t.startsWith('bvisor ') ? t : t[0].toUpperCase() + t.slice(1
 // message needs to carry (the registry is compiled into every command's start-up blob).
 const MORE = {
   BV_STATE_ROOT_UNUSABLE: 'Later, a full root makes `delete` (and `report`) of a stopped container fail with this code and keep the container, since its report cannot be sealed; `state` still answers (status `stopped`) and warns on stderr that recording the report waits for room (a failing disk, EIO, stays an error).',
+  BV_CGROUP_SETUP: '`pause` and `resume` of a container this host placed in cgroup v1 leaves alone fail with it too: bvisor freezes through cgroup v2\'s `cgroup.freeze` (the hint names `kill --all ID STOP` and `CONT`).',
   BV_LEARN_UNSUPPORTED: 'See [learn.md](learn.md#what-learn-takes).',
   BV_LEARN_UNVERIFIED: 'See [learn.md](learn.md#the-check-run).',
 };
