@@ -63,8 +63,8 @@ export function hoistGlobals(argv: readonly string[]): string[] {
   return dd < 0 ? [...command, ...rest, ...globals] : [...command, ...rest.slice(0, dd), ...globals, ...rest.slice(dd)];
 }
 
-/** Flags that take a value (exec's own and the global ones bin/run.js moves after `exec`). */
-const WITH_VALUE = new Set(['--process', '-p', '--console-socket', '--pid-file', '--cwd', '--env', '-e', '--user', '-u', '--cap', '-c', '--root', '--log', '--log-format', '--cgroup-parent', '--journal-key']);
+/** Flags that take a value: exec's own, and the global ones hoisting puts after `exec`. */
+const WITH_VALUE = new Set(['--process', '-p', '--console-socket', '--pid-file', '--cwd', '--env', '-e', '--user', '-u', '--cap', '-c', ...GLOBAL_WITH_VALUE]);
 
 /** Splits exec's argv at the container id: [flags…, ID] for oclif, and the process's argv. */
 export function splitExecArgv(argv: readonly string[]): { head: string[]; command: string[] } {

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
 import type { ErrorOutput } from '../contract/generated/types.js';
-import { renderError, rootedHints, usageMessage } from './render.js';
+import { renderError, rootedHints, rootedText, usageMessage } from './render.js';
 import { Logger } from './log.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 import { checkStateRoot } from '../host/state-root.js';
@@ -110,7 +110,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       e = new BvisorError('BV_INTERNAL', err.message || String(err), { hint: 'this is a bug in bvisor; rerun with --debug and report it', cause: err });
       if (this.flags?.debug) process.stderr.write(`${err.stack ?? err}\n`);
     }
-    e = rootedHints(e, this.flags?.root, defaultRoot());
+    e = this.aimed(e);
     try {
       // A flag error can end init before the logger exists: engines still need the error line.
       // The line an engine shows its user ("OCI runtime create failed: <msg>"): the cause itself,
@@ -123,11 +123,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } catch {
       // the log file itself may be what failed
     }
-    // --json as written for bvisor (a flag error can come before it is parsed): never one of an
-    // exec'd program's own arguments, which follow a `--` (cli/argv.ts).
-    const own = this.argv ?? [];
-    const dd = own.indexOf('--');
-    if (this.jsonEnabled() || (dd < 0 ? own : own.slice(0, dd)).includes('--json')) {
+    // oclif's jsonEnabled reads this.argv up to a `--` (so a flag error before parsing still
+    // answers in JSON), never an exec'd program's own arguments, which follow one (cli/argv.ts).
+    if (this.jsonEnabled()) {
       const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
       if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -135,6 +133,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.stderr.write(renderError(e) + '\n');
     }
     process.exitCode = (this.ctor as unknown as typeof BaseCommand).failureExit ?? e.exit;
+  }
+
+  /** The error with its hints' bvisor commands aimed at this command's --root (cli/render.ts). */
+  protected aimed(e: BvisorError): BvisorError {
+    return rootedHints(e, this.flags?.root, defaultRoot());
+  }
+
+  /** Text that tells the user a bvisor command, aimed at this command's --root. */
+  protected rooted(text: string): string {
+    return rootedText(text, this.flags?.root, defaultRoot());
   }
 
   /** Prints text for people; with --json the returned value is printed instead by oclif. */

@@ -5,7 +5,7 @@
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { isatty } from 'node:tty';
-import { BaseCommand, defaultRoot } from '../cli/base.js';
+import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import type { SealedReport } from '../contract/generated/types.js';
@@ -13,7 +13,7 @@ import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
 import { LISTS_NOT_KEPT } from '../app/fsdelta.js';
 import { stopOnSignals } from '../cli/stop-signals.js';
-import { outcomeErrorLine, rootedHints, rootedText } from '../cli/render.js';
+import { outcomeErrorLine } from '../cli/render.js';
 
 export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
@@ -69,10 +69,10 @@ export default class Run extends BaseCommand<typeof Run> {
     // The report was kept without a grant's lists (a full state root): said where a user looks.
     for (const g of body.fsDelta ?? []) if (g.notObserved?.startsWith(LISTS_NOT_KEPT)) stop.write('stderr', `bvisor: warning: ${g.clause} (${g.path}): ${g.notObserved}\n`);
     // bvisor's own failure after the launch (exit 125): said, as a thrown error would be.
-    const failed = json ? null : outcomeErrorLine(body.outcome, args.id, (e) => rootedHints(e, this.flags.root, defaultRoot()));
+    const failed = json ? null : outcomeErrorLine(body.outcome, args.id, (e) => this.aimed(e));
     if (failed) stop.write('stderr', failed + '\n');
     // A run its caller stopped did not fail: what it was denied on the way says nothing.
-    if (!json && body.outcome.reason !== 'abort' && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? rootedText(l, this.flags.root, defaultRoot()) : l)).join('\n') + '\n');
+    if (!json && body.outcome.reason !== 'abort' && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns
     return out.report;
   }

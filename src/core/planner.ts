@@ -18,6 +18,7 @@ import { secretVar } from './secrets.js';
 import type { OciExtras } from './oci/config.js';
 import { compileOciSeccomp } from './seccomp/oci.js';
 import { openat2Answer } from './seccomp/policy.js';
+import { foldClauses } from './clause-name.js';
 
 export interface PlanInput {
   manifest: NormalManifest;
@@ -235,7 +236,7 @@ function oneRlimitEach(all: readonly RlimitSetting[]): RlimitSetting[] {
     }
     const was = out[i]!;
     const hard = Math.min(was.hard, r.hard);
-    out[i] = { clause: `${was.clause} + ${r.clause}`, resource: r.resource, soft: Math.min(was.soft, r.soft, hard), hard };
+    out[i] = { clause: foldClauses(was.clause, r.clause), resource: r.resource, soft: Math.min(was.soft, r.soft, hard), hard };
   }
   return out;
 }

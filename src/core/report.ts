@@ -2,6 +2,7 @@
 // body, including key order-independent content, changes the hash.
 import type { ReportBody, SealedReport, NotObserved, Witness, RlimitSetting } from '../contract/generated/types.js';
 import { contentHash, type Sha256Hex } from './seal.js';
+import { clausesOf } from './clause-name.js';
 
 export function sealReport(body: ReportBody, sha256: Sha256Hex): SealedReport {
   return { bvisorVersion: '1', kind: 'bvisor.report', body, bodyHash: contentHash(body, sha256) };
@@ -40,5 +41,5 @@ export function endedByCpuRlimit(rlimit: { soft: number; hard: number } | undefi
 /** The rlimit of `resource` that `clause` set, alone or folded with another clause's (the
  * planner's oneRlimitEach names a folded one "a + b"). */
 export function rlimitOfClause(rlimits: readonly RlimitSetting[], clause: string, resource: string): RlimitSetting | undefined {
-  return rlimits.find((r) => r.resource === resource && r.clause.split(' + ').includes(clause));
+  return rlimits.find((r) => r.resource === resource && clausesOf(r.clause).includes(clause));
 }

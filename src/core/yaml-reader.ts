@@ -6,6 +6,7 @@
 import { LineCounter, parseAllDocuments, visit, isScalar, isMap, isSeq, isPair, isAlias } from 'yaml';
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { Issue } from '../contract/errors.js';
+import { clausesOf } from './clause-name.js';
 
 export type PathSegment = string | number;
 
@@ -65,7 +66,7 @@ export function fromEntry(e: ParsedEntry): YamlReadResult {
  * folded name ("a + b") its first. null for one that is not a manifest path ("runner:…").
  */
 export function clauseSegments(clause: string): PathSegment[] | null {
-  const first = clause.split(' + ')[0]!.trim();
+  const first = clausesOf(clause)[0]!.trim();
   if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+|\[[0-9]+\])*$/.test(first)) return null;
   const out: PathSegment[] = [];
   for (const m of first.matchAll(/([A-Za-z0-9_-]+)|\[([0-9]+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);

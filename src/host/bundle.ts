@@ -21,6 +21,7 @@ import { errnoName, mountsBeneath, onFilesystem } from './facts.js';
 import { scanSetId } from './set-id.js';
 import { dirLineage, factOfFd, identityBeneath, physical, resolveHostPath } from './host-paths.js';
 import { loadManifestCached } from './manifest-cache.js';
+import { fdPath } from './proc-fd.js';
 
 
 export const MANIFEST_NAME = 'boundary.yaml';
@@ -67,7 +68,7 @@ function openDir(path: string): number {
  */
 function nestedManifest(dirFd: number): string | null {
   try {
-    const top = `/proc/self/fd/${dirFd}`;
+    const top = fdPath(dirFd);
     for (const e of readdirSync(top, { withFileTypes: true }).slice(0, 64)) {
       if (e.isDirectory() && [MANIFEST_NAME, OCI_CONFIG_NAME].some((n) => lstatSync(join(top, e.name, n), { throwIfNoEntry: false })?.isFile())) return `${e.name}/`;
     }

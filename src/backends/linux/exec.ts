@@ -129,6 +129,11 @@ function grantRules(launch: LaunchInputs, ruleMask: (rights: readonly string[]) 
 /** What to do when the container's processes stopped or killed the joining process. */
 const SIGNALLED_HINT = 'nothing ran; give the container isolate: { signals: true } (landlock) so that its processes cannot signal one joining it, or retry';
 
+/** The container stopped or killed the joining process (`how`: "stopped by a signal (pid N)"…). */
+function signalled(how: string): BvisorError {
+  return new BvisorError('BV_LAUNCH_FAILED', `the process was ${how} while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT });
+}
+
 /**
  * A record from the children, or a refusal when one of them is stopped meanwhile. Once it has
  * joined, the second child is in the container's pid namespace with the container's ids, so a
@@ -159,7 +164,7 @@ async function watched<T>(next: Promise<T>, pids: () => number[], onStopped?: (p
             reject(e);
             return;
           }
-          reject(new BvisorError('BV_LAUNCH_FAILED', `the process was stopped by a signal (pid ${pid}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT }));
+          reject(signalled(`stopped by a signal (pid ${pid})`));
         });
       } catch (e) {
         reject(e);
@@ -322,7 +327,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
     if (!rec) {
       const w = await waitSecond();
       second = -1;
-      if (w.siCode === 2 || w.siCode === 3) throw new BvisorError('BV_LAUNCH_FAILED', `the process was killed (signal ${w.status}) while it joined the container, before it ran: a process of the container can signal it`, { hint: SIGNALLED_HINT });
+      if (w.siCode === 2 || w.siCode === 3) throw signalled(`killed (signal ${w.status})`);
       throw new BvisorError('BV_LAUNCH_FAILED', 'the process ended before it was ready', { hint: 'nothing ran' });
     }
     if (ready) {
@@ -344,7 +349,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       // says "/"): that is no fault of bvisor's or the kernel's, but the container's kill.
       const now = bad.length ? procState(pid) : 'R';
       if (now === null || now === 'Z' || now === 'X') {
-        throw new BvisorError('BV_LAUNCH_FAILED', 'the process was killed while it joined the container, before it ran: a process of the container can signal it', { hint: SIGNALLED_HINT });
+        throw signalled('killed');
       }
       if (bad.length && !hooks.ignoreEvidence) {
         throw new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared process does not match the container: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${JSON.stringify(e.expected)}`).join('; ')}`, { hint: 'the process never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
