@@ -32,11 +32,12 @@ import { BvisorError } from '../contract/errors.js';
 import { checkedId } from '../core/ids.js';
 import { signalName, parseSignal } from '../core/signals.js';
 import { sealReport, notObserved, reportIntact } from '../core/report.js';
+import { attributeSignals, parseSignalsSent, withSignalSent, type SentBy, type SignalSent } from '../core/sent-signals.js';
 import { removeKeptBundle } from '../host/extracted.js';
 import { writeIntoRoot, isRootFault, isRootOutOfRoom, checkStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
-import { startTime, alive } from '../host/proc.js';
+import { startTime, alive, procState } from '../host/proc.js';
 import { writeFileAtomic, writeFileOverReservation, type Durability } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, appendStarted, startRecordReservation, journalHasSince, type JournalKey } from '../host/journal-store.js';
@@ -520,25 +521,77 @@ export function killContainer(root: string, id: string, signal: string, all: boo
     // that bvisor named for this very container (bvisor-<id>-<run>), whatever the file says.
     // --all: each member while it is one (signalMembers); the workload alone otherwise, or when
     // the cgroups hold nobody.
+    // Each sending is recorded for the report before it is made (recordSignalSent).
     const ours = ourCgroups(id, s, dir);
     if (all && ours.some((d) => cgroupMembers(d).length > 0)) {
+      if (workloadLive(s.pid)) recordSignalSent(dir, id, 'kill --all', sig);
       const failed = signalMembers(ours, sig);
       if (failed.length) throw signalFailed(failed[0]!.pid, sig, failed[0]!.rc);
       return;
     }
-    signalPid(s.pid!.pid, sig, s.pid!.startTime);
+    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, 'kill', sig));
   });
 }
 
-/** pidfd_send_signal, after checking (with the pidfd held) that the pid is still ours. */
-function signalPid(pid: number, sig: number, expectStart: string | null): void {
+export const SIGNALS_SENT = 'signals.json';
+
+/**
+ * Records, before it is sent, that a command of ours sends `sig` to the container's live
+ * workload: its seal may follow the death at once (a bvisor run's), and must find it
+ * (core/sent-signals.ts). Only for a workload that has not ended (the callers check, with the
+ * pidfd held where there is one): one that died by someone else's signal while its monitor was
+ * still draining its output must not be credited to this one. Not synced (Durability
+ * `unsynced`): a crash of the machine may lose the attribution, never the report, and a kill
+ * does not wait on a disk. A root that cannot take it does not hold the signal back (a workload
+ * filling the root is one a user wants stopped): a warning says what the report will lack.
+ * Returns how to take the record back, for a sending that then fails.
+ */
+function recordSignalSent(dir: string, id: string, by: SentBy, sig: number): () => void {
+  const path = join(dir, SIGNALS_SENT);
+  const text = textOrNull(path);
+  const prev = parseSignalsSent(text);
+  const write = (data: string): void => writeFileAtomic(path, data, 0o600, 'unsynced');
+  try {
+    if (text !== null && prev === null) warn(`container ${id}: its ${SIGNALS_SENT} could not be read (torn or edited): the signals it recorded are not in its report`);
+    write(JSON.stringify(withSignalSent(prev ?? [], by, signalName(sig), new Date().toISOString())) + '\n');
+  } catch (e) {
+    warn(`container ${id}: ${signalName(sig)} will be sent, but is not recorded for its report (${(e as NodeJS.ErrnoException)?.code ?? String(e)}): if it ends the workload, the report says failed, reason signal`);
+    return () => {};
+  }
+  return () => {
+    try {
+      if (text === null) rmSync(path, { force: true });
+      else write(text);
+    } catch {
+      // The report may then list a signal that was not sent; the failed send is the error shown.
+    }
+  };
+}
+
+/** The workload is running or waiting (not gone, not a zombie whose end is already decided). */
+function workloadLive(ref: ProcRef | null): boolean {
+  return ref !== null && alive(ref) && procState(ref.pid) !== 'Z';
+}
+
+/** What the container's signals.json records, [] when nothing (or nothing readable) was. */
+export function signalsSentTo(dir: string): SignalSent[] {
+  return parseSignalsSent(textOrNull(join(dir, SIGNALS_SENT))) ?? [];
+}
+
+/** pidfd_send_signal, after checking (with the pidfd held) that the pid is still ours; `record`
+ * first, once it is known to be a live process (and undone if the sending fails). */
+function signalPid(pid: number, sig: number, expectStart: string | null, record?: () => () => void): void {
   const s = shim();
   const fd = s.bv_pidfd_open(pid);
   if (fd < 0) return; // gone
   try {
     if (expectStart !== null && startTime(pid) !== expectStart) return; // recycled
+    const undo = record && procState(pid) !== 'Z' ? record() : null; // a zombie has ended already
     const rc = s.bv_pidfd_signal(fd, sig);
-    if (rc < 0 && rc !== -constants.errno.ESRCH) throw signalFailed(pid, sig, rc);
+    if (rc < 0 && rc !== -constants.errno.ESRCH) {
+      undo?.();
+      throw signalFailed(pid, sig, rc);
+    }
   } finally {
     s.bv_close(fd);
   }
@@ -689,6 +742,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     } else if (e.phase === 'exec-failed') {
       body.outcome = { status: 'error', reason: 'setup', exitCode: null, signal: null, error: { code: 'BV_LAUNCH_FAILED', message: `failed before exec at stage ${e.failStage}: ${errnoName(-e.failErrno)}` } };
     }
+    // A signal our kill or delete -f sent: listed, and the end it caused called a kill.
+    attributeSignals(body, signalsSentTo(dir));
     // Once more, from the outcome as corrected above; the monitor's seccomp findings are in dir.
     body.denials = denialsOf(body, plan, result, wasm ? wasiSourceOf(plan, outcome) : null);
     report = sealReport(body, sha256Hex);
@@ -897,6 +952,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       if (expectRun) throw wrongState(id, 'delete', 'running', `its bvisor run (pid ${s.creator.pid}) did not stop when killed; try again`);
       // A bvisor run in progress owns its entry: end its workload; the run then seals,
       // journals and removes the entry itself (waited for below, outside the lock it needs).
+      if (workloadLive(s.pid)) recordSignalSent(dir, id, 'delete --force', 9);
       killAll(leavesOf(s.cgroupDirs));
       if (s.pid) signalPid(s.pid.pid, 9, s.pid.startTime);
       return { runner: s.creator, runId: s.runId };
@@ -906,6 +962,9 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       // report must not call a container bvisor killed one that exited.
       // Unsupervised: its monitor was gone (derive), so no exit record will follow the kill.
       if (d.status === 'running' || d.status === 'created') writeFileAtomic(join(dir, 'killed.json'), JSON.stringify({ by: 'delete --force', atMs: Date.now(), ...(d.broken ? { unsupervised: d.broken } : {}) }) + '\n');
+      // The SIGKILL stopProcesses sends, said in the report (a created workload's end is
+      // never-started whatever it was sent).
+      if ((d.status === 'running' || d.status === 'created') && workloadLive(s.pid)) recordSignalSent(dir, id, 'delete --force', 9);
       await stopProcesses(s);
       d = derive(dir, s);
     }

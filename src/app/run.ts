@@ -10,6 +10,7 @@ import { probeHost } from '../host/facts.js';
 import { sha256Hex, streamHoldsSecret } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
+import { attributeSignals } from '../core/sent-signals.js';
 import { checkedId, hostnameFor } from '../core/ids.js';
 import { secretVar } from '../core/secrets.js';
 import { redactDenials } from '../core/denials.js';
@@ -18,15 +19,15 @@ import { appendRecoveryYielding, appendReportYielding, appendStartedYielding, ty
 import { procRef } from '../host/proc.js';
 import { launchLinux, type LaunchHooks, type LinuxRunResult, type RunControl } from '../backends/linux/launcher.js';
 import { relaySink, type RunRelay } from './relay.js';
-import { linuxReportBody, runExitStatus } from './report.js';
+import { linuxReportBody, runExitStatus, denialsOf } from './report.js';
 import { prepareOutputs, removeQuarantine, stageArtifactsYielding, commitOutputsYielding, journalSink } from './outputs.js';
 import { snapshotGrants, grantDeltasYielding, withoutDeltaLists, type Snapshot } from './fsdelta.js';
 import { runWasm } from './wasm.js';
-import { wasmReportBody, wasmExitStatus } from './wasm-report.js';
+import { wasmReportBody, wasmExitStatus, wasiSourceOf } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
-import { runNameOf } from './lifecycle.js';
+import { runNameOf, signalsSentTo } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
 import { ensureDirectory, prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault, thenFault } from '../host/faults.js';
@@ -259,6 +260,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // to the read-write grants) reaches the report.
     const secret = secretFromEnv(opts.secretEnv);
     const secretValues = redactionValues(plan.launch?.env ?? [], secret);
+    /** A registered run's end by a signal bvisor kill (or delete -f) sent, which recorded it
+     * before sending: listed, and the outcome said as a kill (true: the denials follow it). */
+    const killedBySignalSent = (body: ReportBody): boolean => (reg ? attributeSignals(body, signalsSentTo(reg.dir)) : false);
     /** Seals the body, with what the workload did to the read-write grants since `before`, and
      * keeps the report: the registration's files, then the journal's line. */
     const finish = async (body: ReportBody, before: Snapshot, kept: Kept): Promise<SealedReport> => {
@@ -306,6 +310,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       // registration records them as they are made.
       const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(recordLeaf ? { recordLeaf } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
+      if (killedBySignalSent(body)) body.denials = denialsOf(body, plan, w.result, wasiSourceOf(plan, w.outcome));
       const report = await finish(body, before, w.result.streams);
       return { report, plan, result: w.result, exitStatus: wasmExitStatus(w), stdout: w.result.streams.stdout.kept, stderr: w.result.streams.stderr.kept };
     }
@@ -332,6 +337,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       ...(opts.explain ? { observe: [...EXPLAIN_OBSERVE] } : {}),
     });
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
+    if (killedBySignalSent(body)) body.denials = denialsOf(body, plan, result);
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
     fault('run:before-staging');
     const artifacts = await stageArtifactsYielding(plan, secretValues, signal ?? undefined);

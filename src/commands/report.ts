@@ -14,7 +14,9 @@ export default class Report extends BaseCommand<typeof Report> {
     const { args } = await this.parse(Report);
     const r = reportOf(this.stateRoot, args.id, this.journal);
     const o = r.body.outcome;
-    this.say(`${args.id}: ${o.status}${o.exitCode !== null ? ` (exit ${o.exitCode})` : ''}${o.signal ? ` (${o.signal})` : ''}; sealed ${r.bodyHash}`);
+    // The reason too: a kill, an abort, the oom killer and limits.cpu all end in SIGKILL.
+    const why = [o.reason !== null ? `reason ${o.reason}` : null, o.exitCode !== null ? `exit ${o.exitCode}` : null, o.signal].filter((w) => w !== null);
+    this.say(`${args.id}: ${o.status}${why.length ? ` (${why.join(', ')})` : ''}; sealed ${r.bodyHash}`);
     // Every denial (not only the first few bvisor run prints), and each source not watched.
     if (r.body.denials) this.say(denialSummary(r.body, { id: args.id, max: r.body.denials.items.length }).join('\n'));
     return r;

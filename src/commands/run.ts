@@ -11,6 +11,7 @@ import { runBundle } from '../app/run.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
+import { stoppedByCaller } from '../core/sent-signals.js';
 import { LISTS_NOT_KEPT } from '../app/fsdelta.js';
 import { stopOnSignals } from '../cli/stop-signals.js';
 import { outcomeErrorLine } from '../cli/render.js';
@@ -71,8 +72,9 @@ export default class Run extends BaseCommand<typeof Run> {
     // bvisor's own failure after the launch (exit 125): said, as a thrown error would be.
     const failed = json ? null : outcomeErrorLine(body.outcome, args.id, (e) => this.aimed(e));
     if (failed) stop.write('stderr', failed + '\n');
-    // A run its caller stopped did not fail: what it was denied on the way says nothing.
-    if (!json && body.outcome.reason !== 'abort' && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
+    // A run its caller stopped (abort, bvisor kill, delete -f) did not fail: what it was denied
+    // on the way says nothing.
+    if (!json && !stoppedByCaller(body.outcome) && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns
     return out.report;
   }

@@ -26,16 +26,18 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
  * crash. `renamed` leaves that to a later durable write in the same directory (whose directory
  * fsync commits every rename before it), or to nobody, for a record that matters only while the
  * processes it names exist: a machine that crashes takes those with it, and the file it left is
- * the previous whole one.
+ * the previous whole one. `unsynced` fsyncs nothing: for a record that only explains what a
+ * report says (its loss costs words, never the report), whose reader rejects a torn or empty file,
+ * and whose writer must not wait on a disk a workload may be keeping busy.
  */
-export type Durability = 'durable' | 'renamed';
+export type Durability = 'durable' | 'renamed' | 'unsynced';
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, durability: Durability = 'durable'): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
     writeAll(fd, data);
-    fsyncSync(fd);
+    if (durability !== 'unsynced') fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });

@@ -125,7 +125,11 @@ describe('lifecycle (CLI)', () => {
     expect(cli(['kill', 'k1', 'SIGKILL', '--root', root]).status).toBe(0);
     await until('condition', () => !alive(st.pid));
     await until('condition', () => state(root, 'k1').status === 'stopped');
-    expect(cli(['report', 'k1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'failed', signal: 'SIGKILL' });
+    // The caller's kill, as the report schema says it: killed, reason kill; the sending listed.
+    const k1 = cli(['report', 'k1', '--root', root, '--json']).json().body;
+    expect(k1.outcome).toEqual({ status: 'killed', reason: 'kill', exitCode: null, signal: 'SIGKILL' });
+    expect(k1.signalsSent).toEqual([{ by: 'kill', signal: 'SIGKILL', count: 1, firstAt: expect.any(String), lastAt: expect.any(String) }]);
+    expect(cli(['report', 'k1', '--root', root]).stdout).toMatch(/^k1: killed \(reason kill, SIGKILL\); sealed [0-9a-f]{64}$/m);
     expect(cli(['kill', 'k1', '9', '--root', root]).status).toBe(7);
     expect(cli(['delete', 'k1', '--root', root]).status).toBe(0);
     expect(leaves(['k1', 'k2'])).toEqual(before);
@@ -138,6 +142,24 @@ describe('lifecycle (CLI)', () => {
     expect(alive(p2.bvisor.monitorPid)).toBe(false);
     expect(leaves(['k1', 'k2'])).toEqual(before);
     expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(4); // a start record and a report each
+    const k2 = readFileSync(join(root, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).at(-1).report.body;
+    expect(k2.outcome).toEqual({ status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL' });
+    expect(k2.signalsSent).toMatchObject([{ by: 'delete --force', signal: 'SIGKILL', count: 1 }]);
+  });
+
+  it('a death by a signal bvisor did not send stays failed, reason signal, beside what bvisor kill did send', async () => {
+    const root = newRoot();
+    expect(cli(['create', 'k3', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    expect(cli(['start', 'k3', '--root', root]).status).toBe(0);
+    const st = state(root, 'k3');
+    expect(cli(['kill', 'k3', 'CONT', '--root', root]).status).toBe(0);
+    expect(cli(['kill', 'k3', 'CONT', '--root', root]).status).toBe(0);
+    process.kill(st.pid, 'SIGKILL'); // from outside bvisor, as an administrator's would be
+    await until('condition', () => state(root, 'k3').status === 'stopped');
+    const body = cli(['report', 'k3', '--root', root, '--json']).json().body;
+    expect(body.outcome).toEqual({ status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' });
+    expect(body.signalsSent).toMatchObject([{ by: 'kill', signal: 'SIGCONT', count: 2 }]);
+    expect(cli(['delete', 'k3', '--root', root]).status).toBe(0);
   });
 
   it('kill --all signals every process in the container cgroup', async () => {
@@ -151,11 +173,14 @@ describe('lifecycle (CLI)', () => {
     expect(r.status, r.stderr).toBe(0);
     // with a pid namespace the children died with their init; the cgroup is gone either way
     expect(leaves(['ka'])).toEqual([]);
-    expect(cli(['create', 'kb', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    // In a cgroup of its own (a limit), so that --all has members to signal: the report says so.
+    expect(cli(['create', 'kb', '-b', probeBundle(['sleep', '30'], 'limits: { processes: 8 }\n'), '--root', root, '--cgroup-parent', parent]).status).toBe(0);
     expect(cli(['start', 'kb', '--root', root]).status).toBe(0);
     const st = state(root, 'kb');
     expect(cli(['kill', 'kb', 'KILL', '--all', '--root', root]).status).toBe(0);
     await until('condition', () => !alive(st.pid));
+    await until('condition', () => state(root, 'kb').status === 'stopped');
+    expect(cli(['report', 'kb', '--root', root, '--json']).json().body).toMatchObject({ outcome: { status: 'killed', reason: 'kill', signal: 'SIGKILL' }, signalsSent: [{ by: 'kill --all', signal: 'SIGKILL', count: 1 }] });
     expect(cli(['delete', 'kb', '--root', root]).status).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 // What the CLI does under faults and at the edges of its limits, as a script would see it.
 // Oracles: the streams and exit status a caller gets, /proc, the state root and the journal on
 // disk, the monitor's exit record.
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync, rmSync, chmodSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync, rmSync, chmodSync, truncateSync } from 'node:fs';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,8 +36,50 @@ describe('run is a container while it runs', () => {
     expect(await exited).toBe(137); // 128 + SIGKILL, as run reports a killed workload
     expect(existsSync(join(root, 'containers', 'r1'))).toBe(false);
     // exactly one report for the run, journaled by the run itself
-    expect(journalLines(root).filter((l) => l.report.body.containerId === 'r1')).toEqual([expect.objectContaining({ report: expect.objectContaining({ body: expect.objectContaining({ outcome: expect.objectContaining({ signal: 'SIGKILL' }) }) }) })]);
+    // exactly one report for the run, journaled by the run itself: the caller's delete -f, said
+    expect(journalLines(root).filter((l) => l.report.body.containerId === 'r1').map((l) => l.report.body.outcome)).toEqual([{ status: 'killed', reason: 'deleted', exitCode: null, signal: 'SIGKILL' }]);
     expect(cli(['create', 'r1', '-b', b, '--root', root]).status).toBe(0);
+  });
+
+  /** A registered `bvisor run` of a sleep, killed by `kill` once it runs: its exit, stderr, report. */
+  async function killedRun(root: string, id: string, kill: (pid: number) => void): Promise<{ code: number | null; stderr: string; body: { outcome: unknown; signalsSent?: unknown } }> {
+    const run = spawn(process.execPath, [BIN, 'run', id, '-b', probeBundle(['sleep', '30']), '--root', root], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => run.on('exit', (code) => r(code)));
+    await until('registered', () => existsSync(join(root, 'containers', id, 'state.json')) && cli(['list', '--root', root, '--json']).json()[0]?.pid > 0);
+    kill(cli(['list', '--root', root, '--json']).json()[0].pid);
+    const code = await exited;
+    const [body] = journalLines(root).filter((l) => l.report.body.containerId === id).map((l) => l.report.body as unknown as { outcome: unknown; signalsSent?: unknown });
+    return { code, stderr, body: body! };
+  }
+
+  it('bvisor kill of a running bvisor run: it exits 128+9, and its own report says killed, reason kill, with no denial summary', async () => {
+    const root = newRoot();
+    const k = await killedRun(root, 'r2', () => expect(cli(['kill', 'r2', 'KILL', '--root', root]).status).toBe(0));
+    expect(k.code).toBe(137);
+    expect(k.body.outcome).toEqual({ status: 'killed', reason: 'kill', exitCode: null, signal: 'SIGKILL' });
+    expect(k.body.signalsSent).toMatchObject([{ by: 'kill', signal: 'SIGKILL', count: 1 }]);
+    // A stop the caller asked for is no failure to explain: no denial summary follows it. Its
+    // twin: the same death by a SIGKILL from outside bvisor is a failure, and gets the summary.
+    expect(k.stderr).not.toMatch(/^bvisor: /m);
+    const other = await killedRun(root, 'r3', (pid) => process.kill(pid, 'SIGKILL'));
+    expect(other.code).toBe(137);
+    expect(other.body.outcome).toEqual({ status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' });
+    expect(other.body.signalsSent).toBeUndefined();
+    expect(other.stderr).toMatch(/^bvisor: (the boundary denied|no denial was observed)/m);
+  });
+
+  it('a kill whose record cannot be written is still sent: a warning says so, and the report says failed, reason signal', async () => {
+    const root = newRoot();
+    const k = await killedRun(root, 'r4', () => {
+      mkdirSync(join(root, 'containers', 'r4', 'signals.json')); // no file can be renamed over a directory
+      const r = cli(['kill', 'r4', 'KILL', '--root', root]);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toMatch(/^bvisor: warning: container r4: SIGKILL will be sent, but is not recorded for its report \(EISDIR\): if it ends the workload, the report says failed, reason signal$/m);
+    });
+    expect(k.code).toBe(137);
+    expect(k.body.outcome).toEqual({ status: 'failed', reason: 'signal', exitCode: null, signal: 'SIGKILL' });
   });
 });
 

@@ -243,7 +243,8 @@ describe('wasm through create/start/state/kill/delete (CLI)', () => {
     await until('the container to stop', () => state(root, id).status === 'stopped');
     const rep = cli(['report', id, '--root', root, '--json']).json();
     expect(rep.body.backend).toBe('wasm');
-    expect(rep.body.outcome).toMatchObject({ status: 'failed', reason: 'signal', signal: 'SIGKILL', exitCode: null });
+    expect(rep.body.outcome).toEqual({ status: 'killed', reason: 'kill', signal: 'SIGKILL', exitCode: null });
+    expect(rep.body.signalsSent).toMatchObject([{ by: 'kill', signal: 'SIGTERM', count: 1 }, { by: 'kill', signal: 'SIGKILL', count: 1 }]);
     expect(rep.body.budgets.fuel.observed).toEqual({ notObserved: 'the runner reported no outcome' });
     expect(cli(['delete', id, '--root', root]).status).toBe(0);
     expect(leaves([id])).toEqual(before);

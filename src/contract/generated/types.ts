@@ -774,11 +774,11 @@ export interface ReportBody {
   evidence: Evidence[];
   outcome: {
     /**
-     * completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget, or killed by the caller (reason abort: the API's signal); error: bvisor's own failure.
+     * completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget, or killed by the caller (reason abort: the API's signal; kill: a signal bvisor kill sent, see signalsSent; deleted: bvisor delete --force); error: bvisor's own failure.
      */
     status: 'completed' | 'failed' | 'timeout' | 'killed' | 'error' | 'exited';
     /**
-     * e.g. exit, signal, wall, cpu, fuel, oom, abort, trap, setup.
+     * e.g. exit, signal, wall, cpu, fuel, oom, abort, kill, deleted, trap, setup.
      */
     reason: string | null;
     exitCode: number | null;
@@ -838,6 +838,18 @@ export interface ReportBody {
      * From its start to its exit.
      */
     ms: number;
+  }[];
+  /**
+   * The signals bvisor's own commands sent to this container, each (command, signal) once, in the order first sent: bvisor kill (the workload; with --all, every process in its cgroups) and bvisor delete --force (SIGKILL). Read from the container's signals.json, which the command writes before it signals. Recorded only while the workload was alive. An outcome that would read failed/signal for a signal listed here, sent while the workload ran (first sent before it ended, last sent after it started), reads killed, reason kill (bvisor kill) or deleted (delete --force). Absent when none was sent.
+   *
+   * @maxItems 256
+   */
+  signalsSent?: {
+    by: 'kill' | 'kill --all' | 'delete --force';
+    signal: string;
+    count: number;
+    firstAt: string;
+    lastAt: string;
   }[];
   artifacts?: Artifacts;
   /**

@@ -2026,10 +2026,11 @@ const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern12 = new RegExp("^[0-9a-f]{16}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":{"items":{"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const func1 = Object.prototype.hasOwnProperty;
+const pattern22 = new RegExp("^SIG[A-Z0-9]+$", "u");
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
 const schema100 = {};
 
@@ -2717,7 +2718,7 @@ validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 const schema106 = {};
 const schema107 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
 const schema110 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
-const pattern24 = new RegExp("^0x[0-9a-f]+$", "u");
+const pattern27 = new RegExp("^0x[0-9a-f]+$", "u");
 
 function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3411,7 +3412,7 @@ const len1 = data22.length;
 for(let i1=0; i1<len1; i1++){
 let data23 = data22[i1];
 if(typeof data23 === "string"){
-if(!pattern24.test(data23)){
+if(!pattern27.test(data23)){
 const err59 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/pattern",keyword:"pattern",params:{pattern: "^0x[0-9a-f]+$"},message:"must match pattern \""+"^0x[0-9a-f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
@@ -5238,11 +5239,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data.artifacts !== undefined){
-let data57 = data.artifacts;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.quarantine === undefined){
-const err123 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+if(data.signalsSent !== undefined){
+let data57 = data.signalsSent;
+if(Array.isArray(data57)){
+if(data57.length > 256){
+const err123 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -5251,8 +5252,12 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(data57.commit === undefined){
-const err124 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+const len4 = data57.length;
+for(let i4=0; i4<len4; i4++){
+let data58 = data57[i4];
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.by === undefined){
+const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -5261,8 +5266,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data57.to === undefined){
-const err125 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data58.signal === undefined){
+const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -5271,8 +5276,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data57.items === undefined){
-const err126 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+if(data58.count === undefined){
+const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -5281,8 +5286,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data57.refused === undefined){
-const err127 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
+if(data58.firstAt === undefined){
+const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -5291,8 +5296,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data57.truncated === undefined){
-const err128 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data58.lastAt === undefined){
+const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -5301,9 +5306,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-for(const key11 in data57){
-if(!(((((((key11 === "quarantine") || (key11 === "commit")) || (key11 === "to")) || (key11 === "toFrom")) || (key11 === "items")) || (key11 === "refused")) || (key11 === "truncated"))){
-const err129 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+for(const key11 in data58){
+if(!(((((key11 === "by") || (key11 === "signal")) || (key11 === "count")) || (key11 === "firstAt")) || (key11 === "lastAt"))){
+const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -5313,9 +5318,10 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data57.quarantine !== undefined){
-if(typeof data57.quarantine !== "string"){
-const err130 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.by !== undefined){
+let data59 = data58.by;
+if(typeof data59 !== "string"){
+const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -5324,11 +5330,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data57.commit !== undefined){
-let data59 = data57.commit;
-if(typeof data59 !== "string"){
-const err131 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data59 === "kill") || (data59 === "kill --all")) || (data59 === "delete --force"))){
+const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/enum",keyword:"enum",params:{allowedValues: schema97.properties.signalsSent.items.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -5337,8 +5340,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(!((data59 === "manual") || (data59 === "on-success"))){
-const err132 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data58.signal !== undefined){
+let data60 = data58.signal;
+if(typeof data60 === "string"){
+if(!pattern22.test(data60)){
+const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -5348,10 +5355,8 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data57.to !== undefined){
-let data60 = data57.to;
-if((typeof data60 !== "string") && (data60 !== null)){
-const err133 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
+else {
+const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -5361,10 +5366,10 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data57.toFrom !== undefined){
-let data61 = data57.toFrom;
-if((typeof data61 !== "string") && (data61 !== null)){
-const err134 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
+if(data58.count !== undefined){
+let data61 = data58.count;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -5373,8 +5378,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(!(((data61 === "bundle") || (data61 === "caller")) || (data61 === null))){
-const err135 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+if((typeof data61 == "number") && (isFinite(data61))){
+if(data61 < 1 || isNaN(data61)){
+const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -5384,15 +5390,12 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data57.items !== undefined){
-let data62 = data57.items;
-if(Array.isArray(data62)){
-const len4 = data62.length;
-for(let i4=0; i4<len4; i4++){
-let data63 = data62[i4];
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-if(data63.id === undefined){
-const err136 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+if(data58.firstAt !== undefined){
+let data62 = data58.firstAt;
+if(typeof data62 === "string"){
+if(!pattern13.test(data62)){
+const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -5401,8 +5404,9 @@ vErrors.push(err136);
 }
 errors++;
 }
-if(data63.path === undefined){
-const err137 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -5411,8 +5415,12 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(data63.size === undefined){
-const err138 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data58.lastAt !== undefined){
+let data63 = data58.lastAt;
+if(typeof data63 === "string"){
+if(!pattern13.test(data63)){
+const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -5421,8 +5429,9 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data63.sha256 === undefined){
-const err139 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+}
+else {
+const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -5431,8 +5440,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(data63.mode === undefined){
-const err140 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -5441,9 +5452,10 @@ vErrors.push(err140);
 }
 errors++;
 }
-for(const key12 in data63){
-if(!(((((key12 === "id") || (key12 === "path")) || (key12 === "size")) || (key12 === "sha256")) || (key12 === "mode"))){
-const err141 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+}
+else {
+const err141 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -5453,11 +5465,11 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data63.id !== undefined){
-let data64 = data63.id;
-if(typeof data64 === "string"){
-if(!pattern12.test(data64)){
-const err142 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(data.artifacts !== undefined){
+let data64 = data.artifacts;
+if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
+if(data64.quarantine === undefined){
+const err142 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -5466,9 +5478,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-else {
-const err143 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.commit === undefined){
+const err143 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -5477,10 +5488,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-if(data63.path !== undefined){
-if(typeof data63.path !== "string"){
-const err144 = {instancePath:instancePath+"/artifacts/items/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.to === undefined){
+const err144 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -5489,11 +5498,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-}
-if(data63.size !== undefined){
-let data66 = data63.size;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-const err145 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.items === undefined){
+const err145 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -5502,9 +5508,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 < 0 || isNaN(data66)){
-const err146 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data64.refused === undefined){
+const err146 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -5513,13 +5518,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-}
-if(data63.sha256 !== undefined){
-let data67 = data63.sha256;
-if(typeof data67 === "string"){
-if(!pattern14.test(data67)){
-const err147 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data64.truncated === undefined){
+const err147 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -5528,9 +5528,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-else {
-const err148 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key12 in data64){
+if(!(((((((key12 === "quarantine") || (key12 === "commit")) || (key12 === "to")) || (key12 === "toFrom")) || (key12 === "items")) || (key12 === "refused")) || (key12 === "truncated"))){
+const err148 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -5540,10 +5540,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data63.mode !== undefined){
-let data68 = data63.mode;
-if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
-const err149 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.quarantine !== undefined){
+if(typeof data64.quarantine !== "string"){
+const err149 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -5552,9 +5551,11 @@ vErrors.push(err149);
 }
 errors++;
 }
-if((typeof data68 == "number") && (isFinite(data68))){
-if(data68 < 0 || isNaN(data68)){
-const err150 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data64.commit !== undefined){
+let data66 = data64.commit;
+if(typeof data66 !== "string"){
+const err150 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -5563,11 +5564,8 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err151 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data66 === "manual") || (data66 === "on-success"))){
+const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -5577,9 +5575,10 @@ vErrors.push(err151);
 errors++;
 }
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data64.to !== undefined){
+let data67 = data64.to;
+if((typeof data67 !== "string") && (data67 !== null)){
+const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -5589,15 +5588,10 @@ vErrors.push(err152);
 errors++;
 }
 }
-if(data57.refused !== undefined){
-let data69 = data57.refused;
-if(Array.isArray(data69)){
-const len5 = data69.length;
-for(let i5=0; i5<len5; i5++){
-let data70 = data69[i5];
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.path === undefined){
-const err153 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data64.toFrom !== undefined){
+let data68 = data64.toFrom;
+if((typeof data68 !== "string") && (data68 !== null)){
+const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -5606,8 +5600,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data70.reason === undefined){
-const err154 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(!(((data68 === "bundle") || (data68 === "caller")) || (data68 === null))){
+const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -5616,9 +5610,16 @@ vErrors.push(err154);
 }
 errors++;
 }
-for(const key13 in data70){
-if(!((key13 === "path") || (key13 === "reason"))){
-const err155 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data64.items !== undefined){
+let data69 = data64.items;
+if(Array.isArray(data69)){
+const len5 = data69.length;
+for(let i5=0; i5<len5; i5++){
+let data70 = data69[i5];
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.id === undefined){
+const err155 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -5627,10 +5628,8 @@ vErrors.push(err155);
 }
 errors++;
 }
-}
-if(data70.path !== undefined){
-if(typeof data70.path !== "string"){
-const err156 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.path === undefined){
+const err156 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -5639,10 +5638,8 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-if(data70.reason !== undefined){
-if(typeof data70.reason !== "string"){
-const err157 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.size === undefined){
+const err157 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -5651,10 +5648,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-}
-else {
-const err158 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data70.sha256 === undefined){
+const err158 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -5663,10 +5658,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-}
-else {
-const err159 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data70.mode === undefined){
+const err159 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -5675,10 +5668,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-if(data57.truncated !== undefined){
-if(typeof data57.truncated !== "boolean"){
-const err160 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key13 in data70){
+if(!(((((key13 === "id") || (key13 === "path")) || (key13 === "size")) || (key13 === "sha256")) || (key13 === "mode"))){
+const err160 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -5688,9 +5680,11 @@ vErrors.push(err160);
 errors++;
 }
 }
-}
-else {
-const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data70.id !== undefined){
+let data71 = data70.id;
+if(typeof data71 === "string"){
+if(!pattern12.test(data71)){
+const err161 = {instancePath:instancePath+"/artifacts/items/" + i5+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -5700,15 +5694,8 @@ vErrors.push(err161);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data74 = data.fsDelta;
-if(Array.isArray(data74)){
-const len6 = data74.length;
-for(let i6=0; i6<len6; i6++){
-let data75 = data74[i6];
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.clause === undefined){
-const err162 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+else {
+const err162 = {instancePath:instancePath+"/artifacts/items/" + i5+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -5717,8 +5704,10 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data75.path === undefined){
-const err163 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err163 = {instancePath:instancePath+"/artifacts/items/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -5727,8 +5716,11 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data75.notObserved === undefined){
-const err164 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+if(data70.size !== undefined){
+let data73 = data70.size;
+if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
+const err164 = {instancePath:instancePath+"/artifacts/items/" + i5+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -5737,8 +5729,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data75.created === undefined){
-const err165 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+if((typeof data73 == "number") && (isFinite(data73))){
+if(data73 < 0 || isNaN(data73)){
+const err165 = {instancePath:instancePath+"/artifacts/items/" + i5+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -5747,8 +5740,13 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data75.modified === undefined){
-const err166 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+}
+}
+if(data70.sha256 !== undefined){
+let data74 = data70.sha256;
+if(typeof data74 === "string"){
+if(!pattern14.test(data74)){
+const err166 = {instancePath:instancePath+"/artifacts/items/" + i5+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -5757,8 +5755,9 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(data75.deleted === undefined){
-const err167 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+}
+else {
+const err167 = {instancePath:instancePath+"/artifacts/items/" + i5+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -5767,9 +5766,11 @@ vErrors.push(err167);
 }
 errors++;
 }
-for(const key14 in data75){
-if(!((((((key14 === "clause") || (key14 === "path")) || (key14 === "notObserved")) || (key14 === "created")) || (key14 === "modified")) || (key14 === "deleted"))){
-const err168 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data70.mode !== undefined){
+let data75 = data70.mode;
+if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
+const err168 = {instancePath:instancePath+"/artifacts/items/" + i5+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -5778,10 +5779,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-if(data75.clause !== undefined){
-if(typeof data75.clause !== "string"){
-const err169 = {instancePath:instancePath+"/fsDelta/" + i6+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data75 == "number") && (isFinite(data75))){
+if(data75 < 0 || isNaN(data75)){
+const err169 = {instancePath:instancePath+"/artifacts/items/" + i5+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -5791,9 +5791,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data75.path !== undefined){
-if(typeof data75.path !== "string"){
-const err170 = {instancePath:instancePath+"/fsDelta/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -5803,10 +5804,9 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data75.notObserved !== undefined){
-let data78 = data75.notObserved;
-if((typeof data78 !== "string") && (data78 !== null)){
-const err171 = {instancePath:instancePath+"/fsDelta/" + i6+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+}
+else {
+const err171 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -5816,15 +5816,15 @@ vErrors.push(err171);
 errors++;
 }
 }
-if(data75.created !== undefined){
-let data79 = data75.created;
-if(Array.isArray(data79)){
-const len7 = data79.length;
-for(let i7=0; i7<len7; i7++){
-let data80 = data79[i7];
-if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
-if(data80.path === undefined){
-const err172 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data64.refused !== undefined){
+let data76 = data64.refused;
+if(Array.isArray(data76)){
+const len6 = data76.length;
+for(let i6=0; i6<len6; i6++){
+let data77 = data76[i6];
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.path === undefined){
+const err172 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -5833,8 +5833,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data80.kind === undefined){
-const err173 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data77.reason === undefined){
+const err173 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -5843,8 +5843,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-if(data80.size === undefined){
-const err174 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+for(const key14 in data77){
+if(!((key14 === "path") || (key14 === "reason"))){
+const err174 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -5853,9 +5854,10 @@ vErrors.push(err174);
 }
 errors++;
 }
-for(const key15 in data80){
-if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
-const err175 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+}
+if(data77.path !== undefined){
+if(typeof data77.path !== "string"){
+const err175 = {instancePath:instancePath+"/artifacts/refused/" + i6+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -5865,9 +5867,9 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data80.path !== undefined){
-if(typeof data80.path !== "string"){
-const err176 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data77.reason !== undefined){
+if(typeof data77.reason !== "string"){
+const err176 = {instancePath:instancePath+"/artifacts/refused/" + i6+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -5877,10 +5879,9 @@ vErrors.push(err176);
 errors++;
 }
 }
-if(data80.kind !== undefined){
-let data82 = data80.kind;
-if(typeof data82 !== "string"){
-const err177 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err177 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -5889,8 +5890,10 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(!((((data82 === "file") || (data82 === "dir")) || (data82 === "link")) || (data82 === "other"))){
-const err178 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err178 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -5900,10 +5903,9 @@ vErrors.push(err178);
 errors++;
 }
 }
-if(data80.size !== undefined){
-let data83 = data80.size;
-if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
-const err179 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.truncated !== undefined){
+if(typeof data64.truncated !== "boolean"){
+const err179 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -5912,9 +5914,10 @@ vErrors.push(err179);
 }
 errors++;
 }
-if((typeof data83 == "number") && (isFinite(data83))){
-if(data83 < 0 || isNaN(data83)){
-const err180 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err180 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -5924,11 +5927,15 @@ vErrors.push(err180);
 errors++;
 }
 }
-}
-if(data80.sha256 !== undefined){
-let data84 = data80.sha256;
-if((typeof data84 !== "string") && (data84 !== null)){
-const err181 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+if(data.fsDelta !== undefined){
+let data81 = data.fsDelta;
+if(Array.isArray(data81)){
+const len7 = data81.length;
+for(let i7=0; i7<len7; i7++){
+let data82 = data81[i7];
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.clause === undefined){
+const err181 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -5937,10 +5944,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-}
-else {
-const err182 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data82.path === undefined){
+const err182 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -5949,10 +5954,8 @@ vErrors.push(err182);
 }
 errors++;
 }
-}
-}
-else {
-const err183 = {instancePath:instancePath+"/fsDelta/" + i6+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data82.notObserved === undefined){
+const err183 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -5961,16 +5964,8 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
-if(data75.modified !== undefined){
-let data85 = data75.modified;
-if(Array.isArray(data85)){
-const len8 = data85.length;
-for(let i8=0; i8<len8; i8++){
-let data86 = data85[i8];
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-if(data86.path === undefined){
-const err184 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data82.created === undefined){
+const err184 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -5979,8 +5974,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data86.kind === undefined){
-const err185 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data82.modified === undefined){
+const err185 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -5989,8 +5984,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data86.size === undefined){
-const err186 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data82.deleted === undefined){
+const err186 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -5999,9 +5994,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-for(const key16 in data86){
-if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
-const err187 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+for(const key15 in data82){
+if(!((((((key15 === "clause") || (key15 === "path")) || (key15 === "notObserved")) || (key15 === "created")) || (key15 === "modified")) || (key15 === "deleted"))){
+const err187 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -6011,9 +6006,9 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data86.path !== undefined){
-if(typeof data86.path !== "string"){
-const err188 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.clause !== undefined){
+if(typeof data82.clause !== "string"){
+const err188 = {instancePath:instancePath+"/fsDelta/" + i7+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -6023,10 +6018,9 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data86.kind !== undefined){
-let data88 = data86.kind;
-if(typeof data88 !== "string"){
-const err189 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.path !== undefined){
+if(typeof data82.path !== "string"){
+const err189 = {instancePath:instancePath+"/fsDelta/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -6035,8 +6029,11 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(!((((data88 === "file") || (data88 === "dir")) || (data88 === "link")) || (data88 === "other"))){
-const err190 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data82.notObserved !== undefined){
+let data85 = data82.notObserved;
+if((typeof data85 !== "string") && (data85 !== null)){
+const err190 = {instancePath:instancePath+"/fsDelta/" + i7+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -6046,10 +6043,15 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data86.size !== undefined){
-let data89 = data86.size;
-if(!(((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89))) && (isFinite(data89)))){
-const err191 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data82.created !== undefined){
+let data86 = data82.created;
+if(Array.isArray(data86)){
+const len8 = data86.length;
+for(let i8=0; i8<len8; i8++){
+let data87 = data86[i8];
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.path === undefined){
+const err191 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -6058,9 +6060,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-if((typeof data89 == "number") && (isFinite(data89))){
-if(data89 < 0 || isNaN(data89)){
-const err192 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data87.kind === undefined){
+const err192 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -6069,12 +6070,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-}
-if(data86.sha256 !== undefined){
-let data90 = data86.sha256;
-if((typeof data90 !== "string") && (data90 !== null)){
-const err193 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(data87.size === undefined){
+const err193 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -6083,10 +6080,9 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-}
-else {
-const err194 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key16 in data87){
+if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
+const err194 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -6096,9 +6092,9 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
-else {
-const err195 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data87.path !== undefined){
+if(typeof data87.path !== "string"){
+const err195 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -6108,15 +6104,10 @@ vErrors.push(err195);
 errors++;
 }
 }
-if(data75.deleted !== undefined){
-let data91 = data75.deleted;
-if(Array.isArray(data91)){
-const len9 = data91.length;
-for(let i9=0; i9<len9; i9++){
-let data92 = data91[i9];
-if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
-if(data92.path === undefined){
-const err196 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data87.kind !== undefined){
+let data89 = data87.kind;
+if(typeof data89 !== "string"){
+const err196 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -6125,8 +6116,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data92.kind === undefined){
-const err197 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(!((((data89 === "file") || (data89 === "dir")) || (data89 === "link")) || (data89 === "other"))){
+const err197 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -6135,8 +6126,11 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data92.size === undefined){
-const err198 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data87.size !== undefined){
+let data90 = data87.size;
+if(!(((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90))) && (isFinite(data90)))){
+const err198 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -6145,9 +6139,9 @@ vErrors.push(err198);
 }
 errors++;
 }
-for(const key17 in data92){
-if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
-const err199 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if((typeof data90 == "number") && (isFinite(data90))){
+if(data90 < 0 || isNaN(data90)){
+const err199 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -6157,9 +6151,11 @@ vErrors.push(err199);
 errors++;
 }
 }
-if(data92.path !== undefined){
-if(typeof data92.path !== "string"){
-const err200 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data87.sha256 !== undefined){
+let data91 = data87.sha256;
+if((typeof data91 !== "string") && (data91 !== null)){
+const err200 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -6169,10 +6165,9 @@ vErrors.push(err200);
 errors++;
 }
 }
-if(data92.kind !== undefined){
-let data94 = data92.kind;
-if(typeof data94 !== "string"){
-const err201 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err201 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -6181,8 +6176,10 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(!((((data94 === "file") || (data94 === "dir")) || (data94 === "link")) || (data94 === "other"))){
-const err202 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err202 = {instancePath:instancePath+"/fsDelta/" + i7+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -6192,10 +6189,15 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data92.size !== undefined){
-let data95 = data92.size;
-if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
-const err203 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data82.modified !== undefined){
+let data92 = data82.modified;
+if(Array.isArray(data92)){
+const len9 = data92.length;
+for(let i9=0; i9<len9; i9++){
+let data93 = data92[i9];
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.path === undefined){
+const err203 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -6204,9 +6206,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-if((typeof data95 == "number") && (isFinite(data95))){
-if(data95 < 0 || isNaN(data95)){
-const err204 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data93.kind === undefined){
+const err204 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -6215,12 +6216,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-}
-if(data92.sha256 !== undefined){
-let data96 = data92.sha256;
-if((typeof data96 !== "string") && (data96 !== null)){
-const err205 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(data93.size === undefined){
+const err205 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -6229,10 +6226,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-}
-}
-else {
-const err206 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key17 in data93){
+if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
+const err206 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -6242,9 +6238,9 @@ vErrors.push(err206);
 errors++;
 }
 }
-}
-else {
-const err207 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data93.path !== undefined){
+if(typeof data93.path !== "string"){
+const err207 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -6254,9 +6250,10 @@ vErrors.push(err207);
 errors++;
 }
 }
-}
-else {
-const err208 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data93.kind !== undefined){
+let data95 = data93.kind;
+if(typeof data95 !== "string"){
+const err208 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -6265,15 +6262,245 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-}
-else {
-const err209 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((((data95 === "file") || (data95 === "dir")) || (data95 === "link")) || (data95 === "other"))){
+const err209 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err209];
 }
 else {
 vErrors.push(err209);
+}
+errors++;
+}
+}
+if(data93.size !== undefined){
+let data96 = data93.size;
+if(!(((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96))) && (isFinite(data96)))){
+const err210 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+if((typeof data96 == "number") && (isFinite(data96))){
+if(data96 < 0 || isNaN(data96)){
+const err211 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+}
+}
+if(data93.sha256 !== undefined){
+let data97 = data93.sha256;
+if((typeof data97 !== "string") && (data97 !== null)){
+const err212 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+}
+}
+else {
+const err213 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+}
+}
+else {
+const err214 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+}
+if(data82.deleted !== undefined){
+let data98 = data82.deleted;
+if(Array.isArray(data98)){
+const len10 = data98.length;
+for(let i10=0; i10<len10; i10++){
+let data99 = data98[i10];
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+if(data99.path === undefined){
+const err215 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+if(data99.kind === undefined){
+const err216 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+if(data99.size === undefined){
+const err217 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
+}
+errors++;
+}
+for(const key18 in data99){
+if(!((((key18 === "path") || (key18 === "kind")) || (key18 === "size")) || (key18 === "sha256"))){
+const err218 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err218];
+}
+else {
+vErrors.push(err218);
+}
+errors++;
+}
+}
+if(data99.path !== undefined){
+if(typeof data99.path !== "string"){
+const err219 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err219];
+}
+else {
+vErrors.push(err219);
+}
+errors++;
+}
+}
+if(data99.kind !== undefined){
+let data101 = data99.kind;
+if(typeof data101 !== "string"){
+const err220 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err220];
+}
+else {
+vErrors.push(err220);
+}
+errors++;
+}
+if(!((((data101 === "file") || (data101 === "dir")) || (data101 === "link")) || (data101 === "other"))){
+const err221 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err221];
+}
+else {
+vErrors.push(err221);
+}
+errors++;
+}
+}
+if(data99.size !== undefined){
+let data102 = data99.size;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err222 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err222];
+}
+else {
+vErrors.push(err222);
+}
+errors++;
+}
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 < 0 || isNaN(data102)){
+const err223 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err223];
+}
+else {
+vErrors.push(err223);
+}
+errors++;
+}
+}
+}
+if(data99.sha256 !== undefined){
+let data103 = data99.sha256;
+if((typeof data103 !== "string") && (data103 !== null)){
+const err224 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err224];
+}
+else {
+vErrors.push(err224);
+}
+errors++;
+}
+}
+}
+else {
+const err225 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err225];
+}
+else {
+vErrors.push(err225);
+}
+errors++;
+}
+}
+}
+else {
+const err226 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err226];
+}
+else {
+vErrors.push(err226);
+}
+errors++;
+}
+}
+}
+else {
+const err227 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err227];
+}
+else {
+vErrors.push(err227);
+}
+errors++;
+}
+}
+}
+else {
+const err228 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err228];
+}
+else {
+vErrors.push(err228);
 }
 errors++;
 }
@@ -6286,12 +6513,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err210 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err229 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err210];
+vErrors = [err229];
 }
 else {
-vErrors.push(err210);
+vErrors.push(err229);
 }
 errors++;
 }
@@ -6810,12 +7037,12 @@ validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 const schema112 = {};
 const schema113 = {};
-const pattern31 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
+const pattern34 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const schema114 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
 const schema115 = {};
 const schema116 = {"type":["string","null"]};
-const pattern32 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
+const pattern35 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
 const schema117 = {};
 const schema119 = {};
 
@@ -7095,7 +7322,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern32.test(data1)){
+if(!pattern35.test(data1)){
 const err13 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -7458,7 +7685,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern32.test(data1)){
+if(!pattern35.test(data1)){
 const err7 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -7889,7 +8116,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern32.test(data1)){
+if(!pattern35.test(data1)){
 const err8 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -8578,7 +8805,7 @@ errors++;
 if(data7.savedAs !== undefined){
 let data11 = data7.savedAs;
 if(typeof data11 === "string"){
-if(!pattern31.test(data11)){
+if(!pattern34.test(data11)){
 const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];

@@ -5923,9 +5923,10 @@ const schema111 = {};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":{"items":{"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
+const pattern22 = new RegExp("^SIG[A-Z0-9]+$", "u");
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
 const schema100 = {};
 
@@ -6613,7 +6614,7 @@ validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 const schema106 = {};
 const schema107 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
 const schema110 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
-const pattern24 = new RegExp("^0x[0-9a-f]+$", "u");
+const pattern27 = new RegExp("^0x[0-9a-f]+$", "u");
 
 function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -7307,7 +7308,7 @@ const len1 = data22.length;
 for(let i1=0; i1<len1; i1++){
 let data23 = data22[i1];
 if(typeof data23 === "string"){
-if(!pattern24.test(data23)){
+if(!pattern27.test(data23)){
 const err59 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/pattern",keyword:"pattern",params:{pattern: "^0x[0-9a-f]+$"},message:"must match pattern \""+"^0x[0-9a-f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
@@ -9134,11 +9135,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data.artifacts !== undefined){
-let data57 = data.artifacts;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.quarantine === undefined){
-const err123 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+if(data.signalsSent !== undefined){
+let data57 = data.signalsSent;
+if(Array.isArray(data57)){
+if(data57.length > 256){
+const err123 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -9147,8 +9148,12 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(data57.commit === undefined){
-const err124 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+const len4 = data57.length;
+for(let i4=0; i4<len4; i4++){
+let data58 = data57[i4];
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.by === undefined){
+const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -9157,8 +9162,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data57.to === undefined){
-const err125 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data58.signal === undefined){
+const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -9167,8 +9172,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data57.items === undefined){
-const err126 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+if(data58.count === undefined){
+const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -9177,8 +9182,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data57.refused === undefined){
-const err127 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
+if(data58.firstAt === undefined){
+const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -9187,8 +9192,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data57.truncated === undefined){
-const err128 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data58.lastAt === undefined){
+const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -9197,9 +9202,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-for(const key11 in data57){
-if(!(((((((key11 === "quarantine") || (key11 === "commit")) || (key11 === "to")) || (key11 === "toFrom")) || (key11 === "items")) || (key11 === "refused")) || (key11 === "truncated"))){
-const err129 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+for(const key11 in data58){
+if(!(((((key11 === "by") || (key11 === "signal")) || (key11 === "count")) || (key11 === "firstAt")) || (key11 === "lastAt"))){
+const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -9209,9 +9214,10 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data57.quarantine !== undefined){
-if(typeof data57.quarantine !== "string"){
-const err130 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.by !== undefined){
+let data59 = data58.by;
+if(typeof data59 !== "string"){
+const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -9220,11 +9226,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data57.commit !== undefined){
-let data59 = data57.commit;
-if(typeof data59 !== "string"){
-const err131 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data59 === "kill") || (data59 === "kill --all")) || (data59 === "delete --force"))){
+const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/enum",keyword:"enum",params:{allowedValues: schema97.properties.signalsSent.items.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -9233,8 +9236,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(!((data59 === "manual") || (data59 === "on-success"))){
-const err132 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data58.signal !== undefined){
+let data60 = data58.signal;
+if(typeof data60 === "string"){
+if(!pattern22.test(data60)){
+const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -9244,10 +9251,8 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data57.to !== undefined){
-let data60 = data57.to;
-if((typeof data60 !== "string") && (data60 !== null)){
-const err133 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
+else {
+const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -9257,10 +9262,10 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data57.toFrom !== undefined){
-let data61 = data57.toFrom;
-if((typeof data61 !== "string") && (data61 !== null)){
-const err134 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
+if(data58.count !== undefined){
+let data61 = data58.count;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -9269,8 +9274,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(!(((data61 === "bundle") || (data61 === "caller")) || (data61 === null))){
-const err135 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+if((typeof data61 == "number") && (isFinite(data61))){
+if(data61 < 1 || isNaN(data61)){
+const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -9280,15 +9286,12 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data57.items !== undefined){
-let data62 = data57.items;
-if(Array.isArray(data62)){
-const len4 = data62.length;
-for(let i4=0; i4<len4; i4++){
-let data63 = data62[i4];
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-if(data63.id === undefined){
-const err136 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+if(data58.firstAt !== undefined){
+let data62 = data58.firstAt;
+if(typeof data62 === "string"){
+if(!pattern13.test(data62)){
+const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -9297,8 +9300,9 @@ vErrors.push(err136);
 }
 errors++;
 }
-if(data63.path === undefined){
-const err137 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -9307,8 +9311,12 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(data63.size === undefined){
-const err138 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data58.lastAt !== undefined){
+let data63 = data58.lastAt;
+if(typeof data63 === "string"){
+if(!pattern13.test(data63)){
+const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -9317,8 +9325,9 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data63.sha256 === undefined){
-const err139 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+}
+else {
+const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -9327,8 +9336,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(data63.mode === undefined){
-const err140 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -9337,9 +9348,10 @@ vErrors.push(err140);
 }
 errors++;
 }
-for(const key12 in data63){
-if(!(((((key12 === "id") || (key12 === "path")) || (key12 === "size")) || (key12 === "sha256")) || (key12 === "mode"))){
-const err141 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+}
+else {
+const err141 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -9349,11 +9361,11 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data63.id !== undefined){
-let data64 = data63.id;
-if(typeof data64 === "string"){
-if(!pattern12.test(data64)){
-const err142 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(data.artifacts !== undefined){
+let data64 = data.artifacts;
+if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
+if(data64.quarantine === undefined){
+const err142 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -9362,9 +9374,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-else {
-const err143 = {instancePath:instancePath+"/artifacts/items/" + i4+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.commit === undefined){
+const err143 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -9373,10 +9384,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-if(data63.path !== undefined){
-if(typeof data63.path !== "string"){
-const err144 = {instancePath:instancePath+"/artifacts/items/" + i4+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.to === undefined){
+const err144 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -9385,11 +9394,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-}
-if(data63.size !== undefined){
-let data66 = data63.size;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-const err145 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.items === undefined){
+const err145 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -9398,9 +9404,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 < 0 || isNaN(data66)){
-const err146 = {instancePath:instancePath+"/artifacts/items/" + i4+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data64.refused === undefined){
+const err146 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -9409,13 +9414,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-}
-if(data63.sha256 !== undefined){
-let data67 = data63.sha256;
-if(typeof data67 === "string"){
-if(!pattern14.test(data67)){
-const err147 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data64.truncated === undefined){
+const err147 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -9424,9 +9424,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-else {
-const err148 = {instancePath:instancePath+"/artifacts/items/" + i4+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key12 in data64){
+if(!(((((((key12 === "quarantine") || (key12 === "commit")) || (key12 === "to")) || (key12 === "toFrom")) || (key12 === "items")) || (key12 === "refused")) || (key12 === "truncated"))){
+const err148 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -9436,10 +9436,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data63.mode !== undefined){
-let data68 = data63.mode;
-if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
-const err149 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.quarantine !== undefined){
+if(typeof data64.quarantine !== "string"){
+const err149 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -9448,9 +9447,11 @@ vErrors.push(err149);
 }
 errors++;
 }
-if((typeof data68 == "number") && (isFinite(data68))){
-if(data68 < 0 || isNaN(data68)){
-const err150 = {instancePath:instancePath+"/artifacts/items/" + i4+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data64.commit !== undefined){
+let data66 = data64.commit;
+if(typeof data66 !== "string"){
+const err150 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -9459,11 +9460,8 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err151 = {instancePath:instancePath+"/artifacts/items/" + i4,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data66 === "manual") || (data66 === "on-success"))){
+const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -9473,9 +9471,10 @@ vErrors.push(err151);
 errors++;
 }
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data64.to !== undefined){
+let data67 = data64.to;
+if((typeof data67 !== "string") && (data67 !== null)){
+const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -9485,15 +9484,10 @@ vErrors.push(err152);
 errors++;
 }
 }
-if(data57.refused !== undefined){
-let data69 = data57.refused;
-if(Array.isArray(data69)){
-const len5 = data69.length;
-for(let i5=0; i5<len5; i5++){
-let data70 = data69[i5];
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.path === undefined){
-const err153 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data64.toFrom !== undefined){
+let data68 = data64.toFrom;
+if((typeof data68 !== "string") && (data68 !== null)){
+const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -9502,8 +9496,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data70.reason === undefined){
-const err154 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(!(((data68 === "bundle") || (data68 === "caller")) || (data68 === null))){
+const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -9512,9 +9506,16 @@ vErrors.push(err154);
 }
 errors++;
 }
-for(const key13 in data70){
-if(!((key13 === "path") || (key13 === "reason"))){
-const err155 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data64.items !== undefined){
+let data69 = data64.items;
+if(Array.isArray(data69)){
+const len5 = data69.length;
+for(let i5=0; i5<len5; i5++){
+let data70 = data69[i5];
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.id === undefined){
+const err155 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -9523,10 +9524,8 @@ vErrors.push(err155);
 }
 errors++;
 }
-}
-if(data70.path !== undefined){
-if(typeof data70.path !== "string"){
-const err156 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.path === undefined){
+const err156 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -9535,10 +9534,8 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-if(data70.reason !== undefined){
-if(typeof data70.reason !== "string"){
-const err157 = {instancePath:instancePath+"/artifacts/refused/" + i5+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.size === undefined){
+const err157 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -9547,10 +9544,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-}
-else {
-const err158 = {instancePath:instancePath+"/artifacts/refused/" + i5,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data70.sha256 === undefined){
+const err158 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -9559,10 +9554,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-}
-else {
-const err159 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data70.mode === undefined){
+const err159 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -9571,10 +9564,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-if(data57.truncated !== undefined){
-if(typeof data57.truncated !== "boolean"){
-const err160 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key13 in data70){
+if(!(((((key13 === "id") || (key13 === "path")) || (key13 === "size")) || (key13 === "sha256")) || (key13 === "mode"))){
+const err160 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -9584,9 +9576,11 @@ vErrors.push(err160);
 errors++;
 }
 }
-}
-else {
-const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data70.id !== undefined){
+let data71 = data70.id;
+if(typeof data71 === "string"){
+if(!pattern12.test(data71)){
+const err161 = {instancePath:instancePath+"/artifacts/items/" + i5+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -9596,15 +9590,8 @@ vErrors.push(err161);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data74 = data.fsDelta;
-if(Array.isArray(data74)){
-const len6 = data74.length;
-for(let i6=0; i6<len6; i6++){
-let data75 = data74[i6];
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.clause === undefined){
-const err162 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+else {
+const err162 = {instancePath:instancePath+"/artifacts/items/" + i5+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -9613,8 +9600,10 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data75.path === undefined){
-const err163 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data70.path !== undefined){
+if(typeof data70.path !== "string"){
+const err163 = {instancePath:instancePath+"/artifacts/items/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -9623,8 +9612,11 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data75.notObserved === undefined){
-const err164 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+if(data70.size !== undefined){
+let data73 = data70.size;
+if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
+const err164 = {instancePath:instancePath+"/artifacts/items/" + i5+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -9633,8 +9625,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data75.created === undefined){
-const err165 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+if((typeof data73 == "number") && (isFinite(data73))){
+if(data73 < 0 || isNaN(data73)){
+const err165 = {instancePath:instancePath+"/artifacts/items/" + i5+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -9643,8 +9636,13 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(data75.modified === undefined){
-const err166 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+}
+}
+if(data70.sha256 !== undefined){
+let data74 = data70.sha256;
+if(typeof data74 === "string"){
+if(!pattern14.test(data74)){
+const err166 = {instancePath:instancePath+"/artifacts/items/" + i5+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -9653,8 +9651,9 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(data75.deleted === undefined){
-const err167 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+}
+else {
+const err167 = {instancePath:instancePath+"/artifacts/items/" + i5+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -9663,9 +9662,11 @@ vErrors.push(err167);
 }
 errors++;
 }
-for(const key14 in data75){
-if(!((((((key14 === "clause") || (key14 === "path")) || (key14 === "notObserved")) || (key14 === "created")) || (key14 === "modified")) || (key14 === "deleted"))){
-const err168 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data70.mode !== undefined){
+let data75 = data70.mode;
+if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
+const err168 = {instancePath:instancePath+"/artifacts/items/" + i5+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -9674,10 +9675,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-if(data75.clause !== undefined){
-if(typeof data75.clause !== "string"){
-const err169 = {instancePath:instancePath+"/fsDelta/" + i6+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data75 == "number") && (isFinite(data75))){
+if(data75 < 0 || isNaN(data75)){
+const err169 = {instancePath:instancePath+"/artifacts/items/" + i5+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -9687,9 +9687,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data75.path !== undefined){
-if(typeof data75.path !== "string"){
-const err170 = {instancePath:instancePath+"/fsDelta/" + i6+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -9699,10 +9700,9 @@ vErrors.push(err170);
 errors++;
 }
 }
-if(data75.notObserved !== undefined){
-let data78 = data75.notObserved;
-if((typeof data78 !== "string") && (data78 !== null)){
-const err171 = {instancePath:instancePath+"/fsDelta/" + i6+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+}
+else {
+const err171 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -9712,15 +9712,15 @@ vErrors.push(err171);
 errors++;
 }
 }
-if(data75.created !== undefined){
-let data79 = data75.created;
-if(Array.isArray(data79)){
-const len7 = data79.length;
-for(let i7=0; i7<len7; i7++){
-let data80 = data79[i7];
-if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
-if(data80.path === undefined){
-const err172 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data64.refused !== undefined){
+let data76 = data64.refused;
+if(Array.isArray(data76)){
+const len6 = data76.length;
+for(let i6=0; i6<len6; i6++){
+let data77 = data76[i6];
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.path === undefined){
+const err172 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -9729,8 +9729,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data80.kind === undefined){
-const err173 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data77.reason === undefined){
+const err173 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -9739,8 +9739,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-if(data80.size === undefined){
-const err174 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+for(const key14 in data77){
+if(!((key14 === "path") || (key14 === "reason"))){
+const err174 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -9749,9 +9750,10 @@ vErrors.push(err174);
 }
 errors++;
 }
-for(const key15 in data80){
-if(!((((key15 === "path") || (key15 === "kind")) || (key15 === "size")) || (key15 === "sha256"))){
-const err175 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+}
+if(data77.path !== undefined){
+if(typeof data77.path !== "string"){
+const err175 = {instancePath:instancePath+"/artifacts/refused/" + i6+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -9761,9 +9763,9 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data80.path !== undefined){
-if(typeof data80.path !== "string"){
-const err176 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data77.reason !== undefined){
+if(typeof data77.reason !== "string"){
+const err176 = {instancePath:instancePath+"/artifacts/refused/" + i6+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -9773,10 +9775,9 @@ vErrors.push(err176);
 errors++;
 }
 }
-if(data80.kind !== undefined){
-let data82 = data80.kind;
-if(typeof data82 !== "string"){
-const err177 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err177 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -9785,8 +9786,10 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(!((((data82 === "file") || (data82 === "dir")) || (data82 === "link")) || (data82 === "other"))){
-const err178 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err178 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -9796,10 +9799,9 @@ vErrors.push(err178);
 errors++;
 }
 }
-if(data80.size !== undefined){
-let data83 = data80.size;
-if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
-const err179 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.truncated !== undefined){
+if(typeof data64.truncated !== "boolean"){
+const err179 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -9808,9 +9810,10 @@ vErrors.push(err179);
 }
 errors++;
 }
-if((typeof data83 == "number") && (isFinite(data83))){
-if(data83 < 0 || isNaN(data83)){
-const err180 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err180 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -9820,11 +9823,15 @@ vErrors.push(err180);
 errors++;
 }
 }
-}
-if(data80.sha256 !== undefined){
-let data84 = data80.sha256;
-if((typeof data84 !== "string") && (data84 !== null)){
-const err181 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+if(data.fsDelta !== undefined){
+let data81 = data.fsDelta;
+if(Array.isArray(data81)){
+const len7 = data81.length;
+for(let i7=0; i7<len7; i7++){
+let data82 = data81[i7];
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.clause === undefined){
+const err181 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -9833,10 +9840,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-}
-else {
-const err182 = {instancePath:instancePath+"/fsDelta/" + i6+"/created/" + i7,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data82.path === undefined){
+const err182 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -9845,10 +9850,8 @@ vErrors.push(err182);
 }
 errors++;
 }
-}
-}
-else {
-const err183 = {instancePath:instancePath+"/fsDelta/" + i6+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data82.notObserved === undefined){
+const err183 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -9857,16 +9860,8 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
-if(data75.modified !== undefined){
-let data85 = data75.modified;
-if(Array.isArray(data85)){
-const len8 = data85.length;
-for(let i8=0; i8<len8; i8++){
-let data86 = data85[i8];
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-if(data86.path === undefined){
-const err184 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data82.created === undefined){
+const err184 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -9875,8 +9870,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data86.kind === undefined){
-const err185 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data82.modified === undefined){
+const err185 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -9885,8 +9880,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data86.size === undefined){
-const err186 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data82.deleted === undefined){
+const err186 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -9895,9 +9890,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-for(const key16 in data86){
-if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
-const err187 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+for(const key15 in data82){
+if(!((((((key15 === "clause") || (key15 === "path")) || (key15 === "notObserved")) || (key15 === "created")) || (key15 === "modified")) || (key15 === "deleted"))){
+const err187 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -9907,9 +9902,9 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data86.path !== undefined){
-if(typeof data86.path !== "string"){
-const err188 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.clause !== undefined){
+if(typeof data82.clause !== "string"){
+const err188 = {instancePath:instancePath+"/fsDelta/" + i7+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -9919,10 +9914,9 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data86.kind !== undefined){
-let data88 = data86.kind;
-if(typeof data88 !== "string"){
-const err189 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.path !== undefined){
+if(typeof data82.path !== "string"){
+const err189 = {instancePath:instancePath+"/fsDelta/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -9931,8 +9925,11 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(!((((data88 === "file") || (data88 === "dir")) || (data88 === "link")) || (data88 === "other"))){
-const err190 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data82.notObserved !== undefined){
+let data85 = data82.notObserved;
+if((typeof data85 !== "string") && (data85 !== null)){
+const err190 = {instancePath:instancePath+"/fsDelta/" + i7+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -9942,10 +9939,15 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data86.size !== undefined){
-let data89 = data86.size;
-if(!(((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89))) && (isFinite(data89)))){
-const err191 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data82.created !== undefined){
+let data86 = data82.created;
+if(Array.isArray(data86)){
+const len8 = data86.length;
+for(let i8=0; i8<len8; i8++){
+let data87 = data86[i8];
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.path === undefined){
+const err191 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -9954,9 +9956,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-if((typeof data89 == "number") && (isFinite(data89))){
-if(data89 < 0 || isNaN(data89)){
-const err192 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data87.kind === undefined){
+const err192 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -9965,12 +9966,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-}
-if(data86.sha256 !== undefined){
-let data90 = data86.sha256;
-if((typeof data90 !== "string") && (data90 !== null)){
-const err193 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(data87.size === undefined){
+const err193 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -9979,10 +9976,9 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-}
-else {
-const err194 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified/" + i8,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key16 in data87){
+if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
+const err194 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -9992,9 +9988,9 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
-else {
-const err195 = {instancePath:instancePath+"/fsDelta/" + i6+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data87.path !== undefined){
+if(typeof data87.path !== "string"){
+const err195 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -10004,15 +10000,10 @@ vErrors.push(err195);
 errors++;
 }
 }
-if(data75.deleted !== undefined){
-let data91 = data75.deleted;
-if(Array.isArray(data91)){
-const len9 = data91.length;
-for(let i9=0; i9<len9; i9++){
-let data92 = data91[i9];
-if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
-if(data92.path === undefined){
-const err196 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data87.kind !== undefined){
+let data89 = data87.kind;
+if(typeof data89 !== "string"){
+const err196 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -10021,8 +10012,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data92.kind === undefined){
-const err197 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(!((((data89 === "file") || (data89 === "dir")) || (data89 === "link")) || (data89 === "other"))){
+const err197 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -10031,8 +10022,11 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data92.size === undefined){
-const err198 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data87.size !== undefined){
+let data90 = data87.size;
+if(!(((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90))) && (isFinite(data90)))){
+const err198 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -10041,9 +10035,9 @@ vErrors.push(err198);
 }
 errors++;
 }
-for(const key17 in data92){
-if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
-const err199 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if((typeof data90 == "number") && (isFinite(data90))){
+if(data90 < 0 || isNaN(data90)){
+const err199 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -10053,9 +10047,11 @@ vErrors.push(err199);
 errors++;
 }
 }
-if(data92.path !== undefined){
-if(typeof data92.path !== "string"){
-const err200 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data87.sha256 !== undefined){
+let data91 = data87.sha256;
+if((typeof data91 !== "string") && (data91 !== null)){
+const err200 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -10065,10 +10061,9 @@ vErrors.push(err200);
 errors++;
 }
 }
-if(data92.kind !== undefined){
-let data94 = data92.kind;
-if(typeof data94 !== "string"){
-const err201 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err201 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -10077,8 +10072,10 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(!((((data94 === "file") || (data94 === "dir")) || (data94 === "link")) || (data94 === "other"))){
-const err202 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err202 = {instancePath:instancePath+"/fsDelta/" + i7+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -10088,10 +10085,15 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data92.size !== undefined){
-let data95 = data92.size;
-if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
-const err203 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data82.modified !== undefined){
+let data92 = data82.modified;
+if(Array.isArray(data92)){
+const len9 = data92.length;
+for(let i9=0; i9<len9; i9++){
+let data93 = data92[i9];
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.path === undefined){
+const err203 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -10100,9 +10102,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-if((typeof data95 == "number") && (isFinite(data95))){
-if(data95 < 0 || isNaN(data95)){
-const err204 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data93.kind === undefined){
+const err204 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -10111,12 +10112,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-}
-if(data92.sha256 !== undefined){
-let data96 = data92.sha256;
-if((typeof data96 !== "string") && (data96 !== null)){
-const err205 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(data93.size === undefined){
+const err205 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -10125,10 +10122,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-}
-}
-else {
-const err206 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted/" + i9,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key17 in data93){
+if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
+const err206 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -10138,9 +10134,9 @@ vErrors.push(err206);
 errors++;
 }
 }
-}
-else {
-const err207 = {instancePath:instancePath+"/fsDelta/" + i6+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data93.path !== undefined){
+if(typeof data93.path !== "string"){
+const err207 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -10150,9 +10146,10 @@ vErrors.push(err207);
 errors++;
 }
 }
-}
-else {
-const err208 = {instancePath:instancePath+"/fsDelta/" + i6,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data93.kind !== undefined){
+let data95 = data93.kind;
+if(typeof data95 !== "string"){
+const err208 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -10161,15 +10158,245 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-}
-else {
-const err209 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((((data95 === "file") || (data95 === "dir")) || (data95 === "link")) || (data95 === "other"))){
+const err209 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err209];
 }
 else {
 vErrors.push(err209);
+}
+errors++;
+}
+}
+if(data93.size !== undefined){
+let data96 = data93.size;
+if(!(((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96))) && (isFinite(data96)))){
+const err210 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+if((typeof data96 == "number") && (isFinite(data96))){
+if(data96 < 0 || isNaN(data96)){
+const err211 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+}
+}
+if(data93.sha256 !== undefined){
+let data97 = data93.sha256;
+if((typeof data97 !== "string") && (data97 !== null)){
+const err212 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+}
+}
+else {
+const err213 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+}
+}
+else {
+const err214 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+}
+if(data82.deleted !== undefined){
+let data98 = data82.deleted;
+if(Array.isArray(data98)){
+const len10 = data98.length;
+for(let i10=0; i10<len10; i10++){
+let data99 = data98[i10];
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+if(data99.path === undefined){
+const err215 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+if(data99.kind === undefined){
+const err216 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+if(data99.size === undefined){
+const err217 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
+}
+errors++;
+}
+for(const key18 in data99){
+if(!((((key18 === "path") || (key18 === "kind")) || (key18 === "size")) || (key18 === "sha256"))){
+const err218 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err218];
+}
+else {
+vErrors.push(err218);
+}
+errors++;
+}
+}
+if(data99.path !== undefined){
+if(typeof data99.path !== "string"){
+const err219 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err219];
+}
+else {
+vErrors.push(err219);
+}
+errors++;
+}
+}
+if(data99.kind !== undefined){
+let data101 = data99.kind;
+if(typeof data101 !== "string"){
+const err220 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err220];
+}
+else {
+vErrors.push(err220);
+}
+errors++;
+}
+if(!((((data101 === "file") || (data101 === "dir")) || (data101 === "link")) || (data101 === "other"))){
+const err221 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err221];
+}
+else {
+vErrors.push(err221);
+}
+errors++;
+}
+}
+if(data99.size !== undefined){
+let data102 = data99.size;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err222 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err222];
+}
+else {
+vErrors.push(err222);
+}
+errors++;
+}
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 < 0 || isNaN(data102)){
+const err223 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err223];
+}
+else {
+vErrors.push(err223);
+}
+errors++;
+}
+}
+}
+if(data99.sha256 !== undefined){
+let data103 = data99.sha256;
+if((typeof data103 !== "string") && (data103 !== null)){
+const err224 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err224];
+}
+else {
+vErrors.push(err224);
+}
+errors++;
+}
+}
+}
+else {
+const err225 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err225];
+}
+else {
+vErrors.push(err225);
+}
+errors++;
+}
+}
+}
+else {
+const err226 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err226];
+}
+else {
+vErrors.push(err226);
+}
+errors++;
+}
+}
+}
+else {
+const err227 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err227];
+}
+else {
+vErrors.push(err227);
+}
+errors++;
+}
+}
+}
+else {
+const err228 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err228];
+}
+else {
+vErrors.push(err228);
 }
 errors++;
 }
@@ -10182,12 +10409,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err210 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err229 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err210];
+vErrors = [err229];
 }
 else {
-vErrors.push(err210);
+vErrors.push(err229);
 }
 errors++;
 }
@@ -10706,11 +10933,11 @@ validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 const schema112 = {};
 const schema113 = {};
-const pattern31 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
+const pattern34 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
 const schema114 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
 const schema115 = {};
 const schema116 = {"type":["string","null"]};
-const pattern32 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
+const pattern35 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
 const schema117 = {};
 const schema119 = {};
 
@@ -10990,7 +11217,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern32.test(data1)){
+if(!pattern35.test(data1)){
 const err13 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -11353,7 +11580,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern32.test(data1)){
+if(!pattern35.test(data1)){
 const err7 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -11784,7 +12011,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern32.test(data1)){
+if(!pattern35.test(data1)){
 const err8 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -12473,7 +12700,7 @@ errors++;
 if(data7.savedAs !== undefined){
 let data11 = data7.savedAs;
 if(typeof data11 === "string"){
-if(!pattern31.test(data11)){
+if(!pattern34.test(data11)){
 const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
@@ -14336,7 +14563,7 @@ const schema148 = {};
 const schema149 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
 const schema150 = {};
 const schema153 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern47 = new RegExp("^[0-9]+$", "u");
+const pattern50 = new RegExp("^[0-9]+$", "u");
 const schema151 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -15483,7 +15710,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern47.test(data48)){
+if(!pattern50.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15508,7 +15735,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern47.test(data49)){
+if(!pattern50.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -16045,7 +16272,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern47.test(data9)){
+if(!pattern50.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -16070,7 +16297,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern47.test(data10)){
+if(!pattern50.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16461,7 +16688,7 @@ errors++;
 if(data18.dev !== undefined){
 let data28 = data18.dev;
 if(typeof data28 === "string"){
-if(!pattern47.test(data28)){
+if(!pattern50.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -16486,7 +16713,7 @@ errors++;
 if(data18.ino !== undefined){
 let data29 = data18.ino;
 if(typeof data29 === "string"){
-if(!pattern47.test(data29)){
+if(!pattern50.test(data29)){
 const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
@@ -18049,7 +18276,7 @@ errors++;
 if(data86.dev !== undefined){
 let data89 = data86.dev;
 if(typeof data89 === "string"){
-if(!pattern47.test(data89)){
+if(!pattern50.test(data89)){
 const err207 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18074,7 +18301,7 @@ errors++;
 if(data86.ino !== undefined){
 let data90 = data86.ino;
 if(typeof data90 === "string"){
-if(!pattern47.test(data90)){
+if(!pattern50.test(data90)){
 const err209 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err209];
@@ -18698,7 +18925,7 @@ errors++;
 if(data106.dev !== undefined){
 let data113 = data106.dev;
 if(typeof data113 === "string"){
-if(!pattern47.test(data113)){
+if(!pattern50.test(data113)){
 const err258 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err258];
@@ -18723,7 +18950,7 @@ errors++;
 if(data106.ino !== undefined){
 let data114 = data106.ino;
 if(typeof data114 === "string"){
-if(!pattern47.test(data114)){
+if(!pattern50.test(data114)){
 const err260 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err260];
@@ -18845,7 +19072,7 @@ errors++;
 if(data115.dev !== undefined){
 let data117 = data115.dev;
 if(typeof data117 === "string"){
-if(!pattern47.test(data117)){
+if(!pattern50.test(data117)){
 const err270 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err270];
@@ -18870,7 +19097,7 @@ errors++;
 if(data115.ino !== undefined){
 let data118 = data115.ino;
 if(typeof data118 === "string"){
-if(!pattern47.test(data118)){
+if(!pattern50.test(data118)){
 const err272 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err272];
