@@ -9,6 +9,8 @@ import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';
 import { BvisorError, withCleanup, type Issue } from '../contract/errors.js';
 import { refuseBundleHostDestination } from './outputs.js';
+import { everyHostRefusals, hostWithEverything } from '../core/every-host.js';
+import { machine } from 'node:os';
 
 export interface ValidateResult {
   bundle: string;
@@ -19,15 +21,28 @@ export interface ValidateResult {
 }
 
 export function validateBundle(arg: string): ValidateResult {
-  const { bundle, manifest } = loadBundle(arg);
+  const loaded = loadBundle(arg);
+  const { bundle, manifest } = loaded;
   return withCleanup(
-    () => ({
-      bundle: bundle.source,
-      manifest: bundle.manifestPath.startsWith(bundle.dir) && bundle.source !== bundle.dir ? `${arg}:boundary.yaml` : bundle.manifestPath,
-      manifestSha256: bundle.manifestSha256,
-      backend: backendOf(manifest),
-      clauses: 1 + manifest.filesystem.length + Object.keys(manifest.limits).length + manifest.env.length,
-    }),
+    () => {
+      // What the manifest earns on every host, from the planner against one with everything
+      // (core/every-host.ts): no probe of this one, no state root or cache reserved or made.
+      const plan = planLoaded(loaded, hostWithEverything(machine() === 'aarch64' ? 'aarch64' : 'x86_64'), { cgroupParent: null, root: null }, []);
+      const every = everyHostRefusals(plan);
+      if (every.length) {
+        throw new BvisorError('BV_MANIFEST_INVALID', `${every.length} clause(s) would be refused on every host (bvisor plan says what this host refuses besides)`, {
+          issues: refusalIssues({ ...plan, refusals: every }, loaded),
+          hint: every[0]!.hint,
+        });
+      }
+      return {
+        bundle: bundle.source,
+        manifest: bundle.manifestPath.startsWith(bundle.dir) && bundle.source !== bundle.dir ? `${arg}:boundary.yaml` : bundle.manifestPath,
+        manifestSha256: bundle.manifestSha256,
+        backend: backendOf(manifest),
+        clauses: 1 + manifest.filesystem.length + Object.keys(manifest.limits).length + manifest.env.length,
+      };
+    },
     bundle.cleanup,
   );
 }

@@ -4,7 +4,7 @@ import { BaseCommand } from '../cli/base.js';
 import { validateBundle, type ValidateResult } from '../app/plan.js';
 
 export default class Validate extends BaseCommand<typeof Validate> {
-  static override summary = 'Validate a bundle: strict YAML, schema, and meaning; errors name file:line:col and the clause';
+  static override summary = 'Validate a bundle: strict YAML, schema, meaning, and what every host would refuse (no host probe); errors name file:line:col and the clause';
   static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', required: true }) };
 
   async run(): Promise<ValidateResult> {

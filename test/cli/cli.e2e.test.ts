@@ -103,6 +103,27 @@ describe('bvisor CLI', () => {
     for (const b of ['hello', 'hello-wasm']) expect(cli(['validate', bundle(b)]).status).toBe(0);
   });
 
+  it('validate refuses what every host would refuse, located, exit 5; what only some hosts refuse is plan\'s', () => {
+    const d = tempDir();
+    // spawn: descendants needs a bound (docs: limits.processes); fuel is a wasm budget only.
+    writeFileSync(join(d, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\nspawn: descendants\nlimits: { fuel: 1000 }\n');
+    const r = cli(['validate', d, '--json']);
+    expect(r.status).toBe(5);
+    const e = r.json();
+    expect(validateErrorOutput(e), JSON.stringify(validateErrorOutput.errors)).toBe(true);
+    expect(e.error.code).toBe('BV_MANIFEST_INVALID');
+    expect(e.error.issues.map((i: any) => [i.code, i.clause, i.line, i.col])).toEqual([
+      ['BV_PLAN_NEEDS_LIMIT', 'spawn', 6, 8],
+      ['BV_PLAN_BACKEND_UNSUPPORTED', 'limits.fuel', 7, 17],
+    ]);
+    expect(cli(['validate', d]).stderr).toContain(`${d}/boundary.yaml:6:8 spawn: spawn: descendants must be bounded by limits.processes [BV_PLAN_NEEDS_LIMIT]`);
+    // The shipped refusal examples: fuel on a process is refused everywhere; a non-recursive grant
+    // of a directory depends on what the path is on the host, so validate leaves it to plan.
+    expect(cli(['validate', bundle('refused-fuel-on-linux')]).status).toBe(5);
+    expect(cli(['validate', bundle('refused-nonrecursive-dir')]).status).toBe(0);
+    expect(cli(['plan', bundle('refused-nonrecursive-dir')]).status).toBe(3);
+  });
+
   it('usage errors exit 2 with BV_USAGE', () => {
     const missing = cli(['plan']);
     expect(missing.status).toBe(2);

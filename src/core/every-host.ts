@@ -1,0 +1,46 @@
+// What `bvisor validate` can say without looking at the host: the refusals the manifest earns on
+// every host. The planner is run against a host that has everything bvisor can use (the newest
+// landlock ABI it knows, seccomp with every action, user namespaces, pure cgroup v2 with every
+// controller delegated, no rlimit); a refusal it still returns, of a kind whose reason lies in the
+// manifest alone, would be returned by any host. Refusals that depend on this machine (its files,
+// as the grants resolve here; the caller's flags, secrets and descriptors) are left to `plan`.
+import type { HostFacts, Plan } from '../contract/generated/types.js';
+import { KNOWN_ABI } from './landlock.js';
+
+type Refusal = Plan['refusals'][number];
+
+/**
+ * The codes whose reasons are the manifest's on a host with everything: a bound a clause needs
+ * (spawn: descendants without limits.processes; limits.tmpSize without tmp: private), a guarantee
+ * no mechanism can give as written (RLIMIT_CPU in part-seconds, deny: log asked to enforce), two
+ * clauses mounted at one place, a clause the backend has no mechanism for (fuel for a process).
+ * Not here: grants that do not resolve or are unsafe here, the exe or cwd as they resolve here,
+ * stdin and outputs files, secrets and descriptors the caller hands over, cgroup parents, rlimits.
+ */
+export const EVERY_HOST_CODES: ReadonlySet<string> = new Set(['BV_PLAN_NEEDS_LIMIT', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'BV_PLAN_LAYOUT_CONFLICT', 'BV_PLAN_BACKEND_UNSUPPORTED']);
+
+/** A host with everything bvisor can use, as root, on `arch` (x86_64 or aarch64). */
+export function hostWithEverything(arch: string): HostFacts {
+  const all = ['cpu', 'cpuset', 'io', 'memory', 'hugetlb', 'pids', 'rdma', 'misc'];
+  return {
+    bvisorVersion: '1',
+    kernel: { release: '999.0.0', arch },
+    landlock: { abi: KNOWN_ABI, error: null },
+    seccomp: { available: true, actions: ['kill_process', 'kill_thread', 'trap', 'errno', 'user_notif', 'trace', 'log', 'allow'] },
+    userns: { maxUserNamespaces: 1 << 20, unprivilegedClone: null, apparmorRestrict: null, canCreate: true, unprivilegedCanCreate: true, error: null },
+    cgroup: {
+      mode: 'v2',
+      v2: { version: 2, controllers: all, subtreeControl: all, mountPoint: '/sys/fs/cgroup', ownPath: '/bvisor', ownDir: '/sys/fs/cgroup/bvisor', isRoot: false, canCreateChild: true, error: null },
+      v1: [],
+    },
+    identity: { uid: 0, gid: 0, euid: 0, egid: 0 },
+    mapping: { uid: 65534, gid: 65534, source: 'overflow ids' },
+    capabilities: { effective: '000001ffffffffff', names: [] },
+    rlimits: { nofile: { soft: null, hard: null }, nproc: { soft: null, hard: null }, as: { soft: null, hard: null }, cpu: { soft: null, hard: null } },
+  };
+}
+
+/** The refusals of a plan made against hostWithEverything that every host would make. */
+export function everyHostRefusals(plan: Pick<Plan, 'refusals'>): Refusal[] {
+  return plan.refusals.filter((r) => EVERY_HOST_CODES.has(r.code));
+}

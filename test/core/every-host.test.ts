@@ -1,0 +1,60 @@
+// What validate reports without probing (src/core/every-host.ts): the refusals a manifest earns on
+// a host with everything. The oracle for "every host" is the planner itself on the other hosts the
+// planner tests use (our hybrid CI machine, a rootless pure-v2 host, a host with nothing): each of
+// them refuses the same clause.
+import { describe, expect, it } from 'vitest';
+import { plan } from '../../src/core/planner.js';
+import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
+import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
+import type { PlanPaths, PathFact } from '../../src/core/features.js';
+import { validateHostFacts } from '../../src/contract/generated/validators-records.js';
+import { everyHostRefusals, hostWithEverything } from '../../src/core/every-host.js';
+import { sha256Hex } from '../../src/host/hash.js';
+import { checkedPlan } from '../helpers/plans.js';
+import { bareHost, hybridHost, v2Host } from '../helpers/hosts.js';
+
+const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
+const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
+const file = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755 });
+
+function planOn(m: NormalManifest, host: HostFacts): Plan {
+  const paths: PlanPaths = {
+    grants: m.filesystem.map((g) => dir(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
+    exe: m.workload.kind === 'process' ? file(m.workload.exe) : null,
+    module: m.workload.kind === 'wasm' ? file(`/bundle/${m.workload.module}`) : null,
+    root: null,
+  };
+  return checkedPlan(plan({ manifest: m, host, paths, cgroupParent: 'bvisor-test' }, sha256Hex));
+}
+
+const PROC = 'workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\n';
+const WASM = 'workload:\n  wasm: { module: m.wasm }\n';
+
+describe('hostWithEverything', () => {
+  it('is host facts as the schema has them', () => {
+    for (const arch of ['x86_64', 'aarch64']) expect(validateHostFacts(hostWithEverything(arch)), JSON.stringify(validateHostFacts.errors)).toBe(true);
+  });
+
+  it('admits what the planner admits on our hosts: a plain process, a wasm guest, bounded descendants', () => {
+    for (const y of [PROC, WASM, PROC + 'spawn: descendants\nlimits: { processes: 16, memory: 64Mi, wall: 5s }\n']) {
+      const p = planOn(manifestOf(y), hostWithEverything('x86_64'));
+      expect(p.refusals, y).toEqual([]);
+      expect(everyHostRefusals(p)).toEqual([]);
+    }
+  });
+});
+
+describe('everyHostRefusals', () => {
+  it.each([
+    ['spawn: descendants without limits.processes', PROC + 'spawn: descendants\n', 'spawn', 'BV_PLAN_NEEDS_LIMIT'],
+    ['limits.tmpSize without tmp: private', PROC + 'tmp: none\nlimits: { tmpSize: 1Mi }\n', 'limits.tmpSize', 'BV_PLAN_NEEDS_LIMIT'],
+    ['limits.fuel on a process', PROC + 'limits: { fuel: 1000 }\n', 'limits.fuel', 'BV_PLAN_BACKEND_UNSUPPORTED'],
+    ['network: loopback on wasm', WASM + 'network: loopback\n', 'network', 'BV_PLAN_BACKEND_UNSUPPORTED'],
+    ['limits.cpu enforced for descendants', PROC + 'spawn: descendants\nlimits: { processes: 8, cpu: 2s }\n', 'limits.cpu', 'BV_PLAN_WEAKER_THAN_REQUESTED'],
+  ])('%s: refused with everything, and on each of our hosts', (_what, yaml, clause, code) => {
+    const m = manifestOf(yaml);
+    const every = everyHostRefusals(planOn(m, hostWithEverything('x86_64')));
+    expect(every).toEqual([expect.objectContaining({ clause, code })]);
+    for (const host of [hybridHost(), v2Host(), bareHost()]) expect(planOn(m, host).refusals.map((r) => r.clause)).toContain(clause);
+  });
+});
