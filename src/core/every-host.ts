@@ -12,12 +12,14 @@ type Refusal = Plan['refusals'][number];
 /**
  * The codes whose reasons are the manifest's on a host with everything: a bound a clause needs
  * (spawn: descendants without limits.processes; limits.tmpSize without tmp: private), a guarantee
- * no mechanism can give as written (RLIMIT_CPU in part-seconds, deny: log asked to enforce), two
- * clauses mounted at one place, a clause the backend has no mechanism for (fuel for a process).
+ * no mechanism can give as written (RLIMIT_CPU in part-seconds, deny: log asked to enforce), a
+ * clause the backend has no mechanism for (fuel for a process). None of them reads a path fact.
  * Not here: grants that do not resolve or are unsafe here, the exe or cwd as they resolve here,
- * stdin and outputs files, secrets and descriptors the caller hands over, cgroup parents, rlimits.
+ * stdin and outputs files, secrets and descriptors the caller hands over, cgroup parents, rlimits;
+ * nor two grants mounted at one place (LAYOUT_CONFLICT), which is decided on the paths as they
+ * resolve here: /bin and /usr/bin are one directory on a merged-/usr host and two on another.
  */
-export const EVERY_HOST_CODES: ReadonlySet<string> = new Set(['BV_PLAN_NEEDS_LIMIT', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'BV_PLAN_LAYOUT_CONFLICT', 'BV_PLAN_BACKEND_UNSUPPORTED']);
+export const EVERY_HOST_CODES: ReadonlySet<string> = new Set(['BV_PLAN_NEEDS_LIMIT', 'BV_PLAN_WEAKER_THAN_REQUESTED', 'BV_PLAN_BACKEND_UNSUPPORTED']);
 
 /** A host with everything bvisor can use, as root, on `arch` (x86_64 or aarch64). */
 export function hostWithEverything(arch: string): HostFacts {
@@ -30,8 +32,9 @@ export function hostWithEverything(arch: string): HostFacts {
     userns: { maxUserNamespaces: 1 << 20, unprivilegedClone: null, apparmorRestrict: null, canCreate: true, unprivilegedCanCreate: true, error: null },
     cgroup: {
       mode: 'v2',
-      v2: { version: 2, controllers: all, subtreeControl: all, mountPoint: '/sys/fs/cgroup', ownPath: '/bvisor', ownDir: '/sys/fs/cgroup/bvisor', isRoot: false, canCreateChild: true, error: null },
+      v2: { version: 2, controllers: all, subtreeControl: all, mountPoint: '/sys/fs/cgroup', ownPath: '/bvisor', ownDir: '/sys/fs/cgroup/bvisor', isRoot: false, canCreateChild: true, error: null, rootControllers: all, rootWritable: true },
       v1: [],
+      delegated: { path: '/bvisor', dir: '/sys/fs/cgroup/bvisor', controllers: all, subtreeControl: all, owned: true, containsUs: true },
     },
     identity: { uid: 0, gid: 0, euid: 0, egid: 0 },
     mapping: { uid: 65534, gid: 65534, source: 'overflow ids' },

@@ -3,29 +3,15 @@
 // planner tests use (our hybrid CI machine, a rootless pure-v2 host, a host with nothing): each of
 // them refuses the same clause.
 import { describe, expect, it } from 'vitest';
-import { plan } from '../../src/core/planner.js';
-import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
-import type { PlanPaths, PathFact } from '../../src/core/features.js';
 import { validateHostFacts } from '../../src/contract/generated/validators-records.js';
 import { everyHostRefusals, hostWithEverything } from '../../src/core/every-host.js';
+import { checkedPlan, dirFact, fileFact, manifestOf, planResolved } from '../helpers/plans.js';
+import { plan } from '../../src/core/planner.js';
 import { sha256Hex } from '../../src/host/hash.js';
-import { checkedPlan } from '../helpers/plans.js';
 import { bareHost, hybridHost, v2Host } from '../helpers/hosts.js';
 
-const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
-const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
-const file = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755 });
-
-function planOn(m: NormalManifest, host: HostFacts): Plan {
-  const paths: PlanPaths = {
-    grants: m.filesystem.map((g) => dir(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
-    exe: m.workload.kind === 'process' ? file(m.workload.exe) : null,
-    module: m.workload.kind === 'wasm' ? file(`/bundle/${m.workload.module}`) : null,
-    root: null,
-  };
-  return checkedPlan(plan({ manifest: m, host, paths, cgroupParent: 'bvisor-test' }, sha256Hex));
-}
+const planOn = (m: Parameters<typeof planResolved>[0], host: HostFacts): Plan => planResolved(m, host, 'bvisor-test');
 
 const PROC = 'workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\n';
 const WASM = 'workload:\n  wasm: { module: m.wasm }\n';
@@ -56,5 +42,14 @@ describe('everyHostRefusals', () => {
     const every = everyHostRefusals(planOn(m, hostWithEverything('x86_64')));
     expect(every).toEqual([expect.objectContaining({ clause, code })]);
     for (const host of [hybridHost(), v2Host(), bareHost()]) expect(planOn(m, host).refusals.map((r) => r.clause)).toContain(clause);
+  });
+
+  it('two grants that are one directory only where they resolve so (/bin and /usr/bin on a merged-/usr host) are left to plan', () => {
+    const m = manifestOf('workload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /bin, access: read-exec }\n  - { path: /usr/bin, access: read-exec }\n');
+    const on = (grants: string[]): Plan => checkedPlan(plan({ manifest: m, host: hostWithEverything('x86_64'), paths: { grants: grants.map(dirFact), exe: fileFact('/usr/bin/true'), module: null, root: null }, cgroupParent: null }, sha256Hex));
+    const merged = on(['/usr/bin', '/usr/bin']); // /bin -> usr/bin, as on this machine
+    expect(merged.refusals.map((r) => r.code)).toEqual(['BV_PLAN_LAYOUT_CONFLICT']); // plan refuses it here
+    expect(everyHostRefusals(merged)).toEqual([]); // validate does not
+    expect(on(['/bin', '/usr/bin']).admitted).toBe(true); // a host without merged /usr admits it
   });
 });

@@ -6,29 +6,12 @@
 // the hint says how to accept it (docs/errors.md: BV_PLAN_WEAKER_THAN_REQUESTED, "the only
 // mechanism here is weaker than the guarantee the clause asks for").
 import { describe, expect, it } from 'vitest';
-import { plan } from '../../src/core/planner.js';
-import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
+import type { NormalManifest } from '../../src/core/manifest.js';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
-import type { PlanPaths, PathFact } from '../../src/core/features.js';
-import { sha256Hex } from '../../src/host/hash.js';
-import { validatePlan } from '../../src/contract/generated/validators.js';
+import { manifestOf, planResolved } from '../helpers/plans.js';
 import { hybridHost, bareHost, v2Host } from '../helpers/hosts.js';
 
-const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
-const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
-const file = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755 });
-
-function run(m: NormalManifest, host: HostFacts): Plan {
-  const paths: PlanPaths = {
-    grants: m.filesystem.map((g) => dir(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
-    exe: m.workload.kind === 'process' ? file(m.workload.exe) : null,
-    module: m.workload.kind === 'wasm' ? file(`/bundle/${m.workload.module}`) : null,
-    root: null,
-  };
-  const p = plan({ manifest: m, host, paths, cgroupParent: null }, sha256Hex);
-  expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
-  return p;
-}
+const run = (m: NormalManifest, host: HostFacts): Plan => planResolved(m, host, null);
 const clause = (p: Plan, name: string) => p.clauses.find((c) => c.clause === name)!;
 const refusal = (p: Plan, name: string) => p.refusals.find((r) => r.clause === name);
 
