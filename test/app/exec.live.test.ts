@@ -4,7 +4,7 @@
 // denied (landlock: a file made in the rootfs's own root; seccomp: unshare), with red twins that
 // switch each mechanism off for the exec alone and see the denial go (and the file appear on the
 // host's disk); exit statuses; --detach with --pid-file; refusals.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,14 +14,14 @@ import { execContainer, type ExecOptions } from '../../src/app/exec.js';
 import { shim } from '../../src/backends/linux/ffi/shim.js';
 import { waitPidfd } from '../../src/backends/linux/host/reaper.js';
 import type { LaunchHooks } from '../../src/backends/linux/launcher.js';
-import { PROBE, facts, E } from '../helpers/probe.js';
+import { facts, E } from '../helpers/probe.js';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { nr, hostArch } from '../helpers/syscalls.js';
 import { BvisorError } from '../../src/contract/errors.js';
 import { skipOrFail } from '../helpers/require.js';
 import { tempDir } from '../helpers/tmp.js';
+import { BUSYBOX, busyboxRootfs } from '../helpers/busybox-rootfs.js';
 
-const BUSYBOX = '/bin/busybox';
 const CLONE_NEWUSER = 0x10000000;
 // The state root lives for the whole file: made before the first test and removed after the last
 // (tempDir's own cleanup runs after each test, and the root outlives its first one).
@@ -40,14 +40,7 @@ afterEach(async () => {
 function bundle(): { dir: string; rootfs: string } {
   const dir = tempDir('bvisor-exec-');
   chmodSync(dir, 0o755);
-  const rootfs = join(dir, 'rootfs');
-  for (const d of ['bin', 'tmp', 'proc', 'dev', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
-  chmodSync(rootfs, 0o777);
-  copyFileSync(PROBE, join(rootfs, 'bin', 'bvprobe'));
-  copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-  chmodSync(join(rootfs, 'bin', 'bvprobe'), 0o755);
-  chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
-  symlinkSync('busybox', join(rootfs, 'bin', 'sh'));
+  const rootfs = busyboxRootfs(dir, 0o777);
   const init = '/bin/bvprobe try open /init-made c > /tmp/init-try; exec /bin/bvprobe sleep 60';
   writeFileSync(
     join(dir, 'boundary.yaml'),

@@ -8,12 +8,19 @@
 // it back; elsewhere that half runs where the host's value is 1, and the control (0 or 2: the
 // children share) runs where the host keeps 0 or 2, as here.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { required, skipOrFail, straceBin } from '../helpers/require.js';
+import { BUSYBOX, busyboxRootfs } from '../helpers/busybox-rootfs.js';
+import { facts } from '../helpers/probe.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+import { createContainer } from '../../src/app/create.js';
+import { startContainer, deleteContainer } from '../../src/app/lifecycle.js';
+import { execContainer } from '../../src/app/exec.js';
+import { BvisorError } from '../../src/contract/errors.js';
 
 const SYSCTL = '/proc/sys/fs/suid_dumpable';
 const ID_CALLS = ['setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setfsuid', 'setfsgid'];
@@ -125,5 +132,55 @@ describe('fs.suid_dumpable and the children that share our memory', () => {
     const changers = idChangers(run);
     expect(changers.length, run.log).toBeGreaterThanOrEqual(2);
     for (const c of changers) expect(c.flags, `pid ${c.pid}`).toMatch(SHARED);
+  }, 300_000);
+});
+
+// bvisor exec's second helper is born in the container's pid namespace and takes the container's
+// ids (launch.h step 1b): where the sysctl is 1 that change makes it dumpable again, and it stays
+// in the container's sight until it execs, after it has dropped its capabilities. It is made
+// non-dumpable again right after the change (BV_STAGE_IDS item 3). The test build's stopJoined
+// stops it just there. The oracle is /proc's ownership (proc(5), /proc/pid: the files of a process
+// whose dumpable attribute is not 1 are owned by root, and a dumpable one's by its effective ids):
+// with the capabilities it still holds at that point a ptrace check from the container fails on
+// those alone, so it cannot tell. Read from the host, by stat.
+describe('fs.suid_dumpable and the exec helper that takes the container\'s ids', () => {
+  it('where it is 1, the stopped helper is not dumpable: its /proc files are root\'s, not its own ids\'', async () => {
+    if (process.geteuid?.() !== 0) return skipOrFail('root', 'exec joins a container as root');
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const old = readFileSync(SYSCTL, 'utf8').trim();
+    const own = required('own-sysctl');
+    if (!own && old !== '1') {
+      console.warn(`SKIP (own-sysctl): ${SYSCTL} is ${old} and belongs to this host; the VM (test/vm) sets it to 1 and back`);
+      return;
+    }
+    const root = tempDir('bvisor-dumpable-root-');
+    const dir = tempDir('bvisor-dumpable-');
+    busyboxRootfs(dir);
+    writeFileSync(join(dir, 'boundary.yaml'), 'bvisorVersion: "1"\nroot: { path: rootfs, readonly: true }\nworkload:\n  process: { exe: /bin/bvprobe, args: [sleep, "60"], cwd: / }\nenv: { PATH: /bin }\ntmp: private\nspawn: descendants\nlimits: { processes: { value: 32, guarantee: best-effort } }\n');
+    const id = `dump${process.pid}`;
+    const nul = openSync('/dev/null', 'r+');
+    try {
+      if (own) writeFileSync(SYSCTL, '1');
+      await createContainer({ root, id, bundle: dir, cgroupParent: defaultTestParent(), pidFile: null, secretEnv: {}, host: facts() });
+      await startContainer(root, id);
+      const seen: Array<{ owner: number; euid: number }> = [];
+      const onStopped = (pid: number): void => {
+        seen.push({ owner: statSync(`/proc/${pid}/status`).uid, euid: Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) });
+      };
+      const e = await execContainer({ root, id, processFile: null, args: ['/bin/bvprobe', 'exit', '0'], env: [], cwd: null, user: null, tty: false, consoleSocket: null, pidFile: null, detach: false, secretEnv: {}, stdio: [nul, nul, nul], host: facts(), hooks: { stopJoined: true, onStopped } }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(BvisorError);
+      expect([(e as BvisorError).code, (e as BvisorError).message]).toEqual(['BV_LAUNCH_FAILED', expect.stringContaining('stopped by a signal')]);
+      expect(seen).toHaveLength(1);
+      // It has the container's ids (a host id that is not root), and its files are not its own.
+      expect(seen[0]!.euid).not.toBe(0);
+      expect(seen[0]).toEqual({ owner: 0, euid: seen[0]!.euid });
+    } finally {
+      if (own) writeFileSync(SYSCTL, old);
+      closeSync(nul);
+      await deleteContainer(root, id, true).catch(() => undefined);
+    }
   }, 300_000);
 });
