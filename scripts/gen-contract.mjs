@@ -63,7 +63,7 @@ for (const s of schemas) exportsMap['validate' + s.title] = s.$id;
 // validators (reports, command outputs) are checked by tests only and are in no blob.
 const VALIDATOR_FILES = {
   'validators': null,
-  'validators-records': ['HostFacts', 'JournalEntry', 'ContainerState'],
+  'validators-records': ['HostFacts', 'JournalEntry', 'ContainerState', 'SignalsSentRecord'],
   'validators-manifest': ['BoundaryManifest'],
 };
 // (A plan read back is checked against its planHash instead: src/core/plan-hash.ts.) The records'

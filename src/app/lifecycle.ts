@@ -533,7 +533,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
   });
 }
 
-export const SIGNALS_SENT = 'signals.json';
+const SIGNALS_SENT = 'signals.json';
 
 /**
  * Records, before it is sent, that a command of ours sends `sig` to the container's live

@@ -4,17 +4,14 @@
 // abort does, and the report says so (killed, reason kill or deleted) instead of calling a stop
 // someone asked for a crash. The record is written by the command before it signals
 // (app/lifecycle.ts), so a seal that follows the death always finds it.
-import type { ReportBody } from '../contract/generated/types.js';
+import type { ReportBody, SignalSent, SignalsSentRecord } from '../contract/generated/types.js';
+import { validateSignalsSentRecord } from '../contract/generated/validators-records.js';
 
-export type SentBy = 'kill' | 'kill --all' | 'delete --force';
-export type SignalSent = NonNullable<ReportBody['signalsSent']>[number];
+export type { SignalSent };
+export type SentBy = SignalSent['by'];
 
-const BY: ReadonlySet<string> = new Set<SentBy>(['kill', 'kill --all', 'delete --force']);
-const ISO = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$/;
-/** (command, signal) pairs are few (3 × 64); more entries than that is not a file we wrote. */
-export const MAX_SIGNALS_SENT = 256;
-
-/** signals.json as bvisor writes it, or null for anything else (missing, torn, edited). */
+/** signals.json as bvisor writes it (schemas/signals-sent.schema.json), or null for anything
+ * else (missing, torn, edited, another version's). */
 export function parseSignalsSent(text: string | null): SignalSent[] | null {
   if (text === null) return null;
   let v: unknown;
@@ -23,21 +20,14 @@ export function parseSignalsSent(text: string | null): SignalSent[] | null {
   } catch {
     return null;
   }
-  const sent = (v as { sent?: unknown } | null)?.sent;
-  if (!Array.isArray(sent) || sent.length > MAX_SIGNALS_SENT) return null;
-  const ok = sent.every((e: Record<string, unknown>) =>
-    e !== null && typeof e === 'object' && Object.keys(e).length === 5 &&
-    BY.has(e.by as string) && typeof e.signal === 'string' && /^SIG[A-Z0-9]+$/.test(e.signal) &&
-    Number.isSafeInteger(e.count) && (e.count as number) >= 1 &&
-    typeof e.firstAt === 'string' && ISO.test(e.firstAt) && typeof e.lastAt === 'string' && ISO.test(e.lastAt));
-  return ok ? (sent as SignalSent[]) : null;
+  return validateSignalsSentRecord(v) ? (v as SignalsSentRecord).sent : null;
 }
 
 /** The record with one more sending of `signal` by `by` at `at` (an ISO 8601 time, UTC). */
-export function withSignalSent(prev: readonly SignalSent[], by: SentBy, signal: string, at: string): { sent: SignalSent[] } {
+export function withSignalSent(prev: readonly SignalSent[], by: SentBy, signal: string, at: string): SignalsSentRecord {
   const i = prev.findIndex((e) => e.by === by && e.signal === signal);
-  if (i < 0) return { sent: [...prev, { by, signal, count: 1, firstAt: at, lastAt: at }] };
-  return { sent: prev.map((e, j) => (j === i ? { ...e, count: e.count + 1, lastAt: at } : e)) };
+  const sent = i < 0 ? [...prev, { by, signal, count: 1, firstAt: at, lastAt: at }] : prev.map((e, j) => (j === i ? { ...e, count: e.count + 1, lastAt: at } : e));
+  return { bvisorVersion: '1', sent };
 }
 
 /**

@@ -48,6 +48,8 @@ const mut = <T>(x: T, f: (y: any) => void): T => {
   return y;
 };
 
+const signals = { bvisorVersion: '1', sent: [{ by: 'kill', signal: 'SIGTERM', count: 2, firstAt: '2026-11-29T20:00:00.010Z', lastAt: '2026-11-29T20:00:00.020Z' }] };
+
 const learned = {
   proposal: 'bvisorVersion: "1"\n',
   written: null,
@@ -83,6 +85,12 @@ const rows: Row[] = [
   { name: 'refused plan', validator: V.validatePlan, doc: refusedPlan, valid: true },
   { name: 'plan: verdict typo', validator: V.validatePlan, doc: mut(okPlan, (p) => (p.clauses[0].verdict = 'ok')), valid: false },
   { name: 'plan: refusal without hint', validator: V.validatePlan, doc: mut(refusedPlan, (p) => delete p.refusals[0].hint), valid: false },
+  { name: 'signals sent', validator: V.validateSignalsSentRecord, doc: signals, valid: true },
+  { name: 'signals sent: a command bvisor does not have', validator: V.validateSignalsSentRecord, doc: mut(signals, (s) => (s.sent[0].by = 'stop')), valid: false },
+  { name: 'signals sent: a signal by number', validator: V.validateSignalsSentRecord, doc: mut(signals, (s) => (s.sent[0].signal = '9')), valid: false },
+  { name: 'signals sent: no version', validator: V.validateSignalsSentRecord, doc: mut(signals, (s) => delete s.bvisorVersion), valid: false },
+  { name: 'report listing the signals sent', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.signalsSent = signals.sent)), valid: true },
+  { name: 'report: a signal sent zero times', validator: V.validateSealedReport, doc: mut(report, (r) => (r.body.signalsSent = [{ ...signals.sent[0], count: 0 }])), valid: false },
   { name: 'host facts', validator: V.validateHostFacts, doc: hybridHost(), valid: true },
   { name: 'host facts: cgroup mode typo', validator: V.validateHostFacts, doc: mut(hybridHost(), (h) => (h.cgroup.mode = 'mixed')), valid: false },
   { name: 'host facts: capeff not hex', validator: V.validateHostFacts, doc: mut(hybridHost(), (h) => (h.capabilities.effective = 'zz')), valid: false },
@@ -106,7 +114,7 @@ describe('schemas accept good documents and reject bad ones', () => {
 describe('the validator sets src/ imports decide as the full set', () => {
   const subsets: Record<string, Record<string, unknown>> = { 'validators-records': Records, 'validators-manifest': ManifestV };
   it('each subset holds what src/ uses, and every one of its validators is the full set\'s, by name', () => {
-    expect(Object.keys(Records).filter((k) => k.startsWith('validate')).sort()).toEqual(['validateContainerState', 'validateHostFacts', 'validateJournalEntry']);
+    expect(Object.keys(Records).filter((k) => k.startsWith('validate')).sort()).toEqual(['validateContainerState', 'validateHostFacts', 'validateJournalEntry', 'validateSignalsSentRecord']);
     expect(Object.keys(ManifestV).filter((k) => k.startsWith('validate'))).toEqual(['validateBoundaryManifest']);
     for (const [file, m] of Object.entries(subsets)) for (const k of Object.keys(m).filter((x) => x.startsWith('validate'))) expect(V, `${file}.${k}`).toHaveProperty([k]);
   });

@@ -844,13 +844,7 @@ export interface ReportBody {
    *
    * @maxItems 256
    */
-  signalsSent?: {
-    by: 'kill' | 'kill --all' | 'delete --force';
-    signal: string;
-    count: number;
-    firstAt: string;
-    lastAt: string;
-  }[];
+  signalsSent?: SignalSent[];
   artifacts?: Artifacts;
   /**
    * What the run did to each read-write directory grant: entries created, modified and deleted, from a snapshot taken before the workload was released and a walk after it ended (by descriptor from the planned directory; no symlink or mount crossed). notObserved says why a grant has no delta: more than 20000 entries or 8 MiB of paths, a name that is not UTF-8, the grant's directory replaced or reached through a symlink, another filesystem (a mount or a subvolume) inside it, an entry that changed while it was walked, a container whose workload had secrets (their values are unknown at its seal), or, for run, lists the state root had no room for. The grant's own directory is the entry '.'. A listed path that holds a secret value reads <redacted: holds a secret value>. Absent when the launch has no read-write directory grant.
@@ -962,6 +956,16 @@ export interface Stream {
    */
   sha256: string | null;
   truncated: boolean;
+}
+/**
+ * One (command, signal) pair: how many times it was sent, first and last.
+ */
+export interface SignalSent {
+  by: 'kill' | 'kill --all' | 'delete --force';
+  signal: string;
+  count: number;
+  firstAt: string;
+  lastAt: string;
 }
 /**
  * The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.
@@ -1969,6 +1973,9 @@ export interface RecoveredAttempt {
  * via the `definition` "Stream".
  */
 /**
+ * One (command, signal) pair: how many times it was sent, first and last.
+ */
+/**
  * The outputs quarantine as staged at the end of the run: frozen (read-only, unreachable by the run) before it was hashed; each regular file an artifact; anything else refused. Absent when the manifest has no outputs.
  */
 /**
@@ -1995,6 +2002,22 @@ export interface RecoveredAttempt {
  *
  * This interface was referenced by `SealedReport`'s JSON-Schema
  * via the `definition` "Denials".
+ */
+/**
+ * <root>/containers/<id>/signals.json: the signals bvisor kill and bvisor delete --force sent to the container's live workload, each written (temp, rename; not fsync'd: it explains a report, its loss costs words only) under the container's lock before the signal is sent. The report's signalsSent is its list.
+ */
+export interface SignalsSentRecord {
+  bvisorVersion: '1';
+  /**
+   * @maxItems 256
+   */
+  sent: SignalSent[];
+}
+/**
+ * One (command, signal) pair: how many times it was sent, first and last.
+ *
+ * This interface was referenced by `SignalsSentRecord`'s JSON-Schema
+ * via the `definition` "SignalSent".
  */
 /**
  * This interface was referenced by `ContainerState`'s JSON-Schema

@@ -5,4 +5,5 @@ export type { CompiledValidator };
 export declare function loadedValidators(): string[];
 export declare const validateHostFacts: CompiledValidator;
 export declare const validateJournalEntry: CompiledValidator;
+export declare const validateSignalsSentRecord: CompiledValidator;
 export declare const validateContainerState: CompiledValidator;

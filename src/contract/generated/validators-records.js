@@ -2021,14 +2021,15 @@ exports.validateJournalEntry = lazy("validateJournalEntry", (exports) => {
 exports.validateJournalEntry = validate60;
 const schema94 = {};
 const schema95 = {};
-const schema111 = {};
+const schema114 = {};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern12 = new RegExp("^[0-9a-f]{16}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":{"items":{"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
-const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
+const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
+const schema108 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const func1 = Object.prototype.hasOwnProperty;
 const pattern22 = new RegExp("^SIG[A-Z0-9]+$", "u");
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
@@ -2715,15 +2716,15 @@ return errors === 0;
 }
 validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema106 = {};
-const schema107 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
-const schema110 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
-const pattern27 = new RegExp("^0x[0-9a-f]+$", "u");
+const schema109 = {};
+const schema110 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
+const schema113 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
+const pattern30 = new RegExp("^0x[0-9a-f]+$", "u");
 
-function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate76(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate75.evaluated;
+const evaluated0 = validate76.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -2888,7 +2889,7 @@ errors++;
 if(data1.how !== undefined){
 let data3 = data1.how;
 if((typeof data3 !== "string") && (data3 !== null)){
-const err14 = {instancePath:instancePath+"/sources/seccomp/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/sources/seccomp/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema110.properties.how.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2901,7 +2902,7 @@ errors++;
 if(data1.notObserved !== undefined){
 let data4 = data1.notObserved;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err15 = {instancePath:instancePath+"/sources/seccomp/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+const err15 = {instancePath:instancePath+"/sources/seccomp/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema110.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2983,7 +2984,7 @@ errors++;
 if(data5.how !== undefined){
 let data7 = data5.how;
 if((typeof data7 !== "string") && (data7 !== null)){
-const err22 = {instancePath:instancePath+"/sources/landlock/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+const err22 = {instancePath:instancePath+"/sources/landlock/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema110.properties.how.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2996,7 +2997,7 @@ errors++;
 if(data5.notObserved !== undefined){
 let data8 = data5.notObserved;
 if((typeof data8 !== "string") && (data8 !== null)){
-const err23 = {instancePath:instancePath+"/sources/landlock/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+const err23 = {instancePath:instancePath+"/sources/landlock/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema110.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3078,7 +3079,7 @@ errors++;
 if(data9.how !== undefined){
 let data11 = data9.how;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err30 = {instancePath:instancePath+"/sources/budgets/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+const err30 = {instancePath:instancePath+"/sources/budgets/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema110.properties.how.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3091,7 +3092,7 @@ errors++;
 if(data9.notObserved !== undefined){
 let data12 = data9.notObserved;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err31 = {instancePath:instancePath+"/sources/budgets/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+const err31 = {instancePath:instancePath+"/sources/budgets/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema110.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3233,7 +3234,7 @@ vErrors.push(err43);
 errors++;
 }
 for(const key5 in data14){
-if(!(func1.call(schema110.properties, key5))){
+if(!(func1.call(schema113.properties, key5))){
 const err44 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
@@ -3257,7 +3258,7 @@ vErrors.push(err45);
 errors++;
 }
 if(!(((((data15 === "syscall") || (data15 === "filesystem")) || (data15 === "network")) || (data15 === "spawn")) || (data15 === "budget"))){
-const err46 = {instancePath:instancePath+"/items/" + i0+"/kind",schemaPath:"#/$defs/Denial/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err46 = {instancePath:instancePath+"/items/" + i0+"/kind",schemaPath:"#/$defs/Denial/properties/kind/enum",keyword:"enum",params:{allowedValues: schema113.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3412,7 +3413,7 @@ const len1 = data22.length;
 for(let i1=0; i1<len1; i1++){
 let data23 = data22[i1];
 if(typeof data23 === "string"){
-if(!pattern27.test(data23)){
+if(!pattern30.test(data23)){
 const err59 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/pattern",keyword:"pattern",params:{pattern: "^0x[0-9a-f]+$"},message:"must match pattern \""+"^0x[0-9a-f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
@@ -3463,7 +3464,7 @@ const len2 = data24.length;
 for(let i2=0; i2<len2; i2++){
 let data25 = data24[i2];
 if((typeof data25 !== "string") && (data25 !== null)){
-const err63 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings/" + i2,schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/items/type",keyword:"type",params:{type: schema110.properties.syscall.properties.strings.items.type},message:"must be string,null"};
+const err63 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings/" + i2,schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/items/type",keyword:"type",params:{type: schema113.properties.syscall.properties.strings.items.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -3500,7 +3501,7 @@ errors++;
 if(data14.path !== undefined){
 let data26 = data14.path;
 if((typeof data26 !== "string") && (data26 !== null)){
-const err66 = {instancePath:instancePath+"/items/" + i0+"/path",schemaPath:"#/$defs/Denial/properties/path/type",keyword:"type",params:{type: schema110.properties.path.type},message:"must be string,null"};
+const err66 = {instancePath:instancePath+"/items/" + i0+"/path",schemaPath:"#/$defs/Denial/properties/path/type",keyword:"type",params:{type: schema113.properties.path.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -3513,7 +3514,7 @@ errors++;
 if(data14.port !== undefined){
 let data27 = data14.port;
 if((!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))) && (data27 !== null)){
-const err67 = {instancePath:instancePath+"/items/" + i0+"/port",schemaPath:"#/$defs/Denial/properties/port/type",keyword:"type",params:{type: schema110.properties.port.type},message:"must be integer,null"};
+const err67 = {instancePath:instancePath+"/items/" + i0+"/port",schemaPath:"#/$defs/Denial/properties/port/type",keyword:"type",params:{type: schema113.properties.port.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -3526,7 +3527,7 @@ errors++;
 if(data14.signal !== undefined){
 let data28 = data14.signal;
 if((typeof data28 !== "string") && (data28 !== null)){
-const err68 = {instancePath:instancePath+"/items/" + i0+"/signal",schemaPath:"#/$defs/Denial/properties/signal/type",keyword:"type",params:{type: schema110.properties.signal.type},message:"must be string,null"};
+const err68 = {instancePath:instancePath+"/items/" + i0+"/signal",schemaPath:"#/$defs/Denial/properties/signal/type",keyword:"type",params:{type: schema113.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -3551,7 +3552,7 @@ errors++;
 if(data14.errno !== undefined){
 let data30 = data14.errno;
 if((typeof data30 !== "string") && (data30 !== null)){
-const err70 = {instancePath:instancePath+"/items/" + i0+"/errno",schemaPath:"#/$defs/Denial/properties/errno/type",keyword:"type",params:{type: schema110.properties.errno.type},message:"must be string,null"};
+const err70 = {instancePath:instancePath+"/items/" + i0+"/errno",schemaPath:"#/$defs/Denial/properties/errno/type",keyword:"type",params:{type: schema113.properties.errno.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -3576,7 +3577,7 @@ errors++;
 if(data14.allow !== undefined){
 let data32 = data14.allow;
 if((typeof data32 !== "string") && (data32 !== null)){
-const err72 = {instancePath:instancePath+"/items/" + i0+"/allow",schemaPath:"#/$defs/Denial/properties/allow/type",keyword:"type",params:{type: schema110.properties.allow.type},message:"must be string,null"};
+const err72 = {instancePath:instancePath+"/items/" + i0+"/allow",schemaPath:"#/$defs/Denial/properties/allow/type",keyword:"type",params:{type: schema113.properties.allow.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -3589,7 +3590,7 @@ errors++;
 if(data14.warning !== undefined){
 let data33 = data14.warning;
 if((typeof data33 !== "string") && (data33 !== null)){
-const err73 = {instancePath:instancePath+"/items/" + i0+"/warning",schemaPath:"#/$defs/Denial/properties/warning/type",keyword:"type",params:{type: schema110.properties.warning.type},message:"must be string,null"};
+const err73 = {instancePath:instancePath+"/items/" + i0+"/warning",schemaPath:"#/$defs/Denial/properties/warning/type",keyword:"type",params:{type: schema113.properties.warning.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -3627,7 +3628,7 @@ errors++;
 if(data14.atMs !== undefined){
 let data35 = data14.atMs;
 if((!((typeof data35 == "number") && (isFinite(data35)))) && (data35 !== null)){
-const err76 = {instancePath:instancePath+"/items/" + i0+"/atMs",schemaPath:"#/$defs/Denial/properties/atMs/type",keyword:"type",params:{type: schema110.properties.atMs.type},message:"must be number,null"};
+const err76 = {instancePath:instancePath+"/items/" + i0+"/atMs",schemaPath:"#/$defs/Denial/properties/atMs/type",keyword:"type",params:{type: schema113.properties.atMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -3640,7 +3641,7 @@ errors++;
 if(data14.pid !== undefined){
 let data36 = data14.pid;
 if((!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))) && (data36 !== null)){
-const err77 = {instancePath:instancePath+"/items/" + i0+"/pid",schemaPath:"#/$defs/Denial/properties/pid/type",keyword:"type",params:{type: schema110.properties.pid.type},message:"must be integer,null"};
+const err77 = {instancePath:instancePath+"/items/" + i0+"/pid",schemaPath:"#/$defs/Denial/properties/pid/type",keyword:"type",params:{type: schema113.properties.pid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -3722,10 +3723,10 @@ vErrors.push(err83);
 }
 errors++;
 }
-validate75.errors = vErrors;
+validate76.errors = vErrors;
 return errors === 0;
 }
-validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
 function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -5257,7 +5258,7 @@ for(let i4=0; i4<len4; i4++){
 let data58 = data57[i4];
 if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
 if(data58.by === undefined){
-const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
+const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -5267,7 +5268,7 @@ vErrors.push(err124);
 errors++;
 }
 if(data58.signal === undefined){
-const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -5277,7 +5278,7 @@ vErrors.push(err125);
 errors++;
 }
 if(data58.count === undefined){
-const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -5287,7 +5288,7 @@ vErrors.push(err126);
 errors++;
 }
 if(data58.firstAt === undefined){
-const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
+const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -5297,7 +5298,7 @@ vErrors.push(err127);
 errors++;
 }
 if(data58.lastAt === undefined){
-const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
+const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -5308,7 +5309,7 @@ errors++;
 }
 for(const key11 in data58){
 if(!(((((key11 === "by") || (key11 === "signal")) || (key11 === "count")) || (key11 === "firstAt")) || (key11 === "lastAt"))){
-const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -5321,7 +5322,7 @@ errors++;
 if(data58.by !== undefined){
 let data59 = data58.by;
 if(typeof data59 !== "string"){
-const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -5331,7 +5332,7 @@ vErrors.push(err130);
 errors++;
 }
 if(!(((data59 === "kill") || (data59 === "kill --all")) || (data59 === "delete --force"))){
-const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/enum",keyword:"enum",params:{allowedValues: schema97.properties.signalsSent.items.properties.by.enum},message:"must be equal to one of the allowed values"};
+const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -5345,7 +5346,7 @@ if(data58.signal !== undefined){
 let data60 = data58.signal;
 if(typeof data60 === "string"){
 if(!pattern22.test(data60)){
-const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
+const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -5356,7 +5357,7 @@ errors++;
 }
 }
 else {
-const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -5369,7 +5370,7 @@ errors++;
 if(data58.count !== undefined){
 let data61 = data58.count;
 if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
-const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -5380,7 +5381,7 @@ errors++;
 }
 if((typeof data61 == "number") && (isFinite(data61))){
 if(data61 < 1 || isNaN(data61)){
-const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -5395,7 +5396,7 @@ if(data58.firstAt !== undefined){
 let data62 = data58.firstAt;
 if(typeof data62 === "string"){
 if(!pattern13.test(data62)){
-const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -5406,7 +5407,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -5420,7 +5421,7 @@ if(data58.lastAt !== undefined){
 let data63 = data58.lastAt;
 if(typeof data63 === "string"){
 if(!pattern13.test(data63)){
-const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -5431,7 +5432,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -5443,7 +5444,7 @@ errors++;
 }
 }
 else {
-const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -5565,7 +5566,7 @@ vErrors.push(err150);
 errors++;
 }
 if(!((data66 === "manual") || (data66 === "on-success"))){
-const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
+const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema108.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -5578,7 +5579,7 @@ errors++;
 if(data64.to !== undefined){
 let data67 = data64.to;
 if((typeof data67 !== "string") && (data67 !== null)){
-const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
+const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema108.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -5591,7 +5592,7 @@ errors++;
 if(data64.toFrom !== undefined){
 let data68 = data64.toFrom;
 if((typeof data68 !== "string") && (data68 !== null)){
-const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
+const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema108.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -5601,7 +5602,7 @@ vErrors.push(err153);
 errors++;
 }
 if(!(((data68 === "bundle") || (data68 === "caller")) || (data68 === null))){
-const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema108.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -6506,8 +6507,8 @@ errors++;
 }
 }
 if(data.denials !== undefined){
-if(!(validate75(data.denials, {instancePath:instancePath+"/denials",parentData:data,parentDataProperty:"denials",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+if(!(validate76(data.denials, {instancePath:instancePath+"/denials",parentData:data,parentDataProperty:"denials",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
 errors = vErrors.length;
 }
 }
@@ -7035,21 +7036,21 @@ return errors === 0;
 }
 validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema112 = {};
-const schema113 = {};
-const pattern34 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
-const func2 = require("ajv/dist/runtime/ucs2length").default;
-const schema114 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
 const schema115 = {};
-const schema116 = {"type":["string","null"]};
-const pattern35 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
-const schema117 = {};
-const schema119 = {};
+const schema116 = {};
+const pattern37 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
+const func2 = require("ajv/dist/runtime/ucs2length").default;
+const schema117 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
+const schema118 = {};
+const schema119 = {"type":["string","null"]};
+const pattern38 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
+const schema120 = {};
+const schema122 = {};
 
-function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate82.evaluated;
+const evaluated0 = validate83.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7167,17 +7168,17 @@ vErrors = null;
 }
 }
 }
-validate82.errors = vErrors;
+validate83.errors = vErrors;
 evaluated0.props = props0;
 return errors === 0;
 }
-validate82.evaluated = {"dynamicProps":true,"dynamicItems":false};
+validate83.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 
-function validate81(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate81.evaluated;
+const evaluated0 = validate82.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7296,7 +7297,7 @@ vErrors.push(err10);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema114.properties, key0))){
+if(!(func1.call(schema117.properties, key0))){
 const err11 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err11];
@@ -7322,7 +7323,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
+if(!pattern38.test(data1)){
 const err13 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -7347,7 +7348,7 @@ errors++;
 if(data.containerId !== undefined){
 let data2 = data.containerId;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err15 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema116.type},message:"must be string,null"};
+const err15 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema119.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -7372,7 +7373,7 @@ errors++;
 if(data.releasedBy !== undefined){
 let data3 = data.releasedBy;
 if(!((data3 === "run") || (data3 === "start"))){
-const err17 = {instancePath:instancePath+"/releasedBy",schemaPath:"#/properties/releasedBy/enum",keyword:"enum",params:{allowedValues: schema114.properties.releasedBy.enum},message:"must be equal to one of the allowed values"};
+const err17 = {instancePath:instancePath+"/releasedBy",schemaPath:"#/properties/releasedBy/enum",keyword:"enum",params:{allowedValues: schema117.properties.releasedBy.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -7385,7 +7386,7 @@ errors++;
 if(data.backend !== undefined){
 let data4 = data.backend;
 if(!((data4 === "linux") || (data4 === "wasm"))){
-const err18 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema114.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err18 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema117.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -7529,7 +7530,7 @@ errors++;
 if(data.ociLeaf !== undefined){
 let data9 = data.ociLeaf;
 if((typeof data9 !== "string") && (data9 !== null)){
-const err30 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/type",keyword:"type",params:{type: schema114.properties.ociLeaf.type},message:"must be string,null"};
+const err30 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/type",keyword:"type",params:{type: schema117.properties.ociLeaf.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -7562,20 +7563,20 @@ errors++;
 }
 }
 if(data.supervisor !== undefined){
-if(!(validate82(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+if(!(validate83(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
 errors = vErrors.length;
 }
 }
 if(data.monitor !== undefined){
-if(!(validate82(data.monitor, {instancePath:instancePath+"/monitor",parentData:data,parentDataProperty:"monitor",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+if(!(validate83(data.monitor, {instancePath:instancePath+"/monitor",parentData:data,parentDataProperty:"monitor",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
 errors = vErrors.length;
 }
 }
 if(data.workload !== undefined){
-if(!(validate82(data.workload, {instancePath:instancePath+"/workload",parentData:data,parentDataProperty:"workload",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+if(!(validate83(data.workload, {instancePath:instancePath+"/workload",parentData:data,parentDataProperty:"workload",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
 errors = vErrors.length;
 }
 }
@@ -7590,17 +7591,17 @@ vErrors.push(err33);
 }
 errors++;
 }
-validate81.errors = vErrors;
+validate82.errors = vErrors;
 return errors === 0;
 }
-validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate82.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema128 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
+const schema131 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
 
-function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate89(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate88.evaluated;
+const evaluated0 = validate89.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7685,7 +7686,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
+if(!pattern38.test(data1)){
 const err7 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -7710,7 +7711,7 @@ errors++;
 if(data.step !== undefined){
 let data2 = data.step;
 if(!(((data2 === "decided") || (data2 === "applied")) || (data2 === "failed"))){
-const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema128.properties.step.enum},message:"must be equal to one of the allowed values"};
+const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema131.properties.step.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7723,7 +7724,7 @@ errors++;
 if(data.action !== undefined){
 let data3 = data.action;
 if(!((data3 === "commit") || (data3 === "discard"))){
-const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema128.properties.action.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema131.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -8009,19 +8010,19 @@ vErrors.push(err33);
 }
 errors++;
 }
-validate88.errors = vErrors;
+validate89.errors = vErrors;
 return errors === 0;
 }
-validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate89.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema130 = {};
-const schema133 = {"enum":["absent","rolled-back","completed","running","refused"]};
-const schema134 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
+const schema133 = {};
+const schema136 = {"enum":["absent","rolled-back","completed","running","refused"]};
+const schema137 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
 
-function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate91(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate90.evaluated;
+const evaluated0 = validate91.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8116,7 +8117,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
+if(!pattern38.test(data1)){
 const err8 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -8141,7 +8142,7 @@ errors++;
 if(data.containerId !== undefined){
 let data2 = data.containerId;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err10 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema116.type},message:"must be string,null"};
+const err10 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema119.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -8166,7 +8167,7 @@ errors++;
 if(data.classification !== undefined){
 let data3 = data.classification;
 if(!(((((data3 === "absent") || (data3 === "rolled-back")) || (data3 === "completed")) || (data3 === "running")) || (data3 === "refused"))){
-const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema136.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -8273,7 +8274,7 @@ errors++;
 if(data6.do !== undefined){
 let data7 = data6.do;
 if(!((((((data7 === "kill-process") || (data7 === "remove-cgroup")) || (data7 === "discard-quarantine")) || (data7 === "remove-state")) || (data7 === "seal-report")) || (data7 === "repair-journal"))){
-const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema134.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema137.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -8323,7 +8324,7 @@ errors++;
 if(data6.error !== undefined){
 let data10 = data6.error;
 if((typeof data10 !== "string") && (data10 !== null)){
-const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema134.properties.error.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema137.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -8380,16 +8381,16 @@ vErrors.push(err29);
 }
 errors++;
 }
-validate90.errors = vErrors;
+validate91.errors = vErrors;
 return errors === 0;
 }
-validate90.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate91.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate81(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate80.evaluated;
+const evaluated0 = validate81.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8805,7 +8806,7 @@ errors++;
 if(data7.savedAs !== undefined){
 let data11 = data7.savedAs;
 if(typeof data11 === "string"){
-if(!pattern34.test(data11)){
+if(!pattern37.test(data11)){
 const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
@@ -9038,8 +9039,8 @@ passing0 = 0;
 var props2 = true;
 }
 const _errs44 = errors;
-if(!(validate81(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
+if(!(validate82(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs44 === errors;
@@ -9056,8 +9057,8 @@ props2 = true;
 }
 }
 const _errs45 = errors;
-if(!(validate88(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
+if(!(validate89(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs45 === errors;
@@ -9074,8 +9075,8 @@ props2 = true;
 }
 }
 const _errs46 = errors;
-if(!(validate90(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate90.errors : vErrors.concat(validate90.errors);
+if(!(validate91(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs46 === errors;
@@ -9271,10 +9272,10 @@ vErrors.push(err62);
 }
 errors++;
 }
-validate80.errors = vErrors;
+validate81.errors = vErrors;
 return errors === 0;
 }
-validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -9303,8 +9304,8 @@ passing0 = 0;
 var props0 = true;
 }
 const _errs2 = errors;
-if(!(validate80(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+if(!(validate81(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs2 === errors;
@@ -9349,19 +9350,325 @@ return errors === 0;
 validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 });
+exports.validateSignalsSentRecord = lazy("validateSignalsSentRecord", (exports) => {
+exports.validateSignalsSentRecord = validate75;
+const schema105 = {};
+const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
+const pattern22 = new RegExp("^SIG[A-Z0-9]+$", "u");
+const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
+
+function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+/*# sourceURL="https://bvisor.dev/schemas/signals-sent.schema.json" */;
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate75.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.bvisorVersion === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "bvisorVersion"},message:"must have required property '"+"bvisorVersion"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.sent === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "sent"},message:"must have required property '"+"sent"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((key0 === "bvisorVersion") || (key0 === "sent"))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.bvisorVersion !== undefined){
+if("1" !== data.bvisorVersion){
+const err3 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.sent !== undefined){
+let data1 = data.sent;
+if(Array.isArray(data1)){
+if(data1.length > 256){
+const err4 = {instancePath:instancePath+"/sent",schemaPath:"#/properties/sent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+const len0 = data1.length;
+for(let i0=0; i0<len0; i0++){
+let data2 = data1[i0];
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+if(data2.by === undefined){
+const err5 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if(data2.signal === undefined){
+const err6 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(data2.count === undefined){
+const err7 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+if(data2.firstAt === undefined){
+const err8 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if(data2.lastAt === undefined){
+const err9 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+for(const key1 in data2){
+if(!(((((key1 === "by") || (key1 === "signal")) || (key1 === "count")) || (key1 === "firstAt")) || (key1 === "lastAt"))){
+const err10 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data2.by !== undefined){
+let data3 = data2.by;
+if(typeof data3 !== "string"){
+const err11 = {instancePath:instancePath+"/sent/" + i0+"/by",schemaPath:"#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if(!(((data3 === "kill") || (data3 === "kill --all")) || (data3 === "delete --force"))){
+const err12 = {instancePath:instancePath+"/sent/" + i0+"/by",schemaPath:"#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data2.signal !== undefined){
+let data4 = data2.signal;
+if(typeof data4 === "string"){
+if(!pattern22.test(data4)){
+const err13 = {instancePath:instancePath+"/sent/" + i0+"/signal",schemaPath:"#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/sent/" + i0+"/signal",schemaPath:"#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data2.count !== undefined){
+let data5 = data2.count;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err15 = {instancePath:instancePath+"/sent/" + i0+"/count",schemaPath:"#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 1 || isNaN(data5)){
+const err16 = {instancePath:instancePath+"/sent/" + i0+"/count",schemaPath:"#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+}
+if(data2.firstAt !== undefined){
+let data6 = data2.firstAt;
+if(typeof data6 === "string"){
+if(!pattern13.test(data6)){
+const err17 = {instancePath:instancePath+"/sent/" + i0+"/firstAt",schemaPath:"#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/sent/" + i0+"/firstAt",schemaPath:"#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data2.lastAt !== undefined){
+let data7 = data2.lastAt;
+if(typeof data7 === "string"){
+if(!pattern13.test(data7)){
+const err19 = {instancePath:instancePath+"/sent/" + i0+"/lastAt",schemaPath:"#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/sent/" + i0+"/lastAt",schemaPath:"#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/sent",schemaPath:"#/properties/sent/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+else {
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+validate75.errors = vErrors;
+return errors === 0;
+}
+validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+});
 exports.validateContainerState = lazy("validateContainerState", (exports) => {
-exports.validateContainerState = validate83;
-const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
-const schema119 = {};
+exports.validateContainerState = validate84;
+const schema121 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
 const schema122 = {};
+const schema125 = {};
 const func1 = Object.prototype.hasOwnProperty;
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 
-function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate83.evaluated;
+const evaluated0 = validate84.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9560,7 +9867,7 @@ vErrors.push(err18);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema118.properties, key0))){
+if(!(func1.call(schema121.properties, key0))){
 const err19 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
@@ -9608,7 +9915,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data2 === "container") || (data2 === "run"))){
-const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema118.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema121.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -9631,7 +9938,7 @@ vErrors.push(err24);
 errors++;
 }
 if(!((((data3 === "creating") || (data3 === "created")) || (data3 === "running")) || (data3 === "stopped"))){
-const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema118.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema121.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -9996,7 +10303,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((data17 === "linux") || (data17 === "wasm"))){
-const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema118.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema121.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -10049,7 +10356,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data21 = data.setupMs;
 if((!((typeof data21 == "number") && (isFinite(data21)))) && (data21 !== null)){
-const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema118.properties.setupMs.type},message:"must be number,null"};
+const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema121.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -10062,7 +10369,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data22 = data.startedAt;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema118.properties.startedAt.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema121.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -10075,7 +10382,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data23 = data.reportHash;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema118.properties.reportHash.type},message:"must be string,null"};
+const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema121.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -10100,7 +10407,7 @@ errors++;
 if(data.journalAtCreate !== undefined){
 let data25 = data.journalAtCreate;
 if((!(data25 && typeof data25 == "object" && !Array.isArray(data25))) && (data25 !== null)){
-const err61 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema118.properties.journalAtCreate.type},message:"must be object,null"};
+const err61 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema121.properties.journalAtCreate.type},message:"must be object,null"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -10376,7 +10683,7 @@ errors++;
 if(data.keptBundle !== undefined){
 let data36 = data.keptBundle;
 if((typeof data36 !== "string") && (data36 !== null)){
-const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -10397,9 +10704,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-validate83.errors = vErrors;
+validate84.errors = vErrors;
 return errors === 0;
 }
-validate83.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate84.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 });

@@ -13,4 +13,5 @@ export declare const validateOciState: CompiledValidator;
 export declare const validatePlan: CompiledValidator;
 export declare const validateRecoverOutput: CompiledValidator;
 export declare const validateSealedReport: CompiledValidator;
+export declare const validateSignalsSentRecord: CompiledValidator;
 export declare const validateContainerState: CompiledValidator;

@@ -5919,13 +5919,14 @@ validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 exports.validateJournalEntry = validate60;
 const schema94 = {};
 const schema95 = {};
-const schema111 = {};
+const schema114 = {};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":{"items":{"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}}},"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
-const schema105 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
+const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
+const schema108 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const pattern22 = new RegExp("^SIG[A-Z0-9]+$", "u");
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
 const schema100 = {};
@@ -6611,15 +6612,15 @@ return errors === 0;
 }
 validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema106 = {};
-const schema107 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
-const schema110 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
-const pattern27 = new RegExp("^0x[0-9a-f]+$", "u");
+const schema109 = {};
+const schema110 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
+const schema113 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
+const pattern30 = new RegExp("^0x[0-9a-f]+$", "u");
 
-function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate76(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate75.evaluated;
+const evaluated0 = validate76.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6784,7 +6785,7 @@ errors++;
 if(data1.how !== undefined){
 let data3 = data1.how;
 if((typeof data3 !== "string") && (data3 !== null)){
-const err14 = {instancePath:instancePath+"/sources/seccomp/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/sources/seccomp/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema110.properties.how.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6797,7 +6798,7 @@ errors++;
 if(data1.notObserved !== undefined){
 let data4 = data1.notObserved;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err15 = {instancePath:instancePath+"/sources/seccomp/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+const err15 = {instancePath:instancePath+"/sources/seccomp/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema110.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -6879,7 +6880,7 @@ errors++;
 if(data5.how !== undefined){
 let data7 = data5.how;
 if((typeof data7 !== "string") && (data7 !== null)){
-const err22 = {instancePath:instancePath+"/sources/landlock/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+const err22 = {instancePath:instancePath+"/sources/landlock/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema110.properties.how.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -6892,7 +6893,7 @@ errors++;
 if(data5.notObserved !== undefined){
 let data8 = data5.notObserved;
 if((typeof data8 !== "string") && (data8 !== null)){
-const err23 = {instancePath:instancePath+"/sources/landlock/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+const err23 = {instancePath:instancePath+"/sources/landlock/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema110.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -6974,7 +6975,7 @@ errors++;
 if(data9.how !== undefined){
 let data11 = data9.how;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err30 = {instancePath:instancePath+"/sources/budgets/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema107.properties.how.type},message:"must be string,null"};
+const err30 = {instancePath:instancePath+"/sources/budgets/how",schemaPath:"#/$defs/DenialSource/properties/how/type",keyword:"type",params:{type: schema110.properties.how.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -6987,7 +6988,7 @@ errors++;
 if(data9.notObserved !== undefined){
 let data12 = data9.notObserved;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err31 = {instancePath:instancePath+"/sources/budgets/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema107.properties.notObserved.type},message:"must be string,null"};
+const err31 = {instancePath:instancePath+"/sources/budgets/notObserved",schemaPath:"#/$defs/DenialSource/properties/notObserved/type",keyword:"type",params:{type: schema110.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -7129,7 +7130,7 @@ vErrors.push(err43);
 errors++;
 }
 for(const key5 in data14){
-if(!(func1.call(schema110.properties, key5))){
+if(!(func1.call(schema113.properties, key5))){
 const err44 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/$defs/Denial/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
@@ -7153,7 +7154,7 @@ vErrors.push(err45);
 errors++;
 }
 if(!(((((data15 === "syscall") || (data15 === "filesystem")) || (data15 === "network")) || (data15 === "spawn")) || (data15 === "budget"))){
-const err46 = {instancePath:instancePath+"/items/" + i0+"/kind",schemaPath:"#/$defs/Denial/properties/kind/enum",keyword:"enum",params:{allowedValues: schema110.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err46 = {instancePath:instancePath+"/items/" + i0+"/kind",schemaPath:"#/$defs/Denial/properties/kind/enum",keyword:"enum",params:{allowedValues: schema113.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -7308,7 +7309,7 @@ const len1 = data22.length;
 for(let i1=0; i1<len1; i1++){
 let data23 = data22[i1];
 if(typeof data23 === "string"){
-if(!pattern27.test(data23)){
+if(!pattern30.test(data23)){
 const err59 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/pattern",keyword:"pattern",params:{pattern: "^0x[0-9a-f]+$"},message:"must match pattern \""+"^0x[0-9a-f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
@@ -7359,7 +7360,7 @@ const len2 = data24.length;
 for(let i2=0; i2<len2; i2++){
 let data25 = data24[i2];
 if((typeof data25 !== "string") && (data25 !== null)){
-const err63 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings/" + i2,schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/items/type",keyword:"type",params:{type: schema110.properties.syscall.properties.strings.items.type},message:"must be string,null"};
+const err63 = {instancePath:instancePath+"/items/" + i0+"/syscall/strings/" + i2,schemaPath:"#/$defs/Denial/properties/syscall/properties/strings/items/type",keyword:"type",params:{type: schema113.properties.syscall.properties.strings.items.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -7396,7 +7397,7 @@ errors++;
 if(data14.path !== undefined){
 let data26 = data14.path;
 if((typeof data26 !== "string") && (data26 !== null)){
-const err66 = {instancePath:instancePath+"/items/" + i0+"/path",schemaPath:"#/$defs/Denial/properties/path/type",keyword:"type",params:{type: schema110.properties.path.type},message:"must be string,null"};
+const err66 = {instancePath:instancePath+"/items/" + i0+"/path",schemaPath:"#/$defs/Denial/properties/path/type",keyword:"type",params:{type: schema113.properties.path.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -7409,7 +7410,7 @@ errors++;
 if(data14.port !== undefined){
 let data27 = data14.port;
 if((!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))) && (data27 !== null)){
-const err67 = {instancePath:instancePath+"/items/" + i0+"/port",schemaPath:"#/$defs/Denial/properties/port/type",keyword:"type",params:{type: schema110.properties.port.type},message:"must be integer,null"};
+const err67 = {instancePath:instancePath+"/items/" + i0+"/port",schemaPath:"#/$defs/Denial/properties/port/type",keyword:"type",params:{type: schema113.properties.port.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -7422,7 +7423,7 @@ errors++;
 if(data14.signal !== undefined){
 let data28 = data14.signal;
 if((typeof data28 !== "string") && (data28 !== null)){
-const err68 = {instancePath:instancePath+"/items/" + i0+"/signal",schemaPath:"#/$defs/Denial/properties/signal/type",keyword:"type",params:{type: schema110.properties.signal.type},message:"must be string,null"};
+const err68 = {instancePath:instancePath+"/items/" + i0+"/signal",schemaPath:"#/$defs/Denial/properties/signal/type",keyword:"type",params:{type: schema113.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -7447,7 +7448,7 @@ errors++;
 if(data14.errno !== undefined){
 let data30 = data14.errno;
 if((typeof data30 !== "string") && (data30 !== null)){
-const err70 = {instancePath:instancePath+"/items/" + i0+"/errno",schemaPath:"#/$defs/Denial/properties/errno/type",keyword:"type",params:{type: schema110.properties.errno.type},message:"must be string,null"};
+const err70 = {instancePath:instancePath+"/items/" + i0+"/errno",schemaPath:"#/$defs/Denial/properties/errno/type",keyword:"type",params:{type: schema113.properties.errno.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -7472,7 +7473,7 @@ errors++;
 if(data14.allow !== undefined){
 let data32 = data14.allow;
 if((typeof data32 !== "string") && (data32 !== null)){
-const err72 = {instancePath:instancePath+"/items/" + i0+"/allow",schemaPath:"#/$defs/Denial/properties/allow/type",keyword:"type",params:{type: schema110.properties.allow.type},message:"must be string,null"};
+const err72 = {instancePath:instancePath+"/items/" + i0+"/allow",schemaPath:"#/$defs/Denial/properties/allow/type",keyword:"type",params:{type: schema113.properties.allow.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -7485,7 +7486,7 @@ errors++;
 if(data14.warning !== undefined){
 let data33 = data14.warning;
 if((typeof data33 !== "string") && (data33 !== null)){
-const err73 = {instancePath:instancePath+"/items/" + i0+"/warning",schemaPath:"#/$defs/Denial/properties/warning/type",keyword:"type",params:{type: schema110.properties.warning.type},message:"must be string,null"};
+const err73 = {instancePath:instancePath+"/items/" + i0+"/warning",schemaPath:"#/$defs/Denial/properties/warning/type",keyword:"type",params:{type: schema113.properties.warning.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -7523,7 +7524,7 @@ errors++;
 if(data14.atMs !== undefined){
 let data35 = data14.atMs;
 if((!((typeof data35 == "number") && (isFinite(data35)))) && (data35 !== null)){
-const err76 = {instancePath:instancePath+"/items/" + i0+"/atMs",schemaPath:"#/$defs/Denial/properties/atMs/type",keyword:"type",params:{type: schema110.properties.atMs.type},message:"must be number,null"};
+const err76 = {instancePath:instancePath+"/items/" + i0+"/atMs",schemaPath:"#/$defs/Denial/properties/atMs/type",keyword:"type",params:{type: schema113.properties.atMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -7536,7 +7537,7 @@ errors++;
 if(data14.pid !== undefined){
 let data36 = data14.pid;
 if((!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))) && (data36 !== null)){
-const err77 = {instancePath:instancePath+"/items/" + i0+"/pid",schemaPath:"#/$defs/Denial/properties/pid/type",keyword:"type",params:{type: schema110.properties.pid.type},message:"must be integer,null"};
+const err77 = {instancePath:instancePath+"/items/" + i0+"/pid",schemaPath:"#/$defs/Denial/properties/pid/type",keyword:"type",params:{type: schema113.properties.pid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -7618,10 +7619,10 @@ vErrors.push(err83);
 }
 errors++;
 }
-validate75.errors = vErrors;
+validate76.errors = vErrors;
 return errors === 0;
 }
-validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate76.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
 function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -9153,7 +9154,7 @@ for(let i4=0; i4<len4; i4++){
 let data58 = data57[i4];
 if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
 if(data58.by === undefined){
-const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
+const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -9163,7 +9164,7 @@ vErrors.push(err124);
 errors++;
 }
 if(data58.signal === undefined){
-const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -9173,7 +9174,7 @@ vErrors.push(err125);
 errors++;
 }
 if(data58.count === undefined){
-const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -9183,7 +9184,7 @@ vErrors.push(err126);
 errors++;
 }
 if(data58.firstAt === undefined){
-const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
+const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -9193,7 +9194,7 @@ vErrors.push(err127);
 errors++;
 }
 if(data58.lastAt === undefined){
-const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
+const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -9204,7 +9205,7 @@ errors++;
 }
 for(const key11 in data58){
 if(!(((((key11 === "by") || (key11 === "signal")) || (key11 === "count")) || (key11 === "firstAt")) || (key11 === "lastAt"))){
-const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -9217,7 +9218,7 @@ errors++;
 if(data58.by !== undefined){
 let data59 = data58.by;
 if(typeof data59 !== "string"){
-const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -9227,7 +9228,7 @@ vErrors.push(err130);
 errors++;
 }
 if(!(((data59 === "kill") || (data59 === "kill --all")) || (data59 === "delete --force"))){
-const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"#/properties/signalsSent/items/properties/by/enum",keyword:"enum",params:{allowedValues: schema97.properties.signalsSent.items.properties.by.enum},message:"must be equal to one of the allowed values"};
+const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -9241,7 +9242,7 @@ if(data58.signal !== undefined){
 let data60 = data58.signal;
 if(typeof data60 === "string"){
 if(!pattern22.test(data60)){
-const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
+const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -9252,7 +9253,7 @@ errors++;
 }
 }
 else {
-const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"#/properties/signalsSent/items/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -9265,7 +9266,7 @@ errors++;
 if(data58.count !== undefined){
 let data61 = data58.count;
 if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
-const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -9276,7 +9277,7 @@ errors++;
 }
 if((typeof data61 == "number") && (isFinite(data61))){
 if(data61 < 1 || isNaN(data61)){
-const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"#/properties/signalsSent/items/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -9291,7 +9292,7 @@ if(data58.firstAt !== undefined){
 let data62 = data58.firstAt;
 if(typeof data62 === "string"){
 if(!pattern13.test(data62)){
-const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -9302,7 +9303,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"#/properties/signalsSent/items/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -9316,7 +9317,7 @@ if(data58.lastAt !== undefined){
 let data63 = data58.lastAt;
 if(typeof data63 === "string"){
 if(!pattern13.test(data63)){
-const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -9327,7 +9328,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"#/properties/signalsSent/items/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -9339,7 +9340,7 @@ errors++;
 }
 }
 else {
-const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"#/properties/signalsSent/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -9461,7 +9462,7 @@ vErrors.push(err150);
 errors++;
 }
 if(!((data66 === "manual") || (data66 === "on-success"))){
-const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema105.properties.commit.enum},message:"must be equal to one of the allowed values"};
+const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema108.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -9474,7 +9475,7 @@ errors++;
 if(data64.to !== undefined){
 let data67 = data64.to;
 if((typeof data67 !== "string") && (data67 !== null)){
-const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema105.properties.to.type},message:"must be string,null"};
+const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema108.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -9487,7 +9488,7 @@ errors++;
 if(data64.toFrom !== undefined){
 let data68 = data64.toFrom;
 if((typeof data68 !== "string") && (data68 !== null)){
-const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema105.properties.toFrom.type},message:"must be string,null"};
+const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema108.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -9497,7 +9498,7 @@ vErrors.push(err153);
 errors++;
 }
 if(!(((data68 === "bundle") || (data68 === "caller")) || (data68 === null))){
-const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema105.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema108.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -10402,8 +10403,8 @@ errors++;
 }
 }
 if(data.denials !== undefined){
-if(!(validate75(data.denials, {instancePath:instancePath+"/denials",parentData:data,parentDataProperty:"denials",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate75.errors : vErrors.concat(validate75.errors);
+if(!(validate76(data.denials, {instancePath:instancePath+"/denials",parentData:data,parentDataProperty:"denials",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate76.errors : vErrors.concat(validate76.errors);
 errors = vErrors.length;
 }
 }
@@ -10931,20 +10932,20 @@ return errors === 0;
 }
 validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema112 = {};
-const schema113 = {};
-const pattern34 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
-const schema114 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
 const schema115 = {};
-const schema116 = {"type":["string","null"]};
-const pattern35 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
-const schema117 = {};
-const schema119 = {};
+const schema116 = {};
+const pattern37 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
+const schema117 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
+const schema118 = {};
+const schema119 = {"type":["string","null"]};
+const pattern38 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
+const schema120 = {};
+const schema122 = {};
 
-function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate82.evaluated;
+const evaluated0 = validate83.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11062,17 +11063,17 @@ vErrors = null;
 }
 }
 }
-validate82.errors = vErrors;
+validate83.errors = vErrors;
 evaluated0.props = props0;
 return errors === 0;
 }
-validate82.evaluated = {"dynamicProps":true,"dynamicItems":false};
+validate83.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 
-function validate81(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate81.evaluated;
+const evaluated0 = validate82.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11191,7 +11192,7 @@ vErrors.push(err10);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema114.properties, key0))){
+if(!(func1.call(schema117.properties, key0))){
 const err11 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err11];
@@ -11217,7 +11218,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
+if(!pattern38.test(data1)){
 const err13 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -11242,7 +11243,7 @@ errors++;
 if(data.containerId !== undefined){
 let data2 = data.containerId;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err15 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema116.type},message:"must be string,null"};
+const err15 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema119.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -11267,7 +11268,7 @@ errors++;
 if(data.releasedBy !== undefined){
 let data3 = data.releasedBy;
 if(!((data3 === "run") || (data3 === "start"))){
-const err17 = {instancePath:instancePath+"/releasedBy",schemaPath:"#/properties/releasedBy/enum",keyword:"enum",params:{allowedValues: schema114.properties.releasedBy.enum},message:"must be equal to one of the allowed values"};
+const err17 = {instancePath:instancePath+"/releasedBy",schemaPath:"#/properties/releasedBy/enum",keyword:"enum",params:{allowedValues: schema117.properties.releasedBy.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -11280,7 +11281,7 @@ errors++;
 if(data.backend !== undefined){
 let data4 = data.backend;
 if(!((data4 === "linux") || (data4 === "wasm"))){
-const err18 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema114.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err18 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema117.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -11424,7 +11425,7 @@ errors++;
 if(data.ociLeaf !== undefined){
 let data9 = data.ociLeaf;
 if((typeof data9 !== "string") && (data9 !== null)){
-const err30 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/type",keyword:"type",params:{type: schema114.properties.ociLeaf.type},message:"must be string,null"};
+const err30 = {instancePath:instancePath+"/ociLeaf",schemaPath:"#/properties/ociLeaf/type",keyword:"type",params:{type: schema117.properties.ociLeaf.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -11457,20 +11458,20 @@ errors++;
 }
 }
 if(data.supervisor !== undefined){
-if(!(validate82(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+if(!(validate83(data.supervisor, {instancePath:instancePath+"/supervisor",parentData:data,parentDataProperty:"supervisor",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
 errors = vErrors.length;
 }
 }
 if(data.monitor !== undefined){
-if(!(validate82(data.monitor, {instancePath:instancePath+"/monitor",parentData:data,parentDataProperty:"monitor",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+if(!(validate83(data.monitor, {instancePath:instancePath+"/monitor",parentData:data,parentDataProperty:"monitor",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
 errors = vErrors.length;
 }
 }
 if(data.workload !== undefined){
-if(!(validate82(data.workload, {instancePath:instancePath+"/workload",parentData:data,parentDataProperty:"workload",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
+if(!(validate83(data.workload, {instancePath:instancePath+"/workload",parentData:data,parentDataProperty:"workload",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate83.errors : vErrors.concat(validate83.errors);
 errors = vErrors.length;
 }
 }
@@ -11485,17 +11486,17 @@ vErrors.push(err33);
 }
 errors++;
 }
-validate81.errors = vErrors;
+validate82.errors = vErrors;
 return errors === 0;
 }
-validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate82.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema128 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
+const schema131 = {"properties":{"step":{"enum":["decided","applied","failed"]},"action":{"enum":["commit","discard"]}}};
 
-function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate89(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate88.evaluated;
+const evaluated0 = validate89.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -11580,7 +11581,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
+if(!pattern38.test(data1)){
 const err7 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -11605,7 +11606,7 @@ errors++;
 if(data.step !== undefined){
 let data2 = data.step;
 if(!(((data2 === "decided") || (data2 === "applied")) || (data2 === "failed"))){
-const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema128.properties.step.enum},message:"must be equal to one of the allowed values"};
+const err9 = {instancePath:instancePath+"/step",schemaPath:"#/properties/step/enum",keyword:"enum",params:{allowedValues: schema131.properties.step.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -11618,7 +11619,7 @@ errors++;
 if(data.action !== undefined){
 let data3 = data.action;
 if(!((data3 === "commit") || (data3 === "discard"))){
-const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema128.properties.action.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema131.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -11904,19 +11905,19 @@ vErrors.push(err33);
 }
 errors++;
 }
-validate88.errors = vErrors;
+validate89.errors = vErrors;
 return errors === 0;
 }
-validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate89.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema130 = {};
-const schema133 = {"enum":["absent","rolled-back","completed","running","refused"]};
-const schema134 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
+const schema133 = {};
+const schema136 = {"enum":["absent","rolled-back","completed","running","refused"]};
+const schema137 = {"properties":{"do":{"enum":["kill-process","remove-cgroup","discard-quarantine","remove-state","seal-report","repair-journal"]},"error":{"type":["string","null"]}}};
 
-function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate91(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate90.evaluated;
+const evaluated0 = validate91.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -12011,7 +12012,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern35.test(data1)){
+if(!pattern38.test(data1)){
 const err8 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -12036,7 +12037,7 @@ errors++;
 if(data.containerId !== undefined){
 let data2 = data.containerId;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err10 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema116.type},message:"must be string,null"};
+const err10 = {instancePath:instancePath+"/containerId",schemaPath:"#/$defs/ContainerId/type",keyword:"type",params:{type: schema119.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -12061,7 +12062,7 @@ errors++;
 if(data.classification !== undefined){
 let data3 = data.classification;
 if(!(((((data3 === "absent") || (data3 === "rolled-back")) || (data3 === "completed")) || (data3 === "running")) || (data3 === "refused"))){
-const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/classification",schemaPath:"#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema136.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -12168,7 +12169,7 @@ errors++;
 if(data6.do !== undefined){
 let data7 = data6.do;
 if(!((((((data7 === "kill-process") || (data7 === "remove-cgroup")) || (data7 === "discard-quarantine")) || (data7 === "remove-state")) || (data7 === "seal-report")) || (data7 === "repair-journal"))){
-const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema134.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err21 = {instancePath:instancePath+"/actions/" + i0+"/do",schemaPath:"#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema137.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -12218,7 +12219,7 @@ errors++;
 if(data6.error !== undefined){
 let data10 = data6.error;
 if((typeof data10 !== "string") && (data10 !== null)){
-const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema134.properties.error.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/actions/" + i0+"/error",schemaPath:"#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema137.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -12275,16 +12276,16 @@ vErrors.push(err29);
 }
 errors++;
 }
-validate90.errors = vErrors;
+validate91.errors = vErrors;
 return errors === 0;
 }
-validate90.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate91.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate80(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate81(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate80.evaluated;
+const evaluated0 = validate81.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -12700,7 +12701,7 @@ errors++;
 if(data7.savedAs !== undefined){
 let data11 = data7.savedAs;
 if(typeof data11 === "string"){
-if(!pattern34.test(data11)){
+if(!pattern37.test(data11)){
 const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
@@ -12933,8 +12934,8 @@ passing0 = 0;
 var props2 = true;
 }
 const _errs44 = errors;
-if(!(validate81(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
+if(!(validate82(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate82.errors : vErrors.concat(validate82.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs44 === errors;
@@ -12951,8 +12952,8 @@ props2 = true;
 }
 }
 const _errs45 = errors;
-if(!(validate88(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate88.errors : vErrors.concat(validate88.errors);
+if(!(validate89(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate89.errors : vErrors.concat(validate89.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs45 === errors;
@@ -12969,8 +12970,8 @@ props2 = true;
 }
 }
 const _errs46 = errors;
-if(!(validate90(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate90.errors : vErrors.concat(validate90.errors);
+if(!(validate91(data4, {instancePath:instancePath+"/event",parentData:data,parentDataProperty:"event",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate91.errors : vErrors.concat(validate91.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs46 === errors;
@@ -13166,10 +13167,10 @@ vErrors.push(err62);
 }
 errors++;
 }
-validate80.errors = vErrors;
+validate81.errors = vErrors;
 return errors === 0;
 }
-validate80.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -13198,8 +13199,8 @@ passing0 = 0;
 var props0 = true;
 }
 const _errs2 = errors;
-if(!(validate80(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate80.errors : vErrors.concat(validate80.errors);
+if(!(validate81(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate81.errors : vErrors.concat(validate81.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs2 === errors;
@@ -13243,14 +13244,14 @@ return errors === 0;
 }
 validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
-exports.validateLearnOutput = validate93;
-const schema136 = {"properties":{"written":{"type":["string","null"]},"check":{"properties":{"why":{"type":["string","null"]},"exitStatus":{"type":["integer","null"]},"denials":{"items":{"properties":{"allow":{"type":["string","null"]}}}}}}}};
+exports.validateLearnOutput = validate94;
+const schema139 = {"properties":{"written":{"type":["string","null"]},"check":{"properties":{"why":{"type":["string","null"]},"exitStatus":{"type":["integer","null"]},"denials":{"items":{"properties":{"allow":{"type":["string","null"]}}}}}}}};
 
-function validate93(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate94(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/learn-output.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate93.evaluated;
+const evaluated0 = validate94.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -13348,7 +13349,7 @@ errors++;
 if(data.written !== undefined){
 let data1 = data.written;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err8 = {instancePath:instancePath+"/written",schemaPath:"#/properties/written/type",keyword:"type",params:{type: schema136.properties.written.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/written",schemaPath:"#/properties/written/type",keyword:"type",params:{type: schema139.properties.written.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -13658,7 +13659,7 @@ errors++;
 if(data10.why !== undefined){
 let data12 = data10.why;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err34 = {instancePath:instancePath+"/check/why",schemaPath:"#/properties/check/properties/why/type",keyword:"type",params:{type: schema136.properties.check.properties.why.type},message:"must be string,null"};
+const err34 = {instancePath:instancePath+"/check/why",schemaPath:"#/properties/check/properties/why/type",keyword:"type",params:{type: schema139.properties.check.properties.why.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -13671,7 +13672,7 @@ errors++;
 if(data10.exitStatus !== undefined){
 let data13 = data10.exitStatus;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err35 = {instancePath:instancePath+"/check/exitStatus",schemaPath:"#/properties/check/properties/exitStatus/type",keyword:"type",params:{type: schema136.properties.check.properties.exitStatus.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/check/exitStatus",schemaPath:"#/properties/check/properties/exitStatus/type",keyword:"type",params:{type: schema139.properties.check.properties.exitStatus.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -13769,7 +13770,7 @@ errors++;
 if(data15.allow !== undefined){
 let data18 = data15.allow;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err43 = {instancePath:instancePath+"/check/denials/" + i1+"/allow",schemaPath:"#/properties/check/properties/denials/items/properties/allow/type",keyword:"type",params:{type: schema136.properties.check.properties.denials.items.properties.allow.type},message:"must be string,null"};
+const err43 = {instancePath:instancePath+"/check/denials/" + i1+"/allow",schemaPath:"#/properties/check/properties/denials/items/properties/allow/type",keyword:"type",params:{type: schema139.properties.check.properties.denials.items.properties.allow.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -13826,19 +13827,19 @@ vErrors.push(err47);
 }
 errors++;
 }
-validate93.errors = vErrors;
+validate94.errors = vErrors;
 return errors === 0;
 }
-validate93.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate94.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validateOciState = validate94;
-const schema137 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
+exports.validateOciState = validate95;
+const schema140 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/oci-state.schema.json","title":"OciState","description":"What `bvisor state <id>` prints: the OCI runtime-spec state, plus bvisor's own fields.","type":"object","additionalProperties":false,"required":["ociVersion","id","status","bundle","annotations","bvisor"],"properties":{"ociVersion":{"type":"string"},"id":{"type":"string"},"status":{"type":"string","enum":["creating","created","running","stopped","paused"]},"pid":{"type":"integer"},"bundle":{"type":"string"},"annotations":{"type":"object","additionalProperties":{"type":"string"}},"bvisor":{"type":"object","additionalProperties":false,"required":["planHash","backend","createdAt","startedAt","reportHash","exit","broken"],"properties":{"planHash":{"type":"string"},"backend":{"type":"string"},"createdAt":{"type":"string"},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"monitorPid":{"type":["integer","null"]},"exit":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["status","exitCode","signal"],"properties":{"status":{"type":"string"},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}]},"broken":{"description":"bvisor lost track of this container (a create or monitor died); delete -f removes it.","type":["string","null"]}}}}};
 
-function validate94(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate95(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/oci-state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate94.evaluated;
+const evaluated0 = validate95.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -13955,7 +13956,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((((data2 === "creating") || (data2 === "created")) || (data2 === "running")) || (data2 === "stopped")) || (data2 === "paused"))){
-const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema137.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema140.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -14141,7 +14142,7 @@ errors++;
 if(data7.startedAt !== undefined){
 let data11 = data7.startedAt;
 if((typeof data11 !== "string") && (data11 !== null)){
-const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/bvisor/startedAt",schemaPath:"#/properties/bvisor/properties/startedAt/type",keyword:"type",params:{type: schema140.properties.bvisor.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -14154,7 +14155,7 @@ errors++;
 if(data7.reportHash !== undefined){
 let data12 = data7.reportHash;
 if((typeof data12 !== "string") && (data12 !== null)){
-const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
+const err27 = {instancePath:instancePath+"/bvisor/reportHash",schemaPath:"#/properties/bvisor/properties/reportHash/type",keyword:"type",params:{type: schema140.properties.bvisor.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -14167,7 +14168,7 @@ errors++;
 if(data7.monitorPid !== undefined){
 let data13 = data7.monitorPid;
 if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
+const err28 = {instancePath:instancePath+"/bvisor/monitorPid",schemaPath:"#/properties/bvisor/properties/monitorPid/type",keyword:"type",params:{type: schema140.properties.bvisor.properties.monitorPid.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -14253,7 +14254,7 @@ errors++;
 if(data14.exitCode !== undefined){
 let data16 = data14.exitCode;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
+const err35 = {instancePath:instancePath+"/bvisor/exit/exitCode",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/exitCode/type",keyword:"type",params:{type: schema140.properties.bvisor.properties.exit.anyOf[1].properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -14266,7 +14267,7 @@ errors++;
 if(data14.signal !== undefined){
 let data17 = data14.signal;
 if((typeof data17 !== "string") && (data17 !== null)){
-const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
+const err36 = {instancePath:instancePath+"/bvisor/exit/signal",schemaPath:"#/properties/bvisor/properties/exit/anyOf/1/properties/signal/type",keyword:"type",params:{type: schema140.properties.bvisor.properties.exit.anyOf[1].properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -14314,7 +14315,7 @@ vErrors = null;
 if(data7.broken !== undefined){
 let data18 = data7.broken;
 if((typeof data18 !== "string") && (data18 !== null)){
-const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema137.properties.bvisor.properties.broken.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/bvisor/broken",schemaPath:"#/properties/bvisor/properties/broken/type",keyword:"type",params:{type: schema140.properties.bvisor.properties.broken.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -14347,22 +14348,22 @@ vErrors.push(err41);
 }
 errors++;
 }
-validate94.errors = vErrors;
+validate95.errors = vErrors;
 return errors === 0;
 }
-validate94.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validatePlan = validate95;
-const schema138 = {"properties":{"planHash":{"type":["string","null"]}}};
-const schema139 = {"enum":["linux","wasm"]};
-const schema142 = {};
-const schema140 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"type":["string","null"]},"reason":{"type":["string","null"]}}};
-const schema141 = {"enum":["enforced","mediated","best-effort"]};
+exports.validatePlan = validate96;
+const schema141 = {"properties":{"planHash":{"type":["string","null"]}}};
+const schema142 = {"enum":["linux","wasm"]};
+const schema145 = {};
+const schema143 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","refused","not-requested"]},"mechanism":{"type":["string","null"]},"reason":{"type":["string","null"]}}};
+const schema144 = {"enum":["enforced","mediated","best-effort"]};
 
-function validate96(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate97(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate96.evaluated;
+const evaluated0 = validate97.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -14479,7 +14480,7 @@ vErrors.push(err9);
 errors++;
 }
 if(!(((data2 === "enforced") || (data2 === "mediated")) || (data2 === "best-effort"))){
-const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema141.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/guarantee",schemaPath:"#/$defs/Strength/enum",keyword:"enum",params:{allowedValues: schema144.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -14502,7 +14503,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!(((((data3 === "enforced") || (data3 === "mediated")) || (data3 === "best-effort")) || (data3 === "refused")) || (data3 === "not-requested"))){
-const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema140.properties.verdict.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/enum",keyword:"enum",params:{allowedValues: schema143.properties.verdict.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -14515,7 +14516,7 @@ errors++;
 if(data.mechanism !== undefined){
 let data4 = data.mechanism;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema140.properties.mechanism.type},message:"must be string,null"};
+const err13 = {instancePath:instancePath+"/mechanism",schemaPath:"#/properties/mechanism/type",keyword:"type",params:{type: schema143.properties.mechanism.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -14528,7 +14529,7 @@ errors++;
 if(data.reason !== undefined){
 let data5 = data.reason;
 if((typeof data5 !== "string") && (data5 !== null)){
-const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema140.properties.reason.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: schema143.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -14549,27 +14550,27 @@ vErrors.push(err15);
 }
 errors++;
 }
-validate96.errors = vErrors;
+validate97.errors = vErrors;
 return errors === 0;
 }
-validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate97.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema143 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
-const schema144 = {};
-const schema145 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"submounts":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
-const schema146 = {"properties":{"version":{"enum":[1,2]}}};
-const schema147 = {"properties":{"version":{"enum":[1,2]}}};
-const schema148 = {};
-const schema149 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
-const schema150 = {};
-const schema153 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern50 = new RegExp("^[0-9]+$", "u");
-const schema151 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
+const schema146 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
+const schema147 = {};
+const schema148 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"submounts":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
+const schema149 = {"properties":{"version":{"enum":[1,2]}}};
+const schema150 = {"properties":{"version":{"enum":[1,2]}}};
+const schema151 = {};
+const schema152 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
+const schema153 = {};
+const schema156 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
+const pattern53 = new RegExp("^[0-9]+$", "u");
+const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
-function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate99.evaluated;
+const evaluated0 = validate100.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -14648,7 +14649,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema151.properties, key0))){
+if(!(func1.call(schema154.properties, key0))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -14662,7 +14663,7 @@ errors++;
 if(data.hostname !== undefined){
 let data0 = data.hostname;
 if((typeof data0 !== "string") && (data0 !== null)){
-const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema151.properties.hostname.type},message:"must be string,null"};
+const err8 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: schema154.properties.hostname.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -14727,7 +14728,7 @@ vErrors = null;
 if(data.cgroupLeaf !== undefined){
 let data2 = data.cgroupLeaf;
 if((typeof data2 !== "string") && (data2 !== null)){
-const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema151.properties.cgroupLeaf.type},message:"must be string,null"};
+const err12 = {instancePath:instancePath+"/cgroupLeaf",schemaPath:"#/properties/cgroupLeaf/type",keyword:"type",params:{type: schema154.properties.cgroupLeaf.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -14740,7 +14741,7 @@ errors++;
 if(data.oomScoreAdj !== undefined){
 let data3 = data.oomScoreAdj;
 if((!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))) && (data3 !== null)){
-const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema151.properties.oomScoreAdj.type},message:"must be integer,null"};
+const err13 = {instancePath:instancePath+"/oomScoreAdj",schemaPath:"#/properties/oomScoreAdj/type",keyword:"type",params:{type: schema154.properties.oomScoreAdj.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -14753,7 +14754,7 @@ errors++;
 if(data.umask !== undefined){
 let data4 = data.umask;
 if((!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))) && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema151.properties.umask.type},message:"must be integer,null"};
+const err14 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/type",keyword:"type",params:{type: schema154.properties.umask.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -15096,7 +15097,7 @@ errors++;
 if(data15.timeout !== undefined){
 let data21 = data15.timeout;
 if((!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))) && (data21 !== null)){
-const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -15260,7 +15261,7 @@ errors++;
 if(data23.timeout !== undefined){
 let data29 = data23.timeout;
 if((!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))) && (data29 !== null)){
-const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -15424,7 +15425,7 @@ errors++;
 if(data31.timeout !== undefined){
 let data37 = data31.timeout;
 if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
-const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -15588,7 +15589,7 @@ errors++;
 if(data39.timeout !== undefined){
 let data45 = data39.timeout;
 if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (data45 !== null)){
-const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema151.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -15710,7 +15711,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern50.test(data48)){
+if(!pattern53.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15735,7 +15736,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern50.test(data49)){
+if(!pattern53.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -15803,16 +15804,16 @@ vErrors.push(err95);
 }
 errors++;
 }
-validate99.errors = vErrors;
+validate100.errors = vErrors;
 return errors === 0;
 }
-validate99.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate100.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate98(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate99(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate98.evaluated;
+const evaluated0 = validate99.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -16061,7 +16062,7 @@ vErrors.push(err23);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema143.properties, key0))){
+if(!(func1.call(schema146.properties, key0))){
 const err24 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
@@ -16146,7 +16147,7 @@ vErrors.push(err31);
 errors++;
 }
 for(const key1 in data0){
-if(!(func1.call(schema143.properties.workload.properties, key1))){
+if(!(func1.call(schema146.properties.workload.properties, key1))){
 const err32 = {instancePath:instancePath+"/workload",schemaPath:"#/properties/workload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
@@ -16170,7 +16171,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data1 === "process") || (data1 === "wasm"))){
-const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema143.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/workload/kind",schemaPath:"#/properties/workload/properties/kind/enum",keyword:"enum",params:{allowedValues: schema146.properties.workload.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -16247,7 +16248,7 @@ errors++;
 if(data0.seed !== undefined){
 let data7 = data0.seed;
 if((!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))) && (data7 !== null)){
-const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema143.properties.workload.properties.seed.type},message:"must be integer,null"};
+const err40 = {instancePath:instancePath+"/workload/seed",schemaPath:"#/properties/workload/properties/seed/type",keyword:"type",params:{type: schema146.properties.workload.properties.seed.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -16272,7 +16273,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern50.test(data9)){
+if(!pattern53.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -16297,7 +16298,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern50.test(data10)){
+if(!pattern53.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16540,7 +16541,7 @@ vErrors.push(err64);
 errors++;
 }
 for(const key3 in data18){
-if(!(func1.call(schema145.properties, key3))){
+if(!(func1.call(schema148.properties, key3))){
 const err65 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -16635,7 +16636,7 @@ vErrors.push(err72);
 errors++;
 }
 if(!(((data24 === "file") || (data24 === "directory")) || (data24 === "other"))){
-const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema145.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err73 = {instancePath:instancePath+"/filesystem/" + i2+"/kind",schemaPath:"#/$defs/FsRule/properties/kind/enum",keyword:"enum",params:{allowedValues: schema148.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -16688,7 +16689,7 @@ errors++;
 if(data18.dev !== undefined){
 let data28 = data18.dev;
 if(typeof data28 === "string"){
-if(!pattern50.test(data28)){
+if(!pattern53.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -16713,7 +16714,7 @@ errors++;
 if(data18.ino !== undefined){
 let data29 = data18.ino;
 if(typeof data29 === "string"){
-if(!pattern50.test(data29)){
+if(!pattern53.test(data29)){
 const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
@@ -16966,7 +16967,7 @@ vErrors.push(err98);
 errors++;
 }
 if(!((((data35 === "deny") || (data35 === "loopback")) || (data35 === "host")) || (data35 === "ports"))){
-const err99 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err99 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema146.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -17059,7 +17060,7 @@ vErrors.push(err105);
 errors++;
 }
 if(!(((data40 === "deny") || (data40 === "threads")) || (data40 === "descendants"))){
-const err106 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema143.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+const err106 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema146.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -17168,7 +17169,7 @@ vErrors.push(err114);
 errors++;
 }
 if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+const err115 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema146.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -17191,7 +17192,7 @@ vErrors.push(err116);
 errors++;
 }
 if(!(((data46 === "null") || (data46 === "inherit")) || (data46 === "capture"))){
-const err117 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema143.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err117 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema146.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -17230,7 +17231,7 @@ vErrors.push(err119);
 errors++;
 }
 if(!(((((((data48 === "user") || (data48 === "pid")) || (data48 === "mount")) || (data48 === "net")) || (data48 === "ipc")) || (data48 === "uts")) || (data48 === "cgroup"))){
-const err120 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+const err120 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema146.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -17310,7 +17311,7 @@ errors++;
 if(data49.parent !== undefined){
 let data50 = data49.parent;
 if((typeof data50 !== "string") && (data50 !== null)){
-const err127 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema143.properties.cgroup.properties.parent.type},message:"must be string,null"};
+const err127 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema146.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -17402,7 +17403,7 @@ vErrors.push(err134);
 errors++;
 }
 if(!((data53 === 1) || (data53 === 2))){
-const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema149.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -17594,7 +17595,7 @@ vErrors.push(err150);
 errors++;
 }
 if(!((data62 === 1) || (data62 === 2))){
-const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema147.properties.version.enum},message:"must be equal to one of the allowed values"};
+const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema150.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -17770,7 +17771,7 @@ vErrors.push(err165);
 errors++;
 }
 if(!((data68 === 1) || (data68 === 2))){
-const err166 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+const err166 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -17805,7 +17806,7 @@ vErrors.push(err168);
 errors++;
 }
 if(!((data70 === "cpu.stat") || (data70 === "cpuacct.usage"))){
-const err169 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema143.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+const err169 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema146.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -18023,7 +18024,7 @@ errors++;
 if(data.wallMs !== undefined){
 let data78 = data.wallMs;
 if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
-const err186 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema143.properties.wallMs.type},message:"must be integer,null"};
+const err186 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema146.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -18036,7 +18037,7 @@ errors++;
 if(data.cpuMs !== undefined){
 let data79 = data.cpuMs;
 if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
-const err187 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema143.properties.cpuMs.type},message:"must be integer,null"};
+const err187 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema146.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -18049,7 +18050,7 @@ errors++;
 if(data.fuel !== undefined){
 let data80 = data.fuel;
 if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
-const err188 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema143.properties.fuel.type},message:"must be integer,null"};
+const err188 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema146.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -18062,7 +18063,7 @@ errors++;
 if(data.memoryBytes !== undefined){
 let data81 = data.memoryBytes;
 if((!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))) && (data81 !== null)){
-const err189 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema143.properties.memoryBytes.type},message:"must be integer,null"};
+const err189 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema146.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -18133,7 +18134,7 @@ vErrors.push(err194);
 errors++;
 }
 if(!((data84 === "private") || (data84 === "none"))){
-const err195 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema143.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err195 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema146.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -18146,7 +18147,7 @@ errors++;
 if(data83.sizeBytes !== undefined){
 let data85 = data83.sizeBytes;
 if((!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))) && (data85 !== null)){
-const err196 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema143.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+const err196 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema146.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -18276,7 +18277,7 @@ errors++;
 if(data86.dev !== undefined){
 let data89 = data86.dev;
 if(typeof data89 === "string"){
-if(!pattern50.test(data89)){
+if(!pattern53.test(data89)){
 const err207 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18301,7 +18302,7 @@ errors++;
 if(data86.ino !== undefined){
 let data90 = data86.ino;
 if(typeof data90 === "string"){
-if(!pattern50.test(data90)){
+if(!pattern53.test(data90)){
 const err209 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err209];
@@ -18542,7 +18543,7 @@ vErrors.push(err226);
 errors++;
 }
 if(!(((data95 === "errno") || (data95 === "kill")) || (data95 === "log"))){
-const err227 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+const err227 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema146.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -18565,7 +18566,7 @@ vErrors.push(err228);
 errors++;
 }
 if(!((data96 === "enosys") || (data96 === "allow"))){
-const err229 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema143.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+const err229 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema146.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -18604,7 +18605,7 @@ vErrors.push(err231);
 errors++;
 }
 if(!((data98 === "signal") || (data98 === "abstract-unix-socket"))){
-const err232 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema143.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+const err232 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema146.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -18860,7 +18861,7 @@ vErrors.push(err252);
 errors++;
 }
 if(!((((((((((((data108 === "root") || (data108 === "bind")) || (data108 === "proc")) || (data108 === "tmpfs")) || (data108 === "device")) || (data108 === "symlink")) || (data108 === "mask")) || (data108 === "readonly")) || (data108 === "devpts")) || (data108 === "mqueue")) || (data108 === "sysfs")) || (data108 === "cgroup2"))){
-const err253 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema149.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err253 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema152.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -18925,7 +18926,7 @@ errors++;
 if(data106.dev !== undefined){
 let data113 = data106.dev;
 if(typeof data113 === "string"){
-if(!pattern50.test(data113)){
+if(!pattern53.test(data113)){
 const err258 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err258];
@@ -18950,7 +18951,7 @@ errors++;
 if(data106.ino !== undefined){
 let data114 = data106.ino;
 if(typeof data114 === "string"){
-if(!pattern50.test(data114)){
+if(!pattern53.test(data114)){
 const err260 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err260];
@@ -19072,7 +19073,7 @@ errors++;
 if(data115.dev !== undefined){
 let data117 = data115.dev;
 if(typeof data117 === "string"){
-if(!pattern50.test(data117)){
+if(!pattern53.test(data117)){
 const err270 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err270];
@@ -19097,7 +19098,7 @@ errors++;
 if(data115.ino !== undefined){
 let data118 = data115.ino;
 if(typeof data118 === "string"){
-if(!pattern50.test(data118)){
+if(!pattern53.test(data118)){
 const err272 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err272];
@@ -19172,8 +19173,8 @@ errors++;
 var _valid5 = _errs287 === errors;
 valid63 = valid63 || _valid5;
 const _errs289 = errors;
-if(!(validate99(data119, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
+if(!(validate100(data119, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
 errors = vErrors.length;
 }
 var _valid5 = _errs289 === errors;
@@ -19300,7 +19301,7 @@ vErrors.push(err286);
 errors++;
 }
 for(const key19 in data120){
-if(!(func1.call(schema153.properties, key19))){
+if(!(func1.call(schema156.properties, key19))){
 const err287 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err287];
@@ -19360,7 +19361,7 @@ vErrors.push(err291);
 errors++;
 }
 if(!((data124 === "manual") || (data124 === "on-success"))){
-const err292 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema153.properties.commit.enum},message:"must be equal to one of the allowed values"};
+const err292 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema156.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -19383,7 +19384,7 @@ vErrors.push(err293);
 errors++;
 }
 if(!((data125 === "atomic") || (data125 === "durable"))){
-const err294 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema153.properties.durability.enum},message:"must be equal to one of the allowed values"};
+const err294 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema156.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -19396,7 +19397,7 @@ errors++;
 if(data120.to !== undefined){
 let data126 = data120.to;
 if((typeof data126 !== "string") && (data126 !== null)){
-const err295 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema153.properties.to.type},message:"must be string,null"};
+const err295 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema156.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -19409,7 +19410,7 @@ errors++;
 if(data120.toFrom !== undefined){
 let data127 = data120.toFrom;
 if((typeof data127 !== "string") && (data127 !== null)){
-const err296 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema153.properties.toFrom.type},message:"must be string,null"};
+const err296 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema156.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -19419,7 +19420,7 @@ vErrors.push(err296);
 errors++;
 }
 if(!(((data127 === "bundle") || (data127 === "caller")) || (data127 === null))){
-const err297 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema153.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+const err297 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema156.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -19432,7 +19433,7 @@ errors++;
 if(data120.sizeBytes !== undefined){
 let data128 = data120.sizeBytes;
 if((!(((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128))) && (isFinite(data128)))) && (data128 !== null)){
-const err298 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema153.properties.sizeBytes.type},message:"must be integer,null"};
+const err298 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema156.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -19445,7 +19446,7 @@ errors++;
 if(data120.files !== undefined){
 let data129 = data120.files;
 if((!(((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129))) && (isFinite(data129)))) && (data129 !== null)){
-const err299 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema153.properties.files.type},message:"must be integer,null"};
+const err299 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema156.properties.files.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -19501,17 +19502,17 @@ vErrors.push(err302);
 }
 errors++;
 }
-validate98.errors = vErrors;
+validate99.errors = vErrors;
 return errors === 0;
 }
-validate98.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate99.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate95(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate96(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/plan.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate95.evaluated;
+const evaluated0 = validate96.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -19648,7 +19649,7 @@ vErrors.push(err11);
 errors++;
 }
 if(!((data2 === "linux") || (data2 === "wasm"))){
-const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema139.enum},message:"must be equal to one of the allowed values"};
+const err12 = {instancePath:instancePath+"/backend",schemaPath:"#/$defs/Backend/enum",keyword:"enum",params:{allowedValues: schema142.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -19673,7 +19674,7 @@ errors++;
 if(data.planHash !== undefined){
 let data4 = data.planHash;
 if((typeof data4 !== "string") && (data4 !== null)){
-const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema138.properties.planHash.type},message:"must be string,null"};
+const err14 = {instancePath:instancePath+"/planHash",schemaPath:"#/properties/planHash/type",keyword:"type",params:{type: schema141.properties.planHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -19700,8 +19701,8 @@ let data5 = data.clauses;
 if(Array.isArray(data5)){
 const len0 = data5.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate96(data5[i0], {instancePath:instancePath+"/clauses/" + i0,parentData:data5,parentDataProperty:i0,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate96.errors : vErrors.concat(validate96.errors);
+if(!(validate97(data5[i0], {instancePath:instancePath+"/clauses/" + i0,parentData:data5,parentDataProperty:i0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate97.errors : vErrors.concat(validate97.errors);
 errors = vErrors.length;
 }
 }
@@ -19866,8 +19867,8 @@ let data13 = data.launch;
 const _errs29 = errors;
 let valid8 = false;
 const _errs30 = errors;
-if(!(validate98(data13, {instancePath:instancePath+"/launch",parentData:data,parentDataProperty:"launch",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate98.errors : vErrors.concat(validate98.errors);
+if(!(validate99(data13, {instancePath:instancePath+"/launch",parentData:data,parentDataProperty:"launch",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate99.errors : vErrors.concat(validate99.errors);
 errors = vErrors.length;
 }
 var _valid0 = _errs30 === errors;
@@ -19918,19 +19919,19 @@ vErrors.push(err31);
 }
 errors++;
 }
-validate95.errors = vErrors;
+validate96.errors = vErrors;
 return errors === 0;
 }
-validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.validateRecoverOutput = validate102;
-const schema154 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
-const schema155 = {"properties":{"evidence":{"properties":{"started":{"type":["integer","null"]},"report":{"type":["integer","null"]},"outcome":{"type":["string","null"]},"dispositions":0,"recoveries":0,"tornReport":0,"stateDir":{"type":["string","null"]},"live":{"items":{"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]}}}},"cgroups":0,"quarantine":{"type":["string","null"]},"promoted":0}},"containerId":{"type":["string","null"]},"recorded":{"type":["integer","null"]}}};
+exports.validateRecoverOutput = validate103;
+const schema157 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://bvisor.dev/schemas/recover-output.schema.json","title":"RecoverOutput","description":"bvisor recover --json: every attempt (by run id) the journal and the host know of, classified, with the evidence and what was done (with --dry-run: what would be). docs/journal.md#recovery.","type":"object","additionalProperties":false,"required":["stateRoot","dryRun","journal","attempts","counts"],"properties":{"stateRoot":{"type":"string"},"dryRun":{"type":"boolean"},"journal":{"type":"object","additionalProperties":false,"required":["entries","torn","repaired"],"properties":{"entries":{"description":"Complete entries read.","type":"integer","minimum":0},"torn":{"description":"An incomplete last line (an append that did not finish), as found before any repair; null if none.","oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["line","bytes","kind","runId"],"properties":{"line":{"type":"integer","minimum":1},"bytes":{"type":"integer","minimum":1},"kind":{"description":"What the fragment was going to be, as far as its bytes say.","enum":["report","started","disposition","recovery","repair","unknown"]},"runId":{"type":["string","null"]}}}]},"repaired":{"description":"recover mended the journal (bvisor journal verify --repair's repair, recorded as an entry) before appending.","type":"boolean"}}},"attempts":{"type":"array","items":{"$ref":"#/$defs/RecoveredAttempt"}},"counts":{"type":"object","additionalProperties":false,"required":["absent","rolled-back","completed","running","refused"],"properties":{"absent":{"type":"integer","minimum":0},"rolled-back":{"type":"integer","minimum":0},"completed":{"type":"integer","minimum":0},"running":{"type":"integer","minimum":0},"refused":{"type":"integer","minimum":0}}}},"$defs":{"RecoveredAttempt":{"title":"RecoveredAttempt","type":"object","additionalProperties":false,"required":["runId","containerId","classification","reason","evidence","actions","recorded"],"properties":{"runId":{"type":"string"},"containerId":{"type":["string","null"]},"classification":{"$ref":"journal-entry.schema.json#/$defs/AttemptClass"},"reason":{"type":"string"},"evidence":{"type":"object","additionalProperties":false,"required":["started","report","outcome","dispositions","recoveries","tornReport","stateDir","live","cgroups","quarantine","promoted"],"properties":{"started":{"description":"seq of the (last) started entry.","type":["integer","null"]},"report":{"description":"seq of the report entry.","type":["integer","null"]},"outcome":{"description":"The report's outcome status/reason.","type":["string","null"]},"dispositions":{"type":"array","items":{"type":"object","additionalProperties":false,"required":["seq","step","action"],"properties":{"seq":{"type":"integer"},"step":{"type":"string"},"action":{"type":"string"}}}},"recoveries":{"description":"seq of earlier recovery entries.","type":"array","items":{"type":"integer"}},"tornReport":{"description":"A report entry of this run was torn (an append cut short).","type":"boolean"},"stateDir":{"description":"containers/<id> of this run, if present.","type":["string","null"]},"live":{"description":"Processes of the attempt that run (pid and start time matched).","type":"array","items":{"type":"object","additionalProperties":false,"required":["role","pid"],"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]},"pid":{"type":"integer"}}}},"cgroups":{"description":"The attempt's cgroup leaves that exist.","type":"array","items":{"type":"string"}},"quarantine":{"type":["string","null"]},"promoted":{"description":"Promoted bytes present on the host (paths).","type":"array","items":{"type":"string"}}}},"actions":{"type":"array","items":{"$ref":"journal-entry.schema.json#/$defs/RecoveryAction"}},"recorded":{"description":"seq of the recovery entry appended for this attempt, or null.","type":["integer","null"]}}}}};
+const schema158 = {"properties":{"evidence":{"properties":{"started":{"type":["integer","null"]},"report":{"type":["integer","null"]},"outcome":{"type":["string","null"]},"dispositions":0,"recoveries":0,"tornReport":0,"stateDir":{"type":["string","null"]},"live":{"items":{"properties":{"role":{"enum":["supervisor","monitor","workload","creator","member"]}}}},"cgroups":0,"quarantine":{"type":["string","null"]},"promoted":0}},"containerId":{"type":["string","null"]},"recorded":{"type":["integer","null"]}}};
 
-function validate103(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate104(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate103.evaluated;
+const evaluated0 = validate104.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -20035,7 +20036,7 @@ errors++;
 if(data.containerId !== undefined){
 let data1 = data.containerId;
 if((typeof data1 !== "string") && (data1 !== null)){
-const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema155.properties.containerId.type},message:"must be string,null"};
+const err9 = {instancePath:instancePath+"/containerId",schemaPath:"#/properties/containerId/type",keyword:"type",params:{type: schema158.properties.containerId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -20048,7 +20049,7 @@ errors++;
 if(data.classification !== undefined){
 let data2 = data.classification;
 if(!(((((data2 === "absent") || (data2 === "rolled-back")) || (data2 === "completed")) || (data2 === "running")) || (data2 === "refused"))){
-const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema133.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/classification",schemaPath:"journal-entry.schema.json#/$defs/AttemptClass/enum",keyword:"enum",params:{allowedValues: schema136.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -20184,7 +20185,7 @@ vErrors.push(err22);
 errors++;
 }
 for(const key1 in data4){
-if(!(func1.call(schema155.properties.evidence.properties, key1))){
+if(!(func1.call(schema158.properties.evidence.properties, key1))){
 const err23 = {instancePath:instancePath+"/evidence",schemaPath:"#/properties/evidence/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err23];
@@ -20198,7 +20199,7 @@ errors++;
 if(data4.started !== undefined){
 let data5 = data4.started;
 if((!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))) && (data5 !== null)){
-const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema155.properties.evidence.properties.started.type},message:"must be integer,null"};
+const err24 = {instancePath:instancePath+"/evidence/started",schemaPath:"#/properties/evidence/properties/started/type",keyword:"type",params:{type: schema158.properties.evidence.properties.started.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -20211,7 +20212,7 @@ errors++;
 if(data4.report !== undefined){
 let data6 = data4.report;
 if((!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))) && (data6 !== null)){
-const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema155.properties.evidence.properties.report.type},message:"must be integer,null"};
+const err25 = {instancePath:instancePath+"/evidence/report",schemaPath:"#/properties/evidence/properties/report/type",keyword:"type",params:{type: schema158.properties.evidence.properties.report.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -20224,7 +20225,7 @@ errors++;
 if(data4.outcome !== undefined){
 let data7 = data4.outcome;
 if((typeof data7 !== "string") && (data7 !== null)){
-const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema155.properties.evidence.properties.outcome.type},message:"must be string,null"};
+const err26 = {instancePath:instancePath+"/evidence/outcome",schemaPath:"#/properties/evidence/properties/outcome/type",keyword:"type",params:{type: schema158.properties.evidence.properties.outcome.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -20388,7 +20389,7 @@ errors++;
 if(data4.stateDir !== undefined){
 let data16 = data4.stateDir;
 if((typeof data16 !== "string") && (data16 !== null)){
-const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema155.properties.evidence.properties.stateDir.type},message:"must be string,null"};
+const err39 = {instancePath:instancePath+"/evidence/stateDir",schemaPath:"#/properties/evidence/properties/stateDir/type",keyword:"type",params:{type: schema158.properties.evidence.properties.stateDir.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -20440,7 +20441,7 @@ errors++;
 if(data18.role !== undefined){
 let data19 = data18.role;
 if(!(((((data19 === "supervisor") || (data19 === "monitor")) || (data19 === "workload")) || (data19 === "creator")) || (data19 === "member"))){
-const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema155.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
+const err43 = {instancePath:instancePath+"/evidence/live/" + i2+"/role",schemaPath:"#/properties/evidence/properties/live/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema158.properties.evidence.properties.live.items.properties.role.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -20518,7 +20519,7 @@ errors++;
 if(data4.quarantine !== undefined){
 let data23 = data4.quarantine;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema155.properties.evidence.properties.quarantine.type},message:"must be string,null"};
+const err49 = {instancePath:instancePath+"/evidence/quarantine",schemaPath:"#/properties/evidence/properties/quarantine/type",keyword:"type",params:{type: schema158.properties.evidence.properties.quarantine.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -20630,7 +20631,7 @@ errors++;
 if(data27.do !== undefined){
 let data28 = data27.do;
 if(!((((((data28 === "kill-process") || (data28 === "remove-cgroup")) || (data28 === "discard-quarantine")) || (data28 === "remove-state")) || (data28 === "seal-report")) || (data28 === "repair-journal"))){
-const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema134.properties.do.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/actions/" + i5+"/do",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/do/enum",keyword:"enum",params:{allowedValues: schema137.properties.do.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -20680,7 +20681,7 @@ errors++;
 if(data27.error !== undefined){
 let data31 = data27.error;
 if((typeof data31 !== "string") && (data31 !== null)){
-const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema134.properties.error.type},message:"must be string,null"};
+const err62 = {instancePath:instancePath+"/actions/" + i5+"/error",schemaPath:"journal-entry.schema.json#/$defs/RecoveryAction/properties/error/type",keyword:"type",params:{type: schema137.properties.error.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -20729,7 +20730,7 @@ errors++;
 if(data.recorded !== undefined){
 let data32 = data.recorded;
 if((!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))) && (data32 !== null)){
-const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema155.properties.recorded.type},message:"must be integer,null"};
+const err66 = {instancePath:instancePath+"/recorded",schemaPath:"#/properties/recorded/type",keyword:"type",params:{type: schema158.properties.recorded.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -20750,17 +20751,17 @@ vErrors.push(err67);
 }
 errors++;
 }
-validate103.errors = vErrors;
+validate104.errors = vErrors;
 return errors === 0;
 }
-validate103.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate104.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 
-function validate102(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate103(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/recover-output.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate102.evaluated;
+const evaluated0 = validate103.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -21052,7 +21053,7 @@ errors++;
 if(data4.kind !== undefined){
 let data7 = data4.kind;
 if(!((((((data7 === "report") || (data7 === "started")) || (data7 === "disposition")) || (data7 === "recovery")) || (data7 === "repair")) || (data7 === "unknown"))){
-const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema154.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err24 = {instancePath:instancePath+"/journal/torn/kind",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/kind/enum",keyword:"enum",params:{allowedValues: schema157.properties.journal.properties.torn.oneOf[1].properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -21065,7 +21066,7 @@ errors++;
 if(data4.runId !== undefined){
 let data8 = data4.runId;
 if((typeof data8 !== "string") && (data8 !== null)){
-const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema154.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
+const err25 = {instancePath:instancePath+"/journal/torn/runId",schemaPath:"#/properties/journal/properties/torn/oneOf/1/properties/runId/type",keyword:"type",params:{type: schema157.properties.journal.properties.torn.oneOf[1].properties.runId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -21148,8 +21149,8 @@ let data10 = data.attempts;
 if(Array.isArray(data10)){
 const len0 = data10.length;
 for(let i0=0; i0<len0; i0++){
-if(!(validate103(data10[i0], {instancePath:instancePath+"/attempts/" + i0,parentData:data10,parentDataProperty:i0,rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate103.errors : vErrors.concat(validate103.errors);
+if(!(validate104(data10[i0], {instancePath:instancePath+"/attempts/" + i0,parentData:data10,parentDataProperty:i0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate104.errors : vErrors.concat(validate104.errors);
 errors = vErrors.length;
 }
 }
@@ -21378,22 +21379,323 @@ vErrors.push(err48);
 }
 errors++;
 }
-validate102.errors = vErrors;
+validate103.errors = vErrors;
 return errors === 0;
 }
-validate102.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate103.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateSealedReport = validate62;
 
-exports.validateContainerState = validate83;
-const schema118 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
-const schema122 = {};
+exports.validateSignalsSentRecord = validate75;
+const schema105 = {};
 
-function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+/*# sourceURL="https://bvisor.dev/schemas/signals-sent.schema.json" */;
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate75.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.bvisorVersion === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "bvisorVersion"},message:"must have required property '"+"bvisorVersion"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.sent === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "sent"},message:"must have required property '"+"sent"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((key0 === "bvisorVersion") || (key0 === "sent"))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.bvisorVersion !== undefined){
+if("1" !== data.bvisorVersion){
+const err3 = {instancePath:instancePath+"/bvisorVersion",schemaPath:"#/properties/bvisorVersion/const",keyword:"const",params:{allowedValue: "1"},message:"must be equal to constant"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.sent !== undefined){
+let data1 = data.sent;
+if(Array.isArray(data1)){
+if(data1.length > 256){
+const err4 = {instancePath:instancePath+"/sent",schemaPath:"#/properties/sent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+const len0 = data1.length;
+for(let i0=0; i0<len0; i0++){
+let data2 = data1[i0];
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+if(data2.by === undefined){
+const err5 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if(data2.signal === undefined){
+const err6 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(data2.count === undefined){
+const err7 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+if(data2.firstAt === undefined){
+const err8 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if(data2.lastAt === undefined){
+const err9 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+for(const key1 in data2){
+if(!(((((key1 === "by") || (key1 === "signal")) || (key1 === "count")) || (key1 === "firstAt")) || (key1 === "lastAt"))){
+const err10 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data2.by !== undefined){
+let data3 = data2.by;
+if(typeof data3 !== "string"){
+const err11 = {instancePath:instancePath+"/sent/" + i0+"/by",schemaPath:"#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if(!(((data3 === "kill") || (data3 === "kill --all")) || (data3 === "delete --force"))){
+const err12 = {instancePath:instancePath+"/sent/" + i0+"/by",schemaPath:"#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data2.signal !== undefined){
+let data4 = data2.signal;
+if(typeof data4 === "string"){
+if(!pattern22.test(data4)){
+const err13 = {instancePath:instancePath+"/sent/" + i0+"/signal",schemaPath:"#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/sent/" + i0+"/signal",schemaPath:"#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data2.count !== undefined){
+let data5 = data2.count;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err15 = {instancePath:instancePath+"/sent/" + i0+"/count",schemaPath:"#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 1 || isNaN(data5)){
+const err16 = {instancePath:instancePath+"/sent/" + i0+"/count",schemaPath:"#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+}
+if(data2.firstAt !== undefined){
+let data6 = data2.firstAt;
+if(typeof data6 === "string"){
+if(!pattern13.test(data6)){
+const err17 = {instancePath:instancePath+"/sent/" + i0+"/firstAt",schemaPath:"#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/sent/" + i0+"/firstAt",schemaPath:"#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data2.lastAt !== undefined){
+let data7 = data2.lastAt;
+if(typeof data7 === "string"){
+if(!pattern13.test(data7)){
+const err19 = {instancePath:instancePath+"/sent/" + i0+"/lastAt",schemaPath:"#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/sent/" + i0+"/lastAt",schemaPath:"#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/sent/" + i0,schemaPath:"#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/sent",schemaPath:"#/properties/sent/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+else {
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+validate75.errors = vErrors;
+return errors === 0;
+}
+validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.validateContainerState = validate84;
+const schema121 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
+const schema125 = {};
+
+function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://bvisor.dev/schemas/state.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate83.evaluated;
+const evaluated0 = validate84.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -21592,7 +21894,7 @@ vErrors.push(err18);
 errors++;
 }
 for(const key0 in data){
-if(!(func1.call(schema118.properties, key0))){
+if(!(func1.call(schema121.properties, key0))){
 const err19 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
@@ -21640,7 +21942,7 @@ vErrors.push(err22);
 errors++;
 }
 if(!((data2 === "container") || (data2 === "run"))){
-const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema118.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err23 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema121.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -21663,7 +21965,7 @@ vErrors.push(err24);
 errors++;
 }
 if(!((((data3 === "creating") || (data3 === "created")) || (data3 === "running")) || (data3 === "stopped"))){
-const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema118.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err25 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema121.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -22028,7 +22330,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((data17 === "linux") || (data17 === "wasm"))){
-const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema118.properties.backend.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/backend",schemaPath:"#/properties/backend/enum",keyword:"enum",params:{allowedValues: schema121.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -22081,7 +22383,7 @@ errors++;
 if(data.setupMs !== undefined){
 let data21 = data.setupMs;
 if((!((typeof data21 == "number") && (isFinite(data21)))) && (data21 !== null)){
-const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema118.properties.setupMs.type},message:"must be number,null"};
+const err57 = {instancePath:instancePath+"/setupMs",schemaPath:"#/properties/setupMs/type",keyword:"type",params:{type: schema121.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -22094,7 +22396,7 @@ errors++;
 if(data.startedAt !== undefined){
 let data22 = data.startedAt;
 if((typeof data22 !== "string") && (data22 !== null)){
-const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema118.properties.startedAt.type},message:"must be string,null"};
+const err58 = {instancePath:instancePath+"/startedAt",schemaPath:"#/properties/startedAt/type",keyword:"type",params:{type: schema121.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -22107,7 +22409,7 @@ errors++;
 if(data.reportHash !== undefined){
 let data23 = data.reportHash;
 if((typeof data23 !== "string") && (data23 !== null)){
-const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema118.properties.reportHash.type},message:"must be string,null"};
+const err59 = {instancePath:instancePath+"/reportHash",schemaPath:"#/properties/reportHash/type",keyword:"type",params:{type: schema121.properties.reportHash.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -22132,7 +22434,7 @@ errors++;
 if(data.journalAtCreate !== undefined){
 let data25 = data.journalAtCreate;
 if((!(data25 && typeof data25 == "object" && !Array.isArray(data25))) && (data25 !== null)){
-const err61 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema118.properties.journalAtCreate.type},message:"must be object,null"};
+const err61 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema121.properties.journalAtCreate.type},message:"must be object,null"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -22408,7 +22710,7 @@ errors++;
 if(data.keptBundle !== undefined){
 let data36 = data.keptBundle;
 if((typeof data36 !== "string") && (data36 !== null)){
-const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema118.properties.keptBundle.type},message:"must be string,null"};
+const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -22429,8 +22731,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-validate83.errors = vErrors;
+validate84.errors = vErrors;
 return errors === 0;
 }
-validate83.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate84.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
