@@ -4,29 +4,13 @@
 // absent limit is not requested, and the plan says so"), and captured streams without
 // limits.output get a default cap that the plan names and the launch enforces.
 import { describe, expect, it } from 'vitest';
-import { plan } from '../../src/core/planner.js';
-import { loadManifest, type NormalManifest } from '../../src/core/manifest.js';
+import type { NormalManifest } from '../../src/core/manifest.js';
 import { parseSize } from '../../src/core/units.js';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
-import type { PlanPaths, PathFact } from '../../src/core/features.js';
-import { sha256Hex } from '../../src/host/hash.js';
-import { checkedPlan, clauseOf } from '../helpers/plans.js';
+import { clauseOf, manifestOf, planResolved } from '../helpers/plans.js';
 import { hybridHost } from '../helpers/hosts.js';
 
-const manifestOf = (yaml: string): NormalManifest => loadManifest('bvisorVersion: "1"\n' + yaml, 'test.yaml').manifest;
-const dir = (path: string): PathFact => ({ path, kind: 'directory', dev: '1', ino: String(path.length), uid: 1000, gid: 1000, mode: 0o755, idmap: true });
-const file = (path: string): PathFact => ({ path, kind: 'file', dev: '1', ino: String(path.length + 1), uid: 0, gid: 0, mode: 0o755 });
-
-function run(m: NormalManifest, host: HostFacts = hybridHost()): Plan {
-  const paths: PlanPaths = {
-    grants: m.filesystem.map((g) => dir(g.path.startsWith('./') ? `/bundle/${g.path.slice(2)}` : g.path)),
-    exe: m.workload.kind === 'process' ? file(m.workload.exe) : null,
-    module: m.workload.kind === 'wasm' ? file(`/bundle/${m.workload.module}`) : null,
-    root: null,
-  };
-  const p = plan({ manifest: m, host, paths, cgroupParent: 'bvisor-test' }, sha256Hex);
-  return checkedPlan(p);
-}
+const run = (m: NormalManifest, host: HostFacts = hybridHost()): Plan => planResolved(m, host, 'bvisor-test');
 const clause = clauseOf;
 
 const PROC = 'workload:\n  process: { exe: /usr/bin/echo }\nfilesystem:\n  - { path: /usr, access: read-exec }\n';
