@@ -357,13 +357,19 @@ static void write_exit(const char *phase, const siginfo_t *info, const struct ru
   write_reserved(RES_EXIT, "exit.json", buf);
 }
 
+/* When the workload was reaped: the end of its run (timings.endedAt). exit.json is written later,
+ * after the output has drained (up to 2 s) and landlock's audit barrier (up to 2 s more); a wall
+ * witness taken then would count those waits as the workload's. */
+static int64_t reaped_at_ms = 0;
+
 static void reap(int pidfd, siginfo_t *info, struct rusage *ru) {
   for (;;) {
     memset(info, 0, sizeof *info);
     memset(ru, 0, sizeof *ru);
-    if (syscall(SYS_waitid, P_PIDFD, pidfd, info, WEXITED, ru) == 0) return;
-    if (errno != EINTR) return;
+    /* In engine mode waitid fails (ECHILD: the engine is the parent); the pidfd said it ended. */
+    if (syscall(SYS_waitid, P_PIDFD, pidfd, info, WEXITED, ru) == 0 || errno != EINTR) break;
   }
+  reaped_at_ms = now_ms();
 }
 
 /* Orphans the kernel handed us (we are a subreaper): reap every zombie child but the workload,
@@ -571,7 +577,7 @@ int main(int argc, char **argv) {
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     reap(pidfd, &info, &ru);
     kill_descendants();
-    write_exit("aborted", &info, &ru, END_NONE, 0, now_ms(), 0, 0, -1);
+    write_exit("aborted", &info, &ru, END_NONE, 0, reaped_at_ms, 0, 0, -1);
     return 0;
   }
   /* 3a. The fifo is open for reading before create is told "listening" (create returns on that
@@ -620,7 +626,7 @@ int main(int argc, char **argv) {
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     reap(pidfd, &info, &ru);
     kill_descendants();
-    if (!orphaned) write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, now_ms(), 0, fault, -1);
+    if (!orphaned) write_exit(fault ? "monitor-fault" : "killed-before-start", &info, &ru, fault ? END_FAULT : END_NONE, 0, reaped_at_ms, 0, fault, -1);
     return 0;
   }
   /* 5. go */
@@ -669,7 +675,7 @@ int main(int argc, char **argv) {
   if (got == sizeof rec && rec.kind == 0) {
     reap(pidfd, &info, &ru);
     kill_descendants();
-    write_exit("exec-failed", &info, &ru, END_NONE, started_at, now_ms(), rec.stage, rec.err, -1);
+    write_exit("exec-failed", &info, &ru, END_NONE, started_at, reaped_at_ms, rec.stage, rec.err, -1);
     return 0;
   }
   char msg[128];
@@ -778,6 +784,7 @@ int main(int argc, char **argv) {
     audit = NULL;
   }
   if (audit_file >= 0) fsync(audit_file);
-  write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, now_ms(), 0, fault, cpu_used);
+  if (test_switch("slow-exit-record")) sleep(2); /* the test build's stand-in for a long drain or barrier */
+  write_exit(end == END_FAULT ? "monitor-fault" : "exited", &info, &ru, end, started_at, reaped_at_ms, 0, fault, cpu_used);
   return 0;
 }

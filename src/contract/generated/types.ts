@@ -806,6 +806,9 @@ export interface ReportBody {
   timings: {
     createdAt: string;
     startedAt: string | null;
+    /**
+     * When the workload ended: when it was reaped (by the run's wait, or a container's monitor), not when its output finished draining or this report was written.
+     */
     endedAt: string | null;
     setupMs: number | null;
     runMs: number | null;

@@ -1,7 +1,7 @@
 // The per-container monitor (native-shim/src/bvmonitor.c, the test build): it cannot be lost.
 // Oracles: /proc (who is alive, who is whose parent), the leaf's cgroup.procs, exit.json and the
 // sealed report on disk. Red twins use the test build's switches (BV_TEST_MONITOR) or hooks.
-import { existsSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startContainer, stateOf, deleteContainer, reportOf } from '../../../src/app/lifecycle.js';
@@ -175,6 +175,21 @@ describe('monitor (live)', () => {
     // si_code CLD_KILLED (2), SIGKILL (9): waitid(2), signal(7)
     expect(exit).toMatchObject({ phase: 'monitor-fault', stoppedBy: 'monitor-fault', siCode: 2, status: 9, failErrno: 14 /* EFAULT */ });
     expect(reportOf(c.root, c.id).body.outcome).toMatchObject({ status: 'killed', reason: 'monitor-fault', signal: 'SIGKILL', error: { code: 'BV_MONITOR_FAULT' } });
+  });
+
+  // exit.json waits for the output to drain and for landlock's audit barrier (up to 2 s each);
+  // the run ended at the reap. The oracle is the disk's clock: the record's mtime.
+  it('dates the run\'s end at the reap: a record written 2 s later does not lengthen it', async () => {
+    process.env.BV_TEST_MONITOR = 'slow-exit-record'; // sleeps 2 s between the reap and exit.json
+    const c = await createSh('exit 0', '');
+    await startContainer(c.root, c.id);
+    await until('exit record', () => existsSync(join(c.dir, 'exit.json')), 10_000);
+    const written = statSync(join(c.dir, 'exit.json')).mtimeMs;
+    const t = reportOf(c.root, c.id).body.timings;
+    expect(t.endedAt).not.toBeNull();
+    // The file's timestamp is coarse (a jiffy): far less than the margin left below 2 s.
+    expect(written - Date.parse(t.endedAt!)).toBeGreaterThan(1500);
+    expect(Date.parse(t.endedAt!)).toBeGreaterThanOrEqual(Date.parse(t.startedAt!));
   });
 
   it('enforces a mediated cpu limit on the whole tree: two spinners stop at 300 ms of cpu, not at the wall', async () => {
