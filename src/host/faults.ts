@@ -21,6 +21,8 @@ export type FaultStage =
   | 'delete:after-kill'
   | 'delete:after-teardown'
   | 'delete:after-seal'
+  // kill, kill --all, delete -f: a signal recorded for the report (signals.json), not yet sent.
+  | 'signal:recorded'
   | 'tar:extracting'
   // recover (and gc): the journal read, the host not yet surveyed.
   | 'recover:surveying'

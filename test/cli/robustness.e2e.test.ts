@@ -42,8 +42,8 @@ describe('run is a container while it runs', () => {
   });
 
   /** A registered `bvisor run` of a sleep, killed by `kill` once it runs: its exit, stderr, report. */
-  async function killedRun(root: string, id: string, kill: (pid: number) => void): Promise<{ code: number | null; stderr: string; body: { outcome: unknown; signalsSent?: unknown } }> {
-    const run = spawn(process.execPath, [BIN, 'run', id, '-b', probeBundle(['sleep', '30']), '--root', root], { stdio: ['ignore', 'ignore', 'pipe'] });
+  async function killedRun(root: string, id: string, kill: (pid: number) => void, extra = ''): Promise<{ code: number | null; stderr: string; body: { outcome: unknown; signalsSent?: unknown } }> {
+    const run = spawn(process.execPath, [BIN, 'run', id, '-b', probeBundle(['sleep', '30'], extra), '--root', root], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => run.on('exit', (code) => r(code)));
@@ -69,6 +69,26 @@ describe('run is a container while it runs', () => {
     expect(other.body.signalsSent).toBeUndefined();
     expect(other.stderr).toMatch(/^bvisor: (the boundary denied|no denial was observed)/m);
   });
+
+  // The run seals as soon as its workload dies: a signal sent before its record is written could
+  // be sealed as a crash. The crash seam stops each command between the two (signal:recorded):
+  // the record is on disk and the workload, by /proc, still runs.
+  for (const [args, by] of [[['kill', 'KILL'], 'kill'], [['kill', '--all', 'KILL'], 'kill --all'], [['delete', '-f'], 'delete --force']] as const) {
+    it(`${by} records its SIGKILL before sending it: stopped between the two, the workload still runs`, async () => {
+      const root = newRoot();
+      const id = `rs${by.length}`;
+      const k = await killedRun(root, id, (pid) => {
+        const [verb, ...rest] = args;
+        const r = cli([verb, ...(verb === 'kill' ? [...rest.slice(0, -1), id, rest.at(-1)!] : [...rest, id]), '--root', root], { crashAt: 'signal:recorded' });
+        expect(r.signal, r.stderr).toBe('SIGKILL');
+        expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/^\d+ \(.*\) [RS] /); // running or sleeping: not signalled
+        expect(JSON.parse(readFileSync(join(root, 'containers', id, 'signals.json'), 'utf8')).sent).toMatchObject([{ by, signal: 'SIGKILL', count: 1 }]);
+        process.kill(pid, 'SIGKILL'); // what the stopped command was about to do
+      }, 'limits: { memory: 64Mi }\n'); // a cgroup of its own: --all has members to signal
+      expect(k.code).toBe(137);
+      expect(k.body.signalsSent).toMatchObject([{ by, signal: 'SIGKILL', count: 1 }]);
+    });
+  }
 
   it('a kill whose record cannot be written is still sent: a warning says so, and the report says failed, reason signal', async () => {
     const root = newRoot();
