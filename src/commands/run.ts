@@ -24,7 +24,7 @@ export default class Run extends BaseCommand<typeof Run> {
   static override flags = {
     ...handoverFlags,
     bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
-    explain: Flags.boolean({ description: 'observe every path lookup and connect, and explain the filesystem and network denials they show (slower: each such call waits for bvisor)', default: false }),
+    explain: Flags.boolean({ description: 'observe every path lookup and connect, and explain the filesystem and network denials they show, after the run whatever its end (slower: each such call waits for bvisor)', default: false }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
     'outputs-to': Flags.string({ description: 'promote the manifest\'s outputs to this host directory (replaces its outputs.to, which may only name a ./ place in the bundle)' }),
     'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),
@@ -64,8 +64,8 @@ export default class Run extends BaseCommand<typeof Run> {
     this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
     // (Unless the reader went, or the output could not be written: stop.release() says then.)
     process.exitCode = out.exitStatus;
-    // After a failed workload, what the boundary denied (docs/denials.md#the-summary); --json
-    // carries the same in the report.
+    // After a failed workload (after any with --explain), what the boundary denied
+    // (docs/denials.md#the-summary); --json carries the same in the report.
     const body = out.report.body;
     // The report was kept without a grant's lists (a full state root): said where a user looks.
     for (const g of body.fsDelta ?? []) if (g.notObserved?.startsWith(LISTS_NOT_KEPT)) stop.write('stderr', `bvisor: warning: ${g.clause} (${g.path}): ${g.notObserved}\n`);
@@ -73,8 +73,10 @@ export default class Run extends BaseCommand<typeof Run> {
     const failed = json ? null : outcomeErrorLine(body.outcome, args.id, (e) => this.aimed(e));
     if (failed) stop.write('stderr', failed + '\n');
     // A run its caller stopped (abort, bvisor kill, delete -f) did not fail: what it was denied
-    // on the way says nothing.
-    if (!json && !stoppedByCaller(body.outcome) && runFailed(body, out.exitStatus) && summaryWorthSaying(body)) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
+    // on the way says nothing. --explain asked for the explanation whatever the end: a workload
+    // that exits 0 after handling an ENOENT is what it is for too, and "no denial" is an answer.
+    const wanted = this.flags.explain || (!stoppedByCaller(body.outcome) && runFailed(body, out.exitStatus) && summaryWorthSaying(body));
+    if (!json && wanted) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns
     return out.report;
   }

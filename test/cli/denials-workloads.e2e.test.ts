@@ -108,6 +108,27 @@ describe('denials of real programs (bvisor run)', () => {
     expect(s).toContain('    allow with: filesystem: [{ path: /etc/hostname, access: read }]');
   });
 
+  // --explain asks for the explanation whatever the end. The oracle for what was denied is the
+  // shell's own words (its ENOENT for the ungranted file); exit 0 is the shell's.
+  it('--explain after a run that exits 0: the ENOENT it handled is explained; with nothing denied it says so', () => {
+    const root = newRoot();
+    const handled = bundle('/bin/sh', ['-c', 'read x < /etc/hostname; echo survived'], '', ['/usr, access: read-exec']);
+    const plain = cli(['--root', root, 'run', '-b', handled, 'ex-ok0']);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stderr).not.toMatch(/^bvisor: /m); // a success is quiet unless asked
+    const r = cli(['--root', root, 'run', '--explain', '-b', handled, 'ex-ok1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('survived\n');
+    expect(r.stderr).toMatch(/\/etc\/hostname: (No such file|nonexistent directory)/); // dash's words for ENOENT
+    const s = summary(r.stderr);
+    expect(s[0]).toMatch(/^bvisor: the boundary denied \d+ action\(s\) in run ex-ok1:$/);
+    expect(s).toContain('    allow with: filesystem: [{ path: /etc/hostname, access: read }]');
+    // Nothing denied: the answer is said, not left to silence.
+    const clean = cli(['--root', root, 'run', '--explain', '-b', bundle('/bin/sh', ['-c', 'echo fine']), 'ex-ok2']);
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(clean.stderr).toMatch(/^bvisor: no denial was observed in run ex-ok2$/m);
+  });
+
   it('a clean python run invents no denial: empty list, total 0, no summary', () => {
     const r = run(bundle(PY, ['-c', 'import json, urllib.parse; print(json.dumps(urllib.parse.urlparse("https://x.org/a")._asdict()))']), 'py-ok');
     expect(r.status, r.stderr).toBe(0);
