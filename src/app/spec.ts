@@ -2,8 +2,8 @@
 // It is written without ever following a link at boundary.yaml (bvisor often runs as root, and
 // a planted `boundary.yaml -> /etc/…` must not become a write to /etc): a new file is created
 // with O_EXCL|O_NOFOLLOW, and --force replaces only a regular file, by rename.
-import { closeSync, lstatSync, mkdirSync, openSync, rmSync, constants as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, rmdirSync, constants as fs } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { writeFileAtomic, writeAll } from '../host/atomic.js';
 
@@ -92,15 +92,41 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
   const dir = resolve(opts.dir);
   const path = join(dir, 'boundary.yaml');
   const text = opts.wasm ? WASM_SPEC : PROCESS_SPEC;
+  // The bundle directory itself may be made, as mkdir(1) would: not its parents, so a mistyped
+  // path is an error rather than a tree of new directories (runc spec makes none).
+  let made = false;
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir);
+    made = true;
   } catch (e) {
-    throw ioError('mkdir', dir, e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new BvisorError('BV_IO', `mkdir ${dir}: ENOENT (${dirname(dir)} does not exist)`, { hint: `make it first (mkdir -p ${dirname(dir)}), or name a bundle directory whose parent exists` });
+    if (code !== 'EEXIST') throw ioError('mkdir', dir, e);
   }
+  try {
+    writeInto(path, text, opts.force);
+  } catch (e) {
+    // A directory this call made holds nothing on failure (createNew removes its partial file).
+    if (made) rmdirQuietly(dir);
+    throw e;
+  }
+  return { path };
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (something else wrote into it meanwhile) or gone: it is not ours to remove then.
+  }
+}
+
+/** boundary.yaml written at path: new, or replacing a regular file with --force. */
+function writeInto(path: string, text: string, force: boolean): void {
   const what = whatIs(path);
   if (what === 'missing') createNew(path, text);
   else if (what !== 'file') throw notPlain(path, what);
-  else if (!opts.force) throw new BvisorError('BV_SPEC_EXISTS', `${path} already exists`, { hint: 'pass --force to overwrite it' });
+  else if (!force) throw new BvisorError('BV_SPEC_EXISTS', `${path} already exists`, { hint: 'pass --force to overwrite it' });
   else {
     // rename(2) replaces the name itself, never what a link there points to, so a link raced in
     // after the check above is replaced, not written through.
@@ -110,5 +136,4 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
       throw ioError('write', path, e);
     }
   }
-  return { path };
 }

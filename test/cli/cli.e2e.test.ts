@@ -165,6 +165,16 @@ describe('bvisor CLI', () => {
     expect(cli(['plan', d]).status).toBe(0);
   });
 
+  it('spec -b makes the bundle directory, as mkdir(1) would, but not its missing parents', () => {
+    const d = tempDir();
+    expect(cli(['spec', '-b', join(d, 'new')]).status).toBe(0);
+    expect(readdirSync(join(d, 'new'))).toEqual(['boundary.yaml']);
+    const r = cli(['spec', '-b', join(d, 'typo', 'deeper'), '--json']);
+    expect(r.status).toBe(1);
+    expect(r.json().error).toMatchObject({ code: 'BV_IO', message: `mkdir ${join(d, 'typo', 'deeper')}: ENOENT (${join(d, 'typo')} does not exist)` });
+    expect(readdirSync(d)).toEqual(['new']); // nothing made on the way
+  });
+
   it('accepts global flags before the command, as runc does', () => {
     const root = tempDir();
     appendReport(root, sealReport(sampleBody(), sha256Hex));
