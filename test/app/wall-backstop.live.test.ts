@@ -7,13 +7,15 @@
 // shim now kills the workload shortly after its wall whatever the loop does
 // (native-shim/src/sys.c, bv_deadline_thread). Oracle: the ticks the workload wrote to the disk
 // while this test held its own loop up (Atomics.wait), as the blocked write did.
-import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { PROBE, facts, writableDir } from '../helpers/probe.js';
 import { tempDir } from '../helpers/tmp.js';
-import { defaultTestParent } from '../helpers/cgroups.js';
+import { defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { skipOrFail } from '../helpers/require.js';
+import { probeCgroups } from '../../src/host/facts.js';
 import { until } from '../helpers/wait.js';
 import { loadBundle } from '../../src/host/bundle.js';
 import { admittedLinuxPlan, runLoaded } from '../../src/app/run.js';
@@ -158,6 +160,63 @@ describe('the wall deadline without the event loop', () => {
     expect(result.timedOut).toBe(true);
     expect(result.backstopAt).toBeDefined();
     expect(result.runMs).toBeLessThan(2600);
+  });
+
+  // A SIGKILL sent to a task that cannot run it yet stays pending (SigPnd/ShdPnd bit 9 of its
+  // status, proc(5)) while the task sleeps uninterruptibly: the OOM killer's or a caller's, to
+  // one blocked in the kernel. cgroup v1's freezer holds a task so (State D) until it is thawed,
+  // which makes the window as long as a test needs. Neither the backstop's kill nor the loop's
+  // late timer may claim that death a timeout. Oracle: the workload's own /proc status (its
+  // state and pending set, read while it is frozen), then how it ended.
+  it('a workload killed by another while it cannot yet die (a SIGKILL pending: frozen by the v1 freezer) is not claimed a timeout', async () => {
+    const v1 = probeCgroups(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'), () => ({ ok: false, error: null })).v1.find((h) => h.controllers.includes('freezer') && h.ownDir !== null);
+    if (!v1) return skipOrFail('cgroup1-freezer', 'no cgroup v1 freezer hierarchy here (a pure cgroup v2 host): nothing holds a killed task in the kernel on demand');
+    const parent = join(v1.ownDir!, testCgroupParent());
+    const made = !existsSync(parent);
+    if (made) mkdirSync(parent);
+    const cell = join(parent, 'frozen');
+    mkdirSync(cell);
+    const freezer = (state: 'FROZEN' | 'THAWED'): void => {
+      writeFileSync(join(cell, 'freezer.state'), state);
+      const t0 = Date.now();
+      while (readFileSync(join(cell, 'freezer.state'), 'utf8').trim() !== state && Date.now() - t0 < 5000) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    };
+    try {
+      const out = writableDir();
+      const tickFile = join(out, 'ticks');
+      const b = wallBundle('bvisor-backstop-pending-', `[tick, ${tickFile}]`, { filesystem: `  - { path: ${out}, access: read-write }\n` });
+      let seen = '';
+      const host = facts();
+      const plan = admittedLinuxPlan(loadBundle(b), host, { cgroupParent: defaultTestParent(), root: null }, 'run', true);
+      // Held from the turn after the exec was seen: the loop's own wall timer is armed by then.
+      const result = await launchLinux({ plan, host, runName: `backstop-pending-${process.pid}`, hostname: 'bvisor', secret: () => undefined, capture: { stdout: null, stderr: null }, dieWithParent: true, onExec: ({ pid }) => {
+        setImmediate(() => {
+          // The loop held from here to past the wall (1 s) and the backstop's quarter second.
+          const t0 = Date.now();
+          while (ticks(tickFile) === 0 && Date.now() - t0 < 900) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+          writeFileSync(join(cell, 'cgroup.procs'), String(pid));
+          freezer('FROZEN');
+          process.kill(pid, 'SIGKILL');
+          const st = readFileSync(`/proc/${pid}/status`, 'latin1');
+          seen = [/^State:\s*(\S)/m.exec(st)?.[1], /^ShdPnd:\s*(\S+)/m.exec(st)?.[1]].join(' ');
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500 - (Date.now() - t0));
+          // Thawed while the loop is still held: it dies of the pending SIGKILL, and the loop
+          // wakes to a late timer and an end already there.
+          freezer('THAWED');
+          const t1 = Date.now();
+          while (!/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'latin1')) && Date.now() - t1 < 2000) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        });
+      } });
+      // D (frozen in the kernel), SIGKILL (bit 9: 0x100) pending to the group.
+      expect(seen).toMatch(/^D [0-9a-f]*[13579bdf][0-9a-f]{2}$/);
+      expect(result.signal).toBe(9);
+      expect(result.backstopAt).toBeUndefined(); // the backstop saw it ending, and claimed nothing
+      expect(result.timedOut).toBe(false); // nor did the loop's own timer (the end is seen first)
+    } finally {
+      if (existsSync(join(cell, 'freezer.state'))) writeFileSync(join(cell, 'freezer.state'), 'THAWED');
+      rmdirSync(cell);
+      if (made) rmdirSync(parent);
+    }
   });
 
   it('a wasm run whose supervisor is held up past its wall: its runner is killed near its wall', async () => {
