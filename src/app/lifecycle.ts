@@ -554,11 +554,11 @@ function recordSignalSent(dir: string, id: string, by: SentBy, sig: number): () 
   try {
     if (text !== null && prev === null) warn(`container ${id}: its ${SIGNALS_SENT} could not be read (torn or edited): the signals it recorded are not in its report`);
     write(JSON.stringify(withSignalSent(prev ?? [], by, signalName(sig), new Date().toISOString())) + '\n');
-    fault('signal:recorded');
   } catch (e) {
     warn(`container ${id}: ${signalName(sig)} will be sent, but is not recorded for its report (${(e as NodeJS.ErrnoException)?.code ?? String(e)}): if it ends the workload, the report says failed, reason signal`);
     return () => {};
   }
+  fault('signal:recorded');
   return () => {
     try {
       if (text === null) rmSync(path, { force: true });

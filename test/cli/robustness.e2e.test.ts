@@ -70,6 +70,14 @@ describe('run is a container while it runs', () => {
     expect(other.stderr).toMatch(/^bvisor: (the boundary denied|no denial was observed)/m);
   });
 
+  /** Not signalled: running or asleep, and no SIGKILL pending (bit 9, 0x100, of SigPnd and
+   * ShdPnd: proc(5)), which a task just killed may show before it runs it. */
+  function expectNotKilled(pid: number): void {
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/^\d+ \(.*\) [RS] /);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    for (const set of ['SigPnd', 'ShdPnd']) expect(BigInt('0x' + new RegExp(`^${set}:\\s*([0-9a-f]+)$`, 'm').exec(status)![1]) & 0x100n, set).toBe(0n);
+  }
+
   // The run seals as soon as its workload dies: a signal sent before its record is written could
   // be sealed as a crash. The crash seam stops each command between the two (signal:recorded):
   // the record is on disk and the workload, by /proc, still runs.
@@ -81,7 +89,7 @@ describe('run is a container while it runs', () => {
         const [verb, ...rest] = args;
         const r = cli([verb, ...(verb === 'kill' ? [...rest.slice(0, -1), id, rest.at(-1)!] : [...rest, id]), '--root', root], { crashAt: 'signal:recorded' });
         expect(r.signal, r.stderr).toBe('SIGKILL');
-        expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/^\d+ \(.*\) [RS] /); // running or sleeping: not signalled
+        expectNotKilled(pid);
         expect(JSON.parse(readFileSync(join(root, 'containers', id, 'signals.json'), 'utf8')).sent).toMatchObject([{ by, signal: 'SIGKILL', count: 1 }]);
         process.kill(pid, 'SIGKILL'); // what the stopped command was about to do
       }, 'limits: { memory: 64Mi }\n'); // a cgroup of its own: --all has members to signal
@@ -89,6 +97,20 @@ describe('run is a container while it runs', () => {
       expect(k.body.signalsSent).toMatchObject([{ by, signal: 'SIGKILL', count: 1 }]);
     });
   }
+
+  it('delete -f of a started container records its SIGKILL before sending it: stopped between the two, the workload still runs', () => {
+    const root = newRoot();
+    expect(cli(['create', 'rc1', '-b', probeBundle(['sleep', '30']), '--root', root]).status).toBe(0);
+    expect(cli(['start', 'rc1', '--root', root]).status).toBe(0);
+    const pid = cli(['state', 'rc1', '--root', root, '--json']).json().pid as number;
+    const r = cli(['delete', '-f', 'rc1', '--root', root], { crashAt: 'signal:recorded' });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    expectNotKilled(pid);
+    expect(JSON.parse(readFileSync(join(root, 'containers', 'rc1', 'signals.json'), 'utf8')).sent).toMatchObject([{ by: 'delete --force', signal: 'SIGKILL', count: 1 }]);
+    const d = cli(['delete', '-f', 'rc1', '--root', root]);
+    expect(d.status, d.stderr).toBe(0);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
 
   it('a kill whose record cannot be written is still sent: a warning says so, and the report says failed, reason signal', async () => {
     const root = newRoot();
