@@ -2,7 +2,7 @@
 // It is written without ever following a link at boundary.yaml (bvisor often runs as root, and
 // a planted `boundary.yaml -> /etc/…` must not become a write to /etc): a new file is created
 // with O_EXCL|O_NOFOLLOW, and --force replaces only a regular file, by rename.
-import { closeSync, lstatSync, mkdirSync, openSync, rmSync, rmdirSync, constants as fs } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, rmdirSync, statSync, constants as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { writeFileAtomic, writeAll } from '../host/atomic.js';
@@ -102,6 +102,7 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new BvisorError('BV_IO', `mkdir ${dir}: ENOENT (${dirname(dir)} does not exist)`, { hint: `make it first (mkdir -p ${dirname(dir)}), or name a bundle directory whose parent exists` });
     if (code !== 'EEXIST') throw ioError('mkdir', dir, e);
+    if (!isDirectory(dir)) throw new BvisorError('BV_IO', `${dir} is not a directory`, { hint: 'name a bundle directory with -b <dir> (the starter manifest is written into it as boundary.yaml)' });
   }
   try {
     writeInto(path, text, opts.force);
@@ -111,6 +112,15 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
     throw e;
   }
   return { path };
+}
+
+/** Whether path is a directory, following a link (a bundle may be one); false when nothing is there. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function rmdirQuietly(dir: string): void {

@@ -76,7 +76,8 @@ export default class Run extends BaseCommand<typeof Run> {
     // on the way says nothing. --explain asked for the explanation whatever the end: a workload
     // that exits 0 after handling an ENOENT is what it is for too, and "no denial" is an answer.
     const wanted = this.flags.explain || (!stoppedByCaller(body.outcome) && runFailed(body, out.exitStatus) && summaryWorthSaying(body));
-    if (!json && wanted) stop.write('stderr', denialSummary(body, { id: args.id }).map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
+    const summary = !json && wanted ? denialSummary(body, { id: args.id }) : [];
+    if (summary.length) stop.write('stderr', summary.map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns
     return out.report;
   }

@@ -305,7 +305,8 @@ const SOURCE_WORDS: Record<keyof Denials['sources'], string> = {
 };
 
 /**
- * The lines `bvisor run` prints on stderr after a failed workload: the first `max` denials with
+ * The lines `bvisor run` prints on stderr after a failed workload (after any, with --explain),
+ * and `bvisor report` for every denial: the first `max` denials with
  * their clause and the manifest line that would allow each, a pointer to the full report, and
  * one line per source that was not watched (so an empty list is not read as "nothing was
  * denied"). No colours; control characters escaped. [] when the body has no denials field.
@@ -339,7 +340,8 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
   return lines;
 }
 
-/** Whether the summary says anything worth a failed run's stderr: a denial, or a source not watched. */
+/** Whether the summary says anything worth a failed run's stderr (without --explain, which
+ * always prints it): a denial, or a source not watched. */
 export function summaryWorthSaying(body: Pick<ReportBody, 'backend' | 'denials'>): boolean {
   return denialSummary(body, { id: '' }).length > 1;
 }

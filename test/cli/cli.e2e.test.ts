@@ -278,7 +278,7 @@ describe('bvisor CLI', () => {
     expect(readdirSync(d)).toEqual(['boundary.yaml']);
     const r = cli(['spec', '-b', join(d, 'boundary.yaml'), '--json']);
     expect(r.status).toBe(1);
-    expect(r.json().error.code).toBe('BV_IO');
+    expect(r.json().error).toMatchObject({ code: 'BV_IO', message: `${join(d, 'boundary.yaml')} is not a directory` });
   });
 
   it('validate refuses a NUL in an argument or an environment value, located, exit 5', () => {
