@@ -443,6 +443,21 @@ function whereIn(read: Pick<YamlReadResult, 'locate'>, file: string): (clause: s
   };
 }
 
+/**
+ * LoadedBundle.where for an OCI bundle narrowed by a boundary.yaml beside config.json: a clause
+ * that file writes is located there (its own refusals are named `boundary.yaml:<clause>`). Not the
+ * filesystem grants the planner names: its list is the config's mounts and the narrowing's grants
+ * together, whose indices are not the file's. What config.json decides has no line of YAML.
+ */
+function narrowingWhere(read: Pick<YamlReadResult, 'locate'>, file: string): NonNullable<LoadedBundle['where']> {
+  const inFile = whereIn(read, file);
+  const own = `${MANIFEST_NAME}:`;
+  return (clause) => {
+    if (clause.startsWith(own)) return inFile(clause.slice(own.length));
+    return clause.startsWith('filesystem') ? null : inFile(clause);
+  };
+}
+
 export interface LoadOptions {
   /** The state root whose cache of manifest reads (host/manifest-cache.ts) to take this one's
    * from, or keep it in; the commands that launch pass theirs. */
@@ -461,9 +476,12 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
       const file = posix.join(arg, OCI_CONFIG_NAME);
       let manifest = ociManifest(bundle.manifestText, file);
       // Narrowed by a boundary beside it, then by the annotation (each can only narrow).
+      let where: LoadedBundle['where'];
       if (hasEntry(bundle.fd, MANIFEST_NAME)) {
         const yamlFile = posix.join(arg, MANIFEST_NAME);
-        manifest = narrowOci(manifest, loadNarrowing(readManifest(bundle.fd, arg).toString('utf8'), yamlFile), MANIFEST_NAME);
+        const narrowing = loadNarrowing(readManifest(bundle.fd, arg).toString('utf8'), yamlFile);
+        manifest = narrowOci(manifest, narrowing, MANIFEST_NAME);
+        where = narrowingWhere(narrowing.read, yamlFile);
       }
       const ann = manifest.oci.annotations[BOUNDARY_ANNOTATION];
       if (ann !== undefined) manifest = narrowOci(manifest, loadNarrowing(ann, `${file} annotations["${BOUNDARY_ANNOTATION}"]`), `annotations.${BOUNDARY_ANNOTATION}`);
@@ -491,7 +509,7 @@ export function loadOpened(bundle: OpenBundle, arg: string, o: LoadOptions = {})
       paths.grants.forEach(inStorage);
       inStorage(paths.root);
       bundle.releaseFd();
-      return { bundle, manifest, paths };
+      return { bundle, manifest, paths, ...(where ? { where } : {}) };
     }
     const file = posix.join(arg, MANIFEST_NAME);
     const { manifest, yaml } = o.manifestCacheRoot ? loadManifestCached(bundle.manifestText, file, o.manifestCacheRoot) : loadManifest(bundle.manifestText, file);

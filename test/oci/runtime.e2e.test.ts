@@ -159,6 +159,30 @@ describe('OCI runtime (e2e)', () => {
     expect(cli(['plan', b]).stdout).toMatch(/boundary\.yaml:filesystem\s+enforced\s+linux:landlock\(container paths\)/);
   });
 
+  it('a boundary.yaml beside config.json: its refusals are located in it (plan, validate), the config\'s own clauses are not', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const b = ociBundle(['true']);
+    writeFileSync(join(b, 'boundary.yaml'), '# narrows the config\nnetwork: host\nlimits: { cpu: 2s }\n');
+    const file = join(b, 'boundary.yaml');
+    const p = cli(['plan', b]);
+    expect(p.status).toBe(3);
+    const at = (i: { clause: string; file?: string; line?: number; col?: number }) => [i.clause, i.file, i.line, i.col];
+    // Its own refusal (network: host widens the config) and the planner's of a clause it wrote
+    // (limits.cpu: a process budget, and a container spawns): each at its value.
+    expect(p.stderr).toContain(`  ${file}:2:10 boundary.yaml:network: host networking would widen`);
+    expect(p.stderr).toContain(`  ${file}:3:16 limits.cpu: RLIMIT_CPU is per process`);
+    // validate: limits.cpu is refused on every host, located as plan locates it.
+    const v = cli(['validate', b, '--json']);
+    expect(v.status).toBe(5);
+    expect(v.json().error.issues.map(at)).toEqual([['limits.cpu', file, 3, 16]]);
+    // Without the narrowing file, a refusal of what config.json decides has no YAML line.
+    rmSync(file);
+    const c = ociBundle(['true'], (cfg) => (cfg.annotations = { 'org.bvisor.boundary': 'limits: { cpu: 2s }\n' }));
+    const q = cli(['validate', c, '--json']);
+    expect(q.status).toBe(5);
+    expect(q.json().error.issues.map(at)).toEqual([['limits.cpu', null, null, null]]);
+  });
+
   it('the org.bvisor.boundary annotation narrows too: a wall clock the config lacks ends the container (exit 124)', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const root = newRoot();

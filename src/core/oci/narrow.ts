@@ -13,7 +13,7 @@
 import type { Refusal, ClauseVerdict } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { loadManifest, LIMIT_NAMES, type NormalManifest, type LimitName } from '../manifest.js';
-import { readYamlStrict } from '../yaml-reader.js';
+import { readYamlStrict, type YamlReadResult } from '../yaml-reader.js';
 import type { OciExtras } from './config.js';
 
 /** A grant of the narrowing boundary: a path inside the container. */
@@ -50,12 +50,14 @@ export function loadNarrowing(text: string, file: string): Narrowing {
   // Which clauses were written at all (an absent capabilities clause keeps the config's; an
   // empty one drops them all).
   const written = new Set(keys);
-  return { manifest, written };
+  return { manifest, written, read: parsed };
 }
 
 export interface Narrowing {
   manifest: NormalManifest;
   written: ReadonlySet<string>;
+  /** The text as the user wrote it, read: where each clause it writes is (line:col). */
+  read: Pick<YamlReadResult, 'locate'>;
 }
 
 function lineOf(text: string, key: string): number {
