@@ -2,7 +2,6 @@
 // probed once per process (they do not change under a running program; pass refreshHost to
 // re-probe). Secrets come only from options.secrets, descriptors only from options.fds.
 import { resolve } from 'node:path';
-import { statSync } from 'node:fs';
 import type { Denials, HostFacts, SealedReport } from '../contract/generated/types.js';
 import { loadBundle, loadManifestText, openBundle, loadOpened, type LoadedBundle } from '../host/bundle.js';
 import type { Plan } from '../contract/generated/types.js';
@@ -18,6 +17,7 @@ export { closeSpares } from './wasm.js';
 import { commitOutputs as commitStaged, discardOutputs as discardStaged, journalSink, type Disposition } from './outputs.js';
 import { sealedReportFor } from './report.js';
 import { checkStateRoot } from '../host/state-root.js';
+import { isDirectory } from '../host/lookup.js';
 export type { Disposition } from './outputs.js';
 
 export interface RunConfinedOptions {
@@ -107,14 +107,6 @@ function cacheable(l: LoadedBundle, plan: Plan): boolean {
   return plan.admitted && plan.backend === 'linux' && !l.manifest.oci && l.manifest.root === null && !l.manifest.outputs;
 }
 
-/** A bundle directory (an archive is extracted afresh for each run: its plan names that copy). */
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(resolve(path)).isDirectory();
-  } catch {
-    return false; // the normal path reports it
-  }
-}
 
 /** Runs a bundle directory, with its plan from the cache when the manifest is unchanged. */
 async function runCached(path: string, opts: RunOptions): Promise<Awaited<ReturnType<typeof runLoaded>>> {
@@ -175,7 +167,9 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   }
   const opts: RunOptions = { id: options.id ?? null, root: options.root ? resolve(options.root) : null, cgroupParent: options.cgroupParent ?? null, secretEnv, secrets: Object.keys(options.secrets ?? {}), fds: apiHandedFds(options.fds ?? []), host: hostCache, spare: options.spare === true, journalKey: options.journalKey && options.root ? loadJournalKey(options.journalKey, resolve(options.root)) : null, ...(options.observeDenials === false ? { observeDenials: false } : {}), ...(options.landlockAudit === false ? { landlockAudit: false } : {}), ...(options.explain ? { explain: true } : {}), ...(options.outputsTo ? { outputsTo: resolve(options.outputsTo) } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   let out: Awaited<ReturnType<typeof runLoaded>>;
-  if (typeof bundle === 'string' && opts.root === null && isDirectory(bundle)) out = await runCached(bundle, opts);
+  // A bundle directory (an archive is extracted afresh for each run: its plan names that copy);
+  // what is not one goes the normal path, which reports it.
+  if (typeof bundle === 'string' && opts.root === null && isDirectory(resolve(bundle))) out = await runCached(bundle, opts);
   else {
     const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
     out = await withCleanupAsync(() => runLoaded(loaded, opts), loaded.bundle.cleanup);

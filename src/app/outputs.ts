@@ -40,6 +40,7 @@ import { fdPath } from '../host/proc-fd.js';
 import { REDACTED, holdsSecret } from '../core/redact.js';
 import { fault } from '../host/faults.js';
 import { ensureDirectory } from '../host/state-root.js';
+import { rmdirIfEmpty } from '../host/lookup.js';
 
 /** Artifacts listed in a report at most, and refused entries at most; more of either is
  * `truncated` (the quarantine still holds them). Both bound the report: a workload can make a
@@ -291,7 +292,7 @@ function destinationHome(to0: string, base: string): { dir: string; made: string
   const st = lstatSync(want);
   // Somebody else's directory of that name (or a link) would let them into the quarantine.
   if (!st.isDirectory() || st.uid !== process.geteuid!() || (st.mode & 0o077) !== 0) {
-    for (const p of made) rmdirQuiet(p);
+    for (const p of made) rmdirIfEmpty(p);
     throw new BvisorError('BV_OUTPUTS', `${want} is not a private directory of bvisor's user (mode 0700)`, { hint: `remove it, or choose another outputs.to` });
   }
   // The quarantine's path is opened with no symlink followed (stageFiles, commit): its real one.
@@ -306,13 +307,6 @@ function isLink(p: string): boolean {
   }
 }
 
-function rmdirQuiet(p: string): void {
-  try {
-    rmdirSync(p);
-  } catch {
-    // not empty (another run's quarantine, or the user's files), or gone
-  }
-}
 
 /**
  * Removes a quarantine: the tmpfs unmounted, the directory removed, and when it was placed on a
@@ -328,9 +322,9 @@ function dropQuarantine(dir: string, tmpfs: boolean, index: string | null, made:
   removeFrozen(dir);
   if (index !== null && index !== dir && isLink(index)) {
     unlinkSync(index);
-    if (basename(dirname(dir)) === QUARANTINE_HOME) rmdirQuiet(dirname(dir));
+    if (basename(dirname(dir)) === QUARANTINE_HOME) rmdirIfEmpty(dirname(dir));
   }
-  for (const p of made) rmdirQuiet(p);
+  for (const p of made) rmdirIfEmpty(p);
   if (index !== null) {
     rmSync(makerFile(index), { force: true });
     rmSync(commitRecord(index), { force: true });

@@ -2,10 +2,11 @@
 // It is written without ever following a link at boundary.yaml (bvisor often runs as root, and
 // a planted `boundary.yaml -> /etc/…` must not become a write to /etc): a new file is created
 // with O_EXCL|O_NOFOLLOW, and --force replaces only a regular file, by rename.
-import { closeSync, lstatSync, mkdirSync, openSync, rmSync, rmdirSync, statSync, constants as fs } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, constants as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { writeFileAtomic, writeAll } from '../host/atomic.js';
+import { isDirectory, rmdirIfEmpty } from '../host/lookup.js';
 
 export const PROCESS_SPEC = `# bvisor boundary manifest. Everything not granted here is denied.
 # Check it with \`bvisor validate .\` and see how this host enforces it with \`bvisor plan .\`.
@@ -108,28 +109,12 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
     writeInto(path, text, opts.force);
   } catch (e) {
     // A directory this call made holds nothing on failure (createNew removes its partial file).
-    if (made) rmdirQuietly(dir);
+    if (made) rmdirIfEmpty(dir);
     throw e;
   }
   return { path };
 }
 
-/** Whether path is a directory, following a link (a bundle may be one); false when nothing is there. */
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function rmdirQuietly(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Not empty (something else wrote into it meanwhile) or gone: it is not ours to remove then.
-  }
-}
 
 /** boundary.yaml written at path: new, or replacing a regular file with --force. */
 function writeInto(path: string, text: string, force: boolean): void {
