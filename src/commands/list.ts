@@ -10,7 +10,15 @@ export default class List extends BaseCommand<typeof List> {
   async run(): Promise<ListedContainer[]> {
     // Each container's attempt as bvisor recover classifies it (read-only: docs/journal.md#recovery).
     const all = annotateList(this.stateRoot, listContainers(this.stateRoot, this.journal));
-    this.say(table(['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'ATTEMPT'], all.map((c) => [c.id, c.pid === null ? '0' : String(c.pid), c.broken ? `${c.status} (broken)` : c.status, c.bundle, c.created, c.attempt?.classification ?? '-']), 120));
+    this.say(table(['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'ATTEMPT'], all.map((c) => [c.id, c.pid === null ? '0' : String(c.pid), c.broken ? `${c.status} (broken)` : c.status, c.bundle, c.created, attemptCell(c)]), 120));
     return all;
   }
+}
+
+/** The ATTEMPT column: recover's classification (docs/journal.md#recovery), but for a container
+ * created and waiting for start, whose attempt has no start record yet by design: "absent" there
+ * would read as something lost. --json keeps the classification as it is. */
+function attemptCell(c: ListedContainer): string {
+  const k = c.attempt?.classification ?? '-';
+  return k === 'absent' && c.status === 'created' && !c.broken ? 'none yet' : k;
 }

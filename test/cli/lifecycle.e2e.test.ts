@@ -214,7 +214,8 @@ describe('lifecycle (CLI)', () => {
     expect(Number(readFileSync(pf, 'utf8'))).toBe(st.pid);
     const rss = Number(/^VmRSS:\s*(\d+) kB/m.exec(readFileSync(`/proc/${st.bvisor.monitorPid}/status`, 'utf8'))![1]);
     expect(rss).toBeLessThan(1024);
-    expect(cli(['list', '--root', root]).stdout).toMatch(/l1\s+\d+\s+created/);
+    // No start record yet, by design: the table says so rather than "absent" (recover's word).
+    expect(cli(['list', '--root', root]).stdout).toMatch(/^l1\s+\d+\s+created\s+\S+\s+\S+\s+none yet$/m);
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([expect.objectContaining({ id: 'l1', status: 'created', pid: st.pid })]);
     expect(cli(['delete', 'l1', '--root', root]).status).toBe(0);
   });
