@@ -107,7 +107,6 @@ function cacheable(l: LoadedBundle, plan: Plan): boolean {
   return plan.admitted && plan.backend === 'linux' && !l.manifest.oci && l.manifest.root === null && !l.manifest.outputs;
 }
 
-
 /** Runs a bundle directory, with its plan from the cache when the manifest is unchanged. */
 async function runCached(path: string, opts: RunOptions): Promise<Awaited<ReturnType<typeof runLoaded>>> {
   const key = JSON.stringify([resolve(path), opts.cgroupParent, [...(opts.secrets ?? [])].sort(), opts.fds ?? []]);

@@ -307,7 +307,6 @@ function isLink(p: string): boolean {
   }
 }
 
-
 /**
  * Removes a quarantine: the tmpfs unmounted, the directory removed, and when it was placed on a
  * destination's filesystem, its index link under the state root and the home directory when

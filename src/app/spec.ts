@@ -115,7 +115,6 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
   return { path };
 }
 
-
 /** boundary.yaml written at path: new, or replacing a regular file with --force. */
 function writeInto(path: string, text: string, force: boolean): void {
   const what = whatIs(path);
