@@ -29,6 +29,26 @@ export function logOptionsFromArgv(argv: readonly string[]): { file: string | nu
   return { file, format, debug: argv.includes('--debug') };
 }
 
+/**
+ * A write to stdout or stderr fails as an 'error' event, which with no listener ends Node with a
+ * stack trace. The reader gone (`bvisor list | head`: EPIPE) is no fault of bvisor's: a producer
+ * in a shell pipeline dies by SIGPIPE there (Node ignores that signal), so the command ends as
+ * one would, 141 (128 + SIGPIPE), saying nothing (there is nowhere to say it). It finishes its
+ * work first: what it printed comes after what it did, and nothing is left half-done. EIO (a
+ * terminal that hung up) is taken the same way; any other failure is the command's error.
+ */
+function endQuietlyWhenTheReaderGoes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
+      process.exitCode = EXIT_READER_GONE;
+    });
+  }
+}
+
+/** docs/exit-codes.md: 128 + SIGPIPE, as a pipeline's producer would end. */
+const EXIT_READER_GONE = 141;
+
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
 export abstract class BaseCommand<T extends typeof Command> extends Command {
@@ -48,7 +68,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: BaseFlags<T>;
   protected logger!: Logger;
 
+  /** Commands that handle a failed write to stdout or stderr themselves (run: stop-signals.ts). */
+  static ownsOutputErrors = false;
+
   public override async init(): Promise<void> {
+    if (!(this.ctor as unknown as typeof BaseCommand).ownsOutputErrors) endQuietlyWhenTheReaderGoes();
     await super.init();
     const { flags } = await this.parse({ flags: this.ctor.flags, baseFlags: (this.ctor as typeof BaseCommand).baseFlags, args: this.ctor.args, strict: this.ctor.strict, enableJsonFlag: this.ctor.enableJsonFlag });
     this.flags = flags as BaseFlags<T>;

@@ -20,6 +20,7 @@ export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
   static override description = "--json prints the sealed report on stdout, after whatever the workload writes there when its stdout is inherited (stdio.stdout: inherit, an OCI process): capture its stdout for a report that parses alone, or read it after with bvisor report ID --json.";
   static override failureExit = 125;
+  static override ownsOutputErrors = true;
   static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
   static override flags = {
     ...handoverFlags,

@@ -1,14 +1,14 @@
 // The CLI end to end: exit codes from docs/exit-codes.md, --json outputs that match their
 // schemas, errors with file:line:col and hints, global flags before the command.
 import { readdirSync, writeFileSync, copyFileSync, readFileSync, existsSync, mkdirSync, symlinkSync, lstatSync, readlinkSync, createWriteStream } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { cli, ROOT, BIN } from '../helpers/cli.js';
+import { cli, cliEnv, ROOT, BIN, BVISOR } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { writeTar } from '../helpers/rawtar.js';
@@ -173,6 +173,24 @@ describe('bvisor CLI', () => {
     expect(r.status).toBe(1);
     expect(r.json().error).toMatchObject({ code: 'BV_IO', message: `mkdir ${join(d, 'typo', 'deeper')}: ENOENT (${join(d, 'typo')} does not exist)` });
     expect(readdirSync(d)).toEqual(['new']); // nothing made on the way
+  });
+
+  // `bvisor list | head`: a producer in a shell pipeline dies by SIGPIPE when its reader goes
+  // (signal(7)); Node ignores SIGPIPE, and an unheard EPIPE ended bvisor with a stack trace.
+  it('a reader that goes away ends a command quietly, 141 (128 + SIGPIPE), from the snapshot and from bin/run.js', async () => {
+    const root = tempDir();
+    const goneReader = (cmd: string[]): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((done) => {
+        const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv() });
+        p.stdout!.destroy(); // gone before bvisor writes a byte
+        let stderr = '';
+        p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('close', (code) => done({ code, stderr }));
+      });
+    for (const cmd of [[BVISOR, 'list', '--root', root], [BVISOR, 'plan', join(ROOT, 'bundles', 'hello')], [process.execPath, BIN, 'validate', join(ROOT, 'bundles', 'hello')]]) {
+      const r = await goneReader(cmd);
+      expect(r, cmd.join(' ')).toEqual({ code: 141, stderr: '' });
+    }
   });
 
   it('accepts global flags before the command, as runc does', () => {
