@@ -3,10 +3,10 @@ import { explainDenials, MAX_EXPLAINED } from '../core/explain.js';
 import { hostLookup } from '../host/lookup.js';
 import type { Arch } from '../core/seccomp/compile.js';
 import { namedCalls, type NotifyRecord } from '../core/seccomp/denials.js';
-import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs, RlimitSetting } from '../contract/generated/types.js';
+import type { ReportBody, Plan, HostFacts, Evidence, LaunchInputs, RlimitSetting, DenialSource } from '../contract/generated/types.js';
 import type { LinuxRunResult, StreamFacts } from '../backends/linux/launcher.js';
 import { endedByCpuRlimit, notObserved, rlimitOfClause, witness } from '../core/report.js';
-import { assembleDenials, budgetDenials, budgetSource, landlockSource, WASM_FILESYSTEM_SOURCE, WASM_SECCOMP_SOURCE, type BudgetCounters, type SourceDenials } from '../core/denials.js';
+import { assembleDenials, budgetDenials, budgetSource, landlockForContainerMode, landlockSource, WASM_FILESYSTEM_SOURCE, WASM_SECCOMP_SOURCE, type BudgetCounters, type SourceDenials } from '../core/denials.js';
 import { signalName } from '../core/signals.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
@@ -116,10 +116,15 @@ export function denialsOf(body: ReportBody, plan: Plan, r: LinuxRunResult, wasi:
     seccomp,
     seccompNotObserved: r.seccomp === null ? 'this run installed no seccomp filter' : SECCOMP_NOT_OBSERVED,
     // wasm: the WASI host's refusals (the runner's outcome) stand where landlock's would.
-    landlock: wasm ? (wasi ?? WASM_FILESYSTEM_SOURCE) : (explained ?? r.landlockDenials ?? landlockSource(body.host.landlockAbi)),
+    landlock: wasm ? (wasi ?? WASM_FILESYSTEM_SOURCE) : inMode(plan, explained ?? r.landlockDenials ?? landlockSource(body.host.landlockAbi)),
     budgets: budgetDenials(body, counters),
     budgetSource: budgetSource(body, counters),
   });
+}
+
+/** Landlock's slot as the run's mode has it: a container-mode run is not one --explain traces. */
+function inMode<S extends DenialSource | SourceDenials>(plan: Plan, s: S): S {
+  return plan.launch?.root ? landlockForContainerMode(s) : s;
 }
 
 /** --explain: the filesystem and network denials the observed calls show, in landlock's slot (it

@@ -215,6 +215,22 @@ export function budgetSource(body: BudgetBody, c: BudgetCounters): DenialSource 
   return { observed: true, how: how.length ? `${how.join(', ')}; ${notSeen}` : notSeen, notObserved: null };
 }
 
+/** The way to see filesystem denials where landlock's are not observed, said after the reason. */
+export const EXPLAIN_INSTEAD = ' (bvisor run --explain traces path lookups instead)';
+const EXPLAIN_NOT_IN_CONTAINER_MODE = " (--explain does not trace a container-mode run, whose paths are its rootfs's; where the host's audit is on, landlock's own records are read)";
+
+/**
+ * Landlock's slot for a container-mode run (root: a rootfs, an OCI bundle): --explain, which the
+ * reasons for an unobserved landlock point to, does not trace those runs (report.ts explainedOf),
+ * so the pointer is replaced by what does apply there.
+ */
+export function landlockForContainerMode<S extends DenialSource | SourceDenials>(s: S): S {
+  const src = 'items' in s ? s.source : (s as DenialSource);
+  if (!src.notObserved?.endsWith(EXPLAIN_INSTEAD)) return s;
+  const source = { ...src, notObserved: src.notObserved.slice(0, -EXPLAIN_INSTEAD.length) + EXPLAIN_NOT_IN_CONTAINER_MODE };
+  return ('items' in s ? { ...s, source } : source) as S;
+}
+
 /** A source that could not watch, with the reason. */
 export function notObservedSource(reason: string): DenialSource {
   return { observed: false, how: null, notObserved: reason };
@@ -225,8 +241,8 @@ export function notObservedSource(reason: string): DenialSource {
  * records where the host emits them (backends/linux/host/landlock-audit.ts). */
 export function landlockSource(hostLandlockAbi: number): DenialSource {
   if (hostLandlockAbi <= 0) return notObservedSource('landlock is not available on this host (ABI 0): filesystem denials come from the mount namespace and are not recorded');
-  if (hostLandlockAbi < 7) return notObservedSource(`landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*) and only to the kernel audit log; this host has ABI ${hostLandlockAbi} (bvisor run --explain traces path lookups instead)`);
-  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor reads for bvisor run and the API where audit is on, not for a container (bvisor run --explain traces path lookups instead)`);
+  if (hostLandlockAbi < 7) return notObservedSource(`landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*) and only to the kernel audit log; this host has ABI ${hostLandlockAbi}${EXPLAIN_INSTEAD}`);
+  return notObservedSource(`landlock (ABI ${hostLandlockAbi}) logs denials only to the kernel audit log, which bvisor reads for bvisor run and the API where audit is on, not for a container${EXPLAIN_INSTEAD}`);
 }
 
 /** The wasm backend's seccomp source: its guest makes no system calls. */

@@ -5,7 +5,7 @@
 // RLIMIT_CPU), not copied from the code's constants.
 import { describe, expect, it } from 'vitest';
 import type { Denial, ReportBody } from '../../src/contract/generated/types.js';
-import { assembleDenials, budgetDenials, budgetSource, denialSummary, headroomDuration, headroomSize, landlockSource, notObservedSource, runFailed, summaryWorthSaying, wasiDenials, type BudgetCounters } from '../../src/core/denials.js';
+import { assembleDenials, budgetDenials, budgetSource, denialSummary, headroomDuration, headroomSize, landlockForContainerMode, landlockSource, notObservedSource, runFailed, summaryWorthSaying, wasiDenials, type BudgetCounters } from '../../src/core/denials.js';
 import { sampleBody } from '../helpers/sample-report.js';
 import * as V from '../../src/contract/generated/validators.js';
 import { endedByCpuRlimit, sealReport } from '../../src/core/report.js';
@@ -173,6 +173,21 @@ describe('sources', () => {
     expect(s2.notObserved).toMatch(/has ABI 2/);
     expect(landlockSource(7).notObserved).toMatch(/audit/);
     expect(landlockSource(0).notObserved).toMatch(/not available/);
+  });
+
+  it('a container-mode run is not pointed at --explain, which does not trace it; other reasons and observed sources are left as they are', () => {
+    const unseen = landlockSource(2);
+    expect(unseen.notObserved).toContain('bvisor run --explain');
+    const c = landlockForContainerMode(unseen);
+    expect(c.notObserved).not.toContain('bvisor run --explain');
+    expect(c.notObserved).toMatch(/has ABI 2 \(--explain does not trace a container-mode run, whose paths are its rootfs's; where the host's audit is on, landlock's own records are read\)$/);
+    // The same inside a source with items (the launcher's), and nothing else of it changes.
+    const withItems = { source: unseen, items: [], total: 0, truncated: false };
+    expect(landlockForContainerMode(withItems)).toEqual({ ...withItems, source: c });
+    const other = notObservedSource('the monitor could not read landlock\'s audit records (EIO)');
+    expect(landlockForContainerMode(other)).toBe(other);
+    const seen = { observed: true, how: 'audit', notObserved: null };
+    expect(landlockForContainerMode(seen)).toBe(seen);
   });
 
   it('budgets are observed, and say what they cannot see', () => {

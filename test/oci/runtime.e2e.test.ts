@@ -156,6 +156,10 @@ describe('OCI runtime (e2e)', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('data-denied');
     expect(r.stdout).toContain('bin-listed');
+    // Where landlock's denials were not read, the report does not point at --explain, which does
+    // not trace a container-mode run.
+    const ll = cli(['--root', root, 'report', 'nar-1', '--json']).json().body.denials.sources.landlock;
+    if (!ll.observed) expect(ll.notObserved).toMatch(/--explain does not trace a container-mode run/);
     expect(cli(['plan', b]).stdout).toMatch(/boundary\.yaml:filesystem\s+enforced\s+linux:landlock\(container paths\)/);
   });
 

@@ -12,7 +12,7 @@ import { shim } from '../ffi/shim.js';
 import { collectPipe } from './denials.js';
 import { errnoName } from '../../../host/facts.js';
 import { decodeAuditStream, landlockAuditDenials } from '../../../core/landlock-audit.js';
-import { notObservedSource, type SourceDenials } from '../../../core/denials.js';
+import { EXPLAIN_INSTEAD, notObservedSource, type SourceDenials } from '../../../core/denials.js';
 import type { Arch } from '../../../core/seccomp/compile.js';
 import { delay } from '../../../host/timers.js';
 
@@ -115,7 +115,7 @@ function statusOf(rc: number, out: Uint32Array): AuditStatus | string {
 /** Why this host's landlock logs no denials whatever audit's state (ABI < 7), or null. Checked
  * before asking the audit status, which a host with an older ABI need not pay for. */
 export function landlockLogsNothing(abi: number): string | null {
-  return abi < 7 ? `landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*); this host has ABI ${abi} (bvisor run --explain traces path lookups instead)` : null;
+  return abi < 7 ? `landlock logs denials from ABI 7 (Linux 6.15, LANDLOCK_RESTRICT_SELF_LOG_*); this host has ABI ${abi}${EXPLAIN_INSTEAD}` : null;
 }
 
 /** Why landlock's denials cannot be read on this launch, or null when they can (ABI ≥ 7 and audit
@@ -124,8 +124,8 @@ export function auditUnavailable(abi: number, status: AuditStatus | string, aske
   const old = landlockLogsNothing(abi);
   if (old) return old;
   const when = askedMsAgo > 0 ? `, asked ${askedMsAgo < 1 ? 'under 1' : Math.round(askedMsAgo)} ms before this launch` : '';
-  if (typeof status === 'string') return `the kernel's audit status could not be read (AUDIT_GET: ${status}${when}); bvisor reads landlock's audit records only where audit is on (bvisor run --explain traces path lookups instead)`;
-  if (!status.enabled) return `audit is off on this host (AUDIT_GET enabled=0${when}), so the kernel emits no landlock records; bvisor does not change the host's audit configuration (bvisor run --explain traces path lookups instead)`;
+  if (typeof status === 'string') return `the kernel's audit status could not be read (AUDIT_GET: ${status}${when}); bvisor reads landlock's audit records only where audit is on${EXPLAIN_INSTEAD}`;
+  if (!status.enabled) return `audit is off on this host (AUDIT_GET enabled=0${when}), so the kernel emits no landlock records; bvisor does not change the host's audit configuration${EXPLAIN_INSTEAD}`;
   return null;
 }
 
