@@ -1,6 +1,7 @@
 // bvisor journal verify [--key FILE] [--repair]: check the journal's hash chain and head, and
 // with a key every entry's MAC; --repair mends what an interrupted append left (docs/journal.md).
 import { BvisorError } from '../contract/errors.js';
+import { isDirectory } from '../host/lookup.js';
 import type { JournalRepair } from '../contract/generated/types.js';
 import { verifyJournalAt, repairJournalAt, loadJournalKey, type JournalVerdictAt, type JournalKey } from '../host/journal-store.js';
 
@@ -40,6 +41,9 @@ function fail(v: Extract<JournalVerdictAt, { ok: false }>, key: JournalKey | nul
 }
 
 export function verifyJournal(root: string, opts: JournalVerifyOptions = {}): JournalVerifyResult {
+  // A root that is not there has no journal to vouch for: "ok, 0 entries" would read as a
+  // verified journal to a caller who mistyped --root. (A root with no run yet is ok and empty.)
+  if (!isDirectory(root)) throw new BvisorError('BV_STATE_ROOT_UNUSABLE', `${root} is not a directory: there is no journal to verify there`, { hint: 'name the state root the runs used (--root; the default is /run/bvisor as root, $XDG_RUNTIME_DIR/bvisor otherwise)' });
   const key = opts.keyFile ? loadJournalKey(opts.keyFile, root) : null;
   let repaired: JournalRepair | null = null;
   let v: JournalVerdictAt;

@@ -237,6 +237,16 @@ describe('bvisor CLI', () => {
     expect(r.stderr).toMatch(/BV_JOURNAL_CORRUPT: .*line 3/);
   });
 
+  it('journal verify of a root that is not there is an error, not "ok, 0 entries"; an empty root is ok', () => {
+    const d = tempDir();
+    const r = cli(['journal', 'verify', '--root', join(d, 'mistyped'), '--json']);
+    expect(r.status).toBe(4);
+    expect(r.json().error).toMatchObject({ code: 'BV_STATE_ROOT_UNUSABLE', message: `${join(d, 'mistyped')} is not a directory: there is no journal to verify there` });
+    const empty = cli(['journal', 'verify', '--root', d]);
+    expect(empty.status, empty.stderr).toBe(0);
+    expect(empty.stdout).toMatch(/: ok, 0 entries verified/);
+  });
+
   it('--log writes log lines to a file, in JSON when asked', () => {
     const d = tempDir();
     const log = join(d, 'bv.log');

@@ -177,9 +177,10 @@ describe('a root that does not exist is made only below trusted directories', ()
       }
     }
     // journal verify --repair made a missing root by a recursive mkdir (a fourth attack): it has
-    // nothing to mend there, and makes nothing.
+    // nothing to mend there, says there is no journal there, and makes nothing.
     const repair = cli(['--root', join(other, 'sub', 'newdir', 'state'), 'journal', 'verify', '--repair']);
-    expect(repair.status, repair.stderr).toBe(0);
+    expect(repair.status, repair.stderr).toBe(4);
+    expect(repair.stderr).toMatch(/BV_STATE_ROOT_UNUSABLE: .* is not a directory: there is no journal to verify there/);
     expect(readdirSync(victim)).toEqual([]);
     // A root-owned link that leads to another user's link: on neither the path as given nor its
     // real path, the kernel still follows it (a fourth attack: the user chose where root made the
