@@ -1,6 +1,6 @@
 // The CLI end to end: exit codes from docs/exit-codes.md, --json outputs that match their
 // schemas, errors with file:line:col and hints, global flags before the command.
-import { readdirSync, writeFileSync, copyFileSync, readFileSync, existsSync, mkdirSync, symlinkSync, lstatSync, readlinkSync, createWriteStream } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync, copyFileSync, readFileSync, existsSync, mkdirSync, symlinkSync, lstatSync, readlinkSync, createWriteStream } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +173,13 @@ describe('bvisor CLI', () => {
     expect(r.status).toBe(1);
     expect(r.json().error).toMatchObject({ code: 'BV_IO', message: `mkdir ${join(d, 'typo', 'deeper')}: ENOENT (${join(d, 'typo')} does not exist)` });
     expect(readdirSync(d)).toEqual(['new']); // nothing made on the way
+    // An OCI bundle: a starter manifest beside config.json would make it invalid.
+    writeFileSync(join(d, 'new', 'config.json'), '{}\n');
+    rmSync(join(d, 'new', 'boundary.yaml'));
+    const oci = cli(['spec', '-b', join(d, 'new'), '--json']);
+    expect(oci.status).toBe(2);
+    expect(oci.json().error).toMatchObject({ code: 'BV_USAGE', message: expect.stringContaining('holds config.json (an OCI bundle)') });
+    expect(readdirSync(join(d, 'new'))).toEqual(['config.json']);
   });
 
   // `bvisor list | head`: a producer in a shell pipeline dies by SIGPIPE when its reader goes
