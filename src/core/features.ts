@@ -460,7 +460,7 @@ function linuxSpawn(ctx: FeatureCtx): Candidate[] {
   const mode = ctx.manifest.spawn.value;
   if (mode === 'descendants') {
     const p = ctx.manifest.limits.processes;
-    if (!p) return [missing('linux:cgroup(pids)', 'enforced', 'BV_PLAN_NEEDS_LIMIT', 'spawn: descendants must be bounded by limits.processes', 'add limits: { processes: 64 } (or another bound)')];
+    if (!p) return [missing('linux:cgroup(pids)', 'enforced', 'BV_PLAN_NEEDS_LIMIT', 'descendants must be bounded by limits.processes', 'add limits: { processes: 64 } (or another bound)')];
     return linuxLimit(ctx, 'processes', p.value).map((c) => ({ ...c, mechanism: `${c.mechanism} via limits.processes` }));
   }
   const act = ctx.manifest.syscalls.value;

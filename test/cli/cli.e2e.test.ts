@@ -116,7 +116,7 @@ describe('bvisor CLI', () => {
       ['BV_PLAN_NEEDS_LIMIT', 'spawn', 6, 8],
       ['BV_PLAN_BACKEND_UNSUPPORTED', 'limits.fuel', 7, 17],
     ]);
-    expect(cli(['validate', d]).stderr).toContain(`${d}/boundary.yaml:6:8 spawn: spawn: descendants must be bounded by limits.processes [BV_PLAN_NEEDS_LIMIT]`);
+    expect(cli(['validate', d]).stderr).toContain(`${d}/boundary.yaml:6:8 spawn: descendants must be bounded by limits.processes [BV_PLAN_NEEDS_LIMIT]`);
     // The shipped refusal examples: fuel on a process is refused everywhere; a non-recursive grant
     // of a directory depends on what the path is on the host, so validate leaves it to plan.
     expect(cli(['validate', bundle('refused-fuel-on-linux')]).status).toBe(5);
