@@ -19,7 +19,9 @@ workload:
 filesystem:                                # deny by default: the root holds only these
   - { path: /usr, access: read-exec }      # programs and shared libraries
 network: deny                              # an empty network namespace
-spawn: deny                                # no new processes or threads (seccomp)
+spawn: deny                                # no new processes or threads (seccomp); a shell
+                                           # needs descendants, with limits.processes, and
+                                           # then limits.cpu as { value: 5s, guarantee: mediated }
 env:                                       # exactly this environment; nothing is inherited
   PATH: /usr/bin:/bin
 fds: none                                  # only stdin, stdout, stderr
