@@ -6,6 +6,7 @@
 // as the grants resolve here; the caller's flags, secrets and descriptors) are left to `plan`.
 import type { HostFacts, Plan } from '../contract/generated/types.js';
 import { KNOWN_ABI } from './landlock.js';
+import type { NormalManifest } from './manifest.js';
 
 type Refusal = Plan['refusals'][number];
 
@@ -46,4 +47,21 @@ export function hostWithEverything(arch: string): HostFacts {
 /** The refusals of a plan made against hostWithEverything that every host would make. */
 export function everyHostRefusals(plan: Pick<Plan, 'refusals'>): Refusal[] {
   return plan.refusals.filter((r) => EVERY_HOST_CODES.has(r.code));
+}
+
+/**
+ * The refusals of what the bundle itself lacks: its wasm module, its rootfs (and, in container
+ * mode, the program in it), a ./ grant. A bundle carries its files to every host, so each would
+ * refuse these too (as the bundle is now; an archive as extracted). Not an OCI bundle's (its
+ * root.path may be a host path), nor a missing program or grant of a host path: the host's.
+ */
+export function bundleLacks(plan: Pick<Plan, 'refusals'>, m: Pick<NormalManifest, 'workload' | 'root' | 'filesystem'> & { oci?: unknown }): Refusal[] {
+  if (m.oci) return [];
+  const local = (clause: string): boolean => {
+    if (clause === 'root') return true;
+    if (clause === 'workload') return m.workload.kind === 'wasm' || m.root !== null;
+    const at = /^filesystem\[(\d+)\]$/.exec(clause);
+    return at !== null && m.filesystem.some((g) => g.index === Number(at[1]) && g.bundleRelative);
+  };
+  return plan.refusals.filter((r) => r.code === 'BV_PLAN_PATH_MISSING' && local(r.clause));
 }

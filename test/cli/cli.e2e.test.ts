@@ -161,7 +161,13 @@ describe('bvisor CLI', () => {
     expect(again.status).toBe(7);
     expect(again.stderr).toMatch(/--force/);
     expect(cli(['spec', '-b', d, '--force', '--wasm']).status).toBe(0);
+    // Its module is not there yet: a bundle without it is invalid on any host (exit 5), not only
+    // refused by this one.
+    const lacking = cli(['validate', d]);
+    expect(lacking.status).toBe(5);
+    expect(lacking.stderr).toContain(`${d}/boundary.yaml:4:3 workload: the module hello.wasm does not exist in the bundle [BV_PLAN_PATH_MISSING]`);
     copyFileSync(join(bundle('hello-wasm'), 'hello.wasm'), join(d, 'hello.wasm'));
+    expect(cli(['validate', d]).status).toBe(0);
     expect(cli(['plan', d]).status).toBe(0);
   });
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HostFacts, Plan } from '../../src/contract/generated/types.js';
 import { validateHostFacts } from '../../src/contract/generated/validators-records.js';
-import { everyHostRefusals, hostWithEverything } from '../../src/core/every-host.js';
+import { bundleLacks, everyHostRefusals, hostWithEverything } from '../../src/core/every-host.js';
 import { checkedPlan, dirFact, fileFact, manifestOf, planResolved } from '../helpers/plans.js';
 import { plan } from '../../src/core/planner.js';
 import { sha256Hex } from '../../src/host/hash.js';
@@ -51,5 +51,25 @@ describe('everyHostRefusals', () => {
     expect(merged.refusals.map((r) => r.code)).toEqual(['BV_PLAN_LAYOUT_CONFLICT']); // plan refuses it here
     expect(everyHostRefusals(merged)).toEqual([]); // validate does not
     expect(on(['/bin', '/usr/bin']).admitted).toBe(true); // a host without merged /usr admits it
+  });
+});
+
+// A bundle carries its files: what it lacks, every host lacks. What the host lacks is plan's.
+describe('bundleLacks', () => {
+  const gone = (path: string) => ({ path, kind: 'missing' as const });
+  const planWith = (yaml: string, paths: Partial<Parameters<typeof plan>[0]['paths']>): { m: ReturnType<typeof manifestOf>; p: Plan } => {
+    const m = manifestOf(yaml);
+    const p = checkedPlan(plan({ manifest: m, host: hostWithEverything('x86_64'), paths: { grants: [], exe: null, module: null, root: null, ...paths }, cgroupParent: null }, sha256Hex));
+    return { m, p };
+  };
+
+  it('its wasm module and a ./ grant; not a grant of a host path, nor a host program', () => {
+    const w = planWith(WASM, { module: gone('/bundle/m.wasm') });
+    expect(bundleLacks(w.p, w.m)).toEqual([expect.objectContaining({ clause: 'workload', code: 'BV_PLAN_PATH_MISSING' })]);
+    const yaml = 'workload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: ./data, access: read }\n  - { path: /opt/x, access: read }\n';
+    const g = planWith(yaml, { grants: [dirFact('/usr'), gone('/bundle/data'), gone('/opt/x')], exe: gone('/usr/bin/true') });
+    expect(g.p.refusals.map((r) => [r.clause, r.code])).toEqual(expect.arrayContaining([['filesystem[1]', 'BV_PLAN_PATH_MISSING'], ['filesystem[2]', 'BV_PLAN_PATH_MISSING'], ['workload', 'BV_PLAN_PATH_MISSING']]));
+    expect(bundleLacks(g.p, g.m).map((r) => r.clause)).toEqual(['filesystem[1]']);
+    expect(everyHostRefusals(g.p)).toEqual([]); // none of them by code alone
   });
 });
