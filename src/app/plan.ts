@@ -9,7 +9,7 @@ import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';
 import { BvisorError, withCleanup, type Issue } from '../contract/errors.js';
 import { refuseBundleHostDestination } from './outputs.js';
-import { bundleLacks, everyHostRefusals, hostWithEverything } from '../core/every-host.js';
+import { bundleLacks, configRefusals, everyHostRefusals, hostWithEverything } from '../core/every-host.js';
 import { machine } from 'node:os';
 
 export interface ValidateResult {
@@ -28,8 +28,9 @@ export function validateBundle(arg: string): ValidateResult {
       // What the manifest earns on every host, from the planner against one with everything
       // (core/every-host.ts): no probe of this one, no state root or cache reserved or made.
       const plan = planLoaded(loaded, hostWithEverything(machine() === 'aarch64' ? 'aarch64' : 'x86_64'), { cgroupParent: null, root: null }, []);
-      // And what the bundle itself lacks (its module, its rootfs, a ./ grant): it goes with it.
-      const refused = new Set([...everyHostRefusals(plan), ...bundleLacks(plan, manifest)]);
+      // And what the bundle itself lacks (its module, its rootfs, a ./ grant), and what an OCI
+      // config asks that bvisor never gives: both go with the bundle.
+      const refused = new Set([...everyHostRefusals(plan), ...bundleLacks(plan, manifest), ...configRefusals(plan, manifest)]);
       const every = plan.refusals.filter((r) => refused.has(r));
       if (every.length) {
         throw new BvisorError('BV_MANIFEST_INVALID', `${every.length} clause(s) would be refused on every host (bvisor plan says what this host refuses besides)`, {

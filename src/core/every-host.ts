@@ -2,8 +2,10 @@
 // every host. The planner is run against a host that has everything bvisor can use (the newest
 // landlock ABI it knows, seccomp with every action, user namespaces, pure cgroup v2 with every
 // controller delegated, no rlimit); a refusal it still returns, of a kind whose reason lies in the
-// manifest alone, would be returned by any host. Refusals that depend on this machine (its files,
-// as the grants resolve here; the caller's flags, secrets and descriptors) are left to `plan`.
+// manifest alone, would be returned by any host; so would what the bundle itself lacks and what an
+// OCI config asks that bvisor never gives (bundleLacks, configRefusals). Refusals that depend on
+// this machine (its files, as the grants resolve here; the caller's flags, secrets and
+// descriptors) are left to `plan`.
 import type { HostFacts, Plan } from '../contract/generated/types.js';
 import { KNOWN_ABI } from './landlock.js';
 import type { NormalManifest } from './manifest.js';
@@ -64,4 +66,17 @@ export function bundleLacks(plan: Pick<Plan, 'refusals'>, m: Pick<NormalManifest
     return at !== null && m.filesystem.some((g) => g.index === Number(at[1]) && g.bundleRelative);
   };
   return plan.refusals.filter((r) => r.code === 'BV_PLAN_PATH_MISSING' && local(r.clause));
+}
+
+/**
+ * An OCI bundle's own refusals: what its config.json asks that bvisor never gives (an unknown
+ * field, an ambient capability, a sysctl…), and what a boundary beside it would widen. Both are
+ * decided from the files alone (core/oci/config.ts and narrow.ts read no host), so every host
+ * makes them. The planner copies them into the plan (its clause "config.json" where they name
+ * none): they are matched by code, clause and reason.
+ */
+export function configRefusals(plan: Pick<Plan, 'refusals'>, m: { oci?: { refusals: readonly Refusal[] } }): Refusal[] {
+  const key = (r: Refusal): string => `${r.code}\0${r.clause || 'config.json'}\0${r.reason}`;
+  const own = new Set((m.oci?.refusals ?? []).map(key));
+  return plan.refusals.filter((r) => own.has(key(r)));
 }

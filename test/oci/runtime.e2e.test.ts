@@ -175,16 +175,31 @@ describe('OCI runtime (e2e)', () => {
     // (limits.cpu: a process budget, and a container spawns): each at its value.
     expect(p.stderr).toContain(`  ${file}:2:10 boundary.yaml:network: host networking would widen`);
     expect(p.stderr).toContain(`  ${file}:3:16 limits.cpu: RLIMIT_CPU is per process`);
-    // validate: limits.cpu is refused on every host, located as plan locates it.
+    // validate: both are refused on every host (limits.cpu as any process budget; the widening
+    // by the files alone), located as plan locates them.
     const v = cli(['validate', b, '--json']);
     expect(v.status).toBe(5);
-    expect(v.json().error.issues.map(at)).toEqual([['limits.cpu', file, 3, 16]]);
+    expect(v.json().error.issues.map(at)).toEqual([['limits.cpu', file, 3, 16], ['boundary.yaml:network', file, 2, 10]]);
     // Without the narrowing file, a refusal of what config.json decides has no YAML line.
     rmSync(file);
     const c = ociBundle(['true'], (cfg) => (cfg.annotations = { 'org.bvisor.boundary': 'limits: { cpu: 2s }\n' }));
     const q = cli(['validate', c, '--json']);
     expect(q.status).toBe(5);
     expect(q.json().error.issues.map(at)).toEqual([['limits.cpu', null, null, null]]);
+  });
+
+  it('validate refuses what config.json asks that bvisor never gives (an unknown field, an ambient capability), as plan does', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const b = ociBundle(['true'], (c) => {
+      c.process.termnal = false;
+      c.process.capabilities.ambient = ['CAP_CHOWN'];
+    });
+    const v = cli(['validate', b, '--json']);
+    expect(v.status).toBe(5);
+    expect(v.json().error.issues.map((i: { clause: string; code: string }) => [i.clause, i.code])).toEqual([['process.termnal', 'BV_OCI_UNKNOWN_FIELD'], ['process.capabilities.ambient', 'BV_OCI_UNSUPPORTED']]);
+    expect(cli(['plan', b]).status).toBe(3);
+    // The config as containerd writes it is valid.
+    expect(cli(['validate', ociBundle(['true'])]).status).toBe(0);
   });
 
   it('the org.bvisor.boundary annotation narrows too: a wall clock the config lacks ends the container (exit 124)', () => {
