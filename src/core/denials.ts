@@ -217,12 +217,13 @@ export function budgetSource(body: BudgetBody, c: BudgetCounters): DenialSource 
 
 /** The way to see filesystem denials where landlock's are not observed, said after the reason. */
 export const EXPLAIN_INSTEAD = ' (bvisor run --explain traces path lookups instead)';
-const EXPLAIN_NOT_IN_CONTAINER_MODE = " (--explain does not trace a container-mode run, whose paths are its rootfs's; where the host's audit is on, landlock's own records are read)";
+const EXPLAIN_NOT_IN_CONTAINER_MODE = " (--explain does not trace a container-mode run, whose paths are its rootfs's)";
 
 /**
  * Landlock's slot for a container-mode run (root: a rootfs, an OCI bundle): --explain, which the
  * reasons for an unobserved landlock point to, does not trace those runs (report.ts explainedOf),
- * so the pointer is replaced by what does apply there.
+ * so the pointer says so instead (what else applies depends on the reason before it: the host's
+ * audit where the ABI logs, nothing below ABI 7).
  */
 export function landlockForContainerMode<S extends DenialSource | SourceDenials>(s: S): S {
   const src = 'items' in s ? s.source : (s as DenialSource);
