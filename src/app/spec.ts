@@ -106,12 +106,9 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
     if (code === 'ENOENT') throw new BvisorError('BV_IO', `mkdir ${dir}: ENOENT (${dirname(dir)} does not exist)`, { hint: `make it first (mkdir -p ${dirname(dir)}), or name a bundle directory whose parent exists` });
     if (code !== 'EEXIST') throw ioError('mkdir', dir, e);
     if (!isDirectory(dir)) throw new BvisorError('BV_IO', `${dir} is not a directory`, { hint: 'name a bundle directory with -b <dir> (the starter manifest is written into it as boundary.yaml)' });
-  }
-  // An OCI bundle's boundary.yaml only narrows its config.json: a starter manifest there (its
-  // workload, env, stdio) would make the bundle invalid (docs/oci.md#narrowing-a-config).
-  if (existsSync(join(dir, 'config.json'))) {
-    if (made) rmdirIfEmpty(dir);
-    throw new BvisorError('BV_USAGE', `${dir} holds config.json (an OCI bundle): a boundary.yaml beside it only narrows the config, and the starter manifest's workload, env, fds, stdio and tmp would make the bundle invalid`, { hint: 'write the narrowing clauses by hand (filesystem, network, spawn, limits…: docs/oci.md, "Narrowing a config"), or run bvisor spec -b in a directory of its own' });
+    // An OCI bundle's boundary.yaml only narrows its config.json: a starter manifest there (its
+    // workload, env, stdio) would make the bundle invalid (docs/oci.md#narrowing-a-config).
+    if (existsSync(join(dir, 'config.json'))) throw new BvisorError('BV_USAGE', `${dir} holds config.json (an OCI bundle): a boundary.yaml beside it only narrows the config, and the starter manifest's workload, env, fds, stdio and tmp would make the bundle invalid`, { hint: 'write the narrowing clauses by hand (filesystem, network, spawn, limits…: docs/oci.md, "Narrowing a config"), or run bvisor spec -b in a directory of its own' });
   }
   try {
     writeInto(path, text, opts.force);

@@ -1,6 +1,7 @@
 // The one base command: global flags (runc's --root, --log, --log-format, --debug), --json on
 // every command, and the single place where errors become exit codes, hints and JSON error
 // objects (schemas/error.schema.json). Commands stay thin: parse, call app/, render.
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
@@ -41,13 +42,14 @@ function endQuietlyWhenTheReaderGoes(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
-      process.exitCode = EXIT_READER_GONE;
+      process.exitCode = READER_GONE;
     });
   }
 }
 
-/** docs/exit-codes.md: 128 + SIGPIPE, as a pipeline's producer would end. */
-const EXIT_READER_GONE = 141;
+/** A shell's status for a process its reader left (a pipeline's producer killed by SIGPIPE):
+ * 141 (docs/exit-codes.md). run's own stop (stop-signals.ts) ends with it too. */
+export const READER_GONE = 128 + constants.signals.SIGPIPE;
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 

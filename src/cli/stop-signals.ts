@@ -13,11 +13,11 @@
 // refused: whoever sends it stops the deadline too.
 
 import { closeSync, constants as fsConstants, fstatSync, openSync, write as fsWrite, writeSync } from 'node:fs';
-import { constants } from 'node:os';
 import { isatty } from 'node:tty';
 import { afterNextPoll, delay } from '../host/timers.js';
 import { continueSharingWorkloads, holdJobStops } from '../host/job-control.js';
 import { resumeHeld, saveModes } from '../host/terminal.js';
+import { READER_GONE } from './base.js';
 
 /** The signals a caller sends to stop a foreground command. SIGQUIT (the terminal's Ctrl-\\)
  * keeps its effect, at once and with a core dump as its sender asks, after the terminal is put
@@ -63,8 +63,6 @@ function putBack(modes: ReturnType<typeof saveModes>): void {
   modes?.();
 }
 
-/** A shell's status for a process its reader left (a pipeline's producer killed by SIGPIPE). */
-const READER_GONE = 128 + constants.signals.SIGPIPE;
 
 export function stopOnSignals(): StopSignals {
   const ac = new AbortController();

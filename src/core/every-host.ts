@@ -57,7 +57,7 @@ export function everyHostRefusals(plan: Pick<Plan, 'refusals'>): Refusal[] {
  * refuse these too (as the bundle is now; an archive as extracted). Not an OCI bundle's (its
  * root.path may be a host path), nor a missing program or grant of a host path: the host's.
  */
-export function bundleLacks(plan: Pick<Plan, 'refusals'>, m: Pick<NormalManifest, 'workload' | 'root' | 'filesystem'> & { oci?: unknown }): Refusal[] {
+export function bundleLacks(plan: Pick<Plan, 'refusals'>, m: Pick<NormalManifest, 'workload' | 'root' | 'filesystem' | 'oci'>): Refusal[] {
   if (m.oci) return [];
   const local = (clause: string): boolean => {
     if (clause === 'root') return true;
