@@ -11,7 +11,7 @@ export default class Create extends BaseCommand<typeof Create> {
   static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
   static override flags = {
     ...handoverFlags,
-    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
+    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', default: '.' }),
     'pid-file': Flags.string({ description: 'write the workload pid to this file' }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
     'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),

@@ -11,7 +11,7 @@ import type { LearnOutput } from '../contract/generated/types.js';
 export default class Learn extends BaseCommand<typeof Learn> {
   static override summary = 'Observe a bundle\'s workload once and propose the minimal boundary.yaml it needs, checked by an enforced run';
   static override flags = {
-    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz (host mode)', required: true }),
+    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz (host mode)', default: '.' }),
     output: Flags.string({ char: 'o', description: 'write the proposal to this file (default: stdout); never the bundle\'s own boundary.yaml' }),
     force: Flags.boolean({ description: 'replace an existing -o file', default: false }),
     wall: Flags.string({ description: 'wall-clock limit of the learning run', default: '60s' }),

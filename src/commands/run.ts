@@ -24,7 +24,7 @@ export default class Run extends BaseCommand<typeof Run> {
   static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
   static override flags = {
     ...handoverFlags,
-    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', required: true }),
+    bundle: Flags.string({ char: 'b', description: 'bundle directory, or .tar/.tar.gz', default: '.' }),
     explain: Flags.boolean({ description: 'observe every path lookup and connect, and explain the filesystem and network denials they show, after the run whatever its end (slower: each such call waits for bvisor)', default: false }),
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
     'outputs-to': Flags.string({ description: 'promote the manifest\'s outputs to this host directory (replaces its outputs.to, which may only name a ./ place in the bundle)' }),

@@ -98,7 +98,9 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
     const hint = below
       ? `${below} holds one: pass that directory${isTarBundle(shown) ? `, or pack the bundle's contents at the archive's top (tar -C <bundle> -cf ${basename(shown)} .)` : ''}`
       : 'write one with `bvisor spec` in the bundle directory';
-    throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${shown} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint });
+    // `-b` defaults to the current directory (as runc's): a bare "." would not say which.
+    const named = shown === '.' ? `the current directory (${resolve(shown)})` : shown;
+    throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${named} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint });
   }
   if (fd === -40 || fd === -6 /* ELOOP, ENXIO */) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });
   if (fd < 0) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `open ${join(shown, MANIFEST_NAME)}: ${errnoName(fd)}`);

@@ -136,12 +136,12 @@ describe('bvisor CLI', () => {
   // The line says what is missing, not only that something is: oclif's own message puts that
   // under a header line ("The following error occurred:", "Missing 1 required arg:").
   it('a usage error names the flag or argument that is missing', () => {
-    const noBundle = cli(['create', 'some-id']);
-    expect(noBundle.status).toBe(2);
-    expect(noBundle.stderr).toMatch(/BV_USAGE: .*required flag bundle/);
-    const json = cli(['create', 'some-id', '--json']);
+    const noResources = cli(['update', 'some-id']);
+    expect(noResources.status).toBe(2);
+    expect(noResources.stderr).toMatch(/BV_USAGE: .*required flag resources/);
+    const json = cli(['update', 'some-id', '--json']);
     expect(json.status).toBe(2);
-    expect(json.json().error).toMatchObject({ code: 'BV_USAGE', message: expect.stringMatching(/required flag bundle/) });
+    expect(json.json().error).toMatchObject({ code: 'BV_USAGE', message: expect.stringMatching(/required flag resources/) });
     const noId = cli(['kill']);
     expect(noId.status).toBe(2);
     expect(noId.stderr).toMatch(/BV_USAGE: Missing 1 required arg: id\n/);

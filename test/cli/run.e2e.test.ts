@@ -42,6 +42,27 @@ describe('bvisor run', () => {
     expect(cache()).toHaveLength(2);
   });
 
+  // runc(8): "--bundle value, -b value  path to the root of the bundle directory, defaults to the
+  // current working directory".
+  it('run and create without -b take the current directory as the bundle, and say so when it holds none', () => {
+    const root = tempDir();
+    const r = cli(['--root', root, 'run', 'cwd-run'], { cwd: join(ROOT, 'bundles', 'hello') });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello from inside the boundary\n');
+    // (create's workload has captured stdio: an inherited one would hold this test's pipes open.)
+    const probe = probeBundle(['exit', '0']);
+    const c = cli(['--root', root, 'create', 'cwd-create'], { cwd: probe });
+    expect(c.status, c.stderr).toBe(0);
+    expect(cli(['--root', root, 'state', 'cwd-create', '--json']).json()).toMatchObject({ status: 'created', bundle: probe });
+    expect(cli(['--root', root, 'delete', 'cwd-create']).status).toBe(0);
+    // A directory with no manifest: named as the directory it is, and nothing is left made.
+    const empty = tempDir();
+    const none = cli(['--root', root, 'create', 'cwd-none', '--json'], { cwd: empty });
+    expect(none.status).toBe(5);
+    expect(none.json().error).toMatchObject({ code: 'BV_MANIFEST_NOT_FOUND', message: `the current directory (${empty}) has no boundary.yaml (nor an OCI config.json)` });
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+
   it('--json prints the sealed report, which matches its schema', () => {
     const root = tempDir();
     const r = cli(['run', 'j1', '-b', probeBundle(['exit', '3']), '--root', root, '--json']);
