@@ -4,8 +4,12 @@ import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { planBundle } from '../app/plan.js';
 import { table } from '../cli/render.js';
+import { visible } from '../core/visible.js';
 import { BvisorError } from '../contract/errors.js';
 import type { Plan as PlanDoc } from '../contract/generated/types.js';
+
+/** Wider than a clause's usual mechanism, narrower than a long refusal reason. */
+const CELL_WIDTH = 100;
 
 export default class Plan extends BaseCommand<typeof Plan> {
   static override summary = "Show how this host would enforce each clause of a bundle's manifest, or why it refuses";
@@ -15,13 +19,15 @@ export default class Plan extends BaseCommand<typeof Plan> {
   async run(): Promise<PlanDoc> {
     const { args } = await this.parse(Plan);
     const { plan, ownProcesses, refusals } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
-    this.say(
-      table(
-        ['clause', 'verdict', 'mechanism / reason'],
-        plan.clauses.map((c) => [c.clause, c.verdict, c.mechanism ? `${c.mechanism}${c.reason ? ` (${c.reason})` : ''}` : (c.reason ?? '')]),
-        100,
-      ),
-    );
+    const rows = plan.clauses.map((c) => [
+      // A limit's value as the plan reads it (a mechanism does not always say it): "64M" is
+      // 62500Ki, not the 64Mi docker's -m 64m would be.
+      c.clause.startsWith('limits.') && c.verdict !== 'not-requested' ? `${c.clause} = ${c.requested}` : c.clause,
+      c.verdict,
+      c.mechanism ? `${c.mechanism}${c.reason ? ` (${c.reason})` : ''}` : (c.reason ?? ''),
+    ]);
+    this.say(table(['clause', 'verdict', 'mechanism / reason'], rows, CELL_WIDTH));
+    if (rows.some((r) => r.some((cell) => visible(cell).length > CELL_WIDTH))) this.say(`(a cell cut at ${CELL_WIDTH} columns ends in …: ${this.config.bin} plan --json prints it whole)`);
     if (!plan.admitted) {
       if (this.jsonEnabled()) {
         // --json prints the whole plan (with its refusals) and still exits 3.

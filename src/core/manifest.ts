@@ -14,7 +14,7 @@ import type {
 import { validateBoundaryManifest } from '../contract/generated/validators-manifest.js';
 import { boundarySchema } from '../contract/generated/boundary-schema.js';
 import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
-import { parseDuration, parseSize } from './units.js';
+import { parseDuration, parseSize, sizeMeant, durationMeant } from './units.js';
 import type { OciExtras } from './oci/config.js';
 import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
 import { editDistance } from './distance.js';
@@ -262,6 +262,21 @@ function forms(s: SchemaNode): string | undefined {
   return said.length ? said.join(' ') : undefined;
 }
 
+/** The value written at `path` (the schema runs only on a document read without issues). */
+function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
+  let v = data;
+  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[String(seg)] : undefined;
+  return v;
+}
+
+/** For a size or duration written in another tool's units (docker's 64m, "10sec"), ours. */
+function unitsMeant(title: unknown, written: unknown): string[] {
+  const v = written !== null && typeof written === 'object' && 'value' in written ? (written as { value: unknown }).value : written;
+  if (title === 'SizeLimit' || title === 'Size') return typeof v === 'string' ? sizeMeant(v) : [];
+  if (title === 'DurationLimit' || title === 'Duration') return durationMeant(v);
+  return [];
+}
+
 function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Issue[] {
   // An anyOf failure explains itself better than each branch's complaint: keep the anyOf error
   // and drop every error at or beneath its instance path (no anyOf in boundary.schema.json has a
@@ -308,7 +323,8 @@ function schemaIssues(errors: AjvErr[], yaml: YamlReadResult, file: string): Iss
       case 'anyOf': {
         const s = deref(node);
         message = `is not a valid ${typeof s?.title === 'string' ? words(s.title) : 'value'}`;
-        hint = [describe(node), s ? forms(s) : undefined].filter((x, i, all) => x && all.indexOf(x) === i).join(' ') || undefined;
+        const meant = unitsMeant(s?.title, valueAt(yaml.data, path));
+        hint = [meant.length ? `did you mean ${meant.join(' or ')}?` : undefined, describe(node), s ? forms(s) : undefined].filter((x, i, all) => x && all.indexOf(x) === i).join(' ') || undefined;
         break;
       }
       case 'pattern':

@@ -58,3 +58,42 @@ export function formatDuration(ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
+
+const POWER = ['', '', '²', '³', '⁴'];
+const LETTER_POWER: Record<string, number> = { K: 1, M: 2, G: 3, T: 4 };
+
+/**
+ * What a size written in another tool's way most likely meant, in ours, best first; empty when
+ * it does not look like a size at all. docker's `-m 64m` and `1g` are binary (64Mi, 1Gi);
+ * "64MB" and "64 M" carry a B or a space this grammar does not take, and are offered both ways.
+ * Each comes with what it means: "64Mi (64 × 1024² bytes)".
+ */
+export function sizeMeant(text: string): string[] {
+  const m = /^\s*([0-9]{1,15})\s*([kmgtKMGT])(i?)([bB]?)\s*$/.exec(text);
+  if (m) {
+    const [, n, letter, i, b] = m as unknown as [string, string, string, string, string];
+    const u = letter.toUpperCase();
+    const p = POWER[LETTER_POWER[u]!]!;
+    const binary = `${n}${u}i (${n} × 1024${p} bytes)`;
+    const decimal = `${n}${u} (${n} × 1000${p} bytes)`;
+    if (i) return [binary];
+    // A lower-case letter alone is docker's and ulimit's binary unit; with a B it is the SI one.
+    return letter === letter.toLowerCase() && !b ? [binary, decimal] : [decimal, binary];
+  }
+  const bytes = /^\s*([0-9]{1,15})\s*(?:b|bytes?)\s*$/i.exec(text);
+  return bytes ? [`${bytes[1]} (bytes)`] : [];
+}
+
+const DURATION_WORDS: Record<string, string> = { ms: 'ms', msec: 'ms', msecs: 'ms', millisecond: 'ms', milliseconds: 'ms', s: 's', sec: 's', secs: 's', second: 's', seconds: 's', m: 'm', min: 'm', mins: 'm', minute: 'm', minutes: 'm', h: 'h', hr: 'h', hrs: 'h', hour: 'h', hours: 'h' };
+
+/** What a duration written another way most likely meant ("10sec", "2 min", "1H" → 10s, 2m,
+ * 1h); a bare number is taken as seconds, as timeout(1) does. Empty when nothing is near. */
+export function durationMeant(value: unknown): string[] {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && parseDuration(`${value}s`) !== null ? [`${value}s`] : [];
+  if (typeof value !== 'string') return [];
+  const m = /^\s*([0-9]{1,9}(?:\.[0-9]{1,3})?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  if (!m) return [];
+  const unit = m[2] === '' ? 's' : DURATION_WORDS[m[2]!.toLowerCase()];
+  const meant = unit === undefined ? null : `${m[1]}${unit}`;
+  return meant !== null && meant !== value && parseDuration(meant) !== null ? [meant] : [];
+}

@@ -63,11 +63,32 @@ describe('bvisor CLI', () => {
     expect(t.status, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/filesystem\[0\]\s+enforced\s+linux:mount\(rbind,ro\)\+landlock\(abi=\d/);
     expect(t.stdout).toMatch(/admitted: linux backend/);
+    // A limit's row says its value (hello's manifest: memory: 64Mi, wall: 10s); one not asked, none.
+    expect(t.stdout).toMatch(/^limits\.memory = 64Mi\s+enforced\s/m);
+    expect(t.stdout).toMatch(/^limits\.wall = 10s\s+enforced\s/m);
+    expect(t.stdout).toMatch(/^limits\.processes\s+not-requested\s/m);
+    expect(t.stdout).not.toMatch(/plan --json prints it whole/);
     const j = cli(['plan', bundle('hello'), '--json']);
     const p = j.json();
     expect(validatePlan(p), JSON.stringify(validatePlan.errors)).toBe(true);
     expect(p.admitted).toBe(true);
     expect(p.planHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  // 64M is 64 × 10^6 bytes (the schema's Size), which the plan writes in whole KiB: 62500Ki, not
+  // the 64Mi a docker user meant. A cell too long for the table is cut, and said to be.
+  it('plan\'s table shows a decimal size as the bytes it is, and says where a cut cell is whole', () => {
+    const d = tempDir();
+    const long = '/no/' + 'a'.repeat(110);
+    writeFileSync(join(d, 'boundary.yaml'), readFileSync(join(bundle('hello'), 'boundary.yaml'), 'utf8').replace('memory: 64Mi', 'memory: 64M').replace('  - { path: /usr, access: read-exec }', `  - { path: /usr, access: read-exec }\n  - { path: ${long}, access: read }`));
+    const r = cli(['plan', d]);
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(new RegExp(`^limits\\.memory = ${(64e6 / 1024).toString()}Ki\\s+enforced\\s`, 'm'));
+    const row = r.stdout.split('\n').find((l) => l.startsWith('filesystem[1] '))!;
+    expect(row).toMatch(/refused\s+\/no\/a+…$/);
+    expect(r.stdout).toContain('(a cell cut at 100 columns ends in …: bvisor plan --json prints it whole)');
+    const whole = cli(['plan', d, '--json']).json().clauses.find((c: { clause: string }) => c.clause === 'filesystem[1]');
+    expect(whole.reason).toContain(`${long} does not exist`);
   });
 
   for (const name of readdirSync(join(ROOT, 'bundles')).filter((n) => n.startsWith('refused-'))) {

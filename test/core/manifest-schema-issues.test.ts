@@ -76,9 +76,33 @@ describe('schema issues say what the schema expected', () => {
     expect(spawn).toEqual([expect.objectContaining({ clause: 'spawn', message: 'is not a valid spawn', hint: schema.$defs.Spawn!.description! })]);
   });
 
+  // docker run(1): "-m, --memory ... Units: b, k, m, g" are powers of 1024; the schema's Size
+  // reads "64M" as 10^6 bytes each (as Kubernetes), so a lower-case letter is offered as Mi first.
+  it('a size or duration written in another tool\'s units names the form this grammar takes, at its place', () => {
+    const limit = (line: string): Issue => issuesOf(PROC + `limits:\n  ${line}\n`)[0]!;
+    const size = (v: string): string => limit(`memory: ${v}`).hint!.replace(/\?.*$/, '?');
+    expect(limit('memory: 64m')).toMatchObject({ clause: 'limits.memory', message: 'is not a valid size limit', line: 5, col: 11 });
+    expect(size('64m')).toBe('did you mean 64Mi (64 × 1024² bytes) or 64M (64 × 1000² bytes)?');
+    expect(size('1g')).toBe('did you mean 1Gi (1 × 1024³ bytes) or 1G (1 × 1000³ bytes)?');
+    expect(size('64MB')).toBe('did you mean 64M (64 × 1000² bytes) or 64Mi (64 × 1024² bytes)?');
+    expect(size('64 MiB')).toBe('did you mean 64Mi (64 × 1024² bytes)?');
+    expect(size('{ value: 2gb }')).toBe('did you mean 2G (2 × 1000³ bytes) or 2Gi (2 × 1024³ bytes)?');
+    // The schema's own description follows the suggestion.
+    expect(limit('memory: 64m').hint).toContain(schema.$defs.Size!.description!);
+    const wall = (v: string): string => limit(`wall: ${v}`).hint!.replace(/\?.*$/, '?');
+    expect(wall('10sec')).toBe('did you mean 10s?');
+    expect(wall('2 minutes')).toBe('did you mean 2m?');
+    expect(wall('30')).toBe('did you mean 30s?'); // timeout(1): a bare number is seconds
+    expect(wall('1.5H')).toBe('did you mean 1.5h?');
+    // Nothing near: the schema's words alone.
+    const d = schema.$defs;
+    expect(limit('memory: lots').hint).toBe(`${d.Limits!.properties!.memory!.description} ${d.Size!.description} Or { value: the same, guarantee: ${d.Guarantee!.enum!.join(' | ')} }.`);
+    expect(limit('wall: soon').hint).not.toMatch(/did you mean/);
+  });
+
   it('a nested anyOf failure is reported on the inner clause only', () => {
     // limits is an object; its wall is a DurationLimit (a Duration or { value, guarantee }).
-    const issues = issuesOf(PROC + 'limits: { wall: 10 }\n');
+    const issues = issuesOf(PROC + 'limits: { wall: soon }\n');
     expect(issues).toEqual([expect.objectContaining({ clause: 'limits.wall', message: 'is not a valid duration limit' })]);
     // The hint says what is accepted: the clause, the bare value's form, and the long form with the
     // manifest's guarantee words (each from the schema).
