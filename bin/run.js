@@ -7,10 +7,15 @@
 // SIGUSR1 must not open Node's inspector in a root process (dist/cli/no-inspector.js says why).
 require('../dist/cli/no-inspector.js').refuseInspector();
 const { hoistGlobals } = require('../dist/cli/argv.js');
-const { execute } = require('@oclif/core');
+const { run, flush, handle } = require('@oclif/core');
 // userPlugins: false: oclif would otherwise read <data dir>/package.json (~/.local/share/bvisor)
 // at every start and load the plugins it names. bvisor has no plugin command and a supervisor
 // should run only the code it was installed with; the snapshot's main (src/cli/snapshot-main.ts)
 // passes the same.
 const LOAD_OPTIONS = { root: __dirname, userPlugins: false };
-execute({ loadOptions: LOAD_OPTIONS, args: hoistGlobals(process.argv.slice(2)) });
+const args = hoistGlobals(process.argv.slice(2));
+// oclif's execute(), with a command bvisor lacks said as bvisor's usage error (its ids read from
+// the manifest oclif loaded, only on that path).
+run(args, LOAD_OPTIONS)
+  .then(() => flush())
+  .catch((e) => require('../dist/cli/unknown-command.js').answerUnknownCommand(e, args, Object.keys(require('../oclif.manifest.json').commands)) || handle(e));

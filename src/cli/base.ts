@@ -31,6 +31,30 @@ export function logOptionsFromArgv(argv: readonly string[]): { file: string | nu
 }
 
 /**
+ * Says an error where its reader looks: a JSON line in --log (the line an engine shows its user,
+ * "OCI runtime create failed: <msg>": the cause itself, so a refusal names its clauses, not only
+ * their number, and its hint, since the engine's user sees only this line), then the error object
+ * on stdout under --json (schemas/error.schema.json), else its text on stderr.
+ */
+export function sayError(e: BvisorError, json: boolean, logger: Logger | undefined): void {
+  try {
+    const cause = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
+    const hint = e.issues.find((i) => i.hint)?.hint ?? e.hint;
+    const msg = hint ? `${cause}; hint: ${hint}` : cause;
+    (logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', msg, { code: e.code });
+  } catch {
+    // the log file itself may be what failed
+  }
+  if (json) {
+    const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
+    if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else {
+    process.stderr.write(renderError(e) + '\n');
+  }
+}
+
+/**
  * A write to stdout or stderr fails as an 'error' event, which with no listener ends Node with a
  * stack trace. The reader gone (`bvisor list | head`: EPIPE) is no fault of bvisor's: a producer
  * in a shell pipeline dies by SIGPIPE there (Node ignores that signal), so the command ends as
@@ -137,27 +161,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (this.flags?.debug) process.stderr.write(`${err.stack ?? err}\n`);
     }
     e = this.aimed(e);
-    try {
-      // A flag error can end init before the logger exists: engines still need the error line.
-      // The line an engine shows its user ("OCI runtime create failed: <msg>"): the cause itself,
-      // so a refusal names its clauses, not only their number.
-      // The hint goes with it: the engine's user sees only this line.
-      const cause = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
-      const hint = e.issues.find((i) => i.hint)?.hint ?? e.hint;
-      const msg = hint ? `${cause}; hint: ${hint}` : cause;
-      (this.logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', msg, { code: e.code });
-    } catch {
-      // the log file itself may be what failed
-    }
+    // A flag error can end init before the logger exists: engines still need the error line.
     // oclif's jsonEnabled reads this.argv up to a `--` (so a flag error before parsing still
     // answers in JSON), never an exec'd program's own arguments, which follow one (cli/argv.ts).
-    if (this.jsonEnabled()) {
-      const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
-      if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));
-      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-    } else {
-      process.stderr.write(renderError(e) + '\n');
-    }
+    sayError(e, this.jsonEnabled(), this.logger);
     process.exitCode = (this.ctor as unknown as typeof BaseCommand).failureExit ?? e.exit;
   }
 

@@ -16,6 +16,7 @@ import { startupSnapshot } from 'node:v8';
 import { refuseInspector } from './no-inspector.js';
 import { Config, Plugin, flush, handle, run } from '@oclif/core';
 import { hoistGlobals } from './argv.js';
+import { answerUnknownCommand } from './unknown-command.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
 
 /** package.json and oclif.manifest.json, put in by the bundler (scripts/build-snapshot.mjs):
@@ -49,7 +50,7 @@ export function snapshotMain(commands: Record<string, unknown>, blob: string): v
     process.argv.splice(1, 1, join(root, 'bin', 'bvisor'));
     setRuntime(root);
     if (args.includes('--debug')) process.stderr.write(`bvisor: debug: started from the start-up snapshot ${blob} (${process.version})\n`);
-    void main(root, hoistGlobals(args));
+    void main(root, hoistGlobals(args), ids);
   });
 
   // The root plugin's manifest and command registry come from the heap: oclif's Plugin.load asks
@@ -96,13 +97,13 @@ function codePointCompare(this: string, that: string): number {
   return a < that ? -1 : a > that ? 1 : 0;
 }
 
-async function main(root: string, argv: string[]): Promise<void> {
+async function main(root: string, argv: string[], ids: readonly string[]): Promise<void> {
   try {
     // Options, not a loaded Config: given a Config, oclif's run() builds and loads a second one.
     // userPlugins: false as in bin/run.js (LOAD_OPTIONS there says why).
     await run(argv, { root, pjson: BVISOR_PACKAGE_JSON as never, userPlugins: false });
     flush();
   } catch (e) {
-    await handle(e as Error);
+    if (!answerUnknownCommand(e, argv, ids)) await handle(e as Error);
   }
 }

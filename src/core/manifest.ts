@@ -17,7 +17,7 @@ import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } fro
 import { parseDuration, parseSize, sizeMeant, durationMeant } from './units.js';
 import type { OciExtras } from './oci/config.js';
 import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
-import { editDistance } from './distance.js';
+import { nearest } from './distance.js';
 
 export interface ClauseSetting<T> {
   value: T;
@@ -221,17 +221,6 @@ function describe(schema: SchemaNode | undefined): string | undefined {
   const ref = schema.$ref;
   if (typeof ref === 'string') return describe(schemaAt(ref));
   return undefined;
-}
-
-/** The allowed name a typo most likely meant: within two edits (Levenshtein), and fewer than
- * half its length; the closest, else none. */
-function nearest(name: string, allowed: readonly string[]): string | null {
-  let best: { n: string; d: number } | null = null;
-  for (const n of allowed) {
-    const d = editDistance(name.toLowerCase(), n.toLowerCase());
-    if (d <= 2 && d * 2 < n.length && (!best || d < best.d)) best = { n, d };
-  }
-  return best?.n ?? null;
 }
 
 /** A definition's title as words: SizeLimit → "size limit" (the schema's names are not the user's). */

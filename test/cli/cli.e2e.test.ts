@@ -154,6 +154,30 @@ describe('bvisor CLI', () => {
     expect(unknown.stderr).toContain('--no-such-flag');
   });
 
+  // oclif's own answer was " ›   Error: command crate:x not found": its format, never JSON, and
+  // not in --log (where an engine reads the error it shows its user).
+  it('a command bvisor lacks is a usage error naming the nearest commands, from either entry, in JSON and in --log', () => {
+    const d = tempDir();
+    const plain = spawnSync(process.execPath, [BIN, 'crate', 'x'], { encoding: 'utf8', env: cliEnv() });
+    for (const r of [cli(['crate', 'x']), plain]) {
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe('bvisor: error BV_USAGE: "crate" is not a bvisor command\nhint: did you mean create? bvisor --help lists the commands\n');
+    }
+    const log = join(d, 'log.json');
+    const j = cli(['--log', log, '--log-format', 'json', 'stat', 'x', '--json']);
+    expect(j.status).toBe(2);
+    expect(validateErrorOutput(j.json()), JSON.stringify(validateErrorOutput.errors)).toBe(true);
+    // One edit from two commands: both are named.
+    expect(j.json().error).toMatchObject({ code: 'BV_USAGE', message: '"stat" is not a bvisor command', hint: 'did you mean start or state? bvisor --help lists the commands' });
+    const line = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+    expect(line).toMatchObject({ level: 'error', msg: '"stat" is not a bvisor command; hint: did you mean start or state? bvisor --help lists the commands' });
+    // A topic's command is two words; nothing near, no guess; globals and no command at all.
+    expect(cli(['journal', 'verfy']).stderr).toMatch(/^bvisor: error BV_USAGE: "journal verfy" is not a bvisor command\nhint: did you mean journal verify\? /);
+    expect(cli(['zzzzzz']).stderr).toBe('bvisor: error BV_USAGE: "zzzzzz" is not a bvisor command\nhint: bvisor --help lists the commands\n');
+    const none = cli(['--root', d]);
+    expect([none.status, none.stderr]).toEqual([2, expect.stringMatching(/^bvisor: error BV_USAGE: no command given\n/)]);
+  });
+
   // The line says what is missing, not only that something is: oclif's own message puts that
   // under a header line ("The following error occurred:", "Missing 1 required arg:").
   it('a usage error names the flag or argument that is missing', () => {
