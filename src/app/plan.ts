@@ -4,13 +4,11 @@
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { planLoaded, refusalIssues, reservedPaths, type PlanOptions } from './run.js';
+import { everyHostRefused, planLoaded, refusalIssues, refusedHeadline, reservedPaths, type PlanOptions } from './run.js';
 import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';
 import { BvisorError, withCleanup, type Issue } from '../contract/errors.js';
 import { refuseBundleHostDestination } from './outputs.js';
-import { bundleLacks, configRefusals, everyHostRefusals, hostWithEverything } from '../core/every-host.js';
-import { machine } from 'node:os';
 
 export interface ValidateResult {
   bundle: string;
@@ -27,14 +25,12 @@ export function validateBundle(arg: string): ValidateResult {
     () => {
       // What the manifest earns on every host, from the planner against one with everything
       // (core/every-host.ts): no probe of this one, no state root or cache reserved or made.
-      const plan = planLoaded(loaded, hostWithEverything(machine() === 'aarch64' ? 'aarch64' : 'x86_64'), { cgroupParent: null, root: null }, []);
       // And what the bundle itself lacks (its module, its rootfs, a ./ grant), and what an OCI
       // config asks that bvisor never gives: both go with the bundle.
-      const refused = new Set([...everyHostRefusals(plan), ...bundleLacks(plan, manifest), ...configRefusals(plan, manifest)]);
-      const every = plan.refusals.filter((r) => refused.has(r));
+      const every = everyHostRefused(loaded);
       if (every.length) {
         throw new BvisorError('BV_MANIFEST_INVALID', `${every.length} clause(s) would be refused on every host (bvisor plan says what this host refuses besides)`, {
-          issues: refusalIssues({ ...plan, refusals: every }, loaded),
+          issues: refusalIssues({ refusals: every }, loaded),
           hint: every[0]!.hint,
         });
       }
@@ -58,6 +54,8 @@ export interface PlanResult {
   ownProcesses: BvisorError | null;
   /** The plan's refusals as issues, each located in the manifest where it writes the clause. */
   refusals: Issue[];
+  /** How many were refused, and how many of them on every host (null when admitted). */
+  refusedHeadline: string | null;
 }
 
 export function planBundle(arg: string, opts: PlanOptions): PlanResult {
@@ -78,6 +76,6 @@ export function planBundle(arg: string, opts: PlanOptions): PlanResult {
         ownProcesses = e;
       }
     }
-    return { bundle: bundle.source, plan, ownProcesses, refusals: refusalIssues(plan, loaded) };
+    return { bundle: bundle.source, plan, ownProcesses, refusals: refusalIssues(plan, loaded), refusedHeadline: plan.admitted ? null : refusedHeadline(plan, loaded) };
   }, bundle.cleanup);
 }

@@ -3,6 +3,7 @@
 import { EXPLAIN_OBSERVE } from '../core/explain.js';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { machine } from 'node:os';
 import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/generated/types.js';
 import { BvisorError, undone, withCleanupAsync, type Issue } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
@@ -32,6 +33,7 @@ import { registerRun, type RunRegistration } from './create.js';
 import { ensureDirectory, prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault, thenFault } from '../host/faults.js';
 import { afterNextPoll, onAbort } from '../host/timers.js';
+import { bundleLacks, configRefusals, everyHostRefusals, hostWithEverything } from '../core/every-host.js';
 
 /** What the caller hands to a run: which of its secrets, which of its descriptors. */
 export interface Handover {
@@ -152,15 +154,36 @@ export function planLoaded(b: LoadedBundle, host: HostFacts, o: PlanOptions, res
 }
 
 /** A plan's refusals as issues, each where the manifest writes its clause (file:line:col) if it does. */
-export function refusalIssues(plan: Plan, b: Pick<LoadedBundle, 'where'>): Issue[] {
+export function refusalIssues(plan: Pick<Plan, 'refusals'>, b: Pick<LoadedBundle, 'where'>): Issue[] {
   return plan.refusals.map((r) => ({ code: r.code as never, clause: r.clause, message: r.reason, hint: r.hint, ...(b.where?.(r.clause) ?? {}) }));
+}
+
+/** The refusals the bundle earns on every host: those validate makes (core/every-host.ts). */
+export function everyHostRefused(b: LoadedBundle): Plan['refusals'] {
+  const plan = planLoaded(b, hostWithEverything(machine() === 'aarch64' ? 'aarch64' : 'x86_64'), { cgroupParent: null, root: null }, []);
+  const refused = new Set([...everyHostRefusals(plan), ...bundleLacks(plan, b.manifest), ...configRefusals(plan, b.manifest)]);
+  return plan.refusals.filter((r) => refused.has(r));
+}
+
+/**
+ * "N clause(s) refused on this host", unless some would be refused on every host: a user who
+ * reads "on this host" looks for another host, where the manifest itself is what to change.
+ */
+export function refusedHeadline(plan: Pick<Plan, 'refusals'>, b: LoadedBundle): string {
+  const n = plan.refusals.length;
+  const key = (r: Plan['refusals'][number]): string => `${r.code}\0${r.clause}`;
+  const every = new Set(everyHostRefused(b).map(key));
+  const k = plan.refusals.filter((r) => every.has(key(r))).length;
+  if (k === 0) return `${n} clause(s) refused on this host`;
+  if (k === n) return `${n} clause(s) refused, here as on any host`;
+  return `${n} clause(s) refused: ${n - k} on this host, ${k} on any host`;
 }
 
 /** The plan, admitted and for a backend that can launch now; else every refusal, as one error. */
 export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptions, nothing: 'run' | 'created', allowWasm = false): Plan {
   const plan = planLoaded(b, host, o);
   if (!plan.admitted) {
-    throw new BvisorError('BV_PLAN_REFUSED', `${plan.refusals.length} clause(s) refused on this host; nothing was ${nothing}`, {
+    throw new BvisorError('BV_PLAN_REFUSED', `${refusedHeadline(plan, b)}; nothing was ${nothing}`, {
       issues: refusalIssues(plan, b),
       // For a caller that reads one hint (--json's error.hint, the API); shown under its issue.
       hint: plan.refusals[0]?.hint,

@@ -91,6 +91,13 @@ describe('bvisor run', () => {
     const p = cli(['plan', dir]);
     expect(p.status).toBe(3);
     expect(p.stderr).toContain(`${file}:${at('descendants').line}:${at('descendants').col} spawn:`);
+    // The headline tells the two kinds apart: the secret not handed over is this run's (its
+    // caller's); spawn without a bound is the manifest's on any host (validate's refusal too).
+    expect(r.json().error.message).toBe('2 clause(s) refused: 1 on this host, 1 on any host; nothing was run');
+    expect(cli(['validate', dir, '--json']).json().error.issues.map((i: { clause: string }) => i.clause)).toEqual(['spawn']);
+    expect(cli(['run', 'loc2', '-b', dir, '--root', root, '--secret', 'api-token', '--json'], { env: { BVISOR_SECRET_API_TOKEN: 'x' } }).json().error.message).toBe('1 clause(s) refused, here as on any host; nothing was run');
+    writeFileSync(join(dir, 'boundary.yaml'), text.replace('spawn: descendants\n', ''));
+    expect(cli(['plan', dir]).stderr).toMatch(/^bvisor: error BV_PLAN_REFUSED: \S+: 1 clause\(s\) refused on this host; nothing was run\n/);
   });
 
   it('relays captured streams and exits 128+signal', () => {
