@@ -334,15 +334,22 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
   const max = o.max ?? 5;
   const id = visible(o.id);
   const lines: string[] = [];
+  // A limit reached (the wall deadline, the OOM killer, RLIMIT_NOFILE's EMFILE) is a budget item:
+  // counted apart, since a run stopped at its deadline was not denied an action. Each limit once,
+  // however often it refused (a fork refused 40 times at limits.processes is one limit reached).
+  const budgets = d.items.filter((x) => x.kind === 'budget');
+  const denied = d.total - budgets.reduce((n, x) => n + x.count, 0);
   if (d.items.length === 0) lines.push(`bvisor: no denial was observed in run ${id}`);
-  else lines.push(`bvisor: the boundary denied ${d.total} action(s) in run ${id}:`);
+  else if (budgets.length === 0) lines.push(`bvisor: the boundary denied ${d.total} action(s) in run ${id}:`);
+  else if (denied <= 0) lines.push(`bvisor: run ${id} reached ${budgets.length} limit(s) of its boundary:`);
+  else lines.push(`bvisor: the boundary denied ${denied} action(s) in run ${id}, and it reached ${budgets.length} limit(s):`);
   for (const x of d.items.slice(0, max)) {
     const times = x.count > 1 ? ` (×${x.count})` : '';
     const got = x.errno !== null ? ` → ${x.errno}` : '';
     // The clause, then the row or limit that matched (once, when the row already names it).
     const where = x.rule.startsWith(`${x.clause}:`) ? x.rule : `${x.clause} (${x.rule})`;
     lines.push(`  ${visible(x.what)}${got}${times}: ${visible(where)}${x.allow === null ? '; no clause allows it' : ''}`);
-    if (x.allow !== null) lines.push(`    allow with: ${visible(x.allow)}`);
+    if (x.allow !== null) lines.push(`    ${x.kind === 'budget' ? 'raise' : 'allow'} with: ${visible(x.allow)}`);
     if (x.warning) lines.push(`    warning: ${visible(x.warning)}`);
   }
   const more = d.items.length - Math.min(d.items.length, max);

@@ -38,7 +38,7 @@ function report(root: string, id: string): SealedReport {
 /** The summary bvisor run wrote after the workload's own stderr. */
 function summary(stderr: string): string[] {
   const lines = stderr.split('\n');
-  const at = lines.findIndex((l) => l.startsWith('bvisor: the boundary denied') || l.startsWith('bvisor: no denial'));
+  const at = lines.findIndex((l) => /^bvisor: (the boundary denied|run \S+ reached|no denial)/.test(l));
   return at < 0 ? [] : lines.slice(at).filter((l) => l !== '');
 }
 
@@ -79,9 +79,9 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     const r = cli(['run', 'oom1', '-b', shBundle(ALLOC, 'limits: { wall: 30s, memory: 32Mi }\n'), '--root', root]);
     expect(r.status, r.stderr).toBe(137); // SIGKILL: the workload's fate, as the shell that ran bvisor sees it
     const s = summary(r.stderr);
-    expect(s[0]).toMatch(/^bvisor: the boundary denied \d+ action\(s\) in run oom1:$/);
+    expect(s[0]).toMatch(/^bvisor: (?:run oom1 reached 1 limit\(s\) of its boundary|the boundary denied \d+ action\(s\) in run oom1, and it reached 1 limit\(s\)):$/);
     expect(s.join('\n')).toMatch(/^ {2}allocated past the limit; the kernel's OOM killer killed a process(?: \(×\d+\))?: limits\.memory \(32Mi, by linux:cgroup[12]:memory\.[^)]*\)$/m);
-    expect(s).toContain('    allow with: limits: { memory: 64Mi }');
+    expect(s).toContain('    raise with: limits: { memory: 64Mi }');
     const d = budgets(report(root, 'oom1'));
     expect(d).toEqual([expect.objectContaining({ clause: 'limits.memory', errno: null, allow: 'limits: { memory: 64Mi }' })]);
     expect(d[0]!.observedBy).toMatch(/^cgroup:memory\.(events|oom_control) oom_kill$/);
@@ -104,7 +104,7 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     const r = cli(['run', 'fork1', '-b', b, '--root', root]);
     expect(r.stderr).toMatch(/Cannot fork/); // the workload's own view of the refusal
     expect(r.status).not.toBe(0);
-    expect(summary(r.stderr).join('\n')).toMatch(/^ {2}fork\/clone refused: the limit of processes and threads alive at once was reached → EAGAIN(?: \(×\d+\))?: limits\.processes \(8 alive at once, by [^)]+\)\n {4}allow with: limits: \{ processes: 16 \}$/m);
+    expect(summary(r.stderr).join('\n')).toMatch(/^ {2}fork\/clone refused: the limit of processes and threads alive at once was reached → EAGAIN(?: \(×\d+\))?: limits\.processes \(8 alive at once, by [^)]+\)\n {4}raise with: limits: \{ processes: 16 \}$/m);
     const d = budgets(report(root, 'fork1'));
     expect(d).toEqual([expect.objectContaining({ clause: 'limits.processes', errno: 'EAGAIN', observedBy: 'cgroup:pids.events max' })]);
 
@@ -122,9 +122,9 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     expect(Date.now() - t0).toBeLessThan(20_000);
     expect(r.status).toBe(124);
     const s = summary(r.stderr);
-    expect(s[0]).toBe('bvisor: the boundary denied 1 action(s) in run wall1:');
+    expect(s[0]).toBe('bvisor: run wall1 reached 1 limit(s) of its boundary:');
     expect(s[1]).toMatch(/^ {2}still running at the deadline; the whole run was killed: limits\.wall \(1s, by linux:supervisor\(deadline[^)]*\)\)$/);
-    expect(s[2]).toBe('    allow with: limits: { wall: 2s }');
+    expect(s[2]).toBe('    raise with: limits: { wall: 2s }');
     // Then what was not watched, one line per source, never an unexplained empty list.
     expect(s.slice(3).every((l) => / are not observed here: /.test(l))).toBe(true);
     expect(s.slice(3).some((l) => l.startsWith('  filesystem and network denials (landlock) are not observed here: '))).toBe(true);
@@ -133,7 +133,7 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     // bvisor report (text) lists the same denial.
     const text = cli(['report', 'wall1', '--root', root]);
     expect(text.stdout).toContain('still running at the deadline');
-    expect(text.stdout).toContain('allow with: limits: { wall: 2s }');
+    expect(text.stdout).toContain('raise with: limits: { wall: 2s }');
   });
 
   it('a clean run (bundles/hello): no denial, total 0, and no summary on stderr', () => {

@@ -241,12 +241,21 @@ describe('denialSummary', () => {
     b.denials!.items.push(...oom);
     b.denials!.total += 1;
     expect(denialSummary(b, { id: 'job-1' })).toEqual([
-      'bvisor: the boundary denied 3 action(s) in run job-1:',
+      // Two mount calls denied; the OOM kill is a limit reached, counted apart.
+      'bvisor: the boundary denied 2 action(s) in run job-1, and it reached 1 limit(s):',
       '  mount("none", "/mnt", "tmpfs", 0x0) → EPERM (×2): syscalls (default denylist: changes the filesystem view); no clause allows it',
       "  allocated past the limit; the kernel's OOM killer killed a process: limits.memory (512Mi, by linux:cgroup2:memory.max+memory.swap.max=0)",
-      '    allow with: limits: { memory: 1024Mi }', // the unit the limit was written in
+      '    raise with: limits: { memory: 1024Mi }', // the unit the limit was written in
       `  filesystem and network denials (landlock) are not observed here: ${landlockSource(2).notObserved}`,
     ]);
+  });
+
+  it('a run that only reached limits was denied no action: its headline counts the limits, once each', () => {
+    const oom = budgetDenials(body((b) => (b.budgets.memory.limit = 2 ** 29)), { ...none, oomKills: { value: 3, source: '/cg/memory.events' } });
+    const b = withDenials([]);
+    b.denials!.items.push(...oom);
+    b.denials!.total += oom.reduce((n, x) => n + x.count, 0);
+    expect(denialSummary(b, { id: 'job-2' })[0]).toBe('bvisor: run job-2 reached 1 limit(s) of its boundary:');
   });
 
   it('a row that names its clause is not preceded by it twice', () => {
