@@ -103,9 +103,12 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
     made = true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new BvisorError('BV_IO', `mkdir ${dir}: ENOENT (${dirname(dir)} does not exist)`, { hint: `make it first (mkdir -p ${dirname(dir)}), or name a bundle directory whose parent exists` });
+    // The caller named a place that cannot be a bundle directory: a usage error (exit 2), as a
+    // path in the wrong place is; BV_IO is for a file operation that failed on a good one.
+    if (code === 'ENOENT') throw new BvisorError('BV_USAGE', `mkdir ${dir}: ENOENT (${dirname(dir)} does not exist)`, { hint: `make it first (mkdir -p ${dirname(dir)}), or name a bundle directory whose parent exists` });
+    if (code === 'ENOTDIR') throw new BvisorError('BV_USAGE', `mkdir ${dir}: ENOTDIR (a component of ${dirname(dir)} is not a directory)`, { hint: 'name a bundle directory whose parents are directories' });
     if (code !== 'EEXIST') throw ioError('mkdir', dir, e);
-    if (!isDirectory(dir)) throw new BvisorError('BV_IO', `${dir} is not a directory`, { hint: 'name a bundle directory with -b <dir> (the starter manifest is written into it as boundary.yaml)' });
+    if (!isDirectory(dir)) throw new BvisorError('BV_USAGE', `${dir} is not a directory`, { hint: 'name a bundle directory with -b <dir> (the starter manifest is written into it as boundary.yaml)' });
     // An OCI bundle's boundary.yaml only narrows its config.json: a starter manifest there (its
     // workload, env, stdio) would make the bundle invalid (docs/oci.md#narrowing-a-config).
     if (existsSync(join(dir, 'config.json'))) throw new BvisorError('BV_USAGE', `${dir} holds config.json (an OCI bundle): a boundary.yaml beside it only narrows the config, and the starter manifest's workload, env, fds, stdio and tmp would make the bundle invalid`, { hint: 'write the narrowing clauses by hand (filesystem, network, spawn, limits…: docs/oci.md, "Narrowing a config"), or run bvisor spec -b in a directory of its own' });

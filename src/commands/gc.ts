@@ -13,6 +13,8 @@ export default class Gc extends BaseCommand<typeof Gc> {
     for (const x of r.removed) this.say(`removed ${x.id}: ${x.why}`);
     for (const b of r.bundles) this.say(`removed extracted bundle ${b}`);
     for (const f of r.failed) this.say(`could not remove ${f.id}: ${f.error}`);
+    // Said, so that a gc that found nothing is not mistaken for one that did nothing it should.
+    if (!r.recovered?.length && !r.removed.length && !r.bundles.length && !r.failed.length) this.say(`nothing to remove under ${this.stateRoot}`);
     if (r.failed.length) process.exitCode = 1;
     return r;
   }

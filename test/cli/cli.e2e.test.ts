@@ -221,8 +221,8 @@ describe('bvisor CLI', () => {
     expect(cli(['spec', '-b', join(d, 'new')]).status).toBe(0);
     expect(readdirSync(join(d, 'new'))).toEqual(['boundary.yaml']);
     const r = cli(['spec', '-b', join(d, 'typo', 'deeper'), '--json']);
-    expect(r.status).toBe(1);
-    expect(r.json().error).toMatchObject({ code: 'BV_IO', message: `mkdir ${join(d, 'typo', 'deeper')}: ENOENT (${join(d, 'typo')} does not exist)` });
+    expect(r.status).toBe(2); // a path that cannot be made a bundle directory: the caller's to fix
+    expect(r.json().error).toMatchObject({ code: 'BV_USAGE', message: `mkdir ${join(d, 'typo', 'deeper')}: ENOENT (${join(d, 'typo')} does not exist)` });
     expect(readdirSync(d)).toEqual(['new']); // nothing made on the way
     // An OCI bundle: a starter manifest beside config.json would make it invalid.
     writeFileSync(join(d, 'new', 'config.json'), '{}\n');
@@ -363,8 +363,11 @@ describe('bvisor CLI', () => {
     expect(readFileSync(join(d, 'boundary.yaml'), 'utf8')).toMatch(/^# bvisor boundary manifest/);
     expect(readdirSync(d)).toEqual(['boundary.yaml']);
     const r = cli(['spec', '-b', join(d, 'boundary.yaml'), '--json']);
-    expect(r.status).toBe(1);
-    expect(r.json().error).toMatchObject({ code: 'BV_IO', message: `${join(d, 'boundary.yaml')} is not a directory` });
+    expect(r.status).toBe(2);
+    expect(r.json().error).toMatchObject({ code: 'BV_USAGE', message: `${join(d, 'boundary.yaml')} is not a directory` });
+    const under = cli(['spec', '-b', join(d, 'boundary.yaml', 'x'), '--json']);
+    expect([under.status, under.json().error.code]).toEqual([2, 'BV_USAGE']);
+    expect(under.json().error.message).toBe(`mkdir ${join(d, 'boundary.yaml', 'x')}: ENOTDIR (a component of ${join(d, 'boundary.yaml')} is not a directory)`);
   });
 
   it('validate refuses a NUL in an argument or an environment value, located, exit 5', () => {
