@@ -172,7 +172,14 @@ export function everyHostRefused(b: LoadedBundle): Plan['refusals'] {
 export function refusedHeadline(plan: Pick<Plan, 'refusals'>, b: LoadedBundle): string {
   const n = plan.refusals.length;
   const key = (r: Plan['refusals'][number]): string => `${r.code}\0${r.clause}`;
-  const every = new Set(everyHostRefused(b).map(key));
+  // Only words: the refusals are this plan's whatever they say. A planner that failed against
+  // the host with everything (a bug validate would show) must not put its error in their place.
+  let every: Set<string>;
+  try {
+    every = new Set(everyHostRefused(b).map(key));
+  } catch {
+    every = new Set();
+  }
   const k = plan.refusals.filter((r) => every.has(key(r))).length;
   if (k === 0) return `${n} clause(s) refused on this host`;
   if (k === n) return `${n} clause(s) refused, here as on any host`;
