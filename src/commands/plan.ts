@@ -14,11 +14,11 @@ const CELL_WIDTH = 100;
 export default class Plan extends BaseCommand<typeof Plan> {
   static override summary = "Show how this host would enforce each clause of a bundle's manifest, or why it refuses";
   static override flags = { ...handoverFlags };
-  static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', required: true }) };
+  static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', default: '.' }) };
 
   async run(): Promise<PlanDoc> {
     const { args } = await this.parse(Plan);
-    const { plan, ownProcesses, refusals, refusedHeadline } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
+    const { bundle, plan, ownProcesses, refusals, refusedHeadline } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
     const rows = plan.clauses.map((c) => [
       // A limit's value as the plan reads it (a mechanism does not always say it): "64M" is
       // 62500Ki, not the 64Mi docker's -m 64m would be.
@@ -35,7 +35,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
         process.exitCode = 3;
         return undefined as unknown as PlanDoc;
       }
-      throw new BvisorError('BV_PLAN_REFUSED', `${args.bundle}: ${refusedHeadline}; nothing was run`, {
+      throw new BvisorError('BV_PLAN_REFUSED', `${args.bundle === '.' ? bundle : args.bundle}: ${refusedHeadline}; nothing was run`, {
         issues: refusals,
       });
     }

@@ -146,7 +146,7 @@ describe('bvisor CLI', () => {
   });
 
   it('usage errors exit 2 with BV_USAGE', () => {
-    const missing = cli(['plan']);
+    const missing = cli(['report']);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/BV_USAGE/);
     const unknown = cli(['check', '--no-such-flag']);

@@ -44,13 +44,16 @@ describe('bvisor run', () => {
 
   // runc(8): "--bundle value, -b value  path to the root of the bundle directory, defaults to the
   // current working directory".
-  it('run and create without -b take the current directory as the bundle, and say so when it holds none', () => {
+  it('run and create without -b (validate and plan without an argument) take the current directory as the bundle, and say so when it holds none', () => {
     const root = tempDir();
     const r = cli(['--root', root, 'run', 'cwd-run'], { cwd: join(ROOT, 'bundles', 'hello') });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('hello from inside the boundary\n');
     // (create's workload has captured stdio: an inherited one would hold this test's pipes open.)
     const probe = probeBundle(['exit', '0']);
+    // validate and plan take it too, and name it by its path.
+    expect(cli(['validate'], { cwd: probe }).stdout).toBe(`${probe}: valid (linux workload)\n`);
+    expect(cli(['plan'], { cwd: probe }).stdout).toMatch(/^admitted: linux backend, plan [0-9a-f]{16}$/m);
     const c = cli(['--root', root, 'create', 'cwd-create'], { cwd: probe });
     expect(c.status, c.stderr).toBe(0);
     expect(cli(['--root', root, 'state', 'cwd-create', '--json']).json()).toMatchObject({ status: 'created', bundle: probe });
@@ -60,6 +63,7 @@ describe('bvisor run', () => {
     const none = cli(['--root', root, 'create', 'cwd-none', '--json'], { cwd: empty });
     expect(none.status).toBe(5);
     expect(none.json().error).toMatchObject({ code: 'BV_MANIFEST_NOT_FOUND', message: `the current directory (${empty}) has no boundary.yaml (nor an OCI config.json)` });
+    expect(cli(['plan'], { cwd: empty }).stderr).toMatch(/^bvisor: error BV_MANIFEST_NOT_FOUND: the current directory \(/);
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
   });
 
