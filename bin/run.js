@@ -14,8 +14,16 @@ const { run, flush, handle } = require('@oclif/core');
 // passes the same.
 const LOAD_OPTIONS = { root: __dirname, userPlugins: false };
 const args = hoistGlobals(process.argv.slice(2));
-// oclif's execute(), with a command bvisor lacks said as bvisor's usage error (its ids read from
-// the manifest oclif loaded, only on that path).
+// oclif's execute(), with a command bvisor lacks said as bvisor's usage error (the module and
+// the ids, from the manifest oclif loaded, read only on an error, the ids only on that one).
+// Whatever goes wrong there, oclif's handler still says the error itself.
 run(args, LOAD_OPTIONS)
   .then(() => flush())
-  .catch((e) => require('../dist/cli/unknown-command.js').answerUnknownCommand(e, args, Object.keys(require('../oclif.manifest.json').commands)) || handle(e));
+  .catch((e) => {
+    try {
+      if (require('../dist/cli/unknown-command.js').answerUnknownCommand(e, args, () => Object.keys(require('../oclif.manifest.json').commands))) return;
+    } catch {
+      // said by handle() below, as oclif would
+    }
+    return handle(e);
+  });

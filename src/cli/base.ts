@@ -8,6 +8,7 @@ import { BvisorError, isBvisorError, EXIT } from '../contract/errors.js';
 import type { ErrorOutput } from '../contract/generated/types.js';
 import { renderError, rootedHints, rootedText, usageMessage } from './render.js';
 import { Logger } from './log.js';
+import { hoistGlobals } from './argv.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 import { checkStateRoot } from '../host/state-root.js';
 
@@ -17,8 +18,14 @@ export function defaultRoot(): string {
   return xdg ? `${xdg}/bvisor` : `/tmp/bvisor-${process.geteuid?.() ?? 'user'}`;
 }
 
-/** --log and --log-format as written on the command line (before or after the verb). */
-export function logOptionsFromArgv(argv: readonly string[]): { file: string | null; format: 'text' | 'json'; debug: boolean } {
+/**
+ * --log and --log-format as written on the command line, from the argv hoisted (cli/argv.ts:
+ * the globals moved after the verb, and a `--` before exec's program), up to the `--`: what
+ * follows it is a program's own, and its `--log FILE` must never become a file bvisor writes.
+ */
+export function logOptionsFromArgv(hoisted: readonly string[]): { file: string | null; format: 'text' | 'json'; debug: boolean } {
+  const dd = hoisted.indexOf('--');
+  const argv = dd < 0 ? hoisted : hoisted.slice(0, dd);
   let file: string | null = null;
   let format: 'text' | 'json' = 'text';
   for (let i = 0; i < argv.length; i++) {
@@ -41,7 +48,7 @@ export function sayError(e: BvisorError, json: boolean, logger: Logger | undefin
     const cause = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
     const hint = e.issues.find((i) => i.hint)?.hint ?? e.hint;
     const msg = hint ? `${cause}; hint: ${hint}` : cause;
-    (logger ?? new Logger(logOptionsFromArgv(process.argv))).log('error', msg, { code: e.code });
+    (logger ?? new Logger(logOptionsFromArgv(hoistGlobals(process.argv.slice(2))))).log('error', msg, { code: e.code });
   } catch {
     // the log file itself may be what failed
   }

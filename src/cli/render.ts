@@ -8,10 +8,15 @@ import { BvisorError, formatIssueLocation, type ErrorCode } from '../contract/er
 export { visible } from '../core/visible.js';
 import { visible } from '../core/visible.js';
 
+/** Whether table() cuts this cell (as shown: control characters escaped) at `maxWidth`. */
+export function clipped(cell: string, maxWidth: number): boolean {
+  return visible(cell).length > maxWidth;
+}
+
 export function table(headers: string[], rows: string[][], maxWidth = 72): string {
   const clip = (raw: string): string => {
     const s = visible(raw);
-    return s.length > maxWidth ? s.slice(0, maxWidth - 1) + '…' : s;
+    return clipped(s, maxWidth) ? s.slice(0, maxWidth - 1) + '…' : s;
   };
   const cells = [headers, ...rows].map((r) => r.map((c) => clip(c)));
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));

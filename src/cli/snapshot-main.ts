@@ -104,6 +104,6 @@ async function main(root: string, argv: string[], ids: readonly string[]): Promi
     await run(argv, { root, pjson: BVISOR_PACKAGE_JSON as never, userPlugins: false });
     flush();
   } catch (e) {
-    if (!answerUnknownCommand(e, argv, ids)) await handle(e as Error);
+    if (!answerUnknownCommand(e, argv, () => ids)) await handle(e as Error);
   }
 }

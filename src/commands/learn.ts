@@ -34,7 +34,7 @@ export default class Learn extends BaseCommand<typeof Learn> {
       if (r.check.verified) err(`verified: the proposal, fully enforced, exited ${r.check.exitStatus} as observed, with no denials`);
       else {
         err(`not verified: ${r.check.why}`);
-        for (const d of r.check.denials.slice(0, 10)) err(`  denied (${d.clause}): ${d.what}${d.allow ? `\n    ${d.kind === 'budget' ? 'raise' : 'allow'} with: ${d.allow}` : ''}`);
+        for (const d of r.check.denials.slice(0, 10)) err(`  ${d.kind === 'budget' ? 'reached' : 'denied'} (${d.clause}): ${d.what}${d.allow ? `\n    ${d.kind === 'budget' ? 'raise' : 'allow'} with: ${d.allow}` : ''}`);
       }
     }
     const out: LearnOutput = {

@@ -3,8 +3,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { planBundle } from '../app/plan.js';
-import { table } from '../cli/render.js';
-import { visible } from '../core/visible.js';
+import { clipped, table } from '../cli/render.js';
 import { BvisorError } from '../contract/errors.js';
 import type { Plan as PlanDoc } from '../contract/generated/types.js';
 
@@ -22,12 +21,13 @@ export default class Plan extends BaseCommand<typeof Plan> {
     const rows = plan.clauses.map((c) => [
       // A limit's value as the plan reads it (a mechanism does not always say it): "64M" is
       // 62500Ki, not the 64Mi docker's -m 64m would be.
-      c.clause.startsWith('limits.') && c.verdict !== 'not-requested' ? `${c.clause} = ${c.requested}` : c.clause,
+      // (The value alone: a default's requested says why beside it, as its reason does too.)
+      c.clause.startsWith('limits.') && c.verdict !== 'not-requested' ? `${c.clause} = ${c.requested.split(' ')[0]}` : c.clause,
       c.verdict,
       c.mechanism ? `${c.mechanism}${c.reason ? ` (${c.reason})` : ''}` : (c.reason ?? ''),
     ]);
     this.say(table(['clause', 'verdict', 'mechanism / reason'], rows, CELL_WIDTH));
-    if (rows.some((r) => r.some((cell) => visible(cell).length > CELL_WIDTH))) this.say(`(a cell cut at ${CELL_WIDTH} columns ends in …: ${this.config.bin} plan --json prints it whole)`);
+    if (rows.some((r) => r.some((cell) => clipped(cell, CELL_WIDTH)))) this.say(`(a cell cut at ${CELL_WIDTH} columns ends in …: ${this.config.bin} plan --json prints it whole)`);
     if (!plan.admitted) {
       if (this.jsonEnabled()) {
         // --json prints the whole plan (with its refusals) and still exits 3.

@@ -23,7 +23,7 @@ interface CodeInfo {
 
 /** Codes that end a command. Issue codes (inside `issues`) are listed in ISSUE_CODES. */
 export const ERROR_CODES = {
-  BV_USAGE: { exit: EXIT.usage, summary: 'bad command-line flags or arguments' },
+  BV_USAGE: { exit: EXIT.usage, summary: 'bad command-line flags or arguments, a command bvisor does not have (the hint names the nearest ones), or global flags with no command after them (a bare `bvisor` prints its help)' },
   BV_INTERNAL: { exit: EXIT.runtime, summary: 'a bug in bvisor' },
   BV_IO: { exit: EXIT.runtime, summary: 'a file operation failed' },
   BV_MANIFEST_NOT_FOUND: { exit: EXIT.invalid, summary: 'the bundle has no boundary.yaml (nor an OCI config.json)' },

@@ -334,16 +334,21 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
   const max = o.max ?? 5;
   const id = visible(o.id);
   const lines: string[] = [];
-  // A limit reached (the wall deadline, the OOM killer, RLIMIT_NOFILE's EMFILE) is a budget item:
-  // counted apart, since a run stopped at its deadline was not denied an action. Each limit once,
-  // however often it refused (a fork refused 40 times at limits.processes is one limit reached).
+  // A limit reached (the wall deadline, the OOM killer, the pids limit) is a budget item: counted
+  // apart, since a run stopped at its deadline was not denied an action. Each limit once, however
+  // often it refused and however many items it made (a fork refused 40 times at limits.processes
+  // is one; limits.output cut on stdout and on stderr is one). Budget items come first, whatever
+  // the number of others: they sort last by time, and are most often why the run failed.
   const budgets = d.items.filter((x) => x.kind === 'budget');
+  const others = d.items.filter((x) => x.kind !== 'budget');
+  const limitsReached = new Set(budgets.map((x) => x.clause)).size;
   const denied = d.total - budgets.reduce((n, x) => n + x.count, 0);
   if (d.items.length === 0) lines.push(`bvisor: no denial was observed in run ${id}`);
   else if (budgets.length === 0) lines.push(`bvisor: the boundary denied ${d.total} action(s) in run ${id}:`);
-  else if (denied <= 0) lines.push(`bvisor: run ${id} reached ${budgets.length} limit(s) of its boundary:`);
-  else lines.push(`bvisor: the boundary denied ${denied} action(s) in run ${id}, and it reached ${budgets.length} limit(s):`);
-  for (const x of d.items.slice(0, max)) {
+  else if (denied <= 0) lines.push(`bvisor: run ${id} reached ${limitsReached} limit(s) of its boundary:`);
+  else lines.push(`bvisor: the boundary denied ${denied} action(s) in run ${id}, and it reached ${limitsReached} limit(s):`);
+  const shown = [...budgets, ...others.slice(0, Math.max(0, max - budgets.length))];
+  for (const x of shown) {
     const times = x.count > 1 ? ` (×${x.count})` : '';
     const got = x.errno !== null ? ` → ${x.errno}` : '';
     // The clause, then the row or limit that matched (once, when the row already names it).
@@ -352,7 +357,7 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
     if (x.allow !== null) lines.push(`    ${x.kind === 'budget' ? 'raise' : 'allow'} with: ${visible(x.allow)}`);
     if (x.warning) lines.push(`    warning: ${visible(x.warning)}`);
   }
-  const more = d.items.length - Math.min(d.items.length, max);
+  const more = d.items.length - shown.length;
   if (more > 0 || d.truncated) lines.push(`  … and ${more > 0 ? `${more} more` : 'more'}${d.truncated ? ' (the report lists the first of them)' : ''}: bvisor report ${id}`);
   for (const k of ['seccomp', 'landlock', 'budgets'] as const) {
     const s = d.sources[k];

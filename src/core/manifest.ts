@@ -261,7 +261,8 @@ function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
 /** For a size or duration written in another tool's units (docker's 64m, "10sec"), ours. */
 function unitsMeant(title: unknown, written: unknown): string[] {
   const v = written !== null && typeof written === 'object' && 'value' in written ? (written as { value: unknown }).value : written;
-  if (title === 'SizeLimit' || title === 'Size') return typeof v === 'string' ? sizeMeant(v) : [];
+  // A value that is already one (its { value, guarantee } wrong elsewhere) needs no other.
+  if (title === 'SizeLimit' || title === 'Size') return typeof v === 'string' && parseSize(v) === null ? sizeMeant(v) : [];
   if (title === 'DurationLimit' || title === 'Duration') return durationMeant(v);
   return [];
 }

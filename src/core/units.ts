@@ -76,9 +76,10 @@ export function sizeMeant(text: string): string[] {
     const p = POWER[LETTER_POWER[u]!]!;
     const binary = `${n}${u}i (${n} × 1024${p} bytes)`;
     const decimal = `${n}${u} (${n} × 1000${p} bytes)`;
-    if (i) return [binary];
     // A lower-case letter alone is docker's and ulimit's binary unit; with a B it is the SI one.
-    return letter === letter.toLowerCase() && !b ? [binary, decimal] : [decimal, binary];
+    const both = i ? [binary] : letter === letter.toLowerCase() && !b ? [binary, decimal] : [decimal, binary];
+    // Only what the grammar takes (15 digits of T may not be a safe integer of bytes).
+    return both.filter((x) => parseSize(x.slice(0, x.indexOf(' '))) !== null);
   }
   const bytes = /^\s*([0-9]{1,15})\s*(?:b|bytes?)\s*$/i.exec(text);
   return bytes ? [`${bytes[1]} (bytes)`] : [];
@@ -87,13 +88,14 @@ export function sizeMeant(text: string): string[] {
 const DURATION_WORDS: Record<string, string> = { ms: 'ms', msec: 'ms', msecs: 'ms', millisecond: 'ms', milliseconds: 'ms', s: 's', sec: 's', secs: 's', second: 's', seconds: 's', m: 'm', min: 'm', mins: 'm', minute: 'm', minutes: 'm', h: 'h', hr: 'h', hrs: 'h', hour: 'h', hours: 'h' };
 
 /** What a duration written another way most likely meant ("10sec", "2 min", "1H" → 10s, 2m,
- * 1h); a bare number is taken as seconds, as timeout(1) does. Empty when nothing is near. */
+ * 1h); a bare number (1.5 too) is taken as seconds, as timeout(1) does. Empty when nothing is
+ * near, or when it is already a duration. */
 export function durationMeant(value: unknown): string[] {
-  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && parseDuration(`${value}s`) !== null ? [`${value}s`] : [];
+  if (typeof value === 'number') return value >= 0 && parseDuration(`${value}s`) !== null ? [`${value}s`] : [];
   if (typeof value !== 'string') return [];
   const m = /^\s*([0-9]{1,9}(?:\.[0-9]{1,3})?)\s*([a-zA-Z]*)\s*$/.exec(value);
   if (!m) return [];
   const unit = m[2] === '' ? 's' : DURATION_WORDS[m[2]!.toLowerCase()];
   const meant = unit === undefined ? null : `${m[1]}${unit}`;
-  return meant !== null && meant !== value && parseDuration(meant) !== null ? [meant] : [];
+  return meant !== null && parseDuration(value) === null && parseDuration(meant) !== null ? [meant] : [];
 }

@@ -94,12 +94,13 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
   const s = shim();
   const fd = s.bv_openat2(dirFd, name, O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
   if (fd === -2) {
+    const here = shown === '.' || shown === './';
     const below = nestedManifest(dirFd);
     const hint = below
       ? `${below} holds one: pass that directory${isTarBundle(shown) ? `, or pack the bundle's contents at the archive's top (tar -C <bundle> -cf ${basename(shown)} .)` : ''}`
-      : 'write one with `bvisor spec` in the bundle directory';
+      : here ? 'pass the bundle directory (-b DIR; validate and plan: an argument), or write one here with `bvisor spec`' : 'write one with `bvisor spec` in the bundle directory';
     // `-b` defaults to the current directory (as runc's): a bare "." would not say which.
-    const named = shown === '.' ? `the current directory (${resolve(shown)})` : shown;
+    const named = here ? `the current directory (${resolve(shown)})` : shown;
     throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${named} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint });
   }
   if (fd === -40 || fd === -6 /* ELOOP, ENXIO */) throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${join(shown, MANIFEST_NAME)} is not a regular file`, { hint: 'the manifest must be a plain file in the bundle, not a symlink' });

@@ -176,6 +176,33 @@ describe('bvisor CLI', () => {
     expect(cli(['zzzzzz']).stderr).toBe('bvisor: error BV_USAGE: "zzzzzz" is not a bvisor command\nhint: bvisor --help lists the commands\n');
     const none = cli(['--root', d]);
     expect([none.status, none.stderr]).toEqual([2, expect.stringMatching(/^bvisor: error BV_USAGE: no command given\n/)]);
+    // A real command given a word it has no place for is that command's usage error (oclif joins
+    // the words into "list:extra" and finds no such command); help's own lookup is answered alike.
+    expect(cli(['list', 'extra'])).toMatchObject({ status: 2, stderr: 'bvisor: error BV_USAGE: Unexpected argument: extra\nhint: see bvisor list --help\n' });
+    expect(cli(['journal', 'verify', 'x']).stderr).toBe('bvisor: error BV_USAGE: Unexpected argument: x\nhint: see bvisor journal verify --help\n');
+    for (const argv of [['crate', '--help'], ['help', 'crate']]) expect(cli(argv)).toMatchObject({ status: 2, stderr: expect.stringMatching(/^bvisor: error BV_USAGE: "crate" is not a bvisor command\nhint: did you mean create\? /) });
+    // A swap of two letters is one slip; a two-letter command is one edit away at most.
+    expect(cli(['exce']).stderr).toMatch(/hint: did you mean exec\? /);
+    expect(cli(['pss']).stderr).toMatch(/hint: did you mean ps\? /);
+    // runc's short forms (runc(8): -h, --help; -v, --version).
+    expect(cli(['-h']).stdout).toBe(cli(['--help']).stdout);
+    expect(cli(['-v']).stdout).toMatch(/^bvisor\/\d+\.\d+\.\d+/);
+  });
+
+  // exec's program owns what follows it: its --log is never a file bvisor writes, not even when
+  // bvisor answers with an error before any command ran (the logger is then made from argv).
+  it('an error line goes to --log, never to a --log after the program\'s --', () => {
+    const d = tempDir();
+    const theirs = join(d, 'theirs.log');
+    // (exec's own failures exit 125, as runc's do: docs/exit-codes.md.)
+    for (const [argv, status] of [[['exce', 'ctr', '--', 'prog', '--log', theirs], 2], [['exec', '--nosuch', 'ctr', 'prog', '--log', theirs], 125]] as const) {
+      expect(cli([...argv]).status).toBe(status);
+      expect(existsSync(theirs)).toBe(false);
+    }
+    const ours = join(d, 'ours.log');
+    expect(cli(['--log', ours, 'exec', '--nosuch', 'ctr', 'prog', '--log', theirs]).status).toBe(125);
+    expect(readFileSync(ours, 'utf8')).toMatch(/ error Nonexistent flag: --nosuch; hint: see bvisor exec --help code=BV_USAGE\n$/);
+    expect(existsSync(theirs)).toBe(false);
   });
 
   // The line says what is missing, not only that something is: oclif's own message puts that

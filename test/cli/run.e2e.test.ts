@@ -63,6 +63,7 @@ describe('bvisor run', () => {
     const none = cli(['--root', root, 'create', 'cwd-none', '--json'], { cwd: empty });
     expect(none.status).toBe(5);
     expect(none.json().error).toMatchObject({ code: 'BV_MANIFEST_NOT_FOUND', message: `the current directory (${empty}) has no boundary.yaml (nor an OCI config.json)` });
+    expect(none.json().error.hint).toBe('pass the bundle directory (-b DIR; validate and plan: an argument), or write one here with `bvisor spec`');
     expect(cli(['plan'], { cwd: empty }).stderr).toMatch(/^bvisor: error BV_MANIFEST_NOT_FOUND: the current directory \(/);
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
   });

@@ -241,11 +241,11 @@ describe('denialSummary', () => {
     b.denials!.items.push(...oom);
     b.denials!.total += 1;
     expect(denialSummary(b, { id: 'job-1' })).toEqual([
-      // Two mount calls denied; the OOM kill is a limit reached, counted apart.
+      // Two mount calls denied; the OOM kill is a limit reached, counted apart, and shown first.
       'bvisor: the boundary denied 2 action(s) in run job-1, and it reached 1 limit(s):',
-      '  mount("none", "/mnt", "tmpfs", 0x0) → EPERM (×2): syscalls (default denylist: changes the filesystem view); no clause allows it',
       "  allocated past the limit; the kernel's OOM killer killed a process: limits.memory (512Mi, by linux:cgroup2:memory.max+memory.swap.max=0)",
       '    raise with: limits: { memory: 1024Mi }', // the unit the limit was written in
+      '  mount("none", "/mnt", "tmpfs", 0x0) → EPERM (×2): syscalls (default denylist: changes the filesystem view); no clause allows it',
       `  filesystem and network denials (landlock) are not observed here: ${landlockSource(2).notObserved}`,
     ]);
   });
@@ -256,6 +256,29 @@ describe('denialSummary', () => {
     b.denials!.items.push(...oom);
     b.denials!.total += oom.reduce((n, x) => n + x.count, 0);
     expect(denialSummary(b, { id: 'job-2' })[0]).toBe('bvisor: run job-2 reached 1 limit(s) of its boundary:');
+    // limits.output cut on both streams is one limit (an item per stream).
+    const cut = { mode: 'capture' as const, bytes: 3 * 1024 * 1024, sha256: 'c'.repeat(64), truncated: true };
+    const out = body((x) => ((x.streams.stdout = cut), (x.streams.stderr = cut)));
+    const items = budgetDenials(out, { ...none, outputBytes: 1024 * 1024 });
+    expect(items.map((x) => x.clause)).toEqual(['limits.output', 'limits.output']);
+    const both = withDenials([]);
+    both.denials!.items.push(...items);
+    both.denials!.total += 2;
+    expect(denialSummary(both, { id: 'job-3' })[0]).toBe('bvisor: run job-3 reached 1 limit(s) of its boundary:');
+  });
+
+  it('a limit reached is shown whatever the number of denials before it in time', () => {
+    const oom = budgetDenials(body((b) => (b.budgets.memory.limit = 2 ** 29)), { ...none, oomKills: { value: 1, source: '/cg/memory.events' } });
+    const b = withDenials([1, 2, 3, 4, 5, 6, 7].map((t) => seccompItem(t, `call${t}()`)));
+    b.denials!.items.push(...oom);
+    b.denials!.total += 1;
+    const lines = denialSummary(b, { id: 'x', max: 5 });
+    expect(lines[0]).toBe(`bvisor: the boundary denied ${7 * seccompItem(1).count} action(s) in run x, and it reached 1 limit(s):`);
+    expect(lines[1]).toMatch(/^ {2}allocated past the limit; the kernel's OOM killer killed a process: limits\.memory/);
+    expect(lines[2]).toBe('    raise with: limits: { memory: 1024Mi }');
+    // Five lines in all: the limit and four denials, then the three left out.
+    expect(lines.filter((l) => l.includes('→ EPERM'))).toHaveLength(4);
+    expect(lines).toContain('  … and 3 more: bvisor report x');
   });
 
   it('a row that names its clause is not preceded by it twice', () => {

@@ -98,6 +98,9 @@ describe('schema issues say what the schema expected', () => {
     const d = schema.$defs;
     expect(limit('memory: lots').hint).toBe(`${d.Limits!.properties!.memory!.description} ${d.Size!.description} Or { value: the same, guarantee: ${d.Guarantee!.enum!.join(' | ')} }.`);
     expect(limit('wall: soon').hint).not.toMatch(/did you mean/);
+    // A value already right, with something else wrong beside it: no value is offered for it.
+    expect(limit('memory: { value: 64Mi, guarantee: strict }').hint).not.toMatch(/did you mean/);
+    expect(limit('wall: { value: 10s, guarantee: strict }').hint).not.toMatch(/did you mean/);
   });
 
   it('a nested anyOf failure is reported on the inner clause only', () => {
