@@ -61,6 +61,7 @@
 #include "launch.h"
 #include "notify.h"
 #include "audit.h"
+#include "cpuclock.h"
 
 #ifdef BV_TEST_BUILD
 /* Marks the test build (a test proves the shipped monitor lacks it). Its red-twin switches come
@@ -342,18 +343,21 @@ static const char *const end_names[] = {"none", "wall", "cpu", "monitor-fault"};
  * record when it ended; exit.json says "reaper":"engine" and carries no status. */
 static int engine_mode = 0;
 
+/* The CPU time the kernel charged the workload (cpuclock.h), read before it is reaped; -1. */
+static int64_t charged_us = -1;
+
 static void write_exit(const char *phase, const siginfo_t *info, const struct rusage *ru, int end, int64_t started, int64_t ended, int stage, int err, long long cpu_us) {
   char buf[1024];
   snprintf(buf, sizeof buf,
            "{\"phase\":\"%s\",\"siCode\":%d,\"status\":%d,\"timedOut\":%s,\"stoppedBy\":\"%s\",\"startedAtMs\":%lld,\"endedAtMs\":%lld,"
            "\"utimeUs\":%lld,\"stimeUs\":%lld,\"maxRssKb\":%ld,\"failStage\":%d,\"failErrno\":%d,\"cpuUsageUs\":%lld,"
            "\"stdoutBytes\":%lld,\"stdoutKept\":%lld,\"stderrBytes\":%lld,\"stderrKept\":%lld,\"reaper\":\"%s\","
-           "\"denialsTotal\":%lld,\"denialsKept\":%lld,\"denialsError\":%d,\"startedMonoNs\":%lld,\"landlockError\":%d}\n",
+           "\"denialsTotal\":%lld,\"denialsKept\":%lld,\"denialsError\":%d,\"startedMonoNs\":%lld,\"landlockError\":%d,\"chargedUs\":%lld}\n",
            phase, info ? info->si_code : 0, info ? info->si_status : 0, end == END_WALL ? "true" : "false", end_names[end], (long long)started, (long long)ended,
            ru ? (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec : 0LL,
            ru ? (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec : 0LL, ru ? ru->ru_maxrss : 0L, stage, err, cpu_us,
            relays[0].total, relays[0].kept, relays[1].total, relays[1].kept, engine_mode ? "engine" : "monitor",
-           denials_total, denials_kept, denials_error, started_mono_ns, landlock_error);
+           denials_total, denials_kept, denials_error, started_mono_ns, landlock_error, (long long)charged_us);
   write_reserved(RES_EXIT, "exit.json", buf);
 }
 
@@ -361,8 +365,12 @@ static void write_exit(const char *phase, const siginfo_t *info, const struct ru
  * after the output has drained (up to 2 s) and landlock's audit barrier (up to 2 s more); a wall
  * witness taken then would count those waits as the workload's. */
 static int64_t reaped_at_ms = 0;
-
 static void reap(int pidfd, siginfo_t *info, struct rusage *ru) {
+  siginfo_t seen;
+  memset(&seen, 0, sizeof seen);
+  while (syscall(SYS_waitid, P_PIDFD, pidfd, &seen, WEXITED | WNOWAIT, NULL) != 0 && errno == EINTR) {
+  }
+  if (seen.si_pid > 0) charged_us = bv_charged_us(seen.si_pid);
   for (;;) {
     memset(info, 0, sizeof *info);
     memset(ru, 0, sizeof *ru);

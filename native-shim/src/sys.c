@@ -2,6 +2,7 @@
  * value >= 0 or -errno; none prints or aborts. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include "cpuclock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -89,10 +90,20 @@ int bv_fd_info(int fd, int32_t *out) {
 
 /* Reaps the process behind pidfd. With nohang, returns 0 at once if it is still running (the
  * TS side calls this on SIGCHLD, so no thread ever blocks); otherwise 1 when reaped.
- * out: {si_code, si_status, utime_us, stime_us, maxrss_kb} as int64. */
+ * out: {si_code, si_status, utime_us, stime_us, maxrss_kb, charged_us} as int64; charged_us is
+ * the CPU time the kernel charged it (cpuclock.h), read before it is reaped, or -1. */
 int bv_wait(int pidfd, int64_t *out, int nohang) {
   siginfo_t info;
   struct rusage ru;
+  /* Seen ended, not yet reaped: its charged CPU time can still be read. */
+  int64_t charged = -1;
+  for (;;) {
+    memset(&info, 0, sizeof info);
+    if (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | WNOWAIT | (nohang ? WNOHANG : 0), NULL) == 0) break;
+    if (errno != EINTR) return -errno;
+  }
+  if (info.si_pid == 0) return 0; /* WNOHANG: still running */
+  charged = bv_charged_us(info.si_pid);
   for (;;) {
     memset(&info, 0, sizeof info);
     memset(&ru, 0, sizeof ru);
@@ -105,6 +116,7 @@ int bv_wait(int pidfd, int64_t *out, int nohang) {
   out[2] = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
   out[3] = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
   out[4] = ru.ru_maxrss;
+  out[5] = charged;
   return 1;
 }
 

@@ -240,6 +240,9 @@ interface ExitFile extends MonitorDenialCounts, MonitorLandlockCounts {
   utimeUs: number;
   stimeUs: number;
   maxRssKb: number;
+  /** The CPU time the kernel charged the workload (its PROF clock), -1 if not read; absent
+   * from an older monitor's record. */
+  chargedUs?: number;
   failStage: number;
   failErrno: number;
   stdoutBytes: number;
@@ -686,7 +689,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       setupMs: s.setupMs ?? 0,
       runMs: Math.max(0, ended.getTime() - started.getTime()),
       teardownMs: 0,
-      wait: { siCode: e?.siCode ?? 0, status: e?.status ?? 0, utimeUs: e?.utimeUs ?? 0, stimeUs: e?.stimeUs ?? 0, maxRssKb: e?.maxRssKb ?? 0 },
+      wait: { siCode: e?.siCode ?? 0, status: e?.status ?? 0, utimeUs: e?.utimeUs ?? 0, stimeUs: e?.stimeUs ?? 0, maxRssKb: e?.maxRssKb ?? 0, chargedUs: e?.chargedUs !== undefined && e.chargedUs >= 0 ? e.chargedUs : null },
       exitCode,
       signal,
       timedOut: e?.timedOut ?? false,

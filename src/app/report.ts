@@ -70,7 +70,7 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
     // and the process's own CPU time (waitid's rusage), unless the run ended for another reason
     // first. Only that clause's rlimit at its own value: an OCI config's RLIMIT_CPU alone, or one
     // below the boundary's, is no limits.cpu budget (a signal like any other).
-    outcome: outcomeOf({ ...r, cpuExceeded: r.cpuExceeded || (!r.timedOut && !r.aborted && !r.oomKilled && endedByCpuRlimit(cpuBudgetRlimit(L), r.signal === null ? null : signalName(r.signal), (r.wait.utimeUs + r.wait.stimeUs) / 1000)) }),
+    outcome: outcomeOf({ ...r, cpuExceeded: r.cpuExceeded || (!r.timedOut && !r.aborted && !r.oomKilled && endedByCpuRlimit(cpuBudgetRlimit(L), r.signal === null ? null : signalName(r.signal), (r.wait.utimeUs + r.wait.stimeUs) / 1000, r.wait.chargedUs === null ? null : r.wait.chargedUs / 1000)) }),
     budgets: {
       wall: witness('ms', L.wallMs, r.runMs, 'supervisor clock, release to exit'),
       cpu,

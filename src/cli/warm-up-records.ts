@@ -65,7 +65,7 @@ export function warmUpRecords(p: Plan): void {
     { runId: '00000000-0000-4000-8000-000000000000', containerId: 'warm', bundle: '/srv/bundle', manifestSha256: '0'.repeat(64), plan: p, host: HOST, createdAt: at },
     {
       pid: 2, startedAt: at, endedAt: new Date(at.getTime() + 5), setupMs: 3, runMs: 5, teardownMs: 0,
-      wait: { siCode: 1, status: 0, utimeUs: 100, stimeUs: 200, maxRssKb: 1024 },
+      wait: { siCode: 1, status: 0, utimeUs: 100, stimeUs: 200, maxRssKb: 1024, chargedUs: 300 },
       exitCode: 0, signal: null, timedOut: false, cpuExceeded: false, oomKilled: false,
       evidence: [{ name: 'ns.pid', source: '/proc/2/ns/pid', value: 'pid:[4026532000]' }],
       readback: { memoryPeak: counter(1 << 20, 'memory.peak'), oomKills: counter(0, 'memory.events'), pidsPeak: counter(1, 'pids.peak'), pidsMax: counter(0, 'pids.events'), cpuUsec: counter(300, 'cpu.stat') },

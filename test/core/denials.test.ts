@@ -130,6 +130,12 @@ describe('budgetDenials', () => {
     expect(endedByCpuRlimit(r, 'SIGKILL', 4990)).toBe(true);
     expect(endedByCpuRlimit(r, 'SIGKILL', 2100)).toBe(false); // a kill from elsewhere
     expect(endedByCpuRlimit(r, 'SIGXCPU', 1990)).toBe(true);
+    // With the kernel's own charge read (its PROF clock), that decides, whatever the runtime: a
+    // tick charges its whole jiffy, so a process beside bursty neighbours is charged more than it
+    // ran (setrlimit(2): the limit is on the charge).
+    expect(endedByCpuRlimit(r, 'SIGKILL', 3300, 5000)).toBe(true);
+    expect(endedByCpuRlimit(r, 'SIGKILL', 4990, 2100)).toBe(false); // charged short of it: not the limit's
+    expect(endedByCpuRlimit(r, 'SIGXCPU', 1400, 2000)).toBe(true);
     expect(endedByCpuRlimit(r, 'SIGXCPU', 500)).toBe(false);
     expect(endedByCpuRlimit(r, 'SIGTERM', 5000)).toBe(false);
     expect(endedByCpuRlimit(undefined, 'SIGKILL', 5000)).toBe(false);

@@ -192,6 +192,19 @@ describe('monitor (live)', () => {
     expect(Date.parse(t.endedAt!)).toBeGreaterThanOrEqual(Date.parse(t.startedAt!));
   });
 
+  // setrlimit(2): the kernel kills at the hard limit of CPU time as its ticks charged it. The
+  // monitor reads that charge (the process's PROF clock) before it reaps, so the report can tell
+  // the limit's kill from another SIGKILL however little the workload ran (launcher.live tests
+  // that case; here, that a container's record carries it).
+  it('an RLIMIT_CPU kill: the exit record holds the CPU time the kernel charged, at least the limit, and the report says cpu', async () => {
+    const c = await create(['spin'], 'limits: { wall: 20s, cpu: 1s }\n');
+    await startContainer(c.root, c.id);
+    await until('stopped', () => stateOf(c.root, c.id).status === 'stopped', 15_000);
+    const exit = JSON.parse(readFileSync(join(c.root, 'containers', c.id, 'exit.json'), 'utf8'));
+    expect(exit.chargedUs).toBeGreaterThanOrEqual(1_000_000);
+    expect(reportOf(c.root, c.id).body.outcome).toEqual({ status: 'killed', reason: 'cpu', exitCode: null, signal: 'SIGKILL' });
+  });
+
   it('enforces a mediated cpu limit on the whole tree: two spinners stop at 300 ms of cpu, not at the wall', async () => {
     const c = await create(['spinners', '2'], 'spawn: descendants\nlimits: { processes: 8, wall: 20s, cpu: { value: 300ms, guarantee: mediated } }\n');
     const t0 = Date.now();

@@ -13,6 +13,9 @@ export interface WaitResult {
   utimeUs: number;
   stimeUs: number;
   maxRssKb: number;
+  /** The CPU time the kernel charged it, as RLIMIT_CPU compares it (its PROF clock, read before
+   * it was reaped: native-shim/src/cpuclock.h); null where not read. */
+  chargedUs: number | null;
 }
 
 interface Watch {
@@ -26,13 +29,13 @@ let timer: NodeJS.Timeout | null = null;
 const onSigchld = (): void => poll();
 
 function poll(): void {
-  const out = new BigInt64Array(5);
+  const out = new BigInt64Array(6);
   for (const w of [...watches]) {
     const rc = shim().bv_wait(w.pidfd, out, 1);
     if (rc === 0) continue;
     watches.delete(w);
     if (rc < 0) w.reject(new Error(`waitid(pidfd ${w.pidfd}): ${errnoName(rc)}`));
-    else w.resolve({ siCode: Number(out[0]), status: Number(out[1]), utimeUs: Number(out[2]), stimeUs: Number(out[3]), maxRssKb: Number(out[4]) });
+    else w.resolve({ siCode: Number(out[0]), status: Number(out[1]), utimeUs: Number(out[2]), stimeUs: Number(out[3]), maxRssKb: Number(out[4]), chargedUs: out[5]! < 0n ? null : Number(out[5]) });
   }
   if (watches.size === 0) stop();
 }
@@ -106,7 +109,7 @@ export async function awaitExit(pidfd: number, pid: number, ms: number): Promise
 const orphans = new Set<number>();
 
 function reapOrphans(): void {
-  const out = new BigInt64Array(5);
+  const out = new BigInt64Array(6);
   for (const pidfd of [...orphans]) {
     if (shim().bv_wait(pidfd, out, 1) === 0) continue; // still running
     orphans.delete(pidfd);
