@@ -9,6 +9,7 @@ import type { ErrorOutput } from '../contract/generated/types.js';
 import { renderError, rootedHints, rootedText, usageMessage } from './render.js';
 import { Logger } from './log.js';
 import { hoistGlobals } from './argv.js';
+import { nearest } from '../core/distance.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 import { checkStateRoot } from '../host/state-root.js';
 
@@ -35,6 +36,15 @@ export function logOptionsFromArgv(hoisted: readonly string[]): { file: string |
     if (name === '--log-format') format = (inline ?? argv[i + 1]) === 'json' ? 'json' : 'text';
   }
   return { file, format, debug: argv.includes('--debug') };
+}
+
+/** For oclif's "Nonexistent flag(s): --bundel, --jsn", the flags each most likely meant
+ * ("did you mean --bundle, --json? "), as a mistyped command gets; '' when none is near. */
+function flagsMeant(message: string, flags: readonly string[]): string {
+  const m = /^Nonexistent flags?: (.+)$/m.exec(message);
+  if (!m) return '';
+  const meant = m[1]!.split(', ').map((f) => nearest(f.replace(/^-+/, '').replace(/=.*$/, ''), flags)).filter((f): f is string => f !== null);
+  return meant.length ? `did you mean ${[...new Set(meant)].map((f) => `--${f}`).join(', ')}? ` : '';
 }
 
 /**
@@ -151,6 +161,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
+    // A parse that failed is one that ran: under NODE_ENV=development or test, oclif would add
+    // "Command list did not parse its arguments. Did you forget to call 'this.parse'?" after the
+    // usage error.
+    (this as unknown as { parsed: boolean }).parsed = true;
     let e: BvisorError;
     const fsErr = err as NodeJS.ErrnoException;
     if (isBvisorError(err)) e = err;
@@ -159,7 +173,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       e = new BvisorError('BV_IO', `${fsErr.syscall} ${fsErr.path ?? ''}: ${fsErr.code}`.replace(/\s+:/, ':'), { hint: 'check the path, its permissions and free space', cause: err });
     }
     else if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(err.message)) {
-      e = new BvisorError('BV_USAGE', usageMessage(err.message), { hint: `see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
+      e = new BvisorError('BV_USAGE', usageMessage(err.message), { hint: `${flagsMeant(err.message, ['json', ...Object.keys((this.ctor as typeof BaseCommand).baseFlags ?? {}), ...Object.keys((this.ctor as typeof BaseCommand).flags ?? {})])}see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
     } else if (err.oclif?.exit !== undefined) {
       // oclif's own exits (help, version) pass through.
       throw err;

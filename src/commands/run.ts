@@ -18,7 +18,7 @@ import { outcomeErrorLine } from '../cli/render.js';
 
 export default class Run extends BaseCommand<typeof Run> {
   static override summary = 'Run a bundle to completion under its boundary; exit with its status';
-  static override description = "--json prints the sealed report on stdout, after whatever the workload writes there when its stdout is inherited (stdio.stdout: inherit, an OCI process): capture its stdout for a report that parses alone, or read it after with bvisor report ID --json.";
+  static override description = "--json prints the sealed report on stdout, after whatever the workload writes there when its stdout is inherited (stdio.stdout: inherit, an OCI process): capture its stdout (stdio.stdout: capture; --json relays what it captures to stderr) for a report that parses alone, or read it after with bvisor report ID --json.";
   static override failureExit = 125;
   static override ownsOutputErrors = true;
   static override args = { id: Args.string({ description: 'container id (letters, digits, _ + - .)', required: true }) };
@@ -50,17 +50,15 @@ export default class Run extends BaseCommand<typeof Run> {
       // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
       // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
       ...(isatty(2) ? { progress: (line: string) => stop.write('stderr', line) } : {}),
-      // Captured streams are relayed as they arrive, unless stdout carries the JSON report.
-      // Both stop at limits.output, and the cut is said on stderr (the report counts the rest).
-      ...(json
-        ? {}
-        : {
-            relay: {
-              stdout: (b: Buffer) => stop.write('stdout', b),
-              stderr: (b: Buffer) => stop.write('stderr', b),
-              truncated: (stream: string, cap: number) => stop.write('stderr', `\nbvisor: ${stream} reached limits.output (${formatSize(cap)}): the rest is counted in the report, not shown\n`),
-            },
-          }),
+      // Captured streams are relayed as they arrive: when stdout carries the JSON report, both to
+      // stderr (so the report parses alone, and what the workload wrote is still seen; else it
+      // would be counted and hashed, and shown nowhere). Both stop at limits.output, and the cut
+      // is said on stderr (the report counts the rest).
+      relay: {
+        stdout: (b: Buffer) => stop.write(json ? 'stderr' : 'stdout', b),
+        stderr: (b: Buffer) => stop.write('stderr', b),
+        truncated: (stream: string, cap: number) => stop.write('stderr', `\nbvisor: ${stream} reached limits.output (${formatSize(cap)}): the rest is counted in the report, not shown\n`),
+      },
     }).finally(stop.release);
     this.logger.log('info', 'run finished', { id: args.id, outcome: out.report.body.outcome.status, bodyHash: out.report.bodyHash });
     // (Unless the reader went, or the output could not be written: stop.release() says then.)

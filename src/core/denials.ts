@@ -354,7 +354,11 @@ export function denialSummary(body: Pick<ReportBody, 'backend' | 'denials'>, o: 
     // The clause, then the row or limit that matched (once, when the row already names it).
     const where = x.rule.startsWith(`${x.clause}:`) ? x.rule : `${x.clause} (${x.rule})`;
     lines.push(`  ${visible(x.what)}${got}${times}: ${visible(where)}${x.allow === null ? '; no clause allows it' : ''}`);
-    if (x.allow !== null) lines.push(`    ${x.kind === 'budget' ? 'raise' : 'allow'} with: ${visible(x.allow)}`);
+    // A limit's line doubles it where how much the workload needed is not known (the wall, an
+    // OOM kill, refused forks, fuel, cpu): said, so that a second run at it failing too is no
+    // surprise. limits.output's is enough for what it wrote.
+    const guess = x.kind === 'budget' && x.clause !== 'limits.output' ? ' (twice the limit: how much it needed is not known)' : '';
+    if (x.allow !== null) lines.push(`    ${x.kind === 'budget' ? 'raise' : 'allow'} with: ${visible(x.allow)}${guess}`);
     if (x.warning) lines.push(`    warning: ${visible(x.warning)}`);
   }
   const more = d.items.length - shown.length;

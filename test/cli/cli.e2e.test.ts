@@ -184,6 +184,9 @@ describe('bvisor CLI', () => {
     // A swap of two letters is one slip; a two-letter command is one edit away at most.
     expect(cli(['exce']).stderr).toMatch(/hint: did you mean exec\? /);
     expect(cli(['pss']).stderr).toMatch(/hint: did you mean ps\? /);
+    // A mistyped flag gets the same help, each one the flag it most likely meant (global ones too).
+    expect(cli(['list', '--jsn', '--rooot', 'x']).stderr).toBe('bvisor: error BV_USAGE: Nonexistent flags: --jsn, --rooot\nhint: did you mean --json, --root? see bvisor list --help\n');
+    expect(cli(['list', '--zzzz']).stderr).toBe('bvisor: error BV_USAGE: Nonexistent flag: --zzzz\nhint: see bvisor list --help\n');
     // runc's short forms (runc(8): -h, --help; -v, --version).
     expect(cli(['-h']).stdout).toBe(cli(['--help']).stdout);
     expect(cli(['-v']).stdout).toMatch(/^bvisor\/\d+\.\d+\.\d+/);

@@ -136,6 +136,10 @@ describe('--console-socket (e2e)', () => {
     const plain = ociBundle({ args: ['sh', '-c', 'exit 0'] });
     const none = cli(['create', '--root', root, '-b', tty, 'c1']);
     expect([none.status, none.stderr]).toEqual([4, expect.stringContaining('process.terminal is true but no --console-socket was given')]);
+    // run has no --console-socket flag: its hint does not send the user to one.
+    const run = cli(['run', '--root', root, '-b', tty, 'r1', '--json']);
+    expect(run.status).toBe(125);
+    expect(run.json().error).toMatchObject({ code: 'BV_CONSOLE_SOCKET', hint: "set process.terminal to false (a run relays the process's stdio), or use create --console-socket PATH and start, as engines do" });
     const missing = join(tempDir(), 'nobody.sock');
     const gone = cli(['create', '--root', root, '-b', tty, '--console-socket', missing, 'c2']);
     expect([gone.status, gone.stderr]).toEqual([4, expect.stringContaining(`\`${missing}\`: ENOENT`)]);

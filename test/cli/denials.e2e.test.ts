@@ -81,7 +81,7 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     const s = summary(r.stderr);
     expect(s[0]).toMatch(/^bvisor: (?:run oom1 reached 1 limit\(s\) of its boundary|the boundary denied \d+ action\(s\) in run oom1, and it reached 1 limit\(s\)):$/);
     expect(s.join('\n')).toMatch(/^ {2}allocated past the limit; the kernel's OOM killer killed a process(?: \(×\d+\))?: limits\.memory \(32Mi, by linux:cgroup[12]:memory\.[^)]*\)$/m);
-    expect(s).toContain('    raise with: limits: { memory: 64Mi }');
+    expect(s).toContain('    raise with: limits: { memory: 64Mi } (twice the limit: how much it needed is not known)');
     const d = budgets(report(root, 'oom1'));
     expect(d).toEqual([expect.objectContaining({ clause: 'limits.memory', errno: null, allow: 'limits: { memory: 64Mi }' })]);
     expect(d[0]!.observedBy).toMatch(/^cgroup:memory\.(events|oom_control) oom_kill$/);
@@ -104,7 +104,7 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     const r = cli(['run', 'fork1', '-b', b, '--root', root]);
     expect(r.stderr).toMatch(/Cannot fork/); // the workload's own view of the refusal
     expect(r.status).not.toBe(0);
-    expect(summary(r.stderr).join('\n')).toMatch(/^ {2}fork\/clone refused: the limit of processes and threads alive at once was reached → EAGAIN(?: \(×\d+\))?: limits\.processes \(8 alive at once, by [^)]+\)\n {4}raise with: limits: \{ processes: 16 \}$/m);
+    expect(summary(r.stderr).join('\n')).toMatch(/^ {2}fork\/clone refused: the limit of processes and threads alive at once was reached → EAGAIN(?: \(×\d+\))?: limits\.processes \(8 alive at once, by [^)]+\)\n {4}raise with: limits: \{ processes: 16 \} \(twice the limit: how much it needed is not known\)$/m);
     const d = budgets(report(root, 'fork1'));
     expect(d).toEqual([expect.objectContaining({ clause: 'limits.processes', errno: 'EAGAIN', observedBy: 'cgroup:pids.events max' })]);
 
@@ -124,7 +124,7 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     const s = summary(r.stderr);
     expect(s[0]).toBe('bvisor: run wall1 reached 1 limit(s) of its boundary:');
     expect(s[1]).toMatch(/^ {2}still running at the deadline; the whole run was killed: limits\.wall \(1s, by linux:supervisor\(deadline[^)]*\)\)$/);
-    expect(s[2]).toBe('    raise with: limits: { wall: 2s }');
+    expect(s[2]).toBe('    raise with: limits: { wall: 2s } (twice the limit: how much it needed is not known)');
     // Then what was not watched, one line per source, never an unexplained empty list.
     expect(s.slice(3).every((l) => / are not observed here: /.test(l))).toBe(true);
     expect(s.slice(3).some((l) => l.startsWith('  filesystem and network denials (landlock) are not observed here: '))).toBe(true);
@@ -133,7 +133,7 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     // bvisor report (text) lists the same denial.
     const text = cli(['report', 'wall1', '--root', root]);
     expect(text.stdout).toContain('still running at the deadline');
-    expect(text.stdout).toContain('raise with: limits: { wall: 2s }');
+    expect(text.stdout).toContain('raise with: limits: { wall: 2s } (twice the limit: how much it needed is not known)');
   });
 
   it('a clean run (bundles/hello): no denial, total 0, and no summary on stderr', () => {

@@ -72,6 +72,11 @@ describe('bvisor run', () => {
     const root = tempDir();
     const r = cli(['run', 'j1', '-b', probeBundle(['exit', '3']), '--root', root, '--json']);
     expect(r.status).toBe(3);
+    // What the workload wrote to its captured stdout goes to stderr: the report parses alone, and
+    // the output is not lost (it was counted and hashed, and shown nowhere).
+    const spew = cli(['run', 'j2', '-b', probeBundle(['spew', '10']), '--root', root, '--json']);
+    expect(spew.json().body.streams.stdout).toMatchObject({ mode: 'capture', bytes: 10 });
+    expect(spew.stderr).toContain('xxxxxxxxxx');
     const rep = r.json();
     expect(validateSealedReport(rep), JSON.stringify(validateSealedReport.errors)).toBe(true);
     expect(rep.body.outcome).toMatchObject({ status: 'failed', exitCode: 3 });

@@ -250,7 +250,7 @@ describe('denialSummary', () => {
       // Two mount calls denied; the OOM kill is a limit reached, counted apart, and shown first.
       'bvisor: the boundary denied 2 action(s) in run job-1, and it reached 1 limit(s):',
       "  allocated past the limit; the kernel's OOM killer killed a process: limits.memory (512Mi, by linux:cgroup2:memory.max+memory.swap.max=0)",
-      '    raise with: limits: { memory: 1024Mi }', // the unit the limit was written in
+      '    raise with: limits: { memory: 1024Mi } (twice the limit: how much it needed is not known)', // the unit the limit was written in
       '  mount("none", "/mnt", "tmpfs", 0x0) → EPERM (×2): syscalls (default denylist: changes the filesystem view); no clause allows it',
       `  filesystem and network denials (landlock) are not observed here: ${landlockSource(2).notObserved}`,
     ]);
@@ -270,7 +270,10 @@ describe('denialSummary', () => {
     const both = withDenials([]);
     both.denials!.items.push(...items);
     both.denials!.total += 2;
-    expect(denialSummary(both, { id: 'job-3' })[0]).toBe('bvisor: run job-3 reached 1 limit(s) of its boundary:');
+    const said = denialSummary(both, { id: 'job-3' });
+    expect(said[0]).toBe('bvisor: run job-3 reached 1 limit(s) of its boundary:');
+    // Its line is enough for what it wrote (3Mi), not a guess.
+    expect(said[2]).toBe('    raise with: limits: { output: 3Mi }');
   });
 
   it('a limit reached is shown whatever the number of denials before it in time', () => {
@@ -281,7 +284,7 @@ describe('denialSummary', () => {
     const lines = denialSummary(b, { id: 'x', max: 5 });
     expect(lines[0]).toBe(`bvisor: the boundary denied ${7 * seccompItem(1).count} action(s) in run x, and it reached 1 limit(s):`);
     expect(lines[1]).toMatch(/^ {2}allocated past the limit; the kernel's OOM killer killed a process: limits\.memory/);
-    expect(lines[2]).toBe('    raise with: limits: { memory: 1024Mi }');
+    expect(lines[2]).toBe('    raise with: limits: { memory: 1024Mi } (twice the limit: how much it needed is not known)');
     // Five lines in all: the limit and four denials, then the three left out.
     expect(lines.filter((l) => l.includes('→ EPERM'))).toHaveLength(4);
     expect(lines).toContain('  … and 3 more: bvisor report x');

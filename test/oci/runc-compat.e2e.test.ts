@@ -194,6 +194,27 @@ describe('runc compatibility (runtime-spec lifecycle and operations)', () => {
     expect(existsSync(join(b.out, 'ran'))).toBe(false);
   });
 
+  // `runc spec` lists its three capabilities in ambient too; the process is uid 0, which holds
+  // its set across exec without ambient (capabilities(7)). A new user's first runc bundle was
+  // refused for it. Oracle: the process's own /proc/self/status (CapAmb, CapEff), against the bits
+  // of capabilities(7): CAP_KILL 5, CAP_NET_BIND_SERVICE 10, CAP_AUDIT_WRITE 29.
+  it('runc spec\'s capabilities, ambient included, run as asked: that set effective, none ambient', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
+    const spec = join(work, `spec${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(spec);
+    const made = spawnSync('runc', ['spec'], { cwd: spec, encoding: 'utf8' });
+    if (made.error || made.status !== 0) return skipOrFail('runc', `runc spec did not run: ${made.error?.message ?? made.stderr}`);
+    const caps = JSON.parse(readFileSync(join(spec, 'config.json'), 'utf8')).process.capabilities;
+    expect(caps.ambient.length).toBeGreaterThan(0);
+    const root = newRoot();
+    const b = bundle(['cat', '/proc/self/status'], (c) => (c.process.capabilities = caps));
+    const r = cli(['--root', root, 'run', '--bundle', b.dir, 'caps']);
+    expect(r.status, r.stderr).toBe(0);
+    const field = (name: string): bigint => BigInt('0x' + new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(r.stdout)![1]!);
+    expect(field('CapAmb')).toBe(0n);
+    expect(field('CapEff')).toBe((1n << 5n) | (1n << 10n) | (1n << 29n));
+  });
+
   it('run returns the program\'s exit status, 128+N for a signal (runc run)', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const root = newRoot();

@@ -192,7 +192,7 @@ describe('OCI runtime (e2e)', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const b = ociBundle(['true'], (c) => {
       c.process.termnal = false;
-      c.process.capabilities.ambient = ['CAP_CHOWN'];
+      c.process.capabilities.ambient = ['CAP_SYS_ADMIN']; // not in the config's effective set
     });
     const v = cli(['validate', b, '--json']);
     expect(v.status).toBe(5);

@@ -578,7 +578,15 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   try {
     // process.terminal: the pty's master goes to the engine's --console-socket; without one
     // nobody could ever read the workload's terminal.
-    if (launch.oci?.terminal && !req.console) throw new BvisorError('BV_CONSOLE_SOCKET', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket PATH (a unix socket that receives the pty master, as conmon and containerd\'s shim do), or set process.terminal to false' });
+    // bvisor run (and the API) relay the process's stdio and have no such flag: a new user who
+    // followed that hint met "Nonexistent flag: --console-socket".
+    if (launch.oci?.terminal && !req.console) {
+      throw new BvisorError('BV_CONSOLE_SOCKET', 'process.terminal is true but no --console-socket was given', {
+        hint: req.detached
+          ? 'pass --console-socket PATH (a unix socket that receives the pty master, as conmon and containerd\'s shim do), or set process.terminal to false'
+          : 'set process.terminal to false (a run relays the process\'s stdio), or use create --console-socket PATH and start, as engines do',
+      });
+    }
     if (req.console && !launch.oci?.terminal) throw new BvisorError('BV_CONSOLE_SOCKET', '--console-socket was given but process.terminal is not true', { hint: 'set process.terminal: true in config.json, or leave --console-socket out' });
     // Environment, with secrets resolved only here, in memory.
     const env = resolveEnv(launch.env, req.secret);
