@@ -301,15 +301,16 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const keep = new Set(sets.permitted!.filter((n) => sets.bounding!.includes(n)));
     for (const n of sets.effective!) if (!keep.has(n)) r.refuse(`process.capabilities.effective`, `${n} is effective but not both permitted and bounding`, 'list it in permitted and bounding too, or drop it');
     for (const k of ['ambient', 'inheritable'] as const) {
-      for (const n of sets[k]!) if (!keep.has(n)) r.refuse(`process.capabilities.${k}`, `${n} is ${k} but not permitted and bounding`, `drop it from ${k}`);
+      if (k === 'inheritable') for (const n of sets[k]!) if (!keep.has(n)) r.refuse(`process.capabilities.${k}`, `${n} is ${k} but not permitted and bounding`, `drop it from ${k}`);
       // The process is uid 0 (any other is refused above, and the one id mapped leaves it no other
       // to become): root holds its permitted and effective set across exec without ambient
       // (capabilities(7), "Capabilities and execution of programs by root"), so an ambient list
       // within that set asks nothing more; `runc spec` writes one. Beyond it, refused.
       if (k === 'ambient' && sets[k]!.length) {
         const held = new Set(sets.effective!.filter((n) => keep.has(n)));
-        if (sets[k]!.every((n) => held.has(n))) r.accept('process.capabilities.ambient', sets[k]!.join(', '), 'linux:capset(uid 0 keeps its set across exec)', 'uid 0 holds these across exec without ambient; bvisor raises none');
-        else r.refuse('process.capabilities.ambient', 'ambient capabilities survive exec into every program the container runs; bvisor does not raise them', 'drop ambient, or keep it within effective, permitted and bounding (podman and containerd leave it empty by default)');
+        const beyond = sets[k]!.filter((n) => !held.has(n));
+        if (beyond.length === 0) r.accept('process.capabilities.ambient', sets[k]!.join(', '), 'linux:capset(uid 0 keeps its set across exec)', 'uid 0 holds these across exec without ambient; bvisor raises none');
+        else r.refuse('process.capabilities.ambient', `${beyond.join(', ')} beyond the effective, permitted and bounding set: ambient capabilities survive exec into every program the container runs, and bvisor does not raise them`, 'drop ambient, or keep it within effective, permitted and bounding (podman and containerd leave it empty by default)');
       }
     }
     // Kept only if effective too: bvisor's one set is permitted = effective.
