@@ -95,22 +95,21 @@ int bv_fd_info(int fd, int32_t *out) {
 int bv_wait(int pidfd, int64_t *out, int nohang) {
   siginfo_t info;
   struct rusage ru;
-  /* Seen ended, not yet reaped: its charged CPU time can still be read. */
-  int64_t charged = -1;
   for (;;) {
     memset(&info, 0, sizeof info);
     if (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | WNOWAIT | (nohang ? WNOHANG : 0), NULL) == 0) break;
     if (errno != EINTR) return -errno;
   }
   if (info.si_pid == 0) return 0; /* WNOHANG: still running */
-  charged = bv_charged_us(info.si_pid);
+  /* Seen ended, not yet reaped: its charged CPU time can still be read. Then the reap, which
+   * cannot wait: the process has ended. */
+  const int64_t charged = bv_charged_us(info.si_pid);
   for (;;) {
     memset(&info, 0, sizeof info);
     memset(&ru, 0, sizeof ru);
-    if (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | (nohang ? WNOHANG : 0), &ru) == 0) break;
+    if (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED, &ru) == 0) break;
     if (errno != EINTR) return -errno;
   }
-  if (info.si_pid == 0) return 0; /* WNOHANG: still running */
   out[0] = info.si_code;
   out[1] = info.si_status;
   out[2] = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
