@@ -13,6 +13,7 @@ import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, inta
 import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backends/linux/host/cgroups.js';
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
+import { formatSize } from '../core/units.js';
 
 /** cgroup.controllers exists only in cgroup v2 directories. */
 const isV2 = (dir: string): boolean => existsSync(join(dir, 'cgroup.controllers'));
@@ -166,6 +167,8 @@ const NOT_APPLIED: Record<string, string[] | null> = {
 };
 /** The planner's cfs period (µs): a planned cpu quota is a bandwidth over it. */
 const CFS_PERIOD_US = 100_000;
+/** The manifest's clause behind each controller update writes. */
+const MANIFEST_LIMIT: Record<string, string> = { memory: 'limits.memory', pids: 'limits.processes', cpu: 'limits.cpus' };
 
 /**
  * update --resources: new memory, pids and cpu limits, written to the cgroup files the plan
@@ -238,13 +241,15 @@ export function updateResources(root: string, id: string, resources: unknown): {
       return Number.isFinite(n) ? n : null;
     };
     for (const [controller, , value] of writes) {
-      if (!limited.has(controller)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (linux.resources.${controller}) to update it later` });
+      if (!limited.has(controller)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (${MANIFEST_LIMIT[controller]} in boundary.yaml, linux.resources.${controller} in config.json) to update it later` });
       // cpu: compared as bandwidth (quota / period), the planner's period being 100000 µs.
       const raw = planned(controller);
       const was = raw === null ? null : controller === 'cpu' ? raw / CFS_PERIOD_US : raw;
       const [q, per] = value.split(' ');
       const now = controller === 'cpu' ? Number(q) / Number(per) : Number(q);
-      if (was !== null && (!Number.isFinite(now) || now > was)) throw new BvisorError('BV_CONTAINER_STATE', `update would raise container ${id}'s ${controller} limit above the ${was} it was planned with${Number.isFinite(now) ? ` (to ${now})` : ' (to none)'}`, { hint: 'a boundary only narrows once admitted: lower limits may be set; create the container again for higher ones' });
+      // A memory limit in bytes and in the manifest's words (67108864 bytes, 64Mi).
+      const shown = (n: number): string => (controller === 'memory' ? `${n} bytes${formatSize(n) !== String(n) ? ` (${formatSize(n)})` : ''}` : String(n));
+      if (was !== null && (!Number.isFinite(now) || now > was)) throw new BvisorError('BV_CONTAINER_STATE', `update would raise container ${id}'s ${controller} limit above the ${shown(was)} it was planned with${Number.isFinite(now) ? ` (to ${shown(now)})` : ' (to none)'}`, { hint: 'a boundary only narrows once admitted: lower limits may be set; create the container again for higher ones' });
     }
     const done: string[] = [];
     for (const [controller, , value] of writes) {

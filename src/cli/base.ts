@@ -172,7 +172,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       // A file operation no coded path caught: still the caller's to fix (a path, a mode, space).
       e = new BvisorError('BV_IO', `${fsErr.syscall} ${fsErr.path ?? ''}: ${fsErr.code}`.replace(/\s+:/, ':'), { hint: 'check the path, its permissions and free space', cause: err });
     }
-    else if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(err.message)) {
+    else if (err.oclif?.exit !== undefined && err.oclif.exit !== 0 && /flag|argument|Expected|Missing|Unexpected|Nonexistent|provided/i.test(err.message)) {
       e = new BvisorError('BV_USAGE', usageMessage(err.message), { hint: `${flagsMeant(err.message, ['json', ...Object.keys((this.ctor as typeof BaseCommand).baseFlags ?? {}), ...Object.keys((this.ctor as typeof BaseCommand).flags ?? {})])}see bvisor ${this.id ?? ''} --help`.replace(/\s+/g, ' ').trim() });
     } else if (err.oclif?.exit !== undefined) {
       // oclif's own exits (help, version) pass through.

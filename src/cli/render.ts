@@ -35,7 +35,8 @@ export function usageMessage(raw: string): string {
   const body = (end < 0 ? lines : lines.slice(0, end)).filter(Boolean);
   if (/^The following errors? occurred:$/.test(body[0] ?? '')) body.shift();
   if (/^Missing \d+ required args?:$/.test(body[0] ?? '') && body.length > 1) return `${body[0]} ${body.slice(1).map((l) => l.split(/\s{2,}/)[0]).join(', ')}`;
-  return body.length ? body.join('; ') : raw;
+  // A line ending in a colon introduces the next ("must be provided when using --a: / --b").
+  return body.length ? body.reduce((out, l, i) => (i === 0 ? l : out.endsWith(':') ? `${out} ${l}` : `${out}; ${l}`), '') : raw;
 }
 
 /**

@@ -211,12 +211,12 @@ describe('bvisor CLI', () => {
   // The line says what is missing, not only that something is: oclif's own message puts that
   // under a header line ("The following error occurred:", "Missing 1 required arg:").
   it('a usage error names the flag or argument that is missing', () => {
-    const noResources = cli(['update', 'some-id']);
-    expect(noResources.status).toBe(2);
-    expect(noResources.stderr).toMatch(/BV_USAGE: .*required flag resources/);
-    const json = cli(['update', 'some-id', '--json']);
+    const noQuota = cli(['update', '--cpu-period', '50000', 'some-id']);
+    expect(noQuota.status).toBe(2);
+    expect(noQuota.stderr).toMatch(/BV_USAGE: All of the following must be provided when using --cpu-period: --cpu-quota\n/);
+    const json = cli(['update', '--cpu-period', '50000', 'some-id', '--json']);
     expect(json.status).toBe(2);
-    expect(json.json().error).toMatchObject({ code: 'BV_USAGE', message: expect.stringMatching(/required flag resources/) });
+    expect(json.json().error).toMatchObject({ code: 'BV_USAGE', message: 'All of the following must be provided when using --cpu-period: --cpu-quota' });
     const noId = cli(['kill']);
     expect(noId.status).toBe(2);
     expect(noId.stderr).toMatch(/BV_USAGE: Missing 1 required arg: id\n/);

@@ -115,8 +115,62 @@ describe('bvisor update', () => {
       expect(Number(readFileSync(memMax, 'utf8'))).toBe(32 * 2 ** 20);
       expect(readFileSync(pidsMax, 'utf8')).toBe(before[0]);
       expect(readFileSync(log, 'utf8')).toContain('update ignored: resources.memory.swap');
+      // Without --json, a person is told on stderr (a review: exit 0 and nothing said).
+      const text = cli(['update', '--resources', file, 'u2', '--root', root]);
+      expect([text.status, text.stdout]).toEqual([0, '']);
+      expect(text.stderr).toContain('update left resources.cpu.shares as it was');
     } finally {
       expect(cli(['delete', '-f', 'u2', '--root', root]).status).toBe(0);
+    }
+  });
+
+  it('runc\'s limit flags: --memory in the manifest\'s units, --pids-limit, --cpu-quota over --cpu-period reach the kernel\'s files; a docker size, both forms at once, a period alone or nothing at all are usage errors that write nothing', () => {
+    const root = newRoot();
+    expect(cli(['create', 'u3', '-b', probeBundle(['sleep', '30'], 'limits: { memory: 64Mi, processes: 16, cpus: 0.5 }\nspawn: descendants\n'), '--root', root]).status).toBe(0);
+    try {
+      const pid = cli(['state', 'u3', '--root', root, '--json']).json().pid as number;
+      const pidsMax = leafFile(pid, 'pids.max')!;
+      const memMax = leafFile(pid, 'memory.max') ?? leafFile(pid, 'memory.limit_in_bytes')!;
+      const v2 = leafFile(pid, 'cpu.max');
+      const quotaFile = v2 ?? leafFile(pid, 'cpu.cfs_quota_us');
+      if (!quotaFile) return skipOrFail('cpu-cgroup', 'no cpu controller holds the container');
+      const bandwidth = (): number => {
+        if (v2) {
+          const [q, p] = readFileSync(v2, 'utf8').trim().split(' ');
+          return Number(q) / Number(p);
+        }
+        return Number(readFileSync(quotaFile, 'utf8')) / Number(readFileSync(join(quotaFile, '..', 'cpu.cfs_period_us'), 'utf8'));
+      };
+      const files = (): string[] => [readFileSync(pidsMax, 'utf8'), readFileSync(memMax, 'utf8'), String(bandwidth())];
+      const before = files();
+      const resources = join(tempDir(), 'r.json');
+      writeFileSync(resources, '{"pids":{"limit":3}}');
+      const cases: Array<[string[], string]> = [
+        // docker's lower-case m: not taken as 32Mi by a guess; both meanings offered.
+        [['--memory', '32m'], 'hint: did you mean 32Mi (32 × 1024² bytes) or 32M (32 × 1000² bytes)?'],
+        [['--memory', '32Mi', '--resources', resources], 'cannot also be provided when using --resources'],
+        [['--cpu-period', '50000'], 'must be provided when using --cpu-period: --cpu-quota'],
+        [[], 'nothing to update'],
+      ];
+      for (const [flags, message] of cases) {
+        const r = cli(['update', ...flags, 'u3', '--root', root]);
+        expect([r.status, r.stderr], flags.join(' ')).toEqual([2, expect.stringContaining(message)]);
+        expect(r.stderr).toContain('BV_USAGE');
+      }
+      // -1 is runc's "no limit": a raise, refused, as the file's is.
+      const lift = cli(['update', '--memory=-1', 'u3', '--root', root]);
+      expect([lift.status, lift.stderr]).toEqual([7, expect.stringContaining("would raise container u3's memory limit above the 67108864 bytes (64Mi)")]);
+      expect(files()).toEqual(before);
+      const ok = cli(['update', '--memory', '32Mi', '--pids-limit', '5', '--cpu-quota', '20000', '--cpu-period', '50000', 'u3', '--root', root]);
+      expect([ok.status, ok.stdout, ok.stderr]).toEqual([0, '', '']);
+      expect(Number(readFileSync(memMax, 'utf8'))).toBe(32 * 2 ** 20);
+      expect(readFileSync(pidsMax, 'utf8').trim()).toBe('5');
+      expect(bandwidth()).toBeCloseTo(0.4, 6);
+      // The manifest's decimal M is 1000².
+      expect(cli(['update', '--memory', '30M', 'u3', '--root', root]).status).toBe(0);
+      expect(Number(readFileSync(memMax, 'utf8'))).toBe(Math.floor(30e6 / 4096) * 4096);
+    } finally {
+      expect(cli(['delete', '-f', 'u3', '--root', root]).status).toBe(0);
     }
   });
 });
