@@ -3,7 +3,7 @@
  * status after `create` has exited; this is it. Small and static: its memory per container is
  * what an orchestrator pays for every idle container.
  *
- *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US parent|engine [STRINGS [SECRETS [LL_TOKEN]]]
+ *   bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [STRINGS [SECRETS [LL_TOKEN]]]
  *     fds: 3 the body (a pipe: it carries resolved secrets, so it never touches a disk),
  *          4 to node, 5 from node, 6 the fail pipe's read end, OUT_FD/ERR_FD the read ends of
  *          captured stdout/stderr (-1: not captured), CPU_FD the leaf's CPU usage file
@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -337,10 +338,11 @@ static void serve_denial(void) {
 enum { END_NONE = 0, END_WALL = 1, END_CPU = 2, END_FAULT = 3 };
 static const char *const end_names[] = {"none", "wall", "cpu", "monitor-fault"};
 
-/* Engine mode (argv[9] "engine"): the workload was cloned with CLONE_PARENT, so it is our
- * sibling and its exit status is the engine's (conmon, the containerd shim: subreapers) to
- * collect, not ours. We still hold the go byte, enforce the deadlines through the pidfd, and
- * record when it ended; exit.json says "reaper":"engine" and carries no status. */
+/* Engine mode (the body's clone flags hold CLONE_PARENT: create chose it, having seen that we
+ * were handed to its caller, a subreaper): the workload is our sibling and its exit status is
+ * the engine's (conmon, the containerd shim) to collect, not ours. We still hold the go byte,
+ * enforce the deadlines through the pidfd, and record when it ended; exit.json says
+ * "reaper":"engine" and carries no status. */
 static int engine_mode = 0;
 
 /* The CPU time the kernel charged the workload (cpuclock.h), read before it is reaped; -1. */
@@ -488,7 +490,7 @@ static void close_except(int *keep, int n) {
 int main(int argc, char **argv) {
   if (!test_switch("no-ignore")) ignore_signals();
   if (argc < 9) {
-    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [parent|engine [STRINGS [SECRETS [LL_TOKEN]]]]\n");
+    fprintf(stderr, "bvmonitor: usage: bvmonitor STATE_DIR WALL_MS CAP OUT_FD ERR_FD CPU_FD CPU_KIND CPU_LIMIT_US [STRINGS [SECRETS [LL_TOKEN]]]\n");
     return 2;
   }
   /* A subreaper: descendants whose parents die become ours, not init's, so none escapes us. */
@@ -513,10 +515,9 @@ int main(int argc, char **argv) {
   cpu_fd = atoi(argv[6]);
   cpu_kind = atoi(argv[7]);
   long long cpu_limit_us = atoll(argv[8]);
-  engine_mode = argc > 9 && strcmp(argv[9], "engine") == 0;
-  if (argc > 10) parse_strings(argv[10]);
-  const char *secret_spec = argc > 11 ? argv[11] : "";
-  const char *ll_token = argc > 12 ? argv[12] : "";
+  if (argc > 9) parse_strings(argv[9]);
+  const char *secret_spec = argc > 10 ? argv[10] : "";
+  const char *ll_token = argc > 11 ? argv[11] : "";
   if (cpu_kind == 0 || cpu_limit_us <= 0) cpu_fd = -1;
 
   /* SIGCHLD through a signalfd: orphans are reaped from the poll loop. */
@@ -535,6 +536,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   const struct bv_body_header *h = (const struct bv_body_header *)body;
+  engine_mode = len >= sizeof *h && (h->clone_flags & CLONE_PARENT) != 0;
   /* Landlock's audit reader joins before the clone: the child makes its marker's denial right
    * after restricting itself, long before start (audit.h; launch.h ll_marker_fd). */
   int audit_on = len >= sizeof *h && (h->flags & BV_F_LANDLOCK_LOG) != 0;

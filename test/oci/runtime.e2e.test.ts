@@ -4,7 +4,7 @@
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, openSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, BVISOR, ROOT, cli, cliEnv } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
@@ -84,6 +84,35 @@ describe('OCI runtime (e2e)', () => {
     } finally {
       s.proc.kill('SIGKILL');
       cli(['--root', root, 'delete', '-f', 'oci-a']);
+    }
+  });
+
+  // A runc user's create from a shell (found by a new-user pass): no engine is there to reap
+  // the init, which went to init(1) with its status, and the report said "reaped-by-engine".
+  it('from a caller that is no subreaper (a shell, this test), the monitor keeps the init as its child, and the report has its exit status', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    const root = newRoot();
+    const b = ociBundle(['sh', '-c', 'exit 3']);
+    try {
+      // The init inherits create's stdio (the config's process.terminal is false), so a pipe
+      // would stay open until it exits: a file, as a shell's redirection would be.
+      const err = join(tempDir(), 'create.err');
+      const fd = openSync(err, 'w');
+      const c = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', b, 'oci-shell'], { stdio: ['ignore', fd, fd], env: cliEnv(), timeout: 30_000 });
+      closeSync(fd);
+      expect(c.status, readFileSync(err, 'utf8')).toBe(0);
+      const pid = cli(['--root', root, 'state', 'oci-shell']).json().pid as number;
+      // The oracle: the init's parent, from /proc, is bvisor's monitor (red twin, the init always
+      // handed over: its parent is whoever adopts orphans here, and the report below is
+      // reaped-by-engine with no exit code).
+      expect(readFileSync(`/proc/${ppidOf(pid)}/comm`, 'utf8').trim()).toBe('bvmonitor');
+      expect(cli(['--root', root, 'start', 'oci-shell']).status).toBe(0);
+      await until('the container to stop', () => cli(['--root', root, 'state', 'oci-shell']).json().status === 'stopped', 10_000);
+      expect(cli(['--root', root, 'delete', 'oci-shell']).status).toBe(0);
+      const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(journal.at(-1).report.body.outcome).toMatchObject({ status: 'failed', reason: 'exit', exitCode: 3 });
+    } finally {
+      cli(['--root', root, 'delete', '-f', 'oci-shell']);
     }
   });
 

@@ -37,6 +37,7 @@ import { DenialHolder, notObservedSeccomp, stringArgSpec, type SeccompDenials } 
 import type { Policy } from '../../core/seccomp/policy.js';
 import { redactionForms } from '../../core/redact.js';
 import { fdPath } from '../../host/proc-fd.js';
+import { parentOf } from '../../host/proc.js';
 import { holdJobStops } from '../../host/job-control.js';
 import { holdTerminals, letTerminalsGo, type HeldTerminals } from '../../host/terminal.js';
 
@@ -811,9 +812,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Engine mode: the monitor clones the workload as its sibling (CLONE_PARENT), so the init's
     // parent is the monitor's: the engine's subreaper (conmon, the containerd shim), which the
     // monitor was reparented to at its start (spawnMonitor), and which collects the init's exit
-    // status. Only detached launches have a monitor.
-    const engine = req.detached !== undefined && launch.oci?.engine === true;
-    const body = lowerOrRefuse({
+    // status. Only detached launches have a monitor, and only where the monitor went to our
+    // caller: from a shell, which is no subreaper, the init would go to init(1) or a session's
+    // manager, and its status would be lost; there the monitor keeps it as its own child
+    // (spawnMonitor sees where it went, and the body is lowered again).
+    const wantEngine = req.detached !== undefined && launch.oci?.engine === true;
+    let engine = wantEngine;
+    const lowerFor = (engine: boolean): Uint8Array => lowerOrRefuse({
       launch,
       argv0: launch.workload.argv0,
       env,
@@ -847,6 +852,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       mounts,
       slots: slots.map(at),
     });
+    // Lowered before the monitor starts, so a launch the shim would refuse starts nothing.
+    const body = lowerFor(engine);
     let monitor: Awaited<ReturnType<typeof spawnMonitor>> | null = null;
     if (req.detached) {
       // The monitor polls the watched cpu counter through a descriptor we open here.
@@ -858,7 +865,10 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         watch = { fd: at(fd), kind: wPath.endsWith('cpuacct.usage') ? 2 : 1, limitUs: launch.cgroup.watch!.limitUs };
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
-      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, body, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, engine, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
+      monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, (reaper) => {
+        engine = wantEngine && reaper === process.ppid;
+        return engine === wantEngine ? body : lowerFor(engine);
+      }, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
       pid = monitor.pid;
       // Before anything else can fail: without the "created" byte the monitor kills the workload.
       const mon = monitor;
@@ -1316,8 +1326,13 @@ interface MonitorWatch {
   limitUs: number;
 }
 
-async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, engine: boolean, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): Promise<string | null>; abort(): void }> {
-  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), engine ? 'engine' : 'parent', strings, secrets, llToken];
+/**
+ * Starts the container's monitor, an orphan from the start, and sends it the launch body that
+ * `bodyFor` lowers once it is known where the orphan went: to `reaper` (the pid that adopted it,
+ * null if unreadable). The body's CLONE_PARENT tells the monitor which mode it is in.
+ */
+async function spawnMonitor(d: Detached, bodyFor: (reaper: number | null) => Uint8Array, failR: number, position: Map<number, number>, capture: [number, number], launch: LaunchInputs, watch: MonitorWatch | null, strings: string, secrets: string, llToken: string): Promise<{ pid: number; monitorPid: number; confirm(): Promise<string | null>; abort(): void }> {
+  const args = [d.stateDir, String(launch.wallMs ?? 0), String(launch.outputBytes), String(capture[0]), String(capture[1]), String(watch?.fd ?? -1), String(watch?.kind ?? 0), String(watch?.limitUs ?? 0), strings, secrets, llToken];
   if ([d.monitorPath, ...args].some((a) => a.includes('\0'))) throw new BvisorError('BV_LAUNCH_SPAWN', 'an argument of the monitor holds a NUL byte');
   // The monitor's descriptors by position: 3 the body (it reads), 4 its answer (it writes), 5
   // the "created" byte (it reads), 6 the workload's fail pipe, then those the body names. Our
@@ -1358,6 +1373,16 @@ async function spawnMonitor(d: Detached, body: Uint8Array, failR: number, positi
   if (reaped < 0) {
     fds.closeAll(); // the monitor reads EOF for its body, and ends
     throw spawnErr(`pidfd_open(${monitorPid}), the monitor`, reaped);
+  }
+  // bv_spawn_detached returned once the intermediate child was reaped, so the monitor has been
+  // reparented: its parent now is whoever adopts our orphans (our caller if it is a subreaper,
+  // as an engine is; else init or a session's manager, or we ourselves as a subreaper).
+  let body: Uint8Array;
+  try {
+    body = bodyFor(parentOf(monitorPid));
+  } catch (e) {
+    fds.closeAll(); // the monitor reads EOF for its body, and ends
+    throw e;
   }
   // The sockets own their descriptors from here (destroy closes them).
   const toMonitor = new Socket({ fd: fds.release(bodyW), readable: false, writable: true });

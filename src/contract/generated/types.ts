@@ -1767,7 +1767,7 @@ export interface OciLaunch {
    */
   terminal: boolean;
   /**
-   * The init belongs to the caller (an engine's subreaper): bvisor's monitor is not its parent and cannot collect its exit status.
+   * The init may belong to the caller: where the caller is a child subreaper (an engine: conmon, the containerd shim), the init is cloned as the monitor's sibling (CLONE_PARENT), so it is the caller's child and bvisor's monitor cannot collect its exit status (exit.json: reaper engine). Where it is not (a shell), the monitor keeps the init as its own child, as for a boundary.yaml bundle (reaper monitor).
    */
   engine: boolean;
   /**
