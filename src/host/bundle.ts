@@ -31,7 +31,7 @@ export const OCI_CONFIG_NAME = 'config.json';
 export const MAX_MANIFEST_BYTES = 1 << 20;
 
 export interface OpenBundle {
-  /** What the user passed, made absolute. */
+  /** What the user passed, made absolute (its directory when that was the manifest's file). */
   source: string;
   /** The bundle directory (real path). For a tar, the private temp dir. */
   dir: string;
@@ -130,21 +130,29 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
   }
 }
 
-export function openBundle(arg: string): OpenBundle {
-  if (arg === '') throw new BvisorError('BV_BUNDLE_NOT_FOUND', 'the bundle path is empty', { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
-  const source = resolve(arg);
+export function openBundle(given: string): OpenBundle {
+  if (given === '') throw new BvisorError('BV_BUNDLE_NOT_FOUND', 'the bundle path is empty', { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
+  let arg = given;
+  let source = resolve(arg);
   if (!existsSync(source)) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} does not exist`, { hint: 'pass a bundle directory (holding boundary.yaml) or a .tar/.tar.gz of one' });
   let path: string;
   let removeTemp = (): void => {};
   let tempTop: string | null = null;
-  const st = statSync(source);
+  let st = statSync(source);
+  // `validate x/boundary.yaml`: the manifest's own file names its bundle, the directory it is in
+  // (whose other files, a config.json beside it included, are the bundle's as ever).
+  if (st.isFile() && [MANIFEST_NAME, OCI_CONFIG_NAME].includes(basename(source))) {
+    arg = dirname(arg);
+    source = dirname(source);
+    st = statSync(source);
+  }
   if (st.isDirectory()) path = source;
   else if (st.isFile() && isTarBundle(source)) {
     const x = extractTarBundle(source);
     path = x.dir;
     removeTemp = x.cleanup;
     tempTop = dirname(x.dir);
-  } else throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} is neither a directory nor a .tar/.tar.gz`, { hint: 'pass a bundle directory (holding boundary.yaml)' });
+  } else throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${arg} is neither a directory nor a .tar/.tar.gz`, { hint: /\.(ya?ml|json)$/i.test(arg) ? `a bundle's manifest is read only as ${MANIFEST_NAME} (or an OCI ${OCI_CONFIG_NAME}): name it so, in the bundle directory, and pass that directory or the file` : `pass a bundle directory (holding ${MANIFEST_NAME})` });
   let fd = -1;
   const release = (ob?: OpenBundle): void => {
     if (fd >= 0) shim().bv_close(fd);

@@ -78,6 +78,20 @@ describe('bundle paths', () => {
     expect(issuesOf(() => openBundle(tempDir())).code).toBe('BV_MANIFEST_NOT_FOUND');
   });
 
+  // A new-user pass typed `bvisor validate boundary.yaml`: "neither a directory nor a .tar".
+  it('the manifest\'s own file names its bundle (its directory, config.json beside it too); a manifest under another name is told the name bvisor reads', () => {
+    const d = bundle('workload: { process: { exe: /bin/true } }\n');
+    const ob = openBundle(join(d, 'boundary.yaml'));
+    try {
+      expect([ob.dir, ob.source, ob.manifestPath]).toEqual([realpathSync(d), d, join(realpathSync(d), 'boundary.yaml')]);
+    } finally {
+      ob.cleanup();
+    }
+    writeFileSync(join(d, 'mine.yaml'), 'bvisorVersion: "1"\n');
+    const e = issuesOf(() => openBundle(join(d, 'mine.yaml')));
+    expect([e.code, e.hint]).toEqual(['BV_BUNDLE_NOT_FOUND', "a bundle's manifest is read only as boundary.yaml (or an OCI config.json): name it so, in the bundle directory, and pass that directory or the file"]);
+  });
+
   it('a bundle passed or archived one level too high: the hint names the directory that holds the manifest', () => {
     const top = tempDir();
     mkdirSync(join(top, 'other'));
