@@ -37,7 +37,7 @@ export function answerUnknownCommand(err: unknown, argv: readonly string[], comm
     const typed = topics.has(words[0]!) ? words.slice(0, 2).join(' ') : words[0]!;
     e = typed === '' || typed.startsWith('-')
       ? new BvisorError('BV_USAGE', 'no command given', { hint: 'bvisor --help lists the commands (global flags such as --root go before or after one)' })
-      : new BvisorError('BV_USAGE', `"${typed}" is not a bvisor command`, { hint: hintFor(typed, ids.map((id) => id.replace(/:/g, ' '))) });
+      : new BvisorError('BV_USAGE', `"${typed}" is not a bvisor command`, { hint: commandsMeant(typed, ids.map((id) => id.replace(/:/g, ' '))) });
   }
   sayError(e, json, undefined);
   process.exitCode = e.exit;
@@ -49,7 +49,7 @@ export function answerUnknownCommand(err: unknown, argv: readonly string[], comm
  * state), counting a swap of two letters as one edit; at most half a command's letters wrong
  * (`pss` is ps, `zz` is nothing), and never more than two. Then where the list is.
  */
-function hintFor(typed: string, commands: readonly string[]): string {
+export function commandsMeant(typed: string, commands: readonly string[]): string {
   const t = typed.toLowerCase();
   const near = commands.map((c) => ({ c, d: swapDistance(t, c) })).filter(({ c, d }) => d <= 2 && d <= Math.floor(c.length / 2));
   const best = Math.min(...near.map((n) => n.d));

@@ -4,6 +4,7 @@ import Check from './check.js';
 import Spec from './spec.js';
 import Validate from './validate.js';
 import Plan from './plan.js';
+import Journal from './journal/index.js';
 import JournalVerify from './journal/verify.js';
 import Run from './run.js';
 import Create from './create.js';
@@ -21,6 +22,7 @@ export const COMMANDS = {
   spec: Spec,
   validate: Validate,
   plan: Plan,
+  journal: Journal,
   'journal:verify': JournalVerify,
   run: Run,
   create: Create,

@@ -173,6 +173,10 @@ describe('bvisor CLI', () => {
     expect(line).toMatchObject({ level: 'error', msg: '"stat" is not a bvisor command; hint: did you mean start or state? bvisor --help lists the commands' });
     // A topic's command is two words; nothing near, no guess; globals and no command at all.
     expect(cli(['journal', 'verfy']).stderr).toMatch(/^bvisor: error BV_USAGE: "journal verfy" is not a bvisor command\nhint: did you mean journal verify\? /);
+    // A topic alone is no command either (it printed its help on stdout, exit 0, even under --json).
+    expect(cli(['journal'])).toMatchObject({ status: 2, stdout: '', stderr: 'bvisor: error BV_USAGE: journal needs a command: journal verify\nhint: see bvisor journal verify --help\n' });
+    const topicJson = cli(['journal', '--json']);
+    expect([topicJson.status, topicJson.json().error.code, topicJson.json().error.message]).toEqual([2, 'BV_USAGE', 'journal needs a command: journal verify']);
     expect(cli(['zzzzzz']).stderr).toBe('bvisor: error BV_USAGE: "zzzzzz" is not a bvisor command\nhint: bvisor --help lists the commands\n');
     const none = cli(['--root', d]);
     expect([none.status, none.stderr]).toEqual([2, expect.stringMatching(/^bvisor: error BV_USAGE: no command given\n/)]);
