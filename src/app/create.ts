@@ -158,13 +158,15 @@ function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle
 }
 
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
+  // Who called, before anything else: a create orphaned on the way hands no init to anyone.
+  const caller = process.ppid;
   // The id first: a bad one is refused before a bundle archive is unpacked.
   const dir = dirOf(o.root, o.id);
   const loaded = loadBundle(o.bundle, { manifestCacheRoot: o.root });
-  return withCleanupAsync(() => createLoaded(o, loaded, dir), loaded.bundle.cleanup);
+  return withCleanupAsync(() => createLoaded(o, loaded, dir, caller), loaded.bundle.cleanup);
 }
 
-async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string): Promise<ContainerState> {
+async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string, caller: number): Promise<ContainerState> {
   let quarantine: Quarantine | null = null;
   try {
     const host = o.host ?? probeHost();
@@ -244,6 +246,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string)
         const detached = {
           stateDir: dir,
           monitorPath: monitorPath(),
+          caller,
           onSpawned: ({ pid, monitorPid }: { pid: number; monitorPid: number }) => {
             state.pid = procRef(pid);
             state.monitor = procRef(monitorPid);

@@ -38,6 +38,7 @@ import type { Policy } from '../../core/seccomp/policy.js';
 import { redactionForms } from '../../core/redact.js';
 import { fdPath } from '../../host/proc-fd.js';
 import { parentOf } from '../../host/proc.js';
+import { handToCaller } from '../../core/oci/engine-mode.js';
 import { holdJobStops } from '../../host/job-control.js';
 import { holdTerminals, letTerminalsGo, type HeldTerminals } from '../../host/terminal.js';
 
@@ -118,6 +119,9 @@ export interface LaunchHooks {
 export interface Detached {
   stateDir: string;
   monitorPath: string;
+  /** The caller's parent when it started (process.ppid): an OCI init is handed only to it
+   * (core/oci/engine-mode.ts). */
+  caller: number;
   /** Called as soon as the monitor reports the workload's pid, so the caller can record both
    * before anything else can fail (a crash from here on leaves processes to find). */
   onSpawned?: (pids: { pid: number; monitorPid: number }) => void;
@@ -866,7 +870,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
       monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, (reaper) => {
-        engine = wantEngine && reaper === process.ppid;
+        engine = wantEngine && handToCaller({ reaper, callerAtStart: req.detached!.caller, callerNow: process.ppid });
         return engine === wantEngine ? body : lowerFor(engine);
       }, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
       pid = monitor.pid;
