@@ -169,6 +169,8 @@ const NOT_APPLIED: Record<string, string[] | null> = {
 const CFS_PERIOD_US = 100_000;
 /** The manifest's clause behind each controller update writes. */
 const MANIFEST_LIMIT: Record<string, string> = { memory: 'limits.memory', pids: 'limits.processes', cpu: 'limits.cpus' };
+/** The rlimit the planner enforces a clause with where the host lacks its controller. */
+const RLIMIT_FALLBACK: Record<string, string> = { memory: 'as', pids: 'nproc' };
 
 /**
  * update --resources: new memory, pids and cpu limits, written to the cgroup files the plan
@@ -241,7 +243,13 @@ export function updateResources(root: string, id: string, resources: unknown): {
       return Number.isFinite(n) ? n : null;
     };
     for (const [controller, , value] of writes) {
-      if (!limited.has(controller)) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (${MANIFEST_LIMIT[controller]} in boundary.yaml, linux.resources.${controller} in config.json) to update it later` });
+      if (!limited.has(controller)) {
+        // A host without the controller enforced the clause as an rlimit (the planner's
+        // fallback): a live process's rlimit is not something update changes.
+        const rl = (plan.launch.rlimits ?? []).find((r) => r.resource === RLIMIT_FALLBACK[controller]);
+        if (rl) throw new BvisorError('BV_CONTAINER_STATE', `container ${id}'s ${rl.clause} is RLIMIT_${rl.resource.toUpperCase()} on this host (no ${controller} cgroup holds it), and update does not change a running process's rlimits`, { hint: 'create the container again with the new limit' });
+        throw new BvisorError('BV_CONTAINER_STATE', `container ${id} was created without a ${controller} limit, so it has no ${controller} cgroup to update`, { hint: `give the limit at create (${MANIFEST_LIMIT[controller]} in boundary.yaml, linux.resources.${controller} in config.json) to update it later` });
+      }
       // cpu: compared as bandwidth (quota / period), the planner's period being 100000 µs.
       const raw = planned(controller);
       const was = raw === null ? null : controller === 'cpu' ? raw / CFS_PERIOD_US : raw;
@@ -260,7 +268,7 @@ export function updateResources(root: string, id: string, resources: unknown): {
         try {
           writeFileSync(join(leaf, name), text);
         } catch (e) {
-          throw new BvisorError('BV_CGROUP_SETUP', `write ${text} to \`${join(leaf, name)}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${done.length ? ` (written before it: ${done.join(', ')})` : ''}`, { hint: 'a memory limit below current usage is refused by the kernel (EBUSY)' });
+          throw new BvisorError('BV_CGROUP_SETUP', `write ${text} to \`${join(leaf, name)}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${done.length ? ` (written before it: ${done.join(', ')})` : ''}`, { hint: 'a memory limit below what the container uses now: cgroup v1 refuses it (EBUSY); v2 reclaims memory and OOM-kills the container if it cannot' });
         }
         done.push(`${join(leaf, name)}=${text}`);
       };

@@ -151,6 +151,13 @@ describe('bvisor update', () => {
         [['--memory', '32Mi', '--resources', resources], 'cannot also be provided when using --resources'],
         [['--cpu-period', '50000'], 'must be provided when using --cpu-period: --cpu-quota'],
         [[], 'nothing to update'],
+        // A 0 is "leave it" in the JSON form (runc's rule): as a flag it would change nothing unsaid.
+        [['--memory', '0'], '--memory 0: a 0 would leave the limit as it is'],
+        [['--pids-limit', '0'], '--pids-limit 0: a 0 would leave the limit as it is'],
+        // Bounds are the kernel's (sched-bwc.rst: a period from 1 ms to 1 s, a quota of 1 ms at
+        // least), said under the flag's name rather than a JSON path the user never wrote.
+        [['--cpu-quota', '20000', '--cpu-period', '5000000'], '--cpu-period 5000000: out of range\nhint: --cpu-period takes microseconds from 1000 to 1000000'],
+        [['--cpu-quota', '500'], '--cpu-quota 500: out of range'],
       ];
       for (const [flags, message] of cases) {
         const r = cli(['update', ...flags, 'u3', '--root', root]);
