@@ -53,7 +53,7 @@ function flagsMeant(message: string, flags: readonly string[]): string {
  * their number, and its hint, since the engine's user sees only this line), then the error object
  * on stdout under --json (schemas/error.schema.json), else its text on stderr.
  */
-export function sayError(e: BvisorError, json: boolean, logger: Logger | undefined): void {
+export function sayError(e: BvisorError, json: boolean, logger: Logger | undefined, status: number = e.exit): void {
   try {
     const cause = e.issues.length ? `${e.issues.map((i) => `${i.clause ? i.clause + ': ' : ''}${i.message}`).join('; ')} (${e.message})` : e.message;
     const hint = e.issues.find((i) => i.hint)?.hint ?? e.hint;
@@ -63,7 +63,7 @@ export function sayError(e: BvisorError, json: boolean, logger: Logger | undefin
     // the log file itself may be what failed
   }
   if (json) {
-    const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, hint: e.hint, doc: e.doc } };
+    const out: ErrorOutput = { error: { code: e.code, message: e.message, exit: e.exit, status, hint: e.hint, doc: e.doc } };
     if (e.issues.length) out.error.issues = e.issues.map((i) => ({ code: i.code, clause: i.clause, message: i.message, hint: i.hint ?? null, file: i.file ?? null, line: i.line ?? null, col: i.col ?? null }));
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
@@ -185,8 +185,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // A flag error can end init before the logger exists: engines still need the error line.
     // oclif's jsonEnabled reads this.argv up to a `--` (so a flag error before parsing still
     // answers in JSON), never an exec'd program's own arguments, which follow one (cli/argv.ts).
-    sayError(e, this.jsonEnabled(), this.logger);
-    process.exitCode = (this.ctor as unknown as typeof BaseCommand).failureExit ?? e.exit;
+    const status = (this.ctor as unknown as typeof BaseCommand).failureExit ?? e.exit;
+    sayError(e, this.jsonEnabled(), this.logger, status);
+    process.exitCode = status;
   }
 
   /** The error with its hints' bvisor commands aimed at this command's --root (cli/render.ts). */

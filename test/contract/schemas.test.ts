@@ -94,8 +94,8 @@ const rows: Row[] = [
   { name: 'host facts', validator: V.validateHostFacts, doc: hybridHost(), valid: true },
   { name: 'host facts: cgroup mode typo', validator: V.validateHostFacts, doc: mut(hybridHost(), (h) => (h.cgroup.mode = 'mixed')), valid: false },
   { name: 'host facts: capeff not hex', validator: V.validateHostFacts, doc: mut(hybridHost(), (h) => (h.capabilities.effective = 'zz')), valid: false },
-  { name: 'error output', validator: V.validateErrorOutput, doc: { error: { code: 'BV_USAGE', message: 'm', exit: 2, hint: null, doc: 'docs/errors.md#bv_usage' } }, valid: true },
-  { name: 'error output with issues', validator: V.validateErrorOutput, doc: { error: { code: 'BV_MANIFEST_INVALID', message: 'm', exit: 5, hint: 'h', doc: 'd', issues: [{ code: 'BV_SCHEMA', clause: 'network', message: 'x', hint: null, file: 'b/boundary.yaml', line: 3, col: 10 }] } }, valid: true },
+  { name: 'error output', validator: V.validateErrorOutput, doc: { error: { code: 'BV_USAGE', message: 'm', exit: 2, status: 2, hint: null, doc: 'docs/errors.md#bv_usage' } }, valid: true },
+  { name: 'error output with issues', validator: V.validateErrorOutput, doc: { error: { code: 'BV_MANIFEST_INVALID', message: 'm', exit: 5, status: 125, hint: 'h', doc: 'd', issues: [{ code: 'BV_SCHEMA', clause: 'network', message: 'x', hint: null, file: 'b/boundary.yaml', line: 3, col: 10 }] } }, valid: true },
   { name: 'error output: lowercase code', validator: V.validateErrorOutput, doc: { error: { code: 'bv_usage', message: 'm', exit: 2, hint: null, doc: 'd' } }, valid: false },
 ];
 

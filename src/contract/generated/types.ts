@@ -529,6 +529,10 @@ export interface ErrorOutput {
      * The code's category in docs/exit-codes.md. run and exec exit 125 for every error of bvisor's own (their other statuses are the workload's), so there it is not the process's status.
      */
     exit: number;
+    /**
+     * The status this process exits with: exit, except for run and exec, which exit 125 for every error of their own (a script that reads the JSON need not know which command said it).
+     */
+    status: number;
     hint: string | null;
     doc: string;
     /**

@@ -3624,8 +3624,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(data0.hint === undefined){
-const err5 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/required",keyword:"required",params:{missingProperty: "hint"},message:"must have required property '"+"hint"+"'"};
+if(data0.status === undefined){
+const err5 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -3634,8 +3634,8 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(data0.doc === undefined){
-const err6 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/required",keyword:"required",params:{missingProperty: "doc"},message:"must have required property '"+"doc"+"'"};
+if(data0.hint === undefined){
+const err6 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/required",keyword:"required",params:{missingProperty: "hint"},message:"must have required property '"+"hint"+"'"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -3644,9 +3644,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-for(const key1 in data0){
-if(!((((((key1 === "code") || (key1 === "message")) || (key1 === "exit")) || (key1 === "hint")) || (key1 === "doc")) || (key1 === "issues"))){
-const err7 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data0.doc === undefined){
+const err7 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/required",keyword:"required",params:{missingProperty: "doc"},message:"must have required property '"+"doc"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -3655,12 +3654,9 @@ vErrors.push(err7);
 }
 errors++;
 }
-}
-if(data0.code !== undefined){
-let data1 = data0.code;
-if(typeof data1 === "string"){
-if(!pattern11.test(data1)){
-const err8 = {instancePath:instancePath+"/error/code",schemaPath:"#/properties/error/properties/code/pattern",keyword:"pattern",params:{pattern: "^BV_[A-Z0-9_]+$"},message:"must match pattern \""+"^BV_[A-Z0-9_]+$"+"\""};
+for(const key1 in data0){
+if(!(((((((key1 === "code") || (key1 === "message")) || (key1 === "exit")) || (key1 === "status")) || (key1 === "hint")) || (key1 === "doc")) || (key1 === "issues"))){
+const err8 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -3670,8 +3666,11 @@ vErrors.push(err8);
 errors++;
 }
 }
-else {
-const err9 = {instancePath:instancePath+"/error/code",schemaPath:"#/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.code !== undefined){
+let data1 = data0.code;
+if(typeof data1 === "string"){
+if(!pattern11.test(data1)){
+const err9 = {instancePath:instancePath+"/error/code",schemaPath:"#/properties/error/properties/code/pattern",keyword:"pattern",params:{pattern: "^BV_[A-Z0-9_]+$"},message:"must match pattern \""+"^BV_[A-Z0-9_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -3681,9 +3680,8 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data0.message !== undefined){
-if(typeof data0.message !== "string"){
-const err10 = {instancePath:instancePath+"/error/message",schemaPath:"#/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err10 = {instancePath:instancePath+"/error/code",schemaPath:"#/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -3693,10 +3691,9 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data0.exit !== undefined){
-let data3 = data0.exit;
-if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-const err11 = {instancePath:instancePath+"/error/exit",schemaPath:"#/properties/error/properties/exit/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data0.message !== undefined){
+if(typeof data0.message !== "string"){
+const err11 = {instancePath:instancePath+"/error/message",schemaPath:"#/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -3706,10 +3703,10 @@ vErrors.push(err11);
 errors++;
 }
 }
-if(data0.hint !== undefined){
-let data4 = data0.hint;
-if((typeof data4 !== "string") && (data4 !== null)){
-const err12 = {instancePath:instancePath+"/error/hint",schemaPath:"#/properties/error/properties/hint/type",keyword:"type",params:{type: schema87.properties.error.properties.hint.type},message:"must be string,null"};
+if(data0.exit !== undefined){
+let data3 = data0.exit;
+if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
+const err12 = {instancePath:instancePath+"/error/exit",schemaPath:"#/properties/error/properties/exit/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -3719,9 +3716,10 @@ vErrors.push(err12);
 errors++;
 }
 }
-if(data0.doc !== undefined){
-if(typeof data0.doc !== "string"){
-const err13 = {instancePath:instancePath+"/error/doc",schemaPath:"#/properties/error/properties/doc/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.status !== undefined){
+let data4 = data0.status;
+if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
+const err13 = {instancePath:instancePath+"/error/status",schemaPath:"#/properties/error/properties/status/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -3731,15 +3729,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data0.issues !== undefined){
-let data6 = data0.issues;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.code === undefined){
-const err14 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+if(data0.hint !== undefined){
+let data5 = data0.hint;
+if((typeof data5 !== "string") && (data5 !== null)){
+const err14 = {instancePath:instancePath+"/error/hint",schemaPath:"#/properties/error/properties/hint/type",keyword:"type",params:{type: schema87.properties.error.properties.hint.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3748,8 +3741,10 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.clause === undefined){
-const err15 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+if(data0.doc !== undefined){
+if(typeof data0.doc !== "string"){
+const err15 = {instancePath:instancePath+"/error/doc",schemaPath:"#/properties/error/properties/doc/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3758,8 +3753,16 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err16 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+if(data0.issues !== undefined){
+let data7 = data0.issues;
+if(Array.isArray(data7)){
+const len0 = data7.length;
+for(let i0=0; i0<len0; i0++){
+let data8 = data7[i0];
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(data8.code === undefined){
+const err16 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3768,9 +3771,8 @@ vErrors.push(err16);
 }
 errors++;
 }
-for(const key2 in data7){
-if(!(((((((key2 === "code") || (key2 === "clause")) || (key2 === "message")) || (key2 === "hint")) || (key2 === "file")) || (key2 === "line")) || (key2 === "col"))){
-const err17 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data8.clause === undefined){
+const err17 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3779,10 +3781,8 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-if(data7.code !== undefined){
-if(typeof data7.code !== "string"){
-const err18 = {instancePath:instancePath+"/error/issues/" + i0+"/code",schemaPath:"#/properties/error/properties/issues/items/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data8.message === undefined){
+const err18 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3791,10 +3791,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-if(data7.clause !== undefined){
-if(typeof data7.clause !== "string"){
-const err19 = {instancePath:instancePath+"/error/issues/" + i0+"/clause",schemaPath:"#/properties/error/properties/issues/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key2 in data8){
+if(!(((((((key2 === "code") || (key2 === "clause")) || (key2 === "message")) || (key2 === "hint")) || (key2 === "file")) || (key2 === "line")) || (key2 === "col"))){
+const err19 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3804,9 +3803,9 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err20 = {instancePath:instancePath+"/error/issues/" + i0+"/message",schemaPath:"#/properties/error/properties/issues/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data8.code !== undefined){
+if(typeof data8.code !== "string"){
+const err20 = {instancePath:instancePath+"/error/issues/" + i0+"/code",schemaPath:"#/properties/error/properties/issues/items/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3816,10 +3815,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data7.hint !== undefined){
-let data11 = data7.hint;
-if((typeof data11 !== "string") && (data11 !== null)){
-const err21 = {instancePath:instancePath+"/error/issues/" + i0+"/hint",schemaPath:"#/properties/error/properties/issues/items/properties/hint/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.hint.type},message:"must be string,null"};
+if(data8.clause !== undefined){
+if(typeof data8.clause !== "string"){
+const err21 = {instancePath:instancePath+"/error/issues/" + i0+"/clause",schemaPath:"#/properties/error/properties/issues/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3829,10 +3827,9 @@ vErrors.push(err21);
 errors++;
 }
 }
-if(data7.file !== undefined){
-let data12 = data7.file;
-if((typeof data12 !== "string") && (data12 !== null)){
-const err22 = {instancePath:instancePath+"/error/issues/" + i0+"/file",schemaPath:"#/properties/error/properties/issues/items/properties/file/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.file.type},message:"must be string,null"};
+if(data8.message !== undefined){
+if(typeof data8.message !== "string"){
+const err22 = {instancePath:instancePath+"/error/issues/" + i0+"/message",schemaPath:"#/properties/error/properties/issues/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3842,10 +3839,10 @@ vErrors.push(err22);
 errors++;
 }
 }
-if(data7.line !== undefined){
-let data13 = data7.line;
-if((!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))) && (data13 !== null)){
-const err23 = {instancePath:instancePath+"/error/issues/" + i0+"/line",schemaPath:"#/properties/error/properties/issues/items/properties/line/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.line.type},message:"must be integer,null"};
+if(data8.hint !== undefined){
+let data12 = data8.hint;
+if((typeof data12 !== "string") && (data12 !== null)){
+const err23 = {instancePath:instancePath+"/error/issues/" + i0+"/hint",schemaPath:"#/properties/error/properties/issues/items/properties/hint/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.hint.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3855,10 +3852,10 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data7.col !== undefined){
-let data14 = data7.col;
-if((!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))) && (data14 !== null)){
-const err24 = {instancePath:instancePath+"/error/issues/" + i0+"/col",schemaPath:"#/properties/error/properties/issues/items/properties/col/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.col.type},message:"must be integer,null"};
+if(data8.file !== undefined){
+let data13 = data8.file;
+if((typeof data13 !== "string") && (data13 !== null)){
+const err24 = {instancePath:instancePath+"/error/issues/" + i0+"/file",schemaPath:"#/properties/error/properties/issues/items/properties/file/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.file.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3868,9 +3865,10 @@ vErrors.push(err24);
 errors++;
 }
 }
-}
-else {
-const err25 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data8.line !== undefined){
+let data14 = data8.line;
+if((!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))) && (data14 !== null)){
+const err25 = {instancePath:instancePath+"/error/issues/" + i0+"/line",schemaPath:"#/properties/error/properties/issues/items/properties/line/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.line.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3880,9 +3878,10 @@ vErrors.push(err25);
 errors++;
 }
 }
-}
-else {
-const err26 = {instancePath:instancePath+"/error/issues",schemaPath:"#/properties/error/properties/issues/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data8.col !== undefined){
+let data15 = data8.col;
+if((!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))) && (data15 !== null)){
+const err26 = {instancePath:instancePath+"/error/issues/" + i0+"/col",schemaPath:"#/properties/error/properties/issues/items/properties/col/type",keyword:"type",params:{type: schema87.properties.error.properties.issues.items.properties.col.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3894,7 +3893,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err27 = {instancePath:instancePath+"/error/issues/" + i0,schemaPath:"#/properties/error/properties/issues/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3906,12 +3905,36 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err28 = {instancePath:instancePath+"/error/issues",schemaPath:"#/properties/error/properties/issues/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err28];
 }
 else {
 vErrors.push(err28);
+}
+errors++;
+}
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
 }
 errors++;
 }
