@@ -30,6 +30,7 @@ import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
 import { runNameOf, signalsSentTo } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
+import { writeFileAtomic } from '../host/atomic.js';
 import { ensureDirectory, prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault, thenFault } from '../host/faults.js';
 import { afterNextPoll, onAbort } from '../host/timers.js';
@@ -83,6 +84,9 @@ export interface RunOptions extends Handover {
    * nothing runs (BV_ABORTED); after, the workload's cgroup is killed and the report says
    * `killed`, reason `abort`. */
   signal?: AbortSignal | null;
+  /** Where the workload's pid is written before it is released (run --pid-file); a file that
+   * cannot be written fails the run with nothing run. */
+  pidFile?: string | null;
 }
 
 /** The error of a run its caller aborted before anything ran. Named AbortError as Node's own
@@ -270,6 +274,13 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // released: the go byte (Linux), the job handed to the runner (wasm). A throw: never released.
     const recordStart = async (pid: number | null, cgroupDirs: string[]): Promise<void> => {
       stillWanted();
+      if (opts.pidFile && pid !== null) {
+        try {
+          writeFileAtomic(opts.pidFile, `${pid}`, 0o644);
+        } catch (e) {
+          throw new BvisorError('BV_IO', `--pid-file ${opts.pidFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'its directory must exist and be writable; the workload never ran', cause: e });
+        }
+      }
       if (opts.root === null) return;
       fault('run:before-start-record');
       await appendStartedYielding(opts.root, { runId, containerId: opts.id, releasedBy: 'run', backend: plan.backend === 'wasm' ? 'wasm' : 'linux', planHash: plan.planHash!, stateRoot: opts.root, cgroupDirs, ociLeaf: plan.launch?.oci?.cgroupLeaf ?? null, supervisor: procRef(process.pid), monitor: null, workload: pid === null ? null : procRef(pid) }, {

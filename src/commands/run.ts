@@ -8,6 +8,8 @@ import { isatty } from 'node:tty';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
+import { createContainer } from '../app/create.js';
+import { deleteContainer, startContainer } from '../app/lifecycle.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
@@ -29,10 +31,14 @@ export default class Run extends BaseCommand<typeof Run> {
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
     'outputs-to': Flags.string({ description: 'promote the manifest\'s outputs to this host directory (replaces its outputs.to, which may only name a ./ place in the bundle)' }),
     'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),
+    'pid-file': Flags.string({ description: 'write the workload\'s pid to this file before it is released (a wasm bundle: its runner\'s)' }),
+    // runc run -d: create and start, then return; the report is sealed at delete, as create's.
+    detach: Flags.boolean({ char: 'd', description: 'create and start the container, then return (exit 0, its pid in --json): it runs on under its monitor; bvisor state, kill and delete it by id, and its report is sealed at delete', default: false, exclusive: ['explain'] }),
   };
 
-  async run(): Promise<SealedReport> {
+  async run(): Promise<SealedReport | { id: string; pid: number | null; status: string }> {
     const { args } = await this.parse(Run);
+    if (this.flags.detach) return this.detached(args.id);
     const json = this.jsonEnabled();
     const stop = stopOnSignals();
     const out = await runBundle(this.flags.bundle, {
@@ -47,6 +53,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}),
       ...(this.flags.explain ? { explain: true } : {}),
       ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}),
+      ...(this.flags['pid-file'] !== undefined ? { pidFile: resolve(this.flags['pid-file']) } : {}),
       // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
       // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
       ...(isatty(2) ? { progress: (line: string) => stop.write('stderr', line) } : {}),
@@ -79,5 +86,20 @@ export default class Run extends BaseCommand<typeof Run> {
     if (summary.length) stop.write('stderr', summary.map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns
     return out.report;
+  }
+
+  /** run -d: create, then start; a start that fails leaves nothing behind (delete -f), as a
+   * create that fails does. */
+  private async detached(id: string): Promise<{ id: string; pid: number | null; status: string }> {
+    const root = this.stateRoot;
+    const s = await createContainer({ root, id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+    try {
+      const started = await startContainer(root, id, this.journal);
+      this.logger.log('info', 'started', { id, pid: started.pid?.pid });
+      return { id, pid: started.pid?.pid ?? s.pid?.pid ?? null, status: started.status };
+    } catch (e) {
+      await deleteContainer(root, id, true, this.journal).catch(() => undefined);
+      throw e;
+    }
   }
 }

@@ -1,9 +1,11 @@
 // bvisor run from the command line: stdio passes through, the exit status is the workload's,
 // bvisor's own failures are 125, the sealed report matches its schema and lands in the journal.
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, ROOT } from '../helpers/cli.js';
+import { BIN, cli, cliEnv, ROOT } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle } from '../helpers/probe.js';
 import { validateSealedReport } from '../../src/contract/generated/validators.js';
@@ -126,8 +128,55 @@ describe('bvisor run', () => {
     expect(r.stderr).toMatch(/BV_PLAN_REFUSED/);
     const j = cli(['run', 'r1', '-b', b, '--root', root, '--json']);
     expect(j.status).toBe(125);
-    expect(j.json().error).toMatchObject({ code: 'BV_PLAN_REFUSED', exit: 3 });
+    // exit is the code's category; status, what this process exits with (a new-user pass read
+    // exit: 3 and saw 125).
+    expect(j.json().error).toMatchObject({ code: 'BV_PLAN_REFUSED', exit: 3, status: 125 });
     expect(cli(['journal', 'verify', '--root', root, '--json']).json().entries).toBe(0);
+  });
+
+  // runc's run -d and --pid-file, which a new-user pass reached for. Oracles: /proc (the pid's
+  // command line, its end), and the journal's sealed report.
+  it('run -d creates and starts, then returns: the workload runs on, its pid in --pid-file and --json; kill and delete end it and seal its report', async () => {
+    const root = tempDir();
+    const pidFile = join(tempDir(), 'init.pid');
+    const r = cli(['run', '-d', 'd1', '-b', probeBundle(['sleep', '30']), '--pid-file', pidFile, '--root', root, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      expect(r.json()).toEqual({ id: 'd1', pid, status: 'running' });
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['sleep', '30']));
+      expect(cli(['state', 'd1', '--root', root]).json()).toMatchObject({ status: 'running', pid });
+      expect(cli(['kill', 'd1', 'KILL', '--root', root]).status).toBe(0);
+      await until('the workload to end', () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
+      await until('the container to stop', () => cli(['state', 'd1', '--root', root]).json().status === 'stopped', 10_000);
+      expect(cli(['delete', 'd1', '--root', root]).status).toBe(0);
+      expect(cli(['report', 'd1', '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'killed', reason: 'kill', signal: 'SIGKILL' });
+    } finally {
+      cli(['delete', '-f', 'd1', '--root', root]);
+    }
+    // -d with --explain (a trace of the whole run, which -d does not wait for): a usage error.
+    const both = cli(['run', '-d', '--explain', 'd2', '-b', probeBundle(['exit', '0']), '--root', root]);
+    expect([both.status, both.stderr]).toEqual([125, expect.stringContaining('BV_USAGE: --explain=true cannot also be provided when using --detach')]);
+  });
+
+  it('run --pid-file writes the workload\'s pid before it is released; one that cannot be written fails the run with nothing run or left', async () => {
+    const root = tempDir();
+    const pidFile = join(tempDir(), 'run.pid');
+    const p = spawn(process.execPath, [BIN, 'run', 'p1', '-b', probeBundle(['sleep', '2']), '--pid-file', pidFile, '--root', root], { env: cliEnv(), stdio: 'ignore' });
+    const ended = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
+    try {
+      await until('the pid file', () => existsSync(pidFile), 10_000);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      // Written before the release: the process is still bvisor's clone until it execs the probe.
+      await until('the pid to exec the workload', () => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('sleep'), 10_000);
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['sleep', '2']));
+      expect(await ended).toBe(0);
+    } finally {
+      p.kill('SIGKILL');
+    }
+    const bad = cli(['run', 'p2', '-b', probeBundle(['write', '/dev/stdout', 'ran']), '--pid-file', join(tempDir(), 'no', 'such', 'dir', 'x.pid'), '--root', root]);
+    expect([bad.status, bad.stdout, bad.stderr]).toEqual([125, '', expect.stringMatching(/BV_IO: --pid-file .*x\.pid: ENOENT/)]);
+    expect(cli(['list', '--root', root, '--json']).json()).toEqual([]);
   });
 
   it('rejects an id that could address a path outside the root', () => {
