@@ -31,6 +31,8 @@ export default class Run extends BaseCommand<typeof Run> {
     'no-denials': Flags.boolean({ description: 'do not observe seccomp denials (the filter denies the same calls; the report says they were not observed)', default: false }),
     'outputs-to': Flags.string({ description: 'promote the manifest\'s outputs to this host directory (replaces its outputs.to, which may only name a ./ place in the bundle)' }),
     'no-landlock-audit': Flags.boolean({ description: 'do not read landlock\'s denials from the kernel\'s audit records (where audit is on, an observed run adds a few lines to the host\'s audit log; landlock denies the same either way)', default: false }),
+    // A new-user pass: the note on what was not watched (audit off) after every failed run.
+    quiet: Flags.boolean({ char: 'q', description: 'after the run, print no summary of what the boundary denied and no note on what was not watched (the report keeps both; errors still print)', default: false, exclusive: ['explain'] }),
     'pid-file': Flags.string({ description: 'write the workload\'s pid to this file before it is released (a wasm bundle: its runner\'s)' }),
     // runc run -d: create and start, then return; the report is sealed at delete, as create's.
     detach: Flags.boolean({ char: 'd', description: 'create and start the container, then return (exit 0, its pid in --json): it runs on under its monitor; bvisor state, kill and delete it by id, and its report is sealed at delete', default: false, exclusive: ['explain'] }),
@@ -81,7 +83,7 @@ export default class Run extends BaseCommand<typeof Run> {
     // A run its caller stopped (abort, bvisor kill, delete -f) did not fail: what it was denied
     // on the way says nothing. --explain asked for the explanation whatever the end: a workload
     // that exits 0 after handling an ENOENT is what it is for too, and "no denial" is an answer.
-    const wanted = this.flags.explain || (!stoppedByCaller(body.outcome) && runFailed(body, out.exitStatus) && summaryWorthSaying(body));
+    const wanted = this.flags.explain || (!this.flags.quiet && !stoppedByCaller(body.outcome) && runFailed(body, out.exitStatus) && summaryWorthSaying(body));
     const summary = !json && wanted ? denialSummary(body, { id: args.id }) : [];
     if (summary.length) stop.write('stderr', summary.map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns

@@ -154,5 +154,9 @@ describe('denials: budgets reached by real workloads', { timeout: 60_000 }, () =
     const s = summary(r.stderr);
     expect(s[0]).toBe('bvisor: no denial was observed in run exit3');
     expect(s.length).toBeGreaterThan(1);
+    // -q: the workload's status and its own stderr only; the report keeps the denials' record.
+    const q = cli(['run', '-q', 'exit3q', '-b', shBundle('echo own >&2; exit 3', ''), '--root', root]);
+    expect([q.status, q.stderr]).toEqual([3, 'own\n']);
+    expect(report(root, 'exit3q').body.denials!.sources).toEqual(report(root, 'exit3').body.denials!.sources);
   });
 });
