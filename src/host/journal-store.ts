@@ -706,6 +706,24 @@ export function newestEntry(root: string, needle: string, match: (e: JournalEntr
 }
 
 /**
+ * The runs of container `id` whose reports the journal holds, newest first, at most `max`: an id
+ * reused (run, then run again) leaves one report each, which `report RUN_ID` reads.
+ */
+export function reportsOfContainer(root: string, id: string, max: number, chunk = 64 * 1024): Array<{ runId: string; status: string }> {
+  return withLock(root, LOCK_SH, () => {
+    const want = Buffer.from(JSON.stringify(id));
+    const found: Array<{ runId: string; status: string }> = [];
+    scanBackward(journalPaths(root).file, chunk, (line) => {
+      if (!line.includes(want)) return false;
+      const [e] = parseEntries([line.toString('utf8')]);
+      if (e && 'report' in e && e.report.body.containerId === id) found.push({ runId: e.report.body.runId, status: e.report.body.outcome.status });
+      return found.length >= max;
+    });
+    return found;
+  });
+}
+
+/**
  * Whether a line of the journal written since the run began holds `needle`: read backwards from
  * the end and stopped where the run is accounted for (scanRuns: its start record, or for a
  * container that never started its floor). So a container's seal reads what was appended since

@@ -129,7 +129,7 @@ describe('lifecycle (CLI)', () => {
     const k1 = cli(['report', 'k1', '--root', root, '--json']).json().body;
     expect(k1.outcome).toEqual({ status: 'killed', reason: 'kill', exitCode: null, signal: 'SIGKILL' });
     expect(k1.signalsSent).toEqual([{ by: 'kill', signal: 'SIGKILL', count: 1, firstAt: expect.any(String), lastAt: expect.any(String) }]);
-    expect(cli(['report', 'k1', '--root', root]).stdout).toMatch(/^k1: killed \(reason kill, SIGKILL\); sealed [0-9a-f]{64}$/m);
+    expect(cli(['report', 'k1', '--root', root]).stdout).toMatch(/^k1: killed \(reason kill, SIGKILL\); run \S+, sealed [0-9a-f]{64}$/m);
     expect(cli(['kill', 'k1', '9', '--root', root]).status).toBe(7);
     expect(cli(['delete', 'k1', '--root', root]).status).toBe(0);
     expect(leaves(['k1', 'k2'])).toEqual(before);

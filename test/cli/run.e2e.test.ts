@@ -179,6 +179,21 @@ describe('bvisor run', () => {
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([]);
   });
 
+  // A new-user pass ran x, then ran x again, and found no way to the first report.
+  it('an id used twice: report names the newest run and the earlier ones by run id, and reads each by it', () => {
+    const root = tempDir();
+    expect(cli(['run', 'twice', '-b', probeBundle(['exit', '3']), '--root', root]).status).toBe(3);
+    expect(cli(['run', 'twice', '-b', probeBundle(['exit', '0']), '--root', root]).status).toBe(0);
+    // The oracle: the journal's own lines, not the report command's reading of them.
+    const reports = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.report).map((e) => e.report.body);
+    expect(reports.map((b) => [b.containerId, b.outcome.exitCode])).toEqual([['twice', 3], ['twice', 0]]);
+    const [first, second] = reports as Array<{ runId: string }>;
+    const text = cli(['report', 'twice', '--root', root]);
+    expect(text.stdout).toContain(`twice: completed (reason exit, exit 0); run ${second!.runId}, sealed `);
+    expect(text.stdout).toContain(`earlier runs of twice in the journal, newest first: ${first!.runId} (failed); bvisor --root ${root} report RUN_ID reads one`);
+    expect(cli(['report', first!.runId, '--root', root, '--json']).json().body.outcome).toMatchObject({ status: 'failed', exitCode: 3 });
+  });
+
   it('rejects an id that could address a path outside the root', () => {
     const root = tempDir();
     for (const id of ['../x', 'a/b', '..', 'x'.repeat(200)]) {
