@@ -34,22 +34,29 @@ function leafFile(pid: number, file: string): string | null {
   return null;
 }
 
+/** The container's cpu bandwidth as the kernel holds it (quota / period, sched-bwc.rst), read
+ * afresh at each call; null when no cpu controller holds it. */
+function cpuBandwidth(pid: number): (() => number) | null {
+  const v2 = leafFile(pid, 'cpu.max');
+  const quotaFile = v2 ?? leafFile(pid, 'cpu.cfs_quota_us');
+  if (!quotaFile) return null;
+  return () => {
+    if (v2) {
+      const [q, p] = readFileSync(v2, 'utf8').trim().split(' ');
+      return Number(q) / Number(p);
+    }
+    return Number(readFileSync(quotaFile, 'utf8')) / Number(readFileSync(join(quotaFile, '..', 'cpu.cfs_period_us'), 'utf8'));
+  };
+}
+
 describe('bvisor update', () => {
   it('a cpu bandwidth at or below the plan\'s, with its own period, is what the kernel enforces after; a wider one is refused', () => {
     const root = newRoot();
     expect(cli(['create', 'u1', '-b', probeBundle(['sleep', '30'], 'limits: { cpus: 0.5 }\n'), '--root', root]).status).toBe(0);
     try {
       const pid = cli(['state', 'u1', '--root', root, '--json']).json().pid as number;
-      const v2 = leafFile(pid, 'cpu.max');
-      const quotaFile = v2 ?? leafFile(pid, 'cpu.cfs_quota_us');
-      if (!quotaFile) return skipOrFail('cpu-cgroup', 'no cpu controller holds the container');
-      const bandwidth = (): number => {
-        if (v2) {
-          const [q, p] = readFileSync(v2, 'utf8').trim().split(' ');
-          return Number(q) / Number(p);
-        }
-        return Number(readFileSync(quotaFile, 'utf8')) / Number(readFileSync(join(quotaFile, '..', 'cpu.cfs_period_us'), 'utf8'));
-      };
+      const bandwidth = cpuBandwidth(pid);
+      if (!bandwidth) return skipOrFail('cpu-cgroup', 'no cpu controller holds the container');
       expect(bandwidth()).toBeCloseTo(0.5, 6);
       const file = join(tempDir(), 'r.json');
       const update = (resources: unknown): ReturnType<typeof cli> => {
@@ -131,16 +138,8 @@ describe('bvisor update', () => {
       const pid = cli(['state', 'u3', '--root', root, '--json']).json().pid as number;
       const pidsMax = leafFile(pid, 'pids.max')!;
       const memMax = leafFile(pid, 'memory.max') ?? leafFile(pid, 'memory.limit_in_bytes')!;
-      const v2 = leafFile(pid, 'cpu.max');
-      const quotaFile = v2 ?? leafFile(pid, 'cpu.cfs_quota_us');
-      if (!quotaFile) return skipOrFail('cpu-cgroup', 'no cpu controller holds the container');
-      const bandwidth = (): number => {
-        if (v2) {
-          const [q, p] = readFileSync(v2, 'utf8').trim().split(' ');
-          return Number(q) / Number(p);
-        }
-        return Number(readFileSync(quotaFile, 'utf8')) / Number(readFileSync(join(quotaFile, '..', 'cpu.cfs_period_us'), 'utf8'));
-      };
+      const bandwidth = cpuBandwidth(pid);
+      if (!bandwidth) return skipOrFail('cpu-cgroup', 'no cpu controller holds the container');
       const files = (): string[] => [readFileSync(pidsMax, 'utf8'), readFileSync(memMax, 'utf8'), String(bandwidth())];
       const before = files();
       const resources = join(tempDir(), 'r.json');
