@@ -124,7 +124,7 @@ async function runCached(path: string, opts: RunOptions): Promise<Awaited<Return
     }
     return runCached(path, opts);
   }
-  const loaded = loadOpened(opened, path);
+  const loaded = loadOpened(opened, opened.shown);
   try {
     const plan = admittedLinuxPlan(loaded, opts.host!, opts, 'run', true);
     if (cacheable(loaded, plan)) {

@@ -33,6 +33,9 @@ export const MAX_MANIFEST_BYTES = 1 << 20;
 export interface OpenBundle {
   /** What the user passed, made absolute (its directory when that was the manifest's file). */
   source: string;
+  /** The bundle as errors name it: what the user passed, or the directory of the manifest file
+   * they passed (so a location reads b/boundary.yaml, never b/boundary.yaml/boundary.yaml). */
+  shown: string;
   /** The bundle directory (real path). For a tar, the private temp dir. */
   dir: string;
   /** The bundle directory, opened once (O_PATH): the manifest is read and every bundle path is
@@ -140,8 +143,12 @@ export function openBundle(given: string): OpenBundle {
   let tempTop: string | null = null;
   let st = statSync(source);
   // `validate x/boundary.yaml`: the manifest's own file names its bundle, the directory it is in
-  // (whose other files, a config.json beside it included, are the bundle's as ever).
-  if (st.isFile() && [MANIFEST_NAME, OCI_CONFIG_NAME].includes(basename(source))) {
+  // (whose other files, a config.json beside it included, are the bundle's as ever); not when
+  // the path says it is a directory (`x/boundary.yaml/`).
+  if (!st.isDirectory() && [MANIFEST_NAME, OCI_CONFIG_NAME].includes(basename(source))) {
+    if (/\/\.?$/.test(given)) throw new BvisorError('BV_BUNDLE_NOT_FOUND', `bundle ${given} is not a directory`, { hint: `pass ${given.replace(/\/\.?$/, '')} (the manifest's file) or its directory` });
+    // Anything but a plain file there is refused when it is read as the manifest (a FIFO is
+    // never opened to wait on).
     arg = dirname(arg);
     source = dirname(source);
     st = statSync(source);
@@ -167,6 +174,7 @@ export function openBundle(given: string): OpenBundle {
     const buf = readManifest(fd, arg, name);
     const ob: OpenBundle = {
       source,
+      shown: arg,
       dir,
       fd,
       manifestPath: join(dir, name),
@@ -477,7 +485,8 @@ export interface LoadOptions {
 
 /** open → parse/validate → resolve paths. On any error the bundle's temp dir is removed. */
 export function loadBundle(arg: string, o: LoadOptions = {}): LoadedBundle {
-  return loadOpened(openBundle(arg), arg, o);
+  const opened = openBundle(arg);
+  return loadOpened(opened, opened.shown, o);
 }
 
 /** parse/validate → resolve paths, for a bundle already opened (its manifest read and hashed). */
@@ -546,6 +555,7 @@ export function loadManifestText(text: string, dir: string, name = 'boundary.yam
     cleanup();
     const bundle: OpenBundle = {
       source: realDir,
+      shown: dir,
       dir: realDir,
       fd: -1,
       manifestPath: join(realDir, name),

@@ -87,6 +87,12 @@ describe('bundle paths', () => {
     } finally {
       ob.cleanup();
     }
+    // Its problems are located in that file, by the name the user gave (an attack found
+    // b/boundary.yaml/boundary.yaml:2:29), and a path that says it is a directory is refused.
+    const bad = bundle('workload: { process: { exe: 5 } }\n');
+    const invalid = issuesOf(() => loadBundle(join(bad, 'boundary.yaml')));
+    expect(invalid.issues.map((i) => [i.file, i.line])).toEqual([[join(bad, 'boundary.yaml'), 2]]);
+    expect(issuesOf(() => openBundle(join(d, 'boundary.yaml') + '/')).message).toBe(`bundle ${join(d, 'boundary.yaml')}/ is not a directory`);
     writeFileSync(join(d, 'mine.yaml'), 'bvisorVersion: "1"\n');
     const e = issuesOf(() => openBundle(join(d, 'mine.yaml')));
     expect([e.code, e.hint]).toEqual(['BV_BUNDLE_NOT_FOUND', "a bundle's manifest is read only as boundary.yaml (or an OCI config.json): name it so, in the bundle directory, and pass that directory or the file"]);
