@@ -17,6 +17,7 @@ import { procRef } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace, type Durability } from '../host/atomic.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
 import { shim, monitorPath } from '../backends/linux/ffi/shim.js';
+import { checkedPidFile, writePidFile } from './pid-file.js';
 import { createLinux, type LinuxCreated, type LaunchHooks } from '../backends/linux/launcher.js';
 import { teardownCgroups } from '../backends/linux/host/cgroups.js';
 import { admittedLinuxPlan, secretFromEnv, reservedPaths } from './run.js';
@@ -162,6 +163,7 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
   const caller = process.ppid;
   // The id first: a bad one is refused before a bundle archive is unpacked.
   const dir = dirOf(o.root, o.id);
+  if (o.pidFile) o = { ...o, pidFile: checkedPidFile(o.pidFile, o.root) };
   const loaded = loadBundle(o.bundle, { manifestCacheRoot: o.root });
   return withCleanupAsync(() => createLoaded(o, loaded, dir, caller), loaded.bundle.cleanup);
 }
@@ -301,7 +303,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);
         // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
-        if (o.pidFile) writeFileAtomic(resolve(o.pidFile), `${created.pid}`, 0o644);
+        if (o.pidFile) writePidFile(o.pidFile, created.pid);
         return done;
       });
     } catch (e) {

@@ -2,8 +2,9 @@
 // (core/exec.ts says what is narrowed, backends/linux/exec.ts runs it). The container's lock is
 // held while the process is set up, so no delete or second create can pull the container away
 // in between; it is released once the process has exec'd, before any waiting.
-import { accessSync, constants, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkedPidFile, removePidFile, writePidFile } from './pid-file.js';
 import type { Evidence, HostFacts, LaunchInputs } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
 import { execFromProcess, execFromFlags, type ExecSpec, type ExecFlags } from '../core/exec.js';
@@ -11,7 +12,6 @@ import { resolveEnv } from '../core/secrets.js';
 import { rlimitOfClause } from '../core/report.js';
 import { probeHost } from '../host/facts.js';
 import { hasExited, procState } from '../host/proc.js';
-import { writeFileAtomic } from '../host/atomic.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { execLinux } from '../backends/linux/exec.js';
 import type { LaunchHooks } from '../backends/linux/launcher.js';
@@ -110,24 +110,8 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         rlimits: spec.rlimits,
       };
       // Its directory is checked before anything runs: the usual mistake fails here, not after.
-      const pidFile = o.pidFile ? resolve(o.pidFile) : null;
+      const pidFile = o.pidFile ? checkedPidFile(o.pidFile, o.root) : null;
       let pidFileWritten = false;
-      const writePidFile = (file: string, pid: number): void => {
-        try {
-          writeFileAtomic(file, `${pid}`, 0o644);
-        } catch (e) {
-          const why = e instanceof BvisorError ? e.message : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
-          throw new BvisorError('BV_IO', `--pid-file ${file}: ${why}`, { hint: 'name a file that can be made in a writable directory; nothing ran', cause: e });
-        }
-        pidFileWritten = true;
-      };
-      if (pidFile) {
-        try {
-          accessSync(dirname(pidFile), constants.W_OK);
-        } catch (e) {
-          throw new BvisorError('BV_IO', `--pid-file ${pidFile}: its directory cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { hint: 'name a file in an existing, writable directory; nothing ran' });
-        }
-      }
       if (o.consoleSocket) consoleFd = connectConsole(o.consoleSocket);
       const run = await execLinux({
         plan,
@@ -146,11 +130,18 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         // Bare, as runc writes it: containerd parses it with Atoi. Written before the process
         // is let go: if it cannot be, exec fails with nothing run (an engine that reads no pid
         // file must not be left with a process it cannot know of).
-        ...(pidFile ? { beforeGo: (pid: number) => writePidFile(pidFile, pid) } : {}),
+        ...(pidFile
+          ? {
+              beforeGo: (pid: number) => {
+                writePidFile(pidFile, pid);
+                pidFileWritten = true;
+              },
+            }
+          : {}),
         ...(o.hooks ? { hooks: o.hooks } : {}),
       }).catch((e: unknown) => {
         // A pid file written for a process that then failed to exec names no process of ours.
-        if (pidFile && pidFileWritten) rmSync(pidFile, { force: true });
+        if (pidFileWritten) removePidFile(pidFile);
         throw e;
       });
       return { run, spec };

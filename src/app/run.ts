@@ -30,7 +30,7 @@ import { packageRoot } from '../backends/linux/ffi/shim.js';
 import type { Reserved } from '../core/features.js';
 import { runNameOf, signalsSentTo } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
-import { writeFileAtomic } from '../host/atomic.js';
+import { checkedPidFile, removePidFile, writePidFile } from './pid-file.js';
 import { ensureDirectory, prepareStateRootYielding, type StateRootLease } from '../host/state-root.js';
 import { fault, thenFault } from '../host/faults.js';
 import { afterNextPoll, onAbort } from '../host/timers.js';
@@ -229,6 +229,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   // full root, an id in use, a refused launch) removes it, as no report will list it and no
   // recovery would while this process lives (its maker record names it: a server's API runs).
   let started = false;
+  const pidFile = opts.pidFile ? checkedPidFile(opts.pidFile, opts.root) : null;
+  let pidFileWritten = false;
   let lease: StateRootLease | null = null;
   let reg: RunRegistration | null = null;
   // The caller's abort ends a released workload through its launch's control; before the
@@ -274,12 +276,9 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // released: the go byte (Linux), the job handed to the runner (wasm). A throw: never released.
     const recordStart = async (pid: number | null, cgroupDirs: string[]): Promise<void> => {
       stillWanted();
-      if (opts.pidFile && pid !== null) {
-        try {
-          writeFileAtomic(opts.pidFile, `${pid}`, 0o644);
-        } catch (e) {
-          throw new BvisorError('BV_IO', `--pid-file ${opts.pidFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'its directory must exist and be writable; the workload never ran', cause: e });
-        }
+      if (pidFile && pid !== null) {
+        writePidFile(pidFile, pid);
+        pidFileWritten = true;
       }
       if (opts.root === null) return;
       fault('run:before-start-record');
@@ -404,6 +403,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     }
     return { report, plan, result, exitStatus: runExitStatus(result), stdout: result.streams.stdout.kept, stderr: result.streams.stderr.kept };
   } catch (e) {
+    // Nothing ran (or its program never did): a pid file would name no process of ours.
+    if (pidFileWritten && (!started || neverRan(e))) removePidFile(pidFile);
     if (!started) removeQuarantine(quarantine);
     else if (opts.root !== null && neverRan(e)) {
       // Released, but the child's own failure record says its program never ran (exec failed:

@@ -10,6 +10,8 @@ import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import { createContainer } from '../app/create.js';
 import { deleteContainer, startContainer } from '../app/lifecycle.js';
+import { removePidFile } from '../app/pid-file.js';
+import { afterNextPoll } from '../host/timers.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
@@ -90,18 +92,41 @@ export default class Run extends BaseCommand<typeof Run> {
     return out.report;
   }
 
-  /** run -d: create, then start; a start that fails leaves nothing behind (delete -f), as a
-   * create that fails does. */
+  /** run -d: create, then start. A start that fails, or a stop signal (Ctrl-C, timeout(1)) while
+   * either is under way, leaves nothing behind: the container is deleted (-f), its pid file
+   * removed, and bvisor then dies by the signal, as `run` does; the caller is never told of a
+   * container that is not there, nor left one it was told failed. */
   private async detached(id: string): Promise<{ id: string; pid: number | null; status: string }> {
     const root = this.stateRoot;
-    const s = await createContainer({ root, id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+    const pidFile = this.flags['pid-file'] !== undefined ? resolve(this.flags['pid-file']) : null;
+    const stop = stopOnSignals();
     try {
-      const started = await startContainer(root, id, this.journal);
-      this.logger.log('info', 'started', { id, pid: started.pid?.pid });
-      return { id, pid: started.pid?.pid ?? s.pid?.pid ?? null, status: started.status };
-    } catch (e) {
-      await deleteContainer(root, id, true, this.journal).catch(() => undefined);
-      throw e;
+      const s = await createContainer({ root, id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+      const undo = async (): Promise<void> => {
+        await deleteContainer(root, id, true, this.journal).catch(() => undefined);
+        removePidFile(pidFile);
+      };
+      // A signal caught while the loop did not turn (create's and start's synchronous stretches)
+      // waits in its queue: heard before each check.
+      const stopped = async (): Promise<boolean> => {
+        await afterNextPoll();
+        return stop.signal.aborted;
+      };
+      try {
+        const started = (await stopped()) ? null : await startContainer(root, id, this.journal);
+        // Stopped on the way: undone; release() below then ends bvisor by the signal.
+        if (started === null || (await stopped())) {
+          await undo();
+          return { id, pid: null, status: 'stopped' };
+        }
+        this.logger.log('info', 'started', { id, pid: started.pid?.pid });
+        return { id, pid: started.pid?.pid ?? s.pid?.pid ?? null, status: started.status };
+      } catch (e) {
+        await undo();
+        throw e;
+      }
+    } finally {
+      await stop.release();
     }
   }
 }

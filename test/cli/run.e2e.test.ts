@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, cli, cliEnv, ROOT } from '../helpers/cli.js';
+import { BIN, cli, cliEnv, PAUSE_SEAM, ROOT } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
 import { tempDir } from '../helpers/tmp.js';
 import { probeBundle } from '../helpers/probe.js';
@@ -159,6 +159,36 @@ describe('bvisor run', () => {
     expect([both.status, both.stderr]).toEqual([125, expect.stringContaining('BV_USAGE: --explain=true cannot also be provided when using --detach')]);
   });
 
+  // An attack: a SIGTERM (timeout(1), Ctrl-C) mid-way left a created, a broken or a running
+  // container behind a command that said 143. Held at a fault point (test/seams/pause-at.mjs)
+  // while the signal is sent: in create, and once released (start:after-go).
+  it('run -d stopped by a signal while it creates or starts: bvisor dies by it and leaves no container, process or pid file', async () => {
+    for (const at of ['create:before-confirm', 'start:after-go']) {
+      const root = tempDir();
+      const gate = tempDir();
+      const pidFile = join(tempDir(), 'd.pid');
+      const p = spawn(process.execPath, ['--import', PAUSE_SEAM, BIN, 'run', '-d', 'sig', '-b', probeBundle(['sleep', '30']), '--pid-file', pidFile, '--root', root], {
+        env: cliEnv({ BVISOR_TEST_PAUSE_AT: at, BVISOR_TEST_PAUSE_UNTIL: join(gate, 'go'), BVISOR_TEST_PAUSE_REACHED: join(gate, 'reached') }),
+        stdio: 'ignore',
+      });
+      const ended = new Promise<[number | null, string | null]>((res) => p.on('exit', (code, sig) => res([code, sig])));
+      try {
+        await until(`run -d to reach ${at}`, () => existsSync(join(gate, 'reached')), 20_000);
+        const pid = at.startsWith('start') ? Number(readFileSync(pidFile, 'utf8')) : null;
+        p.kill('SIGTERM');
+        writeFileSync(join(gate, 'go'), '');
+        expect(await ended, at).toEqual([null, 'SIGTERM']);
+        expect(cli(['list', '--root', root, '--json']).json(), at).toEqual([]);
+        expect(existsSync(pidFile), at).toBe(false);
+        // The workload released before the signal is gone too (its /proc entry, the oracle).
+        if (pid !== null) expect(existsSync(`/proc/${pid}`), at).toBe(false);
+      } finally {
+        p.kill('SIGKILL');
+        cli(['delete', '-f', 'sig', '--root', root]);
+      }
+    }
+  });
+
   it('run --pid-file writes the workload\'s pid before it is released; one that cannot be written fails the run with nothing run or left', async () => {
     const root = tempDir();
     const pidFile = join(tempDir(), 'run.pid');
@@ -175,7 +205,11 @@ describe('bvisor run', () => {
       p.kill('SIGKILL');
     }
     const bad = cli(['run', 'p2', '-b', probeBundle(['write', '/dev/stdout', 'ran']), '--pid-file', join(tempDir(), 'no', 'such', 'dir', 'x.pid'), '--root', root]);
-    expect([bad.status, bad.stdout, bad.stderr]).toEqual([125, '', expect.stringMatching(/BV_IO: --pid-file .*x\.pid: ENOENT/)]);
+    expect([bad.status, bad.stdout, bad.stderr]).toEqual([125, '', expect.stringMatching(/BV_IO: --pid-file .*x\.pid: its directory cannot be written \(ENOENT\)/)]);
+    // Inside the state root (an attack overwrote the journal with a pid): refused before anything.
+    const inRoot = cli(['run', 'p3', '-b', probeBundle(['exit', '0']), '--pid-file', join(root, 'journal.jsonl'), '--root', root]);
+    expect([inRoot.status, inRoot.stderr]).toEqual([125, expect.stringContaining(`BV_USAGE: --pid-file ${join(root, 'journal.jsonl')} is inside the state root`)]);
+    expect(cli(['journal', 'verify', '--root', root]).status).toBe(0);
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([]);
   });
 
