@@ -36,6 +36,9 @@ export interface CreateOptions {
   bundle: string;
   cgroupParent: string | null;
   pidFile: string | null;
+  /** The process that called create, as early as it could be read (the CLI: bin/bvisor's
+   * reading, cli/caller.ts); the API: our parent when createContainer is called. */
+  caller?: number;
   secretEnv: NodeJS.ProcessEnv;
   secrets?: readonly string[];
   fds?: readonly number[];
@@ -160,7 +163,7 @@ function initialState(f: Pick<ContainerState, 'id' | 'kind' | 'status' | 'bundle
 
 export async function createContainer(o: CreateOptions): Promise<ContainerState> {
   // Who called, before anything else: a create orphaned on the way hands no init to anyone.
-  const caller = process.ppid;
+  const caller = o.caller ?? process.ppid;
   // The id first: a bad one is refused before a bundle archive is unpacked.
   const dir = dirOf(o.root, o.id);
   if (o.pidFile) o = { ...o, pidFile: checkedPidFile(o.pidFile, o.root) };

@@ -5,6 +5,7 @@ import { isatty } from 'node:tty';
 import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { createContainer } from '../app/create.js';
+import { callerPid } from '../cli/caller.js';
 
 export default class Create extends BaseCommand<typeof Create> {
   static override summary = 'Create a container: plan, set up the boundary, leave the workload waiting before exec (status created)';
@@ -26,7 +27,7 @@ export default class Create extends BaseCommand<typeof Create> {
 
   async run(): Promise<{ id: string; pid: number | null; status: string }> {
     const { args } = await this.parse(Create);
-    const s = await createContainer({ root: this.stateRoot, id: args.id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: this.flags['console-socket'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(this.flags['allow-hooks'] ? { allowHooks: true } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+    const s = await createContainer({ root: this.stateRoot, id: args.id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: this.flags['console-socket'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(this.flags['allow-hooks'] ? { allowHooks: true } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
     this.logger.log('info', 'created', { id: args.id, pid: s.pid?.pid });
     return { id: s.id, pid: s.pid?.pid ?? null, status: s.status };
   }

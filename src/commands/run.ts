@@ -9,6 +9,7 @@ import { BaseCommand } from '../cli/base.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import { createContainer } from '../app/create.js';
+import { callerPid } from '../cli/caller.js';
 import { deleteContainer, startContainer } from '../app/lifecycle.js';
 import { removePidFile } from '../app/pid-file.js';
 import { afterNextPoll } from '../host/timers.js';
@@ -101,7 +102,7 @@ export default class Run extends BaseCommand<typeof Run> {
     const pidFile = this.flags['pid-file'] !== undefined ? resolve(this.flags['pid-file']) : null;
     const stop = stopOnSignals();
     try {
-      const s = await createContainer({ root, id, bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+      const s = await createContainer({ root, id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
       const undo = async (): Promise<void> => {
         await deleteContainer(root, id, true, this.journal).catch(() => undefined);
         removePidFile(pidFile);
