@@ -38,7 +38,7 @@ export default class Run extends BaseCommand<typeof Run> {
     quiet: Flags.boolean({ char: 'q', description: 'after the run, print no summary of what the boundary denied and no note on what was not watched (the report keeps both; errors still print)', default: false, exclusive: ['explain'] }),
     'pid-file': Flags.string({ description: 'write the workload\'s pid to this file before it is released (a wasm bundle: its runner\'s)' }),
     // runc run -d: create and start, then return; the report is sealed at delete, as create's.
-    detach: Flags.boolean({ char: 'd', description: 'create and start the container, then return (exit 0, its pid in --json): it runs on under its monitor; bvisor state, kill and delete it by id, and its report is sealed at delete', default: false, exclusive: ['explain'] }),
+    detach: Flags.boolean({ char: 'd', description: 'create and start the container, then return (exit 0, its pid in --json): it runs on under its monitor; bvisor state, kill and delete it by id, and its report is sealed at delete. A workload whose stdout is inherited (stdio.stdout: inherit, an OCI process) keeps the caller\'s: $(bvisor run -d …) then waits for it to end, and --json follows what it writes there; give it stdio.stdout: capture or null', default: false, exclusive: ['explain'] }),
   };
 
   async run(): Promise<SealedReport | { id: string; pid: number | null; status: string }> {
