@@ -25,7 +25,7 @@ import type { Arch } from '../core/seccomp/compile.js';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, join, posix } from 'node:path';
-import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, SealedReport } from '../contract/generated/types.js';
+import type { ContainerState, Evidence, HostFacts, OciState, Plan, ProcRef, ReportBody, SealedReport } from '../contract/generated/types.js';
 import { validateContainerState, validateHostFacts } from '../contract/generated/validators-records.js';
 import { planIntact, type AdmittedPlan } from '../core/plan-hash.js';
 import { BvisorError } from '../contract/errors.js';
@@ -537,6 +537,40 @@ export function killContainer(root: string, id: string, signal: string, all: boo
 }
 
 const SIGNALS_SENT = 'signals.json';
+const LIMITS_UPDATED = 'limits-updated.json';
+type LimitUpdate = NonNullable<ReportBody['limitsUpdated']>[number];
+
+/** The limits update wrote to the container's cgroups, in order ([] when none, or when the record
+ * is not one: a torn or edited file is not taken for evidence). */
+export function limitsUpdatedIn(dir: string): LimitUpdate[] {
+  const text = textOrNull(join(dir, LIMITS_UPDATED));
+  if (text === null) return [];
+  try {
+    const v = JSON.parse(text) as unknown;
+    const ok = (x: unknown): x is LimitUpdate => typeof x === 'object' && x !== null && typeof (x as LimitUpdate).at === 'string' && typeof (x as LimitUpdate).file === 'string' && /^[a-z_.]+$/.test((x as LimitUpdate).file) && typeof (x as LimitUpdate).value === 'string' && (x as LimitUpdate).value.length <= 64;
+    return Array.isArray(v) && v.length <= 1024 && v.every(ok) ? v : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Records, before update writes it, a limit written to the container's cgroup file `file`, for
+ * its report (limitsUpdated): a write the record cannot take is not made (the report would show
+ * the planned limit for one no longer in force). Returns how to take it back, for a write the
+ * kernel then refuses.
+ */
+export function recordLimitUpdate(dir: string, file: string, value: string): () => void {
+  const path = join(dir, LIMITS_UPDATED);
+  const text = textOrNull(path);
+  const prev = limitsUpdatedIn(dir);
+  if (prev.length >= 1024) throw new BvisorError('BV_CONTAINER_STATE', `${basename(dir)} has had 1024 limit updates, as many as its report lists`, { hint: 'create the container again for more' });
+  writeFileAtomic(path, JSON.stringify([...prev, { at: new Date().toISOString(), file, value }]) + '\n', 0o600, 'unsynced');
+  return () => {
+    if (text === null) rmSync(path, { force: true });
+    else writeFileAtomic(path, text, 0o600, 'unsynced');
+  };
+}
 
 /**
  * Records, before it is sent, that a command of ours sends `sig` to the container's live
@@ -748,6 +782,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     }
     // A signal our kill or delete -f sent: listed, and the end it caused called a kill.
     attributeSignals(body, signalsSentTo(dir));
+    const updated = limitsUpdatedIn(dir);
+    if (updated.length) body.limitsUpdated = updated;
     // Once more, from the outcome as corrected above; the monitor's seccomp findings are in dir.
     body.denials = denialsOf(body, plan, result, wasm ? wasiSourceOf(plan, outcome) : null);
     report = sealReport(body, sha256Hex);

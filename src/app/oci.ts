@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import { alive } from '../host/proc.js';
 import type { ContainerState, HostFacts } from '../contract/generated/types.js';
-import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan } from './lifecycle.js';
+import { loadExisting, withLock, readState, derive, ourCgroups, wrongState, intactPlan, recordLimitUpdate } from './lifecycle.js';
 import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backends/linux/host/cgroups.js';
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
@@ -265,9 +265,11 @@ export function updateResources(root: string, id: string, resources: unknown): {
       if (!leaf) throw new BvisorError('BV_CGROUP_SETUP', `container ${id}: no ${controller} cgroup found among its leaves`, { hint: 'bvisor state shows whether it is still alive' });
       const file = limitFile(controller, leaf);
       const put = (name: string, text: string): void => {
+        const undo = recordLimitUpdate(dir, name, text);
         try {
           writeFileSync(join(leaf, name), text);
         } catch (e) {
+          undo();
           throw new BvisorError('BV_CGROUP_SETUP', `write ${text} to \`${join(leaf, name)}\`: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${done.length ? ` (written before it: ${done.join(', ')})` : ''}`, { hint: 'a memory limit below what the container uses now: cgroup v1 refuses it (EBUSY); v2 reclaims memory and OOM-kills the container if it cannot' });
         }
         done.push(`${join(leaf, name)}=${text}`);

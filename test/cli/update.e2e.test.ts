@@ -5,7 +5,7 @@
 // Oracles: the kernel's own cgroup files of the container's leaf (the bandwidth is quota / period,
 // sched-bwc.rst), and the exit status and code (docs/exit-codes.md: 2 usage, 7 state).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { probeBundle } from '../helpers/probe.js';
@@ -175,6 +175,13 @@ describe('bvisor update', () => {
       // The manifest's decimal M is 1000².
       expect(cli(['update', '--memory', '30M', 'u3', '--root', root]).status).toBe(0);
       expect(Number(readFileSync(memMax, 'utf8'))).toBe(Math.floor(30e6 / 4096) * 4096);
+      // The sealed report says what was written, in order (an attack found the planned limits
+      // alone there, with lower ones in force); the refused updates above wrote nothing.
+      expect(cli(['delete', '-f', 'u3', '--root', root]).status).toBe(0);
+      const updated = (cli(['report', 'u3', '--root', root, '--json']).json().body.limitsUpdated as Array<{ file: string; value: string }>).map((u) => [u.file, u.value]);
+      const mem = basename(memMax);
+      expect(updated.filter(([f]) => !f!.startsWith('cpu'))).toEqual([[mem, String(32 * 2 ** 20)], ['pids.max', '5'], [mem, '30000000']]);
+      expect(updated.filter(([f]) => f!.startsWith('cpu')).length).toBeGreaterThan(0);
     } finally {
       expect(cli(['delete', '-f', 'u3', '--root', root]).status).toBe(0);
     }

@@ -847,6 +847,16 @@ export interface ReportBody {
     ms: number;
   }[];
   /**
+   * The cgroup limits bvisor update wrote while the container lived, in order: each file (its name in the container's leaf) and the value written, at that time. Only narrower than the plan's (update refuses wider); budgets give the planned limits. Read from the container's limits-updated.json, which update writes before it writes the cgroup files (and puts back to what was written if one is refused). Absent when update wrote none.
+   *
+   * @maxItems 1024
+   */
+  limitsUpdated?: {
+    at: string;
+    file: string;
+    value: string;
+  }[];
+  /**
    * The signals bvisor's own commands sent to this container, each (command, signal) once, in the order first sent: bvisor kill (the workload; with --all, every process in its cgroups) and bvisor delete --force (SIGKILL). Read from the container's signals.json, which the command writes before it signals. Recorded only while the workload was alive. An outcome that would read failed/signal for a signal listed here, sent while the workload ran (first sent before it ended, last sent after it started), reads killed, reason kill (bvisor kill) or deleted (delete --force). Absent when none was sent.
    *
    * @maxItems 256

@@ -5946,11 +5946,12 @@ const schema114 = {};
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"limitsUpdated":0,"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
 const schema108 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
-const pattern22 = new RegExp("^SIG[A-Z0-9]+$", "u");
+const pattern23 = new RegExp("^[a-z_.]+$", "u");
+const pattern24 = new RegExp("^SIG[A-Z0-9]+$", "u");
 const schema99 = {"properties":{"expected":{"type":["string","integer","boolean","null"]},"ok":{"type":["boolean","null"]}}};
 const schema100 = {};
 
@@ -6638,7 +6639,7 @@ validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 const schema109 = {};
 const schema110 = {"properties":{"how":{"type":["string","null"]},"notObserved":{"type":["string","null"]}}};
 const schema113 = {"properties":{"kind":{"enum":["syscall","filesystem","network","spawn","budget"]},"clause":0,"what":0,"syscall":{"properties":{"strings":{"items":{"type":["string","null"]}}}},"path":{"type":["string","null"]},"port":{"type":["integer","null"]},"signal":{"type":["string","null"]},"rule":0,"errno":{"type":["string","null"]},"observedBy":0,"allow":{"type":["string","null"]},"warning":{"type":["string","null"]},"count":0,"atMs":{"type":["number","null"]},"pid":{"type":["integer","null"]}}};
-const pattern30 = new RegExp("^0x[0-9a-f]+$", "u");
+const pattern32 = new RegExp("^0x[0-9a-f]+$", "u");
 
 function validate76(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -7332,7 +7333,7 @@ const len1 = data22.length;
 for(let i1=0; i1<len1; i1++){
 let data23 = data22[i1];
 if(typeof data23 === "string"){
-if(!pattern30.test(data23)){
+if(!pattern32.test(data23)){
 const err59 = {instancePath:instancePath+"/items/" + i0+"/syscall/args/" + i1,schemaPath:"#/$defs/Denial/properties/syscall/properties/args/items/pattern",keyword:"pattern",params:{pattern: "^0x[0-9a-f]+$"},message:"must match pattern \""+"^0x[0-9a-f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
@@ -9159,11 +9160,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data.signalsSent !== undefined){
-let data57 = data.signalsSent;
+if(data.limitsUpdated !== undefined){
+let data57 = data.limitsUpdated;
 if(Array.isArray(data57)){
-if(data57.length > 256){
-const err123 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(data57.length > 1024){
+const err123 = {instancePath:instancePath+"/limitsUpdated",schemaPath:"#/properties/limitsUpdated/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -9176,8 +9177,8 @@ const len4 = data57.length;
 for(let i4=0; i4<len4; i4++){
 let data58 = data57[i4];
 if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.by === undefined){
-const err124 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
+if(data58.at === undefined){
+const err124 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -9186,8 +9187,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data58.signal === undefined){
-const err125 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+if(data58.file === undefined){
+const err125 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -9196,8 +9197,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data58.count === undefined){
-const err126 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+if(data58.value === undefined){
+const err126 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -9206,8 +9207,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data58.firstAt === undefined){
-const err127 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
+for(const key11 in data58){
+if(!(((key11 === "at") || (key11 === "file")) || (key11 === "value"))){
+const err127 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -9216,8 +9218,12 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data58.lastAt === undefined){
-const err128 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
+}
+if(data58.at !== undefined){
+let data59 = data58.at;
+if(typeof data59 === "string"){
+if(!pattern13.test(data59)){
+const err128 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/at",schemaPath:"#/properties/limitsUpdated/items/properties/at/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -9226,9 +9232,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-for(const key11 in data58){
-if(!(((((key11 === "by") || (key11 === "signal")) || (key11 === "count")) || (key11 === "firstAt")) || (key11 === "lastAt"))){
-const err129 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+else {
+const err129 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/at",schemaPath:"#/properties/limitsUpdated/items/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -9238,10 +9244,11 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data58.by !== undefined){
-let data59 = data58.by;
-if(typeof data59 !== "string"){
-const err130 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.file !== undefined){
+let data60 = data58.file;
+if(typeof data60 === "string"){
+if(!pattern23.test(data60)){
+const err130 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/file",schemaPath:"#/properties/limitsUpdated/items/properties/file/pattern",keyword:"pattern",params:{pattern: "^[a-z_.]+$"},message:"must match pattern \""+"^[a-z_.]+$"+"\""};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -9250,8 +9257,9 @@ vErrors.push(err130);
 }
 errors++;
 }
-if(!(((data59 === "kill") || (data59 === "kill --all")) || (data59 === "delete --force"))){
-const err131 = {instancePath:instancePath+"/signalsSent/" + i4+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err131 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/file",schemaPath:"#/properties/limitsUpdated/items/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -9261,11 +9269,11 @@ vErrors.push(err131);
 errors++;
 }
 }
-if(data58.signal !== undefined){
-let data60 = data58.signal;
-if(typeof data60 === "string"){
-if(!pattern22.test(data60)){
-const err132 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
+if(data58.value !== undefined){
+let data61 = data58.value;
+if(typeof data61 === "string"){
+if(func2(data61) > 64){
+const err132 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/value",schemaPath:"#/properties/limitsUpdated/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -9276,7 +9284,7 @@ errors++;
 }
 }
 else {
-const err133 = {instancePath:instancePath+"/signalsSent/" + i4+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err133 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/value",schemaPath:"#/properties/limitsUpdated/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -9286,10 +9294,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data58.count !== undefined){
-let data61 = data58.count;
-if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
-const err134 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err134 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -9298,9 +9305,10 @@ vErrors.push(err134);
 }
 errors++;
 }
-if((typeof data61 == "number") && (isFinite(data61))){
-if(data61 < 1 || isNaN(data61)){
-const err135 = {instancePath:instancePath+"/signalsSent/" + i4+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/limitsUpdated",schemaPath:"#/properties/limitsUpdated/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -9310,12 +9318,11 @@ vErrors.push(err135);
 errors++;
 }
 }
-}
-if(data58.firstAt !== undefined){
-let data62 = data58.firstAt;
-if(typeof data62 === "string"){
-if(!pattern13.test(data62)){
-const err136 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(data.signalsSent !== undefined){
+let data62 = data.signalsSent;
+if(Array.isArray(data62)){
+if(data62.length > 256){
+const err136 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -9324,9 +9331,12 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-else {
-const err137 = {instancePath:instancePath+"/signalsSent/" + i4+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len5 = data62.length;
+for(let i5=0; i5<len5; i5++){
+let data63 = data62[i5];
+if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
+if(data63.by === undefined){
+const err137 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -9335,12 +9345,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-if(data58.lastAt !== undefined){
-let data63 = data58.lastAt;
-if(typeof data63 === "string"){
-if(!pattern13.test(data63)){
-const err138 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(data63.signal === undefined){
+const err138 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -9349,9 +9355,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-}
-else {
-const err139 = {instancePath:instancePath+"/signalsSent/" + i4+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data63.count === undefined){
+const err139 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -9360,10 +9365,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-}
-else {
-const err140 = {instancePath:instancePath+"/signalsSent/" + i4,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data63.firstAt === undefined){
+const err140 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -9372,10 +9375,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-}
-else {
-const err141 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data63.lastAt === undefined){
+const err141 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -9384,12 +9385,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-}
-if(data.artifacts !== undefined){
-let data64 = data.artifacts;
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(data64.quarantine === undefined){
-const err142 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+for(const key12 in data63){
+if(!(((((key12 === "by") || (key12 === "signal")) || (key12 === "count")) || (key12 === "firstAt")) || (key12 === "lastAt"))){
+const err142 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -9398,8 +9396,11 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data64.commit === undefined){
-const err143 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+}
+if(data63.by !== undefined){
+let data64 = data63.by;
+if(typeof data64 !== "string"){
+const err143 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -9408,8 +9409,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data64.to === undefined){
-const err144 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(!(((data64 === "kill") || (data64 === "kill --all")) || (data64 === "delete --force"))){
+const err144 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -9418,8 +9419,12 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data64.items === undefined){
-const err145 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+}
+if(data63.signal !== undefined){
+let data65 = data63.signal;
+if(typeof data65 === "string"){
+if(!pattern24.test(data65)){
+const err145 = {instancePath:instancePath+"/signalsSent/" + i5+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -9428,8 +9433,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(data64.refused === undefined){
-const err146 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
+}
+else {
+const err146 = {instancePath:instancePath+"/signalsSent/" + i5+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -9438,8 +9444,11 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(data64.truncated === undefined){
-const err147 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+}
+if(data63.count !== undefined){
+let data66 = data63.count;
+if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
+const err147 = {instancePath:instancePath+"/signalsSent/" + i5+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -9448,9 +9457,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-for(const key12 in data64){
-if(!(((((((key12 === "quarantine") || (key12 === "commit")) || (key12 === "to")) || (key12 === "toFrom")) || (key12 === "items")) || (key12 === "refused")) || (key12 === "truncated"))){
-const err148 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if((typeof data66 == "number") && (isFinite(data66))){
+if(data66 < 1 || isNaN(data66)){
+const err148 = {instancePath:instancePath+"/signalsSent/" + i5+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -9460,9 +9469,12 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data64.quarantine !== undefined){
-if(typeof data64.quarantine !== "string"){
-const err149 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data63.firstAt !== undefined){
+let data67 = data63.firstAt;
+if(typeof data67 === "string"){
+if(!pattern13.test(data67)){
+const err149 = {instancePath:instancePath+"/signalsSent/" + i5+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -9472,10 +9484,8 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data64.commit !== undefined){
-let data66 = data64.commit;
-if(typeof data66 !== "string"){
-const err150 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err150 = {instancePath:instancePath+"/signalsSent/" + i5+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -9484,8 +9494,12 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(!((data66 === "manual") || (data66 === "on-success"))){
-const err151 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema108.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data63.lastAt !== undefined){
+let data68 = data63.lastAt;
+if(typeof data68 === "string"){
+if(!pattern13.test(data68)){
+const err151 = {instancePath:instancePath+"/signalsSent/" + i5+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -9495,10 +9509,8 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data64.to !== undefined){
-let data67 = data64.to;
-if((typeof data67 !== "string") && (data67 !== null)){
-const err152 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema108.properties.to.type},message:"must be string,null"};
+else {
+const err152 = {instancePath:instancePath+"/signalsSent/" + i5+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -9508,10 +9520,9 @@ vErrors.push(err152);
 errors++;
 }
 }
-if(data64.toFrom !== undefined){
-let data68 = data64.toFrom;
-if((typeof data68 !== "string") && (data68 !== null)){
-const err153 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema108.properties.toFrom.type},message:"must be string,null"};
+}
+else {
+const err153 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -9520,8 +9531,10 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(!(((data68 === "bundle") || (data68 === "caller")) || (data68 === null))){
-const err154 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema108.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err154 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -9531,15 +9544,11 @@ vErrors.push(err154);
 errors++;
 }
 }
-if(data64.items !== undefined){
-let data69 = data64.items;
-if(Array.isArray(data69)){
-const len5 = data69.length;
-for(let i5=0; i5<len5; i5++){
-let data70 = data69[i5];
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.id === undefined){
-const err155 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data.artifacts !== undefined){
+let data69 = data.artifacts;
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+if(data69.quarantine === undefined){
+const err155 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -9548,8 +9557,8 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(data70.path === undefined){
-const err156 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data69.commit === undefined){
+const err156 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -9558,8 +9567,8 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(data70.size === undefined){
-const err157 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data69.to === undefined){
+const err157 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -9568,8 +9577,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data70.sha256 === undefined){
-const err158 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+if(data69.items === undefined){
+const err158 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -9578,8 +9587,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data70.mode === undefined){
-const err159 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data69.refused === undefined){
+const err159 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -9588,9 +9597,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-for(const key13 in data70){
-if(!(((((key13 === "id") || (key13 === "path")) || (key13 === "size")) || (key13 === "sha256")) || (key13 === "mode"))){
-const err160 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data69.truncated === undefined){
+const err160 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -9599,12 +9607,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-if(data70.id !== undefined){
-let data71 = data70.id;
-if(typeof data71 === "string"){
-if(!pattern12.test(data71)){
-const err161 = {instancePath:instancePath+"/artifacts/items/" + i5+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+for(const key13 in data69){
+if(!(((((((key13 === "quarantine") || (key13 === "commit")) || (key13 === "to")) || (key13 === "toFrom")) || (key13 === "items")) || (key13 === "refused")) || (key13 === "truncated"))){
+const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -9614,8 +9619,9 @@ vErrors.push(err161);
 errors++;
 }
 }
-else {
-const err162 = {instancePath:instancePath+"/artifacts/items/" + i5+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data69.quarantine !== undefined){
+if(typeof data69.quarantine !== "string"){
+const err162 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -9625,9 +9631,10 @@ vErrors.push(err162);
 errors++;
 }
 }
-if(data70.path !== undefined){
-if(typeof data70.path !== "string"){
-const err163 = {instancePath:instancePath+"/artifacts/items/" + i5+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data69.commit !== undefined){
+let data71 = data69.commit;
+if(typeof data71 !== "string"){
+const err163 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -9636,11 +9643,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-if(data70.size !== undefined){
-let data73 = data70.size;
-if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
-const err164 = {instancePath:instancePath+"/artifacts/items/" + i5+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data71 === "manual") || (data71 === "on-success"))){
+const err164 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema108.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -9649,9 +9653,11 @@ vErrors.push(err164);
 }
 errors++;
 }
-if((typeof data73 == "number") && (isFinite(data73))){
-if(data73 < 0 || isNaN(data73)){
-const err165 = {instancePath:instancePath+"/artifacts/items/" + i5+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data69.to !== undefined){
+let data72 = data69.to;
+if((typeof data72 !== "string") && (data72 !== null)){
+const err165 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema108.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -9661,12 +9667,10 @@ vErrors.push(err165);
 errors++;
 }
 }
-}
-if(data70.sha256 !== undefined){
-let data74 = data70.sha256;
-if(typeof data74 === "string"){
-if(!pattern14.test(data74)){
-const err166 = {instancePath:instancePath+"/artifacts/items/" + i5+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data69.toFrom !== undefined){
+let data73 = data69.toFrom;
+if((typeof data73 !== "string") && (data73 !== null)){
+const err166 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema108.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -9675,9 +9679,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-else {
-const err167 = {instancePath:instancePath+"/artifacts/items/" + i5+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data73 === "bundle") || (data73 === "caller")) || (data73 === null))){
+const err167 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema108.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -9687,10 +9690,15 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data70.mode !== undefined){
-let data75 = data70.mode;
-if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
-const err168 = {instancePath:instancePath+"/artifacts/items/" + i5+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data69.items !== undefined){
+let data74 = data69.items;
+if(Array.isArray(data74)){
+const len6 = data74.length;
+for(let i6=0; i6<len6; i6++){
+let data75 = data74[i6];
+if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
+if(data75.id === undefined){
+const err168 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -9699,9 +9707,8 @@ vErrors.push(err168);
 }
 errors++;
 }
-if((typeof data75 == "number") && (isFinite(data75))){
-if(data75 < 0 || isNaN(data75)){
-const err169 = {instancePath:instancePath+"/artifacts/items/" + i5+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data75.path === undefined){
+const err169 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -9710,11 +9717,8 @@ vErrors.push(err169);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err170 = {instancePath:instancePath+"/artifacts/items/" + i5,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data75.size === undefined){
+const err170 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -9723,10 +9727,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-}
-else {
-const err171 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data75.sha256 === undefined){
+const err171 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -9735,16 +9737,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-if(data64.refused !== undefined){
-let data76 = data64.refused;
-if(Array.isArray(data76)){
-const len6 = data76.length;
-for(let i6=0; i6<len6; i6++){
-let data77 = data76[i6];
-if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-if(data77.path === undefined){
-const err172 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data75.mode === undefined){
+const err172 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -9753,8 +9747,9 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data77.reason === undefined){
-const err173 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+for(const key14 in data75){
+if(!(((((key14 === "id") || (key14 === "path")) || (key14 === "size")) || (key14 === "sha256")) || (key14 === "mode"))){
+const err173 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -9763,9 +9758,12 @@ vErrors.push(err173);
 }
 errors++;
 }
-for(const key14 in data77){
-if(!((key14 === "path") || (key14 === "reason"))){
-const err174 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data75.id !== undefined){
+let data76 = data75.id;
+if(typeof data76 === "string"){
+if(!pattern12.test(data76)){
+const err174 = {instancePath:instancePath+"/artifacts/items/" + i6+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -9775,9 +9773,8 @@ vErrors.push(err174);
 errors++;
 }
 }
-if(data77.path !== undefined){
-if(typeof data77.path !== "string"){
-const err175 = {instancePath:instancePath+"/artifacts/refused/" + i6+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err175 = {instancePath:instancePath+"/artifacts/items/" + i6+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -9787,9 +9784,9 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data77.reason !== undefined){
-if(typeof data77.reason !== "string"){
-const err176 = {instancePath:instancePath+"/artifacts/refused/" + i6+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data75.path !== undefined){
+if(typeof data75.path !== "string"){
+const err176 = {instancePath:instancePath+"/artifacts/items/" + i6+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -9799,9 +9796,10 @@ vErrors.push(err176);
 errors++;
 }
 }
-}
-else {
-const err177 = {instancePath:instancePath+"/artifacts/refused/" + i6,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data75.size !== undefined){
+let data78 = data75.size;
+if(!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))){
+const err177 = {instancePath:instancePath+"/artifacts/items/" + i6+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -9810,10 +9808,9 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-}
-else {
-const err178 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data78 == "number") && (isFinite(data78))){
+if(data78 < 0 || isNaN(data78)){
+const err178 = {instancePath:instancePath+"/artifacts/items/" + i6+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -9823,9 +9820,12 @@ vErrors.push(err178);
 errors++;
 }
 }
-if(data64.truncated !== undefined){
-if(typeof data64.truncated !== "boolean"){
-const err179 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data75.sha256 !== undefined){
+let data79 = data75.sha256;
+if(typeof data79 === "string"){
+if(!pattern14.test(data79)){
+const err179 = {instancePath:instancePath+"/artifacts/items/" + i6+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -9835,9 +9835,8 @@ vErrors.push(err179);
 errors++;
 }
 }
-}
 else {
-const err180 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err180 = {instancePath:instancePath+"/artifacts/items/" + i6+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -9847,15 +9846,10 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data81 = data.fsDelta;
-if(Array.isArray(data81)){
-const len7 = data81.length;
-for(let i7=0; i7<len7; i7++){
-let data82 = data81[i7];
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-if(data82.clause === undefined){
-const err181 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data75.mode !== undefined){
+let data80 = data75.mode;
+if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
+const err181 = {instancePath:instancePath+"/artifacts/items/" + i6+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -9864,8 +9858,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data82.path === undefined){
-const err182 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 < 0 || isNaN(data80)){
+const err182 = {instancePath:instancePath+"/artifacts/items/" + i6+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -9874,8 +9869,11 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(data82.notObserved === undefined){
-const err183 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+}
+}
+else {
+const err183 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -9884,8 +9882,10 @@ vErrors.push(err183);
 }
 errors++;
 }
-if(data82.created === undefined){
-const err184 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+}
+}
+else {
+const err184 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -9894,8 +9894,16 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data82.modified === undefined){
-const err185 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+}
+if(data69.refused !== undefined){
+let data81 = data69.refused;
+if(Array.isArray(data81)){
+const len7 = data81.length;
+for(let i7=0; i7<len7; i7++){
+let data82 = data81[i7];
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.path === undefined){
+const err185 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -9904,8 +9912,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data82.deleted === undefined){
-const err186 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+if(data82.reason === undefined){
+const err186 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -9915,8 +9923,8 @@ vErrors.push(err186);
 errors++;
 }
 for(const key15 in data82){
-if(!((((((key15 === "clause") || (key15 === "path")) || (key15 === "notObserved")) || (key15 === "created")) || (key15 === "modified")) || (key15 === "deleted"))){
-const err187 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(!((key15 === "path") || (key15 === "reason"))){
+const err187 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -9926,9 +9934,9 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data82.clause !== undefined){
-if(typeof data82.clause !== "string"){
-const err188 = {instancePath:instancePath+"/fsDelta/" + i7+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.path !== undefined){
+if(typeof data82.path !== "string"){
+const err188 = {instancePath:instancePath+"/artifacts/refused/" + i7+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -9938,9 +9946,9 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data82.path !== undefined){
-if(typeof data82.path !== "string"){
-const err189 = {instancePath:instancePath+"/fsDelta/" + i7+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.reason !== undefined){
+if(typeof data82.reason !== "string"){
+const err189 = {instancePath:instancePath+"/artifacts/refused/" + i7+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -9950,10 +9958,9 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data82.notObserved !== undefined){
-let data85 = data82.notObserved;
-if((typeof data85 !== "string") && (data85 !== null)){
-const err190 = {instancePath:instancePath+"/fsDelta/" + i7+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+}
+else {
+const err190 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -9963,15 +9970,9 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data82.created !== undefined){
-let data86 = data82.created;
-if(Array.isArray(data86)){
-const len8 = data86.length;
-for(let i8=0; i8<len8; i8++){
-let data87 = data86[i8];
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-if(data87.path === undefined){
-const err191 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err191 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -9980,8 +9981,10 @@ vErrors.push(err191);
 }
 errors++;
 }
-if(data87.kind === undefined){
-const err192 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data69.truncated !== undefined){
+if(typeof data69.truncated !== "boolean"){
+const err192 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -9990,8 +9993,10 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(data87.size === undefined){
-const err193 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+}
+else {
+const err193 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -10000,9 +10005,16 @@ vErrors.push(err193);
 }
 errors++;
 }
-for(const key16 in data87){
-if(!((((key16 === "path") || (key16 === "kind")) || (key16 === "size")) || (key16 === "sha256"))){
-const err194 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+if(data.fsDelta !== undefined){
+let data86 = data.fsDelta;
+if(Array.isArray(data86)){
+const len8 = data86.length;
+for(let i8=0; i8<len8; i8++){
+let data87 = data86[i8];
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.clause === undefined){
+const err194 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -10011,10 +10023,8 @@ vErrors.push(err194);
 }
 errors++;
 }
-}
-if(data87.path !== undefined){
-if(typeof data87.path !== "string"){
-const err195 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data87.path === undefined){
+const err195 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -10023,11 +10033,8 @@ vErrors.push(err195);
 }
 errors++;
 }
-}
-if(data87.kind !== undefined){
-let data89 = data87.kind;
-if(typeof data89 !== "string"){
-const err196 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data87.notObserved === undefined){
+const err196 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -10036,8 +10043,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(!((((data89 === "file") || (data89 === "dir")) || (data89 === "link")) || (data89 === "other"))){
-const err197 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data87.created === undefined){
+const err197 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -10046,11 +10053,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-}
-if(data87.size !== undefined){
-let data90 = data87.size;
-if(!(((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90))) && (isFinite(data90)))){
-const err198 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data87.modified === undefined){
+const err198 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -10059,9 +10063,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-if((typeof data90 == "number") && (isFinite(data90))){
-if(data90 < 0 || isNaN(data90)){
-const err199 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data87.deleted === undefined){
+const err199 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -10070,12 +10073,9 @@ vErrors.push(err199);
 }
 errors++;
 }
-}
-}
-if(data87.sha256 !== undefined){
-let data91 = data87.sha256;
-if((typeof data91 !== "string") && (data91 !== null)){
-const err200 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+for(const key16 in data87){
+if(!((((((key16 === "clause") || (key16 === "path")) || (key16 === "notObserved")) || (key16 === "created")) || (key16 === "modified")) || (key16 === "deleted"))){
+const err200 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -10085,9 +10085,9 @@ vErrors.push(err200);
 errors++;
 }
 }
-}
-else {
-const err201 = {instancePath:instancePath+"/fsDelta/" + i7+"/created/" + i8,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data87.clause !== undefined){
+if(typeof data87.clause !== "string"){
+const err201 = {instancePath:instancePath+"/fsDelta/" + i8+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -10097,9 +10097,9 @@ vErrors.push(err201);
 errors++;
 }
 }
-}
-else {
-const err202 = {instancePath:instancePath+"/fsDelta/" + i7+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data87.path !== undefined){
+if(typeof data87.path !== "string"){
+const err202 = {instancePath:instancePath+"/fsDelta/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -10109,15 +10109,10 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data82.modified !== undefined){
-let data92 = data82.modified;
-if(Array.isArray(data92)){
-const len9 = data92.length;
-for(let i9=0; i9<len9; i9++){
-let data93 = data92[i9];
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-if(data93.path === undefined){
-const err203 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data87.notObserved !== undefined){
+let data90 = data87.notObserved;
+if((typeof data90 !== "string") && (data90 !== null)){
+const err203 = {instancePath:instancePath+"/fsDelta/" + i8+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -10126,8 +10121,16 @@ vErrors.push(err203);
 }
 errors++;
 }
-if(data93.kind === undefined){
-const err204 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data87.created !== undefined){
+let data91 = data87.created;
+if(Array.isArray(data91)){
+const len9 = data91.length;
+for(let i9=0; i9<len9; i9++){
+let data92 = data91[i9];
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(data92.path === undefined){
+const err204 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -10136,8 +10139,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(data93.size === undefined){
-const err205 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data92.kind === undefined){
+const err205 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -10146,9 +10149,8 @@ vErrors.push(err205);
 }
 errors++;
 }
-for(const key17 in data93){
-if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
-const err206 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data92.size === undefined){
+const err206 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -10157,10 +10159,9 @@ vErrors.push(err206);
 }
 errors++;
 }
-}
-if(data93.path !== undefined){
-if(typeof data93.path !== "string"){
-const err207 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key17 in data92){
+if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
+const err207 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -10170,10 +10171,9 @@ vErrors.push(err207);
 errors++;
 }
 }
-if(data93.kind !== undefined){
-let data95 = data93.kind;
-if(typeof data95 !== "string"){
-const err208 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data92.path !== undefined){
+if(typeof data92.path !== "string"){
+const err208 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -10182,8 +10182,11 @@ vErrors.push(err208);
 }
 errors++;
 }
-if(!((((data95 === "file") || (data95 === "dir")) || (data95 === "link")) || (data95 === "other"))){
-const err209 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data92.kind !== undefined){
+let data94 = data92.kind;
+if(typeof data94 !== "string"){
+const err209 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -10192,11 +10195,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-}
-if(data93.size !== undefined){
-let data96 = data93.size;
-if(!(((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96))) && (isFinite(data96)))){
-const err210 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((((data94 === "file") || (data94 === "dir")) || (data94 === "link")) || (data94 === "other"))){
+const err210 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -10205,9 +10205,11 @@ vErrors.push(err210);
 }
 errors++;
 }
-if((typeof data96 == "number") && (isFinite(data96))){
-if(data96 < 0 || isNaN(data96)){
-const err211 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data92.size !== undefined){
+let data95 = data92.size;
+if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
+const err211 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -10216,12 +10218,9 @@ vErrors.push(err211);
 }
 errors++;
 }
-}
-}
-if(data93.sha256 !== undefined){
-let data97 = data93.sha256;
-if((typeof data97 !== "string") && (data97 !== null)){
-const err212 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if((typeof data95 == "number") && (isFinite(data95))){
+if(data95 < 0 || isNaN(data95)){
+const err212 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -10232,8 +10231,10 @@ errors++;
 }
 }
 }
-else {
-const err213 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified/" + i9,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data92.sha256 !== undefined){
+let data96 = data92.sha256;
+if((typeof data96 !== "string") && (data96 !== null)){
+const err213 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -10245,7 +10246,7 @@ errors++;
 }
 }
 else {
-const err214 = {instancePath:instancePath+"/fsDelta/" + i7+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err214 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -10255,15 +10256,9 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data82.deleted !== undefined){
-let data98 = data82.deleted;
-if(Array.isArray(data98)){
-const len10 = data98.length;
-for(let i10=0; i10<len10; i10++){
-let data99 = data98[i10];
-if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
-if(data99.path === undefined){
-const err215 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err215 = {instancePath:instancePath+"/fsDelta/" + i8+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -10272,8 +10267,16 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(data99.kind === undefined){
-const err216 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data87.modified !== undefined){
+let data97 = data87.modified;
+if(Array.isArray(data97)){
+const len10 = data97.length;
+for(let i10=0; i10<len10; i10++){
+let data98 = data97[i10];
+if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
+if(data98.path === undefined){
+const err216 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -10282,8 +10285,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(data99.size === undefined){
-const err217 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(data98.kind === undefined){
+const err217 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -10292,9 +10295,8 @@ vErrors.push(err217);
 }
 errors++;
 }
-for(const key18 in data99){
-if(!((((key18 === "path") || (key18 === "kind")) || (key18 === "size")) || (key18 === "sha256"))){
-const err218 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data98.size === undefined){
+const err218 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -10303,10 +10305,9 @@ vErrors.push(err218);
 }
 errors++;
 }
-}
-if(data99.path !== undefined){
-if(typeof data99.path !== "string"){
-const err219 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key18 in data98){
+if(!((((key18 === "path") || (key18 === "kind")) || (key18 === "size")) || (key18 === "sha256"))){
+const err219 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -10316,10 +10317,9 @@ vErrors.push(err219);
 errors++;
 }
 }
-if(data99.kind !== undefined){
-let data101 = data99.kind;
-if(typeof data101 !== "string"){
-const err220 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data98.path !== undefined){
+if(typeof data98.path !== "string"){
+const err220 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -10328,8 +10328,11 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(!((((data101 === "file") || (data101 === "dir")) || (data101 === "link")) || (data101 === "other"))){
-const err221 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data98.kind !== undefined){
+let data100 = data98.kind;
+if(typeof data100 !== "string"){
+const err221 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -10338,11 +10341,8 @@ vErrors.push(err221);
 }
 errors++;
 }
-}
-if(data99.size !== undefined){
-let data102 = data99.size;
-if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
-const err222 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((((data100 === "file") || (data100 === "dir")) || (data100 === "link")) || (data100 === "other"))){
+const err222 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -10351,9 +10351,11 @@ vErrors.push(err222);
 }
 errors++;
 }
-if((typeof data102 == "number") && (isFinite(data102))){
-if(data102 < 0 || isNaN(data102)){
-const err223 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data98.size !== undefined){
+let data101 = data98.size;
+if(!(((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101))) && (isFinite(data101)))){
+const err223 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -10362,12 +10364,9 @@ vErrors.push(err223);
 }
 errors++;
 }
-}
-}
-if(data99.sha256 !== undefined){
-let data103 = data99.sha256;
-if((typeof data103 !== "string") && (data103 !== null)){
-const err224 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if((typeof data101 == "number") && (isFinite(data101))){
+if(data101 < 0 || isNaN(data101)){
+const err224 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -10378,8 +10377,10 @@ errors++;
 }
 }
 }
-else {
-const err225 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted/" + i10,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data98.sha256 !== undefined){
+let data102 = data98.sha256;
+if((typeof data102 !== "string") && (data102 !== null)){
+const err225 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -10391,7 +10392,7 @@ errors++;
 }
 }
 else {
-const err226 = {instancePath:instancePath+"/fsDelta/" + i7+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err226 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -10403,7 +10404,7 @@ errors++;
 }
 }
 else {
-const err227 = {instancePath:instancePath+"/fsDelta/" + i7,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err227 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -10413,14 +10414,172 @@ vErrors.push(err227);
 errors++;
 }
 }
-}
-else {
-const err228 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data87.deleted !== undefined){
+let data103 = data87.deleted;
+if(Array.isArray(data103)){
+const len11 = data103.length;
+for(let i11=0; i11<len11; i11++){
+let data104 = data103[i11];
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+if(data104.path === undefined){
+const err228 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err228];
 }
 else {
 vErrors.push(err228);
+}
+errors++;
+}
+if(data104.kind === undefined){
+const err229 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err229];
+}
+else {
+vErrors.push(err229);
+}
+errors++;
+}
+if(data104.size === undefined){
+const err230 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+if(vErrors === null){
+vErrors = [err230];
+}
+else {
+vErrors.push(err230);
+}
+errors++;
+}
+for(const key19 in data104){
+if(!((((key19 === "path") || (key19 === "kind")) || (key19 === "size")) || (key19 === "sha256"))){
+const err231 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err231];
+}
+else {
+vErrors.push(err231);
+}
+errors++;
+}
+}
+if(data104.path !== undefined){
+if(typeof data104.path !== "string"){
+const err232 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err232];
+}
+else {
+vErrors.push(err232);
+}
+errors++;
+}
+}
+if(data104.kind !== undefined){
+let data106 = data104.kind;
+if(typeof data106 !== "string"){
+const err233 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err233];
+}
+else {
+vErrors.push(err233);
+}
+errors++;
+}
+if(!((((data106 === "file") || (data106 === "dir")) || (data106 === "link")) || (data106 === "other"))){
+const err234 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err234];
+}
+else {
+vErrors.push(err234);
+}
+errors++;
+}
+}
+if(data104.size !== undefined){
+let data107 = data104.size;
+if(!(((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107))) && (isFinite(data107)))){
+const err235 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err235];
+}
+else {
+vErrors.push(err235);
+}
+errors++;
+}
+if((typeof data107 == "number") && (isFinite(data107))){
+if(data107 < 0 || isNaN(data107)){
+const err236 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err236];
+}
+else {
+vErrors.push(err236);
+}
+errors++;
+}
+}
+}
+if(data104.sha256 !== undefined){
+let data108 = data104.sha256;
+if((typeof data108 !== "string") && (data108 !== null)){
+const err237 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err237];
+}
+else {
+vErrors.push(err237);
+}
+errors++;
+}
+}
+}
+else {
+const err238 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err238];
+}
+else {
+vErrors.push(err238);
+}
+errors++;
+}
+}
+}
+else {
+const err239 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err239];
+}
+else {
+vErrors.push(err239);
+}
+errors++;
+}
+}
+}
+else {
+const err240 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err240];
+}
+else {
+vErrors.push(err240);
+}
+errors++;
+}
+}
+}
+else {
+const err241 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err241];
+}
+else {
+vErrors.push(err241);
 }
 errors++;
 }
@@ -10433,12 +10592,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err229 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err242 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err229];
+vErrors = [err242];
 }
 else {
-vErrors.push(err229);
+vErrors.push(err242);
 }
 errors++;
 }
@@ -10957,11 +11116,11 @@ validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 const schema115 = {};
 const schema116 = {};
-const pattern37 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
+const pattern39 = new RegExp("^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$", "u");
 const schema117 = {"properties":{"kind":0,"runId":0,"containerId":0,"releasedBy":{"enum":["run","start"]},"backend":{"enum":["linux","wasm"]},"planHash":0,"stateRoot":0,"cgroupDirs":0,"ociLeaf":{"type":["string","null"]},"supervisor":0,"monitor":0,"workload":0}};
 const schema118 = {};
 const schema119 = {"type":["string","null"]};
-const pattern38 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
+const pattern40 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$", "u");
 const schema120 = {};
 const schema122 = {};
 
@@ -11241,7 +11400,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern38.test(data1)){
+if(!pattern40.test(data1)){
 const err13 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -11604,7 +11763,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern38.test(data1)){
+if(!pattern40.test(data1)){
 const err7 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -12035,7 +12194,7 @@ errors++;
 if(data.runId !== undefined){
 let data1 = data.runId;
 if(typeof data1 === "string"){
-if(!pattern38.test(data1)){
+if(!pattern40.test(data1)){
 const err8 = {instancePath:instancePath+"/runId",schemaPath:"#/$defs/RunId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -12724,7 +12883,7 @@ errors++;
 if(data7.savedAs !== undefined){
 let data11 = data7.savedAs;
 if(typeof data11 === "string"){
-if(!pattern37.test(data11)){
+if(!pattern39.test(data11)){
 const err34 = {instancePath:instancePath+"/event/truncated/savedAs",schemaPath:"#/$defs/JournalRepair/properties/truncated/oneOf/1/properties/savedAs/pattern",keyword:"pattern",params:{pattern: "^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"},message:"must match pattern \""+"^journal\\.jsonl\\.torn-[0-9]+-[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
@@ -14587,7 +14746,7 @@ const schema151 = {};
 const schema152 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","device","symlink","mask","readonly","devpts","mqueue","sysfs","cgroup2"]}}};
 const schema153 = {};
 const schema156 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
-const pattern53 = new RegExp("^[0-9]+$", "u");
+const pattern55 = new RegExp("^[0-9]+$", "u");
 const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -15734,7 +15893,7 @@ errors++;
 if(data46.dev !== undefined){
 let data48 = data46.dev;
 if(typeof data48 === "string"){
-if(!pattern53.test(data48)){
+if(!pattern55.test(data48)){
 const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
@@ -15759,7 +15918,7 @@ errors++;
 if(data46.ino !== undefined){
 let data49 = data46.ino;
 if(typeof data49 === "string"){
-if(!pattern53.test(data49)){
+if(!pattern55.test(data49)){
 const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
@@ -16296,7 +16455,7 @@ errors++;
 if(data0.dev !== undefined){
 let data9 = data0.dev;
 if(typeof data9 === "string"){
-if(!pattern53.test(data9)){
+if(!pattern55.test(data9)){
 const err42 = {instancePath:instancePath+"/workload/dev",schemaPath:"#/properties/workload/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
@@ -16321,7 +16480,7 @@ errors++;
 if(data0.ino !== undefined){
 let data10 = data0.ino;
 if(typeof data10 === "string"){
-if(!pattern53.test(data10)){
+if(!pattern55.test(data10)){
 const err44 = {instancePath:instancePath+"/workload/ino",schemaPath:"#/properties/workload/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -16712,7 +16871,7 @@ errors++;
 if(data18.dev !== undefined){
 let data28 = data18.dev;
 if(typeof data28 === "string"){
-if(!pattern53.test(data28)){
+if(!pattern55.test(data28)){
 const err77 = {instancePath:instancePath+"/filesystem/" + i2+"/dev",schemaPath:"#/$defs/FsRule/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
@@ -16737,7 +16896,7 @@ errors++;
 if(data18.ino !== undefined){
 let data29 = data18.ino;
 if(typeof data29 === "string"){
-if(!pattern53.test(data29)){
+if(!pattern55.test(data29)){
 const err79 = {instancePath:instancePath+"/filesystem/" + i2+"/ino",schemaPath:"#/$defs/FsRule/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
@@ -18300,7 +18459,7 @@ errors++;
 if(data86.dev !== undefined){
 let data89 = data86.dev;
 if(typeof data89 === "string"){
-if(!pattern53.test(data89)){
+if(!pattern55.test(data89)){
 const err207 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
@@ -18325,7 +18484,7 @@ errors++;
 if(data86.ino !== undefined){
 let data90 = data86.ino;
 if(typeof data90 === "string"){
-if(!pattern53.test(data90)){
+if(!pattern55.test(data90)){
 const err209 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err209];
@@ -18949,7 +19108,7 @@ errors++;
 if(data106.dev !== undefined){
 let data113 = data106.dev;
 if(typeof data113 === "string"){
-if(!pattern53.test(data113)){
+if(!pattern55.test(data113)){
 const err258 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err258];
@@ -18974,7 +19133,7 @@ errors++;
 if(data106.ino !== undefined){
 let data114 = data106.ino;
 if(typeof data114 === "string"){
-if(!pattern53.test(data114)){
+if(!pattern55.test(data114)){
 const err260 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err260];
@@ -19096,7 +19255,7 @@ errors++;
 if(data115.dev !== undefined){
 let data117 = data115.dev;
 if(typeof data117 === "string"){
-if(!pattern53.test(data117)){
+if(!pattern55.test(data117)){
 const err270 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err270];
@@ -19121,7 +19280,7 @@ errors++;
 if(data115.ino !== undefined){
 let data118 = data115.ino;
 if(typeof data118 === "string"){
-if(!pattern53.test(data118)){
+if(!pattern55.test(data118)){
 const err272 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err272];
@@ -21573,7 +21732,7 @@ errors++;
 if(data2.signal !== undefined){
 let data4 = data2.signal;
 if(typeof data4 === "string"){
-if(!pattern22.test(data4)){
+if(!pattern24.test(data4)){
 const err13 = {instancePath:instancePath+"/sent/" + i0+"/signal",schemaPath:"#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err13];
