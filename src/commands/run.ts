@@ -103,8 +103,9 @@ export default class Run extends BaseCommand<typeof Run> {
     const stop = stopOnSignals();
     try {
       const s = await createContainer({ root, id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+      // What could not be undone is said (the error that led here is the one thrown).
       const undo = async (): Promise<void> => {
-        await deleteContainer(root, id, true, this.journal).catch(() => undefined);
+        await deleteContainer(root, id, true, this.journal).catch((u: unknown) => stop.write('stderr', `bvisor: ${this.rooted(`container ${id} could not be removed after run -d stopped: ${(u as Error).message}; bvisor delete -f ${id} removes it`)}\n`));
         removePidFile(pidFile);
       };
       // A signal caught while the loop did not turn (create's and start's synchronous stretches)

@@ -119,8 +119,8 @@ export interface LaunchHooks {
 export interface Detached {
   stateDir: string;
   monitorPath: string;
-  /** The caller's parent when it started (process.ppid): an OCI init is handed only to it
-   * (core/oci/engine-mode.ts). */
+  /** The process that called create, read as early as it could be (cli/caller.ts): an OCI init
+   * is handed only to it (core/oci/engine-mode.ts). */
   caller: number;
   /** Called as soon as the monitor reports the workload's pid, so the caller can record both
    * before anything else can fail (a crash from here on leaves processes to find). */
@@ -821,7 +821,6 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // manager, and its status would be lost; there the monitor keeps it as its own child
     // (spawnMonitor sees where it went, and the body is lowered again).
     const wantEngine = req.detached !== undefined && launch.oci?.engine === true;
-    let engine = wantEngine;
     const lowerFor = (engine: boolean): Uint8Array => lowerOrRefuse({
       launch,
       argv0: launch.workload.argv0,
@@ -857,7 +856,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       slots: slots.map(at),
     });
     // Lowered before the monitor starts, so a launch the shim would refuse starts nothing.
-    const body = lowerFor(engine);
+    const body = lowerFor(wantEngine);
     let monitor: Awaited<ReturnType<typeof spawnMonitor>> | null = null;
     if (req.detached) {
       // The monitor polls the watched cpu counter through a descriptor we open here.
@@ -870,7 +869,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       }
       // The config's umask reaches the workload through the monitor, which inherits ours.
       monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, (reaper) => {
-        engine = wantEngine && handToCaller({ reaper, callerAtStart: req.detached!.caller, callerNow: process.ppid });
+        const engine = wantEngine && handToCaller({ reaper, callerAtStart: req.detached!.caller, callerNow: process.ppid });
         return engine === wantEngine ? body : lowerFor(engine);
       }, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
       pid = monitor.pid;
