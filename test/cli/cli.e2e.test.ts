@@ -175,6 +175,7 @@ describe('bvisor CLI', () => {
     expect(cli(['journal', 'verfy']).stderr).toMatch(/^bvisor: error BV_USAGE: "journal verfy" is not a bvisor command\nhint: did you mean journal verify\? /);
     // A topic alone is no command either (it printed its help on stdout, exit 0, even under --json).
     expect(cli(['journal'])).toMatchObject({ status: 2, stdout: '', stderr: 'bvisor: error BV_USAGE: journal needs a command: journal verify\nhint: see bvisor journal verify --help\n' });
+    expect(cli(['journal', '--', 'verify'])).toMatchObject({ status: 2, stderr: 'bvisor: error BV_USAGE: "verify" after -- is an argument, not the command journal verify\nhint: bvisor journal verify\n' });
     const topicJson = cli(['journal', '--json']);
     expect([topicJson.status, topicJson.json().error.code, topicJson.json().error.message]).toEqual([2, 'BV_USAGE', 'journal needs a command: journal verify']);
     expect(cli(['zzzzzz']).stderr).toBe('bvisor: error BV_USAGE: "zzzzzz" is not a bvisor command\nhint: bvisor --help lists the commands\n');

@@ -19,6 +19,8 @@ export default class Journal extends BaseCommand<typeof Journal> {
   async run(): Promise<never> {
     const { argv } = await this.parse(Journal);
     const word = (argv as string[]).find((a) => !a.startsWith('-'));
+    // `bvisor journal -- verify`: after `--` a word is an argument, never a command.
+    if (word !== undefined && SUBCOMMANDS.includes(word)) throw new BvisorError('BV_USAGE', `"${word}" after -- is an argument, not the command journal ${word}`, { hint: `bvisor journal ${word}` });
     if (word === undefined) throw new BvisorError('BV_USAGE', `journal needs a command: ${SUBCOMMANDS.map((c) => `journal ${c}`).join(', ')}`, { hint: 'see bvisor journal verify --help' });
     throw new BvisorError('BV_USAGE', `"journal ${word}" is not a bvisor command`, { hint: commandsMeant(`journal ${word}`, SUBCOMMANDS.map((c) => `journal ${c}`)) });
   }
