@@ -543,7 +543,10 @@ type LimitUpdate = NonNullable<ReportBody['limitsUpdated']>[number];
 /** The limits update wrote to the container's cgroups, in order ([] when none, or when the record
  * is not one: a torn or edited file is not taken for evidence). */
 export function limitsUpdatedIn(dir: string): LimitUpdate[] {
-  const text = textOrNull(join(dir, LIMITS_UPDATED));
+  return parseLimitsUpdated(textOrNull(join(dir, LIMITS_UPDATED)));
+}
+
+function parseLimitsUpdated(text: string | null): LimitUpdate[] {
   if (text === null) return [];
   try {
     const v = JSON.parse(text) as unknown;
@@ -563,7 +566,7 @@ export function limitsUpdatedIn(dir: string): LimitUpdate[] {
 export function recordLimitUpdate(dir: string, file: string, value: string): () => void {
   const path = join(dir, LIMITS_UPDATED);
   const text = textOrNull(path);
-  const prev = limitsUpdatedIn(dir);
+  const prev = parseLimitsUpdated(text);
   if (prev.length >= 1024) throw new BvisorError('BV_CONTAINER_STATE', `${basename(dir)} has had 1024 limit updates, as many as its report lists`, { hint: 'create the container again for more' });
   writeFileAtomic(path, JSON.stringify([...prev, { at: new Date().toISOString(), file, value }]) + '\n', 0o600, 'unsynced');
   return () => {

@@ -15,8 +15,8 @@ export function checkedPidFile(file: string, root: string | null): string {
   const path = resolve(file);
   // Through the links of the root's path and the file's directory: /run/x/../bvisor, a link to it.
   const real = (p: string): string => (existsSync(p) ? realpathSync(p) : p);
-  const rel = root === null ? '..' : relative(real(resolve(root)), join(real(dirname(path)), basename(path)));
-  const inside = rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+  const rel = root === null ? null : relative(real(resolve(root)), join(real(dirname(path)), basename(path)));
+  const inside = rel !== null && (rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)));
   if (inside) throw new BvisorError('BV_USAGE', `--pid-file ${file} is inside the state root ${root}, whose files are bvisor's`, { hint: 'name a file outside the --root' });
   try {
     accessSync(dirname(path), constants.W_OK);

@@ -10,7 +10,7 @@ import { assembleDenials, budgetDenials, budgetSource, landlockForContainerMode,
 import { signalName } from '../core/signals.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { BvisorError } from '../contract/errors.js';
-import { journalPaths, newestEntry } from '../host/journal-store.js';
+import { journalPaths, newestEntries, newestEntry } from '../host/journal-store.js';
 
 export interface ReportContext {
   runId: string;
@@ -164,6 +164,14 @@ function processLimit(L: LaunchInputs): number | null {
  * The sealed report of a run (by run id) or of a container's last run (by container id), from
  * the journal under the root, the newest first. The journal is the record a host disposes by.
  */
+/**
+ * The runs of container `id` whose reports the journal holds, newest first, at most `max`: an id
+ * reused (run, then run again) leaves one report each, which `report RUN_ID` reads.
+ */
+export function reportsOfContainer(root: string, id: string, max: number): Array<{ runId: string; status: string }> {
+  return newestEntries(root, JSON.stringify(id), (x) => 'report' in x && x.report.body.containerId === id, max).flatMap((x) => ('report' in x ? [{ runId: x.report.body.runId, status: x.report.body.outcome.status }] : []));
+}
+
 export function sealedReportFor(root: string, id: string): SealedReport {
   // Read backwards and stopped at the newest match: the run asked about is usually recent.
   const e = newestEntry(root, id, (x) => 'report' in x && (x.report.body.runId === id || x.report.body.containerId === id));

@@ -1,9 +1,8 @@
 // bvisor create — set everything up and leave the workload waiting before exec.
 import { Args, Flags } from '@oclif/core';
-import { resolve } from 'node:path';
 import { isatty } from 'node:tty';
 import { BaseCommand } from '../cli/base.js';
-import { handoverFlags, handover } from '../cli/handover.js';
+import { handoverFlags, handover, launchChoices } from '../cli/handover.js';
 import { createContainer } from '../app/create.js';
 import { callerPid } from '../cli/caller.js';
 
@@ -27,7 +26,7 @@ export default class Create extends BaseCommand<typeof Create> {
 
   async run(): Promise<{ id: string; pid: number | null; status: string }> {
     const { args } = await this.parse(Create);
-    const s = await createContainer({ root: this.stateRoot, id: args.id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: this.flags['console-socket'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(this.flags['allow-hooks'] ? { allowHooks: true } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+    const s = await createContainer({ root: this.stateRoot, id: args.id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile: this.flags['pid-file'] ?? null, consoleSocket: this.flags['console-socket'] ?? null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...launchChoices(this.flags), ...(this.flags['allow-hooks'] ? { allowHooks: true } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
     this.logger.log('info', 'created', { id: args.id, pid: s.pid?.pid });
     return { id: s.id, pid: s.pid?.pid ?? null, status: s.status };
   }

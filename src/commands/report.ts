@@ -5,7 +5,7 @@ import { BaseCommand } from '../cli/base.js';
 import { reportOf } from '../app/lifecycle.js';
 import type { SealedReport } from '../contract/generated/types.js';
 import { denialSummary } from '../core/denials.js';
-import { reportsOfContainer } from '../host/journal-store.js';
+import { reportsOfContainer } from '../app/report.js';
 
 export default class Report extends BaseCommand<typeof Report> {
   static override summary = 'Print the sealed report of a stopped container';

@@ -6,7 +6,7 @@ import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { isatty } from 'node:tty';
 import { BaseCommand } from '../cli/base.js';
-import { handoverFlags, handover } from '../cli/handover.js';
+import { handoverFlags, handover, launchChoices } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import { createContainer } from '../app/create.js';
 import { callerPid } from '../cli/caller.js';
@@ -54,10 +54,8 @@ export default class Run extends BaseCommand<typeof Run> {
       secretEnv: process.env,
       ...handover(this.flags),
       journalKey: this.journal.key,
-      ...(this.flags['no-denials'] ? { observeDenials: false } : {}),
-      ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}),
+      ...launchChoices(this.flags),
       ...(this.flags.explain ? { explain: true } : {}),
-      ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}),
       ...(this.flags['pid-file'] !== undefined ? { pidFile: resolve(this.flags['pid-file']) } : {}),
       // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
       // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
@@ -102,7 +100,7 @@ export default class Run extends BaseCommand<typeof Run> {
     const pidFile = this.flags['pid-file'] !== undefined ? resolve(this.flags['pid-file']) : null;
     const stop = stopOnSignals();
     try {
-      const s = await createContainer({ root, id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...(this.flags['no-denials'] ? { observeDenials: false } : {}), ...(this.flags['no-landlock-audit'] ? { landlockAudit: false } : {}), ...(this.flags['outputs-to'] !== undefined ? { outputsTo: resolve(this.flags['outputs-to']) } : {}), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
+      const s = await createContainer({ root, id, caller: callerPid(), bundle: this.flags.bundle, cgroupParent: this.cgroupParent, pidFile, consoleSocket: null, secretEnv: process.env, ...handover(this.flags), ...this.journal, ...launchChoices(this.flags), ...(isatty(2) ? { progress: (line: string) => void process.stderr.write(line) } : {}) });
       // What could not be undone is said (the error that led here is the one thrown).
       const undo = async (): Promise<void> => {
         await deleteContainer(root, id, true, this.journal).catch((u: unknown) => stop.write('stderr', `bvisor: ${this.rooted(`container ${id} could not be removed after run -d stopped: ${(u as Error).message}; bvisor delete -f ${id} removes it`)}\n`));

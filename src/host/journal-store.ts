@@ -687,40 +687,28 @@ export function readJournalEntriesSince(root: string, runs: ReadonlyMap<string, 
 }
 
 /**
- * The newest entry for which `match` holds, among the lines that mention `needle`, read
- * backwards from the end: `bvisor report` and outputs commit/discard ask for a run's or a
- * container's last report, which is near the end of a long journal. Under the shared lock.
+ * The newest `max` entries for which `match` holds, newest first, among the lines that mention
+ * `needle`, read backwards from the end: `bvisor report` and outputs commit/discard ask for a
+ * run's or a container's last report, which is near the end of a long journal. Under the shared
+ * lock.
  */
-export function newestEntry(root: string, needle: string, match: (e: JournalEntry) => boolean, chunk = 64 * 1024): JournalEntry | null {
+export function newestEntries(root: string, needle: string, match: (e: JournalEntry) => boolean, max: number, chunk = 64 * 1024): JournalEntry[] {
   return withLock(root, LOCK_SH, () => {
     const want = Buffer.from(needle);
-    let found: JournalEntry | null = null;
+    const found: JournalEntry[] = [];
     scanBackward(journalPaths(root).file, chunk, (line) => {
       if (!line.includes(want)) return false;
       const [e] = parseEntries([line.toString('utf8')]);
-      if (e && match(e)) found = e;
-      return found !== null;
+      if (e && match(e)) found.push(e);
+      return found.length >= max;
     });
     return found;
   });
 }
 
-/**
- * The runs of container `id` whose reports the journal holds, newest first, at most `max`: an id
- * reused (run, then run again) leaves one report each, which `report RUN_ID` reads.
- */
-export function reportsOfContainer(root: string, id: string, max: number, chunk = 64 * 1024): Array<{ runId: string; status: string }> {
-  return withLock(root, LOCK_SH, () => {
-    const want = Buffer.from(JSON.stringify(id));
-    const found: Array<{ runId: string; status: string }> = [];
-    scanBackward(journalPaths(root).file, chunk, (line) => {
-      if (!line.includes(want)) return false;
-      const [e] = parseEntries([line.toString('utf8')]);
-      if (e && 'report' in e && e.report.body.containerId === id) found.push({ runId: e.report.body.runId, status: e.report.body.outcome.status });
-      return found.length >= max;
-    });
-    return found;
-  });
+/** The newest entry for which `match` holds (newestEntries). */
+export function newestEntry(root: string, needle: string, match: (e: JournalEntry) => boolean, chunk = 64 * 1024): JournalEntry | null {
+  return newestEntries(root, needle, match, 1, chunk)[0] ?? null;
 }
 
 /**
