@@ -301,7 +301,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
           hooksRan.push(...hookRecords(await runHooks('createRuntime', hooks.createRuntime, st)));
         }
         // What the report lists of the hooks (they ran as bvisor's own user: evidence, not a claim).
-        writeRecord('create.json', JSON.stringify({ evidence: created.evidence, landlock: created.landlock, seccomp: created.seccomp, ...(hooksRan.length ? { hooks: hooksRan } : {}) }));
+        writeRecord('create.json', JSON.stringify({ evidence: created.evidence, reaper: created.reaper, landlock: created.landlock, seccomp: created.seccomp, ...(hooksRan.length ? { hooks: hooksRan } : {}) }));
         const kept = loaded.bundle.keep(dir, state.runId);
         const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
         writeState(dir, done);

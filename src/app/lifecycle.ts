@@ -696,7 +696,7 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
     const plan = (checked = intactPlan(dir, s));
     if (!plan) throw new BvisorError('BV_CONTAINER_STATE', `container ${id} has no readable plan.json (missing, or not the plan it was created with: its planHash is ${s.planHash}); no report is sealed from it`, { hint: `remove it with bvisor delete -f ${id}`, detail: { plan: 'refused' } });
     // The records create wrote, each checked before anything is read or frozen for the report.
-    type CreateRecord = { evidence: Evidence[]; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp']; hooks?: HookRecord[] };
+    type CreateRecord = { evidence: Evidence[]; reaper?: LinuxRunResult['reaper']; landlock: LinuxRunResult['landlock']; seccomp: LinuxRunResult['seccomp']; hooks?: HookRecord[] };
     const created = sealRecord<CreateRecord>(id, dir, s, 'create.json');
     const startRecord = sealRecord<{ hooks?: HookRecord[] }>(id, dir, s, 'start.json');
     const delta = sealRecordText(id, dir, s, 'fsdelta.json', () => (existsSync(join(dir, 'fsdelta.json')) ? readFileSync(join(dir, 'fsdelta.json'), 'utf8') : null));
@@ -733,6 +733,8 @@ function seal(root: string, id: string, dir: string, s: ContainerState, d: Deriv
       cpuExceeded: e?.stoppedBy === 'cpu',
       oomKilled: (readback.oomKills?.value ?? 0) > 0 && signal === 9 && !(e?.timedOut ?? false) && e?.stoppedBy !== 'cpu',
       evidence: created?.evidence ?? [],
+      // As create read it back (its evidence's PPid), or as the monitor recorded it at the end.
+      ...((created?.reaper ?? e?.reaper) ? { reaper: created?.reaper ?? e!.reaper! } : {}),
       readback,
       cgroupDirs: s.cgroupDirs,
       streams: { stdout: stream('stdout', plan.launch!.stdio.stdout, e?.stdoutBytes, e?.stdoutKept), stderr: stream('stderr', plan.launch!.stdio.stderr, e?.stderrBytes, e?.stderrKept) },

@@ -66,6 +66,7 @@ export function linuxReportBody(ctx: ReportContext, r: LinuxRunResult): ReportBo
     requested: { bundle: ctx.bundle, manifestSha256: ctx.manifestSha256, planHash: ctx.plan.planHash! },
     admitted: ctx.plan.clauses.filter((c) => c.verdict !== 'refused').map((c) => ({ clause: c.clause, verdict: c.verdict as 'enforced', mechanism: c.mechanism })),
     evidence,
+    ...(r.reaper ? { reaper: r.reaper } : {}),
     // limits.cpu's RLIMIT_CPU kill is the kernel's, not the supervisor's: known by its signal
     // and the process's own CPU time (waitid's rusage), unless the run ended for another reason
     // first. Only that clause's rlimit at its own value: an OCI config's RLIMIT_CPU alone, or one

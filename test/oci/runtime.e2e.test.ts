@@ -81,6 +81,9 @@ describe('OCI runtime (e2e)', () => {
       // The report says what bvisor saw: it ended, its status went to the engine.
       const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       expect(journal.at(-1).report.body.outcome).toMatchObject({ status: 'exited', reason: 'reaped-by-engine', exitCode: null });
+      // And whose child the init was, as the kernel said at READY: the subreaper's.
+      expect(journal.at(-1).report.body.reaper).toBe('engine');
+      expect(journal.at(-1).report.body.evidence.find((e: { name: string }) => e.name === 'PPid')).toMatchObject({ value: String(s.proc.pid), ok: true });
     } finally {
       s.proc.kill('SIGKILL');
       cli(['--root', root, 'delete', '-f', 'oci-a']);
@@ -105,12 +108,15 @@ describe('OCI runtime (e2e)', () => {
       // The oracle: the init's parent, from /proc, is bvisor's monitor (red twin, the init always
       // handed over: its parent is whoever adopts orphans here, and the report below is
       // reaped-by-engine with no exit code).
-      expect(readFileSync(`/proc/${ppidOf(pid)}/comm`, 'utf8').trim()).toBe('bvmonitor');
+      const monitor = ppidOf(pid);
+      expect(readFileSync(`/proc/${monitor}/comm`, 'utf8').trim()).toBe('bvmonitor');
       expect(cli(['--root', root, 'start', 'oci-shell']).status).toBe(0);
       await until('the container to stop', () => cli(['--root', root, 'state', 'oci-shell']).json().status === 'stopped', 10_000);
       expect(cli(['--root', root, 'delete', 'oci-shell']).status).toBe(0);
       const journal = readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       expect(journal.at(-1).report.body.outcome).toMatchObject({ status: 'failed', reason: 'exit', exitCode: 3 });
+      expect(journal.at(-1).report.body.reaper).toBe('monitor');
+      expect(journal.at(-1).report.body.evidence.find((e: { name: string }) => e.name === 'PPid')).toMatchObject({ value: String(monitor), ok: true });
     } finally {
       cli(['--root', root, 'delete', '-f', 'oci-shell']);
     }

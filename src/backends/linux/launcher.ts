@@ -12,7 +12,7 @@ import { readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
-import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan } from '../../contract/generated/types.js';
+import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan, ReportBody } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
 import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
@@ -129,9 +129,14 @@ export interface Detached {
   beforeConfirm?: () => void;
 }
 
+/** Who collects the workload's exit status: the launching process, a container's monitor, or
+ * the engine an OCI init was handed to (read back as PPid in the evidence). */
+export type Reaper = NonNullable<ReportBody['reaper']>;
+
 export interface LinuxCreated {
   pid: number;
   monitorPid: number;
+  reaper: Reaper;
   setupMs: number;
   evidence: Evidence[];
   cgroupDirs: string[];
@@ -218,6 +223,8 @@ export interface LinuxRunResult {
   aborted?: boolean;
   oomKilled: boolean;
   evidence: Evidence[];
+  /** Absent: not known (a container sealed from records older than this field). */
+  reaper?: Reaper;
   readback: CgroupReadback;
   cgroupDirs: string[];
   streams: { stdout: StreamFacts; stderr: StreamFacts };
@@ -858,6 +865,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     // Lowered before the monitor starts, so a launch the shim would refuse starts nothing.
     const body = lowerFor(wantEngine);
     let monitor: Awaited<ReturnType<typeof spawnMonitor>> | null = null;
+    // The engine the init was handed to (its pid), or null: the monitor keeps it.
+    let handedTo: number | null = null;
     if (req.detached) {
       // The monitor polls the watched cpu counter through a descriptor we open here.
       const wPath = watchPath(cg, launch.cgroup.watch);
@@ -870,6 +879,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // The config's umask reaches the workload through the monitor, which inherits ours.
       monitor = await withUmask(launch.oci?.umask ?? null, () => spawnMonitor(req.detached!, (reaper) => {
         const engine = wantEngine && handToCaller({ reaper, callerAtStart: req.detached!.caller, callerNow: process.ppid });
+        handedTo = engine ? reaper : null;
         return engine === wantEngine ? body : lowerFor(engine);
       }, failR, position, captureReadEnds.map(at) as [number, number], launch, watch, notify ? stringArgSpec(launchPolicy(launch), host.kernel.arch as Arch).spec : '', secretIdx.join(','), marker?.token ?? ''));
       pid = monitor.pid;
@@ -961,9 +971,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     let evidence: Evidence[] = [];
     let goNs = 0n;
     let seccompDenials: SeccompDenials | null = notify ? null : notObservedSeccomp(notObservedWhy(plan, launch, hooks, req, handOverRefused));
+    // Whose child the workload is, so whose wait(2) gets its exit status: ours (attached), the
+    // monitor's, or the engine's it was handed to (CLONE_PARENT). Read back at READY (PPid).
+    const reaper: Reaper = !req.detached ? 'launcher' : handedTo !== null ? 'engine' : 'monitor';
+    const parentPid = !req.detached ? process.pid : (handedTo ?? monitor!.monitorPid);
     const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
     const user = launch.namespaces.includes('user');
-    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}) };
+    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}), parent: parentPid };
     // The maps and namespaces are final once the child is released: read while it builds its root.
     hooks.afterRelease?.(pid);
     const fixed = fixedEvidence(pid, expect);
@@ -1051,6 +1065,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       const created: LinuxCreated = {
         pid,
         monitorPid: monitor.monitorPid,
+        reaper,
         setupMs: Date.now() - t0,
         evidence,
         cgroupDirs: cg.leaves.map((l) => l.dir),
@@ -1164,6 +1179,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       aborted,
       oomKilled,
       evidence,
+      reaper,
       readback,
       cgroupDirs,
       streams,

@@ -776,6 +776,10 @@ export interface ReportBody {
   };
   admitted: Admitted[];
   evidence: Evidence[];
+  /**
+   * Whose child the workload was, and so who collected its exit status (wait(2)), as read back (evidence PPid): launcher, the process that launched it (bvisor run, or the API's caller); monitor, a created container's bvmonitor; engine, the engine that called create, to which an OCI container's init was handed (a child subreaper such as conmon or the containerd shim): its exit status is the engine's, and an end bvisor did not cause is outcome exited. Absent from reports of containers created by an older bvisor.
+   */
+  reaper?: 'launcher' | 'monitor' | 'engine';
   outcome: {
     /**
      * completed/failed: exit status 0/other (or a signal); exited: it ended, but its status was collected by the engine that reaped it (an OCI container under podman or containerd), not by bvisor; timeout, killed: ended by a budget, or killed by the caller (reason abort: the API's signal; kill: a signal bvisor kill sent, see signalsSent; deleted: bvisor delete --force); error: bvisor's own failure.

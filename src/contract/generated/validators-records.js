@@ -2026,7 +2026,7 @@ const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 const pattern14 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern12 = new RegExp("^[0-9a-f]{16}$", "u");
 const schema96 = {};
-const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"limitsUpdated":0,"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
+const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"reaper":{"enum":["launcher","monitor","engine"]},"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"limitsUpdated":0,"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
 const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
 const schema108 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
@@ -4300,11 +4300,10 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data.outcome !== undefined){
-let data19 = data.outcome;
-if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
-if(data19.status === undefined){
-const err48 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+if(data.reaper !== undefined){
+let data19 = data.reaper;
+if(typeof data19 !== "string"){
+const err48 = {instancePath:instancePath+"/reaper",schemaPath:"#/properties/reaper/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -4313,8 +4312,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data19.reason === undefined){
-const err49 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(!(((data19 === "launcher") || (data19 === "monitor")) || (data19 === "engine"))){
+const err49 = {instancePath:instancePath+"/reaper",schemaPath:"#/properties/reaper/enum",keyword:"enum",params:{allowedValues: schema97.properties.reaper.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -4323,8 +4322,12 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(data19.exitCode === undefined){
-const err50 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "exitCode"},message:"must have required property '"+"exitCode"+"'"};
+}
+if(data.outcome !== undefined){
+let data20 = data.outcome;
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+if(data20.status === undefined){
+const err50 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4333,8 +4336,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(data19.signal === undefined){
-const err51 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+if(data20.reason === undefined){
+const err51 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4343,9 +4346,8 @@ vErrors.push(err51);
 }
 errors++;
 }
-for(const key4 in data19){
-if(!((((((key4 === "status") || (key4 === "reason")) || (key4 === "exitCode")) || (key4 === "signal")) || (key4 === "trap")) || (key4 === "error"))){
-const err52 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data20.exitCode === undefined){
+const err52 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "exitCode"},message:"must have required property '"+"exitCode"+"'"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4354,11 +4356,8 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-if(data19.status !== undefined){
-let data20 = data19.status;
-if(typeof data20 !== "string"){
-const err53 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.signal === undefined){
+const err53 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4367,8 +4366,9 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(!((((((data20 === "completed") || (data20 === "failed")) || (data20 === "timeout")) || (data20 === "killed")) || (data20 === "error")) || (data20 === "exited"))){
-const err54 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/enum",keyword:"enum",params:{allowedValues: schema97.properties.outcome.properties.status.enum},message:"must be equal to one of the allowed values"};
+for(const key4 in data20){
+if(!((((((key4 === "status") || (key4 === "reason")) || (key4 === "exitCode")) || (key4 === "signal")) || (key4 === "trap")) || (key4 === "error"))){
+const err54 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4378,10 +4378,10 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data19.reason !== undefined){
-let data21 = data19.reason;
-if((typeof data21 !== "string") && (data21 !== null)){
-const err55 = {instancePath:instancePath+"/outcome/reason",schemaPath:"#/properties/outcome/properties/reason/type",keyword:"type",params:{type: schema97.properties.outcome.properties.reason.type},message:"must be string,null"};
+if(data20.status !== undefined){
+let data21 = data20.status;
+if(typeof data21 !== "string"){
+const err55 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -4390,11 +4390,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-if(data19.exitCode !== undefined){
-let data22 = data19.exitCode;
-if((!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))) && (data22 !== null)){
-const err56 = {instancePath:instancePath+"/outcome/exitCode",schemaPath:"#/properties/outcome/properties/exitCode/type",keyword:"type",params:{type: schema97.properties.outcome.properties.exitCode.type},message:"must be integer,null"};
+if(!((((((data21 === "completed") || (data21 === "failed")) || (data21 === "timeout")) || (data21 === "killed")) || (data21 === "error")) || (data21 === "exited"))){
+const err56 = {instancePath:instancePath+"/outcome/status",schemaPath:"#/properties/outcome/properties/status/enum",keyword:"enum",params:{allowedValues: schema97.properties.outcome.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -4404,10 +4401,10 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data19.signal !== undefined){
-let data23 = data19.signal;
-if((typeof data23 !== "string") && (data23 !== null)){
-const err57 = {instancePath:instancePath+"/outcome/signal",schemaPath:"#/properties/outcome/properties/signal/type",keyword:"type",params:{type: schema97.properties.outcome.properties.signal.type},message:"must be string,null"};
+if(data20.reason !== undefined){
+let data22 = data20.reason;
+if((typeof data22 !== "string") && (data22 !== null)){
+const err57 = {instancePath:instancePath+"/outcome/reason",schemaPath:"#/properties/outcome/properties/reason/type",keyword:"type",params:{type: schema97.properties.outcome.properties.reason.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -4417,10 +4414,10 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data19.trap !== undefined){
-let data24 = data19.trap;
-if((typeof data24 !== "string") && (data24 !== null)){
-const err58 = {instancePath:instancePath+"/outcome/trap",schemaPath:"#/properties/outcome/properties/trap/type",keyword:"type",params:{type: schema97.properties.outcome.properties.trap.type},message:"must be string,null"};
+if(data20.exitCode !== undefined){
+let data23 = data20.exitCode;
+if((!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))) && (data23 !== null)){
+const err58 = {instancePath:instancePath+"/outcome/exitCode",schemaPath:"#/properties/outcome/properties/exitCode/type",keyword:"type",params:{type: schema97.properties.outcome.properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -4430,13 +4427,10 @@ vErrors.push(err58);
 errors++;
 }
 }
-if(data19.error !== undefined){
-let data25 = data19.error;
-const _errs57 = errors;
-let valid10 = false;
-const _errs58 = errors;
-if(data25 !== null){
-const err59 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data20.signal !== undefined){
+let data24 = data20.signal;
+if((typeof data24 !== "string") && (data24 !== null)){
+const err59 = {instancePath:instancePath+"/outcome/signal",schemaPath:"#/properties/outcome/properties/signal/type",keyword:"type",params:{type: schema97.properties.outcome.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -4445,12 +4439,11 @@ vErrors.push(err59);
 }
 errors++;
 }
-var _valid0 = _errs58 === errors;
-valid10 = valid10 || _valid0;
-const _errs60 = errors;
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(data25.code === undefined){
-const err60 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+}
+if(data20.trap !== undefined){
+let data25 = data20.trap;
+if((typeof data25 !== "string") && (data25 !== null)){
+const err60 = {instancePath:instancePath+"/outcome/trap",schemaPath:"#/properties/outcome/properties/trap/type",keyword:"type",params:{type: schema97.properties.outcome.properties.trap.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -4459,8 +4452,14 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data25.message === undefined){
-const err61 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+if(data20.error !== undefined){
+let data26 = data20.error;
+const _errs59 = errors;
+let valid10 = false;
+const _errs60 = errors;
+if(data26 !== null){
+const err61 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -4469,9 +4468,12 @@ vErrors.push(err61);
 }
 errors++;
 }
-for(const key5 in data25){
-if(!((key5 === "code") || (key5 === "message"))){
-const err62 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+var _valid0 = _errs60 === errors;
+valid10 = valid10 || _valid0;
+const _errs62 = errors;
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+if(data26.code === undefined){
+const err62 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -4480,10 +4482,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data25.code !== undefined){
-if(typeof data25.code !== "string"){
-const err63 = {instancePath:instancePath+"/outcome/error/code",schemaPath:"#/properties/outcome/properties/error/anyOf/1/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.message === undefined){
+const err63 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -4492,10 +4492,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-if(data25.message !== undefined){
-if(typeof data25.message !== "string"){
-const err64 = {instancePath:instancePath+"/outcome/error/message",schemaPath:"#/properties/outcome/properties/error/anyOf/1/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data26){
+if(!((key5 === "code") || (key5 === "message"))){
+const err64 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -4505,9 +4504,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-}
-else {
-const err65 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data26.code !== undefined){
+if(typeof data26.code !== "string"){
+const err65 = {instancePath:instancePath+"/outcome/error/code",schemaPath:"#/properties/outcome/properties/error/anyOf/1/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -4516,10 +4515,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-var _valid0 = _errs60 === errors;
-valid10 = valid10 || _valid0;
-if(!valid10){
-const err66 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data26.message !== undefined){
+if(typeof data26.message !== "string"){
+const err66 = {instancePath:instancePath+"/outcome/error/message",schemaPath:"#/properties/outcome/properties/error/anyOf/1/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -4528,11 +4527,35 @@ vErrors.push(err66);
 }
 errors++;
 }
+}
+}
 else {
-errors = _errs57;
+const err67 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+var _valid0 = _errs62 === errors;
+valid10 = valid10 || _valid0;
+if(!valid10){
+const err68 = {instancePath:instancePath+"/outcome/error",schemaPath:"#/properties/outcome/properties/error/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+else {
+errors = _errs59;
 if(vErrors !== null){
-if(_errs57){
-vErrors.length = _errs57;
+if(_errs59){
+vErrors.length = _errs59;
 }
 else {
 vErrors = null;
@@ -4542,31 +4565,7 @@ vErrors = null;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err67];
-}
-else {
-vErrors.push(err67);
-}
-errors++;
-}
-}
-if(data.budgets !== undefined){
-let data28 = data.budgets;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-if(data28.wall === undefined){
-const err68 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "wall"},message:"must have required property '"+"wall"+"'"};
-if(vErrors === null){
-vErrors = [err68];
-}
-else {
-vErrors.push(err68);
-}
-errors++;
-}
-if(data28.cpu === undefined){
-const err69 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "cpu"},message:"must have required property '"+"cpu"+"'"};
+const err69 = {instancePath:instancePath+"/outcome",schemaPath:"#/properties/outcome/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -4575,8 +4574,12 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(data28.memory === undefined){
-const err70 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "memory"},message:"must have required property '"+"memory"+"'"};
+}
+if(data.budgets !== undefined){
+let data29 = data.budgets;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.wall === undefined){
+const err70 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "wall"},message:"must have required property '"+"wall"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -4585,8 +4588,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(data28.processes === undefined){
-const err71 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "processes"},message:"must have required property '"+"processes"+"'"};
+if(data29.cpu === undefined){
+const err71 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "cpu"},message:"must have required property '"+"cpu"+"'"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -4595,8 +4598,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(data28.fuel === undefined){
-const err72 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "fuel"},message:"must have required property '"+"fuel"+"'"};
+if(data29.memory === undefined){
+const err72 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "memory"},message:"must have required property '"+"memory"+"'"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -4605,9 +4608,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-for(const key6 in data28){
-if(!(((((key6 === "wall") || (key6 === "cpu")) || (key6 === "memory")) || (key6 === "processes")) || (key6 === "fuel"))){
-const err73 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data29.processes === undefined){
+const err73 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "processes"},message:"must have required property '"+"processes"+"'"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -4616,40 +4618,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-if(data28.wall !== undefined){
-if(!(validate66(data28.wall, {instancePath:instancePath+"/budgets/wall",parentData:data28,parentDataProperty:"wall",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
-errors = vErrors.length;
-}
-}
-if(data28.cpu !== undefined){
-if(!(validate66(data28.cpu, {instancePath:instancePath+"/budgets/cpu",parentData:data28,parentDataProperty:"cpu",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
-errors = vErrors.length;
-}
-}
-if(data28.memory !== undefined){
-if(!(validate66(data28.memory, {instancePath:instancePath+"/budgets/memory",parentData:data28,parentDataProperty:"memory",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
-errors = vErrors.length;
-}
-}
-if(data28.processes !== undefined){
-if(!(validate66(data28.processes, {instancePath:instancePath+"/budgets/processes",parentData:data28,parentDataProperty:"processes",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
-errors = vErrors.length;
-}
-}
-if(data28.fuel !== undefined){
-if(!(validate66(data28.fuel, {instancePath:instancePath+"/budgets/fuel",parentData:data28,parentDataProperty:"fuel",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err74 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data29.fuel === undefined){
+const err74 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/required",keyword:"required",params:{missingProperty: "fuel"},message:"must have required property '"+"fuel"+"'"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -4658,12 +4628,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-if(data.streams !== undefined){
-let data34 = data.streams;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.stdout === undefined){
-const err75 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
+for(const key6 in data29){
+if(!(((((key6 === "wall") || (key6 === "cpu")) || (key6 === "memory")) || (key6 === "processes")) || (key6 === "fuel"))){
+const err75 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -4672,8 +4639,40 @@ vErrors.push(err75);
 }
 errors++;
 }
-if(data34.stderr === undefined){
-const err76 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
+}
+if(data29.wall !== undefined){
+if(!(validate66(data29.wall, {instancePath:instancePath+"/budgets/wall",parentData:data29,parentDataProperty:"wall",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
+errors = vErrors.length;
+}
+}
+if(data29.cpu !== undefined){
+if(!(validate66(data29.cpu, {instancePath:instancePath+"/budgets/cpu",parentData:data29,parentDataProperty:"cpu",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
+errors = vErrors.length;
+}
+}
+if(data29.memory !== undefined){
+if(!(validate66(data29.memory, {instancePath:instancePath+"/budgets/memory",parentData:data29,parentDataProperty:"memory",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
+errors = vErrors.length;
+}
+}
+if(data29.processes !== undefined){
+if(!(validate66(data29.processes, {instancePath:instancePath+"/budgets/processes",parentData:data29,parentDataProperty:"processes",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
+errors = vErrors.length;
+}
+}
+if(data29.fuel !== undefined){
+if(!(validate66(data29.fuel, {instancePath:instancePath+"/budgets/fuel",parentData:data29,parentDataProperty:"fuel",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate66.errors : vErrors.concat(validate66.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err76 = {instancePath:instancePath+"/budgets",schemaPath:"#/properties/budgets/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -4682,9 +4681,12 @@ vErrors.push(err76);
 }
 errors++;
 }
-for(const key7 in data34){
-if(!((key7 === "stdout") || (key7 === "stderr"))){
-const err77 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+if(data.streams !== undefined){
+let data35 = data.streams;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.stdout === undefined){
+const err77 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -4693,22 +4695,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-}
-if(data34.stdout !== undefined){
-if(!(validate72(data34.stdout, {instancePath:instancePath+"/streams/stdout",parentData:data34,parentDataProperty:"stdout",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
-errors = vErrors.length;
-}
-}
-if(data34.stderr !== undefined){
-if(!(validate72(data34.stderr, {instancePath:instancePath+"/streams/stderr",parentData:data34,parentDataProperty:"stderr",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err78 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data35.stderr === undefined){
+const err78 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -4717,12 +4705,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-if(data.timings !== undefined){
-let data37 = data.timings;
-if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
-if(data37.createdAt === undefined){
-const err79 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "createdAt"},message:"must have required property '"+"createdAt"+"'"};
+for(const key7 in data35){
+if(!((key7 === "stdout") || (key7 === "stderr"))){
+const err79 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -4731,8 +4716,22 @@ vErrors.push(err79);
 }
 errors++;
 }
-if(data37.startedAt === undefined){
-const err80 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "startedAt"},message:"must have required property '"+"startedAt"+"'"};
+}
+if(data35.stdout !== undefined){
+if(!(validate72(data35.stdout, {instancePath:instancePath+"/streams/stdout",parentData:data35,parentDataProperty:"stdout",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
+errors = vErrors.length;
+}
+}
+if(data35.stderr !== undefined){
+if(!(validate72(data35.stderr, {instancePath:instancePath+"/streams/stderr",parentData:data35,parentDataProperty:"stderr",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate72.errors : vErrors.concat(validate72.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err80 = {instancePath:instancePath+"/streams",schemaPath:"#/properties/streams/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -4741,8 +4740,12 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data37.endedAt === undefined){
-const err81 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "endedAt"},message:"must have required property '"+"endedAt"+"'"};
+}
+if(data.timings !== undefined){
+let data38 = data.timings;
+if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
+if(data38.createdAt === undefined){
+const err81 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "createdAt"},message:"must have required property '"+"createdAt"+"'"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -4751,8 +4754,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data37.setupMs === undefined){
-const err82 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "setupMs"},message:"must have required property '"+"setupMs"+"'"};
+if(data38.startedAt === undefined){
+const err82 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "startedAt"},message:"must have required property '"+"startedAt"+"'"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -4761,8 +4764,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-if(data37.runMs === undefined){
-const err83 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "runMs"},message:"must have required property '"+"runMs"+"'"};
+if(data38.endedAt === undefined){
+const err83 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "endedAt"},message:"must have required property '"+"endedAt"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -4771,8 +4774,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(data37.teardownMs === undefined){
-const err84 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "teardownMs"},message:"must have required property '"+"teardownMs"+"'"};
+if(data38.setupMs === undefined){
+const err84 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "setupMs"},message:"must have required property '"+"setupMs"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -4781,9 +4784,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-for(const key8 in data37){
-if(!((((((key8 === "createdAt") || (key8 === "startedAt")) || (key8 === "endedAt")) || (key8 === "setupMs")) || (key8 === "runMs")) || (key8 === "teardownMs"))){
-const err85 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data38.runMs === undefined){
+const err85 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "runMs"},message:"must have required property '"+"runMs"+"'"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -4792,12 +4794,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-if(data37.createdAt !== undefined){
-let data38 = data37.createdAt;
-if(typeof data38 === "string"){
-if(!pattern13.test(data38)){
-const err86 = {instancePath:instancePath+"/timings/createdAt",schemaPath:"#/properties/timings/properties/createdAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(data38.teardownMs === undefined){
+const err86 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/required",keyword:"required",params:{missingProperty: "teardownMs"},message:"must have required property '"+"teardownMs"+"'"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -4806,9 +4804,9 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-else {
-const err87 = {instancePath:instancePath+"/timings/createdAt",schemaPath:"#/properties/timings/properties/createdAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key8 in data38){
+if(!((((((key8 === "createdAt") || (key8 === "startedAt")) || (key8 === "endedAt")) || (key8 === "setupMs")) || (key8 === "runMs")) || (key8 === "teardownMs"))){
+const err87 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -4818,10 +4816,11 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data37.startedAt !== undefined){
-let data39 = data37.startedAt;
-if((typeof data39 !== "string") && (data39 !== null)){
-const err88 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/type",keyword:"type",params:{type: schema97.properties.timings.properties.startedAt.type},message:"must be string,null"};
+if(data38.createdAt !== undefined){
+let data39 = data38.createdAt;
+if(typeof data39 === "string"){
+if(!pattern13.test(data39)){
+const err88 = {instancePath:instancePath+"/timings/createdAt",schemaPath:"#/properties/timings/properties/createdAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -4830,9 +4829,9 @@ vErrors.push(err88);
 }
 errors++;
 }
-if(typeof data39 === "string"){
-if(!pattern13.test(data39)){
-const err89 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+}
+else {
+const err89 = {instancePath:instancePath+"/timings/createdAt",schemaPath:"#/properties/timings/properties/createdAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -4842,11 +4841,10 @@ vErrors.push(err89);
 errors++;
 }
 }
-}
-if(data37.endedAt !== undefined){
-let data40 = data37.endedAt;
+if(data38.startedAt !== undefined){
+let data40 = data38.startedAt;
 if((typeof data40 !== "string") && (data40 !== null)){
-const err90 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/type",keyword:"type",params:{type: schema97.properties.timings.properties.endedAt.type},message:"must be string,null"};
+const err90 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/type",keyword:"type",params:{type: schema97.properties.timings.properties.startedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -4857,7 +4855,7 @@ errors++;
 }
 if(typeof data40 === "string"){
 if(!pattern13.test(data40)){
-const err91 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+const err91 = {instancePath:instancePath+"/timings/startedAt",schemaPath:"#/properties/timings/properties/startedAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -4868,10 +4866,10 @@ errors++;
 }
 }
 }
-if(data37.setupMs !== undefined){
-let data41 = data37.setupMs;
-if((!((typeof data41 == "number") && (isFinite(data41)))) && (data41 !== null)){
-const err92 = {instancePath:instancePath+"/timings/setupMs",schemaPath:"#/properties/timings/properties/setupMs/type",keyword:"type",params:{type: schema97.properties.timings.properties.setupMs.type},message:"must be number,null"};
+if(data38.endedAt !== undefined){
+let data41 = data38.endedAt;
+if((typeof data41 !== "string") && (data41 !== null)){
+const err92 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/type",keyword:"type",params:{type: schema97.properties.timings.properties.endedAt.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -4880,11 +4878,9 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-if(data37.runMs !== undefined){
-let data42 = data37.runMs;
-if((!((typeof data42 == "number") && (isFinite(data42)))) && (data42 !== null)){
-const err93 = {instancePath:instancePath+"/timings/runMs",schemaPath:"#/properties/timings/properties/runMs/type",keyword:"type",params:{type: schema97.properties.timings.properties.runMs.type},message:"must be number,null"};
+if(typeof data41 === "string"){
+if(!pattern13.test(data41)){
+const err93 = {instancePath:instancePath+"/timings/endedAt",schemaPath:"#/properties/timings/properties/endedAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -4894,10 +4890,11 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data37.teardownMs !== undefined){
-let data43 = data37.teardownMs;
-if((!((typeof data43 == "number") && (isFinite(data43)))) && (data43 !== null)){
-const err94 = {instancePath:instancePath+"/timings/teardownMs",schemaPath:"#/properties/timings/properties/teardownMs/type",keyword:"type",params:{type: schema97.properties.timings.properties.teardownMs.type},message:"must be number,null"};
+}
+if(data38.setupMs !== undefined){
+let data42 = data38.setupMs;
+if((!((typeof data42 == "number") && (isFinite(data42)))) && (data42 !== null)){
+const err94 = {instancePath:instancePath+"/timings/setupMs",schemaPath:"#/properties/timings/properties/setupMs/type",keyword:"type",params:{type: schema97.properties.timings.properties.setupMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -4907,9 +4904,10 @@ vErrors.push(err94);
 errors++;
 }
 }
-}
-else {
-const err95 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data38.runMs !== undefined){
+let data43 = data38.runMs;
+if((!((typeof data43 == "number") && (isFinite(data43)))) && (data43 !== null)){
+const err95 = {instancePath:instancePath+"/timings/runMs",schemaPath:"#/properties/timings/properties/runMs/type",keyword:"type",params:{type: schema97.properties.timings.properties.runMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -4919,11 +4917,10 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data.teardown !== undefined){
-let data44 = data.teardown;
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-if(data44.complete === undefined){
-const err96 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/required",keyword:"required",params:{missingProperty: "complete"},message:"must have required property '"+"complete"+"'"};
+if(data38.teardownMs !== undefined){
+let data44 = data38.teardownMs;
+if((!((typeof data44 == "number") && (isFinite(data44)))) && (data44 !== null)){
+const err96 = {instancePath:instancePath+"/timings/teardownMs",schemaPath:"#/properties/timings/properties/teardownMs/type",keyword:"type",params:{type: schema97.properties.timings.properties.teardownMs.type},message:"must be number,null"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -4932,8 +4929,10 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(data44.notes === undefined){
-const err97 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/required",keyword:"required",params:{missingProperty: "notes"},message:"must have required property '"+"notes"+"'"};
+}
+}
+else {
+const err97 = {instancePath:instancePath+"/timings",schemaPath:"#/properties/timings/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -4942,9 +4941,12 @@ vErrors.push(err97);
 }
 errors++;
 }
-for(const key9 in data44){
-if(!((key9 === "complete") || (key9 === "notes"))){
-const err98 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+if(data.teardown !== undefined){
+let data45 = data.teardown;
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.complete === undefined){
+const err98 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/required",keyword:"required",params:{missingProperty: "complete"},message:"must have required property '"+"complete"+"'"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -4953,10 +4955,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-if(data44.complete !== undefined){
-if(typeof data44.complete !== "boolean"){
-const err99 = {instancePath:instancePath+"/teardown/complete",schemaPath:"#/properties/teardown/properties/complete/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data45.notes === undefined){
+const err99 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/required",keyword:"required",params:{missingProperty: "notes"},message:"must have required property '"+"notes"+"'"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -4965,14 +4965,9 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-if(data44.notes !== undefined){
-let data46 = data44.notes;
-if(Array.isArray(data46)){
-const len2 = data46.length;
-for(let i2=0; i2<len2; i2++){
-if(typeof data46[i2] !== "string"){
-const err100 = {instancePath:instancePath+"/teardown/notes/" + i2,schemaPath:"#/properties/teardown/properties/notes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data45){
+if(!((key9 === "complete") || (key9 === "notes"))){
+const err100 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -4982,9 +4977,9 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
-else {
-const err101 = {instancePath:instancePath+"/teardown/notes",schemaPath:"#/properties/teardown/properties/notes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data45.complete !== undefined){
+if(typeof data45.complete !== "boolean"){
+const err101 = {instancePath:instancePath+"/teardown/complete",schemaPath:"#/properties/teardown/properties/complete/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -4994,9 +4989,13 @@ vErrors.push(err101);
 errors++;
 }
 }
-}
-else {
-const err102 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data45.notes !== undefined){
+let data47 = data45.notes;
+if(Array.isArray(data47)){
+const len2 = data47.length;
+for(let i2=0; i2<len2; i2++){
+if(typeof data47[i2] !== "string"){
+const err102 = {instancePath:instancePath+"/teardown/notes/" + i2,schemaPath:"#/properties/teardown/properties/notes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -5006,15 +5005,9 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data.hooks !== undefined){
-let data48 = data.hooks;
-if(Array.isArray(data48)){
-const len3 = data48.length;
-for(let i3=0; i3<len3; i3++){
-let data49 = data48[i3];
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.kind === undefined){
-const err103 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+else {
+const err103 = {instancePath:instancePath+"/teardown/notes",schemaPath:"#/properties/teardown/properties/notes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -5023,8 +5016,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(data49.index === undefined){
-const err104 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "index"},message:"must have required property '"+"index"+"'"};
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/teardown",schemaPath:"#/properties/teardown/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -5033,8 +5028,16 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data49.path === undefined){
-const err105 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data.hooks !== undefined){
+let data49 = data.hooks;
+if(Array.isArray(data49)){
+const len3 = data49.length;
+for(let i3=0; i3<len3; i3++){
+let data50 = data49[i3];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.kind === undefined){
+const err105 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -5043,8 +5046,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(data49.exitCode === undefined){
-const err106 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "exitCode"},message:"must have required property '"+"exitCode"+"'"};
+if(data50.index === undefined){
+const err106 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "index"},message:"must have required property '"+"index"+"'"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -5053,8 +5056,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(data49.signal === undefined){
-const err107 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+if(data50.path === undefined){
+const err107 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -5063,8 +5066,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data49.timedOut === undefined){
-const err108 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "timedOut"},message:"must have required property '"+"timedOut"+"'"};
+if(data50.exitCode === undefined){
+const err108 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "exitCode"},message:"must have required property '"+"exitCode"+"'"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -5073,8 +5076,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data49.ms === undefined){
-const err109 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "ms"},message:"must have required property '"+"ms"+"'"};
+if(data50.signal === undefined){
+const err109 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -5083,9 +5086,8 @@ vErrors.push(err109);
 }
 errors++;
 }
-for(const key10 in data49){
-if(!(((((((key10 === "kind") || (key10 === "index")) || (key10 === "path")) || (key10 === "exitCode")) || (key10 === "signal")) || (key10 === "timedOut")) || (key10 === "ms"))){
-const err110 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data50.timedOut === undefined){
+const err110 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "timedOut"},message:"must have required property '"+"timedOut"+"'"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -5094,11 +5096,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-if(data49.kind !== undefined){
-let data50 = data49.kind;
-if(typeof data50 !== "string"){
-const err111 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.ms === undefined){
+const err111 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/required",keyword:"required",params:{missingProperty: "ms"},message:"must have required property '"+"ms"+"'"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -5107,8 +5106,9 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(!(((data50 === "prestart") || (data50 === "createRuntime")) || (data50 === "poststart"))){
-const err112 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.hooks.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+for(const key10 in data50){
+if(!(((((((key10 === "kind") || (key10 === "index")) || (key10 === "path")) || (key10 === "exitCode")) || (key10 === "signal")) || (key10 === "timedOut")) || (key10 === "ms"))){
+const err112 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -5118,10 +5118,10 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data49.index !== undefined){
-let data51 = data49.index;
-if(!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51)))){
-const err113 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data50.kind !== undefined){
+let data51 = data50.kind;
+if(typeof data51 !== "string"){
+const err113 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -5130,9 +5130,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-if((typeof data51 == "number") && (isFinite(data51))){
-if(data51 < 0 || isNaN(data51)){
-const err114 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!(((data51 === "prestart") || (data51 === "createRuntime")) || (data51 === "poststart"))){
+const err114 = {instancePath:instancePath+"/hooks/" + i3+"/kind",schemaPath:"#/properties/hooks/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.hooks.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -5142,10 +5141,10 @@ vErrors.push(err114);
 errors++;
 }
 }
-}
-if(data49.path !== undefined){
-if(typeof data49.path !== "string"){
-const err115 = {instancePath:instancePath+"/hooks/" + i3+"/path",schemaPath:"#/properties/hooks/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.index !== undefined){
+let data52 = data50.index;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err115 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -5154,11 +5153,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-if(data49.exitCode !== undefined){
-let data53 = data49.exitCode;
-if((!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))) && (data53 !== null)){
-const err116 = {instancePath:instancePath+"/hooks/" + i3+"/exitCode",schemaPath:"#/properties/hooks/items/properties/exitCode/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.exitCode.type},message:"must be integer,null"};
+if((typeof data52 == "number") && (isFinite(data52))){
+if(data52 < 0 || isNaN(data52)){
+const err116 = {instancePath:instancePath+"/hooks/" + i3+"/index",schemaPath:"#/properties/hooks/items/properties/index/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -5168,10 +5165,10 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data49.signal !== undefined){
-let data54 = data49.signal;
-if((typeof data54 !== "string") && (data54 !== null)){
-const err117 = {instancePath:instancePath+"/hooks/" + i3+"/signal",schemaPath:"#/properties/hooks/items/properties/signal/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.signal.type},message:"must be string,null"};
+}
+if(data50.path !== undefined){
+if(typeof data50.path !== "string"){
+const err117 = {instancePath:instancePath+"/hooks/" + i3+"/path",schemaPath:"#/properties/hooks/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -5181,9 +5178,10 @@ vErrors.push(err117);
 errors++;
 }
 }
-if(data49.timedOut !== undefined){
-if(typeof data49.timedOut !== "boolean"){
-const err118 = {instancePath:instancePath+"/hooks/" + i3+"/timedOut",schemaPath:"#/properties/hooks/items/properties/timedOut/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data50.exitCode !== undefined){
+let data54 = data50.exitCode;
+if((!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))) && (data54 !== null)){
+const err118 = {instancePath:instancePath+"/hooks/" + i3+"/exitCode",schemaPath:"#/properties/hooks/items/properties/exitCode/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.exitCode.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -5193,11 +5191,10 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data49.ms !== undefined){
-let data56 = data49.ms;
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 < 0 || isNaN(data56)){
-const err119 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data50.signal !== undefined){
+let data55 = data50.signal;
+if((typeof data55 !== "string") && (data55 !== null)){
+const err119 = {instancePath:instancePath+"/hooks/" + i3+"/signal",schemaPath:"#/properties/hooks/items/properties/signal/type",keyword:"type",params:{type: schema97.properties.hooks.items.properties.signal.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -5207,8 +5204,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-else {
-const err120 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data50.timedOut !== undefined){
+if(typeof data50.timedOut !== "boolean"){
+const err120 = {instancePath:instancePath+"/hooks/" + i3+"/timedOut",schemaPath:"#/properties/hooks/items/properties/timedOut/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -5218,9 +5216,11 @@ vErrors.push(err120);
 errors++;
 }
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data50.ms !== undefined){
+let data57 = data50.ms;
+if((typeof data57 == "number") && (isFinite(data57))){
+if(data57 < 0 || isNaN(data57)){
+const err121 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -5230,9 +5230,8 @@ vErrors.push(err121);
 errors++;
 }
 }
-}
 else {
-const err122 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err122 = {instancePath:instancePath+"/hooks/" + i3+"/ms",schemaPath:"#/properties/hooks/items/properties/ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -5242,11 +5241,9 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data.limitsUpdated !== undefined){
-let data57 = data.limitsUpdated;
-if(Array.isArray(data57)){
-if(data57.length > 1024){
-const err123 = {instancePath:instancePath+"/limitsUpdated",schemaPath:"#/properties/limitsUpdated/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items"};
+}
+else {
+const err123 = {instancePath:instancePath+"/hooks/" + i3,schemaPath:"#/properties/hooks/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -5255,12 +5252,10 @@ vErrors.push(err123);
 }
 errors++;
 }
-const len4 = data57.length;
-for(let i4=0; i4<len4; i4++){
-let data58 = data57[i4];
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.at === undefined){
-const err124 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
+}
+}
+else {
+const err124 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -5269,8 +5264,12 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data58.file === undefined){
-const err125 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+}
+if(data.limitsUpdated !== undefined){
+let data58 = data.limitsUpdated;
+if(Array.isArray(data58)){
+if(data58.length > 1024){
+const err125 = {instancePath:instancePath+"/limitsUpdated",schemaPath:"#/properties/limitsUpdated/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -5279,8 +5278,12 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data58.value === undefined){
-const err126 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+const len4 = data58.length;
+for(let i4=0; i4<len4; i4++){
+let data59 = data58[i4];
+if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
+if(data59.at === undefined){
+const err126 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "at"},message:"must have required property '"+"at"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -5289,9 +5292,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-for(const key11 in data58){
-if(!(((key11 === "at") || (key11 === "file")) || (key11 === "value"))){
-const err127 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data59.file === undefined){
+const err127 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -5300,12 +5302,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-if(data58.at !== undefined){
-let data59 = data58.at;
-if(typeof data59 === "string"){
-if(!pattern13.test(data59)){
-const err128 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/at",schemaPath:"#/properties/limitsUpdated/items/properties/at/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(data59.value === undefined){
+const err128 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -5314,9 +5312,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-else {
-const err129 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/at",schemaPath:"#/properties/limitsUpdated/items/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data59){
+if(!(((key11 === "at") || (key11 === "file")) || (key11 === "value"))){
+const err129 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -5326,11 +5324,11 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data58.file !== undefined){
-let data60 = data58.file;
+if(data59.at !== undefined){
+let data60 = data59.at;
 if(typeof data60 === "string"){
-if(!pattern23.test(data60)){
-const err130 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/file",schemaPath:"#/properties/limitsUpdated/items/properties/file/pattern",keyword:"pattern",params:{pattern: "^[a-z_.]+$"},message:"must match pattern \""+"^[a-z_.]+$"+"\""};
+if(!pattern13.test(data60)){
+const err130 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/at",schemaPath:"#/properties/limitsUpdated/items/properties/at/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -5341,7 +5339,7 @@ errors++;
 }
 }
 else {
-const err131 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/file",schemaPath:"#/properties/limitsUpdated/items/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err131 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/at",schemaPath:"#/properties/limitsUpdated/items/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -5351,11 +5349,11 @@ vErrors.push(err131);
 errors++;
 }
 }
-if(data58.value !== undefined){
-let data61 = data58.value;
+if(data59.file !== undefined){
+let data61 = data59.file;
 if(typeof data61 === "string"){
-if(func2(data61) > 64){
-const err132 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/value",schemaPath:"#/properties/limitsUpdated/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(!pattern23.test(data61)){
+const err132 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/file",schemaPath:"#/properties/limitsUpdated/items/properties/file/pattern",keyword:"pattern",params:{pattern: "^[a-z_.]+$"},message:"must match pattern \""+"^[a-z_.]+$"+"\""};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -5366,7 +5364,7 @@ errors++;
 }
 }
 else {
-const err133 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/value",schemaPath:"#/properties/limitsUpdated/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err133 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/file",schemaPath:"#/properties/limitsUpdated/items/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -5376,9 +5374,11 @@ vErrors.push(err133);
 errors++;
 }
 }
-}
-else {
-const err134 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data59.value !== undefined){
+let data62 = data59.value;
+if(typeof data62 === "string"){
+if(func2(data62) > 64){
+const err134 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/value",schemaPath:"#/properties/limitsUpdated/items/properties/value/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -5388,9 +5388,8 @@ vErrors.push(err134);
 errors++;
 }
 }
-}
 else {
-const err135 = {instancePath:instancePath+"/limitsUpdated",schemaPath:"#/properties/limitsUpdated/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err135 = {instancePath:instancePath+"/limitsUpdated/" + i4+"/value",schemaPath:"#/properties/limitsUpdated/items/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -5400,11 +5399,9 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data.signalsSent !== undefined){
-let data62 = data.signalsSent;
-if(Array.isArray(data62)){
-if(data62.length > 256){
-const err136 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+}
+else {
+const err136 = {instancePath:instancePath+"/limitsUpdated/" + i4,schemaPath:"#/properties/limitsUpdated/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -5413,12 +5410,10 @@ vErrors.push(err136);
 }
 errors++;
 }
-const len5 = data62.length;
-for(let i5=0; i5<len5; i5++){
-let data63 = data62[i5];
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-if(data63.by === undefined){
-const err137 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
+}
+}
+else {
+const err137 = {instancePath:instancePath+"/limitsUpdated",schemaPath:"#/properties/limitsUpdated/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -5427,8 +5422,12 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(data63.signal === undefined){
-const err138 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
+}
+if(data.signalsSent !== undefined){
+let data63 = data.signalsSent;
+if(Array.isArray(data63)){
+if(data63.length > 256){
+const err138 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -5437,8 +5436,12 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data63.count === undefined){
-const err139 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+const len5 = data63.length;
+for(let i5=0; i5<len5; i5++){
+let data64 = data63[i5];
+if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
+if(data64.by === undefined){
+const err139 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "by"},message:"must have required property '"+"by"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -5447,8 +5450,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(data63.firstAt === undefined){
-const err140 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
+if(data64.signal === undefined){
+const err140 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "signal"},message:"must have required property '"+"signal"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -5457,8 +5460,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(data63.lastAt === undefined){
-const err141 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
+if(data64.count === undefined){
+const err141 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -5467,9 +5470,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-for(const key12 in data63){
-if(!(((((key12 === "by") || (key12 === "signal")) || (key12 === "count")) || (key12 === "firstAt")) || (key12 === "lastAt"))){
-const err142 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(data64.firstAt === undefined){
+const err142 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "firstAt"},message:"must have required property '"+"firstAt"+"'"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -5478,11 +5480,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-if(data63.by !== undefined){
-let data64 = data63.by;
-if(typeof data64 !== "string"){
-const err143 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.lastAt === undefined){
+const err143 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/required",keyword:"required",params:{missingProperty: "lastAt"},message:"must have required property '"+"lastAt"+"'"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -5491,8 +5490,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(!(((data64 === "kill") || (data64 === "kill --all")) || (data64 === "delete --force"))){
-const err144 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
+for(const key12 in data64){
+if(!(((((key12 === "by") || (key12 === "signal")) || (key12 === "count")) || (key12 === "firstAt")) || (key12 === "lastAt"))){
+const err144 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -5502,11 +5502,10 @@ vErrors.push(err144);
 errors++;
 }
 }
-if(data63.signal !== undefined){
-let data65 = data63.signal;
-if(typeof data65 === "string"){
-if(!pattern24.test(data65)){
-const err145 = {instancePath:instancePath+"/signalsSent/" + i5+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
+if(data64.by !== undefined){
+let data65 = data64.by;
+if(typeof data65 !== "string"){
+const err145 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -5515,9 +5514,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-else {
-const err146 = {instancePath:instancePath+"/signalsSent/" + i5+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data65 === "kill") || (data65 === "kill --all")) || (data65 === "delete --force"))){
+const err146 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -5527,10 +5525,11 @@ vErrors.push(err146);
 errors++;
 }
 }
-if(data63.count !== undefined){
-let data66 = data63.count;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-const err147 = {instancePath:instancePath+"/signalsSent/" + i5+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data64.signal !== undefined){
+let data66 = data64.signal;
+if(typeof data66 === "string"){
+if(!pattern24.test(data66)){
+const err147 = {instancePath:instancePath+"/signalsSent/" + i5+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/pattern",keyword:"pattern",params:{pattern: "^SIG[A-Z0-9]+$"},message:"must match pattern \""+"^SIG[A-Z0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -5539,9 +5538,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 < 1 || isNaN(data66)){
-const err148 = {instancePath:instancePath+"/signalsSent/" + i5+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err148 = {instancePath:instancePath+"/signalsSent/" + i5+"/signal",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -5551,12 +5550,10 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
-if(data63.firstAt !== undefined){
-let data67 = data63.firstAt;
-if(typeof data67 === "string"){
-if(!pattern13.test(data67)){
-const err149 = {instancePath:instancePath+"/signalsSent/" + i5+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+if(data64.count !== undefined){
+let data67 = data64.count;
+if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
+const err149 = {instancePath:instancePath+"/signalsSent/" + i5+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -5565,9 +5562,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-else {
-const err150 = {instancePath:instancePath+"/signalsSent/" + i5+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data67 == "number") && (isFinite(data67))){
+if(data67 < 1 || isNaN(data67)){
+const err150 = {instancePath:instancePath+"/signalsSent/" + i5+"/count",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -5577,11 +5574,12 @@ vErrors.push(err150);
 errors++;
 }
 }
-if(data63.lastAt !== undefined){
-let data68 = data63.lastAt;
+}
+if(data64.firstAt !== undefined){
+let data68 = data64.firstAt;
 if(typeof data68 === "string"){
 if(!pattern13.test(data68)){
-const err151 = {instancePath:instancePath+"/signalsSent/" + i5+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
+const err151 = {instancePath:instancePath+"/signalsSent/" + i5+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -5592,7 +5590,7 @@ errors++;
 }
 }
 else {
-const err152 = {instancePath:instancePath+"/signalsSent/" + i5+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err152 = {instancePath:instancePath+"/signalsSent/" + i5+"/firstAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/firstAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -5602,9 +5600,11 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
-else {
-const err153 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data64.lastAt !== undefined){
+let data69 = data64.lastAt;
+if(typeof data69 === "string"){
+if(!pattern13.test(data69)){
+const err153 = {instancePath:instancePath+"/signalsSent/" + i5+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},message:"must match pattern \""+"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"+"\""};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -5614,9 +5614,8 @@ vErrors.push(err153);
 errors++;
 }
 }
-}
 else {
-const err154 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err154 = {instancePath:instancePath+"/signalsSent/" + i5+"/lastAt",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/lastAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -5626,11 +5625,9 @@ vErrors.push(err154);
 errors++;
 }
 }
-if(data.artifacts !== undefined){
-let data69 = data.artifacts;
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-if(data69.quarantine === undefined){
-const err155 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+}
+else {
+const err155 = {instancePath:instancePath+"/signalsSent/" + i5,schemaPath:"signals-sent.schema.json#/$defs/SignalSent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -5639,8 +5636,10 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(data69.commit === undefined){
-const err156 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/signalsSent",schemaPath:"#/properties/signalsSent/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -5649,8 +5648,12 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(data69.to === undefined){
-const err157 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+}
+if(data.artifacts !== undefined){
+let data70 = data.artifacts;
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+if(data70.quarantine === undefined){
+const err157 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -5659,8 +5662,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data69.items === undefined){
-const err158 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
+if(data70.commit === undefined){
+const err158 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -5669,8 +5672,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data69.refused === undefined){
-const err159 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
+if(data70.to === undefined){
+const err159 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -5679,8 +5682,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(data69.truncated === undefined){
-const err160 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data70.items === undefined){
+const err160 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "items"},message:"must have required property '"+"items"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -5689,9 +5692,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-for(const key13 in data69){
-if(!(((((((key13 === "quarantine") || (key13 === "commit")) || (key13 === "to")) || (key13 === "toFrom")) || (key13 === "items")) || (key13 === "refused")) || (key13 === "truncated"))){
-const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data70.refused === undefined){
+const err161 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "refused"},message:"must have required property '"+"refused"+"'"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -5700,10 +5702,8 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-if(data69.quarantine !== undefined){
-if(typeof data69.quarantine !== "string"){
-const err162 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data70.truncated === undefined){
+const err162 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -5712,11 +5712,9 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-if(data69.commit !== undefined){
-let data71 = data69.commit;
-if(typeof data71 !== "string"){
-const err163 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key13 in data70){
+if(!(((((((key13 === "quarantine") || (key13 === "commit")) || (key13 === "to")) || (key13 === "toFrom")) || (key13 === "items")) || (key13 === "refused")) || (key13 === "truncated"))){
+const err163 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -5725,8 +5723,10 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(!((data71 === "manual") || (data71 === "on-success"))){
-const err164 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema108.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data70.quarantine !== undefined){
+if(typeof data70.quarantine !== "string"){
+const err164 = {instancePath:instancePath+"/artifacts/quarantine",schemaPath:"#/$defs/Artifacts/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -5736,10 +5736,10 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data69.to !== undefined){
-let data72 = data69.to;
-if((typeof data72 !== "string") && (data72 !== null)){
-const err165 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema108.properties.to.type},message:"must be string,null"};
+if(data70.commit !== undefined){
+let data72 = data70.commit;
+if(typeof data72 !== "string"){
+const err165 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -5748,11 +5748,8 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data69.toFrom !== undefined){
-let data73 = data69.toFrom;
-if((typeof data73 !== "string") && (data73 !== null)){
-const err166 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema108.properties.toFrom.type},message:"must be string,null"};
+if(!((data72 === "manual") || (data72 === "on-success"))){
+const err166 = {instancePath:instancePath+"/artifacts/commit",schemaPath:"#/$defs/Artifacts/properties/commit/enum",keyword:"enum",params:{allowedValues: schema108.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -5761,8 +5758,11 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(!(((data73 === "bundle") || (data73 === "caller")) || (data73 === null))){
-const err167 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema108.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+if(data70.to !== undefined){
+let data73 = data70.to;
+if((typeof data73 !== "string") && (data73 !== null)){
+const err167 = {instancePath:instancePath+"/artifacts/to",schemaPath:"#/$defs/Artifacts/properties/to/type",keyword:"type",params:{type: schema108.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -5772,15 +5772,10 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data69.items !== undefined){
-let data74 = data69.items;
-if(Array.isArray(data74)){
-const len6 = data74.length;
-for(let i6=0; i6<len6; i6++){
-let data75 = data74[i6];
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.id === undefined){
-const err168 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data70.toFrom !== undefined){
+let data74 = data70.toFrom;
+if((typeof data74 !== "string") && (data74 !== null)){
+const err168 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/type",keyword:"type",params:{type: schema108.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -5789,8 +5784,8 @@ vErrors.push(err168);
 }
 errors++;
 }
-if(data75.path === undefined){
-const err169 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(!(((data74 === "bundle") || (data74 === "caller")) || (data74 === null))){
+const err169 = {instancePath:instancePath+"/artifacts/toFrom",schemaPath:"#/$defs/Artifacts/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema108.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -5799,8 +5794,16 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(data75.size === undefined){
-const err170 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data70.items !== undefined){
+let data75 = data70.items;
+if(Array.isArray(data75)){
+const len6 = data75.length;
+for(let i6=0; i6<len6; i6++){
+let data76 = data75[i6];
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+if(data76.id === undefined){
+const err170 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -5809,8 +5812,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(data75.sha256 === undefined){
-const err171 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
+if(data76.path === undefined){
+const err171 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -5819,8 +5822,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(data75.mode === undefined){
-const err172 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data76.size === undefined){
+const err172 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -5829,9 +5832,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-for(const key14 in data75){
-if(!(((((key14 === "id") || (key14 === "path")) || (key14 === "size")) || (key14 === "sha256")) || (key14 === "mode"))){
-const err173 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data76.sha256 === undefined){
+const err173 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "sha256"},message:"must have required property '"+"sha256"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -5840,12 +5842,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-if(data75.id !== undefined){
-let data76 = data75.id;
-if(typeof data76 === "string"){
-if(!pattern12.test(data76)){
-const err174 = {instancePath:instancePath+"/artifacts/items/" + i6+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(data76.mode === undefined){
+const err174 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -5854,9 +5852,9 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-else {
-const err175 = {instancePath:instancePath+"/artifacts/items/" + i6+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data76){
+if(!(((((key14 === "id") || (key14 === "path")) || (key14 === "size")) || (key14 === "sha256")) || (key14 === "mode"))){
+const err175 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -5866,9 +5864,11 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data75.path !== undefined){
-if(typeof data75.path !== "string"){
-const err176 = {instancePath:instancePath+"/artifacts/items/" + i6+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data76.id !== undefined){
+let data77 = data76.id;
+if(typeof data77 === "string"){
+if(!pattern12.test(data77)){
+const err176 = {instancePath:instancePath+"/artifacts/items/" + i6+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -5878,10 +5878,8 @@ vErrors.push(err176);
 errors++;
 }
 }
-if(data75.size !== undefined){
-let data78 = data75.size;
-if(!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))){
-const err177 = {instancePath:instancePath+"/artifacts/items/" + i6+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err177 = {instancePath:instancePath+"/artifacts/items/" + i6+"/id",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -5890,9 +5888,10 @@ vErrors.push(err177);
 }
 errors++;
 }
-if((typeof data78 == "number") && (isFinite(data78))){
-if(data78 < 0 || isNaN(data78)){
-const err178 = {instancePath:instancePath+"/artifacts/items/" + i6+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data76.path !== undefined){
+if(typeof data76.path !== "string"){
+const err178 = {instancePath:instancePath+"/artifacts/items/" + i6+"/path",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -5902,12 +5901,10 @@ vErrors.push(err178);
 errors++;
 }
 }
-}
-if(data75.sha256 !== undefined){
-let data79 = data75.sha256;
-if(typeof data79 === "string"){
-if(!pattern14.test(data79)){
-const err179 = {instancePath:instancePath+"/artifacts/items/" + i6+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data76.size !== undefined){
+let data79 = data76.size;
+if(!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))){
+const err179 = {instancePath:instancePath+"/artifacts/items/" + i6+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -5916,9 +5913,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-else {
-const err180 = {instancePath:instancePath+"/artifacts/items/" + i6+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data79 == "number") && (isFinite(data79))){
+if(data79 < 0 || isNaN(data79)){
+const err180 = {instancePath:instancePath+"/artifacts/items/" + i6+"/size",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -5928,10 +5925,12 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data75.mode !== undefined){
-let data80 = data75.mode;
-if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
-const err181 = {instancePath:instancePath+"/artifacts/items/" + i6+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data76.sha256 !== undefined){
+let data80 = data76.sha256;
+if(typeof data80 === "string"){
+if(!pattern14.test(data80)){
+const err181 = {instancePath:instancePath+"/artifacts/items/" + i6+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -5940,9 +5939,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-if((typeof data80 == "number") && (isFinite(data80))){
-if(data80 < 0 || isNaN(data80)){
-const err182 = {instancePath:instancePath+"/artifacts/items/" + i6+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err182 = {instancePath:instancePath+"/artifacts/items/" + i6+"/sha256",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/sha256/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -5952,10 +5951,10 @@ vErrors.push(err182);
 errors++;
 }
 }
-}
-}
-else {
-const err183 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data76.mode !== undefined){
+let data81 = data76.mode;
+if(!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))){
+const err183 = {instancePath:instancePath+"/artifacts/items/" + i6+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -5964,10 +5963,9 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
-}
-else {
-const err184 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data81 == "number") && (isFinite(data81))){
+if(data81 < 0 || isNaN(data81)){
+const err184 = {instancePath:instancePath+"/artifacts/items/" + i6+"/mode",schemaPath:"#/$defs/Artifacts/properties/items/items/properties/mode/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -5977,15 +5975,10 @@ vErrors.push(err184);
 errors++;
 }
 }
-if(data69.refused !== undefined){
-let data81 = data69.refused;
-if(Array.isArray(data81)){
-const len7 = data81.length;
-for(let i7=0; i7<len7; i7++){
-let data82 = data81[i7];
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-if(data82.path === undefined){
-const err185 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err185 = {instancePath:instancePath+"/artifacts/items/" + i6,schemaPath:"#/$defs/Artifacts/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -5994,8 +5987,10 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data82.reason === undefined){
-const err186 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+}
+else {
+const err186 = {instancePath:instancePath+"/artifacts/items",schemaPath:"#/$defs/Artifacts/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -6004,9 +5999,16 @@ vErrors.push(err186);
 }
 errors++;
 }
-for(const key15 in data82){
-if(!((key15 === "path") || (key15 === "reason"))){
-const err187 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+}
+if(data70.refused !== undefined){
+let data82 = data70.refused;
+if(Array.isArray(data82)){
+const len7 = data82.length;
+for(let i7=0; i7<len7; i7++){
+let data83 = data82[i7];
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+if(data83.path === undefined){
+const err187 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -6015,10 +6017,8 @@ vErrors.push(err187);
 }
 errors++;
 }
-}
-if(data82.path !== undefined){
-if(typeof data82.path !== "string"){
-const err188 = {instancePath:instancePath+"/artifacts/refused/" + i7+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data83.reason === undefined){
+const err188 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -6027,10 +6027,9 @@ vErrors.push(err188);
 }
 errors++;
 }
-}
-if(data82.reason !== undefined){
-if(typeof data82.reason !== "string"){
-const err189 = {instancePath:instancePath+"/artifacts/refused/" + i7+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data83){
+if(!((key15 === "path") || (key15 === "reason"))){
+const err189 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -6040,9 +6039,9 @@ vErrors.push(err189);
 errors++;
 }
 }
-}
-else {
-const err190 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data83.path !== undefined){
+if(typeof data83.path !== "string"){
+const err190 = {instancePath:instancePath+"/artifacts/refused/" + i7+"/path",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -6052,9 +6051,9 @@ vErrors.push(err190);
 errors++;
 }
 }
-}
-else {
-const err191 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data83.reason !== undefined){
+if(typeof data83.reason !== "string"){
+const err191 = {instancePath:instancePath+"/artifacts/refused/" + i7+"/reason",schemaPath:"#/$defs/Artifacts/properties/refused/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -6064,9 +6063,9 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data69.truncated !== undefined){
-if(typeof data69.truncated !== "boolean"){
-const err192 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err192 = {instancePath:instancePath+"/artifacts/refused/" + i7,schemaPath:"#/$defs/Artifacts/properties/refused/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -6078,7 +6077,7 @@ errors++;
 }
 }
 else {
-const err193 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err193 = {instancePath:instancePath+"/artifacts/refused",schemaPath:"#/$defs/Artifacts/properties/refused/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -6088,15 +6087,9 @@ vErrors.push(err193);
 errors++;
 }
 }
-if(data.fsDelta !== undefined){
-let data86 = data.fsDelta;
-if(Array.isArray(data86)){
-const len8 = data86.length;
-for(let i8=0; i8<len8; i8++){
-let data87 = data86[i8];
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-if(data87.clause === undefined){
-const err194 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if(data70.truncated !== undefined){
+if(typeof data70.truncated !== "boolean"){
+const err194 = {instancePath:instancePath+"/artifacts/truncated",schemaPath:"#/$defs/Artifacts/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -6105,8 +6098,10 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(data87.path === undefined){
-const err195 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err195 = {instancePath:instancePath+"/artifacts",schemaPath:"#/$defs/Artifacts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -6115,8 +6110,16 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(data87.notObserved === undefined){
-const err196 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
+}
+if(data.fsDelta !== undefined){
+let data87 = data.fsDelta;
+if(Array.isArray(data87)){
+const len8 = data87.length;
+for(let i8=0; i8<len8; i8++){
+let data88 = data87[i8];
+if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
+if(data88.clause === undefined){
+const err196 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -6125,8 +6128,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data87.created === undefined){
-const err197 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
+if(data88.path === undefined){
+const err197 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -6135,8 +6138,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data87.modified === undefined){
-const err198 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
+if(data88.notObserved === undefined){
+const err198 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "notObserved"},message:"must have required property '"+"notObserved"+"'"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -6145,8 +6148,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-if(data87.deleted === undefined){
-const err199 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
+if(data88.created === undefined){
+const err199 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "created"},message:"must have required property '"+"created"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -6155,9 +6158,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-for(const key16 in data87){
-if(!((((((key16 === "clause") || (key16 === "path")) || (key16 === "notObserved")) || (key16 === "created")) || (key16 === "modified")) || (key16 === "deleted"))){
-const err200 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(data88.modified === undefined){
+const err200 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "modified"},message:"must have required property '"+"modified"+"'"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -6166,10 +6168,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-}
-if(data87.clause !== undefined){
-if(typeof data87.clause !== "string"){
-const err201 = {instancePath:instancePath+"/fsDelta/" + i8+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data88.deleted === undefined){
+const err201 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/required",keyword:"required",params:{missingProperty: "deleted"},message:"must have required property '"+"deleted"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -6178,10 +6178,9 @@ vErrors.push(err201);
 }
 errors++;
 }
-}
-if(data87.path !== undefined){
-if(typeof data87.path !== "string"){
-const err202 = {instancePath:instancePath+"/fsDelta/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key16 in data88){
+if(!((((((key16 === "clause") || (key16 === "path")) || (key16 === "notObserved")) || (key16 === "created")) || (key16 === "modified")) || (key16 === "deleted"))){
+const err202 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -6191,10 +6190,9 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data87.notObserved !== undefined){
-let data90 = data87.notObserved;
-if((typeof data90 !== "string") && (data90 !== null)){
-const err203 = {instancePath:instancePath+"/fsDelta/" + i8+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
+if(data88.clause !== undefined){
+if(typeof data88.clause !== "string"){
+const err203 = {instancePath:instancePath+"/fsDelta/" + i8+"/clause",schemaPath:"#/properties/fsDelta/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -6204,15 +6202,9 @@ vErrors.push(err203);
 errors++;
 }
 }
-if(data87.created !== undefined){
-let data91 = data87.created;
-if(Array.isArray(data91)){
-const len9 = data91.length;
-for(let i9=0; i9<len9; i9++){
-let data92 = data91[i9];
-if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
-if(data92.path === undefined){
-const err204 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data88.path !== undefined){
+if(typeof data88.path !== "string"){
+const err204 = {instancePath:instancePath+"/fsDelta/" + i8+"/path",schemaPath:"#/properties/fsDelta/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -6221,8 +6213,11 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(data92.kind === undefined){
-const err205 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+if(data88.notObserved !== undefined){
+let data91 = data88.notObserved;
+if((typeof data91 !== "string") && (data91 !== null)){
+const err205 = {instancePath:instancePath+"/fsDelta/" + i8+"/notObserved",schemaPath:"#/properties/fsDelta/items/properties/notObserved/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.notObserved.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -6231,8 +6226,16 @@ vErrors.push(err205);
 }
 errors++;
 }
-if(data92.size === undefined){
-const err206 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data88.created !== undefined){
+let data92 = data88.created;
+if(Array.isArray(data92)){
+const len9 = data92.length;
+for(let i9=0; i9<len9; i9++){
+let data93 = data92[i9];
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.path === undefined){
+const err206 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -6241,9 +6244,8 @@ vErrors.push(err206);
 }
 errors++;
 }
-for(const key17 in data92){
-if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
-const err207 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data93.kind === undefined){
+const err207 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -6252,10 +6254,8 @@ vErrors.push(err207);
 }
 errors++;
 }
-}
-if(data92.path !== undefined){
-if(typeof data92.path !== "string"){
-const err208 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data93.size === undefined){
+const err208 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -6264,11 +6264,9 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-if(data92.kind !== undefined){
-let data94 = data92.kind;
-if(typeof data94 !== "string"){
-const err209 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key17 in data93){
+if(!((((key17 === "path") || (key17 === "kind")) || (key17 === "size")) || (key17 === "sha256"))){
+const err209 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -6277,8 +6275,10 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(!((((data94 === "file") || (data94 === "dir")) || (data94 === "link")) || (data94 === "other"))){
-const err210 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data93.path !== undefined){
+if(typeof data93.path !== "string"){
+const err210 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/path",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -6288,10 +6288,10 @@ vErrors.push(err210);
 errors++;
 }
 }
-if(data92.size !== undefined){
-let data95 = data92.size;
-if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
-const err211 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data93.kind !== undefined){
+let data95 = data93.kind;
+if(typeof data95 !== "string"){
+const err211 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -6300,9 +6300,8 @@ vErrors.push(err211);
 }
 errors++;
 }
-if((typeof data95 == "number") && (isFinite(data95))){
-if(data95 < 0 || isNaN(data95)){
-const err212 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data95 === "file") || (data95 === "dir")) || (data95 === "link")) || (data95 === "other"))){
+const err212 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/kind",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.created.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -6312,11 +6311,10 @@ vErrors.push(err212);
 errors++;
 }
 }
-}
-if(data92.sha256 !== undefined){
-let data96 = data92.sha256;
-if((typeof data96 !== "string") && (data96 !== null)){
-const err213 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
+if(data93.size !== undefined){
+let data96 = data93.size;
+if(!(((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96))) && (isFinite(data96)))){
+const err213 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -6325,10 +6323,9 @@ vErrors.push(err213);
 }
 errors++;
 }
-}
-}
-else {
-const err214 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data96 == "number") && (isFinite(data96))){
+if(data96 < 0 || isNaN(data96)){
+const err214 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/size",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -6339,8 +6336,10 @@ errors++;
 }
 }
 }
-else {
-const err215 = {instancePath:instancePath+"/fsDelta/" + i8+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data93.sha256 !== undefined){
+let data97 = data93.sha256;
+if((typeof data97 !== "string") && (data97 !== null)){
+const err215 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/created/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.created.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -6350,15 +6349,9 @@ vErrors.push(err215);
 errors++;
 }
 }
-if(data87.modified !== undefined){
-let data97 = data87.modified;
-if(Array.isArray(data97)){
-const len10 = data97.length;
-for(let i10=0; i10<len10; i10++){
-let data98 = data97[i10];
-if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
-if(data98.path === undefined){
-const err216 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err216 = {instancePath:instancePath+"/fsDelta/" + i8+"/created/" + i9,schemaPath:"#/properties/fsDelta/items/properties/created/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -6367,8 +6360,10 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(data98.kind === undefined){
-const err217 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+}
+else {
+const err217 = {instancePath:instancePath+"/fsDelta/" + i8+"/created",schemaPath:"#/properties/fsDelta/items/properties/created/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -6377,8 +6372,16 @@ vErrors.push(err217);
 }
 errors++;
 }
-if(data98.size === undefined){
-const err218 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data88.modified !== undefined){
+let data98 = data88.modified;
+if(Array.isArray(data98)){
+const len10 = data98.length;
+for(let i10=0; i10<len10; i10++){
+let data99 = data98[i10];
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+if(data99.path === undefined){
+const err218 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -6387,9 +6390,8 @@ vErrors.push(err218);
 }
 errors++;
 }
-for(const key18 in data98){
-if(!((((key18 === "path") || (key18 === "kind")) || (key18 === "size")) || (key18 === "sha256"))){
-const err219 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data99.kind === undefined){
+const err219 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -6398,10 +6400,8 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-if(data98.path !== undefined){
-if(typeof data98.path !== "string"){
-const err220 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data99.size === undefined){
+const err220 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -6410,11 +6410,9 @@ vErrors.push(err220);
 }
 errors++;
 }
-}
-if(data98.kind !== undefined){
-let data100 = data98.kind;
-if(typeof data100 !== "string"){
-const err221 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key18 in data99){
+if(!((((key18 === "path") || (key18 === "kind")) || (key18 === "size")) || (key18 === "sha256"))){
+const err221 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -6423,8 +6421,10 @@ vErrors.push(err221);
 }
 errors++;
 }
-if(!((((data100 === "file") || (data100 === "dir")) || (data100 === "link")) || (data100 === "other"))){
-const err222 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data99.path !== undefined){
+if(typeof data99.path !== "string"){
+const err222 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/path",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -6434,10 +6434,10 @@ vErrors.push(err222);
 errors++;
 }
 }
-if(data98.size !== undefined){
-let data101 = data98.size;
-if(!(((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101))) && (isFinite(data101)))){
-const err223 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data99.kind !== undefined){
+let data101 = data99.kind;
+if(typeof data101 !== "string"){
+const err223 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -6446,9 +6446,8 @@ vErrors.push(err223);
 }
 errors++;
 }
-if((typeof data101 == "number") && (isFinite(data101))){
-if(data101 < 0 || isNaN(data101)){
-const err224 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data101 === "file") || (data101 === "dir")) || (data101 === "link")) || (data101 === "other"))){
+const err224 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/kind",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.modified.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -6458,11 +6457,10 @@ vErrors.push(err224);
 errors++;
 }
 }
-}
-if(data98.sha256 !== undefined){
-let data102 = data98.sha256;
-if((typeof data102 !== "string") && (data102 !== null)){
-const err225 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
+if(data99.size !== undefined){
+let data102 = data99.size;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err225 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -6471,10 +6469,9 @@ vErrors.push(err225);
 }
 errors++;
 }
-}
-}
-else {
-const err226 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 < 0 || isNaN(data102)){
+const err226 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/size",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -6485,8 +6482,10 @@ errors++;
 }
 }
 }
-else {
-const err227 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data99.sha256 !== undefined){
+let data103 = data99.sha256;
+if((typeof data103 !== "string") && (data103 !== null)){
+const err227 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/modified/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.modified.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -6496,15 +6495,9 @@ vErrors.push(err227);
 errors++;
 }
 }
-if(data87.deleted !== undefined){
-let data103 = data87.deleted;
-if(Array.isArray(data103)){
-const len11 = data103.length;
-for(let i11=0; i11<len11; i11++){
-let data104 = data103[i11];
-if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
-if(data104.path === undefined){
-const err228 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err228 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified/" + i10,schemaPath:"#/properties/fsDelta/items/properties/modified/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -6513,8 +6506,10 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(data104.kind === undefined){
-const err229 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+}
+}
+else {
+const err229 = {instancePath:instancePath+"/fsDelta/" + i8+"/modified",schemaPath:"#/properties/fsDelta/items/properties/modified/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -6523,8 +6518,16 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(data104.size === undefined){
-const err230 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
+}
+if(data88.deleted !== undefined){
+let data104 = data88.deleted;
+if(Array.isArray(data104)){
+const len11 = data104.length;
+for(let i11=0; i11<len11; i11++){
+let data105 = data104[i11];
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+if(data105.path === undefined){
+const err230 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -6533,9 +6536,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-for(const key19 in data104){
-if(!((((key19 === "path") || (key19 === "kind")) || (key19 === "size")) || (key19 === "sha256"))){
-const err231 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(data105.kind === undefined){
+const err231 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -6544,10 +6546,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-if(data104.path !== undefined){
-if(typeof data104.path !== "string"){
-const err232 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data105.size === undefined){
+const err232 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/required",keyword:"required",params:{missingProperty: "size"},message:"must have required property '"+"size"+"'"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -6556,11 +6556,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-}
-if(data104.kind !== undefined){
-let data106 = data104.kind;
-if(typeof data106 !== "string"){
-const err233 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key19 in data105){
+if(!((((key19 === "path") || (key19 === "kind")) || (key19 === "size")) || (key19 === "sha256"))){
+const err233 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -6569,8 +6567,10 @@ vErrors.push(err233);
 }
 errors++;
 }
-if(!((((data106 === "file") || (data106 === "dir")) || (data106 === "link")) || (data106 === "other"))){
-const err234 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+if(data105.path !== undefined){
+if(typeof data105.path !== "string"){
+const err234 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/path",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -6580,10 +6580,10 @@ vErrors.push(err234);
 errors++;
 }
 }
-if(data104.size !== undefined){
-let data107 = data104.size;
-if(!(((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107))) && (isFinite(data107)))){
-const err235 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data105.kind !== undefined){
+let data107 = data105.kind;
+if(typeof data107 !== "string"){
+const err235 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -6592,9 +6592,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-if((typeof data107 == "number") && (isFinite(data107))){
-if(data107 < 0 || isNaN(data107)){
-const err236 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((((data107 === "file") || (data107 === "dir")) || (data107 === "link")) || (data107 === "other"))){
+const err236 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/kind",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/kind/enum",keyword:"enum",params:{allowedValues: schema97.properties.fsDelta.items.properties.deleted.items.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -6604,11 +6603,10 @@ vErrors.push(err236);
 errors++;
 }
 }
-}
-if(data104.sha256 !== undefined){
-let data108 = data104.sha256;
-if((typeof data108 !== "string") && (data108 !== null)){
-const err237 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
+if(data105.size !== undefined){
+let data108 = data105.size;
+if(!(((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108))) && (isFinite(data108)))){
+const err237 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -6617,10 +6615,9 @@ vErrors.push(err237);
 }
 errors++;
 }
-}
-}
-else {
-const err238 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data108 == "number") && (isFinite(data108))){
+if(data108 < 0 || isNaN(data108)){
+const err238 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/size",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -6631,8 +6628,10 @@ errors++;
 }
 }
 }
-else {
-const err239 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data105.sha256 !== undefined){
+let data109 = data105.sha256;
+if((typeof data109 !== "string") && (data109 !== null)){
+const err239 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11+"/sha256",schemaPath:"#/properties/fsDelta/items/properties/deleted/items/properties/sha256/type",keyword:"type",params:{type: schema97.properties.fsDelta.items.properties.deleted.items.properties.sha256.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -6644,7 +6643,7 @@ errors++;
 }
 }
 else {
-const err240 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err240 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted/" + i11,schemaPath:"#/properties/fsDelta/items/properties/deleted/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -6656,12 +6655,36 @@ errors++;
 }
 }
 else {
-const err241 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err241 = {instancePath:instancePath+"/fsDelta/" + i8+"/deleted",schemaPath:"#/properties/fsDelta/items/properties/deleted/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err241];
 }
 else {
 vErrors.push(err241);
+}
+errors++;
+}
+}
+}
+else {
+const err242 = {instancePath:instancePath+"/fsDelta/" + i8,schemaPath:"#/properties/fsDelta/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err242];
+}
+else {
+vErrors.push(err242);
+}
+errors++;
+}
+}
+}
+else {
+const err243 = {instancePath:instancePath+"/fsDelta",schemaPath:"#/properties/fsDelta/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err243];
+}
+else {
+vErrors.push(err243);
 }
 errors++;
 }
@@ -6674,12 +6697,12 @@ errors = vErrors.length;
 }
 }
 else {
-const err242 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err244 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err242];
+vErrors = [err244];
 }
 else {
-vErrors.push(err242);
+vErrors.push(err244);
 }
 errors++;
 }

@@ -151,6 +151,13 @@ describe('launcher (live)', () => {
     expect(out.report.body.evidence.find((e) => e.name === 'NoNewPrivs')?.value).toBe('1');
   });
 
+  it('the workload is the launching process\'s child (its exit status is ours): the report says launcher, with the kernel\'s PPid', async () => {
+    const { out } = await probeFacts();
+    expect(out.report.body.reaper).toBe('launcher');
+    // proc(5) PPid, read by the launcher at READY, against this process: the one that called clone3.
+    expect(out.report.body.evidence.find((e) => e.name === 'PPid')).toEqual({ name: 'PPid', source: expect.stringMatching(/^\/proc\/\d+\/status$/), value: String(process.pid), expected: String(process.pid), ok: true });
+  });
+
   it('denies fork under spawn: deny (EPERM), allows it under descendants', async () => {
     expect((await probeFacts()).p.forkErrno).toBe(1);
     expect((await probeFacts('spawn: descendants\nlimits: { processes: 8 }\n', { cgroupParent: testCgroupParent() })).p.forkErrno).toBe(0);

@@ -29,6 +29,10 @@ export interface EvidenceExpect {
   ids?: { uid: number; gid: number };
   /** Namespaces the workload must be in exactly (kind → inode): an engine's network namespace. */
   joined?: Record<string, number>;
+  /** The pid that must be the workload's parent, and so the one the kernel gives its exit status
+   * to (wait(2)): the launching process, a container's monitor, or the engine an OCI init is
+   * handed to. Absent: not recorded. */
+  parent?: number;
 }
 
 /** /proc/<pid>/{uid,gid}_map, whitespace-normalised, against the one line the plan asked for. */
@@ -116,6 +120,9 @@ export function readEvidence(pid: number, expect: EvidenceExpect, fixed: Evidenc
     ['Uid', expect.ids ? four(expect.ids.uid) : null],
     ['Gid', expect.ids ? four(expect.ids.gid) : null],
     ['Groups', expect.ids ? '' : null],
+    // The parent as the kernel has it (proc(5): PPid), from the same read: an init handed to the
+    // wrong process has its exit status collected by nobody who reports it.
+    ...(expect.parent !== undefined ? [['PPid', String(expect.parent)] as const] : []),
   ]);
   out.push(...fixed);
   try {

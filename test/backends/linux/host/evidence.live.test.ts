@@ -49,6 +49,17 @@ describe('the fixed read-back (live)', () => {
     expect(early.map((e) => e.name)).toEqual(['NoNewPrivs', 'Seccomp', 'CapEff', 'CapBnd', 'Uid', 'Gid', 'Groups', 'uid_map', 'gid_map', 'ns.user', 'ns.pid', 'ns.mnt', 'ns.net', 'ns.ipc', 'ns.uts', 'ns.cgroup', 'cgroup']);
   });
 
+  it('the parent, when one is expected, is the kernel\'s PPid: ours for what we spawned (unshare exec\'d sleep), and any other withholds the go byte', async () => {
+    const pid = await unshared();
+    const ours = readEvidence(pid, { ...expectOf(['user', 'uts']), parent: process.pid }).find((e) => e.name === 'PPid');
+    expect(ours).toEqual({ name: 'PPid', source: `/proc/${pid}/status`, value: String(process.pid), expected: String(process.pid), ok: true });
+    // Another pid (our own parent): the workload's status would go to a process that does not report it.
+    // (CapEff fails either way: unshare's root keeps its capabilities in its namespace.)
+    const failed = (parent: number): string[] => failedEvidence(readEvidence(pid, { ...expectOf(['user', 'uts']), parent })).map((e) => e.name);
+    expect(failed(process.pid)).toEqual(['CapEff']);
+    expect(failed(process.ppid)).toEqual(['CapEff', 'PPid']);
+  });
+
   it('a process gone before the read is not observed, keeps what was expected, and withholds the go byte', async () => {
     const pid = await unshared();
     child!.kill('SIGKILL');
