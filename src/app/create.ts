@@ -346,6 +346,10 @@ export interface RunRegistration {
   saveReport(report: SealedReport): void;
   /** Removes the entry, if it is still this run's. */
   release(): void;
+  /** Keeps the entry, if it is still this run's, as a stopped container whose report is sealed
+   * and journaled (run --keep): state and report read it, delete removes it (and any cgroup the
+   * run's teardown could not). */
+  retain(): void;
 }
 
 export function registerRun(root: string, id: string, o: { runId: string; bundle: string; manifestSha256: string; plan: Plan }): RunRegistration {
@@ -402,6 +406,11 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
         writeFileAtomic(join(dir, 'report.json'), JSON.stringify(report) + '\n');
       }),
     release: () => void ours(() => removeDir(dir)),
+    retain: () =>
+      void update(() => {
+        state.status = 'stopped';
+        state.journaled = true;
+      }),
   };
 }
 

@@ -87,6 +87,9 @@ export interface RunOptions extends Handover {
   /** Where the workload's pid is written before it is released (run --pid-file); a file that
    * cannot be written fails the run with nothing run. */
   pidFile?: string | null;
+  /** Keep the entry after the run, stopped, with its sealed report (run --keep): state, list and
+   * report read it, delete removes it. Needs an id and a root. */
+  keep?: boolean;
 }
 
 /** The error of a run its caller aborted before anything ran. Named AbortError as Node's own
@@ -206,6 +209,7 @@ export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptio
 
 export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunOutcome> {
   if (opts.id !== null) checkedId(opts.id);
+  if (opts.keep && (opts.id === null || opts.root === null)) throw new BvisorError('BV_USAGE', 'keep needs an id and a state root: the kept entry is named by its id under the root; nothing was run', { hint: 'pass id and root (bvisor run always has both)' });
   const signal = opts.signal ?? null;
   if (signal?.aborted) throw abortedError(signal);
   const createdAt = new Date();
@@ -231,6 +235,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   let started = false;
   const pidFile = opts.pidFile ? checkedPidFile(opts.pidFile, opts.root) : null;
   let pidFileWritten = false;
+  // Set once the report is journaled: from then on a kept run's entry stays, stopped.
+  let journaled = false;
   let lease: StateRootLease | null = null;
   let reg: RunRegistration | null = null;
   // The caller's abort ends a released workload through its launch's control; before the
@@ -334,6 +340,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
         report = sealReport(smaller, sha256Hex);
         await keep(report);
       }
+      journaled = true;
       fault('run:after-journal');
       return report;
     };
@@ -426,7 +433,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     throw e;
   } finally {
     stopListening?.();
-    reg?.release();
+    if (opts.keep && journaled) reg?.retain();
+    else reg?.release();
     lease?.release();
   }
 }

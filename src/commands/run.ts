@@ -37,6 +37,8 @@ export default class Run extends BaseCommand<typeof Run> {
     // A new-user pass: the note on what was not watched (audit off) after every failed run.
     quiet: Flags.boolean({ char: 'q', description: 'after the run, print no summary of what the boundary denied and no note on what was not watched (the report keeps both; errors still print)', default: false, exclusive: ['explain'] }),
     'pid-file': Flags.string({ description: 'write the workload\'s pid to this file before it is released (a wasm bundle: its runner\'s)' }),
+    // runc run --keep: the entry outlives the run, for state, report and delete.
+    keep: Flags.boolean({ description: 'keep the container after it ends, stopped, with its sealed report: bvisor state, list and report read it, and bvisor delete removes it (as runc run --keep); the id stays taken until then. run -d keeps its container anyway', default: false }),
     // runc run -d: create and start, then return; the report is sealed at delete, as create's.
     detach: Flags.boolean({ char: 'd', description: 'create and start the container, then return (exit 0, its pid in --json): it runs on under its monitor; bvisor state, kill and delete it by id, and its report is sealed at delete. A workload whose stdout is inherited (stdio.stdout: inherit, an OCI process) keeps the caller\'s: $(bvisor run -d …) then waits for it to end, and --json follows what it writes there; give it stdio.stdout: capture or null', default: false, exclusive: ['explain'] }),
   };
@@ -57,6 +59,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...launchChoices(this.flags),
       ...(this.flags.explain ? { explain: true } : {}),
       ...(this.flags['pid-file'] !== undefined ? { pidFile: resolve(this.flags['pid-file']) } : {}),
+      ...(this.flags.keep ? { keep: true } : {}),
       // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
       // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
       ...(isatty(2) ? { progress: (line: string) => stop.write('stderr', line) } : {}),

@@ -213,6 +213,48 @@ describe('bvisor run', () => {
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([]);
   });
 
+  // runc run --keep, which a new-user pass reached for: the entry outlives the run.
+  it('run --keep leaves the container stopped with its report: the id stays taken until delete, which journals nothing more; without it nothing is left', async () => {
+    const root = tempDir();
+    const entry = join(root, 'containers', 'kept');
+    const journal = (): Array<{ report?: { bodyHash: string; body: { containerId: string; outcome: { exitCode: number | null } } } }> => readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const r = cli(['run', '--keep', 'kept', '-b', probeBundle(['exit', '3']), '--root', root]);
+    expect(r.status, r.stderr).toBe(3);
+    // The oracles: the entry on disk, and the journal's own report line (not state's reading of it).
+    expect(existsSync(join(entry, 'state.json'))).toBe(true);
+    const sealed = journal().filter((e) => e.report).at(-1)!.report!;
+    expect([sealed.body.containerId, sealed.body.outcome.exitCode]).toEqual(['kept', 3]);
+    expect(cli(['state', 'kept', '--root', root]).json()).toMatchObject({ status: 'stopped', bvisor: { reportHash: sealed.bodyHash, exit: { status: 'failed', exitCode: 3 }, broken: null } });
+    expect(cli(['report', 'kept', '--root', root, '--json']).json().bodyHash).toBe(sealed.bodyHash);
+    // Not gc's to take (it is not broken), and the id is taken.
+    expect(cli(['gc', '--root', root]).status).toBe(0);
+    expect(existsSync(join(entry, 'state.json'))).toBe(true);
+    const again = cli(['run', 'kept', '-b', probeBundle(['exit', '0']), '--root', root]);
+    expect([again.status, again.stderr]).toEqual([125, expect.stringContaining('BV_CONTAINER_EXISTS')]);
+    const lines = journal().length;
+    expect(cli(['delete', 'kept', '--root', root]).status).toBe(0);
+    expect(existsSync(entry)).toBe(false);
+    expect(journal()).toHaveLength(lines);
+    expect(cli(['journal', 'verify', '--root', root]).status).toBe(0);
+    // The twin: the same run without --keep leaves no entry.
+    expect(cli(['run', 'kept', '-b', probeBundle(['exit', '3']), '--root', root]).status).toBe(3);
+    expect(existsSync(entry)).toBe(false);
+    // Stopped by a signal, the run still seals its report, keeps the entry, then dies by the signal.
+    const pidFile = join(tempDir(), 'k.pid');
+    const p = spawn(process.execPath, [BIN, 'run', '--keep', 'kept', '-b', probeBundle(['sleep', '30']), '--pid-file', pidFile, '--root', root], { env: cliEnv(), stdio: 'ignore' });
+    const ended = new Promise<[number | null, string | null]>((res) => p.on('exit', (code, sig) => res([code, sig])));
+    try {
+      await until('the workload to run', () => existsSync(pidFile) && readFileSync(`/proc/${Number(readFileSync(pidFile, 'utf8'))}/cmdline`, 'utf8').includes('sleep'), 10_000);
+      p.kill('SIGTERM');
+      expect(await ended).toEqual([null, 'SIGTERM']);
+      expect(cli(['state', 'kept', '--root', root]).json()).toMatchObject({ status: 'stopped', bvisor: { exit: { status: 'killed' }, broken: null } });
+    } finally {
+      p.kill('SIGKILL');
+      cli(['delete', '-f', 'kept', '--root', root]);
+    }
+    expect(cli(['list', '--root', root, '--json']).json()).toEqual([]);
+  });
+
   // A new-user pass ran x, then ran x again, and found no way to the first report.
   it('an id used twice: report names the newest run and the earlier ones by run id, and reads each by it', () => {
     const root = tempDir();

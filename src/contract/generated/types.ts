@@ -2053,7 +2053,7 @@ export interface ContainerState {
   bvisorVersion: '1';
   id: string;
   /**
-   * container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process.
+   * container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process. A run kept by run --keep stays, status stopped and journaled, until delete.
    */
   kind: 'container' | 'run';
   status: 'creating' | 'created' | 'running' | 'stopped';
