@@ -410,6 +410,7 @@ export function registerRun(root: string, id: string, o: { runId: string; bundle
       void update(() => {
         state.status = 'stopped';
         state.journaled = true;
+        state.kept = true;
       }),
   };
 }

@@ -262,8 +262,10 @@ export interface Derived {
 /** The real status, from the processes and the monitor's files. */
 export function derive(dir: string, s: ContainerState): Derived {
   if (s.kind === 'run') {
-    // Kept by run --keep once its report was journaled: stopped, whole, until delete.
-    if (s.status === 'stopped' && s.journaled) return { status: 'stopped', broken: null, exit: null };
+    // Kept by run --keep once its report was journaled: stopped, whole, until delete. (Only by
+    // its mark: a crashed run's entry is stopped and journaled too once a state or list has
+    // sealed it, and stays broken, for gc.)
+    if (s.kept) return { status: 'stopped', broken: null, exit: null };
     // A bvisor run in progress: it lives as long as its process.
     if (alive(s.creator)) return { status: 'running', broken: null, exit: null };
     // Its workload dies with it through PR_SET_PDEATHSIG, unless it cleared that (any program

@@ -255,6 +255,26 @@ describe('bvisor run', () => {
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([]);
   });
 
+  // An attack on --keep: a crashed run's entry, sealed by a first state, read as kept from then
+  // on (stopped, journaled), so gc never removed it or its cgroups.
+  it('a run killed mid-way stays broken however often state reads it, and gc removes it; only --keep\'s mark keeps an entry', async () => {
+    const root = tempDir();
+    const pidFile = join(tempDir(), 'c.pid');
+    const p = spawn(process.execPath, [BIN, 'run', 'crashed', '-b', probeBundle(['sleep', '30']), '--pid-file', pidFile, '--root', root], { env: cliEnv(), stdio: 'ignore' });
+    const ended = new Promise((res) => p.on('exit', res));
+    try {
+      await until('the workload to run', () => existsSync(pidFile) && readFileSync(`/proc/${Number(readFileSync(pidFile, 'utf8'))}/cmdline`, 'utf8').includes('sleep'), 10_000);
+      p.kill('SIGKILL');
+      await ended;
+      for (let i = 0; i < 2; i++) expect(cli(['state', 'crashed', '--root', root]).json(), `state #${i + 1}`).toMatchObject({ status: 'stopped', bvisor: { broken: expect.stringContaining('bvisor run died before it finished') } });
+      expect(cli(['gc', '--root', root]).status).toBe(0);
+      expect(existsSync(join(root, 'containers', 'crashed'))).toBe(false);
+    } finally {
+      p.kill('SIGKILL');
+      cli(['delete', '-f', 'crashed', '--root', root]);
+    }
+  });
+
   // A new-user pass ran x, then ran x again, and found no way to the first report.
   it('an id used twice: report names the newest run and the earlier ones by run id, and reads each by it', () => {
     const root = tempDir();

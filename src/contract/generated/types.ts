@@ -2053,7 +2053,7 @@ export interface ContainerState {
   bvisorVersion: '1';
   id: string;
   /**
-   * container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process. A run kept by run --keep stays, status stopped and journaled, until delete.
+   * container: made by create, supervised by its monitor. run: a bvisor run in progress, registered so its id is taken and delete -f or gc can clean up after a crash; creator is the run process. A run kept by run --keep stays (kept), stopped, until delete.
    */
   kind: 'container' | 'run';
   status: 'creating' | 'created' | 'running' | 'stopped';
@@ -2071,6 +2071,10 @@ export interface ContainerState {
   startedAt: string | null;
   reportHash: string | null;
   journaled: boolean;
+  /**
+   * kind run only: kept by run --keep after its report was sealed and journaled, so stopped and whole until delete. Absent otherwise: a run's entry that outlived its run without it is what a crash left (gc removes it).
+   */
+  kept?: true;
   /**
    * the journal head (seq and entryHash of its last entry) when this container was made, read before its run id existed; null when there was no journal yet, and for a bvisor run's entry. Every journal entry of its run comes later, so list reads the journal back to this entry at most, if the entry at that seq is still this one (a new journal restarts seq); absent in states written before it
    */

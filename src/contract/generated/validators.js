@@ -21893,7 +21893,7 @@ return errors === 0;
 validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateContainerState = validate84;
-const schema121 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
+const schema121 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"kept":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
 const schema125 = {};
 
 function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -22636,10 +22636,9 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data.journalAtCreate !== undefined){
-let data25 = data.journalAtCreate;
-if((!(data25 && typeof data25 == "object" && !Array.isArray(data25))) && (data25 !== null)){
-const err61 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema121.properties.journalAtCreate.type},message:"must be object,null"};
+if(data.kept !== undefined){
+if(true !== data.kept){
+const err61 = {instancePath:instancePath+"/kept",schemaPath:"#/properties/kept/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -22648,9 +22647,11 @@ vErrors.push(err61);
 }
 errors++;
 }
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(data25.seq === undefined){
-const err62 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "seq"},message:"must have required property '"+"seq"+"'"};
+}
+if(data.journalAtCreate !== undefined){
+let data26 = data.journalAtCreate;
+if((!(data26 && typeof data26 == "object" && !Array.isArray(data26))) && (data26 !== null)){
+const err62 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema121.properties.journalAtCreate.type},message:"must be object,null"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -22659,8 +22660,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data25.entryHash === undefined){
-const err63 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "entryHash"},message:"must have required property '"+"entryHash"+"'"};
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+if(data26.seq === undefined){
+const err63 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "seq"},message:"must have required property '"+"seq"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -22669,9 +22671,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-for(const key4 in data25){
-if(!((key4 === "seq") || (key4 === "entryHash"))){
-const err64 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data26.entryHash === undefined){
+const err64 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "entryHash"},message:"must have required property '"+"entryHash"+"'"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -22680,11 +22681,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-if(data25.seq !== undefined){
-let data26 = data25.seq;
-if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
-const err65 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key4 in data26){
+if(!((key4 === "seq") || (key4 === "entryHash"))){
+const err65 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -22693,9 +22692,11 @@ vErrors.push(err65);
 }
 errors++;
 }
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 < 1 || isNaN(data26)){
-const err66 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data26.seq !== undefined){
+let data27 = data26.seq;
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+const err66 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -22704,13 +22705,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-}
-if(data25.entryHash !== undefined){
-let data27 = data25.entryHash;
-if(typeof data27 === "string"){
-if(!pattern14.test(data27)){
-const err67 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 < 1 || isNaN(data27)){
+const err67 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -22720,8 +22717,12 @@ vErrors.push(err67);
 errors++;
 }
 }
-else {
-const err68 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data26.entryHash !== undefined){
+let data28 = data26.entryHash;
+if(typeof data28 === "string"){
+if(!pattern14.test(data28)){
+const err68 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -22731,14 +22732,8 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
-}
-if(data.annotations !== undefined){
-let data28 = data.annotations;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-for(const key5 in data28){
-if(typeof data28[key5] !== "string"){
-const err69 = {instancePath:instancePath+"/annotations/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err69 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -22749,8 +22744,13 @@ errors++;
 }
 }
 }
-else {
-const err70 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+}
+if(data.annotations !== undefined){
+let data29 = data.annotations;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+for(const key5 in data29){
+if(typeof data29[key5] !== "string"){
+const err70 = {instancePath:instancePath+"/annotations/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -22760,12 +22760,9 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data.records !== undefined){
-let data30 = data.records;
-if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
-for(const key6 in data30){
-if(!(((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json")) || (key6 === "start.json"))){
-const err71 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+else {
+const err71 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -22775,11 +22772,12 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data30["host.json"] !== undefined){
-let data31 = data30["host.json"];
-if(typeof data31 === "string"){
-if(!pattern14.test(data31)){
-const err72 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data.records !== undefined){
+let data31 = data.records;
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+for(const key6 in data31){
+if(!(((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json")) || (key6 === "start.json"))){
+const err72 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -22789,8 +22787,11 @@ vErrors.push(err72);
 errors++;
 }
 }
-else {
-const err73 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data31["host.json"] !== undefined){
+let data32 = data31["host.json"];
+if(typeof data32 === "string"){
+if(!pattern14.test(data32)){
+const err73 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -22800,11 +22801,8 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data30["fsdelta.json"] !== undefined){
-let data32 = data30["fsdelta.json"];
-if(typeof data32 === "string"){
-if(!pattern14.test(data32)){
-const err74 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+else {
+const err74 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -22814,8 +22812,11 @@ vErrors.push(err74);
 errors++;
 }
 }
-else {
-const err75 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data31["fsdelta.json"] !== undefined){
+let data33 = data31["fsdelta.json"];
+if(typeof data33 === "string"){
+if(!pattern14.test(data33)){
+const err75 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -22825,11 +22826,8 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data30["create.json"] !== undefined){
-let data33 = data30["create.json"];
-if(typeof data33 === "string"){
-if(!pattern14.test(data33)){
-const err76 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+else {
+const err76 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -22839,8 +22837,11 @@ vErrors.push(err76);
 errors++;
 }
 }
-else {
-const err77 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data31["create.json"] !== undefined){
+let data34 = data31["create.json"];
+if(typeof data34 === "string"){
+if(!pattern14.test(data34)){
+const err77 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -22850,11 +22851,8 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data30["wasm.json"] !== undefined){
-let data34 = data30["wasm.json"];
-if(typeof data34 === "string"){
-if(!pattern14.test(data34)){
-const err78 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+else {
+const err78 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -22864,8 +22862,11 @@ vErrors.push(err78);
 errors++;
 }
 }
-else {
-const err79 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data31["wasm.json"] !== undefined){
+let data35 = data31["wasm.json"];
+if(typeof data35 === "string"){
+if(!pattern14.test(data35)){
+const err79 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -22875,11 +22876,8 @@ vErrors.push(err79);
 errors++;
 }
 }
-if(data30["start.json"] !== undefined){
-let data35 = data30["start.json"];
-if(typeof data35 === "string"){
-if(!pattern14.test(data35)){
-const err80 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+else {
+const err80 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -22889,8 +22887,11 @@ vErrors.push(err80);
 errors++;
 }
 }
-else {
-const err81 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data31["start.json"] !== undefined){
+let data36 = data31["start.json"];
+if(typeof data36 === "string"){
+if(!pattern14.test(data36)){
+const err81 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -22900,9 +22901,8 @@ vErrors.push(err81);
 errors++;
 }
 }
-}
 else {
-const err82 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err82 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -22912,10 +22912,9 @@ vErrors.push(err82);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data36 = data.keptBundle;
-if((typeof data36 !== "string") && (data36 !== null)){
-const err83 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
+}
+else {
+const err83 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -22925,14 +22924,27 @@ vErrors.push(err83);
 errors++;
 }
 }
-}
-else {
-const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.keptBundle !== undefined){
+let data37 = data.keptBundle;
+if((typeof data37 !== "string") && (data37 !== null)){
+const err84 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err84];
 }
 else {
 vErrors.push(err84);
+}
+errors++;
+}
+}
+}
+else {
+const err85 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
 }
 errors++;
 }
