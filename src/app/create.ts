@@ -303,7 +303,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
         // What the report lists of the hooks (they ran as bvisor's own user: evidence, not a claim).
         writeRecord('create.json', JSON.stringify({ evidence: created.evidence, reaper: created.reaper, landlock: created.landlock, seccomp: created.seccomp, ...(hooksRan.length ? { hooks: hooksRan } : {}) }));
         const kept = loaded.bundle.keep(dir, state.runId);
-        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept };
+        const done: ContainerState = { ...state, status: 'created', pid: procRef(created.pid), monitor: procRef(created.monitorPid), cgroupDirs: created.cgroupDirs, setupMs: created.setupMs, keptBundle: kept, ...(created.engine !== null ? { engine: created.engine } : {}) };
         writeState(dir, done);
         // The bare number, as runc writes it: containerd's shim parses the file with Atoi.
         if (o.pidFile) writePidFile(o.pidFile, created.pid);

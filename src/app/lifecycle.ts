@@ -37,7 +37,7 @@ import { removeKeptBundle } from '../host/extracted.js';
 import { writeIntoRoot, isRootFault, isRootOutOfRoom, checkStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
-import { startTime, alive, procState } from '../host/proc.js';
+import { startTime, alive, procState, parentOf } from '../host/proc.js';
 import { writeFileAtomic, writeFileOverReservation, type Durability } from '../host/atomic.js';
 import { withFlock } from '../host/flock.js';
 import { appendReport, appendStarted, startRecordReservation, journalHasSince, type JournalKey } from '../host/journal-store.js';
@@ -407,6 +407,13 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     const d = derive(dir, s);
     if (d.status !== 'created') throw wrongState(id, 'start', d.status, d.status === 'running' ? 'it was started already' : `delete it with bvisor delete ${id}`);
     if (d.broken) throw new BvisorError('BV_CONTAINER_STATE', `cannot start container ${id}: ${d.broken}`, { hint: `delete it with bvisor delete -f ${id}` });
+    // An init handed to an engine is the engine's to reap: if the engine is gone since create
+    // (its child now went to init, or to another subreaper), its exit status would go to a
+    // process that does not report it. Not released then (create withheld it the same way at READY).
+    if (s.engine !== undefined && s.pid) {
+      const parent = parentOf(s.pid.pid);
+      if (parent !== s.engine) throw new BvisorError('BV_CONTAINER_STATE', `cannot start container ${id}: its init was handed to the engine that created it (pid ${s.engine}), which is gone: the init's parent is now ${parent === null ? 'unknown (its /proc entry cannot be read)' : `pid ${parent}`}, and its exit status would go there`, { hint: `delete it with bvisor delete -f ${id}, and create it again from the engine` });
+    }
     const named = ociLeafIn(dir, s.planHash);
     if (named === 'not-intact') warn(`container ${id}: its plan.json names an OCI cgroup leaf but is not the plan it was created with (planHash ${s.planHash}): that leaf is not counted as the container's`);
     const oci = leafOnly(named);

@@ -4,7 +4,8 @@
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, copyFileSync, openSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, mkdtempSync, openSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, BVISOR, ROOT, cli, cliEnv } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
@@ -18,7 +19,8 @@ let work = '';
 let subreaper = '';
 
 beforeAll(() => {
-  work = tempDir('bvisor-oci-');
+  // Not tempDir(): that one goes after each test, and the subreaper serves several (afterAll removes it).
+  work = mkdtempSync(join(tmpdir(), 'bvisor-oci-'));
   chmodSync(work, 0o755);
   subreaper = join(work, 'subreaper');
   const cc = spawnSync('cc', ['-O2', '-Wall', '-Werror', '-o', subreaper, join(__dirname, 'subreaper.c')], { encoding: 'utf8' });
@@ -87,6 +89,32 @@ describe('OCI runtime (e2e)', () => {
     } finally {
       s.proc.kill('SIGKILL');
       cli(['--root', root, 'delete', '-f', 'oci-a']);
+    }
+  });
+
+  // An attack: the engine gone between create and start (its init now init's, or another
+  // subreaper's), start released the init anyway, and the report said reaped-by-engine.
+  it('an engine gone before start: start refuses (exit 7), the init never runs, and delete -f removes it', async () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    const root = newRoot();
+    const b = ociBundle(['sh', '-c', 'exit 3']);
+    const pidFile = join(work, 'gone.pid');
+    const s = underSubreaper(root, 'oci-gone', b, pidFile);
+    try {
+      await until('create to finish under the subreaper', () => s.lines.includes('created 0'), 30_000);
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      const exe = readlinkSync(`/proc/${pid}/exe`);
+      s.proc.kill('SIGKILL');
+      await until('the init to be reparented', () => ppidOf(pid) !== s.proc.pid, 10_000);
+      const r = cli(['--root', root, 'start', 'oci-gone']);
+      expect([r.status, r.stderr]).toEqual([7, expect.stringContaining(`BV_CONTAINER_STATE: cannot start container oci-gone: its init was handed to the engine that created it (pid ${s.proc.pid}), which is gone: the init's parent is now pid ${ppidOf(pid)}`)]);
+      // The oracle: the init has not exec'd the workload (its executable is still what create left).
+      expect(readlinkSync(`/proc/${pid}/exe`)).toBe(exe);
+      expect(cli(['--root', root, 'delete', '-f', 'oci-gone']).status).toBe(0);
+      await until('the init to be gone', () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 10_000);
+    } finally {
+      s.proc.kill('SIGKILL');
+      cli(['--root', root, 'delete', '-f', 'oci-gone']);
     }
   });
 

@@ -137,6 +137,8 @@ export interface LinuxCreated {
   pid: number;
   monitorPid: number;
   reaper: Reaper;
+  /** The engine the init was handed to (reaper engine): its pid, the init's parent at READY. */
+  engine: number | null;
   setupMs: number;
   evidence: Evidence[];
   cgroupDirs: string[];
@@ -1008,7 +1010,9 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // where a value was expected counts as not matching.
       const bad = failedEvidence(evidence);
       if (bad.length && !hooks.ignoreEvidence) {
-        const e = new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: 'the workload never ran; this is a bvisor or kernel fault worth reporting', detail: { failed: bad.map((e) => e.name) } });
+        // A parent that changed alone: the process it was handed to (an engine) exited meanwhile.
+        const why = bad.every((e) => e.name === 'PPid') ? 'the process that was to collect its exit status (the engine that called create) exited during the launch' : 'this is a bvisor or kernel fault worth reporting';
+        const e = new BvisorError('BV_LAUNCH_EVIDENCE', `the prepared workload does not match the plan: ${bad.map((e) => `${e.name} is ${JSON.stringify(e.value)}, expected ${e.expected}`).join('; ')}`, { hint: `the workload never ran; ${why}`, detail: { failed: bad.map((e) => e.name) } });
         throw bad.every(unread) ? await childWhy(e) : e;
       }
       // The child joined its v1 leaves itself: each must list it before it may run.
@@ -1066,6 +1070,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         pid,
         monitorPid: monitor.monitorPid,
         reaper,
+        engine: handedTo,
         setupMs: Date.now() - t0,
         evidence,
         cgroupDirs: cg.leaves.map((l) => l.dir),

@@ -777,7 +777,7 @@ export interface ReportBody {
   admitted: Admitted[];
   evidence: Evidence[];
   /**
-   * Whose child the workload was, and so who collected its exit status (wait(2)), as read back (evidence PPid): launcher, the process that launched it (bvisor run, or the API's caller); monitor, a created container's bvmonitor; engine, the engine that called create, to which an OCI container's init was handed (a child subreaper such as conmon or the containerd shim): its exit status is the engine's, and an end bvisor did not cause is outcome exited. Absent from reports of containers created by an older bvisor.
+   * Whose child the workload was, and so who collected its exit status (wait(2)), as read back (evidence PPid): launcher, the process that launched it (bvisor run, or the API's caller); monitor, a created container's bvmonitor; engine, the engine that called create, to which an OCI container's init was handed (a child subreaper such as conmon or the containerd shim): its exit status is the engine's, and an end bvisor did not cause is outcome exited; start releases such an init only while it is still the engine's child. Absent: not known (a report sealed after a crash, from records that do not say, or a container created by an older bvisor).
    */
   reaper?: 'launcher' | 'monitor' | 'engine';
   outcome: {
@@ -2071,6 +2071,10 @@ export interface ContainerState {
   startedAt: string | null;
   reportHash: string | null;
   journaled: boolean;
+  /**
+   * The pid of the engine an OCI init was handed to (create's caller, a child subreaper: the report's reaper engine), whose child the init must still be when start releases it. Absent: the monitor keeps the init.
+   */
+  engine?: number;
   /**
    * kind run only: kept by run --keep after its report was sealed and journaled, so stopped and whole until delete. Absent otherwise: a run's entry that outlived its run without it is what a crash left (gc removes it).
    */

@@ -9840,7 +9840,7 @@ validate75.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 });
 exports.validateContainerState = lazy("validateContainerState", (exports) => {
 exports.validateContainerState = validate84;
-const schema121 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"kept":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
+const schema121 = {"properties":{"bvisorVersion":0,"id":0,"kind":{"enum":["container","run"]},"status":{"enum":["creating","created","running","stopped"]},"bundle":0,"createdAt":0,"runId":0,"creator":0,"pid":0,"monitor":0,"planHash":0,"backend":{"enum":["linux","wasm"]},"manifestSha256":0,"cgroupDirs":0,"setupMs":{"type":["number","null"]},"startedAt":{"type":["string","null"]},"reportHash":{"type":["string","null"]},"journaled":0,"engine":0,"kept":0,"journalAtCreate":{"type":["object","null"]},"annotations":0,"records":0,"keptBundle":{"type":["string","null"]}}};
 const schema122 = {};
 const schema125 = {};
 const func1 = Object.prototype.hasOwnProperty;
@@ -10586,9 +10586,10 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data.kept !== undefined){
-if(true !== data.kept){
-const err61 = {instancePath:instancePath+"/kept",schemaPath:"#/properties/kept/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant"};
+if(data.engine !== undefined){
+let data25 = data.engine;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err61 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -10597,11 +10598,9 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-if(data.journalAtCreate !== undefined){
-let data26 = data.journalAtCreate;
-if((!(data26 && typeof data26 == "object" && !Array.isArray(data26))) && (data26 !== null)){
-const err62 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema121.properties.journalAtCreate.type},message:"must be object,null"};
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 2 || isNaN(data25)){
+const err62 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -10610,9 +10609,11 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-if(data26.seq === undefined){
-const err63 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "seq"},message:"must have required property '"+"seq"+"'"};
+}
+}
+if(data.kept !== undefined){
+if(true !== data.kept){
+const err63 = {instancePath:instancePath+"/kept",schemaPath:"#/properties/kept/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -10621,8 +10622,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data26.entryHash === undefined){
-const err64 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "entryHash"},message:"must have required property '"+"entryHash"+"'"};
+}
+if(data.journalAtCreate !== undefined){
+let data27 = data.journalAtCreate;
+if((!(data27 && typeof data27 == "object" && !Array.isArray(data27))) && (data27 !== null)){
+const err64 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/type",keyword:"type",params:{type: schema121.properties.journalAtCreate.type},message:"must be object,null"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -10631,9 +10635,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-for(const key4 in data26){
-if(!((key4 === "seq") || (key4 === "entryHash"))){
-const err65 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.seq === undefined){
+const err65 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "seq"},message:"must have required property '"+"seq"+"'"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -10642,11 +10646,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-if(data26.seq !== undefined){
-let data27 = data26.seq;
-if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
-const err66 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data27.entryHash === undefined){
+const err66 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/required",keyword:"required",params:{missingProperty: "entryHash"},message:"must have required property '"+"entryHash"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -10655,9 +10656,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-if((typeof data27 == "number") && (isFinite(data27))){
-if(data27 < 1 || isNaN(data27)){
-const err67 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key4 in data27){
+if(!((key4 === "seq") || (key4 === "entryHash"))){
+const err67 = {instancePath:instancePath+"/journalAtCreate",schemaPath:"#/properties/journalAtCreate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -10667,12 +10668,10 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-if(data26.entryHash !== undefined){
-let data28 = data26.entryHash;
-if(typeof data28 === "string"){
-if(!pattern14.test(data28)){
-const err68 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+if(data27.seq !== undefined){
+let data28 = data27.seq;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err68 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -10681,9 +10680,9 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-else {
-const err69 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 < 1 || isNaN(data28)){
+const err69 = {instancePath:instancePath+"/journalAtCreate/seq",schemaPath:"#/properties/journalAtCreate/properties/seq/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -10694,13 +10693,11 @@ errors++;
 }
 }
 }
-}
-if(data.annotations !== undefined){
-let data29 = data.annotations;
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-for(const key5 in data29){
-if(typeof data29[key5] !== "string"){
-const err70 = {instancePath:instancePath+"/annotations/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.entryHash !== undefined){
+let data29 = data27.entryHash;
+if(typeof data29 === "string"){
+if(!pattern14.test(data29)){
+const err70 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -10710,9 +10707,8 @@ vErrors.push(err70);
 errors++;
 }
 }
-}
 else {
-const err71 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err71 = {instancePath:instancePath+"/journalAtCreate/entryHash",schemaPath:"#/properties/journalAtCreate/properties/entryHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -10722,12 +10718,14 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data.records !== undefined){
-let data31 = data.records;
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-for(const key6 in data31){
-if(!(((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json")) || (key6 === "start.json"))){
-const err72 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+}
+if(data.annotations !== undefined){
+let data30 = data.annotations;
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+for(const key5 in data30){
+if(typeof data30[key5] !== "string"){
+const err72 = {instancePath:instancePath+"/annotations/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/annotations/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -10737,11 +10735,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data31["host.json"] !== undefined){
-let data32 = data31["host.json"];
-if(typeof data32 === "string"){
-if(!pattern14.test(data32)){
-const err73 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+}
+else {
+const err73 = {instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -10751,8 +10747,12 @@ vErrors.push(err73);
 errors++;
 }
 }
-else {
-const err74 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.records !== undefined){
+let data32 = data.records;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+for(const key6 in data32){
+if(!(((((key6 === "host.json") || (key6 === "fsdelta.json")) || (key6 === "create.json")) || (key6 === "wasm.json")) || (key6 === "start.json"))){
+const err74 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -10762,11 +10762,11 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data31["fsdelta.json"] !== undefined){
-let data33 = data31["fsdelta.json"];
+if(data32["host.json"] !== undefined){
+let data33 = data32["host.json"];
 if(typeof data33 === "string"){
 if(!pattern14.test(data33)){
-const err75 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+const err75 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -10777,7 +10777,7 @@ errors++;
 }
 }
 else {
-const err76 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err76 = {instancePath:instancePath+"/records/host.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -10787,11 +10787,11 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data31["create.json"] !== undefined){
-let data34 = data31["create.json"];
+if(data32["fsdelta.json"] !== undefined){
+let data34 = data32["fsdelta.json"];
 if(typeof data34 === "string"){
 if(!pattern14.test(data34)){
-const err77 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+const err77 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -10802,7 +10802,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err78 = {instancePath:instancePath+"/records/fsdelta.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -10812,11 +10812,11 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data31["wasm.json"] !== undefined){
-let data35 = data31["wasm.json"];
+if(data32["create.json"] !== undefined){
+let data35 = data32["create.json"];
 if(typeof data35 === "string"){
 if(!pattern14.test(data35)){
-const err79 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+const err79 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -10827,7 +10827,7 @@ errors++;
 }
 }
 else {
-const err80 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err80 = {instancePath:instancePath+"/records/create.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -10837,11 +10837,11 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data31["start.json"] !== undefined){
-let data36 = data31["start.json"];
+if(data32["wasm.json"] !== undefined){
+let data36 = data32["wasm.json"];
 if(typeof data36 === "string"){
 if(!pattern14.test(data36)){
-const err81 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
+const err81 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -10852,7 +10852,7 @@ errors++;
 }
 }
 else {
-const err82 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err82 = {instancePath:instancePath+"/records/wasm.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -10862,9 +10862,11 @@ vErrors.push(err82);
 errors++;
 }
 }
-}
-else {
-const err83 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data32["start.json"] !== undefined){
+let data37 = data32["start.json"];
+if(typeof data37 === "string"){
+if(!pattern14.test(data37)){
+const err83 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{64}$"},message:"must match pattern \""+"^[0-9a-f]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -10874,10 +10876,8 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data.keptBundle !== undefined){
-let data37 = data.keptBundle;
-if((typeof data37 !== "string") && (data37 !== null)){
-const err84 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
+else {
+const err84 = {instancePath:instancePath+"/records/start.json",schemaPath:"#/$defs/RecordHash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -10889,12 +10889,37 @@ errors++;
 }
 }
 else {
-const err85 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err85 = {instancePath:instancePath+"/records",schemaPath:"#/properties/records/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err85];
 }
 else {
 vErrors.push(err85);
+}
+errors++;
+}
+}
+if(data.keptBundle !== undefined){
+let data38 = data.keptBundle;
+if((typeof data38 !== "string") && (data38 !== null)){
+const err86 = {instancePath:instancePath+"/keptBundle",schemaPath:"#/properties/keptBundle/type",keyword:"type",params:{type: schema121.properties.keptBundle.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+}
+else {
+const err87 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
 }
 errors++;
 }
