@@ -117,6 +117,7 @@ export const ISSUE_CODES = {
   BV_PLAN_FD_NOT_HANDED: 'the manifest passes a descriptor the caller did not hand to bvisor for the workload',
   BV_PLAN_HOST_ROOT: 'the workload would run as host root (no user namespace to map it)',
   BV_PLAN_PATH_LINK: 'a host path passes through a symlink that someone other than root (or the caller) controls',
+  BV_PLAN_GRANT_PROCESS: "a grant names one process's /proc directory (/proc/self, /proc/thread-self, /proc/PID), which bvisor would resolve to a process of its own, not the workload's",
   // OCI bundles (config.json): the clause is the field's JSON path
   BV_OCI_INVALID: 'a config.json field does not follow the OCI runtime-spec (type, range, form)',
   BV_OCI_UNKNOWN_FIELD: 'config.json has a field bvisor does not know; it is refused, never ignored',

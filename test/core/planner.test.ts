@@ -199,6 +199,14 @@ describe('planner examples', () => {
     expect(p.refusals.map((r) => r.code)).toEqual(['BV_PLAN_PATH_KIND', 'BV_PLAN_NON_RECURSIVE']);
   });
 
+  it('a grant that resolves into one process\'s /proc directory (/proc/self, a pid) is refused; /proc itself and its other files are not', () => {
+    const m = manifestOf(HELLO.replace('access: read-exec }\n', 'access: read-exec }\n  - { path: /proc/self/cgroup, access: read }\n  - { path: /proc/1, access: read }\n  - { path: /proc/cpuinfo, access: read }\n'));
+    // Where the planner's caller resolved them (proc(5): /proc/self is the resolving process).
+    const p = plan({ manifest: m, host: hybridHost(), paths: pathsFor(m, { grants: [dirFact('/usr'), { ...fileFact('/proc/4242/cgroup'), uid: 0 }, dirFact('/proc/1'), fileFact('/proc/cpuinfo')] }), cgroupParent: null }, sha256Hex);
+    expect(p.refusals.map((r) => [r.clause, r.code])).toEqual([['filesystem[1]', 'BV_PLAN_GRANT_PROCESS'], ['filesystem[2]', 'BV_PLAN_GRANT_PROCESS']]);
+    expect(p.refusals[0]!.reason).toBe("/proc/self/cgroup is /proc/4242/cgroup here, the /proc directory of process 4242 (bvisor's own, where the path was resolved), not the workload's");
+  });
+
   it('a missing grant path is an error, whatever the guarantee', () => {
     const m = manifestOf(HELLO.replace('access: read-exec }', 'access: read-exec, guarantee: best-effort }'));
     const p = plan({ manifest: m, host: hybridHost(), paths: pathsFor(m, { grants: [{ path: '/usr', kind: 'missing' }] }), cgroupParent: null }, sha256Hex);
