@@ -418,6 +418,9 @@ export async function startContainer(root: string, id: string, j: JournalOptions
     if (named === 'not-intact') warn(`container ${id}: its plan.json names an OCI cgroup leaf but is not the plan it was created with (planHash ${s.planHash}): that leaf is not counted as the container's`);
     const oci = leafOnly(named);
     const own = ourCgroups(id, s, dir, oci);
+    // Released into a frozen leaf, the init would not exec until a resume, and start would give
+    // up waiting for it; runc refuses too (a paused container is not created).
+    if (own.some(isFrozen)) throw wrongState(id, 'start', 'paused', `resume it first (bvisor resume ${id})`);
     let fd: number;
     try {
       fd = openSync(join(dir, 'exec.fifo'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
@@ -656,13 +659,18 @@ function signalFailed(pid: number, sig: number, rc: number): BvisorError {
 // ---------------------------------------------------------------------------------------------
 // state, seal, delete, list, report
 
+/** The status state and list show: a created or running container whose v2 leaf is frozen
+ * (bvisor pause) is paused, as runc says (runc pauses either, and then calls both paused). */
+function shownStatus(id: string, dir: string, s: ContainerState, d: Derived): OciState['status'] {
+  return (d.status === 'running' || d.status === 'created') && ourCgroups(id, s, dir).some(isFrozen) ? 'paused' : d.status;
+}
+
 export function ociState(id: string, dir: string, s: ContainerState, d: Derived): OciState {
   const report = readJson<SealedReport>(join(dir, 'report.json'));
   const out: OciState = {
     ociVersion: OCI_VERSION,
     id,
-    // A running container whose v2 leaf is frozen (bvisor pause) is paused, as runc says.
-    status: d.status === 'running' && ourCgroups(id, s, dir).some(isFrozen) ? 'paused' : d.status,
+    status: shownStatus(id, dir, s, d),
     bundle: s.bundle,
     annotations: s.annotations,
     bvisor: {
@@ -1120,7 +1128,7 @@ export function listContainers(root: string, j: JournalOptions = {}): ListEntry[
       }
       d = derive(dir, readState(dir) ?? s);
     }
-    out.push({ id, pid: d.status === 'created' || d.status === 'running' ? (s.pid?.pid ?? null) : null, status: d.status, bundle: s.bundle, created: s.createdAt, broken: d.broken ?? sealError });
+    out.push({ id, pid: d.status === 'created' || d.status === 'running' ? (s.pid?.pid ?? null) : null, status: shownStatus(id, dir, s, d), bundle: s.bundle, created: s.createdAt, broken: d.broken ?? sealError });
   }
   return out;
 }

@@ -600,6 +600,14 @@ describe('OCI runtime (e2e)', () => {
     const c = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', b, '--pid-file', pidFile, 'oci-p'], { stdio: 'ignore', env: { ...process.env, ...(defaultTestParent() ? { BVISOR_CGROUP_PARENT: defaultTestParent()! } : {}) }, timeout: 30_000 });
     expect(c.status).toBe(0);
     try {
+      // Created, paused (runc pauses a created container too, and calls it paused): start waits
+      // for the resume rather than release an init that could not exec.
+      expect(cli(['--root', root, 'pause', 'oci-p']).status).toBe(0);
+      expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('paused');
+      const early = cli(['--root', root, 'start', 'oci-p']);
+      expect([early.status, early.stderr]).toEqual([7, expect.stringContaining('BV_CONTAINER_STATE: cannot start container oci-p: it is paused')]);
+      expect(cli(['--root', root, 'resume', 'oci-p']).status).toBe(0);
+      expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('created');
       expect(cli(['--root', root, 'start', 'oci-p']).status).toBe(0);
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       const ps = cli(['--root', root, 'ps', '--format', 'json', 'oci-p']);
@@ -612,6 +620,8 @@ describe('OCI runtime (e2e)', () => {
       expect(cli(['--root', root, 'pause', 'oci-p']).status).toBe(0);
       expect(events()).toMatch(/^frozen 1$/m);
       expect(cli(['--root', root, 'state', 'oci-p']).json().status).toBe('paused');
+      // list says so too, as runc's does (a new-user pass saw it say running).
+      expect(cli(['--root', root, 'list', '--json']).json()).toEqual([expect.objectContaining({ id: 'oci-p', status: 'paused' })]);
       expect(cli(['--root', root, 'pause', 'oci-p']).status).toBe(7);
       // exec into it is refused (as runc does): born into the frozen leaf, its setup would
       // freeze holding the container's lock, and resume and delete would wait for ever.
