@@ -7,6 +7,7 @@ import { BvisorError, formatIssueLocation, type ErrorCode } from '../contract/er
  * move the cursor, forge a line or clear the caller's terminal. */
 export { visible } from '../core/visible.js';
 import { visible } from '../core/visible.js';
+import { CAPABILITY_LIST } from '../core/capability-names.js';
 
 /** Whether table() cuts this cell (as shown: control characters escaped) at `maxWidth`. */
 export function clipped(cell: string, maxWidth: number): boolean {
@@ -85,4 +86,16 @@ export function renderError(e: BvisorError): string {
   // issue's, which run and the manifest reader repeat for callers that read one hint).
   if (e.hint && !e.issues.some((i) => i.hint === e.hint)) out.push(`hint: ${visible(e.hint)}`);
   return out.join('\n');
+}
+
+/** Most of the set is said by what it lacks: a host without CAP_SYS_RESOURCE, which the planner
+ * refuses rlimits above the hard ones for, said "all (40)" (found by a new-user pass). Known
+ * capabilities are those up to the highest one held (a newer kernel's beyond it are not known). */
+export function capabilityLine(c: { effective: string; names: readonly string[] }): string {
+  if (c.names.length === 0) return 'none';
+  const held = BigInt(`0x${c.effective}`);
+  const known = CAPABILITY_LIST.slice(0, held.toString(2).length);
+  const lacking = known.filter((_, i) => ((held >> BigInt(i)) & 1n) === 0n);
+  if (lacking.length > known.length / 2) return c.names.join(' ');
+  return lacking.length === 0 ? `all (${c.names.length})` : `all but ${lacking.join(' ')} (${c.names.length} of ${known.length})`;
 }

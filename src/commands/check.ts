@@ -1,7 +1,7 @@
 // bvisor check — probe the host and show what each backend can enforce here.
 import { BaseCommand } from '../cli/base.js';
 import { check, type CheckResult } from '../app/check.js';
-import { table } from '../cli/render.js';
+import { capabilityLine, table } from '../cli/render.js';
 
 export default class Check extends BaseCommand<typeof Check> {
   static override summary = 'Probe the host: kernel, landlock, seccomp, user namespaces, cgroups, and what each backend can enforce';
@@ -17,7 +17,7 @@ export default class Check extends BaseCommand<typeof Check> {
       `user ns       ${h.userns.canCreate ? 'can create' : 'cannot create'}; unprivileged: ${h.userns.unprivilegedCanCreate ? 'yes' : 'no'}; max_user_namespaces=${h.userns.maxUserNamespaces ?? '?'}${h.userns.error ? ` (${h.userns.error})` : ''}`,
       `identity      uid=${h.identity.uid} euid=${h.identity.euid} gid=${h.identity.gid}`,
       `workload ids  ${h.mapping.uid}:${h.mapping.gid} (${h.mapping.source})${h.identity.euid === 0 && h.mapping.source.startsWith('overflow') ? '; shared with everything that runs as nobody: give bvisor its own ids with a `bvisor:START:COUNT` line in /etc/subuid and /etc/subgid' : ''}`,
-      `capabilities  ${h.capabilities.names.length === 0 ? 'none' : h.capabilities.names.length >= 38 ? `all (${h.capabilities.names.length})` : h.capabilities.names.join(' ')}`,
+      `capabilities  ${capabilityLine(h.capabilities)}`,
       `rlimits       nofile ${fmt(h.rlimits.nofile?.soft)}/${fmt(h.rlimits.nofile?.hard)}, nproc ${fmt(h.rlimits.nproc?.soft)}/${fmt(h.rlimits.nproc?.hard)}, as ${fmt(h.rlimits.as?.hard)}, cpu ${fmt(h.rlimits.cpu?.hard)}`,
       `cgroups       ${cg.mode}`,
       `denials       seccomp: ${r.denials.seccomp.observed ? 'listed' : 'not observed'} (${r.denials.seccomp.how}); landlock: ${r.denials.landlock.observed ? 'listed' : 'not observed'} (${r.denials.landlock.how})`,
@@ -41,3 +41,4 @@ export default class Check extends BaseCommand<typeof Check> {
 function fmt(n: number | null | undefined): string {
   return n === null ? 'unlimited' : n === undefined ? '?' : String(n);
 }
+

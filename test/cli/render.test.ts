@@ -2,7 +2,7 @@
 // blocks: control characters are shown as \xNN, never sent raw (an escape sequence could clear
 // the screen or forge a row of the plan table).
 import { describe, expect, it } from 'vitest';
-import { renderError, rootedHints, rootedText, table, visible, outcomeErrorLine } from '../../src/cli/render.js';
+import { renderError, rootedHints, rootedText, table, visible, outcomeErrorLine, capabilityLine } from '../../src/cli/render.js';
 import { BvisorError } from '../../src/contract/errors.js';
 
 describe('rendering for people', () => {
@@ -36,5 +36,18 @@ describe('rendering for people', () => {
     // run's line for bvisor's own failure after the launch takes the same aim.
     const line = outcomeErrorLine({ status: 'error', error: { code: 'BV_INTERNAL', message: 'm' } }, 'c1', (e) => rootedHints(e, '/r', '/run/bvisor'));
     expect(line).toContain('hint: the report has it too: bvisor --root /r report c1');
+  });
+});
+
+describe('check\'s capabilities line', () => {
+  // Bit numbers from capabilities(7): CAP_SYS_RESOURCE is 24, CAP_CHECKPOINT_RESTORE (the 41st) 40.
+  const names = (hex: string): string[] => [...BigInt(`0x${hex}`).toString(2)].reverse().flatMap((b, i) => (b === '1' ? [`cap${i}`] : []));
+  it('says what a nearly full set lacks, by name, rather than "all"', () => {
+    expect(capabilityLine({ effective: '000001fffeffffff', names: names('000001fffeffffff') })).toBe('all but CAP_SYS_RESOURCE (40 of 41)');
+    expect(capabilityLine({ effective: '000001ffffffffff', names: names('000001ffffffffff') })).toBe('all (41)');
+  });
+  it('names a small set, and says none for none', () => {
+    expect(capabilityLine({ effective: '0000000000000401', names: ['CAP_CHOWN', 'CAP_NET_BIND_SERVICE'] })).toBe('CAP_CHOWN CAP_NET_BIND_SERVICE');
+    expect(capabilityLine({ effective: '0000000000000000', names: [] })).toBe('none');
   });
 });
