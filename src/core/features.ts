@@ -360,11 +360,6 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   const writes = g.access.includes('write');
   const unsafe = unsafeGrant(ctx, g, fact.path, writes);
   if (unsafe) return [unsafe];
-  // /proc/self is resolved where bvisor plans, so it names bvisor's own process (proc(5)), whose
-  // directory the workload's fresh /proc does not have (found by a new-user pass: ENOENT at the
-  // launch's landlock step); a pid names some host process. The workload's own is in /proc.
-  const proc = /^\/proc\/(\d+)(\/|$)/.exec(fact.path);
-  if (proc) return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_PROCESS', `${g.path} is ${fact.path === g.path ? '' : `${fact.path} here, `}the /proc directory of process ${proc[1]}${g.path.startsWith('/proc/self') || g.path.startsWith('/proc/thread-self') ? ' (bvisor\'s own, where the path was resolved)' : ''}, not the workload's`, "grant /proc (read): the workload's /proc/self is then its own process")];
   if (ctx.manifest.root) {
     // In a container the grant appears at its target: a bundle directory mounted over the
     // container's /proc, /sys or /dev would replace what bvisor puts there.
@@ -379,6 +374,11 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
       return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_UNSAFE', `${g.path} bound at ${t} would show the host's /proc (every host process)`, 'mount proc at /proc for the container\'s own, and bind narrower host paths')];
     }
   }
+  // /proc/self is resolved where bvisor plans, so it names bvisor's own process (proc(5)), whose
+  // directory the workload's fresh /proc does not have (found by a new-user pass: ENOENT at the
+  // launch's landlock step); a pid names some host process. The workload's own is in /proc.
+  const proc = /^\/proc\/(\d+)(\/|$)/.exec(fact.path);
+  if (proc) return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_PROCESS', `${g.path} is ${fact.path === g.path ? '' : `${fact.path} here, `}the /proc directory of process ${proc[1]}${g.path.startsWith('/proc/self') || g.path.startsWith('/proc/thread-self') ? ' (bvisor\'s own, where the path was resolved)' : ''}, not the workload's`, "grant /proc (read): the workload's /proc/self is then its own process")];
   const device = MINIMAL_DEVICE_PATHS.includes(fact.path);
   if (fact.kind === 'other' && !device) {
     // A FIFO would block whoever opens it (bvisor included); sockets and devices are not files.
@@ -524,12 +524,11 @@ function supervised(ctx: FeatureCtx, c: Candidate): Candidate[] {
 }
 
 /**
- * Whether limits.cpu of `ms` is held by the supervisor's watch of the cgroup's usage (mediated)
- * rather than RLIMIT_CPU: with spawn: descendants (RLIMIT_CPU is per process), or a budget between
- * whole seconds (RLIMIT_CPU counts seconds, setrlimit(2)). The planner's candidates (linuxLimit)
- * and the launch's inputs both follow it.
+ * Whether limits.cpu of `ms` can only be held by the supervisor's watch of the cgroup's usage
+ * (mediated), not by RLIMIT_CPU: with spawn: descendants (RLIMIT_CPU is per process), or a budget
+ * between whole seconds (RLIMIT_CPU counts seconds, setrlimit(2)).
  */
-export function cpuWatched(spawn: string, ms: number): boolean {
+function cpuWatched(spawn: string, ms: number): boolean {
   return spawn === 'descendants' || !Number.isInteger(ms / 1000);
 }
 
@@ -549,8 +548,8 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
       ];
     }
     case 'cpu': {
-      // Where the rlimit cannot hold it (cpuWatched, which the launch's inputs in planner.ts follow
-      // too), the supervisor's watch of the cgroup's usage (mediated).
+      // Where the rlimit cannot hold it (cpuWatched), the supervisor's watch of the cgroup's usage
+      // (mediated); the launch's inputs in planner.ts follow the verdict's mechanism.
       const watched = (): Candidate[] => supervised(ctx, cgroupCandidate(ctx, 'cpuacct', 'cpu.stat', 'cpuacct.usage', 'mediated')).map((c) => (c.available ? { ...c, mechanism: `${c.mechanism}+supervisor(poll,kill)` } : c));
       const secs = value / 1000;
       // The long form, written out: a hint that says "mark it mediated" leaves the syntax to guess.
@@ -564,7 +563,11 @@ function linuxLimit(ctx: FeatureCtx, name: LimitName, value: number): Candidate[
         return [missing('linux:rlimit(RLIMIT_CPU)', 'enforced', 'BV_PLAN_WEAKER_THAN_REQUESTED', `RLIMIT_CPU counts whole seconds: ${value}ms would be ${up}s, more than asked`, `write limits.cpu in whole seconds (${whole}), or ${mediated} (bvisor polls the cgroup and kills)`), ...watched()];
       }
       // RLIMIT_CPU is per process (all its threads): exact when the workload cannot fork.
-      return [rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`)];
+      const rlimit = rlimitCandidate(ctx, 'cpu', secs, 'enforced', `linux:rlimit(RLIMIT_CPU=${secs}s)`);
+      // Asked for mediated by name: the cgroup's watch where there is one, the container's whole
+      // budget (what exec'd processes share too: exec refuses a per-process one), else the rlimit.
+      if (ctx.manifest.limits.cpu?.guarantee === 'mediated') return [...watched(), rlimit];
+      return [rlimit];
     }
     case 'cpus':
       return [cgroupCandidate(ctx, 'cpu', 'cpu.max', 'cpu.cfs_quota_us')];

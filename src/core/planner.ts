@@ -6,7 +6,7 @@
 import type { OciLaunch, HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, cpuWatched, rlimitCandidate, backendOf, grantIdmap, rootIdmap, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
@@ -213,7 +213,7 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
     planHash: null,
     clauses,
     refusals,
-    launch: admitted ? launchInputs(input, backend, ctx) : null,
+    launch: admitted ? launchInputs(input, backend, ctx, clauses) : null,
   };
   body.planHash = planHashOf(body, sha256);
   return body;
@@ -380,7 +380,7 @@ function outputsLaunch(m: NormalManifest): LaunchInputs['outputs'] {
   return { path: o.path, quarantine: q?.path ?? '', tmpfs: q?.outputs?.tmpfs ?? false, commit: o.commit, durability: o.durability, to: o.to, ...(o.toFrom !== undefined ? { toFrom: o.toFrom } : {}), sizeBytes: o.sizeBytes, files: o.files };
 }
 
-function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): LaunchInputs {
+function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx, clauses: Plan['clauses']): LaunchInputs {
   const { manifest: m, host, paths } = input;
   const w = m.workload;
   const filesystem = fsRules(input, backend, ctx);
@@ -417,11 +417,13 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx): Laun
       const quota = Math.max(1000, Math.round(L.cpus.value * period));
       addCg('limits.cpus', 'cpu', [['cpu.max', `${quota} ${period}`]], [['cpu.cfs_period_us', String(period)], ['cpu.cfs_quota_us', String(quota)]]);
     }
-    if (L.cpu && !cpuWatched(m.spawn.value, L.cpu.value)) {
+    // As the verdict chose (a mechanism in the plan is a promise): RLIMIT_CPU, or the watch.
+    const cpuByRlimit = clauses.find((c) => c.clause === 'limits.cpu')?.mechanism?.startsWith('linux:rlimit(RLIMIT_CPU') === true;
+    if (L.cpu && cpuByRlimit) {
       const s = L.cpu.value / 1000;
       rlimits.push({ clause: 'limits.cpu', resource: 'cpu', soft: s, hard: s });
     }
-    if (L.cpu && cpuWatched(m.spawn.value, L.cpu.value)) {
+    if (L.cpu && !cpuByRlimit) {
       // Mediated: the whole tree's usage, from the cgroup, polled by the supervisor.
       const c = place('cpuacct');
       if (c) watch = { clause: 'limits.cpu', version: c.version, controller: 'cpuacct', file: c.version === 2 ? 'cpu.stat' : 'cpuacct.usage', limitUs: L.cpu.value * 1000 };

@@ -180,6 +180,15 @@ describe('bvisor exec (e2e)', () => {
     } finally {
       expect(cli(['delete', '-f', '--root', root, 'c1']).status).toBe(0);
     }
+    // What the refusal's hint says to do works (a new-user pass found it did not): marked
+    // mediated, the budget is the cgroup's, which exec'd processes share; exec then runs.
+    probeContainer(root, 'c2', ['sleep', '60'], 'limits: { wall: 60s, cpu: { value: 2s, guarantee: mediated } }\nspawn: deny\n');
+    try {
+      const r = cli(['exec', '--root', root, 'c2', PROBE, 'exit', '0']);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+    } finally {
+      expect(cli(['delete', '-f', '--root', root, 'c2']).status).toBe(0);
+    }
     const init = probeContainer(root, 'o1', ['sleep', '60'], 'limits: { wall: 60s }\nspawn: deny\n');
     try {
       const initAdj = Number(readFileSync(`/proc/${init}/oom_score_adj`, 'utf8'));

@@ -76,6 +76,26 @@ describe('planner examples', () => {
     expect(clause(q, 'spawn').mechanism).toBe('linux:cgroup2:pids.max via limits.processes');
   });
 
+  // A new-user pass: exec refuses a per-process budget and says to mark limits.cpu mediated,
+  // which in whole seconds without descendants still gave RLIMIT_CPU.
+  it('limits.cpu marked mediated in whole seconds is the cgroup\'s watch where there is one, and the launch watches it (no RLIMIT_CPU); unmarked, RLIMIT_CPU', () => {
+    // (A hybrid host's v1 cpuacct is used under a parent the caller names.)
+    for (const [host, parent] of [[hybridHost(), 'p'], [v2Host(), null]] as const) {
+      const marked = run(manifestOf(HELLO.replace('cpu: 5s', 'cpu: { value: 5s, guarantee: mediated }')), host, { cgroupParent: parent });
+      expect(clause(marked, 'limits.cpu')).toMatchObject({ verdict: 'mediated', mechanism: expect.stringMatching(/^linux:cgroup[12]?:(cpu\.stat|cpuacct\.usage)\+supervisor\(poll,kill\)/) });
+      expect(marked.launch!.cgroup.watch).toMatchObject({ clause: 'limits.cpu', limitUs: 5_000_000 });
+      expect(marked.launch!.rlimits.filter((r) => r.resource === 'cpu')).toEqual([]);
+      const plain = run(manifestOf(HELLO), host);
+      expect(clause(plain, 'limits.cpu')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_CPU=5s)' });
+      expect(plain.launch!.cgroup.watch).toBeNull();
+    }
+    // No cpu counter to watch: the rlimit (stronger) holds it, and the launch sets it.
+    const bare = bareHost();
+    bare.landlock = hybridHost().landlock;
+    const noCg = plan({ manifest: manifestOf(HELLO.replace('cpu: 5s', 'cpu: { value: 5s, guarantee: mediated }')), host: { ...hybridHost(), cgroup: bare.cgroup }, paths: pathsFor(manifestOf(HELLO)), cgroupParent: null }, sha256Hex);
+    expect(clause(noCg, 'limits.cpu')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:rlimit(RLIMIT_CPU=5s)' });
+  });
+
   it('a pids limit at a hierarchy root: RLIMIT_NPROC per user namespace holds it; without user namespaces it is refused, with a hint', () => {
     const m = manifestOf(HELLO.replace('openFiles: 64', 'processes: 8'));
     // Each run has a user namespace of its own, and since Linux 5.14 RLIMIT_NPROC counts per

@@ -617,7 +617,7 @@ export const boundarySchema: Record<string, unknown> = {
           "$ref": "#/$defs/DurationLimit"
         },
         "cpu": {
-          "description": "Total CPU time.",
+          "description": "Total CPU time. On Linux: RLIMIT_CPU where it holds exactly (whole seconds, spawn other than descendants), else bvisor's watch of the cgroup's usage (mediated); marked guarantee: mediated, the watch wherever the host has a cpu counter (the whole container's budget, which exec'd processes share).",
           "$ref": "#/$defs/DurationLimit"
         },
         "cpus": {

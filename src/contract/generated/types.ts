@@ -118,7 +118,7 @@ export type DurationLimit =
  */
 export type Duration = string;
 /**
- * Total CPU time.
+ * Total CPU time. On Linux: RLIMIT_CPU where it holds exactly (whole seconds, spawn other than descendants), else bvisor's watch of the cgroup's usage (mediated); marked guarantee: mediated, the watch wherever the host has a cpu counter (the whole container's budget, which exec'd processes share).
  */
 export type DurationLimit1 =
   | Duration
