@@ -196,6 +196,10 @@ describe('bvisor exec (e2e)', () => {
       writeFileSync(file, JSON.stringify({ args: [PROBE, 'exit', '0'], cwd: '/', user: { uid: 0, gid: 0 }, oomScoreAdj: initAdj - 500 }));
       const j = cli(['exec', '--root', root, '--json', '--process', file, 'o1']);
       expect(j.status, j.stderr).toBe(0);
+      // A working directory the container lacks is named as such (it read "mount step 7 (CHDIR …)").
+      const nope = cli(['exec', '--root', root, '--cwd', '/nope', 'o1', PROBE, 'exit', '0']);
+      expect([nope.status, nope.stderr]).toEqual([125, expect.stringContaining('failed before exec at the chdir to the working directory /nope: ENOENT')]);
+      expect(nope.stderr).toContain('must exist in its root');
       expect(j.json().narrowed).toContain(`oomScoreAdj: ${initAdj - 500} is below the init's ${initAdj}; the process gets ${initAdj}`);
       // A bvisor exec whose own score is above the request: the process inherits that (it is never
       // lowered), and the note names it. Oracle: the kernel's value for the process (proc(5)).

@@ -425,6 +425,7 @@ export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[],
   if (stage === 20) return `${name} (${['dumpable', 'setns', 'pipe', 'clone'][item] ?? item})`;
   if (stage === 11) return `${name} (${item === -2 ? 'the joining helper\'s, before it clones (step 1y\')' : 'the scrub'})`;
   if (stage === STAGE_CGROUP) return `${name} (v1 leaf ${item}: writing ourselves to its tasks file)`;
+  if (stage === 3 && mounts[item]?.op === MOUNT_OP.CHDIR) return `the chdir to the working directory ${mounts[item]!.target ?? ''}`;
   if (stage === 3 && mounts[item]) {
     const m = mounts[item]!;
     return `mount step ${item} (${Object.entries(MOUNT_OP).find(([, v]) => v === m.op)?.[0] ?? m.op} ${m.source ? m.source + ' → ' : ''}${m.target ?? ''})`;
@@ -444,7 +445,7 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
     });
   }
   return new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${where}: ${errnoName(-rec.errno)}`, {
-    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : 'the workload never ran; see the stage for the cause',
+    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : rec.stage === 3 && mounts[rec.item]?.op === MOUNT_OP.CHDIR ? 'the workload never ran: its working directory (process.cwd, workload.process.cwd, exec --cwd) must exist in its root; bvisor does not create it (runc does)' : 'the workload never ran; see the stage for the cause',
     detail,
   });
 }
