@@ -54,11 +54,13 @@ export function everyHostRefusals(plan: Pick<Plan, 'refusals'>): Refusal[] {
 /**
  * The refusals of what the bundle itself lacks: its wasm module, its rootfs (and, in container
  * mode, the program in it), a ./ grant. A bundle carries its files to every host, so each would
- * refuse these too (as the bundle is now; an archive as extracted). Not an OCI bundle's (its
- * root.path may be a host path), nor a missing program or grant of a host path: the host's.
+ * refuse these too (as the bundle is now; an archive as extracted). Of an OCI bundle's, only a
+ * rootfs named inside the bundle (a relative root.path; an absolute one, as podman's storage
+ * gives, is a host path) and not the program in it (an engine's rootfs is mounted there by the
+ * time it creates); never a missing program or grant of a host path: the host's.
  */
 export function bundleLacks(plan: Pick<Plan, 'refusals'>, m: Pick<NormalManifest, 'workload' | 'root' | 'filesystem' | 'oci'>): Refusal[] {
-  if (m.oci) return [];
+  if (m.oci) return m.root && !m.root.path.startsWith('/') ? plan.refusals.filter((r) => r.code === 'BV_PLAN_PATH_MISSING' && r.clause === 'root') : [];
   const local = (clause: string): boolean => {
     if (clause === 'root') return true;
     if (clause === 'workload') return m.workload.kind === 'wasm' || m.root !== null;

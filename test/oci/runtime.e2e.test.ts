@@ -263,6 +263,11 @@ describe('OCI runtime (e2e)', () => {
     expect(cli(['plan', b]).status).toBe(3);
     // The config as containerd writes it is valid.
     expect(cli(['validate', ociBundle(['true'])]).status).toBe(0);
+    // A rootfs the bundle lacks (a relative root.path) is the bundle's on every host (a new-user
+    // pass saw validate pass it and plan refuse it); an absolute one is a host path: plan's.
+    const lacking = cli(['validate', ociBundle(['true'], (c) => void (c.root.path = 'nope')), '--json']);
+    expect([lacking.status, lacking.json().error.issues.map((i: { clause: string; code: string }) => [i.clause, i.code])]).toEqual([5, [['root', 'BV_PLAN_PATH_MISSING']]]);
+    expect(cli(['validate', ociBundle(['true'], (c) => void (c.root.path = join(work, 'no-such-rootfs')))]).status).toBe(0);
   });
 
   it('the org.bvisor.boundary annotation narrows too: a wall clock the config lacks ends the container (exit 124)', () => {
