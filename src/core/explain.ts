@@ -17,7 +17,7 @@ import { grantAllow, widenAccess } from './access.js';
 export const EXPLAIN_OBSERVE = [
   'open', 'openat', 'openat2', 'creat', 'execve', 'execveat', 'mkdir', 'mkdirat', 'unlink', 'unlinkat', 'rmdir',
   'rename', 'renameat', 'renameat2', 'chdir', 'truncate', 'stat', 'lstat', 'newfstatat', 'statx', 'access', 'faccessat',
-  'faccessat2', 'readlink', 'readlinkat', 'connect',
+  'faccessat2', 'readlink', 'readlinkat', 'connect', 'bind',
 ] as const;
 
 /** Items listed; the rest are counted in the last one's count (`… more`). */
@@ -32,6 +32,20 @@ const WRITES: ReadonlySet<Intent> = new Set(['write', 'readwrite', 'create', 're
  * directory made on the way to one. */
 function served(p: string, launch: LaunchInputs): boolean {
   return launch.layout.some((e) => MOUNTED.has(e.kind) && (under(p, e.target) || under(e.target, p)));
+}
+
+/** Whether p is a directory of the root made only on the way to something mounted beneath it
+ * (/, or /srv above a grant of /srv/data): it exists, but nothing grants it any right. */
+function onTheWay(p: string, launch: LaunchInputs): boolean {
+  return !launch.layout.some((e) => MOUNTED.has(e.kind) && under(p, e.target)) && launch.layout.some((e) => MOUNTED.has(e.kind) && e.target !== p && under(e.target, p));
+}
+
+/** The network clause with `port` added to one of its lists, as a manifest writes it. */
+function networkAllow(n: LaunchInputs['network'], add: { connect?: number; bind?: number }): string {
+  const list = (xs: number[], x?: number): number[] => [...new Set([...xs, ...(x === undefined ? [] : [x])])].sort((a, b) => a - b);
+  const connect = list(n.connect, add.connect);
+  const bind = list(n.bind, add.bind);
+  return `network: { ${[connect.length ? `connect: [${connect.join(', ')}]` : '', bind.length ? `bind: [${bind.join(', ')}]` : ''].filter(Boolean).join(', ')} }`;
 }
 
 /** The access a call needs, on top of what `base` grants (read, if nothing yet). */
@@ -59,13 +73,23 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
     byAllow.set(key, { ...d, port: d.port ?? null, signal: null, observedBy: 'seccomp:user-notif (observed: --explain)', count: 1, atMs: c.tNs === null || t0Ns === null ? null : Math.max(0, Number(c.tNs - t0Ns) / 1e6) });
   };
   for (const c of calls) {
+    if (c.name === 'bind') {
+      // A TCP bind landlock refuses (found by a new-user pass: only connect was explained). Port
+      // 0 (an ephemeral one) is left out: the kernel picks it.
+      const a = c.sockaddr ? decodeSockaddr(c.sockaddr) : null;
+      if (!a || (a.family !== AF_INET && a.family !== AF_INET6) || !a.port) continue;
+      const n = launch.network;
+      if (n.mode === 'ports' && !n.bind.includes(a.port)) {
+        add(`network:bind:${a.port}`, { kind: 'network', clause: 'network', what: `bind(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`, path: null, port: a.port, rule: `network: bind is limited to ports ${n.bind.join(', ') || '(none)'} (landlock, TCP)`, errno: 'EACCES', allow: networkAllow(n, { bind: a.port }), warning: null, pid: c.pid }, c);
+      }
+      continue;
+    }
     if (c.name === 'connect') {
       const a = c.sockaddr ? decodeSockaddr(c.sockaddr) : null;
       if (!a || (a.family !== AF_INET && a.family !== AF_INET6) || a.port === undefined) continue;
       const n = launch.network;
       if (n.mode === 'ports' && !n.connect.includes(a.port)) {
-        const ports = [...new Set([...n.connect, a.port])].sort((x, y) => x - y);
-        add(`network:${a.port}`, { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`, path: null, port: a.port, rule: `network: connect is limited to ports ${n.connect.join(', ') || '(none)'} (landlock)`, errno: 'EACCES', allow: `network: { connect: [${ports.join(', ')}] }`, warning: null, pid: c.pid }, c);
+        add(`network:${a.port}`, { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`, path: null, port: a.port, rule: `network: connect is limited to ports ${n.connect.join(', ') || '(none)'} (landlock)`, errno: 'EACCES', allow: networkAllow(n, { connect: a.port }), warning: null, pid: c.pid }, c);
       } else if (n.mode === 'loopback' && !a.loopback) {
         add('network:host', { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port}) to another host`, path: null, port: a.port, rule: 'network: loopback: a private network namespace with only lo', errno: 'ENETUNREACH', allow: `network: { connect: [${a.port}] }`, warning: null, pid: c.pid }, c);
       }
@@ -107,7 +131,14 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
         continue;
       }
       const g = coveringGrant(p, launch.filesystem);
-      if (!g) continue;
+      if (!g) {
+        // Opened to be listed or read, a directory made on the way to a grant is refused by
+        // landlock (no right of its own: EACCES), though it exists (a new-user pass: `ls /`).
+        if ((intent === 'read' || intent === 'list') && (c.name === 'open' || c.name === 'openat' || c.name === 'openat2') && onTheWay(p, launch)) {
+          add(`way:${p}`, { kind: 'filesystem', clause: 'filesystem', what: call, path: p, rule: `${p} is only the way to what is granted beneath it: it exists, but no grant gives it a right of its own, so landlock refuses to list or read it`, errno: 'EACCES', allow: grantAllow(p, 'read'), warning: p === '/' ? 'that grants the whole host filesystem for reading' : `the workload may then read everything under ${p} on the host`, pid: c.pid }, c);
+        }
+        continue;
+      }
       const needWrite = WRITES.has(intent) && !g.access.includes('write');
       const needExec = intent === 'exec' && !g.access.includes('exec');
       if (!needWrite && !needExec) continue;

@@ -83,6 +83,28 @@ describe('explainDenials', () => {
     expect(explainDenials([connect(443), connect(8080)], L, lookup, null)).toEqual([expect.objectContaining({ kind: 'network', clause: 'network', port: 8080, errno: 'EACCES', allow: 'network: { connect: [443, 8080] }' })]);
   });
 
+  // A new-user pass: `ls /`, `ls /srv` above a grant failed EACCES and --explain said nothing.
+  it('a directory made on the way to a grant, opened to be listed or read: EACCES (landlock), allowed by granting it read, with a warning', () => {
+    const L = launchOf('  - { path: /srv/data, access: read }\n');
+    const d = explainDenials([openat('/', 0o200000), openat('/srv', 0), openat('/srv', 0)], L, lookup, null);
+    expect(d).toEqual([
+      expect.objectContaining({ kind: 'filesystem', clause: 'filesystem', path: '/', errno: 'EACCES', allow: 'filesystem: [{ path: /, access: read }]', warning: 'that grants the whole host filesystem for reading', count: 1 }),
+      expect.objectContaining({ path: '/srv', errno: 'EACCES', allow: 'filesystem: [{ path: /srv, access: read }]', count: 2 }),
+    ]);
+    d.forEach((x) => expect(validateDenial(x), JSON.stringify(validateDenial.errors)).toBe(true));
+    // Not a stat of it (landlock checks no metadata call), nor a granted directory, nor /tmp (private: a mount of its own).
+    const stat: ObservedCall = { ...openat('/srv', 0), name: 'newfstatat' };
+    expect(explainDenials([stat, openat('/srv/data', 0o200000), openat('/tmp', 0o200000)], launchOf('  - { path: /srv/data, access: read }\ntmp: private\n'), lookup, null)).toEqual([]);
+  });
+
+  it('network ports: a bind to a port the clause does not list is a network denial (EACCES), allowed by adding it to bind; port 0 is the kernel\'s pick', () => {
+    const L = launchOf('network: { connect: [443], bind: [8080] }\n');
+    const bind = (port: number): ObservedCall => ({ ...connect(port), name: 'bind' });
+    expect(explainDenials([bind(8080), bind(0), bind(9091)], L, lookup, null)).toEqual([expect.objectContaining({ kind: 'network', clause: 'network', what: 'bind(AF_INET, port 9091)', port: 9091, errno: 'EACCES', allow: 'network: { connect: [443], bind: [8080, 9091] }' })]);
+    // A connect keeps the bind list in what it suggests.
+    expect(explainDenials([connect(80)], L, lookup, null)[0]!.allow).toBe('network: { connect: [80, 443], bind: [8080] }');
+  });
+
   it('container mode is not explained (its paths are the rootfs’s)', () => {
     const L = { ...launchOf(''), root: { path: '/x' } } as unknown as LaunchInputs;
     expect(explainDenials([openat('/etc/ssl/certs/ca.pem', 0)], L, lookup, null)).toEqual([]);
