@@ -112,7 +112,7 @@ describe('bvisor learn (real workloads)', () => {
     twin.filesystem = twin.filesystem.filter((x: { path: string }) => x.path !== repo);
     const t = enforced(stringify(twin));
     expect(t.status).toBe(125);
-    expect(t.stderr).toMatch(new RegExp(`CHDIR ${repo}\\): ENOENT|BV_PLAN_CWD_UNREACHABLE`));
+    expect(t.stderr).toMatch(new RegExp(`the chdir to the working directory ${repo}: ENOENT|BV_PLAN_CWD_UNREACHABLE`));
   });
 
   it('a C program that reads a file and forks', () => {

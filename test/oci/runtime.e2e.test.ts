@@ -412,7 +412,7 @@ describe('OCI runtime (e2e)', () => {
     // descriptor the child still held (the escape), or anywhere at all.
     expect(runs.filter(({ r }) => r.status !== 125 || r.stdout !== '').map(({ n, r }) => `fd ${n}: ${r.stdout.trim()}`)).toEqual([]);
     // ENOENT: no descriptor n in the child; ELOOP: one was there, and no magic link is followed.
-    const errno = (r: ReturnType<typeof cli>): string | undefined => /\(CHDIR [^)]*\): ([A-Z]+)/.exec(r.stderr)?.[1];
+    const errno = (r: ReturnType<typeof cli>): string | undefined => /at the chdir to the working directory [^:]*: ([A-Z]+)/.exec(r.stderr)?.[1];
     expect(new Set(runs.map(({ r }) => errno(r)))).toEqual(new Set(['ELOOP', 'ENOENT']));
     const held = runs.find(({ r }) => errno(r) === 'ELOOP')!.n;
     const link = cwdRun('cwd-link', '/l', `/proc/self/fd/${held}`);
