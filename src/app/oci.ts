@@ -14,6 +14,7 @@ import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backen
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
 import { formatSize } from '../core/units.js';
+import { LIMIT_BOUNDS } from '../core/manifest.js';
 
 /** cgroup.controllers exists only in cgroup v2 directories. */
 const isV2 = (dir: string): boolean => existsSync(join(dir, 'cgroup.controllers'));
@@ -220,6 +221,10 @@ export function updateResources(root: string, id: string, resources: unknown): {
   const period = ints.cpu?.period ?? CFS_PERIOD_US;
   if (ints.cpu && (period < 1000 || period > 1_000_000)) throw new BvisorError('BV_USAGE', `resources.cpu.period ${period} is outside 1000..1000000 microseconds`, { hint: 'the kernel takes a cfs period from 1 ms to 1 s' });
   if (ints.cpu?.quota !== undefined && ints.cpu.quota > 0 && ints.cpu.quota < 1000) throw new BvisorError('BV_USAGE', `resources.cpu.quota ${ints.cpu.quota} is below 1000 microseconds`, { hint: 'the kernel takes a cfs quota of at least 1 ms' });
+  // The manifest's own floor (a new-user pass: 1 byte reached the cgroup, which refused it
+  // EBUSY, a setup fault): below it nothing keeps running, whatever the kernel says.
+  const floor = LIMIT_BOUNDS.memory.min;
+  if (ints.memory?.limit !== undefined && ints.memory.limit > 0 && ints.memory.limit < floor) throw new BvisorError('BV_USAGE', `resources.memory.limit ${ints.memory.limit} is below ${formatSize(floor)} (${floor} bytes), the least limits.memory takes`, { hint: 'give at least a few MiB (--memory 64Mi)' });
   const { dir } = loadExisting(root, id);
   return withLock(dir, () => {
     const { s, all } = live(root, id, 'update');

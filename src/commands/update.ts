@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { BaseCommand } from '../cli/base.js';
 import { updateResources } from '../app/oci.js';
 import { BvisorError } from '../contract/errors.js';
-import { parseSize, sizeMeant } from '../core/units.js';
+import { formatSize, parseSize, sizeMeant } from '../core/units.js';
+import { LIMIT_BOUNDS } from '../core/manifest.js';
 
 /** runc's limit flags bvisor applies, and the LinuxResources field each one fills. */
 const LIMIT_FLAGS = ['memory', 'pids-limit', 'cpu-quota', 'cpu-period'] as const;
@@ -73,6 +74,7 @@ function fromFlags(f: { memory?: string; 'pids-limit'?: number; 'cpu-quota'?: nu
       const meant = sizeMeant(f.memory);
       throw new BvisorError('BV_USAGE', `--memory ${f.memory} is not a size`, { hint: meant.length ? `did you mean ${meant.join(' or ')}?` : 'bytes, or a number with Ki, Mi, Gi (powers of 1024) or K, M, G (powers of 1000)' });
     }
+    if (bytes > 0 && bytes < LIMIT_BOUNDS.memory.min) throw new BvisorError('BV_USAGE', `--memory ${f.memory}: out of range`, { hint: `--memory takes a size of at least ${formatSize(LIMIT_BOUNDS.memory.min)}, the least limits.memory takes (or -1, none)` });
     r.memory = { limit: bytes };
   }
   if (f['pids-limit'] !== undefined) r.pids = { limit: f['pids-limit'] };

@@ -99,6 +99,8 @@ describe('bvisor update', () => {
         // saw the period written, the quota then refused EINVAL: 0.25 CPU and exit 4).
         [{ cpu: { quota: 500, period: 200_000 } }, 2, 'resources.cpu.quota 500 is below 1000 microseconds'],
         [{ memory: { limit: -1 } }, 7, "would raise container u2's memory limit above the"],
+        // Below the manifest's own floor (a new-user pass: 1 byte reached the cgroup, EBUSY, exit 4).
+        [{ memory: { limit: 1 } }, 2, 'resources.memory.limit 1 is below 1Mi (1048576 bytes), the least limits.memory takes'],
         // Object.prototype's names are no LinuxResources fields (an attack: exit 0 unsaid, or
         // BV_INTERNAL for __proto__). JSON text, as JSON.stringify would drop __proto__.
         ['{"constructor":{}}', 2, 'update cannot apply resources.constructor: not a LinuxResources field'],
@@ -157,6 +159,7 @@ describe('bvisor update', () => {
         // least), said under the flag's name rather than a JSON path the user never wrote.
         [['--cpu-quota', '20000', '--cpu-period', '5000000'], '--cpu-period 5000000: out of range\nhint: --cpu-period takes microseconds from 1000 to 1000000'],
         [['--cpu-quota', '500'], '--cpu-quota 500: out of range'],
+        [['--memory', '1'], '--memory 1: out of range\nhint: --memory takes a size of at least 1Mi'],
       ];
       for (const [flags, message] of cases) {
         const r = cli(['update', ...flags, 'u3', '--root', root]);
