@@ -14,7 +14,7 @@ import { cgroupMembers, freezeLeaf, isFrozen, readNum, readKey } from '../backen
 import { CAPABILITY_NUMBERS } from '../core/capability-names.js';
 import { KNOWN_ABI } from '../core/landlock.js';
 import { formatSize } from '../core/units.js';
-import { LIMIT_BOUNDS } from '../core/manifest.js';
+import { LIMIT_BOUNDS } from '../core/limit-bounds.js';
 
 /** cgroup.controllers exists only in cgroup v2 directories. */
 const isV2 = (dir: string): boolean => existsSync(join(dir, 'cgroup.controllers'));

@@ -1,6 +1,6 @@
 // bvisor plan — the planner's verdict on every clause; exits 3 when anything is refused.
-import { Args } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
+import { bundleArg, bundleFlag, bundleOf } from '../cli/bundle-arg.js';
 import { handoverFlags, handover } from '../cli/handover.js';
 import { planBundle } from '../app/plan.js';
 import { clipped, table } from '../cli/render.js';
@@ -12,12 +12,13 @@ const CELL_WIDTH = 100;
 
 export default class Plan extends BaseCommand<typeof Plan> {
   static override summary = "Show how this host would enforce each clause of a bundle's manifest, or why it refuses";
-  static override flags = { ...handoverFlags };
-  static override args = { bundle: Args.string({ description: 'bundle directory, or .tar/.tar.gz', default: '.' }) };
+  static override flags = { ...handoverFlags, ...bundleFlag };
+  static override args = { ...bundleArg };
 
   async run(): Promise<PlanDoc> {
-    const { args } = await this.parse(Plan);
-    const { bundle, plan, ownProcesses, refusals, refusedHeadline } = planBundle(args.bundle, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
+    const { args, flags } = await this.parse(Plan);
+    const named = bundleOf(args.bundle, flags.bundle);
+    const { bundle, plan, ownProcesses, refusals, refusedHeadline } = planBundle(named, { cgroupParent: this.cgroupParent, root: this.stateRoot, ...handover(this.flags) });
     const rows = plan.clauses.map((c) => [
       // A limit's value as the plan reads it (a mechanism does not always say it): "64M" is
       // 62500Ki, not the 64Mi docker's -m 64m would be.
@@ -35,7 +36,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
         process.exitCode = 3;
         return undefined as unknown as PlanDoc;
       }
-      throw new BvisorError('BV_PLAN_REFUSED', `${args.bundle === '.' ? bundle : args.bundle}: ${refusedHeadline}; nothing was run`, {
+      throw new BvisorError('BV_PLAN_REFUSED', `${named === '.' ? bundle : named}: ${refusedHeadline}; nothing was run`, {
         issues: refusals,
       });
     }

@@ -6,7 +6,7 @@ import { BaseCommand } from '../cli/base.js';
 import { updateResources } from '../app/oci.js';
 import { BvisorError } from '../contract/errors.js';
 import { formatSize, parseSize, sizeMeant } from '../core/units.js';
-import { LIMIT_BOUNDS } from '../core/manifest.js';
+import { LIMIT_BOUNDS } from '../core/limit-bounds.js';
 
 /** runc's limit flags bvisor applies, and the LinuxResources field each one fills. */
 const LIMIT_FLAGS = ['memory', 'pids-limit', 'cpu-quota', 'cpu-period'] as const;

@@ -376,9 +376,9 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   }
   // /proc/self is resolved where bvisor plans, so it names bvisor's own process (proc(5)), whose
   // directory the workload's fresh /proc does not have (found by a new-user pass: ENOENT at the
-  // launch's landlock step); a pid names some host process. The workload's own is in /proc.
+  // launch's landlock step); a pid names some host process; the workload's own is in /proc.
   const proc = /^\/proc\/(\d+)(\/|$)/.exec(fact.path);
-  if (proc) return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_PROCESS', `${g.path} is ${fact.path === g.path ? '' : `${fact.path} here, `}the /proc directory of process ${proc[1]}${g.path.startsWith('/proc/self') || g.path.startsWith('/proc/thread-self') ? ' (bvisor\'s own, where the path was resolved)' : ''}, not the workload's`, "grant /proc (read): the workload's /proc/self is then its own process")];
+  if (proc) return [missing('linux:mount', 'enforced', 'BV_PLAN_GRANT_PROCESS', `${g.path} is ${fact.path === g.path ? '' : `${fact.path} here, `}the /proc directory of process ${proc[1]}${g.path.startsWith('/proc/self') || g.path.startsWith('/proc/thread-self') ? ' (bvisor\'s own, where the path was resolved)' : ''}, not the workload's`, 'grant /proc (read): the workload\'s /proc/self is then its own process')];
   const device = MINIMAL_DEVICE_PATHS.includes(fact.path);
   if (fact.kind === 'other' && !device) {
     // A FIFO would block whoever opens it (bvisor included); sockets and devices are not files.

@@ -101,7 +101,7 @@ function readManifest(dirFd: number, shown: string, name = MANIFEST_NAME): Buffe
     const below = nestedManifest(dirFd);
     const hint = below
       ? `${below} holds one: pass that directory${isTarBundle(shown) ? `, or pack the bundle's contents at the archive's top (tar -C <bundle> -cf ${basename(shown)} .)` : ''}`
-      : here ? 'pass the bundle directory (-b DIR; validate and plan: an argument), or write one here with `bvisor spec`' : 'write one with `bvisor spec` in the bundle directory';
+      : here ? 'pass the bundle directory (-b DIR, or validate DIR and plan DIR), or write one here with `bvisor spec`' : 'write one with `bvisor spec` in the bundle directory';
     // `-b` defaults to the current directory (as runc's): a bare "." would not say which.
     const named = here ? `the current directory (${resolve(shown)})` : shown;
     throw new BvisorError('BV_MANIFEST_NOT_FOUND', `${named} has no ${MANIFEST_NAME} (nor an OCI ${OCI_CONFIG_NAME})`, { hint });

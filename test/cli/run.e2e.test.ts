@@ -56,6 +56,12 @@ describe('bvisor run', () => {
     // validate and plan take it too, and name it by its path.
     expect(cli(['validate'], { cwd: probe }).stdout).toBe(`${probe}: valid (linux workload)\n`);
     expect(cli(['plan'], { cwd: probe }).stdout).toMatch(/^admitted: linux backend, plan [0-9a-f]{16}$/m);
+    // And by -b, as run and create take it (a new-user pass met "Nonexistent flag"); named twice
+    // differently, a usage error.
+    expect(cli(['validate', '-b', probe]).stdout).toBe(`${probe}: valid (linux workload)\n`);
+    expect(cli(['plan', '--bundle', probe]).stdout).toMatch(/^admitted: linux backend/m);
+    const twice = cli(['plan', probe, '-b', join(ROOT, 'bundles', 'hello')]);
+    expect([twice.status, twice.stderr]).toEqual([2, expect.stringContaining('BV_USAGE: the bundle is named twice')]);
     const c = cli(['--root', root, 'create', 'cwd-create'], { cwd: probe });
     expect(c.status, c.stderr).toBe(0);
     expect(cli(['--root', root, 'state', 'cwd-create', '--json']).json()).toMatchObject({ status: 'created', bundle: probe });
@@ -65,7 +71,7 @@ describe('bvisor run', () => {
     const none = cli(['--root', root, 'create', 'cwd-none', '--json'], { cwd: empty });
     expect(none.status).toBe(5);
     expect(none.json().error).toMatchObject({ code: 'BV_MANIFEST_NOT_FOUND', message: `the current directory (${empty}) has no boundary.yaml (nor an OCI config.json)` });
-    expect(none.json().error.hint).toBe('pass the bundle directory (-b DIR; validate and plan: an argument), or write one here with `bvisor spec`');
+    expect(none.json().error.hint).toBe('pass the bundle directory (-b DIR, or validate DIR and plan DIR), or write one here with `bvisor spec`');
     expect(cli(['plan'], { cwd: empty }).stderr).toMatch(/^bvisor: error BV_MANIFEST_NOT_FOUND: the current directory \(/);
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
   });
