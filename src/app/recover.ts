@@ -443,7 +443,7 @@ export async function recoverRoot(root: string, o: RecoverOptions = {}): Promise
 
 // ---- list and gc -------------------------------------------------------------------------
 
-export type ListedContainer = ListEntry & { attempt: { runId: string; classification: AttemptClass; reason: string } | null };
+export type ListedContainer = ListEntry & { attempt: { runId: string; classification: AttemptClass; reason: string; outcome: string | null } | null };
 
 /** list's read-only view: each container's attempt, classified (no verification, no action). */
 export function annotateList(root: string, entries: ListEntry[], outputs: OutputsView = quarantineDirs): ListedContainer[] {
@@ -468,7 +468,9 @@ export function annotateList(root: string, entries: ListEntry[], outputs: Output
   }
   return entries.map((e) => {
     const f = found.find((x) => x.journal.runId === runIds.get(e.id));
-    return { ...e, attempt: f ? { runId: f.journal.runId, classification: f.verdict.classification, reason: f.verdict.reason } : null };
+    // The sealed report's outcome (status/reason), where the journal has one.
+    const r = f?.journal.report;
+    return { ...e, attempt: f ? { runId: f.journal.runId, classification: f.verdict.classification, reason: f.verdict.reason, outcome: r ? `${r.status}${r.reason ? `/${r.reason}` : ''}` : null } : null };
   });
 }
 

@@ -17,8 +17,11 @@ export default class List extends BaseCommand<typeof List> {
 
 /** The ATTEMPT column: recover's classification (docs/journal.md#recovery), but for a container
  * created and waiting for start, whose attempt has no start record yet by design: "absent" there
- * would read as something lost. --json keeps the classification as it is. */
+ * would read as something lost; and with the sealed report's outcome beside it, since "completed"
+ * alone read as the workload's success for one it killed (a new-user pass). --json keeps the
+ * classification as it is, and the outcome apart. */
 function attemptCell(c: ListedContainer): string {
   const k = c.attempt?.classification ?? '-';
-  return k === 'absent' && c.status === 'created' && !c.broken ? 'none yet' : k;
+  if (k === 'absent' && c.status === 'created' && !c.broken) return 'none yet';
+  return c.attempt?.outcome ? `${k} (report: ${c.attempt.outcome})` : k;
 }

@@ -217,6 +217,12 @@ describe('lifecycle (CLI)', () => {
     // No start record yet, by design: the table says so rather than "absent" (recover's word).
     expect(cli(['list', '--root', root]).stdout).toMatch(/^l1\s+\d+\s+created\s+\S+\s+\S+\s+none yet$/m);
     expect(cli(['list', '--root', root, '--json']).json()).toEqual([expect.objectContaining({ id: 'l1', status: 'created', pid: st.pid })]);
+    // Ended, its attempt is completed (the report sealed) whatever the workload did: the report's
+    // outcome is beside it (a new-user pass read "completed" as the end of one it killed).
+    expect(cli(['start', 'l1', '--root', root]).status).toBe(0);
+    await until('l1 to stop', () => state(root, 'l1').status === 'stopped', 10_000);
+    expect(cli(['list', '--root', root]).stdout).toMatch(/^l1\s+0\s+stopped\s+\S+\s+\S+\s+completed \(report: completed\/exit\)$/m);
+    expect(cli(['list', '--root', root, '--json']).json()).toEqual([expect.objectContaining({ id: 'l1', attempt: expect.objectContaining({ classification: 'completed', outcome: 'completed/exit' }) })]);
     expect(cli(['delete', 'l1', '--root', root]).status).toBe(0);
   });
 
