@@ -14,7 +14,7 @@ import type {
 import { validateBoundaryManifest } from '../contract/generated/validators-manifest.js';
 import { boundarySchema } from '../contract/generated/boundary-schema.js';
 import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
-import { parseDuration, parseSize, sizeMeant, durationMeant } from './units.js';
+import { parseDuration, parseSize, sizeMeant, durationMeant, formatSize, formatDuration } from './units.js';
 import type { OciExtras } from './oci/config.js';
 import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
 import { nearest } from './distance.js';
@@ -493,7 +493,9 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
       continue;
     }
     if (n < b.min || n > b.max) {
-      report(path, 'BV_MANIFEST_LIMIT', `${JSON.stringify(u.value)} is out of range (${b.min}…${b.max} ${b.unit})`, name === 'memory' ? 'below 1Mi nothing can start; give at least a few MiB' : undefined);
+      // The bounds in the manifest's own words (1Mi…1024Ti, 1ms…720h), as a limit is written.
+      const shown = (x: number): string => (b.unit === 'bytes' ? formatSize(x) : b.unit === 'ms' ? formatDuration(x) : String(x));
+      report(path, 'BV_MANIFEST_LIMIT', `${JSON.stringify(u.value)} is out of range (${shown(b.min)}…${shown(b.max)}${b.unit === 'bytes' || b.unit === 'ms' ? '' : ` ${b.unit}`})`, name === 'memory' ? 'below 1Mi nothing can start; give at least a few MiB' : undefined);
       continue;
     }
     limits[name] = { value: n, guarantee: g(u.guarantee), explicit: true };
