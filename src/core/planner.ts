@@ -145,7 +145,17 @@ export function plan(input0: PlanInput, sha256: Sha256Hex): Plan {
       return !!p && g.access.includes('exec') && (p === interp || (g.recursive && under(interp, p)));
     });
     if (!interpCovered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is a script for ${interp}, which is not under a read-exec grant, so it does not exist in the workload's root`, hint: `add { path: ${interp!.slice(0, interp!.lastIndexOf('/')) || '/'}, access: read-exec } to filesystem` };
-    else if (!covered) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so it does not exist in the workload's root`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
+    else if (!covered) {
+      // Under a grant without exec it is there, but may not be run (a new-user pass read "does
+      // not exist" of a program it could see); under none, it is not there at all.
+      const seen = m.filesystem.find((g) => {
+        const p = input.paths.grants[g.index]?.path;
+        return !!p && (p === exePath || (g.recursive && under(exePath, p)));
+      });
+      refusal = seen
+        ? { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is under filesystem[${seen.index}] (${seen.path}, ${seen.access}), which does not allow exec: the workload sees it and may not run it`, hint: `make filesystem[${seen.index}] read-exec, or add { path: ${exePath}, access: read-exec }` }
+        : { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not under a read-exec filesystem grant, so it does not exist in the workload's root`, hint: `add { path: ${exePath.slice(0, exePath.lastIndexOf('/')) || '/'}, access: read-exec } (and its libraries) to filesystem` };
+    }
     else if (!mayAccess(input.paths.exe, host, 0o1)) refusal = { code: 'BV_PLAN_EXE_NOT_GRANTED', clause: 'workload', reason: `${exePath} is not executable by the workload's identity ${host.mapping.uid}:${host.mapping.gid} (its mode, or a directory on its path it may not search)`, hint: `chmod o+x ${exePath} and each directory above it` };
     if (refusal && choices[i]!.refusal === null) choices[i] = { verdict: { ...choices[i]!.verdict, verdict: 'refused', mechanism: null, reason: refusal.reason }, refusal };
   }

@@ -131,8 +131,16 @@ describe('host mode: the program must be under a read-exec grant', () => {
     expect(refusal(run(proc('/usr/bin/echo', grants)))).toBeUndefined();
   });
 
+  it('under a read grant (no exec): refused as seen and not runnable, naming that grant (a new-user pass read "does not exist")', () => {
+    expect(refusal(run(proc('/usr/bin/echo', '  - { path: /usr, access: read }\n')))).toEqual({
+      code: 'BV_PLAN_EXE_NOT_GRANTED',
+      clause: 'workload',
+      reason: '/usr/bin/echo is under filesystem[0] (/usr, read), which does not allow exec: the workload sees it and may not run it',
+      hint: 'make filesystem[0] read-exec, or add { path: /usr/bin/echo, access: read-exec }',
+    });
+  });
+
   it.each([
-    ['a read grant (no exec)', '  - { path: /usr, access: read }\n'],
     ['a grant of a sibling whose name is a prefix (/us is not above /usr)', '  - { path: /us, access: read-exec }\n'],
     ['a grant below it', '  - { path: /usr/bin/echo/x, access: read-exec }\n'],
   ])('not covered by %s: refused, hinting the directory to grant', (_what, grants) => {
