@@ -31,11 +31,14 @@ tmp: none
 guarantee: enforced                        # refuse to run if any clause cannot be enforced
 `;
 
+/** The module the wasm starter names, inside the bundle. */
+export const WASM_MODULE = 'hello.wasm';
+
 export const WASM_SPEC = `# bvisor boundary manifest for a WASI preview 1 module. Everything not granted is denied.
 bvisorVersion: "1"
 workload:
   wasm:
-    module: hello.wasm                     # inside the bundle
+    module: ${WASM_MODULE}                     # inside the bundle
     args: []
     deterministic: true                    # seeded random, virtual clocks: fuel counts repeat
 filesystem: []                             # grants become WASI preopens (directories only)

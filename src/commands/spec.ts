@@ -1,7 +1,9 @@
 // bvisor spec — write a starter boundary.yaml.
 import { Flags } from '@oclif/core';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { BaseCommand } from '../cli/base.js';
-import { writeSpec } from '../app/spec.js';
+import { WASM_MODULE, writeSpec } from '../app/spec.js';
 
 export default class Spec extends BaseCommand<typeof Spec> {
   static override summary = 'Write a starter boundary.yaml that grants things explicitly';
@@ -14,6 +16,9 @@ export default class Spec extends BaseCommand<typeof Spec> {
   async run(): Promise<{ path: string }> {
     const r = writeSpec({ dir: this.flags.bundle, wasm: this.flags.wasm, force: this.flags.force });
     this.say(`wrote ${r.path}`);
+    // The manifest names a module the bundle does not hold yet: validate would say so first
+    // (a new-user pass met that before anything else).
+    if (this.flags.wasm && !existsSync(join(dirname(r.path), WASM_MODULE))) this.say(`next: put your WASI module beside it as ${WASM_MODULE} (or change workload.wasm.module), then bvisor validate`);
     return r;
   }
 }
