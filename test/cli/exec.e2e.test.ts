@@ -200,6 +200,9 @@ describe('bvisor exec (e2e)', () => {
       const nope = cli(['exec', '--root', root, '--cwd', '/nope', 'o1', PROBE, 'exit', '0']);
       expect([nope.status, nope.stderr]).toEqual([125, expect.stringContaining('failed before exec at the chdir to the working directory /nope: ENOENT')]);
       expect(nope.stderr).toContain('must exist in its root');
+      // A program the container lacks is named (it read "failed before exec at resolve: ENOENT").
+      const none = cli(['exec', '--root', root, 'o1', 'no-such-program']);
+      expect([none.status, none.stderr]).toEqual([125, expect.stringContaining('failed before exec at resolve of the program "no-such-program": ENOENT')]);
       expect(j.json().narrowed).toContain(`oomScoreAdj: ${initAdj - 500} is below the init's ${initAdj}; the process gets ${initAdj}`);
       // A bvisor exec whose own score is above the request: the process inherits that (it is never
       // lowered), and the note names it. Oracle: the kernel's value for the process (proc(5)).

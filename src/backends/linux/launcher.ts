@@ -423,6 +423,8 @@ export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[],
   if ((stage === 9 || stage === 10) && item < 0 && item >= -3) return `${name} stdio ${-1 - item}`;
   if (stage === STAGE_CONSOLE) return `${name} (${['open /dev/ptmx', 'unlock', 'the peer (TIOCGPTPEER)', 'window size', 'send to the console socket', 'setsid', 'TIOCSCTTY'][item] ?? item})`;
   if (stage === 20) return `${name} (${['dumpable', 'setns', 'pipe', 'clone'][item] ?? item})`;
+  // The program named, as podman's "executable file not found" does (a new-user pass: "at resolve: ENOENT").
+  if (stage === 21) return `${name} of the program ${JSON.stringify(launch.workload.argv0)}`;
   if (stage === 11) return `${name} (${item === -2 ? 'the joining helper\'s, before it clones (step 1y\')' : 'the scrub'})`;
   if (stage === STAGE_CGROUP) return `${name} (v1 leaf ${item}: writing ourselves to its tasks file)`;
   if (stage === 3 && mounts[item]?.op === MOUNT_OP.CHDIR) return `the chdir to the working directory ${mounts[item]!.target ?? ''}`;
