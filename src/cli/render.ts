@@ -79,6 +79,12 @@ export function renderError(e: BvisorError): string {
   const out = [`bvisor: error ${e.code}: ${visible(e.message)}`];
   for (const i of e.issues) {
     const where = formatIssueLocation(i);
+    // A lone issue the message already says in full (exec's flags): its hint alone, not the
+    // same words twice (a new-user pass).
+    if (e.issues.length === 1 && e.message.endsWith(`${where ? where + ': ' : ''}${i.message}`)) {
+      if (i.hint) out.push(`hint: ${visible(i.hint)}`);
+      continue;
+    }
     out.push(`  ${visible(where ? where + ': ' : '')}${visible(i.message)} [${i.code}]`);
     if (i.hint) out.push(`    hint: ${visible(i.hint)}`);
   }

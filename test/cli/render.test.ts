@@ -14,6 +14,14 @@ describe('rendering for people', () => {
     expect(text.split('\n').filter((l) => l.includes('fake'))).toHaveLength(1);
   });
 
+  it('a lone issue the message already says is not said twice; its hint is kept', () => {
+    const issue = { code: 'BV_SCHEMA' as const, clause: '--user.uid', message: 'uid 1000 inside the container', hint: 'run as uid 0' };
+    expect(renderError(new BvisorError('BV_USAGE', 'exec: --user.uid: uid 1000 inside the container', { hint: 'run as uid 0', issues: [issue] }))).toBe('bvisor: error BV_USAGE: exec: --user.uid: uid 1000 inside the container\nhint: run as uid 0');
+    // Two, or one the message does not say: listed.
+    expect(renderError(new BvisorError('BV_USAGE', 'exec: 2 problems, first --user.uid: uid 1000 inside the container', { hint: 'run as uid 0', issues: [issue, { ...issue, clause: '--cwd' }] })).split('\n')).toHaveLength(5);
+    expect(renderError(new BvisorError('BV_USAGE', 'exec: something else', { issues: [issue] })).split('\n')).toEqual(['bvisor: error BV_USAGE: exec: something else', '  --user.uid: uid 1000 inside the container [BV_SCHEMA]', '    hint: run as uid 0']);
+  });
+
   // A run whose outcome is bvisor's error after the launch exited 125 with nothing on stderr.
   it('says a report\'s error outcome on stderr, escaped, and nothing for any other outcome', () => {
     expect(outcomeErrorLine({ status: 'error', error: { code: 'BV_WASM_RUNNER', message: 'the runner exited without an outcome\u001b[2J' } }, 'w1')).toBe('bvisor: error BV_WASM_RUNNER: the runner exited without an outcome\\x1b[2J\nhint: the report has it too: bvisor report w1');
