@@ -93,7 +93,9 @@ function createNew(path: string, text: string): void {
   closeSync(fd);
 }
 
-export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }): { path: string } {
+/** Writes the starter; `lacks` names the file it refers to that the bundle does not hold yet
+ * (the wasm starter's module), for the caller to say. */
+export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }): { path: string; lacks: string | null } {
   if (opts.dir.includes('\0')) throw new BvisorError('BV_USAGE', 'the bundle directory name contains a NUL byte', { hint: 'see bvisor spec --help' });
   const dir = resolve(opts.dir);
   const path = join(dir, 'boundary.yaml');
@@ -123,7 +125,7 @@ export function writeSpec(opts: { dir: string; wasm: boolean; force: boolean }):
     if (made) rmdirIfEmpty(dir);
     throw e;
   }
-  return { path };
+  return { path, lacks: opts.wasm && !existsSync(join(dir, WASM_MODULE)) ? WASM_MODULE : null };
 }
 
 /** boundary.yaml written at path: new, or replacing a regular file with --force. */

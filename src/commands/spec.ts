@@ -1,9 +1,7 @@
 // bvisor spec — write a starter boundary.yaml.
 import { Flags } from '@oclif/core';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { BaseCommand } from '../cli/base.js';
-import { WASM_MODULE, writeSpec } from '../app/spec.js';
+import { writeSpec } from '../app/spec.js';
 
 export default class Spec extends BaseCommand<typeof Spec> {
   static override summary = 'Write a starter boundary.yaml that grants things explicitly';
@@ -18,7 +16,7 @@ export default class Spec extends BaseCommand<typeof Spec> {
     this.say(`wrote ${r.path}`);
     // The manifest names a module the bundle does not hold yet: validate would say so first
     // (a new-user pass met that before anything else).
-    if (this.flags.wasm && !existsSync(join(dirname(r.path), WASM_MODULE))) this.say(`next: put your WASI module beside it as ${WASM_MODULE} (or change workload.wasm.module), then bvisor validate`);
-    return r;
+    if (r.lacks) this.say(`next: put your WASI module beside it as ${r.lacks} (or change workload.wasm.module), then bvisor validate`);
+    return { path: r.path };
   }
 }
