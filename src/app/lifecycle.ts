@@ -662,7 +662,12 @@ function signalFailed(pid: number, sig: number, rc: number): BvisorError {
 /** The status state and list show: a created or running container whose v2 leaf is frozen
  * (bvisor pause) is paused, as runc says (runc pauses either, and then calls both paused). */
 function shownStatus(id: string, dir: string, s: ContainerState, d: Derived): OciState['status'] {
-  return (d.status === 'running' || d.status === 'created') && ourCgroups(id, s, dir).some(isFrozen) ? 'paused' : d.status;
+  if (d.status !== 'running' && d.status !== 'created') return d.status;
+  // The run's own leaves first, named by its run id; the plan (parsed and hashed: most of what
+  // list spends per container) only for a recorded leaf that is not one, an OCI config's.
+  const own = ourCgroups(id, s);
+  const all = own.length === s.cgroupDirs.length ? own : ourCgroups(id, s, dir);
+  return all.some(isFrozen) ? 'paused' : d.status;
 }
 
 export function ociState(id: string, dir: string, s: ContainerState, d: Derived): OciState {

@@ -250,7 +250,10 @@ export function freezeLeaf(dir: string, frozen: boolean, deadlineMs = 5000): voi
 
 /** Whether a v2 leaf is frozen (cgroup.events "frozen 1"); false for v1 leaves and gone ones. */
 export function isFrozen(dir: string): boolean {
-  return readKey(join(dir, 'cgroup.events'), 'frozen') === 1;
+  // cgroup.events is cgroup v2's: a v1 leaf has none. Looked for before it is read: the ENOENT
+  // a read throws and readKey catches costs ten times the look (list asks of every container).
+  const events = join(dir, 'cgroup.events');
+  return existsSync(events) && readKey(events, 'frozen') === 1;
 }
 
 /** The file of the plan's watched counter in this run's leaves, or null. */
