@@ -73,25 +73,21 @@ export function explainDenials(calls: readonly ObservedCall[], launch: LaunchInp
     byAllow.set(key, { ...d, port: d.port ?? null, signal: null, observedBy: 'seccomp:user-notif (observed: --explain)', count: 1, atMs: c.tNs === null || t0Ns === null ? null : Math.max(0, Number(c.tNs - t0Ns) / 1e6) });
   };
   for (const c of calls) {
-    if (c.name === 'bind') {
-      // A TCP bind landlock refuses (found by a new-user pass: only connect was explained). Port
-      // 0 (an ephemeral one) is left out: the kernel picks it.
-      const a = c.sockaddr ? decodeSockaddr(c.sockaddr) : null;
-      if (!a || (a.family !== AF_INET && a.family !== AF_INET6) || !a.port) continue;
-      const n = launch.network;
-      if (n.mode === 'ports' && !n.bind.includes(a.port)) {
-        add(`network:bind:${a.port}`, { kind: 'network', clause: 'network', what: `bind(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`, path: null, port: a.port, rule: `network: bind is limited to ports ${n.bind.join(', ') || '(none)'} (landlock, TCP)`, errno: 'EACCES', allow: networkAllow(n, { bind: a.port }), warning: null, pid: c.pid }, c);
-      }
-      continue;
-    }
-    if (c.name === 'connect') {
+    if (c.name === 'bind' || c.name === 'connect') {
       const a = c.sockaddr ? decodeSockaddr(c.sockaddr) : null;
       if (!a || (a.family !== AF_INET && a.family !== AF_INET6) || a.port === undefined) continue;
       const n = launch.network;
-      if (n.mode === 'ports' && !n.connect.includes(a.port)) {
-        add(`network:${a.port}`, { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`, path: null, port: a.port, rule: `network: connect is limited to ports ${n.connect.join(', ') || '(none)'} (landlock)`, errno: 'EACCES', allow: networkAllow(n, { connect: a.port }), warning: null, pid: c.pid }, c);
+      const call = `${c.name}(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port})`;
+      if (c.name === 'bind') {
+        // A TCP bind landlock refuses (found by a new-user pass: only connect was explained). Port
+        // 0 (an ephemeral one) is left out: the kernel picks it.
+        if (n.mode === 'ports' && a.port !== 0 && !n.bind.includes(a.port)) {
+          add(`network:bind:${a.port}`, { kind: 'network', clause: 'network', what: call, path: null, port: a.port, rule: `network: bind is limited to ports ${n.bind.join(', ') || '(none)'} (landlock, TCP)`, errno: 'EACCES', allow: networkAllow(n, { bind: a.port }), warning: null, pid: c.pid }, c);
+        }
+      } else if (n.mode === 'ports' && !n.connect.includes(a.port)) {
+        add(`network:${a.port}`, { kind: 'network', clause: 'network', what: call, path: null, port: a.port, rule: `network: connect is limited to ports ${n.connect.join(', ') || '(none)'} (landlock)`, errno: 'EACCES', allow: networkAllow(n, { connect: a.port }), warning: null, pid: c.pid }, c);
       } else if (n.mode === 'loopback' && !a.loopback) {
-        add('network:host', { kind: 'network', clause: 'network', what: `connect(${a.family === AF_INET ? 'AF_INET' : 'AF_INET6'}, port ${a.port}) to another host`, path: null, port: a.port, rule: 'network: loopback: a private network namespace with only lo', errno: 'ENETUNREACH', allow: `network: { connect: [${a.port}] }`, warning: null, pid: c.pid }, c);
+        add('network:host', { kind: 'network', clause: 'network', what: `${call} to another host`, path: null, port: a.port, rule: 'network: loopback: a private network namespace with only lo', errno: 'ENETUNREACH', allow: `network: { connect: [${a.port}] }`, warning: null, pid: c.pid }, c);
       }
       continue;
     }

@@ -416,6 +416,9 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
   });
 }
 
+/** Whether a child's failure record names its chdir to the working directory (a mount step). */
+const atChdir = (mounts: readonly MountStep[], stage: number, item: number): boolean => stage === 3 && mounts[item]?.op === MOUNT_OP.CHDIR;
+
 export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage: number, item: number): string {
   const name = STAGES[stage] ?? `stage ${stage}`;
   if (stage === 6 && launch.rlimits[item]) return `${name} ${launch.rlimits[item]!.resource} (${launch.rlimits[item]!.clause})`;
@@ -427,7 +430,7 @@ export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[],
   if (stage === 21) return `${name} of the program ${JSON.stringify(launch.workload.argv0)}`;
   if (stage === 11) return `${name} (${item === -2 ? 'the joining helper\'s, before it clones (step 1y\')' : 'the scrub'})`;
   if (stage === STAGE_CGROUP) return `${name} (v1 leaf ${item}: writing ourselves to its tasks file)`;
-  if (stage === 3 && mounts[item]?.op === MOUNT_OP.CHDIR) return `the chdir to the working directory ${mounts[item]!.target ?? ''}`;
+  if (atChdir(mounts, stage, item)) return `the chdir to the working directory ${mounts[item]!.target ?? ''}`;
   if (stage === 3 && mounts[item]) {
     const m = mounts[item]!;
     return `mount step ${item} (${Object.entries(MOUNT_OP).find(([, v]) => v === m.op)?.[0] ?? m.op} ${m.source ? m.source + ' → ' : ''}${m.target ?? ''})`;
@@ -447,7 +450,7 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
     });
   }
   return new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${where}: ${errnoName(-rec.errno)}`, {
-    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : rec.stage === 3 && mounts[rec.item]?.op === MOUNT_OP.CHDIR ? 'the workload never ran: its working directory (process.cwd, workload.process.cwd, exec --cwd) must exist in its root; bvisor does not create it (runc does)' : 'the workload never ran; see the stage for the cause',
+    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : atChdir(mounts, rec.stage, rec.item) ? 'the workload never ran: its working directory (process.cwd, workload.process.cwd, exec --cwd) must exist in its root; bvisor does not create it (runc does)' : 'the workload never ran; see the stage for the cause',
     detail,
   });
 }
