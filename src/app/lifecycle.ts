@@ -524,7 +524,9 @@ function plannedHooks(dir: string, id: string, s: ContainerState, kind: 'poststa
   return null;
 }
 
-export function killContainer(root: string, id: string, signal: string, all: boolean): void {
+/** `by`: the command the report credits (signalsSent), `kill` or `run --sig-proxy` (a foreground
+ * run sending on its own caller's signal). */
+export function killContainer(root: string, id: string, signal: string, all: boolean, by: 'kill' | 'run --sig-proxy' = 'kill'): void {
   const sig = parseSignal(signal);
   if (sig === null) throw new BvisorError('BV_USAGE', `unknown signal ${JSON.stringify(signal)}`, { hint: 'a name (TERM, SIGKILL) or a number (1–64)' });
   const { dir } = loadExisting(root, id);
@@ -546,7 +548,7 @@ export function killContainer(root: string, id: string, signal: string, all: boo
       if (failed.length) throw signalFailed(failed[0]!.pid, sig, failed[0]!.rc);
       return;
     }
-    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, 'kill', sig));
+    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, by, sig));
   });
 }
 

@@ -90,6 +90,9 @@ export interface RunOptions extends Handover {
   /** Keep the entry after the run, stopped, with its sealed report (run --keep): state, list and
    * report read it, delete removes it. Needs an id and a root. */
   keep?: boolean;
+  /** The caller sends its own signals on to the workload (run --sig-proxy). A wasm workload
+   * takes none (WASI preview 1 has no signals): refused, nothing run. */
+  signalsForwarded?: boolean;
 }
 
 /** The error of a run its caller aborted before anything ran. Named AbortError as Node's own
@@ -224,6 +227,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     // OCI hooks have their moments in create, start and delete; run has none to offer them.
     const hooks = plan.launch?.oci?.hooks ?? {};
     if (Object.keys(hooks).length) throw new BvisorError('BV_USAGE', `config.json has ${Object.keys(hooks).map((k) => `hooks.${k}`).join(', ')}, which run with create, start and delete; nothing was run`, { hint: 'use bvisor create, start and delete (as engines do), or remove the hooks' });
+    if (opts.signalsForwarded && plan.backend === 'wasm') throw new BvisorError('BV_USAGE', '--sig-proxy sends signals on to the workload, and a wasm module takes none (WASI preview 1 has no signals); nothing was run', { hint: 'run it without --sig-proxy: a stop signal then ends the run and seals its report' });
   } catch (e) {
     removeQuarantine(quarantine);
     throw e;

@@ -11,6 +11,9 @@
 // the workload's processes it stopped are continued; the terminal's other two are ignored, so a
 // background run writes to a terminal whose tostop is set, as GNU timeout does. SIGSTOP cannot be
 // refused: whoever sends it stops the deadline too.
+// With `run --sig-proxy`, as runc run and podman run do, the signals a caller sends are the
+// workload's instead: each is sent on (forward) while the workload lives, and the run ends when
+// the workload does. Before it exists and once it has ended, a stop signal stops the run as above.
 
 import { closeSync, constants as fsConstants, fstatSync, openSync, write as fsWrite, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
@@ -64,7 +67,22 @@ function putBack(modes: ReturnType<typeof saveModes>): void {
 }
 
 
-export function stopOnSignals(): StopSignals {
+/** What `run --sig-proxy` sends on besides the stop signals and SIGQUIT: the ones a program
+ * handles to be told something (reload, rotate, dump). SIGCHLD and SIGURG are bvisor's own, as in
+ * runc; SIGWINCH is the terminal's, which a workload given it sees by itself; the job-control
+ * signals keep their handling above. */
+const FORWARDED_ONLY = ['SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGPWR'] as const;
+export type ForwardedSignal = StopSignal | 'SIGQUIT' | (typeof FORWARDED_ONLY)[number];
+
+export interface StopOptions {
+  /** Sends `sig` on to the workload (run --sig-proxy); false when there is none alive to take it
+   * (not yet made, or ended), and a stop signal then stops the run. Called while no stop is under
+   * way. */
+  forward?: (sig: ForwardedSignal) => boolean;
+}
+
+export function stopOnSignals(o: StopOptions = {}): StopSignals {
+  const forward = o.forward ?? null;
   const ac = new AbortController();
   let got: StopSignal | null = null;
   const ignore = (): void => {};
@@ -75,6 +93,7 @@ export function stopOnSignals(): StopSignals {
     process.kill(process.pid, sig);
   };
   const on = (sig: StopSignal): void => {
+    if (got === null && forward?.(sig)) return;
     if (got !== null) {
       if (sig !== 'SIGHUP') die(sig);
       return;
@@ -94,6 +113,10 @@ export function stopOnSignals(): StopSignals {
     say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once\n`);
   };
   for (const s of STOP) process.on(s, on);
+  // Sent on while the workload lives and no stop is under way; else ignored (their default would
+  // end bvisor unsealed).
+  const onOther = (sig: (typeof FORWARDED_ONLY)[number]): void => void (got === null && forward?.(sig));
+  if (forward) for (const s of FORWARDED_ONLY) process.on(s, onOther);
   let toldTstp = false;
   const onTstp = (): void => {
     // With `stdin: inherit` the terminal's Ctrl-Z stopped the workload's own processes too: they
@@ -186,12 +209,13 @@ export function stopOnSignals(): StopSignals {
   const modes = saveModes([0, 1, 2]);
   const beforeDying = (): void => putBack(modes);
   const onQuit = (): void => {
+    if (got === null && forward?.('SIGQUIT')) return;
     // Its default back (libuv restores it with the last listener), then the same signal again.
     process.removeListener('SIGQUIT', onQuit);
     beforeDying();
     process.kill(process.pid, 'SIGQUIT');
   };
-  if (modes) process.on('SIGQUIT', onQuit);
+  if (modes || forward) process.on('SIGQUIT', onQuit);
   return {
     signal: ac.signal,
     write,
@@ -206,6 +230,7 @@ export function stopOnSignals(): StopSignals {
       for (const s of STOP) process.removeListener(s, on);
       process.removeListener('SIGTSTP', onTstp);
       process.removeListener('SIGQUIT', onQuit);
+      for (const s of FORWARDED_ONLY) process.removeListener(s, onOther);
       // At the very end, after the output is written (stdout and stderr to pipes and files are
       // synchronous here): the status a shell reads.
       process.once('exit', () => {

@@ -1,7 +1,7 @@
 // bvisor run — create, start, wait, seal, journal and delete in one go. Exits with the
 // workload's status (128+N for signal N, 124 on a wall timeout); 125 when bvisor itself failed
 // and the workload never ran (the error names why). SIGINT, SIGTERM or SIGHUP ends the run, then
-// bvisor by that signal (cli/stop-signals.ts).
+// bvisor by that signal (cli/stop-signals.ts); with --sig-proxy they are the workload's, as in runc.
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { isatty } from 'node:tty';
@@ -10,7 +10,8 @@ import { handoverFlags, handover, launchChoices } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import { createContainer } from '../app/create.js';
 import { callerPid } from '../cli/caller.js';
-import { deleteContainer, startContainer } from '../app/lifecycle.js';
+import { deleteContainer, killContainer, startContainer } from '../app/lifecycle.js';
+import { BvisorError } from '../contract/errors.js';
 import { removePidFile } from '../app/pid-file.js';
 import { afterNextPoll } from '../host/timers.js';
 import type { SealedReport } from '../contract/generated/types.js';
@@ -18,7 +19,7 @@ import { formatSize } from '../core/units.js';
 import { denialSummary, runFailed, summaryWorthSaying } from '../core/denials.js';
 import { stoppedByCaller } from '../core/sent-signals.js';
 import { LISTS_NOT_KEPT } from '../app/fsdelta.js';
-import { stopOnSignals } from '../cli/stop-signals.js';
+import { stopOnSignals, type ForwardedSignal, type StopSignals } from '../cli/stop-signals.js';
 import { outcomeErrorLine } from '../cli/render.js';
 
 export default class Run extends BaseCommand<typeof Run> {
@@ -39,6 +40,8 @@ export default class Run extends BaseCommand<typeof Run> {
     'pid-file': Flags.string({ description: 'write the workload\'s pid to this file before it is released (a wasm bundle: its runner\'s)' }),
     // runc run --keep: the entry outlives the run, for state, report and delete.
     keep: Flags.boolean({ description: 'keep the container after it ends, stopped, with its sealed report: bvisor state, list and report read it, and bvisor delete removes it (as runc run --keep); the id stays taken until then. run -d keeps its container anyway', default: false }),
+    // runc run and podman run send their caller's signals on; bvisor run stops the run by default.
+    'sig-proxy': Flags.boolean({ description: 'send the signals bvisor run gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPWR) on to the workload while it runs, as runc run does, instead of stopping the run: the run ends when the workload does, with its status, and the report credits the signal it died by (killed, reason kill). A process that is its pid namespace\'s init ignores signals it has no handler for: bvisor kill ID KILL ends it. Not for a wasm bundle (WASI has no signals)', default: false, exclusive: ['detach'] }),
     // runc run -d: create and start, then return; the report is sealed at delete, as create's.
     detach: Flags.boolean({ char: 'd', description: 'create and start the container, then return (exit 0, its pid in --json): it runs on under its monitor; bvisor state, kill and delete it by id, and its report is sealed at delete. A workload whose stdout is inherited (stdio.stdout: inherit, an OCI process) keeps the caller\'s: $(bvisor run -d …) then waits for it to end, and --json follows what it writes there; give it stdio.stdout: capture or null', default: false, exclusive: ['explain'] }),
   };
@@ -47,7 +50,7 @@ export default class Run extends BaseCommand<typeof Run> {
     const { args } = await this.parse(Run);
     if (this.flags.detach) return this.detached(args.id);
     const json = this.jsonEnabled();
-    const stop = stopOnSignals();
+    const stop: StopSignals = stopOnSignals(this.flags['sig-proxy'] ? { forward: (sig) => this.sendOn(args.id, sig, stop) } : {});
     const out = await runBundle(this.flags.bundle, {
       signal: stop.signal,
       id: args.id,
@@ -60,6 +63,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...(this.flags.explain ? { explain: true } : {}),
       ...(this.flags['pid-file'] !== undefined ? { pidFile: resolve(this.flags['pid-file']) } : {}),
       ...(this.flags.keep ? { keep: true } : {}),
+      ...(this.flags['sig-proxy'] ? { signalsForwarded: true } : {}),
       // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
       // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
       ...(isatty(2) ? { progress: (line: string) => stop.write('stderr', line) } : {}),
@@ -92,6 +96,23 @@ export default class Run extends BaseCommand<typeof Run> {
     if (summary.length) stop.write('stderr', summary.map((l) => (l.startsWith('  … and') ? this.rooted(l) : l)).join('\n') + '\n');
     if (json) stop.guard(); // the report is printed after this returns
     return out.report;
+  }
+
+  private toldSendingOn = false;
+
+  /** --sig-proxy: `sig` sent on to the run's workload, as bvisor kill would (recorded for the
+   * report first); false when it has none alive (still being set up, or ended): a stop signal then
+   * stops the run. Said once, to a person, that the run now waits for the workload. */
+  private sendOn(id: string, sig: ForwardedSignal, stop: StopSignals): boolean {
+    try {
+      killContainer(this.stateRoot, id, sig, false, 'run --sig-proxy');
+    } catch (e) {
+      if (!(e instanceof BvisorError && (e.code === 'BV_CONTAINER_STATE' || e.code === 'BV_CONTAINER_NOT_FOUND'))) stop.write('stderr', `bvisor: ${sig} was not sent on to the workload: ${(e as Error).message}\n`);
+      return false;
+    }
+    if (!this.toldSendingOn && isatty(2)) stop.write('stderr', `bvisor: ${sig} sent on to the workload (--sig-proxy); the run ends when it does. A pid namespace's init ignores signals it has no handler for: bvisor kill ${id} KILL ends it\n`);
+    this.toldSendingOn = true;
+    return true;
   }
 
   /** run -d: create, then start. A start that fails, or a stop signal (Ctrl-C, timeout(1)) while

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { BIN, BVISOR, PAUSE_SEAM, cli, cliEnv } from '../helpers/cli.js';
+import { BIN, BVISOR, PAUSE_SEAM, ROOT, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent, testParentDirs, testParentProcess } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
@@ -453,6 +453,115 @@ describe('bvisor run, told to stop', () => {
     expect([['started'], ['started', 'report killed/abort']]).toContainEqual(journal(root));
     const del = cli(['--root', root, 'delete', '-f', 'stop-twice']);
     expect(del.status, del.stderr).toBe(0);
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+});
+
+// run --sig-proxy (runc run's default): the caller's signals are the workload's while it runs.
+// Oracles: what the workload itself writes when its handler runs (trap), how bvisor ended
+// (waitpid), the journal (verified), /proc and the test's cgroup parent.
+describe('bvisor run --sig-proxy', () => {
+  /** A shell that says `ready`, answers SIGUSR1 and ends on SIGTERM with status 7. */
+  const trapping = (): string =>
+    bundle('/usr/bin/sh', ['-c', "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"], 'spawn: descendants\n');
+
+  /** bvisor run with its stdout read: `saw(text)` waits for the workload to have written it. */
+  function watched(args: string[]): { pid: number; ended: Promise<Ended & { stdout: string }>; saw(text: string): Promise<void> } {
+    const p = spawn(BVISOR, args, { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b));
+    p.stderr.on('data', (b: Buffer) => (stderr += b));
+    const ended = new Promise<Ended & { stdout: string }>((r) => p.on('close', (code, signal) => r({ code, signal, stderr, stdout })));
+    onTestFinished(() => stopped({ pid: p.pid!, ended }));
+    return { pid: p.pid!, ended, saw: (text) => until(`the workload to write ${text} (stderr: ${stderr})`, () => stdout.includes(text), 20_000) };
+  }
+
+  /** The last report's body in the root's journal, once `journal verify` has checked its chain. */
+  function lastReport(root: string): { outcome: { status: string; reason: string }; signalsSent?: Array<{ by: string; signal: string; count: number }> } {
+    journal(root);
+    return (JSON.parse(readFileSync(join(root, 'journal.jsonl'), 'utf8').trim().split('\n').at(-1)!) as { report: { body: ReturnType<typeof lastReport> } }).report.body;
+  }
+
+  it('sends SIGUSR1 and SIGTERM on to the workload, whose handlers run; the run goes on until it exits, and bvisor exits with its status', async () => {
+    const root = tempDir();
+    const run = watched(['--root', root, 'run', '--sig-proxy', 'proxy-1', '-b', trapping()]);
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'proxy-1']));
+    await run.saw('ready');
+    process.kill(run.pid, 'SIGUSR1');
+    await run.saw('got-usr1');
+    process.kill(run.pid, 'SIGTERM');
+    const end = await run.ended;
+    // The shell's own words, and its status: bvisor did not stop the run, the workload ended it.
+    expect([end.code, end.signal], end.stderr).toEqual([7, null]);
+    expect(end.stdout).toBe('ready\ngot-usr1\ngot-term\n');
+    expect(end.stderr).not.toContain('stopping the run');
+    expect(processesInTestParent()).toEqual([]);
+    const body = lastReport(root);
+    expect(body.outcome).toMatchObject({ status: 'failed', reason: 'exit' });
+    expect(body.signalsSent?.map((s) => [s.by, s.signal, s.count])).toEqual([
+      ['run --sig-proxy', 'SIGUSR1', 1],
+      ['run --sig-proxy', 'SIGTERM', 1],
+    ]);
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+
+  it('red twin: without --sig-proxy, SIGTERM stops the run (the workload killed, its handler never run) and bvisor dies by it', async () => {
+    const root = tempDir();
+    const run = watched(['--root', root, 'run', 'proxy-off', '-b', trapping()]);
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'proxy-off']));
+    await run.saw('ready');
+    await until('the start record', () => startRecorded(root), 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    expect(end.stdout).toBe('ready\n');
+    expect(lastReport(root).outcome).toMatchObject({ status: 'killed', reason: 'abort' });
+  });
+
+  it('a workload that ignores it (an init with no handler) runs on; bvisor kill ID KILL ends it: killed, reason kill, 137', async () => {
+    const root = tempDir();
+    const { run, reached, go } = held(root, 'proxy-init', bundle('/usr/bin/sleep', ['86400']), 'run:running', ['--sig-proxy']);
+    await until('bvisor held as its workload runs', reached, 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    go();
+    // Sent on (its record is written before the signal is sent), and the run still going.
+    const record = join(root, 'containers', 'proxy-init', 'signals.json');
+    await until('the signal sent on', () => existsSync(record) && readFileSync(record, 'utf8').includes('"run --sig-proxy"'), 20_000);
+    const pid = Number(JSON.parse(cli(['--root', root, 'state', 'proxy-init']).stdout).pid);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8')).toBe('sleep\n');
+    expect(await Promise.race([run.ended.then(() => 'ended'), Promise.resolve('running')])).toBe('running');
+    expect(cli(['--root', root, 'kill', 'proxy-init', 'KILL']).status).toBe(0);
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([137, null]);
+    expect(lastReport(root).outcome).toMatchObject({ status: 'killed', reason: 'kill' });
+  });
+
+  it('before the workload exists, a stop signal still stops the run: nothing runs, bvisor dies by it', async () => {
+    const root = tempDir();
+    const { b, out } = markerBundle();
+    const end = await signalledWhileHeld(root, 'proxy-early', b, 'run:after-state', ['SIGTERM'], { extra: ['--sig-proxy'] });
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    expect(end.stderr).toContain('BV_ABORTED');
+    expect(existsSync(join(out, 'ran'))).toBe(false);
+    expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
+  });
+
+  it('once the workload has ended, a stop signal stops bvisor as without it (the report sealed first)', async () => {
+    const root = tempDir();
+    const end = await signalledWhileHeld(root, 'proxy-late', bundle('/usr/bin/true', []), 'run:before-seal', ['SIGTERM'], { extra: ['--sig-proxy'] });
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    expect(journal(root)).toEqual(['started', 'report completed/exit']);
+  });
+
+  it('a wasm bundle is refused before anything runs: WASI has no signals', () => {
+    const root = tempDir();
+    const r = cli(['--root', root, 'run', '--sig-proxy', 'proxy-wasm', '-b', join(ROOT, 'bundles', 'hello-wasm')]);
+    expect(r.status, r.stderr).toBe(125);
+    expect(r.stderr).toContain('bvisor: error BV_USAGE: --sig-proxy sends signals on to the workload, and a wasm module takes none');
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(root, 'journal.jsonl')) ? journal(root) : []).toEqual([]);
     expect(cli(['--root', root, 'list', '--json']).json()).toEqual([]);
   });
 });

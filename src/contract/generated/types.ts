@@ -861,7 +861,7 @@ export interface ReportBody {
     value: string;
   }[];
   /**
-   * The signals bvisor's own commands sent to this container, each (command, signal) once, in the order first sent: bvisor kill (the workload; with --all, every process in its cgroups) and bvisor delete --force (SIGKILL). Read from the container's signals.json, which the command writes before it signals. Recorded only while the workload was alive. An outcome that would read failed/signal for a signal listed here, sent while the workload ran (first sent before it ended, last sent after it started), reads killed, reason kill (bvisor kill) or deleted (delete --force). Absent when none was sent.
+   * The signals bvisor's own commands sent to this container, each (command, signal) once, in the order first sent: bvisor kill (the workload; with --all, every process in its cgroups), bvisor delete --force (SIGKILL), and bvisor run --sig-proxy (the signals its caller sent it, sent on to the workload). Read from the container's signals.json, which the command writes before it signals. Recorded only while the workload was alive. An outcome that would read failed/signal for a signal listed here, sent while the workload ran (first sent before it ended, last sent after it started), reads killed, reason kill (bvisor kill, run --sig-proxy) or deleted (delete --force). Absent when none was sent.
    *
    * @maxItems 256
    */
@@ -982,7 +982,7 @@ export interface Stream {
  * One (command, signal) pair: how many times it was sent, first and last.
  */
 export interface SignalSent {
-  by: 'kill' | 'kill --all' | 'delete --force';
+  by: 'kill' | 'kill --all' | 'delete --force' | 'run --sig-proxy';
   signal: string;
   count: number;
   firstAt: string;
@@ -2025,7 +2025,7 @@ export interface RecoveredAttempt {
  * via the `definition` "Denials".
  */
 /**
- * <root>/containers/<id>/signals.json: the signals bvisor kill and bvisor delete --force sent to the container's live workload, each written (temp, rename; not fsync'd: it explains a report, its loss costs words only) under the container's lock before the signal is sent. The report's signalsSent is its list.
+ * <root>/containers/<id>/signals.json: the signals bvisor kill, bvisor delete --force and a foreground bvisor run --sig-proxy (its caller's, sent on) sent to the container's live workload, each written (temp, rename; not fsync'd: it explains a report, its loss costs words only) under the container's lock before the signal is sent. The report's signalsSent is its list.
  */
 export interface SignalsSentRecord {
   bvisorVersion: '1';

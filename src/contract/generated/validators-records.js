@@ -2028,7 +2028,7 @@ const pattern12 = new RegExp("^[0-9a-f]{16}$", "u");
 const schema96 = {};
 const schema97 = {"properties":{"runId":0,"containerId":{"type":["string","null"]},"backend":{"enum":["linux","wasm"]},"host":0,"requested":0,"admitted":0,"evidence":0,"reaper":{"enum":["launcher","monitor","engine"]},"outcome":{"properties":{"status":{"enum":["completed","failed","timeout","killed","error","exited"]},"reason":{"type":["string","null"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]},"trap":{"type":["string","null"]}}},"budgets":0,"streams":0,"timings":{"properties":{"startedAt":{"type":["string","null"]},"endedAt":{"type":["string","null"]},"setupMs":{"type":["number","null"]},"runMs":{"type":["number","null"]},"teardownMs":{"type":["number","null"]}}},"teardown":0,"hooks":{"items":{"properties":{"kind":{"enum":["prestart","createRuntime","poststart"]},"exitCode":{"type":["integer","null"]},"signal":{"type":["string","null"]}}}},"limitsUpdated":0,"signalsSent":0,"artifacts":0,"fsDelta":{"items":{"properties":{"notObserved":{"type":["string","null"]},"created":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"modified":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}},"deleted":{"items":{"properties":{"kind":{"enum":["file","dir","link","other"]},"sha256":{"type":["string","null"]}}}}}}},"denials":0}};
 const schema98 = {"properties":{"verdict":{"enum":["enforced","mediated","best-effort","not-requested"]},"mechanism":{"type":["string","null"]}}};
-const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
+const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force","run --sig-proxy"]}}};
 const schema108 = {"properties":{"commit":{"enum":["manual","on-success"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func2 = require("ajv/dist/runtime/ucs2length").default;
@@ -5514,7 +5514,7 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(!(((data65 === "kill") || (data65 === "kill --all")) || (data65 === "delete --force"))){
+if(!((((data65 === "kill") || (data65 === "kill --all")) || (data65 === "delete --force")) || (data65 === "run --sig-proxy"))){
 const err146 = {instancePath:instancePath+"/signalsSent/" + i5+"/by",schemaPath:"signals-sent.schema.json#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err146];
@@ -9535,7 +9535,7 @@ validate60.evaluated = {"dynamicProps":true,"dynamicItems":false};
 exports.validateSignalsSentRecord = lazy("validateSignalsSentRecord", (exports) => {
 exports.validateSignalsSentRecord = validate75;
 const schema105 = {};
-const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force"]}}};
+const schema106 = {"properties":{"by":{"enum":["kill","kill --all","delete --force","run --sig-proxy"]}}};
 const pattern24 = new RegExp("^SIG[A-Z0-9]+$", "u");
 const pattern13 = new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$", "u");
 
@@ -9686,7 +9686,7 @@ vErrors.push(err11);
 }
 errors++;
 }
-if(!(((data3 === "kill") || (data3 === "kill --all")) || (data3 === "delete --force"))){
+if(!((((data3 === "kill") || (data3 === "kill --all")) || (data3 === "delete --force")) || (data3 === "run --sig-proxy"))){
 const err12 = {instancePath:instancePath+"/sent/" + i0+"/by",schemaPath:"#/$defs/SignalSent/properties/by/enum",keyword:"enum",params:{allowedValues: schema106.properties.by.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err12];
