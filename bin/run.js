@@ -14,6 +14,11 @@ const { run, flush, handle } = require('@oclif/core');
 // passes the same.
 const LOAD_OPTIONS = { root: __dirname, userPlugins: false };
 const args = hoistGlobals(process.argv.slice(2));
+// bin/bvisor's word on why it did not start the snapshot (under --debug); not for any child.
+if (process.env.BVISOR_START_NOTE !== undefined) {
+  require('../dist/cli/start-note.js').noteStart(args, process.env.BVISOR_START_NOTE);
+  delete process.env.BVISOR_START_NOTE;
+}
 // oclif's execute(), with a command bvisor lacks said as bvisor's usage error (the module and
 // the ids, from the manifest oclif loaded, read only on an error, the ids only on that one).
 // Whatever goes wrong there, oclif's handler still says the error itself.

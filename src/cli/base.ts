@@ -12,6 +12,7 @@ import { hoistGlobals } from './argv.js';
 import { nearest } from '../core/distance.js';
 import { loadJournalKey, type JournalKey } from '../host/journal-store.js';
 import { checkStateRoot } from '../host/state-root.js';
+import { takeStartNote } from './start-note.js';
 
 export function defaultRoot(): string {
   if (process.geteuid?.() === 0) return '/run/bvisor';
@@ -122,6 +123,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.flags.root === '') throw new BvisorError('BV_USAGE', '--root is empty', { hint: 'name the state root directory, or leave --root out for the default' });
     this.logger = new Logger({ file: this.flags.log ?? null, format: this.flags['log-format'] === 'json' ? 'json' : 'text', debug: this.flags.debug });
     this.logger.check();
+    // (A --debug that the command took for its own argument, exec's program's: left to stderr.)
+    const note = this.flags.debug ? takeStartNote() : null;
+    if (note !== null) this.logger.log('debug', note);
   }
 
   private checkedRoot: string | null = null;

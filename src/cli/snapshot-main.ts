@@ -18,6 +18,7 @@ import { Config, Plugin, flush, handle, run } from '@oclif/core';
 import { hoistGlobals } from './argv.js';
 import { answerUnknownCommand } from './unknown-command.js';
 import { setRuntime } from '../backends/linux/ffi/runtime.js';
+import { noteStart } from './start-note.js';
 
 /** package.json and oclif.manifest.json, put in by the bundler (scripts/build-snapshot.mjs):
  * build inputs, the same for every start, so oclif need not find and read them (its first
@@ -49,7 +50,7 @@ export function snapshotMain(commands: Record<string, unknown>, blob: string): v
     const args = process.argv.slice(2);
     process.argv.splice(1, 1, join(root, 'bin', 'bvisor'));
     setRuntime(root);
-    if (args.includes('--debug')) process.stderr.write(`bvisor: debug: started from the start-up snapshot ${blob} (${process.version})\n`);
+    noteStart(args, `started from the start-up snapshot ${blob} (${process.version})`);
     void main(root, hoistGlobals(args), ids);
   });
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { packageCopy } from '../helpers/package-copy.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -24,6 +24,14 @@ const LIFECYCLE = new Set(Object.keys(LIFECYCLE_COMMANDS));
 const LAUNCH = new Set(Object.keys(LAUNCH_COMMANDS));
 const blobFor = (command: string): string => (LIFECYCLE.has(command) ? 'lifecycle.blob' : LAUNCH.has(command) ? 'launch.blob' : 'bvisor.blob');
 
+/** The blob a start under --debug names: on stderr, or with `--log F` (F from cwd) in the log. */
+function startedFrom(r: { stderr: string }, argv: readonly string[], cwd = ROOT): string | undefined {
+  const at = argv.findIndex((a) => a === '--log' || a.startsWith('--log='));
+  const log = at < 0 ? null : resolve(cwd, argv[at] === '--log' ? argv[at + 1]! : argv[at]!.slice('--log='.length));
+  const said = r.stderr + (log !== null && existsSync(log) ? readFileSync(log, 'utf8') : '');
+  return /started from the start-up snapshot (\S+\.blob)/.exec(said)?.[1];
+}
+
 const viaSnapshot = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(BVISOR, args, { cwd: ROOT, env: cliEnv(env), encoding: 'utf8', timeout: 60_000 });
 const viaRunJs = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
 
@@ -32,6 +40,24 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const r = viaSnapshot(['--debug', '--version']);
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('bvisor: debug: started from the start-up snapshot');
+  });
+
+  it('with --log, says how it started in the log (with the command\'s own lines), not on stderr: from the snapshot, or not and why', () => {
+    for (const env of [{}, { BVISOR_NO_SNAPSHOT: '1' }]) {
+      const log = join(tempDir(), 'log.json');
+      const r = viaSnapshot(['--debug', '--log', log, '--log-format', 'json', 'state', 'no-such-id'], env);
+      expect(r.status, r.stderr).toBe(6);
+      expect(r.stderr).not.toContain('start-up snapshot');
+      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+      const want = 'BVISOR_NO_SNAPSHOT' in env ? 'start-up snapshot not used: BVISOR_NO_SNAPSHOT is set' : 'started from the start-up snapshot lifecycle.blob';
+      expect(lines[0], JSON.stringify(lines)).toMatchObject({ level: 'debug' });
+      expect(lines[0]!.msg).toContain(want);
+      expect(lines.at(-1)).toMatchObject({ level: 'error' });
+    }
+    // No command to take it (--version): said on stderr as bvisor exits.
+    const log = join(tempDir(), 'log');
+    const v = viaSnapshot(['--debug', '--log', log, '--version']);
+    expect(v.stderr).toContain('bvisor: debug: started from the start-up snapshot bvisor.blob');
   });
 
   it('prints and exits exactly as bin/run.js does', () => {
@@ -96,19 +122,20 @@ describe.skipIf(!built)('start-up snapshot', () => {
       cases.push([f, 'create', 'state', 'x'], [f, 'state', 'create', 'x'], [`${f}=run`, 'validate', 'x'], [`${f}=validate`, 'exec', 'x']);
     }
     for (const f of GLOBAL_BOOL) cases.push([f, 'state', 'x'], [f, 'validate', 'x'], [f, 'run', 'x'], ['--root', '/nonexistent', f, 'list']);
-    // In a directory of its own: the flags' values name files and directories (--log, --root).
-    const cwd = tempDir();
     for (const argv of cases) {
+      // In a directory of its own: the flags' values name files and directories (--log, --root),
+      // and the log a case names is read for its blob.
+      const cwd = tempDir();
       const command = hoistGlobals(argv)[0]!;
       const r = spawnSync(BVISOR, [...argv, '--debug'], { cwd, env: cliEnv(), encoding: 'utf8', timeout: 60_000 });
-      const blob = /started from the start-up snapshot (\S+\.blob)/.exec(r.stderr)?.[1];
+      const blob = startedFrom(r, argv, cwd);
       expect({ argv, blob }).toEqual({ argv, blob: blobFor(command) });
     }
   }, 120_000);
 
   it('finds the command after global flags (as engines call runc), and takes bvisor.blob on any doubt', () => {
     const root = tempDir();
-    const blobOf = (args: string[]): string | undefined => /started from the start-up snapshot (\S+\.blob)/.exec(viaSnapshot(['--debug', ...args]).stderr)?.[1];
+    const blobOf = (args: string[]): string | undefined => startedFrom(viaSnapshot(['--debug', ...args]), args);
     expect(blobOf(['--root', root, 'state', 'none'])).toBe('lifecycle.blob');
     expect(blobOf([`--root=${root}`, '--log-format', 'json', 'list'])).toBe('lifecycle.blob');
     expect(blobOf(['--root', root, '--log', join(root, 'log'), '--cgroup-parent', 'x', 'delete', '--force', 'none'])).toBe('lifecycle.blob');
