@@ -3,7 +3,7 @@
 // indistinguishable from bin/run.js), and bin/bvisor's own --debug line saying which started.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { packageCopy } from '../helpers/package-copy.js';
@@ -24,6 +24,14 @@ const LIFECYCLE = new Set(Object.keys(LIFECYCLE_COMMANDS));
 const LAUNCH = new Set(Object.keys(LAUNCH_COMMANDS));
 const blobFor = (command: string): string => (LIFECYCLE.has(command) ? 'lifecycle.blob' : LAUNCH.has(command) ? 'launch.blob' : 'bvisor.blob');
 
+function readlinkSafe(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
+
 /** The blob a start under --debug names: on stderr, or with `--log F` (F from cwd) in the log. */
 function startedFrom(r: { stderr: string }, argv: readonly string[], cwd = ROOT): string | undefined {
   const at = argv.findIndex((a) => a === '--log' || a.startsWith('--log='));
@@ -40,6 +48,37 @@ describe.skipIf(!built)('start-up snapshot', () => {
     const r = viaSnapshot(['--debug', '--version']);
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('bvisor: debug: started from the start-up snapshot');
+  });
+
+  it("a SIGUSR1 in Node's own start (before bvisor's listener takes it) opens no inspector: the address bin/bvisor gives it is no host's", async () => {
+    // Each try: bvisor's Node start (bash has exec'd node), then, a little later each time,
+    // SIGUSR1 every few ms until it ends. Node says when its inspector fails to start; the oracle
+    // is that message, and no "Debugger listening". A try whose first signal came before Node's
+    // handler (its default kills) or after bvisor's listener shows neither.
+    let hit = false;
+    for (let i = 0; i < 10 && !hit; i++) {
+      const p = spawn(BVISOR, ['--root', tempDir(), 'list'], { env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (b: Buffer) => (stderr += b));
+      const ended = new Promise<void>((r) => p.on('close', () => r()));
+      let done = false;
+      void ended.then(() => (done = true));
+      const t0 = Date.now();
+      while (!done && !/node/.test(readlinkSafe(`/proc/${p.pid}/exe`)) && Date.now() - t0 < 10_000) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 4 + 6 * i));
+      while (!done) {
+        try {
+          process.kill(p.pid!, 'SIGUSR1');
+        } catch {
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await ended;
+      expect(stderr).not.toContain('Debugger listening');
+      hit = stderr.includes('Starting inspector on 192.0.2.1:9229 failed: address not available');
+    }
+    expect(hit, 'no SIGUSR1 reached Node between its handler and bvisor\'s, in 10 tries').toBe(true);
   });
 
   it('with --log, says how it started in the log (with the command\'s own lines), not on stderr: from the snapshot, or not and why', () => {
