@@ -39,7 +39,7 @@ import { probeHost, errnoName } from '../host/facts.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, alive, procState, parentOf } from '../host/proc.js';
 import { writeFileAtomic, writeFileOverReservation, type Durability } from '../host/atomic.js';
-import { withFlock } from '../host/flock.js';
+import { withFlock, withFlockYielding } from '../host/flock.js';
 import { appendReport, appendStarted, startRecordReservation, journalHasSince, type JournalKey } from '../host/journal-store.js';
 import { shim, LOCK_EX } from '../backends/linux/ffi/shim.js';
 import type { LinuxRunResult } from '../backends/linux/launcher.js';
@@ -524,9 +524,7 @@ function plannedHooks(dir: string, id: string, s: ContainerState, kind: 'poststa
   return null;
 }
 
-/** `by`: the command the report credits (signalsSent), `kill` or `run --sig-proxy` (a foreground
- * run sending on its own caller's signal). */
-export function killContainer(root: string, id: string, signal: string, all: boolean, by: 'kill' | 'run --sig-proxy' = 'kill'): void {
+export function killContainer(root: string, id: string, signal: string, all: boolean): void {
   const sig = parseSignal(signal);
   if (sig === null) throw new BvisorError('BV_USAGE', `unknown signal ${JSON.stringify(signal)}`, { hint: 'a name (TERM, SIGKILL) or a number (1–64)' });
   const { dir } = loadExisting(root, id);
@@ -548,7 +546,22 @@ export function killContainer(root: string, id: string, signal: string, all: boo
       if (failed.length) throw signalFailed(failed[0]!.pid, sig, failed[0]!.rc);
       return;
     }
-    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, by, sig));
+    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, 'kill', sig));
+  });
+}
+
+/**
+ * run --sig-proxy: signal `sig` sent on to the workload of the run `runId` registered at `dir`,
+ * recorded first for its report (by `run --sig-proxy`), as bvisor kill sends one. Nothing is sent
+ * when the entry is no longer that run's (delete -f, and a create that took the id again) or its
+ * workload is not alive. The lock is waited for with the loop turning: the run's relay, deadline
+ * and other signals go on meanwhile.
+ */
+export async function sendOnToRun(dir: string, id: string, runId: string, sig: number): Promise<void> {
+  await withFlockYielding(join(dir, 'lock'), LOCK_EX, 'BV_IO', () => {
+    const s = readState(dir);
+    if (s?.runId !== runId || !workloadLive(s.pid)) return;
+    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, 'run --sig-proxy', sig));
   });
 }
 

@@ -35,6 +35,7 @@ import { ensureDirectory, prepareStateRootYielding, type StateRootLease } from '
 import { fault, thenFault } from '../host/faults.js';
 import { afterNextPoll, onAbort } from '../host/timers.js';
 import { bundleLacks, configRefusals, everyHostRefusals, hostWithEverything } from '../core/every-host.js';
+import type { RunSignalRelay } from './sig-proxy.js';
 
 /** What the caller hands to a run: which of its secrets, which of its descriptors. */
 export interface Handover {
@@ -90,9 +91,10 @@ export interface RunOptions extends Handover {
   /** Keep the entry after the run, stopped, with its sealed report (run --keep): state, list and
    * report read it, delete removes it. Needs an id and a root. */
   keep?: boolean;
-  /** The caller sends its own signals on to the workload (run --sig-proxy). A wasm workload
-   * takes none (WASI preview 1 has no signals): refused, nothing run. */
-  signalsForwarded?: boolean;
+  /** The caller's signals, sent on to the workload (run --sig-proxy; app/sig-proxy.ts): opened
+   * once the workload is released, closed when it has ended. A wasm workload takes none (WASI
+   * preview 1 has no signals): refused, nothing run. */
+  signalsForwarded?: RunSignalRelay;
 }
 
 /** The error of a run its caller aborted before anything ran. Named AbortError as Node's own
@@ -253,7 +255,10 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   };
   const released = (c: RunControl): void => {
     control = c;
-    if (signal?.aborted) c.abort();
+    if (signal?.aborted) return c.abort();
+    // run --sig-proxy: from here the caller's signals are the workload's, while it lives.
+    const workload = opts.signalsForwarded && reg ? procRef(c.pid) : null;
+    if (workload) opts.signalsForwarded!.open({ dir: reg!.dir, id: opts.id!, runId, workload, sharesGroup: plan.launch?.stdio.stdin === 'inherit' });
   };
   try {
     // Before anything runs, the state root must take this run's writes: space is reserved until
@@ -387,6 +392,8 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       ...(opts.landlockAudit === false ? { landlockAudit: false } : {}),
       ...(opts.explain ? { observe: [...EXPLAIN_OBSERVE] } : {}),
     });
+    // The workload has ended: a caller's signal from here stops the run (staging, the delta, the seal).
+    opts.signalsForwarded?.close();
     const body = linuxReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, result);
     if (killedBySignalSent(body)) body.denials = denialsOf(body, plan, result);
     // The run is over (its cgroup was emptied): the quarantine is frozen, then hashed.
@@ -437,6 +444,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     throw e;
   } finally {
     stopListening?.();
+    opts.signalsForwarded?.close();
     if (opts.keep && journaled) reg?.retain();
     else reg?.release();
     lease?.release();

@@ -230,7 +230,9 @@ export function stopOnSignals(o: StopOptions = {}): StopSignals {
       for (const s of STOP) process.removeListener(s, on);
       process.removeListener('SIGTSTP', onTstp);
       process.removeListener('SIGQUIT', onQuit);
-      for (const s of FORWARDED_ONLY) process.removeListener(s, onOther);
+      // onOther stays to the end: a SIGUSR2, SIGALRM or SIGPWR meant for the workload that comes
+      // while bvisor writes its last words is ignored then (their default would end bvisor, 128+N
+      // instead of the workload's status).
       // At the very end, after the output is written (stdout and stderr to pipes and files are
       // synchronous here): the status a shell reads.
       process.once('exit', () => {
@@ -254,8 +256,9 @@ export function stopOnSignals(o: StopOptions = {}): StopSignals {
 }
 
 export interface DieWithProcess {
-  /** The process is running: what kills it (SIGKILL), now if a stop signal came already. */
-  started(kill: () => void): void;
+  /** The process is running: what kills it (SIGKILL), now if a stop signal came already; and,
+   * with sigProxy, what sends it a signal (false once it has ended). */
+  started(kill: () => void, signal?: (sig: ForwardedSignal) => boolean): void;
   /** Stops listening, once a signal caught meanwhile has been heard. If a stop signal came,
    * bvisor dies by it now (its process has ended, or never started). */
   release(): Promise<void>;
@@ -270,13 +273,18 @@ export interface DieWithProcess {
  * a signal skips Node's reset at exit. Listening starts before the process is made: it may stop
  * the terminal before bvisor exec has returned from starting it.
  */
-export function dieWithProcess(): DieWithProcess {
+export function dieWithProcess(o: { sigProxy?: boolean } = {}): DieWithProcess {
   let got: StopSignal | null = null;
   let kill: (() => void) | null = null;
+  // exec --sig-proxy, as runc exec: the signals are the process's while it runs (sent on, and
+  // bvisor waits for its end); before it runs and once it has ended, as without it.
+  let send: ((sig: ForwardedSignal) => boolean) | null = null;
+  const onOther = (sig: (typeof FORWARDED_ONLY)[number]): void => void (got === null && send?.(sig));
   const modes = saveModes([0, 1, 2]);
   const stopListening = (): void => {
     for (const s of STOP) process.removeListener(s, on);
     process.removeListener('SIGQUIT', now);
+    for (const s of FORWARDED_ONLY) process.removeListener(s, onOther);
   };
   const dieBy = (sig: NodeJS.Signals): void => {
     stopListening();
@@ -284,10 +292,12 @@ export function dieWithProcess(): DieWithProcess {
     process.kill(process.pid, sig);
   };
   function now(sig: NodeJS.Signals): void {
+    if (sig === 'SIGQUIT' && got === null && send?.(sig)) return;
     kill?.();
     dieBy(sig);
   }
   function on(sig: StopSignal): void {
+    if (got === null && send?.(sig)) return;
     if (got === null) {
       got = sig;
       kill?.();
@@ -295,9 +305,11 @@ export function dieWithProcess(): DieWithProcess {
   }
   for (const s of STOP) process.on(s, on);
   process.on('SIGQUIT', now);
+  if (o.sigProxy) for (const s of FORWARDED_ONLY) process.on(s, onOther);
   return {
-    started(k: () => void): void {
+    started(k: () => void, signal?: (sig: ForwardedSignal) => boolean): void {
       kill = k;
+      if (o.sigProxy && signal) send = signal;
       if (got !== null) k();
     },
     async release(): Promise<void> {

@@ -10,8 +10,8 @@ import { handoverFlags, handover, launchChoices } from '../cli/handover.js';
 import { runBundle } from '../app/run.js';
 import { createContainer } from '../app/create.js';
 import { callerPid } from '../cli/caller.js';
-import { deleteContainer, killContainer, startContainer } from '../app/lifecycle.js';
-import { BvisorError } from '../contract/errors.js';
+import { deleteContainer, startContainer } from '../app/lifecycle.js';
+import { signalRelay, type SignalRelay } from '../app/sig-proxy.js';
 import { removePidFile } from '../app/pid-file.js';
 import { afterNextPoll } from '../host/timers.js';
 import type { SealedReport } from '../contract/generated/types.js';
@@ -50,7 +50,8 @@ export default class Run extends BaseCommand<typeof Run> {
     const { args } = await this.parse(Run);
     if (this.flags.detach) return this.detached(args.id);
     const json = this.jsonEnabled();
-    const stop: StopSignals = stopOnSignals(this.flags['sig-proxy'] ? { forward: (sig) => this.sendOn(args.id, sig, stop) } : {});
+    const relay = this.flags['sig-proxy'] ? signalRelay((line) => stop.write('stderr', line)) : null;
+    const stop: StopSignals = stopOnSignals(relay ? { forward: (sig) => this.sendOn(args.id, sig, relay, stop) } : {});
     const out = await runBundle(this.flags.bundle, {
       signal: stop.signal,
       id: args.id,
@@ -63,7 +64,7 @@ export default class Run extends BaseCommand<typeof Run> {
       ...(this.flags.explain ? { explain: true } : {}),
       ...(this.flags['pid-file'] !== undefined ? { pidFile: resolve(this.flags['pid-file']) } : {}),
       ...(this.flags.keep ? { keep: true } : {}),
-      ...(this.flags['sig-proxy'] ? { signalsForwarded: true } : {}),
+      ...(relay ? { signalsForwarded: relay } : {}),
       // bvisor's own long work, said to a person (a terminal), never into a script's stderr. (isatty,
       // not process.stderr.isTTY: that getter makes the stream, about 2 ms.)
       ...(isatty(2) ? { progress: (line: string) => stop.write('stderr', line) } : {}),
@@ -100,16 +101,11 @@ export default class Run extends BaseCommand<typeof Run> {
 
   private toldSendingOn = false;
 
-  /** --sig-proxy: `sig` sent on to the run's workload, as bvisor kill would (recorded for the
-   * report first); false when it has none alive (still being set up, or ended): a stop signal then
-   * stops the run. Said once, to a person, that the run now waits for the workload. */
-  private sendOn(id: string, sig: ForwardedSignal, stop: StopSignals): boolean {
-    try {
-      killContainer(this.stateRoot, id, sig, false, 'run --sig-proxy');
-    } catch (e) {
-      if (!(e instanceof BvisorError && (e.code === 'BV_CONTAINER_STATE' || e.code === 'BV_CONTAINER_NOT_FOUND'))) stop.write('stderr', `bvisor: ${sig} was not sent on to the workload: ${(e as Error).message}\n`);
-      return false;
-    }
+  /** --sig-proxy: `sig` for the run's workload (app/sig-proxy.ts); false when it has none released
+   * and alive (still being set up, or ended): a stop signal then stops the run. Said once, to a
+   * person, that the run now waits for the workload. */
+  private sendOn(id: string, sig: ForwardedSignal, relay: SignalRelay, stop: StopSignals): boolean {
+    if (!relay.take(sig)) return false;
     if (!this.toldSendingOn && isatty(2)) stop.write('stderr', `bvisor: ${sig} sent on to the workload (--sig-proxy); the run ends when it does. A pid namespace's init ignores signals it has no handler for: bvisor kill ${id} KILL ends it\n`);
     this.toldSendingOn = true;
     return true;

@@ -12,6 +12,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent, testParentDirs, testParentProcess } from '../helpers/cgroups.js';
 import { until } from '../helpers/wait.js';
 import { journalLockHeld } from '../helpers/journal-lock.js';
+import { newRoot } from '../helpers/roots.js';
 import { manyTypesModule } from '../core/wasm/builder.js';
 
 interface Ended {
@@ -477,6 +478,23 @@ describe('bvisor run --sig-proxy', () => {
     return { pid: p.pid!, ended, saw: (text) => until(`the workload to write ${text} (stderr: ${stderr})`, () => stdout.includes(text), 20_000) };
   }
 
+  const readlinkSafe = (path: string): string => {
+    try {
+      return readlinkSync(path);
+    } catch {
+      return '';
+    }
+  };
+
+  /** Whether process `pid` has `path` open (/proc/PID/fd): a flock waiter holds the lock file. */
+  const holds = (pid: number, path: string): boolean => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSafe(`/proc/${pid}/fd/${fd}`) === path);
+    } catch {
+      return false;
+    }
+  };
+
   /** The last report's body in the root's journal, once `journal verify` has checked its chain. */
   function lastReport(root: string): { outcome: { status: string; reason: string }; signalsSent?: Array<{ by: string; signal: string; count: number }> } {
     journal(root);
@@ -553,6 +571,102 @@ describe('bvisor run --sig-proxy', () => {
     const end = await signalledWhileHeld(root, 'proxy-late', bundle('/usr/bin/true', []), 'run:before-seal', ['SIGTERM'], { extra: ['--sig-proxy'] });
     expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
     expect(journal(root)).toEqual(['started', 'report completed/exit']);
+  });
+
+  // Found by the attack on --sig-proxy (helper-125): each was sent on, to the wrong process or
+  // to none, and the run went on.
+  it('a run whose id another container holds sends nothing to that container: a stop signal stops the run', async () => {
+    // (newRoot: the container left running is deleted after the test, before the root goes.)
+    const root = newRoot();
+    const victim = bundle('/usr/bin/sh', ['-c', "trap 'exit 7' TERM; while :; do sleep 0.05; done"], 'spawn: descendants\nstdio: { stdin: null, stdout: null, stderr: null }\n');
+    expect(cli(['--root', root, 'run', '-d', 'taken', '-b', victim]).status).toBe(0);
+    const pid = Number(JSON.parse(cli(['--root', root, 'state', 'taken']).stdout).pid);
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
+    // The run waits for the journal's lock, before it could register (or find the id taken).
+    const lock = await journalLockHeld(root, 6_000);
+    const run = watched(['--root', root, 'run', '--sig-proxy', 'taken', '-b', trapping()]);
+    await until('bvisor run waiting on the journal lock', () => holds(run.pid, join(root, 'journal.lock')), 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    // The other container's workload: alive, its trap not run, nothing recorded against it.
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8')).toBe(comm);
+    expect(existsSync(join(root, 'containers', 'taken', 'signals.json'))).toBe(false);
+    await lock.gone;
+  });
+
+  it('a signal between the workload\'s pid and its release (its start record waiting for the journal\'s lock) stops the run; nothing runs', async () => {
+    const root = tempDir();
+    const { b, out } = markerBundle();
+    // Held once the workload's pid is recorded, before its start record; the journal's lock then
+    // taken, so that the record waits for it with the loop turning.
+    const { run, reached, go } = held(root, 'proxy-prestart', b, 'run:before-start-record', ['--sig-proxy']);
+    await until('bvisor held before the start record', reached, 20_000);
+    await journalLockHeld(root, 30_000);
+    go();
+    await until('bvisor run waiting on the journal lock', () => holds(run.pid, join(root, 'journal.lock')), 20_000);
+    process.kill(run.pid, 'SIGTERM');
+    const end = await run.ended;
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGTERM']);
+    expect(end.stderr).toContain('BV_ABORTED');
+    expect(existsSync(join(out, 'ran'))).toBe(false);
+    expect(startRecorded(root)).toBe(false);
+  });
+
+  it('a stop signal once the workload has ended is heard, as without the flag: the report waits for the journal\'s lock, then bvisor dies by it', async () => {
+    const root = tempDir();
+    const run = watched(['--root', root, 'run', '--sig-proxy', 'proxy-ended', '-b', bundle('/usr/bin/sh', ['-c', 'echo ready; sleep 1'], 'spawn: descendants\n')]);
+    onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'proxy-ended']));
+    await run.saw('ready');
+    await until('the start record', () => startRecorded(root), 20_000);
+    const lock = await journalLockHeld(root, 4_000);
+    await until('the workload ended', () => processesInTestParent().length === 0, 20_000);
+    process.kill(run.pid, 'SIGINT');
+    const end = await run.ended;
+    await lock.gone;
+    // Before the fix it was sent on to no one: no word, and bvisor exited 0 once the lock was free.
+    expect([end.code, end.signal], end.stderr).toEqual([null, 'SIGINT']);
+    expect(end.stderr).toContain('bvisor: received SIGINT: stopping the run');
+    expect(journal(root)).toEqual(['started', 'report completed/exit']);
+  });
+
+  it('stdin: inherit on a terminal: one Ctrl-C reaches the workload once (the terminal sends it to the group they share), and the run goes on', () => {
+    const root = tempDir();
+    const b = bundle('/usr/bin/sh', ['-c', "n=0; trap 'n=$((n+1)); echo got-int-$n' INT; trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"], 'spawn: descendants\nstdio: { stdin: inherit, stdout: inherit, stderr: inherit }\n');
+    // bvisor in a session of its own on a pty, in its foreground group; ^C typed once on the
+    // master; after a second, SIGTERM to bvisor (sent on: the trap ends the run with 7).
+    const py = [
+      'import os, sys, pty, time, signal, json, select',
+      'pid, m = pty.fork()',
+      'if pid == 0:',
+      '    os.execv(sys.argv[1], sys.argv[1:])',
+      'out = b""',
+      'def read_for(secs, until=None):',
+      '    global out',
+      '    end = time.time() + secs',
+      '    while time.time() < end:',
+      '        r, _, _ = select.select([m], [], [], 0.05)',
+      '        if r:',
+      '            try: out += os.read(m, 4096)',
+      '            except OSError: return False',
+      '        if until and until in out: return True',
+      '    return False',
+      'read_for(30, b"ready")',
+      'os.write(m, b"\x03")',
+      'read_for(1.5)',
+      'os.kill(pid, signal.SIGTERM)',
+      'read_for(20, b"got-term")',
+      '_, st = os.waitpid(pid, 0)',
+      'read_for(0.5)',
+      'print(json.dumps({"code": os.WEXITSTATUS(st) if os.WIFEXITED(st) else None, "signal": os.WTERMSIG(st) if os.WIFSIGNALED(st) else None, "out": out.decode("utf8", "replace")}))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', py, BVISOR, '--root', root, 'run', '--sig-proxy', 'proxy-tty', '-b', b], { env: cliEnv(), encoding: 'utf8', timeout: 90_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const seen = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { code: number | null; signal: number | null; out: string };
+    expect(seen.out.match(/got-int-\d/g), seen.out).toEqual(['got-int-1']);
+    expect(seen.out).toContain('got-term');
+    expect([seen.code, seen.signal], seen.out).toEqual([7, null]);
+    cli(['--root', root, 'delete', '-f', 'proxy-tty']);
   });
 
   it('a wasm bundle is refused before anything runs: WASI has no signals', () => {

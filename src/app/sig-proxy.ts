@@ -1,0 +1,81 @@
+// run --sig-proxy: the caller's signals sent on to the run's workload, as runc run sends them. The
+// run opens the relay once its workload is released and closes it when the workload has ended;
+// outside that window the caller's listener gets false and stops the run as it would without the
+// flag. A signal taken is queued and sent from the loop (app/lifecycle.ts sendOnToRun: under the
+// container's lock, only to this run's live workload, recorded first for its report), so a
+// listener never waits: a storm of one signal is one pending sending, as the kernel would merge
+// it in a pending set anyway.
+import { constants as osConstants } from 'node:os';
+import type { ProcRef } from '../contract/generated/types.js';
+import { alive, procState } from '../host/proc.js';
+import { foregroundIsOurs } from '../host/job-control.js';
+import { sendOnToRun } from './lifecycle.js';
+
+/** What the caller's signal listeners ask (RunOptions.signalsForwarded). */
+export interface SignalRelay {
+  /** Takes `sig` for the workload: true when it is the workload's (queued to be sent on, or
+   * already sent to it by the terminal), false when this run has no released, live workload. */
+  take(sig: NodeJS.Signals): boolean;
+  /** Where a sending that failed is said (a warning: the run goes on). */
+  warn(line: string): void;
+}
+
+/** The relay a run fills: closed (take → false) until open(), and again after close(). */
+export interface RunSignalRelay extends SignalRelay {
+  open(t: RelayTarget): void;
+  close(): void;
+}
+
+export function signalRelay(warn: (line: string) => void): RunSignalRelay {
+  let target: RelayTarget | null = null;
+  const pending = new Set<NodeJS.Signals>();
+  let draining = false;
+  const drain = async (t: RelayTarget): Promise<void> => {
+    draining = true;
+    try {
+      for (let sig = first(pending); sig !== undefined; sig = first(pending)) {
+        pending.delete(sig);
+        try {
+          await sendOnToRun(t.dir, t.id, t.runId, osConstants.signals[sig]);
+        } catch (e) {
+          warn(`bvisor: ${sig} was not sent on to the workload: ${(e as Error).message}\n`);
+        }
+      }
+    } finally {
+      draining = false;
+    }
+  };
+  return {
+    warn,
+    open: (t) => void (target = t),
+    close: () => {
+      target = null;
+      pending.clear();
+    },
+    take(sig) {
+      const t = target;
+      if (t === null || !alive(t.workload) || procState(t.workload.pid) === 'Z') return false;
+      // A workload that shares bvisor's process group (stdin: inherit) got the terminal's Ctrl-C
+      // and Ctrl-\ itself when that group is the terminal's foreground: sent on, it would have
+      // them twice. (A shell's kill %job reaches the group too; said in docs/exit-codes.md.)
+      if (t.sharesGroup && (sig === 'SIGINT' || sig === 'SIGQUIT') && foregroundIsOurs()) return true;
+      pending.add(sig);
+      if (!draining) void drain(t);
+      return true;
+    },
+  };
+}
+
+export interface RelayTarget {
+  dir: string;
+  id: string;
+  runId: string;
+  workload: ProcRef;
+  /** The workload is in bvisor's process group (stdin: inherit, no session of its own). */
+  sharesGroup: boolean;
+}
+
+function first<T>(s: Set<T>): T | undefined {
+  for (const x of s) return x;
+  return undefined;
+}
