@@ -48,6 +48,8 @@ export interface ExecStarted {
   exit: Promise<{ status: number; exitCode: number | null; signal: number | null; wait: WaitResult }> | null;
   /** SIGKILLs an attached process that has not ended (`exit` then resolves); a no-op otherwise. */
   kill(): void;
+  /** Sends `sig` to an attached process that has not ended (exec --sig-proxy); false otherwise. */
+  signal(sig: number): boolean;
 }
 
 function readProcess(file: string): unknown {
@@ -159,6 +161,7 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
           })
         : null,
       kill: run.kill,
+      signal: run.signal,
     };
   } finally {
     if (consoleFd >= 0) shim().bv_close(consoleFd);

@@ -4,6 +4,7 @@
 // itself failed and nothing ran); with --detach it writes --pid-file and returns at once.
 // As with runc, everything after the container id is the process's own argv (flags included).
 import { Args, Flags } from '@oclif/core';
+import { constants as osConstants } from 'node:os';
 import { BaseCommand } from '../cli/base.js';
 import { BvisorError } from '../contract/errors.js';
 import { execContainer } from '../app/exec.js';
@@ -22,6 +23,8 @@ export default class Exec extends BaseCommand<typeof Exec> {
     tty: Flags.boolean({ char: 't', description: 'a terminal (pty from the container\'s devpts); needs --console-socket', default: false }),
     'console-socket': Flags.string({ description: 'unix socket that receives the terminal\'s master (SCM_RIGHTS)' }),
     'pid-file': Flags.string({ description: 'write the process\'s pid to this file' }),
+    // runc exec sends its caller's signals on; bvisor exec stops (SIGKILLs) the process by default.
+    'sig-proxy': Flags.boolean({ description: 'send the signals bvisor exec gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPWR) on to the process while it runs, as runc exec does, instead of killing it: bvisor exec then exits with its status when it ends (143 for a SIGTERM it did not handle)', default: false, exclusive: ['detach'] }),
     cwd: Flags.string({ description: 'working directory inside the container (default: the container\'s)' }),
     env: Flags.string({ char: 'e', description: 'NAME=value over the container\'s environment; repeatable', multiple: true, multipleNonGreedy: true }),
     user: Flags.string({ char: 'u', description: 'UID[:GID] inside the container (only 0:0 exists under bvisor)' }),
@@ -40,8 +43,9 @@ export default class Exec extends BaseCommand<typeof Exec> {
   async run(): Promise<{ id: string; pid: number; status: number | null; narrowed: string[] }> {
     const { args } = await this.parse(Exec, this.argv);
     if (this.flags.process && this.command.length) throw new BvisorError('BV_USAGE', 'exec takes --process FILE or ARGS, not both', { hint: 'put the program in the process JSON\'s args, or leave --process out' });
-    // Attached, a stop signal ends the process and then bvisor (cli/stop-signals.ts).
-    const dying = this.flags.detach ? null : dieWithProcess();
+    // Attached, a stop signal ends the process and then bvisor (cli/stop-signals.ts); with
+    // --sig-proxy the signals are the process's while it runs.
+    const dying = this.flags.detach ? null : dieWithProcess({ sigProxy: this.flags['sig-proxy'] });
     try {
       return await this.execIn(args.id, dying);
     } finally {
@@ -69,7 +73,7 @@ export default class Exec extends BaseCommand<typeof Exec> {
     // --log, which engines keep), and in --json; never on the process's own stderr.
     for (const n of started.narrowed) this.logger.log('warn', `exec narrowed: ${n}`, { id });
     this.logger.log('info', 'exec', { id, pid: started.pid, detach: this.flags.detach });
-    dying?.started(started.kill);
+    dying?.started(started.kill, (sig) => started.signal(osConstants.signals[sig]));
     const status = started.exit ? (await started.exit).status : null;
     if (status !== null) process.exitCode = status;
     return { id, pid: started.pid, status, narrowed: started.narrowed };

@@ -5,7 +5,7 @@
 // kernel's /proc says which namespaces it is in), containerd's own process JSON fixture runs,
 // and a container that is not running is refused with BV_CONTAINER_STATE (exit 125: bvisor
 // failed, nothing ran).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,53 @@ describe('bvisor exec (e2e)', () => {
     // The program's own --help and --json are the program's: it runs (and its failure is no JSON).
     const own = cli(['exec', '--root', root, 'x1', 'sh', '-c', 'echo "$@"; exit 3', 'sh', '--help', '--json']);
     expect([own.status, own.stdout]).toEqual([3, '--help --json\n']);
+  });
+
+  it('--sig-proxy: SIGUSR1 and SIGTERM go on to the process, whose traps run, and bvisor exits with its status; without it SIGTERM kills the process and bvisor dies by it', async () => {
+    if (!busybox()) return;
+    const root = newRoot();
+    running(root, 'x-proxy');
+    const script = "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done";
+    const attached = async (flags: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> => {
+      const p = spawn(BVISOR, ['--root', root, 'exec', ...flags, 'x-proxy', 'sh', '-c', script], { env: cliEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      p.stdout.on('data', (b: Buffer) => (stdout += b));
+      const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => p.on('close', (code, signal) => r({ code, signal })));
+      try {
+        await until('the process to say ready', () => stdout.includes('ready'), 20_000);
+        if (flags.length) {
+          p.kill('SIGUSR1');
+          await until('its USR1 trap', () => stdout.includes('got-usr1'), 20_000);
+        }
+        p.kill('SIGTERM');
+        return { ...(await ended), stdout };
+      } finally {
+        p.kill('SIGKILL');
+      }
+    };
+    // The process's own words and status: its traps ran, and its exit 5 is bvisor exec's.
+    expect(await attached(['--sig-proxy'])).toEqual({ code: 5, signal: null, stdout: 'ready\ngot-usr1\ngot-term\n' });
+    // Red twin: the process killed unwarned (its trap never ran), bvisor dead by the signal.
+    expect(await attached([])).toEqual({ code: null, signal: 'SIGTERM', stdout: 'ready\n' });
+    // Nothing of either runs on in the container: its init alone in its pid namespace (the oracle:
+    // /proc's namespace links), but for zombies (the killed shell's last sleep, reparented to an
+    // init that never waits: busybox sleep).
+    const init = cli(['state', '--root', root, 'x-proxy']).json().pid as number;
+    const ns = readlinkSync(`/proc/${init}/ns/pid`);
+    const inNs = (): number[] =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((pid) => {
+          try {
+            return readlinkSync(`/proc/${pid}/ns/pid`) === ns && !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+    await until('only the init left in its pid namespace', () => inNs().length === 1, 10_000);
+    expect(inNs()).toEqual([init]);
+    expect(cli(['delete', '-f', '--root', root, 'x-proxy']).status).toBe(0);
   });
 
   it('--detach --pid-file returns at once, the process running in the container\'s namespaces; containerd\'s process JSON runs', () => {

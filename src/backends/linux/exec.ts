@@ -73,6 +73,9 @@ export interface LinuxExecStarted {
   exited: Promise<WaitResult> | null;
   /** SIGKILLs the process through its pidfd, if it has not ended (attached only: a no-op after). */
   kill(): void;
+  /** Sends signal `sig` through its pidfd (exec --sig-proxy): false once it has ended (or for
+   * --detach), and the caller then does what it would without it. */
+  signal(sig: number): boolean;
 }
 
 const NS_FILE: Record<LaunchInputs['namespaces'][number], string> = { user: 'user', pid: 'pid', mount: 'mnt', net: 'net', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup' };
@@ -381,7 +384,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       closeFd(second);
       second = -1;
       fds.closeAll();
-      return { pid, evidence, narrowed, exited: null, kill: () => {} };
+      return { pid, evidence, narrowed, exited: null, kill: () => {}, signal: () => false };
     }
     // Until the process is reaped its pidfd is ours and open (closed with the rest at its end).
     const pidfdOpen = second;
@@ -392,7 +395,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       fds.closeAll();
     });
     second = -1;
-    return { pid, evidence, narrowed, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)) };
+    return { pid, evidence, narrowed, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)), signal: (sig) => !ended && s.bv_pidfd_signal(pidfdOpen, sig) === 0 };
   } catch (e) {
     // Neither child has run anything of the program yet: kill and reap both before the fds go.
     for (const [fd, wait] of [[first, firstWait], [second, second >= 0 ? waitSecond() : null]] as const) {
