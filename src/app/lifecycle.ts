@@ -555,13 +555,13 @@ export function killContainer(root: string, id: string, signal: string, all: boo
  * recorded first for its report (by `run --sig-proxy`), as bvisor kill sends one. Nothing is sent
  * when the entry is no longer that run's (delete -f, and a create that took the id again) or its
  * workload is not alive. The lock is waited for with the loop turning: the run's relay, deadline
- * and other signals go on meanwhile.
+ * and other signals go on meanwhile. Whether it was sent (false: not that run's, or ended).
  */
-export async function sendOnToRun(dir: string, id: string, runId: string, sig: number): Promise<void> {
-  await withFlockYielding(join(dir, 'lock'), LOCK_EX, 'BV_IO', () => {
+export async function sendOnToRun(dir: string, id: string, runId: string, sig: number): Promise<boolean> {
+  return await withFlockYielding(join(dir, 'lock'), LOCK_EX, 'BV_IO', () => {
     const s = readState(dir);
-    if (s?.runId !== runId || !workloadLive(s.pid)) return;
-    signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, 'run --sig-proxy', sig));
+    if (s?.runId !== runId || !workloadLive(s.pid)) return false;
+    return signalPid(s.pid!.pid, sig, s.pid!.startTime, () => recordSignalSent(dir, id, 'run --sig-proxy', sig));
   });
 }
 
@@ -650,18 +650,22 @@ export function signalsSentTo(dir: string): SignalSent[] {
 
 /** pidfd_send_signal, after checking (with the pidfd held) that the pid is still ours; `record`
  * first, once it is known to be a live process (and undone if the sending fails). */
-function signalPid(pid: number, sig: number, expectStart: string | null, record?: () => () => void): void {
+/** Signals `pid` through a pidfd if it is still the process that started at `expectStart`;
+ * whether it was sent to a live one (a zombie has ended already). */
+function signalPid(pid: number, sig: number, expectStart: string | null, record?: () => () => void): boolean {
   const s = shim();
   const fd = s.bv_pidfd_open(pid);
-  if (fd < 0) return; // gone
+  if (fd < 0) return false; // gone
   try {
-    if (expectStart !== null && startTime(pid) !== expectStart) return; // recycled
-    const undo = record && procState(pid) !== 'Z' ? record() : null; // a zombie has ended already
+    if (expectStart !== null && startTime(pid) !== expectStart) return false; // recycled
+    const live = procState(pid) !== 'Z';
+    const undo = record && live ? record() : null;
     const rc = s.bv_pidfd_signal(fd, sig);
     if (rc < 0 && rc !== -constants.errno.ESRCH) {
       undo?.();
       throw signalFailed(pid, sig, rc);
     }
+    return live && rc === 0;
   } finally {
     s.bv_close(fd);
   }

@@ -258,7 +258,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
     if (signal?.aborted) return c.abort();
     // run --sig-proxy: from here the caller's signals are the workload's, while it lives.
     const workload = opts.signalsForwarded && reg ? procRef(c.pid) : null;
-    if (workload) opts.signalsForwarded!.open({ dir: reg!.dir, id: opts.id!, runId, workload, sharesGroup: plan.launch?.stdio.stdin === 'inherit' });
+    if (workload) opts.signalsForwarded!.open({ dir: reg!.dir, id: opts.id!, runId, workload });
   };
   try {
     // Before anything runs, the state root must take this run's writes: space is reserved until
@@ -378,6 +378,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
       secret,
       capture: { stdout: relaySink('stdout', plan.launch!.outputBytes, opts.relay), stderr: relaySink('stderr', plan.launch!.outputBytes, opts.relay) },
       dieWithParent: true,
+      ...(opts.signalsForwarded ? { ownSession: true } : {}),
       ...(beforeCgroup ? { beforeCgroup } : {}),
       onExec: (c) => {
         onExec?.(c);

@@ -4,11 +4,12 @@
 // flag. A signal taken is queued and sent from the loop (app/lifecycle.ts sendOnToRun: under the
 // container's lock, only to this run's live workload, recorded first for its report), so a
 // listener never waits: a storm of one signal is one pending sending, as the kernel would merge
-// it in a pending set anyway.
+// it in a pending set anyway. The workload is in a session of its own (launcher ownSession), so
+// what the caller's terminal or shell sends reaches it once, through here. A signal taken and
+// then not sent (the workload ended first, say while another command held the lock) is said.
 import { constants as osConstants } from 'node:os';
 import type { ProcRef } from '../contract/generated/types.js';
 import { alive, procState } from '../host/proc.js';
-import { foregroundIsOurs } from '../host/job-control.js';
 import { sendOnToRun } from './lifecycle.js';
 
 /** What the caller's signal listeners ask (RunOptions.signalsForwarded). */
@@ -36,7 +37,7 @@ export function signalRelay(warn: (line: string) => void): RunSignalRelay {
       for (let sig = first(pending); sig !== undefined; sig = first(pending)) {
         pending.delete(sig);
         try {
-          await sendOnToRun(t.dir, t.id, t.runId, osConstants.signals[sig]);
+          if (!(await sendOnToRun(t.dir, t.id, t.runId, osConstants.signals[sig]))) warn(notSent(sig));
         } catch (e) {
           warn(`bvisor: ${sig} was not sent on to the workload: ${(e as Error).message}\n`);
         }
@@ -50,15 +51,12 @@ export function signalRelay(warn: (line: string) => void): RunSignalRelay {
     open: (t) => void (target = t),
     close: () => {
       target = null;
+      for (const sig of pending) warn(notSent(sig));
       pending.clear();
     },
     take(sig) {
       const t = target;
       if (t === null || !alive(t.workload) || procState(t.workload.pid) === 'Z') return false;
-      // A workload that shares bvisor's process group (stdin: inherit) got the terminal's Ctrl-C
-      // and Ctrl-\ itself when that group is the terminal's foreground: sent on, it would have
-      // them twice. (A shell's kill %job reaches the group too; said in docs/exit-codes.md.)
-      if (t.sharesGroup && (sig === 'SIGINT' || sig === 'SIGQUIT') && foregroundIsOurs()) return true;
       pending.add(sig);
       if (!draining) void drain(t);
       return true;
@@ -71,9 +69,9 @@ export interface RelayTarget {
   id: string;
   runId: string;
   workload: ProcRef;
-  /** The workload is in bvisor's process group (stdin: inherit, no session of its own). */
-  sharesGroup: boolean;
 }
+
+const notSent = (sig: string): string => `bvisor: ${sig} was not sent on: the workload had ended before it could be\n`;
 
 function first<T>(s: Set<T>): T | undefined {
   for (const x of s) return x;

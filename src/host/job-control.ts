@@ -14,25 +14,10 @@
 // gives that signal its default back (libuv does), so the hold no longer covers it; and a SIGTTOU
 // listener is no substitute for the hold: a handled SIGTTOU makes a background write to a terminal
 // whose tostop is set retry for ever.
-import { constants as fsConstants } from 'node:fs';
 import { BvisorError } from '../contract/errors.js';
 import { shim } from '../backends/linux/ffi/shim.js';
 import { errnoName } from './facts.js';
 import { groupDescendants, ownGroup } from './proc.js';
-
-/** Whether this process's group is the foreground group of its controlling terminal now (false
- * without one): a terminal's Ctrl-C and Ctrl-\ then went to the whole group. */
-export function foregroundIsOurs(): boolean {
-  const s = shim();
-  const t = s.bv_open('/dev/tty', fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK, 0);
-  if (t < 0) return false;
-  try {
-    const pgrp = s.bv_tty_pgrp(t);
-    return pgrp > 0 && pgrp === ownGroup();
-  } finally {
-    s.bv_close(t);
-  }
-}
 
 /** The first process of each held workload that shares our process group. */
 const sharing = new Set<number>();

@@ -3,13 +3,13 @@
 // indistinguishable from bin/run.js), and bin/bvisor's own --debug line saying which started.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BIN, BVISOR, ROOT, cliEnv } from '../helpers/cli.js';
 import { packageCopy } from '../helpers/package-copy.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail, straceBin } from '../helpers/require.js';
-import { descendants, hugepageAdvised, thpMode, until } from '../helpers/wait.js';
+import { descendants, hugepageAdvised, linkOrEmpty, thpMode, until } from '../helpers/wait.js';
 import { COMMANDS } from '../../src/commands/index.js';
 import { LIFECYCLE_COMMANDS } from '../../src/commands/lifecycle-index.js';
 import { LAUNCH_COMMANDS } from '../../src/commands/launch-index.js';
@@ -23,14 +23,6 @@ if (!built) skipOrFail('snapshot', `no ${BLOB} (npm run build makes it; esbuild 
 const LIFECYCLE = new Set(Object.keys(LIFECYCLE_COMMANDS));
 const LAUNCH = new Set(Object.keys(LAUNCH_COMMANDS));
 const blobFor = (command: string): string => (LIFECYCLE.has(command) ? 'lifecycle.blob' : LAUNCH.has(command) ? 'launch.blob' : 'bvisor.blob');
-
-function readlinkSafe(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return '';
-  }
-}
 
 /** The blob a start under --debug names: on stderr, or with `--log F` (F from cwd) in the log. */
 function startedFrom(r: { stderr: string }, argv: readonly string[], cwd = ROOT): string | undefined {
@@ -64,7 +56,7 @@ describe.skipIf(!built)('start-up snapshot', () => {
       let done = false;
       void ended.then(() => (done = true));
       const t0 = Date.now();
-      while (!done && !/node/.test(readlinkSafe(`/proc/${p.pid}/exe`)) && Date.now() - t0 < 10_000) await new Promise((r) => setImmediate(r));
+      while (!done && !/node/.test(linkOrEmpty(`/proc/${p.pid}/exe`)) && Date.now() - t0 < 10_000) await new Promise((r) => setImmediate(r));
       await new Promise((r) => setTimeout(r, 4 + 6 * i));
       while (!done) {
         try {

@@ -1,5 +1,5 @@
 // Waiting on the outside world: a condition polled until it holds, and whether a pid still runs.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -97,5 +97,23 @@ export function thpMode(): string | null {
     return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? null;
   } catch {
     return null;
+  }
+}
+
+/** The target of the link at `path` ('' when it cannot be read: the process gone, the fd closed). */
+export function linkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
+
+/** Whether process `pid` has `path` open (/proc/PID/fd): a flock(2) waiter holds the lock file. */
+export function holdsOpen(pid: number, path: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => linkOrEmpty(`/proc/${pid}/fd/${fd}`) === path);
+  } catch {
+    return false;
   }
 }

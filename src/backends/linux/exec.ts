@@ -395,7 +395,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
       fds.closeAll();
     });
     second = -1;
-    return { pid, evidence, narrowed, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)), signal: (sig) => !ended && s.bv_pidfd_signal(pidfdOpen, sig) === 0 };
+    return { pid, evidence, narrowed, exited: done, kill: () => void (ended || s.bv_pidfd_signal(pidfdOpen, 9)), signal: (sig) => !ended && procState(pid) !== 'Z' && s.bv_pidfd_signal(pidfdOpen, sig) === 0 };
   } catch (e) {
     // Neither child has run anything of the program yet: kill and reap both before the fds go.
     for (const [fd, wait] of [[first, firstWait], [second, second >= 0 ? waitSecond() : null]] as const) {

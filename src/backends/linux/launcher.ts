@@ -160,6 +160,8 @@ export interface LinuxLaunchRequest {
   capture: { stdout: CaptureSink | null; stderr: CaptureSink | null };
   /** The workload dies with its parent (bvisor run; the monitor, detached). */
   dieWithParent: boolean;
+  /** A session of its own even with stdin: inherit (bvisor run --sig-proxy; lower.ts). */
+  ownSession?: boolean;
   /** Called before each cgroup leaf is made, so the caller can record it first (a crash right
    * after the mkdir still leaves a trace to clean). */
   beforeCgroup?: RecordLeaf;
@@ -859,6 +861,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       ready: true,
       // An engine's init outlives `bvisor create` (its parent until then): it is the engine's.
       dieWithParent: req.dieWithParent && !hooks.noPdeathsig && !engine,
+      ownSession: req.ownSession === true,
       engine,
       rootful,
       testNoScrub: hooks.noScrub === true,
@@ -901,7 +904,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       // Every descriptor of the caller's the workload gets that may be its terminal, and with
       // stdin inherited the session's (/dev/tty: the workload keeps bvisor's session): held in the
       // same turn as the clone, so a number the caller reuses later is never the one resumed.
-      if (!req.console) terminals = holdTerminals([...(launch.stdio.stdin === 'inherit' ? [0] : []), ...(launch.stdio.stdout === 'inherit' ? [1] : []), ...(launch.stdio.stderr === 'inherit' ? [2] : []), ...launch.fds], launch.stdio.stdin === 'inherit');
+      if (!req.console) terminals = holdTerminals([...(launch.stdio.stdin === 'inherit' ? [0] : []), ...(launch.stdio.stdout === 'inherit' ? [1] : []), ...(launch.stdio.stderr === 'inherit' ? [2] : []), ...launch.fds], launch.stdio.stdin === 'inherit' && !req.ownSession);
       const out = new Int32Array(2);
       // The config's umask reaches the workload through clone: ours, for the moment of the call.
       // The child shares our memory until it execs (no copy of Node's page tables per launch);
@@ -1036,7 +1039,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         await req.beforeGo?.({ pid, cgroupDirs: cg.leaves.map((l) => l.dir) });
         // A workload given the caller's terminal keeps this process's session and group (lower.ts,
         // SETSID): from here until it is gone, its job control must not stop its supervisor.
-        if (launch.stdio.stdin === 'inherit' && !req.console) releaseJobStops = holdJobStops(pid);
+        if (launch.stdio.stdin === 'inherit' && !req.console && !req.ownSession) releaseJobStops = holdJobStops(pid);
         goNs = process.hrtime.bigint(); // CLOCK_MONOTONIC (libuv), the holder's time base
         // The backstop's countdown starts with the go byte, not when this loop sees the exec: from
         // the byte on the workload runs whatever the loop does, and a loop held up before it saw

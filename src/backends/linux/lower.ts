@@ -268,6 +268,10 @@ export interface LowerInput {
   ready: boolean;
   /** Kill the workload when the launching thread dies (foreground runs). */
   dieWithParent: boolean;
+  /** A session of its own even with stdin: inherit (bvisor run --sig-proxy): the caller's
+   * terminal and shell signal bvisor's group, not the workload, whose every signal then comes once,
+   * sent on by bvisor; it has no controlling terminal (its stdin is still the terminal). */
+  ownSession?: boolean;
   /** Engine mode: clone with CLONE_PARENT, so the workload is the monitor's sibling and becomes
    * the engine's child (see launcher.ts). */
   engine?: boolean;
@@ -395,7 +399,7 @@ export function lower(input: LowerInput): Uint8Array {
   if (input.landlockLog) flags |= FLAGS.LANDLOCK_LOG;
   // A new session (no controlling terminal, so no /dev/tty) unless the terminal is granted.
   // An exec always gets one: it must not share bvisor exec's caller's terminal (TIOCSTI).
-  if (launch.stdio.stdin !== 'inherit' || exec) flags |= FLAGS.SETSID;
+  if (launch.stdio.stdin !== 'inherit' || exec || input.ownSession) flags |= FLAGS.SETSID;
   if (launch.namespaces.includes('user')) flags |= FLAGS.SETIDS | (input.rootful ? FLAGS.DROP_GROUPS : 0);
   if (launch.workload.script && !exec) flags |= FLAGS.EXE_INHERIT;
   const consoleFd = runtime.consoleFd ?? -1;
