@@ -11,7 +11,7 @@ import { BIN, BVISOR, PAUSE_SEAM, ROOT, cli, cliEnv } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { processesInTestParent, testParentDirs, testParentProcess } from '../helpers/cgroups.js';
 import { holdsOpen, until } from '../helpers/wait.js';
-import { journalLockHeld } from '../helpers/journal-lock.js';
+import { journalLockHeld, lockHeld } from '../helpers/journal-lock.js';
 import { newRoot } from '../helpers/roots.js';
 import { PROBE } from '../helpers/probe.js';
 import { manyTypesModule } from '../core/wasm/builder.js';
@@ -666,19 +666,7 @@ describe('bvisor run --sig-proxy', () => {
     onTestFinished(() => void cli(['--root', root, 'delete', '-f', 'proxy-busy']));
     await run.saw('ready');
     // Another command's hold on the container's lock, past the workload's end.
-    const lock = spawn('flock', ['-x', join(root, 'containers', 'proxy-busy', 'lock'), '-c', 'echo held; sleep 4'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-    const lockGone = new Promise<void>((r) => lock.on('close', () => r()));
-    onTestFinished(async () => {
-      try {
-        process.kill(-lock.pid!, 'SIGKILL');
-      } catch {
-        // ended by itself
-      }
-      await lockGone;
-    });
-    let held = '';
-    lock.stdout.on('data', (b: Buffer) => (held += b));
-    await until('flock holding the container lock', () => held.includes('held'), 10_000);
+    await lockHeld(join(root, 'containers', 'proxy-busy', 'lock'), 4_000);
     process.kill(run.pid, 'SIGTERM');
     const end = await run.ended;
     // The workload ended as it would have: its own last words and status.

@@ -9,9 +9,14 @@ import { until } from './wait.js';
  * flock(1) holding an exclusive lock on `root`'s journal.lock for `ms`, then letting go by
  * exiting: resolves once it holds it. The test's cleanup ends it, even when the test fails.
  */
-export async function journalLockHeld(root: string, ms: number): Promise<{ gone: Promise<void> }> {
+export function journalLockHeld(root: string, ms: number): Promise<{ gone: Promise<void> }> {
+  return lockHeld(join(root, 'journal.lock'), ms);
+}
+
+/** The same for any lock file (a container's `lock`, as another command holds it). */
+export async function lockHeld(path: string, ms: number): Promise<{ gone: Promise<void> }> {
   // Its own process group: flock, its shell and the sleep end together.
-  const p = spawn('flock', ['-x', join(root, 'journal.lock'), '-c', `echo held; sleep ${ms / 1000}`], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const p = spawn('flock', ['-x', path, '-c', `echo held; sleep ${ms / 1000}`], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const gone = new Promise<void>((r) => p.on('close', () => r()));
   p.on('error', (e) => (out += `flock(1) could not start: ${e.message}`)); // the wait below then fails
   onTestFinished(async () => {
@@ -24,6 +29,6 @@ export async function journalLockHeld(root: string, ms: number): Promise<{ gone:
   });
   let out = '';
   p.stdout.on('data', (b: Buffer) => (out += b));
-  await until('flock holding the journal lock', () => out.includes('held'), 10_000);
+  await until(`flock holding ${path}`, () => out.includes('held'), 10_000);
   return { gone };
 }
