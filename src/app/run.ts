@@ -92,8 +92,8 @@ export interface RunOptions extends Handover {
    * report read it, delete removes it. Needs an id and a root. */
   keep?: boolean;
   /** The caller's signals, sent on to the workload (run --sig-proxy; app/sig-proxy.ts): opened
-   * once the workload is released, closed when it has ended. A wasm workload takes none (WASI
-   * preview 1 has no signals): refused, nothing run. */
+   * once the workload has exec'd, closed when it has ended; the workload gets a session of its own.
+   * A wasm workload takes none (WASI preview 1 has no signals): refused, nothing run. */
   signalsForwarded?: RunSignalRelay;
 }
 

@@ -1,5 +1,5 @@
 // run --sig-proxy: the caller's signals sent on to the run's workload, as runc run sends them. The
-// run opens the relay once its workload is released and closes it when the workload has ended;
+// run opens the relay once it has seen its workload exec and closes it when the workload has ended;
 // outside that window the caller's listener gets false and stops the run as it would without the
 // flag. A signal taken is queued and sent from the loop (app/lifecycle.ts sendOnToRun: under the
 // container's lock, only to this run's live workload, recorded first for its report), so a
@@ -14,8 +14,8 @@ import { sendOnToRun } from './lifecycle.js';
 
 /** What the caller's signal listeners ask (RunOptions.signalsForwarded). */
 export interface SignalRelay {
-  /** Takes `sig` for the workload: true when it is the workload's (queued to be sent on, or
-   * already sent to it by the terminal), false when this run has no released, live workload. */
+  /** Takes `sig` for the workload: true when it is the workload's (queued to be sent on), false
+   * when this run has no released, live workload. */
   take(sig: NodeJS.Signals): boolean;
   /** Where a sending that failed is said (a warning: the run goes on). */
   warn(line: string): void;
