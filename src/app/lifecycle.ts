@@ -648,10 +648,9 @@ export function signalsSentTo(dir: string): SignalSent[] {
   return parseSignalsSent(textOrNull(join(dir, SIGNALS_SENT))) ?? [];
 }
 
-/** pidfd_send_signal, after checking (with the pidfd held) that the pid is still ours; `record`
- * first, once it is known to be a live process (and undone if the sending fails). */
-/** Signals `pid` through a pidfd if it is still the process that started at `expectStart`;
- * whether it was sent to a live one (a zombie has ended already). */
+/** pidfd_send_signal, after checking (with the pidfd held) that the pid is still the process
+ * that started at `expectStart`; `record` first, once it is known to be a live process (and undone
+ * if the sending fails). Whether it was sent to a live one (a zombie has ended already). */
 function signalPid(pid: number, sig: number, expectStart: string | null, record?: () => () => void): boolean {
   const s = shim();
   const fd = s.bv_pidfd_open(pid);

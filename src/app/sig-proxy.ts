@@ -17,8 +17,6 @@ export interface SignalRelay {
   /** Takes `sig` for the workload: true when it is the workload's (queued to be sent on), false
    * when this run has no released, live workload. */
   take(sig: NodeJS.Signals): boolean;
-  /** Where a sending that failed is said (a warning: the run goes on). */
-  warn(line: string): void;
 }
 
 /** The relay a run fills: closed (take → false) until open(), and again after close(). */
@@ -27,6 +25,7 @@ export interface RunSignalRelay extends SignalRelay {
   close(): void;
 }
 
+/** `warn`: where a signal taken and not sent is said (the run goes on). */
 export function signalRelay(warn: (line: string) => void): RunSignalRelay {
   let target: RelayTarget | null = null;
   const pending = new Set<NodeJS.Signals>();
@@ -47,7 +46,6 @@ export function signalRelay(warn: (line: string) => void): RunSignalRelay {
     }
   };
   return {
-    warn,
     open: (t) => void (target = t),
     close: () => {
       target = null;
