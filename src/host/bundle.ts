@@ -155,7 +155,7 @@ export function openBundle(given: string): OpenBundle {
   }
   if (st.isDirectory()) path = source;
   else if (st.isFile() && isTarBundle(source)) {
-    const x = extractTarBundle(source);
+    const x = extractTarBundle(source, undefined, undefined, (dir) => rootfsWithin(dir, arg));
     path = x.dir;
     removeTemp = x.cleanup;
     tempTop = dirname(x.dir);
@@ -198,6 +198,37 @@ export function openBundle(given: string): OpenBundle {
       release();
       removeTemp();
     });
+  }
+}
+
+/**
+ * Where an extracted bundle's manifest puts its rootfs: its physical path relative to the bundle
+ * ('' for the bundle itself), or null when it names none, or one that is not a directory inside
+ * the bundle (an OCI config's absolute root.path is a host path). The manifest is read and
+ * parsed as loading it will, so an invalid one is refused here with the same error.
+ */
+function rootfsWithin(dir: string, shown: string): string | null {
+  const fd = openDir(dir);
+  const s = shim();
+  try {
+    const name = hasEntry(fd, OCI_CONFIG_NAME) ? OCI_CONFIG_NAME : MANIFEST_NAME;
+    const text = readManifest(fd, shown, name).toString('utf8');
+    const file = posix.join(shown, name);
+    const m = name === OCI_CONFIG_NAME ? ociManifest(text, file) : loadManifest(text, file).manifest;
+    const segs = m.root && !m.root.path.startsWith('/') ? bundleRelativeSegments(m.root.path) : null;
+    if (segs === null) return null;
+    if (segs.length === 0) return '';
+    const rfd = s.bv_openat2(fd, segs.join('/'), O.PATH | O.DIRECTORY, 0, RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS);
+    if (rfd < 0) return null;
+    try {
+      const top = readlinkSync(fdPath(fd));
+      const at = readlinkSync(fdPath(rfd));
+      return at === top ? '' : at.startsWith(top + '/') ? at.slice(top.length + 1) : null;
+    } finally {
+      s.bv_close(rfd);
+    }
+  } finally {
+    s.bv_close(fd);
   }
 }
 

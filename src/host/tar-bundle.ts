@@ -1,12 +1,16 @@
 // Bundles shipped as .tar / .tar.gz. The archive is checked entry by entry BEFORE anything is
-// written (absolute paths, .., links that leave the bundle, entries or link targets that pass
-// through a name the archive makes a symlink, device nodes and FIFOs, oversize archives), then
-// extracted with the `tar` package into a private 0700 temp dir, then the extracted tree is
-// checked once more, independently, by the kernel: every symlink is resolved with
-// openat2(RESOLVE_BENEATH) from the bundle root, so a link the lexical checks misjudged is still
-// refused. Any failure removes the temp dir. Both passes stream: gzip is inflated a few KiB of
-// input at a time, so memory stays small whatever the archive expands to.
-import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, chmodSync, openSync, closeSync, fstatSync, readSync, constants as fsConstants } from 'node:fs';
+// written (absolute paths, .., hard links that leave the bundle or pass through a name the
+// archive makes a symlink, entries beneath such a name, device nodes and FIFOs, oversize
+// archives), then extracted with the `tar` package into a private 0700 temp dir, symlinks last
+// and by us, so that nothing the extraction writes ever passes through one. Then the extracted
+// tree is checked once more, independently, by the kernel: every symlink is resolved with
+// openat2(RESOLVE_BENEATH) from the bundle root, so a link that leaves the bundle is refused,
+// unless it lies inside the bundle's rootfs (root.path), where the workload resolves every link
+// within the root after pivot_root and bvisor itself opens nothing there by a path that follows
+// one (see bundle.ts). Set-user/group-ID bits are cleared from files as they are written. Any
+// failure removes the temp dir. Both passes stream: gzip is inflated a few KiB of input at a
+// time, so memory stays small whatever the archive expands to.
+import { mkdtempSync, mkdirSync, rmSync, lstatSync, readdirSync, readlinkSync, openSync, closeSync, fstatSync, readSync, constants as fsConstants } from 'node:fs';
 import { tmpdir, constants as osConstants } from 'node:os';
 import { createGunzip, constants as zlibConstants } from 'node:zlib';
 import { join, posix } from 'node:path';
@@ -39,6 +43,7 @@ const META_TYPES = new Set(['ExtendedHeader', 'GlobalExtendedHeader', 'NextFileH
 
 // openat2(2) resolve flags (include/uapi/linux/openat2.h, Linux ≥ 5.6).
 const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
 const AT_FDCWD = -100;
 const ERRNO = osConstants.errno;
@@ -211,15 +216,16 @@ function tooLargeError(archive: string, limits: TarLimits): () => BvisorError {
 }
 
 /**
- * Why a link entry is refused (or null): its target, walked from where it will be resolved (the
- * link's directory for a symlink, the archive root for a hard link), must not be absolute,
- * climb above the root, or pass through a symlink of this archive. Normalising first would
- * hide `r -> .` followed by `esc -> r/..`. A symlink as the LAST component is fine (that link
- * is judged on its own).
+ * Why a hard link entry is refused (or null). link(2) follows the symlinks on its way to the
+ * target (only the last component is not followed), so its target, walked from the archive
+ * root, must not be absolute, climb above the root, or pass through a name this archive makes a
+ * symlink: `a -> /etc` then a hard link to `a/shadow` would be the host's file. Normalising first
+ * would hide `r -> .` followed by `r/../x`. A symlink is never judged here: writing one follows
+ * nothing, and the kernel judges where it leads once the tree is complete.
  */
-function linkProblem(p: string, type: 'SymbolicLink' | 'Link', link: string, symlinks: ReadonlySet<string>): string | null {
+function hardLinkProblem(link: string, symlinks: ReadonlySet<string>): string | null {
   if (link === '' || link.startsWith('/')) return `links to an absolute path (${link || 'empty'})`;
-  const cur = type === 'SymbolicLink' && p !== '' ? p.split('/').slice(0, -1) : [];
+  const cur: string[] = [];
   const segs = link.split('/').filter((x) => x !== '' && x !== '.');
   for (let i = 0; i < segs.length; i++) {
     const seg = segs[i]!;
@@ -233,7 +239,7 @@ function linkProblem(p: string, type: 'SymbolicLink' | 'Link', link: string, sym
   }
   // link(2) on Linux does not follow a symlink: a hard link to one is a second symlink with
   // the same text in another directory, where `..` means something else.
-  if (type === 'Link' && symlinks.has(cur.join('/'))) return `hard-links the symlink ${cur.join('/')}, which would re-anchor its target`;
+  if (symlinks.has(cur.join('/'))) return `hard-links the symlink ${cur.join('/')}, which would re-anchor its target`;
   return null;
 }
 
@@ -267,8 +273,6 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
         const p = normalEntryPath(raw);
         if (p === null) return fail(unsafe(archive, raw, 'climbs with ..'));
         if (!ALLOWED_TYPES.has(type)) return fail(unsafe(archive, raw, `is a ${type}; only files, directories and links are allowed`));
-        // Set-user/group-ID files extracted as root would be root's set-id programs on the host.
-        if (((entry.mode ?? 0) & 0o6000) !== 0) return fail(unsafe(archive, raw, `has set-user-ID or set-group-ID bits (mode ${(entry.mode ?? 0).toString(8)})`));
         const index = entries - 1;
         if (p === '' && type !== 'Directory') rootReplaced ??= { index, raw };
         for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
@@ -298,15 +302,13 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
   if (failure) throw failure;
 
   // Pass 2: how entries combine. Every name that ANY entry makes a symlink counts as a symlink,
-  // whatever the order of entries. Order-independence is deliberate: a link's target is not
-  // resolved when the link is written but whenever it is followed (by the next check, by the
-  // launcher, by the workload), against the finished tree. Judging `a -> b/..` before `b ->
-  // a2` exists judged a tree nobody will ever resolve against; that is how the chained archive
-  // `d/q -> ../a, a -> b/.., b -> a2, a2 -> b2/.., b2 -> .` (CHAIN) escaped. Taking the
-  // union (a name stays a symlink even if a later entry of the same name replaces it) also
-  // spares us from modelling how the extractor overwrites duplicates: it only refuses more.
-  // (The `tar` package has a guard of its own when it writes a link, but it too judges only
-  // the links made so far, after applying `..` textually: CHAIN gets through it.)
+  // whatever the order of entries: an entry beneath one, or a hard link through one, is refused
+  // even if the symlink comes later in the archive (or is replaced by a later entry of the same
+  // name). Order-independence is deliberate: a link is not followed when it is written but
+  // whenever it is used, against the finished tree, and modelling how the extractor overwrites
+  // duplicates would only be a way to get it wrong. (Judging symlinks' text here, link by link
+  // against the links made so far, is how the chained archive `d/q -> ../a, a -> b/.., b -> a2,
+  // a2 -> b2/.., b2 -> .` once escaped: symlinks are judged by the kernel after extraction.)
   const symlinks = new Set(links.filter((e) => e.type === 'SymbolicLink').map((e) => e.path));
   // The problem of the first entry that has one wins, whatever kind it is; for one entry, the
   // checks run in the order below.
@@ -333,9 +335,9 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
       return unsafe(archive, first.raw, `is reached through the symlink ${via}`);
     });
   }
-  for (const { index, raw, path: p, type, link } of links) {
+  for (const { index, raw, type, link } of links) {
     if (worst.index < index) break;
-    const why = linkProblem(p, type, link, symlinks);
+    const why = type === 'Link' ? hardLinkProblem(link, symlinks) : null;
     if (why) found(index, 2, () => unsafe(archive, raw, why));
   }
   if (worst.error) throw worst.error;
@@ -387,9 +389,9 @@ function judgeSymlink(root: BeneathRoot, rel: string, target: string): string | 
   }
   // EXDEV: resolution left the root (`..` above it, or an absolute target). ELOOP, ENOTDIR,
   // EACCES…: the kernel cannot say where it goes, so neither can we. Fail closed.
+  if (target.startsWith('/')) return `links to an absolute path (${target})`;
   if (fd === -ERRNO.EXDEV) return `links outside the bundle (${target})`;
   if (fd !== -ERRNO.ENOENT) return `cannot be resolved inside the bundle (${target}: ${errnoName(fd)})`;
-  if (target.startsWith('/')) return `links to an absolute path (${target})`;
 
   // Dangling. It may come alive when the workload creates the missing name, so judge its text.
   // 1. Lexically from its parent directory, placed where the kernel really has it.
@@ -426,15 +428,29 @@ function judgeSymlink(root: BeneathRoot, rel: string, target: string): string | 
   return `changed while it was checked (${target})`;
 }
 
+/** Where a bundle's rootfs is, relative to the extracted bundle ('' for the bundle itself), or
+ * null when it has none inside it. Asked only when a symlink leaves the bundle. */
+export type RootfsOf = (bundleDir: string) => string | null;
+
+const STRAY_LINK_HINT = 'a symlink outside the rootfs must stay inside the bundle (make it relative, or move it under the rootfs that root.path names, where links resolve within the root)';
+
 /**
  * Walks an extracted tree and refuses what a pre-extraction check missed: a symlink that the
  * kernel resolves outside the root (or cannot resolve), a hard link shared with a file outside
- * the tree, anything but files, directories and symlinks. Walks breadth-first in name order, so
- * the entry named in a refusal does not depend on readdir order. Exported for tests, which run
- * it on trees unpacked without the pre-extraction check.
+ * the tree, anything but files, directories and symlinks. A symlink beneath the rootfs (asked of
+ * `rootfsOf` at the first one that leaves the bundle) is left as it is: an image's rootfs is full
+ * of absolute links (`etc/mtab -> /proc/mounts`), which the workload resolves inside its root,
+ * and bvisor opens rootfs paths only with RESOLVE_IN_ROOT or with no symlink followed. Walks
+ * breadth-first in name order, so the entry named in a refusal does not depend on readdir
+ * order. Exported for tests, which run it on trees unpacked without the pre-extraction check.
  */
-export function verifyExtractedTree(root: string, archive: string): void {
+export function verifyExtractedTree(root: string, archive: string, rootfsOf: RootfsOf = () => null): void {
   let beneath: BeneathRoot | null = null;
+  let rootfs: string | null | undefined;
+  const inRootfs = (r: string): boolean => {
+    if (rootfs === undefined) rootfs = rootfsOf(root);
+    return rootfs !== null && (rootfs === '' || r.startsWith(rootfs + '/'));
+  };
   const linked = new Map<string, { entry: string; nlink: number; seen: number }>();
   try {
     const queue = [''];
@@ -461,7 +477,7 @@ export function verifyExtractedTree(root: string, archive: string): void {
           // The shim is loaded only for trees that hold a symlink.
           beneath ??= BeneathRoot.open(root, archive, r);
           const why = judgeSymlink(beneath, r, readlinkSync(join(root, r)));
-          if (why) throw unsafe(archive, r, why);
+          if (why && !inRootfs(r)) throw unsafe(archive, r, why, STRAY_LINK_HINT);
         }
       }
     }
@@ -470,6 +486,63 @@ export function verifyExtractedTree(root: string, archive: string): void {
     }
   } finally {
     beneath?.close();
+  }
+}
+
+/** An archive's symlink, made after everything else. */
+interface PendingSymlink {
+  raw: string;
+  /** normalEntryPath(raw), never '' (pass 1 refuses a link in place of the root). */
+  path: string;
+  target: string;
+}
+
+/**
+ * Makes the archive's symlinks beneath the extracted root, in archive order, once every other
+ * entry is written: each parent directory is opened (or made, 0755 as the `tar` package makes
+ * the ones an archive leaves out) with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), then
+ * symlinkat(2) writes the text exactly as archived (the `tar` package would strip a leading
+ * `/`, turning `etc/mtab -> /proc/mounts` into a link to `etc/proc/mounts`). A name already
+ * taken is an archive naming one thing twice: refused rather than guessed at.
+ */
+function makeSymlinks(dir: string, links: readonly PendingSymlink[], archive: string): void {
+  if (links.length === 0) return;
+  const s = shim();
+  const top = s.bv_openat2(AT_FDCWD, dir, O.PATH | O.DIRECTORY, 0, RESOLVE_NO_MAGICLINKS);
+  if (top < 0) throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot extract: open ${dir}: ${errnoName(top)}`);
+  // The last parent opened: an archive lists a directory's entries together.
+  let last = { rel: '', fd: top };
+  const parentOf = (l: PendingSymlink, rel: string): number => {
+    if (rel === last.rel) return last.fd;
+    let fd = top;
+    for (const seg of rel.split('/')) {
+      let next = s.bv_openat2(fd, seg, O.PATH | O.DIRECTORY, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+      if (next === -ERRNO.ENOENT) {
+        const made = s.bv_mkdirat(fd, seg, 0o755);
+        if (made < 0 && made !== -ERRNO.EEXIST) next = made;
+        else next = s.bv_openat2(fd, seg, O.PATH | O.DIRECTORY, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+      }
+      if (fd !== top) s.bv_close(fd);
+      // ENOTDIR: a file of the archive is named as this link's directory; ELOOP cannot happen
+      // (pass 1 refuses an entry beneath a symlink), and would be refused the same way.
+      if (next < 0) throw unsafe(archive, l.raw, `cannot be placed: its directory ${rel} is not one (${errnoName(next)})`);
+      fd = next;
+    }
+    if (last.fd !== top) s.bv_close(last.fd);
+    last = { rel, fd };
+    return fd;
+  };
+  try {
+    for (const l of links) {
+      const cut = l.path.lastIndexOf('/');
+      const pfd = cut < 0 ? top : parentOf(l, l.path.slice(0, cut));
+      const rc = s.bv_symlinkat(l.target, pfd, l.path.slice(cut + 1));
+      if (rc === -ERRNO.EEXIST) throw unsafe(archive, l.raw, 'is named twice in the archive (a symlink and another entry of the same name)');
+      if (rc < 0) throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot extract: symlink ${l.raw}: ${errnoName(rc)}`, { hint: 'check the free space and inodes of the temp dir' });
+    }
+  } finally {
+    if (last.fd !== top) s.bv_close(last.fd);
+    s.bv_close(top);
   }
 }
 
@@ -483,9 +556,11 @@ export interface Extracted {
  * checks that copy, extracts it into `bundle/` beneath, and checks the result. Reading the
  * caller's file once closes the window in which it could be swapped between the check and the
  * extraction; extracting one level down keeps the 0700 dir around whatever modes the archive
- * gives its own root (`./` with mode 0777). On any refusal or failure the dir is gone.
+ * gives its own root (`./` with mode 0777). `rootfsOf` says where the bundle's rootfs is, for
+ * the links that leave the bundle (see verifyExtractedTree). On any refusal or failure the dir is
+ * gone.
  */
-export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS, parentDir: string = tmpdir()): Extracted {
+export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TAR_LIMITS, parentDir: string = tmpdir(), rootfsOf: RootfsOf = () => null): Extracted {
   const top = mkdtempSync(join(parentDir, TEMP_PREFIX));
   // Claimed at once: a crash from here on leaves a directory gc knows how to judge.
   writeOwner(top, procRef(process.pid)!);
@@ -496,10 +571,23 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
     checkTar(copy, limits, archive);
     const dir = join(top, 'bundle');
     mkdirSync(dir, { mode: 0o700 });
-    pumpTar(copy, new (tarLib().UnpackSync)({ cwd: dir, strict: true, preservePaths: false, preserveOwner: false, chmod: true, unlink: false }), maxStreamOf(limits), tooLargeError(archive, limits));
+    const symlinks: PendingSymlink[] = [];
+    const filter = (_path: string, entry: { type: string; path: string; linkpath?: string; mode?: number }): boolean => {
+      if (entry.type === 'SymbolicLink') {
+        symlinks.push({ raw: entry.path, path: normalEntryPath(entry.path)!, target: entry.linkpath ?? '' });
+        return false;
+      }
+      // A set-id file extracted as root would be root's set-id program on the host, and inside
+      // the boundary the bits do nothing: no_new_privs is always set. (A directory's set-group-ID
+      // bit would hand the group of what it holds to files the workload makes: cleared too.)
+      if (entry.mode !== undefined && entry.type !== 'Link') entry.mode &= ~0o6000;
+      return true;
+    };
+    pumpTar(copy, new (tarLib().UnpackSync)({ cwd: dir, strict: true, preservePaths: false, preserveOwner: false, chmod: true, unlink: false, filter: filter as never }), maxStreamOf(limits), tooLargeError(archive, limits));
+    makeSymlinks(dir, symlinks, archive);
     fault('tar:extracting'); // crash tests: a tree extracted, not yet checked or owned
     rmSync(copy);
-    verifyExtractedTree(dir, archive);
+    verifyExtractedTree(dir, archive, rootfsOf);
     return { dir, cleanup };
   } catch (e) {
     // A temp dir that could not be removed is said beside the refusal (gc judges it later, by its

@@ -20,10 +20,12 @@ import { skipOrFail } from '../helpers/require.js';
 import { thrown } from '../helpers/thrown.js';
 import { faultPoints } from '../../src/host/faults.js';
 import { validateBundle } from '../../src/app/plan.js';
+import { openBundle, type OpenBundle } from '../../src/host/bundle.js';
 
 const MANIFEST = 'bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/true }\n';
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_BENEATH = 0x08;
+const RESOLVE_IN_ROOT = 0x10;
 const { EXDEV, ENOSYS } = osConstants.errno;
 
 // The post-extraction check needs the shim and openat2 (Linux ≥ 5.6); without them every
@@ -175,9 +177,9 @@ describe('tar bundles', () => {
 
   it('refuses absolute paths', () => refused([{ name: '/tmp/pwned', data: 'x' }], { entry: '/tmp/pwned', pattern: /absolute/ }));
   it('refuses .. in paths', () => refused([{ name: 'a/../../tmp/pwned', data: 'x' }], { entry: 'a/../../tmp/pwned', pattern: /climbs/ }));
-  it('refuses symlinks to absolute targets', () => refused([link('l', '/etc')], { entry: 'l', pattern: /absolute/ }));
-  it('refuses symlinks that climb out', () => refused([{ name: 'a/', type: '5' }, link('a/l', '../../etc')], { entry: 'a/l', pattern: /outside/ }));
-  it('refuses the r -> . / esc -> r/.. pair', () => refused([link('r', '.'), link('esc', 'r/..')], { entry: 'esc', pattern: /through the symlink r/ }));
+  kit('refuses symlinks to absolute targets', () => refused([link('l', '/etc')], { entry: 'l', pattern: /"l" links to an absolute path \(\/etc\)/ }));
+  kit('refuses symlinks that climb out', () => refused([{ name: 'a/', type: '5' }, link('a/l', '../../etc')], { entry: 'a/l', pattern: /outside/ }));
+  kit('refuses the r -> . / esc -> r/.. pair', () => refused([link('r', '.'), link('esc', 'r/..')], { entry: 'esc', pattern: /"esc" links outside the bundle \(r\/\.\.\)/ }));
   it('refuses entries written through an archive symlink', () => refused([link('d', '.'), { name: 'd/x', data: 'x' }], { entry: 'd/x', pattern: /reached through the symlink d/ }));
   it('refuses entries under a name the archive makes a symlink LATER', () => refused([{ name: 'd/', type: '5' }, { name: 'd/x', data: 'x' }, link('d', '.')], { entry: 'd/x', pattern: /reached through the symlink d/ }));
   it('refuses a symlink that replaces the bundle root', () => refused([link('./', 'x')], { entry: './', pattern: /bundle root/ }));
@@ -196,14 +198,28 @@ describe('tar bundles', () => {
 });
 
 describe('set-id files and the extraction root (issue 9)', () => {
-  it('refuses set-user-ID and set-group-ID entries before extracting', () => {
-    const dir = tempDir();
-    const parent = join(dir, 'parent');
-    mkdirSync(parent);
-    const tar = join(dir, 's.tar');
-    writeTar(tar, [{ name: 'boundary.yaml', data: MANIFEST }, { name: 'bin/', type: '5' }, { name: 'bin/x', data: 'x', mode: 0o4755 }]);
-    expect(() => extractTarBundle(tar, undefined, parent)).toThrow(/"bin\/x" has set-user-ID or set-group-ID bits/);
-    expect(readdirSync(parent)).toEqual([]);
+  it('clears set-user-ID and set-group-ID bits as it writes (no_new_privs makes them inert inside); the post-check refuses any left', () => {
+    const { parent, tar } = archiveIn([
+      { name: 'boundary.yaml', data: MANIFEST },
+      { name: 'bin/', type: '5' },
+      { name: 'bin/su', data: 'x', mode: 0o4755 },
+      { name: 'bin/wall', data: 'x', mode: 0o2755 },
+      { name: 'var/mail/', type: '5', mode: 0o3775 },
+    ]);
+    const x = extractTarBundle(tar, undefined, parent);
+    try {
+      // Oracle: the disk.
+      expect(statSync(join(x.dir, 'bin/su')).mode & 0o7777).toBe(0o755);
+      expect(statSync(join(x.dir, 'bin/wall')).mode & 0o7777).toBe(0o755);
+      expect(statSync(join(x.dir, 'var/mail')).mode & 0o7777, 'the sticky bit stays').toBe(0o1775);
+    } finally {
+      x.cleanup();
+    }
+    // Red twin: the `tar` package alone (as root) writes root's set-user-ID program, which the
+    // post-extraction check refuses.
+    const raw = rawUnpack([{ name: 'su', data: 'x', mode: 0o4755 }]);
+    expect(statSync(join(raw, 'su')).mode & 0o7777).toBe(0o4755);
+    expectRefusal(() => verifyExtractedTree(raw, 'raw.tar'), { entry: 'su', pattern: /"su" has set-user-ID or set-group-ID bits/ });
   });
 
   it('an extraction that fails and cannot remove its temp dir throws its own error, and says beside it what it left behind', () => {
@@ -272,10 +288,9 @@ describe('chained relative symlinks (issue 9)', () => {
   // And fully reversed (each link made after what it passes through).
   const REVERSED: RawEntry[] = [link('b2', '.'), link('a2', 'b2/..'), link('b', 'a2'), link('a', 'b/..'), { name: 'd/', type: '5' }, link('d/q', '../a')];
 
-  it('refuses the chained archive before extracting, naming the first link that passes through a symlink', () => {
-    refused(CHAIN, { entry: 'a', pattern: /"a" links through the symlink b \(b\/\.\.\)/ });
-    refused(SHUFFLED, { entry: 'a2', pattern: /through the symlink b2/ });
-    refused(REVERSED, { entry: 'a2', pattern: /through the symlink b2/ });
+  kit('refuses the chained archive in any order, naming the first link (breadth-first, by name) the kernel resolves outside', () => {
+    // Symlinks are made after every other entry, so each order leaves the same tree.
+    for (const entries of [CHAIN, SHUFFLED, REVERSED]) refused(entries, { entry: 'a', pattern: /"a" links outside the bundle \(b\/\.\.\)/ });
   });
 
   kit('the kernel resolves it outside the root; JS realpath (the old post-check) said inside; the new post-check refuses', () => {
@@ -318,6 +333,96 @@ describe('chained relative symlinks (issue 9)', () => {
       x.cleanup();
     }
     expect(existsSync(x.dir)).toBe(false);
+  });
+});
+
+describe('links inside a rootfs (an image export is full of absolute links)', () => {
+  const ROOTFS_MANIFEST = 'bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/sh }\n';
+  // Shapes from real images: Alpine's /bin/sh -> /bin/busybox, docker's init layer's
+  // /etc/mtab -> /proc/mounts (dangling here), merged /usr (lib -> usr/lib) with an absolute link
+  // that passes through it, and a link that climbs (inside the root, `..` stops at it).
+  const IMAGE_LINKS: Array<[string, string]> = [
+    ['bin/sh', '/bin/busybox'],
+    ['etc/mtab', '/proc/mounts'],
+    ['lib', 'usr/lib'],
+    ['usr/lib64/ld.so', '/lib/x86_64/ld.so'],
+    ['usr/bin/env', '../../bin/busybox'],
+    ['up', '../../../../..'],
+  ];
+  const image = (at: string): RawEntry[] => [
+    { name: `${at}/`, type: '5' },
+    { name: `${at}/bin/busybox`, data: 'bb', mode: 0o755 },
+    { name: `${at}/usr/lib/x86_64/ld.so`, data: 'ld' },
+    ...IMAGE_LINKS.map(([n, t]) => link(`${at}/${n}`, t)),
+  ];
+
+  /** openBundle (which reads the manifest for where the rootfs is) on an archive of `entries`,
+   * extracted under a parent only this test uses; `then` runs on it, or on its refusal. */
+  function openTar(entries: RawEntry[], then: (b: OpenBundle) => void): void {
+    const { parent, tar } = archiveIn(entries);
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = parent; // where openBundle extracts (os.tmpdir())
+    let b: OpenBundle | null = null;
+    try {
+      b = openBundle(tar);
+      then(b);
+    } finally {
+      b?.cleanup();
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+      expect(readdirSync(parent), 'nothing is left behind').toEqual([]);
+    }
+  }
+  const refusedTar = (entries: RawEntry[], want: Expect): BvisorError => expectRefusal(() => openTar(entries, () => {}), want);
+
+  kit('are kept exactly as archived, and the kernel resolves each within the root (RESOLVE_IN_ROOT)', () => {
+    openTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs')], (b) => {
+      const rootfs = join(b.dir, 'rootfs');
+      // Oracle: the disk. (The `tar` package alone would have written `bin/sh -> bin/busybox`.)
+      for (const [n, t] of IMAGE_LINKS) expect(readlinkSync(join(rootfs, n)), n).toBe(t);
+      // Oracle: the kernel, resolving as the workload will after pivot_root.
+      const real = realpathSync(rootfs);
+      expect(kernelResolve(rootfs, 'bin/sh', RESOLVE_IN_ROOT)).toBe(join(real, 'bin/busybox'));
+      expect(kernelResolve(rootfs, 'usr/lib64/ld.so', RESOLVE_IN_ROOT)).toBe(join(real, 'usr/lib/x86_64/ld.so'));
+      expect(kernelResolve(rootfs, 'up', RESOLVE_IN_ROOT)).toBe(real);
+      // The same links judged from the bundle leave it: what they would be refused for elsewhere.
+      expect(kernelResolve(b.dir, 'rootfs/bin/sh', RESOLVE_BENEATH)).toBe(-EXDEV);
+    });
+  });
+
+  kit('outside the rootfs they are refused: at the top, beside it under a name that starts like it, or with no rootfs at all', () => {
+    const want = (entry: string, pattern: RegExp): Expect => ({ entry, pattern });
+    // (Breadth-first by name, `up` is met before `bin/sh` in each tree.)
+    for (const [entries, w] of [
+      [[{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), link('mtab', '/proc/mounts')], want('mtab', /"mtab" links to an absolute path \(\/proc\/mounts\)/)],
+      [[{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), ...image('rootfs2')], want('rootfs2/up', /"rootfs2\/up" links outside the bundle \(\.\.\/\.\.\/\.\.\/\.\.\/\.\.\)/)],
+      [[{ name: 'boundary.yaml', data: MANIFEST }, ...image('rootfs')], want('rootfs/up', /"rootfs\/up" links outside the bundle/)],
+    ] as Array<[RawEntry[], Expect]>) {
+      expect(refusedTar(entries, w).hint).toMatch(/outside the rootfs must stay inside the bundle/);
+    }
+  });
+
+  kit('a rootfs the manifest reaches through a bundle symlink (rootfs -> images/base) is where its links may be', () => {
+    const entries = [{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, { name: 'images/', type: '5' }, ...image('images/base'), link('rootfs', 'images/base')] as RawEntry[];
+    openTar(entries, (b) => expect(readlinkSync(join(b.dir, 'images/base/bin/sh'))).toBe('/bin/busybox'));
+  });
+
+  kit('an OCI bundle: the root.path of config.json names the rootfs', () => {
+    const config = JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' }, process: { args: ['/bin/sh'], cwd: '/' } });
+    openTar([{ name: 'config.json', data: config }, ...image('rootfs')], (b) => expect(readlinkSync(join(b.dir, 'rootfs/etc/mtab'))).toBe('/proc/mounts'));
+    // An absolute root.path is a host path: nothing in the archive is its rootfs.
+    const hostRoot = JSON.stringify({ ociVersion: '1.0.2', root: { path: '/srv/rootfs' }, process: { args: ['/bin/sh'], cwd: '/' } });
+    refusedTar([{ name: 'config.json', data: hostRoot }, ...image('rootfs')], { entry: 'rootfs/up', pattern: /outside the bundle/ });
+  });
+
+  kit('a manifest that cannot be read is refused as itself, with its location, not as a link', () => {
+    const e = expectRefusal(() => openTar([{ name: 'boundary.yaml', data: 'bvisorVersion: "1"\nroot: [\n' }, ...image('rootfs')], () => {}), { code: 'BV_MANIFEST_INVALID' });
+    expect(e.issues?.[0]).toMatchObject({ code: 'BV_YAML_SYNTAX', line: 3, col: 1 });
+  });
+
+  kit('a symlink named twice, or placed beneath a file of the archive, is refused', () => {
+    refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, { name: 'rootfs/x', data: 'file' }, link('rootfs/x', '/etc')], { entry: 'rootfs/x', pattern: /named twice in the archive/ });
+    refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, { name: 'rootfs/f', data: 'file' }, link('rootfs/f/l', 'x')], { entry: 'rootfs/f/l', pattern: /cannot be placed: its directory rootfs\/f is not one \(ENOTDIR\)/ });
   });
 });
 
@@ -466,7 +571,9 @@ describe('streaming (issue 10): bounded memory, the same bytes', () => {
   });
 
   it('of several problems, the first entry in the archive is named, whatever the kind of its problem', () => {
-    refused([link('a', '/etc'), { name: 'd/x', data: 'x' }, link('d', '.')], { entry: 'a', pattern: /absolute/ });
+    refused([{ name: 'h', type: '1', link: '/etc/passwd' }, { name: 'd/x', data: 'x' }, link('d', '.')], { entry: 'h', pattern: /absolute/ });
+    // A symlink's target is judged once the tree is complete: after every entry's own problem.
+    refused([link('a', '/etc'), { name: 'd/x', data: 'x' }, link('d', '.')], { entry: 'd/x', pattern: /reached through the symlink d/ });
     refused([{ name: 'd/x', data: 'x' }, link('d', '.'), link('a', '/etc')], { entry: 'd/x', pattern: /reached through the symlink d/ });
     // One entry with two problems: reached through a symlink is reported before its own target.
     refused([link('d', '.'), link('d/l', '/etc')], { entry: 'd/l', pattern: /reached through the symlink d/ });
