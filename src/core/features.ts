@@ -725,8 +725,8 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       // made that file). Only the bundle's own rootfs, or an engine's storage, is written.
       // Nor the bundle itself ("." in any spelling, a link to it, its absolute path): the
       // container's root would be the directory holding its own config.
-      if (ctx.manifest.oci && r.holdsBundle) {
-        return [missing('linux:mount(pivot_root)', 'enforced', 'BV_PLAN_ROOT_OUTSIDE', `root.path ${r.path} is the bundle directory, or holds it: the container's root filesystem would hold its own config.json`, 'unpack the root filesystem into a directory inside the bundle (root.path: rootfs)')];
+      if (r.holdsBundle) {
+        return [missing('linux:mount(pivot_root)', 'enforced', 'BV_PLAN_ROOT_OUTSIDE', `root.path ${r.path} is the bundle directory, or holds it: the container's root filesystem would hold its own ${ctx.manifest.oci ? 'config.json' : 'boundary.yaml'}`, 'unpack the root filesystem into a directory inside the bundle (root.path: rootfs)')];
       }
       if (ctx.manifest.oci && ctx.host.identity.euid === 0 && r.engineStorage === false) {
         return [missing('linux:mount(pivot_root)', 'enforced', 'BV_PLAN_ROOT_OUTSIDE', `root.path ${r.path} lies outside the bundle and the engines' container storage, and bvisor, as root, would make the container's mount points in it`, "put the rootfs in the bundle, or, if it is an engine's own storage, name that directory in BVISOR_OCI_STORAGE (colon-separated)")];

@@ -202,9 +202,9 @@ export function openBundle(given: string): OpenBundle {
 }
 
 /**
- * Where an extracted bundle's manifest puts its rootfs: its physical path relative to the bundle
- * ('' for the bundle itself), or null when it names none, or one that is not a directory inside
- * the bundle (an OCI config's absolute root.path is a host path). The manifest is read and
+ * Where an extracted bundle's manifest puts its rootfs: its physical path relative to the bundle,
+ * or null when it names none, or one that is not a directory strictly inside the bundle (an OCI
+ * config's absolute root.path is a host path; a link to `.` is the bundle itself). The manifest is read and
  * parsed as loading it will, so an invalid one is refused here with the same error.
  */
 function rootfsWithin(dir: string, shown: string): string | null {
@@ -216,14 +216,14 @@ function rootfsWithin(dir: string, shown: string): string | null {
     const file = posix.join(shown, name);
     const m = name === OCI_CONFIG_NAME ? ociManifest(text, file) : loadManifest(text, file).manifest;
     const segs = m.root && !m.root.path.startsWith('/') ? bundleRelativeSegments(m.root.path) : null;
-    if (segs === null) return null;
-    if (segs.length === 0) return '';
+    // The bundle itself is no rootfs (the planner refuses it): its links get no leave.
+    if (segs === null || segs.length === 0) return null;
     const rfd = s.bv_openat2(fd, segs.join('/'), O.PATH | O.DIRECTORY, 0, RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS);
     if (rfd < 0) return null;
     try {
       const top = readlinkSync(fdPath(fd));
       const at = readlinkSync(fdPath(rfd));
-      return at === top ? '' : at.startsWith(top + '/') ? at.slice(top.length + 1) : null;
+      return at.startsWith(top + '/') ? at.slice(top.length + 1) : null;
     } finally {
       s.bv_close(rfd);
     }
@@ -352,6 +352,9 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
   const root = m.root ? (m.oci && m.root.path.startsWith('/') ? resolveHostPath(m.root.path) : inBundle(m.root.path, ['root', 'path'], 'root.path')) : null;
   if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
   if (root && m.oci && root.idmap) root.setIdScan = scanSetId(root.path);
+  // The manifest's rule (not the bundle itself) is about spelling; a link to `.` is the same
+  // directory. (An OCI config's root is judged with its storage, in loadOpened.)
+  if (root && !m.oci && root.kind === 'directory' && root.path === bundleDir) root.holdsBundle = true;
   let exe: PathFact | null = null;
   let module: PathFact | null = null;
   const w = m.workload;

@@ -413,23 +413,34 @@ function judgeSymlink(root: BeneathRoot, rel: string, target: string): string | 
   // 2. Lexical text can differ from the kernel where it passes through a symlink (`s/../..`
   // expands s first). So let the kernel walk the prefix up to the first missing name; from
   // there on nothing exists, and a `..` after it could climb from wherever the missing name
-  // gets created (or a dangling symlink lands): refused.
-  for (let k = 0; k < segs.length; k++) {
-    const pre = root.openBeneath([dir, ...segs.slice(0, k + 1)].join('/'));
+  // gets created (or a dangling symlink lands): refused. A prefix resolves only if every shorter
+  // one does (the walk goes through them), so the first that fails is found by bisection: a
+  // target of n steps costs log n walks, not n (a link 1,000 steps deep, in a 2 KB archive, cost
+  // 150 ms each way, and an archive may hold 100,000 of them).
+  const prefix = (k: number): number => root.openBeneath([dir, ...segs.slice(0, k + 1)].join('/'));
+  let lo = 0;
+  let hi = segs.length;
+  let failed = 0;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const pre = prefix(mid);
     if (pre >= 0) {
       root.close(pre);
-      continue;
+      lo = mid + 1;
+    } else {
+      hi = mid;
+      failed = pre;
     }
-    if (pre === -ERRNO.EXDEV) return `links outside the bundle (${target})`;
-    if (pre !== -ERRNO.ENOENT) return `cannot be resolved inside the bundle (${target}: ${errnoName(pre)})`;
-    if (segs.slice(k + 1).includes('..')) return `is dangling at ${segs[k]} and climbs with .. after it (${target})`;
-    return null;
   }
-  return `changed while it was checked (${target})`;
+  if (lo === segs.length) return `changed while it was checked (${target})`;
+  if (failed === -ERRNO.EXDEV) return `links outside the bundle (${target})`;
+  if (failed !== -ERRNO.ENOENT) return `cannot be resolved inside the bundle (${target}: ${errnoName(failed)})`;
+  if (segs.slice(lo + 1).includes('..')) return `is dangling at ${segs[lo]} and climbs with .. after it (${target})`;
+  return null;
 }
 
-/** Where a bundle's rootfs is, relative to the extracted bundle ('' for the bundle itself), or
- * null when it has none inside it. Asked only when a symlink leaves the bundle. */
+/** Where a bundle's rootfs is, relative to the extracted bundle, or null when it has none
+ * strictly inside it. Asked only when a symlink leaves the bundle. */
 export type RootfsOf = (bundleDir: string) => string | null;
 
 const STRAY_LINK_HINT = 'a symlink outside the rootfs must stay inside the bundle (make it relative, or move it under the rootfs that root.path names, where links resolve within the root)';
@@ -449,7 +460,7 @@ export function verifyExtractedTree(root: string, archive: string, rootfsOf: Roo
   let rootfs: string | null | undefined;
   const inRootfs = (r: string): boolean => {
     if (rootfs === undefined) rootfs = rootfsOf(root);
-    return rootfs !== null && (rootfs === '' || r.startsWith(rootfs + '/'));
+    return rootfs !== null && rootfs !== '' && r.startsWith(rootfs + '/');
   };
   const linked = new Map<string, { entry: string; nlink: number; seen: number }>();
   try {
@@ -538,7 +549,7 @@ function makeSymlinks(dir: string, links: readonly PendingSymlink[], archive: st
       const pfd = cut < 0 ? top : parentOf(l, l.path.slice(0, cut));
       const rc = s.bv_symlinkat(l.target, pfd, l.path.slice(cut + 1));
       if (rc === -ERRNO.EEXIST) throw unsafe(archive, l.raw, 'is named twice in the archive (a symlink and another entry of the same name)');
-      if (rc < 0) throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot extract: symlink ${l.raw}: ${errnoName(rc)}`, { hint: 'check the free space and inodes of the temp dir' });
+      if (rc < 0) throw new BvisorError('BV_BUNDLE_TAR_INVALID', `${archive}: cannot extract: symlink ${l.raw}: ${errnoName(rc)}`, { hint: rc === -ERRNO.ENAMETOOLONG ? 'its name or target is longer than this kernel allows' : 'check the free space and inodes of the temp dir' });
     }
   } finally {
     if (last.fd !== top) s.bv_close(last.fd);

@@ -415,6 +415,11 @@ describe('links inside a rootfs (an image export is full of absolute links)', ()
     refusedTar([{ name: 'config.json', data: hostRoot }, ...image('rootfs')], { entry: 'rootfs/up', pattern: /outside the bundle/ });
   });
 
+  kit('a root.path that is a link to the bundle itself (r -> .) gives no link a leave', () => {
+    const m = 'bvisorVersion: "1"\nroot: { path: r }\nworkload:\n  process: { exe: /bin/sh }\n';
+    refusedTar([{ name: 'boundary.yaml', data: m }, link('r', '.'), link('evil', '/etc')], { entry: 'evil', pattern: /"evil" links to an absolute path \(\/etc\)/ });
+  });
+
   kit('a manifest that cannot be read is refused as itself, with its location, not as a link', () => {
     const e = expectRefusal(() => openTar([{ name: 'boundary.yaml', data: 'bvisorVersion: "1"\nroot: [\n' }, ...image('rootfs')], () => {}), { code: 'BV_MANIFEST_INVALID' });
     expect(e.issues?.[0]).toMatchObject({ code: 'BV_YAML_SYNTAX', line: 3, col: 1 });

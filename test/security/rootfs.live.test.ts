@@ -8,7 +8,7 @@
 // - The chained-symlink tar is refused (test/host/tar-bundle.test.ts has the kernel oracle);
 //   here, through the CLI, with nothing left behind.
 // Oracles: the host disk, the refusal code and clause, the time taken, the temp dir listing.
-import { chmodSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync, realpathSync } from 'node:fs';
 import { defaultTestParent } from '../helpers/cgroups.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -67,6 +67,19 @@ describe('attack 4: hostile rootfs, FIFOs, tar', () => {
     writeFileSync(join(w, 'boundary.yaml'), 'bvisorVersion: "1"\nworkload:\n  wasm: { module: m.wasm }\n');
     await expect(run(w)).rejects.toMatchObject({ code: 'BV_PLAN_REFUSED', issues: [expect.objectContaining({ clause: 'workload', code: 'BV_PLAN_PATH_KIND' })] });
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('a root.path that is a link to the bundle itself is refused as the bundle itself, not taken for a rootfs', () => {
+    // With a writable root the workload could rewrite the boundary.yaml the next run reads.
+    const { dir } = probeRootfs('bvisor-rootself-');
+    symlinkSync('.', join(dir, 'r'));
+    writeFileSync(join(dir, 'boundary.yaml'), 'bvisorVersion: "1"\nroot: { path: r, readonly: false }\nworkload:\n  process: { exe: /rootfs/bin/bvprobe, args: [exit, "0"] }\n');
+    const r = cli(['plan', dir, '--json']);
+    expect(r.status).toBe(3);
+    expect(r.json().clauses.filter((c: { verdict: string }) => c.verdict === 'refused')).toEqual([expect.objectContaining({ clause: 'root', reason: `root.path ${realpathSync(dir)} is the bundle directory, or holds it: the container's root filesystem would hold its own boundary.yaml` })]);
+    // Control: the same bundle with root.path naming its rootfs plans.
+    writeFileSync(join(dir, 'boundary.yaml'), 'bvisorVersion: "1"\nroot: { path: rootfs }\nworkload:\n  process: { exe: /bin/bvprobe, args: [exit, "0"] }\n');
+    expect(cli(['plan', dir, '--json']).status).toBe(0);
   });
 
   it('the chained-symlink tar is refused through the CLI, and its temp dir is gone', () => {

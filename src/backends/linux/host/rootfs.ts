@@ -5,7 +5,7 @@
 // entries, recursively. Listed here from the descriptor the launcher checked; the child opens
 // each again in the final root (no symlink followed; a symlink or a vanished entry is skipped,
 // so an entry that changed in between gets no rule: closed, not open).
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { LaunchInputs } from '../../../contract/generated/types.js';
 import { FS_RIGHTS, type FsRight } from '../../../core/landlock.js';
 import { under } from '../../../core/layout.js';
@@ -22,11 +22,17 @@ export function rootfsRules(rootFd: number, launch: LaunchInputs): Array<{ targe
   // them gets only the rights a file can have (landlock refuses directory rights on a file).
   if (launch.oci?.rootRules) {
     return launch.oci.rootRules.map((r) => {
+      // Looked at beneath the rootfs, no symlink followed (a rootfs link must not make bvisor,
+      // as root, look up a host path); missing or a link: the child skips it (optional rule),
+      // closed rather than open.
+      const at = beneathNoLinks(rootFd, r.target);
       let isDir = true;
-      try {
-        isDir = statSync(`/proc/self/fd/${rootFd}${r.target}`).isDirectory();
-      } catch {
-        // missing in the rootfs: the child skips it (optional rule), closed rather than open
+      if (at >= 0) {
+        try {
+          isDir = (identityOf(at).mode & S_IFMT) === S_IFDIR;
+        } finally {
+          shim().bv_close(at);
+        }
       }
       const rights = r.rights as FsRight[];
       return { target: r.target, rights: isDir ? rights : rights.filter((x) => FS_RIGHTS[x].fileOk) };
@@ -39,10 +45,16 @@ export function rootfsRules(rootFd: number, launch: LaunchInputs): Array<{ targe
   const walk = (dir: string, depth: number): void => {
     if (depth > 32) return;
     let entries;
+    // Listed through a descriptor opened beneath the rootfs with no symlink followed: a
+    // directory a writable root's workload swapped for a link is not listed on the host.
+    const at = dir === '' ? beneathNoLinks(rootFd, '.') : beneathNoLinks(rootFd, dir);
+    if (at < 0) return; // vanished, a link, or unreadable: no rule, so nothing is allowed there
     try {
-      entries = readdirSync(`/proc/self/fd/${rootFd}${dir}`, { withFileTypes: true });
+      entries = readdirSync(`/proc/self/fd/${at}`, { withFileTypes: true });
     } catch {
-      return; // vanished or unreadable: no rule, so nothing is allowed there
+      return;
+    } finally {
+      shim().bv_close(at);
     }
     for (const e of entries) {
       const t = `${dir}/${e.name}`;
@@ -60,6 +72,11 @@ export function rootfsRules(rootFd: number, launch: LaunchInputs): Array<{ targe
   // one exists.
   if (!launch.filesystem.some((r) => !r.access.startsWith('read'))) out.push({ target: '/', rights: ['READ_DIR'] });
   return out;
+}
+
+/** openat2(rootFd, path, O_PATH|O_NOFOLLOW) beneath the rootfs, no symlink followed: an fd or -errno. */
+function beneathNoLinks(rootFd: number, path: string): number {
+  return shim().bv_openat2(rootFd, path.replace(/^\/+/, '') || '.', O.PATH | O.NOFOLLOW, 0, RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS);
 }
 
 /**
