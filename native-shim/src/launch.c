@@ -571,6 +571,7 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
       return 0;
     case BV_MOUNT_MKDIR: {
       int fd = walk_mkdir(tgt ? tgt : "");
+      if (fd == -ELOOP && (m->aux & BV_AUX_OPTIONAL)) return 0;
       if (fd < 0) return -fd;
       syscall(SYS_close, fd);
       return 0;

@@ -15,9 +15,9 @@ import { createHash } from 'node:crypto';
 import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan, ReportBody } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, AUX, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
-import { rootfsRules, prepareMountPoints } from './host/rootfs.js';
+import { rootfsRules, prepareMountPoints, prepareCwd } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
 import { servedBySpecial } from '../../core/layout.js';
 import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, teardownEach, leftNotes, withCgroupsLeft, watchPath, cpuUsageUs, type CgroupSet, type LeftLeaves, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
@@ -419,7 +419,10 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
 }
 
 /** Whether a child's failure record names its chdir to the working directory (a mount step). */
-const atChdir = (mounts: readonly MountStep[], stage: number, item: number): boolean => stage === 3 && mounts[item]?.op === MOUNT_OP.CHDIR;
+/** The failing step is the chdir to the cwd, or the making of a missing one (the last MKDIR,
+ * optional, that lowering adds for the cwd in container mode). */
+const atChdir = (mounts: readonly MountStep[], stage: number, item: number): boolean =>
+  stage === 3 && (mounts[item]?.op === MOUNT_OP.CHDIR || (mounts[item]?.op === MOUNT_OP.MKDIR && mounts[item]?.aux === AUX.OPTIONAL));
 
 export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[], stage: number, item: number): string {
   const name = STAGES[stage] ?? `stage ${stage}`;
@@ -432,7 +435,7 @@ export function describeItem(launch: LaunchInputs, mounts: readonly MountStep[],
   if (stage === 21) return `${name} of the program ${JSON.stringify(launch.workload.argv0)}`;
   if (stage === 11) return `${name} (${item === -2 ? 'the joining helper\'s, before it clones (step 1y\')' : 'the scrub'})`;
   if (stage === STAGE_CGROUP) return `${name} (v1 leaf ${item}: writing ourselves to its tasks file)`;
-  if (atChdir(mounts, stage, item)) return `the chdir to the working directory ${mounts[item]!.target ?? ''}`;
+  if (atChdir(mounts, stage, item)) return `${mounts[item]!.op === MOUNT_OP.MKDIR ? 'the making of the missing working directory' : 'the chdir to the working directory'} ${mounts[item]!.target ?? ''}`;
   if (stage === 3 && mounts[item]) {
     const m = mounts[item]!;
     return `mount step ${item} (${Object.entries(MOUNT_OP).find(([, v]) => v === m.op)?.[0] ?? m.op} ${m.source ? m.source + ' → ' : ''}${m.target ?? ''})`;
@@ -452,7 +455,7 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
     });
   }
   return new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${where}: ${errnoName(-rec.errno)}`, {
-    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : atChdir(mounts, rec.stage, rec.item) ? 'the workload never ran: its working directory (process.cwd, workload.process.cwd, exec --cwd) must exist in its root; bvisor does not create it (runc does)' : 'the workload never ran; see the stage for the cause',
+    hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : atChdir(mounts, rec.stage, rec.item) ? (launch.root && mounts[rec.item]?.op === MOUNT_OP.MKDIR ? 'the workload never ran: its working directory was missing and could not be made there (a read-only grant, or a file on the way); set process.cwd (workload.process.cwd) to a directory the container has' : 'the workload never ran: its working directory (process.cwd, workload.process.cwd, exec --cwd) must exist in its root; a container (root.path) has one made where it is missing, as runc does, but a host-mode run and exec --cwd do not') : 'the workload never ran; see the stage for the cause',
     detail,
   });
 }
@@ -646,6 +649,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const rootFd = launch.root ? fds.own(openPlanned({ path: launch.root.path, dev: launch.root.dev, ino: launch.root.ino }, 'root')) : -1;
     if (rootFd >= 0 && (identityOf(rootFd).mode & S_IFMT) !== S_IFDIR) throw new BvisorError('BV_LAUNCH_CHANGED', `root: \`${launch.root!.path}\` is not a directory`, { hint: 'plan again' });
     if (rootFd >= 0 && launch.layout.length) prepareMountPoints(rootFd, launch);
+    if (rootFd >= 0 && launch.layout.length) prepareCwd(rootFd, launch);
 
     // stdio
     const childEnds: number[] = [];

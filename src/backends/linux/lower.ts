@@ -232,6 +232,12 @@ export function mountPlan(launch: LaunchInputs, ctx: MountContext): MountPlan {
         return;
     }
   });
+  // Container mode: a missing working directory is made, as runc and crun make it, before the
+  // root goes read-only: in the rootfs the parent has made it (host/rootfs.ts prepareCwd, the
+  // workload's ids may not write there); under another mount (a writable grant, /tmp's tmpfs)
+  // this makes it, as the workload. Only where nothing is there: a symlink on the way is left for
+  // the chdir, which resolves it in the root.
+  if (launch.root && launch.workload.cwd !== '/') steps.push({ op: MOUNT_OP.MKDIR, flags: 0, target: launch.workload.cwd, aux: AUX.OPTIONAL });
   if (attrsOf(launch.layout[0]!.options) & ATTR.RDONLY) steps.push({ op: MOUNT_OP.SETATTR, flags: ATTR.RDONLY, target: '/' });
   if (ctx.landlock) {
     const rule = (target: string, rights: readonly string[], optional = false): void => {

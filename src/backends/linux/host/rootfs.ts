@@ -123,6 +123,40 @@ export function prepareMountPoints(rootFd: number, launch: LaunchInputs): void {
   }
 }
 
+/**
+ * Makes a missing working directory in the rootfs, as runc and crun make it, as the parent (the
+ * workload's ids may not write a root-owned rootfs). Each component is resolved as the workload
+ * will resolve it, inside the root (RESOLVE_IN_ROOT: `/var/run -> /run` is followed there, never
+ * out of it), and only a missing last step is made, 0755, where its parent is. A cwd under another
+ * mount (a grant, /tmp's tmpfs) is not the rootfs's: the child makes what is missing there, if it
+ * may, after the mounts. Anything else in the way (a file, a dangling link) is left for the
+ * chdir, which fails naming the working directory.
+ */
+export function prepareCwd(rootFd: number, launch: LaunchInputs): void {
+  const cwd = launch.workload.cwd;
+  if (cwd === '/' || launch.layout.some((e) => e.target !== '/' && e.kind !== 'symlink' && e.kind !== 'readonly' && under(cwd, e.target))) return;
+  const s = shim();
+  const segs = cwd.split('/').filter(Boolean);
+  for (let i = 1; i <= segs.length; i++) {
+    const at = s.bv_openat2(rootFd, segs.slice(0, i).join('/'), O.PATH | O.DIRECTORY, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
+    if (at >= 0) {
+      s.bv_close(at);
+      continue;
+    }
+    if (at !== -2 /* ENOENT */) return;
+    const parent = i === 1 ? s.bv_openat2(rootFd, '.', O.PATH | O.DIRECTORY, 0, RESOLVE.BENEATH) : s.bv_openat2(rootFd, segs.slice(0, i - 1).join('/'), O.PATH | O.DIRECTORY, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
+    if (parent < 0) return;
+    try {
+      const made = s.bv_mkdirat(parent, segs[i - 1]!, 0o755);
+      // EEXIST: a dangling link holds the name. The chdir says so.
+      if (made < 0 && made !== -17 /* EEXIST */) throw new BvisorError('BV_LAUNCH_FAILED', `root: making the missing working directory ${cwd} in the rootfs, at /${segs.slice(0, i).join('/')}: ${errnoName(made)}`, { hint: 'nothing ran; set process.cwd (workload.process.cwd) to a directory the rootfs has' });
+      if (made < 0) return;
+    } finally {
+      s.bv_close(parent);
+    }
+  }
+}
+
 function stepErr(target: string, rc: number): BvisorError {
   return new BvisorError('BV_LAUNCH_FAILED', `root: making the mount point ${target} in the rootfs: ${errnoName(rc)}${rc === -40 ? ' (a symlink is in the way)' : ''}`, { hint: 'nothing ran; the rootfs must let bvisor create its mount points, with no symlink on their paths' });
 }

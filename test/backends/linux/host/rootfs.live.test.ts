@@ -1,0 +1,62 @@
+// Container mode's host-side reads of the rootfs (src/backends/linux/host/rootfs.ts): bvisor, as
+// root, looks at the rootfs only beneath its descriptor with no symlink followed, so a rootfs link
+// never makes it look up (or create) anything on the host. Oracles: the rights it derives from
+// what it saw, and the disk.
+import { mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { rootfsRules, prepareCwd } from '../../../../src/backends/linux/host/rootfs.js';
+import { shim, O } from '../../../../src/backends/linux/ffi/shim.js';
+import type { LaunchInputs } from '../../../../src/contract/generated/types.js';
+import { tempDir } from '../../../helpers/tmp.js';
+
+function withRoot<T>(rootfs: string, fn: (fd: number) => T): T {
+  const fd = shim().bv_openat2(-100, rootfs, O.PATH | O.DIRECTORY, 0, 0);
+  expect(fd).toBeGreaterThanOrEqual(0);
+  try {
+    return fn(fd);
+  } finally {
+    shim().bv_close(fd);
+  }
+}
+
+describe('host-side reads of a rootfs follow none of its links', () => {
+  it('a narrowing rule on a rootfs link to a host directory is judged as the link it is, not by the host directory', () => {
+    const dir = tempDir('bvisor-rootfs-rules-');
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(rootfs);
+    const hostDir = join(dir, 'host-dir');
+    mkdirSync(hostDir);
+    symlinkSync(hostDir, join(rootfs, 'x'));
+    mkdirSync(join(rootfs, 'real'));
+    writeFileSync(join(rootfs, 'f'), 'y');
+    const asked = ['READ_FILE', 'READ_DIR'];
+    const launch = { oci: { rootRules: ['/x', '/real', '/f'].map((target) => ({ target, rights: asked })) } } as unknown as LaunchInputs;
+    const rules = withRoot(rootfs, (fd) => rootfsRules(fd, launch));
+    // Following the link would have looked up the host directory (as root) and kept READ_DIR;
+    // seen as a link, it gets a file's rights (and the child skips a rule on a link anyway).
+    // Controls: the rootfs's own directory and file, judged by what they are.
+    expect(rules).toEqual([
+      { target: '/x', rights: ['READ_FILE'] },
+      { target: '/real', rights: asked },
+      { target: '/f', rights: ['READ_FILE'] },
+    ]);
+  });
+
+  it('a missing cwd is made inside the root through the rootfs\'s own absolute link, never on the host', () => {
+    const dir = tempDir('bvisor-rootfs-cwd-');
+    const rootfs = join(dir, 'rootfs');
+    const host = join(dir, 'host');
+    mkdirSync(join(rootfs, 'inside'), { recursive: true });
+    mkdirSync(host);
+    // An absolute link: inside the root it is <rootfs>/inside; followed on the host, <dir>/host.
+    symlinkSync(`/inside`, join(rootfs, 'l'));
+    symlinkSync(host, join(rootfs, 'inside', 'hostlink'));
+    const launch = (cwd: string): LaunchInputs => ({ workload: { cwd }, layout: [{ target: '/', kind: 'root' }] }) as unknown as LaunchInputs;
+    withRoot(rootfs, (fd) => prepareCwd(fd, launch('/l/a/b')));
+    expect(existsSync(join(rootfs, 'inside/a/b'))).toBe(true);
+    // A link to a host path is resolved in the root too: /<dir>/host does not exist there.
+    withRoot(rootfs, (fd) => prepareCwd(fd, launch('/inside/hostlink/c')));
+    expect(existsSync(join(host, 'c')), 'nothing made on the host').toBe(false);
+  });
+});
