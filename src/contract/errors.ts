@@ -109,7 +109,7 @@ export const ISSUE_CODES = {
   BV_PLAN_GRANT_RESERVED: "the grant reaches bvisor's own state root, cache or (for writing) install",
   BV_PLAN_GRANT_NESTED: 'a grant lies inside a wider one, whose landlock rule would widen it',
   BV_PLAN_WRITE_OWNER: 'a write grant belongs to an owner the workload may not act as here',
-  BV_PLAN_ROOT_OUTSIDE: 'an OCI config\'s root.path is outside the bundle and the engines\' storage, where bvisor (as root) would make its mount points',
+  BV_PLAN_ROOT_OUTSIDE: 'a root.path is the bundle directory itself (in any spelling, a link to it included), or an OCI config\'s lies outside the bundle and the engines\' storage, where bvisor (as root) would make its mount points',
   BV_PLAN_LAYOUT_CONFLICT: "two clauses would mount on the same place in the workload's root",
   BV_PLAN_CWD_UNREACHABLE: "the working directory does not exist in the workload's root",
   BV_PLAN_STDIN: 'the stdin file is not a regular file the workload could read itself',
