@@ -1,7 +1,7 @@
 // Bundles shipped as .tar / .tar.gz. The archive is checked entry by entry BEFORE anything is
 // written (absolute paths, .., hard links that leave the bundle or pass through a name the
-// archive makes a symlink, entries beneath such a name, device nodes and FIFOs, oversize
-// archives), then extracted with the `tar` package into a private 0700 temp dir, symlinks last
+// archive makes a symlink, entries beneath such a name, FIFOs, oversize archives; device nodes
+// are never written, and allowed only in the rootfs's dev/), then extracted with the `tar` package into a private 0700 temp dir, symlinks last
 // and by us, so that nothing the extraction writes ever passes through one. Then the extracted
 // tree is checked once more, independently, by the kernel: every symlink is resolved with
 // openat2(RESOLVE_BENEATH) from the bundle root, so a link that leaves the bundle is refused,
@@ -38,6 +38,10 @@ export interface TarLimits {
 export const DEFAULT_TAR_LIMITS: TarLimits = { maxBytes: 1 << 30, maxEntries: 100_000 };
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
+// Device nodes are never written (extracted as root they would be the host's devices), but a
+// rootfs made by debootstrap or mmdebstrap lists its /dev's: they are allowed in the rootfs's
+// dev/, over which a container always gets bvisor's own /dev, and left out.
+const DEVICE_TYPES = new Set(['CharacterDevice', 'BlockDevice']);
 // Metadata records that describe the next entry; they are not written to disk.
 const META_TYPES = new Set(['ExtendedHeader', 'GlobalExtendedHeader', 'NextFileHasLongPath', 'NextFileHasLongLinkpath', 'OldExtendedHeader']);
 
@@ -243,9 +247,10 @@ function hardLinkProblem(link: string, symlinks: ReadonlySet<string>): string | 
   return null;
 }
 
-export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, archive: string = file): { entries: number; bytes: number } {
+export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, archive: string = file): { entries: number; bytes: number; devices: ListedDevice[] } {
   let bytes = 0;
   let entries = 0;
+  const devices: ListedDevice[] = [];
   // What pass 2 needs, kept small (a 100,000-entry archive must not cost 100,000 objects): the
   // links, and for every directory that some entry lies beneath, the first such entry.
   const links: ListedLink[] = [];
@@ -272,8 +277,9 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
         if (raw.startsWith('/')) return fail(unsafe(archive, raw, 'has an absolute path'));
         const p = normalEntryPath(raw);
         if (p === null) return fail(unsafe(archive, raw, 'climbs with ..'));
-        if (!ALLOWED_TYPES.has(type)) return fail(unsafe(archive, raw, `is a ${type}; only files, directories and links are allowed`));
         const index = entries - 1;
+        if (DEVICE_TYPES.has(type)) devices.push({ index, raw, path: p, type });
+        else if (!ALLOWED_TYPES.has(type)) return fail(unsafe(archive, raw, `is a ${type}; only files, directories and links are allowed`));
         if (p === '' && type !== 'Directory') rootReplaced ??= { index, raw };
         for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
           const dir = p.slice(0, i);
@@ -341,7 +347,15 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
     if (why) found(index, 2, () => unsafe(archive, raw, why));
   }
   if (worst.error) throw worst.error;
-  return { entries, bytes };
+  return { entries, bytes, devices };
+}
+
+/** A device node of the archive: not written; allowed only in the rootfs's dev/. */
+export interface ListedDevice {
+  index: number;
+  raw: string;
+  path: string;
+  type: string;
 }
 
 /** The extracted tree's root, opened once; every resolution below is made beneath it. */
@@ -579,7 +593,7 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
   try {
     const copy = join(top, 'archive');
     copyOnce(archive, copy, limits);
-    checkTar(copy, limits, archive);
+    const { devices } = checkTar(copy, limits, archive);
     const dir = join(top, 'bundle');
     mkdirSync(dir, { mode: 0o700 });
     const symlinks: PendingSymlink[] = [];
@@ -588,6 +602,7 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
         symlinks.push({ raw: entry.path, path: normalEntryPath(entry.path)!, target: entry.linkpath ?? '' });
         return false;
       }
+      if (DEVICE_TYPES.has(entry.type)) return false;
       // A set-id file extracted as root would be root's set-id program on the host, and inside
       // the boundary the bits do nothing: no_new_privs is always set. (A directory's set-group-ID
       // bit would hand the group of what it holds to files the workload makes: cleared too.)
@@ -598,7 +613,13 @@ export function extractTarBundle(archive: string, limits: TarLimits = DEFAULT_TA
     makeSymlinks(dir, symlinks, archive);
     fault('tar:extracting'); // crash tests: a tree extracted, not yet checked or owned
     rmSync(copy);
-    verifyExtractedTree(dir, archive, rootfsOf);
+    let rootfs: string | null | undefined;
+    const rootfsOnce: RootfsOf = (d) => (rootfs === undefined ? (rootfs = rootfsOf(d)) : rootfs);
+    for (const d of devices) {
+      const r = rootfsOnce(dir);
+      if (r === null || !d.path.startsWith(r + '/dev/')) throw unsafe(archive, d.raw, `is a ${d.type}; only files, directories and links are allowed`, "a device node is allowed only in the rootfs's dev/ (root.path), where a container gets bvisor's own /dev: it is left out");
+    }
+    verifyExtractedTree(dir, archive, rootfsOnce);
     return { dir, cleanup };
   } catch (e) {
     // A temp dir that could not be removed is said beside the refusal (gc judges it later, by its

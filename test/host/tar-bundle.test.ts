@@ -415,6 +415,18 @@ describe('links inside a rootfs (an image export is full of absolute links)', ()
     refusedTar([{ name: 'config.json', data: hostRoot }, ...image('rootfs')], { entry: 'rootfs/up', pattern: /outside the bundle/ });
   });
 
+  kit('device nodes (as debootstrap and mmdebstrap archive /dev) are allowed in the rootfs\'s dev/ only, and never written', () => {
+    const dev = (name: string, type: '3' | '4' = '3'): RawEntry => ({ name, type });
+    openTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), { name: 'rootfs/dev/', type: '5' }, dev('rootfs/dev/null'), dev('rootfs/dev/sda', '4'), { name: 'rootfs/dev/pts/', type: '5' }], (b) => {
+      // Oracle: the disk. The directory is there; no node was made.
+      expect(readdirSync(join(b.dir, 'rootfs/dev'))).toEqual(['pts']);
+    });
+    refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), dev('rootfs/etc/null')], { entry: 'rootfs/etc/null', pattern: /"rootfs\/etc\/null" is a CharacterDevice; only files, directories and links are allowed/ });
+    refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), dev('dev/null')], { entry: 'dev/null', pattern: /CharacterDevice/ });
+    // No rootfs: nowhere is a device's place.
+    refusedTar([{ name: 'boundary.yaml', data: MANIFEST }, dev('rootfs/dev/null')], { entry: 'rootfs/dev/null', pattern: /CharacterDevice/ });
+  });
+
   kit('a root.path that is a link to the bundle itself (r -> .) gives no link a leave', () => {
     const m = 'bvisorVersion: "1"\nroot: { path: r }\nworkload:\n  process: { exe: /bin/sh }\n';
     refusedTar([{ name: 'boundary.yaml', data: m }, link('r', '.'), link('evil', '/etc')], { entry: 'evil', pattern: /"evil" links to an absolute path \(\/etc\)/ });
