@@ -110,7 +110,7 @@ export function stopOnSignals(o: StopOptions = {}): StopSignals {
     // The stop first, then the word: the abort kills the workload as it is dispatched, and a
     // write to a terminal can block (a workload given it may have stopped its output: tcflow).
     ac.abort(new Error(`bvisor received ${sig}`));
-    say(`bvisor: received ${sig}: stopping the run (its workload is killed and its report sealed); send SIGINT or SIGTERM again to stop at once\n`);
+    say(`bvisor: received ${sig}: stopping the run (if its workload has started, it is killed and the report sealed); send SIGINT or SIGTERM again to stop at once\n`);
   };
   for (const s of STOP) process.on(s, on);
   // Sent on while the workload lives and no stop is under way; else ignored (their default would
