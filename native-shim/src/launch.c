@@ -393,6 +393,58 @@ static int tree_setattr(int tree, uint32_t attrs, unsigned recursive) {
   return 0;
 }
 
+/* The workload's cwd made where it is missing, as runc's MkdirAllInRoot makes it: each prefix is
+ * resolved in the pivoted root (its own symlinks followed there, never a magic link: the old root
+ * is detached, so nothing resolves outside), and a missing step is made 0755 in the directory its
+ * parent resolved to (a tmpfs, a writable grant), as the workload's ids. A dangling link, a file
+ * or a magic link in the way ends it quietly: the chdir that follows fails naming the cwd. Returns
+ * 0 or an errno (a step that could not be made: EROFS, EACCES; a name over NAME_MAX). */
+static int make_cwd(const char *path) {
+  char pre[4096];
+  char comp[256];
+  size_t len = 0;
+  long parent = sys_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+  if (parent < 0) return errno;
+  const char *p = path;
+  int e = 0;
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    size_t n = 0;
+    while (p[n] && p[n] != '/') n++;
+    if (n >= sizeof comp || len + 1 + n >= sizeof pre) {
+      e = ENAMETOOLONG;
+      break;
+    }
+    memcpy(comp, p, n);
+    comp[n] = 0;
+    pre[len++] = '/';
+    memcpy(pre + len, p, n);
+    len += n;
+    pre[len] = 0;
+    p += n;
+    long next = sys_openat2(AT_FDCWD, pre, O_PATH | O_DIRECTORY, BV_RESOLVE_NO_MAGICLINKS);
+    if (next < 0 && errno == ENOENT) {
+      if (syscall(SYS_mkdirat, (int)parent, comp, 0755) < 0) {
+        /* EEXIST: a dangling link holds the name; ENOENT, EPERM: a filesystem that makes no
+         * directories (procfs: /proc/self/fd/N). The chdir names the cwd and its errno. What is
+         * said is what a user can change: a read-only mount (EROFS), permissions, space. */
+        e = (errno == EEXIST || errno == ENOENT || errno == EPERM) ? 0 : errno;
+        break;
+      }
+      next = sys_openat2(AT_FDCWD, pre, O_PATH | O_DIRECTORY, BV_RESOLVE_NO_MAGICLINKS);
+    }
+    if (next < 0) {
+      e = (errno == ELOOP || errno == ENOTDIR || errno == ENOENT) ? 0 : errno;
+      break;
+    }
+    syscall(SYS_close, (int)parent);
+    parent = next;
+  }
+  syscall(SYS_close, (int)parent);
+  return e;
+}
+
 /* The directory fd of `path` in the new root, made if missing, never through a symlink:
  * each component is opened with RESOLVE_NO_SYMLINKS beneath the last. Returns fd or -errno. */
 static int walk_mkdir(const char *path) {
@@ -570,8 +622,8 @@ static int child_mount_step(const struct prepared *p, const struct bv_mount *m, 
       if (syscall(SYS_chdir, "/") < 0) return errno;
       return 0;
     case BV_MOUNT_MKDIR: {
+      if (m->aux & BV_AUX_OPTIONAL) return make_cwd(tgt ? tgt : "");
       int fd = walk_mkdir(tgt ? tgt : "");
-      if (fd == -ELOOP && (m->aux & BV_AUX_OPTIONAL)) return 0;
       if (fd < 0) return -fd;
       syscall(SYS_close, fd);
       return 0;

@@ -265,9 +265,9 @@ enum bv_mount_op {
   /* pivot */
   BV_MOUNT_PIVOT = 4,     /* the slot becomes /; the stage and the host under it are detached */
   /* assemble (only the new root is reachable) */
-  BV_MOUNT_MKDIR = 5,     /* mkdir -p target, never through a symlink (BV_AUX_OPTIONAL: a
-                           * symlink on the way ends it quietly, for the cwd, which CHDIR then
-                           * resolves within the root as the workload would) */
+  BV_MOUNT_MKDIR = 5,     /* mkdir -p target, never through a symlink (BV_AUX_OPTIONAL: the
+                           * cwd, made as runc makes it: through the root's own symlinks, resolved
+                           * in it, no magic link; anything in the way is left for CHDIR) */
   BV_MOUNT_MKFILE = 6,    /* an empty regular file at target (an existing regular file is fine;
                            * anything else, a FIFO included, is an error: never opened for I/O) */
   BV_MOUNT_MOVE = 7,      /* move the slot's mount onto target (of kind flags), by descriptor */

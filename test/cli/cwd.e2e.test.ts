@@ -58,6 +58,17 @@ describe('a container whose working directory is missing', () => {
     expect(existsSync(join(rootfs, 'tmp/w'))).toBe(false);
   });
 
+  it('through a rootfs link into a mount (var/run -> /run, the private /tmp here), is made by the workload in the mount, not on disk', () => {
+    if (!busybox()) return;
+    const { dir, rootfs } = bundle('/var/t/app', 'tmp: private\n');
+    mkdirSync(join(rootfs, 'var'));
+    symlinkSync('/tmp', join(rootfs, 'var/t'));
+    const r = run('cwd5', dir);
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, '/tmp/app\n', '']);
+    // bvisor did not make it in the rootfs under the mount point, where it would be hidden.
+    expect(existsSync(join(rootfs, 'tmp/app'))).toBe(false);
+  });
+
   it('under a read-only grant, cannot be made: nothing runs, and the error names the working directory', () => {
     if (!busybox()) return;
     const { dir } = bundle('/data/x', 'filesystem:\n  - { path: ./data, access: read }\n');

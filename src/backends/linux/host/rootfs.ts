@@ -5,7 +5,7 @@
 // entries, recursively. Listed here from the descriptor the launcher checked; the child opens
 // each again in the final root (no symlink followed; a symlink or a vanished entry is skipped,
 // so an entry that changed in between gets no rule: closed, not open).
-import { readdirSync } from 'node:fs';
+import { lchownSync, readdirSync, readlinkSync } from 'node:fs';
 import type { LaunchInputs } from '../../../contract/generated/types.js';
 import { FS_RIGHTS, type FsRight } from '../../../core/landlock.js';
 import { under } from '../../../core/layout.js';
@@ -125,35 +125,55 @@ export function prepareMountPoints(rootFd: number, launch: LaunchInputs): void {
 
 /**
  * Makes a missing working directory in the rootfs, as runc and crun make it, as the parent (the
- * workload's ids may not write a root-owned rootfs). Each component is resolved as the workload
- * will resolve it, inside the root (RESOLVE_IN_ROOT: `/var/run -> /run` is followed there, never
- * out of it), and only a missing last step is made, 0755, where its parent is. A cwd under another
- * mount (a grant, /tmp's tmpfs) is not the rootfs's: the child makes what is missing there, if it
- * may, after the mounts. Anything else in the way (a file, a dangling link) is left for the
- * chdir, which fails naming the working directory.
+ * workload's ids may not write a root-owned rootfs). Each prefix is resolved as the workload will
+ * resolve it, inside the root (RESOLVE_IN_ROOT: `/var/run -> /run` is followed there, never out of
+ * it), on the rootfs's own filesystem (RESOLVE_NO_XDEV: a mount inside the rootfs is not bvisor's
+ * to write as root), and only a missing step is made, 0755, owned as the directory it is made in.
+ * Where a prefix lands under a mount the layout puts there (a grant, /tmp's or /run's tmpfs), the
+ * rest is the child's to make, as the workload, after the mounts. Anything else in the way (a file,
+ * a dangling link) is left for the chdir, which fails naming the working directory.
  */
 export function prepareCwd(rootFd: number, launch: LaunchInputs): void {
   const cwd = launch.workload.cwd;
-  if (cwd === '/' || launch.layout.some((e) => e.target !== '/' && e.kind !== 'symlink' && e.kind !== 'readonly' && under(cwd, e.target))) return;
+  const mounted = launch.layout.filter((e) => e.target !== '/' && e.kind !== 'symlink' && e.kind !== 'readonly').map((e) => e.target);
+  const underMount = (p: string): boolean => mounted.some((t) => under(p, t));
+  if (cwd === '/' || underMount(cwd)) return;
   const s = shim();
+  const top = readlinkSync(`/proc/self/fd/${rootFd}`);
+  /** Where an fd opened in the root is, as a path in the root; null if not in it. */
+  const inRoot = (fd: number): string | null => {
+    const at = readlinkSync(`/proc/self/fd/${fd}`);
+    return at === top ? '/' : at.startsWith(top + '/') ? at.slice(top.length) : null;
+  };
+  const open = (rel: string): number => s.bv_openat2(rootFd, rel || '.', O.PATH | O.DIRECTORY, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV);
   const segs = cwd.split('/').filter(Boolean);
-  for (let i = 1; i <= segs.length; i++) {
-    const at = s.bv_openat2(rootFd, segs.slice(0, i).join('/'), O.PATH | O.DIRECTORY, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
-    if (at >= 0) {
-      s.bv_close(at);
-      continue;
-    }
-    if (at !== -2 /* ENOENT */) return;
-    const parent = i === 1 ? s.bv_openat2(rootFd, '.', O.PATH | O.DIRECTORY, 0, RESOLVE.BENEATH) : s.bv_openat2(rootFd, segs.slice(0, i - 1).join('/'), O.PATH | O.DIRECTORY, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
-    if (parent < 0) return;
-    try {
-      const made = s.bv_mkdirat(parent, segs[i - 1]!, 0o755);
-      // EEXIST: a dangling link holds the name. The chdir says so.
-      if (made < 0 && made !== -17 /* EEXIST */) throw new BvisorError('BV_LAUNCH_FAILED', `root: making the missing working directory ${cwd} in the rootfs, at /${segs.slice(0, i).join('/')}: ${errnoName(made)}`, { hint: 'nothing ran; set process.cwd (workload.process.cwd) to a directory the rootfs has' });
-      if (made < 0) return;
-    } finally {
+  let parent = open('');
+  if (parent < 0) return;
+  try {
+    for (let i = 1; i <= segs.length; i++) {
+      const prefix = segs.slice(0, i).join('/');
+      let at = open(prefix);
+      if (at === -2 /* ENOENT */) {
+        const name = segs[i - 1]!;
+        const made = s.bv_mkdirat(parent, name, 0o755);
+        // EEXIST: a dangling link holds the name. The chdir says so.
+        if (made === -17 /* EEXIST */) return;
+        if (made < 0) throw new BvisorError('BV_LAUNCH_FAILED', `root: making the missing working directory ${cwd} in the rootfs, at /${prefix}: ${errnoName(made)}`, { hint: 'nothing ran; set process.cwd (workload.process.cwd) to a directory the rootfs has' });
+        const owner = identityOf(parent);
+        at = open(prefix);
+        if (at >= 0) {
+          const got = identityOf(at);
+          if (got.uid !== owner.uid || got.gid !== owner.gid) lchownSync(`/proc/self/fd/${parent}/${name}`, owner.uid, owner.gid);
+        }
+      }
+      if (at < 0) return;
       s.bv_close(parent);
+      parent = at;
+      const where = inRoot(at);
+      if (where === null || underMount(where)) return;
     }
+  } finally {
+    s.bv_close(parent);
   }
 }
 

@@ -2,7 +2,8 @@
 // root, looks at the rootfs only beneath its descriptor with no symlink followed, so a rootfs link
 // never makes it look up (or create) anything on the host. Oracles: the rights it derives from
 // what it saw, and the disk.
-import { mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, existsSync, chownSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rootfsRules, prepareCwd } from '../../../../src/backends/linux/host/rootfs.js';
@@ -58,5 +59,31 @@ describe('host-side reads of a rootfs follow none of its links', () => {
     // A link to a host path is resolved in the root too: /<dir>/host does not exist there.
     withRoot(rootfs, (fd) => prepareCwd(fd, launch('/inside/hostlink/c')));
     expect(existsSync(join(host, 'c')), 'nothing made on the host').toBe(false);
+  });
+
+  it('a missing cwd is made owned as the directory it is made in (a rootfs of uid 1000 gets 1000\'s)', () => {
+    const rootfs = join(tempDir('bvisor-rootfs-own-'), 'rootfs');
+    mkdirSync(join(rootfs, 'home'), { recursive: true });
+    chownSync(join(rootfs, 'home'), 1000, 1001);
+    const launch = { workload: { cwd: '/home/app/src' }, layout: [{ target: '/', kind: 'root' }] } as unknown as LaunchInputs;
+    withRoot(rootfs, (fd) => prepareCwd(fd, launch));
+    for (const d of ['home/app', 'home/app/src']) expect([statSync(join(rootfs, d)).uid, statSync(join(rootfs, d)).gid], d).toEqual([1000, 1001]);
+  });
+
+  it('a mount inside the rootfs is not crossed: bvisor (root) makes nothing on it (RESOLVE_NO_XDEV)', () => {
+    const dir = tempDir('bvisor-rootfs-xdev-');
+    const rootfs = join(dir, 'rootfs');
+    const decoy = join(dir, 'decoy');
+    mkdirSync(join(rootfs, 'mnt'), { recursive: true });
+    mkdirSync(decoy);
+    const m = spawnSync('mount', ['--bind', decoy, join(rootfs, 'mnt')], { encoding: 'utf8' });
+    expect(m.status, m.stderr).toBe(0);
+    try {
+      const launch = { workload: { cwd: '/mnt/made' }, layout: [{ target: '/', kind: 'root' }] } as unknown as LaunchInputs;
+      withRoot(rootfs, (fd) => prepareCwd(fd, launch));
+      expect(existsSync(join(decoy, 'made'))).toBe(false);
+    } finally {
+      spawnSync('umount', [join(rootfs, 'mnt')]);
+    }
   });
 });
